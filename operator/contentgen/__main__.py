@@ -1,0 +1,5 @@
+import sys
+
+from contentgen.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,73 @@
+"""The contentgen API (group contentgen.io, version v1alpha1): the single source of truth for the
+CRDs, for `contentgen validate` and for the spec the worker runs."""
+
+from .base import ApiModel, CelRule, Timestamp, now
+from .common import (
+    Artifact,
+    CommonSpec,
+    CommonStatus,
+    Condition,
+    ConditionType,
+    DeletionPolicy,
+    Phase,
+    is_local_path,
+)
+from .image import GeneratedImage, ImageGenerationSpec, ImageGenerationStatus, LoraEntry, LoraRef
+from .kinds import API_VERSION, CATALOG_TYPES, CATEGORY, GROUP, KINDS, VERSION, Kind
+from .lora import (
+    DatasetImage,
+    DatasetReport,
+    DatasetSpec,
+    LoraTrainingSpec,
+    LoraTrainingStatus,
+    LoraVersion,
+    Scene,
+    TrainingSpec,
+)
+from .resource import ObjectMeta, Resource
+from .run import ResolvedLora, RunResult, SpecSnapshot, StageTiming
+from .transcription import TranscriptionSpec, TranscriptionStatus, TranscriptOutput
+
+__all__ = [
+    "API_VERSION",
+    "CATALOG_TYPES",
+    "CATEGORY",
+    "GROUP",
+    "KINDS",
+    "VERSION",
+    "ApiModel",
+    "Artifact",
+    "CelRule",
+    "CommonSpec",
+    "CommonStatus",
+    "Condition",
+    "ConditionType",
+    "DatasetImage",
+    "DatasetReport",
+    "DatasetSpec",
+    "DeletionPolicy",
+    "GeneratedImage",
+    "ImageGenerationSpec",
+    "ImageGenerationStatus",
+    "Kind",
+    "LoraEntry",
+    "LoraRef",
+    "LoraTrainingSpec",
+    "LoraTrainingStatus",
+    "LoraVersion",
+    "ObjectMeta",
+    "Phase",
+    "ResolvedLora",
+    "Resource",
+    "RunResult",
+    "Scene",
+    "SpecSnapshot",
+    "StageTiming",
+    "Timestamp",
+    "TrainingSpec",
+    "TranscriptOutput",
+    "TranscriptionSpec",
+    "TranscriptionStatus",
+    "is_local_path",
+    "now",
+]

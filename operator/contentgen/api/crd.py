@@ -1,0 +1,96 @@
+"""CustomResourceDefinitions, generated from the API models (`contentgen crds`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .kinds import CATEGORY, GROUP, KINDS, VERSION, Kind
+from .schema import openapi_schema
+
+HEADER = "# Generated from the API models by `contentgen crds`; do not edit.\n"
+
+
+def crd(kind: Kind) -> dict[str, Any]:
+    spec_schema = {"description": f"The desired {kind.kind}.", **openapi_schema(kind.spec)}
+    status_schema = {
+        "description": f"What the operator observed of this {kind.kind}; set by the operator.",
+        **openapi_schema(kind.status),
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": kind.crd_name,
+            "labels": {"app.kubernetes.io/name": "contentgen", "app.kubernetes.io/part-of": "contentgen"},
+        },
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": kind.kind,
+                "listKind": f"{kind.kind}List",
+                "plural": kind.plural,
+                "singular": kind.singular,
+                "shortNames": list(kind.short_names),
+                "categories": [CATEGORY],
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": [
+                        {
+                            "name": c.name,
+                            "type": c.type,
+                            "jsonPath": c.json_path,
+                            **({"description": c.description} if c.description else {}),
+                            **({"priority": c.priority} if c.priority else {}),
+                        }
+                        for c in kind.columns
+                    ],
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "description": kind.description,
+                            "type": "object",
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": spec_schema,
+                                "status": status_schema,
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def crd_file_name(kind: Kind) -> str:
+    return f"{GROUP}_{kind.plural}.yaml"
+
+
+def render(kind: Kind) -> str:
+    return HEADER + yaml.safe_dump(crd(kind), sort_keys=False, width=100, allow_unicode=True)
+
+
+def rendered_crds() -> dict[str, str]:
+    """File name -> content, for every kind."""
+    return {crd_file_name(k): render(k) for k in KINDS.values()}
+
+
+def write_crds(out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in rendered_crds().items():
+        path = out_dir / name
+        path.write_text(text)
+        written.append(path)
+    return written

@@ -1,0 +1,92 @@
+"""ImageGeneration: a prompt in, images out (optionally styled by trained LoRAs)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from .base import ApiModel, CelRule
+from .common import LORA_URL_RULE, MAX_URL_LENGTH, NAME_PATTERN, CommonSpec, CommonStatus
+
+ImageModel = Literal["flux-pro", "flux-dev", "flux-schnell", "flux-lora"]
+ImageSize = Literal["square_hd", "square", "portrait_4_3", "portrait_16_9", "landscape_4_3", "landscape_16_9"]
+
+
+class LoraRef(ApiModel):
+    name: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=253,
+            pattern=NAME_PATTERN,
+            description="A LoraTraining in the same namespace; its latest version is used.",
+        ),
+    ]
+
+
+class LoraEntry(ApiModel):
+    cel_rules = (
+        CelRule(
+            rule="has(self.loraRef) != has(self.url)",
+            message="set exactly one of loraRef (a LoraTraining in this namespace) or url",
+            check=lambda entry: (entry.lora_ref is None) != (entry.url is None),
+        ),
+    )
+
+    lora_ref: Annotated[LoraRef, Field(description="Use a LoraTraining from this namespace.")] | None = None
+    url: (
+        Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=MAX_URL_LENGTH,
+                description="Use weights at an https:// or s3:// URL.",
+            ),
+            LORA_URL_RULE,
+        ]
+        | None
+    ) = None
+    scale: Annotated[float, Field(ge=0, le=2, description="How strongly the LoRA applies.")] = 1.0
+
+
+class ImageGenerationSpec(CommonSpec):
+    cel_rules = (
+        CelRule(
+            rule="self.model == 'flux-lora' || !has(self.loras) || size(self.loras) == 0",
+            message="loras are allowed only when model is flux-lora",
+            field_path=".loras",
+            check=lambda spec: spec.model == "flux-lora" or not spec.loras,
+        ),
+    )
+
+    prompt: Annotated[str, Field(min_length=1, max_length=4000, description="What to draw.")]
+    negative_prompt: Annotated[str, Field(max_length=4000, description="What to keep out.")] = ""
+    model: Annotated[
+        ImageModel, Field(description="flux-pro, flux-dev, flux-schnell, or flux-lora to apply loras.")
+    ] = "flux-dev"
+    num_images: Annotated[int, Field(ge=1, le=8, description="How many images.")] = 1
+    image_size: Annotated[ImageSize, Field(description="Aspect and size preset.")] = "landscape_4_3"
+    seed: Annotated[int, Field(ge=0, le=4294967295, description="Fixes the randomness.")] | None = None
+    provider: Annotated[
+        Literal["fal", "offline"],
+        Field(description="fal generates on fal.ai; offline draws labelled placeholders."),
+    ] = "fal"
+    loras: Annotated[
+        list[LoraEntry], Field(max_length=5, description="Up to 5 LoRAs; only with model flux-lora.")
+    ] = []
+
+
+class GeneratedImage(ApiModel):
+    uri: str
+    width: Annotated[int, Field(ge=0)]
+    height: Annotated[int, Field(ge=0)]
+    content_type: str = "image/png"
+    size_bytes: Annotated[int, Field(ge=0)]
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    seed: Annotated[int, Field(ge=0)] | None = None
+
+
+class ImageGenerationStatus(CommonStatus):
+    provider: Annotated[str, Field(description="The provider that made the images.")] = ""
+    images: Annotated[list[GeneratedImage], Field(description="The images of the latest run.")] = []

@@ -1,0 +1,96 @@
+"""The three kinds: names, models and how kubectl shows them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .common import CommonSpec, CommonStatus
+from .image import ImageGenerationSpec, ImageGenerationStatus
+from .lora import LoraTrainingSpec, LoraTrainingStatus
+from .transcription import TranscriptionSpec, TranscriptionStatus
+
+GROUP = "contentgen.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+CATEGORY = "contentgen"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    json_path: str
+    type: str = "string"
+    description: str = ""
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class Kind:
+    kind: str
+    plural: str
+    short_names: tuple[str, ...]
+    catalog_type: str  # the type name in the catalog and in `contentgen assets --type`
+    spec: type[CommonSpec]
+    status: type[CommonStatus]
+    description: str
+    columns: tuple[Column, ...]
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+    @property
+    def crd_name(self) -> str:
+        return f"{self.plural}.{GROUP}"
+
+
+def _columns(*specific: Column) -> tuple[Column, ...]:
+    return (
+        Column("Owner", ".spec.owner", description="The user the assets belong to."),
+        *specific,
+        Column("Phase", ".status.phase", description="Pending, Running, Succeeded or Failed."),
+        Column("Progress", ".status.progress", "integer", "Percent done."),
+        Column("Stage", ".status.stage", description="The stage now running.", priority=1),
+        Column("Message", ".status.message", description="What is happening.", priority=1),
+        Column("Age", ".metadata.creationTimestamp", "date"),
+    )
+
+
+LORA_TRAINING = Kind(
+    kind="LoraTraining",
+    plural="loratrainings",
+    short_names=("lora", "lt"),
+    catalog_type="lora-training",
+    spec=LoraTrainingSpec,
+    status=LoraTrainingStatus,
+    description="Trains a LoRA from the scenes of a video; every spec change trains a new version.",
+    columns=_columns(
+        Column("Trigger", ".spec.triggerWord", description="The trigger word."),
+        Column("Version", ".status.latestVersion", "integer", "The newest trained version."),
+    ),
+)
+IMAGE_GENERATION = Kind(
+    kind="ImageGeneration",
+    plural="imagegenerations",
+    short_names=("imggen", "ig"),
+    catalog_type="image-generation",
+    spec=ImageGenerationSpec,
+    status=ImageGenerationStatus,
+    description="Generates images from a prompt, optionally with trained LoRAs.",
+    columns=_columns(Column("Model", ".spec.model", description="The image model.")),
+)
+TRANSCRIPTION = Kind(
+    kind="Transcription",
+    plural="transcriptions",
+    short_names=("transcript", "tr"),
+    catalog_type="transcription",
+    spec=TranscriptionSpec,
+    status=TranscriptionStatus,
+    description="Transcribes the speech in an audio or video file.",
+    columns=_columns(
+        Column("Words", ".status.transcript.wordCount", "integer", "Words in the transcript."),
+    ),
+)
+
+KINDS: dict[str, Kind] = {k.kind: k for k in (LORA_TRAINING, IMAGE_GENERATION, TRANSCRIPTION)}
+CATALOG_TYPES: dict[str, Kind] = {k.catalog_type: k for k in KINDS.values()}

@@ -1,0 +1,94 @@
+"""The two hand-overs between operator and worker (DESIGN.md, "Seams").
+
+- `SpecSnapshot`: what a Job runs, frozen when the operator creates it (env CONTENTGEN_SPEC,
+  JSON). A Job always runs exactly the spec it was made for.
+- `RunResult`: what a finished run produced (the JSON `contentgen run --result` writes, the
+  object the worker stores, and the source of the resource's status outputs).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import ConfigDict, Field
+
+from .base import ApiModel, Timestamp
+from .common import Artifact, CommonSpec
+from .image import GeneratedImage
+from .kinds import API_VERSION, KINDS, Kind
+from .lora import DatasetReport, LoraVersion
+from .transcription import TranscriptOutput
+
+
+class ResolvedLora(ApiModel):
+    """A LoRA for image generation, with `loraRef` already resolved by the operator."""
+
+    uri: str
+    scale: float = 1.0
+    name: str = ""  # the LoraTraining it came from, when it came from one
+    version: int = 0
+
+
+class SpecSnapshot(ApiModel):
+    api_version: str = API_VERSION
+    kind: str
+    name: str
+    namespace: str = "default"
+    uid: str
+    generation: int = Field(default=1, ge=0)
+    # LoraTraining: the version this run trains (v1, v2, ...).
+    version: int = Field(default=0, ge=0)
+    spec: dict[str, Any]
+    # ImageGeneration: the loras to apply, in spec order, as URIs.
+    loras: list[ResolvedLora] = []
+
+    @property
+    def kind_info(self) -> Kind:
+        return KINDS[self.kind]
+
+    def parsed_spec(self, *, local: bool = False) -> CommonSpec:
+        return self.kind_info.spec.model_validate_json(_json(self.spec), context={"local": local})
+
+    @property
+    def owner(self) -> str:
+        return str(self.spec["owner"])
+
+
+class StageTiming(ApiModel):
+    name: str
+    seconds: Annotated[float, Field(ge=0)]
+
+
+class RunResult(ApiModel):
+    # Results are written by this project's code and read back by it; extra keys from a
+    # newer worker must not break an older operator.
+    model_config = ConfigDict(extra="ignore")
+
+    kind: str
+    provider: str
+    name: str = ""
+    namespace: str = ""
+    uid: str = ""
+    generation: int = 0
+    owner: str = ""
+    placeholder: bool = Field(default=False, description="True when the offline provider made the outputs.")
+    stages: list[StageTiming] = []
+    artifacts: list[Artifact] = []
+    finished_at: Timestamp | None = None
+    # LoraTraining
+    version: int | None = None
+    lora: LoraVersion | None = None
+    dataset: DatasetReport | None = None
+    # ImageGeneration
+    images: list[GeneratedImage] | None = None
+    # Transcription
+    transcript: TranscriptOutput | None = None
+    transcript_text: str | None = Field(
+        default=None, description="The first part of the transcript's text, for catalog search."
+    )
+
+
+def _json(data: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(data)

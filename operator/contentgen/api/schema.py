@@ -1,0 +1,118 @@
+"""From a pydantic model's JSON Schema to a structural OpenAPI v3 schema for a CRD.
+
+Kubernetes wants every node typed, no `$ref`, no `anyOf` for optionals, OpenAPI 3.0's boolean
+`exclusiveMinimum`, and no `additionalProperties: false` next to `properties` (the API server
+prunes unknown fields instead). `structural_problems` lists what would make a schema
+non-structural, so tests can hold the generated CRDs to it.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from pydantic import BaseModel
+
+JsonDict = dict[str, Any]
+
+_DROP = {"title", "additionalProperties", "$defs"}
+
+
+def openapi_schema(model: type[BaseModel]) -> JsonDict:
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    defs = raw.get("$defs", {})
+    return _convert(raw, defs)
+
+
+def _resolve(node: JsonDict, defs: JsonDict) -> JsonDict:
+    """Inline `$ref` (and pydantic's `allOf: [$ref]`), keeping sibling keys such as description."""
+    node = dict(node)
+    if "allOf" in node and len(node["allOf"]) == 1:
+        node.update(node.pop("allOf")[0])
+    while "$ref" in node:
+        target = defs[node.pop("$ref").rsplit("/", 1)[-1]]
+        merged = copy.deepcopy(target)
+        merged.update(node)  # the referring node's description/default win
+        node = merged
+    return node
+
+
+def _convert(node: JsonDict, defs: JsonDict) -> JsonDict:
+    node = _resolve(node, defs)
+    if "anyOf" in node:
+        branches = [_resolve(b, defs) for b in node.pop("anyOf")]
+        non_null = [b for b in branches if b.get("type") != "null"]
+        if len(non_null) != 1:
+            raise ValueError(f"cannot express anyOf {branches} structurally")
+        merged = non_null[0]
+        merged.update(node)
+        node = _resolve(merged, defs)
+
+    out: JsonDict = {}
+    for key, value in node.items():
+        if key in _DROP:
+            continue
+        if key == "properties":
+            out["properties"] = {name: _convert(sub, defs) for name, sub in value.items()}
+        elif key == "items":
+            out["items"] = _convert(value, defs)
+        elif key == "exclusiveMinimum":
+            out["minimum"], out["exclusiveMinimum"] = value, True
+        elif key == "exclusiveMaximum":
+            out["maximum"], out["exclusiveMaximum"] = value, True
+        elif key == "const":
+            out["enum"] = [value]
+        elif key == "default":
+            if value not in (None, "", [], {}):
+                out["default"] = value
+        else:
+            out[key] = copy.deepcopy(value)
+
+    if out.get("type") == "object" and "properties" in out:
+        required = set(out.get("required", []))
+        for name, sub in out["properties"].items():
+            # Nested defaults only apply when the parent object exists: default the parent to {}.
+            if (
+                name not in required
+                and sub.get("type") == "object"
+                and "default" not in sub
+                and _has_defaults(sub)
+            ):
+                out["properties"][name] = _ordered({**sub, "default": {}})
+    return _ordered(out)
+
+
+def _has_defaults(node: JsonDict) -> bool:
+    return any("default" in sub for sub in node.get("properties", {}).values())
+
+
+_ORDER = ("description", "type", "format", "enum", "default", "required", "properties", "items")
+
+
+def _ordered(node: JsonDict) -> JsonDict:
+    first = {k: node[k] for k in _ORDER if k in node}
+    rest = {k: node[k] for k in sorted(node) if k not in first}
+    return first | rest
+
+
+def structural_problems(schema: JsonDict, path: str = "") -> list[str]:
+    """Why `schema` is not a structural schema (empty when it is)."""
+    problems: list[str] = []
+    here = path or "<root>"
+    escape = schema.get("x-kubernetes-preserve-unknown-fields") or schema.get("x-kubernetes-int-or-string")
+    if "type" not in schema and not escape:
+        problems.append(f"{here}: no type")
+    for forbidden in ("$ref", "anyOf", "oneOf", "allOf", "not", "additionalItems", "definitions"):
+        if forbidden in schema:
+            problems.append(f"{here}: {forbidden} is not allowed here")
+    if "properties" in schema and "additionalProperties" in schema:
+        problems.append(f"{here}: properties and additionalProperties are mutually exclusive")
+    if schema.get("type") == "array" and "items" not in schema:
+        problems.append(f"{here}: array without items")
+    for name, sub in schema.get("properties", {}).items():
+        problems += structural_problems(sub, f"{path}.{name}")
+    if isinstance(schema.get("items"), dict):
+        problems += structural_problems(schema["items"], f"{path}[*]")
+    if isinstance(schema.get("additionalProperties"), dict):
+        problems += structural_problems(schema["additionalProperties"], f"{path}[*]")
+    return problems

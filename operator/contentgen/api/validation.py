@@ -1,0 +1,253 @@
+"""Validating manifests as admission would, plus what admission cannot see.
+
+The API server prunes unknown fields silently and knows nothing about apiVersions it does
+not serve; here both are errors, so a typo such as `videoUrl` fails in CI instead of being
+dropped on the cluster. Every problem names the field path and says what to do.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .base import CEL_ERROR
+from .common import NAME_PATTERN, OWNER_PATTERN, CommonSpec
+from .kinds import API_VERSION, GROUP, KINDS, Kind
+from .manifests import Document
+from .resource import DNS_LABEL_PATTERN, Resource
+
+# What a pattern means, in words.
+PATTERN_HINTS = {
+    OWNER_PATTERN: "lowercase letters, digits, '.', '_' and '-', starting and ending with a letter or "
+    "digit, at most 63 characters (it becomes part of object-store keys)",
+    NAME_PATTERN: "a Kubernetes name: lowercase letters, digits, '-' and '.', starting and ending with "
+    "a letter or digit",
+    DNS_LABEL_PATTERN: "lowercase letters, digits and '-', starting and ending with a letter or digit",
+    r"^[A-Za-z0-9_-]{1,32}$": "1-32 of A-Z, a-z, 0-9, '_' and '-'",
+    r"^[a-z]{2}(_[a-z]{2})?$": "a language code such as en or en_us",
+}
+
+# Field names of the predecessor service's HTTP API, which users bring along.
+PREDECESSOR_FIELDS = {
+    "videoUrl": "source.url",
+    "audioUrl": "source.url",
+    "url": "source.url",
+    "userId": "owner",
+    "loraName": "metadata.name",
+    "trigger": "triggerWord",
+    "steps": "training.steps",
+    "learning_rate": "training.learningRate",
+    "inputs": "prompt",
+    "language_code": "languageCode",
+    "speaker_labels": "speakerLabels",
+    "num_images": "numImages",
+    "image_size": "imageSize",
+    "path": "url",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    source: str
+    document: str
+    path: str
+    reason: str
+
+    def line(self) -> str:
+        where = f"{self.path}: " if self.path else ""
+        return f"{self.source}: {self.document}: {where}{self.reason}"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"file": self.source, "document": self.document, "field": self.path, "reason": self.reason}
+
+
+@dataclass
+class Outcome:
+    """What validating one document found."""
+
+    document: Document
+    kind: Kind | None = None  # None: not a contentgen resource (skipped) or unreadable
+    resource: Resource[Any] | None = None
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def skipped(self) -> bool:
+        return self.kind is None and not self.problems
+
+
+def validate_document(doc: Document, *, local: bool = False) -> Outcome:
+    """Validate one document. `local` accepts what only local runs allow (local source paths)."""
+
+    def problem(path: str, reason: str) -> Outcome:
+        return Outcome(doc, problems=(Problem(doc.source, doc.label, path, reason),))
+
+    if doc.error:
+        return problem("", doc.error)
+    content = doc.content
+    if not isinstance(content, dict):
+        return problem("", "not a Kubernetes object (expected a mapping with apiVersion and kind)")
+    api_version, kind_name = content.get("apiVersion"), content.get("kind")
+    if not isinstance(api_version, str) or not api_version:
+        return problem("apiVersion", f"missing; a contentgen resource has apiVersion: {API_VERSION}")
+    if not isinstance(kind_name, str) or not kind_name:
+        return problem("kind", f"missing; one of {', '.join(KINDS)}")
+    group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
+    if not group.startswith("contentgen"):
+        return Outcome(doc)  # someone else's resource; not ours to judge
+    if api_version != API_VERSION:
+        return problem("apiVersion", f'unknown apiVersion "{api_version}"; use {API_VERSION}')
+    kind = KINDS.get(kind_name)
+    if kind is None:
+        guess = difflib.get_close_matches(kind_name, list(KINDS), n=1, cutoff=0.5) or [
+            k for k in KINDS if k.lower() == kind_name.lower()
+        ]
+        hint = f'; did you mean "{guess[0]}"?' if guess else ""
+        return problem(
+            "kind", f'unknown kind "{kind_name}" in {GROUP}: expected one of {", ".join(KINDS)}{hint}'
+        )
+
+    model = Resource[kind.spec]  # type: ignore[name-defined]
+    try:
+        resource = model.model_validate_json(json.dumps(content), context={"local": local})
+    except ValidationError as exc:
+        problems = tuple(
+            Problem(doc.source, doc.label, path, reason) for path, reason in _explain(exc, content, kind)
+        )
+        return Outcome(doc, kind, problems=problems)
+    return Outcome(doc, kind, resource)
+
+
+def validate_documents(docs: list[Document], *, local: bool = False) -> list[Outcome]:
+    return [validate_document(doc, local=local) for doc in docs]
+
+
+def _explain(exc: ValidationError, content: dict[str, Any], kind: Kind) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for err in exc.errors(include_url=False):
+        loc = list(err["loc"])
+        ctx = err.get("ctx") or {}
+        if err["type"] == CEL_ERROR and ctx.get("field_path"):
+            loc += [p for p in str(ctx["field_path"]).split(".") if p]
+        out.append((_path(loc), _reason(err, loc, kind)))
+    # Stable, de-duplicated (a union can report the same thing twice).
+    return list(dict.fromkeys(out))
+
+
+def _path(loc: list[Any]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return "null" if value is None else type(value).__name__
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _reason(err: Any, loc: list[Any], kind: Kind) -> str:
+    kind_of_error: str = err["type"]
+    ctx = err.get("ctx") or {}
+    value = err.get("input")
+    got = f", got {_show(value)}"
+    if kind_of_error == "missing":
+        return "required; add it"
+    if kind_of_error == "extra_forbidden":
+        return _unknown_field(loc, kind)
+    if kind_of_error in ("int_type", "int_from_float"):
+        return f"must be an integer, got {_json_type(value)} {_show(value)}"
+    if kind_of_error == "float_type":
+        return f"must be a number, got {_json_type(value)} {_show(value)}"
+    if kind_of_error == "bool_type":
+        return f"must be true or false, got {_json_type(value)} {_show(value)}"
+    if kind_of_error == "string_type":
+        return f"must be a string, got {_json_type(value)}"
+    if kind_of_error in ("model_type", "dict_type", "model_attributes_type"):
+        return f"must be an object, got {_json_type(value)}"
+    if kind_of_error == "list_type":
+        return f"must be a list, got {_json_type(value)}"
+    if kind_of_error == "greater_than_equal":
+        return f"must be at least {ctx['ge']}{got}"
+    if kind_of_error == "greater_than":
+        return f"must be greater than {ctx['gt']}{got}"
+    if kind_of_error == "less_than_equal":
+        return f"must be at most {ctx['le']}{got}"
+    if kind_of_error == "less_than":
+        return f"must be less than {ctx['lt']}{got}"
+    if kind_of_error == "string_too_short":
+        return (
+            "must not be empty"
+            if ctx.get("min_length") == 1
+            else f"must be at least {ctx['min_length']} characters"
+        )
+    if kind_of_error == "string_too_long":
+        return f"must be at most {ctx['max_length']} characters (it has {len(value)})"
+    if kind_of_error == "too_long":
+        return f"must have at most {ctx['max_length']} items (it has {ctx.get('actual_length', len(value))})"
+    if kind_of_error == "string_pattern_mismatch":
+        pattern = str(ctx.get("pattern", ""))
+        return f"{_show(value)} is not valid: use {PATTERN_HINTS.get(pattern, 'a value matching ' + pattern)}"
+    if kind_of_error in ("literal_error", "enum"):
+        expected = str(ctx.get("expected", "")).replace("'", "")
+        return f"must be one of {expected}{got}"
+    if kind_of_error == CEL_ERROR:
+        return str(ctx.get("message", err["msg"]))
+    if kind_of_error == "value_error":
+        return str(err["msg"]).removeprefix("Value error, ")
+    return str(err["msg"])
+
+
+def _unknown_field(loc: list[Any], kind: Kind) -> str:
+    name = str(loc[-1])
+    known = _known_fields(loc[:-1], kind)
+    base = f'unknown field "{name}"; the API server would silently drop it'
+    if name in PREDECESSOR_FIELDS and loc[0] == "spec":
+        return f"{base}: use {PREDECESSOR_FIELDS[name]} (the predecessor's name for it)"
+    guess = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if guess:
+        return f'{base}: did you mean "{guess[0]}"?'
+    return f"{base}; known fields here: {', '.join(known)}" if known else base
+
+
+def _known_fields(parent: list[Any], kind: Kind) -> list[str]:
+    """The wire names of the fields allowed at `parent` (a loc without the unknown field)."""
+    model: type[BaseModel] | None = Resource[kind.spec]  # type: ignore[name-defined]
+    for part in parent:
+        if model is None:
+            return []
+        if isinstance(part, int):
+            continue
+        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part or n == part), None)
+        model = _model_of(field.annotation) if field is not None else None
+    return [f.alias or n for n, f in model.model_fields.items()] if model else []
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+__all__ = ["CommonSpec", "Outcome", "Problem", "validate_document", "validate_documents"]

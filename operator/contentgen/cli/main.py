@@ -1,0 +1,53 @@
+"""`contentgen`: one command, many subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from contentgen import __version__
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("contentgen.cli.validate", "check manifests offline, as admission would and more"),
+    "crds": ("contentgen.cli.crds", "write or print the CustomResourceDefinitions"),
+}
+
+
+class CommandError(Exception):
+    """A failure to report as one line on stderr (exit 1)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="contentgen",
+        description="Kubernetes operator for AI content generation: LoRA training from video, "
+        "image generation and transcription.",
+    )
+    parser.add_argument("--version", action="version", version=f"contentgen {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        command = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip())
+        module.configure(command)
+        command.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args._module.run(args)
+    except CommandError as exc:
+        print(f"contentgen {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"contentgen {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
