@@ -1,0 +1,309 @@
+"""Every constraint of the API, enforced twice: by the generated CRD at admission (schema + CEL)
+and by `contentgen validate`. Each rule has a rejected and an accepted example, and both
+sides must agree, naming the same field."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from contentgen.api import KINDS
+from contentgen.api.crd import crd
+from contentgen.api.manifests import Document
+from contentgen.api.validation import validate_document
+
+from tests.admission import admit
+
+Mutation = Callable[[dict[str, Any]], None]
+
+
+def put(path: str, value: Any) -> Mutation:
+    """Set spec.<path> (dot-separated; list indexes as numbers)."""
+
+    def mutate(obj: dict[str, Any]) -> None:
+        node: Any = obj["spec"]
+        *parents, last = path.split(".")
+        for part in parents:
+            node = node[int(part)] if part.isdigit() else node.setdefault(part, {})
+        if isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+
+    return mutate
+
+
+def drop(path: str) -> Mutation:
+    def mutate(obj: dict[str, Any]) -> None:
+        node: Any = obj["spec"]
+        *parents, last = path.split(".")
+        for part in parents:
+            node = node[int(part)] if part.isdigit() else node[part]
+        del node[last]
+
+    return mutate
+
+
+def both(*mutations: Mutation) -> Mutation:
+    def mutate(obj: dict[str, Any]) -> None:
+        for m in mutations:
+            m(obj)
+
+    return mutate
+
+
+LORA_URL = "https://models.example.com/a.safetensors"
+
+# (example, mutation, field the error must name)
+REJECTED: dict[str, tuple[str, Mutation, str]] = {
+    # every kind
+    "owner missing": ("LoraTraining", drop("owner"), "spec.owner"),
+    "owner with space": ("ImageGeneration", put("owner", "jesse smith"), "spec.owner"),
+    "owner with slash": ("Transcription", put("owner", "a/b"), "spec.owner"),
+    "owner uppercase": ("LoraTraining", put("owner", "Jesse"), "spec.owner"),
+    "owner dots only": ("LoraTraining", put("owner", ".."), "spec.owner"),
+    "owner ends with dot": ("LoraTraining", put("owner", "a."), "spec.owner"),
+    "owner too long": ("LoraTraining", put("owner", "a" * 64), "spec.owner"),
+    "deletionPolicy unknown": ("LoraTraining", put("deletionPolicy", "Orphan"), "spec.deletionPolicy"),
+    "too many tags": ("ImageGeneration", put("tags", [f"t{i}" for i in range(21)]), "spec.tags"),
+    "tag too long": ("Transcription", put("tags", ["x" * 65]), "spec.tags[0]"),
+    "description too long": ("LoraTraining", put("description", "x" * 1001), "spec.description"),
+    # LoraTraining
+    "lora source missing": ("LoraTraining", drop("source"), "spec.source"),
+    "lora source url missing": ("LoraTraining", put("source", {}), "spec.source.url"),
+    "lora source ftp": ("LoraTraining", put("source.url", "ftp://host/v.mp4"), "spec.source.url"),
+    "lora source file": ("LoraTraining", put("source.url", "file:///etc/passwd"), "spec.source.url"),
+    "lora source plain path": ("LoraTraining", put("source.url", "/data/v.mp4"), "spec.source.url"),
+    "lora source credentials": (
+        "LoraTraining",
+        put("source.url", "https://user:pw@host/v.mp4"),
+        "spec.source.url",
+    ),
+    "lora source space": ("LoraTraining", put("source.url", "https://host/a b.mp4"), "spec.source.url"),
+    "lora source s3 no key": ("LoraTraining", put("source.url", "s3://bucket"), "spec.source.url"),
+    "lora source too long": (
+        "LoraTraining",
+        put("source.url", "https://h/" + "a" * 2040),
+        "spec.source.url",
+    ),
+    "trigger missing": ("LoraTraining", drop("triggerWord"), "spec.triggerWord"),
+    "trigger empty": ("LoraTraining", put("triggerWord", ""), "spec.triggerWord"),
+    "trigger bad char": ("LoraTraining", put("triggerWord", "jf!"), "spec.triggerWord"),
+    "trigger too long": ("LoraTraining", put("triggerWord", "a" * 33), "spec.triggerWord"),
+    "lora provider assemblyai": ("LoraTraining", put("provider", "assemblyai"), "spec.provider"),
+    "maxFrames low": ("LoraTraining", put("dataset.maxFrames", 3), "spec.dataset.maxFrames"),
+    "maxFrames high": ("LoraTraining", put("dataset.maxFrames", 201), "spec.dataset.maxFrames"),
+    "maxFrames string": ("LoraTraining", put("dataset.maxFrames", "40"), "spec.dataset.maxFrames"),
+    "maxFrames float": ("LoraTraining", put("dataset.maxFrames", 4.5), "spec.dataset.maxFrames"),
+    "minScene low": ("LoraTraining", put("dataset.minSceneSeconds", 0.1), "spec.dataset.minSceneSeconds"),
+    "minScene high": ("LoraTraining", put("dataset.minSceneSeconds", 60.5), "spec.dataset.minSceneSeconds"),
+    "faceFilter string": ("LoraTraining", put("dataset.faceFilter", "yes"), "spec.dataset.faceFilter"),
+    "caption without trigger": (
+        "LoraTraining",
+        put("dataset.captionTemplate", "a photo of a person"),
+        "spec.dataset.captionTemplate",
+    ),
+    "caption too long": (
+        "LoraTraining",
+        put("dataset.captionTemplate", "{trigger}" + "x" * 292),
+        "spec.dataset.captionTemplate",
+    ),
+    "training model too long": ("LoraTraining", put("training.model", "m" * 201), "spec.training.model"),
+    "steps low": ("LoraTraining", put("training.steps", 99), "spec.training.steps"),
+    "steps high": ("LoraTraining", put("training.steps", 10001), "spec.training.steps"),
+    "learningRate zero": ("LoraTraining", put("training.learningRate", 0), "spec.training.learningRate"),
+    "learningRate high": ("LoraTraining", put("training.learningRate", 0.011), "spec.training.learningRate"),
+    # ImageGeneration
+    "prompt missing": ("ImageGeneration", drop("prompt"), "spec.prompt"),
+    "prompt empty": ("ImageGeneration", put("prompt", ""), "spec.prompt"),
+    "prompt too long": ("ImageGeneration", put("prompt", "p" * 4001), "spec.prompt"),
+    "negativePrompt too long": ("ImageGeneration", put("negativePrompt", "p" * 4001), "spec.negativePrompt"),
+    "model unknown": ("ImageGeneration", put("model", "sdxl"), "spec.model"),
+    "numImages zero": ("ImageGeneration", put("numImages", 0), "spec.numImages"),
+    "numImages nine": ("ImageGeneration", put("numImages", 9), "spec.numImages"),
+    "imageSize unknown": ("ImageGeneration", put("imageSize", "huge"), "spec.imageSize"),
+    "seed negative": ("ImageGeneration", put("seed", -1), "spec.seed"),
+    "seed too big": ("ImageGeneration", put("seed", 4294967296), "spec.seed"),
+    "image provider assemblyai": ("ImageGeneration", put("provider", "assemblyai"), "spec.provider"),
+    "loras without flux-lora": (
+        "ImageGeneration",
+        put("loras", [{"url": LORA_URL}]),
+        "spec.loras",
+    ),
+    "too many loras": (
+        "ImageGeneration/lora",
+        put("loras", [{"url": LORA_URL}] * 6),
+        "spec.loras",
+    ),
+    "lora entry with both": (
+        "ImageGeneration/lora",
+        put("loras", [{"url": LORA_URL, "loraRef": {"name": "x"}}]),
+        "spec.loras[0]",
+    ),
+    "lora entry with neither": ("ImageGeneration/lora", put("loras", [{"scale": 1}]), "spec.loras[0]"),
+    "lora url http": (
+        "ImageGeneration/lora",
+        put("loras", [{"url": "http://models.example.com/a.safetensors"}]),
+        "spec.loras[0].url",
+    ),
+    "lora ref bad name": (
+        "ImageGeneration/lora",
+        put("loras", [{"loraRef": {"name": "Not_A_Name"}}]),
+        "spec.loras[0].loraRef.name",
+    ),
+    "lora scale high": (
+        "ImageGeneration/lora",
+        put("loras", [{"url": LORA_URL, "scale": 2.5}]),
+        "spec.loras[0].scale",
+    ),
+    "lora scale negative": (
+        "ImageGeneration/lora",
+        put("loras", [{"url": LORA_URL, "scale": -0.1}]),
+        "spec.loras[0].scale",
+    ),
+    # Transcription
+    "transcription source missing": ("Transcription", drop("source"), "spec.source"),
+    "transcription source gopher": ("Transcription", put("source.url", "gopher://h/a"), "spec.source.url"),
+    "languageCode bad": ("Transcription", put("languageCode", "english"), "spec.languageCode"),
+    "languageCode upper": ("Transcription", put("languageCode", "EN"), "spec.languageCode"),
+    "speakerLabels string": ("Transcription", put("speakerLabels", "true"), "spec.speakerLabels"),
+    "transcription provider fal": ("Transcription", put("provider", "fal"), "spec.provider"),
+}
+
+ACCEPTED: dict[str, tuple[str, Mutation]] = {
+    "owner single char": ("LoraTraining", put("owner", "a")),
+    "owner 63 chars": ("LoraTraining", put("owner", "a" * 63)),
+    "owner with dot dash underscore": ("ImageGeneration", put("owner", "team.a_b-c")),
+    "deletionPolicy Delete": ("Transcription", put("deletionPolicy", "Delete")),
+    "20 tags of 64": ("LoraTraining", put("tags", [f"{i:02d}" + "x" * 62 for i in range(20)])),
+    "description 1000": ("LoraTraining", put("description", "x" * 1000)),
+    "only required lora fields": (
+        "LoraTraining",
+        lambda o: o.__setitem__(
+            "spec", {"owner": "u", "source": {"url": "s3://bucket/v.mp4"}, "triggerWord": "t"}
+        ),
+    ),
+    "lora source http": ("LoraTraining", put("source.url", "http://videos.internal/v.mp4")),
+    "lora source query": ("LoraTraining", put("source.url", "https://h.example.com/v?sig=abc&x=1")),
+    "lora source 2048": ("LoraTraining", put("source.url", "https://h/" + "a" * 2038)),
+    "trigger 32": ("LoraTraining", put("triggerWord", "A_b-9" + "x" * 27)),
+    "lora provider offline": ("LoraTraining", put("provider", "offline")),
+    "maxFrames bounds": (
+        "LoraTraining",
+        both(put("dataset.maxFrames", 4), put("dataset.minSceneSeconds", 60)),
+    ),
+    "maxFrames 200": (
+        "LoraTraining",
+        both(put("dataset.maxFrames", 200), put("dataset.minSceneSeconds", 0.2)),
+    ),
+    "minScene integer": ("LoraTraining", put("dataset.minSceneSeconds", 2)),
+    "caption 300 with trigger": ("LoraTraining", put("dataset.captionTemplate", "{trigger}" + "x" * 291)),
+    "steps bounds": ("LoraTraining", put("training.steps", 100)),
+    "steps 10000": ("LoraTraining", put("training.steps", 10000)),
+    "learningRate max": ("LoraTraining", put("training.learningRate", 0.01)),
+    "learningRate tiny": ("LoraTraining", put("training.learningRate", 1e-6)),
+    "prompt 4000": ("ImageGeneration", put("prompt", "p" * 4000)),
+    "numImages 8": ("ImageGeneration", put("numImages", 8)),
+    "seed max": ("ImageGeneration", put("seed", 4294967295)),
+    "seed zero": ("ImageGeneration", put("seed", 0)),
+    "every size": ("ImageGeneration", put("imageSize", "portrait_16_9")),
+    "schnell": ("ImageGeneration", put("model", "flux-schnell")),
+    "empty loras without flux-lora": ("ImageGeneration", put("loras", [])),
+    "five loras": (
+        "ImageGeneration/lora",
+        put(
+            "loras",
+            [{"url": LORA_URL}, {"url": "s3://bucket/l.safetensors", "scale": 0}]
+            + [{"loraRef": {"name": "x"}, "scale": 2}] * 3,
+        ),
+    ),
+    "lora ref only": ("ImageGeneration/lora", put("loras", [{"loraRef": {"name": "a.b-c"}}])),
+    "languageCode region": ("Transcription", put("languageCode", "en_us")),
+    "transcription offline": ("Transcription", put("provider", "offline")),
+    "transcription s3": ("Transcription", put("source.url", "s3://my-bucket/audio/ep1.mp3")),
+}
+
+
+def _kind(example_name: str) -> str:
+    return example_name.split("/")[0]
+
+
+def _validate(obj: dict[str, Any]) -> list[tuple[str, str]]:
+    outcome = validate_document(Document("test.yaml", 1, obj))
+    return [(p.path, p.reason) for p in outcome.problems]
+
+
+@pytest.mark.parametrize("case", list(REJECTED))
+def test_rejected_by_admission_and_validate(case: str, example) -> None:
+    example_name, mutate, field = REJECTED[case]
+    obj = example(example_name)
+    mutate(obj)
+
+    _, admission_errors = admit(crd(KINDS[_kind(example_name)]), obj)
+    assert admission_errors, f"admission accepted {case}"
+    assert any(path == field or path.startswith(field + ".") for path, _ in admission_errors), (
+        admission_errors
+    )
+
+    problems = _validate(obj)
+    assert problems, f"contentgen validate accepted {case}"
+    assert [p for p in problems if p[0] == field], f"expected a problem at {field}, got {problems}"
+    assert all(reason for _, reason in problems)
+
+
+@pytest.mark.parametrize("case", list(ACCEPTED))
+def test_accepted_by_admission_and_validate(case: str, example) -> None:
+    example_name, mutate = ACCEPTED[case]
+    obj = example(example_name)
+    mutate(obj)
+    _, admission_errors = admit(crd(KINDS[_kind(example_name)]), obj)
+    assert admission_errors == []
+    assert _validate(obj) == []
+
+
+def test_defaults_match_between_crd_and_models(example) -> None:
+    """What the API server stores for a minimal spec is what the models default to."""
+    for kind in KINDS.values():
+        minimal = {
+            "LoraTraining": {"owner": "u", "source": {"url": "s3://bkt/v.mp4"}, "triggerWord": "t"},
+            "ImageGeneration": {"owner": "u", "prompt": "p"},
+            "Transcription": {"owner": "u", "source": {"url": "s3://bkt/a.mp3"}},
+        }[kind.kind]
+        obj = {
+            "apiVersion": "contentgen.io/v1alpha1",
+            "kind": kind.kind,
+            "metadata": {"name": "x"},
+            "spec": minimal,
+        }
+        stored, errors = admit(crd(kind), obj)
+        assert errors == []
+        from_models = kind.spec.model_validate(minimal).wire()
+        # The models also carry empty optional values (tags: [], description: ""), which the
+        # CRD leaves unset; everything the CRD does set must agree.
+        for key, value in stored["spec"].items():
+            assert from_models[key] == value, key
+        assert set(from_models) - set(stored["spec"]) <= {"tags", "description", "negativePrompt", "loras"}
+
+
+def test_owner_is_immutable_at_admission(example) -> None:
+    kind = KINDS["LoraTraining"]
+    old = example("LoraTraining")
+    new = example("LoraTraining")
+    new["spec"]["owner"] = "someone-else"
+    _, errors = admit(crd(kind), new, old=old)
+    assert [path for path, _ in errors] == ["spec.owner"]
+    _, errors = admit(crd(kind), example("LoraTraining"), old=old)
+    assert errors == []
+
+
+def test_local_runs_accept_local_sources(example) -> None:
+    obj = example("LoraTraining")
+    obj["spec"]["source"]["url"] = "./videos/sample.mp4"
+    assert _validate(obj)  # the cluster never fetches local paths
+    outcome = validate_document(Document("x.yaml", 1, obj), local=True)
+    assert outcome.problems == ()
+    obj["spec"]["source"]["url"] = "file:///tmp/sample.mp4"
+    assert validate_document(Document("x.yaml", 1, obj), local=True).problems == ()
+    obj["spec"]["source"]["url"] = "ftp://h/x.mp4"  # still not a local path
+    assert validate_document(Document("x.yaml", 1, obj), local=True).problems

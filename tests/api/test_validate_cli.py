@@ -1,0 +1,162 @@
+"""`contentgen validate`: what GitOps CI runs on a repository of manifests."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from contentgen.cli.main import main
+
+from tests.conftest import EXAMPLES
+
+BAD = """\
+apiVersion: contentgen.io/v1alpha1
+kind: LoraTraining
+metadata:
+  name: typo
+spec:
+  owner: demo
+  videoUrl: https://example.com/v.mp4
+  source:
+    url: https://example.com/v.mp4
+  triggerWord: jf
+  dataset:
+    maxFrames: 500
+    faceFiltr: false
+"""
+
+OTHER = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: unrelated
+spec: {}
+"""
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str], str]:
+    code = main(["validate", *args])
+    captured = capsys.readouterr()
+    return code, captured.out.splitlines(), captured.err
+
+
+def test_examples_are_valid(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, str(EXAMPLES))
+    assert (code, out) == (0, [])
+    assert f"{len(list(EXAMPLES.glob('*.yaml')))} resource(s) valid" in err
+
+
+def test_each_problem_is_one_line_naming_file_document_and_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(BAD)
+    code, out, _ = run(capsys, str(path))
+    assert code == 1
+    assert (
+        f"{path}: LoraTraining/typo (document 1): spec.dataset.maxFrames: must be at most 200, got 500" in out
+    )
+    unknown = [line for line in out if "spec.videoUrl" in line]
+    assert unknown and "source.url" in unknown[0] and "silently drop" in unknown[0]
+    assert any(
+        'spec.dataset.faceFiltr: unknown field "faceFiltr"' in line and '"faceFilter"' in line for line in out
+    )
+    assert len(out) == 3
+
+
+def test_directories_are_walked_and_other_groups_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "nested").mkdir()
+    (tmp_path / "nested" / "lora.yml").write_text((EXAMPLES / "loratraining.yaml").read_text())
+    (tmp_path / "deploy.yaml").write_text(OTHER)
+    (tmp_path / "notes.txt").write_text("not a manifest")
+    code, out, err = run(capsys, str(tmp_path))
+    assert (code, out) == (0, [])
+    assert "1 resource(s) valid; 1 document(s) of other API groups skipped" in err
+
+
+def test_multi_document_and_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = (EXAMPLES / "transcription.yaml").read_text()
+    path = tmp_path / "all.yaml"
+    path.write_text(good + "\n---\n" + BAD + "\n---\n" + OTHER)
+    code, out, _ = run(capsys, str(path))
+    assert code == 1
+    assert all("(document 2)" in line for line in out)
+
+    listing = tmp_path / "list.json"
+    doc = {
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": [
+            {
+                "apiVersion": "contentgen.io/v1alpha1",
+                "kind": "Transcription",
+                "metadata": {"name": "t"},
+                "spec": {"owner": "u"},
+            }
+        ],
+    }
+    listing.write_text(json.dumps(doc))
+    code, out, _ = run(capsys, str(listing))
+    assert code == 1 and out == [f"{listing}: Transcription/t (document 1): spec.source: required; add it"]
+
+
+def test_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(BAD))
+    code, out, _ = run(capsys, "-")
+    assert code == 1 and all(line.startswith("<stdin>: LoraTraining/typo") for line in out)
+
+
+def test_unknown_api_version_and_kind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_text(
+        "apiVersion: contentgen.io/v1\nkind: LoraTraining\nmetadata: {name: a}\n---\n"
+        "apiVersion: contentgen.io/v1alpha1\nkind: loratraining\nmetadata: {name: b}\n---\n"
+        "kind: LoraTraining\n---\n- just\n- a list\n"
+    )
+    code, out, _ = run(capsys, str(path))
+    assert code == 1
+    assert 'apiVersion: unknown apiVersion "contentgen.io/v1"; use contentgen.io/v1alpha1' in out[0]
+    assert 'unknown kind "loratraining"' in out[1] and 'did you mean "LoraTraining"' in out[1]
+    assert "apiVersion: missing" in out[2]
+    assert "not a Kubernetes object" in out[3]
+
+
+def test_unreadable_inputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("apiVersion: contentgen.io/v1alpha1\nkind: [unclosed\n")
+    code, out, _ = run(capsys, str(broken), str(tmp_path / "missing.yaml"))
+    assert code == 1
+    assert "not valid YAML: line" in out[0]
+    assert "missing.yaml" in out[1] and "cannot read" in out[1]
+
+
+def test_json_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(BAD)
+    code, out, _ = run(capsys, "-o", "json", str(path))
+    report = json.loads("\n".join(out))
+    assert code == 1 and report["valid"] is False and report["resources"] == 1
+    assert {
+        "file": str(path),
+        "document": "LoraTraining/typo (document 1)",
+        "field": "spec.dataset.maxFrames",
+        "reason": "must be at most 200, got 500",
+    } in report["problems"]
+
+
+def test_console_script_is_installed(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(BAD)
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "contentgen"), "validate", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1 and "spec.dataset.maxFrames" in proc.stdout
