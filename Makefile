@@ -55,6 +55,10 @@ test: install tools lint types  ## lint, types and the whole test suite
 demo: install  ## run the main job on embedded defaults
 	$(BIN)/contentgen validate examples/
 
+.PHONY: bench
+bench: install  ## run the benchmarks in bench/ (numbers go into README)
+	$(BIN)/python bench/run.py
+
 .PHONY: generate
 generate: install  ## regenerate committed files: crds/, the chart's CRDs, README's API reference
 	$(BIN)/contentgen crds --out crds

@@ -1,0 +1,45 @@
+"""Errors that carry a reason: a CamelCase word for status conditions and a sentence for people.
+
+`PermanentError`: retrying will not help (bad input, a refused key, a provider's rejection);
+the run fails with its reason. `TransientError`: worth retrying with backoff (a 5xx, a 429,
+a timeout); raised after the retries are spent, the run fails but a new attempt may succeed.
+"""
+
+from __future__ import annotations
+
+
+class ContentgenError(Exception):
+    reason = "Error"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class PermanentError(ContentgenError):
+    reason = "Failed"
+
+
+class TransientError(ContentgenError):
+    reason = "Unavailable"
+
+
+class InvalidInput(PermanentError):
+    """The input (a source, a file) cannot be used."""
+
+    reason = "InvalidInput"
+
+
+class SourceRefused(PermanentError):
+    """A source URL the settings do not allow fetching (scheme, internal address, size)."""
+
+    reason = "SourceRefused"
+
+
+class MissingCredentials(PermanentError):
+    reason = "MissingCredentials"

@@ -1,0 +1,143 @@
+"""What the pipeline asks of a provider, one interface per capability.
+
+Providers: `fal` (LoRA training, image generation), `assemblyai` (transcription) and `offline`
+(all three, without network or keys: labelled placeholders for demos and CI).
+
+A provider call that costs money records its request id in a `Checkpoint` before waiting for
+the result, and a later attempt with the same checkpoint resumes polling that request instead
+of paying for a new one (a retried pod, a restarted local run).
+"""
+
+from __future__ import annotations
+
+import json
+from abc import abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from contentgen.pipeline.progress import SubProgress
+
+
+class Checkpoint(Protocol):
+    """A small JSON document that survives the process (stored in the object store)."""
+
+    def load(self) -> dict[str, Any]:
+        """The saved data, or {} when there is none."""
+
+    def save(self, data: dict[str, Any]) -> None: ...
+
+
+class MemoryCheckpoint:
+    def __init__(self, data: dict[str, Any] | None = None) -> None:
+        self.data: dict[str, Any] = dict(data or {})
+        self.saves = 0
+
+    def load(self) -> dict[str, Any]:
+        return json.loads(json.dumps(self.data))
+
+    def save(self, data: dict[str, Any]) -> None:
+        self.data = json.loads(json.dumps(data))
+        self.saves += 1
+
+
+# --- LoRA training --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    dataset_zip: Path  # images/0001.jpg + captions/0001.txt (and 0001.txt next to each image)
+    trigger_word: str
+    steps: int
+    model: str  # the provider's training model/app id
+    learning_rate: float | None = None
+    frames: int = 0
+
+
+@dataclass(frozen=True)
+class TrainingOutput:
+    weights: Path  # model.safetensors, downloaded into the work directory
+    config: Path | None  # the provider's training config, when it returns one
+    request_id: str
+    placeholder: bool = False
+    details: dict[str, Any] = field(default_factory=dict)  # provider specifics worth keeping
+
+
+class LoraTrainer(Protocol):
+    name: str
+
+    @abstractmethod
+    def train_lora(
+        self, request: TrainingRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
+    ) -> TrainingOutput: ...
+
+
+# --- image generation -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoraWeights:
+    url: str  # a URL the provider can fetch (presigned for store objects)
+    scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    prompt: str
+    model: str  # flux-pro | flux-dev | flux-schnell | flux-lora
+    num_images: int = 1
+    image_size: str = "landscape_4_3"
+    negative_prompt: str = ""
+    seed: int | None = None
+    loras: tuple[LoraWeights, ...] = ()
+
+
+@dataclass(frozen=True)
+class ImageOutput:
+    path: Path  # downloaded into the work directory
+    width: int
+    height: int
+    content_type: str
+    seed: int | None = None
+
+
+class ImageGenerator(Protocol):
+    name: str
+
+    @abstractmethod
+    def generate_images(
+        self, request: ImageRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
+    ) -> list[ImageOutput]: ...
+
+
+# --- transcription --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TranscriptionRequest:
+    audio_path: Path  # the fetched source, always present
+    audio_url: str | None = None  # a URL the provider can fetch instead of an upload, when there is one
+    language_code: str | None = None
+    speaker_labels: bool = False
+    duration_seconds: float | None = None  # measured locally when the source could be probed
+
+
+@dataclass(frozen=True)
+class TranscriptionOutput:
+    response: dict[str, Any]  # the provider's full response, stored as transcript.json
+    text: str  # plain text; "Speaker A: ..." turns when speaker labels were asked for
+    word_count: int
+    duration_seconds: float
+    speakers: int
+    language_code: str
+    request_id: str
+    placeholder: bool = False
+
+
+class Transcriber(Protocol):
+    name: str
+
+    @abstractmethod
+    def transcribe(
+        self, request: TranscriptionRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
+    ) -> TranscriptionOutput: ...
