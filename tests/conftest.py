@@ -29,3 +29,25 @@ def example():
         return copy.deepcopy(load_yaml(EXAMPLES / files[kind]))
 
     return get
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """moto's S3 server, shared by the session (tests use their own buckets)."""
+    from tests.s3server import moto_s3
+
+    with moto_s3() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def s3(s3_endpoint, monkeypatch, request):
+    """A fresh bucket on the S3 server, with the environment pointed at it; yields the bucket."""
+    import re
+
+    from tests.s3server import make_bucket, use_endpoint
+
+    use_endpoint(monkeypatch, s3_endpoint)
+    bucket = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-") + "-b"
+    make_bucket(s3_endpoint, bucket)
+    return bucket

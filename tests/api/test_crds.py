@@ -8,11 +8,11 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+
 from contentgen.api import CATEGORY, GROUP, KINDS, VERSION
 from contentgen.api.crd import crd, rendered_crds
 from contentgen.api.schema import structural_problems
 from contentgen.cli.main import main
-
 from tests.conftest import ROOT
 
 KUBERNETES_VERSION = "1.33.0"

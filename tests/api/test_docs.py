@@ -1,5 +1,4 @@
 from contentgen.api.docs import reference, splice
-
 from tests.conftest import ROOT
 
 

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from contentgen.api import KINDS
 from contentgen.api.crd import crd
 from contentgen.api.manifests import Document
 from contentgen.api.validation import validate_document
-
 from tests.admission import admit
 
 Mutation = Callable[[dict[str, Any]], None]

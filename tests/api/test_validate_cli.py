@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from contentgen.cli.main import main
 
+from contentgen.cli.main import main
 from tests.conftest import EXAMPLES
 
 BAD = """\

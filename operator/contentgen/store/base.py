@@ -80,6 +80,10 @@ class ObjectStore(ABC):
     def list(self, prefix: str) -> Iterator[ObjectInfo]: ...
 
     @abstractmethod
+    def delete(self, key: str) -> bool:
+        """Delete one object; False when it did not exist."""
+
+    @abstractmethod
     def delete_prefix(self, prefix: str) -> int:
         """Delete every object under `prefix` (which must end with '/'); returns how many."""
 

@@ -1,0 +1,75 @@
+"""The object-key layout (DESIGN.md, "object keys"). Every key the project writes comes from here.
+
+loras/{owner}/{uid}/v{n}/model.safetensors, config.json, result.json
+datasets/{owner}/{uid}/v{n}/images/0001.jpg, captions/0001.txt, dataset.zip
+generated-images/{owner}/{uid}/image_{n}.png, result.json
+transcripts/{owner}/{uid}/transcript.json, transcript.txt, result.json
+temp/{uid}/...   scratch and provider checkpoints (a 24 h lifecycle rule may expire it)
+"""
+
+from __future__ import annotations
+
+import re
+
+_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def _seg(value: str, what: str) -> str:
+    if not _SEGMENT.match(value) or value in (".", "..") or ".." in value:
+        raise ValueError(f"{what} {value!r} cannot be part of an object key")
+    return value
+
+
+def lora_root(owner: str, uid: str) -> str:
+    return f"loras/{_seg(owner, 'owner')}/{_seg(uid, 'uid')}/"
+
+
+def lora_version(owner: str, uid: str, version: int) -> str:
+    return f"{lora_root(owner, uid)}v{version}/"
+
+
+def dataset_root(owner: str, uid: str) -> str:
+    return f"datasets/{_seg(owner, 'owner')}/{_seg(uid, 'uid')}/"
+
+
+def dataset_version(owner: str, uid: str, version: int) -> str:
+    return f"{dataset_root(owner, uid)}v{version}/"
+
+
+def images_root(owner: str, uid: str) -> str:
+    return f"generated-images/{_seg(owner, 'owner')}/{_seg(uid, 'uid')}/"
+
+
+def image(owner: str, uid: str, n: int) -> str:
+    return f"{images_root(owner, uid)}image_{n}.png"
+
+
+def transcripts_root(owner: str, uid: str) -> str:
+    return f"transcripts/{_seg(owner, 'owner')}/{_seg(uid, 'uid')}/"
+
+
+def temp_root(uid: str) -> str:
+    return f"temp/{_seg(uid, 'uid')}/"
+
+
+def checkpoint(uid: str, name: str) -> str:
+    return f"{temp_root(uid)}checkpoints/{_seg(name, 'checkpoint')}.json"
+
+
+def resource_roots(catalog_type: str, owner: str, uid: str) -> list[str]:
+    """Every prefix a resource's objects live under (what deletionPolicy: Delete removes)."""
+    by_type = {
+        "lora-training": [lora_root(owner, uid), dataset_root(owner, uid)],
+        "image-generation": [images_root(owner, uid)],
+        "transcription": [transcripts_root(owner, uid)],
+    }
+    return [*by_type[catalog_type], temp_root(uid)]
+
+
+def result_key(catalog_type: str, owner: str, uid: str, version: int = 0) -> str:
+    """Where a run's result document is stored, next to its artifacts."""
+    if catalog_type == "lora-training":
+        return f"{lora_version(owner, uid, version)}result.json"
+    if catalog_type == "image-generation":
+        return f"{images_root(owner, uid)}result.json"
+    return f"{transcripts_root(owner, uid)}result.json"

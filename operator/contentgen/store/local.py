@@ -1,0 +1,141 @@
+"""The local directory store: what `contentgen run` uses by default (./contentgen-data/store)."""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from contentgen.api import Artifact
+from contentgen.errors import InvalidInput
+
+from .base import CHUNK, ObjectInfo, ObjectNotFound, ObjectStore
+
+mimetypes.add_type("application/octet-stream", ".safetensors")
+
+
+def content_type_of(key: str) -> str:
+    return mimetypes.guess_type(key)[0] or "application/octet-stream"
+
+
+class LocalStore(ObjectStore):
+    def __init__(self, root: Path) -> None:
+        self.root = root.expanduser().resolve()
+
+    def __repr__(self) -> str:
+        return f"LocalStore({self.root})"
+
+    def _path(self, key: str) -> Path:
+        if (
+            not key
+            or key.startswith("/")
+            or any(part in ("", ".", "..") for part in key.rstrip("/").split("/"))
+        ):
+            raise ValueError(f"invalid object key {key!r}")
+        return self.root / key
+
+    def uri(self, key: str) -> str:
+        return self._path(key).as_uri()
+
+    def key_of(self, uri: str) -> str:
+        parsed = urlparse(uri)
+        if parsed.scheme != "file":
+            raise ValueError(f"{uri} is not in the local store {self.root}")
+        path = Path(unquote(parsed.path))
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            raise ValueError(f"{uri} is not in the local store {self.root}") from None
+
+    def _write(self, key: str, chunks: Iterator[bytes], content_type: str) -> Artifact:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        digest, size = hashlib.sha256(), 0
+        # Write beside the target and rename, so readers never see half an object.
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in chunks:
+                    digest.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return Artifact(
+            uri=self.uri(key), size_bytes=size, sha256=digest.hexdigest(), content_type=content_type
+        )
+
+    def put_file(self, key: str, path: Path, content_type: str) -> Artifact:
+        def chunks() -> Iterator[bytes]:
+            with path.open("rb") as fh:
+                while chunk := fh.read(CHUNK):
+                    yield chunk
+
+        return self._write(key, chunks(), content_type)
+
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> Artifact:
+        return self._write(key, iter([data]), content_type)
+
+    def get_file(self, key: str, dest: Path, max_bytes: int | None = None) -> Path:
+        source = self._path(key)
+        if not source.is_file():
+            raise ObjectNotFound(self.uri(key))
+        if max_bytes is not None and source.stat().st_size > max_bytes:
+            raise InvalidInput(f"{self.uri(key)} is larger than the {max_bytes}-byte limit")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, dest)
+        return dest
+
+    def get_bytes(self, key: str) -> bytes:
+        source = self._path(key)
+        if not source.is_file():
+            raise ObjectNotFound(self.uri(key))
+        return source.read_bytes()
+
+    def head(self, key: str) -> ObjectInfo | None:
+        path = self._path(key)
+        if not path.is_file():
+            return None
+        return ObjectInfo(key, path.stat().st_size, content_type_of(key))
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        base = self.root / prefix if prefix else self.root
+        start = base if base.is_dir() else base.parent
+        if not start.is_dir():
+            return
+        for path in sorted(start.rglob("*")):
+            if not path.is_file() or path.name.startswith(".partial-"):
+                continue
+            key = path.relative_to(self.root).as_posix()
+            if key.startswith(prefix):
+                yield ObjectInfo(key, path.stat().st_size, content_type_of(key))
+
+    def delete(self, key: str) -> bool:
+        path = self._path(key)
+        if not path.is_file():
+            return False
+        path.unlink()
+        return True
+
+    def delete_prefix(self, prefix: str) -> int:
+        if not prefix.endswith("/"):
+            raise ValueError(f"refusing to delete {prefix!r}: a prefix must end with '/'")
+        target = self._path(prefix)
+        if not target.is_dir():
+            return 0
+        count = sum(1 for p in target.rglob("*") if p.is_file())
+        shutil.rmtree(target)
+        return count
+
+    def presign(self, key: str, expires_seconds: int) -> str:
+        # A local file needs no signature; the path is the link.
+        if not self._path(key).is_file():
+            raise ObjectNotFound(self.uri(key))
+        return self.uri(key)

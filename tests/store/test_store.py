@@ -1,0 +1,152 @@
+"""Both stores behave the same through the one interface; S3 runs over real HTTP (moto server)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pytest
+
+from contentgen.errors import InvalidInput
+from contentgen.store import LocalStore, ObjectNotFound, ObjectStore, keys, open_store
+from contentgen.store.s3 import MULTIPART_THRESHOLD, S3Store
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request, tmp_path: Path) -> Iterator[ObjectStore]:
+    if request.param == "local":
+        yield LocalStore(tmp_path / "store")
+    else:
+        bucket = request.getfixturevalue("s3")
+        yield S3Store(bucket, "pre/fix")
+
+
+def test_put_get_head_roundtrip(store: ObjectStore, tmp_path: Path) -> None:
+    data = os.urandom(4096)
+    artifact = store.put_bytes("a/b/one.bin", data, "application/x-test")
+    assert artifact.size_bytes == len(data)
+    assert artifact.sha256 == hashlib.sha256(data).hexdigest()
+    assert artifact.uri == store.uri("a/b/one.bin")
+    assert store.key_of(artifact.uri) == "a/b/one.bin"
+    assert store.get_bytes("a/b/one.bin") == data
+    target = store.get_file("a/b/one.bin", tmp_path / "out" / "copy.bin")
+    assert target.read_bytes() == data
+    info = store.head("a/b/one.bin")
+    assert info is not None and info.size_bytes == len(data)
+
+    source = tmp_path / "file.png"
+    source.write_bytes(b"\x89PNG" + data)
+    artifact = store.put_file("images/x.png", source, "image/png")
+    assert artifact.sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
+    info = store.head("images/x.png")
+    assert info is not None and info.content_type == "image/png"
+
+
+def test_missing_objects(store: ObjectStore, tmp_path: Path) -> None:
+    assert store.head("nope") is None
+    assert not store.exists("nope")
+    with pytest.raises(ObjectNotFound):
+        store.get_bytes("nope")
+    with pytest.raises(ObjectNotFound):
+        store.get_file("nope", tmp_path / "x")
+    assert store.delete("nope") is False
+
+
+def test_list_and_delete(store: ObjectStore) -> None:
+    for key in (
+        "loras/u/1/v1/model.safetensors",
+        "loras/u/1/v2/model.safetensors",
+        "loras/u/10/v1/x",
+        "other/y",
+    ):
+        store.put_bytes(key, b"x", "application/octet-stream")
+    assert sorted(i.key for i in store.list("loras/u/1/")) == [
+        "loras/u/1/v1/model.safetensors",
+        "loras/u/1/v2/model.safetensors",
+    ]
+    assert store.delete("loras/u/1/v2/model.safetensors") is True
+    with pytest.raises(ValueError, match="must end with '/'"):
+        store.delete_prefix("loras/u/1")
+    assert store.delete_prefix("loras/u/1/") == 1
+    assert [i.key for i in store.list("loras/")] == ["loras/u/10/v1/x"]
+    assert store.exists("other/y")
+
+
+def test_size_cap_on_download(store: ObjectStore, tmp_path: Path) -> None:
+    store.put_bytes("big", b"x" * 2000, "application/octet-stream")
+    with pytest.raises(InvalidInput, match="limit"):
+        store.get_file("big", tmp_path / "big", max_bytes=1000)
+
+
+def test_keys_of_other_stores_are_refused(store: ObjectStore) -> None:
+    assert not store.owns("s3://someone-else/x")
+    assert not store.owns("file:///etc/passwd")
+    with pytest.raises(ValueError, match="invalid object key"):
+        store.put_bytes("../escape", b"x", "text/plain")
+
+
+def test_s3_presigned_url_reads_the_object_and_expires(s3: str) -> None:
+    store = S3Store(s3)
+    store.put_bytes("generated-images/u/1/image_1.png", b"pixels", "image/png")
+    url = store.presign("generated-images/u/1/image_1.png", 600)
+    query = parse_qs(urlparse(url).query)
+    assert query["X-Amz-Expires"] == ["600"]
+    response = httpx.get(url)
+    assert response.status_code == 200 and response.content == b"pixels"
+    # Without the signature the bucket is private.
+    assert httpx.get(url.split("?")[0]).status_code == 403
+    with pytest.raises(ObjectNotFound):
+        store.presign("missing.png", 600)
+
+
+def test_s3_multipart_upload_streams_large_files(s3: str, tmp_path: Path) -> None:
+    store = S3Store(s3)
+    big = tmp_path / "big.bin"
+    with big.open("wb") as out:
+        for _ in range(MULTIPART_THRESHOLD // (1024 * 1024) + 2):
+            out.write(os.urandom(1024 * 1024))
+    artifact = store.put_file("loras/u/1/v1/model.safetensors", big, "application/octet-stream")
+    info = store.head("loras/u/1/v1/model.safetensors")
+    assert info is not None and info.size_bytes == big.stat().st_size
+    # The checksum travels as metadata, so it is known without reading the object back.
+    assert info.sha256 == artifact.sha256 == hashlib.sha256(big.read_bytes()).hexdigest()
+    assert (
+        store.get_file("loras/u/1/v1/model.safetensors", tmp_path / "back.bin").read_bytes()
+        == big.read_bytes()
+    )
+
+
+def test_local_presign_is_the_file_path(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    store.put_bytes("t/x.txt", b"hi", "text/plain")
+    url = store.presign("t/x.txt", 60)
+    assert url == (tmp_path / "t" / "x.txt").resolve().as_uri()
+
+
+def test_open_store(tmp_path: Path, s3: str) -> None:
+    assert isinstance(open_store(str(tmp_path)), LocalStore)
+    local = open_store(f"file://{tmp_path}/data")
+    assert isinstance(local, LocalStore) and local.root == (tmp_path / "data").resolve()
+    remote = open_store(f"s3://{s3}/some/prefix")
+    assert isinstance(remote, S3Store) and remote.uri("k") == f"s3://{s3}/some/prefix/k"
+    for bad in ("s3://", "ftp://x/y"):
+        with pytest.raises(ValueError, match="store URL"):
+            open_store(bad)
+
+
+def test_key_layout() -> None:
+    assert keys.lora_version("u", "abc", 2) == "loras/u/abc/v2/"
+    assert keys.image("u", "abc", 3) == "generated-images/u/abc/image_3.png"
+    assert keys.result_key("transcription", "u", "abc") == "transcripts/u/abc/result.json"
+    assert keys.resource_roots("lora-training", "u", "abc") == [
+        "loras/u/abc/",
+        "datasets/u/abc/",
+        "temp/abc/",
+    ]
+    for owner in ("a/b", "..", "", "a..b"):
+        with pytest.raises(ValueError, match="cannot be part of an object key"):
+            keys.lora_root(owner, "abc")
