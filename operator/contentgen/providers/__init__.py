@@ -1,0 +1,85 @@
+"""The providers behind the pipeline's interfaces (see `base`), chosen by name.
+
+`trainer(name)`, `image_generator(name)` and `transcriber(name)` build one, reading keys from the
+environment: FAL_KEY for `fal`, ASSEMBLYAI_API_KEY for `assemblyai`; `offline` needs none. A live
+provider whose key is missing fails at once with `MissingCredentials`, before any work is done.
+
+The provider modules are imported on demand: their SDKs are in the worker's dependencies only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from contentgen.errors import InvalidInput, MissingCredentials
+
+from .base import ImageGenerator, LoraTrainer, Transcriber
+
+FAL_KEY_ENV = "FAL_KEY"
+ASSEMBLYAI_KEY_ENV = "ASSEMBLYAI_API_KEY"
+
+TRAINERS = ("fal", "offline")
+IMAGE_GENERATORS = ("fal", "offline")
+TRANSCRIBERS = ("assemblyai", "offline")
+
+# where the Helm chart takes each key from
+_CHART_SECRETS = {FAL_KEY_ENV: "fal.existingSecret", ASSEMBLYAI_KEY_ENV: "assemblyai.existingSecret"}
+
+
+def trainer(name: str, *, env: Mapping[str, str] | None = None) -> LoraTrainer:
+    """The LoRA trainer called `name`: fal or offline."""
+    if name == "fal":
+        from .fal import FalProvider
+
+        return FalProvider(_key(FAL_KEY_ENV, env))
+    if name == "offline":
+        from .offline import OfflineProvider
+
+        return OfflineProvider()
+    raise InvalidInput(f"no LoRA trainer is called {name!r}; choose one of {', '.join(TRAINERS)}")
+
+
+def image_generator(name: str, *, env: Mapping[str, str] | None = None) -> ImageGenerator:
+    """The image generator called `name`: fal or offline."""
+    if name == "fal":
+        from .fal import FalProvider
+
+        return FalProvider(_key(FAL_KEY_ENV, env))
+    if name == "offline":
+        from .offline import OfflineProvider
+
+        return OfflineProvider()
+    raise InvalidInput(f"no image generator is called {name!r}; choose one of {', '.join(IMAGE_GENERATORS)}")
+
+
+def transcriber(name: str, *, env: Mapping[str, str] | None = None) -> Transcriber:
+    """The transcriber called `name`: assemblyai or offline."""
+    if name == "assemblyai":
+        from .assemblyai import AssemblyAIProvider
+
+        return AssemblyAIProvider(_key(ASSEMBLYAI_KEY_ENV, env))
+    if name == "offline":
+        from .offline import OfflineProvider
+
+        return OfflineProvider()
+    raise InvalidInput(f"no transcriber is called {name!r}; choose one of {', '.join(TRANSCRIBERS)}")
+
+
+def _key(variable: str, env: Mapping[str, str] | None) -> str:
+    key = (os.environ if env is None else env).get(variable, "").strip()
+    if not key:
+        raise MissingCredentials(
+            f"{variable} is not set: set it (in the cluster, through the chart's "
+            f"{_CHART_SECRETS[variable]}) or run with --offline"
+        )
+    return key
+
+
+__all__ = [
+    "ASSEMBLYAI_KEY_ENV",
+    "FAL_KEY_ENV",
+    "image_generator",
+    "trainer",
+    "transcriber",
+]

@@ -34,7 +34,8 @@ class MemoryCheckpoint:
         self.saves = 0
 
     def load(self) -> dict[str, Any]:
-        return json.loads(json.dumps(self.data))
+        data: dict[str, Any] = json.loads(json.dumps(self.data))
+        return data
 
     def save(self, data: dict[str, Any]) -> None:
         self.data = json.loads(json.dumps(data))

@@ -1,0 +1,641 @@
+"""fal.ai: LoRA training and image generation through fal's queue, with the fal-client SDK.
+
+The queue (https://fal.ai/docs/documentation/model-apis/inference/queue): POST queue.fal.run/{app}
+answers {request_id, status_url, response_url, cancel_url}; GET .../requests/{id}/status?logs=1 is
+IN_QUEUE (with queue_position), IN_PROGRESS (with logs) or COMPLETED (with error and error_type
+when the request failed); GET .../requests/{id} is the result, or the failure's status and detail
+(https://fal.ai/docs/documentation/model-apis/errors, .../request-errors). Local files go to fal's
+CDN first (https://fal.ai/docs/documentation/model-apis/fal-cdn).
+
+Every request id is saved in the checkpoint right after the submit, so a retried pod polls the
+request it already paid for instead of submitting it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import fal_client
+import fal_client.client
+import httpx
+
+from contentgen.errors import ContentgenError, InvalidInput, PermanentError, TransientError
+from contentgen.pipeline.progress import SubProgress
+
+from .base import (
+    Checkpoint,
+    ImageOutput,
+    ImageRequest,
+    TrainingOutput,
+    TrainingRequest,
+)
+from .retry import Retry, error_for_status, error_for_transport, redact, retry_after
+
+log = logging.getLogger(__name__)
+
+KEY_ENV = "FAL_KEY"
+DEFAULT_TRAINING_APP = "fal-ai/flux-lora-fast-training"
+
+# https://fal.ai/docs/model-api-reference/image-generation-api/ flux-dev, flux-schnell (sic),
+# flux-pro-v1.1 and flux-lora: prompt, image_size, num_images and seed; loras only on flux-lora.
+IMAGE_APPS = {
+    "flux-dev": "fal-ai/flux/dev",
+    "flux-schnell": "fal-ai/flux/schnell",
+    "flux-pro": "fal-ai/flux-pro/v1.1",
+    "flux-lora": "fal-ai/flux-lora",
+}
+
+# error_type values of fal's infrastructure failures (runner lost, timed out, not scheduled):
+# the request failed, but the same input may well succeed when submitted again.
+_INFRASTRUCTURE_ERRORS = frozenset(
+    {
+        "request_timeout",
+        "startup_timeout",
+        "runner_scheduling_failure",
+        "runner_connection_timeout",
+        "runner_disconnected",
+        "runner_connection_refused",
+        "runner_connection_error",
+        "runner_incomplete_response",
+        "internal_error",
+    }
+)
+
+MiB = 1024 * 1024
+_CHUNK = MiB
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The most a download from fal may weigh; bigger ones fail permanently."""
+
+    weights_bytes: int = 2048 * MiB
+    config_bytes: int = 16 * MiB
+    image_bytes: int = 64 * MiB
+
+
+def _sdk_makes_one_attempt() -> None:
+    # fal-client retries 408/409/429, some 502-504 and transport errors up to 10 times with
+    # time.sleep and without reading Retry-After. Our Retry owns that policy (and its clock),
+    # so the SDK gets one attempt per call; otherwise the two loops would multiply.
+    if hasattr(fal_client.client, "MAX_ATTEMPTS"):
+        fal_client.client.MAX_ATTEMPTS = 1
+
+
+class FalProvider:
+    """`LoraTrainer` and `ImageGenerator` on fal.ai. The key is sent only to fal's API, never to
+    the CDN the outputs are downloaded from."""
+
+    name = "fal"
+
+    def __init__(
+        self,
+        key: str,
+        *,
+        retry: Retry | None = None,
+        poll_interval: float = 5.0,
+        max_wait: float = 6 * 3600.0,
+        limits: Limits | None = None,
+        http: httpx.Client | None = None,
+    ) -> None:
+        _sdk_makes_one_attempt()
+        self._key = key
+        self._fal = fal_client.SyncClient(key=key)
+        self._retry = retry or Retry()
+        self._poll_interval = poll_interval
+        self._max_wait = max_wait
+        self._limits = limits or Limits()
+        self._http = http or httpx.Client(timeout=httpx.Timeout(60.0, connect=15.0), follow_redirects=True)
+
+    # --- LoRA training ------------------------------------------------------------------------
+
+    def train_lora(
+        self, request: TrainingRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
+    ) -> TrainingOutput:
+        """Uploads the dataset zip, trains on `request.model` and downloads the weights and config.
+
+        Sent: images_data_url, trigger_word, steps, and learning_rate when set. The default app
+        (fal-ai/flux-lora-fast-training) does not document learning_rate, so it may ignore it; other
+        trainers (fal-ai/flux-lora-portrait-trainer) take it.
+        """
+        app = request.model or DEFAULT_TRAINING_APP
+        meter = _Meter(progress)
+        fingerprint = _fingerprint(
+            app, _sha256_file(request.dataset_zip), request.trigger_word, request.steps, request.learning_rate
+        )
+        saved = _matching(checkpoint.load(), app, fingerprint)
+
+        def arguments() -> dict[str, Any]:
+            dataset_url = saved.get("dataset_url")
+            if not dataset_url:
+                dataset_url = self._call(
+                    lambda: self._fal.upload_file(request.dataset_zip), "uploading the dataset to fal"
+                )
+                saved.update(provider=self.name, app=app, fingerprint=fingerprint, dataset_url=dataset_url)
+                checkpoint.save(saved)
+            meter.at(5)
+            args: dict[str, Any] = {
+                "images_data_url": dataset_url,
+                "trigger_word": request.trigger_word,
+                "steps": request.steps,
+            }
+            if request.learning_rate is not None:
+                args["learning_rate"] = request.learning_rate
+            return args
+
+        request_id, result = self._run(
+            app, arguments, saved, checkpoint, meter.queue(5, 10), meter.running(10, 90, keyword="step")
+        )
+        weights_file = _file(result, "diffusers_lora_file", app)
+        weights = work_dir / "model.safetensors"
+        self._download(
+            weights_file,
+            weights,
+            limit=self._limits.weights_bytes,
+            what="the LoRA weights",
+            meter=meter.span(90, 98),
+        )
+        _check_safetensors(weights)
+        config: Path | None = None
+        config_file = result.get("config_file")
+        if isinstance(config_file, dict) and config_file.get("url"):
+            config = work_dir / "config.json"
+            self._download(
+                config_file,
+                config,
+                limit=self._limits.config_bytes,
+                what="the training config",
+                meter=meter.span(98, 99),
+            )
+        meter.at(100)
+        return TrainingOutput(
+            weights=weights,
+            config=config,
+            request_id=request_id,
+            details={
+                "app": app,
+                "dataset_url": redact(str(saved.get("dataset_url", ""))),
+                "weights_url": redact(str(weights_file["url"])),
+            },
+        )
+
+    # --- image generation ---------------------------------------------------------------------
+
+    def generate_images(
+        self, request: ImageRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
+    ) -> list[ImageOutput]:
+        """Generates on the app for `request.model` (see IMAGE_APPS) and downloads every image.
+
+        Sent: prompt, image_size, num_images, seed when set, and loras as [{path, scale}] for
+        flux-lora. `negative_prompt` is not sent: none of these FLUX apps documents one.
+        """
+        app = IMAGE_APPS.get(request.model)
+        if app is None:
+            raise InvalidInput(
+                f"fal has no app for image model {request.model!r}; use one of {sorted(IMAGE_APPS)}"
+            )
+        if request.loras and request.model != "flux-lora":
+            raise InvalidInput(f"loras need the flux-lora model, not {request.model}")
+        if any(not lora.url.startswith(("https://", "http://")) for lora in request.loras):
+            raise InvalidInput(
+                "fal can only fetch LoRA weights from http(s) URLs; a local store's file:// links "
+                "work with the offline provider only"
+            )
+        if request.negative_prompt:
+            log.info("negative prompt not sent: %s documents none", app)
+        args: dict[str, Any] = {
+            "prompt": request.prompt,
+            "image_size": request.image_size,
+            "num_images": request.num_images,
+        }
+        if request.seed is not None:
+            args["seed"] = request.seed
+        if request.model == "flux-lora":
+            args["loras"] = [{"path": lora.url, "scale": lora.scale} for lora in request.loras]
+
+        meter = _Meter(progress)
+        # without query strings: presigned LoRA URLs are signed anew by every attempt
+        fingerprint = _fingerprint(app, redact(json.dumps(args, sort_keys=True)))
+        saved = _matching(checkpoint.load(), app, fingerprint)
+        saved.update(provider=self.name, app=app, fingerprint=fingerprint)
+        _, result = self._run(app, lambda: args, saved, checkpoint, meter.queue(0, 10), meter.running(10, 70))
+
+        images = result.get("images")
+        if not isinstance(images, list) or not images:
+            raise PermanentError(f"fal's {app} returned no images", reason="ProviderJobFailed")
+        seed = result.get("seed") if isinstance(result.get("seed"), int) else request.seed
+        if any(result.get("has_nsfw_concepts") or []):
+            log.warning("fal's safety checker flagged some images of this request; they may be blank")
+        outputs = []
+        share = 30.0 / len(images)
+        for index, image in enumerate(images):
+            if not isinstance(image, dict) or not image.get("url"):
+                raise PermanentError(
+                    f"fal's {app} returned an image without a URL", reason="ProviderJobFailed"
+                )
+            part = work_dir / f"image-{index + 1:02d}.part"
+            start = 70 + index * share
+            self._download(
+                image,
+                part,
+                limit=self._limits.image_bytes,
+                what="an image",
+                meter=meter.span(start, start + share),
+            )
+            content_type, width, height = _image_header(part)
+            if (width, height) != (image.get("width"), image.get("height")):
+                log.warning(
+                    "fal said image %d is %sx%s, the file is %dx%d; keeping the file's",
+                    index + 1,
+                    image.get("width"),
+                    image.get("height"),
+                    width,
+                    height,
+                )
+            path = part.with_suffix(_EXTENSIONS[content_type])
+            part.replace(path)
+            outputs.append(
+                ImageOutput(path=path, width=width, height=height, content_type=content_type, seed=seed)
+            )
+        meter.at(100)
+        return outputs
+
+    # --- the queue ----------------------------------------------------------------------------
+
+    def _run(
+        self,
+        app: str,
+        arguments: Callable[[], dict[str, Any]],
+        saved: dict[str, Any],
+        checkpoint: Checkpoint,
+        queued: Callable[[int], None],
+        running: Callable[[list[dict[str, Any]] | None], None],
+    ) -> tuple[str, dict[str, Any]]:
+        """Resumes the checkpoint's request, or submits `arguments()`; waits; returns (id, result)."""
+        resumed = self._resume(app, saved)
+        status: fal_client.Status | None
+        if resumed is None:
+            args = arguments()
+            handle: fal_client.SyncRequestHandle = self._call(
+                lambda: self._fal.submit(app, args), f"submitting to fal's {app}"
+            )
+            saved.update(request_id=handle.request_id)
+            checkpoint.save(saved)
+            log.info("submitted fal request %s on %s", handle.request_id, app)
+            status = None
+        else:
+            handle, status = resumed
+        request_id = handle.request_id
+
+        waited = 0.0
+        while True:
+            if status is None:
+                status = self._call(
+                    lambda: handle.status(with_logs=True), f"polling fal request {request_id}"
+                )
+            if isinstance(status, fal_client.Completed):
+                break
+            if isinstance(status, fal_client.Queued):
+                queued(status.position)
+            elif isinstance(status, fal_client.InProgress):
+                running(status.logs)
+            if waited >= self._max_wait:
+                raise TransientError(
+                    f"fal request {request_id} on {app} has not finished after {waited:.0f} s; "
+                    "the checkpoint keeps it, a new attempt resumes waiting",
+                    reason="ProviderTimeout",
+                )
+            self._retry.sleep(self._poll_interval)
+            waited += self._poll_interval
+            status = None
+
+        if status.error:
+            self._forget(saved, checkpoint)
+            raise _job_error(app, request_id, status.error, status.error_type)
+        try:
+            result = self._call(
+                handle.get, f"fetching the result of fal request {request_id}", *_JOB_FAILURES
+            )
+        except fal_client.FalClientHTTPError as exc:  # the request ran and failed
+            self._forget(saved, checkpoint)
+            raise _job_error(app, request_id, _detail(exc), exc.error_type, exc.status_code) from None
+        if not isinstance(result, dict):
+            raise PermanentError(f"fal's {app} returned no result object", reason="ProviderJobFailed")
+        return request_id, result
+
+    def _resume(
+        self, app: str, saved: dict[str, Any]
+    ) -> tuple[fal_client.SyncRequestHandle, fal_client.Status] | None:
+        """The checkpoint's request and its status, None when there is none or fal forgot it."""
+        request_id = saved.get("request_id")
+        if not request_id:
+            return None
+        handle = self._fal.get_handle(app, request_id)
+        try:
+            status = self._call(
+                lambda: handle.status(with_logs=True), f"polling fal request {request_id}", 404
+            )
+        except fal_client.FalClientHTTPError:  # 404: passed through by _call
+            log.warning("fal does not know request %s any more; submitting anew", request_id)
+            return None
+        log.info("resuming fal request %s on %s", request_id, app)
+        return handle, status
+
+    def _forget(self, saved: dict[str, Any], checkpoint: Checkpoint) -> None:
+        """Drops a failed request from the checkpoint: a new attempt submits anew."""
+        saved.pop("request_id", None)
+        checkpoint.save(saved)
+
+    def _call(self, fn: Callable[[], Any], what: str, *passthrough: int) -> Any:
+        """`fn` under the retry policy; HTTP errors with a status in `passthrough` come out raw."""
+
+        def classify(exc: Exception) -> ContentgenError | None:
+            status = _status_of(exc)
+            if status is not None and (status in passthrough or _is_job_failure(exc, passthrough)):
+                return None
+            return self._classify(exc)
+
+        return self._retry.call(fn, classify=classify, what=what)
+
+    def _classify(self, exc: Exception) -> ContentgenError | None:
+        if isinstance(exc, fal_client.FalClientHTTPError):
+            return error_for_status(
+                exc.status_code,
+                _detail(exc),
+                provider="fal",
+                key_env=KEY_ENV,
+                retry_after=retry_after(exc.response_headers),
+                secrets=(self._key,),
+            )
+        if isinstance(exc, httpx.HTTPStatusError):  # fal-client's CDN token request raises these
+            return error_for_status(
+                exc.response.status_code,
+                _response_detail(exc.response),
+                provider="fal",
+                key_env=KEY_ENV,
+                retry_after=retry_after(exc.response.headers),
+                secrets=(self._key,),
+            )
+        return error_for_transport(exc, provider="fal")
+
+    # --- downloads ----------------------------------------------------------------------------
+
+    def _download(
+        self, file: dict[str, Any], dest: Path, *, limit: int, what: str, meter: Callable[[float], None]
+    ) -> int:
+        """Streams `file["url"]` into `dest` (no partial file is left behind), at most `limit` bytes."""
+        url = str(file["url"])
+        declared = file.get("file_size")
+        if isinstance(declared, int) and declared > limit:
+            raise _too_large(what, declared, limit)
+
+        def attempt() -> int:
+            part = dest.with_name(dest.name + ".download")
+            try:
+                with self._http.stream("GET", url) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        raise error_for_status(
+                            response.status_code,
+                            _response_detail(response),
+                            provider="fal's CDN",
+                            key_env=None,
+                            retry_after=retry_after(response.headers),
+                        )
+                    length = int(response.headers.get("content-length") or 0) or None
+                    if length is not None and length > limit:
+                        raise _too_large(what, length, limit)
+                    size = 0
+                    with part.open("wb") as fh:
+                        for chunk in response.iter_bytes(_CHUNK):
+                            size += len(chunk)
+                            if size > limit:
+                                raise _too_large(what, size, limit)
+                            fh.write(chunk)
+                            if length:
+                                meter(100.0 * size / length)
+                part.replace(dest)
+                meter(100)
+                return size
+            finally:
+                part.unlink(missing_ok=True)
+
+        return self._retry.call(
+            attempt,
+            classify=lambda exc: error_for_transport(exc, provider="fal's CDN"),
+            what=f"downloading {what} from {redact(url)}",
+        )
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+# Result-fetch failures that mean "the request ran and failed", not "fal could not answer".
+_JOB_FAILURES = (400, 404, 409, 410, 413, 415, 422)
+
+
+def _status_of(exc: Exception) -> int | None:
+    return exc.status_code if isinstance(exc, fal_client.FalClientHTTPError) else None
+
+
+def _is_job_failure(exc: Exception, passthrough: tuple[int, ...]) -> bool:
+    # A result fetch (the only call passing _JOB_FAILURES) that carries fal's error_type reports
+    # how the request ended, whatever its status code.
+    return bool(
+        passthrough == _JOB_FAILURES and isinstance(exc, fal_client.FalClientHTTPError) and exc.error_type
+    )
+
+
+def _job_error(
+    app: str, request_id: str, detail: str, error_type: str | None, status: int | None = None
+) -> ContentgenError:
+    detail = redact(detail) or "no detail"
+    kind = f" ({error_type})" if error_type else ""
+    if error_type in _INFRASTRUCTURE_ERRORS or status == 404:
+        return TransientError(
+            f"fal request {request_id} on {app} failed{kind}: {detail}; a new attempt submits it again",
+            reason="ProviderUnavailable",
+        )
+    return PermanentError(
+        f"fal's {app} failed request {request_id}{kind}: {detail}", reason="ProviderJobFailed"
+    )
+
+
+def _detail(exc: fal_client.FalClientHTTPError) -> str:
+    return _response_detail(exc.response) if exc.response is not None else str(exc.message)
+
+
+def _response_detail(response: httpx.Response) -> str:
+    """fal's `detail`: a sentence, or a list of {loc, msg} validation errors."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:500]
+    detail = body.get("detail", body) if isinstance(body, dict) else body
+    if isinstance(detail, list):
+        parts = []
+        for item in detail:
+            if isinstance(item, dict):
+                loc = ".".join(str(p) for p in item.get("loc", []) if p != "body")
+                parts.append(f"{loc}: {item.get('msg', '')}" if loc else str(item.get("msg", item)))
+            else:
+                parts.append(str(item))
+        return "; ".join(parts)
+    return str(detail)[:500]
+
+
+def _matching(saved: dict[str, Any], app: str, fingerprint: str) -> dict[str, Any]:
+    """The checkpoint if it was written for this app and these inputs, else a fresh one."""
+    if saved.get("app") == app and saved.get("fingerprint") == fingerprint:
+        return saved
+    return {}
+
+
+def _fingerprint(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _file(result: dict[str, Any], key: str, app: str) -> dict[str, Any]:
+    file = result.get(key)
+    if not isinstance(file, dict) or not file.get("url"):
+        raise PermanentError(f"fal's {app} returned no {key}", reason="ProviderJobFailed")
+    return file
+
+
+def _too_large(what: str, size: int, limit: int) -> PermanentError:
+    return PermanentError(
+        f"{what} from fal is larger than the {limit / MiB:.0f} MiB allowed ({size / MiB:.1f} MiB or more)",
+        reason="ProviderOutputTooLarge",
+    )
+
+
+def _check_safetensors(path: Path) -> None:
+    """A safetensors file starts with an 8-byte little-endian length and that much JSON."""
+    with path.open("rb") as fh:
+        head = fh.read(8)
+        length = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
+        ok = 0 < length <= min(100 * MiB, path.stat().st_size - 8)
+        if ok:
+            try:
+                ok = isinstance(json.loads(fh.read(length)), dict)
+            except ValueError:
+                ok = False
+    if not ok:
+        path.unlink(missing_ok=True)
+        raise PermanentError(
+            "the LoRA weights fal returned are not a safetensors file", reason="ProviderJobFailed"
+        )
+
+
+_EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
+_JPEG_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+
+
+def _image_header(path: Path) -> tuple[str, int, int]:
+    """(content type, width, height) read from the file's own header: PNG, JPEG or WebP."""
+    data = path.read_bytes()
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", data[16:24])
+        return "image/png", width, height
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        chunk = data[12:16]
+        if chunk == b"VP8 ":
+            width, height = struct.unpack("<HH", data[26:30])
+            return "image/webp", width & 0x3FFF, height & 0x3FFF
+        if chunk == b"VP8L":
+            bits = int.from_bytes(data[21:25], "little")
+            return "image/webp", (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+        if chunk == b"VP8X":
+            return (
+                "image/webp",
+                int.from_bytes(data[24:27], "little") + 1,
+                int.from_bytes(data[27:30], "little") + 1,
+            )
+    if data[:2] == b"\xff\xd8":
+        pos = 2
+        while pos + 9 <= len(data):
+            if data[pos] != 0xFF:
+                break
+            marker = data[pos + 1]
+            if marker == 0xFF:  # fill byte
+                pos += 1
+                continue
+            if marker in _JPEG_SOF:
+                height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
+                return "image/jpeg", width, height
+            pos += 2 + struct.unpack(">H", data[pos + 2 : pos + 4])[0]
+    path.unlink(missing_ok=True)
+    raise PermanentError(
+        "fal returned a file that is not a PNG, JPEG or WebP image", reason="ProviderJobFailed"
+    )
+
+
+_PERCENT = re.compile(r"(\d{1,3}(?:\.\d+)?)\s*%")
+_FRACTION = re.compile(r"(\d+)\s*/\s*(\d+)")
+
+
+def _log_fraction(logs: list[dict[str, Any]] | None, keyword: str | None) -> float | None:
+    """How far the newest progress line in fal's logs is, 0-1: "45%|..." or "450/1000".
+
+    With a keyword, only lines that mention it count (training logs also show 100 % bars for
+    loading models and preprocessing, long before the training steps)."""
+    for entry in reversed(logs or []):
+        message = str(entry.get("message", "")) if isinstance(entry, dict) else ""
+        if keyword and keyword not in message.lower():
+            continue
+        if (match := _PERCENT.search(message)) and float(match[1]) <= 100:
+            return float(match[1]) / 100
+        if (match := _FRACTION.search(message)) and int(match[2]) > 0 and int(match[1]) <= int(match[2]):
+            return int(match[1]) / int(match[2])
+    return None
+
+
+class _Meter:
+    """Progress that never goes back, with the mappings of fal's queue states onto a slice."""
+
+    def __init__(self, progress: SubProgress) -> None:
+        self._progress = progress
+        self._last = -1.0
+
+    def at(self, percent: float) -> None:
+        percent = min(max(percent, 0.0), 100.0)
+        if percent > self._last:
+            self._last = percent
+            self._progress(percent)
+
+    def span(self, start: float, end: float) -> Callable[[float], None]:
+        return lambda percent: self.at(start + (end - start) * min(max(percent, 0.0), 100.0) / 100.0)
+
+    def queue(self, start: float, end: float) -> Callable[[int], None]:
+        # position 0 is next in line: the slice fills as the request moves up
+        return lambda position: self.at(start + (end - start) / (1 + max(position, 0)))
+
+    def running(
+        self, start: float, end: float, keyword: str | None = None
+    ) -> Callable[[list[dict[str, Any]] | None], None]:
+        polls = 0
+
+        def update(logs: list[dict[str, Any]] | None) -> None:
+            nonlocal polls
+            polls += 1
+            fraction = _log_fraction(logs, keyword)
+            if fraction is None:  # no progress line: creep towards the end, never reaching it
+                fraction = 1 - 0.9**polls
+            self.at(start + (end - start) * min(fraction, 0.99))
+
+        return update

@@ -1,0 +1,310 @@
+"""The offline provider: all three capabilities without network or keys, for demos and CI.
+
+What it returns are honest placeholders that say so, made deterministically from the inputs,
+while the caller's own stages (frames, dataset, storage, catalog) run for real around it:
+
+- a LoRA: a small valid safetensors file whose metadata marks it as a placeholder, and a
+  config.json saying the same; the dataset zip is read for real (images counted, hashed);
+- images: PNGs showing the prompt and an "OFFLINE PLACEHOLDER" label, sized like fal's presets;
+- a transcript: text stating it is a placeholder, with the duration measured locally, in the
+  shape of AssemblyAI's response.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from contentgen.errors import InvalidInput
+from contentgen.pipeline.progress import SubProgress
+
+from .base import (
+    Checkpoint,
+    ImageOutput,
+    ImageRequest,
+    TrainingOutput,
+    TrainingRequest,
+    TranscriptionOutput,
+    TranscriptionRequest,
+)
+
+NOTE = "offline provider: not a trained model"
+TRANSCRIPT_NOTE = "offline provider: placeholder, no speech was recognized"
+
+# fal's image_size presets (https://fal.ai/docs/documentation/model-apis/model-arguments): width, height
+IMAGE_SIZES = {
+    "square_hd": (1024, 1024),
+    "square": (512, 512),
+    "portrait_4_3": (768, 1024),
+    "portrait_16_9": (576, 1024),
+    "landscape_4_3": (1024, 768),
+    "landscape_16_9": (1024, 576),
+}
+
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+_CHUNK = 1024 * 1024
+
+
+class OfflineProvider:
+    """`LoraTrainer`, `ImageGenerator` and `Transcriber` without network. Checkpoints are not
+    needed (nothing is paid for) and are left untouched."""
+
+    name = "offline"
+
+    # --- LoRA training ------------------------------------------------------------------------
+
+    def train_lora(
+        self, request: TrainingRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
+    ) -> TrainingOutput:
+        progress(0)
+        digest, images = _read_dataset(request.dataset_zip, progress)
+        metadata = {
+            "contentgen.placeholder": "true",
+            "contentgen.note": NOTE,
+            "contentgen.provider": self.name,
+            "contentgen.trigger_word": request.trigger_word,
+            "contentgen.steps": str(request.steps),
+            "contentgen.training_model": request.model,
+            "contentgen.dataset_sha256": digest,
+            "contentgen.dataset_images": str(images),
+        }
+        weights = work_dir / "model.safetensors"
+        write_safetensors(weights, _placeholder_tensors(digest), metadata)
+        progress(90)
+        config = work_dir / "config.json"
+        config.write_text(
+            json.dumps(
+                {
+                    "placeholder": True,
+                    "note": NOTE,
+                    "provider": self.name,
+                    "trigger_word": request.trigger_word,
+                    "steps": request.steps,
+                    "learning_rate": request.learning_rate,
+                    "training_model": request.model,
+                    "dataset_sha256": digest,
+                    "dataset_images": images,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+        progress(100)
+        return TrainingOutput(
+            weights=weights,
+            config=config,
+            request_id=f"offline-{digest[:16]}",
+            placeholder=True,
+            details={"note": NOTE, "dataset_sha256": digest, "dataset_images": images},
+        )
+
+    # --- image generation ---------------------------------------------------------------------
+
+    def generate_images(
+        self, request: ImageRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
+    ) -> list[ImageOutput]:
+        if request.image_size not in IMAGE_SIZES:
+            raise InvalidInput(f"unknown image size {request.image_size!r}; use one of {sorted(IMAGE_SIZES)}")
+        width, height = IMAGE_SIZES[request.image_size]
+        seed = request.seed if request.seed is not None else _derived_seed(request.prompt)
+        outputs = []
+        for index in range(request.num_images):
+            progress(100.0 * index / request.num_images)
+            path = work_dir / f"image-{index + 1:02d}.png"
+            path.write_bytes(_placeholder_png(request, width, height, seed, index))
+            outputs.append(
+                ImageOutput(path=path, width=width, height=height, content_type="image/png", seed=seed)
+            )
+        progress(100)
+        return outputs
+
+    # --- transcription ------------------------------------------------------------------------
+
+    def transcribe(
+        self, request: TranscriptionRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
+    ) -> TranscriptionOutput:
+        progress(0)
+        digest, size = _sha256_file(request.audio_path)
+        duration = request.duration_seconds
+        measured = f"{duration:.1f} seconds long" if duration is not None else "of unmeasured duration"
+        text = (
+            "[OFFLINE PLACEHOLDER] This is not a transcript: the offline provider does not listen to "
+            f"the audio. The source ({size} bytes, sha256 {digest[:12]}) is {measured}."
+        )
+        language = request.language_code or ""
+        utterances = None
+        if request.speaker_labels:
+            end_ms = round((duration or 0.0) * 1000)
+            utterances = [
+                {"speaker": "A", "text": text, "start": 0, "end": end_ms, "confidence": 0.0, "words": []}
+            ]
+        response: dict[str, Any] = {
+            "id": f"offline-{digest[:16]}",
+            "status": "completed",
+            "audio_url": None,
+            "text": text,
+            "words": [],
+            "utterances": utterances,
+            "audio_duration": round(duration) if duration is not None else None,
+            "language_code": language or None,
+            "speaker_labels": request.speaker_labels,
+            "error": None,
+            "contentgen_placeholder": True,
+            "contentgen_note": TRANSCRIPT_NOTE,
+        }
+        progress(100)
+        return TranscriptionOutput(
+            response=response,
+            text=f"Speaker A: {text}" if request.speaker_labels else text,
+            word_count=0,  # no word was recognized
+            duration_seconds=float(duration or 0.0),
+            speakers=1 if request.speaker_labels else 0,
+            language_code=language,
+            request_id=response["id"],
+            placeholder=True,
+        )
+
+
+# --- safetensors ----------------------------------------------------------------------------------
+
+
+def write_safetensors(
+    path: Path, tensors: dict[str, tuple[list[int], list[float]]], metadata: dict[str, str]
+) -> None:
+    """Writes float32 tensors {name: (shape, values)} in the safetensors format: an 8-byte
+    little-endian header length, the JSON header (offsets into the data, `__metadata__` strings),
+    space-padded to a multiple of 8, then the raw little-endian data."""
+    header: dict[str, Any] = {"__metadata__": metadata}
+    data = bytearray()
+    for name in sorted(tensors):
+        shape, values = tensors[name]
+        count = 1
+        for dim in shape:
+            count *= dim
+        if count != len(values):
+            raise ValueError(f"tensor {name}: shape {shape} needs {count} values, got {len(values)}")
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(data), len(data) + 4 * count]}
+        data += struct.pack(f"<{count}f", *values)
+    encoded = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
+    encoded += b" " * (-len(encoded) % 8)
+    path.write_bytes(struct.pack("<Q", len(encoded)) + encoded + bytes(data))
+
+
+def _placeholder_tensors(seed_hex: str) -> dict[str, tuple[list[int], list[float]]]:
+    """A rank-4 LoRA pair for one tiny layer, deterministic from the dataset hash."""
+    stream = hashlib.sha256(bytes.fromhex(seed_hex)).digest() * 4
+    values = [(b - 127.5) / 1275.0 for b in stream]
+    return {
+        "placeholder.lora_A.weight": ([4, 8], values[:32]),
+        "placeholder.lora_B.weight": ([8, 4], values[32:64]),
+    }
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def _read_dataset(path: Path, progress: SubProgress) -> tuple[str, int]:
+    """The zip's sha256 and how many images it holds (progress 0-80 while reading)."""
+    if not path.is_file():
+        raise InvalidInput(f"the dataset archive {path.name} does not exist")
+    total = max(path.stat().st_size, 1)
+    digest = hashlib.sha256()
+    done = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+            done += len(chunk)
+            progress(60.0 * done / total)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [info.filename for info in archive.infolist() if not info.is_dir()]
+            if archive.testzip() is not None:
+                raise InvalidInput(f"the dataset archive {path.name} is corrupt")
+    except zipfile.BadZipFile as exc:
+        raise InvalidInput(f"the dataset archive {path.name} is not a zip file: {exc}") from None
+    images = sum(1 for name in names if name.lower().endswith(_IMAGE_SUFFIXES))
+    if images == 0:
+        raise InvalidInput(f"the dataset archive {path.name} holds no images")
+    progress(80)
+    return digest.hexdigest(), images
+
+
+def _sha256_file(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _derived_seed(prompt: str) -> int:
+    return int.from_bytes(hashlib.sha256(prompt.encode()).digest()[:4], "big")
+
+
+def _placeholder_png(request: ImageRequest, width: int, height: int, seed: int, index: int) -> bytes:
+    import cv2  # the worker image has it; importing it here keeps the module light
+    import numpy as np
+
+    key = hashlib.sha256(f"{request.prompt}\0{seed}\0{index}".encode()).digest()
+    top = np.array(list(key[0:3]), dtype=np.float32) * 0.6 + 40
+    bottom = np.array(list(key[3:6]), dtype=np.float32) * 0.6 + 40
+    ramp = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
+    image = np.ascontiguousarray(
+        np.broadcast_to(top + (bottom - top) * ramp, (height, width, 3)).astype(np.uint8)
+    )
+
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    white = (255, 255, 255)
+    margin = width // 16
+    cv2.rectangle(image, (margin // 2, margin // 2), (width - margin // 2, height - margin // 2), white, 3)
+
+    def step(scale: float, thickness: int) -> tuple[int, int]:
+        """(pad, advance): the padding of a line's band and how far down the next line starts."""
+        text_height = cv2.getTextSize("Xg", font, scale, thickness)[0][1]
+        pad = max(4, text_height // 4)
+        return pad, int(text_height * 1.8) + 2 * pad
+
+    def line(text: str, y: int, scale: float, thickness: int) -> int:
+        (text_width, text_height), baseline = cv2.getTextSize(text, font, scale, thickness)
+        pad, advance = step(scale, thickness)
+        band = image[
+            max(0, y - pad) : y + text_height + baseline + pad, margin - pad : margin + text_width + pad
+        ]
+        band //= 3  # a dark band behind the text keeps it readable on any background
+        cv2.putText(image, text, (margin, y + text_height), font, scale, white, thickness, cv2.LINE_AA)
+        return y + advance
+
+    def wrap(text: str, scale: float, thickness: int) -> list[str]:
+        lines: list[str] = []
+        for word in text.split():
+            candidate = f"{lines[-1]} {word}" if lines else word
+            if lines and cv2.getTextSize(candidate, font, scale, thickness)[0][0] <= width - 2 * margin:
+                lines[-1] = candidate
+            else:
+                lines.append(word)
+        return lines
+
+    title_scale = width / 600
+    y = line("OFFLINE PLACEHOLDER", margin, title_scale, max(2, width // 256))
+    y = line("not generated by a model", y, title_scale / 2, 2)
+    footer_y = height - margin - width // 20
+    prompt = "".join(c if 32 <= ord(c) < 127 else "?" for c in request.prompt)  # Hershey fonts are ASCII
+    scale = width / 1400
+    lines = wrap(prompt, scale, 2)
+    room = max(1, (footer_y - y) // step(scale, 2)[1])
+    if len(lines) > room:
+        lines = [*lines[: room - 1], "..."] if room > 1 else ["..."]
+    for text in lines:
+        y = line(text, y, scale, 2)
+    footer = f"{request.model} | {request.image_size} | seed {seed} | image {index + 1}/{request.num_images}"
+    line(footer, footer_y, width / 1800, 1)
+    ok, png = cv2.imencode(".png", image)
+    if not ok:
+        raise RuntimeError("OpenCV could not encode a PNG")
+    return bytes(png.tobytes())
