@@ -44,8 +44,9 @@ log = logging.getLogger(__name__)
 KEY_ENV = "FAL_KEY"
 DEFAULT_TRAINING_APP = "fal-ai/flux-lora-fast-training"
 
-# https://fal.ai/docs/model-api-reference/image-generation-api/ flux-dev, flux-schnell (sic),
-# flux-pro-v1.1 and flux-lora: prompt, image_size, num_images and seed; loras only on flux-lora.
+# The apps' API references (https://fal.ai/docs/model-api-reference/image-generation-api/flux-dev.md,
+# .../flux-pro-v1.1.md, .../flux-lora.md) document prompt, image_size, num_images and seed for all
+# of them, loras ([{path, scale}]) on flux-lora, and a negative prompt on none.
 IMAGE_APPS = {
     "flux-dev": "fal-ai/flux/dev",
     "flux-schnell": "fal-ai/flux/schnell",
@@ -322,7 +323,7 @@ class FalProvider:
             raise _job_error(app, request_id, status.error, status.error_type)
         try:
             result = self._call(
-                handle.get, f"fetching the result of fal request {request_id}", *_JOB_FAILURES
+                handle.get, f"fetching the result of fal request {request_id}", let_through=_job_failed
             )
         except fal_client.FalClientHTTPError as exc:  # the request ran and failed
             self._forget(saved, checkpoint)
@@ -341,9 +342,11 @@ class FalProvider:
         handle = self._fal.get_handle(app, request_id)
         try:
             status = self._call(
-                lambda: handle.status(with_logs=True), f"polling fal request {request_id}", 404
+                lambda: handle.status(with_logs=True),
+                f"polling fal request {request_id}",
+                let_through=_unknown_request,
             )
-        except fal_client.FalClientHTTPError:  # 404: passed through by _call
+        except fal_client.FalClientHTTPError:  # the 404 let through
             log.warning("fal does not know request %s any more; submitting anew", request_id)
             return None
         log.info("resuming fal request %s on %s", request_id, app)
@@ -354,12 +357,13 @@ class FalProvider:
         saved.pop("request_id", None)
         checkpoint.save(saved)
 
-    def _call(self, fn: Callable[[], Any], what: str, *passthrough: int) -> Any:
-        """`fn` under the retry policy; HTTP errors with a status in `passthrough` come out raw."""
+    def _call(
+        self, fn: Callable[[], Any], what: str, *, let_through: Callable[[Exception], bool] | None = None
+    ) -> Any:
+        """`fn` under the retry policy; exceptions `let_through` accepts come out raw, unretried."""
 
         def classify(exc: Exception) -> ContentgenError | None:
-            status = _status_of(exc)
-            if status is not None and (status in passthrough or _is_job_failure(exc, passthrough)):
+            if let_through is not None and let_through(exc):
                 return None
             return self._classify(exc)
 
@@ -437,20 +441,18 @@ class FalProvider:
 
 # --- helpers ------------------------------------------------------------------------------------
 
+
 # Result-fetch failures that mean "the request ran and failed", not "fal could not answer".
-_JOB_FAILURES = (400, 404, 409, 410, 413, 415, 422)
+def _unknown_request(exc: Exception) -> bool:
+    return isinstance(exc, fal_client.FalClientHTTPError) and exc.status_code == 404
 
 
-def _status_of(exc: Exception) -> int | None:
-    return exc.status_code if isinstance(exc, fal_client.FalClientHTTPError) else None
-
-
-def _is_job_failure(exc: Exception, passthrough: tuple[int, ...]) -> bool:
-    # A result fetch (the only call passing _JOB_FAILURES) that carries fal's error_type reports
-    # how the request ended, whatever its status code.
-    return bool(
-        passthrough == _JOB_FAILURES and isinstance(exc, fal_client.FalClientHTTPError) and exc.error_type
-    )
+def _job_failed(exc: Exception) -> bool:
+    """Whether a result fetch failed because the request ran and failed, rather than because fal
+    could not answer: a client error, or any status that carries fal's error_type."""
+    if not isinstance(exc, fal_client.FalClientHTTPError):
+        return False
+    return bool(exc.error_type) or exc.status_code in (400, 404, 409, 410, 413, 415, 422)
 
 
 def _job_error(
