@@ -1,0 +1,72 @@
+"""The catalog: one document per resource (see document.py), MongoDB in the cluster and an
+embedded store on a laptop, behind one interface.
+
+    catalog = open_catalog()            # $CONTENTGEN_CATALOG, else file://./contentgen-data/catalog
+    catalog.upsert(catalog_document(...))
+    page = catalog.find(Filters(owner="alice", type="lora-training"), Sort("createdAt"), Page(20))
+    records = [to_record(doc) for doc in page.docs]
+
+Modules: base (the Catalog class), mongo and embedded (the backends), config (open_catalog),
+dates (BSON date normalisation), queries (the read side), records (the output format),
+params (parsing user input), downloads (which artifact, and a link to it), tables (text output).
+"""
+
+from .base import INDEXES, Catalog
+from .config import DEFAULT_CATALOG, ENV, catalog_url, open_catalog
+from .document import COLLECTION, DELETED, catalog_document
+from .queries import (
+    DEFAULT_LIMIT,
+    DEFAULT_PRICE_PER_GB_MONTH,
+    MAX_LIMIT,
+    SORT_FIELDS,
+    STATUSES,
+    TERMINAL_STATUSES,
+    Filters,
+    Page,
+    ResultPage,
+    Sort,
+)
+from .records import (
+    AnyRecord,
+    ImageGenerationRecord,
+    JobRecord,
+    LoraTrainingRecord,
+    RecordPage,
+    SignedUrl,
+    Stats,
+    TranscriptionRecord,
+    record_json,
+    to_record,
+)
+
+__all__ = [
+    "COLLECTION",
+    "DEFAULT_CATALOG",
+    "DEFAULT_LIMIT",
+    "DEFAULT_PRICE_PER_GB_MONTH",
+    "DELETED",
+    "ENV",
+    "INDEXES",
+    "MAX_LIMIT",
+    "SORT_FIELDS",
+    "STATUSES",
+    "TERMINAL_STATUSES",
+    "AnyRecord",
+    "Catalog",
+    "Filters",
+    "ImageGenerationRecord",
+    "JobRecord",
+    "LoraTrainingRecord",
+    "Page",
+    "RecordPage",
+    "ResultPage",
+    "SignedUrl",
+    "Sort",
+    "Stats",
+    "TranscriptionRecord",
+    "catalog_document",
+    "catalog_url",
+    "open_catalog",
+    "record_json",
+    "to_record",
+]

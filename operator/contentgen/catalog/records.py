@@ -1,0 +1,171 @@
+"""The record: what `contentgen assets -o json` prints and the HTTP API returns for one catalog
+document. Common fields, then the kind's own (one model per kind, told apart by `kind`).
+Timestamps are RFC 3339 UTC strings; internal fields (spec, searchText, transcriptText) are left out.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from contentgen.api import Timestamp
+
+
+class RecordModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class ArtifactInfo(RecordModel):
+    uri: str
+    size_bytes: int = 0
+    content_type: str = "application/octet-stream"
+
+
+class ErrorInfo(RecordModel):
+    reason: str
+    message: str = ""
+
+
+class LoraVersionInfo(RecordModel):
+    version: int
+    model_uri: str
+    config_uri: str = ""
+    size_bytes: int = 0
+    sha256: str = ""
+    dataset_uri: str = ""
+    frames: int = 0
+    provider: str = ""
+    trigger_word: str = ""
+    training_model: str = ""
+    steps: int = 0
+    created_at: Timestamp | None = None
+
+
+class ImageInfo(RecordModel):
+    uri: str
+    width: int = 0
+    height: int = 0
+    content_type: str = "image/png"
+    size_bytes: int = 0
+    seed: int | None = None
+
+
+class JobRecord(RecordModel):
+    id: str = Field(description="The resource's uid.")
+    type: str = Field(description="lora-training, image-generation or transcription.")
+    kind: str
+    name: str
+    namespace: str
+    owner: str
+    status: str = Field(description="Pending, Running, Succeeded, Failed or Deleted.")
+    progress: int = 0
+    stage: str = ""
+    message: str = ""
+    error: ErrorInfo | None = None
+    provider: str = ""
+    placeholder: bool = Field(default=False, description="True when the offline provider made the outputs.")
+    tags: list[str] = []
+    description: str = ""
+    created_at: Timestamp | None = None
+    updated_at: Timestamp | None = None
+    completed_at: Timestamp | None = None
+    deleted_at: Timestamp | None = None
+    artifacts: list[ArtifactInfo] = []
+    total_bytes: int = 0
+
+
+class LoraTrainingRecord(JobRecord):
+    kind: Literal["LoraTraining"] = "LoraTraining"
+    trigger_word: str = ""
+    latest_version: int = 0
+    latest_model_uri: str = Field(default="", description="Use as spec.loras[].url of an ImageGeneration.")
+    versions: list[LoraVersionInfo] = []
+
+
+class ImageGenerationRecord(JobRecord):
+    kind: Literal["ImageGeneration"] = "ImageGeneration"
+    prompt: str = ""
+    model: str = ""
+    images: list[ImageInfo] = []
+
+
+class TranscriptionRecord(JobRecord):
+    kind: Literal["Transcription"] = "Transcription"
+    word_count: int = 0
+    duration_seconds: float = 0.0
+    speakers: int = 0
+    language_code: str = ""
+    text_uri: str = Field(default="", description="transcript.txt")
+    json_uri: str = Field(default="", description="The provider's full response (transcript.json).")
+
+
+AnyRecord = Annotated[
+    LoraTrainingRecord | ImageGenerationRecord | TranscriptionRecord, Field(discriminator="kind")
+]
+R = TypeVar("R", bound=JobRecord)
+
+
+class RecordPage(RecordModel, Generic[R]):
+    total: int = Field(description="How many records match, over all pages.")
+    limit: int
+    offset: int
+    items: list[R]
+
+
+class Stats(RecordModel):
+    owner: str | None = Field(description="The owner counted; null for everyone.")
+    total_jobs: int
+    by_type: dict[str, int]
+    by_status: dict[str, int]
+    total_bytes: int
+    total_gb: float = Field(description="totalBytes in GiB, as S3 bills storage.")
+    price_per_gb_month: float
+    estimated_monthly_cost: float = Field(description="USD per month for storing totalBytes.")
+    currency: str = "USD"
+
+
+class SignedUrl(RecordModel):
+    url: str = Field(description="A presigned https URL (S3) or a file:// path (local store).")
+    expires_at: Timestamp
+    uri: str = Field(description="The artifact's store URI.")
+
+
+_BY_KIND: dict[str, type[JobRecord]] = {
+    "LoraTraining": LoraTrainingRecord,
+    "ImageGeneration": ImageGenerationRecord,
+    "Transcription": TranscriptionRecord,
+}
+
+
+def to_record(doc: dict[str, Any]) -> JobRecord:
+    """The record of a catalog document (as read, with UTC-aware datetimes)."""
+    fields: dict[str, Any] = {
+        "id": doc["_id"],
+        "artifacts": [
+            {"uri": a["uri"], "sizeBytes": a.get("sizeBytes", 0), "contentType": a.get("contentType")}
+            for a in doc.get("artifacts") or []
+        ],
+    }
+    fields.update({k: v for k, v in doc.items() if k not in ("_id", "artifacts") and v is not None})
+    for artifact in fields["artifacts"]:
+        if artifact["contentType"] is None:
+            del artifact["contentType"]
+    if doc.get("kind") == "Transcription":
+        transcript = doc.get("transcript") or {}
+        fields.update(
+            speakers=transcript.get("speakers", 0),
+            languageCode=transcript.get("languageCode", ""),
+            textUri=transcript.get("textUri", ""),
+            jsonUri=transcript.get("jsonUri", ""),
+        )
+    model = _BY_KIND.get(str(doc.get("kind")), JobRecord)
+    return model.model_validate(fields)
+
+
+def record_json(doc: dict[str, Any]) -> dict[str, Any]:
+    return to_record(doc).wire()

@@ -1,0 +1,98 @@
+"""Records as text for people: aligned tables for lists, key/value blocks for one record."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .records import JobRecord, LoraTrainingRecord, Stats, TranscriptionRecord
+
+
+def human_bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def _time(record: JobRecord) -> str:
+    return record.created_at.strftime("%Y-%m-%d %H:%M") if record.created_at else "-"
+
+
+def detail(record: JobRecord) -> str:
+    """One line of what the record holds, for the DETAIL column."""
+    if isinstance(record, LoraTrainingRecord):
+        return (
+            f"trigger {record.trigger_word}, v{record.latest_version}"
+            if record.latest_version
+            else (f"trigger {record.trigger_word}")
+        )
+    if isinstance(record, TranscriptionRecord):
+        return f"{record.word_count} words, {record.duration_seconds:.0f} s"
+    prompt = getattr(record, "prompt", "")
+    images = len(getattr(record, "images", []))
+    text = f"{images} image(s): {prompt}"
+    return text if len(text) <= 50 else text[:49] + "…"
+
+
+def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
+    return "\n".join(lines)
+
+
+def records_table(records: Sequence[JobRecord]) -> str:
+    header = ("ID", "TYPE", "NAME", "OWNER", "STATUS", "CREATED", "SIZE", "DETAIL")
+    rows = [
+        (r.id, r.type, r.name, r.owner, r.status, _time(r), human_bytes(r.total_bytes), detail(r))
+        for r in records
+    ]
+    return table(rows, header)
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) if value else "-"
+    return "-" if value in (None, "") else str(value)
+
+
+def record_block(record: JobRecord) -> str:
+    """Every field of one record, nested lists (artifacts, versions, images) indented."""
+    data = record.wire()
+    lines = []
+    width = max(len(k) for k in data)
+    for key, value in data.items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            lines.append(f"{key}:")
+            lines += [f"  - {_describe(item)}" for item in value]
+        elif isinstance(value, dict):
+            lines.append(f"{key.ljust(width)}  {', '.join(f'{k}={v}' for k, v in value.items())}")
+        else:
+            lines.append(f"{key.ljust(width)}  {_scalar(value)}")
+    return "\n".join(lines)
+
+
+def _describe(item: dict[str, Any]) -> str:
+    head = item.get("uri") or item.get("modelUri") or ""
+    if "version" in item:
+        head = f"v{item['version']} {head}"
+    size = item.get("sizeBytes")
+    return f"{head} ({human_bytes(int(size))})" if size is not None else str(head)
+
+
+def stats_block(stats: Stats) -> str:
+    lines = [
+        f"owner           {stats.owner or '(all)'}",
+        f"total jobs      {stats.total_jobs}",
+        *(f"  {t:<14}{n}" for t, n in stats.by_type.items()),
+        "by status",
+        *(f"  {s:<14}{n}" for s, n in stats.by_status.items()),
+        f"total size      {human_bytes(stats.total_bytes)} ({stats.total_bytes} bytes)",
+        f"monthly cost    ${stats.estimated_monthly_cost:.4f} at ${stats.price_per_gb_month}/GB-month",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,130 @@
+"""The write side and get, on both backends."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import mongomock
+import pytest
+
+from contentgen.catalog import DELETED, INDEXES, Catalog, Filters, open_catalog
+from contentgen.catalog.embedded import EmbeddedCatalog
+from contentgen.catalog.mongo import MongoCatalog
+from tests.catalog.factory import T0, image_doc, lora_doc, transcript_doc
+
+
+def test_upsert_then_get_returns_the_document(catalog: Catalog) -> None:
+    doc = lora_doc("uid-1", tags=("avatar",))
+    catalog.upsert(doc)
+    assert catalog.get("uid-1") == doc
+    assert catalog.get("uid-missing") is None
+
+
+def test_upsert_replaces_the_whole_document(catalog: Catalog) -> None:
+    first = lora_doc("uid-1", versions=1)
+    catalog.upsert(first)
+    second = lora_doc("uid-1", versions=2, previous=catalog.get("uid-1"))
+    catalog.upsert(second)
+    stored = catalog.get("uid-1")
+    assert stored is not None
+    assert [v["version"] for v in stored["versions"]] == [1, 2]
+    assert stored["latestModelUri"].endswith("/v2/model.safetensors")
+    assert len(stored["artifacts"]) == 4  # both versions' model and config
+    assert catalog.find(Filters()).total == 1
+
+
+def test_dates_come_back_utc_aware_and_at_millisecond_precision(catalog: Catalog) -> None:
+    created = datetime(2025, 3, 1, 14, 0, 0, 123456, tzinfo=timezone(timedelta(hours=2)))
+    catalog.upsert(image_doc("uid-1", created=created))
+    stored = catalog.get("uid-1")
+    assert stored is not None
+    assert stored["createdAt"] == datetime(2025, 3, 1, 12, 0, 0, 123000, tzinfo=UTC)
+    assert stored["createdAt"].tzinfo is UTC
+    assert stored["completedAt"].tzinfo is UTC
+
+
+def test_get_with_an_owner_hides_other_owners_records(catalog: Catalog) -> None:
+    catalog.upsert(transcript_doc("uid-1", owner="alice"))
+    assert catalog.get("uid-1", owner="alice") is not None
+    assert catalog.get("uid-1", owner="bob") is None
+
+
+def test_mark_deleted_keeps_the_record(catalog: Catalog) -> None:
+    catalog.upsert(image_doc("uid-1"))
+    when = T0 + timedelta(days=1)
+    assert catalog.mark_deleted("uid-1", when) is True
+    stored = catalog.get("uid-1")
+    assert stored is not None
+    assert stored["status"] == DELETED
+    assert stored["deletedAt"] == when
+    assert stored["images"]  # the history stays
+    assert catalog.mark_deleted("uid-missing", when) is False
+    assert catalog.find(Filters()).total == 0
+    assert catalog.find(Filters(status=DELETED)).total == 1
+
+
+def test_ping_reads_the_catalog(catalog: Catalog) -> None:
+    catalog.ping()
+
+
+def test_ensure_indexes_creates_the_query_indexes() -> None:
+    client = mongomock.MongoClient()
+    catalog = MongoCatalog(client, "cg")
+    catalog.ensure_indexes()
+    catalog.ensure_indexes()  # idempotent
+    info = client["cg"]["jobs"].index_information()
+    assert {name: info[name]["key"] for _, name in INDEXES} == {
+        "owner_type_createdAt": [("owner", 1), ("type", 1), ("createdAt", -1)],
+        "owner_status_createdAt": [("owner", 1), ("status", 1), ("createdAt", -1)],
+        "owner_searchText": [("owner", 1), ("searchText", 1)],
+    }
+
+
+def test_the_embedded_catalog_persists_across_opens(tmp_path: Path) -> None:
+    first = EmbeddedCatalog(tmp_path / "cat")
+    first.upsert(lora_doc("uid-1"))
+    first.close()
+    second = EmbeddedCatalog(tmp_path / "cat")
+    assert second.get("uid-1") is not None
+    second.close()
+
+
+@pytest.mark.parametrize("form", ["file", "plain"])
+def test_open_catalog_opens_a_directory(tmp_path: Path, form: str) -> None:
+    url = f"file://{tmp_path}/cat" if form == "file" else str(tmp_path / "cat")
+    catalog = open_catalog(url)
+    assert isinstance(catalog, EmbeddedCatalog) and catalog.directory == tmp_path / "cat"
+    catalog.close()
+
+
+def test_open_catalog_reads_the_environment_then_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONTENTGEN_CATALOG", f"file://{tmp_path}/from-env")
+    catalog = open_catalog()
+    assert isinstance(catalog, EmbeddedCatalog) and catalog.directory == tmp_path / "from-env"
+    catalog.close()
+    monkeypatch.delenv("CONTENTGEN_CATALOG")
+    monkeypatch.chdir(tmp_path)
+    catalog = open_catalog()
+    assert isinstance(catalog, EmbeddedCatalog)
+    assert catalog.directory == tmp_path / "contentgen-data" / "catalog"
+    catalog.close()
+
+
+def test_open_catalog_connects_to_mongodb_with_the_uri_database() -> None:
+    # pymongo connects lazily, so nothing needs to listen on this port.
+    catalog = open_catalog("mongodb://127.0.0.1:9/assets?serverSelectionTimeoutMS=100")
+    assert isinstance(catalog, MongoCatalog)
+    assert catalog._collection.full_name == "assets.jobs"
+    catalog.close()
+    catalog = open_catalog("mongodb://127.0.0.1:9/")
+    assert isinstance(catalog, MongoCatalog) and catalog._collection.full_name == "contentgen.jobs"
+    catalog.close()
+
+
+def test_open_catalog_refuses_other_schemes_without_echoing_credentials() -> None:
+    with pytest.raises(ValueError, match="unsupported catalog URL") as raised:
+        open_catalog("postgres://user:hunter2@db/x")
+    assert "hunter2" not in str(raised.value)
