@@ -237,7 +237,9 @@ class FakeFal:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         kind, handler = self._route(request)
         self.requests.append((kind, request))
-        expected = {"upload": f"Bearer {CDN_TOKEN}", "download": None}.get(kind, f"Key {self.key}")
+        expected = {"upload": f"Bearer {CDN_TOKEN}", "download": None, "put": None}.get(
+            kind, f"Key {self.key}"
+        )
         if request.headers.get("authorization") != expected:
             self.unauthorized += 1
             if expected is not None:
@@ -463,6 +465,22 @@ class FakeAssemblyAI:
     def _upload(self, request: httpx.Request) -> httpx.Response:
         self.uploads.append(request.read())
         return _json(200, {"upload_url": f"https://cdn.assemblyai.com/upload/fake-{len(self.uploads)}"})
+
+    def _initiate(self, request: httpx.Request) -> httpx.Response:
+        """The storage upload fal-client falls back to: a signed URL to PUT to, and the file's URL."""
+        name = json.loads(request.read())["file_name"]
+        n = len(self.uploads) + 1
+        return _json(
+            200,
+            {
+                "upload_url": f"https://storage.fake-gcs.test/put/{n}-{name}?X-Goog-Signature=gcs-sig",
+                "file_url": f"https://v3.fal.media/files/fake/{n}-{name}",
+            },
+        )
+
+    def _put(self, request: httpx.Request) -> httpx.Response:
+        self.uploads.append((request.url.path.rsplit("/", 1)[1].split("-", 1)[1], request.read()))
+        return httpx.Response(200)
 
     def _submit(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.read())

@@ -213,6 +213,17 @@ def test_timeouts_are_retried(tmp_path, fal, sleep):
     assert fal.count("result") == 2
 
 
+def test_a_failed_cdn_upload_is_retried_not_sent_to_fal_clients_fallback(tmp_path, fal, sleep):
+    # fal-client would fall back to a signed storage URL, sending the fal key along: not used
+    fal.fail("upload", failure(500, {"detail": "CDN down"}))
+    request = training(tmp_path)
+    with mocked(fal):
+        provider(sleep).train_lora(request, work(tmp_path), Progress(), MemoryCheckpoint())
+    assert fal.count("upload") == 2 and sleep.waits[0] == 0.5
+    assert fal.uploads == [("dataset.zip", request.dataset_zip.read_bytes())]
+    assert {r.url.host for _, r in fal.requests} == {"rest.fal.ai", "v3.fal.media", "queue.fal.run"}
+
+
 def test_persistent_timeouts_are_transient(tmp_path, fal, sleep):
     fal.fail("token", *[httpx.ConnectTimeout] * 3)
     with mocked(fal), pytest.raises(TransientError) as raised:

@@ -137,8 +137,11 @@ class FalProvider:
         def arguments() -> dict[str, Any]:
             dataset_url = saved.get("dataset_url")
             if not dataset_url:
+                # Without fal-client's fallback upload: it PUTs to a signed storage URL with the
+                # fal key in the Authorization header. Our retries retry the CDN upload instead.
                 dataset_url = self._call(
-                    lambda: self._fal.upload_file(request.dataset_zip), "uploading the dataset to fal"
+                    lambda: self._fal.upload_file(request.dataset_zip, fallback_repository=[]),
+                    "uploading the dataset to fal",
                 )
                 saved.update(provider=self.name, app=app, fingerprint=fingerprint, dataset_url=dataset_url)
                 checkpoint.save(saved)
