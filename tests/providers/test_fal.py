@@ -509,3 +509,25 @@ def test_in_progress_without_progress_lines_creeps_forward(tmp_path, fal, sleep)
         )
     running = [p for p in progress if 10 <= p < 70]
     assert len(running) == 3 and running == sorted(running)
+
+
+@pytest.mark.parametrize(
+    ("ext", "params", "content_type"),
+    [
+        (".png", [], "image/png"),
+        (".jpg", [cv2.IMWRITE_JPEG_QUALITY, 80], "image/jpeg"),
+        (".jpg", [cv2.IMWRITE_JPEG_PROGRESSIVE, 1], "image/jpeg"),
+        (".webp", [cv2.IMWRITE_WEBP_QUALITY, 80], "image/webp"),
+        (".webp", [cv2.IMWRITE_WEBP_QUALITY, 101], "image/webp"),  # lossless
+    ],
+)
+def test_image_headers_are_read_from_the_file(tmp_path, ext, params, content_type):
+    import numpy as np
+
+    from contentgen.providers.fal import _image_header
+
+    ok, data = cv2.imencode(ext, np.full((333, 517, 3), 90, np.uint8), params)
+    assert ok
+    path = tmp_path / f"image{ext}"
+    path.write_bytes(data.tobytes())
+    assert _image_header(path) == (content_type, 517, 333)
