@@ -86,13 +86,12 @@ def _describe(item: dict[str, Any]) -> str:
 
 
 def stats_block(stats: Stats) -> str:
-    lines = [
-        f"owner           {stats.owner or '(all)'}",
-        f"total jobs      {stats.total_jobs}",
-        *(f"  {t:<14}{n}" for t, n in stats.by_type.items()),
-        "by status",
-        *(f"  {s:<14}{n}" for s, n in stats.by_status.items()),
-        f"total size      {human_bytes(stats.total_bytes)} ({stats.total_bytes} bytes)",
-        f"monthly cost    ${stats.estimated_monthly_cost:.4f} at ${stats.price_per_gb_month}/GB-month",
+    rows = [
+        ("owner", stats.owner or "(all)"),
+        ("total jobs", str(stats.total_jobs)),
+        ("by type", ", ".join(f"{t} {n}" for t, n in stats.by_type.items())),
+        ("by status", ", ".join(f"{s} {n}" for s, n in stats.by_status.items())),
+        ("total size", f"{human_bytes(stats.total_bytes)} ({stats.total_bytes} bytes)"),
+        ("monthly cost", f"${stats.estimated_monthly_cost:.6f} at ${stats.price_per_gb_month} per GB-month"),
     ]
-    return "\n".join(lines)
+    return "\n".join(f"{key:<14}{value}" for key, value in rows)

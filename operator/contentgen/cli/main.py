@@ -13,6 +13,7 @@ from contentgen import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("contentgen.cli.validate", "check manifests offline, as admission would and more"),
     "crds": ("contentgen.cli.crds", "write or print the CustomResourceDefinitions"),
+    "assets": ("contentgen.cli.assets", "find stored assets: list, get, search, stats, download links"),
 }
 
 
