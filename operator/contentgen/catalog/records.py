@@ -123,7 +123,9 @@ class Stats(RecordModel):
     by_type: dict[str, int]
     by_status: dict[str, int]
     total_bytes: int
-    total_gb: float = Field(description="totalBytes in GiB, as S3 bills storage.")
+    total_gb: float = Field(
+        alias="totalGB", description="totalBytes in GiB (2^30 bytes), as S3 bills storage."
+    )
     price_per_gb_month: float
     estimated_monthly_cost: float = Field(description="USD per month for storing totalBytes.")
     currency: str = "USD"

@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("contentgen.cli.validate", "check manifests offline, as admission would and more"),
     "crds": ("contentgen.cli.crds", "write or print the CustomResourceDefinitions"),
     "assets": ("contentgen.cli.assets", "find stored assets: list, get, search, stats, download links"),
+    "api": ("contentgen.cli.api", "serve the catalog's HTTP API: records, search, stats, downloads"),
 }
 
 

@@ -1,0 +1,144 @@
+"""Bearer tokens mapped to owners, from a YAML or JSON file (the chart mounts a Secret there):
+
+    tokens:
+      - owner: alice
+        token: "a-long-random-string"       # at least 16 characters
+      - owner: bob
+        sha256: "<hex SHA-256 of bob's token>"   # instead of `token`, to keep it out of the Secret
+      - owner: ops
+        token: "another-long-random-string"
+        admin: true                          # sees every owner's records
+
+Only SHA-256 digests are kept in memory, and a presented token is compared with every digest in
+constant time. The file is read again when it changes (a Secret update), so tokens rotate without a
+restart; a file that fails to load keeps the previous tokens. Tokens are never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from contentgen.api.common import OWNER_PATTERN
+
+log = logging.getLogger(__name__)
+MIN_TOKEN_LENGTH = 16
+
+
+class TokenError(ValueError):
+    """The tokens file cannot be used."""
+
+
+class TokenEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    owner: Annotated[str, Field(pattern=OWNER_PATTERN, max_length=63)]
+    token: Annotated[str, Field(min_length=MIN_TOKEN_LENGTH)] | None = Field(default=None, repr=False)
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = Field(default=None, repr=False)
+    admin: bool = False
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> TokenEntry:
+        if (self.token is None) == (self.sha256 is None):
+            raise ValueError("give exactly one of token and sha256")
+        return self
+
+    def digest(self) -> bytes:
+        if self.sha256 is not None:
+            return bytes.fromhex(self.sha256)
+        return _digest(self.token or "")
+
+
+class TokenFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tokens: list[TokenEntry]
+
+
+@dataclass(frozen=True)
+class Caller:
+    owner: str
+    admin: bool = False
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+class TokenTable:
+    def __init__(self, entries: list[tuple[bytes, Caller]]) -> None:
+        digests = [digest for digest, _ in entries]
+        if len(set(digests)) != len(digests):
+            raise TokenError("the same token is listed twice")
+        self._entries = entries
+
+    @classmethod
+    def parse(cls, text: str) -> TokenTable:
+        try:
+            data = TokenFile.model_validate(yaml.safe_load(text))
+        except yaml.YAMLError as exc:
+            # Not the parser's message: it quotes the offending text, which may be a token.
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1})" if mark is not None else ""
+            raise TokenError(f"not valid YAML or JSON{where}") from None
+        except ValidationError as exc:
+            # Positions and messages only: pydantic would echo the input, which may be a token.
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in exc.errors()
+            )
+            raise TokenError(problems) from None
+        return cls([(entry.digest(), Caller(entry.owner, entry.admin)) for entry in data.tokens])
+
+    def authenticate(self, token: str) -> Caller | None:
+        digest = _digest(token)
+        found = None
+        for known, caller in self._entries:  # no early exit: the time does not depend on the match
+            if hmac.compare_digest(digest, known):
+                found = caller
+        return found
+
+
+class TokenSource:
+    """The tokens file, read again when it changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp = self._stat()
+        self._table = self._load()
+
+    def _stat(self) -> tuple[int, int]:
+        try:
+            info = os.stat(self.path)
+        except OSError as exc:
+            raise TokenError(f"cannot read the tokens file {self.path}: {exc.strerror}") from None
+        return info.st_mtime_ns, info.st_size
+
+    def _load(self) -> TokenTable:
+        try:
+            return TokenTable.parse(self.path.read_text())
+        except OSError as exc:
+            raise TokenError(f"cannot read the tokens file {self.path}: {exc.strerror}") from None
+        except TokenError as exc:
+            raise TokenError(f"{self.path}: {exc}") from None
+
+    def table(self) -> TokenTable:
+        try:
+            stamp = self._stat()
+            if stamp != self._stamp:
+                self._stamp = stamp  # a bad file is reported once, not on every request
+                self._table = self._load()
+                log.info("reloaded the tokens file %s", self.path)
+        except TokenError as exc:
+            log.warning("keeping the previous tokens: %s", exc)
+        return self._table
+
+    def authenticate(self, token: str) -> Caller | None:
+        return self.table().authenticate(token)

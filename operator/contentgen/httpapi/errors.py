@@ -1,0 +1,95 @@
+"""Every error as JSON: {"error": {"code", "message"}}, with the status code saying which kind."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+
+
+def bad_request(param: str, problem: str) -> ApiError:
+    return ApiError(400, "bad_request", f"{param}: {problem}")
+
+
+def not_found(uid: str) -> ApiError:
+    # The same answer whether the record is missing or another owner's.
+    return ApiError(404, "not_found", f"no record with id {uid!r}")
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = ErrorResponse(error=ErrorBody(code=code, message=message))
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    # loc is ("query", "limit") or ("path", "id"): name the parameter.
+    name = ".".join(str(p) for p in error.get("loc", ())[1:]) or "request"
+    return f"{name}: {error.get('msg', 'invalid')}"
+
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+}
+
+# Documented on every route that takes parameters and needs a token.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "A bad parameter (named in the message)."},
+    401: {"model": ErrorResponse, "description": "No token, or an unknown one."},
+    403: {"model": ErrorResponse, "description": "A non-admin token asked for another owner (?owner=)."},
+    404: {"model": ErrorResponse, "description": "No such record visible to the caller."},
+}
+
+
+def install(app: FastAPI) -> None:
+    async def api_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+    async def invalid(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return error_response(400, "bad_request", "; ".join(_describe(e) for e in exc.errors()))
+
+    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = _CODES.get(exc.status_code, "error")
+        return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("%s %s failed", request.method, request.url.path)
+        return error_response(500, "internal", "internal error")
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)

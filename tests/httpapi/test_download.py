@@ -1,0 +1,94 @@
+"""Download links: presigned S3 URLs (moto's real HTTP server) and file:// for the local store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import mongomock
+import pytest
+
+from contentgen.catalog.mongo import MongoCatalog
+from contentgen.httpapi import ApiSettings, create_app
+from contentgen.store import LocalStore
+from contentgen.store.s3 import S3Store
+from tests.httpapi.conftest import auth, fill
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_the_local_store_gives_file_uris(client: httpx.AsyncClient, store: LocalStore) -> None:
+    before = datetime.now(UTC)
+    response = await client.get("/api/assets/a-lora-1/download?expires=600", headers=auth("alice"))
+    assert response.status_code == 200
+    link = response.json()
+    path = store.root / "loras/alice/a-lora-1/v2/model.safetensors"
+    assert link["url"] == link["uri"] == path.as_uri()
+    expires = datetime.fromisoformat(link["expiresAt"].replace("Z", "+00:00"))
+    assert before + timedelta(seconds=599) <= expires <= datetime.now(UTC) + timedelta(seconds=600)
+
+
+@pytest.mark.parametrize(
+    ("query", "ending"),
+    [
+        ("", "v2/model.safetensors"),
+        ("?file=config.json", "v2/config.json"),
+        ("?file=v1/model.safetensors", "v1/model.safetensors"),
+    ],
+)
+async def test_a_file_can_be_chosen(client: httpx.AsyncClient, query: str, ending: str) -> None:
+    response = await client.get(f"/api/assets/a-lora-1/download{query}", headers=auth("alice"))
+    assert response.status_code == 200 and response.json()["url"].endswith("/a-lora-1/" + ending)
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "code", "message"),
+    [
+        ("/api/assets/a-img-del/download", 410, "deleted", "a-img-del was deleted"),
+        ("/api/assets/a-tr-fail/download", 409, "no_outputs", "has no outputs yet (status Failed)"),
+        ("/api/assets/a-lora-1/download?file=x.bin", 404, "file_not_found", "has no file 'x.bin'"),
+        ("/api/assets/a-img-2/download", 404, "artifact_missing", "missing from the store"),
+    ],
+)
+async def test_why_there_is_no_link(
+    client: httpx.AsyncClient, path: str, status: int, code: str, message: str
+) -> None:
+    response = await client.get(path, headers=auth("alice"))
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+    assert message in response.json()["error"]["message"]
+
+
+async def test_a_store_other_than_the_catalogs_is_a_server_error(
+    catalog: MongoCatalog, store: LocalStore, settings: ApiSettings, tmp_path: Path
+) -> None:
+    fill(catalog, store)
+    app = create_app(settings, catalog=catalog, store=lambda: LocalStore(tmp_path / "elsewhere"))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+        response = await client.get("/api/assets/a-lora-1/download", headers=auth("alice"))
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "store_mismatch"
+
+
+async def test_s3_objects_get_presigned_urls_that_work(s3: str, settings: ApiSettings) -> None:
+    store = S3Store(s3, "cg")
+    catalog = MongoCatalog(mongomock.MongoClient(), "contentgen")
+    fill(catalog, store)
+    # The app opens the store from its settings, as in the cluster.
+    app = create_app(settings.model_copy(update={"store": f"s3://{s3}/cg"}), catalog=catalog)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+        response = await client.get("/api/assets/a-img-1/download?expires=300", headers=auth("alice"))
+        other = await client.get("/api/assets/b-lora-1/download", headers=auth("alice"))
+    assert response.status_code == 200, response.text
+    link = response.json()
+    assert link["uri"] == f"s3://{s3}/cg/generated-images/alice/a-img-1/image_1.png"
+    assert "X-Amz-Expires=300" in link["url"] and "X-Amz-Signature=" in link["url"]
+    fetched = httpx.get(link["url"])
+    assert (
+        fetched.status_code == 200
+        and fetched.content == b"bytes of generated-images/alice/a-img-1/image_1.png"
+    )
+    unsigned = httpx.get(link["url"].split("?")[0])
+    assert unsigned.status_code == 403  # the bucket is private; the signature is what opens it
+    assert other.status_code == 404

@@ -1,0 +1,141 @@
+"""Listing, filtering, paging, search and stats over HTTP, and 400s that name the parameter."""
+
+from __future__ import annotations
+
+import typing
+
+import httpx
+import pytest
+
+from contentgen.api import CATALOG_TYPES
+from contentgen.catalog import SORT_FIELDS, STATUSES
+from contentgen.httpapi.deps import SortField, StatusName, TypeName
+from tests.httpapi.conftest import ALICE_IDS, auth
+
+pytestmark = pytest.mark.asyncio
+
+
+def ids(response: httpx.Response) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [item["id"] for item in response.json()["items"]]
+
+
+async def get(client: httpx.AsyncClient, path: str, who: str = "alice") -> httpx.Response:
+    return await client.get(path, headers=auth(who))
+
+
+async def test_the_api_vocabularies_match_the_catalogs() -> None:
+    assert typing.get_args(TypeName) == tuple(CATALOG_TYPES)
+    assert typing.get_args(StatusName) == STATUSES
+    assert typing.get_args(SortField) == SORT_FIELDS
+
+
+async def test_a_page_carries_total_limit_and_offset(client: httpx.AsyncClient) -> None:
+    first = (await get(client, "/api/jobs?limit=2")).json()
+    assert (first["total"], first["limit"], first["offset"]) == (5, 2, 0)
+    pages = [ids(await get(client, f"/api/jobs?limit=2&offset={o}")) for o in (0, 2, 4, 6)]
+    assert pages == [ALICE_IDS[0:2], ALICE_IDS[2:4], ALICE_IDS[4:], []]
+
+
+async def test_filters_by_type_status_and_dates(client: httpx.AsyncClient) -> None:
+    assert ids(await get(client, "/api/jobs?type=transcription")) == ["a-tr-fail", "a-tr-1"]
+    assert ids(await get(client, "/api/jobs?status=Failed")) == ["a-tr-fail"]
+    assert ids(await get(client, "/api/jobs?status=Deleted")) == ["a-img-del"]
+    assert ids(await get(client, "/api/jobs?from=2025-03-01T13:00:00Z&to=2025-03-01T15:00:00Z")) == [
+        "a-img-2",
+        "a-img-1",
+    ]
+    assert ids(await get(client, "/api/jobs?to=2025-03-01")) == ALICE_IDS  # the whole day
+    assert ids(await get(client, "/api/jobs?from=2025-03-02")) == []
+
+
+async def test_sort_and_order(client: httpx.AsyncClient) -> None:
+    assert ids(await get(client, "/api/jobs?order=asc")) == ALICE_IDS[::-1]
+    assert ids(await get(client, "/api/jobs?sort=name&order=asc")) == [
+        "a-lora-1",  # jesse-avatar
+        "a-tr-1",  # podcast
+        "a-tr-fail",  # podcast
+        "a-img-1",  # portrait
+        "a-img-2",  # portrait
+    ]
+
+
+async def test_records_by_kind(client: httpx.AsyncClient) -> None:
+    loras = (await get(client, "/api/assets/loras")).json()
+    assert loras["total"] == 1
+    lora = loras["items"][0]
+    assert lora["kind"] == "LoraTraining" and lora["latestVersion"] == 2 and lora["triggerWord"] == "dmavatar"
+    assert lora["latestModelUri"].endswith("/loras/alice/a-lora-1/v2/model.safetensors")
+    assert ids(await get(client, "/api/assets/images?model=flux-pro")) == ["a-img-2"]
+    images = (await get(client, "/api/assets/images")).json()["items"]
+    assert {i["prompt"] for i in images} == {"a red fox", "jesse in a suit"}
+    transcript = (await get(client, "/api/assets/transcripts?status=Succeeded")).json()["items"][0]
+    assert transcript["wordCount"] == 4 and transcript["textUri"].endswith("/transcript.txt")
+    record = (await get(client, "/api/jobs/a-tr-fail")).json()
+    assert record["status"] == "Failed" and record["error"]["reason"] == "Failed"
+
+
+async def test_search(client: httpx.AsyncClient) -> None:
+    assert ids(await get(client, "/api/assets/search?q=JESSE")) == ["a-img-1", "a-lora-1"]
+    assert ids(await get(client, "/api/assets/search?q=jesse+suit")) == ["a-img-1"]
+    assert ids(await get(client, "/api/assets/search?q=jesse&type=lora-training")) == ["a-lora-1"]
+    assert ids(await get(client, "/api/assets/search?q=headshot")) == ["a-lora-1"]  # a tag
+    assert ids(await get(client, "/api/assets/search?q=.*")) == []
+    page = (await get(client, "/api/assets/search?q=jesse&limit=1&offset=1")).json()
+    assert page["total"] == 2 and [i["id"] for i in page["items"]] == ["a-lora-1"]
+
+
+async def test_stats(client: httpx.AsyncClient) -> None:
+    stats = (await get(client, "/api/assets/stats")).json()
+    assert stats["byType"] == {"lora-training": 1, "image-generation": 2, "transcription": 2}
+    assert stats["byStatus"] == {"Pending": 0, "Running": 0, "Succeeded": 4, "Failed": 1}
+    lora, images, transcript = 2 * 1010, 2 * 2 * 500, 300 + len("wildfires in the forest")
+    assert stats["totalBytes"] == lora + images + transcript
+    assert stats["pricePerGbMonth"] == 0.023 and stats["currency"] == "USD"
+    assert set(stats) == {
+        "owner", "totalJobs", "byType", "byStatus", "totalBytes", "totalGB", "pricePerGbMonth",
+        "estimatedMonthlyCost", "currency",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/api/jobs?limit=0", "limit: Input should be greater than or equal to 1"),
+        ("/api/jobs?limit=501", "limit: Input should be less than or equal to 500"),
+        ("/api/jobs?limit=many", "limit: Input should be a valid integer"),
+        ("/api/jobs?offset=-1", "offset: Input should be greater than or equal to 0"),
+        (
+            "/api/jobs?type=video",
+            "type: Input should be 'lora-training', 'image-generation' or 'transcription'",
+        ),
+        ("/api/jobs?status=completed", "status: Input should be 'Pending', 'Running', 'Succeeded', 'Failed'"),
+        ("/api/jobs?sort=spec", "sort: Input should be 'createdAt'"),
+        ("/api/jobs?order=up", "order: Input should be 'asc' or 'desc'"),
+        ("/api/jobs?from=yesterday", "from: 'yesterday' is not an ISO date or datetime"),
+        ("/api/assets/loras?to=2025-02-30", "to: '2025-02-30' is not an ISO date or datetime"),
+        ("/api/jobs?from=2025-03-02&to=2025-03-01T00:00", "from/to: the range is empty"),
+        ("/api/assets/search", "q: Field required"),
+        ("/api/assets/search?q=+++", "q: the search query is empty"),
+        ("/api/assets/search?q=" + "+w" * 21, "q: the search query has 21 words; at most 20"),
+        ("/api/assets/a-lora-1/download?expires=0", "expires: Input should be greater than or equal to 1"),
+        (
+            "/api/assets/a-lora-1/download?expires=604801",
+            "expires: Input should be less than or equal to 604800",
+        ),
+    ],
+)
+async def test_bad_parameters_are_400s_naming_them(
+    client: httpx.AsyncClient, path: str, message: str
+) -> None:
+    response = await get(client, path)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "bad_request"
+    assert error["message"].startswith(message)
+
+
+async def test_unknown_routes_are_json_404s(client: httpx.AsyncClient) -> None:
+    response = await get(client, "/api/nothing-here")
+    assert response.status_code == 404
+    assert response.json() == {"error": {"code": "not_found", "message": "Not Found"}}

@@ -1,0 +1,147 @@
+"""`contentgen api`, the probes and docs, and a real server streaming over a socket."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from contentgen.catalog import Catalog
+from contentgen.catalog.embedded import EmbeddedCatalog
+from contentgen.cli.main import main
+from contentgen.httpapi import ApiSettings, create_app
+from tests.catalog.factory import transcript_doc
+from tests.httpapi.conftest import MakeApp, auth
+
+
+@pytest.fixture
+def api_env(tmp_path: Path, tokens_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONTENTGEN_CATALOG", f"file://{tmp_path}/catalog")
+    monkeypatch.setenv("CONTENTGEN_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("CONTENTGEN_API_TOKENS_FILE", str(tokens_file))
+
+
+def test_the_command_serves_the_app_from_the_environment(
+    api_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    served: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.update(app=app, **options))
+    monkeypatch.setenv("CONTENTGEN_PRICE_PER_GB_MONTH", "0.5")
+    assert main(["api", "--host", "0.0.0.0", "--port", "9000"]) == 0
+    assert (served["host"], served["port"]) == ("0.0.0.0", 9000)
+    app = served["app"]
+    assert isinstance(app, FastAPI)
+    settings = app.state.services.settings
+    assert settings.price_per_gb_month == 0.5 and settings.store == str(tmp_path / "store")
+    assert isinstance(app.state.services.catalog, EmbeddedCatalog)
+    app.state.services.catalog.close()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CONTENTGEN_API_TOKENS_FILE": ""}, "CONTENTGEN_API_TOKENS_FILE is not set"),
+        ({"CONTENTGEN_API_TOKENS_FILE": "/nonexistent/tokens.yaml"}, "cannot read the tokens file"),
+        ({"CONTENTGEN_PRICE_PER_GB_MONTH": "-1"}, "CONTENTGEN_PRICE_PER_GB_MONTH: Input should be greater"),
+        ({"CONTENTGEN_CATALOG": "redis://x"}, "unsupported catalog URL"),
+    ],
+)
+def test_the_command_reports_bad_settings(
+    api_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    message: str,
+) -> None:
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: pytest.fail("must not serve"))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert main(["api"]) == 1
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.asyncio
+async def test_probes_and_docs(make_app: MakeApp, catalog: Catalog) -> None:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=make_app()), base_url="http://api"
+    ) as client:
+        assert (await client.get("/health")).json() == {"status": "ok"}
+        assert (await client.get("/health/ready")).json() == {"status": "ok", "catalog": "ok"}
+        openapi = (await client.get("/openapi.json")).json()
+        assert (await client.get("/docs")).status_code == 200
+    assert set(openapi["paths"]) == {
+        "/api/jobs", "/api/jobs/{id}", "/api/assets/loras", "/api/assets/images", "/api/assets/transcripts",
+        "/api/assets/search", "/api/assets/stats", "/api/assets/{id}/download", "/api/stream/job/{id}",
+        "/health", "/health/ready",
+    }  # fmt: skip
+    assert openapi["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    record = openapi["components"]["schemas"]["LoraTrainingRecord"]["properties"]
+    assert "latestModelUri" in record and "triggerWord" in record
+
+
+@pytest.mark.asyncio
+async def test_readiness_fails_when_the_catalog_cannot_be_read(make_app: MakeApp, catalog: Catalog) -> None:
+    def broken() -> None:
+        raise ConnectionError("down")
+
+    catalog.ping = broken  # type: ignore[method-assign]
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=make_app()), base_url="http://api"
+    ) as client:
+        response = await client.get("/health/ready")
+    assert response.status_code == 503 and response.json()["status"] == "unavailable"
+
+
+@pytest.fixture
+def server(tmp_path: Path, settings: ApiSettings) -> Iterator[tuple[str, Catalog]]:
+    """The app on a real socket (uvicorn in a thread), on the embedded catalog, polling every 5 ms."""
+    catalog = EmbeddedCatalog(tmp_path / "catalog")
+    app = create_app(settings.model_copy(update={"stream_poll_seconds": 0.005}), catalog=catalog)
+    instance = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    while not instance.started:
+        if not thread.is_alive():
+            pytest.fail("the server did not start")
+        time.sleep(0.01)
+    port = instance.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}", catalog
+    instance.should_exit = True
+    thread.join(timeout=10)
+    catalog.close()
+
+
+def next_event(lines: Iterator[str]) -> tuple[str, Any]:
+    name = ""
+    for line in lines:
+        if line.startswith("event: "):
+            name = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            return name, json.loads(line.removeprefix("data: "))
+    raise AssertionError("the stream ended")
+
+
+def test_a_real_server_delivers_changes_while_the_stream_is_open(server: tuple[str, Catalog]) -> None:
+    url, catalog = server
+    catalog.upsert(transcript_doc("job", phase="Running", progress=10))
+    with httpx.stream("GET", f"{url}/api/stream/job/job", headers=auth("alice"), timeout=10) as response:
+        assert response.status_code == 200
+        lines = response.iter_lines()
+        assert next_event(lines)[1]["progress"] == 10
+        # Only now, with the stream open, does the job move on.
+        catalog.upsert(transcript_doc("job", phase="Running", progress=60))
+        assert next_event(lines)[1]["progress"] == 60
+        catalog.upsert(transcript_doc("job"))
+        assert next_event(lines)[1]["status"] == "Succeeded"
+        assert next_event(lines) == ("end", {"id": "job", "status": "Succeeded"})
+        assert list(lines) == [""]  # closed after the end event
+    listing = httpx.get(f"{url}/api/jobs", headers=auth("alice")).json()
+    assert [item["id"] for item in listing["items"]] == ["job"]
