@@ -83,6 +83,11 @@ async def test_probes_and_docs(make_app: MakeApp, catalog: Catalog) -> None:
         "/health", "/health/ready",
     }  # fmt: skip
     assert openapi["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    # Bad parameters are answered with 400 and {"error"}, and documented so.
+    assert all("422" not in op["responses"] for ops in openapi["paths"].values() for op in ops.values())
+    assert openapi["paths"]["/api/jobs"]["get"]["responses"]["400"]["content"]["application/json"][
+        "schema"
+    ] == {"$ref": "#/components/schemas/ErrorResponse"}
     record = openapi["components"]["schemas"]["LoraTrainingRecord"]["properties"]
     assert "latestModelUri" in record and "triggerWord" in record
 

@@ -117,6 +117,23 @@ class RecordPage(RecordModel, Generic[R]):
     items: list[R]
 
 
+# Named pages, for readable OpenAPI schema names.
+class JobPage(RecordPage[AnyRecord]):
+    pass
+
+
+class LoraPage(RecordPage[LoraTrainingRecord]):
+    pass
+
+
+class ImagePage(RecordPage[ImageGenerationRecord]):
+    pass
+
+
+class TranscriptPage(RecordPage[TranscriptionRecord]):
+    pass
+
+
 class Stats(RecordModel):
     owner: str | None = Field(description="The owner counted; null for everyone.")
     total_jobs: int

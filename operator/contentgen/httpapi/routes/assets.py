@@ -6,15 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from contentgen.catalog import (
-    AnyRecord,
-    ImageGenerationRecord,
-    LoraTrainingRecord,
-    RecordPage,
-    SignedUrl,
-    Stats,
-    TranscriptionRecord,
-)
+from contentgen.catalog import ImagePage, JobPage, LoraPage, SignedUrl, Stats, TranscriptPage
 from contentgen.catalog.downloads import DownloadError, choose_artifact, sign
 from contentgen.catalog.params import DEFAULT_EXPIRES, MAX_EXPIRES, MIN_EXPIRES
 from contentgen.errors import ContentgenError
@@ -44,13 +36,13 @@ _DOWNLOAD_STATUS = {
 }
 
 
-@router.get("/loras", response_model=RecordPage[LoraTrainingRecord], summary="List LoRAs")
+@router.get("/loras", response_model=LoraPage, summary="List LoRAs")
 def loras(svc: ServicesDep, query: ListQueryDep) -> dict[str, Any]:
     """LoraTraining records; `latestModelUri` is what an ImageGeneration's spec.loras[].url takes."""
     return page_of(svc.catalog.find(query.filters(type="lora-training"), query.sort, query.page))
 
 
-@router.get("/images", response_model=RecordPage[ImageGenerationRecord], summary="List image generations")
+@router.get("/images", response_model=ImagePage, summary="List image generations")
 def images(
     svc: ServicesDep,
     query: ListQueryDep,
@@ -61,12 +53,12 @@ def images(
     )
 
 
-@router.get("/transcripts", response_model=RecordPage[TranscriptionRecord], summary="List transcriptions")
+@router.get("/transcripts", response_model=TranscriptPage, summary="List transcriptions")
 def transcripts(svc: ServicesDep, query: ListQueryDep) -> dict[str, Any]:
     return page_of(svc.catalog.find(query.filters(type="transcription"), query.sort, query.page))
 
 
-@router.get("/search", response_model=RecordPage[AnyRecord], summary="Search records")
+@router.get("/search", response_model=JobPage, summary="Search records")
 def search(
     svc: ServicesDep,
     query: ListQueryDep,

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from contentgen.catalog import AnyRecord, RecordPage, to_record
+from contentgen.catalog import AnyRecord, JobPage, to_record
 
 from ..deps import CallerDep, IdPath, ListQueryDep, ServicesDep, TypeName, record_scope
 from ..errors import ERROR_RESPONSES, not_found
@@ -15,7 +15,7 @@ from .common import page_of
 router = APIRouter(prefix="/api", tags=["jobs"], responses=ERROR_RESPONSES)
 
 
-@router.get("/jobs", response_model=RecordPage[AnyRecord], summary="List records")
+@router.get("/jobs", response_model=JobPage, summary="List records")
 def list_jobs(
     svc: ServicesDep,
     query: ListQueryDep,
