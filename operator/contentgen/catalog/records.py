@@ -161,19 +161,18 @@ _BY_KIND: dict[str, type[JobRecord]] = {
 }
 
 
+def _artifact(stored: dict[str, Any]) -> dict[str, Any]:
+    info = {"uri": stored["uri"], "sizeBytes": stored.get("sizeBytes", 0)}
+    if stored.get("contentType"):
+        info["contentType"] = stored["contentType"]
+    return info
+
+
 def to_record(doc: dict[str, Any]) -> JobRecord:
     """The record of a catalog document (as read, with UTC-aware datetimes)."""
-    fields: dict[str, Any] = {
-        "id": doc["_id"],
-        "artifacts": [
-            {"uri": a["uri"], "sizeBytes": a.get("sizeBytes", 0), "contentType": a.get("contentType")}
-            for a in doc.get("artifacts") or []
-        ],
-    }
-    fields.update({k: v for k, v in doc.items() if k not in ("_id", "artifacts") and v is not None})
-    for artifact in fields["artifacts"]:
-        if artifact["contentType"] is None:
-            del artifact["contentType"]
+    fields = {k: v for k, v in doc.items() if k != "_id" and v is not None}
+    fields["id"] = doc["_id"]
+    fields["artifacts"] = [_artifact(a) for a in doc.get("artifacts") or []]
     if doc.get("kind") == "Transcription":
         transcript = doc.get("transcript") or {}
         fields.update(

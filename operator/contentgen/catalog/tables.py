@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .records import JobRecord, LoraTrainingRecord, Stats, TranscriptionRecord
+from .records import ImageGenerationRecord, JobRecord, LoraTrainingRecord, Stats, TranscriptionRecord
 
 
 def human_bytes(size: int) -> str:
@@ -24,17 +24,14 @@ def _time(record: JobRecord) -> str:
 def detail(record: JobRecord) -> str:
     """One line of what the record holds, for the DETAIL column."""
     if isinstance(record, LoraTrainingRecord):
-        return (
-            f"trigger {record.trigger_word}, v{record.latest_version}"
-            if record.latest_version
-            else (f"trigger {record.trigger_word}")
-        )
+        version = f", v{record.latest_version}" if record.latest_version else ""
+        return f"trigger {record.trigger_word}{version}"
     if isinstance(record, TranscriptionRecord):
         return f"{record.word_count} words, {record.duration_seconds:.0f} s"
-    prompt = getattr(record, "prompt", "")
-    images = len(getattr(record, "images", []))
-    text = f"{images} image(s): {prompt}"
-    return text if len(text) <= 50 else text[:49] + "…"
+    if isinstance(record, ImageGenerationRecord):
+        text = f"{len(record.images)} image(s): {record.prompt}"
+        return text if len(text) <= 50 else text[:49] + "…"
+    return ""
 
 
 def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
