@@ -1,0 +1,161 @@
+"""The single pass over a video: scenes as they close, each with its best candidate frames.
+
+Per decoded frame the work is tiny: the Y plane is halved down to 100-199 px (long side) for
+the scene detector. Every `sample_every` seconds a frame becomes a candidate: its luma is
+halved down to 480-959 px and scored for sharpness and exposure; the `keep` best per scene stay
+in memory as decoded frames, the others are let go at once. Because the detector reports a
+cut `lag` frames late, the newest candidates wait in `pending` until it is clear which scene
+they belong to.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from contentgen.errors import InvalidInput
+from contentgen.pipeline.progress import SubProgress
+
+from .decode import decode, expand_range, is_full_range, luma, reduce, upright
+from .scenes import ANALYSIS_LONG_SIDE, AdaptiveDetector
+from .scoring import CANDIDATE_LONG_SIDE, exposure, quality, sharpness
+from .selection import Candidate, CandidatePool
+
+
+@dataclass(eq=False)
+class Analysed:
+    """A candidate's decoded frame and its upright analysis luma (`scale` source px per px)."""
+
+    frame: av.VideoFrame
+    gray: np.ndarray
+    scale: float
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """The upright source frame's (width, height)."""
+        return round(self.gray.shape[1] * self.scale), round(self.gray.shape[0] * self.scale)
+
+
+@dataclass
+class ClosedScene:
+    index: int
+    start: float
+    end: float
+    candidates: list[Candidate[Analysed]]  # best first
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+
+def analyse(index: int, time: float, frame: av.VideoFrame, y: np.ndarray) -> Candidate[Analysed]:
+    """Score one frame from its luma `y`."""
+    width = y.shape[1]
+    gray = reduce(y, CANDIDATE_LONG_SIDE)
+    if not is_full_range(frame):
+        gray = expand_range(gray)
+    gray = upright(gray, frame.rotation)
+    sharp = sharpness(gray)
+    return Candidate(
+        index=index,
+        time=time,
+        quality=quality(sharp, exposure(gray)),
+        sharpness=sharp,
+        payload=Analysed(
+            frame, gray, width / (gray.shape[1] if frame.rotation % 180 == 0 else gray.shape[0])
+        ),
+    )
+
+
+class Scanner:
+    """Iterate to decode `path` once; yields every scene as it closes.
+
+    After the iteration `scenes` holds every scene's (start, end) in seconds,
+    `frames_decoded` the frames decoded and `duration` the seconds covered.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        fps: float,
+        duration: float,
+        progress: SubProgress,
+        sample_every: float = 0.25,
+        keep: int = 3,
+        max_seconds: float | None = None,
+        detector: AdaptiveDetector | None = None,
+    ) -> None:
+        self.path, self.progress, self.max_seconds = path, progress, max_seconds
+        self.fps = fps if fps > 0 else 25.0
+        self.expected = duration
+        self.step = max(1, int(self.fps * sample_every))
+        self.keep = keep
+        self.detector = detector or AdaptiveDetector(min_scene_frames=max(2, round(self.fps * 0.25)))
+        self.scenes: list[tuple[float, float]] = []
+        self.frames_decoded = 0
+        self.duration = 0.0
+
+    def __iter__(self) -> Iterator[ClosedScene]:
+        detector, lag = self.detector, self.detector.lag
+        pool: CandidatePool[Analysed] = CandidatePool(self.keep)
+        pending: deque[Candidate[Analysed]] = deque()
+        times: deque[float] = deque(maxlen=lag + 2)
+        start, reported, time = 0.0, -1, 0.0
+
+        def drain(upto: int) -> None:
+            while pending and pending[0].index <= upto:
+                pool.offer(pending.popleft())
+
+        def close(end: float) -> ClosedScene:
+            nonlocal start
+            scene = ClosedScene(len(self.scenes), start, end, pool.take())
+            self.scenes.append((start, end))
+            start = end
+            return scene
+
+        index = -1
+        for index, frame in enumerate(decode(self.path)):
+            time = frame.time if frame.time is not None else index / self.fps
+            self._check_length(time)
+            y = luma(frame)
+            times.append(time)
+            cut = detector.push(reduce(y, ANALYSIS_LONG_SIDE))
+            if cut is not None:
+                drain(cut - 1)
+                yield close(times[cut - (index + 1 - len(times))])
+            if index % self.step == 0:
+                pending.append(analyse(index, time, frame, y))
+            drain(index - lag)
+            reported = self._report(time, reported)
+
+        self.frames_decoded = index + 1
+        if self.frames_decoded == 0:
+            raise InvalidInput(f"{self.path.name} has no video frames; point the source at a video file")
+        for cut in detector.flush():
+            drain(cut - 1)
+            yield close(times[cut - (index + 1 - len(times))])
+        drain(index)
+        self.duration = time + 1 / self.fps
+        yield close(self.duration)
+
+    def _check_length(self, time: float) -> None:
+        if self.max_seconds is not None and time > self.max_seconds:
+            raise InvalidInput(
+                f"{self.path.name} is longer than the limit of {self.max_seconds:g} s; "
+                "trim the video or split it into parts"
+            )
+
+    def _report(self, time: float, reported: int) -> int:
+        if self.expected <= 0:
+            return reported
+        percent = min(99, int(100 * time / self.expected))
+        if percent > reported:
+            self.progress(float(percent))
+            return percent
+        return reported

@@ -1,0 +1,68 @@
+"""How good a frame is for training, and whether two frames are near-duplicates.
+
+Pure functions over 2-D uint8 luma arrays. Scores are comparable only between frames of the
+size, so a video's candidates are all scored at one analysis size (long side 480-959 px,
+halved from the source: `CANDIDATE_LONG_SIDE`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+# Candidates are scored (and searched for faces) at a long side of 480-959 px.
+CANDIDATE_LONG_SIDE = 480
+# Two frames whose 64-bit pHashes differ in at most this many bits look the same.
+DUPLICATE_BITS = 10
+
+
+def sharpness(gray: np.ndarray) -> float:
+    """Variance of the Laplacian: high for crisp detail, low for blur (motion or focus)."""
+    laplacian = cv2.Laplacian(gray, cv2.CV_16S, ksize=3)
+    _, std = cv2.meanStdDev(laplacian)
+    return float(std[0, 0]) ** 2
+
+
+def exposure(gray: np.ndarray) -> float:
+    """1.0 for a well exposed frame, towards 0 for a dark, bright or clipped one.
+
+    Penalises a mean luma outside 60-190 (of 255) and the share of pixels crushed to black
+    (< 8) or blown to white (> 247) beyond 2 %.
+    """
+    mean = float(gray.mean())
+    level = 1.0
+    if mean < 60:
+        level = max(mean - 15, 0.0) / 45
+    elif mean > 190:
+        level = max(240 - mean, 0.0) / 50
+    histogram = np.bincount(gray.ravel(), minlength=256)
+    clipped = float(histogram[:8].sum() + histogram[248:].sum()) / gray.size
+    clip_penalty = min(max(clipped - 0.02, 0.0) * 2.5, 1.0)
+    return max(level * (1.0 - clip_penalty), 0.0)
+
+
+def quality(sharp: float, exposed: float) -> float:
+    """One number to rank frames by: exposure times log-sharpness (doubling detail adds a step)."""
+    return exposed * math.log2(1.0 + sharp)
+
+
+def phash(gray: np.ndarray) -> int:
+    """A 64-bit perceptual hash: the signs of the lowest 8×8 DCT frequencies of a 32×32 thumbnail
+    against their median (the DC term left out of the median), as in pHash."""
+    thumb = cv2.resize(gray, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
+    low = cv2.dct(thumb)[:8, :8].ravel()
+    median = float(np.median(low[1:]))
+    bits = 0
+    for value in low:
+        bits = (bits << 1) | int(value > median)
+    return bits
+
+
+def hamming(a: int, b: int) -> int:
+    return (a ^ b).bit_count()
+
+
+def is_duplicate(a: int, b: int, max_bits: int = DUPLICATE_BITS) -> bool:
+    return hamming(a, b) <= max_bits

@@ -1,0 +1,135 @@
+"""Which frames make the dataset: the best few of each open scene, then the best scenes.
+
+Memory stays bounded by construction: a scene being decoded keeps at most `k` candidate
+frames (`CandidatePool`), and the dataset so far keeps at most `max_frames` picks
+(`Shortlist`), whose images wait on disk. Ranking is by `quality` (see scoring.py); the
+payloads (decoded frames, file paths) are the caller's business.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from .faces import Box
+from .scoring import is_duplicate
+
+T = TypeVar("T")
+
+
+@dataclass(eq=False)
+class Candidate(Generic[T]):
+    """A frame worth considering: where it is and how good it looks."""
+
+    index: int
+    time: float
+    quality: float
+    sharpness: float
+    payload: T
+
+
+class CandidatePool(Generic[T]):
+    """The `k` best candidates offered since the last `take` (a min-heap on quality)."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self._heap: list[tuple[float, int, Candidate[T]]] = []
+        self._order = itertools.count()
+
+    def offer(self, candidate: Candidate[T]) -> None:
+        item = (candidate.quality, next(self._order), candidate)
+        if len(self._heap) < self.k:
+            heapq.heappush(self._heap, item)
+        elif candidate.quality > self._heap[0][0]:
+            heapq.heapreplace(self._heap, item)
+
+    def take(self) -> list[Candidate[T]]:
+        """The candidates, best first; the pool is empty afterwards."""
+        ranked = [candidate for _, _, candidate in sorted(self._heap, key=lambda item: -item[0])]
+        self._heap.clear()
+        return ranked
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+
+def choose(
+    ranked: Sequence[Candidate[T]], find_face: Callable[[Candidate[T]], Box | None] | None
+) -> tuple[Candidate[T], Box | None] | None:
+    """A scene's frame: the best one showing a face when `find_face` is given, else the best.
+
+    Faces are searched best candidate first and the search stops at the first face, so a
+    scene costs one face search when its best frame shows one. Returns the best candidate
+    without a face when none shows one (the caller decides whether that is acceptable), and
+    None for no candidates.
+    """
+    if not ranked:
+        return None
+    if find_face is not None:
+        for candidate in ranked:
+            face = find_face(candidate)
+            if face is not None:
+                return candidate, face
+    return ranked[0], None
+
+
+@dataclass(eq=False)
+class Pick(Generic[T]):
+    """A scene's chosen frame, a contender for the dataset."""
+
+    scene: int
+    time: float
+    quality: float
+    phash: int
+    payload: T
+    face: bool = False
+    sharpness: float = 0.0
+
+
+class Shortlist(Generic[T]):
+    """The best `capacity` picks so far, no two alike.
+
+    `add` returns whether the pick got in and the picks it pushed out (for the caller to
+    forget): a near-duplicate of a kept pick (pHash within `scoring.DUPLICATE_BITS` bits)
+    replaces the kept ones only when it is better than all of them; otherwise, when full,
+    the new pick replaces the worst kept one if it is better.
+    """
+
+    def __init__(self, capacity: int, *, duplicate: Callable[[int, int], bool] = is_duplicate) -> None:
+        self.capacity = capacity
+        self.duplicate = duplicate
+        self._picks: list[Pick[T]] = []
+
+    def add(self, pick: Pick[T]) -> tuple[bool, list[Pick[T]]]:
+        alike = [kept for kept in self._picks if self.duplicate(kept.phash, pick.phash)]
+        if alike:
+            if pick.quality <= max(kept.quality for kept in alike):
+                return False, []
+            dropped = alike
+        elif len(self._picks) < self.capacity:
+            dropped = []
+        else:
+            worst = min(self._picks, key=lambda kept: kept.quality)
+            if pick.quality <= worst.quality:
+                return False, []
+            dropped = [worst]
+        self._picks = [kept for kept in self._picks if all(kept is not gone for gone in dropped)]
+        self._picks.append(pick)
+        return True, dropped
+
+    def chronological(self) -> list[Pick[T]]:
+        return sorted(self._picks, key=lambda pick: pick.time)
+
+    def __len__(self) -> int:
+        return len(self._picks)
+
+
+def select(picks: Sequence[Pick[T]], max_frames: int) -> list[Pick[T]]:
+    """The picks a `Shortlist(max_frames)` keeps when offered `picks` in order, chronologically."""
+    shortlist: Shortlist[T] = Shortlist(max_frames)
+    for pick in picks:
+        shortlist.add(pick)
+    return shortlist.chronological()

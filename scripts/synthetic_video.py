@@ -1,0 +1,357 @@
+"""Test videos with known cuts, made from the public-domain / CC0 images bundled in scikit-image.
+
+Each scene shows one still image (`skimage.data`) through a slowly moving virtual camera (a pan
+or a zoom), with light noise on every frame, so the encoder and the decoder work about as hard
+as on real footage. The astronaut image (Eileen Collins) is the one with a face; its framings
+keep the face large in the picture, every other image has none that OpenCV's frontal-face Haar
+cascade finds. `write_video` returns the ground truth: the cut times and which scenes show a face.
+
+Used by tests/pipeline (small, low-res videos), bench/run.py (3-minute 720p) and
+scripts/make_sample_video.py (examples/media/sample.mp4). Needs scikit-image, a dev dependency.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from functools import cache
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import skimage.data
+
+FACE_IMAGE = "astronaut"
+# Images without a face the Haar cascade finds (coins and cell make it see faces; camera is a
+# person in profile, kept out so "face scene" stays unambiguous).
+OTHER_IMAGES = (
+    "coffee",
+    "chelsea",
+    "rocket",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+    "brick",
+    "gravel",
+    "grass",
+    "moon",
+    "clock",
+    "page",
+    "colorwheel",
+    "text",
+)
+# Framings of the astronaut that show her face large: (centre x, centre y, visible height), as
+# fractions of the 512 x 512 image. Her face is around (0.44, 0.22), about 0.19 high.
+FACE_FRAMINGS = ((0.45, 0.30, 0.60), (0.44, 0.26, 0.45), (0.50, 0.35, 0.75), (0.42, 0.24, 0.40))
+AUDIO_RATE = 44100
+
+
+@dataclass(frozen=True)
+class SceneSpec:
+    """One shot: an image seen through a camera that pans or zooms.
+
+    `center` and `view` place the camera at the start of the shot (fractions of the image: the
+    centre and the visible height), `drift` moves the centre per second and `zoom` scales the
+    visible height per second (0.95 closes in by 5 % a second). `mirror` flips the image,
+    `tint` multiplies the RGB channels. `blurred_until` blurs the first fraction of the shot
+    (an out-of-focus start), `brightness` scales the whole shot (0.15 is nearly black).
+    """
+
+    image: str
+    seconds: float
+    center: tuple[float, float] = (0.5, 0.5)
+    view: float = 1.0
+    drift: tuple[float, float] = (0.0, 0.0)
+    zoom: float = 1.0
+    mirror: bool = False
+    tint: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    blurred_until: float = 0.0
+    brightness: float = 1.0
+    face: bool = False
+
+
+@dataclass
+class SyntheticVideo:
+    """What was written, with the ground truth."""
+
+    path: Path
+    width: int
+    height: int
+    fps: int
+    frames: int
+    scenes: list[tuple[float, float]]  # (start, end) seconds
+    face_scenes: list[bool]  # per scene: the face image is shown
+    has_audio: bool
+    specs: list[SceneSpec] = field(default_factory=list)
+
+    @property
+    def cuts(self) -> list[float]:
+        """Seconds where a new scene starts (every scene but the first)."""
+        return [start for start, _ in self.scenes[1:]]
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.fps
+
+
+@cache
+def source_image(name: str) -> np.ndarray:
+    """An RGB uint8 image from skimage.data."""
+    image = np.asarray(getattr(skimage.data, name)())
+    if image.dtype == bool:
+        image = image.astype(np.uint8) * 255
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(image[:, :, :3])
+
+
+def face_scene(seconds: float, variant: int = 0, **changes: object) -> SceneSpec:
+    """A shot of the astronaut's face; `variant` picks one of a few framings and motions."""
+    cx, cy, view = FACE_FRAMINGS[variant % len(FACE_FRAMINGS)]
+    motion = variant % 3
+    spec = SceneSpec(
+        FACE_IMAGE,
+        seconds,
+        center=(cx, cy),
+        view=view,
+        drift=(0.006 if motion == 1 else 0.0, 0.0),
+        zoom=0.97 if motion == 2 else 1.0,
+        mirror=variant % 2 == 1,
+        tint=((1.0, 1.0, 1.0), (1.08, 1.0, 0.92), (0.92, 1.0, 1.08))[variant % 3],
+        face=True,
+    )
+    return replace(spec, **changes)  # type: ignore[arg-type]
+
+
+def other_scene(seconds: float, image: str, variant: int = 0, **changes: object) -> SceneSpec:
+    """A shot of an image without a face."""
+    rng = np.random.default_rng(zlib.crc32(f"{image}/{variant}".encode()))
+    spec = SceneSpec(
+        image,
+        seconds,
+        center=(0.5 + rng.uniform(-0.1, 0.1), 0.5 + rng.uniform(-0.1, 0.1)),
+        view=rng.uniform(0.55, 0.85),
+        drift=(rng.uniform(-0.01, 0.01), rng.uniform(-0.005, 0.005)),
+        zoom=rng.choice([1.0, 0.97, 1.02]),
+        mirror=bool(variant % 2),
+    )
+    return replace(spec, **changes)  # type: ignore[arg-type]
+
+
+def random_plan(
+    duration: float,
+    *,
+    seed: int = 0,
+    min_seconds: float = 2.0,
+    max_seconds: float = 7.0,
+    face_share: float = 0.4,
+) -> list[SceneSpec]:
+    """Scenes of random lengths filling `duration`, about `face_share` of them with the face.
+
+    Neighbouring scenes always show different images, so every cut is a real change.
+    """
+    rng = np.random.default_rng(seed)
+    plan: list[SceneSpec] = []
+    left, previous, used = duration, "", 0
+    while left > 1e-6:
+        seconds = float(min(left, rng.uniform(min_seconds, max_seconds)))
+        if left - seconds < min_seconds:
+            seconds = left
+        if previous != FACE_IMAGE and rng.random() < face_share:
+            plan.append(face_scene(seconds, variant=len(plan)))
+        else:
+            choices = [name for name in OTHER_IMAGES if name != previous]
+            image = choices[(used + int(rng.integers(0, 3))) % len(choices)]
+            used += 1
+            plan.append(other_scene(seconds, image, variant=len(plan)))
+        previous = plan[-1].image
+        left -= seconds
+    return plan
+
+
+def _camera(spec: SceneSpec, t: float, source: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The affine map from output pixels to source pixels at `t` seconds into the shot."""
+    src_h, src_w = source.shape[:2]
+    # Never wider or taller than the image: outside it there is nothing to show.
+    view_h = min(spec.view * src_h * spec.zoom**t, src_h, src_w * height / width)
+    view_w = view_h * width / height
+    cx = spec.center[0] * src_w + spec.drift[0] * src_w * t
+    cy = spec.center[1] * src_h + spec.drift[1] * src_h * t
+    # Keep the view inside the image, so no borders show.
+    cx = min(max(cx, view_w / 2), src_w - view_w / 2)
+    cy = min(max(cy, view_h / 2), src_h - view_h / 2)
+    scale = view_h / height
+    return np.array(
+        [[scale, 0.0, cx - scale * width / 2], [0.0, scale, cy - scale * height / 2]], dtype=np.float64
+    )
+
+
+def scene_source(spec: SceneSpec) -> np.ndarray:
+    """The shot's image with its mirroring, tint and brightness applied (once per shot)."""
+    source = source_image(spec.image)
+    if spec.mirror:
+        source = source[:, ::-1]
+    gains = np.array(spec.tint) * spec.brightness
+    if not np.allclose(gains, 1.0):
+        source = np.clip(source * gains, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(source)
+
+
+def render(
+    spec: SceneSpec, t: float, width: int, height: int, source: np.ndarray | None = None
+) -> np.ndarray:
+    """One RGB frame of the shot, without noise (`source`: `scene_source(spec)`, if at hand)."""
+    if source is None:
+        source = scene_source(spec)
+    frame = cv2.warpAffine(
+        source,
+        _camera(spec, t, source, width, height),
+        (width, height),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REFLECT,
+    )
+    if spec.blurred_until > 0 and t < spec.blurred_until * spec.seconds:
+        frame = cv2.GaussianBlur(frame, (0, 0), max(width, height) / 150)
+    return frame
+
+
+def _noise_fields(width: int, height: int, sigma: float, seed: int, count: int = 8) -> list[np.ndarray]:
+    """A few noise frames centred on 128, reused in turn (making fresh noise per frame is slow)."""
+    rng = np.random.default_rng(seed)
+    return [
+        np.clip(rng.normal(128.0, sigma, (height, width, 1)), 0, 255).astype(np.uint8).repeat(3, axis=2)
+        for _ in range(count)
+    ]
+
+
+def _tone(t0: float, samples: int, frequency: float) -> np.ndarray:
+    t = t0 + np.arange(samples) / AUDIO_RATE
+    return (0.2 * np.sin(2 * math.pi * frequency * t)).astype(np.float32)
+
+
+def write_video(
+    path: Path,
+    plan: Sequence[SceneSpec],
+    *,
+    width: int = 320,
+    height: int = 180,
+    fps: int = 24,
+    noise: float = 3.0,
+    audio: bool = False,
+    crf: int = 23,
+    preset: str = "veryfast",
+    threads: int = 0,
+    seed: int = 0,
+) -> SyntheticVideo:
+    """Write `plan` as an H.264 MP4 (yuv420p), optionally with an AAC tone track.
+
+    Cuts fall on frame boundaries: a scene of `seconds` gets round(seconds * fps) frames.
+    `threads=1` makes the encoder's output identical on every machine (x264 with several
+    threads may differ from run to run).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    counts = [max(1, round(spec.seconds * fps)) for spec in plan]
+    scenes, start = [], 0
+    for count in counts:
+        scenes.append((start / fps, (start + count) / fps))
+        start += count
+    noise_fields = _noise_fields(width, height, noise, seed) if noise > 0 else []
+
+    with av.open(str(path), "w", format="mp4") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.codec_context.time_base = Fraction(1, fps)
+        video.options = {"crf": str(crf), "preset": preset, "threads": str(threads)}
+        sound = container.add_stream("aac", rate=AUDIO_RATE, layout="mono") if audio else None
+        if sound is not None:
+            sound.bit_rate = 64000
+        audio_pts = 0
+        index = 0
+        for scene, (spec, count) in enumerate(zip(plan, counts, strict=True)):
+            source = scene_source(spec)
+            for i in range(count):
+                rgb = render(spec, i / fps, width, height, source)
+                if noise_fields:
+                    rgb = cv2.addWeighted(rgb, 1.0, noise_fields[index % len(noise_fields)], 1.0, -128.0)
+                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                frame.pts = index
+                container.mux(video.encode(frame))
+                index += 1
+                if sound is not None:
+                    audio_pts = _write_audio_until(
+                        container, sound, audio_pts, index / fps, 220.0 * 2 ** (scene % 12 / 12)
+                    )
+        container.mux(video.encode(None))
+        if sound is not None:
+            container.mux(sound.encode(None))
+    return SyntheticVideo(
+        path=path,
+        width=width,
+        height=height,
+        fps=fps,
+        frames=sum(counts),
+        scenes=scenes,
+        face_scenes=[spec.face for spec in plan],
+        has_audio=audio,
+        specs=list(plan),
+    )
+
+
+def _write_audio_until(
+    container: av.container.OutputContainer,
+    stream: av.audio.stream.AudioStream,
+    pts: int,
+    until: float,
+    frequency: float,
+) -> int:
+    """Encode tone frames of 1024 samples until `until` seconds; returns the next pts."""
+    while pts / AUDIO_RATE < until:
+        tone = _tone(pts / AUDIO_RATE, 1024, frequency)[None, :]
+        frame = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
+        frame.sample_rate = AUDIO_RATE
+        frame.pts = pts
+        container.mux(stream.encode(frame))
+        pts += 1024
+    return pts
+
+
+def write_audio(path: Path, seconds: float = 2.0, *, frequency: float = 440.0) -> Path:
+    """An audio-only AAC file (.m4a or .mp4) with a tone, for probing without a video stream."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("aac", rate=AUDIO_RATE, layout="mono")
+        _write_audio_until(container, stream, 0, seconds, frequency)
+        container.mux(stream.encode(None))
+    return path
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("output", type=Path)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--height", type=int, default=360)
+    parser.add_argument("--fps", type=int, default=24)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--audio", action="store_true")
+    args = parser.parse_args()
+    video = write_video(
+        args.output,
+        random_plan(args.seconds, seed=args.seed),
+        width=args.width,
+        height=args.height,
+        fps=args.fps,
+        audio=args.audio,
+        seed=args.seed,
+    )
+    print(f"{video.path}: {video.frames} frames, cuts at {', '.join(f'{c:.2f}' for c in video.cuts)} s")
+
+
+if __name__ == "__main__":
+    main()
