@@ -1,7 +1,7 @@
 """The contentgen API (group contentgen.io, version v1alpha1): the single source of truth for the
 CRDs, for `contentgen validate` and for the spec the worker runs."""
 
-from .base import ApiModel, CelRule, Timestamp, now
+from .base import ApiModel, CelRule, Timestamp, format_time, now
 from .common import (
     Artifact,
     CommonSpec,
@@ -25,7 +25,7 @@ from .lora import (
     TrainingSpec,
 )
 from .resource import ObjectMeta, Resource
-from .run import ResolvedLora, RunResult, SpecSnapshot, StageTiming
+from .run import ResolvedLora, RunFailure, RunResult, SpecSnapshot, StageTiming
 from .transcription import TranscriptionSpec, TranscriptionStatus, TranscriptOutput
 
 __all__ = [
@@ -59,6 +59,7 @@ __all__ = [
     "Phase",
     "ResolvedLora",
     "Resource",
+    "RunFailure",
     "RunResult",
     "Scene",
     "SpecSnapshot",
@@ -68,6 +69,7 @@ __all__ = [
     "TranscriptOutput",
     "TranscriptionSpec",
     "TranscriptionStatus",
+    "format_time",
     "is_local_path",
     "now",
 ]

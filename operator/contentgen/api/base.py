@@ -30,14 +30,14 @@ from pydantic_core import PydanticCustomError, core_schema
 CEL_ERROR = "cel"
 
 
-def _format_time(value: datetime) -> str:
+def format_time(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # Kubernetes' metav1.Time: RFC 3339, UTC, whole seconds.
-Timestamp = Annotated[datetime, PlainSerializer(_format_time, return_type=str, when_used="json")]
+Timestamp = Annotated[datetime, PlainSerializer(format_time, return_type=str, when_used="json")]
 
 
 def now() -> datetime:

@@ -86,6 +86,21 @@ class RunResult(ApiModel):
     transcript_text: str | None = Field(
         default=None, description="The first part of the transcript's text, for catalog search."
     )
+    # Where the full result is stored; `truncated` marks a copy that left details out to fit
+    # the Job's termination message (read the full one from result_uri).
+    result_uri: str = ""
+    truncated: bool = False
+
+
+class RunFailure(ApiModel):
+    """What a failed worker leaves in its termination message."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    failed: bool = True
+    reason: str
+    message: str
+    transient: bool = False
 
 
 def _json(data: dict[str, Any]) -> str:

@@ -54,7 +54,7 @@ def resolve_checked(host: str, port: int, allow_private: bool) -> str:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise InvalidInput(f"cannot resolve host {host!r}: {exc.strerror}; check source.url") from None
-    addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
     allowed = [a for a in addresses if allow_private or not _blocked(a)]
     if not allowed:
         raise SourceRefused(

@@ -1,0 +1,104 @@
+"""The worker image's entrypoint: run the pipeline for the spec snapshot the operator froze into
+the Job (env CONTENTGEN_SPEC, or --spec FILE), with the store (CONTENTGEN_STORE) and provider
+keys from the environment. Progress is patched onto the resource's status; the result is
+stored next to the outputs and left in the termination message for the operator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+EXIT_PERMANENT = 2  # see controller/jobs.py: the Job's podFailurePolicy
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--spec", metavar="FILE", help="read the spec snapshot from FILE instead of $CONTENTGEN_SPEC"
+    )
+    parser.add_argument("--result", metavar="FILE", help="also write the result JSON here")
+    parser.add_argument(
+        "--termination-log",
+        metavar="FILE",
+        default=os.environ.get("CONTENTGEN_TERMINATION_LOG", "/dev/termination-log"),
+        help="where the Job's termination message goes (default: %(default)s)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from contentgen.api import KINDS, RunFailure, SpecSnapshot
+    from contentgen.pipeline.context import RunContext
+    from contentgen.pipeline.kube_status import KubeStatusClient
+    from contentgen.pipeline.reporters import ConsoleProgress, FanOut, Throttled
+    from contentgen.pipeline.runner import execute, failure, termination_message
+    from contentgen.pipeline.settings import PipelineSettings
+    from contentgen.store import open_store
+
+    raw = Path(args.spec).read_text() if args.spec else os.environ.get("CONTENTGEN_SPEC", "")
+    if not raw:
+        print("contentgen worker: no spec snapshot: set CONTENTGEN_SPEC or pass --spec FILE", file=sys.stderr)
+        return EXIT_PERMANENT
+    try:
+        snapshot = SpecSnapshot.model_validate_json(raw)
+        snapshot.parsed_spec(local=False)  # the cluster never accepts local sources
+    except ValidationError as exc:
+        reason = f"invalid spec snapshot: {exc.errors(include_url=False)[0]['msg']}"
+        _write(
+            args.termination_log,
+            RunFailure(reason="InvalidSpec", message=reason).model_dump_json(by_alias=True),
+        )
+        print(f"contentgen worker: {reason}", file=sys.stderr)
+        return EXIT_PERMANENT
+
+    settings = PipelineSettings()
+    console = ConsoleProgress(tty=False)
+    reporters: list[object] = [console]
+    kube = KubeStatusClient.from_environment()
+    job_name = os.environ.get("CONTENTGEN_JOB_NAME", "")
+    if kube is not None and job_name:
+        kind = KINDS[snapshot.kind]
+        reporters.append(
+            Throttled(
+                lambda stage, pct: kube.patch_progress(
+                    kind, snapshot.namespace, snapshot.name, job_name, stage, pct
+                )
+            )
+        )
+    ctx = RunContext(
+        snapshot,
+        open_store(settings.store),
+        settings,
+        settings.work_dir / snapshot.uid,
+        FanOut(*reporters),
+        local=False,
+        provider=str(snapshot.spec.get("provider", "")),
+    )
+    try:
+        result = execute(ctx)
+    except Exception as exc:
+        failed = failure(exc)
+        _write(args.termination_log, failed.model_dump_json(by_alias=True))
+        print(f"contentgen worker: {failed.reason}: {failed.message}", file=sys.stderr)
+        # The Job's podFailurePolicy fails the Job at once on EXIT_PERMANENT; other exits are
+        # retried up to its backoffLimit (transient errors, and bugs that may not recur).
+        permanent = not failed.transient and failed.reason != "InternalError"
+        return EXIT_PERMANENT if permanent else 1
+    _write(args.termination_log, termination_message(result))
+    if args.result:
+        Path(args.result).write_text(
+            result.model_dump_json(by_alias=True, exclude_none=True, indent=2) + "\n"
+        )
+    done = f"{snapshot.kind} {snapshot.namespace}/{snapshot.name} succeeded: {result.result_uri}"
+    print(f"contentgen worker: {done}", file=sys.stderr)
+    return 0
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text)
+    except OSError as exc:  # outside a pod there may be no termination log; the store has the result
+        print(f"contentgen worker: could not write {path}: {exc.strerror}", file=sys.stderr)

@@ -1,0 +1,98 @@
+"""ImageGeneration: (LoRA links) → provider → store each image with its size and checksum."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from contentgen.api import Artifact, GeneratedImage, ImageGenerationSpec, RunResult
+from contentgen.errors import PermanentError
+from contentgen.providers import image_generator
+from contentgen.providers.base import ImageOutput, ImageRequest, LoraWeights
+from contentgen.store import keys
+
+from .context import RunContext, StoreCheckpoint
+from .links import provider_url
+
+PNG = "image/png"
+
+
+def run_images(ctx: RunContext) -> RunResult:
+    snap = ctx.snapshot
+    spec = snap.parsed_spec(local=ctx.local)
+    assert isinstance(spec, ImageGenerationSpec)
+    provider = image_generator(ctx.provider)
+    owner, uid = spec.owner, snap.uid
+
+    with ctx.stage("prepare", 0, 5):
+        loras = tuple(
+            LoraWeights(url=provider_url(lora.uri, ctx.store, ctx.settings.presign_seconds), scale=lora.scale)
+            for lora in snap.loras
+        )
+        request = ImageRequest(
+            prompt=spec.prompt,
+            model=spec.model,
+            num_images=spec.num_images,
+            image_size=spec.image_size,
+            negative_prompt=spec.negative_prompt,
+            seed=spec.seed,
+            loras=loras,
+        )
+
+    with ctx.stage("generate", 5, 85) as span:
+        checkpoint = StoreCheckpoint(ctx.store, keys.checkpoint(uid, f"images-g{snap.generation}"))
+        outputs = provider.generate_images(request, ctx.scratch("images"), span, checkpoint)
+        if len(outputs) != spec.num_images:
+            raise PermanentError(
+                f"{provider.name} returned {len(outputs)} images where {spec.num_images} were asked for",
+                reason="ProviderError",
+            )
+
+    images: list[GeneratedImage] = []
+    artifacts: list[Artifact] = []
+    with ctx.stage("store-images", 85, 100) as span:
+        for n, output in enumerate(outputs, start=1):
+            data, width, height = _as_png(output, n, provider.name)
+            artifact = ctx.store.put_bytes(keys.image(owner, uid, n), data, PNG)
+            artifacts.append(artifact)
+            images.append(
+                GeneratedImage(
+                    uri=artifact.uri,
+                    width=width,
+                    height=height,
+                    content_type=PNG,
+                    size_bytes=artifact.size_bytes,
+                    sha256=artifact.sha256,
+                    seed=output.seed,
+                )
+            )
+            span(100.0 * n / len(outputs))
+        # A rerun asking for fewer images must not leave the earlier extras behind.
+        n = len(outputs) + 1
+        while ctx.store.delete(keys.image(owner, uid, n)):
+            n += 1
+
+    return RunResult(
+        kind=snap.kind,
+        provider=provider.name,
+        placeholder=ctx.provider == "offline",
+        artifacts=artifacts,
+        images=images,
+    )
+
+
+def _as_png(output: ImageOutput, n: int, provider: str) -> tuple[bytes, int, int]:
+    """The image as PNG bytes with its real size (decoded, not taken on trust)."""
+    data = output.path.read_bytes()
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if decoded is None:
+        raise PermanentError(
+            f"{provider} returned image {n}, which cannot be decoded", reason="ProviderError"
+        )
+    if output.content_type != PNG:
+        ok, encoded = cv2.imencode(".png", decoded)
+        if not ok:
+            raise PermanentError(f"could not re-encode image {n} as PNG", reason="ProviderError")
+        data = encoded.tobytes()
+    height, width = decoded.shape[:2]
+    return data, int(width), int(height)

@@ -1,0 +1,61 @@
+"""The worker's progress channel: patch `progress` and `stage` on its own resource's status.
+
+The worker's ServiceAccount may only get and patch the status subresource of the three kinds
+in its namespace. Each patch is a JSON patch that first tests `status.jobName`, so a pod of a
+Job the operator has moved on from (a newer spec) cannot overwrite the newer run's progress.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import httpx
+
+from contentgen.api import GROUP, VERSION, Kind
+
+SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+class KubeStatusClient:
+    def __init__(
+        self, base_url: str, token_file: Path | None, ca_file: Path | None, timeout: float = 5.0
+    ) -> None:
+        self.token_file = token_file
+        self.client = httpx.Client(
+            base_url=base_url,
+            verify=str(ca_file) if ca_file and ca_file.exists() else True,
+            timeout=timeout,
+            trust_env=False,
+        )
+
+    @classmethod
+    def from_environment(cls) -> KubeStatusClient | None:
+        """In a pod: the API server from the service environment and the mounted token.
+        CONTENTGEN_KUBE_API overrides the address (tests point it at a test double)."""
+        base = os.environ.get("CONTENTGEN_KUBE_API")
+        if not base:
+            host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT")
+            if not host or not port:
+                return None
+            host = f"[{host}]" if ":" in host else host
+            base = f"https://{host}:{port}"
+        token = Path(os.environ.get("CONTENTGEN_KUBE_TOKEN_FILE", SERVICE_ACCOUNT / "token"))
+        return cls(base, token if token.exists() else None, SERVICE_ACCOUNT / "ca.crt")
+
+    def patch_progress(
+        self, kind: Kind, namespace: str, name: str, job_name: str, stage: str, percent: int
+    ) -> None:
+        headers = {"Content-Type": "application/json-patch+json"}
+        if self.token_file is not None:  # re-read: projected tokens rotate
+            headers["Authorization"] = f"Bearer {self.token_file.read_text().strip()}"
+        patch = [
+            {"op": "test", "path": "/status/jobName", "value": job_name},
+            {"op": "add", "path": "/status/progress", "value": max(0, min(100, percent))},
+            {"op": "add", "path": "/status/stage", "value": stage[:63]},
+        ]
+        url = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{kind.plural}/{name}/status"
+        response = self.client.patch(url, json=patch, headers=headers)
+        if response.status_code == 422:
+            return  # the test failed: this Job is no longer the resource's current one
+        response.raise_for_status()

@@ -1,0 +1,28 @@
+"""Links a provider can fetch: presigned URLs for objects in S3, public URLs as they are."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from contentgen.errors import InvalidInput
+from contentgen.store import ObjectNotFound, ObjectStore
+
+
+def provider_url(uri: str, store: ObjectStore, expires_seconds: int) -> str:
+    scheme = urlparse(uri).scheme
+    if scheme in ("https", "http"):
+        return uri
+    try:
+        if store.owns(uri):
+            return store.presign(store.key_of(uri), expires_seconds)
+        if scheme == "s3":
+            from contentgen.store.s3 import S3Store
+
+            parsed = urlparse(uri)
+            other = S3Store(parsed.netloc)
+            return other.presign(parsed.path.lstrip("/"), expires_seconds)
+    except ObjectNotFound:
+        raise InvalidInput(f"{uri} does not exist") from None
+    if scheme == "file":
+        return uri  # only the offline provider can use it; live providers refuse file:// links
+    raise InvalidInput(f"cannot hand {uri} to a provider: use https:// or s3://")

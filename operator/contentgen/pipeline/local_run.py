@@ -1,0 +1,90 @@
+"""What `contentgen run` adds around the pipeline: it plays the operator's part on a laptop.
+
+It gives the resource a stable uid (metadata.uid, or one derived from kind, namespace and
+name, so rerunning a manifest updates the same resource), picks the next LoRA version from
+the store, and resolves `loraRef` to the latest version trained locally for the same owner.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from contentgen.api import (
+    KINDS,
+    ImageGenerationSpec,
+    ResolvedLora,
+    Resource,
+    SpecSnapshot,
+)
+from contentgen.errors import InvalidInput
+from contentgen.store import ObjectStore, keys
+
+_VERSION_DIR = re.compile(r"/v(\d+)/result\.json$")
+
+
+def local_uid(kind: str, namespace: str, name: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"contentgen.io/{kind}/{namespace}/{name}"))
+
+
+def completed_versions(store: ObjectStore, owner: str, uid: str) -> list[int]:
+    """LoRA versions with a stored result (a version without one never finished)."""
+    found = []
+    for info in store.list(keys.lora_root(owner, uid)):
+        match = _VERSION_DIR.search(info.key)
+        if match:
+            found.append(int(match.group(1)))
+    return sorted(found)
+
+
+def snapshot_for(resource: Resource[Any], store: ObjectStore) -> SpecSnapshot:
+    kind = KINDS[resource.kind]
+    meta = resource.metadata
+    name = meta.name or meta.generate_name or "unnamed"
+    namespace = meta.namespace or "default"
+    uid = meta.uid or local_uid(kind.kind, namespace, name)
+    spec = resource.spec
+    version = 0
+    loras: list[ResolvedLora] = []
+    if kind.kind == "LoraTraining":
+        version = (completed_versions(store, spec.owner, uid) or [0])[-1] + 1
+    if isinstance(spec, ImageGenerationSpec):
+        loras = [
+            _resolve(
+                entry.lora_ref.name if entry.lora_ref else None,
+                entry.url,
+                entry.scale,
+                spec.owner,
+                namespace,
+                store,
+            )
+            for entry in spec.loras
+        ]
+    return SpecSnapshot(
+        kind=kind.kind,
+        name=name,
+        namespace=namespace,
+        uid=uid,
+        generation=meta.generation or 1,
+        version=version,
+        spec=spec.wire(),
+        loras=loras,
+    )
+
+
+def _resolve(
+    ref: str | None, url: str | None, scale: float, owner: str, namespace: str, store: ObjectStore
+) -> ResolvedLora:
+    if url is not None:
+        return ResolvedLora(uri=url, scale=scale)
+    assert ref is not None
+    uid = local_uid("LoraTraining", namespace, ref)
+    versions = completed_versions(store, owner, uid)
+    if not versions:
+        raise InvalidInput(
+            f"loraRef {ref!r}: no trained version of LoraTraining {namespace}/{ref} for owner {owner!r} in "
+            f"{store!r}; run its manifest first (contentgen run loratraining.yaml)"
+        )
+    key = keys.lora_version(owner, uid, versions[-1]) + "model.safetensors"
+    return ResolvedLora(uri=store.uri(key), scale=scale, name=ref, version=versions[-1])

@@ -1,0 +1,28 @@
+"""A few lines telling a person what a run produced and where it went."""
+
+from __future__ import annotations
+
+from contentgen.api import RunResult
+
+
+def summarize(result: RunResult) -> str:
+    note = " (offline provider: placeholder outputs, not real generations)" if result.placeholder else ""
+    lines = [f"{result.kind} {result.namespace}/{result.name} succeeded with {result.provider}{note}"]
+    if result.lora is not None:
+        lines.append(f"  LoRA version {result.lora.version}: {result.lora.model_uri}")
+    if result.dataset is not None:
+        scenes = len(result.dataset.scenes)
+        faces = sum(1 for image in result.dataset.images if image.face)
+        where = result.dataset.archive.uri if result.dataset.archive else ""
+        count = len(result.dataset.images)
+        lines.append(f"  dataset: {count} images ({faces} with a face) from {scenes} scenes: {where}")
+    for image in result.images or []:
+        lines.append(f"  image {image.width}x{image.height}: {image.uri}")
+    if result.transcript is not None:
+        t = result.transcript
+        stats = f"{t.word_count} words, {t.duration_seconds:.1f} s, {t.speakers} speaker(s)"
+        lines.append(f"  transcript: {stats}: {t.text_uri}")
+    lines.append(f"  result: {result.result_uri}")
+    timing = ", ".join(f"{s.name} {s.seconds:.1f}s" for s in result.stages)
+    lines.append(f"  stages: {timing}")
+    return "\n".join(lines)

@@ -1,0 +1,92 @@
+"""Transcription: fetch and probe the source → provider → transcript.json and transcript.txt."""
+
+from __future__ import annotations
+
+import json
+
+from contentgen.api import RunResult, TranscriptionSpec, TranscriptOutput
+from contentgen.errors import InvalidInput
+from contentgen.providers import transcriber
+from contentgen.providers.base import TranscriptionRequest
+from contentgen.store import keys
+
+from .context import RunContext, StoreCheckpoint
+from .fetch import fetch
+from .links import provider_url
+from .media import probe
+
+# How much transcript text the result carries for catalog search (the full text is stored).
+SEARCH_TEXT_CHARS = 20_000
+
+
+def run_transcription(ctx: RunContext) -> RunResult:
+    snap = ctx.snapshot
+    spec = snap.parsed_spec(local=ctx.local)
+    assert isinstance(spec, TranscriptionSpec)
+    provider = transcriber(ctx.provider)
+    owner, uid = spec.owner, snap.uid
+
+    with ctx.stage("fetch", 0, 15) as span:
+        # Fetched and probed even when the provider could read the URL itself: unreadable or
+        # over-long input fails here, clearly, before anything is paid for.
+        source = fetch(
+            spec.source.url,
+            ctx.scratch("source"),
+            max_bytes=ctx.settings.max_download_bytes,
+            allow_private=ctx.settings.allow_private_sources,
+            local=ctx.local,
+            timeout=ctx.settings.http_timeout_seconds,
+            progress=span,
+        )
+        info = probe(source.path)
+        if not info.has_audio:
+            raise InvalidInput(f"source {spec.source.url} has no audio stream; nothing to transcribe")
+        limit = ctx.settings.max_video_seconds
+        if info.duration > limit:
+            raise InvalidInput(
+                f"source is {info.duration:.0f} s long, over the {limit:.0f} s limit "
+                "(CONTENTGEN_MAX_VIDEO_SECONDS)"
+            )
+        audio_url = source.public_url
+        if spec.source.url.startswith("s3://"):
+            audio_url = provider_url(spec.source.url, ctx.store, ctx.settings.presign_seconds)
+
+    with ctx.stage("transcribe", 15, 95) as span:
+        checkpoint = StoreCheckpoint(ctx.store, keys.checkpoint(uid, f"transcript-g{snap.generation}"))
+        output = provider.transcribe(
+            TranscriptionRequest(
+                audio_path=source.path,
+                audio_url=audio_url,
+                language_code=spec.language_code,
+                speaker_labels=spec.speaker_labels,
+                duration_seconds=info.duration,
+            ),
+            ctx.scratch("transcribe"),
+            span,
+            checkpoint,
+        )
+
+    with ctx.stage("store-transcript", 95, 100):
+        prefix = keys.transcripts_root(owner, uid)
+        response = json.dumps(output.response, indent=1).encode()
+        full = ctx.store.put_bytes(f"{prefix}transcript.json", response, "application/json")
+        text = ctx.store.put_bytes(
+            f"{prefix}transcript.txt", output.text.encode(), "text/plain; charset=utf-8"
+        )
+
+    return RunResult(
+        kind=snap.kind,
+        provider=provider.name,
+        placeholder=output.placeholder,
+        artifacts=[full, text],
+        transcript=TranscriptOutput(
+            json_uri=full.uri,
+            text_uri=text.uri,
+            word_count=output.word_count,
+            duration_seconds=output.duration_seconds,
+            speakers=output.speakers,
+            language_code=output.language_code,
+            provider=provider.name,
+        ),
+        transcript_text=output.text[:SEARCH_TEXT_CHARS],
+    )
