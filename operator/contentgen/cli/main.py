@@ -13,8 +13,12 @@ from contentgen import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("contentgen.cli.validate", "check manifests offline, as admission would and more"),
     "crds": ("contentgen.cli.crds", "write or print the CustomResourceDefinitions"),
+    "run": ("contentgen.cli.run", "run one resource's pipeline locally, on embedded defaults"),
+    "worker": ("contentgen.cli.worker", "the worker image's entrypoint (runs the Job's spec snapshot)"),
     "assets": ("contentgen.cli.assets", "find stored assets: list, get, search, stats, download links"),
     "api": ("contentgen.cli.api", "serve the catalog's HTTP API: records, search, stats, downloads"),
+    "render-job": ("contentgen.cli.render_job", "print the Job the operator would create for a manifest"),
+    "operator": ("contentgen.cli.operator", "run the operator (kopf) against the cluster"),
 }
 
 

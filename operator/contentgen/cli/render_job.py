@@ -1,0 +1,50 @@
+"""Print the Job the operator would create for a manifest (YAML), for review and GitOps previews.
+It is the operator's own code path: same naming, labels, limits, hardening and secret
+references, with settings from the environment (CONTENTGEN_*, as the chart's ConfigMap sets
+them). metadata.uid is used when present, otherwise one is derived from kind, namespace and
+name; a loraRef shows as a placeholder for the model URI resolved at run time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from contentgen.cli.main import CommandError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("manifest", metavar="MANIFEST", help="a file with one contentgen resource")
+
+
+def run(args: argparse.Namespace) -> int:
+    import yaml
+
+    from contentgen.api.manifests import Document, load_one
+    from contentgen.api.validation import validate_document
+    from contentgen.controller.preview import render_for_manifest
+    from contentgen.controller.settings import OperatorSettings
+
+    try:
+        content = load_one(args.manifest)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    outcome = validate_document(Document(args.manifest, 1, content))
+    for problem in outcome.problems:
+        print(problem.line(), file=sys.stderr)
+    if outcome.problems or outcome.resource is None:
+        raise CommandError(f"{args.manifest} is not a valid contentgen resource")
+    from contentgen.controller.jobs import missing_credentials
+
+    settings = OperatorSettings()
+    provider = str(outcome.resource.spec.wire().get("provider", ""))
+    if missing := missing_credentials(provider, settings):
+        print(
+            f"note: no Secret is configured for {missing} (CONTENTGEN_FAL_KEY_SECRET__NAME / "
+            "CONTENTGEN_ASSEMBLYAI_KEY_SECRET__NAME, the chart's fal/assemblyai.existingSecret); the "
+            "operator would hold this resource as MissingCredentials instead of creating this Job",
+            file=sys.stderr,
+        )
+    job = render_for_manifest(outcome.resource, settings)
+    sys.stdout.write(yaml.safe_dump(job, sort_keys=False, width=120))
+    return 0

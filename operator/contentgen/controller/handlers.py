@@ -1,0 +1,381 @@
+"""The kopf handlers: thin glue between Kubernetes events and `reconcile.decide`.
+
+One reconcile at a time per resource (an asyncio lock per uid), reading the resource fresh and
+the Jobs and LoraTrainings from kopf's in-memory indexes. The resource's status is the only
+thing the operator writes on it; creation, spec changes, resumption and a timer all lead to the
+same reconcile, so a missed event is made up for by the next tick.
+
+Run with `contentgen operator` or `kopf run -m contentgen.controller.handlers`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, cast
+
+import kopf
+
+from contentgen.api import GROUP, KINDS, VERSION, Kind, Phase, RunFailure, RunResult, now
+from contentgen.catalog.document import catalog_document
+
+from . import metrics
+from .jobs import missing_credentials, render_job
+from .kube import Kube, load_client
+from .naming import ANNOTATION_SKIP_CLEANUP, FINALIZER, MANAGED_BY
+from .observe import JobState, LoraState, job_state, lora_state
+from .outcomes import read_outcome, stored_result
+from .queue import Backoff, NamespaceQueue
+from .reconcile import Observed, World, decide
+from .settings import OperatorSettings
+
+log = logging.getLogger("contentgen.operator")
+SETTINGS = OperatorSettings()
+
+
+@dataclass
+class Operator:
+    """What the handlers share for the life of one operator process."""
+
+    settings: OperatorSettings
+    kube: Kube
+    store: Any = None  # ObjectStore, when a store is configured
+    catalog: Any = None  # Catalog, when MongoDB is configured
+    queue: NamespaceQueue = field(
+        default_factory=lambda: NamespaceQueue(SETTINGS.max_running_jobs_per_namespace)
+    )
+    backoff: Backoff = field(default_factory=lambda: Backoff(SETTINGS.reconcile_interval_seconds))
+    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    # Catalog writes that failed (MongoDB down): uid -> the result to record, if any.
+    catalog_behind: dict[str, RunResult | None] = field(default_factory=dict)
+
+    def lock(self, uid: str) -> asyncio.Lock:
+        return self.locks.setdefault(uid, asyncio.Lock())
+
+
+STATE: Operator | None = None
+
+
+def _state() -> Operator:
+    if STATE is None:
+        raise RuntimeError("the operator has not started")
+    return STATE
+
+
+@kopf.on.login()
+def login(**_: Any) -> kopf.ConnectionInfo:
+    """kopf's credentials, from the same place as the operator's own client (kube.py)."""
+    from .kube import client_configuration
+
+    config = client_configuration()
+    header = str(
+        config.get_api_key_with_prefix("BearerToken") or config.get_api_key_with_prefix("authorization") or ""
+    )
+    scheme, token = header.split(" ", 1) if " " in header else ("", header)
+    return kopf.ConnectionInfo(
+        server=config.host,
+        ca_path=config.ssl_ca_cert,
+        insecure=not config.verify_ssl,
+        username=config.username or None,
+        password=config.password or None,
+        scheme=scheme or None,
+        token=token or None,
+        certificate_path=config.cert_file,
+        private_key_path=config.key_file,
+    )
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+    global STATE
+    config = OperatorSettings()
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.posting.reporting_component = "contentgen-operator"
+    settings.scanning.disabled = True  # the CRDs are ours and known; no need to watch for new ones
+    settings.peering.name = config.peering_name
+    settings.peering.clusterwide = not config.watch_namespaces
+    # kopf pauses every operator that sees a peer of equal or higher priority: a random
+    # priority per replica makes exactly one of them active, the others stand by.
+    settings.peering.priority = random.randint(1, 2**31 - 1)  # noqa: S311 - not a secret
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.execution.max_workers = 8
+
+    store = None
+    if config.store:
+        from contentgen.store import open_store
+
+        store = open_store(config.store)
+    catalog = None
+    if config.mongodb_uri:
+        from contentgen.catalog import open_catalog
+
+        catalog = open_catalog(config.mongodb_uri)
+        try:
+            await asyncio.to_thread(catalog.ensure_indexes)
+        except Exception as exc:  # MongoDB down: indexes are made on a later start
+            log.warning("catalog unavailable at start: %s", exc)
+    STATE = Operator(
+        settings=config,
+        kube=Kube(load_client()),
+        store=store,
+        catalog=catalog,
+        queue=NamespaceQueue(config.max_running_jobs_per_namespace),
+        backoff=Backoff(config.reconcile_interval_seconds),
+    )
+    if config.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(config.metrics_port)
+
+
+@kopf.on.cleanup()
+async def cleanup(**_: Any) -> None:
+    global STATE
+    if STATE is not None and STATE.catalog is not None:
+        STATE.catalog.close()
+    STATE = None
+
+
+# --- indexes: what reconciles read instead of asking the API server ---------------------------
+
+
+@kopf.index("batch", "v1", "jobs", labels={"app.kubernetes.io/managed-by": MANAGED_BY})
+def jobs_by_owner(body: kopf.Body, **_: Any) -> dict[tuple[str, str], JobState]:
+    state = job_state(dict(body))
+    return {} if state is None else {(state.namespace, state.uid): state}
+
+
+@kopf.index(GROUP, VERSION, "loratrainings")
+def loras_by_name(body: kopf.Body, **_: Any) -> dict[tuple[str, str], LoraState]:
+    return {(body["metadata"]["namespace"], body["metadata"]["name"]): lora_state(dict(body))}
+
+
+# --- reconcile -------------------------------------------------------------------------------
+
+
+def _observed(kind: Kind, body: dict[str, Any]) -> Observed:
+    meta = body["metadata"]
+    return Observed(
+        kind=kind,
+        name=meta["name"],
+        namespace=meta["namespace"],
+        uid=meta["uid"],
+        generation=int(meta.get("generation") or 1),
+        spec=dict(body.get("spec") or {}),
+        status=dict(body.get("status") or {}),
+    )
+
+
+def _running(index: kopf.Index[tuple[str, str], JobState], namespace: str) -> set[str]:
+    return {uid for (ns, uid), jobs in index.items() if ns == namespace and any(not j.finished for j in jobs)}
+
+
+def _status_patch(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    patch = {k: v for k, v in after.items() if before.get(k) != v}
+    patch.update({k: None for k in before if k not in after})
+    return patch
+
+
+async def reconcile(kind: Kind, name: str, namespace: str, uid: str, indexes: dict[str, Any]) -> None:
+    op = _state()
+    jobs_index: kopf.Index[tuple[str, str], JobState] = indexes["jobs_by_owner"]
+    loras_index: kopf.Index[tuple[str, str], LoraState] = indexes["loras_by_name"]
+    async with op.lock(uid):
+        began = time.monotonic()
+        body = await op.kube.get_resource(kind, namespace, name)
+        if body is None or body["metadata"].get("deletionTimestamp") or body["metadata"]["uid"] != uid:
+            return
+        res = _observed(kind, body)
+        running = _running(jobs_index, namespace)
+        op.queue.seen(namespace, running)
+        created = str(body["metadata"].get("creationTimestamp", ""))
+        refs = [e["loraRef"]["name"] for e in res.spec.get("loras") or [] if "loraRef" in e]
+        world = World(
+            now=now(),
+            jobs=tuple(jobs_index.get((namespace, uid), [])),
+            loras={ref: next(iter(loras_index.get((namespace, ref), [])), None) for ref in refs},
+            may_start=op.queue.may_start(namespace, uid, created, running),
+            missing_credentials=missing_credentials(str(res.spec.get("provider", "")), op.settings),
+        )
+        decision = decide(res, world)
+        if decision.needs_outcome is not None:
+            outcome = await read_outcome(decision.needs_outcome, res, op.kube, op.store)
+            if isinstance(outcome, RunFailure) and outcome.reason == "StoreUnavailable":
+                op.backoff.failed(uid, time.monotonic())
+                return  # try again later rather than record a guess
+            decision = decide(res, replace(world, outcome=outcome))
+
+        if decision.job is not None:
+            if await op.kube.create_job(render_job(decision.job, op.settings)):
+                metrics.JOBS_CREATED.labels(kind.kind).inc()
+            op.queue.start(namespace, uid)
+        elif decision.waiting == "Queued":
+            op.queue.wait(namespace, uid, created)
+        elif decision.waiting or decision.status.get("phase") in (Phase.SUCCEEDED, Phase.FAILED):
+            op.queue.forget(namespace, uid)
+        metrics.QUEUE_LENGTH.set(op.queue.length())
+
+        if decision.waiting and decision.waiting != "Queued":
+            op.backoff.failed(uid, time.monotonic())
+        else:
+            op.backoff.reset(uid)
+
+        patch = _status_patch(res.status, decision.status)
+        if patch:
+            await op.kube.patch_status(kind, namespace, name, patch)
+        for event in decision.events:
+            kopf.event(cast(Any, body), type=event.type, reason=event.reason, message=event.message)
+            metrics.TRANSITIONS.labels(kind.kind, str(decision.status.get("phase")), event.reason).inc()
+        if patch or decision.outcome_recorded is not None or uid in op.catalog_behind:
+            await sync_catalog(body, decision.status, decision.outcome_recorded)
+        metrics.RECONCILE_SECONDS.labels(kind.kind).observe(time.monotonic() - began)
+
+
+async def sync_catalog(body: dict[str, Any], status: dict[str, Any], result: RunResult | None) -> None:
+    """Write the resource's catalog document. MongoDB being away never blocks a reconcile:
+    the write is remembered and made again on the next tick."""
+    op = _state()
+    if op.catalog is None:
+        return
+    meta = body["metadata"]
+    uid = meta["uid"]
+    kind = KINDS[body["kind"]]
+    result = result or op.catalog_behind.get(uid)
+    try:
+        if result is None and status.get("phase") == Phase.SUCCEEDED and op.store is not None:
+            version = int(status.get("latestVersion") or 0)
+            owner, generation = str(body["spec"].get("owner")), int(status.get("observedGeneration") or 0)
+            result = await asyncio.to_thread(stored_result, op.store, kind, owner, uid, version, generation)
+        previous = await asyncio.to_thread(op.catalog.get, uid)
+        doc = catalog_document(
+            kind=kind.kind,
+            name=meta["name"],
+            namespace=meta["namespace"],
+            uid=uid,
+            generation=int(meta.get("generation") or 1),
+            spec=dict(body.get("spec") or {}),
+            status=status,
+            created_at=_parse_time(meta.get("creationTimestamp")),
+            now=now(),
+            result=result,
+            previous=previous,
+        )
+        await asyncio.to_thread(op.catalog.upsert, doc)
+    except Exception as exc:
+        op.catalog_behind[uid] = result
+        log.warning("catalog write for %s/%s deferred: %s", meta["namespace"], meta["name"], exc)
+    else:
+        op.catalog_behind.pop(uid, None)
+    metrics.CATALOG_BEHIND.set(len(op.catalog_behind))
+
+
+def _parse_time(value: Any) -> datetime:
+    if not value:
+        return now()
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _settled(body: kopf.Body, index: kopf.Index[tuple[str, str], JobState]) -> bool:
+    """Nothing to do: the current generation has finished and no Job of it is left running."""
+    status = body.get("status") or {}
+    meta = body["metadata"]
+    if status.get("phase") not in (Phase.SUCCEEDED, Phase.FAILED):
+        return False
+    if status.get("observedGeneration") != meta.get("generation"):
+        return False
+    return not any(not j.finished for j in index.get((meta["namespace"], meta["uid"]), []))
+
+
+# --- per-kind handlers -------------------------------------------------------------------------
+
+
+def _register(kind: Kind) -> None:
+    # kopf passes everything as keyword arguments, indexes included (by the index's name).
+    async def on_change(**kwargs: Any) -> None:
+        await reconcile(kind, kwargs["name"], kwargs["namespace"], kwargs["uid"], kwargs)
+
+    async def on_resume(**kwargs: Any) -> None:
+        # After a restart: catch the catalog up, then carry on where the resource was.
+        body = dict(kwargs["body"])
+        await sync_catalog(body, dict(body.get("status") or {}), None)
+        await reconcile(kind, kwargs["name"], kwargs["namespace"], kwargs["uid"], kwargs)
+
+    async def on_tick(**kwargs: Any) -> None:
+        op, uid = _state(), kwargs["uid"]
+        behind = uid in op.catalog_behind
+        if _settled(kwargs["body"], kwargs["jobs_by_owner"]) and not behind:
+            return
+        if not behind and not op.backoff.due(uid, time.monotonic()):
+            return
+        await reconcile(kind, kwargs["name"], kwargs["namespace"], uid, kwargs)
+
+    async def on_delete(**kwargs: Any) -> None:
+        await delete(kind, dict(kwargs["body"]), kwargs["jobs_by_owner"], int(kwargs.get("retry", 0)))
+
+    selector = (GROUP, VERSION, kind.plural)
+    interval = SETTINGS.reconcile_interval_seconds
+    kopf.on.create(*selector, id=f"{kind.singular}-create")(on_change)
+    kopf.on.update(*selector, id=f"{kind.singular}-update", field="spec")(on_change)
+    kopf.on.resume(*selector, id=f"{kind.singular}-resume")(on_resume)
+    kopf.timer(*selector, id=f"{kind.singular}-tick", interval=interval, initial_delay=interval)(on_tick)
+    kopf.on.delete(*selector, id=f"{kind.singular}-delete", backoff=interval)(on_delete)
+
+
+async def delete(
+    kind: Kind, body: dict[str, Any], jobs_index: kopf.Index[tuple[str, str], JobState], retry: int
+) -> None:
+    """The finalizer: stop the Job; with deletionPolicy Delete, remove the stored objects and mark
+    the catalog record deleted. A failure is reported and retried with backoff; the annotation
+    contentgen.io/skip-cleanup: "true" lets the resource go without cleaning up."""
+    op = _state()
+    meta, spec = body["metadata"], body.get("spec") or {}
+    namespace, uid = meta["namespace"], meta["uid"]
+    async with op.lock(uid):
+        for job in jobs_index.get((namespace, uid), []):
+            await op.kube.delete_job(namespace, job.name)
+        op.queue.forget(namespace, uid)
+        if (meta.get("annotations") or {}).get(ANNOTATION_SKIP_CLEANUP) == "true":
+            skipped = f"{ANNOTATION_SKIP_CLEANUP} is set: stored objects and the catalog record stay"
+            kopf.event(cast(Any, body), type="Warning", reason="CleanupSkipped", message=skipped)
+            metrics.CLEANUPS.labels(kind.kind, "skipped").inc()
+            return
+        if spec.get("deletionPolicy", "Retain") != "Delete":
+            metrics.CLEANUPS.labels(kind.kind, "retained").inc()
+            return
+        try:
+            from contentgen.store import keys
+
+            removed = 0
+            if op.store is not None:
+                for prefix in keys.resource_roots(kind.catalog_type, str(spec.get("owner")), uid):
+                    removed += await asyncio.to_thread(op.store.delete_prefix, prefix)
+            if op.catalog is not None:
+                await asyncio.to_thread(op.catalog.mark_deleted, uid, now())
+        except Exception as exc:
+            message = (
+                f"cleanup failed (attempt {retry + 1}): {exc}; retrying. To delete without cleaning up, "
+                f"annotate the resource {ANNOTATION_SKIP_CLEANUP}=true"
+            )
+            await op.kube.patch_status(kind, namespace, meta["name"], {"message": message})
+            kopf.event(cast(Any, body), type="Warning", reason="CleanupFailed", message=message)
+            metrics.CLEANUPS.labels(kind.kind, "failed").inc()
+            raise kopf.TemporaryError(
+                message, delay=min(op.settings.reconcile_interval_seconds * 2**retry, 300)
+            ) from exc
+        kopf.event(
+            cast(Any, body), type="Normal", reason="CleanedUp", message=f"removed {removed} stored object(s)"
+        )
+        metrics.CLEANUPS.labels(kind.kind, "deleted").inc()
+
+
+for _kind in KINDS.values():
+    _register(_kind)

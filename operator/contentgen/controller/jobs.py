@@ -1,0 +1,156 @@
+"""CR → Job: the Job the operator creates for one resource generation. A pure function, also
+behind `contentgen render-job`.
+
+The Job carries the spec snapshot it runs (env CONTENTGEN_SPEC), so editing the resource never
+changes a Job already made. Pods are hardened (Pod Security Standard "restricted"), write only
+to their emptyDir volumes, and get provider keys and store credentials through secretKeyRef
+only; the worker never sees MongoDB.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from contentgen.api import API_VERSION, KINDS, SpecSnapshot
+
+from .naming import job_name, labels
+from .settings import OperatorSettings
+
+WORKER_UID = 10001
+WORK_DIR = "/work"
+# `contentgen worker` exits with this on permanent failures (bad input, refused keys): the Job
+# fails at once instead of spending its backoff limit on retries that cannot succeed.
+EXIT_PERMANENT = 2
+
+PROVIDER_KEYS = {"fal": "FAL_KEY", "assemblyai": "ASSEMBLYAI_API_KEY"}
+
+
+def missing_credentials(provider: str, settings: OperatorSettings) -> str:
+    """The provider key the operator cannot hand to workers (no Secret configured), or ""."""
+    configured = {"fal": settings.fal_key_secret.name, "assemblyai": settings.assemblyai_key_secret.name}
+    if provider in PROVIDER_KEYS and not configured[provider]:
+        return PROVIDER_KEYS[provider]
+    return ""
+
+
+def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def worker_env(snapshot: SpecSnapshot, settings: OperatorSettings, job: str) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [
+        {"name": "CONTENTGEN_SPEC", "value": snapshot.model_dump_json(by_alias=True, exclude_none=True)},
+        {"name": "CONTENTGEN_JOB_NAME", "value": job},
+        {"name": "CONTENTGEN_STORE", "value": settings.store},
+        {"name": "CONTENTGEN_WORK_DIR", "value": WORK_DIR},
+        {"name": "CONTENTGEN_MAX_DOWNLOAD_BYTES", "value": str(settings.max_download_bytes)},
+        {"name": "CONTENTGEN_MAX_VIDEO_SECONDS", "value": str(settings.max_video_seconds)},
+        {"name": "CONTENTGEN_ALLOW_PRIVATE_SOURCES", "value": str(settings.allow_private_sources).lower()},
+        {"name": "HOME", "value": "/tmp"},  # noqa: S108 - an emptyDir of its own
+    ]
+    provider = str(snapshot.spec.get("provider", ""))
+    if provider == "fal" and settings.fal_key_secret.name:
+        env.append(_secret_env("FAL_KEY", settings.fal_key_secret.name, settings.fal_key_secret.key))
+    if provider == "assemblyai" and settings.assemblyai_key_secret.name:
+        env.append(
+            _secret_env(
+                "ASSEMBLYAI_API_KEY", settings.assemblyai_key_secret.name, settings.assemblyai_key_secret.key
+            )
+        )
+    if settings.s3_secret:
+        env.append(_secret_env("AWS_ACCESS_KEY_ID", settings.s3_secret, "AWS_ACCESS_KEY_ID"))
+        env.append(_secret_env("AWS_SECRET_ACCESS_KEY", settings.s3_secret, "AWS_SECRET_ACCESS_KEY"))
+    if settings.s3_endpoint_url:
+        env.append({"name": "AWS_ENDPOINT_URL", "value": settings.s3_endpoint_url})
+    if settings.s3_region:
+        env.append({"name": "AWS_REGION", "value": settings.s3_region})
+    return env
+
+
+def render_job(snapshot: SpecSnapshot, settings: OperatorSettings) -> dict[str, Any]:
+    kind = KINDS[snapshot.kind]
+    defaults = settings.kinds.get(kind.kind) or settings.kinds["LoraTraining"]
+    name = job_name(snapshot.name, snapshot.uid, snapshot.generation)
+    job_labels = labels(
+        kind, snapshot.name, snapshot.owner, snapshot.uid, snapshot.generation, snapshot.version
+    )
+    restricted = {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    container = {
+        "name": "worker",
+        "image": settings.worker_image,
+        "imagePullPolicy": settings.worker_image_pull_policy,
+        "args": ["worker"],
+        "env": worker_env(snapshot, settings, name),
+        "resources": defaults.resources.model_dump(exclude_defaults=False),
+        "securityContext": restricted,
+        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": [
+            {"name": "work", "mountPath": WORK_DIR},
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir of its own
+        ],
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": snapshot.namespace,
+            "labels": job_labels,
+            "ownerReferences": [
+                {
+                    "apiVersion": API_VERSION,
+                    "kind": kind.kind,
+                    "name": snapshot.name,
+                    "uid": snapshot.uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": {
+            "backoffLimit": defaults.backoff_limit,
+            "activeDeadlineSeconds": defaults.active_deadline_seconds,
+            "ttlSecondsAfterFinished": defaults.ttl_seconds_after_finished,
+            "podFailurePolicy": {
+                "rules": [
+                    {
+                        "action": "FailJob",
+                        "onExitCodes": {
+                            "containerName": "worker",
+                            "operator": "In",
+                            "values": [EXIT_PERMANENT],
+                        },
+                    },
+                    {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+                ]
+            },
+            "template": {
+                "metadata": {"labels": dict(job_labels)},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "serviceAccountName": settings.worker_service_account,
+                    "automountServiceAccountToken": True,  # the progress channel needs it
+                    "enableServiceLinks": False,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": WORKER_UID,
+                        "runAsGroup": WORKER_UID,
+                        "fsGroup": WORKER_UID,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [container],
+                    "volumes": [
+                        {"name": "work", "emptyDir": {"sizeLimit": defaults.work_volume_size}},
+                        {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+                    ],
+                },
+            },
+        },
+    }

@@ -1,0 +1,19 @@
+"""Prometheus metrics of the operator (served on settings.metrics_port at /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+JOBS_CREATED = Counter("contentgen_jobs_created_total", "Jobs the operator created.", ["kind"])
+TRANSITIONS = Counter(
+    "contentgen_phase_transitions_total",
+    "Resources entering a phase (with its reason).",
+    ["kind", "phase", "reason"],
+)
+RECONCILE_SECONDS = Histogram("contentgen_reconcile_seconds", "Time to reconcile one resource.", ["kind"])
+ERRORS = Counter("contentgen_reconcile_errors_total", "Reconciles that raised.", ["kind", "error"])
+QUEUE_LENGTH = Gauge("contentgen_queue_length", "Resources waiting for a free Job slot.")
+CATALOG_BEHIND = Gauge(
+    "contentgen_catalog_pending_writes", "Catalog writes waiting for MongoDB to come back."
+)
+CLEANUPS = Counter("contentgen_cleanups_total", "Deletions cleaned up, by outcome.", ["kind", "outcome"])

@@ -1,0 +1,84 @@
+"""What the operator reads off Jobs and LoraTrainings, as plain values (pure parsing)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .naming import LABEL_GENERATION, LABEL_UID, LABEL_VERSION
+
+
+@dataclass(frozen=True)
+class JobState:
+    name: str
+    namespace: str
+    uid: str  # the owning resource's uid
+    generation: int
+    version: int
+    active: int = 0
+    ready: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    complete: bool = False
+    failed_reason: str = ""  # the Job's Failed condition: BackoffLimitExceeded, DeadlineExceeded, ...
+    failed_message: str = ""
+    start_time: str | None = None
+    completion_time: str | None = None
+    deleting: bool = False
+
+    @property
+    def finished(self) -> bool:
+        return self.complete or bool(self.failed_reason)
+
+
+def job_state(job: dict[str, Any]) -> JobState | None:
+    """None for Jobs not made by this operator."""
+    meta = job.get("metadata", {})
+    labels = meta.get("labels") or {}
+    if LABEL_UID not in labels:
+        return None
+    status = job.get("status") or {}
+    conditions = {c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"}
+    failed = conditions.get("Failed") or {}
+    return JobState(
+        name=meta.get("name", ""),
+        namespace=meta.get("namespace", ""),
+        uid=labels[LABEL_UID],
+        generation=int(labels.get(LABEL_GENERATION, "0") or 0),
+        version=int(labels.get(LABEL_VERSION, "0") or 0),
+        active=int(status.get("active") or 0),
+        ready=int(status.get("ready") or 0),
+        succeeded=int(status.get("succeeded") or 0),
+        failed=int(status.get("failed") or 0),
+        complete="Complete" in conditions,
+        failed_reason=str(failed.get("reason") or ("Failed" if failed else "")),
+        failed_message=str(failed.get("message") or ""),
+        start_time=status.get("startTime"),
+        completion_time=status.get("completionTime"),
+        deleting=bool(meta.get("deletionTimestamp")),
+    )
+
+
+@dataclass(frozen=True)
+class LoraState:
+    """What an ImageGeneration needs to know of a LoraTraining it references."""
+
+    name: str
+    owner: str
+    phase: str
+    latest_version: int
+    latest_model_uri: str
+
+
+def lora_state(body: dict[str, Any]) -> LoraState:
+    status = body.get("status") or {}
+    versions = status.get("versions") or []
+    latest = status.get("latestVersion") or 0
+    uri = next((v.get("modelUri", "") for v in versions if v.get("version") == latest), "")
+    return LoraState(
+        name=body.get("metadata", {}).get("name", ""),
+        owner=(body.get("spec") or {}).get("owner", ""),
+        phase=status.get("phase") or "",
+        latest_version=int(latest),
+        latest_model_uri=uri,
+    )

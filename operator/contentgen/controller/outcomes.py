@@ -1,0 +1,76 @@
+"""What a finished Job produced: the worker's termination message, or the result it stored.
+
+Always answers: a RunResult, or a RunFailure that says why there is none, so a finished Job is
+recorded exactly once and never run again by accident.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from pydantic import ValidationError
+
+from contentgen.api import Kind, RunFailure, RunResult
+from contentgen.pipeline.runner import parse_termination
+from contentgen.store import ObjectStore, keys
+
+from .kube import Kube
+from .observe import JobState
+from .reconcile import Observed
+
+log = logging.getLogger(__name__)
+
+
+async def read_outcome(
+    job: JobState, res: Observed, kube: Kube, store: ObjectStore | None
+) -> RunResult | RunFailure:
+    lost = job.name.startswith("lost:")
+    message = None if lost else await kube.termination_message(job.namespace, job.name)
+    parsed = parse_termination(message) if message else None
+    if isinstance(parsed, RunFailure):
+        return parsed
+    if isinstance(parsed, RunResult) and not parsed.truncated and parsed.generation == job.generation:
+        return parsed
+
+    if store is not None:  # the full result, next to the outputs
+        key = keys.result_key(res.kind.catalog_type, str(res.spec.get("owner")), res.uid, job.version)
+        try:
+            stored = await asyncio.to_thread(_read, store, key)
+        except Exception as exc:  # a store outage: say so rather than guess
+            log.warning("cannot read %s: %s", key, exc)
+            return RunFailure(
+                reason="StoreUnavailable",
+                message=f"cannot read the result of {job.name}: {exc}",
+                transient=True,
+            )
+        if stored is not None and stored.generation == job.generation:
+            return stored
+
+    if lost:
+        return RunFailure(
+            reason="JobLost", message=f"{job.failed_message} and left no result; edit the spec to run again"
+        )
+    if job.failed_reason:
+        detail = f"; the worker's last words: {message.strip()[-500:]}" if message else ""
+        return RunFailure(
+            reason=job.failed_reason, message=f"{job.failed_message or 'the Job failed'}{detail}"
+        )
+    return RunFailure(reason="ResultMissing", message=f"Job {job.name} completed without leaving a result")
+
+
+def stored_result(
+    store: ObjectStore, kind: Kind, owner: str, uid: str, version: int, generation: int
+) -> RunResult | None:
+    """The stored result of a resource's run of `generation` (None when there is none)."""
+    result = _read(store, keys.result_key(kind.catalog_type, owner, uid, version))
+    return result if result is not None and result.generation == generation else None
+
+
+def _read(store: ObjectStore, key: str) -> RunResult | None:
+    if not store.exists(key):
+        return None
+    try:
+        return RunResult.model_validate_json(store.get_bytes(key))
+    except ValidationError:
+        return None

@@ -1,0 +1,376 @@
+"""What to do about one resource, given what is observed: a pure function.
+
+    decide(resource, world) -> Decision(status, job to create, events, ...)
+
+The lifecycle of one generation: Pending (Queued | LoraNotReady | JobCreated) → Running →
+Succeeded | Failed. A spec change while a Job runs waits for that Job; its outcome is recorded
+(for LoraTraining as the version it trained) and then the new generation runs. Each LoraTraining
+generation that succeeds adds a version; ImageGeneration and Transcription replace their outputs.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from contentgen.api import (
+    Kind,
+    Phase,
+    ResolvedLora,
+    RunFailure,
+    RunResult,
+    SpecSnapshot,
+    format_time,
+)
+
+from .conditions import conditions_for
+from .observe import JobState, LoraState
+
+JOB_FAILURES = {
+    "DeadlineExceeded": "the Job ran longer than its activeDeadlineSeconds",
+    "BackoffLimitExceeded": "the worker failed on every attempt (backoffLimit reached)",
+    "PodFailurePolicy": "the worker failed with an error that retrying cannot fix",
+}
+
+
+@dataclass(frozen=True)
+class Observed:
+    """The resource as the API server has it."""
+
+    kind: Kind
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    spec: dict[str, Any]
+    status: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class World:
+    """Everything else the decision depends on."""
+
+    now: datetime
+    jobs: tuple[JobState, ...] = ()  # this resource's Jobs
+    loras: Mapping[str, LoraState | None] = field(default_factory=dict)  # referenced LoraTrainings
+    may_start: bool = True  # a Job may start in this namespace now (concurrency limit)
+    missing_credentials: str = ""  # the provider key the operator is not configured with
+    outcome: RunResult | RunFailure | None = None  # of `Decision.needs_outcome`, once read
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+@dataclass
+class Decision:
+    status: dict[str, Any]
+    job: SpecSnapshot | None = None  # create a Job running this snapshot
+    needs_outcome: JobState | None = None  # read this Job's outcome and decide again
+    events: list[Event] = field(default_factory=list)
+    waiting: str = ""  # Queued | LoraNotReady | LoraNotFound | ...: look again later
+    outcome_recorded: RunResult | None = None  # a result whose outputs the catalog should get
+
+
+def decide(res: Observed, world: World) -> Decision:
+    status = copy.deepcopy(res.status)
+    jobs = sorted(world.jobs, key=lambda j: j.generation)
+    newest = jobs[-1] if jobs else _lost_job(res, status)
+    recorded: RunResult | None = None
+
+    # A finished Job whose outcome the status does not show yet: record it first.
+    if newest is not None and newest.finished and not _recorded(status, newest):
+        if world.outcome is None:
+            return Decision(status=res.status, needs_outcome=newest)
+        status, recorded = _apply_outcome(res, status, newest, world.outcome, world.now)
+        if newest.generation == res.generation:
+            return _finish(res, status, world, recorded=recorded)
+        newest = None  # recorded; the newer generation runs next (below)
+
+    if newest is not None and not newest.finished:
+        return _finish(res, _running(res, status, newest, world.now), world)
+
+    if status.get("observedGeneration") == res.generation and status.get("phase") in (
+        Phase.SUCCEEDED,
+        Phase.FAILED,
+    ):
+        return _finish(res, status, world, recorded=recorded)
+
+    return _start(res, status, world, recorded)
+
+
+def _lost_job(res: Observed, status: dict[str, Any]) -> JobState | None:
+    """A Job the status says is running but that no longer exists (deleted by its TTL while the
+    operator was away, or by hand). Its result, if it left one, is in the store; if not, the
+    generation fails with reason JobLost rather than silently paying for a second run."""
+    if (
+        status.get("jobName")
+        and status.get("phase") in (Phase.PENDING, Phase.RUNNING)
+        and status.get("observedGeneration")
+    ):
+        return JobState(
+            name=f"lost:{status['jobName']}",
+            namespace=res.namespace,
+            uid=res.uid,
+            generation=int(status["observedGeneration"]),
+            version=int(status.get("latestVersion", 0)) + 1 if res.kind.kind == "LoraTraining" else 0,
+            failed_reason="JobLost",
+            failed_message=f"Job {status['jobName']} no longer exists",
+        )
+    return None
+
+
+def _recorded(status: dict[str, Any], job: JobState) -> bool:
+    return (
+        status.get("jobName") == job.name.removeprefix("lost:")
+        and status.get("phase") in (Phase.SUCCEEDED, Phase.FAILED)
+        and status.get("observedGeneration") == job.generation
+    )
+
+
+def _conditions(status: dict[str, Any], res: Observed, now: datetime, **kwargs: Any) -> list[dict[str, Any]]:
+    return conditions_for(status.get("conditions") or [], generation=res.generation, now=now, **kwargs)
+
+
+def _running(res: Observed, status: dict[str, Any], job: JobState, now: datetime) -> dict[str, Any]:
+    # Running once the pod is ready, or once the worker has reported a stage for this Job.
+    started = job.ready > 0 or (bool(status.get("stage")) and status.get("jobName") == job.name)
+    phase = Phase.RUNNING if started else Phase.PENDING
+    reason = "Running" if started else "JobCreated"
+    if started:
+        message = f"Job {job.name} is running"
+    elif status.get("jobName") == job.name and _ready_reason(status) == "JobCreated":
+        message = str(status.get("message", ""))  # as written when the Job was created
+    else:
+        message = f"Job {job.name} is waiting for its pod to start"
+    if job.generation < res.generation:
+        reason = "SpecChanged"
+        message = (
+            f"the spec changed (generation {res.generation}) while Job {job.name} runs generation "
+            f"{job.generation}; the change runs when it finishes"
+        )
+    status.update(phase=phase, jobName=job.name, observedGeneration=job.generation, message=message)
+    status["conditions"] = _conditions(
+        status, res, now, ready=False, reconciling=True, stalled=False, reason=reason, message=message
+    )
+    return status
+
+
+def _apply_outcome(
+    res: Observed, status: dict[str, Any], job: JobState, outcome: RunResult | RunFailure, now: datetime
+) -> tuple[dict[str, Any], RunResult | None]:
+    name = job.name.removeprefix("lost:")
+    completed = job.completion_time or format_time(now)
+    status.update(jobName=name, observedGeneration=job.generation, completedAt=completed)
+    lost = job.name.startswith("lost:")
+    if isinstance(outcome, RunResult) and outcome.generation == job.generation and (job.complete or lost):
+        message = _summary(outcome)
+        status.update(phase=Phase.SUCCEEDED, progress=100, stage="done", message=message)
+        _outputs(res.kind, status, outcome)
+        status["conditions"] = _conditions(
+            status,
+            res,
+            now,
+            ready=True,
+            reconciling=False,
+            stalled=False,
+            reason="Succeeded",
+            message=message,
+        )
+        return status, outcome
+    if isinstance(outcome, RunFailure):
+        reason, message = outcome.reason, outcome.message
+    elif job.failed_reason:
+        reason = job.failed_reason
+        message = JOB_FAILURES.get(reason, job.failed_message or f"Job {name} failed")
+    else:
+        reason, message = (
+            "ResultMissing",
+            f"Job {name} completed but left no result for generation {job.generation}",
+        )
+    status.update(phase=Phase.FAILED, stage="", message=f"{reason}: {message}")
+    status["conditions"] = _conditions(
+        status, res, now, ready=False, reconciling=False, stalled=True, reason=reason, message=message
+    )
+    return status, None
+
+
+def _outputs(kind: Kind, status: dict[str, Any], result: RunResult) -> None:
+    if kind.kind == "LoraTraining" and result.lora is not None:
+        new = result.lora.wire()
+        versions = [v for v in status.get("versions") or [] if v.get("version") != new["version"]]
+        status["versions"] = sorted([*versions, new], key=lambda v: v["version"])
+        status["latestVersion"] = status["versions"][-1]["version"]
+    elif kind.kind == "ImageGeneration" and result.images is not None:
+        status["images"] = [image.wire() for image in result.images]
+        status["provider"] = result.provider
+    elif kind.kind == "Transcription" and result.transcript is not None:
+        status["transcript"] = result.transcript.wire()
+
+
+def _summary(result: RunResult) -> str:
+    if result.lora is not None:
+        frames = f" from {result.lora.frames} images" if result.lora.frames else ""
+        text = f"trained version {result.lora.version}{frames}"
+    elif result.images is not None:
+        text = f"generated {len(result.images)} image(s)"
+    elif result.transcript is not None:
+        text = (
+            f"transcribed {result.transcript.word_count} words ({result.transcript.duration_seconds:.0f} s)"
+        )
+    else:
+        text = "done"
+    if result.placeholder:
+        text += " (offline provider: placeholder outputs)"
+    return text
+
+
+def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunResult | None) -> Decision:
+    """Run the current generation, unless something has to be waited for."""
+    g = res.generation
+
+    def wait(phase: Phase, reason: str, message: str, stalled: bool) -> Decision:
+        status.update(phase=phase, message=message, observedGeneration=g, stage="", progress=0)
+        status["conditions"] = _conditions(
+            status,
+            res,
+            world.now,
+            ready=False,
+            reconciling=not stalled,
+            stalled=stalled,
+            reason=reason,
+            message=message,
+        )
+        decision = _finish(res, status, world, recorded=recorded)
+        decision.waiting = reason
+        return decision
+
+    if world.missing_credentials:
+        provider = res.spec.get("provider")
+        return wait(
+            Phase.PENDING,
+            "MissingCredentials",
+            f"the operator has no {world.missing_credentials} for provider {provider!r}: an administrator "
+            "sets it in the chart (fal.existingSecret / assemblyai.existingSecret), or use provider: offline",
+            stalled=True,
+        )
+
+    loras: list[ResolvedLora] = []
+    for entry in res.spec.get("loras") or []:
+        if "url" in entry:
+            loras.append(ResolvedLora(uri=entry["url"], scale=entry.get("scale", 1.0)))
+            continue
+        ref = entry["loraRef"]["name"]
+        lora = world.loras.get(ref)
+        if lora is None:
+            return wait(
+                Phase.PENDING,
+                "LoraNotFound",
+                f"loraRef {ref!r}: there is no LoraTraining {ref!r} in namespace {res.namespace}; "
+                "this resolves by itself when it is created",
+                stalled=True,
+            )
+        if lora.owner != res.spec.get("owner"):
+            return wait(
+                Phase.PENDING,
+                "LoraOwnerMismatch",
+                f"loraRef {ref!r} belongs to owner {lora.owner!r}, not {res.spec.get('owner')!r}; "
+                "use a LoraTraining of the same owner",
+                stalled=True,
+            )
+        if lora.latest_version < 1 or not lora.latest_model_uri:
+            state = f"is {lora.phase}" if lora.phase else "has not started"
+            return wait(
+                Phase.PENDING,
+                "LoraNotReady",
+                f"waiting for LoraTraining {ref!r}, which {state} and has no trained version yet",
+                stalled=False,
+            )
+        loras.append(
+            ResolvedLora(
+                uri=lora.latest_model_uri,
+                scale=entry.get("scale", 1.0),
+                name=ref,
+                version=lora.latest_version,
+            )
+        )
+
+    if not world.may_start:
+        return wait(
+            Phase.PENDING,
+            "Queued",
+            f"waiting for a free slot: namespace {res.namespace} runs its maximum of concurrent Jobs",
+            stalled=False,
+        )
+
+    version = int(status.get("latestVersion") or 0) + 1 if res.kind.kind == "LoraTraining" else 0
+    snapshot = SpecSnapshot(
+        kind=res.kind.kind,
+        name=res.name,
+        namespace=res.namespace,
+        uid=res.uid,
+        generation=g,
+        version=version,
+        spec=res.spec,
+        loras=loras,
+    )
+    from .naming import job_name  # local: keeps this module's imports about decisions
+
+    name = job_name(res.name, res.uid, g)
+    what = f"version {version}" if version else f"generation {g}"
+    message = f"created Job {name} for {what}; waiting for its pod to start"
+    status.update(
+        phase=Phase.PENDING,
+        jobName=name,
+        observedGeneration=g,
+        progress=0,
+        stage="",
+        message=message,
+        startedAt=format_time(world.now),
+    )
+    status.pop("completedAt", None)
+    status["conditions"] = _conditions(
+        status,
+        res,
+        world.now,
+        ready=False,
+        reconciling=True,
+        stalled=False,
+        reason="JobCreated",
+        message=message,
+    )
+    decision = _finish(res, status, world, recorded=recorded)
+    decision.job = snapshot
+    return decision
+
+
+def _finish(
+    res: Observed, status: dict[str, Any], world: World, *, recorded: RunResult | None = None
+) -> Decision:
+    """The decision, with an Event when the phase or its reason changed."""
+    if "phase" in status:
+        status["phase"] = str(status["phase"])  # plain strings on the wire and in the catalog
+    decision = Decision(status=status, outcome_recorded=recorded)
+    before = (res.status.get("phase"), _ready_reason(res.status))
+    after = (status.get("phase"), _ready_reason(status))
+    if before != after and after[0]:
+        failed = after[0] == Phase.FAILED or after[1] in (
+            "LoraNotFound",
+            "LoraOwnerMismatch",
+            "MissingCredentials",
+        )
+        decision.events.append(
+            Event("Warning" if failed else "Normal", str(after[1] or after[0]), status.get("message", ""))
+        )
+    return decision
+
+
+def _ready_reason(status: dict[str, Any]) -> str:
+    ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    return str(ready.get("reason", ""))

@@ -1,0 +1,159 @@
+"""CR → Job: valid batch/v1, owned, bounded, hardened, secret-free, deterministic names."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from contentgen.api import SpecSnapshot
+from contentgen.cli.main import main
+from contentgen.controller.jobs import missing_credentials, render_job
+from contentgen.controller.naming import job_name, label_value
+from contentgen.controller.settings import OperatorSettings, SecretKey
+from tests.conftest import EXAMPLES
+
+UID = "6f1c2a8e-9d3b-4c5e-8f7a-1b2c3d4e5f60"
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+EXAMPLE_FILES = sorted(EXAMPLES.glob("*.yaml"))
+
+
+def snapshot(
+    kind: str = "ImageGeneration", name: str = "demo", generation: int = 3, **spec: object
+) -> SpecSnapshot:
+    base = {"owner": "alice", "provider": "fal", "prompt": "p"}
+    base.update(spec)
+    return SpecSnapshot(kind=kind, name=name, namespace="team-a", uid=UID, generation=generation, spec=base)
+
+
+def full_settings() -> OperatorSettings:
+    return OperatorSettings(
+        store="s3://bucket/contentgen",
+        fal_key_secret=SecretKey(name="fal-credentials", key="FAL_KEY"),
+        assemblyai_key_secret=SecretKey(name="aai", key="ASSEMBLYAI_API_KEY"),
+        s3_secret="s3-credentials",
+        s3_endpoint_url="https://minio.example.com",
+    )
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.name)
+def test_render_job_prints_a_valid_job_for_every_example(
+    path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["render-job", str(path)]) == 0
+    job = yaml.safe_load(capsys.readouterr().out)
+    kubernetes_validate.validate(job, "1.33.0", strict=True)
+    manifest = yaml.safe_load(path.read_text())
+    owner = job["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["name"], owner["controller"]) == (
+        manifest["kind"],
+        manifest["metadata"]["name"],
+        True,
+    )
+    assert job["metadata"]["labels"]["contentgen.io/owner"] == manifest["spec"]["owner"]
+
+
+def test_job_is_bounded_and_hardened() -> None:
+    job = render_job(snapshot(), full_settings())
+    spec = job["spec"]
+    assert (
+        spec["backoffLimit"] >= 0
+        and spec["activeDeadlineSeconds"] > 0
+        and spec["ttlSecondsAfterFinished"] >= 0
+    )
+    pod = spec["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (container,) = pod["containers"]
+    sc = container["securityContext"]
+    assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
+    # Writes go to emptyDirs only.
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert set(mounts) == {"/work", "/tmp"}
+    assert all(
+        "emptyDir" in volumes[name] and volumes[name]["emptyDir"]["sizeLimit"] for name in mounts.values()
+    )
+    kubernetes_validate.validate(job, "1.33.0", strict=True)
+
+
+def test_secrets_only_by_reference_and_no_mongodb() -> None:
+    settings = full_settings()
+    settings.mongodb_uri = "mongodb://user:hunter2@mongo:27017"
+    for kind, spec in (
+        ("LoraTraining", {"source": {"url": "s3://b/v.mp4"}, "triggerWord": "t"}),
+        ("Transcription", {"provider": "assemblyai", "source": {"url": "s3://bkt/a.mp3"}}),
+    ):
+        job = render_job(snapshot(kind, **spec), settings)
+        env = job["spec"]["template"]["spec"]["containers"][0]["env"]
+        text = json.dumps(job)
+        assert "hunter2" not in text and "mongodb" not in text.lower()
+        for entry in env:
+            if re.search(r"KEY|SECRET|TOKEN|PASSWORD", entry["name"]):
+                assert "value" not in entry and "secretKeyRef" in entry["valueFrom"], entry["name"]
+    names = {
+        e["name"]
+        for e in render_job(snapshot(provider="fal"), settings)["spec"]["template"]["spec"]["containers"][0][
+            "env"
+        ]
+    }
+    assert {
+        "FAL_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    } <= names and "ASSEMBLYAI_API_KEY" not in names
+    offline = render_job(snapshot(provider="offline"), settings)["spec"]["template"]["spec"]["containers"][0][
+        "env"
+    ]
+    assert "FAL_KEY" not in {e["name"] for e in offline}  # a worker gets only the key its provider needs
+
+
+def test_spec_snapshot_is_frozen_into_the_job() -> None:
+    snap = snapshot(prompt="a red fox")
+    env = {
+        e["name"]: e.get("value")
+        for e in render_job(snap, full_settings())["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    frozen = SpecSnapshot.model_validate_json(env["CONTENTGEN_SPEC"])
+    assert frozen == snap
+    assert env["CONTENTGEN_JOB_NAME"] == job_name("demo", UID, 3)
+
+
+def test_missing_credentials() -> None:
+    settings = OperatorSettings()
+    assert missing_credentials("fal", settings) == "FAL_KEY"
+    assert missing_credentials("assemblyai", settings) == "ASSEMBLYAI_API_KEY"
+    assert missing_credentials("offline", settings) == ""
+    assert missing_credentials("fal", full_settings()) == ""
+
+
+@pytest.mark.parametrize(
+    "name", ["a", "demo", "x" * 57, "x" * 60, "a." * 126 + "b", "y" * 253, "long-name." + "z" * 240]
+)
+def test_job_names_are_dns_labels(name: str) -> None:
+    result = job_name(name, UID, 12)
+    assert len(result) <= 63 and DNS_LABEL.match(result), result
+    assert result.endswith("-g12")
+    assert job_name(name, UID, 12) == result  # deterministic
+    assert job_name(name, UID, 13) != result
+
+
+def test_long_names_stay_distinct() -> None:
+    a, b = "p" * 200 + "a", "p" * 200 + "b"
+    assert job_name(a, UID, 1) != job_name(b, UID, 1)
+
+
+@pytest.mark.parametrize("value", ["alice", "team.a_b-c", "x" * 63, "y" * 64, "-bad-", "a" * 200])
+def test_label_values(value: str) -> None:
+    result = label_value(value)
+    assert len(result) <= 63 and re.fullmatch(r"([A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?)?", result)
+    if len(value) <= 63 and value[0].isalnum() and value[-1].isalnum():
+        assert result == value

@@ -1,0 +1,336 @@
+"""The operator's decisions, as a table of observed states → actions (no cluster needed)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from contentgen.api import (
+    KINDS,
+    GeneratedImage,
+    LoraVersion,
+    RunFailure,
+    RunResult,
+    TranscriptOutput,
+)
+from contentgen.controller.observe import JobState, LoraState, job_state
+from contentgen.controller.reconcile import Decision, Observed, World, decide
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+UID = "0b7f1f3e-aaaa-4bbb-8ccc-123456789abc"
+SHA = "ab" * 32
+
+
+def resource(
+    kind: str = "LoraTraining", generation: int = 1, status: dict[str, Any] | None = None, **spec: Any
+) -> Observed:
+    base: dict[str, Any] = {"owner": "alice", "provider": "offline"}
+    if kind == "LoraTraining":
+        base.update(source={"url": "s3://bkt/v.mp4"}, triggerWord="tw")
+    elif kind == "ImageGeneration":
+        base.update(prompt="p", model="flux-dev")
+    else:
+        base.update(source={"url": "s3://bkt/a.mp3"})
+    base.update(spec)
+    return Observed(KINDS[kind], "demo", "ns", UID, generation, base, status or {})
+
+
+def job(generation: int = 1, *, version: int = 1, **state: Any) -> JobState:
+    return JobState(
+        name=f"demo-g{generation}", namespace="ns", uid=UID, generation=generation, version=version, **state
+    )
+
+
+def lora_result(version: int, generation: int) -> RunResult:
+    return RunResult(
+        kind="LoraTraining",
+        provider="offline",
+        generation=generation,
+        placeholder=True,
+        version=version,
+        lora=LoraVersion(
+            version=version,
+            model_uri=f"s3://bkt/loras/alice/{UID}/v{version}/model.safetensors",
+            size_bytes=10,
+            sha256=SHA,
+            provider="offline",
+            trigger_word="tw",
+            frames=8,
+            generation=generation,
+            created_at=NOW,
+        ),
+    )
+
+
+def apply(res: Observed, decision: Decision) -> Observed:
+    """The resource after the operator patched its status."""
+    return replace(res, status=decision.status)
+
+
+def reason(status: dict[str, Any], type_: str = "Ready") -> str:
+    return next(c["reason"] for c in status["conditions"] if c["type"] == type_)
+
+
+def cond(status: dict[str, Any], type_: str) -> str:
+    return next(c["status"] for c in status["conditions"] if c["type"] == type_)
+
+
+def test_new_resource_gets_a_job() -> None:
+    d = decide(resource(), World(now=NOW))
+    assert d.job is not None and d.job.version == 1 and d.job.generation == 1
+    assert d.status["phase"] == "Pending" and d.status["jobName"] == "demo-g1"
+    assert d.status["observedGeneration"] == 1 and d.status["startedAt"] == "2026-11-21T12:00:00Z"
+    assert (
+        reason(d.status),
+        cond(d.status, "Ready"),
+        cond(d.status, "Reconciling"),
+        cond(d.status, "Stalled"),
+    ) == (
+        "JobCreated",
+        "False",
+        "True",
+        "False",
+    )
+    assert [e.reason for e in d.events] == ["JobCreated"]
+
+
+def test_stable_once_applied() -> None:
+    """Level-triggered: deciding again on what was decided changes nothing and creates nothing."""
+    res = resource()
+    first = decide(res, World(now=NOW))
+    res = apply(res, first)
+    again = decide(res, World(now=NOW + timedelta(seconds=5), jobs=(job(),)))
+    assert again.job is None and again.events == [] and again.status == res.status
+
+
+def test_pending_until_ready_then_running_keeps_worker_progress() -> None:
+    res = apply(resource(), decide(resource(), World(now=NOW)))
+    pending = decide(res, World(now=NOW, jobs=(job(active=1),)))
+    assert pending.status["phase"] == "Pending" and pending.events == []
+    res = replace(res, status={**res.status, "progress": 37, "stage": "dataset"})
+    running = decide(res, World(now=NOW, jobs=(job(active=1, ready=1),)))
+    assert running.status["phase"] == "Running" and reason(running.status) == "Running"
+    assert running.status["progress"] == 37 and running.status["stage"] == "dataset"
+    assert [e.reason for e in running.events] == ["Running"]
+
+
+def test_finished_job_needs_its_outcome_then_succeeds() -> None:
+    res = apply(resource(), decide(resource(), World(now=NOW)))
+    done = job(complete=True, succeeded=1, completion_time="2026-11-21T12:10:00Z")
+    first = decide(res, World(now=NOW, jobs=(done,)))
+    assert first.needs_outcome == done and first.job is None and first.status == res.status
+    d = decide(res, World(now=NOW, jobs=(done,), outcome=lora_result(1, 1)))
+    s = d.status
+    assert s["phase"] == "Succeeded" and s["progress"] == 100 and s["completedAt"] == "2026-11-21T12:10:00Z"
+    assert s["latestVersion"] == 1 and s["versions"][0]["modelUri"].endswith("v1/model.safetensors")
+    assert cond(s, "Ready") == "True" and cond(s, "Stalled") == "False" and cond(s, "Reconciling") == "False"
+    assert "placeholder" in s["message"]
+    assert [e.type for e in d.events] == ["Normal"] and d.outcome_recorded is not None
+    # Recorded: nothing more to do, even after the Job is gone (TTL).
+    after = decide(apply(res, d), World(now=NOW))
+    assert after.job is None and after.needs_outcome is None and after.events == []
+
+
+def test_spec_change_trains_a_new_version_and_keeps_the_old() -> None:
+    res = apply(resource(), decide(resource(), World(now=NOW)))
+    v1 = decide(res, World(now=NOW, jobs=(job(complete=True),), outcome=lora_result(1, 1)))
+    res = replace(apply(res, v1), generation=2)
+    d = decide(res, World(now=NOW, jobs=(job(complete=True),)))
+    assert d.job is not None and d.job.version == 2 and d.job.generation == 2
+    assert d.status["phase"] == "Pending" and d.status["observedGeneration"] == 2 and d.status["versions"]
+    res = apply(res, d)
+    v2 = decide(
+        res,
+        World(
+            now=NOW, jobs=(job(complete=True), job(2, version=2, complete=True)), outcome=lora_result(2, 2)
+        ),
+    )
+    assert [v["version"] for v in v2.status["versions"]] == [1, 2] and v2.status["latestVersion"] == 2
+
+
+def test_change_while_running_waits_then_records_and_reruns() -> None:
+    res = apply(resource(), decide(resource(), World(now=NOW)))
+    res = replace(res, generation=2)
+    running = decide(res, World(now=NOW, jobs=(job(active=1, ready=1),)))
+    assert running.job is None and reason(running.status) == "SpecChanged"
+    assert running.status["observedGeneration"] == 1 and cond(running.status, "Reconciling") == "True"
+    res = apply(res, running)
+    finished = job(complete=True)
+    d = decide(res, World(now=NOW, jobs=(finished,), outcome=lora_result(1, 1)))
+    # v1 is recorded and generation 2 starts, in one step.
+    assert d.status["versions"][0]["version"] == 1
+    assert d.job is not None and d.job.generation == 2 and d.job.version == 2
+    assert d.status["phase"] == "Pending" and d.status["observedGeneration"] == 2
+    assert d.outcome_recorded is not None
+
+
+def test_worker_failure_reason_wins() -> None:
+    res = apply(resource(), decide(resource(), World(now=NOW)))
+    failed = job(failed_reason="PodFailurePolicy", failed=1)
+    d = decide(
+        res,
+        World(now=NOW, jobs=(failed,), outcome=RunFailure(reason="SourceRefused", message="internal host")),
+    )
+    assert d.status["phase"] == "Failed" and reason(d.status) == "SourceRefused"
+    assert cond(d.status, "Stalled") == "True" and reason(d.status, "Stalled") == "SourceRefused"
+    assert d.status["message"] == "SourceRefused: internal host"
+    assert [(e.type, e.reason) for e in d.events] == [("Warning", "SourceRefused")]
+    # Failed is final for this generation; a spec change runs again.
+    res = apply(res, d)
+    assert decide(res, World(now=NOW)).job is None
+    assert decide(replace(res, generation=2), World(now=NOW)).job is not None
+
+
+def test_job_condition_explains_when_the_worker_could_not() -> None:
+    res = apply(resource(), decide(resource(), World(now=NOW)))
+    failed = job(failed_reason="DeadlineExceeded")
+    d = decide(
+        res, World(now=NOW, jobs=(failed,), outcome=RunFailure(reason="DeadlineExceeded", message="x"))
+    )
+    assert reason(d.status) == "DeadlineExceeded"
+    d = decide(res, World(now=NOW, jobs=(job(complete=True),), outcome=lora_result(1, 7)))  # a stale result
+    assert d.status["phase"] == "Failed" and reason(d.status) == "ResultMissing"
+
+
+def test_lost_job_is_read_from_the_store_not_rerun() -> None:
+    res = apply(resource(), decide(resource(), World(now=NOW)))
+    res = replace(res, status={**res.status, "phase": "Running"})
+    d = decide(res, World(now=NOW))  # no Job: deleted by its TTL while the operator was down
+    assert d.needs_outcome is not None and d.needs_outcome.name == "lost:demo-g1" and d.job is None
+    ok = decide(res, World(now=NOW, outcome=lora_result(1, 1)))
+    assert ok.status["phase"] == "Succeeded" and ok.status["jobName"] == "demo-g1" and ok.job is None
+    gone = decide(res, World(now=NOW, outcome=RunFailure(reason="JobLost", message="no result")))
+    assert gone.status["phase"] == "Failed" and reason(gone.status) == "JobLost" and gone.job is None
+
+
+def test_images_and_transcripts_replace_their_outputs() -> None:
+    img = resource("ImageGeneration")
+    res = apply(img, decide(img, World(now=NOW)))
+    image = GeneratedImage(uri="s3://bkt/x/image_1.png", width=1024, height=768, size_bytes=5, sha256=SHA)
+    result = RunResult(kind="ImageGeneration", provider="fal", generation=1, images=[image])
+    d = decide(res, World(now=NOW, jobs=(job(version=0, complete=True),), outcome=result))
+    assert d.status["images"][0]["width"] == 1024 and d.status["provider"] == "fal"
+    assert d.job is None or d.job.version == 0
+
+    tr = resource("Transcription")
+    res = apply(tr, decide(tr, World(now=NOW)))
+    transcript = TranscriptOutput(
+        json_uri="s3://b/t.json", text_uri="s3://b/t.txt", word_count=42, duration_seconds=12.5, speakers=2
+    )
+    d = decide(
+        res,
+        World(
+            now=NOW,
+            jobs=(job(version=0, complete=True),),
+            outcome=RunResult(
+                kind="Transcription", provider="assemblyai", generation=1, transcript=transcript
+            ),
+        ),
+    )
+    assert d.status["transcript"]["wordCount"] == 42 and "42 words" in d.status["message"]
+
+
+LORA_REF = [{"loraRef": {"name": "style"}, "scale": 0.7}]
+
+
+def test_lora_ref_missing_is_stalled_and_resolves_by_itself() -> None:
+    res = resource("ImageGeneration", model="flux-lora", loras=LORA_REF)
+    d = decide(res, World(now=NOW, loras={"style": None}))
+    assert d.job is None and d.waiting == "LoraNotFound" and reason(d.status, "Stalled") == "LoraNotFound"
+    assert [(e.type, e.reason) for e in d.events] == [("Warning", "LoraNotFound")]
+    res = apply(res, d)
+    not_ready = LoraState("style", "alice", "Running", 0, "")
+    d = decide(res, World(now=NOW, loras={"style": not_ready}))
+    assert d.job is None and d.waiting == "LoraNotReady" and d.status["phase"] == "Pending"
+    assert cond(d.status, "Stalled") == "False" and cond(d.status, "Reconciling") == "True"
+    res = apply(res, d)
+    ready = LoraState("style", "alice", "Succeeded", 3, "s3://bkt/loras/alice/u/v3/model.safetensors")
+    d = decide(res, World(now=NOW, loras={"style": ready}))
+    assert d.job is not None and d.job.loras[0].uri == ready.latest_model_uri and d.job.loras[0].scale == 0.7
+    assert d.job.loras[0].version == 3
+
+
+def test_lora_of_another_owner_is_refused() -> None:
+    res = resource("ImageGeneration", model="flux-lora", loras=LORA_REF)
+    other = LoraState("style", "mallory", "Succeeded", 1, "s3://bkt/loras/mallory/u/v1/model.safetensors")
+    d = decide(res, World(now=NOW, loras={"style": other}))
+    assert d.job is None and reason(d.status) == "LoraOwnerMismatch"
+
+
+def test_lora_urls_pass_through() -> None:
+    res = resource(
+        "ImageGeneration", model="flux-lora", loras=[{"url": "https://h/x.safetensors", "scale": 1.5}]
+    )
+    d = decide(res, World(now=NOW))
+    assert d.job is not None and d.job.loras[0].uri == "https://h/x.safetensors"
+
+
+def test_queued_when_the_namespace_is_full() -> None:
+    d = decide(resource(), World(now=NOW, may_start=False))
+    assert (
+        d.job is None
+        and d.waiting == "Queued"
+        and d.status["phase"] == "Pending"
+        and reason(d.status) == "Queued"
+    )
+    d = decide(apply(resource(), d), World(now=NOW))
+    assert d.job is not None and reason(d.status) == "JobCreated"
+
+
+def test_missing_credentials_hold_the_resource() -> None:
+    d = decide(resource(provider="fal"), World(now=NOW, missing_credentials="FAL_KEY"))
+    assert (
+        d.job is None
+        and reason(d.status, "Stalled") == "MissingCredentials"
+        and "FAL_KEY" in d.status["message"]
+    )
+    assert "offline" in d.status["message"]
+
+
+def test_condition_times_move_only_on_change() -> None:
+    res = apply(resource(), decide(resource(), World(now=NOW)))
+    later = NOW + timedelta(minutes=5)
+    d = decide(res, World(now=later, jobs=(job(ready=1, active=1),)))
+    times = {c["type"]: c["lastTransitionTime"] for c in d.status["conditions"]}
+    assert times["Ready"] == "2026-11-21T12:00:00Z"  # still False
+    assert times["Reconciling"] == "2026-11-21T12:00:00Z"
+    d2 = decide(apply(res, d), World(now=later, jobs=(job(complete=True),), outcome=lora_result(1, 1)))
+    times = {c["type"]: c["lastTransitionTime"] for c in d2.status["conditions"]}
+    assert times["Ready"] == "2026-11-21T12:05:00Z"
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ({"active": 1, "ready": 1}, {"finished": False, "ready": 1}),
+        (
+            {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]},
+            {"finished": True, "complete": True},
+        ),
+        (
+            {
+                "failed": 3,
+                "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}],
+            },
+            {"finished": True, "failed_reason": "BackoffLimitExceeded"},
+        ),
+        ({"conditions": [{"type": "Failed", "status": "False"}]}, {"finished": False}),
+    ],
+)
+def test_job_state_parsing(status: dict[str, Any], expected: dict[str, Any]) -> None:
+    body = {
+        "metadata": {
+            "name": "j",
+            "namespace": "ns",
+            "labels": {"contentgen.io/uid": UID, "contentgen.io/generation": "2"},
+        },
+        "status": status,
+    }
+    state = job_state(body)
+    assert state is not None and state.generation == 2
+    for key, value in expected.items():
+        assert getattr(state, key) == value
+    assert job_state({"metadata": {"name": "other"}}) is None

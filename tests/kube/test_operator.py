@@ -1,0 +1,420 @@
+"""The real operator (kopf) against the API server double, with the real worker run by the fake
+kubelet for every Job: the lifecycle users see through kubectl, the store and the catalog."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client import REGISTRY
+
+from contentgen.api import GROUP
+from scripts.synthetic_video import face_scene, other_scene, write_video
+from tests.httpserver import serve
+from tests.kube.harness import Cluster, cluster, operator, wait_for
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A short video with faces and sound, and a text file posing as one, served over HTTP."""
+    root = tmp_path_factory.mktemp("media")
+    video = write_video(
+        root / "clip.mp4",
+        [face_scene(1.5), other_scene(1.5, "coffee"), face_scene(1.5, variant=1)],
+        audio=True,
+    )
+    routes = {
+        "/clip.mp4": (200, {}, video.path.read_bytes()),
+        "/notes.mp4": (200, {}, b"this is not a video\n" * 50),
+    }
+    with serve(routes) as (base, _):
+        yield base
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with (
+        pytest.MonkeyPatch.context() as mp,
+        cluster(tmp_path_factory.mktemp("cluster"), mp) as c,
+        operator(c),
+    ):
+        yield c
+    record_calls(c)
+
+
+def lora(name: str, media: str, *, source: str = "clip.mp4", **spec: Any) -> dict[str, Any]:
+    body = {
+        "owner": "alice",
+        "provider": "offline",
+        "source": {"url": f"{media}/{source}"},
+        "triggerWord": "tw",
+        "dataset": {"maxFrames": 4, "minSceneSeconds": 0.5},
+        "training": {"steps": 100},
+        "tags": ["avatar"],
+    }
+    body.update(spec)
+    return {
+        "apiVersion": "contentgen.io/v1alpha1",
+        "kind": "LoraTraining",
+        "metadata": {"name": name},
+        "spec": body,
+    }
+
+
+def image(name: str, **spec: Any) -> dict[str, Any]:
+    body = {"owner": "alice", "provider": "offline", "prompt": "a lighthouse", "numImages": 1}
+    body.update(spec)
+    return {
+        "apiVersion": "contentgen.io/v1alpha1",
+        "kind": "ImageGeneration",
+        "metadata": {"name": name},
+        "spec": body,
+    }
+
+
+def uid_of(c: Cluster, kind: str, ns: str, name: str) -> str:
+    obj = c.resource(kind, ns, name)
+    assert obj is not None
+    return str(obj["metadata"]["uid"])
+
+
+def reason(status: dict[str, Any], type_: str = "Ready") -> str:
+    return next(c["reason"] for c in status["conditions"] if c["type"] == type_)
+
+
+def catalog_status(c: Cluster, uid: str, status: str) -> dict[str, Any]:
+    return wait_for(
+        lambda: (doc := c.catalog_doc(uid)) and doc["status"] == status and doc, 30, f"catalog {uid} {status}"
+    )
+
+
+# --- the lifecycle ---------------------------------------------------------------------------
+
+
+def test_lora_training_runs_as_a_job_and_succeeds(env: Cluster, media: str) -> None:
+    c, ns = env, "lifecycle"
+    c.apply(lora("avatar", media), ns)
+    status = c.wait_phase("LoraTraining", ns, "avatar", "Succeeded")
+    uid = uid_of(c, "LoraTraining", ns, "avatar")
+
+    (job,) = c.jobs(ns)
+    owner = job["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == (
+        "LoraTraining",
+        "avatar",
+        uid,
+        True,
+    )
+    assert job["metadata"]["labels"]["contentgen.io/owner"] == "alice"
+    assert status["jobName"] == job["metadata"]["name"]
+
+    assert status["progress"] == 100 and status["latestVersion"] == 1 and reason(status) == "Succeeded"
+    (v1,) = status["versions"]
+    model = Path(v1["modelUri"].removeprefix("file://"))
+    assert model.is_file() and model.stat().st_size == v1["sizeBytes"]
+    assert "placeholder" in status["message"]
+
+    # Live progress came from the worker while it ran.
+    running = [
+        s["status"]
+        for s in c.history("LoraTraining", ns, "avatar")
+        if (s.get("status") or {}).get("phase") == "Running"
+    ]
+    assert {"dataset", "train"} <= {s.get("stage") for s in running}
+    assert any(0 < s.get("progress", 0) < 100 for s in running)
+
+    reasons = wait_for(
+        lambda: (r := [e["reason"] for e in c.events(ns, "avatar")]) and r[-1] == "Succeeded" and r,
+        what="events",
+    )
+    assert reasons[:1] == ["JobCreated"] and "Running" in reasons
+
+    doc = catalog_status(c, uid, "Succeeded")
+    assert doc["type"] == "lora-training" and doc["owner"] == "alice" and doc["triggerWord"] == "tw"
+    assert doc["latestVersion"] == 1 and doc["latestModelUri"] == v1["modelUri"]
+    assert {a["uri"] for a in doc["artifacts"]} >= {v1["modelUri"], v1["datasetUri"]}
+    assert doc["totalBytes"] > 0 and "avatar" in doc["tags"]
+
+
+def test_spec_change_trains_version_two(env: Cluster, media: str) -> None:
+    c, ns = env, "versions"
+    c.apply(lora("style", media), ns)
+    c.wait_phase("LoraTraining", ns, "style", "Succeeded")
+
+    def retrain(obj: dict[str, Any]) -> None:
+        obj["spec"]["training"]["steps"] = 200
+
+    c.api.update(GROUP, "loratrainings", ns, "style", retrain)
+    status = wait_for(
+        lambda: (
+            (s := c.status("LoraTraining", ns, "style")).get("latestVersion") == 2
+            and s.get("phase") == "Succeeded"
+            and s
+        ),
+        what="version 2",
+    )
+    assert [v["version"] for v in status["versions"]] == [1, 2]
+    assert [v["steps"] for v in status["versions"]] == [100, 200]
+    assert status["observedGeneration"] == 2
+    assert all(Path(v["modelUri"].removeprefix("file://")).is_file() for v in status["versions"])
+    assert len(c.jobs(ns)) == 2
+    doc = catalog_status(c, uid_of(c, "LoraTraining", ns, "style"), "Succeeded")
+    assert [v["version"] for v in doc["versions"]] == [1, 2]
+
+
+def test_lora_ref_waits_then_resolves(env: Cluster, media: str) -> None:
+    c, ns = env, "refs"
+    c.apply(image("portrait", model="flux-lora", loras=[{"loraRef": {"name": "later"}, "scale": 0.6}]), ns)
+    stalled = wait_for(
+        lambda: (s := c.status("ImageGeneration", ns, "portrait")).get("conditions") and s, what="a status"
+    )
+    assert reason(stalled, "Stalled") == "LoraNotFound" and not c.jobs(ns)
+
+    c.apply(lora("later", media), ns)
+    status = c.wait_phase("ImageGeneration", ns, "portrait", "Succeeded")
+    lora_status = c.status("LoraTraining", ns, "later")
+    history = [s["status"] for s in c.history("ImageGeneration", ns, "portrait") if s.get("status")]
+    assert "LoraNotReady" in {reason(s) for s in history if s.get("conditions")}
+    job = next(j for j in c.jobs(ns) if j["metadata"]["labels"]["contentgen.io/kind"] == "ImageGeneration")
+    env_vars = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    snapshot = json.loads(env_vars["CONTENTGEN_SPEC"])
+    assert snapshot["loras"] == [
+        {"uri": lora_status["versions"][0]["modelUri"], "scale": 0.6, "name": "later", "version": 1}
+    ]
+    assert status["images"][0]["width"] > 0
+
+
+def test_failure_is_reported_with_the_workers_reason(env: Cluster, media: str) -> None:
+    c, ns = env, "failures"
+    c.apply(lora("broken", media, source="notes.mp4"), ns)
+    status = c.wait_phase("LoraTraining", ns, "broken", "Failed")
+    assert reason(status) == "InvalidInput" and reason(status, "Stalled") == "InvalidInput"
+    assert "notes.mp4" in status["message"] or "video" in status["message"]
+    # A permanent failure is not retried: one worker run.
+    (job,) = c.jobs(ns)
+    assert c.kubelet.runs.count(job["metadata"]["name"]) == 1
+    wait_for(
+        lambda: any(e["reason"] == "InvalidInput" and e["type"] == "Warning" for e in c.events(ns, "broken")),
+        what="a Warning event",
+    )
+    doc = catalog_status(c, uid_of(c, "LoraTraining", ns, "broken"), "Failed")
+    assert doc["error"]["reason"] == "InvalidInput"
+
+
+def test_transcription_succeeds(env: Cluster, media: str) -> None:
+    c, ns = env, "speech"
+    manifest = {
+        "apiVersion": "contentgen.io/v1alpha1",
+        "kind": "Transcription",
+        "metadata": {"name": "talk"},
+        "spec": {
+            "owner": "bob",
+            "provider": "offline",
+            "source": {"url": f"{media}/clip.mp4"},
+            "speakerLabels": True,
+        },
+    }
+    c.apply(manifest, ns)
+    status = c.wait_phase("Transcription", ns, "talk", "Succeeded")
+    transcript = status["transcript"]
+    assert transcript["durationSeconds"] == pytest.approx(4.5, abs=0.2)
+    assert Path(transcript["textUri"].removeprefix("file://")).read_text()
+
+
+def test_admission_rejects_invalid_resources(env: Cluster) -> None:
+    """The double admits with the generated CRDs, as the API server would."""
+    request = httpx.post(
+        f"{env.api.url}/apis/contentgen.io/v1alpha1/namespaces/default/imagegenerations",
+        json=image("bad", model="flux-dev", loras=[{"url": "https://h/x.safetensors"}]),
+        headers={"Authorization": "Bearer admin-token"},
+    )
+    assert request.status_code == 422 and "loras are allowed only when model is flux-lora" in request.text
+
+
+# --- concurrency, deletion --------------------------------------------------------------------
+
+
+def test_concurrency_limit_queues_the_rest(env: Cluster) -> None:
+    c, ns = env, "busy"
+    c.kubelet.hold()
+    try:
+        for n in range(3):
+            c.apply(image(f"img-{n}"), ns)
+        wait_for(lambda: len(c.jobs(ns)) == 2, what="two Jobs")
+        queued = wait_for(
+            lambda: [
+                n
+                for n in range(3)
+                if (
+                    c.status("ImageGeneration", ns, f"img-{n}").get("conditions")
+                    and reason(c.status("ImageGeneration", ns, f"img-{n}")) == "Queued"
+                )
+            ],
+            what="one queued",
+        )
+        assert len(queued) == 1 and len(c.jobs(ns)) == 2
+    finally:
+        c.kubelet.release()
+    for n in range(3):
+        c.wait_phase("ImageGeneration", ns, f"img-{n}", "Succeeded")
+    assert len(c.jobs(ns)) == 3
+
+
+def test_delete_policy_removes_objects_and_marks_the_record(env: Cluster) -> None:
+    c, ns = env, "cleanup"
+    c.apply(image("gone", deletionPolicy="Delete"), ns)
+    c.apply(image("kept", deletionPolicy="Retain"), ns)
+    gone = c.wait_phase("ImageGeneration", ns, "gone", "Succeeded")
+    kept = c.wait_phase("ImageGeneration", ns, "kept", "Succeeded")
+    gone_uid, kept_uid = uid_of(c, "ImageGeneration", ns, "gone"), uid_of(c, "ImageGeneration", ns, "kept")
+    catalog_status(c, gone_uid, "Succeeded")
+    catalog_status(c, kept_uid, "Succeeded")
+    c.api.delete(GROUP, "imagegenerations", ns, "gone")
+    c.api.delete(GROUP, "imagegenerations", ns, "kept")
+    wait_for(
+        lambda: (
+            c.resource("ImageGeneration", ns, "gone") is None
+            and c.resource("ImageGeneration", ns, "kept") is None
+        ),
+        what="deletion",
+    )
+    assert not Path(gone["images"][0]["uri"].removeprefix("file://")).exists()
+    assert Path(kept["images"][0]["uri"].removeprefix("file://")).exists()
+    assert c.catalog_doc(gone_uid)["status"] == "Deleted" and c.catalog_doc(gone_uid)["deletedAt"]
+    assert c.catalog_doc(kept_uid)["status"] == "Succeeded"
+    assert c.jobs(ns) == []  # garbage-collected with their owners
+
+
+def test_deleting_a_running_resource_stops_its_job(env: Cluster) -> None:
+    c, ns = env, "stop"
+    c.kubelet.hold()
+    try:
+        c.apply(image("halt"), ns)
+        wait_for(lambda: c.jobs(ns), what="a Job")
+        c.api.delete(GROUP, "imagegenerations", ns, "halt")
+        wait_for(
+            lambda: c.resource("ImageGeneration", ns, "halt") is None and not c.jobs(ns),
+            what="resource and Job gone",
+        )
+    finally:
+        c.kubelet.release()
+
+
+def test_failed_cleanup_is_retried_and_can_be_skipped(env: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    from contentgen.controller import handlers
+
+    c, ns = env, "stuck"
+    c.apply(image("sticky", deletionPolicy="Delete"), ns)
+    c.wait_phase("ImageGeneration", ns, "sticky", "Succeeded")
+    assert handlers.STATE is not None
+
+    def refuse(prefix: str) -> int:
+        raise PermissionError("AccessDenied: the store refused the deletion")
+
+    monkeypatch.setattr(handlers.STATE.store, "delete_prefix", refuse)
+    c.api.delete(GROUP, "imagegenerations", ns, "sticky")
+    wait_for(
+        lambda: "cleanup failed" in c.status("ImageGeneration", ns, "sticky").get("message", ""),
+        what="cleanup failure in status",
+    )
+    wait_for(
+        lambda: len([e for e in c.events(ns, "sticky") if e["reason"] == "CleanupFailed"]) >= 2,
+        what="a retry",
+    )
+    assert c.resource("ImageGeneration", ns, "sticky") is not None  # the finalizer holds it
+
+    def skip(obj: dict[str, Any]) -> None:
+        obj["metadata"].setdefault("annotations", {})["contentgen.io/skip-cleanup"] = "true"
+
+    c.api.update(GROUP, "imagegenerations", ns, "sticky", skip)
+    wait_for(lambda: c.resource("ImageGeneration", ns, "sticky") is None, what="deletion after skip")
+    wait_for(
+        lambda: any(e["reason"] == "CleanupSkipped" for e in c.events(ns, "sticky")), what="CleanupSkipped"
+    )
+
+
+# --- the catalog, restarts ---------------------------------------------------------------------
+
+
+def test_mongodb_down_then_back_catches_up(env: Cluster) -> None:
+    c, ns = env, "catalog"
+    c.mongo_down.set()
+    try:
+        c.apply(image("offline-catalog", tags=["sea"]), ns)
+        c.wait_phase("ImageGeneration", ns, "offline-catalog", "Succeeded")
+        uid = uid_of(c, "ImageGeneration", ns, "offline-catalog")
+        wait_for(
+            lambda: REGISTRY.get_sample_value("contentgen_catalog_pending_writes") >= 1,
+            what="a deferred write",
+        )
+    finally:
+        c.mongo_down.clear()
+    doc = catalog_status(c, uid, "Succeeded")
+    assert doc["images"] and doc["artifacts"] and doc["tags"] == ["sea"] and doc["totalBytes"] > 0
+    wait_for(
+        lambda: REGISTRY.get_sample_value("contentgen_catalog_pending_writes") == 0, what="no pending writes"
+    )
+
+
+def test_health_and_metrics(env: Cluster) -> None:
+    assert httpx.get(f"http://127.0.0.1:{env.health_port}/healthz").status_code == 200
+    assert REGISTRY.get_sample_value("contentgen_jobs_created_total", {"kind": "ImageGeneration"}) >= 1
+    assert REGISTRY.get_sample_value("contentgen_reconcile_seconds_count", {"kind": "LoraTraining"}) >= 1
+
+
+def test_operator_restart_mid_job_creates_no_second_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with cluster(tmp_path, monkeypatch) as c:
+        c.kubelet.hold()
+        with operator(c):
+            c.apply(image("survivor"), "default")
+            wait_for(lambda: c.jobs("default"), what="a Job")
+        # The operator is gone; the pod runs on.
+        with operator(c):
+            c.kubelet.release()
+            status = c.wait_phase("ImageGeneration", "default", "survivor", "Succeeded")
+        (job,) = c.jobs("default")
+        assert c.kubelet.runs == [job["metadata"]["name"]] and status["jobName"] == job["metadata"]["name"]
+        record_calls(c)
+
+
+# --- what the operator and the worker asked of the API server (for the chart's RBAC) -----------
+
+CALLS_FILE = Path(__file__).resolve().parent.parent / "rbac" / "observed-calls.json"
+
+
+def record_calls(c: Cluster) -> None:
+    """Every (identity, verb, group, resource) seen must be in the committed list that the RBAC
+    test checks against the chart; UPDATE_OBSERVED_CALLS=1 rewrites it."""
+    import os
+
+    seen = {
+        (call.identity, call.verb, call.group, call.resource)
+        for call in c.api.calls
+        if call.identity != "admin"
+    }
+    committed = {tuple(x) for x in json.loads(CALLS_FILE.read_text())} if CALLS_FILE.exists() else set()
+    if os.environ.get("UPDATE_OBSERVED_CALLS") == "1":
+        CALLS_FILE.parent.mkdir(exist_ok=True)
+        CALLS_FILE.write_text(json.dumps(sorted(seen | committed), indent=1) + "\n")
+        return
+    missing = sorted(seen - committed)
+    assert not missing, f"calls not in {CALLS_FILE.name} (run with UPDATE_OBSERVED_CALLS=1): {missing}"
+
+
+def test_recorded_calls_cover_both_identities() -> None:
+    calls = [tuple(x) for x in json.loads(CALLS_FILE.read_text())]
+    identities = {c[0] for c in calls}
+    assert identities == {"operator", "worker"}
+    worker = {c[1:] for c in calls if c[0] == "worker"}
+    assert all(re.fullmatch(r"(get|patch)", verb) and res.endswith("/status") for verb, _, res in worker), (
+        worker
+    )
