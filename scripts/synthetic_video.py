@@ -48,6 +48,7 @@ OTHER_IMAGES = (
 # fractions of the 512 x 512 image. Her face is around (0.44, 0.22), about 0.19 high.
 FACE_FRAMINGS = ((0.45, 0.30, 0.60), (0.44, 0.26, 0.45), (0.50, 0.35, 0.75), (0.42, 0.24, 0.40))
 AUDIO_RATE = 44100
+FOCUS_PULL_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,8 @@ class SceneSpec:
     centre and the visible height), `drift` moves the centre per second and `zoom` scales the
     visible height per second (0.95 closes in by 5 % a second). `mirror` flips the image,
     `tint` multiplies the RGB channels. `blurred_until` blurs the first fraction of the shot
-    (an out-of-focus start), `brightness` scales the whole shot (0.15 is nearly black).
+    (an out-of-focus start that comes into focus over half a second), `brightness` scales
+    the whole shot (0.15 is nearly black).
     """
 
     image: str
@@ -214,8 +216,10 @@ def render(
         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
         borderMode=cv2.BORDER_REFLECT,
     )
-    if spec.blurred_until > 0 and t < spec.blurred_until * spec.seconds:
-        frame = cv2.GaussianBlur(frame, (0, 0), max(width, height) / 150)
+    # Out of focus, then a focus pull over the last half second of the blurred part.
+    focus = (spec.blurred_until * spec.seconds - t) / FOCUS_PULL_SECONDS
+    if focus > 0:
+        frame = cv2.GaussianBlur(frame, (0, 0), max(width, height) / 150 * min(focus, 1.0))
     return frame
 
 

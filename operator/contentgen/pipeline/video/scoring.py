@@ -31,13 +31,13 @@ def exposure(gray: np.ndarray) -> float:
     Penalises a mean luma outside 60-190 (of 255) and the share of pixels crushed to black
     (< 8) or blown to white (> 247) beyond 2 %.
     """
-    mean = float(gray.mean())
+    mean = float(cv2.mean(gray)[0])
     level = 1.0
     if mean < 60:
         level = max(mean - 15, 0.0) / 45
     elif mean > 190:
         level = max(240 - mean, 0.0) / 50
-    histogram = np.bincount(gray.ravel(), minlength=256)
+    histogram = cv2.calcHist([gray], [0], None, [256], [0, 256]).ravel()
     clipped = float(histogram[:8].sum() + histogram[248:].sum()) / gray.size
     clip_penalty = min(max(clipped - 0.02, 0.0) * 2.5, 1.0)
     return max(level * (1.0 - clip_penalty), 0.0)
@@ -54,10 +54,7 @@ def phash(gray: np.ndarray) -> int:
     thumb = cv2.resize(gray, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
     low = cv2.dct(thumb)[:8, :8].ravel()
     median = float(np.median(low[1:]))
-    bits = 0
-    for value in low:
-        bits = (bits << 1) | int(value > median)
-    return bits
+    return int.from_bytes(np.packbits(low > median).tobytes(), "big")
 
 
 def hamming(a: int, b: int) -> int:
