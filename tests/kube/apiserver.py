@@ -66,6 +66,8 @@ BUILTIN = [
     ResourceType("", "v1", "pods", "Pod", status=True),
     ResourceType("", "v1", "events", "Event"),
     ResourceType("", "v1", "secrets", "Secret"),
+    ResourceType("", "v1", "serviceaccounts", "ServiceAccount"),
+    ResourceType("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
     ResourceType("events.k8s.io", "v1", "events", "Event"),
     ResourceType("batch", "v1", "jobs", "Job", status=True),
     ResourceType("kopf.dev", "v1", "kopfpeerings", "KopfPeering"),

@@ -391,13 +391,21 @@ def test_operator_restart_mid_job_creates_no_second_job(
 CALLS_FILE = Path(__file__).resolve().parent.parent / "rbac" / "observed-calls.json"
 
 
-def record_calls(c: Cluster) -> None:
-    """Every (identity, verb, group, resource) seen must be in the committed list that the RBAC
-    test checks against the chart; UPDATE_OBSERVED_CALLS=1 rewrites it."""
+def record_calls(c: Cluster, mode: str = "cluster-wide") -> None:
+    """Every (install mode, identity, verb, group, resource, scope) seen must be in the committed
+    list that the RBAC test checks against the chart; UPDATE_OBSERVED_CALLS=1 rewrites it.
+    Scope is "cluster" for calls across all namespaces, "namespace" for calls within one."""
     import os
 
     seen = {
-        (call.identity, call.verb, call.group, call.resource)
+        (
+            mode,
+            call.identity,
+            call.verb,
+            call.group,
+            call.resource,
+            "namespace" if call.namespace else "cluster",
+        )
         for call in c.api.calls
         if call.identity != "admin"
     }
@@ -410,11 +418,51 @@ def record_calls(c: Cluster) -> None:
     assert not missing, f"calls not in {CALLS_FILE.name} (run with UPDATE_OBSERVED_CALLS=1): {missing}"
 
 
+def test_namespaced_install_stays_in_its_namespaces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, media: str
+) -> None:
+    """With watchNamespaces the operator works only there, with namespace-scoped calls only."""
+    with cluster(tmp_path, monkeypatch) as c:
+        monkeypatch.setenv("CONTENTGEN_WATCH_NAMESPACES", '["team-a"]')
+        monkeypatch.setenv("CONTENTGEN_MANAGE_WORKER_ACCESS", "false")  # the chart makes them there
+        c.api.create("kopf.dev", "kopfpeerings", {"metadata": {"name": "contentgen", "namespace": "team-a"}})
+        talk = {
+            "apiVersion": "contentgen.io/v1alpha1",
+            "kind": "Transcription",
+            "metadata": {"name": "talk"},
+            "spec": {
+                "owner": "alice",
+                "provider": "offline",
+                "source": {"url": f"{media}/clip.mp4"},
+                "deletionPolicy": "Delete",
+            },
+        }
+        with operator(c):
+            c.apply(image("mine", deletionPolicy="Delete"), "team-a")
+            c.apply(lora("face", media, deletionPolicy="Delete"), "team-a")
+            c.apply(talk, "team-a")
+            c.apply(image("not-mine"), "team-b")
+            for kind, name in (
+                ("ImageGeneration", "mine"),
+                ("LoraTraining", "face"),
+                ("Transcription", "talk"),
+            ):
+                c.wait_phase(kind, "team-a", name, "Succeeded")
+                c.api.delete(GROUP, c.api.type_of(GROUP, kind.lower() + "s").plural, "team-a", name)
+                wait_for(
+                    lambda kind=kind, name=name: c.resource(kind, "team-a", name) is None,
+                    what=f"{name} deleted",
+                )
+        assert c.status("ImageGeneration", "team-b", "not-mine") == {} and c.jobs("team-b") == []
+        assert {call.namespace for call in c.api.calls if call.identity != "admin"} == {"team-a"}
+        record_calls(c, "namespaced")
+
+
 def test_recorded_calls_cover_both_identities() -> None:
     calls = [tuple(x) for x in json.loads(CALLS_FILE.read_text())]
-    identities = {c[0] for c in calls}
-    assert identities == {"operator", "worker"}
-    worker = {c[1:] for c in calls if c[0] == "worker"}
-    assert all(re.fullmatch(r"(get|patch)", verb) and res.endswith("/status") for verb, _, res in worker), (
-        worker
-    )
+    assert {c[0] for c in calls} == {"cluster-wide", "namespaced"}
+    assert {c[1] for c in calls} == {"operator", "worker"}
+    worker = {c[2:] for c in calls if c[1] == "worker"}
+    assert all(
+        re.fullmatch(r"(get|patch)", verb) and res.endswith("/status") for verb, _, res, _ in worker
+    ), worker

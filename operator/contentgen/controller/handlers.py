@@ -20,7 +20,7 @@ from typing import Any, cast
 
 import kopf
 
-from contentgen.api import GROUP, KINDS, VERSION, Kind, Phase, RunFailure, RunResult, now
+from contentgen.api import GROUP, KINDS, VERSION, Kind, Phase, RunFailure, RunResult, SpecSnapshot, now
 from contentgen.catalog.document import catalog_document
 
 from . import metrics
@@ -30,7 +30,7 @@ from .naming import ANNOTATION_SKIP_CLEANUP, FINALIZER, MANAGED_BY
 from .observe import JobState, LoraState, job_state, lora_state
 from .outcomes import read_outcome, stored_result
 from .queue import Backoff, NamespaceQueue
-from .reconcile import Observed, World, decide
+from .reconcile import Decision, Observed, World, decide
 from .settings import OperatorSettings
 
 log = logging.getLogger("contentgen.operator")
@@ -52,9 +52,14 @@ class Operator:
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     # Catalog writes that failed (MongoDB down): uid -> the result to record, if any.
     catalog_behind: dict[str, RunResult | None] = field(default_factory=dict)
+    # Namespaces where the worker's ServiceAccount and RoleBinding are known to exist.
+    worker_access: set[str] = field(default_factory=set)
 
     def lock(self, uid: str) -> asyncio.Lock:
         return self.locks.setdefault(uid, asyncio.Lock())
+
+    def admission(self, namespace: str) -> asyncio.Lock:
+        return self.locks.setdefault(f"namespace/{namespace}", asyncio.Lock())
 
 
 STATE: Operator | None = None
@@ -187,43 +192,20 @@ def _status_patch(before: dict[str, Any], after: dict[str, Any]) -> dict[str, An
 
 async def reconcile(kind: Kind, name: str, namespace: str, uid: str, indexes: dict[str, Any]) -> None:
     op = _state()
-    jobs_index: kopf.Index[tuple[str, str], JobState] = indexes["jobs_by_owner"]
-    loras_index: kopf.Index[tuple[str, str], LoraState] = indexes["loras_by_name"]
     async with op.lock(uid):
         began = time.monotonic()
         body = await op.kube.get_resource(kind, namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp") or body["metadata"]["uid"] != uid:
             return
         res = _observed(kind, body)
-        running = _running(jobs_index, namespace)
-        op.queue.seen(namespace, running)
-        created = str(body["metadata"].get("creationTimestamp", ""))
-        refs = [e["loraRef"]["name"] for e in res.spec.get("loras") or [] if "loraRef" in e]
-        world = World(
-            now=now(),
-            jobs=tuple(jobs_index.get((namespace, uid), [])),
-            loras={ref: next(iter(loras_index.get((namespace, ref), [])), None) for ref in refs},
-            may_start=op.queue.may_start(namespace, uid, created, running),
-            missing_credentials=missing_credentials(str(res.spec.get("provider", "")), op.settings),
-        )
-        decision = decide(res, world)
-        if decision.needs_outcome is not None:
-            outcome = await read_outcome(decision.needs_outcome, res, op.kube, op.store)
-            if isinstance(outcome, RunFailure) and outcome.reason == "StoreUnavailable":
-                op.backoff.failed(uid, time.monotonic())
-                return  # try again later rather than record a guess
-            decision = decide(res, replace(world, outcome=outcome))
-
-        if decision.job is not None:
-            if await op.kube.create_job(render_job(decision.job, op.settings)):
-                metrics.JOBS_CREATED.labels(kind.kind).inc()
-            op.queue.start(namespace, uid)
-        elif decision.waiting == "Queued":
-            op.queue.wait(namespace, uid, created)
-        elif decision.waiting or decision.status.get("phase") in (Phase.SUCCEEDED, Phase.FAILED):
-            op.queue.forget(namespace, uid)
-        metrics.QUEUE_LENGTH.set(op.queue.length())
-
+        # Deciding and starting a Job are one step per namespace, so that concurrent reconciles
+        # cannot all see the same free slot.
+        async with op.admission(namespace):
+            decision = await _decide(op, res, str(body["metadata"].get("creationTimestamp", "")), indexes)
+            if decision is None:
+                return
+            if decision.job is not None:
+                await _start_job(op, decision.job)
         if decision.waiting and decision.waiting != "Queued":
             op.backoff.failed(uid, time.monotonic())
         else:
@@ -238,6 +220,50 @@ async def reconcile(kind: Kind, name: str, namespace: str, uid: str, indexes: di
         if patch or decision.outcome_recorded is not None or uid in op.catalog_behind:
             await sync_catalog(body, decision.status, decision.outcome_recorded)
         metrics.RECONCILE_SECONDS.labels(kind.kind).observe(time.monotonic() - began)
+
+
+async def _decide(op: Operator, res: Observed, created: str, indexes: dict[str, Any]) -> Decision | None:
+    """The decision for `res`, with a finished Job's outcome read when it needs one; None when
+    the outcome cannot be read now (the store is away)."""
+    jobs_index: kopf.Index[tuple[str, str], JobState] = indexes["jobs_by_owner"]
+    loras_index: kopf.Index[tuple[str, str], LoraState] = indexes["loras_by_name"]
+    running = _running(jobs_index, res.namespace)
+    op.queue.seen(res.namespace, running)
+    refs = [e["loraRef"]["name"] for e in res.spec.get("loras") or [] if "loraRef" in e]
+    world = World(
+        now=now(),
+        jobs=tuple(jobs_index.get((res.namespace, res.uid), [])),
+        loras={ref: next(iter(loras_index.get((res.namespace, ref), [])), None) for ref in refs},
+        may_start=op.queue.may_start(res.namespace, res.uid, created, running),
+        missing_credentials=missing_credentials(str(res.spec.get("provider", "")), op.settings),
+    )
+    decision = decide(res, world)
+    if decision.needs_outcome is not None:
+        outcome = await read_outcome(decision.needs_outcome, res, op.kube, op.store)
+        if isinstance(outcome, RunFailure) and outcome.reason == "StoreUnavailable":
+            op.backoff.failed(res.uid, time.monotonic())
+            return None  # try again later rather than record a guess
+        decision = decide(res, replace(world, outcome=outcome))
+    if decision.waiting == "Queued":
+        op.queue.wait(res.namespace, res.uid, created)
+    elif decision.job is None and (
+        decision.waiting or decision.status.get("phase") in (Phase.SUCCEEDED, Phase.FAILED)
+    ):
+        op.queue.forget(res.namespace, res.uid)
+    metrics.QUEUE_LENGTH.set(op.queue.length())
+    return decision
+
+
+async def _start_job(op: Operator, snapshot: SpecSnapshot) -> None:
+    namespace = snapshot.namespace
+    if op.settings.manage_worker_access and namespace not in op.worker_access:
+        await op.kube.ensure_worker_access(
+            namespace, op.settings.worker_service_account, op.settings.worker_cluster_role
+        )
+        op.worker_access.add(namespace)
+    if await op.kube.create_job(render_job(snapshot, op.settings)):
+        metrics.JOBS_CREATED.labels(snapshot.kind).inc()
+    op.queue.start(namespace, snapshot.uid)
 
 
 async def sync_catalog(body: dict[str, Any], status: dict[str, Any], result: RunResult | None) -> None:

@@ -46,6 +46,7 @@ class Kube:
         self.custom: Any = kubernetes.client.CustomObjectsApi(api_client)
         self.batch: Any = kubernetes.client.BatchV1Api(api_client)
         self.core: Any = kubernetes.client.CoreV1Api(api_client)
+        self.rbac: Any = kubernetes.client.RbacAuthorizationV1Api(api_client)
         self.ApiException = kubernetes.client.ApiException
 
     async def get_resource(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
@@ -81,6 +82,38 @@ class Kube:
                 return False
             raise
         return True
+
+    async def ensure_worker_access(self, namespace: str, account: str, cluster_role: str) -> None:
+        """The worker's ServiceAccount and a RoleBinding to its ClusterRole, in `namespace`."""
+        labels = {
+            "app.kubernetes.io/managed-by": "contentgen-operator",
+            "app.kubernetes.io/part-of": "contentgen",
+        }
+        service_account = {"metadata": {"name": account, "namespace": namespace, "labels": labels}}
+        binding = {
+            "metadata": {"name": account, "namespace": namespace, "labels": labels},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
+            "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}],
+        }
+        for read, create, body in (
+            (
+                self.core.read_namespaced_service_account,
+                self.core.create_namespaced_service_account,
+                service_account,
+            ),
+            (self.rbac.read_namespaced_role_binding, self.rbac.create_namespaced_role_binding, binding),
+        ):
+            try:
+                await asyncio.to_thread(read, account, namespace, _preload_content=False)
+                continue
+            except self.ApiException as exc:
+                if exc.status != 404:
+                    raise
+            try:
+                await asyncio.to_thread(create, namespace, body, _preload_content=False)
+            except self.ApiException as exc:
+                if exc.status != 409:
+                    raise
 
     async def delete_job(self, namespace: str, name: str) -> None:
         """Delete a Job and, in the background, its pods."""

@@ -70,6 +70,14 @@ class OperatorSettings(BaseSettings):
     worker_image: str = "ghcr.io/contentgen/contentgen-worker:0.1.0"
     worker_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
     worker_service_account: str = "contentgen-worker"
+    worker_cluster_role: str = Field(
+        default="contentgen-worker", description="The ClusterRole of the worker's progress channel."
+    )
+    manage_worker_access: bool = Field(
+        default=True,
+        description="Create the worker's ServiceAccount and RoleBinding in a namespace before its first "
+        "Job (cluster-wide installs); off when the chart creates them (watchNamespaces).",
+    )
     store: str = Field(default="", description="Object store URL the workers write to: s3://bucket/prefix.")
     mongodb_uri: str = Field(default="", description="The catalog; from a Secret. Empty: no catalog.")
     catalog_database: str = "contentgen"
