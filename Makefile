@@ -52,8 +52,14 @@ test: install tools lint types  ## lint, types and the whole test suite
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: demo
-demo: install  ## run the main job on embedded defaults
+demo: install  ## run the examples offline on the bundled sample video, on embedded defaults
 	$(BIN)/contentgen validate examples/
+	$(BIN)/contentgen run --offline --source examples/media/sample.mp4 examples/loratraining.yaml
+	$(BIN)/contentgen run --offline examples/imagegeneration-lora.yaml
+	$(BIN)/contentgen run --offline examples/imagegeneration.yaml
+	$(BIN)/contentgen run --offline --source examples/media/sample.mp4 examples/transcription.yaml
+	@echo; echo "Outputs are in ./contentgen-data/store; the catalog in ./contentgen-data/catalog:"
+	$(BIN)/contentgen assets list -o table
 
 .PHONY: bench
 bench: install  ## run the benchmarks in bench/ (numbers go into README)
@@ -68,10 +74,13 @@ generate: install  ## regenerate committed files: crds/, the chart's CRDs, READM
 lock:  ## re-resolve requirements/*.txt from pyproject.toml (needs the package index)
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --override requirements/overrides.txt \
 	  --python-version 3.11 -o requirements/dev.txt
-	for extra in worker operator api; do \
+	for extra in worker api; do \
 	  $(BIN)/uv pip compile --quiet pyproject.toml --extra $$extra -c requirements/dev.txt \
 	    --override requirements/overrides.txt --python-version 3.11 -o requirements/$$extra.txt; \
 	done
+	# The operator image also serves `contentgen api`: one set for both.
+	$(BIN)/uv pip compile --quiet pyproject.toml --extra operator --extra api -c requirements/dev.txt \
+	  --override requirements/overrides.txt --python-version 3.11 -o requirements/operator.txt
 
 .PHONY: clean
 clean:  ## remove the virtualenv, tools, caches and demo outputs
