@@ -80,7 +80,10 @@ def peering_crd(scope: str) -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{kind.lower()}s.kopf.dev", "labels": {"app.kubernetes.io/part-of": "contentgen"}},
+        "metadata": {
+            "name": f"{kind.lower()}s.kopf.dev",
+            "labels": {"app.kubernetes.io/part-of": "contentgen"},
+        },
         "spec": {
             "group": "kopf.dev",
             "scope": scope,

@@ -91,6 +91,36 @@ class RunResult(ApiModel):
     result_uri: str = ""
     truncated: bool = False
 
+    def merge_outputs(self, status: dict[str, Any]) -> None:
+        """Put this run's outputs into a resource's status (wire form): a LoRA version joins the
+        versions (replacing one with the same number); images and transcripts replace the old."""
+        if self.lora is not None:
+            new = self.lora.wire()
+            versions = [v for v in status.get("versions") or [] if v.get("version") != new["version"]]
+            status["versions"] = sorted([*versions, new], key=lambda v: int(v["version"]))
+            status["latestVersion"] = status["versions"][-1]["version"]
+        if self.images is not None:
+            status["images"] = [image.wire() for image in self.images]
+            status["provider"] = self.provider
+        if self.transcript is not None:
+            status["transcript"] = self.transcript.wire()
+
+    def summary(self) -> str:
+        """One line on what the run made (a status message)."""
+        if self.lora is not None:
+            frames = f" from {self.lora.frames} images" if self.lora.frames else ""
+            text = f"trained version {self.lora.version}{frames}"
+        elif self.images is not None:
+            text = f"generated {len(self.images)} image(s)"
+        elif self.transcript is not None:
+            t = self.transcript
+            text = f"transcribed {t.word_count} words ({t.duration_seconds:.0f} s)"
+        else:
+            text = "done"
+        if self.placeholder:
+            text += " (offline provider: placeholder outputs)"
+        return text
+
 
 class RunFailure(ApiModel):
     """What a failed worker leaves in its termination message."""

@@ -170,9 +170,9 @@ def _apply_outcome(
     status.update(jobName=name, observedGeneration=job.generation, completedAt=completed)
     lost = job.name.startswith("lost:")
     if isinstance(outcome, RunResult) and outcome.generation == job.generation and (job.complete or lost):
-        message = _summary(outcome)
+        message = outcome.summary()
         status.update(phase=Phase.SUCCEEDED, progress=100, stage="done", message=message)
-        _outputs(res.kind, status, outcome)
+        outcome.merge_outputs(status)
         status["conditions"] = _conditions(
             status,
             res,
@@ -199,36 +199,6 @@ def _apply_outcome(
         status, res, now, ready=False, reconciling=False, stalled=True, reason=reason, message=message
     )
     return status, None
-
-
-def _outputs(kind: Kind, status: dict[str, Any], result: RunResult) -> None:
-    if kind.kind == "LoraTraining" and result.lora is not None:
-        new = result.lora.wire()
-        versions = [v for v in status.get("versions") or [] if v.get("version") != new["version"]]
-        status["versions"] = sorted([*versions, new], key=lambda v: v["version"])
-        status["latestVersion"] = status["versions"][-1]["version"]
-    elif kind.kind == "ImageGeneration" and result.images is not None:
-        status["images"] = [image.wire() for image in result.images]
-        status["provider"] = result.provider
-    elif kind.kind == "Transcription" and result.transcript is not None:
-        status["transcript"] = result.transcript.wire()
-
-
-def _summary(result: RunResult) -> str:
-    if result.lora is not None:
-        frames = f" from {result.lora.frames} images" if result.lora.frames else ""
-        text = f"trained version {result.lora.version}{frames}"
-    elif result.images is not None:
-        text = f"generated {len(result.images)} image(s)"
-    elif result.transcript is not None:
-        text = (
-            f"transcribed {result.transcript.word_count} words ({result.transcript.duration_seconds:.0f} s)"
-        )
-    else:
-        text = "done"
-    if result.placeholder:
-        text += " (offline provider: placeholder outputs)"
-    return text
 
 
 def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunResult | None) -> Decision:

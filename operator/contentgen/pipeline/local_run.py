@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime
 from typing import Any
 
 from contentgen.api import (
@@ -16,7 +17,10 @@ from contentgen.api import (
     ImageGenerationSpec,
     ResolvedLora,
     Resource,
+    RunFailure,
+    RunResult,
     SpecSnapshot,
+    format_time,
 )
 from contentgen.errors import InvalidInput
 from contentgen.store import ObjectStore, keys
@@ -88,3 +92,50 @@ def _resolve(
         )
     key = keys.lora_version(owner, uid, versions[-1]) + "model.safetensors"
     return ResolvedLora(uri=store.uri(key), scale=scale, name=ref, version=versions[-1])
+
+
+def record_run(
+    catalog: Any,
+    snapshot: SpecSnapshot,
+    started: datetime,
+    finished: datetime,
+    result: RunResult | None = None,
+    failure: RunFailure | None = None,
+) -> None:
+    """Write the resource's catalog document, as the operator would after the run."""
+    from contentgen.catalog.document import catalog_document
+
+    previous = catalog.get(snapshot.uid)
+    status: dict[str, Any] = {
+        "observedGeneration": snapshot.generation,
+        "startedAt": format_time(started),
+        "completedAt": format_time(finished),
+        "versions": (previous or {}).get("versions") or [],
+        "latestVersion": (previous or {}).get("latestVersion") or 0,
+    }
+    if result is not None:
+        status.update(phase="Succeeded", progress=100, stage="done", message=result.summary())
+        result.merge_outputs(status)
+        reason = "Succeeded"
+    else:
+        assert failure is not None
+        status.update(phase="Failed", progress=0, stage="", message=f"{failure.reason}: {failure.message}")
+        reason = failure.reason
+    status["conditions"] = [
+        {"type": "Ready", "status": str(result is not None), "reason": reason, "message": status["message"]}
+    ]
+    catalog.upsert(
+        catalog_document(
+            kind=snapshot.kind,
+            name=snapshot.name,
+            namespace=snapshot.namespace,
+            uid=snapshot.uid,
+            generation=snapshot.generation,
+            spec=snapshot.spec,
+            status=status,
+            created_at=(previous or {}).get("createdAt") or started,
+            now=finished,
+            result=result,
+            previous=previous,
+        )
+    )

@@ -1,0 +1,348 @@
+"""`contentgen run` and `contentgen worker`: the pipeline end to end on the offline provider,
+with every local stage real (fetch, scenes, frames, dataset, store, catalog)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from contentgen.api import RunFailure, RunResult, SpecSnapshot
+from contentgen.catalog import Filters, open_catalog
+from contentgen.cli.main import main
+from contentgen.pipeline.runner import TERMINATION_LIMIT, parse_termination, termination_message
+from tests.conftest import EXAMPLES
+from tests.httpserver import serve
+
+SAMPLE = EXAMPLES / "media" / "sample.mp4"
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in an empty directory: the embedded defaults land in ./contentgen-data."""
+    monkeypatch.chdir(tmp_path)
+    for variable in ("CONTENTGEN_STORE", "CONTENTGEN_CATALOG", "FAL_KEY", "ASSEMBLYAI_API_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+    return tmp_path
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["run", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def result_of(path: Path) -> RunResult:
+    return RunResult.model_validate_json(path.read_text())
+
+
+def local(uri: str) -> Path:
+    assert uri.startswith("file://"), uri
+    return Path(uri.removeprefix("file://"))
+
+
+def check_artifacts(result: RunResult) -> None:
+    assert result.artifacts
+    for artifact in result.artifacts:
+        data = local(artifact.uri).read_bytes()
+        assert len(data) == artifact.size_bytes and hashlib.sha256(data).hexdigest() == artifact.sha256
+
+
+def test_lora_training_offline(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        capsys,
+        "--offline",
+        "--source",
+        str(SAMPLE),
+        "--result",
+        "r.json",
+        str(EXAMPLES / "loratraining.yaml"),
+    )
+    assert code == 0, err
+    result = result_of(workspace / "r.json")
+    assert (result.kind, result.provider, result.version, result.placeholder) == (
+        "LoraTraining",
+        "offline",
+        1,
+        True,
+    )
+    assert [s.name for s in result.stages] == ["fetch", "dataset", "upload-dataset", "train", "store-model"]
+    check_artifacts(result)
+    assert result.lora is not None and result.dataset is not None
+    assert "/loras/demo-user/" in result.lora.model_uri and result.lora.model_uri.endswith(
+        "/v1/model.safetensors"
+    )
+    dataset = result.dataset
+    assert dataset.frames == len(dataset.images) >= 3 and len(dataset.scenes) >= len(dataset.images)
+    assert all(image.face for image in dataset.images)  # faceFilter: the sample's face shots only
+    for image in dataset.images:
+        assert (image.width, image.height) == (1024, 1024) and image.sharpness > 0
+        start, end = dataset.scenes[image.scene].start, dataset.scenes[image.scene].end
+        assert start <= image.time <= end
+        assert local(image.uri).is_file() and "/datasets/demo-user/" in image.uri
+        caption = local(image.uri.replace("/images/", "/captions/").replace(".jpg", ".txt")).read_text()
+        assert caption == "a photo of dmavatar, a person"
+    assert "LoRA version 1" in out and "placeholder" in out
+    # The dataset stage reports progress on stderr (plain lines when not on a terminal).
+    assert "dataset" in err and "%" in err
+    record = open_catalog().get(result.uid)
+    assert record is not None and record["status"] == "Succeeded" and record["latestVersion"] == 1
+    assert record["provider"] == "offline"
+
+
+def test_rerun_trains_the_next_version(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = str(EXAMPLES / "loratraining.yaml")
+    for expected in (1, 2):
+        code, _out, err = run(
+            capsys, "--offline", "--source", str(SAMPLE), "--result", f"v{expected}.json", manifest
+        )
+        assert code == 0, err
+        assert result_of(workspace / f"v{expected}.json").version == expected
+    v1, v2 = result_of(workspace / "v1.json"), result_of(workspace / "v2.json")
+    assert v1.uid == v2.uid and local(v1.lora.model_uri).is_file() and local(v2.lora.model_uri).is_file()  # type: ignore[union-attr]
+    record = open_catalog().get(v1.uid)
+    assert record is not None and [v["version"] for v in record["versions"]] == [1, 2]
+
+
+def test_image_generation_uses_the_local_lora(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "--offline", str(EXAMPLES / "imagegeneration-lora.yaml"))
+    assert code == 1 and "loraRef 'demo-avatar'" in err and "run its manifest first" in err
+    assert (
+        run(
+            capsys,
+            "--offline",
+            "--source",
+            str(SAMPLE),
+            "--result",
+            "lora.json",
+            str(EXAMPLES / "loratraining.yaml"),
+        )[0]
+        == 0
+    )
+    code, _out, err = run(
+        capsys, "--offline", "--result", "img.json", str(EXAMPLES / "imagegeneration-lora.yaml")
+    )
+    assert code == 0, err
+    images = result_of(workspace / "img.json")
+    check_artifacts(images)
+    assert images.images and (images.images[0].width, images.images[0].height) == (768, 1024)
+    assert images.images[0].uri.endswith("/image_1.png")
+
+
+def test_transcription_offline(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = str(EXAMPLES / "transcription.yaml")
+    code, _, err = run(capsys, "--offline", "--source", str(SAMPLE), "--result", "t.json", manifest)
+    assert code == 0, err
+    result = result_of(workspace / "t.json")
+    check_artifacts(result)
+    assert result.transcript is not None and result.transcript.duration_seconds == pytest.approx(25, abs=1)
+    text = local(result.transcript.text_uri).read_text()
+    assert "offline" in text.lower()
+    assert json.loads(local(result.transcript.json_uri).read_text())["audio_duration"] == pytest.approx(
+        25, abs=1
+    )
+
+
+def test_result_to_stdout(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--offline", "--result", "-", str(EXAMPLES / "imagegeneration.yaml"))
+    assert code == 0
+    result = RunResult.model_validate_json(out)
+    assert result.kind == "ImageGeneration" and len(result.images or []) == 2
+
+
+def test_failures_exit_non_zero_with_one_line(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    notes = workspace / "notes.mp4"
+    notes.write_text("not a video\n" * 100)
+    code, out, err = run(capsys, "--offline", "--source", str(notes), str(EXAMPLES / "loratraining.yaml"))
+    assert code == 1 and out == ""
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("contentgen run: InvalidInput:") and "notes.mp4" in last
+    (record,) = open_catalog().find(Filters(status="Failed")).docs
+    assert record["error"]["reason"] == "InvalidInput"
+
+    code, _, err = run(
+        capsys, "--offline", "--source", str(workspace / "missing.mp4"), str(EXAMPLES / "loratraining.yaml")
+    )
+    assert code == 1 and "does not exist" in err
+
+
+def test_live_provider_without_its_key_fails_at_once(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, str(EXAMPLES / "imagegeneration.yaml"))
+    assert code == 1 and "FAL_KEY is not set" in err and "--offline" in err
+    code, _, err = run(capsys, "--source", str(SAMPLE), str(EXAMPLES / "transcription.yaml"))
+    assert code == 1 and "ASSEMBLYAI_API_KEY" in err
+
+
+def test_invalid_manifests_are_refused(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = workspace / "bad.yaml"
+    doc = yaml.safe_load((EXAMPLES / "imagegeneration.yaml").read_text())
+    doc["spec"]["numImages"] = 20
+    bad.write_text(yaml.safe_dump(doc))
+    code, _, err = run(capsys, "--offline", str(bad))
+    assert code == 1 and "spec.numImages: must be at most 8" in err
+    code, _, err = run(capsys, "--offline", "--source", "x.mp4", str(EXAMPLES / "imagegeneration.yaml"))
+    assert code == 1 and "--source applies to" in err
+
+
+def test_s3_store(workspace: Path, capsys: pytest.CaptureFixture[str], s3: str) -> None:
+    code, _, err = run(
+        capsys,
+        "--offline",
+        "--store",
+        f"s3://{s3}/contentgen",
+        "--result",
+        "r.json",
+        str(EXAMPLES / "imagegeneration.yaml"),
+    )
+    assert code == 0, err
+    result = result_of(workspace / "r.json")
+    assert all(
+        a.uri.startswith(f"s3://{s3}/contentgen/generated-images/demo-user/") for a in result.artifacts
+    )
+    assert result.result_uri.endswith("/result.json")
+    from contentgen.store.s3 import S3Store
+
+    store = S3Store(s3, "contentgen")
+    stored = RunResult.model_validate_json(store.get_bytes(store.key_of(result.result_uri)))
+    assert stored.images == result.images
+
+
+# --- the worker --------------------------------------------------------------------------------
+
+
+def snapshot_file(tmp_path: Path, kind: str, spec: dict[str, Any], **extra: Any) -> Path:
+    path = tmp_path / "spec.json"
+    snap = SpecSnapshot(
+        kind=kind,
+        name="w",
+        namespace="ns",
+        uid="11111111-2222-3333-4444-555555555555",
+        generation=1,
+        spec=spec,
+        **extra,
+    )
+    path.write_text(snap.model_dump_json(by_alias=True))
+    return path
+
+
+def worker(tmp_path: Path, spec: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> tuple[int, str]:
+    monkeypatch.setenv("CONTENTGEN_STORE", (tmp_path / "store").as_uri())
+    monkeypatch.setenv("CONTENTGEN_WORK_DIR", str(tmp_path / "work"))
+    monkeypatch.delenv("CONTENTGEN_KUBE_API", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    log = tmp_path / "termination-log"
+    code = main(["worker", "--spec", str(spec), "--termination-log", str(log)])
+    return code, log.read_text() if log.exists() else ""
+
+
+def test_worker_runs_the_snapshot_and_leaves_its_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lora_spec = {
+        "owner": "u",
+        "provider": "offline",
+        "source": {"url": "http://placeholder/x.mp4"},
+        "triggerWord": "tw",
+        "dataset": {"maxFrames": 4},
+    }
+    with serve({"/sample.mp4": (200, {}, SAMPLE.read_bytes())}) as (base, _):
+        lora_spec["source"] = {"url": f"{base}/sample.mp4"}
+        spec = snapshot_file(tmp_path, "LoraTraining", lora_spec, version=1)
+        code, message = worker(tmp_path, spec, monkeypatch, CONTENTGEN_ALLOW_PRIVATE_SOURCES="true")
+    assert code == 0
+    assert len(message) <= TERMINATION_LIMIT
+    parsed = parse_termination(message)
+    assert isinstance(parsed, RunResult) and parsed.lora is not None and parsed.generation == 1
+    assert local(parsed.lora.model_uri).is_file()
+
+
+def test_worker_refuses_what_only_local_runs_accept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = snapshot_file(
+        tmp_path,
+        "LoraTraining",
+        {"owner": "u", "provider": "offline", "source": {"url": str(SAMPLE)}, "triggerWord": "tw"},
+        version=1,
+    )
+    code, message = worker(tmp_path, spec, monkeypatch)
+    assert code == 2
+    failure = parse_termination(message)
+    assert isinstance(failure, RunFailure) and failure.reason == "InvalidSpec"
+
+
+def test_worker_refuses_internal_hosts_permanently(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = snapshot_file(
+        tmp_path,
+        "Transcription",
+        {
+            "owner": "u",
+            "provider": "offline",
+            "source": {"url": "http://169.254.169.254/latest/meta-data/x.mp3"},
+        },
+        version=0,
+    )
+    code, message = worker(tmp_path, spec, monkeypatch)
+    failure = parse_termination(message)
+    assert code == 2 and isinstance(failure, RunFailure) and failure.reason == "SourceRefused"
+
+
+def test_worker_without_a_spec(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("CONTENTGEN_SPEC", raising=False)
+    assert main(["worker", "--termination-log", str(tmp_path / "log")]) == 2
+    assert "CONTENTGEN_SPEC" in capsys.readouterr().err
+
+
+def test_termination_message_fits_and_points_at_the_full_result(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert (
+        run(
+            capsys,
+            "--offline",
+            "--source",
+            str(SAMPLE),
+            "--result",
+            "r.json",
+            str(EXAMPLES / "loratraining.yaml"),
+        )[0]
+        == 0
+    )
+    result = result_of(tmp_path / "r.json")
+    big = result.model_copy(update={"transcript_text": "word " * 5000})
+    message = termination_message(big)
+    assert len(message) <= TERMINATION_LIMIT
+    slim = parse_termination(message)
+    assert isinstance(slim, RunResult) and slim.truncated and slim.result_uri == result.result_uri
+    assert slim.lora == result.lora  # what the status needs survives the trimming
+    assert (
+        parse_termination(termination_message(result)) == result
+        or len(termination_message(result)) <= TERMINATION_LIMIT
+    )
+
+
+def test_checkpoints_survive_in_the_store(tmp_path: Path, s3: str) -> None:
+    from contentgen.pipeline.context import StoreCheckpoint
+    from contentgen.store import LocalStore, keys
+    from contentgen.store.s3 import S3Store
+
+    for store in (LocalStore(tmp_path / "store"), S3Store(s3)):
+        key = keys.checkpoint("uid-1", "lora-v2")
+        first = StoreCheckpoint(store, key)
+        assert first.load() == {}
+        first.save({"request_id": "req-123", "app": "fal-ai/flux-lora-fast-training"})
+        assert StoreCheckpoint(store, key).load()["request_id"] == "req-123"  # a retried pod reads it back
+        assert key.startswith("temp/uid-1/")
+
+
+def test_demo_sample_video_is_small() -> None:
+    assert SAMPLE.is_file() and SAMPLE.stat().st_size < 2 * 1024 * 1024
