@@ -20,7 +20,9 @@ from __future__ import annotations
 import hashlib
 import shutil
 import zipfile
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +35,7 @@ from contentgen.pipeline.progress import SubProgress
 from contentgen.pipeline.video.crop import detail_crop, encode_jpeg, face_crop, output_side, render
 from contentgen.pipeline.video.decode import to_bgr
 from contentgen.pipeline.video.faces import Box, FaceFinder
-from contentgen.pipeline.video.scan import Analysed, Scanner
+from contentgen.pipeline.video.scan import Analysed, ClosedScene, Scanner
 from contentgen.pipeline.video.scoring import phash
 from contentgen.pipeline.video.selection import Candidate, Pick, Shortlist, choose
 
@@ -41,6 +43,7 @@ ARCHIVE = "dataset.zip"
 _STAGING = ".staging"
 # Fixed timestamps make the archive's bytes (and sha256) depend on its contents only.
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+_QUEUED = 4
 
 
 @dataclass
@@ -101,6 +104,40 @@ class _Staged:
     side: int
 
 
+class _Curator:
+    """Turns closed scenes into shortlisted, staged images (one thread at a time)."""
+
+    def __init__(self, spec: DatasetSpec, staging: Path) -> None:
+        self.spec, self.staging = spec, staging
+        self.faces = FaceFinder()
+        self.shortlist: Shortlist[_Staged] = Shortlist(spec.max_frames)
+        self.longest, self.long_enough = 0.0, 0
+
+    def find_face(self, candidate: Candidate[Analysed]) -> Box | None:
+        return self.faces.find(candidate.payload.gray)
+
+    def take(self, scene: ClosedScene) -> None:
+        self.longest = max(self.longest, scene.seconds)
+        if scene.seconds < self.spec.min_scene_seconds:
+            return
+        self.long_enough += 1
+        chosen = choose(scene.candidates, self.find_face if self.spec.face_filter else None)
+        if chosen is None:
+            return
+        candidate, face = chosen
+        if not self.spec.face_filter:
+            face = self.find_face(candidate)  # not a filter then, but still the best place to crop
+        elif face is None:
+            return
+        pick = _pick(scene.index, candidate, face, self.staging)
+        admitted, dropped = self.shortlist.add(pick)
+        for gone in dropped:
+            gone.payload.path.unlink(missing_ok=True)
+        if admitted:
+            image = render(to_bgr(candidate.payload.frame), pick.payload.box, pick.payload.side)
+            pick.payload.path.write_bytes(encode_jpeg(image))
+
+
 def build_dataset(
     video: Path,
     spec: DatasetSpec,
@@ -135,36 +172,22 @@ def build_dataset(
         folder.mkdir(parents=True)
 
     scanner = Scanner(video, fps=info.fps, duration=info.duration, progress=progress, max_seconds=max_seconds)
-    faces = FaceFinder()
+    curator = _Curator(spec, staging)
+    # Scenes are judged (faces searched, images cropped and encoded) on a second thread while
+    # decoding goes on: OpenCV and PyAV release the GIL there, so this work fills the cores
+    # the decoder leaves idle. At most _QUEUED closed scenes (a few frames each) wait for it.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataset") as executor:
+        queued: deque[Future[None]] = deque()
+        for scene in scanner:
+            queued.append(executor.submit(curator.take, scene))
+            while queued and (len(queued) > _QUEUED or queued[0].done()):
+                queued.popleft().result()
+        for future in queued:
+            future.result()
 
-    def find_face(candidate: Candidate[Analysed]) -> Box | None:
-        return faces.find(candidate.payload.gray)
-
-    shortlist: Shortlist[_Staged] = Shortlist(spec.max_frames)
-    longest, long_enough = 0.0, 0
-    for scene in scanner:
-        longest = max(longest, scene.seconds)
-        if scene.seconds < spec.min_scene_seconds:
-            continue
-        long_enough += 1
-        chosen = choose(scene.candidates, find_face if spec.face_filter else None)
-        if chosen is None:
-            continue
-        candidate, face = chosen
-        if not spec.face_filter:
-            face = find_face(candidate)  # not a filter then, but still the best place to crop
-        elif face is None:
-            continue
-        pick = _pick(scene.index, candidate, face, staging)
-        admitted, dropped = shortlist.add(pick)
-        for gone in dropped:
-            gone.payload.path.unlink(missing_ok=True)
-        if admitted:
-            image = render(to_bgr(candidate.payload.frame), pick.payload.box, pick.payload.side)
-            pick.payload.path.write_bytes(encode_jpeg(image))
-
+    shortlist = curator.shortlist
     if not len(shortlist):
-        raise InvalidInput(_why_empty(video.name, spec, long_enough, longest))
+        raise InvalidInput(_why_empty(video.name, spec, curator.long_enough, curator.longest))
     dataset = LocalDataset(
         root=out_dir,
         archive=out_dir / ARCHIVE,
@@ -176,7 +199,7 @@ def build_dataset(
     for number, pick in enumerate(shortlist.chronological(), start=1):
         path = pick.payload.path.rename(images_dir / f"{number:04d}.jpg")
         caption_path = captions_dir / f"{number:04d}.txt"
-        caption_path.write_text(caption + "\n", encoding="utf-8")
+        caption_path.write_text(caption, encoding="utf-8")
         dataset.images.append(
             LocalImage(
                 path=path,

@@ -49,7 +49,7 @@ def face_crop(
     return Box(_clamp(cx - side / 2, side, width), _clamp(cy - 0.4 * side, side, height), side, side)
 
 
-def best_window(profile: np.ndarray, size: int, *, centre_pull: float = 0.5) -> int:
+def best_window(profile: np.ndarray, size: int, *, centre_pull: float = 0.25) -> int:
     """Start of the `size`-long window of `profile` with the most energy, pulled to the middle.
 
     Each window's energy is weighted by 1 - centre_pull × (its distance from the central
@@ -61,7 +61,7 @@ def best_window(profile: np.ndarray, size: int, *, centre_pull: float = 0.5) -> 
     sums = np.convolve(profile, np.ones(size), mode="valid")
     middle = (count - 1) / 2
     weights = 1.0 - centre_pull * np.abs(np.arange(count) - middle) / middle
-    return int(np.argmax(sums * weights))
+    return int(np.argmax((sums + 1e-9) * weights))  # the epsilon: a blank profile gives the centre
 
 
 def detail_crop(width: int, height: int, gray: np.ndarray) -> Box:

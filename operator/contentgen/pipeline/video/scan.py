@@ -1,7 +1,7 @@
 """The single pass over a video: scenes as they close, each with its best candidate frames.
 
-Per decoded frame the work is tiny: the Y plane is halved down to 100-199 px (long side) for
-the scene detector. Every `sample_every` seconds a frame becomes a candidate: its luma is
+Per decoded frame the work is tiny: the Y plane is shrunk to 100-199 px (long side) for the
+scene detector (`decode.thumbnail`). Every `sample_every` seconds a frame becomes a candidate: its luma is
 halved down to 480-959 px and scored for sharpness and exposure; the `keep` best per scene stay
 in memory as decoded frames, the others are let go at once. Because the detector reports a
 cut `lag` frames late, the newest candidates wait in `pending` until it is clear which scene
@@ -21,7 +21,7 @@ import numpy as np
 from contentgen.errors import InvalidInput
 from contentgen.pipeline.progress import SubProgress
 
-from .decode import decode, expand_range, is_full_range, luma, reduce, upright
+from .decode import decode, expand_range, is_full_range, luma, reduce, thumbnail, upright
 from .scenes import ANALYSIS_LONG_SIDE, AdaptiveDetector
 from .scoring import CANDIDATE_LONG_SIDE, exposure, quality, sharpness
 from .selection import Candidate, CandidatePool
@@ -125,7 +125,7 @@ class Scanner:
             self._check_length(time)
             y = luma(frame)
             times.append(time)
-            cut = detector.push(reduce(y, ANALYSIS_LONG_SIDE))
+            cut = detector.push(thumbnail(y, ANALYSIS_LONG_SIDE))
             if cut is not None:
                 drain(cut - 1)
                 yield close(times[cut - (index + 1 - len(times))])

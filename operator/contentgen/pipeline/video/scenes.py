@@ -7,10 +7,12 @@ fine motion). A cut is where that change is both large in absolute terms (`min_c
 `threshold` times the average change of the `window` frames on each side, so a steady pan or
 a shaky camera (large changes everywhere) does not cut, while a hard cut (one isolated spike)
 does. Looking `window` frames ahead means a cut is reported that many frames late (`lag`).
-`min_scene_frames` suppresses a second cut right after one (flashes, single odd frames).
+A flash (a few bright frames, then the same picture again) is no cut: the picture after
+the window must still differ from each of the frames before the cut. `min_scene_frames` suppresses a second
+cut right after one.
 
-The decisions are pure functions over numbers (`content_change`, `adaptive_ratio`), which the
-tests exercise without video.
+The decisions are pure functions over arrays and numbers (`content_change`, `adaptive_ratio`,
+`is_cut`), which the tests exercise without video.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-# Frames are analysed with a long side of 100-199 pixels (halved from the source, decode.reduce).
+# Frames are analysed with a long side of 100-199 pixels (decode.thumbnail).
 ANALYSIS_LONG_SIDE = 100
 
 
@@ -43,8 +45,13 @@ def adaptive_ratio(changes: Sequence[float], index: int, window: int) -> float:
     return changes[index] / max(mean, 0.1)
 
 
-def is_cut(change: float, ratio: float, *, threshold: float, min_change: float) -> bool:
-    return change >= min_change and ratio >= threshold
+def is_cut(change: float, ratio: float, lasting: float, *, threshold: float, min_change: float) -> bool:
+    """A frame starts a new scene when it changed a lot (`change`), much more than its
+    neighbours did (`ratio`), and the picture stays different (`lasting`: the smallest change
+    from any of the frames just before it to the newest frame seen, `window` frames on). A
+    flash or a glitched frame changes a lot and then changes back: a small `lasting`, going
+    into it and coming out of it."""
+    return change >= min_change and ratio >= threshold and lasting >= min_change
 
 
 class AdaptiveDetector:
@@ -65,16 +72,16 @@ class AdaptiveDetector:
         self.threshold, self.min_change, self.window = threshold, min_change, window
         self.min_scene_frames = min_scene_frames
         self.lag = window
-        self._previous: np.ndarray | None = None
-        # The changes of the last frames: the one being decided and `window` on each side of it.
-        self._changes: deque[float] = deque(maxlen=2 * window + 1)
+        # The last frames and their changes: the one being decided and `window` on each side,
+        # plus the frame before it.
+        self._frames: deque[np.ndarray] = deque(maxlen=2 * window + 2)
+        self._changes: deque[float] = deque(maxlen=2 * window + 2)
         self._pushed = 0
         self._last_cut = 0
 
     def push(self, tiny: np.ndarray) -> int | None:
-        change = 0.0 if self._previous is None else content_change(self._previous, tiny)
-        self._previous = tiny
-        self._changes.append(change)
+        self._changes.append(content_change(self._frames[-1], tiny) if self._frames else 0.0)
+        self._frames.append(tiny)
         self._pushed += 1
         return self._decide(self._pushed - 1 - self.window)
 
@@ -84,18 +91,17 @@ class AdaptiveDetector:
         return [cut for cut in decided if cut is not None]
 
     def _decide(self, index: int) -> int | None:
-        if index < 1:  # frame 0 starts the first scene; its change means nothing
-            return None
+        if index < 1 or index - self._last_cut < self.min_scene_frames:
+            return None  # frame 0 starts the first scene; its change means nothing
+        position = index - (self._pushed - len(self._changes))
         values = list(self._changes)
-        return self._judge(index, values, index - (self._pushed - len(values)))
-
-    def _judge(self, index: int, values: list[float], position: int) -> int | None:
         change = values[position]
+        if change < self.min_change:  # the common case: decided without the rest
+            return None
         ratio = adaptive_ratio(values, position, self.window)
-        if (
-            is_cut(change, ratio, threshold=self.threshold, min_change=self.min_change)
-            and index - self._last_cut >= self.min_scene_frames
-        ):
+        frames = list(self._frames)
+        lasting = min(content_change(before, frames[-1]) for before in frames[:position])
+        if is_cut(change, ratio, lasting, threshold=self.threshold, min_change=self.min_change):
             self._last_cut = index
             return index
         return None

@@ -28,8 +28,8 @@ def sharpness(gray: np.ndarray) -> float:
 def exposure(gray: np.ndarray) -> float:
     """1.0 for a well exposed frame, towards 0 for a dark, bright or clipped one.
 
-    Penalises a mean luma outside 60-190 (of 255) and the share of pixels crushed to black
-    (< 8) or blown to white (> 247) beyond 2 %.
+    Penalises a mean luma outside 60-190 (of 255), blown highlights (> 251) beyond 5 % of the
+    picture and crushed blacks (< 4) beyond 25 % (dark clothes and hair are black too).
     """
     mean = float(cv2.mean(gray)[0])
     level = 1.0
@@ -38,9 +38,10 @@ def exposure(gray: np.ndarray) -> float:
     elif mean > 190:
         level = max(240 - mean, 0.0) / 50
     histogram = cv2.calcHist([gray], [0], None, [256], [0, 256]).ravel()
-    clipped = float(histogram[:8].sum() + histogram[248:].sum()) / gray.size
-    clip_penalty = min(max(clipped - 0.02, 0.0) * 2.5, 1.0)
-    return max(level * (1.0 - clip_penalty), 0.0)
+    black = float(histogram[:4].sum()) / gray.size
+    white = float(histogram[252:].sum()) / gray.size
+    clipping = 2.0 * max(black - 0.25, 0.0) + 3.0 * max(white - 0.05, 0.0)
+    return max(level * (1.0 - min(clipping, 1.0)), 0.0)
 
 
 def quality(sharp: float, exposed: float) -> float:

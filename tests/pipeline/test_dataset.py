@@ -1,0 +1,211 @@
+"""build_dataset on generated videos: which frames, what is written, and the errors."""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from pathlib import Path
+
+import cv2
+import pytest
+
+from contentgen.api import DatasetReport, DatasetSpec
+from contentgen.errors import InvalidInput
+from contentgen.pipeline.dataset import LocalDataset, build_dataset
+from scripts.synthetic_video import SyntheticVideo
+from tests.pipeline.conftest import cut_f1, scene_of
+
+TEMPLATE = "a photo of {trigger}, a person"
+
+
+def spec(**changes: object) -> DatasetSpec:
+    fields: dict[str, object] = {"max_frames": 12, "min_scene_seconds": 1.0, "face_filter": True}
+    fields["caption_template"] = TEMPLATE
+    fields.update(changes)
+    return DatasetSpec.model_validate(fields)
+
+
+def build(video: SyntheticVideo, out: Path, **changes: object) -> LocalDataset:
+    return build_dataset(video.path, spec(**changes), "dmavatar", out, lambda _: None)
+
+
+@pytest.fixture(scope="module")
+def faces_only(shots: SyntheticVideo, tmp_path_factory: pytest.TempPathFactory) -> LocalDataset:
+    return build(shots, tmp_path_factory.mktemp("faces-only"))
+
+
+@pytest.fixture(scope="module")
+def every_scene(shots: SyntheticVideo, tmp_path_factory: pytest.TempPathFactory) -> LocalDataset:
+    return build(shots, tmp_path_factory.mktemp("every-scene"), face_filter=False)
+
+
+def test_scenes_found(faces_only: LocalDataset, shots: SyntheticVideo) -> None:
+    assert len(faces_only.scenes) == len(shots.scenes)
+    assert cut_f1([start for start, _ in faces_only.scenes[1:]], shots.cuts) == 1.0
+    assert faces_only.frames_decoded == shots.frames
+    assert faces_only.duration_seconds == pytest.approx(shots.duration, abs=0.05)
+
+
+def test_face_filter_keeps_face_scenes_only(faces_only: LocalDataset, shots: SyntheticVideo) -> None:
+    true_scenes = [scene_of(shots, image.time) for image in faces_only.images]
+
+    assert true_scenes == [i for i, face in enumerate(shots.face_scenes) if face]
+    assert all(image.face for image in faces_only.images)
+    assert [image.scene for image in faces_only.images] == true_scenes  # detected index = true index
+
+
+def test_without_face_filter_every_long_enough_scene(
+    every_scene: LocalDataset, shots: SyntheticVideo
+) -> None:
+    true_scenes = [scene_of(shots, image.time) for image in every_scene.images]
+    long_enough = [i for i, (start, end) in enumerate(shots.scenes) if end - start >= 1.0]
+
+    assert true_scenes == long_enough  # the 0.5 s scene is skipped
+    assert [image.face for image in every_scene.images] == [shots.face_scenes[i] for i in long_enough]
+
+
+def test_the_sharp_part_of_a_scene_is_chosen(faces_only: LocalDataset, shots: SyntheticVideo) -> None:
+    first = faces_only.images[0]
+    spec0 = shots.specs[0]
+
+    assert first.scene == 0
+    assert first.time >= spec0.blurred_until * spec0.seconds  # out of focus before that
+
+
+def test_images_and_captions_on_disk(faces_only: LocalDataset) -> None:
+    root = faces_only.root
+    names = [f"{n:04d}" for n in range(1, len(faces_only.images) + 1)]
+
+    assert sorted(p.name for p in (root / "images").iterdir()) == [f"{n}.jpg" for n in names]
+    assert sorted(p.name for p in (root / "captions").iterdir()) == [f"{n}.txt" for n in names]
+    assert {p.name for p in root.iterdir()} == {"images", "captions", "dataset.zip"}  # no leftovers
+    for image in faces_only.images:
+        assert image.caption == "a photo of dmavatar, a person"
+        assert image.caption_path.read_text() == image.caption
+        picture = cv2.imread(str(image.path))
+        assert picture.shape == (image.height, image.width, 3)
+        assert image.width == image.height == 270  # 180 px tall source: at most 1.5× enlarged
+        assert image.sharpness > 0
+
+
+def test_images_are_chronological(every_scene: LocalDataset) -> None:
+    times = [image.time for image in every_scene.images]
+    assert times == sorted(times)
+    assert [image.path.name for image in every_scene.images] == sorted(
+        i.path.name for i in every_scene.images
+    )
+
+
+def test_archive(faces_only: LocalDataset) -> None:
+    with zipfile.ZipFile(faces_only.archive) as archive:
+        names = archive.namelist()
+        expected = []
+        for image in faces_only.images:
+            stem = image.path.stem
+            expected += [f"images/{stem}.jpg", f"images/{stem}.txt", f"captions/{stem}.txt"]
+            assert archive.read(f"images/{stem}.jpg") == image.path.read_bytes()
+            assert archive.read(f"images/{stem}.txt").decode() == image.caption
+            assert archive.read(f"captions/{stem}.txt").decode() == image.caption
+
+    assert sorted(names) == sorted(expected)
+    assert faces_only.archive == faces_only.root / "dataset.zip"
+
+
+def test_report(faces_only: LocalDataset) -> None:
+    report = faces_only.report(lambda path: f"s3://bucket/ds/{path.parent.name}/{path.name}")
+
+    assert isinstance(report, DatasetReport)
+    assert report.frames == len(faces_only.images) == len(report.images)
+    assert [(s.start, s.end) for s in report.scenes] == faces_only.scenes
+    assert report.images[0].uri == "s3://bucket/ds/images/0001.jpg"
+    assert report.images[0].time == faces_only.images[0].time
+    assert report.images[0].face is True
+    assert report.archive is not None
+    assert report.archive.uri.endswith("/dataset.zip")
+    assert report.archive.sha256 == hashlib.sha256(faces_only.archive.read_bytes()).hexdigest()
+    assert report.archive.content_type == "application/zip"
+    DatasetReport.model_validate_json(report.model_dump_json(by_alias=True))  # round-trips on the wire
+
+
+def test_max_frames_keeps_the_best_scenes_in_order(random_shots: SyntheticVideo, tmp_path: Path) -> None:
+    everything = build(
+        random_shots, tmp_path / "all", face_filter=False, min_scene_seconds=0.2, max_frames=200
+    )
+    assert len(everything.images) > 4
+    capped = build(random_shots, tmp_path / "capped", face_filter=False, min_scene_seconds=0.2, max_frames=4)
+
+    assert len(capped.images) == 4
+    assert [i.time for i in capped.images] == sorted(i.time for i in capped.images)
+    kept = {i.scene for i in capped.images}
+    assert kept <= {i.scene for i in everything.images}
+    assert sorted(p.name for p in (capped.root / "images").iterdir()) == [f"{n:04d}.jpg" for n in range(1, 5)]
+
+
+def test_min_scene_seconds(shots: SyntheticVideo, tmp_path: Path) -> None:
+    dataset = build(shots, tmp_path / "long", face_filter=False, min_scene_seconds=2.1)
+    assert [scene_of(shots, i.time) for i in dataset.images] == [0]  # the only shot of 2.5 s
+
+    with pytest.raises(InvalidInput, match=r"lower dataset\.minSceneSeconds") as caught:
+        build(shots, tmp_path / "too-long", min_scene_seconds=5.0)
+    assert "shots.mp4" in str(caught.value) and "2.5 s" in str(caught.value)
+
+
+def test_near_duplicates_kept_once(tmp_path: Path, media_dir: Path) -> None:
+    from scripts.synthetic_video import face_scene, other_scene, write_video
+
+    # The same shot three times, cut apart by other shots: one image of it, not three.
+    plan = [face_scene(1.5, variant=0), other_scene(1.5, "coffee")] * 2 + [face_scene(1.5, variant=0)]
+    video = write_video(media_dir / "repeats.mp4", plan, width=320, height=180, fps=24)
+    dataset = build(video, tmp_path / "repeats", face_filter=False)
+
+    assert len(dataset.scenes) == 5
+    assert sorted(scene_of(video, i.time) % 2 for i in dataset.images) == [0, 1]
+
+
+def test_no_face_anywhere(no_faces: SyntheticVideo, tmp_path: Path) -> None:
+    with pytest.raises(
+        InvalidInput, match=r"no scene of no-faces\.mp4 shows a face.*dataset\.faceFilter: false"
+    ):
+        build(no_faces, tmp_path / "out")
+
+    assert len(build(no_faces, tmp_path / "out", face_filter=False).images) == 3
+
+
+def test_max_seconds(shots: SyntheticVideo, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match=r"shots\.mp4 is 11 s long, over the limit of 5 s") as caught:
+        build_dataset(shots.path, spec(), "x", tmp_path, lambda _: None, max_seconds=5)
+    assert caught.value.reason == "InvalidInput"
+
+    assert build_dataset(shots.path, spec(), "x", tmp_path, lambda _: None, max_seconds=12).images
+
+
+def test_not_a_video(audio_only: Path, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="no video stream"):
+        build_dataset(audio_only, spec(), "x", tmp_path, lambda _: None)
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    with pytest.raises(InvalidInput, match=r"notes\.mp4 is not a readable"):
+        build_dataset(text, spec(), "x", tmp_path, lambda _: None)
+
+
+def test_progress(shots: SyntheticVideo, tmp_path: Path) -> None:
+    reported: list[float] = []
+    build_dataset(shots.path, spec(), "x", tmp_path, reported.append)
+
+    assert reported == sorted(reported)
+    assert reported[-1] == 100
+    assert all(0 <= p <= 100 for p in reported)
+    assert 20 <= len(reported) <= 102  # about one report per percent, no more
+
+
+def test_rebuilding_replaces_the_previous_dataset(shots: SyntheticVideo, tmp_path: Path) -> None:
+    build(shots, tmp_path, face_filter=False)
+    again = build(shots, tmp_path)
+
+    assert len(list((tmp_path / "images").iterdir())) == len(again.images)
+    assert len(list((tmp_path / "captions").iterdir())) == len(again.images)
+
+
+def test_same_input_same_archive(shots: SyntheticVideo, tmp_path: Path, faces_only: LocalDataset) -> None:
+    again = build(shots, tmp_path)
+    assert again.archive.read_bytes() == faces_only.archive.read_bytes()

@@ -1,0 +1,261 @@
+"""Frame scoring, near-duplicates, faces, crops and selection: pure functions on arrays."""
+
+from __future__ import annotations
+
+import itertools
+
+import cv2
+import numpy as np
+import pytest
+
+from contentgen.pipeline.video.crop import best_window, detail_crop, face_crop, output_side, render
+from contentgen.pipeline.video.faces import Box, FaceFinder, largest
+from contentgen.pipeline.video.scoring import (
+    DUPLICATE_BITS,
+    exposure,
+    hamming,
+    is_duplicate,
+    phash,
+    quality,
+    sharpness,
+)
+from contentgen.pipeline.video.selection import Candidate, CandidatePool, Pick, Shortlist, choose, select
+from scripts.synthetic_video import face_scene, other_scene, source_image
+from scripts.synthetic_video import render as render_scene
+
+IMAGES = ["astronaut", "camera", "coffee", "chelsea", "rocket", "moon", "brick", "page"]
+
+
+def gray(name: str, size: tuple[int, int] = (480, 270)) -> np.ndarray:
+    image = cv2.cvtColor(source_image(name), cv2.COLOR_RGB2GRAY)
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_blur_lowers_sharpness(name: str) -> None:
+    sharp = gray(name)
+    soft = cv2.GaussianBlur(sharp, (0, 0), 2.0)
+    softer = cv2.GaussianBlur(sharp, (0, 0), 4.0)
+
+    assert sharpness(sharp) > 2 * sharpness(soft) > 2 * sharpness(softer)
+    assert quality(sharpness(sharp), exposure(sharp)) > quality(sharpness(soft), exposure(soft))
+
+
+def test_motion_blur_lowers_sharpness() -> None:
+    sharp = gray("astronaut")
+    kernel = np.zeros((1, 15), np.float32)
+    kernel[0, :] = 1 / 15
+    smeared = cv2.filter2D(sharp, -1, kernel)
+
+    assert sharpness(sharp) > 2 * sharpness(smeared)
+
+
+def test_exposure() -> None:
+    good = gray("astronaut")
+    dark = (good * 0.15).astype(np.uint8)
+    bright = np.clip(good.astype(np.int16) + 150, 0, 255).astype(np.uint8)
+    clipped = good.copy()
+    clipped[:, : good.shape[1] // 3] = 255  # a third blown out
+
+    assert exposure(good) > 0.9
+    assert exposure(dark) < 0.3
+    assert exposure(bright) < 0.3
+    assert exposure(clipped) < 0.5
+    assert exposure(np.zeros((10, 10), np.uint8)) == 0
+    assert exposure(np.full((10, 10), 255, np.uint8)) == 0
+    assert 0 <= exposure(np.full((10, 10), 128, np.uint8)) <= 1
+
+
+def test_a_dark_sharp_frame_loses_to_a_well_exposed_one() -> None:
+    good = gray("coffee")
+    dark = (good * 0.2).astype(np.uint8)
+
+    assert quality(sharpness(good), exposure(good)) > quality(sharpness(dark), exposure(dark))
+
+
+def test_phash_same_picture_slightly_changed() -> None:
+    base = gray("chelsea")
+    noisy = np.clip(base + np.random.default_rng(0).normal(0, 4, base.shape), 0, 255).astype(np.uint8)
+    brighter = cv2.convertScaleAbs(base, alpha=1.1, beta=10)
+    smaller = cv2.resize(base, (240, 135), interpolation=cv2.INTER_AREA)
+    recompressed = cv2.imdecode(
+        cv2.imencode(".jpg", base, [cv2.IMWRITE_JPEG_QUALITY, 40])[1], cv2.IMREAD_GRAYSCALE
+    )
+
+    for variant in (base, noisy, brighter, smaller, recompressed):
+        assert is_duplicate(phash(base), phash(variant)), hamming(phash(base), phash(variant))
+
+
+def test_phash_different_pictures() -> None:
+    hashes = {name: phash(gray(name)) for name in IMAGES}
+    for a, b in itertools.combinations(IMAGES, 2):
+        assert hamming(hashes[a], hashes[b]) > DUPLICATE_BITS, (a, b)
+    mirrored = phash(np.ascontiguousarray(gray("astronaut")[:, ::-1]))
+    assert not is_duplicate(hashes["astronaut"], mirrored)
+
+
+def test_phash_is_64_bits() -> None:
+    assert 0 <= phash(gray("camera")) < 2**64
+    assert hamming(0, 2**64 - 1) == 64
+
+
+def frame(spec_name: str, variant: int = 0) -> np.ndarray:
+    spec = (
+        face_scene(3.0, variant=variant)
+        if spec_name == "face"
+        else other_scene(3.0, spec_name, variant=variant)
+    )
+    return cv2.cvtColor(render_scene(spec, 1.0, 480, 270), cv2.COLOR_RGB2GRAY)
+
+
+@pytest.mark.parametrize("variant", [0, 1, 2, 3])
+def test_face_found(variant: int) -> None:
+    face = FaceFinder().find(frame("face", variant))
+
+    assert face is not None
+    assert 0.15 < face.h / 270 < 0.6  # a head, not a speck or the whole frame
+    cx, cy = face.center
+    assert 0 < cx < 480 and 0 < cy < 270 * 0.75
+
+
+@pytest.mark.parametrize("name", ["coffee", "chelsea", "rocket", "moon", "hubble_deep_field"])
+def test_no_face_found(name: str) -> None:
+    assert FaceFinder().find(frame(name)) is None
+
+
+def test_face_found_on_large_frames_in_their_pixels() -> None:
+    small, large = frame("face"), cv2.resize(frame("face"), (1920, 1080), interpolation=cv2.INTER_LINEAR)
+    a, b = FaceFinder().find(small), FaceFinder().find(large)
+
+    assert a is not None and b is not None
+    assert b.center[0] == pytest.approx(4 * a.center[0], rel=0.1)
+    assert b.h == pytest.approx(4 * a.h, rel=0.2)
+
+
+def test_largest() -> None:
+    assert largest([]) is None
+    assert largest([Box(0, 0, 10, 10), Box(5, 5, 30, 30), Box(1, 1, 20, 20)]) == Box(5, 5, 30, 30)
+
+
+def test_output_side_never_enlarges_more_than_one_and_a_half() -> None:
+    assert output_side(720) == 1024
+    assert output_side(2160) == 1024
+    assert output_side(360) == 540
+    assert output_side(180) == 270
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "face"),
+    [
+        (1280, 720, Box(600, 200, 120, 120)),
+        (1280, 720, Box(0, 0, 100, 100)),  # in a corner
+        (1280, 720, Box(1150, 600, 120, 120)),
+        (720, 1280, Box(300, 300, 150, 150)),  # portrait
+        (3840, 2160, Box(1800, 800, 300, 300)),
+        (320, 180, Box(150, 40, 40, 40)),
+    ],
+)
+def test_face_crop_is_a_square_in_the_frame_around_the_face(width: int, height: int, face: Box) -> None:
+    box = face_crop(width, height, face)
+
+    assert box.w == box.h <= min(width, height)
+    assert box.x >= 0 and box.x + box.w <= width and box.y >= 0 and box.y + box.h <= height
+    assert box.x <= face.x and face.x + face.w <= box.x + box.w
+    assert box.y <= face.y and face.y + face.h <= box.y + box.h
+
+
+def test_face_crop_centres_the_face_with_room_for_shoulders() -> None:
+    box = face_crop(3840, 2160, Box(1800, 800, 300, 300))
+
+    assert box.w == 1200  # four face heights
+    assert box.center[0] == pytest.approx(1950, abs=1)
+    assert box.y == pytest.approx(950 - 0.4 * 1200, abs=1)
+
+
+def test_best_window() -> None:
+    profile = np.zeros(100)
+    profile[80:90] = 10
+    assert best_window(profile, 20) in range(70, 81)
+    assert best_window(np.ones(100), 20) == 40  # no detail anywhere: the centre
+    assert best_window(np.ones(10), 10) == 0
+
+
+def test_detail_crop_goes_where_the_picture_is() -> None:
+    image = np.full((180, 320), 128, np.uint8)
+    image[:, 220:320] = gray("brick", (100, 180))
+
+    box = detail_crop(1280, 720, image)
+    assert box.w == box.h == 720
+    assert box.x == 1280 - 720
+
+    flat = detail_crop(1280, 720, np.full((180, 320), 128, np.uint8))
+    assert flat.x == (1280 - 720) // 2
+
+
+def test_render_sizes() -> None:
+    image = np.zeros((720, 1280, 3), np.uint8)
+    assert render(image, Box(100, 0, 720, 720), 1024).shape == (1024, 1024, 3)
+    assert render(image, Box(100, 0, 720, 720), 720).shape == (720, 720, 3)
+
+
+def candidate(quality: float, index: int = 0) -> Candidate[str]:
+    return Candidate(index=index, time=index / 10, quality=quality, sharpness=quality, payload=f"f{index}")
+
+
+def test_candidate_pool_keeps_the_best_k() -> None:
+    pool: CandidatePool[str] = CandidatePool(3)
+    for index, q in enumerate([5, 1, 9, 3, 7, 2, 8]):
+        pool.offer(candidate(q, index))
+
+    assert len(pool) == 3
+    assert [c.quality for c in pool.take()] == [9, 8, 7]
+    assert len(pool) == 0 and pool.take() == []
+
+
+def test_choose_prefers_a_face_over_a_better_frame() -> None:
+    ranked = [candidate(9, 0), candidate(8, 1), candidate(7, 2)]
+    looked = []
+
+    def face_in_second(c: Candidate[str]) -> Box | None:
+        looked.append(c.index)
+        return Box(1, 1, 5, 5) if c.index == 1 else None
+
+    assert choose(ranked, face_in_second) == (ranked[1], Box(1, 1, 5, 5))
+    assert looked == [0, 1]  # stops at the first face
+    assert choose(ranked, lambda c: None) == (ranked[0], None)
+    assert choose(ranked, None) == (ranked[0], None)
+    assert choose([], None) is None
+
+
+def pick(scene: int, quality: float, phash: int) -> Pick[str]:
+    return Pick(scene=scene, time=float(scene), quality=quality, phash=phash, payload=f"s{scene}")
+
+
+def test_shortlist_keeps_the_best_and_drops_the_worst() -> None:
+    shortlist: Shortlist[str] = Shortlist(2)
+    a, b, c, d = pick(0, 5, 0), pick(1, 3, 2**64 - 1), pick(2, 4, 0xFFFFFFFF), pick(3, 1, 0xFFFFFFFF << 32)
+
+    assert shortlist.add(a) == (True, [])
+    assert shortlist.add(b) == (True, [])
+    assert shortlist.add(c) == (True, [b])  # better than the worst kept
+    assert shortlist.add(d) == (False, [])  # worse than everything kept
+    assert [p.scene for p in shortlist.chronological()] == [0, 2]
+
+
+def test_shortlist_keeps_one_of_near_duplicates() -> None:
+    shortlist: Shortlist[str] = Shortlist(10)
+    first, worse_copy, better_copy = pick(0, 5, 0b1111), pick(1, 4, 0b1110), pick(2, 6, 0b0111)
+
+    assert shortlist.add(first) == (True, [])
+    assert shortlist.add(worse_copy) == (False, [])
+    assert shortlist.add(better_copy) == (True, [first])
+    assert [p.scene for p in shortlist.chronological()] == [2]
+
+
+def test_select_keeps_chronological_order() -> None:
+    hashes = np.random.default_rng(1).integers(0, 2**63, 6)
+    assert all(hamming(int(a), int(b)) > DUPLICATE_BITS for a, b in itertools.combinations(hashes, 2))
+    picks = [pick(i, q, int(h)) for i, (q, h) in enumerate(zip([3, 9, 1, 7, 5, 8], hashes, strict=True))]
+
+    chosen = select(picks, 3)
+    assert [p.scene for p in chosen] == [1, 3, 5]
