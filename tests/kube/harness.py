@@ -176,10 +176,14 @@ def cluster(root: Path, monkeypatch: Any) -> Iterator[Cluster]:
 
 
 @contextmanager
-def operator(c: Cluster) -> Iterator[KopfRunner]:
-    runner = KopfRunner(kopf_args(OperatorSettings()), timeout=30)
+def operator(c: Cluster, *, health: bool = True) -> Iterator[KopfRunner]:
+    """The operator, started as `contentgen operator` starts it. A second replica in the same
+    process runs without the health endpoint (the port is taken)."""
+    settings = OperatorSettings() if health else OperatorSettings(health_port=0)
+    runner = KopfRunner(kopf_args(settings), timeout=30)
     with runner:
-        wait_for(lambda: _healthy(c.health_port), 30, "the operator's health endpoint")
+        if health:
+            wait_for(lambda: _healthy(c.health_port), 30, "the operator's health endpoint")
         yield runner
 
 

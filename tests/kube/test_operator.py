@@ -14,6 +14,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from contentgen.api import GROUP
+from contentgen.store import LocalStore
 from scripts.synthetic_video import face_scene, other_scene, write_video
 from tests.httpserver import serve
 from tests.kube.harness import Cluster, cluster, operator, wait_for
@@ -308,17 +309,14 @@ def test_deleting_a_running_resource_stops_its_job(env: Cluster) -> None:
 
 
 def test_failed_cleanup_is_retried_and_can_be_skipped(env: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
-    from contentgen.controller import handlers
-
     c, ns = env, "stuck"
     c.apply(image("sticky", deletionPolicy="Delete"), ns)
     c.wait_phase("ImageGeneration", ns, "sticky", "Succeeded")
-    assert handlers.STATE is not None
 
-    def refuse(prefix: str) -> int:
+    def refuse(self: object, prefix: str) -> int:
         raise PermissionError("AccessDenied: the store refused the deletion")
 
-    monkeypatch.setattr(handlers.STATE.store, "delete_prefix", refuse)
+    monkeypatch.setattr(LocalStore, "delete_prefix", refuse)
     c.api.delete(GROUP, "imagegenerations", ns, "sticky")
     wait_for(
         lambda: "cleanup failed" in c.status("ImageGeneration", ns, "sticky").get("message", ""),
@@ -367,6 +365,25 @@ def test_health_and_metrics(env: Cluster) -> None:
     assert httpx.get(f"http://127.0.0.1:{env.health_port}/healthz").status_code == 200
     assert REGISTRY.get_sample_value("contentgen_jobs_created_total", {"kind": "ImageGeneration"}) >= 1
     assert REGISTRY.get_sample_value("contentgen_reconcile_seconds_count", {"kind": "LoraTraining"}) >= 1
+
+
+def test_two_replicas_one_works_then_the_other_takes_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Peering: replicas pick distinct priorities, one works, the other stands by until it goes."""
+    with cluster(tmp_path, monkeypatch) as c:
+        with operator(c), operator(c, health=False):
+            for n in range(3):
+                c.apply(image(f"r{n}"), "default")
+            for n in range(3):
+                c.wait_phase("ImageGeneration", "default", f"r{n}", "Succeeded")
+            peers = c.api.get("kopf.dev", "clusterkopfpeerings", "", "contentgen")
+            assert peers is not None and len(peers.get("status") or {}) == 2
+        creates = [call for call in c.api.calls if call.verb == "create" and call.resource == "jobs"]
+        assert len(creates) == 3 and len(c.kubelet.runs) == 3  # one replica acted, once each
+        with operator(c):  # whichever replica worked is gone; a new one carries on
+            c.apply(image("r3"), "default")
+            c.wait_phase("ImageGeneration", "default", "r3", "Succeeded")
 
 
 def test_operator_restart_mid_job_creates_no_second_job(

@@ -62,13 +62,10 @@ class Operator:
         return self.locks.setdefault(f"namespace/{namespace}", asyncio.Lock())
 
 
-STATE: Operator | None = None
-
-
-def _state() -> Operator:
-    if STATE is None:
-        raise RuntimeError("the operator has not started")
-    return STATE
+def _operator(kwargs: dict[str, Any]) -> Operator:
+    """This operator's shared state, kept in kopf's per-operator memo (set at startup)."""
+    op: Operator = kwargs["memo"].operator
+    return op
 
 
 @kopf.on.login()
@@ -95,8 +92,7 @@ def login(**_: Any) -> kopf.ConnectionInfo:
 
 
 @kopf.on.startup()
-async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-    global STATE
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     config = OperatorSettings()
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
@@ -128,7 +124,7 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
             await asyncio.to_thread(catalog.ensure_indexes)
         except Exception as exc:  # MongoDB down: indexes are made on a later start
             log.warning("catalog unavailable at start: %s", exc)
-    STATE = Operator(
+    memo.operator = Operator(
         settings=config,
         kube=Kube(load_client()),
         store=store,
@@ -143,11 +139,10 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 
 @kopf.on.cleanup()
-async def cleanup(**_: Any) -> None:
-    global STATE
-    if STATE is not None and STATE.catalog is not None:
-        STATE.catalog.close()
-    STATE = None
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    op = getattr(memo, "operator", None)
+    if op is not None and op.catalog is not None:
+        op.catalog.close()
 
 
 # --- indexes: what reconciles read instead of asking the API server ---------------------------
@@ -190,8 +185,9 @@ def _status_patch(before: dict[str, Any], after: dict[str, Any]) -> dict[str, An
     return patch
 
 
-async def reconcile(kind: Kind, name: str, namespace: str, uid: str, indexes: dict[str, Any]) -> None:
-    op = _state()
+async def reconcile(
+    op: Operator, kind: Kind, name: str, namespace: str, uid: str, indexes: dict[str, Any]
+) -> None:
     async with op.lock(uid):
         began = time.monotonic()
         body = await op.kube.get_resource(kind, namespace, name)
@@ -218,7 +214,7 @@ async def reconcile(kind: Kind, name: str, namespace: str, uid: str, indexes: di
             kopf.event(cast(Any, body), type=event.type, reason=event.reason, message=event.message)
             metrics.TRANSITIONS.labels(kind.kind, str(decision.status.get("phase")), event.reason).inc()
         if patch or decision.outcome_recorded is not None or uid in op.catalog_behind:
-            await sync_catalog(body, decision.status, decision.outcome_recorded)
+            await sync_catalog(op, body, decision.status, decision.outcome_recorded)
         metrics.RECONCILE_SECONDS.labels(kind.kind).observe(time.monotonic() - began)
 
 
@@ -266,10 +262,11 @@ async def _start_job(op: Operator, snapshot: SpecSnapshot) -> None:
     op.queue.start(namespace, snapshot.uid)
 
 
-async def sync_catalog(body: dict[str, Any], status: dict[str, Any], result: RunResult | None) -> None:
+async def sync_catalog(
+    op: Operator, body: dict[str, Any], status: dict[str, Any], result: RunResult | None
+) -> None:
     """Write the resource's catalog document. MongoDB being away never blocks a reconcile:
     the write is remembered and made again on the next tick."""
-    op = _state()
     if op.catalog is None:
         return
     meta = body["metadata"]
@@ -327,25 +324,26 @@ def _settled(body: kopf.Body, index: kopf.Index[tuple[str, str], JobState]) -> b
 def _register(kind: Kind) -> None:
     # kopf passes everything as keyword arguments, indexes included (by the index's name).
     async def on_change(**kwargs: Any) -> None:
-        await reconcile(kind, kwargs["name"], kwargs["namespace"], kwargs["uid"], kwargs)
+        await reconcile(_operator(kwargs), kind, kwargs["name"], kwargs["namespace"], kwargs["uid"], kwargs)
 
     async def on_resume(**kwargs: Any) -> None:
         # After a restart: catch the catalog up, then carry on where the resource was.
-        body = dict(kwargs["body"])
-        await sync_catalog(body, dict(body.get("status") or {}), None)
-        await reconcile(kind, kwargs["name"], kwargs["namespace"], kwargs["uid"], kwargs)
+        op, body = _operator(kwargs), dict(kwargs["body"])
+        await sync_catalog(op, body, dict(body.get("status") or {}), None)
+        await reconcile(op, kind, kwargs["name"], kwargs["namespace"], kwargs["uid"], kwargs)
 
     async def on_tick(**kwargs: Any) -> None:
-        op, uid = _state(), kwargs["uid"]
+        op, uid = _operator(kwargs), kwargs["uid"]
         behind = uid in op.catalog_behind
         if _settled(kwargs["body"], kwargs["jobs_by_owner"]) and not behind:
             return
         if not behind and not op.backoff.due(uid, time.monotonic()):
             return
-        await reconcile(kind, kwargs["name"], kwargs["namespace"], uid, kwargs)
+        await reconcile(op, kind, kwargs["name"], kwargs["namespace"], uid, kwargs)
 
     async def on_delete(**kwargs: Any) -> None:
-        await delete(kind, dict(kwargs["body"]), kwargs["jobs_by_owner"], int(kwargs.get("retry", 0)))
+        body, retry = dict(kwargs["body"]), int(kwargs.get("retry", 0))
+        await delete(_operator(kwargs), kind, body, kwargs["jobs_by_owner"], retry)
 
     selector = (GROUP, VERSION, kind.plural)
     interval = SETTINGS.reconcile_interval_seconds
@@ -357,12 +355,15 @@ def _register(kind: Kind) -> None:
 
 
 async def delete(
-    kind: Kind, body: dict[str, Any], jobs_index: kopf.Index[tuple[str, str], JobState], retry: int
+    op: Operator,
+    kind: Kind,
+    body: dict[str, Any],
+    jobs_index: kopf.Index[tuple[str, str], JobState],
+    retry: int,
 ) -> None:
     """The finalizer: stop the Job; with deletionPolicy Delete, remove the stored objects and mark
     the catalog record deleted. A failure is reported and retried with backoff; the annotation
     contentgen.io/skip-cleanup: "true" lets the resource go without cleaning up."""
-    op = _state()
     meta, spec = body["metadata"], body.get("spec") or {}
     namespace, uid = meta["namespace"], meta["uid"]
     async with op.lock(uid):
