@@ -66,9 +66,17 @@ bench: install  ## run the benchmarks in bench/ (numbers go into README)
 	$(BIN)/python bench/run.py
 
 .PHONY: generate
-generate: install  ## regenerate committed files: crds/, the chart's CRDs, README's API reference
+generate: install tools  ## regenerate committed files: crds/, the chart's CRDs, README's API reference, the chart's values table, charts/install.yaml
 	$(BIN)/contentgen crds --out crds
+	rm -f charts/contentgen/crds/*.yaml
+	cp crds/*.yaml charts/contentgen/crds/
 	$(BIN)/python scripts/update_readme.py
+	$(BIN)/python scripts/chart.py values-doc
+	$(BIN)/python scripts/chart.py install-manifest
+
+.PHONY: install-manifest
+install-manifest: install tools  ## render charts/install.yaml: the chart with default values, for kubectl apply
+	$(BIN)/python scripts/chart.py install-manifest
 
 .PHONY: lock
 lock:  ## re-resolve requirements/*.txt from pyproject.toml (needs the package index)

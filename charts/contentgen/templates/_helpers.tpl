@@ -1,0 +1,179 @@
+{{/* Names, labels and the rules shared by the templates. */}}
+
+{{- define "contentgen.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The prefix of every object's name: the release name, plus the chart name unless it holds it. */}}
+{{- define "contentgen.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "contentgen.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ include "contentgen.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: contentgen
+{{- end -}}
+
+{{/* Selector labels of one component: call with (dict "ctx" $ "component" "operator"). */}}
+{{- define "contentgen.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "contentgen.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "contentgen.componentLabels" -}}
+{{ include "contentgen.labels" .ctx }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "contentgen.operatorName" -}}
+{{- printf "%s-operator" (include "contentgen.fullname" .) -}}
+{{- end -}}
+
+{{- define "contentgen.apiName" -}}
+{{- printf "%s-api" (include "contentgen.fullname" .) -}}
+{{- end -}}
+
+{{- define "contentgen.operatorServiceAccount" -}}
+{{- default (include "contentgen.operatorName" .) .Values.serviceAccount.name -}}
+{{- end -}}
+
+{{- define "contentgen.apiServiceAccount" -}}
+{{- default (include "contentgen.apiName" .) .Values.api.serviceAccount.name -}}
+{{- end -}}
+
+{{/* The ClusterRole of the worker's progress channel (the operator binds it per namespace). */}}
+{{- define "contentgen.workerClusterRole" -}}
+{{- default (printf "%s-worker" (include "contentgen.fullname" .)) .Values.worker.clusterRoleName -}}
+{{- end -}}
+
+{{- define "contentgen.image" -}}
+{{- printf "%s:%s" .repository (default .appVersion .tag) -}}
+{{- end -}}
+
+{{- define "contentgen.operatorImage" -}}
+{{- include "contentgen.image" (dict "repository" .Values.image.repository "tag" .Values.image.tag "appVersion" .Chart.AppVersion) -}}
+{{- end -}}
+
+{{- define "contentgen.workerImage" -}}
+{{- include "contentgen.image" (dict "repository" .Values.worker.image.repository "tag" .Values.worker.image.tag "appVersion" .Chart.AppVersion) -}}
+{{- end -}}
+
+{{/* The kinds the operator reconciles (plural resource names in contentgen.io). */}}
+{{- define "contentgen.kinds" -}}
+- loratrainings
+- imagegenerations
+- transcriptions
+{{- end -}}
+
+{{- define "contentgen.statusSubresources" -}}
+- loratrainings/status
+- imagegenerations/status
+- transcriptions/status
+{{- end -}}
+
+{{/*
+The operator's rules wherever it works; call with (dict "ctx" $ "peerings" "clusterkopfpeerings")
+or "kopfpeerings". Exactly what tests/rbac/observed-calls.json records (tests/chart checks it):
+kopf watches the three kinds and the Jobs, patches the resources (finalizers, annotations), their
+status, its peering object, and posts events; the operator reads a resource before reconciling it,
+creates and deletes Jobs and lists a finished Job's pods for the worker's termination message.
+*/}}
+{{- define "contentgen.operatorRules" -}}
+- apiGroups: ["contentgen.io"]
+  resources:
+    {{- include "contentgen.kinds" .ctx | nindent 4 }}
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["contentgen.io"]
+  resources:
+    {{- include "contentgen.statusSubresources" .ctx | nindent 4 }}
+  verbs: ["patch"]
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["list", "watch", "create", "delete"]
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create"]
+- apiGroups: ["kopf.dev"]
+  resources: [{{ .peerings | quote }}]
+  verbs: ["list", "watch"]
+- apiGroups: ["kopf.dev"]
+  resources: [{{ .peerings | quote }}]
+  resourceNames: [{{ .ctx.Values.peeringName | quote }}]
+  verbs: ["patch"]
+{{- end -}}
+
+{{/* The worker's progress channel: a JSON patch of progress and stage on its resource's status. */}}
+{{- define "contentgen.workerRules" -}}
+- apiGroups: ["contentgen.io"]
+  resources:
+    {{- include "contentgen.statusSubresources" . | nindent 4 }}
+  verbs: ["patch"]
+{{- end -}}
+
+{{/* Pod Security Standard "restricted": the pod's and every container's security context. */}}
+{{- define "contentgen.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+fsGroup: 10001
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "contentgen.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* S3 credentials from s3.existingSecret (callers check it is set; without it: workload identity). */}}
+{{- define "contentgen.s3Env" -}}
+- name: AWS_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.s3.existingSecret | quote }}
+      key: AWS_ACCESS_KEY_ID
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.s3.existingSecret | quote }}
+      key: AWS_SECRET_ACCESS_KEY
+{{- end -}}
+
+{{/* Checks that need more than the schema. */}}
+{{- define "contentgen.validate" -}}
+{{- if and (not .Values.watchNamespaces) .Values.worker.serviceAccount.annotations -}}
+{{- fail "worker.serviceAccount.annotations need watchNamespaces: cluster-wide, the operator creates the worker's ServiceAccount in each namespace itself, without annotations (use s3.existingSecret, or node-level credentials)" -}}
+{{- end -}}
+{{- if .Values.api.enabled -}}
+{{- if not .Values.mongodb.existingSecret -}}
+{{- fail "api.enabled needs mongodb.existingSecret: the API serves the MongoDB catalog" -}}
+{{- end -}}
+{{- if not .Values.api.tokensSecret.name -}}
+{{- fail "api.enabled needs api.tokensSecret.name: a Secret holding the API's tokens file" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
