@@ -37,7 +37,11 @@ class HelmMissing(RuntimeError):
 
 def helm_binary() -> str:
     """$HELM, else the pinned helm `make tools` fetches (.tools/bin/helm), else helm on PATH."""
-    candidates = [os.environ.get("HELM", ""), str(ROOT / ".tools" / "bin" / "helm"), shutil.which("helm") or ""]
+    candidates = [
+        os.environ.get("HELM", ""),
+        str(ROOT / ".tools" / "bin" / "helm"),
+        shutil.which("helm") or "",
+    ]
     for candidate in candidates:
         if candidate and os.access(candidate, os.X_OK):
             return candidate
@@ -151,9 +155,9 @@ def type_name(node: dict[str, Any] | None) -> str:
     if node is None:
         return "?"
     kind = node.get("type", "any")
-    names = {"array": "list", "object": "map", "number": "number"}
+    names = {"array": "list", "object": "map"}
     if isinstance(kind, list):
-        return " or ".join(names.get(k, k) for k in kind)
+        return " or ".join(names.get(str(k), str(k)) for k in kind)
     if "enum" in node:
         return " \\| ".join(f"`{v}`" for v in node["enum"])
     return str(names.get(kind, kind))

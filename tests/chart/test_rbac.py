@@ -1,0 +1,359 @@
+"""The chart's RBAC against what the real operator and worker asked of the API server.
+
+tests/kube/test_operator.py records every (install mode, identity, verb, group, resource, scope)
+the operator and the worker sent to the API server double (tests/rbac/observed-calls.json). Here
+the rendered Roles, ClusterRoles and bindings are evaluated the way the API server's RBAC
+authorizer would, per ServiceAccount: every recorded call must be allowed for the right account,
+and nothing may be granted beyond the recorded calls except ALLOWED_BEYOND_RECORDED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from contentgen.controller.kube import Kube
+from contentgen.controller.settings import OperatorSettings
+from tests.chart.conftest import NAMESPACE, Doc, of_kind, one, operator_deployment, render, settings_env
+from tests.chart.test_render import operator_settings
+from tests.conftest import ROOT
+
+CALLS = [tuple(c) for c in json.loads((ROOT / "tests" / "rbac" / "observed-calls.json").read_text())]
+CLUSTER = "*cluster*"  # a grant in every namespace and at cluster scope (a ClusterRoleBinding)
+NAME_ADDRESSED = {"get", "patch", "update", "delete"}  # verbs that resourceNames can limit
+
+# What the chart may grant beyond the recorded calls: (mode, identity, verb, group, resource) ->
+# why. Keep it short; every entry must be granted and not recorded (no stale entries).
+# It is empty: every permission the chart grants was exercised by the integration tests. In
+# particular the worker gets `patch` on the status subresources only (no `get`: its progress
+# channel is a JSON patch guarded by a `test` op), and the operator binds the worker's
+# ClusterRole without `bind`, because it holds that `patch` itself (checked below).
+ALLOWED_BEYOND_RECORDED: dict[tuple[str, str, str, str, str], str] = {}
+
+WATCHED = ["team-a", "team-b"]
+MODES: dict[str, Doc] = {"cluster-wide": {}, "namespaced": {"watchNamespaces": WATCHED}}
+# Other value sets whose RBAC must be the same as the mode's defaults.
+MODE_VARIANTS: dict[str, list[Doc]] = {
+    "cluster-wide": [
+        {
+            "replicaCount": 3,
+            "api": {"enabled": True, "tokensSecret": {"name": "t"}},
+            "mongodb": {"existingSecret": "m"},
+        }
+    ],
+    "namespaced": [{"watchNamespaces": ["team-a"]}, {"watchNamespaces": WATCHED, "replicaCount": 3}],
+}
+
+
+@dataclass(frozen=True)
+class Grant:
+    verb: str
+    group: str
+    resource: str
+    where: str  # CLUSTER or a namespace
+    names: frozenset[str] | None  # resourceNames, when the rule limits them
+
+
+@dataclass(frozen=True)
+class Account:
+    namespace: str
+    name: str
+
+
+def rule_grants(rules: list[Doc], where: str) -> set[Grant]:
+    grants = set()
+    for rule in rules:
+        assert set(rule) <= {"apiGroups", "resources", "verbs", "resourceNames"}, rule
+        names = frozenset(rule["resourceNames"]) if rule.get("resourceNames") else None
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                for verb in rule["verbs"]:
+                    grants.add(Grant(verb, group, resource, where, names))
+    return grants
+
+
+def grants_by_account(docs: list[Doc]) -> dict[Account, set[Grant]]:
+    """What each ServiceAccount may do, from the bindings in `docs` (dangling references fail)."""
+    cluster_roles = {d["metadata"]["name"]: d.get("rules") or [] for d in of_kind(docs, "ClusterRole")}
+    roles = {
+        (d["metadata"]["namespace"], d["metadata"]["name"]): d.get("rules") or []
+        for d in of_kind(docs, "Role")
+    }
+    result: dict[Account, set[Grant]] = {}
+    for binding in of_kind(docs, "ClusterRoleBinding") + of_kind(docs, "RoleBinding"):
+        ref = binding["roleRef"]
+        namespace = binding["metadata"].get("namespace")
+        where = CLUSTER if binding["kind"] == "ClusterRoleBinding" else namespace
+        if ref["kind"] == "ClusterRole":
+            assert ref["name"] in cluster_roles, (
+                f"{binding['metadata']['name']}: no ClusterRole {ref['name']}"
+            )
+            rules = cluster_roles[ref["name"]]
+        else:
+            assert binding["kind"] == "RoleBinding" and (namespace, ref["name"]) in roles, binding["metadata"]
+            rules = roles[(namespace, ref["name"])]
+        for subject in binding["subjects"]:
+            assert subject["kind"] == "ServiceAccount", subject
+            account = Account(subject["namespace"], subject["name"])
+            result.setdefault(account, set()).update(rule_grants(rules, where))
+    return result
+
+
+def allows(grants: set[Grant], verb: str, group: str, resource: str, scope: str, namespace: str) -> bool:
+    """Would RBAC allow this request? A cluster-scoped request (across all namespaces) needs a
+    ClusterRoleBinding; a namespaced one a grant there or cluster-wide. Rules limited by
+    resourceNames allow only requests naming one object (get, patch, update, delete)."""
+    for g in grants:
+        if (g.verb, g.group, g.resource) != (verb, group, resource):
+            continue
+        if g.names is not None and verb not in NAME_ADDRESSED:
+            continue
+        if g.where == CLUSTER or (scope == "namespace" and g.where == namespace):
+            return True
+    return False
+
+
+def runtime_worker_access(namespace: str, settings: OperatorSettings) -> list[Doc]:
+    """The ServiceAccount and RoleBinding the operator creates in `namespace` before its first Job
+    (cluster-wide installs), made by its own code (Kube.ensure_worker_access)."""
+    created: list[Doc] = []
+
+    class NotFound(Exception):
+        status = 404
+
+    def read(*_: Any, **__: Any) -> None:
+        raise NotFound
+
+    def create(kind: str) -> Any:
+        def call(ns: str, body: Doc, **_: Any) -> None:
+            assert ns == namespace
+            created.append({"kind": kind, **body})
+
+        return call
+
+    core = type("Core", (), {})()
+    core.read_namespaced_service_account = read
+    core.create_namespaced_service_account = create("ServiceAccount")
+    rbac = type("Rbac", (), {})()
+    rbac.read_namespaced_role_binding = read
+    rbac.create_namespaced_role_binding = create("RoleBinding")
+    kube = Kube.__new__(Kube)  # without a client: only the calls above are made
+    kube.__dict__.update(ApiException=NotFound, core=core, rbac=rbac)
+    asyncio.run(
+        kube.ensure_worker_access(namespace, settings.worker_service_account, settings.worker_cluster_role)
+    )
+    assert [d["kind"] for d in created] == ["ServiceAccount", "RoleBinding"]
+    return created
+
+
+@dataclass
+class Install:
+    mode: str
+    docs: list[Doc]
+    settings: OperatorSettings
+    operator: Account
+    workers: dict[str, Account]  # namespace -> the worker's account there
+    grants: dict[Account, set[Grant]]
+
+
+# A namespace no value names: a cluster-wide operator must work there as anywhere.
+SOME_NAMESPACE = "some-team"
+
+
+def install(mode: str, values: Doc | None = None) -> Install:
+    docs = render(MODES[mode] if values is None else values)
+    settings = operator_settings(settings_env(docs))
+    pod = operator_deployment(docs)["spec"]["template"]["spec"]
+    operator = Account(NAMESPACE, pod["serviceAccountName"])
+    if mode == "cluster-wide":
+        namespaces = [SOME_NAMESPACE]
+        docs = docs + runtime_worker_access(SOME_NAMESPACE, settings)
+    else:
+        namespaces = list(settings.watch_namespaces)
+    workers = {ns: Account(ns, settings.worker_service_account) for ns in namespaces}
+    return Install(mode, docs, settings, operator, workers, grants_by_account(docs))
+
+
+def recorded(mode: str, identity: str) -> list[tuple[str, str, str, str]]:
+    return [(c[2], c[3], c[4], c[5]) for c in CALLS if c[0] == mode and c[1] == identity]
+
+
+def missing_calls(inst: Install) -> list[str]:
+    problems = []
+    for verb, group, resource, scope in recorded(inst.mode, "operator"):
+        for ns in inst.workers:  # every namespace the operator works in
+            if not allows(inst.grants.get(inst.operator, set()), verb, group, resource, scope, ns):
+                problems.append(f"operator: {verb} {group}/{resource} ({scope} scope, in {ns})")
+    for verb, group, resource, scope in recorded(inst.mode, "worker"):
+        for ns, account in inst.workers.items():
+            if not allows(inst.grants.get(account, set()), verb, group, resource, scope, ns):
+                problems.append(f"worker: {verb} {group}/{resource} ({scope} scope, in {ns})")
+    return problems
+
+
+def excess_grants(inst: Install) -> list[str]:
+    """Grants beyond the recorded calls (and the allow-list), and stale allow-list entries."""
+    identities = {inst.operator: "operator", **{a: "worker" for a in inst.workers.values()}}
+    problems = []
+    used_allowances = set()
+    for account, grants in inst.grants.items():
+        if account not in identities:
+            problems.append(f"{account}: bound, but neither the operator nor a worker")
+            continue
+        identity = identities[account]
+        calls = {c[:3] for c in recorded(inst.mode, identity)}
+        for g in sorted(grants, key=lambda g: (g.group, g.resource, g.verb)):
+            key = (inst.mode, identity, g.verb, g.group, g.resource)
+            if (g.verb, g.group, g.resource) in calls:
+                continue
+            if key in ALLOWED_BEYOND_RECORDED:
+                used_allowances.add(key)
+                continue
+            problems.append(f"{identity}: {g.verb} {g.group or 'core'}/{g.resource} was never used")
+    for key in ALLOWED_BEYOND_RECORDED:
+        if key[0] == inst.mode and key not in used_allowances:
+            problems.append(f"allow-list entry {key} is not granted (or was recorded): remove it")
+    return problems
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_every_recorded_call_is_allowed(mode: str) -> None:
+    inst = install(mode)
+    assert recorded(mode, "operator") and recorded(mode, "worker")
+    assert missing_calls(inst) == []
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_nothing_is_granted_beyond_the_recorded_calls(mode: str) -> None:
+    assert excess_grants(install(mode)) == []
+
+
+def test_the_checks_catch_a_missing_and_an_extra_permission() -> None:
+    inst = install("cluster-wide")
+    role = one(inst.docs, "ClusterRole", "contentgen-operator")
+    events = next(r for r in role["rules"] if r["resources"] == ["events"])
+    events["verbs"] = ["create", "patch"]
+    jobs = next(r for r in role["rules"] if r["resources"] == ["jobs"])
+    jobs["verbs"].remove("delete")
+    broken = Install(
+        inst.mode, inst.docs, inst.settings, inst.operator, inst.workers, grants_by_account(inst.docs)
+    )
+    assert missing_calls(broken) == [f"operator: delete batch/jobs (namespace scope, in {SOME_NAMESPACE})"]
+    assert excess_grants(broken) == ["operator: patch core/events was never used"]
+
+
+def test_a_namespaced_call_granted_in_one_namespace_only_is_caught() -> None:
+    inst = install("namespaced")
+    docs = [
+        d for d in inst.docs if not (d["kind"] == "RoleBinding" and d["metadata"]["namespace"] == "team-b")
+    ]
+    broken = Install(inst.mode, docs, inst.settings, inst.operator, inst.workers, grants_by_account(docs))
+    problems = missing_calls(broken)
+    assert problems and all("in team-b" in p for p in problems)
+    assert any(p.startswith("operator:") for p in problems) and any(p.startswith("worker:") for p in problems)
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_rbac_is_the_same_with_other_values(mode: str) -> None:
+    for values in MODE_VARIANTS[mode]:
+        inst = install(mode, values)
+        assert missing_calls(inst) == [] and excess_grants(inst) == []
+
+
+def test_cluster_scoped_calls_come_from_a_cluster_role_binding() -> None:
+    inst = install("cluster-wide")
+    cluster_calls = [c for c in recorded("cluster-wide", "operator") if c[3] == "cluster"]
+    assert cluster_calls
+    # The same grants as namespace-wide Roles would not do.
+    as_roles = {
+        Grant(g.verb, g.group, g.resource, SOME_NAMESPACE, g.names) for g in inst.grants[inst.operator]
+    }
+    for verb, group, resource, scope in cluster_calls:
+        assert allows(inst.grants[inst.operator], verb, group, resource, scope, SOME_NAMESPACE)
+        assert not allows(as_roles, verb, group, resource, scope, SOME_NAMESPACE)
+
+
+def test_namespaced_install_has_no_cluster_roles_and_stays_in_its_namespaces() -> None:
+    for values in [MODES["namespaced"], *MODE_VARIANTS["namespaced"]]:
+        inst = install("namespaced", values)
+        assert of_kind(inst.docs, "ClusterRole") == [] and of_kind(inst.docs, "ClusterRoleBinding") == []
+        assert inst.settings.manage_worker_access is False
+        for account, grants in inst.grants.items():
+            assert {g.where for g in grants} <= set(values["watchNamespaces"]), account
+        assert set(inst.workers) == set(values["watchNamespaces"])
+        # The chart makes the worker's account where its Jobs run.
+        for ns, account in inst.workers.items():
+            one(
+                [d for d in inst.docs if d["metadata"].get("namespace") == ns], "ServiceAccount", account.name
+            )
+    assert all(c[5] == "namespace" for c in CALLS if c[0] == "namespaced")
+
+
+def test_no_wildcards_anywhere() -> None:
+    for mode in MODES:
+        for values in [MODES[mode], *MODE_VARIANTS[mode]]:
+            for role in of_kind(render(values), "ClusterRole") + of_kind(render(values), "Role"):
+                for rule in role["rules"]:
+                    for field in ("apiGroups", "resources", "verbs", "resourceNames"):
+                        assert not any("*" in item for item in rule.get(field, [])), (role["metadata"], rule)
+                    assert "nonResourceURLs" not in rule
+
+
+def test_name_limited_rules_name_our_own_objects() -> None:
+    for mode in MODES:
+        inst = install(mode)
+        limited = {
+            (g.verb, g.resource, g.names) for gs in inst.grants.values() for g in gs if g.names is not None
+        }
+        worker = frozenset({inst.settings.worker_service_account})
+        peering = frozenset({inst.settings.peering_name})
+        expected = {("patch", "clusterkopfpeerings" if mode == "cluster-wide" else "kopfpeerings", peering)}
+        if mode == "cluster-wide":
+            expected |= {("get", "serviceaccounts", worker), ("get", "rolebindings", worker)}
+        assert limited == expected
+
+
+def test_worker_cluster_role_is_the_one_the_operator_binds() -> None:
+    docs = render()
+    settings = operator_settings(settings_env(docs))
+    names = [d["metadata"]["name"] for d in of_kind(docs, "ClusterRole")]
+    assert settings.worker_cluster_role in names and settings.worker_cluster_role == "contentgen-worker"
+    custom = operator_settings(settings_env(render({"worker": {"clusterRoleName": "cg-progress"}})))
+    assert custom.worker_cluster_role == "cg-progress"
+    assert "cg-progress" in [
+        d["metadata"]["name"]
+        for d in of_kind(render({"worker": {"clusterRoleName": "cg-progress"}}), "ClusterRole")
+    ]
+    # The runtime binding the operator makes points at it, for the account its Jobs use.
+    (_, binding) = runtime_worker_access("x", settings)
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": "contentgen-worker",
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": settings.worker_service_account, "namespace": "x"}
+    ]
+
+
+def test_operator_may_bind_the_worker_role_without_bind_or_escalate() -> None:
+    """The API server lets a RoleBinding to a ClusterRole be created only by someone who holds
+    every permission in it (or has `bind`): the operator holds the worker's, cluster-wide."""
+    inst = install("cluster-wide")
+    worker_rules = one(inst.docs, "ClusterRole", inst.settings.worker_cluster_role)["rules"]
+    for g in rule_grants(worker_rules, SOME_NAMESPACE):
+        assert allows(inst.grants[inst.operator], g.verb, g.group, g.resource, "namespace", SOME_NAMESPACE), g
+    assert not any(g.verb in ("bind", "escalate", "impersonate") for gs in inst.grants.values() for g in gs)
+
+
+def test_worker_may_only_patch_status() -> None:
+    for mode in MODES:
+        inst = install(mode)
+        for account in inst.workers.values():
+            assert {(g.verb, g.resource.split("/")[-1]) for g in inst.grants[account]} == {
+                ("patch", "status")
+            }

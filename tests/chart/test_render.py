@@ -1,0 +1,610 @@
+"""The chart renders valid Kubernetes 1.33 objects for every value set that matters, rejects bad
+values, runs everything restricted, holds no secret, and its settings are the operator's."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import jsonschema  # type: ignore[import-untyped]
+import kubernetes_validate
+import pytest
+import yaml
+
+from contentgen.api import SpecSnapshot
+from contentgen.controller.jobs import render_job
+from contentgen.controller.main import kopf_args
+from contentgen.controller.settings import OperatorSettings
+from scripts import chart as chart_files
+from tests.chart.conftest import (
+    API,
+    CHART,
+    EVERYTHING,
+    NAMESPACE,
+    RELEASE,
+    SECRETS,
+    VARIANTS,
+    Doc,
+    of_kind,
+    one,
+    operator_deployment,
+    pod_specs,
+    render,
+    render_text,
+    settings_env,
+    template_error,
+)
+from tests.conftest import ROOT
+
+KUBERNETES_VERSION = "1.33.0"
+CRDS = {
+    (d["spec"]["group"], d["spec"]["names"]["kind"]): d
+    for d in (yaml.safe_load(p.read_text()) for p in sorted((CHART / "crds").glob("*.yaml")))
+}
+# Custom resources kubernetes-validate has no schema for, and why that is fine.
+NOT_IN_KUBERNETES_SCHEMAS = {
+    "monitoring.coreos.com/v1": "the Prometheus Operator's CRD; checked for its Service port below",
+}
+
+
+def operator_settings(env: dict[str, str]) -> OperatorSettings:
+    """OperatorSettings as the operator reads them from this environment (and nothing else)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CONTENTGEN_")}
+    with mock.patch.dict(os.environ, {**clean, **env}, clear=True):
+        return OperatorSettings()
+
+
+def validate(doc: Doc) -> None:
+    group, _, version = doc["apiVersion"].rpartition("/")
+    if (group, doc["kind"]) in CRDS:
+        # One of ours (kopf's peering objects): scope and schema from the chart's own CRD.
+        crd = CRDS[(group, doc["kind"])]
+        assert ("namespace" in doc["metadata"]) == (crd["spec"]["scope"] == "Namespaced"), doc["kind"]
+        (served,) = [v for v in crd["spec"]["versions"] if v["name"] == version]
+        body = {k: v for k, v in doc.items() if k not in ("apiVersion", "kind", "metadata")}
+        jsonschema.validate(body, served["schema"]["openAPIV3Schema"])
+    elif doc["apiVersion"] in NOT_IN_KUBERNETES_SCHEMAS:
+        pass
+    else:
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+
+
+# --- lint and schema validity -------------------------------------------------------------------
+
+
+def test_helm_lint_strict(helm: str) -> None:
+    out = chart_files.helm("lint", "--strict", str(CHART))
+    assert "0 chart(s) failed" in out
+
+
+def test_helm_lint_strict_with_every_value_set(helm: str, tmp_path: Path) -> None:
+    for name, values in VARIANTS.items():
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(json.dumps(values))
+        assert "0 chart(s) failed" in chart_files.helm("lint", "--strict", str(CHART), "--values", str(path))
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_every_rendered_object_is_valid_for_kubernetes_1_33(variant: str) -> None:
+    docs = render(VARIANTS[variant])
+    assert docs
+    for doc in docs:
+        validate(doc)
+    namespaced = {"ServiceAccount", "ConfigMap", "Deployment", "Service", "Role", "RoleBinding"}
+    for doc in docs:
+        if doc["kind"] in namespaced | {"PodDisruptionBudget", "ServiceMonitor", "KopfPeering"}:
+            assert doc["metadata"].get("namespace"), (
+                f"{doc['kind']}/{doc['metadata']['name']} has no namespace"
+            )
+
+
+def test_validation_catches_a_bad_object() -> None:
+    (deployment,) = of_kind(render(), "Deployment")
+    deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["portt"] = 1
+    with pytest.raises(kubernetes_validate.ValidationError):
+        validate(deployment)
+    (peering,) = of_kind(render(), "ClusterKopfPeering")
+    peering["metadata"]["namespace"] = "default"
+    with pytest.raises(AssertionError):
+        validate(peering)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "replicaCount=many"], "/replicaCount"),
+        (["--set", "replicas=3"], "additional properties 'replicas' not allowed"),
+        (["--set", "watchNamespaces=team-a"], "/watchNamespaces"),
+        (["--set", "watchNamespaces={Team_A}"], "/watchNamespaces/0"),
+        (["--set", "store.url=/var/data"], "/store/url"),
+        (["--set", "jobs.LoraTraining.backoffLimit=11"], "/jobs/LoraTraining/backoffLimit"),
+        (["--set", "jobs.Video.backoffLimit=1"], "additional properties 'Video' not allowed"),
+        (["--set", "image.pullPolicy=Sometimes"], "/image/pullPolicy"),
+        (["--set", "fal.apiKey=abc"], "additional properties 'apiKey' not allowed"),
+        (["--set", "healthPort=0"], "/healthPort"),
+        (["--set", "api.enabled=true"], "api.enabled needs mongodb.existingSecret"),
+        (
+            ["--set", "api.enabled=true", "--set", "mongodb.existingSecret=m"],
+            "api.enabled needs api.tokensSecret.name",
+        ),
+        (
+            ["--set", "worker.serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn"],
+            "worker.serviceAccount.annotations need watchNamespaces",
+        ),
+    ],
+)
+def test_bad_values_are_rejected(helm: str, args: list[str], message: str) -> None:
+    assert message in template_error(*args)
+
+
+def test_install_rejects_a_bad_value_too(helm: str) -> None:
+    """`helm install` checks the same schema (a dry run needs no cluster)."""
+    with pytest.raises(RuntimeError, match="/replicaCount"):
+        chart_files.helm("install", "x", str(CHART), "--dry-run=client", "--set", "replicaCount=many")
+
+
+def test_schema_rejects_unknown_keys_everywhere_but_free_form_maps() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    free_form = {"resources.requests", "resources.limits", "affinity", "api.affinity"}
+    open_objects = []
+
+    def walk(node: dict[str, Any], path: str) -> None:
+        if node.get("type") == "object" and "properties" in node:
+            if node.get("additionalProperties") is not False:
+                open_objects.append(path)
+            for key, child in node["properties"].items():
+                walk(child, f"{path}.{key}" if path else key)
+        elif (
+            node.get("type") == "object"
+            and node.get("additionalProperties") is None
+            and not any(path.endswith(f) for f in free_form)
+        ):
+            open_objects.append(path)
+
+    walk(schema, "")
+    assert schema["additionalProperties"] is False
+    assert open_objects == []
+
+
+# --- what is rendered in each mode ---------------------------------------------------------------
+
+
+def test_default_install_is_cluster_wide_with_a_cluster_peering() -> None:
+    docs = render()
+    assert [d["metadata"]["name"] for d in of_kind(docs, "ClusterKopfPeering")] == ["contentgen"]
+    assert of_kind(docs, "KopfPeering") == [] and of_kind(docs, "Role") == []
+    assert of_kind(docs, "PodDisruptionBudget") == []
+    assert operator_deployment(docs)["spec"]["replicas"] == 1
+    assert not of_kind(docs, "Secret")
+
+
+def test_namespaced_install_has_a_peering_per_namespace() -> None:
+    docs = render(VARIANTS["namespaced"])
+    peerings = {(d["metadata"]["namespace"], d["metadata"]["name"]) for d in of_kind(docs, "KopfPeering")}
+    assert peerings == {("team-a", "contentgen"), ("team-b", "contentgen")}
+    assert of_kind(docs, "ClusterKopfPeering") == []
+
+
+def test_replicas_get_a_disruption_budget_over_the_operator_pods() -> None:
+    docs = render({"replicaCount": 3})
+    deployment = operator_deployment(docs)
+    assert deployment["spec"]["replicas"] == 3
+    pdb = one(docs, "PodDisruptionBudget")
+    assert pdb["spec"]["minAvailable"] == 1
+    assert pdb["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    assert of_kind(docs, "ClusterKopfPeering")
+
+
+def test_settings_are_what_the_operator_reads() -> None:
+    cases: list[Doc] = [{}, VARIANTS["namespaced"], EVERYTHING]
+    for values in cases:
+        docs = render(values)
+        env = settings_env(docs)
+        assert all(isinstance(v, str) for v in env.values())
+        settings = operator_settings(env)
+        assert settings.watch_namespaces == values.get("watchNamespaces", [])
+        assert settings.manage_worker_access is not bool(values.get("watchNamespaces"))
+        assert settings.worker_image == "ghcr.io/contentgen/contentgen-worker:0.1.0"
+        assert settings.store == values.get("store", {}).get("url", "s3://contentgen-assets/contentgen")
+        assert settings.max_download_bytes == 4 * 1024**3 and settings.allow_private_sources is False
+        # Every setting the chart writes is one the operator knows.
+        known = {f"CONTENTGEN_{name.upper()}" for name in OperatorSettings.model_fields}
+        for key in env:
+            assert key.split("__")[0] in known or key in ("AWS_ENDPOINT_URL", "AWS_REGION"), key
+    settings = operator_settings(settings_env(render(EVERYTHING)))
+    assert (settings.fal_key_secret.name, settings.fal_key_secret.key) == ("fal", "FAL_KEY")
+    assert (settings.assemblyai_key_secret.name, settings.assemblyai_key_secret.key) == (
+        "assemblyai",
+        "api-key",
+    )
+    assert settings.s3_secret == "s3-credentials"
+    assert (settings.s3_endpoint_url, settings.s3_region) == ("http://minio.storage:9000", "eu-west-1")
+
+
+def test_chart_job_defaults_are_the_operators() -> None:
+    """values.yaml's jobs are exactly OperatorSettings' defaults (one source would be better; this
+    keeps the two from drifting)."""
+    assert operator_settings(settings_env(render())).kinds == OperatorSettings().kinds
+
+
+def test_job_values_reach_the_jobs() -> None:
+    values = {"jobs": {"ImageGeneration": {"backoffLimit": 0, "activeDeadlineSeconds": 600}}}
+    settings = operator_settings(settings_env(render(values)))
+    snap = SpecSnapshot(
+        kind="ImageGeneration", name="x", uid="u-1", spec={"owner": "a", "provider": "offline", "prompt": "p"}
+    )
+    job = render_job(snap, settings)
+    assert (job["spec"]["backoffLimit"], job["spec"]["activeDeadlineSeconds"]) == (0, 600)
+    assert job["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] == "1Gi"
+
+
+def test_kopf_runs_on_the_watched_namespaces_with_the_probed_port() -> None:
+    docs = render(VARIANTS["namespaced"])
+    settings = operator_settings(settings_env(docs))
+    args = kopf_args(settings)
+    assert "--namespace=team-a" in args and "--namespace=team-b" in args and "--all-namespaces" not in args
+    assert "--all-namespaces" in kopf_args(operator_settings(settings_env(render())))
+    container = operator_deployment(docs)["spec"]["template"]["spec"]["containers"][0]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert f"--liveness=http://0.0.0.0:{ports['health']}/healthz" in args
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert ports["metrics"] == settings.metrics_port
+    assert container["args"] == ["operator"]
+    assert container["envFrom"] == [{"configMapRef": {"name": f"{RELEASE}-operator"}}]
+
+
+def test_metrics_service_and_service_monitor() -> None:
+    docs = render(EVERYTHING)
+    service = one(docs, "Service", f"{RELEASE}-operator-metrics")
+    monitor = one(docs, "ServiceMonitor")
+    deployment = operator_deployment(docs)
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert [p["name"] for p in service["spec"]["ports"]] == ["metrics"]
+    assert service["spec"]["ports"][0]["targetPort"] == "metrics"
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert (endpoint["port"], endpoint["path"]) == ("metrics", "/metrics")
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    assert all(
+        service["metadata"]["labels"].get(k) == v
+        for k, v in monitor["spec"]["selector"]["matchLabels"].items()
+    )
+    # Without metrics: no port, no Service, and the operator does not serve them.
+    off = render(VARIANTS["metrics-off"])
+    assert not [s for s in of_kind(off, "Service") if s["metadata"]["name"].endswith("-metrics")]
+    assert operator_settings(settings_env(off)).metrics_port == 0
+
+
+def test_config_change_restarts_the_operator() -> None:
+    def checksum(docs: list[Doc]) -> str:
+        return str(
+            operator_deployment(docs)["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+        )
+
+    assert checksum(render()) != checksum(render({"maxRunningJobsPerNamespace": 2}))
+
+
+def test_api_deployment() -> None:
+    docs = render(API)
+    deployment = one(docs, "Deployment", f"{RELEASE}-api")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert (
+        container["image"] == operator_deployment(docs)["spec"]["template"]["spec"]["containers"][0]["image"]
+    )
+    assert container["args"] == ["api", "--host", "0.0.0.0", "--port", "8080"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "http"}
+    env = {e["name"]: e for e in container["env"]}
+    assert env["CONTENTGEN_CATALOG"]["valueFrom"] == {"secretKeyRef": {"name": "mongodb", "key": "uri"}}
+    assert env["CONTENTGEN_STORE"]["value"] == "s3://contentgen-assets/contentgen"
+    # The tokens file: the whole Secret as a directory (no subPath, so rotation reaches the pod).
+    tokens_file = Path(env["CONTENTGEN_API_TOKENS_FILE"]["value"])
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "tokens"]
+    assert "subPath" not in mount and mount["readOnly"] is True
+    assert tokens_file == Path(mount["mountPath"]) / "tokens.yaml"
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "tokens"]
+    assert volume["secret"]["secretName"] == "api-tokens"
+    # No Kubernetes API access: its own ServiceAccount, no token, no binding.
+    assert pod["automountServiceAccountToken"] is False
+    account = one(docs, "ServiceAccount", pod["serviceAccountName"])
+    assert account["automountServiceAccountToken"] is False
+    bound = [
+        s["name"]
+        for b in of_kind(docs, "RoleBinding") + of_kind(docs, "ClusterRoleBinding")
+        for s in b["subjects"]
+    ]
+    assert pod["serviceAccountName"] not in bound
+    service = one(docs, "Service", f"{RELEASE}-api")
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
+    assert [d["metadata"]["name"] for d in of_kind(render(), "Deployment")] == [f"{RELEASE}-operator"]
+
+
+def test_service_accounts_mount_tokens_only_where_needed() -> None:
+    docs = render(VARIANTS["everything-namespaced"])
+    for account in of_kind(docs, "ServiceAccount"):
+        assert account["automountServiceAccountToken"] is False, account["metadata"]
+    assert operator_deployment(docs)["spec"]["template"]["spec"]["automountServiceAccountToken"] is True
+    operator_account = one(docs, "ServiceAccount", f"{RELEASE}-operator")
+    assert operator_account["metadata"]["annotations"] == {
+        "eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/op"
+    }
+    workers = [a for a in of_kind(docs, "ServiceAccount") if a["metadata"]["name"] == "contentgen-worker"]
+    assert {a["metadata"]["namespace"] for a in workers} == {"team-a", "team-b"}
+    assert all(
+        a["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": "arn:x:role/worker"} for a in workers
+    )
+
+
+def test_s3_credentials_reach_the_operator_and_the_api() -> None:
+    docs = render(EVERYTHING)
+    for name in (f"{RELEASE}-operator", f"{RELEASE}-api"):
+        container = one(docs, "Deployment", name)["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e.get("valueFrom") for e in container["env"]}
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            assert env[key] == {"secretKeyRef": {"name": "s3-credentials", "key": key}}
+    data = settings_env(docs)
+    assert (data["AWS_ENDPOINT_URL"], data["AWS_REGION"]) == ("http://minio.storage:9000", "eu-west-1")
+    operator_env = {
+        e["name"]: e for e in operator_deployment(docs)["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert operator_env["CONTENTGEN_MONGODB_URI"]["valueFrom"] == {
+        "secretKeyRef": {"name": "mongodb", "key": "connection"}
+    }
+    # Without a Secret: nothing to reference (workload identity or the node's role).
+    plain = operator_deployment(render())["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {e["name"] for e in plain} == {"HOME"}
+
+
+def test_jobs_of_the_chart_settings_are_valid_and_restricted() -> None:
+    settings = operator_settings(settings_env(render(EVERYTHING)))
+    for kind, spec in (
+        (
+            "LoraTraining",
+            {"owner": "a", "provider": "fal", "source": {"url": "https://x/v.mp4"}, "triggerWord": "t"},
+        ),
+        ("Transcription", {"owner": "a", "provider": "assemblyai", "source": {"url": "https://x/a.mp3"}}),
+    ):
+        job = render_job(SpecSnapshot(kind=kind, name="x", uid="u-1", version=1, spec=spec), settings)
+        kubernetes_validate.validate(job, KUBERNETES_VERSION, strict=True)
+        assert_restricted(f"Job/{kind}", job["spec"]["template"]["spec"])
+        env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+        provider_key = {
+            "LoraTraining": ("FAL_KEY", "fal", "FAL_KEY"),
+            "Transcription": ("ASSEMBLYAI_API_KEY", "assemblyai", "api-key"),
+        }
+        name, secret, key = provider_key[kind]
+        assert env[name]["valueFrom"] == {"secretKeyRef": {"name": secret, "key": key}}
+        assert job["spec"]["template"]["spec"]["serviceAccountName"] == "contentgen-worker"
+
+
+# --- restricted pods -----------------------------------------------------------------------------
+
+
+def assert_restricted(where: str, pod: Doc) -> None:
+    """Pod Security Standard "restricted", plus a read-only root with an emptyDir /tmp."""
+    ctx = pod.get("securityContext") or {}
+    assert ctx.get("runAsNonRoot") is True, where
+    assert (ctx.get("seccompProfile") or {}).get("type") == "RuntimeDefault", where
+    for flag in ("hostNetwork", "hostPID", "hostIPC"):
+        assert not pod.get(flag), where
+    empty_dirs = {v["name"] for v in pod.get("volumes", []) if "emptyDir" in v}
+    for volume in pod.get("volumes", []):
+        assert set(volume) - {"name"} <= {"emptyDir", "secret", "configMap", "projected"}, (where, volume)
+    for container in pod["containers"] + pod.get("initContainers", []):
+        sc = container.get("securityContext") or {}
+        name = f"{where}/{container['name']}"
+        assert sc.get("allowPrivilegeEscalation") is False, name
+        assert sc.get("privileged") in (None, False), name
+        assert (sc.get("capabilities") or {}).get("drop") == ["ALL"], name
+        assert not (sc.get("capabilities") or {}).get("add"), name
+        assert sc.get("readOnlyRootFilesystem") is True, name
+        assert sc.get("runAsNonRoot", ctx.get("runAsNonRoot")) is True, name
+        user = sc.get("runAsUser", ctx.get("runAsUser"))
+        assert isinstance(user, int) and user > 0, name
+        assert (sc.get("seccompProfile") or ctx.get("seccompProfile") or {}).get("type") == "RuntimeDefault"
+        tmp = [m for m in container.get("volumeMounts", []) if m["mountPath"] == "/tmp"]
+        assert len(tmp) == 1 and tmp[0]["name"] in empty_dirs, name
+        assert container.get("resources", {}).get("limits", {}).get("memory"), name
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_every_pod_runs_restricted(variant: str) -> None:
+    specs = list(pod_specs(render(VARIANTS[variant])))
+    assert specs
+    for where, pod in specs:
+        assert_restricted(where, pod)
+
+
+def test_restricted_check_catches_a_root_container() -> None:
+    (where, pod), *_ = pod_specs(render())
+    pod["containers"][0]["securityContext"]["runAsUser"] = 0
+    with pytest.raises(AssertionError):
+        assert_restricted(where, pod)
+
+
+# --- secrets only by reference -------------------------------------------------------------------
+
+SECRET_NAME = re.compile(r"(KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|URI|DSN)", re.IGNORECASE)
+# Settings whose value is the name of a Secret, a key in one, or a file path, not a secret.
+REFERENCE_SUFFIXES = ("__NAME", "__KEY", "_SECRET", "_FILE")
+SECRET_VALUE = [
+    re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),  # AWS access key id
+    re.compile(r"[a-z0-9+.-]+://[^/\s:@\"']+:[^/\s@\"']+@"),  # user:password@ in a URL
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    re.compile(r"(?<![0-9a-fA-F])[0-9a-f]{32,}(?![0-9a-fA-F])"),  # hex keys and digests
+]
+TOKEN = re.compile(r"(?<![A-Za-z0-9/+=_-])[A-Za-z0-9/+=_-]{24,}(?![A-Za-z0-9/+=_-])")
+# The one long token the chart renders on purpose: the ConfigMap's checksum on the pod template.
+CHECKSUM_LINE = re.compile(r"^\s*checksum/config: [0-9a-f]{64}$", re.MULTILINE)
+
+
+def random_looking(token: str) -> bool:
+    """Long, with letters and digits, and as varied as random base64: an API key, not a name
+    like CONTENTGEN_MAX_RUNNING_JOBS_PER_NAMESPACE."""
+    counts = Counter(token)
+    entropy = -sum(n / len(token) * math.log2(n / len(token)) for n in counts.values())
+    has_digit, has_letter = any(c.isdigit() for c in token), any(c.isalpha() for c in token)
+    return has_digit and has_letter and entropy >= 3.9
+
+
+def secret_problems(text: str, docs: list[Doc]) -> list[str]:
+    problems = []
+    scrubbed = CHECKSUM_LINE.sub("", text)
+    for pattern in SECRET_VALUE:
+        problems += [f"secret-looking value: {m.group(0)[:8]}..." for m in pattern.finditer(scrubbed)]
+    problems += [f"random-looking value: {t[:8]}..." for t in TOKEN.findall(scrubbed) if random_looking(t)]
+    for doc in docs:
+        where = f"{doc['kind']}/{doc['metadata']['name']}"
+        if doc["kind"] == "Secret":
+            problems.append(f"{where}: the chart must not create Secrets")
+        if doc["kind"] == "ConfigMap":
+            for key, value in doc.get("data", {}).items():
+                if SECRET_NAME.search(key) and not key.endswith(REFERENCE_SUFFIXES):
+                    problems.append(f"{where}: {key} holds a value ({value!r}), not a reference")
+        for _, pod in pod_specs([doc]):
+            for container in pod["containers"]:
+                for env in container.get("env", []):
+                    if not SECRET_NAME.search(env["name"]) or env["name"].endswith(REFERENCE_SUFFIXES):
+                        continue
+                    if "secretKeyRef" not in (env.get("valueFrom") or {}):
+                        problems.append(f"{where}: env {env['name']} is not a secretKeyRef")
+            for volume in pod.get("volumes", []):
+                if "secret" in volume:
+                    assert set(volume["secret"]) <= {"secretName", "items", "defaultMode", "optional"}
+    return problems
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_no_secret_values_in_rendered_manifests(variant: str) -> None:
+    values = VARIANTS[variant]
+    assert secret_problems(render_text(values), render(values)) == []
+
+
+def test_no_secret_values_in_the_chart_files() -> None:
+    for path in [
+        CHART / "values.yaml",
+        CHART / "values.schema.json",
+        *sorted((CHART / "templates").iterdir()),
+    ]:
+        assert secret_problems(path.read_text(), []) == [], path.name
+    assert secret_problems(chart_files.INSTALL_MANIFEST.read_text(), []) == []
+
+
+@pytest.mark.parametrize(
+    "planted",
+    [
+        "  CONTENTGEN_MONGODB_URI: mongodb://contentgen:hunter2hunter2@mongo:27017/contentgen",
+        "  AWS_ACCESS_KEY_ID: AKIAIOSFODNN7EXAMPLE",
+        "  FAL_KEY: 0a1b2c3d-0a1b-0a1b-0a1b-0a1b2c3d4e5f:0123456789abcdef0123456789abcdef",
+        "  ASSEMBLYAI_API_KEY: Zk9vYmFyYmF6cXV4cXV1eHF1dXhxdXV4cXV1eHF1dXg",
+        "  STRIPE: sk_live_51H8s7dKq2wXyZ9aBcDeFgHiJkLmN",
+        "  SIGNING: 0123456789abcdef0123456789abcdef",
+    ],
+)
+def test_secret_check_finds_planted_secrets(planted: str) -> None:
+    configmap = one(render(), "ConfigMap")
+    key, value = planted.strip().split(": ", 1)
+    configmap["data"][key] = value
+    text = render_text() + f"\n---\n{yaml.safe_dump(configmap)}"
+    assert secret_problems(text, [configmap])
+
+
+def test_secret_check_finds_a_plain_env_value() -> None:
+    docs = render(SECRETS)
+    container = operator_deployment(docs)["spec"]["template"]["spec"]["containers"][0]
+    container["env"].append({"name": "FAL_KEY", "value": "x"})
+    assert secret_problems("", docs) == [f"Deployment/{RELEASE}-operator: env FAL_KEY is not a secretKeyRef"]
+
+
+# --- committed files agree with their sources ----------------------------------------------------
+
+
+def test_chart_crds_equal_the_top_level_crds() -> None:
+    top = {p.name: p.read_bytes() for p in (ROOT / "crds").glob("*.yaml")}
+    chart = {p.name: p.read_bytes() for p in (CHART / "crds").iterdir()}
+    assert top and chart == top, "charts/contentgen/crds/ differs from crds/: run `make generate`"
+
+
+def test_app_version_is_the_package_version() -> None:
+    import tomllib
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert (chart["apiVersion"], chart["appVersion"], chart["version"]) == ("v2", version, version)
+
+
+def test_install_manifest_has_no_drift(helm: str) -> None:
+    assert chart_files.INSTALL_MANIFEST.read_text() == chart_files.install_manifest(), (
+        "charts/install.yaml is stale: run `make install-manifest`"
+    )
+
+
+def test_install_manifest_is_the_default_install_with_crds_and_namespace() -> None:
+    docs = [d for d in yaml.safe_load_all(chart_files.INSTALL_MANIFEST.read_text()) if d]
+    assert docs[0]["kind"] == "Namespace" and docs[0]["metadata"]["name"] == NAMESPACE
+    crds = {d["metadata"]["name"] for d in of_kind(docs, "CustomResourceDefinition")}
+    assert crds == {d["metadata"]["name"] for d in CRDS.values()}
+    # CRDs come before anything that uses them; then exactly the default render.
+    kinds = [d["kind"] for d in docs]
+    assert kinds.index("ClusterKopfPeering") > max(
+        i for i, k in enumerate(kinds) if k == "CustomResourceDefinition"
+    )
+    rest = [d for d in docs[1:] if d["kind"] != "CustomResourceDefinition"]
+    assert rest == render()
+    for doc in docs:
+        validate(doc)
+        if doc["kind"] not in (
+            "Namespace",
+            "CustomResourceDefinition",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ClusterKopfPeering",
+        ):
+            assert doc["metadata"]["namespace"] == NAMESPACE, doc["kind"]
+
+
+def test_values_table_has_no_drift() -> None:
+    readme = chart_files.CHART_README.read_text()
+    assert readme == chart_files.spliced_readme(readme), (
+        "charts/contentgen/README.md is stale: run `make generate`"
+    )
+
+
+def test_every_value_is_documented_and_typed() -> None:
+    text = (CHART / "values.yaml").read_text()
+    values = yaml.safe_load(text)
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    documented = {d.path for d in chart_files.documented_values(text)}
+
+    def leaves(node: Any, path: tuple[str, ...]) -> list[tuple[str, ...]]:
+        if isinstance(node, dict) and node:
+            return [leaf for key, child in node.items() for leaf in leaves(child, (*path, key))]
+        return [path]
+
+    for leaf in leaves(values, ()):
+        assert any(leaf[: len(d)] == d for d in documented), f"{'.'.join(leaf)} has no '# --' comment"
+    for path in documented:
+        assert chart_files.schema_at(schema, path) is not None, f"{'.'.join(path)} is not in the schema"
+
+    def schema_paths(node: dict[str, Any], path: tuple[str, ...]) -> list[tuple[str, ...]]:
+        children = node.get("properties") or {}
+        return [path] + [p for key, child in children.items() for p in schema_paths(child, (*path, key))]
+
+    for path in schema_paths(schema, ())[1:]:
+        chart_files.value_at(values, path)  # KeyError: the schema has a key values.yaml lacks
+    # The defaults satisfy the schema (helm checks this too; this names the key).
+    jsonschema.validate(values, schema)
+
+
+def test_values_parser_reads_nested_keys() -> None:
+    text = "# -- top\na:\n  # -- nested,\n  # two lines\n  b: 1\n  c: 2\n# not a doc\nd: 3\n"
+    docs = chart_files.documented_values(text)
+    assert [(d.path, d.description) for d in docs] == [(("a",), "top"), (("a", "b"), "nested, two lines")]
