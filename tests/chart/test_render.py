@@ -608,3 +608,11 @@ def test_values_parser_reads_nested_keys() -> None:
     text = "# -- top\na:\n  # -- nested,\n  # two lines\n  b: 1\n  c: 2\n# not a doc\nd: 3\n"
     docs = chart_files.documented_values(text)
     assert [(d.path, d.description) for d in docs] == [(("a",), "top"), (("a", "b"), "nested, two lines")]
+
+
+def test_missing_helm_is_named_with_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(chart_files, "ROOT", tmp_path)
+    monkeypatch.setenv("HELM", "")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(chart_files.HelmMissing, match="make tools"):
+        chart_files.helm_binary()
