@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import tempfile
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 import yaml
 
+from contentgen.controller.settings import OperatorSettings
 from scripts import chart as chart_files
 from scripts.chart import HelmMissing
 
@@ -137,6 +140,13 @@ def operator_deployment(docs: list[Doc]) -> Doc:
 def settings_env(docs: list[Doc]) -> dict[str, str]:
     """The operator's environment from its ConfigMap (what envFrom gives it)."""
     return dict(one(docs, "ConfigMap", f"{RELEASE}-operator")["data"])
+
+
+def operator_settings(env: dict[str, str]) -> OperatorSettings:
+    """OperatorSettings as the operator reads them from this environment (and nothing else)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CONTENTGEN_")}
+    with mock.patch.dict(os.environ, {**clean, **env}, clear=True):
+        return OperatorSettings()
 
 
 def pod_specs(docs: list[Doc]) -> Iterator[tuple[str, Doc]]:

@@ -18,8 +18,16 @@ import pytest
 
 from contentgen.controller.kube import Kube
 from contentgen.controller.settings import OperatorSettings
-from tests.chart.conftest import NAMESPACE, Doc, of_kind, one, operator_deployment, render, settings_env
-from tests.chart.test_render import operator_settings
+from tests.chart.conftest import (
+    NAMESPACE,
+    Doc,
+    of_kind,
+    one,
+    operator_deployment,
+    operator_settings,
+    render,
+    settings_env,
+)
 from tests.conftest import ROOT
 
 CALLS = [tuple(c) for c in json.loads((ROOT / "tests" / "rbac" / "observed-calls.json").read_text())]

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import jsonschema  # type: ignore[import-untyped]
 import kubernetes_validate
@@ -34,6 +32,7 @@ from tests.chart.conftest import (
     of_kind,
     one,
     operator_deployment,
+    operator_settings,
     pod_specs,
     render,
     render_text,
@@ -51,13 +50,6 @@ CRDS = {
 NOT_IN_KUBERNETES_SCHEMAS = {
     "monitoring.coreos.com/v1": "the Prometheus Operator's CRD; checked for its Service port below",
 }
-
-
-def operator_settings(env: dict[str, str]) -> OperatorSettings:
-    """OperatorSettings as the operator reads them from this environment (and nothing else)."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CONTENTGEN_")}
-    with mock.patch.dict(os.environ, {**clean, **env}, clear=True):
-        return OperatorSettings()
 
 
 def validate(doc: Doc) -> None:
