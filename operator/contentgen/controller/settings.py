@@ -66,10 +66,18 @@ class SecretKey(BaseModel):
 class OperatorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CONTENTGEN_", env_nested_delimiter="__", extra="ignore")
 
-    watch_namespaces: list[str] = Field(default=[], description="Namespaces to watch; empty: all.")
-    worker_image: str = "ghcr.io/contentgen/contentgen-worker:0.1.0"
-    worker_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
-    worker_service_account: str = "contentgen-worker"
+    watch_namespaces: list[str] = Field(
+        default=[], description="Namespaces to watch (JSON list); empty: all."
+    )
+    worker_image: str = Field(
+        default="ghcr.io/contentgen/contentgen-worker:0.1.0", description="The image Jobs run."
+    )
+    worker_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
+        default="IfNotPresent", description="Pull policy of the worker image."
+    )
+    worker_service_account: str = Field(
+        default="contentgen-worker", description="The ServiceAccount worker pods run as."
+    )
     worker_cluster_role: str = Field(
         default="contentgen-worker", description="The ClusterRole of the worker's progress channel."
     )
@@ -78,24 +86,47 @@ class OperatorSettings(BaseSettings):
         description="Create the worker's ServiceAccount and RoleBinding in a namespace before its first "
         "Job (cluster-wide installs); off when the chart creates them (watchNamespaces).",
     )
-    store: str = Field(default="", description="Object store URL the workers write to: s3://bucket/prefix.")
-    mongodb_uri: str = Field(default="", description="The catalog; from a Secret. Empty: no catalog.")
-    catalog_database: str = "contentgen"
-    max_running_jobs_per_namespace: int = Field(default=4, ge=1)
-    kinds: dict[str, KindDefaults] = Field(default_factory=_defaults)
-    # Provider keys and store credentials: references only.
-    fal_key_secret: SecretKey = SecretKey(name="", key="FAL_KEY")
-    assemblyai_key_secret: SecretKey = SecretKey(name="", key="ASSEMBLYAI_API_KEY")
-    s3_secret: str = Field(default="", description="Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.")
-    s3_endpoint_url: str = ""
-    s3_region: str = ""
-    # Passed to workers as they are.
-    max_download_bytes: int = 4 * 1024**3
-    max_video_seconds: float = 4 * 3600
-    allow_private_sources: bool = False
-    # Operator process.
-    reconcile_interval_seconds: float = Field(default=10.0, gt=0)
-    health_port: int = 8080
-    metrics_port: int = 9090
-    peering_name: str = "contentgen"
-    log_format: Literal["json", "plain"] = "json"
+    store: str = Field(
+        default="", description="Object store the workers write to: s3://bucket/prefix. Required."
+    )
+    mongodb_uri: str = Field(
+        default="", description="The catalog (mongodb://...), from a Secret. Empty: no catalog is written."
+    )
+    max_running_jobs_per_namespace: int = Field(
+        default=4, ge=1, description="Jobs running at once per namespace; more wait as Pending/Queued."
+    )
+    kinds: dict[str, KindDefaults] = Field(
+        default_factory=_defaults,
+        description="Per kind (JSON): resources, activeDeadlineSeconds, backoffLimit, "
+        "ttlSecondsAfterFinished, workVolumeSize of its Jobs.",
+    )
+    fal_key_secret: SecretKey = Field(
+        default=SecretKey(name="", key="FAL_KEY"),
+        description="The Secret (name, key) holding FAL_KEY; handed to workers by reference. Unset: "
+        "fal resources wait as MissingCredentials.",
+    )
+    assemblyai_key_secret: SecretKey = Field(
+        default=SecretKey(name="", key="ASSEMBLYAI_API_KEY"),
+        description="The Secret (name, key) holding ASSEMBLYAI_API_KEY, likewise.",
+    )
+    s3_secret: str = Field(
+        default="",
+        description="Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for workers; empty: "
+        "workload identity.",
+    )
+    s3_endpoint_url: str = Field(
+        default="", description="An S3-compatible endpoint (MinIO, ...); empty: AWS."
+    )
+    s3_region: str = Field(default="", description="The store's region.")
+    max_download_bytes: int = Field(default=4 * 1024**3, gt=0, description="Largest source a worker fetches.")
+    max_video_seconds: float = Field(default=4 * 3600, gt=0, description="Longest source a worker accepts.")
+    allow_private_sources: bool = Field(
+        default=False, description="Let workers fetch sources on internal addresses (off: SSRF protection)."
+    )
+    reconcile_interval_seconds: float = Field(
+        default=10.0, gt=0, description="How often waiting resources are looked at again (with backoff)."
+    )
+    health_port: int = Field(default=8080, description="Liveness/readiness endpoint /healthz; 0: off.")
+    metrics_port: int = Field(default=9090, description="Prometheus /metrics; 0: off.")
+    peering_name: str = Field(default="contentgen", description="kopf's peering object (replicas > 1).")
+    log_format: Literal["json", "plain"] = Field(default="json", description="Structured JSON or plain logs.")
