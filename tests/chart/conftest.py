@@ -64,6 +64,10 @@ EVERYTHING = {
     },
     "priorityClassName": "system-cluster-critical",
     "imagePullSecrets": [{"name": "registry"}],
+    "worker": {
+        "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/w"}},
+        "imagePullSecrets": ["registry"],
+    },
 }
 VARIANTS: dict[str, Doc] = {
     "default": {},

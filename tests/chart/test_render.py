@@ -125,10 +125,7 @@ def test_validation_catches_a_bad_object() -> None:
             ["--set", "api.enabled=true", "--set", "mongodb.existingSecret=m"],
             "api.enabled needs api.tokensSecret.name",
         ),
-        (
-            ["--set", "worker.serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn"],
-            "worker.serviceAccount.annotations need watchNamespaces",
-        ),
+        (["--set", "worker.imagePullSecrets[0].name=registry"], "/worker/imagePullSecrets/0"),
     ],
 )
 def test_bad_values_are_rejected(helm: str, args: list[str], message: str) -> None:
@@ -217,6 +214,11 @@ def test_settings_are_what_the_operator_reads() -> None:
     )
     assert settings.s3_secret == "s3-credentials"
     assert (settings.s3_endpoint_url, settings.s3_region) == ("http://minio.storage:9000", "eu-west-1")
+    # Cluster-wide, the operator creates the worker ServiceAccounts: with these annotations.
+    assert settings.worker_service_account_annotations == {
+        "eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/w"
+    }
+    assert settings.worker_image_pull_secrets == ["registry"]
 
 
 def test_chart_job_defaults_are_the_operators() -> None:
@@ -426,7 +428,8 @@ def test_restricted_check_catches_a_root_container() -> None:
 
 SECRET_NAME = re.compile(r"(KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|URI|DSN)", re.IGNORECASE)
 # Settings whose value is the name of a Secret, a key in one, or a file path, not a secret.
-REFERENCE_SUFFIXES = ("__NAME", "__KEY", "_SECRET", "_FILE")
+# Variables that name Secrets (or keys in them) rather than hold one.
+REFERENCE_SUFFIXES = ("__NAME", "__KEY", "_SECRET", "_FILE", "_PULL_SECRETS")
 SECRET_VALUE = [
     re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),  # AWS access key id
     re.compile(r"[a-z0-9+.-]+://[^/\s:@\"']+:[^/\s@\"']+@"),  # user:password@ in a URL

@@ -127,6 +127,15 @@ def test_spec_snapshot_is_frozen_into_the_job() -> None:
     assert env["CONTENTGEN_JOB_NAME"] == job_name("demo", UID, 3)
 
 
+def test_image_pull_secrets() -> None:
+    settings = full_settings()
+    assert render_job(snapshot(), settings)["spec"]["template"]["spec"]["imagePullSecrets"] == []
+    settings.worker_image_pull_secrets = ["registry"]
+    job = render_job(snapshot(), settings)
+    assert job["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "registry"}]
+    kubernetes_validate.validate(job, "1.33.0", strict=True)
+
+
 def test_missing_credentials() -> None:
     settings = OperatorSettings()
     assert missing_credentials("fal", settings) == "FAL_KEY"

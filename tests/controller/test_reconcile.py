@@ -97,6 +97,20 @@ def test_new_resource_gets_a_job() -> None:
     assert [e.reason for e in d.events] == ["JobCreated"]
 
 
+def test_a_pod_that_cannot_start_is_named() -> None:
+    res = apply(resource(), decide(resource(), World(now=NOW)))
+    problem = 'CreateContainerConfigError: secret "fal" not found'
+    d = decide(res, World(now=NOW, jobs=(job(active=1),), pod_problem=problem))
+    assert (
+        d.status["phase"] == "Pending"
+        and reason(d.status) == "PodNotStarting"
+        and problem in d.status["message"]
+    )
+    assert [(e.type, e.reason) for e in d.events] == [("Warning", "PodNotStarting")]
+    fixed = decide(apply(res, d), World(now=NOW, jobs=(job(active=1, ready=1),)))
+    assert fixed.status["phase"] == "Running" and reason(fixed.status) == "Running"
+
+
 def test_stable_once_applied() -> None:
     """Level-triggered: deciding again on what was decided changes nothing and creates nothing."""
     res = resource()

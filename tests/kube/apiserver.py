@@ -160,6 +160,8 @@ class FakeApiServer:
         self.changed = threading.Condition(self.lock)
         self.calls: list[Call] = []
         self.on_create: list[Callable[[ResourceType, dict[str, Any]], None]] = []
+        # Faults to inject: (verb, resource) -> how many more requests fail with 500.
+        self.faults: dict[tuple[str, str], int] = {}
         self.stopping = False
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -509,10 +511,12 @@ class FakeApiServer:
                         "PATCH": "patch",
                         "DELETE": "delete" if name else "deletecollection",
                     }[method]
+                    resource = f"{t.plural}/{sub}" if sub else t.plural
                     with server.lock:
-                        server.calls.append(
-                            Call(identity, verb, t.group, f"{t.plural}/{sub}" if sub else t.plural, namespace)
-                        )
+                        server.calls.append(Call(identity, verb, t.group, resource, namespace))
+                        if server.faults.get((verb, resource), 0) > 0:
+                            server.faults[(verb, resource)] -= 1
+                            raise ApiError(500, "InternalError", "an injected fault")
                     if watching:
                         self._watch(t, namespace, query)
                         return

@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,8 @@ class FakeKubelet:
                 return
             self._pod_status(ns, pod_name, {"phase": "Pending"})
             self.running.wait()
+            if not self._wait_for_secrets(job, pod_name):
+                return
             self._pod_status(
                 ns,
                 pod_name,
@@ -164,6 +167,32 @@ class FakeKubelet:
             if not self._job_status(ns, name, active=0, ready=0, failed=failures):
                 return
 
+    def _missing_secret(self, job: dict[str, Any]) -> str:
+        ns = job["metadata"]["namespace"]
+        for entry in job["spec"]["template"]["spec"]["containers"][0].get("env", []):
+            ref = entry.get("valueFrom", {}).get("secretKeyRef")
+            if ref is None:
+                continue
+            secret = self.api.get("", "secrets", ns, ref["name"])
+            if secret is None:
+                return f'secret "{ref["name"]}" not found'
+            if ref["key"] not in (secret.get("data") or {}):
+                return f"couldn't find key {ref['key']} in Secret {ns}/{ref['name']}"
+        return ""
+
+    def _wait_for_secrets(self, job: dict[str, Any], pod_name: str) -> bool:
+        """Like the kubelet: a container whose secretKeyRef cannot be resolved does not start;
+        the pod waits (CreateContainerConfigError) until the Secret appears. False: Job gone."""
+        ns, name = job["metadata"]["namespace"], job["metadata"]["name"]
+        while problem := self._missing_secret(job):
+            waiting = {"waiting": {"reason": "CreateContainerConfigError", "message": problem}}
+            statuses = [self._container(job, False, waiting)]
+            self._pod_status(ns, pod_name, {"phase": "Pending", "containerStatuses": statuses})
+            time.sleep(0.2)
+            if self.api.get("batch", "jobs", ns, name) is None:
+                return False
+        return True
+
     @staticmethod
     def _container(job: dict[str, Any], ready: bool, state: dict[str, Any]) -> dict[str, Any]:
         image = job["spec"]["template"]["spec"]["containers"][0]["image"]
@@ -186,9 +215,8 @@ class FakeKubelet:
                 env[entry["name"]] = entry["value"]
             elif "secretKeyRef" in entry.get("valueFrom", {}):
                 ref = entry["valueFrom"]["secretKeyRef"]
-                secret = self.api.get("", "secrets", ns, ref["name"])
-                if secret is not None and ref["key"] in (secret.get("data") or {}):
-                    env[entry["name"]] = base64.b64decode(secret["data"][ref["key"]]).decode()
+                secret = self.api.get("", "secrets", ns, ref["name"]) or {}
+                env[entry["name"]] = base64.b64decode(secret["data"][ref["key"]]).decode()
         work = self.scratch / pod_name
         work.mkdir(parents=True)
         termination = work / "termination-log"

@@ -361,10 +361,39 @@ def test_mongodb_down_then_back_catches_up(env: Cluster) -> None:
     )
 
 
+def errors_for(kind: str) -> float:
+    return sum(
+        sample.value
+        for metric in REGISTRY.collect()
+        if metric.name == "contentgen_reconcile_errors"
+        for sample in metric.samples
+        if sample.name.endswith("_total") and sample.labels.get("kind") == kind
+    )
+
+
+def test_api_errors_are_counted_and_retried(env: Cluster) -> None:
+    c, ns = env, "flaky"
+    before = errors_for("ImageGeneration")
+    with c.api.lock:
+        c.api.faults[("patch", "imagegenerations/status")] = 2
+    c.apply(image("wobbly"), ns)
+    c.wait_phase("ImageGeneration", ns, "wobbly", "Succeeded")
+    assert errors_for("ImageGeneration") >= before + 2
+    assert len(c.jobs(ns)) == 1
+
+
 def test_health_and_metrics(env: Cluster) -> None:
-    assert httpx.get(f"http://127.0.0.1:{env.health_port}/healthz").status_code == 200
+    c, ns = env, "metrics"
+    c.apply(image("measured"), ns)
+    c.wait_phase("ImageGeneration", ns, "measured", "Succeeded")
+    assert httpx.get(f"http://127.0.0.1:{c.health_port}/healthz").status_code == 200
     assert REGISTRY.get_sample_value("contentgen_jobs_created_total", {"kind": "ImageGeneration"}) >= 1
-    assert REGISTRY.get_sample_value("contentgen_reconcile_seconds_count", {"kind": "LoraTraining"}) >= 1
+    assert REGISTRY.get_sample_value("contentgen_reconcile_seconds_count", {"kind": "ImageGeneration"}) >= 1
+    transitions = REGISTRY.get_sample_value(
+        "contentgen_phase_transitions_total",
+        {"kind": "ImageGeneration", "phase": "Succeeded", "reason": "Succeeded"},
+    )
+    assert transitions is not None and transitions >= 1
 
 
 def test_two_replicas_one_works_then_the_other_takes_over(
@@ -394,6 +423,42 @@ def test_two_replicas_one_works_then_the_other_takes_over(
         with operator(c):  # whichever replica worked is gone; a new one carries on
             c.apply(image("r3"), "default")
             c.wait_phase("ImageGeneration", "default", "r3", "Succeeded")
+
+
+def test_pod_that_cannot_start_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Secret missing in the resource's namespace keeps the pod from starting: say so in status."""
+    with cluster(tmp_path, monkeypatch) as c:
+        monkeypatch.setenv("CONTENTGEN_FAL_KEY_SECRET__NAME", "fal-credentials")
+        monkeypatch.setenv(
+            "CONTENTGEN_WORKER_SERVICE_ACCOUNT_ANNOTATIONS",
+            '{"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/w"}',
+        )
+        with operator(c):
+            c.apply(image("needs-key", provider="fal"), "team-b")
+            status = wait_for(
+                lambda: (
+                    (s := c.status("ImageGeneration", "team-b", "needs-key")).get("conditions")
+                    and reason(s) == "PodNotStarting"
+                    and s
+                ),
+                what="PodNotStarting",
+            )
+            assert 'CreateContainerConfigError: secret "fal-credentials" not found' in status["message"]
+            assert status["phase"] == "Pending"
+            wait_for(
+                lambda: any(
+                    e["reason"] == "PodNotStarting" and e["type"] == "Warning"
+                    for e in c.events("team-b", "needs-key")
+                ),
+                what="a Warning",
+            )
+            account = c.api.get("", "serviceaccounts", "team-b", "contentgen-worker")
+            assert account is not None and account["metadata"]["annotations"] == {
+                "eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/w"
+            }
+            c.api.delete(GROUP, "imagegenerations", "team-b", "needs-key")  # nothing reaches fal
+            wait_for(lambda: c.resource("ImageGeneration", "team-b", "needs-key") is None, what="deletion")
+        assert c.kubelet.runs == []
 
 
 def test_operator_restart_mid_job_creates_no_second_job(

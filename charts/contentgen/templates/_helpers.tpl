@@ -165,9 +165,6 @@ seccompProfile:
 
 {{/* Checks that need more than the schema. */}}
 {{- define "contentgen.validate" -}}
-{{- if and (not .Values.watchNamespaces) .Values.worker.serviceAccount.annotations -}}
-{{- fail "worker.serviceAccount.annotations need watchNamespaces: cluster-wide, the operator creates the worker's ServiceAccount in each namespace itself, without annotations (use s3.existingSecret, or node-level credentials)" -}}
-{{- end -}}
 {{- if .Values.api.enabled -}}
 {{- if not .Values.mongodb.existingSecret -}}
 {{- fail "api.enabled needs mongodb.existingSecret: the API serves the MongoDB catalog" -}}

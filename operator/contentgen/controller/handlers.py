@@ -188,6 +188,18 @@ def _status_patch(before: dict[str, Any], after: dict[str, Any]) -> dict[str, An
 async def reconcile(
     op: Operator, kind: Kind, name: str, namespace: str, uid: str, indexes: dict[str, Any]
 ) -> None:
+    """Reconcile one resource (see the module docstring); errors are counted, then left to kopf,
+    which logs them and retries the handler."""
+    try:
+        await _reconcile(op, kind, name, namespace, uid, indexes)
+    except Exception as exc:
+        metrics.ERRORS.labels(kind.kind, type(exc).__name__).inc()
+        raise
+
+
+async def _reconcile(
+    op: Operator, kind: Kind, name: str, namespace: str, uid: str, indexes: dict[str, Any]
+) -> None:
     async with op.lock(uid):
         began = time.monotonic()
         body = await op.kube.get_resource(kind, namespace, name)
@@ -226,9 +238,12 @@ async def _decide(op: Operator, res: Observed, created: str, indexes: dict[str, 
     running = _running(jobs_index, res.namespace)
     op.queue.seen(res.namespace, running)
     refs = [e["loraRef"]["name"] for e in res.spec.get("loras") or [] if "loraRef" in e]
+    jobs = tuple(jobs_index.get((res.namespace, res.uid), []))
+    starting = [j for j in jobs if not j.finished and not j.ready]
     world = World(
         now=now(),
-        jobs=tuple(jobs_index.get((res.namespace, res.uid), [])),
+        jobs=jobs,
+        pod_problem=await op.kube.pod_problem(res.namespace, starting[-1].name) if starting else "",
         loras={ref: next(iter(loras_index.get((res.namespace, ref), [])), None) for ref in refs},
         may_start=op.queue.may_start(res.namespace, res.uid, created, running),
         missing_credentials=missing_credentials(str(res.spec.get("provider", "")), op.settings),
@@ -254,7 +269,10 @@ async def _start_job(op: Operator, snapshot: SpecSnapshot) -> None:
     namespace = snapshot.namespace
     if op.settings.manage_worker_access and namespace not in op.worker_access:
         await op.kube.ensure_worker_access(
-            namespace, op.settings.worker_service_account, op.settings.worker_cluster_role
+            namespace,
+            op.settings.worker_service_account,
+            op.settings.worker_cluster_role,
+            op.settings.worker_service_account_annotations,
         )
         op.worker_access.add(namespace)
     if await op.kube.create_job(render_job(snapshot, op.settings)):
@@ -347,10 +365,13 @@ def _register(kind: Kind) -> None:
 
     selector = (GROUP, VERSION, kind.plural)
     interval = SETTINGS.reconcile_interval_seconds
-    kopf.on.create(*selector, id=f"{kind.singular}-create")(on_change)
-    kopf.on.update(*selector, id=f"{kind.singular}-update", field="spec")(on_change)
-    kopf.on.resume(*selector, id=f"{kind.singular}-resume")(on_resume)
-    kopf.timer(*selector, id=f"{kind.singular}-tick", interval=interval, initial_delay=interval)(on_tick)
+    # A failed handler (an API error) is retried after one interval, not kopf's default minute.
+    kopf.on.create(*selector, id=f"{kind.singular}-create", backoff=interval)(on_change)
+    kopf.on.update(*selector, id=f"{kind.singular}-update", field="spec", backoff=interval)(on_change)
+    kopf.on.resume(*selector, id=f"{kind.singular}-resume", backoff=interval)(on_resume)
+    kopf.timer(
+        *selector, id=f"{kind.singular}-tick", interval=interval, initial_delay=interval, backoff=interval
+    )(on_tick)
     kopf.on.delete(*selector, id=f"{kind.singular}-delete", backoff=interval)(on_delete)
 
 

@@ -136,6 +136,7 @@ def render_job(snapshot: SpecSnapshot, settings: OperatorSettings) -> dict[str, 
                 "spec": {
                     "restartPolicy": "Never",
                     "serviceAccountName": settings.worker_service_account,
+                    "imagePullSecrets": [{"name": name} for name in settings.worker_image_pull_secrets],
                     "automountServiceAccountToken": True,  # the progress channel needs it
                     "enableServiceLinks": False,
                     "securityContext": {

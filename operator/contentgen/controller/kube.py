@@ -12,6 +12,15 @@ from typing import Any
 
 from contentgen.api import GROUP, VERSION, Kind
 
+# Waiting reasons that mean a pod will not start by itself (a missing Secret, a wrong image).
+POD_START_PROBLEMS = {
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+}
+
 
 def client_configuration() -> Any:
     """The API server and credentials: in-cluster (the ServiceAccount), else $KUBECONFIG.
@@ -83,13 +92,17 @@ class Kube:
             raise
         return True
 
-    async def ensure_worker_access(self, namespace: str, account: str, cluster_role: str) -> None:
-        """The worker's ServiceAccount and a RoleBinding to its ClusterRole, in `namespace`."""
+    async def ensure_worker_access(
+        self, namespace: str, account: str, cluster_role: str, annotations: dict[str, str] | None = None
+    ) -> None:
+        """The worker's ServiceAccount and a RoleBinding to its ClusterRole, in `namespace`.
+        Existing ones are left as they are (an administrator may have made them)."""
         labels = {
             "app.kubernetes.io/managed-by": "contentgen-operator",
             "app.kubernetes.io/part-of": "contentgen",
         }
-        service_account = {"metadata": {"name": account, "namespace": namespace, "labels": labels}}
+        meta = {"name": account, "namespace": namespace, "labels": labels, "annotations": annotations or {}}
+        service_account = {"metadata": meta}
         binding = {
             "metadata": {"name": account, "namespace": namespace, "labels": labels},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
@@ -125,17 +138,29 @@ class Kube:
             if exc.status != 404:
                 raise
 
-    async def termination_message(self, namespace: str, job_name: str) -> str | None:
-        """The worker's termination message from the Job's latest finished pod."""
+    async def _job_pods(self, namespace: str, job_name: str) -> list[dict[str, Any]]:
         response = await asyncio.to_thread(
             self.core.list_namespaced_pod,
             namespace,
             label_selector=f"batch.kubernetes.io/job-name={job_name}",
             _preload_content=False,  # plain JSON: only a few fields are read
         )
-        pods = json.loads(response.data)["items"]
+        pods: list[dict[str, Any]] = json.loads(response.data)["items"]
+        return pods
+
+    async def pod_problem(self, namespace: str, job_name: str) -> str:
+        """Why the Job's pod cannot start its worker ("" when nothing is wrong that we can see)."""
+        for pod in await self._job_pods(namespace, job_name):
+            for container in (pod.get("status") or {}).get("containerStatuses") or []:
+                waiting = (container.get("state") or {}).get("waiting") or {}
+                if waiting.get("reason") in POD_START_PROBLEMS:
+                    return f"{waiting['reason']}: {waiting.get('message', '')}".strip(": ")
+        return ""
+
+    async def termination_message(self, namespace: str, job_name: str) -> str | None:
+        """The worker's termination message from the Job's latest finished pod."""
         finished = []
-        for pod in pods:
+        for pod in await self._job_pods(namespace, job_name):
             for container in (pod.get("status") or {}).get("containerStatuses") or []:
                 terminated = (container.get("state") or {}).get("terminated")
                 if container.get("name") == "worker" and terminated:

@@ -59,6 +59,7 @@ class World:
     may_start: bool = True  # a Job may start in this namespace now (concurrency limit)
     missing_credentials: str = ""  # the provider key the operator is not configured with
     outcome: RunResult | RunFailure | None = None  # of `Decision.needs_outcome`, once read
+    pod_problem: str = ""  # why the running Job's pod cannot start (a missing Secret, a bad image)
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def decide(res: Observed, world: World) -> Decision:
         newest = None  # recorded; the newer generation runs next (below)
 
     if newest is not None and not newest.finished:
-        return _finish(res, _running(res, status, newest, world.now), world)
+        return _finish(res, _running(res, status, newest, world.now, world.pod_problem), world)
 
     if status.get("observedGeneration") == res.generation and status.get("phase") in (
         Phase.SUCCEEDED,
@@ -138,13 +139,17 @@ def _conditions(status: dict[str, Any], res: Observed, now: datetime, **kwargs: 
     return conditions_for(status.get("conditions") or [], generation=res.generation, now=now, **kwargs)
 
 
-def _running(res: Observed, status: dict[str, Any], job: JobState, now: datetime) -> dict[str, Any]:
+def _running(
+    res: Observed, status: dict[str, Any], job: JobState, now: datetime, pod_problem: str
+) -> dict[str, Any]:
     # Running once the pod is ready, or once the worker has reported a stage for this Job.
     started = job.ready > 0 or (bool(status.get("stage")) and status.get("jobName") == job.name)
     phase = Phase.RUNNING if started else Phase.PENDING
-    reason = "Running" if started else "JobCreated"
+    reason = "Running" if started else ("PodNotStarting" if pod_problem else "JobCreated")
     if started:
         message = f"Job {job.name} is running"
+    elif pod_problem:
+        message = f"the pod of Job {job.name} cannot start: {pod_problem}"
     elif status.get("jobName") == job.name and _ready_reason(status) == "JobCreated":
         message = str(status.get("message", ""))  # as written when the Job was created
     else:
@@ -334,6 +339,7 @@ def _finish(
             "LoraNotFound",
             "LoraOwnerMismatch",
             "MissingCredentials",
+            "PodNotStarting",
         )
         decision.events.append(
             Event("Warning" if failed else "Normal", str(after[1] or after[0]), status.get("message", ""))

@@ -78,6 +78,14 @@ class OperatorSettings(BaseSettings):
     worker_service_account: str = Field(
         default="contentgen-worker", description="The ServiceAccount worker pods run as."
     )
+    worker_service_account_annotations: dict[str, str] = Field(
+        default={},
+        description="Annotations (JSON) of the worker ServiceAccounts the operator creates, e.g. for "
+        "workload identity (eks.amazonaws.com/role-arn).",
+    )
+    worker_image_pull_secrets: list[str] = Field(
+        default=[], description="Secrets (JSON list of names, in each namespace) to pull the worker image."
+    )
     worker_cluster_role: str = Field(
         default="contentgen-worker", description="The ClusterRole of the worker's progress channel."
     )
