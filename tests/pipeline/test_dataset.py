@@ -167,6 +167,7 @@ def test_no_face_anywhere(no_faces: SyntheticVideo, tmp_path: Path) -> None:
         InvalidInput, match=r"no scene of no-faces\.mp4 shows a face.*dataset\.faceFilter: false"
     ):
         build(no_faces, tmp_path / "out")
+    assert not (tmp_path / "out" / ".staging").exists()
 
     assert len(build(no_faces, tmp_path / "out", face_filter=False).images) == 3
 

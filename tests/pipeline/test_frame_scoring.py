@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -213,16 +214,26 @@ def test_candidate_pool_keeps_the_best_k() -> None:
 
 
 def test_choose_prefers_a_face_over_a_better_frame() -> None:
-    ranked = [candidate(9, 0), candidate(8, 1), candidate(7, 2)]
-    looked = []
+    ranked = [candidate(9, 10), candidate(8, 11), candidate(7, 40)]
+    looked: list[int] = []
 
-    def face_in_second(c: Candidate[str]) -> Box | None:
-        looked.append(c.index)
-        return Box(1, 1, 5, 5) if c.index == 1 else None
+    def face_in(index: int) -> Callable[[Candidate[str]], Box | None]:
+        def find(c: Candidate[str]) -> Box | None:
+            looked.append(c.index)
+            return Box(1, 1, 5, 5) if c.index == index else None
 
-    assert choose(ranked, face_in_second) == (ranked[1], Box(1, 1, 5, 5))
-    assert looked == [0, 1]  # stops at the first face
-    assert choose(ranked, lambda c: None) == (ranked[0], None)
+        return find
+
+    # The best first, then the one furthest from it in time; no more than two searches.
+    assert choose(ranked, face_in(40)) == (ranked[2], Box(1, 1, 5, 5))
+    assert looked == [10, 40]
+    looked.clear()
+    assert choose(ranked, face_in(11)) == (ranked[0], None)
+    assert looked == [10, 40]
+    assert choose(ranked, face_in(11), searches=3) == (ranked[1], Box(1, 1, 5, 5))
+    looked.clear()
+    assert choose(ranked, face_in(10)) == (ranked[0], Box(1, 1, 5, 5))
+    assert looked == [10]  # stops at the first face
     assert choose(ranked, None) == (ranked[0], None)
     assert choose([], None) is None
 

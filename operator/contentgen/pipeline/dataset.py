@@ -26,6 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from contentgen.api import Artifact, DatasetImage, DatasetReport, DatasetSpec, Scene
@@ -173,20 +174,21 @@ def build_dataset(
 
     scanner = Scanner(video, fps=info.fps, duration=info.duration, progress=progress, max_seconds=max_seconds)
     curator = _Curator(spec, staging)
-    # Scenes are judged (faces searched, images cropped and encoded) on a second thread while
-    # decoding goes on: OpenCV and PyAV release the GIL there, so this work fills the cores
-    # the decoder leaves idle. At most _QUEUED closed scenes (a few frames each) wait for it.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataset") as executor:
-        queued: deque[Future[None]] = deque()
-        for scene in scanner:
-            queued.append(executor.submit(curator.take, scene))
-            while queued and (len(queued) > _QUEUED or queued[0].done()):
-                queued.popleft().result()
-        for future in queued:
-            future.result()
+    # OpenCV's own worker threads would only fight the decoder's for the cores (and spin while
+    # they wait); every OpenCV call here is small. Restored afterwards: the setting is global.
+    cv2_threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        _scan(scanner, curator)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        cv2.setNumThreads(cv2_threads)
 
     shortlist = curator.shortlist
     if not len(shortlist):
+        shutil.rmtree(staging, ignore_errors=True)
         raise InvalidInput(_why_empty(video.name, spec, curator.long_enough, curator.longest))
     dataset = LocalDataset(
         root=out_dir,
@@ -217,6 +219,22 @@ def build_dataset(
     write_archive(dataset)
     progress(100.0)
     return dataset
+
+
+def _scan(scanner: Scanner, curator: _Curator) -> None:
+    """Decode on this thread; judge closed scenes (face search, crop, JPEG) on a second one.
+
+    OpenCV and PyAV release the GIL, so the judging fills the cores the decoder leaves idle.
+    At most `_QUEUED` closed scenes (a few frames each) wait for it.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataset") as executor:
+        queued: deque[Future[None]] = deque()
+        for scene in scanner:
+            queued.append(executor.submit(curator.take, scene))
+            while queued and (len(queued) > _QUEUED or queued[0].done()):
+                queued.popleft().result()
+        for future in queued:
+            future.result()
 
 
 def _pick(scene: int, candidate: Candidate[Analysed], face: Box | None, staging: Path) -> Pick[_Staged]:

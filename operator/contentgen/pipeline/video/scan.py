@@ -10,6 +10,7 @@ they belong to.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -53,22 +54,25 @@ class ClosedScene:
         return self.end - self.start
 
 
-def analyse(index: int, time: float, frame: av.VideoFrame, y: np.ndarray) -> Candidate[Analysed]:
-    """Score one frame from its luma `y`."""
-    width = y.shape[1]
-    gray = reduce(y, CANDIDATE_LONG_SIDE)
-    if not is_full_range(frame):
-        gray = expand_range(gray)
-    gray = upright(gray, frame.rotation)
+def analyse(
+    index: int, time: float, frame: av.VideoFrame, y: np.ndarray, tiny: np.ndarray
+) -> Candidate[Analysed]:
+    """Score one frame: sharpness from its luma `y` at analysis size, exposure from `tiny`.
+
+    Sharpness is measured on luma as decoded (video range): expanding it to 0-255 would scale
+    every frame's score of a video alike. Exposure needs true levels, and the detector's tiny
+    frame has them after a cheap expansion.
+    """
+    gray = upright(reduce(y, CANDIDATE_LONG_SIDE), frame.rotation)
+    levels = tiny if is_full_range(frame) else expand_range(tiny)
     sharp = sharpness(gray)
+    turned = frame.rotation % 180 != 0
     return Candidate(
         index=index,
         time=time,
-        quality=quality(sharp, exposure(gray)),
+        quality=quality(sharp, exposure(levels)),
         sharpness=sharp,
-        payload=Analysed(
-            frame, gray, width / (gray.shape[1] if frame.rotation % 180 == 0 else gray.shape[0])
-        ),
+        payload=Analysed(frame, gray, y.shape[1] / gray.shape[0 if turned else 1]),
     )
 
 
@@ -106,7 +110,7 @@ class Scanner:
         pool: CandidatePool[Analysed] = CandidatePool(self.keep)
         pending: deque[Candidate[Analysed]] = deque()
         times: deque[float] = deque(maxlen=lag + 2)
-        start, reported, time = 0.0, -1, 0.0
+        start, time = 0.0, 0.0
 
         def drain(upto: int) -> None:
             while pending and pending[0].index <= upto:
@@ -119,20 +123,35 @@ class Scanner:
             start = end
             return scene
 
+        limit = self.max_seconds if self.max_seconds is not None else math.inf
+        # Progress goes out once per percent: at these times into the video.
+        percent_seconds = self.expected / 100 if self.expected > 0 else math.inf
+        next_report = 0.0
         index = -1
         for index, frame in enumerate(decode(self.path)):
-            time = frame.time if frame.time is not None else index / self.fps
-            self._check_length(time)
+            time = frame.time
+            if time is None:
+                time = index / self.fps
+            if time > limit:
+                raise InvalidInput(
+                    f"{self.path.name} is longer than the limit of {limit:g} s; "
+                    "trim the video or split it into parts"
+                )
             y = luma(frame)
+            tiny = thumbnail(y, ANALYSIS_LONG_SIDE)
             times.append(time)
-            cut = detector.push(thumbnail(y, ANALYSIS_LONG_SIDE))
+            cut = detector.push(tiny)
             if cut is not None:
                 drain(cut - 1)
                 yield close(times[cut - (index + 1 - len(times))])
             if index % self.step == 0:
-                pending.append(analyse(index, time, frame, y))
-            drain(index - lag)
-            reported = self._report(time, reported)
+                pending.append(analyse(index, time, frame, y, tiny))
+            if pending and pending[0].index <= index - lag:
+                drain(index - lag)
+            if time >= next_report:
+                percent = min(99, int(time / percent_seconds))
+                self.progress(float(percent))
+                next_report = (percent + 1) * percent_seconds
 
         self.frames_decoded = index + 1
         if self.frames_decoded == 0:
@@ -143,19 +162,3 @@ class Scanner:
         drain(index)
         self.duration = time + 1 / self.fps
         yield close(self.duration)
-
-    def _check_length(self, time: float) -> None:
-        if self.max_seconds is not None and time > self.max_seconds:
-            raise InvalidInput(
-                f"{self.path.name} is longer than the limit of {self.max_seconds:g} s; "
-                "trim the video or split it into parts"
-            )
-
-    def _report(self, time: float, reported: int) -> int:
-        if self.expected <= 0:
-            return reported
-        percent = min(99, int(100 * time / self.expected))
-        if percent > reported:
-            self.progress(float(percent))
-            return percent
-        return reported

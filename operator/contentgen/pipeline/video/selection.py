@@ -57,19 +57,25 @@ class CandidatePool(Generic[T]):
 
 
 def choose(
-    ranked: Sequence[Candidate[T]], find_face: Callable[[Candidate[T]], Box | None] | None
+    ranked: Sequence[Candidate[T]],
+    find_face: Callable[[Candidate[T]], Box | None] | None,
+    *,
+    searches: int = 2,
 ) -> tuple[Candidate[T], Box | None] | None:
     """A scene's frame: the best one showing a face when `find_face` is given, else the best.
 
-    Faces are searched best candidate first and the search stops at the first face, so a
-    scene costs one face search when its best frame shows one. Returns the best candidate
-    without a face when none shows one (the caller decides whether that is acceptable), and
+    A face search costs ~10 ms, so at most `searches` candidates are searched: the best, then
+    the one furthest from it in time (the same shot a moment later looks alike; most
+    differently, the person may have turned to the camera). Returns the best candidate
+    without a face when no face was found (the caller decides whether that will do), and
     None for no candidates.
     """
     if not ranked:
         return None
     if find_face is not None:
-        for candidate in ranked:
+        best = ranked[0]
+        others = sorted(ranked[1:], key=lambda candidate: -abs(candidate.index - best.index))
+        for candidate in [best, *others][:searches]:
             face = find_face(candidate)
             if face is not None:
                 return candidate, face

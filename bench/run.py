@@ -1,0 +1,474 @@
+"""Benchmark of the LoRA dataset stage against the predecessor's tool and against bare decoding.
+
+`make bench` (or `.venv/bin/python bench/run.py`) measures, on this machine and in one run:
+
+- the whole `contentgen run --offline` of a LoraTraining on a generated 3-minute 720p H.264
+  video, against PySceneDetect's CLI (`scenedetect -i VIDEO -o DIR detect-content
+  save-images`, the predecessor's approach) and against a bare multithreaded PyAV decode of
+  every frame: wall time (median of --repeat runs, taken in turn so that other load on the
+  machine hits all three alike) and the ratios;
+- scene-cut F1 (a cut counts when found within ±0.5 s) and the share of dataset images that
+  come from scenes showing a face, on the 3-minute video and on a few shorter ones;
+- the peak RSS of each command (from wait4), for the 3-minute video and the 25 s sample, to
+  show that memory does not grow with the video.
+
+It writes bench/out/results.json, prints a markdown table and puts it into bench/README.md.
+Generated videos are cached in bench/out/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import av  # noqa: E402
+import cv2  # noqa: E402
+
+from scripts.synthetic_video import SyntheticVideo, random_plan, write_video  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+README = ROOT / "bench" / "README.md"
+BIN = Path(sys.executable).parent
+SAMPLE = ROOT / "examples" / "media" / "sample.mp4"
+TOLERANCE = 0.5
+TARGETS = {"vs_scenedetect": 0.8, "vs_decode": 1.5, "cut_f1": 0.95, "face_share": 0.8}
+# The benchmark video: 3 minutes of 720p30 H.264 at about 3 Mbit/s, a cut every 2-7 s.
+BENCH_VIDEO = {"seconds": 180.0, "width": 1280, "height": 720, "fps": 30, "crf": 20, "noise": 3.0, "seed": 7}
+# Shorter videos that only feed the accuracy numbers.
+ACCURACY_VIDEOS = [
+    {"seconds": 60.0, "width": 640, "height": 360, "fps": fps, "crf": 23, "noise": 3.0, "seed": seed}
+    for seed, fps in ((11, 24), (12, 25), (13, 30), (14, 30))
+]
+MANIFEST = """\
+apiVersion: contentgen.io/v1alpha1
+kind: LoraTraining
+metadata:
+  name: bench
+spec:
+  owner: bench
+  source:
+    url: {video}
+  triggerWord: benchperson
+  provider: offline
+  dataset:
+    maxFrames: 40
+    minSceneSeconds: 1.0
+    faceFilter: true
+"""
+DECODE = """\
+import sys, av
+with av.open(sys.argv[1]) as container:
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    print(sum(1 for _ in container.decode(stream)))
+"""
+
+
+@dataclass
+class Timed:
+    seconds: float
+    cpu_seconds: float  # user + system, all threads
+    peak_rss_mb: float
+    output: str
+
+
+# Runs a command and writes its wall time and peak RSS to a file. It runs in a small process of
+# its own: a child forked from this (large) one would count this one's pages in its peak RSS.
+TIMER = """\
+import json, os, subprocess, sys, time
+started = time.perf_counter()
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+seconds = time.perf_counter() - started
+with open(sys.argv[1], "w") as out:
+    json.dump(
+        {
+            "seconds": seconds,
+            "cpu_seconds": usage.ru_utime + usage.ru_stime,
+            "rss_kb": usage.ru_maxrss,
+            "code": os.waitstatus_to_exitcode(status),
+        },
+        out,
+    )
+"""
+
+
+def timed(command: Sequence[str]) -> Timed:
+    """Run `command`: its wall time and peak resident memory (wait4: that process alone)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        measured, log = Path(scratch) / "measured.json", Path(scratch) / "log"
+        with log.open("wb") as out:
+            subprocess.run(
+                [sys.executable, "-c", TIMER, str(measured), *command],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+            )
+        output = log.read_text(errors="replace")
+        result = json.loads(measured.read_text()) if measured.exists() else {"code": -1}
+    if result["code"] != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({result['code']}):\n{output[-3000:]}")
+    return Timed(result["seconds"], result["cpu_seconds"], result["rss_kb"] / 1024, output)
+
+
+def cached_video(name: str, params: dict[str, float]) -> SyntheticVideo:
+    """The generated video `name`, made again only when missing or made with other parameters."""
+    path, meta = OUT / f"{name}.mp4", OUT / f"{name}.json"
+    if path.exists() and meta.exists():
+        saved = json.loads(meta.read_text())
+        if saved["params"] == params:
+            return SyntheticVideo(path=path, **saved["video"])
+    print(f"generating {path.relative_to(ROOT)} ({params['seconds']:g} s)...", file=sys.stderr)
+    video = write_video(
+        path,
+        random_plan(float(params["seconds"]), seed=int(params["seed"])),
+        width=int(params["width"]),
+        height=int(params["height"]),
+        fps=int(params["fps"]),
+        crf=int(params["crf"]),
+        noise=float(params["noise"]),
+        audio=True,
+        seed=int(params["seed"]),
+    )
+    fields = asdict(video)
+    fields.pop("path")
+    fields.pop("specs")
+    meta.write_text(json.dumps({"params": params, "video": fields}, indent=1))
+    return video
+
+
+def match_cuts(
+    found: Sequence[float], truth: Sequence[float], tolerance: float = TOLERANCE
+) -> tuple[int, int, int]:
+    """(true positives, false positives, false negatives), each true cut matched at most once."""
+    unmatched = sorted(truth)
+    hits = 0
+    for cut in sorted(found):
+        near = [t for t in unmatched if abs(t - cut) <= tolerance]
+        if near:
+            unmatched.remove(min(near, key=lambda t: abs(t - cut)))
+            hits += 1
+    return hits, len(found) - hits, len(unmatched)
+
+
+def f1(tp: int, fp: int, fn: int) -> float:
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
+def scene_at(video: SyntheticVideo, time_: float) -> int:
+    return next(
+        (i for i, (start, end) in enumerate(video.scenes) if start <= time_ < end), len(video.scenes) - 1
+    )
+
+
+@dataclass
+class Accuracy:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    images: int = 0
+    face_images: int = 0
+
+    def add(self, video: SyntheticVideo, scene_starts: Sequence[float], image_times: Sequence[float]) -> None:
+        tp, fp, fn = match_cuts(scene_starts[1:], video.cuts)
+        self.tp, self.fp, self.fn = self.tp + tp, self.fp + fp, self.fn + fn
+        self.images += len(image_times)
+        self.face_images += sum(video.face_scenes[scene_at(video, t)] for t in image_times)
+
+    @property
+    def f1(self) -> float:
+        return f1(self.tp, self.fp, self.fn)
+
+    @property
+    def face_share(self) -> float:
+        return self.face_images / self.images if self.images else 0.0
+
+
+def has_run_command() -> bool:
+    probe = subprocess.run([str(BIN / "contentgen"), "run", "--help"], capture_output=True, cwd=ROOT)
+    return probe.returncode == 0
+
+
+def pipeline_command(video: Path, work: Path, use_cli: bool) -> tuple[list[str], Path]:
+    """The command that runs the LoraTraining (or, without `contentgen run`, build_dataset)."""
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    result = work / "result.json"
+    if use_cli:
+        manifest = work / "lora.yaml"
+        manifest.write_text(MANIFEST.format(video=video))
+        command = [str(BIN / "contentgen"), "run", "--offline", str(manifest)]
+        command += [
+            "--store",
+            f"file://{work / 'store'}",
+            "--work-dir",
+            str(work / "scratch"),
+            "--result",
+            str(result),
+        ]
+        return command, result
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--dataset-only",
+        str(video),
+        str(work),
+        str(result),
+    ]
+    return command, result
+
+
+def dataset_only(video: Path, work: Path, result: Path) -> None:
+    """What the benchmark times when `contentgen run` is not there: build_dataset alone."""
+    from contentgen.api import DatasetSpec
+    from contentgen.pipeline.dataset import build_dataset
+
+    dataset = build_dataset(
+        video, DatasetSpec(max_frames=40), "benchperson", work / "dataset", lambda _: None
+    )
+    report = dataset.report(lambda path: path.as_uri())
+    result.write_text(json.dumps({"dataset": report.model_dump(mode="json", by_alias=True)}))
+
+
+def scenedetect_command(video: Path, out: Path) -> list[str]:
+    shutil.rmtree(out, ignore_errors=True)
+    return [str(BIN / "scenedetect"), "-i", str(video), "-o", str(out), "detect-content", "save-images"]
+
+
+def dataset_of(result: Path) -> tuple[list[float], list[float], float]:
+    """Scene starts, image times and the dataset stage's seconds from a run's result JSON."""
+    data = json.loads(result.read_text())
+    dataset = data["dataset"]
+    stage = next((s["seconds"] for s in data.get("stages", []) if s["name"] == "dataset"), 0.0)
+    return [s["start"] for s in dataset["scenes"]], [i["time"] for i in dataset["images"]], stage
+
+
+def accuracy_of_short_videos() -> Accuracy:
+    from contentgen.api import DatasetSpec
+    from contentgen.pipeline.dataset import build_dataset
+
+    accuracy = Accuracy()
+    for number, params in enumerate(ACCURACY_VIDEOS):
+        video = cached_video(f"accuracy-{number}", params)
+        with tempfile.TemporaryDirectory() as scratch:
+            dataset = build_dataset(
+                video.path, DatasetSpec(max_frames=40), "x", Path(scratch), lambda _: None
+            )
+        accuracy.add(video, [start for start, _ in dataset.scenes], [image.time for image in dataset.images])
+    return accuracy
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each timed command (median)")
+    parser.add_argument("--no-readme", action="store_true", help="do not update bench/README.md")
+    parser.add_argument(
+        "--dataset-only", nargs=3, metavar=("VIDEO", "WORK", "RESULT"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.dataset_only:
+        dataset_only(*map(Path, args.dataset_only))
+        return
+    if not hasattr(cv2, "CascadeClassifier"):
+        raise SystemExit(
+            f"cv2 {cv2.__version__} has no Haar cascades: the GUI build opencv-python 5 shadows "
+            "opencv-python-headless 4.x in this virtualenv; `.venv/bin/uv pip uninstall opencv-python` and "
+            "reinstall opencv-python-headless from requirements/dev.txt"
+        )
+    OUT.mkdir(parents=True, exist_ok=True)
+    video = cached_video("bench-720p-3min", BENCH_VIDEO)
+    use_cli = has_run_command()
+    label = (
+        "contentgen run --offline (LoraTraining)" if use_cli else "build_dataset (no `contentgen run` yet)"
+    )
+
+    commands = {
+        "decode": lambda rep: [sys.executable, "-c", DECODE, str(video.path)],
+        "pipeline": lambda rep: pipeline_command(video.path, OUT / f"run-{rep}", use_cli)[0],
+        "scenedetect": lambda rep: scenedetect_command(video.path, OUT / f"scenedetect-{rep}"),
+    }
+    runs: dict[str, list[Timed]] = {name: [] for name in commands}
+    for rep in range(args.repeat):
+        print(f"round {rep + 1}/{args.repeat}...", file=sys.stderr)
+        order = list(commands)[rep % 3 :] + list(commands)[: rep % 3]  # no command always goes first
+        for name in order:
+            runs[name].append(timed(commands[name](rep)))
+    decoded_frames = int(runs["decode"][0].output.split()[-1])
+
+    median = {name: statistics.median(t.seconds for t in timings) for name, timings in runs.items()}
+    median_cpu = {name: statistics.median(t.cpu_seconds for t in timings) for name, timings in runs.items()}
+    peak = {name: max(t.peak_rss_mb for t in timings) for name, timings in runs.items()}
+    starts, image_times, stage_seconds = dataset_of(OUT / f"run-{args.repeat - 1}" / "result.json")
+    long_video = Accuracy()
+    long_video.add(video, starts, image_times)
+    short_videos = accuracy_of_short_videos()
+    overall = Accuracy(
+        long_video.tp + short_videos.tp,
+        long_video.fp + short_videos.fp,
+        long_video.fn + short_videos.fn,
+        long_video.images + short_videos.images,
+        long_video.face_images + short_videos.face_images,
+    )
+    sample_command, _ = pipeline_command(SAMPLE.resolve(), OUT / "run-sample", use_cli)
+    sample_rss = timed(sample_command).peak_rss_mb
+
+    report = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "av": av.__version__,
+            "ffmpeg": ".".join(map(str, av.library_versions["libavcodec"])),
+            "opencv": cv2.__version__,
+            "load_average": os.getloadavg(),
+        },
+        "video": {
+            **BENCH_VIDEO,
+            "frames": decoded_frames,
+            "megabits_per_second": video.path.stat().st_size * 8 / video.duration / 1e6,
+        },
+        "pipeline_command": label,
+        "repeat": args.repeat,
+        "seconds": {name: [round(t.seconds, 3) for t in timings] for name, timings in runs.items()},
+        "cpu_seconds": {name: [round(t.cpu_seconds, 3) for t in timings] for name, timings in runs.items()},
+        "median_seconds": median,
+        "median_cpu_seconds": median_cpu,
+        "dataset_stage_seconds": stage_seconds,
+        # Ratios of the median wall times (the targets), and of CPU time (user + system): the
+        # latter moves much less when other work shares the machine.
+        "ratios": {
+            "vs_scenedetect": median["pipeline"] / median["scenedetect"],
+            "vs_decode": median["pipeline"] / median["decode"],
+            "cpu_vs_scenedetect": median_cpu["pipeline"] / median_cpu["scenedetect"],
+            "cpu_vs_decode": median_cpu["pipeline"] / median_cpu["decode"],
+            "paired_vs_decode": statistics.median(
+                p.seconds / d.seconds for p, d in zip(runs["pipeline"], runs["decode"], strict=True)
+            ),
+        },
+        "accuracy": {
+            "bench_video": {
+                "cut_f1": long_video.f1,
+                "face_share": long_video.face_share,
+                **asdict(long_video),
+            },
+            "short_videos": {
+                "cut_f1": short_videos.f1,
+                "face_share": short_videos.face_share,
+                **asdict(short_videos),
+            },
+            "cut_f1": overall.f1,
+            "face_share": overall.face_share,
+        },
+        "peak_rss_mb": {**peak, "pipeline_on_25s_sample": sample_rss},
+        "targets": TARGETS,
+    }
+    report["met"] = {
+        "vs_scenedetect": report["ratios"]["vs_scenedetect"] <= TARGETS["vs_scenedetect"],
+        "vs_decode": report["ratios"]["vs_decode"] <= TARGETS["vs_decode"],
+        "cut_f1": overall.f1 >= TARGETS["cut_f1"],
+        "face_share": overall.face_share >= TARGETS["face_share"],
+    }
+    (OUT / "results.json").write_text(json.dumps(report, indent=2) + "\n")
+    table = markdown(report, label)
+    print(table)
+    if not args.no_readme:
+        update_readme(table)
+
+
+def markdown(report: dict, label: str) -> str:
+    cpu, stage = report["median_cpu_seconds"], report["dataset_stage_seconds"]
+    seconds, ratios, rss, met = (
+        report["median_seconds"],
+        report["ratios"],
+        report["peak_rss_mb"],
+        report["met"],
+    )
+    accuracy, video = report["accuracy"], report["video"]
+    images = accuracy["bench_video"]["images"] + accuracy["short_videos"]["images"]
+
+    def target(key: str, text: str) -> str:
+        return f"{text} ({'met' if met[key] else '**missed**'})"
+
+    rows = [
+        ("measure (median wall time, CPU time)", "result", "target"),
+        ("---", "---", "---"),
+        (
+            f"{label}",
+            f"{seconds['pipeline']:.1f} s, CPU {cpu['pipeline']:.1f} s (dataset stage {stage:.1f} s)",
+            "",
+        ),
+        (
+            "`scenedetect -i … detect-content save-images`",
+            f"{seconds['scenedetect']:.1f} s, CPU {cpu['scenedetect']:.1f} s",
+            "",
+        ),
+        (
+            "bare PyAV decode of every frame (threads AUTO)",
+            f"{seconds['decode']:.1f} s, CPU {cpu['decode']:.1f} s",
+            "",
+        ),
+        (
+            "**run ÷ PySceneDetect**, wall time (CPU time)",
+            f"**{ratios['vs_scenedetect']:.2f}×** ({ratios['cpu_vs_scenedetect']:.2f}×)",
+            target("vs_scenedetect", f"≤ {TARGETS['vs_scenedetect']}×"),
+        ),
+        (
+            "**run ÷ bare decode**, wall time (CPU time)",
+            f"**{ratios['vs_decode']:.2f}×** ({ratios['cpu_vs_decode']:.2f}×)",
+            target("vs_decode", f"≤ {TARGETS['vs_decode']}×"),
+        ),
+        (
+            f"scene-cut F1 (±{TOLERANCE} s), the 3-min video and 4 × 60 s",
+            f"{accuracy['cut_f1']:.3f} (3-min video: {accuracy['bench_video']['cut_f1']:.3f})",
+            target("cut_f1", f"≥ {TARGETS['cut_f1']}"),
+        ),
+        (
+            "dataset images from face scenes (faceFilter on)",
+            f"{100 * accuracy['face_share']:.0f} % of {images}",
+            target("face_share", f"≥ {100 * TARGETS['face_share']:.0f} %"),
+        ),
+        (
+            "peak RSS of the run: 3-min 720p video / 25 s sample",
+            f"{rss['pipeline']:.0f} MB / {rss['pipeline_on_25s_sample']:.0f} MB",
+            "bounded",
+        ),
+        (
+            "peak RSS: PySceneDetect / bare decode",
+            f"{rss['scenedetect']:.0f} MB / {rss['decode']:.0f} MB",
+            "",
+        ),
+    ]
+    head = (
+        f"{video['seconds']:.0f} s of {video['width']}×{video['height']} H.264 at {video['fps']} fps "
+        f"({video['frames']} frames, {video['megabits_per_second']:.1f} Mbit/s); median of "
+        f"{report['repeat']} runs on {report['machine']['cpus']} CPUs, {report['date']}:"
+    )
+    return head + "\n\n" + "\n".join(f"| {' | '.join(row)} |" for row in rows) + "\n"
+
+
+def update_readme(table: str) -> None:
+    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    text = README.read_text() if README.exists() else f"{start}\n{end}\n"
+    if start not in text or end not in text:
+        return
+    before, rest = text.split(start, 1)
+    _, after = rest.split(end, 1)
+    README.write_text(f"{before}{start}\n{table}{end}{after}")
+
+
+if __name__ == "__main__":
+    main()
