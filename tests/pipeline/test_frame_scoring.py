@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from contentgen.pipeline.video.crop import best_window, detail_crop, face_crop, output_side, render
+from contentgen.pipeline.video.decode import thumbnail, upright
 from contentgen.pipeline.video.faces import Box, FaceFinder, largest
+from contentgen.pipeline.video.scan import analyse
 from contentgen.pipeline.video.scoring import (
     DUPLICATE_BITS,
     exposure,
@@ -270,3 +272,31 @@ def test_select_keeps_chronological_order() -> None:
 
     chosen = select(picks, 3)
     assert [p.scene for p in chosen] == [1, 3, 5]
+
+
+def test_upright_applies_the_display_rotation() -> None:
+    image = np.arange(6, dtype=np.uint8).reshape(2, 3)  # [[0 1 2], [3 4 5]]
+
+    assert upright(image, 0) is image
+    assert upright(image, 90).tolist() == [[2, 5], [1, 4], [0, 3]]  # counter-clockwise
+    assert upright(image, -90).tolist() == [[3, 0], [4, 1], [5, 2]]  # clockwise: a phone held upright
+    assert upright(image, 180).tolist() == [[5, 4, 3], [2, 1, 0]]
+
+
+class FakeFrame:
+    """What `analyse` reads of a decoded frame."""
+
+    def __init__(self, rotation: int) -> None:
+        self.rotation = rotation
+        self.color_range = 1
+        self.format = type("Format", (), {"name": "yuv420p"})()
+
+
+@pytest.mark.parametrize(("rotation", "size"), [(0, (1280, 720)), (-90, (720, 1280)), (90, (720, 1280))])
+def test_candidates_of_a_rotated_video_are_upright(rotation: int, size: tuple[int, int]) -> None:
+    luma = cv2.resize(gray("astronaut"), (1280, 720))
+    scored = analyse(0, 0.0, FakeFrame(rotation), luma, thumbnail(luma, 100))  # type: ignore[arg-type]
+
+    assert scored.payload.size == size  # the upright frame's (width, height)
+    assert scored.payload.gray.shape == (size[1] // 2, size[0] // 2)
+    assert scored.quality > 0

@@ -35,7 +35,7 @@ from contentgen.pipeline.media import probe
 from contentgen.pipeline.progress import SubProgress
 from contentgen.pipeline.video.crop import detail_crop, encode_jpeg, face_crop, output_side, render
 from contentgen.pipeline.video.decode import to_bgr
-from contentgen.pipeline.video.faces import Box, FaceFinder
+from contentgen.pipeline.video.faces import MIN_FACE_SHARE, Box, FaceFinder
 from contentgen.pipeline.video.scan import Analysed, ClosedScene, Scanner
 from contentgen.pipeline.video.scoring import phash
 from contentgen.pipeline.video.selection import Candidate, Pick, Shortlist, choose
@@ -238,6 +238,7 @@ def _scan(scanner: Scanner, curator: _Curator) -> None:
 
 
 def _pick(scene: int, candidate: Candidate[Analysed], face: Box | None, staging: Path) -> Pick[_Staged]:
+    """The scene's contender: where its crop goes, its size and the pHash of what it shows."""
     analysed = candidate.payload
     width, height = analysed.size
     if face is not None:
@@ -269,8 +270,8 @@ def _why_empty(name: str, spec: DatasetSpec, long_enough: int, longest: float) -
         )
     if spec.face_filter:
         return (
-            f"no scene of {name} shows a face the detector finds (frontal, at least a tenth of the "
-            "picture's height); use a video where the face is seen from the front, or set "
+            f"no scene of {name} shows a face the detector finds (frontal, at least {MIN_FACE_SHARE:.0%} "
+            "of the picture's height); use a video where the face is seen from the front, or set "
             "dataset.faceFilter: false"
         )
     return f"no usable frame found in {name}; use a longer or clearer video"

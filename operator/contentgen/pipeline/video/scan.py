@@ -1,11 +1,14 @@
 """The single pass over a video: scenes as they close, each with its best candidate frames.
 
 Per decoded frame the work is tiny: the Y plane is shrunk to 100-199 px (long side) for the
-scene detector (`decode.thumbnail`). Every `sample_every` seconds a frame becomes a candidate: its luma is
-halved down to 480-959 px and scored for sharpness and exposure; the `keep` best per scene stay
-in memory as decoded frames, the others are let go at once. Because the detector reports a
-cut `lag` frames late, the newest candidates wait in `pending` until it is clear which scene
-they belong to.
+scene detector (`decode.thumbnail`). Every `sample_every` seconds a frame becomes a
+candidate: its luma is halved down to 480-959 px and scored for sharpness and exposure; the
+`keep` best of each scene stay in memory as decoded frames, the others are let go at once.
+Because the detector reports a cut `lag` frames late, the newest candidates wait in
+`pending` until it is clear which scene they belong to.
+
+Times are seconds from the first frame (players show a stream that starts at a later
+timestamp from 0 too).
 """
 
 from __future__ import annotations
@@ -127,11 +130,12 @@ class Scanner:
         # Progress goes out once per percent: at these times into the video.
         percent_seconds = self.expected / 100 if self.expected > 0 else math.inf
         next_report = 0.0
-        index = -1
+        index, origin = -1, None
         for index, frame in enumerate(decode(self.path)):
-            time = frame.time
-            if time is None:
-                time = index / self.fps
+            stamp = frame.time
+            if origin is None:
+                origin = stamp or 0.0
+            time = stamp - origin if stamp is not None else index / self.fps
             if time > limit:
                 raise InvalidInput(
                     f"{self.path.name} is longer than the limit of {limit:g} s; "
