@@ -250,8 +250,10 @@ def write_video(
     preset: str = "veryfast",
     threads: int = 0,
     seed: int = 0,
+    pix_fmt: str = "yuv420p",
 ) -> SyntheticVideo:
-    """Write `plan` as an H.264 MP4 (yuv420p), optionally with an AAC tone track.
+    """Write `plan` as an H.264 MP4 in `pix_fmt` (yuv420p; also yuvj420p, yuv420p10le...),
+    optionally with an AAC tone track.
 
     Cuts fall on frame boundaries: a scene of `seconds` gets round(seconds * fps) frames.
     `threads=1` makes the encoder's output identical on every machine (x264 with several
@@ -267,7 +269,7 @@ def write_video(
 
     with av.open(str(path), "w", format="mp4") as container:
         video = container.add_stream("libx264", rate=fps)
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.width, video.height, video.pix_fmt = width, height, pix_fmt
         video.codec_context.time_base = Fraction(1, fps)
         video.options = {"crf": str(crf), "preset": preset, "threads": str(threads)}
         sound = container.add_stream("aac", rate=AUDIO_RATE, layout="mono") if audio else None

@@ -210,3 +210,16 @@ def test_rebuilding_replaces_the_previous_dataset(shots: SyntheticVideo, tmp_pat
 def test_same_input_same_archive(shots: SyntheticVideo, tmp_path: Path, faces_only: LocalDataset) -> None:
     again = build(shots, tmp_path)
     assert again.archive.read_bytes() == faces_only.archive.read_bytes()
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuvj420p", "yuv444p", "yuv420p10le"])
+def test_other_pixel_formats(pix_fmt: str, media_dir: Path, tmp_path: Path) -> None:
+    from scripts.synthetic_video import face_scene, other_scene, write_video
+
+    plan = [face_scene(1.5, variant=0), other_scene(1.5, "coffee"), face_scene(1.5, variant=1)]
+    video = write_video(media_dir / f"{pix_fmt}.mp4", plan, width=320, height=180, fps=24, pix_fmt=pix_fmt)
+    dataset = build(video, tmp_path)
+
+    assert cut_f1([start for start, _ in dataset.scenes[1:]], video.cuts) == 1.0
+    assert [scene_of(video, i.time) for i in dataset.images] == [0, 2]
+    assert all(cv2.imread(str(i.path)).shape == (270, 270, 3) for i in dataset.images)

@@ -288,14 +288,13 @@ class FakeFrame:
 
     def __init__(self, rotation: int) -> None:
         self.rotation = rotation
-        self.color_range = 1
-        self.format = type("Format", (), {"name": "yuv420p"})()
+        self.width, self.height = 1280, 720
 
 
 @pytest.mark.parametrize(("rotation", "size"), [(0, (1280, 720)), (-90, (720, 1280)), (90, (720, 1280))])
 def test_candidates_of_a_rotated_video_are_upright(rotation: int, size: tuple[int, int]) -> None:
     luma = cv2.resize(gray("astronaut"), (1280, 720))
-    scored = analyse(0, 0.0, FakeFrame(rotation), luma, thumbnail(luma, 100))  # type: ignore[arg-type]
+    scored = analyse(0, 0.0, FakeFrame(rotation), luma, thumbnail(luma, 100), False)  # type: ignore[arg-type]
 
     assert scored.payload.size == size  # the upright frame's (width, height)
     assert scored.payload.gray.shape == (size[1] // 2, size[0] // 2)

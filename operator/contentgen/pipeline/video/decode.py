@@ -57,17 +57,26 @@ def decode(path: Path, *, threads: int = 0) -> Iterator[av.VideoFrame]:
             ) from error
 
 
-def luma(frame: av.VideoFrame) -> np.ndarray:
-    """The frame's luma as a 2-D uint8 array: a view of the Y plane when the format allows."""
+def luma(frame: av.VideoFrame, long_side: int) -> tuple[np.ndarray, bool]:
+    """The frame's luma as a 2-D uint8 array, and whether it spans 0-255 (else 16-235).
+
+    For 8-bit YUV it is a view of the Y plane, full size, no copy. Other formats (10-bit,
+    RGB) go through libswscale, which also halves the size while the long side stays at
+    least `long_side` (no need to convert pixels the analysis drops) and outputs 0-255.
+    """
     if frame.format.name in _LUMA_PLANE_FORMATS:
         plane = frame.planes[0]
         rows = np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)
-        return rows[:, : plane.width]
-    return frame.reformat(format="gray").to_ndarray()
+        return rows[:, : plane.width], is_full_range(frame)
+    width, height = frame.width, frame.height
+    while max(width, height) // 2 >= long_side:
+        width, height = width // 2, height // 2
+    gray = frame.reformat(width=width, height=height, format="gray", interpolation="AREA")
+    return gray.to_ndarray(), True
 
 
 def is_full_range(frame: av.VideoFrame) -> bool:
-    """True when luma spans 0-255 (JPEG range), False for video's usual 16-235."""
+    """True when the frame's luma spans 0-255 (JPEG range), False for video's usual 16-235."""
     return frame.format.name in _FULL_RANGE_FORMATS or frame.color_range == 2
 
 

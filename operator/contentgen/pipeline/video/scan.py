@@ -25,7 +25,7 @@ import numpy as np
 from contentgen.errors import InvalidInput
 from contentgen.pipeline.progress import SubProgress
 
-from .decode import decode, expand_range, is_full_range, luma, reduce, thumbnail, upright
+from .decode import decode, expand_range, luma, reduce, thumbnail, upright
 from .scenes import ANALYSIS_LONG_SIDE, AdaptiveDetector
 from .scoring import CANDIDATE_LONG_SIDE, exposure, quality, sharpness
 from .selection import Candidate, CandidatePool
@@ -58,16 +58,16 @@ class ClosedScene:
 
 
 def analyse(
-    index: int, time: float, frame: av.VideoFrame, y: np.ndarray, tiny: np.ndarray
+    index: int, time: float, frame: av.VideoFrame, y: np.ndarray, tiny: np.ndarray, full_range: bool
 ) -> Candidate[Analysed]:
     """Score one frame: sharpness from its luma `y` at analysis size, exposure from `tiny`.
 
-    Sharpness is measured on luma as decoded (video range): expanding it to 0-255 would scale
-    every frame's score of a video alike. Exposure needs true levels, and the detector's tiny
-    frame has them after a cheap expansion.
+    Sharpness is measured on luma as decoded (video range or not): expanding it to 0-255
+    would scale every frame's score of a video alike. Exposure needs true levels, and the
+    detector's tiny frame has them after a cheap expansion.
     """
     gray = upright(reduce(y, CANDIDATE_LONG_SIDE), frame.rotation)
-    levels = tiny if is_full_range(frame) else expand_range(tiny)
+    levels = tiny if full_range else expand_range(tiny)
     sharp = sharpness(gray)
     turned = frame.rotation % 180 != 0
     return Candidate(
@@ -75,7 +75,7 @@ def analyse(
         time=time,
         quality=quality(sharp, exposure(levels)),
         sharpness=sharp,
-        payload=Analysed(frame, gray, y.shape[1] / gray.shape[0 if turned else 1]),
+        payload=Analysed(frame, gray, frame.width / gray.shape[0 if turned else 1]),
     )
 
 
@@ -141,7 +141,7 @@ class Scanner:
                     f"{self.path.name} is longer than the limit of {limit:g} s; "
                     "trim the video or split it into parts"
                 )
-            y = luma(frame)
+            y, full_range = luma(frame, CANDIDATE_LONG_SIDE)
             tiny = thumbnail(y, ANALYSIS_LONG_SIDE)
             times.append(time)
             cut = detector.push(tiny)
@@ -149,7 +149,7 @@ class Scanner:
                 drain(cut - 1)
                 yield close(times[cut - (index + 1 - len(times))])
             if index % self.step == 0:
-                pending.append(analyse(index, time, frame, y, tiny))
+                pending.append(analyse(index, time, frame, y, tiny, full_range))
             if pending and pending[0].index <= index - lag:
                 drain(index - lag)
             if time >= next_report:
