@@ -13,7 +13,8 @@ from typing import Any
 from contentgen.api import SpecSnapshot, StageTiming
 from contentgen.store import ObjectStore
 
-from .progress import Progress, Span
+from .fetch import Fetched, fetch
+from .progress import Progress, Span, SubProgress
 from .settings import PipelineSettings
 
 
@@ -55,6 +56,18 @@ class RunContext:
         finally:
             self.timings.append(StageTiming(name=name, seconds=round(time.monotonic() - began, 3)))
         span(100)
+
+    def fetch_source(self, url: str, progress: SubProgress) -> Fetched:
+        """Fetch a spec's source into the work directory, within the settings' limits."""
+        return fetch(
+            url,
+            self.scratch("source"),
+            max_bytes=self.settings.max_download_bytes,
+            allow_private=self.settings.allow_private_sources,
+            local=self.local,
+            timeout=self.settings.http_timeout_seconds,
+            progress=progress,
+        )
 
     def scratch(self, name: str) -> Path:
         path = self.work_dir / name

@@ -12,7 +12,6 @@ from contentgen.store import keys
 
 from .context import RunContext, StoreCheckpoint
 from .dataset import build_dataset
-from .fetch import fetch
 from .media import probe
 
 
@@ -26,15 +25,7 @@ def run_lora(ctx: RunContext) -> RunResult:
     owner, uid, version = spec.owner, snap.uid, snap.version
 
     with ctx.stage("fetch", 0, 8) as span:
-        source = fetch(
-            spec.source.url,
-            ctx.scratch("source"),
-            max_bytes=ctx.settings.max_download_bytes,
-            allow_private=ctx.settings.allow_private_sources,
-            local=ctx.local,
-            timeout=ctx.settings.http_timeout_seconds,
-            progress=span,
-        )
+        source = ctx.fetch_source(spec.source.url, span)
         info = probe(source.path)
         if not info.has_video:
             raise InvalidInput(f"source {spec.source.url} has no video stream; a LoraTraining needs a video")

@@ -33,3 +33,17 @@ class Span:
 
 
 SubProgress = Callable[[float], None]
+
+
+class Monotonic:
+    """A SubProgress that never goes back (providers' estimates can wobble)."""
+
+    def __init__(self, progress: SubProgress) -> None:
+        self._progress = progress
+        self._last = -1.0
+
+    def __call__(self, percent: float) -> None:
+        percent = min(max(percent, 0.0), 100.0)
+        if percent > self._last:
+            self._last = percent
+            self._progress(percent)

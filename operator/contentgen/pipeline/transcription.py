@@ -11,7 +11,6 @@ from contentgen.providers.base import TranscriptionRequest
 from contentgen.store import keys
 
 from .context import RunContext, StoreCheckpoint
-from .fetch import fetch
 from .links import provider_url
 from .media import probe
 
@@ -29,15 +28,7 @@ def run_transcription(ctx: RunContext) -> RunResult:
     with ctx.stage("fetch", 0, 15) as span:
         # Fetched and probed even when the provider could read the URL itself: unreadable or
         # over-long input fails here, clearly, before anything is paid for.
-        source = fetch(
-            spec.source.url,
-            ctx.scratch("source"),
-            max_bytes=ctx.settings.max_download_bytes,
-            allow_private=ctx.settings.allow_private_sources,
-            local=ctx.local,
-            timeout=ctx.settings.http_timeout_seconds,
-            progress=span,
-        )
+        source = ctx.fetch_source(spec.source.url, span)
         info = probe(source.path)
         if not info.has_audio:
             raise InvalidInput(f"source {spec.source.url} has no audio stream; nothing to transcribe")

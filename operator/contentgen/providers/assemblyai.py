@@ -24,7 +24,8 @@ import httpx
 from assemblyai.prerecorded.v2 import api as transcript_api
 
 from contentgen.errors import ContentgenError, PermanentError, TransientError
-from contentgen.pipeline.progress import SubProgress
+from contentgen.files import sha256_file
+from contentgen.pipeline.progress import Monotonic, SubProgress
 
 from .base import Checkpoint, TranscriptionOutput, TranscriptionRequest
 from .retry import Retry, error_for_status, error_for_transport, redact, retry_after
@@ -32,7 +33,6 @@ from .retry import Retry, error_for_status, error_for_transport, redact, retry_a
 log = logging.getLogger(__name__)
 
 KEY_ENV = "ASSEMBLYAI_API_KEY"
-_CHUNK = 1024 * 1024
 
 
 class AssemblyAIProvider:
@@ -66,10 +66,10 @@ class AssemblyAIProvider:
 
         Speaker labels when asked for; the language is `language_code`, or detected when unset.
         """
-        meter = _Meter(progress)
+        meter = Monotonic(progress)
         # the local file, not audio_url: a presigned URL is signed anew by every attempt
         fingerprint = _fingerprint(
-            _sha256_file(request.audio_path), request.language_code, request.speaker_labels
+            sha256_file(request.audio_path), request.language_code, request.speaker_labels
         )
         saved = checkpoint.load()
         if saved.get("fingerprint") != fingerprint:
@@ -115,7 +115,7 @@ class AssemblyAIProvider:
         return _output(raw, request)
 
     def _submit(
-        self, request: TranscriptionRequest, saved: dict[str, Any], checkpoint: Checkpoint, meter: _Meter
+        self, request: TranscriptionRequest, saved: dict[str, Any], checkpoint: Checkpoint, meter: Monotonic
     ) -> str:
         # a file:// link (a local store) is for the offline provider only: upload the file instead
         audio_url = request.audio_url if _fetchable(request.audio_url) else saved.get("upload_url")
@@ -222,25 +222,3 @@ def _fetchable(url: str | None) -> bool:
 
 def _fingerprint(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-class _Meter:
-    """Progress that never goes back."""
-
-    def __init__(self, progress: SubProgress) -> None:
-        self._progress = progress
-        self._last = -1.0
-
-    def __call__(self, percent: float) -> None:
-        percent = min(max(percent, 0.0), 100.0)
-        if percent > self._last:
-            self._last = percent
-            self._progress(percent)

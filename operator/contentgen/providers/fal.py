@@ -28,7 +28,8 @@ import fal_client.client
 import httpx
 
 from contentgen.errors import ContentgenError, InvalidInput, PermanentError, TransientError
-from contentgen.pipeline.progress import SubProgress
+from contentgen.files import sha256_file
+from contentgen.pipeline.progress import Monotonic, SubProgress
 
 from .base import (
     Checkpoint,
@@ -130,7 +131,7 @@ class FalProvider:
         app = request.model or DEFAULT_TRAINING_APP
         meter = _Meter(progress)
         fingerprint = _fingerprint(
-            app, _sha256_file(request.dataset_zip), request.trigger_word, request.steps, request.learning_rate
+            app, sha256_file(request.dataset_zip), request.trigger_word, request.steps, request.learning_rate
         )
         saved = _matching(checkpoint.load(), app, fingerprint)
 
@@ -507,14 +508,6 @@ def _fingerprint(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _file(result: dict[str, Any], key: str, app: str) -> dict[str, Any]:
     file = result.get(key)
     if not isinstance(file, dict) or not file.get("url"):
@@ -610,18 +603,11 @@ def _log_fraction(logs: list[dict[str, Any]] | None, keyword: str | None) -> flo
     return None
 
 
-class _Meter:
+class _Meter(Monotonic):
     """Progress that never goes back, with the mappings of fal's queue states onto a slice."""
 
-    def __init__(self, progress: SubProgress) -> None:
-        self._progress = progress
-        self._last = -1.0
-
     def at(self, percent: float) -> None:
-        percent = min(max(percent, 0.0), 100.0)
-        if percent > self._last:
-            self._last = percent
-            self._progress(percent)
+        self(percent)
 
     def span(self, start: float, end: float) -> Callable[[float], None]:
         return lambda percent: self.at(start + (end - start) * min(max(percent, 0.0), 100.0) / 100.0)

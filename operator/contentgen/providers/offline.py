@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from contentgen.errors import InvalidInput
+from contentgen.files import sha256_file
 from contentgen.pipeline.progress import SubProgress
 
 from .base import (
@@ -128,7 +129,7 @@ class OfflineProvider:
         self, request: TranscriptionRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
     ) -> TranscriptionOutput:
         progress(0)
-        digest, size = _sha256_file(request.audio_path)
+        digest, size = sha256_file(request.audio_path), request.audio_path.stat().st_size
         duration = request.duration_seconds
         measured = f"{duration:.1f} seconds long" if duration is not None else "of unmeasured duration"
         text = (
@@ -231,16 +232,6 @@ def _read_dataset(path: Path, progress: SubProgress) -> tuple[str, int]:
         raise InvalidInput(f"the dataset archive {path.name} holds no images")
     progress(80)
     return digest.hexdigest(), images
-
-
-def _sha256_file(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
 
 
 def _derived_seed(prompt: str) -> int:

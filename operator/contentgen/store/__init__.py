@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from .base import ObjectInfo, ObjectNotFound, ObjectStore, sha256_file
+from contentgen.files import sha256_file
+
+from .base import ObjectInfo, ObjectNotFound, ObjectStore
 from .local import LocalStore
 
 DEFAULT_LOCAL_STORE = "./contentgen-data/store"

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from contentgen.api import Artifact
-
-CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -28,14 +25,6 @@ class ObjectNotFound(KeyError):
 
     def __str__(self) -> str:
         return f"{self.uri} does not exist"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class ObjectStore(ABC):

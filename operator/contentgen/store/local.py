@@ -13,8 +13,9 @@ from urllib.parse import unquote, urlparse
 
 from contentgen.api import Artifact
 from contentgen.errors import InvalidInput
+from contentgen.files import CHUNK
 
-from .base import CHUNK, ObjectInfo, ObjectNotFound, ObjectStore
+from .base import ObjectInfo, ObjectNotFound, ObjectStore
 
 mimetypes.add_type("application/octet-stream", ".safetensors")
 

@@ -18,8 +18,9 @@ from urllib.parse import urlparse
 
 from contentgen.api import Artifact
 from contentgen.errors import InvalidInput, TransientError
+from contentgen.files import sha256_file
 
-from .base import ObjectInfo, ObjectNotFound, ObjectStore, sha256_file
+from .base import ObjectInfo, ObjectNotFound, ObjectStore
 
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 
