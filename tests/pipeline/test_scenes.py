@@ -136,3 +136,34 @@ def test_scenes_cover_the_video(shots: SyntheticVideo) -> None:
     assert scanner.scenes[-1][1] == pytest.approx(shots.duration, abs=1 / shots.fps)
     assert scanner.frames_decoded == shots.frames
     assert scanner.duration == pytest.approx(shots.duration, abs=1 / shots.fps)
+
+
+def test_decoded_frames_are_let_go(random_shots: SyntheticVideo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the few best candidates of the open scene (and those still waiting for the detector)
+    stay alive: memory does not grow with the video."""
+    import gc
+    import weakref
+
+    from contentgen.pipeline.video import scan as scan_module
+
+    made: list[weakref.ref[scan_module.Analysed]] = []
+    analyse = scan_module.analyse
+
+    def tracked(*args: object, **kwargs: object) -> object:
+        candidate = analyse(*args, **kwargs)  # type: ignore[arg-type]
+        made.append(weakref.ref(candidate.payload))
+        return candidate
+
+    monkeypatch.setattr(scan_module, "analyse", tracked)
+    scanner = Scanner(
+        random_shots.path, fps=30, duration=random_shots.duration, progress=lambda _: None, keep=3
+    )
+    alive = []
+    for scene in scanner:
+        gc.collect()
+        alive.append(sum(ref() is not None for ref in made))
+        assert len(scene.candidates) <= 3
+        del scene
+
+    assert len(made) > 60  # four a second for 20 s
+    assert max(alive) <= 3 + 3 + 2  # the scene just closed, the next one's pool, those pending
