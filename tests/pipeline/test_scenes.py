@@ -167,3 +167,13 @@ def test_decoded_frames_are_let_go(random_shots: SyntheticVideo, monkeypatch: py
 
     assert len(made) > 60  # four a second for 20 s
     assert max(alive) <= 3 + 3 + 2  # the scene just closed, the next one's pool, those pending
+
+
+def test_length_limit_while_decoding(shots: SyntheticVideo) -> None:
+    """A container that hides or understates its duration is still stopped at the limit."""
+    from contentgen.errors import InvalidInput
+
+    scanner = Scanner(shots.path, fps=24, duration=0.0, progress=lambda _: None, max_seconds=3)
+    with pytest.raises(InvalidInput, match=r"shots\.mp4 is longer than the limit of 3 s"):
+        for _ in scanner:
+            pass
