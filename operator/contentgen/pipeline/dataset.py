@@ -17,7 +17,6 @@ a few bytes, so the copy costs nothing.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import zipfile
 from collections import deque
@@ -31,6 +30,7 @@ import numpy as np
 
 from contentgen.api import Artifact, DatasetImage, DatasetReport, DatasetSpec, Scene
 from contentgen.errors import InvalidInput
+from contentgen.files import sha256_file
 from contentgen.pipeline.media import probe
 from contentgen.pipeline.progress import SubProgress
 from contentgen.pipeline.video.crop import detail_crop, encode_jpeg, face_crop, output_side, render
@@ -71,7 +71,6 @@ class LocalDataset:
 
     def report(self, uri_of: Callable[[Path], str]) -> DatasetReport:
         """The API's DatasetReport, with each file's URI from `uri_of` (e.g. its stored key)."""
-        data = self.archive.read_bytes()
         return DatasetReport(
             frames=len(self.images),
             scenes=[Scene(start=float(start), end=float(end)) for start, end in self.scenes],
@@ -89,8 +88,8 @@ class LocalDataset:
             ],
             archive=Artifact(
                 uri=uri_of(self.archive),
-                size_bytes=len(data),
-                sha256=hashlib.sha256(data).hexdigest(),
+                size_bytes=self.archive.stat().st_size,
+                sha256=sha256_file(self.archive),
                 content_type="application/zip",
             ),
         )
