@@ -12,7 +12,8 @@
 - the peak RSS of each command (from wait4), for the 3-minute video and the 25 s sample, to
   show that memory does not grow with the video.
 
-It writes bench/out/results.json, prints a markdown table and puts it into bench/README.md.
+It writes bench/out/results.json, prints a markdown table and puts it into bench/README.md and
+the project's README.
 Generated videos are cached in bench/out/ (git-ignored).
 """
 
@@ -461,13 +462,15 @@ def markdown(report: dict, label: str) -> str:
 
 
 def update_readme(table: str) -> None:
+    """Put the table into bench/README.md and the project's README (between the bench markers)."""
     start, end = "<!-- bench:start -->", "<!-- bench:end -->"
-    text = README.read_text() if README.exists() else f"{start}\n{end}\n"
-    if start not in text or end not in text:
-        return
-    before, rest = text.split(start, 1)
-    _, after = rest.split(end, 1)
-    README.write_text(f"{before}{start}\n{table}{end}{after}")
+    for readme in (README, ROOT / "README.md"):
+        text = readme.read_text() if readme.exists() else ""
+        if start not in text or end not in text:
+            continue
+        before, rest = text.split(start, 1)
+        _, after = rest.split(end, 1)
+        readme.write_text(f"{before}{start}\n{table}{end}{after}")
 
 
 if __name__ == "__main__":

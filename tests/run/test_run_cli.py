@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from contentgen.api import RunFailure, RunResult, SpecSnapshot
+from contentgen.api.run import TERMINATION_LIMIT, parse_termination, termination_message
 from contentgen.catalog import Filters, open_catalog
 from contentgen.cli.main import main
-from contentgen.pipeline.runner import TERMINATION_LIMIT, parse_termination, termination_message
 from tests.conftest import EXAMPLES
 from tests.httpserver import serve
 

@@ -35,7 +35,10 @@ class DatasetSpec(ApiModel):
     ] = 1.0
     face_filter: Annotated[
         bool,
-        Field(description="Prefer frames that show a face, and crop around it."),
+        Field(
+            description="Use only scenes that show a frontal face (at least 15 % of the picture's height) "
+            "and crop around it; turn off for subjects without a face."
+        ),
     ] = True
     caption_template: CaptionTemplate = "a photo of {trigger}"
 

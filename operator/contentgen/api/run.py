@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field
@@ -47,7 +48,7 @@ class SpecSnapshot(ApiModel):
         return KINDS[self.kind]
 
     def parsed_spec(self, *, local: bool = False) -> CommonSpec:
-        return self.kind_info.spec.model_validate_json(_json(self.spec), context={"local": local})
+        return self.kind_info.spec.model_validate_json(json.dumps(self.spec), context={"local": local})
 
     @property
     def owner(self) -> str:
@@ -133,7 +134,38 @@ class RunFailure(ApiModel):
     transient: bool = False
 
 
-def _json(data: dict[str, Any]) -> str:
-    import json
+# --- the Job's termination message: how a finished worker hands over to the operator ----------
 
-    return json.dumps(data)
+# The kubelet keeps at most this much of a container's termination message.
+TERMINATION_LIMIT = 4096
+
+
+def termination_message(result: RunResult) -> str:
+    """The result as the Job's termination message: whole when it fits, else without the
+    details (dataset frames, transcript text) that the stored result still has."""
+    text = result.model_dump_json(by_alias=True, exclude_none=True)
+    if len(text) <= TERMINATION_LIMIT:
+        return text
+    slim = result.model_copy(update={"dataset": None, "transcript_text": None, "truncated": True})
+    text = slim.model_dump_json(by_alias=True, exclude_none=True)
+    if len(text) <= TERMINATION_LIMIT:
+        return text
+    minimal = RunResult(
+        kind=result.kind, provider=result.provider, result_uri=result.result_uri, truncated=True
+    )
+    return minimal.model_dump_json(by_alias=True, exclude_none=True)
+
+
+def parse_termination(text: str) -> RunResult | RunFailure | None:
+    """The operator's side of the hand-over: what a finished worker left behind."""
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, TypeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    if data.get("failed"):
+        return RunFailure.model_validate_json(text)
+    if "kind" in data:
+        return RunResult.model_validate_json(text)
+    return None

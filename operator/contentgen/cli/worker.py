@@ -31,10 +31,11 @@ def run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from contentgen.api import KINDS, RunFailure, SpecSnapshot
+    from contentgen.api.run import termination_message
     from contentgen.pipeline.context import RunContext
     from contentgen.pipeline.kube_status import KubeStatusClient
     from contentgen.pipeline.reporters import ConsoleProgress, FanOut, Throttled
-    from contentgen.pipeline.runner import execute, failure, termination_message
+    from contentgen.pipeline.runner import execute, failure
     from contentgen.pipeline.settings import PipelineSettings
     from contentgen.store import open_store
 

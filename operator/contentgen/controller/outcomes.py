@@ -12,7 +12,7 @@ import logging
 from pydantic import ValidationError
 
 from contentgen.api import Kind, RunFailure, RunResult
-from contentgen.pipeline.runner import parse_termination
+from contentgen.api.run import parse_termination
 from contentgen.store import ObjectStore, keys
 
 from .kube import Kube

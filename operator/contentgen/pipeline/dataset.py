@@ -163,8 +163,8 @@ def build_dataset(
     info = probe(video, require_video=True)
     if max_seconds is not None and info.duration > max_seconds:
         raise InvalidInput(
-            f"{video.name} is {info.duration:.0f} s long, over the limit of {max_seconds:g} s; "
-            "trim the video or split it into parts"
+            f"{video.name} is {info.duration:.0f} s long, over the limit of {max_seconds:g} s "
+            "(CONTENTGEN_MAX_VIDEO_SECONDS); trim the video or split it into parts"
         )
     images_dir, captions_dir, staging = out_dir / "images", out_dir / "captions", out_dir / _STAGING
     for folder in (images_dir, captions_dir, staging):

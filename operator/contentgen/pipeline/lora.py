@@ -5,14 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from contentgen.api import Artifact, LoraTrainingSpec, LoraVersion, RunResult, now
-from contentgen.errors import InvalidInput
 from contentgen.providers import trainer
 from contentgen.providers.base import TrainingRequest
 from contentgen.store import keys
 
 from .context import RunContext, StoreCheckpoint
 from .dataset import build_dataset
-from .media import probe
 
 
 def run_lora(ctx: RunContext) -> RunResult:
@@ -26,9 +24,6 @@ def run_lora(ctx: RunContext) -> RunResult:
 
     with ctx.stage("fetch", 0, 8) as span:
         source = ctx.fetch_source(spec.source.url, span)
-        info = probe(source.path)
-        if not info.has_video:
-            raise InvalidInput(f"source {spec.source.url} has no video stream; a LoraTraining needs a video")
 
     with ctx.stage("dataset", 8, 45) as span:
         dataset = build_dataset(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from contentgen.api import KINDS, RunFailure, RunResult, now
@@ -10,9 +9,6 @@ from contentgen.errors import ContentgenError, TransientError
 from contentgen.store import keys
 
 from .context import RunContext
-
-# The kubelet keeps at most this much of a container's termination message.
-TERMINATION_LIMIT = 4096
 
 
 def _flow(kind: str) -> Callable[[RunContext], RunResult]:
@@ -56,40 +52,9 @@ def execute(ctx: RunContext) -> RunResult:
     return result
 
 
-def termination_message(result: RunResult) -> str:
-    """The result as the Job's termination message: whole when it fits, else without the
-    details (dataset frames, transcript text) that the stored result still has."""
-    text = result.model_dump_json(by_alias=True, exclude_none=True)
-    if len(text) <= TERMINATION_LIMIT:
-        return text
-    slim = result.model_copy(update={"dataset": None, "transcript_text": None, "truncated": True})
-    text = slim.model_dump_json(by_alias=True, exclude_none=True)
-    if len(text) <= TERMINATION_LIMIT:
-        return text
-    minimal = RunResult(
-        kind=result.kind, provider=result.provider, result_uri=result.result_uri, truncated=True
-    )
-    return minimal.model_dump_json(by_alias=True, exclude_none=True)
-
-
 def failure(exc: BaseException) -> RunFailure:
     if isinstance(exc, ContentgenError):
         return RunFailure(
             reason=exc.reason, message=exc.message[:2000], transient=isinstance(exc, TransientError)
         )
     return RunFailure(reason="InternalError", message=f"{type(exc).__name__}: {exc}"[:2000], transient=False)
-
-
-def parse_termination(text: str) -> RunResult | RunFailure | None:
-    """The operator's side of the hand-over: what a finished worker left behind."""
-    try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, TypeError):
-        return None
-    if not isinstance(data, dict):
-        return None
-    if data.get("failed"):
-        return RunFailure.model_validate_json(text)
-    if "kind" in data:
-        return RunResult.model_validate_json(text)
-    return None
