@@ -34,6 +34,7 @@ from .reconcile import Decision, Observed, World, decide
 from .settings import OperatorSettings
 
 log = logging.getLogger("contentgen.operator")
+# Read when the module is imported: kopf registers the handlers (and the timer's interval) then.
 SETTINGS = OperatorSettings()
 
 
@@ -43,12 +44,10 @@ class Operator:
 
     settings: OperatorSettings
     kube: Kube
+    queue: NamespaceQueue
+    backoff: Backoff
     store: Any = None  # ObjectStore, when a store is configured
     catalog: Any = None  # Catalog, when MongoDB is configured
-    queue: NamespaceQueue = field(
-        default_factory=lambda: NamespaceQueue(SETTINGS.max_running_jobs_per_namespace)
-    )
-    backoff: Backoff = field(default_factory=lambda: Backoff(SETTINGS.reconcile_interval_seconds))
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     # Catalog writes that failed (MongoDB down): uid -> the result to record, if any.
     catalog_behind: dict[str, RunResult | None] = field(default_factory=dict)
