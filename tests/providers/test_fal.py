@@ -524,7 +524,7 @@ def test_in_progress_without_progress_lines_creeps_forward(tmp_path, fal, sleep)
 def test_image_headers_are_read_from_the_file(tmp_path, ext, params, content_type):
     import numpy as np
 
-    from contentgen.providers.fal import _image_header
+    from contentgen.providers.fal.outputs import image_header as _image_header
 
     ok, data = cv2.imencode(ext, np.full((333, 517, 3), 90, np.uint8), params)
     assert ok

@@ -14,51 +14,29 @@ import asyncio
 import logging
 import random
 import time
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import replace
 from typing import Any, cast
 
 import kopf
 
-from contentgen.api import GROUP, KINDS, VERSION, Kind, Phase, RunFailure, RunResult, SpecSnapshot, now
-from contentgen.catalog.document import catalog_document
+from contentgen.api import GROUP, KINDS, VERSION, Kind, Phase, RunFailure, SpecSnapshot, now
 
 from . import metrics
+from .catalog_sync import sync_catalog
+from .cleanup import delete
 from .jobs import missing_credentials, render_job
 from .kube import Kube, load_client
-from .naming import ANNOTATION_SKIP_CLEANUP, FINALIZER, MANAGED_BY
+from .naming import FINALIZER, MANAGED_BY
 from .observe import JobState, LoraState, job_state, lora_state
-from .outcomes import read_outcome, stored_result
+from .outcomes import read_outcome
 from .queue import Backoff, NamespaceQueue
 from .reconcile import Decision, Observed, World, decide
 from .settings import OperatorSettings
+from .state import Operator
 
 log = logging.getLogger("contentgen.operator")
 # Read when the module is imported: kopf registers the handlers (and the timer's interval) then.
 SETTINGS = OperatorSettings()
-
-
-@dataclass
-class Operator:
-    """What the handlers share for the life of one operator process."""
-
-    settings: OperatorSettings
-    kube: Kube
-    queue: NamespaceQueue
-    backoff: Backoff
-    store: Any = None  # ObjectStore, when a store is configured
-    catalog: Any = None  # Catalog, when MongoDB is configured
-    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-    # Catalog writes that failed (MongoDB down): uid -> the result to record, if any.
-    catalog_behind: dict[str, RunResult | None] = field(default_factory=dict)
-    # Namespaces where the worker's ServiceAccount and RoleBinding are known to exist.
-    worker_access: set[str] = field(default_factory=set)
-
-    def lock(self, uid: str) -> asyncio.Lock:
-        return self.locks.setdefault(uid, asyncio.Lock())
-
-    def admission(self, namespace: str) -> asyncio.Lock:
-        return self.locks.setdefault(f"namespace/{namespace}", asyncio.Lock())
 
 
 def _operator(kwargs: dict[str, Any]) -> Operator:
@@ -279,51 +257,6 @@ async def _start_job(op: Operator, snapshot: SpecSnapshot) -> None:
     op.queue.start(namespace, snapshot.uid)
 
 
-async def sync_catalog(
-    op: Operator, body: dict[str, Any], status: dict[str, Any], result: RunResult | None
-) -> None:
-    """Write the resource's catalog document. MongoDB being away never blocks a reconcile:
-    the write is remembered and made again on the next tick."""
-    if op.catalog is None:
-        return
-    meta = body["metadata"]
-    uid = meta["uid"]
-    kind = KINDS[body["kind"]]
-    result = result or op.catalog_behind.get(uid)
-    try:
-        if result is None and status.get("phase") == Phase.SUCCEEDED and op.store is not None:
-            version = int(status.get("latestVersion") or 0)
-            owner, generation = str(body["spec"].get("owner")), int(status.get("observedGeneration") or 0)
-            result = await asyncio.to_thread(stored_result, op.store, kind, owner, uid, version, generation)
-        previous = await asyncio.to_thread(op.catalog.get, uid)
-        doc = catalog_document(
-            kind=kind.kind,
-            name=meta["name"],
-            namespace=meta["namespace"],
-            uid=uid,
-            generation=int(meta.get("generation") or 1),
-            spec=dict(body.get("spec") or {}),
-            status=status,
-            created_at=_parse_time(meta.get("creationTimestamp")),
-            now=now(),
-            result=result,
-            previous=previous,
-        )
-        await asyncio.to_thread(op.catalog.upsert, doc)
-    except Exception as exc:
-        op.catalog_behind[uid] = result
-        log.warning("catalog write for %s/%s deferred: %s", meta["namespace"], meta["name"], exc)
-    else:
-        op.catalog_behind.pop(uid, None)
-    metrics.CATALOG_BEHIND.set(len(op.catalog_behind))
-
-
-def _parse_time(value: Any) -> datetime:
-    if not value:
-        return now()
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-
-
 def _settled(body: kopf.Body, index: kopf.Index[tuple[str, str], JobState]) -> bool:
     """Nothing to do: the current generation has finished and no Job of it is left running."""
     status = body.get("status") or {}
@@ -372,56 +305,6 @@ def _register(kind: Kind) -> None:
         *selector, id=f"{kind.singular}-tick", interval=interval, initial_delay=interval, backoff=interval
     )(on_tick)
     kopf.on.delete(*selector, id=f"{kind.singular}-delete", backoff=interval)(on_delete)
-
-
-async def delete(
-    op: Operator,
-    kind: Kind,
-    body: dict[str, Any],
-    jobs_index: kopf.Index[tuple[str, str], JobState],
-    retry: int,
-) -> None:
-    """The finalizer: stop the Job; with deletionPolicy Delete, remove the stored objects and mark
-    the catalog record deleted. A failure is reported and retried with backoff; the annotation
-    contentgen.io/skip-cleanup: "true" lets the resource go without cleaning up."""
-    meta, spec = body["metadata"], body.get("spec") or {}
-    namespace, uid = meta["namespace"], meta["uid"]
-    async with op.lock(uid):
-        for job in jobs_index.get((namespace, uid), []):
-            await op.kube.delete_job(namespace, job.name)
-        op.queue.forget(namespace, uid)
-        if (meta.get("annotations") or {}).get(ANNOTATION_SKIP_CLEANUP) == "true":
-            skipped = f"{ANNOTATION_SKIP_CLEANUP} is set: stored objects and the catalog record stay"
-            kopf.event(cast(Any, body), type="Warning", reason="CleanupSkipped", message=skipped)
-            metrics.CLEANUPS.labels(kind.kind, "skipped").inc()
-            return
-        if spec.get("deletionPolicy", "Retain") != "Delete":
-            metrics.CLEANUPS.labels(kind.kind, "retained").inc()
-            return
-        try:
-            from contentgen.store import keys
-
-            removed = 0
-            if op.store is not None:
-                for prefix in keys.resource_roots(kind.catalog_type, str(spec.get("owner")), uid):
-                    removed += await asyncio.to_thread(op.store.delete_prefix, prefix)
-            if op.catalog is not None:
-                await asyncio.to_thread(op.catalog.mark_deleted, uid, now())
-        except Exception as exc:
-            message = (
-                f"cleanup failed (attempt {retry + 1}): {exc}; retrying. To delete without cleaning up, "
-                f"annotate the resource {ANNOTATION_SKIP_CLEANUP}=true"
-            )
-            await op.kube.patch_status(kind, namespace, meta["name"], {"message": message})
-            kopf.event(cast(Any, body), type="Warning", reason="CleanupFailed", message=message)
-            metrics.CLEANUPS.labels(kind.kind, "failed").inc()
-            raise kopf.TemporaryError(
-                message, delay=min(op.settings.reconcile_interval_seconds * 2**retry, 300)
-            ) from exc
-        kopf.event(
-            cast(Any, body), type="Normal", reason="CleanedUp", message=f"removed {removed} stored object(s)"
-        )
-        metrics.CLEANUPS.labels(kind.kind, "deleted").inc()
 
 
 for _kind in KINDS.values():

@@ -1,23 +1,10 @@
-"""fal.ai: LoRA training and image generation through fal's queue, with the fal-client SDK.
-
-The queue (https://fal.ai/docs/documentation/model-apis/inference/queue): POST queue.fal.run/{app}
-answers {request_id, status_url, response_url, cancel_url}; GET .../requests/{id}/status?logs=1 is
-IN_QUEUE (with queue_position), IN_PROGRESS (with logs) or COMPLETED (with error and error_type
-when the request failed); GET .../requests/{id} is the result, or the failure's status and detail
-(https://fal.ai/docs/documentation/model-apis/errors, .../request-errors). Local files go to fal's
-CDN first (https://fal.ai/docs/documentation/model-apis/fal-cdn).
-
-Every request id is saved in the checkpoint right after the submit, so a retried pod polls the
-request it already paid for instead of submitting it again.
-"""
+"""The fal provider: LoRA training and image generation through fal's queue (see the package)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
-import re
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,16 +16,19 @@ import httpx
 
 from contentgen.errors import ContentgenError, InvalidInput, PermanentError, TransientError
 from contentgen.files import sha256_file
-from contentgen.pipeline.progress import Monotonic, SubProgress
+from contentgen.pipeline.progress import SubProgress
 
-from .base import (
+from ..base import (
     Checkpoint,
     ImageOutput,
     ImageRequest,
     TrainingOutput,
     TrainingRequest,
 )
-from .retry import Retry, error_for_status, error_for_transport, redact, retry_after
+from ..retry import Retry, error_for_status, error_for_transport, redact, retry_after
+from .errors import error_detail, job_error, job_failed, response_detail, unknown_request
+from .outputs import EXTENSIONS, MiB, check_safetensors, image_header, result_file, too_large
+from .progress import Meter
 
 log = logging.getLogger(__name__)
 
@@ -55,23 +45,6 @@ IMAGE_APPS = {
     "flux-lora": "fal-ai/flux-lora",
 }
 
-# error_type values of fal's infrastructure failures (runner lost, timed out, not scheduled):
-# the request failed, but the same input may well succeed when submitted again.
-_INFRASTRUCTURE_ERRORS = frozenset(
-    {
-        "request_timeout",
-        "startup_timeout",
-        "runner_scheduling_failure",
-        "runner_connection_timeout",
-        "runner_disconnected",
-        "runner_connection_refused",
-        "runner_connection_error",
-        "runner_incomplete_response",
-        "internal_error",
-    }
-)
-
-MiB = 1024 * 1024
 _CHUNK = MiB
 
 
@@ -129,7 +102,7 @@ class FalProvider:
         trainers (fal-ai/flux-lora-portrait-trainer) take it.
         """
         app = request.model or DEFAULT_TRAINING_APP
-        meter = _Meter(progress)
+        meter = Meter(progress)
         fingerprint = _fingerprint(
             app, sha256_file(request.dataset_zip), request.trigger_word, request.steps, request.learning_rate
         )
@@ -159,7 +132,7 @@ class FalProvider:
         request_id, result = self._run(
             app, arguments, saved, checkpoint, meter.queue(5, 10), meter.running(10, 90, keyword="step")
         )
-        weights_file = _file(result, "diffusers_lora_file", app)
+        weights_file = result_file(result, "diffusers_lora_file", app)
         weights = work_dir / "model.safetensors"
         self._download(
             weights_file,
@@ -168,7 +141,7 @@ class FalProvider:
             what="the LoRA weights",
             meter=meter.span(90, 98),
         )
-        _check_safetensors(weights)
+        check_safetensors(weights)
         config: Path | None = None
         config_file = result.get("config_file")
         if isinstance(config_file, dict) and config_file.get("url"):
@@ -226,7 +199,7 @@ class FalProvider:
         if request.model == "flux-lora":
             args["loras"] = [{"path": lora.url, "scale": lora.scale} for lora in request.loras]
 
-        meter = _Meter(progress)
+        meter = Meter(progress)
         # without query strings: presigned LoRA URLs are signed anew by every attempt
         fingerprint = _fingerprint(app, redact(json.dumps(args, sort_keys=True)))
         saved = _matching(checkpoint.load(), app, fingerprint)
@@ -255,7 +228,7 @@ class FalProvider:
                 what="an image",
                 meter=meter.span(start, start + share),
             )
-            content_type, width, height = _image_header(part)
+            content_type, width, height = image_header(part)
             if (width, height) != (image.get("width"), image.get("height")):
                 log.warning(
                     "fal said image %d is %sx%s, the file is %dx%d; keeping the file's",
@@ -265,7 +238,7 @@ class FalProvider:
                     width,
                     height,
                 )
-            path = part.with_suffix(_EXTENSIONS[content_type])
+            path = part.with_suffix(EXTENSIONS[content_type])
             part.replace(path)
             outputs.append(
                 ImageOutput(path=path, width=width, height=height, content_type=content_type, seed=seed)
@@ -324,14 +297,14 @@ class FalProvider:
 
         if status.error:
             self._forget(saved, checkpoint)
-            raise _job_error(app, request_id, status.error, status.error_type)
+            raise job_error(app, request_id, status.error, status.error_type)
         try:
             result = self._call(
-                handle.get, f"fetching the result of fal request {request_id}", let_through=_job_failed
+                handle.get, f"fetching the result of fal request {request_id}", let_through=job_failed
             )
         except fal_client.FalClientHTTPError as exc:  # the request ran and failed
             self._forget(saved, checkpoint)
-            raise _job_error(app, request_id, _detail(exc), exc.error_type, exc.status_code) from None
+            raise job_error(app, request_id, error_detail(exc), exc.error_type, exc.status_code) from None
         if not isinstance(result, dict):
             raise PermanentError(f"fal's {app} returned no result object", reason="ProviderJobFailed")
         return request_id, result
@@ -348,7 +321,7 @@ class FalProvider:
             status = self._call(
                 lambda: handle.status(with_logs=True),
                 f"polling fal request {request_id}",
-                let_through=_unknown_request,
+                let_through=unknown_request,
             )
         except fal_client.FalClientHTTPError:  # the 404 let through
             log.warning("fal does not know request %s any more; submitting anew", request_id)
@@ -377,7 +350,7 @@ class FalProvider:
         if isinstance(exc, fal_client.FalClientHTTPError):
             return error_for_status(
                 exc.status_code,
-                _detail(exc),
+                error_detail(exc),
                 provider="fal",
                 key_env=KEY_ENV,
                 retry_after=retry_after(exc.response_headers),
@@ -386,7 +359,7 @@ class FalProvider:
         if isinstance(exc, httpx.HTTPStatusError):  # fal-client's CDN token request raises these
             return error_for_status(
                 exc.response.status_code,
-                _response_detail(exc.response),
+                response_detail(exc.response),
                 provider="fal",
                 key_env=KEY_ENV,
                 retry_after=retry_after(exc.response.headers),
@@ -403,7 +376,7 @@ class FalProvider:
         url = str(file["url"])
         declared = file.get("file_size")
         if isinstance(declared, int) and declared > limit:
-            raise _too_large(what, declared, limit)
+            raise too_large(what, declared, limit)
 
         def attempt() -> int:
             part = dest.with_name(dest.name + ".download")
@@ -413,20 +386,20 @@ class FalProvider:
                         response.read()
                         raise error_for_status(
                             response.status_code,
-                            _response_detail(response),
+                            response_detail(response),
                             provider="fal's CDN",
                             key_env=None,
                             retry_after=retry_after(response.headers),
                         )
                     length = int(response.headers.get("content-length") or 0) or None
                     if length is not None and length > limit:
-                        raise _too_large(what, length, limit)
+                        raise too_large(what, length, limit)
                     size = 0
                     with part.open("wb") as fh:
                         for chunk in response.iter_bytes(_CHUNK):
                             size += len(chunk)
                             if size > limit:
-                                raise _too_large(what, size, limit)
+                                raise too_large(what, size, limit)
                             fh.write(chunk)
                             if length:
                                 meter(100.0 * size / length)
@@ -443,60 +416,6 @@ class FalProvider:
         )
 
 
-# --- helpers ------------------------------------------------------------------------------------
-
-
-# Result-fetch failures that mean "the request ran and failed", not "fal could not answer".
-def _unknown_request(exc: Exception) -> bool:
-    return isinstance(exc, fal_client.FalClientHTTPError) and exc.status_code == 404
-
-
-def _job_failed(exc: Exception) -> bool:
-    """Whether a result fetch failed because the request ran and failed, rather than because fal
-    could not answer: a client error, or any status that carries fal's error_type."""
-    if not isinstance(exc, fal_client.FalClientHTTPError):
-        return False
-    return bool(exc.error_type) or exc.status_code in (400, 404, 409, 410, 413, 415, 422)
-
-
-def _job_error(
-    app: str, request_id: str, detail: str, error_type: str | None, status: int | None = None
-) -> ContentgenError:
-    detail = redact(detail) or "no detail"
-    kind = f" ({error_type})" if error_type else ""
-    if error_type in _INFRASTRUCTURE_ERRORS or status == 404:
-        return TransientError(
-            f"fal request {request_id} on {app} failed{kind}: {detail}; a new attempt submits it again",
-            reason="ProviderUnavailable",
-        )
-    return PermanentError(
-        f"fal's {app} failed request {request_id}{kind}: {detail}", reason="ProviderJobFailed"
-    )
-
-
-def _detail(exc: fal_client.FalClientHTTPError) -> str:
-    return _response_detail(exc.response) if exc.response is not None else str(exc.message)
-
-
-def _response_detail(response: httpx.Response) -> str:
-    """fal's `detail`: a sentence, or a list of {loc, msg} validation errors."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:500]
-    detail = body.get("detail", body) if isinstance(body, dict) else body
-    if isinstance(detail, list):
-        parts = []
-        for item in detail:
-            if isinstance(item, dict):
-                loc = ".".join(str(p) for p in item.get("loc", []) if p != "body")
-                parts.append(f"{loc}: {item.get('msg', '')}" if loc else str(item.get("msg", item)))
-            else:
-                parts.append(str(item))
-        return "; ".join(parts)
-    return str(detail)[:500]
-
-
 def _matching(saved: dict[str, Any], app: str, fingerprint: str) -> dict[str, Any]:
     """The checkpoint if it was written for this app and these inputs, else a fresh one."""
     if saved.get("app") == app and saved.get("fingerprint") == fingerprint:
@@ -506,127 +425,3 @@ def _matching(saved: dict[str, Any], app: str, fingerprint: str) -> dict[str, An
 
 def _fingerprint(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _file(result: dict[str, Any], key: str, app: str) -> dict[str, Any]:
-    file = result.get(key)
-    if not isinstance(file, dict) or not file.get("url"):
-        raise PermanentError(f"fal's {app} returned no {key}", reason="ProviderJobFailed")
-    return file
-
-
-def _too_large(what: str, size: int, limit: int) -> PermanentError:
-    return PermanentError(
-        f"{what} from fal is larger than the {limit / MiB:.0f} MiB allowed ({size / MiB:.1f} MiB or more)",
-        reason="ProviderOutputTooLarge",
-    )
-
-
-def _check_safetensors(path: Path) -> None:
-    """A safetensors file starts with an 8-byte little-endian length and that much JSON."""
-    with path.open("rb") as fh:
-        head = fh.read(8)
-        length = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
-        ok = 0 < length <= min(100 * MiB, path.stat().st_size - 8)
-        if ok:
-            try:
-                ok = isinstance(json.loads(fh.read(length)), dict)
-            except ValueError:
-                ok = False
-    if not ok:
-        path.unlink(missing_ok=True)
-        raise PermanentError(
-            "the LoRA weights fal returned are not a safetensors file", reason="ProviderJobFailed"
-        )
-
-
-_EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
-_JPEG_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
-
-
-def _image_header(path: Path) -> tuple[str, int, int]:
-    """(content type, width, height) read from the file's own header: PNG, JPEG or WebP."""
-    data = path.read_bytes()
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
-        width, height = struct.unpack(">II", data[16:24])
-        return "image/png", width, height
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        chunk = data[12:16]
-        if chunk == b"VP8 ":
-            width, height = struct.unpack("<HH", data[26:30])
-            return "image/webp", width & 0x3FFF, height & 0x3FFF
-        if chunk == b"VP8L":
-            bits = int.from_bytes(data[21:25], "little")
-            return "image/webp", (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-        if chunk == b"VP8X":
-            return (
-                "image/webp",
-                int.from_bytes(data[24:27], "little") + 1,
-                int.from_bytes(data[27:30], "little") + 1,
-            )
-    if data[:2] == b"\xff\xd8":
-        pos = 2
-        while pos + 9 <= len(data):
-            if data[pos] != 0xFF:
-                break
-            marker = data[pos + 1]
-            if marker == 0xFF:  # fill byte
-                pos += 1
-                continue
-            if marker in _JPEG_SOF:
-                height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
-                return "image/jpeg", width, height
-            pos += 2 + struct.unpack(">H", data[pos + 2 : pos + 4])[0]
-    path.unlink(missing_ok=True)
-    raise PermanentError(
-        "fal returned a file that is not a PNG, JPEG or WebP image", reason="ProviderJobFailed"
-    )
-
-
-_PERCENT = re.compile(r"(\d{1,3}(?:\.\d+)?)\s*%")
-_FRACTION = re.compile(r"(\d+)\s*/\s*(\d+)")
-
-
-def _log_fraction(logs: list[dict[str, Any]] | None, keyword: str | None) -> float | None:
-    """How far the newest progress line in fal's logs is, 0-1: "45%|..." or "450/1000".
-
-    With a keyword, only lines that mention it count (training logs also show 100 % bars for
-    loading models and preprocessing, long before the training steps)."""
-    for entry in reversed(logs or []):
-        message = str(entry.get("message", "")) if isinstance(entry, dict) else ""
-        if keyword and keyword not in message.lower():
-            continue
-        if (match := _PERCENT.search(message)) and float(match[1]) <= 100:
-            return float(match[1]) / 100
-        if (match := _FRACTION.search(message)) and int(match[2]) > 0 and int(match[1]) <= int(match[2]):
-            return int(match[1]) / int(match[2])
-    return None
-
-
-class _Meter(Monotonic):
-    """Progress that never goes back, with the mappings of fal's queue states onto a slice."""
-
-    def at(self, percent: float) -> None:
-        self(percent)
-
-    def span(self, start: float, end: float) -> Callable[[float], None]:
-        return lambda percent: self.at(start + (end - start) * min(max(percent, 0.0), 100.0) / 100.0)
-
-    def queue(self, start: float, end: float) -> Callable[[int], None]:
-        # position 0 is next in line: the slice fills as the request moves up
-        return lambda position: self.at(start + (end - start) / (1 + max(position, 0)))
-
-    def running(
-        self, start: float, end: float, keyword: str | None = None
-    ) -> Callable[[list[dict[str, Any]] | None], None]:
-        polls = 0
-
-        def update(logs: list[dict[str, Any]] | None) -> None:
-            nonlocal polls
-            polls += 1
-            fraction = _log_fraction(logs, keyword)
-            if fraction is None:  # no progress line: creep towards the end, never reaching it
-                fraction = 1 - 0.9**polls
-            self.at(start + (end - start) * min(fraction, 0.99))
-
-        return update
