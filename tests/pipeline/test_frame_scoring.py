@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -22,7 +23,7 @@ from contentgen.pipeline.video.scoring import (
     quality,
     sharpness,
 )
-from contentgen.pipeline.video.selection import Candidate, CandidatePool, Pick, Shortlist, choose, select
+from contentgen.pipeline.video.selection import Candidate, CandidatePool, Pick, Shortlist, choose
 from scripts.synthetic_video import face_scene, other_scene, source_image
 from scripts.synthetic_video import render as render_scene
 
@@ -263,6 +264,14 @@ def test_shortlist_keeps_one_of_near_duplicates() -> None:
     assert shortlist.add(worse_copy) == (False, [])
     assert shortlist.add(better_copy) == (True, [first])
     assert [p.scene for p in shortlist.chronological()] == [2]
+
+
+def select(picks: list[Pick[Any]], max_frames: int) -> list[Pick[Any]]:
+    """What a Shortlist(max_frames) keeps when offered `picks` in order, chronologically."""
+    shortlist: Shortlist[Any] = Shortlist(max_frames)
+    for p in picks:
+        shortlist.add(p)
+    return shortlist.chronological()
 
 
 def test_select_keeps_chronological_order() -> None:

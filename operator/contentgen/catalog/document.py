@@ -27,7 +27,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from contentgen.api import KINDS, Artifact, RunResult
+from contentgen.api import KINDS, RunResult
 
 COLLECTION = "jobs"
 DELETED = "Deleted"
@@ -128,7 +128,3 @@ def _time(value: Any) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-
-
-def artifact_dicts(artifacts: list[Artifact]) -> list[dict[str, Any]]:
-    return [a.wire() for a in artifacts]

@@ -69,8 +69,16 @@ class LocalDataset:
     frames_decoded: int = 0
     duration_seconds: float = 0.0
 
-    def report(self, uri_of: Callable[[Path], str]) -> DatasetReport:
-        """The API's DatasetReport, with each file's URI from `uri_of` (e.g. its stored key)."""
+    def report(self, uri_of: Callable[[Path], str], archive: Artifact | None = None) -> DatasetReport:
+        """The API's DatasetReport, with each file's URI from `uri_of` (e.g. its stored key).
+        `archive`: the stored archive, when the caller has it (no need to hash it again)."""
+        if archive is None:
+            archive = Artifact(
+                uri=uri_of(self.archive),
+                size_bytes=self.archive.stat().st_size,
+                sha256=sha256_file(self.archive),
+                content_type="application/zip",
+            )
         return DatasetReport(
             frames=len(self.images),
             scenes=[Scene(start=float(start), end=float(end)) for start, end in self.scenes],
@@ -86,12 +94,7 @@ class LocalDataset:
                 )
                 for image in self.images
             ],
-            archive=Artifact(
-                uri=uri_of(self.archive),
-                size_bytes=self.archive.stat().st_size,
-                sha256=sha256_file(self.archive),
-                content_type="application/zip",
-            ),
+            archive=archive,
         )
 
 

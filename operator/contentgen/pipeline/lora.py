@@ -47,7 +47,6 @@ def run_lora(ctx: RunContext) -> RunResult:
             )
             span(100.0 * (2 * i + 2) / total)
         archive = ctx.store.put_file(f"{prefix}dataset.zip", dataset.archive, "application/zip")
-        uris[dataset.archive] = archive.uri
 
     with ctx.stage("train", 50, 95) as span:
         checkpoint = StoreCheckpoint(ctx.store, keys.checkpoint(uid, f"lora-v{version}"))
@@ -91,7 +90,7 @@ def run_lora(ctx: RunContext) -> RunResult:
         generation=snap.generation,
         created_at=now(),
     )
-    report = dataset.report(lambda path: uris[path])
+    report = dataset.report(lambda path: uris[path], archive)
     return RunResult(
         kind=snap.kind,
         provider=provider.name,

@@ -14,10 +14,6 @@ class Progress(Protocol):
     def __call__(self, stage: str, percent: float, message: str = "") -> None: ...
 
 
-def silent(stage: str, percent: float, message: str = "") -> None:
-    """A Progress that reports nothing."""
-
-
 class Span:
     """Maps a sub-task's 0-100 onto a slice [start, end] of the overall percent.
 

@@ -131,11 +131,3 @@ class Shortlist(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._picks)
-
-
-def select(picks: Sequence[Pick[T]], max_frames: int) -> list[Pick[T]]:
-    """The picks a `Shortlist(max_frames)` keeps when offered `picks` in order, chronologically."""
-    shortlist: Shortlist[T] = Shortlist(max_frames)
-    for pick in picks:
-        shortlist.add(pick)
-    return shortlist.chronological()
