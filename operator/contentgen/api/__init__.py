@@ -1,7 +1,7 @@
 """The contentgen API (group contentgen.io, version v1alpha1): the single source of truth for the
 CRDs, for `contentgen validate` and for the spec the worker runs."""
 
-from .base import ApiModel, CelRule, Timestamp, format_time, now
+from .base import ApiModel, CelRule, Timestamp, format_time, now, parse_timestamp
 from .common import (
     Artifact,
     CommonSpec,
@@ -72,4 +72,5 @@ __all__ = [
     "format_time",
     "is_local_path",
     "now",
+    "parse_timestamp",
 ]

@@ -36,6 +36,15 @@ def format_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse_timestamp(value: Any) -> datetime | None:
+    """A metav1.Time (or a datetime) as an aware datetime; None for None or ""."""
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
 # Kubernetes' metav1.Time: RFC 3339, UTC, whole seconds.
 Timestamp = Annotated[datetime, PlainSerializer(format_time, return_type=str, when_used="json")]
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from contentgen.api import KINDS, RunResult
+from contentgen.api import KINDS, RunResult, parse_timestamp
 
 COLLECTION = "jobs"
 DELETED = "Deleted"
@@ -94,8 +94,8 @@ def catalog_document(
         "spec": spec,
         "createdAt": (previous or {}).get("createdAt", created_at),
         "updatedAt": now,
-        "startedAt": _time(status.get("startedAt")),
-        "completedAt": _time(status.get("completedAt")),
+        "startedAt": parse_timestamp(status.get("startedAt")),
+        "completedAt": parse_timestamp(status.get("completedAt")),
         "deletedAt": None,
         "placeholder": bool(result.placeholder)
         if result
@@ -122,9 +122,3 @@ def catalog_document(
     doc["totalBytes"] = sum(int(a.get("sizeBytes", 0)) for a in doc["artifacts"])
     doc["searchText"] = _search_text(doc)
     return doc
-
-
-def _time(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
 from typing import Any
 
-from contentgen.api import KINDS, Phase, RunResult, now
+from contentgen.api import KINDS, Phase, RunResult, now, parse_timestamp
 from contentgen.catalog.document import catalog_document
 
 from . import metrics
@@ -43,7 +42,7 @@ async def sync_catalog(
             generation=int(meta.get("generation") or 1),
             spec=dict(body.get("spec") or {}),
             status=status,
-            created_at=_parse_time(meta.get("creationTimestamp")),
+            created_at=parse_timestamp(meta.get("creationTimestamp")) or now(),
             now=now(),
             result=result,
             previous=previous,
@@ -55,9 +54,3 @@ async def sync_catalog(
     else:
         op.catalog_behind.pop(uid, None)
     metrics.CATALOG_BEHIND.set(len(op.catalog_behind))
-
-
-def _parse_time(value: Any) -> datetime:
-    if not value:
-        return now()
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
