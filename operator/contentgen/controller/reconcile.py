@@ -150,10 +150,8 @@ def _running(
         message = f"Job {job.name} is running"
     elif pod_problem:
         message = f"the pod of Job {job.name} cannot start: {pod_problem}"
-    elif status.get("jobName") == job.name and _ready_reason(status) == "JobCreated":
-        message = str(status.get("message", ""))  # as written when the Job was created
     else:
-        message = f"Job {job.name} is waiting for its pod to start"
+        message = _created(job.name, job.version, job.generation)
     if job.generation < res.generation:
         reason = "SpecChanged"
         message = (
@@ -298,8 +296,7 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
     from .naming import job_name  # local: keeps this module's imports about decisions
 
     name = job_name(res.name, res.uid, g)
-    what = f"version {version}" if version else f"generation {g}"
-    message = f"created Job {name} for {what}; waiting for its pod to start"
+    message = _created(name, version, g)
     status.update(
         phase=Phase.PENDING,
         jobName=name,
@@ -323,6 +320,12 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
     decision = _finish(res, status, world, recorded=recorded)
     decision.job = snapshot
     return decision
+
+
+def _created(job_name: str, version: int, generation: int) -> str:
+    """The message while a Job's pod starts (the same whether just created or seen since)."""
+    what = f"version {version}" if version else f"generation {generation}"
+    return f"created Job {job_name} for {what}; waiting for its pod to start"
 
 
 def _finish(
