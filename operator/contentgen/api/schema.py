@@ -72,10 +72,13 @@ def _convert(node: JsonDict, defs: JsonDict) -> JsonDict:
         required = set(out.get("required", []))
         for name, sub in out["properties"].items():
             # Nested defaults only apply when the parent object exists: default the parent to {}.
+            # The API server validates every default against its own schema (apiextensions
+            # ValidateDefaults), so {} is only a default where {} is valid: no required fields.
             if (
                 name not in required
                 and sub.get("type") == "object"
                 and "default" not in sub
+                and not sub.get("required")
                 and _has_defaults(sub)
             ):
                 out["properties"][name] = _ordered({**sub, "default": {}})
