@@ -838,9 +838,17 @@ class ControlPlane:
         """Watch events (dicts with type and object) for the request, as a real server streams
         them: from the resourceVersion asked for, or (none, or "0") every current object as
         ADDED first; objects entering or leaving the selectors as ADDED/DELETED; BOOKMARKs when
-        asked for; one ERROR event with 410 Expired when history from that version is gone."""
+        asked for; one ERROR event with 410 Expired when history from that version is gone.
+        Authorization and selector errors are raised here, before any event."""
         self._authorize_request(req)
         self._inject_fault(req)
+        parse_labels(req.query.get("labelSelector", ""))
+        parse_fields(req.query.get("fieldSelector", ""), req.type.group, req.type.plural)
+        return self._stream(req, stop, bookmark_every)
+
+    def _stream(
+        self, req: Request, stop: threading.Event | None, bookmark_every: float
+    ) -> Iterator[dict[str, Any]]:
         t = req.type
         labels = parse_labels(req.query.get("labelSelector", ""))
         fields = parse_fields(req.query.get("fieldSelector", ""), t.group, t.plural)
