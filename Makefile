@@ -74,6 +74,7 @@ generate: install tools  ## regenerate committed files: crds/, the chart's CRDs,
 	$(BIN)/python scripts/update_readme.py
 	$(BIN)/python scripts/chart.py values-doc
 	$(BIN)/python scripts/chart.py install-manifest
+	$(BIN)/python scripts/chart.py cluster-rbac
 
 .PHONY: install-manifest
 install-manifest: install tools  ## render charts/install.yaml: the chart with default values, for kubectl apply

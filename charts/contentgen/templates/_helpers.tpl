@@ -85,6 +85,12 @@ app.kubernetes.io/component: {{ .component }}
 - transcriptions/status
 {{- end -}}
 
+{{- define "contentgen.finalizersSubresources" -}}
+- loratrainings/finalizers
+- imagegenerations/finalizers
+- transcriptions/finalizers
+{{- end -}}
+
 {{/*
 The operator's rules wherever it works; call with (dict "ctx" $ "peerings" "clusterkopfpeerings")
 or "kopfpeerings". Exactly what tests/rbac/observed-calls.json records (tests/chart checks it):
@@ -101,6 +107,13 @@ creates and deletes Jobs and lists a finished Job's pods for the worker's termin
   resources:
     {{- include "contentgen.statusSubresources" .ctx | nindent 4 }}
   verbs: ["patch"]
+# Jobs name their resource as owner with blockOwnerDeletion: true; the
+# OwnerReferencesPermissionEnforcement admission plugin (OpenShift, hardened clusters) lets only
+# those who may update the owner's finalizers set that.
+- apiGroups: ["contentgen.io"]
+  resources:
+    {{- include "contentgen.finalizersSubresources" .ctx | nindent 4 }}
+  verbs: ["update"]
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["list", "watch", "create", "delete"]
