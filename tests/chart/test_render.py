@@ -542,6 +542,13 @@ def test_install_manifest_has_no_drift(helm: str) -> None:
     )
 
 
+def test_local_cluster_rbac_has_no_drift(helm: str) -> None:
+    """`contentgen local-cluster` enforces exactly the chart's RBAC on the operator and workers."""
+    assert chart_files.CLUSTER_RBAC.read_text() == chart_files.cluster_rbac(), (
+        "operator/contentgen/cluster/chart-rbac.yaml is stale: run `make generate`"
+    )
+
+
 def test_install_manifest_is_the_default_install_with_crds_and_namespace() -> None:
     docs = [d for d in yaml.safe_load_all(chart_files.INSTALL_MANIFEST.read_text()) if d]
     assert docs[0]["kind"] == "Namespace" and docs[0]["metadata"]["name"] == NAMESPACE
