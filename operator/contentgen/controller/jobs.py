@@ -28,7 +28,7 @@ PROVIDER_KEYS = {"fal": "FAL_KEY", "assemblyai": "ASSEMBLYAI_API_KEY"}
 def missing_credentials(provider: str, settings: OperatorSettings) -> str:
     """The provider key the operator cannot hand to workers (no Secret configured), or ""."""
     configured = {"fal": settings.fal_key_secret.name, "assemblyai": settings.assemblyai_key_secret.name}
-    if provider in PROVIDER_KEYS and not configured[provider]:
+    if provider in PROVIDER_KEYS and not configured[provider] and not settings.offline:
         return PROVIDER_KEYS[provider]
     return ""
 
@@ -68,6 +68,8 @@ def worker_env(snapshot: SpecSnapshot, settings: OperatorSettings, job: str) -> 
 
 
 def render_job(snapshot: SpecSnapshot, settings: OperatorSettings) -> dict[str, Any]:
+    if settings.offline:  # the Job runs (and records) the offline provider, whatever the spec asked
+        snapshot = snapshot.model_copy(update={"spec": {**snapshot.spec, "provider": "offline"}})
     kind = KINDS[snapshot.kind]
     defaults = settings.kinds.get(kind.kind) or settings.kinds["LoraTraining"]
     name = job_name(snapshot.name, snapshot.uid, snapshot.generation)

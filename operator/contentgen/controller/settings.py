@@ -131,6 +131,11 @@ class OperatorSettings(BaseSettings):
     allow_private_sources: bool = Field(
         default=False, description="Let workers fetch sources on internal addresses (off: SSRF protection)."
     )
+    offline: bool = Field(
+        default=False,
+        description="Run every Job with the offline provider (placeholders, no paid API, no keys needed), "
+        "labelled as such in status and catalog: for `contentgen local-cluster --offline` and demos.",
+    )
     reconcile_interval_seconds: float = Field(
         default=10.0, gt=0, description="How often waiting resources are looked at again (with backoff)."
     )
