@@ -150,7 +150,12 @@ class LeaderElector:
             if self.try_acquire_or_renew():
                 last_renewed = self.clock()
             elif self.clock() - last_renewed > self.timing.renew_deadline:
-                log.error("lost the lease %s/%s: it could not be renewed for %.0f s", self.namespace, self.name, self.timing.renew_deadline)
+                log.error(
+                    "lost the lease %s/%s: it could not be renewed for %.0f s",
+                    self.namespace,
+                    self.name,
+                    self.timing.renew_deadline,
+                )
                 self.leading.clear()
                 on_lost()
                 return

@@ -137,9 +137,35 @@ class OperatorSettings(BaseSettings):
         "labelled as such in status and catalog: for `contentgen local-cluster --offline` and demos.",
     )
     reconcile_interval_seconds: float = Field(
-        default=10.0, gt=0, description="How often waiting resources are looked at again (with backoff)."
+        default=10.0,
+        gt=0,
+        description="First retry of a resource that waits for something nothing announces (the store "
+        "after an outage); doubles up to 5 minutes.",
+    )
+    resync_interval_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="The safety net: how often every unfinished resource is looked at again, besides the "
+        "events that drive the operator.",
+    )
+    workers: int = Field(
+        default=32, ge=1, le=1000, description="Resources reconciled at once (kopf's worker limit)."
+    )
+    api_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Timeout of each of the operator's API requests."
+    )
+    leader_election: bool = Field(
+        default=True,
+        description="Elect one active replica with a Lease (coordination.k8s.io); off: this one acts alone.",
+    )
+    leader_election_namespace: str = Field(
+        default="",
+        description="The Lease's namespace; empty: the operator's own (POD_NAMESPACE, else contentgen).",
+    )
+    leader_election_lease: str = Field(default="contentgen-operator", description="The Lease's name.")
+    leader_identity: str = Field(
+        default="", description="This replica's name in the Lease; empty: the pod's name (HOSTNAME)."
     )
     health_port: int = Field(default=8080, description="Liveness/readiness endpoint /healthz; 0: off.")
     metrics_port: int = Field(default=9090, description="Prometheus /metrics; 0: off.")
-    peering_name: str = Field(default="contentgen", description="kopf's peering object (replicas > 1).")
     log_format: Literal["json", "plain"] = Field(default="json", description="Structured JSON or plain logs.")
