@@ -5,7 +5,6 @@ Requests go through `ControlPlane.handle` as an admin; waits are hang guards, ne
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,16 +13,16 @@ from typing import Any
 import pytest
 
 from contentgen.cluster.apiserver import ControlPlane, Request, Response, User
-from contentgen.cluster.gc import GarbageCollector
 from contentgen.cluster.jobs import JobController
 from contentgen.cluster.kubelet import ApiAccess, LocalNode
 from contentgen.cluster.loop import Controller
-from contentgen.cluster.namespaces import NamespaceController, ServiceAccountController
-from contentgen.cluster.ttl import TTLAfterFinishedController
+from contentgen.cluster.manager import ControllerManager
+from tests import waiting
 
 ADMIN = User("kubernetes-admin", ("system:masters",))
 BACKOFF_BASE = 0.4  # seconds (10 in Kubernetes)
 API_URL = "https://127.0.0.1:6443"
+CA_PEM = "-----BEGIN CERTIFICATE-----\nnot a real one\n-----END CERTIFICATE-----\n"
 
 
 def python_command(pod: dict[str, Any], container: dict[str, Any]) -> list[str]:
@@ -32,13 +31,7 @@ def python_command(pod: dict[str, Any], container: dict[str, Any]) -> list[str]:
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+    return waiting.wait_for(check, timeout, what, interval=0.02)
 
 
 @dataclass
@@ -147,25 +140,17 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         access=ApiAccess(url=API_URL, ca_file_env="TEST_KUBE_CA_FILE"),
         poll=0.05,
     )
-    jobs = JobController(cp, backoff_base=BACKOFF_BASE)
-    controllers: list[Controller] = [
-        NamespaceController(cp),
-        ServiceAccountController(cp),
-        GarbageCollector(cp),
-        jobs,
-        TTLAfterFinishedController(cp),
-        node,
-    ]
-    for controller in controllers:
-        controller.start()
-    c = Cluster(cp, node, jobs, controllers, tmp_path)
+    manager = ControllerManager(cp, ca_pem=CA_PEM, backoff_base=BACKOFF_BASE).start()
+    node.start()
+    controllers: list[Controller] = [*manager.controllers, node]
+    c = Cluster(cp, node, manager.jobs, controllers, tmp_path)
     wait_for(lambda: c.get("", "serviceaccounts", "default", "default"), "the default ServiceAccount")
     try:
         yield c
     finally:
         node.release()
-        for controller in reversed(controllers):
-            controller.stop()
+        node.stop()
+        manager.stop()
         cp.store.close()
     for controller in controllers:  # a controller that failed unexpectedly fails the test
         assert not controller.errors, (controller.name, controller.errors)

@@ -4,6 +4,7 @@ activeDeadlineSeconds, suspend, and ttlSecondsAfterFinished."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,7 @@ def test_failures_count_towards_backoff_limit_with_the_recreation_delay(cluster:
     runs = [p for p in cluster.node.processes if p.pod.startswith("flaky-")]
     assert len(runs) == 3 and len({p.pod for p in runs}) == 3 and all(p.exit_code == 1 for p in runs)
     # each replacement waited at least base, then 2*base after the previous failure
-    for n, (before, after) in enumerate(zip(runs, runs[1:], strict=False)):
+    for n, (before, after) in enumerate(itertools.pairwise(runs)):
         assert before.exited is not None
         assert after.started - before.exited >= BACKOFF_BASE * 2**n
     wait_for(lambda: ("BackoffLimitExceeded", limit[1]) in cluster.events("default", "flaky"), "the event")
@@ -124,7 +125,8 @@ def test_pod_failure_policy_fails_the_job_at_once_on_exit_code_2(cluster: Cluste
     done = cluster.get("batch", "jobs", "default", "bad-input")
     assert done is not None
     (pod,) = cluster.pods_of(job)
-    message = f"Container worker for pod default/{pod['metadata']['name']} failed with exit code 2 matching FailJob rule at index 0"
+    pod_name = pod["metadata"]["name"]
+    message = f"Container worker for pod default/{pod_name} failed with exit code 2 matching FailJob rule at index 0"  # noqa: E501
     assert conditions(done) == [
         ("FailureTarget", "PodFailurePolicy", message),
         ("Failed", "PodFailurePolicy", message),

@@ -18,7 +18,13 @@ from tests.cluster.conftest import API_URL, Cluster, job_manifest, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 
-DUMP_ENV = "import json, os\nopen(os.environ['CONTENTGEN_TERMINATION_LOG'], 'w').write(json.dumps(dict(os.environ)))\n"
+DUMP_ENV = "\n".join(
+    [
+        "import json, os",
+        "log = os.environ['CONTENTGEN_TERMINATION_LOG']",
+        "open(log, 'w').write(json.dumps(dict(os.environ)))",
+    ]
+)
 
 
 def pod_manifest(name: str, script: str, **container: Any) -> dict[str, Any]:
@@ -304,6 +310,63 @@ def test_real_mode_runs_the_contentgen_entry_point(cluster: Cluster) -> None:
     state = terminated(done)
     assert (state["exitCode"], state["reason"]) == (128, "StartError")
     assert state["message"] == 'exec: "sleep": executable file not found in $PATH'
+
+
+def test_secret_and_configmap_volumes_are_files_at_their_mount_paths(cluster: Cluster) -> None:
+    cluster.create("", "secrets", {"metadata": {"name": "tls"}, "stringData": {"key.pem": "PRIVATE"}})
+    cluster.create(
+        "", "configmaps", {"metadata": {"name": "app"}, "data": {"a.yaml": "x: 1", "b.yaml": "y: 2"}}
+    )
+    script = (
+        "import sys\nprint(open(sys.argv[1]).read() + '|' + open(sys.argv[2]).read())\nraise SystemExit(1)\n"
+    )
+    manifest = pod_manifest(
+        "volumes",
+        script,
+        terminationMessagePolicy="FallbackToLogsOnError",
+        volumeMounts=[{"name": "tls", "mountPath": "/etc/tls"}, {"name": "conf", "mountPath": "/etc/app"}],
+        spec={
+            "volumes": [
+                {"name": "tls", "secret": {"secretName": "tls"}},
+                {
+                    "name": "conf",
+                    "configMap": {"name": "app", "items": [{"key": "b.yaml", "path": "only.yaml"}]},
+                },
+            ]
+        },
+    )
+    manifest["spec"]["containers"][0]["args"] += ["/etc/tls/key.pem", "/etc/app/only.yaml"]
+    cluster.create("", "pods", manifest)
+    assert terminated(finished(cluster, "volumes"))["message"] == "PRIVATE|y: 2\n"
+
+
+def test_what_the_node_cannot_run_stays_pending_and_says_why(cluster: Cluster) -> None:
+    two = pod_manifest("two-containers", "pass")
+    two["spec"]["containers"].append({"name": "sidecar", "image": "busybox", "args": ["-c", "pass"]})
+    cluster.create("", "pods", two)
+    host = pod_manifest("host-path", "pass", spec={"volumes": [{"name": "h", "hostPath": {"path": "/var"}}]})
+    cluster.create("", "pods", host)
+
+    def waiting(name: str) -> Any:
+        pod = cluster.get("", "pods", "default", name) or {}
+        statuses = pod.get("status", {}).get("containerStatuses") or [{}]
+        return statuses[0].get("state", {}).get("waiting")
+
+    state = wait_for(
+        lambda: (
+            (waiting("two-containers") or {}).get("reason") == "CreateContainerError"
+            and waiting("two-containers")
+        ),
+        "the error",
+    )
+    assert state["message"] == "the local node runs pods of one container; this one has 2"
+    mount = 'MountVolume.SetUp failed for volume "h" : not a volume type the local node has'
+    wait_for(
+        lambda: ("FailedMount", mount) in cluster.events("default", "host-path"), "the FailedMount event"
+    )
+    assert waiting("host-path") == {"reason": "ContainerCreating"} and not cluster.node.processes
+    cluster.call("delete", "", "pods", "default", "two-containers")
+    wait_for(lambda: cluster.get("", "pods", "default", "two-containers") is None, "its deletion")
 
 
 # --- the pure parts ---------------------------------------------------------------------------

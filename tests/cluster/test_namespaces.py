@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from contentgen.cluster.namespaces import SYSTEM_NAMESPACES
-from tests.cluster.conftest import Cluster, job_manifest, wait_for
+from tests.cluster.conftest import CA_PEM, Cluster, job_manifest, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -25,6 +25,8 @@ def test_system_namespaces_and_default_service_accounts(cluster: Cluster) -> Non
     wait_for(
         lambda: cluster.get("", "serviceaccounts", "team-a", "default"), "a ServiceAccount in a new namespace"
     )
+    ca = wait_for(lambda: cluster.get("", "configmaps", "team-a", "kube-root-ca.crt"), "the cluster CA")
+    assert ca["data"] == {"ca.crt": CA_PEM}
     cluster.call("delete", "", "serviceaccounts", "team-a", "default")
     wait_for(
         lambda: cluster.get("", "serviceaccounts", "team-a", "default"),
@@ -64,7 +66,7 @@ def test_a_deleted_namespace_is_emptied_then_finalized(cluster: Cluster, tmp_pat
         ),
         "NamespaceFinalizersRemaining": (
             "True",
-            "Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances",
+            "Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances",  # noqa: E501
         ),
         "NamespaceDeletionContentFailure": (
             "False",

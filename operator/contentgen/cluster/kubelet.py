@@ -359,16 +359,25 @@ class PodWorker:
         containers = pod["spec"].get("containers") or []
         container = containers[0]
         self._report(pod, container, {"waiting": {"reason": "ContainerCreating"}}, sandbox=False)
+        if len(containers) != 1:  # not something this node can run: it says so and waits
+            message = f"the local node runs pods of one container; this one has {len(containers)}"
+            self._report(
+                pod,
+                container,
+                {"waiting": {"reason": "CreateContainerError", "message": message}},
+                sandbox=False,
+            )
+            self._warn(pod, "Failed", f"Error: {message}")
+            while not self.deleted(pod):
+                self.pause()
+                pod = self.pod()
+            return self._terminate_unstarted(pod, container)
         while True:  # the sandbox: volumes and the ServiceAccount token
             pod = self.pod()
             if self.deleted(pod):
                 return self._terminate_unstarted(pod, container)
             assert pod is not None
             try:
-                if len(containers) != 1:
-                    raise ConfigError(
-                        f"the local node runs pods of one container; this one has {len(containers)}"
-                    )
                 mounts, access_env = self._prepare(pod, container)
                 break
             except ConfigError as exc:
