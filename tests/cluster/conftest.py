@@ -138,6 +138,8 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         tmp_path / "node",
         command=python_command,
         access=ApiAccess(url=API_URL, ca_file_env="TEST_KUBE_CA_FILE"),
+        env={"FROM_IMAGE": "image", "GREETING": "from the image"},
+        env_overrides={"FORCED": "yes", "LEVEL": "forced"},
         poll=0.05,
     )
     manager = ControllerManager(cp, ca_pem=CA_PEM, backoff_base=BACKOFF_BASE).start()

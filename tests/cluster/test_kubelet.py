@@ -100,7 +100,14 @@ def test_the_environment_is_resolved_like_the_kubelet(cluster: Cluster) -> None:
     got = json.loads(terminated(done)["message"])
     uid = pod["metadata"]["uid"]
     assert got["MESSAGE"] == "hello world, $(GREETING) $(UNDEFINED)"
-    assert (got["TOKEN"], got["LEVEL"], got["CFG_level"], got["user"]) == ("s3cret", "debug", "debug", "ann")
+    assert (got["TOKEN"], got["CFG_level"], got["user"]) == ("s3cret", "debug", "ann")
+    # the image's environment is under the pod's, the node's overrides over it
+    assert (got["FROM_IMAGE"], got["GREETING"], got["FORCED"], got["LEVEL"]) == (
+        "image",
+        "hello",
+        "yes",
+        "forced",
+    )
     assert "CFG_bad key" not in got and "OPTIONAL_KEY" not in got and "OPTIONAL_SECRET" not in got
     assert (got["POD_NAME"], got["POD_NAMESPACE"], got["POD_UID"], got["APP"]) == (
         "env-dump",

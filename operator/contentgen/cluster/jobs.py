@@ -125,8 +125,8 @@ class JobController(Controller):
                 return  # its Job still tracks it
         self._remove_finalizer(pod)
 
-    def _remove_finalizer(self, pod: dict[str, Any]) -> bool:
-        """True when the finalizer is gone (removed now, or the pod is gone)."""
+    def _remove_finalizer(self, pod: dict[str, Any]) -> None:
+        """Remove the tracking finalizer (a pod already gone is fine; other errors raise)."""
         m = pod["metadata"]
         self.gone_ok(
             "patch",
@@ -136,7 +136,6 @@ class JobController(Controller):
             REMOVE_TRACKING_FINALIZER,
             content_type=STRATEGIC,
         )
-        return True
 
     # --- one Job ----------------------------------------------------------------------------------
 
@@ -175,24 +174,7 @@ class JobController(Controller):
             status["startTime"] = _now()
         backoff = self._new_backoff(key, new_succeeded, new_failed)
 
-        # (type, reason, message) of the condition the Job is heading for
-        finished: tuple[str, str, str] | None = None
-        met = condition(job, "SuccessCriteriaMet")
-        target = condition(job, "FailureTarget")
-        if met and met.get("status") == "True":
-            finished = ("SuccessCriteriaMet", met.get("reason", ""), met.get("message", ""))
-        elif target and target.get("status") == "True":
-            finished = ("Failed", target.get("reason", ""), target.get("message", ""))
-        elif message := _fail_job_message(job, pods):
-            finished = ("FailureTarget", POD_FAILURE_POLICY, message)
-        if finished is None:
-            if failed > int(spec.get("backoffLimit", 6)):
-                finished = ("FailureTarget", *BACKOFF_LIMIT_EXCEEDED)
-            elif (left := self._deadline_left(job, status)) is not None and left <= 0:
-                finished = ("FailureTarget", *DEADLINE_EXCEEDED)
-            elif left is not None:
-                self.enqueue(("job", ns, name), left)
-
+        finished = self._heading_for(job, pods, failed, status)
         conditions = list(status.get("conditions") or [])
         if finished is not None:  # the Job is failing (or done): its active pods go, finalizers kept
             deleted_ready, deleted = self._delete_pods(job, active_pods, keep_finalizer=True)
@@ -216,22 +198,7 @@ class JobController(Controller):
         # count finished pods (uncountedTerminatedPods first), then let their finalizers go
         with_finalizer = {_uid(p) for p in fresh}
         _count_released(status, uncounted_succeeded, uncounted_failed, with_finalizer)
-        release = []
-        for pod in fresh:
-            failed_pod = is_pod_failed(pod, job)
-            if not (deleting(job) or finished or phase(pod) == "Succeeded" or failed_pod):
-                continue
-            release.append(pod)
-            uid = _uid(pod)
-            if phase(pod) == "Succeeded" and uid not in uncounted_failed:
-                if uid not in uncounted_succeeded:
-                    uncounted_succeeded.append(uid)
-            elif (
-                (failed_pod or (finished and finished[0] != "SuccessCriteriaMet"))
-                and uid not in uncounted_failed
-                and match_pod_failure_policy(policy, pod)[1]
-            ):
-                uncounted_failed.append(uid)
+        release = _to_release(job, fresh, finished, uncounted_succeeded, uncounted_failed)
         if finished and finished[0] == "FailureTarget":
             conditions.append(new_condition(*finished))
             finished = ("Failed", finished[1], finished[2])
@@ -243,8 +210,8 @@ class JobController(Controller):
         job = self._write_status(job, status, uncounted_succeeded, uncounted_failed)
         self._backoff[key] = backoff
         for pod in release:
-            if self._remove_finalizer(pod):
-                with_finalizer.discard(_uid(pod))
+            self._remove_finalizer(pod)
+            with_finalizer.discard(_uid(pod))
         _count_released(status, uncounted_succeeded, uncounted_failed, with_finalizer)
         enacted = False
         if finished and not uncounted_succeeded and not uncounted_failed and terminating == 0:
@@ -260,6 +227,26 @@ class JobController(Controller):
                 self._event(job, "Normal", "Completed", "Job completed")
             else:
                 self._event(job, "Warning", finished[1], finished[2])
+
+    def _heading_for(
+        self, job: dict[str, Any], pods: list[dict[str, Any]], failed: int, status: dict[str, Any]
+    ) -> tuple[str, str, str] | None:
+        """The (type, reason, message) of the condition the Job is heading for, if any."""
+        met, target = condition(job, "SuccessCriteriaMet"), condition(job, "FailureTarget")
+        if met and met.get("status") == "True":
+            return ("SuccessCriteriaMet", met.get("reason", ""), met.get("message", ""))
+        if target and target.get("status") == "True":
+            return ("Failed", target.get("reason", ""), target.get("message", ""))
+        if message := _fail_job_message(job, pods):
+            return ("FailureTarget", POD_FAILURE_POLICY, message)
+        if failed > int(job["spec"].get("backoffLimit", 6)):
+            return ("FailureTarget", *BACKOFF_LIMIT_EXCEEDED)
+        left = self._deadline_left(job, status)
+        if left is not None and left <= 0:
+            return ("FailureTarget", *DEADLINE_EXCEEDED)
+        if left is not None:
+            self.enqueue(("job", job["metadata"]["namespace"], job["metadata"]["name"]), left)
+        return None
 
     # --- manageJob: create or delete pods ---------------------------------------------------------
 
@@ -410,6 +397,36 @@ class JobController(Controller):
 
     def _event(self, job: dict[str, Any], type_: str, reason: str, message: str) -> None:
         events.record(self, job, "Job", "batch/v1", type_, reason, message, component=COMPONENT)
+
+
+def _to_release(
+    job: dict[str, Any],
+    fresh: list[dict[str, Any]],
+    finished: tuple[str, str, str] | None,
+    uncounted_succeeded: list[str],
+    uncounted_failed: list[str],
+) -> list[dict[str, Any]]:
+    """The pods whose finalizer can go (canRemoveFinalizer), each added to the uncounted lists
+    first: a Succeeded pod as succeeded; a failed one, or any pod of a failing Job, as failed
+    unless the podFailurePolicy ignores it."""
+    policy = (job.get("spec") or {}).get("podFailurePolicy")
+    release = []
+    for pod in fresh:
+        failed_pod = is_pod_failed(pod, job)
+        if not (deleting(job) or finished or phase(pod) == "Succeeded" or failed_pod):
+            continue
+        release.append(pod)
+        uid = _uid(pod)
+        if phase(pod) == "Succeeded" and uid not in uncounted_failed:
+            if uid not in uncounted_succeeded:
+                uncounted_succeeded.append(uid)
+        elif (
+            (failed_pod or (finished and finished[0] != "SuccessCriteriaMet"))
+            and uid not in uncounted_failed
+            and match_pod_failure_policy(policy, pod)[1]
+        ):
+            uncounted_failed.append(uid)
+    return release
 
 
 def _count_released(

@@ -111,6 +111,14 @@ def contentgen_command(pod: dict[str, Any], container: dict[str, Any]) -> list[s
 
 
 class LocalNode(Controller):
+    """The node. `root` holds each pod's directories (pods/<uid>/: volumes, serviceaccount,
+    containers/<name>/termination-log, logs/<name>.log). `command` turns (pod, container) into
+    the argv to run; `token_issuer` mints ServiceAccount tokens (default: the TokenRequest API);
+    `access` is what pods are told about the API server; `env` stands for the image's
+    environment (pod variables override it), `env_overrides` wins over the pod's variables;
+    `termination_log_env` names the variable carrying the termination-message file's host path.
+    `poll` bounds how long a pod waits before looking again (changes wake it at once)."""
+
     name = "kubelet"
     watches = (PODS, SECRETS, CONFIGMAPS, SERVICEACCOUNTS)
     resync_period = 10.0
@@ -126,6 +134,7 @@ class LocalNode(Controller):
         token_issuer: TokenIssuer | None = None,
         access: ApiAccess | None = None,
         env: dict[str, str] | None = None,
+        env_overrides: dict[str, str] | None = None,
         termination_log_env: str = "CONTENTGEN_TERMINATION_LOG",
         poll: float = 0.2,
     ) -> None:
@@ -138,6 +147,7 @@ class LocalNode(Controller):
         self.token_issuer = token_issuer
         self.access = access or ApiAccess()
         self.base_env = dict(env or {})
+        self.env_overrides = dict(env_overrides or {})
         self.termination_log_env = termination_log_env
         self.poll = poll
         self.processes: list[Process] = []
@@ -374,9 +384,8 @@ class PodWorker:
             return self._terminate_unstarted(pod, container)
         while True:  # the sandbox: volumes and the ServiceAccount token
             pod = self.pod()
-            if self.deleted(pod):
+            if pod is None or self.deleted(pod):
                 return self._terminate_unstarted(pod, container)
-            assert pod is not None
             try:
                 mounts, access_env = self._prepare(pod, container)
                 break
@@ -390,9 +399,8 @@ class PodWorker:
             self.pause()
         while True:  # the container's configuration
             pod = self.pod()
-            if self.deleted(pod):
+            if pod is None or self.deleted(pod):
                 return self._terminate_unstarted(pod, container)
-            assert pod is not None
             try:
                 env = self._environment(pod, container, mounts, access_env)
                 break
@@ -642,6 +650,7 @@ class PodWorker:
         env.update({k: mounts.rewrite(v) for k, v in declared.items()})
         if "TMPDIR" not in env and (tmp := mounts.host("/tmp")):  # noqa: S108 - the container's /tmp
             env["TMPDIR"] = tmp
+        env.update(self.node.env_overrides)
         env.update(access_env)
         return env
 
