@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from contentgen.controller.settings import OperatorSettings
 from contentgen.store import LocalStore
 from tests.kube.apiserver import FakeApiServer
 from tests.kube.kubelet import FakeKubelet
+from tests.waiting import wait_for
 
 TOKENS = {"operator-token": "operator", "worker-token": "worker", "admin-token": "admin"}
 
@@ -46,17 +46,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 90.0, what: str = "condition") -> Any:
-    """Poll until `check()` is truthy; fail (not a timing assertion: a hang guard) otherwise."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @dataclass

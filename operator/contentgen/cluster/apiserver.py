@@ -540,6 +540,7 @@ class ControlPlane:
             result["metadata"].get("deletionTimestamp")
             and not result["metadata"].get("finalizers")
             and not _spec_finalizers(result)
+            and not result["metadata"].get("deletionGracePeriodSeconds")  # graceful: the kubelet ends it
         ):
             gone = self.store.remove(t.key, current)
             self._removed(t, gone)
@@ -731,6 +732,9 @@ class ControlPlane:
                 um["deletionGracePeriodSeconds"] = grace
                 if t.plural == "namespaces":
                     updated.setdefault("status", {})["phase"] = "Terminating"
+            elif grace < int(um.get("deletionGracePeriodSeconds") or 0):  # a shorter grace period wins
+                um["deletionTimestamp"] = meta.now() if not grace else _later(grace)
+                um["deletionGracePeriodSeconds"] = grace
             if updated == current:
                 return 200, self._served(t, current)
             stored = self.store.write(t.key, updated, current)
