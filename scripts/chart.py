@@ -100,7 +100,7 @@ def install_manifest() -> str:
 
 # --- the RBAC local-cluster installs ------------------------------------------------------------
 
-RBAC_KINDS = ("Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ClusterKopfPeering")
+RBAC_KINDS = ("Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
 CLUSTER_RBAC_HEADER = f"""\
 # The RBAC of charts/contentgen rendered with its default values (a cluster-wide install in the
 # namespace "{NAMESPACE}"): what `contentgen local-cluster` installs and enforces on the operator and

@@ -33,7 +33,9 @@ class Kubectl:
             "KUBECACHEDIR": str(self.home / "cache"),
         }
 
-    def run(self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
             [kubectl_binary(), *args],
             input=stdin,
@@ -44,7 +46,9 @@ class Kubectl:
             check=False,
         )
         if check and done.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}"
+            )
         return done
 
     def json(self, *args: str) -> Any:
@@ -52,5 +56,9 @@ class Kubectl:
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(  # a long-running kubectl (get -w)
-            [kubectl_binary(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env()
+            [kubectl_binary(), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env(),
         )

@@ -90,7 +90,7 @@ def test_every_rendered_object_is_valid_for_kubernetes_1_33(variant: str) -> Non
         validate(doc)
     namespaced = {"ServiceAccount", "ConfigMap", "Deployment", "Service", "Role", "RoleBinding"}
     for doc in docs:
-        if doc["kind"] in namespaced | {"PodDisruptionBudget", "ServiceMonitor", "KopfPeering"}:
+        if doc["kind"] in namespaced | {"PodDisruptionBudget", "ServiceMonitor"}:
             assert doc["metadata"].get("namespace"), (
                 f"{doc['kind']}/{doc['metadata']['name']} has no namespace"
             )
@@ -101,10 +101,6 @@ def test_validation_catches_a_bad_object() -> None:
     deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["portt"] = 1
     with pytest.raises(kubernetes_validate.ValidationError):
         validate(deployment)
-    (peering,) = of_kind(render(), "ClusterKopfPeering")
-    peering["metadata"]["namespace"] = "default"
-    with pytest.raises(AssertionError):
-        validate(peering)
 
 
 @pytest.mark.parametrize(
@@ -164,20 +160,29 @@ def test_schema_rejects_unknown_keys_everywhere_but_free_form_maps() -> None:
 # --- what is rendered in each mode ---------------------------------------------------------------
 
 
-def test_default_install_is_cluster_wide_with_a_cluster_peering() -> None:
+def test_default_install_is_cluster_wide_with_a_lease_role() -> None:
     docs = render()
-    assert [d["metadata"]["name"] for d in of_kind(docs, "ClusterKopfPeering")] == ["contentgen"]
-    assert of_kind(docs, "KopfPeering") == [] and of_kind(docs, "Role") == []
+    # The only Role: the Lease, in the operator's own namespace.
+    (role,) = of_kind(docs, "Role")
+    assert role["metadata"]["namespace"] == NAMESPACE
+    assert {r for rule in role["rules"] for r in rule["resources"]} == {"leases"}
     assert of_kind(docs, "PodDisruptionBudget") == []
     assert operator_deployment(docs)["spec"]["replicas"] == 1
     assert not of_kind(docs, "Secret")
 
 
-def test_namespaced_install_has_a_peering_per_namespace() -> None:
-    docs = render(VARIANTS["namespaced"])
-    peerings = {(d["metadata"]["namespace"], d["metadata"]["name"]) for d in of_kind(docs, "KopfPeering")}
-    assert peerings == {("team-a", "contentgen"), ("team-b", "contentgen")}
-    assert of_kind(docs, "ClusterKopfPeering") == []
+def test_the_operator_elects_its_leader_with_the_lease_its_rbac_names() -> None:
+    for values in ({}, VARIANTS["namespaced"], {"leaseName": "other-lease"}):
+        docs = render(values)
+        settings = operator_settings(settings_env(docs))
+        role = next(d for d in of_kind(docs, "Role") if "leader-election" in d["metadata"]["name"])
+        named = {n for rule in role["rules"] for n in rule.get("resourceNames", [])}
+        assert named == {settings.leader_election_lease} and settings.leader_election
+        env = operator_deployment(docs)["spec"]["template"]["spec"]["containers"][0]["env"]
+        assert {
+            "name": "POD_NAMESPACE",
+            "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+        } in env
 
 
 def test_replicas_get_a_disruption_budget_over_the_operator_pods() -> None:
@@ -187,7 +192,6 @@ def test_replicas_get_a_disruption_budget_over_the_operator_pods() -> None:
     pdb = one(docs, "PodDisruptionBudget")
     assert pdb["spec"]["minAvailable"] == 1
     assert pdb["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
-    assert of_kind(docs, "ClusterKopfPeering")
 
 
 def test_settings_are_what_the_operator_reads() -> None:
@@ -354,7 +358,7 @@ def test_s3_credentials_reach_the_operator_and_the_api() -> None:
     }
     # Without a Secret: nothing to reference (workload identity or the node's role).
     plain = operator_deployment(render())["spec"]["template"]["spec"]["containers"][0]["env"]
-    assert {e["name"] for e in plain} == {"HOME"}
+    assert {e["name"] for e in plain} == {"HOME", "POD_NAMESPACE"}
 
 
 def test_jobs_of_the_chart_settings_are_valid_and_restricted() -> None:
@@ -556,9 +560,7 @@ def test_install_manifest_is_the_default_install_with_crds_and_namespace() -> No
     assert crds == {d["metadata"]["name"] for d in CRDS.values()}
     # CRDs come before anything that uses them; then exactly the default render.
     kinds = [d["kind"] for d in docs]
-    assert kinds.index("ClusterKopfPeering") > max(
-        i for i, k in enumerate(kinds) if k == "CustomResourceDefinition"
-    )
+    assert kinds.index("ClusterRole") > max(i for i, k in enumerate(kinds) if k == "CustomResourceDefinition")
     rest = [d for d in docs[1:] if d["kind"] != "CustomResourceDefinition"]
     assert rest == render()
     for doc in docs:
@@ -568,7 +570,6 @@ def test_install_manifest_is_the_default_install_with_crds_and_namespace() -> No
             "CustomResourceDefinition",
             "ClusterRole",
             "ClusterRoleBinding",
-            "ClusterKopfPeering",
         ):
             assert doc["metadata"]["namespace"] == NAMESPACE, doc["kind"]
 

@@ -48,7 +48,9 @@ class Api:
             Request(self.user, verb, t, namespace, name, sub, body, dict(query or {}), content_type)
         )
 
-    def create(self, group: str, plural: str, body: dict[str, Any], namespace: str = "", **kw: Any) -> dict[str, Any]:
+    def create(
+        self, group: str, plural: str, body: dict[str, Any], namespace: str = "", **kw: Any
+    ) -> dict[str, Any]:
         return self.call("create", group, plural, namespace, body=body, **kw).body  # type: ignore[no-any-return]
 
     def get(self, group: str, plural: str, namespace: str, name: str) -> dict[str, Any]:
@@ -87,4 +89,9 @@ def lora(name: str = "demo", **spec: Any) -> dict[str, Any]:
         "provider": "offline",
     }
     body.update(spec)
-    return {"apiVersion": "contentgen.io/v1alpha1", "kind": "LoraTraining", "metadata": {"name": name}, "spec": body}
+    return {
+        "apiVersion": "contentgen.io/v1alpha1",
+        "kind": "LoraTraining",
+        "metadata": {"name": name},
+        "spec": body,
+    }

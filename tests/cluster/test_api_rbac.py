@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from contentgen.cluster.errors import ApiError
 from contentgen.cluster.apiserver import User
+from contentgen.cluster.errors import ApiError
 from contentgen.cluster.rbac import service_account_user
 from contentgen.cluster.server import ADMIN, LocalControlPlane
 from tests.cluster.api_fixtures import Api, chart_rbac, control_plane, lora
@@ -24,7 +24,9 @@ WORKER = service_account_user("team", "contentgen-worker")
 @pytest.fixture
 def local(tmp_path: Path) -> LocalControlPlane:
     local = control_plane(tmp_path)
-    Api(local.plane).create("", "namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}})
+    Api(local.plane).create(
+        "", "namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}}
+    )
     return local
 
 
@@ -53,7 +55,9 @@ def operator_job(owner: dict[str, Any]) -> dict[str, Any]:
             ],
         },
         "spec": {
-            "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "worker", "image": "w:1"}]}},
+            "template": {
+                "spec": {"restartPolicy": "Never", "containers": [{"name": "worker", "image": "w:1"}]}
+            },
         },
     }
 
@@ -61,7 +65,9 @@ def operator_job(owner: dict[str, Any]) -> dict[str, Any]:
 def test_the_operator_may_do_its_work_and_nothing_more(local: LocalControlPlane) -> None:
     admin, operator = Api(local.plane), Api(local.plane).as_user(OPERATOR)
     admin.create(CG, "loratrainings", lora(), "team")
-    assert operator.get(CG, "loratrainings", "team", "demo")["metadata"]["name"] == "demo"
+    listed = operator.call("list", CG, "loratrainings", "team").body
+    assert [i["metadata"]["name"] for i in listed["items"]] == ["demo"]
+    refused(lambda: operator.get(CG, "loratrainings", "team", "demo"), 403)  # it reads from its watch
     operator.patch(CG, "loratrainings", "team", "demo", {"status": {"phase": "Pending"}}, sub="status")
     error = refused(lambda: operator.delete(CG, "loratrainings", "team", "demo"), 403)
     assert error.message == (
@@ -72,7 +78,9 @@ def test_the_operator_may_do_its_work_and_nothing_more(local: LocalControlPlane)
     assert error.message.endswith('cannot list resource "secrets" in API group "" in the namespace "team"')
 
 
-def test_jobs_owned_with_block_owner_deletion_pass_owner_reference_enforcement(local: LocalControlPlane) -> None:
+def test_jobs_owned_with_block_owner_deletion_pass_owner_reference_enforcement(
+    local: LocalControlPlane,
+) -> None:
     """OwnerReferencesPermissionEnforcement (OpenShift, hardened clusters): the chart grants
     `update` on <plural>/finalizers, so the operator's Jobs are admitted."""
     admin, operator = Api(local.plane), Api(local.plane).as_user(OPERATOR)
@@ -85,8 +93,12 @@ def test_without_the_finalizers_grant_the_job_is_forbidden(tmp_path: Path) -> No
     """The check that would have caught the missing grant."""
     local = control_plane(tmp_path, rbac=False)
     rbac = copy.deepcopy(chart_rbac())
-    role = next(d for d in rbac if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "contentgen-operator")
-    role["rules"] = [r for r in role["rules"] if not any(x.endswith("/finalizers") for x in r.get("resources", []))]
+    role = next(
+        d for d in rbac if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "contentgen-operator"
+    )
+    role["rules"] = [
+        r for r in role["rules"] if not any(x.endswith("/finalizers") for x in r.get("resources", []))
+    ]
     local.apply_all(rbac)
     admin, operator = Api(local.plane), Api(local.plane).as_user(OPERATOR)
     admin.create("", "namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}})
@@ -102,12 +114,21 @@ def test_the_worker_may_only_patch_status_in_its_namespace(local: LocalControlPl
     admin, operator = Api(local.plane), Api(local.plane).as_user(OPERATOR)
     admin.create(CG, "loratrainings", lora(), "team")
     # the operator gives the worker its ServiceAccount and binding (cluster-wide install)
-    operator.create("", "serviceaccounts", {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "contentgen-worker"}}, "team")
+    operator.create(
+        "",
+        "serviceaccounts",
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "contentgen-worker"}},
+        "team",
+    )
     binding = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
         "metadata": {"name": "contentgen-worker"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "contentgen-worker"},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": "contentgen-worker",
+        },
         "subjects": [{"kind": "ServiceAccount", "name": "contentgen-worker", "namespace": "team"}],
     }
     operator.create("rbac.authorization.k8s.io", "rolebindings", binding, "team")
@@ -132,7 +153,9 @@ def test_nobody_grants_what_they_do_not_hold(local: LocalControlPlane) -> None:
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
         "subjects": [{"kind": "ServiceAccount", "name": "contentgen-worker", "namespace": "team"}],
     }
-    error = refused(lambda: operator.create("rbac.authorization.k8s.io", "rolebindings", binding, "team"), 403)
+    error = refused(
+        lambda: operator.create("rbac.authorization.k8s.io", "rolebindings", binding, "team"), 403
+    )
     assert "is attempting to grant RBAC permissions not currently held" in error.message
 
 

@@ -42,7 +42,10 @@ def refused(call: Any, code: int) -> ApiError:
 
 
 def shipped_crds() -> list[tuple[str, dict[str, Any]]]:
-    found = [(p.relative_to(ROOT).as_posix(), yaml.safe_load(p.read_text())) for p in sorted((ROOT / "crds").glob("*.yaml"))]
+    found = [
+        (p.relative_to(ROOT).as_posix(), yaml.safe_load(p.read_text()))
+        for p in sorted((ROOT / "crds").glob("*.yaml"))
+    ]
     found += [
         (p.relative_to(ROOT).as_posix(), yaml.safe_load(p.read_text()))
         for p in sorted((ROOT / "charts" / "contentgen" / "crds").glob("*.yaml"))
@@ -77,7 +80,9 @@ def test_a_default_that_fails_its_own_schema_is_refused(tmp_path: Path) -> None:
     crd = transcription_crd()
     schema_of(crd)["properties"]["status"]["properties"]["transcript"]["default"] = {}
     error = refused(lambda: api.create(CRD, "customresourcedefinitions", crd), 422)
-    assert error.message.startswith('CustomResourceDefinition.apiextensions.k8s.io "transcriptions.contentgen.io" is invalid:')
+    assert error.message.startswith(
+        'CustomResourceDefinition.apiextensions.k8s.io "transcriptions.contentgen.io" is invalid:'
+    )
     assert (
         "spec.versions[0].schema.openAPIV3Schema.properties[status].properties[transcript].default.textUri: "
         "Required value" in error.message
@@ -92,7 +97,9 @@ def test_a_default_that_fails_its_own_schema_is_refused(tmp_path: Path) -> None:
             "properties[spec].properties[prompt].type: Required value: must not be empty for specified object fields",
         ),
         (
-            lambda s: s["properties"]["spec"]["x-kubernetes-validations"].append({"rule": "self.promt != ''"}),
+            lambda s: s["properties"]["spec"]["x-kubernetes-validations"].append(
+                {"rule": "self.promt != ''"}
+            ),
             "undefined field 'promt'",
         ),
         (
@@ -104,11 +111,24 @@ def test_a_default_that_fails_its_own_schema_is_refused(tmp_path: Path) -> None:
             "properties[numImages].default: Invalid value: 99:",
         ),
         (
-            lambda s: s["properties"]["status"]["properties"]["conditions"]["items"]["required"].remove("type"),
+            lambda s: s["properties"]["status"]["properties"]["conditions"]["items"]["required"].remove(
+                "type"
+            ),
             "this property is in x-kubernetes-list-map-keys, so it must have a default or be a required property",
         ),
         (
-            lambda s: s["properties"]["spec"].update({"properties": {**s["properties"]["spec"]["properties"], "x": {"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": {"type": "string"}}}}),
+            lambda s: s["properties"]["spec"].update(
+                {
+                    "properties": {
+                        **s["properties"]["spec"]["properties"],
+                        "x": {
+                            "type": "object",
+                            "properties": {"a": {"type": "string"}},
+                            "additionalProperties": {"type": "string"},
+                        },
+                    }
+                }
+            ),
             "additionalProperties and properties are mutual exclusive",
         ),
     ],
@@ -126,7 +146,10 @@ def test_crd_names_must_match(api: Api) -> None:
     crd = copy.deepcopy(transcription_crd())
     crd["metadata"]["name"] = "transcripts.contentgen.io"
     error = refused(lambda: api.create(CRD, "customresourcedefinitions", crd), 422)
-    assert 'metadata.name: Invalid value: "transcripts.contentgen.io": must be spec.names.plural+"."+spec.group' in error.message
+    assert (
+        'metadata.name: Invalid value: "transcripts.contentgen.io": must be spec.names.plural+"."+spec.group'
+        in error.message
+    )
 
 
 # --- custom resources: defaults, pruning, schema, CEL ----------------------------------------------
@@ -141,7 +164,12 @@ def test_create_defaults_and_sets_server_fields(api: Api) -> None:
         "captionTemplate": "a photo of {trigger}",
     }
     meta = created["metadata"]
-    assert meta["generation"] == 1 and meta["uid"] and meta["creationTimestamp"] and int(meta["resourceVersion"]) > 0
+    assert (
+        meta["generation"] == 1
+        and meta["uid"]
+        and meta["creationTimestamp"]
+        and int(meta["resourceVersion"]) > 0
+    )
     assert "status" not in created
 
 
@@ -152,7 +180,9 @@ def test_unknown_fields_follow_field_validation(api: Api, validation: str, outco
     body = lora(bogus=1)
     query = {"fieldValidation": validation} if validation else {}
     if outcome == 400:
-        error = refused(lambda: api.call("create", CG, "loratrainings", "default", body=body, query=query), 400)
+        error = refused(
+            lambda: api.call("create", CG, "loratrainings", "default", body=body, query=query), 400
+        )
         assert error.message == 'strict decoding error: unknown field "spec.bogus"'
         return
     response = api.call("create", CG, "loratrainings", "default", body=body, query=query)
@@ -167,7 +197,10 @@ def test_schema_and_cel_errors_name_every_field(api: Api) -> None:
     fields = {c["field"] for c in error.details["causes"]}
     assert {"spec.owner", "spec.dataset.maxFrames"} <= fields
     # CEL runs only on objects the schema accepts
-    error = refused(lambda: api.create(CG, "loratrainings", lora(dataset={"captionTemplate": "no trigger"}), "default"), 422)
+    error = refused(
+        lambda: api.create(CG, "loratrainings", lora(dataset={"captionTemplate": "no trigger"}), "default"),
+        422,
+    )
     assert error.details["causes"] == [
         {
             "reason": "FieldValueInvalid",
@@ -179,7 +212,9 @@ def test_schema_and_cel_errors_name_every_field(api: Api) -> None:
 
 def test_transition_rules_apply_on_update_and_patch(api: Api) -> None:
     api.create(CG, "loratrainings", lora(), "default")
-    error = refused(lambda: api.patch(CG, "loratrainings", "default", "demo", {"spec": {"owner": "bob"}}), 422)
+    error = refused(
+        lambda: api.patch(CG, "loratrainings", "default", "demo", {"spec": {"owner": "bob"}}), 422
+    )
     assert "spec.owner: Invalid value" in error.message and "owner is immutable" in error.message
 
 
@@ -193,14 +228,27 @@ def test_status_is_its_own_subresource(api: Api) -> None:
     assert "status" not in main and main["metadata"]["generation"] == 1
     # the status endpoint ignores everything else, and defaults and prunes the status
     status = api.patch(
-        CG, "loratrainings", "default", "demo", {"spec": {"tags": ["x"]}, "status": {"phase": "Running", "bogus": 1}}, sub="status"
+        CG,
+        "loratrainings",
+        "default",
+        "demo",
+        {"spec": {"tags": ["x"]}, "status": {"phase": "Running", "bogus": 1}},
+        sub="status",
     )
     assert status["status"]["phase"] == "Running" and status["status"]["progress"] == 0
     assert "bogus" not in status["status"] and "tags" not in status["spec"]
     assert status["metadata"]["generation"] == 1
     # and validates it
-    error = refused(lambda: api.patch(CG, "loratrainings", "default", "demo", {"status": {"progress": 101}}, sub="status"), 422)
-    assert "status.progress: Invalid value: 101: status.progress in body should be less than or equal to 100" in error.message
+    error = refused(
+        lambda: api.patch(
+            CG, "loratrainings", "default", "demo", {"status": {"progress": 101}}, sub="status"
+        ),
+        422,
+    )
+    assert (
+        "status.progress: Invalid value: 101: status.progress in body should be less than or equal to 100"
+        in error.message
+    )
 
 
 def test_generation_bumps_on_spec_changes_only(api: Api) -> None:
@@ -211,7 +259,9 @@ def test_generation_bumps_on_spec_changes_only(api: Api) -> None:
     assert edited["metadata"]["generation"] == 2
     unchanged = api.patch(CG, "loratrainings", "default", "demo", {"spec": {"tags": ["new"]}})
     assert unchanged["metadata"]["generation"] == 2
-    assert unchanged["metadata"]["resourceVersion"] == edited["metadata"]["resourceVersion"]  # no-op: no write
+    assert (
+        unchanged["metadata"]["resourceVersion"] == edited["metadata"]["resourceVersion"]
+    )  # no-op: no write
 
 
 # --- concurrency and patch types ------------------------------------------------------------------------
@@ -223,7 +273,14 @@ def test_put_needs_the_current_resource_version(api: Api) -> None:
     del body["metadata"]["resourceVersion"]
     error = refused(lambda: api.call("update", CG, "loratrainings", "default", "demo", body), 422)
     assert "metadata.resourceVersion: Invalid value: 0x0: must be specified for an update" in error.message
-    api.call("update", CG, "loratrainings", "default", "demo", {**created, "spec": {**created["spec"], "tags": ["a"]}})
+    api.call(
+        "update",
+        CG,
+        "loratrainings",
+        "default",
+        "demo",
+        {**created, "spec": {**created["spec"], "tags": ["a"]}},
+    )
     error = refused(lambda: api.call("update", CG, "loratrainings", "default", "demo", created), 409)
     assert error.message == (
         'Operation cannot be fulfilled on loratrainings.contentgen.io "demo": the object has been modified; '
@@ -233,40 +290,83 @@ def test_put_needs_the_current_resource_version(api: Api) -> None:
 
 def test_patch_types(api: Api, local: LocalControlPlane) -> None:
     api.create(CG, "loratrainings", lora(), "default")
-    patched = api.patch(CG, "loratrainings", "default", "demo", [{"op": "add", "path": "/spec/tags", "value": ["a"]}], kind="json")
+    patched = api.patch(
+        CG,
+        "loratrainings",
+        "default",
+        "demo",
+        [{"op": "add", "path": "/spec/tags", "value": ["a"]}],
+        kind="json",
+    )
     assert patched["spec"]["tags"] == ["a"]
     error = refused(
-        lambda: api.patch(CG, "loratrainings", "default", "demo", [{"op": "test", "path": "/spec/owner", "value": "bob"}], kind="json"),
+        lambda: api.patch(
+            CG,
+            "loratrainings",
+            "default",
+            "demo",
+            [{"op": "test", "path": "/spec/owner", "value": "bob"}],
+            kind="json",
+        ),
         422,
     )
-    error = refused(lambda: api.patch(CG, "loratrainings", "default", "demo", {"spec": {}}, kind="strategic"), 415)
-    assert error.message.startswith("the body of the request was in an unknown format - accepted media types include:")
+    error = refused(
+        lambda: api.patch(CG, "loratrainings", "default", "demo", {"spec": {}}, kind="strategic"), 415
+    )
+    assert error.message.startswith(
+        "the body of the request was in an unknown format - accepted media types include:"
+    )
     assert "application/apply-patch+yaml" in error.message and "strategic" not in error.message
     # built-in kinds take strategic merge patches: lists merge by their key
-    api.create("", "configmaps", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "finalizers": ["a.io/x"]}}, "default")
-    merged = api.patch("", "configmaps", "default", "c", {"metadata": {"finalizers": ["b.io/y"]}}, kind="strategic")
+    api.create(
+        "",
+        "configmaps",
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "finalizers": ["a.io/x"]}},
+        "default",
+    )
+    merged = api.patch(
+        "", "configmaps", "default", "c", {"metadata": {"finalizers": ["b.io/y"]}}, kind="strategic"
+    )
     assert merged["metadata"]["finalizers"] == ["a.io/x", "b.io/y"]
 
 
 def test_server_side_apply_owns_fields_and_reports_conflicts(api: Api) -> None:
     applied = lora(tags=["a"])
-    created = api.patch(CG, "loratrainings", "default", "demo", applied, kind="apply", query={"fieldManager": "alice"})
+    created = api.patch(
+        CG, "loratrainings", "default", "demo", applied, kind="apply", query={"fieldManager": "alice"}
+    )
     (entry,) = created["metadata"]["managedFields"]
     assert (entry["manager"], entry["operation"]) == ("alice", "Apply")
     assert "f:tags" in entry["fieldsV1"]["f:spec"]
     # another manager changing alice's field conflicts, unless it forces
     theirs = lora(tags=["b"])
     error = refused(
-        lambda: api.patch(CG, "loratrainings", "default", "demo", theirs, kind="apply", query={"fieldManager": "bob"}), 409
+        lambda: api.patch(
+            CG, "loratrainings", "default", "demo", theirs, kind="apply", query={"fieldManager": "bob"}
+        ),
+        409,
     )
-    assert error.message == 'Apply failed with 1 conflict: conflict with "alice" using contentgen.io/v1alpha1: .spec.tags'
-    forced = api.patch(CG, "loratrainings", "default", "demo", theirs, kind="apply", query={"fieldManager": "bob", "force": "true"})
+    assert (
+        error.message
+        == 'Apply failed with 1 conflict: conflict with "alice" using contentgen.io/v1alpha1: .spec.tags'
+    )
+    forced = api.patch(
+        CG,
+        "loratrainings",
+        "default",
+        "demo",
+        theirs,
+        kind="apply",
+        query={"fieldManager": "bob", "force": "true"},
+    )
     assert forced["spec"]["tags"] == ["b"]
     # a field a manager stops applying, and nobody else owns, is removed
     mine = lora(description="mine")
     api.patch(CG, "loratrainings", "default", "demo", mine, kind="apply", query={"fieldManager": "carol"})
     mine["spec"].pop("description")
-    after = api.patch(CG, "loratrainings", "default", "demo", mine, kind="apply", query={"fieldManager": "carol"})
+    after = api.patch(
+        CG, "loratrainings", "default", "demo", mine, kind="apply", query={"fieldManager": "carol"}
+    )
     assert "description" not in after["spec"] and after["spec"]["tags"] == ["b"]
     error = refused(lambda: api.patch(CG, "loratrainings", "default", "demo", mine, kind="apply"), 422)
     assert "fieldManager: Required value: is required for apply patch" in error.message
@@ -282,10 +382,19 @@ def test_finalizers_hold_deletion_and_cannot_be_added_while_deleting(api: Api) -
     response = api.delete(CG, "loratrainings", "default", "demo")
     assert response.code == 200 and response.body["metadata"]["deletionTimestamp"]
     error = refused(
-        lambda: api.patch(CG, "loratrainings", "default", "demo", {"metadata": {"finalizers": ["contentgen.io/cleanup", "x.io/y"]}}),
+        lambda: api.patch(
+            CG,
+            "loratrainings",
+            "default",
+            "demo",
+            {"metadata": {"finalizers": ["contentgen.io/cleanup", "x.io/y"]}},
+        ),
         422,
     )
-    assert 'no new finalizers can be added if the object is being deleted, found new finalizers []string{"x.io/y"}' in error.message
+    assert (
+        'no new finalizers can be added if the object is being deleted, found new finalizers []string{"x.io/y"}'
+        in error.message
+    )
     gone = api.patch(CG, "loratrainings", "default", "demo", {"metadata": {"finalizers": None}})
     assert gone["metadata"]["deletionTimestamp"]
     refused(lambda: api.get(CG, "loratrainings", "default", "demo"), 404)
@@ -293,7 +402,9 @@ def test_finalizers_hold_deletion_and_cannot_be_added_while_deleting(api: Api) -
 
 def test_delete_preconditions(api: Api) -> None:
     api.create(CG, "loratrainings", lora(), "default")
-    error = refused(lambda: api.delete(CG, "loratrainings", "default", "demo", {"preconditions": {"uid": "other"}}), 409)
+    error = refused(
+        lambda: api.delete(CG, "loratrainings", "default", "demo", {"preconditions": {"uid": "other"}}), 409
+    )
     assert "Precondition failed: UID in precondition: other" in error.message
 
 
@@ -301,7 +412,9 @@ def test_namespace_lifecycle(api: Api) -> None:
     error = refused(lambda: api.create(CG, "loratrainings", lora(), "nowhere"), 404)
     assert error.message == 'namespaces "nowhere" not found'
     api.create("", "namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "going"}})
-    api.create("", "configmaps", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}, "going")
+    api.create(
+        "", "configmaps", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}, "going"
+    )
     api.delete("", "namespaces", "", "going")
     assert api.get("", "namespaces", "", "going")["status"]["phase"] == "Terminating"
     error = refused(lambda: api.create(CG, "loratrainings", lora(), "going"), 403)
@@ -346,7 +459,9 @@ def test_list_by_field_and_label_selectors(api: Api) -> None:
 
 def watch(local: LocalControlPlane, query: dict[str, str], count: int) -> list[dict[str, Any]]:
     t = local.plane.type_of(CG, "loratrainings")
-    events = local.plane.watch(Request(Api(local.plane).user, "watch", t, "default", query={"timeoutSeconds": "2", **query}))
+    events = local.plane.watch(
+        Request(Api(local.plane).user, "watch", t, "default", query={"timeoutSeconds": "2", **query})
+    )
     return list(itertools.islice(events, count))
 
 
@@ -358,18 +473,26 @@ def test_watch_from_a_version_sees_what_followed(api: Api, local: LocalControlPl
     assert [e["type"] for e in events] == ["MODIFIED", "DELETED"]
 
 
-def test_objects_leaving_a_label_selector_are_deleted_from_the_watch(api: Api, local: LocalControlPlane) -> None:
+def test_objects_leaving_a_label_selector_are_deleted_from_the_watch(
+    api: Api, local: LocalControlPlane
+) -> None:
     body = lora()
     body["metadata"]["labels"] = {"watched": "yes"}
     created = api.create(CG, "loratrainings", body, "default")
     api.patch(CG, "loratrainings", "default", "demo", {"metadata": {"labels": {"watched": "no"}}})
-    events = watch(local, {"resourceVersion": created["metadata"]["resourceVersion"], "labelSelector": "watched=yes"}, 1)
+    events = watch(
+        local, {"resourceVersion": created["metadata"]["resourceVersion"], "labelSelector": "watched=yes"}, 1
+    )
     assert [e["type"] for e in events] == ["DELETED"]
 
 
 def test_watch_bookmarks_and_initial_events(api: Api, local: LocalControlPlane) -> None:
     api.create(CG, "loratrainings", lora(), "default")
-    events = watch(local, {"sendInitialEvents": "true", "resourceVersionMatch": "NotOlderThan", "allowWatchBookmarks": "true"}, 2)
+    events = watch(
+        local,
+        {"sendInitialEvents": "true", "resourceVersionMatch": "NotOlderThan", "allowWatchBookmarks": "true"},
+        2,
+    )
     assert events[0]["type"] == "ADDED"
     assert events[1]["type"] == "BOOKMARK"
     assert events[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
@@ -390,7 +513,12 @@ def test_a_compacted_resource_version_is_gone(api: Api, local: LocalControlPlane
 
 def job(**spec: Any) -> dict[str, Any]:
     template = {"spec": {"restartPolicy": "Never", "containers": [{"name": "w", "image": "busybox:1"}]}}
-    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"}, "spec": {"template": template, **spec}}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "j"},
+        "spec": {"template": template, **spec},
+    }
 
 
 def test_built_in_kinds_are_validated_and_defaulted(api: Api) -> None:
@@ -403,9 +531,14 @@ def test_built_in_kinds_are_validated_and_defaulted(api: Api) -> None:
     broken["metadata"]["name"] = "k"
     broken["spec"]["template"]["spec"]["restartPolicy"] = "Always"
     error = refused(lambda: api.create("batch", "jobs", broken, "default"), 422)
-    assert 'spec.template.spec.restartPolicy: Required value: valid values: "OnFailure", "Never"' in error.message
+    assert (
+        'spec.template.spec.restartPolicy: Required value: valid values: "OnFailure", "Never"'
+        in error.message
+    )
     typo = job(backoffLimit="six")
     typo["metadata"]["name"] = "m"
     refused(lambda: api.create("batch", "jobs", typo, "default"), 400)
-    error = refused(lambda: api.create("batch", "jobs", {**job(), "metadata": {"name": "Bad_Name"}}, "default"), 422)
+    error = refused(
+        lambda: api.create("batch", "jobs", {**job(), "metadata": {"name": "Bad_Name"}}, "default"), 422
+    )
     assert 'metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain' in error.message

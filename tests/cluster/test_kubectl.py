@@ -32,11 +32,20 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalCon
         local.stop()
 
 
-def test_apply_a_directory_with_validation_then_get_the_printer_columns(cluster: tuple[LocalControlPlane, Kubectl]) -> None:
+def test_apply_a_directory_with_validation_then_get_the_printer_columns(
+    cluster: tuple[LocalControlPlane, Kubectl],
+) -> None:
     local, kubectl = cluster
     out = kubectl.run("apply", "-f", str(EXAMPLES)).stdout
     assert "loratraining.contentgen.io/demo-avatar created" in out
-    Api(local.plane).patch(CG, "loratrainings", "default", "demo-avatar", {"status": {"phase": "Running", "progress": 62}}, sub="status")
+    Api(local.plane).patch(
+        CG,
+        "loratrainings",
+        "default",
+        "demo-avatar",
+        {"status": {"phase": "Running", "progress": 62}},
+        sub="status",
+    )
     table = kubectl.run("get", "contentgen").stdout
     lines = [line.split() for line in table.splitlines() if line.strip()]
     header = next(line for line in lines if "TRIGGER" in line)
@@ -45,10 +54,14 @@ def test_apply_a_directory_with_validation_then_get_the_printer_columns(cluster:
     assert row[1:6] == ["demo-user", "dmavatar", "0", "Running", "62"]
     assert any(line[0] == "imagegeneration.contentgen.io/demo-landscape" for line in lines)
     # again: unchanged
-    assert "loratraining.contentgen.io/demo-avatar unchanged" in kubectl.run("apply", "-f", str(EXAMPLES)).stdout
+    assert (
+        "loratraining.contentgen.io/demo-avatar unchanged" in kubectl.run("apply", "-f", str(EXAMPLES)).stdout
+    )
 
 
-def test_bad_manifests_are_refused_with_the_field_named(cluster: tuple[LocalControlPlane, Kubectl], tmp_path: Path) -> None:
+def test_bad_manifests_are_refused_with_the_field_named(
+    cluster: tuple[LocalControlPlane, Kubectl], tmp_path: Path
+) -> None:
     _, kubectl = cluster
     bad = yaml.safe_load((EXAMPLES / "loratraining.yaml").read_text())
     bad["metadata"]["name"] = "bad"
@@ -72,7 +85,9 @@ def test_explain_reads_the_crd_schema(cluster: tuple[LocalControlPlane, Kubectl]
     assert "How frames are chosen." in out
 
 
-def test_server_side_apply_and_strategic_merge(cluster: tuple[LocalControlPlane, Kubectl], tmp_path: Path) -> None:
+def test_server_side_apply_and_strategic_merge(
+    cluster: tuple[LocalControlPlane, Kubectl], tmp_path: Path
+) -> None:
     _, kubectl = cluster
     doc = yaml.safe_load((EXAMPLES / "transcription.yaml").read_text())
     doc["metadata"]["name"] = "ssa"
@@ -83,7 +98,9 @@ def test_server_side_apply_and_strategic_merge(cluster: tuple[LocalControlPlane,
     path.write_text(yaml.safe_dump(doc))
     done = kubectl.run("apply", "--server-side", "--field-manager=other", "-f", str(path), check=False)
     assert done.returncode == 1 and 'conflict with "kubectl"' in done.stderr and ".spec.tags" in done.stderr
-    done = kubectl.run("patch", "transcription", "ssa", "--type=strategic", "-p", '{"spec":{"tags":["x"]}}', check=False)
+    done = kubectl.run(
+        "patch", "transcription", "ssa", "--type=strategic", "-p", '{"spec":{"tags":["x"]}}', check=False
+    )
     assert done.returncode == 1 and "application/strategic-merge-patch+json is not supported" in done.stderr
     kubectl.run("patch", "transcription", "ssa", "--type=merge", "-p", '{"spec":{"tags":["x"]}}')
     assert kubectl.json("get", "transcription", "ssa")["metadata"]["generation"] == 2
@@ -108,7 +125,12 @@ def test_wait_and_watch_follow_the_status(cluster: tuple[LocalControlPlane, Kube
         "observedGeneration": 1,
     }
     Api(local.plane).patch(
-        CG, "imagegenerations", "default", "waited", {"status": {"phase": "Succeeded", "progress": 100, "conditions": [ready]}}, sub="status"
+        CG,
+        "imagegenerations",
+        "default",
+        "waited",
+        {"status": {"phase": "Succeeded", "progress": 100, "conditions": [ready]}},
+        sub="status",
     )
     out, err = waiter.communicate(timeout=60)
     assert waiter.returncode == 0, err

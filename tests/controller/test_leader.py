@@ -29,7 +29,11 @@ def test_decide() -> None:
     # another holder's lease is valid until leaseDuration after we last saw it change
     assert decide(lease("b"), "a", 110.0, 100.0, TIMING, "contentgen", "contentgen") is None
     taken = decide(lease("b"), "a", 115.5, 100.0, TIMING, "contentgen", "contentgen")
-    assert taken is not None and taken["spec"]["holderIdentity"] == "a" and taken["spec"]["leaseTransitions"] == 3
+    assert (
+        taken is not None
+        and taken["spec"]["holderIdentity"] == "a"
+        and taken["spec"]["leaseTransitions"] == 3
+    )
     # our own lease is always renewed; a released one (no holder) is taken at once
     assert decide(lease("a"), "a", 101.0, 100.0, TIMING, "contentgen", "contentgen") is not None
     assert decide(lease(""), "a", 100.0, 100.0, TIMING, "contentgen", "contentgen") is not None
@@ -57,7 +61,9 @@ def elector(api: Api, identity: str, clock: Clock) -> LeaderElector:
             return api.create("coordination.k8s.io", "leases", body, "contentgen")
         return api.call("update", "coordination.k8s.io", "leases", "contentgen", "contentgen", body).body  # type: ignore[no-any-return]
 
-    return LeaderElector(identity, read, write, name="contentgen", namespace="contentgen", timing=TIMING, clock=clock)
+    return LeaderElector(
+        identity, read, write, name="contentgen", namespace="contentgen", timing=TIMING, clock=clock
+    )
 
 
 @pytest.fixture

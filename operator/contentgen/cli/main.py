@@ -19,6 +19,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "api": ("contentgen.cli.api", "serve the catalog's HTTP API: records, search, stats, downloads"),
     "render-job": ("contentgen.cli.render_job", "print the Job the operator would create for a manifest"),
     "operator": ("contentgen.cli.operator", "run the operator (kopf) against the cluster"),
+    "local-cluster": (
+        "contentgen.cli.local_cluster",
+        "a local control plane, node and operator, for kubectl",
+    ),
 }
 
 

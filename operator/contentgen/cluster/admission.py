@@ -15,7 +15,9 @@ from .rbac import escalation_check
 IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public")
 
 
-def namespace_lifecycle(plane: ControlPlane, req: Request, obj: dict[str, Any] | None, old: dict[str, Any] | None) -> None:
+def namespace_lifecycle(
+    plane: ControlPlane, req: Request, obj: dict[str, Any] | None, old: dict[str, Any] | None
+) -> None:
     """No new content in a namespace that does not exist or is being terminated."""
     if old is not None or obj is None or not req.type.namespaced:
         return
@@ -27,7 +29,9 @@ def namespace_lifecycle(plane: ControlPlane, req: Request, obj: dict[str, Any] |
             f'namespaces "{req.namespace}" not found',
             {"name": req.namespace, "kind": "namespaces"},
         )
-    if (namespace.get("status") or {}).get("phase") == "Terminating" or namespace["metadata"].get("deletionTimestamp"):
+    if (namespace.get("status") or {}).get("phase") == "Terminating" or namespace["metadata"].get(
+        "deletionTimestamp"
+    ):
         if req.type.plural in ("events",) or (req.type.group == "events.k8s.io"):
             return
         raise forbidden(
@@ -43,7 +47,9 @@ def refuse_immortal_namespace_deletion(plane: ControlPlane, req: Request) -> Non
         raise forbidden("namespaces", "", req.name, "this namespace may not be deleted")
 
 
-def service_account(plane: ControlPlane, req: Request, obj: dict[str, Any] | None, old: dict[str, Any] | None) -> None:
+def service_account(
+    plane: ControlPlane, req: Request, obj: dict[str, Any] | None, old: dict[str, Any] | None
+) -> None:
     """Pods run as an existing ServiceAccount; its token is mounted as a projected volume."""
     if req.type.plural != "pods" or req.type.group or old is not None or obj is None:
         return
@@ -70,10 +76,20 @@ def service_account(plane: ControlPlane, req: Request, obj: dict[str, Any] | Non
                 "defaultMode": 420,
                 "sources": [
                     {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
-                    {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                    {
+                        "configMap": {
+                            "name": "kube-root-ca.crt",
+                            "items": [{"key": "ca.crt", "path": "ca.crt"}],
+                        }
+                    },
                     {
                         "downwardAPI": {
-                            "items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]
+                            "items": [
+                                {
+                                    "path": "namespace",
+                                    "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"},
+                                }
+                            ]
                         }
                     },
                 ],
@@ -94,11 +110,17 @@ def _changing_owner_references(obj: dict[str, Any], old: dict[str, Any] | None) 
 
 
 def _new_blocking_refs(obj: dict[str, Any], old: dict[str, Any] | None) -> list[dict[str, Any]]:
-    blocking = [r for r in obj["metadata"].get("ownerReferences") or [] if r.get("blockOwnerDeletion") is True]
+    blocking = [
+        r for r in obj["metadata"].get("ownerReferences") or [] if r.get("blockOwnerDeletion") is True
+    ]
     if old is None:
         return blocking
     before = {r.get("uid"): r for r in old["metadata"].get("ownerReferences") or []}
-    return [r for r in blocking if r.get("uid") not in before or before[r["uid"]].get("blockOwnerDeletion") is not True]
+    return [
+        r
+        for r in blocking
+        if r.get("uid") not in before or before[r["uid"]].get("blockOwnerDeletion") is not True
+    ]
 
 
 def owner_references_permission(
@@ -115,7 +137,9 @@ def owner_references_permission(
     attrs = Attributes(req.user, "delete", t.group, t.version, t.plural, req.subresource, req.namespace, name)
     allowed, reason = plane.authorize(attrs)
     if not allowed:
-        raise forbidden(t.plural, t.group, name, f"cannot set an ownerRef on a resource you can't delete: {reason}, <nil>")
+        raise forbidden(
+            t.plural, t.group, name, f"cannot set an ownerRef on a resource you can't delete: {reason}, <nil>"
+        )
     for ref in _new_blocking_refs(obj, old):
         owner_type = plane.kind_type(str(ref.get("apiVersion", "")), str(ref.get("kind", "")))
         if owner_type is None:
@@ -124,10 +148,17 @@ def owner_references_permission(
                 t.group,
                 name,
                 f"cannot set blockOwnerDeletion in this case because cannot find RESTMapping for APIVersion "
-                f"{ref.get('apiVersion')} Kind {ref.get('kind')}: , no matches for kind \"{ref.get('kind')}\"",
+                f'{ref.get("apiVersion")} Kind {ref.get("kind")}: , no matches for kind "{ref.get("kind")}"',
             )
         check = Attributes(
-            req.user, "update", owner_type.group, owner_type.version, owner_type.plural, "finalizers", req.namespace, ref.get("name", "")
+            req.user,
+            "update",
+            owner_type.group,
+            owner_type.version,
+            owner_type.plural,
+            "finalizers",
+            req.namespace,
+            ref.get("name", ""),
         )
         allowed, reason = plane.authorize(check)
         if not allowed:

@@ -152,6 +152,7 @@ class ControlPlane:
         self.plugins: list[Plugin] = []
         self.faults: dict[tuple[str, str], int] = {}  # (verb, resource) -> 500s to inject
         self.requests = 0
+        self.audit: Any = None  # a text file: every authorization decision as a JSON line
         self._lock = threading.Lock()
 
     # --- types -------------------------------------------------------------------------------
@@ -173,16 +174,16 @@ class ControlPlane:
         return None
 
     def _register_crd(self, crd: dict[str, Any]) -> None:
+        # Copy on write: readers iterate `types` without a lock.
         group, plural = crd["spec"]["group"], crd["spec"]["names"]["plural"]
-        for key in [k for k in self.types if k[0] == group and k[2] == plural]:
-            del self.types[key]
+        types = {k: t for k, t in self.types.items() if not (k[0] == group and k[2] == plural)}
         for t in from_crd(crd):
-            self.types[(t.group, t.version, t.plural)] = t
+            types[(t.group, t.version, t.plural)] = t
+        self.types = types
 
     def _unregister_crd(self, crd: dict[str, Any]) -> None:
         group, plural = crd["spec"]["group"], crd["spec"]["names"]["plural"]
-        for key in [k for k in self.types if k[0] == group and k[2] == plural]:
-            del self.types[key]
+        self.types = {k: t for k, t in self.types.items() if not (k[0] == group and k[2] == plural)}
 
     # --- authorization -------------------------------------------------------------------------
 

@@ -143,7 +143,14 @@ class ApiHttpServer:
 
             # --- responses ---
 
-            def _send(self, code: int, body: Any, *, content_type: str = "application/json", warnings: list[str] | None = None) -> None:
+            def _send(
+                self,
+                code: int,
+                body: Any,
+                *,
+                content_type: str = "application/json",
+                warnings: list[str] | None = None,
+            ) -> None:
                 if content_type.startswith("application/yaml"):
                     data = yaml.safe_dump(body, sort_keys=False).encode()
                 else:
@@ -183,8 +190,14 @@ class ApiHttpServer:
                 try:
                     user = front.authenticator.authenticate(self.headers.get("Authorization", ""))
                     user = front.authenticator.impersonate(user, self.headers)
-                    content_type = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
-                    if method in ("POST", "PUT") and content_type not in ("application/json", "application/yaml", "*/*"):
+                    content_type = (
+                        (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
+                    )
+                    if method in ("POST", "PUT") and content_type not in (
+                        "application/json",
+                        "application/yaml",
+                        "*/*",
+                    ):
                         raise ApiError(
                             415,
                             "UnsupportedMediaType",
@@ -193,7 +206,12 @@ class ApiHttpServer:
                         )
                     body = self._body() if method in ("POST", "PUT", "PATCH", "DELETE") else None
                     path = parsed.path.rstrip("/") or "/"
-                    if path in ("/version", "/healthz", "/livez", "/readyz") or path.startswith(("/api", "/openapi")) and method == "GET" and self._is_doc(path):
+                    if (
+                        path in ("/version", "/healthz", "/livez", "/readyz")
+                        or (path.startswith(("/api", "/openapi"))
+                        and method == "GET"
+                        and self._is_doc(path))
+                    ):
                         self._non_resource(user, path)
                         return
                     kind, found = front.route(path)
@@ -265,12 +283,34 @@ class ApiHttpServer:
             def _respond(self, req: Request, response: Response) -> None:
                 body = response.body
                 accept = _accepts(self.headers.get("Accept", ""))
-                chosen = next((a for a in accept if a.get("as") in ("Table", "PartialObjectMetadata", "PartialObjectMetadataList")), None)
-                if chosen and req.verb in ("get", "list") and isinstance(body, dict) and body.get("kind") != "Status":
+                chosen = next(
+                    (
+                        a
+                        for a in accept
+                        if a.get("as") in ("Table", "PartialObjectMetadata", "PartialObjectMetadataList")
+                    ),
+                    None,
+                )
+                if (
+                    chosen
+                    and req.verb in ("get", "list")
+                    and isinstance(body, dict)
+                    and body.get("kind") != "Status"
+                ):
                     if chosen["as"] == "Table":
                         items = body["items"] if req.verb == "list" else [body]
-                        list_meta = dict(body.get("metadata") or {}) if req.verb == "list" else {"resourceVersion": body["metadata"].get("resourceVersion", "")}
-                        self._send(200, tables.table(req.type, items, list_meta, req.query.get("includeObject", "Metadata")), content_type="application/json")
+                        list_meta = (
+                            dict(body.get("metadata") or {})
+                            if req.verb == "list"
+                            else {"resourceVersion": body["metadata"].get("resourceVersion", "")}
+                        )
+                        self._send(
+                            200,
+                            tables.table(
+                                req.type, items, list_meta, req.query.get("includeObject", "Metadata")
+                            ),
+                            content_type="application/json",
+                        )
                         return
                     if req.verb == "list":
                         body = {
@@ -281,8 +321,15 @@ class ApiHttpServer:
                         }
                     else:
                         body = tables.partial(body)
-                yaml_wanted = any(a["type"] == "application/yaml" for a in accept) and not any(a["type"] == "application/json" for a in accept[:1])
-                self._send(response.code, body, content_type="application/yaml" if yaml_wanted else "application/json", warnings=response.warnings)
+                yaml_wanted = any(a["type"] == "application/yaml" for a in accept) and not any(
+                    a["type"] == "application/json" for a in accept[:1]
+                )
+                self._send(
+                    response.code,
+                    body,
+                    content_type="application/yaml" if yaml_wanted else "application/json",
+                    warnings=response.warnings,
+                )
 
             def _watch(self, req: Request) -> None:
                 accept = _accepts(self.headers.get("Accept", ""))
@@ -299,7 +346,12 @@ class ApiHttpServer:
                     while event is not None:
                         if as_table and event["type"] in ("ADDED", "MODIFIED", "DELETED"):
                             obj = event["object"]
-                            rendered = tables.table(req.type, [obj], {"resourceVersion": obj["metadata"].get("resourceVersion", "")}, req.query.get("includeObject", "Metadata"))
+                            rendered = tables.table(
+                                req.type,
+                                [obj],
+                                {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
+                                req.query.get("includeObject", "Metadata"),
+                            )
                             if headers_sent:
                                 rendered["columnDefinitions"] = []
                             headers_sent = True

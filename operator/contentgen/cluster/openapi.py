@@ -23,7 +23,11 @@ LIST_META = f"{META}.ListMeta"
 
 
 def api_versions() -> dict[str, Any]:
-    return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": ""}]}
+    return {
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": ""}],
+    }
 
 
 def group_list(types: list[ResourceType]) -> dict[str, Any]:
@@ -77,13 +81,36 @@ def resource_list(types: list[ResourceType], group_name: str, version: str) -> d
         if t.categories:
             entry["categories"] = list(t.categories)
         if t.crd is not None:
-            entry["storageVersionHash"] = hashlib.sha256(f"{t.group}/{t.version}/{t.kind}".encode()).hexdigest()[:12]
+            entry["storageVersionHash"] = hashlib.sha256(
+                f"{t.group}/{t.version}/{t.kind}".encode()
+            ).hexdigest()[:12]
         resources.append(entry)
         for sub in t.subresources:
-            verbs = {"status": ["get", "patch", "update"], "scale": ["get", "patch", "update"], "token": ["create"],
-                     "log": ["get"], "binding": ["create"], "eviction": ["create"], "finalize": ["update"]}.get(sub, ["get"])
-            kind = {"token": "TokenRequest", "log": "Pod", "binding": "Binding", "eviction": "Eviction", "scale": "Scale"}.get(sub, t.kind)
-            resources.append({"name": f"{t.plural}/{sub}", "singularName": "", "namespaced": t.namespaced, "kind": kind, "verbs": verbs})
+            verbs = {
+                "status": ["get", "patch", "update"],
+                "scale": ["get", "patch", "update"],
+                "token": ["create"],
+                "log": ["get"],
+                "binding": ["create"],
+                "eviction": ["create"],
+                "finalize": ["update"],
+            }.get(sub, ["get"])
+            kind = {
+                "token": "TokenRequest",
+                "log": "Pod",
+                "binding": "Binding",
+                "eviction": "Eviction",
+                "scale": "Scale",
+            }.get(sub, t.kind)
+            resources.append(
+                {
+                    "name": f"{t.plural}/{sub}",
+                    "singularName": "",
+                    "namespaced": t.namespaced,
+                    "kind": kind,
+                    "verbs": verbs,
+                }
+            )
     if not resources:
         return None
     return {
@@ -189,7 +216,9 @@ def _custom_schema(t: ResourceType, ref_prefix: str) -> dict[str, Any]:
         "recognized schemas to the latest internal value, and may reject unrecognized values."
     )
     properties.setdefault("kind", {"type": "string"})
-    properties["kind"]["description"] = "Kind is a string value representing the REST resource this object represents."
+    properties["kind"]["description"] = (
+        "Kind is a string value representing the REST resource this object represents."
+    )
     schema["x-kubernetes-group-version-kind"] = [_gvk(t)]
     return schema
 
@@ -231,7 +260,7 @@ def _param(name: str, where: str = "query", required: bool = False) -> dict[str,
         "containing unknown or duplicate fields. Valid values are: - Ignore - Warn - Strict",
         "fieldManager": "fieldManager is a name associated with the actor or entity that is making these changes.",
         "dryRun": "When present, indicates that modifications should not be persisted.",
-        "force": "Force is going to \"force\" Apply requests.",
+        "force": 'Force is going to "force" Apply requests.',
         "name": "name of the resource",
         "namespace": "object name and auth scope, such as for teams and projects",
     }
@@ -244,7 +273,9 @@ def _param(name: str, where: str = "query", required: bool = False) -> dict[str,
     }
 
 
-def _operation(t: ResourceType, action: str, ref_prefix: str, v3: bool, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+def _operation(
+    t: ResourceType, action: str, ref_prefix: str, v3: bool, extra: tuple[str, ...] = ()
+) -> dict[str, Any]:
     ref = {"$ref": ref_prefix + definition_name(t)}
     op: dict[str, Any] = {
         "operationId": f"{action}{t.kind}",
@@ -255,10 +286,20 @@ def _operation(t: ResourceType, action: str, ref_prefix: str, v3: bool, extra: t
     if v3:
         op["responses"] = {"200": {"description": "OK", "content": {"application/json": {"schema": ref}}}}
         if action in ("put", "post", "patch"):
-            types = ["application/json"] if action != "patch" else [
-                "application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"
-            ] + (["application/strategic-merge-patch+json"] if t.crd is None else [])
-            op["requestBody"] = {"content": {c: {"schema": ref if action != "patch" else {"type": "object"}} for c in types}, "required": True}
+            types = (
+                ["application/json"]
+                if action != "patch"
+                else [
+                    "application/json-patch+json",
+                    "application/merge-patch+json",
+                    "application/apply-patch+yaml",
+                ]
+                + (["application/strategic-merge-patch+json"] if t.crd is None else [])
+            )
+            op["requestBody"] = {
+                "content": {c: {"schema": ref if action != "patch" else {"type": "object"}} for c in types},
+                "required": True,
+            }
     else:
         op["responses"] = {"200": {"description": "OK", "schema": ref}}
     return op
@@ -271,7 +312,13 @@ def paths(types: list[ResourceType], ref_prefix: str, v3: bool) -> dict[str, Any
         base = f"{root}/namespaces/{{namespace}}/{t.plural}" if t.namespaced else f"{root}/{t.plural}"
         scope_params = [_param("namespace", "path", True)] if t.namespaced else []
         out[base] = {
-            "get": _operation(t, "list", ref_prefix, v3, ("labelSelector", "fieldSelector", "limit", "continue", "watch", "resourceVersion")),
+            "get": _operation(
+                t,
+                "list",
+                ref_prefix,
+                v3,
+                ("labelSelector", "fieldSelector", "limit", "continue", "watch", "resourceVersion"),
+            ),
             "post": _operation(t, "post", ref_prefix, v3, _WRITE_QUERY),
             "parameters": [*scope_params, *[_param(p) for p in _COMMON_QUERY]],
         }
@@ -279,7 +326,9 @@ def paths(types: list[ResourceType], ref_prefix: str, v3: bool) -> dict[str, Any
             "get": _operation(t, "get", ref_prefix, v3),
             "put": _operation(t, "put", ref_prefix, v3, _WRITE_QUERY),
             "patch": _operation(t, "patch", ref_prefix, v3, (*_WRITE_QUERY, "force")),
-            "delete": _operation(t, "delete", ref_prefix, v3, ("dryRun", "gracePeriodSeconds", "propagationPolicy")),
+            "delete": _operation(
+                t, "delete", ref_prefix, v3, ("dryRun", "gracePeriodSeconds", "propagationPolicy")
+            ),
             "parameters": [_param("name", "path", True), *scope_params, *[_param(p) for p in _COMMON_QUERY]],
         }
         if "status" in t.subresources:
@@ -287,7 +336,11 @@ def paths(types: list[ResourceType], ref_prefix: str, v3: bool) -> dict[str, Any
                 "get": _operation(t, "get", ref_prefix, v3),
                 "put": _operation(t, "put", ref_prefix, v3, _WRITE_QUERY),
                 "patch": _operation(t, "patch", ref_prefix, v3, (*_WRITE_QUERY, "force")),
-                "parameters": [_param("name", "path", True), *scope_params, *[_param(p) for p in _COMMON_QUERY]],
+                "parameters": [
+                    _param("name", "path", True),
+                    *scope_params,
+                    *[_param(p) for p in _COMMON_QUERY],
+                ],
             }
     # kubectl's field-validation check looks for the parameter on the PATCH path (path-level).
     for item in out.values():
@@ -298,15 +351,34 @@ def paths(types: list[ResourceType], ref_prefix: str, v3: bool) -> dict[str, Any
 
 def v3_root(types: list[ResourceType]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key in sorted({("api/" + t.version) if not t.group else f"apis/{t.group}/{t.version}" for t in types}):
-        gv_types = [t for t in types if (("api/" + t.version) if not t.group else f"apis/{t.group}/{t.version}") == key]
-        digest = hashlib.sha512(json.dumps([(t.plural, t.crd is not None and t.crd["metadata"].get("resourceVersion")) for t in gv_types]).encode()).hexdigest()[:64].upper()
+    for key in sorted(
+        {("api/" + t.version) if not t.group else f"apis/{t.group}/{t.version}" for t in types}
+    ):
+        gv_types = [
+            t
+            for t in types
+            if (("api/" + t.version) if not t.group else f"apis/{t.group}/{t.version}") == key
+        ]
+        digest = (
+            hashlib.sha512(
+                json.dumps(
+                    [
+                        (t.plural, t.crd is not None and t.crd["metadata"].get("resourceVersion"))
+                        for t in gv_types
+                    ]
+                ).encode()
+            )
+            .hexdigest()[:64]
+            .upper()
+        )
         out[key] = {"serverRelativeURL": f"/openapi/v3/{key}?hash={digest}"}
     return {"paths": out}
 
 
 def v3_document(types: list[ResourceType], key: str) -> dict[str, Any] | None:
-    gv_types = [t for t in types if (("api/" + t.version) if not t.group else f"apis/{t.group}/{t.version}") == key]
+    gv_types = [
+        t for t in types if (("api/" + t.version) if not t.group else f"apis/{t.group}/{t.version}") == key
+    ]
     if not gv_types:
         return None
     prefix = "#/components/schemas/"

@@ -84,7 +84,11 @@ class Authenticator:
     def impersonate(self, user: User, headers: Any) -> User:
         """Apply Impersonate-User / Impersonate-Group, checking the `impersonate` verb."""
         target = headers.get("Impersonate-User")
-        groups = headers.get_all("Impersonate-Group") if hasattr(headers, "get_all") else headers.get("Impersonate-Group")
+        groups = (
+            headers.get_all("Impersonate-Group")
+            if hasattr(headers, "get_all")
+            else headers.get("Impersonate-Group")
+        )
         groups = list(groups or [])
         if not target:
             if groups:
@@ -92,7 +96,9 @@ class Authenticator:
             return user
         if target.startswith("system:serviceaccount:"):
             _, _, namespace, name = target.split(":", 3)
-            attrs = Attributes(user, "impersonate", "", "v1", "serviceaccounts", namespace=namespace, name=name)
+            attrs = Attributes(
+                user, "impersonate", "", "v1", "serviceaccounts", namespace=namespace, name=name
+            )
             new = service_account_user(namespace, name)
             new = User(new.name, tuple(dict.fromkeys([*new.groups, *groups])))
         else:
@@ -194,8 +200,13 @@ BOOTSTRAP: list[dict[str, Any]] = [
     {
         "apiVersion": f"{RBAC}/v1",
         "kind": "ClusterRole",
-        "metadata": {"name": "system:public-info-viewer", "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}},
-        "rules": [{"nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"], "verbs": ["get"]}],
+        "metadata": {
+            "name": "system:public-info-viewer",
+            "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},
+        },
+        "rules": [
+            {"nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"], "verbs": ["get"]}
+        ],
     },
     {
         "apiVersion": f"{RBAC}/v1",
@@ -276,7 +287,9 @@ def _expand(rule: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return out
 
 
-def _holds(plane: ControlPlane, user: User, namespace: str, item: tuple[str, str, str, str], non_resource: bool) -> bool:
+def _holds(
+    plane: ControlPlane, user: User, namespace: str, item: tuple[str, str, str, str], non_resource: bool
+) -> bool:
     verb, group, resource, name = item
     if non_resource:
         attrs = Attributes(user, verb, path=name)
@@ -295,7 +308,9 @@ def _format_rule(item: tuple[str, str, str, str], non_resource: bool) -> str:
     return f'{{APIGroups:["{group}"], Resources:["{resource}"]{names}, Verbs:["{verb}"]}}'
 
 
-def escalation_check(plane: ControlPlane, req: Request, obj: dict[str, Any] | None, old: dict[str, Any] | None) -> None:
+def escalation_check(
+    plane: ControlPlane, req: Request, obj: dict[str, Any] | None, old: dict[str, Any] | None
+) -> None:
     """An admission plugin: refuse roles and bindings that grant more than their author holds."""
     t = req.type
     if obj is None or t.group != RBAC or MASTERS in req.user.groups:
@@ -304,7 +319,15 @@ def escalation_check(plane: ControlPlane, req: Request, obj: dict[str, Any] | No
     if t.plural in ("roles", "clusterroles"):
         verb_resource = t.plural
         allowed, _ = plane.authorizer.authorize(
-            Attributes(req.user, "escalate", RBAC, "v1", verb_resource, namespace=namespace, name=obj["metadata"]["name"])
+            Attributes(
+                req.user,
+                "escalate",
+                RBAC,
+                "v1",
+                verb_resource,
+                namespace=namespace,
+                name=obj["metadata"]["name"],
+            )
         )
         if allowed:
             return
@@ -313,11 +336,21 @@ def escalation_check(plane: ControlPlane, req: Request, obj: dict[str, Any] | No
         ref = obj.get("roleRef") or {}
         role_plural = "clusterroles" if ref.get("kind") == "ClusterRole" else "roles"
         allowed, _ = plane.authorizer.authorize(
-            Attributes(req.user, "bind", RBAC, "v1", role_plural, namespace=namespace if role_plural == "roles" else "", name=ref.get("name", ""))
+            Attributes(
+                req.user,
+                "bind",
+                RBAC,
+                "v1",
+                role_plural,
+                namespace=namespace if role_plural == "roles" else "",
+                name=ref.get("name", ""),
+            )
         )
         if allowed:
             return
-        role = plane.store.peek((RBAC, role_plural), namespace if role_plural == "roles" else "", ref.get("name", ""))
+        role = plane.store.peek(
+            (RBAC, role_plural), namespace if role_plural == "roles" else "", ref.get("name", "")
+        )
         rules = (role or {}).get("rules") or []
     else:
         return

@@ -13,8 +13,8 @@ from .apiserver import MASTERS, ControlPlane, Request, User
 from .errors import ApiError
 from .http import ApiHttpServer
 from .rbac import BOOTSTRAP, Authenticator, RbacAuthorizer, service_account_user
-from .tls import make_certificates
 from .tls import kubeconfig as render_kubeconfig
+from .tls import make_certificates
 
 ADMIN = User("kubernetes-admin", (MASTERS, "system:authenticated"))
 SYSTEM = User("system:apiserver", (MASTERS, "system:authenticated"))
@@ -62,7 +62,9 @@ class LocalControlPlane:
         """Create `obj` (as `user`, through the request pipeline), or leave it if it exists."""
         t = self.plane.kind_type(obj["apiVersion"], obj["kind"])
         if t is None:
-            raise ApiError(404, "NotFound", f'no matches for kind "{obj["kind"]}" in version "{obj["apiVersion"]}"')
+            raise ApiError(
+                404, "NotFound", f'no matches for kind "{obj["kind"]}" in version "{obj["apiVersion"]}"'
+            )
         ns = (obj.get("metadata") or {}).get("namespace") or namespace or ("default" if t.namespaced else "")
         try:
             return self.plane.handle(Request(user, "create", t, ns if t.namespaced else "", body=obj)).body  # type: ignore[no-any-return]
@@ -89,7 +91,9 @@ class LocalControlPlane:
     def kubeconfig(self, token: str | None = None, user: str = "admin", namespace: str = "") -> str:
         return render_kubeconfig(self.url, self.ca_pem, token or self.admin_token, user, namespace)
 
-    def write_kubeconfig(self, path: Path, token: str | None = None, user: str = "admin", namespace: str = "") -> Path:
+    def write_kubeconfig(
+        self, path: Path, token: str | None = None, user: str = "admin", namespace: str = ""
+    ) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp")
         temporary.write_text(self.kubeconfig(token, user, namespace))

@@ -74,7 +74,9 @@ def age(value: Any) -> str:
 
 # --- JSONPath (the subset printer columns use: .a.b, [n], [*], [?(@.k=="v")]) --------------------
 
-_TOKEN = re.compile(r"\.([A-Za-z0-9_$-]+)|\[(\d+|\*)\]|\[\?\(@\.([A-Za-z0-9_.-]+)\s*==\s*[\"']([^\"']*)[\"']\)\]|\['([^']+)'\]")
+_TOKEN = re.compile(
+    r"\.([A-Za-z0-9_$-]+)|\[(\d+|\*)\]|\[\?\(@\.([A-Za-z0-9_.-]+)\s*==\s*[\"']([^\"']*)[\"']\)\]|\['([^']+)'\]"
+)
 
 
 def json_path(obj: Any, path: str) -> list[Any]:
@@ -143,7 +145,9 @@ def _cell(column_type: str, value: Any) -> Any:
 # --- built-in printers ----------------------------------------------------------------------------------
 
 
-def _col(name: str, kind: str = "string", description: str = "", priority: int = 0, fmt: str = "") -> dict[str, Any]:
+def _col(
+    name: str, kind: str = "string", description: str = "", priority: int = 0, fmt: str = ""
+) -> dict[str, Any]:
     return {"name": name, "type": kind, "format": fmt, "description": description, "priority": priority}
 
 
@@ -200,7 +204,9 @@ def _event_row(event: dict[str, Any]) -> list[Any]:
     ]
 
 
-BUILTIN_PRINTERS: dict[tuple[str, str], tuple[list[dict[str, Any]], Callable[[dict[str, Any]], list[Any]]]] = {
+BUILTIN_PRINTERS: dict[
+    tuple[str, str], tuple[list[dict[str, Any]], Callable[[dict[str, Any]], list[Any]]]
+] = {
     ("", "pods"): (
         [_col("Ready"), _col("Status"), _col("Restarts", "string"), _col("Age")],
         _pod_row,
@@ -210,7 +216,10 @@ BUILTIN_PRINTERS: dict[tuple[str, str], tuple[list[dict[str, Any]], Callable[[di
         [_col("Status"), _col("Age")],
         lambda ns: [(ns.get("status") or {}).get("phase", ""), age(ns["metadata"].get("creationTimestamp"))],
     ),
-    ("", "events"): ([_col("Last Seen"), _col("Type"), _col("Reason"), _col("Object"), _col("Message")], _event_row),
+    ("", "events"): (
+        [_col("Last Seen"), _col("Type"), _col("Reason"), _col("Object"), _col("Message")],
+        _event_row,
+    ),
     ("", "serviceaccounts"): (
         [_col("Secrets", "integer"), _col("Age")],
         lambda sa: [len(sa.get("secrets") or []), age(sa["metadata"].get("creationTimestamp"))],
@@ -240,18 +249,24 @@ def columns(t: ResourceType) -> list[dict[str, Any]]:
                 "name": c.name,
                 "type": c.type,
                 "format": c.format,
-                "description": c.description or f"Custom resource definition column (in JSONPath format): {c.json_path}",
+                "description": c.description
+                or f"Custom resource definition column (in JSONPath format): {c.json_path}",
                 "priority": c.priority,
             }
             for c in t.columns
         ]
         if not t.columns:
-            defined = [_col("Age", "date", "CreationTimestamp is a timestamp representing the server time ...")]
+            defined = [
+                _col("Age", "date", "CreationTimestamp is a timestamp representing the server time ...")
+            ]
         return [NAME_COLUMN, *defined]
     printer = BUILTIN_PRINTERS.get(t.key)
     if printer is not None:
         return [NAME_COLUMN, *printer[0]]
-    return [NAME_COLUMN, _col("Created At", "date", "CreationTimestamp is a timestamp representing the server time")]
+    return [
+        NAME_COLUMN,
+        _col("Created At", "date", "CreationTimestamp is a timestamp representing the server time"),
+    ]
 
 
 def cells(t: ResourceType, obj: dict[str, Any]) -> list[Any]:
@@ -274,7 +289,9 @@ def partial(obj: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]}
 
 
-def table(t: ResourceType, objects: list[dict[str, Any]], list_meta: dict[str, Any], include: str = "Metadata") -> dict[str, Any]:
+def table(
+    t: ResourceType, objects: list[dict[str, Any]], list_meta: dict[str, Any], include: str = "Metadata"
+) -> dict[str, Any]:
     rows = []
     for obj in objects:
         row: dict[str, Any] = {"cells": cells(t, obj)}
