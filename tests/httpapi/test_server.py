@@ -24,6 +24,7 @@ from tests.httpapi.conftest import MakeApp, auth
 
 @pytest.fixture
 def api_env(tmp_path: Path, tokens_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    EmbeddedCatalog(tmp_path / "catalog").close()  # a catalog `contentgen run` made
     monkeypatch.setenv("CONTENTGEN_CATALOG", f"file://{tmp_path}/catalog")
     monkeypatch.setenv("CONTENTGEN_STORE", str(tmp_path / "store"))
     monkeypatch.setenv("CONTENTGEN_API_TOKENS_FILE", str(tokens_file))
@@ -52,6 +53,7 @@ def test_the_command_serves_the_app_from_the_environment(
         ({"CONTENTGEN_API_TOKENS_FILE": "/nonexistent/tokens.yaml"}, "cannot read the tokens file"),
         ({"CONTENTGEN_PRICE_PER_GB_MONTH": "-1"}, "CONTENTGEN_PRICE_PER_GB_MONTH: Input should be greater"),
         ({"CONTENTGEN_CATALOG": "redis://x"}, "unsupported catalog URL"),
+        ({"CONTENTGEN_CATALOG": "/nonexistent/catalog"}, "there is no catalog at /nonexistent/catalog"),
     ],
 )
 def test_the_command_reports_bad_settings(
