@@ -35,7 +35,7 @@ class MongoCatalog(Catalog):
 
         # Short waits unless the URI sets its own.
         waits = {"serverSelectionTimeoutMS": SERVER_SELECTION_MS, "connectTimeoutMS": CONNECT_MS}
-        chosen = {k: v for k, v in waits.items() if k.lower() not in url.lower()}
+        chosen: dict[str, Any] = {k: v for k, v in waits.items() if k.lower() not in url.lower()}
         client: Any = pymongo.MongoClient(url, tz_aware=True, appname="contentgen", **chosen)
         return cls(client, where=f"the catalog {redact_url(url)}")
 
