@@ -51,8 +51,15 @@ lint: install  ## ruff (lint and format check)
 types: install  ## mypy (strict on the API package)
 	$(BIN)/mypy
 
+.PHONY: browser
+browser:  ## install Debian's chromium for the web UI's browser tests (apt-get; needs root)
+	@if command -v chromium >/dev/null; then chromium --version 2>/dev/null || true; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null && chromium --version; \
+	else echo "make browser: chromium is missing: install Debian's chromium (sudo apt-get install chromium)" >&2; exit 1; fi
+
 .PHONY: test
-test: install tools lint types  ## lint, types and the whole test suite
+test: install tools browser lint types  ## lint, types and the whole test suite (with the browser tests)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: demo
@@ -68,6 +75,18 @@ demo: install  ## run the examples offline on the bundled sample video, on embed
 .PHONY: bench
 bench: install  ## run the benchmarks in bench/ (numbers go into README)
 	$(BIN)/python bench/run.py
+
+.PHONY: images
+images:  ## build both images with docker or podman (IMAGE_REGISTRY, IMAGE_TAG, CONTAINER_ENGINE)
+	$(PYTHON) scripts/images.py build
+
+.PHONY: push-images
+push-images:  ## push both images (after `make images` and a registry login)
+	$(PYTHON) scripts/images.py push
+
+.PHONY: bench-validate
+bench-validate: install  ## time `contentgen validate` on a big generated GitOps tree
+	$(BIN)/python bench/validate.py
 
 .PHONY: generate
 generate: install tools  ## regenerate committed files: crds/, the chart's CRDs, README's API reference, the chart's values table, charts/install.yaml

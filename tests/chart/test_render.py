@@ -562,7 +562,7 @@ def test_install_manifest_is_the_default_install_with_crds_and_namespace() -> No
     kinds = [d["kind"] for d in docs]
     assert kinds.index("ClusterRole") > max(i for i, k in enumerate(kinds) if k == "CustomResourceDefinition")
     rest = [d for d in docs[1:] if d["kind"] != "CustomResourceDefinition"]
-    assert rest == render()
+    assert rest == render(install_values())
     for doc in docs:
         validate(doc)
         if doc["kind"] not in (
@@ -572,6 +572,48 @@ def test_install_manifest_is_the_default_install_with_crds_and_namespace() -> No
             "ClusterRoleBinding",
         ):
             assert doc["metadata"]["namespace"] == NAMESPACE, doc["kind"]
+
+
+def install_values() -> Doc:
+    """scripts/chart.py's INSTALL_VALUES (--set a.b=c) as nested values."""
+    values: Doc = {}
+    for dotted, text in chart_files.INSTALL_VALUES.items():
+        *parents, last = dotted.split(".")
+        node = values
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = {"true": True, "false": False}.get(text, text)
+    return values
+
+
+def test_install_manifest_wires_the_secrets_readme_names_as_the_chart_does() -> None:
+    """Without Helm, editing the ConfigMap is all it takes: the operator already reads the S3
+    credentials and the MongoDB URI from the Secrets README has you create (when they exist)."""
+    docs = [d for d in yaml.safe_load_all(chart_files.INSTALL_MANIFEST.read_text()) if d]
+    (deployment,) = of_kind(docs, "Deployment")
+    env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    refs = {
+        name: e["valueFrom"]["secretKeyRef"]
+        for name, e in env.items()
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+    assert refs == {
+        "CONTENTGEN_MONGODB_URI": {"name": "contentgen-mongodb", "key": "uri", "optional": True},
+        "AWS_ACCESS_KEY_ID": {"name": "contentgen-s3", "key": "AWS_ACCESS_KEY_ID", "optional": True},
+        "AWS_SECRET_ACCESS_KEY": {"name": "contentgen-s3", "key": "AWS_SECRET_ACCESS_KEY", "optional": True},
+    }
+    settings = operator_settings(settings_env(docs))
+    assert settings.s3_secret == "contentgen-s3"
+    assert settings.fal_key_secret.name == "contentgen-fal"
+    assert settings.assemblyai_key_secret.name == "contentgen-assemblyai"
+    # The chart's own references are the same, and required unless optionalSecrets is set.
+    chart_env = operator_deployment(render(SECRETS))["spec"]["template"]["spec"]["containers"][0]["env"]
+    chart_refs = {
+        e["name"]: e["valueFrom"]["secretKeyRef"]
+        for e in chart_env
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+    assert set(chart_refs) == set(refs) and not any("optional" in r for r in chart_refs.values())
 
 
 def test_values_table_has_no_drift() -> None:

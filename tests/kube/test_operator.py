@@ -185,10 +185,16 @@ def test_lora_ref_waits_then_resolves(env: Cluster, media: str) -> None:
     job = next(j for j in c.jobs(ns) if j["metadata"]["labels"]["contentgen.io/kind"] == "ImageGeneration")
     env_vars = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     snapshot = json.loads(env_vars["CONTENTGEN_SPEC"])
-    assert snapshot["loras"] == [
-        {"uri": lora_status["versions"][0]["modelUri"], "scale": 0.6, "name": "later", "version": 1}
-    ]
+    used = {
+        "uri": lora_status["versions"][0]["modelUri"],
+        "scale": 0.6,
+        "name": "later",
+        "uid": uid_of(c, "LoraTraining", ns, "later"),
+        "version": 1,
+    }
+    assert snapshot["loras"] == [used]
     assert status["images"][0]["width"] > 0
+    assert status["loras"] == [used]  # lineage, in the status too
 
 
 def test_failure_is_reported_with_the_workers_reason(env: Cluster, media: str) -> None:

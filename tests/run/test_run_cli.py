@@ -25,7 +25,13 @@ SAMPLE = EXAMPLES / "media" / "sample.mp4"
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run in an empty directory: the embedded defaults land in ./contentgen-data."""
     monkeypatch.chdir(tmp_path)
-    for variable in ("CONTENTGEN_STORE", "CONTENTGEN_CATALOG", "FAL_KEY", "ASSEMBLYAI_API_KEY"):
+    for variable in (
+        "CONTENTGEN_STORE",
+        "CONTENTGEN_CATALOG",
+        "CONTENTGEN_ALLOW_PRIVATE_SOURCES",
+        "FAL_KEY",
+        "ASSEMBLYAI_API_KEY",
+    ):
         monkeypatch.delenv(variable, raising=False)
     return tmp_path
 
@@ -145,6 +151,20 @@ def test_transcription_offline(workspace: Path, capsys: pytest.CaptureFixture[st
     assert json.loads(local(result.transcript.json_uri).read_text())["audio_duration"] == pytest.approx(
         25, abs=1
     )
+
+
+def test_internal_sources_are_refused_unless_allowed(
+    workspace: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same default as the worker: a loopback server is an internal address."""
+    manifest = str(EXAMPLES / "transcription.yaml")
+    with serve({"/sample.mp4": (200, {}, SAMPLE.read_bytes())}) as (base, requests):
+        code, _, err = run(capsys, "--offline", "--source", f"{base}/sample.mp4", manifest)
+        assert code == 1 and "SourceRefused" in err and "CONTENTGEN_ALLOW_PRIVATE_SOURCES=true" in err
+        assert not requests  # refused before connecting
+        monkeypatch.setenv("CONTENTGEN_ALLOW_PRIVATE_SOURCES", "true")
+        code, _, err = run(capsys, "--offline", "--source", f"{base}/sample.mp4", manifest)
+        assert code == 0, err
 
 
 def test_result_to_stdout(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -173,11 +173,17 @@ seccompProfile:
     secretKeyRef:
       name: {{ .Values.s3.existingSecret | quote }}
       key: AWS_ACCESS_KEY_ID
+      {{- if .Values.optionalSecrets }}
+      optional: true
+      {{- end }}
 - name: AWS_SECRET_ACCESS_KEY
   valueFrom:
     secretKeyRef:
       name: {{ .Values.s3.existingSecret | quote }}
       key: AWS_SECRET_ACCESS_KEY
+      {{- if .Values.optionalSecrets }}
+      optional: true
+      {{- end }}
 {{- end -}}
 
 {{/* Checks that need more than the schema. */}}

@@ -12,7 +12,14 @@ from .common import (
     Phase,
     is_local_path,
 )
-from .image import GeneratedImage, ImageGenerationSpec, ImageGenerationStatus, LoraEntry, LoraRef
+from .image import (
+    GeneratedImage,
+    ImageGenerationSpec,
+    ImageGenerationStatus,
+    LoraEntry,
+    LoraRef,
+    ResolvedLora,
+)
 from .kinds import API_VERSION, CATALOG_TYPES, CATEGORY, GROUP, KINDS, VERSION, Kind
 from .lora import (
     DatasetImage,
@@ -25,7 +32,7 @@ from .lora import (
     TrainingSpec,
 )
 from .resource import ObjectMeta, Resource
-from .run import ResolvedLora, RunFailure, RunResult, SpecSnapshot, StageTiming
+from .run import RunFailure, RunResult, SpecSnapshot, StageTiming
 from .transcription import TranscriptionSpec, TranscriptionStatus, TranscriptOutput
 
 __all__ = [

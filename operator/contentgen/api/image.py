@@ -85,8 +85,21 @@ class GeneratedImage(ApiModel):
     size_bytes: Annotated[int, Field(ge=0)]
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     seed: Annotated[int, Field(ge=0)] | None = None
+    thumbnail_uri: Annotated[str, Field(description="A small JPEG of it, beside it in thumbs/.")] = ""
+
+
+class ResolvedLora(ApiModel):
+    """A LoRA applied to the images, with `loraRef` resolved to the version used (the lineage of
+    the images: which LoraTraining, uid and version)."""
+
+    uri: Annotated[str, Field(description="The weights used.")]
+    scale: float = 1.0
+    name: Annotated[str, Field(description="The LoraTraining it came from (loraRef), if any.")] = ""
+    uid: Annotated[str, Field(description="That LoraTraining's uid.")] = ""
+    version: Annotated[int, Field(ge=0, description="The version of it that was used.")] = 0
 
 
 class ImageGenerationStatus(CommonStatus):
     provider: Annotated[str, Field(description="The provider that made the images.")] = ""
     images: Annotated[list[GeneratedImage], Field(description="The images of the latest run.")] = []
+    loras: Annotated[list[ResolvedLora], Field(description="The LoRAs those images were made with.")] = []

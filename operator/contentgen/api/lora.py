@@ -84,6 +84,9 @@ class LoraVersion(ApiModel):
     size_bytes: Annotated[int, Field(ge=0)]
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     dataset_uri: Annotated[str, Field(description="The dataset archive it was trained on.")] = ""
+    source_url: Annotated[str, Field(description="The video the dataset was made from.")] = ""
+    contact_sheet_uri: Annotated[str, Field(description="A picture of the dataset (JPEG grid).")] = ""
+    contact_sheet_thumbnail_uri: Annotated[str, Field(description="A small JPEG of the contact sheet.")] = ""
     frames: Annotated[int, Field(ge=0, description="Images in the dataset.")] = 0
     provider: str
     trigger_word: str

@@ -15,19 +15,10 @@ from pydantic import ConfigDict, Field
 
 from .base import ApiModel, Timestamp
 from .common import Artifact, CommonSpec
-from .image import GeneratedImage
+from .image import GeneratedImage, ResolvedLora
 from .kinds import API_VERSION, KINDS, Kind
 from .lora import DatasetReport, LoraVersion
 from .transcription import TranscriptOutput
-
-
-class ResolvedLora(ApiModel):
-    """A LoRA for image generation, with `loraRef` already resolved by the operator."""
-
-    uri: str
-    scale: float = 1.0
-    name: str = ""  # the LoraTraining it came from, when it came from one
-    version: int = 0
 
 
 class SpecSnapshot(ApiModel):
@@ -82,6 +73,7 @@ class RunResult(ApiModel):
     dataset: DatasetReport | None = None
     # ImageGeneration
     images: list[GeneratedImage] | None = None
+    loras: list[ResolvedLora] | None = None  # the LoRAs the images were made with (lineage)
     # Transcription
     transcript: TranscriptOutput | None = None
     transcript_text: str | None = Field(
@@ -103,6 +95,7 @@ class RunResult(ApiModel):
         if self.images is not None:
             status["images"] = [image.wire() for image in self.images]
             status["provider"] = self.provider
+            status["loras"] = [lora.wire() for lora in self.loras or []]
         if self.transcript is not None:
             status["transcript"] = self.transcript.wire()
 

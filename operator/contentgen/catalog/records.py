@@ -38,6 +38,9 @@ class LoraVersionInfo(RecordModel):
     size_bytes: int = 0
     sha256: str = ""
     dataset_uri: str = ""
+    source_url: str = Field(default="", description="The video the dataset was made from.")
+    contact_sheet_uri: str = Field(default="", description="A picture of the dataset.")
+    contact_sheet_thumbnail_uri: str = ""
     frames: int = 0
     provider: str = ""
     trigger_word: str = ""
@@ -53,6 +56,17 @@ class ImageInfo(RecordModel):
     content_type: str = "image/png"
     size_bytes: int = 0
     seed: int | None = None
+    thumbnail_uri: str = Field(default="", description="A small JPEG beside the image (thumbs/).")
+
+
+class LoraUseInfo(RecordModel):
+    """A LoRA the images were made with."""
+
+    uri: str
+    scale: float = 1.0
+    name: str = Field(default="", description="The LoraTraining (loraRef), when it came from one.")
+    uid: str = Field(default="", description="Its id: `contentgen assets lineage` follows it.")
+    version: int = 0
 
 
 class JobRecord(RecordModel):
@@ -85,6 +99,7 @@ class LoraTrainingRecord(JobRecord):
     latest_version: int = 0
     latest_model_uri: str = Field(default="", description="Use as spec.loras[].url of an ImageGeneration.")
     versions: list[LoraVersionInfo] = []
+    source_url: str = Field(default="", description="The video of the latest run.")
 
 
 class ImageGenerationRecord(JobRecord):
@@ -92,6 +107,7 @@ class ImageGenerationRecord(JobRecord):
     prompt: str = ""
     model: str = ""
     images: list[ImageInfo] = []
+    loras: list[LoraUseInfo] = Field(default=[], description="The LoRAs the images were made with.")
 
 
 class TranscriptionRecord(JobRecord):
@@ -102,6 +118,7 @@ class TranscriptionRecord(JobRecord):
     language_code: str = ""
     text_uri: str = Field(default="", description="transcript.txt")
     json_uri: str = Field(default="", description="The provider's full response (transcript.json).")
+    source_url: str = Field(default="", description="What was transcribed.")
 
 
 AnyRecord = Annotated[

@@ -10,7 +10,6 @@ summary of where the outputs went to stdout.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -79,10 +78,8 @@ def run(args: argparse.Namespace) -> int:
     if outcome.resource is None:
         raise CommandError(f"{args.manifest} is not a contentgen resource")
 
-    # A laptop may fetch from its own network unless told otherwise; the cluster's worker may not.
+    # Internal addresses are refused here as in the cluster, unless CONTENTGEN_ALLOW_PRIVATE_SOURCES.
     settings = PipelineSettings()
-    if "CONTENTGEN_ALLOW_PRIVATE_SOURCES" not in os.environ:
-        settings.allow_private_sources = True
     if args.store:
         settings.store = args.store
     try:
@@ -126,7 +123,7 @@ def _record(catalog_url: str | None, snapshot: Any, started: Any, **outcome: Any
     from contentgen.pipeline.local_run import record_run
 
     try:
-        catalog = open_catalog(catalog_url)
+        catalog = open_catalog(catalog_url, create=True)
         try:
             catalog.ensure_indexes()
             record_run(catalog, snapshot, started, now(), **outcome)

@@ -64,7 +64,22 @@ def worker_env(snapshot: SpecSnapshot, settings: OperatorSettings, job: str) -> 
         env.append({"name": "AWS_ENDPOINT_URL", "value": settings.s3_endpoint_url})
     if settings.s3_region:
         env.append({"name": "AWS_REGION", "value": settings.s3_region})
+    if settings.store_public_endpoint_url:
+        env.append(
+            {"name": "CONTENTGEN_STORE_PUBLIC_ENDPOINT_URL", "value": settings.store_public_endpoint_url}
+        )
     return env
+
+
+def scheduling(settings: OperatorSettings) -> dict[str, Any]:
+    """Where worker pods may run: the pod spec's scheduling fields, those that are set."""
+    fields = {
+        "nodeSelector": settings.worker_node_selector,
+        "tolerations": settings.worker_tolerations,
+        "affinity": settings.worker_affinity,
+        "priorityClassName": settings.worker_priority_class_name,
+    }
+    return {key: value for key, value in fields.items() if value}
 
 
 def render_job(snapshot: SpecSnapshot, settings: OperatorSettings) -> dict[str, Any]:
@@ -153,6 +168,7 @@ def render_job(snapshot: SpecSnapshot, settings: OperatorSettings) -> dict[str, 
                         {"name": "work", "emptyDir": {"sizeLimit": defaults.work_volume_size}},
                         {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
                     ],
+                    **scheduling(settings),
                 },
             },
         },

@@ -25,6 +25,7 @@ from contentgen.api import (
     SpecSnapshot,
     format_time,
 )
+from contentgen.store.keys import lora_of_uri
 
 from .conditions import conditions_for
 from .observe import JobState, LoraState
@@ -237,7 +238,7 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
     loras: list[ResolvedLora] = []
     for entry in res.spec.get("loras") or []:
         if "url" in entry:
-            loras.append(ResolvedLora(uri=entry["url"], scale=entry.get("scale", 1.0)))
+            loras.append(_url_lora(entry["url"], entry.get("scale", 1.0)))
             continue
         ref = entry["loraRef"]["name"]
         lora = world.loras.get(ref)
@@ -257,6 +258,8 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
                 "use a LoraTraining of the same owner",
                 stalled=True,
             )
+        if lora.failed:
+            return wait(Phase.PENDING, "LoraFailed", _lora_failed(ref, lora), stalled=True)
         if lora.latest_version < 1 or not lora.latest_model_uri:
             state = f"is {lora.phase}" if lora.phase else "has not started"
             return wait(
@@ -270,6 +273,7 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
                 uri=lora.latest_model_uri,
                 scale=entry.get("scale", 1.0),
                 name=ref,
+                uid=lora.uid,
                 version=lora.latest_version,
             )
         )
@@ -322,6 +326,26 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
     return decision
 
 
+def _url_lora(url: str, scale: float) -> ResolvedLora:
+    """A LoRA given by URL; one of our stored versions keeps its lineage (uid and version)."""
+    found = lora_of_uri(url)
+    uid, version = (found[1], found[2]) if found else ("", 0)
+    return ResolvedLora(uri=url, scale=scale, uid=uid, version=version)
+
+
+def _lora_failed(ref: str, lora: LoraState) -> str:
+    """LoraFailed: the referenced LoraTraining failed and has no version to use. Stalled, so
+    `kubectl wait` and Argo CD stop waiting; rechecked like the other waits, so it resolves by
+    itself when the LoraTraining trains a version."""
+    why = lora.message or lora.reason or "no reason given"
+    if lora.reason and not why.startswith(lora.reason):
+        why = f"{lora.reason}: {why}"
+    return (
+        f"loraRef {ref!r}: LoraTraining {ref!r} failed and has no trained version ({why}); "
+        "fix it, and this resolves by itself when it trains a version"
+    )
+
+
 def _created(job_name: str, version: int, generation: int) -> str:
     """The message while a Job's pod starts (the same whether just created or seen since)."""
     what = f"version {version}" if version else f"generation {generation}"
@@ -340,6 +364,7 @@ def _finish(
     if before != after and after[0]:
         failed = after[0] == Phase.FAILED or after[1] in (
             "LoraNotFound",
+            "LoraFailed",
             "LoraOwnerMismatch",
             "MissingCredentials",
             "PodNotStarting",

@@ -6,7 +6,7 @@ CONTENTGEN_WATCH_NAMESPACES='["team-a","team-b"]'.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -86,6 +86,16 @@ class OperatorSettings(BaseSettings):
     worker_image_pull_secrets: list[str] = Field(
         default=[], description="Secrets (JSON list of names, in each namespace) to pull the worker image."
     )
+    worker_node_selector: dict[str, str] = Field(
+        default={}, description='nodeSelector (JSON) of worker pods, e.g. {"pool": "batch"}.'
+    )
+    worker_tolerations: list[dict[str, Any]] = Field(
+        default=[], description="Tolerations (JSON list) of worker pods, as in a pod spec."
+    )
+    worker_affinity: dict[str, Any] = Field(
+        default={}, description="Affinity (JSON) of worker pods, as in a pod spec."
+    )
+    worker_priority_class_name: str = Field(default="", description="PriorityClass of worker pods.")
     worker_cluster_role: str = Field(
         default="contentgen-worker", description="The ClusterRole of the worker's progress channel."
     )
@@ -126,6 +136,11 @@ class OperatorSettings(BaseSettings):
         default="", description="An S3-compatible endpoint (MinIO, ...); empty: AWS."
     )
     s3_region: str = Field(default="", description="The store's region.")
+    store_public_endpoint_url: str = Field(
+        default="",
+        description="The S3 endpoint as providers and browsers reach it; links workers hand to providers "
+        "are signed for it. Empty: the store's own endpoint.",
+    )
     max_download_bytes: int = Field(default=4 * 1024**3, gt=0, description="Largest source a worker fetches.")
     max_video_seconds: float = Field(default=4 * 3600, gt=0, description="Longest source a worker accepts.")
     allow_private_sources: bool = Field(

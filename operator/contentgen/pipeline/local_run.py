@@ -81,7 +81,9 @@ def _resolve(
     ref: str | None, url: str | None, scale: float, owner: str, namespace: str, store: ObjectStore
 ) -> ResolvedLora:
     if url is not None:
-        return ResolvedLora(uri=url, scale=scale)
+        found = keys.lora_of_uri(url)
+        uid, version = (found[1], found[2]) if found else ("", 0)
+        return ResolvedLora(uri=url, scale=scale, uid=uid, version=version)
     assert ref is not None
     uid = local_uid("LoraTraining", namespace, ref)
     versions = completed_versions(store, owner, uid)
@@ -91,7 +93,7 @@ def _resolve(
             f"{store!r}; run its manifest first (contentgen run loratraining.yaml)"
         )
     key = keys.lora_version(owner, uid, versions[-1]) + "model.safetensors"
-    return ResolvedLora(uri=store.uri(key), scale=scale, name=ref, version=versions[-1])
+    return ResolvedLora(uri=store.uri(key), scale=scale, name=ref, uid=uid, version=versions[-1])
 
 
 def record_run(

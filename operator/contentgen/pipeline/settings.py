@@ -24,7 +24,8 @@ class PipelineSettings(BaseSettings):
     allow_private_sources: bool = Field(
         default=False,
         description="Fetch sources whose host resolves to loopback, link-local or private addresses. "
-        "Off in the cluster (the metadata endpoint and internal services are not for users to fetch).",
+        "Off by default for `contentgen run` and the worker alike (the metadata endpoint and internal "
+        "services are not for users to fetch).",
     )
     http_timeout_seconds: float = Field(default=60.0, gt=0, description="Connect/read timeout for downloads.")
     presign_seconds: int = Field(

@@ -28,6 +28,22 @@ def lora_version(owner: str, uid: str, version: int) -> str:
     return f"{lora_root(owner, uid)}v{version}/"
 
 
+_LORA_MODEL = re.compile(r"(?:^|/)loras/([^/]+)/([^/]+)/v(\d+)/model\.safetensors$")
+
+
+def lora_of_uri(uri: str) -> tuple[str, str, int] | None:
+    """(owner, uid, version) of a LoRA model URI in this layout (any store, any prefix), else None."""
+    match = _LORA_MODEL.search(uri.split("?", 1)[0])
+    return (match.group(1), match.group(2), int(match.group(3))) if match else None
+
+
+def thumbnail(key: str) -> str:
+    """The thumbnail's key beside an image: dir/thumbs/name.jpg."""
+    directory, _, name = key.rpartition("/")
+    stem = name.rsplit(".", 1)[0]
+    return f"{directory}/thumbs/{stem}.jpg" if directory else f"thumbs/{stem}.jpg"
+
+
 def dataset_root(owner: str, uid: str) -> str:
     return f"datasets/{_seg(owner, 'owner')}/{_seg(uid, 'uid')}/"
 
