@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import fal_client
 import httpx
 
@@ -26,31 +28,56 @@ _INFRASTRUCTURE_ERRORS = frozenset(
 )
 
 
-# Result-fetch failures that mean "the request ran and failed", not "fal could not answer".
-def unknown_request(exc: Exception) -> bool:
-    return isinstance(exc, fal_client.FalClientHTTPError) and exc.status_code == 404
-
-
-def job_failed(exc: Exception) -> bool:
-    """Whether a result fetch failed because the request ran and failed, rather than because fal
-    could not answer: a client error, or any status that carries fal's error_type."""
-    if not isinstance(exc, fal_client.FalClientHTTPError):
-        return False
-    return bool(exc.error_type) or exc.status_code in (400, 404, 409, 410, 413, 415, 422)
-
-
 def job_error(
     app: str, request_id: str, detail: str, error_type: str | None, status: int | None = None
 ) -> ContentgenError:
     detail = redact(detail) or "no detail"
     kind = f" ({error_type})" if error_type else ""
-    if error_type in _INFRASTRUCTURE_ERRORS or status == 404:
+    if error_type in _INFRASTRUCTURE_ERRORS:
         return TransientError(
             f"fal request {request_id} on {app} failed{kind}: {detail}; a new attempt submits it again",
             reason="ProviderUnavailable",
         )
     return PermanentError(
         f"fal's {app} failed request {request_id}{kind}: {detail}", reason="ProviderJobFailed"
+    )
+
+
+def outcome_unknown(app: str, at: str, why: str, detail: str, where: str) -> PermanentError:
+    """A request fal may have taken, that nothing can tell us about: never submitted again."""
+    sent = f"sent at {at} " if at else ""
+    since = f", from {at}" if at else ""
+    return PermanentError(
+        f"fal may have accepted a request to {app} {sent}({why}), and {detail}. Nothing was submitted "
+        f"again. Check fal's request history (https://fal.ai/dashboard, requests of {app}{since}): if the "
+        f"request is there, it was paid for; to submit again anyway, delete {where} or change the spec",
+        reason="ProviderOutcomeUnknown",
+    )
+
+
+def output_lost(app: str, request_id: str, why: str, where: str) -> PermanentError:
+    """A request that succeeded (and was paid for) whose output can no longer be fetched."""
+    return PermanentError(
+        f"fal request {request_id} on {app} succeeded and was paid for, but {why}; nothing was "
+        f"submitted again. To generate anew (and pay again), delete {where} or change the spec",
+        reason="ProviderOutputExpired",
+    )
+
+
+def validation_errors(exc: fal_client.FalClientHTTPError) -> list[dict[str, Any]]:
+    """fal's structured error items ({loc, msg, type}) of a failed request, when it sent them."""
+    try:
+        body = exc.response.json() if exc.response is not None else None
+    except ValueError:
+        return []
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return [item for item in detail if isinstance(item, dict)] if isinstance(detail, list) else []
+
+
+def input_unreachable(errors: list[dict[str, Any]], field: str) -> bool:
+    """Whether fal reported that it could not download the URL given as `field`."""
+    return any(
+        item.get("type") == "file_download_error" and field in (item.get("loc") or []) for item in errors
     )
 
 
