@@ -12,6 +12,7 @@ from .common import (
     Phase,
     is_local_path,
 )
+from .cost import Cost, UsageLine
 from .image import GeneratedImage, ImageGenerationSpec, ImageGenerationStatus, LoraEntry, LoraRef
 from .kinds import API_VERSION, CATALOG_TYPES, CATEGORY, GROUP, KINDS, VERSION, Kind
 from .lora import (
@@ -42,6 +43,7 @@ __all__ = [
     "CommonStatus",
     "Condition",
     "ConditionType",
+    "Cost",
     "DatasetImage",
     "DatasetReport",
     "DatasetSpec",
@@ -69,6 +71,7 @@ __all__ = [
     "TranscriptOutput",
     "TranscriptionSpec",
     "TranscriptionStatus",
+    "UsageLine",
     "format_time",
     "is_local_path",
     "now",

@@ -11,6 +11,7 @@
     artifacts        [{uri, sizeBytes, sha256, contentType}] of every stored output still current
     totalBytes       their sum (for storage statistics)
     placeholder      true when the offline provider made the outputs
+    cost             the resource's status.cost: {estimatedUsd, actualUsd, byMonth {YYYY-MM: USD}, ...}
     LoraTraining:    triggerWord, versions [LoraVersion], latestVersion, latestModelUri
     ImageGeneration: prompt, model, images [GeneratedImage]
     Transcription:   transcript {jsonUri, textUri, wordCount, durationSeconds, speakers, languageCode},
@@ -100,6 +101,7 @@ def catalog_document(
         "placeholder": bool(result.placeholder)
         if result
         else bool((previous or {}).get("placeholder", False)),
+        "cost": status.get("cost") or (previous or {}).get("cost"),
     }
     if kind == "LoraTraining":
         versions = status.get("versions") or []

@@ -20,8 +20,10 @@ from typing import Any, cast
 import kopf
 
 from contentgen.api import GROUP, KINDS, VERSION, Kind, Phase, RunFailure, SpecSnapshot, now
+from contentgen.pricing import estimated, month_of
 
 from . import metrics
+from .budget import ANNOTATION, Budgets, Spender, annotation_problem, limits_for, over_budget, spender
 from .catalog_sync import sync_catalog
 from .cleanup import delete
 from .jobs import missing_credentials, render_job
@@ -136,6 +138,41 @@ def loras_by_name(body: kopf.Body, **_: Any) -> dict[tuple[str, str], LoraState]
     return {(body["metadata"]["namespace"], body["metadata"]["name"]): lora_state(dict(body))}
 
 
+# --- spend and budgets (issue 12): each resource's spend, for budget.over_budget ------------
+
+
+def _index_spend(kind: Kind) -> None:
+    def spend(body: kopf.Body, **_: Any) -> dict[str, Spender]:
+        return {"all": spender(dict(body))}
+
+    kopf.index(GROUP, VERSION, kind.plural, id=f"{kind.singular}_spend")(spend)
+
+
+for _kind in KINDS.values():
+    _index_spend(_kind)
+
+
+async def _over_budget(op: Operator, res: Observed, indexes: dict[str, Any]) -> str:
+    """Why `res` may not start its Job within its budgets ("" when it may, or has none). The
+    namespace's annotation is read in cluster-wide installs only (a namespaced install has no
+    right to read Namespace objects)."""
+    annotation = None
+    if not op.settings.watch_namespaces:
+        annotation = (await op.kube.namespace_annotations(res.namespace)).get(ANNOTATION)
+        if problem := annotation_problem(annotation):
+            log.warning(
+                "namespace %s: %s; its budget comes from the operator settings", res.namespace, problem
+            )
+    budgets = op.settings.budgets
+    if budgets == Budgets() and annotation is None:
+        return ""
+    spenders = [s for k in KINDS.values() for s in (indexes.get(f"{k.singular}_spend") or {}).get("all", [])]
+    owner = str(res.spec.get("owner", ""))
+    estimate = estimated(res.kind.kind, res.spec, op.settings.prices, res.status.get("cost")).estimated_usd
+    limits = limits_for(res.namespace, owner, budgets, annotation)
+    return over_budget(res.uid, res.namespace, owner, estimate, month_of(now()), spenders, limits)
+
+
 # --- reconcile -------------------------------------------------------------------------------
 
 
@@ -224,6 +261,7 @@ async def _decide(op: Operator, res: Observed, created: str, indexes: dict[str, 
         loras={ref: next(iter(loras_index.get((res.namespace, ref), [])), None) for ref in refs},
         may_start=op.queue.may_start(res.namespace, res.uid, created, running),
         missing_credentials=missing_credentials(str(res.spec.get("provider", "")), op.settings),
+        prices=op.settings.prices,
     )
     decision = decide(res, world)
     if decision.needs_outcome is not None:
@@ -231,7 +269,10 @@ async def _decide(op: Operator, res: Observed, created: str, indexes: dict[str, 
         if isinstance(outcome, RunFailure) and outcome.reason == "StoreUnavailable":
             op.backoff.failed(res.uid, time.monotonic())
             return None  # try again later rather than record a guess
-        decision = decide(res, replace(world, outcome=outcome))
+        world = replace(world, outcome=outcome)
+        decision = decide(res, world)
+    if decision.job is not None and (over := await _over_budget(op, res, indexes)):  # issue 12
+        decision = decide(res, replace(world, over_budget=over))
     if decision.waiting == "Queued":
         op.queue.wait(res.namespace, res.uid, created)
     elif decision.job is None and (

@@ -148,6 +148,17 @@ class Kube:
         pods: list[dict[str, Any]] = json.loads(response.data)["items"]
         return pods
 
+    async def namespace_annotations(self, name: str) -> dict[str, str]:
+        """The Namespace's annotations ({} when it is gone); for budgets (issue 12)."""
+        try:
+            response = await asyncio.to_thread(self.core.read_namespace, name, _preload_content=False)
+        except self.ApiException as exc:
+            if exc.status == 404:
+                return {}
+            raise
+        annotations: dict[str, str] = json.loads(response.data).get("metadata", {}).get("annotations") or {}
+        return annotations
+
     async def pod_problem(self, namespace: str, job_name: str) -> str:
         """Why the Job's pod cannot start its worker ("" when nothing is wrong that we can see)."""
         for pod in await self._job_pods(namespace, job_name):

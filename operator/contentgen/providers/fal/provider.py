@@ -15,6 +15,7 @@ import fal_client
 import fal_client.client
 import httpx
 
+from contentgen.api.image import FAL_APPS, FAL_MAX_IMAGES
 from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.files import sha256_file
 from contentgen.pipeline.progress import SubProgress
@@ -40,13 +41,8 @@ DEFAULT_TRAINING_APP = "fal-ai/flux-lora-fast-training"
 # The apps' API references (https://fal.ai/docs/model-api-reference/image-generation-api/flux-dev.md,
 # .../flux-pro-v1.1.md, .../flux-lora.md) document prompt, image_size, num_images (1 to 4) and
 # seed for all of them, loras ([{path, scale}]) on flux-lora, and a negative prompt on none.
-IMAGE_APPS = {
-    "flux-dev": "fal-ai/flux/dev",
-    "flux-schnell": "fal-ai/flux/schnell",
-    "flux-pro": "fal-ai/flux-pro/v1.1",
-    "flux-lora": "fal-ai/flux-lora",
-}
-MAX_IMAGES_PER_REQUEST = 4
+IMAGE_APPS = FAL_APPS
+MAX_IMAGES_PER_REQUEST = FAL_MAX_IMAGES
 
 _CHUNK = MiB
 # How long a lost submit is looked for in fal's request list (it shows a request once it has
@@ -283,7 +279,14 @@ class FalProvider:
             path = part.with_suffix(EXTENSIONS[content_type])
             part.replace(path)
             outputs.append(
-                ImageOutput(path=path, width=width, height=height, content_type=content_type, seed=seed)
+                ImageOutput(
+                    path=path,
+                    width=width,
+                    height=height,
+                    content_type=content_type,
+                    seed=seed,
+                    request_id=request_id,
+                )
             )
         meter.at(100)
         return outputs
