@@ -15,19 +15,14 @@ from contentgen.api import now
 from contentgen.controller.budget import ANNOTATION
 from contentgen.pricing import month_of
 from tests.kube.harness import cluster, operator, wait_for
-
-pytestmark = pytest.mark.timeout(600)
+from tests.kube.test_operator import image as offline_image
 
 
 def image(name: str, **spec: Any) -> dict[str, Any]:
-    body = {"owner": "alice", "provider": "offline", "prompt": "a lighthouse", "numImages": 2}
-    body.update(spec)
-    return {
-        "apiVersion": "contentgen.io/v1alpha1",
-        "kind": "ImageGeneration",
-        "metadata": {"name": name},
-        "spec": body,
-    }
+    return offline_image(name, **{"numImages": 2, **spec})
+
+
+pytestmark = pytest.mark.timeout(600)
 
 
 def ready(status: dict[str, Any], type_: str = "Ready") -> tuple[str, str]:

@@ -10,7 +10,6 @@ from typing import Any
 
 import botocore.exceptions
 import mongomock
-import pymongo.errors
 import pytest
 
 from contentgen.catalog import Catalog, Filters, open_catalog
@@ -20,6 +19,7 @@ from contentgen.cli.run import EXIT_RECORDING_PENDING
 from contentgen.providers import retry as retry_module
 from contentgen.store import open_store
 from tests.conftest import EXAMPLES
+from tests.kube.harness import FlakyCollection
 from tests.providers.fake_fal import FAL_KEY, FakeFal
 from tests.providers.fakes import FakeSleep, mocked
 
@@ -121,22 +121,12 @@ def test_a_store_failure_after_a_paid_generation_stores_it_next_time_without_pay
 # --- a catalog that is away -----------------------------------------------------------------------
 
 
-class Flaky:
-    def __init__(self, collection: Any, down: threading.Event) -> None:
-        self._collection, self._down = collection, down
-
-    def __getattr__(self, name: str) -> Any:
-        if self._down.is_set():
-            raise pymongo.errors.ServerSelectionTimeoutError("mongodb:27017: [Errno 111] Connection refused")
-        return getattr(self._collection, name)
-
-
 @pytest.fixture
 def catalog_down(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, Catalog]:
     down = threading.Event()
     down.set()
     collection = mongomock.MongoClient(tz_aware=True)["contentgen"]["jobs"]
-    catalog = Catalog(Flaky(collection, down), close=lambda: None)
+    catalog = Catalog(FlakyCollection(collection, down), close=lambda: None)
     import contentgen.catalog as catalog_module
 
     monkeypatch.setattr(catalog_module, "open_catalog", lambda url=None: catalog)

@@ -44,6 +44,7 @@ from contentgen.files import sha256_file
 from contentgen.pipeline.progress import Monotonic, SubProgress
 
 from .base import Checkpoint, TranscriptionOutput, TranscriptionRequest
+from .billing import accepted, submit_once
 from .retry import (
     Ambiguous,
     Retry,
@@ -167,32 +168,23 @@ class AssemblyAIProvider:
             language_code=request.language_code or None,
             language_detection=None if request.language_code else True,
         )
-        saved["sent"] = {"at": self._clock().isoformat(), "audio": _digest(audio_url)}
-        checkpoint.save(saved)  # the store refusing this write stops us before anything is paid
-        try:
-            transcript = self._retry.call(
-                lambda: self._transcriber.submit(audio_url, config=config),
-                classify=self._classify_submit,
-                what="submitting the audio to AssemblyAI",
-            )
-        except Ambiguous as exc:
-            saved["sent"]["why"] = redact(str(exc), (self._key,))
-            checkpoint.save(saved)
-            log.warning("%s; looking for it among the account's transcripts before sending anything", exc)
-            return
-        except ContentgenError:  # refused, or it never left: certainly not created
-            saved.pop("sent", None)
-            checkpoint.save(saved)
-            raise
-        transcript_id = getattr(transcript, "id", None)
-        if not isinstance(transcript_id, str) or not transcript_id:
-            saved["sent"]["why"] = "AssemblyAI accepted the audio but named no transcript id"
-            checkpoint.save(saved)
-            return
-        saved.pop("sent", None)
-        saved["transcript_id"] = transcript_id
-        checkpoint.save(saved)
-        log.info("submitted AssemblyAI transcript %s", transcript_id)
+        transcript = submit_once(
+            self._retry,
+            lambda: self._transcriber.submit(audio_url, config=config),
+            classify=self._classify_submit,
+            what="submitting the audio to AssemblyAI",
+            saved=saved,
+            checkpoint=checkpoint,
+            intent={"audio": _digest(audio_url)},
+            at=self._clock(),
+            secrets=(self._key,),
+        )
+        if transcript is not None:
+            transcript_id = getattr(transcript, "id", None)
+            if accepted(
+                saved, checkpoint, "transcript_id", transcript_id, "AssemblyAI named no transcript id"
+            ):
+                log.info("submitted AssemblyAI transcript %s", transcript_id)
 
     def _classify_submit(self, exc: Exception) -> ContentgenError | None:
         if isinstance(exc, aai.types.AssemblyAIError) and exc.status_code is not None:

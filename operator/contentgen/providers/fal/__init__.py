@@ -15,7 +15,7 @@ checkpointed before the submit leaves, a lost answer is looked up in fal's reque
 returns them. Uploads to fal's CDN are not billed and are simply retried.
 """
 
+from .errors import KEY_ENV
 from .provider import DEFAULT_TRAINING_APP, IMAGE_APPS, MAX_IMAGES_PER_REQUEST, FalProvider, Limits
-from .queue import KEY_ENV
 
 __all__ = ["DEFAULT_TRAINING_APP", "IMAGE_APPS", "KEY_ENV", "MAX_IMAGES_PER_REQUEST", "FalProvider", "Limits"]

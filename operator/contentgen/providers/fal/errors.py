@@ -9,7 +9,16 @@ import httpx
 
 from contentgen.errors import ContentgenError, PermanentError, TransientError
 
-from ..retry import redact
+from ..retry import (
+    Ambiguous,
+    bad_response,
+    error_for_status,
+    error_for_transport,
+    redact,
+    retry_after,
+)
+
+KEY_ENV = "FAL_KEY"
 
 # error_type values of fal's infrastructure failures (runner lost, timed out, not scheduled):
 # the request failed, but the same input may well succeed when submitted again.
@@ -79,6 +88,41 @@ def input_unreachable(errors: list[dict[str, Any]], field: str) -> bool:
     return any(
         item.get("type") == "file_download_error" and field in (item.get("loc") or []) for item in errors
     )
+
+
+def classify(exc: Exception, *, key: str, what: str, billed: bool = False) -> ContentgenError | None:
+    """What a failed call to fal's API means (see retry.py); `what` names the call for messages.
+    A 2xx the SDK could not read is nonsense for a read, and a lost answer for a `billed` call."""
+    if isinstance(exc, fal_client.FalClientHTTPError):
+        headers = {k.lower(): v for k, v in exc.response_headers.items()}
+        says_retry = "true" in (headers.get("x-fal-retryable", ""), headers.get("x-fal-needs-retry", ""))
+        return error_for_status(
+            exc.status_code,
+            error_detail(exc),
+            provider="fal",
+            key_env=KEY_ENV,
+            retry_after=retry_after(exc.response_headers),
+            secrets=(key,),
+            billed=billed,
+            retry_says=says_retry,
+        )
+    if isinstance(exc, httpx.HTTPStatusError):  # fal-client's CDN token request raises these
+        return error_for_status(
+            exc.response.status_code,
+            response_detail(exc.response),
+            provider="fal",
+            key_env=KEY_ENV,
+            retry_after=retry_after(exc.response.headers),
+            secrets=(key,),
+        )
+    if isinstance(exc, ValueError | KeyError | TypeError):  # the SDK could not read a 2xx
+        problem = (
+            f"a body that is not what fal's API returns ({type(exc).__name__}: {redact(str(exc))[:120]})"
+        )
+        return (
+            Ambiguous(f"fal answered {what} with {problem}") if billed else bad_response("fal", what, problem)
+        )
+    return error_for_transport(exc, provider="fal", billed=billed)
 
 
 def error_detail(exc: fal_client.FalClientHTTPError) -> str:

@@ -16,7 +16,7 @@ import fal_client.client
 import httpx
 
 from contentgen.api.image import FAL_APPS, FAL_MAX_IMAGES
-from contentgen.errors import ContentgenError, InvalidInput
+from contentgen.errors import InvalidInput
 from contentgen.files import sha256_file
 from contentgen.pipeline.progress import SubProgress
 
@@ -28,11 +28,11 @@ from ..base import (
     TrainingRequest,
 )
 from ..retry import Retry, bad_response, error_for_status, error_for_transport, redact, retry_after
-from .errors import input_unreachable, output_lost, response_detail
+from .errors import classify, input_unreachable, output_lost, response_detail
 from .history import History
 from .outputs import EXTENSIONS, MiB, check_safetensors, image_header, result_file, too_large
 from .progress import Meter
-from .queue import KEY_ENV, FalQueue, JobFailure, Waiting
+from .queue import FalQueue, JobFailure, Waiting
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ class FalProvider:
             # so a lost answer is simply uploaded again.
             saved["dataset_url"] = self._retry.call(
                 lambda: self._fal.upload_file(request.dataset_zip, fallback_repository=[]),
-                classify=self._classify_upload,
+                classify=lambda exc: classify(exc, key=self._key, what="the dataset upload"),
                 what="uploading the dataset to fal",
             )
             saved["dataset_uploads"] = int(saved.get("dataset_uploads") or 0) + 1
@@ -290,31 +290,6 @@ class FalProvider:
             )
         meter.at(100)
         return outputs
-
-    def _classify_upload(self, exc: Exception) -> ContentgenError | None:
-        if isinstance(exc, fal_client.FalClientHTTPError):
-            return error_for_status(
-                exc.status_code,
-                response_detail(exc.response) if exc.response is not None else str(exc),
-                provider="fal",
-                key_env=KEY_ENV,
-                retry_after=retry_after(exc.response_headers),
-                secrets=(self._key,),
-            )
-        if isinstance(exc, httpx.HTTPStatusError):  # fal-client's CDN token request raises these
-            return error_for_status(
-                exc.response.status_code,
-                response_detail(exc.response),
-                provider="fal",
-                key_env=KEY_ENV,
-                retry_after=retry_after(exc.response.headers),
-                secrets=(self._key,),
-            )
-        if isinstance(exc, ValueError | KeyError | TypeError):
-            return bad_response(
-                "fal", "the dataset upload", f"a body that is not an upload answer ({type(exc).__name__})"
-            )
-        return error_for_transport(exc, provider="fal")
 
     # --- downloads ----------------------------------------------------------------------------
 

@@ -25,18 +25,24 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import fal_client
-import httpx
 
 from contentgen.errors import ContentgenError, TransientError
 
 from ..base import Checkpoint
-from ..retry import Ambiguous, Retry, bad_response, error_for_status, error_for_transport, redact, retry_after
-from .errors import error_detail, job_error, outcome_unknown, output_lost, response_detail, validation_errors
+from ..billing import accepted, submit_once
+from ..retry import Retry, bad_response
+from .errors import (
+    classify,
+    error_detail,
+    job_error,
+    outcome_unknown,
+    output_lost,
+    validation_errors,
+)
 from .history import History, arguments_digest, succeeded
 
 log = logging.getLogger(__name__)
 
-KEY_ENV = "FAL_KEY"
 # How far before our own clock fal's sent_at may be (clock skew, queueing at fal's edge).
 SKEW = timedelta(minutes=10)
 MAX_SUBMITS = 3  # per attempt: the first, one after a healed input, one spare
@@ -141,52 +147,23 @@ class FalQueue:
     # --- submitting --------------------------------------------------------------------------
 
     def _submit(self, app: str, args: dict[str, Any], saved: dict[str, Any], checkpoint: Checkpoint) -> None:
-        saved["sent"] = {"at": self._clock().isoformat(), "digest": arguments_digest(args)}
-        checkpoint.save(saved)  # the store refusing this write stops us before anything is paid
-        try:
-            handle = self._retry.call(
-                lambda: self._fal.submit(app, args),
-                classify=self._classify_submit,
-                what=f"submitting to fal's {app}",
-            )
-        except Ambiguous as exc:
-            saved["sent"]["why"] = redact(str(exc), (self._key,))
-            checkpoint.save(saved)
-            log.warning("%s; looking for it in fal's request list before anything is sent again", exc)
-            return
-        except ContentgenError:  # refused, or it never left: certainly not taken
-            saved.pop("sent", None)
-            checkpoint.save(saved)
-            raise
-        request_id = getattr(handle, "request_id", None)
-        if not isinstance(request_id, str) or not request_id:
-            saved["sent"]["why"] = "fal accepted the submit but named no request id"
-            checkpoint.save(saved)
-            return
-        saved.pop("sent", None)
-        saved["request_id"] = request_id
-        checkpoint.save(saved)
-        log.info("submitted fal request %s on %s", request_id, app)
-
-    def _classify_submit(self, exc: Exception) -> ContentgenError | None:
-        if isinstance(exc, fal_client.FalClientHTTPError):
-            headers = {k.lower(): v for k, v in exc.response_headers.items()}
-            says_retry = "true" in (headers.get("x-fal-retryable", ""), headers.get("x-fal-needs-retry", ""))
-            return error_for_status(
-                exc.status_code,
-                error_detail(exc),
-                provider="fal",
-                key_env=KEY_ENV,
-                retry_after=retry_after(exc.response_headers),
-                secrets=(self._key,),
-                billed=True,
-                retry_says=says_retry,
-            )
-        if isinstance(exc, ValueError | KeyError | TypeError):  # a 2xx the SDK could not read
-            return Ambiguous(
-                f"fal answered the submit with a body that is not a queue response ({type(exc).__name__})"
-            )
-        return error_for_transport(exc, provider="fal", billed=True)
+        handle = submit_once(
+            self._retry,
+            lambda: self._fal.submit(app, args),
+            classify=lambda exc: classify(exc, key=self._key, what="the submit", billed=True),
+            what=f"submitting to fal's {app}",
+            saved=saved,
+            checkpoint=checkpoint,
+            intent={"digest": arguments_digest(args)},
+            at=self._clock(),
+            secrets=(self._key,),
+        )
+        if handle is not None:
+            request_id = getattr(handle, "request_id", None)
+            if accepted(
+                saved, checkpoint, "request_id", request_id, "fal accepted the submit but named no id"
+            ):
+                log.info("submitted fal request %s on %s", request_id, app)
 
     # --- finding a lost submit ----------------------------------------------------------------
 
@@ -322,32 +299,14 @@ class FalQueue:
         """`fn`, an idempotent read, under the retry policy. Statuses in `passthrough` (and, with
         `failed`, a finished request's own error) come out raw."""
 
-        def classify(exc: Exception) -> ContentgenError | None:
-            if isinstance(exc, fal_client.FalClientHTTPError):
-                if exc.status_code in passthrough or (failed and _ran_and_failed(exc)):
-                    return None
-                return error_for_status(
-                    exc.status_code,
-                    error_detail(exc),
-                    provider="fal",
-                    key_env=KEY_ENV,
-                    retry_after=retry_after(exc.response_headers),
-                    secrets=(self._key,),
-                )
-            if isinstance(exc, httpx.HTTPStatusError):
-                return error_for_status(
-                    exc.response.status_code,
-                    response_detail(exc.response),
-                    provider="fal",
-                    key_env=KEY_ENV,
-                    secrets=(self._key,),
-                )
-            if isinstance(exc, ValueError | KeyError | TypeError):  # the SDK could not read a 2xx
-                problem = f"{type(exc).__name__}: {redact(str(exc))[:120]}"
-                return bad_response("fal", what, f"a body that is not what fal's API returns ({problem})")
-            return error_for_transport(exc, provider="fal")
+        def judge(exc: Exception) -> ContentgenError | None:
+            if isinstance(exc, fal_client.FalClientHTTPError) and (
+                exc.status_code in passthrough or (failed and _ran_and_failed(exc))
+            ):
+                return None
+            return classify(exc, key=self._key, what=what)
 
-        return self._retry.call(fn, classify=classify, what=f"reading {what}")
+        return self._retry.call(fn, classify=judge, what=f"reading {what}")
 
 
 def _ran_and_failed(exc: fal_client.FalClientHTTPError) -> bool:
