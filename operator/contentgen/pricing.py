@@ -42,7 +42,7 @@ DEFAULT_TRAINING_APP = "fal-ai/flux-lora-fast-training"
 class PriceTable(BaseModel):
     """USD per unit, per provider and item: {"fal": {"fal-ai/flux/dev": {"megapixel": 0.025}}}."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
     as_of: str = Field(default=PRICES_AS_OF, description="When these prices were taken.")
     items: dict[str, dict[str, dict[str, float]]] = Field(default_factory=lambda: dict(_DEFAULT_ITEMS))

@@ -329,3 +329,46 @@ def test_keys_stay_out_of_checkpoints_logs_and_messages(tmp_path, fal, caplog):
     for kind, request in fal.requests:
         if kind in ("download", "upload"):
             assert FAL_KEY not in request.headers.get("authorization", "")
+
+
+def test_several_paid_requests_share_one_checkpoint_by_parts(fal):
+    """What a provider making one request per item (a caption per image) does: each request has
+    its own part of the checkpoint, with its own intent, id and output."""
+    from contentgen.providers.billing import Part
+    from contentgen.providers.fal.history import History
+    from contentgen.providers.fal.queue import FalQueue, Waiting
+
+    policy = retry(FakeSleep())
+    queue = FalQueue(
+        fal_client.SyncClient(key=FAL_KEY),
+        FAL_KEY,
+        policy,
+        History(FAL_KEY, policy),
+        poll_interval=1,
+        max_wait=60,
+    )
+    checkpoint = MemoryCheckpoint()
+    # the first submit cannot connect; fal-client tries the backup host, where the answer is lost
+    fal.fail("submit", httpx.ConnectError, after(httpx.ReadTimeout))
+    waiting = Waiting(lambda position: None, lambda logs: None, resolve_wait=60)
+    with mocked(fal):
+        for item in ("0001", "0002"):
+            part = Part(checkpoint, item)
+            queue.run(
+                "fal-ai/flux/schnell",
+                lambda item=item: {"prompt": f"item {item}"},
+                part.load(),
+                part,
+                waiting,
+            )
+        # a rerun pays nothing: every part holds its output
+        asked = len(fal.requests)
+        for item in ("0001", "0002"):
+            part = Part(checkpoint, item)
+            _, result = queue.run("fal-ai/flux/schnell", lambda: {}, part.load(), part, waiting)
+            assert result["prompt"] == f"item {item}"
+    assert (fal.accepted, fal.billed) == (2, 2) and len(fal.requests) == asked
+    saved = checkpoint.load()
+    assert sorted(saved) == ["0001", "0002"]
+    assert (saved["0001"]["request_id"], saved["0002"]["request_id"]) == ("req-1", "req-2")
+    assert fal.count("list") == 1  # the lost one was found in fal's request list

@@ -34,7 +34,7 @@ _UNDER_WAY = frozenset({"JobCreated", "Running", "PodNotStarting", "SpecChanged"
 class Budgets(BaseModel):
     """Monthly budgets in USD; unset means no limit."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
     namespace_monthly_usd: float | None = Field(default=None, ge=0, description="For every namespace.")
     owner_monthly_usd: float | None = Field(default=None, ge=0, description="For every owner.")

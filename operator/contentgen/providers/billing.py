@@ -64,3 +64,21 @@ def accepted(saved: dict[str, Any], checkpoint: Checkpoint, key: str, request_id
     saved[key] = request_id
     checkpoint.save(saved)
     return True
+
+
+class Part:
+    """One request's share of a checkpoint that holds several (a caption per image, say), so
+    each paid request keeps its own intent, id and output: `FalQueue.run(..., Part(cp, "0007"))`."""
+
+    def __init__(self, whole: Checkpoint, name: str) -> None:
+        self.whole, self.name = whole, name
+        self.location = getattr(whole, "location", "")
+
+    def load(self) -> dict[str, Any]:
+        part = self.whole.load().get(self.name)
+        return dict(part) if isinstance(part, dict) else {}
+
+    def save(self, data: dict[str, Any]) -> None:
+        whole = self.whole.load()
+        whole[self.name] = data
+        self.whole.save(whole)

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import fal_client
-import fal_client.client
 import httpx
 
 from contentgen.api.image import FAL_APPS, FAL_MAX_IMAGES
@@ -61,15 +60,6 @@ class Limits:
     image_bytes: int = 64 * MiB
 
 
-def _sdk_makes_one_attempt() -> None:
-    # fal-client retries 408/409/429, some 502-504 and transport errors up to 10 times with
-    # time.sleep and without reading Retry-After, submits included. Our Retry owns that policy
-    # (and its clock, and the rule that a billed request is never blindly repeated), so the SDK
-    # gets one attempt per call.
-    if hasattr(fal_client.client, "MAX_ATTEMPTS"):
-        fal_client.client.MAX_ATTEMPTS = 1
-
-
 class FalProvider:
     """`LoraTrainer` and `ImageGenerator` on fal.ai. The key is sent only to fal's API, never to
     the CDN the outputs are downloaded from."""
@@ -87,7 +77,6 @@ class FalProvider:
         http: httpx.Client | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        _sdk_makes_one_attempt()
         self._key = key
         self._fal = fal_client.SyncClient(key=key)
         self._retry = retry or Retry()

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import fal_client
+import fal_client.client
 
 from contentgen.errors import ContentgenError, TransientError
 
@@ -78,6 +79,15 @@ class Waiting:
     resolve_wait: float  # how long a lost submit is looked for in fal's request list
 
 
+def _sdk_makes_one_attempt() -> None:
+    # fal-client retries 408/409/429, some 502-504 and transport errors (a read timeout after a
+    # submit left included) up to 10 times, with time.sleep and without reading Retry-After. Our
+    # Retry owns that policy, its clock, and the rule that a billed request is never blindly
+    # repeated, so the SDK gets one attempt per call (a module setting: for every client).
+    if hasattr(fal_client.client, "MAX_ATTEMPTS"):
+        fal_client.client.MAX_ATTEMPTS = 1
+
+
 class FalQueue:
     def __init__(
         self,
@@ -90,6 +100,7 @@ class FalQueue:
         max_wait: float,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
+        _sdk_makes_one_attempt()
         self._fal = fal
         self._key = key
         self._retry = retry
