@@ -371,4 +371,4 @@ def test_several_paid_requests_share_one_checkpoint_by_parts(fal):
     saved = checkpoint.load()
     assert sorted(saved) == ["0001", "0002"]
     assert (saved["0001"]["request_id"], saved["0002"]["request_id"]) == ("req-1", "req-2")
-    assert fal.count("list") == 1  # the lost one was found in fal's request list
+    assert fal.count("list") >= 1  # the lost one was found in fal's request list, once it had ended
