@@ -19,7 +19,7 @@ from tests.catalog.factory import T0, image_doc, lora_doc, transcript_doc
 COMMON = {
     "id", "type", "kind", "name", "namespace", "owner", "status", "progress", "stage", "message", "error",
     "provider", "placeholder", "tags", "description", "createdAt", "updatedAt", "completedAt", "deletedAt",
-    "artifacts", "totalBytes",
+    "artifacts", "totalBytes", "cost",
 }  # fmt: skip
 
 

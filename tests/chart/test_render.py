@@ -16,9 +16,11 @@ import pytest
 import yaml
 
 from contentgen.api import SpecSnapshot
+from contentgen.controller.budget import Budgets
 from contentgen.controller.jobs import render_job
 from contentgen.controller.main import kopf_args
 from contentgen.controller.settings import OperatorSettings
+from contentgen.pricing import PriceTable
 from scripts import chart as chart_files
 from tests.chart.conftest import (
     API,
@@ -223,6 +225,26 @@ def test_settings_are_what_the_operator_reads() -> None:
         "eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/w"
     }
     assert settings.worker_image_pull_secrets == ["registry"]
+
+
+def test_budgets_and_prices_reach_the_operator() -> None:
+    defaults = operator_settings(settings_env(render()))
+    assert defaults.budgets == Budgets() and defaults.prices == PriceTable()  # none; fal's and AssemblyAI's
+    values = {
+        "budgets": {"namespaceMonthlyUsd": 200, "owners": {"alice": 25.5}},
+        "prices": {
+            "asOf": "2026-12-01",
+            "items": {"fal": {"fal-ai/flux/dev": {"megapixel": 0.02}}},
+            "assumedAudioHours": 1,
+        },
+    }
+    settings = operator_settings(settings_env(render(values)))
+    assert settings.budgets.namespace_monthly_usd == 200 and settings.budgets.owners == {"alice": 25.5}
+    assert settings.budgets.owner_monthly_usd is None
+    assert (
+        settings.prices.as_of == "2026-12-01"
+        and settings.prices.price("fal", "fal-ai/flux/dev", "megapixel") == 0.02
+    )
 
 
 def test_chart_job_defaults_are_the_operators() -> None:

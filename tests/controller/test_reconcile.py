@@ -416,3 +416,54 @@ def test_lora_state_reads_the_failure() -> None:
         },
     }
     assert lora_state(body) == FAILED_LORA and lora_state(body).failed
+
+
+# --- spend and budgets (issue 12) --------------------------------------------------------------------
+
+
+def test_over_budget_it_stays_pending_and_stalled_and_starts_no_job() -> None:
+    from contentgen.pricing import PriceTable
+
+    res = resource("ImageGeneration", provider="fal", numImages=2)
+    decision = decide(
+        res, World(now=NOW, prices=PriceTable(), over_budget="the monthly budget of namespace ns is $1")
+    )
+    assert decision.job is None and decision.waiting == "BudgetExceeded"
+    status = decision.status
+    assert status["phase"] == "Pending" and reason(status) == "BudgetExceeded"
+    assert (
+        cond(status, "Stalled") == "True" and status["message"] == "the monthly budget of namespace ns is $1"
+    )
+    assert [(e.type, e.reason) for e in decision.events] == [("Warning", "BudgetExceeded")]
+    # within the budget again: it starts, with its estimate in status.cost
+    started = decide(apply(res, decision), World(now=NOW, prices=PriceTable()))
+    assert started.job is not None and reason(started.status) == "JobCreated"
+    assert started.status["cost"]["estimatedUsd"] == pytest.approx(0.05)
+    assert started.status["cost"]["pricesAsOf"] == "2026-11-22" and "actualUsd" not in started.status["cost"]
+
+
+def test_the_recorded_outcome_settles_the_cost_into_its_month() -> None:
+    from contentgen.api import UsageLine
+    from contentgen.pricing import PriceTable
+
+    prices = PriceTable()
+    res = resource("ImageGeneration", provider="fal", numImages=2)
+    started = apply(res, decide(res, World(now=NOW, prices=prices)))
+    usage = [UsageLine(provider="fal", item="fal-ai/flux/dev", unit="megapixel", quantity=2, request="req-1")]
+    result = RunResult(kind="ImageGeneration", provider="fal", generation=1, images=[], usage=usage)
+    finished = job(complete=True, succeeded=1, completion_time="2026-11-21T12:05:00Z")
+    done = decide(started, World(now=NOW, jobs=(finished,), outcome=result, prices=prices))
+    cost = done.status["cost"]
+    assert cost["actualUsd"] == pytest.approx(0.05) and cost["byMonth"] == {"2026-11": pytest.approx(0.05)}
+    # a failure whose bill cannot be known counts the estimate
+    failed = decide(
+        started,
+        World(
+            now=NOW,
+            jobs=(job(failed_reason="PodFailurePolicy"),),
+            outcome=RunFailure(reason="ProviderOutcomeUnknown", message="m", usage=None),
+            prices=prices,
+        ),
+    )
+    assert failed.status["cost"]["byMonth"] == {"2026-11": pytest.approx(0.05)}
+    assert "actual unknown" in failed.status["cost"]["detail"]

@@ -94,8 +94,9 @@ async def test_stats(client: httpx.AsyncClient) -> None:
     assert stats["pricePerGbMonth"] == 0.023 and stats["currency"] == "USD"
     assert set(stats) == {
         "owner", "totalJobs", "byType", "byStatus", "totalBytes", "totalGB", "pricePerGbMonth",
-        "estimatedMonthlyCost", "currency",
+        "estimatedMonthlyCost", "currency", "spend",
     }  # fmt: skip
+    assert stats["spend"] == {"totalUsd": 0.0, "byOwner": {}, "byType": {}, "byMonth": {}, "currency": "USD"}
 
 
 @pytest.mark.parametrize(

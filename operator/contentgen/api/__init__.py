@@ -12,6 +12,7 @@ from .common import (
     Phase,
     is_local_path,
 )
+from .cost import Cost, UsageLine
 from .image import (
     GeneratedImage,
     ImageGenerationSpec,
@@ -49,6 +50,7 @@ __all__ = [
     "CommonStatus",
     "Condition",
     "ConditionType",
+    "Cost",
     "DatasetImage",
     "DatasetReport",
     "DatasetSpec",
@@ -76,6 +78,7 @@ __all__ = [
     "TranscriptOutput",
     "TranscriptionSpec",
     "TranscriptionStatus",
+    "UsageLine",
     "format_time",
     "is_local_path",
     "now",

@@ -15,6 +15,7 @@ from pydantic import ConfigDict, Field
 
 from .base import ApiModel, Timestamp
 from .common import Artifact, CommonSpec
+from .cost import UsageLine
 from .image import GeneratedImage, ResolvedLora
 from .kinds import API_VERSION, KINDS, Kind
 from .lora import DatasetReport, LoraVersion
@@ -79,6 +80,8 @@ class RunResult(ApiModel):
     transcript_text: str | None = Field(
         default=None, description="The first part of the transcript's text, for catalog search."
     )
+    # What the provider billed for this run (priced by whoever records it); [] for nothing billed.
+    usage: list[UsageLine] | None = None
     # Where the full result is stored; `truncated` marks a copy that left details out to fit
     # the Job's termination message (read the full one from result_uri).
     result_uri: str = ""
@@ -125,6 +128,9 @@ class RunFailure(ApiModel):
     reason: str
     message: str
     transient: bool = False
+    # What the provider billed before the failure: [] for nothing, None when it cannot be known
+    # (a submit whose outcome is unknown).
+    usage: list[UsageLine] | None = None
 
 
 # --- the Job's termination message: how a finished worker hands over to the operator ----------
@@ -144,7 +150,11 @@ def termination_message(result: RunResult) -> str:
     if len(text) <= TERMINATION_LIMIT:
         return text
     minimal = RunResult(
-        kind=result.kind, provider=result.provider, result_uri=result.result_uri, truncated=True
+        kind=result.kind,
+        provider=result.provider,
+        result_uri=result.result_uri,
+        truncated=True,
+        usage=result.usage,
     )
     return minimal.model_dump_json(by_alias=True, exclude_none=True)
 

@@ -11,6 +11,7 @@
     artifacts        [{uri, sizeBytes, sha256, contentType}] of every stored output still current
     totalBytes       their sum (for storage statistics)
     placeholder      true when the offline provider made the outputs
+    cost             the resource's status.cost: {estimatedUsd, actualUsd, byMonth {YYYY-MM: USD}, ...}
     LoraTraining:    triggerWord, versions [LoraVersion], latestVersion, latestModelUri
                      (versions keep their dataset, source video and contact sheet: lineage)
     ImageGeneration: prompt, model, images [GeneratedImage with thumbnailUri], loras [ResolvedLora]
@@ -104,6 +105,7 @@ def catalog_document(
         "placeholder": bool(result.placeholder)
         if result
         else bool((previous or {}).get("placeholder", False)),
+        "cost": status.get("cost") or (previous or {}).get("cost"),
     }
     if isinstance(spec.get("source"), dict):  # the input of the latest run (lineage)
         doc["sourceUrl"] = spec["source"].get("url", "")

@@ -15,7 +15,7 @@ from contentgen.api import CATALOG_TYPES
 
 from .dates import from_storage, to_storage
 from .document import DELETED
-from .records import Stats
+from .records import Spend, Stats
 
 STATUSES = ("Pending", "Running", "Succeeded", "Failed", DELETED)
 TERMINAL_STATUSES = frozenset({"Succeeded", "Failed", DELETED})
@@ -190,6 +190,31 @@ def fold_stats(rows: Any, owner: str | None, price_per_gb_month: float) -> Stats
     )
 
 
+def fold_spend(rows: Any) -> Spend:
+    """Spend from rows of {owner, type, cost: {byMonth}}, deleted records included."""
+    by_owner: dict[str, float] = {}
+    by_type: dict[str, float] = {}
+    by_month: dict[str, float] = {}
+    for row in rows:
+        months = ((row.get("cost") or {}).get("byMonth")) or {}
+        for month, usd in months.items():
+            amount = float(usd or 0.0)
+            owner, kind = str(row.get("owner", "")), str(row.get("type", ""))
+            by_owner[owner] = by_owner.get(owner, 0.0) + amount
+            by_type[kind] = by_type.get(kind, 0.0) + amount
+            by_month[month] = by_month.get(month, 0.0) + amount
+
+    def rounded(values: dict[str, float]) -> dict[str, float]:
+        return {k: round(v, 6) for k, v in sorted(values.items())}
+
+    return Spend(
+        total_usd=round(sum(by_month.values()), 6),
+        by_owner=rounded(by_owner),
+        by_type=rounded(by_type),
+        by_month=rounded(by_month),
+    )
+
+
 def stats(collection: Any, owner: str | None, price_per_gb_month: float) -> Stats:
     if price_per_gb_month < 0:
         raise ValueError(f"the price per GB-month must be 0 or more, got {price_per_gb_month}")
@@ -197,4 +222,6 @@ def stats(collection: Any, owner: str | None, price_per_gb_month: float) -> Stat
     if owner is not None:
         query["owner"] = owner
     rows = collection.find(query, {"type": 1, "status": 1, "totalBytes": 1})
-    return fold_stats(rows, owner, price_per_gb_month)
+    result = fold_stats(rows, owner, price_per_gb_month)
+    spent = collection.find({"owner": owner} if owner is not None else {}, {"owner": 1, "type": 1, "cost": 1})
+    return result.model_copy(update={"spend": fold_spend(spent)})

@@ -69,6 +69,26 @@ class LoraUseInfo(RecordModel):
     version: int = 0
 
 
+class CostInfo(RecordModel):
+    estimated_usd: float = 0.0
+    actual_usd: float | None = None
+    by_month: dict[str, float] = Field(default={}, description="Spend by the month runs started (YYYY-MM).")
+    currency: str = "USD"
+    prices_as_of: str = ""
+    detail: str = ""
+
+
+class Spend(RecordModel):
+    """What the provider work of the counted records cost, in USD. Deleted records count: the
+    money was spent. A run whose bill could not be known counts its estimate."""
+
+    total_usd: float = 0.0
+    by_owner: dict[str, float] = {}
+    by_type: dict[str, float] = {}
+    by_month: dict[str, float] = Field(default={}, description="By the month runs started (YYYY-MM).")
+    currency: str = "USD"
+
+
 class JobRecord(RecordModel):
     id: str = Field(description="The resource's uid.")
     type: str = Field(description="lora-training, image-generation or transcription.")
@@ -91,6 +111,7 @@ class JobRecord(RecordModel):
     deleted_at: Timestamp | None = None
     artifacts: list[ArtifactInfo] = []
     total_bytes: int = 0
+    cost: CostInfo | None = Field(default=None, description="Spend at the provider (status.cost).")
 
 
 class LoraTrainingRecord(JobRecord):
@@ -163,6 +184,9 @@ class Stats(RecordModel):
     price_per_gb_month: float
     estimated_monthly_cost: float = Field(description="USD per month for storing totalBytes.")
     currency: str = "USD"
+    spend: Spend = Field(
+        default_factory=Spend, description="What the provider work cost, by owner, type and month."
+    )
 
 
 class SignedUrl(RecordModel):

@@ -85,6 +85,10 @@ def _describe(item: dict[str, Any]) -> str:
     return f"{head} ({human_bytes(int(size))})" if size is not None else str(head)
 
 
+def _amounts(values: dict[str, float]) -> str:
+    return ", ".join(f"{key} ${usd:.2f}" for key, usd in values.items()) or "-"
+
+
 def stats_block(stats: Stats) -> str:
     rows = [
         ("owner", stats.owner or "(all)"),
@@ -93,6 +97,10 @@ def stats_block(stats: Stats) -> str:
         ("by status", ", ".join(f"{s} {n}" for s, n in stats.by_status.items())),
         ("total size", f"{human_bytes(stats.total_bytes)} ({stats.total_bytes} bytes)"),
         ("monthly cost", f"${stats.estimated_monthly_cost:.6f} at ${stats.price_per_gb_month} per GB-month"),
+        ("spend", f"${stats.spend.total_usd:.2f} at the providers"),
+        ("  by owner", _amounts(stats.spend.by_owner)),
+        ("  by type", _amounts(stats.spend.by_type)),
+        ("  by month", _amounts(stats.spend.by_month)),
     ]
     return "\n".join(f"{key:<14}{value}" for key, value in rows)
 

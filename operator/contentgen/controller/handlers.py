@@ -20,13 +20,21 @@ import kopf
 
 from contentgen.api import GROUP, KINDS, VERSION, Kind
 
+from .budget import Spender, spender
 from .catalog_sync import sync_catalog
 from .kube import Kube, Timeouts, client_configuration
 from .naming import MANAGED_BY
 from .observe import JobState, LoraState, job_state, lora_state
 from .pods import PodState, pod_state
 from .queue import Backoff, NamespaceQueue
-from .reconciler import owner_of, reconcile, safety_net, wake, wake_lora_waiters, wake_namespace
+from .reconciler import (
+    owner_of,
+    reconcile,
+    safety_net,
+    wake,
+    wake_lora_waiters,
+    wake_namespace,
+)
 from .settings import OperatorSettings
 from .state import Operator
 
@@ -188,8 +196,25 @@ def _register_index(kind: Kind) -> str:
     return name
 
 
-INDEXES = ["jobs_by_owner", "pods_by_job", "loras_by_name"] + [_register_index(k) for k in KINDS.values()]
+# Spend and budgets (issue 12): each resource's spend.
+def _register_spend(kind: Kind) -> str:
+    name = f"{kind.singular}_spend"
 
+    def spend(body: kopf.Body, **_: Any) -> dict[str, Spender]:
+        return {"all": spender(dict(body))}
+
+    spend.__name__ = name
+    kopf.index(GROUP, VERSION, kind.plural, id=name)(spend)
+    return name
+
+
+INDEXES = [
+    "jobs_by_owner",
+    "pods_by_job",
+    "loras_by_name",
+    *[_register_index(k) for k in KINDS.values()],
+    *[_register_spend(k) for k in KINDS.values()],
+]
 
 # --- events --------------------------------------------------------------------------------------
 

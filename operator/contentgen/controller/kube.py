@@ -189,6 +189,17 @@ class Kube:
             if exc.status != 404:
                 raise
 
+    async def namespace_annotations(self, name: str) -> dict[str, str]:
+        """The Namespace's annotations ({} when it is gone); for budgets (issue 12)."""
+        try:
+            namespace = await self.request("GET", f"/api/v1/namespaces/{name}")
+        except KubeError as exc:
+            if exc.status == 404:
+                return {}
+            raise
+        annotations: dict[str, str] = (namespace.get("metadata") or {}).get("annotations") or {}
+        return annotations
+
     async def ensure_worker_access(
         self, namespace: str, account: str, cluster_role: str, annotations: dict[str, str] | None = None
     ) -> None:

@@ -11,12 +11,14 @@ generation that succeeds adds a version; ImageGeneration and Transcription repla
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from contentgen.api import (
+    Cost,
     Kind,
     Phase,
     ResolvedLora,
@@ -24,8 +26,10 @@ from contentgen.api import (
     RunResult,
     SpecSnapshot,
     format_time,
+    parse_timestamp,
 )
 from contentgen.store.keys import lora_of_uri
+from contentgen.pricing import PriceTable, estimated, settled
 
 from .conditions import conditions_for
 from .observe import JobState, LoraState
@@ -61,6 +65,10 @@ class World:
     missing_credentials: str = ""  # the provider key the operator is not configured with
     outcome: RunResult | RunFailure | None = None  # of `Decision.needs_outcome`, once read
     pod_problem: str = ""  # why the running Job's pod cannot start (a missing Secret, a bad image)
+    # spend (issue 12): the price table status.cost is reckoned with, and why a start would
+    # exceed a monthly budget ("" when it would not; see budget.py)
+    prices: PriceTable | None = None
+    over_budget: str = ""
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,7 @@ def decide(res: Observed, world: World) -> Decision:
         if world.outcome is None:
             return Decision(status=res.status, needs_outcome=newest)
         status, recorded = _apply_outcome(res, status, newest, world.outcome, world.now)
+        _settle_cost(status, world)
         if newest.generation == res.generation:
             return _finish(res, status, world, recorded=recorded)
         newest = None  # recorded; the newer generation runs next (below)
@@ -278,6 +287,9 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
             )
         )
 
+    if world.over_budget:
+        return wait(Phase.PENDING, "BudgetExceeded", world.over_budget, stalled=True)
+
     if not world.may_start:
         return wait(
             Phase.PENDING,
@@ -311,6 +323,8 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
         startedAt=format_time(world.now),
     )
     status.pop("completedAt", None)
+    if world.prices is not None:
+        status["cost"] = estimated(res.kind.kind, res.spec, world.prices, status.get("cost")).wire()
     status["conditions"] = _conditions(
         status,
         res,
@@ -346,6 +360,15 @@ def _lora_failed(ref: str, lora: LoraState) -> str:
     )
 
 
+def _settle_cost(status: dict[str, Any], world: World) -> None:
+    """The recorded run's actual cost into status.cost (issue 12's spend)."""
+    if world.prices is None or not status.get("cost") or world.outcome is None:
+        return
+    started = parse_timestamp(status.get("startedAt")) or world.now
+    cost = Cost.model_validate_json(json.dumps(status["cost"]))
+    status["cost"] = settled(cost, world.outcome.usage, world.prices, started).wire()
+
+
 def _created(job_name: str, version: int, generation: int) -> str:
     """The message while a Job's pod starts (the same whether just created or seen since)."""
     what = f"version {version}" if version else f"generation {generation}"
@@ -368,6 +391,7 @@ def _finish(
             "LoraOwnerMismatch",
             "MissingCredentials",
             "PodNotStarting",
+            "BudgetExceeded",
         )
         decision.events.append(
             Event("Warning" if failed else "Normal", str(after[1] or after[0]), status.get("message", ""))

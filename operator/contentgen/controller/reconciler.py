@@ -21,6 +21,7 @@ import kopf
 from contentgen.api import KINDS, Kind, Phase, RunFailure, SpecSnapshot, now
 
 from . import metrics
+from .budget import Budgets, annotation_problem, limits_for, over_budget
 from .catalog_sync import sync_catalog
 from .cleanup import delete
 from .jobs import missing_credentials, render_job
@@ -33,6 +34,7 @@ from .state import Operator
 
 log = logging.getLogger("contentgen.operator")
 
+NAMESPACE_CACHE_SECONDS = 30.0
 LORA_WAITS = ("LoraNotReady", "LoraNotFound", "LoraOwnerMismatch", "LoraFailed")
 
 
@@ -174,6 +176,7 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
         loras=loras,
         may_start=False,
         missing_credentials=missing_credentials(str(res.spec.get("provider", "")), op.settings),
+        prices=op.settings.prices,
     )
     first = decide(res, world)
     if first.needs_outcome is not None:
@@ -184,11 +187,14 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
             op.backoff.failed(res.uid, time.monotonic())
             return None  # try again later rather than record a guess
         world = replace(world, outcome=outcome)
+    annotation = await _budget_annotation(op, res.namespace) if first.job is not None or first.waiting == "Queued" else None
     async with op.admission(res.namespace):  # no I/O in here
         running = running_uids(op, res.namespace)
         op.queue.seen(res.namespace, running)
         world = replace(world, may_start=op.queue.may_start(res.namespace, res.uid, created, running))
         decision = decide(res, world)
+        if decision.job is not None and (over := _over_budget(op, res, annotation)):
+            decision = decide(res, replace(world, over_budget=over))
         if decision.job is not None:
             op.queue.start(res.namespace, res.uid)  # reserved
         elif decision.waiting == "Queued":
@@ -197,6 +203,41 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
             op.queue.forget(res.namespace, res.uid)
     metrics.QUEUE_LENGTH.set(op.queue.length())
     return decision
+
+
+async def _budget_annotation(op: Operator, namespace: str) -> str | None:
+    """The namespace's `contentgen.io/budget`, read at most every half minute per namespace, in
+    cluster-wide installs only (a namespaced install may not read Namespace objects)."""
+    from .budget import ANNOTATION
+
+    if op.settings.watch_namespaces:
+        return None
+    cached = op.namespace_annotations.get(namespace)
+    if cached is not None and time.monotonic() - cached[0] < NAMESPACE_CACHE_SECONDS:
+        return cached[1]
+    annotations = await op.kube.namespace_annotations(namespace)
+    op.namespace_annotations[namespace] = (time.monotonic(), annotations.get(ANNOTATION))
+    return annotations.get(ANNOTATION)
+
+
+def _over_budget(op: Operator, res: Observed, annotation: str | None) -> str:
+    """Why `res` may not start its Job within its budgets ("" when it may, or has none), from the
+    resources' spend (an index) and the namespace's `contentgen.io/budget` annotation."""
+    from contentgen.pricing import estimated, month_of
+
+    if problem := annotation_problem(annotation):
+        log.warning("namespace %s: %s; its budget comes from the operator settings", res.namespace, problem)
+        annotation = None
+    budgets = op.settings.budgets
+    if budgets == Budgets() and annotation is None:
+        return ""
+    spenders = [
+        s for kind in KINDS.values() for s in (op.indexes.get(f"{kind.singular}_spend") or {}).get("all", [])
+    ]
+    owner = str(res.spec.get("owner", ""))
+    estimate = estimated(res.kind.kind, res.spec, op.settings.prices, res.status.get("cost")).estimated_usd
+    limits = limits_for(res.namespace, owner, budgets, annotation)
+    return over_budget(res.uid, res.namespace, owner, estimate, month_of(now()), spenders, limits)
 
 
 async def _start_job(op: Operator, snapshot: SpecSnapshot) -> None:

@@ -11,6 +11,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contentgen.pricing import PriceTable
+
+from .budget import Budgets
+
 
 class Resources(BaseModel):
     requests: dict[str, str] = {}
@@ -184,3 +188,12 @@ class OperatorSettings(BaseSettings):
     health_port: int = Field(default=8080, description="Liveness/readiness endpoint /healthz; 0: off.")
     metrics_port: int = Field(default=9090, description="Prometheus /metrics; 0: off.")
     log_format: Literal["json", "plain"] = Field(default="json", description="Structured JSON or plain logs.")
+    prices: PriceTable = Field(
+        default_factory=PriceTable,
+        description="The price table (JSON) runs are estimated and priced with; see Spend and budgets.",
+    )
+    budgets: Budgets = Field(
+        default_factory=Budgets,
+        description="Monthly budgets in USD: namespaceMonthlyUsd, ownerMonthlyUsd (defaults), namespaces "
+        "and owners ({name: USD}). Unset: no limit.",
+    )

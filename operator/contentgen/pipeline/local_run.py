@@ -23,6 +23,7 @@ from contentgen.api import (
     format_time,
 )
 from contentgen.errors import InvalidInput
+from contentgen.pricing import PriceTable, estimated, settled
 from contentgen.store import ObjectStore, keys
 
 _VERSION_DIR = re.compile(r"/v(\d+)/result\.json$")
@@ -103,11 +104,13 @@ def record_run(
     finished: datetime,
     result: RunResult | None = None,
     failure: RunFailure | None = None,
+    prices: PriceTable | None = None,
 ) -> None:
     """Write the resource's catalog document, as the operator would after the run."""
     from contentgen.catalog.document import catalog_document
 
     previous = catalog.get(snapshot.uid)
+    prices = prices or PriceTable()
     status: dict[str, Any] = {
         "observedGeneration": snapshot.generation,
         "startedAt": format_time(started),
@@ -126,6 +129,9 @@ def record_run(
     status["conditions"] = [
         {"type": "Ready", "status": str(result is not None), "reason": reason, "message": status["message"]}
     ]
+    cost = estimated(snapshot.kind, snapshot.spec, prices, (previous or {}).get("cost"))
+    usage = result.usage if result is not None else failure.usage if failure is not None else None
+    status["cost"] = settled(cost, usage, prices, started).wire()
     catalog.upsert(
         catalog_document(
             kind=snapshot.kind,

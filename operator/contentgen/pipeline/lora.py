@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from contentgen.api import Artifact, LoraTrainingSpec, LoraVersion, RunResult, now
+from contentgen.pricing import training_usage
 from contentgen.providers import trainer
 from contentgen.providers.base import TrainingRequest
 from contentgen.store import keys
@@ -50,6 +51,7 @@ def run_lora(ctx: RunContext) -> RunResult:
 
     with ctx.stage("train", 50, 95) as span:
         checkpoint = StoreCheckpoint(ctx.store, keys.checkpoint(uid, f"lora-v{version}"))
+        ctx.usage = None  # a paid call is under way
         trained = provider.train_lora(
             TrainingRequest(
                 dataset_zip=dataset.archive,
@@ -63,8 +65,11 @@ def run_lora(ctx: RunContext) -> RunResult:
             span,
             checkpoint,
         )
+        ctx.usage = training_usage(
+            provider.name, spec.training.model, spec.training.steps, trained.request_id
+        )
 
-    with ctx.stage("store-model", 95, 100):
+    with ctx.stage("store-model", 95, 100), ctx.storing_paid_output("the LoRA weights"):
         prefix = keys.lora_version(owner, uid, version)
         model = ctx.store.put_file(f"{prefix}model.safetensors", trained.weights, "application/octet-stream")
         artifacts: list[Artifact] = [model]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from contentgen.api import KINDS, RunFailure, RunResult, SpecSnapshot, now
+from contentgen.api import KINDS, RunFailure, RunResult, SpecSnapshot, UsageLine, now
 from contentgen.errors import ContentgenError, TransientError
 from contentgen.store import keys
 
@@ -48,6 +48,7 @@ def execute(ctx: RunContext) -> RunResult:
             "stages": list(ctx.timings),
             "finished_at": now(),
             "result_uri": ctx.store.uri(key),
+            "usage": ctx.usage if ctx.usage is not None else result.usage,
         }
     )
     ctx.store.put_bytes(
@@ -67,9 +68,25 @@ def with_lineage(result: RunResult, snap: SpecSnapshot) -> RunResult:
     return result
 
 
-def failure(exc: BaseException) -> RunFailure:
+# Failures that say the provider did not bill the call that failed (fal bills successful outputs
+# only, AssemblyAI completed transcripts only), or that nothing was sent.
+_UNBILLED = frozenset(
+    {"ProviderJobFailed", "TranscriptionFailed", "MissingCredentials", "InvalidInput", "SourceRefused"}
+)
+
+
+def failure(exc: BaseException, usage: list[UsageLine] | None = None) -> RunFailure:
+    """The hand-over of a failed run. `usage` is the context's: None when the failure came during a
+    paid call, whose bill is then unknown unless the failure itself says nothing was billed."""
     if isinstance(exc, ContentgenError):
+        if usage is None and exc.reason in _UNBILLED:
+            usage = []
         return RunFailure(
-            reason=exc.reason, message=exc.message[:2000], transient=isinstance(exc, TransientError)
+            reason=exc.reason,
+            message=exc.message[:2000],
+            transient=isinstance(exc, TransientError),
+            usage=usage,
         )
-    return RunFailure(reason="InternalError", message=f"{type(exc).__name__}: {exc}"[:2000], transient=False)
+    return RunFailure(
+        reason="InternalError", message=f"{type(exc).__name__}: {exc}"[:2000], transient=False, usage=usage
+    )

@@ -100,6 +100,7 @@ class ImageOutput:
     height: int
     content_type: str
     seed: int | None = None
+    request_id: str = ""  # the provider's request that made (and billed) it
 
 
 class ImageGenerator(Protocol):

@@ -19,6 +19,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from contentgen.api.image import IMAGE_SIZES
 from contentgen.errors import InvalidInput
 from contentgen.files import sha256_file
 from contentgen.pipeline.progress import SubProgress
@@ -35,16 +36,6 @@ from .base import (
 
 NOTE = "offline provider: not a trained model"
 TRANSCRIPT_NOTE = "offline provider: placeholder, no speech was recognized"
-
-# fal's image_size presets (https://fal.ai/docs/documentation/model-apis/model-arguments): width, height
-IMAGE_SIZES = {
-    "square_hd": (1024, 1024),
-    "square": (512, 512),
-    "portrait_4_3": (768, 1024),
-    "portrait_16_9": (576, 1024),
-    "landscape_4_3": (1024, 768),
-    "landscape_16_9": (1024, 576),
-}
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 _CHUNK = 1024 * 1024

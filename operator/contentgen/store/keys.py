@@ -5,6 +5,7 @@ datasets/{owner}/{uid}/v{n}/images/0001.jpg, captions/0001.txt, dataset.zip
 generated-images/{owner}/{uid}/image_{n}.png, result.json
 transcripts/{owner}/{uid}/transcript.json, transcript.txt, result.json
 temp/{uid}/...   scratch and provider checkpoints (a 24 h lifecycle rule may expire it)
+outbox/catalog/  catalog records of local runs waiting for the catalog (catalog/outbox.py)
 """
 
 from __future__ import annotations
@@ -66,6 +67,11 @@ def transcripts_root(owner: str, uid: str) -> str:
 
 def temp_root(uid: str) -> str:
     return f"temp/{_seg(uid, 'uid')}/"
+
+
+def outbox(name: str) -> str:
+    """A waiting catalog record ("" for the folder)."""
+    return f"outbox/catalog/{_seg(name, 'outbox entry') if name else ''}"
 
 
 def checkpoint(uid: str, name: str) -> str:
