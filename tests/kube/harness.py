@@ -204,7 +204,7 @@ def cluster(root: Path, monkeypatch: Any, *, rbac: list[dict[str, Any]] | None =
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(
         "contentgen.catalog.open_catalog",
-        lambda url=None: Catalog(FlakyCollection(collection, down), lambda: None),
+        lambda url=None, **_: Catalog(FlakyCollection(collection, down), lambda: None),
     )
     try:
         yield Cluster(local, store, collection, down, root, health_port, env)

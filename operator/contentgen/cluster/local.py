@@ -134,6 +134,9 @@ class LocalCluster:
             "CONTENTGEN_LOG_FORMAT": "plain",
             "CONTENTGEN_WORKER_IMAGE": "contentgen-worker:local",
         }
+        # CONTENTGEN_* settings in local-cluster's own environment configure its operator too
+        # (e.g. CONTENTGEN_FAL_KEY_SECRET__NAME to use a Secret with a fal key).
+        env.update({k: v for k, v in os.environ.items() if k.startswith("CONTENTGEN_") and k not in env})
         env.update(self.options.operator_env)
         return env
 

@@ -93,7 +93,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = config.api_timeout_seconds
     settings.networking.request_timeout = config.api_timeout_seconds
-    settings.queueing.worker_limit = config.workers
+    # No limit on kopf's per-object workers: with indexes, kopf holds each object's worker until
+    # every index has its initial listing, so a limit below the number of objects deadlocks a start.
+    # Concurrency is bounded where the work is: the API connections and the thread pool below.
     settings.execution.max_workers = config.workers
     # Blocking work (the catalog, the store) runs on a pool of this size, not asyncio's default.
     asyncio.get_running_loop().set_default_executor(
@@ -108,7 +110,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     if config.mongodb_uri:
         from contentgen.catalog import open_catalog
 
-        catalog = open_catalog(config.mongodb_uri)
+        catalog = open_catalog(config.mongodb_uri, create=True)  # the operator is its writer
         try:
             await asyncio.to_thread(catalog.ensure_indexes)
         except Exception as exc:  # MongoDB down: indexes are made on a later start

@@ -17,6 +17,8 @@ log = logging.getLogger("contentgen.operator")
 def kopf_args(settings: OperatorSettings) -> list[str]:
     """`kopf run` arguments for these settings (what `contentgen operator` runs)."""
     args = ["run", "--standalone", "-m", MODULE, f"--log-format={settings.log_format}"]
+    if os.environ.get("CONTENTGEN_KOPF_VERBOSE") == "true":  # debugging: kopf's own debug log
+        args.append("--verbose")
     if settings.health_port:
         # kopf's probe endpoint: 200 once the operator runs (the chart's liveness and readiness).
         args.append(f"--liveness=http://0.0.0.0:{settings.health_port}/healthz")
