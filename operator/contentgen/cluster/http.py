@@ -206,11 +206,8 @@ class ApiHttpServer:
                         )
                     body = self._body() if method in ("POST", "PUT", "PATCH", "DELETE") else None
                     path = parsed.path.rstrip("/") or "/"
-                    if (
-                        path in ("/version", "/healthz", "/livez", "/readyz")
-                        or (path.startswith(("/api", "/openapi"))
-                        and method == "GET"
-                        and self._is_doc(path))
+                    if path in ("/version", "/healthz", "/livez", "/readyz") or (
+                        path.startswith(("/api", "/openapi")) and method == "GET" and self._is_doc(path)
                     ):
                         self._non_resource(user, path)
                         return
