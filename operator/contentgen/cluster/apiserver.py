@@ -152,6 +152,7 @@ class ControlPlane:
         self.plugins: list[Plugin] = []
         self.faults: dict[tuple[str, str], int] = {}  # (verb, resource) -> 500s to inject
         self.requests = 0
+        self.request_counts: dict[tuple[str, str, str], int] = {}
         self.audit: Any = None  # a text file: every authorization decision as a JSON line
         self._lock = threading.Lock()
 
@@ -223,8 +224,16 @@ class ControlPlane:
 
     # --- entry point ------------------------------------------------------------------------------
 
+    def count(self, req: Request) -> None:
+        """Requests by user, verb and resource (what apiserver_request_total counts)."""
+        resource = f"{req.type.plural}/{req.subresource}" if req.subresource else req.type.plural
+        key = (req.user.name, req.verb, resource)
+        with self._lock:
+            self.requests += 1
+            self.request_counts[key] = self.request_counts.get(key, 0) + 1
+
     def handle(self, req: Request) -> Response:
-        self.requests += 1
+        self.count(req)
         self._authorize_request(req)
         self._inject_fault(req)
         t = req.type
@@ -845,6 +854,7 @@ class ControlPlane:
         ADDED first; objects entering or leaving the selectors as ADDED/DELETED; BOOKMARKs when
         asked for; one ERROR event with 410 Expired when history from that version is gone.
         Authorization and selector errors are raised here, before any event."""
+        self.count(req)
         self._authorize_request(req)
         self._inject_fault(req)
         parse_labels(req.query.get("labelSelector", ""))
