@@ -61,11 +61,12 @@ class Figures:
 
 
 class Cluster:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, flapping: bool = False) -> None:
         self.root = root
         self.log = (root / "cluster.log").open("w")
+        args = [PYTHON, "-m", "bench.operator_cluster", str(root), *(["--flapping"] if flapping else [])]
         self.process = subprocess.Popen(  # noqa: S603 - run as a module: bench/ must not shadow `operator`
-            [PYTHON, "-m", "bench.operator_cluster", str(root)], stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT
+            args, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT
         )
         wait(lambda: (root / "kubeconfig").exists(), 120, "the control plane")
         config = yaml.safe_load((root / "kubeconfig").read_text())
@@ -127,24 +128,44 @@ class Watch(threading.Thread):
         self.stopping = False
 
     def run(self) -> None:
+        """List, then watch from the list's version; a dropped watch is watched again from the last
+        version seen, a 410 or an error lists again (what an informer does)."""
         client = httpx.Client(base_url=self.cluster.server, verify=str(self.cluster.root / "ca.crt"), timeout=None)
         headers = dict(self.cluster.http.headers)
-        listing = client.get(self.path, headers=headers).json()
-        for item in listing["items"]:
-            self.seen("ADDED", item)
-        version = listing["metadata"]["resourceVersion"]
-        self.ready.set()
-        try:
-            with client.stream("GET", self.path, params={"watch": "true", "resourceVersion": version}, headers=headers) as response:
-                for line in response.iter_lines():
-                    if self.stopping:
-                        return
-                    if line:
+        version = ""
+        while not self.stopping:
+            try:
+                if not version:
+                    listing = client.get(self.path, headers=headers)
+                    if listing.status_code != 200:
+                        time.sleep(0.2)
+                        continue
+                    body = listing.json()
+                    for item in body["items"]:
+                        self.seen("ADDED", item)
+                    version = body["metadata"]["resourceVersion"]
+                    self.ready.set()
+                params = {"watch": "true", "resourceVersion": version, "allowWatchBookmarks": "true"}
+                with client.stream("GET", self.path, params=params, headers=headers) as response:
+                    if response.status_code != 200:
+                        version = ""
+                        continue
+                    for line in response.iter_lines():
+                        if self.stopping:
+                            return
+                        if not line:
+                            continue
                         event = json.loads(line)
-                        self.seen(event["type"], event["object"])
-        except httpx.HTTPError:
-            if not self.stopping:
-                raise
+                        if event["type"] == "ERROR":
+                            version = ""  # 410 Gone: list again
+                            break
+                        version = event["object"]["metadata"].get("resourceVersion", version)
+                        if event["type"] != "BOOKMARK":
+                            self.seen(event["type"], event["object"])
+            except (httpx.HTTPError, ValueError):
+                if self.stopping:
+                    return
+                time.sleep(0.2)
 
 
 def rss_kb(pid: int, field: str = "VmRSS") -> int:
@@ -195,26 +216,11 @@ def baseline(n: int, namespaces: int, root: Path) -> Figures:
 
 
 def operator(n: int, namespaces: int, root: Path) -> Figures:
-    from contentgen.api import GeneratedImage, RunResult, now
-    from contentgen.store import keys
-
     cluster = Cluster(root)
     store = root / "store"
     log = (root / "operator.log").open("w")
-    health = 19000 + (os.getpid() % 1000)
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(root),
-        "KUBECONFIG": str(root / "operator.kubeconfig"),
-        "HOSTNAME": "bench-operator",
-        "POD_NAMESPACE": "contentgen",
-        "CONTENTGEN_STORE": store.as_uri(),
-        "CONTENTGEN_OFFLINE": "true",
-        "CONTENTGEN_MAX_RUNNING_JOBS_PER_NAMESPACE": str(10 * n),
-        "CONTENTGEN_HEALTH_PORT": str(health),
-        "CONTENTGEN_METRICS_PORT": "0",
-        "CONTENTGEN_LOG_FORMAT": "plain",
-    }
+    env = operator_env(root, n)
+    health = int(env["CONTENTGEN_HEALTH_PORT"])
     process = subprocess.Popen([PYTHON, "-m", "contentgen", "operator"], env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
     jobs: dict[str, float] = {}
     succeeded: dict[str, float] = {}
@@ -270,34 +276,8 @@ def operator(n: int, namespaces: int, root: Path) -> Figures:
         ).json()["items"]
 
         def finish(job: dict[str, Any]) -> None:
-            meta = job["metadata"]
-            labels = meta["labels"]
-            uid, generation = labels["contentgen.io/uid"], int(labels["contentgen.io/generation"])
-            key = keys.result_key("image-generation", "bench", uid)
-            image = GeneratedImage(uri=(store / "x.png").as_uri(), width=1, height=1, size_bytes=1, sha256="0" * 64)
-            result = RunResult(kind="ImageGeneration", provider="offline", uid=uid, generation=generation, placeholder=True, images=[image], finished_at=now())
-            path = store / key
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(result.model_dump_json(by_alias=True, exclude_none=True))
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            status = {
-                "status": {
-                    "startTime": stamp,
-                    "completionTime": stamp,
-                    "succeeded": 1,
-                    "conditions": [
-                        {"type": "SuccessCriteriaMet", "status": "True", "reason": "CompletionsReached", "lastTransitionTime": stamp},
-                        {"type": "Complete", "status": "True", "reason": "CompletionsReached", "lastTransitionTime": stamp},
-                    ],
-                }
-            }
-            completed[f"{meta['namespace']}/{labels['app.kubernetes.io/instance']}"] = time.monotonic()
-            response = cluster.http.patch(
-                f"/apis/batch/v1/namespaces/{meta['namespace']}/jobs/{meta['name']}/status",
-                json=status,
-                headers={"Content-Type": "application/merge-patch+json"},
-            )
-            response.raise_for_status()
+            completed[f"{job['metadata']['namespace']}/{job['metadata']['labels']['app.kubernetes.io/instance']}"] = time.monotonic()
+            finish_job(cluster, store, job)
 
         with ThreadPoolExecutor(4) as pool:  # a steady stream of completions, as Jobs finish in a cluster
             list(pool.map(finish, listing))
@@ -331,6 +311,66 @@ def operator(n: int, namespaces: int, root: Path) -> Figures:
             process.kill()
         log.close()
         cluster.stop()
+
+
+def finish_job(cluster: Cluster, store: Path, job: dict[str, Any]) -> None:
+    """What the worker and the Job controller do when a Job succeeds: the result in the store,
+    then the Job's SuccessCriteriaMet and Complete conditions."""
+    from contentgen.api import GeneratedImage, RunResult, now
+    from contentgen.store import keys
+
+    meta = job["metadata"]
+    labels = meta["labels"]
+    uid, generation = labels["contentgen.io/uid"], int(labels["contentgen.io/generation"])
+    key = keys.result_key("image-generation", labels["contentgen.io/owner"], uid)
+    image = GeneratedImage(uri=(store / "x.png").as_uri(), width=1, height=1, size_bytes=1, sha256="0" * 64)
+    result = RunResult(
+        kind="ImageGeneration", provider="offline", uid=uid, generation=generation, placeholder=True, images=[image], finished_at=now()
+    )
+    path = store / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(result.model_dump_json(by_alias=True, exclude_none=True))
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    conditions = [
+        {"type": kind, "status": "True", "reason": "CompletionsReached", "lastTransitionTime": stamp}
+        for kind in ("SuccessCriteriaMet", "Complete")
+    ]
+    status = {"status": {"startTime": stamp, "completionTime": stamp, "succeeded": 1, "conditions": conditions}}
+    for _ in range(10):  # a flapping API server may refuse it: a Job controller retries
+        response = cluster.http.patch(
+            f"/apis/batch/v1/namespaces/{meta['namespace']}/jobs/{meta['name']}/status",
+            json=status,
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+        if response.status_code < 500:
+            response.raise_for_status()
+            return
+        time.sleep(0.2)
+    response.raise_for_status()
+
+
+def operator_env(root: Path, n: int) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(root),
+        "KUBECONFIG": str(root / "operator.kubeconfig"),
+        "HOSTNAME": "bench-operator",
+        "POD_NAMESPACE": "contentgen",
+        "CONTENTGEN_STORE": (root / "store").as_uri(),
+        "CONTENTGEN_OFFLINE": "true",
+        "CONTENTGEN_MAX_RUNNING_JOBS_PER_NAMESPACE": str(10 * n),
+        "CONTENTGEN_HEALTH_PORT": str(health_port()),
+        "CONTENTGEN_METRICS_PORT": "0",
+        "CONTENTGEN_LOG_FORMAT": "plain",
+    }
+
+
+def health_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _healthy(port: int) -> bool:

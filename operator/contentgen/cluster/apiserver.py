@@ -153,6 +153,9 @@ class ControlPlane:
         self.faults: dict[tuple[str, str], int] = {}  # (verb, resource) -> 500s to inject
         self.requests = 0
         self.request_counts: dict[tuple[str, str, str], int] = {}
+        # Raised to end every open watch at once (as when an API server restarts or a proxy drops
+        # long connections); clients are expected to watch again from their last resourceVersion.
+        self.watch_epoch = 0
         self.audit: Any = None  # a text file: every authorization decision as a JSON line
         self._lock = threading.Lock()
 
@@ -899,7 +902,10 @@ class ControlPlane:
         if req.query.get("sendInitialEvents") == "true":
             yield _bookmark(t, since, initial_end=True)
         last_sent = time.monotonic()
+        epoch = self.watch_epoch
         while True:
+            if self.watch_epoch != epoch:
+                return  # dropped, as by a restarting server
             with self.store.lock:
                 try:
                     changes = [c for c in self.store.changes_since(since) if c.key == t.key]
