@@ -71,7 +71,8 @@ def test_the_operator_may_do_its_work_and_nothing_more(local: LocalControlPlane)
     operator.patch(CG, "loratrainings", "team", "demo", {"status": {"phase": "Pending"}}, sub="status")
     error = refused(lambda: operator.delete(CG, "loratrainings", "team", "demo"), 403)
     assert error.message == (
-        'loratrainings.contentgen.io "demo" is forbidden: User "system:serviceaccount:contentgen:contentgen-operator" '
+        'loratrainings.contentgen.io "demo" is forbidden: '
+        'User "system:serviceaccount:contentgen:contentgen-operator" '
         'cannot delete resource "loratrainings" in API group "contentgen.io" in the namespace "team"'
     )
     error = refused(lambda: operator.call("list", "", "secrets", "team"), 403)
@@ -168,7 +169,8 @@ def test_service_account_admission(local: LocalControlPlane) -> None:
     }
     error = refused(lambda: Api(local.plane).create("", "pods", pod, "team"), 403)
     assert error.message == (
-        'pods "p" is forbidden: error looking up service account team/missing: serviceaccount "missing" not found'
+        'pods "p" is forbidden: error looking up service account team/missing: '
+        'serviceaccount "missing" not found'
     )
 
 

@@ -94,7 +94,8 @@ def test_a_default_that_fails_its_own_schema_is_refused(tmp_path: Path) -> None:
     [
         (
             lambda s: s["properties"]["spec"]["properties"]["prompt"].pop("type"),
-            "properties[spec].properties[prompt].type: Required value: must not be empty for specified object fields",
+            "properties[spec].properties[prompt].type: Required value: "
+            "must not be empty for specified object fields",
         ),
         (
             lambda s: s["properties"]["spec"]["x-kubernetes-validations"].append(
@@ -114,7 +115,8 @@ def test_a_default_that_fails_its_own_schema_is_refused(tmp_path: Path) -> None:
             lambda s: s["properties"]["status"]["properties"]["conditions"]["items"]["required"].remove(
                 "type"
             ),
-            "this property is in x-kubernetes-list-map-keys, so it must have a default or be a required property",
+            "this property is in x-kubernetes-list-map-keys, "
+            "so it must have a default or be a required property",
         ),
         (
             lambda s: s["properties"]["spec"].update(
@@ -392,8 +394,8 @@ def test_finalizers_hold_deletion_and_cannot_be_added_while_deleting(api: Api) -
         422,
     )
     assert (
-        'no new finalizers can be added if the object is being deleted, found new finalizers []string{"x.io/y"}'
-        in error.message
+        "no new finalizers can be added if the object is being deleted, "
+        'found new finalizers []string{"x.io/y"}' in error.message
     )
     gone = api.patch(CG, "loratrainings", "default", "demo", {"metadata": {"finalizers": None}})
     assert gone["metadata"]["deletionTimestamp"]
@@ -419,11 +421,12 @@ def test_namespace_lifecycle(api: Api) -> None:
     assert api.get("", "namespaces", "", "going")["status"]["phase"] == "Terminating"
     error = refused(lambda: api.create(CG, "loratrainings", lora(), "going"), 403)
     assert error.message == (
-        'loratrainings.contentgen.io "demo" is forbidden: unable to create new content in namespace going because it is being terminated'
+        'loratrainings.contentgen.io "demo" is forbidden: '
+        "unable to create new content in namespace going because it is being terminated"
     )
 
 
-# --- lists and watches -------------------------------------------------------------------------------------------
+# --- lists and watches ---------------------------------------------------------------------------
 
 
 def test_list_pages_with_continue_tokens(api: Api) -> None:
@@ -508,7 +511,7 @@ def test_a_compacted_resource_version_is_gone(api: Api, local: LocalControlPlane
     assert event["object"]["message"].startswith("too old resource version:")
 
 
-# --- built-in kinds ------------------------------------------------------------------------------------------------
+# --- built-in kinds ------------------------------------------------------------------------------
 
 
 def job(**spec: Any) -> dict[str, Any]:

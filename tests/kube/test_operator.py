@@ -472,7 +472,6 @@ def test_operator_restart_mid_job_creates_no_second_job(
 # --- what the operator and the worker asked of the API server (for the chart's RBAC) -----------
 
 
-
 def record_calls(c: Cluster, mode: str = "cluster-wide") -> None:
     record_decisions(c.plane.decisions, mode)
 

@@ -166,7 +166,8 @@ def owner_references_permission(
                 t.plural,
                 t.group,
                 name,
-                "cannot set blockOwnerDeletion if an ownerReference refers to a resource you can't set finalizers on: "
+                "cannot set blockOwnerDeletion if an ownerReference refers to a resource "
+                "you can't set finalizers on: "
                 f"{reason}, <nil>",
             )
 

@@ -12,7 +12,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -91,7 +91,10 @@ def forbidden_message(attrs: Attributes) -> str:
         return f'User "{attrs.user.name}" cannot {attrs.verb} path "{attrs.path}"'
     resource = f"{attrs.resource}/{attrs.subresource}" if attrs.subresource else attrs.resource
     where = f'in the namespace "{attrs.namespace}"' if attrs.namespace else "at the cluster scope"
-    return f'User "{attrs.user.name}" cannot {attrs.verb} resource "{resource}" in API group "{attrs.group}" {where}'
+    return (
+        f'User "{attrs.user.name}" cannot {attrs.verb} resource "{resource}" '
+        f'in API group "{attrs.group}" {where}'
+    )
 
 
 @dataclass
@@ -311,20 +314,23 @@ class ControlPlane:
                 start, list_rv = str(state["start"]), int(state["rv"])
             except (ValueError, KeyError, TypeError):
                 raise bad_request(
-                    "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)"
+                    "continue key is not valid: incorrect encoded start resourceVersion "
+                    "(version meta.k8s.io/v1)"
                 ) from None
             if list_rv < self.store.compacted:
                 raise ApiError(
                     410,
                     "Expired",
-                    "The provided continue parameter is too old to display a consistent list result. You can start a "
-                    "new list without the continue parameter, or use the continue token in this response to retrieve "
-                    "the remainder of the results. Continuing with the provided token results in an inconsistent list "
-                    "- objects that were created, modified, or deleted between the time the first chunk was returned "
-                    "and now may show up in the list.",
+                    "The provided continue parameter is too old to display a consistent list result. "
+                    "You can start a new list without the continue parameter, or use the continue token "
+                    "in this response to retrieve the remainder of the results. Continuing with the "
+                    "provided token results in an inconsistent list - objects that were created, "
+                    "modified, or deleted between the time the first chunk was returned and now may "
+                    "show up in the list.",
                 )
         limit = int(req.query.get("limit") or 0)
-        items, more = [], 0
+        items: list[dict[str, Any]] = []
+        more = 0
         for obj in self.store.items(t.key, req.namespace if t.namespaced and req.namespace else None):
             position = f"{obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
             if start and position <= start:
@@ -361,7 +367,8 @@ class ControlPlane:
         t = req.type
         if body.get("apiVersion") and body["apiVersion"] != t.api_version:
             raise bad_request(
-                f"the API version in the data ({body['apiVersion']}) does not match the expected API version ({t.api_version})"
+                f"the API version in the data ({body['apiVersion']}) does not match "
+                f"the expected API version ({t.api_version})"
             )
         if body.get("kind") and body["kind"] != t.kind:
             raise bad_request(
@@ -522,7 +529,8 @@ class ControlPlane:
                 t.plural,
                 t.group,
                 req.name,
-                f"Precondition failed: UID in precondition: {m['uid']}, UID in object meta: {current['metadata']['uid']}",
+                f"Precondition failed: UID in precondition: {m['uid']}, "
+                f"UID in object meta: {current['metadata']['uid']}",
             )
         result = self._prepare_update(t, current, incoming, req.subresource)
         builtins.normalize(t.kind, result)
@@ -680,7 +688,8 @@ class ControlPlane:
                 t.plural,
                 t.group,
                 req.name,
-                f"Precondition failed: UID in precondition: {preconditions['uid']}, UID in object meta: {current['metadata']['uid']}",
+                f"Precondition failed: UID in precondition: {preconditions['uid']}, "
+                f"UID in object meta: {current['metadata']['uid']}",
             )
         if (
             preconditions.get("resourceVersion")
@@ -835,11 +844,11 @@ class ControlPlane:
             "status": {"allowed": allowed, **({"reason": reason} if reason else {})},
         }
 
-    # --- watch -------------------------------------------------------------------------------------------------
+    # --- watch ---------------------------------------------------------------------------------------------
 
     def watch(
         self, req: Request, stop: threading.Event | None = None, bookmark_every: float = 5.0
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Generator[dict[str, Any], None, None]:
         """Watch events (dicts with type and object) for the request, as a real server streams
         them: from the resourceVersion asked for, or (none, or "0") every current object as
         ADDED first; objects entering or leaving the selectors as ADDED/DELETED; BOOKMARKs when
@@ -853,7 +862,7 @@ class ControlPlane:
 
     def _stream(
         self, req: Request, stop: threading.Event | None, bookmark_every: float
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Generator[dict[str, Any], None, None]:
         t = req.type
         labels = parse_labels(req.query.get("labelSelector", ""))
         fields = parse_fields(req.query.get("fieldSelector", ""), t.group, t.plural)
@@ -993,9 +1002,10 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
     if strip(a) != strip(b):
         return False
-    entries = lambda o: [
-        {k: v for k, v in e.items() if k != "time"} for e in o["metadata"].get("managedFields") or []
-    ]
+
+    def entries(o: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in e.items() if k != "time"} for e in o["metadata"].get("managedFields") or []]
+
     return entries(a) == entries(b)
 
 

@@ -83,8 +83,9 @@ def check_schema(obj: dict[str, Any], field_validation: str, warnings: list[str]
         elif error.validator == "type":
             expected = error.validator_value
             raise bad_request(
-                f'{obj.get("kind")} in version "{obj.get("apiVersion", "").split("/")[-1]}" cannot be handled as a '
-                f"{obj.get('kind')}: json: cannot unmarshal {_json_type(error.instance)} into Go struct field "
+                f'{obj.get("kind")} in version "{obj.get("apiVersion", "").split("/")[-1]}" '
+                f"cannot be handled as a {obj.get('kind')}: json: cannot unmarshal "
+                f"{_json_type(error.instance)} into Go struct field "
                 f".{where} of type {expected}"
             )
         elif error.validator == "enum":
@@ -276,9 +277,9 @@ def validate_builtin(kind: str, obj: dict[str, Any], old: dict[str, Any] | None)
                     "FieldValueForbidden",
                     "spec",
                     detail="pod updates may not change fields other than `spec.containers[*].image`,"
-                    "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions "
-                    "to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it "
-                    "was previously negative)",
+                    "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` "
+                    "(only additions to existing tolerations),`spec.terminationGracePeriodSeconds` "
+                    "(allow it to be set to 1 if it was previously negative)",
                 )
             ]
     return []

@@ -116,7 +116,8 @@ def unsupported_media_type(content_type: str, supported: list[str]) -> ApiError:
     return ApiError(
         415,
         "UnsupportedMediaType",
-        f"the body of the request was in an unknown format - accepted media types include: {', '.join(supported)}",
+        "the body of the request was in an unknown format - accepted media types include: "
+        + ", ".join(supported),
     )
 
 

@@ -72,6 +72,8 @@ class ApiHttpServer:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
+        if isinstance(host, bytes):
+            host = host.decode()
         return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
     def start(self) -> ApiHttpServer:
@@ -87,7 +89,8 @@ class ApiHttpServer:
     # --- routing ---------------------------------------------------------------------------------
 
     def route(self, path: str) -> tuple[str, Any]:
-        """("discovery", doc) / ("openapi", doc) / ("resource", (type, namespace, name, sub, collection_ns))."""
+        """("discovery", doc) / ("openapi", doc) /
+        ("resource", (type, namespace, name, sub, collection_ns))."""
         parts = [unquote(p) for p in path.split("/") if p]
         types = list(self.plane.types.values())
         if parts == ["api"]:
@@ -201,16 +204,14 @@ class ApiHttpServer:
                         raise ApiError(
                             415,
                             "UnsupportedMediaType",
-                            f"the body of the request was in an unknown format - accepted media types include: "
-                            f"application/json, application/yaml (this control plane does not decode {content_type})",
+                            "the body of the request was in an unknown format - "
+                            "accepted media types include: application/json, application/yaml "
+                            f"(this control plane does not decode {content_type})",
                         )
                     body = self._body() if method in ("POST", "PUT", "PATCH", "DELETE") else None
                     path = parsed.path.rstrip("/") or "/"
-                    if (
-                        path in ("/version", "/healthz", "/livez", "/readyz")
-                        or (path.startswith(("/api", "/openapi"))
-                        and method == "GET"
-                        and self._is_doc(path))
+                    if path in ("/version", "/healthz", "/livez", "/readyz") or (
+                        path.startswith(("/api", "/openapi")) and method == "GET" and self._is_doc(path)
                     ):
                         self._non_resource(user, path)
                         return

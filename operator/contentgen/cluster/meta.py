@@ -84,8 +84,9 @@ def label_value(value: str) -> str:
         return "must be no more than 63 characters"
     if not _LABEL_VALUE.match(value):
         return (
-            "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and "
-            "must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', "
+            "a valid label must be an empty string or consist of alphanumeric characters, "
+            "'-', '_' or '.', and must start and end with an alphanumeric character "
+            "(e.g. 'MyValue',  or 'my_value',  or '12345', "
             "regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
         )
     return ""
@@ -150,6 +151,7 @@ def new_finalizers_on_deleting(old: dict[str, Any], new: dict[str, Any]) -> list
     return [
         forbidden(
             "metadata.finalizers",
-            f"no new finalizers can be added if the object is being deleted, found new finalizers []string{{{listed}}}",
+            "no new finalizers can be added if the object is being deleted, "
+            f"found new finalizers []string{{{listed}}}",
         )
     ]

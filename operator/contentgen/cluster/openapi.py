@@ -203,7 +203,7 @@ def _gvk(t: ResourceType) -> dict[str, str]:
 
 
 def _custom_schema(t: ResourceType, ref_prefix: str) -> dict[str, Any]:
-    schema = json.loads(json.dumps(t.schema() or {"type": "object"}))
+    schema: dict[str, Any] = json.loads(json.dumps(t.schema() or {"type": "object"}))
     properties = schema.setdefault("properties", {})
     properties["metadata"] = {
         "description": "Standard object's metadata. More info: "
@@ -256,9 +256,10 @@ _WRITE_QUERY = ("dryRun", "fieldManager", "fieldValidation")
 
 def _param(name: str, where: str = "query", required: bool = False) -> dict[str, Any]:
     descriptions = {
-        "fieldValidation": "fieldValidation instructs the server on how to handle objects in the request (POST/PUT/PATCH) "
-        "containing unknown or duplicate fields. Valid values are: - Ignore - Warn - Strict",
-        "fieldManager": "fieldManager is a name associated with the actor or entity that is making these changes.",
+        "fieldValidation": "fieldValidation instructs the server on how to handle objects in the request "
+        "(POST/PUT/PATCH) containing unknown or duplicate fields. Valid values are: - Ignore - Warn - Strict",
+        "fieldManager": "fieldManager is a name associated with the actor or entity "
+        "that is making these changes.",
         "dryRun": "When present, indicates that modifications should not be persisted.",
         "force": 'Force is going to "force" Apply requests.',
         "name": "name of the resource",

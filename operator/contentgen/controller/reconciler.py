@@ -187,7 +187,11 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
             op.backoff.failed(res.uid, time.monotonic())
             return None  # try again later rather than record a guess
         world = replace(world, outcome=outcome)
-    annotation = await _budget_annotation(op, res.namespace) if first.job is not None or first.waiting == "Queued" else None
+    annotation = (
+        await _budget_annotation(op, res.namespace)
+        if first.job is not None or first.waiting == "Queued"
+        else None
+    )
     async with op.admission(res.namespace):  # no I/O in here
         running = running_uids(op, res.namespace)
         op.queue.seen(res.namespace, running)
