@@ -51,7 +51,7 @@ def service_account(
     plane: ControlPlane, req: Request, obj: dict[str, Any] | None, old: dict[str, Any] | None
 ) -> None:
     """Pods run as an existing ServiceAccount; its token is mounted as a projected volume."""
-    if req.type.plural != "pods" or req.type.group or old is not None or obj is None:
+    if req.type.plural != "pods" or req.type.group or req.subresource or old is not None or obj is None:
         return
     spec = obj.setdefault("spec", {})
     name = spec.get("serviceAccountName") or "default"

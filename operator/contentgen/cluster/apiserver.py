@@ -16,7 +16,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from . import builtins, crds, meta, patches, structural
+from . import builtins, crds, meta, patches, pods, structural
 from .errors import (
     MODIFIED,
     ApiError,
@@ -245,6 +245,10 @@ class ControlPlane:
             if req.verb == "create":
                 if req.subresource == "token":
                     return Response(201, self._token(req))
+                if req.subresource == "binding":
+                    return Response(201, pods.bind(self, req))
+                if req.subresource == "eviction":
+                    return Response(201, pods.evict(self, req))
                 if t.plural in ("selfsubjectaccessreviews", "subjectaccessreviews"):
                     return Response(201, self._access_review(req))
                 return Response(201, self.create(req), req.warnings)

@@ -38,6 +38,8 @@ class ApiError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
+        if not self.reason:  # StatusReasonUnknown: omitted, as Go's omitempty does
+            del body["reason"]
         if self.details:
             body["details"] = self.details
         return body

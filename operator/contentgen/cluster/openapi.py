@@ -64,6 +64,13 @@ def group(types: list[ResourceType], name: str) -> dict[str, Any] | None:
     }
 
 
+_SUBRESOURCE_GROUP_VERSIONS = {
+    "eviction": {"group": "policy", "version": "v1"},
+    "token": {"group": "authentication.k8s.io", "version": "v1"},
+    "scale": {"group": "autoscaling", "version": "v1"},
+}
+
+
 def resource_list(types: list[ResourceType], group_name: str, version: str) -> dict[str, Any] | None:
     resources: list[dict[str, Any]] = []
     for t in types:
@@ -102,15 +109,11 @@ def resource_list(types: list[ResourceType], group_name: str, version: str) -> d
                 "eviction": "Eviction",
                 "scale": "Scale",
             }.get(sub, t.kind)
-            resources.append(
-                {
-                    "name": f"{t.plural}/{sub}",
-                    "singularName": "",
-                    "namespaced": t.namespaced,
-                    "kind": kind,
-                    "verbs": verbs,
-                }
-            )
+            entry = {"name": f"{t.plural}/{sub}", "singularName": "", "namespaced": t.namespaced}
+            # subresources whose kind lives in another group name it (kubectl drain looks for
+            # pods/eviction's policy/v1)
+            entry.update(_SUBRESOURCE_GROUP_VERSIONS.get(sub, {}))
+            resources.append({**entry, "kind": kind, "verbs": verbs})
     if not resources:
         return None
     return {
