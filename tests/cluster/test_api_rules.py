@@ -332,6 +332,43 @@ def test_patch_types(api: Api, local: LocalControlPlane) -> None:
     assert merged["metadata"]["finalizers"] == ["a.io/x", "b.io/y"]
 
 
+def test_a_list_emptied_by_a_patch_is_not_stored(api: Api) -> None:
+    """Built-in list fields and ObjectMeta's are `omitempty`: the server keeps no empty list."""
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "finalizers": ["a.io/x"]}}
+    api.create("", "configmaps", config, "default")
+    deleted = {"metadata": {"$deleteFromPrimitiveList/finalizers": ["a.io/x"]}}
+    patched = api.patch("", "configmaps", "default", "c", deleted, kind="strategic")
+    assert "finalizers" not in patched["metadata"]
+    assert "finalizers" not in api.get("", "configmaps", "default", "c")["metadata"]
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "d"}},
+            "template": {
+                "metadata": {"labels": {"app": "d"}},
+                "spec": {"containers": [{"name": "c", "image": "i:1", "env": [{"name": "A", "value": "1"}]}]},
+            },
+        },
+    }
+    api.create("apps", "deployments", deployment, "default")
+    no_env = {
+        "spec": {
+            "template": {"spec": {"containers": [{"name": "c", "env": [{"name": "A", "$patch": "delete"}]}]}}
+        }
+    }
+    patched = api.patch("apps", "deployments", "default", "d", no_env, kind="strategic")
+    container = patched["spec"]["template"]["spec"]["containers"][0]
+    assert container["name"] == "c" and "env" not in container
+    # the same for custom resources' metadata (kopf removes its finalizer with a merge patch)
+    api.create(
+        CG, "loratrainings", {**lora(), "metadata": {"name": "f", "finalizers": ["k.io/f"]}}, "default"
+    )
+    patched = api.patch(CG, "loratrainings", "default", "f", {"metadata": {"finalizers": [], "labels": {}}})
+    assert "finalizers" not in patched["metadata"] and "labels" not in patched["metadata"]
+
+
 def test_server_side_apply_owns_fields_and_reports_conflicts(api: Api) -> None:
     applied = lora(tags=["a"])
     created = api.patch(

@@ -442,6 +442,7 @@ class ControlPlane:
         validating plugins. Returns the object to store; raises 400/422/403 to refuse."""
         t = req.type
         errors: list[structural.FieldError] = []
+        meta.drop_empty(obj["metadata"])
         field_validation = req.query.get("fieldValidation", "Warn")
         if t.crd is not None:
             obj = self._admit_custom(req, obj, old, field_validation, errors)
@@ -1090,6 +1091,15 @@ _MERGE_KEYS = {
 }
 
 
+def _set_or_drop(obj: dict[str, Any], name: str, items: list[Any]) -> None:
+    """A list that a deletion directive emptied is not kept: the built-in kinds' list fields are
+    `omitempty`, so the typed object the server stores has none (not `[]`)."""
+    if items:
+        obj[name] = items
+    else:
+        obj.pop(name, None)
+
+
 def strategic_merge(target: Any, patch: Any, key: str = "") -> Any:
     """A strategic merge patch over the fields the built-in kinds here use: maps merge, lists
     with a patchMergeKey merge by it (`$patch: delete` removes an item), other lists replace;
@@ -1103,7 +1113,7 @@ def strategic_merge(target: Any, patch: Any, key: str = "") -> Any:
         if name.startswith("$deleteFromPrimitiveList/"):
             field = name.split("/", 1)[1]
             if isinstance(result.get(field), list) and isinstance(value, list):
-                result[field] = [x for x in result[field] if x not in value]
+                _set_or_drop(result, field, [x for x in result[field] if x not in value])
             continue
         if name.startswith("$setElementOrder/") or name in ("$retainKeys", "$patch"):
             continue
@@ -1132,7 +1142,10 @@ def strategic_merge(target: Any, patch: Any, key: str = "") -> Any:
                     merged.append({k: clone(v) for k, v in item.items() if k != "$patch"})
                 else:
                     merged[position] = strategic_merge(merged[position], item)
-            result[name] = merged
+            if any(isinstance(i, dict) and i.get("$patch") == "delete" for i in value):
+                _set_or_drop(result, name, merged)
+            else:
+                result[name] = merged
         elif name == "finalizers" and isinstance(value, list) and isinstance(result.get(name), list):
             result[name] = list(dict.fromkeys([*result[name], *value]))
         elif isinstance(value, dict):

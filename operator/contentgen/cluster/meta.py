@@ -23,6 +23,16 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def drop_empty(meta: dict[str, Any]) -> None:
+    """ObjectMeta's maps and lists are `omitempty`, and every write passes metadata through the
+    typed ObjectMeta (custom resources too: apiextensions' objectmeta.Coerce), so an empty or
+    null one is not stored (`finalizers: []` comes back as no `finalizers` at all). managedFields
+    are left to the field manager: an empty list in a request means "reset"."""
+    for key in ("labels", "annotations", "ownerReferences", "finalizers"):
+        if key in meta and meta[key] in (None, [], {}):
+            del meta[key]
+
+
 def generate_name(prefix: str) -> str:
     return prefix[:58] + "".join(secrets.choice(_ALPHANUMS) for _ in range(5))
 
