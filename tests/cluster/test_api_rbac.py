@@ -185,3 +185,30 @@ def test_impersonation_needs_the_impersonate_verb(local: LocalControlPlane) -> N
     with pytest.raises(ApiError) as info:
         local.authenticator.impersonate(nobody, as_operator)
     assert info.value.code == 403
+
+
+def test_decisions_are_kept_within_bounds_and_all_go_to_the_audit_log() -> None:
+    import io
+    import json
+
+    from contentgen.cluster.apiserver import ControlPlane, Request
+
+    plane = ControlPlane(decisions_kept=100)
+    plane.audit = io.StringIO()
+    configmaps = plane.type_of("", "configmaps")
+    for i in range(300):
+        plane.handle(Request(ADMIN, "list", configmaps, f"ns-{i}"))
+    kept = plane.decisions
+    assert len(kept) == 100 and plane.decisions_made == 300
+    assert [d.namespace for d in kept] == [f"ns-{i}" for i in range(200, 300)]  # the latest
+    lines = [json.loads(line) for line in plane.audit.getvalue().splitlines()]
+    assert len(lines) == 300 and lines[0]["namespace"] == "ns-0" and lines[0]["verb"] == "list"
+    assert lines[-1] == {
+        "user": "kubernetes-admin",
+        "verb": "list",
+        "group": "",
+        "resource": "configmaps",
+        "namespace": "ns-299",
+        "name": "",
+        "allowed": True,
+    }

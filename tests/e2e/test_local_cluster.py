@@ -82,6 +82,7 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
     decisions = [
         SimpleNamespace(**json.loads(line)) for line in (root / "audit.jsonl").read_text().splitlines()
     ]
+    assert {d.user for d in decisions} >= {"system:serviceaccount:contentgen:contentgen-operator"}
     record_decisions(decisions, "cluster-wide")
 
 

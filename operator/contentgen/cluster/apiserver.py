@@ -12,8 +12,9 @@ import json
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from . import builtins, crds, meta, patches, pods, structural
@@ -33,6 +34,10 @@ from .selectors import fields_match, labels_match, parse_fields, parse_labels
 from .store import Change, Store, clone, too_old
 
 MASTERS = "system:masters"
+# Authorization decisions kept in memory for tests to read (the oldest go first). A request makes
+# one to a few (admission plugins check more), so this holds tens of thousands of requests; the
+# audit log, when there is one, gets every decision.
+DECISIONS_KEPT = 100_000
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,7 @@ class AlwaysAllow:
         return True, ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     """One authorization check, as an audit log would record it."""
 
@@ -142,13 +147,21 @@ STRATEGIC = "application/strategic-merge-patch+json"
 
 
 class ControlPlane:
-    def __init__(self, *, authorizer: Authorizer | None = None, history: int = 20000) -> None:
+    def __init__(
+        self,
+        *,
+        authorizer: Authorizer | None = None,
+        history: int = 20000,
+        decisions_kept: int = DECISIONS_KEPT,
+    ) -> None:
         self.store = Store(history)
         self.types: dict[tuple[str, str, str], ResourceType] = {
             (t.group, t.version, t.plural): t for t in BUILTIN
         }
         self.authorizer: Authorizer = authorizer or AlwaysAllow()
-        self.decisions: list[Decision] = []
+        self.decisions_kept = decisions_kept
+        self._decisions: deque[Decision] = deque(maxlen=decisions_kept)
+        self.decisions_made = 0  # all of them, also those no longer kept
         self.record_decisions = True
         # Validating admission plugins, in order (namespace lifecycle, service accounts, owner
         # references; see admission.py). Each raises ApiError to refuse.
@@ -157,6 +170,18 @@ class ControlPlane:
         self.requests = 0
         self.audit: Any = None  # a text file: every authorization decision as a JSON line
         self._lock = threading.Lock()
+
+    def close_audit(self) -> None:
+        with self._lock:
+            if self.audit is not None:
+                self.audit.close()
+                self.audit = None
+
+    @property
+    def decisions(self) -> list[Decision]:
+        """The last `decisions_kept` authorization decisions, oldest first (a copy)."""
+        with self._lock:
+            return list(self._decisions)
 
     # --- types -------------------------------------------------------------------------------
 
@@ -194,18 +219,20 @@ class ControlPlane:
         allowed, reason = self.authorizer.authorize(attrs)
         if self.record_decisions:
             resource = f"{attrs.resource}/{attrs.subresource}" if attrs.subresource else attrs.resource
+            decision = Decision(
+                attrs.user.name,
+                attrs.verb,
+                attrs.group,
+                resource or attrs.path,
+                attrs.namespace,
+                attrs.name,
+                allowed,
+            )
             with self._lock:
-                self.decisions.append(
-                    Decision(
-                        attrs.user.name,
-                        attrs.verb,
-                        attrs.group,
-                        resource or attrs.path,
-                        attrs.namespace,
-                        attrs.name,
-                        allowed,
-                    )
-                )
+                self._decisions.append(decision)
+                self.decisions_made += 1
+                if self.audit is not None:
+                    self.audit.write(json.dumps(asdict(decision)) + "\n")
         return allowed, reason
 
     def _authorize_request(self, req: Request) -> None:
