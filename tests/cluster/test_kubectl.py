@@ -3,6 +3,9 @@ and what a real server refuses is refused with its status code and message."""
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +17,7 @@ from contentgen.cluster.server import LocalControlPlane
 from tests.cluster.api_fixtures import Api, chart_rbac, crds
 from tests.conftest import EXAMPLES
 from tests.kubectl import Kubectl
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(300)
 CG = "contentgen.io"
@@ -195,3 +199,32 @@ def test_rbac_is_enforced_for_the_operator_identity(cluster: tuple[LocalControlP
         'User "system:serviceaccount:contentgen:contentgen-operator" cannot delete resource "loratrainings" '
         'in API group "contentgen.io" in the namespace "default"' in done.stderr
     )
+
+
+def test_a_client_that_goes_away_ends_its_watch(cluster: tuple[LocalControlPlane, Kubectl]) -> None:
+    """No watch outlives its client: the server notices the closed connection while it waits for
+    changes (kubectl sends no timeoutSeconds; the stream would otherwise last 30 minutes)."""
+    local, kubectl = cluster
+    wait_for(lambda: local.plane.watching == 0, 30, "no watch open")
+    watcher = kubectl.popen("get", "configmaps", "-w")
+    wait_for(lambda: local.plane.watching == 1, 30, "kubectl watching")
+    watcher.kill()
+    watcher.communicate(timeout=30)
+    wait_for(lambda: local.plane.watching == 0, 10, "the watch ended with its client")
+    context = ssl.create_default_context(cafile=str(local.ca_file))
+    host, port = local.url.removeprefix("https://").split(":")
+    connection = http.client.HTTPSConnection(host, int(port), context=context, timeout=30)
+    connection.request(
+        "GET",
+        "/api/v1/namespaces/default/configmaps?watch=true",
+        headers={"Authorization": f"Bearer {local.admin_token}"},
+    )
+    response = connection.getresponse()
+    assert response.status == 200 and response.getheader("Transfer-Encoding") == "chunked"
+    wait_for(lambda: local.plane.watching == 1, 30, "the client watching")
+    # TLS close_notify first, as Go's client sends it (unwrap then waits for the server's: not here)
+    connection.sock.setblocking(False)
+    with contextlib.suppress(ssl.SSLError):
+        connection.sock.unwrap()
+    connection.close()
+    wait_for(lambda: local.plane.watching == 0, 10, "the watch ended with its client")

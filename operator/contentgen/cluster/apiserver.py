@@ -168,6 +168,7 @@ class ControlPlane:
         self.plugins: list[Plugin] = []
         self.faults: dict[tuple[str, str], int] = {}  # (verb, resource) -> 500s to inject
         self.requests = 0
+        self.watching = 0  # watch streams open now
         self.audit: Any = None  # a text file: every authorization decision as a JSON line
         self._lock = threading.Lock()
 
@@ -879,21 +880,49 @@ class ControlPlane:
     # --- watch ---------------------------------------------------------------------------------------------
 
     def watch(
-        self, req: Request, stop: threading.Event | None = None, bookmark_every: float = 5.0
+        self,
+        req: Request,
+        stop: threading.Event | None = None,
+        bookmark_every: float = 5.0,
+        *,
+        cancelled: Callable[[], bool] | None = None,
     ) -> Generator[dict[str, Any], None, None]:
         """Watch events (dicts with type and object) for the request, as a real server streams
         them: from the resourceVersion asked for, or (none, or "0") every current object as
         ADDED first; objects entering or leaving the selectors as ADDED/DELETED; BOOKMARKs when
         asked for; one ERROR event with 410 Expired when history from that version is gone.
-        Authorization and selector errors are raised here, before any event."""
+        Authorization and selector errors are raised here, before any event.
+
+        The stream ends at its timeout, when `stop` is set, when the store closes, when it is
+        closed (`.close()`), or, checked while it waits for changes, when `cancelled()` says the
+        client went away (the request context a real server cancels on disconnect)."""
         self._authorize_request(req)
         self._inject_fault(req)
         parse_labels(req.query.get("labelSelector", ""))
         parse_fields(req.query.get("fieldSelector", ""), req.type.group, req.type.plural)
-        return self._stream(req, stop, bookmark_every)
+        return self._stream(req, stop, bookmark_every, cancelled)
 
     def _stream(
-        self, req: Request, stop: threading.Event | None, bookmark_every: float
+        self,
+        req: Request,
+        stop: threading.Event | None,
+        bookmark_every: float,
+        cancelled: Callable[[], bool] | None,
+    ) -> Generator[dict[str, Any], None, None]:
+        with self._lock:
+            self.watching += 1
+        try:
+            yield from self._events(req, stop, bookmark_every, cancelled)
+        finally:
+            with self._lock:
+                self.watching -= 1
+
+    def _events(
+        self,
+        req: Request,
+        stop: threading.Event | None,
+        bookmark_every: float,
+        cancelled: Callable[[], bool] | None,
     ) -> Generator[dict[str, Any], None, None]:
         t = req.type
         labels = parse_labels(req.query.get("labelSelector", ""))
@@ -931,6 +960,8 @@ class ControlPlane:
             yield _bookmark(t, since, initial_end=True)
         last_sent = time.monotonic()
         while True:
+            if cancelled is not None and cancelled():
+                return
             with self.store.lock:
                 try:
                     changes = [c for c in self.store.changes_since(since) if c.key == t.key]

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import select
+import socket
 import ssl
 import threading
 import uuid
@@ -335,7 +337,9 @@ class ApiHttpServer:
             def _watch(self, req: Request) -> None:
                 accept = _accepts(self.headers.get("Accept", ""))
                 as_table = any(a.get("as") == "Table" for a in accept)
-                events = front.plane.watch(req, front.stop_event, front.bookmark_every)
+                events = front.plane.watch(
+                    req, front.stop_event, front.bookmark_every, cancelled=self._client_gone
+                )
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Transfer-Encoding", "chunked")
@@ -368,6 +372,26 @@ class ApiHttpServer:
                 finally:
                     events.close()
                 self.close_connection = True
+
+            def _client_gone(self) -> bool:
+                """Whether the client closed the connection (EOF, or TLS close_notify). A client
+                sends nothing on a watch's connection; bytes it does send are dropped (the
+                connection is closed after the watch anyway)."""
+                connection: socket.socket = self.connection
+                try:
+                    readable, _, _ = select.select([connection], [], [], 0)
+                    if not readable:
+                        return False
+                    timeout = connection.gettimeout()
+                    connection.settimeout(0)
+                    try:
+                        return connection.recv(4096) == b""
+                    finally:
+                        connection.settimeout(timeout)
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                    return False  # part of a TLS record: nothing to decide yet
+                except (OSError, ValueError):
+                    return True
 
             def do_GET(self) -> None:
                 self._handle("GET")
