@@ -1,6 +1,7 @@
 """The HTTPS front end: authentication (bearer tokens, impersonation), routing of the REST paths,
-content negotiation (JSON and YAML bodies; JSON, YAML, Table and PartialObjectMetadata
-responses), chunked watch streams, discovery, OpenAPI, /version and the health endpoints."""
+content negotiation (JSON and YAML bodies, protobuf ones for the kinds kubectl's typed commands
+send that way; JSON, YAML, Table and PartialObjectMetadata responses), chunked watch streams,
+discovery, OpenAPI, /version and the health endpoints."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 import yaml
 
-from . import openapi, tables
+from . import openapi, protobuf, tables
 from .apiserver import Attributes, ControlPlane, Request, Response, User, forbidden_message
-from .errors import ApiError, bad_request, forbidden, not_found
+from .errors import ApiError, bad_request, forbidden, not_found, unsupported_media_type
 from .rbac import Authenticator
+from .resources import ResourceType
 
 VERSION = {
     "major": "1",
@@ -35,6 +37,25 @@ VERSION = {
     "platform": "linux/amd64",
 }
 _VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch"}
+_BODY_TYPES = ["application/json", "application/yaml", protobuf.CONTENT_TYPE]
+
+
+def _protobuf_body(raw: bytes, t: ResourceType) -> dict[str, Any]:
+    """A protobuf body: built-in kinds only, as on a real server (custom resources have no
+    protobuf form), and only the kinds `protobuf.py` describes."""
+    if t.crd is not None:
+        raise unsupported_media_type(protobuf.CONTENT_TYPE, ["application/json", "application/yaml"])
+    try:
+        return protobuf.decode(raw)
+    except protobuf.Unsupported as exc:
+        error = unsupported_media_type(protobuf.CONTENT_TYPE, _BODY_TYPES)
+        error.message += (
+            f" (this control plane decodes protobuf for {', '.join(protobuf.SUPPORTED)} only, not {exc};"
+            " send JSON)"
+        )
+        raise error from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise bad_request(f"the object provided is unrecognized (must be of type {t.kind}): {exc}") from None
 
 
 def _accepts(header: str) -> list[dict[str, str]]:
@@ -174,12 +195,17 @@ class ApiHttpServer:
             def _error(self, exc: ApiError) -> None:
                 self._send(exc.code, exc.status())
 
-            def _body(self) -> Any:
+            def _raw_body(self) -> bytes:
+                """The whole body, read before anything can answer (an unread body would be
+                taken for the next request on the connection)."""
                 length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
+                return self.rfile.read(length) if length else b""
+
+            def _body(self, raw: bytes, content_type: str, t: ResourceType) -> Any:
                 if not raw:
                     return None
-                content_type = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
+                if content_type == protobuf.CONTENT_TYPE:
+                    return _protobuf_body(raw, t)
                 try:
                     if "yaml" in content_type:
                         return yaml.safe_load(raw)
@@ -192,6 +218,7 @@ class ApiHttpServer:
             def _handle(self, method: str) -> None:
                 parsed = urlparse(self.path)
                 query = {k: v[-1] for k, v in parse_qs(parsed.query, keep_blank_values=True).items()}
+                raw = self._raw_body() if method in ("POST", "PUT", "PATCH", "DELETE") else b""
                 try:
                     user = front.authenticator.authenticate(self.headers.get("Authorization", ""))
                     user = front.authenticator.impersonate(user, self.headers)
@@ -202,15 +229,9 @@ class ApiHttpServer:
                         "application/json",
                         "application/yaml",
                         "*/*",
+                        protobuf.CONTENT_TYPE,
                     ):
-                        raise ApiError(
-                            415,
-                            "UnsupportedMediaType",
-                            "the body of the request was in an unknown format - "
-                            "accepted media types include: application/json, application/yaml "
-                            f"(this control plane does not decode {content_type})",
-                        )
-                    body = self._body() if method in ("POST", "PUT", "PATCH", "DELETE") else None
+                        raise unsupported_media_type(content_type, _BODY_TYPES)
                     path = parsed.path.rstrip("/") or "/"
                     if path in ("/version", "/healthz", "/livez", "/readyz") or (
                         path.startswith(("/api", "/openapi")) and method == "GET" and self._is_doc(path)
@@ -222,6 +243,7 @@ class ApiHttpServer:
                         self._send(200, found)
                         return
                     t, namespace, name, sub = found
+                    body = self._body(raw, content_type, t)
                     watching = method == "GET" and query.get("watch") in ("true", "1")
                     if method == "GET":
                         verb = "watch" if watching else ("get" if name else "list")
