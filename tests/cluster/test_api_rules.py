@@ -461,6 +461,10 @@ def test_namespace_lifecycle(api: Api) -> None:
         'loratrainings.contentgen.io "demo" is forbidden: '
         "unable to create new content in namespace going because it is being terminated"
     )
+    for immortal in ("default", "kube-system", "kube-public"):
+        error = refused(lambda name=immortal: api.delete("", "namespaces", "", name), 403)
+        assert error.message == f'namespaces "{immortal}" is forbidden: this namespace may not be deleted'
+        assert "deletionTimestamp" not in api.get("", "namespaces", "", immortal)["metadata"]
 
 
 # --- lists and watches ---------------------------------------------------------------------------

@@ -735,6 +735,8 @@ class ControlPlane:
                 f"Precondition failed: ResourceVersion in precondition: {preconditions['resourceVersion']}, "
                 f"ResourceVersion in object meta: {current['metadata']['resourceVersion']}",
             )
+        for plugin in self.plugins:  # validating admission of the deletion
+            plugin(self, req, None, current)
         policy = options.get("propagationPolicy") or req.query.get("propagationPolicy") or ""
         if not policy and options.get("orphanDependents") is not None:
             policy = "Orphan" if options["orphanDependents"] else "Background"
