@@ -14,7 +14,7 @@ from contentgen.cluster.apiserver import User
 from contentgen.cluster.errors import ApiError
 from contentgen.cluster.rbac import service_account_user
 from contentgen.cluster.server import ADMIN, LocalControlPlane
-from tests.cluster.api_fixtures import Api, chart_rbac, control_plane, lora
+from tests.cluster.api_fixtures import Api, chart_rbac, control_plane, lora, refused
 
 CG = "contentgen.io"
 OPERATOR = service_account_user("contentgen", "contentgen-operator")
@@ -28,13 +28,6 @@ def local(tmp_path: Path) -> LocalControlPlane:
         "", "namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}}
     )
     return local
-
-
-def refused(call: Any, code: int) -> ApiError:
-    with pytest.raises(ApiError) as info:
-        call()
-    assert info.value.code == code, info.value.message
-    return info.value
 
 
 def operator_job(owner: dict[str, Any]) -> dict[str, Any]:

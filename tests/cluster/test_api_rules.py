@@ -12,9 +12,8 @@ import pytest
 import yaml
 
 from contentgen.cluster.apiserver import Request
-from contentgen.cluster.errors import ApiError
 from contentgen.cluster.server import LocalControlPlane
-from tests.cluster.api_fixtures import Api, control_plane, crds, lora
+from tests.cluster.api_fixtures import Api, control_plane, crds, lora, refused
 from tests.conftest import ROOT
 
 CG = "contentgen.io"
@@ -29,13 +28,6 @@ def local(tmp_path: Path) -> LocalControlPlane:
 @pytest.fixture
 def api(local: LocalControlPlane) -> Api:
     return Api(local.plane)
-
-
-def refused(call: Any, code: int) -> ApiError:
-    with pytest.raises(ApiError) as info:
-        call()
-    assert info.value.code == code, info.value.message
-    return info.value
 
 
 # --- CRD admission -------------------------------------------------------------------------------

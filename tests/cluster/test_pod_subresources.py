@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 
 from contentgen.cluster.apiserver import User
-from contentgen.cluster.errors import ApiError
 from contentgen.cluster.server import LocalControlPlane
-from tests.cluster.api_fixtures import Api, control_plane
+from tests.cluster.api_fixtures import Api, control_plane, refused
 
 SUCCESS = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
@@ -28,13 +27,6 @@ def local(tmp_path: Path) -> LocalControlPlane:
 @pytest.fixture
 def api(local: LocalControlPlane) -> Api:
     return Api(local.plane)
-
-
-def refused(call: Any, code: int) -> ApiError:
-    with pytest.raises(ApiError) as info:
-        call()
-    assert info.value.code == code, info.value.message
-    return info.value
 
 
 def pod(name: str = "p", grace: int = 30) -> dict[str, Any]:

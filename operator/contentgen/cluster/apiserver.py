@@ -902,20 +902,17 @@ class ControlPlane:
         self._inject_fault(req)
         parse_labels(req.query.get("labelSelector", ""))
         parse_fields(req.query.get("fieldSelector", ""), req.type.group, req.type.plural)
-        return self._stream(req, stop, bookmark_every, cancelled)
+        return self._counted(self._events(req, stop, bookmark_every, cancelled))
 
-    def _stream(
-        self,
-        req: Request,
-        stop: threading.Event | None,
-        bookmark_every: float,
-        cancelled: Callable[[], bool] | None,
+    def _counted(
+        self, events: Generator[dict[str, Any], None, None]
     ) -> Generator[dict[str, Any], None, None]:
         with self._lock:
             self.watching += 1
         try:
-            yield from self._events(req, stop, bookmark_every, cancelled)
+            yield from events
         finally:
+            events.close()
             with self._lock:
                 self.watching -= 1
 
