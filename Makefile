@@ -88,6 +88,10 @@ push-images:  ## push both images (after `make images` and a registry login)
 bench-validate: install  ## time `contentgen validate` on a big generated GitOps tree
 	$(BIN)/python bench/validate.py
 
+.PHONY: bench-operator
+bench-operator: install  ## the operator at scale against the local control plane, with a raw baseline (numbers go into README)
+	$(BIN)/python -m bench.operator --readme
+
 .PHONY: generate
 generate: install tools  ## regenerate committed files: crds/, the chart's CRDs, README's API reference, the chart's values table, charts/install.yaml
 	$(BIN)/contentgen crds --out crds

@@ -169,6 +169,7 @@ class ControlPlane:
         self.faults: dict[tuple[str, str], int] = {}  # (verb, resource) -> 500s to inject
         self.requests = 0
         self.watching = 0  # watch streams open now
+        self.request_counts: dict[tuple[str, str, str], int] = {}
         self.audit: Any = None  # a text file: every authorization decision as a JSON line
         self._lock = threading.Lock()
 
@@ -254,8 +255,16 @@ class ControlPlane:
 
     # --- entry point ------------------------------------------------------------------------------
 
+    def count(self, req: Request) -> None:
+        """Requests by user, verb and resource (what apiserver_request_total counts)."""
+        resource = f"{req.type.plural}/{req.subresource}" if req.subresource else req.type.plural
+        key = (req.user.name, req.verb, resource)
+        with self._lock:
+            self.requests += 1
+            self.request_counts[key] = self.request_counts.get(key, 0) + 1
+
     def handle(self, req: Request) -> Response:
-        self.requests += 1
+        self.count(req)
         self._authorize_request(req)
         self._inject_fault(req)
         t = req.type
@@ -898,6 +907,7 @@ class ControlPlane:
         The stream ends at its timeout, when `stop` is set, when the store closes, when it is
         closed (`.close()`), or, checked while it waits for changes, when `cancelled()` says the
         client went away (the request context a real server cancels on disconnect)."""
+        self.count(req)
         self._authorize_request(req)
         self._inject_fault(req)
         parse_labels(req.query.get("labelSelector", ""))

@@ -28,6 +28,7 @@ from .observe import JobState, LoraState, job_state, lora_state
 from .pods import PodState, pod_state
 from .queue import Backoff, NamespaceQueue
 from .reconciler import (
+    job_seen,
     owner_of,
     reconcile,
     safety_net,
@@ -250,11 +251,14 @@ for _kind in KINDS.values():
 async def job_event(**kwargs: Any) -> None:
     """A Job changed (created, started, finished, deleted): its owner decides again at once."""
     op, body = _operator(kwargs), kwargs["body"]
-    owner = owner_of(dict(body["metadata"].get("labels") or {}))
+    meta = body["metadata"]
+    deleted = kwargs.get("type") == "DELETED"
+    job_seen(op, job_state(dict(body)), meta["name"], meta["namespace"], deleted)
+    owner = owner_of(dict(meta.get("labels") or {}))
     if owner is not None:
-        wake(op, owner[0], body["metadata"]["namespace"], owner[1])
-    if kwargs.get("type") == "DELETED":
-        wake_namespace(op, body["metadata"]["namespace"])
+        wake(op, owner[0], meta["namespace"], owner[1])
+    if deleted:
+        wake_namespace(op, meta["namespace"])
 
 
 @kopf.on.event("", "v1", "pods", labels=MANAGED, id="pod-event")

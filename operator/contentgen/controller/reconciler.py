@@ -77,8 +77,17 @@ def _fresher(op: Operator, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _jobs(op: Operator, namespace: str, uid: str) -> tuple[JobState, ...]:
+    """The resource's Jobs from the index, and a Job this operator created that the index does
+    not show yet (its watch lags our own writes): never taken for lost, never created twice."""
     index = op.indexes["jobs_by_owner"]
-    return tuple(index.get((namespace, uid), [])) if (namespace, uid) in index else ()
+    jobs = tuple(index.get((namespace, uid), [])) if (namespace, uid) in index else ()
+    created = op.created_jobs.get(uid)
+    if created is not None:
+        if any(j.name == created.name for j in jobs):
+            op.created_jobs.pop(uid, None)
+        else:
+            jobs = (*jobs, created)
+    return jobs
 
 
 def _pods(op: Operator, namespace: str, job: str) -> list[PodState]:
@@ -87,11 +96,23 @@ def _pods(op: Operator, namespace: str, job: str) -> list[PodState]:
 
 
 def running_uids(op: Operator, namespace: str) -> set[str]:
-    return {
-        uid
-        for (ns, uid), jobs in op.indexes["jobs_by_owner"].items()
-        if ns == namespace and any(not j.finished for j in jobs)
-    }
+    """Resources with an unfinished Job in the namespace: kept up to date from the Jobs' events
+    (`job_seen`) rather than by scanning the index, which would make every decision O(Jobs)."""
+    running = {uid for uid, names in op.unfinished.get(namespace, {}).items() if names}
+    return running | {uid for uid, job in op.created_jobs.items() if job.namespace == namespace}
+
+
+def job_seen(op: Operator, job: JobState | None, name: str, namespace: str, deleted: bool) -> None:
+    """Track which resources have unfinished Jobs, per namespace, from one Job's event."""
+    by_uid = op.unfinished.setdefault(namespace, {})
+    previous = op.job_owners.pop((namespace, name), None)
+    if previous is not None and previous in by_uid:
+        by_uid[previous].discard(name)
+        if not by_uid[previous]:
+            del by_uid[previous]
+    if job is not None and not deleted and not job.finished:
+        by_uid.setdefault(job.uid, set()).add(name)
+        op.job_owners[(namespace, name)] = job.uid
 
 
 async def reconcile(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
@@ -216,12 +237,13 @@ async def _budget_annotation(op: Operator, namespace: str) -> str | None:
 
     if op.settings.watch_namespaces:
         return None
-    cached = op.namespace_annotations.get(namespace)
-    if cached is not None and time.monotonic() - cached[0] < NAMESPACE_CACHE_SECONDS:
-        return cached[1]
-    annotations = await op.kube.namespace_annotations(namespace)
-    op.namespace_annotations[namespace] = (time.monotonic(), annotations.get(ANNOTATION))
-    return annotations.get(ANNOTATION)
+    async with op.lock(f"budget/{namespace}"):  # one read for the reconciles that ask at once
+        cached = op.namespace_annotations.get(namespace)
+        if cached is not None and time.monotonic() - cached[0] < NAMESPACE_CACHE_SECONDS:
+            return cached[1]
+        annotations = await op.kube.namespace_annotations(namespace)
+        op.namespace_annotations[namespace] = (time.monotonic(), annotations.get(ANNOTATION))
+        return annotations.get(ANNOTATION)
 
 
 def _over_budget(op: Operator, res: Observed, annotation: str | None) -> str:
@@ -247,15 +269,25 @@ def _over_budget(op: Operator, res: Observed, annotation: str | None) -> str:
 async def _start_job(op: Operator, snapshot: SpecSnapshot) -> None:
     namespace = snapshot.namespace
     if op.settings.manage_worker_access and namespace not in op.worker_access:
-        await op.kube.ensure_worker_access(
-            namespace,
-            op.settings.worker_service_account,
-            op.settings.worker_cluster_role,
-            op.settings.worker_service_account_annotations,
-        )
-        op.worker_access.add(namespace)
-    if await op.kube.create_job(render_job(snapshot, op.settings)):
+        async with op.lock(f"worker-access/{namespace}"):  # once per namespace, not once per resource
+            if namespace not in op.worker_access:
+                await op.kube.ensure_worker_access(
+                    namespace,
+                    op.settings.worker_service_account,
+                    op.settings.worker_cluster_role,
+                    op.settings.worker_service_account_annotations,
+                )
+                op.worker_access.add(namespace)
+    manifest = render_job(snapshot, op.settings)
+    if await op.kube.create_job(manifest):
         metrics.JOBS_CREATED.labels(snapshot.kind).inc()
+    op.created_jobs[snapshot.uid] = JobState(
+        name=manifest["metadata"]["name"],
+        namespace=namespace,
+        uid=snapshot.uid,
+        generation=snapshot.generation,
+        version=snapshot.version,
+    )
 
 
 def _schedule(op: Operator, res: Observed, decision: Decision) -> None:

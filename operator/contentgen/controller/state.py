@@ -30,6 +30,11 @@ class Operator:
     catalog_behind: dict[str, RunResult | None] = field(default_factory=dict)
     # Namespaces where the worker's ServiceAccount and RoleBinding are known to exist.
     worker_access: set[str] = field(default_factory=set)
+    # Unfinished Jobs, namespace -> uid -> Job names (from the Jobs' events)
+    unfinished: dict[str, dict[str, set[str]]] = field(default_factory=dict)
+    job_owners: dict[tuple[str, str], str] = field(default_factory=dict)  # (namespace, Job) -> uid
+    # Jobs this operator created that its Job index does not show yet (uid -> the Job)
+    created_jobs: dict[str, Any] = field(default_factory=dict)
     # Our own last status write per uid: (resourceVersion, status), newer than the watch may be.
     written: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     # ImageGenerations waiting for a LoraTraining: (namespace, lora name) -> {uid: kind name}
@@ -50,6 +55,7 @@ class Operator:
         """The resource is gone: drop everything kept about it."""
         self.locks.pop(uid, None)
         self.written.pop(uid, None)
+        self.created_jobs.pop(uid, None)
         self.backoff.reset(uid)
         self.queue.forget(namespace, uid)
         self.catalog_behind.pop(uid, None)
