@@ -30,7 +30,11 @@ def main(directory: str) -> None:
     root = Path(directory)
     control = LocalControlPlane(root / "control-plane").start()
     control.plane.record_decisions = False  # the benchmark counts requests, not decisions
-    for controller in (NamespaceController(control.plane), ServiceAccountController(control.plane), GarbageCollector(control.plane)):
+    for controller in (
+        NamespaceController(control.plane),
+        ServiceAccountController(control.plane),
+        GarbageCollector(control.plane),
+    ):
         controller.start()
     for text in rendered_crds().values():
         control.apply(yaml.safe_load(text))
