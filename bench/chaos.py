@@ -79,7 +79,9 @@ def run(root: Path, n: int, kills: int) -> dict[str, Any]:
             if key not in jobs:
                 jobs[key] = obj
                 unfinished[meta["namespace"]].add(key)
-                most_running[meta["namespace"]] = max(most_running[meta["namespace"]], len(unfinished[meta["namespace"]]))
+                most_running[meta["namespace"]] = max(
+                    most_running[meta["namespace"]], len(unfinished[meta["namespace"]])
+                )
                 pool.submit(finish, obj)
 
     def finish(job: dict[str, Any]) -> None:
@@ -94,7 +96,9 @@ def run(root: Path, n: int, kills: int) -> dict[str, Any]:
                 succeeded.add(f"{obj['metadata']['namespace']}/{obj['metadata']['name']}")
 
     def start_operator() -> subprocess.Popen[bytes]:
-        return subprocess.Popen([PYTHON, "-m", "contentgen", "operator"], env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+        return subprocess.Popen(
+            [PYTHON, "-m", "contentgen", "operator"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
 
     process = start_operator()
     began = time.monotonic()
@@ -103,18 +107,49 @@ def run(root: Path, n: int, kills: int) -> dict[str, Any]:
         names = cluster.namespaces(NAMESPACES)
         # In the way: Jobs that are not the operator's, and other objects.
         foreign = [
-            (names[i % NAMESPACES], {
-                "apiVersion": "batch/v1",
-                "kind": "Job",
-                "metadata": {"name": f"foreign-{i}", "labels": {"team": "other"}},
-                "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox:1"}]}}},
-            })
+            (
+                names[i % NAMESPACES],
+                {
+                    "apiVersion": "batch/v1",
+                    "kind": "Job",
+                    "metadata": {"name": f"foreign-{i}", "labels": {"team": "other"}},
+                    "spec": {
+                        "template": {
+                            "spec": {
+                                "restartPolicy": "Never",
+                                "containers": [{"name": "c", "image": "busybox:1"}],
+                            }
+                        }
+                    },
+                },
+            )
             for i in range(1000)
         ]
-        others = [(names[i % NAMESPACES], {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"cm-{i}"}, "data": {"k": "v"}}) for i in range(500)]
+        others = [
+            (
+                names[i % NAMESPACES],
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": f"cm-{i}"},
+                    "data": {"k": "v"},
+                },
+            )
+            for i in range(500)
+        ]
         with ThreadPoolExecutor(16) as creator:
-            list(creator.map(lambda nb: retry(lambda: cluster.post(f"/apis/batch/v1/namespaces/{nb[0]}/jobs", nb[1])), foreign))
-            list(creator.map(lambda nb: retry(lambda: cluster.post(f"/api/v1/namespaces/{nb[0]}/configmaps", nb[1])), others))
+            list(
+                creator.map(
+                    lambda nb: retry(lambda: cluster.post(f"/apis/batch/v1/namespaces/{nb[0]}/jobs", nb[1])),
+                    foreign,
+                )
+            )
+            list(
+                creator.map(
+                    lambda nb: retry(lambda: cluster.post(f"/api/v1/namespaces/{nb[0]}/configmaps", nb[1])),
+                    others,
+                )
+            )
         watchers = [
             Watch(cluster, f"/apis/batch/v1/jobs?labelSelector={LABEL}", job_seen),
             Watch(cluster, "/apis/contentgen.io/v1alpha1/imagegenerations", resource_seen),
@@ -125,16 +160,33 @@ def run(root: Path, n: int, kills: int) -> dict[str, Any]:
 
         def create(batch: range) -> None:
             bodies = [
-                (names[i % NAMESPACES], {
-                    "apiVersion": "contentgen.io/v1alpha1",
-                    "kind": "ImageGeneration",
-                    "metadata": {"name": f"r{i}"},
-                    "spec": {"owner": "chaos", "prompt": "a storm", "provider": "offline", "numImages": 1},
-                })
+                (
+                    names[i % NAMESPACES],
+                    {
+                        "apiVersion": "contentgen.io/v1alpha1",
+                        "kind": "ImageGeneration",
+                        "metadata": {"name": f"r{i}"},
+                        "spec": {
+                            "owner": "chaos",
+                            "prompt": "a storm",
+                            "provider": "offline",
+                            "numImages": 1,
+                        },
+                    },
+                )
                 for i in batch
             ]
             with ThreadPoolExecutor(16) as creator:
-                list(creator.map(lambda nb: retry(lambda: cluster.post(f"/apis/contentgen.io/v1alpha1/namespaces/{nb[0]}/imagegenerations", nb[1])), bodies))
+                list(
+                    creator.map(
+                        lambda nb: retry(
+                            lambda: cluster.post(
+                                f"/apis/contentgen.io/v1alpha1/namespaces/{nb[0]}/imagegenerations", nb[1]
+                            )
+                        ),
+                        bodies,
+                    )
+                )
 
         create(range(n))
         killed = 0
@@ -144,9 +196,14 @@ def run(root: Path, n: int, kills: int) -> dict[str, Any]:
             process.wait(30)
             killed += 1
             process = start_operator()  # the same pod name: it takes its Lease back at once
+
         def succeeded_at_least(count: int) -> bool:
             with lock:
-                print(f"jobs {len(jobs)} finished {len(finished)} succeeded {len(succeeded)}", file=sys.stderr, flush=True)
+                print(
+                    f"jobs {len(jobs)} finished {len(finished)} succeeded {len(succeeded)}",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 return len(succeeded) >= count
 
         wait_every(lambda: succeeded_at_least(n), 1800, 5.0, f"{n} resources Succeeded")
@@ -175,7 +232,10 @@ def run(root: Path, n: int, kills: int) -> dict[str, Any]:
             "seconds": round(time.monotonic() - began, 1),
         }
         report["passed"] = (
-            len(succeeded) == total and len(jobs) == total and not duplicates and report["most_unfinished_jobs_in_a_namespace"] <= SLOTS
+            len(succeeded) == total
+            and len(jobs) == total
+            and not duplicates
+            and report["most_unfinished_jobs_in_a_namespace"] <= SLOTS
         )
         for watcher in watchers:
             watcher.stopping = True

@@ -65,9 +65,7 @@ class Cluster:
         self.root = root
         self.log = (root / "cluster.log").open("w")
         args = [PYTHON, "-m", "bench.operator_cluster", str(root), *(["--flapping"] if flapping else [])]
-        self.process = subprocess.Popen(  # noqa: S603 - run as a module: bench/ must not shadow `operator`
-            args, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT
-        )
+        self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
         wait(lambda: (root / "kubeconfig").exists(), 120, "the control plane")
         config = yaml.safe_load((root / "kubeconfig").read_text())
         cluster = config["clusters"][0]["cluster"]
@@ -89,7 +87,9 @@ class Cluster:
     def namespaces(self, count: int) -> list[str]:
         names = [f"bench-{i}" for i in range(count)]
         for name in names:
-            self.post("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+            self.post(
+                "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+            )
         return names
 
     def requests_by(self, user: str) -> int:
@@ -130,7 +130,9 @@ class Watch(threading.Thread):
     def run(self) -> None:
         """List, then watch from the list's version; a dropped watch is watched again from the last
         version seen, a 410 or an error lists again (what an informer does)."""
-        client = httpx.Client(base_url=self.cluster.server, verify=str(self.cluster.root / "ca.crt"), timeout=None)
+        client = httpx.Client(
+            base_url=self.cluster.server, verify=str(self.cluster.root / "ca.crt"), timeout=None
+        )
         headers = dict(self.cluster.http.headers)
         version = ""
         while not self.stopping:
@@ -204,12 +206,26 @@ def baseline(n: int, namespaces: int, root: Path) -> Figures:
         before = rss_kb(os.getpid(), "VmHWM")
         began = time.monotonic()
         with ThreadPoolExecutor(WORKERS) as pool:
-            list(pool.map(lambda job: api.create_namespaced_job(job["metadata"]["namespace"], job, _request_timeout=60), jobs))
+            list(
+                pool.map(
+                    lambda job: api.create_namespaced_job(
+                        job["metadata"]["namespace"], job, _request_timeout=60
+                    ),
+                    jobs,
+                )
+            )
         elapsed = time.monotonic() - began
         peak = rss_kb(os.getpid(), "VmHWM")
         return Figures(
-            "baseline", n, namespaces, round(elapsed, 2), round(n / elapsed, 1), calls_until_jobs=1.0,
-            calls_in_all=1.0, peak_rss_mb=round(peak / 1024, 1), rss_growth_kb_per_resource=round(max(0, peak - before) / n, 1),
+            "baseline",
+            n,
+            namespaces,
+            round(elapsed, 2),
+            round(n / elapsed, 1),
+            calls_until_jobs=1.0,
+            calls_in_all=1.0,
+            peak_rss_mb=round(peak / 1024, 1),
+            rss_growth_kb_per_resource=round(max(0, peak - before) / n, 1),
         )
     finally:
         cluster.stop()
@@ -221,7 +237,9 @@ def operator(n: int, namespaces: int, root: Path) -> Figures:
     log = (root / "operator.log").open("w")
     env = operator_env(root, n)
     health = int(env["CONTENTGEN_HEALTH_PORT"])
-    process = subprocess.Popen([PYTHON, "-m", "contentgen", "operator"], env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+    process = subprocess.Popen(
+        [PYTHON, "-m", "contentgen", "operator"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     jobs: dict[str, float] = {}
     succeeded: dict[str, float] = {}
     lock = threading.Lock()
@@ -234,13 +252,19 @@ def operator(n: int, namespaces: int, root: Path) -> Figures:
     def resource_seen(kind: str, obj: dict[str, Any]) -> None:
         if (obj.get("status") or {}).get("phase") == "Succeeded":
             with lock:
-                succeeded.setdefault(f"{obj['metadata']['namespace']}/{obj['metadata']['name']}", time.monotonic())
+                succeeded.setdefault(
+                    f"{obj['metadata']['namespace']}/{obj['metadata']['name']}", time.monotonic()
+                )
 
     try:
         wait(lambda: _healthy(health), 120, "the operator")
         names = cluster.namespaces(namespaces)
         watchers = [
-            Watch(cluster, "/apis/batch/v1/jobs?labelSelector=app.kubernetes.io%2Fmanaged-by%3Dcontentgen-operator", job_seen),
+            Watch(
+                cluster,
+                "/apis/batch/v1/jobs?labelSelector=app.kubernetes.io%2Fmanaged-by%3Dcontentgen-operator",
+                job_seen,
+            ),
             Watch(cluster, "/apis/contentgen.io/v1alpha1/imagegenerations", resource_seen),
         ]
         for watcher in watchers:
@@ -256,14 +280,26 @@ def operator(n: int, namespaces: int, root: Path) -> Figures:
                     "apiVersion": "contentgen.io/v1alpha1",
                     "kind": "ImageGeneration",
                     "metadata": {"name": f"r{i}"},
-                    "spec": {"owner": "bench", "prompt": "a lighthouse", "provider": "offline", "numImages": 1},
+                    "spec": {
+                        "owner": "bench",
+                        "prompt": "a lighthouse",
+                        "provider": "offline",
+                        "numImages": 1,
+                    },
                 },
             )
             for i in range(n)
         ]
         began = time.monotonic()
         with ThreadPoolExecutor(WORKERS) as pool:
-            list(pool.map(lambda nb: cluster.post(f"/apis/contentgen.io/v1alpha1/namespaces/{nb[0]}/imagegenerations", nb[1]), bodies))
+            list(
+                pool.map(
+                    lambda nb: cluster.post(
+                        f"/apis/contentgen.io/v1alpha1/namespaces/{nb[0]}/imagegenerations", nb[1]
+                    ),
+                    bodies,
+                )
+            )
         wait(lambda: len(jobs) >= n, 3600, f"{n} Jobs")
         to_jobs = max(jobs.values()) - began
         time.sleep(2.0)  # let the last status writes land before counting
@@ -272,11 +308,14 @@ def operator(n: int, namespaces: int, root: Path) -> Figures:
         # Finish every Job as a worker and the Job controller would: the result, then Complete.
         completed: dict[str, float] = {}
         listing = cluster.http.get(
-            "/apis/batch/v1/jobs", params={"labelSelector": "app.kubernetes.io/managed-by=contentgen-operator"}
+            "/apis/batch/v1/jobs",
+            params={"labelSelector": "app.kubernetes.io/managed-by=contentgen-operator"},
         ).json()["items"]
 
         def finish(job: dict[str, Any]) -> None:
-            completed[f"{job['metadata']['namespace']}/{job['metadata']['labels']['app.kubernetes.io/instance']}"] = time.monotonic()
+            completed[
+                f"{job['metadata']['namespace']}/{job['metadata']['labels']['app.kubernetes.io/instance']}"
+            ] = time.monotonic()
             finish_job(cluster, store, job)
 
         with ThreadPoolExecutor(4) as pool:  # a steady stream of completions, as Jobs finish in a cluster
@@ -287,7 +326,19 @@ def operator(n: int, namespaces: int, root: Path) -> Figures:
         peak = rss_kb(process.pid, "VmHWM")
         calls_in_all = cluster.requests_by(OPERATOR_USER) - calls_before
         if os.environ.get("BENCH_CALLS"):  # what the requests were, for a look
-            print(json.dumps(sorted((c for c in json.loads((root / "requests.json").read_text()) if c[0] == OPERATOR_USER), key=lambda c: -c[3])), file=sys.stderr)
+            print(
+                json.dumps(
+                    sorted(
+                        (
+                            c
+                            for c in json.loads((root / "requests.json").read_text())
+                            if c[0] == OPERATOR_USER
+                        ),
+                        key=lambda c: -c[3],
+                    )
+                ),
+                file=sys.stderr,
+            )
         for watcher in watchers:
             watcher.stopping = True
         return Figures(
@@ -325,7 +376,13 @@ def finish_job(cluster: Cluster, store: Path, job: dict[str, Any]) -> None:
     key = keys.result_key("image-generation", labels["contentgen.io/owner"], uid)
     image = GeneratedImage(uri=(store / "x.png").as_uri(), width=1, height=1, size_bytes=1, sha256="0" * 64)
     result = RunResult(
-        kind="ImageGeneration", provider="offline", uid=uid, generation=generation, placeholder=True, images=[image], finished_at=now()
+        kind="ImageGeneration",
+        provider="offline",
+        uid=uid,
+        generation=generation,
+        placeholder=True,
+        images=[image],
+        finished_at=now(),
     )
     path = store / key
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -335,7 +392,9 @@ def finish_job(cluster: Cluster, store: Path, job: dict[str, Any]) -> None:
         {"type": kind, "status": "True", "reason": "CompletionsReached", "lastTransitionTime": stamp}
         for kind in ("SuccessCriteriaMet", "Complete")
     ]
-    status = {"status": {"startTime": stamp, "completionTime": stamp, "succeeded": 1, "conditions": conditions}}
+    status = {
+        "status": {"startTime": stamp, "completionTime": stamp, "succeeded": 1, "conditions": conditions}
+    }
     for _ in range(10):  # a flapping API server may refuse it: a Job controller retries
         response = cluster.http.patch(
             f"/apis/batch/v1/namespaces/{meta['namespace']}/jobs/{meta['name']}/status",
@@ -382,14 +441,20 @@ def _healthy(port: int) -> bool:
 
 def table(results: list[Figures]) -> str:
     rows = [
-        "| N | namespaces | run | until every Job exists | resources/s | completion → Succeeded, median / p99 | API requests per resource (until Jobs / in all) | peak RSS | RSS growth per resource |",
+        "| N | namespaces | run | until every Job exists | resources/s | completion → Succeeded, median / "
+        "p99 | API requests per resource (until Jobs / in all) | peak RSS | RSS growth per resource |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for f in results:
-        latency = f"{f.completion_median_s} s / {f.completion_p99_s} s" if f.completion_median_s is not None else "–"
+        latency = (
+            f"{f.completion_median_s} s / {f.completion_p99_s} s"
+            if f.completion_median_s is not None
+            else "–"
+        )
         rows.append(
-            f"| {f.resources} | {f.namespaces} | {f.mode} | {f.seconds_to_jobs} s | {f.per_second} | {latency} | "
-            f"{f.calls_until_jobs} / {f.calls_in_all} | {f.peak_rss_mb} MB | {f.rss_growth_kb_per_resource} KB |"
+            f"| {f.resources} | {f.namespaces} | {f.mode} | {f.seconds_to_jobs} s | {f.per_second} | "
+            f"{latency} | {f.calls_until_jobs} / {f.calls_in_all} | {f.peak_rss_mb} MB | "
+            f"{f.rss_growth_kb_per_resource} KB |"
         )
     pairs = {}
     for f in results:
@@ -399,7 +464,9 @@ def table(results: list[Figures]) -> str:
     rows.append("|---|---|---|")
     for (n, ns), pair in sorted(pairs.items()):
         if "operator" in pair and "baseline" in pair:
-            rows.append(f"| {n} | {ns} | **{pair['operator'].per_second / pair['baseline'].per_second:.2f}×** |")
+            rows.append(
+                f"| {n} | {ns} | **{pair['operator'].per_second / pair['baseline'].per_second:.2f}×** |"
+            )
     return "\n".join(rows) + "\n"
 
 
@@ -408,7 +475,9 @@ def main() -> int:
     parser.add_argument("--sizes", default="100,1000,5000")
     parser.add_argument("--namespaces", default="1,20")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "operator-results.json")
-    parser.add_argument("--readme", action="store_true", help="write the table into README and bench/README.md")
+    parser.add_argument(
+        "--readme", action="store_true", help="write the table into README and bench/README.md"
+    )
     args = parser.parse_args()
     results: list[Figures] = []
     for n in [int(x) for x in args.sizes.split(",")]:

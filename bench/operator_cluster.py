@@ -28,7 +28,6 @@ from contentgen.cluster.local import CHART_RBAC, OPERATOR_ACCOUNT, OPERATOR_NAME
 from contentgen.cluster.namespaces import NamespaceController, ServiceAccountController
 from contentgen.cluster.server import LocalControlPlane
 
-
 FAULTS = [
     ("create", "jobs"),
     ("patch", "imagegenerations/status"),
@@ -65,7 +64,11 @@ def main(directory: str, flapping: bool = False) -> None:
     root = Path(directory)
     control = LocalControlPlane(root / "control-plane").start()
     control.plane.record_decisions = False  # the benchmark counts requests, not decisions
-    for controller in (NamespaceController(control.plane), ServiceAccountController(control.plane), GarbageCollector(control.plane)):
+    for controller in (
+        NamespaceController(control.plane),
+        ServiceAccountController(control.plane),
+        GarbageCollector(control.plane),
+    ):
         controller.start()
     for text in rendered_crds().values():
         control.apply(yaml.safe_load(text))

@@ -6,11 +6,11 @@ checked against the chart's RBAC at the end (nothing the operator or the worker 
 from __future__ import annotations
 
 import json
-from collections import Counter
 import os
 import signal
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +51,7 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
     sample = (EXAMPLES / "media" / "sample.mp4").read_bytes()
     with serve({"/sample.mp4": (200, {"Content-Type": "video/mp4"}, sample)}) as (base, _):
         log = (root / "local-cluster.log").open("w")
-        process = subprocess.Popen(  # noqa: S603 - our own command
+        process = subprocess.Popen(
             [
                 CONTENTGEN,
                 "local-cluster",
@@ -79,7 +79,10 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
             log.close()
     assert process.returncode == 0, (root / "local-cluster.log").read_text()[-3000:]
     assert not kubeconfig.exists()  # a stopped cluster leaves no kubeconfig pointing nowhere
-    decisions = [SimpleNamespace(**json.loads(line)) for line in (root / "audit.jsonl").read_text().splitlines()]
+    decisions = [
+        SimpleNamespace(**json.loads(line)) for line in (root / "audit.jsonl").read_text().splitlines()
+    ]
+    assert {d.user for d in decisions} >= {"system:serviceaccount:contentgen:contentgen-operator"}
     record_decisions(decisions, "cluster-wide")
 
 
@@ -103,7 +106,11 @@ def test_the_examples(box: Box, tmp_path: Path) -> None:
     out = k.run("apply", "-f", str(examples_served_from(box, tmp_path / "examples"))).stdout
     assert out.count(" created") == 4, out
     k.run(
-        "wait", "--for=condition=Ready", "loratraining,imagegeneration,transcription", "--all", "--timeout=600s"
+        "wait",
+        "--for=condition=Ready",
+        "loratraining,imagegeneration,transcription",
+        "--all",
+        "--timeout=600s",
     )
     table = k.run("get", "contentgen").stdout
     assert "loratraining.contentgen.io/demo-avatar" in table and "dmavatar" in table
@@ -124,7 +131,12 @@ def test_the_examples(box: Box, tmp_path: Path) -> None:
 
 def test_a_burst_in_one_second_with_two_slots_all_reach_ready(box: Box, tmp_path: Path) -> None:
     k = box.kubectl
-    k.run("apply", "-f", "-", stdin=yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "burst"}}))
+    k.run(
+        "apply",
+        "-f",
+        "-",
+        stdin=yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "burst"}}),
+    )
     docs = [
         {
             "apiVersion": "contentgen.io/v1alpha1",
@@ -137,7 +149,9 @@ def test_a_burst_in_one_second_with_two_slots_all_reach_ready(box: Box, tmp_path
     path = tmp_path / "burst.yaml"
     path.write_text(yaml.safe_dump_all(docs))
     k.run("create", "-f", str(path))
-    created = Counter(i["metadata"]["creationTimestamp"] for i in k.json("get", "imggen", "-n", "burst")["items"])
+    created = Counter(
+        i["metadata"]["creationTimestamp"] for i in k.json("get", "imggen", "-n", "burst")["items"]
+    )
     # What deadlocked the queue: several resources created in the same second (timestamps tie).
     assert max(created.values()) >= 3, created
     k.run("wait", "--for=condition=Ready", "imagegeneration", "--all", "-n", "burst", "--timeout=600s")
@@ -149,7 +163,14 @@ def test_a_spec_edit_trains_a_new_version(box: Box) -> None:
     k = box.kubectl
     wait_for(lambda: k.run("get", "lora", "demo-avatar", check=False).returncode == 0, 60, "the example LoRA")
     k.run("wait", "--for=condition=Ready", "lora/demo-avatar", "--timeout=600s")
-    k.run("patch", "lora", "demo-avatar", "--type=merge", "-p", json.dumps({"spec": {"training": {"steps": 200}}}))
+    k.run(
+        "patch",
+        "lora",
+        "demo-avatar",
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"training": {"steps": 200}}}),
+    )
     k.run("wait", "--for=jsonpath={.status.latestVersion}=2", "lora/demo-avatar", "--timeout=600s")
     k.run("wait", "--for=condition=Ready", "lora/demo-avatar", "--timeout=600s")
     status = k.json("get", "lora", "demo-avatar")["status"]
@@ -172,7 +193,9 @@ def test_delete_with_each_policy(box: Box, tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump_all(docs))
     k.run("apply", "--server-side", "-f", str(path))
     k.run("wait", "--for=condition=Ready", "imggen/del-retain", "imggen/del-delete", "--timeout=600s")
-    uids = {d["metadata"]["name"]: k.json("get", "imggen", d["metadata"]["name"])["metadata"]["uid"] for d in docs}
+    uids = {
+        d["metadata"]["name"]: k.json("get", "imggen", d["metadata"]["name"])["metadata"]["uid"] for d in docs
+    }
     before = {name: box.store_files(f"generated-images/dora/{uid}") for name, uid in uids.items()}
     assert all(before.values())
     assert k.json("get", "imggen", "del-delete")["metadata"]["finalizers"] == ["contentgen.io/cleanup"]
@@ -180,12 +203,19 @@ def test_delete_with_each_policy(box: Box, tmp_path: Path) -> None:
     assert k.run("get", "imggen", "del-retain", "del-delete", check=False).returncode == 1
     assert box.store_files(f"generated-images/dora/{uids['del-retain']}") == before["del-retain"]
     assert box.store_files(f"generated-images/dora/{uids['del-delete']}") == []
-    wait_for(lambda: not k.json("get", "jobs", "-l", "contentgen.io/owner=dora")["items"], 60, "the Jobs collected")
+    wait_for(
+        lambda: not k.json("get", "jobs", "-l", "contentgen.io/owner=dora")["items"], 60, "the Jobs collected"
+    )
 
 
 def test_the_operator_killed_mid_run_converges_with_one_job_per_generation(box: Box, tmp_path: Path) -> None:
     k = box.kubectl
-    k.run("apply", "-f", "-", stdin=yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "chaos"}}))
+    k.run(
+        "apply",
+        "-f",
+        "-",
+        stdin=yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "chaos"}}),
+    )
     docs = [
         {
             "apiVersion": "contentgen.io/v1alpha1",

@@ -195,7 +195,8 @@ def cluster(root: Path, monkeypatch: Any, *, rbac: list[dict[str, Any]] | None =
             "CONTENTGEN_RESYNC_INTERVAL_SECONDS": "5",
             "CONTENTGEN_HEALTH_PORT": str(health_port),
             "CONTENTGEN_MAX_RUNNING_JOBS_PER_NAMESPACE": "2",
-            "CONTENTGEN_LEADER_ELECTION": "false",  # kopf runs in this process; tests of the Lease start processes
+            # kopf runs in this process; tests of the Lease start processes
+            "CONTENTGEN_LEADER_ELECTION": "false",
         }
     )
     for key in ("PATH", "HOME", "LANG"):

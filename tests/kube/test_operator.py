@@ -472,9 +472,10 @@ def test_operator_restart_mid_job_creates_no_second_job(
 # --- what the operator and the worker asked of the API server (for the chart's RBAC) -----------
 
 
-
 def record_calls(c: Cluster, mode: str = "cluster-wide") -> None:
-    record_decisions(c.plane.decisions, mode)
+    decisions = c.plane.decisions
+    assert len(decisions) < c.plane.decisions_kept, "the oldest decisions were dropped: keep more"
+    record_decisions(decisions, mode)
 
 
 def namespaced_rbac(namespaces: list[str]) -> list[dict[str, Any]]:

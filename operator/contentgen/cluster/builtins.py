@@ -195,21 +195,17 @@ def validate_builtin(kind: str, obj: dict[str, Any], old: dict[str, Any] | None)
     if kind == "Pod" and old is not None:
         spec, old_spec = obj.get("spec") or {}, old.get("spec") or {}
         changed = {k for k in set(spec) | set(old_spec) if spec.get(k) != old_spec.get(k)}
-        # Pod updates may change only a few fields of spec (images, deadline, tolerations added).
-        allowed = (
-            {"activeDeadlineSeconds", "tolerations", "nodeName"}
-            if not old_spec.get("nodeName")
-            else {"activeDeadlineSeconds", "tolerations"}
-        )
-        if changed - allowed:
+        # Pod updates may change only a few fields of spec (images, deadline, tolerations added);
+        # spec.nodeName is set through pods/binding only.
+        if changed - {"activeDeadlineSeconds", "tolerations"}:
             return [
                 FieldError(
                     "FieldValueForbidden",
                     "spec",
                     detail="pod updates may not change fields other than `spec.containers[*].image`,"
-                    "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions "
-                    "to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it "
-                    "was previously negative)",
+                    "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` "
+                    "(only additions to existing tolerations),`spec.terminationGracePeriodSeconds` "
+                    "(allow it to be set to 1 if it was previously negative)",
                 )
             ]
     return []

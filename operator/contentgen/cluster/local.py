@@ -101,6 +101,7 @@ class LocalCluster:
             self.node.stop()
         self.controllers.stop()
         self.control.stop()
+        self.plane.close_audit()
 
     def install(self) -> None:
         """The CRDs, as `kubectl apply` would make them, then the chart's RBAC."""

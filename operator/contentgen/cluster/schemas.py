@@ -23,7 +23,11 @@ KUBERNETES_VERSION = "v1.33.0"
 def _definitions() -> dict[str, Any]:
     from importlib import resources
 
-    base = resources.files("kubernetes_validate") / "kubernetes-json-schema" / f"{KUBERNETES_VERSION}-local-strict"
+    base = (
+        resources.files("kubernetes_validate")
+        / "kubernetes-json-schema"
+        / f"{KUBERNETES_VERSION}-local-strict"
+    )
     data: dict[str, Any] = json.loads((base / "_definitions.json").read_text())
     return dict(data["$defs"])
 
@@ -70,7 +74,9 @@ class _Converter:
             out.setdefault("type", "object")
         if isinstance(node.get("additionalProperties"), dict):
             out["additionalProperties"] = self.convert(node["additionalProperties"])
-        elif node.get("additionalProperties") is True or ("properties" not in node and out.get("type") == "object"):
+        elif node.get("additionalProperties") is True or (
+            "properties" not in node and out.get("type") == "object"
+        ):
             out["x-kubernetes-preserve-unknown-fields"] = True
         if isinstance(node.get("items"), dict):
             out["items"] = self.convert(node["items"])
@@ -80,7 +86,9 @@ class _Converter:
             values = [v for v in node["enum"] if v is not None]
             if values:
                 out["enum"] = values
-        if "type" not in out and "properties" not in out:  # untyped (JSON, JSONSchemaPropsOrArray): anything goes
+        if (
+            "type" not in out and "properties" not in out
+        ):  # untyped (JSON, JSONSchemaPropsOrArray): anything goes
             out["x-kubernetes-preserve-unknown-fields"] = True
         return out
 
@@ -90,7 +98,11 @@ def schema_for(kind: str, api_version: str) -> Schema | None:
     """The structural schema of a built-in kind, or None when the set has no such kind."""
     from importlib import resources
 
-    base = resources.files("kubernetes_validate") / "kubernetes-json-schema" / f"{KUBERNETES_VERSION}-local-strict"
+    base = (
+        resources.files("kubernetes_validate")
+        / "kubernetes-json-schema"
+        / f"{KUBERNETES_VERSION}-local-strict"
+    )
     file_api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
     path = base / f"{kind.lower()}-{file_api}.json"
     if not path.is_file():

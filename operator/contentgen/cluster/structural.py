@@ -22,7 +22,7 @@ from .errors import Cause
 try:  # RE2, the engine Go's regexp implements; cel-python brings it
     import re2 as _regex
 except ImportError:  # pragma: no cover - the cluster extra installs it
-    _regex = re  # type: ignore[no-redef]
+    _regex = re
 
 Schema = dict[str, Any]
 
@@ -252,6 +252,11 @@ def _format_ok(value: str, fmt: str) -> bool:
         except ValueError:
             return False
     return True
+
+
+def compile_regex(pattern: str) -> Any:
+    """The pattern compiled with RE2 (what apiextensions checks a schema's pattern with)."""
+    return _regex.compile(pattern)
 
 
 def _search(pattern: str, text: str) -> bool:

@@ -6,7 +6,7 @@ import logging
 import os
 import signal
 import threading
-from typing import Any
+from typing import Any, cast
 
 from .settings import OperatorSettings
 
@@ -64,10 +64,11 @@ def elector(settings: OperatorSettings) -> Any:
             raise
 
     def write(body: dict[str, Any], create: bool) -> dict[str, Any]:
+        lease = cast(Any, body)  # the client serializes a dict as it is (its stubs ask for a V1Lease)
         if create:
-            result = api.create_namespaced_lease(namespace, body, _request_timeout=timeout)
+            result = api.create_namespaced_lease(namespace, lease, _request_timeout=timeout)
         else:
-            result = api.replace_namespaced_lease(name, namespace, body, _request_timeout=timeout)
+            result = api.replace_namespaced_lease(name, namespace, lease, _request_timeout=timeout)
         written: dict[str, Any] = api.api_client.sanitize_for_serialization(result)
         return written
 
