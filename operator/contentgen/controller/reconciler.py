@@ -69,9 +69,13 @@ def owner_body(op: Operator, kind: Kind, namespace: str, uid: str) -> dict[str, 
 
 def _fresher(op: Operator, body: dict[str, Any]) -> dict[str, Any]:
     """The body, with our own last status write if the watch has not shown it yet."""
-    written = op.written.get(body["metadata"]["uid"])
+    uid = body["metadata"]["uid"]
+    written = op.written.get(uid)
     seen = int(body["metadata"].get("resourceVersion") or 0)
-    if written is None or written[0] <= seen:
+    if written is None:
+        return body
+    if written[0] <= seen:
+        del op.written[uid]  # the watch has caught up: nothing to keep
         return body
     return {**body, "status": written[1]}
 
@@ -119,7 +123,7 @@ async def reconcile(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
     """Reconcile one resource (errors are counted, then left to the caller to retry)."""
     uid = body["metadata"]["uid"]
     try:
-        async with op.lock(uid):
+        async with op.resource_lock(uid):
             began = time.monotonic()
             await _reconcile(op, kind, _fresher(op, body))
             metrics.RECONCILE_SECONDS.labels(kind.kind).observe(time.monotonic() - began)

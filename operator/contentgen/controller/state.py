@@ -5,6 +5,8 @@ only small things: a lock while it is reconciled, its place in a queue, its last
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +28,7 @@ class Operator:
     store: Any = None  # ObjectStore, when a store is configured
     catalog: Any = None  # Catalog, when a catalog is configured
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    lock_users: dict[str, int] = field(default_factory=dict)
     # Catalog writes that failed (MongoDB down): uid -> the result to record, if any.
     catalog_behind: dict[str, RunResult | None] = field(default_factory=dict)
     # Namespaces where the worker's ServiceAccount and RoleBinding are known to exist.
@@ -47,6 +50,21 @@ class Operator:
 
     def lock(self, uid: str) -> asyncio.Lock:
         return self.locks.setdefault(uid, asyncio.Lock())
+
+    @contextlib.asynccontextmanager
+    async def resource_lock(self, uid: str) -> AsyncIterator[None]:
+        """One reconcile at a time per resource; a resource at rest keeps no lock (memory)."""
+        lock = self.locks.setdefault(uid, asyncio.Lock())
+        self.lock_users[uid] = self.lock_users.get(uid, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self.lock_users[uid] -= 1
+            if not self.lock_users[uid]:
+                del self.lock_users[uid]
+                if self.locks.get(uid) is lock:
+                    del self.locks[uid]
 
     def admission(self, namespace: str) -> asyncio.Lock:
         return self.locks.setdefault(f"namespace/{namespace}", asyncio.Lock())
