@@ -6,9 +6,12 @@ the Job's Complete condition).
 
 Reported per (N, namespaces):
 - resources/s until every Job exists, from the first create;
-- median and p99 from a Job's completion to its resource's Succeeded;
+- median and p99 from a Job's completion to its resource's Succeeded, with Jobs completing at
+  a steady 50 per second (as in a busy cluster; a burst is the chaos bench's business);
 - the operator's API requests per resource (until the Jobs exist, and in all);
 - the operator's peak RSS and its growth per resource;
+- CPU time per resource of the operator, the API server and this client until every Job exists:
+  on a shared two-core machine, what bounds resources/s;
 - the same for a raw baseline in the same run: the Jobs created directly with the kubernetes
   client (16 threads), no operator. operator ÷ baseline is the headline.
 
@@ -42,6 +45,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 WORKERS = 16
+COMPLETIONS_PER_SECOND = 50
 OPERATOR_USER = "system:serviceaccount:contentgen:contentgen-operator"
 
 
@@ -59,6 +63,10 @@ class Figures:
     peak_rss_mb: float | None = None
     rss_growth_kb_per_resource: float | None = None  # peak over the idle operator, per resource
     settled_kb_per_resource: float | None = None  # once every resource has settled, over idle
+    # CPU time per resource until every Job exists: where the machine's two cores go
+    operator_cpu_ms: float | None = None
+    plane_cpu_ms: float | None = None
+    client_cpu_ms: float | None = None  # this process: creating the resources (or the Jobs)
 
 
 class Cluster:
@@ -171,6 +179,12 @@ class Watch(threading.Thread):
                 time.sleep(0.2)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kb(pid: int, field: str = "VmRSS") -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -205,6 +219,7 @@ def baseline(n: int, namespaces: int, root: Path) -> Figures:
         api = kubernetes.client.BatchV1Api(kubernetes.client.ApiClient(config))
         api.api_client.rest_client.pool_manager.connection_pool_kw["maxsize"] = WORKERS
         before = rss_kb(os.getpid(), "VmHWM")
+        plane_cpu, client_cpu = cpu_seconds(cluster.process.pid), cpu_seconds(os.getpid())
         began = time.monotonic()
         with ThreadPoolExecutor(WORKERS) as pool:
             list(
@@ -216,6 +231,8 @@ def baseline(n: int, namespaces: int, root: Path) -> Figures:
                 )
             )
         elapsed = time.monotonic() - began
+        plane_cpu = cpu_seconds(cluster.process.pid) - plane_cpu
+        client_cpu = cpu_seconds(os.getpid()) - client_cpu
         peak = rss_kb(os.getpid(), "VmHWM")
         return Figures(
             "baseline",
@@ -227,6 +244,8 @@ def baseline(n: int, namespaces: int, root: Path) -> Figures:
             calls_in_all=1.0,
             peak_rss_mb=round(peak / 1024, 1),
             rss_growth_kb_per_resource=round(max(0, peak - before) / n, 1),
+            plane_cpu_ms=round(1000 * plane_cpu / n, 2),
+            client_cpu_ms=round(1000 * client_cpu / n, 2),
         )
     finally:
         cluster.stop()
@@ -291,6 +310,7 @@ def operator(n: int, namespaces: int, root: Path) -> Figures:
             )
             for i in range(n)
         ]
+        cpu = [cpu_seconds(p) for p in (process.pid, cluster.process.pid, os.getpid())]
         began = time.monotonic()
         with ThreadPoolExecutor(WORKERS) as pool:
             list(
@@ -303,6 +323,8 @@ def operator(n: int, namespaces: int, root: Path) -> Figures:
             )
         wait(lambda: len(jobs) >= n, 3600, f"{n} Jobs")
         to_jobs = max(jobs.values()) - began
+        pids = (process.pid, cluster.process.pid, os.getpid())
+        cpu = [cpu_seconds(p) - c for p, c in zip(pids, cpu, strict=True)]
         time.sleep(2.0)  # let the last status writes land before counting
         calls_until_jobs = cluster.requests_by(OPERATOR_USER) - calls_before
 
@@ -319,8 +341,15 @@ def operator(n: int, namespaces: int, root: Path) -> Figures:
             ] = time.monotonic()
             finish_job(cluster, store, job)
 
-        with ThreadPoolExecutor(4) as pool:  # a steady stream of completions, as Jobs finish in a cluster
-            list(pool.map(finish, listing))
+        # A steady stream of completions, as Jobs finish in a cluster: COMPLETIONS_PER_SECOND.
+        start = time.monotonic()
+
+        def paced(item: tuple[int, dict[str, Any]]) -> None:
+            time.sleep(max(0.0, start + item[0] / COMPLETIONS_PER_SECOND - time.monotonic()))
+            finish(item[1])
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(paced, enumerate(listing)))
         wait(lambda: len(succeeded) >= n, 3600, f"{n} resources Succeeded")
         latencies = sorted(succeeded[k] - completed[k] for k in completed if k in succeeded)
         time.sleep(8.0)  # kopf's per-object workers end after their idle timeout
@@ -356,6 +385,9 @@ def operator(n: int, namespaces: int, root: Path) -> Figures:
             peak_rss_mb=round(peak / 1024, 1),
             rss_growth_kb_per_resource=round(max(0, peak - idle) / n, 1),
             settled_kb_per_resource=round(max(0, settled - idle) / n, 1),
+            operator_cpu_ms=round(1000 * cpu[0] / n, 2),
+            plane_cpu_ms=round(1000 * cpu[1] / n, 2),
+            client_cpu_ms=round(1000 * cpu[2] / n, 2),
         )
     finally:
         process.send_signal(signal.SIGTERM)
@@ -424,6 +456,7 @@ def operator_env(root: Path, n: int) -> dict[str, str]:
         "CONTENTGEN_HEALTH_PORT": str(health_port()),
         "CONTENTGEN_METRICS_PORT": "0",
         "CONTENTGEN_LOG_FORMAT": "plain",
+        **{k: v for k, v in os.environ.items() if k.startswith(("MALLOC_", "PYTHON"))},
     }
 
 
@@ -446,8 +479,9 @@ def table(results: list[Figures]) -> str:
     rows = [
         "| N | namespaces | run | until every Job exists | resources/s "
         "| completion → Succeeded, median / p99 | API requests per resource (until Jobs / in all) "
-        "| peak RSS | RSS per resource (peak / settled) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| peak RSS | RSS per resource (peak / settled) "
+        "| CPU per resource until Jobs: operator / API server / client |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for f in results:
         latency = (
@@ -458,7 +492,9 @@ def table(results: list[Figures]) -> str:
         rows.append(
             f"| {f.resources} | {f.namespaces} | {f.mode} | {f.seconds_to_jobs} s | {f.per_second} | "
             f"{latency} | {f.calls_until_jobs} / {f.calls_in_all} | {f.peak_rss_mb} MB | "
-            f"{f.rss_growth_kb_per_resource} / {f.settled_kb_per_resource or '–'} KB |"
+            f"{f.rss_growth_kb_per_resource} / {f.settled_kb_per_resource or '–'} KB | "
+            f"{f.operator_cpu_ms if f.operator_cpu_ms is not None else '–'} / {f.plane_cpu_ms} / "
+            f"{f.client_cpu_ms} ms |"
         )
     pairs = {}
     for f in results:

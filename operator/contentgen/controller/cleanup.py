@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
-
-import kopf
+from typing import Any
 
 from contentgen.api import Kind, now
 
 from . import metrics
+from .events import post_event
 from .naming import ANNOTATION_SKIP_CLEANUP
 from .observe import JobState
 from .state import Operator
@@ -37,7 +36,7 @@ async def delete(
     op.queue.forget(namespace, uid)
     if (meta.get("annotations") or {}).get(ANNOTATION_SKIP_CLEANUP) == "true":
         skipped = f"{ANNOTATION_SKIP_CLEANUP} is set: stored objects and the catalog record stay"
-        kopf.event(cast(Any, body), type="Warning", reason="CleanupSkipped", message=skipped)
+        await post_event(op, body, "Warning", "CleanupSkipped", skipped)
         metrics.CLEANUPS.labels(kind.kind, "skipped").inc()
         return
     if spec.get("deletionPolicy", "Retain") != "Delete":
@@ -58,10 +57,8 @@ async def delete(
             f"annotate the resource {ANNOTATION_SKIP_CLEANUP}=true"
         )
         await op.kube.patch_status(kind, namespace, meta["name"], {"message": message})
-        kopf.event(cast(Any, body), type="Warning", reason="CleanupFailed", message=message)
+        await post_event(op, body, "Warning", "CleanupFailed", message)
         metrics.CLEANUPS.labels(kind.kind, "failed").inc()
         raise CleanupFailed(message) from exc
-    kopf.event(
-        cast(Any, body), type="Normal", reason="CleanedUp", message=f"removed {removed} stored object(s)"
-    )
+    await post_event(op, body, "Normal", "CleanedUp", f"removed {removed} stored object(s)")
     metrics.CLEANUPS.labels(kind.kind, "deleted").inc()

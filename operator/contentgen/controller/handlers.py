@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-from typing import Any
+import os
+from typing import Any, cast
 
 import kopf
 
@@ -30,11 +31,11 @@ from .queue import Backoff, NamespaceQueue
 from .reconciler import (
     job_seen,
     owner_of,
-    reconcile,
     safety_net,
     wake,
     wake_lora_waiters,
     wake_namespace,
+    worker,
 )
 from .settings import OperatorSettings
 from .state import Operator
@@ -54,6 +55,17 @@ KEPT_METADATA = (
     "finalizers",
 )
 KEPT_ANNOTATIONS = ("contentgen.io/skip-cleanup",)
+
+
+class NoDiffBase(kopf.AnnotationsDiffBaseStorage):
+    """kopf keeps a deep copy of each object on every event to find what changed, for its
+    create/update handlers. The operator has none (raw event handlers only): nothing to copy."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return cast(kopf.BodyEssence, {})
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
 
 
 def _operator(kwargs: dict[str, Any]) -> Operator:
@@ -90,6 +102,13 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.peering.standalone = True  # leadership is the Lease's (leader.py)
     settings.scanning.disabled = True  # the CRDs are ours and known; no need to watch for new ones
     settings.posting.reporting_component = "contentgen-operator"
+    settings.persistence.diffbase_storage = NoDiffBase()
+    # kopf keeps a worker per object alive this long after its last event: short, so that a burst
+    # of thousands of objects does not keep thousands of idle workers (memory).
+    settings.queueing.idle_timeout = 2.0
+    # kopf logs "Handler ... succeeded" for every watch event; the operator logs what it does.
+    if os.environ.get("CONTENTGEN_KOPF_VERBOSE") != "true":
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = config.api_timeout_seconds
@@ -129,16 +148,18 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         backoff=Backoff(config.reconcile_interval_seconds),
     )
     memo.operator = op
-    op.spawn(_safety_net_when_indexed(op))
+    op.spawn(_work_when_indexed(op))
     if config.metrics_port:
         from prometheus_client import start_http_server
 
         start_http_server(config.metrics_port)
 
 
-async def _safety_net_when_indexed(op: Operator) -> None:
+async def _work_when_indexed(op: Operator) -> None:
     while not op.indexes:  # the first handler call hands us kopf's indexes
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.05)
+    for _ in range(op.settings.workers):
+        op.spawn(worker(op))
     await safety_net(op)
 
 
@@ -155,22 +176,23 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 
 # --- indexes: what reconciles read instead of asking the API server -----------------------------
+# (async, though they do no I/O: kopf runs a plain function on its thread pool, one hop per event)
 
 
 @kopf.index("batch", "v1", "jobs", labels=MANAGED)
-def jobs_by_owner(body: kopf.Body, **_: Any) -> dict[tuple[str, str], JobState]:
+async def jobs_by_owner(body: kopf.Body, **_: Any) -> dict[tuple[str, str], JobState]:
     state = job_state(dict(body))
     return {} if state is None else {(state.namespace, state.uid): state}
 
 
 @kopf.index("", "v1", "pods", labels=MANAGED)
-def pods_by_job(body: kopf.Body, **_: Any) -> dict[tuple[str, str], PodState]:
+async def pods_by_job(body: kopf.Body, **_: Any) -> dict[tuple[str, str], PodState]:
     state = pod_state(dict(body))
     return {} if state is None else {(state.namespace, state.job): state}
 
 
 @kopf.index(GROUP, VERSION, "loratrainings")
-def loras_by_name(body: kopf.Body, **_: Any) -> dict[tuple[str, str], LoraState]:
+async def loras_by_name(body: kopf.Body, **_: Any) -> dict[tuple[str, str], LoraState]:
     return {(body["metadata"]["namespace"], body["metadata"]["name"]): lora_state(dict(body))}
 
 
@@ -181,6 +203,7 @@ def _kept(body: kopf.Body) -> dict[str, Any]:
     if annotations:
         kept_meta["annotations"] = annotations
     return {
+        "apiVersion": body["apiVersion"],
         "kind": body["kind"],
         "metadata": kept_meta,
         "spec": dict(body.get("spec") or {}),
@@ -191,7 +214,7 @@ def _kept(body: kopf.Body) -> dict[str, Any]:
 def _register_index(kind: Kind) -> str:
     name = f"{kind.plural}_by_uid"
 
-    def index(body: kopf.Body, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    async def index(body: kopf.Body, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
         return {(body["metadata"]["namespace"], body["metadata"]["uid"]): _kept(body)}
 
     index.__name__ = name
@@ -203,7 +226,7 @@ def _register_index(kind: Kind) -> str:
 def _register_spend(kind: Kind) -> str:
     name = f"{kind.singular}_spend"
 
-    def spend(body: kopf.Body, **_: Any) -> dict[str, Spender]:
+    async def spend(body: kopf.Body, **_: Any) -> dict[str, Spender]:
         return {"all": spender(dict(body))}
 
     spend.__name__ = name
@@ -234,10 +257,7 @@ def _register(kind: Kind) -> None:
             wake_lora_waiters(op, meta["namespace"], meta["name"])
         if event is None and op.catalog is not None:  # the initial listing after a start: catch up
             await sync_catalog(op, dict(body), dict(body.get("status") or {}), None)
-        try:
-            await reconcile(op, kind, dict(body))
-        except Exception as exc:  # the backoff brings it back; an error here would stall kopf's stream
-            log.warning("reconcile of %s/%s failed: %s", meta["namespace"], meta["name"], exc)
+        wake(op, kind.kind, meta["namespace"], meta["uid"])
 
     on_event.__name__ = f"{kind.singular}_event"
     kopf.on.event(GROUP, VERSION, kind.plural, id=f"{kind.singular}-event")(on_event)

@@ -13,6 +13,7 @@ TRANSITIONS = Counter(
 RECONCILE_SECONDS = Histogram("contentgen_reconcile_seconds", "Time to reconcile one resource.", ["kind"])
 ERRORS = Counter("contentgen_reconcile_errors_total", "Reconciles that raised.", ["kind", "error"])
 QUEUE_LENGTH = Gauge("contentgen_queue_length", "Resources waiting for a free Job slot.")
+WORK_QUEUE = Gauge("contentgen_workqueue_depth", "Resources waiting for a worker to reconcile them.")
 CATALOG_BEHIND = Gauge(
     "contentgen_catalog_pending_writes", "Catalog writes waiting for MongoDB to come back."
 )

@@ -16,14 +16,13 @@ import time
 from dataclasses import replace
 from typing import Any, cast
 
-import kopf
-
 from contentgen.api import KINDS, Kind, Phase, RunFailure, SpecSnapshot, now
 
 from . import metrics
 from .budget import Budgets, annotation_problem, limits_for, over_budget
 from .catalog_sync import sync_catalog
 from .cleanup import delete
+from .events import post_event
 from .jobs import missing_credentials, render_job
 from .naming import FINALIZER, LABEL_KIND, LABEL_UID
 from .observe import JobState, LoraState
@@ -165,7 +164,7 @@ async def _reconcile(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
         written = await op.kube.patch_status(kind, res.namespace, res.name, patch)
         op.written[res.uid] = (int(written["metadata"]["resourceVersion"]), dict(written.get("status") or {}))
     for event in decision.events:
-        kopf.event(cast(Any, body), type=event.type, reason=event.reason, message=event.message)
+        await post_event(op, body, event.type, event.reason, event.message)
         metrics.TRANSITIONS.labels(kind.kind, str(decision.status.get("phase")), event.reason).inc()
     if patch or decision.outcome_recorded is not None or res.uid in op.catalog_behind:
         await sync_catalog(op, body, decision.status, decision.outcome_recorded)
@@ -314,10 +313,22 @@ def _schedule(op: Operator, res: Observed, decision: Decision) -> None:
 
 
 def wake(op: Operator, kind_name: str, namespace: str, uid: str) -> None:
-    kind = KINDS[kind_name]
-    body = owner_body(op, kind, namespace, uid)
-    if body is not None:
-        op.spawn(_quietly(op, kind, body))
+    op.work.add((kind_name, namespace, uid))
+
+
+async def worker(op: Operator) -> None:
+    """Reconcile queued resources, one at a time, from the latest state in the index."""
+    while True:
+        key = await op.work.get()
+        kind_name, namespace, uid = cast(tuple[str, str, str], key)
+        try:
+            kind = KINDS[kind_name]
+            body = owner_body(op, kind, namespace, uid)
+            if body is not None:  # gone since it was queued
+                await _quietly(op, kind, body)
+        finally:
+            op.work.done(key)
+            metrics.WORK_QUEUE.set(len(op.work))
 
 
 def wake_namespace(op: Operator, namespace: str) -> None:
@@ -372,7 +383,7 @@ async def safety_net(op: Operator) -> None:
                 due = uid in op.backoff.next_at and op.backoff.due(uid, clock)
                 behind = uid in op.catalog_behind
                 if due or behind or (resync and not settled(body, op)):
-                    op.spawn(_quietly(op, kind, dict(body)))
+                    wake(op, kind.kind, body["metadata"]["namespace"], uid)
 
 
 def settled(body: dict[str, Any], op: Operator) -> bool:

@@ -15,6 +15,7 @@ from contentgen.api import RunResult
 from .kube import Kube
 from .queue import Backoff, NamespaceQueue
 from .settings import OperatorSettings
+from .workqueue import WorkQueue
 
 
 @dataclass
@@ -47,6 +48,8 @@ class Operator:
     # kopf's indexes, captured from the first handler call (they are live views)
     indexes: dict[str, Any] = field(default_factory=dict)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    # (kind, namespace, uid) of resources to reconcile, for `settings.workers` workers
+    work: WorkQueue = field(default_factory=WorkQueue)
 
     def lock(self, uid: str) -> asyncio.Lock:
         return self.locks.setdefault(uid, asyncio.Lock())
