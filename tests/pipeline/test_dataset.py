@@ -18,11 +18,13 @@ from tests.pipeline.conftest import cut_f1, scene_of
 TEMPLATE = "a photo of {trigger}, a person"
 
 
-def spec(**changes: object) -> DatasetSpec:
+def spec(*, min_frames: int = 1, **changes: object) -> DatasetSpec:
+    """A valid spec; `min_frames` below the API's least (4) only to test selection on short videos
+    (the gate has its own tests, with valid values)."""
     fields: dict[str, object] = {"max_frames": 12, "min_scene_seconds": 1.0, "face_filter": True}
     fields["caption_template"] = TEMPLATE
     fields.update(changes)
-    return DatasetSpec.model_validate(fields)
+    return DatasetSpec.model_validate(fields).model_copy(update={"min_frames": min_frames})
 
 
 def build(video: SyntheticVideo, out: Path, **changes: object) -> LocalDataset:
@@ -78,7 +80,7 @@ def test_images_and_captions_on_disk(faces_only: LocalDataset) -> None:
 
     assert sorted(p.name for p in (root / "images").iterdir()) == [f"{n}.jpg" for n in names]
     assert sorted(p.name for p in (root / "captions").iterdir()) == [f"{n}.txt" for n in names]
-    assert {p.name for p in root.iterdir()} == {"images", "captions", "dataset.zip"}  # no leftovers
+    assert {p.name for p in root.iterdir()} == {"images", "captions", "dataset.zip", "contact-sheet.jpg"}
     for image in faces_only.images:
         assert image.caption == "a photo of dmavatar, a person"
         assert image.caption_path.read_text() == image.caption

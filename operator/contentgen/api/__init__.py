@@ -15,9 +15,12 @@ from .common import (
 from .image import GeneratedImage, ImageGenerationSpec, ImageGenerationStatus, LoraEntry, LoraRef
 from .kinds import API_VERSION, CATALOG_TYPES, CATEGORY, GROUP, KINDS, VERSION, Kind
 from .lora import (
+    Captioning,
     DatasetImage,
     DatasetReport,
     DatasetSpec,
+    DatasetSummary,
+    DroppedScenes,
     LoraTrainingSpec,
     LoraTrainingStatus,
     LoraVersion,
@@ -37,6 +40,7 @@ __all__ = [
     "VERSION",
     "ApiModel",
     "Artifact",
+    "Captioning",
     "CelRule",
     "CommonSpec",
     "CommonStatus",
@@ -45,7 +49,9 @@ __all__ = [
     "DatasetImage",
     "DatasetReport",
     "DatasetSpec",
+    "DatasetSummary",
     "DeletionPolicy",
+    "DroppedScenes",
     "GeneratedImage",
     "ImageGenerationSpec",
     "ImageGenerationStatus",

@@ -11,12 +11,17 @@ from .common import Artifact, CommonSpec, CommonStatus, SourceSpec
 
 DEFAULT_TRAINING_MODEL = "fal-ai/flux-lora-fast-training"
 
+DEFAULT_MIN_FRAMES = 10
+DEFAULT_MAX_FRAMES = 40
+
 CaptionTemplate = Annotated[
     str,
     Field(
         min_length=1,
         max_length=300,
-        description="Caption written next to every dataset image; {trigger} becomes the trigger word.",
+        description="The caption of every dataset image: {trigger} becomes the trigger word; with "
+        "captioning auto, {caption} becomes the vision model's description (appended after a comma "
+        "when the template has no {caption}).",
     ),
     CelRule(
         rule="self.contains('{trigger}')",
@@ -27,9 +32,28 @@ CaptionTemplate = Annotated[
 
 
 class DatasetSpec(ApiModel):
+    cel_rules = (
+        CelRule(
+            rule=f"(has(self.minFrames) ? self.minFrames : {DEFAULT_MIN_FRAMES}) <= "
+            f"(has(self.maxFrames) ? self.maxFrames : {DEFAULT_MAX_FRAMES})",
+            message="minFrames must not be larger than maxFrames",
+            field_path=".minFrames",
+            check=lambda spec: spec.min_frames <= spec.max_frames,
+        ),
+    )
+
     max_frames: Annotated[
         int, Field(ge=4, le=200, description="At most this many images in the dataset (one per scene).")
-    ] = 40
+    ] = DEFAULT_MAX_FRAMES
+    min_frames: Annotated[
+        int,
+        Field(
+            ge=4,
+            le=200,
+            description="Fewer usable images than this fail the run (DatasetTooSmall) before anything "
+            "is uploaded or paid for; at most maxFrames.",
+        ),
+    ] = DEFAULT_MIN_FRAMES
     min_scene_seconds: Annotated[
         float, Field(ge=0.2, le=60, description="Scenes shorter than this many seconds are skipped.")
     ] = 1.0
@@ -41,6 +65,13 @@ class DatasetSpec(ApiModel):
         ),
     ] = True
     caption_template: CaptionTemplate = "a photo of {trigger}"
+    captioning: Annotated[
+        Literal["template", "auto"],
+        Field(
+            description="template: every image gets captionTemplate; auto: a vision-language model "
+            "describes each image through the provider (paid on fal, checkpointed), put into the template."
+        ),
+    ] = "template"
 
 
 class TrainingSpec(ApiModel):
@@ -84,6 +115,9 @@ class LoraVersion(ApiModel):
     size_bytes: Annotated[int, Field(ge=0)]
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     dataset_uri: Annotated[str, Field(description="The dataset archive it was trained on.")] = ""
+    contact_sheet_uri: Annotated[
+        str, Field(description="One JPEG showing every dataset image with its time in the video.")
+    ] = ""
     frames: Annotated[int, Field(ge=0, description="Images in the dataset.")] = 0
     provider: str
     trigger_word: str
@@ -93,9 +127,41 @@ class LoraVersion(ApiModel):
     created_at: Timestamp
 
 
+class DroppedScenes(ApiModel):
+    """Why scenes gave no dataset image, scene by scene (each scene is counted once)."""
+
+    too_short: Annotated[int, Field(ge=0, description="Shorter than minSceneSeconds.")] = 0
+    no_face: Annotated[int, Field(ge=0, description="No face found (faceFilter).")] = 0
+    blurry: Annotated[int, Field(ge=0, description="Every candidate frame was blurred.")] = 0
+    dark: Annotated[int, Field(ge=0, description="Every candidate frame was too dark or too bright.")] = 0
+    duplicate: Annotated[
+        int, Field(ge=0, description="The same shot as a better image already in the dataset.")
+    ] = 0
+    over_max_frames: Annotated[int, Field(ge=0, description="Beyond maxFrames, the weakest left out.")] = 0
+
+    @property
+    def total(self) -> int:
+        return self.too_short + self.no_face + self.blurry + self.dark + self.duplicate + self.over_max_frames
+
+
+class DatasetSummary(ApiModel):
+    """What the dataset stage found: status.dataset, also in the run's result."""
+
+    scenes: Annotated[int, Field(ge=0, description="Scenes (shots) found in the video.")] = 0
+    candidates: Annotated[int, Field(ge=0, description="Scenes long enough to judge (minSceneSeconds).")] = 0
+    faces: Annotated[int, Field(ge=0, description="Judged scenes in which a face was found.")] = 0
+    kept: Annotated[int, Field(ge=0, description="Images in the dataset.")] = 0
+    min_frames: Annotated[int, Field(ge=0, description="The least the run accepted.")] = 0
+    dropped: Annotated[DroppedScenes, Field(description="Scenes left out, by reason.")] = DroppedScenes()
+
+
 class LoraTrainingStatus(CommonStatus):
     latest_version: Annotated[int, Field(ge=0, description="The newest version; 0 before the first.")] = 0
     versions: Annotated[list[LoraVersion], Field(description="Every trained version, oldest first.")] = []
+    dataset: Annotated[
+        DatasetSummary | None,
+        Field(description="The latest run's dataset: scenes found, kept, and dropped by reason."),
+    ] = None
 
 
 class DatasetImage(ApiModel):
@@ -106,11 +172,22 @@ class DatasetImage(ApiModel):
     height: int
     sharpness: float
     face: bool
+    caption: str = ""
 
 
 class Scene(ApiModel):
     start: Annotated[float, Field(ge=0, description="Seconds into the source.")]
     end: Annotated[float, Field(ge=0)]
+
+
+class Captioning(ApiModel):
+    """Who wrote the captions."""
+
+    mode: Literal["template", "auto"] = "template"
+    provider: str = ""
+    model: str = ""
+    placeholder: bool = Field(default=False, description="True when the offline provider wrote them.")
+    cost_usd: float = Field(default=0.0, ge=0, description="What the provider reported charging (auto).")
 
 
 class DatasetReport(ApiModel):
@@ -120,12 +197,18 @@ class DatasetReport(ApiModel):
     scenes: list[Scene]
     images: list[DatasetImage]
     archive: Artifact | None = None
+    contact_sheet: Artifact | None = None
+    summary: DatasetSummary | None = None
+    captioning: Captioning | None = None
 
 
 __all__ = [
+    "Captioning",
     "DatasetImage",
     "DatasetReport",
     "DatasetSpec",
+    "DatasetSummary",
+    "DroppedScenes",
     "LoraTrainingSpec",
     "LoraTrainingStatus",
     "LoraVersion",

@@ -17,7 +17,7 @@ from .base import ApiModel, Timestamp
 from .common import Artifact, CommonSpec
 from .image import GeneratedImage
 from .kinds import API_VERSION, KINDS, Kind
-from .lora import DatasetReport, LoraVersion
+from .lora import DatasetReport, DatasetSummary, LoraVersion
 from .transcription import TranscriptOutput
 
 
@@ -95,6 +95,8 @@ class RunResult(ApiModel):
     def merge_outputs(self, status: dict[str, Any]) -> None:
         """Put this run's outputs into a resource's status (wire form): a LoRA version joins the
         versions (replacing one with the same number); images and transcripts replace the old."""
+        if self.dataset is not None and self.dataset.summary is not None:
+            status["dataset"] = self.dataset.summary.wire()
         if self.lora is not None:
             new = self.lora.wire()
             versions = [v for v in status.get("versions") or [] if v.get("version") != new["version"]]
@@ -132,6 +134,13 @@ class RunFailure(ApiModel):
     reason: str
     message: str
     transient: bool = False
+    # LoraTraining: what the dataset stage found, when the run got that far (DatasetTooSmall).
+    dataset: DatasetSummary | None = None
+
+    def merge_outputs(self, status: dict[str, Any]) -> None:
+        """Put what a failed run found into a resource's status (wire form): status.dataset."""
+        if self.dataset is not None:
+            status["dataset"] = self.dataset.wire()
 
 
 # --- the Job's termination message: how a finished worker hands over to the operator ----------

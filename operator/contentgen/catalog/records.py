@@ -38,6 +38,7 @@ class LoraVersionInfo(RecordModel):
     size_bytes: int = 0
     sha256: str = ""
     dataset_uri: str = ""
+    contact_sheet_uri: str = Field(default="", description="A JPEG of the dataset's images and their times.")
     frames: int = 0
     provider: str = ""
     trigger_word: str = ""
@@ -85,6 +86,9 @@ class LoraTrainingRecord(JobRecord):
     latest_version: int = 0
     latest_model_uri: str = Field(default="", description="Use as spec.loras[].url of an ImageGeneration.")
     versions: list[LoraVersionInfo] = []
+    dataset: dict[str, Any] | None = Field(
+        default=None, description="The latest run's dataset counts (scenes, kept, dropped by reason)."
+    )
 
 
 class ImageGenerationRecord(JobRecord):

@@ -1,16 +1,22 @@
-"""LoraTraining: fetch → scenes and frames → dataset → upload → train → store a versioned model."""
+"""LoraTraining: fetch → scenes and frames → dataset (gated by minFrames) → captions → upload →
+train → store a versioned model.
+
+Nothing is uploaded or paid for before the dataset passes its gate (`DatasetTooSmall`). With
+`captioning: auto` every image is described by the provider's vision model before the
+archive is written, checkpointed per image; training starts only when all of them are.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from contentgen.api import Artifact, LoraTrainingSpec, LoraVersion, RunResult, now
-from contentgen.providers import trainer
-from contentgen.providers.base import TrainingRequest
+from contentgen.api import Artifact, Captioning, LoraTrainingSpec, LoraVersion, RunResult, now
+from contentgen.providers import captioner, trainer
+from contentgen.providers.base import CaptionRequest, TrainingRequest
 from contentgen.store import keys
 
 from .context import RunContext, StoreCheckpoint
-from .dataset import build_dataset
+from .dataset import LocalDataset, apply_captions, build_dataset, template_caption
 
 
 def run_lora(ctx: RunContext) -> RunResult:
@@ -20,6 +26,7 @@ def run_lora(ctx: RunContext) -> RunResult:
     if snap.version < 1:
         raise ValueError("a LoraTraining run needs the version it trains (1, 2, ...)")
     provider = trainer(ctx.provider)  # fails at once when a live provider has no key
+    describer = captioner(ctx.provider) if spec.dataset.captioning == "auto" else None
     owner, uid, version = spec.owner, snap.uid, snap.version
 
     with ctx.stage("fetch", 0, 8) as span:
@@ -35,7 +42,30 @@ def run_lora(ctx: RunContext) -> RunResult:
             max_seconds=ctx.settings.max_video_seconds,
         )
 
-    with ctx.stage("upload-dataset", 45, 50) as span:
+    if describer is not None:
+        with ctx.stage("captions", 45, 48) as span:
+            out = describer.caption_images(
+                CaptionRequest(images=tuple(image.path for image in dataset.images)),
+                ctx.scratch("captions"),
+                span,
+                StoreCheckpoint(ctx.store, keys.checkpoint(uid, f"captions-v{version}")),
+            )
+            apply_captions(
+                dataset,
+                [
+                    template_caption(spec.dataset.caption_template, spec.trigger_word, d)
+                    for d in out.descriptions
+                ],
+                Captioning(
+                    mode="auto",
+                    provider=describer.name,
+                    model=out.model,
+                    placeholder=out.placeholder,
+                    cost_usd=out.cost_usd,
+                ),
+            )
+
+    with ctx.stage("upload-dataset", 48, 50) as span:
         prefix = keys.dataset_version(owner, uid, version)
         uris: dict[Path, str] = {}
         total = max(1, 2 * len(dataset.images))
@@ -47,6 +77,7 @@ def run_lora(ctx: RunContext) -> RunResult:
             )
             span(100.0 * (2 * i + 2) / total)
         archive = ctx.store.put_file(f"{prefix}dataset.zip", dataset.archive, "application/zip")
+        sheet = _put_contact_sheet(ctx, prefix, dataset)
 
     with ctx.stage("train", 50, 95) as span:
         checkpoint = StoreCheckpoint(ctx.store, keys.checkpoint(uid, f"lora-v{version}"))
@@ -74,6 +105,8 @@ def run_lora(ctx: RunContext) -> RunResult:
             artifacts.append(config)
             config_uri = config.uri
         artifacts.append(archive)
+        if sheet is not None:
+            artifacts.append(sheet)
 
     lora = LoraVersion(
         version=version,
@@ -82,6 +115,7 @@ def run_lora(ctx: RunContext) -> RunResult:
         size_bytes=model.size_bytes,
         sha256=model.sha256,
         dataset_uri=archive.uri,
+        contact_sheet_uri=sheet.uri if sheet is not None else "",
         frames=len(dataset.images),
         provider=provider.name,
         trigger_word=spec.trigger_word,
@@ -90,7 +124,7 @@ def run_lora(ctx: RunContext) -> RunResult:
         generation=snap.generation,
         created_at=now(),
     )
-    report = dataset.report(lambda path: uris[path], archive)
+    report = dataset.report(lambda path: uris[path], archive, sheet)
     return RunResult(
         kind=snap.kind,
         provider=provider.name,
@@ -100,3 +134,9 @@ def run_lora(ctx: RunContext) -> RunResult:
         lora=lora,
         dataset=report,
     )
+
+
+def _put_contact_sheet(ctx: RunContext, prefix: str, dataset: LocalDataset) -> Artifact | None:
+    if dataset.contact_sheet is None:
+        return None
+    return ctx.store.put_file(f"{prefix}contact-sheet.jpg", dataset.contact_sheet, "image/jpeg")

@@ -55,6 +55,9 @@ def execute(ctx: RunContext) -> RunResult:
 def failure(exc: BaseException) -> RunFailure:
     if isinstance(exc, ContentgenError):
         return RunFailure(
-            reason=exc.reason, message=exc.message[:2000], transient=isinstance(exc, TransientError)
+            reason=exc.reason,
+            message=exc.message[:2000],
+            transient=isinstance(exc, TransientError),
+            dataset=getattr(exc, "summary", None),  # DatasetTooSmall's counts
         )
     return RunFailure(reason="InternalError", message=f"{type(exc).__name__}: {exc}"[:2000], transient=False)

@@ -7,7 +7,9 @@ while the caller's own stages (frames, dataset, storage, catalog) run for real a
   config.json saying the same; the dataset zip is read for real (images counted, hashed);
 - images: PNGs showing the prompt and an "OFFLINE PLACEHOLDER" label, sized like fal's presets;
 - a transcript: text stating it is a placeholder, with the duration measured locally, in the
-  shape of AssemblyAI's response.
+  shape of AssemblyAI's response;
+- dataset captions: the same labelled sentence for every image (each image is read, so a
+  missing or unreadable one fails as it would on fal); the captionTemplate goes around it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from contentgen.files import sha256_file
 from contentgen.pipeline.progress import SubProgress
 
 from .base import (
+    CaptionOutput,
+    CaptionRequest,
     Checkpoint,
     ImageOutput,
     ImageRequest,
@@ -34,6 +38,8 @@ from .base import (
 )
 
 NOTE = "offline provider: not a trained model"
+CAPTION_NOTE = "offline placeholder caption, no vision model described this image"
+CAPTION_MODEL = "offline-template"
 TRANSCRIPT_NOTE = "offline provider: placeholder, no speech was recognized"
 
 # fal's image_size presets (https://fal.ai/docs/documentation/model-apis/model-arguments): width, height
@@ -51,8 +57,8 @@ _CHUNK = 1024 * 1024
 
 
 class OfflineProvider:
-    """`LoraTrainer`, `ImageGenerator` and `Transcriber` without network. Checkpoints are not
-    needed (nothing is paid for) and are left untouched."""
+    """`LoraTrainer`, `ImageGenerator`, `Transcriber` and `Captioner` without network.
+    Checkpoints are not needed (nothing is paid for) and are left untouched."""
 
     name = "offline"
 
@@ -101,6 +107,20 @@ class OfflineProvider:
             request_id=f"offline-{digest[:16]}",
             placeholder=True,
             details={"note": NOTE, "dataset_sha256": digest, "dataset_images": images},
+        )
+
+    # --- dataset captions ---------------------------------------------------------------------
+
+    def caption_images(
+        self, request: CaptionRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
+    ) -> CaptionOutput:
+        for index, image in enumerate(request.images):
+            progress(100.0 * index / max(1, len(request.images)))
+            if not image.is_file() or image.read_bytes()[:2] != b"\xff\xd8":
+                raise InvalidInput(f"the dataset image {image.name} is missing or not a JPEG")
+        progress(100)
+        return CaptionOutput(
+            descriptions=[CAPTION_NOTE] * len(request.images), model=CAPTION_MODEL, placeholder=True
         )
 
     # --- image generation ---------------------------------------------------------------------

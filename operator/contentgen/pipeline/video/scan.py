@@ -1,5 +1,7 @@
 """The single pass over a video: scenes as they close, each with its best candidate frames.
 
+Frames that no other frame refers to (most B-frames) are not decoded at all: the scenes
+and candidates need a few frames a second, not every one (`decode.decode(skip_nonref=True)`).
 Per decoded frame the work is tiny: the Y plane is shrunk to 100-199 px (long side) for the
 scene detector (`decode.thumbnail`). Every `sample_every` seconds a frame becomes a
 candidate: its luma is halved down to 480-959 px and scored for sharpness and exposure; the
@@ -68,14 +70,15 @@ def analyse(
     """
     gray = upright(reduce(y, CANDIDATE_LONG_SIDE), frame.rotation)
     levels = tiny if full_range else expand_range(tiny)
-    sharp = sharpness(gray)
+    sharp, exposed = sharpness(gray), exposure(levels)
     turned = frame.rotation % 180 != 0
     return Candidate(
         index=index,
         time=time,
-        quality=quality(sharp, exposure(levels)),
+        quality=quality(sharp, exposed),
         sharpness=sharp,
         payload=Analysed(frame, gray, frame.width / gray.shape[0 if turned else 1]),
+        exposure=exposed,
     )
 
 
@@ -101,7 +104,7 @@ class Scanner:
         self.path, self.progress, self.max_seconds = path, progress, max_seconds
         self.fps = fps if fps > 0 else 25.0
         self.expected = duration
-        self.step = max(1, int(self.fps * sample_every))
+        self.sample_every = sample_every
         self.keep = keep
         self.detector = detector or AdaptiveDetector(min_scene_frames=max(2, round(self.fps * 0.25)))
         self.scenes: list[tuple[float, float]] = []
@@ -129,9 +132,9 @@ class Scanner:
         limit = self.max_seconds if self.max_seconds is not None else math.inf
         # Progress goes out once per percent: at these times into the video.
         percent_seconds = self.expected / 100 if self.expected > 0 else math.inf
-        next_report = 0.0
+        next_report, next_sample = 0.0, 0.0
         index, origin = -1, None
-        for index, frame in enumerate(decode(self.path)):
+        for index, frame in enumerate(decode(self.path, skip_nonref=True)):
             stamp = frame.time
             if origin is None:
                 origin = stamp or 0.0
@@ -148,8 +151,9 @@ class Scanner:
             if cut is not None:
                 drain(cut - 1)
                 yield close(times[cut - (index + 1 - len(times))])
-            if index % self.step == 0:
+            if time >= next_sample:
                 pending.append(analyse(index, time, frame, y, tiny, full_range))
+                next_sample = time + self.sample_every
             if pending and pending[0].index <= index - lag:
                 drain(index - lag)
             if time >= next_report:

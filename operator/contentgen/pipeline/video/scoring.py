@@ -16,6 +16,10 @@ import numpy as np
 CANDIDATE_LONG_SIDE = 480
 # Two frames whose 64-bit pHashes differ in at most this many bits look the same.
 DUPLICATE_BITS = 10
+# A frame below either is not used at all: too blurred (variance of the Laplacian at the
+# analysis size) or too badly exposed (`exposure`).
+MIN_SHARPNESS = 20.0
+MIN_EXPOSURE = 0.25
 
 
 def sharpness(gray: np.ndarray) -> float:

@@ -4,6 +4,11 @@ Memory stays bounded by construction: a scene being decoded keeps at most `k` ca
 frames (`CandidatePool`), and the dataset so far keeps at most `max_frames` picks
 (`Shortlist`), whose images wait on disk. Ranking is by `quality` (see scoring.py); the
 payloads (decoded frames, file paths) are the caller's business.
+
+Two picks are the same shot (`same_shot`) when their whole frames look alike (perceptual
+hash) and their faces, if any, sit at the same place at the same size. The training crop is
+not what is compared: a crop centred on the face makes a zoomed-in and a zoomed-out framing
+of one person look alike, and those are exactly the variety a LoRA needs.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from typing import Generic, TypeVar
 from .faces import Box
 from .scoring import is_duplicate
 
+# Faces of the same shot overlap at least this much (intersection over union, in frame fractions).
+SAME_PLACE_IOU = 0.5
+
 T = TypeVar("T")
 
 
@@ -29,6 +37,7 @@ class Candidate(Generic[T]):
     quality: float
     sharpness: float
     payload: T
+    exposure: float = 1.0
 
 
 class CandidatePool(Generic[T]):
@@ -84,7 +93,10 @@ def choose(
 
 @dataclass(eq=False)
 class Pick(Generic[T]):
-    """A scene's chosen frame, a contender for the dataset."""
+    """A scene's chosen frame, a contender for the dataset.
+
+    `phash`: the whole frame's; `face_box`: the face as (x, y, w, h) fractions of the frame.
+    """
 
     scene: int
     time: float
@@ -93,38 +105,67 @@ class Pick(Generic[T]):
     payload: T
     face: bool = False
     sharpness: float = 0.0
+    face_box: tuple[float, float, float, float] | None = None
+
+
+def overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    width = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    height = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    inter = width * height
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def same_shot(a: Pick[T], b: Pick[T]) -> bool:
+    """Whether two picks show the same shot: alike frames, and faces (if any) in the same place."""
+    if not is_duplicate(a.phash, b.phash):
+        return False
+    if a.face_box is None or b.face_box is None:
+        return a.face_box is None and b.face_box is None
+    return overlap(a.face_box, b.face_box) >= SAME_PLACE_IOU
+
+
+@dataclass
+class Admission(Generic[T]):
+    """What `Shortlist.add` did: whether the pick got in, what it pushed out, and why."""
+
+    admitted: bool
+    dropped: list[Pick[T]]
+    duplicate: bool  # the conflict was the same shot (else: the list was full)
 
 
 class Shortlist(Generic[T]):
-    """The best `capacity` picks so far, no two alike.
+    """The best `capacity` picks so far, no two of the same shot.
 
-    `add` returns whether the pick got in and the picks it pushed out (for the caller to
-    forget): a near-duplicate of a kept pick (pHash within `scoring.DUPLICATE_BITS` bits)
-    replaces the kept ones only when it is better than all of them; otherwise, when full,
-    the new pick replaces the worst kept one if it is better.
+    `add` says whether the pick got in and which picks it pushed out (for the caller to
+    forget): a pick of the same shot as kept ones (`same_shot`) replaces them only when it is
+    better than all of them; otherwise, when full, the new pick replaces the worst kept one
+    if it is better.
     """
 
-    def __init__(self, capacity: int, *, duplicate: Callable[[int, int], bool] = is_duplicate) -> None:
+    def __init__(self, capacity: int, *, duplicate: Callable[[Pick[T], Pick[T]], bool] = same_shot) -> None:
         self.capacity = capacity
         self.duplicate = duplicate
         self._picks: list[Pick[T]] = []
 
-    def add(self, pick: Pick[T]) -> tuple[bool, list[Pick[T]]]:
-        alike = [kept for kept in self._picks if self.duplicate(kept.phash, pick.phash)]
+    def add(self, pick: Pick[T]) -> Admission[T]:
+        alike = [kept for kept in self._picks if self.duplicate(kept, pick)]
         if alike:
             if pick.quality <= max(kept.quality for kept in alike):
-                return False, []
+                return Admission(False, [], duplicate=True)
             dropped = alike
         elif len(self._picks) < self.capacity:
             dropped = []
         else:
             worst = min(self._picks, key=lambda kept: kept.quality)
             if pick.quality <= worst.quality:
-                return False, []
+                return Admission(False, [], duplicate=False)
             dropped = [worst]
         self._picks = [kept for kept in self._picks if all(kept is not gone for gone in dropped)]
         self._picks.append(pick)
-        return True, dropped
+        return Admission(True, dropped, duplicate=bool(alike))
 
     def chronological(self) -> list[Pick[T]]:
         return sorted(self._picks, key=lambda pick: pick.time)
