@@ -23,7 +23,15 @@ from contentgen.pipeline.video.scoring import (
     quality,
     sharpness,
 )
-from contentgen.pipeline.video.selection import Candidate, CandidatePool, Pick, Shortlist, choose
+from contentgen.pipeline.video.selection import (
+    Admission,
+    Candidate,
+    CandidatePool,
+    Pick,
+    Shortlist,
+    choose,
+    same_shot,
+)
 from scripts.synthetic_video import face_scene, other_scene, source_image
 from scripts.synthetic_video import render as render_scene
 
@@ -249,10 +257,10 @@ def test_shortlist_keeps_the_best_and_drops_the_worst() -> None:
     shortlist: Shortlist[str] = Shortlist(2)
     a, b, c, d = pick(0, 5, 0), pick(1, 3, 2**64 - 1), pick(2, 4, 0xFFFFFFFF), pick(3, 1, 0xFFFFFFFF << 32)
 
-    assert shortlist.add(a) == (True, [])
-    assert shortlist.add(b) == (True, [])
-    assert shortlist.add(c) == (True, [b])  # better than the worst kept
-    assert shortlist.add(d) == (False, [])  # worse than everything kept
+    assert shortlist.add(a) == Admission(True, [], duplicate=False)
+    assert shortlist.add(b) == Admission(True, [], duplicate=False)
+    assert shortlist.add(c) == Admission(True, [b], duplicate=False)  # better than the worst kept
+    assert shortlist.add(d) == Admission(False, [], duplicate=False)  # worse than everything kept
     assert [p.scene for p in shortlist.chronological()] == [0, 2]
 
 
@@ -260,10 +268,25 @@ def test_shortlist_keeps_one_of_near_duplicates() -> None:
     shortlist: Shortlist[str] = Shortlist(10)
     first, worse_copy, better_copy = pick(0, 5, 0b1111), pick(1, 4, 0b1110), pick(2, 6, 0b0111)
 
-    assert shortlist.add(first) == (True, [])
-    assert shortlist.add(worse_copy) == (False, [])
-    assert shortlist.add(better_copy) == (True, [first])
+    assert shortlist.add(first) == Admission(True, [], duplicate=False)
+    assert shortlist.add(worse_copy) == Admission(False, [], duplicate=True)
+    assert shortlist.add(better_copy) == Admission(True, [first], duplicate=True)
     assert [p.scene for p in shortlist.chronological()] == [2]
+
+
+def test_same_shot_needs_alike_frames_and_faces_in_the_same_place() -> None:
+    left = (0.10, 0.20, 0.20, 0.35)
+    a = Pick(0, 0.0, 1.0, 0b1111, "a", face=True, face_box=left)
+    moved_a_little = Pick(1, 9.0, 1.0, 0b1110, "b", face=True, face_box=(0.12, 0.21, 0.2, 0.35))
+    mirrored = Pick(2, 9.0, 1.0, 0b1110, "c", face=True, face_box=(0.70, 0.20, 0.20, 0.35))
+    closer = Pick(3, 9.0, 1.0, 0b1110, "d", face=True, face_box=(0.05, 0.10, 0.40, 0.70))
+    without_face = Pick(4, 9.0, 1.0, 0b1110, "e")
+    other_frame = Pick(5, 9.0, 1.0, 2**64 - 1, "f", face=True, face_box=left)
+
+    assert same_shot(a, moved_a_little)
+    assert not same_shot(a, mirrored) and not same_shot(a, closer)  # other framings of the person
+    assert not same_shot(a, without_face) and not same_shot(a, other_frame)
+    assert same_shot(without_face, Pick(6, 1.0, 1.0, 0b1111, "g"))
 
 
 def select(picks: list[Pick[Any]], max_frames: int) -> list[Pick[Any]]:

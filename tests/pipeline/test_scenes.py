@@ -134,7 +134,7 @@ def test_scenes_cover_the_video(shots: SyntheticVideo) -> None:
         a_end == b_start for (_, a_end), (b_start, _) in zip(scanner.scenes, scanner.scenes[1:], strict=False)
     )
     assert scanner.scenes[-1][1] == pytest.approx(shots.duration, abs=1 / shots.fps)
-    assert scanner.frames_decoded == shots.frames
+    assert shots.frames / 3 < scanner.frames_decoded < shots.frames  # non-reference frames skipped
     assert scanner.duration == pytest.approx(shots.duration, abs=1 / shots.fps)
 
 
