@@ -21,7 +21,12 @@ TEMPLATE = "a photo of {trigger}, a person"
 def spec(*, min_frames: int = 1, **changes: object) -> DatasetSpec:
     """A valid spec; `min_frames` below the API's least (4) only to test selection on short videos
     (the gate has its own tests, with valid values)."""
-    fields: dict[str, object] = {"max_frames": 12, "min_frames": 4, "min_scene_seconds": 1.0, "face_filter": True}
+    fields: dict[str, object] = {
+        "max_frames": 12,
+        "min_frames": 4,
+        "min_scene_seconds": 1.0,
+        "face_filter": True,
+    }
     fields["caption_template"] = TEMPLATE
     fields.update(changes)
     return DatasetSpec.model_validate(fields).model_copy(update={"min_frames": min_frames})
@@ -168,7 +173,8 @@ def test_near_duplicates_kept_once(tmp_path: Path, media_dir: Path) -> None:
 
 def test_no_face_anywhere(no_faces: SyntheticVideo, tmp_path: Path) -> None:
     with pytest.raises(
-        DatasetTooSmall, match=r"no-faces\.mp4 gives 0 usable image.*3 no face found.*dataset\.faceFilter: false"
+        DatasetTooSmall,
+        match=r"no-faces\.mp4 gives 0 usable image.*3 no face found.*dataset\.faceFilter: false",
     ):
         build(no_faces, tmp_path / "out")
     assert not (tmp_path / "out" / ".staging").exists()
@@ -227,3 +233,68 @@ def test_other_pixel_formats(pix_fmt: str, media_dir: Path, tmp_path: Path) -> N
     assert cut_f1([start for start, _ in dataset.scenes[1:]], video.cuts) == 1.0
     assert [scene_of(video, i.time) for i in dataset.images] == [0, 2]
     assert all(cv2.imread(str(i.path)).shape == (270, 270, 3) for i in dataset.images)
+
+
+def test_every_scene_is_accounted_for(faces_only: LocalDataset, shots: SyntheticVideo) -> None:
+    summary = faces_only.summary
+    assert summary.scenes == len(shots.scenes) == 6
+    assert summary.dropped.too_short == 1  # the 0.5 s shot
+    assert summary.candidates == 5 and summary.faces == 3 == summary.kept
+    assert summary.dropped.no_face == 2
+    assert summary.kept + summary.dropped.total == summary.scenes
+
+
+def test_the_gate_counts_and_says_what_to_change(shots: SyntheticVideo, tmp_path: Path) -> None:
+    with pytest.raises(DatasetTooSmall) as caught:
+        build(shots, tmp_path, min_frames=4)
+    message = str(caught.value)
+    assert caught.value.reason == "DatasetTooSmall"
+    assert message.startswith("shots.mp4 gives 3 usable image(s), fewer than dataset.minFrames 4: ")
+    assert "6 scene(s) found, 5 long enough, 3 showed a face" in message
+    assert "dropped: 1 shorter than minSceneSeconds 1 s, 2 no face found" in message
+    assert "dataset.faceFilter: false" in message and "a longer video" in message
+    assert caught.value.summary.kept == 3 and caught.value.summary.min_frames == 4
+    assert not (tmp_path / "images").exists() or not list((tmp_path / "images").iterdir())
+
+
+def test_template_captions() -> None:
+    from contentgen.pipeline.dataset import template_caption
+
+    assert template_caption("a photo of {trigger}", "tw") == "a photo of tw"
+    assert (
+        template_caption("a photo of {trigger}", "tw", "the person smiles")
+        == "a photo of tw, the person smiles"
+    )
+    assert (
+        template_caption("{trigger}, {caption}, 35mm", "tw", "the person smiles")
+        == "tw, the person smiles, 35mm"
+    )
+    assert template_caption("{trigger}, {caption}", "tw") == "tw"  # template mode: no empty slot left
+
+
+def test_contact_sheet(faces_only: LocalDataset) -> None:
+    from contentgen.pipeline.contact_sheet import clock, layout
+
+    assert faces_only.contact_sheet == faces_only.root / "contact-sheet.jpg"
+    sheet = cv2.imread(str(faces_only.contact_sheet))
+    columns, rows = layout(len(faces_only.images))
+    assert (columns, rows) == (2, 2)
+    assert sheet.shape[1] == columns * 240 + (columns + 1) * 6 and sheet.shape[0] > rows * 240
+    assert clock(12.34) == "0:12.3" and clock(3725) == "1:02:05.0"
+
+
+def test_apply_captions_rewrites_what_training_sees(shots: SyntheticVideo, tmp_path: Path) -> None:
+    from contentgen.api import Captioning
+    from contentgen.pipeline.dataset import apply_captions
+
+    dataset = build(shots, tmp_path)
+    captions = [f"tw, picture {n}" for n in range(len(dataset.images))]
+    apply_captions(dataset, captions, Captioning(mode="auto", provider="fal", model="m"))
+
+    with zipfile.ZipFile(dataset.archive) as archive:
+        for image, caption in zip(dataset.images, captions, strict=True):
+            assert archive.read(f"images/{image.path.stem}.txt").decode() == caption
+            assert archive.read(f"captions/{image.path.stem}.txt").decode() == caption
+    assert dataset.report(lambda p: p.name).captioning == Captioning(mode="auto", provider="fal", model="m")
+    with pytest.raises(ValueError, match="2 captions for 3 images"):
+        apply_captions(dataset, captions[:2], Captioning())

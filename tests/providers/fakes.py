@@ -9,6 +9,9 @@ They follow the documented shapes:
   error_type, https://fal.ai/docs/documentation/model-apis/request-errors).
 - fal CDN upload, as fal-client 1.0.3 calls it: POST rest.fal.ai/storage/auth/token -> a CDN
   token, POST v3.fal.media/files/upload -> {access_url}.
+- Vision captions (https://fal.ai/docs/model-api-reference/vision-api/openrouter-router): input
+  image_urls, prompt, system_prompt, model (required), temperature, max_tokens; output
+  {output, usage: {prompt_tokens, completion_tokens, total_tokens, cost}}; a missing model is a 422.
 - LoRA training output (https://fal.ai/models/fal-ai/flux-lora-fast-training/api):
   {diffusers_lora_file: File, config_file: File}; image output: {images: [{url, width, height,
   content_type}], seed, has_nsfw_concepts, timings, prompt}; image_size presets per
@@ -192,6 +195,9 @@ TRAINING_SCRIPT = [
     ),
 ]
 
+VISION_APP = "openrouter/router/vision"
+VISION_SCRIPT = [_queue_status("IN_QUEUE", queue_position=0), _queue_status("COMPLETED")]
+
 IMAGE_SCRIPT = [
     _queue_status("IN_QUEUE", queue_position=0),
     _queue_status("IN_PROGRESS", logs=[log(" 50%|#####     | 14/28 [00:01<00:01]")]),
@@ -217,6 +223,10 @@ class FakeFal:
         self.weights = safetensors_bytes()
         self.config = json.dumps({"trigger_word": "dmavatar", "steps": 1000}).encode()
         self.image_type = "image/png"
+        # What the vision app answers for an image URL (the CDN upload's name is in the URL).
+        self.caption: Callable[[str], str] = lambda url: (
+            f"**The person** smiles at the camera, head and shoulders, soft light ({url.rsplit('/', 1)[-1]})"
+        )
 
     def fail(self, kind: str, *outcomes: Fault) -> None:
         """kind: token, upload, submit, status, result or download."""
@@ -284,7 +294,11 @@ class FakeFal:
         arguments = json.loads(request.read())
         self.submitted.append((app, arguments))
         request_id = f"req-{len(self.submitted)}"
-        script = list(self.scripts.get(app) or (TRAINING_SCRIPT if "training" in app else IMAGE_SCRIPT))
+        if app == VISION_APP and (not arguments.get("model") or not arguments.get("image_urls")):
+            missing = "model" if not arguments.get("model") else "image_urls"
+            return failure(422, {"detail": [{"loc": ["body", missing], "msg": "field required"}]})
+        default = VISION_SCRIPT if app == VISION_APP else IMAGE_SCRIPT
+        script = list(self.scripts.get(app) or (TRAINING_SCRIPT if "training" in app else default))
         self.jobs[request_id] = FalJob(request_id, app, arguments, script)
         base = f"https://queue.fal.run/{'/'.join(app.split('/')[:2])}/requests/{request_id}"
         return _json(
@@ -324,6 +338,17 @@ class FakeFal:
         return _json(200, self._output(job))
 
     def _output(self, job: FalJob) -> dict[str, Any]:
+        if job.app == VISION_APP:
+            url = job.arguments["image_urls"][0]
+            return {
+                "output": self.caption(url),
+                "usage": {
+                    "prompt_tokens": 1290,
+                    "completion_tokens": 31,
+                    "total_tokens": 1321,
+                    "cost": 0.0004,
+                },
+            }
         if "training" in job.app or "trainer" in job.app:
             weights_url = f"https://v3.fal.media/files/out/{job.request_id}/pytorch_lora_weights.safetensors"
             config_url = f"https://v3.fal.media/files/out/{job.request_id}/config.json"

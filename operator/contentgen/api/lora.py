@@ -34,26 +34,30 @@ CaptionTemplate = Annotated[
 class DatasetSpec(ApiModel):
     cel_rules = (
         CelRule(
-            rule=f"(has(self.minFrames) ? self.minFrames : {DEFAULT_MIN_FRAMES}) <= "
+            rule=f"!has(self.minFrames) || self.minFrames <= "
             f"(has(self.maxFrames) ? self.maxFrames : {DEFAULT_MAX_FRAMES})",
             message="minFrames must not be larger than maxFrames",
             field_path=".minFrames",
-            check=lambda spec: spec.min_frames <= spec.max_frames,
+            check=lambda spec: spec.min_frames is None or spec.min_frames <= spec.max_frames,
         ),
     )
 
     max_frames: Annotated[
         int, Field(ge=4, le=200, description="At most this many images in the dataset (one per scene).")
     ] = DEFAULT_MAX_FRAMES
-    min_frames: Annotated[
-        int,
-        Field(
-            ge=4,
-            le=200,
-            description="Fewer usable images than this fail the run (DatasetTooSmall) before anything "
-            "is uploaded or paid for; at most maxFrames.",
-        ),
-    ] = DEFAULT_MIN_FRAMES
+    min_frames: (
+        Annotated[
+            int,
+            Field(
+                ge=4,
+                le=200,
+                description=f"Fewer usable images than this fail the run (DatasetTooSmall) before "
+                f"anything is uploaded or paid for; at most maxFrames. Unset: {DEFAULT_MIN_FRAMES}, "
+                "or maxFrames when that is smaller.",
+            ),
+        ]
+        | None
+    ) = None
     min_scene_seconds: Annotated[
         float, Field(ge=0.2, le=60, description="Scenes shorter than this many seconds are skipped.")
     ] = 1.0
@@ -72,6 +76,12 @@ class DatasetSpec(ApiModel):
             "describes each image through the provider (paid on fal, checkpointed), put into the template."
         ),
     ] = "template"
+
+
+    @property
+    def least_frames(self) -> int:
+        """The fewest images a run accepts: minFrames, or its default (10, at most maxFrames)."""
+        return self.min_frames if self.min_frames is not None else min(DEFAULT_MIN_FRAMES, self.max_frames)
 
 
 class TrainingSpec(ApiModel):

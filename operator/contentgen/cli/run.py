@@ -101,7 +101,12 @@ def run(args: argparse.Namespace) -> int:
         result = execute(ctx)
     except ContentgenError as exc:
         progress.close()
-        _record(args.catalog, snapshot, started, failure=failure(exc))
+        failed = failure(exc)
+        _record(args.catalog, snapshot, started, failure=failed)
+        if args.result and args.result != "-":  # what went wrong, with e.g. the dataset's counts
+            Path(args.result).write_text(
+                failed.model_dump_json(by_alias=True, exclude_none=True, indent=2) + "\n"
+            )
         raise CommandError(f"{exc.reason}: {exc}") from None
     progress.close()
     _record(args.catalog, snapshot, started, result=result)

@@ -204,7 +204,7 @@ class _Curator:
             candidates=self.candidates,
             faces=self.with_face,
             kept=kept,
-            min_frames=self.spec.min_frames,
+            min_frames=self.spec.least_frames,
             dropped=self.dropped.model_copy(),
         )
 
@@ -228,7 +228,7 @@ def build_dataset(
     than `spec.max_frames` scenes qualify, the best ones are kept, in chronological order.
 
     Raises `InvalidInput` for an unreadable video or one longer than `max_seconds` seconds,
-    and `DatasetTooSmall` when fewer than `spec.min_frames` images qualify, with the counts
+    and `DatasetTooSmall` when fewer than `spec.least_frames` images qualify, with the counts
     and what to change.
     """
     video, out_dir = Path(video), Path(out_dir)
@@ -259,7 +259,7 @@ def build_dataset(
 
     shortlist = curator.shortlist
     summary = curator.summary(len(scanner.scenes), len(shortlist))
-    if len(shortlist) < spec.min_frames:
+    if len(shortlist) < spec.least_frames:
         shutil.rmtree(staging, ignore_errors=True)
         raise DatasetTooSmall(too_small(video.name, spec, summary, curator.longest), summary)
     dataset = LocalDataset(
@@ -388,7 +388,7 @@ def too_small(name: str, spec: DatasetSpec, summary: DatasetSummary, longest: fl
     if summary.kept >= 4:
         fixes.append(f"or lower dataset.minFrames to {summary.kept}")
     return (
-        f"{name} gives {summary.kept} usable image(s), fewer than dataset.minFrames {spec.min_frames}: "
+        f"{name} gives {summary.kept} usable image(s), fewer than dataset.minFrames {spec.least_frames}: "
         f"{summary.scenes} scene(s) found, {summary.candidates} long enough{faces}; dropped: {dropped}. "
         f"To fix: {'; '.join(fixes)}"
     )
