@@ -12,6 +12,7 @@ scripts/make_sample_video.py (examples/media/sample.mp4). Needs scikit-image, a 
 
 from __future__ import annotations
 
+import importlib.metadata
 import math
 import zlib
 from collections.abc import Sequence
@@ -26,6 +27,20 @@ import numpy as np
 import skimage.data
 
 FACE_IMAGE = "astronaut"
+# Photographs other packages ship (dev dependencies), by name: file inside the distribution.
+PACKAGED_IMAGES = {
+    "grace_hopper": ("matplotlib", "matplotlib/mpl-data/sample_data/grace_hopper.jpg"),
+    "luispedro": ("mahotas", "mahotas/demos/data/luispedro.jpg"),
+    "department_store": ("mahotas", "mahotas/demos/data/DepartmentStore.jpg"),
+}
+# Where each person's face is in their photograph: (centre x, centre y, height), fractions of
+# the image (measured once with the face detector and checked by eye).
+SUBJECTS = {
+    "astronaut": (0.441, 0.24, 0.199),
+    "grace_hopper": (0.514, 0.372, 0.35),
+    "luispedro": (0.362, 0.553, 0.581),
+    "camera": (0.466, 0.31, 0.135),  # a profile behind a camera
+}
 # Images without a face the Haar cascade finds (coins and cell make it see faces; camera is a
 # person in profile, kept out so "face scene" stays unambiguous).
 OTHER_IMAGES = (
@@ -74,6 +89,14 @@ class SceneSpec:
     blurred_until: float = 0.0
     brightness: float = 1.0
     face: bool = False
+    # The shot it belongs to: scenes with the same non-empty `shot` are one shot cut apart
+    # (the second continues `start` seconds into the camera move). `transition` is how this
+    # scene begins: a hard cut, a cross-dissolve or a fade through black over
+    # `transition_seconds`, centred on the scene's start.
+    shot: str = ""
+    start: float = 0.0
+    transition: str = "cut"
+    transition_seconds: float = 0.0
 
 
 @dataclass
@@ -102,7 +125,14 @@ class SyntheticVideo:
 
 @cache
 def source_image(name: str) -> np.ndarray:
-    """An RGB uint8 image from skimage.data."""
+    """An RGB uint8 image from skimage.data or one of PACKAGED_IMAGES."""
+    if name in PACKAGED_IMAGES:
+        package, member = PACKAGED_IMAGES[name]
+        path = importlib.metadata.distribution(package).locate_file(member)
+        bgr = cv2.imread(str(path))
+        if bgr is None:
+            raise FileNotFoundError(f"{member} is missing from {package}; `make install` installs it")
+        return np.ascontiguousarray(bgr[:, :, ::-1])
     image = np.asarray(getattr(skimage.data, name)())
     if image.dtype == bool:
         image = image.astype(np.uint8) * 255
@@ -178,13 +208,18 @@ def random_plan(
 def _camera(spec: SceneSpec, t: float, source: np.ndarray, width: int, height: int) -> np.ndarray:
     """The affine map from output pixels to source pixels at `t` seconds into the shot."""
     src_h, src_w = source.shape[:2]
-    # Never wider or taller than the image: outside it there is nothing to show.
-    view_h = min(spec.view * src_h * spec.zoom**t, src_h, src_w * height / width)
+    t = t + spec.start
+    # Never taller than the image; wider only for a portrait photograph (black bars show then,
+    # as when a photo is shown in a landscape video).
+    view_h = min(spec.view * src_h * spec.zoom**t, src_h)
     view_w = view_h * width / height
     cx = spec.center[0] * src_w + spec.drift[0] * src_w * t
     cy = spec.center[1] * src_h + spec.drift[1] * src_h * t
-    # Keep the view inside the image, so no borders show.
-    cx = min(max(cx, view_w / 2), src_w - view_w / 2)
+    # Keep the view inside the image, so no borders show (but for pillarboxing).
+    if view_w <= src_w:
+        cx = min(max(cx, view_w / 2), src_w - view_w / 2)
+    else:  # the photo slides within the frame, never out of it
+        cx = min(max(cx, src_w - view_w / 2), view_w / 2)
     cy = min(max(cy, view_h / 2), src_h - view_h / 2)
     scale = view_h / height
     return np.array(
@@ -214,13 +249,45 @@ def render(
         _camera(spec, t, source, width, height),
         (width, height),
         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-        borderMode=cv2.BORDER_REFLECT,
+        borderMode=cv2.BORDER_CONSTANT,
     )
     # Out of focus, then a focus pull over the last half second of the blurred part.
     focus = (spec.blurred_until * spec.seconds - t) / FOCUS_PULL_SECONDS
     if focus > 0:
         frame = cv2.GaussianBlur(frame, (0, 0), max(width, height) / 150 * min(focus, 1.0))
     return frame
+
+
+def _with_transitions(
+    plan: Sequence[SceneSpec],
+    counts: Sequence[int],
+    sources: Sequence[np.ndarray],
+    scene: int,
+    i: int,
+    fps: int,
+    width: int,
+    height: int,
+) -> np.ndarray:
+    """Frame `i` of scene `scene`, blended with its neighbour within a dissolve or faded within
+    a fade (each transition is centred on the cut between the two scenes)."""
+    spec = plan[scene]
+    t = i / fps
+    rgb = render(spec, t, width, height, sources[scene])
+    # the transition into this scene (from the previous one), and out of it (into the next)
+    for other, into, distance in (
+        (scene - 1, spec, t + 0.5 / fps),
+        (scene + 1, plan[scene + 1] if scene + 1 < len(plan) else None, counts[scene] / fps - t - 0.5 / fps),
+    ):
+        if into is None or other < 0 or into.transition == "cut" or distance >= into.transition_seconds / 2:
+            continue
+        weight = 0.5 + distance / into.transition_seconds  # this scene's share, 0.5 at the cut
+        if into.transition == "fade":
+            rgb = (rgb * (2 * weight - 1)).astype(np.uint8)
+        else:
+            other_t = t + counts[other] / fps if other < scene else t - counts[scene] / fps
+            neighbour = render(plan[other], other_t, width, height, sources[other])
+            rgb = cv2.addWeighted(rgb, weight, neighbour, 1 - weight, 0.0)
+    return rgb
 
 
 def _noise_fields(width: int, height: int, sigma: float, seed: int, count: int = 8) -> list[np.ndarray]:
@@ -277,10 +344,10 @@ def write_video(
             sound.bit_rate = 64000
         audio_pts = 0
         index = 0
-        for scene, (spec, count) in enumerate(zip(plan, counts, strict=True)):
-            source = scene_source(spec)
+        sources = [scene_source(spec) for spec in plan]
+        for scene, count in enumerate(counts):
             for i in range(count):
-                rgb = render(spec, i / fps, width, height, source)
+                rgb = _with_transitions(plan, counts, sources, scene, i, fps, width, height)
                 if noise_fields:
                     rgb = cv2.addWeighted(rgb, 1.0, noise_fields[index % len(noise_fields)], 1.0, -128.0)
                 frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
