@@ -488,7 +488,8 @@ def face_table(report: dict) -> str:
         f = faces[name]
         rows.append(
             f"| {name} | {f['precision']:.2f} ({f['precise']}/{f['images']}) | {f['recall']:.2f} "
-            f"({f['found']}/{f['framings']}) | {f['duplicates']} | {f['cut_f1']:.2f} | {f['transitions_found']} |"
+            f"({f['found']}/{f['framings']}) | {f['duplicates']} | {f['cut_f1']:.2f} | "
+            f"{f['transitions_found']} |"
         )
     rows.append(
         f"| target | ≥ 0.95 ({mark('face_precision')}) | ≥ 0.9 ({mark('face_recall')}) | "
