@@ -481,7 +481,7 @@ def face_table(report: dict) -> str:
 
     rows = ["", "Face-dataset benchmark (bench/faces.py; targets judged on the held-out set):", ""]
     rows += [
-        "| set | precision | recall of framings | duplicates kept | cut F1 (±0.5 s) | fades and dissolves found |"
+        "| set | precision | recall of framings | duplicates kept | cut F1 (±0.5 s) | fades found |"
     ]
     rows += ["| --- | --- | --- | --- | --- | --- |"]
     for name in ("dev", "held-out"):
