@@ -480,9 +480,7 @@ def face_table(report: dict) -> str:
         return "met" if met[key] else "**missed**"
 
     rows = ["", "Face-dataset benchmark (bench/faces.py; targets judged on the held-out set):", ""]
-    rows += [
-        "| set | precision | recall of framings | duplicates kept | cut F1 (±0.5 s) | fades found |"
-    ]
+    rows += ["| set | precision | recall of framings | duplicates kept | cut F1 (±0.5 s) | fades found |"]
     rows += ["| --- | --- | --- | --- | --- | --- |"]
     for name in ("dev", "held-out"):
         f = faces[name]

@@ -77,7 +77,6 @@ class DatasetSpec(ApiModel):
         ),
     ] = "template"
 
-
     @property
     def least_frames(self) -> int:
         """The fewest images a run accepts: minFrames, or its default (10, at most maxFrames)."""
