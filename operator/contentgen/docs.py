@@ -60,14 +60,22 @@ def kind_defaults_table() -> str:
 def _pipeline() -> str:
     from contentgen.pipeline.settings import PipelineSettings
 
-    return settings_table(PipelineSettings)
+    return (
+        settings_table(PipelineSettings, skip=("prices",))
+        + "\n| `CONTENTGEN_PRICES` | see below | "
+        + str(PipelineSettings.model_fields["prices"].description)
+        + " |"
+    )
 
 
 def _operator() -> str:
     from contentgen.controller.settings import OperatorSettings
 
     return (
-        settings_table(OperatorSettings, skip=("kinds",))
+        settings_table(OperatorSettings, skip=("kinds", "prices"))
+        + "\n| `CONTENTGEN_PRICES` | see Spend and budgets | "
+        + str(OperatorSettings.model_fields["prices"].description)
+        + " |"
         + "\n\nJob defaults per kind (`CONTENTGEN_KINDS`):\n\n"
         + kind_defaults_table()
     )
@@ -77,6 +85,22 @@ def _api() -> str:
     from contentgen.httpapi.settings import ApiSettings
 
     return settings_table(ApiSettings)
+
+
+def _prices() -> str:
+    from contentgen.pricing import PriceTable
+
+    table = PriceTable()
+    rows = ["| provider | item | USD per |", "|---|---|---|"]
+    for provider, items in table.items.items():
+        for item, units in items.items():
+            for unit, usd in units.items():
+                rows.append(f"| {provider} | `{item}` | ${usd:g} per {unit} |")
+    return (
+        "\n".join(rows)
+        + f"\n\nTaken {table.as_of} (`asOf`); a Transcription is estimated at {table.assumed_audio_hours:g} "
+        "hour of audio (`assumedAudioHours`) until its length is measured."
+    )
 
 
 def _reference() -> str:
@@ -90,6 +114,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "settings-pipeline": _pipeline,
     "settings-operator": _operator,
     "settings-api": _api,
+    "prices": _prices,
 }
 
 

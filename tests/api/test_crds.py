@@ -37,10 +37,7 @@ def test_crds_command_reproduces_crds_dir(tmp_path: Path) -> None:
 def test_crds_command_prints_all_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["crds"]) == 0
     docs = list(yaml.safe_load_all(capsys.readouterr().out))
-    expected = [k.crd_name for k in KINDS.values()] + [
-        "clusterkopfpeerings.kopf.dev",
-        "kopfpeerings.kopf.dev",
-    ]
+    expected = [k.crd_name for k in KINDS.values()]
     assert sorted(d["metadata"]["name"] for d in docs) == sorted(expected)
     for doc in docs:
         kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)

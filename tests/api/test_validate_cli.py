@@ -77,7 +77,83 @@ def test_directories_are_walked_and_other_groups_skipped(
     (tmp_path / "notes.txt").write_text("not a manifest")
     code, out, err = run(capsys, str(tmp_path))
     assert (code, out) == (0, [])
-    assert "1 resource(s) valid; 1 document(s) of other API groups skipped" in err
+    assert "1 resource(s) valid; 1 path(s) not read (--verbose lists them)" in err
+
+
+def test_a_gitops_repository_is_validated_without_noise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Dot-directories, Helm templates, values files and other groups' documents are passed over
+    (and listed with --verbose); contentgen resources anywhere else are checked."""
+    lora = (EXAMPLES / "loratraining.yaml").read_text()
+    files = {
+        "apps/avatars/lora.yaml": lora,
+        "apps/avatars/deploy.yaml": OTHER.replace("unrelated", "contentgen-frontend"),
+        "apps/avatars/kustomization.yaml": "resources: [lora.yaml]\n",
+        ".git/objects/x.yaml": BAD,
+        ".venv/lib/site-packages/pkg/data.yaml": BAD,
+        "charts/app/Chart.yaml": "apiVersion: v2\nname: app\nversion: 0.1.0\n",
+        "charts/app/values.yaml": "contentgen:\n  enabled: true\n",
+        "charts/app/templates/lora.yaml": "apiVersion: contentgen.io/v1alpha1\nkind: LoraTraining\n"
+        "metadata:\n  name: {{ .Values.name }}\n{{- if .Values.x }}\n",
+        "vendor/upstream/bad.yaml": BAD,
+        "apps/broken/typo.yaml": BAD,
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    code, out, err = run(capsys, str(tmp_path), "--exclude", "vendor/*")
+    assert code == 1
+    assert {line.split(":")[0] for line in out} == {str(tmp_path / "apps/broken/typo.yaml")}
+    assert err.strip().endswith(
+        "3 problem(s) in 1 of 2 document(s); 2 other document(s) skipped; 6 path(s) not read "
+        "(--verbose lists them)"
+    )
+    code, out, err = run(capsys, str(tmp_path), "--exclude", "vendor/*", "--exclude", "typo.yaml", "-v")
+    assert code == 0 and out == []
+    skipped = sorted(line for line in err.splitlines() if line.startswith("skipped"))
+    assert skipped == sorted(
+        [
+            f"skipped {tmp_path}/.git/: dot-directory",
+            f"skipped {tmp_path}/.venv/: dot-directory",
+            f"skipped {tmp_path}/apps/avatars/deploy.yaml: Deployment/contentgen-frontend (document 1): "
+            "apps/v1 Deployment, not contentgen.io",
+            f"skipped {tmp_path}/apps/avatars/kustomization.yaml: no contentgen resources in it",
+            f"skipped {tmp_path}/apps/broken/typo.yaml: excluded",
+            f"skipped {tmp_path}/charts/app/Chart.yaml: no contentgen resources in it",
+            f"skipped {tmp_path}/charts/app/templates/: Helm chart templates (render them to validate)",
+            f"skipped {tmp_path}/charts/app/values.yaml: document 1: not a Kubernetes object (it has no "
+            "apiVersion and kind)",
+            f"skipped {tmp_path}/vendor/upstream/: excluded",
+        ]
+    )
+
+
+def test_the_repository_itself_validates(capsys: pytest.CaptureFixture[str]) -> None:
+    """This repository is a real tree: a chart with templates, CRDs, JSON data, a virtualenv."""
+    code, out, err = run(capsys, str(EXAMPLES.parent))
+    assert (code, out) == (0, [])
+    assert err.startswith(f"{len(list(EXAMPLES.glob('*.yaml')))} resource(s) valid;")
+
+
+def test_latin1_manifests_are_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "lora.yaml"
+    path.write_bytes((EXAMPLES / "loratraining.yaml").read_bytes() + "# réglé\n".encode("latin-1"))
+    code, out, _ = run(capsys, str(path))
+    lines = (EXAMPLES / "loratraining.yaml").read_bytes().count(b"\n") + 1
+    assert code == 1
+    assert out == [
+        f"{path}: document 0: not UTF-8 text (byte 0xe9 on line {lines}): save it as UTF-8, as Kubernetes "
+        "and Git tools expect (e.g. iconv -f latin1 -t utf-8)"
+    ]
+    code, _, err = run_command(capsys, "run", "--offline", str(path))
+    assert code == 1 and "not UTF-8 text" in err and "Traceback" not in err
+
+
+def run_command(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
 def test_multi_document_and_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

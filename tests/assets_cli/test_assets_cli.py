@@ -132,8 +132,16 @@ def test_another_owners_record_is_not_found_like_a_missing_one(run: Run) -> None
     assert run("get", "tr-1", "--owner", "bob")[0] == 0
     other = run("get", "tr-1", "--owner", "alice")
     missing = run("get", "nope", "--owner", "alice")
-    assert other == (1, "", "contentgen assets: no record with id 'tr-1'\n")
-    assert missing == (1, "", "contentgen assets: no record with id 'nope'\n")
+    assert other == (
+        1,
+        "",
+        "contentgen assets: no record 'tr-1' (an id, a unique prefix of one, or namespace/name)\n",
+    )
+    assert missing == (
+        1,
+        "",
+        "contentgen assets: no record 'nope' (an id, a unique prefix of one, or namespace/name)\n",
+    )
 
 
 # --- search ---------------------------------------------------------------------------------
@@ -193,7 +201,7 @@ def test_url_picks_a_file_and_prints_only_the_link_as_text(run: Run, local_store
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("url", "tr-1", "--owner", "alice"), "no record with id 'tr-1'"),
+        (("url", "tr-1", "--owner", "alice"), "no record 'tr-1'"),
         (
             ("url", "lora-1", "--file", "nope.bin"),
             "has no file 'nope.bin' (files: config.json, model.safetensors)",

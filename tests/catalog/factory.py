@@ -18,6 +18,7 @@ from contentgen.api import (
     LoraTrainingStatus,
     LoraVersion,
     Phase,
+    ResolvedLora,
     RunResult,
     TranscriptionSpec,
     TranscriptionStatus,
@@ -138,7 +139,9 @@ def image_doc(
     tags: tuple[str, ...] = (),
     uri_of: UriOf = s3_uri,
     image_bytes: int = 500,
+    loras: tuple[ResolvedLora, ...] = (),
 ) -> dict[str, Any]:
+    """`loras`: the LoRAs the images were made with (lineage); images get thumbnails."""
     spec = _spec(
         ImageGenerationSpec,
         {"owner": owner, "prompt": prompt, "model": model, "numImages": max(images, 1), "tags": list(tags)},
@@ -147,15 +150,27 @@ def image_doc(
     if phase == "Succeeded":
         for n in range(1, images + 1):
             key = f"generated-images/{owner}/{uid}/image_{n}.png"
+            thumb = f"generated-images/{owner}/{uid}/thumbs/image_{n}.jpg"
             made.append(
-                GeneratedImage(uri=uri_of(key), width=64, height=48, size_bytes=image_bytes, sha256=sha(key))
+                GeneratedImage(
+                    uri=uri_of(key),
+                    width=64,
+                    height=48,
+                    size_bytes=image_bytes,
+                    sha256=sha(key),
+                    thumbnail_uri=uri_of(thumb),
+                )
             )
     artifacts = [
         Artifact(uri=i.uri, size_bytes=i.size_bytes, sha256=i.sha256, content_type="image/png") for i in made
     ]
     completed = created + timedelta(minutes=1)
-    status = ImageGenerationStatus(**_status(phase, completed), provider="offline", images=made).wire()
-    result = RunResult(kind="ImageGeneration", provider="offline", artifacts=artifacts, images=made)
+    status = ImageGenerationStatus(
+        **_status(phase, completed), provider="offline", images=made, loras=list(loras)
+    ).wire()
+    result = RunResult(
+        kind="ImageGeneration", provider="offline", artifacts=artifacts, images=made, loras=list(loras)
+    )
     return catalog_document(
         kind="ImageGeneration",
         name=name,

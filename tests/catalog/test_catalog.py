@@ -8,7 +8,7 @@ from pathlib import Path
 import mongomock
 import pytest
 
-from contentgen.catalog import DELETED, INDEXES, Catalog, Filters, open_catalog
+from contentgen.catalog import DELETED, INDEXES, Catalog, CatalogMissing, Filters, open_catalog
 from contentgen.catalog.embedded import EmbeddedCatalog
 from contentgen.catalog.mongo import MongoCatalog
 from tests.catalog.factory import T0, image_doc, lora_doc, transcript_doc
@@ -78,6 +78,8 @@ def test_ensure_indexes_creates_the_query_indexes() -> None:
         "owner_type_createdAt": [("owner", 1), ("type", 1), ("createdAt", -1)],
         "owner_status_createdAt": [("owner", 1), ("status", 1), ("createdAt", -1)],
         "owner_searchText": [("owner", 1), ("searchText", 1)],
+        "owner_namespace_name": [("owner", 1), ("namespace", 1), ("name", 1)],
+        "owner_loraUids": [("owner", 1), ("loraUids", 1)],
     }
 
 
@@ -93,21 +95,30 @@ def test_the_embedded_catalog_persists_across_opens(tmp_path: Path) -> None:
 @pytest.mark.parametrize("form", ["file", "plain"])
 def test_open_catalog_opens_a_directory(tmp_path: Path, form: str) -> None:
     url = f"file://{tmp_path}/cat" if form == "file" else str(tmp_path / "cat")
-    catalog = open_catalog(url)
+    catalog = open_catalog(url, create=True)
     assert isinstance(catalog, EmbeddedCatalog) and catalog.directory == tmp_path / "cat"
     catalog.close()
+    reopened = open_catalog(url)  # a reader opens what exists
+    assert isinstance(reopened, EmbeddedCatalog)
+    reopened.close()
+
+
+def test_readers_never_create_a_local_catalog(tmp_path: Path) -> None:
+    with pytest.raises(CatalogMissing, match=f"there is no catalog at {tmp_path}/typo: check the path"):
+        open_catalog(str(tmp_path / "typo"))
+    assert not (tmp_path / "typo").exists()
 
 
 def test_open_catalog_reads_the_environment_then_defaults(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CONTENTGEN_CATALOG", f"file://{tmp_path}/from-env")
-    catalog = open_catalog()
+    catalog = open_catalog(create=True)
     assert isinstance(catalog, EmbeddedCatalog) and catalog.directory == tmp_path / "from-env"
     catalog.close()
     monkeypatch.delenv("CONTENTGEN_CATALOG")
     monkeypatch.chdir(tmp_path)
-    catalog = open_catalog()
+    catalog = open_catalog(create=True)
     assert isinstance(catalog, EmbeddedCatalog)
     assert catalog.directory == tmp_path / "contentgen-data" / "catalog"
     catalog.close()

@@ -19,13 +19,20 @@ from tests.catalog.factory import T0, image_doc, lora_doc, transcript_doc
 COMMON = {
     "id", "type", "kind", "name", "namespace", "owner", "status", "progress", "stage", "message", "error",
     "provider", "placeholder", "tags", "description", "createdAt", "updatedAt", "completedAt", "deletedAt",
-    "artifacts", "totalBytes",
+    "artifacts", "totalBytes", "cost",
 }  # fmt: skip
 
 
 def test_a_lora_record_has_its_latest_model_and_versions() -> None:
     record = record_json(lora_doc("u1", versions=2, tags=("x",), description="d"))
-    assert set(record) == COMMON | {"triggerWord", "latestVersion", "latestModelUri", "versions", "dataset"}
+    assert set(record) == COMMON | {
+        "triggerWord",
+        "latestVersion",
+        "latestModelUri",
+        "versions",
+        "sourceUrl",
+        "dataset",
+    }
     assert record["dataset"] is None  # counts of the latest run, once one recorded them
     assert record["id"] == "u1" and record["type"] == "lora-training" and record["kind"] == "LoraTraining"
     assert record["latestVersion"] == 2
@@ -46,7 +53,7 @@ def test_a_lora_record_has_its_latest_model_and_versions() -> None:
 
 def test_an_image_record_has_prompt_model_and_images() -> None:
     record = record_json(image_doc("u2", prompt="a fox", model="flux-pro", images=2))
-    assert set(record) == COMMON | {"prompt", "model", "images"}
+    assert set(record) == COMMON | {"prompt", "model", "images", "loras"}
     assert record["prompt"] == "a fox" and record["model"] == "flux-pro"
     assert [i["uri"].rsplit("/", 1)[-1] for i in record["images"]] == ["image_1.png", "image_2.png"]
     assert record["images"][0]["width"] == 64 and record["images"][0]["contentType"] == "image/png"
@@ -62,6 +69,7 @@ def test_a_transcript_record_has_counts_and_uris_but_not_the_text() -> None:
         "languageCode",
         "textUri",
         "jsonUri",
+        "sourceUrl",
     }
     assert record["wordCount"] == 3 and record["durationSeconds"] == 61.5 and record["speakers"] == 2
     assert record["textUri"].endswith("/transcripts/alice/u3/transcript.txt")

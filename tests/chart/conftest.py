@@ -67,6 +67,33 @@ EVERYTHING = {
     "worker": {
         "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/w"}},
         "imagePullSecrets": ["registry"],
+        "nodeSelector": {"pool": "batch"},
+        "tolerations": [{"key": "batch", "operator": "Exists", "effect": "NoSchedule"}],
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchExpressions": [
+                                {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}
+                            ]
+                        }
+                    ]
+                }
+            }
+        },
+        "priorityClassName": "batch-low",
+    },
+}
+EVERYTHING["store"] = {**SECRETS["store"], "publicEndpointUrl": "https://s3.example.com"}
+EVERYTHING["api"] = {
+    **API["api"],
+    "ingress": {
+        "enabled": True,
+        "className": "nginx",
+        "host": "contentgen.example.com",
+        "annotations": {"nginx.ingress.kubernetes.io/proxy-buffering": "off"},
+        "tls": {"enabled": True, "secretName": "contentgen-tls"},
     },
 }
 VARIANTS: dict[str, Doc] = {

@@ -395,6 +395,7 @@ def test_operator_set_runs_the_operator_and_the_api(operator_venv: Path, tmp_pat
     assert args.returncode == 0, args.stderr
     assert args.stdout.split() == [
         "run",
+        "--standalone",
         "-m",
         "contentgen.controller.handlers",
         "--log-format=json",

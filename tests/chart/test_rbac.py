@@ -1,10 +1,12 @@
-"""The chart's RBAC against what the real operator and worker asked of the API server.
+"""The chart's RBAC against what the real operator and worker were allowed to do.
 
-tests/kube/test_operator.py records every (install mode, identity, verb, group, resource, scope)
-the operator and the worker sent to the API server double (tests/rbac/observed-calls.json). Here
-the rendered Roles, ClusterRoles and bindings are evaluated the way the API server's RBAC
-authorizer would, per ServiceAccount: every recorded call must be allowed for the right account,
-and nothing may be granted beyond the recorded calls except ALLOWED_BEYOND_RECORDED.
+The integration tests run the operator and the worker against the local control plane, whose RBAC
+authorizer enforces the chart's roles (a denial fails them); they record every authorization
+decision for the two identities (API calls, and the checks admission makes for them, such as
+OwnerReferencesPermissionEnforcement's) as (install mode, identity, verb, group, resource, scope)
+in tests/rbac/observed-calls.json. Here the chart's rendered RBAC, for every set of values, is
+loaded into the control plane: every recorded call must be allowed by its RBAC authorizer for the
+right account, and nothing may be granted beyond the recorded calls (least privilege).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from contentgen.controller.kube import Kube
+from contentgen.controller.kube import Kube, KubeError
 from contentgen.controller.settings import OperatorSettings
 from tests.chart.conftest import (
     NAMESPACE,
@@ -130,27 +132,14 @@ def runtime_worker_access(namespace: str, settings: OperatorSettings) -> list[Do
     (cluster-wide installs), made by its own code (Kube.ensure_worker_access)."""
     created: list[Doc] = []
 
-    class NotFound(Exception):
-        status = 404
+    async def request(method: str, path: str, body: Any = None, **_: Any) -> Any:
+        if method == "GET":
+            raise KubeError(404, {"message": "not found"}, path)
+        assert f"/namespaces/{namespace}/" in path
+        created.append(body)
 
-    def read(*_: Any, **__: Any) -> None:
-        raise NotFound
-
-    def create(kind: str) -> Any:
-        def call(ns: str, body: Doc, **_: Any) -> None:
-            assert ns == namespace
-            created.append({"kind": kind, **body})
-
-        return call
-
-    core = type("Core", (), {})()
-    core.read_namespaced_service_account = read
-    core.create_namespaced_service_account = create("ServiceAccount")
-    rbac = type("Rbac", (), {})()
-    rbac.read_namespaced_role_binding = read
-    rbac.create_namespaced_role_binding = create("RoleBinding")
-    kube = Kube.__new__(Kube)  # without a client: only the calls above are made
-    kube.__dict__.update(ApiException=NotFound, core=core, rbac=rbac)
+    kube = Kube.__new__(Kube)  # without a connection: only the requests above are made
+    kube.request = request  # type: ignore[method-assign]
     asyncio.run(
         kube.ensure_worker_access(namespace, settings.worker_service_account, settings.worker_cluster_role)
     )
@@ -193,7 +182,9 @@ def recorded(mode: str, identity: str) -> list[tuple[str, str, str, str]]:
 def missing_calls(inst: Install) -> list[str]:
     problems = []
     for verb, group, resource, scope in recorded(inst.mode, "operator"):
-        for ns in inst.workers:  # every namespace the operator works in
+        # The Lease lives in the operator's own namespace; everything else wherever it works.
+        where = [NAMESPACE] if (group, resource) == ("coordination.k8s.io", "leases") else list(inst.workers)
+        for ns in where:
             if not allows(inst.grants.get(inst.operator, set()), verb, group, resource, scope, ns):
                 problems.append(f"operator: {verb} {group}/{resource} ({scope} scope, in {ns})")
     for verb, group, resource, scope in recorded(inst.mode, "worker"):
@@ -291,7 +282,11 @@ def test_namespaced_install_has_no_cluster_roles_and_stays_in_its_namespaces() -
         assert of_kind(inst.docs, "ClusterRole") == [] and of_kind(inst.docs, "ClusterRoleBinding") == []
         assert inst.settings.manage_worker_access is False
         for account, grants in inst.grants.items():
-            assert {g.where for g in grants} <= set(values["watchNamespaces"]), account
+            # the watched namespaces, and the operator's own for its Lease
+            elsewhere = {g for g in grants if g.where not in values["watchNamespaces"]}
+            assert {(g.where, g.group, g.resource) for g in elsewhere} <= {
+                (NAMESPACE, "coordination.k8s.io", "leases")
+            }, account
         assert set(inst.workers) == set(values["watchNamespaces"])
         # The chart makes the worker's account where its Jobs run.
         for ns, account in inst.workers.items():
@@ -318,8 +313,8 @@ def test_name_limited_rules_name_our_own_objects() -> None:
             (g.verb, g.resource, g.names) for gs in inst.grants.values() for g in gs if g.names is not None
         }
         worker = frozenset({inst.settings.worker_service_account})
-        peering = frozenset({inst.settings.peering_name})
-        expected = {("patch", "clusterkopfpeerings" if mode == "cluster-wide" else "kopfpeerings", peering)}
+        lease = frozenset({inst.settings.leader_election_lease})
+        expected = {("get", "leases", lease), ("update", "leases", lease)}
         if mode == "cluster-wide":
             expected |= {("get", "serviceaccounts", worker), ("get", "rolebindings", worker)}
         assert limited == expected

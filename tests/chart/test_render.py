@@ -16,9 +16,11 @@ import pytest
 import yaml
 
 from contentgen.api import SpecSnapshot
+from contentgen.controller.budget import Budgets
 from contentgen.controller.jobs import render_job
 from contentgen.controller.main import kopf_args
 from contentgen.controller.settings import OperatorSettings
+from contentgen.pricing import PriceTable
 from scripts import chart as chart_files
 from tests.chart.conftest import (
     API,
@@ -90,7 +92,7 @@ def test_every_rendered_object_is_valid_for_kubernetes_1_33(variant: str) -> Non
         validate(doc)
     namespaced = {"ServiceAccount", "ConfigMap", "Deployment", "Service", "Role", "RoleBinding"}
     for doc in docs:
-        if doc["kind"] in namespaced | {"PodDisruptionBudget", "ServiceMonitor", "KopfPeering"}:
+        if doc["kind"] in namespaced | {"PodDisruptionBudget", "ServiceMonitor"}:
             assert doc["metadata"].get("namespace"), (
                 f"{doc['kind']}/{doc['metadata']['name']} has no namespace"
             )
@@ -101,10 +103,6 @@ def test_validation_catches_a_bad_object() -> None:
     deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["portt"] = 1
     with pytest.raises(kubernetes_validate.ValidationError):
         validate(deployment)
-    (peering,) = of_kind(render(), "ClusterKopfPeering")
-    peering["metadata"]["namespace"] = "default"
-    with pytest.raises(AssertionError):
-        validate(peering)
 
 
 @pytest.mark.parametrize(
@@ -164,20 +162,29 @@ def test_schema_rejects_unknown_keys_everywhere_but_free_form_maps() -> None:
 # --- what is rendered in each mode ---------------------------------------------------------------
 
 
-def test_default_install_is_cluster_wide_with_a_cluster_peering() -> None:
+def test_default_install_is_cluster_wide_with_a_lease_role() -> None:
     docs = render()
-    assert [d["metadata"]["name"] for d in of_kind(docs, "ClusterKopfPeering")] == ["contentgen"]
-    assert of_kind(docs, "KopfPeering") == [] and of_kind(docs, "Role") == []
+    # The only Role: the Lease, in the operator's own namespace.
+    (role,) = of_kind(docs, "Role")
+    assert role["metadata"]["namespace"] == NAMESPACE
+    assert {r for rule in role["rules"] for r in rule["resources"]} == {"leases"}
     assert of_kind(docs, "PodDisruptionBudget") == []
     assert operator_deployment(docs)["spec"]["replicas"] == 1
     assert not of_kind(docs, "Secret")
 
 
-def test_namespaced_install_has_a_peering_per_namespace() -> None:
-    docs = render(VARIANTS["namespaced"])
-    peerings = {(d["metadata"]["namespace"], d["metadata"]["name"]) for d in of_kind(docs, "KopfPeering")}
-    assert peerings == {("team-a", "contentgen"), ("team-b", "contentgen")}
-    assert of_kind(docs, "ClusterKopfPeering") == []
+def test_the_operator_elects_its_leader_with_the_lease_its_rbac_names() -> None:
+    for values in ({}, VARIANTS["namespaced"], {"leaseName": "other-lease"}):
+        docs = render(values)
+        settings = operator_settings(settings_env(docs))
+        role = next(d for d in of_kind(docs, "Role") if "leader-election" in d["metadata"]["name"])
+        named = {n for rule in role["rules"] for n in rule.get("resourceNames", [])}
+        assert named == {settings.leader_election_lease} and settings.leader_election
+        env = operator_deployment(docs)["spec"]["template"]["spec"]["containers"][0]["env"]
+        assert {
+            "name": "POD_NAMESPACE",
+            "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+        } in env
 
 
 def test_replicas_get_a_disruption_budget_over_the_operator_pods() -> None:
@@ -187,7 +194,6 @@ def test_replicas_get_a_disruption_budget_over_the_operator_pods() -> None:
     pdb = one(docs, "PodDisruptionBudget")
     assert pdb["spec"]["minAvailable"] == 1
     assert pdb["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
-    assert of_kind(docs, "ClusterKopfPeering")
 
 
 def test_settings_are_what_the_operator_reads() -> None:
@@ -219,6 +225,26 @@ def test_settings_are_what_the_operator_reads() -> None:
         "eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/w"
     }
     assert settings.worker_image_pull_secrets == ["registry"]
+
+
+def test_budgets_and_prices_reach_the_operator() -> None:
+    defaults = operator_settings(settings_env(render()))
+    assert defaults.budgets == Budgets() and defaults.prices == PriceTable()  # none; fal's and AssemblyAI's
+    values = {
+        "budgets": {"namespaceMonthlyUsd": 200, "owners": {"alice": 25.5}},
+        "prices": {
+            "asOf": "2026-12-01",
+            "items": {"fal": {"fal-ai/flux/dev": {"megapixel": 0.02}}},
+            "assumedAudioHours": 1,
+        },
+    }
+    settings = operator_settings(settings_env(render(values)))
+    assert settings.budgets.namespace_monthly_usd == 200 and settings.budgets.owners == {"alice": 25.5}
+    assert settings.budgets.owner_monthly_usd is None
+    assert (
+        settings.prices.as_of == "2026-12-01"
+        and settings.prices.price("fal", "fal-ai/flux/dev", "megapixel") == 0.02
+    )
 
 
 def test_chart_job_defaults_are_the_operators() -> None:
@@ -354,7 +380,7 @@ def test_s3_credentials_reach_the_operator_and_the_api() -> None:
     }
     # Without a Secret: nothing to reference (workload identity or the node's role).
     plain = operator_deployment(render())["spec"]["template"]["spec"]["containers"][0]["env"]
-    assert {e["name"] for e in plain} == {"HOME"}
+    assert {e["name"] for e in plain} == {"HOME", "POD_NAMESPACE"}
 
 
 def test_jobs_of_the_chart_settings_are_valid_and_restricted() -> None:
@@ -542,6 +568,13 @@ def test_install_manifest_has_no_drift(helm: str) -> None:
     )
 
 
+def test_local_cluster_rbac_has_no_drift(helm: str) -> None:
+    """`contentgen local-cluster` enforces exactly the chart's RBAC on the operator and workers."""
+    assert chart_files.CLUSTER_RBAC.read_text() == chart_files.cluster_rbac(), (
+        "operator/contentgen/cluster/chart-rbac.yaml is stale: run `make generate`"
+    )
+
+
 def test_install_manifest_is_the_default_install_with_crds_and_namespace() -> None:
     docs = [d for d in yaml.safe_load_all(chart_files.INSTALL_MANIFEST.read_text()) if d]
     assert docs[0]["kind"] == "Namespace" and docs[0]["metadata"]["name"] == NAMESPACE
@@ -549,11 +582,9 @@ def test_install_manifest_is_the_default_install_with_crds_and_namespace() -> No
     assert crds == {d["metadata"]["name"] for d in CRDS.values()}
     # CRDs come before anything that uses them; then exactly the default render.
     kinds = [d["kind"] for d in docs]
-    assert kinds.index("ClusterKopfPeering") > max(
-        i for i, k in enumerate(kinds) if k == "CustomResourceDefinition"
-    )
+    assert kinds.index("ClusterRole") > max(i for i, k in enumerate(kinds) if k == "CustomResourceDefinition")
     rest = [d for d in docs[1:] if d["kind"] != "CustomResourceDefinition"]
-    assert rest == render()
+    assert rest == render(install_values())
     for doc in docs:
         validate(doc)
         if doc["kind"] not in (
@@ -561,9 +592,50 @@ def test_install_manifest_is_the_default_install_with_crds_and_namespace() -> No
             "CustomResourceDefinition",
             "ClusterRole",
             "ClusterRoleBinding",
-            "ClusterKopfPeering",
         ):
             assert doc["metadata"]["namespace"] == NAMESPACE, doc["kind"]
+
+
+def install_values() -> Doc:
+    """scripts/chart.py's INSTALL_VALUES (--set a.b=c) as nested values."""
+    values: Doc = {}
+    for dotted, text in chart_files.INSTALL_VALUES.items():
+        *parents, last = dotted.split(".")
+        node = values
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = {"true": True, "false": False}.get(text, text)
+    return values
+
+
+def test_install_manifest_wires_the_secrets_readme_names_as_the_chart_does() -> None:
+    """Without Helm, editing the ConfigMap is all it takes: the operator already reads the S3
+    credentials and the MongoDB URI from the Secrets README has you create (when they exist)."""
+    docs = [d for d in yaml.safe_load_all(chart_files.INSTALL_MANIFEST.read_text()) if d]
+    (deployment,) = of_kind(docs, "Deployment")
+    env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    refs = {
+        name: e["valueFrom"]["secretKeyRef"]
+        for name, e in env.items()
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+    assert refs == {
+        "CONTENTGEN_MONGODB_URI": {"name": "contentgen-mongodb", "key": "uri", "optional": True},
+        "AWS_ACCESS_KEY_ID": {"name": "contentgen-s3", "key": "AWS_ACCESS_KEY_ID", "optional": True},
+        "AWS_SECRET_ACCESS_KEY": {"name": "contentgen-s3", "key": "AWS_SECRET_ACCESS_KEY", "optional": True},
+    }
+    settings = operator_settings(settings_env(docs))
+    assert settings.s3_secret == "contentgen-s3"
+    assert settings.fal_key_secret.name == "contentgen-fal"
+    assert settings.assemblyai_key_secret.name == "contentgen-assemblyai"
+    # The chart's own references are the same, and required unless optionalSecrets is set.
+    chart_env = operator_deployment(render(SECRETS))["spec"]["template"]["spec"]["containers"][0]["env"]
+    chart_refs = {
+        e["name"]: e["valueFrom"]["secretKeyRef"]
+        for e in chart_env
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+    assert set(chart_refs) == set(refs) and not any("optional" in r for r in chart_refs.values())
 
 
 def test_values_table_has_no_drift() -> None:

@@ -166,3 +166,16 @@ def test_label_values(value: str) -> None:
     assert len(result) <= 63 and re.fullmatch(r"([A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?)?", result)
     if len(value) <= 63 and value[0].isalnum() and value[-1].isalnum():
         assert result == value
+
+
+def test_offline_operators_run_every_job_on_the_offline_provider() -> None:
+    """`local-cluster --offline`: no keys are needed and the Job runs (and records) offline."""
+    settings = OperatorSettings(store="file:///tmp/store", offline=True)
+    assert missing_credentials("fal", settings) == ""
+    job = render_job(snapshot(provider="fal"), settings)
+    env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert json.loads(env["CONTENTGEN_SPEC"]["value"])["spec"]["provider"] == "offline"
+    assert "FAL_KEY" not in env
+    online = render_job(snapshot(provider="fal"), full_settings())
+    online_env = {e["name"]: e for e in online["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert json.loads(online_env["CONTENTGEN_SPEC"]["value"])["spec"]["provider"] == "fal"

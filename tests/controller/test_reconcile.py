@@ -348,3 +348,122 @@ def test_job_state_parsing(status: dict[str, Any], expected: dict[str, Any]) -> 
     for key, value in expected.items():
         assert getattr(state, key) == value
     assert job_state({"metadata": {"name": "other"}}) is None
+
+
+FAILED_LORA = LoraState(
+    "style", "alice", "Failed", 0, "", uid="lora-uid", reason="InvalidInput", message="InvalidInput: no face"
+)
+TRAINED = "s3://bkt/loras/alice/lora-uid/v2/model.safetensors"
+
+
+@pytest.mark.parametrize(
+    ("lora", "waiting", "stalled", "runs"),
+    [
+        # the LoraTraining as observed → what the ImageGeneration does
+        (None, "LoraNotFound", "True", False),
+        (LoraState("style", "alice", "", 0, ""), "LoraNotReady", "False", False),
+        (LoraState("style", "alice", "Running", 0, ""), "LoraNotReady", "False", False),
+        (FAILED_LORA, "LoraFailed", "True", False),
+        # its newest run failed, but an earlier version is there to use
+        (replace(FAILED_LORA, latest_version=2, latest_model_uri=TRAINED), "", "False", True),
+        (LoraState("style", "alice", "Succeeded", 2, TRAINED, uid="lora-uid"), "", "False", True),
+        (LoraState("style", "mallory", "Failed", 0, ""), "LoraOwnerMismatch", "True", False),
+    ],
+)
+def test_lora_ref_decision_table(lora: LoraState | None, waiting: str, stalled: str, runs: bool) -> None:
+    res = resource("ImageGeneration", model="flux-lora", loras=LORA_REF)
+    d = decide(res, World(now=NOW, loras={"style": lora}))
+    assert d.waiting == waiting
+    assert cond(d.status, "Stalled") == stalled
+    assert (d.job is not None) == runs
+    if runs:
+        assert d.job is not None and d.job.loras[0].uid == "lora-uid" and d.job.loras[0].version == 2
+
+
+def test_lora_failed_names_the_reason_and_recovers_by_itself() -> None:
+    res = resource("ImageGeneration", model="flux-lora", loras=LORA_REF)
+    d = decide(res, World(now=NOW, loras={"style": FAILED_LORA}))
+    assert d.status["phase"] == "Pending" and reason(d.status, "Stalled") == "LoraFailed"
+    assert cond(d.status, "Reconciling") == "False" and cond(d.status, "Ready") == "False"
+    assert "failed" in d.status["message"] and "InvalidInput: no face" in d.status["message"]
+    assert [(e.type, e.reason) for e in d.events] == [("Warning", "LoraFailed")]
+    res = apply(res, d)
+    # Looked at again while the LoRA retrains: waiting, no longer stalled.
+    d = decide(res, World(now=NOW, loras={"style": replace(FAILED_LORA, phase="Running")}))
+    assert d.waiting == "LoraNotReady" and cond(d.status, "Stalled") == "False"
+    res = apply(res, d)
+    d = decide(res, World(now=NOW, loras={"style": LoraState("style", "alice", "Succeeded", 1, TRAINED)}))
+    assert d.job is not None and reason(d.status) == "JobCreated"
+
+
+def test_lora_urls_of_our_store_keep_their_lineage() -> None:
+    res = resource("ImageGeneration", model="flux-lora", loras=[{"url": TRAINED, "scale": 0.5}])
+    d = decide(res, World(now=NOW))
+    assert d.job is not None
+    assert (d.job.loras[0].uid, d.job.loras[0].version, d.job.loras[0].name) == ("lora-uid", 2, "")
+
+
+def test_lora_state_reads_the_failure() -> None:
+    from contentgen.controller.observe import lora_state
+
+    body = {
+        "metadata": {"name": "style", "uid": "lora-uid"},
+        "spec": {"owner": "alice"},
+        "status": {
+            "phase": "Failed",
+            "message": "InvalidInput: no face",
+            "conditions": [{"type": "Ready", "status": "False", "reason": "InvalidInput"}],
+        },
+    }
+    assert lora_state(body) == FAILED_LORA and lora_state(body).failed
+
+
+# --- spend and budgets (issue 12) --------------------------------------------------------------------
+
+
+def test_over_budget_it_stays_pending_and_stalled_and_starts_no_job() -> None:
+    from contentgen.pricing import PriceTable
+
+    res = resource("ImageGeneration", provider="fal", numImages=2)
+    decision = decide(
+        res, World(now=NOW, prices=PriceTable(), over_budget="the monthly budget of namespace ns is $1")
+    )
+    assert decision.job is None and decision.waiting == "BudgetExceeded"
+    status = decision.status
+    assert status["phase"] == "Pending" and reason(status) == "BudgetExceeded"
+    assert (
+        cond(status, "Stalled") == "True" and status["message"] == "the monthly budget of namespace ns is $1"
+    )
+    assert [(e.type, e.reason) for e in decision.events] == [("Warning", "BudgetExceeded")]
+    # within the budget again: it starts, with its estimate in status.cost
+    started = decide(apply(res, decision), World(now=NOW, prices=PriceTable()))
+    assert started.job is not None and reason(started.status) == "JobCreated"
+    assert started.status["cost"]["estimatedUsd"] == pytest.approx(0.05)
+    assert started.status["cost"]["pricesAsOf"] == "2026-11-22" and "actualUsd" not in started.status["cost"]
+
+
+def test_the_recorded_outcome_settles_the_cost_into_its_month() -> None:
+    from contentgen.api import UsageLine
+    from contentgen.pricing import PriceTable
+
+    prices = PriceTable()
+    res = resource("ImageGeneration", provider="fal", numImages=2)
+    started = apply(res, decide(res, World(now=NOW, prices=prices)))
+    usage = [UsageLine(provider="fal", item="fal-ai/flux/dev", unit="megapixel", quantity=2, request="req-1")]
+    result = RunResult(kind="ImageGeneration", provider="fal", generation=1, images=[], usage=usage)
+    finished = job(complete=True, succeeded=1, completion_time="2026-11-21T12:05:00Z")
+    done = decide(started, World(now=NOW, jobs=(finished,), outcome=result, prices=prices))
+    cost = done.status["cost"]
+    assert cost["actualUsd"] == pytest.approx(0.05) and cost["byMonth"] == {"2026-11": pytest.approx(0.05)}
+    # a failure whose bill cannot be known counts the estimate
+    failed = decide(
+        started,
+        World(
+            now=NOW,
+            jobs=(job(failed_reason="PodFailurePolicy"),),
+            outcome=RunFailure(reason="ProviderOutcomeUnknown", message="m", usage=None),
+            prices=prices,
+        ),
+    )
+    assert failed.status["cost"]["byMonth"] == {"2026-11": pytest.approx(0.05)}
+    assert "actual unknown" in failed.status["cost"]["detail"]

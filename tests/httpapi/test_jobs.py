@@ -41,12 +41,12 @@ async def test_filters_by_type_status_and_dates(client: httpx.AsyncClient) -> No
     assert ids(await get(client, "/api/jobs?type=transcription")) == ["a-tr-fail", "a-tr-1"]
     assert ids(await get(client, "/api/jobs?status=Failed")) == ["a-tr-fail"]
     assert ids(await get(client, "/api/jobs?status=Deleted")) == ["a-img-del"]
-    assert ids(await get(client, "/api/jobs?from=2025-03-01T13:00:00Z&to=2025-03-01T15:00:00Z")) == [
+    assert ids(await get(client, "/api/jobs?since=2025-03-01T13:00:00Z&until=2025-03-01T15:00:00Z")) == [
         "a-img-2",
         "a-img-1",
     ]
-    assert ids(await get(client, "/api/jobs?to=2025-03-01")) == ALICE_IDS  # the whole day
-    assert ids(await get(client, "/api/jobs?from=2025-03-02")) == []
+    assert ids(await get(client, "/api/jobs?until=2025-03-01")) == ALICE_IDS  # the whole day
+    assert ids(await get(client, "/api/jobs?since=2025-03-02")) == []
 
 
 async def test_sort_and_order(client: httpx.AsyncClient) -> None:
@@ -94,8 +94,9 @@ async def test_stats(client: httpx.AsyncClient) -> None:
     assert stats["pricePerGbMonth"] == 0.023 and stats["currency"] == "USD"
     assert set(stats) == {
         "owner", "totalJobs", "byType", "byStatus", "totalBytes", "totalGB", "pricePerGbMonth",
-        "estimatedMonthlyCost", "currency",
+        "estimatedMonthlyCost", "currency", "spend",
     }  # fmt: skip
+    assert stats["spend"] == {"totalUsd": 0.0, "byOwner": {}, "byType": {}, "byMonth": {}, "currency": "USD"}
 
 
 @pytest.mark.parametrize(
@@ -112,9 +113,9 @@ async def test_stats(client: httpx.AsyncClient) -> None:
         ("/api/jobs?status=completed", "status: Input should be 'Pending', 'Running', 'Succeeded', 'Failed'"),
         ("/api/jobs?sort=spec", "sort: Input should be 'createdAt'"),
         ("/api/jobs?order=up", "order: Input should be 'asc' or 'desc'"),
-        ("/api/jobs?from=yesterday", "from: 'yesterday' is not an ISO date or datetime"),
-        ("/api/assets/loras?to=2025-02-30", "to: '2025-02-30' is not an ISO date or datetime"),
-        ("/api/jobs?from=2025-03-02&to=2025-03-01T00:00", "from/to: the range is empty"),
+        ("/api/jobs?since=yesterday", "since: 'yesterday' is not an ISO date or datetime"),
+        ("/api/assets/loras?until=2025-02-30", "until: '2025-02-30' is not an ISO date or datetime"),
+        ("/api/jobs?since=2025-03-02&until=2025-03-01T00:00", "since/until: the range is empty"),
         ("/api/assets/search", "q: Field required"),
         ("/api/assets/search?q=+++", "q: the search query is empty"),
         ("/api/assets/search?q=" + "+w" * 21, "q: the search query has 21 words; at most 20"),

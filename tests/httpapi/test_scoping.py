@@ -57,8 +57,8 @@ async def test_another_owners_record_is_not_found_exactly_like_a_missing_one(
     theirs = await client.get(path.format(id="b-lora-1"), headers=auth("alice"))
     missing = await client.get(path.format(id="no-such-id"), headers=auth("alice"))
     assert theirs.status_code == missing.status_code == 404
-    assert theirs.json() == {"error": {"code": "not_found", "message": "no record with id 'b-lora-1'"}}
-    assert missing.json() == {"error": {"code": "not_found", "message": "no record with id 'no-such-id'"}}
+    assert theirs.json() == {"error": {"code": "not_found", "message": "no record 'b-lora-1'"}}
+    assert missing.json() == {"error": {"code": "not_found", "message": "no record 'no-such-id'"}}
     mine = await client.get(path.format(id="b-lora-1"), headers=auth("bob"))
     assert mine.status_code == 200
 

@@ -24,6 +24,7 @@ from tests.httpapi.conftest import MakeApp, auth
 
 @pytest.fixture
 def api_env(tmp_path: Path, tokens_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    EmbeddedCatalog(tmp_path / "catalog").close()  # a catalog `contentgen run` made
     monkeypatch.setenv("CONTENTGEN_CATALOG", f"file://{tmp_path}/catalog")
     monkeypatch.setenv("CONTENTGEN_STORE", str(tmp_path / "store"))
     monkeypatch.setenv("CONTENTGEN_API_TOKENS_FILE", str(tokens_file))
@@ -52,6 +53,7 @@ def test_the_command_serves_the_app_from_the_environment(
         ({"CONTENTGEN_API_TOKENS_FILE": "/nonexistent/tokens.yaml"}, "cannot read the tokens file"),
         ({"CONTENTGEN_PRICE_PER_GB_MONTH": "-1"}, "CONTENTGEN_PRICE_PER_GB_MONTH: Input should be greater"),
         ({"CONTENTGEN_CATALOG": "redis://x"}, "unsupported catalog URL"),
+        ({"CONTENTGEN_CATALOG": "/nonexistent/catalog"}, "there is no catalog at /nonexistent/catalog"),
     ],
 )
 def test_the_command_reports_bad_settings(
@@ -78,11 +80,18 @@ async def test_probes_and_docs(make_app: MakeApp, catalog: Catalog) -> None:
         openapi = (await client.get("/openapi.json")).json()
         assert (await client.get("/docs")).status_code == 200
     assert set(openapi["paths"]) == {
-        "/api/jobs", "/api/jobs/{id}", "/api/assets/loras", "/api/assets/images", "/api/assets/transcripts",
-        "/api/assets/search", "/api/assets/stats", "/api/assets/{id}/download", "/api/stream/job/{id}",
-        "/health", "/health/ready",
+        "/api/jobs", "/api/jobs/{ref}", "/api/assets/loras", "/api/assets/images", "/api/assets/transcripts",
+        "/api/assets/search", "/api/assets/stats", "/api/assets/{ref}/download", "/api/stream/job/{ref}",
+        "/api/assets/{ref}/lineage", "/api/assets/{ref}/content", "/ui/session", "/health", "/health/ready",
     }  # fmt: skip
-    assert openapi["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    schemes = openapi["components"]["securitySchemes"]
+    assert schemes["HTTPBearer"]["scheme"] == "bearer"
+    assert schemes["APIKeyCookie"] == {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "contentgen_session",
+        "description": schemes["APIKeyCookie"]["description"],
+    }
     # Bad parameters are answered with 400 and {"error"}, and documented so.
     assert all("422" not in op["responses"] for ops in openapi["paths"].values() for op in ops.values())
     assert openapi["paths"]["/api/jobs"]["get"]["responses"]["400"]["content"]["application/json"][

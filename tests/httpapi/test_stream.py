@@ -117,7 +117,7 @@ async def test_another_owners_job_cannot_be_followed(catalog: Catalog, make_app:
     running(catalog, 10)()
     response = await stream(make_app, Script([]), who="bob")
     assert response.status_code == 404
-    assert response.json() == {"error": {"code": "not_found", "message": "no record with id 'job'"}}
+    assert response.json() == {"error": {"code": "not_found", "message": "no record 'job'"}}
     admin = await stream(make_app, Script([running(catalog, 100, "Succeeded")]), who="ops")
     assert progress_of(parse(admin.text)) == [("Running", 10), ("Succeeded", 100)]
 

@@ -1,12 +1,14 @@
-"""A cluster for the operator's integration tests: the API server double, the fake kubelet
-running the real worker, a local object store, a mongomock catalog that can be taken down, and
-the real operator started with kopf exactly as `contentgen operator` starts it."""
+"""A cluster for the operator's integration tests: `contentgen local-cluster`'s control plane
+(TLS, RBAC with the chart's roles, admission), its controllers and the local node running the
+real worker for every Job, a local object store, a mongomock catalog that can be taken down, and
+the real operator started with kopf as `contentgen operator` starts it, under its own
+ServiceAccount (so every call it makes passes the chart's RBAC, or fails with a 403)."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,15 +21,15 @@ import yaml
 from kopf.testing import KopfRunner
 
 from contentgen.api import GROUP, KINDS
-from contentgen.api.crd import crd
 from contentgen.catalog.base import Catalog
+from contentgen.cluster.apiserver import Request
+from contentgen.cluster.errors import ApiError
+from contentgen.cluster.local import LocalCluster, Options
+from contentgen.cluster.server import ADMIN
 from contentgen.controller.main import kopf_args
 from contentgen.controller.settings import OperatorSettings
 from contentgen.store import LocalStore
-from tests.kube.apiserver import FakeApiServer
-from tests.kube.kubelet import FakeKubelet
-
-TOKENS = {"operator-token": "operator", "worker-token": "worker", "admin-token": "admin"}
+from tests import waiting
 
 
 class FlakyCollection:
@@ -50,19 +52,12 @@ def free_port() -> int:
 
 def wait_for(check: Callable[[], Any], timeout: float = 90.0, what: str = "condition") -> Any:
     """Poll until `check()` is truthy; fail (not a timing assertion: a hang guard) otherwise."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    return waiting.wait_for(check, timeout, what, interval=0.1)
 
 
 @dataclass
 class Cluster:
-    api: FakeApiServer
-    kubelet: FakeKubelet
+    local: LocalCluster
     store: LocalStore
     mongo: Any  # the mongomock collection behind the catalog
     mongo_down: threading.Event
@@ -70,23 +65,71 @@ class Cluster:
     health_port: int
     env: dict[str, str] = field(default_factory=dict)
 
-    # --- helpers for tests ---------------------------------------------------------------------
+    @property
+    def plane(self) -> Any:
+        return self.local.plane
+
+    @property
+    def node(self) -> Any:
+        assert self.local.node is not None
+        return self.local.node
+
+    # --- admin calls (kubectl's part) ------------------------------------------------------------
+
+    def call(
+        self,
+        verb: str,
+        group: str,
+        plural: str,
+        namespace: str = "",
+        name: str = "",
+        body: Any = None,
+        **kw: Any,
+    ) -> Any:
+        t = self.plane.type_of(group, plural)
+        return self.plane.handle(Request(ADMIN, verb, t, namespace, name, body=body, **kw)).body
+
+    def ensure_namespace(self, namespace: str) -> None:
+        try:
+            self.call(
+                "create",
+                "",
+                "namespaces",
+                body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+            )
+        except ApiError as exc:
+            if exc.code != 409:
+                raise
 
     def apply(self, manifest: dict[str, Any] | str, namespace: str) -> dict[str, Any]:
-        obj = yaml.safe_load(manifest) if isinstance(manifest, str) else manifest
-        kind = KINDS[obj["kind"]]
+        obj = yaml.safe_load(manifest) if isinstance(manifest, str) else json.loads(json.dumps(manifest))
+        self.ensure_namespace(namespace)
         obj.setdefault("metadata", {})["namespace"] = namespace
-        return self.api.create(GROUP, kind.plural, obj)
+        return self.call("create", GROUP, KINDS[obj["kind"]].plural, namespace, body=obj)  # type: ignore[no-any-return]
+
+    def patch(self, kind: str, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        return self.call(  # type: ignore[no-any-return]
+            "patch",
+            GROUP,
+            KINDS[kind].plural,
+            namespace,
+            name,
+            patch,
+            content_type="application/merge-patch+json",
+        )
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        self.call("delete", GROUP, KINDS[kind].plural, namespace, name)
 
     def resource(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.api.get(GROUP, KINDS[kind].plural, namespace, name)
+        return self.plane.store.get((GROUP, KINDS[kind].plural), namespace, name)  # type: ignore[no-any-return]
 
     def status(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
         obj = self.resource(kind, namespace, name)
         return (obj or {}).get("status") or {}
 
     def wait_phase(
-        self, kind: str, namespace: str, name: str, phase: str, timeout: float = 90.0
+        self, kind: str, namespace: str, name: str, phase: str, timeout: float = 120.0
     ) -> dict[str, Any]:
         def check() -> dict[str, Any] | None:
             status = self.status(kind, namespace, name)
@@ -96,72 +139,67 @@ class Cluster:
             check,
             timeout,
             f"{kind} {namespace}/{name} to be {phase} (now {self.status(kind, namespace, name)})",
-        )
+        )  # type: ignore[no-any-return]
 
     def jobs(self, namespace: str) -> list[dict[str, Any]]:
-        return self.api.list("batch", "jobs", namespace)
+        return [json.loads(json.dumps(j)) for j in self.plane.store.items(("batch", "jobs"), namespace)]
 
     def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
         events = [
             e
-            for e in self.api.list("", "events", namespace)
+            for e in self.plane.store.items(("", "events"), namespace)
             if e.get("involvedObject", {}).get("name") == name
         ]
         return sorted(events, key=lambda e: int(e["metadata"]["resourceVersion"]))
 
     def history(self, kind: str, namespace: str, name: str) -> list[dict[str, Any]]:
-        """Every stored version of the resource, oldest first (from the watch log)."""
-        plural = KINDS[kind].plural
-        with self.api.lock:
-            return [
-                obj
-                for _, key, _, obj in self.api.log
-                if key[2] == plural
-                and obj["metadata"].get("namespace") == namespace
-                and obj["metadata"]["name"] == name
-            ]
+        """Every stored version of the resource, oldest first (from the watch history)."""
+        key = (GROUP, KINDS[kind].plural)
+        return [
+            c.obj
+            for c in self.plane.store.changes_since(self.plane.store.compacted)
+            if c.key == key
+            and c.obj["metadata"].get("namespace") == namespace
+            and c.obj["metadata"]["name"] == name
+        ]
+
+    def runs(self, job_name: str | None = None) -> list[str]:
+        """Job names, once per worker process the node started."""
+        names = [p.pod.rsplit("-", 1)[0] for p in self.node.processes]
+        return [n for n in names if job_name is None or n == job_name]
 
     def catalog_doc(self, uid: str) -> dict[str, Any] | None:
-        return self.mongo.find_one({"_id": uid})
+        return self.mongo.find_one({"_id": uid})  # type: ignore[no-any-return]
 
 
 @contextmanager
-def cluster(root: Path, monkeypatch: Any) -> Iterator[Cluster]:
-    api = FakeApiServer([crd(k) for k in KINDS.values()], TOKENS).start()
-    (root / "tokens").mkdir(parents=True)
-    worker_token = root / "tokens" / "worker"
-    worker_token.write_text("worker-token")
-    kubeconfig = root / "kubeconfig"
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "double", "cluster": {"server": api.url}}],
-                "users": [{"name": "operator", "user": {"token": "operator-token"}}],
-                "contexts": [{"name": "double", "context": {"cluster": "double", "user": "operator"}}],
-                "current-context": "double",
-            }
-        )
+def cluster(root: Path, monkeypatch: Any, *, rbac: list[dict[str, Any]] | None = None) -> Iterator[Cluster]:
+    """The control plane, controllers and node, with the operator's kubeconfig (its
+    ServiceAccount's token) in $KUBECONFIG for an operator started in this process."""
+    local = LocalCluster(
+        Options(root / "cluster", operator=False, job_backoff_seconds=0.5, max_running_jobs_per_namespace=2)
     )
-    # The chart creates the peering object; with it, kopf runs with peering (leader election).
-    api.create("kopf.dev", "clusterkopfpeerings", {"metadata": {"name": "contentgen"}})
+    if rbac is not None:
+        local.install = lambda: _install(local, rbac)  # type: ignore[method-assign]
+    local.start()
     store = LocalStore(root / "store")
     down = threading.Event()
     collection = mongomock.MongoClient()["contentgen"]["jobs"]
-    kubelet = FakeKubelet(api, worker_token, root / "pods", {})
     health_port = free_port()
-    env = {
-        "KUBECONFIG": str(kubeconfig),
-        "CONTENTGEN_STORE": store.root.as_uri(),
-        "CONTENTGEN_MONGODB_URI": "mongodb://catalog.test:27017/contentgen",
-        "CONTENTGEN_RECONCILE_INTERVAL_SECONDS": "0.3",
-        "CONTENTGEN_ALLOW_PRIVATE_SOURCES": "true",  # sources are served from 127.0.0.1 here
-        "CONTENTGEN_METRICS_PORT": "0",
-        "CONTENTGEN_HEALTH_PORT": str(health_port),
-        "CONTENTGEN_LOG_FORMAT": "plain",
-        "CONTENTGEN_MAX_RUNNING_JOBS_PER_NAMESPACE": "2",
-    }
+    env = local.operator_environment()
+    env.update(
+        {
+            "CONTENTGEN_STORE": store.root.as_uri(),
+            "CONTENTGEN_MONGODB_URI": "mongodb://catalog.test:27017/contentgen",
+            "CONTENTGEN_RECONCILE_INTERVAL_SECONDS": "0.3",
+            "CONTENTGEN_RESYNC_INTERVAL_SECONDS": "5",
+            "CONTENTGEN_HEALTH_PORT": str(health_port),
+            "CONTENTGEN_MAX_RUNNING_JOBS_PER_NAMESPACE": "2",
+            "CONTENTGEN_LEADER_ELECTION": "false",  # kopf runs in this process; tests of the Lease start processes
+        }
+    )
+    for key in ("PATH", "HOME", "LANG"):
+        env.pop(key, None)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(
@@ -169,18 +207,27 @@ def cluster(root: Path, monkeypatch: Any) -> Iterator[Cluster]:
         lambda url=None: Catalog(FlakyCollection(collection, down), lambda: None),
     )
     try:
-        yield Cluster(api, kubelet, store, collection, down, root, health_port, env)
+        yield Cluster(local, store, collection, down, root, health_port, env)
     finally:
-        kubelet.release()
-        api.stop()
+        if local.node is not None:
+            local.node.release()
+        local.stop()
+
+
+def _install(local: LocalCluster, rbac: list[dict[str, Any]]) -> None:
+    from contentgen.api.crd import rendered_crds
+
+    for text in rendered_crds().values():
+        local.control.apply(yaml.safe_load(text))
+    for doc in rbac:
+        local.control.apply(doc)
 
 
 @contextmanager
 def operator(c: Cluster, *, health: bool = True) -> Iterator[KopfRunner]:
-    """The operator, started as `contentgen operator` starts it. A second replica in the same
-    process runs without the health endpoint (the port is taken)."""
+    """The operator, started as `contentgen operator` starts it (after the Lease)."""
     settings = OperatorSettings() if health else OperatorSettings(health_port=0)
-    runner = KopfRunner(kopf_args(settings), timeout=30)
+    runner = KopfRunner(kopf_args(settings), timeout=60)
     with runner:
         if health:
             wait_for(lambda: _healthy(c.health_port), 30, "the operator's health endpoint")

@@ -12,18 +12,8 @@ from contentgen.providers import transcriber
 from contentgen.providers.assemblyai import AssemblyAIProvider
 from contentgen.providers.base import MemoryCheckpoint, TranscriptionRequest
 
-from .fakes import (
-    ASSEMBLYAI_KEY,
-    COMPLETED_TRANSCRIPT,
-    Crash,
-    FakeAssemblyAI,
-    FakeSleep,
-    Progress,
-    audio_file,
-    failure,
-    mocked,
-    retry,
-)
+from .fake_assemblyai import ASSEMBLYAI_KEY, COMPLETED_TRANSCRIPT, FakeAssemblyAI
+from .fakes import Crash, FakeSleep, Progress, audio_file, failure, mocked, retry
 
 SIGNED_AUDIO = "https://bucket.s3.amazonaws.com/sources/talk.mp3?X-Amz-Signature=s3cr3tsig&X-Amz-Expires=3600"
 
@@ -55,24 +45,26 @@ def test_uploads_submits_with_speaker_labels_and_returns_speaker_turns(tmp_path,
     with mocked(aai):
         out = provider(sleep).transcribe(request, tmp_path, progress, checkpoint)
 
-    assert aai.uploads == [audio.read_bytes()]
+    assert list(aai.uploads.values()) == [audio.read_bytes()]
     [submitted] = aai.submitted
-    assert submitted["audio_url"] == "https://cdn.assemblyai.com/upload/fake-1"
+    assert submitted["audio_url"] == next(iter(aai.uploads))
     assert submitted["speaker_labels"] is True and submitted["language_code"] == "en"
     assert "language_detection" not in submitted
     assert aai.unauthorized == 0  # every call carried the key
 
     assert out.text == "Speaker A: Hello there.\nSpeaker B: Hi, how are you?"
     assert (out.word_count, out.duration_seconds, out.speakers, out.language_code) == (6, 3.0, 2, "en")
-    assert out.request_id == "tr-1" and not out.placeholder
+    [transcript_id] = aai.transcripts
+    assert out.request_id == transcript_id and not out.placeholder
     # the full response, exactly as AssemblyAI sent it
-    assert out.response["status"] == "completed" and out.response["id"] == "tr-1"
+    assert out.response["status"] == "completed" and out.response["id"] == transcript_id
     assert out.response["utterances"] == COMPLETED_TRANSCRIPT["utterances"]
     assert out.response["words"] == COMPLETED_TRANSCRIPT["words"]
 
     assert progress.monotonic and progress[-1] == 100
     assert sleep.waits == [3.0] * 3  # queued, processing, processing
-    assert checkpoint.load()["transcript_id"] == "tr-1"
+    assert checkpoint.load()["transcript_id"] == transcript_id
+    assert (aai.accepted, aai.billed) == (1, 1)
 
 
 def test_language_is_detected_when_unset_and_text_is_plain_without_speakers(tmp_path, aai, sleep, audio):
@@ -96,7 +88,7 @@ def test_an_audio_url_is_used_instead_of_an_upload(tmp_path, aai, sleep, audio, 
             Progress(),
             MemoryCheckpoint(),
         )
-    assert aai.uploads == []
+    assert not aai.uploads
     assert aai.submitted[0]["audio_url"] == SIGNED_AUDIO  # sent whole to AssemblyAI...
     assert "s3cr3tsig" not in caplog.text  # ...and never logged
 
@@ -179,8 +171,10 @@ def test_server_errors_and_timeouts_are_retried(tmp_path, aai, sleep, audio):
         out = provider(sleep).transcribe(
             TranscriptionRequest(audio_path=audio), tmp_path, Progress(), MemoryCheckpoint()
         )
-    assert len(aai.submitted) == 1 and out.request_id == "tr-1"
-    assert sleep.waits[:3] == [0.5, 0.5, 1.0]  # submit retry; first poll: two retries
+    # a 503 after the submit left is ambiguous: the list shows no such transcript, so it is sent again
+    assert aai.count("list") == 2 and aai.count("submit") == 2
+    assert (aai.accepted, aai.billed) == (1, 1) and out.request_id == next(iter(aai.transcripts))
+    assert sleep.waits[:3] == [3.0, 0.5, 1.0]  # a second look at the list; first poll: two retries
 
 
 def test_persistent_server_errors_are_transient_and_keep_the_transcript(tmp_path, aai, sleep, audio):
@@ -189,7 +183,7 @@ def test_persistent_server_errors_are_transient_and_keep_the_transcript(tmp_path
     with mocked(aai), pytest.raises(TransientError) as raised:
         provider(sleep).transcribe(TranscriptionRequest(audio_path=audio), tmp_path, Progress(), checkpoint)
     assert "gave up after 3 attempts" in str(raised.value) and raised.value.reason == "ProviderUnavailable"
-    assert checkpoint.load()["transcript_id"] == "tr-1"
+    assert checkpoint.load()["transcript_id"] == next(iter(aai.transcripts))
 
 
 def test_persistent_timeouts_are_transient(tmp_path, aai, sleep, audio):
@@ -208,25 +202,28 @@ def test_resumes_after_a_crash_mid_poll_without_a_second_submit(tmp_path, aai, a
     with mocked(aai):
         with pytest.raises(Crash):
             provider(FakeSleep(crash_at=2)).transcribe(request, tmp_path, Progress(), checkpoint)
-        assert checkpoint.load()["transcript_id"] == "tr-1"
-        polls = aai.polls["tr-1"]
+        [transcript_id] = aai.transcripts
+        assert checkpoint.load()["transcript_id"] == transcript_id
+        polls = aai.polls(transcript_id)
         out = provider(FakeSleep()).transcribe(request, tmp_path, Progress(), checkpoint)
     assert len(aai.submitted) == 1 and len(aai.uploads) == 1
-    assert aai.polls["tr-1"] > polls
-    assert out.request_id == "tr-1" and out.speakers == 2
+    assert aai.polls(transcript_id) > polls
+    assert out.request_id == transcript_id and out.speakers == 2
 
 
-def test_a_transcript_assemblyai_does_not_know_is_submitted_anew(tmp_path, aai, sleep, audio):
+def test_a_transcript_assemblyai_no_longer_knows_is_not_submitted_again(tmp_path, aai, sleep, audio):
     checkpoint = MemoryCheckpoint()
     request = TranscriptionRequest(audio_path=audio)
     with mocked(aai):
-        provider(sleep).transcribe(request, tmp_path, Progress(), checkpoint)
-        aai.transcripts.clear()  # its GET is now a 404
-        asked = aai.asked("tr-1")
-        out = provider(sleep).transcribe(request, tmp_path, Progress(), checkpoint)
-    assert aai.asked("tr-1") == asked + 1  # asked once, then submitted anew
-    assert len(aai.submitted) == 2 and len(aai.uploads) == 1  # the upload is reused
-    assert out.request_id == "tr-2"
+        with pytest.raises(Crash):
+            provider(FakeSleep(crash_at=1)).transcribe(request, tmp_path, Progress(), checkpoint)
+        [transcript_id] = aai.transcripts
+        aai.transcripts[transcript_id].deleted = True  # its GET is now a 400
+        with pytest.raises(PermanentError) as raised:
+            provider(sleep).transcribe(request, tmp_path, Progress(), checkpoint)
+    assert raised.value.reason == "ProviderOutcomeUnknown"
+    assert f"AssemblyAI no longer knows transcript {transcript_id}" in str(raised.value)
+    assert aai.accepted == 1 and aai.count("submit") == 1
 
 
 def test_a_missing_key_fails_at_once(monkeypatch):

@@ -15,19 +15,9 @@ from contentgen.providers import image_generator, trainer
 from contentgen.providers.base import ImageRequest, LoraWeights, MemoryCheckpoint, TrainingRequest
 from contentgen.providers.fal import FalProvider, Limits
 
-from .fakes import (
-    FAL_KEY,
-    Crash,
-    FakeFal,
-    FakeSleep,
-    Progress,
-    _queue_status,
-    dataset_zip,
-    failure,
-    log,
-    mocked,
-    retry,
-)
+from .fake_fal import FAL_KEY, FakeFal, log
+from .fake_fal import status as _queue_status
+from .fakes import Crash, FakeSleep, Progress, dataset_zip, failure, mocked, retry
 
 TRAINING_APP = "fal-ai/flux-lora-fast-training"
 SIGNED_LORA = (
@@ -142,18 +132,17 @@ def test_resumes_after_a_crash_mid_poll_without_a_second_submit(tmp_path, fal):
     assert out.weights.read_bytes() == fal.weights
 
 
-def test_a_request_fal_no_longer_knows_is_submitted_anew(tmp_path, fal, sleep):
+def test_a_finished_run_is_not_asked_about_again(tmp_path, fal, sleep):
+    # the checkpoint holds the result: a rerun downloads what was paid for, nothing more
     request = training(tmp_path)
     checkpoint = MemoryCheckpoint()
     with mocked(fal):
         provider(sleep).train_lora(request, work(tmp_path), Progress(), checkpoint)
-        fal.jobs.clear()  # fal forgot it: its status is 404
-        polled = fal.polled("req-1")
+        asked = len(fal.requests)
         out = provider(sleep).train_lora(request, work(tmp_path), Progress(), checkpoint)
-    assert fal.polled("req-1") == polled + 1  # asked once, then submitted anew
-    assert [app for app, _ in fal.submitted] == [TRAINING_APP, TRAINING_APP]
-    assert len(fal.uploads) == 1  # the uploaded dataset is reused
-    assert out.request_id == "req-2" and checkpoint.load()["request_id"] == "req-2"
+    assert {kind for kind, _ in fal.requests[asked:]} == {"download"}
+    assert (fal.accepted, fal.billed) == (1, 1)
+    assert out.request_id == "req-1" and out.weights.read_bytes() == fal.weights
 
 
 def test_a_checkpoint_of_other_inputs_is_not_resumed(tmp_path, fal, sleep):
@@ -253,8 +242,9 @@ def test_a_failed_training_is_permanent_with_fals_reason(tmp_path, fal, sleep):
     with mocked(fal), pytest.raises(PermanentError) as raised:
         provider(sleep).train_lora(training(tmp_path), work(tmp_path), Progress(), checkpoint)
     assert raised.value.reason == "ProviderJobFailed"
-    assert "Input validation failed" in str(raised.value)
+    assert "images_data_url: the archive holds 1 image, at least 4 are needed" in str(raised.value)
     assert "request_id" not in checkpoint.load()  # a new attempt submits anew
+    assert (fal.accepted, fal.billed) == (1, 0)  # fal bills successful outputs only
 
 
 def test_a_failed_result_fetch_reports_the_validation_detail(tmp_path, fal, sleep):
@@ -364,8 +354,9 @@ def test_image_models_map_to_fal_apps_with_the_documented_arguments(tmp_path, fa
     assert fal.submitted == [
         (app, {"prompt": "a red fox", "image_size": "square", "num_images": 2, "seed": 7})
     ]
-    assert [(i.width, i.height, i.content_type, i.seed) for i in images] == [(512, 512, "image/png", 7)] * 2
-    assert [i.path.name for i in images] == ["image-01.png", "image-02.png"]
+    # fal's FLUX apps answer JPEG unless output_format says png
+    assert [(i.width, i.height, i.content_type, i.seed) for i in images] == [(512, 512, "image/jpeg", 7)] * 2
+    assert [i.path.name for i in images] == ["image-01.jpg", "image-02.jpg"]
     for image in images:
         decoded = cv2.imread(str(image.path))
         assert decoded.shape == (512, 512, 3)
@@ -440,7 +431,6 @@ def test_image_generation_resumes_without_a_second_submit(tmp_path, fal):
 
 
 def test_the_files_own_header_wins_over_the_response(tmp_path, fal, sleep, caplog):
-    fal.image_type = "image/jpeg"
     original = fal._output
 
     def lying_output(job):
@@ -463,7 +453,7 @@ def test_the_files_own_header_wins_over_the_response(tmp_path, fal, sleep, caplo
 
 def test_a_file_that_is_not_an_image_is_refused(tmp_path, fal, sleep):
     with mocked(fal):
-        fal.files["https://v3.fal.media/files/out/req-1/0.png"] = b"not an image at all"
+        fal.files["https://v3.fal.media/files/out/req-1/0.jpg"] = b"not an image at all"
         with pytest.raises(PermanentError, match="not a PNG, JPEG or WebP"):
             provider(sleep).generate_images(
                 ImageRequest(prompt="p", model="flux-dev"), work(tmp_path), Progress(), MemoryCheckpoint()

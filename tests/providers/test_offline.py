@@ -22,7 +22,8 @@ from contentgen.providers.base import (
 )
 from contentgen.providers.offline import IMAGE_SIZES, OfflineProvider, write_safetensors
 
-from .fakes import SIZES, Progress, audio_file, dataset_zip, mocked
+from .fake_fal import SIZES
+from .fakes import Progress, audio_file, dataset_zip, mocked
 
 
 @pytest.fixture(autouse=True)

@@ -9,8 +9,10 @@ import pytest
 
 from contentgen.errors import MissingCredentials, PermanentError, TransientError
 from contentgen.providers.retry import (
+    Ambiguous,
     Retry,
     RetryableError,
+    describe_body,
     error_for_status,
     error_for_transport,
     redact,
@@ -193,3 +195,51 @@ def test_redact():
         "GET https://h/p?<redacted>#frag failed, s3://b/k?<redacted> too, 'https://q/r?<redacted>' <redacted>"
     )
     assert redact("https://v3.fal.media/files/x.png") == "https://v3.fal.media/files/x.png"
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        httpx.ConnectError("refused"),
+        httpx.ConnectTimeout("t"),
+        httpx.PoolTimeout("t"),
+        httpx.WriteTimeout("t"),
+    ],
+)
+def test_a_billed_request_that_never_left_is_retried(exc):
+    error = error_for_transport(exc, provider="p", billed=True)
+    assert isinstance(error, RetryableError)
+
+
+@pytest.mark.parametrize(
+    "exc", [httpx.ReadTimeout("t"), httpx.RemoteProtocolError("closed"), httpx.ReadError("reset")]
+)
+def test_a_billed_request_whose_answer_was_lost_is_ambiguous_and_never_retried(exc):
+    error = error_for_transport(exc, provider="p", billed=True)
+    assert isinstance(error, Ambiguous) and error.reason == "ProviderOutcomeUnknown"
+    sleep = FakeSleep()
+    flaky = Flaky(exc)
+    with pytest.raises(Ambiguous):
+        policy(sleep).call(
+            flaky, classify=lambda e: error_for_transport(e, provider="p", billed=True), what="x"
+        )
+    assert flaky.calls == 1 and sleep.waits == []
+
+
+def test_a_5xx_to_a_billed_request_is_ambiguous_unless_the_provider_says_retry():
+    assert isinstance(error_for_status(502, "bad gateway", provider="p", key_env="K", billed=True), Ambiguous)
+    retried = error_for_status(503, "busy", provider="p", key_env="K", billed=True, retry_says=True)
+    assert isinstance(retried, RetryableError)
+    # 408 and 429 say the request was not taken
+    for status in (408, 429):
+        assert isinstance(
+            error_for_status(status, "", provider="p", key_env="K", billed=True), RetryableError
+        )
+
+
+def test_a_body_that_is_not_json_is_described_without_secrets():
+    response = httpx.Response(
+        200, text="<html>see https://h/x?sig=abc</html>", headers={"content-type": "text/html; charset=utf-8"}
+    )
+    text = describe_body(response)
+    assert text.startswith("HTTP 200 text/html (") and "sig=abc" not in text and "<html>" in text

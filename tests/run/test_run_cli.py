@@ -25,7 +25,13 @@ SAMPLE = EXAMPLES / "media" / "sample.mp4"
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run in an empty directory: the embedded defaults land in ./contentgen-data."""
     monkeypatch.chdir(tmp_path)
-    for variable in ("CONTENTGEN_STORE", "CONTENTGEN_CATALOG", "FAL_KEY", "ASSEMBLYAI_API_KEY"):
+    for variable in (
+        "CONTENTGEN_STORE",
+        "CONTENTGEN_CATALOG",
+        "CONTENTGEN_ALLOW_PRIVATE_SOURCES",
+        "FAL_KEY",
+        "ASSEMBLYAI_API_KEY",
+    ):
         monkeypatch.delenv(variable, raising=False)
     return tmp_path
 
@@ -77,6 +83,7 @@ def test_lora_training_offline(workspace: Path, capsys: pytest.CaptureFixture[st
         "upload-dataset",
         "train",
         "store-model",
+        "thumbnails",
     ]
     check_artifacts(result)
     assert result.lora is not None and result.dataset is not None
@@ -111,6 +118,16 @@ def test_lora_training_offline(workspace: Path, capsys: pytest.CaptureFixture[st
     )
     assert result.lora.contact_sheet_uri == sheet.uri and local(sheet.uri).read_bytes()[:2] == b"\xff\xd8"
     assert sheet.uri in [a.uri for a in result.artifacts]
+    thumb = result.lora.contact_sheet_thumbnail_uri  # issue 13's thumbnail of the sheet
+    assert (
+        thumb and thumb in [a.uri for a in result.artifacts] and local(thumb).read_bytes()[:2] == b"\xff\xd8"
+    )
+    assert result.lora.source_url == str(SAMPLE)
+    # the offline captioner reports one (unpriced) request per image, like a live provider
+    assert result.usage is not None
+    captions = [line for line in result.usage if line.unit == "request"]
+    assert len(captions) == dataset.frames and all(line.request.startswith("offline-") for line in captions)
+    assert [line.unit for line in result.usage if line.unit != "request"] == ["step"]
     assert "LoRA version 1" in out and "placeholder" in out
     # The dataset stage reports progress on stderr (plain lines when not on a terminal).
     assert "dataset" in err and "%" in err
@@ -197,6 +214,20 @@ def test_transcription_offline(workspace: Path, capsys: pytest.CaptureFixture[st
     assert json.loads(local(result.transcript.json_uri).read_text())["audio_duration"] == pytest.approx(
         25, abs=1
     )
+
+
+def test_internal_sources_are_refused_unless_allowed(
+    workspace: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same default as the worker: a loopback server is an internal address."""
+    manifest = str(EXAMPLES / "transcription.yaml")
+    with serve({"/sample.mp4": (200, {}, SAMPLE.read_bytes())}) as (base, requests):
+        code, _, err = run(capsys, "--offline", "--source", f"{base}/sample.mp4", manifest)
+        assert code == 1 and "SourceRefused" in err and "CONTENTGEN_ALLOW_PRIVATE_SOURCES=true" in err
+        assert not requests  # refused before connecting
+        monkeypatch.setenv("CONTENTGEN_ALLOW_PRIVATE_SOURCES", "true")
+        code, _, err = run(capsys, "--offline", "--source", f"{base}/sample.mp4", manifest)
+        assert code == 0, err
 
 
 def test_result_to_stdout(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:

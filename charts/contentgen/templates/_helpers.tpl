@@ -85,38 +85,55 @@ app.kubernetes.io/component: {{ .component }}
 - transcriptions/status
 {{- end -}}
 
+{{- define "contentgen.finalizersSubresources" -}}
+- loratrainings/finalizers
+- imagegenerations/finalizers
+- transcriptions/finalizers
+{{- end -}}
+
 {{/*
-The operator's rules wherever it works; call with (dict "ctx" $ "peerings" "clusterkopfpeerings")
-or "kopfpeerings". Exactly what tests/rbac/observed-calls.json records (tests/chart checks it):
-kopf watches the three kinds and the Jobs, patches the resources (finalizers, annotations), their
-status, its peering object, and posts events; the operator reads a resource before reconciling it,
-creates and deletes Jobs and lists a finished Job's pods for the worker's termination message.
+The operator's rules wherever it works. Exactly the calls tests/ sees the operator make under the
+control plane's RBAC authorizer: kopf lists and watches the three kinds, their Jobs and the
+Jobs' pods (label-selected) and posts Events; the operator patches a resource's status, its own
+finalizer (deletionPolicy Delete), creates and deletes Jobs; `update` on <kind>/finalizers is what
+OwnerReferencesPermissionEnforcement asks of Jobs that name their resource with blockOwnerDeletion.
 */}}
 {{- define "contentgen.operatorRules" -}}
 - apiGroups: ["contentgen.io"]
   resources:
-    {{- include "contentgen.kinds" .ctx | nindent 4 }}
-  verbs: ["get", "list", "watch", "patch"]
+    {{- include "contentgen.kinds" . | nindent 4 }}
+  verbs: ["list", "watch", "patch"]
 - apiGroups: ["contentgen.io"]
   resources:
-    {{- include "contentgen.statusSubresources" .ctx | nindent 4 }}
+    {{- include "contentgen.statusSubresources" . | nindent 4 }}
   verbs: ["patch"]
+# Jobs name their resource as owner with blockOwnerDeletion: true; the
+# OwnerReferencesPermissionEnforcement admission plugin (OpenShift, hardened clusters) lets only
+# those who may update the owner's finalizers set that.
+- apiGroups: ["contentgen.io"]
+  resources:
+    {{- include "contentgen.finalizersSubresources" . | nindent 4 }}
+  verbs: ["update"]
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["list", "watch", "create", "delete"]
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["list"]
+  verbs: ["list", "watch"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
-- apiGroups: ["kopf.dev"]
-  resources: [{{ .peerings | quote }}]
-  verbs: ["list", "watch"]
-- apiGroups: ["kopf.dev"]
-  resources: [{{ .peerings | quote }}]
-  resourceNames: [{{ .ctx.Values.peeringName | quote }}]
-  verbs: ["patch"]
+{{- end -}}
+
+{{/* Leader election: the Lease in the release namespace (created once, then read and renewed). */}}
+{{- define "contentgen.leaseRules" -}}
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  verbs: ["create"]
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  resourceNames: [{{ .Values.leaseName | quote }}]
+  verbs: ["get", "update"]
 {{- end -}}
 
 {{/* The worker's progress channel: a JSON patch of progress and stage on its resource's status. */}}
@@ -156,11 +173,17 @@ seccompProfile:
     secretKeyRef:
       name: {{ .Values.s3.existingSecret | quote }}
       key: AWS_ACCESS_KEY_ID
+      {{- if .Values.optionalSecrets }}
+      optional: true
+      {{- end }}
 - name: AWS_SECRET_ACCESS_KEY
   valueFrom:
     secretKeyRef:
       name: {{ .Values.s3.existingSecret | quote }}
       key: AWS_SECRET_ACCESS_KEY
+      {{- if .Values.optionalSecrets }}
+      optional: true
+      {{- end }}
 {{- end -}}
 
 {{/* Checks that need more than the schema. */}}

@@ -12,7 +12,15 @@ from .common import (
     Phase,
     is_local_path,
 )
-from .image import GeneratedImage, ImageGenerationSpec, ImageGenerationStatus, LoraEntry, LoraRef
+from .cost import Cost, UsageLine
+from .image import (
+    GeneratedImage,
+    ImageGenerationSpec,
+    ImageGenerationStatus,
+    LoraEntry,
+    LoraRef,
+    ResolvedLora,
+)
 from .kinds import API_VERSION, CATALOG_TYPES, CATEGORY, GROUP, KINDS, VERSION, Kind
 from .lora import (
     Captioning,
@@ -28,7 +36,7 @@ from .lora import (
     TrainingSpec,
 )
 from .resource import ObjectMeta, Resource
-from .run import ResolvedLora, RunFailure, RunResult, SpecSnapshot, StageTiming
+from .run import RunFailure, RunResult, SpecSnapshot, StageTiming
 from .transcription import TranscriptionSpec, TranscriptionStatus, TranscriptOutput
 
 __all__ = [
@@ -46,6 +54,7 @@ __all__ = [
     "CommonStatus",
     "Condition",
     "ConditionType",
+    "Cost",
     "DatasetImage",
     "DatasetReport",
     "DatasetSpec",
@@ -75,6 +84,7 @@ __all__ = [
     "TranscriptOutput",
     "TranscriptionSpec",
     "TranscriptionStatus",
+    "UsageLine",
     "format_time",
     "is_local_path",
     "now",

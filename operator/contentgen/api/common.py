@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from .base import ApiModel, CelRule, Timestamp, regex_rule
+from .cost import Cost
 
 OWNER_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$"
 # Kubernetes object names (DNS-1123 subdomain).
@@ -166,3 +167,10 @@ class CommonStatus(ApiModel):
             json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
         ),
     ] = []
+    cost: (
+        Annotated[
+            Cost,
+            Field(description="Spend at the provider (USD): estimated before the Job starts, actual after."),
+        ]
+        | None
+    ) = None

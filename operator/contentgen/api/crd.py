@@ -73,40 +73,6 @@ def crd(kind: Kind) -> dict[str, Any]:
     }
 
 
-def peering_crd(scope: str) -> dict[str, Any]:
-    """kopf's peering resources (kopf.dev/v1), which let several operator replicas agree on
-    which one works while the others stand by."""
-    kind = "ClusterKopfPeering" if scope == "Cluster" else "KopfPeering"
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {
-            "name": f"{kind.lower()}s.kopf.dev",
-            "labels": {"app.kubernetes.io/part-of": "contentgen"},
-        },
-        "spec": {
-            "group": "kopf.dev",
-            "scope": scope,
-            "names": {"kind": kind, "plural": f"{kind.lower()}s", "singular": kind.lower()},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "properties": {
-                                "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }
-
-
 def crd_file_name(kind: Kind) -> str:
     return f"{GROUP}_{kind.plural}.yaml"
 
@@ -120,12 +86,8 @@ def render(kind: Kind) -> str:
 
 
 def rendered_crds() -> dict[str, str]:
-    """File name -> content: every kind, and kopf's peering resources."""
-    files = {crd_file_name(k): render(k) for k in KINDS.values()}
-    for scope in ("Cluster", "Namespaced"):
-        document = peering_crd(scope)
-        files[f"kopf.dev_{document['spec']['names']['plural']}.yaml"] = _dump(document)
-    return files
+    """File name -> content: every kind."""
+    return {crd_file_name(k): render(k) for k in KINDS.values()}
 
 
 def write_crds(out_dir: Path) -> list[Path]:

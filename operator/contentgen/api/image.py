@@ -9,6 +9,23 @@ from pydantic import Field
 from .base import ApiModel, CelRule
 from .common import LORA_URL_RULE, MAX_URL_LENGTH, NAME_PATTERN, CommonSpec, CommonStatus
 
+FAL_MAX_IMAGES = 4  # per request, on every FLUX app fal serves
+# The fal app each model runs on (https://fal.ai/docs/model-api-reference/image-generation-api/).
+FAL_APPS = {
+    "flux-dev": "fal-ai/flux/dev",
+    "flux-schnell": "fal-ai/flux/schnell",
+    "flux-pro": "fal-ai/flux-pro/v1.1",
+    "flux-lora": "fal-ai/flux-lora",
+}
+# Width and height of each image_size preset (https://fal.ai/docs/documentation/model-apis/model-arguments).
+IMAGE_SIZES = {
+    "square_hd": (1024, 1024),
+    "square": (512, 512),
+    "portrait_4_3": (768, 1024),
+    "portrait_16_9": (576, 1024),
+    "landscape_4_3": (1024, 768),
+    "landscape_16_9": (1024, 576),
+}
 ImageModel = Literal["flux-pro", "flux-dev", "flux-schnell", "flux-lora"]
 ImageSize = Literal["square_hd", "square", "portrait_4_3", "portrait_16_9", "landscape_4_3", "landscape_16_9"]
 
@@ -58,6 +75,15 @@ class ImageGenerationSpec(CommonSpec):
             field_path=".loras",
             check=lambda spec: spec.model == "flux-lora" or not spec.loras,
         ),
+        # fal's FLUX apps document num_images 1 to 4 (https://fal.ai/docs/model-api-reference/
+        # image-generation-api/flux-dev); more would be refused by fal after admission said yes.
+        CelRule(
+            rule=f"self.provider != 'fal' || self.numImages <= {FAL_MAX_IMAGES}",
+            message=f"fal's FLUX apps make at most {FAL_MAX_IMAGES} images per request: ask for "
+            f"{FAL_MAX_IMAGES} or fewer (create another ImageGeneration for more), or use provider offline",
+            field_path=".numImages",
+            check=lambda spec: spec.provider != "fal" or spec.num_images <= FAL_MAX_IMAGES,
+        ),
     )
 
     prompt: Annotated[str, Field(min_length=1, max_length=4000, description="What to draw.")]
@@ -65,7 +91,14 @@ class ImageGenerationSpec(CommonSpec):
     model: Annotated[
         ImageModel, Field(description="flux-pro, flux-dev, flux-schnell, or flux-lora to apply loras.")
     ] = "flux-dev"
-    num_images: Annotated[int, Field(ge=1, le=8, description="How many images.")] = 1
+    num_images: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=8,
+            description="How many images: 1 to 4 with provider fal (one request), up to 8 offline.",
+        ),
+    ] = 1
     image_size: Annotated[ImageSize, Field(description="Aspect and size preset.")] = "landscape_4_3"
     seed: Annotated[int, Field(ge=0, le=4294967295, description="Fixes the randomness.")] | None = None
     provider: Annotated[
@@ -85,8 +118,21 @@ class GeneratedImage(ApiModel):
     size_bytes: Annotated[int, Field(ge=0)]
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     seed: Annotated[int, Field(ge=0)] | None = None
+    thumbnail_uri: Annotated[str, Field(description="A small JPEG of it, beside it in thumbs/.")] = ""
+
+
+class ResolvedLora(ApiModel):
+    """A LoRA applied to the images, with `loraRef` resolved to the version used (the lineage of
+    the images: which LoraTraining, uid and version)."""
+
+    uri: Annotated[str, Field(description="The weights used.")]
+    scale: float = 1.0
+    name: Annotated[str, Field(description="The LoraTraining it came from (loraRef), if any.")] = ""
+    uid: Annotated[str, Field(description="That LoraTraining's uid.")] = ""
+    version: Annotated[int, Field(ge=0, description="The version of it that was used.")] = 0
 
 
 class ImageGenerationStatus(CommonStatus):
     provider: Annotated[str, Field(description="The provider that made the images.")] = ""
     images: Annotated[list[GeneratedImage], Field(description="The images of the latest run.")] = []
+    loras: Annotated[list[ResolvedLora], Field(description="The LoRAs those images were made with.")] = []

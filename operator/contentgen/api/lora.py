@@ -12,6 +12,8 @@ from .common import Artifact, CommonSpec, CommonStatus, SourceSpec
 DEFAULT_TRAINING_MODEL = "fal-ai/flux-lora-fast-training"
 
 DEFAULT_MIN_FRAMES = 10
+# The vision-language app that writes captions on fal (captioning: auto), one request per image.
+FAL_CAPTION_APP = "openrouter/router/vision"
 DEFAULT_MAX_FRAMES = 40
 
 CaptionTemplate = Annotated[
@@ -124,9 +126,11 @@ class LoraVersion(ApiModel):
     size_bytes: Annotated[int, Field(ge=0)]
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     dataset_uri: Annotated[str, Field(description="The dataset archive it was trained on.")] = ""
+    source_url: Annotated[str, Field(description="The video the dataset was made from.")] = ""
     contact_sheet_uri: Annotated[
         str, Field(description="One JPEG showing every dataset image with its time in the video.")
     ] = ""
+    contact_sheet_thumbnail_uri: Annotated[str, Field(description="A small JPEG of the contact sheet.")] = ""
     frames: Annotated[int, Field(ge=0, description="Images in the dataset.")] = 0
     provider: str
     trigger_word: str

@@ -15,19 +15,11 @@ from pydantic import ConfigDict, Field
 
 from .base import ApiModel, Timestamp
 from .common import Artifact, CommonSpec
-from .image import GeneratedImage
+from .cost import UsageLine
+from .image import GeneratedImage, ResolvedLora
 from .kinds import API_VERSION, KINDS, Kind
 from .lora import DatasetReport, DatasetSummary, LoraVersion
 from .transcription import TranscriptOutput
-
-
-class ResolvedLora(ApiModel):
-    """A LoRA for image generation, with `loraRef` already resolved by the operator."""
-
-    uri: str
-    scale: float = 1.0
-    name: str = ""  # the LoraTraining it came from, when it came from one
-    version: int = 0
 
 
 class SpecSnapshot(ApiModel):
@@ -82,11 +74,14 @@ class RunResult(ApiModel):
     dataset: DatasetReport | None = None
     # ImageGeneration
     images: list[GeneratedImage] | None = None
+    loras: list[ResolvedLora] | None = None  # the LoRAs the images were made with (lineage)
     # Transcription
     transcript: TranscriptOutput | None = None
     transcript_text: str | None = Field(
         default=None, description="The first part of the transcript's text, for catalog search."
     )
+    # What the provider billed for this run (priced by whoever records it); [] for nothing billed.
+    usage: list[UsageLine] | None = None
     # Where the full result is stored; `truncated` marks a copy that left details out to fit
     # the Job's termination message (read the full one from result_uri).
     result_uri: str = ""
@@ -105,6 +100,7 @@ class RunResult(ApiModel):
         if self.images is not None:
             status["images"] = [image.wire() for image in self.images]
             status["provider"] = self.provider
+            status["loras"] = [lora.wire() for lora in self.loras or []]
         if self.transcript is not None:
             status["transcript"] = self.transcript.wire()
 
@@ -134,6 +130,9 @@ class RunFailure(ApiModel):
     reason: str
     message: str
     transient: bool = False
+    # What the provider billed before the failure: [] for nothing, None when it cannot be known
+    # (a submit whose outcome is unknown).
+    usage: list[UsageLine] | None = None
     # LoraTraining: what the dataset stage found, when the run got that far (DatasetTooSmall).
     dataset: DatasetSummary | None = None
 
@@ -160,7 +159,11 @@ def termination_message(result: RunResult) -> str:
     if len(text) <= TERMINATION_LIMIT:
         return text
     minimal = RunResult(
-        kind=result.kind, provider=result.provider, result_uri=result.result_uri, truncated=True
+        kind=result.kind,
+        provider=result.provider,
+        result_uri=result.result_uri,
+        truncated=True,
+        usage=result.usage,
     )
     return minimal.model_dump_json(by_alias=True, exclude_none=True)
 

@@ -2,7 +2,8 @@
 
 Kubernetes wants every node typed, no `$ref`, no `anyOf` for optionals, OpenAPI 3.0's boolean
 `exclusiveMinimum`, and no `additionalProperties: false` next to `properties` (the API server
-prunes unknown fields instead). `structural_problems` lists what would make a schema
+prunes unknown fields instead); maps keep `additionalProperties` with the values' schema, or the
+API server would prune all their keys. `structural_problems` lists what would make a schema
 non-structural, so tests can hold the generated CRDs to it.
 """
 
@@ -50,6 +51,10 @@ def _convert(node: JsonDict, defs: JsonDict) -> JsonDict:
 
     out: JsonDict = {}
     for key, value in node.items():
+        if key == "additionalProperties" and isinstance(value, dict) and "properties" not in node:
+            # A map (dict[str, X]): without this the API server prunes every key of it.
+            out["additionalProperties"] = _convert(value, defs)
+            continue
         if key in _DROP:
             continue
         if key == "properties":
@@ -72,10 +77,13 @@ def _convert(node: JsonDict, defs: JsonDict) -> JsonDict:
         required = set(out.get("required", []))
         for name, sub in out["properties"].items():
             # Nested defaults only apply when the parent object exists: default the parent to {}.
+            # The API server validates every default against its own schema (apiextensions
+            # ValidateDefaults), so {} is only a default where {} is valid: no required fields.
             if (
                 name not in required
                 and sub.get("type") == "object"
                 and "default" not in sub
+                and not sub.get("required")
                 and _has_defaults(sub)
             ):
                 out["properties"][name] = _ordered({**sub, "default": {}})

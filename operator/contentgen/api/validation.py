@@ -73,6 +73,7 @@ class Outcome:
     kind: Kind | None = None  # None: not a contentgen resource (skipped) or unreadable
     resource: Resource[Any] | None = None
     problems: tuple[Problem, ...] = ()
+    note: str = ""  # why it was skipped
 
     @property
     def skipped(self) -> bool:
@@ -88,6 +89,11 @@ def validate_document(doc: Document, *, local: bool = False) -> Outcome:
     if doc.error:
         return problem("", doc.error)
     content = doc.content
+    fields = content if isinstance(content, dict) else {}
+    ours = fields.get("kind") in KINDS or str(fields.get("apiVersion", "")).startswith("contentgen")
+    if doc.walked and not ours and not (fields.get("apiVersion") and fields.get("kind")):
+        # Found in a repository: values files, Chart.yaml, configs are not resources.
+        return Outcome(doc, note="not a Kubernetes object (it has no apiVersion and kind)")
     if not isinstance(content, dict):
         return problem("", "not a Kubernetes object (expected a mapping with apiVersion and kind)")
     api_version, kind_name = content.get("apiVersion"), content.get("kind")
@@ -97,7 +103,7 @@ def validate_document(doc: Document, *, local: bool = False) -> Outcome:
         return problem("kind", f"missing; one of {', '.join(KINDS)}")
     group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
     if not group.startswith("contentgen"):
-        return Outcome(doc)  # someone else's resource; not ours to judge
+        return Outcome(doc, note=f"{api_version} {kind_name}, not {GROUP}")  # not ours to judge
     if api_version != API_VERSION:
         return problem("apiVersion", f'unknown apiVersion "{api_version}"; use {API_VERSION}')
     kind = KINDS.get(kind_name)

@@ -8,17 +8,20 @@ embedded store on a laptop, behind one interface.
 
 Modules: base (the Catalog class), mongo and embedded (the backends), config (open_catalog),
 dates (BSON date normalisation), queries (the read side), records (the output format),
-params (parsing user input), downloads (which artifact, and a link to it), tables (text output).
+params (parsing user input), downloads (which artifact, and a link to it), lineage (where outputs
+came from and what was made from them), tables (text output).
 """
 
-from .base import INDEXES, Catalog
-from .config import DEFAULT_CATALOG, ENV, catalog_url, open_catalog
+from .base import INDEXES, AmbiguousReference, Catalog, CatalogUnavailable
+from .config import DEFAULT_CATALOG, ENV, CatalogMissing, catalog_url, open_catalog
 from .document import COLLECTION, DELETED, catalog_document
 from .queries import (
     DEFAULT_LIMIT,
     DEFAULT_PRICE_PER_GB_MONTH,
+    FILTER_HELP,
     MAX_LIMIT,
     SORT_FIELDS,
+    SORT_HELP,
     STATUSES,
     TERMINAL_STATUSES,
     Filters,
@@ -50,13 +53,18 @@ __all__ = [
     "DEFAULT_PRICE_PER_GB_MONTH",
     "DELETED",
     "ENV",
+    "FILTER_HELP",
     "INDEXES",
     "MAX_LIMIT",
     "SORT_FIELDS",
+    "SORT_HELP",
     "STATUSES",
     "TERMINAL_STATUSES",
+    "AmbiguousReference",
     "AnyRecord",
     "Catalog",
+    "CatalogMissing",
+    "CatalogUnavailable",
     "Filters",
     "ImageGenerationRecord",
     "ImagePage",

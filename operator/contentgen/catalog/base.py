@@ -6,16 +6,33 @@ only in how they connect, and in that the embedded one serialises access (see em
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Any
+
+from contentgen.errors import ContentgenError
 
 from . import queries
 from .dates import from_storage, to_storage
 from .document import DELETED
 from .queries import DEFAULT_SORT, FIRST_PAGE, Filters, Page, ResultPage, Sort
 from .records import Stats
+
+MIN_PREFIX = 4  # characters of an id that `resolve` accepts as a prefix
+
+
+class CatalogUnavailable(ContentgenError):
+    """The catalog cannot be reached (MongoDB down, refused, unreachable): the CLI exits 1, the API
+    answers 503."""
+
+    reason = "CatalogUnavailable"
+
+
+class AmbiguousReference(ValueError):
+    """A name or id prefix that matches more than one record."""
+
 
 # (keys, name): what list, filters and search use. Every query names an owner unless an admin
 # asks for everyone.
@@ -25,6 +42,9 @@ INDEXES: tuple[tuple[list[tuple[str, int]], str], ...] = (
     # Search matches unanchored regexes, which MongoDB answers by scanning index keys (not
     # documents) within the owner's range. Long keys need MongoDB 4.2+.
     ([("owner", 1), ("searchText", 1)], "owner_searchText"),
+    # Lookups by namespace/name, and every image made with a LoRA (lineage).
+    ([("owner", 1), ("namespace", 1), ("name", 1)], "owner_namespace_name"),
+    ([("owner", 1), ("loraUids", 1)], "owner_loraUids"),
 )
 
 
@@ -71,6 +91,38 @@ class Catalog:
         with self._guard:
             doc = self._collection.find_one(query)
         return from_storage(doc) if doc is not None else None
+
+    def resolve(self, ref: str, owner: str | None = None, type: str | None = None) -> dict[str, Any] | None:
+        """The record `ref` names: its id, a unique prefix of its id (at least 4 characters) or
+        `namespace/name` (with `type` when several kinds share the name); deleted records
+        included. None when nothing matches (or only another owner's); AmbiguousReference when
+        several do."""
+        ref = ref.strip()
+        if not ref:
+            raise ValueError("an empty id: give a record's id, a unique prefix of it, or namespace/name")
+        exact = self.get(ref, owner)
+        if exact is not None and (type is None or exact.get("type") == type):
+            return exact
+        query: dict[str, Any] = {} if owner is None else {"owner": owner}
+        if type is not None:
+            query["type"] = type
+        if "/" in ref:
+            namespace, _, name = ref.partition("/")
+            query.update(namespace=namespace, name=name)
+        elif len(ref) >= MIN_PREFIX:
+            query["_id"] = {"$regex": "^" + re.escape(ref)}
+        else:
+            return None
+        with self._guard:
+            found = [from_storage(d) for d in self._collection.find(query).sort([("_id", 1)]).limit(11)]
+        if len(found) > 1:
+            shown = ", ".join(
+                f"{d['_id']} ({d.get('type')} {d.get('namespace')}/{d.get('name')})" for d in found[:10]
+            )
+            count = str(len(found)) if len(found) <= 10 else "more than 10"
+            hint = "give more of the id" if "/" not in ref else "give the id, or the type"
+            raise AmbiguousReference(f"{ref!r} matches {count} records: {shown}; {hint}")
+        return found[0] if found else None
 
     def find(self, filters: Filters, sort: Sort = DEFAULT_SORT, page: Page = FIRST_PAGE) -> ResultPage:
         with self._guard:

@@ -11,10 +11,15 @@
     artifacts        [{uri, sizeBytes, sha256, contentType}] of every stored output still current
     totalBytes       their sum (for storage statistics)
     placeholder      true when the offline provider made the outputs
+    cost             the resource's status.cost: {estimatedUsd, actualUsd, byMonth {YYYY-MM: USD}, ...}
     LoraTraining:    triggerWord, versions [LoraVersion], latestVersion, latestModelUri
-    ImageGeneration: prompt, model, images [GeneratedImage]
+                     (versions keep their dataset, source video and contact sheet: lineage)
+    ImageGeneration: prompt, model, images [GeneratedImage with thumbnailUri], loras [ResolvedLora]
+                     (the LoRAs used: name, uid, version), loraUids and loraVersions ("uid/vN")
+                     for finding every image made with a LoRA or one of its versions
     Transcription:   transcript {jsonUri, textUri, wordCount, durationSeconds, speakers, languageCode},
                      wordCount, durationSeconds, transcriptText (the first 20 000 characters)
+    sourceUrl        LoraTraining and Transcription: the source of the latest run
     searchText       lowercased name, tags, description, prompt, trigger word and transcript text
     createdAt, updatedAt, startedAt, completedAt, deletedAt   (BSON dates)
 
@@ -100,7 +105,10 @@ def catalog_document(
         "placeholder": bool(result.placeholder)
         if result
         else bool((previous or {}).get("placeholder", False)),
+        "cost": status.get("cost") or (previous or {}).get("cost"),
     }
+    if isinstance(spec.get("source"), dict):  # the input of the latest run (lineage)
+        doc["sourceUrl"] = spec["source"].get("url", "")
     if kind == "LoraTraining":
         versions = status.get("versions") or []
         doc["triggerWord"] = spec.get("triggerWord", "")
@@ -112,6 +120,12 @@ def catalog_document(
         doc["prompt"] = spec.get("prompt", "")
         doc["model"] = spec.get("model", "")
         doc["images"] = status.get("images") or []
+        loras = status.get("loras") or []
+        doc["loras"] = loras
+        doc["loraUids"] = sorted({lora["uid"] for lora in loras if lora.get("uid")})
+        doc["loraVersions"] = sorted(
+            {f"{lora['uid']}/v{lora.get('version', 0)}" for lora in loras if lora.get("uid")}
+        )
     else:
         transcript = status.get("transcript") or {}
         doc["transcript"] = transcript

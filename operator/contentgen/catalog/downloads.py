@@ -56,8 +56,10 @@ def output_uris(doc: dict[str, Any]) -> list[str]:
     """Every output URI the record names, oldest first, without repeats."""
     uris = [a["uri"] for a in doc.get("artifacts") or []]
     for version in doc.get("versions") or []:
-        uris += [version.get("configUri", ""), version.get("modelUri", "")]
-    uris += [image["uri"] for image in doc.get("images") or []]
+        uris += [version.get(k, "") for k in ("configUri", "modelUri", "datasetUri")]
+        uris += [version.get("contactSheetUri", ""), version.get("contactSheetThumbnailUri", "")]
+    for image in doc.get("images") or []:
+        uris += [image["uri"], image.get("thumbnailUri", "")]
     transcript = doc.get("transcript") or {}
     uris += [transcript.get("jsonUri", ""), transcript.get("textUri", "")]
     return list(dict.fromkeys(u for u in uris if u))

@@ -18,6 +18,10 @@ DATABASE = "contentgen"
 _STORAGE_MARKER = ".monty.storage"  # montydb's record of a repository's engine
 
 
+def exists(directory: Path) -> bool:
+    return (directory.expanduser() / _STORAGE_MARKER).is_file()
+
+
 class EmbeddedCatalog(Catalog):
     def __init__(self, directory: Path) -> None:
         from montydb import MontyClient, set_storage

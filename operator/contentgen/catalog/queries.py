@@ -15,7 +15,7 @@ from contentgen.api import CATALOG_TYPES
 
 from .dates import from_storage, to_storage
 from .document import DELETED
-from .records import Stats
+from .records import Spend, Stats
 
 STATUSES = ("Pending", "Running", "Succeeded", "Failed", DELETED)
 TERMINAL_STATUSES = frozenset({"Succeeded", "Failed", DELETED})
@@ -29,6 +29,27 @@ DEFAULT_PRICE_PER_GB_MONTH = 0.023
 LIST_EXCLUDES = ("spec", "searchText", "transcriptText")
 
 
+# The filter vocabulary, shared by `contentgen assets` (--NAME) and the HTTP API (?NAME=): one
+# name and one meaning for each (tests check that both offer exactly these).
+FILTER_HELP = {
+    "type": "only this kind of asset: " + ", ".join(CATALOG_TYPES),
+    "owner": "only this owner's records",
+    "status": "only this status (default: all but Deleted); for LoRAs, Succeeded means a version is "
+    "usable, even when a later retraining failed",
+    "since": "created at or after: an ISO date or datetime (UTC)",
+    "until": "created before; a date includes that whole day",
+    "model": "only image generations with this model (flux-dev, flux-lora, ...)",
+    "lora": "only image generations made with this LoRA: its id, or ID/vN for one version",
+    "tag": "only records with this tag",
+}
+SORT_HELP = {
+    "sort": "sort by: " + ", ".join(SORT_FIELDS),
+    "order": "asc or desc (default desc)",
+    "limit": f"at most this many, 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})",
+    "offset": "skip this many first",
+}
+
+
 @dataclass(frozen=True)
 class Filters:
     """What to match. Without `status`, deleted records are left out (their assets are gone)."""
@@ -39,6 +60,8 @@ class Filters:
     since: datetime | None = None  # createdAt >= since
     until: datetime | None = None  # createdAt < until
     model: str | None = None  # ImageGeneration's spec.model
+    lora: str | None = None  # images made with this LoRA uid, or "uid/vN"
+    tag: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,7 +96,11 @@ def build_filter(filters: Filters) -> dict[str, Any]:
         if filters.type not in CATALOG_TYPES:
             raise ValueError(f"unknown type {filters.type!r}: use one of {', '.join(CATALOG_TYPES)}")
         query["type"] = filters.type
-    if filters.status is not None:
+    if filters.status == "Succeeded" and filters.type in (None, "lora-training"):
+        # A LoRA whose latest retraining failed still has its earlier versions to use.
+        usable_lora = {"type": "lora-training", "latestVersion": {"$gte": 1}, "status": {"$ne": DELETED}}
+        query["$or"] = [{"status": "Succeeded"}, usable_lora]
+    elif filters.status is not None:
         if filters.status not in STATUSES:
             raise ValueError(f"unknown status {filters.status!r}: use one of {', '.join(STATUSES)}")
         query["status"] = filters.status
@@ -88,6 +115,11 @@ def build_filter(filters: Filters) -> dict[str, Any]:
         query["createdAt"] = created
     if filters.model is not None:
         query["model"] = filters.model
+    if filters.lora is not None:
+        field = "loraVersions" if re.fullmatch(r".+/v\d+", filters.lora) else "loraUids"
+        query[field] = filters.lora
+    if filters.tag is not None:
+        query["tags"] = filters.tag
     return query
 
 
@@ -158,6 +190,31 @@ def fold_stats(rows: Any, owner: str | None, price_per_gb_month: float) -> Stats
     )
 
 
+def fold_spend(rows: Any) -> Spend:
+    """Spend from rows of {owner, type, cost: {byMonth}}, deleted records included."""
+    by_owner: dict[str, float] = {}
+    by_type: dict[str, float] = {}
+    by_month: dict[str, float] = {}
+    for row in rows:
+        months = ((row.get("cost") or {}).get("byMonth")) or {}
+        for month, usd in months.items():
+            amount = float(usd or 0.0)
+            owner, kind = str(row.get("owner", "")), str(row.get("type", ""))
+            by_owner[owner] = by_owner.get(owner, 0.0) + amount
+            by_type[kind] = by_type.get(kind, 0.0) + amount
+            by_month[month] = by_month.get(month, 0.0) + amount
+
+    def rounded(values: dict[str, float]) -> dict[str, float]:
+        return {k: round(v, 6) for k, v in sorted(values.items())}
+
+    return Spend(
+        total_usd=round(sum(by_month.values()), 6),
+        by_owner=rounded(by_owner),
+        by_type=rounded(by_type),
+        by_month=rounded(by_month),
+    )
+
+
 def stats(collection: Any, owner: str | None, price_per_gb_month: float) -> Stats:
     if price_per_gb_month < 0:
         raise ValueError(f"the price per GB-month must be 0 or more, got {price_per_gb_month}")
@@ -165,4 +222,6 @@ def stats(collection: Any, owner: str | None, price_per_gb_month: float) -> Stat
     if owner is not None:
         query["owner"] = owner
     rows = collection.find(query, {"type": 1, "status": 1, "totalBytes": 1})
-    return fold_stats(rows, owner, price_per_gb_month)
+    result = fold_stats(rows, owner, price_per_gb_month)
+    spent = collection.find({"owner": owner} if owner is not None else {}, {"owner": 1, "type": 1, "cost": 1})
+    return result.model_copy(update={"spend": fold_spend(spent)})

@@ -38,7 +38,9 @@ class LoraVersionInfo(RecordModel):
     size_bytes: int = 0
     sha256: str = ""
     dataset_uri: str = ""
+    source_url: str = Field(default="", description="The video the dataset was made from.")
     contact_sheet_uri: str = Field(default="", description="A JPEG of the dataset's images and their times.")
+    contact_sheet_thumbnail_uri: str = ""
     frames: int = 0
     provider: str = ""
     trigger_word: str = ""
@@ -54,6 +56,37 @@ class ImageInfo(RecordModel):
     content_type: str = "image/png"
     size_bytes: int = 0
     seed: int | None = None
+    thumbnail_uri: str = Field(default="", description="A small JPEG beside the image (thumbs/).")
+
+
+class LoraUseInfo(RecordModel):
+    """A LoRA the images were made with."""
+
+    uri: str
+    scale: float = 1.0
+    name: str = Field(default="", description="The LoraTraining (loraRef), when it came from one.")
+    uid: str = Field(default="", description="Its id: `contentgen assets lineage` follows it.")
+    version: int = 0
+
+
+class CostInfo(RecordModel):
+    estimated_usd: float = 0.0
+    actual_usd: float | None = None
+    by_month: dict[str, float] = Field(default={}, description="Spend by the month runs started (YYYY-MM).")
+    currency: str = "USD"
+    prices_as_of: str = ""
+    detail: str = ""
+
+
+class Spend(RecordModel):
+    """What the provider work of the counted records cost, in USD. Deleted records count: the
+    money was spent. A run whose bill could not be known counts its estimate."""
+
+    total_usd: float = 0.0
+    by_owner: dict[str, float] = {}
+    by_type: dict[str, float] = {}
+    by_month: dict[str, float] = Field(default={}, description="By the month runs started (YYYY-MM).")
+    currency: str = "USD"
 
 
 class JobRecord(RecordModel):
@@ -78,6 +111,7 @@ class JobRecord(RecordModel):
     deleted_at: Timestamp | None = None
     artifacts: list[ArtifactInfo] = []
     total_bytes: int = 0
+    cost: CostInfo | None = Field(default=None, description="Spend at the provider (status.cost).")
 
 
 class LoraTrainingRecord(JobRecord):
@@ -86,6 +120,7 @@ class LoraTrainingRecord(JobRecord):
     latest_version: int = 0
     latest_model_uri: str = Field(default="", description="Use as spec.loras[].url of an ImageGeneration.")
     versions: list[LoraVersionInfo] = []
+    source_url: str = Field(default="", description="The video of the latest run.")
     dataset: dict[str, Any] | None = Field(
         default=None, description="The latest run's dataset counts (scenes, kept, dropped by reason)."
     )
@@ -96,6 +131,7 @@ class ImageGenerationRecord(JobRecord):
     prompt: str = ""
     model: str = ""
     images: list[ImageInfo] = []
+    loras: list[LoraUseInfo] = Field(default=[], description="The LoRAs the images were made with.")
 
 
 class TranscriptionRecord(JobRecord):
@@ -106,6 +142,7 @@ class TranscriptionRecord(JobRecord):
     language_code: str = ""
     text_uri: str = Field(default="", description="transcript.txt")
     json_uri: str = Field(default="", description="The provider's full response (transcript.json).")
+    source_url: str = Field(default="", description="What was transcribed.")
 
 
 AnyRecord = Annotated[
@@ -150,6 +187,9 @@ class Stats(RecordModel):
     price_per_gb_month: float
     estimated_monthly_cost: float = Field(description="USD per month for storing totalBytes.")
     currency: str = "USD"
+    spend: Spend = Field(
+        default_factory=Spend, description="What the provider work cost, by owner, type and month."
+    )
 
 
 class SignedUrl(RecordModel):

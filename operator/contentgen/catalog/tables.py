@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .records import ImageGenerationRecord, JobRecord, LoraTrainingRecord, Stats, TranscriptionRecord
+
+if TYPE_CHECKING:
+    from .lineage import Lineage
 
 
 def human_bytes(size: int) -> str:
@@ -85,6 +88,10 @@ def _describe(item: dict[str, Any]) -> str:
     return text
 
 
+def _amounts(values: dict[str, float]) -> str:
+    return ", ".join(f"{key} ${usd:.2f}" for key, usd in values.items()) or "-"
+
+
 def stats_block(stats: Stats) -> str:
     rows = [
         ("owner", stats.owner or "(all)"),
@@ -93,5 +100,39 @@ def stats_block(stats: Stats) -> str:
         ("by status", ", ".join(f"{s} {n}" for s, n in stats.by_status.items())),
         ("total size", f"{human_bytes(stats.total_bytes)} ({stats.total_bytes} bytes)"),
         ("monthly cost", f"${stats.estimated_monthly_cost:.6f} at ${stats.price_per_gb_month} per GB-month"),
+        ("spend", f"${stats.spend.total_usd:.2f} at the providers"),
+        ("  by owner", _amounts(stats.spend.by_owner)),
+        ("  by type", _amounts(stats.spend.by_type)),
+        ("  by month", _amounts(stats.spend.by_month)),
     ]
     return "\n".join(f"{key:<14}{value}" for key, value in rows)
+
+
+def lineage_block(found: Lineage) -> str:
+    """Lineage as an indented tree: a record, what it came from, what was made from it."""
+    lines = [f"{found.kind} {found.namespace}/{found.name} ({found.id}, {found.status})"]
+    if found.source_url:
+        lines.append(f"  source {found.source_url}")
+    for use in found.loras:
+        name = use.name or (use.lora.name if use.lora else "") or "(by URL)"
+        lines.append(f"  made with LoRA {name} {use.uid or '-'} v{use.version} (scale {use.scale})")
+        if not use.found:
+            lines.append(f"    weights {use.uri} (no record of it visible here)")
+        if use.trained is not None:
+            lines.append(f"    dataset {use.trained.dataset_uri or '-'} ({use.trained.frames} images)")
+            lines.append(f"    source  {use.trained.source_url or '-'}")
+    if not found.loras and found.kind == "ImageGeneration":
+        lines.append("  made without LoRAs")
+    for version in found.versions:
+        lines.append(f"  v{version.version} {version.model_uri}")
+        lines.append(f"    dataset {version.dataset_uri or '-'} ({version.frames} images)")
+        lines.append(f"    source  {version.source_url or '-'}")
+        if version.contact_sheet_uri:
+            lines.append(f"    contact sheet {version.contact_sheet_uri}")
+        for run in version.images:
+            lines.append(
+                f"    image generation {run.namespace}/{run.name} ({run.id}, {run.status}): {run.prompt}"
+            )
+        if not version.images:
+            lines.append("    no image generations made with it")
+    return "\n".join(lines)

@@ -1,7 +1,9 @@
-"""Find and reuse stored assets: list, show, search and count what the catalog records, and get
-a time-limited link to an output. Reads the catalog named by $CONTENTGEN_CATALOG (default
-file://./contentgen-data/catalog) and, for links, the store named by $CONTENTGEN_STORE (default
-./contentgen-data/store). Prints tables on a terminal and JSON otherwise (-o to choose).
+"""Find and reuse stored assets: list, show, search and count what the catalog records, follow
+lineage, get a time-limited link to an output, and delete a record's stored objects. Reads the
+catalog named by --catalog or $CONTENTGEN_CATALOG (default file://./contentgen-data/catalog; a
+local catalog that does not exist is an error) and, for links and deletion, the store named by
+--store or $CONTENTGEN_STORE (default ./contentgen-data/store). A record is named by its id, a
+unique prefix of it, or namespace/name. Prints tables on a terminal and JSON otherwise (-o).
 """
 
 from __future__ import annotations
@@ -14,15 +16,29 @@ from collections.abc import Callable
 from typing import Any
 
 from contentgen.api import CATALOG_TYPES
-from contentgen.catalog import Catalog, ResultPage, open_catalog, params, to_record
-from contentgen.catalog.downloads import DownloadError, choose_artifact, sign
+from contentgen.catalog import (
+    DELETED,
+    FILTER_HELP,
+    SORT_HELP,
+    AmbiguousReference,
+    Catalog,
+    CatalogMissing,
+    CatalogUnavailable,
+    ResultPage,
+    open_catalog,
+    params,
+    to_record,
+)
+from contentgen.catalog.downloads import DownloadError, choose_artifact, output_uris, sign
+from contentgen.catalog.lineage import Lineage, lineage
 from contentgen.catalog.queries import DEFAULT_LIMIT, SORT_FIELDS, STATUSES, Filters, Page, Sort
-from contentgen.catalog.tables import record_block, records_table, stats_block
+from contentgen.catalog.tables import lineage_block, record_block, records_table, stats_block
 from contentgen.cli.main import CommandError
 from contentgen.errors import ContentgenError
-from contentgen.store import DEFAULT_LOCAL_STORE, open_store
+from contentgen.store import DEFAULT_LOCAL_STORE, ObjectStore, keys, open_store
 
 OUTPUTS = ("table", "json")
+REF_HELP = "the record: its id, a unique prefix of it (4+ characters), or namespace/name"
 
 
 def _flag_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -66,55 +82,62 @@ def _price(text: str) -> float:
     return params.check_price(price)
 
 
-def _add_output(parser: argparse.ArgumentParser) -> None:
+def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-o", "--output", choices=OUTPUTS, help="table (the default on a terminal) or json (otherwise)"
+    )
+    parser.add_argument(
+        "--catalog",
+        metavar="URL",
+        help="the catalog (default: $CONTENTGEN_CATALOG or ./contentgen-data/catalog)",
+    )
+    parser.add_argument(
+        "--store", metavar="URL", help="the store (default: $CONTENTGEN_STORE or ./contentgen-data/store)"
     )
 
 
 def _add_owner(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--owner", help="only this owner's records (others' are reported as not found)")
+    parser.add_argument("--owner", help=FILTER_HELP["owner"] + " (others' are reported as not found)")
 
 
-def _add_paging(parser: argparse.ArgumentParser) -> None:
+def _add_type(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--type", choices=CATALOG_TYPES, help=FILTER_HELP["type"])
+
+
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    """The filter vocabulary of the HTTP API's list routes, as flags (the same names)."""
+    _add_type(parser)
+    _add_owner(parser)
+    parser.add_argument("--status", choices=STATUSES, help=FILTER_HELP["status"])
+    parser.add_argument("--since", type=_flag_type(params.parse_time), help=FILTER_HELP["since"])
     parser.add_argument(
-        "--limit",
-        type=_int_at_least(1),
-        default=DEFAULT_LIMIT,
-        help=f"at most this many (default {DEFAULT_LIMIT})",
+        "--until", type=_flag_type(lambda text: params.parse_time(text, end=True)), help=FILTER_HELP["until"]
     )
-    parser.add_argument("--offset", type=_int_at_least(0), default=0, help="skip this many first")
+    parser.add_argument("--model", help=FILTER_HELP["model"])
+    parser.add_argument("--lora", metavar="ID[/vN]", help=FILTER_HELP["lora"])
+    parser.add_argument("--tag", help=FILTER_HELP["tag"])
+    parser.add_argument("--sort", choices=SORT_FIELDS, default="createdAt", help=SORT_HELP["sort"])
+    parser.add_argument("--order", choices=("asc", "desc"), default="desc", help=SORT_HELP["order"])
+    parser.add_argument("--limit", type=_int_at_least(1), default=DEFAULT_LIMIT, help=SORT_HELP["limit"])
+    parser.add_argument("--offset", type=_int_at_least(0), default=0, help=SORT_HELP["offset"])
+
+
+def _add_ref(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("id", metavar="ID", help=REF_HELP)
+    _add_owner(parser)
+    _add_type(parser)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    types = list(CATALOG_TYPES)
 
     listing = sub.add_parser("list", help="list records, newest first", description="List catalog records.")
-    listing.add_argument("--type", choices=types, help="only this kind of asset")
-    _add_owner(listing)
-    listing.add_argument("--status", choices=STATUSES, help="only this status (default: all but Deleted)")
-    listing.add_argument(
-        "--since", type=_flag_type(params.parse_time), help="created at or after (ISO date or datetime; UTC)"
-    )
-    listing.add_argument(
-        "--until",
-        type=_flag_type(lambda text: params.parse_time(text, end=True)),
-        help="created before (a date includes that whole day)",
-    )
-    listing.add_argument(
-        "--sort", choices=SORT_FIELDS, default="createdAt", help="sort by (default createdAt)"
-    )
-    listing.add_argument("--order", choices=("asc", "desc"), default="desc", help="default desc")
-    _add_paging(listing)
-    _add_output(listing)
+    _add_filters(listing)
+    _add_common(listing)
 
-    get = sub.add_parser(
-        "get", help="show one record", description="Show one record by id (the resource's uid)."
-    )
-    get.add_argument("id", metavar="ID")
-    _add_owner(get)
-    _add_output(get)
+    get = sub.add_parser("get", help="show one record", description="Show one record.")
+    _add_ref(get)
+    _add_common(get)
 
     search = sub.add_parser(
         "search",
@@ -123,10 +146,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "contains every word of QUERY (case-insensitive).",
     )
     search.add_argument("query", nargs="+", metavar="QUERY")
-    _add_owner(search)
-    search.add_argument("--type", choices=types, help="only this kind of asset")
-    _add_paging(search)
-    _add_output(search)
+    _add_filters(search)
+    _add_common(search)
 
     stats = sub.add_parser(
         "stats",
@@ -139,7 +160,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=_flag_type(_price),
         help="USD per GB-month (default $CONTENTGEN_PRICE_PER_GB_MONTH, else 0.023)",
     )
-    _add_output(stats)
+    _add_common(stats)
+
+    lineage_cmd = sub.add_parser(
+        "lineage",
+        help="where a record's outputs came from, and what was made from them",
+        description="An image generation: the LoRAs used (name, id, version), each version's dataset "
+        "and source video. A LoRA: every version with its dataset and source video, and every image "
+        "generation made with it. A transcription: its source.",
+    )
+    _add_ref(lineage_cmd)
+    _add_common(lineage_cmd)
 
     url = sub.add_parser(
         "url",
@@ -147,8 +178,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         description="A presigned URL (S3) or file:// path (local store) for the record's primary output "
         "(latest LoRA model, first image, transcript.txt), or for --file.",
     )
-    url.add_argument("id", metavar="ID")
-    _add_owner(url)
+    _add_ref(url)
     url.add_argument(
         "--file",
         metavar="NAME",
@@ -161,21 +191,42 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help=f"link lifetime, 1 s to 7 days (default {params.DEFAULT_EXPIRES})",
     )
-    _add_output(url)
+    _add_common(url)
+
+    delete = sub.add_parser(
+        "delete",
+        help="delete a record's stored objects and mark it Deleted",
+        description="What deletionPolicy: Delete does when a resource is deleted: remove every stored "
+        "object of the record (outputs, datasets, thumbnails, checkpoints) and mark the record Deleted "
+        "(it stays, for history). Without --yes, only says what it would delete. In a cluster, delete "
+        "the resource itself instead (kubectl delete), or the operator writes the record again.",
+    )
+    _add_ref(delete)
+    delete.add_argument("--yes", action="store_true", help="delete (without it: only show what would go)")
+    _add_common(delete)
 
 
 def run(args: argparse.Namespace) -> int:
     output = args.output or ("table" if sys.stdout.isatty() else "json")
     try:
-        catalog = open_catalog()
+        catalog = open_catalog(args.catalog)
+    except CatalogMissing as exc:  # says where it looked and how to fix it
+        raise CommandError(str(exc)) from None
     except ValueError as exc:
-        raise CommandError(f"CONTENTGEN_CATALOG: {exc}") from None
+        raise CommandError(f"{'--catalog' if args.catalog else 'CONTENTGEN_CATALOG'}: {exc}") from None
     try:
         return ACTIONS[args.action](args, catalog, output)
-    except ValueError as exc:
+    except (ValueError, CatalogUnavailable) as exc:
         raise CommandError(str(exc)) from None
     finally:
         catalog.close()
+
+
+def _store(args: argparse.Namespace) -> ObjectStore:
+    try:
+        return open_store(args.store or os.environ.get("CONTENTGEN_STORE") or DEFAULT_LOCAL_STORE)
+    except ValueError as exc:
+        raise CommandError(f"--store: {exc}") from None
 
 
 def _print_json(data: Any) -> None:
@@ -202,24 +253,38 @@ def _print_page(page: ResultPage, output: str) -> int:
     return 0
 
 
-def _list(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
+def _filters(args: argparse.Namespace) -> Filters:
     try:
         params.check_range(args.since, args.until)
     except ValueError as exc:
         raise CommandError(f"--since/--until: {exc}") from None
-    filters = Filters(
-        owner=args.owner, type=args.type, status=args.status, since=args.since, until=args.until
+    return Filters(
+        owner=args.owner,
+        type=args.type,
+        status=args.status,
+        since=args.since,
+        until=args.until,
+        model=args.model,
+        lora=args.lora,
+        tag=args.tag,
     )
-    page = catalog.find(
-        filters, Sort(args.sort, descending=args.order == "desc"), Page(args.limit, args.offset)
-    )
-    return _print_page(page, output)
+
+
+def _sort_page(args: argparse.Namespace) -> tuple[Sort, Page]:
+    return Sort(args.sort, descending=args.order == "desc"), Page(args.limit, args.offset)
+
+
+def _list(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
+    return _print_page(catalog.find(_filters(args), *_sort_page(args)), output)
 
 
 def _get_doc(catalog: Catalog, args: argparse.Namespace) -> dict[str, Any]:
-    doc = catalog.get(args.id, owner=args.owner)
+    try:
+        doc = catalog.resolve(args.id, owner=args.owner, type=args.type)
+    except AmbiguousReference as exc:
+        raise CommandError(str(exc)) from None
     if doc is None:
-        raise CommandError(f"no record with id {args.id!r}")
+        raise CommandError(f"no record {args.id!r} (an id, a unique prefix of one, or namespace/name)")
     return doc
 
 
@@ -233,9 +298,7 @@ def _get(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
 
 
 def _search(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
-    filters = Filters(owner=args.owner, type=args.type)
-    page = catalog.search(" ".join(args.query), filters, page=Page(args.limit, args.offset))
-    return _print_page(page, output)
+    return _print_page(catalog.search(" ".join(args.query), _filters(args), *_sort_page(args)), output)
 
 
 def _stats(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
@@ -248,12 +311,20 @@ def _stats(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
     return 0
 
 
+def _lineage(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
+    found: Lineage = lineage(catalog, _get_doc(catalog, args), args.owner)
+    if output == "json":
+        _print_json(found.wire())
+    else:
+        print(lineage_block(found))
+    return 0
+
+
 def _url(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
     doc = _get_doc(catalog, args)
     try:
         uri = choose_artifact(doc, args.file)
-        store = open_store(os.environ.get("CONTENTGEN_STORE") or DEFAULT_LOCAL_STORE)
-        signed = sign(store, uri, args.expires)
+        signed = sign(_store(args), uri, args.expires)
     except (DownloadError, ContentgenError) as exc:
         raise CommandError(str(exc)) from None
     if output == "json":
@@ -265,10 +336,51 @@ def _url(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
     return 0
 
 
+def _delete(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
+    from contentgen.api import now
+
+    doc = _get_doc(catalog, args)
+    store = _store(args)
+    roots = keys.resource_roots(str(doc["type"]), str(doc["owner"]), str(doc["_id"]))
+    foreign = [u for u in output_uris(doc) if not store.owns(u)]
+    if foreign:
+        raise CommandError(
+            f"{doc['_id']}'s outputs are in another store ({foreign[0]}): pass that store with --store"
+        )
+    try:
+        objects = [info.key for root in roots for info in store.list(root)]
+        removed = 0
+        if args.yes:
+            removed = sum(store.delete_prefix(root) for root in roots)
+            catalog.mark_deleted(str(doc["_id"]), now())
+    except ContentgenError as exc:
+        raise CommandError(f"{doc['_id']}: {exc}; nothing was marked deleted") from None
+    what = f"{doc.get('type')} {doc.get('namespace')}/{doc.get('name')} ({doc['_id']})"
+    if output == "json":
+        _print_json(
+            {
+                "id": doc["_id"],
+                "deleted": args.yes,
+                "objects": objects,
+                "removed": removed,
+                "dryRun": not args.yes,
+            }
+        )
+    elif args.yes:
+        print(f"deleted {removed} stored object(s) of {what}; the record is now {DELETED}")
+    else:
+        for key in objects:
+            print(key)
+        print(f"would delete {len(objects)} stored object(s) of {what}: add --yes to delete", file=sys.stderr)
+    return 0
+
+
 ACTIONS: dict[str, Callable[[argparse.Namespace, Catalog, str], int]] = {
     "list": _list,
     "get": _get,
     "search": _search,
     "stats": _stats,
+    "lineage": _lineage,
     "url": _url,
+    "delete": _delete,
 }

@@ -10,9 +10,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from contentgen.cli.main import CommandError
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", metavar="DIR", type=Path, help="directory to write the CRD files into")
+    parser.add_argument(
+        "--out", metavar="DIR", type=Path, help="directory to write the CRD files into (made if missing)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -21,6 +25,15 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None:
         sys.stdout.write("---\n".join(rendered_crds().values()))
         return 0
-    for path in write_crds(args.out):
+    if args.out.exists() and not args.out.is_dir():
+        raise CommandError(
+            f"--out {args.out} is a file: give a directory (it gets one file per CRD), "
+            "or leave --out out to print them all"
+        )
+    try:
+        written = write_crds(args.out)
+    except OSError as exc:
+        raise CommandError(f"--out {args.out}: cannot write there: {exc.strerror or exc}") from None
+    for path in written:
         print(path, file=sys.stderr)
     return 0

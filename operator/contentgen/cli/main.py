@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -19,6 +20,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "api": ("contentgen.cli.api", "serve the catalog's HTTP API: records, search, stats, downloads"),
     "render-job": ("contentgen.cli.render_job", "print the Job the operator would create for a manifest"),
     "operator": ("contentgen.cli.operator", "run the operator (kopf) against the cluster"),
+    "local-cluster": (
+        "contentgen.cli.local_cluster",
+        "a local control plane, node and operator, for kubectl",
+    ),
 }
 
 
@@ -52,6 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"contentgen {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, with the status a SIGPIPE would give, and
+        # keep Python from complaining when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return code
 
 

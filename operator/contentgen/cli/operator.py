@@ -1,6 +1,7 @@
 """Run the operator (kopf): watch LoraTraining, ImageGeneration and Transcription resources and
 run each as a Job. Settings come from CONTENTGEN_* environment variables (the chart's
-ConfigMap); the same as `kopf run -m contentgen.controller.handlers --all-namespaces`.
+ConfigMap). One replica acts: it holds a Lease (coordination.k8s.io) in its namespace, the others
+wait for it; then it runs `kopf run --standalone -m contentgen.controller.handlers`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(
             "CONTENTGEN_STORE is not set: the object store the workers write to (the chart's store.url)"
         )
-    import kopf.cli
+    from contentgen.controller.main import run_operator
 
-    kopf.cli.main(args=kopf_argv, standalone_mode=False)
-    return 0
+    return run_operator(settings)

@@ -5,18 +5,24 @@ CONTENTGEN_CATALOG / --catalog), where `contentgen assets` finds it. source.url 
 local file here, or be replaced with --source. --offline forces the offline provider (no paid
 API, labelled placeholder outputs; every local stage still runs). Progress goes to stderr; a
 summary of where the outputs went to stdout.
+
+Exit status: 0 when the run succeeded and is recorded in the catalog; 1 when it failed (one line
+on stderr says why, and whether its record waits for the catalog); 3 when it succeeded, its
+outputs are stored, but the catalog was away: the record waits in the store's outbox
+(outbox/catalog/) and the next `contentgen run` against that catalog writes it first.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 from contentgen.cli.main import CommandError
+
+EXIT_RECORDING_PENDING = 3
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -79,10 +85,8 @@ def run(args: argparse.Namespace) -> int:
     if outcome.resource is None:
         raise CommandError(f"{args.manifest} is not a contentgen resource")
 
-    # A laptop may fetch from its own network unless told otherwise; the cluster's worker may not.
+    # Internal addresses are refused here as in the cluster, unless CONTENTGEN_ALLOW_PRIVATE_SOURCES.
     settings = PipelineSettings()
-    if "CONTENTGEN_ALLOW_PRIVATE_SOURCES" not in os.environ:
-        settings.allow_private_sources = True
     if args.store:
         settings.store = args.store
     try:
@@ -96,20 +100,22 @@ def run(args: argparse.Namespace) -> int:
     if args.offline:  # recorded as what ran, so the catalog does not claim a live provider
         snapshot.spec["provider"] = "offline"
     ctx = RunContext(snapshot, store, settings, work_dir, progress, local=True, provider=provider)
+    _announce_estimate(snapshot, settings)
     started = now()
     try:
         result = execute(ctx)
     except ContentgenError as exc:
         progress.close()
-        failed = failure(exc)
-        _record(args.catalog, snapshot, started, failure=failed)
+        failed = failure(exc, ctx.usage)
+        waiting = _record(args.catalog, store, snapshot, started, settings, failure=failed)
         if args.result and args.result != "-":  # what went wrong, with e.g. the dataset's counts
             Path(args.result).write_text(
                 failed.model_dump_json(by_alias=True, exclude_none=True, indent=2) + "\n"
             )
-        raise CommandError(f"{exc.reason}: {exc}") from None
+        note = "; its record waits in the outbox for the catalog" if waiting else ""
+        raise CommandError(f"{exc.reason}: {exc}{note}") from None
     progress.close()
-    _record(args.catalog, snapshot, started, result=result)
+    waiting = _record(args.catalog, store, snapshot, started, settings, result=result)
     if not args.work_dir:
         shutil.rmtree(work_dir, ignore_errors=True)
 
@@ -121,21 +127,79 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.result != "-":
         print(summarize(result))
-    return 0
+    return EXIT_RECORDING_PENDING if waiting else 0
 
 
-def _record(catalog_url: str | None, snapshot: Any, started: Any, **outcome: Any) -> None:
-    """Record the run in the catalog; a catalog problem is reported but does not undo the run."""
+def _announce_estimate(snapshot: Any, settings: Any) -> None:
+    from contentgen.pricing import estimated
+
+    cost = estimated(snapshot.kind, snapshot.spec, settings.prices, None)
+    if cost.estimated_usd > 0:
+        print(
+            f"contentgen run: estimated cost ${cost.estimated_usd:.4f} at {snapshot.spec['provider']} "
+            f"({cost.detail.removeprefix('estimate: ')}; prices of {cost.prices_as_of})",
+            file=sys.stderr,
+        )
+
+
+def _record(
+    catalog_url: str | None, store: Any, snapshot: Any, started: Any, settings: Any, **outcome: Any
+) -> bool:
+    """Record the run in the catalog, after the records that waited for it. When the catalog is
+    away the record waits in the store's outbox; returns whether it does."""
     from contentgen.api import now
+    from contentgen.catalog import catalog_url as resolve
     from contentgen.catalog import open_catalog
+    from contentgen.catalog.outbox import Entry, Outbox
     from contentgen.pipeline.local_run import record_run
+    from contentgen.pricing import PriceTable
+    from contentgen.providers.retry import redact
+    from contentgen.redact import redact_url
+
+    url = resolve(catalog_url)
+    outbox = Outbox(store, url)
+    entry = Entry(snapshot, started, now(), prices=settings.prices.model_dump(by_alias=True), **outcome)
+
+    def write(catalog: Any, waiting: Entry) -> None:
+        prices = PriceTable.model_validate(waiting.prices) if waiting.prices else settings.prices
+        record_run(
+            catalog,
+            waiting.snapshot,
+            waiting.started,
+            waiting.finished,
+            waiting.result,
+            waiting.failure,
+            prices,
+        )
 
     try:
-        catalog = open_catalog(catalog_url)
+        catalog = open_catalog(url, create=True)
         try:
             catalog.ensure_indexes()
-            record_run(catalog, snapshot, started, now(), **outcome)
+            earlier = outbox.flush(lambda waiting: write(catalog, waiting))
+            write(catalog, entry)
         finally:
             catalog.close()
-    except Exception as exc:  # the outputs are stored either way
-        print(f"contentgen run: warning: could not record the run in the catalog: {exc}", file=sys.stderr)
+    except Exception as exc:  # the outputs are stored either way; the record waits
+        reason = redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        away = f"contentgen run: the catalog {redact_url(url)} is unavailable ({reason})"
+        try:
+            where = outbox.put(entry)
+        except Exception as lost:
+            print(
+                f"{away} and the record could not be kept in the store either ({lost}); the outputs and "
+                "result.json are stored",
+                file=sys.stderr,
+            )
+            return True
+        print(
+            f"{away}; the run's record waits in {where} and is written by the next contentgen run "
+            "against this catalog",
+            file=sys.stderr,
+        )
+        return True
+    if earlier:
+        print(
+            f"contentgen run: recorded {earlier} earlier run(s) that waited for the catalog", file=sys.stderr
+        )
+    return False

@@ -2,6 +2,13 @@
 the Job (env CONTENTGEN_SPEC, or --spec FILE), with the store (CONTENTGEN_STORE) and provider
 keys from the environment. Progress is patched onto the resource's status; the result is
 stored next to the outputs and left in the termination message for the operator.
+
+The worker has no catalog (it never gets MongoDB credentials): its record is the result document
+in the store and the termination message, from which the operator writes the catalog (and catches
+up when MongoDB was away). Exit status: 0 when the result is stored and handed over; 1 when the
+run did not finish or its result could not be stored (the Job retries; paid work resumes from the
+provider checkpoints, never paid again); 2 when it failed for good (podFailurePolicy ends the Job).
+The termination message carries what the provider billed (`usage`), so a failure's spend is known.
 """
 
 from __future__ import annotations
@@ -81,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = execute(ctx)
     except Exception as exc:
-        failed = failure(exc)
+        failed = failure(exc, ctx.usage)
         _write(args.termination_log, failed.model_dump_json(by_alias=True))
         print(f"contentgen worker: {failed.reason}: {failed.message}", file=sys.stderr)
         # The Job's podFailurePolicy fails the Job at once on EXIT_PERMANENT; other exits are

@@ -15,51 +15,53 @@ from .observe import JobState
 from .state import Operator
 
 
+class CleanupFailed(Exception):
+    """Cleaning up after a deleted resource failed; it is retried with backoff."""
+
+
 async def delete(
     op: Operator,
     kind: Kind,
     body: dict[str, Any],
-    jobs_index: kopf.Index[tuple[str, str], JobState],
+    jobs: tuple[JobState, ...],
     retry: int,
 ) -> None:
     """The finalizer: stop the Job; with deletionPolicy Delete, remove the stored objects and mark
     the catalog record deleted. A failure is reported and retried with backoff; the annotation
-    contentgen.io/skip-cleanup: "true" lets the resource go without cleaning up."""
+    contentgen.io/skip-cleanup: "true" lets the resource go without cleaning up. The caller holds
+    the resource's lock."""
     meta, spec = body["metadata"], body.get("spec") or {}
     namespace, uid = meta["namespace"], meta["uid"]
-    async with op.lock(uid):
-        for job in jobs_index.get((namespace, uid), []):
-            await op.kube.delete_job(namespace, job.name)
-        op.queue.forget(namespace, uid)
-        if (meta.get("annotations") or {}).get(ANNOTATION_SKIP_CLEANUP) == "true":
-            skipped = f"{ANNOTATION_SKIP_CLEANUP} is set: stored objects and the catalog record stay"
-            kopf.event(cast(Any, body), type="Warning", reason="CleanupSkipped", message=skipped)
-            metrics.CLEANUPS.labels(kind.kind, "skipped").inc()
-            return
-        if spec.get("deletionPolicy", "Retain") != "Delete":
-            metrics.CLEANUPS.labels(kind.kind, "retained").inc()
-            return
-        try:
-            from contentgen.store import keys
+    for job in jobs:
+        await op.kube.delete_job(namespace, job.name)
+    op.queue.forget(namespace, uid)
+    if (meta.get("annotations") or {}).get(ANNOTATION_SKIP_CLEANUP) == "true":
+        skipped = f"{ANNOTATION_SKIP_CLEANUP} is set: stored objects and the catalog record stay"
+        kopf.event(cast(Any, body), type="Warning", reason="CleanupSkipped", message=skipped)
+        metrics.CLEANUPS.labels(kind.kind, "skipped").inc()
+        return
+    if spec.get("deletionPolicy", "Retain") != "Delete":
+        metrics.CLEANUPS.labels(kind.kind, "retained").inc()
+        return
+    try:
+        from contentgen.store import keys
 
-            removed = 0
-            if op.store is not None:
-                for prefix in keys.resource_roots(kind.catalog_type, str(spec.get("owner")), uid):
-                    removed += await asyncio.to_thread(op.store.delete_prefix, prefix)
-            if op.catalog is not None:
-                await asyncio.to_thread(op.catalog.mark_deleted, uid, now())
-        except Exception as exc:
-            message = (
-                f"cleanup failed (attempt {retry + 1}): {exc}; retrying. To delete without cleaning up, "
-                f"annotate the resource {ANNOTATION_SKIP_CLEANUP}=true"
-            )
-            await op.kube.patch_status(kind, namespace, meta["name"], {"message": message})
-            kopf.event(cast(Any, body), type="Warning", reason="CleanupFailed", message=message)
-            metrics.CLEANUPS.labels(kind.kind, "failed").inc()
-            raise kopf.TemporaryError(
-                message, delay=min(op.settings.reconcile_interval_seconds * 2**retry, 300)
-            ) from exc
-        kopf.event(
-            cast(Any, body), type="Normal", reason="CleanedUp", message=f"removed {removed} stored object(s)"
+        removed = 0
+        if op.store is not None:
+            for prefix in keys.resource_roots(kind.catalog_type, str(spec.get("owner")), uid):
+                removed += await asyncio.to_thread(op.store.delete_prefix, prefix)
+        if op.catalog is not None:
+            await asyncio.to_thread(op.catalog.mark_deleted, uid, now())
+    except Exception as exc:
+        message = (
+            f"cleanup failed (attempt {retry + 1}): {exc}; retrying. To delete without cleaning up, "
+            f"annotate the resource {ANNOTATION_SKIP_CLEANUP}=true"
         )
-        metrics.CLEANUPS.labels(kind.kind, "deleted").inc()
+        await op.kube.patch_status(kind, namespace, meta["name"], {"message": message})
+        kopf.event(cast(Any, body), type="Warning", reason="CleanupFailed", message=message)
+        metrics.CLEANUPS.labels(kind.kind, "failed").inc()
+        raise CleanupFailed(message) from exc
+    kopf.event(
+        cast(Any, body), type="Normal", reason="CleanedUp", message=f"removed {removed} stored object(s)"
+    )
+    metrics.CLEANUPS.labels(kind.kind, "deleted").inc()

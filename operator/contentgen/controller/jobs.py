@@ -28,7 +28,7 @@ PROVIDER_KEYS = {"fal": "FAL_KEY", "assemblyai": "ASSEMBLYAI_API_KEY"}
 def missing_credentials(provider: str, settings: OperatorSettings) -> str:
     """The provider key the operator cannot hand to workers (no Secret configured), or ""."""
     configured = {"fal": settings.fal_key_secret.name, "assemblyai": settings.assemblyai_key_secret.name}
-    if provider in PROVIDER_KEYS and not configured[provider]:
+    if provider in PROVIDER_KEYS and not configured[provider] and not settings.offline:
         return PROVIDER_KEYS[provider]
     return ""
 
@@ -64,10 +64,27 @@ def worker_env(snapshot: SpecSnapshot, settings: OperatorSettings, job: str) -> 
         env.append({"name": "AWS_ENDPOINT_URL", "value": settings.s3_endpoint_url})
     if settings.s3_region:
         env.append({"name": "AWS_REGION", "value": settings.s3_region})
+    if settings.store_public_endpoint_url:
+        env.append(
+            {"name": "CONTENTGEN_STORE_PUBLIC_ENDPOINT_URL", "value": settings.store_public_endpoint_url}
+        )
     return env
 
 
+def scheduling(settings: OperatorSettings) -> dict[str, Any]:
+    """Where worker pods may run: the pod spec's scheduling fields, those that are set."""
+    fields = {
+        "nodeSelector": settings.worker_node_selector,
+        "tolerations": settings.worker_tolerations,
+        "affinity": settings.worker_affinity,
+        "priorityClassName": settings.worker_priority_class_name,
+    }
+    return {key: value for key, value in fields.items() if value}
+
+
 def render_job(snapshot: SpecSnapshot, settings: OperatorSettings) -> dict[str, Any]:
+    if settings.offline:  # the Job runs (and records) the offline provider, whatever the spec asked
+        snapshot = snapshot.model_copy(update={"spec": {**snapshot.spec, "provider": "offline"}})
     kind = KINDS[snapshot.kind]
     defaults = settings.kinds.get(kind.kind) or settings.kinds["LoraTraining"]
     name = job_name(snapshot.name, snapshot.uid, snapshot.generation)
@@ -151,6 +168,7 @@ def render_job(snapshot: SpecSnapshot, settings: OperatorSettings) -> dict[str, 
                         {"name": "work", "emptyDir": {"sizeLimit": defaults.work_volume_size}},
                         {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
                     ],
+                    **scheduling(settings),
                 },
             },
         },

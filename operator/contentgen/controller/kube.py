@@ -1,14 +1,21 @@
-"""The operator's Kubernetes calls: a thin adapter over the official client (run in threads).
+"""The operator's own Kubernetes calls: a thin async adapter on aiohttp (which kopf runs on), with a
+timeout on every request and a bounded connection pool, so a half-open connection never wedges
+a reconcile. kopf makes its own calls (watches, Events).
 
-These are all the API calls the operator makes beyond kopf's own (watching, finalizers,
-events, peering); the chart's RBAC grants exactly these (tests/kube records and checks them).
+These are all the calls the operator makes beyond kopf's; the chart's RBAC grants exactly these,
+and tests/ checks them against the control plane's RBAC authorizer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import ssl
+from dataclasses import dataclass
 from typing import Any
+
+import aiohttp
 
 from contentgen.api import GROUP, VERSION, Kind
 
@@ -22,14 +29,21 @@ POD_START_PROBLEMS = {
 }
 
 
+class KubeError(Exception):
+    """A refused request: the API server's Status, with its code."""
+
+    def __init__(self, status: int, body: Any, what: str) -> None:
+        message = body.get("message") if isinstance(body, dict) else str(body)[:300]
+        super().__init__(f"{what}: {status} {message}")
+        self.status, self.body = status, body
+
+
 def client_configuration() -> Any:
     """The API server and credentials: in-cluster (the ServiceAccount), else $KUBECONFIG.
 
     Read explicitly each time: the kubernetes package captures $KUBECONFIG when imported.
-    Both kopf (see handlers.login) and the operator's own calls use this.
+    kopf (handlers.login), the leader election and the operator's own calls all use this.
     """
-    import os
-
     import kubernetes
 
     config = kubernetes.client.Configuration()
@@ -41,56 +55,150 @@ def client_configuration() -> Any:
     return config
 
 
-def load_client() -> Any:
-    import kubernetes
-
-    return kubernetes.client.ApiClient(client_configuration())
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float = 5.0
+    total: float = 30.0
 
 
 class Kube:
-    def __init__(self, api_client: Any) -> None:
-        import kubernetes
+    def __init__(self, config: Any, *, timeouts: Timeouts = Timeouts(), connections: int = 32) -> None:
+        self.config = config
+        self.base = str(config.host).rstrip("/")
+        self.timeouts = timeouts
+        self.connections = connections
+        self._session: aiohttp.ClientSession | None = None
+        self.calls = 0  # requests sent, for the benchmark and the tests
 
-        # Typed as Any: the client's generated types add nothing over the dicts sent here.
-        self.custom: Any = kubernetes.client.CustomObjectsApi(api_client)
-        self.batch: Any = kubernetes.client.BatchV1Api(api_client)
-        self.core: Any = kubernetes.client.CoreV1Api(api_client)
-        self.rbac: Any = kubernetes.client.RbacAuthorizationV1Api(api_client)
-        self.ApiException = kubernetes.client.ApiException
+    def _ssl(self) -> ssl.SSLContext | bool:
+        if not self.base.startswith("https"):
+            return False
+        if not self.config.verify_ssl:
+            return False
+        context = ssl.create_default_context(cafile=self.config.ssl_ca_cert or None)
+        if self.config.cert_file:
+            context.load_cert_chain(self.config.cert_file, self.config.key_file)
+        return context
 
-    async def get_resource(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            body: dict[str, Any] = await asyncio.to_thread(
-                self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, kind.plural, name
-            )
-        except self.ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return body
+    def _session_now(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self.connections, ssl=self._ssl())
+            timeout = aiohttp.ClientTimeout(total=self.timeouts.total, sock_connect=self.timeouts.connect)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
+        return self._session
 
-    async def patch_status(self, kind: Kind, namespace: str, name: str, patch: dict[str, Any]) -> None:
-        """A merge patch of the status subresource (the operator never writes spec)."""
-        await asyncio.to_thread(
-            self.custom.patch_namespaced_custom_object_status,
-            GROUP,
-            VERSION,
-            namespace,
-            kind.plural,
-            name,
-            {"status": patch},
+    def _headers(self, content_type: str | None) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": "contentgen-operator"}
+        token = self.config.get_api_key_with_prefix("BearerToken") or self.config.get_api_key_with_prefix(
+            "authorization"
         )
+        if token:
+            headers["Authorization"] = token if " " in token else f"Bearer {token}"
+        if content_type:
+            headers["Content-Type"] = content_type
+        return headers
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        content_type: str | None = None,
+        params: dict[str, str] | None = None,
+    ) -> Any:
+        self.calls += 1
+        data = json.dumps(body).encode() if body is not None else None
+        session = self._session_now()
+        async with session.request(
+            method,
+            self.base + path,
+            data=data,
+            params=params,
+            headers=self._headers(content_type or ("application/json" if data else None)),
+        ) as response:
+            text = await response.text()
+            try:
+                payload = json.loads(text) if text else None
+            except ValueError:
+                payload = text
+            if response.status >= 400:
+                raise KubeError(response.status, payload, f"{method} {path}")
+            return payload
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    # --- the operator's calls ----------------------------------------------------------------
+
+    @staticmethod
+    def _resource_path(kind: Kind, namespace: str, name: str, sub: str = "") -> str:
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{kind.plural}/{name}"
+        return f"{path}/{sub}" if sub else path
+
+    async def patch_status(
+        self, kind: Kind, namespace: str, name: str, patch: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A merge patch of the status subresource (the operator never writes spec)."""
+        result: dict[str, Any] = await self.request(
+            "PATCH",
+            self._resource_path(kind, namespace, name, "status"),
+            {"status": patch},
+            content_type="application/merge-patch+json",
+        )
+        return result
+
+    async def set_finalizers(
+        self, kind: Kind, namespace: str, name: str, resource_version: str, finalizers: list[str]
+    ) -> dict[str, Any]:
+        """Replace metadata.finalizers, only if the resource is still at `resource_version`
+        (a JSON patch with a test: a 422 means someone changed it since; look again)."""
+        patch = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": resource_version},
+            {"op": "add", "path": "/metadata/finalizers", "value": finalizers},
+        ]
+        result: dict[str, Any] = await self.request(
+            "PATCH",
+            self._resource_path(kind, namespace, name),
+            patch,
+            content_type="application/json-patch+json",
+        )
+        return result
 
     async def create_job(self, manifest: dict[str, Any]) -> bool:
         """Create the Job; False when it already exists (it is deterministic, so it is this one)."""
         namespace = manifest["metadata"]["namespace"]
         try:
-            await asyncio.to_thread(self.batch.create_namespaced_job, namespace, manifest)
-        except self.ApiException as exc:
+            await self.request("POST", f"/apis/batch/v1/namespaces/{namespace}/jobs", manifest)
+        except KubeError as exc:
             if exc.status == 409:
                 return False
             raise
         return True
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        """Delete a Job and, in the background, its pods."""
+        try:
+            await self.request(
+                "DELETE",
+                f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}",
+                {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"},
+            )
+        except KubeError as exc:
+            if exc.status != 404:
+                raise
+
+    async def namespace_annotations(self, name: str) -> dict[str, str]:
+        """The Namespace's annotations ({} when it is gone); for budgets (issue 12)."""
+        try:
+            namespace = await self.request("GET", f"/api/v1/namespaces/{name}")
+        except KubeError as exc:
+            if exc.status == 404:
+                return {}
+            raise
+        annotations: dict[str, str] = (namespace.get("metadata") or {}).get("annotations") or {}
+        return annotations
 
     async def ensure_worker_access(
         self, namespace: str, account: str, cluster_role: str, annotations: dict[str, str] | None = None
@@ -101,72 +209,42 @@ class Kube:
             "app.kubernetes.io/managed-by": "contentgen-operator",
             "app.kubernetes.io/part-of": "contentgen",
         }
-        meta = {"name": account, "namespace": namespace, "labels": labels, "annotations": annotations or {}}
-        service_account = {"metadata": meta}
+        service_account = {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {
+                "name": account,
+                "namespace": namespace,
+                "labels": labels,
+                "annotations": annotations or {},
+            },
+        }
         binding = {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
             "metadata": {"name": account, "namespace": namespace, "labels": labels},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
             "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}],
         }
-        for read, create, body in (
-            (
-                self.core.read_namespaced_service_account,
-                self.core.create_namespaced_service_account,
-                service_account,
-            ),
-            (self.rbac.read_namespaced_role_binding, self.rbac.create_namespaced_role_binding, binding),
+        for collection, body in (
+            (f"/api/v1/namespaces/{namespace}/serviceaccounts", service_account),
+            (f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings", binding),
         ):
             try:
-                await asyncio.to_thread(read, account, namespace, _preload_content=False)
+                await self.request("GET", f"{collection}/{account}")
                 continue
-            except self.ApiException as exc:
+            except KubeError as exc:
                 if exc.status != 404:
                     raise
             try:
-                await asyncio.to_thread(create, namespace, body, _preload_content=False)
-            except self.ApiException as exc:
+                await self.request("POST", collection, body)
+            except KubeError as exc:
                 if exc.status != 409:
                     raise
 
-    async def delete_job(self, namespace: str, name: str) -> None:
-        """Delete a Job and, in the background, its pods."""
-        try:
-            await asyncio.to_thread(
-                self.batch.delete_namespaced_job, name, namespace, propagation_policy="Background"
-            )
-        except self.ApiException as exc:
-            if exc.status != 404:
-                raise
 
-    async def _job_pods(self, namespace: str, job_name: str) -> list[dict[str, Any]]:
-        response = await asyncio.to_thread(
-            self.core.list_namespaced_pod,
-            namespace,
-            label_selector=f"batch.kubernetes.io/job-name={job_name}",
-            _preload_content=False,  # plain JSON: only a few fields are read
-        )
-        pods: list[dict[str, Any]] = json.loads(response.data)["items"]
-        return pods
-
-    async def pod_problem(self, namespace: str, job_name: str) -> str:
-        """Why the Job's pod cannot start its worker ("" when nothing is wrong that we can see)."""
-        for pod in await self._job_pods(namespace, job_name):
-            for container in (pod.get("status") or {}).get("containerStatuses") or []:
-                waiting = (container.get("state") or {}).get("waiting") or {}
-                if waiting.get("reason") in POD_START_PROBLEMS:
-                    return f"{waiting['reason']}: {waiting.get('message', '')}".strip(": ")
-        return ""
-
-    async def termination_message(self, namespace: str, job_name: str) -> str | None:
-        """The worker's termination message from the Job's latest finished pod."""
-        finished = []
-        for pod in await self._job_pods(namespace, job_name):
-            for container in (pod.get("status") or {}).get("containerStatuses") or []:
-                terminated = (container.get("state") or {}).get("terminated")
-                if container.get("name") == "worker" and terminated:
-                    finished.append((str(terminated.get("finishedAt") or ""), terminated))
-        if not finished:
-            return None
-        finished.sort(key=lambda item: item[0])
-        message = finished[-1][1].get("message")
-        return str(message) if message is not None else None
+def transient(exc: BaseException) -> bool:
+    """Worth retrying: the API server or the network had a problem, not the request."""
+    if isinstance(exc, KubeError):
+        return exc.status in (409, 429) or exc.status >= 500
+    return isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError, OSError))

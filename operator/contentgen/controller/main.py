@@ -1,15 +1,22 @@
-"""Starting the operator: kopf's command line, built from the settings."""
+"""Starting the operator: one leader (a Lease), then kopf's command line, built from the settings."""
 
 from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from typing import Any
 
 from .settings import OperatorSettings
 
 MODULE = "contentgen.controller.handlers"
+log = logging.getLogger("contentgen.operator")
 
 
 def kopf_args(settings: OperatorSettings) -> list[str]:
     """`kopf run` arguments for these settings (what `contentgen operator` runs)."""
-    args = ["run", "-m", MODULE, f"--log-format={settings.log_format}"]
+    args = ["run", "--standalone", "-m", MODULE, f"--log-format={settings.log_format}"]
     if settings.health_port:
         # kopf's probe endpoint: 200 once the operator runs (the chart's liveness and readiness).
         args.append(f"--liveness=http://0.0.0.0:{settings.health_port}/healthz")
@@ -18,3 +25,78 @@ def kopf_args(settings: OperatorSettings) -> list[str]:
     else:
         args.append("--all-namespaces")
     return args
+
+
+def lease_namespace(settings: OperatorSettings) -> str:
+    if settings.leader_election_namespace:
+        return settings.leader_election_namespace
+    path = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+    if os.path.exists(path):
+        with open(path) as f:
+            return f.read().strip()
+    return os.environ.get("POD_NAMESPACE") or "contentgen"
+
+
+def elector(settings: OperatorSettings) -> Any:
+    """A LeaderElector on the settings' Lease, talking to the API server with timeouts."""
+    import socket
+
+    import kubernetes
+
+    from .kube import client_configuration
+    from .leader import LeaderElector
+
+    api = kubernetes.client.CoordinationV1Api(kubernetes.client.ApiClient(client_configuration()))
+    namespace, name = lease_namespace(settings), settings.leader_election_lease
+    timeout = settings.api_timeout_seconds
+
+    def read() -> dict[str, Any] | None:
+        try:
+            lease: dict[str, Any] = api.api_client.sanitize_for_serialization(
+                api.read_namespaced_lease(name, namespace, _request_timeout=timeout)
+            )
+            return lease
+        except kubernetes.client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def write(body: dict[str, Any], create: bool) -> dict[str, Any]:
+        if create:
+            result = api.create_namespaced_lease(namespace, body, _request_timeout=timeout)
+        else:
+            result = api.replace_namespaced_lease(name, namespace, body, _request_timeout=timeout)
+        written: dict[str, Any] = api.api_client.sanitize_for_serialization(result)
+        return written
+
+    identity = settings.leader_identity or os.environ.get("HOSTNAME") or socket.gethostname()
+    return LeaderElector(identity, read, write, name=name, namespace=namespace)
+
+
+def run_operator(settings: OperatorSettings) -> int:
+    """Hold the Lease (when leader election is on), then run kopf until it stops; a lost Lease
+    ends the process at once, so the replica that took over is the only one acting."""
+    import kopf.cli
+
+    stop = threading.Event()
+    leader = None
+    if settings.leader_election:
+        leader = elector(settings)
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        log.info("waiting to lead (lease %s/%s) as %s", leader.namespace, leader.name, leader.identity)
+        if not leader.acquire(stop):
+            return 0
+        signal.signal(signal.SIGTERM, previous)
+
+        def lost() -> None:
+            log.error("leadership lost: exiting so that only the new leader acts")
+            os._exit(1)
+
+        threading.Thread(target=leader.keep, args=(stop, lost), name="lease", daemon=True).start()
+    try:
+        kopf.cli.main(args=kopf_args(settings), standalone_mode=False)
+    finally:
+        stop.set()
+        if leader is not None:
+            leader.release()
+    return 0

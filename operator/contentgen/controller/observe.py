@@ -68,6 +68,14 @@ class LoraState:
     phase: str
     latest_version: int
     latest_model_uri: str
+    uid: str = ""
+    reason: str = ""  # its Ready condition's reason (why it failed, when it did)
+    message: str = ""  # its status message
+
+    @property
+    def failed(self) -> bool:
+        """Failed with nothing usable: a loraRef to it cannot resolve until it trains again."""
+        return self.phase == "Failed" and (self.latest_version < 1 or not self.latest_model_uri)
 
 
 def lora_state(body: dict[str, Any]) -> LoraState:
@@ -75,10 +83,15 @@ def lora_state(body: dict[str, Any]) -> LoraState:
     versions = status.get("versions") or []
     latest = status.get("latestVersion") or 0
     uri = next((v.get("modelUri", "") for v in versions if v.get("version") == latest), "")
+    ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    meta = body.get("metadata") or {}
     return LoraState(
-        name=body.get("metadata", {}).get("name", ""),
+        name=meta.get("name", ""),
         owner=(body.get("spec") or {}).get("owner", ""),
         phase=status.get("phase") or "",
         latest_version=int(latest),
         latest_model_uri=uri,
+        uid=meta.get("uid", ""),
+        reason=str(ready.get("reason") or ""),
+        message=str(status.get("message") or ""),
     )

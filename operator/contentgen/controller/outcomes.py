@@ -15,7 +15,6 @@ from contentgen.api import Kind, RunFailure, RunResult
 from contentgen.api.run import parse_termination
 from contentgen.store import ObjectStore, keys
 
-from .kube import Kube
 from .observe import JobState
 from .reconcile import Observed
 
@@ -23,10 +22,11 @@ log = logging.getLogger(__name__)
 
 
 async def read_outcome(
-    job: JobState, res: Observed, kube: Kube, store: ObjectStore | None
+    job: JobState, res: Observed, message: str | None, store: ObjectStore | None
 ) -> RunResult | RunFailure:
+    """`message` is the worker's termination message (from the Job's latest finished pod)."""
     lost = job.name.startswith("lost:")
-    message = None if lost else await kube.termination_message(job.namespace, job.name)
+    message = None if lost else message
     parsed = parse_termination(message) if message else None
     if isinstance(parsed, RunFailure):
         return parsed

@@ -20,8 +20,11 @@ class NamespaceQueue:
         free = self.limit - len(busy - {uid})
         if free <= 0:
             return False
-        ahead = sorted((t, u) for u, t in self.waiting.get(namespace, {}).items() if u != uid)
-        rank = sum(1 for t, _ in ahead if t <= created)
+        # First come first served by (creationTimestamp, uid): a total order. Timestamps have
+        # one-second resolution, so resources applied together tie on time; counting ties as
+        # ahead of each other on both sides would leave all of them waiting for ever.
+        me = (created, uid)
+        rank = sum(1 for u, t in self.waiting.get(namespace, {}).items() if u != uid and (t, u) < me)
         return rank < free
 
     def wait(self, namespace: str, uid: str, created: str) -> None:

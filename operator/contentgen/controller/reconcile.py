@@ -11,12 +11,14 @@ generation that succeeds adds a version; ImageGeneration and Transcription repla
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from contentgen.api import (
+    Cost,
     Kind,
     Phase,
     ResolvedLora,
@@ -24,7 +26,10 @@ from contentgen.api import (
     RunResult,
     SpecSnapshot,
     format_time,
+    parse_timestamp,
 )
+from contentgen.store.keys import lora_of_uri
+from contentgen.pricing import PriceTable, estimated, settled
 
 from .conditions import conditions_for
 from .observe import JobState, LoraState
@@ -60,6 +65,10 @@ class World:
     missing_credentials: str = ""  # the provider key the operator is not configured with
     outcome: RunResult | RunFailure | None = None  # of `Decision.needs_outcome`, once read
     pod_problem: str = ""  # why the running Job's pod cannot start (a missing Secret, a bad image)
+    # spend (issue 12): the price table status.cost is reckoned with, and why a start would
+    # exceed a monthly budget ("" when it would not; see budget.py)
+    prices: PriceTable | None = None
+    over_budget: str = ""
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,7 @@ def decide(res: Observed, world: World) -> Decision:
         if world.outcome is None:
             return Decision(status=res.status, needs_outcome=newest)
         status, recorded = _apply_outcome(res, status, newest, world.outcome, world.now)
+        _settle_cost(status, world)
         if newest.generation == res.generation:
             return _finish(res, status, world, recorded=recorded)
         newest = None  # recorded; the newer generation runs next (below)
@@ -238,7 +248,7 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
     loras: list[ResolvedLora] = []
     for entry in res.spec.get("loras") or []:
         if "url" in entry:
-            loras.append(ResolvedLora(uri=entry["url"], scale=entry.get("scale", 1.0)))
+            loras.append(_url_lora(entry["url"], entry.get("scale", 1.0)))
             continue
         ref = entry["loraRef"]["name"]
         lora = world.loras.get(ref)
@@ -258,6 +268,8 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
                 "use a LoraTraining of the same owner",
                 stalled=True,
             )
+        if lora.failed:
+            return wait(Phase.PENDING, "LoraFailed", _lora_failed(ref, lora), stalled=True)
         if lora.latest_version < 1 or not lora.latest_model_uri:
             state = f"is {lora.phase}" if lora.phase else "has not started"
             return wait(
@@ -271,9 +283,13 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
                 uri=lora.latest_model_uri,
                 scale=entry.get("scale", 1.0),
                 name=ref,
+                uid=lora.uid,
                 version=lora.latest_version,
             )
         )
+
+    if world.over_budget:
+        return wait(Phase.PENDING, "BudgetExceeded", world.over_budget, stalled=True)
 
     if not world.may_start:
         return wait(
@@ -308,6 +324,8 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
         startedAt=format_time(world.now),
     )
     status.pop("completedAt", None)
+    if world.prices is not None:
+        status["cost"] = estimated(res.kind.kind, res.spec, world.prices, status.get("cost")).wire()
     status["conditions"] = _conditions(
         status,
         res,
@@ -321,6 +339,35 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
     decision = _finish(res, status, world, recorded=recorded)
     decision.job = snapshot
     return decision
+
+
+def _url_lora(url: str, scale: float) -> ResolvedLora:
+    """A LoRA given by URL; one of our stored versions keeps its lineage (uid and version)."""
+    found = lora_of_uri(url)
+    uid, version = (found[1], found[2]) if found else ("", 0)
+    return ResolvedLora(uri=url, scale=scale, uid=uid, version=version)
+
+
+def _lora_failed(ref: str, lora: LoraState) -> str:
+    """LoraFailed: the referenced LoraTraining failed and has no version to use. Stalled, so
+    `kubectl wait` and Argo CD stop waiting; rechecked like the other waits, so it resolves by
+    itself when the LoraTraining trains a version."""
+    why = lora.message or lora.reason or "no reason given"
+    if lora.reason and not why.startswith(lora.reason):
+        why = f"{lora.reason}: {why}"
+    return (
+        f"loraRef {ref!r}: LoraTraining {ref!r} failed and has no trained version ({why}); "
+        "fix it, and this resolves by itself when it trains a version"
+    )
+
+
+def _settle_cost(status: dict[str, Any], world: World) -> None:
+    """The recorded run's actual cost into status.cost (issue 12's spend)."""
+    if world.prices is None or not status.get("cost") or world.outcome is None:
+        return
+    started = parse_timestamp(status.get("startedAt")) or world.now
+    cost = Cost.model_validate_json(json.dumps(status["cost"]))
+    status["cost"] = settled(cost, world.outcome.usage, world.prices, started).wire()
 
 
 def _created(job_name: str, version: int, generation: int) -> str:
@@ -341,9 +388,11 @@ def _finish(
     if before != after and after[0]:
         failed = after[0] == Phase.FAILED or after[1] in (
             "LoraNotFound",
+            "LoraFailed",
             "LoraOwnerMismatch",
             "MissingCredentials",
             "PodNotStarting",
+            "BudgetExceeded",
         )
         decision.events.append(
             Event("Warning" if failed else "Normal", str(after[1] or after[0]), status.get("message", ""))

@@ -6,10 +6,14 @@ CONTENTGEN_WATCH_NAMESPACES='["team-a","team-b"]'.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contentgen.pricing import PriceTable
+
+from .budget import Budgets
 
 
 class Resources(BaseModel):
@@ -86,6 +90,16 @@ class OperatorSettings(BaseSettings):
     worker_image_pull_secrets: list[str] = Field(
         default=[], description="Secrets (JSON list of names, in each namespace) to pull the worker image."
     )
+    worker_node_selector: dict[str, str] = Field(
+        default={}, description='nodeSelector (JSON) of worker pods, e.g. {"pool": "batch"}.'
+    )
+    worker_tolerations: list[dict[str, Any]] = Field(
+        default=[], description="Tolerations (JSON list) of worker pods, as in a pod spec."
+    )
+    worker_affinity: dict[str, Any] = Field(
+        default={}, description="Affinity (JSON) of worker pods, as in a pod spec."
+    )
+    worker_priority_class_name: str = Field(default="", description="PriorityClass of worker pods.")
     worker_cluster_role: str = Field(
         default="contentgen-worker", description="The ClusterRole of the worker's progress channel."
     )
@@ -126,15 +140,60 @@ class OperatorSettings(BaseSettings):
         default="", description="An S3-compatible endpoint (MinIO, ...); empty: AWS."
     )
     s3_region: str = Field(default="", description="The store's region.")
+    store_public_endpoint_url: str = Field(
+        default="",
+        description="The S3 endpoint as providers and browsers reach it; links workers hand to providers "
+        "are signed for it. Empty: the store's own endpoint.",
+    )
     max_download_bytes: int = Field(default=4 * 1024**3, gt=0, description="Largest source a worker fetches.")
     max_video_seconds: float = Field(default=4 * 3600, gt=0, description="Longest source a worker accepts.")
     allow_private_sources: bool = Field(
         default=False, description="Let workers fetch sources on internal addresses (off: SSRF protection)."
     )
+    offline: bool = Field(
+        default=False,
+        description="Run every Job with the offline provider (placeholders, no paid API, no keys needed), "
+        "labelled as such in status and catalog: for `contentgen local-cluster --offline` and demos.",
+    )
     reconcile_interval_seconds: float = Field(
-        default=10.0, gt=0, description="How often waiting resources are looked at again (with backoff)."
+        default=10.0,
+        gt=0,
+        description="First retry of a resource that waits for something nothing announces (the store "
+        "after an outage); doubles up to 5 minutes.",
+    )
+    resync_interval_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="The safety net: how often every unfinished resource is looked at again, besides the "
+        "events that drive the operator.",
+    )
+    workers: int = Field(
+        default=32, ge=1, le=1000, description="Resources reconciled at once (kopf's worker limit)."
+    )
+    api_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Timeout of each of the operator's API requests."
+    )
+    leader_election: bool = Field(
+        default=True,
+        description="Elect one active replica with a Lease (coordination.k8s.io); off: this one acts alone.",
+    )
+    leader_election_namespace: str = Field(
+        default="",
+        description="The Lease's namespace; empty: the operator's own (POD_NAMESPACE, else contentgen).",
+    )
+    leader_election_lease: str = Field(default="contentgen-operator", description="The Lease's name.")
+    leader_identity: str = Field(
+        default="", description="This replica's name in the Lease; empty: the pod's name (HOSTNAME)."
     )
     health_port: int = Field(default=8080, description="Liveness/readiness endpoint /healthz; 0: off.")
     metrics_port: int = Field(default=9090, description="Prometheus /metrics; 0: off.")
-    peering_name: str = Field(default="contentgen", description="kopf's peering object (replicas > 1).")
     log_format: Literal["json", "plain"] = Field(default="json", description="Structured JSON or plain logs.")
+    prices: PriceTable = Field(
+        default_factory=PriceTable,
+        description="The price table (JSON) runs are estimated and priced with; see Spend and budgets.",
+    )
+    budgets: Budgets = Field(
+        default_factory=Budgets,
+        description="Monthly budgets in USD: namespaceMonthlyUsd, ownerMonthlyUsd (defaults), namespaces "
+        "and owners ({name: USD}). Unset: no limit.",
+    )

@@ -1,5 +1,6 @@
 """What the operator's handlers share for the life of one operator process (kept in kopf's
-per-operator memo, so two operators in one process do not share it)."""
+per-operator memo, so two operators in one process do not share it). Per resource it keeps
+only small things: a lock while it is reconciled, its place in a queue, its last status write."""
 
 from __future__ import annotations
 
@@ -23,15 +24,39 @@ class Operator:
     queue: NamespaceQueue
     backoff: Backoff
     store: Any = None  # ObjectStore, when a store is configured
-    catalog: Any = None  # Catalog, when MongoDB is configured
+    catalog: Any = None  # Catalog, when a catalog is configured
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     # Catalog writes that failed (MongoDB down): uid -> the result to record, if any.
     catalog_behind: dict[str, RunResult | None] = field(default_factory=dict)
     # Namespaces where the worker's ServiceAccount and RoleBinding are known to exist.
     worker_access: set[str] = field(default_factory=set)
+    # Our own last status write per uid: (resourceVersion, status), newer than the watch may be.
+    written: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    # ImageGenerations waiting for a LoraTraining: (namespace, lora name) -> {uid: kind name}
+    lora_waiters: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    # namespace -> (when read, its contentgen.io/budget annotation or None), for budgets
+    namespace_annotations: dict[str, tuple[float, str | None]] = field(default_factory=dict)
+    # kopf's indexes, captured from the first handler call (they are live views)
+    indexes: dict[str, Any] = field(default_factory=dict)
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def lock(self, uid: str) -> asyncio.Lock:
         return self.locks.setdefault(uid, asyncio.Lock())
 
     def admission(self, namespace: str) -> asyncio.Lock:
         return self.locks.setdefault(f"namespace/{namespace}", asyncio.Lock())
+
+    def forget(self, namespace: str, uid: str) -> None:
+        """The resource is gone: drop everything kept about it."""
+        self.locks.pop(uid, None)
+        self.written.pop(uid, None)
+        self.backoff.reset(uid)
+        self.queue.forget(namespace, uid)
+        self.catalog_behind.pop(uid, None)
+        for waiters in self.lora_waiters.values():
+            waiters.pop(uid, None)
+
+    def spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)

@@ -1,14 +1,19 @@
-"""The catalog's HTTP API (`contentgen api`): records, assets, search, stats, download links and
-a live progress stream, for bearer tokens mapped to owners."""
+"""The catalog's HTTP API (`contentgen api`): records, assets, search, stats, lineage, download
+links and a live progress stream, for bearer tokens mapped to owners; the web UI at /, and the
+interactive docs at /docs (Swagger UI served from this package: nothing from a CDN)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from contentgen import __version__
 from contentgen.catalog import Catalog, open_catalog
@@ -17,12 +22,14 @@ from contentgen.store import ObjectStore, open_store
 from . import errors
 from .auth import TokenError, TokenSource
 from .deps import Authenticator, Services
-from .routes import assets, health, jobs, stream
+from .routes import assets, health, jobs, stream, ui
 from .settings import ApiSettings, load_settings
 
+DOCS_STATIC = "/docs-static"
 DESCRIPTION = """Find and reuse what contentgen made: LoRAs, generated images and transcripts.
 
-Send `Authorization: Bearer TOKEN` (tokens come from the file named by CONTENTGEN_API_TOKENS_FILE).
+Send `Authorization: Bearer TOKEN` (tokens come from the file named by CONTENTGEN_API_TOKENS_FILE);
+the web UI at `/` uses a session cookie holding the same token instead.
 A token sees its owner's records only; an admin token sees everyone's and may filter with `?owner=`.
 Errors are `{"error": {"code", "message"}}`.
 """
@@ -49,7 +56,10 @@ def create_app(
         settings=settings,
         catalog=the_catalog,
         tokens=tokens,
-        open_store=store or (lambda: open_store(settings.store)),
+        open_store=store
+        or (
+            lambda: open_store(settings.store, public_endpoint_url=settings.store_public_endpoint_url or None)
+        ),
         sleep=sleep,
     )
 
@@ -60,14 +70,40 @@ def create_app(
             the_catalog.close()
 
     app = FastAPI(
-        title="contentgen catalog API", version=__version__, description=DESCRIPTION, lifespan=lifespan
+        title="contentgen catalog API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # served below, from local files
+        redoc_url=None,
     )
     app.state.services = services
     errors.install(app)
-    for module in (jobs, assets, stream, health):
+    for module in (jobs, assets, stream, health, ui):
         app.include_router(module.router)
+    _serve_docs_offline(app)
     _document_400_not_422(app)
     return app
+
+
+def _serve_docs_offline(app: FastAPI) -> None:
+    """/docs with Swagger UI's files from the fastapi-offline package, and no calls home: the
+    validator badge (validator.swagger.io) is off and the favicon is local."""
+    import fastapi_offline
+
+    static = Path(fastapi_offline.__file__).parent / "static"
+    app.mount(DOCS_STATIC, StaticFiles(directory=static), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="contentgen catalog API",
+            swagger_js_url=f"{DOCS_STATIC}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_STATIC}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_STATIC}/favicon.png",
+            swagger_ui_parameters={"validatorUrl": None},
+        )
 
 
 def _document_400_not_422(app: FastAPI) -> None:

@@ -31,6 +31,9 @@ from contentgen.api.common import OWNER_PATTERN
 
 log = logging.getLogger(__name__)
 MIN_TOKEN_LENGTH = 16
+# The web UI keeps the token in this cookie (HttpOnly, SameSite=Strict), so that images and
+# EventSource, which cannot send headers, authenticate like every other request.
+SESSION_COOKIE = "contentgen_session"
 
 
 class TokenError(ValueError):

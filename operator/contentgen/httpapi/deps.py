@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from threading import Lock
-from typing import Annotated, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import Depends, Path, Query, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
-from contentgen.catalog import Catalog, Filters, Page, Sort, params
+from contentgen.catalog import FILTER_HELP, SORT_HELP, Catalog, Filters, Page, Sort, params
 from contentgen.catalog.queries import DEFAULT_LIMIT, MAX_LIMIT
 from contentgen.store import ObjectStore
 
-from .auth import Caller
-from .errors import ApiError, bad_request
+from .auth import SESSION_COOKIE, Caller
+from .errors import ApiError, bad_request, not_found
 from .settings import ApiSettings
 
 # The catalog's vocabularies as types, so the OpenAPI document lists them (tests/httpapi checks
@@ -60,15 +60,26 @@ _bearer = HTTPBearer(
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
+_session = APIKeyCookie(
+    name=SESSION_COOKIE,
+    auto_error=False,
+    description="The web UI's session: the token, set by POST /ui/session (HttpOnly, SameSite=Strict).",
+)
+
+
 def caller(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    cookie: Annotated[str | None, Depends(_session)],
     svc: Annotated[Services, Depends(services)],
 ) -> Caller:
-    if credentials is None:
+    """The caller, from `Authorization: Bearer TOKEN` or, for browsers (images, EventSource),
+    from the UI's session cookie: the same token, checked the same way on every request."""
+    token = credentials.credentials if credentials is not None else cookie
+    if not token:
         raise ApiError(
             401, "unauthorized", "missing bearer token: send Authorization: Bearer TOKEN", _CHALLENGE
         )
-    found = svc.tokens.authenticate(credentials.credentials)
+    found = svc.tokens.authenticate(token)
     if found is None:
         raise ApiError(401, "unauthorized", "unknown token", _CHALLENGE)
     return found
@@ -101,51 +112,65 @@ def _time(name: str, value: str | None, *, end: bool) -> datetime | None:
         raise bad_request(name, str(exc)) from None
 
 
-IdPath = Annotated[str, Path(description="The resource's uid.", max_length=128)]
-OwnerQuery = Annotated[
-    str | None, Query(description="Only this owner's records. Admin tokens only, or the caller's own owner.")
+RefPath = Annotated[
+    str,
+    Path(description="The record: its id, a unique prefix of it (4+ characters), or namespace/name."),
 ]
+OwnerQuery = Annotated[str | None, Query(description=FILTER_HELP["owner"] + "; admin tokens only.")]
+TypeQuery = Annotated[TypeName | None, Query(alias="type", description=FILTER_HELP["type"])]
+
+
+def find_record(svc: Services, who: Caller, ref: str, type_: str | None = None) -> dict[str, Any]:
+    """The record `ref` names, visible to `who`; 404 (another owner's too), 400 when ambiguous."""
+    try:
+        doc = svc.catalog.resolve(ref, owner=record_scope(who), type=type_)
+    except ValueError as exc:  # AmbiguousReference, or an empty id
+        raise bad_request("id", str(exc)) from None
+    if doc is None:
+        raise not_found(ref)
+    return doc
 
 
 @dataclass(frozen=True)
 class ListQuery:
-    owner: str | None
-    status: str | None
-    since: datetime | None
-    until: datetime | None
+    filters: Filters
     sort: Sort
     page: Page
 
-    def filters(self, **more: str | None) -> Filters:
-        return Filters(owner=self.owner, status=self.status, since=self.since, until=self.until, **more)
+    def with_type(self, type_: str | None) -> Filters:
+        return replace(self.filters, type=type_)
 
 
 def list_query(
     who: CallerDep,
     owner: OwnerQuery = None,
-    status: Annotated[StatusName | None, Query(description="Default: every status but Deleted.")] = None,
-    from_: Annotated[
-        str | None, Query(alias="from", description="Created at or after: an ISO date or datetime (UTC).")
-    ] = None,
-    to: Annotated[str | None, Query(description="Created before; a date includes that whole day.")] = None,
-    sort: SortField = "createdAt",
-    order: Order = "desc",
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    status: Annotated[StatusName | None, Query(description=FILTER_HELP["status"])] = None,
+    since: Annotated[str | None, Query(description=FILTER_HELP["since"])] = None,
+    until: Annotated[str | None, Query(description=FILTER_HELP["until"])] = None,
+    model: Annotated[str | None, Query(max_length=64, description=FILTER_HELP["model"])] = None,
+    lora: Annotated[str | None, Query(max_length=140, description=FILTER_HELP["lora"])] = None,
+    tag: Annotated[str | None, Query(max_length=64, description=FILTER_HELP["tag"])] = None,
+    sort: Annotated[SortField, Query(description=SORT_HELP["sort"])] = "createdAt",
+    order: Annotated[Order, Query(description=SORT_HELP["order"])] = "desc",
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description=SORT_HELP["limit"])] = DEFAULT_LIMIT,
+    offset: Annotated[int, Query(ge=0, description=SORT_HELP["offset"])] = 0,
 ) -> ListQuery:
-    since, until = _time("from", from_, end=False), _time("to", to, end=True)
+    """The filter vocabulary, with the same names as `contentgen assets list`'s flags."""
+    start, end = _time("since", since, end=False), _time("until", until, end=True)
     try:
-        params.check_range(since, until)
+        params.check_range(start, end)
     except ValueError as exc:
-        raise bad_request("from/to", str(exc)) from None
-    return ListQuery(
+        raise bad_request("since/until", str(exc)) from None
+    filters = Filters(
         owner=owner_scope(who, owner),
         status=status,
-        since=since,
-        until=until,
-        sort=Sort(sort, descending=order == "desc"),
-        page=Page(limit, offset),
+        since=start,
+        until=end,
+        model=model,
+        lora=lora,
+        tag=tag,
     )
+    return ListQuery(filters, Sort(sort, descending=order == "desc"), Page(limit, offset))
 
 
 ListQueryDep = Annotated[ListQuery, Depends(list_query)]

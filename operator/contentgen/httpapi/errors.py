@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from contentgen.catalog import CatalogUnavailable
+
 log = logging.getLogger(__name__)
 
 
@@ -36,9 +38,9 @@ def bad_request(param: str, problem: str) -> ApiError:
     return ApiError(400, "bad_request", f"{param}: {problem}")
 
 
-def not_found(uid: str) -> ApiError:
+def not_found(ref: str) -> ApiError:
     # The same answer whether the record is missing or another owner's.
-    return ApiError(404, "not_found", f"no record with id {uid!r}")
+    return ApiError(404, "not_found", f"no record {ref!r}")
 
 
 def error_response(
@@ -68,6 +70,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "No token, or an unknown one."},
     403: {"model": ErrorResponse, "description": "A non-admin token asked for another owner (?owner=)."},
     404: {"model": ErrorResponse, "description": "No such record visible to the caller."},
+    503: {"model": ErrorResponse, "description": "The catalog (MongoDB) cannot be reached."},
 }
 
 
@@ -85,6 +88,10 @@ def install(app: FastAPI) -> None:
         code = _CODES.get(exc.status_code, "error")
         return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 
+    async def unavailable(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("catalog unavailable: %s", exc)
+        return error_response(503, "catalog_unavailable", str(exc), {"Retry-After": "5"})
+
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("%s %s failed", request.method, request.url.path)
         return error_response(500, "internal", "internal error")
@@ -92,4 +99,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(CatalogUnavailable, unavailable)
     app.add_exception_handler(Exception, unexpected)

@@ -24,6 +24,11 @@ class ApiSettings(BaseSettings):
         default=DEFAULT_LOCAL_STORE,
         description="CONTENTGEN_STORE: s3://bucket[/prefix] or a directory; download links are made here.",
     )
+    store_public_endpoint_url: str = Field(
+        default="",
+        description="CONTENTGEN_STORE_PUBLIC_ENDPOINT_URL: the S3 endpoint as browsers and providers "
+        "reach it, for presigned links (e.g. https://minio.example.com); empty: the store's own.",
+    )
     api_tokens_file: Path | None = Field(
         default=None, description="CONTENTGEN_API_TOKENS_FILE: the bearer tokens (see httpapi/auth.py)."
     )

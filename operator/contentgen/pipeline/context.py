@@ -10,24 +10,55 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from contentgen.api import SpecSnapshot, StageTiming
+from contentgen.api import SpecSnapshot, StageTiming, UsageLine
+from contentgen.errors import ContentgenError, PermanentError, TransientError
 from contentgen.store import ObjectStore
 
 from .fetch import Fetched, fetch
 from .progress import Progress, Span, SubProgress
 from .settings import PipelineSettings
 
+_PAID = (
+    "were paid for and are kept in the provider's checkpoint: the next attempt stores them "
+    "without paying again"
+)
+
+
+# Failures that say the provider did not bill the call that failed (fal bills successful outputs
+# only, AssemblyAI completed transcripts only), or that nothing was sent.
+UNBILLED = frozenset(
+    {"ProviderJobFailed", "TranscriptionFailed", "MissingCredentials", "InvalidInput", "SourceRefused"}
+)
+
 
 class StoreCheckpoint:
-    """A provider checkpoint kept as a small JSON object in the store (temp/{uid}/checkpoints/)."""
+    """A provider checkpoint kept as a small JSON object in the store (temp/{uid}/checkpoints/).
+
+    It holds what a provider needs to never pay twice: the intent to submit, the request id, the
+    paid outputs' URLs. A store that cannot be read or written stops the run before the provider
+    is called (reading) or before a submit leaves (writing the intent)."""
 
     def __init__(self, store: ObjectStore, key: str) -> None:
         self.store, self.key = store, key
 
+    @property
+    def location(self) -> str:
+        """Where it is, for messages that tell how to start over (delete it)."""
+        return f"the checkpoint {self.store.uri(self.key)}"
+
     def load(self) -> dict[str, Any]:
         if not self.store.exists(self.key):
             return {}
-        data: dict[str, Any] = json.loads(self.store.get_bytes(self.key))
+        try:
+            data = json.loads(self.store.get_bytes(self.key))
+        except ValueError:
+            raise PermanentError(
+                f"{self.location} is not JSON; it may hold a paid request's id, so it is not overwritten: "
+                "look at it, then delete it to start over",
+                reason="CheckpointUnreadable",
+            ) from None
+        if not isinstance(data, dict):
+            raise PermanentError(f"{self.location} is not a JSON object", reason="CheckpointUnreadable")
         return data
 
     def save(self, data: dict[str, Any]) -> None:
@@ -44,6 +75,9 @@ class RunContext:
     local: bool = False  # `contentgen run`: local sources allowed
     provider: str = ""  # the provider to use (the spec's, or offline when forced)
     timings: list[StageTiming] = field(default_factory=list)
+    # What the provider billed so far: [] before any paid call, None while one is under way (a
+    # failure then leaves the bill unknown), the call's usage once it has returned.
+    usage: list[UsageLine] | None = field(default_factory=list)
 
     @contextmanager
     def stage(self, name: str, start: float, end: float) -> Iterator[Span]:
@@ -57,6 +91,20 @@ class RunContext:
             self.timings.append(StageTiming(name=name, seconds=round(time.monotonic() - began, 3)))
         span(100)
 
+    @contextmanager
+    def paying(self, billed: list[UsageLine]) -> Iterator[None]:
+        """Around paid calls after others were billed: the bill is unknown while they run (usage
+        None), unless they fail in a way that says the failing call was not billed; then `billed`
+        stands (what was billed before, and by the calls that finished: the caller appends to it
+        as they do). The caller sets the usage once the calls have returned."""
+        self.usage = None
+        try:
+            yield
+        except ContentgenError as exc:
+            if exc.reason in UNBILLED:
+                self.usage = list(billed)
+            raise
+
     def fetch_source(self, url: str, progress: SubProgress) -> Fetched:
         """Fetch a spec's source into the work directory, within the settings' limits."""
         return fetch(
@@ -68,6 +116,24 @@ class RunContext:
             timeout=self.settings.http_timeout_seconds,
             progress=progress,
         )
+
+    @contextmanager
+    def storing_paid_output(self, what: str) -> Iterator[None]:
+        """Around the writes of outputs that were paid for: a store failure fails the run with its
+        reason (StoreUnavailable, StoreAccessDenied) and says that the next attempt stores them
+        from the provider's checkpoint without paying again."""
+        try:
+            yield
+        except ContentgenError as exc:
+            if exc.reason not in ("StoreUnavailable", "StoreAccessDenied"):
+                raise
+            raise type(exc)(f"{exc}; {what} {_PAID}", reason=exc.reason) from None
+        except OSError as exc:  # the local store
+            reason = "StoreAccessDenied" if isinstance(exc, PermissionError) else "StoreUnavailable"
+            error = PermanentError if reason == "StoreAccessDenied" else TransientError
+            raise error(
+                f"could not write to the store ({exc.strerror or exc}); {what} {_PAID}", reason=reason
+            ) from None
 
     def scratch(self, name: str) -> Path:
         path = self.work_dir / name

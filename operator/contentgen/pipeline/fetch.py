@@ -59,7 +59,7 @@ def resolve_checked(host: str, port: int, allow_private: bool) -> str:
     if not allowed:
         raise SourceRefused(
             f"source host {host!r} resolves to an internal address ({addresses[0]}); only public hosts "
-            "are fetched in the cluster (an administrator can set CONTENTGEN_ALLOW_PRIVATE_SOURCES)"
+            "are fetched unless CONTENTGEN_ALLOW_PRIVATE_SOURCES=true (the chart's allowPrivateSources)"
         )
     return str(allowed[0])
 

@@ -7,6 +7,7 @@ import numpy as np
 
 from contentgen.api import Artifact, GeneratedImage, ImageGenerationSpec, RunResult
 from contentgen.errors import PermanentError
+from contentgen.pricing import image_usage
 from contentgen.providers import image_generator
 from contentgen.providers.base import ImageOutput, ImageRequest, LoraWeights
 from contentgen.store import keys
@@ -40,8 +41,13 @@ def run_images(ctx: RunContext) -> RunResult:
         )
 
     with ctx.stage("generate", 5, 85) as span:
-        checkpoint = StoreCheckpoint(ctx.store, keys.checkpoint(uid, f"images-g{snap.generation}"))
+        # One per resource, not per generation: a later generation with the same provider inputs
+        # (after a failed store, say) delivers what was paid for instead of paying again.
+        checkpoint = StoreCheckpoint(ctx.store, keys.checkpoint(uid, "images"))
+        ctx.usage = None  # a paid call is under way
         outputs = provider.generate_images(request, ctx.scratch("images"), span, checkpoint)
+        billed = outputs[0].request_id if outputs else ""
+        ctx.usage = image_usage(provider.name, spec.model, [(o.width, o.height) for o in outputs], billed)
         if len(outputs) != spec.num_images:
             raise PermanentError(
                 f"{provider.name} returned {len(outputs)} images where {spec.num_images} were asked for",
@@ -50,7 +56,7 @@ def run_images(ctx: RunContext) -> RunResult:
 
     images: list[GeneratedImage] = []
     artifacts: list[Artifact] = []
-    with ctx.stage("store-images", 85, 100) as span:
+    with ctx.stage("store-images", 85, 100) as span, ctx.storing_paid_output("the images"):
         for n, output in enumerate(outputs, start=1):
             data, width, height = _as_png(output, n, provider.name)
             artifact = ctx.store.put_bytes(keys.image(owner, uid, n), data, PNG)

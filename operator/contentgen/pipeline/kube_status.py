@@ -32,7 +32,8 @@ class KubeStatusClient:
     @classmethod
     def from_environment(cls) -> KubeStatusClient | None:
         """In a pod: the API server from the service environment and the mounted token.
-        CONTENTGEN_KUBE_API overrides the address (tests point it at a test double)."""
+        CONTENTGEN_KUBE_API, CONTENTGEN_KUBE_TOKEN_FILE and CONTENTGEN_KUBE_CA_FILE override the
+        address and the mounted files (local-cluster's pod runner, which has no mounts)."""
         base = os.environ.get("CONTENTGEN_KUBE_API")
         if not base:
             host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT")
@@ -41,7 +42,8 @@ class KubeStatusClient:
             host = f"[{host}]" if ":" in host else host
             base = f"https://{host}:{port}"
         token = Path(os.environ.get("CONTENTGEN_KUBE_TOKEN_FILE", SERVICE_ACCOUNT / "token"))
-        return cls(base, token if token.exists() else None, SERVICE_ACCOUNT / "ca.crt")
+        ca = Path(os.environ.get("CONTENTGEN_KUBE_CA_FILE", SERVICE_ACCOUNT / "ca.crt"))
+        return cls(base, token if token.exists() else None, ca)
 
     def patch_progress(
         self, kind: Kind, namespace: str, name: str, job_name: str, stage: str, percent: int

@@ -23,6 +23,7 @@ from contentgen.api import (
     format_time,
 )
 from contentgen.errors import InvalidInput
+from contentgen.pricing import PriceTable, estimated, settled
 from contentgen.store import ObjectStore, keys
 
 _VERSION_DIR = re.compile(r"/v(\d+)/result\.json$")
@@ -81,7 +82,9 @@ def _resolve(
     ref: str | None, url: str | None, scale: float, owner: str, namespace: str, store: ObjectStore
 ) -> ResolvedLora:
     if url is not None:
-        return ResolvedLora(uri=url, scale=scale)
+        found = keys.lora_of_uri(url)
+        uid, version = (found[1], found[2]) if found else ("", 0)
+        return ResolvedLora(uri=url, scale=scale, uid=uid, version=version)
     assert ref is not None
     uid = local_uid("LoraTraining", namespace, ref)
     versions = completed_versions(store, owner, uid)
@@ -91,7 +94,7 @@ def _resolve(
             f"{store!r}; run its manifest first (contentgen run loratraining.yaml)"
         )
     key = keys.lora_version(owner, uid, versions[-1]) + "model.safetensors"
-    return ResolvedLora(uri=store.uri(key), scale=scale, name=ref, version=versions[-1])
+    return ResolvedLora(uri=store.uri(key), scale=scale, name=ref, uid=uid, version=versions[-1])
 
 
 def record_run(
@@ -101,11 +104,13 @@ def record_run(
     finished: datetime,
     result: RunResult | None = None,
     failure: RunFailure | None = None,
+    prices: PriceTable | None = None,
 ) -> None:
     """Write the resource's catalog document, as the operator would after the run."""
     from contentgen.catalog.document import catalog_document
 
     previous = catalog.get(snapshot.uid)
+    prices = prices or PriceTable()
     status: dict[str, Any] = {
         "observedGeneration": snapshot.generation,
         "startedAt": format_time(started),
@@ -125,6 +130,9 @@ def record_run(
     status["conditions"] = [
         {"type": "Ready", "status": str(result is not None), "reason": reason, "message": status["message"]}
     ]
+    cost = estimated(snapshot.kind, snapshot.spec, prices, (previous or {}).get("cost"))
+    usage = result.usage if result is not None else failure.usage if failure is not None else None
+    status["cost"] = settled(cost, usage, prices, started).wire()
     catalog.upsert(
         catalog_document(
             kind=snapshot.kind,

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from contentgen.api import Artifact, Captioning, LoraTrainingSpec, LoraVersion, RunResult, now
+from contentgen.api import Artifact, Captioning, LoraTrainingSpec, LoraVersion, RunResult, UsageLine, now
+from contentgen.pricing import caption_usage, training_usage
 from contentgen.providers import captioner, trainer
 from contentgen.providers.base import CaptionRequest, TrainingRequest
 from contentgen.store import keys
@@ -42,14 +43,17 @@ def run_lora(ctx: RunContext) -> RunResult:
             max_seconds=ctx.settings.max_video_seconds,
         )
 
+    billed: list[UsageLine] = []  # what the provider billed so far: captions, then training
     if describer is not None:
-        with ctx.stage("captions", 45, 48) as span:
+        with ctx.stage("captions", 45, 48) as span, ctx.paying(billed):
             out = describer.caption_images(
                 CaptionRequest(images=tuple(image.path for image in dataset.images)),
                 ctx.scratch("captions"),
                 span,
                 StoreCheckpoint(ctx.store, keys.checkpoint(uid, f"captions-v{version}")),
+                billed=lambda item, request: billed.extend(caption_usage(describer.name, item, [request])),
             )
+            ctx.usage = list(billed)
             apply_captions(
                 dataset,
                 [
@@ -81,21 +85,25 @@ def run_lora(ctx: RunContext) -> RunResult:
 
     with ctx.stage("train", 50, 95) as span:
         checkpoint = StoreCheckpoint(ctx.store, keys.checkpoint(uid, f"lora-v{version}"))
-        trained = provider.train_lora(
-            TrainingRequest(
-                dataset_zip=dataset.archive,
-                trigger_word=spec.trigger_word,
-                steps=spec.training.steps,
-                model=spec.training.model,
-                learning_rate=spec.training.learning_rate,
-                frames=len(dataset.images),
-            ),
-            ctx.scratch("train"),
-            span,
-            checkpoint,
+        with ctx.paying(billed):
+            trained = provider.train_lora(
+                TrainingRequest(
+                    dataset_zip=dataset.archive,
+                    trigger_word=spec.trigger_word,
+                    steps=spec.training.steps,
+                    model=spec.training.model,
+                    learning_rate=spec.training.learning_rate,
+                    frames=len(dataset.images),
+                ),
+                ctx.scratch("train"),
+                span,
+                checkpoint,
+            )
+        ctx.usage = billed + training_usage(
+            provider.name, spec.training.model, spec.training.steps, trained.request_id
         )
 
-    with ctx.stage("store-model", 95, 100):
+    with ctx.stage("store-model", 95, 100), ctx.storing_paid_output("the LoRA weights"):
         prefix = keys.lora_version(owner, uid, version)
         model = ctx.store.put_file(f"{prefix}model.safetensors", trained.weights, "application/octet-stream")
         artifacts: list[Artifact] = [model]

@@ -22,18 +22,16 @@ class ConsoleProgress:
         self.shown = -100.0
 
     def __call__(self, stage: str, percent: float, message: str = "") -> None:
-        new_stage = stage != self.stage
+        step = 1 if self.tty else 10
+        if stage == self.stage and percent - self.shown < step and not (self.tty and percent >= 100):
+            return  # nothing drawn, so `shown` stays: small steps add up to the next draw
         if self.tty:
-            if new_stage or percent - self.shown >= 1 or percent >= 100:
-                filled = int(percent / 5)
-                bar = "#" * filled + "." * (20 - filled)
-                self.stream.write(f"\r{stage:<16} [{bar}] {percent:5.1f}% {message[:40]:<40}")
-                self.stream.flush()
-        elif new_stage or percent - self.shown >= 10:
-            self.stream.write(f"{stage} {percent:.0f}%{' ' + message if message else ''}\n")
-            self.stream.flush()
+            filled = int(percent / 5)
+            bar = "#" * filled + "." * (20 - filled)
+            self.stream.write(f"\r{stage:<16} [{bar}] {percent:5.1f}% {message[:40]:<40}")
         else:
-            return
+            self.stream.write(f"{stage} {percent:.0f}%{' ' + message if message else ''}\n")
+        self.stream.flush()
         self.stage, self.shown = stage, percent
 
     def close(self) -> None:

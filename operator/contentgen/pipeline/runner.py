@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from contentgen.api import KINDS, RunFailure, RunResult, now
+from contentgen.api import KINDS, RunFailure, RunResult, SpecSnapshot, UsageLine, now
 from contentgen.errors import ContentgenError, TransientError
 from contentgen.store import keys
 
-from .context import RunContext
+from .context import UNBILLED, RunContext
+from .thumbnails import add_thumbnails, has_pictures
 
 
 def _flow(kind: str) -> Callable[[RunContext], RunResult]:
@@ -31,7 +32,10 @@ def _flow(kind: str) -> Callable[[RunContext], RunResult]:
 def execute(ctx: RunContext) -> RunResult:
     """Run the pipeline; store the result document after every artifact it names."""
     snap = ctx.snapshot
-    result = _flow(snap.kind)(ctx)
+    result = with_lineage(_flow(snap.kind)(ctx), snap)
+    if has_pictures(result):
+        with ctx.stage("thumbnails", 100, 100):
+            result = add_thumbnails(ctx.store, result)
     kind = KINDS[snap.kind]
     key = keys.result_key(kind.catalog_type, snap.owner, snap.uid, snap.version)
     result = result.model_copy(
@@ -44,6 +48,7 @@ def execute(ctx: RunContext) -> RunResult:
             "stages": list(ctx.timings),
             "finished_at": now(),
             "result_uri": ctx.store.uri(key),
+            "usage": ctx.usage if ctx.usage is not None else result.usage,
         }
     )
     ctx.store.put_bytes(
@@ -52,12 +57,30 @@ def execute(ctx: RunContext) -> RunResult:
     return result
 
 
-def failure(exc: BaseException) -> RunFailure:
+def with_lineage(result: RunResult, snap: SpecSnapshot) -> RunResult:
+    """Where the outputs came from: an ImageGeneration's LoRAs (name, uid, version), a LoRA
+    version's source video (its dataset is already named)."""
+    if snap.kind == "ImageGeneration":
+        return result.model_copy(update={"loras": list(snap.loras)})
+    if result.lora is not None and not result.lora.source_url:
+        source = str((snap.spec.get("source") or {}).get("url") or "")
+        return result.model_copy(update={"lora": result.lora.model_copy(update={"source_url": source})})
+    return result
+
+
+def failure(exc: BaseException, usage: list[UsageLine] | None = None) -> RunFailure:
+    """The hand-over of a failed run. `usage` is the context's: None when the failure came during a
+    paid call, whose bill is then unknown unless the failure itself says nothing was billed."""
     if isinstance(exc, ContentgenError):
+        if usage is None and exc.reason in UNBILLED:
+            usage = []
         return RunFailure(
             reason=exc.reason,
             message=exc.message[:2000],
             transient=isinstance(exc, TransientError),
+            usage=usage,
             dataset=getattr(exc, "summary", None),  # DatasetTooSmall's counts
         )
-    return RunFailure(reason="InternalError", message=f"{type(exc).__name__}: {exc}"[:2000], transient=False)
+    return RunFailure(
+        reason="InternalError", message=f"{type(exc).__name__}: {exc}"[:2000], transient=False, usage=usage
+    )

@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contentgen.pricing import PriceTable
+
 GIB = 1024**3
 
 
@@ -24,9 +26,14 @@ class PipelineSettings(BaseSettings):
     allow_private_sources: bool = Field(
         default=False,
         description="Fetch sources whose host resolves to loopback, link-local or private addresses. "
-        "Off in the cluster (the metadata endpoint and internal services are not for users to fetch).",
+        "Off by default for `contentgen run` and the worker alike (the metadata endpoint and internal "
+        "services are not for users to fetch).",
     )
     http_timeout_seconds: float = Field(default=60.0, gt=0, description="Connect/read timeout for downloads.")
     presign_seconds: int = Field(
         default=6 * 3600, ge=60, le=7 * 24 * 3600, description="Lifetime of links handed to providers."
+    )
+    prices: PriceTable = Field(
+        default_factory=PriceTable,
+        description="The price table (JSON) local runs are priced with; see Spend and budgets.",
     )

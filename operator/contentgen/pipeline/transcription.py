@@ -6,6 +6,7 @@ import json
 
 from contentgen.api import RunResult, TranscriptionSpec, TranscriptOutput
 from contentgen.errors import InvalidInput
+from contentgen.pricing import transcription_usage
 from contentgen.providers import transcriber
 from contentgen.providers.base import TranscriptionRequest
 from contentgen.store import keys
@@ -43,7 +44,9 @@ def run_transcription(ctx: RunContext) -> RunResult:
             audio_url = provider_url(spec.source.url, ctx.store, ctx.settings.presign_seconds)
 
     with ctx.stage("transcribe", 15, 95) as span:
-        checkpoint = StoreCheckpoint(ctx.store, keys.checkpoint(uid, f"transcript-g{snap.generation}"))
+        # one per resource: a later generation with the same inputs reuses the paid transcript
+        checkpoint = StoreCheckpoint(ctx.store, keys.checkpoint(uid, "transcript"))
+        ctx.usage = None  # a paid call is under way
         output = provider.transcribe(
             TranscriptionRequest(
                 audio_path=source.path,
@@ -56,8 +59,11 @@ def run_transcription(ctx: RunContext) -> RunResult:
             span,
             checkpoint,
         )
+        ctx.usage = transcription_usage(
+            provider.name, output.duration_seconds, spec.speaker_labels, output.request_id
+        )
 
-    with ctx.stage("store-transcript", 95, 100):
+    with ctx.stage("store-transcript", 95, 100), ctx.storing_paid_output("the transcript"):
         prefix = keys.transcripts_root(owner, uid)
         response = json.dumps(output.response, indent=1).encode()
         full = ctx.store.put_bytes(f"{prefix}transcript.json", response, "application/json")

@@ -5,9 +5,23 @@ answers {upload_url}; POST /v2/transcript {audio_url, speaker_labels, language_c
 language_detection} answers the transcript resource; GET /v2/transcript/{id} is that resource,
 its status queued, processing, completed or error (then `error` says why). A completed one has
 text, words, utterances (with speaker labels), audio_duration in seconds and language_code.
+GET /v2/transcript lists the account's transcripts of the last 90 days, newest first, every
+status, with id, created and audio_url (https://www.assemblyai.com/docs/api-reference/transcripts/list).
 
-The transcript id is saved in the checkpoint right after the submit, so a retried pod polls the
-transcript it already paid for instead of submitting again.
+Billing (https://assemblyai.com/docs/billing-and-pricing): a transcript is billed by its audio's
+duration once it completes; one that errors is not billed, nor is an upload. So:
+
+- An upload whose answer is lost is uploaded again (a second copy costs nothing).
+- Creating a transcript is the billed call. Its intent {at, audio digest} is checkpointed before
+  it leaves; if the answer is lost, the list of transcripts says whether it was created: found ->
+  adopted; not there -> it certainly was not created, and is created now; found twice ->
+  ProviderOutcomeUnknown. AssemblyAI offers no idempotency key; the audio URL is what identifies
+  our transcript (an upload URL is unique, a presigned URL is signed anew by every attempt).
+- The transcript id is checkpointed at once, so a retried pod polls what it paid for. A known id
+  that AssemblyAI no longer knows (deleted, another account's key) is ProviderOutcomeUnknown: a
+  completed transcript was paid for even if it is gone.
+- A transcript that fails because AssemblyAI could not download the audio (an expired link) is
+  not billed: the file is uploaded and submitted once more.
 """
 
 from __future__ import annotations
@@ -16,11 +30,13 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import assemblyai as aai
 import httpx
+import pydantic
 from assemblyai.prerecorded.v2 import api as transcript_api
 
 from contentgen.errors import ContentgenError, PermanentError, TransientError
@@ -28,11 +44,24 @@ from contentgen.files import sha256_file
 from contentgen.pipeline.progress import Monotonic, SubProgress
 
 from .base import Checkpoint, TranscriptionOutput, TranscriptionRequest
-from .retry import Retry, error_for_status, error_for_transport, redact, retry_after
+from .billing import accepted, submit_once
+from .retry import (
+    Ambiguous,
+    Retry,
+    bad_response,
+    describe_body,
+    error_for_status,
+    error_for_transport,
+    redact,
+    retry_after,
+)
 
 log = logging.getLogger(__name__)
 
 KEY_ENV = "ASSEMBLYAI_API_KEY"
+SKEW = timedelta(minutes=10)  # how far AssemblyAI's `created` may be before our clock
+MAX_PAGES = 20  # of 200 transcripts, when looking for a lost one
+MAX_SUBMITS = 3
 
 
 class AssemblyAIProvider:
@@ -48,6 +77,7 @@ class AssemblyAIProvider:
         poll_interval: float = 3.0,
         max_wait: float = 6 * 3600.0,
         base_url: str | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         settings = aai.types.Settings(api_key=key)
         if base_url:
@@ -58,6 +88,7 @@ class AssemblyAIProvider:
         self._retry = retry or Retry()
         self._poll_interval = poll_interval
         self._max_wait = max_wait
+        self._clock = clock or (lambda: datetime.now(UTC))
 
     def transcribe(
         self, request: TranscriptionRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
@@ -68,36 +99,176 @@ class AssemblyAIProvider:
         """
         meter = Monotonic(progress)
         # the local file, not audio_url: a presigned URL is signed anew by every attempt
-        fingerprint = _fingerprint(
-            sha256_file(request.audio_path), request.language_code, request.speaker_labels
-        )
+        fingerprint = _digest(sha256_file(request.audio_path), request.language_code, request.speaker_labels)
         saved = checkpoint.load()
         if saved.get("fingerprint") != fingerprint:
             saved = {"provider": self.name, "fingerprint": fingerprint}
+        where = getattr(checkpoint, "location", "") or "the run's checkpoint"
 
-        transcript_id = saved.get("transcript_id")
-        raw = self._resume(transcript_id) if transcript_id else None
-        if raw is None or transcript_id is None:
-            transcript_id = self._submit(request, saved, checkpoint, meter)
-        else:
-            log.info("resuming AssemblyAI transcript %s", transcript_id)
+        submits = 0
+        while True:
+            transcript_id = saved.get("transcript_id")
+            if not transcript_id and saved.get("sent"):
+                self._resolve(saved, checkpoint, where)
+                continue
+            if not transcript_id:
+                submits += 1
+                if submits > MAX_SUBMITS:
+                    raise TransientError(
+                        f"AssemblyAI did not take the transcript after {MAX_SUBMITS} submits",
+                        reason="ProviderUnavailable",
+                    )
+                self._submit(request, saved, checkpoint, meter)
+                continue
+            raw = self._wait(str(transcript_id), meter, where)
+            if raw.get("status") == "completed":
+                break
+            # failed, so not billed: forget it; an audio link AssemblyAI could not fetch is healed once
+            saved.pop("transcript_id", None)
+            saved.setdefault("failed", []).append(transcript_id)
+            reason = redact(str(raw.get("error") or "no reason given"))
+            if reason.lower().startswith("download error") and not saved.get("upload_only"):
+                saved["upload_only"] = True
+                saved.pop("upload_url", None)
+                checkpoint.save(saved)
+                log.warning("AssemblyAI could not fetch the audio of %s; uploading the file", transcript_id)
+                continue
+            checkpoint.save(saved)
+            raise PermanentError(
+                f"AssemblyAI could not transcribe the audio (transcript {transcript_id}): {reason}",
+                reason="TranscriptionFailed",
+            )
 
+        meter(100)
+        if raw.get("text") is None and raw.get("words") is None:
+            what = f"transcript {transcript_id}"
+            raise bad_response("AssemblyAI", what, "a completed transcript without text")
+        return _output(raw, request)
+
+    # --- creating the transcript --------------------------------------------------------------
+
+    def _submit(
+        self, request: TranscriptionRequest, saved: dict[str, Any], checkpoint: Checkpoint, meter: Monotonic
+    ) -> None:
+        # a file:// link (a local store) is for the offline provider only: upload the file instead
+        given = request.audio_url if _fetchable(request.audio_url) and not saved.get("upload_only") else None
+        audio_url = given or saved.get("upload_url")
+        if not audio_url:
+            audio_url = self._call(
+                lambda: self._transcriber.upload_file(request.audio_path), "uploading the audio to AssemblyAI"
+            )
+            if not isinstance(audio_url, str) or not audio_url:
+                raise bad_response("AssemblyAI", "the upload", "no upload_url")
+            # the upload URL is readable only by AssemblyAI, with this account's key
+            saved["upload_url"] = audio_url
+            checkpoint.save(saved)
+        meter(10)
+        config = aai.TranscriptionConfig(
+            speaker_labels=request.speaker_labels,
+            language_code=request.language_code or None,
+            language_detection=None if request.language_code else True,
+        )
+        transcript = submit_once(
+            self._retry,
+            lambda: self._transcriber.submit(audio_url, config=config),
+            classify=self._classify_submit,
+            what="submitting the audio to AssemblyAI",
+            saved=saved,
+            checkpoint=checkpoint,
+            intent={"audio": _digest(audio_url)},
+            at=self._clock(),
+            secrets=(self._key,),
+        )
+        if transcript is not None:
+            transcript_id = getattr(transcript, "id", None)
+            if accepted(
+                saved, checkpoint, "transcript_id", transcript_id, "AssemblyAI named no transcript id"
+            ):
+                log.info("submitted AssemblyAI transcript %s", transcript_id)
+
+    def _classify_submit(self, exc: Exception) -> ContentgenError | None:
+        if isinstance(exc, aai.types.AssemblyAIError) and exc.status_code is not None:
+            return self._status_error(exc, billed=True)
+        if isinstance(exc, ValueError | KeyError | TypeError):  # a 2xx the SDK could not read
+            last = self._client.last_response
+            return Ambiguous(f"AssemblyAI answered the submit with {describe_body(last)}")
+        return error_for_transport(exc, provider="AssemblyAI", billed=True)
+
+    def _resolve(self, saved: dict[str, Any], checkpoint: Checkpoint, where: str) -> None:
+        """Whether the transcript whose answer was lost exists: adopted if so, else forgotten."""
+        sent = saved["sent"]
+        since = datetime.fromisoformat(sent["at"]) - SKEW
+        known = set(saved.get("failed") or [])
+        for look in range(2):  # a transcript created a moment ago may take a moment to be listed
+            found = [
+                item
+                for item in self._recent(since)
+                if _digest(item.audio_url) == sent["audio"] and item.id not in known
+            ]
+            if len(found) > 1:
+                ids = ", ".join(item.id for item in found)
+                raise PermanentError(
+                    f"AssemblyAI may have created a transcript of this audio at {sent['at']} "
+                    f"({sent.get('why', 'its answer was lost')}), and it lists {len(found)} of them since "
+                    f"({ids}). Nothing was submitted again. Check them in AssemblyAI's dashboard; to "
+                    f"submit anyway, delete {where} or change the spec",
+                    reason="ProviderOutcomeUnknown",
+                )
+            if found:
+                saved.pop("sent", None)
+                saved["transcript_id"] = found[0].id
+                checkpoint.save(saved)
+                log.info("found the lost submit among AssemblyAI's transcripts: %s", found[0].id)
+                return
+            if look == 0:
+                self._retry.sleep(self._poll_interval)
+        log.warning(
+            "AssemblyAI lists no transcript of this audio since %s: it was not created; submitting it",
+            sent["at"],
+        )
+        saved.pop("sent", None)
+        checkpoint.save(saved)
+
+    def _recent(self, since: datetime) -> list[Any]:
+        """The account's transcripts created since `since`, newest first."""
+        items: list[Any] = []
+        before: str | None = None
+        for _ in range(MAX_PAGES):
+            params = aai.types.ListTranscriptParameters(limit=200, before_id=before)
+
+            def list_page(params: Any = params) -> Any:
+                return transcript_api.list_transcripts(self._client.http_client, params)
+
+            page = self._call(list_page, "listing AssemblyAI's transcripts")
+            items.extend(page.transcripts)
+            oldest = page.transcripts[-1] if page.transcripts else None
+            if oldest is None or _when(oldest.created) < since or not page.page_details.prev_url:
+                break
+            before = oldest.id
+        return [item for item in items if _when(item.created) >= since]
+
+    # --- waiting ------------------------------------------------------------------------------
+
+    def _wait(self, transcript_id: str, meter: Monotonic, where: str) -> dict[str, Any]:
+        """The transcript once completed or failed (as AssemblyAI sent it)."""
         waited = 0.0
         polls = 0
         while True:
-            if raw is None:
+            try:
                 raw = self._get(transcript_id)
-            status = raw.get("status")
-            if status == "completed":
-                break
-            if status == "error":
-                saved.pop("transcript_id", None)
-                checkpoint.save(saved)
+            except aai.types.TranscriptError:  # 400/404: AssemblyAI does not know this id
                 raise PermanentError(
-                    f"AssemblyAI could not transcribe the audio (transcript {transcript_id}): "
-                    f"{redact(str(raw.get('error') or 'no reason given'))}",
-                    reason="TranscriptionFailed",
-                )
+                    f"AssemblyAI no longer knows transcript {transcript_id}, which this run created "
+                    "(deleted, or another account's key?). If it completed, it was paid for; nothing was "
+                    f"submitted again. Check AssemblyAI's dashboard; to submit anyway, delete {where} or "
+                    "change the spec",
+                    reason="ProviderOutcomeUnknown",
+                ) from None
+            status = raw.get("status")
+            if status in ("completed", "error"):
+                return raw
+            if status not in ("queued", "processing"):
+                raise bad_response("AssemblyAI", f"transcript {transcript_id}", f"the status {status!r}")
             polls += 1
             # AssemblyAI reports no percentage: queued is 10-15, processing creeps from 15 to 95
             meter(15 - 5 * 0.5**polls if status == "queued" else 15 + 80 * (1 - 0.9**polls))
@@ -109,43 +280,8 @@ class AssemblyAIProvider:
                 )
             self._retry.sleep(self._poll_interval)
             waited += self._poll_interval
-            raw = None
 
-        meter(100)
-        return _output(raw, request)
-
-    def _submit(
-        self, request: TranscriptionRequest, saved: dict[str, Any], checkpoint: Checkpoint, meter: Monotonic
-    ) -> str:
-        # a file:// link (a local store) is for the offline provider only: upload the file instead
-        audio_url = request.audio_url if _fetchable(request.audio_url) else saved.get("upload_url")
-        if not audio_url:
-            audio_url = self._call(
-                lambda: self._transcriber.upload_file(request.audio_path), "uploading the audio to AssemblyAI"
-            )
-            # the upload URL is readable only by AssemblyAI, with this account's key
-            saved["upload_url"] = audio_url
-            checkpoint.save(saved)
-        meter(10)
-        config = aai.TranscriptionConfig(
-            speaker_labels=request.speaker_labels,
-            language_code=request.language_code or None,
-            language_detection=None if request.language_code else True,
-        )
-        transcript = self._call(
-            lambda: self._transcriber.submit(audio_url, config=config), "submitting the audio to AssemblyAI"
-        )
-        transcript_id = transcript.id
-        if not transcript_id:
-            raise PermanentError(
-                "AssemblyAI accepted the audio but returned no transcript id", reason="ProviderRejected"
-            )
-        saved["transcript_id"] = transcript_id
-        checkpoint.save(saved)
-        log.info("submitted AssemblyAI transcript %s", transcript_id)
-        return str(transcript_id)
-
-    def _get(self, transcript_id: str, passthrough: tuple[int, ...] = ()) -> dict[str, Any]:
+    def _get(self, transcript_id: str) -> dict[str, Any]:
         """The transcript's JSON exactly as AssemblyAI sent it."""
 
         def get() -> dict[str, Any]:
@@ -153,44 +289,40 @@ class AssemblyAIProvider:
             response = self._client.last_response  # the SDK parses; we keep what was sent
             body = response.json() if response is not None else None
             if not isinstance(body, dict):
-                raise PermanentError("AssemblyAI answered with something other than a transcript")
+                raise bad_response("AssemblyAI", f"transcript {transcript_id}", "something not an object")
             return body
 
-        body: dict[str, Any] = self._call(get, f"polling AssemblyAI transcript {transcript_id}", passthrough)
+        body: dict[str, Any] = self._call(get, f"transcript {transcript_id}", passthrough=(400, 404))
         return body
 
-    def _resume(self, transcript_id: str) -> dict[str, Any] | None:
-        """The checkpoint's transcript, None if AssemblyAI does not know it (400/404)."""
-        try:
-            return self._get(transcript_id, passthrough=(400, 404))
-        except aai.types.TranscriptError:  # passed through by _call
-            log.warning("AssemblyAI does not know transcript %s; submitting anew", transcript_id)
-            return None
-
     def _call(self, fn: Callable[[], Any], what: str, passthrough: tuple[int, ...] = ()) -> Any:
+        """`fn`, an idempotent call, under the retry policy; statuses in `passthrough` come out raw."""
+
         def classify(exc: Exception) -> ContentgenError | None:
-            if isinstance(exc, aai.types.AssemblyAIError) and exc.status_code in passthrough:
-                return None
-            return self._classify(exc)
+            if isinstance(exc, aai.types.AssemblyAIError) and exc.status_code is not None:
+                if exc.status_code in passthrough:
+                    return None
+                return self._status_error(exc)
+            if isinstance(exc, ValueError | KeyError | TypeError | pydantic.ValidationError):
+                return bad_response("AssemblyAI", what, describe_body(self._client.last_response))
+            return error_for_transport(exc, provider="AssemblyAI")
 
         return self._retry.call(fn, classify=classify, what=what)
 
-    def _classify(self, exc: Exception) -> ContentgenError | None:
-        if isinstance(exc, aai.types.AssemblyAIError) and exc.status_code is not None:
-            # the SDK's errors keep no headers; its client keeps the last response, which is this one
-            last = self._client.last_response
-            headers = (
-                last.headers if last is not None and last.status_code == exc.status_code else httpx.Headers()
-            )
-            return error_for_status(
-                exc.status_code,
-                str(exc),
-                provider="AssemblyAI",
-                key_env=KEY_ENV,
-                retry_after=retry_after(headers),
-                secrets=(self._key,),
-            )
-        return error_for_transport(exc, provider="AssemblyAI")
+    def _status_error(self, exc: aai.types.AssemblyAIError, billed: bool = False) -> ContentgenError:
+        # the SDK's errors keep no headers; its client keeps the last response, which is this one
+        last = self._client.last_response
+        same = last is not None and last.status_code == exc.status_code
+        headers = last.headers if last is not None and same else httpx.Headers()
+        return error_for_status(
+            int(exc.status_code or 0),
+            str(exc),
+            provider="AssemblyAI",
+            key_env=KEY_ENV,
+            retry_after=retry_after(headers),
+            secrets=(self._key,),
+            billed=billed,
+        )
 
 
 def _output(raw: dict[str, Any], request: TranscriptionRequest) -> TranscriptionOutput:
@@ -220,5 +352,10 @@ def _fetchable(url: str | None) -> bool:
     return bool(url) and str(url).startswith(("https://", "http://"))
 
 
-def _fingerprint(*parts: Any) -> str:
+def _when(created: str) -> datetime:
+    when = datetime.fromisoformat(created.replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _digest(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from abc import abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -101,6 +102,7 @@ class ImageOutput:
     height: int
     content_type: str
     seed: int | None = None
+    request_id: str = ""  # the provider's request that made (and billed) it
 
 
 class ImageGenerator(Protocol):
@@ -163,11 +165,23 @@ class CaptionOutput:
     cost_usd: float = 0.0  # what the provider reported charging for this call's requests
 
 
+Billed = Callable[[str, str], None]  # (what the provider bills, its request id)
+
+
 class Captioner(Protocol):
     name: str
 
     @abstractmethod
     def caption_images(
-        self, request: CaptionRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
+        self,
+        request: CaptionRequest,
+        work_dir: Path,
+        progress: SubProgress,
+        checkpoint: Checkpoint,
+        billed: Billed | None = None,
     ) -> CaptionOutput:
-        """Describe every image; all of them or an error (never a partly captioned dataset)."""
+        """Describe every image; all of them or an error (never a partly captioned dataset).
+        `checkpoint` holds one part per image (`billing.Part`, named by its index), so a retried
+        pod pays only for images that have no description yet. `billed(item, request_id)` is
+        called for each image's request as soon as its description is in hand, so a failure
+        later in the call still knows what was billed."""

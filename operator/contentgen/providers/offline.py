@@ -21,11 +21,13 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from contentgen.api.image import IMAGE_SIZES
 from contentgen.errors import InvalidInput
 from contentgen.files import sha256_file
 from contentgen.pipeline.progress import SubProgress
 
 from .base import (
+    Billed,
     CaptionOutput,
     CaptionRequest,
     Checkpoint,
@@ -41,16 +43,6 @@ NOTE = "offline provider: not a trained model"
 CAPTION_NOTE = "offline placeholder caption, no vision model described this image"
 CAPTION_MODEL = "offline-template"
 TRANSCRIPT_NOTE = "offline provider: placeholder, no speech was recognized"
-
-# fal's image_size presets (https://fal.ai/docs/documentation/model-apis/model-arguments): width, height
-IMAGE_SIZES = {
-    "square_hd": (1024, 1024),
-    "square": (512, 512),
-    "portrait_4_3": (768, 1024),
-    "portrait_16_9": (576, 1024),
-    "landscape_4_3": (1024, 768),
-    "landscape_16_9": (1024, 576),
-}
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 _CHUNK = 1024 * 1024
@@ -112,12 +104,19 @@ class OfflineProvider:
     # --- dataset captions ---------------------------------------------------------------------
 
     def caption_images(
-        self, request: CaptionRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
+        self,
+        request: CaptionRequest,
+        work_dir: Path,
+        progress: SubProgress,
+        checkpoint: Checkpoint,
+        billed: Billed | None = None,
     ) -> CaptionOutput:
         for index, image in enumerate(request.images):
             progress(100.0 * index / max(1, len(request.images)))
             if not image.is_file() or image.read_bytes()[:2] != b"\xff\xd8":
                 raise InvalidInput(f"the dataset image {image.name} is missing or not a JPEG")
+            if billed is not None:  # reported like a live provider's requests; it has no price
+                billed(CAPTION_MODEL, f"offline-{sha256_file(image)[:16]}")
         progress(100)
         return CaptionOutput(
             descriptions=[CAPTION_NOTE] * len(request.images), model=CAPTION_MODEL, placeholder=True

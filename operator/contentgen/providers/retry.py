@@ -1,8 +1,18 @@
 """Retries for provider calls: exponential backoff with full jitter, and what counts as transient.
 
-Transient, retried: HTTP 408, 429 (waiting as long as Retry-After asks), 5xx, timeouts and
-connection errors. Permanent, raised at once: the other 4xx and provider-side job errors; 401 and
-403 become `MissingCredentials` naming the key's environment variable.
+Every call is either *idempotent* (reading a status, a result, a list; uploading a file, which
+no provider bills) or *billed* (a submit that starts paid work). The difference is what a lost
+answer means:
+
+- Before the request left (connection refused, DNS, connect or pool timeout, a body that could
+  not be written whole), nothing happened at the provider: retried, whatever the call.
+- After it left (a read timeout, a dropped connection, a 5xx without a header that says "retry"),
+  an idempotent call is retried; a billed call raises `Ambiguous`: the provider may have accepted
+  it, so the caller must find out (see the providers) before it may submit again. `Retry.call`
+  never retries an `Ambiguous`.
+- HTTP 408 and 429 say the request was not taken: retried (429 waits as long as Retry-After
+  asks). The other 4xx are permanent; 401 and 403 become `MissingCredentials` naming the key's
+  environment variable.
 
 Messages that leave this module have URL query strings (presigned signatures) and keys redacted,
 and the SDK's exception is not chained to ours: its text may hold the very URL we redacted.
@@ -40,6 +50,13 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return text
 
 
+class Ambiguous(ContentgenError):
+    """A billed request left, and its answer was lost: the provider may or may not have accepted
+    it. Never retried; if it escapes the provider it fails the run as ProviderOutcomeUnknown."""
+
+    reason = "ProviderOutcomeUnknown"
+
+
 class RetryableError(TransientError):
     """A transient failure; `retry_after` is the wait in seconds the provider asked for, if it did."""
 
@@ -73,9 +90,12 @@ def error_for_status(
     key_env: str | None,
     retry_after: float | None = None,
     secrets: Iterable[str] = (),
+    billed: bool = False,
+    retry_says: bool = False,
 ) -> ContentgenError:
     """The error for an HTTP failure status. `key_env` names the variable holding the key the call
-    was made with; None for calls made without one (downloads), where 401/403 is just a refusal."""
+    was made with; None for calls made without one (downloads), where 401/403 is just a refusal.
+    A 5xx answer to a `billed` call is `Ambiguous` unless the provider said to retry (`retry_says`)."""
     detail = redact(detail.strip(), secrets) or httpx.codes.get_reason_phrase(status) or "no detail"
     if status in (401, 403) and key_env:
         return MissingCredentials(
@@ -88,6 +108,8 @@ def error_for_status(
             reason="RateLimited",
             retry_after=retry_after,
         )
+    if status >= 500 and billed and not retry_says:
+        return Ambiguous(f"{provider} answered HTTP {status} ({detail}) after the request was sent")
     if status == 408 or status >= 500:
         return RetryableError(
             f"{provider} is unavailable (HTTP {status}: {detail})",
@@ -99,17 +121,57 @@ def error_for_status(
     )
 
 
-def error_for_transport(exc: BaseException, *, provider: str) -> RetryableError | None:
-    """The error for a timeout or a broken connection, None for anything else."""
+# Failures that happen before a request has left whole: the provider cannot have acted on it.
+_NOT_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.WriteError,
+    httpx.WriteTimeout,
+    httpx.UnsupportedProtocol,
+    httpx.ProxyError,
+    ConnectionRefusedError,
+)
+
+
+def not_sent(exc: BaseException) -> bool:
+    """Whether `exc` is a failure before the request left whole (nothing reached the provider)."""
+    return isinstance(exc, _NOT_SENT)
+
+
+def error_for_transport(
+    exc: BaseException, *, provider: str, billed: bool = False
+) -> RetryableError | Ambiguous | None:
+    """The error for a timeout or a broken connection, None for anything else. After a `billed`
+    request left, a lost answer is `Ambiguous`."""
+    if not isinstance(exc, httpx.TransportError | TimeoutError | ConnectionError):
+        return None
+    name = type(exc).__name__
+    if billed and not not_sent(exc):
+        return Ambiguous(f"the answer from {provider} was lost after the request was sent ({name})")
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
-        return RetryableError(
-            f"{provider} did not answer in time ({type(exc).__name__})", reason="ProviderTimeout"
-        )
-    if isinstance(exc, httpx.TransportError | ConnectionError):
-        return RetryableError(
-            f"could not reach {provider} ({type(exc).__name__})", reason="ProviderUnreachable"
-        )
-    return None
+        return RetryableError(f"{provider} did not answer in time ({name})", reason="ProviderTimeout")
+    return RetryableError(f"could not reach {provider} ({name})", reason="ProviderUnreachable")
+
+
+def bad_response(provider: str, what: str, problem: str) -> PermanentError:
+    """A provider's answer that makes no sense (HTML, a truncated body, a result without outputs).
+    Not retried: the same request asked again would be answered the same way, or paid twice."""
+    return PermanentError(f"{provider} answered {what} with {problem}", reason="ProviderBadResponse")
+
+
+def describe_body(response: httpx.Response | None) -> str:
+    """What a body that is not the expected JSON looks like, for an error message (redacted)."""
+    if response is None:
+        return "no body"
+    kind = response.headers.get("content-type", "no content type").split(";")[0]
+    try:
+        text = response.text
+    except Exception:  # an undecodable or unread body
+        text = ""
+    sample = " ".join(redact(text[:80]).split())
+    shown = f": {sample!r}" if sample else ""
+    return f"HTTP {response.status_code} {kind} ({len(response.content)} bytes{shown})"
 
 
 Classify = Callable[[Exception], ContentgenError | None]
@@ -149,7 +211,7 @@ class Retry:
                 error = exc if isinstance(exc, ContentgenError) else classify(exc)
                 if error is None:
                     raise
-                if not isinstance(error, TransientError):
+                if not isinstance(error, TransientError):  # Ambiguous included: never retried
                     if error is exc:
                         raise
                     raise error from None

@@ -5,6 +5,7 @@ datasets/{owner}/{uid}/v{n}/images/0001.jpg, captions/0001.txt, dataset.zip
 generated-images/{owner}/{uid}/image_{n}.png, result.json
 transcripts/{owner}/{uid}/transcript.json, transcript.txt, result.json
 temp/{uid}/...   scratch and provider checkpoints (a 24 h lifecycle rule may expire it)
+outbox/catalog/  catalog records of local runs waiting for the catalog (catalog/outbox.py)
 """
 
 from __future__ import annotations
@@ -26,6 +27,22 @@ def lora_root(owner: str, uid: str) -> str:
 
 def lora_version(owner: str, uid: str, version: int) -> str:
     return f"{lora_root(owner, uid)}v{version}/"
+
+
+_LORA_MODEL = re.compile(r"(?:^|/)loras/([^/]+)/([^/]+)/v(\d+)/model\.safetensors$")
+
+
+def lora_of_uri(uri: str) -> tuple[str, str, int] | None:
+    """(owner, uid, version) of a LoRA model URI in this layout (any store, any prefix), else None."""
+    match = _LORA_MODEL.search(uri.split("?", 1)[0])
+    return (match.group(1), match.group(2), int(match.group(3))) if match else None
+
+
+def thumbnail(key: str) -> str:
+    """The thumbnail's key beside an image: dir/thumbs/name.jpg."""
+    directory, _, name = key.rpartition("/")
+    stem = name.rsplit(".", 1)[0]
+    return f"{directory}/thumbs/{stem}.jpg" if directory else f"thumbs/{stem}.jpg"
 
 
 def dataset_root(owner: str, uid: str) -> str:
@@ -50,6 +67,11 @@ def transcripts_root(owner: str, uid: str) -> str:
 
 def temp_root(uid: str) -> str:
     return f"temp/{_seg(uid, 'uid')}/"
+
+
+def outbox(name: str) -> str:
+    """A waiting catalog record ("" for the folder)."""
+    return f"outbox/catalog/{_seg(name, 'outbox entry') if name else ''}"
 
 
 def checkpoint(uid: str, name: str) -> str:

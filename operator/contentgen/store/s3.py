@@ -2,7 +2,9 @@
 
 Credentials come from boto3's usual chain (env AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, IRSA or
 other workload identity); `AWS_ENDPOINT_URL` points at an S3-compatible endpoint, which then
-gets path-style addressing. Uploads stream from disk in parts (multipart above 16 MiB) with
+gets path-style addressing. Presigned links can be signed for another, public endpoint
+(CONTENTGEN_STORE_PUBLIC_ENDPOINT_URL) when the store's own is reachable in the cluster only.
+Uploads stream from disk in parts (multipart above 16 MiB) with
 boto3's integrity checksums; the object's SHA-256 is kept as metadata so it can be reported
 without reading the object back.
 """
@@ -25,18 +27,20 @@ from .base import ObjectInfo, ObjectNotFound, ObjectStore
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 
 
-def s3_client() -> Any:
+def s3_client(endpoint_url: str | None = None) -> Any:
+    """A client for the store's endpoint (AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL), or for
+    `endpoint_url` (the public endpoint presigned links are made for)."""
     import boto3
     from botocore.config import Config
 
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     config = Config(
         retries={"mode": "standard", "max_attempts": 5},
         s3={"addressing_style": "path" if endpoint else "auto"},
         signature_version="s3v4",
     )
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    return boto3.client("s3", region_name=region, config=config)
+    return boto3.client("s3", region_name=region, config=config, endpoint_url=endpoint_url)
 
 
 def _missing(exc: Exception) -> bool:
@@ -45,10 +49,14 @@ def _missing(exc: Exception) -> bool:
 
 
 class S3Store(ObjectStore):
-    def __init__(self, bucket: str, prefix: str = "", client: Any = None) -> None:
+    def __init__(
+        self, bucket: str, prefix: str = "", client: Any = None, public_endpoint_url: str | None = None
+    ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.client = client if client is not None else s3_client()
+        # Signing is local: a second client only changes the host the links are signed for.
+        self.signer = s3_client(public_endpoint_url) if public_endpoint_url else self.client
 
     def __repr__(self) -> str:
         return f"S3Store(s3://{self.bucket}/{self.prefix})"
@@ -168,7 +176,7 @@ class S3Store(ObjectStore):
     def presign(self, key: str, expires_seconds: int) -> str:
         if self.head(key) is None:
             raise ObjectNotFound(self.uri(key))
-        url: str = self.client.generate_presigned_url(
+        url: str = self.signer.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": self._full(key)}, ExpiresIn=expires_seconds
         )
         return url

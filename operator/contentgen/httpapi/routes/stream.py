@@ -9,7 +9,9 @@ progress, stage or message change, and a comment line keeps idle connections ope
     event: end
     data: {"id": "…", "status": "Succeeded"}
 
-The stream ends after Succeeded, Failed or Deleted (or `event: error` if the record disappears).
+The stream ends after Succeeded, Failed or Deleted (or `event: error` if the record disappears or
+the catalog stops answering). A browser's EventSource can follow it: the web UI's session cookie
+authenticates it like the Authorization header.
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from contentgen.catalog import TERMINAL_STATUSES, Catalog, to_record
+from contentgen.catalog import TERMINAL_STATUSES, Catalog, CatalogUnavailable, to_record
 
-from ..deps import CallerDep, IdPath, ServicesDep, record_scope
-from ..errors import ERROR_RESPONSES, not_found
+from ..deps import CallerDep, RefPath, ServicesDep, find_record, record_scope
+from ..errors import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api/stream", tags=["stream"], responses=ERROR_RESPONSES)
 
@@ -69,30 +71,30 @@ async def job_events(
             yield event("end", {"id": state["id"], "status": state["status"]})
             return
         await sleep(poll_seconds)
-        doc = await read()
+        try:
+            doc = await read()
+        except CatalogUnavailable as exc:  # the browser's EventSource reconnects by itself
+            yield event("error", {"code": "catalog_unavailable", "message": str(exc)})
+            return
     yield event("error", {"code": "not_found", "message": "the record is gone"})
 
 
 @router.get(
-    "/job/{id}",
+    "/job/{ref:path}",
     summary="Follow a job's progress (server-sent events)",
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "status events, then end."}},
 )
-async def stream_job(
-    id: IdPath,
-    svc: ServicesDep,
-    who: CallerDep,
-) -> StreamingResponse:
+async def stream_job(ref: RefPath, svc: ServicesDep, who: CallerDep) -> StreamingResponse:
+    """Works from a browser's EventSource too: the web UI's session cookie authenticates it."""
     owner = record_scope(who)
     catalog: Catalog = svc.catalog
+    first = await run_in_threadpool(find_record, svc, who, ref)
+    uid = first["_id"]
 
     async def read() -> dict[str, Any] | None:
-        return await run_in_threadpool(catalog.get, id, owner)
+        return await run_in_threadpool(catalog.get, uid, owner)
 
-    first = await read()
-    if first is None:
-        raise not_found(id)
     settings = svc.settings
     heartbeat_every = max(1, math.ceil(settings.stream_heartbeat_seconds / settings.stream_poll_seconds))
     return StreamingResponse(

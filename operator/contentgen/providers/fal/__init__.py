@@ -7,10 +7,15 @@ when the request failed); GET .../requests/{id} is the result, or the failure's 
 (https://fal.ai/docs/documentation/model-apis/errors, .../request-errors). Local files go to fal's
 CDN first (https://fal.ai/docs/documentation/model-apis/fal-cdn).
 
-Every request id is saved in the checkpoint right after the submit, so a retried pod polls the
-request it already paid for instead of submitting it again.
+Billing (https://fal.ai/docs/documentation/model-apis/pricing): "You pay only for successful
+outputs, and you are never charged for server errors or time spent waiting in the queue." So a
+request is paid once it succeeds, and queue.py makes each one once: the intent to submit is
+checkpointed before the submit leaves, a lost answer is looked up in fal's request list
+(history.py) instead of being sent again, and the output URLs are checkpointed the moment fal
+returns them. Uploads to fal's CDN are not billed and are simply retried.
 """
 
-from .provider import DEFAULT_TRAINING_APP, IMAGE_APPS, KEY_ENV, FalProvider, Limits
+from .errors import KEY_ENV
+from .provider import DEFAULT_TRAINING_APP, IMAGE_APPS, MAX_IMAGES_PER_REQUEST, FalProvider, Limits
 
-__all__ = ["DEFAULT_TRAINING_APP", "IMAGE_APPS", "KEY_ENV", "FalProvider", "Limits"]
+__all__ = ["DEFAULT_TRAINING_APP", "IMAGE_APPS", "KEY_ENV", "MAX_IMAGES_PER_REQUEST", "FalProvider", "Limits"]

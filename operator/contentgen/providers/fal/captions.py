@@ -2,17 +2,19 @@
 
 The app is fal's OpenRouter vision router, `openrouter/router/vision`
 (https://fal.ai/docs/model-api-reference/vision-api/openrouter-router): input `image_urls`
-(a list), `prompt`, `system_prompt`, `model` (required; billed by the tokens used), `temperature`
-and `max_tokens`; output `{output: str, usage: {..., cost}}`. Its documented example is this
-very use: "Caption this image for a text-to-image model". One request per image, so every
-caption belongs to exactly one image and a failure names it.
+(a list), `prompt`, `system_prompt`, `model` (required; "charged based on actual token usage"),
+`temperature` and `max_tokens`; output `{output: str, usage: {..., cost}}`. Its documented
+example is this very use: "Caption this image for a text-to-image model". One request per image,
+so every caption belongs to exactly one image and a failure names it.
 
-Each image goes to fal's CDN first (as the training zip does), then through the same queue,
-retry and checkpoint code as training (`FalProvider._run`): the checkpoint keeps, per image
-(by its sha256), the CDN URL, the request id once submitted and the caption once received.
-A retried pod therefore pays only for the images it has no caption for yet, and a request
-already submitted is polled again, not sent again. Any image that fails fails the whole
-call: the pipeline never trains on a partly captioned dataset.
+Each image goes to fal's CDN first (as the training zip does), then through the queue that every
+paid request takes (`FalQueue.run`: intent, request id and result checkpointed in that order, a
+lost submit looked up in fal's request list, never sent twice). Each image has its own part of
+the checkpoint (`billing.Part`, named by the image's index), so a retried pod pays only for the
+images it has no result for yet, and a request already submitted is polled again, not sent
+again. An image fal could not fetch (an expired upload) is uploaded once more, as the training
+zip is. Any image that fails fails the whole call: the pipeline never trains on a partly
+captioned dataset.
 """
 
 from __future__ import annotations
@@ -22,17 +24,21 @@ import re
 from pathlib import Path
 from typing import Any
 
+from contentgen.api.lora import FAL_CAPTION_APP
 from contentgen.errors import PermanentError
 from contentgen.files import sha256_file
 from contentgen.pipeline.progress import SubProgress
 
-from ..base import CaptionOutput, CaptionRequest, Checkpoint
+from ..base import Billed, CaptionOutput, CaptionRequest, Checkpoint
+from ..billing import Part
+from .errors import input_unreachable
 from .progress import Meter
-from .provider import FalProvider, _fingerprint, _matching
+from .provider import IMAGE_RESOLVE_WAIT, FalProvider, _fingerprint, _matching
+from .queue import JobFailure, Waiting
 
 log = logging.getLogger(__name__)
 
-APP = "openrouter/router/vision"
+APP = FAL_CAPTION_APP
 MODEL = "google/gemini-2.5-flash"  # the app's documented example model
 PROMPT = (
     "Caption this image for training a text-to-image model, in one sentence of at most 40 words. "
@@ -58,23 +64,13 @@ def clean(text: str) -> str:
     return text
 
 
-class _ImageCheckpoint:
-    """One image's part of the captioning checkpoint: saving it saves the whole document."""
-
-    def __init__(self, checkpoint: Checkpoint, document: dict[str, Any], key: str) -> None:
-        self.checkpoint, self.document, self.key = checkpoint, document, key
-
-    def load(self) -> dict[str, Any]:
-        saved: dict[str, Any] = dict(self.document["images"].get(self.key, {}))
-        return saved
-
-    def save(self, data: dict[str, Any]) -> None:
-        self.document["images"][self.key] = dict(data)
-        self.checkpoint.save(self.document)
+def part_name(index: int) -> str:
+    """The name of image `index`'s part of the captioning checkpoint."""
+    return f"{index:04d}"
 
 
 class FalCaptioner:
-    """`Captioner` on fal. `fal` carries the key, the retry policy and the queue handling."""
+    """`Captioner` on fal. `fal` carries the key, the retry policy, the CDN upload and the queue."""
 
     name = "fal"
 
@@ -82,52 +78,61 @@ class FalCaptioner:
         self.fal, self.app, self.model = fal, app, model
 
     def caption_images(
-        self, request: CaptionRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
+        self,
+        request: CaptionRequest,
+        work_dir: Path,
+        progress: SubProgress,
+        checkpoint: Checkpoint,
+        billed: Billed | None = None,
     ) -> CaptionOutput:
-        document = checkpoint.load()
-        if document.get("app") != self.app or document.get("model") != self.model:
-            document = {"provider": self.name, "app": self.app, "model": self.model, "images": {}}
         meter = Meter(progress)
         share = 100.0 / max(1, len(request.images))
-        descriptions, cost = [], 0.0
+        descriptions: list[str] = []
+        cost = 0.0
         for index, path in enumerate(request.images):
-            digest = sha256_file(path)
-            part = _ImageCheckpoint(checkpoint, document, digest)
-            saved = part.load()
-            if not saved.get("caption"):
-                saved = self._caption(path, digest, saved, part, meter, index * share, share)
-                cost += saved.get("cost", 0.0)
-            descriptions.append(str(saved["caption"]))
-            meter.at((index + 1) * share)
+            start = index * share
+            request_id, result, new = self._caption(
+                path, Part(checkpoint, part_name(index)), meter, start, start + share
+            )
+            if billed is not None:  # fal bills every request that succeeds, whatever it says
+                billed(self.app, request_id)
+            caption = clean(str(result.get("output") or ""))
+            if not caption:
+                raise PermanentError(
+                    f"fal's {self.app} ({self.model}) returned no caption for dataset image {path.name} "
+                    f"(request {request_id})",
+                    reason="ProviderJobFailed",
+                )
+            descriptions.append(caption)
+            if new:
+                cost += _reported_cost(result)
+            meter.at(start + share)
         log.info("captioned %d images on fal's %s (%s)", len(descriptions), self.app, self.model)
-        return CaptionOutput(descriptions=descriptions, model=f"{self.app} {self.model}", cost_usd=cost)
+        return CaptionOutput(
+            descriptions=descriptions,
+            model=f"{self.app} {self.model}",
+            cost_usd=round(cost, 6),
+        )
 
     def _caption(
-        self,
-        path: Path,
-        digest: str,
-        saved: dict[str, Any],
-        part: _ImageCheckpoint,
-        meter: Meter,
-        start: float,
-        share: float,
-    ) -> dict[str, Any]:
-        fal = self.fal
-        fingerprint = _fingerprint(self.app, self.model, PROMPT, SYSTEM_PROMPT, MAX_TOKENS, digest)
-        saved = _matching(saved, self.app, fingerprint)
-        saved.update(app=self.app, fingerprint=fingerprint)
+        self, path: Path, part: Part, meter: Meter, start: float, end: float
+    ) -> tuple[str, dict[str, Any], bool]:
+        """(request id, fal's result, whether this attempt made the request) for one image."""
+        fingerprint = _fingerprint(self.app, self.model, PROMPT, SYSTEM_PROMPT, MAX_TOKENS, sha256_file(path))
+        saved = _matching(part.load(), self.app, fingerprint)
+        saved.update(provider=self.name, app=self.app, fingerprint=fingerprint)
+        new = not isinstance(saved.get("result"), dict)
+
+        def upload() -> None:
+            saved["image_url"] = self.fal.upload(path, f"dataset image {path.name}")
+            saved["uploads"] = int(saved.get("uploads") or 0) + 1
+            part.save(saved)
 
         def arguments() -> dict[str, Any]:
-            image_url = saved.get("image_url")
-            if not image_url:
-                image_url = fal._call(
-                    lambda: fal._fal.upload_file(path, fallback_repository=[]),
-                    f"uploading dataset image {path.name} to fal",
-                )
-                saved.update(image_url=image_url)
-                part.save(saved)
+            if not saved.get("image_url"):
+                upload()
             return {
-                "image_urls": [image_url],
+                "image_urls": [saved["image_url"]],
                 "prompt": PROMPT,
                 "system_prompt": SYSTEM_PROMPT,
                 "model": self.model,
@@ -135,24 +140,22 @@ class FalCaptioner:
                 "max_tokens": MAX_TOKENS,
             }
 
-        slice_ = meter.span(start, start + share)
-        request_id, result = fal._run(
-            self.app,
-            arguments,
-            saved,
-            part,
-            lambda position: slice_(50.0 / (1 + max(position, 0))),
-            lambda logs: slice_(75.0),
-        )
-        caption = clean(str(result.get("output") or ""))
-        if not caption:
-            raise PermanentError(
-                f"fal's {self.app} ({self.model}) returned no caption for dataset image {path.name} "
-                f"(request {request_id})",
-                reason="ProviderJobFailed",
-            )
-        usage = result.get("usage")
-        cost = usage.get("cost") if isinstance(usage, dict) else None
-        saved.update(caption=caption, cost=float(cost) if isinstance(cost, int | float) else 0.0)
-        part.save(saved)
-        return saved
+        middle = start + (end - start) / 2
+        waiting = Waiting(meter.queue(start, middle), meter.running(middle, end), IMAGE_RESOLVE_WAIT)
+
+        def heal(failure: JobFailure) -> bool:
+            """fal could not fetch the uploaded image (an expired upload): upload it once more."""
+            if not input_unreachable(failure.errors, "image_urls") or int(saved.get("uploads") or 1) >= 2:
+                return False
+            log.warning("fal could not fetch dataset image %s; uploading it again", path.name)
+            upload()
+            return True
+
+        request_id, result = self.fal.queue.run(self.app, arguments, saved, part, waiting, heal=heal)
+        return request_id, result, new
+
+
+def _reported_cost(result: dict[str, Any]) -> float:
+    usage = result.get("usage")
+    cost = usage.get("cost") if isinstance(usage, dict) else None
+    return float(cost) if isinstance(cost, int | float) else 0.0

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import fal_client
 import httpx
 
 from contentgen.errors import ContentgenError, PermanentError, TransientError
 
-from ..retry import redact
+from ..retry import (
+    Ambiguous,
+    bad_response,
+    error_for_status,
+    error_for_transport,
+    redact,
+    retry_after,
+)
+
+KEY_ENV = "FAL_KEY"
 
 # error_type values of fal's infrastructure failures (runner lost, timed out, not scheduled):
 # the request failed, but the same input may well succeed when submitted again.
@@ -26,25 +37,12 @@ _INFRASTRUCTURE_ERRORS = frozenset(
 )
 
 
-# Result-fetch failures that mean "the request ran and failed", not "fal could not answer".
-def unknown_request(exc: Exception) -> bool:
-    return isinstance(exc, fal_client.FalClientHTTPError) and exc.status_code == 404
-
-
-def job_failed(exc: Exception) -> bool:
-    """Whether a result fetch failed because the request ran and failed, rather than because fal
-    could not answer: a client error, or any status that carries fal's error_type."""
-    if not isinstance(exc, fal_client.FalClientHTTPError):
-        return False
-    return bool(exc.error_type) or exc.status_code in (400, 404, 409, 410, 413, 415, 422)
-
-
 def job_error(
     app: str, request_id: str, detail: str, error_type: str | None, status: int | None = None
 ) -> ContentgenError:
     detail = redact(detail) or "no detail"
     kind = f" ({error_type})" if error_type else ""
-    if error_type in _INFRASTRUCTURE_ERRORS or status == 404:
+    if error_type in _INFRASTRUCTURE_ERRORS:
         return TransientError(
             f"fal request {request_id} on {app} failed{kind}: {detail}; a new attempt submits it again",
             reason="ProviderUnavailable",
@@ -52,6 +50,79 @@ def job_error(
     return PermanentError(
         f"fal's {app} failed request {request_id}{kind}: {detail}", reason="ProviderJobFailed"
     )
+
+
+def outcome_unknown(app: str, at: str, why: str, detail: str, where: str) -> PermanentError:
+    """A request fal may have taken, that nothing can tell us about: never submitted again."""
+    sent = f"sent at {at} " if at else ""
+    since = f", from {at}" if at else ""
+    return PermanentError(
+        f"fal may have accepted a request to {app} {sent}({why}), and {detail}. Nothing was submitted "
+        f"again. Check fal's request history (https://fal.ai/dashboard, requests of {app}{since}): if the "
+        f"request is there, it was paid for; to submit again anyway, delete {where} or change the spec",
+        reason="ProviderOutcomeUnknown",
+    )
+
+
+def output_lost(app: str, request_id: str, why: str, where: str) -> PermanentError:
+    """A request that succeeded (and was paid for) whose output can no longer be fetched."""
+    return PermanentError(
+        f"fal request {request_id} on {app} succeeded and was paid for, but {why}; nothing was "
+        f"submitted again. To generate anew (and pay again), delete {where} or change the spec",
+        reason="ProviderOutputExpired",
+    )
+
+
+def validation_errors(exc: fal_client.FalClientHTTPError) -> list[dict[str, Any]]:
+    """fal's structured error items ({loc, msg, type}) of a failed request, when it sent them."""
+    try:
+        body = exc.response.json() if exc.response is not None else None
+    except ValueError:
+        return []
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return [item for item in detail if isinstance(item, dict)] if isinstance(detail, list) else []
+
+
+def input_unreachable(errors: list[dict[str, Any]], field: str) -> bool:
+    """Whether fal reported that it could not download the URL given as `field`."""
+    return any(
+        item.get("type") == "file_download_error" and field in (item.get("loc") or []) for item in errors
+    )
+
+
+def classify(exc: Exception, *, key: str, what: str, billed: bool = False) -> ContentgenError | None:
+    """What a failed call to fal's API means (see retry.py); `what` names the call for messages.
+    A 2xx the SDK could not read is nonsense for a read, and a lost answer for a `billed` call."""
+    if isinstance(exc, fal_client.FalClientHTTPError):
+        headers = {k.lower(): v for k, v in exc.response_headers.items()}
+        says_retry = "true" in (headers.get("x-fal-retryable", ""), headers.get("x-fal-needs-retry", ""))
+        return error_for_status(
+            exc.status_code,
+            error_detail(exc),
+            provider="fal",
+            key_env=KEY_ENV,
+            retry_after=retry_after(exc.response_headers),
+            secrets=(key,),
+            billed=billed,
+            retry_says=says_retry,
+        )
+    if isinstance(exc, httpx.HTTPStatusError):  # fal-client's CDN token request raises these
+        return error_for_status(
+            exc.response.status_code,
+            response_detail(exc.response),
+            provider="fal",
+            key_env=KEY_ENV,
+            retry_after=retry_after(exc.response.headers),
+            secrets=(key,),
+        )
+    if isinstance(exc, ValueError | KeyError | TypeError):  # the SDK could not read a 2xx
+        problem = (
+            f"a body that is not what fal's API returns ({type(exc).__name__}: {redact(str(exc))[:120]})"
+        )
+        return (
+            Ambiguous(f"fal answered {what} with {problem}") if billed else bad_response("fal", what, problem)
+        )
+    return error_for_transport(exc, provider="fal", billed=billed)
 
 
 def error_detail(exc: fal_client.FalClientHTTPError) -> str:

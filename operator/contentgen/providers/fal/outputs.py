@@ -9,13 +9,15 @@ from typing import Any
 
 from contentgen.errors import PermanentError
 
+from ..retry import bad_response
+
 MiB = 1024 * 1024
 
 
 def result_file(result: dict[str, Any], key: str, app: str) -> dict[str, Any]:
     file = result.get(key)
     if not isinstance(file, dict) or not file.get("url"):
-        raise PermanentError(f"fal's {app} returned no {key}", reason="ProviderJobFailed")
+        raise bad_response("fal", f"the training on {app}", f"a result without {key}")
     return file
 
 

@@ -7,14 +7,15 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import fal_client
-import fal_client.client
 import httpx
 
-from contentgen.errors import ContentgenError, InvalidInput, PermanentError, TransientError
+from contentgen.api.image import FAL_APPS, FAL_MAX_IMAGES
+from contentgen.errors import InvalidInput
 from contentgen.files import sha256_file
 from contentgen.pipeline.progress import SubProgress
 
@@ -25,27 +26,29 @@ from ..base import (
     TrainingOutput,
     TrainingRequest,
 )
-from ..retry import Retry, error_for_status, error_for_transport, redact, retry_after
-from .errors import error_detail, job_error, job_failed, response_detail, unknown_request
+from ..retry import Retry, bad_response, error_for_status, error_for_transport, redact, retry_after
+from .errors import classify, input_unreachable, output_lost, response_detail
+from .history import History
 from .outputs import EXTENSIONS, MiB, check_safetensors, image_header, result_file, too_large
 from .progress import Meter
+from .queue import FalQueue, JobFailure, Waiting
 
 log = logging.getLogger(__name__)
 
-KEY_ENV = "FAL_KEY"
 DEFAULT_TRAINING_APP = "fal-ai/flux-lora-fast-training"
 
 # The apps' API references (https://fal.ai/docs/model-api-reference/image-generation-api/flux-dev.md,
-# .../flux-pro-v1.1.md, .../flux-lora.md) document prompt, image_size, num_images and seed for all
-# of them, loras ([{path, scale}]) on flux-lora, and a negative prompt on none.
-IMAGE_APPS = {
-    "flux-dev": "fal-ai/flux/dev",
-    "flux-schnell": "fal-ai/flux/schnell",
-    "flux-pro": "fal-ai/flux-pro/v1.1",
-    "flux-lora": "fal-ai/flux-lora",
-}
+# .../flux-pro-v1.1.md, .../flux-lora.md) document prompt, image_size, num_images (1 to 4) and
+# seed for all of them, loras ([{path, scale}]) on flux-lora, and a negative prompt on none.
+IMAGE_APPS = FAL_APPS
+MAX_IMAGES_PER_REQUEST = FAL_MAX_IMAGES
 
 _CHUNK = MiB
+# How long a lost submit is looked for in fal's request list (it shows a request once it has
+# ended): an image request ends within minutes, a training within the hour.
+IMAGE_RESOLVE_WAIT = 600.0
+TRAINING_RESOLVE_WAIT = 3600.0
+DATASET_UPLOADS = 2  # the first, and one more when fal could not fetch it
 
 
 @dataclass(frozen=True)
@@ -55,14 +58,6 @@ class Limits:
     weights_bytes: int = 2048 * MiB
     config_bytes: int = 16 * MiB
     image_bytes: int = 64 * MiB
-
-
-def _sdk_makes_one_attempt() -> None:
-    # fal-client retries 408/409/429, some 502-504 and transport errors up to 10 times with
-    # time.sleep and without reading Retry-After. Our Retry owns that policy (and its clock),
-    # so the SDK gets one attempt per call; otherwise the two loops would multiply.
-    if hasattr(fal_client.client, "MAX_ATTEMPTS"):
-        fal_client.client.MAX_ATTEMPTS = 1
 
 
 class FalProvider:
@@ -80,15 +75,38 @@ class FalProvider:
         max_wait: float = 6 * 3600.0,
         limits: Limits | None = None,
         http: httpx.Client | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
-        _sdk_makes_one_attempt()
         self._key = key
         self._fal = fal_client.SyncClient(key=key)
         self._retry = retry or Retry()
-        self._poll_interval = poll_interval
-        self._max_wait = max_wait
         self._limits = limits or Limits()
         self._http = http or httpx.Client(timeout=httpx.Timeout(60.0, connect=15.0), follow_redirects=True)
+        self._queue = FalQueue(
+            self._fal,
+            key,
+            self._retry,
+            History(key, self._retry),
+            poll_interval=poll_interval,
+            max_wait=max_wait,
+            clock=clock,
+        )
+
+    @property
+    def queue(self) -> FalQueue:
+        """The queue every paid request goes through (made once, see queue.py)."""
+        return self._queue
+
+    def upload(self, path: Path, what: str) -> str:
+        """`path` on fal's CDN; its URL. Without fal-client's fallback upload: it PUTs to a signed
+        storage URL with the fal key in the Authorization header. An upload is not billed (fal
+        bills model outputs), so a lost answer is simply uploaded again."""
+        url: str = self._retry.call(
+            lambda: self._fal.upload_file(path, fallback_repository=[]),
+            classify=lambda exc: classify(exc, key=self._key, what=f"the upload of {what}"),
+            what=f"uploading {what} to fal",
+        )
+        return url
 
     # --- LoRA training ------------------------------------------------------------------------
 
@@ -107,21 +125,19 @@ class FalProvider:
             app, sha256_file(request.dataset_zip), request.trigger_word, request.steps, request.learning_rate
         )
         saved = _matching(checkpoint.load(), app, fingerprint)
+        saved.update(provider=self.name, app=app, fingerprint=fingerprint)
+
+        def upload() -> None:
+            saved["dataset_url"] = self.upload(request.dataset_zip, "the dataset")
+            saved["dataset_uploads"] = int(saved.get("dataset_uploads") or 0) + 1
+            checkpoint.save(saved)
 
         def arguments() -> dict[str, Any]:
-            dataset_url = saved.get("dataset_url")
-            if not dataset_url:
-                # Without fal-client's fallback upload: it PUTs to a signed storage URL with the
-                # fal key in the Authorization header. Our retries retry the CDN upload instead.
-                dataset_url = self._call(
-                    lambda: self._fal.upload_file(request.dataset_zip, fallback_repository=[]),
-                    "uploading the dataset to fal",
-                )
-                saved.update(provider=self.name, app=app, fingerprint=fingerprint, dataset_url=dataset_url)
-                checkpoint.save(saved)
+            if not saved.get("dataset_url"):
+                upload()
             meter.at(5)
             args: dict[str, Any] = {
-                "images_data_url": dataset_url,
+                "images_data_url": saved["dataset_url"],
                 "trigger_word": request.trigger_word,
                 "steps": request.steps,
             }
@@ -129,9 +145,21 @@ class FalProvider:
                 args["learning_rate"] = request.learning_rate
             return args
 
-        request_id, result = self._run(
-            app, arguments, saved, checkpoint, meter.queue(5, 10), meter.running(10, 90, keyword="step")
-        )
+        def heal(failure: JobFailure) -> bool:
+            """fal could not fetch the uploaded dataset (an expired upload): upload it once more."""
+            if not input_unreachable(failure.errors, "images_data_url"):
+                return False
+            if int(saved.get("dataset_uploads") or 1) >= DATASET_UPLOADS:
+                return False
+            log.warning(
+                "fal could not fetch the dataset of request %s; uploading it again", failure.request_id
+            )
+            upload()
+            return True
+
+        waiting = Waiting(meter.queue(5, 10), meter.running(10, 90, keyword="step"), TRAINING_RESOLVE_WAIT)
+        request_id, result = self._queue.run(app, arguments, saved, checkpoint, waiting, heal=heal)
+        where = getattr(checkpoint, "location", "") or "the run's checkpoint"
         weights_file = result_file(result, "diffusers_lora_file", app)
         weights = work_dir / "model.safetensors"
         self._download(
@@ -140,6 +168,7 @@ class FalProvider:
             limit=self._limits.weights_bytes,
             what="the LoRA weights",
             meter=meter.span(90, 98),
+            paid=(app, request_id, where),
         )
         check_safetensors(weights)
         config: Path | None = None
@@ -152,6 +181,7 @@ class FalProvider:
                 limit=self._limits.config_bytes,
                 what="the training config",
                 meter=meter.span(98, 99),
+                paid=(app, request_id, where),
             )
         meter.at(100)
         return TrainingOutput(
@@ -180,6 +210,11 @@ class FalProvider:
             raise InvalidInput(
                 f"fal has no app for image model {request.model!r}; use one of {sorted(IMAGE_APPS)}"
             )
+        if not 1 <= request.num_images <= MAX_IMAGES_PER_REQUEST:
+            raise InvalidInput(
+                f"numImages: fal's FLUX apps make 1 to {MAX_IMAGES_PER_REQUEST} images per request, "
+                f"not {request.num_images}; ask for at most {MAX_IMAGES_PER_REQUEST}"
+            )
         if request.loras and request.model != "flux-lora":
             raise InvalidInput(f"loras need the flux-lora model, not {request.model}")
         if any(not lora.url.startswith(("https://", "http://")) for lora in request.loras):
@@ -204,21 +239,21 @@ class FalProvider:
         fingerprint = _fingerprint(app, redact(json.dumps(args, sort_keys=True)))
         saved = _matching(checkpoint.load(), app, fingerprint)
         saved.update(provider=self.name, app=app, fingerprint=fingerprint)
-        _, result = self._run(app, lambda: args, saved, checkpoint, meter.queue(0, 10), meter.running(10, 70))
+        waiting = Waiting(meter.queue(0, 10), meter.running(10, 70), IMAGE_RESOLVE_WAIT)
+        request_id, result = self._queue.run(app, lambda: args, saved, checkpoint, waiting)
+        where = getattr(checkpoint, "location", "") or "the run's checkpoint"
 
         images = result.get("images")
         if not isinstance(images, list) or not images:
-            raise PermanentError(f"fal's {app} returned no images", reason="ProviderJobFailed")
+            raise bad_response("fal", f"request {request_id} on {app}", "a result without images")
+        if any(not isinstance(image, dict) or not image.get("url") for image in images):
+            raise bad_response("fal", f"request {request_id} on {app}", "an image without a URL")
         seed = result.get("seed") if isinstance(result.get("seed"), int) else request.seed
         if any(result.get("has_nsfw_concepts") or []):
             log.warning("fal's safety checker flagged some images of this request; they may be blank")
         outputs = []
         share = 30.0 / len(images)
         for index, image in enumerate(images):
-            if not isinstance(image, dict) or not image.get("url"):
-                raise PermanentError(
-                    f"fal's {app} returned an image without a URL", reason="ProviderJobFailed"
-                )
             part = work_dir / f"image-{index + 1:02d}.part"
             start = 70 + index * share
             self._download(
@@ -227,6 +262,7 @@ class FalProvider:
                 limit=self._limits.image_bytes,
                 what="an image",
                 meter=meter.span(start, start + share),
+                paid=(app, request_id, where),
             )
             content_type, width, height = image_header(part)
             if (width, height) != (image.get("width"), image.get("height")):
@@ -241,136 +277,29 @@ class FalProvider:
             path = part.with_suffix(EXTENSIONS[content_type])
             part.replace(path)
             outputs.append(
-                ImageOutput(path=path, width=width, height=height, content_type=content_type, seed=seed)
+                ImageOutput(
+                    path=path,
+                    width=width,
+                    height=height,
+                    content_type=content_type,
+                    seed=seed,
+                    request_id=request_id,
+                )
             )
         meter.at(100)
         return outputs
 
-    # --- the queue ----------------------------------------------------------------------------
-
-    def _run(
-        self,
-        app: str,
-        arguments: Callable[[], dict[str, Any]],
-        saved: dict[str, Any],
-        checkpoint: Checkpoint,
-        queued: Callable[[int], None],
-        running: Callable[[list[dict[str, Any]] | None], None],
-    ) -> tuple[str, dict[str, Any]]:
-        """Resumes the checkpoint's request, or submits `arguments()`; waits; returns (id, result)."""
-        resumed = self._resume(app, saved)
-        status: fal_client.Status | None
-        if resumed is None:
-            args = arguments()
-            handle: fal_client.SyncRequestHandle = self._call(
-                lambda: self._fal.submit(app, args), f"submitting to fal's {app}"
-            )
-            saved.update(request_id=handle.request_id)
-            checkpoint.save(saved)
-            log.info("submitted fal request %s on %s", handle.request_id, app)
-            status = None
-        else:
-            handle, status = resumed
-        request_id = handle.request_id
-
-        waited = 0.0
-        while True:
-            if status is None:
-                status = self._call(
-                    lambda: handle.status(with_logs=True), f"polling fal request {request_id}"
-                )
-            if isinstance(status, fal_client.Completed):
-                break
-            if isinstance(status, fal_client.Queued):
-                queued(status.position)
-            elif isinstance(status, fal_client.InProgress):
-                running(status.logs)
-            if waited >= self._max_wait:
-                raise TransientError(
-                    f"fal request {request_id} on {app} has not finished after {waited:.0f} s; "
-                    "the checkpoint keeps it, a new attempt resumes waiting",
-                    reason="ProviderTimeout",
-                )
-            self._retry.sleep(self._poll_interval)
-            waited += self._poll_interval
-            status = None
-
-        if status.error:
-            self._forget(saved, checkpoint)
-            raise job_error(app, request_id, status.error, status.error_type)
-        try:
-            result = self._call(
-                handle.get, f"fetching the result of fal request {request_id}", let_through=job_failed
-            )
-        except fal_client.FalClientHTTPError as exc:  # the request ran and failed
-            self._forget(saved, checkpoint)
-            raise job_error(app, request_id, error_detail(exc), exc.error_type, exc.status_code) from None
-        if not isinstance(result, dict):
-            raise PermanentError(f"fal's {app} returned no result object", reason="ProviderJobFailed")
-        return request_id, result
-
-    def _resume(
-        self, app: str, saved: dict[str, Any]
-    ) -> tuple[fal_client.SyncRequestHandle, fal_client.Status] | None:
-        """The checkpoint's request and its status, None when there is none or fal forgot it."""
-        request_id = saved.get("request_id")
-        if not request_id:
-            return None
-        handle = self._fal.get_handle(app, request_id)
-        try:
-            status = self._call(
-                lambda: handle.status(with_logs=True),
-                f"polling fal request {request_id}",
-                let_through=unknown_request,
-            )
-        except fal_client.FalClientHTTPError:  # the 404 let through
-            log.warning("fal does not know request %s any more; submitting anew", request_id)
-            return None
-        log.info("resuming fal request %s on %s", request_id, app)
-        return handle, status
-
-    def _forget(self, saved: dict[str, Any], checkpoint: Checkpoint) -> None:
-        """Drops a failed request from the checkpoint: a new attempt submits anew."""
-        saved.pop("request_id", None)
-        checkpoint.save(saved)
-
-    def _call(
-        self, fn: Callable[[], Any], what: str, *, let_through: Callable[[Exception], bool] | None = None
-    ) -> Any:
-        """`fn` under the retry policy; exceptions `let_through` accepts come out raw, unretried."""
-
-        def classify(exc: Exception) -> ContentgenError | None:
-            if let_through is not None and let_through(exc):
-                return None
-            return self._classify(exc)
-
-        return self._retry.call(fn, classify=classify, what=what)
-
-    def _classify(self, exc: Exception) -> ContentgenError | None:
-        if isinstance(exc, fal_client.FalClientHTTPError):
-            return error_for_status(
-                exc.status_code,
-                error_detail(exc),
-                provider="fal",
-                key_env=KEY_ENV,
-                retry_after=retry_after(exc.response_headers),
-                secrets=(self._key,),
-            )
-        if isinstance(exc, httpx.HTTPStatusError):  # fal-client's CDN token request raises these
-            return error_for_status(
-                exc.response.status_code,
-                response_detail(exc.response),
-                provider="fal",
-                key_env=KEY_ENV,
-                retry_after=retry_after(exc.response.headers),
-                secrets=(self._key,),
-            )
-        return error_for_transport(exc, provider="fal")
-
     # --- downloads ----------------------------------------------------------------------------
 
     def _download(
-        self, file: dict[str, Any], dest: Path, *, limit: int, what: str, meter: Callable[[float], None]
+        self,
+        file: dict[str, Any],
+        dest: Path,
+        *,
+        limit: int,
+        what: str,
+        meter: Callable[[float], None],
+        paid: tuple[str, str, str],
     ) -> int:
         """Streams `file["url"]` into `dest` (no partial file is left behind), at most `limit` bytes."""
         url = str(file["url"])
@@ -382,6 +311,14 @@ class FalProvider:
             part = dest.with_name(dest.name + ".download")
             try:
                 with self._http.stream("GET", url) as response:
+                    if response.status_code in (403, 404, 410):
+                        app, request_id, where = paid
+                        raise output_lost(
+                            app,
+                            request_id,
+                            f"fal's CDN no longer serves {what} ({redact(url)}: HTTP {response.status_code})",
+                            where,
+                        )
                     if response.status_code >= 400:
                         response.read()
                         raise error_for_status(

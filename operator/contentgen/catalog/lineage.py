@@ -1,0 +1,118 @@
+"""Lineage, both ways: where a record's outputs came from, and what was made from them.
+
+    image generation → the LoRAs used (name, uid, version) → each version's dataset → source video
+    LoRA             → its versions (dataset, source video, contact sheet) → every image made
+                       with each version (through loraRef or a URL to the weights)
+    transcription    → its source
+
+Only records the caller may see are followed: another owner's LoRA shows as its uid and version,
+with `found: false`, never with its details.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from .base import Catalog
+from .queries import MAX_LIMIT, Filters, Page, Sort
+from .records import LoraVersionInfo, RecordModel
+
+
+class RecordRef(RecordModel):
+    id: str
+    kind: str
+    name: str
+    namespace: str
+    owner: str
+    status: str
+
+
+class ImageRunRef(RecordRef):
+    """An image generation, as lineage lists it."""
+
+    prompt: str = ""
+    created_at: datetime | None = None
+    lora_versions: list[str] = Field(default=[], description="uid/vN of every LoRA version it used.")
+    thumbnails: list[str] = Field(default=[], description="thumbnailUri of each image (or the image).")
+
+
+class LoraUse(RecordModel):
+    """One LoRA an image generation used, followed back to its dataset and source video."""
+
+    uri: str
+    scale: float = 1.0
+    name: str = ""
+    uid: str = ""
+    version: int = 0
+    found: bool = Field(default=False, description="The LoRA's record exists and is visible.")
+    lora: RecordRef | None = None
+    trained: LoraVersionInfo | None = Field(default=None, description="The version used, as trained.")
+
+
+class VersionLineage(LoraVersionInfo):
+    images: list[ImageRunRef] = Field(default=[], description="Image generations made with this version.")
+
+
+class Lineage(RecordRef):
+    source_url: str = ""
+    loras: list[LoraUse] = Field(default=[], description="Image generations: the LoRAs used.")
+    versions: list[VersionLineage] = Field(default=[], description="LoRAs: each version and its images.")
+    images_total: int = Field(default=0, description="LoRAs: image generations made with any version.")
+
+
+def _ref(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: doc.get(k, "") for k in ("kind", "name", "namespace", "owner", "status")} | {"id": doc["_id"]}
+
+
+def _image_run(doc: dict[str, Any]) -> ImageRunRef:
+    thumbs = [i.get("thumbnailUri") or i.get("uri", "") for i in doc.get("images") or []]
+    return ImageRunRef.model_validate(
+        _ref(doc)
+        | {
+            "prompt": doc.get("prompt", ""),
+            "createdAt": doc.get("createdAt"),
+            "loraVersions": doc.get("loraVersions") or [],
+            "thumbnails": thumbs,
+        }
+    )
+
+
+def lineage(catalog: Catalog, doc: dict[str, Any], owner: str | None) -> Lineage:
+    """The lineage of `doc`, following only records of `owner` (None: everyone's, for admins)."""
+    out = Lineage.model_validate(_ref(doc) | {"sourceUrl": doc.get("sourceUrl", "")})
+    if doc.get("kind") == "ImageGeneration":
+        out.loras = [_lora_use(catalog, used, owner) for used in doc.get("loras") or []]
+    elif doc.get("kind") == "LoraTraining":
+        made = catalog.find(
+            Filters(owner=owner, type="image-generation", lora=doc["_id"]),
+            Sort("createdAt", descending=True),
+            Page(MAX_LIMIT),
+        )
+        runs = [_image_run(d) for d in made.docs]
+        out.images_total = made.total
+        for version in doc.get("versions") or []:
+            tag = f"{doc['_id']}/v{version.get('version')}"
+            out.versions.append(
+                VersionLineage.model_validate(
+                    version | {"images": [r for r in runs if tag in r.lora_versions]}
+                )
+            )
+    return out
+
+
+def _lora_use(catalog: Catalog, used: dict[str, Any], owner: str | None) -> LoraUse:
+    use = LoraUse.model_validate(used)
+    if not use.uid:
+        return use
+    lora = catalog.get(use.uid, owner)
+    if lora is None:
+        return use
+    use.found = True
+    use.lora = RecordRef.model_validate(_ref(lora))
+    trained = next((v for v in lora.get("versions") or [] if v.get("version") == use.version), None)
+    if trained is not None:
+        use.trained = LoraVersionInfo.model_validate(trained)
+    return use

@@ -1,0 +1,179 @@
+"""Monthly budgets per namespace and per owner: whether a resource may start its Job now.
+
+Pure: the limits come from the operator settings (`CONTENTGEN_BUDGETS`) or from the namespace's
+`contentgen.io/budget` annotation, the spend from the resources' `status.cost`, and the answer is
+a message (why it waits) or "" (it may start). A resource over budget stays Pending with
+Stalled=True and reason BudgetExceeded; the operator looks again on its timer, so it starts by
+itself when the month turns, the budget is raised or spend is released.
+
+Spend in a month, for a namespace (or an owner, over all namespaces) is what the resources' runs
+started that month cost (`status.cost.byMonth`: the actual cost, or the estimate when unknown),
+plus the estimate of every run under way (its Job exists and has not been recorded), plus the
+estimate of the run that asks to start. Resources deleted from the cluster no longer count here
+(the catalog's stats still show what they spent).
+
+The annotation: a number is the namespace's monthly budget in USD ("250"); or comma-separated
+`namespace=USD` and `owner=USD` ("namespace=250,owner=40"). It overrides the settings for that
+namespace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+ANNOTATION = "contentgen.io/budget"
+# Ready reasons of a resource whose Job exists but whose run is not recorded yet.
+_UNDER_WAY = frozenset({"JobCreated", "Running", "PodNotStarting", "SpecChanged"})
+
+
+class Budgets(BaseModel):
+    """Monthly budgets in USD; unset means no limit."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    namespace_monthly_usd: float | None = Field(default=None, ge=0, description="For every namespace.")
+    owner_monthly_usd: float | None = Field(default=None, ge=0, description="For every owner.")
+    namespaces: dict[str, float] = Field(default={}, description="Per namespace, over the default.")
+    owners: dict[str, float] = Field(default={}, description="Per owner, over the default.")
+
+
+@dataclass(frozen=True)
+class Limits:
+    namespace: float | None
+    owner: float | None
+    namespace_from: str  # where the namespace's limit comes from, for the message
+    owner_from: str
+
+
+@dataclass(frozen=True)
+class Spender:
+    """One resource's share of a month's spend."""
+
+    uid: str
+    namespace: str
+    owner: str
+    by_month: Mapping[str, float]
+    under_way: float  # the estimate of a run whose Job exists and is not recorded yet
+
+
+def parse_annotation(value: str) -> tuple[float | None, float | None]:
+    """(namespace USD, owner USD) of a `contentgen.io/budget` value; ValueError when unreadable."""
+    text = value.strip()
+    try:
+        return _amount(text), None
+    except ValueError:
+        pass
+    namespace: float | None = None
+    owner: float | None = None
+    for part in text.split(","):
+        key, sep, amount = part.partition("=")
+        key = key.strip()
+        if not sep or key not in ("namespace", "owner"):
+            raise ValueError(
+                f"{ANNOTATION}={value!r}: write a monthly USD amount (250) or namespace=USD,owner=USD"
+            )
+        if key == "namespace":
+            namespace = _amount(amount)
+        else:
+            owner = _amount(amount)
+    return namespace, owner
+
+
+def _amount(text: str) -> float:
+    amount = float(text.strip().removeprefix("$"))
+    if not amount >= 0 or amount == float("inf"):
+        raise ValueError(f"not a budget: {text!r}")
+    return amount
+
+
+def limits_for(namespace: str, owner: str, budgets: Budgets, annotation: str | None = None) -> Limits:
+    """The limits for a resource of `owner` in `namespace`. A malformed annotation is ignored and
+    the settings apply (the operator logs it; see `annotation_problem`)."""
+    ns_limit = budgets.namespaces.get(namespace, budgets.namespace_monthly_usd)
+    owner_limit = budgets.owners.get(owner, budgets.owner_monthly_usd)
+    ns_from = owner_from = "operator settings"
+    if annotation:
+        try:
+            ns_note, owner_note = parse_annotation(annotation)
+        except ValueError:
+            ns_note = owner_note = None
+        if ns_note is not None:
+            ns_limit, ns_from = ns_note, f"annotation {ANNOTATION} on namespace {namespace}"
+        if owner_note is not None:
+            owner_limit, owner_from = owner_note, f"annotation {ANNOTATION} on namespace {namespace}"
+    return Limits(ns_limit, owner_limit, ns_from, owner_from)
+
+
+def annotation_problem(annotation: str | None) -> str:
+    """What is wrong with a namespace's budget annotation ("" when nothing is)."""
+    if not annotation:
+        return ""
+    try:
+        parse_annotation(annotation)
+    except ValueError as exc:
+        return str(exc)
+    return ""
+
+
+def spender(body: Mapping[str, Any]) -> Spender:
+    """A resource's share, from its body as the API server has it."""
+    meta = body.get("metadata") or {}
+    status = body.get("status") or {}
+    cost = status.get("cost") or {}
+    ready: Mapping[str, Any] = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}
+    )
+    under_way = float(cost.get("estimatedUsd") or 0.0) if ready.get("reason") in _UNDER_WAY else 0.0
+    return Spender(
+        uid=str(meta.get("uid", "")),
+        namespace=str(meta.get("namespace", "")),
+        owner=str((body.get("spec") or {}).get("owner", "")),
+        by_month={k: float(v) for k, v in (cost.get("byMonth") or {}).items()},
+        under_way=under_way,
+    )
+
+
+def over_budget(
+    uid: str,
+    namespace: str,
+    owner: str,
+    estimate: float,
+    month: str,
+    spenders: Iterable[Spender],
+    limits: Limits,
+) -> str:
+    """Why a run of `estimate` USD may not start this month ("" when it may)."""
+    if limits.namespace is None and limits.owner is None:
+        return ""
+    others = [s for s in spenders if s.uid != uid]
+    mine = next((s for s in spenders if s.uid == uid), None)
+    own = mine.by_month.get(month, 0.0) if mine is not None else 0.0
+
+    def spent(share: Iterable[Spender]) -> float:
+        return sum(s.by_month.get(month, 0.0) + s.under_way for s in share)
+
+    checks = (
+        (
+            limits.namespace,
+            f"namespace {namespace}",
+            [s for s in others if s.namespace == namespace],
+            limits.namespace_from,
+        ),
+        (limits.owner, f"owner {owner}", [s for s in others if s.owner == owner], limits.owner_from),
+    )
+    for limit, who, share, source in checks:
+        if limit is None:
+            continue
+        used = spent(share) + own
+        if used + estimate > limit + 1e-9:
+            return (
+                f"the monthly budget of {who} is ${limit:.2f} ({source}); {month} has spent ${used:.2f} "
+                f"and this run is estimated at ${estimate:.2f} (${used + estimate:.2f} in all). It starts by "
+                "itself when the budget allows: next month, a higher budget, or less spend under way"
+            )
+    return ""

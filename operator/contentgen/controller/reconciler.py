@@ -1,0 +1,359 @@
+"""Reconciling one resource: gather what `reconcile.decide` needs from kopf's indexes (no API
+reads), decide, then act (create the Job, patch the status, post Events, write the catalog).
+
+Events drive it: the resource's own, its Jobs' and their pods', and those of a LoraTraining an
+ImageGeneration waits for. A slow safety net looks at every unfinished resource again.
+
+Slots of the namespace queue are reserved under the namespace's lock, where no I/O happens;
+the Job is created after the lock is released, and the reservation is given back if that fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import replace
+from typing import Any, cast
+
+import kopf
+
+from contentgen.api import KINDS, Kind, Phase, RunFailure, SpecSnapshot, now
+
+from . import metrics
+from .budget import Budgets, annotation_problem, limits_for, over_budget
+from .catalog_sync import sync_catalog
+from .cleanup import delete
+from .jobs import missing_credentials, render_job
+from .naming import FINALIZER, LABEL_KIND, LABEL_UID
+from .observe import JobState, LoraState
+from .outcomes import read_outcome
+from .pods import PodState, pod_problem, termination_message
+from .reconcile import Decision, Observed, World, decide
+from .state import Operator
+
+log = logging.getLogger("contentgen.operator")
+
+NAMESPACE_CACHE_SECONDS = 30.0
+LORA_WAITS = ("LoraNotReady", "LoraNotFound", "LoraOwnerMismatch", "LoraFailed")
+
+
+def observed(kind: Kind, body: dict[str, Any]) -> Observed:
+    meta = body["metadata"]
+    return Observed(
+        kind=kind,
+        name=meta["name"],
+        namespace=meta["namespace"],
+        uid=meta["uid"],
+        generation=int(meta.get("generation") or 1),
+        spec=dict(body.get("spec") or {}),
+        status=dict(body.get("status") or {}),
+    )
+
+
+def status_patch(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    patch = {k: v for k, v in after.items() if before.get(k) != v}
+    patch.update({k: None for k in before if k not in after})
+    return patch
+
+
+def owner_body(op: Operator, kind: Kind, namespace: str, uid: str) -> dict[str, Any] | None:
+    index = op.indexes.get(f"{kind.plural}_by_uid")
+    found = (
+        next(iter(index.get((namespace, uid), [])))
+        if index is not None and (namespace, uid) in index
+        else None
+    )
+    return dict(found) if found is not None else None
+
+
+def _fresher(op: Operator, body: dict[str, Any]) -> dict[str, Any]:
+    """The body, with our own last status write if the watch has not shown it yet."""
+    written = op.written.get(body["metadata"]["uid"])
+    seen = int(body["metadata"].get("resourceVersion") or 0)
+    if written is None or written[0] <= seen:
+        return body
+    return {**body, "status": written[1]}
+
+
+def _jobs(op: Operator, namespace: str, uid: str) -> tuple[JobState, ...]:
+    index = op.indexes["jobs_by_owner"]
+    return tuple(index.get((namespace, uid), [])) if (namespace, uid) in index else ()
+
+
+def _pods(op: Operator, namespace: str, job: str) -> list[PodState]:
+    index = op.indexes["pods_by_job"]
+    return list(index.get((namespace, job), [])) if (namespace, job) in index else []
+
+
+def running_uids(op: Operator, namespace: str) -> set[str]:
+    return {
+        uid
+        for (ns, uid), jobs in op.indexes["jobs_by_owner"].items()
+        if ns == namespace and any(not j.finished for j in jobs)
+    }
+
+
+async def reconcile(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
+    """Reconcile one resource (errors are counted, then left to the caller to retry)."""
+    uid = body["metadata"]["uid"]
+    try:
+        async with op.lock(uid):
+            began = time.monotonic()
+            await _reconcile(op, kind, _fresher(op, body))
+            metrics.RECONCILE_SECONDS.labels(kind.kind).observe(time.monotonic() - began)
+    except Exception as exc:
+        metrics.ERRORS.labels(kind.kind, type(exc).__name__).inc()
+        op.backoff.failed(uid, time.monotonic())
+        raise
+
+
+async def _reconcile(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
+    meta = body["metadata"]
+    if meta.get("deletionTimestamp"):
+        if FINALIZER in (meta.get("finalizers") or []):
+            await _finalize(op, kind, body)
+        return
+    if _wants_finalizer(body) and FINALIZER not in (meta.get("finalizers") or []):
+        updated = await op.kube.set_finalizers(
+            kind,
+            meta["namespace"],
+            meta["name"],
+            str(meta["resourceVersion"]),
+            [*(meta.get("finalizers") or []), FINALIZER],
+        )
+        body = {**body, "metadata": updated["metadata"]}
+    res = observed(kind, body)
+    created = str(meta.get("creationTimestamp", ""))
+    decision = await _decide(op, res, created)
+    if decision is None:
+        return
+    if decision.job is not None:
+        try:
+            await _start_job(op, decision.job)
+        except Exception:
+            op.queue.forget(res.namespace, res.uid)  # the reservation goes back
+            raise
+    _schedule(op, res, decision)
+    patch = status_patch(res.status, decision.status)
+    if patch:
+        written = await op.kube.patch_status(kind, res.namespace, res.name, patch)
+        op.written[res.uid] = (int(written["metadata"]["resourceVersion"]), dict(written.get("status") or {}))
+    for event in decision.events:
+        kopf.event(cast(Any, body), type=event.type, reason=event.reason, message=event.message)
+        metrics.TRANSITIONS.labels(kind.kind, str(decision.status.get("phase")), event.reason).inc()
+    if patch or decision.outcome_recorded is not None or res.uid in op.catalog_behind:
+        await sync_catalog(op, body, decision.status, decision.outcome_recorded)
+    if decision.outcome_recorded is not None or decision.status.get("phase") in (
+        Phase.SUCCEEDED,
+        Phase.FAILED,
+    ):
+        wake_namespace(op, res.namespace)  # a slot may have come free
+
+
+def _wants_finalizer(body: dict[str, Any]) -> bool:
+    """Only deletionPolicy Delete has work to do at deletion (Jobs go with their owner)."""
+    return (body.get("spec") or {}).get("deletionPolicy") == "Delete"
+
+
+async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
+    """The decision, with a finished Job's outcome read outside any lock; a slot reserved under
+    the namespace's lock. None when the outcome cannot be read now (the store is away)."""
+    jobs = _jobs(op, res.namespace, res.uid)
+    starting = [j for j in jobs if not j.finished and not j.ready]
+    refs = [e["loraRef"]["name"] for e in res.spec.get("loras") or [] if "loraRef" in e]
+    lora_index = op.indexes["loras_by_name"]
+    loras: dict[str, LoraState | None] = {
+        ref: next(iter(lora_index.get((res.namespace, ref), [])), None)
+        if (res.namespace, ref) in lora_index
+        else None
+        for ref in refs
+    }
+    world = World(
+        now=now(),
+        jobs=jobs,
+        pod_problem=pod_problem(_pods(op, res.namespace, starting[-1].name)) if starting else "",
+        loras=loras,
+        may_start=False,
+        missing_credentials=missing_credentials(str(res.spec.get("provider", "")), op.settings),
+        prices=op.settings.prices,
+    )
+    first = decide(res, world)
+    if first.needs_outcome is not None:
+        job = first.needs_outcome
+        message = termination_message(_pods(op, res.namespace, job.name))
+        outcome = await read_outcome(job, res, message, op.store)
+        if isinstance(outcome, RunFailure) and outcome.reason == "StoreUnavailable":
+            op.backoff.failed(res.uid, time.monotonic())
+            return None  # try again later rather than record a guess
+        world = replace(world, outcome=outcome)
+    annotation = await _budget_annotation(op, res.namespace) if first.job is not None or first.waiting == "Queued" else None
+    async with op.admission(res.namespace):  # no I/O in here
+        running = running_uids(op, res.namespace)
+        op.queue.seen(res.namespace, running)
+        world = replace(world, may_start=op.queue.may_start(res.namespace, res.uid, created, running))
+        decision = decide(res, world)
+        if decision.job is not None and (over := _over_budget(op, res, annotation)):
+            decision = decide(res, replace(world, over_budget=over))
+        if decision.job is not None:
+            op.queue.start(res.namespace, res.uid)  # reserved
+        elif decision.waiting == "Queued":
+            op.queue.wait(res.namespace, res.uid, created)
+        elif decision.waiting or decision.status.get("phase") in (Phase.SUCCEEDED, Phase.FAILED):
+            op.queue.forget(res.namespace, res.uid)
+    metrics.QUEUE_LENGTH.set(op.queue.length())
+    return decision
+
+
+async def _budget_annotation(op: Operator, namespace: str) -> str | None:
+    """The namespace's `contentgen.io/budget`, read at most every half minute per namespace, in
+    cluster-wide installs only (a namespaced install may not read Namespace objects)."""
+    from .budget import ANNOTATION
+
+    if op.settings.watch_namespaces:
+        return None
+    cached = op.namespace_annotations.get(namespace)
+    if cached is not None and time.monotonic() - cached[0] < NAMESPACE_CACHE_SECONDS:
+        return cached[1]
+    annotations = await op.kube.namespace_annotations(namespace)
+    op.namespace_annotations[namespace] = (time.monotonic(), annotations.get(ANNOTATION))
+    return annotations.get(ANNOTATION)
+
+
+def _over_budget(op: Operator, res: Observed, annotation: str | None) -> str:
+    """Why `res` may not start its Job within its budgets ("" when it may, or has none), from the
+    resources' spend (an index) and the namespace's `contentgen.io/budget` annotation."""
+    from contentgen.pricing import estimated, month_of
+
+    if problem := annotation_problem(annotation):
+        log.warning("namespace %s: %s; its budget comes from the operator settings", res.namespace, problem)
+        annotation = None
+    budgets = op.settings.budgets
+    if budgets == Budgets() and annotation is None:
+        return ""
+    spenders = [
+        s for kind in KINDS.values() for s in (op.indexes.get(f"{kind.singular}_spend") or {}).get("all", [])
+    ]
+    owner = str(res.spec.get("owner", ""))
+    estimate = estimated(res.kind.kind, res.spec, op.settings.prices, res.status.get("cost")).estimated_usd
+    limits = limits_for(res.namespace, owner, budgets, annotation)
+    return over_budget(res.uid, res.namespace, owner, estimate, month_of(now()), spenders, limits)
+
+
+async def _start_job(op: Operator, snapshot: SpecSnapshot) -> None:
+    namespace = snapshot.namespace
+    if op.settings.manage_worker_access and namespace not in op.worker_access:
+        await op.kube.ensure_worker_access(
+            namespace,
+            op.settings.worker_service_account,
+            op.settings.worker_cluster_role,
+            op.settings.worker_service_account_annotations,
+        )
+        op.worker_access.add(namespace)
+    if await op.kube.create_job(render_job(snapshot, op.settings)):
+        metrics.JOBS_CREATED.labels(snapshot.kind).inc()
+
+
+def _schedule(op: Operator, res: Observed, decision: Decision) -> None:
+    """Who wakes this resource up next: a LoraTraining's events, or the backoff timer."""
+    for waiters in op.lora_waiters.values():
+        waiters.pop(res.uid, None)
+    if decision.waiting in LORA_WAITS:
+        for entry in res.spec.get("loras") or []:
+            if "loraRef" in entry:
+                op.lora_waiters.setdefault((res.namespace, entry["loraRef"]["name"]), {})[res.uid] = (
+                    res.kind.kind
+                )
+    if decision.waiting and decision.waiting not in (*LORA_WAITS, "Queued", "MissingCredentials"):
+        op.backoff.failed(res.uid, time.monotonic())
+    else:
+        op.backoff.reset(res.uid)
+
+
+# --- what wakes resources up -------------------------------------------------------------------
+
+
+def wake(op: Operator, kind_name: str, namespace: str, uid: str) -> None:
+    kind = KINDS[kind_name]
+    body = owner_body(op, kind, namespace, uid)
+    if body is not None:
+        op.spawn(_quietly(op, kind, body))
+
+
+def wake_namespace(op: Operator, namespace: str) -> None:
+    """A Job slot may be free: the first waiting resources of the namespace try to start."""
+    waiting = op.queue.waiting.get(namespace, {})
+    free = op.queue.limit - len(running_uids(op, namespace) | op.queue.started.get(namespace, set()))
+    for uid, _ in sorted(waiting.items(), key=lambda item: (item[1], item[0]))[: max(0, free)]:
+        for kind in KINDS.values():
+            if owner_body(op, kind, namespace, uid) is not None:
+                wake(op, kind.kind, namespace, uid)
+                break
+
+
+def wake_lora_waiters(op: Operator, namespace: str, lora_name: str) -> None:
+    for uid, kind_name in list(op.lora_waiters.get((namespace, lora_name), {}).items()):
+        wake(op, kind_name, namespace, uid)
+
+
+def owner_of(labels: dict[str, str]) -> tuple[str, str] | None:
+    kind, uid = labels.get(LABEL_KIND), labels.get(LABEL_UID)
+    return (kind, uid) if kind in KINDS and uid else None
+
+
+async def _quietly(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
+    try:
+        await reconcile(op, kind, body)
+    except Exception as exc:  # the backoff brings it back
+        log.warning(
+            "reconcile of %s/%s failed: %s", body["metadata"]["namespace"], body["metadata"]["name"], exc
+        )
+
+
+async def safety_net(op: Operator) -> None:
+    """Every few seconds: resources whose backoff is due; every resync interval: every resource
+    that is not finished, and catalog writes still owed."""
+    last_resync = time.monotonic()
+    step = min(op.settings.reconcile_interval_seconds, 5.0)
+    while True:
+        await asyncio.sleep(step)
+        clock = time.monotonic()
+        resync = clock - last_resync >= op.settings.resync_interval_seconds
+        if resync:
+            last_resync = clock
+        for kind in KINDS.values():
+            index = op.indexes.get(f"{kind.plural}_by_uid")
+            if index is None:
+                continue
+            for (_, uid), bodies in list(index.items()):
+                body = next(iter(bodies), None)
+                if body is None:
+                    continue
+                due = uid in op.backoff.next_at and op.backoff.due(uid, clock)
+                behind = uid in op.catalog_behind
+                if due or behind or (resync and not settled(body, op)):
+                    op.spawn(_quietly(op, kind, dict(body)))
+
+
+def settled(body: dict[str, Any], op: Operator) -> bool:
+    """Nothing to do: the current generation has finished and no Job of it is left running."""
+    status = body.get("status") or {}
+    meta = body["metadata"]
+    if status.get("phase") not in (Phase.SUCCEEDED, Phase.FAILED):
+        return False
+    if status.get("observedGeneration") != meta.get("generation"):
+        return False
+    return not any(not j.finished for j in _jobs(op, meta["namespace"], meta["uid"]))
+
+
+# --- deletion --------------------------------------------------------------------------------------
+
+
+async def _finalize(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
+    meta = body["metadata"]
+    retry = op.backoff.attempts.get(meta["uid"], 0)
+    await delete(op, kind, body, _jobs(op, meta["namespace"], meta["uid"]), retry)
+    remaining = [f for f in meta.get("finalizers") or [] if f != FINALIZER]
+    await op.kube.set_finalizers(
+        kind, meta["namespace"], meta["name"], str(meta["resourceVersion"]), remaining
+    )

@@ -1,0 +1,204 @@
+"""Spend: the price table, what a run will cost (before its Job starts) and what it cost (from the
+usage the worker reports). Pure functions; the operator, `contentgen run` and budgets use them.
+
+The default prices were taken on 2026-11-22 from the providers' public pages; set
+CONTENTGEN_PRICES (JSON, the shape of `PriceTable`) to your contract's prices:
+
+- fal (https://fal.ai/pricing and each model's page; "Images are billed by rounding up to the
+  nearest megapixel", https://fal.ai/models/fal-ai/flux-1/dev/playground; "You pay only for
+  successful outputs", https://fal.ai/docs/documentation/model-apis/pricing):
+  FLUX.1 [dev] $0.025/MP, FLUX.1 [schnell] $0.003/MP, FLUX1.1 [pro] $0.04/MP, FLUX.1 [dev] with
+  LoRAs $0.035/MP; LoRA training (fal-ai/flux-lora-fast-training) $2 per 1000 steps, linear in
+  steps. fal publishes no separate price for flux-lora-portrait-trainer; it gets the same.
+  Dataset captions (openrouter/router/vision) are "charged based on actual token usage"
+  (https://fal.ai/docs/model-api-reference/vision-api/openrouter-router); its documented example,
+  one image captioned by google/gemini-2.5-flash, reports a cost of $0.0005595. The table prices
+  a caption at $0.001 per request, a ceiling of about twice that.
+- AssemblyAI (https://www.assemblyai.com/pricing, read 2026-10-07 by a public transcription of
+  it; billing rules https://assemblyai.com/docs/billing-and-pricing): pre-recorded Universal
+  $0.15 per hour of audio, pro-rated to the second, speaker labels $0.02 per hour more; a
+  transcript that errors is not charged.
+
+A megapixel here is 2^20 pixels (so fal's 1024x1024 square_hd is 1 MP) and every image is
+rounded up to whole megapixels, as fal bills. An item the table does not list is priced at the
+dearest price of its provider and unit, so spend is never under-counted. Usage is reported for
+every provider; the offline provider has no prices, so it costs nothing (a test may price it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from contentgen.api import Cost, UsageLine
+from contentgen.api.image import FAL_APPS, IMAGE_SIZES
+from contentgen.api.lora import DEFAULT_MAX_FRAMES, FAL_CAPTION_APP
+
+PRICES_AS_OF = "2026-11-22"
+MEGAPIXEL = 1024 * 1024
+DEFAULT_TRAINING_APP = "fal-ai/flux-lora-fast-training"
+
+
+class PriceTable(BaseModel):
+    """USD per unit, per provider and item: {"fal": {"fal-ai/flux/dev": {"megapixel": 0.025}}}."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    as_of: str = Field(default=PRICES_AS_OF, description="When these prices were taken.")
+    items: dict[str, dict[str, dict[str, float]]] = Field(default_factory=lambda: dict(_DEFAULT_ITEMS))
+    assumed_audio_hours: float = Field(
+        default=1.0,
+        gt=0,
+        description="How long a Transcription's audio is assumed to be when estimating it before its "
+        "Job starts (the length is known only once the worker has fetched it).",
+    )
+
+    def price(self, provider: str, item: str, unit: str) -> float:
+        """USD per `unit` of `item`; the provider's dearest price for the unit when the item is not
+        listed; 0 for a provider with no prices (offline)."""
+        by_item = self.items.get(provider) or {}
+        listed = (by_item.get(item) or {}).get(unit)
+        if listed is not None:
+            return float(listed)
+        return max((float(units[unit]) for units in by_item.values() if unit in units), default=0.0)
+
+
+_DEFAULT_ITEMS: dict[str, dict[str, dict[str, float]]] = {
+    "fal": {
+        "fal-ai/flux/dev": {"megapixel": 0.025},
+        "fal-ai/flux/schnell": {"megapixel": 0.003},
+        "fal-ai/flux-pro/v1.1": {"megapixel": 0.04},
+        "fal-ai/flux-lora": {"megapixel": 0.035},
+        "fal-ai/flux-lora-fast-training": {"step": 0.002},
+        "fal-ai/flux-lora-portrait-trainer": {"step": 0.002},
+        FAL_CAPTION_APP: {"request": 0.001},
+    },
+    "assemblyai": {
+        "transcript": {"audio-hour": 0.15},
+        "speaker-labels": {"audio-hour": 0.02},
+    },
+}
+
+
+# --- usage: what the provider bills for a run ------------------------------------------------
+
+
+def megapixels(width: int, height: int) -> int:
+    return max(1, math.ceil(width * height / MEGAPIXEL))
+
+
+def image_usage(
+    provider: str, model: str, sizes: Iterable[tuple[int, int]], request: str = ""
+) -> list[UsageLine]:
+    total = sum(megapixels(w, h) for w, h in sizes)
+    item = FAL_APPS.get(model, model) if provider == "fal" else model
+    return [UsageLine(provider=provider, item=item, unit="megapixel", quantity=total, request=request)]
+
+
+def training_usage(provider: str, app: str, steps: int, request: str = "") -> list[UsageLine]:
+    item = app or DEFAULT_TRAINING_APP
+    return [UsageLine(provider=provider, item=item, unit="step", quantity=steps, request=request)]
+
+
+def caption_usage(provider: str, item: str, requests: Iterable[str]) -> list[UsageLine]:
+    """Dataset captions: one billed request per image."""
+    return [
+        UsageLine(provider=provider, item=item, unit="request", quantity=1, request=request)
+        for request in requests
+    ]
+
+
+def transcription_usage(
+    provider: str, seconds: float, speaker_labels: bool, request: str = ""
+) -> list[UsageLine]:
+    hours = max(0.0, seconds) / 3600.0
+    items = ["transcript", "speaker-labels"] if speaker_labels else ["transcript"]
+    return [
+        UsageLine(provider=provider, item=item, unit="audio-hour", quantity=hours, request=request)
+        for item in items
+    ]
+
+
+def expected_usage(kind: str, spec: Mapping[str, Any], prices: PriceTable) -> list[UsageLine]:
+    """What a run of `spec` should bill, known before it starts."""
+    provider = str(spec.get("provider", ""))
+    if kind == "ImageGeneration":
+        width, height = IMAGE_SIZES.get(str(spec.get("imageSize", "landscape_4_3")), (1024, 768))
+        count = int(spec.get("numImages", 1))
+        return image_usage(provider, str(spec.get("model", "flux-dev")), [(width, height)] * count)
+    if kind == "LoraTraining":
+        training = spec.get("training") or {}
+        lines = training_usage(provider, str(training.get("model", "")), int(training.get("steps", 1000)))
+        dataset = spec.get("dataset") or {}
+        if dataset.get("captioning") == "auto" and provider == "fal":  # at most one per image
+            frames = int(dataset.get("maxFrames", DEFAULT_MAX_FRAMES))
+            lines.append(UsageLine(provider=provider, item=FAL_CAPTION_APP, unit="request", quantity=frames))
+        return lines
+    return transcription_usage(provider, prices.assumed_audio_hours * 3600, bool(spec.get("speakerLabels")))
+
+
+# --- pricing -----------------------------------------------------------------------------------
+
+
+def priced(lines: Iterable[UsageLine], prices: PriceTable) -> tuple[float, str]:
+    """(USD, how it was reckoned) of usage lines."""
+    total, parts = 0.0, []
+    for line in lines:
+        each = prices.price(line.provider, line.item, line.unit)
+        total += each * line.quantity
+        quantity = f"{line.quantity:.4g}"
+        parts.append(f"{quantity} {line.unit}{'' if line.quantity == 1 else 's'} of {line.item} x ${each:g}")
+    return round(total, 6), "; ".join(parts) or "nothing billed"
+
+
+def month_of(when: datetime) -> str:
+    return when.strftime("%Y-%m")
+
+
+def estimated(
+    kind: str, spec: Mapping[str, Any], prices: PriceTable, previous: Mapping[str, Any] | None
+) -> Cost:
+    """The cost a status shows when a run starts: its estimate, the resource's earlier spend."""
+    usd, detail = priced(expected_usage(kind, spec, prices), prices)
+    if kind == "Transcription" and usd > 0:
+        detail += f" (assuming {prices.assumed_audio_hours:g} h of audio until it is measured)"
+    return Cost(
+        estimated_usd=usd,
+        by_month=dict((previous or {}).get("byMonth") or {}),
+        counted_requests=list((previous or {}).get("countedRequests") or []),
+        prices_as_of=prices.as_of,
+        detail=f"estimate: {detail}"[:1024],
+    )
+
+
+def settled(cost: Cost, usage: list[UsageLine] | None, prices: PriceTable, started: datetime) -> Cost:
+    """The cost once a run has ended: the actual cost from its usage (or, when the provider's
+    billing cannot be known, the estimate) added to the month the run started. A request already
+    counted (paid output delivered by a later attempt) is not added again."""
+    by_month = dict(cost.by_month)
+    counted = list(cost.counted_requests)
+    if usage is None:
+        actual, detail, added = None, f"actual unknown; {cost.detail}", cost.estimated_usd
+    else:
+        actual, reckoned = priced(usage, prices)
+        detail = f"actual: {reckoned}"
+        new = [line for line in usage if not line.request or line.request not in counted]
+        added, _ = priced(new, prices)
+        if len(new) < len(usage):
+            detail += " (paid by an earlier attempt, counted then)"
+        counted += sorted({line.request for line in new if line.request})
+    month = month_of(started)
+    by_month[month] = round(by_month.get(month, 0.0) + added, 6)
+    update = {
+        "actual_usd": actual,
+        "by_month": by_month,
+        "counted_requests": counted[-100:],
+        "prices_as_of": prices.as_of,
+        "detail": detail[:1024],
+    }
+    return cost.model_copy(update=update)

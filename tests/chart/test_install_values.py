@@ -1,0 +1,167 @@
+"""The install values of issue 13: worker scheduling, the store's public endpoint, the API's
+Ingress, and the commands `make images` runs."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from contentgen.api import SpecSnapshot
+from contentgen.controller.jobs import render_job
+from scripts import images
+from tests.chart.conftest import EVERYTHING, of_kind, operator_settings, render, settings_env, template_error
+from tests.conftest import ROOT
+
+SNAPSHOT = SpecSnapshot(
+    kind="LoraTraining",
+    name="x",
+    uid="u-1",
+    version=1,
+    spec={"owner": "a", "provider": "offline", "source": {"url": "s3://b/v.mp4"}, "triggerWord": "t"},
+)
+
+
+def test_worker_scheduling_values_reach_every_job() -> None:
+    settings = operator_settings(settings_env(render(EVERYTHING)))
+    pod = render_job(SNAPSHOT, settings)["spec"]["template"]["spec"]
+    worker = EVERYTHING["worker"]
+    assert pod["nodeSelector"] == worker["nodeSelector"]
+    assert pod["tolerations"] == worker["tolerations"]
+    assert pod["affinity"] == worker["affinity"]
+    assert pod["priorityClassName"] == "batch-low"
+    # Per kind: the resources of that kind's Jobs.
+    assert pod["containers"][0]["resources"]["requests"]["cpu"] == "2"
+
+
+def test_no_scheduling_fields_by_default() -> None:
+    pod = render_job(SNAPSHOT, operator_settings(settings_env(render())))["spec"]["template"]["spec"]
+    assert not {"nodeSelector", "tolerations", "affinity", "priorityClassName"} & set(pod)
+
+
+def test_the_public_endpoint_signs_the_links_of_the_api_and_the_workers() -> None:
+    docs = render(EVERYTHING)
+    settings = operator_settings(settings_env(docs))
+    assert settings.store_public_endpoint_url == "https://s3.example.com"
+    env = {
+        e["name"]: e.get("value")
+        for e in render_job(SNAPSHOT, settings)["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["CONTENTGEN_STORE_PUBLIC_ENDPOINT_URL"] == "https://s3.example.com"
+    assert env["AWS_ENDPOINT_URL"] == "http://minio.storage:9000"  # uploads stay in the cluster
+    api = next(d for d in of_kind(docs, "Deployment") if d["metadata"]["name"].endswith("-api"))
+    api_env = {e["name"]: e.get("value") for e in api["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert api_env["CONTENTGEN_STORE_PUBLIC_ENDPOINT_URL"] == "https://s3.example.com"
+
+
+def test_an_ingress_for_the_api_when_asked() -> None:
+    assert of_kind(render({"api": EVERYTHING["api"], "mongodb": {"existingSecret": "m"}}), "Ingress")
+    assert not of_kind(render(), "Ingress")
+    (ingress,) = of_kind(render(EVERYTHING), "Ingress")
+    spec = ingress["spec"]
+    assert spec["ingressClassName"] == "nginx"
+    assert spec["tls"] == [{"secretName": "contentgen-tls", "hosts": ["contentgen.example.com"]}]
+    (rule,) = spec["rules"]
+    assert rule["host"] == "contentgen.example.com"
+    (path,) = rule["http"]["paths"]
+    assert path["path"] == "/" and path["backend"]["service"] == {
+        "name": "contentgen-api",
+        "port": {"name": "http"},
+    }
+    assert ingress["metadata"]["annotations"] == {"nginx.ingress.kubernetes.io/proxy-buffering": "off"}
+
+
+def test_ingress_tls_needs_its_secret() -> None:
+    message = template_error(
+        "--set",
+        "api.enabled=true,api.tokensSecret.name=t,mongodb.existingSecret=m,"
+        "api.ingress.enabled=true,api.ingress.tls.enabled=true",
+    )
+    assert "api.ingress.tls.secretName" in message
+
+
+# --- make images -----------------------------------------------------------------------------------
+
+
+def test_the_build_commands_tag_both_images_as_the_chart_names_them() -> None:
+    tagged = "registry.example.com/team/contentgen"
+    assert images.build_commands("podman", "registry.example.com/team/", "1.2.3") == [
+        ["podman", "build", "--file", "Dockerfile", "--tag", f"{tagged}:1.2.3", "."],
+        ["podman", "build", "--file", "worker-image/Dockerfile", "--tag", f"{tagged}-worker:1.2.3", "."],
+    ]
+    assert images.push_commands("docker", "ghcr.io/contentgen", "0.1.0") == [
+        ["docker", "push", "ghcr.io/contentgen/contentgen:0.1.0"],
+        ["docker", "push", "ghcr.io/contentgen/contentgen-worker:0.1.0"],
+    ]
+    values = render()
+    deployment = of_kind(values, "Deployment")[0]
+    assert (
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+        == "ghcr.io/contentgen/contentgen:0.1.0"
+    )
+    assert (
+        operator_settings(settings_env(values)).worker_image == "ghcr.io/contentgen/contentgen-worker:0.1.0"
+    )
+    for dockerfile in images.IMAGES.values():
+        assert (ROOT / dockerfile).is_file()
+
+
+def fake_engine(directory: Path, name: str, exit_code: int, output: str) -> None:
+    path = directory / name
+    path.write_text(
+        f"#!/bin/sh\necho '{output}' >&2\necho \"$@\" >> {directory}/{name}.calls\nexit {exit_code}\n"
+    )
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+
+
+SYSTEM_DIRS = ("/usr/bin", "/bin")  # for make and sh; no container engine may be in them
+
+
+def make_images(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`make ARGS` with the fakes in tmp_path first on a PATH without any real container engine."""
+    path = os.pathsep.join([str(tmp_path), str(Path(sys.executable).parent), *SYSTEM_DIRS])
+    return subprocess.run(
+        ["make", "--no-print-directory", *args, f"PYTHON={sys.executable}"],
+        cwd=ROOT, env={"PATH": path, "HOME": str(tmp_path), **env},
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+
+
+@pytest.mark.skipif(
+    any(Path(d, e).exists() for d in SYSTEM_DIRS for e in images.ENGINES),
+    reason="a container engine is installed in /usr/bin: this test needs a PATH without one",
+)
+def test_make_images_says_what_is_missing_when_no_engine_works(tmp_path: Path) -> None:
+    done = make_images(tmp_path, "images")
+    assert done.returncode != 0
+    assert (
+        "make images: no working container engine (docker: not installed; podman: not installed)"
+        in done.stderr
+    )
+    fake_engine(tmp_path, "docker", 1, "Cannot connect to the Docker daemon at unix:///var/run/docker.sock")
+    done = make_images(tmp_path, "images")
+    assert "docker: installed but not working (Cannot connect to the Docker daemon" in done.stderr
+    assert "install docker or podman, start its daemon or socket" in done.stderr
+
+
+def test_make_images_builds_both_with_the_engine_that_works(tmp_path: Path) -> None:
+    fake_engine(tmp_path, "docker", 1, "Cannot connect to the Docker daemon")
+    fake_engine(tmp_path, "podman", 0, "podman version 4.3.1")
+    done = make_images(tmp_path, "images", IMAGE_REGISTRY="registry.example.com/x", IMAGE_TAG="9.9")
+    assert done.returncode == 0, done.stderr
+    calls = (tmp_path / "podman.calls").read_text().splitlines()
+    assert calls == [
+        "version",
+        "build --file Dockerfile --tag registry.example.com/x/contentgen:9.9 .",
+        "build --file worker-image/Dockerfile --tag registry.example.com/x/contentgen-worker:9.9 .",
+    ]
+    done = make_images(tmp_path, "push-images", CONTAINER_ENGINE="podman", IMAGE_TAG="9.9")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "podman.calls").read_text().splitlines()[-2:] == [
+        "push ghcr.io/contentgen/contentgen:9.9",
+        "push ghcr.io/contentgen/contentgen-worker:9.9",
+    ]

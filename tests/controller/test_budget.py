@@ -1,0 +1,175 @@
+"""Budgets and prices: the pure parts (controller/budget.py, pricing.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from contentgen.api import Cost, UsageLine
+from contentgen.controller.budget import (
+    Budgets,
+    Limits,
+    Spender,
+    annotation_problem,
+    limits_for,
+    over_budget,
+    parse_annotation,
+    spender,
+)
+from contentgen.pricing import PriceTable, estimated, expected_usage, megapixels, priced, settled
+
+NOV = "2026-11"
+
+
+# --- the annotation and the limits ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("250", (250.0, None)),
+        (" $12.50 ", (12.5, None)),
+        ("namespace=250,owner=40", (250.0, 40.0)),
+        ("owner=0", (None, 0.0)),
+        ("namespace=1, owner=2", (1.0, 2.0)),
+    ],
+)
+def test_the_annotation_reads_a_namespace_and_an_owner_budget(value, expected):
+    assert parse_annotation(value) == expected
+
+
+@pytest.mark.parametrize("value", ["lots", "team=5", "namespace=-1", "namespace=inf", "owner=x", ""])
+def test_an_unreadable_annotation_is_named(value):
+    with pytest.raises(ValueError, match=r"contentgen.io/budget|not a budget|could not convert"):
+        parse_annotation(value)
+    assert annotation_problem(value) or value == ""
+
+
+def test_limits_come_from_settings_and_the_annotation_overrides_them():
+    budgets = Budgets(
+        namespace_monthly_usd=100, owner_monthly_usd=20, namespaces={"big": 1000}, owners={"vip": 50}
+    )
+    assert limits_for("team", "alice", budgets) == Limits(100, 20, "operator settings", "operator settings")
+    assert limits_for("big", "vip", budgets) == Limits(1000, 50, "operator settings", "operator settings")
+    annotated = limits_for("team", "alice", budgets, "namespace=7")
+    assert (annotated.namespace, annotated.owner) == (7, 20)
+    assert annotated.namespace_from == "annotation contentgen.io/budget on namespace team"
+    # a broken annotation leaves the settings in force
+    assert limits_for("team", "alice", budgets, "seven").namespace == 100
+    assert limits_for("team", "alice", Budgets()) == Limits(
+        None, None, "operator settings", "operator settings"
+    )
+
+
+# --- spend and the decision ---------------------------------------------------------------------------
+
+
+def body(uid: str, ns: str, owner: str, reason: str, estimated_usd: float, **by_month: float) -> dict:
+    return {
+        "metadata": {"uid": uid, "namespace": ns},
+        "spec": {"owner": owner},
+        "status": {
+            "conditions": [{"type": "Ready", "status": "False", "reason": reason}],
+            "cost": {
+                "estimatedUsd": estimated_usd,
+                "byMonth": {k.replace("_", "-"): v for k, v in by_month.items()},
+            },
+        },
+    }
+
+
+def test_a_resource_counts_its_months_and_the_estimate_of_a_run_under_way():
+    done = spender(body("a", "ns", "alice", "Succeeded", 3.0, **{"2026_11": 3.0}))
+    running = spender(body("b", "ns", "alice", "Running", 2.0, **{"2026_10": 1.0}))
+    waiting = spender(body("c", "ns", "alice", "BudgetExceeded", 9.0))
+    assert (done.under_way, dict(done.by_month)) == (0.0, {NOV: 3.0})
+    assert (running.under_way, dict(running.by_month)) == (2.0, {"2026-10": 1.0})
+    assert waiting.under_way == 0.0
+    assert spender({"metadata": {}}) == Spender("", "", "", {}, 0.0)
+
+
+SPENDERS = [
+    Spender("a", "team", "alice", {NOV: 6.0, "2026-10": 50.0}, 0.0),
+    Spender("b", "team", "bob", {}, 2.0),  # under way
+    Spender("c", "other", "alice", {NOV: 3.0}, 0.0),
+]
+
+
+def test_within_the_budget_it_may_start():
+    limits = Limits(10.0, None, "operator settings", "operator settings")
+    assert over_budget("new", "team", "carol", 2.0, NOV, SPENDERS, limits) == ""  # 6 + 2 + 2 = 10
+
+
+def test_over_the_namespace_budget_it_waits_with_the_numbers():
+    limits = Limits(10.0, None, "annotation contentgen.io/budget on namespace team", "operator settings")
+    message = over_budget("new", "team", "carol", 2.5, NOV, SPENDERS, limits)
+    assert message.startswith(
+        "the monthly budget of namespace team is $10.00 (annotation contentgen.io/budget on namespace team); "
+        "2026-11 has spent $8.00 and this run is estimated at $2.50 ($10.50 in all)."
+    )
+    assert "It starts by itself when the budget allows" in message
+    # last month's spend does not count
+    assert over_budget("new", "team", "carol", 2.5, "2026-12", SPENDERS, limits) == ""
+
+
+def test_the_owner_budget_counts_every_namespace_and_the_resources_own_earlier_runs():
+    limits = Limits(None, 10.0, "operator settings", "operator settings")
+    message = over_budget("a", "team", "alice", 1.5, NOV, SPENDERS, limits)
+    assert "owner alice is $10.00" in message and "has spent $9.00" in message  # 6 (its own) + 3
+    assert over_budget("a", "team", "alice", 1.0, NOV, SPENDERS, limits) == ""
+
+
+def test_no_limits_no_check():
+    assert over_budget("x", "team", "alice", 1e9, NOV, SPENDERS, Limits(None, None, "", "")) == ""
+
+
+# --- prices ------------------------------------------------------------------------------------------
+
+
+def test_megapixels_round_up_per_image_as_fal_bills():
+    assert [
+        megapixels(w, h) for w, h in [(1024, 1024), (1024, 768), (512, 512), (1025, 1024), (2048, 2048)]
+    ] == [
+        1,
+        1,
+        1,
+        2,
+        4,
+    ]
+
+
+def test_estimates_follow_the_spec():
+    prices = PriceTable()
+    four_dev = {"provider": "fal", "model": "flux-dev", "numImages": 4, "imageSize": "square_hd"}
+    assert priced(expected_usage("ImageGeneration", four_dev, prices), prices)[0] == pytest.approx(0.1)
+    lora = {"provider": "fal", "training": {"model": "fal-ai/flux-lora-fast-training", "steps": 1000}}
+    assert priced(expected_usage("LoraTraining", lora, prices), prices)[0] == pytest.approx(2.0)
+    speech = {"provider": "assemblyai", "speakerLabels": True}
+    cost = estimated("Transcription", speech, prices, None)
+    assert cost.estimated_usd == pytest.approx(0.17) and "assuming 1 h of audio" in cost.detail
+    assert estimated("ImageGeneration", {**four_dev, "provider": "offline"}, prices, None).estimated_usd == 0
+
+
+def test_an_unlisted_item_is_priced_at_its_providers_dearest():
+    prices = PriceTable()
+    assert prices.price("fal", "fal-ai/some-new-trainer", "step") == 0.002
+    assert prices.price("fal", "fal-ai/flux/ultra", "megapixel") == 0.04
+    assert prices.price("offline", "flux-dev", "megapixel") == 0.0
+
+
+def test_settling_adds_the_actual_to_the_month_once_per_request():
+    prices = PriceTable()
+    start = datetime(2026, 11, 3, tzinfo=UTC)
+    cost = estimated(
+        "ImageGeneration", {"provider": "fal", "model": "flux-dev", "numImages": 2}, prices, None
+    )
+    usage = [UsageLine(provider="fal", item="fal-ai/flux/dev", unit="megapixel", quantity=2, request="req-1")]
+    first = settled(cost, usage, prices, start)
+    assert first.actual_usd == pytest.approx(0.05) and first.by_month == {NOV: pytest.approx(0.05)}
+    # a later attempt delivers the same paid request: not counted again
+    again = settled(first, usage, prices, start)
+    assert again.by_month == {NOV: pytest.approx(0.05)} and "counted then" in again.detail
+    # a run whose bill is unknown counts its estimate
+    unknown = settled(Cost(estimated_usd=1.5), None, prices, start)
+    assert unknown.actual_usd is None and unknown.by_month == {NOV: 1.5}

@@ -1,0 +1,438 @@
+"""The web UI in a real browser: Debian's chromium, headless, driven by Playwright (its own
+browser download is not used), against `contentgen api` serving a catalog that `contentgen run
+--offline` filled with all three kinds. Screenshots are checked for what they show: the pixels
+where a thumbnail is drawn match that thumbnail, the progress bar is filled as far as the job
+has come. Every request the browser makes must go to the server under test.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+import uvicorn
+import yaml
+from playwright.sync_api import sync_playwright
+
+from contentgen.api import TranscriptionSpec, now
+from contentgen.catalog import Catalog, Filters, catalog_document
+from contentgen.catalog.embedded import EmbeddedCatalog
+from contentgen.cli.main import main
+from contentgen.httpapi import ApiSettings, create_app
+from contentgen.pipeline.thumbnails import store_thumbnail
+from contentgen.store import LocalStore
+from tests.conftest import EXAMPLES
+
+playwright = pytest.importorskip(
+    "playwright.sync_api", reason="pip install playwright (the dev extra has it)"
+)
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TOKENS = {"demo-user": "demo-user-token-0123456789", "bob": "bob-token-0123456789"}
+SAMPLE = EXAMPLES / "media" / "sample.mp4"
+BAR_BGR = (214, 88, 36)  # #2458d6, the progress bar's fill (style.css --bar)
+WAIT_MS = 20_000  # hang guard, not a measurement
+WHITE = cv2.imencode(".png", np.full((10, 10, 3), 255, np.uint8))[1].tobytes()
+
+
+@dataclass
+class World:
+    base: str
+    root: Path
+    store: LocalStore
+    catalog: Catalog
+    ids: dict[str, str] = field(default_factory=dict)
+
+
+def _run(*args: str) -> None:
+    assert main(["run", "--offline", *args]) == 0
+
+
+def _contact_sheet(store: LocalStore, owner: str, uid: str) -> tuple[str, str]:
+    """A contact sheet beside the dataset, as issue 11's dataset stage stores one: a grid of the
+    dataset's images. Returns its URI and its thumbnail's."""
+    images = sorted(store.root.glob(f"datasets/{owner}/{uid}/v1/images/*.jpg"))
+    assert images
+    tiles = [cv2.resize(cv2.imread(str(p)), (200, 200)) for p in images[:6]]
+    while len(tiles) % 3:
+        tiles.append(np.full((200, 200, 3), 255, np.uint8))
+    rows = [np.hstack(tiles[i : i + 3]) for i in range(0, len(tiles), 3)]
+    ok, data = cv2.imencode(".jpg", np.vstack(rows))
+    assert ok
+    sheet = store.put_bytes(f"datasets/{owner}/{uid}/v1/contact-sheet.jpg", data.tobytes(), "image/jpeg")
+    return sheet.uri, store_thumbnail(store, sheet.uri).uri
+
+
+def _fill(root: Path) -> tuple[LocalStore, dict[str, str]]:
+    store_dir, catalog_dir = root / "store", root / "catalog"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CONTENTGEN_STORE", str(store_dir))
+        env.setenv("CONTENTGEN_CATALOG", str(catalog_dir))
+        env.delenv("CONTENTGEN_ALLOW_PRIVATE_SOURCES", raising=False)
+        env.chdir(root)
+        _run("--source", str(SAMPLE), str(EXAMPLES / "loratraining.yaml"))
+        _run(str(EXAMPLES / "imagegeneration-lora.yaml"))
+        _run(str(EXAMPLES / "imagegeneration.yaml"))
+        _run("--source", str(SAMPLE), str(EXAMPLES / "transcription.yaml"))
+        bobs = yaml.safe_load((EXAMPLES / "imagegeneration.yaml").read_text())
+        bobs["metadata"]["name"] = "bobs-fox"
+        bobs["spec"].update(owner="bob", prompt="A red fox in the snow, for bob", numImages=1)
+        (root / "bob.yaml").write_text(yaml.safe_dump(bobs))
+        _run(str(root / "bob.yaml"))
+    store = LocalStore(store_dir)
+    catalog = EmbeddedCatalog(catalog_dir)
+    ids = {doc["name"]: doc["_id"] for doc in catalog.find(Filters(), page=_all()).docs}
+    # The LoRA's version gets a contact sheet, as the dataset stage of issue 11 will record it.
+    lora = catalog.get(ids["demo-avatar"])
+    assert lora is not None
+    sheet, thumb = _contact_sheet(store, "demo-user", lora["_id"])
+    lora["versions"][0].update(contactSheetUri=sheet, contactSheetThumbnailUri=thumb)
+    catalog.upsert(lora)
+    # A job that is still running, for the live view.
+    spec = TranscriptionSpec.model_validate({"owner": "demo-user", "source": {"url": "https://e.com/a.mp3"}})
+    running = catalog_document(
+        kind="Transcription",
+        name="live-interview",
+        namespace="default",
+        uid="live-0000-job",
+        generation=1,
+        spec=spec.wire(),
+        status={"phase": "Running", "progress": 10, "stage": "fetch", "message": "fetching"},
+        created_at=now(),
+        now=now(),
+    )
+    catalog.upsert(running)
+    ids["live-interview"] = "live-0000-job"
+    catalog.close()
+    return store, ids
+
+
+def _all() -> Any:
+    from contentgen.catalog import Page
+
+    return Page(500)
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[World]:
+    root = Path(tempfile.mkdtemp(prefix="contentgen-ui-"))
+    try:
+        store, ids = _fill(root)
+        tokens = root / "tokens.yaml"
+        tokens.write_text(yaml.safe_dump({"tokens": [{"owner": o, "token": t} for o, t in TOKENS.items()]}))
+        catalog = EmbeddedCatalog(root / "catalog")
+        settings = ApiSettings(
+            catalog="unused://", store=str(store.root), api_tokens_file=tokens, stream_poll_seconds=0.1
+        )
+        app = create_app(settings, catalog=catalog, store=lambda: store)
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline, "the API did not start"
+            time.sleep(0.05)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield World(f"http://127.0.0.1:{port}", root, store, catalog, ids)
+        server.should_exit = True
+        thread.join(timeout=10)
+        catalog.close()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@dataclass
+class Browser:
+    page: Any
+    outside: list[str]  # requests to anywhere but the server under test (all refused)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    if not Path(CHROMIUM).is_file():
+        pytest.fail("chromium is not installed: `make browser` installs Debian's (apt-get install chromium)")
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_browser(chromium: Any, world: World, tmp_path: Path) -> Iterator[Callable[[str], Browser]]:
+    contexts: list[Any] = []
+
+    def start(owner: str) -> Browser:
+        context = chromium.new_context(viewport={"width": 1280, "height": 1000}, device_scale_factor=1)
+        contexts.append(context)
+        outside: list[str] = []
+
+        def only_local(route: Any) -> None:
+            if route.request.url.startswith(world.base):
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", only_local)
+        page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        page.goto(world.base + "/")
+        page.fill("#token", TOKENS[owner])
+        page.click("#login-form button[type=submit]")
+        page.wait_for_selector("main[data-ready=gallery]")
+        until(page, "[...document.images].every((i) => i.complete)")
+        return Browser(page, outside)
+
+    yield start
+    for context in contexts:
+        context.close()
+
+
+def until(page: Any, expression: str) -> None:
+    """Wait for a JavaScript expression to be true. (Playwright's wait_for_function evaluates
+    strings with eval, which the page's Content-Security-Policy rightly forbids.)"""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"still false: {expression}"
+        time.sleep(0.05)
+
+
+def show(page: Any, hash_: str) -> None:
+    view = hash_.split("/")[1].split("?")[0]
+    page.evaluate("document.getElementById('main').removeAttribute('data-ready')")
+    page.evaluate(f"location.hash = {hash_!r}")
+    page.wait_for_selector(f"main[data-ready={view}]")
+    # Every picture on the page has arrived (or the check below fails on it).
+    until(page, "[...document.images].every((i) => i.complete)")
+
+
+def screenshot(page: Any) -> np.ndarray:
+    picture = cv2.imdecode(np.frombuffer(page.screenshot(full_page=True), np.uint8), cv2.IMREAD_COLOR)
+    assert picture is not None
+    return picture
+
+
+def region(shot: np.ndarray, box: dict[str, float]) -> np.ndarray:
+    x, y, w, h = (round(box[k]) for k in ("x", "y", "width", "height"))
+    return shot[y : y + h, x : x + w]
+
+
+def difference(shot: np.ndarray, box: dict[str, float], stored: bytes) -> float:
+    """Mean absolute difference (0-255) between the screenshot where an image is drawn and the
+    stored picture scaled to that size."""
+    drawn = region(shot, box).astype(np.float32)
+    expected = cv2.imdecode(np.frombuffer(stored, np.uint8), cv2.IMREAD_COLOR)
+    assert expected is not None and drawn.size
+    expected = cv2.resize(expected, (drawn.shape[1], drawn.shape[0]), interpolation=cv2.INTER_AREA)
+    return float(np.abs(drawn - expected.astype(np.float32)).mean())
+
+
+def box_of(element: Any) -> dict[str, float]:
+    box = element.bounding_box()
+    assert box is not None
+    return box
+
+
+def stored(world: World, uri: str) -> bytes:
+    return world.store.get_bytes(world.store.key_of(uri))
+
+
+def filled_fraction(shot: np.ndarray, box: dict[str, float]) -> float:
+    """How much of a progress bar is drawn in its fill colour, along its middle row."""
+    bar = region(shot, box)
+    row = bar[bar.shape[0] // 2, 2:-2].astype(np.int32)  # inside the border
+    filled = np.abs(row - np.array(BAR_BGR)).sum(axis=1) < 60
+    return float(filled.mean())
+
+
+# --- the tests --------------------------------------------------------------------------------
+
+
+def test_the_gallery_shows_each_image_as_its_thumbnail(
+    open_browser: Callable[[str], Browser], world: World
+) -> None:
+    browser = open_browser("demo-user")
+    page = browser.page
+    runs = [world.catalog.get(world.ids[n]) for n in ("demo-landscape", "demo-avatar-portrait")]
+    expected = {(r["_id"], n + 1): i for r in runs if r for n, i in enumerate(r["images"])}
+    cards = page.query_selector_all("#gallery .image-card")
+    assert len(cards) == len(expected) == 3
+    assert "for bob" not in page.inner_text("main")  # another owner's image is not here
+    shot = screenshot(page)
+    distances = []
+    for card in cards:
+        image = expected[(card.get_attribute("data-id"), int(card.get_attribute("data-n")))]
+        thumb = card.query_selector("img.thumb")
+        assert thumb.evaluate("(i) => i.naturalWidth") > 0
+        box = box_of(thumb)
+        assert box["width"] > 100 and box["height"] > 60
+        own = difference(shot, box, stored(world, image["thumbnailUri"]))
+        distances.append(own)
+        assert own < 12, f"the gallery does not show {image['thumbnailUri']} where its card is ({own:.1f})"
+        # ...and the check can tell pictures apart: a blank tile would not pass.
+        assert difference(shot, box, WHITE) > 3 * own + 10
+    assert browser.outside == []
+
+
+def test_a_lora_page_has_versions_trigger_word_contact_sheet_and_what_was_made(
+    open_browser: Callable[[str], Browser], world: World
+) -> None:
+    browser = open_browser("demo-user")
+    page = browser.page
+    lora_id, portrait_id = world.ids["demo-avatar"], world.ids["demo-avatar-portrait"]
+    show(page, f"#/lora/{lora_id}")
+    assert page.inner_text("#trigger") == "dmavatar"
+    version = page.query_selector("section.version[data-version='1']")
+    assert version is not None
+    text = version.inner_text()
+    assert "sample.mp4" in text  # source video
+    assert f"datasets/demo-user/{lora_id}/v1/dataset.zip" in text
+    shot = screenshot(page)
+    lora = world.catalog.get(lora_id)
+    assert lora is not None
+    sheet = version.query_selector("img.contact-sheet")
+    assert (
+        difference(shot, box_of(sheet), stored(world, lora["versions"][0]["contactSheetThumbnailUri"])) < 12
+    )
+    made = version.query_selector_all(".made-with")
+    assert [m.get_attribute("data-id") for m in made] == [portrait_id]
+    portrait = world.catalog.get(portrait_id)
+    assert portrait is not None
+    drawn = made[0].query_selector("img.thumb")
+    assert difference(shot, box_of(drawn), stored(world, portrait["images"][0]["thumbnailUri"])) < 12
+    # The download button fetches the weights themselves.
+    with page.expect_download() as download:
+        version.query_selector("a.download").click()
+    path = download.value.path()
+    assert Path(path).read_bytes() == stored(world, lora["versions"][0]["modelUri"])
+    assert browser.outside == []
+
+
+def test_an_image_page_traces_back_to_the_source_video(
+    open_browser: Callable[[str], Browser], world: World
+) -> None:
+    page = open_browser("demo-user").page
+    show(page, f"#/image/{world.ids['demo-avatar-portrait']}")
+    lineage = page.inner_text("#lineage")
+    assert "LoRA demo-avatar v1 (scale 0.8)" in lineage
+    assert world.ids["demo-avatar"] in lineage
+    assert f"datasets/demo-user/{world.ids['demo-avatar']}/v1/dataset.zip" in lineage
+    assert "source video:" in lineage and "sample.mp4" in lineage
+    page.click("#lineage a")  # on to the LoRA
+    page.wait_for_selector("main[data-ready=lora]")
+    assert page.inner_text("#trigger") == "dmavatar"
+
+
+def test_a_transcript_shows_its_text(open_browser: Callable[[str], Browser], world: World) -> None:
+    page = open_browser("demo-user").page
+    show(page, "#/transcripts")
+    page.click(f"#transcripts tr[data-id='{world.ids['demo-interview']}'] a")
+    page.wait_for_selector("main[data-ready=transcript]")
+    until(page, "!document.getElementById('transcript-text').textContent.includes('loading')")
+    record = world.catalog.get(world.ids["demo-interview"])
+    assert record is not None
+    expected = stored(world, record["transcript"]["textUri"]).decode()
+    assert page.inner_text("#transcript-text").strip() == expected.strip() and "offline" in expected.lower()
+
+
+def test_a_running_job_moves_live(open_browser: Callable[[str], Browser], world: World) -> None:
+    """Progress arrives over the SSE stream (EventSource, authenticated by the session cookie)."""
+    page = open_browser("demo-user").page
+    uid = world.ids["live-interview"]
+    show(page, f"#/job/{uid}")
+    bar = page.query_selector("#job-progress .progress")
+    assert abs(filled_fraction(screenshot(page), box_of(bar)) - 0.10) < 0.03
+
+    def update(**changes: Any) -> None:
+        doc = world.catalog.get(uid)
+        assert doc is not None
+        doc.update(changes, updatedAt=now())
+        world.catalog.upsert(doc)
+
+    update(progress=60, stage="transcribe", message="waiting for the provider")
+    until(page, "document.getElementById('percent').textContent === '60 %'")
+    assert page.inner_text("#job-stage") == "transcribe"
+    assert abs(filled_fraction(screenshot(page), box_of(bar)) - 0.60) < 0.03
+    update(progress=100, stage="done", status="Succeeded", message="transcribed 3 words")
+    until(page, "document.querySelector('#job-status .badge').textContent === 'Succeeded'")
+    assert filled_fraction(screenshot(page), box_of(bar)) > 0.97
+    # The jobs list follows it too.
+    update(progress=20, stage="fetch", status="Running")
+    show(page, "#/jobs")
+    row = page.query_selector(f"#jobs tr[data-id='{uid}']")
+    assert row is not None and "Running" in row.inner_text()
+    update(progress=80, stage="transcribe")
+    progress = f"document.querySelector(\"#jobs tr[data-id='{uid}'] .progress\")"
+    until(page, f"{progress}.getAttribute('aria-valuenow') === '80'")
+    assert abs(filled_fraction(screenshot(page), box_of(row.query_selector(".progress"))) - 0.80) < 0.03
+    update(progress=100, stage="done", status="Succeeded")
+
+
+def test_search_and_filters(open_browser: Callable[[str], Browser], world: World) -> None:
+    page = open_browser("demo-user").page
+    page.fill("#search-q", "lighthouse")
+    page.press("#search-q", "Enter")
+    page.wait_for_selector("main[data-ready=search]")
+    assert [r.get_attribute("data-id") for r in page.query_selector_all("#results tr")] == [
+        world.ids["demo-landscape"]
+    ]
+    show(page, "#/gallery")
+    page.select_option("#filters select[name=model]", "flux-lora")
+    page.evaluate("document.getElementById('main').removeAttribute('data-ready')")
+    page.click("#filters button[type=submit]")
+    page.wait_for_selector("main[data-ready=gallery]")
+    assert "model=flux-lora" in page.evaluate("location.hash")
+    cards = page.query_selector_all("#gallery .image-card")
+    assert [c.get_attribute("data-id") for c in cards] == [world.ids["demo-avatar-portrait"]]
+
+
+def test_owners_see_only_their_own(open_browser: Callable[[str], Browser], world: World) -> None:
+    browser = open_browser("bob")
+    page = browser.page
+    cards = page.query_selector_all("#gallery .image-card")
+    assert [c.get_attribute("data-id") for c in cards] == [world.ids["bobs-fox"]]
+    show(page, "#/loras")
+    assert page.query_selector_all(".lora-card") == []
+    page.evaluate(f"location.hash = '#/lora/{world.ids['demo-avatar']}'")
+    page.wait_for_selector("#error")
+    assert page.inner_text("#error") == f"Not found: no record '{world.ids['demo-avatar']}'"
+    # Nor through the files: the session cookie is bob's.
+    answer = page.evaluate(
+        "async (id) => (await fetch(`/api/assets/${id}/content`)).status", world.ids["demo-landscape"]
+    )
+    assert answer == 404
+    page.click("#logout")
+    page.wait_for_selector("#login-form")
+    assert page.evaluate("async () => (await fetch('/api/jobs')).status") == 401
+
+
+def test_the_docs_work_offline(open_browser: Callable[[str], Browser], world: World) -> None:
+    browser = open_browser("demo-user")
+    page = browser.page
+    page.goto(world.base + "/docs")
+    page.wait_for_selector("text=contentgen catalog API")
+    page.wait_for_selector(".opblock-summary-path[data-path='/api/assets/{ref}/lineage']")
+    assert browser.outside == []  # Swagger UI's files, favicon and no validator badge: all local
+    shot = screenshot(page)
+    title = box_of(page.query_selector(".information-container .title"))
+    assert (region(shot, title) < 100).mean() > 0.02  # the title is drawn, dark on light

@@ -1,0 +1,103 @@
+"""Budgets through the real operator: a namespace's contentgen.io/budget annotation keeps a Job
+from starting while the month's spend plus its estimate would exceed it, and lets it start by
+itself once the annotation is raised. The offline provider is priced here (CONTENTGEN_PRICES) as
+if it were paid, so every Job runs for real and nothing reaches a provider."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from contentgen.api import now
+from contentgen.controller.budget import ANNOTATION
+from contentgen.pricing import month_of
+from tests.kube.harness import cluster, operator, wait_for
+from tests.kube.test_operator import image as offline_image
+
+
+def image(name: str, **spec: Any) -> dict[str, Any]:
+    return offline_image(name, **{"numImages": 2, **spec})
+
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def ready(status: dict[str, Any], type_: str = "Ready") -> tuple[str, str]:
+    condition = next(c for c in status.get("conditions") or [] if c["type"] == type_)
+    return condition["status"], condition["reason"]
+
+
+def test_a_budget_exceeded_then_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with cluster(tmp_path, monkeypatch) as c:
+        # $1 a megapixel: two landscape_4_3 images (1024x768, 1 MP each) cost $2
+        prices = {"asOf": "test", "items": {"offline": {"flux-dev": {"megapixel": 1.0}}}}
+        monkeypatch.setenv("CONTENTGEN_PRICES", json.dumps(prices))
+        c.call(
+            "create",
+            "",
+            "namespaces",
+            body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team", "annotations": {ANNOTATION: "3"}}},
+        )
+        month = month_of(now())
+        with operator(c):
+            c.apply(image("first"), "team")
+            first = c.wait_phase("ImageGeneration", "team", "first", "Succeeded")
+            assert first["cost"]["estimatedUsd"] == 2.0 and first["cost"]["actualUsd"] == 2.0
+            assert first["cost"]["byMonth"] == {month: 2.0} and first["cost"]["pricesAsOf"] == "test"
+
+            c.apply(image("second"), "team")  # $2 more: $4 > $3
+            waiting = wait_for(
+                lambda: (
+                    (s := c.status("ImageGeneration", "team", "second")).get("conditions")
+                    and ready(s) == ("False", "BudgetExceeded")
+                    and s
+                ),
+                what="BudgetExceeded",
+            )
+            assert waiting["phase"] == "Pending" and ready(waiting, "Stalled") == ("True", "BudgetExceeded")
+            assert waiting["message"].startswith(
+                f"the monthly budget of namespace team is $3.00 (annotation {ANNOTATION} on namespace team); "
+                f"{month} has spent $2.00 and this run is estimated at $2.00 ($4.00 in all)."
+            )
+            assert len(c.jobs("team")) == 1  # the second never started
+            wait_for(
+                lambda: any(
+                    e["reason"] == "BudgetExceeded" and e["type"] == "Warning"
+                    for e in c.events("team", "second")
+                ),
+                what="a BudgetExceeded event",
+            )
+
+            # the budget is raised: it starts by itself
+            c.call(
+                "patch",
+                "",
+                "namespaces",
+                "",
+                "team",
+                {"metadata": {"annotations": {ANNOTATION: "namespace=10,owner=4"}}},
+                content_type="application/merge-patch+json",
+            )
+            second = c.wait_phase("ImageGeneration", "team", "second", "Succeeded")
+            assert second["cost"]["byMonth"] == {month: 2.0} and len(c.jobs("team")) == 2
+
+            # alice has now spent $4 of her $4: a third waits on the owner budget
+            c.apply(image("third", numImages=1), "team")
+            third = wait_for(
+                lambda: (
+                    (s := c.status("ImageGeneration", "team", "third")).get("conditions")
+                    and ready(s)[1] == "BudgetExceeded"
+                    and s
+                ),
+                what="the owner budget",
+            )
+            assert "the monthly budget of owner alice is $4.00" in third["message"]
+            assert len(c.jobs("team")) == 2
+
+            uid = (c.resource("ImageGeneration", "team", "first") or {})["metadata"]["uid"]
+            doc = wait_for(lambda: c.catalog_doc(uid), what="the catalog record")
+            assert doc["cost"]["actualUsd"] == 2.0 and doc["cost"]["byMonth"] == {month: 2.0}
+        assert len(c.runs()) == 2

@@ -1,0 +1,558 @@
+"""A fake of fal.ai at the HTTP level, following fal's documentation (what it relies on, by page):
+
+Queue (https://fal.ai/docs/api-reference/inference-api and .../inference-api/queue/*; the queue
+guide https://fal.ai/docs/documentation/model-apis/inference/queue):
+- POST https://queue.fal.run/{model_id} with the model input as JSON -> 200
+  {request_id, response_url, status_url, cancel_url, queue_position, status: IN_QUEUE}. The queue
+  keeps every request (no size limit); it does not look at the input, the model does.
+- GET .../{owner}/{app}/requests/{id}/status[?logs=1] -> 202 while IN_QUEUE (queue_position) or
+  IN_PROGRESS (logs), 200 when COMPLETED (logs, metrics; error and error_type when it failed).
+  The status, result and cancel URLs use only owner and app, not the endpoint path.
+- GET .../requests/{id} -> the model's output, or the model's own error (same status and body).
+  fal keeps a result for 1 hour after completion, 6 minutes when it is 10 KB or larger
+  (.../inference-api/queue/result); `expire(id)` plays that out (404 afterwards).
+- PUT .../requests/{id}/cancel -> 202 CANCELLATION_REQUESTED while queued, 400
+  ALREADY_COMPLETED after.
+- Unknown request ids answer 404. The backup host queue.falrun.com is the same queue.
+- Errors (https://fal.ai/docs/model-apis/errors): model input errors are 422 with
+  {"detail": [{loc, msg, type, ctx?}]}, e.g. type file_download_error for a URL the model cannot
+  fetch; infrastructure errors (https://fal.ai/docs/model-apis/request-errors) carry
+  error_type / X-Fal-Error-Type (runner_disconnected, ...).
+- Billing (https://fal.ai/docs/documentation/model-apis/pricing): "You pay only for successful
+  outputs, and you are never charged for server errors or time spent waiting in the queue."
+  So `billed` counts requests that completed successfully; `accepted` counts every submit the
+  queue took.
+
+Models (https://fal.ai/docs/model-api-reference/image-generation-api/flux-dev, flux-lora,
+flux-pro-v1.1; https://fal.ai/models/fal-ai/flux-lora-fast-training/api):
+- FLUX apps: prompt (required), image_size (a preset or {width, height}; default
+  landscape_4_3), num_images (default 1, range 1 to 4), seed, output_format (jpeg | png,
+  default jpeg), loras [{path, scale}] on flux-lora. Output {images: [{url, width, height,
+  content_type}], seed, has_nsfw_concepts, timings, prompt}. Preset sizes per
+  https://fal.ai/docs/documentation/model-apis/model-arguments.
+- Trainers: images_data_url (a zip the trainer downloads), trigger_word, steps; output
+  {diffusers_lora_file: File, config_file: File}.
+- Vision (https://fal.ai/docs/model-api-reference/vision-api/openrouter-router):
+  openrouter/router/vision takes image_urls (required, a list of URLs the model fetches), prompt
+  (required), model (required, "charged based on actual token usage"), system_prompt, reasoning,
+  temperature (0 to 2) and max_tokens; output {output: str, usage: {prompt_tokens,
+  completion_tokens, total_tokens, cost}}.
+
+Storage upload, as fal-client 1.0.3 calls it: POST rest.fal.ai/storage/auth/token
+?storage_type=fal-cdn-v3 -> {token, token_type, base_url, expires_at}; POST
+{base_url}/files/upload with that token and X-Fal-File-Name -> {access_url}. Files are then
+served from v3.fal.media without authentication. Uploads are not model outputs: not billed.
+
+Platform API (https://fal.ai/docs/platform-apis/v1/models/requests/by-endpoint): GET
+https://api.fal.ai/v1/models/requests/by-endpoint?endpoint_id=...&start=...&end=...
+&request_id=...&status=success|error|user_error&expand=payloads&limit=...&cursor=... ->
+{items: [{request_id, endpoint_id, sent_at, started_at, ended_at, status_code, duration,
+json_input, json_output}], next_cursor, has_more}; start defaults to 24 hours ago, 90 days
+when request_id is given; sorted by end time. Our reading of "sorted by end time" is that only
+requests that have ended are listed; the fake lists nothing else, the stricter case for callers.
+Each listing lets queued requests move on, as time passes between a caller's looks.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from .fakes import Fault, Faults, failure, jpeg, json_response, png, safetensors_bytes
+
+FAL_KEY = "fal-key-for-tests-6b1d"
+CDN_TOKEN = "cdn-token-for-tests"
+QUEUE_HOSTS = ("queue.fal.run", "queue.falrun.com")
+
+SIZES = {
+    "square_hd": (1024, 1024),
+    "square": (512, 512),
+    "portrait_4_3": (768, 1024),
+    "portrait_16_9": (576, 1024),
+    "landscape_4_3": (1024, 768),
+    "landscape_16_9": (1024, 576),
+}
+IMAGE_APPS = {"fal-ai/flux/dev", "fal-ai/flux/schnell", "fal-ai/flux-pro/v1.1", "fal-ai/flux-lora"}
+TRAINING_APPS = {"fal-ai/flux-lora-fast-training", "fal-ai/flux-lora-portrait-trainer"}
+VISION_APP = "openrouter/router/vision"
+
+
+def status(state: str, **fields: Any) -> dict[str, Any]:
+    return {"status": state, "logs": [], **fields}
+
+
+def log(message: str) -> dict[str, Any]:
+    return {"message": message, "level": "INFO", "source": "user", "timestamp": "2025-01-01T00:00:00Z"}
+
+
+TRAINING_SCRIPT = [
+    status("IN_QUEUE", queue_position=2),
+    status("IN_QUEUE", queue_position=0),
+    status(
+        "IN_PROGRESS", logs=[log("Loading checkpoint shards: 100%|##########| 3/3"), log("Preprocessing")]
+    ),
+    status("IN_PROGRESS", logs=[log("Steps:  25%|##5       | 250/1000 [00:30<01:30]")]),
+    status("IN_PROGRESS", logs=[log("Steps:  75%|#######5  | 750/1000 [01:30<00:30]")]),
+    status("COMPLETED", logs=[log("Steps: 100%|##########| 1000/1000")], metrics={"inference_time": 120.5}),
+]
+
+VISION_SCRIPT = [status("IN_QUEUE", queue_position=0), status("IN_PROGRESS"), status("COMPLETED")]
+VISION_COST = 0.0004  # USD per caption, as the app reports it in usage.cost
+
+IMAGE_SCRIPT = [
+    status("IN_QUEUE", queue_position=0),
+    status("IN_PROGRESS", logs=[log(" 50%|#####     | 14/28 [00:01<00:01]")]),
+    status("COMPLETED", metrics={"inference_time": 1.2}),
+]
+
+
+def _error(loc: list[Any], msg: str, kind: str, **ctx: Any) -> dict[str, Any]:
+    item: dict[str, Any] = {"loc": ["body", *loc], "msg": msg, "type": kind}
+    if ctx:
+        item["ctx"] = ctx
+    return item
+
+
+@dataclass
+class Job:
+    request_id: str
+    app: str  # the endpoint id, e.g. fal-ai/flux/dev
+    arguments: dict[str, Any]
+    script: list[dict[str, Any]]
+    sent_at: datetime
+    errors: list[dict[str, Any]] = field(default_factory=list)  # the model's 422 detail, if any
+    failure: tuple[dict[str, Any], httpx.Response] | None = None  # an injected failure
+    output: dict[str, Any] | None = None
+    ended_at: datetime | None = None
+    billed: bool = False
+    expired: bool = False  # the queue no longer keeps the result
+    forgotten: bool = False  # the queue does not know the request any more
+    listed: bool = True  # the request list shows it (once it has ended)
+    cancelled: bool = False
+
+    @property
+    def base(self) -> str:
+        return "/".join(self.app.split("/")[:2])
+
+    @property
+    def done(self) -> bool:
+        return self.ended_at is not None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.done and not self.errors and self.failure is None and not self.cancelled
+
+
+class FakeFal:
+    """fal's queue, storage upload, CDN and the platform API's request list."""
+
+    def __init__(self, key: str = FAL_KEY) -> None:
+        self.key = key
+        self.jobs: dict[str, Job] = {}
+        self.scripts: dict[str, list[dict[str, Any]]] = {}  # per app; a default otherwise
+        self.failures: dict[str, tuple[dict[str, Any], httpx.Response]] = {}  # per app
+        self.files: dict[str, bytes | Callable[[], httpx.Response]] = {}
+        self.dead: set[str] = set()  # URLs that no longer serve anything
+        self.uploads: list[tuple[str, bytes]] = []
+        self.requests: list[tuple[str, httpx.Request]] = []
+        self.unauthorized = 0
+        self.faults = Faults()
+        self.seed = 1234
+        self.weights = safetensors_bytes()
+        self.config = json.dumps({"trigger_word": "dmavatar", "steps": 1000}).encode()
+        self.store_payloads = True  # whether the request list can show inputs and outputs
+        # What the vision app answers for an image URL (the upload's name is in the URL).
+        self.caption: Callable[[str], str] = lambda url: (
+            f"**The person** smiles at the camera, head and shoulders, soft light ({url.rsplit('/', 1)[-1]})"
+        )
+
+    # --- what tests set up and read ---
+
+    def fail(self, kind: str, *outcomes: Fault) -> None:
+        """kind: token, upload, submit, status, result, cancel, download or list."""
+        self.faults.add(kind, outcomes)
+
+    def fail_job(self, app: str, final: dict[str, Any], result: httpx.Response) -> None:
+        """Requests on `app` end with this COMPLETED status and this result answer."""
+        self.failures[app] = (final, result)
+
+    def kill(self, url: str) -> None:
+        """The file at `url` is gone (a CDN upload that expired)."""
+        self.dead.add(url)
+
+    def expire(self, request_id: str) -> None:
+        self.jobs[request_id].expired = True
+
+    def forget(self, request_id: str) -> None:
+        self.jobs[request_id].forgotten = True
+
+    def purge(self, request_id: str) -> None:
+        """Gone from the queue and from the request list (older than 90 days, say)."""
+        self.jobs[request_id].forgotten = True
+        self.jobs[request_id].listed = False
+
+    @property
+    def accepted(self) -> int:
+        return len(self.jobs)
+
+    @property
+    def billed(self) -> int:
+        return sum(1 for job in self.jobs.values() if job.billed)
+
+    @property
+    def submitted(self) -> list[tuple[str, dict[str, Any]]]:
+        return [(job.app, job.arguments) for job in self.jobs.values()]
+
+    def count(self, kind: str) -> int:
+        return sum(1 for k, _ in self.requests if k == kind)
+
+    def polled(self, request_id: str) -> int:
+        return sum(1 for k, r in self.requests if k == "status" and f"/requests/{request_id}/" in r.url.path)
+
+    # --- dispatch ---
+
+    def knows(self, request: httpx.Request) -> bool:
+        host = request.url.host
+        return (
+            host in (*QUEUE_HOSTS, "rest.fal.ai", "v3.fal.media", "api.fal.ai")
+            or str(request.url) in self.files
+        )
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        kind, handler = self._route(request)
+        self.requests.append((kind, request))
+        expected = {"upload": f"Bearer {CDN_TOKEN}", "download": None}.get(kind, f"Key {self.key}")
+        if request.headers.get("authorization") != expected:
+            self.unauthorized += 1
+            if expected is not None:
+                return failure(401, {"detail": "Invalid API key"})
+        return self.faults.answer(kind, request, handler)
+
+    def _route(self, request: httpx.Request) -> tuple[str, Callable[[httpx.Request], httpx.Response]]:
+        url, path, method = request.url, request.url.path, request.method
+        if url.host == "rest.fal.ai" and path == "/storage/auth/token" and method == "POST":
+            return "token", self._token
+        if url.host == "v3.fal.media" and path == "/files/upload" and method == "POST":
+            return "upload", self._upload
+        if url.host == "api.fal.ai" and path == "/v1/models/requests/by-endpoint" and method == "GET":
+            return "list", self._list
+        if url.host in QUEUE_HOSTS:
+            if match := re.fullmatch(r"/([^/]+/[^/]+)/requests/([^/]+)/status", path):
+                return "status", lambda r: self._status(match[1], match[2], r)
+            if (match := re.fullmatch(r"/([^/]+/[^/]+)/requests/([^/]+)/cancel", path)) and method == "PUT":
+                return "cancel", lambda r: self._cancel(match[1], match[2])
+            if (match := re.fullmatch(r"/([^/]+/[^/]+)/requests/([^/]+)", path)) and method == "GET":
+                return "result", lambda r: self._result(match[1], match[2])
+            if method == "POST" and "/requests/" not in path:
+                return "submit", self._submit
+        if method == "GET" and (str(url) in self.files or url.host == "v3.fal.media"):
+            return "download", self._download
+        raise AssertionError(f"the fal fake got an unexpected request: {method} {url}")
+
+    # --- storage ---
+
+    def _token(self, request: httpx.Request) -> httpx.Response:
+        assert request.url.params.get("storage_type") == "fal-cdn-v3"
+        return json_response(
+            200,
+            {
+                "token": CDN_TOKEN,
+                "token_type": "Bearer",
+                "base_url": "https://v3.fal.media",
+                "expires_at": "2099-01-01T00:00:00+00:00",
+            },
+        )
+
+    def _upload(self, request: httpx.Request) -> httpx.Response:
+        name = request.headers.get("x-fal-file-name", "upload.bin")
+        data = request.read()
+        self.uploads.append((name, data))
+        url = f"https://v3.fal.media/files/fake/{len(self.uploads)}-{name}"
+        self.files[url] = data
+        return json_response(200, {"access_url": url})
+
+    def _download(self, request: httpx.Request) -> httpx.Response:
+        url = str(request.url)
+        content = self.files.get(url)
+        if content is None or url in self.dead:
+            return failure(404, {"detail": "File not found"})
+        if callable(content):
+            return content()
+        return httpx.Response(200, content=content, headers={"content-type": "application/octet-stream"})
+
+    # --- the queue ---
+
+    def _submit(self, request: httpx.Request) -> httpx.Response:
+        app = request.url.path.strip("/")
+        if app not in IMAGE_APPS | TRAINING_APPS | {VISION_APP}:
+            return failure(404, {"detail": f"Application '{app}' not found"})
+        try:
+            arguments = json.loads(request.read())
+        except ValueError:
+            return failure(422, {"detail": [_error([], "Invalid JSON body", "json_invalid")]})
+        request_id = f"req-{len(self.jobs) + 1}"
+        default = (
+            TRAINING_SCRIPT if app in TRAINING_APPS else VISION_SCRIPT if app == VISION_APP else IMAGE_SCRIPT
+        )
+        script = list(self.scripts.get(app) or default)
+        job = Job(request_id, app, arguments, script, datetime.now(UTC), failure=self.failures.get(app))
+        self.jobs[request_id] = job
+        base = f"https://{request.url.host}/{job.base}/requests/{request_id}"
+        return json_response(
+            200,
+            {
+                "status": "IN_QUEUE",
+                "request_id": request_id,
+                "response_url": base,
+                "status_url": f"{base}/status",
+                "cancel_url": f"{base}/cancel",
+                "queue_position": 0,
+            },
+        )
+
+    def _job(self, base: str, request_id: str) -> Job | None:
+        job = self.jobs.get(request_id)
+        if job is None or job.base != base or job.forgotten:
+            return None
+        return job
+
+    def _advance(self, job: Job) -> dict[str, Any]:
+        """The job's next state: every look at it lets it move on, until it has completed."""
+        state = job.script[0] if len(job.script) == 1 else job.script.pop(0)
+        if state["status"] == "COMPLETED" and not job.done:
+            self._complete(job)
+        return state
+
+    def _complete(self, job: Job) -> None:
+        job.ended_at = datetime.now(UTC)
+        if job.failure is None and not job.cancelled:
+            job.errors = self._validate(job)
+            if not job.errors:
+                job.output = self._output(job)
+                job.billed = True
+
+    def _status(self, base: str, request_id: str, request: httpx.Request) -> httpx.Response:
+        job = self._job(base, request_id)
+        if job is None:
+            return failure(404, {"detail": f"Request {request_id} not found"})
+        state = dict(self._advance(job))
+        if state["status"] == "COMPLETED":
+            if job.failure is not None:
+                state = dict(job.failure[0])
+            elif job.errors:
+                state.update(error=job.errors[0]["msg"], error_type=None)
+        if request.url.params.get("logs") not in ("1", "true", "True"):
+            state.pop("logs", None)
+            if state["status"] != "IN_QUEUE":
+                state["logs"] = None
+        url = f"https://{request.url.host}/{base}/requests/{request_id}"
+        body = {**state, "request_id": request_id, "response_url": url, "status_url": f"{url}/status"}
+        return json_response(200 if state["status"] == "COMPLETED" else 202, body)
+
+    def _result(self, base: str, request_id: str) -> httpx.Response:
+        job = self._job(base, request_id)
+        if job is None or job.expired:
+            return failure(404, {"detail": f"Request {request_id} not found"})
+        if not job.done:
+            return failure(400, {"detail": "Request is still in progress"})
+        if job.failure is not None:
+            return job.failure[1]
+        if job.errors:
+            return failure(422, {"detail": job.errors})
+        return json_response(200, job.output)
+
+    def _cancel(self, base: str, request_id: str) -> httpx.Response:
+        job = self._job(base, request_id)
+        if job is None:
+            return failure(404, {"detail": f"Request {request_id} not found"})
+        if job.done or job.script[0]["status"] != "IN_QUEUE":
+            return json_response(400, {"status": "ALREADY_COMPLETED"})
+        job.cancelled = True
+        job.script = [status("COMPLETED", error="Request was cancelled", error_type="request_cancelled")]
+        return json_response(202, {"status": "CANCELLATION_REQUESTED"})
+
+    # --- what the models do with their input ---
+
+    def _fetchable(self, url: Any) -> bool:
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")) or url in self.dead:
+            return False
+        return url in self.files or not url.startswith("https://v3.fal.media/")
+
+    def _validate(self, job: Job) -> list[dict[str, Any]]:
+        """The model's input validation, as its schema and fal's error types describe it."""
+        args, errors = job.arguments, []
+        if job.app == VISION_APP:
+            return self._validate_vision(args)
+        if job.app in TRAINING_APPS:
+            if "images_data_url" not in args:
+                errors.append(_error(["images_data_url"], "field required", "missing"))
+            elif not self._fetchable(args["images_data_url"]):
+                errors.append(
+                    _error(
+                        ["images_data_url"],
+                        f"Failed to download the file from {args['images_data_url']}",
+                        "file_download_error",
+                    )
+                )
+            steps = args.get("steps", 1000)
+            if not isinstance(steps, int) or not 1 <= steps <= 10000:
+                errors.append(_error(["steps"], "Input should be between 1 and 10000", "range"))
+            return errors
+        if not isinstance(args.get("prompt"), str):
+            errors.append(_error(["prompt"], "field required", "missing"))
+        count = args.get("num_images", 1)
+        if not isinstance(count, int) or count < 1:
+            errors.append(
+                _error(
+                    ["num_images"], "Input should be greater than or equal to 1", "greater_than_equal", ge=1
+                )
+            )
+        elif count > 4:
+            errors.append(
+                _error(["num_images"], "Input should be less than or equal to 4", "less_than_equal", le=4)
+            )
+        size = args.get("image_size", "landscape_4_3")
+        if not (size in SIZES or (isinstance(size, dict) and {"width", "height"} <= size.keys())):
+            errors.append(_error(["image_size"], f"Input should be one of {', '.join(SIZES)}", "enum"))
+        if args.get("output_format", "jpeg") not in ("jpeg", "png"):
+            errors.append(_error(["output_format"], "Input should be 'jpeg' or 'png'", "enum"))
+        for i, lora in enumerate(args.get("loras") or []):
+            if job.app != "fal-ai/flux-lora":
+                break
+            if not self._fetchable(lora.get("path")):
+                errors.append(
+                    _error(
+                        ["loras", i, "path"],
+                        f"Failed to download the file from {lora.get('path')}",
+                        "file_download_error",
+                    )
+                )
+        return errors
+
+    def _validate_vision(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+        errors = [
+            _error([name], "field required", "missing")
+            for name in ("image_urls", "prompt", "model")
+            if not args.get(name)
+        ]
+        for i, url in enumerate(args.get("image_urls") or []):
+            if not self._fetchable(url):
+                errors.append(
+                    _error(
+                        ["image_urls", i], f"Failed to download the file from {url}", "file_download_error"
+                    )
+                )
+        temperature = args.get("temperature", 1)
+        if not isinstance(temperature, int | float) or not 0 <= temperature <= 2:
+            errors.append(_error(["temperature"], "Input should be between 0 and 2", "range"))
+        return errors
+
+    def _output(self, job: Job) -> dict[str, Any]:
+        if job.app == VISION_APP:
+            return {
+                "output": self.caption(job.arguments["image_urls"][0]),
+                "usage": {
+                    "prompt_tokens": 1290,
+                    "completion_tokens": 31,
+                    "total_tokens": 1321,
+                    "cost": VISION_COST,
+                },
+            }
+        if job.app in TRAINING_APPS:
+            weights_url = f"https://v3.fal.media/files/out/{job.request_id}/pytorch_lora_weights.safetensors"
+            config_url = f"https://v3.fal.media/files/out/{job.request_id}/config.json"
+            self.files.setdefault(weights_url, self.weights)
+            self.files.setdefault(config_url, self.config)
+            return {
+                "diffusers_lora_file": {
+                    "url": weights_url,
+                    "content_type": "application/octet-stream",
+                    "file_name": "pytorch_lora_weights.safetensors",
+                    "file_size": len(self.weights),
+                },
+                "config_file": {
+                    "url": config_url,
+                    "content_type": "application/octet-stream",
+                    "file_name": "config.json",
+                    "file_size": len(self.config),
+                },
+                "debug_preprocessed_output": None,
+            }
+        size = job.arguments.get("image_size", "landscape_4_3")
+        width, height = (size["width"], size["height"]) if isinstance(size, dict) else SIZES[size]
+        fmt = job.arguments.get("output_format", "jpeg")  # fal's FLUX apps default to JPEG
+        images = []
+        for i in range(job.arguments.get("num_images", 1)):
+            url = f"https://v3.fal.media/files/out/{job.request_id}/{i}.{'png' if fmt == 'png' else 'jpg'}"
+            self.files.setdefault(url, png(width, height) if fmt == "png" else jpeg(width, height))
+            images.append({"url": url, "width": width, "height": height, "content_type": f"image/{fmt}"})
+        return {
+            "images": images,
+            "timings": {"inference": 1.2},
+            "seed": job.arguments.get("seed", self.seed),
+            "has_nsfw_concepts": [False] * len(images),
+            "prompt": job.arguments["prompt"],
+        }
+
+    # --- the platform API's request list ---
+
+    def _list(self, request: httpx.Request) -> httpx.Response:
+        params = request.url.params
+        endpoints = {e for value in params.get_list("endpoint_id") for e in value.split(",") if e}
+        if not endpoints:
+            return failure(422, {"detail": [_error(["endpoint_id"], "field required", "missing")]})
+        for job in self.jobs.values():  # time passes between a caller's looks
+            if not job.done:
+                self._advance(job)
+        now = datetime.now(UTC)
+        wanted_id = params.get("request_id")
+        default_start = now - (timedelta(days=90) if wanted_id else timedelta(hours=24))
+        start = _when(params.get("start")) or default_start
+        end = _when(params.get("end")) or now + timedelta(seconds=1)
+        expand = "payloads" in params.get("expand", "")
+        wanted_status = params.get("status")
+        items = []
+        for job in self.jobs.values():
+            if not job.done or not job.listed or job.app not in endpoints or not start <= job.sent_at < end:
+                continue
+            if wanted_id and job.request_id != wanted_id:
+                continue
+            code = 200 if job.succeeded else (422 if job.errors else 500)
+            kind = "success" if code == 200 else ("user_error" if code == 422 else "error")
+            if wanted_status and wanted_status != kind:
+                continue
+            assert job.ended_at is not None
+            item: dict[str, Any] = {
+                "request_id": job.request_id,
+                "endpoint_id": job.app,
+                "sent_at": job.sent_at.isoformat().replace("+00:00", "Z"),
+                "started_at": job.sent_at.isoformat().replace("+00:00", "Z"),
+                "ended_at": job.ended_at.isoformat().replace("+00:00", "Z"),
+                "status_code": code,
+                "duration": (job.ended_at - job.sent_at).total_seconds(),
+            }
+            if expand:
+                item["json_input"] = job.arguments if self.store_payloads else None
+                item["json_output"] = job.output if self.store_payloads else None
+            items.append(item)
+        items.sort(key=lambda i: i["ended_at"], reverse=True)
+        limit = min(int(params.get("limit", 50)), 100)
+        offset = int(params.get("cursor") or 0)
+        page = items[offset : offset + limit]
+        more = offset + limit < len(items)
+        return json_response(
+            200, {"items": page, "next_cursor": str(offset + limit) if more else None, "has_more": more}
+        )
+
+
+def _when(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=UTC)

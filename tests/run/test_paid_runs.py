@@ -1,0 +1,216 @@
+"""`contentgen run` around paid work: the fal fake behind the real fal-client, a real S3 endpoint
+(moto) that refuses writes, a catalog that goes away. Billed requests are counted in each."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import botocore.exceptions
+import mongomock
+import pytest
+
+from contentgen.catalog import Catalog, Filters, open_catalog
+from contentgen.catalog.outbox import catalog_id
+from contentgen.cli.main import main
+from contentgen.cli.run import EXIT_RECORDING_PENDING
+from contentgen.providers import retry as retry_module
+from contentgen.store import open_store
+from tests.conftest import EXAMPLES
+from tests.kube.harness import FlakyCollection
+from tests.providers.fake_fal import FAL_KEY, FakeFal
+from tests.providers.fakes import FakeSleep, mocked
+
+IMAGES = str(EXAMPLES / "imagegeneration.yaml")  # flux-dev, 2 images, provider fal
+SAMPLE = EXAMPLES / "media" / "sample.mp4"
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    for variable in ("CONTENTGEN_STORE", "CONTENTGEN_CATALOG", "ASSEMBLYAI_API_KEY", "CONTENTGEN_PRICES"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("FAL_KEY", FAL_KEY)
+    # the providers' waits (polls, backoff) are recorded, not slept
+    sleep = FakeSleep()
+    original = retry_module.Retry.__init__
+
+    def no_sleep(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self.sleep = sleep
+
+    monkeypatch.setattr(retry_module.Retry, "__init__", no_sleep)
+    return tmp_path
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["run", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+# --- a store that refuses the write after fal was paid ----------------------------------------------
+
+
+@pytest.fixture
+def refusing_s3(s3: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, bool]:
+    """The run's S3 client; while `refuse["images"]` is set, writes under generated-images/ are
+    answered AccessDenied (a bucket policy, a wrong secret for that prefix)."""
+    from contentgen.store import s3 as s3_module
+
+    refuse = {"images": True}
+    make = s3_module.s3_client
+
+    def client() -> Any:
+        real = make()
+
+        def deny(params: dict[str, Any], **_: Any) -> None:
+            if refuse["images"] and "/generated-images/" in f"/{params.get('Key', '')}":
+                raise botocore.exceptions.ClientError(
+                    {"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "PutObject"
+                )
+
+        real.meta.events.register("before-parameter-build.s3.PutObject", deny)
+        return real
+
+    monkeypatch.setattr(s3_module, "s3_client", client)
+    monkeypatch.setenv("CONTENTGEN_STORE", f"s3://{s3}/cg")
+    return refuse
+
+
+def test_a_store_failure_after_a_paid_generation_stores_it_next_time_without_paying(
+    workspace: Path, capsys: pytest.CaptureFixture[str], refusing_s3: dict[str, bool], s3: str
+) -> None:
+    fal = FakeFal()
+    with mocked(fal):
+        code, _, err = run(capsys, IMAGES)
+    assert code == 1
+    assert "StoreAccessDenied" in err and "were paid for and are kept in the provider's checkpoint" in err
+    assert (fal.accepted, fal.billed) == (1, 1)
+
+    refusing_s3["images"] = False  # the secret is fixed
+    asked = len(fal.requests)
+    with mocked(fal):
+        code, _, err = run(capsys, "--result", "r.json", IMAGES)
+    assert code == 0, err
+    assert (fal.accepted, fal.billed) == (1, 1)  # stored what was paid for; nothing paid twice
+    assert {kind for kind, _ in fal.requests[asked:]} == {"download"}
+    result = json.loads((workspace / "r.json").read_text())
+    images = [a["uri"].rsplit("/", 1)[1] for a in result["artifacts"] if "/thumbs/" not in a["uri"]]
+    assert images == ["image_1.png", "image_2.png"]
+    assert result["usage"] == [
+        {
+            "provider": "fal",
+            "item": "fal-ai/flux/dev",
+            "unit": "megapixel",
+            "quantity": 2.0,
+            "request": "req-1",
+        }
+    ]
+    record = open_catalog().get(result["uid"])
+    assert record is not None and record["status"] == "Succeeded"
+    # 2 images of 1024x768, each 1 megapixel at $0.025
+    assert record["cost"]["actualUsd"] == pytest.approx(0.05)
+    assert record["cost"]["estimatedUsd"] == pytest.approx(0.05)
+    # the failed run counted what fal billed; the run that stored it does not count it again
+    assert list(record["cost"]["byMonth"].values()) == [pytest.approx(0.05)]
+    assert record["cost"]["countedRequests"] == ["req-1"] and "counted then" in record["cost"]["detail"]
+    assert "estimated cost $0.0500 at fal" in err
+
+
+# --- a catalog that is away -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def catalog_down(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, Catalog]:
+    down = threading.Event()
+    down.set()
+    collection = mongomock.MongoClient(tz_aware=True)["contentgen"]["jobs"]
+    catalog = Catalog(FlakyCollection(collection, down), close=lambda: None)
+    import contentgen.catalog as catalog_module
+
+    monkeypatch.setattr(catalog_module, "open_catalog", lambda url=None, **_: catalog)
+    monkeypatch.setenv("CONTENTGEN_CATALOG", "mongodb://user:s3cret@mongodb:27017/contentgen")
+    return down, catalog
+
+
+def test_a_run_while_the_catalog_is_away_is_recorded_by_the_next_run(
+    workspace: Path, capsys: pytest.CaptureFixture[str], catalog_down: tuple[threading.Event, Catalog]
+) -> None:
+    down, catalog = catalog_down
+    code, _, err = run(capsys, "--offline", "--result", "first.json", IMAGES)
+    assert code == EXIT_RECORDING_PENDING == 3
+    assert "the catalog mongodb://mongodb:27017/contentgen is unavailable" in err
+    assert "s3cret" not in err and "waits in file://" in err
+    first = json.loads((workspace / "first.json").read_text())
+    store = open_store("./contentgen-data/store")
+    [waiting] = [info.key for info in store.list("outbox/catalog/")]
+    entry = json.loads(store.get_bytes(waiting))
+    assert entry["snapshot"]["uid"] == first["uid"] and "s3cret" not in json.dumps(entry)
+    assert entry["catalog"] == catalog_id("mongodb://user:s3cret@mongodb:27017/contentgen")
+
+    down.clear()  # MongoDB is back
+    other = workspace / "other.yaml"
+    other.write_text((EXAMPLES / "imagegeneration.yaml").read_text().replace("demo-landscape", "other"))
+    code, _, err = run(capsys, "--offline", str(other))
+    assert code == 0, err
+    assert "recorded 1 earlier run(s) that waited for the catalog" in err
+    assert list(store.list("outbox/catalog/")) == []
+    record = catalog.get(first["uid"])
+    assert record is not None and record["status"] == "Succeeded"
+    assert record["cost"]["actualUsd"] == 0.0  # offline: nothing billed
+    assert catalog.find(Filters()).total == 2
+
+
+def test_a_failed_run_while_the_catalog_is_away_says_its_record_waits(
+    workspace: Path, capsys: pytest.CaptureFixture[str], catalog_down: tuple[threading.Event, Catalog]
+) -> None:
+    code, _, err = run(capsys, "--offline", "--source", "missing.mp4", str(EXAMPLES / "transcription.yaml"))
+    assert code == 1 and "its record waits in the outbox for the catalog" in err
+    down, catalog = catalog_down
+    down.clear()
+    assert run(capsys, "--offline", IMAGES)[0] == 0
+    assert sorted(doc["status"] for doc in catalog.find(Filters()).docs) == ["Failed", "Succeeded"]
+
+
+# --- captions, then training: what a failed run still counts -----------------------------------
+
+
+def test_captions_billed_before_a_refused_training_are_counted_and_never_paid_again(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.providers.fake_fal import VISION_APP
+    from tests.providers.fakes import failure
+
+    training = "fal-ai/flux-lora-fast-training"
+    fal = FakeFal()
+    fal.fail_job(  # the trainer refuses the dataset: fal bills nothing for it
+        training,
+        {"status": "COMPLETED", "logs": [], "error": "bad dataset", "error_type": None},
+        failure(422, {"detail": [{"loc": ["body", "steps"], "msg": "bad dataset", "type": "value_error"}]}),
+    )
+    lora = str(EXAMPLES / "loratraining.yaml")  # provider fal, captioning auto
+    with mocked(fal):
+        code, _, err = run(capsys, "--source", str(SAMPLE), "--result", "failed.json", lora)
+    assert code == 1 and "ProviderJobFailed" in err
+    captioned = sum(1 for app, _ in fal.submitted if app == VISION_APP)
+    assert captioned >= 4 and fal.billed == captioned  # every caption, not the training
+    failed = json.loads((workspace / "failed.json").read_text())
+    assert [line["unit"] for line in failed["usage"]] == ["request"] * captioned
+    assert "estimated cost $2.0120 at fal" in err  # 1000 steps and up to 12 captions
+
+    del fal.failures[training]  # the dataset problem is fixed at fal's end
+    with mocked(fal):
+        code, _, err = run(capsys, "--source", str(SAMPLE), "--result", "r.json", lora)
+    assert code == 0, err
+    assert sum(1 for app, _ in fal.submitted if app == VISION_APP) == captioned  # not paid again
+    assert fal.billed == captioned + 1
+    result = json.loads((workspace / "r.json").read_text())
+    assert [line["unit"] for line in result["usage"]] == ["request"] * captioned + ["step"]
+    record = open_catalog().get(result["uid"])
+    assert record is not None and record["status"] == "Succeeded"
+    assert record["cost"]["actualUsd"] == pytest.approx(2.0 + 0.001 * captioned)
+    # the captions were counted by the failed run, the training by this one: each once
+    assert sum(record["cost"]["byMonth"].values()) == pytest.approx(2.0 + 0.001 * captioned)
