@@ -158,14 +158,16 @@ class DroppedScenes(ApiModel):
 
 
 class DatasetSummary(ApiModel):
-    """What the dataset stage found: status.dataset, also in the run's result."""
+    """What the dataset stage found: status.dataset, also in the run's result. Its counts are
+    required, so the CRD gives status.dataset no default: it is absent until a run has counted
+    (a defaulted object of zeros would say "no scenes found" while the first run is going)."""
 
-    scenes: Annotated[int, Field(ge=0, description="Scenes (shots) found in the video.")] = 0
-    candidates: Annotated[int, Field(ge=0, description="Scenes long enough to judge (minSceneSeconds).")] = 0
-    faces: Annotated[int, Field(ge=0, description="Judged scenes in which a face was found.")] = 0
-    kept: Annotated[int, Field(ge=0, description="Images in the dataset.")] = 0
-    min_frames: Annotated[int, Field(ge=0, description="The least the run accepted.")] = 0
-    dropped: Annotated[DroppedScenes, Field(description="Scenes left out, by reason.")] = DroppedScenes()
+    scenes: Annotated[int, Field(ge=0, description="Scenes (shots) found in the video.")]
+    candidates: Annotated[int, Field(ge=0, description="Scenes long enough to judge (minSceneSeconds).")]
+    faces: Annotated[int, Field(ge=0, description="Judged scenes in which a face was found.")]
+    kept: Annotated[int, Field(ge=0, description="Images in the dataset.")]
+    min_frames: Annotated[int, Field(ge=0, description="The least the run accepted.")]
+    dropped: Annotated[DroppedScenes, Field(description="Scenes left out, by reason.")]
 
 
 class LoraTrainingStatus(CommonStatus):
