@@ -93,7 +93,7 @@ class LocalDataset:
     images: list[LocalImage] = field(default_factory=list)
     frames_decoded: int = 0
     duration_seconds: float = 0.0
-    summary: DatasetSummary = field(default_factory=DatasetSummary)
+    summary: DatasetSummary | None = None  # set by build_dataset
     contact_sheet: Path | None = None
     captioning: Captioning = field(default_factory=Captioning)
 
