@@ -171,6 +171,24 @@ def test_near_duplicates_kept_once(tmp_path: Path, media_dir: Path) -> None:
     assert sorted(scene_of(video, i.time) % 2 for i in dataset.images) == [0, 1]
 
 
+def test_portrait_photos_in_a_landscape_video(tmp_path: Path, media_dir: Path) -> None:
+    """Black bars beside the picture are neither darkness nor part of a training image."""
+    from scripts.synthetic_video import SceneSpec, other_scene, write_video
+
+    plan = [
+        SceneSpec("luispedro", 2.0, center=(0.5, 0.5), view=1.0, face=True),
+        other_scene(1.5, "coffee"),
+        SceneSpec("grace_hopper", 2.0, center=(0.5, 0.45), view=0.9, face=True, mirror=True),
+    ]
+    video = write_video(media_dir / "pillarbox.mp4", plan, width=320, height=180, fps=24)
+    dataset = build(video, tmp_path)
+
+    assert [scene_of(video, i.time) for i in dataset.images] == [0, 2]
+    for image in dataset.images:
+        pixels = cv2.imread(str(image.path), cv2.IMREAD_GRAYSCALE)
+        assert pixels[:, :3].max() > 40 and pixels[:, -3:].max() > 40  # no bar at either side
+
+
 def test_no_face_anywhere(no_faces: SyntheticVideo, tmp_path: Path) -> None:
     with pytest.raises(
         DatasetTooSmall,

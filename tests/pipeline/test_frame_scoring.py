@@ -11,15 +11,17 @@ import numpy as np
 import pytest
 
 from contentgen.pipeline.video.crop import best_window, detail_crop, face_crop, output_side, render
-from contentgen.pipeline.video.decode import thumbnail, upright
+from contentgen.pipeline.video.decode import upright
 from contentgen.pipeline.video.faces import Box, FaceFinder, largest
 from contentgen.pipeline.video.scan import analyse
 from contentgen.pipeline.video.scoring import (
     DUPLICATE_BITS,
+    MIN_EXPOSURE,
     exposure,
     hamming,
     is_duplicate,
     phash,
+    picture_area,
     quality,
     sharpness,
 )
@@ -204,6 +206,46 @@ def test_detail_crop_goes_where_the_picture_is() -> None:
     assert flat.x == (1280 - 720) // 2
 
 
+def pillarboxed(name: str = "astronaut", black: int = 0) -> np.ndarray:
+    """A 4:3 picture in a 16:9 frame (360 × 640) with black bars on both sides."""
+    frame = np.full((360, 640), black, np.uint8)
+    frame[:, 80:560] = gray(name, (480, 360))
+    return frame
+
+
+def test_picture_area_is_inside_the_black_bars() -> None:
+    assert picture_area(pillarboxed(), full_range=True) == (80, 0, 480, 360)
+    assert picture_area(pillarboxed(black=16), full_range=False) == (80, 0, 480, 360)  # video range
+    letterboxed = np.zeros((360, 640), np.uint8)
+    letterboxed[45:315] = gray("coffee", (640, 270))
+    assert picture_area(letterboxed, full_range=True) == (0, 45, 640, 270)
+    assert picture_area(gray("coffee"), full_range=True) == (0, 0, 480, 270)
+    night = np.zeros((360, 640), np.uint8)
+    night[170:190, 300:340] = 200  # a lamp in the dark: a dark picture, not bars
+    assert picture_area(night, full_range=True) == (0, 0, 640, 360)
+
+
+def test_bars_are_no_crushed_blacks_to_the_scan() -> None:
+    frame = np.zeros((360, 640), np.uint8)  # a portrait photograph in a landscape video
+    frame[:, 185:455] = gray("astronaut", (270, 360))
+    x, y, w, h = picture_area(frame, full_range=True)
+    assert (x, w) == (185, 270)
+    assert exposure(frame) < MIN_EXPOSURE  # more than half the frame is black: "too dark"
+    assert exposure(frame[y : y + h, x : x + w]) > 0.9
+
+
+def test_crops_stay_inside_the_picture() -> None:
+    area = Box(320, 0, 1280, 1080)  # a 4:3 picture in a 1920 × 1080 frame
+    box = face_crop(1920, 1080, Box(340, 300, 200, 200), area=area)  # the face by the left bar
+    assert box.x >= area.x and box.x + box.w <= area.x + area.w and box.w == box.h <= 1080
+    wide = face_crop(1920, 1080, Box(340, 300, 200, 200))
+    assert wide.x < area.x  # without the area the crop would take in the bar
+    frame = np.zeros((270, 480), np.uint8)
+    frame[:, 80:400] = gray("brick", (320, 270))
+    detail = detail_crop(1920, 1080, frame, area=area)
+    assert detail.w == detail.h == 1080 and area.x <= detail.x and detail.x + detail.w <= area.x + area.w
+
+
 def test_render_sizes() -> None:
     image = np.zeros((720, 1280, 3), np.uint8)
     assert render(image, Box(100, 0, 720, 720), 1024).shape == (1024, 1024, 3)
@@ -326,7 +368,7 @@ class FakeFrame:
 @pytest.mark.parametrize(("rotation", "size"), [(0, (1280, 720)), (-90, (720, 1280)), (90, (720, 1280))])
 def test_candidates_of_a_rotated_video_are_upright(rotation: int, size: tuple[int, int]) -> None:
     luma = cv2.resize(gray("astronaut"), (1280, 720))
-    scored = analyse(0, 0.0, FakeFrame(rotation), luma, thumbnail(luma, 100), False)  # type: ignore[arg-type]
+    scored = analyse(0, 0.0, FakeFrame(rotation), luma, False)  # type: ignore[arg-type]
 
     assert scored.payload.size == size  # the upright frame's (width, height)
     assert scored.payload.gray.shape == (size[1] // 2, size[0] // 2)

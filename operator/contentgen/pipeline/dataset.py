@@ -76,13 +76,17 @@ class LocalImage:
 
 
 class DatasetTooSmall(PermanentError):
-    """Fewer usable images than dataset.minFrames; `summary` has the counts."""
+    """Fewer usable images than dataset.minFrames; `summary` has the counts, `scenes` the
+    scenes found ((start, end) seconds)."""
 
     reason = "DatasetTooSmall"
 
-    def __init__(self, message: str, summary: DatasetSummary) -> None:
+    def __init__(
+        self, message: str, summary: DatasetSummary, scenes: list[tuple[float, float]] | None = None
+    ) -> None:
         super().__init__(message)
         self.summary = summary
+        self.scenes = scenes or []
 
 
 @dataclass
@@ -261,7 +265,7 @@ def build_dataset(
     summary = curator.summary(len(scanner.scenes), len(shortlist))
     if len(shortlist) < spec.least_frames:
         shutil.rmtree(staging, ignore_errors=True)
-        raise DatasetTooSmall(too_small(video.name, spec, summary, curator.longest), summary)
+        raise DatasetTooSmall(too_small(video.name, spec, summary, curator.longest), summary, scanner.scenes)
     dataset = LocalDataset(
         root=out_dir,
         archive=out_dir / ARCHIVE,
@@ -346,12 +350,16 @@ def _pick(scene: int, candidate: Candidate[Analysed], face: Box | None, staging:
     analysed = candidate.payload
     width, height = analysed.size
     gray_h, gray_w = analysed.gray.shape[:2]
+    area = None  # the picture inside black bars, in source pixels
+    if analysed.area[2]:
+        bars = Box(*analysed.area).scaled(analysed.scale)
+        area = Box(bars.x, bars.y, min(bars.w, width - bars.x), min(bars.h, height - bars.y))
     face_box = None
     if face is not None:
-        box = face_crop(width, height, face.scaled(analysed.scale))
+        box = face_crop(width, height, face.scaled(analysed.scale), area=area)
         face_box = (face.x / gray_w, face.y / gray_h, face.w / gray_w, face.h / gray_h)
     else:
-        box = detail_crop(width, height, analysed.gray)
+        box = detail_crop(width, height, analysed.gray, area=area)
     return Pick(
         scene=scene,
         time=candidate.time,

@@ -31,18 +31,20 @@ from contentgen.pipeline.progress import SubProgress
 
 from .decode import decode, expand_range, luma, reduce, thumbnail, upright
 from .scenes import ANALYSIS_LONG_SIDE
-from .scoring import CANDIDATE_LONG_SIDE, MIN_EXPOSURE, exposure, quality, sharpness
+from .scoring import CANDIDATE_LONG_SIDE, MIN_EXPOSURE, exposure, picture_area, quality, sharpness
 from .selection import Candidate, CandidatePool
 from .transitions import Cut, SceneDetector
 
 
 @dataclass(eq=False)
 class Analysed:
-    """A candidate's decoded frame and its upright analysis luma (`scale` source px per px)."""
+    """A candidate's decoded frame and its upright analysis luma (`scale` source px per px);
+    `area` is the picture inside any black bars, (x, y, width, height) in `gray`'s pixels."""
 
     frame: av.VideoFrame
     gray: np.ndarray
     scale: float
+    area: tuple[int, int, int, int] = (0, 0, 0, 0)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -63,24 +65,27 @@ class ClosedScene:
 
 
 def analyse(
-    index: int, time: float, frame: av.VideoFrame, y: np.ndarray, tiny: np.ndarray, full_range: bool
+    index: int, time: float, frame: av.VideoFrame, y: np.ndarray, full_range: bool
 ) -> Candidate[Analysed]:
-    """Score one frame: sharpness from its luma `y` at analysis size, exposure from `tiny`.
+    """Score one frame's picture (inside any black bars) at analysis size: sharpness and
+    exposure from its luma `y`.
 
     Sharpness is measured on luma as decoded (video range or not): expanding it to 0-255
-    would scale every frame's score of a video alike. Exposure needs true levels, and the
-    detector's tiny frame has them after a cheap expansion.
+    would scale every frame's score of a video alike. Exposure needs true levels: video-range
+    luma is expanded first. Bars would count as blur and as crushed blacks.
     """
     gray = upright(reduce(y, CANDIDATE_LONG_SIDE), frame.rotation)
-    levels = tiny if full_range else expand_range(tiny)
-    sharp, exposed = sharpness(gray), exposure(levels)
+    x, y0, w, h = area = picture_area(gray, full_range)
+    picture = gray[y0 : y0 + h, x : x + w]
+    levels = picture if full_range else expand_range(picture)
+    sharp, exposed = sharpness(picture), exposure(levels)
     turned = frame.rotation % 180 != 0
     return Candidate(
         index=index,
         time=time,
         quality=quality(sharp, exposed),
         sharpness=sharp,
-        payload=Analysed(frame, gray, frame.width / gray.shape[0 if turned else 1]),
+        payload=Analysed(frame, gray, frame.width / gray.shape[0 if turned else 1], area),
         exposure=exposed,
     )
 
@@ -159,7 +164,7 @@ class Scanner:
             for cut in detector.push(tiny, time, full_range):
                 yield close(cut, cut.time)
             if time >= next_sample:
-                candidate = analyse(index, time, frame, y, tiny, full_range)
+                candidate = analyse(index, time, frame, y, full_range)
                 if candidate.exposure >= MIN_EXPOSURE:  # a dark frame is never used: let it go now
                     pending.append(candidate)
                 next_sample = time + self.sample_every

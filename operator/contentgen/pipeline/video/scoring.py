@@ -20,6 +20,24 @@ DUPLICATE_BITS = 10
 # analysis size) or too badly exposed (`exposure`).
 MIN_SHARPNESS = 20.0
 MIN_EXPOSURE = 0.25
+# Black bars (of 255): edge rows and columns no brighter than this anywhere are not picture.
+BAR_LEVEL = 32
+
+
+def picture_area(gray: np.ndarray, full_range: bool) -> tuple[int, int, int, int]:
+    """(x, y, width, height) of the picture inside black bars (letterbox, pillarbox: whole rows or
+    columns at the edges no brighter than BAR_LEVEL). The whole frame when what is left would
+    be under a quarter of it (a dark picture, not bars)."""
+    height, width = gray.shape[:2]
+    level = BAR_LEVEL if full_range else 16 + round(BAR_LEVEL * 219 / 255)
+    cols = np.flatnonzero(gray.max(axis=0) > level)
+    rows = np.flatnonzero(gray.max(axis=1) > level)
+    if not len(cols) or not len(rows):
+        return 0, 0, width, height
+    x0, x1, y0, y1 = int(cols[0]), int(cols[-1]) + 1, int(rows[0]), int(rows[-1]) + 1
+    if (x1 - x0) * (y1 - y0) < 0.25 * width * height:
+        return 0, 0, width, height
+    return x0, y0, x1 - x0, y1 - y0
 
 
 def sharpness(gray: np.ndarray) -> float:
