@@ -3,13 +3,21 @@ and each shot once?
 
 It makes its own videos (cached in bench/out/faces/): each shows one person — the astronaut
 and the cameraman of scikit-image, Grace Hopper from matplotlib's sample data, Luis Pedro
-Coelho from mahotas' demo data — in 8 distinct framings (closer and wider, left and right,
-mirrored, panning or zooming), two of them shown again a moment later after a cutaway (the
-same shot: one image of it is enough), between 9 distractor shots that never count as the
-person: textures (brick, gravel, grass, cells, coins, a microscope slide, the deep field),
-an animal (the cat, from afar and close to its face), objects (coffee, a rocket, a clock,
-text) and a crowd of tiny drawn people. Shots last 2-5 s and are joined by hard cuts (70 %),
-cross-dissolves and fades through black (15 % each, 0.6-1.0 s).
+Coelho from mahotas' demo data — in 8 distinct framings, two of them shown again a moment
+later after a cutaway (the same shot: one image of it is enough), between 9 distractor shots
+that never count as the person: textures (brick, gravel, grass, cells, coins, a microscope
+slide, the deep field), an animal (the cat, from afar and close to its face), objects
+(coffee, a rocket, a clock, text) and a crowd of tiny drawn people. Shots last 2-5 s and are
+joined by hard cuts (70 %), cross-dissolves and fades through black (15 % each, 0.6-1.0 s).
+
+What makes two framings distinct is judged on the picture the camera gives, not on the
+parameters asked for (the camera never leaves the photograph, so it may not go where it is
+asked): where the face is and how large, in the middle of the shot. Two framings are distinct
+when one is mirrored and the other not, or the face sits a quarter of the frame's width
+apart, or one face is a third larger. A shot's own camera move, and its continuation in a
+repeat, stay within one framing: the face moves at most a tenth of the frame and grows or
+shrinks at most 15 %. The face is inside the frame and at least a fifth of its height. The
+generator fails rather than label framings that are not distinct.
 
 For each video it runs the dataset stage (faceFilter on, maxFrames 40, minFrames 4) and
 scores the images it keeps:
@@ -38,7 +46,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.synthetic_video import SUBJECTS, SceneSpec, SyntheticVideo, write_video  # noqa: E402
+from scripts.synthetic_video import (  # noqa: E402
+    SUBJECTS,
+    SceneSpec,
+    SyntheticVideo,
+    face_in_frame,
+    source_image,
+    write_video,
+)
 
 OUT = ROOT / "bench" / "out" / "faces"
 SETS = {"dev": (1, 2, 3, 4), "held-out": (101, 102, 103, 104)}
@@ -62,38 +77,91 @@ DISTRACTORS = (
     "department_store",
 )
 TARGETS = {"precision": 0.95, "recall": 0.9, "duplicates": 0, "cut_f1": 0.95}
+WIDTH, HEIGHT = 640, 360
+# Framings (see the module): distinct beyond these, one framing within the SAME_ ones.
+DISTINCT_SHIFT, DISTINCT_SCALE = 0.25, 1.33
+SAME_SHIFT, SAME_SCALE = 0.1, 1.15
+
+
+class NoRoom(Exception):
+    pass
+
+
+def geometry(spec: SceneSpec, t: float) -> tuple[float, float, float]:
+    found = face_in_frame(spec, t, WIDTH, HEIGHT)
+    assert found is not None
+    return found
+
+
+def one_framing(spec: SceneSpec, until: float) -> bool:
+    """The face stays inside the frame, large enough, and within one framing from 0 to `until`."""
+    times = np.linspace(0.0, until, 6)
+    shapes = [geometry(spec, float(t)) for t in times]
+    half_w = [0.4 * h * HEIGHT / WIDTH for _, _, h in shapes]  # a face is about 0.8 as wide as high
+    inside = all(
+        x - w >= 0.0 and x + w <= 1.0 and y - h / 2 >= 0.0 and y + h / 2 <= 1.0 and h >= 0.2
+        for (x, y, h), w in zip(shapes, half_w, strict=True)
+    )
+    (x0, y0, h0), (x1, y1, h1) = shapes[0], shapes[-1]
+    return (
+        inside
+        and abs(x1 - x0) <= SAME_SHIFT
+        and abs(y1 - y0) <= SAME_SHIFT
+        and max(h0, h1) / min(h0, h1) <= SAME_SCALE
+    )
+
+
+def distinct(a: tuple[float, float, float, bool], b: tuple[float, float, float, bool]) -> bool:
+    """Two framings (x, y, height, mirrored) a viewer tells apart (see the module)."""
+    return (
+        a[3] != b[3]
+        or abs(a[0] - b[0]) > DISTINCT_SHIFT
+        or max(a[2], b[2]) / min(a[2], b[2]) > DISTINCT_SCALE
+    )
 
 
 def framing(
-    subject: str, rng: np.random.Generator, seconds: float, shot: str, taken: list[tuple[float, float, bool]]
+    subject: str,
+    rng: np.random.Generator,
+    seconds: float,
+    shot: str,
+    taken: list[tuple[float, float, float, bool]],
 ) -> SceneSpec:
-    """A shot of `subject`, the face 20-70 % of the picture's height (never less than the whole
-    photo allows), placed and mirrored unlike every framing in `taken` (a clearly other framing:
-    another side or a quarter of the frame away, or a third closer or wider)."""
+    """A shot of `subject` in a framing distinct from every one in `taken` (then added to it)."""
     fx, fy, fh = SUBJECTS[subject]
-    for _ in range(200):
-        share = rng.uniform(max(0.2, fh), max(0.7, fh))
+    source = source_image(subject)
+    width_per_height = source.shape[0] / source.shape[1]
+    for _ in range(2000):
+        # of the frame's height, as asked (the camera may not oblige). The camera never shows less
+        # than the whole photograph, so a photograph whose face is already large gets closer
+        # framings instead of wider ones.
+        share = rng.uniform(0.2, max(0.7, 1.4 * fh))
         offset = rng.uniform(-0.3, 0.3)
         mirror = bool(rng.random() < 0.4)
-        if all(
-            mirror != m or abs(offset - o) > 0.25 or max(share, s) / min(share, s) > 1.33 for s, o, m in taken
-        ):
-            break
-    taken.append((share, offset, mirror))
-    view = fh / share
-    aspect = 16 / 9
-    return SceneSpec(
-        subject,
-        seconds,
-        center=(fx - offset * view * aspect, fy + rng.uniform(-0.1, 0.1) * view),
-        view=view,
-        drift=(rng.uniform(-0.01, 0.01), 0.0),
-        zoom=float(rng.choice([1.0, 0.97, 1.02])),
-        mirror=mirror,
-        tint=tuple(rng.uniform(0.9, 1.1, 3)),  # type: ignore[arg-type]
-        face=True,
-        shot=shot,
-    )
+        view = fh / share
+        x = 1.0 - fx if mirror else fx
+        spec = SceneSpec(
+            subject,
+            seconds,
+            center=(
+                x - offset * view * WIDTH / HEIGHT * width_per_height,
+                fy + rng.uniform(-0.1, 0.1) * view,
+            ),
+            view=view,
+            drift=(rng.uniform(-0.006, 0.006), 0.0),
+            zoom=float(rng.choice([1.0, 0.985, 1.015])),
+            mirror=mirror,
+            tint=tuple(rng.uniform(0.9, 1.1, 3)),  # type: ignore[arg-type]
+            face=True,
+            shot=shot,
+        )
+        if not one_framing(spec, seconds):
+            continue
+        shape = (*geometry(spec, seconds / 2), mirror)
+        if all(distinct(shape, other) for other in taken):
+            taken.append(shape)
+            return spec
+    raise NoRoom(f"no framing of {subject} distinct from {len(taken)} others")
 
 
 def distractor(name: str, rng: np.random.Generator, seconds: float) -> SceneSpec:
@@ -112,19 +180,36 @@ def distractor(name: str, rng: np.random.Generator, seconds: float) -> SceneSpec
 def plan(subject: str, seed: int) -> list[SceneSpec]:
     """Framings, repeats and distractors in a random order, with random transitions."""
     rng = np.random.default_rng(seed)
-    taken: list[tuple[float, float, bool]] = []
-    shots = [framing(subject, rng, rng.uniform(2.0, 5.0), f"{subject}-{k}", taken) for k in range(FRAMINGS)]
+    for _ in range(50):  # a greedy choice can leave no room for the last framings: choose again
+        taken: list[tuple[float, float, float, bool]] = []
+        try:
+            shots = [
+                framing(subject, rng, rng.uniform(2.0, 5.0), f"{subject}-{k}", taken) for k in range(FRAMINGS)
+            ]
+            break
+        except NoRoom:
+            continue
+    else:
+        raise RuntimeError(f"no {FRAMINGS} distinct framings of {subject} (seed {seed}); use fewer")
     others = [
         distractor(str(n), rng, rng.uniform(2.0, 4.0)) for n in rng.choice(DISTRACTORS, 9, replace=False)
     ]
     scenes = shots + others
     order = list(rng.permutation(len(scenes)))
     sequence = [scenes[i] for i in order]
-    # The same shot a moment later: after a cutaway, the camera move goes on where it was.
-    for k in rng.choice(FRAMINGS, REPEATS, replace=False):
+    # The same shot a moment later: after a cutaway, the camera move goes on where it was (of
+    # shots whose move stays within one framing that long).
+    repeats = 0
+    for k in rng.permutation(FRAMINGS):
         first = shots[int(k)]
-        at = sequence.index(first) + 2
-        sequence.insert(min(at, len(sequence)), _later(first, rng))
+        later = _later(first, rng)
+        at = sequence.index(first) + 2  # after one cutaway
+        if repeats == REPEATS or at > len(sequence) or not one_framing(first, later.start + later.seconds):
+            continue
+        sequence.insert(at, later)
+        repeats += 1
+    if repeats < REPEATS:
+        raise RuntimeError(f"only {repeats} of the framings of {subject} (seed {seed}) can be repeated")
     result = []
     for index, spec in enumerate(sequence):
         kind = "cut" if index == 0 else str(rng.choice(["cut", "dissolve", "fade"], p=[0.7, 0.15, 0.15]))
@@ -155,7 +240,7 @@ def video(subject: str, seed: int) -> SyntheticVideo:
         if saved.get("specs") == json.loads(json.dumps([asdict(s) for s in specs])):
             return SyntheticVideo(path=path, specs=specs, **saved["video"])
     print(f"generating {path.relative_to(ROOT)}...", file=sys.stderr)
-    made = write_video(path, specs, width=640, height=360, fps=25, crf=23, noise=3.0, seed=seed)
+    made = write_video(path, specs, width=WIDTH, height=HEIGHT, fps=25, crf=23, noise=3.0, seed=seed)
     fields = asdict(made)
     fields.pop("path")
     fields.pop("specs")
@@ -265,8 +350,8 @@ def evaluate(name: str) -> Score:
             try:
                 dataset = build_dataset(made.path, spec, "person", Path(scratch), lambda _: None)
                 starts, times = [s for s, _ in dataset.scenes], [i.time for i in dataset.images]
-            except DatasetTooSmall:
-                starts, times = [0.0], []
+            except DatasetTooSmall as small:  # no images, but the cuts count
+                starts, times = [s for s, _ in small.scenes] or [0.0], []
         score(made, starts, times, result)
     return result
 

@@ -227,6 +227,23 @@ def _camera(spec: SceneSpec, t: float, source: np.ndarray, width: int, height: i
     )
 
 
+def face_in_frame(spec: SceneSpec, t: float, width: int, height: int) -> tuple[float, float, float] | None:
+    """Where the person's face is at `t` seconds into the shot, as the camera shows it:
+    (centre x, centre y, height) as fractions of the frame; None for an image without one."""
+    if spec.image not in SUBJECTS:
+        return None
+    fx, fy, fh = SUBJECTS[spec.image]
+    source = source_image(spec.image)
+    src_h, src_w = source.shape[:2]
+    if spec.mirror:
+        fx = 1.0 - fx
+    camera = _camera(spec, t, source, width, height)  # output pixels -> source pixels
+    scale = camera[0, 0]
+    x = (fx * src_w - camera[0, 2]) / scale / width
+    y = (fy * src_h - camera[1, 2]) / scale / height
+    return x, y, fh * src_h / scale / height
+
+
 def scene_source(spec: SceneSpec) -> np.ndarray:
     """The shot's image with its mirroring, tint and brightness applied (once per shot)."""
     source = source_image(spec.image)
