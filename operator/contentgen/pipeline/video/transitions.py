@@ -69,8 +69,9 @@ class Cut:
 def shape_change(a: np.ndarray, b: np.ndarray) -> float:
     """Mean absolute difference of two equally sized uint8 frames, their mean brightness set
     aside (a change of exposure alone is not a change of picture)."""
-    diff = a.astype(np.int16) - b.astype(np.int16)
-    return float(np.abs(diff - diff.mean()).mean())
+    offset = cv2.mean(a)[0] - cv2.mean(b)[0]
+    shifted = cv2.add(b, offset) if offset > 0 else cv2.subtract(b, -offset)  # saturating
+    return float(cv2.norm(a, shifted, cv2.NORM_L1)) / a.size
 
 
 def residue(a: np.ndarray, m: np.ndarray, b: np.ndarray) -> float:
