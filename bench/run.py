@@ -400,11 +400,18 @@ def main() -> None:
         face_duplicates=held["duplicates"] == FACE_TARGETS["duplicates"],
         face_cut_f1=held["cut_f1"] >= FACE_TARGETS["cut_f1"],  # type: ignore[operator]
     )
+    from bench.detectors import measure as measure_detectors
+    from bench.detectors import table as detector_table
+
+    detectors = measure_detectors()
+    report["detectors"] = {name: asdict(result) for name, result in detectors.items()}
     (OUT / "results.json").write_text(json.dumps(report, indent=2) + "\n")
     table = markdown(report, label) + face_table(report)
     print(table)
+    print(detector_table(detectors))
     if not args.no_readme:
         update_readme(table)
+        update_readme(detector_table(detectors), "detectors", readmes=(README,))
 
 
 def markdown(report: dict, label: str) -> str:
@@ -486,7 +493,9 @@ def face_table(report: dict) -> str:
         return "met" if met[key] else "**missed**"
 
     rows = ["", "Face-dataset benchmark (bench/faces.py; targets judged on the held-out set):", ""]
-    rows += ["| set | precision | recall of framings | duplicates kept | cut F1 (±0.5 s) | fades found |"]
+    rows += [
+        "| set | precision | recall of framings | duplicates kept | cut F1 (±0.5 s) | transitions found |"
+    ]
     rows += ["| --- | --- | --- | --- | --- | --- |"]
     for name in ("dev", "held-out"):
         f = faces[name]
@@ -502,10 +511,12 @@ def face_table(report: dict) -> str:
     return "\n".join(rows) + "\n"
 
 
-def update_readme(table: str) -> None:
-    """Put the table into bench/README.md and the project's README (between the bench markers)."""
-    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
-    for readme in (README, ROOT / "README.md"):
+def update_readme(
+    table: str, marker: str = "bench", readmes: Sequence[Path] = (README, ROOT / "README.md")
+) -> None:
+    """Put the table into bench/README.md and the project's README (between the markers)."""
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    for readme in readmes:
         text = readme.read_text() if readme.exists() else ""
         if start not in text or end not in text:
             continue

@@ -118,7 +118,7 @@ def decode(
     Overlapping faces are merged MediaPipe's way (weighted NMS): the boxes of one cluster are
     averaged, weighted by score, and keep the best score.
     """
-    logits = np.clip(scores.reshape(-1), -100.0, 100.0)
+    logits = np.clip(scores.reshape(-1), -80.0, 80.0)  # exp(88) is float32's largest
     probability = 1.0 / (1.0 + np.exp(-logits))
     regress = boxes.reshape(-1, boxes.shape[-1])
     found = []
