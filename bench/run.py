@@ -388,10 +388,10 @@ def main() -> None:
         "cut_f1": overall.f1 >= TARGETS["cut_f1"],
         "face_share": overall.face_share >= TARGETS["face_share"],
     }
+    from bench.faces import SETS, evaluate
     from bench.faces import TARGETS as FACE_TARGETS
-    from bench.faces import evaluate
 
-    faces = {name: evaluate(name).summary() for name in ("dev", "held-out")}
+    faces = {name: evaluate(name).summary() for name in SETS}
     report["faces"] = faces
     held = faces["held-out"]
     report["met"].update(
@@ -497,8 +497,7 @@ def face_table(report: dict) -> str:
         "| set | precision | recall of framings | duplicates kept | cut F1 (±0.5 s) | transitions found |"
     ]
     rows += ["| --- | --- | --- | --- | --- | --- |"]
-    for name in ("dev", "held-out"):
-        f = faces[name]
+    for name, f in faces.items():
         rows.append(
             f"| {name} | {f['precision']:.2f} ({f['precise']}/{f['images']}) | {f['recall']:.2f} "
             f"({f['found']}/{f['framings']}) | {f['duplicates']} | {f['cut_f1']:.2f} | "

@@ -17,6 +17,7 @@ from contentgen.pipeline.video.scan import analyse
 from contentgen.pipeline.video.scoring import (
     DUPLICATE_BITS,
     MIN_EXPOSURE,
+    aligned_similarity,
     exposure,
     hamming,
     is_duplicate,
@@ -24,6 +25,7 @@ from contentgen.pipeline.video.scoring import (
     picture_area,
     quality,
     sharpness,
+    thumb,
 )
 from contentgen.pipeline.video.selection import (
     Admission,
@@ -314,6 +316,35 @@ def test_shortlist_keeps_one_of_near_duplicates() -> None:
     assert shortlist.add(worse_copy) == Admission(False, [], duplicate=True)
     assert shortlist.add(better_copy) == Admission(True, [first], duplicate=True)
     assert [p.scene for p in shortlist.chronological()] == [2]
+
+
+@pytest.mark.parametrize("subject", ["astronaut", "grace_hopper", "camera"])
+def test_same_shot_a_moment_later_but_not_mirrored(subject: str) -> None:
+    """The camera went on moving for 6 s: the same shot. The same framing mirrored, with the
+    face in the same place at the same size: another shot."""
+    from scripts.synthetic_video import SUBJECTS, SceneSpec
+
+    finder = FaceFinder()
+    fx, fy, fh = SUBJECTS[subject]
+    spec = SceneSpec(subject, 8.0, center=(fx, fy + 0.05), view=fh / 0.4, drift=(0.004, 0.0), zoom=1.01)
+
+    def pick(frame: np.ndarray, scene: int) -> Pick[str]:
+        found = finder.find(frame)
+        assert found is not None
+        height, width = frame.shape
+        box = (found.x / width, found.y / height, found.w / width, found.h / height)
+        return Pick(
+            scene, float(scene), 1.0, phash(frame), f"s{scene}", face=True, face_box=box, thumb=thumb(frame)
+        )
+
+    first = cv2.cvtColor(render_scene(spec, 0.0, 640, 360), cv2.COLOR_RGB2GRAY)
+    later = cv2.cvtColor(render_scene(spec, 6.0, 640, 360), cv2.COLOR_RGB2GRAY)
+    mirrored = np.ascontiguousarray(first[:, ::-1])
+    assert same_shot(pick(first, 0), pick(later, 1))
+    assert not same_shot(pick(first, 0), pick(mirrored, 2))
+    assert aligned_similarity(
+        thumb(first), pick(first, 0).face_box, thumb(first), pick(first, 0).face_box
+    ) == (pytest.approx(1.0))
 
 
 def test_same_shot_needs_alike_frames_and_faces_in_the_same_place() -> None:

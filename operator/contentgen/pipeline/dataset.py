@@ -51,7 +51,7 @@ from contentgen.pipeline.video.crop import detail_crop, encode_jpeg, face_crop, 
 from contentgen.pipeline.video.decode import to_bgr
 from contentgen.pipeline.video.faces import MIN_FACE_SHARE, Box, FaceFinder
 from contentgen.pipeline.video.scan import Analysed, ClosedScene, Scanner
-from contentgen.pipeline.video.scoring import MIN_EXPOSURE, MIN_SHARPNESS, phash
+from contentgen.pipeline.video.scoring import MIN_EXPOSURE, MIN_SHARPNESS, phash, thumb
 from contentgen.pipeline.video.selection import Candidate, Pick, Shortlist, choose
 
 ARCHIVE = "dataset.zip"
@@ -225,11 +225,11 @@ def build_dataset(
     """Find `video`'s scenes and build the training dataset in `out_dir` (see the module doc).
 
     One image per scene: the scene's sharpest, best exposed frame among a few sampled per
-    second. Scenes shorter than `spec.min_scene_seconds` are skipped. With
-    `spec.face_filter`, a scene counts only if one of its best frames shows a frontal face
-    (the best such frame is taken, cropped around the face): a LoRA of a person learns
-    nothing from shots without them. Near-duplicate images (pHash) are kept once. When more
-    than `spec.max_frames` scenes qualify, the best ones are kept, in chronological order.
+    second (none mid-transition). Scenes shorter than `spec.min_scene_seconds` are skipped.
+    With `spec.face_filter`, a scene counts only if one of its best frames shows a face (the
+    best such frame is taken, cropped around the face): a LoRA of a person learns nothing
+    from shots without them. A shot seen again is kept once (`selection.same_shot`). When
+    more than `spec.max_frames` scenes qualify, the best ones are kept, in chronological order.
 
     Raises `InvalidInput` for an unreadable video or one longer than `max_seconds` seconds,
     and `DatasetTooSmall` when fewer than `spec.least_frames` images qualify, with the counts
@@ -369,6 +369,7 @@ def _pick(scene: int, candidate: Candidate[Analysed], face: Box | None, staging:
         face=face is not None,
         sharpness=candidate.sharpness,
         face_box=face_box,
+        thumb=thumb(analysed.gray) if face_box is not None else None,
     )
 
 

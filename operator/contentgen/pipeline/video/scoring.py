@@ -86,3 +86,38 @@ def hamming(a: int, b: int) -> int:
 
 def is_duplicate(a: int, b: int, max_bits: int = DUPLICATE_BITS) -> bool:
     return hamming(a, b) <= max_bits
+
+
+# The small picture two frames are compared by when a face aligns them (`aligned_similarity`).
+THUMB_WIDTH = 96
+
+
+def thumb(gray: np.ndarray, width: int = THUMB_WIDTH) -> np.ndarray:
+    """`gray` shrunk to `width` pixels across, as float32."""
+    height = max(1, round(width * gray.shape[0] / gray.shape[1]))
+    return cv2.resize(gray, (width, height), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def aligned_similarity(
+    a: np.ndarray,
+    face_a: tuple[float, float, float, float],
+    b: np.ndarray,
+    face_b: tuple[float, float, float, float],
+) -> float:
+    """How alike two frames' thumbnails are once `b` is moved and scaled so that its face
+    (x, y, w, h as fractions of the frame) lies on `a`'s: the correlation of their pixels where
+    both have picture, -1 to 1 (0 when they share less than a third of the frame). A camera
+    that moved a little finds the same picture again; a mirrored or other picture does not."""
+    height, width = a.shape
+    scale = face_a[3] / face_b[3]
+    ax, ay = (face_a[0] + face_a[2] / 2) * width, (face_a[1] + face_a[3] / 2) * height
+    bx, by = (face_b[0] + face_b[2] / 2) * width, (face_b[1] + face_b[3] / 2) * height
+    move = np.array([[scale, 0, ax - scale * bx], [0, scale, ay - scale * by]], np.float32)
+    moved = cv2.warpAffine(cv2.resize(b, (width, height)), move, (width, height), flags=cv2.INTER_LINEAR)
+    inside = cv2.warpAffine(np.ones((height, width), np.uint8), move, (width, height)) > 0
+    if inside.mean() < 1 / 3:
+        return 0.0
+    x, y = a[inside], moved[inside]
+    x, y = x - x.mean(), y - y.mean()
+    spread = float(np.sqrt((x * x).sum() * (y * y).sum()))
+    return float((x * y).sum()) / spread if spread > 0 else 0.0

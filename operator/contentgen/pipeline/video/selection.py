@@ -5,10 +5,18 @@ frames (`CandidatePool`), and the dataset so far keeps at most `max_frames` pick
 (`Shortlist`), whose images wait on disk. Ranking is by `quality` (see scoring.py); the
 payloads (decoded frames, file paths) are the caller's business.
 
-Two picks are the same shot (`same_shot`) when their whole frames look alike (perceptual
-hash) and their faces, if any, sit at the same place at the same size. The training crop is
-not what is compared: a crop centred on the face makes a zoomed-in and a zoomed-out framing
-of one person look alike, and those are exactly the variety a LoRA needs.
+Two picks are the same shot (`same_shot`) when they are one framing seen twice. With faces:
+the faces sit at about the same place at about the same size, and the whole frames, moved
+and scaled so that the faces coincide, show the same picture (a camera that went on moving
+a little still passes; a mirrored framing or another background does not). Without faces:
+the whole frames look alike (perceptual hash). The training crop is not what is compared: a
+crop centred on the face makes a zoomed-in and a zoomed-out framing of one person look
+alike, and those are exactly the variety a LoRA needs.
+
+The limits were chosen on the face benchmark's development videos (bench/faces.py), where one
+shot's two images differ by at most 8 % in face size and 4 % of the frame in place and
+correlate at 0.90 or more once aligned, while distinct framings at the same place and size
+(mirrored) correlate at 0.72 at most.
 """
 
 from __future__ import annotations
@@ -19,11 +27,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from .faces import Box
-from .scoring import is_duplicate
+import numpy as np
 
-# Faces of the same shot overlap at least this much (intersection over union, in frame fractions).
-SAME_PLACE_IOU = 0.5
+from .faces import Box
+from .scoring import aligned_similarity, is_duplicate
+
+# One framing: faces at most this much larger, this far apart (fractions of the frame), and
+# the aligned frames at least this alike (scoring.aligned_similarity).
+SAME_SCALE = 1.15
+SAME_SHIFT = 0.12
+SAME_PICTURE = 0.85
 
 T = TypeVar("T")
 
@@ -95,7 +108,8 @@ def choose(
 class Pick(Generic[T]):
     """A scene's chosen frame, a contender for the dataset.
 
-    `phash`: the whole frame's; `face_box`: the face as (x, y, w, h) fractions of the frame.
+    `phash`: the whole frame's; `face_box`: the face as (x, y, w, h) fractions of the frame;
+    `thumb`: the whole frame, small (scoring.thumb), for comparing framings.
     """
 
     scene: int
@@ -106,25 +120,26 @@ class Pick(Generic[T]):
     face: bool = False
     sharpness: float = 0.0
     face_box: tuple[float, float, float, float] | None = None
+    thumb: np.ndarray | None = None
 
 
-def overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
-    """Intersection over union of two (x, y, w, h) boxes."""
-    width = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-    height = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-    if width <= 0 or height <= 0:
-        return 0.0
-    inter = width * height
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+def one_framing(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    """Two faces (x, y, w, h fractions) at about the same place and size."""
+    scale = max(a[3], b[3]) / min(a[3], b[3])
+    dx = abs((a[0] + a[2] / 2) - (b[0] + b[2] / 2))
+    dy = abs((a[1] + a[3] / 2) - (b[1] + b[3] / 2))
+    return scale <= SAME_SCALE and dx <= SAME_SHIFT and dy <= SAME_SHIFT
 
 
 def same_shot(a: Pick[T], b: Pick[T]) -> bool:
-    """Whether two picks show the same shot: alike frames, and faces (if any) in the same place."""
-    if not is_duplicate(a.phash, b.phash):
-        return False
+    """Whether two picks show the same shot (see the module)."""
     if a.face_box is None or b.face_box is None:
-        return a.face_box is None and b.face_box is None
-    return overlap(a.face_box, b.face_box) >= SAME_PLACE_IOU
+        return a.face_box is None and b.face_box is None and is_duplicate(a.phash, b.phash)
+    if not one_framing(a.face_box, b.face_box):
+        return False
+    if a.thumb is None or b.thumb is None:
+        return is_duplicate(a.phash, b.phash)
+    return aligned_similarity(a.thumb, a.face_box, b.thumb, b.face_box) >= SAME_PICTURE
 
 
 @dataclass

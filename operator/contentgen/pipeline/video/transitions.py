@@ -70,7 +70,7 @@ def shape_change(a: np.ndarray, b: np.ndarray) -> float:
     """Mean absolute difference of two equally sized uint8 frames, their mean brightness set
     aside (a change of exposure alone is not a change of picture)."""
     offset = cv2.mean(a)[0] - cv2.mean(b)[0]
-    shifted = cv2.add(b, offset) if offset > 0 else cv2.subtract(b, -offset)  # saturating
+    shifted = cv2.addWeighted(b, 1.0, b, 0.0, offset)  # b + offset, saturating
     return float(cv2.norm(a, shifted, cv2.NORM_L1)) / a.size
 
 
