@@ -13,10 +13,10 @@ the whole frames look alike (perceptual hash). The training crop is not what is 
 crop centred on the face makes a zoomed-in and a zoomed-out framing of one person look
 alike, and those are exactly the variety a LoRA needs.
 
-The limits were chosen on the face benchmark's development videos (bench/faces.py), where one
-shot's two images differ by at most 8 % in face size and 4 % of the frame in place and
-correlate at 0.90 or more once aligned, while distinct framings at the same place and size
-(mirrored) correlate at 0.72 at most.
+The limits were chosen on the face benchmark's development videos (bench/faces.py, sets `dev`
+and `seen`), where one shot's two images differ by at most 8 % in face size and 4 % of the
+frame in place and correlate at 0.90 or more once aligned, while distinct framings at about
+the same place and size (mirrored) correlate at 0.72 at most.
 """
 
 from __future__ import annotations
