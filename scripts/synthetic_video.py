@@ -59,9 +59,17 @@ OTHER_IMAGES = (
     "colorwheel",
     "text",
 )
-# Framings of the astronaut that show her face large: (centre x, centre y, visible height), as
-# fractions of the 512 x 512 image. Her face is around (0.44, 0.22), about 0.19 high.
-FACE_FRAMINGS = ((0.45, 0.30, 0.60), (0.44, 0.26, 0.45), (0.50, 0.35, 0.75), (0.42, 0.24, 0.40))
+# Framings of the astronaut that show her face large: (centre x, centre y, visible height,
+# mirrored), the first three as fractions of the 512 x 512 image (of the mirrored image when
+# mirrored). Her face is around (0.44, 0.22), about 0.2 high. Any two are distinct framings as
+# bench/faces.py defines them (mirrored or not, a quarter of the frame apart, or a third larger),
+# from start to end of their camera moves.
+FACE_FRAMINGS = (
+    (0.45, 0.30, 0.60, False),  # head and shoulders, centred
+    (0.56, 0.26, 0.42, True),  # closer, mirrored
+    (0.62, 0.36, 0.95, False),  # wide, the face left of centre
+    (0.30, 0.24, 0.40, False),  # close, the face right of centre
+)
 AUDIO_RATE = 44100
 FOCUS_PULL_SECONDS = 0.5
 
@@ -143,7 +151,7 @@ def source_image(name: str) -> np.ndarray:
 
 def face_scene(seconds: float, variant: int = 0, **changes: object) -> SceneSpec:
     """A shot of the astronaut's face; `variant` picks one of a few framings and motions."""
-    cx, cy, view = FACE_FRAMINGS[variant % len(FACE_FRAMINGS)]
+    cx, cy, view, mirror = FACE_FRAMINGS[variant % len(FACE_FRAMINGS)]
     motion = variant % 3
     spec = SceneSpec(
         FACE_IMAGE,
@@ -152,7 +160,7 @@ def face_scene(seconds: float, variant: int = 0, **changes: object) -> SceneSpec
         view=view,
         drift=(0.006 if motion == 1 else 0.0, 0.0),
         zoom=0.97 if motion == 2 else 1.0,
-        mirror=variant % 2 == 1,
+        mirror=mirror,
         tint=((1.0, 1.0, 1.0), (1.08, 1.0, 0.92), (0.92, 1.0, 1.08))[variant % 3],
         face=True,
     )
