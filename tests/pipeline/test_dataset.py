@@ -301,6 +301,17 @@ def test_contact_sheet(faces_only: LocalDataset) -> None:
     assert clock(12.34) == "0:12.3" and clock(3725) == "1:02:05.0"
 
 
+def test_contact_sheet_title_fits_a_narrow_sheet(faces_only: LocalDataset, tmp_path: Path) -> None:
+    from contentgen.pipeline.contact_sheet import write_contact_sheet
+
+    image = faces_only.images[0]
+    title = "dmavatar: 1 images, 8 scenes of a-video-with-a-rather-long-name.mp4"
+    sheet = cv2.imread(str(write_contact_sheet([(image.path, 1.0, True)], tmp_path / "s.jpg", title=title)))
+    band = sheet[:40]
+    assert band[:, :100].max() > 200  # the title is there
+    assert band[:, -4:].max() < 80  # and ends before the sheet does
+
+
 def test_apply_captions_rewrites_what_training_sees(shots: SyntheticVideo, tmp_path: Path) -> None:
     from contentgen.api import Captioning
     from contentgen.pipeline.dataset import apply_captions

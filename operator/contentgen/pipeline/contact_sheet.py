@@ -46,7 +46,9 @@ def write_contact_sheet(
     height = _TITLE + rows * cell_h + (rows + 1) * _GAP
     sheet = np.full((height, width, 3), _BACKGROUND, np.uint8)
     ascii_title = "".join(c if 32 <= ord(c) < 127 else "?" for c in title)  # Hershey fonts are ASCII
-    cv2.putText(sheet, ascii_title, (_GAP, 28), _FONT, 0.7, (255, 255, 255), 1, cv2.LINE_AA)
+    (text_width, _), _ = cv2.getTextSize(ascii_title, _FONT, 0.7, 1)
+    size = 0.7 * min(1.0, (width - 2 * _GAP) / max(text_width, 1))  # a narrow sheet: smaller type
+    cv2.putText(sheet, ascii_title, (_GAP, 28), _FONT, size, (255, 255, 255), 1, cv2.LINE_AA)
     for number, (path, seconds, face) in enumerate(images):
         row, column = divmod(number, columns)
         x = _GAP + column * (THUMB + _GAP)
