@@ -66,8 +66,8 @@ class DatasetSpec(ApiModel):
     face_filter: Annotated[
         bool,
         Field(
-            description="Use only scenes that show a frontal face (at least 15 % of the picture's height) "
-            "and crop around it; turn off for subjects without a face."
+            description="Use only scenes that show a face (frontal, turned or in profile; at least 15 % "
+            "of the picture's height) and crop around it; turn off for subjects without a face."
         ),
     ] = True
     caption_template: CaptionTemplate = "a photo of {trigger}"
