@@ -129,16 +129,19 @@ def timed(command: Sequence[str]) -> Timed:
 
 
 def cached_video(name: str, params: dict[str, float]) -> SyntheticVideo:
-    """The generated video `name`, made again only when missing or made with other parameters."""
+    """The generated video `name`, made again only when missing or made with other parameters
+    or another plan (the synthetic framings may change)."""
     path, meta = OUT / f"{name}.mp4", OUT / f"{name}.json"
+    plan = random_plan(float(params["seconds"]), seed=int(params["seed"]))
+    specs = json.loads(json.dumps([asdict(spec) for spec in plan]))
     if path.exists() and meta.exists():
         saved = json.loads(meta.read_text())
-        if saved["params"] == params:
+        if saved["params"] == params and saved.get("specs") == specs:
             return SyntheticVideo(path=path, **saved["video"])
     print(f"generating {path.relative_to(ROOT)} ({params['seconds']:g} s)...", file=sys.stderr)
     video = write_video(
         path,
-        random_plan(float(params["seconds"]), seed=int(params["seed"])),
+        plan,
         width=int(params["width"]),
         height=int(params["height"]),
         fps=int(params["fps"]),
@@ -150,7 +153,7 @@ def cached_video(name: str, params: dict[str, float]) -> SyntheticVideo:
     fields = asdict(video)
     fields.pop("path")
     fields.pop("specs")
-    meta.write_text(json.dumps({"params": params, "video": fields}, indent=1))
+    meta.write_text(json.dumps({"params": params, "specs": specs, "video": fields}, indent=1))
     return video
 
 
