@@ -284,8 +284,8 @@ class Score:
             "recall": self.recall,
             "duplicates": self.duplicates,
             "cut_f1": self.cut_f1,
-            "transitions_found": f"{self.transitions_found}/{self.transitions}",
             **{k: v for k, v in asdict(self).items() if k != "videos"},
+            "transitions_found": f"{self.transitions_found}/{self.transitions}",
             "videos": self.videos,
         }
 
