@@ -88,6 +88,14 @@ push-images:  ## push both images (after `make images` and a registry login)
 bench-validate: install  ## time `contentgen validate` on a big generated GitOps tree
 	$(BIN)/python bench/validate.py
 
+.PHONY: bench-operator
+bench-operator: install  ## the operator at scale against the local control plane, with a raw baseline (numbers go into README)
+	$(BIN)/python -m bench.operator --readme
+
+.PHONY: bench-chaos
+bench-chaos: install  ## 200 resources, a flapping API server, the operator SIGKILLed five times: all converge
+	$(BIN)/python -m bench.chaos
+
 .PHONY: generate
 generate: install tools  ## regenerate committed files: crds/, the chart's CRDs, README's API reference, the chart's values table, charts/install.yaml
 	$(BIN)/contentgen crds --out crds

@@ -3,11 +3,14 @@ the bootstrap policy, the default namespaces and the project's CRDs (no HTTP).""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import pytest
 import yaml
 
 from contentgen.cluster.apiserver import ControlPlane, Request, Response, User
+from contentgen.cluster.errors import ApiError
 from contentgen.cluster.server import ADMIN, LocalControlPlane
 from tests.conftest import ROOT
 
@@ -69,6 +72,14 @@ class Api:
 
     def delete(self, group: str, plural: str, namespace: str, name: str, body: Any = None) -> Response:
         return self.call("delete", group, plural, namespace, name, body)
+
+
+def refused(call: Callable[[], Any], code: int) -> ApiError:
+    """The ApiError `call` raises, which must have status `code`."""
+    with pytest.raises(ApiError) as info:
+        call()
+    assert info.value.code == code, info.value.message
+    return info.value
 
 
 def control_plane(tmp_path: Any, *, install_crds: bool = True, rbac: bool = True) -> LocalControlPlane:

@@ -14,7 +14,7 @@ from contentgen.cluster.apiserver import User
 from contentgen.cluster.errors import ApiError
 from contentgen.cluster.rbac import service_account_user
 from contentgen.cluster.server import ADMIN, LocalControlPlane
-from tests.cluster.api_fixtures import Api, chart_rbac, control_plane, lora
+from tests.cluster.api_fixtures import Api, chart_rbac, control_plane, lora, refused
 
 CG = "contentgen.io"
 OPERATOR = service_account_user("contentgen", "contentgen-operator")
@@ -28,13 +28,6 @@ def local(tmp_path: Path) -> LocalControlPlane:
         "", "namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}}
     )
     return local
-
-
-def refused(call: Any, code: int) -> ApiError:
-    with pytest.raises(ApiError) as info:
-        call()
-    assert info.value.code == code, info.value.message
-    return info.value
 
 
 def operator_job(owner: dict[str, Any]) -> dict[str, Any]:
@@ -71,7 +64,8 @@ def test_the_operator_may_do_its_work_and_nothing_more(local: LocalControlPlane)
     operator.patch(CG, "loratrainings", "team", "demo", {"status": {"phase": "Pending"}}, sub="status")
     error = refused(lambda: operator.delete(CG, "loratrainings", "team", "demo"), 403)
     assert error.message == (
-        'loratrainings.contentgen.io "demo" is forbidden: User "system:serviceaccount:contentgen:contentgen-operator" '
+        'loratrainings.contentgen.io "demo" is forbidden: '
+        'User "system:serviceaccount:contentgen:contentgen-operator" '
         'cannot delete resource "loratrainings" in API group "contentgen.io" in the namespace "team"'
     )
     error = refused(lambda: operator.call("list", "", "secrets", "team"), 403)
@@ -168,7 +162,8 @@ def test_service_account_admission(local: LocalControlPlane) -> None:
     }
     error = refused(lambda: Api(local.plane).create("", "pods", pod, "team"), 403)
     assert error.message == (
-        'pods "p" is forbidden: error looking up service account team/missing: serviceaccount "missing" not found'
+        'pods "p" is forbidden: error looking up service account team/missing: '
+        'serviceaccount "missing" not found'
     )
 
 
@@ -183,3 +178,30 @@ def test_impersonation_needs_the_impersonate_verb(local: LocalControlPlane) -> N
     with pytest.raises(ApiError) as info:
         local.authenticator.impersonate(nobody, as_operator)
     assert info.value.code == 403
+
+
+def test_decisions_are_kept_within_bounds_and_all_go_to_the_audit_log() -> None:
+    import io
+    import json
+
+    from contentgen.cluster.apiserver import ControlPlane, Request
+
+    plane = ControlPlane(decisions_kept=100)
+    plane.audit = io.StringIO()
+    configmaps = plane.type_of("", "configmaps")
+    for i in range(300):
+        plane.handle(Request(ADMIN, "list", configmaps, f"ns-{i}"))
+    kept = plane.decisions
+    assert len(kept) == 100 and plane.decisions_made == 300
+    assert [d.namespace for d in kept] == [f"ns-{i}" for i in range(200, 300)]  # the latest
+    lines = [json.loads(line) for line in plane.audit.getvalue().splitlines()]
+    assert len(lines) == 300 and lines[0]["namespace"] == "ns-0" and lines[0]["verb"] == "list"
+    assert lines[-1] == {
+        "user": "kubernetes-admin",
+        "verb": "list",
+        "group": "",
+        "resource": "configmaps",
+        "namespace": "ns-299",
+        "name": "",
+        "allowed": True,
+    }

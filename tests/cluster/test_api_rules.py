@@ -12,9 +12,8 @@ import pytest
 import yaml
 
 from contentgen.cluster.apiserver import Request
-from contentgen.cluster.errors import ApiError
 from contentgen.cluster.server import LocalControlPlane
-from tests.cluster.api_fixtures import Api, control_plane, crds, lora
+from tests.cluster.api_fixtures import Api, control_plane, crds, lora, refused
 from tests.conftest import ROOT
 
 CG = "contentgen.io"
@@ -29,13 +28,6 @@ def local(tmp_path: Path) -> LocalControlPlane:
 @pytest.fixture
 def api(local: LocalControlPlane) -> Api:
     return Api(local.plane)
-
-
-def refused(call: Any, code: int) -> ApiError:
-    with pytest.raises(ApiError) as info:
-        call()
-    assert info.value.code == code, info.value.message
-    return info.value
 
 
 # --- CRD admission -------------------------------------------------------------------------------
@@ -94,7 +86,8 @@ def test_a_default_that_fails_its_own_schema_is_refused(tmp_path: Path) -> None:
     [
         (
             lambda s: s["properties"]["spec"]["properties"]["prompt"].pop("type"),
-            "properties[spec].properties[prompt].type: Required value: must not be empty for specified object fields",
+            "properties[spec].properties[prompt].type: Required value: "
+            "must not be empty for specified object fields",
         ),
         (
             lambda s: s["properties"]["spec"]["x-kubernetes-validations"].append(
@@ -114,7 +107,8 @@ def test_a_default_that_fails_its_own_schema_is_refused(tmp_path: Path) -> None:
             lambda s: s["properties"]["status"]["properties"]["conditions"]["items"]["required"].remove(
                 "type"
             ),
-            "this property is in x-kubernetes-list-map-keys, so it must have a default or be a required property",
+            "this property is in x-kubernetes-list-map-keys, "
+            "so it must have a default or be a required property",
         ),
         (
             lambda s: s["properties"]["spec"].update(
@@ -330,6 +324,43 @@ def test_patch_types(api: Api, local: LocalControlPlane) -> None:
     assert merged["metadata"]["finalizers"] == ["a.io/x", "b.io/y"]
 
 
+def test_a_list_emptied_by_a_patch_is_not_stored(api: Api) -> None:
+    """Built-in list fields and ObjectMeta's are `omitempty`: the server keeps no empty list."""
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "finalizers": ["a.io/x"]}}
+    api.create("", "configmaps", config, "default")
+    deleted = {"metadata": {"$deleteFromPrimitiveList/finalizers": ["a.io/x"]}}
+    patched = api.patch("", "configmaps", "default", "c", deleted, kind="strategic")
+    assert "finalizers" not in patched["metadata"]
+    assert "finalizers" not in api.get("", "configmaps", "default", "c")["metadata"]
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "d"}},
+            "template": {
+                "metadata": {"labels": {"app": "d"}},
+                "spec": {"containers": [{"name": "c", "image": "i:1", "env": [{"name": "A", "value": "1"}]}]},
+            },
+        },
+    }
+    api.create("apps", "deployments", deployment, "default")
+    no_env = {
+        "spec": {
+            "template": {"spec": {"containers": [{"name": "c", "env": [{"name": "A", "$patch": "delete"}]}]}}
+        }
+    }
+    patched = api.patch("apps", "deployments", "default", "d", no_env, kind="strategic")
+    container = patched["spec"]["template"]["spec"]["containers"][0]
+    assert container["name"] == "c" and "env" not in container
+    # the same for custom resources' metadata (kopf removes its finalizer with a merge patch)
+    api.create(
+        CG, "loratrainings", {**lora(), "metadata": {"name": "f", "finalizers": ["k.io/f"]}}, "default"
+    )
+    patched = api.patch(CG, "loratrainings", "default", "f", {"metadata": {"finalizers": [], "labels": {}}})
+    assert "finalizers" not in patched["metadata"] and "labels" not in patched["metadata"]
+
+
 def test_server_side_apply_owns_fields_and_reports_conflicts(api: Api) -> None:
     applied = lora(tags=["a"])
     created = api.patch(
@@ -392,8 +423,8 @@ def test_finalizers_hold_deletion_and_cannot_be_added_while_deleting(api: Api) -
         422,
     )
     assert (
-        'no new finalizers can be added if the object is being deleted, found new finalizers []string{"x.io/y"}'
-        in error.message
+        "no new finalizers can be added if the object is being deleted, "
+        'found new finalizers []string{"x.io/y"}' in error.message
     )
     gone = api.patch(CG, "loratrainings", "default", "demo", {"metadata": {"finalizers": None}})
     assert gone["metadata"]["deletionTimestamp"]
@@ -419,11 +450,16 @@ def test_namespace_lifecycle(api: Api) -> None:
     assert api.get("", "namespaces", "", "going")["status"]["phase"] == "Terminating"
     error = refused(lambda: api.create(CG, "loratrainings", lora(), "going"), 403)
     assert error.message == (
-        'loratrainings.contentgen.io "demo" is forbidden: unable to create new content in namespace going because it is being terminated'
+        'loratrainings.contentgen.io "demo" is forbidden: '
+        "unable to create new content in namespace going because it is being terminated"
     )
+    for immortal in ("default", "kube-system", "kube-public"):
+        error = refused(lambda name=immortal: api.delete("", "namespaces", "", name), 403)
+        assert error.message == f'namespaces "{immortal}" is forbidden: this namespace may not be deleted'
+        assert "deletionTimestamp" not in api.get("", "namespaces", "", immortal)["metadata"]
 
 
-# --- lists and watches -------------------------------------------------------------------------------------------
+# --- lists and watches ---------------------------------------------------------------------------
 
 
 def test_list_pages_with_continue_tokens(api: Api) -> None:
@@ -508,7 +544,7 @@ def test_a_compacted_resource_version_is_gone(api: Api, local: LocalControlPlane
     assert event["object"]["message"].startswith("too old resource version:")
 
 
-# --- built-in kinds ------------------------------------------------------------------------------------------------
+# --- built-in kinds ------------------------------------------------------------------------------
 
 
 def job(**spec: Any) -> dict[str, Any]:

@@ -3,6 +3,11 @@ and what a real server refuses is refused with its status code and message."""
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import http.client
+import json
+import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +19,7 @@ from contentgen.cluster.server import LocalControlPlane
 from tests.cluster.api_fixtures import Api, chart_rbac, crds
 from tests.conftest import EXAMPLES
 from tests.kubectl import Kubectl
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(300)
 CG = "contentgen.io"
@@ -195,3 +201,124 @@ def test_rbac_is_enforced_for_the_operator_identity(cluster: tuple[LocalControlP
         'User "system:serviceaccount:contentgen:contentgen-operator" cannot delete resource "loratrainings" '
         'in API group "contentgen.io" in the namespace "default"' in done.stderr
     )
+
+
+def test_a_client_that_goes_away_ends_its_watch(cluster: tuple[LocalControlPlane, Kubectl]) -> None:
+    """No watch outlives its client: the server notices the closed connection while it waits for
+    changes (kubectl sends no timeoutSeconds; the stream would otherwise last 30 minutes)."""
+    local, kubectl = cluster
+    wait_for(lambda: local.plane.watching == 0, 30, "no watch open")
+    watcher = kubectl.popen("get", "configmaps", "-w")
+    wait_for(lambda: local.plane.watching == 1, 30, "kubectl watching")
+    watcher.kill()
+    watcher.communicate(timeout=30)
+    wait_for(lambda: local.plane.watching == 0, 10, "the watch ended with its client")
+    context = ssl.create_default_context(cafile=str(local.ca_file))
+    host, port = local.url.removeprefix("https://").split(":")
+    connection = http.client.HTTPSConnection(host, int(port), context=context, timeout=30)
+    connection.request(
+        "GET",
+        "/api/v1/namespaces/default/configmaps?watch=true",
+        headers={"Authorization": f"Bearer {local.admin_token}"},
+    )
+    response = connection.getresponse()
+    assert response.status == 200 and response.getheader("Transfer-Encoding") == "chunked"
+    wait_for(lambda: local.plane.watching == 1, 30, "the client watching")
+    # TLS close_notify first, as Go's client sends it (unwrap then waits for the server's: not here)
+    connection.sock.setblocking(False)
+    with contextlib.suppress(ssl.SSLError):
+        connection.sock.unwrap()
+    connection.close()
+    wait_for(lambda: local.plane.watching == 0, 10, "the watch ended with its client")
+
+
+def test_typed_commands_send_protobuf(cluster: tuple[LocalControlPlane, Kubectl], tmp_path: Path) -> None:
+    """kubectl's typed commands send application/vnd.kubernetes.protobuf bodies."""
+    _, kubectl = cluster
+    assert kubectl.run("create", "namespace", "proto").stdout.strip() == "namespace/proto created"
+    namespace = kubectl.json("get", "namespace", "proto")
+    assert namespace["status"]["phase"] == "Active"
+    assert namespace["metadata"]["labels"] == {"kubernetes.io/metadata.name": "proto"}
+    blob = bytes(range(256))
+    (tmp_path / "blob").write_bytes(blob)
+    kubectl.run(
+        "create", "secret", "generic", "s", "--from-literal=k=v", "--from-literal=empty=", "-n", "proto"
+    )
+    secret = kubectl.json("get", "secret", "s", "-n", "proto")
+    assert secret["data"] == {"k": base64.b64encode(b"v").decode(), "empty": ""}
+    assert secret["type"] == "Opaque"
+    kubectl.run(
+        "create",
+        "configmap",
+        "c",
+        "--from-literal=a=b",
+        f"--from-file=blob={tmp_path / 'blob'}",
+        "-n",
+        "proto",
+    )
+    config = kubectl.json("get", "configmap", "c", "-n", "proto")
+    assert config["data"] == {"a": "b"} and base64.b64decode(config["binaryData"]["blob"]) == blob
+    kubectl.run("create", "serviceaccount", "robot", "-n", "proto")
+    assert kubectl.json("get", "serviceaccount", "robot", "-n", "proto")["metadata"]["name"] == "robot"
+    # a kind this control plane has no protobuf description of is refused, not misread
+    done = kubectl.run("create", "deployment", "d", "--image=nginx:1", "-n", "proto", check=False)
+    assert done.returncode == 1
+    assert "accepted media types include: application/json, application/yaml" in done.stderr
+    assert (
+        "decodes protobuf for ConfigMap, Namespace, Secret, SelfSubjectAccessReview, ServiceAccount"
+        in done.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "answer"),
+    [
+        (("create", "jobs"), "yes"),
+        (("get", "jobs"), "no"),  # list and watch only
+        (("delete", "loratrainings.contentgen.io"), "no"),
+        (("patch", "loratrainings.contentgen.io", "--subresource=status"), "yes"),
+        (("get", "serviceaccount/contentgen-worker"), "yes"),  # by resourceNames
+        (("get", "serviceaccount/other"), "no"),
+    ],
+)
+def test_auth_can_i_answers_as_rbac_says(
+    cluster: tuple[LocalControlPlane, Kubectl], args: tuple[str, ...], answer: str
+) -> None:
+    _, kubectl = cluster
+    operator = "--as=system:serviceaccount:contentgen:contentgen-operator"
+    done = kubectl.run("auth", "can-i", *args, operator, "-n", "team-x", check=False)
+    assert done.stdout.strip() == answer, done.stderr
+    assert done.returncode == (0 if answer == "yes" else 1)
+
+
+def test_a_refused_body_leaves_the_connection_usable(cluster: tuple[LocalControlPlane, Kubectl]) -> None:
+    """A 415 is sent without decoding the body, but the body is read: it is not taken for the next
+    request on the connection."""
+    local, _ = cluster
+    context = ssl.create_default_context(cafile=str(local.ca_file))
+    host, port = local.url.removeprefix("https://").split(":")
+    connection = http.client.HTTPSConnection(host, int(port), context=context, timeout=30)
+    auth = {"Authorization": f"Bearer {local.admin_token}"}
+    body = b"k8s\x00 not a request line"
+    connection.request(
+        "POST", "/api/v1/namespaces", body=body, headers={**auth, "Content-Type": "application/cbor"}
+    )
+    response = connection.getresponse()
+    assert response.status == 415 and json.loads(response.read())["reason"] == "UnsupportedMediaType"
+    connection.request("GET", "/version", headers=auth)
+    response = connection.getresponse()
+    assert response.status == 200 and json.loads(response.read())["major"] == "1"
+    # custom resources have no protobuf form
+    connection.request(
+        "POST",
+        "/apis/contentgen.io/v1alpha1/namespaces/default/loratrainings",
+        body=body,
+        headers={**auth, "Content-Type": "application/vnd.kubernetes.protobuf"},
+    )
+    response = connection.getresponse()
+    assert response.status == 415
+    assert json.loads(response.read())["message"] == (
+        "the body of the request was in an unknown format - "
+        "accepted media types include: application/json, application/yaml"
+    )
+    connection.close()

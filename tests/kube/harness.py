@@ -195,7 +195,8 @@ def cluster(root: Path, monkeypatch: Any, *, rbac: list[dict[str, Any]] | None =
             "CONTENTGEN_RESYNC_INTERVAL_SECONDS": "5",
             "CONTENTGEN_HEALTH_PORT": str(health_port),
             "CONTENTGEN_MAX_RUNNING_JOBS_PER_NAMESPACE": "2",
-            "CONTENTGEN_LEADER_ELECTION": "false",  # kopf runs in this process; tests of the Lease start processes
+            # kopf runs in this process; tests of the Lease start processes
+            "CONTENTGEN_LEADER_ELECTION": "false",
         }
     )
     for key in ("PATH", "HOME", "LANG"):
@@ -204,7 +205,7 @@ def cluster(root: Path, monkeypatch: Any, *, rbac: list[dict[str, Any]] | None =
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(
         "contentgen.catalog.open_catalog",
-        lambda url=None: Catalog(FlakyCollection(collection, down), lambda: None),
+        lambda url=None, **_: Catalog(FlakyCollection(collection, down), lambda: None),
     )
     try:
         yield Cluster(local, store, collection, down, root, health_port, env)

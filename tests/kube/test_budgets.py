@@ -39,7 +39,11 @@ def test_a_budget_exceeded_then_raised(tmp_path: Path, monkeypatch: pytest.Monke
             "create",
             "",
             "namespaces",
-            body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team", "annotations": {ANNOTATION: "3"}}},
+            body={
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": "team", "annotations": {ANNOTATION: "3"}},
+            },
         )
         month = month_of(now())
         with operator(c):

@@ -20,6 +20,7 @@ from contentgen.store import LocalStore
 from scripts.synthetic_video import face_scene, other_scene, write_video
 from tests.httpserver import serve
 from tests.kube.harness import Cluster, cluster, operator, wait_for
+from tests.rbac.record import CALLS_FILE, identity, record_decisions
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -515,44 +516,11 @@ def test_operator_restart_mid_job_creates_no_second_job(
 
 # --- what the operator and the worker asked of the API server (for the chart's RBAC) -----------
 
-CALLS_FILE = Path(__file__).resolve().parent.parent / "rbac" / "observed-calls.json"
-
-
-OPERATOR_USER = "system:serviceaccount:contentgen:contentgen-operator"
-
-
-def identity(user: str) -> str | None:
-    if user == OPERATOR_USER:
-        return "operator"
-    if user.startswith("system:serviceaccount:") and user.endswith(":contentgen-worker"):
-        return "worker"
-    return None
-
 
 def record_calls(c: Cluster, mode: str = "cluster-wide") -> None:
-    """What the operator and the worker were allowed by the control plane's RBAC authorizer (API
-    calls, and the checks admission makes for them, such as OwnerReferencesPermissionEnforcement's):
-    (install mode, identity, verb, group, resource, scope). Nothing of theirs was denied; the
-    chart's RBAC test checks that it grants nothing beyond these. UPDATE_OBSERVED_CALLS=1 rewrites
-    the committed list. Scope is "cluster" across all namespaces, "namespace" within one."""
-    import os
-
-    decisions = [d for d in c.plane.decisions if identity(d.user)]
-    denied = sorted({(d.user, d.verb, d.group, d.resource, d.namespace) for d in decisions if not d.allowed})
-    assert not denied, f"the chart's RBAC refused the operator or the worker: {denied}"
-    seen = {  # non-resource paths (discovery) are every authenticated user's by the default policy
-        (mode, identity(d.user), d.verb, d.group, d.resource, "namespace" if d.namespace else "cluster")
-        for d in decisions
-        if not d.resource.startswith("/")
-    }
-    committed = {tuple(x) for x in json.loads(CALLS_FILE.read_text())} if CALLS_FILE.exists() else set()
-    if os.environ.get("UPDATE_OBSERVED_CALLS") == "1":
-        CALLS_FILE.parent.mkdir(exist_ok=True)
-        ours = committed | seen
-        CALLS_FILE.write_text(json.dumps(sorted(ours), indent=1) + "\n")
-        return
-    missing = sorted(seen - committed)
-    assert not missing, f"calls not in {CALLS_FILE.name} (run with UPDATE_OBSERVED_CALLS=1): {missing}"
+    decisions = c.plane.decisions
+    assert len(decisions) < c.plane.decisions_kept, "the oldest decisions were dropped: keep more"
+    record_decisions(decisions, mode)
 
 
 def namespaced_rbac(namespaces: list[str]) -> list[dict[str, Any]]:

@@ -1,7 +1,7 @@
-"""Validating admission plugins a real cluster runs on writes, in the order they apply here:
-NamespaceLifecycle, ServiceAccount (pods), OwnerReferencesPermissionEnforcement, and RBAC's
-escalation prevention (rbac.escalation_check). Each takes (plane, request, new object, old
-object) and raises an ApiError to refuse."""
+"""Validating admission plugins a real cluster runs on writes and deletions, in the order they
+apply here: NamespaceLifecycle, ServiceAccount (pods), OwnerReferencesPermissionEnforcement, and
+RBAC's escalation prevention (rbac.escalation_check). Each takes (plane, request, new object, old
+object; a deletion has no new object) and raises an ApiError to refuse."""
 
 from __future__ import annotations
 
@@ -18,7 +18,12 @@ IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public")
 def namespace_lifecycle(
     plane: ControlPlane, req: Request, obj: dict[str, Any] | None, old: dict[str, Any] | None
 ) -> None:
-    """No new content in a namespace that does not exist or is being terminated."""
+    """No new content in a namespace that does not exist or is being terminated; default,
+    kube-system and kube-public may not be deleted."""
+    if req.verb == "delete":
+        if req.type.key == ("", "namespaces") and req.name in IMMORTAL_NAMESPACES:
+            raise forbidden("namespaces", "", req.name, "this namespace may not be deleted")
+        return
     if old is not None or obj is None or not req.type.namespaced:
         return
     namespace = plane.store.peek(("", "namespaces"), "", req.namespace)
@@ -42,16 +47,11 @@ def namespace_lifecycle(
         )
 
 
-def refuse_immortal_namespace_deletion(plane: ControlPlane, req: Request) -> None:
-    if req.type.plural == "namespaces" and req.name in IMMORTAL_NAMESPACES:
-        raise forbidden("namespaces", "", req.name, "this namespace may not be deleted")
-
-
 def service_account(
     plane: ControlPlane, req: Request, obj: dict[str, Any] | None, old: dict[str, Any] | None
 ) -> None:
     """Pods run as an existing ServiceAccount; its token is mounted as a projected volume."""
-    if req.type.plural != "pods" or req.type.group or old is not None or obj is None:
+    if req.type.plural != "pods" or req.type.group or req.subresource or old is not None or obj is None:
         return
     spec = obj.setdefault("spec", {})
     name = spec.get("serviceAccountName") or "default"
@@ -166,11 +166,12 @@ def owner_references_permission(
                 t.plural,
                 t.group,
                 name,
-                "cannot set blockOwnerDeletion if an ownerReference refers to a resource you can't set finalizers on: "
+                "cannot set blockOwnerDeletion if an ownerReference refers to a resource "
+                "you can't set finalizers on: "
                 f"{reason}, <nil>",
             )
 
 
 DEFAULT_PLUGINS = [namespace_lifecycle, service_account, owner_references_permission, escalation_check]
 
-__all__ = ["DEFAULT_PLUGINS", "forbidden_message", "refuse_immortal_namespace_deletion"]
+__all__ = ["DEFAULT_PLUGINS", "forbidden_message"]

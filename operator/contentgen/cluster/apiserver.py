@@ -12,11 +12,12 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable, Generator
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from . import builtins, crds, meta, patches, structural
+from . import builtins, crds, meta, patches, pods, structural
 from .errors import (
     MODIFIED,
     ApiError,
@@ -33,6 +34,10 @@ from .selectors import fields_match, labels_match, parse_fields, parse_labels
 from .store import Change, Store, clone, too_old
 
 MASTERS = "system:masters"
+# Authorization decisions kept in memory for tests to read (the oldest go first). A request makes
+# one to a few (admission plugins check more), so this holds tens of thousands of requests; the
+# audit log, when there is one, gets every decision.
+DECISIONS_KEPT = 100_000
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,7 @@ class AlwaysAllow:
         return True, ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     """One authorization check, as an audit log would record it."""
 
@@ -91,7 +96,10 @@ def forbidden_message(attrs: Attributes) -> str:
         return f'User "{attrs.user.name}" cannot {attrs.verb} path "{attrs.path}"'
     resource = f"{attrs.resource}/{attrs.subresource}" if attrs.subresource else attrs.resource
     where = f'in the namespace "{attrs.namespace}"' if attrs.namespace else "at the cluster scope"
-    return f'User "{attrs.user.name}" cannot {attrs.verb} resource "{resource}" in API group "{attrs.group}" {where}'
+    return (
+        f'User "{attrs.user.name}" cannot {attrs.verb} resource "{resource}" '
+        f'in API group "{attrs.group}" {where}'
+    )
 
 
 @dataclass
@@ -139,21 +147,46 @@ STRATEGIC = "application/strategic-merge-patch+json"
 
 
 class ControlPlane:
-    def __init__(self, *, authorizer: Authorizer | None = None, history: int = 20000) -> None:
+    def __init__(
+        self,
+        *,
+        authorizer: Authorizer | None = None,
+        history: int = 20000,
+        decisions_kept: int = DECISIONS_KEPT,
+    ) -> None:
         self.store = Store(history)
         self.types: dict[tuple[str, str, str], ResourceType] = {
             (t.group, t.version, t.plural): t for t in BUILTIN
         }
         self.authorizer: Authorizer = authorizer or AlwaysAllow()
-        self.decisions: list[Decision] = []
+        self.decisions_kept = decisions_kept
+        self._decisions: deque[Decision] = deque(maxlen=decisions_kept)
+        self.decisions_made = 0  # all of them, also those no longer kept
         self.record_decisions = True
         # Validating admission plugins, in order (namespace lifecycle, service accounts, owner
         # references; see admission.py). Each raises ApiError to refuse.
         self.plugins: list[Plugin] = []
         self.faults: dict[tuple[str, str], int] = {}  # (verb, resource) -> 500s to inject
         self.requests = 0
+        self.watching = 0  # watch streams open now
+        self.request_counts: dict[tuple[str, str, str], int] = {}
+        # Raised to end every open watch at once (as when an API server restarts or a proxy drops
+        # long connections); clients are expected to watch again from their last resourceVersion.
+        self.watch_epoch = 0
         self.audit: Any = None  # a text file: every authorization decision as a JSON line
         self._lock = threading.Lock()
+
+    def close_audit(self) -> None:
+        with self._lock:
+            if self.audit is not None:
+                self.audit.close()
+                self.audit = None
+
+    @property
+    def decisions(self) -> list[Decision]:
+        """The last `decisions_kept` authorization decisions, oldest first (a copy)."""
+        with self._lock:
+            return list(self._decisions)
 
     # --- types -------------------------------------------------------------------------------
 
@@ -191,18 +224,20 @@ class ControlPlane:
         allowed, reason = self.authorizer.authorize(attrs)
         if self.record_decisions:
             resource = f"{attrs.resource}/{attrs.subresource}" if attrs.subresource else attrs.resource
+            decision = Decision(
+                attrs.user.name,
+                attrs.verb,
+                attrs.group,
+                resource or attrs.path,
+                attrs.namespace,
+                attrs.name,
+                allowed,
+            )
             with self._lock:
-                self.decisions.append(
-                    Decision(
-                        attrs.user.name,
-                        attrs.verb,
-                        attrs.group,
-                        resource or attrs.path,
-                        attrs.namespace,
-                        attrs.name,
-                        allowed,
-                    )
-                )
+                self._decisions.append(decision)
+                self.decisions_made += 1
+                if self.audit is not None:
+                    self.audit.write(json.dumps(asdict(decision)) + "\n")
         return allowed, reason
 
     def _authorize_request(self, req: Request) -> None:
@@ -223,8 +258,16 @@ class ControlPlane:
 
     # --- entry point ------------------------------------------------------------------------------
 
+    def count(self, req: Request) -> None:
+        """Requests by user, verb and resource (what apiserver_request_total counts)."""
+        resource = f"{req.type.plural}/{req.subresource}" if req.subresource else req.type.plural
+        key = (req.user.name, req.verb, resource)
+        with self._lock:
+            self.requests += 1
+            self.request_counts[key] = self.request_counts.get(key, 0) + 1
+
     def handle(self, req: Request) -> Response:
-        self.requests += 1
+        self.count(req)
         self._authorize_request(req)
         self._inject_fault(req)
         t = req.type
@@ -242,6 +285,10 @@ class ControlPlane:
             if req.verb == "create":
                 if req.subresource == "token":
                     return Response(201, self._token(req))
+                if req.subresource == "binding":
+                    return Response(201, pods.bind(self, req))
+                if req.subresource == "eviction":
+                    return Response(201, pods.evict(self, req))
                 if t.plural in ("selfsubjectaccessreviews", "subjectaccessreviews"):
                     return Response(201, self._access_review(req))
                 return Response(201, self.create(req), req.warnings)
@@ -311,20 +358,23 @@ class ControlPlane:
                 start, list_rv = str(state["start"]), int(state["rv"])
             except (ValueError, KeyError, TypeError):
                 raise bad_request(
-                    "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)"
+                    "continue key is not valid: incorrect encoded start resourceVersion "
+                    "(version meta.k8s.io/v1)"
                 ) from None
             if list_rv < self.store.compacted:
                 raise ApiError(
                     410,
                     "Expired",
-                    "The provided continue parameter is too old to display a consistent list result. You can start a "
-                    "new list without the continue parameter, or use the continue token in this response to retrieve "
-                    "the remainder of the results. Continuing with the provided token results in an inconsistent list "
-                    "- objects that were created, modified, or deleted between the time the first chunk was returned "
-                    "and now may show up in the list.",
+                    "The provided continue parameter is too old to display a consistent list result. "
+                    "You can start a new list without the continue parameter, or use the continue token "
+                    "in this response to retrieve the remainder of the results. Continuing with the "
+                    "provided token results in an inconsistent list - objects that were created, "
+                    "modified, or deleted between the time the first chunk was returned and now may "
+                    "show up in the list.",
                 )
         limit = int(req.query.get("limit") or 0)
-        items, more = [], 0
+        items: list[dict[str, Any]] = []
+        more = 0
         for obj in self.store.items(t.key, req.namespace if t.namespaced and req.namespace else None):
             position = f"{obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
             if start and position <= start:
@@ -361,7 +411,8 @@ class ControlPlane:
         t = req.type
         if body.get("apiVersion") and body["apiVersion"] != t.api_version:
             raise bad_request(
-                f"the API version in the data ({body['apiVersion']}) does not match the expected API version ({t.api_version})"
+                f"the API version in the data ({body['apiVersion']}) does not match "
+                f"the expected API version ({t.api_version})"
             )
         if body.get("kind") and body["kind"] != t.kind:
             raise bad_request(
@@ -431,6 +482,7 @@ class ControlPlane:
         validating plugins. Returns the object to store; raises 400/422/403 to refuse."""
         t = req.type
         errors: list[structural.FieldError] = []
+        meta.drop_empty(obj["metadata"])
         field_validation = req.query.get("fieldValidation", "Warn")
         if t.crd is not None:
             obj = self._admit_custom(req, obj, old, field_validation, errors)
@@ -522,7 +574,8 @@ class ControlPlane:
                 t.plural,
                 t.group,
                 req.name,
-                f"Precondition failed: UID in precondition: {m['uid']}, UID in object meta: {current['metadata']['uid']}",
+                f"Precondition failed: UID in precondition: {m['uid']}, "
+                f"UID in object meta: {current['metadata']['uid']}",
             )
         result = self._prepare_update(t, current, incoming, req.subresource)
         builtins.normalize(t.kind, result)
@@ -680,7 +733,8 @@ class ControlPlane:
                 t.plural,
                 t.group,
                 req.name,
-                f"Precondition failed: UID in precondition: {preconditions['uid']}, UID in object meta: {current['metadata']['uid']}",
+                f"Precondition failed: UID in precondition: {preconditions['uid']}, "
+                f"UID in object meta: {current['metadata']['uid']}",
             )
         if (
             preconditions.get("resourceVersion")
@@ -693,6 +747,8 @@ class ControlPlane:
                 f"Precondition failed: ResourceVersion in precondition: {preconditions['resourceVersion']}, "
                 f"ResourceVersion in object meta: {current['metadata']['resourceVersion']}",
             )
+        for plugin in self.plugins:  # validating admission of the deletion
+            plugin(self, req, None, current)
         policy = options.get("propagationPolicy") or req.query.get("propagationPolicy") or ""
         if not policy and options.get("orphanDependents") is not None:
             policy = "Orphan" if options["orphanDependents"] else "Background"
@@ -835,25 +891,51 @@ class ControlPlane:
             "status": {"allowed": allowed, **({"reason": reason} if reason else {})},
         }
 
-    # --- watch -------------------------------------------------------------------------------------------------
+    # --- watch ---------------------------------------------------------------------------------------------
 
     def watch(
-        self, req: Request, stop: threading.Event | None = None, bookmark_every: float = 5.0
-    ) -> Iterator[dict[str, Any]]:
+        self,
+        req: Request,
+        stop: threading.Event | None = None,
+        bookmark_every: float = 5.0,
+        *,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> Generator[dict[str, Any], None, None]:
         """Watch events (dicts with type and object) for the request, as a real server streams
         them: from the resourceVersion asked for, or (none, or "0") every current object as
         ADDED first; objects entering or leaving the selectors as ADDED/DELETED; BOOKMARKs when
         asked for; one ERROR event with 410 Expired when history from that version is gone.
-        Authorization and selector errors are raised here, before any event."""
+        Authorization and selector errors are raised here, before any event.
+
+        The stream ends at its timeout, when `stop` is set, when the store closes, when it is
+        closed (`.close()`), or, checked while it waits for changes, when `cancelled()` says the
+        client went away (the request context a real server cancels on disconnect)."""
+        self.count(req)
         self._authorize_request(req)
         self._inject_fault(req)
         parse_labels(req.query.get("labelSelector", ""))
         parse_fields(req.query.get("fieldSelector", ""), req.type.group, req.type.plural)
-        return self._stream(req, stop, bookmark_every)
+        return self._counted(self._events(req, stop, bookmark_every, cancelled))
 
-    def _stream(
-        self, req: Request, stop: threading.Event | None, bookmark_every: float
-    ) -> Iterator[dict[str, Any]]:
+    def _counted(
+        self, events: Generator[dict[str, Any], None, None]
+    ) -> Generator[dict[str, Any], None, None]:
+        with self._lock:
+            self.watching += 1
+        try:
+            yield from events
+        finally:
+            events.close()
+            with self._lock:
+                self.watching -= 1
+
+    def _events(
+        self,
+        req: Request,
+        stop: threading.Event | None,
+        bookmark_every: float,
+        cancelled: Callable[[], bool] | None,
+    ) -> Generator[dict[str, Any], None, None]:
         t = req.type
         labels = parse_labels(req.query.get("labelSelector", ""))
         fields = parse_fields(req.query.get("fieldSelector", ""), t.group, t.plural)
@@ -889,7 +971,12 @@ class ControlPlane:
         if req.query.get("sendInitialEvents") == "true":
             yield _bookmark(t, since, initial_end=True)
         last_sent = time.monotonic()
+        epoch = self.watch_epoch
         while True:
+            if self.watch_epoch != epoch:
+                return  # dropped, as by a restarting server
+            if cancelled is not None and cancelled():
+                return
             with self.store.lock:
                 try:
                     changes = [c for c in self.store.changes_since(since) if c.key == t.key]
@@ -993,9 +1080,10 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
     if strip(a) != strip(b):
         return False
-    entries = lambda o: [
-        {k: v for k, v in e.items() if k != "time"} for e in o["metadata"].get("managedFields") or []
-    ]
+
+    def entries(o: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in e.items() if k != "time"} for e in o["metadata"].get("managedFields") or []]
+
     return entries(a) == entries(b)
 
 
@@ -1076,6 +1164,15 @@ _MERGE_KEYS = {
 }
 
 
+def _set_or_drop(obj: dict[str, Any], name: str, items: list[Any]) -> None:
+    """A list that a deletion directive emptied is not kept: the built-in kinds' list fields are
+    `omitempty`, so the typed object the server stores has none (not `[]`)."""
+    if items:
+        obj[name] = items
+    else:
+        obj.pop(name, None)
+
+
 def strategic_merge(target: Any, patch: Any, key: str = "") -> Any:
     """A strategic merge patch over the fields the built-in kinds here use: maps merge, lists
     with a patchMergeKey merge by it (`$patch: delete` removes an item), other lists replace;
@@ -1089,7 +1186,7 @@ def strategic_merge(target: Any, patch: Any, key: str = "") -> Any:
         if name.startswith("$deleteFromPrimitiveList/"):
             field = name.split("/", 1)[1]
             if isinstance(result.get(field), list) and isinstance(value, list):
-                result[field] = [x for x in result[field] if x not in value]
+                _set_or_drop(result, field, [x for x in result[field] if x not in value])
             continue
         if name.startswith("$setElementOrder/") or name in ("$retainKeys", "$patch"):
             continue
@@ -1118,7 +1215,10 @@ def strategic_merge(target: Any, patch: Any, key: str = "") -> Any:
                     merged.append({k: clone(v) for k, v in item.items() if k != "$patch"})
                 else:
                     merged[position] = strategic_merge(merged[position], item)
-            result[name] = merged
+            if any(isinstance(i, dict) and i.get("$patch") == "delete" for i in value):
+                _set_or_drop(result, name, merged)
+            else:
+                result[name] = merged
         elif name == "finalizers" and isinstance(value, list) and isinstance(result.get(name), list):
             result[name] = list(dict.fromkeys([*result[name], *value]))
         elif isinstance(value, dict):

@@ -7,9 +7,6 @@ request cannot be decoded), missing required fields 422s, unknown fields follow 
 
 from __future__ import annotations
 
-import json
-import re
-from functools import cache
 from typing import Any
 
 from .errors import ApiError, bad_request
@@ -27,97 +24,31 @@ JOB_LABELS = (
 # --- schemas -------------------------------------------------------------------------------------
 
 
-@cache
-def _validator(kind: str, api_version: str) -> Any:
-    """A JSON Schema validator of the kind (strict: unknown fields are errors), or None."""
-    from importlib import resources
-
-    import jsonschema
-    import referencing
-
-    base = (
-        resources.files("kubernetes_validate")
-        / "kubernetes-json-schema"
-        / f"{KUBERNETES_VERSION}-local-strict"
-    )
-    file_api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
-    schema_file = base / f"{kind.lower()}-{file_api}.json"
-    if not schema_file.is_file():
-        return None
-    schema = json.loads(schema_file.read_text())
-    definitions = json.loads((base / "_definitions.json").read_text())
-    registry: Any = referencing.Registry()
-    registry = referencing.Resource.from_contents(schema) @ registry
-    registry = referencing.Resource.from_contents(definitions) @ registry
-    return jsonschema.Draft202012Validator(schema, registry=registry)
-
-
-def _path(error: Any) -> str:
-    text = ""
-    for part in error.absolute_path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
 def check_schema(obj: dict[str, Any], field_validation: str, warnings: list[str]) -> list[FieldError]:
     """Validate a built-in object against its 1.33 schema; unknown fields are removed (with a
-    warning) or refused, as `field_validation` says. Returns 422-style field errors."""
-    try:
-        validator = _validator(obj.get("kind", ""), obj.get("apiVersion", ""))
-    except Exception:  # pragma: no cover - the package without its schemas
-        return []
-    if validator is None:
+    warning) or refused, as `field_validation` says. Returns 422-style field errors; a value of
+    the wrong type cannot be decoded and is a 400, as from the real server."""
+    from . import schemas, structural
+
+    schema = schemas.schema_for(obj.get("kind", ""), obj.get("apiVersion", ""))
+    if schema is None:
         return []
     unknown: list[str] = []
-    errors: list[FieldError] = []
-    for error in validator.iter_errors(obj):
-        where = _path(error)
-        if error.validator == "additionalProperties":
-            extra = re.findall(r"'([^']+)' (?:was|were) unexpected", error.message) or re.findall(
-                r"'([^']+)'", error.message
-            )
-            unknown += [f"{where}.{name}" if where else name for name in extra]
-        elif error.validator == "required":
-            name = error.message.split("'")[1]
-            errors.append(required(f"{where}.{name}" if where else name))
-        elif error.validator == "type":
-            expected = error.validator_value
-            raise bad_request(
-                f'{obj.get("kind")} in version "{obj.get("apiVersion", "").split("/")[-1]}" cannot be handled as a '
-                f"{obj.get('kind')}: json: cannot unmarshal {_json_type(error.instance)} into Go struct field "
-                f".{where} of type {expected}"
-            )
-        elif error.validator == "enum":
-            errors.append(
-                not_supported(where, error.instance, [v for v in error.validator_value if v is not None])
-            )
-        else:
-            errors.append(invalid(where, error.instance, error.message))
+    structural.prune(obj, schema, root=False, pruned=unknown)
     for path in unknown:
         if field_validation == "Strict":
             raise bad_request(f'strict decoding error: unknown field "{path}"')
         if field_validation != "Ignore":
             warnings.append(f'unknown field "{path}"')
-        _drop(obj, path)
+    errors = structural.validate(obj, schema)
+    for error in errors:
+        if error.type == "FieldValueTypeInvalid":
+            version = obj.get("apiVersion", "").split("/")[-1]
+            raise bad_request(
+                f'{obj.get("kind")} in version "{version}" cannot be handled as a {obj.get("kind")}: '
+                f"{error.field}: {error.detail}"
+            )
     return errors
-
-
-def _json_type(value: Any) -> str:
-    return {str: "string", bool: "bool", int: "number", float: "number", list: "array", dict: "object"}.get(
-        type(value), "null"
-    )
-
-
-def _drop(obj: dict[str, Any], path: str) -> None:
-    parts = re.findall(r"[^.\[\]]+|\[\d+\]", path)
-    node: Any = obj
-    for part in parts[:-1]:
-        node = node[int(part[1:-1])] if part.startswith("[") else node.get(part)
-        if node is None:
-            return
-    last = parts[-1]
-    if isinstance(node, dict):
-        node.pop(last, None)
 
 
 # --- defaults --------------------------------------------------------------------------------------
@@ -264,21 +195,17 @@ def validate_builtin(kind: str, obj: dict[str, Any], old: dict[str, Any] | None)
     if kind == "Pod" and old is not None:
         spec, old_spec = obj.get("spec") or {}, old.get("spec") or {}
         changed = {k for k in set(spec) | set(old_spec) if spec.get(k) != old_spec.get(k)}
-        # Pod updates may change only a few fields of spec (images, deadline, tolerations added).
-        allowed = (
-            {"activeDeadlineSeconds", "tolerations", "nodeName"}
-            if not old_spec.get("nodeName")
-            else {"activeDeadlineSeconds", "tolerations"}
-        )
-        if changed - allowed:
+        # Pod updates may change only a few fields of spec (images, deadline, tolerations added);
+        # spec.nodeName is set through pods/binding only.
+        if changed - {"activeDeadlineSeconds", "tolerations"}:
             return [
                 FieldError(
                     "FieldValueForbidden",
                     "spec",
                     detail="pod updates may not change fields other than `spec.containers[*].image`,"
-                    "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions "
-                    "to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it "
-                    "was previously negative)",
+                    "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` "
+                    "(only additions to existing tolerations),`spec.terminationGracePeriodSeconds` "
+                    "(allow it to be set to 1 if it was previously negative)",
                 )
             ]
     return []

@@ -190,7 +190,8 @@ def schema_errors(schema: Schema, path: str, *, status: bool = False) -> list[Fi
             errors.append(
                 forbidden(
                     child(path, "properties[metadata]"),
-                    "must not specify anything other than name and generateName, but metadata is implicitly specified",
+                    "must not specify anything other than name and generateName, "
+                    "but metadata is implicitly specified",
                 )
             )
     errors += _node(schema, path, root=True, context="root")
@@ -246,7 +247,7 @@ def _node(schema: Schema, path: str, *, root: bool = False, context: str = "fiel
         errors.append(required(child(path, "items"), "must be specified"))
     if "pattern" in schema:
         try:
-            structural._regex.compile(schema["pattern"])
+            structural.compile_regex(schema["pattern"])
         except Exception as exc:
             errors.append(
                 invalid(
@@ -345,7 +346,8 @@ def _list_type_errors(schema: Schema, path: str) -> list[FieldError]:
             not_supported(child(path, "x-kubernetes-list-type"), list_type, ["atomic", "set", "map"])
         )
         return errors
-    items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+    raw_items = schema.get("items")
+    items: Schema = raw_items if isinstance(raw_items, dict) else {}
     if (
         list_type == "set"
         and items.get("type") == "object"
@@ -432,7 +434,8 @@ def _list_type_errors(schema: Schema, path: str) -> list[FieldError]:
             errors.append(
                 required(
                     f"{path}.items.properties[{k}].default",
-                    "this property is in x-kubernetes-list-map-keys, so it must have a default or be a required property",
+                    "this property is in x-kubernetes-list-map-keys, "
+                    "so it must have a default or be a required property",
                 )
             )
         if prop.get("nullable"):
@@ -633,6 +636,10 @@ _CEL_FUNCTIONS = {
 PER_RULE_LIMIT = 10_000_000  # StaticEstimatedCostLimit: a rule's estimated worst-case cost
 CRD_COST_LIMIT = 100_000_000  # StaticEstimatedCRDCostLimit
 MAX_REQUEST_BYTES = 3 * 1024 * 1024  # what an unbounded string or list is estimated from
+_COST_HINT = (
+    "(try simplifying the rule, or adding maxItems, maxProperties, and maxLength "
+    "where arrays, maps, and strings are declared)"
+)
 
 
 def cel_rule_errors(schema: Schema, path: str) -> list[FieldError]:
@@ -643,7 +650,8 @@ def cel_rule_errors(schema: Schema, path: str) -> list[FieldError]:
         errors.append(
             forbidden(
                 path,
-                f"x-kubernetes-validations estimated rule cost total for entire OpenAPIv3 schema exceeds budget by factor of {total[0] / CRD_COST_LIMIT:.6g}x (try simplifying the rule, or adding maxItems, maxProperties, and maxLength where arrays, maps, and strings are declared)",
+                "x-kubernetes-validations estimated rule cost total for entire OpenAPIv3 schema "
+                f"exceeds budget by factor of {total[0] / CRD_COST_LIMIT:.6g}x {_COST_HINT}",
             )
         )
     return errors
@@ -669,7 +677,8 @@ def _walk_rules(
                 invalid(
                     where,
                     rule,
-                    f"oldSelf cannot be used on the uncorrelatable portion of the schema within {uncorrelatable}",
+                    "oldSelf cannot be used on the uncorrelatable portion of the schema "
+                    f"within {uncorrelatable}",
                 )
             )
         cost = estimate_cost(rule, schema)
@@ -677,7 +686,8 @@ def _walk_rules(
             errors.append(
                 forbidden(
                     where,
-                    f"estimated rule cost exceeds budget by factor of {cost / PER_RULE_LIMIT:.6g}x (try simplifying the rule, or adding maxItems, maxProperties, and maxLength where arrays, maps, and strings are declared)",
+                    "estimated rule cost exceeds budget by factor of "
+                    f"{cost / PER_RULE_LIMIT:.6g}x {_COST_HINT}",
                 )
             )
         total[0] += cost * cardinality
@@ -714,18 +724,22 @@ def compile_problem(rule: str, schema: Schema) -> str:
     """Why `rule` does not compile against `schema` ("" when it does): a syntax error, an unknown
     function, or a field selection the schema does not have."""
     import celpy
+    from celpy.celparser import CELParseError
     from lark import Token, Tree
 
     env = celpy.Environment()
     try:
         tree = env.compile(rule)
-    except celpy.CELParseError as exc:
+    except CELParseError as exc:
         return f"compilation failed: ERROR: <input>:1:1: Syntax error: {str(exc).splitlines()[0]}"
     for node in tree.iter_subtrees():
         if node.data in ("ident_arg", "member_dot_arg"):
             token = node.children[0] if node.data == "ident_arg" else node.children[1]
             if isinstance(token, Token) and str(token) not in _CEL_FUNCTIONS:
-                return f"compilation failed: ERROR: <input>:1:1: undeclared reference to '{token}' (in container '')"
+                return (
+                    f"compilation failed: ERROR: <input>:1:1: undeclared reference to '{token}' "
+                    "(in container '')"
+                )
         if node.data == "member_dot":
             chain = _dot_chain(node)
             if chain and chain[0] in ("self", "oldSelf"):

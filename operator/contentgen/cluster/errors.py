@@ -38,6 +38,8 @@ class ApiError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
+        if not self.reason:  # StatusReasonUnknown: omitted, as Go's omitempty does
+            del body["reason"]
         if self.details:
             body["details"] = self.details
         return body
@@ -116,7 +118,8 @@ def unsupported_media_type(content_type: str, supported: list[str]) -> ApiError:
     return ApiError(
         415,
         "UnsupportedMediaType",
-        f"the body of the request was in an unknown format - accepted media types include: {', '.join(supported)}",
+        "the body of the request was in an unknown format - accepted media types include: "
+        + ", ".join(supported),
     )
 
 

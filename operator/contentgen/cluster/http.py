@@ -1,11 +1,14 @@
 """The HTTPS front end: authentication (bearer tokens, impersonation), routing of the REST paths,
-content negotiation (JSON and YAML bodies; JSON, YAML, Table and PartialObjectMetadata
-responses), chunked watch streams, discovery, OpenAPI, /version and the health endpoints."""
+content negotiation (JSON and YAML bodies, protobuf ones for the kinds kubectl's typed commands
+send that way; JSON, YAML, Table and PartialObjectMetadata responses), chunked watch streams,
+discovery, OpenAPI, /version and the health endpoints."""
 
 from __future__ import annotations
 
 import json
 import secrets
+import select
+import socket
 import ssl
 import threading
 import uuid
@@ -16,10 +19,11 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 import yaml
 
-from . import openapi, tables
+from . import openapi, protobuf, tables
 from .apiserver import Attributes, ControlPlane, Request, Response, User, forbidden_message
-from .errors import ApiError, bad_request, forbidden, not_found
+from .errors import ApiError, bad_request, forbidden, not_found, unsupported_media_type
 from .rbac import Authenticator
+from .resources import ResourceType
 
 VERSION = {
     "major": "1",
@@ -33,6 +37,25 @@ VERSION = {
     "platform": "linux/amd64",
 }
 _VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch"}
+_BODY_TYPES = ["application/json", "application/yaml", protobuf.CONTENT_TYPE]
+
+
+def _protobuf_body(raw: bytes, t: ResourceType) -> dict[str, Any]:
+    """A protobuf body: built-in kinds only, as on a real server (custom resources have no
+    protobuf form), and only the kinds `protobuf.py` describes."""
+    if t.crd is not None:
+        raise unsupported_media_type(protobuf.CONTENT_TYPE, ["application/json", "application/yaml"])
+    try:
+        return protobuf.decode(raw)
+    except protobuf.Unsupported as exc:
+        error = unsupported_media_type(protobuf.CONTENT_TYPE, _BODY_TYPES)
+        error.message += (
+            f" (this control plane decodes protobuf for {', '.join(protobuf.SUPPORTED)} only, not {exc};"
+            " send JSON)"
+        )
+        raise error from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise bad_request(f"the object provided is unrecognized (must be of type {t.kind}): {exc}") from None
 
 
 def _accepts(header: str) -> list[dict[str, str]]:
@@ -72,6 +95,8 @@ class ApiHttpServer:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
+        if isinstance(host, bytes):
+            host = host.decode()
         return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
     def start(self) -> ApiHttpServer:
@@ -87,7 +112,8 @@ class ApiHttpServer:
     # --- routing ---------------------------------------------------------------------------------
 
     def route(self, path: str) -> tuple[str, Any]:
-        """("discovery", doc) / ("openapi", doc) / ("resource", (type, namespace, name, sub, collection_ns))."""
+        """("discovery", doc) / ("openapi", doc) /
+        ("resource", (type, namespace, name, sub, collection_ns))."""
         parts = [unquote(p) for p in path.split("/") if p]
         types = list(self.plane.types.values())
         if parts == ["api"]:
@@ -169,12 +195,17 @@ class ApiHttpServer:
             def _error(self, exc: ApiError) -> None:
                 self._send(exc.code, exc.status())
 
-            def _body(self) -> Any:
+            def _raw_body(self) -> bytes:
+                """The whole body, read before anything can answer (an unread body would be
+                taken for the next request on the connection)."""
                 length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
+                return self.rfile.read(length) if length else b""
+
+            def _body(self, raw: bytes, content_type: str, t: ResourceType) -> Any:
                 if not raw:
                     return None
-                content_type = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
+                if content_type == protobuf.CONTENT_TYPE:
+                    return _protobuf_body(raw, t)
                 try:
                     if "yaml" in content_type:
                         return yaml.safe_load(raw)
@@ -187,6 +218,7 @@ class ApiHttpServer:
             def _handle(self, method: str) -> None:
                 parsed = urlparse(self.path)
                 query = {k: v[-1] for k, v in parse_qs(parsed.query, keep_blank_values=True).items()}
+                raw = self._raw_body() if method in ("POST", "PUT", "PATCH", "DELETE") else b""
                 try:
                     user = front.authenticator.authenticate(self.headers.get("Authorization", ""))
                     user = front.authenticator.impersonate(user, self.headers)
@@ -197,20 +229,12 @@ class ApiHttpServer:
                         "application/json",
                         "application/yaml",
                         "*/*",
+                        protobuf.CONTENT_TYPE,
                     ):
-                        raise ApiError(
-                            415,
-                            "UnsupportedMediaType",
-                            f"the body of the request was in an unknown format - accepted media types include: "
-                            f"application/json, application/yaml (this control plane does not decode {content_type})",
-                        )
-                    body = self._body() if method in ("POST", "PUT", "PATCH", "DELETE") else None
+                        raise unsupported_media_type(content_type, _BODY_TYPES)
                     path = parsed.path.rstrip("/") or "/"
-                    if (
-                        path in ("/version", "/healthz", "/livez", "/readyz")
-                        or (path.startswith(("/api", "/openapi"))
-                        and method == "GET"
-                        and self._is_doc(path))
+                    if path in ("/version", "/healthz", "/livez", "/readyz") or (
+                        path.startswith(("/api", "/openapi")) and method == "GET" and self._is_doc(path)
                     ):
                         self._non_resource(user, path)
                         return
@@ -219,6 +243,7 @@ class ApiHttpServer:
                         self._send(200, found)
                         return
                     t, namespace, name, sub = found
+                    body = self._body(raw, content_type, t)
                     watching = method == "GET" and query.get("watch") in ("true", "1")
                     if method == "GET":
                         verb = "watch" if watching else ("get" if name else "list")
@@ -334,7 +359,9 @@ class ApiHttpServer:
             def _watch(self, req: Request) -> None:
                 accept = _accepts(self.headers.get("Accept", ""))
                 as_table = any(a.get("as") == "Table" for a in accept)
-                events = front.plane.watch(req, front.stop_event, front.bookmark_every)
+                events = front.plane.watch(
+                    req, front.stop_event, front.bookmark_every, cancelled=self._client_gone
+                )
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Transfer-Encoding", "chunked")
@@ -367,6 +394,26 @@ class ApiHttpServer:
                 finally:
                     events.close()
                 self.close_connection = True
+
+            def _client_gone(self) -> bool:
+                """Whether the client closed the connection (EOF, or TLS close_notify). A client
+                sends nothing on a watch's connection; bytes it does send are dropped (the
+                connection is closed after the watch anyway)."""
+                connection: socket.socket = self.connection
+                try:
+                    readable, _, _ = select.select([connection], [], [], 0)
+                    if not readable:
+                        return False
+                    timeout = connection.gettimeout()
+                    connection.settimeout(0)
+                    try:
+                        return connection.recv(4096) == b""
+                    finally:
+                        connection.settimeout(timeout)
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                    return False  # part of a TLS record: nothing to decide yet
+                except (OSError, ValueError):
+                    return True
 
             def do_GET(self) -> None:
                 self._handle("GET")

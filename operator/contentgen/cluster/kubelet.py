@@ -60,7 +60,6 @@ PODS, SECRETS, CONFIGMAPS, SERVICEACCOUNTS = (
 SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 MIN_GRACE_SECONDS = 2.0  # kuberuntime minimumGracePeriodInSeconds
 KUBELET_CONDITIONS = ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady")
-MERGE = "application/merge-patch+json"
 LOCAL_IP = "127.0.0.1"
 
 
@@ -236,35 +235,21 @@ class LocalNode(Controller):
         worker.thread.start()
 
     def _bind(self, pod: dict[str, Any]) -> None:
-        """What the scheduler and the binding subresource do: spec.nodeName and PodScheduled."""
+        """What the default scheduler's binder does: a Binding to this node, guarded by the pod's
+        uid (the server sets spec.nodeName and PodScheduled)."""
         m = pod["metadata"]
+        binding = {
+            "apiVersion": "v1",
+            "kind": "Binding",
+            "metadata": {"name": m["name"], "namespace": m["namespace"], "uid": m["uid"]},
+            "target": {"kind": "Node", "name": self.node_name},
+        }
         try:
-            self.call(
-                "patch",
-                self.type(*PODS),
-                m["namespace"],
-                m["name"],
-                {"spec": {"nodeName": self.node_name}},
-                content_type=MERGE,
-            )
+            self.call("create", self.type(*PODS), m["namespace"], m["name"], binding, subresource="binding")
         except ApiError as exc:
-            if exc.code in (404, 409, 422):
+            if exc.code in (404, 409):  # gone, replaced, bound already or being deleted
                 return
             raise
-
-        def scheduled(status: dict[str, Any]) -> dict[str, Any]:
-            conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
-            conditions.append(
-                {
-                    "type": "PodScheduled",
-                    "status": "True",
-                    "lastProbeTime": None,
-                    "lastTransitionTime": meta.now(),
-                }
-            )
-            return {**status, "conditions": conditions}
-
-        self.write_status(m["namespace"], m["name"], m["uid"], scheduled)
         events.record(
             self,
             pod,

@@ -101,6 +101,7 @@ class LocalCluster:
             self.node.stop()
         self.controllers.stop()
         self.control.stop()
+        self.plane.close_audit()
 
     def install(self) -> None:
         """The CRDs, as `kubectl apply` would make them, then the chart's RBAC."""
@@ -134,6 +135,9 @@ class LocalCluster:
             "CONTENTGEN_LOG_FORMAT": "plain",
             "CONTENTGEN_WORKER_IMAGE": "contentgen-worker:local",
         }
+        # CONTENTGEN_* settings in local-cluster's own environment configure its operator too
+        # (e.g. CONTENTGEN_FAL_KEY_SECRET__NAME to use a Secret with a fal key).
+        env.update({k: v for k, v in os.environ.items() if k.startswith("CONTENTGEN_") and k not in env})
         env.update(self.options.operator_env)
         return env
 

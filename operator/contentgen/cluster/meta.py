@@ -23,6 +23,16 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def drop_empty(meta: dict[str, Any]) -> None:
+    """ObjectMeta's maps and lists are `omitempty`, and every write passes metadata through the
+    typed ObjectMeta (custom resources too: apiextensions' objectmeta.Coerce), so an empty or
+    null one is not stored (`finalizers: []` comes back as no `finalizers` at all). managedFields
+    are left to the field manager: an empty list in a request means "reset"."""
+    for key in ("labels", "annotations", "ownerReferences", "finalizers"):
+        if key in meta and meta[key] in (None, [], {}):
+            del meta[key]
+
+
 def generate_name(prefix: str) -> str:
     return prefix[:58] + "".join(secrets.choice(_ALPHANUMS) for _ in range(5))
 
@@ -84,8 +94,9 @@ def label_value(value: str) -> str:
         return "must be no more than 63 characters"
     if not _LABEL_VALUE.match(value):
         return (
-            "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and "
-            "must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', "
+            "a valid label must be an empty string or consist of alphanumeric characters, "
+            "'-', '_' or '.', and must start and end with an alphanumeric character "
+            "(e.g. 'MyValue',  or 'my_value',  or '12345', "
             "regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
         )
     return ""
@@ -150,6 +161,7 @@ def new_finalizers_on_deleting(old: dict[str, Any], new: dict[str, Any]) -> list
     return [
         forbidden(
             "metadata.finalizers",
-            f"no new finalizers can be added if the object is being deleted, found new finalizers []string{{{listed}}}",
+            "no new finalizers can be added if the object is being deleted, "
+            f"found new finalizers []string{{{listed}}}",
         )
     ]

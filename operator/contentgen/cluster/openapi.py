@@ -64,6 +64,13 @@ def group(types: list[ResourceType], name: str) -> dict[str, Any] | None:
     }
 
 
+_SUBRESOURCE_GROUP_VERSIONS = {
+    "eviction": {"group": "policy", "version": "v1"},
+    "token": {"group": "authentication.k8s.io", "version": "v1"},
+    "scale": {"group": "autoscaling", "version": "v1"},
+}
+
+
 def resource_list(types: list[ResourceType], group_name: str, version: str) -> dict[str, Any] | None:
     resources: list[dict[str, Any]] = []
     for t in types:
@@ -102,15 +109,11 @@ def resource_list(types: list[ResourceType], group_name: str, version: str) -> d
                 "eviction": "Eviction",
                 "scale": "Scale",
             }.get(sub, t.kind)
-            resources.append(
-                {
-                    "name": f"{t.plural}/{sub}",
-                    "singularName": "",
-                    "namespaced": t.namespaced,
-                    "kind": kind,
-                    "verbs": verbs,
-                }
-            )
+            entry = {"name": f"{t.plural}/{sub}", "singularName": "", "namespaced": t.namespaced}
+            # subresources whose kind lives in another group name it (kubectl drain looks for
+            # pods/eviction's policy/v1)
+            entry.update(_SUBRESOURCE_GROUP_VERSIONS.get(sub, {}))
+            resources.append({**entry, "kind": kind, "verbs": verbs})
     if not resources:
         return None
     return {
@@ -203,7 +206,7 @@ def _gvk(t: ResourceType) -> dict[str, str]:
 
 
 def _custom_schema(t: ResourceType, ref_prefix: str) -> dict[str, Any]:
-    schema = json.loads(json.dumps(t.schema() or {"type": "object"}))
+    schema: dict[str, Any] = json.loads(json.dumps(t.schema() or {"type": "object"}))
     properties = schema.setdefault("properties", {})
     properties["metadata"] = {
         "description": "Standard object's metadata. More info: "
@@ -256,9 +259,10 @@ _WRITE_QUERY = ("dryRun", "fieldManager", "fieldValidation")
 
 def _param(name: str, where: str = "query", required: bool = False) -> dict[str, Any]:
     descriptions = {
-        "fieldValidation": "fieldValidation instructs the server on how to handle objects in the request (POST/PUT/PATCH) "
-        "containing unknown or duplicate fields. Valid values are: - Ignore - Warn - Strict",
-        "fieldManager": "fieldManager is a name associated with the actor or entity that is making these changes.",
+        "fieldValidation": "fieldValidation instructs the server on how to handle objects in the request "
+        "(POST/PUT/PATCH) containing unknown or duplicate fields. Valid values are: - Ignore - Warn - Strict",
+        "fieldManager": "fieldManager is a name associated with the actor or entity "
+        "that is making these changes.",
         "dryRun": "When present, indicates that modifications should not be persisted.",
         "force": 'Force is going to "force" Apply requests.',
         "name": "name of the resource",

@@ -238,15 +238,15 @@ def merge_applied(live: Any, applied: Any, schema: Schema | None) -> Any:
         return result
     if isinstance(live, list) and isinstance(applied, list) and _list_type(schema) == "map":
         keys, items = _map_keys(schema), (schema or {}).get("items")
-        result = clone(live)
+        merged = clone(live)
         for item in applied:
             key = _item_key(item, keys)
-            position = next((i for i, x in enumerate(result) if _item_key(x, keys) == key), None)
+            position = next((i for i, x in enumerate(merged) if _item_key(x, keys) == key), None)
             if position is None:
-                result.append(clone(item))
+                merged.append(clone(item))
             else:
-                result[position] = merge_applied(result[position], item, items)
-        return result
+                merged[position] = merge_applied(merged[position], item, items)
+        return merged
     if isinstance(live, list) and isinstance(applied, list) and _list_type(schema) == "set":
         return clone(live) + [clone(i) for i in applied if i not in live]
     return clone(applied)
@@ -382,7 +382,7 @@ def apply(
                 conflicts.setdefault(str(entry.get("manager")), []).append(path)
     if conflicts and not force:
         raise _conflict_error(conflicts, api_version)
-    result = merge_applied(live, applied, schema)
+    result: dict[str, Any] = merge_applied(live, applied, schema)
     others = (
         set().union(
             *(

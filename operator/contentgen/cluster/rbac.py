@@ -113,7 +113,8 @@ class Authenticator:
                     check.resource,
                     "",
                     check.name,
-                    f'User "{user.name}" cannot impersonate resource "{check.resource}" in API group "" {where}',
+                    f'User "{user.name}" cannot impersonate resource "{check.resource}" '
+                    f'in API group "" {where}',
                 )
         return new
 
@@ -366,6 +367,6 @@ def escalation_check(
             t.plural,
             t.group,
             obj["metadata"]["name"],
-            f'user "{req.user.name}" (groups=[{groups}]) is attempting to grant RBAC permissions not currently held:\n'
-            + "\n".join(missing),
+            f'user "{req.user.name}" (groups=[{groups}]) '
+            "is attempting to grant RBAC permissions not currently held:\n" + "\n".join(missing),
         )

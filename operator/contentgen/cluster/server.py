@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from .admission import DEFAULT_PLUGINS
 from .apiserver import MASTERS, ControlPlane, Request, User
@@ -67,13 +67,14 @@ class LocalControlPlane:
             )
         ns = (obj.get("metadata") or {}).get("namespace") or namespace or ("default" if t.namespaced else "")
         try:
-            return self.plane.handle(Request(user, "create", t, ns if t.namespaced else "", body=obj)).body  # type: ignore[no-any-return]
+            created = self.plane.handle(Request(user, "create", t, ns if t.namespaced else "", body=obj))
         except ApiError as exc:
             if exc.code != 409 or exc.reason != "AlreadyExists":
                 raise
-            return self.plane.handle(
+            created = self.plane.handle(
                 Request(user, "get", t, ns if t.namespaced else "", obj["metadata"]["name"])
-            ).body  # type: ignore[no-any-return]
+            )
+        return cast(dict[str, Any], created.body)
 
     def apply_all(self, objects: Iterable[dict[str, Any]], *, user: User = ADMIN) -> None:
         for obj in objects:

@@ -9,20 +9,22 @@ from __future__ import annotations
 import bisect
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from .errors import ApiError
+
+T = TypeVar("T")
 
 Key = tuple[str, str]  # (group, plural)
 Name = tuple[str, str]  # (namespace or "", name)
 
 
-def clone(value: Any) -> Any:
-    """A deep copy of JSON-like data (faster than copy.deepcopy)."""
+def clone(value: T) -> T:
+    """A deep copy of JSON-like data (faster than copy.deepcopy), of the same type."""
     if isinstance(value, dict):
-        return {k: clone(v) for k, v in value.items()}
+        return cast(T, {k: clone(v) for k, v in value.items()})
     if isinstance(value, list):
-        return [clone(v) for v in value]
+        return cast(T, [clone(v) for v in value])
     return value
 
 

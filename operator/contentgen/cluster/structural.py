@@ -14,6 +14,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from .errors import Cause
@@ -21,7 +22,7 @@ from .errors import Cause
 try:  # RE2, the engine Go's regexp implements; cel-python brings it
     import re2 as _regex
 except ImportError:  # pragma: no cover - the cluster extra installs it
-    _regex = re  # type: ignore[no-redef]
+    _regex = re
 
 Schema = dict[str, Any]
 
@@ -253,6 +254,11 @@ def _format_ok(value: str, fmt: str) -> bool:
     return True
 
 
+def compile_regex(pattern: str) -> Any:
+    """The pattern compiled with RE2 (what apiextensions checks a schema's pattern with)."""
+    return _regex.compile(pattern)
+
+
 def _search(pattern: str, text: str) -> bool:
     return _regex.search(pattern, text) is not None
 
@@ -451,6 +457,20 @@ def cel_program(rule: str) -> Any:
     return _cel_programs[rule]
 
 
+@lru_cache(maxsize=20000)
+def _evaluate(rule: str, value_json: str, old_json: str | None, transition: bool) -> tuple[bool, str]:
+    """(the rule held, an evaluation error or ""). Rules are pure functions of self and oldSelf,
+    so the answer for the same values is remembered: a status update re-validates the spec."""
+    celpy = _celpy()
+    activation: dict[str, Any] = {"self": celpy.json_to_cel(json.loads(value_json))}
+    if transition:
+        activation["oldSelf"] = celpy.json_to_cel(json.loads(old_json)) if old_json is not None else None
+    result = cel_program(rule).evaluate(activation)
+    if isinstance(result, celpy.CELEvalError):
+        return False, str(result)
+    return bool(result), ""
+
+
 def _schema_type(schema: Schema) -> str:
     if schema.get("x-kubernetes-int-or-string"):
         return "integer"  # apiextensions reports int-or-string as its int type here
@@ -469,16 +489,17 @@ def cel_errors(
         transition = "oldSelf" in rule
         if transition and not has_old and not entry.get("optionalOldSelf"):
             continue
+        old_json = json.dumps(old, sort_keys=True) if transition and has_old else None
+        passed, failure = _evaluate(rule, json.dumps(value, sort_keys=True), old_json, transition)
+        where = path + entry.get("fieldPath", "") if entry.get("fieldPath") else path
+        if failure:
+            errors.append(invalid(where, _schema_type(schema), f"rule evaluation failed: {failure}"))
+            continue
+        if passed:
+            continue
         activation: dict[str, Any] = {"self": celpy.json_to_cel(value)}
         if transition:
             activation["oldSelf"] = celpy.json_to_cel(old) if has_old else None
-        result = cel_program(rule).evaluate(activation)
-        where = path + entry.get("fieldPath", "") if entry.get("fieldPath") else path
-        if isinstance(result, celpy.CELEvalError):
-            errors.append(invalid(where, _schema_type(schema), f"rule evaluation failed: {result}"))
-            continue
-        if bool(result):
-            continue
         message = entry.get("message") or f"failed rule: {rule}"
         if entry.get("messageExpression"):
             dynamic = cel_program(entry["messageExpression"]).evaluate(activation)

@@ -28,6 +28,7 @@ from .observe import JobState, LoraState, job_state, lora_state
 from .pods import PodState, pod_state
 from .queue import Backoff, NamespaceQueue
 from .reconciler import (
+    job_seen,
     owner_of,
     reconcile,
     safety_net,
@@ -93,7 +94,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = config.api_timeout_seconds
     settings.networking.request_timeout = config.api_timeout_seconds
-    settings.queueing.worker_limit = config.workers
+    # No limit on kopf's per-object workers: with indexes, kopf holds each object's worker until
+    # every index has its initial listing, so a limit below the number of objects deadlocks a start.
+    # Concurrency is bounded where the work is: the API connections and the thread pool below.
     settings.execution.max_workers = config.workers
     # Blocking work (the catalog, the store) runs on a pool of this size, not asyncio's default.
     asyncio.get_running_loop().set_default_executor(
@@ -108,7 +111,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     if config.mongodb_uri:
         from contentgen.catalog import open_catalog
 
-        catalog = open_catalog(config.mongodb_uri)
+        catalog = open_catalog(config.mongodb_uri, create=True)  # the operator is its writer
         try:
             await asyncio.to_thread(catalog.ensure_indexes)
         except Exception as exc:  # MongoDB down: indexes are made on a later start
@@ -248,11 +251,14 @@ for _kind in KINDS.values():
 async def job_event(**kwargs: Any) -> None:
     """A Job changed (created, started, finished, deleted): its owner decides again at once."""
     op, body = _operator(kwargs), kwargs["body"]
-    owner = owner_of(dict(body["metadata"].get("labels") or {}))
+    meta = body["metadata"]
+    deleted = kwargs.get("type") == "DELETED"
+    job_seen(op, job_state(dict(body)), meta["name"], meta["namespace"], deleted)
+    owner = owner_of(dict(meta.get("labels") or {}))
     if owner is not None:
-        wake(op, owner[0], body["metadata"]["namespace"], owner[1])
-    if kwargs.get("type") == "DELETED":
-        wake_namespace(op, body["metadata"]["namespace"])
+        wake(op, owner[0], meta["namespace"], owner[1])
+    if deleted:
+        wake_namespace(op, meta["namespace"])
 
 
 @kopf.on.event("", "v1", "pods", labels=MANAGED, id="pod-event")

@@ -6,7 +6,7 @@ import logging
 import os
 import signal
 import threading
-from typing import Any
+from typing import Any, cast
 
 from .settings import OperatorSettings
 
@@ -17,6 +17,8 @@ log = logging.getLogger("contentgen.operator")
 def kopf_args(settings: OperatorSettings) -> list[str]:
     """`kopf run` arguments for these settings (what `contentgen operator` runs)."""
     args = ["run", "--standalone", "-m", MODULE, f"--log-format={settings.log_format}"]
+    if os.environ.get("CONTENTGEN_KOPF_VERBOSE") == "true":  # debugging: kopf's own debug log
+        args.append("--verbose")
     if settings.health_port:
         # kopf's probe endpoint: 200 once the operator runs (the chart's liveness and readiness).
         args.append(f"--liveness=http://0.0.0.0:{settings.health_port}/healthz")
@@ -62,10 +64,11 @@ def elector(settings: OperatorSettings) -> Any:
             raise
 
     def write(body: dict[str, Any], create: bool) -> dict[str, Any]:
+        lease = cast(Any, body)  # the client serializes a dict as it is (its stubs ask for a V1Lease)
         if create:
-            result = api.create_namespaced_lease(namespace, body, _request_timeout=timeout)
+            result = api.create_namespaced_lease(namespace, lease, _request_timeout=timeout)
         else:
-            result = api.replace_namespaced_lease(name, namespace, body, _request_timeout=timeout)
+            result = api.replace_namespaced_lease(name, namespace, lease, _request_timeout=timeout)
         written: dict[str, Any] = api.api_client.sanitize_for_serialization(result)
         return written
 

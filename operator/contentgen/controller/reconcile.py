@@ -28,8 +28,8 @@ from contentgen.api import (
     format_time,
     parse_timestamp,
 )
-from contentgen.store.keys import lora_of_uri
 from contentgen.pricing import PriceTable, estimated, settled
+from contentgen.store.keys import lora_of_uri
 
 from .conditions import conditions_for
 from .observe import JobState, LoraState

@@ -69,16 +69,29 @@ def owner_body(op: Operator, kind: Kind, namespace: str, uid: str) -> dict[str, 
 
 def _fresher(op: Operator, body: dict[str, Any]) -> dict[str, Any]:
     """The body, with our own last status write if the watch has not shown it yet."""
-    written = op.written.get(body["metadata"]["uid"])
+    uid = body["metadata"]["uid"]
+    written = op.written.get(uid)
     seen = int(body["metadata"].get("resourceVersion") or 0)
-    if written is None or written[0] <= seen:
+    if written is None:
+        return body
+    if written[0] <= seen:
+        del op.written[uid]  # the watch has caught up: nothing to keep
         return body
     return {**body, "status": written[1]}
 
 
 def _jobs(op: Operator, namespace: str, uid: str) -> tuple[JobState, ...]:
+    """The resource's Jobs from the index, and a Job this operator created that the index does
+    not show yet (its watch lags our own writes): never taken for lost, never created twice."""
     index = op.indexes["jobs_by_owner"]
-    return tuple(index.get((namespace, uid), [])) if (namespace, uid) in index else ()
+    jobs = tuple(index.get((namespace, uid), [])) if (namespace, uid) in index else ()
+    created = op.created_jobs.get(uid)
+    if created is not None:
+        if any(j.name == created.name for j in jobs):
+            op.created_jobs.pop(uid, None)
+        else:
+            jobs = (*jobs, created)
+    return jobs
 
 
 def _pods(op: Operator, namespace: str, job: str) -> list[PodState]:
@@ -87,18 +100,30 @@ def _pods(op: Operator, namespace: str, job: str) -> list[PodState]:
 
 
 def running_uids(op: Operator, namespace: str) -> set[str]:
-    return {
-        uid
-        for (ns, uid), jobs in op.indexes["jobs_by_owner"].items()
-        if ns == namespace and any(not j.finished for j in jobs)
-    }
+    """Resources with an unfinished Job in the namespace: kept up to date from the Jobs' events
+    (`job_seen`) rather than by scanning the index, which would make every decision O(Jobs)."""
+    running = {uid for uid, names in op.unfinished.get(namespace, {}).items() if names}
+    return running | {uid for uid, job in op.created_jobs.items() if job.namespace == namespace}
+
+
+def job_seen(op: Operator, job: JobState | None, name: str, namespace: str, deleted: bool) -> None:
+    """Track which resources have unfinished Jobs, per namespace, from one Job's event."""
+    by_uid = op.unfinished.setdefault(namespace, {})
+    previous = op.job_owners.pop((namespace, name), None)
+    if previous is not None and previous in by_uid:
+        by_uid[previous].discard(name)
+        if not by_uid[previous]:
+            del by_uid[previous]
+    if job is not None and not deleted and not job.finished:
+        by_uid.setdefault(job.uid, set()).add(name)
+        op.job_owners[(namespace, name)] = job.uid
 
 
 async def reconcile(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
     """Reconcile one resource (errors are counted, then left to the caller to retry)."""
     uid = body["metadata"]["uid"]
     try:
-        async with op.lock(uid):
+        async with op.resource_lock(uid):
             began = time.monotonic()
             await _reconcile(op, kind, _fresher(op, body))
             metrics.RECONCILE_SECONDS.labels(kind.kind).observe(time.monotonic() - began)
@@ -187,7 +212,11 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
             op.backoff.failed(res.uid, time.monotonic())
             return None  # try again later rather than record a guess
         world = replace(world, outcome=outcome)
-    annotation = await _budget_annotation(op, res.namespace) if first.job is not None or first.waiting == "Queued" else None
+    annotation = (
+        await _budget_annotation(op, res.namespace)
+        if first.job is not None or first.waiting == "Queued"
+        else None
+    )
     async with op.admission(res.namespace):  # no I/O in here
         running = running_uids(op, res.namespace)
         op.queue.seen(res.namespace, running)
@@ -212,12 +241,13 @@ async def _budget_annotation(op: Operator, namespace: str) -> str | None:
 
     if op.settings.watch_namespaces:
         return None
-    cached = op.namespace_annotations.get(namespace)
-    if cached is not None and time.monotonic() - cached[0] < NAMESPACE_CACHE_SECONDS:
-        return cached[1]
-    annotations = await op.kube.namespace_annotations(namespace)
-    op.namespace_annotations[namespace] = (time.monotonic(), annotations.get(ANNOTATION))
-    return annotations.get(ANNOTATION)
+    async with op.lock(f"budget/{namespace}"):  # one read for the reconciles that ask at once
+        cached = op.namespace_annotations.get(namespace)
+        if cached is not None and time.monotonic() - cached[0] < NAMESPACE_CACHE_SECONDS:
+            return cached[1]
+        annotations = await op.kube.namespace_annotations(namespace)
+        op.namespace_annotations[namespace] = (time.monotonic(), annotations.get(ANNOTATION))
+        return annotations.get(ANNOTATION)
 
 
 def _over_budget(op: Operator, res: Observed, annotation: str | None) -> str:
@@ -243,15 +273,25 @@ def _over_budget(op: Operator, res: Observed, annotation: str | None) -> str:
 async def _start_job(op: Operator, snapshot: SpecSnapshot) -> None:
     namespace = snapshot.namespace
     if op.settings.manage_worker_access and namespace not in op.worker_access:
-        await op.kube.ensure_worker_access(
-            namespace,
-            op.settings.worker_service_account,
-            op.settings.worker_cluster_role,
-            op.settings.worker_service_account_annotations,
-        )
-        op.worker_access.add(namespace)
-    if await op.kube.create_job(render_job(snapshot, op.settings)):
+        async with op.lock(f"worker-access/{namespace}"):  # once per namespace, not once per resource
+            if namespace not in op.worker_access:
+                await op.kube.ensure_worker_access(
+                    namespace,
+                    op.settings.worker_service_account,
+                    op.settings.worker_cluster_role,
+                    op.settings.worker_service_account_annotations,
+                )
+                op.worker_access.add(namespace)
+    manifest = render_job(snapshot, op.settings)
+    if await op.kube.create_job(manifest):
         metrics.JOBS_CREATED.labels(snapshot.kind).inc()
+    op.created_jobs[snapshot.uid] = JobState(
+        name=manifest["metadata"]["name"],
+        namespace=namespace,
+        uid=snapshot.uid,
+        generation=snapshot.generation,
+        version=snapshot.version,
+    )
 
 
 def _schedule(op: Operator, res: Observed, decision: Decision) -> None:

@@ -168,7 +168,7 @@ class OperatorSettings(BaseSettings):
         "events that drive the operator.",
     )
     workers: int = Field(
-        default=32, ge=1, le=1000, description="Resources reconciled at once (kopf's worker limit)."
+        default=32, ge=1, le=1000, description="API requests and blocking calls (store, catalog) at once."
     )
     api_timeout_seconds: float = Field(
         default=30.0, gt=0, description="Timeout of each of the operator's API requests."

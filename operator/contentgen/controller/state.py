@@ -5,6 +5,8 @@ only small things: a lock while it is reconciled, its place in a queue, its last
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,10 +28,16 @@ class Operator:
     store: Any = None  # ObjectStore, when a store is configured
     catalog: Any = None  # Catalog, when a catalog is configured
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    lock_users: dict[str, int] = field(default_factory=dict)
     # Catalog writes that failed (MongoDB down): uid -> the result to record, if any.
     catalog_behind: dict[str, RunResult | None] = field(default_factory=dict)
     # Namespaces where the worker's ServiceAccount and RoleBinding are known to exist.
     worker_access: set[str] = field(default_factory=set)
+    # Unfinished Jobs, namespace -> uid -> Job names (from the Jobs' events)
+    unfinished: dict[str, dict[str, set[str]]] = field(default_factory=dict)
+    job_owners: dict[tuple[str, str], str] = field(default_factory=dict)  # (namespace, Job) -> uid
+    # Jobs this operator created that its Job index does not show yet (uid -> the Job)
+    created_jobs: dict[str, Any] = field(default_factory=dict)
     # Our own last status write per uid: (resourceVersion, status), newer than the watch may be.
     written: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     # ImageGenerations waiting for a LoraTraining: (namespace, lora name) -> {uid: kind name}
@@ -43,6 +51,21 @@ class Operator:
     def lock(self, uid: str) -> asyncio.Lock:
         return self.locks.setdefault(uid, asyncio.Lock())
 
+    @contextlib.asynccontextmanager
+    async def resource_lock(self, uid: str) -> AsyncIterator[None]:
+        """One reconcile at a time per resource; a resource at rest keeps no lock (memory)."""
+        lock = self.locks.setdefault(uid, asyncio.Lock())
+        self.lock_users[uid] = self.lock_users.get(uid, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self.lock_users[uid] -= 1
+            if not self.lock_users[uid]:
+                del self.lock_users[uid]
+                if self.locks.get(uid) is lock:
+                    del self.locks[uid]
+
     def admission(self, namespace: str) -> asyncio.Lock:
         return self.locks.setdefault(f"namespace/{namespace}", asyncio.Lock())
 
@@ -50,6 +73,7 @@ class Operator:
         """The resource is gone: drop everything kept about it."""
         self.locks.pop(uid, None)
         self.written.pop(uid, None)
+        self.created_jobs.pop(uid, None)
         self.backoff.reset(uid)
         self.queue.forget(namespace, uid)
         self.catalog_behind.pop(uid, None)

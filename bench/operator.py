@@ -1,0 +1,509 @@
+"""The operator at scale (`make bench-operator`): the real operator, as its own process, against
+the local control plane (its own process: TLS, RBAC, admission; bench/operator_cluster.py), with
+N ImageGenerations in 1 or 20 namespaces. No kubelet: the benchmark plays the Job controller,
+finishing each Job the way a worker and the Job controller would (the result in the store, then
+the Job's Complete condition).
+
+Reported per (N, namespaces):
+- resources/s until every Job exists, from the first create;
+- median and p99 from a Job's completion to its resource's Succeeded;
+- the operator's API requests per resource (until the Jobs exist, and in all);
+- the operator's peak RSS and its growth per resource;
+- the same for a raw baseline in the same run: the Jobs created directly with the kubernetes
+  client (16 threads), no operator. operator ÷ baseline is the headline.
+
+    .venv/bin/python -m bench.operator [--sizes 100,1000,5000] [--namespaces 1,20] [--readme]
+
+(as a module: run as a script from bench/, this file would shadow the standard library's `operator`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+WORKERS = 16
+OPERATOR_USER = "system:serviceaccount:contentgen:contentgen-operator"
+
+
+@dataclass
+class Figures:
+    mode: str  # operator | baseline
+    resources: int
+    namespaces: int
+    seconds_to_jobs: float
+    per_second: float
+    completion_median_s: float | None = None
+    completion_p99_s: float | None = None
+    calls_until_jobs: float | None = None
+    calls_in_all: float | None = None
+    peak_rss_mb: float | None = None
+    rss_growth_kb_per_resource: float | None = None  # peak over the idle operator, per resource
+    settled_kb_per_resource: float | None = None  # once every resource has settled, over idle
+
+
+class Cluster:
+    def __init__(self, root: Path, *, flapping: bool = False) -> None:
+        self.root = root
+        self.log = (root / "cluster.log").open("w")
+        args = [PYTHON, "-m", "bench.operator_cluster", str(root), *(["--flapping"] if flapping else [])]
+        self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
+        wait(lambda: (root / "kubeconfig").exists(), 120, "the control plane")
+        config = yaml.safe_load((root / "kubeconfig").read_text())
+        cluster = config["clusters"][0]["cluster"]
+        (root / "ca.crt").write_bytes(base64.b64decode(cluster["certificate-authority-data"]))
+        self.server = cluster["server"]
+        self.http = httpx.Client(
+            base_url=self.server,
+            verify=str(root / "ca.crt"),
+            headers={"Authorization": f"Bearer {config['users'][0]['user']['token']}"},
+            limits=httpx.Limits(max_connections=WORKERS + 4),
+            timeout=60,
+        )
+
+    def post(self, path: str, body: dict[str, Any]) -> None:
+        response = self.http.post(path, json=body)
+        if response.status_code >= 300:
+            raise RuntimeError(f"POST {path}: {response.status_code} {response.text[:300]}")
+
+    def namespaces(self, count: int) -> list[str]:
+        names = [f"bench-{i}" for i in range(count)]
+        for name in names:
+            self.post(
+                "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+            )
+        return names
+
+    def requests_by(self, user: str) -> int:
+        path = self.root / "requests.json"
+        if not path.exists():
+            return 0
+        return sum(n for who, _, _, n in json.loads(path.read_text()) if who == user)
+
+    def stop(self) -> None:
+        self.http.close()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+def wait(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+class Watch(threading.Thread):
+    """Follows a collection across namespaces; `seen(name, object)` for every event."""
+
+    def __init__(self, cluster: Cluster, path: str, seen: Callable[[str, dict[str, Any]], None]) -> None:
+        super().__init__(daemon=True)
+        self.cluster, self.path, self.seen = cluster, path, seen
+        self.ready = threading.Event()
+        self.stopping = False
+
+    def run(self) -> None:
+        """List, then watch from the list's version; a dropped watch is watched again from the last
+        version seen, a 410 or an error lists again (what an informer does)."""
+        client = httpx.Client(
+            base_url=self.cluster.server, verify=str(self.cluster.root / "ca.crt"), timeout=None
+        )
+        headers = dict(self.cluster.http.headers)
+        version = ""
+        while not self.stopping:
+            try:
+                if not version:
+                    listing = client.get(self.path, headers=headers)
+                    if listing.status_code != 200:
+                        time.sleep(0.2)
+                        continue
+                    body = listing.json()
+                    for item in body["items"]:
+                        self.seen("ADDED", item)
+                    version = body["metadata"]["resourceVersion"]
+                    self.ready.set()
+                params = {"watch": "true", "resourceVersion": version, "allowWatchBookmarks": "true"}
+                with client.stream("GET", self.path, params=params, headers=headers) as response:
+                    if response.status_code != 200:
+                        version = ""
+                        continue
+                    for line in response.iter_lines():
+                        if self.stopping:
+                            return
+                        if not line:
+                            continue
+                        event = json.loads(line)
+                        if event["type"] == "ERROR":
+                            version = ""  # 410 Gone: list again
+                            break
+                        version = event["object"]["metadata"].get("resourceVersion", version)
+                        if event["type"] != "BOOKMARK":
+                            self.seen(event["type"], event["object"])
+            except (httpx.HTTPError, ValueError):
+                if self.stopping:
+                    return
+                time.sleep(0.2)
+
+
+def rss_kb(pid: int, field: str = "VmRSS") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def snapshot_job(name: str, namespace: str, index: int) -> dict[str, Any]:
+    from contentgen.api import SpecSnapshot
+    from contentgen.controller.jobs import render_job
+    from contentgen.controller.settings import OperatorSettings
+
+    uid = f"00000000-0000-4000-8000-{index:012d}"
+    spec = {"owner": "bench", "prompt": "a lighthouse", "provider": "offline", "numImages": 1}
+    snapshot = SpecSnapshot(kind="ImageGeneration", name=name, namespace=namespace, uid=uid, spec=spec)
+    job = render_job(snapshot, OperatorSettings(store="file:///tmp/bench", offline=True))
+    job["metadata"]["ownerReferences"] = []  # no owner: the baseline has no resources
+    job["spec"]["template"]["spec"]["serviceAccountName"] = "default"
+    return job
+
+
+def baseline(n: int, namespaces: int, root: Path) -> Figures:
+    """The Jobs created directly with the kubernetes client: what the API server can take."""
+    import kubernetes
+
+    cluster = Cluster(root)
+    try:
+        names = cluster.namespaces(namespaces)
+        jobs = [snapshot_job(f"r{i}", names[i % namespaces], i) for i in range(n)]
+        config = kubernetes.client.Configuration()
+        kubernetes.config.load_kube_config(config_file=str(root / "kubeconfig"), client_configuration=config)
+        api = kubernetes.client.BatchV1Api(kubernetes.client.ApiClient(config))
+        api.api_client.rest_client.pool_manager.connection_pool_kw["maxsize"] = WORKERS
+        before = rss_kb(os.getpid(), "VmHWM")
+        began = time.monotonic()
+        with ThreadPoolExecutor(WORKERS) as pool:
+            list(
+                pool.map(
+                    lambda job: api.create_namespaced_job(
+                        job["metadata"]["namespace"], job, _request_timeout=60
+                    ),
+                    jobs,
+                )
+            )
+        elapsed = time.monotonic() - began
+        peak = rss_kb(os.getpid(), "VmHWM")
+        return Figures(
+            "baseline",
+            n,
+            namespaces,
+            round(elapsed, 2),
+            round(n / elapsed, 1),
+            calls_until_jobs=1.0,
+            calls_in_all=1.0,
+            peak_rss_mb=round(peak / 1024, 1),
+            rss_growth_kb_per_resource=round(max(0, peak - before) / n, 1),
+        )
+    finally:
+        cluster.stop()
+
+
+def operator(n: int, namespaces: int, root: Path) -> Figures:
+    cluster = Cluster(root)
+    store = root / "store"
+    log = (root / "operator.log").open("w")
+    env = operator_env(root, n)
+    health = int(env["CONTENTGEN_HEALTH_PORT"])
+    process = subprocess.Popen(
+        [PYTHON, "-m", "contentgen", "operator"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    jobs: dict[str, float] = {}
+    succeeded: dict[str, float] = {}
+    lock = threading.Lock()
+
+    def job_seen(kind: str, obj: dict[str, Any]) -> None:
+        if kind in ("ADDED", "MODIFIED"):
+            with lock:
+                jobs.setdefault(f"{obj['metadata']['namespace']}/{obj['metadata']['name']}", time.monotonic())
+
+    def resource_seen(kind: str, obj: dict[str, Any]) -> None:
+        if (obj.get("status") or {}).get("phase") == "Succeeded":
+            with lock:
+                succeeded.setdefault(
+                    f"{obj['metadata']['namespace']}/{obj['metadata']['name']}", time.monotonic()
+                )
+
+    try:
+        wait(lambda: _healthy(health), 120, "the operator")
+        names = cluster.namespaces(namespaces)
+        watchers = [
+            Watch(
+                cluster,
+                "/apis/batch/v1/jobs?labelSelector=app.kubernetes.io%2Fmanaged-by%3Dcontentgen-operator",
+                job_seen,
+            ),
+            Watch(cluster, "/apis/contentgen.io/v1alpha1/imagegenerations", resource_seen),
+        ]
+        for watcher in watchers:
+            watcher.start()
+            watcher.ready.wait(60)
+        time.sleep(1.0)
+        idle = rss_kb(process.pid)
+        calls_before = cluster.requests_by(OPERATOR_USER)
+        bodies = [
+            (
+                names[i % namespaces],
+                {
+                    "apiVersion": "contentgen.io/v1alpha1",
+                    "kind": "ImageGeneration",
+                    "metadata": {"name": f"r{i}"},
+                    "spec": {
+                        "owner": "bench",
+                        "prompt": "a lighthouse",
+                        "provider": "offline",
+                        "numImages": 1,
+                    },
+                },
+            )
+            for i in range(n)
+        ]
+        began = time.monotonic()
+        with ThreadPoolExecutor(WORKERS) as pool:
+            list(
+                pool.map(
+                    lambda nb: cluster.post(
+                        f"/apis/contentgen.io/v1alpha1/namespaces/{nb[0]}/imagegenerations", nb[1]
+                    ),
+                    bodies,
+                )
+            )
+        wait(lambda: len(jobs) >= n, 3600, f"{n} Jobs")
+        to_jobs = max(jobs.values()) - began
+        time.sleep(2.0)  # let the last status writes land before counting
+        calls_until_jobs = cluster.requests_by(OPERATOR_USER) - calls_before
+
+        # Finish every Job as a worker and the Job controller would: the result, then Complete.
+        completed: dict[str, float] = {}
+        listing = cluster.http.get(
+            "/apis/batch/v1/jobs",
+            params={"labelSelector": "app.kubernetes.io/managed-by=contentgen-operator"},
+        ).json()["items"]
+
+        def finish(job: dict[str, Any]) -> None:
+            completed[
+                f"{job['metadata']['namespace']}/{job['metadata']['labels']['app.kubernetes.io/instance']}"
+            ] = time.monotonic()
+            finish_job(cluster, store, job)
+
+        with ThreadPoolExecutor(4) as pool:  # a steady stream of completions, as Jobs finish in a cluster
+            list(pool.map(finish, listing))
+        wait(lambda: len(succeeded) >= n, 3600, f"{n} resources Succeeded")
+        latencies = sorted(succeeded[k] - completed[k] for k in completed if k in succeeded)
+        time.sleep(8.0)  # kopf's per-object workers end after their idle timeout
+        peak = rss_kb(process.pid, "VmHWM")
+        settled = rss_kb(process.pid)
+        calls_in_all = cluster.requests_by(OPERATOR_USER) - calls_before
+        if os.environ.get("BENCH_CALLS"):  # what the requests were, for a look
+            print(
+                json.dumps(
+                    sorted(
+                        (
+                            c
+                            for c in json.loads((root / "requests.json").read_text())
+                            if c[0] == OPERATOR_USER
+                        ),
+                        key=lambda c: -c[3],
+                    )
+                ),
+                file=sys.stderr,
+            )
+        for watcher in watchers:
+            watcher.stopping = True
+        return Figures(
+            "operator",
+            n,
+            namespaces,
+            round(to_jobs, 2),
+            round(n / to_jobs, 1),
+            completion_median_s=round(statistics.median(latencies), 3),
+            completion_p99_s=round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 3),
+            calls_until_jobs=round(calls_until_jobs / n, 2),
+            calls_in_all=round(calls_in_all / n, 2),
+            peak_rss_mb=round(peak / 1024, 1),
+            rss_growth_kb_per_resource=round(max(0, peak - idle) / n, 1),
+            settled_kb_per_resource=round(max(0, settled - idle) / n, 1),
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+        cluster.stop()
+
+
+def finish_job(cluster: Cluster, store: Path, job: dict[str, Any]) -> None:
+    """What the worker and the Job controller do when a Job succeeds: the result in the store,
+    then the Job's SuccessCriteriaMet and Complete conditions."""
+    from contentgen.api import GeneratedImage, RunResult, now
+    from contentgen.store import keys
+
+    meta = job["metadata"]
+    labels = meta["labels"]
+    uid, generation = labels["contentgen.io/uid"], int(labels["contentgen.io/generation"])
+    key = keys.result_key("image-generation", labels["contentgen.io/owner"], uid)
+    image = GeneratedImage(uri=(store / "x.png").as_uri(), width=1, height=1, size_bytes=1, sha256="0" * 64)
+    result = RunResult(
+        kind="ImageGeneration",
+        provider="offline",
+        uid=uid,
+        generation=generation,
+        placeholder=True,
+        images=[image],
+        finished_at=now(),
+    )
+    path = store / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(result.model_dump_json(by_alias=True, exclude_none=True))
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    conditions = [
+        {"type": kind, "status": "True", "reason": "CompletionsReached", "lastTransitionTime": stamp}
+        for kind in ("SuccessCriteriaMet", "Complete")
+    ]
+    status = {
+        "status": {"startTime": stamp, "completionTime": stamp, "succeeded": 1, "conditions": conditions}
+    }
+    for _ in range(10):  # a flapping API server may refuse it: a Job controller retries
+        response = cluster.http.patch(
+            f"/apis/batch/v1/namespaces/{meta['namespace']}/jobs/{meta['name']}/status",
+            json=status,
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+        if response.status_code < 500:
+            response.raise_for_status()
+            return
+        time.sleep(0.2)
+    response.raise_for_status()
+
+
+def operator_env(root: Path, n: int) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(root),
+        "KUBECONFIG": str(root / "operator.kubeconfig"),
+        "HOSTNAME": "bench-operator",
+        "POD_NAMESPACE": "contentgen",
+        "CONTENTGEN_STORE": (root / "store").as_uri(),
+        "CONTENTGEN_OFFLINE": "true",
+        "CONTENTGEN_MAX_RUNNING_JOBS_PER_NAMESPACE": str(10 * n),
+        "CONTENTGEN_HEALTH_PORT": str(health_port()),
+        "CONTENTGEN_METRICS_PORT": "0",
+        "CONTENTGEN_LOG_FORMAT": "plain",
+    }
+
+
+def health_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def table(results: list[Figures]) -> str:
+    rows = [
+        "| N | namespaces | run | until every Job exists | resources/s "
+        "| completion → Succeeded, median / p99 | API requests per resource (until Jobs / in all) "
+        "| peak RSS | RSS per resource (peak / settled) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for f in results:
+        latency = (
+            f"{f.completion_median_s} s / {f.completion_p99_s} s"
+            if f.completion_median_s is not None
+            else "–"
+        )
+        rows.append(
+            f"| {f.resources} | {f.namespaces} | {f.mode} | {f.seconds_to_jobs} s | {f.per_second} | "
+            f"{latency} | {f.calls_until_jobs} / {f.calls_in_all} | {f.peak_rss_mb} MB | "
+            f"{f.rss_growth_kb_per_resource} / {f.settled_kb_per_resource or '–'} KB |"
+        )
+    pairs = {}
+    for f in results:
+        pairs.setdefault((f.resources, f.namespaces), {})[f.mode] = f
+    rows.append("")
+    rows.append("| N | namespaces | operator ÷ baseline (resources/s) |")
+    rows.append("|---|---|---|")
+    for (n, ns), pair in sorted(pairs.items()):
+        if "operator" in pair and "baseline" in pair:
+            rows.append(
+                f"| {n} | {ns} | **{pair['operator'].per_second / pair['baseline'].per_second:.2f}×** |"
+            )
+    return "\n".join(rows) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="100,1000,5000")
+    parser.add_argument("--namespaces", default="1,20")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "operator-results.json")
+    parser.add_argument(
+        "--readme", action="store_true", help="write the table into README and bench/README.md"
+    )
+    args = parser.parse_args()
+    results: list[Figures] = []
+    for n in [int(x) for x in args.sizes.split(",")]:
+        for namespaces in [int(x) for x in args.namespaces.split(",")]:
+            for run in (baseline, operator):
+                with tempfile.TemporaryDirectory(prefix="bench-operator-") as tmp:
+                    figures = run(n, namespaces, Path(tmp))
+                print(json.dumps(asdict(figures)), flush=True)
+                results.append(figures)
+    args.out.write_text(json.dumps([asdict(f) for f in results], indent=1) + "\n")
+    print(table(results))
+    if args.readme:
+        stamp = f"{time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} CPUs (`make bench-operator`):\n\n"
+        for path in (ROOT / "README.md", ROOT / "bench" / "README.md"):
+            text = path.read_text()
+            start, end = "<!-- bench-operator:start -->", "<!-- bench-operator:end -->"
+            if start in text:
+                head, rest = text.split(start, 1)
+                tail = rest.split(end, 1)[1]
+                path.write_text(f"{head}{start}\n{stamp}{table(results)}{end}{tail}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""End to end: `contentgen local-cluster --offline` (its own process: control plane over TLS with
+RBAC, controllers, local node, the operator under its ServiceAccount) driven by the real kubectl
+1.33, as a user would on a cluster. Every authorization decision goes to an audit log, which is
+checked against the chart's RBAC at the end (nothing the operator or the worker did was denied)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import EXAMPLES
+from tests.httpserver import serve
+from tests.kubectl import Kubectl
+from tests.rbac.record import record_decisions
+from tests.waiting import wait_for
+
+pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
+CONTENTGEN = str(Path(sys.executable).parent / "contentgen")
+
+
+@dataclass
+class Box:
+    process: subprocess.Popen[str]
+    dir: Path
+    kubectl: Kubectl
+    media: str  # base URL of the sample video, served on loopback
+
+    def operator_pid(self) -> int:
+        return int((self.dir / "operator.pid").read_text())
+
+    def store_files(self, prefix: str = "") -> list[Path]:
+        root = self.dir / "store"
+        return [p for p in root.rglob("*") if p.is_file() and str(p.relative_to(root)).startswith(prefix)]
+
+
+@pytest.fixture(scope="module")
+def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
+    root = tmp_path_factory.mktemp("box")
+    sample = (EXAMPLES / "media" / "sample.mp4").read_bytes()
+    with serve({"/sample.mp4": (200, {"Content-Type": "video/mp4"}, sample)}) as (base, _):
+        log = (root / "local-cluster.log").open("w")
+        process = subprocess.Popen(
+            [
+                CONTENTGEN,
+                "local-cluster",
+                "--dir",
+                str(root / "cluster"),
+                "--offline",
+                "--max-running-jobs",
+                "2",
+                "--audit-log",
+                str(root / "audit.jsonl"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        kubeconfig = root / "cluster" / "kubeconfig"
+        try:
+            wait_for(lambda: kubeconfig.exists() or process.poll() is not None, 120, "DIR/kubeconfig")
+            assert process.poll() is None, (root / "local-cluster.log").read_text()
+            yield Box(process, root / "cluster", Kubectl(kubeconfig, root / "home"), base)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(60)
+            log.close()
+    assert process.returncode == 0, (root / "local-cluster.log").read_text()[-3000:]
+    assert not kubeconfig.exists()  # a stopped cluster leaves no kubeconfig pointing nowhere
+    decisions = [
+        SimpleNamespace(**json.loads(line)) for line in (root / "audit.jsonl").read_text().splitlines()
+    ]
+    assert {d.user for d in decisions} >= {"system:serviceaccount:contentgen:contentgen-operator"}
+    record_decisions(decisions, "cluster-wide")
+
+
+def examples_served_from(box: Box, target: Path) -> Path:
+    """examples/ with the source URLs pointing at the sample video on this machine."""
+    target.mkdir()
+    for path in EXAMPLES.glob("*.yaml"):
+        text = path.read_text()
+        text = text.replace("https://example.com/videos/demo-avatar.mp4", f"{box.media}/sample.mp4")
+        text = text.replace("https://example.com/audio/demo-interview.mp3", f"{box.media}/sample.mp4")
+        (target / path.name).write_text(text)
+    return target
+
+
+def condition(obj: dict[str, Any], type_: str = "Ready") -> dict[str, Any]:
+    return next(c for c in obj["status"]["conditions"] if c["type"] == type_)
+
+
+def test_the_examples(box: Box, tmp_path: Path) -> None:
+    k = box.kubectl
+    out = k.run("apply", "-f", str(examples_served_from(box, tmp_path / "examples"))).stdout
+    assert out.count(" created") == 4, out
+    k.run(
+        "wait",
+        "--for=condition=Ready",
+        "loratraining,imagegeneration,transcription",
+        "--all",
+        "--timeout=600s",
+    )
+    table = k.run("get", "contentgen").stdout
+    assert "loratraining.contentgen.io/demo-avatar" in table and "dmavatar" in table
+    assert table.count("Succeeded") == 4, table
+    lora = k.json("get", "lora", "demo-avatar")
+    assert lora["status"]["latestVersion"] == 1 and "placeholder" in lora["status"]["message"]
+    portrait = k.json("get", "imggen", "demo-avatar-portrait")
+    assert portrait["status"]["phase"] == "Succeeded"
+    described = k.run("describe", "lora", "demo-avatar").stdout
+    for reason in ("JobCreated", "Running", "Succeeded"):
+        assert reason in described
+    assert "maxFrames\t<integer>" in k.run("explain", "loratraining.spec.dataset").stdout
+    # the worker's files are in the store, and the Job ran as the worker's ServiceAccount
+    assert any(p.name == "model.safetensors" for p in box.store_files("loras/demo-user"))
+    pod = k.json("get", "pods", "-l", "batch.kubernetes.io/job-name=demo-avatar-g1")["items"][0]
+    assert pod["spec"]["serviceAccountName"] == "contentgen-worker"
+
+
+def test_a_burst_in_one_second_with_two_slots_all_reach_ready(box: Box, tmp_path: Path) -> None:
+    k = box.kubectl
+    k.run(
+        "apply",
+        "-f",
+        "-",
+        stdin=yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "burst"}}),
+    )
+    docs = [
+        {
+            "apiVersion": "contentgen.io/v1alpha1",
+            "kind": "ImageGeneration",
+            "metadata": {"name": f"b{i:02d}", "namespace": "burst"},
+            "spec": {"owner": "alice", "prompt": f"burst {i}", "numImages": 1},
+        }
+        for i in range(30)
+    ]
+    path = tmp_path / "burst.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    k.run("create", "-f", str(path))
+    created = Counter(
+        i["metadata"]["creationTimestamp"] for i in k.json("get", "imggen", "-n", "burst")["items"]
+    )
+    # What deadlocked the queue: several resources created in the same second (timestamps tie).
+    assert max(created.values()) >= 3, created
+    k.run("wait", "--for=condition=Ready", "imagegeneration", "--all", "-n", "burst", "--timeout=600s")
+    jobs = k.json("get", "jobs", "-n", "burst")["items"]
+    assert sorted(j["metadata"]["name"] for j in jobs) == sorted(f"b{i:02d}-g1" for i in range(30))
+
+
+def test_a_spec_edit_trains_a_new_version(box: Box) -> None:
+    k = box.kubectl
+    wait_for(lambda: k.run("get", "lora", "demo-avatar", check=False).returncode == 0, 60, "the example LoRA")
+    k.run("wait", "--for=condition=Ready", "lora/demo-avatar", "--timeout=600s")
+    k.run(
+        "patch",
+        "lora",
+        "demo-avatar",
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"training": {"steps": 200}}}),
+    )
+    k.run("wait", "--for=jsonpath={.status.latestVersion}=2", "lora/demo-avatar", "--timeout=600s")
+    k.run("wait", "--for=condition=Ready", "lora/demo-avatar", "--timeout=600s")
+    status = k.json("get", "lora", "demo-avatar")["status"]
+    assert [(v["version"], v["steps"]) for v in status["versions"]] == [(1, 1000), (2, 200)]
+    assert status["observedGeneration"] == 2
+
+
+def test_delete_with_each_policy(box: Box, tmp_path: Path) -> None:
+    k = box.kubectl
+    docs = [
+        {
+            "apiVersion": "contentgen.io/v1alpha1",
+            "kind": "ImageGeneration",
+            "metadata": {"name": f"del-{policy.lower()}"},
+            "spec": {"owner": "dora", "prompt": "a lighthouse", "deletionPolicy": policy},
+        }
+        for policy in ("Retain", "Delete")
+    ]
+    path = tmp_path / "policies.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    k.run("apply", "--server-side", "-f", str(path))
+    k.run("wait", "--for=condition=Ready", "imggen/del-retain", "imggen/del-delete", "--timeout=600s")
+    uids = {
+        d["metadata"]["name"]: k.json("get", "imggen", d["metadata"]["name"])["metadata"]["uid"] for d in docs
+    }
+    before = {name: box.store_files(f"generated-images/dora/{uid}") for name, uid in uids.items()}
+    assert all(before.values())
+    assert k.json("get", "imggen", "del-delete")["metadata"]["finalizers"] == ["contentgen.io/cleanup"]
+    k.run("delete", "-f", str(path), "--timeout=120s")
+    assert k.run("get", "imggen", "del-retain", "del-delete", check=False).returncode == 1
+    assert box.store_files(f"generated-images/dora/{uids['del-retain']}") == before["del-retain"]
+    assert box.store_files(f"generated-images/dora/{uids['del-delete']}") == []
+    wait_for(
+        lambda: not k.json("get", "jobs", "-l", "contentgen.io/owner=dora")["items"], 60, "the Jobs collected"
+    )
+
+
+def test_the_operator_killed_mid_run_converges_with_one_job_per_generation(box: Box, tmp_path: Path) -> None:
+    k = box.kubectl
+    k.run(
+        "apply",
+        "-f",
+        "-",
+        stdin=yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "chaos"}}),
+    )
+    docs = [
+        {
+            "apiVersion": "contentgen.io/v1alpha1",
+            "kind": "ImageGeneration",
+            "metadata": {"name": f"c{i}", "namespace": "chaos"},
+            "spec": {"owner": "carl", "prompt": f"chaos {i}", "numImages": 2},
+        }
+        for i in range(8)
+    ]
+    path = tmp_path / "chaos.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    first = box.operator_pid()
+    k.run("apply", "-f", str(path))
+    wait_for(lambda: k.json("get", "jobs", "-n", "chaos")["items"], 60, "a first Job")
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: box.operator_pid() != first, 60, "the operator restarted")
+    k.run("wait", "--for=condition=Ready", "imagegeneration", "--all", "-n", "chaos", "--timeout=600s")
+    jobs = k.json("get", "jobs", "-n", "chaos")["items"]
+    assert sorted(j["metadata"]["name"] for j in jobs) == sorted(f"c{i}-g1" for i in range(8))
+    assert all(j["status"].get("succeeded") == 1 and not j["status"].get("failed") for j in jobs)

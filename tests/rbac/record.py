@@ -1,0 +1,42 @@
+"""What the operator and the worker were allowed to do, as the control plane's RBAC authorizer
+decided it (API calls, and the checks admission makes for them, such as
+OwnerReferencesPermissionEnforcement's), kept in observed-calls.json for the chart's RBAC test:
+(install mode, identity, verb, group, resource, scope). A denial fails the test that saw it."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+CALLS_FILE = Path(__file__).resolve().parent / "observed-calls.json"
+OPERATOR_USER = "system:serviceaccount:contentgen:contentgen-operator"
+
+
+def identity(user: str) -> str | None:
+    if user == OPERATOR_USER:
+        return "operator"
+    if user.startswith("system:serviceaccount:") and user.endswith(":contentgen-worker"):
+        return "worker"
+    return None
+
+
+def record_decisions(decisions: Iterable[Any], mode: str) -> None:
+    """`decisions` have user, verb, group, resource, namespace and allowed (apiserver.Decision,
+    or the audit log's JSON lines). UPDATE_OBSERVED_CALLS=1 adds what was seen to the file."""
+    ours = [d for d in decisions if identity(d.user)]
+    denied = sorted({(d.user, d.verb, d.group, d.resource, d.namespace) for d in ours if not d.allowed})
+    assert not denied, f"the chart's RBAC refused the operator or the worker: {denied}"
+    seen = {  # non-resource paths (discovery) are every authenticated user's by the default policy
+        (mode, identity(d.user), d.verb, d.group, d.resource, "namespace" if d.namespace else "cluster")
+        for d in ours
+        if not d.resource.startswith("/")
+    }
+    committed = {tuple(x) for x in json.loads(CALLS_FILE.read_text())} if CALLS_FILE.exists() else set()
+    if os.environ.get("UPDATE_OBSERVED_CALLS") == "1":
+        CALLS_FILE.write_text(json.dumps(sorted(committed | seen), indent=1) + "\n")
+        return
+    missing = sorted(seen - committed)
+    assert not missing, f"calls not in {CALLS_FILE.name} (run with UPDATE_OBSERVED_CALLS=1): {missing}"
