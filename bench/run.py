@@ -409,6 +409,10 @@ def main() -> None:
     detectors = measure_detectors()
     report["detectors"] = {name: asdict(result) for name, result in detectors.items()}
     (OUT / "results.json").write_text(json.dumps(report, indent=2) + "\n")
+    # The runs' work folders hold manifests and results that `contentgen validate .` would read
+    # as resources of this repository: only the generated videos and results.json stay.
+    for work in [*OUT.glob("run-*"), *OUT.glob("scenedetect-*")]:
+        shutil.rmtree(work, ignore_errors=True)
     table = markdown(report, label) + face_table(report)
     print(table)
     print(detector_table(detectors))
