@@ -20,7 +20,7 @@ looked at in gray, as the pipeline does. A face counts as found when a detection
 15 % of the frame's height overlaps the true face box (intersection over union ≥ 0.3).
 Other seeds than the face benchmark's; the pipeline's thresholds were not set on these.
 
-`.venv/bin/python bench/detectors.py` prints the table; `make bench` puts it into
+`.venv/bin/python -m bench.detectors` prints the table; `make bench` puts it into
 bench/README.md.
 """
 

@@ -1,6 +1,6 @@
 """Benchmark of the LoRA dataset stage against the predecessor's tool and against bare decoding.
 
-`make bench` (or `.venv/bin/python bench/run.py`) measures, on this machine and in one run:
+`make bench` (or `.venv/bin/python -m bench.run`) measures, on this machine and in one run:
 
 - the whole `contentgen run --offline` of a LoraTraining on a generated 3-minute 720p H.264
   video, against PySceneDetect's CLI (`scenedetect -i VIDEO -o DIR detect-content
@@ -229,7 +229,8 @@ def pipeline_command(video: Path, work: Path, use_cli: bool) -> tuple[list[str],
         return command, result
     command = [
         sys.executable,
-        str(Path(__file__).resolve()),
+        "-m",
+        "bench.run",
         "--dataset-only",
         str(video),
         str(work),
