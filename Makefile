@@ -74,7 +74,7 @@ demo: install  ## run the examples offline on the bundled sample video, on embed
 
 .PHONY: bench
 bench: install  ## run the benchmarks in bench/ (numbers go into README)
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.run
 
 .PHONY: images
 images:  ## build both images with docker or podman (IMAGE_REGISTRY, IMAGE_TAG, CONTAINER_ENGINE)
@@ -86,7 +86,7 @@ push-images:  ## push both images (after `make images` and a registry login)
 
 .PHONY: bench-validate
 bench-validate: install  ## time `contentgen validate` on a big generated GitOps tree
-	$(BIN)/python bench/validate.py
+	$(BIN)/python -m bench.validate
 
 .PHONY: bench-operator
 bench-operator: install  ## the operator at scale against the local control plane, with a raw baseline (numbers go into README)

@@ -8,7 +8,7 @@ and parsing every one with PyYAML's C loader (what a validator that reads everyt
 old `validate` among them). The run fails when the command does not find exactly the planted
 resources and mistakes. Results go to bench/README.md's validate section.
 
-    python bench/validate.py [--apps N] [--runs N]
+    python -m bench.validate [--apps N] [--runs N]
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ scripts/make_sample_video.py (examples/media/sample.mp4). Needs scikit-image, a 
 
 from __future__ import annotations
 
+import importlib.metadata
 import math
 import zlib
 from collections.abc import Sequence
@@ -26,6 +27,20 @@ import numpy as np
 import skimage.data
 
 FACE_IMAGE = "astronaut"
+# Photographs other packages ship (dev dependencies), by name: file inside the distribution.
+PACKAGED_IMAGES = {
+    "grace_hopper": ("matplotlib", "matplotlib/mpl-data/sample_data/grace_hopper.jpg"),
+    "luispedro": ("mahotas", "mahotas/demos/data/luispedro.jpg"),
+    "department_store": ("mahotas", "mahotas/demos/data/DepartmentStore.jpg"),
+}
+# Where each person's face is in their photograph: (centre x, centre y, height), fractions of
+# the image (measured once with the face detector and checked by eye).
+SUBJECTS = {
+    "astronaut": (0.441, 0.24, 0.199),
+    "grace_hopper": (0.514, 0.372, 0.35),
+    "luispedro": (0.362, 0.553, 0.581),
+    "camera": (0.466, 0.31, 0.135),  # a profile behind a camera
+}
 # Images without a face the Haar cascade finds (coins and cell make it see faces; camera is a
 # person in profile, kept out so "face scene" stays unambiguous).
 OTHER_IMAGES = (
@@ -44,9 +59,17 @@ OTHER_IMAGES = (
     "colorwheel",
     "text",
 )
-# Framings of the astronaut that show her face large: (centre x, centre y, visible height), as
-# fractions of the 512 x 512 image. Her face is around (0.44, 0.22), about 0.19 high.
-FACE_FRAMINGS = ((0.45, 0.30, 0.60), (0.44, 0.26, 0.45), (0.50, 0.35, 0.75), (0.42, 0.24, 0.40))
+# Framings of the astronaut that show her face large: (centre x, centre y, visible height,
+# mirrored), the first three as fractions of the 512 x 512 image (of the mirrored image when
+# mirrored). Her face is around (0.44, 0.22), about 0.2 high. Any two are distinct framings as
+# bench/faces.py defines them (mirrored or not, a quarter of the frame apart, or a third larger),
+# from start to end of their camera moves.
+FACE_FRAMINGS = (
+    (0.45, 0.30, 0.60, False),  # head and shoulders, centred
+    (0.56, 0.26, 0.42, True),  # closer, mirrored
+    (0.62, 0.36, 0.95, False),  # wide, the face left of centre
+    (0.30, 0.24, 0.40, False),  # close, the face right of centre
+)
 AUDIO_RATE = 44100
 FOCUS_PULL_SECONDS = 0.5
 
@@ -74,6 +97,14 @@ class SceneSpec:
     blurred_until: float = 0.0
     brightness: float = 1.0
     face: bool = False
+    # The shot it belongs to: scenes with the same non-empty `shot` are one shot cut apart
+    # (the second continues `start` seconds into the camera move). `transition` is how this
+    # scene begins: a hard cut, a cross-dissolve or a fade through black over
+    # `transition_seconds`, centred on the scene's start.
+    shot: str = ""
+    start: float = 0.0
+    transition: str = "cut"
+    transition_seconds: float = 0.0
 
 
 @dataclass
@@ -102,7 +133,14 @@ class SyntheticVideo:
 
 @cache
 def source_image(name: str) -> np.ndarray:
-    """An RGB uint8 image from skimage.data."""
+    """An RGB uint8 image from skimage.data or one of PACKAGED_IMAGES."""
+    if name in PACKAGED_IMAGES:
+        package, member = PACKAGED_IMAGES[name]
+        path = importlib.metadata.distribution(package).locate_file(member)
+        bgr = cv2.imread(str(path))
+        if bgr is None:
+            raise FileNotFoundError(f"{member} is missing from {package}; `make install` installs it")
+        return np.ascontiguousarray(bgr[:, :, ::-1])
     image = np.asarray(getattr(skimage.data, name)())
     if image.dtype == bool:
         image = image.astype(np.uint8) * 255
@@ -113,7 +151,7 @@ def source_image(name: str) -> np.ndarray:
 
 def face_scene(seconds: float, variant: int = 0, **changes: object) -> SceneSpec:
     """A shot of the astronaut's face; `variant` picks one of a few framings and motions."""
-    cx, cy, view = FACE_FRAMINGS[variant % len(FACE_FRAMINGS)]
+    cx, cy, view, mirror = FACE_FRAMINGS[variant % len(FACE_FRAMINGS)]
     motion = variant % 3
     spec = SceneSpec(
         FACE_IMAGE,
@@ -122,7 +160,7 @@ def face_scene(seconds: float, variant: int = 0, **changes: object) -> SceneSpec
         view=view,
         drift=(0.006 if motion == 1 else 0.0, 0.0),
         zoom=0.97 if motion == 2 else 1.0,
-        mirror=variant % 2 == 1,
+        mirror=mirror,
         tint=((1.0, 1.0, 1.0), (1.08, 1.0, 0.92), (0.92, 1.0, 1.08))[variant % 3],
         face=True,
     )
@@ -178,18 +216,40 @@ def random_plan(
 def _camera(spec: SceneSpec, t: float, source: np.ndarray, width: int, height: int) -> np.ndarray:
     """The affine map from output pixels to source pixels at `t` seconds into the shot."""
     src_h, src_w = source.shape[:2]
-    # Never wider or taller than the image: outside it there is nothing to show.
-    view_h = min(spec.view * src_h * spec.zoom**t, src_h, src_w * height / width)
+    t = t + spec.start
+    # Never taller than the image; wider only for a portrait photograph (black bars show then,
+    # as when a photo is shown in a landscape video).
+    view_h = min(spec.view * src_h * spec.zoom**t, src_h)
     view_w = view_h * width / height
     cx = spec.center[0] * src_w + spec.drift[0] * src_w * t
     cy = spec.center[1] * src_h + spec.drift[1] * src_h * t
-    # Keep the view inside the image, so no borders show.
-    cx = min(max(cx, view_w / 2), src_w - view_w / 2)
+    # Keep the view inside the image, so no borders show (but for pillarboxing).
+    if view_w <= src_w:
+        cx = min(max(cx, view_w / 2), src_w - view_w / 2)
+    else:  # the photo slides within the frame, never out of it
+        cx = min(max(cx, src_w - view_w / 2), view_w / 2)
     cy = min(max(cy, view_h / 2), src_h - view_h / 2)
     scale = view_h / height
     return np.array(
         [[scale, 0.0, cx - scale * width / 2], [0.0, scale, cy - scale * height / 2]], dtype=np.float64
     )
+
+
+def face_in_frame(spec: SceneSpec, t: float, width: int, height: int) -> tuple[float, float, float] | None:
+    """Where the person's face is at `t` seconds into the shot, as the camera shows it:
+    (centre x, centre y, height) as fractions of the frame; None for an image without one."""
+    if spec.image not in SUBJECTS:
+        return None
+    fx, fy, fh = SUBJECTS[spec.image]
+    source = source_image(spec.image)
+    src_h, src_w = source.shape[:2]
+    if spec.mirror:
+        fx = 1.0 - fx
+    camera = _camera(spec, t, source, width, height)  # output pixels -> source pixels
+    scale = camera[0, 0]
+    x = (fx * src_w - camera[0, 2]) / scale / width
+    y = (fy * src_h - camera[1, 2]) / scale / height
+    return x, y, fh * src_h / scale / height
 
 
 def scene_source(spec: SceneSpec) -> np.ndarray:
@@ -214,13 +274,45 @@ def render(
         _camera(spec, t, source, width, height),
         (width, height),
         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-        borderMode=cv2.BORDER_REFLECT,
+        borderMode=cv2.BORDER_CONSTANT,
     )
     # Out of focus, then a focus pull over the last half second of the blurred part.
     focus = (spec.blurred_until * spec.seconds - t) / FOCUS_PULL_SECONDS
     if focus > 0:
         frame = cv2.GaussianBlur(frame, (0, 0), max(width, height) / 150 * min(focus, 1.0))
     return frame
+
+
+def _with_transitions(
+    plan: Sequence[SceneSpec],
+    counts: Sequence[int],
+    sources: Sequence[np.ndarray],
+    scene: int,
+    i: int,
+    fps: int,
+    width: int,
+    height: int,
+) -> np.ndarray:
+    """Frame `i` of scene `scene`, blended with its neighbour within a dissolve or faded within
+    a fade (each transition is centred on the cut between the two scenes)."""
+    spec = plan[scene]
+    t = i / fps
+    rgb = render(spec, t, width, height, sources[scene])
+    # the transition into this scene (from the previous one), and out of it (into the next)
+    for other, into, distance in (
+        (scene - 1, spec, t + 0.5 / fps),
+        (scene + 1, plan[scene + 1] if scene + 1 < len(plan) else None, counts[scene] / fps - t - 0.5 / fps),
+    ):
+        if into is None or other < 0 or into.transition == "cut" or distance >= into.transition_seconds / 2:
+            continue
+        weight = 0.5 + distance / into.transition_seconds  # this scene's share, 0.5 at the cut
+        if into.transition == "fade":
+            rgb = (rgb * (2 * weight - 1)).astype(np.uint8)
+        else:
+            other_t = t + counts[other] / fps if other < scene else t - counts[scene] / fps
+            neighbour = render(plan[other], other_t, width, height, sources[other])
+            rgb = cv2.addWeighted(rgb, weight, neighbour, 1 - weight, 0.0)
+    return rgb
 
 
 def _noise_fields(width: int, height: int, sigma: float, seed: int, count: int = 8) -> list[np.ndarray]:
@@ -277,10 +369,10 @@ def write_video(
             sound.bit_rate = 64000
         audio_pts = 0
         index = 0
-        for scene, (spec, count) in enumerate(zip(plan, counts, strict=True)):
-            source = scene_source(spec)
+        sources = [scene_source(spec) for spec in plan]
+        for scene, count in enumerate(counts):
             for i in range(count):
-                rgb = render(spec, i / fps, width, height, source)
+                rgb = _with_transitions(plan, counts, sources, scene, i, fps, width, height)
                 if noise_fields:
                     rgb = cv2.addWeighted(rgb, 1.0, noise_fields[index % len(noise_fields)], 1.0, -128.0)
                 frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")

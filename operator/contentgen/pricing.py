@@ -10,6 +10,10 @@ CONTENTGEN_PRICES (JSON, the shape of `PriceTable`) to your contract's prices:
   FLUX.1 [dev] $0.025/MP, FLUX.1 [schnell] $0.003/MP, FLUX1.1 [pro] $0.04/MP, FLUX.1 [dev] with
   LoRAs $0.035/MP; LoRA training (fal-ai/flux-lora-fast-training) $2 per 1000 steps, linear in
   steps. fal publishes no separate price for flux-lora-portrait-trainer; it gets the same.
+  Dataset captions (openrouter/router/vision) are "charged based on actual token usage"
+  (https://fal.ai/docs/model-api-reference/vision-api/openrouter-router); its documented example,
+  one image captioned by google/gemini-2.5-flash, reports a cost of $0.0005595. The table prices
+  a caption at $0.001 per request, a ceiling of about twice that.
 - AssemblyAI (https://www.assemblyai.com/pricing, read 2026-10-07 by a public transcription of
   it; billing rules https://assemblyai.com/docs/billing-and-pricing): pre-recorded Universal
   $0.15 per hour of audio, pro-rated to the second, speaker labels $0.02 per hour more; a
@@ -33,6 +37,7 @@ from pydantic.alias_generators import to_camel
 
 from contentgen.api import Cost, UsageLine
 from contentgen.api.image import FAL_APPS, IMAGE_SIZES
+from contentgen.api.lora import DEFAULT_MAX_FRAMES, FAL_CAPTION_APP
 
 PRICES_AS_OF = "2026-11-22"
 MEGAPIXEL = 1024 * 1024
@@ -71,6 +76,7 @@ _DEFAULT_ITEMS: dict[str, dict[str, dict[str, float]]] = {
         "fal-ai/flux-lora": {"megapixel": 0.035},
         "fal-ai/flux-lora-fast-training": {"step": 0.002},
         "fal-ai/flux-lora-portrait-trainer": {"step": 0.002},
+        FAL_CAPTION_APP: {"request": 0.001},
     },
     "assemblyai": {
         "transcript": {"audio-hour": 0.15},
@@ -99,6 +105,14 @@ def training_usage(provider: str, app: str, steps: int, request: str = "") -> li
     return [UsageLine(provider=provider, item=item, unit="step", quantity=steps, request=request)]
 
 
+def caption_usage(provider: str, item: str, requests: Iterable[str]) -> list[UsageLine]:
+    """Dataset captions: one billed request per image."""
+    return [
+        UsageLine(provider=provider, item=item, unit="request", quantity=1, request=request)
+        for request in requests
+    ]
+
+
 def transcription_usage(
     provider: str, seconds: float, speaker_labels: bool, request: str = ""
 ) -> list[UsageLine]:
@@ -119,7 +133,12 @@ def expected_usage(kind: str, spec: Mapping[str, Any], prices: PriceTable) -> li
         return image_usage(provider, str(spec.get("model", "flux-dev")), [(width, height)] * count)
     if kind == "LoraTraining":
         training = spec.get("training") or {}
-        return training_usage(provider, str(training.get("model", "")), int(training.get("steps", 1000)))
+        lines = training_usage(provider, str(training.get("model", "")), int(training.get("steps", 1000)))
+        dataset = spec.get("dataset") or {}
+        if dataset.get("captioning") == "auto" and provider == "fal":  # at most one per image
+            frames = int(dataset.get("maxFrames", DEFAULT_MAX_FRAMES))
+            lines.append(UsageLine(provider=provider, item=FAL_CAPTION_APP, unit="request", quantity=frames))
+        return lines
     return transcription_usage(provider, prices.assumed_audio_hours * 3600, bool(spec.get("speakerLabels")))
 
 

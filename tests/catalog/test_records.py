@@ -25,7 +25,15 @@ COMMON = {
 
 def test_a_lora_record_has_its_latest_model_and_versions() -> None:
     record = record_json(lora_doc("u1", versions=2, tags=("x",), description="d"))
-    assert set(record) == COMMON | {"triggerWord", "latestVersion", "latestModelUri", "versions", "sourceUrl"}
+    assert set(record) == COMMON | {
+        "triggerWord",
+        "latestVersion",
+        "latestModelUri",
+        "versions",
+        "sourceUrl",
+        "dataset",
+    }
+    assert record["dataset"] is None  # counts of the latest run, once one recorded them
     assert record["id"] == "u1" and record["type"] == "lora-training" and record["kind"] == "LoraTraining"
     assert record["latestVersion"] == 2
     assert record["latestModelUri"] == "s3://catalog-tests/loras/alice/u1/v2/model.safetensors"

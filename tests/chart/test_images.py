@@ -210,6 +210,7 @@ def fresh_venv(root: Path, requirements: str) -> Path:
             *quiet,
             "--python",
             str(python),
+            "--no-deps",  # a complete locked set, installed as the worker Dockerfile does
             "--requirement",
             str(ROOT / requirements),
         ],

@@ -156,6 +156,7 @@ def test_create_defaults_and_sets_server_fields(api: Api) -> None:
         "minSceneSeconds": 1.0,
         "faceFilter": True,
         "captionTemplate": "a photo of {trigger}",
+        "captioning": "template",
     }
     meta = created["metadata"]
     assert (

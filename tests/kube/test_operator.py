@@ -27,11 +27,13 @@ pytestmark = pytest.mark.timeout(600)
 
 @pytest.fixture(scope="module")
 def media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A short video with faces and sound, and a text file posing as one, served over HTTP."""
+    """A short video with sound, and a text file posing as one, served over HTTP. The video has
+    five shots: four framings of a face and a cup of coffee, so a LoRA dataset keeps four
+    images and drops one for having no face."""
     root = tmp_path_factory.mktemp("media")
     video = write_video(
         root / "clip.mp4",
-        [face_scene(1.5), other_scene(1.5, "coffee"), face_scene(1.5, variant=1)],
+        [face_scene(1.5), other_scene(1.5, "coffee"), *(face_scene(1.5, variant=v) for v in (1, 2, 3))],
         audio=True,
     )
     routes = {
@@ -59,7 +61,8 @@ def lora(name: str, media: str, *, source: str = "clip.mp4", **spec: Any) -> dic
         "provider": "offline",
         "source": {"url": f"{media}/{source}"},
         "triggerWord": "tw",
-        "dataset": {"maxFrames": 4, "minSceneSeconds": 0.5},
+        # the clip's four face shots, all of them needed (minFrames may not be below 4)
+        "dataset": {"maxFrames": 4, "minFrames": 4, "minSceneSeconds": 0.5},
         "training": {"steps": 100},
         "tags": ["avatar"],
     }
@@ -70,6 +73,17 @@ def lora(name: str, media: str, *, source: str = "clip.mp4", **spec: Any) -> dic
         "metadata": {"name": name},
         "spec": body,
     }
+
+
+# What the dataset stage finds in the clip (status.dataset).
+CLIP_DATASET = {
+    "scenes": 5,
+    "candidates": 5,
+    "faces": 4,
+    "kept": 4,
+    "minFrames": 4,
+    "dropped": {"tooShort": 0, "noFace": 1, "blurry": 0, "dark": 0, "duplicate": 0, "overMaxFrames": 0},
+}
 
 
 def image(name: str, **spec: Any) -> dict[str, Any]:
@@ -133,6 +147,9 @@ def test_lora_training_runs_as_a_job_and_succeeds(env: Cluster, media: str) -> N
     ]
     assert {"dataset", "train"} <= {s.get("stage") for s in running}
     assert any(0 < s.get("progress", 0) < 100 for s in running)
+    # status.dataset: absent until the run has counted (no defaulted zeros while it runs)
+    assert all("dataset" not in s for s in running)
+    assert status["dataset"] == CLIP_DATASET
 
     reasons = wait_for(
         lambda: (r := [e["reason"] for e in c.events(ns, "avatar")]) and r[-1] == "Succeeded" and r,
@@ -198,6 +215,34 @@ def test_lora_ref_waits_then_resolves(env: Cluster, media: str) -> None:
     assert status["loras"] == [used]  # lineage, in the status too
 
 
+def test_too_small_a_dataset_fails_before_paying_with_its_counts(env: Cluster, media: str) -> None:
+    c, ns = env, "gate"
+    c.apply(lora("small", media, dataset={"maxFrames": 8, "minFrames": 5, "minSceneSeconds": 0.5}), ns)
+    status = c.wait_phase("LoraTraining", ns, "small", "Failed")
+    assert reason(status) == "DatasetTooSmall" and reason(status, "Stalled") == "DatasetTooSmall"
+    assert "gives 4 usable image(s), fewer than dataset.minFrames 5" in status["message"]
+    assert "lower dataset.minFrames to 4" in status["message"]
+    # the counts came from the worker's termination message into the status
+    assert status["dataset"] == {**CLIP_DATASET, "minFrames": 5}
+    assert status.get("versions", []) == [] and status.get("latestVersion", 0) == 0
+    # permanent: one worker run, nothing uploaded
+    (job,) = c.jobs(ns)
+    assert c.runs(job["metadata"]["name"]) == [job["metadata"]["name"]]
+    uid = uid_of(c, "LoraTraining", ns, "small")
+    assert not [p for p in c.store.root.rglob(f"datasets/*/{uid}/**/*") if p.is_file()]
+    doc = catalog_status(c, uid, "Failed")
+    assert doc["error"]["reason"] == "DatasetTooSmall" and doc["dataset"]["kept"] == 4
+
+    c.patch("LoraTraining", ns, "small", {"spec": {"dataset": {"minFrames": 4}}})  # the fix it named
+    status = wait_for(
+        lambda: (s := c.status("LoraTraining", ns, "small")).get("phase") == "Succeeded" and s,
+        120,
+        "the fixed LoraTraining to succeed",
+    )
+    assert status["latestVersion"] == 1 and status["dataset"] == CLIP_DATASET
+    assert [p for p in c.store.root.rglob(f"datasets/*/{uid}/**/*") if p.is_file()]  # now uploaded
+
+
 def test_failure_is_reported_with_the_workers_reason(env: Cluster, media: str) -> None:
     c, ns = env, "failures"
     c.apply(lora("broken", media, source="notes.mp4"), ns)
@@ -231,7 +276,7 @@ def test_transcription_succeeds(env: Cluster, media: str) -> None:
     c.apply(manifest, ns)
     status = c.wait_phase("Transcription", ns, "talk", "Succeeded")
     transcript = status["transcript"]
-    assert transcript["durationSeconds"] == pytest.approx(4.5, abs=0.2)
+    assert transcript["durationSeconds"] == pytest.approx(7.5, abs=0.2)
     assert Path(transcript["textUri"].removeprefix("file://")).read_text()
 
 

@@ -32,11 +32,11 @@ PLAN = [
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _haar_cascade_available() -> None:
-    if not hasattr(cv2, "CascadeClassifier"):
+def _tflite_reader_available() -> None:
+    if not hasattr(cv2.dnn, "readNetFromTFLite"):
         pytest.fail(
-            f"cv2 {cv2.__version__} has no CascadeClassifier: opencv-python 5 (GUI) shadows "
-            "opencv-python-headless 4.x in this environment; reinstall from requirements/dev.txt"
+            f"cv2 {cv2.__version__} cannot read TFLite models (the face detector's): another OpenCV "
+            "shadows opencv-python-headless in this environment; reinstall from requirements/dev.txt"
         )
 
 

@@ -11,18 +11,25 @@ import pytest
 
 from contentgen.api import DatasetReport, DatasetSpec
 from contentgen.errors import InvalidInput
-from contentgen.pipeline.dataset import LocalDataset, build_dataset
+from contentgen.pipeline.dataset import DatasetTooSmall, LocalDataset, build_dataset
 from scripts.synthetic_video import SyntheticVideo
 from tests.pipeline.conftest import cut_f1, scene_of
 
 TEMPLATE = "a photo of {trigger}, a person"
 
 
-def spec(**changes: object) -> DatasetSpec:
-    fields: dict[str, object] = {"max_frames": 12, "min_scene_seconds": 1.0, "face_filter": True}
+def spec(*, min_frames: int = 1, **changes: object) -> DatasetSpec:
+    """A valid spec; `min_frames` below the API's least (4) only to test selection on short videos
+    (the gate has its own tests, with valid values)."""
+    fields: dict[str, object] = {
+        "max_frames": 12,
+        "min_frames": 4,
+        "min_scene_seconds": 1.0,
+        "face_filter": True,
+    }
     fields["caption_template"] = TEMPLATE
     fields.update(changes)
-    return DatasetSpec.model_validate(fields)
+    return DatasetSpec.model_validate(fields).model_copy(update={"min_frames": min_frames})
 
 
 def build(video: SyntheticVideo, out: Path, **changes: object) -> LocalDataset:
@@ -42,7 +49,8 @@ def every_scene(shots: SyntheticVideo, tmp_path_factory: pytest.TempPathFactory)
 def test_scenes_found(faces_only: LocalDataset, shots: SyntheticVideo) -> None:
     assert len(faces_only.scenes) == len(shots.scenes)
     assert cut_f1([start for start, _ in faces_only.scenes[1:]], shots.cuts) == 1.0
-    assert faces_only.frames_decoded == shots.frames
+    # Frames nothing refers to are not decoded (x264 makes about 4 in 10 of them).
+    assert shots.frames / 3 < faces_only.frames_decoded < shots.frames
     assert faces_only.duration_seconds == pytest.approx(shots.duration, abs=0.05)
 
 
@@ -78,7 +86,7 @@ def test_images_and_captions_on_disk(faces_only: LocalDataset) -> None:
 
     assert sorted(p.name for p in (root / "images").iterdir()) == [f"{n}.jpg" for n in names]
     assert sorted(p.name for p in (root / "captions").iterdir()) == [f"{n}.txt" for n in names]
-    assert {p.name for p in root.iterdir()} == {"images", "captions", "dataset.zip"}  # no leftovers
+    assert {p.name for p in root.iterdir()} == {"images", "captions", "dataset.zip", "contact-sheet.jpg"}
     for image in faces_only.images:
         assert image.caption == "a photo of dmavatar, a person"
         assert image.caption_path.read_text() == image.caption
@@ -145,9 +153,10 @@ def test_min_scene_seconds(shots: SyntheticVideo, tmp_path: Path) -> None:
     dataset = build(shots, tmp_path / "long", face_filter=False, min_scene_seconds=2.1)
     assert [scene_of(shots, i.time) for i in dataset.images] == [0]  # the only shot of 2.5 s
 
-    with pytest.raises(InvalidInput, match=r"lower dataset\.minSceneSeconds") as caught:
+    with pytest.raises(DatasetTooSmall, match=r"lower dataset\.minSceneSeconds") as caught:
         build(shots, tmp_path / "too-long", min_scene_seconds=5.0)
     assert "shots.mp4" in str(caught.value) and "2.5 s" in str(caught.value)
+    assert caught.value.summary.dropped.too_short == 6 and caught.value.summary.kept == 0
 
 
 def test_near_duplicates_kept_once(tmp_path: Path, media_dir: Path) -> None:
@@ -162,9 +171,28 @@ def test_near_duplicates_kept_once(tmp_path: Path, media_dir: Path) -> None:
     assert sorted(scene_of(video, i.time) % 2 for i in dataset.images) == [0, 1]
 
 
+def test_portrait_photos_in_a_landscape_video(tmp_path: Path, media_dir: Path) -> None:
+    """Black bars beside the picture are neither darkness nor part of a training image."""
+    from scripts.synthetic_video import SceneSpec, other_scene, write_video
+
+    plan = [
+        SceneSpec("luispedro", 2.0, center=(0.5, 0.5), view=1.0, face=True),
+        other_scene(1.5, "coffee"),
+        SceneSpec("grace_hopper", 2.0, center=(0.5, 0.45), view=0.9, face=True, mirror=True),
+    ]
+    video = write_video(media_dir / "pillarbox.mp4", plan, width=320, height=180, fps=24)
+    dataset = build(video, tmp_path)
+
+    assert [scene_of(video, i.time) for i in dataset.images] == [0, 2]
+    for image in dataset.images:
+        pixels = cv2.imread(str(image.path), cv2.IMREAD_GRAYSCALE)
+        assert pixels[:, :3].max() > 40 and pixels[:, -3:].max() > 40  # no bar at either side
+
+
 def test_no_face_anywhere(no_faces: SyntheticVideo, tmp_path: Path) -> None:
     with pytest.raises(
-        InvalidInput, match=r"no scene of no-faces\.mp4 shows a face.*dataset\.faceFilter: false"
+        DatasetTooSmall,
+        match=r"no-faces\.mp4 gives 0 usable image.*3 no face found.*dataset\.faceFilter: false",
     ):
         build(no_faces, tmp_path / "out")
     assert not (tmp_path / "out" / ".staging").exists()
@@ -223,3 +251,79 @@ def test_other_pixel_formats(pix_fmt: str, media_dir: Path, tmp_path: Path) -> N
     assert cut_f1([start for start, _ in dataset.scenes[1:]], video.cuts) == 1.0
     assert [scene_of(video, i.time) for i in dataset.images] == [0, 2]
     assert all(cv2.imread(str(i.path)).shape == (270, 270, 3) for i in dataset.images)
+
+
+def test_every_scene_is_accounted_for(faces_only: LocalDataset, shots: SyntheticVideo) -> None:
+    summary = faces_only.summary
+    assert summary.scenes == len(shots.scenes) == 6
+    assert summary.dropped.too_short == 1  # the 0.5 s shot
+    assert summary.candidates == 5 and summary.faces == 3 == summary.kept
+    assert summary.dropped.no_face == 2
+    assert summary.kept + summary.dropped.total == summary.scenes
+
+
+def test_the_gate_counts_and_says_what_to_change(shots: SyntheticVideo, tmp_path: Path) -> None:
+    with pytest.raises(DatasetTooSmall) as caught:
+        build(shots, tmp_path, min_frames=4)
+    message = str(caught.value)
+    assert caught.value.reason == "DatasetTooSmall"
+    assert message.startswith("shots.mp4 gives 3 usable image(s), fewer than dataset.minFrames 4: ")
+    assert "6 scene(s) found, 5 long enough, 3 showed a face" in message
+    assert "dropped: 1 shorter than minSceneSeconds 1 s, 2 no face found" in message
+    assert "dataset.faceFilter: false" in message and "a longer video" in message
+    assert caught.value.summary.kept == 3 and caught.value.summary.min_frames == 4
+    assert not (tmp_path / "images").exists() or not list((tmp_path / "images").iterdir())
+
+
+def test_template_captions() -> None:
+    from contentgen.pipeline.dataset import template_caption
+
+    assert template_caption("a photo of {trigger}", "tw") == "a photo of tw"
+    assert (
+        template_caption("a photo of {trigger}", "tw", "the person smiles")
+        == "a photo of tw, the person smiles"
+    )
+    assert (
+        template_caption("{trigger}, {caption}, 35mm", "tw", "the person smiles")
+        == "tw, the person smiles, 35mm"
+    )
+    assert template_caption("{trigger}, {caption}", "tw") == "tw"  # template mode: no empty slot left
+
+
+def test_contact_sheet(faces_only: LocalDataset) -> None:
+    from contentgen.pipeline.contact_sheet import clock, layout
+
+    assert faces_only.contact_sheet == faces_only.root / "contact-sheet.jpg"
+    sheet = cv2.imread(str(faces_only.contact_sheet))
+    columns, rows = layout(len(faces_only.images))
+    assert (columns, rows) == (2, 2)
+    assert sheet.shape[1] == columns * 240 + (columns + 1) * 6 and sheet.shape[0] > rows * 240
+    assert clock(12.34) == "0:12.3" and clock(3725) == "1:02:05.0"
+
+
+def test_contact_sheet_title_fits_a_narrow_sheet(faces_only: LocalDataset, tmp_path: Path) -> None:
+    from contentgen.pipeline.contact_sheet import write_contact_sheet
+
+    image = faces_only.images[0]
+    title = "dmavatar: 1 images, 8 scenes of a-video-with-a-rather-long-name.mp4"
+    sheet = cv2.imread(str(write_contact_sheet([(image.path, 1.0, True)], tmp_path / "s.jpg", title=title)))
+    band = sheet[:40]
+    assert band[:, :100].max() > 200  # the title is there
+    assert band[:, -4:].max() < 80  # and ends before the sheet does
+
+
+def test_apply_captions_rewrites_what_training_sees(shots: SyntheticVideo, tmp_path: Path) -> None:
+    from contentgen.api import Captioning
+    from contentgen.pipeline.dataset import apply_captions
+
+    dataset = build(shots, tmp_path)
+    captions = [f"tw, picture {n}" for n in range(len(dataset.images))]
+    apply_captions(dataset, captions, Captioning(mode="auto", provider="fal", model="m"))
+
+    with zipfile.ZipFile(dataset.archive) as archive:
+        for image, caption in zip(dataset.images, captions, strict=True):
+            assert archive.read(f"images/{image.path.stem}.txt").decode() == caption
+            assert archive.read(f"captions/{image.path.stem}.txt").decode() == caption
+    assert dataset.report(lambda p: p.name).captioning == Captioning(mode="auto", provider="fal", model="m")
+    with pytest.raises(ValueError, match="2 captions for 3 images"):
+        apply_captions(dataset, captions[:2], Captioning())

@@ -11,19 +11,31 @@ import numpy as np
 import pytest
 
 from contentgen.pipeline.video.crop import best_window, detail_crop, face_crop, output_side, render
-from contentgen.pipeline.video.decode import thumbnail, upright
+from contentgen.pipeline.video.decode import upright
 from contentgen.pipeline.video.faces import Box, FaceFinder, largest
 from contentgen.pipeline.video.scan import analyse
 from contentgen.pipeline.video.scoring import (
     DUPLICATE_BITS,
+    MIN_EXPOSURE,
+    aligned_similarity,
     exposure,
     hamming,
     is_duplicate,
     phash,
+    picture_area,
     quality,
     sharpness,
+    thumb,
 )
-from contentgen.pipeline.video.selection import Candidate, CandidatePool, Pick, Shortlist, choose
+from contentgen.pipeline.video.selection import (
+    Admission,
+    Candidate,
+    CandidatePool,
+    Pick,
+    Shortlist,
+    choose,
+    same_shot,
+)
 from scripts.synthetic_video import face_scene, other_scene, source_image
 from scripts.synthetic_video import render as render_scene
 
@@ -196,6 +208,46 @@ def test_detail_crop_goes_where_the_picture_is() -> None:
     assert flat.x == (1280 - 720) // 2
 
 
+def pillarboxed(name: str = "astronaut", black: int = 0) -> np.ndarray:
+    """A 4:3 picture in a 16:9 frame (360 × 640) with black bars on both sides."""
+    frame = np.full((360, 640), black, np.uint8)
+    frame[:, 80:560] = gray(name, (480, 360))
+    return frame
+
+
+def test_picture_area_is_inside_the_black_bars() -> None:
+    assert picture_area(pillarboxed(), full_range=True) == (80, 0, 480, 360)
+    assert picture_area(pillarboxed(black=16), full_range=False) == (80, 0, 480, 360)  # video range
+    letterboxed = np.zeros((360, 640), np.uint8)
+    letterboxed[45:315] = gray("coffee", (640, 270))
+    assert picture_area(letterboxed, full_range=True) == (0, 45, 640, 270)
+    assert picture_area(gray("coffee"), full_range=True) == (0, 0, 480, 270)
+    night = np.zeros((360, 640), np.uint8)
+    night[170:190, 300:340] = 200  # a lamp in the dark: a dark picture, not bars
+    assert picture_area(night, full_range=True) == (0, 0, 640, 360)
+
+
+def test_bars_are_no_crushed_blacks_to_the_scan() -> None:
+    frame = np.zeros((360, 640), np.uint8)  # a portrait photograph in a landscape video
+    frame[:, 185:455] = gray("astronaut", (270, 360))
+    x, y, w, h = picture_area(frame, full_range=True)
+    assert (x, w) == (185, 270)
+    assert exposure(frame) < MIN_EXPOSURE  # more than half the frame is black: "too dark"
+    assert exposure(frame[y : y + h, x : x + w]) > 0.9
+
+
+def test_crops_stay_inside_the_picture() -> None:
+    area = Box(320, 0, 1280, 1080)  # a 4:3 picture in a 1920 × 1080 frame
+    box = face_crop(1920, 1080, Box(340, 300, 200, 200), area=area)  # the face by the left bar
+    assert box.x >= area.x and box.x + box.w <= area.x + area.w and box.w == box.h <= 1080
+    wide = face_crop(1920, 1080, Box(340, 300, 200, 200))
+    assert wide.x < area.x  # without the area the crop would take in the bar
+    frame = np.zeros((270, 480), np.uint8)
+    frame[:, 80:400] = gray("brick", (320, 270))
+    detail = detail_crop(1920, 1080, frame, area=area)
+    assert detail.w == detail.h == 1080 and area.x <= detail.x and detail.x + detail.w <= area.x + area.w
+
+
 def test_render_sizes() -> None:
     image = np.zeros((720, 1280, 3), np.uint8)
     assert render(image, Box(100, 0, 720, 720), 1024).shape == (1024, 1024, 3)
@@ -249,10 +301,10 @@ def test_shortlist_keeps_the_best_and_drops_the_worst() -> None:
     shortlist: Shortlist[str] = Shortlist(2)
     a, b, c, d = pick(0, 5, 0), pick(1, 3, 2**64 - 1), pick(2, 4, 0xFFFFFFFF), pick(3, 1, 0xFFFFFFFF << 32)
 
-    assert shortlist.add(a) == (True, [])
-    assert shortlist.add(b) == (True, [])
-    assert shortlist.add(c) == (True, [b])  # better than the worst kept
-    assert shortlist.add(d) == (False, [])  # worse than everything kept
+    assert shortlist.add(a) == Admission(True, [], duplicate=False)
+    assert shortlist.add(b) == Admission(True, [], duplicate=False)
+    assert shortlist.add(c) == Admission(True, [b], duplicate=False)  # better than the worst kept
+    assert shortlist.add(d) == Admission(False, [], duplicate=False)  # worse than everything kept
     assert [p.scene for p in shortlist.chronological()] == [0, 2]
 
 
@@ -260,10 +312,54 @@ def test_shortlist_keeps_one_of_near_duplicates() -> None:
     shortlist: Shortlist[str] = Shortlist(10)
     first, worse_copy, better_copy = pick(0, 5, 0b1111), pick(1, 4, 0b1110), pick(2, 6, 0b0111)
 
-    assert shortlist.add(first) == (True, [])
-    assert shortlist.add(worse_copy) == (False, [])
-    assert shortlist.add(better_copy) == (True, [first])
+    assert shortlist.add(first) == Admission(True, [], duplicate=False)
+    assert shortlist.add(worse_copy) == Admission(False, [], duplicate=True)
+    assert shortlist.add(better_copy) == Admission(True, [first], duplicate=True)
     assert [p.scene for p in shortlist.chronological()] == [2]
+
+
+@pytest.mark.parametrize("subject", ["astronaut", "grace_hopper", "camera"])
+def test_same_shot_a_moment_later_but_not_mirrored(subject: str) -> None:
+    """The camera went on moving for 6 s: the same shot. The same framing mirrored, with the
+    face in the same place at the same size: another shot."""
+    from scripts.synthetic_video import SUBJECTS, SceneSpec
+
+    finder = FaceFinder()
+    fx, fy, fh = SUBJECTS[subject]
+    spec = SceneSpec(subject, 8.0, center=(fx, fy + 0.05), view=fh / 0.4, drift=(0.004, 0.0), zoom=1.01)
+
+    def pick(frame: np.ndarray, scene: int) -> Pick[str]:
+        found = finder.find(frame)
+        assert found is not None
+        height, width = frame.shape
+        box = (found.x / width, found.y / height, found.w / width, found.h / height)
+        return Pick(
+            scene, float(scene), 1.0, phash(frame), f"s{scene}", face=True, face_box=box, thumb=thumb(frame)
+        )
+
+    first = cv2.cvtColor(render_scene(spec, 0.0, 640, 360), cv2.COLOR_RGB2GRAY)
+    later = cv2.cvtColor(render_scene(spec, 6.0, 640, 360), cv2.COLOR_RGB2GRAY)
+    mirrored = np.ascontiguousarray(first[:, ::-1])
+    assert same_shot(pick(first, 0), pick(later, 1))
+    assert not same_shot(pick(first, 0), pick(mirrored, 2))
+    assert aligned_similarity(
+        thumb(first), pick(first, 0).face_box, thumb(first), pick(first, 0).face_box
+    ) == (pytest.approx(1.0))
+
+
+def test_same_shot_needs_alike_frames_and_faces_in_the_same_place() -> None:
+    left = (0.10, 0.20, 0.20, 0.35)
+    a = Pick(0, 0.0, 1.0, 0b1111, "a", face=True, face_box=left)
+    moved_a_little = Pick(1, 9.0, 1.0, 0b1110, "b", face=True, face_box=(0.12, 0.21, 0.2, 0.35))
+    mirrored = Pick(2, 9.0, 1.0, 0b1110, "c", face=True, face_box=(0.70, 0.20, 0.20, 0.35))
+    closer = Pick(3, 9.0, 1.0, 0b1110, "d", face=True, face_box=(0.05, 0.10, 0.40, 0.70))
+    without_face = Pick(4, 9.0, 1.0, 0b1110, "e")
+    other_frame = Pick(5, 9.0, 1.0, 2**64 - 1, "f", face=True, face_box=left)
+
+    assert same_shot(a, moved_a_little)
+    assert not same_shot(a, mirrored) and not same_shot(a, closer)  # other framings of the person
+    assert not same_shot(a, without_face) and not same_shot(a, other_frame)
+    assert same_shot(without_face, Pick(6, 1.0, 1.0, 0b1111, "g"))
 
 
 def select(picks: list[Pick[Any]], max_frames: int) -> list[Pick[Any]]:
@@ -303,7 +399,7 @@ class FakeFrame:
 @pytest.mark.parametrize(("rotation", "size"), [(0, (1280, 720)), (-90, (720, 1280)), (90, (720, 1280))])
 def test_candidates_of_a_rotated_video_are_upright(rotation: int, size: tuple[int, int]) -> None:
     luma = cv2.resize(gray("astronaut"), (1280, 720))
-    scored = analyse(0, 0.0, FakeFrame(rotation), luma, thumbnail(luma, 100), False)  # type: ignore[arg-type]
+    scored = analyse(0, 0.0, FakeFrame(rotation), luma, False)  # type: ignore[arg-type]
 
     assert scored.payload.size == size  # the upright frame's (width, height)
     assert scored.payload.gray.shape == (size[1] // 2, size[0] // 2)

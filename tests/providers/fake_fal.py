@@ -32,6 +32,11 @@ flux-pro-v1.1; https://fal.ai/models/fal-ai/flux-lora-fast-training/api):
   https://fal.ai/docs/documentation/model-apis/model-arguments.
 - Trainers: images_data_url (a zip the trainer downloads), trigger_word, steps; output
   {diffusers_lora_file: File, config_file: File}.
+- Vision (https://fal.ai/docs/model-api-reference/vision-api/openrouter-router):
+  openrouter/router/vision takes image_urls (required, a list of URLs the model fetches), prompt
+  (required), model (required, "charged based on actual token usage"), system_prompt, reasoning,
+  temperature (0 to 2) and max_tokens; output {output: str, usage: {prompt_tokens,
+  completion_tokens, total_tokens, cost}}.
 
 Storage upload, as fal-client 1.0.3 calls it: POST rest.fal.ai/storage/auth/token
 ?storage_type=fal-cdn-v3 -> {token, token_type, base_url, expires_at}; POST
@@ -75,6 +80,7 @@ SIZES = {
 }
 IMAGE_APPS = {"fal-ai/flux/dev", "fal-ai/flux/schnell", "fal-ai/flux-pro/v1.1", "fal-ai/flux-lora"}
 TRAINING_APPS = {"fal-ai/flux-lora-fast-training", "fal-ai/flux-lora-portrait-trainer"}
+VISION_APP = "openrouter/router/vision"
 
 
 def status(state: str, **fields: Any) -> dict[str, Any]:
@@ -95,6 +101,9 @@ TRAINING_SCRIPT = [
     status("IN_PROGRESS", logs=[log("Steps:  75%|#######5  | 750/1000 [01:30<00:30]")]),
     status("COMPLETED", logs=[log("Steps: 100%|##########| 1000/1000")], metrics={"inference_time": 120.5}),
 ]
+
+VISION_SCRIPT = [status("IN_QUEUE", queue_position=0), status("IN_PROGRESS"), status("COMPLETED")]
+VISION_COST = 0.0004  # USD per caption, as the app reports it in usage.cost
 
 IMAGE_SCRIPT = [
     status("IN_QUEUE", queue_position=0),
@@ -158,6 +167,10 @@ class FakeFal:
         self.weights = safetensors_bytes()
         self.config = json.dumps({"trigger_word": "dmavatar", "steps": 1000}).encode()
         self.store_payloads = True  # whether the request list can show inputs and outputs
+        # What the vision app answers for an image URL (the upload's name is in the URL).
+        self.caption: Callable[[str], str] = lambda url: (
+            f"**The person** smiles at the camera, head and shoulders, soft light ({url.rsplit('/', 1)[-1]})"
+        )
 
     # --- what tests set up and read ---
 
@@ -277,14 +290,17 @@ class FakeFal:
 
     def _submit(self, request: httpx.Request) -> httpx.Response:
         app = request.url.path.strip("/")
-        if app not in IMAGE_APPS | TRAINING_APPS:
+        if app not in IMAGE_APPS | TRAINING_APPS | {VISION_APP}:
             return failure(404, {"detail": f"Application '{app}' not found"})
         try:
             arguments = json.loads(request.read())
         except ValueError:
             return failure(422, {"detail": [_error([], "Invalid JSON body", "json_invalid")]})
         request_id = f"req-{len(self.jobs) + 1}"
-        script = list(self.scripts.get(app) or (TRAINING_SCRIPT if app in TRAINING_APPS else IMAGE_SCRIPT))
+        default = (
+            TRAINING_SCRIPT if app in TRAINING_APPS else VISION_SCRIPT if app == VISION_APP else IMAGE_SCRIPT
+        )
+        script = list(self.scripts.get(app) or default)
         job = Job(request_id, app, arguments, script, datetime.now(UTC), failure=self.failures.get(app))
         self.jobs[request_id] = job
         base = f"https://{request.url.host}/{job.base}/requests/{request_id}"
@@ -371,6 +387,8 @@ class FakeFal:
     def _validate(self, job: Job) -> list[dict[str, Any]]:
         """The model's input validation, as its schema and fal's error types describe it."""
         args, errors = job.arguments, []
+        if job.app == VISION_APP:
+            return self._validate_vision(args)
         if job.app in TRAINING_APPS:
             if "images_data_url" not in args:
                 errors.append(_error(["images_data_url"], "field required", "missing"))
@@ -417,7 +435,35 @@ class FakeFal:
                 )
         return errors
 
+    def _validate_vision(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+        errors = [
+            _error([name], "field required", "missing")
+            for name in ("image_urls", "prompt", "model")
+            if not args.get(name)
+        ]
+        for i, url in enumerate(args.get("image_urls") or []):
+            if not self._fetchable(url):
+                errors.append(
+                    _error(
+                        ["image_urls", i], f"Failed to download the file from {url}", "file_download_error"
+                    )
+                )
+        temperature = args.get("temperature", 1)
+        if not isinstance(temperature, int | float) or not 0 <= temperature <= 2:
+            errors.append(_error(["temperature"], "Input should be between 0 and 2", "range"))
+        return errors
+
     def _output(self, job: Job) -> dict[str, Any]:
+        if job.app == VISION_APP:
+            return {
+                "output": self.caption(job.arguments["image_urls"][0]),
+                "usage": {
+                    "prompt_tokens": 1290,
+                    "completion_tokens": 31,
+                    "total_tokens": 1321,
+                    "cost": VISION_COST,
+                },
+            }
         if job.app in TRAINING_APPS:
             weights_url = f"https://v3.fal.media/files/out/{job.request_id}/pytorch_lora_weights.safetensors"
             config_url = f"https://v3.fal.media/files/out/{job.request_id}/config.json"

@@ -24,6 +24,7 @@ from tests.providers.fake_fal import FAL_KEY, FakeFal
 from tests.providers.fakes import FakeSleep, mocked
 
 IMAGES = str(EXAMPLES / "imagegeneration.yaml")  # flux-dev, 2 images, provider fal
+SAMPLE = EXAMPLES / "media" / "sample.mp4"
 
 
 @pytest.fixture
@@ -172,3 +173,44 @@ def test_a_failed_run_while_the_catalog_is_away_says_its_record_waits(
     down.clear()
     assert run(capsys, "--offline", IMAGES)[0] == 0
     assert sorted(doc["status"] for doc in catalog.find(Filters()).docs) == ["Failed", "Succeeded"]
+
+
+# --- captions, then training: what a failed run still counts -----------------------------------
+
+
+def test_captions_billed_before_a_refused_training_are_counted_and_never_paid_again(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.providers.fake_fal import VISION_APP
+    from tests.providers.fakes import failure
+
+    training = "fal-ai/flux-lora-fast-training"
+    fal = FakeFal()
+    fal.fail_job(  # the trainer refuses the dataset: fal bills nothing for it
+        training,
+        {"status": "COMPLETED", "logs": [], "error": "bad dataset", "error_type": None},
+        failure(422, {"detail": [{"loc": ["body", "steps"], "msg": "bad dataset", "type": "value_error"}]}),
+    )
+    lora = str(EXAMPLES / "loratraining.yaml")  # provider fal, captioning auto
+    with mocked(fal):
+        code, _, err = run(capsys, "--source", str(SAMPLE), "--result", "failed.json", lora)
+    assert code == 1 and "ProviderJobFailed" in err
+    captioned = sum(1 for app, _ in fal.submitted if app == VISION_APP)
+    assert captioned >= 4 and fal.billed == captioned  # every caption, not the training
+    failed = json.loads((workspace / "failed.json").read_text())
+    assert [line["unit"] for line in failed["usage"]] == ["request"] * captioned
+    assert "estimated cost $2.0120 at fal" in err  # 1000 steps and up to 12 captions
+
+    del fal.failures[training]  # the dataset problem is fixed at fal's end
+    with mocked(fal):
+        code, _, err = run(capsys, "--source", str(SAMPLE), "--result", "r.json", lora)
+    assert code == 0, err
+    assert sum(1 for app, _ in fal.submitted if app == VISION_APP) == captioned  # not paid again
+    assert fal.billed == captioned + 1
+    result = json.loads((workspace / "r.json").read_text())
+    assert [line["unit"] for line in result["usage"]] == ["request"] * captioned + ["step"]
+    record = open_catalog().get(result["uid"])
+    assert record is not None and record["status"] == "Succeeded"
+    assert record["cost"]["actualUsd"] == pytest.approx(2.0 + 0.001 * captioned)
+    # the captions were counted by the failed run, the training by this one: each once
+    assert sum(record["cost"]["byMonth"].values()) == pytest.approx(2.0 + 0.001 * captioned)

@@ -76,7 +76,15 @@ def test_lora_training_offline(workspace: Path, capsys: pytest.CaptureFixture[st
         1,
         True,
     )
-    assert [s.name for s in result.stages] == ["fetch", "dataset", "upload-dataset", "train", "store-model"]
+    assert [s.name for s in result.stages] == [
+        "fetch",
+        "dataset",
+        "captions",
+        "upload-dataset",
+        "train",
+        "store-model",
+        "thumbnails",
+    ]
     check_artifacts(result)
     assert result.lora is not None and result.dataset is not None
     assert "/loras/demo-user/" in result.lora.model_uri and result.lora.model_uri.endswith(
@@ -91,13 +99,68 @@ def test_lora_training_offline(workspace: Path, capsys: pytest.CaptureFixture[st
         assert start <= image.time <= end
         assert local(image.uri).is_file() and "/datasets/demo-user/" in image.uri
         caption = local(image.uri.replace("/images/", "/captions/").replace(".jpg", ".txt")).read_text()
-        assert caption == "a photo of dmavatar, a person"
+        # captioning auto on the offline provider: the template around a labelled placeholder
+        assert (
+            caption
+            == image.caption
+            == ("a photo of dmavatar, offline placeholder caption, no vision model described this image")
+        )
+    assert dataset.captioning is not None and dataset.captioning.placeholder
+    assert (dataset.captioning.mode, dataset.captioning.provider) == ("auto", "offline")
+    summary = dataset.summary
+    assert summary is not None and summary.kept == dataset.frames and summary.scenes == len(dataset.scenes)
+    assert summary.kept + summary.dropped.total == summary.scenes
+    sheet = dataset.contact_sheet
+    assert (
+        sheet is not None
+        and sheet.content_type == "image/jpeg"
+        and sheet.uri.endswith("/v1/contact-sheet.jpg")
+    )
+    assert result.lora.contact_sheet_uri == sheet.uri and local(sheet.uri).read_bytes()[:2] == b"\xff\xd8"
+    assert sheet.uri in [a.uri for a in result.artifacts]
+    thumb = result.lora.contact_sheet_thumbnail_uri  # issue 13's thumbnail of the sheet
+    assert (
+        thumb and thumb in [a.uri for a in result.artifacts] and local(thumb).read_bytes()[:2] == b"\xff\xd8"
+    )
+    assert result.lora.source_url == str(SAMPLE)
+    # the offline captioner reports one (unpriced) request per image, like a live provider
+    assert result.usage is not None
+    captions = [line for line in result.usage if line.unit == "request"]
+    assert len(captions) == dataset.frames and all(line.request.startswith("offline-") for line in captions)
+    assert [line.unit for line in result.usage if line.unit != "request"] == ["step"]
     assert "LoRA version 1" in out and "placeholder" in out
     # The dataset stage reports progress on stderr (plain lines when not on a terminal).
     assert "dataset" in err and "%" in err
     record = open_catalog().get(result.uid)
     assert record is not None and record["status"] == "Succeeded" and record["latestVersion"] == 1
     assert record["provider"] == "offline"
+    assert record["versions"][0]["contactSheetUri"] == sheet.uri
+    assert record["dataset"]["kept"] == dataset.frames
+
+
+def test_too_small_a_dataset_fails_before_anything_is_stored(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = yaml.safe_load((EXAMPLES / "loratraining.yaml").read_text())
+    manifest["spec"]["dataset"]["minFrames"] = 10  # the default; the sample has four face shots
+    path = workspace / "lora.yaml"
+    path.write_text(yaml.safe_dump(manifest))
+    code, out, err = run(capsys, "--offline", "--source", str(SAMPLE), "--result", "r.json", str(path))
+
+    assert code == 1 and out == ""
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("contentgen run: DatasetTooSmall: sample.mp4 gives 4 usable image(s), fewer than ")
+    assert "dataset.minFrames 10" in last and "lower dataset.minFrames to 4" in last
+    failed = RunFailure.model_validate_json((workspace / "r.json").read_text())
+    assert failed.reason == "DatasetTooSmall" and failed.dataset is not None
+    assert failed.dataset.kept == 4 and failed.dataset.min_frames == 10
+    assert failed.dataset.kept + failed.dataset.dropped.total == failed.dataset.scenes
+    # nothing was uploaded: no dataset, no model, no checkpoint
+    store = workspace / "contentgen-data" / "store"
+    assert not store.exists() or not [p for p in store.rglob("*") if p.is_file()]
+    (record,) = open_catalog().find(Filters(status="Failed")).docs
+    assert record["error"]["reason"] == "DatasetTooSmall"
+    assert record["dataset"]["kept"] == 4 and record["dataset"]["minFrames"] == 10
 
 
 def test_rerun_trains_the_next_version(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:

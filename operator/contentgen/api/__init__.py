@@ -23,9 +23,12 @@ from .image import (
 )
 from .kinds import API_VERSION, CATALOG_TYPES, CATEGORY, GROUP, KINDS, VERSION, Kind
 from .lora import (
+    Captioning,
     DatasetImage,
     DatasetReport,
     DatasetSpec,
+    DatasetSummary,
+    DroppedScenes,
     LoraTrainingSpec,
     LoraTrainingStatus,
     LoraVersion,
@@ -45,6 +48,7 @@ __all__ = [
     "VERSION",
     "ApiModel",
     "Artifact",
+    "Captioning",
     "CelRule",
     "CommonSpec",
     "CommonStatus",
@@ -54,7 +58,9 @@ __all__ = [
     "DatasetImage",
     "DatasetReport",
     "DatasetSpec",
+    "DatasetSummary",
     "DeletionPolicy",
+    "DroppedScenes",
     "GeneratedImage",
     "ImageGenerationSpec",
     "ImageGenerationStatus",

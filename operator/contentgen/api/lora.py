@@ -11,12 +11,19 @@ from .common import Artifact, CommonSpec, CommonStatus, SourceSpec
 
 DEFAULT_TRAINING_MODEL = "fal-ai/flux-lora-fast-training"
 
+DEFAULT_MIN_FRAMES = 10
+# The vision-language app that writes captions on fal (captioning: auto), one request per image.
+FAL_CAPTION_APP = "openrouter/router/vision"
+DEFAULT_MAX_FRAMES = 40
+
 CaptionTemplate = Annotated[
     str,
     Field(
         min_length=1,
         max_length=300,
-        description="Caption written next to every dataset image; {trigger} becomes the trigger word.",
+        description="The caption of every dataset image: {trigger} becomes the trigger word; with "
+        "captioning auto, {caption} becomes the vision model's description (appended after a comma "
+        "when the template has no {caption}).",
     ),
     CelRule(
         rule="self.contains('{trigger}')",
@@ -27,20 +34,55 @@ CaptionTemplate = Annotated[
 
 
 class DatasetSpec(ApiModel):
+    cel_rules = (
+        CelRule(
+            rule=f"!has(self.minFrames) || self.minFrames <= "
+            f"(has(self.maxFrames) ? self.maxFrames : {DEFAULT_MAX_FRAMES})",
+            message="minFrames must not be larger than maxFrames",
+            field_path=".minFrames",
+            check=lambda spec: spec.min_frames is None or spec.min_frames <= spec.max_frames,
+        ),
+    )
+
     max_frames: Annotated[
         int, Field(ge=4, le=200, description="At most this many images in the dataset (one per scene).")
-    ] = 40
+    ] = DEFAULT_MAX_FRAMES
+    min_frames: (
+        Annotated[
+            int,
+            Field(
+                ge=4,
+                le=200,
+                description=f"Fewer usable images than this fail the run (DatasetTooSmall) before "
+                f"anything is uploaded or paid for; at most maxFrames. Unset: {DEFAULT_MIN_FRAMES}, "
+                "or maxFrames when that is smaller.",
+            ),
+        ]
+        | None
+    ) = None
     min_scene_seconds: Annotated[
         float, Field(ge=0.2, le=60, description="Scenes shorter than this many seconds are skipped.")
     ] = 1.0
     face_filter: Annotated[
         bool,
         Field(
-            description="Use only scenes that show a frontal face (at least 15 % of the picture's height) "
-            "and crop around it; turn off for subjects without a face."
+            description="Use only scenes that show a face (frontal, turned or in profile; at least 15 % "
+            "of the picture's height) and crop around it; turn off for subjects without a face."
         ),
     ] = True
     caption_template: CaptionTemplate = "a photo of {trigger}"
+    captioning: Annotated[
+        Literal["template", "auto"],
+        Field(
+            description="template: every image gets captionTemplate; auto: a vision-language model "
+            "describes each image through the provider (paid on fal, checkpointed), put into the template."
+        ),
+    ] = "template"
+
+    @property
+    def least_frames(self) -> int:
+        """The fewest images a run accepts: minFrames, or its default (10, at most maxFrames)."""
+        return self.min_frames if self.min_frames is not None else min(DEFAULT_MIN_FRAMES, self.max_frames)
 
 
 class TrainingSpec(ApiModel):
@@ -85,7 +127,9 @@ class LoraVersion(ApiModel):
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     dataset_uri: Annotated[str, Field(description="The dataset archive it was trained on.")] = ""
     source_url: Annotated[str, Field(description="The video the dataset was made from.")] = ""
-    contact_sheet_uri: Annotated[str, Field(description="A picture of the dataset (JPEG grid).")] = ""
+    contact_sheet_uri: Annotated[
+        str, Field(description="One JPEG showing every dataset image with its time in the video.")
+    ] = ""
     contact_sheet_thumbnail_uri: Annotated[str, Field(description="A small JPEG of the contact sheet.")] = ""
     frames: Annotated[int, Field(ge=0, description="Images in the dataset.")] = 0
     provider: str
@@ -96,9 +140,43 @@ class LoraVersion(ApiModel):
     created_at: Timestamp
 
 
+class DroppedScenes(ApiModel):
+    """Why scenes gave no dataset image, scene by scene (each scene is counted once)."""
+
+    too_short: Annotated[int, Field(ge=0, description="Shorter than minSceneSeconds.")] = 0
+    no_face: Annotated[int, Field(ge=0, description="No face found (faceFilter).")] = 0
+    blurry: Annotated[int, Field(ge=0, description="Every candidate frame was blurred.")] = 0
+    dark: Annotated[int, Field(ge=0, description="Every candidate frame was too dark or too bright.")] = 0
+    duplicate: Annotated[
+        int, Field(ge=0, description="The same shot as a better image already in the dataset.")
+    ] = 0
+    over_max_frames: Annotated[int, Field(ge=0, description="Beyond maxFrames, the weakest left out.")] = 0
+
+    @property
+    def total(self) -> int:
+        return self.too_short + self.no_face + self.blurry + self.dark + self.duplicate + self.over_max_frames
+
+
+class DatasetSummary(ApiModel):
+    """What the dataset stage found: status.dataset, also in the run's result. Its counts are
+    required, so the CRD gives status.dataset no default: it is absent until a run has counted
+    (a defaulted object of zeros would say "no scenes found" while the first run is going)."""
+
+    scenes: Annotated[int, Field(ge=0, description="Scenes (shots) found in the video.")]
+    candidates: Annotated[int, Field(ge=0, description="Scenes long enough to judge (minSceneSeconds).")]
+    faces: Annotated[int, Field(ge=0, description="Judged scenes in which a face was found.")]
+    kept: Annotated[int, Field(ge=0, description="Images in the dataset.")]
+    min_frames: Annotated[int, Field(ge=0, description="The least the run accepted.")]
+    dropped: Annotated[DroppedScenes, Field(description="Scenes left out, by reason.")]
+
+
 class LoraTrainingStatus(CommonStatus):
     latest_version: Annotated[int, Field(ge=0, description="The newest version; 0 before the first.")] = 0
     versions: Annotated[list[LoraVersion], Field(description="Every trained version, oldest first.")] = []
+    dataset: Annotated[
+        DatasetSummary | None,
+        Field(description="The latest run's dataset: scenes found, kept, and dropped by reason."),
+    ] = None
 
 
 class DatasetImage(ApiModel):
@@ -109,11 +187,22 @@ class DatasetImage(ApiModel):
     height: int
     sharpness: float
     face: bool
+    caption: str = ""
 
 
 class Scene(ApiModel):
     start: Annotated[float, Field(ge=0, description="Seconds into the source.")]
     end: Annotated[float, Field(ge=0)]
+
+
+class Captioning(ApiModel):
+    """Who wrote the captions."""
+
+    mode: Literal["template", "auto"] = "template"
+    provider: str = ""
+    model: str = ""
+    placeholder: bool = Field(default=False, description="True when the offline provider wrote them.")
+    cost_usd: float = Field(default=0.0, ge=0, description="What the provider reported charging (auto).")
 
 
 class DatasetReport(ApiModel):
@@ -123,12 +212,18 @@ class DatasetReport(ApiModel):
     scenes: list[Scene]
     images: list[DatasetImage]
     archive: Artifact | None = None
+    contact_sheet: Artifact | None = None
+    summary: DatasetSummary | None = None
+    captioning: Captioning | None = None
 
 
 __all__ = [
+    "Captioning",
     "DatasetImage",
     "DatasetReport",
     "DatasetSpec",
+    "DatasetSummary",
+    "DroppedScenes",
     "LoraTrainingSpec",
     "LoraTrainingStatus",
     "LoraVersion",

@@ -18,7 +18,7 @@ from .common import Artifact, CommonSpec
 from .cost import UsageLine
 from .image import GeneratedImage, ResolvedLora
 from .kinds import API_VERSION, KINDS, Kind
-from .lora import DatasetReport, LoraVersion
+from .lora import DatasetReport, DatasetSummary, LoraVersion
 from .transcription import TranscriptOutput
 
 
@@ -90,6 +90,8 @@ class RunResult(ApiModel):
     def merge_outputs(self, status: dict[str, Any]) -> None:
         """Put this run's outputs into a resource's status (wire form): a LoRA version joins the
         versions (replacing one with the same number); images and transcripts replace the old."""
+        if self.dataset is not None and self.dataset.summary is not None:
+            status["dataset"] = self.dataset.summary.wire()
         if self.lora is not None:
             new = self.lora.wire()
             versions = [v for v in status.get("versions") or [] if v.get("version") != new["version"]]
@@ -131,6 +133,13 @@ class RunFailure(ApiModel):
     # What the provider billed before the failure: [] for nothing, None when it cannot be known
     # (a submit whose outcome is unknown).
     usage: list[UsageLine] | None = None
+    # LoraTraining: what the dataset stage found, when the run got that far (DatasetTooSmall).
+    dataset: DatasetSummary | None = None
+
+    def merge_outputs(self, status: dict[str, Any]) -> None:
+        """Put what a failed run found into a resource's status (wire form): status.dataset."""
+        if self.dataset is not None:
+            status["dataset"] = self.dataset.wire()
 
 
 # --- the Job's termination message: how a finished worker hands over to the operator ----------

@@ -115,6 +115,7 @@ def catalog_document(
         doc["versions"] = versions
         doc["latestVersion"] = status.get("latestVersion", 0)
         doc["latestModelUri"] = versions[-1]["modelUri"] if versions else ""
+        doc["dataset"] = status.get("dataset") or (previous or {}).get("dataset")
     elif kind == "ImageGeneration":
         doc["prompt"] = spec.get("prompt", "")
         doc["model"] = spec.get("model", "")

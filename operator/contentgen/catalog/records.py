@@ -39,7 +39,7 @@ class LoraVersionInfo(RecordModel):
     sha256: str = ""
     dataset_uri: str = ""
     source_url: str = Field(default="", description="The video the dataset was made from.")
-    contact_sheet_uri: str = Field(default="", description="A picture of the dataset.")
+    contact_sheet_uri: str = Field(default="", description="A JPEG of the dataset's images and their times.")
     contact_sheet_thumbnail_uri: str = ""
     frames: int = 0
     provider: str = ""
@@ -121,6 +121,9 @@ class LoraTrainingRecord(JobRecord):
     latest_model_uri: str = Field(default="", description="Use as spec.loras[].url of an ImageGeneration.")
     versions: list[LoraVersionInfo] = []
     source_url: str = Field(default="", description="The video of the latest run.")
+    dataset: dict[str, Any] | None = Field(
+        default=None, description="The latest run's dataset counts (scenes, kept, dropped by reason)."
+    )
 
 
 class ImageGenerationRecord(JobRecord):

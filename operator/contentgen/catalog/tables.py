@@ -82,7 +82,10 @@ def _describe(item: dict[str, Any]) -> str:
     if "version" in item:
         head = f"v{item['version']} {head}"
     size = item.get("sizeBytes")
-    return f"{head} ({human_bytes(int(size))})" if size is not None else str(head)
+    text = f"{head} ({human_bytes(int(size))})" if size is not None else str(head)
+    if item.get("contactSheetUri"):
+        text += f"; contact sheet {item['contactSheetUri']}"
+    return text
 
 
 def _amounts(values: dict[str, float]) -> str:

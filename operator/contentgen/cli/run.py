@@ -106,7 +106,12 @@ def run(args: argparse.Namespace) -> int:
         result = execute(ctx)
     except ContentgenError as exc:
         progress.close()
-        waiting = _record(args.catalog, store, snapshot, started, settings, failure=failure(exc, ctx.usage))
+        failed = failure(exc, ctx.usage)
+        waiting = _record(args.catalog, store, snapshot, started, settings, failure=failed)
+        if args.result and args.result != "-":  # what went wrong, with e.g. the dataset's counts
+            Path(args.result).write_text(
+                failed.model_dump_json(by_alias=True, exclude_none=True, indent=2) + "\n"
+            )
         note = "; its record waits in the outbox for the catalog" if waiting else ""
         raise CommandError(f"{exc.reason}: {exc}{note}") from None
     progress.close()

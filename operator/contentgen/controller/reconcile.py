@@ -199,6 +199,7 @@ def _apply_outcome(
         return status, outcome
     if isinstance(outcome, RunFailure):
         reason, message = outcome.reason, outcome.message
+        outcome.merge_outputs(status)  # status.dataset of a DatasetTooSmall
     elif job.failed_reason:
         reason = job.failed_reason
         message = JOB_FAILURES.get(reason, job.failed_message or f"Job {name} failed")

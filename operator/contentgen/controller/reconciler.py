@@ -205,7 +205,12 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
     first = decide(res, world)
     if first.needs_outcome is not None:
         job = first.needs_outcome
-        message = termination_message(_pods(op, res.namespace, job.name))
+        pods = _pods(op, res.namespace, job.name)
+        if job.failed_reason and pods and not any(p.finished_at for p in pods):
+            # The Job's failure came before its pod's end (two watches): the pod's event, with
+            # the worker's termination message (e.g. DatasetTooSmall's counts), wakes us again.
+            return None
+        message = termination_message(pods)
         outcome = await read_outcome(job, res, message, op.store)
         if isinstance(outcome, RunFailure) and outcome.reason == "StoreUnavailable":
             op.backoff.failed(res.uid, time.monotonic())

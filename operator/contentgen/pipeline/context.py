@@ -24,6 +24,13 @@ _PAID = (
 )
 
 
+# Failures that say the provider did not bill the call that failed (fal bills successful outputs
+# only, AssemblyAI completed transcripts only), or that nothing was sent.
+UNBILLED = frozenset(
+    {"ProviderJobFailed", "TranscriptionFailed", "MissingCredentials", "InvalidInput", "SourceRefused"}
+)
+
+
 class StoreCheckpoint:
     """A provider checkpoint kept as a small JSON object in the store (temp/{uid}/checkpoints/).
 
@@ -83,6 +90,20 @@ class RunContext:
         finally:
             self.timings.append(StageTiming(name=name, seconds=round(time.monotonic() - began, 3)))
         span(100)
+
+    @contextmanager
+    def paying(self, billed: list[UsageLine]) -> Iterator[None]:
+        """Around paid calls after others were billed: the bill is unknown while they run (usage
+        None), unless they fail in a way that says the failing call was not billed; then `billed`
+        stands (what was billed before, and by the calls that finished: the caller appends to it
+        as they do). The caller sets the usage once the calls have returned."""
+        self.usage = None
+        try:
+            yield
+        except ContentgenError as exc:
+            if exc.reason in UNBILLED:
+                self.usage = list(billed)
+            raise
 
     def fetch_source(self, url: str, progress: SubProgress) -> Fetched:
         """Fetch a spec's source into the work directory, within the settings' limits."""

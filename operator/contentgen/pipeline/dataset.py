@@ -1,13 +1,18 @@
 """The LoRA dataset stage: a video in, a folder and a zip of captioned training images out.
 
 One decode pass finds the scenes and each scene's best frame (video/scan.py); the best scenes
-become the dataset (video/selection.py), cropped to training squares (video/crop.py).
+become the dataset (video/selection.py), cropped to training squares (video/crop.py). Every
+scene is accounted for (`DatasetSummary`): too short, blurred, dark, without a face, the same
+shot as a kept one, or over maxFrames. Fewer images than `minFrames` fail the run with
+`DatasetTooSmall` here, before anything is uploaded or paid for.
 
 On disk, in `out_dir`::
 
     images/0001.jpg       the training images, in the order they appear in the video
-    captions/0001.txt     each one's caption (the captionTemplate with {trigger} filled in)
+    captions/0001.txt     each one's caption (the captionTemplate with {trigger} filled in,
+                          replaced by `apply_captions` when a vision model wrote them)
     dataset.zip           images/0001.jpg, images/0001.txt and captions/0001.txt
+    contact-sheet.jpg     every image on one sheet, with its time in the video
 
 The archive holds every caption twice on purpose: trainers that read captions beside their
 images (fal's flux-lora-fast-training reads `0001.txt` next to `0001.jpg`) find them in
@@ -26,21 +31,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
-import numpy as np
 
-from contentgen.api import Artifact, DatasetImage, DatasetReport, DatasetSpec, Scene
-from contentgen.errors import InvalidInput
+from contentgen.api import (
+    Artifact,
+    Captioning,
+    DatasetImage,
+    DatasetReport,
+    DatasetSpec,
+    DatasetSummary,
+    DroppedScenes,
+    Scene,
+)
+from contentgen.errors import InvalidInput, PermanentError
 from contentgen.files import sha256_file
+from contentgen.pipeline.contact_sheet import write_contact_sheet
 from contentgen.pipeline.media import probe
 from contentgen.pipeline.progress import SubProgress
 from contentgen.pipeline.video.crop import detail_crop, encode_jpeg, face_crop, output_side, render
 from contentgen.pipeline.video.decode import to_bgr
 from contentgen.pipeline.video.faces import MIN_FACE_SHARE, Box, FaceFinder
 from contentgen.pipeline.video.scan import Analysed, ClosedScene, Scanner
-from contentgen.pipeline.video.scoring import phash
+from contentgen.pipeline.video.scoring import MIN_EXPOSURE, MIN_SHARPNESS, phash, thumb
 from contentgen.pipeline.video.selection import Candidate, Pick, Shortlist, choose
 
 ARCHIVE = "dataset.zip"
+CONTACT_SHEET = "contact-sheet.jpg"
 _STAGING = ".staging"
 # Fixed timestamps make the archive's bytes (and sha256) depend on its contents only.
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -60,6 +75,20 @@ class LocalImage:
     face: bool
 
 
+class DatasetTooSmall(PermanentError):
+    """Fewer usable images than dataset.minFrames; `summary` has the counts, `scenes` the
+    scenes found ((start, end) seconds)."""
+
+    reason = "DatasetTooSmall"
+
+    def __init__(
+        self, message: str, summary: DatasetSummary, scenes: list[tuple[float, float]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.summary = summary
+        self.scenes = scenes or []
+
+
 @dataclass
 class LocalDataset:
     root: Path
@@ -68,10 +97,19 @@ class LocalDataset:
     images: list[LocalImage] = field(default_factory=list)
     frames_decoded: int = 0
     duration_seconds: float = 0.0
+    summary: DatasetSummary | None = None  # set by build_dataset
+    contact_sheet: Path | None = None
+    captioning: Captioning = field(default_factory=Captioning)
 
-    def report(self, uri_of: Callable[[Path], str], archive: Artifact | None = None) -> DatasetReport:
+    def report(
+        self,
+        uri_of: Callable[[Path], str],
+        archive: Artifact | None = None,
+        contact_sheet: Artifact | None = None,
+    ) -> DatasetReport:
         """The API's DatasetReport, with each file's URI from `uri_of` (e.g. its stored key).
-        `archive`: the stored archive, when the caller has it (no need to hash it again)."""
+        `archive`, `contact_sheet`: the stored files, when the caller has them (no need to hash
+        them again)."""
         if archive is None:
             archive = Artifact(
                 uri=uri_of(self.archive),
@@ -91,10 +129,14 @@ class LocalDataset:
                     height=image.height,
                     sharpness=float(image.sharpness),
                     face=image.face,
+                    caption=image.caption,
                 )
                 for image in self.images
             ],
             archive=archive,
+            contact_sheet=contact_sheet,
+            summary=self.summary,
+            captioning=self.captioning,
         )
 
 
@@ -108,37 +150,67 @@ class _Staged:
 
 
 class _Curator:
-    """Turns closed scenes into shortlisted, staged images (one thread at a time)."""
+    """Turns closed scenes into shortlisted, staged images (one thread at a time), counting
+    what each scene became."""
 
     def __init__(self, spec: DatasetSpec, staging: Path) -> None:
         self.spec, self.staging = spec, staging
         self.faces = FaceFinder()
         self.shortlist: Shortlist[_Staged] = Shortlist(spec.max_frames)
-        self.longest, self.long_enough = 0.0, 0
+        self.longest = 0.0
+        self.candidates = self.with_face = 0
+        self.dropped = DroppedScenes()
 
     def find_face(self, candidate: Candidate[Analysed]) -> Box | None:
         return self.faces.find(candidate.payload.gray)
 
     def take(self, scene: ClosedScene) -> None:
         self.longest = max(self.longest, scene.seconds)
+        dropped = self.dropped
         if scene.seconds < self.spec.min_scene_seconds:
+            dropped.too_short += 1
             return
-        self.long_enough += 1
-        chosen = choose(scene.candidates, self.find_face if self.spec.face_filter else None)
-        if chosen is None:
+        self.candidates += 1
+        lit = [c for c in scene.candidates if c.exposure >= MIN_EXPOSURE]
+        usable = [c for c in lit if c.sharpness >= MIN_SHARPNESS]
+        if not usable:
+            if lit:
+                dropped.blurry += 1
+            else:
+                dropped.dark += 1
             return
+        chosen = choose(usable, self.find_face if self.spec.face_filter else None)
+        assert chosen is not None
         candidate, face = chosen
         if not self.spec.face_filter:
             face = self.find_face(candidate)  # not a filter then, but still the best place to crop
         elif face is None:
+            dropped.no_face += 1
             return
+        if face is not None:
+            self.with_face += 1
         pick = _pick(scene.index, candidate, face, self.staging)
-        admitted, dropped = self.shortlist.add(pick)
-        for gone in dropped:
+        admission = self.shortlist.add(pick)
+        left_out = len(admission.dropped) if admission.admitted else 1
+        if admission.duplicate:
+            dropped.duplicate += left_out
+        else:  # admitted into a free place (nothing left out), or the list was full
+            dropped.over_max_frames += left_out if admission.dropped or not admission.admitted else 0
+        for gone in admission.dropped:
             gone.payload.path.unlink(missing_ok=True)
-        if admitted:
+        if admission.admitted:
             image = render(to_bgr(candidate.payload.frame), pick.payload.box, pick.payload.side)
             pick.payload.path.write_bytes(encode_jpeg(image))
+
+    def summary(self, scenes: int, kept: int) -> DatasetSummary:
+        return DatasetSummary(
+            scenes=scenes,
+            candidates=self.candidates,
+            faces=self.with_face,
+            kept=kept,
+            min_frames=self.spec.least_frames,
+            dropped=self.dropped.model_copy(),
+        )
 
 
 def build_dataset(
@@ -153,14 +225,15 @@ def build_dataset(
     """Find `video`'s scenes and build the training dataset in `out_dir` (see the module doc).
 
     One image per scene: the scene's sharpest, best exposed frame among a few sampled per
-    second. Scenes shorter than `spec.min_scene_seconds` are skipped. With
-    `spec.face_filter`, a scene counts only if one of its best frames shows a frontal face
-    (the best such frame is taken, cropped around the face): a LoRA of a person learns
-    nothing from shots without them. Near-duplicate images (pHash) are kept once. When more
-    than `spec.max_frames` scenes qualify, the best ones are kept, in chronological order.
+    second (none mid-transition). Scenes shorter than `spec.min_scene_seconds` are skipped.
+    With `spec.face_filter`, a scene counts only if one of its best frames shows a face (the
+    best such frame is taken, cropped around the face): a LoRA of a person learns nothing
+    from shots without them. A shot seen again is kept once (`selection.same_shot`). When
+    more than `spec.max_frames` scenes qualify, the best ones are kept, in chronological order.
 
-    Raises `InvalidInput` for an unreadable video, one longer than `max_seconds` seconds, or
-    one without a usable scene, with what to change.
+    Raises `InvalidInput` for an unreadable video or one longer than `max_seconds` seconds,
+    and `DatasetTooSmall` when fewer than `spec.least_frames` images qualify, with the counts
+    and what to change.
     """
     video, out_dir = Path(video), Path(out_dir)
     info = probe(video, require_video=True)
@@ -189,17 +262,19 @@ def build_dataset(
         cv2.setNumThreads(cv2_threads)
 
     shortlist = curator.shortlist
-    if not len(shortlist):
+    summary = curator.summary(len(scanner.scenes), len(shortlist))
+    if len(shortlist) < spec.least_frames:
         shutil.rmtree(staging, ignore_errors=True)
-        raise InvalidInput(_why_empty(video.name, spec, curator.long_enough, curator.longest))
+        raise DatasetTooSmall(too_small(video.name, spec, summary, curator.longest), summary, scanner.scenes)
     dataset = LocalDataset(
         root=out_dir,
         archive=out_dir / ARCHIVE,
         scenes=scanner.scenes,
         frames_decoded=scanner.frames_decoded,
         duration_seconds=scanner.duration,
+        summary=summary,
     )
-    caption = spec.caption_template.replace("{trigger}", trigger_word)
+    caption = template_caption(spec.caption_template, trigger_word)
     for number, pick in enumerate(shortlist.chronological(), start=1):
         path = pick.payload.path.rename(images_dir / f"{number:04d}.jpg")
         caption_path = captions_dir / f"{number:04d}.txt"
@@ -219,8 +294,39 @@ def build_dataset(
         )
     shutil.rmtree(staging, ignore_errors=True)
     write_archive(dataset)
+    dataset.contact_sheet = write_contact_sheet(
+        [(image.path, image.time, image.face) for image in dataset.images],
+        out_dir / CONTACT_SHEET,
+        title=f"{trigger_word}: {len(dataset.images)} images, {len(dataset.scenes)} scenes of {video.name}",
+    )
     progress(100.0)
     return dataset
+
+
+def template_caption(template: str, trigger_word: str, description: str = "") -> str:
+    """The caption for one image: the template with {trigger} and {caption} filled in.
+
+    A `description` (a vision model's) replaces {caption}, or follows the template after a
+    comma when it has no {caption}; without one, {caption} and the comma before it go.
+    """
+    text = template.replace("{trigger}", trigger_word)
+    if "{caption}" in text:
+        if description:
+            return " ".join(text.replace("{caption}", description).split())
+        text = text.replace(", {caption}", "").replace("{caption}", "")
+        return " ".join(text.split()).strip(" ,")
+    return f"{text}, {description}" if description else text
+
+
+def apply_captions(dataset: LocalDataset, captions: list[str], captioning: Captioning) -> None:
+    """Replace every image's caption (in order) and write the archive again: what training sees."""
+    if len(captions) != len(dataset.images):
+        raise ValueError(f"{len(captions)} captions for {len(dataset.images)} images")
+    for image, caption in zip(dataset.images, captions, strict=True):
+        image.caption = caption
+        image.caption_path.write_text(caption, encoding="utf-8")
+    dataset.captioning = captioning
+    write_archive(dataset)
 
 
 def _scan(scanner: Scanner, curator: _Curator) -> None:
@@ -240,43 +346,61 @@ def _scan(scanner: Scanner, curator: _Curator) -> None:
 
 
 def _pick(scene: int, candidate: Candidate[Analysed], face: Box | None, staging: Path) -> Pick[_Staged]:
-    """The scene's contender: where its crop goes, its size and the pHash of what it shows."""
+    """The scene's contender: where its crop goes, its size, and what identifies its shot."""
     analysed = candidate.payload
     width, height = analysed.size
+    gray_h, gray_w = analysed.gray.shape[:2]
+    area = None  # the picture inside black bars, in source pixels
+    if analysed.area[2]:
+        bars = Box(*analysed.area).scaled(analysed.scale)
+        area = Box(bars.x, bars.y, min(bars.w, width - bars.x), min(bars.h, height - bars.y))
+    face_box = None
     if face is not None:
-        box = face_crop(width, height, face.scaled(analysed.scale))
+        box = face_crop(width, height, face.scaled(analysed.scale), area=area)
+        face_box = (face.x / gray_w, face.y / gray_h, face.w / gray_w, face.h / gray_h)
     else:
-        box = detail_crop(width, height, analysed.gray)
+        box = detail_crop(width, height, analysed.gray, area=area)
     return Pick(
         scene=scene,
         time=candidate.time,
         quality=candidate.quality,
-        phash=phash(_crop_of(analysed.gray, box, analysed.scale)),
+        phash=phash(analysed.gray),
         payload=_Staged(staging / f"scene-{scene:05d}.jpg", box, output_side(box.w)),
         face=face is not None,
         sharpness=candidate.sharpness,
+        face_box=face_box,
+        thumb=thumb(analysed.gray) if face_box is not None else None,
     )
 
 
-def _crop_of(gray: np.ndarray, box: Box, scale: float) -> np.ndarray:
-    """The part of the analysis luma that `box` (source pixels) covers: what the image will show."""
-    small = box.scaled(1 / scale)
-    return gray[small.y : small.y + max(small.h, 1), small.x : small.x + max(small.w, 1)]
-
-
-def _why_empty(name: str, spec: DatasetSpec, long_enough: int, longest: float) -> str:
-    if long_enough == 0:
-        return (
-            f"no scene of {name} lasts dataset.minSceneSeconds ({spec.min_scene_seconds:g} s) or longer "
-            f"(the longest lasts {longest:.1f} s); lower dataset.minSceneSeconds"
+def too_small(name: str, spec: DatasetSpec, summary: DatasetSummary, longest: float) -> str:
+    """DatasetTooSmall's message: what was found, what was dropped and why, and what to change."""
+    d = summary.dropped
+    reasons = [
+        (d.too_short, f"shorter than minSceneSeconds {spec.min_scene_seconds:g} s"),
+        (d.no_face, "no face found"),
+        (d.blurry, "blurred"),
+        (d.dark, "too dark or too bright"),
+        (d.duplicate, "the same shot as a kept image"),
+    ]
+    dropped = ", ".join(f"{count} {why}" for count, why in reasons if count) or "none"
+    faces = f", {summary.faces} showed a face" if spec.face_filter else ""
+    fixes = []
+    if spec.face_filter and d.no_face:
+        fixes.append(
+            f"use a video where the face fills at least {MIN_FACE_SHARE:.0%} of the picture's height in "
+            "more shots, or set dataset.faceFilter: false for a subject without a face"
         )
-    if spec.face_filter:
-        return (
-            f"no scene of {name} shows a face the detector finds (frontal, at least {MIN_FACE_SHARE:.0%} "
-            "of the picture's height); use a video where the face is seen from the front, or set "
-            "dataset.faceFilter: false"
-        )
-    return f"no usable frame found in {name}; use a longer or clearer video"
+    if d.too_short and longest < 2 * spec.min_scene_seconds:
+        fixes.append(f"lower dataset.minSceneSeconds (the longest scene lasts {longest:.1f} s)")
+    fixes.append("use a longer video with more distinct shots")
+    if summary.kept >= 4:
+        fixes.append(f"or lower dataset.minFrames to {summary.kept}")
+    return (
+        f"{name} gives {summary.kept} usable image(s), fewer than dataset.minFrames {spec.least_frames}: "
+        f"{summary.scenes} scene(s) found, {summary.candidates} long enough{faces}; dropped: {dropped}. "
+        f"To fix: {'; '.join(fixes)}"
+    )
 
 
 def write_archive(dataset: LocalDataset) -> Path:

@@ -125,6 +125,7 @@ def record_run(
     else:
         assert failure is not None
         status.update(phase="Failed", progress=0, stage="", message=f"{failure.reason}: {failure.message}")
+        failure.merge_outputs(status)
         reason = failure.reason
     status["conditions"] = [
         {"type": "Ready", "status": str(result is not None), "reason": reason, "message": status["message"]}

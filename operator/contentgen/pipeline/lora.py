@@ -1,17 +1,23 @@
-"""LoraTraining: fetch → scenes and frames → dataset → upload → train → store a versioned model."""
+"""LoraTraining: fetch → scenes and frames → dataset (gated by minFrames) → captions → upload →
+train → store a versioned model.
+
+Nothing is uploaded or paid for before the dataset passes its gate (`DatasetTooSmall`). With
+`captioning: auto` every image is described by the provider's vision model before the
+archive is written, checkpointed per image; training starts only when all of them are.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from contentgen.api import Artifact, LoraTrainingSpec, LoraVersion, RunResult, now
-from contentgen.pricing import training_usage
-from contentgen.providers import trainer
-from contentgen.providers.base import TrainingRequest
+from contentgen.api import Artifact, Captioning, LoraTrainingSpec, LoraVersion, RunResult, UsageLine, now
+from contentgen.pricing import caption_usage, training_usage
+from contentgen.providers import captioner, trainer
+from contentgen.providers.base import CaptionRequest, TrainingRequest
 from contentgen.store import keys
 
 from .context import RunContext, StoreCheckpoint
-from .dataset import build_dataset
+from .dataset import LocalDataset, apply_captions, build_dataset, template_caption
 
 
 def run_lora(ctx: RunContext) -> RunResult:
@@ -21,6 +27,7 @@ def run_lora(ctx: RunContext) -> RunResult:
     if snap.version < 1:
         raise ValueError("a LoraTraining run needs the version it trains (1, 2, ...)")
     provider = trainer(ctx.provider)  # fails at once when a live provider has no key
+    describer = captioner(ctx.provider) if spec.dataset.captioning == "auto" else None
     owner, uid, version = spec.owner, snap.uid, snap.version
 
     with ctx.stage("fetch", 0, 8) as span:
@@ -36,7 +43,33 @@ def run_lora(ctx: RunContext) -> RunResult:
             max_seconds=ctx.settings.max_video_seconds,
         )
 
-    with ctx.stage("upload-dataset", 45, 50) as span:
+    billed: list[UsageLine] = []  # what the provider billed so far: captions, then training
+    if describer is not None:
+        with ctx.stage("captions", 45, 48) as span, ctx.paying(billed):
+            out = describer.caption_images(
+                CaptionRequest(images=tuple(image.path for image in dataset.images)),
+                ctx.scratch("captions"),
+                span,
+                StoreCheckpoint(ctx.store, keys.checkpoint(uid, f"captions-v{version}")),
+                billed=lambda item, request: billed.extend(caption_usage(describer.name, item, [request])),
+            )
+            ctx.usage = list(billed)
+            apply_captions(
+                dataset,
+                [
+                    template_caption(spec.dataset.caption_template, spec.trigger_word, d)
+                    for d in out.descriptions
+                ],
+                Captioning(
+                    mode="auto",
+                    provider=describer.name,
+                    model=out.model,
+                    placeholder=out.placeholder,
+                    cost_usd=out.cost_usd,
+                ),
+            )
+
+    with ctx.stage("upload-dataset", 48, 50) as span:
         prefix = keys.dataset_version(owner, uid, version)
         uris: dict[Path, str] = {}
         total = max(1, 2 * len(dataset.images))
@@ -48,24 +81,25 @@ def run_lora(ctx: RunContext) -> RunResult:
             )
             span(100.0 * (2 * i + 2) / total)
         archive = ctx.store.put_file(f"{prefix}dataset.zip", dataset.archive, "application/zip")
+        sheet = _put_contact_sheet(ctx, prefix, dataset)
 
     with ctx.stage("train", 50, 95) as span:
         checkpoint = StoreCheckpoint(ctx.store, keys.checkpoint(uid, f"lora-v{version}"))
-        ctx.usage = None  # a paid call is under way
-        trained = provider.train_lora(
-            TrainingRequest(
-                dataset_zip=dataset.archive,
-                trigger_word=spec.trigger_word,
-                steps=spec.training.steps,
-                model=spec.training.model,
-                learning_rate=spec.training.learning_rate,
-                frames=len(dataset.images),
-            ),
-            ctx.scratch("train"),
-            span,
-            checkpoint,
-        )
-        ctx.usage = training_usage(
+        with ctx.paying(billed):
+            trained = provider.train_lora(
+                TrainingRequest(
+                    dataset_zip=dataset.archive,
+                    trigger_word=spec.trigger_word,
+                    steps=spec.training.steps,
+                    model=spec.training.model,
+                    learning_rate=spec.training.learning_rate,
+                    frames=len(dataset.images),
+                ),
+                ctx.scratch("train"),
+                span,
+                checkpoint,
+            )
+        ctx.usage = billed + training_usage(
             provider.name, spec.training.model, spec.training.steps, trained.request_id
         )
 
@@ -79,6 +113,8 @@ def run_lora(ctx: RunContext) -> RunResult:
             artifacts.append(config)
             config_uri = config.uri
         artifacts.append(archive)
+        if sheet is not None:
+            artifacts.append(sheet)
 
     lora = LoraVersion(
         version=version,
@@ -87,6 +123,7 @@ def run_lora(ctx: RunContext) -> RunResult:
         size_bytes=model.size_bytes,
         sha256=model.sha256,
         dataset_uri=archive.uri,
+        contact_sheet_uri=sheet.uri if sheet is not None else "",
         frames=len(dataset.images),
         provider=provider.name,
         trigger_word=spec.trigger_word,
@@ -95,7 +132,7 @@ def run_lora(ctx: RunContext) -> RunResult:
         generation=snap.generation,
         created_at=now(),
     )
-    report = dataset.report(lambda path: uris[path], archive)
+    report = dataset.report(lambda path: uris[path], archive, sheet)
     return RunResult(
         kind=snap.kind,
         provider=provider.name,
@@ -105,3 +142,9 @@ def run_lora(ctx: RunContext) -> RunResult:
         lora=lora,
         dataset=report,
     )
+
+
+def _put_contact_sheet(ctx: RunContext, prefix: str, dataset: LocalDataset) -> Artifact | None:
+    if dataset.contact_sheet is None:
+        return None
+    return ctx.store.put_file(f"{prefix}contact-sheet.jpg", dataset.contact_sheet, "image/jpeg")

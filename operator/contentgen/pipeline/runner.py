@@ -8,7 +8,7 @@ from contentgen.api import KINDS, RunFailure, RunResult, SpecSnapshot, UsageLine
 from contentgen.errors import ContentgenError, TransientError
 from contentgen.store import keys
 
-from .context import RunContext
+from .context import UNBILLED, RunContext
 from .thumbnails import add_thumbnails, has_pictures
 
 
@@ -68,24 +68,18 @@ def with_lineage(result: RunResult, snap: SpecSnapshot) -> RunResult:
     return result
 
 
-# Failures that say the provider did not bill the call that failed (fal bills successful outputs
-# only, AssemblyAI completed transcripts only), or that nothing was sent.
-_UNBILLED = frozenset(
-    {"ProviderJobFailed", "TranscriptionFailed", "MissingCredentials", "InvalidInput", "SourceRefused"}
-)
-
-
 def failure(exc: BaseException, usage: list[UsageLine] | None = None) -> RunFailure:
     """The hand-over of a failed run. `usage` is the context's: None when the failure came during a
     paid call, whose bill is then unknown unless the failure itself says nothing was billed."""
     if isinstance(exc, ContentgenError):
-        if usage is None and exc.reason in _UNBILLED:
+        if usage is None and exc.reason in UNBILLED:
             usage = []
         return RunFailure(
             reason=exc.reason,
             message=exc.message[:2000],
             transient=isinstance(exc, TransientError),
             usage=usage,
+            dataset=getattr(exc, "summary", None),  # DatasetTooSmall's counts
         )
     return RunFailure(
         reason="InternalError", message=f"{type(exc).__name__}: {exc}"[:2000], transient=False, usage=usage

@@ -1,7 +1,8 @@
 """The providers behind the pipeline's interfaces (see `base`), chosen by name.
 
-`trainer(name)`, `image_generator(name)` and `transcriber(name)` build one, reading keys from the
-environment: FAL_KEY for `fal`, ASSEMBLYAI_API_KEY for `assemblyai`; `offline` needs none. A live
+`trainer(name)`, `image_generator(name)`, `transcriber(name)` and `captioner(name)` build one,
+reading keys from the environment: FAL_KEY for `fal`, ASSEMBLYAI_API_KEY for `assemblyai`;
+`offline` needs none. A live
 provider whose key is missing fails at once with `MissingCredentials`, before any work is done.
 
 The provider modules are imported on demand: their SDKs are in the worker's dependencies only.
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 
 from contentgen.errors import InvalidInput, MissingCredentials
 
-from .base import ImageGenerator, LoraTrainer, Transcriber
+from .base import Captioner, ImageGenerator, LoraTrainer, Transcriber
 
 FAL_KEY_ENV = "FAL_KEY"
 ASSEMBLYAI_KEY_ENV = "ASSEMBLYAI_API_KEY"
@@ -22,6 +23,7 @@ ASSEMBLYAI_KEY_ENV = "ASSEMBLYAI_API_KEY"
 TRAINERS = ("fal", "offline")
 IMAGE_GENERATORS = ("fal", "offline")
 TRANSCRIBERS = ("assemblyai", "offline")
+CAPTIONERS = ("fal", "offline")
 
 # where the Helm chart takes each key from
 _CHART_SECRETS = {FAL_KEY_ENV: "fal.existingSecret", ASSEMBLYAI_KEY_ENV: "assemblyai.existingSecret"}
@@ -66,6 +68,21 @@ def transcriber(name: str, *, env: Mapping[str, str] | None = None) -> Transcrib
     raise InvalidInput(f"no transcriber is called {name!r}; choose one of {', '.join(TRANSCRIBERS)}")
 
 
+def captioner(name: str, *, env: Mapping[str, str] | None = None) -> Captioner:
+    """The dataset captioner called `name`: fal (a vision-language model) or offline."""
+    if name == "fal":
+        from .fal import FalProvider
+        from .fal.captions import FalCaptioner
+
+        # A caption takes seconds, not minutes: poll every second rather than every five.
+        return FalCaptioner(FalProvider(_key(FAL_KEY_ENV, env), poll_interval=1.0))
+    if name == "offline":
+        from .offline import OfflineProvider
+
+        return OfflineProvider()
+    raise InvalidInput(f"no captioner is called {name!r}; choose one of {', '.join(CAPTIONERS)}")
+
+
 def _key(variable: str, env: Mapping[str, str] | None) -> str:
     key = (os.environ if env is None else env).get(variable, "").strip()
     if not key:
@@ -79,6 +96,7 @@ def _key(variable: str, env: Mapping[str, str] | None) -> str:
 __all__ = [
     "ASSEMBLYAI_KEY_ENV",
     "FAL_KEY_ENV",
+    "captioner",
     "image_generator",
     "trainer",
     "transcriber",

@@ -1,7 +1,8 @@
 """What the pipeline asks of a provider, one interface per capability.
 
-Providers: `fal` (LoRA training, image generation), `assemblyai` (transcription) and `offline`
-(all three, without network or keys: labelled placeholders for demos and CI).
+Providers: `fal` (LoRA training, image generation, dataset captions), `assemblyai`
+(transcription) and `offline` (all four, without network or keys: labelled placeholders for
+demos and CI).
 
 A provider call that costs money records its request id in a `Checkpoint` before waiting for
 the result, and a later attempt with the same checkpoint resumes polling that request instead
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 from abc import abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -143,3 +145,43 @@ class Transcriber(Protocol):
     def transcribe(
         self, request: TranscriptionRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
     ) -> TranscriptionOutput: ...
+
+
+# --- dataset captions -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaptionRequest:
+    images: tuple[Path, ...]  # the dataset's JPEGs, in order
+
+
+@dataclass(frozen=True)
+class CaptionOutput:
+    """One description per image, in order; the pipeline puts each into the captionTemplate."""
+
+    descriptions: list[str]
+    model: str  # what wrote them
+    placeholder: bool = False
+    cost_usd: float = 0.0  # what the provider reported charging for this call's requests
+
+
+Billed = Callable[[str, str], None]  # (what the provider bills, its request id)
+
+
+class Captioner(Protocol):
+    name: str
+
+    @abstractmethod
+    def caption_images(
+        self,
+        request: CaptionRequest,
+        work_dir: Path,
+        progress: SubProgress,
+        checkpoint: Checkpoint,
+        billed: Billed | None = None,
+    ) -> CaptionOutput:
+        """Describe every image; all of them or an error (never a partly captioned dataset).
+        `checkpoint` holds one part per image (`billing.Part`, named by its index), so a retried
+        pod pays only for images that have no description yet. `billed(item, request_id)` is
+        called for each image's request as soon as its description is in hand, so a failure
+        later in the call still knows what was billed."""

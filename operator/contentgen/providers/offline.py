@@ -7,7 +7,9 @@ while the caller's own stages (frames, dataset, storage, catalog) run for real a
   config.json saying the same; the dataset zip is read for real (images counted, hashed);
 - images: PNGs showing the prompt and an "OFFLINE PLACEHOLDER" label, sized like fal's presets;
 - a transcript: text stating it is a placeholder, with the duration measured locally, in the
-  shape of AssemblyAI's response.
+  shape of AssemblyAI's response;
+- dataset captions: the same labelled sentence for every image (each image is read, so a
+  missing or unreadable one fails as it would on fal); the captionTemplate goes around it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from contentgen.files import sha256_file
 from contentgen.pipeline.progress import SubProgress
 
 from .base import (
+    Billed,
+    CaptionOutput,
+    CaptionRequest,
     Checkpoint,
     ImageOutput,
     ImageRequest,
@@ -35,6 +40,8 @@ from .base import (
 )
 
 NOTE = "offline provider: not a trained model"
+CAPTION_NOTE = "offline placeholder caption, no vision model described this image"
+CAPTION_MODEL = "offline-template"
 TRANSCRIPT_NOTE = "offline provider: placeholder, no speech was recognized"
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
@@ -42,8 +49,8 @@ _CHUNK = 1024 * 1024
 
 
 class OfflineProvider:
-    """`LoraTrainer`, `ImageGenerator` and `Transcriber` without network. Checkpoints are not
-    needed (nothing is paid for) and are left untouched."""
+    """`LoraTrainer`, `ImageGenerator`, `Transcriber` and `Captioner` without network.
+    Checkpoints are not needed (nothing is paid for) and are left untouched."""
 
     name = "offline"
 
@@ -92,6 +99,27 @@ class OfflineProvider:
             request_id=f"offline-{digest[:16]}",
             placeholder=True,
             details={"note": NOTE, "dataset_sha256": digest, "dataset_images": images},
+        )
+
+    # --- dataset captions ---------------------------------------------------------------------
+
+    def caption_images(
+        self,
+        request: CaptionRequest,
+        work_dir: Path,
+        progress: SubProgress,
+        checkpoint: Checkpoint,
+        billed: Billed | None = None,
+    ) -> CaptionOutput:
+        for index, image in enumerate(request.images):
+            progress(100.0 * index / max(1, len(request.images)))
+            if not image.is_file() or image.read_bytes()[:2] != b"\xff\xd8":
+                raise InvalidInput(f"the dataset image {image.name} is missing or not a JPEG")
+            if billed is not None:  # reported like a live provider's requests; it has no price
+                billed(CAPTION_MODEL, f"offline-{sha256_file(image)[:16]}")
+        progress(100)
+        return CaptionOutput(
+            descriptions=[CAPTION_NOTE] * len(request.images), model=CAPTION_MODEL, placeholder=True
         )
 
     # --- image generation ---------------------------------------------------------------------

@@ -38,15 +38,25 @@ def _clamp(start: float, size: int, limit: int) -> int:
 
 
 def face_crop(
-    width: int, height: int, face: Box, *, target: int = TARGET, max_upscale: float = MAX_UPSCALE
+    width: int,
+    height: int,
+    face: Box,
+    *,
+    area: Box | None = None,
+    target: int = TARGET,
+    max_upscale: float = MAX_UPSCALE,
 ) -> Box:
-    """A square around `face` (all in source pixels) that fits in the frame."""
-    short = min(width, height)
+    """A square around `face` (all in source pixels) that fits in the picture: `area` (the
+    frame inside black bars), or the whole frame."""
+    area = area or Box(0, 0, width, height)
+    short = min(area.w, area.h)
     wanted = max(FACE_CONTEXT * max(face.w, face.h), target / max_upscale)
     side = int(min(short, round(wanted)))
     cx, cy = face.center
     # Head and shoulders: the face's centre at 40 % of the height.
-    return Box(_clamp(cx - side / 2, side, width), _clamp(cy - 0.4 * side, side, height), side, side)
+    x = area.x + _clamp(cx - side / 2 - area.x, side, area.w)
+    y = area.y + _clamp(cy - 0.4 * side - area.y, side, area.h)
+    return Box(x, y, side, side)
 
 
 def best_window(profile: np.ndarray, size: int, *, centre_pull: float = 0.25) -> int:
@@ -64,19 +74,25 @@ def best_window(profile: np.ndarray, size: int, *, centre_pull: float = 0.25) ->
     return int(np.argmax((sums + 1e-9) * weights))  # the epsilon: a blank profile gives the centre
 
 
-def detail_crop(width: int, height: int, gray: np.ndarray) -> Box:
-    """The largest square, placed where the luma `gray` (any scale of the frame) has detail."""
-    side = min(width, height)
-    if width == height:
-        return Box(0, 0, side, side)
-    landscape = width > height
-    scale = (width if landscape else height) / gray.shape[1 if landscape else 0]
-    edges = np.abs(cv2.Laplacian(gray, cv2.CV_32F, ksize=3))
+def detail_crop(width: int, height: int, gray: np.ndarray, *, area: Box | None = None) -> Box:
+    """The largest square in the picture (`area`, the frame inside black bars, or the whole
+    frame), placed where the luma `gray` (any scale of the frame) has detail."""
+    area = area or Box(0, 0, width, height)
+    side = min(area.w, area.h)
+    if area.w == area.h:
+        return Box(area.x, area.y, side, side)
+    landscape = area.w > area.h
+    scale = width / gray.shape[1]
+    window = gray[
+        round(area.y / scale) : round((area.y + area.h) / scale),
+        round(area.x / scale) : round((area.x + area.w) / scale),
+    ]
+    edges = np.abs(cv2.Laplacian(window, cv2.CV_32F, ksize=3))
     profile = edges.sum(axis=0 if landscape else 1)
     start = best_window(profile, max(1, round(side / scale))) * scale
     if landscape:
-        return Box(_clamp(start, side, width), 0, side, side)
-    return Box(0, _clamp(start, side, height), side, side)
+        return Box(area.x + _clamp(start, side, area.w), area.y, side, side)
+    return Box(area.x, area.y + _clamp(start, side, area.h), side, side)
 
 
 def render(image: np.ndarray, box: Box, side: int) -> np.ndarray:

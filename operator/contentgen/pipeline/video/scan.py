@@ -1,11 +1,15 @@
 """The single pass over a video: scenes as they close, each with its best candidate frames.
 
+Frames that no other frame refers to (most B-frames) are not decoded at all: the scenes
+and candidates need a few frames a second, not every one (`decode.decode(skip_nonref=True)`).
 Per decoded frame the work is tiny: the Y plane is shrunk to 100-199 px (long side) for the
-scene detector (`decode.thumbnail`). Every `sample_every` seconds a frame becomes a
-candidate: its luma is halved down to 480-959 px and scored for sharpness and exposure; the
-`keep` best of each scene stay in memory as decoded frames, the others are let go at once.
-Because the detector reports a cut `lag` frames late, the newest candidates wait in
-`pending` until it is clear which scene they belong to.
+scene detector (`decode.thumbnail`; hard cuts, dissolves and fades, see transitions.py).
+Every `sample_every` seconds a frame becomes a candidate: its luma is halved down to
+480-959 px and scored for sharpness and exposure; the `keep` best of each scene stay in
+memory as decoded frames, the others are let go at once. Because the detector reports
+changes late (about two seconds for dissolves), the newest candidates wait in `pending`
+until it is clear which scene they belong to; those that fall mid-transition (two shots
+mixed, or a dim picture on its way to or from black) are let go.
 
 Times are seconds from the first frame (players show a stream that starts at a later
 timestamp from 0 too).
@@ -26,18 +30,21 @@ from contentgen.errors import InvalidInput
 from contentgen.pipeline.progress import SubProgress
 
 from .decode import decode, expand_range, luma, reduce, thumbnail, upright
-from .scenes import ANALYSIS_LONG_SIDE, AdaptiveDetector
-from .scoring import CANDIDATE_LONG_SIDE, exposure, quality, sharpness
+from .scenes import ANALYSIS_LONG_SIDE
+from .scoring import CANDIDATE_LONG_SIDE, MIN_EXPOSURE, exposure, picture_area, quality, sharpness
 from .selection import Candidate, CandidatePool
+from .transitions import Cut, SceneDetector
 
 
 @dataclass(eq=False)
 class Analysed:
-    """A candidate's decoded frame and its upright analysis luma (`scale` source px per px)."""
+    """A candidate's decoded frame and its upright analysis luma (`scale` source px per px);
+    `area` is the picture inside any black bars, (x, y, width, height) in `gray`'s pixels."""
 
     frame: av.VideoFrame
     gray: np.ndarray
     scale: float
+    area: tuple[int, int, int, int] = (0, 0, 0, 0)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -58,24 +65,28 @@ class ClosedScene:
 
 
 def analyse(
-    index: int, time: float, frame: av.VideoFrame, y: np.ndarray, tiny: np.ndarray, full_range: bool
+    index: int, time: float, frame: av.VideoFrame, y: np.ndarray, full_range: bool
 ) -> Candidate[Analysed]:
-    """Score one frame: sharpness from its luma `y` at analysis size, exposure from `tiny`.
+    """Score one frame's picture (inside any black bars) at analysis size: sharpness and
+    exposure from its luma `y`.
 
     Sharpness is measured on luma as decoded (video range or not): expanding it to 0-255
-    would scale every frame's score of a video alike. Exposure needs true levels, and the
-    detector's tiny frame has them after a cheap expansion.
+    would scale every frame's score of a video alike. Exposure needs true levels: video-range
+    luma is expanded first. Bars would count as blur and as crushed blacks.
     """
     gray = upright(reduce(y, CANDIDATE_LONG_SIDE), frame.rotation)
-    levels = tiny if full_range else expand_range(tiny)
-    sharp = sharpness(gray)
+    x, y0, w, h = area = picture_area(gray, full_range)
+    picture = gray[y0 : y0 + h, x : x + w]
+    levels = picture if full_range else expand_range(picture)
+    sharp, exposed = sharpness(picture), exposure(levels)
     turned = frame.rotation % 180 != 0
     return Candidate(
         index=index,
         time=time,
-        quality=quality(sharp, exposure(levels)),
+        quality=quality(sharp, exposed),
         sharpness=sharp,
-        payload=Analysed(frame, gray, frame.width / gray.shape[0 if turned else 1]),
+        payload=Analysed(frame, gray, frame.width / gray.shape[0 if turned else 1], area),
+        exposure=exposed,
     )
 
 
@@ -96,31 +107,38 @@ class Scanner:
         sample_every: float = 0.25,
         keep: int = 3,
         max_seconds: float | None = None,
-        detector: AdaptiveDetector | None = None,
     ) -> None:
         self.path, self.progress, self.max_seconds = path, progress, max_seconds
         self.fps = fps if fps > 0 else 25.0
         self.expected = duration
-        self.step = max(1, int(self.fps * sample_every))
+        self.sample_every = sample_every
         self.keep = keep
-        self.detector = detector or AdaptiveDetector(min_scene_frames=max(2, round(self.fps * 0.25)))
+        self.detector = SceneDetector(self.fps)
         self.scenes: list[tuple[float, float]] = []
+        self.cuts: list[Cut] = []
         self.frames_decoded = 0
         self.duration = 0.0
 
     def __iter__(self) -> Iterator[ClosedScene]:
-        detector, lag = self.detector, self.detector.lag
+        detector = self.detector
         pool: CandidatePool[Analysed] = CandidatePool(self.keep)
         pending: deque[Candidate[Analysed]] = deque()
-        times: deque[float] = deque(maxlen=lag + 2)
+        guards: list[tuple[float, float]] = []  # mid-transition time spans
         start, time = 0.0, 0.0
 
-        def drain(upto: int) -> None:
-            while pending and pending[0].index <= upto:
-                pool.offer(pending.popleft())
+        def drain(before_index: float, before_time: float) -> None:
+            while pending and pending[0].index < before_index and pending[0].time < before_time:
+                candidate = pending.popleft()
+                if not any(a <= candidate.time <= b for a, b in guards):
+                    pool.offer(candidate)
 
-        def close(end: float) -> ClosedScene:
+        def close(cut: Cut | None, end: float) -> ClosedScene:
             nonlocal start
+            if cut is not None:
+                self.cuts.append(cut)
+                if cut.guard is not None:
+                    guards.append(cut.guard)
+                drain(cut.index, math.inf)
             scene = ClosedScene(len(self.scenes), start, end, pool.take())
             self.scenes.append((start, end))
             start = end
@@ -129,9 +147,9 @@ class Scanner:
         limit = self.max_seconds if self.max_seconds is not None else math.inf
         # Progress goes out once per percent: at these times into the video.
         percent_seconds = self.expected / 100 if self.expected > 0 else math.inf
-        next_report = 0.0
+        next_report, next_sample = 0.0, 0.0
         index, origin = -1, None
-        for index, frame in enumerate(decode(self.path)):
+        for index, frame in enumerate(decode(self.path, skip_nonref=True)):
             stamp = frame.time
             if origin is None:
                 origin = stamp or 0.0
@@ -143,15 +161,15 @@ class Scanner:
                 )
             y, full_range = luma(frame, CANDIDATE_LONG_SIDE)
             tiny = thumbnail(y, ANALYSIS_LONG_SIDE)
-            times.append(time)
-            cut = detector.push(tiny)
-            if cut is not None:
-                drain(cut - 1)
-                yield close(times[cut - (index + 1 - len(times))])
-            if index % self.step == 0:
-                pending.append(analyse(index, time, frame, y, tiny, full_range))
-            if pending and pending[0].index <= index - lag:
-                drain(index - lag)
+            for cut in detector.push(tiny, time, full_range):
+                yield close(cut, cut.time)
+            if time >= next_sample:
+                candidate = analyse(index, time, frame, y, full_range)
+                if candidate.exposure >= MIN_EXPOSURE:  # a dark frame is never used: let it go now
+                    pending.append(candidate)
+                next_sample = time + self.sample_every
+            drain(math.inf, detector.settled)
+            guards[:] = [g for g in guards if g[1] >= detector.settled - 60]
             if time >= next_report:
                 percent = min(99, int(time / percent_seconds))
                 self.progress(float(percent))
@@ -161,8 +179,7 @@ class Scanner:
         if self.frames_decoded == 0:
             raise InvalidInput(f"{self.path.name} has no video frames; point the source at a video file")
         for cut in detector.flush():
-            drain(cut - 1)
-            yield close(times[cut - (index + 1 - len(times))])
-        drain(index)
+            yield close(cut, cut.time)
+        drain(math.inf, math.inf)
         self.duration = time + 1 / self.fps
-        yield close(self.duration)
+        yield close(None, self.duration)

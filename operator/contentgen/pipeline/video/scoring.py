@@ -16,6 +16,28 @@ import numpy as np
 CANDIDATE_LONG_SIDE = 480
 # Two frames whose 64-bit pHashes differ in at most this many bits look the same.
 DUPLICATE_BITS = 10
+# A frame below either is not used at all: too blurred (variance of the Laplacian at the
+# analysis size) or too badly exposed (`exposure`).
+MIN_SHARPNESS = 20.0
+MIN_EXPOSURE = 0.25
+# Black bars (of 255): edge rows and columns no brighter than this anywhere are not picture.
+BAR_LEVEL = 32
+
+
+def picture_area(gray: np.ndarray, full_range: bool) -> tuple[int, int, int, int]:
+    """(x, y, width, height) of the picture inside black bars (letterbox, pillarbox: whole rows or
+    columns at the edges no brighter than BAR_LEVEL). The whole frame when what is left would
+    be under a quarter of it (a dark picture, not bars)."""
+    height, width = gray.shape[:2]
+    level = BAR_LEVEL if full_range else 16 + round(BAR_LEVEL * 219 / 255)
+    cols = np.flatnonzero(gray.max(axis=0) > level)
+    rows = np.flatnonzero(gray.max(axis=1) > level)
+    if not len(cols) or not len(rows):
+        return 0, 0, width, height
+    x0, x1, y0, y1 = int(cols[0]), int(cols[-1]) + 1, int(rows[0]), int(rows[-1]) + 1
+    if (x1 - x0) * (y1 - y0) < 0.25 * width * height:
+        return 0, 0, width, height
+    return x0, y0, x1 - x0, y1 - y0
 
 
 def sharpness(gray: np.ndarray) -> float:
@@ -64,3 +86,38 @@ def hamming(a: int, b: int) -> int:
 
 def is_duplicate(a: int, b: int, max_bits: int = DUPLICATE_BITS) -> bool:
     return hamming(a, b) <= max_bits
+
+
+# The small picture two frames are compared by when a face aligns them (`aligned_similarity`).
+THUMB_WIDTH = 96
+
+
+def thumb(gray: np.ndarray, width: int = THUMB_WIDTH) -> np.ndarray:
+    """`gray` shrunk to `width` pixels across, as float32."""
+    height = max(1, round(width * gray.shape[0] / gray.shape[1]))
+    return cv2.resize(gray, (width, height), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def aligned_similarity(
+    a: np.ndarray,
+    face_a: tuple[float, float, float, float],
+    b: np.ndarray,
+    face_b: tuple[float, float, float, float],
+) -> float:
+    """How alike two frames' thumbnails are once `b` is moved and scaled so that its face
+    (x, y, w, h as fractions of the frame) lies on `a`'s: the correlation of their pixels where
+    both have picture, -1 to 1 (0 when they share less than a third of the frame). A camera
+    that moved a little finds the same picture again; a mirrored or other picture does not."""
+    height, width = a.shape
+    scale = face_a[3] / face_b[3]
+    ax, ay = (face_a[0] + face_a[2] / 2) * width, (face_a[1] + face_a[3] / 2) * height
+    bx, by = (face_b[0] + face_b[2] / 2) * width, (face_b[1] + face_b[3] / 2) * height
+    move = np.array([[scale, 0, ax - scale * bx], [0, scale, ay - scale * by]], np.float32)
+    moved = cv2.warpAffine(cv2.resize(b, (width, height)), move, (width, height), flags=cv2.INTER_LINEAR)
+    inside = cv2.warpAffine(np.ones((height, width), np.uint8), move, (width, height)) > 0
+    if inside.mean() < 1 / 3:
+        return 0.0
+    x, y = a[inside], moved[inside]
+    x, y = x - x.mean(), y - y.mean()
+    spread = float(np.sqrt((x * x).sum() * (y * y).sum()))
+    return float((x * y).sum()) / spread if spread > 0 else 0.0

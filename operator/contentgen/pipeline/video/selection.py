@@ -4,6 +4,19 @@ Memory stays bounded by construction: a scene being decoded keeps at most `k` ca
 frames (`CandidatePool`), and the dataset so far keeps at most `max_frames` picks
 (`Shortlist`), whose images wait on disk. Ranking is by `quality` (see scoring.py); the
 payloads (decoded frames, file paths) are the caller's business.
+
+Two picks are the same shot (`same_shot`) when they are one framing seen twice. With faces:
+the faces sit at about the same place at about the same size, and the whole frames, moved
+and scaled so that the faces coincide, show the same picture (a camera that went on moving
+a little still passes; a mirrored framing or another background does not). Without faces:
+the whole frames look alike (perceptual hash). The training crop is not what is compared: a
+crop centred on the face makes a zoomed-in and a zoomed-out framing of one person look
+alike, and those are exactly the variety a LoRA needs.
+
+The limits were chosen on the face benchmark's development videos (bench/faces.py, sets `dev`
+and `seen`), where one shot's two images differ by at most 8 % in face size and 4 % of the
+frame in place and correlate at 0.90 or more once aligned, while distinct framings at about
+the same place and size (mirrored) correlate at 0.72 at most.
 """
 
 from __future__ import annotations
@@ -14,8 +27,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+import numpy as np
+
 from .faces import Box
-from .scoring import is_duplicate
+from .scoring import aligned_similarity, is_duplicate
+
+# One framing: faces at most this much larger, this far apart (fractions of the frame), and
+# the aligned frames at least this alike (scoring.aligned_similarity).
+SAME_SCALE = 1.15
+SAME_SHIFT = 0.12
+SAME_PICTURE = 0.85
 
 T = TypeVar("T")
 
@@ -29,6 +50,7 @@ class Candidate(Generic[T]):
     quality: float
     sharpness: float
     payload: T
+    exposure: float = 1.0
 
 
 class CandidatePool(Generic[T]):
@@ -84,7 +106,11 @@ def choose(
 
 @dataclass(eq=False)
 class Pick(Generic[T]):
-    """A scene's chosen frame, a contender for the dataset."""
+    """A scene's chosen frame, a contender for the dataset.
+
+    `phash`: the whole frame's; `face_box`: the face as (x, y, w, h) fractions of the frame;
+    `thumb`: the whole frame, small (scoring.thumb), for comparing framings.
+    """
 
     scene: int
     time: float
@@ -93,38 +119,68 @@ class Pick(Generic[T]):
     payload: T
     face: bool = False
     sharpness: float = 0.0
+    face_box: tuple[float, float, float, float] | None = None
+    thumb: np.ndarray | None = None
+
+
+def one_framing(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    """Two faces (x, y, w, h fractions) at about the same place and size."""
+    scale = max(a[3], b[3]) / min(a[3], b[3])
+    dx = abs((a[0] + a[2] / 2) - (b[0] + b[2] / 2))
+    dy = abs((a[1] + a[3] / 2) - (b[1] + b[3] / 2))
+    return scale <= SAME_SCALE and dx <= SAME_SHIFT and dy <= SAME_SHIFT
+
+
+def same_shot(a: Pick[T], b: Pick[T]) -> bool:
+    """Whether two picks show the same shot (see the module)."""
+    if a.face_box is None or b.face_box is None:
+        return a.face_box is None and b.face_box is None and is_duplicate(a.phash, b.phash)
+    if not one_framing(a.face_box, b.face_box):
+        return False
+    if a.thumb is None or b.thumb is None:
+        return is_duplicate(a.phash, b.phash)
+    return aligned_similarity(a.thumb, a.face_box, b.thumb, b.face_box) >= SAME_PICTURE
+
+
+@dataclass
+class Admission(Generic[T]):
+    """What `Shortlist.add` did: whether the pick got in, what it pushed out, and why."""
+
+    admitted: bool
+    dropped: list[Pick[T]]
+    duplicate: bool  # the conflict was the same shot (else: the list was full)
 
 
 class Shortlist(Generic[T]):
-    """The best `capacity` picks so far, no two alike.
+    """The best `capacity` picks so far, no two of the same shot.
 
-    `add` returns whether the pick got in and the picks it pushed out (for the caller to
-    forget): a near-duplicate of a kept pick (pHash within `scoring.DUPLICATE_BITS` bits)
-    replaces the kept ones only when it is better than all of them; otherwise, when full,
-    the new pick replaces the worst kept one if it is better.
+    `add` says whether the pick got in and which picks it pushed out (for the caller to
+    forget): a pick of the same shot as kept ones (`same_shot`) replaces them only when it is
+    better than all of them; otherwise, when full, the new pick replaces the worst kept one
+    if it is better.
     """
 
-    def __init__(self, capacity: int, *, duplicate: Callable[[int, int], bool] = is_duplicate) -> None:
+    def __init__(self, capacity: int, *, duplicate: Callable[[Pick[T], Pick[T]], bool] = same_shot) -> None:
         self.capacity = capacity
         self.duplicate = duplicate
         self._picks: list[Pick[T]] = []
 
-    def add(self, pick: Pick[T]) -> tuple[bool, list[Pick[T]]]:
-        alike = [kept for kept in self._picks if self.duplicate(kept.phash, pick.phash)]
+    def add(self, pick: Pick[T]) -> Admission[T]:
+        alike = [kept for kept in self._picks if self.duplicate(kept, pick)]
         if alike:
             if pick.quality <= max(kept.quality for kept in alike):
-                return False, []
+                return Admission(False, [], duplicate=True)
             dropped = alike
         elif len(self._picks) < self.capacity:
             dropped = []
         else:
             worst = min(self._picks, key=lambda kept: kept.quality)
             if pick.quality <= worst.quality:
-                return False, []
+                return Admission(False, [], duplicate=False)
             dropped = [worst]
         self._picks = [kept for kept in self._picks if all(kept is not gone for gone in dropped)]
         self._picks.append(pick)
-        return True, dropped
+        return Admission(True, dropped, duplicate=bool(alike))
 
     def chronological(self) -> list[Pick[T]]:
         return sorted(self._picks, key=lambda pick: pick.time)

@@ -92,6 +92,22 @@ class FalProvider:
             clock=clock,
         )
 
+    @property
+    def queue(self) -> FalQueue:
+        """The queue every paid request goes through (made once, see queue.py)."""
+        return self._queue
+
+    def upload(self, path: Path, what: str) -> str:
+        """`path` on fal's CDN; its URL. Without fal-client's fallback upload: it PUTs to a signed
+        storage URL with the fal key in the Authorization header. An upload is not billed (fal
+        bills model outputs), so a lost answer is simply uploaded again."""
+        url: str = self._retry.call(
+            lambda: self._fal.upload_file(path, fallback_repository=[]),
+            classify=lambda exc: classify(exc, key=self._key, what=f"the upload of {what}"),
+            what=f"uploading {what} to fal",
+        )
+        return url
+
     # --- LoRA training ------------------------------------------------------------------------
 
     def train_lora(
@@ -112,14 +128,7 @@ class FalProvider:
         saved.update(provider=self.name, app=app, fingerprint=fingerprint)
 
         def upload() -> None:
-            # Without fal-client's fallback upload: it PUTs to a signed storage URL with the fal
-            # key in the Authorization header. An upload is not billed (fal bills model outputs),
-            # so a lost answer is simply uploaded again.
-            saved["dataset_url"] = self._retry.call(
-                lambda: self._fal.upload_file(request.dataset_zip, fallback_repository=[]),
-                classify=lambda exc: classify(exc, key=self._key, what="the dataset upload"),
-                what="uploading the dataset to fal",
-            )
+            saved["dataset_url"] = self.upload(request.dataset_zip, "the dataset")
             saved["dataset_uploads"] = int(saved.get("dataset_uploads") or 0) + 1
             checkpoint.save(saved)
 

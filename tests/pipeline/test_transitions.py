@@ -1,0 +1,177 @@
+"""Dissolves and fades: the pure measures on arrays, the detectors on made-up frame sequences,
+and the scanner on a generated video with both."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from contentgen.pipeline.video.scan import Scanner
+from contentgen.pipeline.video.transitions import (
+    DissolveDetector,
+    FadeDetector,
+    SceneDetector,
+    is_black,
+    is_dissolve,
+    residue,
+    shape_change,
+)
+from scripts.synthetic_video import SyntheticVideo, face_scene, other_scene, write_video
+from tests.pipeline.conftest import cut_f1
+
+FPS = 25
+SHAPE = (90, 160)
+
+
+def texture(seed: int) -> np.ndarray:
+    """A smooth random picture (blobs), as a shot's tiny luma frame looks."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    small = rng.integers(30, 220, (9, 16)).astype(np.uint8)
+    return cv2.resize(small, SHAPE[::-1], interpolation=cv2.INTER_CUBIC)
+
+
+def noisy(frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return np.clip(frame + rng.normal(0, 1.0, frame.shape), 0, 255).astype(np.uint8)
+
+
+def dissolve(a: np.ndarray, b: np.ndarray, seconds: float, fps: int = FPS) -> list[np.ndarray]:
+    n = round(seconds * fps)
+    return [((1 - (i + 0.5) / n) * a + (i + 0.5) / n * b).astype(np.uint8) for i in range(n)]
+
+
+def fade(a: np.ndarray, b: np.ndarray, seconds: float, fps: int = FPS) -> list[np.ndarray]:
+    n = round(seconds * fps)
+    out = []
+    for i in range(n):
+        w = abs(1 - 2 * (i + 0.5) / n)  # 1 -> 0 -> 1
+        out.append(((a if i < n / 2 else b) * w).astype(np.uint8))
+    return out
+
+
+def run(frames: list[np.ndarray], fps: int = FPS, full_range: bool = True) -> list[tuple[float, str]]:
+    detector = SceneDetector(fps)
+    cuts = []
+    for i, frame in enumerate(frames):
+        cuts += detector.push(frame, i / fps, full_range)
+        assert detector.settled <= i / fps
+    cuts += detector.flush()
+    return [(round(c.time, 2), c.kind) for c in cuts]
+
+
+def test_shape_change_sets_brightness_aside() -> None:
+    a = texture(1) // 2 + 40
+    assert shape_change(a, a + 20) == pytest.approx(0.0, abs=0.01)
+    assert shape_change(a, texture(2)) > 20
+
+
+def test_residue_of_a_mix_is_nearly_zero() -> None:
+    a, b = texture(1).astype(np.float32), texture(2).astype(np.float32)
+    middle = ((a + b) / 2).astype(np.uint8)
+    assert residue(a.astype(np.uint8), middle, b.astype(np.uint8)) < 1.0
+    assert residue(a.astype(np.uint8), a.astype(np.uint8), b.astype(np.uint8)) > 10  # a hard cut
+
+
+def test_is_dissolve() -> None:
+    assert is_dissolve(40.0, 3.0, 2.0, 2.0)
+    assert not is_dissolve(40.0, 15.0, 2.0, 2.0)  # the middle frame is no mix: motion or a cut
+    assert not is_dissolve(40.0, 3.0, 30.0, 2.0)  # it was changing before: a long camera move
+    assert not is_dissolve(40.0, 3.0, 2.0, 30.0)  # and after
+    assert not is_dissolve(5.0, 0.1, 0.0, 0.0)  # too small a change
+
+
+def test_is_black_in_both_ranges() -> None:
+    black = np.full(SHAPE, 16, np.uint8)  # video-range black
+    assert is_black(black, full_range=False) and is_black(np.zeros(SHAPE, np.uint8), full_range=True)
+    night = np.full(SHAPE, 16, np.uint8)
+    night[:, :8] = 120  # stars and a lit window: 5 % of the picture
+    assert not is_black(night, full_range=False)
+    assert not is_black(np.full(SHAPE, 40, np.uint8), full_range=True)
+
+
+def test_a_dissolve_is_cut_in_its_middle_with_a_guard() -> None:
+    rng = np.random.default_rng(0)
+    a, b = texture(1), texture(2)
+    frames = [noisy(a, rng) for _ in range(75)] + dissolve(a, b, 0.8) + [noisy(b, rng) for _ in range(75)]
+    detector = DissolveDetector()
+    found = [c for i, f in enumerate(frames) if (c := detector.push(i, i / FPS, f)) is not None]
+    (cut,) = found
+    middle = (75 + 10) / FPS
+    assert cut.kind == "dissolve" and abs(cut.time - middle) <= 2 / FPS
+    assert cut.guard is not None and cut.guard[0] <= 75 / FPS and cut.guard[1] >= 95 / FPS
+
+
+def test_a_fade_through_black_is_cut_in_the_black() -> None:
+    rng = np.random.default_rng(0)
+    a, b = texture(1), texture(2)
+    frames = [noisy(a, rng) for _ in range(50)] + fade(a, b, 0.6) + [noisy(b, rng) for _ in range(50)]
+    (cut,) = run(frames)
+    assert cut[1] == "fade" and abs(cut[0] - (50 + 7.5) / FPS) <= 2 / FPS
+
+
+def test_black_before_the_first_picture_and_after_the_last_is_no_cut() -> None:
+    a = texture(1)
+    frames = [np.zeros(SHAPE, np.uint8)] * 20 + fade(np.zeros(SHAPE, np.uint8), a, 0.4)[5:] + [a] * 60
+    frames += fade(a, np.zeros(SHAPE, np.uint8), 0.4)[:5] + [np.zeros(SHAPE, np.uint8)] * 20
+    assert run(frames) == []
+    detector = FadeDetector()
+    assert all(detector.push(i, i / FPS, f, True) is None for i, f in enumerate(frames))
+
+
+def test_hard_cuts_dissolves_and_fades_together_in_order() -> None:
+    rng = np.random.default_rng(1)
+    shots = [texture(seed) for seed in range(5)]
+    frames = [noisy(shots[0], rng) for _ in range(60)]
+    frames += [noisy(shots[1], rng) for _ in range(60)]  # a hard cut at 60
+    frames += dissolve(shots[1], shots[2], 1.0) + [noisy(shots[2], rng) for _ in range(60)]
+    frames += fade(shots[2], shots[3], 0.8) + [noisy(shots[3], rng) for _ in range(60)]
+    frames += [noisy(shots[4], rng) for _ in range(60)]
+    found = run(frames)
+    assert [kind for _, kind in found] == ["cut", "dissolve", "fade", "cut"]
+    expected = [60 / FPS, (120 + 12.5) / FPS, (205 + 10) / FPS, 285 / FPS]
+    assert all(abs(t - e) <= 0.1 for (t, _), e in zip(found, expected, strict=True)), found
+
+
+def test_a_slow_camera_move_and_a_change_of_light_are_no_dissolve() -> None:
+    import cv2
+
+    rng = np.random.default_rng(2)
+    wide = cv2.resize(rng.integers(0, 255, (18, 64)).astype(np.uint8), (640, 90))
+    pan = [noisy(wide[:, i * 2 : i * 2 + 160], rng) for i in range(200)]  # 4 px a frame, 8 s
+    light = [
+        noisy(np.clip(texture(3).astype(int) + i // 2, 0, 255).astype(np.uint8), rng) for i in range(150)
+    ]
+    assert run(pan) == [] and run(light) == []
+
+
+@pytest.fixture(scope="module")
+def soft(tmp_path_factory: pytest.TempPathFactory) -> SyntheticVideo:
+    """16 s, 320×180 at 24 fps: faces and objects joined by hard cuts, dissolves and fades."""
+    plan = [
+        face_scene(2.5, variant=0),
+        other_scene(2.5, "coffee", transition="dissolve", transition_seconds=0.8),
+        face_scene(2.5, variant=1, transition="fade", transition_seconds=0.7),
+        other_scene(2.5, "rocket"),
+        face_scene(2.5, variant=2, transition="dissolve", transition_seconds=1.0),
+        other_scene(3.0, "chelsea", transition="fade", transition_seconds=0.9),
+    ]
+    return write_video(
+        Path(tmp_path_factory.mktemp("soft")) / "soft.mp4", plan, width=320, height=180, fps=24
+    )
+
+
+def test_scanner_finds_dissolves_and_fades_and_uses_no_frame_mid_transition(soft: SyntheticVideo) -> None:
+    scanner = Scanner(soft.path, fps=soft.fps, duration=soft.duration, progress=lambda _: None)
+    candidates = [c.time for scene in scanner for c in scene.candidates]
+    found = [start for start, _ in scanner.scenes[1:]]
+    assert cut_f1(found, soft.cuts) == 1.0, (found, soft.cuts)
+    assert [c.kind for c in scanner.cuts] == ["dissolve", "fade", "cut", "dissolve", "fade"]
+    windows = [
+        (soft.scenes[i][0] - spec.transition_seconds / 2, soft.scenes[i][0] + spec.transition_seconds / 2)
+        for i, spec in enumerate(soft.specs)
+        if spec.transition != "cut"
+    ]
+    assert candidates and not [t for t in candidates if any(a <= t <= b for a, b in windows)]
