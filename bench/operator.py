@@ -500,13 +500,23 @@ def table(results: list[Figures]) -> str:
     for f in results:
         pairs.setdefault((f.resources, f.namespaces), {})[f.mode] = f
     rows.append("")
-    rows.append("| N | namespaces | operator ÷ baseline (resources/s) |")
-    rows.append("|---|---|---|")
+    rows.append(
+        "| N | namespaces | operator ÷ baseline (resources/s) "
+        "| operator RSS per added resource (from the next smaller N) |"
+    )
+    rows.append("|---|---|---|---|")
+    smaller: dict[int, Figures] = {}  # namespaces -> the operator run at the previous N
     for (n, ns), pair in sorted(pairs.items()):
         if "operator" in pair and "baseline" in pair:
-            rows.append(
-                f"| {n} | {ns} | **{pair['operator'].per_second / pair['baseline'].per_second:.2f}×** |"
+            op, before = pair["operator"], smaller.get(ns)
+            marginal = (
+                f"{(op.peak_rss_mb - before.peak_rss_mb) * 1024 / (n - before.resources):.1f} KB"
+                if before is not None
+                else "–"
             )
+            smaller[ns] = op
+            ratio = op.per_second / pair["baseline"].per_second
+            rows.append(f"| {n} | {ns} | **{ratio:.2f}×** | {marginal} |")
     return "\n".join(rows) + "\n"
 
 

@@ -11,6 +11,7 @@ the Job is created after the lock is released, and the reservation is given back
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from dataclasses import replace
@@ -63,7 +64,7 @@ def owner_body(op: Operator, kind: Kind, namespace: str, uid: str) -> dict[str, 
         if index is not None and (namespace, uid) in index
         else None
     )
-    return dict(found) if found is not None else None
+    return json.loads(found) if found is not None else None
 
 
 def _fresher(op: Operator, body: dict[str, Any]) -> dict[str, Any]:
@@ -382,9 +383,10 @@ async def safety_net(op: Operator) -> None:
             if index is None:
                 continue
             for (_, uid), bodies in list(index.items()):
-                body = next(iter(bodies), None)
-                if body is None:
+                kept = next(iter(bodies), None)
+                if kept is None:
                     continue
+                body = json.loads(kept)
                 due = uid in op.backoff.next_at and op.backoff.due(uid, clock)
                 behind = uid in op.catalog_behind
                 if due or behind or (resync and not settled(body, op)):
