@@ -165,6 +165,18 @@ def test_spec_change_trains_a_new_version_and_keeps_the_old() -> None:
     assert [v["version"] for v in v2.status["versions"]] == [1, 2] and v2.status["latestVersion"] == 2
 
 
+def test_a_new_run_does_not_show_the_last_runs_dataset() -> None:
+    dataset = {"scenes": 3, "candidates": 3, "faces": 2, "kept": 2, "minFrames": 10, "dropped": {}}
+    res = replace(
+        resource(),
+        generation=2,
+        status={"phase": "Failed", "observedGeneration": 1, "jobName": "demo-g1", "dataset": dataset},
+    )
+    d = decide(res, World(now=NOW, jobs=(job(failed_reason="BackoffLimitExceeded"),)))
+    assert d.job is not None and d.job.generation == 2
+    assert "dataset" not in d.status
+
+
 def test_change_while_running_waits_then_records_and_reruns() -> None:
     res = apply(resource(), decide(resource(), World(now=NOW)))
     res = replace(res, generation=2)

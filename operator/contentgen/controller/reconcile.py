@@ -324,6 +324,7 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
         startedAt=format_time(world.now),
     )
     status.pop("completedAt", None)
+    status.pop("dataset", None)  # the latest run's report: this run's comes with its outcome
     if world.prices is not None:
         status["cost"] = estimated(res.kind.kind, res.spec, world.prices, status.get("cost")).wire()
     status["conditions"] = _conditions(
