@@ -198,8 +198,10 @@ def test_a_disrupted_pod_is_ignored_and_replaced(cluster: Cluster, tmp_path: Pat
     job_now = cluster.get("batch", "jobs", "default", "disrupted")
     assert job_now is not None
     assert "failed" not in job_now["status"]  # with backoffLimit 0, a counted failure would have failed it
-    evicted = next(p for p in cluster.node.processes if p.pod == first["metadata"]["name"])
+    evicted, replacement = [p for p in cluster.node.processes if p.pod.startswith("disrupted-")]
+    assert evicted.pod == first["metadata"]["name"]
     assert evicted.signals == ["SIGTERM"] and evicted.exit_code == 128 + 15
+    assert evicted.exited is not None and replacement.started > evicted.exited  # replaced once Failed
 
 
 def test_active_deadline_fails_the_job_and_stops_its_pod(cluster: Cluster, tmp_path: Path) -> None:

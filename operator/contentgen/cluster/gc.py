@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import ApiError
 from .loop import Controller
 from .resources import ResourceType
 from .store import Change, Key
@@ -111,8 +112,8 @@ class GarbageCollector(Controller):
 
     def _type(self, key: Key) -> ResourceType | None:
         try:
-            return self.cp.type_of(*key)
-        except Exception:
+            return self.type(*key)
+        except ApiError:  # no longer served (its CRD is gone)
             return None
 
     def _owner_state(self, dependent: dict[str, Any], ref: dict[str, Any]) -> str:
@@ -122,7 +123,7 @@ class GarbageCollector(Controller):
         t = next(
             (
                 t
-                for t in self.cp.types.values()
+                for t in self.served()
                 if t.group == group and t.kind == ref.get("kind") and "/" not in t.plural
             ),
             None,
@@ -232,8 +233,6 @@ class GarbageCollector(Controller):
 
     @staticmethod
     def _ignoring_conflicts(work: Any) -> None:
-        from .errors import ApiError
-
         try:
             work()
         except ApiError as exc:

@@ -164,7 +164,12 @@ class Controller:
     # --- reads (the informer cache) and requests (through the API) -----------------------------
 
     def type(self, group: str, plural: str) -> ResourceType:
-        return self.cp.type_of(group, plural)
+        with self.cp.store.lock:  # the served types change when CRDs do, under this lock
+            return self.cp.type_of(group, plural)
+
+    def served(self) -> list[ResourceType]:
+        with self.cp.store.lock:
+            return list(self.cp.types.values())
 
     def read(self, group: str, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         return self.cp.store.get((group, plural), namespace, name)

@@ -75,7 +75,7 @@ class NamespaceController(Controller):
 
     def _namespaced_types(self) -> list[ResourceType]:
         seen: dict[tuple[str, str], ResourceType] = {}
-        for t in self.cp.types.values():
+        for t in self.served():
             if t.namespaced and "/" not in t.plural and "delete" in t.verbs and "list" in t.verbs:
                 seen.setdefault(t.key, t)
         return list(seen.values())
