@@ -59,3 +59,23 @@ def test_ties_are_broken_by_uid_on_both_sides() -> None:
     for uid in ("b", "a", "c"):
         queue.wait("ns", uid, SAME_SECOND)
     assert [u for u in "abc" if queue.may_start("ns", u, SAME_SECOND, set())] == ["a"]
+
+
+def test_a_started_job_the_index_does_not_show_yet_holds_its_slot() -> None:
+    queue = NamespaceQueue(limit=1)
+    queue.start("ns", "a")  # created; its Job's event has not come yet
+    assert queue.free("ns", set()) == 0 and not queue.may_start("ns", "b", SAME_SECOND, set())
+    assert queue.may_start("ns", "a", SAME_SECOND, set())  # its own Job is not counted against it
+    queue.seen("ns", {"a"})  # the index shows it: counted once, not twice
+    assert queue.free("ns", {"a"}) == 0 and queue.started["ns"] == set()
+    queue.seen("ns", set())
+    assert queue.free("ns", set()) == 1
+
+
+def test_the_first_waiting_are_woken_in_order() -> None:
+    queue = NamespaceQueue(limit=3)
+    for uid, ts in (("c", "2026-11-22T10:00:02Z"), ("b", SAME_SECOND), ("a", SAME_SECOND)):
+        queue.wait("ns", uid, ts)
+    assert queue.first_waiting("ns", 2) == ["a", "b"]
+    assert queue.first_waiting("ns", 0) == [] and queue.first_waiting("ns", -1) == []
+    assert queue.first_waiting("other", 5) == []

@@ -22,7 +22,7 @@ import kopf
 
 from contentgen.api import GROUP, KINDS, VERSION, Kind
 
-from .budget import Spender, spender
+from .budget import spender
 from .catalog_sync import sync_catalog
 from .kube import Kube, Timeouts, client_configuration
 from .naming import MANAGED_BY
@@ -39,7 +39,7 @@ from .reconciler import (
     worker,
 )
 from .settings import OperatorSettings
-from .state import Operator
+from .state import Kept, Operator
 
 log = logging.getLogger("contentgen.operator")
 MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
@@ -197,9 +197,7 @@ async def loras_by_name(body: kopf.Body, **_: Any) -> dict[tuple[str, str], Lora
     return {(body["metadata"]["namespace"], body["metadata"]["name"]): lora_state(dict(body))}
 
 
-def _kept(body: kopf.Body) -> str:
-    """What the operator needs of a resource, as compact JSON: a few hundred bytes of text rather
-    than the several KB of a parsed body's dicts, for every resource the index holds."""
+def _kept(body: kopf.Body) -> Kept:
     meta = body["metadata"]
     kept_meta: dict[str, Any] = {k: meta[k] for k in KEPT_METADATA if k in meta}
     annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k in KEPT_ANNOTATIONS}
@@ -212,29 +210,17 @@ def _kept(body: kopf.Body) -> str:
         "spec": body.get("spec") or {},
         "status": body.get("status") or {},
     }
-    return json.dumps(kept, separators=(",", ":"))
+    return Kept(json.dumps(kept, separators=(",", ":")), spender(dict(body)))
 
 
 def _register_index(kind: Kind) -> str:
     name = f"{kind.plural}_by_uid"
 
-    async def index(body: kopf.Body, **_: Any) -> dict[tuple[str, str], str]:
+    async def index(body: kopf.Body, **_: Any) -> dict[tuple[str, str], Kept]:
         return {(body["metadata"]["namespace"], body["metadata"]["uid"]): _kept(body)}
 
     index.__name__ = name
     kopf.index(GROUP, VERSION, kind.plural, id=name)(index)
-    return name
-
-
-# Spend and budgets (issue 12): each resource's spend.
-def _register_spend(kind: Kind) -> str:
-    name = f"{kind.singular}_spend"
-
-    async def spend(body: kopf.Body, **_: Any) -> dict[str, Spender]:
-        return {"all": spender(dict(body))}
-
-    spend.__name__ = name
-    kopf.index(GROUP, VERSION, kind.plural, id=name)(spend)
     return name
 
 
@@ -243,7 +229,6 @@ INDEXES = [
     "pods_by_job",
     "loras_by_name",
     *[_register_index(k) for k in KINDS.values()],
-    *[_register_spend(k) for k in KINDS.values()],
 ]
 
 # --- events --------------------------------------------------------------------------------------

@@ -3,6 +3,8 @@ the backoff of resources that wait (for a LoRA, for credentials)."""
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 
@@ -14,18 +16,33 @@ class NamespaceQueue:
     # Jobs created but not yet seen by the Job index (it lags our own writes).
     started: dict[str, set[str]] = field(default_factory=dict)
 
-    def may_start(self, namespace: str, uid: str, created: str, running: set[str]) -> bool:
-        """Whether `uid` may start a Job now, given the uids with unfinished Jobs in the namespace."""
-        busy = running | self.started.get(namespace, set())
-        free = self.limit - len(busy - {uid})
+    def may_start(self, namespace: str, uid: str, created: str, running: Collection[str]) -> bool:
+        """Whether `uid` may start a Job now, given the uids with unfinished Jobs in the namespace.
+        Costs what the Jobs in flight cost, not what every resource in the namespace does: it runs
+        for every decision, and a namespace may hold thousands."""
+        free = self.free(namespace, running, uid)
         if free <= 0:
             return False
+        waiting = self.waiting.get(namespace, {})
+        if len(waiting) - (uid in waiting) < free:
+            return True  # every resource waiting, and this one, fits
         # First come first served by (creationTimestamp, uid): a total order. Timestamps have
         # one-second resolution, so resources applied together tie on time; counting ties as
         # ahead of each other on both sides would leave all of them waiting for ever.
         me = (created, uid)
-        rank = sum(1 for u, t in self.waiting.get(namespace, {}).items() if u != uid and (t, u) < me)
+        rank = sum(1 for u, t in waiting.items() if u != uid and (t, u) < me)
         return rank < free
+
+    def free(self, namespace: str, running: Collection[str], uid: str = "") -> int:
+        """Slots free in the namespace, not counting `uid`'s own Job."""
+        pending = [u for u in self.started.get(namespace, ()) if u not in running]
+        busy = len(running) + len(pending) - (uid in running or uid in pending)
+        return self.limit - busy
+
+    def first_waiting(self, namespace: str, count: int) -> list[str]:
+        """The `count` resources first in line (creationTimestamp, uid)."""
+        waiting = self.waiting.get(namespace, {})
+        return [u for t, u in heapq.nsmallest(max(0, count), ((t, u) for u, t in waiting.items()))]
 
     def wait(self, namespace: str, uid: str, created: str) -> None:
         self.waiting.setdefault(namespace, {})[uid] = created
@@ -34,9 +51,11 @@ class NamespaceQueue:
         self.waiting.get(namespace, {}).pop(uid, None)
         self.started.setdefault(namespace, set()).add(uid)
 
-    def seen(self, namespace: str, running: set[str]) -> None:
+    def seen(self, namespace: str, running: Collection[str]) -> None:
         """The Job index caught up: forget started uids it now shows (or that have finished)."""
-        self.started[namespace] = self.started.get(namespace, set()) - running
+        started = self.started.get(namespace)
+        if started:
+            self.started[namespace] = {u for u in started if u not in running}
 
     def forget(self, namespace: str, uid: str) -> None:
         self.waiting.get(namespace, {}).pop(uid, None)

@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Collection
 from dataclasses import replace
 from typing import Any, cast
 
@@ -64,7 +65,7 @@ def owner_body(op: Operator, kind: Kind, namespace: str, uid: str) -> dict[str, 
         if index is not None and (namespace, uid) in index
         else None
     )
-    return json.loads(found) if found is not None else None
+    return json.loads(found.body) if found is not None else None
 
 
 def _fresher(op: Operator, body: dict[str, Any]) -> dict[str, Any]:
@@ -99,11 +100,11 @@ def _pods(op: Operator, namespace: str, job: str) -> list[PodState]:
     return list(index.get((namespace, job), [])) if (namespace, job) in index else []
 
 
-def running_uids(op: Operator, namespace: str) -> set[str]:
+def running_uids(op: Operator, namespace: str) -> Collection[str]:
     """Resources with an unfinished Job in the namespace: kept up to date from the Jobs' events
-    (`job_seen`) rather than by scanning the index, which would make every decision O(Jobs)."""
-    running = {uid for uid, names in op.unfinished.get(namespace, {}).items() if names}
-    return running | {uid for uid, job in op.created_jobs.items() if job.namespace == namespace}
+    (`job_seen`) rather than by scanning the index, which would make every decision O(Jobs). Jobs
+    created but not shown by the index yet are the queue's `started`."""
+    return op.unfinished.get(namespace, {}).keys()
 
 
 def job_seen(op: Operator, job: JobState | None, name: str, namespace: str, deleted: bool) -> None:
@@ -267,7 +268,10 @@ def _over_budget(op: Operator, res: Observed, annotation: str | None) -> str:
     if budgets == Budgets() and annotation is None:
         return ""
     spenders = [
-        s for kind in KINDS.values() for s in (op.indexes.get(f"{kind.singular}_spend") or {}).get("all", [])
+        kept.spend
+        for kind in KINDS.values()
+        for store in (op.indexes.get(f"{kind.plural}_by_uid") or {}).values()
+        for kept in store
     ]
     owner = str(res.spec.get("owner", ""))
     estimate = estimated(res.kind.kind, res.spec, op.settings.prices, res.status.get("cost")).estimated_usd
@@ -339,9 +343,7 @@ async def worker(op: Operator) -> None:
 
 def wake_namespace(op: Operator, namespace: str) -> None:
     """A Job slot may be free: the first waiting resources of the namespace try to start."""
-    waiting = op.queue.waiting.get(namespace, {})
-    free = op.queue.limit - len(running_uids(op, namespace) | op.queue.started.get(namespace, set()))
-    for uid, _ in sorted(waiting.items(), key=lambda item: (item[1], item[0]))[: max(0, free)]:
+    for uid in op.queue.first_waiting(namespace, op.queue.free(namespace, running_uids(op, namespace))):
         for kind in KINDS.values():
             if owner_body(op, kind, namespace, uid) is not None:
                 wake(op, kind.kind, namespace, uid)
@@ -386,7 +388,7 @@ async def safety_net(op: Operator) -> None:
                 kept = next(iter(bodies), None)
                 if kept is None:
                     continue
-                body = json.loads(kept)
+                body = json.loads(kept.body)
                 due = uid in op.backoff.next_at and op.backoff.due(uid, clock)
                 behind = uid in op.catalog_behind
                 if due or behind or (resync and not settled(body, op)):

@@ -8,14 +8,23 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from contentgen.api import RunResult
 
+from .budget import Spender
 from .kube import Kube
 from .queue import Backoff, NamespaceQueue
 from .settings import OperatorSettings
 from .workqueue import WorkQueue
+
+
+class Kept(NamedTuple):
+    """What the resources' index holds of one resource: its body as compact JSON (a few hundred
+    bytes rather than the several KB of a parsed body's dicts) and its spend, for budgets."""
+
+    body: str
+    spend: Spender
 
 
 @dataclass
