@@ -125,15 +125,18 @@ def test_the_worker_may_only_patch_status_in_its_namespace(local: LocalControlPl
         },
         "subjects": [{"kind": "ServiceAccount", "name": "contentgen-worker", "namespace": "team"}],
     }
-    operator.create("rbac.authorization.k8s.io", "rolebindings", binding, "team")
     worker = Api(local.plane).as_user(WORKER)
     patch = [{"op": "add", "path": "/status", "value": {"progress": 5, "stage": "fetch"}}]
+    refused(lambda: worker.patch(CG, "loratrainings", "team", "demo", patch, kind="json", sub="status"), 403)
+    operator.create("rbac.authorization.k8s.io", "rolebindings", binding, "team")  # takes effect at once
     worker.patch(CG, "loratrainings", "team", "demo", patch, kind="json", sub="status")
     refused(lambda: worker.get(CG, "loratrainings", "team", "demo"), 403)
     refused(lambda: worker.patch(CG, "loratrainings", "team", "demo", {"spec": {"tags": ["x"]}}), 403)
     admin.create("", "namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}})
     admin.create(CG, "loratrainings", lora(), "other")
     refused(lambda: worker.patch(CG, "loratrainings", "other", "demo", patch, kind="json", sub="status"), 403)
+    admin.delete("rbac.authorization.k8s.io", "rolebindings", "team", "contentgen-worker")  # so does this
+    refused(lambda: worker.patch(CG, "loratrainings", "team", "demo", patch, kind="json", sub="status"), 403)
 
 
 def test_nobody_grants_what_they_do_not_hold(local: LocalControlPlane) -> None:

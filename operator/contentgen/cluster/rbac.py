@@ -236,13 +236,33 @@ for _role, _groups in (
     )
 
 
+RBAC_TYPES = [(RBAC, p) for p in ("clusterrolebindings", "clusterroles", "rolebindings", "roles")]
+RULE_CACHE_SIZE = 10_000
+
+
 class RbacAuthorizer:
     """Privileged group, then RBAC (the authorization chain `--authorization-mode=RBAC`)."""
 
     def __init__(self, plane: ControlPlane) -> None:
         self.plane = plane
+        # (user, namespace) -> (the RBAC types' write counts, the rules): every request asks, and
+        # collecting walks every binding; the answer holds until a role or binding changes.
+        self._rules: dict[tuple[User, str], tuple[tuple[int, ...], list[dict[str, Any]]]] = {}
 
     def rules_for(self, user: User, namespace: str) -> list[dict[str, Any]]:
+        """The rules that apply to `user` in `namespace` (callers must not change them)."""
+        with self.plane.store.lock:
+            stamp = tuple(self.plane.store.writes.get(key, 0) for key in RBAC_TYPES)
+            cached = self._rules.get((user, namespace))
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
+            rules = self._collect(user, namespace)
+            if len(self._rules) >= RULE_CACHE_SIZE:
+                self._rules.clear()
+            self._rules[(user, namespace)] = (stamp, rules)
+            return rules
+
+    def _collect(self, user: User, namespace: str) -> list[dict[str, Any]]:
         store = self.plane.store
         rules: list[dict[str, Any]] = []
         for binding in store.items((RBAC, "clusterrolebindings")):

@@ -47,6 +47,7 @@ class Store:
         self.changed = threading.Condition(self.lock)
         self.rv = 1000
         self.objects: dict[Key, dict[Name, dict[str, Any]]] = {}
+        self.writes: dict[Key, int] = {}  # per type, how many times it changed: for caches
         self.history = history
         self._changes: list[Change] = []
         self._rvs: list[int] = []
@@ -87,6 +88,7 @@ class Store:
             obj["metadata"]["resourceVersion"] = str(rv)
             meta = obj["metadata"]
             self.objects.setdefault(key, {})[(meta.get("namespace", ""), meta["name"])] = obj
+            self.writes[key] = self.writes.get(key, 0) + 1
             self._record(Change(rv, key, "ADDED" if old is None else "MODIFIED", obj, old))
             return clone(obj)
 
@@ -94,6 +96,7 @@ class Store:
         with self.lock:
             meta = obj["metadata"]
             current = self.objects.get(key, {}).pop((meta.get("namespace", ""), meta["name"]))
+            self.writes[key] = self.writes.get(key, 0) + 1
             gone = clone(current)
             rv = self.next_rv()
             gone["metadata"]["resourceVersion"] = str(rv)
