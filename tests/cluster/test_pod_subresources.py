@@ -218,3 +218,61 @@ def test_discovery_names_the_eviction_kind_group(local: LocalControlPlane) -> No
         "verbs": ["create"],
     }
     assert by_name["pods/binding"]["kind"] == "Binding" and "group" not in by_name["pods/binding"]
+
+
+# --- pods/log (the node's files relayed; kubectl logs itself is in tests/e2e) ----------------------
+
+
+def two_containers(name: str = "p2") -> dict[str, Any]:
+    body = pod(name)
+    body["spec"]["containers"].append({"name": "d", "image": "i:1"})
+    return body
+
+
+def test_pod_log_errors_are_the_real_servers(api: Api, local: LocalControlPlane, tmp_path: Path) -> None:
+    api.create("", "pods", pod(), "default")
+    api.create("", "pods", two_containers(), "default")
+
+    def log(name: str, **query: str) -> Any:
+        return api.call("get", "", "pods", "default", name, sub="log", query=query)
+
+    assert refused(lambda: log("absent"), 404).message == 'pods "absent" not found'
+    assert refused(lambda: log("p2"), 400).message == (
+        "a container name must be specified for pod p2, choose one of: [c d]"
+    )
+    assert refused(lambda: log("p", container="x"), 400).message == "container x is not valid for pod p"
+    assert refused(lambda: log("p"), 400).message == (
+        'container "c" in pod "p" is waiting to start: ContainerCreating'
+    )
+    assert refused(lambda: log("p", previous="true"), 400).message == (
+        'previous terminated container "c" in pod "p" not found'
+    )
+    assert refused(lambda: log("p", tailLines="-1"), 422).reason == "Invalid"
+    file = tmp_path / "c.log"
+    file.write_bytes(b"one\ntwo\nthree\n")
+    local.plane.pod_logs = lambda namespace, name, container: file if container == "c" else None
+    body = log("p").body
+    assert b"".join(body.chunks(lambda: False)) == b"one\ntwo\nthree\n"
+    assert b"".join(log("p", tailLines="2").body.chunks(lambda: False)) == b"two\nthree\n"
+    assert b"".join(log("p", tailLines="0").body.chunks(lambda: False)) == b""
+    assert b"".join(log("p", limitBytes="5").body.chunks(lambda: False)) == b"one\nt"
+
+
+def test_a_followed_log_streams_until_the_container_ends(tmp_path: Path) -> None:
+    from contentgen.cluster.podlogs import PodLog
+
+    file = tmp_path / "c.log"
+    file.write_bytes(b"first\n")
+    state = {"running": True}
+    log = PodLog(file, True, None, None, lambda: state["running"], poll=0.01)
+    chunks = log.chunks(lambda: False)
+    assert next(chunks) == b"first\n"
+    with file.open("ab") as f:
+        f.write(b"second\n")
+    assert next(chunks) == b"second\n"
+    with file.open("ab") as f:
+        f.write(b"last\n")
+    state["running"] = False  # what it wrote before it ended is still sent
+    assert list(chunks) == [b"last\n"]
+    stopped = PodLog(file, True, None, None, lambda: True, poll=0.01).chunks(lambda: True)
+    assert list(stopped) == [b"first\nsecond\nlast\n"]  # the client went: no waiting for more

@@ -127,6 +127,18 @@ def test_the_examples(box: Box, tmp_path: Path) -> None:
     assert any(p.name == "model.safetensors" for p in box.store_files("loras/demo-user"))
     pod = k.json("get", "pods", "-l", "batch.kubernetes.io/job-name=demo-avatar-g1")["items"][0]
     assert pod["spec"]["serviceAccountName"] == "contentgen-worker"
+    # kubectl logs, through pods/log: the worker's progress and its last word
+    logs = k.run("logs", "job/demo-avatar-g1").stdout
+    assert logs.startswith("fetch 0%") and "LoraTraining default/demo-avatar succeeded" in logs, logs
+    last = k.run("logs", pod["metadata"]["name"], "--tail=1").stdout
+    assert last == logs.splitlines(keepends=True)[-1]
+    assert k.run("logs", "job/demo-avatar-g1", "--limit-bytes=5").stdout == "fetch"
+    assert k.run("logs", "-f", "job/demo-avatar-g1").stdout == logs  # it ended: so does the stream
+    wrong = k.run("logs", "job/demo-avatar-g1", "-c", "nope", check=False)
+    assert (
+        wrong.returncode == 1
+        and f"container nope is not valid for pod {pod['metadata']['name']}" in wrong.stderr
+    )
 
 
 def test_a_burst_in_one_second_with_two_slots_all_reach_ready(box: Box, tmp_path: Path) -> None:

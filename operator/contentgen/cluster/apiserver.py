@@ -17,7 +17,7 @@ from collections.abc import Callable, Generator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from . import builtins, crds, meta, patches, pods, structural
+from . import builtins, crds, meta, patches, podlogs, pods, structural
 from .errors import (
     MODIFIED,
     ApiError,
@@ -174,6 +174,7 @@ class ControlPlane:
         # long connections); clients are expected to watch again from their last resourceVersion.
         self.watch_epoch = 0
         self.audit: Any = None  # a text file: every authorization decision as a JSON line
+        self.pod_logs: podlogs.LogSource | None = None  # the node's containers' logs (pods/log)
         self._lock = threading.Lock()
 
     def close_audit(self) -> None:
@@ -277,6 +278,8 @@ class ControlPlane:
             raise ApiError(
                 405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
             )
+        if req.verb == "get" and req.subresource == "log":  # outside the lock: it may be followed
+            return Response(200, podlogs.pod_log(self, req))
         with self.store.lock:
             if req.verb == "get":
                 return Response(200, self._get(req))

@@ -22,6 +22,7 @@ import yaml
 from . import openapi, protobuf, tables
 from .apiserver import Attributes, ControlPlane, Request, Response, User, forbidden_message
 from .errors import ApiError, bad_request, forbidden, not_found, unsupported_media_type
+from .podlogs import PodLog
 from .rbac import Authenticator
 from .resources import ResourceType
 
@@ -307,6 +308,9 @@ class ApiHttpServer:
 
             def _respond(self, req: Request, response: Response) -> None:
                 body = response.body
+                if isinstance(body, PodLog):
+                    self._log(body)
+                    return
                 accept = _accepts(self.headers.get("Accept", ""))
                 chosen = next(
                     (
@@ -394,6 +398,21 @@ class ApiHttpServer:
                 finally:
                     events.close()
                 self.close_connection = True
+
+            def _log(self, log: PodLog) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.send_header("Cache-Control", "no-cache, private")
+                self.end_headers()
+                try:
+                    for chunk in log.chunks(lambda: front.stop_event.is_set() or self._client_gone()):
+                        self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                        self.wfile.flush()
+                    self.wfile.write(b"0\r\n\r\n")
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
+                    self.close_connection = True
 
             def _client_gone(self) -> bool:
                 """Whether the client closed the connection (EOF, or TLS close_notify). A client

@@ -155,6 +155,7 @@ class LocalNode(Controller):
         self._lock = threading.Lock()
         self._running = threading.Event()
         self._running.set()
+        cp.pod_logs = self.log_path  # the API server relays pods/log from the node
 
     # --- for tests and the HTTP front end -------------------------------------------------------
 
