@@ -246,6 +246,12 @@ def _register(kind: Kind) -> None:
             wake_lora_waiters(op, meta["namespace"], meta["name"])
         if event is None and op.catalog is not None:  # the initial listing after a start: catch up
             await sync_catalog(op, dict(body), dict(body.get("status") or {}), None)
+        written = op.written.get(meta["uid"])
+        if written is not None and str(written[0]) == str(meta.get("resourceVersion")):
+            # Our own status write coming back, nothing else changed: decided already. (Its
+            # LoraTraining waiters were woken above: our writes are what they wait for.)
+            del op.written[meta["uid"]]
+            return
         wake(op, kind.kind, meta["namespace"], meta["uid"])
 
     on_event.__name__ = f"{kind.singular}_event"
