@@ -31,11 +31,19 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.operator import PYTHON, Cluster, Watch, _healthy, finish_job, operator_env, wait
+from bench.operator import (
+    PYTHON,
+    Cluster,
+    _healthy,
+    finish_job,
+    image_generation,
+    operator_env,
+    wait,
+    watch_jobs_and_resources,
+)
 
 NAMESPACES = 4
 SLOTS = 2
-LABEL = "app.kubernetes.io/managed-by=contentgen-operator"
 
 
 def main() -> int:
@@ -150,32 +158,10 @@ def run(root: Path, n: int, kills: int) -> dict[str, Any]:
                     others,
                 )
             )
-        watchers = [
-            Watch(cluster, f"/apis/batch/v1/jobs?labelSelector={LABEL}", job_seen),
-            Watch(cluster, "/apis/contentgen.io/v1alpha1/imagegenerations", resource_seen),
-        ]
-        for watcher in watchers:
-            watcher.start()
-            watcher.ready.wait(60)
+        watchers = watch_jobs_and_resources(cluster, job_seen, resource_seen)
 
         def create(batch: range) -> None:
-            bodies = [
-                (
-                    names[i % NAMESPACES],
-                    {
-                        "apiVersion": "contentgen.io/v1alpha1",
-                        "kind": "ImageGeneration",
-                        "metadata": {"name": f"r{i}"},
-                        "spec": {
-                            "owner": "chaos",
-                            "prompt": "a storm",
-                            "provider": "offline",
-                            "numImages": 1,
-                        },
-                    },
-                )
-                for i in batch
-            ]
+            bodies = [(names[i % NAMESPACES], image_generation(f"r{i}", "chaos", "a storm")) for i in batch]
             with ThreadPoolExecutor(16) as creator:
                 list(
                     creator.map(

@@ -179,6 +179,32 @@ class Watch(threading.Thread):
                 time.sleep(0.2)
 
 
+MANAGED_JOBS = "/apis/batch/v1/jobs?labelSelector=app.kubernetes.io%2Fmanaged-by%3Dcontentgen-operator"
+IMAGEGENERATIONS = "/apis/contentgen.io/v1alpha1/imagegenerations"
+
+
+Seen = Callable[[str, dict[str, Any]], None]
+
+
+def watch_jobs_and_resources(cluster: Cluster, job_seen: Seen, resource_seen: Seen) -> list[Watch]:
+    """Watch the operator's Jobs (label-selected) and the ImageGenerations; return once both listed."""
+    watchers = [Watch(cluster, MANAGED_JOBS, job_seen), Watch(cluster, IMAGEGENERATIONS, resource_seen)]
+    for watcher in watchers:
+        watcher.start()
+        watcher.ready.wait(60)
+    return watchers
+
+
+def image_generation(name: str, owner: str, prompt: str) -> dict[str, Any]:
+    """An offline ImageGeneration of one image: what the benchmarks create."""
+    return {
+        "apiVersion": "contentgen.io/v1alpha1",
+        "kind": "ImageGeneration",
+        "metadata": {"name": name},
+        "spec": {"owner": owner, "prompt": prompt, "provider": "offline", "numImages": 1},
+    }
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -279,36 +305,12 @@ def operator(n: int, namespaces: int, root: Path) -> Figures:
     try:
         wait(lambda: _healthy(health), 120, "the operator")
         names = cluster.namespaces(namespaces)
-        watchers = [
-            Watch(
-                cluster,
-                "/apis/batch/v1/jobs?labelSelector=app.kubernetes.io%2Fmanaged-by%3Dcontentgen-operator",
-                job_seen,
-            ),
-            Watch(cluster, "/apis/contentgen.io/v1alpha1/imagegenerations", resource_seen),
-        ]
-        for watcher in watchers:
-            watcher.start()
-            watcher.ready.wait(60)
+        watchers = watch_jobs_and_resources(cluster, job_seen, resource_seen)
         time.sleep(1.0)
         idle = rss_kb(process.pid)
         calls_before = cluster.requests_by(OPERATOR_USER)
         bodies = [
-            (
-                names[i % namespaces],
-                {
-                    "apiVersion": "contentgen.io/v1alpha1",
-                    "kind": "ImageGeneration",
-                    "metadata": {"name": f"r{i}"},
-                    "spec": {
-                        "owner": "bench",
-                        "prompt": "a lighthouse",
-                        "provider": "offline",
-                        "numImages": 1,
-                    },
-                },
-            )
-            for i in range(n)
+            (names[i % namespaces], image_generation(f"r{i}", "bench", "a lighthouse")) for i in range(n)
         ]
         cpu = [cpu_seconds(p) for p in (process.pid, cluster.process.pid, os.getpid())]
         began = time.monotonic()
