@@ -141,25 +141,29 @@ def test_the_examples(box: Box, tmp_path: Path) -> None:
     )
 
 
-def test_a_burst_in_one_second_with_two_slots_all_reach_ready(box: Box, tmp_path: Path) -> None:
-    k = box.kubectl
-    k.run(
-        "apply",
-        "-f",
-        "-",
-        stdin=yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "burst"}}),
-    )
+def image_generations(
+    k: Kubectl, tmp_path: Path, namespace: str, names: list[str], owner: str, images: int
+) -> Path:
+    """Create `namespace` and write a manifest of ImageGenerations named `names` into it (one file)."""
+    namespace_doc = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+    k.run("apply", "-f", "-", stdin=yaml.safe_dump(namespace_doc))
     docs = [
         {
             "apiVersion": "contentgen.io/v1alpha1",
             "kind": "ImageGeneration",
-            "metadata": {"name": f"b{i:02d}", "namespace": "burst"},
-            "spec": {"owner": "alice", "prompt": f"burst {i}", "numImages": 1},
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"owner": owner, "prompt": f"{namespace} {i}", "numImages": images},
         }
-        for i in range(30)
+        for i, name in enumerate(names)
     ]
-    path = tmp_path / "burst.yaml"
+    path = tmp_path / f"{namespace}.yaml"
     path.write_text(yaml.safe_dump_all(docs))
+    return path
+
+
+def test_a_burst_in_one_second_with_two_slots_all_reach_ready(box: Box, tmp_path: Path) -> None:
+    k = box.kubectl
+    path = image_generations(k, tmp_path, "burst", [f"b{i:02d}" for i in range(30)], "alice", 1)
     k.run("create", "-f", str(path))
     created = Counter(
         i["metadata"]["creationTimestamp"] for i in k.json("get", "imggen", "-n", "burst")["items"]
@@ -222,23 +226,7 @@ def test_delete_with_each_policy(box: Box, tmp_path: Path) -> None:
 
 def test_the_operator_killed_mid_run_converges_with_one_job_per_generation(box: Box, tmp_path: Path) -> None:
     k = box.kubectl
-    k.run(
-        "apply",
-        "-f",
-        "-",
-        stdin=yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "chaos"}}),
-    )
-    docs = [
-        {
-            "apiVersion": "contentgen.io/v1alpha1",
-            "kind": "ImageGeneration",
-            "metadata": {"name": f"c{i}", "namespace": "chaos"},
-            "spec": {"owner": "carl", "prompt": f"chaos {i}", "numImages": 2},
-        }
-        for i in range(8)
-    ]
-    path = tmp_path / "chaos.yaml"
-    path.write_text(yaml.safe_dump_all(docs))
+    path = image_generations(k, tmp_path, "chaos", [f"c{i}" for i in range(8)], "carl", 2)
     first = box.operator_pid()
     k.run("apply", "-f", str(path))
     wait_for(lambda: k.json("get", "jobs", "-n", "chaos")["items"], 60, "a first Job")
