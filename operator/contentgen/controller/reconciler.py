@@ -19,9 +19,10 @@ from dataclasses import replace
 from typing import Any, cast
 
 from contentgen.api import KINDS, Kind, Phase, RunFailure, SpecSnapshot, now
+from contentgen.pricing import estimated, month_of
 
 from . import metrics
-from .budget import Budgets, annotation_problem, limits_for, over_budget
+from .budget import ANNOTATION, Budgets, annotation_problem, limits_for, over_budget
 from .catalog_sync import sync_catalog
 from .cleanup import delete
 from .events import post_event
@@ -31,7 +32,7 @@ from .observe import JobState, LoraState
 from .outcomes import read_outcome
 from .pods import PodState, pod_problem, termination_message
 from .reconcile import Decision, Observed, World, decide
-from .state import Operator
+from .state import Kept, Operator
 
 log = logging.getLogger("contentgen.operator")
 
@@ -58,13 +59,15 @@ def status_patch(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any
     return patch
 
 
-def owner_body(op: Operator, kind: Kind, namespace: str, uid: str) -> dict[str, Any] | None:
+def _kept(op: Operator, kind: Kind, namespace: str, uid: str) -> Kept | None:
     index = op.indexes.get(f"{kind.plural}_by_uid")
-    found = (
-        next(iter(index.get((namespace, uid), [])))
-        if index is not None and (namespace, uid) in index
-        else None
-    )
+    if index is None or (namespace, uid) not in index:
+        return None
+    return next(iter(index.get((namespace, uid), [])), None)
+
+
+def owner_body(op: Operator, kind: Kind, namespace: str, uid: str) -> dict[str, Any] | None:
+    found = _kept(op, kind, namespace, uid)
     return json.loads(found.body) if found is not None else None
 
 
@@ -243,8 +246,6 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
 async def _budget_annotation(op: Operator, namespace: str) -> str | None:
     """The namespace's `contentgen.io/budget`, read at most every half minute per namespace, in
     cluster-wide installs only (a namespaced install may not read Namespace objects)."""
-    from .budget import ANNOTATION
-
     if op.settings.watch_namespaces:
         return None
     async with op.lock(f"budget/{namespace}"):  # one read for the reconciles that ask at once
@@ -259,8 +260,6 @@ async def _budget_annotation(op: Operator, namespace: str) -> str | None:
 def _over_budget(op: Operator, res: Observed, annotation: str | None) -> str:
     """Why `res` may not start its Job within its budgets ("" when it may, or has none), from the
     resources' spend (an index) and the namespace's `contentgen.io/budget` annotation."""
-    from contentgen.pricing import estimated, month_of
-
     if problem := annotation_problem(annotation):
         log.warning("namespace %s: %s; its budget comes from the operator settings", res.namespace, problem)
         annotation = None
@@ -345,7 +344,7 @@ def wake_namespace(op: Operator, namespace: str) -> None:
     """A Job slot may be free: the first waiting resources of the namespace try to start."""
     for uid in op.queue.first_waiting(namespace, op.queue.free(namespace, running_uids(op, namespace))):
         for kind in KINDS.values():
-            if owner_body(op, kind, namespace, uid) is not None:
+            if _kept(op, kind, namespace, uid) is not None:  # which kind it is; no need to decode
                 wake(op, kind.kind, namespace, uid)
                 break
 
@@ -384,15 +383,15 @@ async def safety_net(op: Operator) -> None:
             index = op.indexes.get(f"{kind.plural}_by_uid")
             if index is None:
                 continue
-            for (_, uid), bodies in list(index.items()):
-                kept = next(iter(bodies), None)
+            for (namespace, uid), stored in list(index.items()):
+                kept = next(iter(stored), None)
                 if kept is None:
                     continue
-                body = json.loads(kept.body)
                 due = uid in op.backoff.next_at and op.backoff.due(uid, clock)
                 behind = uid in op.catalog_behind
-                if due or behind or (resync and not settled(body, op)):
-                    wake(op, kind.kind, body["metadata"]["namespace"], uid)
+                # bodies are decoded only on a resync, not every few seconds for every resource
+                if due or behind or (resync and not settled(json.loads(kept.body), op)):
+                    wake(op, kind.kind, namespace, uid)
 
 
 def settled(body: dict[str, Any], op: Operator) -> bool:
