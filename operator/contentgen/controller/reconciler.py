@@ -127,10 +127,9 @@ async def reconcile(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
     """Reconcile one resource (errors are counted, then left to the caller to retry)."""
     uid = body["metadata"]["uid"]
     try:
-        async with op.resource_lock(uid):
-            began = time.monotonic()
-            await _reconcile(op, kind, _fresher(op, body))
-            metrics.RECONCILE_SECONDS.labels(kind.kind).observe(time.monotonic() - began)
+        began = time.monotonic()
+        await _reconcile(op, kind, _fresher(op, body))
+        metrics.RECONCILE_SECONDS.labels(kind.kind).observe(time.monotonic() - began)
     except Exception as exc:
         metrics.ERRORS.labels(kind.kind, type(exc).__name__).inc()
         op.backoff.failed(uid, time.monotonic())

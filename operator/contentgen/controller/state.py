@@ -1,12 +1,10 @@
 """What the operator's handlers share for the life of one operator process (kept in kopf's
 per-operator memo, so two operators in one process do not share it). Per resource it keeps
-only small things: a lock while it is reconciled, its place in a queue, its last status write."""
+only small things: its place in a queue, its last status write."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -37,8 +35,7 @@ class Operator:
     backoff: Backoff
     store: Any = None  # ObjectStore, when a store is configured
     catalog: Any = None  # Catalog, when a catalog is configured
-    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-    lock_users: dict[str, int] = field(default_factory=dict)
+    locks: dict[str, asyncio.Lock] = field(default_factory=dict)  # per namespace-wide chore
     # Catalog writes that failed (MongoDB down): uid -> the result to record, if any.
     catalog_behind: dict[str, RunResult | None] = field(default_factory=dict)
     # Namespaces where the worker's ServiceAccount and RoleBinding are known to exist.
@@ -57,26 +54,12 @@ class Operator:
     # kopf's indexes, captured from the first handler call (they are live views)
     indexes: dict[str, Any] = field(default_factory=dict)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
-    # (kind, namespace, uid) of resources to reconcile, for `settings.workers` workers
+    # (kind, namespace, uid) of resources to reconcile, for `settings.workers` workers; it never
+    # hands one resource to two workers, so a reconcile needs no lock of its own
     work: WorkQueue = field(default_factory=WorkQueue)
 
     def lock(self, uid: str) -> asyncio.Lock:
         return self.locks.setdefault(uid, asyncio.Lock())
-
-    @contextlib.asynccontextmanager
-    async def resource_lock(self, uid: str) -> AsyncIterator[None]:
-        """One reconcile at a time per resource; a resource at rest keeps no lock (memory)."""
-        lock = self.locks.setdefault(uid, asyncio.Lock())
-        self.lock_users[uid] = self.lock_users.get(uid, 0) + 1
-        try:
-            async with lock:
-                yield
-        finally:
-            self.lock_users[uid] -= 1
-            if not self.lock_users[uid]:
-                del self.lock_users[uid]
-                if self.locks.get(uid) is lock:
-                    del self.locks[uid]
 
     def admission(self, namespace: str) -> asyncio.Lock:
         return self.locks.setdefault(f"namespace/{namespace}", asyncio.Lock())
