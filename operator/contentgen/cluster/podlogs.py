@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import ApiError, bad_request, not_found
+from . import pods
+from .errors import ApiError, bad_request
+from .pods import PODS
 
 if TYPE_CHECKING:
     from .apiserver import ControlPlane, Request
 
-PODS = ("", "pods")
 FINISHED = ("Succeeded", "Failed")
 LogSource = Callable[[str, str, str], "Path | None"]  # (namespace, pod, container) -> its log file
 
@@ -84,9 +85,7 @@ def _number(req: Request, name: str, least: int) -> int | None:
 
 def pod_log(plane: ControlPlane, req: Request) -> PodLog:
     with plane.store.lock:
-        pod = plane.store.peek(PODS, req.namespace, req.name)
-        if pod is None:
-            raise not_found("pods", "", req.name)
+        pod = pods.named_pod(plane, req)
         names = [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
         statuses = {s["name"]: s for s in (pod.get("status") or {}).get("containerStatuses") or []}
         uid = pod["metadata"]["uid"]

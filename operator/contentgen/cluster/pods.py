@@ -60,7 +60,8 @@ def _admit(plane: ControlPlane, req: Request, obj: dict[str, Any]) -> None:
         plugin(plane, req, obj, None)
 
 
-def _pod(plane: ControlPlane, req: Request) -> dict[str, Any]:
+def named_pod(plane: ControlPlane, req: Request) -> dict[str, Any]:
+    """The stored pod the request names (not a copy), or 404."""
     from .errors import not_found
 
     pod = plane.store.peek(PODS, req.namespace, req.name)
@@ -118,7 +119,7 @@ def bind(plane: ControlPlane, req: Request) -> dict[str, Any]:
         texts = [e.cause().text() for e in errors]
         raise ApiError(500, "", texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]")
     _admit(plane, req, binding)
-    current = _pod(plane, req)
+    current = named_pod(plane, req)
     cm = current["metadata"]
     # The Binding's uid and resourceVersion are kept by the handler and guard the write.
     if m.get("uid") and m["uid"] != cm["uid"]:
@@ -176,7 +177,7 @@ def evict(plane: ControlPlane, req: Request) -> dict[str, Any]:
         )
     dry_run = "All" in options["dryRun"]
     _admit(plane, req, eviction)
-    current = _pod(plane, req)
+    current = named_pod(plane, req)
     preconditions = dict(options.get("preconditions") or {})
     cm = current["metadata"]
     if preconditions.get("uid") and preconditions["uid"] != cm["uid"]:
