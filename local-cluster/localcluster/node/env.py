@@ -1,7 +1,7 @@
-"""What the local node computes for a container before and after running it, as the kubelet
-does (pkg/kubelet/kubelet_pods.go makeEnvironmentVariables, kuberuntime_container.go
-getTerminationMessage), without any API or process: the environment, the mapping of container
-paths to per-pod host directories, and the termination message.
+"""What the node computes for a container before and after running it, as the kubelet does
+(pkg/kubelet/kubelet_pods.go makeEnvironmentVariables, pkg/api/v1/resource for resourceFieldRef,
+kuberuntime_container.go getTerminationMessage), without any API or process: the environment, the
+mapping of container paths to per-pod host directories, and the termination message.
 """
 
 from __future__ import annotations
@@ -110,6 +110,46 @@ def service_env(host: str, port: int) -> dict[str, str]:
     }
 
 
+_QUANTITY = re.compile(r"^([0-9.]+)([a-zA-Z]*)$")
+_SUFFIX = {
+    "": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+}
+
+
+def quantity(value: str | int | float) -> float:
+    """A resource quantity ("500m", "6Gi", 2) as a number."""
+    match = _QUANTITY.match(str(value).strip())
+    if not match or match.group(2) not in _SUFFIX:
+        raise ConfigError(f"invalid quantity {value!r}")
+    return float(match.group(1)) * _SUFFIX[match.group(2)]
+
+
+def resource_field(
+    pod: dict[str, Any], ref: dict[str, Any], allocatable: dict[str, str], container_name: str = ""
+) -> str:
+    """A resourceFieldRef's value: the container's limit or request, a limit that is unset being
+    the node's allocatable (as the kubelet fills it in), divided by the divisor and rounded up
+    (pkg/api/v1/resource ExtractContainerResourceValue)."""
+    import math
+
+    name = ref.get("containerName") or container_name
+    container = next((c for c in pod["spec"].get("containers") or [] if c["name"] == name), None)
+    if container is None:
+        raise ConfigError(f"resourceFieldRef: no container named {name!r}")
+    kind, _, resource = str(ref.get("resource", "")).partition(".")
+    if kind not in ("limits", "requests") or resource not in ("cpu", "memory", "ephemeral-storage"):
+        raise ConfigError(f"unsupported container resource : {ref.get('resource')}")
+    resources = container.get("resources") or {}
+    value = (resources.get(kind) or {}).get(resource)
+    if value is None and kind == "requests":
+        value = (resources.get("limits") or {}).get(resource)  # a request defaults to the limit
+    if value is None:
+        value = allocatable.get(resource, "0") if kind == "limits" else "0"
+    divisor = quantity(ref.get("divisor") or "1")
+    return str(max(1 if resource == "cpu" else 0, math.ceil(quantity(value) / divisor)))
+
+
 def _field(pod: dict[str, Any], path: str, pod_ip: str) -> str:
     m, spec = pod["metadata"], pod.get("spec") or {}
     simple = {
@@ -122,6 +162,7 @@ def _field(pod: dict[str, Any], path: str, pod_ip: str) -> str:
         "status.podIPs": pod_ip,
         "status.hostIP": pod_ip,
         "status.hostIPs": pod_ip,
+        "spec.schedulerName": spec.get("schedulerName", ""),
     }
     if path in simple:
         return str(simple[path])
@@ -144,6 +185,11 @@ def _secret_data(secret: dict[str, Any]) -> dict[str, str]:
     return {k: base64.b64decode(v).decode("utf-8", "replace") for k, v in (secret.get("data") or {}).items()}
 
 
+def field_value(pod: dict[str, Any], path: str, pod_ip: str) -> str:
+    """A fieldRef's value (also what a downwardAPI volume writes)."""
+    return _field(pod, path, pod_ip)
+
+
 def container_env(
     pod: dict[str, Any],
     container: dict[str, Any],
@@ -152,6 +198,7 @@ def container_env(
     configmaps: Lookup,
     pod_ip: str,
     services: dict[str, str] | None = None,
+    allocatable: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """The container's variables: envFrom first, then env in order, each value with `$(VAR)`
     references to earlier variables expanded, or resolved from its source; then the service
@@ -182,7 +229,9 @@ def container_env(
         if value:
             value = expand(value, lookup)
         elif source:
-            resolved = _resolve(pod, ns, source, secrets, configmaps, pod_ip)
+            resolved = _resolve(
+                pod, ns, source, secrets, configmaps, pod_ip, allocatable or {}, container["name"]
+            )
             if resolved is None:  # an optional source that is absent
                 continue
             value = resolved
@@ -192,12 +241,19 @@ def container_env(
 
 
 def _resolve(
-    pod: dict[str, Any], ns: str, source: dict[str, Any], secrets: Lookup, configmaps: Lookup, pod_ip: str
+    pod: dict[str, Any],
+    ns: str,
+    source: dict[str, Any],
+    secrets: Lookup,
+    configmaps: Lookup,
+    pod_ip: str,
+    allocatable: dict[str, str],
+    container: str,
 ) -> str | None:
     if "fieldRef" in source:
         return _field(pod, source["fieldRef"].get("fieldPath", ""), pod_ip)
     if "resourceFieldRef" in source:
-        raise ConfigError("resourceFieldRef is not supported by the local node (resources are not enforced)")
+        return resource_field(pod, source["resourceFieldRef"], allocatable, container)
     if "configMapKeyRef" in source:
         ref = source["configMapKeyRef"]
         optional, name, key = bool(ref.get("optional")), ref.get("name", ""), ref.get("key", "")

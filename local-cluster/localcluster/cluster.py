@@ -1,0 +1,227 @@
+"""A whole local cluster in one directory: the control plane (controlplane.py) and one process node
+(node/), started together, with manifests applied once it is up, and DIR/kubeconfig written last
+(its appearance means "ready"). This package knows nothing of what it runs: the caller gives it
+the images (entry points on this machine) and the manifests (CRDs, RBAC, Deployments, ...).
+
+    cluster = LocalCluster(Options(Path("DIR"), images={...}, manifests=[...])).start()
+    ... KUBECONFIG=DIR/kubeconfig kubectl get nodes ...
+    cluster.stop()
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from . import binaries, kubeconfig
+from .client import ApiError, Client
+from .controlplane import ControlPlane
+from .node import Images, Network, ProcessNode
+from .node.images import Image
+
+log = logging.getLogger("localcluster")
+
+NODE = "local"
+
+
+@dataclass
+class Options:
+    directory: Path
+    images: dict[str, Image] = field(default_factory=dict)
+    manifests: list[dict[str, Any]] = field(default_factory=list)
+    port: int = 0
+    network: Literal["auto", "isolated", "host"] = "auto"
+    audit_log: Path | None = None
+    node_capacity: dict[str, str] | None = None
+    backoff_base: float = 10.0  # the kubelet's container restart back-off (10 s, doubling to 5 min)
+
+
+class LocalCluster:
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.dir = options.directory.resolve()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.kubeconfig = self.dir / "kubeconfig"
+        self.network: Network | None = None
+        self.control: ControlPlane | None = None
+        self.node: ProcessNode | None = None
+
+    @property
+    def host_ip(self) -> str:
+        """Where the API server listens and the pods can reach the host."""
+        return self.network.host_ip if self.network is not None else "127.0.0.1"
+
+    @property
+    def isolated(self) -> bool:
+        return self.network is not None
+
+    def start(self, timeout: float = 60.0) -> LocalCluster:
+        self.kubeconfig.unlink(missing_ok=True)
+        found = binaries.find()
+        if self.options.network in ("auto", "isolated"):
+            self.network = Network.create()
+            if self.network is None and self.options.network == "isolated":
+                raise RuntimeError(
+                    "--network isolated needs root and iproute2 (ip netns); use --network host"
+                )
+        try:
+            self.control = ControlPlane(
+                self.dir / "control-plane",
+                found,
+                host=self.host_ip,
+                port=self.options.port,
+                audit_log=self.options.audit_log,
+            )
+            self.control.start(timeout)
+            self._start_node()
+            self._wait_schedulable(time.monotonic() + timeout)
+            self.install(self.options.manifests)
+        except BaseException:
+            self.stop()
+            raise
+        self.write_kubeconfig(self.kubeconfig)
+        return self
+
+    def _start_node(self) -> None:
+        control = self.control
+        assert control is not None
+        admin = control.client()
+        # The API server's kubelet client may read logs (kubeadm binds it the same way).
+        admin.apply(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": "localcluster:kube-apiserver-kubelet-client"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "system:kubelet-api-admin",
+                },
+                "subjects": [
+                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "kube-apiserver-kubelet-client"}
+                ],
+            }
+        )
+        admin.close()
+        ca = control.ca
+        identity = ca.issue(
+            f"node-{NODE}", common_name=f"system:node:{NODE}", organisations=("system:nodes",), client=True
+        )
+        serving = ca.issue(
+            f"kubelet-{NODE}", common_name=f"system:node:{NODE}", organisations=("system:nodes",),
+            hosts=(self.host_ip, NODE), server=True,
+        )
+        client = Client(control.url, ca.cert_file, cert=identity.cert, key=identity.key, user_agent="localcluster-node")
+        version = found_version(control)
+        self.node = ProcessNode(
+            client,
+            self.dir / "node",
+            name=NODE,
+            images=Images(self.options.images),
+            api_host=control.host,
+            api_port=control.port,
+            ca_file=ca.cert_file,
+            serving=(serving.cert, serving.key),
+            network=self.network,
+            capacity=self.options.node_capacity,
+            kubelet_version=version,
+            backoff_base=self.options.backoff_base,
+        )
+        self.node.start()
+
+    def _wait_schedulable(self, deadline: float) -> None:
+        """Until the node controller has seen the node Ready and lifted its not-ready taint."""
+        client = self.client()
+        try:
+            while time.monotonic() < deadline:
+                node = client.get(f"/api/v1/nodes/{NODE}")
+                taints = [t for t in (node.get("spec") or {}).get("taints") or [] if t.get("effect") == "NoSchedule"]
+                if not taints:
+                    return
+                time.sleep(0.1)
+        finally:
+            client.close()
+        raise RuntimeError("the node did not become schedulable in time")
+
+    def client(self, **kw: Any) -> Client:
+        assert self.control is not None
+        return self.control.client(**kw)
+
+    def install(self, manifests: list[dict[str, Any]]) -> None:
+        """Apply the manifests in order (server-side apply), CRDs first and waited for until
+        Established, so objects of their kinds can follow."""
+        client = self.client()
+        try:
+            crds = [m for m in manifests if m.get("kind") == "CustomResourceDefinition"]
+            for crd in crds:
+                client.apply(crd)
+            for crd in crds:
+                self._wait_established(client, crd["metadata"]["name"])
+            for manifest in manifests:
+                if manifest.get("kind") != "CustomResourceDefinition":
+                    self._apply(client, manifest)
+        finally:
+            client.close()
+
+    def _apply(self, client: Client, manifest: dict[str, Any]) -> None:
+        for _ in range(50):
+            try:
+                client.apply(manifest)
+                return
+            except ApiError as exc:  # a namespace's default ServiceAccount not there yet, ...
+                if exc.code not in (403, 404, 409):
+                    raise
+                time.sleep(0.2)
+        client.apply(manifest)
+
+    @staticmethod
+    def _wait_established(client: Client, name: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            crd = client.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+            conditions = {c["type"]: c["status"] for c in (crd.get("status") or {}).get("conditions") or []}
+            if conditions.get("Established") == "True":
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"the CRD {name} was not established in {timeout:.0f} s")
+
+    def token(self, namespace: str, account: str, seconds: int = 86400) -> str:
+        """A token for a ServiceAccount (TokenRequest)."""
+        client = self.client()
+        try:
+            answer = client.create(
+                f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
+                {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": seconds}},
+            )
+        finally:
+            client.close()
+        return str(answer["status"]["token"])
+
+    def write_kubeconfig(self, path: Path, *, token: str | None = None, user: str = "admin", namespace: str = "default") -> Path:
+        control = self.control
+        assert control is not None
+        if token is not None:
+            return kubeconfig.write(path, server=control.url, ca_pem=control.ca.pem, user=user, token=token, namespace=namespace)
+        return kubeconfig.write(
+            path, server=control.url, ca_pem=control.ca.pem, user=user, cert=control.admin.cert, key=control.admin.key, namespace=namespace
+        )
+
+    def stop(self) -> None:
+        self.kubeconfig.unlink(missing_ok=True)
+        if self.node is not None:
+            self.node.stop()
+        if self.control is not None:
+            self.control.stop()
+        if self.network is not None:
+            self.network.destroy()
+
+
+def found_version(control: ControlPlane) -> str:
+    client = control.client()
+    try:
+        return str(client.get("/version")["gitVersion"])
+    finally:
+        client.close()

@@ -1,0 +1,330 @@
+"""etcd, kube-apiserver, kube-controller-manager and kube-scheduler as local processes, each with
+its own log under DIR/logs, talking over TLS with certificates from one CA (pki.py).
+
+What is configured and why:
+- etcd listens on loopback only, without TLS (only the API server talks to it), and does not fsync
+  (a cluster for laptops and tests, not for keeping data through a power cut).
+- kube-apiserver: Node and RBAC authorization, the default admission plugins plus NodeRestriction
+  and OwnerReferencesPermissionEnforcement, ServiceAccount tokens signed by the cluster's key,
+  the kubelet client certificate for `kubectl logs`, and an audit log of every request (metadata
+  level: user, verb, URI with its query, response code) when one is asked for.
+- kube-controller-manager runs every default controller, each under its own ServiceAccount
+  (--use-service-account-credentials), so controllers meet RBAC as on a real cluster.
+- kube-scheduler with its default profile.
+Client rate limits of the controllers are raised: on a local cluster they would otherwise be what
+limits how fast Jobs get pods, and the operator's benchmark measures the operator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from . import kubeconfig
+from .binaries import Binaries
+from .client import ApiError, Client
+from .pki import Authority
+
+log = logging.getLogger("localcluster")
+
+SERVICE_CIDR = "10.96.0.0/16"
+SERVICE_IP = "10.96.0.1"
+ISSUER = "https://kubernetes.default.svc.cluster.local"
+API_NAMES = (
+    "localhost",
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    "kubernetes.default.svc.cluster.local",
+)
+
+# Every request at Metadata level (who, what, the URI with its query, the answer); the noisy
+# read-only traffic of the control plane's own components is left out.
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [
+        {"level": "None", "users": ["system:apiserver"]},
+        {"level": "None", "nonResourceURLs": ["/healthz*", "/readyz*", "/livez*", "/version"]},
+        {"level": "Metadata"},
+    ],
+}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Component:
+    name: str
+    argv: list[str]
+    log_file: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log_file.open("ab") as out:
+            self.process = subprocess.Popen(  # noqa: S603 - our own binaries
+                self.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+    def tail(self, lines: int = 30) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+
+@dataclass
+class ControlPlane:
+    """The control plane in `root`. `host` is where the API server listens (and what it
+    advertises); `port` 0 picks a free one."""
+
+    root: Path
+    binaries: Binaries
+    host: str = "127.0.0.1"
+    port: int = 0
+    audit_log: Path | None = None
+    extra_apiserver_args: list[str] = field(default_factory=list)
+    components: dict[str, Component] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.root = self.root.resolve()
+        self.logs = self.root / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.ca = Authority(self.root / "pki")
+        self.port = self.port or free_port(self.host)
+        self.url = f"https://{self.host}:{self.port}"
+        self.admin_kubeconfig = self.root / "admin.kubeconfig"
+        hosts = tuple(dict.fromkeys((self.host, "127.0.0.1", SERVICE_IP, *API_NAMES)))
+        self.serving = self.ca.issue("apiserver", common_name="kube-apiserver", hosts=hosts, server=True)
+        self.admin = self.ca.issue(
+            "admin", common_name="localcluster-admin", organisations=("system:masters",), client=True
+        )
+        self.kubelet_client = self.ca.issue(
+            "apiserver-kubelet-client", common_name="kube-apiserver-kubelet-client", client=True
+        )
+        self.sa_key = self.ca.signing_key("sa")
+        # The aggregation layer's CA: nothing is aggregated, but the components read it at start
+        # (kube-system/extension-apiserver-authentication) and complain without it.
+        self.front_proxy_ca = Authority(self.root / "pki" / "front-proxy")
+        self.front_proxy = self.front_proxy_ca.issue(
+            "front-proxy-client", common_name="front-proxy-client", client=True
+        )
+
+    # --- the components ----------------------------------------------------------------------------
+
+    def _kubeconfig_for(self, name: str, user: str, groups: tuple[str, ...] = ()) -> Path:
+        pair = self.ca.issue(name, common_name=user, organisations=groups, client=True)
+        return kubeconfig.write(
+            self.root / f"{name}.kubeconfig", server=self.url, ca_pem=self.ca.pem, user=user, cert=pair.cert, key=pair.key
+        )
+
+    def _etcd(self) -> Component:
+        client, peer = free_port(), free_port()
+        self.etcd_url = f"http://127.0.0.1:{client}"
+        argv = [
+            str(self.binaries.etcd),
+            "--name=local",
+            f"--data-dir={self.root / 'etcd'}",
+            f"--listen-client-urls={self.etcd_url}",
+            f"--advertise-client-urls={self.etcd_url}",
+            f"--listen-peer-urls=http://127.0.0.1:{peer}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+            f"--initial-cluster=local=http://127.0.0.1:{peer}",
+            "--unsafe-no-fsync=true",
+            "--log-level=warn",
+            "--quota-backend-bytes=8589934592",
+        ]
+        return Component("etcd", argv, self.logs / "etcd.log")
+
+    def _apiserver(self) -> Component:
+        pki = self.ca.dir
+        argv = [
+            str(self.binaries.apiserver),
+            f"--etcd-servers={self.etcd_url}",
+            f"--bind-address={self.host}",
+            f"--advertise-address={self.host}",
+            f"--secure-port={self.port}",
+            f"--tls-cert-file={self.serving.cert}",
+            f"--tls-private-key-file={self.serving.key}",
+            f"--client-ca-file={self.ca.cert_file}",
+            f"--service-account-issuer={ISSUER}",
+            f"--service-account-key-file={self.sa_key.cert}",
+            f"--service-account-signing-key-file={self.sa_key.key}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--authorization-mode=Node,RBAC",
+            "--enable-admission-plugins=NodeRestriction,OwnerReferencesPermissionEnforcement",
+            f"--kubelet-client-certificate={self.kubelet_client.cert}",
+            f"--kubelet-client-key={self.kubelet_client.key}",
+            f"--kubelet-certificate-authority={self.ca.cert_file}",
+            "--kubelet-preferred-address-types=InternalIP",
+            "--allow-privileged=false",
+            "--profiling=false",
+            f"--cert-dir={pki}",
+            f"--requestheader-client-ca-file={self.front_proxy_ca.cert_file}",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={self.front_proxy.cert}",
+            f"--proxy-client-key-file={self.front_proxy.key}",
+            *self.extra_apiserver_args,
+        ]
+        if self.audit_log is not None:
+            policy = self.root / "audit-policy.yaml"
+            policy.write_text(yaml.safe_dump(AUDIT_POLICY))
+            argv += [
+                f"--audit-policy-file={policy}",
+                f"--audit-log-path={self.audit_log}",
+                "--audit-log-format=json",
+                "--audit-log-mode=blocking",
+                "--audit-log-maxsize=0",
+            ]
+        return Component("kube-apiserver", argv, self.logs / "kube-apiserver.log")
+
+    def _controller_manager(self) -> Component:
+        config = self._kubeconfig_for("controller-manager", "system:kube-controller-manager")
+        argv = [
+            str(self.binaries.controller_manager),
+            f"--kubeconfig={config}",
+            f"--authentication-kubeconfig={config}",
+            f"--authorization-kubeconfig={config}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={free_port()}",
+            f"--cert-dir={self.root / 'controller-manager'}",
+            "--use-service-account-credentials=true",
+            f"--service-account-private-key-file={self.sa_key.key}",
+            f"--root-ca-file={self.ca.cert_file}",
+            f"--cluster-signing-cert-file={self.ca.cert_file}",
+            f"--cluster-signing-key-file={self.ca.key_file}",
+            "--leader-elect=false",
+            "--kube-api-qps=500",
+            "--kube-api-burst=1000",
+            "--concurrent-job-syncs=20",
+            "--profiling=false",
+        ]
+        return Component("kube-controller-manager", argv, self.logs / "kube-controller-manager.log")
+
+    def _scheduler(self) -> Component:
+        config_file = self._kubeconfig_for("scheduler", "system:kube-scheduler")
+        config = {
+            "apiVersion": "kubescheduler.config.k8s.io/v1",
+            "kind": "KubeSchedulerConfiguration",
+            "clientConnection": {"kubeconfig": str(config_file), "qps": 500, "burst": 1000},
+            "leaderElection": {"leaderElect": False},
+        }
+        path = self.root / "scheduler.yaml"
+        path.write_text(yaml.safe_dump(config))
+        argv = [
+            str(self.binaries.scheduler),
+            f"--config={path}",
+            f"--authentication-kubeconfig={config_file}",
+            f"--authorization-kubeconfig={config_file}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={free_port()}",
+            f"--cert-dir={self.root / 'scheduler'}",
+        ]
+        return Component("kube-scheduler", argv, self.logs / "kube-scheduler.log")
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    def client(self, **kw: object) -> Client:
+        return Client(self.url, self.ca.cert_file, cert=self.admin.cert, key=self.admin.key, **kw)  # type: ignore[arg-type]
+
+    def start(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        etcd = self.components["etcd"] = self._etcd()
+        etcd.start()
+        self._wait(etcd, deadline, self._etcd_healthy)
+        self.start_apiserver(deadline)
+        kubeconfig.write(
+            self.admin_kubeconfig,
+            server=self.url,
+            ca_pem=self.ca.pem,
+            user="admin",
+            cert=self.admin.cert,
+            key=self.admin.key,
+        )
+        for component in (self._controller_manager(), self._scheduler()):
+            self.components[component.name] = component
+            component.start()
+
+    def start_apiserver(self, deadline: float | None = None) -> None:
+        deadline = deadline or time.monotonic() + 60.0
+        apiserver = self.components["kube-apiserver"] = self._apiserver()
+        apiserver.start()
+        self._wait(apiserver, deadline, self.ready)
+
+    def restart_apiserver(self) -> None:
+        """Stop kube-apiserver and start it again (every watch breaks; clients re-list)."""
+        self.components["kube-apiserver"].stop()
+        self.start_apiserver()
+
+    def _etcd_healthy(self) -> bool:
+        try:
+            return httpx_get(f"{self.etcd_url}/health").get("health") == "true"
+        except Exception:  # noqa: BLE001 - not up yet
+            return False
+
+    def ready(self) -> bool:
+        try:
+            client = self.client(timeout=5.0)
+            try:
+                return client.text("/readyz") == "ok"
+            finally:
+                client.close()
+        except (ApiError, OSError, Exception):  # noqa: BLE001 - not up yet
+            return False
+
+    def _wait(self, component: Component, deadline: float, check: object) -> None:
+        while time.monotonic() < deadline:
+            if not component.running():
+                raise RuntimeError(f"{component.name} exited:\n{component.tail()}")
+            if check():  # type: ignore[operator]
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"{component.name} was not ready in time:\n{component.tail()}")
+
+    def stop(self) -> None:
+        for name in ("kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"):
+            if name in self.components:
+                self.components[name].stop()
+
+    def check(self) -> list[str]:
+        """Components that have exited."""
+        return [c.name for c in self.components.values() if not c.running()]
+
+
+def httpx_get(url: str) -> dict[str, object]:
+    import httpx
+
+    return httpx.get(url, timeout=2.0).json()  # type: ignore[no-any-return]
+
+
+def environment_path() -> str:
+    return os.environ.get("PATH", "")
