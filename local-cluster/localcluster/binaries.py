@@ -58,20 +58,21 @@ def _fits(name: str, path: Path) -> bool:
     return version == want or version.startswith(want + ".")
 
 
-def _candidates(name: str) -> list[Path]:
+def _candidates(name: str, include_built: bool) -> list[Path]:
     places: list[Path] = []
     if assets := os.environ.get("KUBEBUILDER_ASSETS"):
         places.append(Path(assets) / name)
-    if found := shutil.which(name):
+    if (found := shutil.which(name)) and Path(found).resolve().parent != BUILT.resolve():
         places.append(Path(found))
-    places.append(BUILT / name)
+    if include_built:
+        places.append(BUILT / name)
     return [p for p in places if p.is_file() and os.access(p, os.X_OK)]
 
 
-def find() -> Binaries:
+def find(include_built: bool = True) -> Binaries:
     chosen: list[Path] = []
     for name in NAMES:
-        fitting = [p for p in _candidates(name) if _fits(name, p)]
+        fitting = [p for p in _candidates(name, include_built) if _fits(name, p)]
         if not fitting:
             raise BinariesMissing(
                 f"no {name} of version {ETCD_MINOR if name == 'etcd' else KUBERNETES_MINOR}.x: "

@@ -37,6 +37,7 @@ class Options:
     audit_log: Path | None = None
     node_capacity: dict[str, str] | None = None
     backoff_base: float = 10.0  # the kubelet's container restart back-off (10 s, doubling to 5 min)
+    wait_for: list[tuple[str, str]] = field(default_factory=list)  # Deployments to be Available first
 
 
 class LocalCluster:
@@ -48,6 +49,7 @@ class LocalCluster:
         self.network: Network | None = None
         self.control: ControlPlane | None = None
         self.node: ProcessNode | None = None
+        self.version = ""
 
     @property
     def host_ip(self) -> str:
@@ -77,8 +79,11 @@ class LocalCluster:
             )
             self.control.start(timeout)
             self._start_node()
-            self._wait_schedulable(time.monotonic() + timeout)
+            deadline = time.monotonic() + timeout
+            self._wait_schedulable(deadline)
             self.install(self.options.manifests)
+            for namespace, name in self.options.wait_for:
+                self.wait_available(namespace, name, deadline)
         except BaseException:
             self.stop()
             raise
@@ -115,7 +120,7 @@ class LocalCluster:
             hosts=(self.host_ip, NODE), server=True,
         )
         client = Client(control.url, ca.cert_file, cert=identity.cert, key=identity.key, user_agent="localcluster-node")
-        version = found_version(control)
+        version = self.version = found_version(control)
         self.node = ProcessNode(
             client,
             self.dir / "node",
@@ -145,6 +150,19 @@ class LocalCluster:
         finally:
             client.close()
         raise RuntimeError("the node did not become schedulable in time")
+
+    def wait_available(self, namespace: str, name: str, deadline: float) -> None:
+        client = self.client()
+        try:
+            while time.monotonic() < deadline:
+                found = client.get_or_none(f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}")
+                conditions = {c["type"]: c["status"] for c in ((found or {}).get("status") or {}).get("conditions") or []}
+                if conditions.get("Available") == "True" and (found or {})["status"].get("readyReplicas"):
+                    return
+                time.sleep(0.2)
+        finally:
+            client.close()
+        raise RuntimeError(f"the Deployment {namespace}/{name} was not Available in time; see its pods' logs in {self.dir}/node/pods")
 
     def client(self, **kw: Any) -> Client:
         assert self.control is not None

@@ -568,10 +568,10 @@ def test_install_manifest_has_no_drift(helm: str) -> None:
     )
 
 
-def test_local_cluster_rbac_has_no_drift(helm: str) -> None:
-    """`contentgen local-cluster` enforces exactly the chart's RBAC on the operator and workers."""
-    assert chart_files.CLUSTER_RBAC.read_text() == chart_files.cluster_rbac(), (
-        "operator/contentgen/cluster/chart-rbac.yaml is stale: run `make generate`"
+def test_local_cluster_install_has_no_drift(helm: str) -> None:
+    """`contentgen local-cluster` installs exactly the chart (its RBAC, Deployment, ConfigMap)."""
+    assert chart_files.LOCAL_INSTALL.read_text() == chart_files.local_install(), (
+        "operator/contentgen/cli/chart-install.yaml is stale: run `make generate`"
     )
 
 

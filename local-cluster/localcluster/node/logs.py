@@ -109,8 +109,8 @@ def select(
     return lines[-tail:] if tail is not None and tail >= 0 else lines
 
 
-LogFiles = Callable[[str, str, str, bool], "tuple[Path | None, Callable[[], bool]]"]
-# (namespace, pod, container, previous) -> (the log file or None, "is the container still running")
+LogFiles = Callable[[str, str, str, bool], "tuple[Path | str | None, Callable[[], bool]]"]
+# (namespace, pod, container, previous) -> (the log file, or why there is none; "still running?")
 
 
 class KubeletServer:
@@ -185,10 +185,8 @@ class KubeletServer:
         _, namespace, pod, container = parts
         previous = query.get("previous") in ("true", "1")
         path, running = self.logs(namespace, pod, container, previous)
-        if path is None:
-            what = "previous terminated container" if previous else "container"
-            message = f'{what} "{container}" in pod "{pod}" not found'
-            return self._send(h, 400, message.encode())
+        if not isinstance(path, Path):
+            return self._send(h, 400, str(path or f'pod "{pod}" is not on this node').encode())
         try:
             tail = int(query["tailLines"]) if "tailLines" in query else None
             limit = int(query["limitBytes"]) if "limitBytes" in query else None

@@ -117,12 +117,20 @@ class PodWorker:
     def deleting(self) -> bool:
         return bool(self.pod["metadata"].get("deletionTimestamp")) or self.node.stopping
 
-    def log_file(self, container: str, previous: bool) -> tuple[Path | None, Callable[[], bool]]:
+    def log_file(self, container: str, previous: bool) -> tuple[Path | str, Callable[[], bool]]:
+        """The log of the container's current (or previous) run, or why there is none (the
+        kubelet's words, pkg/kubelet/kubelet_pods.go validateContainerLogStatus)."""
         state = self.containers.get(container)
         if state is None:
-            return None, lambda: False
-        path = state.previous_log if previous else state.log_file
-        return path, lambda: container in self.processes
+            return f'container "{container}" in pod "{self.name}" is not available', lambda: False
+        if previous:
+            if state.previous_log is None:
+                return f'previous terminated container "{container}" in pod "{self.name}" not found', lambda: False
+            return state.previous_log, lambda: False
+        if state.log_file is None:
+            reason = (state.state.get("waiting") or {}).get("reason", "ContainerCreating")
+            return f'container "{container}" in pod "{self.name}" is waiting to start: {reason}', lambda: False
+        return state.log_file, lambda: container in self.processes
 
     # --- the lifecycle ---------------------------------------------------------------------------
 

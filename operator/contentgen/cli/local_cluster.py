@@ -1,21 +1,38 @@
-"""A cluster in a box for laptops, demos and end-to-end tests: a local Kubernetes control plane
-that follows a real API server's rules (TLS, RBAC, admission, the contentgen CRDs and the
-chart's RBAC), its controllers, a local node that runs every Job's pod as a `contentgen worker`
-process, and the real operator under its own ServiceAccount. The store and the catalog live in
-DIR. Once all of it is ready it writes DIR/kubeconfig; then use the real kubectl:
+"""A real Kubernetes cluster on this machine, without containers: etcd, kube-apiserver,
+kube-controller-manager and kube-scheduler (built from their Go modules by `make kube`), one node
+that runs pods as local processes, and contentgen installed as the chart installs it (its CRDs,
+RBAC, ConfigMap and the operator's Deployment, whose pod runs this installation's `contentgen
+operator`). The store and the catalog live in DIR. Once the operator is Ready it writes
+DIR/kubeconfig; then use the real kubectl:
 
     export KUBECONFIG=DIR/kubeconfig
-    kubectl apply -f examples/ && kubectl get contentgen -w
+    kubectl apply -f examples/ && kubectl get loratrainings,imagegenerations,transcriptions -w
 
-It is not a Kubernetes distribution: no container runtime, no scheduler, one local node, no
-images pulled (pods run this installation's `contentgen`). See README, "Try the operator
-without a cluster". Stop it with Ctrl-C.
+Images are not pulled: the node runs `contentgen` for the images `.../contentgen` and
+`.../contentgen-worker`. Needs the `local-cluster` extra (pip install ./local-cluster) and the
+binaries (`make kube`). Stop it with Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
+import sys
+import threading
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+if TYPE_CHECKING:
+    from localcluster import Image, LocalCluster
+
+INSTALL = Path(__file__).with_name("chart-install.yaml")
+NAMESPACE = "contentgen"
+OPERATOR = "contentgen-operator"
+IMAGE_PATH = "/opt/contentgen/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -27,9 +44,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run every Job with the offline provider (no paid API, no keys)",
     )
-    parser.add_argument(
-        "--port", type=int, default=0, help="the API server's port on 127.0.0.1 (default: any free)"
-    )
+    parser.add_argument("--port", type=int, default=0, help="the API server's port (default: any free)")
     parser.add_argument(
         "--max-running-jobs",
         type=int,
@@ -37,43 +52,166 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="Jobs running at once per namespace (the operator's setting)",
     )
     parser.add_argument(
-        "--audit-log", type=Path, help="write every authorization decision to this file (JSON lines)"
+        "--network",
+        choices=("auto", "isolated", "host"),
+        default="auto",
+        help="isolated: each pod in its own network namespace (needs root); host: pods share the "
+        "host's network; auto (default): isolated where possible",
     )
+    parser.add_argument(
+        "--audit-log", type=Path, help="the API server's audit log (every request, JSON lines)"
+    )
+
+
+def images() -> dict[str, Image]:
+    """The two images (Dockerfile, worker-image/Dockerfile) as entry points of this installation."""
+    from localcluster import Image
+
+    bin_dir = str(Path(sys.executable).parent)
+    common = {"PATH": IMAGE_PATH, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "HOME": "/tmp"}  # noqa: S108
+    path_map = {"/opt/contentgen/bin": bin_dir}
+    return {
+        "contentgen": Image(
+            entrypoint=["contentgen"],
+            cmd=["operator"],
+            env=common,
+            workdir="/tmp",  # noqa: S108 - the image's
+            path_map=path_map,
+            fallback_env={"KUBECONFIG": "{kubeconfig}"},
+        ),
+        "contentgen-worker": Image(
+            entrypoint=["contentgen"],
+            cmd=["worker"],
+            env={**common, "CONTENTGEN_WORK_DIR": "/work"},
+            workdir="/work",
+            path_map=path_map,
+            fallback_env={
+                "CONTENTGEN_KUBE_API": "{api_url}",
+                "CONTENTGEN_KUBE_TOKEN_FILE": "{token_file}",
+                "CONTENTGEN_KUBE_CA_FILE": "{ca_file}",
+                "CONTENTGEN_TERMINATION_LOG": "{termination_log}",
+            },
+        ),
+    }
+
+
+def settings(directory: Path, offline: bool, max_running_jobs: int) -> dict[str, str]:
+    """The operator's ConfigMap entries local-cluster sets over the chart's defaults; CONTENTGEN_*
+    variables in local-cluster's own environment come last (e.g. CONTENTGEN_FAL_KEY_SECRET__NAME)."""
+    values = {
+        "CONTENTGEN_STORE": (directory / "store").as_uri(),
+        "CONTENTGEN_LOG_FORMAT": "plain",
+        "CONTENTGEN_ALLOW_PRIVATE_SOURCES": "true",  # sources served on this machine
+        "CONTENTGEN_OFFLINE": "true" if offline else "false",
+        "CONTENTGEN_MAX_RUNNING_JOBS_PER_NAMESPACE": str(max_running_jobs),
+    }
+    values.update({k: v for k, v in os.environ.items() if k.startswith("CONTENTGEN_")})
+    return values
+
+
+def manifests(directory: Path, config: dict[str, str]) -> list[dict[str, Any]]:
+    """The CRDs from the API models, then the chart's install with local-cluster's settings and a
+    catalog Secret (the chart reads the catalog's URI from one)."""
+    from contentgen.api.crd import rendered_crds
+
+    docs: list[dict[str, Any]] = [yaml.safe_load(text) for text in rendered_crds().values()]
+    for doc in yaml.safe_load_all(INSTALL.read_text()):
+        if not doc:
+            continue
+        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == OPERATOR:
+            doc["data"].update(config)
+        docs.append(doc)
+        if doc["kind"] == "Namespace":
+            docs.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "metadata": {"name": "contentgen-mongodb", "namespace": NAMESPACE},
+                    "stringData": {"uri": (directory / "catalog").as_uri()},
+                }
+            )
+    return docs
+
+
+def start(
+    directory: Path,
+    *,
+    offline: bool = False,
+    port: int = 0,
+    max_running_jobs: int = 4,
+    network: str = "auto",
+    audit_log: Path | None = None,
+    backoff_base: float = 10.0,
+    operator: bool = True,
+    timeout: float = 120.0,
+) -> LocalCluster:
+    """Start the cluster and wait for the operator (unless operator=False: then no Deployment)."""
+    from localcluster import LocalCluster, Options
+
+    directory = directory.resolve()
+    docs = manifests(directory, settings(directory, offline, max_running_jobs))
+    if not operator:
+        docs = [d for d in docs if d["kind"] != "Deployment"]
+    cluster = LocalCluster(
+        Options(
+            directory,
+            images=images(),
+            manifests=docs,
+            port=port,
+            network=network,  # type: ignore[arg-type]
+            audit_log=audit_log,
+            backoff_base=backoff_base,
+            wait_for=[(NAMESPACE, OPERATOR)] if operator else [],
+        )
+    )
+    cluster.start(timeout)
+    return cluster
 
 
 def run(args: argparse.Namespace) -> int:
     import logging
 
     from contentgen.cli.main import CommandError
-    from contentgen.cluster.local import LocalCluster, Options
 
+    try:
+        from localcluster.binaries import BinariesMissing
+    except ImportError:
+        raise CommandError(
+            "needs the local-cluster extra: pip install ./local-cluster (from the repository), "
+            "then `make kube` for the Kubernetes binaries"
+        ) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.dir.exists() and not args.dir.is_dir():
         raise CommandError(f"--dir {args.dir}: not a directory")
     if args.max_running_jobs < 1:
         raise CommandError("--max-running-jobs must be at least 1")
-    options = Options(
-        directory=args.dir,
-        offline=args.offline,
-        port=args.port,
-        max_running_jobs_per_namespace=args.max_running_jobs,
-        audit_log=args.audit_log,
-    )
-    (args.dir / "kubeconfig").unlink(missing_ok=True)  # it appears again once everything is ready
-    cluster = LocalCluster(options)
     try:
-        cluster.start()
-    except (OSError, RuntimeError) as exc:
-        cluster.stop()
+        cluster = start(
+            args.dir,
+            offline=args.offline,
+            port=args.port,
+            max_running_jobs=args.max_running_jobs,
+            network=args.network,
+            audit_log=args.audit_log,
+        )
+    except (BinariesMissing, OSError, RuntimeError) as exc:
         raise CommandError(str(exc)) from None
+    assert cluster.control is not None
     mode = "offline provider (placeholders, no paid API)" if args.offline else "the providers in each spec"
-    print(f"contentgen local-cluster: API server {cluster.control.url}, {mode}", flush=True)
-    print(f"  export KUBECONFIG={(args.dir / 'kubeconfig').resolve()}", flush=True)
-    print(f"  store {(args.dir / 'store').resolve()}, catalog {(args.dir / 'catalog').resolve()}", flush=True)
-    print(f"  operator log {cluster.operator_log}; Ctrl-C stops everything", flush=True)
+    network = f"each pod in its own network on {cluster.host_ip}" if cluster.isolated else "pods share the host's network"
+    print(f"contentgen local-cluster: Kubernetes {cluster.version} at {cluster.control.url}, {mode}; {network}", flush=True)
+    print(f"  export KUBECONFIG={cluster.kubeconfig}", flush=True)
+    print(f"  store {(cluster.dir / 'store')}, catalog {(cluster.dir / 'catalog')}", flush=True)
+    print(f"  logs: kubectl logs -n {NAMESPACE} deploy/{OPERATOR}; {cluster.dir}/control-plane/logs; Ctrl-C stops everything", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     try:
-        cluster.run()
+        while not stop.wait(1.0):
+            if failed := cluster.control.check():
+                raise CommandError(f"{', '.join(failed)} exited; see {cluster.control.logs}")
     finally:
+        started = time.monotonic()
         cluster.stop()
-        (args.dir / "kubeconfig").unlink(missing_ok=True)
+        logging.getLogger("contentgen.local-cluster").info("stopped in %.1f s", time.monotonic() - started)
     return 0

@@ -57,7 +57,7 @@ def worker_env(snapshot: SpecSnapshot, settings: OperatorSettings, job: str) -> 
                 "ASSEMBLYAI_API_KEY", settings.assemblyai_key_secret.name, settings.assemblyai_key_secret.key
             )
         )
-    if settings.s3_secret:
+    if settings.s3_secret and settings.store.startswith("s3://"):  # a file:// store needs no keys
         env.append(_secret_env("AWS_ACCESS_KEY_ID", settings.s3_secret, "AWS_ACCESS_KEY_ID"))
         env.append(_secret_env("AWS_SECRET_ACCESS_KEY", settings.s3_secret, "AWS_SECRET_ACCESS_KEY"))
     if settings.s3_endpoint_url:
