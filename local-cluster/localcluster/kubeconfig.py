@@ -43,7 +43,9 @@ def write(
             }
         ],
         "users": [{"name": user, "user": credentials}],
-        "contexts": [{"name": "local", "context": {"cluster": "local", "user": user, "namespace": namespace}}],
+        "contexts": [
+            {"name": "local", "context": {"cluster": "local", "user": user, "namespace": namespace}}
+        ],
         "current-context": "local",
     }
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,17 +1,16 @@
-"""Lease-based leader election: one leader, takeover after expiry or release, and the API
-server's optimistic concurrency deciding races (through the control plane's pipeline)."""
+"""Lease-based leader election: one leader, takeover after expiry or release, and the real API
+server's optimistic concurrency deciding races (tests/apiserver.py)."""
 
 from __future__ import annotations
 
 import threading
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from contentgen.cluster.errors import ApiError
 from contentgen.controller.leader import LeaderElector, Timing, decide
-from tests.cluster.api_fixtures import Api, control_plane
+from tests.apiserver import ApiError, admin, fresh_namespace
 
 TIMING = Timing(lease_duration=15, renew_deadline=10, retry_period=2)
 
@@ -47,28 +46,40 @@ class Clock:
         return self.now
 
 
+@dataclass
+class Api:
+    """The Lease "contentgen" in a namespace of this test's own, on the real API server."""
+
+    namespace: str
+
+    @property
+    def leases(self) -> str:
+        return f"/apis/coordination.k8s.io/v1/namespaces/{self.namespace}/leases"
+
+    def get(self) -> dict[str, Any]:
+        return admin().get(f"{self.leases}/contentgen")  # type: ignore[no-any-return]
+
+    def update(self, body: dict[str, Any]) -> dict[str, Any]:
+        return admin().request("PUT", f"{self.leases}/contentgen", body=body)  # type: ignore[no-any-return]
+
+
 def elector(api: Api, identity: str, clock: Clock) -> LeaderElector:
     def read() -> dict[str, Any] | None:
-        try:
-            return api.get("coordination.k8s.io", "leases", "contentgen", "contentgen")
-        except ApiError as exc:
-            if exc.code == 404:
-                return None
-            raise
+        return admin().get_or_none(f"{api.leases}/contentgen")  # type: ignore[no-any-return]
 
     def write(body: dict[str, Any], create: bool) -> dict[str, Any]:
-        if create:
-            return api.create("coordination.k8s.io", "leases", body, "contentgen")
-        return api.call("update", "coordination.k8s.io", "leases", "contentgen", "contentgen", body).body  # type: ignore[no-any-return]
+        body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", **body}
+        body["metadata"] = {**body["metadata"], "namespace": api.namespace}
+        return admin().create(api.leases, body) if create else api.update(body)  # type: ignore[no-any-return]
 
     return LeaderElector(
-        identity, read, write, name="contentgen", namespace="contentgen", timing=TIMING, clock=clock
+        identity, read, write, name="contentgen", namespace=api.namespace, timing=TIMING, clock=clock
     )
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Api:
-    return Api(control_plane(tmp_path).plane)
+def api() -> Api:
+    return Api(fresh_namespace("leader"))
 
 
 def test_one_leader_then_takeover_after_expiry(api: Api) -> None:
@@ -81,7 +92,7 @@ def test_one_leader_then_takeover_after_expiry(api: Api) -> None:
     assert not b.try_acquire_or_renew()
     clock.now += 2  # a stopped renewing 16 s ago
     assert b.try_acquire_or_renew()
-    held = api.get("coordination.k8s.io", "leases", "contentgen", "contentgen")["spec"]
+    held = api.get()["spec"]
     assert held["holderIdentity"] == "b" and held["leaseTransitions"] == 1
 
 
@@ -106,11 +117,11 @@ def test_a_lost_race_is_a_conflict_not_two_leaders(api: Api) -> None:
     assert a.try_acquire_or_renew()
     assert not b.try_acquire_or_renew()  # b must have seen the lease unchanged for its duration
     clock.now += 20
-    stale = api.get("coordination.k8s.io", "leases", "contentgen", "contentgen")
+    stale = api.get()
     assert b.try_acquire_or_renew()
     # a writes from what it read before b took over: the server refuses the stale update
     with pytest.raises(ApiError) as info:
-        api.call("update", "coordination.k8s.io", "leases", "contentgen", "contentgen", stale)
+        api.update(stale)
     assert info.value.code == 409
 
 
@@ -122,7 +133,7 @@ def test_keep_gives_up_when_renewing_fails(api: Api) -> None:
 
     def failing_read() -> dict[str, Any] | None:
         clock.now += 6
-        raise ApiError(500, "InternalError", "down")
+        raise ApiError(500, {"reason": "InternalError", "message": "down"})
 
     a.read = failing_read  # type: ignore[method-assign]
     a.timing = Timing(lease_duration=15, renew_deadline=10, retry_period=0.01)

@@ -1,7 +1,8 @@
-"""End to end: `contentgen local-cluster --offline` (its own process: control plane over TLS with
-RBAC, controllers, local node, the operator under its ServiceAccount) driven by the real kubectl
-1.33, as a user would on a cluster. Every authorization decision goes to an audit log, which is
-checked against the chart's RBAC at the end (nothing the operator or the worker did was denied)."""
+"""End to end: `contentgen local-cluster --offline` (its own process: the real etcd, kube-apiserver,
+kube-controller-manager and kube-scheduler, the process node, the chart's install with the operator
+as a pod under its ServiceAccount) driven by the real kubectl 1.36, as a user would on a cluster.
+The API server's audit log is checked against the chart's RBAC at the end (nothing the operator or
+the worker did was denied)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -23,7 +24,7 @@ import yaml
 from tests.conftest import EXAMPLES
 from tests.httpserver import serve
 from tests.kubectl import Kubectl
-from tests.rbac.record import record_decisions
+from tests.rbac.record import audit_decisions, record_decisions
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
@@ -38,7 +39,17 @@ class Box:
     media: str  # base URL of the sample video, served on loopback
 
     def operator_pid(self) -> int:
-        return int((self.dir / "operator.pid").read_text())
+        """The operator container's process (the node's containerID is localcluster://PID)."""
+        pod = self.kubectl.json(
+            "get", "pods", "-n", "contentgen", "-l", "app.kubernetes.io/component=operator"
+        )
+        running = [
+            s["containerID"]
+            for p in pod["items"]
+            for s in p["status"].get("containerStatuses") or []
+            if "running" in s.get("state", {}) and s.get("containerID")
+        ]
+        return int(running[0].rsplit("/", 1)[-1]) if running else 0
 
     def store_files(self, prefix: str = "") -> list[Path]:
         root = self.dir / "store"
@@ -49,7 +60,8 @@ class Box:
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
     root = tmp_path_factory.mktemp("box")
     sample = (EXAMPLES / "media" / "sample.mp4").read_bytes()
-    with serve({"/sample.mp4": (200, {"Content-Type": "video/mp4"}, sample)}) as (base, _):
+    routes = {"/sample.mp4": (200, {"Content-Type": "video/mp4"}, sample)}
+    with serve(routes, host="0.0.0.0") as (base, _):
         log = (root / "local-cluster.log").open("w")
         process = subprocess.Popen(
             [
@@ -70,18 +82,20 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
         )
         kubeconfig = root / "cluster" / "kubeconfig"
         try:
-            wait_for(lambda: kubeconfig.exists() or process.poll() is not None, 120, "DIR/kubeconfig")
+            wait_for(lambda: kubeconfig.exists() or process.poll() is not None, 180, "DIR/kubeconfig")
             assert process.poll() is None, (root / "local-cluster.log").read_text()
-            yield Box(process, root / "cluster", Kubectl(kubeconfig, root / "home"), base)
+            node = urlsplit(
+                yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+            ).hostname
+            media = base.replace("0.0.0.0", str(node))
+            yield Box(process, root / "cluster", Kubectl(kubeconfig, root / "home"), media)
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(60)
             log.close()
     assert process.returncode == 0, (root / "local-cluster.log").read_text()[-3000:]
     assert not kubeconfig.exists()  # a stopped cluster leaves no kubeconfig pointing nowhere
-    decisions = [
-        SimpleNamespace(**json.loads(line)) for line in (root / "audit.jsonl").read_text().splitlines()
-    ]
+    decisions = audit_decisions(root / "audit.jsonl")
     assert {d.user for d in decisions} >= {"system:serviceaccount:contentgen:contentgen-operator"}
     record_decisions(decisions, "cluster-wide")
 

@@ -1,35 +1,44 @@
-"""A cluster for the operator's integration tests: `contentgen local-cluster`'s control plane
-(TLS, RBAC with the chart's roles, admission), its controllers and the local node running the
-real worker for every Job, a local object store, a mongomock catalog that can be taken down, and
-the real operator started with kopf as `contentgen operator` starts it, under its own
-ServiceAccount (so every call it makes passes the chart's RBAC, or fails with a 403)."""
+"""A cluster for the operator's integration tests: the real control plane of `contentgen
+local-cluster` (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) with the chart's
+install (RBAC, ConfigMap; not its Deployment) and the process node running the real worker for
+every Job, a local object store, a mongomock catalog that can be taken down, and the real operator
+started in this process as `contentgen operator` starts it, under its own ServiceAccount's token
+(every call it makes passes the chart's RBAC, or fails with a 403), through a fault proxy that can
+answer chosen requests with a 500 (localcluster.faults)."""
 
 from __future__ import annotations
 
 import json
 import socket
 import threading
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import mongomock
 import pymongo.errors
 import yaml
 from kopf.testing import KopfRunner
+from localcluster import LocalCluster
+from localcluster.client import MERGE, ApiError, Client
+from localcluster.faults import FaultProxy
 
-from contentgen.api import GROUP, KINDS
+from contentgen.api import GROUP, KINDS, VERSION
 from contentgen.catalog.base import Catalog
-from contentgen.cluster.apiserver import Request
-from contentgen.cluster.errors import ApiError
-from contentgen.cluster.local import LocalCluster, Options
-from contentgen.cluster.server import ADMIN
+from contentgen.cli import local_cluster
 from contentgen.controller.main import kopf_args
 from contentgen.controller.settings import OperatorSettings
 from contentgen.store import LocalStore
 from tests import waiting
+from tests.rbac.record import audit_decisions
+
+__all__ = ["ApiError", "Cluster", "cluster", "operator", "wait_for"]
+
+OPERATOR_NAMESPACE, OPERATOR_ACCOUNT = "contentgen", "contentgen-operator"
 
 
 class FlakyCollection:
@@ -55,47 +64,92 @@ def wait_for(check: Callable[[], Any], timeout: float = 90.0, what: str = "condi
     return waiting.wait_for(check, timeout, what, interval=0.1)
 
 
+def _path(kind_or_plural: str, namespace: str = "", name: str = "", group: str = GROUP) -> str:
+    plural = KINDS[kind_or_plural].plural if kind_or_plural in KINDS else kind_or_plural
+    base = f"/apis/{group}/{VERSION}" if group == GROUP else (f"/apis/{group}" if group else "/api/v1")
+    ns = f"/namespaces/{namespace}" if namespace else ""
+    return f"{base}{ns}/{plural}" + (f"/{name}" if name else "")
+
+
+class History:
+    """Every version of every contentgen resource, as watches deliver them (kubectl get -w)."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.versions: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._watch, args=(kind,), daemon=True, name=f"history-{kind}")
+            for kind in KINDS
+        ]
+
+    def start(self) -> None:
+        for t in self._threads:
+            t.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _watch(self, kind: str) -> None:
+        version = ""
+        while not self._stop.is_set():
+            try:
+                if not version:
+                    listing = self.client.get(_path(kind))
+                    version = listing["metadata"]["resourceVersion"]
+                    for obj in listing["items"]:
+                        self._record(kind, obj)
+                for event in self.client.watch(_path(kind), resourceVersion=version, timeoutSeconds=60):
+                    if self._stop.is_set():
+                        return
+                    if event["type"] == "ERROR":
+                        version = ""
+                        break
+                    version = event["object"]["metadata"]["resourceVersion"]
+                    if event["type"] in ("ADDED", "MODIFIED"):
+                        self._record(kind, event["object"])
+            except Exception:
+                version = ""
+                self._stop.wait(0.5)
+
+    def _record(self, kind: str, obj: dict[str, Any]) -> None:
+        m = obj["metadata"]
+        versions = self.versions[(kind, m["namespace"], m["name"])]
+        if not versions or versions[-1]["metadata"]["resourceVersion"] != m["resourceVersion"]:
+            versions.append(obj)
+
+
 @dataclass
 class Cluster:
     local: LocalCluster
+    admin: Client
+    proxy: FaultProxy
     store: LocalStore
     mongo: Any  # the mongomock collection behind the catalog
     mongo_down: threading.Event
     root: Path
     health_port: int
+    history_log: History
+    audit_log: Path
     env: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def plane(self) -> Any:
-        return self.local.plane
 
     @property
     def node(self) -> Any:
         assert self.local.node is not None
         return self.local.node
 
-    # --- admin calls (kubectl's part) ------------------------------------------------------------
+    @property
+    def host_ip(self) -> str:
+        """Where pods reach this machine (serve their sources here)."""
+        return self.local.host_ip
 
-    def call(
-        self,
-        verb: str,
-        group: str,
-        plural: str,
-        namespace: str = "",
-        name: str = "",
-        body: Any = None,
-        **kw: Any,
-    ) -> Any:
-        t = self.plane.type_of(group, plural)
-        return self.plane.handle(Request(ADMIN, verb, t, namespace, name, body=body, **kw)).body
+    # --- admin calls (kubectl's part) ------------------------------------------------------------
 
     def ensure_namespace(self, namespace: str) -> None:
         try:
-            self.call(
-                "create",
-                "",
-                "namespaces",
-                body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+            self.admin.create(
+                "/api/v1/namespaces",
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
             )
         except ApiError as exc:
             if exc.code != 409:
@@ -105,24 +159,19 @@ class Cluster:
         obj = yaml.safe_load(manifest) if isinstance(manifest, str) else json.loads(json.dumps(manifest))
         self.ensure_namespace(namespace)
         obj.setdefault("metadata", {})["namespace"] = namespace
-        return self.call("create", GROUP, KINDS[obj["kind"]].plural, namespace, body=obj)  # type: ignore[no-any-return]
+        return self.admin.create(_path(obj["kind"], namespace), obj)  # type: ignore[no-any-return]
 
     def patch(self, kind: str, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
-        return self.call(  # type: ignore[no-any-return]
-            "patch",
-            GROUP,
-            KINDS[kind].plural,
-            namespace,
-            name,
-            patch,
-            content_type="application/merge-patch+json",
-        )
+        return self.admin.patch(_path(kind, namespace, name), patch, MERGE)  # type: ignore[no-any-return]
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
-        self.call("delete", GROUP, KINDS[kind].plural, namespace, name)
+        self.admin.delete(_path(kind, namespace, name))
+
+    def get(self, plural: str, namespace: str, name: str, group: str = "") -> dict[str, Any] | None:
+        return self.admin.get_or_none(_path(plural, namespace, name, group))  # type: ignore[no-any-return]
 
     def resource(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.plane.store.get((GROUP, KINDS[kind].plural), namespace, name)  # type: ignore[no-any-return]
+        return self.get(kind, namespace, name, GROUP)
 
     def status(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
         obj = self.resource(kind, namespace, name)
@@ -135,33 +184,27 @@ class Cluster:
             status = self.status(kind, namespace, name)
             return status if status.get("phase") == phase and status.get("observedGeneration") else None
 
-        return wait_for(
+        return wait_for(  # type: ignore[no-any-return]
             check,
             timeout,
             f"{kind} {namespace}/{name} to be {phase} (now {self.status(kind, namespace, name)})",
-        )  # type: ignore[no-any-return]
+        )
 
     def jobs(self, namespace: str) -> list[dict[str, Any]]:
-        return [json.loads(json.dumps(j)) for j in self.plane.store.items(("batch", "jobs"), namespace)]
+        return list(self.admin.get(_path("jobs", namespace, group="batch/v1"))["items"])
+
+    def pods(self, namespace: str) -> list[dict[str, Any]]:
+        return list(self.admin.get(_path("pods", namespace, group=""))["items"])
 
     def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
-        events = [
-            e
-            for e in self.plane.store.items(("", "events"), namespace)
-            if e.get("involvedObject", {}).get("name") == name
-        ]
+        events = self.admin.get(
+            _path("events", namespace, group=""), fieldSelector=f"involvedObject.name={name}"
+        )["items"]
         return sorted(events, key=lambda e: int(e["metadata"]["resourceVersion"]))
 
     def history(self, kind: str, namespace: str, name: str) -> list[dict[str, Any]]:
-        """Every stored version of the resource, oldest first (from the watch history)."""
-        key = (GROUP, KINDS[kind].plural)
-        return [
-            c.obj
-            for c in self.plane.store.changes_since(self.plane.store.compacted)
-            if c.key == key
-            and c.obj["metadata"].get("namespace") == namespace
-            and c.obj["metadata"]["name"] == name
-        ]
+        """Every version of the resource the watches saw, oldest first."""
+        return list(self.history_log.versions.get((kind, namespace, name), []))
 
     def runs(self, job_name: str | None = None) -> list[str]:
         """Job names, once per worker process the node started."""
@@ -171,36 +214,71 @@ class Cluster:
     def catalog_doc(self, uid: str) -> dict[str, Any] | None:
         return self.mongo.find_one({"_id": uid})  # type: ignore[no-any-return]
 
+    def decisions(self) -> list[SimpleNamespace]:
+        """What the API server's authorizers decided for each request (its audit log)."""
+        return audit_decisions(self.audit_log)
+
+
+def default_manifests(root: Path) -> list[dict[str, Any]]:
+    """The CRDs and the chart's install without its Deployment (the operator runs in the tests)."""
+    docs = local_cluster.manifests(root, local_cluster.settings(root, offline=True, max_running_jobs=2))
+    return [d for d in docs if d["kind"] != "Deployment"]
+
 
 @contextmanager
 def cluster(root: Path, monkeypatch: Any, *, rbac: list[dict[str, Any]] | None = None) -> Iterator[Cluster]:
-    """The control plane, controllers and node, with the operator's kubeconfig (its
-    ServiceAccount's token) in $KUBECONFIG for an operator started in this process."""
-    local = LocalCluster(
-        Options(root / "cluster", operator=False, job_backoff_seconds=0.5, max_running_jobs_per_namespace=2)
-    )
+    """The control plane and node, with the operator's kubeconfig (its ServiceAccount's token,
+    through the fault proxy) in $KUBECONFIG for an operator started in this process. `rbac`
+    replaces the chart's default install (the CRDs are always installed)."""
+    from localcluster import Options
+
+    from contentgen.api.crd import rendered_crds
+
+    audit = root / "audit.jsonl"
+    manifests = default_manifests(root / "cluster")
     if rbac is not None:
-        local.install = lambda: _install(local, rbac)  # type: ignore[method-assign]
-    local.start()
+        manifests = [yaml.safe_load(t) for t in rendered_crds().values()] + rbac
+    local = LocalCluster(
+        Options(
+            root / "cluster",
+            images=local_cluster.images(),
+            manifests=manifests,
+            audit_log=audit,
+            backoff_base=1.0,
+            network="host",  # pods reach sources served on 127.0.0.1 (tests/e2e runs them isolated)
+        )
+    ).start()
+    assert local.control is not None
+    admin = local.client()
+    proxy = FaultProxy(local.control.url, local.control.ca).start()
+    history = History(local.client())
+    history.start()
     store = LocalStore(root / "store")
     down = threading.Event()
     collection = mongomock.MongoClient()["contentgen"]["jobs"]
     health_port = free_port()
-    env = local.operator_environment()
-    env.update(
-        {
-            "CONTENTGEN_STORE": store.root.as_uri(),
-            "CONTENTGEN_MONGODB_URI": "mongodb://catalog.test:27017/contentgen",
-            "CONTENTGEN_RECONCILE_INTERVAL_SECONDS": "0.3",
-            "CONTENTGEN_RESYNC_INTERVAL_SECONDS": "5",
-            "CONTENTGEN_HEALTH_PORT": str(health_port),
-            "CONTENTGEN_MAX_RUNNING_JOBS_PER_NAMESPACE": "2",
-            # kopf runs in this process; tests of the Lease start processes
-            "CONTENTGEN_LEADER_ELECTION": "false",
-        }
-    )
-    for key in ("PATH", "HOME", "LANG"):
-        env.pop(key, None)
+    kubeconfig = root / "operator.kubeconfig"
+    token = local.token(OPERATOR_NAMESPACE, OPERATOR_ACCOUNT)
+    local.write_kubeconfig(kubeconfig, token=token, user=OPERATOR_ACCOUNT, namespace=OPERATOR_NAMESPACE)
+    text = kubeconfig.read_text().replace(local.control.url, proxy.url)
+    kubeconfig.write_text(text)
+    env = {
+        "KUBECONFIG": str(kubeconfig),
+        "POD_NAMESPACE": OPERATOR_NAMESPACE,
+        "HOSTNAME": "contentgen-operator-test",
+        "CONTENTGEN_STORE": store.root.as_uri(),
+        "CONTENTGEN_MONGODB_URI": "mongodb://catalog.test:27017/contentgen",
+        "CONTENTGEN_ALLOW_PRIVATE_SOURCES": "true",
+        "CONTENTGEN_LOG_FORMAT": "plain",
+        "CONTENTGEN_WORKER_IMAGE": "ghcr.io/contentgen/contentgen-worker:0.1.0",
+        "CONTENTGEN_RECONCILE_INTERVAL_SECONDS": "0.3",
+        "CONTENTGEN_RESYNC_INTERVAL_SECONDS": "5",
+        "CONTENTGEN_HEALTH_PORT": str(health_port),
+        "CONTENTGEN_METRICS_PORT": "0",
+        "CONTENTGEN_MAX_RUNNING_JOBS_PER_NAMESPACE": "2",
+        # kopf runs in this process; tests of the Lease start processes
+        "CONTENTGEN_LEADER_ELECTION": "false",
+    }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(
@@ -208,20 +286,14 @@ def cluster(root: Path, monkeypatch: Any, *, rbac: list[dict[str, Any]] | None =
         lambda url=None, **_: Catalog(FlakyCollection(collection, down), lambda: None),
     )
     try:
-        yield Cluster(local, store, collection, down, root, health_port, env)
+        yield Cluster(local, admin, proxy, store, collection, down, root, health_port, history, audit, env)
     finally:
         if local.node is not None:
             local.node.release()
+        history.stop()
+        proxy.stop()
+        admin.close()
         local.stop()
-
-
-def _install(local: LocalCluster, rbac: list[dict[str, Any]]) -> None:
-    from contentgen.api.crd import rendered_crds
-
-    for text in rendered_crds().values():
-        local.control.apply(yaml.safe_load(text))
-    for doc in rbac:
-        local.control.apply(doc)
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""The real operator (kopf) against the local control plane (RBAC enforced on its ServiceAccount),
+"""The real operator (kopf) against the real control plane (RBAC enforced on its ServiceAccount),
 with the real worker run by the local node for every Job: the lifecycle users see through
 kubectl, the store and the catalog."""
 
@@ -15,11 +15,10 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
-from contentgen.cluster.errors import ApiError
 from contentgen.store import LocalStore
 from scripts.synthetic_video import face_scene, other_scene, write_video
 from tests.httpserver import serve
-from tests.kube.harness import Cluster, cluster, operator, wait_for
+from tests.kube.harness import ApiError, Cluster, cluster, operator, wait_for
 from tests.rbac.record import CALLS_FILE, identity, record_decisions
 
 pytestmark = pytest.mark.timeout(600)
@@ -440,7 +439,7 @@ def errors_for(kind: str) -> float:
 def test_api_errors_are_counted_and_retried(env: Cluster) -> None:
     c, ns = env, "flaky"
     before = errors_for("ImageGeneration")
-    c.plane.faults[("patch", "imagegenerations/status")] = 2
+    c.proxy.inject("patch", "imagegenerations/status", times=2)
     c.apply(image("wobbly"), ns)
     c.wait_phase("ImageGeneration", ns, "wobbly", "Succeeded")
     assert errors_for("ImageGeneration") >= before + 2
@@ -488,7 +487,7 @@ def test_pod_that_cannot_start_is_reported(tmp_path: Path, monkeypatch: pytest.M
                 ),
                 what="a Warning",
             )
-            account = c.plane.store.get(("", "serviceaccounts"), "team-b", "contentgen-worker")
+            account = c.get("serviceaccounts", "team-b", "contentgen-worker")
             assert account is not None and account["metadata"]["annotations"] == {
                 "eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/w"
             }
@@ -518,9 +517,7 @@ def test_operator_restart_mid_job_creates_no_second_job(
 
 
 def record_calls(c: Cluster, mode: str = "cluster-wide") -> None:
-    decisions = c.plane.decisions
-    assert len(decisions) < c.plane.decisions_kept, "the oldest decisions were dropped: keep more"
-    record_decisions(decisions, mode)
+    record_decisions(c.decisions(), mode)
 
 
 def namespaced_rbac(namespaces: list[str]) -> list[dict[str, Any]]:
@@ -577,7 +574,7 @@ def test_namespaced_install_stays_in_its_namespaces(
                 )
         assert c.status("ImageGeneration", "team-b", "not-mine") == {} and c.jobs("team-b") == []
         assert {
-            d.namespace for d in c.plane.decisions if identity(d.user) and not d.resource.startswith("/")
+            d.namespace for d in c.decisions() if identity(d.user) and not d.resource.startswith("/")
         } == {"team-a"}
         record_calls(c, "namespaced")
 
@@ -609,6 +606,6 @@ def test_leader_election_works_under_the_charts_rbac(
         assert leader.acquire(threading.Event())
         assert leader.try_acquire_or_renew()  # renewing
         leader.release()
-        lease = c.plane.store.get(("coordination.k8s.io", "leases"), "contentgen", "contentgen-operator")
+        lease = c.get("leases", "contentgen", "contentgen-operator", "coordination.k8s.io/v1")
         assert lease["spec"]["holderIdentity"] == ""
         record_calls(c, mode)

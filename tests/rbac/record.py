@@ -1,7 +1,7 @@
-"""What the operator and the worker were allowed to do, as the control plane's RBAC authorizer
-decided it (API calls, and the checks admission makes for them, such as
-OwnerReferencesPermissionEnforcement's), kept in observed-calls.json for the chart's RBAC test:
-(install mode, identity, verb, group, resource, scope). A denial fails the test that saw it."""
+"""What the operator and the worker were allowed to do, as the real API server's authorizers decided
+it (its audit log records each request with the decision), kept in observed-calls.json for the
+chart's RBAC test: (install mode, identity, verb, group, resource, scope). A denial fails the test
+that saw it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 CALLS_FILE = Path(__file__).resolve().parent / "observed-calls.json"
@@ -40,3 +41,33 @@ def record_decisions(decisions: Iterable[Any], mode: str) -> None:
         return
     missing = sorted(seen - committed)
     assert not missing, f"calls not in {CALLS_FILE.name} (run with UPDATE_OBSERVED_CALLS=1): {missing}"
+
+
+def audit_decisions(path: Path) -> list[SimpleNamespace]:
+    """(user, verb, group, resource, namespace, allowed) of each request the audit log recorded at
+    its response; `resource` is "plural" or "plural/subresource", or the path of a non-resource URL."""
+    out = []
+    for line in path.read_text().splitlines() if path.exists() else []:
+        event = json.loads(line)
+        if event.get("stage") != "ResponseComplete":
+            continue
+        ref = event.get("objectRef") or {}
+        resource = ref.get("resource", "")
+        if ref.get("subresource"):
+            resource = f"{resource}/{ref['subresource']}"
+        decision = (event.get("annotations") or {}).get("authorization.k8s.io/decision", "")
+        # A namespace's own requests carry its name as their namespace; RBAC-wise, they are cluster-scoped.
+        namespace = "" if ref.get("resource") == "namespaces" else ref.get("namespace", "")
+        out.append(
+            SimpleNamespace(
+                user=event["user"]["username"],
+                verb=event["verb"],
+                group=ref.get("apiGroup", ""),
+                resource=resource or event["requestURI"].split("?")[0],
+                namespace=namespace,
+                allowed=decision != "forbid",
+                uri=event["requestURI"],
+                code=(event.get("responseStatus") or {}).get("code", 0),
+            )
+        )
+    return out

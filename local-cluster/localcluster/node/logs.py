@@ -68,9 +68,13 @@ class LogWriter:
 
 def parse(record: bytes) -> tuple[str, str, bool, bytes]:
     """(time, stream, full, text) of one record."""
-    when, stream, tag, text = record.rstrip(b"\n").split(b" ", 3) if record.count(b" ") >= 3 else (
-        *record.rstrip(b"\n").split(b" ", 2),
-        b"",
+    when, stream, tag, text = (
+        record.rstrip(b"\n").split(b" ", 3)
+        if record.count(b" ") >= 3
+        else (
+            *record.rstrip(b"\n").split(b" ", 2),
+            b"",
+        )
     )
     return when.decode(), stream.decode(), tag == b"F", text
 
@@ -97,9 +101,7 @@ def _parse_time(value: str) -> float:
     return dt.datetime.fromisoformat(value).timestamp()
 
 
-def select(
-    records: list[bytes], *, tail: int | None, since: float | None, timestamps: bool
-) -> list[bytes]:
+def select(records: list[bytes], *, tail: int | None, since: float | None, timestamps: bool) -> list[bytes]:
     lines = []
     for record in records:
         when, _, full, text = parse(record)
@@ -137,7 +139,7 @@ class KubeletServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+            def log_message(self, format: str, *args: Any) -> None:
                 log.debug("kubelet api: " + format, *args)
 
             def do_GET(self) -> None:
@@ -243,7 +245,11 @@ class KubeletServer:
                 if not running():
                     rest = f.read()
                     if rest:
-                        yield b"".join(select(rest.splitlines(keepends=True), tail=None, since=since, timestamps=timestamps))
+                        yield b"".join(
+                            select(
+                                rest.splitlines(keepends=True), tail=None, since=since, timestamps=timestamps
+                            )
+                        )
                     return
                 time.sleep(0.1)
 
@@ -255,7 +261,12 @@ def sar(user: str, groups: list[str], node: str, subresource: str) -> dict[str, 
         "spec": {
             "user": user,
             "groups": groups,
-            "resourceAttributes": {"verb": "get", "resource": "nodes", "subresource": subresource, "name": node},
+            "resourceAttributes": {
+                "verb": "get",
+                "resource": "nodes",
+                "subresource": subresource,
+                "name": node,
+            },
         },
     }
 

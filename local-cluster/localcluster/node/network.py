@@ -105,9 +105,7 @@ class Network:
             _remove_stale()
             used = {e.stem: json.loads(e.read_text())["subnet"] for e in REGISTRY.glob("lcbr*.json")}
             routes = _ip("-4", "route").stdout
-            subnet = next(
-                s for s in SUBNETS if s not in used.values() and f"10.{s}." not in routes
-            )
+            subnet = next(s for s in SUBNETS if s not in used.values() and f"10.{s}." not in routes)
             bridge = f"lcbr{subnet:03d}{os.getpid() % 1000:03d}"[:15]
             _ip("link", "add", bridge, "type", "bridge")
             _ip("addr", "add", f"10.{subnet}.0.1/16", "dev", bridge)

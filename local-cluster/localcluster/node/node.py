@@ -88,12 +88,16 @@ class ProcessNode:
         self.host_ip = network.host_ip if network is not None else host_ip
         self.network = network
         self.mount_namespaces = os.geteuid() == 0 and shutil.which("unshare") is not None
-        self.allocatable = dict(capacity or {"cpu": "64", "memory": "256Gi", "pods": "1000", "ephemeral-storage": "500Gi"})
+        self.allocatable = dict(
+            capacity or {"cpu": "64", "memory": "256Gi", "pods": "1000", "ephemeral-storage": "500Gi"}
+        )
         self.kubelet_version = kubelet_version
         self.backoff_base = backoff_base
         self.workers: dict[str, PodWorker] = {}
         self.processes: list[Process] = []
         self.stopping = False
+        self.running = threading.Event()  # cleared: containers wait to start (hold(), for tests)
+        self.running.set()
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._sar_cache: dict[tuple[str, tuple[str, ...], str], tuple[bool, float]] = {}
@@ -132,12 +136,28 @@ class ProcessNode:
             worker.thread.join(timeout)
         self.server.stop()
 
+    def hold(self) -> None:
+        """Containers not yet started wait (their pods stay Pending, ContainerCreating) until release()."""
+        self.running.clear()
+
+    def release(self) -> None:
+        self.running.set()
+        with self._lock:
+            workers = list(self.workers.values())
+        for worker in workers:
+            worker.wake.set()
+
     # --- the Node and its Lease -------------------------------------------------------------------
 
     def node_object(self) -> dict[str, Any]:
         beat = _now()
         conditions = [
-            ("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+            (
+                "MemoryPressure",
+                "False",
+                "KubeletHasSufficientMemory",
+                "kubelet has sufficient memory available",
+            ),
             ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
             ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
             ("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
@@ -150,7 +170,9 @@ class ProcessNode:
                 "labels": {
                     "kubernetes.io/hostname": self.name,
                     "kubernetes.io/os": "linux",
-                    "kubernetes.io/arch": {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine()),
+                    "kubernetes.io/arch": {"x86_64": "amd64", "aarch64": "arm64"}.get(
+                        platform.machine(), platform.machine()
+                    ),
                     "localcluster.io/process-node": "true",
                 },
             },
@@ -204,7 +226,9 @@ class ProcessNode:
             old = before.get(cond["type"])
             if old is not None and old.get("status") == cond["status"]:
                 cond["lastTransitionTime"] = old.get("lastTransitionTime", cond["lastTransitionTime"])
-        self.client.patch(f"/api/v1/nodes/{self.name}/status", {"status": status}, "application/strategic-merge-patch+json")
+        self.client.patch(
+            f"/api/v1/nodes/{self.name}/status", {"status": status}, "application/strategic-merge-patch+json"
+        )
 
     def renew_lease(self) -> None:
         path = f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{self.name}"
@@ -218,7 +242,12 @@ class ProcessNode:
                     "name": self.name,
                     "namespace": "kube-node-lease",
                     "ownerReferences": [
-                        {"apiVersion": "v1", "kind": "Node", "name": self.name, "uid": self.client.get(f"/api/v1/nodes/{self.name}")["metadata"]["uid"]}
+                        {
+                            "apiVersion": "v1",
+                            "kind": "Node",
+                            "name": self.name,
+                            "uid": self.client.get(f"/api/v1/nodes/{self.name}")["metadata"]["uid"],
+                        }
                     ],
                 },
                 "spec": spec,
@@ -254,7 +283,9 @@ class ProcessNode:
                         seen.add(pod["metadata"]["uid"])
                         self.sync(pod)
                     self._forget_missing(seen)
-                for event in self.client.watch("/api/v1/pods", resourceVersion=version, timeoutSeconds=300, **selector):
+                for event in self.client.watch(
+                    "/api/v1/pods", resourceVersion=version, timeoutSeconds=300, **selector
+                ):
                     if self._stop.is_set():
                         return
                     kind, obj = event["type"], event["object"]
@@ -271,7 +302,7 @@ class ProcessNode:
                     log.info("node: pod watch broke (%s); listing again", exc)
                     version = ""
                     self._stop.wait(1.0)
-            except Exception as exc:  # noqa: BLE001 - httpx's own errors; the watch must go on
+            except Exception as exc:
                 if not self._stop.is_set():
                     log.info("node: pod watch broke (%s); listing again", exc)
                     version = ""
@@ -306,14 +337,21 @@ class ProcessNode:
             self.forget(uid)
 
     def _cleanup(self, worker: PodWorker) -> None:
-        worker.pod["metadata"]["deletionTimestamp"] = worker.pod["metadata"].get("deletionTimestamp") or _now()
+        worker.pod["metadata"]["deletionTimestamp"] = (
+            worker.pod["metadata"].get("deletionTimestamp") or _now()
+        )
         worker.wake.set()
         worker.finished.wait(120)
         shutil.rmtree(worker.dir / "volumes", ignore_errors=True)  # logs stay for `kubectl logs` of the dead
 
     def finish_deletion(self, pod: dict[str, Any]) -> None:
         m = pod["metadata"]
-        body = {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0, "preconditions": {"uid": m["uid"]}}
+        body = {
+            "apiVersion": "v1",
+            "kind": "DeleteOptions",
+            "gracePeriodSeconds": 0,
+            "preconditions": {"uid": m["uid"]},
+        }
         try:
             self.client.delete(f"/api/v1/namespaces/{m['namespace']}/pods/{m['name']}", body)
         except ApiError as exc:
@@ -389,7 +427,8 @@ class ProcessNode:
             return cached[0]
         try:
             answer = self.client.create(
-                "/apis/authorization.k8s.io/v1/subjectaccessreviews", sar(user, groups, self.name, subresource)
+                "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+                sar(user, groups, self.name, subresource),
             )
             allowed = bool(answer.get("status", {}).get("allowed"))
         except (ApiError, OSError):

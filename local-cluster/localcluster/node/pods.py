@@ -105,7 +105,9 @@ class PodWorker:
         self._written: dict[str, Any] | None = None
         self._warned: set[tuple[str, str]] = set()
         self.finished = threading.Event()
-        self.thread = threading.Thread(target=self._main, name=f"pod-{self.namespace}-{self.name}", daemon=True)
+        self.thread = threading.Thread(
+            target=self._main, name=f"pod-{self.namespace}-{self.name}", daemon=True
+        )
 
     # --- what the node calls -------------------------------------------------------------------------
 
@@ -125,11 +127,17 @@ class PodWorker:
             return f'container "{container}" in pod "{self.name}" is not available', lambda: False
         if previous:
             if state.previous_log is None:
-                return f'previous terminated container "{container}" in pod "{self.name}" not found', lambda: False
+                return (
+                    f'previous terminated container "{container}" in pod "{self.name}" not found',
+                    lambda: False,
+                )
             return state.previous_log, lambda: False
         if state.log_file is None:
             reason = (state.state.get("waiting") or {}).get("reason", "ContainerCreating")
-            return f'container "{container}" in pod "{self.name}" is waiting to start: {reason}', lambda: False
+            return (
+                f'container "{container}" in pod "{self.name}" is waiting to start: {reason}',
+                lambda: False,
+            )
         return state.log_file, lambda: container in self.processes
 
     # --- the lifecycle ---------------------------------------------------------------------------
@@ -159,7 +167,10 @@ class PodWorker:
         self.init_done = self.initialized = True
         self.write_status()
         loops = [ContainerLoop(self, c) for c in mains]
-        threads = [threading.Thread(target=loop.run, daemon=True, name=f"ctr-{self.name}-{loop.name}") for loop in loops]
+        threads = [
+            threading.Thread(target=loop.run, daemon=True, name=f"ctr-{self.name}-{loop.name}")
+            for loop in loops
+        ]
         for t in threads:
             t.start()
         while any(t.is_alive() for t in threads):
@@ -265,19 +276,24 @@ class PodWorker:
         sandbox = self.sandbox_ready and phase not in ("Succeeded", "Failed")
         own = [
             {"type": "PodReadyToStartContainers", "status": "True" if sandbox else "False"},
-            {"type": "Initialized", "status": "True" if self.initialized or not self.pod["spec"].get("initContainers") else "False"},
+            {
+                "type": "Initialized",
+                "status": "True"
+                if self.initialized or not self.pod["spec"].get("initContainers")
+                else "False",
+            },
             {"type": "Ready", **ready},
             {"type": "ContainersReady", **ready},
         ]
-        before = {
-            c.get("type"): c for c in (self.pod.get("status") or {}).get("conditions") or []
-        }
+        before = {c.get("type"): c for c in (self.pod.get("status") or {}).get("conditions") or []}
         out = []
         for cond in own:
             old = before.get(cond["type"])
             same = old is not None and old.get("status") == cond["status"]
             out.append(
                 {
+                    "reason": None,  # conditions merge by type: a field dropped must be nulled
+                    "message": None,
                     **cond,
                     "lastProbeTime": None,
                     "lastTransitionTime": old.get("lastTransitionTime") if same and old else now(),
@@ -295,16 +311,19 @@ class PodWorker:
                 "hostIP": self.node.host_ip,
                 "hostIPs": [{"ip": self.node.host_ip}],
                 "startTime": (self.pod.get("status") or {}).get("startTime") or self.started_at,
-                "containerStatuses": [
-                    s.status() for n, s in self.containers.items() if n not in inits
-                ],
+                "containerStatuses": [s.status() for n, s in self.containers.items() if n not in inits],
             }
             if inits:
                 status["initContainerStatuses"] = [self.containers[n].status() for n in inits]
             if self.sandbox_ready:
                 status["podIP"] = self.pod_ip
                 status["podIPs"] = [{"ip": self.pod_ip}]
-            comparable = {**status, "conditions": [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status["conditions"]]}
+            comparable = {
+                **status,
+                "conditions": [
+                    {k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status["conditions"]
+                ],
+            }
             if comparable == self._written:
                 return
             body = {"metadata": {"uid": self.uid}, "status": status}
@@ -323,7 +342,9 @@ class PodWorker:
     # --- events ------------------------------------------------------------------------------------
 
     def event(self, type_: str, reason: str, message: str, container: str = "") -> None:
-        self.node.event(self.pod, type_, reason, message, f"spec.containers{{{container}}}" if container else "")
+        self.node.event(
+            self.pod, type_, reason, message, f"spec.containers{{{container}}}" if container else ""
+        )
 
     def warn(self, reason: str, message: str, container: str = "") -> None:
         if (reason, message) not in self._warned:  # once per distinct problem
@@ -360,6 +381,8 @@ class ContainerLoop:
 
     def run(self) -> None:
         backoff = self.node.backoff_base
+        while not self.node.running.is_set() and not self.w.deleting:  # hold()
+            self.w.wait(0.5)
         while not self.w.deleting:
             image = self._image()
             if image is None:
@@ -414,7 +437,11 @@ class ContainerLoop:
             try:
                 return self.node.images.get(self.c.get("image", ""))
             except ImageUnknown as exc:
-                reason = "ImagePullBackOff" if self.state.state.get("waiting", {}).get("reason") == "ErrImagePull" else "ErrImagePull"
+                reason = (
+                    "ImagePullBackOff"
+                    if self.state.state.get("waiting", {}).get("reason") == "ErrImagePull"
+                    else "ErrImagePull"
+                )
                 self._set({"waiting": {"reason": reason, "message": str(exc)}})
                 self.w.warn("Failed", str(exc), self.name)
                 self.w.wait(5.0)
@@ -426,7 +453,13 @@ class ContainerLoop:
     def _start_error(self, text: str) -> None:
         stamp = now()
         self.state.state = {
-            "terminated": {"exitCode": 128, "reason": "StartError", "message": text, "startedAt": stamp, "finishedAt": stamp}
+            "terminated": {
+                "exitCode": 128,
+                "reason": "StartError",
+                "message": text,
+                "startedAt": stamp,
+                "finishedAt": stamp,
+            }
         }
         self.w.warn("Failed", f"Error: {text}", self.name)
         self.w.write_status()
@@ -467,7 +500,11 @@ class ContainerLoop:
         )
         root_dir = self.dir / "root"
         root_dir.mkdir(exist_ok=True)
-        env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", **image.env, "HOSTNAME": w.name}
+        env = {
+            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            **image.env,
+            "HOSTNAME": w.name,
+        }
         env = {k: mounts.rewrite(v) for k, v in env.items()}
         env.update({k: mounts.rewrite(v) for k, v in declared.items()})
         env["PATH"] = ":".join(image.path_map.get(d, d) for d in env["PATH"].split(":"))
@@ -476,8 +513,18 @@ class ContainerLoop:
         if "TMPDIR" not in env and (tmp := mounts.host("/tmp")):  # noqa: S108 - the container's /tmp
             env["TMPDIR"] = tmp
         workdir = self.c.get("workingDir") or image.workdir
-        cwd = mounts.host(workdir) or (workdir if os.path.isdir(workdir) and workdir != "/" else str(root_dir))
-        argv = node.images.argv(image, {**self.c, "args": [mounts.rewrite(str(a)) for a in self.c.get("args") or []] if self.c.get("args") is not None else None})
+        cwd = mounts.host(workdir) or (
+            workdir if os.path.isdir(workdir) and workdir != "/" else str(root_dir)
+        )
+        argv = node.images.argv(
+            image,
+            {
+                **self.c,
+                "args": [mounts.rewrite(str(a)) for a in self.c.get("args") or []]
+                if self.c.get("args") is not None
+                else None,
+            },
+        )
         self.real_mounts = real
         return env, argv, cwd, message_file
 
@@ -508,7 +555,9 @@ class ContainerLoop:
 
     # --- running ------------------------------------------------------------------------------------
 
-    def _execute(self, env: dict[str, str], argv: list[str], cwd: str, message_file: Path) -> tuple[int, float]:
+    def _execute(
+        self, env: dict[str, str], argv: list[str], cwd: str, message_file: Path
+    ) -> tuple[int, float]:
         w, node = self.w, self.node
         run = self.state.restarts
         log_file = w.dir / "logs" / self.name / f"{run}.log"
@@ -526,7 +575,10 @@ class ContainerLoop:
             with os.fdopen(fd, "w") as f:
                 json.dump(spec, f)
             command = [sys.executable, "-m", "localcluster.node.enter", str(spec_file)]
-            launch_env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+            launch_env = {
+                "PATH": os.environ.get("PATH", ""),
+                "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+            }
         else:
             command, launch_env = argv, env
         writer = LogWriter(log_file)
@@ -553,7 +605,12 @@ class ContainerLoop:
         self.state.container_id = cid
         node.record_process(w, self.name, argv, proc.pid)
         w.processes[self.name] = proc
-        self.w.event("Normal", "Pulled", f'Container image "{self.c.get("image", "")}" already present on machine', self.name)
+        self.w.event(
+            "Normal",
+            "Pulled",
+            f'Container image "{self.c.get("image", "")}" already present on machine',
+            self.name,
+        )
         self.w.event("Normal", "Created", f"Created container: {self.name}", self.name)
         self.w.event("Normal", "Started", f"Started container {self.name}", self.name)
         probes = self._probes()
@@ -616,7 +673,11 @@ class ContainerLoop:
 
         def changed(kind: str, result: bool | None, message: str) -> None:
             if result is None or result is False:
-                label = {"livenessProbe": "Liveness", "readinessProbe": "Readiness", "startupProbe": "Startup"}[kind]
+                label = {
+                    "livenessProbe": "Liveness",
+                    "readinessProbe": "Readiness",
+                    "startupProbe": "Startup",
+                }[kind]
                 self.w.event("Warning", "Unhealthy", f"{label} probe failed: {message}", self.name)
             if kind == "readinessProbe" and result is not None and "running" in self.state.state:
                 self.state.ready = result

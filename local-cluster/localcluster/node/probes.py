@@ -34,9 +34,7 @@ def _port(value: Any, container: dict[str, Any]) -> int:
     raise ValueError(f"unknown port name {value!r}")
 
 
-def run_probe(
-    probe: dict[str, Any], container: dict[str, Any], pod_ip: str, run_exec: ExecRunner
-) -> Outcome:
+def run_probe(probe: dict[str, Any], container: dict[str, Any], pod_ip: str, run_exec: ExecRunner) -> Outcome:
     timeout = float(probe.get("timeoutSeconds") or 1)
     try:
         if "httpGet" in probe:
@@ -80,7 +78,13 @@ class Prober:
         on_change: Callable[[str, bool | None, str], None],
         started: Callable[[], bool] = lambda: True,
     ) -> None:
-        self.kind, self.probe, self.check, self.on_change, self.started = kind, probe, check, on_change, started
+        self.kind, self.probe, self.check, self.on_change, self.started = (
+            kind,
+            probe,
+            check,
+            on_change,
+            started,
+        )
         self.result: bool | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"probe-{kind}", daemon=True)

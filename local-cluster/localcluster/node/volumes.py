@@ -110,7 +110,7 @@ class Volumes:
             if item["key"] not in data:
                 if source.get("optional"):
                     continue
-                raise ConfigError(f'configmap references non-existent config key: {item["key"]}')
+                raise ConfigError(f"configmap references non-existent config key: {item['key']}")
             files[item["path"]] = (data[item["key"]], item.get("mode", mode))
         return files
 
@@ -148,7 +148,9 @@ class Volumes:
             elif "downwardAPI" in source:
                 files.update(self._downward(source["downwardAPI"].get("items") or [], mode))
             else:
-                raise ConfigError("the local node projects serviceAccountToken, configMap, secret and downwardAPI")
+                raise ConfigError(
+                    "the local node projects serviceAccountToken, configMap, secret and downwardAPI"
+                )
         return files
 
     def _request_token(self, token: Token) -> str:

@@ -198,11 +198,21 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     assert cluster.control is not None
     mode = "offline provider (placeholders, no paid API)" if args.offline else "the providers in each spec"
-    network = f"each pod in its own network on {cluster.host_ip}" if cluster.isolated else "pods share the host's network"
-    print(f"contentgen local-cluster: Kubernetes {cluster.version} at {cluster.control.url}, {mode}; {network}", flush=True)
+    network = (
+        f"each pod in its own network on {cluster.host_ip}"
+        if cluster.isolated
+        else "pods share the host's network"
+    )
+    print(
+        f"contentgen local-cluster: Kubernetes {cluster.version} at {cluster.control.url}, {mode}; {network}",
+        flush=True,
+    )
     print(f"  export KUBECONFIG={cluster.kubeconfig}", flush=True)
     print(f"  store {(cluster.dir / 'store')}, catalog {(cluster.dir / 'catalog')}", flush=True)
-    print(f"  logs: kubectl logs -n {NAMESPACE} deploy/{OPERATOR}; {cluster.dir}/control-plane/logs; Ctrl-C stops everything", flush=True)
+    print(
+        f"  logs: kubectl logs -n {NAMESPACE} deploy/{OPERATOR}; {cluster.dir}/control-plane/logs; Ctrl-C stops everything",
+        flush=True,
+    )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -67,6 +67,16 @@ class SecretKey(BaseModel):
     key: str = ""
 
 
+# Each key has its own default, so that setting only a Secret's name (CONTENTGEN_FAL_KEY_SECRET__NAME)
+# keeps the key; an empty key would make every Job invalid (secretKeyRef.key: Required value).
+class FalKeySecret(SecretKey):
+    key: str = "FAL_KEY"
+
+
+class AssemblyAIKeySecret(SecretKey):
+    key: str = "ASSEMBLYAI_API_KEY"
+
+
 class OperatorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CONTENTGEN_", env_nested_delimiter="__", extra="ignore")
 
@@ -122,13 +132,13 @@ class OperatorSettings(BaseSettings):
         description="Per kind (JSON): resources, activeDeadlineSeconds, backoffLimit, "
         "ttlSecondsAfterFinished, workVolumeSize of its Jobs.",
     )
-    fal_key_secret: SecretKey = Field(
-        default=SecretKey(name="", key="FAL_KEY"),
+    fal_key_secret: FalKeySecret = Field(
+        default=FalKeySecret(),
         description="The Secret (name, key) holding FAL_KEY; handed to workers by reference. Unset: "
         "fal resources wait as MissingCredentials.",
     )
-    assemblyai_key_secret: SecretKey = Field(
-        default=SecretKey(name="", key="ASSEMBLYAI_API_KEY"),
+    assemblyai_key_secret: AssemblyAIKeySecret = Field(
+        default=AssemblyAIKeySecret(),
         description="The Secret (name, key) holding ASSEMBLYAI_API_KEY, likewise.",
     )
     s3_secret: str = Field(

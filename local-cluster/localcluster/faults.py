@@ -1,0 +1,166 @@
+"""A TLS proxy in front of the API server that injects failures, for tests and benchmarks: a client
+pointed at it (its kubeconfig's server) meets the real API server, except that chosen requests
+are answered with a 500 and open watches can be cut. Credentials pass through untouched, so RBAC
+and audit see the client itself.
+
+    proxy = FaultProxy(cluster.control.url, cluster.control.ca).start()
+    proxy.inject("patch", "imagegenerations/status", times=2)
+    proxy.drop_watches()
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import ssl
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from .pki import Authority
+
+_PATH = re.compile(
+    r"^/(?:api/v1|apis/[^/]+/[^/]+)(?:/namespaces/(?P<ns>[^/]+))?/(?P<resource>[^/]+)(?:/(?P<name>[^/]+))?(?:/(?P<sub>[^/]+))?/?$"
+)
+HOP_HEADERS = {"host", "content-length", "connection", "transfer-encoding", "keep-alive"}
+
+
+def verb_and_resource(method: str, target: str) -> tuple[str, str]:
+    """("patch", "imagegenerations/status") for a request, as the API server's RequestInfo reads it."""
+    url = urlsplit(target)
+    match = _PATH.match(url.path)
+    if not match:
+        return method.lower(), url.path
+    resource, name, sub = match.group("resource"), match.group("name"), match.group("sub")
+    query = parse_qs(url.query)
+    verb = {
+        "POST": "create",
+        "PUT": "update",
+        "PATCH": "patch",
+        "DELETE": "delete" if name else "deletecollection",
+    }.get(
+        method, "get" if name else ("watch" if query.get("watch", ["false"])[0] in ("true", "1") else "list")
+    )
+    return verb, f"{resource}/{sub}" if sub else resource
+
+
+class FaultProxy:
+    def __init__(self, upstream: str, ca: Authority, host: str = "127.0.0.1") -> None:
+        self.upstream = upstream.rstrip("/")
+        serving = ca.issue(f"fault-proxy-{host}", common_name="fault-proxy", hosts=(host,), server=True)
+        self._faults: Counter[tuple[str, str]] = Counter()
+        self.injected: Counter[tuple[str, str]] = Counter()
+        self._watches: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._client = httpx.Client(verify=str(ca.cert_file), timeout=httpx.Timeout(30.0, read=None))
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                proxy._handle(self)
+
+            do_POST = do_PUT = do_PATCH = do_DELETE = do_GET  # noqa: N815 - the base's naming
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(serving.cert), str(serving.key))
+        self.httpd = ThreadingHTTPServer((host, 0), Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        self.url = f"https://{host}:{self.httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="fault-proxy", daemon=True)
+
+    def start(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.drop_watches()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self._client.close()
+
+    def inject(self, verb: str, resource: str, times: int = 1) -> None:
+        """The next `times` requests with this verb on this resource ("jobs", "pods/status") get a 500."""
+        with self._lock:
+            self._faults[(verb, resource)] += times
+
+    def drop_watches(self) -> int:
+        """Cut every open watch (its client sees the stream end and must watch or list again)."""
+        with self._lock:
+            watches = list(self._watches)
+        for sock in watches:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        return len(watches)
+
+    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        verb, resource = verb_and_resource(h.command, h.path)
+        with self._lock:
+            fail = self._faults[(verb, resource)] > 0
+            if fail:
+                self._faults[(verb, resource)] -= 1
+                self.injected[(verb, resource)] += 1
+        length = int(h.headers.get("Content-Length") or 0)
+        body = h.rfile.read(length) if length else None
+        if fail:
+            status = {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "status": "Failure",
+                "message": "injected by the fault proxy",
+                "reason": "InternalError",
+                "code": 500,
+            }
+            data = json.dumps(status).encode()
+            h.send_response(500)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            h.wfile.write(data)
+            return
+        headers = {k: v for k, v in h.headers.items() if k.lower() not in HOP_HEADERS}
+        request = self._client.build_request(h.command, self.upstream + h.path, headers=headers, content=body)
+        try:
+            response = self._client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            data = str(exc).encode()
+            h.send_response(502)
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            h.wfile.write(data)
+            return
+        watching = verb == "watch"
+        if watching:
+            with self._lock:
+                self._watches.add(h.connection)
+        try:
+            h.send_response(response.status_code)
+            for key, value in response.headers.items():
+                if key.lower() not in HOP_HEADERS and key.lower() != "content-encoding":
+                    h.send_header(key, value)
+            h.send_header("Transfer-Encoding", "chunked")
+            h.end_headers()
+            for chunk in response.iter_raw():
+                if chunk:
+                    h.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                    h.wfile.flush()
+            h.wfile.write(b"0\r\n\r\n")
+        except (OSError, httpx.HTTPError):
+            h.close_connection = True
+        finally:
+            response.close()
+            if watching:
+                with self._lock:
+                    self._watches.discard(h.connection)
