@@ -272,9 +272,10 @@ def test_kopf_runs_on_the_watched_namespaces_with_the_probed_port() -> None:
     assert "--all-namespaces" in kopf_args(operator_settings(settings_env(render())))
     container = operator_deployment(docs)["spec"]["template"]["spec"]["containers"][0]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert f"--liveness=http://0.0.0.0:{ports['health']}/healthz" in args
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    # The operator serves the probes on the health port (controller/health.py), kopf behind it.
+    assert ports["health"] == settings.health_port
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
     assert ports["metrics"] == settings.metrics_port
     assert container["args"] == ["operator"]
     assert container["envFrom"] == [{"configMapRef": {"name": f"{RELEASE}-operator"}}]

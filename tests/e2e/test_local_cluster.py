@@ -16,13 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
 from tests.conftest import EXAMPLES
-from tests.httpserver import serve
 from tests.kubectl import Kubectl
 from tests.rbac.record import audit_decisions, record_decisions
 from tests.waiting import wait_for
@@ -36,7 +34,6 @@ class Box:
     process: subprocess.Popen[str]
     dir: Path
     kubectl: Kubectl
-    media: str  # base URL of the sample video, served on loopback
 
     def operator_pid(self) -> int:
         """The operator container's process (the node's containerID is localcluster://PID)."""
@@ -59,56 +56,40 @@ class Box:
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
     root = tmp_path_factory.mktemp("box")
-    sample = (EXAMPLES / "media" / "sample.mp4").read_bytes()
-    routes = {"/sample.mp4": (200, {"Content-Type": "video/mp4"}, sample)}
-    with serve(routes, host="0.0.0.0") as (base, _):
-        log = (root / "local-cluster.log").open("w")
-        process = subprocess.Popen(
-            [
-                CONTENTGEN,
-                "local-cluster",
-                "--dir",
-                str(root / "cluster"),
-                "--offline",
-                "--max-running-jobs",
-                "2",
-                "--audit-log",
-                str(root / "audit.jsonl"),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        kubeconfig = root / "cluster" / "kubeconfig"
-        try:
-            wait_for(lambda: kubeconfig.exists() or process.poll() is not None, 180, "DIR/kubeconfig")
-            assert process.poll() is None, (root / "local-cluster.log").read_text()
-            node = urlsplit(
-                yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
-            ).hostname
-            media = base.replace("0.0.0.0", str(node))
-            yield Box(process, root / "cluster", Kubectl(kubeconfig, root / "home"), media)
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(60)
-            log.close()
+    log = (root / "local-cluster.log").open("w")
+    process = subprocess.Popen(
+        [
+            CONTENTGEN,
+            "local-cluster",
+            "--dir",
+            str(root / "cluster"),
+            "--offline",
+            "--max-running-jobs",
+            "2",
+            "--audit-log",
+            str(root / "audit.jsonl"),
+            "--examples",
+            str(EXAMPLES),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    kubeconfig = root / "cluster" / "kubeconfig"
+    try:
+        wait_for(lambda: kubeconfig.exists() or process.poll() is not None, 180, "DIR/kubeconfig")
+        assert process.poll() is None, (root / "local-cluster.log").read_text()
+        yield Box(process, root / "cluster", Kubectl(kubeconfig, root / "home"))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+        log.close()
     assert process.returncode == 0, (root / "local-cluster.log").read_text()[-3000:]
     assert not kubeconfig.exists()  # a stopped cluster leaves no kubeconfig pointing nowhere
     decisions = audit_decisions(root / "audit.jsonl")
     assert {d.user for d in decisions} >= {"system:serviceaccount:contentgen:contentgen-operator"}
     record_decisions(decisions, "cluster-wide")
-
-
-def examples_served_from(box: Box, target: Path) -> Path:
-    """examples/ with the source URLs pointing at the sample video on this machine."""
-    target.mkdir()
-    for path in EXAMPLES.glob("*.yaml"):
-        text = path.read_text()
-        text = text.replace("https://example.com/videos/demo-avatar.mp4", f"{box.media}/sample.mp4")
-        text = text.replace("https://example.com/audio/demo-interview.mp3", f"{box.media}/sample.mp4")
-        (target / path.name).write_text(text)
-    return target
 
 
 def condition(obj: dict[str, Any], type_: str = "Ready") -> dict[str, Any]:
@@ -117,7 +98,8 @@ def condition(obj: dict[str, Any], type_: str = "Ready") -> dict[str, Any]:
 
 def test_the_examples(box: Box, tmp_path: Path) -> None:
     k = box.kubectl
-    out = k.run("apply", "-f", str(examples_served_from(box, tmp_path / "examples"))).stdout
+    # What local-cluster printed: its copies of examples/, sources pointing at its sample media.
+    out = k.run("apply", "-f", str(box.dir / "examples")).stdout
     assert out.count(" created") == 4, out
     k.run(
         "wait",

@@ -556,8 +556,25 @@ def test_namespaced_install_stays_in_its_namespaces(
                 "deletionPolicy": "Delete",
             },
         }
+        # A quota that admits no pod at first: the operator reads why (its Job's FailedCreate).
+        quota = {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": {"name": "none"},
+            "spec": {"hard": {"pods": "0"}},
+        }
+        c.admin.create("/api/v1/namespaces/team-a/resourcequotas", quota)
         with operator(c):
             c.apply(image("mine", deletionPolicy="Delete"), "team-a")
+            wait_for(
+                lambda: (
+                    "cannot create its pod"
+                    in c.status("ImageGeneration", "team-a", "mine").get("message", "")
+                ),
+                90,
+                "PodNotCreated",
+            )
+            c.admin.delete("/api/v1/namespaces/team-a/resourcequotas/none")
             c.apply(lora("face", media, deletionPolicy="Delete"), "team-a")
             c.apply(talk, "team-a")
             c.apply(image("not-mine"), "team-b")
