@@ -199,10 +199,11 @@ def test_two_pods_listen_on_the_same_port(kube: Kube) -> None:
 
 
 def test_graceful_deletion(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> None:
-    marker = tmp_path_factory.mktemp("graceful") / "terminated"
-    script = f"trap 'echo term > {marker}; exit 0' TERM; while true; do sleep 0.1; done"
+    folder = tmp_path_factory.mktemp("graceful")
+    marker, listening = folder / "terminated", folder / "listening"
+    script = f"trap 'echo term > {marker}; exit 0' TERM; touch {listening}; while true; do sleep 0.1; done"
     kube.apply(pod("polite", script, restartPolicy="Always"))
-    kube.phase("polite", "Running")
+    kube.wait(listening.exists, 60, "the trap set")
     began = time.monotonic()
     kube.kubectl("delete", "pod", "polite", "--wait=true", "--timeout=60s")
     assert marker.read_text() == "term\n"
@@ -214,15 +215,21 @@ def test_graceful_deletion(kube: Kube, tmp_path_factory: pytest.TempPathFactory)
 
 
 def test_logs_through_the_api_server(kube: Kube) -> None:
-    script = "for i in 1 2 3 4 5; do echo line $i; done; echo oops >&2"
+    script = "echo oops >&2; for i in 1 2 3 4 5; do echo line $i; done"
     kube.apply(pod("talker", script))
     kube.phase("talker", "Succeeded")
-    assert kube.kubectl("logs", "talker") == "line 1\nline 2\nline 3\nline 4\nline 5\noops\n"
-    assert kube.kubectl("logs", "talker", "--tail=2") == "line 5\noops\n"
-    assert kube.kubectl("logs", "talker", "--limit-bytes=6") == "line 1"
+    # Both streams, each in order (between them, the order is the order they were read in).
+    lines = kube.kubectl("logs", "talker").splitlines()
+    assert [x for x in lines if x.startswith("line")] == [
+        f"line {i}" for i in range(1, 6)
+    ] and "oops" in lines
+    assert kube.kubectl("logs", "talker", "--tail=2") in ("line 4\nline 5\n", "line 5\noops\n")
+    assert len(kube.kubectl("logs", "talker", "--limit-bytes=6")) == 6
     stamped = kube.kubectl("logs", "talker", "--timestamps").splitlines()
-    assert stamped[0].endswith(" line 1") and stamped[0][:4].isdigit() and "T" in stamped[0].split()[0]
-    assert kube.kubectl("logs", "talker", "--since=1h").startswith("line 1")
+    assert all(x.split(" ", 1)[0][:4].isdigit() and "T" in x.split(" ", 1)[0] for x in stamped)
+    assert sorted(x.split(" ", 1)[1] for x in stamped) == sorted(lines)
+    assert sorted(kube.kubectl("logs", "talker", "--since=1h").splitlines()) == sorted(lines)
+    assert kube.kubectl("logs", "talker", "--since-time=2100-01-01T00:00:00Z") == ""
     kube.apply(pod("streamer", "for i in 1 2 3; do echo tick $i; sleep 1; done"))
     kube.phase("streamer", "Running")
     assert kube.kubectl("logs", "-f", "streamer") == "tick 1\ntick 2\ntick 3\n"  # ends with the container
