@@ -41,10 +41,10 @@ from assemblyai.prerecorded.v2 import api as transcript_api
 
 from contentgen.errors import ContentgenError, PermanentError, TransientError
 from contentgen.files import sha256_file
-from contentgen.pipeline.progress import Monotonic, SubProgress
 
 from .base import Checkpoint, TranscriptionOutput, TranscriptionRequest
 from .billing import accepted, submit_once
+from .progress import Monotonic, SubProgress
 from .retry import (
     Ambiguous,
     Retry,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from contentgen.pipeline.progress import SubProgress
+from contentgen.providers.progress import SubProgress
 
 
 class Checkpoint(Protocol):

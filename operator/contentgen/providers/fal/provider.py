@@ -17,7 +17,7 @@ import httpx
 from contentgen.api.image import FAL_APPS, FAL_MAX_IMAGES
 from contentgen.errors import InvalidInput
 from contentgen.files import sha256_file
-from contentgen.pipeline.progress import SubProgress
+from contentgen.providers.progress import SubProgress
 
 from ..base import (
     Checkpoint,
