@@ -76,6 +76,7 @@ class FalProvider:
         limits: Limits | None = None,
         http: httpx.Client | None = None,
         clock: Callable[[], datetime] | None = None,
+        store_io: bool = True,
     ) -> None:
         self._key = key
         self._fal = fal_client.SyncClient(key=key)
@@ -90,6 +91,7 @@ class FalProvider:
             poll_interval=poll_interval,
             max_wait=max_wait,
             clock=clock,
+            store_io=store_io,
         )
 
     @property
