@@ -93,7 +93,8 @@ def run_to_the_end(call: Callable[[MemoryCheckpoint], Any]) -> tuple[str, Any]:
         except Crash:
             continue
         except PermanentError as exc:
-            assert exc.reason == "ProviderOutcomeUnknown", f"a permanent failure other than unknown: {exc}"
+            if exc.reason != "ProviderOutcomeUnknown":
+                raise AssertionError(f"a permanent failure other than unknown: {exc}") from exc
             return UNKNOWN, exc
     raise AssertionError("still crashing")
 
