@@ -15,12 +15,16 @@ CONTENTGEN_PRICES (JSON, the shape of `PriceTable`) to your contract's prices:
   one image captioned by google/gemini-2.5-flash, reports a cost of $0.0005595. The table prices
   a caption at $0.001 per request, a ceiling of about twice that.
 - AssemblyAI (https://www.assemblyai.com/pricing, read 2026-10-07 by a public transcription of
-  it; billing rules https://assemblyai.com/docs/billing-and-pricing): pre-recorded Universal
-  $0.15 per hour of audio, pro-rated to the second, speaker labels $0.02 per hour more; a
-  transcript that errors is not charged.
+  it; billing rules https://assemblyai.com/docs/billing-and-pricing): pre-recorded audio per hour,
+  pro-rated to the second, by the model that ran (the transcript's speech_model_used):
+  Universal-3.5 Pro and Universal-3 Pro $0.21, Universal-2 $0.15; speaker labels $0.02 per hour
+  more; a transcript that errors is not charged. A model the table does not list is priced at
+  the dearest model's price.
 
-A megapixel here is 2^20 pixels (so fal's 1024x1024 square_hd is 1 MP) and every image is
-rounded up to whole megapixels, as fal bills. An item the table does not list is priced at the
+A megapixel here is 1,000,000 pixels and every image is rounded up to whole megapixels: fal's
+pages say "rounding up to the nearest megapixel" and do not say which megapixel, so the larger
+count (10^6, not 2^20) is used and spend is never under-counted: 1024x1024 (square_hd) counts as
+2 MP, 1024x768 as 1 MP. An item the table does not list is priced at the
 dearest price of its provider and unit, so spend is never under-counted. Usage is reported for
 every provider; the offline provider has no prices, so it costs nothing (a test may price it).
 """
@@ -40,7 +44,7 @@ from contentgen.api.image import FAL_APPS, IMAGE_SIZES
 from contentgen.api.lora import DEFAULT_MAX_FRAMES, FAL_CAPTION_APP
 
 PRICES_AS_OF = "2026-11-22"
-MEGAPIXEL = 1024 * 1024
+MEGAPIXEL = 1_000_000
 DEFAULT_TRAINING_APP = "fal-ai/flux-lora-fast-training"
 
 
@@ -79,7 +83,9 @@ _DEFAULT_ITEMS: dict[str, dict[str, dict[str, float]]] = {
         FAL_CAPTION_APP: {"request": 0.001},
     },
     "assemblyai": {
-        "transcript": {"audio-hour": 0.15},
+        "universal-3-5-pro": {"audio-hour": 0.21},
+        "universal-3-pro": {"audio-hour": 0.21},
+        "universal-2": {"audio-hour": 0.15},
         "speaker-labels": {"audio-hour": 0.02},
     },
 }
@@ -114,14 +120,23 @@ def caption_usage(provider: str, item: str, requests: Iterable[str]) -> list[Usa
 
 
 def transcription_usage(
-    provider: str, seconds: float, speaker_labels: bool, request: str = ""
+    provider: str, seconds: float, speaker_labels: bool, request: str = "", *, model: str = ""
 ) -> list[UsageLine]:
+    """The audio's hours on `model` (the model that ran, as the provider reports it; unreported:
+    "transcript", which no table lists, so it is priced at the dearest model), and speaker labels."""
     hours = max(0.0, seconds) / 3600.0
-    items = ["transcript", "speaker-labels"] if speaker_labels else ["transcript"]
-    return [
-        UsageLine(provider=provider, item=item, unit="audio-hour", quantity=hours, request=request)
-        for item in items
+    lines = [
+        UsageLine(
+            provider=provider, item=model or "transcript", unit="audio-hour", quantity=hours, request=request
+        )
     ]
+    if speaker_labels:
+        lines.append(
+            UsageLine(
+                provider=provider, item="speaker-labels", unit="audio-hour", quantity=hours, request=request
+            )
+        )
+    return lines
 
 
 def expected_usage(kind: str, spec: Mapping[str, Any], prices: PriceTable) -> list[UsageLine]:
@@ -139,7 +154,11 @@ def expected_usage(kind: str, spec: Mapping[str, Any], prices: PriceTable) -> li
             frames = int(dataset.get("maxFrames", DEFAULT_MAX_FRAMES))
             lines.append(UsageLine(provider=provider, item=FAL_CAPTION_APP, unit="request", quantity=frames))
         return lines
-    return transcription_usage(provider, prices.assumed_audio_hours * 3600, bool(spec.get("speakerLabels")))
+    seconds, labels = prices.assumed_audio_hours * 3600, bool(spec.get("speakerLabels"))
+    models = [str(m) for m in spec.get("speechModels") or []]
+    # before it runs, the dearest model it may run on
+    model = max(models, key=lambda m: prices.price(provider, m, "audio-hour"), default="")
+    return transcription_usage(provider, seconds, labels, model=model)
 
 
 # --- pricing -----------------------------------------------------------------------------------

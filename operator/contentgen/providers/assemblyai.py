@@ -46,6 +46,7 @@ import httpx
 import pydantic
 from assemblyai.prerecorded.v2 import api as transcript_api
 
+from contentgen.api.transcription import DEFAULT_SPEECH_MODELS
 from contentgen.errors import ContentgenError, PermanentError, TransientError
 from contentgen.files import sha256_file
 
@@ -70,7 +71,6 @@ SKEW = timedelta(minutes=10)  # how far AssemblyAI's `created` may be before our
 ZONES = timedelta(hours=14)  # how far a time without a zone may be from UTC
 MAX_PAGES = 20  # of 200 transcripts, when looking for a lost one
 MAX_SUBMITS = 3
-DEFAULT_SPEECH_MODELS = ("universal-3-5-pro", "universal-2")
 
 
 class AssemblyAIProvider:
