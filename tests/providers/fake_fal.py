@@ -11,8 +11,10 @@ guide https://fal.ai/docs/documentation/model-apis/inference/queue):
 - GET .../requests/{id} -> the model's output, or the model's own error (same status and body).
   fal keeps a result for 1 hour after completion, 6 minutes when it is 10 KB or larger
   (.../inference-api/queue/result); `expire(id)` plays that out (404 afterwards).
-- PUT .../requests/{id}/cancel -> 202 CANCELLATION_REQUESTED while queued, 400
-  ALREADY_COMPLETED after.
+- PUT .../requests/{id}/cancel -> 202 CANCELLATION_REQUESTED while queued (the request is removed
+  and never processed) or running (the app is signalled and may still finish it, and is then
+  billed: https://fal.ai/docs/documentation/development/handle-cancellations), 400
+  ALREADY_COMPLETED once it has ended.
 - Unknown request ids answer 404. The backup host queue.falrun.com is the same queue.
 - Errors (https://fal.ai/docs/model-apis/errors): model input errors are 422 with
   {"detail": [{loc, msg, type, ctx?}]}, e.g. type file_download_error for a URL the model cannot
@@ -430,8 +432,10 @@ class FakeFal:
         job = self._job(base, request_id)
         if job is None:
             return failure(404, {"detail": f"Request {request_id} not found"})
-        if job.done or job.script[0]["status"] != "IN_QUEUE":
+        if job.done:
             return json_response(400, {"status": "ALREADY_COMPLETED"})
+        if job.script[0]["status"] != "IN_QUEUE":  # running: the app was told; this one finishes anyway
+            return json_response(202, {"status": "CANCELLATION_REQUESTED"})
         job.cancelled = True
         job.script = [status("COMPLETED", error="Request was cancelled", error_type="request_cancelled")]
         return json_response(202, {"status": "CANCELLATION_REQUESTED"})
