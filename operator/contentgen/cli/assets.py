@@ -356,6 +356,9 @@ def _delete(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
     except ContentgenError as exc:
         raise CommandError(f"{doc['_id']}: {exc}; nothing was marked deleted") from None
     what = f"{doc.get('type')} {doc.get('namespace')}/{doc.get('name')} ({doc['_id']})"
+    from contentgen.providers.erase import Erasure, erase_provider_copies
+
+    at_provider = erase_provider_copies(doc) if args.yes else Erasure()
     if output == "json":
         _print_json(
             {
@@ -364,10 +367,16 @@ def _delete(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
                 "objects": objects,
                 "removed": removed,
                 "dryRun": not args.yes,
+                "providerErased": at_provider.erased,
+                "providerKept": at_provider.kept,
             }
         )
     elif args.yes:
         print(f"deleted {removed} stored object(s) of {what}; the record is now {DELETED}")
+        for line in at_provider.erased:
+            print(f"erased at the provider: {line}")
+        for line in at_provider.kept:
+            print(f"not erased at the provider: {line}", file=sys.stderr)
     else:
         for key in objects:
             print(key)
