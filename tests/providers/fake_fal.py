@@ -453,6 +453,13 @@ class FakeFal:
         if job.app == VISION_APP:
             return self._validate_vision(args)
         if job.app in TRAINING_APPS:
+            trigger, other = ("trigger_phrase", "trigger_word")
+            if job.app == "fal-ai/flux-lora-fast-training":
+                trigger, other = other, trigger
+            if other in args:  # an unknown field: the schema forbids extras
+                errors.append(_error([other], "Extra inputs are not permitted", "extra_forbidden"))
+            if job.app == "fal-ai/flux-lora-fast-training" and "learning_rate" in args:
+                errors.append(_error(["learning_rate"], "Extra inputs are not permitted", "extra_forbidden"))
             if "images_data_url" not in args:
                 errors.append(_error(["images_data_url"], "field required", "missing"))
             elif not self._fetchable(args["images_data_url"]):

@@ -189,3 +189,20 @@ def test_a_platform_api_key_without_the_scope_says_so_and_how_to_fix_it(tmp_path
     assert outcome == UNKNOWN
     assert "lacks the scope" in str(error) and "ADMIN scope" in str(error) and "FAL_KEY" in str(error)
     assert fal.count("submit") == 1
+
+
+@pytest.mark.parametrize(
+    ("app", "sent"),
+    [
+        ("fal-ai/flux-lora-fast-training", {"trigger_word": "dmavatar"}),
+        ("fal-ai/flux-lora-portrait-trainer", {"trigger_phrase": "dmavatar", "learning_rate": 0.0002}),
+    ],
+)
+def test_each_trainer_gets_its_own_input_names(tmp_path, app, sent):
+    fal = FakeFal()
+    request = TrainingRequest(dataset_zip(tmp_path / "d.zip"), "dmavatar", 1000, app, learning_rate=0.0002)
+    with mocked(fal):
+        provider().train_lora(request, _dir(tmp_path), Progress(), MemoryCheckpoint())
+    [(submitted_app, arguments)] = fal.submitted
+    assert submitted_app == app and {k: arguments[k] for k in sent} == sent
+    assert set(arguments) == {"images_data_url", "steps", *sent} and fal.billed == 1
