@@ -623,6 +623,8 @@ def test_install_manifest_wires_the_secrets_readme_names_as_the_chart_does() -> 
         "CONTENTGEN_MONGODB_URI": {"name": "contentgen-mongodb", "key": "uri", "optional": True},
         "AWS_ACCESS_KEY_ID": {"name": "contentgen-s3", "key": "AWS_ACCESS_KEY_ID", "optional": True},
         "AWS_SECRET_ACCESS_KEY": {"name": "contentgen-s3", "key": "AWS_SECRET_ACCESS_KEY", "optional": True},
+        # to cancel the fal requests of deleted resources
+        "FAL_KEY": {"name": "contentgen-fal", "key": "FAL_KEY", "optional": True},
     }
     settings = operator_settings(settings_env(docs))
     assert settings.s3_secret == "contentgen-s3"
