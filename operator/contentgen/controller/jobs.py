@@ -49,6 +49,11 @@ def worker_env(snapshot: SpecSnapshot, settings: OperatorSettings, job: str) -> 
         {"name": "HOME", "value": "/tmp"},  # noqa: S108 - an emptyDir of its own
     ]
     provider = str(snapshot.spec.get("provider", ""))
+    # The provider settings and the price table the operator was given, for the worker's own
+    # reading (providers/settings.py; pricing: prices the worker cannot read from the provider).
+    env += [{"name": name, "value": value} for name, value in settings.environment(provider).items()]
+    if provider in PROVIDER_KEYS:
+        env.append({"name": "CONTENTGEN_PRICES", "value": settings.prices.model_dump_json(by_alias=True)})
     if provider == "fal" and settings.fal_key_secret.name:
         env.append(_secret_env("FAL_KEY", settings.fal_key_secret.name, settings.fal_key_secret.key))
     if provider == "assemblyai" and settings.assemblyai_key_secret.name:

@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from contentgen.pricing import PriceTable
+from contentgen.providers.settings import ProviderSettings
 
 from .budget import Budgets
 
@@ -67,7 +68,10 @@ class SecretKey(BaseModel):
     key: str = ""
 
 
-class OperatorSettings(BaseSettings):
+class OperatorSettings(ProviderSettings):
+    """The operator's settings; the providers' (CONTENTGEN_FAL_STORE_IO, ...) are inherited and
+    passed into every worker Job (jobs.py)."""
+
     model_config = SettingsConfigDict(env_prefix="CONTENTGEN_", env_nested_delimiter="__", extra="ignore")
 
     watch_namespaces: list[str] = Field(
