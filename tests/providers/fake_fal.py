@@ -53,6 +53,17 @@ json_input, json_output}], next_cursor, has_more}; start defaults to 24 hours ag
 when request_id is given; sorted by end time. Each listing lets queued requests move on, as time
 passes between a caller's looks. A 403 there means the key lacks the API's scope.
 
+Pricing (https://fal.ai/docs/platform-apis/v1/models/pricing): GET https://api.fal.ai/v1/models/
+pricing?endpoint_id=a,b (1 to 50 ids, comma-separated or repeated; required) -> {prices:
+[{endpoint_id, unit_price, unit, currency}], next_cursor, has_more}: "Values are expressed per
+model's billing unit in a given currency", and "custom pricing or discounts may be applied based
+on account status" (so `prices` is the account's book, not the public page's).
+
+Payloads (https://fal.ai/docs/platform-apis/v1/models/requests/payloads): DELETE https://api.fal.ai/
+v1/models/requests/{request_id}/payloads, with an ADMIN key, deletes the request's input and output
+payloads and the CDN files of its output (not those of its input, "as they may be used by other
+requests") -> 200 {cdn_delete_results: [{link, exception}]}; an optional Idempotency-Key.
+
 Where the documentation is silent, the fake varies (`Variant`), so that callers are tested
 against everything the documentation allows, not against one reading of it:
 - `in_flight`: queued and running requests are listed too (no ended_at, status_code null);
@@ -66,6 +77,12 @@ against everything the documentation allows, not against one reading of it:
   endpoint it was submitted to ("original") or only under the fallback ("fallback"). Whether
   X-Fal-Disable-Fallbacks is honoured is `honours_no_fallback`.
 - `lag`: an ended request shows in the list only after this many more looks.
+- `unit_spelling`: how the pricing API names a unit ("plural": megapixels, steps; "singular";
+  "image": image models priced per image); `unpriced`: an endpoint fal has no price for is left
+  out ("omit") or the whole request answers 404 ("404"); `price_page`: prices per page (the
+  rest behind next_cursor).
+- `unknown_payloads`: a payload delete for a request fal does not know answers 404 ("404") or
+  200 with nothing deleted ("empty").
 - `neighbour(...)`: another workload on the same account (the list is the account's).
 """
 
@@ -146,6 +163,10 @@ class Variant:
     reroute: str | None = None  # None | "original" | "fallback"
     honours_no_fallback: bool = True
     lag: int = 0
+    unit_spelling: str = "plural"  # "plural" | "singular" | "image"
+    unpriced: str = "omit"  # "omit" | "404"
+    price_page: int = 50
+    unknown_payloads: str = "404"  # "404" | "empty"
 
 
 DEFAULTS = {  # what the apps document as defaults, filled in by the "fills_defaults" variant
@@ -155,6 +176,16 @@ DEFAULTS = {  # what the apps document as defaults, filled in by the "fills_defa
     VISION_APP: {"reasoning": False},
 }
 FALLBACK = "fal-ai/fallback-endpoint"
+
+# The account's prices (a discount off the public ones, as the pricing page allows): (USD, unit).
+PRICES: dict[str, tuple[float, str]] = {
+    "fal-ai/flux/dev": (0.02, "megapixel"),
+    "fal-ai/flux/schnell": (0.0025, "megapixel"),
+    "fal-ai/flux-pro/v1.1": (0.035, "megapixel"),
+    "fal-ai/flux-lora": (0.03, "megapixel"),
+    "fal-ai/flux-lora-fast-training": (0.0015, "step"),
+    VISION_APP: (0.0000012, "token"),  # "charged based on actual token usage": not a unit a run counts
+}
 
 
 @dataclass
@@ -210,6 +241,9 @@ class FakeFal:
         self.config = json.dumps({"trigger_word": "dmavatar", "steps": 1000}).encode()
         self.variant = Variant()
         self.store_payloads = True  # False: fal keeps no payloads, whatever the submit asks
+        self.prices = dict(PRICES)
+        self.admin_key = True  # False: the key lacks the ADMIN scope the payload delete needs
+        self.erased: list[str] = []  # request ids whose payloads were deleted
         # What the vision app answers for an image URL (the upload's name is in the URL).
         self.caption: Callable[[str], str] = lambda url: (
             f"**The person** smiles at the camera, head and shoulders, soft light ({url.rsplit('/', 1)[-1]})"
@@ -218,7 +252,7 @@ class FakeFal:
     # --- what tests set up and read ---
 
     def fail(self, kind: str, *outcomes: Fault) -> None:
-        """kind: token, upload, submit, status, result, cancel, download or list."""
+        """kind: token, upload, submit, status, result, cancel, download, list, pricing or erase."""
         self.faults.add(kind, outcomes)
 
     def fail_job(self, app: str, final: dict[str, Any], result: httpx.Response) -> None:
@@ -296,6 +330,11 @@ class FakeFal:
             return "upload", self._upload
         if url.host == "api.fal.ai" and path == "/v1/models/requests/by-endpoint" and method == "GET":
             return "list", self._list
+        if url.host == "api.fal.ai" and path == "/v1/models/pricing" and method == "GET":
+            return "pricing", self._pricing
+        match = re.fullmatch(r"/v1/models/requests/([^/]+)/payloads", path)
+        if url.host == "api.fal.ai" and match and method == "DELETE":
+            return "erase", lambda r: self._erase(match[1])
         if url.host in QUEUE_HOSTS:
             if match := re.fullmatch(r"/([^/]+/[^/]+)/requests/([^/]+)/status", path):
                 return "status", lambda r: self._status(match[1], match[2], r)
@@ -569,6 +608,49 @@ class FakeFal:
             "has_nsfw_concepts": [False] * len(images),
             "prompt": job.arguments["prompt"],
         }
+
+    # --- the platform API's prices and payloads ---
+
+    def _pricing(self, request: httpx.Request) -> httpx.Response:
+        params = request.url.params
+        wanted = [e for value in params.get_list("endpoint_id") for e in value.split(",") if e]
+        if not wanted:
+            return failure(422, {"detail": [_error(["endpoint_id"], "field required", "missing")]})
+        if len(wanted) > 50:
+            return failure(422, {"detail": [_error(["endpoint_id"], "at most 50", "too_long")]})
+        if self.variant.unpriced == "404" and any(e not in self.prices for e in wanted):
+            return failure(404, {"detail": "Pricing not found for some endpoints"})
+        spelled = {
+            "plural": {"megapixel": "megapixels", "step": "steps", "token": "tokens"},
+            "singular": {},
+            "image": {"megapixel": "image", "step": "steps", "token": "tokens"},
+        }[self.variant.unit_spelling]
+        prices = [
+            {"endpoint_id": e, "unit_price": self.prices[e][0], "unit": spelled.get(u, u), "currency": "USD"}
+            for e in wanted
+            if e in self.prices
+            for u in [self.prices[e][1]]
+        ]
+        start = int(params.get("cursor") or 0)
+        page = prices[start : start + self.variant.price_page]
+        more = start + self.variant.price_page < len(prices)
+        cursor = str(start + self.variant.price_page) if more else None
+        return json_response(200, {"prices": page, "next_cursor": cursor, "has_more": more})
+
+    def _erase(self, request_id: str) -> httpx.Response:
+        if not self.admin_key:
+            return failure(403, {"detail": "Admin API key required"})
+        job = self.jobs.get(request_id)
+        if job is None or job.neighbour:
+            if self.variant.unknown_payloads == "404":
+                return failure(404, {"detail": f"Request {request_id} not found"})
+            return json_response(200, {"cdn_delete_results": []})
+        links = [url for url in self.files if f"/out/{request_id}/" in url]  # its outputs, not its inputs
+        for url in links:
+            self.dead.add(url)
+        job.stores_io = False
+        self.erased.append(request_id)
+        return json_response(200, {"cdn_delete_results": [{"link": url, "exception": None} for url in links]})
 
     # --- the platform API's request list ---
 

@@ -10,10 +10,13 @@ The provider modules are imported on demand: their SDKs are in the worker's depe
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
+from contentgen.api.cost import Unit
 from contentgen.errors import InvalidInput, MissingCredentials
+from contentgen.pricing import Quote
 
 from .base import Captioner, ImageGenerator, LoraTrainer, Transcriber
 from .settings import ProviderSettings
@@ -90,6 +93,27 @@ def captioner(name: str, *, env: Mapping[str, str] | None = None) -> Captioner:
     raise InvalidInput(f"no captioner is called {name!r}; choose one of {', '.join(CAPTIONERS)}")
 
 
+def price_quotes(
+    provider: str, wanted: Iterable[tuple[str, Unit]], *, env: Mapping[str, str] | None = None
+) -> dict[tuple[str, str, str], Quote]:
+    """The provider's own prices for (item, unit) pairs, where it publishes them through an API
+    (fal's pricing API, unless CONTENTGEN_FAL_PRICING_API=false); {} otherwise. Never raises: a
+    price missing here is the price table's."""
+    wanted = list(wanted)
+    if provider != "fal" or not wanted:
+        return {}
+    try:
+        key = (os.environ if env is None else env).get(FAL_KEY_ENV, "").strip()
+        if not key or not _settings(env).fal_pricing_api:
+            return {}
+        from .fal.pricing import FalPricing
+
+        return FalPricing(key).quotes(wanted)
+    except Exception as exc:  # a price is never worth failing a paid run for
+        logging.getLogger(__name__).warning("could not read %s's prices: %s", provider, type(exc).__name__)
+        return {}
+
+
 def _settings(env: Mapping[str, str] | None) -> ProviderSettings:
     if env is None:
         return ProviderSettings()
@@ -114,6 +138,7 @@ __all__ = [
     "FAL_KEY_ENV",
     "captioner",
     "image_generator",
+    "price_quotes",
     "trainer",
     "transcriber",
 ]
