@@ -222,3 +222,45 @@ def test_captions_billed_before_a_refused_training_are_counted_and_never_paid_ag
     assert captions in record["cost"]["detail"]
     # the captions were counted by the failed run, the training by this one: each once
     assert sum(record["cost"]["byMonth"].values()) == pytest.approx(1.5 + 0.001 * captioned)
+
+
+def test_assets_delete_erases_fals_copies_of_every_request_the_runs_made(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The captions, the training fal refused (not billed, but its payloads are kept at fal) and the
+    training that succeeded: every one is erased at fal, not only the counted ones."""
+    from tests.providers.fake_fal import VISION_APP
+    from tests.providers.fakes import failure
+
+    training = "fal-ai/flux-lora-fast-training"
+    fal = FakeFal()
+    fal.fail_job(
+        training,
+        {"status": "COMPLETED", "logs": [], "error": "bad dataset", "error_type": None},
+        failure(422, {"detail": [{"loc": ["body", "steps"], "msg": "bad dataset", "type": "value_error"}]}),
+    )
+    lora = str(EXAMPLES / "loratraining.yaml")
+    with mocked(fal):
+        assert run(capsys, "--source", str(SAMPLE), lora)[0] == 1
+        del fal.failures[training]
+        code, _, err = run(capsys, "--source", str(SAMPLE), "--result", "r.json", lora)
+        assert code == 0, err
+        uid = json.loads((workspace / "r.json").read_text())["uid"]
+        code, out, err = run_assets(capsys, "delete", uid, "--yes", "-o", "json")
+    assert code == 0, err
+    report = json.loads(out)
+    made = [job.request_id for job in fal.ours]
+    trainings = [job.request_id for job in fal.ours if job.app == training]
+    assert len(trainings) == 2 and len(made) > len(trainings)
+    assert sorted(fal.erased) == sorted(made)  # the refused training too
+    assert len(report["providerErased"]) == len(made)
+    assert report["providerKept"] and "inputs" in report["providerKept"][-1]
+    weights = [url for url in fal.files if url.endswith(".safetensors")]
+    assert weights and set(weights) <= fal.dead  # the paid outputs are gone from fal's CDN too
+    assert all(app in (VISION_APP, training) for app, _ in fal.submitted)
+
+
+def run_assets(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["assets", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
