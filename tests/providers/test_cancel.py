@@ -120,3 +120,51 @@ def test_the_operator_reads_a_runs_checkpoints_from_the_store(tmp_path):
         "application/json",
     )
     assert checkpoints(store, "uid-1") == [{"provider": "fal", "request_id": "x"}]
+
+
+# --- a run superseded by a spec change (controller/supersede.py) ------------------------------------
+
+
+def test_a_superseded_queued_request_is_cancelled_and_never_waited_on_again(tmp_path):
+    """The stopped run's queued training is cancelled (never billed), and its checkpoint says so: a
+    later generation whose inputs come out the same submits anew instead of waiting on a request
+    that will never deliver."""
+    from contentgen.controller.provider_cancel import stop
+    from contentgen.pipeline.context import StoreCheckpoint
+
+    fal = FakeFal()
+    store = LocalStore(tmp_path / "store")
+    checkpoint = StoreCheckpoint(store, keys.checkpoint("uid-1", "lora-v1"))
+    request = TrainingRequest(dataset_zip(tmp_path / "d.zip"), "dmavatar", 1000, APP)
+    (tmp_path / "work").mkdir()
+    with mocked(fal):
+        stopped = FalProvider(FAL_KEY, retry=retry(FakeSleep(crash_at=1)), poll_interval=2.0)
+        with pytest.raises(Crash):  # the pod is deleted while the training waits in fal's queue
+            stopped.train_lora(request, tmp_path / "work", Progress(), checkpoint)
+        superseded = stop(store, "uid-1", FAL_KEY)
+        assert [o.billing for o in superseded.outcomes] == [NOT_BILLED] and superseded.completed == ()
+        saved = checkpoint.load()
+        assert "request_id" not in saved and saved["failed"] == ["req-1"]
+
+        later = FalProvider(FAL_KEY, retry=retry(FakeSleep()), poll_interval=2.0)
+        output = later.train_lora(request, tmp_path / "work", Progress(), checkpoint)
+    assert output.request_id == "req-2" and fal.jobs["req-1"].cancelled
+    assert (fal.accepted, fal.billed) == (2, 1)  # the cancelled one cost nothing
+
+
+def test_what_a_stopped_run_had_already_paid_for_is_kept(tmp_path):
+    from contentgen.controller.provider_cancel import stop
+
+    store = LocalStore(tmp_path / "store")
+    captions = {
+        "0000": {"provider": "fal", "app": "openrouter/router/vision", "request_id": "c-0", "result": {}},
+        "0001": {"provider": "fal", "app": "openrouter/router/vision", "request_id": "c-1"},
+    }
+    key = keys.checkpoint("uid-1", "captions-v1")
+    store.put_bytes(key, json.dumps(captions).encode(), "application/json")
+    superseded = stop(store, "uid-1", "")  # no FAL_KEY: nothing can be cancelled
+    assert superseded.completed == ("c-0",)
+    [outcome] = superseded.outcomes
+    assert outcome.billing == BILLED_IF_SUCCEEDED and "no FAL_KEY" in outcome.detail
+    # not stopped: the checkpoint keeps it, for a later generation to wait on rather than pay again
+    assert json.loads(store.get_bytes(key)) == captions

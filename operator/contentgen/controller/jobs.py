@@ -13,8 +13,9 @@ from typing import Any
 
 from contentgen.api import API_VERSION, KINDS, SpecSnapshot
 
-from .naming import job_name, labels
+from .naming import ANNOTATION_INPUTS, ANNOTATION_PROVIDER, job_name, labels
 from .settings import OperatorSettings
+from .supersede import inputs_digest
 
 WORKER_UID = 10001
 WORK_DIR = "/work"
@@ -88,6 +89,7 @@ def scheduling(settings: OperatorSettings) -> dict[str, Any]:
 
 
 def render_job(snapshot: SpecSnapshot, settings: OperatorSettings) -> dict[str, Any]:
+    inputs = inputs_digest(snapshot.spec)  # of the resource's spec, as a later generation compares it
     if settings.offline:  # the Job runs (and records) the offline provider, whatever the spec asked
         snapshot = snapshot.model_copy(update={"spec": {**snapshot.spec, "provider": "offline"}})
     kind = KINDS[snapshot.kind]
@@ -125,6 +127,10 @@ def render_job(snapshot: SpecSnapshot, settings: OperatorSettings) -> dict[str, 
             "name": name,
             "namespace": snapshot.namespace,
             "labels": job_labels,
+            "annotations": {
+                ANNOTATION_INPUTS: inputs,
+                ANNOTATION_PROVIDER: str(snapshot.spec.get("provider", "")),
+            },
             "ownerReferences": [
                 {
                     "apiVersion": API_VERSION,

@@ -10,7 +10,10 @@ ALREADY_COMPLETED) and was billed if it succeeded. AssemblyAI offers no way to s
 once created (https://www.assemblyai.com/docs/api-reference); it is billed if it completes.
 
 `pending(documents)` is the pure part: which requests, recorded in a run's checkpoints, may still
-be running. `FalCanceller` is the thin adapter that asks fal.
+be running; `completed` which ended with a result (paid); `forget` takes the cancelled ones out of
+a checkpoint, as the worker does with a request fal reports failed, so that a later generation
+with the same inputs submits anew instead of waiting on a request that was stopped.
+`FalCanceller` is the thin adapter that asks fal.
 """
 
 from __future__ import annotations
@@ -44,18 +47,20 @@ class Cancelled:
     detail: str
 
 
+def _parts(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """A checkpoint is one request's record ({provider, app, request_id | transcript_id | sent,
+    result, failed}) or, for captions, a record per part."""
+    return [document] if "provider" in document else [v for v in document.values() if isinstance(v, dict)]
+
+
 def pending(documents: Iterable[Mapping[str, Any]]) -> list[Pending]:
-    """The provider requests a run's checkpoints hold that have no result yet. A checkpoint is
-    one request's record ({provider, app, request_id | transcript_id | sent, result}) or, for
-    captions, a record per part."""
+    """The provider requests a run's checkpoints hold that have no result yet (the offline
+    provider's cost nothing and are left out)."""
     found: list[Pending] = []
     for document in documents:
-        parts = (
-            [document] if "provider" in document else [v for v in document.values() if isinstance(v, dict)]
-        )
-        for part in parts:
+        for part in _parts(document):
             provider, app = str(part.get("provider") or ""), str(part.get("app") or "")
-            if isinstance(part.get("result"), dict) or not provider:
+            if isinstance(part.get("result"), dict) or not provider or provider == "offline":
                 continue
             request_id = part.get("request_id") or part.get("transcript_id")
             if request_id:
@@ -63,6 +68,32 @@ def pending(documents: Iterable[Mapping[str, Any]]) -> list[Pending]:
             elif part.get("sent"):
                 found.append(Pending(provider, app, ""))
     return found
+
+
+def completed(documents: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The request ids a run's checkpoints hold a result for: billed (by that run or an earlier)."""
+    return [
+        str(part.get("request_id") or part.get("transcript_id"))
+        for document in documents
+        for part in _parts(document)
+        if isinstance(part.get("result"), dict) and (part.get("request_id") or part.get("transcript_id"))
+    ]
+
+
+def forget(document: dict[str, Any], outcomes: Iterable[Cancelled]) -> bool:
+    """Takes the requests that were stopped (cancelled in the queue, or signalled while running)
+    out of a checkpoint: their id moves to `failed`, as when fal reports a request failed, so no
+    later run waits on them. Returns whether `document` changed."""
+    stopped = {o.request.request_id for o in outcomes if o.billing in (NOT_BILLED, MAY_BE_BILLED)}
+    changed = False
+    for part in _parts(document):
+        request_id = part.get("request_id")
+        if request_id and request_id in stopped and not isinstance(part.get("result"), dict):
+            assert isinstance(part, dict)
+            part.pop("request_id")
+            part.setdefault("failed", []).append(request_id)
+            changed = True
+    return changed
 
 
 class FalCanceller:
