@@ -135,6 +135,9 @@ def test_a_request_that_may_have_been_billed_counts_its_estimate() -> None:
     assert d.events[0].type == "Warning" and "may be billed" in d.events[0].message
     assert sum(d.status["cost"]["byMonth"].values()) == pytest.approx(estimate)
     assert d.job is not None and d.job.generation == 2
+    unseen = decide(res, replace(world, superseded=Superseded(seen=False)))  # no store to look in
+    assert unseen.events[0].type == "Warning" and "unknown" in unseen.events[0].message
+    assert sum(unseen.status["cost"]["byMonth"].values()) == pytest.approx(estimate)
 
 
 def test_bookkeeping_changes_and_runs_that_cannot_be_stopped_finish_first() -> None:

@@ -107,7 +107,7 @@ async def stop_superseded(op: Operator, uid: str) -> Superseded | None:
     """`stop`, for a superseded run whose Job and pod are gone; None when the store cannot be
     read or written now (the caller tries again later)."""
     if op.store is None:
-        return Superseded()
+        return Superseded(seen=False)
     try:
         return await asyncio.to_thread(stop, op.store, uid, _fal_key())
     except Exception as exc:

@@ -179,7 +179,8 @@ def _superseded(res: Observed, status: dict[str, Any], world: World) -> Decision
     assert world.superseded is not None
     old, name = int(status.get("observedGeneration") or 0), str(status.get("jobName") or "")
     counted = list((status.get("cost") or {}).get("countedRequests") or [])
-    usage = spent(world.superseded.outcomes, world.superseded.completed, counted)
+    stopped = world.superseded
+    usage = spent(stopped.outcomes, stopped.completed, counted) if stopped.seen else None
     if world.prices is not None and status.get("cost"):
         started = parse_timestamp(status.get("startedAt")) or world.now
         cost = Cost.model_validate_json(json.dumps(status["cost"]))
@@ -188,7 +189,8 @@ def _superseded(res: Observed, status: dict[str, Any], world: World) -> Decision
     billed = "nothing was billed" if usage == [] else "what it may have billed counts at its estimate"
     message = (
         f"generation {res.generation} superseded generation {old}: Job {name} was stopped; "
-        f"{summary(world.superseded.outcomes)}; {billed}"
+        f"{summary(stopped.outcomes) if stopped.seen else 'its provider requests are unknown (no store)'}; "
+        f"{billed}"
     )
     decision = _start(res, status, world, None)
     decision.events.insert(0, Event("Normal" if usage == [] else "Warning", "Superseded", message[:1024]))

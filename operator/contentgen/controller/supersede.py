@@ -71,3 +71,4 @@ class Superseded:
 
     outcomes: tuple[Cancelled, ...] = ()
     completed: tuple[str, ...] = ()  # request ids its checkpoints hold a result for
+    seen: bool = True  # False: its checkpoints could not be looked at (no store configured)
