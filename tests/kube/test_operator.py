@@ -374,6 +374,37 @@ def test_deleting_a_running_resource_stops_its_job(env: Cluster) -> None:
         c.node.release()
 
 
+def test_a_spec_change_supersedes_the_run_in_flight(env: Cluster) -> None:
+    """A new prompt while generation 1 runs: its Job (and pod) are stopped, generation 2 runs at
+    once, and Events say what happened and what was billed."""
+    c, ns = env, "supersede"
+    c.node.hold()
+    try:
+        c.apply(image("swap"), ns)
+        (first,) = wait_for(lambda: c.jobs(ns), what="a Job")
+        c.patch("ImageGeneration", ns, "swap", {"spec": {"prompt": "a lighthouse at night", "tags": ["b"]}})
+        (second,) = wait_for(
+            lambda: (
+                [j for j in c.jobs(ns) if j["metadata"]["name"] != first["metadata"]["name"]]
+                and len(c.jobs(ns)) == 1
+                and c.jobs(ns)
+            ),
+            what="generation 1's Job gone, generation 2's made",
+        )
+    finally:
+        c.node.release()
+    assert second["metadata"]["labels"]["contentgen.io/generation"] == "2"
+    status = c.wait_phase("ImageGeneration", ns, "swap", "Succeeded")
+    assert status["observedGeneration"] == 2 and status["jobName"] == second["metadata"]["name"]
+    reasons = wait_for(
+        lambda: (r := [e["reason"] for e in c.events(ns, "swap")]) and "Succeeded" in r and r, what="events"
+    )
+    assert reasons.index("Superseding") < reasons.index("Superseded") < reasons.index("Succeeded")
+    superseded = next(e for e in c.events(ns, "swap") if e["reason"] == "Superseded")
+    assert "nothing was billed" in superseded["message"]
+    assert first["metadata"]["name"] in superseded["message"]
+
+
 def test_failed_cleanup_is_retried_and_can_be_skipped(env: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
     c, ns = env, "stuck"
     c.apply(image("sticky", deletionPolicy="Delete"), ns)

@@ -429,3 +429,37 @@ def test_checkpoints_survive_in_the_store(tmp_path: Path, s3: str) -> None:
 
 def test_demo_sample_video_is_small() -> None:
     assert SAMPLE.is_file() and SAMPLE.stat().st_size < 2 * 1024 * 1024
+
+
+def test_a_failure_with_many_billed_captions_fits_its_termination_message() -> None:
+    """A failure has no stored copy: when its usage does not fit, it is summed per item and price,
+    so the spend stays known (counted, never lost)."""
+    from contentgen.api import UsageLine
+    from contentgen.api.run import failure_message
+    from contentgen.pricing import PriceTable, priced
+
+    captions = [
+        UsageLine(
+            provider="fal",
+            item="openrouter/router/vision",
+            unit="request",
+            quantity=1,
+            request=f"0b6c1f0e-3a55-4f8e-9a4d-{n:012d}",
+            unit_price_usd=0.001,
+            price_source="table, as of 2026-11-22",
+            price_date="2026-11-22",
+        )
+        for n in range(40)
+    ]
+    small = RunFailure(reason="ProviderJobFailed", message="the trainer failed", usage=captions[:3])
+    assert parse_termination(failure_message(small)) == small  # whole when it fits
+    big = RunFailure(reason="ProviderJobFailed", message="why " * 600, usage=captions)
+    message = failure_message(big)
+    assert len(message) <= TERMINATION_LIMIT
+    parsed = parse_termination(message)
+    assert isinstance(parsed, RunFailure) and parsed.reason == "ProviderJobFailed"
+    assert parsed.usage is not None and len(parsed.usage) == 1 and parsed.usage[0].quantity == 40
+    assert priced(parsed.usage, PriceTable()) == priced(captions, PriceTable())
+    unknown = RunFailure(reason="ProviderOutcomeUnknown", message="why " * 2000, usage=None)
+    parsed = parse_termination(failure_message(unknown))
+    assert isinstance(parsed, RunFailure) and parsed.usage is None

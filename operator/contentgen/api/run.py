@@ -168,6 +168,24 @@ def termination_message(result: RunResult) -> str:
     return minimal.model_dump_json(by_alias=True, exclude_none=True)
 
 
+def failure_message(failed: RunFailure) -> str:
+    """A failure as the Job's termination message: whole when it fits (there is no stored copy to
+    fall back on). Else with its message cut and its usage summed per item and price, without
+    the request ids: what was billed stays known, and a request paid here and delivered by a later
+    run may then be counted twice, never not at all."""
+    text = failed.model_dump_json(by_alias=True, exclude_none=True)
+    if len(text) <= TERMINATION_LIMIT:
+        return text
+    summed: dict[tuple[object, ...], UsageLine] = {}
+    for line in failed.usage or []:
+        key = (line.provider, line.item, line.unit, line.unit_price_usd, line.price_source, line.price_date)
+        total = summed[key].quantity + line.quantity if key in summed else line.quantity
+        summed[key] = line.model_copy(update={"quantity": total, "request": ""})
+    usage = list(summed.values()) if failed.usage is not None else None
+    slim = failed.model_copy(update={"message": failed.message[:1000], "usage": usage})
+    return slim.model_dump_json(by_alias=True, exclude_none=True)
+
+
 def parse_termination(text: str) -> RunResult | RunFailure | None:
     """The operator's side of the hand-over: what a finished worker left behind."""
     try:

@@ -9,6 +9,9 @@ from pydantic import Field
 from .base import ApiModel
 from .common import CommonSpec, CommonStatus, SourceSpec
 
+# AssemblyAI's recommended model, then the one that covers every other language
+DEFAULT_SPEECH_MODELS = ("universal-3-5-pro", "universal-2")
+
 
 class TranscriptionSpec(CommonSpec):
     source: Annotated[SourceSpec, Field(description="The audio or video to transcribe.")]
@@ -24,6 +27,17 @@ class TranscriptionSpec(CommonSpec):
         | None
     ) = None
     speaker_labels: Annotated[bool, Field(description="Label who speaks when.")] = False
+    speech_models: Annotated[
+        list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{0,63}$")]],
+        Field(
+            min_length=1,
+            max_length=4,
+            description="AssemblyAI's speech models, in priority order: the first that supports the "
+            "audio's language runs "
+            "(https://www.assemblyai.com/docs/pre-recorded-audio/select-the-speech-model). "
+            "The cost is that of the model that ran (status.cost.detail names it). Ignored by offline.",
+        ),
+    ] = list(DEFAULT_SPEECH_MODELS)
     provider: Annotated[
         Literal["assemblyai", "offline"],
         Field(description="assemblyai transcribes on AssemblyAI; offline writes a labelled placeholder."),

@@ -198,8 +198,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="delete a record's stored objects and mark it Deleted",
         description="What deletionPolicy: Delete does when a resource is deleted: remove every stored "
         "object of the record (outputs, datasets, thumbnails, checkpoints) and mark the record Deleted "
-        "(it stays, for history). Without --yes, only says what it would delete. In a cluster, delete "
-        "the resource itself instead (kubectl delete), or the operator writes the record again.",
+        "(it stays, for history); then erase the provider's copies of its requests where the provider "
+        "offers a way (fal's payloads and output files, with an ADMIN FAL_KEY; AssemblyAI's transcripts "
+        "and their audio, with ASSEMBLYAI_API_KEY) and say what stays. Without --yes, only says what it "
+        "would delete. In a cluster, delete the resource itself instead (kubectl delete), or the operator "
+        "writes the record again.",
     )
     _add_ref(delete)
     delete.add_argument("--yes", action="store_true", help="delete (without it: only show what would go)")
@@ -350,12 +353,17 @@ def _delete(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
     try:
         objects = [info.key for root in roots for info in store.list(root)]
         removed = 0
+        runs: list[Any] = []  # the results and checkpoints that name the provider requests
         if args.yes:
+            runs = _run_documents(store, objects)
             removed = sum(store.delete_prefix(root) for root in roots)
             catalog.mark_deleted(str(doc["_id"]), now())
     except ContentgenError as exc:
         raise CommandError(f"{doc['_id']}: {exc}; nothing was marked deleted") from None
     what = f"{doc.get('type')} {doc.get('namespace')}/{doc.get('name')} ({doc['_id']})"
+    from contentgen.providers.erase import Erasure, erase_provider_copies
+
+    at_provider = erase_provider_copies(doc, documents=runs) if args.yes else Erasure()
     if output == "json":
         _print_json(
             {
@@ -364,15 +372,34 @@ def _delete(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
                 "objects": objects,
                 "removed": removed,
                 "dryRun": not args.yes,
+                "providerErased": at_provider.erased,
+                "providerKept": at_provider.kept,
             }
         )
     elif args.yes:
         print(f"deleted {removed} stored object(s) of {what}; the record is now {DELETED}")
+        for line in at_provider.erased:
+            print(f"erased at the provider: {line}")
+        for line in at_provider.kept:
+            print(f"not erased at the provider: {line}", file=sys.stderr)
     else:
         for key in objects:
             print(key)
         print(f"would delete {len(objects)} stored object(s) of {what}: add --yes to delete", file=sys.stderr)
     return 0
+
+
+def _run_documents(store: Any, keys_: list[str]) -> list[Any]:
+    """The stored results (every version's) and provider checkpoints among `keys_`, parsed; the
+    unreadable ones left out (they name no request we could act on)."""
+    documents = []
+    for key in keys_:
+        if key.endswith("/result.json") or "/checkpoints/" in key:
+            try:
+                documents.append(json.loads(store.get_bytes(key)))
+            except ValueError:
+                continue
+    return documents
 
 
 ACTIONS: dict[str, Callable[[argparse.Namespace, Catalog, str], int]] = {

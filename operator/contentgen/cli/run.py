@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         result = execute(ctx)
     except ContentgenError as exc:
         progress.close()
-        failed = failure(exc, ctx.usage)
+        failed = failure(exc, ctx.priced_usage())
         waiting = _record(args.catalog, store, snapshot, started, settings, failure=failed)
         if args.result and args.result != "-":  # what went wrong, with e.g. the dataset's counts
             Path(args.result).write_text(

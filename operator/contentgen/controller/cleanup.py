@@ -11,6 +11,7 @@ from . import metrics
 from .events import post_event
 from .naming import ANNOTATION_SKIP_CLEANUP
 from .observe import JobState
+from .provider_cancel import cancel_provider_work
 from .state import Operator
 
 
@@ -33,6 +34,8 @@ async def delete(
     namespace, uid = meta["namespace"], meta["uid"]
     for job in jobs:
         await op.kube.delete_job(namespace, job.name)
+    if jobs:  # a run was in flight: its provider requests are no one's now
+        await cancel_provider_work(op, body)
     op.queue.forget(namespace, uid)
     if (meta.get("annotations") or {}).get(ANNOTATION_SKIP_CLEANUP) == "true":
         skipped = f"{ANNOTATION_SKIP_CLEANUP} is set: stored objects and the catalog record stay"

@@ -177,13 +177,14 @@ class Kube:
             raise
         return True
 
-    async def delete_job(self, namespace: str, name: str) -> None:
-        """Delete a Job and, in the background, its pods."""
+    async def delete_job(self, namespace: str, name: str, *, propagation: str = "Background") -> None:
+        """Delete a Job and its pods: in the background, or its pods first (Foreground: the Job
+        stays, being deleted, until they are gone)."""
         try:
             await self.request(
                 "DELETE",
                 f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}",
-                {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"},
+                {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": propagation},
             )
         except KubeError as exc:
             if exc.status != 404:

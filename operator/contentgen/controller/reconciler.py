@@ -31,6 +31,7 @@ from .naming import FINALIZER, LABEL_KIND, LABEL_UID
 from .observe import JobState, LoraState
 from .outcomes import read_outcome
 from .pods import PodState, pod_problem, termination_message
+from .provider_cancel import cancellable, stop_superseded
 from .reconcile import Decision, Observed, World, decide
 from .state import Kept, Operator
 
@@ -156,6 +157,8 @@ async def _reconcile(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
     decision = await _decide(op, res, created)
     if decision is None:
         return
+    if decision.stop_job is not None:  # superseded: its pod goes first, then the Job (supersede.py)
+        await op.kube.delete_job(res.namespace, decision.stop_job.name, propagation="Foreground")
     if decision.job is not None:
         try:
             await _start_job(op, decision.job)
@@ -207,8 +210,16 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
         may_start=False,
         missing_credentials=missing_credentials(str(res.spec.get("provider", "")), op.settings),
         prices=op.settings.prices,
+        cancellable=cancellable(),
     )
     first = decide(res, world)
+    if first.needs_cancel:  # a superseded run's Job is gone: stop its provider work first
+        superseded = await stop_superseded(op, res.uid)
+        if superseded is None:
+            op.backoff.failed(res.uid, time.monotonic())
+            return None  # the store is away: try again rather than leave requests running
+        world = replace(world, superseded=superseded)
+        first = decide(res, world)
     if first.needs_outcome is not None:
         job = first.needs_outcome
         pods = _pods(op, res.namespace, job.name)

@@ -105,6 +105,19 @@ class RunContext:
                 self.usage = list(billed)
             raise
 
+    def priced_usage(self, usage: list[UsageLine] | None = None) -> list[UsageLine] | None:
+        """`usage` (the context's by default), each line with its price, the price's source and
+        date: the provider's pricing API where it has one (read now, right after the billing),
+        else the price table. None stays None (the bill is unknown)."""
+        usage = self.usage if usage is None else usage
+        if not usage:
+            return usage
+        from contentgen.pricing import stamped
+        from contentgen.providers import price_quotes
+
+        wanted = {(line.item, line.unit) for line in usage if line.provider == self.provider}
+        return stamped(usage, price_quotes(self.provider, wanted), self.settings.prices)
+
     def fetch_source(self, url: str, progress: SubProgress) -> Fetched:
         """Fetch a spec's source into the work directory, within the settings' limits."""
         return fetch(

@@ -48,7 +48,7 @@ def execute(ctx: RunContext) -> RunResult:
             "stages": list(ctx.timings),
             "finished_at": now(),
             "result_uri": ctx.store.uri(key),
-            "usage": ctx.usage if ctx.usage is not None else result.usage,
+            "usage": ctx.priced_usage(ctx.usage if ctx.usage is not None else result.usage),
         }
     )
     ctx.store.put_bytes(

@@ -54,13 +54,18 @@ def run_transcription(ctx: RunContext) -> RunResult:
                 language_code=spec.language_code,
                 speaker_labels=spec.speaker_labels,
                 duration_seconds=info.duration,
+                speech_models=tuple(spec.speech_models),
             ),
             ctx.scratch("transcribe"),
             span,
             checkpoint,
         )
         ctx.usage = transcription_usage(
-            provider.name, output.duration_seconds, spec.speaker_labels, output.request_id
+            provider.name,
+            output.duration_seconds,
+            spec.speaker_labels,
+            output.request_id,
+            model=output.speech_model,
         )
 
     with ctx.stage("store-transcript", 95, 100), ctx.storing_paid_output("the transcript"):
