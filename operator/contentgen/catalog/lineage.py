@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import Field
 
 from .base import Catalog
+from .migrate import upgrade
 from .queries import MAX_LIMIT, Filters, Page, Sort
 from .records import LoraVersionInfo, RecordModel
 
@@ -68,7 +69,9 @@ def _ref(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _image_run(doc: dict[str, Any]) -> ImageRunRef:
-    thumbs = [i.get("thumbnailUri") or i.get("uri", "") for i in doc.get("images") or []]
+    doc = upgrade(doc)
+    images = [i for v in reversed(doc.get("versions") or []) for i in v.get("images") or []]
+    thumbs = [i.get("thumbnailUri") or i.get("uri", "") for i in images]
     return ImageRunRef.model_validate(
         _ref(doc)
         | {
@@ -82,9 +85,14 @@ def _image_run(doc: dict[str, Any]) -> ImageRunRef:
 
 def lineage(catalog: Catalog, doc: dict[str, Any], owner: str | None) -> Lineage:
     """The lineage of `doc`, following only records of `owner` (None: everyone's, for admins)."""
+    doc = upgrade(doc)
     out = Lineage.model_validate(_ref(doc) | {"sourceUrl": doc.get("sourceUrl", "")})
     if doc.get("kind") == "ImageGeneration":
-        out.loras = [_lora_use(catalog, used, owner) for used in doc.get("loras") or []]
+        used: dict[tuple[Any, ...], dict[str, Any]] = {}  # newest version's first, each once
+        for version in reversed(doc.get("versions") or []):
+            for lora in version.get("loras") or []:
+                used.setdefault((lora.get("uid"), lora.get("version"), lora.get("uri")), lora)
+        out.loras = [_lora_use(catalog, u, owner) for u in used.values()]
     elif doc.get("kind") == "LoraTraining":
         made = catalog.find(
             Filters(owner=owner, type="image-generation", lora=doc["_id"]),
@@ -107,7 +115,7 @@ def _lora_use(catalog: Catalog, used: dict[str, Any], owner: str | None) -> Lora
     use = LoraUse.model_validate(used)
     if not use.uid:
         return use
-    lora = catalog.get(use.uid, owner)
+    lora = catalog.record(use.uid, owner)
     if lora is None:
         return use
     use.found = True
