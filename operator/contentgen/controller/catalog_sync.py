@@ -37,6 +37,9 @@ from .state import Operator
 
 log = logging.getLogger("contentgen.operator")
 ORIGIN = "operator"
+# The mirror's clock and waits (tests run it on virtual time).
+clock: Callable[[], float] = time.monotonic
+sleep: Callable[[float], Any] = asyncio.sleep
 BodyOf = Callable[[], dict[str, Any] | None]
 
 
@@ -104,7 +107,7 @@ async def sync_catalog(
         written = op.catalog_written.get(uid)
         if result is None and uid not in op.catalog_behind and written is not None and written[1] == digest:
             return
-        op.catalog_written[uid] = (time.monotonic(), written[1] if written else "")
+        op.catalog_written[uid] = (clock(), written[1] if written else "")
         try:
             await asyncio.to_thread(op.catalog.modify, uid, _state(op, kind, body, status, result))
         except Exception as exc:
@@ -113,7 +116,7 @@ async def sync_catalog(
             log.warning("catalog write for %s/%s deferred: %s", meta["namespace"], meta["name"], exc)
         else:
             op.catalog_behind.pop(uid, None)
-            op.catalog_written[uid] = (time.monotonic(), digest)
+            op.catalog_written[uid] = (clock(), digest)
             metrics.CATALOG_WRITES.labels("result" if result is not None else "status").inc()
     metrics.CATALOG_BEHIND.set(len(op.catalog_behind))
 
@@ -126,14 +129,14 @@ def note_change(op: Operator, uid: str, body_of: BodyOf) -> None:
     written = op.catalog_written.get(uid)
     wait = 0.0
     if written is not None:
-        wait = max(0.0, written[0] + op.settings.catalog_write_interval_seconds - time.monotonic())
+        wait = max(0.0, written[0] + op.settings.catalog_write_interval_seconds - clock())
     op.catalog_pending[uid] = op.spawn(_write_later(op, uid, body_of, wait))
 
 
 async def _write_later(op: Operator, uid: str, body_of: BodyOf, wait: float) -> None:
     try:
         if wait > 0:
-            await asyncio.sleep(wait)
+            await sleep(wait)
     finally:
         op.catalog_pending.pop(uid, None)  # a change from now on schedules the next write
     body = body_of()
