@@ -83,7 +83,7 @@ async def test_changes_are_streamed_until_the_job_succeeds(catalog: Catalog, mak
     assert script.slept == [0.001] * 4  # the configured interval, once per poll before the end
     first = events[0][1]
     assert set(first) == {
-        "id", "type", "kind", "name", "namespace", "owner", "status", "latestVersion", "versionCount",
+        "id", "type", "kind", "name", "namespace", "owner", "tags", "status", "latestVersion", "versionCount",
         "latestRun", "deleted", "createdAt", "updatedAt", "placeholder",
     }  # fmt: skip
     assert {"phase", "progress", "stage", "message", "version"} <= set(first["latestRun"])

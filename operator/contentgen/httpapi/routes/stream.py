@@ -58,7 +58,7 @@ LOOKBACK = timedelta(seconds=5)
 BATCH = 500  # changes read per look
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # no buffering in nginx-style proxies
 SUMMARY = (
-    "id", "type", "kind", "name", "namespace", "owner", "status", "latestVersion", "latestRun",
+    "id", "type", "kind", "name", "namespace", "owner", "tags", "status", "latestVersion", "latestRun",
     "deleted", "createdAt", "updatedAt", "placeholder",
 )  # fmt: skip
 
