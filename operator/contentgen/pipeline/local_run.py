@@ -10,7 +10,6 @@ the run in the catalog: Running and its progress while it runs, then its outcome
 
 from __future__ import annotations
 
-import logging
 import re
 import sys
 import time
@@ -37,8 +36,6 @@ from contentgen.errors import InvalidInput
 from contentgen.pricing import PriceTable, estimated, settled
 from contentgen.store import ObjectStore, keys
 from contentgen.store.results import version_result
-
-log = logging.getLogger(__name__)
 
 _VERSION_DIR = re.compile(r"/v(\d+)/result\.json$")
 ORIGIN = "local"
