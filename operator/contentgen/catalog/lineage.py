@@ -68,10 +68,18 @@ def _ref(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: doc.get(k, "") for k in ("kind", "name", "namespace", "owner", "status")} | {"id": doc["_id"]}
 
 
-def _image_run(doc: dict[str, Any]) -> ImageRunRef:
+def _made_with(version: dict[str, Any], tag: str | None) -> bool:
+    """Whether an image version was made with the LoRA version `tag` (uid/vN); any when None."""
+    used = {f"{lora.get('uid')}/v{lora.get('version', 0)}" for lora in version.get("loras") or []}
+    return tag is None or tag in used
+
+
+def _image_run(doc: dict[str, Any], tag: str | None = None) -> ImageRunRef:
+    """An image generation as lineage lists it; `tag`: thumbnails of its versions made with that
+    LoRA version only."""
     doc = upgrade(doc)
-    images = [i for v in reversed(doc.get("versions") or []) for i in v.get("images") or []]
-    thumbs = [i.get("thumbnailUri") or i.get("uri", "") for i in images]
+    versions = [v for v in reversed(doc.get("versions") or []) if _made_with(v, tag)]
+    thumbs = [i.get("thumbnailUri") or i.get("uri", "") for v in versions for i in v.get("images") or []]
     return ImageRunRef.model_validate(
         _ref(doc)
         | {
@@ -99,15 +107,11 @@ def lineage(catalog: Catalog, doc: dict[str, Any], owner: str | None) -> Lineage
             Sort("createdAt", descending=True),
             Page(MAX_LIMIT),
         )
-        runs = [_image_run(d) for d in made.docs]
         out.images_total = made.total
         for version in doc.get("versions") or []:
             tag = f"{doc['_id']}/v{version.get('version')}"
-            out.versions.append(
-                VersionLineage.model_validate(
-                    version | {"images": [r for r in runs if tag in r.lora_versions]}
-                )
-            )
+            runs = [_image_run(d, tag) for d in made.docs if tag in (d.get("loraVersions") or [])]
+            out.versions.append(VersionLineage.model_validate(version | {"images": runs}))
     return out
 
 

@@ -74,6 +74,7 @@ class Operator:
     def forget(self, namespace: str, uid: str) -> None:
         """The resource is gone: drop everything kept about it."""
         self.locks.pop(uid, None)
+        self.locks.pop(f"catalog/{uid}", None)
         self.written.pop(uid, None)
         self.created_jobs.pop(uid, None)
         self.backoff.reset(uid)

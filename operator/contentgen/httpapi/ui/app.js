@@ -69,6 +69,12 @@ function contentUrl(id, uri, parts, download, version) {
   return `/api/assets/${ref(id)}/content?${query}`;
 }
 
+// The version a stored output's URI names (…/v3/…); undefined for unversioned ones (before versions).
+function versionOf(uri) {
+  const found = uri.split("?")[0].match(/\/v(\d+)\//g);
+  return found ? Number(found[found.length - 1].slice(2, -1)) : undefined;
+}
+
 function thumbOf(id, image, version) {
   return image.thumbnailUri ? contentUrl(id, image.thumbnailUri, 2, false, version) : contentUrl(id, image.uri, 1, false, version);
 }
@@ -227,7 +233,7 @@ async function loras() {
     const latest = lora.versions[lora.versions.length - 1];
     return el("article", { class: "card lora-card", "data-id": lora.id },
       latest && latest.contactSheetThumbnailUri
-        ? el("img", { class: "thumb", src: contentUrl(lora.id, latest.contactSheetThumbnailUri, 2), alt: "contact sheet" })
+        ? el("img", { class: "thumb", src: contentUrl(lora.id, latest.contactSheetThumbnailUri, 2, false, latest.version), alt: "contact sheet" })
         : null,
       el("a", { href: `#/lora/${ref(lora.id)}` }, el("div", { class: "title" }, `${lora.namespace}/${lora.name}`)),
       el("div", { class: "meta" }, `trigger word ${lora.triggerWord} · ${lora.versions.length} version(s)`),
@@ -243,7 +249,7 @@ async function loras() {
 function imageRunCard(run) {
   return el("article", { class: "card made-with", "data-id": run.id },
     el("a", { href: `#/image/${ref(run.id)}` },
-      run.thumbnails.slice(0, 1).map((uri) => el("img", { class: "thumb", src: contentUrl(run.id, uri, uri.includes("/thumbs/") ? 2 : 1), alt: run.prompt, width: 240 })),
+      run.thumbnails.slice(0, 1).map((uri) => el("img", { class: "thumb", src: contentUrl(run.id, uri, uri.includes("/thumbs/") ? 2 : 1, false, versionOf(uri)), alt: run.prompt, width: 240 })),
       el("div", { class: "title" }, run.prompt)),
     el("div", { class: "meta" }, `${run.namespace}/${run.name}`), badge(run.status));
 }
@@ -257,11 +263,11 @@ async function loraView(id) {
       el("dt", {}, "trained"), el("dd", {}, `${v.steps} steps of ${v.trainingModel || "-"} on ${v.frames} images (${v.provider})`),
       el("dt", {}, "dataset"), el("dd", {}, v.datasetUri || "-"),
       el("dt", {}, "source video"), el("dd", { class: "source" }, v.sourceUrl || "-"),
-      el("dt", {}, "weights"), el("dd", {}, `${bytes(v.sizeBytes)} `, downloadButton(lora.id, v.modelUri, 2, "Download model"),
-        " ", v.datasetUri ? downloadButton(lora.id, v.datasetUri, 2, "Download dataset") : null)),
+      el("dt", {}, "weights"), el("dd", {}, `${bytes(v.sizeBytes)} `, downloadButton(lora.id, v.modelUri, 2, "Download model", v.version),
+        " ", v.datasetUri ? downloadButton(lora.id, v.datasetUri, 2, "Download dataset", v.version) : null)),
     v.contactSheetUri
-      ? el("a", { href: contentUrl(lora.id, v.contactSheetUri, 2) },
-        el("img", { class: "contact-sheet", src: contentUrl(lora.id, v.contactSheetThumbnailUri || v.contactSheetUri, 2), alt: `contact sheet of version ${v.version}` }))
+      ? el("a", { href: contentUrl(lora.id, v.contactSheetUri, 2, false, v.version) },
+        el("img", { class: "contact-sheet", src: contentUrl(lora.id, v.contactSheetThumbnailUri || v.contactSheetUri, 2, false, v.version), alt: `contact sheet of version ${v.version}` }))
       : el("p", { class: "empty" }, "No contact sheet for this version."),
     el("h2", {}, `Images made with version ${v.version}`),
     v.images.length ? el("div", { class: "grid made-with-grid" }, v.images.map(imageRunCard)) : el("p", { class: "empty" }, "None yet.")));
