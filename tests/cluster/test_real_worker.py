@@ -28,6 +28,7 @@ def test_the_operators_job_runs_the_real_worker(cluster: Cluster, tmp_path: Path
         name="demo",
         namespace="default",
         uid="5d1c9b8e-0000-4000-8000-000000000001",
+        version=1,  # the operator numbers every run
         spec=spec,
     )
     settings = OperatorSettings(store=store.as_uri(), worker_service_account="default")
