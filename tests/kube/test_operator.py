@@ -17,6 +17,7 @@ from prometheus_client import REGISTRY
 
 from contentgen.store import LocalStore
 from scripts.synthetic_video import face_scene, other_scene, write_video
+from tests.conftest import EXAMPLES
 from tests.httpserver import serve
 from tests.kube.harness import ApiError, Cluster, cluster, operator, wait_for
 from tests.rbac.record import CALLS_FILE, identity, record_decisions
@@ -38,6 +39,8 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     routes = {
         "/clip.mp4": (200, {}, video.path.read_bytes()),
         "/notes.mp4": (200, {}, b"this is not a video\n" * 50),
+        # the 25 s sample: a dataset stage long enough to watch its progress (test_records.py)
+        "/sample.mp4": (200, {}, (EXAMPLES / "media" / "sample.mp4").read_bytes()),
     }
     with serve(routes) as (base, _):
         yield base
@@ -106,10 +109,17 @@ def reason(status: dict[str, Any], type_: str = "Ready") -> str:
     return next(c["reason"] for c in status["conditions"] if c["type"] == type_)
 
 
-def catalog_status(c: Cluster, uid: str, status: str) -> dict[str, Any]:
-    return wait_for(
-        lambda: (doc := c.catalog_doc(uid)) and doc["status"] == status and doc, 30, f"catalog {uid} {status}"
-    )
+def catalog_status(c: Cluster, uid: str, status: str, **latest: Any) -> dict[str, Any]:
+    """The record once its status is `status` (and its latest run has the fields `latest`)."""
+
+    def check() -> dict[str, Any] | None:
+        doc = c.catalog_doc(uid)
+        if not doc or doc["status"] != status:
+            return None
+        run = doc.get("latestRun") or {}
+        return doc if all(run.get(k) == v for k, v in latest.items()) else None
+
+    return wait_for(check, 30, f"catalog {uid} {status} {latest}")
 
 
 # --- the lifecycle ---------------------------------------------------------------------------
@@ -182,8 +192,9 @@ def test_spec_change_trains_version_two(env: Cluster, media: str) -> None:
     assert status["observedGeneration"] == 2
     assert all(Path(v["modelUri"].removeprefix("file://")).is_file() for v in status["versions"])
     assert len(c.jobs(ns)) == 2
-    doc = catalog_status(c, uid_of(c, "LoraTraining", ns, "style"), "Succeeded")
+    doc = catalog_status(c, uid_of(c, "LoraTraining", ns, "style"), "Succeeded", version=2, phase="Succeeded")
     assert [v["version"] for v in doc["versions"]] == [1, 2]
+    assert [v["spec"]["training"]["steps"] for v in doc["versions"]] == [100, 200]  # each one's snapshot
 
 
 def test_lora_ref_waits_then_resolves(env: Cluster, media: str) -> None:
@@ -230,7 +241,7 @@ def test_too_small_a_dataset_fails_before_paying_with_its_counts(env: Cluster, m
     uid = uid_of(c, "LoraTraining", ns, "small")
     assert not [p for p in c.store.root.rglob(f"datasets/*/{uid}/**/*") if p.is_file()]
     doc = catalog_status(c, uid, "Failed")
-    assert doc["error"]["reason"] == "DatasetTooSmall" and doc["dataset"]["kept"] == 4
+    assert doc["latestRun"]["error"]["reason"] == "DatasetTooSmall" and doc["dataset"]["kept"] == 4
 
     c.patch("LoraTraining", ns, "small", {"spec": {"dataset": {"minFrames": 4}}})  # the fix it named
     status = wait_for(
@@ -238,7 +249,9 @@ def test_too_small_a_dataset_fails_before_paying_with_its_counts(env: Cluster, m
         120,
         "the fixed LoraTraining to succeed",
     )
-    assert status["latestVersion"] == 1 and status["dataset"] == CLIP_DATASET
+    # run 1 failed: the fixed run is version 2 (a run's number is never used again)
+    assert status["latestVersion"] == 2 and status["dataset"] == CLIP_DATASET
+    assert [v["version"] for v in status["versions"]] == [2]
     assert [p for p in c.store.root.rglob(f"datasets/*/{uid}/**/*") if p.is_file()]  # now uploaded
 
 
@@ -256,7 +269,7 @@ def test_failure_is_reported_with_the_workers_reason(env: Cluster, media: str) -
         what="a Warning event",
     )
     doc = catalog_status(c, uid_of(c, "LoraTraining", ns, "broken"), "Failed")
-    assert doc["error"]["reason"] == "InvalidInput"
+    assert doc["latestRun"]["error"]["reason"] == "InvalidInput"
 
 
 def test_transcription_succeeds(env: Cluster, media: str) -> None:
@@ -349,7 +362,11 @@ def test_delete_policy_removes_objects_and_marks_the_record(env: Cluster, media:
     assert not Path(gone["images"][0]["uri"].removeprefix("file://")).exists()
     assert Path(kept["images"][0]["uri"].removeprefix("file://")).exists()
     assert c.catalog_doc(gone_uid)["status"] == "Deleted" and c.catalog_doc(gone_uid)["deletedAt"]
-    assert c.catalog_doc(kept_uid)["status"] == "Succeeded"
+    assert c.catalog_doc(gone_uid)["deleted"]["policy"] == "Delete"
+    # Retain: the record says the resource is gone, and that its outputs are kept (still usable)
+    kept_doc = wait_for(lambda: (d := c.catalog_doc(kept_uid)) and d.get("deleted") and d, what="the mark")
+    assert kept_doc["status"] == "Succeeded" and kept_doc["deleted"]["policy"] == "Retain"
+    assert kept_doc["deleted"]["outputsKept"] is True and kept_doc["versions"]
     for kind, name in (("Transcription", "said"), ("LoraTraining", "learnt")):  # every kind's finalizer
         uid = uid_of(c, kind, ns, name)
         c.wait_phase(kind, ns, name, "Succeeded")

@@ -10,6 +10,7 @@ from .common import (
     ConditionType,
     DeletionPolicy,
     Phase,
+    VersionBase,
     is_local_path,
 )
 from .cost import Cost, UsageLine
@@ -17,6 +18,7 @@ from .image import (
     GeneratedImage,
     ImageGenerationSpec,
     ImageGenerationStatus,
+    ImageVersion,
     LoraEntry,
     LoraRef,
     ResolvedLora,
@@ -37,7 +39,7 @@ from .lora import (
 )
 from .resource import ObjectMeta, Resource
 from .run import RunFailure, RunResult, SpecSnapshot, StageTiming
-from .transcription import TranscriptionSpec, TranscriptionStatus, TranscriptOutput
+from .transcription import TranscriptionSpec, TranscriptionStatus, TranscriptOutput, TranscriptVersion
 
 __all__ = [
     "API_VERSION",
@@ -64,6 +66,7 @@ __all__ = [
     "GeneratedImage",
     "ImageGenerationSpec",
     "ImageGenerationStatus",
+    "ImageVersion",
     "Kind",
     "LoraEntry",
     "LoraRef",
@@ -82,9 +85,11 @@ __all__ = [
     "Timestamp",
     "TrainingSpec",
     "TranscriptOutput",
+    "TranscriptVersion",
     "TranscriptionSpec",
     "TranscriptionStatus",
     "UsageLine",
+    "VersionBase",
     "format_time",
     "is_local_path",
     "now",

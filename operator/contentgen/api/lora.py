@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .base import ApiModel, CelRule, Timestamp
-from .common import Artifact, CommonSpec, CommonStatus, SourceSpec
+from .base import ApiModel, CelRule
+from .common import Artifact, CommonSpec, CommonStatus, SourceSpec, VersionBase
 
 DEFAULT_TRAINING_MODEL = "fal-ai/flux-lora-fast-training"
 
@@ -117,10 +117,9 @@ class LoraTrainingSpec(CommonSpec):
     ]
 
 
-class LoraVersion(ApiModel):
-    """One trained model. Editing the spec of a succeeded LoraTraining adds a version."""
+class LoraVersion(VersionBase):
+    """One trained model. Editing the spec of a LoraTraining trains a new version."""
 
-    version: Annotated[int, Field(ge=1)]
     model_uri: Annotated[str, Field(description="The weights (model.safetensors).")]
     config_uri: Annotated[str, Field(description="The training config (config.json).")] = ""
     size_bytes: Annotated[int, Field(ge=0)]
@@ -132,12 +131,9 @@ class LoraVersion(ApiModel):
     ] = ""
     contact_sheet_thumbnail_uri: Annotated[str, Field(description="A small JPEG of the contact sheet.")] = ""
     frames: Annotated[int, Field(ge=0, description="Images in the dataset.")] = 0
-    provider: str
     trigger_word: str
     training_model: str = ""
     steps: Annotated[int, Field(ge=0)] = 0
-    generation: Annotated[int, Field(ge=0, description="The spec generation it was trained from.")] = 0
-    created_at: Timestamp
 
 
 class DroppedScenes(ApiModel):

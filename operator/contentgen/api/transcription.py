@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from .base import ApiModel
-from .common import CommonSpec, CommonStatus, SourceSpec
+from .common import CommonSpec, CommonStatus, SourceSpec, VersionBase
 
 # AssemblyAI's recommended model, then the one that covers every other language
 DEFAULT_SPEECH_MODELS = ("universal-3-5-pro", "universal-2")
@@ -54,5 +54,19 @@ class TranscriptOutput(ApiModel):
     provider: str = ""
 
 
+class TranscriptVersion(VersionBase):
+    """The transcript one run made (transcripts/{owner}/{uid}/v{n}/)."""
+
+    transcript: TranscriptOutput
+    source_url: Annotated[str, Field(description="What was transcribed.")] = ""
+
+
 class TranscriptionStatus(CommonStatus):
-    transcript: Annotated[TranscriptOutput, Field(description="The latest transcript.")] | None = None
+    transcript: Annotated[TranscriptOutput, Field(description="The latest version's transcript.")] | None = (
+        None
+    )
+    latest_version: Annotated[int, Field(ge=0, description="The newest version; 0 before the first.")] = 0
+    versions: Annotated[
+        list[TranscriptVersion],
+        Field(description="Every version, oldest first: a run for a new spec generation adds one."),
+    ] = []

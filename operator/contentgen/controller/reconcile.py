@@ -4,11 +4,12 @@
 
 The lifecycle of one generation: Pending (Queued | LoraNotReady | JobCreated) → Running →
 Succeeded | Failed. A spec change while a Job runs either waits for that Job (its outcome is
-recorded, for LoraTraining as the version it trained, and then the new generation runs) or, when
-the change makes the run's output unwanted and its provider can be told to stop (supersede.py),
-supersedes it: the Job is stopped (Superseding), then its provider requests are cancelled, what
-was billed is recorded with an Event (Superseded) and the new generation runs. Each LoraTraining
-generation that succeeds adds a version; ImageGeneration and Transcription replace their outputs.
+recorded as the version it made, and then the new generation runs) or, when the change makes the
+run's output unwanted and its provider can be told to stop (supersede.py), supersedes it: the Job
+is stopped (Superseding), then its provider requests are cancelled, what was billed is recorded
+with an Event (Superseded) and the new generation runs. Every run gets a version number of its own
+(status.runVersion, never reused) and writes its outputs under it; every run that succeeds adds
+that version to status.versions, of every kind, and earlier versions stay.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from contentgen.api import (
     format_time,
     parse_timestamp,
 )
+from contentgen.api.versions import adopt_legacy, next_version, set_version_cost
 from contentgen.pricing import PriceTable, estimated, settled
 from contentgen.providers.cancel import summary
 from contentgen.store.keys import lora_of_uri
@@ -79,6 +81,9 @@ class World:
     # stop, and, once `Decision.needs_cancel` was acted on, what stopping the old run did
     cancellable: frozenset[str] = frozenset()
     superseded: Superseded | None = None
+    # the highest version number found in the store, for statuses from before runVersion (an
+    # earlier run may have stored objects under a number the status does not remember)
+    stored_version: int = 0
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,7 @@ class Decision:
 
 
 def decide(res: Observed, world: World) -> Decision:
-    status = copy.deepcopy(res.status)
+    status = adopt_legacy(res.kind.kind, copy.deepcopy(res.status))
     # Jobs of generations before the one the status shows were recorded or superseded already.
     seen = int(status.get("observedGeneration") or 0)
     jobs = sorted((j for j in world.jobs if j.generation >= seen), key=lambda j: j.generation)
@@ -119,6 +124,8 @@ def decide(res: Observed, world: World) -> Decision:
             return Decision(status=res.status, needs_outcome=newest)
         status, recorded = _apply_outcome(res, status, newest, world.outcome, world.now)
         _settle_cost(status, world)
+        if recorded is not None:
+            set_version_cost(status, recorded.version or 0, (status.get("cost") or {}).get("actualUsd"))
         if newest.generation == res.generation:
             return _finish(res, status, world, recorded=recorded)
         newest = None  # recorded; the newer generation runs next (below)
@@ -216,11 +223,19 @@ def _lost_job(res: Observed, status: dict[str, Any]) -> JobState | None:
             namespace=res.namespace,
             uid=res.uid,
             generation=int(status["observedGeneration"]),
-            version=int(status.get("latestVersion", 0)) + 1 if res.kind.kind == "LoraTraining" else 0,
+            version=_lost_version(res, status),
             failed_reason="JobLost",
             failed_message=f"Job {status['jobName']} no longer exists",
         )
     return None
+
+
+def _lost_version(res: Observed, status: dict[str, Any]) -> int:
+    """The version a lost Job was making: status.runVersion (statuses before it: a LoraTraining's
+    next version, the unversioned layout of the others)."""
+    if status.get("runVersion"):
+        return int(status["runVersion"])
+    return int(status.get("latestVersion", 0)) + 1 if res.kind.kind == "LoraTraining" else 0
 
 
 def _recorded(status: dict[str, Any], job: JobState) -> bool:
@@ -291,7 +306,7 @@ def _apply_outcome(
     if isinstance(outcome, RunResult) and outcome.generation == job.generation and (job.complete or lost):
         message = outcome.summary()
         status.update(phase=Phase.SUCCEEDED, progress=100, stage="done", message=message)
-        outcome.merge_outputs(status)
+        outcome.merge_outputs(status, started_at=status.get("startedAt"))
         status["conditions"] = _conditions(
             status,
             res,
@@ -405,7 +420,7 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
             stalled=False,
         )
 
-    version = int(status.get("latestVersion") or 0) + 1 if res.kind.kind == "LoraTraining" else 0
+    version = next_version(res.kind.kind, status, world.stored_version)
     snapshot = SpecSnapshot(
         kind=res.kind.kind,
         name=res.name,
@@ -424,6 +439,7 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
         phase=Phase.PENDING,
         jobName=name,
         observedGeneration=g,
+        runVersion=version,
         progress=0,
         stage="",
         message=message,

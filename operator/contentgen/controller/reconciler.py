@@ -20,10 +20,11 @@ from typing import Any, cast
 
 from contentgen.api import KINDS, Kind, Phase, RunFailure, SpecSnapshot, now, parse_timestamp
 from contentgen.pricing import estimated, month_of
+from contentgen.store import keys
 
 from . import metrics
 from .budget import ANNOTATION, Budgets, annotation_problem, limits_for, over_budget
-from .catalog_sync import sync_catalog
+from .catalog_sync import sweep_gone, sync_catalog
 from .cleanup import delete
 from .events import post_event
 from .jobs import missing_credentials, render_job
@@ -70,6 +71,12 @@ def _kept(op: Operator, kind: Kind, namespace: str, uid: str) -> Kept | None:
 def owner_body(op: Operator, kind: Kind, namespace: str, uid: str) -> dict[str, Any] | None:
     found = _kept(op, kind, namespace, uid)
     return json.loads(found.body) if found is not None else None
+
+
+def current_body(op: Operator, kind: Kind, namespace: str, uid: str) -> dict[str, Any] | None:
+    """The resource as the index has it, with our own last status write; None once it is gone."""
+    body = owner_body(op, kind, namespace, uid)
+    return _fresher(op, body) if body is not None else None
 
 
 def _fresher(op: Operator, body: dict[str, Any]) -> dict[str, Any]:
@@ -211,6 +218,7 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
         missing_credentials=missing_credentials(str(res.spec.get("provider", "")), op.settings),
         prices=op.settings.prices,
         cancellable=cancellable(),
+        stored_version=await _stored_version(op, res),
     )
     first = decide(res, world)
     if first.needs_cancel:  # a superseded run's Job is gone: stop its provider work first
@@ -270,6 +278,23 @@ async def _creation_problem(op: Operator, job: JobState) -> str:
         op.worker_access.discard(job.namespace)
         await _worker_access(op, job.namespace)
     return problem
+
+
+async def _stored_version(op: Operator, res: Observed) -> int:
+    """For a status from before runVersion about to run a new generation: the highest version
+    number in the store, so that the new run takes a number no earlier run wrote under."""
+    status = res.status
+    if op.store is None or status.get("runVersion") or not status.get("observedGeneration"):
+        return 0
+    if status.get("observedGeneration") == res.generation:
+        return 0
+    owner, kind = str(res.spec.get("owner")), res.kind.catalog_type
+
+    def highest() -> int:
+        stored = [i.key for root in keys.output_roots(kind, owner, res.uid) for i in op.store.list(root)]
+        return max(keys.versions_in(kind, owner, res.uid, stored), default=0)
+
+    return await asyncio.to_thread(highest)
 
 
 async def _budget_annotation(op: Operator, namespace: str) -> str | None:
@@ -407,7 +432,7 @@ async def _quietly(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
 
 async def safety_net(op: Operator) -> None:
     """Every few seconds: resources whose backoff is due; every resync interval: every resource
-    that is not finished, and catalog writes still owed."""
+    that is not finished, catalog writes still owed, and catalog records whose resource is gone."""
     last_resync = time.monotonic()
     step = min(op.settings.reconcile_interval_seconds, 5.0)
     while True:
@@ -416,6 +441,7 @@ async def safety_net(op: Operator) -> None:
         resync = clock - last_resync >= op.settings.resync_interval_seconds
         if resync:
             last_resync = clock
+            op.spawn(sweep_gone(op))  # catalog records of resources that are gone
         for kind in KINDS.values():
             index = op.indexes.get(f"{kind.plural}_by_uid")
             if index is None:

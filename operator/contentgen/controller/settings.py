@@ -181,6 +181,13 @@ class OperatorSettings(ProviderSettings):
         description="The safety net: how often every unfinished resource is looked at again, besides the "
         "events that drive the operator.",
     )
+    catalog_write_interval_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="Live progress in the catalog: at most one write per resource this often (phase, "
+        "progress, stage as the worker reports them); the latest state is always written.",
+    )
     workers: int = Field(
         default=32,
         ge=1,

@@ -50,7 +50,9 @@ def run_lora(ctx: RunContext) -> RunResult:
                 CaptionRequest(images=tuple(image.path for image in dataset.images)),
                 ctx.scratch("captions"),
                 span,
-                StoreCheckpoint(ctx.store, keys.checkpoint(uid, f"captions-v{version}")),
+                # one per resource: a later run of the same images (a new version after a failed
+                # one) delivers the captions already paid for (each is fingerprinted by its image)
+                StoreCheckpoint(ctx.store, keys.checkpoint(uid, "captions"), earlier="captions"),
                 billed=lambda item, request: billed.extend(caption_usage(describer.name, item, [request])),
             )
             ctx.usage = list(billed)
@@ -75,16 +77,20 @@ def run_lora(ctx: RunContext) -> RunResult:
         total = max(1, 2 * len(dataset.images))
         for i, image in enumerate(dataset.images):
             stem = image.path.stem
-            uris[image.path] = ctx.store.put_file(f"{prefix}images/{stem}.jpg", image.path, "image/jpeg").uri
-            ctx.store.put_file(
+            uris[image.path] = ctx.store.put_once_file(
+                f"{prefix}images/{stem}.jpg", image.path, "image/jpeg"
+            ).uri
+            ctx.store.put_once_file(
                 f"{prefix}captions/{stem}.txt", image.caption_path, "text/plain; charset=utf-8"
             )
             span(100.0 * (2 * i + 2) / total)
-        archive = ctx.store.put_file(f"{prefix}dataset.zip", dataset.archive, "application/zip")
+        archive = ctx.store.put_once_file(f"{prefix}dataset.zip", dataset.archive, "application/zip")
         sheet = _put_contact_sheet(ctx, prefix, dataset)
 
     with ctx.stage("train", 50, 95) as span:
-        checkpoint = StoreCheckpoint(ctx.store, keys.checkpoint(uid, f"lora-v{version}"))
+        # one per resource, fingerprinted by the dataset and the training's inputs: a later run
+        # with the same ones resumes the training already paid for instead of paying again
+        checkpoint = StoreCheckpoint(ctx.store, keys.checkpoint(uid, "lora"), earlier="lora")
         with ctx.paying(billed):
             trained = provider.train_lora(
                 TrainingRequest(
@@ -105,11 +111,13 @@ def run_lora(ctx: RunContext) -> RunResult:
 
     with ctx.stage("store-model", 95, 100), ctx.storing_paid_output("the LoRA weights"):
         prefix = keys.lora_version(owner, uid, version)
-        model = ctx.store.put_file(f"{prefix}model.safetensors", trained.weights, "application/octet-stream")
+        model = ctx.store.put_once_file(
+            f"{prefix}model.safetensors", trained.weights, "application/octet-stream"
+        )
         artifacts: list[Artifact] = [model]
         config_uri = ""
         if trained.config is not None:
-            config = ctx.store.put_file(f"{prefix}config.json", trained.config, "application/json")
+            config = ctx.store.put_once_file(f"{prefix}config.json", trained.config, "application/json")
             artifacts.append(config)
             config_uri = config.uri
         artifacts.append(archive)
@@ -147,4 +155,4 @@ def run_lora(ctx: RunContext) -> RunResult:
 def _put_contact_sheet(ctx: RunContext, prefix: str, dataset: LocalDataset) -> Artifact | None:
     if dataset.contact_sheet is None:
         return None
-    return ctx.store.put_file(f"{prefix}contact-sheet.jpg", dataset.contact_sheet, "image/jpeg")
+    return ctx.store.put_once_file(f"{prefix}contact-sheet.jpg", dataset.contact_sheet, "image/jpeg")
