@@ -94,7 +94,7 @@ async def test_stats(client: httpx.AsyncClient) -> None:
     assert stats["totalBytes"] == lora + images + transcript
     assert stats["pricePerGbMonth"] == 0.023 and stats["currency"] == "USD"
     assert set(stats) == {
-        "owner", "totalJobs", "byType", "byStatus", "totalVersions", "versionsByType", "totalBytes",
+        "owner", "owners", "totalJobs", "byType", "byStatus", "totalVersions", "versionsByType", "totalBytes",
         "totalGB", "pricePerGbMonth", "estimatedMonthlyCost", "currency", "spend",
     }  # fmt: skip
     assert stats["totalVersions"] == 5  # a-lora-1: 2, the two image runs, one transcript

@@ -17,7 +17,7 @@ from . import queries
 from .dates import from_storage, to_storage
 from .document import marked_deleted
 from .migrate import upgrade
-from .queries import DEFAULT_SORT, FIRST_PAGE, Filters, Page, ResultPage, Sort
+from .queries import DEFAULT_SORT, FIRST_PAGE, Filters, OwnerScope, Page, ResultPage, Sort, owner_condition
 from .records import Stats
 
 WRITE_ATTEMPTS = 8  # conditional writes that lose a race read again and retry
@@ -138,17 +138,17 @@ class Catalog:
 
     # --- reads ------------------------------------------------------------------------------
 
-    def get(self, uid: str, owner: str | None = None) -> dict[str, Any] | None:
+    def get(self, uid: str, owner: OwnerScope = None) -> dict[str, Any] | None:
         """The whole document as stored (any schema); None when missing, or when `owner` is given
-        and is not its owner."""
+        and is not (or does not hold) its owner."""
         query: dict[str, Any] = {"_id": uid}
         if owner is not None:
-            query["owner"] = owner
+            query["owner"] = owner_condition(owner)
         with self._guard:
             doc = self._collection.find_one(query)
         return from_storage(doc) if doc is not None else None
 
-    def record(self, uid: str, owner: str | None = None) -> dict[str, Any] | None:
+    def record(self, uid: str, owner: OwnerScope = None) -> dict[str, Any] | None:
         """`get`, in the current shape (migrate.upgrade)."""
         doc = self.get(uid, owner)
         return upgrade(doc) if doc is not None else None
@@ -183,7 +183,7 @@ class Catalog:
         with self._guard:
             return queries.last_change(self._collection, filters)
 
-    def stats(self, owner: str | None, price_per_gb_month: float) -> Stats:
+    def stats(self, owner: OwnerScope, price_per_gb_month: float) -> Stats:
         with self._guard:
             return queries.stats(self._collection, owner, price_per_gb_month)
 

@@ -13,7 +13,8 @@ runs made.
                      usable version, whatever its latest run did; without one, the latest run's phase
                      (Pending, Running, Failed); Deleted when none of its outputs are kept (its
                      resource is gone without them, or every version was deleted)
-    latestRun        {version, generation, phase, progress, stage, message, error {reason, message},
+    latestRun        {version, generation, phase, progress, stage, message, reason (the Ready
+                     condition's: why it waits), error {reason, message},
                      jobName, startedAt, completedAt, estimatedUsd, actualUsd}; phase Pending |
                      Running | Succeeded | Failed | Cancelled (its resource was deleted before it
                      ended), what the `run` filter matches
@@ -105,6 +106,7 @@ def latest_run(status: dict[str, Any], deleted: dict[str, Any] | None = None) ->
         "progress": int(status.get("progress") or 0),
         "stage": str(status.get("stage") or ""),
         "message": str(status.get("message") or ""),
+        "reason": str(ready.get("reason") or ""),
         "error": None,
         "jobName": str(status.get("jobName") or ""),
         "startedAt": parse_timestamp(status.get("startedAt")),

@@ -154,3 +154,33 @@ def sign(
     except ObjectNotFound:
         raise ArtifactMissing(f"{uri} is listed in the catalog but missing from the store") from None
     return SignedUrl(url=url, expires_at=issued + timedelta(seconds=expires_seconds), uri=uri)
+
+
+def transcript_of(
+    doc: dict[str, Any], store: ObjectStore, version: int | None = None
+) -> tuple[dict[str, Any], float, int]:
+    """(the provider's response in transcript.json, the audio's length in seconds, the version) of
+    a transcription's `version` (default: the latest usable one)."""
+    import json
+
+    doc = upgrade(doc)
+    if doc.get("kind") != "Transcription":
+        raise NoSuchFile(f"{doc['_id']} is a {doc.get('kind')}, not a Transcription: it has no transcript")
+    uri = choose_artifact(doc, "transcript.json", version)
+    chosen = version_of(doc, version) if version is not None else None
+    if chosen is None:
+        chosen = next((v for v in reversed(doc.get("versions") or []) if uri in version_uris(v)), {})
+    if not store.owns(uri):
+        raise StoreMismatch(f"{uri} is not in the configured store {store!r} (CONTENTGEN_STORE)")
+    try:
+        data = store.get_bytes(store.key_of(uri))
+    except ObjectNotFound:
+        raise ArtifactMissing(f"{uri} is listed in the catalog but missing from the store") from None
+    try:
+        response = json.loads(data)
+    except ValueError:
+        raise ArtifactMissing(f"{uri} is not JSON: the stored transcript is damaged") from None
+    if not isinstance(response, dict):
+        raise ArtifactMissing(f"{uri} is not a transcript (a JSON object)")
+    duration = float((chosen.get("transcript") or {}).get("durationSeconds") or 0.0)
+    return response, duration, int(chosen.get("version") or version or 0)

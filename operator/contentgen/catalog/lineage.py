@@ -18,7 +18,7 @@ from pydantic import Field
 
 from .base import Catalog
 from .migrate import upgrade
-from .queries import MAX_LIMIT, Filters, Page, Sort
+from .queries import MAX_LIMIT, Filters, OwnerScope, Page, Sort
 from .records import LoraVersionInfo, RecordModel
 
 
@@ -91,7 +91,7 @@ def _image_run(doc: dict[str, Any], tag: str | None = None) -> ImageRunRef:
     )
 
 
-def lineage(catalog: Catalog, doc: dict[str, Any], owner: str | None) -> Lineage:
+def lineage(catalog: Catalog, doc: dict[str, Any], owner: OwnerScope) -> Lineage:
     """The lineage of `doc`, following only records of `owner` (None: everyone's, for admins)."""
     doc = upgrade(doc)
     out = Lineage.model_validate(_ref(doc) | {"sourceUrl": doc.get("sourceUrl", "")})
@@ -115,7 +115,7 @@ def lineage(catalog: Catalog, doc: dict[str, Any], owner: str | None) -> Lineage
     return out
 
 
-def _lora_use(catalog: Catalog, used: dict[str, Any], owner: str | None) -> LoraUse:
+def _lora_use(catalog: Catalog, used: dict[str, Any], owner: OwnerScope) -> LoraUse:
     use = LoraUse.model_validate(used)
     if not use.uid:
         return use

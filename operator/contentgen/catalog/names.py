@@ -18,6 +18,7 @@ from typing import Any
 
 from .base import AmbiguousReference, Catalog
 from .migrate import upgrade
+from .queries import OwnerScope, owner_condition
 
 MIN_PREFIX = 4  # characters of a bare id prefix
 SHOWN = 10  # choices listed in an error
@@ -71,14 +72,14 @@ def _one(ref: str, docs: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def resolve(
-    catalog: Catalog, ref: str, owner: str | None = None, type: str | None = None
+    catalog: Catalog, ref: str, owner: OwnerScope = None, type: str | None = None
 ) -> dict[str, Any] | None:
     """The record `ref` names (see the module docstring), in the current shape; None when nothing
     matches (or only another owner's); AmbiguousReference when several do."""
     ref = ref.strip()
     if not ref:
         raise ValueError("an empty id: give a record's id, a unique prefix of it, or namespace/name")
-    scope: dict[str, Any] = {} if owner is None else {"owner": owner}
+    scope: dict[str, Any] = {} if owner is None else {"owner": owner_condition(owner)}
     if type is not None:
         scope["type"] = type
 

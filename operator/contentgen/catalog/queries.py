@@ -56,11 +56,21 @@ SORT_HELP = {
 }
 
 
+# Whose records: one owner, any of several (an identity that acts for more than one), or None for
+# everyone's (admins, the CLI).
+OwnerScope = str | tuple[str, ...] | None
+
+
+def owner_condition(owner: str | tuple[str, ...]) -> Any:
+    """The `owner` field's condition for a scope that is not None."""
+    return owner if isinstance(owner, str) else {"$in": sorted(owner)}
+
+
 @dataclass(frozen=True)
 class Filters:
     """What to match. Without `status`, deleted records are left out (their assets are gone)."""
 
-    owner: str | None = None
+    owner: OwnerScope = None
     type: str | None = None
     status: str | None = None
     since: datetime | None = None  # createdAt >= since
@@ -125,7 +135,7 @@ def run_query(phase: str) -> dict[str, Any]:
 def build_filter(filters: Filters) -> dict[str, Any]:
     query: dict[str, Any] = {}
     if filters.owner is not None:
-        query["owner"] = filters.owner
+        query["owner"] = owner_condition(filters.owner)
     if filters.type is not None:
         if filters.type not in CATALOG_TYPES:
             raise ValueError(f"unknown type {filters.type!r}: use one of {', '.join(CATALOG_TYPES)}")
@@ -202,7 +212,7 @@ def find_page(collection: Any, query: dict[str, Any], sort: Sort, page: Page) ->
 def _scope(filters: Filters) -> dict[str, Any]:
     query: dict[str, Any] = {}
     if filters.owner is not None:
-        query["owner"] = filters.owner
+        query["owner"] = owner_condition(filters.owner)
     if filters.type is not None:
         query["type"] = filters.type
     return query
@@ -227,7 +237,7 @@ def changed_since(
     return [from_storage(doc) for doc in cursor]
 
 
-def fold_stats(rows: Any, owner: str | None, price_per_gb_month: float) -> Stats:
+def fold_stats(rows: Any, owner: OwnerScope, price_per_gb_month: float) -> Stats:
     """Usage from stored documents (any shape) of {type, status, latestVersion, versions.version,
     totalBytes, ...}; the caller leaves deleted records out."""
     by_type = dict.fromkeys(CATALOG_TYPES, 0)
@@ -246,7 +256,8 @@ def fold_stats(rows: Any, owner: str | None, price_per_gb_month: float) -> Stats
         total_bytes += int(doc.get("totalBytes") or 0)
     gigabytes = total_bytes / BYTES_PER_GB
     return Stats(
-        owner=owner,
+        owner=owner if isinstance(owner, str) else None,
+        owners=[] if owner is None else [owner] if isinstance(owner, str) else sorted(owner),
         total_jobs=total_jobs,
         by_type=by_type,
         by_status=by_status,
@@ -284,15 +295,16 @@ def fold_spend(rows: Any) -> Spend:
     )
 
 
-def stats(collection: Any, owner: str | None, price_per_gb_month: float) -> Stats:
+def stats(collection: Any, owner: OwnerScope, price_per_gb_month: float) -> Stats:
     if price_per_gb_month < 0:
         raise ValueError(f"the price per GB-month must be 0 or more, got {price_per_gb_month}")
     query: dict[str, Any] = {"status": {"$ne": DELETED}}
     if owner is not None:
-        query["owner"] = owner
+        query["owner"] = owner_condition(owner)
     fields = ("schema", "kind", "type", "status", "totalBytes", "latestVersion", "latestRun.phase", "deleted")
     projection = {**dict.fromkeys(fields, 1), "versions.version": 1, "images.uri": 1, "transcript.textUri": 1}
     rows = collection.find(query, projection)
     result = fold_stats(rows, owner, price_per_gb_month)
-    spent = collection.find({"owner": owner} if owner is not None else {}, {"owner": 1, "type": 1, "cost": 1})
+    scope = {"owner": owner_condition(owner)} if owner is not None else {}
+    spent = collection.find(scope, {"owner": 1, "type": 1, "cost": 1})
     return result.model_copy(update={"spend": fold_spend(spent)})

@@ -86,6 +86,11 @@ class RunInfo(RecordModel):
     progress: int = Field(default=0, description="Percent done.")
     stage: str = Field(default="", description="The pipeline stage now running.")
     message: str = ""
+    reason: str = Field(
+        default="",
+        description="Why it is where it is, as a word (its Ready condition's reason): Queued, "
+        "BudgetExceeded, OwnerNotAllowed, LoraNotReady, JobCreated, Running, ...",
+    )
     error: ErrorInfo | None = None
     job_name: str = ""
     started_at: Timestamp | None = None
@@ -276,7 +281,8 @@ class TranscriptPage(RecordPage[TranscriptionRecord]):
 
 
 class Stats(RecordModel):
-    owner: str | None = Field(description="The owner counted; null for everyone.")
+    owner: str | None = Field(description="The owner counted, when it is one; null for several or everyone.")
+    owners: list[str] = Field(default=[], description="The owners counted; empty for everyone.")
     total_jobs: int
     by_type: dict[str, int]
     by_status: dict[str, int] = Field(description="Records by their status (see JobRecord.status).")
