@@ -202,6 +202,32 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     _add_common(url)
 
+    transcript = sub.add_parser(
+        "transcript",
+        help="a transcript as subtitles (SRT, WebVTT) or timed text",
+        description="Write a transcription's transcript to stdout (or --out FILE): srt and vtt are "
+        "subtitle files (cues of at most two 42-character lines and 7 seconds, a new cue at each "
+        "speaker), txt is the text with each segment's start time and speaker, json the segments "
+        "({start, end, speaker, text}, seconds). Made from the provider's response (transcript.json) "
+        "in the store: no request is sent anywhere.",
+    )
+    _add_ref(transcript)
+    transcript.add_argument(
+        "--format", choices=("srt", "vtt", "txt", "json"), default="srt", help="the format (default srt)"
+    )
+    transcript.add_argument(
+        "--version", type=_int_at_least(1), metavar="N", help="a version (default: the latest)"
+    )
+    transcript.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    transcript.add_argument(
+        "--catalog",
+        metavar="URL",
+        help="the catalog (default: $CONTENTGEN_CATALOG or ./contentgen-data/catalog)",
+    )
+    transcript.add_argument(
+        "--store", metavar="URL", help="the store (default: $CONTENTGEN_STORE or ./contentgen-data/store)"
+    )
+
     delete = sub.add_parser(
         "delete",
         help="delete one version, or every stored object of a record",
@@ -233,7 +259,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    output = args.output or ("table" if sys.stdout.isatty() else "json")
+    output = getattr(args, "output", None) or ("table" if sys.stdout.isatty() else "json")
     try:
         catalog = open_catalog(args.catalog)
     except CatalogMissing as exc:  # says where it looked and how to fix it
@@ -366,6 +392,29 @@ def _url(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
     return 0
 
 
+def _transcript(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
+    from pathlib import Path
+
+    from contentgen.catalog.downloads import transcript_of
+    from contentgen.transcripts import export
+
+    doc = _get_doc(catalog, args)
+    try:
+        response, duration, _ = transcript_of(doc, _store(args), args.version)
+    except (DownloadError, ContentgenError) as exc:
+        raise CommandError(str(exc)) from None
+    text = export(response, args.format, duration)
+    if args.out:
+        try:
+            Path(args.out).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise CommandError(f"--out {args.out}: {exc.strerror}") from None
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _own_store(args: argparse.Namespace, doc: dict[str, Any]) -> ObjectStore:
     """The store that holds the record's outputs (removing from another would remove nothing)."""
     store = _store(args)
@@ -488,6 +537,7 @@ ACTIONS: dict[str, Callable[[argparse.Namespace, Catalog, str], int]] = {
     "stats": _stats,
     "lineage": _lineage,
     "url": _url,
+    "transcript": _transcript,
     "delete": _delete,
     "prune": _prune,
 }
