@@ -77,6 +77,8 @@ class World:
     # exceed a monthly budget ("" when it would not; see budget.py)
     prices: PriceTable | None = None
     over_budget: str = ""
+    # why the resource's owner may not be used in its namespace ("" when it may; owners.py)
+    owner_problem: str = ""
     # a spec change during a run (supersede.py): the providers whose requests the operator can
     # stop, and, once `Decision.needs_cancel` was acted on, what stopping the old run did
     cancellable: frozenset[str] = frozenset()
@@ -356,6 +358,9 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
         decision.waiting = reason
         return decision
 
+    if world.owner_problem:
+        return wait(Phase.PENDING, "OwnerNotAllowed", world.owner_problem, stalled=True)
+
     if world.missing_credentials:
         provider = res.spec.get("provider")
         return wait(
@@ -516,6 +521,7 @@ def _finish(
             "MissingCredentials",
             *POD_PROBLEMS,
             "BudgetExceeded",
+            "OwnerNotAllowed",
         )
         decision.events.append(
             Event("Warning" if failed else "Normal", str(after[1] or after[0]), status.get("message", ""))

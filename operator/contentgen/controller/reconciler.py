@@ -23,6 +23,7 @@ from contentgen.pricing import estimated, month_of
 from contentgen.store import keys
 
 from . import metrics
+from . import owners as owners_rule
 from .budget import ANNOTATION, Budgets, annotation_problem, limits_for, over_budget
 from .catalog_sync import sweep_gone, sync_catalog
 from .cleanup import delete
@@ -241,11 +242,16 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
             op.backoff.failed(res.uid, time.monotonic())
             return None  # try again later rather than record a guess
         world = replace(world, outcome=outcome)
-    annotation = (
-        await _budget_annotation(op, res.namespace)
-        if first.job is not None or first.waiting == "Queued"
-        else None
-    )
+    may_start_now = first.job is not None or first.waiting == "Queued"
+    annotations = await _namespace_annotations(op, res.namespace) if may_start_now else None
+    annotation = annotations.get(ANNOTATION) if annotations is not None else None
+    if may_start_now:
+        owners = annotations.get(owners_rule.ANNOTATION) if annotations is not None else None
+        owner = str(res.spec.get("owner", ""))
+        world = replace(
+            world,
+            owner_problem=owners_rule.owner_problem(res.namespace, owner, owners, op.settings.owner_policy),
+        )
     async with op.admission(res.namespace):  # no I/O in here
         running = running_uids(op, res.namespace)
         op.queue.seen(res.namespace, running)
@@ -297,9 +303,10 @@ async def _stored_version(op: Operator, res: Observed) -> int:
     return await asyncio.to_thread(highest)
 
 
-async def _budget_annotation(op: Operator, namespace: str) -> str | None:
-    """The namespace's `contentgen.io/budget`, read at most every half minute per namespace, in
-    cluster-wide installs only (a namespaced install may not read Namespace objects)."""
+async def _namespace_annotations(op: Operator, namespace: str) -> dict[str, str] | None:
+    """The namespace's annotations (`contentgen.io/budget`, `contentgen.io/owners`), read at most
+    every half minute per namespace, in cluster-wide installs only (a namespaced install may not
+    read Namespace objects: None)."""
     if op.settings.watch_namespaces:
         return None
     async with op.lock(f"budget/{namespace}"):  # one read for the reconciles that ask at once
@@ -307,8 +314,8 @@ async def _budget_annotation(op: Operator, namespace: str) -> str | None:
         if cached is not None and time.monotonic() - cached[0] < NAMESPACE_CACHE_SECONDS:
             return cached[1]
         annotations = await op.kube.namespace_annotations(namespace)
-        op.namespace_annotations[namespace] = (time.monotonic(), annotations.get(ANNOTATION))
-        return annotations.get(ANNOTATION)
+        op.namespace_annotations[namespace] = (time.monotonic(), annotations)
+        return annotations
 
 
 def _over_budget(op: Operator, res: Observed, annotation: str | None) -> str:

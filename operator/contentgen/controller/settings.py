@@ -15,6 +15,7 @@ from contentgen.pricing import PriceTable
 from contentgen.providers.settings import ProviderSettings
 
 from .budget import Budgets
+from .owners import OwnerPolicy
 
 
 class Resources(BaseModel):
@@ -217,6 +218,12 @@ class OperatorSettings(ProviderSettings):
     prices: PriceTable = Field(
         default_factory=PriceTable,
         description="The price table (JSON) runs are estimated and priced with; see Spend and budgets.",
+    )
+    owner_policy: OwnerPolicy = Field(
+        default_factory=OwnerPolicy,
+        description="Owners bound to namespaces (JSON, the chart's ownerPolicy): namespaces {name: "
+        "[owners]} where a namespace has no contentgen.io/owners annotation, and default [owners] "
+        'elsewhere (["*"]: any). A resource whose owner is not allowed waits as OwnerNotAllowed.',
     )
     budgets: Budgets = Field(
         default_factory=Budgets,

@@ -56,8 +56,8 @@ class Operator:
     written: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     # ImageGenerations waiting for a LoraTraining: (namespace, lora name) -> {uid: kind name}
     lora_waiters: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
-    # namespace -> (when read, its contentgen.io/budget annotation or None), for budgets
-    namespace_annotations: dict[str, tuple[float, str | None]] = field(default_factory=dict)
+    # namespace -> (when read, its annotations), for budgets and owners (cluster-wide installs)
+    namespace_annotations: dict[str, tuple[float, dict[str, str]]] = field(default_factory=dict)
     # kopf's indexes, captured from the first handler call (they are live views)
     indexes: dict[str, Any] = field(default_factory=dict)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
