@@ -37,9 +37,20 @@ class LoraRef(ApiModel):
             min_length=1,
             max_length=253,
             pattern=NAME_PATTERN,
-            description="A LoraTraining in the same namespace; its latest version is used.",
+            description="A LoraTraining in the same namespace; its latest version is used, or `version`.",
         ),
     ]
+    version: (
+        Annotated[
+            int,
+            Field(
+                ge=1,
+                description="Use this version of it (a usable one: trained, not deleted); unset: its "
+                "latest version when the run starts.",
+            ),
+        ]
+        | None
+    ) = None
 
 
 class LoraEntry(ApiModel):

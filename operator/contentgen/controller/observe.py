@@ -76,6 +76,7 @@ class LoraState:
     uid: str = ""
     reason: str = ""  # its Ready condition's reason (why it failed, when it did)
     message: str = ""  # its status message
+    model_uris: tuple[tuple[int, str], ...] = ()  # every usable version's weights (a pinned loraRef)
 
     @property
     def failed(self) -> bool:
@@ -99,4 +100,9 @@ def lora_state(body: dict[str, Any]) -> LoraState:
         uid=meta.get("uid", ""),
         reason=str(ready.get("reason") or ""),
         message=str(status.get("message") or ""),
+        model_uris=tuple(
+            (int(v["version"]), str(v["modelUri"]))
+            for v in versions
+            if v.get("version") and v.get("modelUri")
+        ),
     )

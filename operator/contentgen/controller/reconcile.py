@@ -394,6 +394,24 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
                 "use a LoraTraining of the same owner",
                 stalled=True,
             )
+        pinned = entry["loraRef"].get("version")
+        if pinned is not None and lora.latest_version >= 1:
+            uri = dict(lora.model_uris).get(int(pinned))
+            if uri is None:
+                have = ", ".join(f"v{n}" for n, _ in lora.model_uris) or "none"
+                return wait(
+                    Phase.PENDING,
+                    "LoraVersionNotFound",
+                    f"loraRef {ref!r} version {pinned}: LoraTraining {ref!r} has no usable version {pinned} "
+                    f"(usable versions: {have}); pin another version, or leave version out for its latest",
+                    stalled=True,
+                )
+            loras.append(
+                ResolvedLora(
+                    uri=uri, scale=entry.get("scale", 1.0), name=ref, uid=lora.uid, version=int(pinned)
+                )
+            )
+            continue
         if lora.failed:
             return wait(Phase.PENDING, "LoraFailed", _lora_failed(ref, lora), stalled=True)
         if lora.latest_version < 1 or not lora.latest_model_uri:
@@ -518,6 +536,7 @@ def _finish(
             "LoraNotFound",
             "LoraFailed",
             "LoraOwnerMismatch",
+            "LoraVersionNotFound",
             "MissingCredentials",
             *POD_PROBLEMS,
             "BudgetExceeded",

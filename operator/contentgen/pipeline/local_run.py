@@ -100,6 +100,7 @@ def snapshot_for(
                 spec.owner,
                 namespace,
                 store,
+                entry.lora_ref.version if entry.lora_ref else None,
             )
             for entry in spec.loras
         ]
@@ -116,7 +117,13 @@ def snapshot_for(
 
 
 def _resolve(
-    ref: str | None, url: str | None, scale: float, owner: str, namespace: str, store: ObjectStore
+    ref: str | None,
+    url: str | None,
+    scale: float,
+    owner: str,
+    namespace: str,
+    store: ObjectStore,
+    pinned: int | None = None,
 ) -> ResolvedLora:
     if url is not None:
         found = keys.lora_of_uri(url)
@@ -130,8 +137,15 @@ def _resolve(
             f"loraRef {ref!r}: no trained version of LoraTraining {namespace}/{ref} for owner {owner!r} in "
             f"{store!r}; run its manifest first (contentgen run loratraining.yaml)"
         )
-    key = keys.lora_version(owner, uid, versions[-1]) + "model.safetensors"
-    return ResolvedLora(uri=store.uri(key), scale=scale, name=ref, uid=uid, version=versions[-1])
+    if pinned is not None and pinned not in versions:
+        have = ", ".join(f"v{n}" for n in versions)
+        raise InvalidInput(
+            f"loraRef {ref!r} version {pinned}: LoraTraining {namespace}/{ref} has no trained version "
+            f"{pinned} here (trained: {have}); pin another, or leave version out for the latest"
+        )
+    chosen = pinned if pinned is not None else versions[-1]
+    key = keys.lora_version(owner, uid, chosen) + "model.safetensors"
+    return ResolvedLora(uri=store.uri(key), scale=scale, name=ref, uid=uid, version=chosen)
 
 
 def stored_results(
