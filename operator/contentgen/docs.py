@@ -84,7 +84,12 @@ def _operator() -> str:
 def _api() -> str:
     from contentgen.httpapi.settings import ApiSettings
 
-    return settings_table(ApiSettings)
+    return (
+        settings_table(ApiSettings, skip=("budgets",))
+        + "\n| `CONTENTGEN_BUDGETS` |  | "
+        + str(ApiSettings.model_fields["budgets"].description).removeprefix("CONTENTGEN_BUDGETS: ")
+        + " |"
+    )
 
 
 def _prices() -> str:

@@ -1,4 +1,4 @@
-"""The chart's RBAC against what the real operator and worker were allowed to do.
+"""The chart's RBAC against what the real operator, worker and HTTP API were allowed to do.
 
 The integration tests run the operator and the worker against the local control plane, whose RBAC
 authorizer enforces the chart's roles (a denial fails them); they record every authorization
@@ -47,15 +47,19 @@ ALLOWED_BEYOND_RECORDED: dict[tuple[str, str, str, str, str], str] = {}
 WATCHED = ["team-a", "team-b"]
 MODES: dict[str, Doc] = {"cluster-wide": {}, "namespaced": {"watchNamespaces": WATCHED}}
 # Other value sets whose RBAC must be the same as the mode's defaults.
+API_TOKENS = {"api": {"enabled": True, "tokensSecret": {"name": "t"}}, "mongodb": {"existingSecret": "m"}}
+API_KUBERNETES = {
+    "api": {"enabled": True, "auth": ["kubernetes", "proxy"], "trustedProxies": ["127.0.0.1/32"]},
+    "mongodb": {"existingSecret": "m"},
+}
+API_READ_ONLY = {"api": {**API_TOKENS["api"], "create": False}, "mongodb": {"existingSecret": "m"}}
 MODE_VARIANTS: dict[str, list[Doc]] = {
-    "cluster-wide": [
-        {
-            "replicaCount": 3,
-            "api": {"enabled": True, "tokensSecret": {"name": "t"}},
-            "mongodb": {"existingSecret": "m"},
-        }
+    "cluster-wide": [{"replicaCount": 3, **API_TOKENS}, API_KUBERNETES, API_READ_ONLY],
+    "namespaced": [
+        {"watchNamespaces": ["team-a"]},
+        {"watchNamespaces": WATCHED, "replicaCount": 3},
+        {"watchNamespaces": WATCHED, **API_TOKENS},
     ],
-    "namespaced": [{"watchNamespaces": ["team-a"]}, {"watchNamespaces": WATCHED, "replicaCount": 3}],
 }
 
 
@@ -155,6 +159,8 @@ class Install:
     operator: Account
     workers: dict[str, Account]  # namespace -> the worker's account there
     grants: dict[Account, set[Grant]]
+    api: Account | None = None  # the HTTP API's, when it is installed
+    api_values: Doc | None = None
 
 
 # A namespace no value names: a cluster-wide operator must work there as anywhere.
@@ -172,7 +178,28 @@ def install(mode: str, values: Doc | None = None) -> Install:
     else:
         namespaces = list(settings.watch_namespaces)
     workers = {ns: Account(ns, settings.worker_service_account) for ns in namespaces}
-    return Install(mode, docs, settings, operator, workers, grants_by_account(docs))
+    deployments = [d for d in of_kind(docs, "Deployment") if d["metadata"]["name"].endswith("-api")]
+    api = (
+        Account(NAMESPACE, deployments[0]["spec"]["template"]["spec"]["serviceAccountName"])
+        if deployments
+        else None
+    )
+    api_values = (values or {}).get("api") or {}
+    return Install(mode, docs, settings, operator, workers, grants_by_account(docs), api, api_values)
+
+
+def api_calls(inst: Install) -> list[tuple[str, str, str, str]]:
+    """The API's recorded calls that its values ask for: creating (api.create) and TokenReview
+    (api.auth kubernetes)."""
+    if inst.api is None:
+        return []
+    values = inst.api_values or {}
+    creates, reviews = values.get("create", True), "kubernetes" in values.get("auth", ["tokens"])
+    return [
+        c
+        for c in recorded(inst.mode, "api")
+        if (c[2] == "tokenreviews" and reviews) or (c[1] == "contentgen.io" and creates)
+    ]
 
 
 def recorded(mode: str, identity: str) -> list[tuple[str, str, str, str]]:
@@ -191,12 +218,19 @@ def missing_calls(inst: Install) -> list[str]:
         for ns, account in inst.workers.items():
             if not allows(inst.grants.get(account, set()), verb, group, resource, scope, ns):
                 problems.append(f"worker: {verb} {group}/{resource} ({scope} scope, in {ns})")
+    for verb, group, resource, scope in api_calls(inst):
+        assert inst.api is not None
+        for ns in inst.workers:
+            if not allows(inst.grants.get(inst.api, set()), verb, group, resource, scope, ns):
+                problems.append(f"api: {verb} {group}/{resource} ({scope} scope, in {ns})")
     return problems
 
 
 def excess_grants(inst: Install) -> list[str]:
     """Grants beyond the recorded calls (and the allow-list), and stale allow-list entries."""
     identities = {inst.operator: "operator", **{a: "worker" for a in inst.workers.values()}}
+    if inst.api is not None:
+        identities[inst.api] = "api"
     problems = []
     used_allowances = set()
     for account, grants in inst.grants.items():
@@ -204,7 +238,7 @@ def excess_grants(inst: Install) -> list[str]:
             problems.append(f"{account}: bound, but neither the operator nor a worker")
             continue
         identity = identities[account]
-        calls = {c[:3] for c in recorded(inst.mode, identity)}
+        calls = {c[:3] for c in (api_calls(inst) if identity == "api" else recorded(inst.mode, identity))}
         for g in sorted(grants, key=lambda g: (g.group, g.resource, g.verb)):
             key = (inst.mode, identity, g.verb, g.group, g.resource)
             if (g.verb, g.group, g.resource) in calls:
@@ -239,7 +273,13 @@ def test_the_checks_catch_a_missing_and_an_extra_permission() -> None:
     jobs = next(r for r in role["rules"] if r["resources"] == ["jobs"])
     jobs["verbs"].remove("delete")
     broken = Install(
-        inst.mode, inst.docs, inst.settings, inst.operator, inst.workers, grants_by_account(inst.docs)
+        inst.mode,
+        inst.docs,
+        inst.settings,
+        inst.operator,
+        inst.workers,
+        grants_by_account(inst.docs),
+        inst.api,
     )
     assert missing_calls(broken) == [f"operator: delete batch/jobs (namespace scope, in {SOME_NAMESPACE})"]
     assert excess_grants(broken) == ["operator: patch core/events was never used"]
@@ -254,6 +294,35 @@ def test_a_namespaced_call_granted_in_one_namespace_only_is_caught() -> None:
     problems = missing_calls(broken)
     assert problems and all("in team-b" in p for p in problems)
     assert any(p.startswith("operator:") for p in problems) and any(p.startswith("worker:") for p in problems)
+
+
+def test_the_api_may_create_get_and_delete_the_three_kinds_and_review_tokens_only() -> None:
+    """The API's own account: exactly what its values ask for, proven by recorded calls (the
+    checks above), and nothing like update, patch, impersonation or another kind."""
+    for mode, values in (
+        ("cluster-wide", API_KUBERNETES),
+        ("namespaced", {"watchNamespaces": WATCHED, **API_KUBERNETES}),
+    ):
+        inst = install(mode, values)
+        assert inst.api is not None and missing_calls(inst) == [] and excess_grants(inst) == []
+        grants = {(g.verb, g.group, g.resource) for g in inst.grants[inst.api]}
+        kinds = {"loratrainings", "imagegenerations", "transcriptions"}
+        assert grants == {(v, "contentgen.io", k) for v in ("create", "get", "delete") for k in kinds} | {
+            ("create", "authentication.k8s.io", "tokenreviews")
+        }
+    read_only = install("cluster-wide", API_READ_ONLY)
+    assert read_only.api is not None and read_only.api not in read_only.grants
+    pod = next(
+        d
+        for d in render(API_READ_ONLY)
+        if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-api")
+    )
+    assert pod["spec"]["template"]["spec"]["automountServiceAccountToken"] is False  # no rights, no token
+    # With watchNamespaces, the only ClusterRole is TokenReview's (a cluster-scoped resource).
+    namespaced = render({"watchNamespaces": WATCHED, **API_KUBERNETES})
+    assert [d["metadata"]["name"] for d in of_kind(namespaced, "ClusterRole")] == [
+        "contentgen-api-tokenreview"
+    ]
 
 
 @pytest.mark.parametrize("mode", list(MODES))
@@ -282,7 +351,7 @@ def test_namespaced_install_has_no_cluster_roles_and_stays_in_its_namespaces() -
         assert of_kind(inst.docs, "ClusterRole") == [] and of_kind(inst.docs, "ClusterRoleBinding") == []
         assert inst.settings.manage_worker_access is False
         for account, grants in inst.grants.items():
-            # the watched namespaces, and the operator's own for its Lease
+            # the watched namespaces, and the operator's own for its Lease (API_TOKENS adds only Roles)
             elsewhere = {g for g in grants if g.where not in values["watchNamespaces"]}
             assert {(g.where, g.group, g.resource) for g in elsewhere} <= {
                 (NAMESPACE, "coordination.k8s.io", "leases")
@@ -293,7 +362,9 @@ def test_namespaced_install_has_no_cluster_roles_and_stays_in_its_namespaces() -
             one(
                 [d for d in inst.docs if d["metadata"].get("namespace") == ns], "ServiceAccount", account.name
             )
-    assert all(c[5] == "namespace" for c in CALLS if c[0] == "namespaced")
+    # Every call of a namespaced install is in a namespace, but the API's TokenReview (with auth
+    # kubernetes; see the test of the API's rules).
+    assert all(c[5] == "namespace" for c in CALLS if c[0] == "namespaced" and c[4] != "tokenreviews")
 
 
 def test_no_wildcards_anywhere() -> None:

@@ -124,8 +124,17 @@ def test_validation_catches_a_bad_object() -> None:
         (["--set", "api.enabled=true"], "api.enabled needs mongodb.existingSecret"),
         (
             ["--set", "api.enabled=true", "--set", "mongodb.existingSecret=m"],
-            "api.enabled needs api.tokensSecret.name",
+            "api.auth tokens needs api.tokensSecret.name",
         ),
+        (
+            ["--set", "api.enabled=true", "--set", "mongodb.existingSecret=m", "--set", "api.auth={proxy}"],
+            "api.auth proxy needs api.trustedProxies",
+        ),
+        (["--set", "api.auth={oidc}"], "/api/auth/0"),
+        (["--set", "api.auth={}"], "/api/auth"),
+        (["--set", "api.owners.owners[0].owner=Alice"], "/api/owners/owners/0/owner"),
+        (["--set", "ownerPolicy.default={Alice}"], "/ownerPolicy/default/0"),
+        (["--set", "ownerPolicy.namespaces.Team_A={alice}"], "invalid propertyName 'Team_A'"),
         (["--set", "worker.imagePullSecrets[0].name=registry"], "/worker/imagePullSecrets/0"),
     ],
 )
@@ -335,16 +344,37 @@ def test_api_deployment() -> None:
     assert tokens_file == Path(mount["mountPath"]) / "tokens.yaml"
     (volume,) = [v for v in pod["volumes"] if v["name"] == "tokens"]
     assert volume["secret"]["secretName"] == "api-tokens"
-    # No Kubernetes API access: its own ServiceAccount, no token, no binding.
-    assert pod["automountServiceAccountToken"] is False
+    # It creates resources (api.create): its own ServiceAccount's token, bound to its own role
+    # (tests/chart/test_rbac.py holds it to the calls it makes); read-only: no token, no binding.
+    assert pod["automountServiceAccountToken"] is True
     account = one(docs, "ServiceAccount", pod["serviceAccountName"])
     assert account["automountServiceAccountToken"] is False
-    bound = [
-        s["name"]
-        for b in of_kind(docs, "RoleBinding") + of_kind(docs, "ClusterRoleBinding")
-        for s in b["subjects"]
-    ]
-    assert pod["serviceAccountName"] not in bound
+
+    def bound(rendered: list[Doc]) -> list[str]:
+        bindings = of_kind(rendered, "RoleBinding") + of_kind(rendered, "ClusterRoleBinding")
+        return [
+            b["roleRef"]["name"]
+            for b in bindings
+            if pod["serviceAccountName"] in {s["name"] for s in b["subjects"]}
+        ]
+
+    assert bound(docs) == [f"{RELEASE}-api"]
+    assert (
+        env["CONTENTGEN_API_CREATE"]["value"] == "kubernetes"
+        and env["CONTENTGEN_API_AUTH"]["value"] == "tokens"
+    )
+    read_only = render({**API, "api": {**API["api"], "create": False}})
+    read_only_pod = one(read_only, "Deployment", f"{RELEASE}-api")["spec"]["template"]["spec"]
+    assert read_only_pod["automountServiceAccountToken"] is False and bound(read_only) == []
+    read_only_env = {e["name"]: e.get("value") for e in read_only_pod["containers"][0]["env"]}
+    assert read_only_env["CONTENTGEN_API_CREATE"] == "off"
+    # The owners file, from values, in a ConfigMap the pod mounts.
+    owners = {"owners": [{"owner": "alice", "groups": ["team-a"]}], "admins": {"users": ["ops@example.com"]}}
+    mapped = render({**API, "api": {**API["api"], "owners": owners}})
+    config = one(mapped, "ConfigMap", f"{RELEASE}-api-owners")
+    loaded = yaml.safe_load(config["data"]["owners.yaml"])
+    assert loaded["owners"] == owners["owners"] and loaded["admins"]["users"] == ["ops@example.com"]
+    assert env["CONTENTGEN_API_OWNERS_FILE"]["value"] == "/etc/contentgen/owners/owners.yaml"
     service = one(docs, "Service", f"{RELEASE}-api")
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
     assert service["spec"]["ports"][0]["targetPort"] == "http"
@@ -596,6 +626,8 @@ def test_install_manifest_is_the_default_install_with_crds_and_namespace() -> No
             "CustomResourceDefinition",
             "ClusterRole",
             "ClusterRoleBinding",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
         ):
             assert doc["metadata"]["namespace"] == NAMESPACE, doc["kind"]
 

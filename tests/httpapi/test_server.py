@@ -84,7 +84,9 @@ async def test_probes_and_docs(make_app: MakeApp, catalog: Catalog) -> None:
         "/api/assets/search", "/api/assets/stats", "/api/assets/{ref}/download", "/api/stream/job/{ref}",
         "/api/stream/jobs", "/api/assets/{ref}/lineage", "/api/assets/{ref}/content",
         "/api/assets/{ref}/versions/{version}", "/api/assets/{ref}/prune", "/ui/session", "/health",
-        "/health/ready",
+        "/health/ready", "/ui/config", "/api/resources", "/api/lora/train", "/api/images/generate",
+        "/api/transcribe", "/api/jobs/{ref}/rerun", "/api/jobs/{ref}/compare", "/api/jobs/{ref}/cancel",
+        "/api/assets/{ref}/transcript", "/api/assets/{ref}/manifest", "/api/assets/{ref}/source",
     }  # fmt: skip
     assert set(openapi["paths"]["/api/assets/{ref}/versions/{version}"]) == {"delete"}
     removal = openapi["components"]["schemas"]["RemovalPlan"]["properties"]

@@ -1,7 +1,7 @@
-"""What the operator and the worker were allowed to do, as the real API server's authorizers decided
-it (its audit log records each request with the decision), kept in observed-calls.json for the
-chart's RBAC test: (install mode, identity, verb, group, resource, scope). A denial fails the test
-that saw it."""
+"""What the operator, the worker and the HTTP API were allowed to do, as the real API server's
+authorizers decided it (its audit log records each request with the decision), kept in
+observed-calls.json for the chart's RBAC test: (install mode, identity, verb, group, resource,
+scope). A denial fails the test that saw it."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ def identity(user: str) -> str | None:
         return "operator"
     if user.startswith("system:serviceaccount:") and user.endswith(":contentgen-worker"):
         return "worker"
+    if user.startswith("system:serviceaccount:") and user.endswith(":contentgen-api"):
+        return "api"
     return None
 
 

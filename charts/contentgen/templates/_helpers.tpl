@@ -194,8 +194,24 @@ seccompProfile:
 {{- if not .Values.mongodb.existingSecret -}}
 {{- fail "api.enabled needs mongodb.existingSecret: the API serves the MongoDB catalog" -}}
 {{- end -}}
-{{- if not .Values.api.tokensSecret.name -}}
-{{- fail "api.enabled needs api.tokensSecret.name: a Secret holding the API's tokens file" -}}
+{{- if and (has "tokens" .Values.api.auth) (not .Values.api.tokensSecret.name) -}}
+{{- fail "api.auth tokens needs api.tokensSecret.name: a Secret holding the API's tokens file (or leave tokens out of api.auth)" -}}
+{{- end -}}
+{{- if and (has "proxy" .Values.api.auth) (not .Values.api.trustedProxies) -}}
+{{- fail "api.auth proxy needs api.trustedProxies: the proxy's addresses or CIDRs (127.0.0.1/32 for a sidecar)" -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+
+{{/* Whether the API's pod talks to the Kubernetes API (creating resources, TokenReview). */}}
+{{- define "contentgen.apiUsesKube" -}}
+{{- if or .Values.api.create (has "kubernetes" .Values.api.auth) -}}true{{- end -}}
+{{- end -}}
+
+{{/* The API's rules on the three kinds (api.create): exactly the calls tests/ records it making. */}}
+{{- define "contentgen.apiRules" -}}
+- apiGroups: ["contentgen.io"]
+  resources:
+    {{- include "contentgen.kinds" . | nindent 4 }}
+  verbs: ["create", "get", "delete"]
 {{- end -}}

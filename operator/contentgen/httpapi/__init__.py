@@ -3,7 +3,8 @@ bearer-token auth (auth.py), JSON errors (errors.py), injected services and para
 and the routes (routes/: jobs, assets, stream, health)."""
 
 from .app import create_app
-from .auth import Caller, TokenError, TokenSource, TokenTable
+from .auth import TokenError, TokenSource, TokenTable
+from .identity import Caller, Identities
 from .settings import ApiSettings
 
-__all__ = ["ApiSettings", "Caller", "TokenError", "TokenSource", "TokenTable", "create_app"]
+__all__ = ["ApiSettings", "Caller", "Identities", "TokenError", "TokenSource", "TokenTable", "create_app"]

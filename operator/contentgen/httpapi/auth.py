@@ -20,7 +20,6 @@ import hashlib
 import hmac
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -28,6 +27,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from contentgen.api.common import OWNER_PATTERN
+
+from .identity import Caller
 
 log = logging.getLogger(__name__)
 MIN_TOKEN_LENGTH = 16
@@ -66,12 +67,6 @@ class TokenFile(BaseModel):
     tokens: list[TokenEntry]
 
 
-@dataclass(frozen=True)
-class Caller:
-    owner: str
-    admin: bool = False
-
-
 def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
@@ -98,7 +93,7 @@ class TokenTable:
                 f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in exc.errors()
             )
             raise TokenError(problems) from None
-        return cls([(entry.digest(), Caller(entry.owner, entry.admin)) for entry in data.tokens])
+        return cls([(entry.digest(), Caller(entry.owner, entry.admin, via="token")) for entry in data.tokens])
 
     def authenticate(self, token: str) -> Caller | None:
         digest = _digest(token)

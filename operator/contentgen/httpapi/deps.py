@@ -11,12 +11,24 @@ from typing import Annotated, Any, Literal, Protocol
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
-from contentgen.catalog import FILTER_HELP, SORT_HELP, Catalog, Filters, Page, Sort, params, resolve
+from contentgen.catalog import (
+    FILTER_HELP,
+    SORT_HELP,
+    Catalog,
+    Filters,
+    OwnerScope,
+    Page,
+    Sort,
+    params,
+    resolve,
+)
 from contentgen.catalog.queries import DEFAULT_LIMIT, MAX_LIMIT
 from contentgen.store import ObjectStore
 
-from .auth import SESSION_COOKIE, Caller
+from .auth import SESSION_COOKIE
 from .errors import ApiError, bad_request, not_found
+from .identity import LOOPBACK_HOSTS, Caller, Identities
+from .kube import KubeUnavailable
 from .settings import ApiSettings
 
 # The catalog's vocabularies as types, so the OpenAPI document lists them (tests/httpapi checks
@@ -36,9 +48,10 @@ class Authenticator(Protocol):
 class Services:
     settings: ApiSettings
     catalog: Catalog
-    tokens: Authenticator
+    identities: Identities
     open_store: Callable[[], ObjectStore]
     sleep: Callable[[float], Awaitable[None]]
+    creator: Any = None  # creating.Creator, or None when creating is off
     _store: ObjectStore | None = field(default=None, init=False)
     _lock: Lock = field(default_factory=Lock, init=False)
 
@@ -56,7 +69,8 @@ def services(request: Request) -> Services:
 
 
 _bearer = HTTPBearer(
-    auto_error=False, description="A token from the tokens file (CONTENTGEN_API_TOKENS_FILE)."
+    auto_error=False,
+    description="A static token from the tokens file, or a Kubernetes token (auth kubernetes).",
 )
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
@@ -68,21 +82,66 @@ _session = APIKeyCookie(
 )
 
 
+def _host(request: Request) -> str:
+    host = request.headers.get("host", "")
+    return host.rsplit(":", 1)[0] if not host.endswith("]") else host
+
+
+def local_request(request: Request) -> None:
+    """Local mode answers this machine only: a loopback peer, and a Host header naming this
+    machine (a page elsewhere that renames itself to 127.0.0.1, DNS rebinding, gets nothing)."""
+    peer = request.client.host if request.client is not None else ""
+    if peer not in ("127.0.0.1", "::1", "localhost") and not peer.startswith("127."):
+        raise ApiError(403, "forbidden", "this API runs in local mode and answers this machine only")
+    if _host(request).lower() not in LOOPBACK_HOSTS:
+        raise ApiError(
+            403, "forbidden", "local mode answers requests for localhost or 127.0.0.1 only (Host header)"
+        )
+
+
+def identify(request: Request, svc: Services, token: str | None) -> Caller | None:
+    """The caller of a request (see identity.Identities), None when it names none."""
+    ids = svc.identities
+    if ids.local:
+        local_request(request)
+        return ids.local_caller()
+    found = ids.from_proxy(request.client.host if request.client is not None else None, request.headers.get)
+    if found is None and token:
+        try:
+            found = ids.from_token(token)
+        except KubeUnavailable as exc:
+            raise ApiError(503, "identity_unavailable", str(exc), {"Retry-After": "5"}) from None
+    return found
+
+
 def caller(
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     cookie: Annotated[str | None, Depends(_session)],
     svc: Annotated[Services, Depends(services)],
 ) -> Caller:
-    """The caller, from `Authorization: Bearer TOKEN` or, for browsers (images, EventSource),
-    from the UI's session cookie: the same token, checked the same way on every request."""
+    """The caller: local mode's owner; a trusted proxy's user; or from `Authorization: Bearer
+    TOKEN`, or for browsers (images, EventSource) the UI's session cookie holding the same token,
+    checked the same way on every request."""
     token = credentials.credentials if credentials is not None else cookie
-    if not token:
-        raise ApiError(
-            401, "unauthorized", "missing bearer token: send Authorization: Bearer TOKEN", _CHALLENGE
-        )
-    found = svc.tokens.authenticate(token)
+    found = identify(request, svc, token)
     if found is None:
+        if not token:
+            ways = []
+            if svc.identities.takes_tokens:
+                ways.append("send Authorization: Bearer TOKEN")
+            if svc.identities.proxies is not None:
+                ways.append("sign in through the authenticating proxy")
+            raise ApiError(401, "unauthorized", "missing bearer token: " + " or ".join(ways), _CHALLENGE)
         raise ApiError(401, "unauthorized", "unknown token", _CHALLENGE)
+    if not found.owners and not found.admin:
+        groups = f" (groups {', '.join(found.groups)})" if found.groups else ""
+        raise ApiError(
+            403,
+            "no_owner",
+            f"{found.user}{groups} acts for no owner: an administrator maps the user or a group to an "
+            "owner in the owners file (CONTENTGEN_API_OWNERS_FILE)",
+        )
     return found
 
 
@@ -90,18 +149,23 @@ CallerDep = Annotated[Caller, Depends(caller)]
 ServicesDep = Annotated[Services, Depends(services)]
 
 
-def owner_scope(who: Caller, requested: str | None) -> str | None:
-    """The owner a listing is limited to: the caller's own, or for an admin `requested` (None: all)."""
+def owner_scope(who: Caller, requested: str | None) -> OwnerScope:
+    """The owners a listing is limited to: the caller's (or one of them, `requested`); for an
+    admin `requested` (None: everyone's)."""
     if who.admin:
         return requested
-    if requested is not None and requested != who.owner:
-        raise ApiError(403, "forbidden", "owner: only an admin token may read another owner's records")
-    return who.owner
+    if requested is not None:
+        if requested not in who.owners:
+            raise ApiError(
+                403, "forbidden", f"owner: {who.user} does not act for owner {requested!r} (an admin may)"
+            )
+        return requested
+    return who.scope
 
 
-def record_scope(who: Caller) -> str | None:
-    """The owner a single record must have to be visible (None: any, for an admin)."""
-    return None if who.admin else who.owner
+def record_scope(who: Caller) -> OwnerScope:
+    """The owners a single record must have one of to be visible (None: any, for an admin)."""
+    return who.scope
 
 
 def _time(name: str, value: str | None, *, end: bool) -> datetime | None:

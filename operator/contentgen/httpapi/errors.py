@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from contentgen.catalog import CatalogUnavailable
@@ -16,9 +16,17 @@ from contentgen.catalog import CatalogUnavailable
 log = logging.getLogger(__name__)
 
 
+class FieldError(BaseModel):
+    field: str = Field(description="The field's path, e.g. spec.numImages (empty: the request as a whole).")
+    message: str
+
+
 class ErrorBody(BaseModel):
     code: str
     message: str
+    fields: list[FieldError] | None = Field(
+        default=None, description="A create's validation errors, one per field (code invalid)."
+    )
 
 
 class ErrorResponse(BaseModel):
@@ -26,12 +34,20 @@ class ErrorResponse(BaseModel):
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        fields: list[dict[str, str]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers
+        self.fields = fields
 
 
 def bad_request(param: str, problem: str) -> ApiError:
@@ -44,10 +60,14 @@ def not_found(ref: str) -> ApiError:
 
 
 def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    fields: list[dict[str, str]] | None = None,
 ) -> JSONResponse:
-    body = ErrorResponse(error=ErrorBody(code=code, message=message))
-    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+    body = ErrorResponse(error=ErrorBody(code=code, message=message, fields=fields))
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
 
 
 def _describe(error: dict[str, Any]) -> str:
@@ -62,6 +82,8 @@ _CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
 }
 
 # Documented on every route that takes parameters and needs a token.
@@ -77,7 +99,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 def install(app: FastAPI) -> None:
     async def api_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
-        return error_response(exc.status, exc.code, exc.message, exc.headers)
+        return error_response(exc.status, exc.code, exc.message, exc.headers, exc.fields)
 
     async def invalid(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

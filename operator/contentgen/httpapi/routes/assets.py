@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import mimetypes
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import FileResponse, RedirectResponse, Response
@@ -282,3 +282,190 @@ def prune(
     doc = find_record(svc, who, ref)
     plan = _planned(lambda: pruning.plan_prune(svc.catalog, svc.store(), doc, keep))
     return _carry_out(svc, plan, confirm, "api")
+
+
+# --- transcripts as timed text, a record as a manifest, a transcript's source ----------------------
+
+
+class TranscriptSegment(BaseModel):
+    start: float = Field(description="Seconds into the audio.")
+    end: float
+    speaker: str | None = Field(description="The speaker's label (A, B, ...) with speakerLabels; else null.")
+    text: str
+
+
+class TimedTranscript(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str
+    version: int
+    duration_seconds: float = Field(alias="durationSeconds")
+    speakers: list[str]
+    placeholder: bool = Field(description="True when the offline provider wrote it (not a transcript).")
+    timed: bool = Field(description="False when the provider gave no word times (the text spans the audio).")
+    segments: list[TranscriptSegment] = Field(description="Speaker turns, cut at sentence ends when long.")
+
+
+TranscriptFormat = Literal["json", "srt", "vtt", "txt"]
+
+
+@router.get(
+    "/{ref:path}/transcript",
+    summary="A transcript with timestamps and speakers: segments (JSON), SRT, WebVTT or timed text",
+    response_model=TimedTranscript,
+    responses={
+        200: {
+            "description": "format json: the segments; srt, vtt, txt: the file (with ?download=true as an "
+            "attachment named NAME-vN.srt ...).",
+            "content": {
+                "application/x-subrip": {"schema": {"type": "string"}},
+                "text/vtt": {"schema": {"type": "string"}},
+                "text/plain": {"schema": {"type": "string"}},
+            },
+        },
+        409: {"description": "No transcript yet."},
+        410: {"description": "That version's outputs were deleted."},
+    },
+)
+def transcript(
+    ref: RefPath,
+    svc: ServicesDep,
+    who: CallerDep,
+    format: Annotated[
+        TranscriptFormat, Query(description="json (segments), srt, vtt (subtitles) or txt (timed text).")
+    ] = "json",
+    version: VersionQuery = None,
+    download: Annotated[bool, Query(description="Ask the browser to save it.")] = False,
+) -> Any:
+    """Made from the provider's response kept in the store (transcript.json); no provider is asked.
+    Subtitle cues hold at most two lines of 42 characters and 7 seconds, a new one per speaker."""
+    from contentgen.catalog.downloads import transcript_of
+    from contentgen.transcripts import MEDIA_TYPES, as_json, export, read
+
+    doc = find_record(svc, who, ref)
+    if doc.get("kind") != "Transcription":
+        raise bad_request("ref", f"{doc['_id']} is a {doc.get('kind')}, not a Transcription")
+    try:
+        response, duration, number = transcript_of(doc, svc.store(), version)
+    except DownloadError as exc:
+        raise ApiError(_DOWNLOAD_STATUS.get(exc.code, 500), exc.code, str(exc)) from None
+    except ContentgenError as exc:
+        raise ApiError(502, "store_error", str(exc)) from None
+    if format == "json":
+        return {"id": doc["_id"], "version": number, **as_json(read(response, duration))}
+    text = export(response, format, duration)
+    headers = {"X-Content-Type-Options": "nosniff"}
+    if download:
+        headers["Content-Disposition"] = (
+            f'attachment; filename="{doc.get("name") or doc["_id"]}-v{number}.{format}"'
+        )
+    return Response(text, media_type=MEDIA_TYPES[format], headers=headers)
+
+
+@router.get(
+    "/{ref:path}/manifest",
+    summary="A version's settings as a manifest kubectl applies as it is",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/yaml": {"schema": {"type": "string"}}},
+            "description": "The manifest.",
+        },
+        404: {"description": "No such record, or no such version."},
+    },
+)
+def manifest(
+    ref: RefPath,
+    svc: ServicesDep,
+    who: CallerDep,
+    version: VersionQuery = None,
+    fresh: Annotated[
+        bool,
+        Query(
+            description="A new resource (the record's name with a random suffix); default: the record's own "
+            "name, so applying it where the resource exists runs the settings as a new version of it."
+        ),
+    ] = False,
+    seed: Annotated[int | None, Query(ge=0, le=4294967295, description="ImageGeneration: this seed.")] = None,
+) -> Response:
+    """apiVersion, kind, metadata (name, namespace) and the spec the version ran, without the
+    fields that say what the defaults say."""
+    from ..making import manifest_yaml
+
+    doc = find_record(svc, who, ref)
+    if seed is not None and doc.get("kind") != "ImageGeneration":
+        raise bad_request("seed", f"a {doc.get('kind')} has no seed")
+    try:
+        text = manifest_yaml(doc, version, fresh_name=fresh, seed=seed)
+    except ValueError as exc:
+        raise ApiError(404, "version_not_found", str(exc)) from None
+    return Response(text, media_type="application/yaml", headers={"X-Content-Type-Options": "nosniff"})
+
+
+_MEDIA = {
+    ".mp3",
+    ".m4a",
+    ".aac",
+    ".wav",
+    ".ogg",
+    ".oga",
+    ".opus",
+    ".flac",
+    ".mp4",
+    ".m4v",
+    ".mov",
+    ".webm",
+    ".mkv",
+}
+
+
+@router.get(
+    "/{ref:path}/source",
+    summary="The audio or video a transcription or LoRA was made from (for the web UI's player)",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The file (a local source, on a laptop: contentgen api --local); ranges served."
+        },
+        307: {"description": "To its http(s) URL, or to a presigned link when it is in this API's store."},
+        404: {"description": "No source the API can hand out (another bucket, a local file elsewhere)."},
+    },
+)
+def source(ref: RefPath, svc: ServicesDep, who: CallerDep, version: VersionQuery = None) -> Response:
+    """The version's source URL: an http(s) one is redirected to; one in the API's store is
+    presigned; a local file only by a laptop's API (auth local), and only a media file."""
+    from pathlib import Path as FilePath
+    from urllib.parse import unquote, urlparse
+
+    from contentgen.api import is_local_path
+    from contentgen.catalog.downloads import version_of
+
+    doc = find_record(svc, who, ref)
+    try:
+        chosen = version_of(doc, version) if version is not None else None
+    except DownloadError as exc:
+        raise ApiError(_DOWNLOAD_STATUS.get(exc.code, 500), exc.code, str(exc)) from None
+    versions = doc.get("versions") or []
+    picked = chosen or (versions[-1] if versions else {})
+    url = str(picked.get("sourceUrl") or doc.get("sourceUrl") or "")
+    if not url:
+        raise ApiError(404, "not_found", f"{doc['_id']} has no source")
+    if url.startswith(("http://", "https://")):
+        return RedirectResponse(url, status_code=307)
+    store = svc.store()
+    if url.startswith("s3://"):
+        if not store.owns(url):
+            raise ApiError(
+                404, "not_found", f"the source {url} is not in this API's store: it cannot be played here"
+            )
+        try:
+            signed = sign(store, url, DEFAULT_EXPIRES)
+        except DownloadError as exc:
+            raise ApiError(_DOWNLOAD_STATUS.get(exc.code, 500), exc.code, str(exc)) from None
+        return RedirectResponse(signed.url, status_code=307)
+    if is_local_path(url) and svc.identities.local:
+        path = FilePath(unquote(urlparse(url).path) if url.startswith("file://") else url).expanduser()
+        if path.suffix.lower() in _MEDIA and path.is_file():
+            media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            return FileResponse(path, media_type=media, headers=_CONTENT_HEADERS)
+    raise ApiError(404, "not_found", f"the source {url} cannot be played from here")

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from ..auth import MIN_TOKEN_LENGTH, SESSION_COOKIE
 from ..deps import CallerDep, ServicesDep
 from ..errors import ERROR_RESPONSES, ApiError
+from ..kube import KubeUnavailable
 
 router = APIRouter(tags=["ui"])
 SESSION_SECONDS = 12 * 3600
@@ -33,8 +34,32 @@ class Login(BaseModel):
 
 
 class Session(BaseModel):
-    owner: str
-    admin: bool
+    owner: str = Field(description="The owner it acts for by default (what a create uses).")
+    owners: list[str] = Field(description="Every owner it acts for.")
+    admin: bool = Field(description="Sees every owner's records.")
+    user: str = Field(description="Who, as the identity's source names it.")
+    via: str = Field(description="token, proxy, kubernetes or local.")
+
+
+class UiConfig(BaseModel):
+    """How the web UI signs in and what it may offer (no login needed to read it)."""
+
+    auth: list[str] = Field(description="CONTENTGEN_API_AUTH: tokens, proxy, kubernetes, or local.")
+    tokens: bool = Field(description="A token may be pasted to sign in (auth tokens or kubernetes).")
+    logout_url: str = Field(alias="logoutUrl", description="Where Log out goes for proxy sessions ('' none).")
+    create: str = Field(description="kubernetes, local or off: whether (and how) things are made.")
+    default_namespace: str = Field(alias="defaultNamespace")
+    version: str
+
+
+def _session(who: Any) -> dict[str, Any]:
+    return {
+        "owner": who.owner,
+        "owners": list(who.owners),
+        "admin": who.admin,
+        "user": who.user,
+        "via": who.via,
+    }
 
 
 @router.get("/", include_in_schema=False)
@@ -53,10 +78,15 @@ def page() -> HTMLResponse:
 )
 def login(body: Login, request: Request, svc: ServicesDep) -> JSONResponse:
     """JSON only (a cross-site form cannot send it), and the cookie is SameSite=Strict."""
-    found = svc.tokens.authenticate(body.token)
+    if not svc.identities.takes_tokens:
+        raise ApiError(400, "bad_request", "this server takes no tokens: sign in through its proxy")
+    try:
+        found = svc.identities.from_token(body.token)
+    except KubeUnavailable as exc:
+        raise ApiError(503, "identity_unavailable", str(exc)) from None
     if found is None:
         raise ApiError(401, "unauthorized", "unknown token")
-    response = JSONResponse(Session(owner=found.owner, admin=found.admin).model_dump())
+    response = JSONResponse(_session(found))
     secure = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
     response.set_cookie(
         SESSION_COOKIE,
@@ -72,7 +102,33 @@ def login(body: Login, request: Request, svc: ServicesDep) -> JSONResponse:
 
 @router.get("/ui/session", response_model=Session, summary="Who the session is", responses=ERROR_RESPONSES)
 def whoami(who: CallerDep) -> dict[str, Any]:
-    return {"owner": who.owner, "admin": who.admin}
+    return _session(who)
+
+
+@router.get("/ui/config", response_model=UiConfig, summary="How the web UI signs in (no login needed)")
+def config(svc: ServicesDep) -> dict[str, Any]:
+    from contentgen import __version__
+
+    from ..creating import KubeCreator, LocalCreator
+
+    creator = svc.creator
+    create = (
+        "kubernetes"
+        if isinstance(creator, KubeCreator)
+        else "local"
+        if isinstance(creator, LocalCreator)
+        else "off"
+    )
+    if creator is not None and create == "off":
+        create = "local" if getattr(creator, "local", False) else "kubernetes"
+    return {
+        "auth": list(svc.identities.modes),
+        "tokens": svc.identities.takes_tokens,
+        "logoutUrl": svc.settings.api_logout_url,
+        "create": create,
+        "defaultNamespace": svc.settings.api_default_namespace,
+        "version": __version__,
+    }
 
 
 @router.delete("/ui/session", status_code=204, summary="Log the web UI out")

@@ -1,0 +1,417 @@
+"""Making what a create asks for (making.py says what), in one of two ways:
+
+- in a cluster (KubeCreator): the custom resource is created through the Kubernetes API as the
+  API's own ServiceAccount, which may create, get and delete the three kinds and nothing else;
+  the operator runs it like any other. The caller never gets Kubernetes rights: which owner it may
+  name is the API's check (identity.py), which owners a namespace allows is the admission
+  policy's (and the operator's). Cancel and delete delete the resource (with its uid as a
+  precondition, so a newer resource of the same name is never touched): the operator stops its
+  Job and the provider's work, and keeps or removes the outputs by its deletionPolicy.
+- on a laptop (LocalCreator): the run happens in this process, as `contentgen run` does it (a
+  stable uid from kind, namespace and name; the record written before it starts, then its
+  progress, then its outcome), one run at a time, in the order asked.
+
+Both are idempotent by name: the same name with the same spec answers with what exists; with
+another spec, Conflict.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import shutil
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from contentgen.api import KINDS, Resource, now
+from contentgen.catalog import Catalog
+from contentgen.catalog.document import ResourceState, catalog_document
+from contentgen.errors import ContentgenError, PermanentError
+from contentgen.store import ObjectStore
+
+from .kube import Kube, KubeError
+from .making import FieldProblem, Invalid, Wanted, check, normalized
+
+log = logging.getLogger(__name__)
+
+
+class Conflict(Exception):
+    """The name is taken by something else (409)."""
+
+
+class Refused(Exception):
+    """The cluster refused the create: its RBAC or its admission policy (403); the message says."""
+
+
+class Gone(Exception):
+    """The resource is not there (any more) to act on (404/409, the message says)."""
+
+
+@dataclass(frozen=True)
+class Made:
+    uid: str
+    kind: str
+    name: str
+    namespace: str
+    owner: str
+    created: bool  # False: it existed already with this spec (an idempotent repeat)
+    manifest: dict[str, Any]
+
+    def wire(self) -> dict[str, Any]:
+        return {
+            "jobId": self.uid,
+            "kind": self.kind,
+            "name": self.name,
+            "namespace": self.namespace,
+            "owner": self.owner,
+            "created": self.created,
+            "record": f"/api/jobs/{self.uid}",
+            "stream": f"/api/stream/job/{self.uid}",
+            "manifest": self.manifest,
+        }
+
+
+class Creator(Protocol):
+    local: bool  # whether a run's local allowances apply (a local file as source)
+
+    def create(self, wanted: Wanted) -> Made: ...
+
+    def cancel(self, doc: dict[str, Any], by: str) -> str: ...
+
+    def delete(self, doc: dict[str, Any], by: str) -> str: ...
+
+
+def _same(kind: str, existing: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    """The top-level spec fields that differ (defaults filled in on both sides)."""
+    a, b = normalized(kind, existing), normalized(kind, wanted)
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
+def _taken(wanted: Wanted, differs: list[str]) -> Conflict:
+    what = f"{wanted.kind} {wanted.namespace}/{wanted.name}"
+    if differs:
+        fields = ", ".join(f"spec.{f}" for f in differs)
+        return Conflict(
+            f"metadata.name: {what} exists with another spec ({fields} differ): choose another name, "
+            "or delete it first"
+        )
+    return Conflict(f"metadata.name: {what} exists already and is not yours to reuse: choose another name")
+
+
+# --- in a cluster ---------------------------------------------------------------------------------
+
+
+class KubeCreator:
+    local = False
+
+    def __init__(self, kube: Kube) -> None:
+        self.kube = kube
+
+    @staticmethod
+    def _path(kind: str, namespace: str, name: str = "") -> str:
+        plural = KINDS[kind].plural
+        base = f"/apis/contentgen.io/v1alpha1/namespaces/{namespace}/{plural}"
+        return f"{base}/{name}" if name else base
+
+    def create(self, wanted: Wanted) -> Made:
+        manifest = wanted.manifest()
+        try:
+            made = self.kube.create(self._path(wanted.kind, wanted.namespace), manifest)
+            return self._made(made, created=True)
+        except KubeError as exc:
+            if exc.status != 409 or exc.reason != "AlreadyExists":
+                raise _translated(exc, wanted) from None
+        try:
+            existing = self.kube.get(self._path(wanted.kind, wanted.namespace, wanted.name))
+        except KubeError as exc:
+            raise _translated(exc, wanted) from None
+        spec = existing.get("spec") or {}
+        if spec.get("owner") != wanted.owner:
+            raise _taken(wanted, [])
+        differs = _same(wanted.kind, spec, wanted.spec)
+        if differs:
+            raise _taken(wanted, differs)
+        return self._made(existing, created=False)
+
+    @staticmethod
+    def _made(obj: dict[str, Any], *, created: bool) -> Made:
+        meta = obj.get("metadata") or {}
+        manifest = {
+            "apiVersion": obj.get("apiVersion"),
+            "kind": obj.get("kind"),
+            "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace")},
+            "spec": obj.get("spec") or {},
+        }
+        return Made(
+            str(meta.get("uid")),
+            str(obj.get("kind")),
+            str(meta.get("name")),
+            str(meta.get("namespace")),
+            str((obj.get("spec") or {}).get("owner", "")),
+            created,
+            manifest,
+        )
+
+    def _delete(self, doc: dict[str, Any]) -> None:
+        path = self._path(str(doc["kind"]), str(doc["namespace"]), str(doc["name"]))
+        body = {
+            "apiVersion": "v1",
+            "kind": "DeleteOptions",
+            "propagationPolicy": "Background",
+            "preconditions": {"uid": doc["_id"]},  # never a newer resource of the same name
+        }
+        try:
+            self.kube.request("DELETE", path, body)
+        except KubeError as exc:
+            if exc.status == 404 or (exc.status == 409 and "precondition" in exc.message.lower()):
+                raise Gone(
+                    f"the {doc['kind']} {doc['namespace']}/{doc['name']} of this record is gone already "
+                    "(its record shows what it made)"
+                ) from None
+            raise _translated(exc, None) from None
+
+    def cancel(self, doc: dict[str, Any], by: str) -> str:
+        self._delete(doc)
+        return (
+            f"deleted {doc['kind']} {doc['namespace']}/{doc['name']}: the operator stops its Job and cancels "
+            "its provider requests where the provider allows; what earlier runs made stays (deletionPolicy "
+            f"{(doc.get('spec') or {}).get('deletionPolicy', 'Retain')})"
+        )
+
+    def delete(self, doc: dict[str, Any], by: str) -> str:
+        self._delete(doc)
+        policy = (doc.get("spec") or {}).get("deletionPolicy", "Retain")
+        kept = "its outputs are kept (Retain)" if policy != "Delete" else "its outputs are removed (Delete)"
+        return f"deleted {doc['kind']} {doc['namespace']}/{doc['name']}; {kept}"
+
+
+def _translated(exc: KubeError, wanted: Wanted | None) -> Exception:
+    """The API server's refusal as this API's error: admission's field errors as Invalid."""
+    if exc.status == 422:
+        causes = exc.causes()
+        if causes:
+            return Invalid([FieldProblem(str(c.get("field", "")), str(c.get("message", ""))) for c in causes])
+        return Invalid([FieldProblem("", exc.message)])
+    if exc.status == 403:
+        return Refused(exc.message)
+    if exc.status == 404 and wanted is not None:
+        return Gone(f"metadata.namespace: there is no namespace {wanted.namespace!r} in the cluster")
+    if exc.status == 409:
+        return Conflict(exc.message)
+    return Refused(f"the Kubernetes API answered {exc.status}: {exc.message}")
+
+
+# --- on a laptop ----------------------------------------------------------------------------------
+
+
+class RunCancelled(PermanentError):
+    """A local run stopped on request, before any provider work was paid for."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason="Cancelled")
+
+
+@dataclass
+class _Run:
+    snapshot: Any
+    provider: str
+    cancel: threading.Event
+    started: bool = False
+    billed: Callable[[], bool] = lambda: False
+
+
+class LocalCreator:
+    """Local runs, one at a time in a worker thread; see the module docstring."""
+
+    local = True
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        store: Callable[[], ObjectStore],
+        *,
+        offline: bool = False,
+        settings: Any = None,
+    ) -> None:
+        from contentgen.pipeline.settings import PipelineSettings
+
+        self.catalog, self.store, self.offline = catalog, store, offline
+        self.settings = settings or PipelineSettings()
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._runs: dict[str, _Run] = {}
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._work, name="local-runs", daemon=True)
+        self._thread.start()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop after the run under way (queued ones are cancelled)."""
+        with self._lock:
+            for run in self._runs.values():
+                run.cancel.set()
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def busy(self) -> bool:
+        with self._lock:
+            return bool(self._runs)
+
+    def create(self, wanted: Wanted) -> Made:
+        from contentgen.api.manifests import Document
+        from contentgen.api.validation import validate_document
+        from contentgen.pipeline.local_run import local_uid, snapshot_for
+
+        uid = local_uid(wanted.kind, wanted.namespace, wanted.name)
+        existing = self.catalog.get(uid)
+        if existing is not None and not existing.get("deleted"):
+            if existing.get("owner") != wanted.owner:
+                raise _taken(wanted, [])
+            differs = _same(wanted.kind, existing.get("spec") or {}, wanted.spec)
+            if differs:
+                raise _taken(wanted, differs)
+            return Made(
+                uid, wanted.kind, wanted.name, wanted.namespace, wanted.owner, False, wanted.manifest()
+            )
+        outcome = validate_document(Document("request", 1, wanted.manifest()), local=True)
+        if outcome.resource is None:
+            raise Invalid([FieldProblem(p.path, p.reason) for p in outcome.problems])
+        resource: Resource[Any] = outcome.resource
+        try:
+            snapshot = snapshot_for(resource, self.store(), existing)
+        except (ValueError, ContentgenError) as exc:
+            raise Invalid([FieldProblem("spec.loras", str(exc))]) from None
+        provider = "offline" if self.offline else str(snapshot.spec["provider"])
+        if self.offline:
+            snapshot.spec["provider"] = "offline"
+        with self._lock:
+            if uid in self._runs:  # asked twice at once: the first one stands
+                return Made(
+                    uid, wanted.kind, wanted.name, wanted.namespace, wanted.owner, False, wanted.manifest()
+                )
+            self._runs[uid] = _Run(snapshot, provider, threading.Event())
+        self._record_queued(snapshot)
+        self._queue.put(uid)
+        return Made(uid, wanted.kind, wanted.name, wanted.namespace, wanted.owner, True, wanted.manifest())
+
+    def _record_queued(self, snapshot: Any) -> None:
+        at = now()
+        message = "waiting for the local run before it (one at a time on this machine)"
+        status = {
+            "phase": "Pending",
+            "message": message,
+            "observedGeneration": snapshot.generation,
+            "runVersion": snapshot.version,
+            "conditions": [{"type": "Ready", "status": "False", "reason": "Queued", "message": message}],
+        }
+
+        def change(previous: dict[str, Any] | None) -> dict[str, Any]:
+            state = ResourceState(
+                kind=snapshot.kind,
+                name=snapshot.name,
+                namespace=snapshot.namespace,
+                uid=snapshot.uid,
+                generation=snapshot.generation,
+                spec=snapshot.spec,
+                status=status,
+                created_at=(previous or {}).get("createdAt") or at,
+            )
+            return catalog_document(state, now=at, origin="local", previous=previous, revive=True)
+
+        self.catalog.modify(snapshot.uid, change)
+
+    def _work(self) -> None:
+        while True:
+            uid = self._queue.get()
+            if uid is None:
+                return
+            with self._lock:
+                run = self._runs.get(uid)
+            if run is None:
+                continue
+            try:
+                self._run(run)
+            except Exception:  # the record says what happened; the worker goes on
+                log.exception("local run %s", uid)
+            finally:
+                with self._lock:
+                    self._runs.pop(uid, None)
+
+    def _run(self, run: _Run) -> None:
+        from contentgen.pipeline.context import RunContext
+        from contentgen.pipeline.local_run import CatalogProgress, record_run, record_start
+        from contentgen.pipeline.runner import execute, failure
+
+        snapshot, store, settings = run.snapshot, self.store(), self.settings
+        started = now()
+        if run.cancel.is_set():
+            cancelled = failure(RunCancelled("cancelled before it started"))
+            record_run(
+                self.catalog, snapshot, started, now(), failure=cancelled, prices=settings.prices, store=store
+            )
+            return
+        record_start(self.catalog, snapshot, started, settings.prices, store)
+        work_dir = settings.work_dir / snapshot.uid
+        progress = CatalogProgress(self.catalog, snapshot, warn=lambda text: log.warning("%s", text))
+        ctx: Any = None
+        last_stage = [""]
+
+        def report(stage: str, percent: float, message: str = "") -> None:
+            # Cancelled at a stage's start, and only while nothing was paid for: a request sent to
+            # a provider is finished and its output kept.
+            if run.cancel.is_set() and stage != last_stage[0] and ctx is not None and ctx.usage == []:
+                raise RunCancelled(f"cancelled before the {stage} stage; nothing was sent to a provider")
+            last_stage[0] = stage
+            progress(stage, percent, message)
+
+        ctx = RunContext(snapshot, store, settings, work_dir, report, local=True, provider=run.provider)
+        run.billed = lambda: ctx.usage != []
+        run.started = True
+        try:
+            result = execute(ctx)
+        except ContentgenError as exc:
+            failed = failure(exc, ctx.priced_usage())
+            record_run(
+                self.catalog, snapshot, started, now(), failure=failed, prices=settings.prices, store=store
+            )
+        else:
+            record_run(
+                self.catalog, snapshot, started, now(), result=result, prices=settings.prices, store=store
+            )
+        finally:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+    def cancel(self, doc: dict[str, Any], by: str) -> str:
+        with self._lock:
+            run = self._runs.get(doc["_id"])
+            if run is None:
+                phase = (doc.get("latestRun") or {}).get("phase")
+                raise Gone(f"its latest run is {phase}: there is nothing to cancel")
+            if run.started and run.billed():
+                raise Conflict(
+                    "its provider request is under way: a local run is not stopped once a provider was "
+                    "paid (its output is kept); it ends by itself"
+                )
+            run.cancel.set()
+        return "cancelled: the run stops at its next stage (before any provider request)"
+
+    def delete(self, doc: dict[str, Any], by: str) -> str:
+        from contentgen.catalog import pruning
+
+        with self._lock:
+            if doc["_id"] in self._runs:
+                raise Conflict("its run is under way or queued: cancel it first, then delete")
+        policy = (doc.get("spec") or {}).get("deletionPolicy", "Retain")
+        if policy == "Delete":
+            store = self.store()
+            plan = pruning.plan_record(self.catalog, store, doc)
+            removed = pruning.erase(store, plan)
+            pruning.record(self.catalog, plan, when=now(), by=by)
+            return f"deleted {doc['namespace']}/{doc['name']}: {removed} stored object(s) removed (Delete)"
+        self.catalog.mark_deleted(doc["_id"], now(), policy=policy, outputs_kept=True, by=by)
+        return f"deleted {doc['namespace']}/{doc['name']}: its outputs are kept (Retain)"
+
+
+def make(creator: Creator, wanted: Wanted) -> Made:
+    """Validate `wanted` (with the creator's allowances), then create it."""
+    return creator.create(check(wanted, local=creator.local))

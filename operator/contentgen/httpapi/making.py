@@ -1,0 +1,484 @@
+"""What a create asks for, as a custom resource: pure functions from requests to manifests.
+
+- the kind-generic request is a manifest itself (`kind`, `metadata.name`/`namespace`, `spec`);
+- the seeds' routes take the predecessor's request shapes (`POST /api/lora/train`,
+  `/api/images/generate`, `/api/transcribe`), translated here field by field;
+- a re-run is a new resource with a version's spec snapshot (optionally a new seed);
+- a comparison is one ImageGeneration per LoRA version, the same prompt and seed, each pinning its
+  version (`loraRef.version`).
+
+Every manifest is validated exactly as `contentgen validate` does (api/validation.py), so a
+create that would fail admission fails here first, with the same field paths and messages.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from contentgen.api import API_VERSION, KINDS
+from contentgen.api.common import NAME_PATTERN, OWNER_PATTERN
+from contentgen.api.manifests import Document
+from contentgen.api.resource import DNS_LABEL_PATTERN
+from contentgen.api.validation import validate_document
+
+ANNOTATION_CREATED_BY = "contentgen.io/created-by"
+ANNOTATION_RERUN_OF = "contentgen.io/rerun-of"
+MAX_SEED = 4294967295
+NAME_PREFIX = {"LoraTraining": "lora", "ImageGeneration": "image", "Transcription": "transcript"}
+KindName = Literal["LoraTraining", "ImageGeneration", "Transcription"]
+Name = Annotated[str, Field(min_length=1, max_length=253, pattern=NAME_PATTERN)]
+Namespace = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN)]
+Owner = Annotated[str, Field(max_length=63, pattern=OWNER_PATTERN)]
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    field: str
+    message: str
+
+    def wire(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class Invalid(ValueError):
+    """A request that would not be admitted: its problems, each naming the field."""
+
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        super().__init__("; ".join(f"{p.field}: {p.message}" if p.field else p.message for p in problems))
+        self.problems = problems
+
+
+@dataclass
+class Wanted:
+    """A resource to create."""
+
+    kind: str
+    name: str
+    namespace: str
+    spec: dict[str, Any]
+    annotations: dict[str, str] = field(default_factory=dict)
+    named_by_client: bool = True
+
+    @property
+    def owner(self) -> str:
+        return str(self.spec.get("owner", ""))
+
+    def manifest(self) -> dict[str, Any]:
+        metadata: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
+        if self.annotations:
+            metadata["annotations"] = dict(self.annotations)
+        return {"apiVersion": API_VERSION, "kind": self.kind, "metadata": metadata, "spec": self.spec}
+
+
+def new_name(kind: str, base: str = "") -> str:
+    """A fresh name: `base` (or the kind's prefix) and six random hex digits."""
+    stem = re.sub(r"[^a-z0-9-]+", "-", (base or NAME_PREFIX.get(kind, "resource")).lower()).strip("-")
+    return f"{stem[:200].rstrip('-') or NAME_PREFIX.get(kind, 'resource')}-{secrets.token_hex(3)}"
+
+
+def check(wanted: Wanted, *, local: bool) -> Wanted:
+    """`wanted` if it is a valid resource (as admission and `contentgen validate` judge it, with a
+    local run's allowances when `local`); Invalid naming every problem otherwise."""
+    outcome = validate_document(
+        Document("request", 1, json.loads(json.dumps(wanted.manifest()))), local=local
+    )
+    if outcome.problems:
+        raise Invalid([FieldProblem(p.path, p.reason) for p in outcome.problems])
+    return wanted
+
+
+def normalized(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """A spec with every default filled in, to compare two specs for the same meaning."""
+    model = KINDS[kind].spec
+    try:
+        return model.model_validate_json(json.dumps(spec)).model_dump(mode="json", by_alias=True)
+    except ValueError:
+        return spec
+
+
+def minimal(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """A spec without the fields that say what the default says (for readable manifests)."""
+    model = KINDS[kind].spec
+    try:
+        parsed = model.model_validate_json(json.dumps(spec))
+    except ValueError:
+        return spec
+    kept = parsed.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    kept["owner"] = parsed.owner  # required, and the first thing a reader looks for
+    return {"owner": kept.pop("owner"), **kept}
+
+
+# --- the kind-generic request -------------------------------------------------------------------
+
+
+class RequestMetadata(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = Field(
+        default=None,
+        description="The resource's name: creating it again with the same spec answers 200 with the "
+        "one that exists (idempotent); with another spec 409. Unset: a fresh name (not idempotent).",
+    )
+    namespace: Namespace | None = Field(
+        default=None, description="Default: the API's CONTENTGEN_API_DEFAULT_NAMESPACE."
+    )
+
+
+class ResourceRequest(BaseModel):
+    """A LoraTraining, ImageGeneration or Transcription as in a manifest (see the API reference);
+    `spec.owner` defaults to the caller's owner."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    api_version: Literal["contentgen.io/v1alpha1"] = Field(
+        default="contentgen.io/v1alpha1", alias="apiVersion"
+    )
+    kind: KindName
+    metadata: RequestMetadata = Field(default_factory=RequestMetadata)
+    spec: dict[str, Any] = Field(
+        description="The kind's spec, exactly as in a manifest (e.g. ImageGeneration: prompt, model, "
+        "numImages, imageSize, seed, negativePrompt, loras, provider, tags, description)."
+    )
+
+
+def from_request(request: ResourceRequest, owner: str, namespace: str) -> Wanted:
+    spec = dict(request.spec)
+    spec.setdefault("owner", owner)
+    name = request.metadata.name
+    return Wanted(
+        request.kind,
+        name or new_name(request.kind),
+        request.metadata.namespace or namespace,
+        spec,
+        named_by_client=name is not None,
+    )
+
+
+# --- the seeds' request shapes ------------------------------------------------------------------
+
+
+class SeedMetadata(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default=[], max_length=20)
+    description: Annotated[str, Field(max_length=1000)] = ""
+
+
+class SeedCommon(BaseModel):
+    """Fields every seed route takes (the predecessor's names; contentgen's own next to them)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    user_id: Owner | None = Field(
+        default=None,
+        alias="userId",
+        description="The owner (default: the caller's); one the caller acts for.",
+    )
+    name: Name | None = Field(default=None, description="The resource's name (idempotent); default: fresh.")
+    namespace: Namespace | None = None
+    provider: Literal["fal", "assemblyai", "offline"] | None = Field(
+        default=None, description="Default: the kind's (fal, or assemblyai for transcriptions)."
+    )
+    metadata: SeedMetadata = Field(default_factory=SeedMetadata, description="tags and description.")
+
+
+class LoraTrainRequest(SeedCommon):
+    """The predecessor's `POST /api/lora/train`."""
+
+    video_url: Annotated[str, Field(min_length=1, max_length=2048)] = Field(alias="videoUrl")
+    lora_name: Annotated[str, Field(min_length=1, max_length=253)] | None = Field(
+        default=None,
+        alias="loraName",
+        description="Becomes the resource's name, lowercased, other characters as '-' (jesse_avatar: "
+        "jesse-avatar).",
+    )
+    trigger: Annotated[str, Field(min_length=1, max_length=32)] = Field(
+        description="The trigger word (the spec's triggerWord)."
+    )
+    steps: Annotated[int, Field(ge=100, le=10000)] | None = None
+    learning_rate: Annotated[float, Field(gt=0, le=0.01)] | None = None
+
+
+class SeedLora(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: Annotated[str, Field(min_length=1, max_length=2048)] = Field(
+        description="The weights: an https:// or s3:// URL (a LoRA's latestModelUri)."
+    )
+    scale: Annotated[float, Field(ge=0, le=2)] = 1.0
+
+
+class SeedInputs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: Annotated[str, Field(min_length=1, max_length=4000)]
+    negative_prompt: Annotated[str, Field(max_length=4000)] = ""
+    num_images: Annotated[int, Field(ge=1, le=8)] | None = None
+    image_size: str | None = None
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
+    loras: list[SeedLora] = Field(default=[], max_length=5)
+
+
+class ImagesGenerateRequest(SeedCommon):
+    """The predecessor's `POST /api/images/generate`."""
+
+    model: Literal["flux-pro", "flux-dev", "flux-schnell", "flux-lora"] | None = None
+    inputs: SeedInputs
+
+
+class TranscribeRequest(SeedCommon):
+    """The predecessor's `POST /api/transcribe` (audioUrl; url and videoUrl are taken too)."""
+
+    audio_url: Annotated[str, Field(min_length=1, max_length=2048)] | None = Field(
+        default=None, alias="audioUrl"
+    )
+    url: Annotated[str, Field(min_length=1, max_length=2048)] | None = None
+    video_url: Annotated[str, Field(min_length=1, max_length=2048)] | None = Field(
+        default=None, alias="videoUrl"
+    )
+    language_code: str | None = None
+    speaker_labels: bool = False
+
+
+def _common(request: SeedCommon, spec: dict[str, Any], owner: str) -> dict[str, Any]:
+    spec = {"owner": request.user_id or owner, **spec}
+    if request.provider:
+        spec["provider"] = request.provider
+    if request.metadata.tags:
+        spec["tags"] = list(request.metadata.tags)
+    if request.metadata.description:
+        spec["description"] = request.metadata.description
+    return spec
+
+
+def _dns(name: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+
+
+def from_lora_train(request: LoraTrainRequest, owner: str, namespace: str) -> Wanted:
+    training: dict[str, Any] = {}
+    if request.steps is not None:
+        training["steps"] = request.steps
+    if request.learning_rate is not None:
+        training["learningRate"] = request.learning_rate
+    spec: dict[str, Any] = {"source": {"url": request.video_url}, "triggerWord": request.trigger}
+    if training:
+        spec["training"] = training
+    name = request.name or (_dns(request.lora_name) if request.lora_name else None)
+    if request.lora_name and not name:
+        raise Invalid([FieldProblem("loraName", "has no letter or digit to make a name of")])
+    return Wanted(
+        "LoraTraining",
+        name or new_name("LoraTraining"),
+        request.namespace or namespace,
+        _common(request, spec, owner),
+        named_by_client=name is not None,
+    )
+
+
+def from_images_generate(request: ImagesGenerateRequest, owner: str, namespace: str) -> Wanted:
+    inputs = request.inputs
+    spec: dict[str, Any] = {"prompt": inputs.prompt}
+    if inputs.negative_prompt:
+        spec["negativePrompt"] = inputs.negative_prompt
+    model = request.model or ("flux-lora" if inputs.loras else None)
+    if model:
+        spec["model"] = model
+    if inputs.num_images is not None:
+        spec["numImages"] = inputs.num_images
+    if inputs.image_size is not None:
+        spec["imageSize"] = inputs.image_size
+    if inputs.seed is not None:
+        spec["seed"] = inputs.seed
+    if inputs.loras:
+        spec["loras"] = [{"url": lora.path, "scale": lora.scale} for lora in inputs.loras]
+    return Wanted(
+        "ImageGeneration",
+        request.name or new_name("ImageGeneration"),
+        request.namespace or namespace,
+        _common(request, spec, owner),
+        named_by_client=request.name is not None,
+    )
+
+
+def from_transcribe(request: TranscribeRequest, owner: str, namespace: str) -> Wanted:
+    url = request.audio_url or request.url or request.video_url
+    if not url:
+        raise Invalid([FieldProblem("audioUrl", "required; give the audio or video to transcribe")])
+    spec: dict[str, Any] = {"source": {"url": url}}
+    if request.language_code is not None:
+        spec["languageCode"] = request.language_code
+    if request.speaker_labels:
+        spec["speakerLabels"] = True
+    return Wanted(
+        "Transcription",
+        request.name or new_name("Transcription"),
+        request.namespace or namespace,
+        _common(request, spec, owner),
+        named_by_client=request.name is not None,
+    )
+
+
+# --- re-runs, comparisons, manifests -------------------------------------------------------------
+
+
+class RerunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    version: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="The version whose settings to run again (default: the latest usable)."
+    )
+    new_seed: bool = Field(
+        default=False,
+        alias="newSeed",
+        description="ImageGeneration: the same settings with a new random seed.",
+    )
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = Field(
+        default=None, description="ImageGeneration: this seed instead."
+    )
+    name: Name | None = Field(
+        default=None,
+        description="The new resource's name (idempotent); default: the record's name and a suffix.",
+    )
+    namespace: Namespace | None = Field(default=None, description="Default: the record's namespace.")
+
+
+def settings_of(doc: dict[str, Any], version: int | None) -> tuple[dict[str, Any], int]:
+    """The spec a version ran (its snapshot) and its number; without versions, the record's spec
+    (0). ValueError naming the versions there are."""
+    versions = doc.get("versions") or []
+    if version is not None:
+        found = next((v for v in versions if int(v.get("version") or 0) == version), None)
+        if found is None:
+            have = ", ".join(f"v{v['version']}" for v in versions) or "none"
+            raise ValueError(
+                f"version: {doc['_id']} has no usable version {version} (usable versions: {have})"
+            )
+        return dict(found.get("spec") or doc.get("spec") or {}), version
+    if versions and versions[-1].get("spec"):
+        return dict(versions[-1]["spec"]), int(versions[-1]["version"])
+    return dict(doc.get("spec") or {}), 0
+
+
+def rerun(doc: dict[str, Any], request: RerunRequest, *, seed_source: Any = secrets) -> Wanted:
+    """A new resource with the settings of one of `doc`'s versions (see RerunRequest)."""
+    kind = str(doc["kind"])
+    spec, number = settings_of(doc, request.version)
+    if request.new_seed or request.seed is not None:
+        if kind != "ImageGeneration":
+            raise Invalid([FieldProblem("seed", f"a {kind} has no seed; only an ImageGeneration does")])
+        spec["seed"] = request.seed if request.seed is not None else seed_source.randbelow(MAX_SEED + 1)
+    annotations = {ANNOTATION_RERUN_OF: f"{doc['_id']}/v{number}" if number else str(doc["_id"])}
+    return Wanted(
+        kind,
+        request.name or new_name(kind, str(doc.get("name") or "")),
+        request.namespace or str(doc.get("namespace") or "default"),
+        spec,
+        annotations,
+        named_by_client=request.name is not None,
+    )
+
+
+class CompareRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    prompt: Annotated[str, Field(min_length=1, max_length=4000)] = Field(
+        description="The same prompt for every version; put the trigger word in it."
+    )
+    versions: list[Annotated[int, Field(ge=1)]] | None = Field(
+        default=None,
+        max_length=8,
+        description="The versions to compare (default: every usable one, up to 8).",
+    )
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = Field(
+        default=None, description="The same seed for every version (default: one random seed)."
+    )
+    scale: Annotated[float, Field(ge=0, le=2)] = 1.0
+    image_size: Literal[
+        "square_hd", "square", "portrait_4_3", "portrait_16_9", "landscape_4_3", "landscape_16_9"
+    ] = Field(default="square", alias="imageSize")
+    num_images: Annotated[int, Field(ge=1, le=4)] = Field(default=1, alias="numImages")
+    provider: Literal["fal", "offline"] | None = Field(
+        default=None, description="Default: offline when the LoRA was made offline, else fal."
+    )
+
+
+def compare(
+    doc: dict[str, Any], request: CompareRequest, *, seed_source: Any = secrets
+) -> tuple[str, list[Wanted]]:
+    """One ImageGeneration per version of the LoRA `doc`, tagged `compare-ID` (ID returned), each
+    pinning its version by loraRef, with the same prompt, seed and size."""
+    if doc.get("kind") != "LoraTraining":
+        raise Invalid(
+            [FieldProblem("", f"{doc['_id']} is a {doc.get('kind')}: only a LoRA's versions compare")]
+        )
+    usable = [int(v["version"]) for v in doc.get("versions") or []]
+    if not usable:
+        raise Invalid([FieldProblem("versions", f"{doc['_id']} has no usable version yet")])
+    chosen = request.versions if request.versions is not None else usable[-8:]
+    missing = [n for n in chosen if n not in usable]
+    if missing:
+        have = ", ".join(f"v{n}" for n in usable)
+        raise Invalid([FieldProblem("versions", f"no usable version {missing[0]} (usable versions: {have})")])
+    if doc.get("deleted"):
+        raise Invalid([FieldProblem("", "the LoraTraining was deleted: a loraRef cannot name it any more")])
+    seed = request.seed if request.seed is not None else seed_source.randbelow(MAX_SEED + 1)
+    token = secrets.token_hex(3)
+    provider = request.provider or (
+        "offline" if doc.get("placeholder") or doc.get("provider") == "offline" else "fal"
+    )
+    name = str(doc["name"])
+    wanted = []
+    for number in dict.fromkeys(chosen):
+        spec = {
+            "owner": doc["owner"],
+            "prompt": request.prompt,
+            "model": "flux-lora",
+            "loras": [{"loraRef": {"name": name, "version": number}, "scale": request.scale}],
+            "seed": seed,
+            "imageSize": request.image_size,
+            "numImages": request.num_images,
+            "provider": provider,
+            "tags": [f"compare-{token}", f"compare-of-{name}"[:64]],
+            "description": f"{name} v{number} in a comparison of its versions (compare-{token})",
+        }
+        wanted.append(
+            Wanted(
+                "ImageGeneration",
+                f"{name[:200]}-cmp-{token}-v{number}",
+                str(doc["namespace"]),
+                spec,
+                {ANNOTATION_RERUN_OF: f"{doc['_id']}/v{number}"},
+                named_by_client=False,
+            )
+        )
+    return f"compare-{token}", wanted
+
+
+def manifest_yaml(
+    doc: dict[str, Any], version: int | None, *, fresh_name: bool = False, seed: int | None = None
+) -> str:
+    """A manifest `kubectl apply` takes as it is: the version's settings under the record's name
+    (applied where the resource still exists, it runs them as a new version of it) or, with
+    `fresh_name`, as a new resource."""
+    kind = str(doc["kind"])
+    spec, number = settings_of(doc, version)
+    if seed is not None:
+        spec["seed"] = seed
+    name = new_name(kind, str(doc["name"])) if fresh_name else str(doc["name"])
+    body = {
+        "apiVersion": API_VERSION,
+        "kind": kind,
+        "metadata": {"name": name, "namespace": str(doc.get("namespace") or "default")},
+        "spec": minimal(kind, spec),
+    }
+    made = f"version {number} of" if number else "the settings of"
+    head = f"# {made} {doc.get('namespace')}/{doc.get('name')} ({kind}), from contentgen\n"
+    return head + yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=100)

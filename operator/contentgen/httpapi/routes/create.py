@@ -1,0 +1,314 @@
+"""Making things: create (kind-generic and the seeds' routes), re-run, compare a LoRA's versions,
+cancel and delete. In a cluster each creates a custom resource through the Kubernetes API, on a
+laptop each is a local run (creating.py). A create names its owner in `spec.owner` (default: the
+caller's); it must be one the caller acts for."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Response
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from ..creating import Conflict, Creator, Gone, Made, Refused, make
+from ..deps import CallerDep, RefPath, Services, ServicesDep, find_record
+from ..errors import ERROR_RESPONSES, ApiError, ErrorResponse
+from ..identity import Caller
+from ..kube import KubeUnavailable
+from ..making import (
+    ANNOTATION_CREATED_BY,
+    CompareRequest,
+    ImagesGenerateRequest,
+    Invalid,
+    LoraTrainRequest,
+    RerunRequest,
+    ResourceRequest,
+    TranscribeRequest,
+    Wanted,
+    compare,
+    from_images_generate,
+    from_lora_train,
+    from_request,
+    from_transcribe,
+    rerun,
+)
+
+router = APIRouter(prefix="/api", tags=["create"])
+
+CREATE_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": ErrorResponse,
+        "description": "Not valid (code invalid): every problem in `error.fields`, named as in a manifest "
+        "(spec.numImages), with what admission or `contentgen validate` says of it.",
+    },
+    401: ERROR_RESPONSES[401],
+    403: {
+        "model": ErrorResponse,
+        "description": "The caller does not act for that owner, the namespace does not allow the owner "
+        "(the cluster's admission policy, naming its contentgen.io/owners annotation), or the API may "
+        "not create in that namespace.",
+    },
+    404: {"model": ErrorResponse, "description": "No such namespace (or record, for re-runs)."},
+    409: {"model": ErrorResponse, "description": "The name is taken by a resource with another spec."},
+    501: {"model": ErrorResponse, "description": "This API does not create (CONTENTGEN_API_CREATE=off)."},
+    503: {"model": ErrorResponse, "description": "The Kubernetes API or the catalog cannot be reached."},
+}
+
+
+class Created(BaseModel):
+    """What a create made, or found made already with the same spec."""
+
+    job_id: str = Field(alias="jobId", description="The resource's uid: the record's id once recorded.")
+    kind: str
+    name: str
+    namespace: str
+    owner: str
+    created: bool = Field(description="False: it existed already with this spec (an idempotent repeat).")
+    record: str = Field(description="The record's URL (it appears once the operator or the run writes it).")
+    stream: str = Field(description="Its progress as server-sent events.")
+    manifest: dict[str, Any] = Field(description="The resource as created.")
+
+
+class Comparison(BaseModel):
+    tag: str = Field(
+        description="The tag every image generation of the comparison carries (?tag= lists them)."
+    )
+    created: list[Created]
+
+
+class Done(BaseModel):
+    id: str
+    message: str = Field(description="What happened.")
+
+
+def _creator(svc: Services) -> Creator:
+    if svc.creator is None:
+        raise ApiError(
+            501,
+            "create_disabled",
+            "this API does not create resources (CONTENTGEN_API_CREATE=off, or no Kubernetes API to create "
+            "them in): apply a manifest with kubectl, or run `contentgen api --local` on a laptop",
+        )
+    creator: Creator = svc.creator
+    return creator
+
+
+def _run(svc: Services, who: Caller, wanted: Wanted) -> Made:
+    if not who.may_act_for(wanted.owner):
+        acts = ", ".join(who.owners) or "no owner"
+        raise ApiError(
+            403,
+            "forbidden",
+            f"spec.owner: {who.user} acts for {acts}, not for {wanted.owner!r}",
+            fields=[{"field": "spec.owner", "message": f"not an owner {who.user} acts for ({acts})"}],
+        )
+    wanted.annotations.setdefault(ANNOTATION_CREATED_BY, who.user)
+    try:
+        return make(_creator(svc), wanted)
+    except Invalid as exc:
+        fields = [p.wire() for p in exc.problems]
+        raise ApiError(400, "invalid", str(exc), fields=fields) from None
+    except Refused as exc:
+        raise ApiError(403, "forbidden", str(exc)) from None
+    except Conflict as exc:
+        raise ApiError(409, "conflict", str(exc)) from None
+    except Gone as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+    except KubeUnavailable as exc:
+        raise ApiError(503, "cluster_unavailable", str(exc), {"Retry-After": "5"}) from None
+
+
+def _answer(made: Made, response: Response) -> dict[str, Any]:
+    response.status_code = 201 if made.created else 200
+    return made.wire()
+
+
+def _namespace(svc: Services) -> str:
+    return svc.settings.api_default_namespace
+
+
+CREATED: dict[int | str, dict[str, Any]] = {201: {"model": Created, "description": "Created."}}
+
+
+@router.post(
+    "/resources",
+    response_model=Created,
+    status_code=201,
+    summary="Create a LoraTraining, ImageGeneration or Transcription",
+    responses={
+        **CREATED,
+        200: {"model": Created, "description": "It existed with this spec."},
+        **CREATE_ERRORS,
+    },
+)
+async def create_resource(
+    svc: ServicesDep, who: CallerDep, response: Response, body: Annotated[ResourceRequest, Body()]
+) -> dict[str, Any]:
+    """The body is a manifest (apiVersion optional). Validated as `contentgen validate` does, then
+    created: in a cluster through the Kubernetes API (admission has the last word), on a laptop as
+    a local run. Idempotent by `metadata.name`."""
+    wanted = from_request(body, who.owner, _namespace(svc))
+    return _answer(await run_in_threadpool(_run, svc, who, wanted), response)
+
+
+@router.post(
+    "/lora/train",
+    response_model=Created,
+    status_code=201,
+    summary="Train a LoRA (the predecessor's request shape)",
+    responses={
+        **CREATED,
+        200: {"model": Created, "description": "It existed with this spec."},
+        **CREATE_ERRORS,
+    },
+)
+async def lora_train(
+    svc: ServicesDep, who: CallerDep, response: Response, body: LoraTrainRequest
+) -> dict[str, Any]:
+    """{userId, videoUrl, loraName, trigger, steps, learning_rate, metadata: {tags, description}}
+    as a LoraTraining: owner, source.url, metadata.name, triggerWord, training.steps and
+    training.learningRate, tags, description."""
+    wanted = from_lora_train(body, who.owner, _namespace(svc))
+    return _answer(await run_in_threadpool(_run, svc, who, wanted), response)
+
+
+@router.post(
+    "/images/generate",
+    response_model=Created,
+    status_code=201,
+    summary="Generate images (the predecessor's request shape)",
+    responses={
+        **CREATED,
+        200: {"model": Created, "description": "It existed with this spec."},
+        **CREATE_ERRORS,
+    },
+)
+async def images_generate(
+    svc: ServicesDep, who: CallerDep, response: Response, body: ImagesGenerateRequest
+) -> dict[str, Any]:
+    """{model, inputs: {prompt, negative_prompt, num_images, image_size, seed, loras: [{path,
+    scale}]}, userId} as an ImageGeneration (loras[].path: a LoRA's latestModelUri; with loras the
+    model is flux-lora)."""
+    wanted = from_images_generate(body, who.owner, _namespace(svc))
+    return _answer(await run_in_threadpool(_run, svc, who, wanted), response)
+
+
+@router.post(
+    "/transcribe",
+    response_model=Created,
+    status_code=201,
+    summary="Transcribe (the predecessor's request shape)",
+    responses={
+        **CREATED,
+        200: {"model": Created, "description": "It existed with this spec."},
+        **CREATE_ERRORS,
+    },
+)
+async def transcribe(
+    svc: ServicesDep, who: CallerDep, response: Response, body: TranscribeRequest
+) -> dict[str, Any]:
+    """{audioUrl (or url, videoUrl), language_code, speaker_labels, userId} as a Transcription."""
+    wanted = from_transcribe(body, who.owner, _namespace(svc))
+    return _answer(await run_in_threadpool(_run, svc, who, wanted), response)
+
+
+@router.post(
+    "/jobs/{ref:path}/rerun",
+    response_model=Created,
+    status_code=201,
+    summary="Run a version's settings again, as a new resource",
+    responses={**CREATED, **CREATE_ERRORS},
+)
+async def rerun_job(
+    ref: RefPath, svc: ServicesDep, who: CallerDep, response: Response, body: RerunRequest
+) -> dict[str, Any]:
+    """The spec snapshot of `version` (default: the latest usable one; without versions, the
+    record's spec), optionally with `newSeed` or `seed` (images), as a new resource named after the
+    record (or `name`). The new resource's annotation contentgen.io/rerun-of names the record and
+    version."""
+    doc = await run_in_threadpool(find_record, svc, who, ref)
+    try:
+        wanted = rerun(doc, body)
+    except ValueError as exc:
+        if isinstance(exc, Invalid):
+            raise ApiError(400, "invalid", str(exc), fields=[p.wire() for p in exc.problems]) from None
+        raise ApiError(404, "version_not_found", str(exc)) from None
+    return _answer(await run_in_threadpool(_run, svc, who, wanted), response)
+
+
+@router.post(
+    "/jobs/{ref:path}/compare",
+    response_model=Comparison,
+    status_code=201,
+    summary="Compare a LoRA's versions: the same prompt and seed with each",
+    responses=CREATE_ERRORS,
+)
+async def compare_versions(
+    ref: RefPath, svc: ServicesDep, who: CallerDep, body: CompareRequest
+) -> dict[str, Any]:
+    """One ImageGeneration per version (loraRef pinned to it, model flux-lora), all tagged with
+    the comparison's `tag`; list them with /api/assets/images?tag=TAG."""
+    doc = await run_in_threadpool(find_record, svc, who, ref)
+    try:
+        tag, wanted = compare(doc, body)
+    except Invalid as exc:
+        raise ApiError(400, "invalid", str(exc), fields=[p.wire() for p in exc.problems]) from None
+    made = [(await run_in_threadpool(_run, svc, who, w)).wire() for w in wanted]
+    return {"tag": tag, "created": made}
+
+
+def _act(svc: Services, who: Caller, ref: str, action: str) -> dict[str, Any]:
+    doc = find_record(svc, who, ref)
+    creator = _creator(svc)
+    try:
+        message = creator.cancel(doc, who.user) if action == "cancel" else creator.delete(doc, who.user)
+    except Gone as exc:
+        raise ApiError(404 if action == "delete" else 409, "gone", str(exc)) from None
+    except Conflict as exc:
+        raise ApiError(409, "conflict", str(exc)) from None
+    except Refused as exc:
+        raise ApiError(403, "forbidden", str(exc)) from None
+    except KubeUnavailable as exc:
+        raise ApiError(503, "cluster_unavailable", str(exc), {"Retry-After": "5"}) from None
+    return {"id": doc["_id"], "message": message}
+
+
+ACT_ERRORS: dict[int | str, dict[str, Any]] = {k: v for k, v in CREATE_ERRORS.items() if k != 400}
+
+
+@router.post(
+    "/jobs/{ref:path}/cancel",
+    response_model=Done,
+    status_code=202,
+    summary="Stop the latest run",
+    responses={
+        **ACT_ERRORS,
+        404: {"model": ErrorResponse, "description": "No such record visible to the caller."},
+        409: {"model": ErrorResponse, "description": "Nothing to cancel, or it cannot be stopped now."},
+    },
+)
+async def cancel_job(ref: RefPath, svc: ServicesDep, who: CallerDep) -> dict[str, Any]:
+    """In a cluster: deletes the resource (the operator stops its Job and cancels the provider's
+    work where it can; earlier versions stay by its deletionPolicy). On a laptop: a queued run is
+    dropped; a running one stops at its next stage, unless a provider request is under way (it is
+    never paid for twice or thrown away)."""
+    return await run_in_threadpool(_act, svc, who, ref, "cancel")
+
+
+@router.delete(
+    "/jobs/{ref:path}",
+    response_model=Done,
+    status_code=202,
+    summary="Delete the resource",
+    responses={
+        **ACT_ERRORS,
+        404: {"model": ErrorResponse, "description": "No such record, or its resource is gone already."},
+        409: {"model": ErrorResponse, "description": "A local run of it is under way: cancel it first."},
+    },
+)
+async def delete_job(ref: RefPath, svc: ServicesDep, who: CallerDep) -> dict[str, Any]:
+    """Deletes the resource; its deletionPolicy decides: Retain keeps the outputs and the record
+    (marked deleted), Delete removes them. To remove versions only, DELETE
+    /api/assets/REF/versions/N."""
+    return await run_in_threadpool(_act, svc, who, ref, "delete")

@@ -1,0 +1,515 @@
+"""The HTTP API against the real kube-apiserver (tests/apiserver.py), as the chart installs it: its
+ServiceAccount with exactly the chart's RBAC (create, get, delete on the three kinds; create on
+tokenreviews with auth kubernetes), its token from TokenRequest. Creates, idempotent repeats,
+conflicts, admission's and the owner policy's refusals, cancel and delete go through the real API
+server; Kubernetes bearer tokens are checked with the real TokenReview. Every call the API made is
+read back from the server's audit log: none was denied where the chart grants it, and they are
+recorded for the chart's least-privilege test (tests/chart/test_rbac.py)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import mongomock
+import pytest
+import yaml
+
+from contentgen.api import now
+from contentgen.api.crd import rendered_crds
+from contentgen.catalog import Catalog, ResourceState, catalog_document
+from contentgen.catalog.mongo import MongoCatalog
+from contentgen.httpapi import ApiSettings, create_app
+from contentgen.store import LocalStore
+from localcluster import kubeconfig
+from tests import apiserver
+from tests.chart.conftest import render
+from tests.httpapi.conftest import ALICE_IDS, TOKENS, auth, fill
+from tests.rbac.record import audit_decisions, record_decisions
+
+RELEASE_NAMESPACE = "contentgen"  # where the chart renders the API's ServiceAccount
+POLICY_LABEL = "contentgen.test/owner-policy"
+
+
+@dataclass
+class Setup:
+    kubeconfig: Path  # the API's ServiceAccount
+    namespace: str  # where its creates go
+    other: str  # a namespace it may not create in (namespaced install)
+
+
+def _apply_crds() -> None:
+    client = apiserver.admin()
+    for text in rendered_crds().values():
+        client.apply(yaml.safe_load(text))
+    for text in rendered_crds().values():
+        name = yaml.safe_load(text)["metadata"]["name"]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            crd = client.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+            if any(
+                c["type"] == "Established" and c["status"] == "True"
+                for c in crd["status"].get("conditions", [])
+            ):
+                break
+            time.sleep(0.05)
+
+
+def _namespace(name: str, **annotations: str) -> None:
+    body: dict[str, Any] = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+    if annotations:
+        body["metadata"]["annotations"] = annotations
+    apiserver.admin().apply(body)
+
+
+def _api_objects(values: dict[str, Any], account_namespace: str) -> list[dict[str, Any]]:
+    """The chart's API ServiceAccount, Roles and bindings, for an account in `account_namespace`."""
+    docs = [
+        d
+        for d in render(values)
+        if d["kind"] in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+        and d["metadata"]["name"].startswith("contentgen-api")
+    ]
+    for doc in docs:
+        if doc["kind"] == "ServiceAccount":
+            doc["metadata"]["namespace"] = account_namespace
+        for subject in doc.get("subjects") or []:
+            subject["namespace"] = account_namespace
+        if doc["kind"].startswith("Cluster") and account_namespace != RELEASE_NAMESPACE:
+            doc["metadata"]["name"] += f"-{account_namespace}"
+            if doc["kind"] == "ClusterRoleBinding":
+                doc["roleRef"]["name"] += f"-{account_namespace}"
+    return docs
+
+
+def _install(values: dict[str, Any], account_namespace: str, tmp: Path) -> Path:
+    _namespace(account_namespace)
+    for doc in _api_objects(values, account_namespace):
+        apiserver.admin().apply(doc)
+    token = _token(account_namespace, "contentgen-api")
+    url, ca = apiserver.server()
+    return kubeconfig.write(
+        tmp / f"{account_namespace}.kubeconfig", server=url, ca_pem=ca.encode(), user="api", token=token
+    )
+
+
+def _token(namespace: str, account: str) -> str:
+    client = apiserver.admin()
+    if client.get_or_none(f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}") is None:
+        client.create(
+            f"/api/v1/namespaces/{namespace}/serviceaccounts",
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": account}},
+        )
+    answer = client.create(
+        f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
+        {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": 3600},
+        },
+    )
+    return str(answer["status"]["token"])
+
+
+CLUSTER_WIDE = {
+    "api": {"enabled": True, "auth": ["tokens", "kubernetes"], "tokensSecret": {"name": "t"}},
+    "mongodb": {"existingSecret": "m"},
+}
+
+
+@pytest.fixture(scope="module")
+def cluster_wide(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    tmp = tmp_path_factory.mktemp("kube-api")
+    _apply_crds()
+    namespace = apiserver.fresh_namespace("api-create")
+    config = _install(CLUSTER_WIDE, RELEASE_NAMESPACE, tmp)
+    yield Setup(config, namespace, "")
+    _check_audit(f"system:serviceaccount:{RELEASE_NAMESPACE}:contentgen-api", "cluster-wide")
+
+
+def _check_audit(user: str, mode: str, denied_on_purpose: str = "") -> None:
+    decisions = [
+        d
+        for d in audit_decisions(apiserver.audit_log())
+        if d.user == user and not (denied_on_purpose and d.namespace == denied_on_purpose)
+    ]
+    assert {(d.verb, d.resource) for d in decisions} >= {
+        ("create", "imagegenerations"),
+        ("delete", "imagegenerations"),
+    }
+    record_decisions(decisions, mode)
+
+
+def _app(setup: Setup, catalog: Catalog, store: LocalStore, tmp: Path, **settings: Any) -> Any:
+    tokens = tmp / "tokens.yaml"
+    tokens.write_text(
+        yaml.safe_dump({"tokens": [{"owner": o, "token": t} for o, t in TOKENS.items() if o != "ops"]})
+    )
+    values = {
+        "catalog": "unused://",
+        "store": str(store.root),
+        "api_tokens_file": tokens,
+        "api_auth": ["tokens", "kubernetes"],
+        "api_kubeconfig": setup.kubeconfig,
+        "api_create": "kubernetes",
+        "api_default_namespace": setup.namespace,
+        **settings,
+    }
+    return create_app(ApiSettings(**values), catalog=catalog, store=lambda: store)
+
+
+def _image(name: str | None, prompt: str = "a lighthouse", **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "kind": "ImageGeneration",
+        "spec": {"prompt": prompt, "provider": "offline", **spec},
+    }
+    if name:
+        body["metadata"] = {"name": name}
+    return body
+
+
+def _resource(namespace: str, name: str, plural: str = "imagegenerations") -> dict[str, Any] | None:
+    found: dict[str, Any] | None = apiserver.admin().get_or_none(
+        f"/apis/contentgen.io/v1alpha1/namespaces/{namespace}/{plural}/{name}"
+    )
+    return found
+
+
+@pytest.fixture
+def catalog() -> Catalog:
+    return MongoCatalog(mongomock.MongoClient(), "contentgen")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalStore:
+    return LocalStore(tmp_path / "store")
+
+
+def test_creates_go_through_the_kubernetes_api(
+    cluster_wide: Setup, catalog: Catalog, store: LocalStore, tmp_path: Path
+) -> None:
+    ns = cluster_wide.namespace
+    app = _app(cluster_wide, catalog, store, tmp_path)
+    transport = httpx.ASGITransport(app=app)
+
+    async def run() -> None:
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+            made = await http.post("/api/resources", json=_image("fox"), headers=auth("alice"))
+            assert made.status_code == 201, made.text
+            body = made.json()
+            assert (body["kind"], body["name"], body["namespace"], body["owner"], body["created"]) == (
+                "ImageGeneration", "fox", ns, "alice", True,
+            )  # fmt: skip
+            stored = _resource(ns, "fox")
+            assert stored is not None and stored["metadata"]["uid"] == body["jobId"]
+            assert (
+                stored["spec"]["owner"] == "alice" and stored["spec"]["numImages"] == 1
+            )  # defaulted by the CRD
+            assert stored["metadata"]["annotations"]["contentgen.io/created-by"] == "alice"
+            # The same again: the one that exists, not a second one.
+            again = await http.post("/api/resources", json=_image("fox"), headers=auth("alice"))
+            assert (
+                again.status_code == 200
+                and again.json()["jobId"] == body["jobId"]
+                and not again.json()["created"]
+            )
+            # The same name with other settings: a conflict naming what differs.
+            other = await http.post("/api/resources", json=_image("fox", "a harbour"), headers=auth("alice"))
+            assert other.status_code == 409 and "spec.prompt differ" in other.json()["error"]["message"]
+            # bob may not take alice's name, nor learn her settings.
+            taken = await http.post("/api/resources", json=_image("fox"), headers=auth("bob"))
+            assert taken.status_code == 409 and "prompt" not in taken.json()["error"]["message"]
+            # Invalid: validate's messages, naming the fields.
+            bad = await http.post(
+                "/api/resources", json=_image("bad", imageSize="huge", videoUrl="x"), headers=auth("alice")
+            )
+            assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid"
+            fields = {f["field"]: f["message"] for f in bad.json()["error"]["fields"]}
+            assert set(fields) == {"spec.imageSize", "spec.videoUrl"}
+            assert fields["spec.imageSize"].startswith("must be one of square_hd, square")
+            assert "use source.url (the predecessor's name for it)" in fields["spec.videoUrl"]
+            many = await http.post(
+                "/api/resources", json=_image("bad", provider="fal", numImages=6), headers=auth("alice")
+            )
+            (problem,) = many.json()["error"]["fields"]
+            assert problem["field"] == "spec.numImages"
+            assert "fal's FLUX apps make at most 4 images per request" in problem["message"]
+            assert _resource(ns, "bad") is None
+            # Another owner than one the caller acts for.
+            bob = await http.post("/api/resources", json=_image("b", owner="bob"), headers=auth("alice"))
+            assert bob.status_code == 403 and "alice acts for alice, not for 'bob'" in bob.text
+            # A namespace that does not exist.
+            away = await http.post(
+                "/api/resources", json={**_image("x"), "metadata": {"name": "x", "namespace": "nowhere"}},
+                headers=auth("alice"),
+            )  # fmt: skip
+            assert away.status_code == 404 and "no namespace 'nowhere'" in away.text
+            # The seeds' routes.
+            seed = await http.post(
+                "/api/images/generate",
+                json={
+                    "model": "flux-dev",
+                    "inputs": {"prompt": "a fox", "num_images": 2, "seed": 7},
+                    "provider": "offline",
+                },
+                headers=auth("alice"),
+            )
+            assert seed.status_code == 201, seed.text
+            spec = _resource(ns, seed.json()["name"])["spec"]  # type: ignore[index]
+            assert (spec["prompt"], spec["numImages"], spec["seed"], spec["model"]) == (
+                "a fox",
+                2,
+                7,
+                "flux-dev",
+            )
+            lora = await http.post(
+                "/api/lora/train",
+                json={"videoUrl": "https://example.com/v.mp4", "loraName": "jesse_avatar", "trigger": "jx",
+                      "steps": 200, "learning_rate": 0.0004, "metadata": {"tags": ["avatar"]}},
+                headers=auth("alice"),
+            )  # fmt: skip
+            assert lora.status_code == 201 and lora.json()["name"] == "jesse-avatar", lora.text
+            trained = _resource(ns, "jesse-avatar", "loratrainings")
+            assert trained is not None and trained["spec"]["training"] == {
+                "steps": 200,
+                "learningRate": 0.0004,
+                "model": "fal-ai/flux-lora-fast-training",
+            }
+            heard = await http.post(
+                "/api/transcribe", json={"audioUrl": "https://example.com/a.mp3", "speaker_labels": True},
+                headers=auth("alice"),
+            )  # fmt: skip
+            assert (
+                heard.status_code == 201 and _resource(ns, heard.json()["name"], "transcriptions") is not None
+            )
+            # The seeds' routes are idempotent by name too; their resources are deleted like any.
+            for route, made_before, plural in (
+                ("/api/lora/train", lora, "loratrainings"),
+                ("/api/transcribe", heard, "transcriptions"),
+            ):
+                name = made_before.json()["name"]
+                repeat = dict(made_before.json()["manifest"]["spec"])
+                if plural == "loratrainings":
+                    payload = {
+                        "videoUrl": repeat["source"]["url"], "loraName": name, "trigger": "jx", "steps": 200,
+                        "learning_rate": 0.0004, "metadata": {"tags": ["avatar"]},
+                    }  # fmt: skip
+                else:
+                    payload = {"audioUrl": repeat["source"]["url"], "speaker_labels": True, "name": name}
+                same = await http.post(route, json=payload, headers=auth("alice"))
+                assert same.status_code == 200 and same.json()["jobId"] == made_before.json()["jobId"], (
+                    same.text
+                )
+                live = _resource(ns, name, plural)
+                assert live is not None
+                catalog.upsert(_record(live))
+                deleted = await http.delete(f"/api/jobs/{live['metadata']['uid']}", headers=auth("alice"))
+                assert (
+                    deleted.status_code == 202
+                    and "its outputs are kept (Retain)" in deleted.json()["message"]
+                )
+                assert _resource(ns, name, plural) is None
+            # Cancel and delete act on the record's resource, by its uid.
+            catalog.upsert(_record(stored))
+            cancelled = await http.post(f"/api/jobs/{body['jobId']}/cancel", headers=auth("alice"))
+            assert cancelled.status_code == 202 and "deleted ImageGeneration" in cancelled.json()["message"]
+            assert _resource(ns, "fox") is None
+            recreated = await http.post("/api/resources", json=_image("fox"), headers=auth("alice"))
+            assert recreated.status_code == 201 and recreated.json()["jobId"] != body["jobId"]
+            stale = await http.delete(f"/api/jobs/{body['jobId']}", headers=auth("alice"))
+            assert stale.status_code == 404 and "gone already" in stale.text  # the new fox stays
+            assert _resource(ns, "fox") is not None
+            # Another owner's record is not found, exactly like a missing one.
+            assert (await http.delete(f"/api/jobs/{body['jobId']}", headers=auth("bob"))).status_code == 404
+
+    import asyncio
+
+    asyncio.run(run())
+
+
+def _record(obj: dict[str, Any]) -> dict[str, Any]:
+    """The catalog record the operator would write for a resource it has just seen."""
+    meta = obj["metadata"]
+    state = ResourceState(
+        kind=obj["kind"], name=meta["name"], namespace=meta["namespace"], uid=meta["uid"], generation=1,
+        spec=obj["spec"], status={"phase": "Pending"}, created_at=now(),
+    )  # fmt: skip
+    return catalog_document(state, now=now(), origin="operator")
+
+
+def test_the_owner_policy_refuses_and_the_api_says_why(
+    cluster_wide: Setup, catalog: Catalog, store: LocalStore, tmp_path: Path
+) -> None:
+    """With the chart's ValidatingAdmissionPolicy in the cluster, a create in a namespace that does
+    not allow the owner is refused by the API server, and the API passes its message on."""
+    ns = apiserver.fresh_namespace("owners-bob")
+    admin = apiserver.admin()
+    admin.patch(
+        f"/api/v1/namespaces/{ns}",
+        {"metadata": {"labels": {POLICY_LABEL: "api"}, "annotations": {"contentgen.io/owners": "bob"}}},
+    )
+    _policy("api")
+    _wait_policy(ns, "alice")
+    app = _app(cluster_wide, catalog, store, tmp_path, api_default_namespace=ns)
+
+    async def run() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
+            refused = await http.post("/api/resources", json=_image("lh"), headers=auth("alice"))
+            assert refused.status_code == 403, refused.text
+            message = refused.json()["error"]["message"]
+            assert "spec.owner: owner alice is not allowed in namespace" in message
+            assert "its annotation contentgen.io/owners allows bob" in message
+            allowed = await http.post("/api/resources", json=_image("lh"), headers=auth("bob"))
+            assert allowed.status_code == 201, allowed.text
+
+    import asyncio
+
+    asyncio.run(run())
+
+
+def _policy(label: str) -> None:
+    docs = [
+        d
+        for d in render({"ownerPolicy": {"namespaceSelector": {POLICY_LABEL: label}}})
+        if "Admission" in d["kind"]
+    ]
+    for doc in docs:
+        doc["metadata"]["name"] += f"-{label}"
+        if doc["kind"] == "ValidatingAdmissionPolicyBinding":
+            doc["spec"]["policyName"] += f"-{label}"
+        apiserver.admin().apply(doc)
+
+
+def _wait_policy(namespace: str, refused_owner: str, timeout: float = 30) -> None:
+    """The API server loads a new policy in the background: wait until a dry run is refused."""
+    body = {"apiVersion": "contentgen.io/v1alpha1", "kind": "ImageGeneration",
+            "metadata": {"name": "probe"}, "spec": {"owner": refused_owner, "prompt": "p"}}  # fmt: skip
+    path = f"/apis/contentgen.io/v1alpha1/namespaces/{namespace}/imagegenerations?dryRun=All"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            apiserver.admin().create(path, body)
+        except apiserver.ApiError as exc:
+            if exc.code == 403:
+                return
+            raise
+        assert time.monotonic() < deadline, "the owner policy was not in force in time"
+        time.sleep(0.2)
+
+
+# --- Kubernetes tokens ------------------------------------------------------------------------------
+
+
+def test_a_kubernetes_token_is_reviewed_and_sees_only_its_owners(
+    cluster_wide: Setup, catalog: Catalog, store: LocalStore, tmp_path: Path
+) -> None:
+    """Tokens of ServiceAccounts (TokenRequest), checked by the real TokenReview: the account the
+    owners file maps to alice sees alice's records only; one mapped to nobody is told so; a token
+    the cluster does not know is a 401. Answers are kept a minute, so a page of thumbnails is one
+    review."""
+    fill(catalog, store)
+    team = apiserver.fresh_namespace("team")
+    ci, stranger = _token(team, "alice-ci"), _token(team, "stranger")
+    owners = tmp_path / "owners.yaml"
+    owners.write_text(
+        yaml.safe_dump({"owners": [{"owner": "alice", "users": [f"system:serviceaccount:{team}:alice-ci"]}]})
+    )
+    app = _app(cluster_wide, catalog, store, tmp_path, api_owners_file=owners)
+    before = len(_reviews())
+
+    async def run() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
+            bearer = {"Authorization": f"Bearer {ci}"}
+            listed = await http.get("/api/jobs", headers=bearer)
+            assert [i["id"] for i in listed.json()["items"]] == ALICE_IDS
+            assert (await http.get("/api/jobs/b-lora-1", headers=bearer)).status_code == 404
+            assert (await http.get("/api/jobs?owner=bob", headers=bearer)).status_code == 403
+            session = (await http.get("/ui/session", headers=bearer)).json()
+            assert (
+                session["user"] == f"system:serviceaccount:{team}:alice-ci" and session["via"] == "kubernetes"
+            )
+            assert session["owners"] == ["alice"]
+            for _ in range(5):  # reviewed once, then kept
+                assert (await http.get("/api/assets/stats", headers=bearer)).status_code == 200
+            nobody = await http.get("/api/jobs", headers={"Authorization": f"Bearer {stranger}"})
+            assert nobody.status_code == 403 and f"system:serviceaccount:{team}:stranger" in nobody.text
+            fake = await http.get("/api/jobs", headers={"Authorization": "Bearer " + ci[:-6] + "AAAAAA"})
+            assert fake.status_code == 401 and fake.json()["error"]["message"] == "unknown token"
+            # A static token still works beside them.
+            assert (await http.get("/api/jobs", headers=auth("bob"))).status_code == 200
+            # The web UI's login takes a Kubernetes token too.
+            login = await http.post("/ui/session", json={"token": ci})
+            assert login.status_code == 200 and login.json()["via"] == "kubernetes"
+
+    import asyncio
+
+    asyncio.run(run())
+    reviews = _reviews()[before:]
+    assert len(reviews) == 3  # alice-ci (cached after), stranger, the forged token
+
+
+def _reviews() -> list[Any]:
+    return [
+        d
+        for d in audit_decisions(apiserver.audit_log())
+        if d.resource == "tokenreviews"
+        and d.user == f"system:serviceaccount:{RELEASE_NAMESPACE}:contentgen-api"
+    ]
+
+
+# --- a namespaced install -------------------------------------------------------------------------
+
+
+def test_a_namespaced_install_creates_in_its_namespaces_only(
+    catalog: Catalog, store: LocalStore, tmp_path: Path
+) -> None:
+    _apply_crds()
+    watched, other = apiserver.fresh_namespace("watched"), apiserver.fresh_namespace("unwatched")
+    account = "contentgen-nsd"
+    values = {**CLUSTER_WIDE, "watchNamespaces": [watched]}
+    setup = Setup(_install(values, account, tmp_path), watched, other)
+    owners = tmp_path / "owners.yaml"
+    owners.write_text(
+        yaml.safe_dump({"owners": [{"owner": "alice", "groups": [f"system:serviceaccounts:{watched}"]}]})
+    )
+    app = _app(setup, catalog, store, tmp_path, api_owners_file=owners)
+    robot = _token(watched, "robot")  # an account of the watched namespace: alice's, by its group
+
+    async def run() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
+            made = await http.post("/api/resources", json=_image("here"), headers=auth("alice"))
+            assert made.status_code == 201, made.text
+            again = await http.post(
+                "/api/resources", json=_image("here"), headers={"Authorization": f"Bearer {robot}"}
+            )
+            assert again.status_code == 200 and again.json()["jobId"] == made.json()["jobId"]
+            elsewhere = {**_image("there"), "metadata": {"name": "there", "namespace": other}}
+            refused = await http.post("/api/resources", json=elsewhere, headers=auth("alice"))
+            assert refused.status_code == 403 and "cannot create resource" in refused.text
+            catalog.upsert(_record(_resource(watched, "here")))  # type: ignore[arg-type]
+            gone = await http.delete(f"/api/jobs/{made.json()['jobId']}", headers=auth("alice"))
+            assert gone.status_code == 202 and _resource(watched, "here") is None
+            for route, body, plural in (
+                (
+                    "/api/lora/train",
+                    {"videoUrl": "https://e.com/v.mp4", "loraName": "l1", "trigger": "t"},
+                    "loratrainings",
+                ),
+                ("/api/transcribe", {"audioUrl": "https://e.com/a.mp3", "name": "t1"}, "transcriptions"),
+            ):
+                first = await http.post(route, json=body, headers=auth("alice"))
+                second = await http.post(route, json=body, headers=auth("alice"))
+                assert (first.status_code, second.status_code) == (201, 200)
+                catalog.upsert(_record(_resource(watched, first.json()["name"], plural)))  # type: ignore[arg-type]
+                assert (
+                    await http.delete(f"/api/jobs/{first.json()['jobId']}", headers=auth("alice"))
+                ).status_code == 202
+
+    import asyncio
+
+    asyncio.run(run())
+    _check_audit(f"system:serviceaccount:{account}:contentgen-api", "namespaced", denied_on_purpose=other)
