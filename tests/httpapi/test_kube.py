@@ -29,6 +29,7 @@ from localcluster import kubeconfig
 from tests import apiserver
 from tests.chart.conftest import render
 from tests.httpapi.conftest import ALICE_IDS, TOKENS, auth, fill
+from tests.httpapi.documented import Answers
 from tests.rbac.record import audit_decisions, record_decisions
 
 RELEASE_NAMESPACE = "contentgen"  # where the chart renders the API's ServiceAccount
@@ -159,7 +160,21 @@ def _app(setup: Setup, catalog: Catalog, store: LocalStore, tmp: Path, **setting
         "api_default_namespace": setup.namespace,
         **settings,
     }
-    return create_app(ApiSettings(**values), catalog=catalog, store=lambda: store)
+    answers = Answers(create_app(ApiSettings(**values), catalog=catalog, store=lambda: store))
+    _answered.append(answers)
+    return answers
+
+
+_answered: list[Answers] = []
+
+
+@pytest.fixture(autouse=True)
+def _documented() -> Iterator[None]:
+    """Every status the API answered in a test is one its OpenAPI document lists for the route."""
+    _answered.clear()
+    yield
+    for answers in _answered:
+        assert answers.undocumented() == []
 
 
 def _image(name: str | None, prompt: str = "a lighthouse", **spec: Any) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import queue
 import shutil
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from contentgen.api import KINDS, Resource, now
@@ -262,6 +262,8 @@ class LocalCreator:
         from contentgen.api.validation import validate_document
         from contentgen.pipeline.local_run import local_uid, snapshot_for
 
+        if self.offline:  # what runs, and what a repeat is compared with
+            wanted = replace(wanted, spec={**wanted.spec, "provider": "offline"})
         uid = local_uid(wanted.kind, wanted.namespace, wanted.name)
         existing = self.catalog.get(uid)
         if existing is not None and not existing.get("deleted"):
