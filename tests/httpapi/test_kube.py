@@ -579,3 +579,22 @@ def test_a_loras_versions_compare_as_image_generations_in_the_cluster(
     import asyncio
 
     asyncio.run(run())
+
+
+def test_admissions_own_refusal_names_the_fields(cluster_wide: Setup) -> None:
+    """Should a create pass the API's own checks and fail the API server's (the CRDs' schema and
+    CEL rules), the server's 422 comes back as the same field problems: here the API's checks are
+    skipped on purpose, so the real kube-apiserver is the one that refuses."""
+    from contentgen.httpapi.creating import KubeCreator
+    from contentgen.httpapi.kube import Kube, from_kubeconfig
+    from contentgen.httpapi.making import Invalid, Wanted
+
+    creator = KubeCreator(Kube(from_kubeconfig(cluster_wide.kubeconfig)))
+    spec = {"owner": "alice", "prompt": "p", "numImages": 0, "imageSize": "huge"}
+    with pytest.raises(Invalid) as refused:
+        creator.create(Wanted("ImageGeneration", "direct", cluster_wide.namespace, spec))
+    fields = {p.field: p.message for p in refused.value.problems}
+    assert set(fields) == {"spec.numImages", "spec.imageSize"}, fields
+    assert "should be greater than or equal to 1" in fields["spec.numImages"]
+    assert '"square_hd"' in fields["spec.imageSize"]
+    assert _resource(cluster_wide.namespace, "direct") is None

@@ -190,9 +190,17 @@ class KubeCreator:
 def _translated(exc: KubeError, wanted: Wanted | None) -> Exception:
     """The API server's refusal as this API's error: admission's field errors as Invalid."""
     if exc.status == 422:
-        causes = exc.causes()
-        if causes:
-            return Invalid([FieldProblem(str(c.get("field", "")), str(c.get("message", ""))) for c in causes])
+        # The server names no field as "<nil>" (e.g. "some validation rules were not checked
+        # because the object was invalid"): a note on the others, dropped when there are others.
+        problems = [
+            FieldProblem(
+                "" if c.get("field") in (None, "<nil>") else str(c["field"]), str(c.get("message", ""))
+            )
+            for c in exc.causes()
+        ]
+        named = [p for p in problems if p.field]
+        if named or problems:
+            return Invalid(named or problems)
         return Invalid([FieldProblem("", exc.message)])
     if exc.status == 403:
         return Refused(exc.message)
