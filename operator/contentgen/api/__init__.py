@@ -23,6 +23,7 @@ from .image import (
 )
 from .kinds import API_VERSION, CATALOG_TYPES, CATEGORY, GROUP, KINDS, VERSION, Kind
 from .lora import (
+    MAX_LISTED_PEOPLE,
     Captioning,
     DatasetImage,
     DatasetReport,
@@ -32,7 +33,10 @@ from .lora import (
     LoraTrainingSpec,
     LoraTrainingStatus,
     LoraVersion,
+    Person,
     Scene,
+    SubjectSpec,
+    SubjectSummary,
     TrainingSpec,
 )
 from .resource import ObjectMeta, Resource
@@ -45,6 +49,7 @@ __all__ = [
     "CATEGORY",
     "GROUP",
     "KINDS",
+    "MAX_LISTED_PEOPLE",
     "VERSION",
     "ApiModel",
     "Artifact",
@@ -71,6 +76,7 @@ __all__ = [
     "LoraTrainingStatus",
     "LoraVersion",
     "ObjectMeta",
+    "Person",
     "Phase",
     "ResolvedLora",
     "Resource",
@@ -79,6 +85,8 @@ __all__ = [
     "Scene",
     "SpecSnapshot",
     "StageTiming",
+    "SubjectSpec",
+    "SubjectSummary",
     "Timestamp",
     "TrainingSpec",
     "TranscriptOutput",

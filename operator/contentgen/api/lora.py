@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from .base import ApiModel, CelRule, Timestamp
-from .common import Artifact, CommonSpec, CommonStatus, SourceSpec
+from .common import Artifact, CommonSpec, CommonStatus, SourceSpec, SourceUrl
 
 DEFAULT_TRAINING_MODEL = "fal-ai/flux-lora-fast-training"
 
@@ -31,6 +31,21 @@ CaptionTemplate = Annotated[
         check=lambda value: "{trigger}" in value,
     ),
 ]
+
+
+MAX_REFERENCE_IMAGES = 5
+
+
+class SubjectSpec(ApiModel):
+    reference_images: Annotated[
+        list[SourceUrl],
+        Field(
+            max_length=MAX_REFERENCE_IMAGES,
+            description="Photos of the person to train on (http(s):// or s3:// URLs, like source.url; "
+            "one face each, the largest counts): the dataset keeps the person in the video who looks "
+            "like them. Unset: the person with the most screen time, when one clearly has the most.",
+        ),
+    ] = []
 
 
 class DatasetSpec(ApiModel):
@@ -66,10 +81,15 @@ class DatasetSpec(ApiModel):
     face_filter: Annotated[
         bool,
         Field(
-            description="Use only scenes that show a face (frontal, turned or in profile; at least 15 % "
-            "of the picture's height) and crop around it; turn off for subjects without a face."
+            description="Use only scenes that show the subject's face (frontal, turned or in profile; its "
+            "height at least 15 % of the picture's shorter side) and crop around it; turn off for "
+            "subjects without a face (then no one is told apart)."
         ),
     ] = True
+    subject: Annotated[
+        SubjectSpec,
+        Field(default_factory=SubjectSpec, description="Whose face the dataset shows (faceFilter)."),
+    ]
     caption_template: CaptionTemplate = "a photo of {trigger}"
     captioning: Annotated[
         Literal["template", "auto"],
@@ -147,6 +167,16 @@ class DroppedScenes(ApiModel):
     no_face: Annotated[int, Field(ge=0, description="No face found (faceFilter).")] = 0
     blurry: Annotated[int, Field(ge=0, description="Every candidate frame was blurred.")] = 0
     dark: Annotated[int, Field(ge=0, description="Every candidate frame was too dark or too bright.")] = 0
+    other_person: Annotated[
+        int, Field(ge=0, description="Only another person's face was found, not the subject's.")
+    ] = 0
+    crowded: Annotated[
+        int,
+        Field(
+            ge=0,
+            description="The subject's face is too close to other faces for a crop that leaves them out.",
+        ),
+    ] = 0
     duplicate: Annotated[
         int, Field(ge=0, description="The same shot as a better image already in the dataset.")
     ] = 0
@@ -154,7 +184,54 @@ class DroppedScenes(ApiModel):
 
     @property
     def total(self) -> int:
-        return self.too_short + self.no_face + self.blurry + self.dark + self.duplicate + self.over_max_frames
+        return (
+            self.too_short
+            + self.no_face
+            + self.blurry
+            + self.dark
+            + self.other_person
+            + self.crowded
+            + self.duplicate
+            + self.over_max_frames
+        )
+
+
+MAX_LISTED_PEOPLE = 10
+
+
+class Person(ApiModel):
+    """One person told apart in the video by their face."""
+
+    number: Annotated[int, Field(ge=1, description="1 for the most screen time, 2 for the next, ...")]
+    screen_seconds: Annotated[float, Field(ge=0, description="Seconds of the scenes their face is in.")]
+    scenes: Annotated[int, Field(ge=0, description="Scenes their face is in.")]
+    subject: Annotated[bool, Field(description="The person the dataset shows.")] = False
+    similarity: Annotated[
+        float | None,
+        Field(ge=-1, le=1, description="How alike their face is to the reference images (cosine, -1 to 1)."),
+    ] = None
+
+
+class SubjectSummary(ApiModel):
+    """Who the dataset shows and how that was decided."""
+
+    person: Annotated[int, Field(ge=1, description="The person's number in people.")]
+    chosen_by: Annotated[
+        Literal["screenTime", "reference"],
+        Field(
+            description="screenTime: clearly the most screen time; reference: "
+            "dataset.subject.referenceImages."
+        ),
+    ]
+    purity: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=1,
+            description="The share of dataset images whose face the embedding model takes for the "
+            "subject's (compared with the subject's other faces, or the reference images).",
+        ),
+    ]
 
 
 class DatasetSummary(ApiModel):
@@ -168,6 +245,26 @@ class DatasetSummary(ApiModel):
     kept: Annotated[int, Field(ge=0, description="Images in the dataset.")]
     min_frames: Annotated[int, Field(ge=0, description="The least the run accepted.")]
     dropped: Annotated[DroppedScenes, Field(description="Scenes left out, by reason.")]
+    people_found: Annotated[
+        int, Field(ge=0, description="People told apart by their faces (faceFilter).")
+    ] = 0
+    people: Annotated[
+        list[Person],
+        Field(
+            max_length=MAX_LISTED_PEOPLE,
+            description=f"The people found, most screen time first (the first {MAX_LISTED_PEOPLE}).",
+        ),
+    ] = []
+    subject: Annotated[
+        SubjectSummary | None, Field(description="Who the dataset shows; unset without faceFilter.")
+    ] = None
+    contact_sheet_uri: Annotated[
+        str,
+        Field(
+            description="When the run stopped at the subject (SubjectAmbiguous, SubjectNotFound): a "
+            "JPEG with one face of each person found, numbered as in people."
+        ),
+    ] = ""
 
 
 class LoraTrainingStatus(CommonStatus):
@@ -227,6 +324,9 @@ __all__ = [
     "LoraTrainingSpec",
     "LoraTrainingStatus",
     "LoraVersion",
+    "Person",
     "Scene",
+    "SubjectSpec",
+    "SubjectSummary",
     "TrainingSpec",
 ]
