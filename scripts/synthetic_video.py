@@ -133,6 +133,11 @@ class SceneSpec:
     start: float = 0.0
     transition: str = "cut"
     transition_seconds: float = 0.0
+    # A fade goes through a flat picture of this level (0 black, 1 white; grey between).
+    fade_level: float = 0.0
+    # A split screen: this shot fills the left half, `right` the right half (side by side,
+    # as video calls and podcasts show two people).
+    right: SceneSpec | None = None
 
 
 @dataclass
@@ -289,6 +294,13 @@ def faces_in_frame(
     """Every person's face at `t` seconds into the shot, as the camera shows it: (person, centre
     x, centre y, height), fractions of the frame, for the photographs in PEOPLE_IN (the face may
     lie outside the frame)."""
+    if spec.right is not None:
+        half = width // 2
+        left = faces_in_frame(replace(spec, right=None), t, half, height)
+        right = faces_in_frame(spec.right, t, width - half, height)
+        return [(p, x * half / width, y, h) for p, x, y, h in left if 0 <= x <= 1] + [
+            (p, (half + x * (width - half)) / width, y, h) for p, x, y, h in right if 0 <= x <= 1
+        ]
     if spec.image not in PEOPLE_IN:
         return []
     source = source_image(spec.image)
@@ -318,6 +330,9 @@ def render(
     spec: SceneSpec, t: float, width: int, height: int, source: np.ndarray | None = None
 ) -> np.ndarray:
     """One RGB frame of the shot, without noise (`source`: `scene_source(spec)`, if at hand)."""
+    if spec.right is not None:
+        left = render(replace(spec, right=None), t, width // 2, height, source)
+        return np.ascontiguousarray(np.hstack([left, render(spec.right, t, width - width // 2, height)]))
     if source is None:
         source = scene_source(spec)
     frame = cv2.warpAffine(
@@ -358,7 +373,8 @@ def _with_transitions(
             continue
         weight = 0.5 + distance / into.transition_seconds  # this scene's share, 0.5 at the cut
         if into.transition == "fade":
-            rgb = (rgb * (2 * weight - 1)).astype(np.uint8)
+            flat = 255.0 * into.fade_level * (2 - 2 * weight)
+            rgb = np.clip(rgb * (2 * weight - 1) + flat, 0, 255).astype(np.uint8)
         else:
             other_t = t + counts[other] / fps if other < scene else t - counts[scene] / fps
             neighbour = render(plan[other], other_t, width, height, sources[other])
@@ -394,13 +410,16 @@ def write_video(
     threads: int = 0,
     seed: int = 0,
     pix_fmt: str = "yuv420p",
+    rotation: int = 0,
 ) -> SyntheticVideo:
     """Write `plan` as an H.264 MP4 in `pix_fmt` (yuv420p; also yuvj420p, yuv420p10le...),
     optionally with an AAC tone track.
 
     Cuts fall on frame boundaries: a scene of `seconds` gets round(seconds * fps) frames.
     `threads=1` makes the encoder's output identical on every machine (x264 with several
-    threads may differ from run to run).
+    threads may differ from run to run). `rotation` (90, 180, 270) stores every frame turned the
+    other way and the stream's display rotation, as phones record: players (and the pipeline)
+    show `width` × `height` upright.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     counts = [max(1, round(spec.seconds * fps)) for spec in plan]
@@ -412,7 +431,11 @@ def write_video(
 
     with av.open(str(path), "w", format="mp4") as container:
         video = container.add_stream("libx264", rate=fps)
-        video.width, video.height, video.pix_fmt = width, height, pix_fmt
+        turns = (rotation // 90) % 4
+        stored_w, stored_h = (height, width) if turns % 2 else (width, height)
+        video.width, video.height, video.pix_fmt = stored_w, stored_h, pix_fmt
+        if turns:
+            video.set_display_rotation(rotation)
         video.codec_context.time_base = Fraction(1, fps)
         video.options = {"crf": str(crf), "preset": preset, "threads": str(threads)}
         sound = container.add_stream("aac", rate=AUDIO_RATE, layout="mono") if audio else None
@@ -426,6 +449,8 @@ def write_video(
                 rgb = _with_transitions(plan, counts, sources, scene, i, fps, width, height)
                 if noise_fields:
                     rgb = cv2.addWeighted(rgb, 1.0, noise_fields[index % len(noise_fields)], 1.0, -128.0)
+                if turns:  # stored turned clockwise; shown turned back (counter-clockwise)
+                    rgb = np.ascontiguousarray(np.rot90(rgb, -turns))
                 frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
                 frame.pts = index
                 container.mux(video.encode(frame))

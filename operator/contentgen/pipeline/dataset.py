@@ -95,6 +95,7 @@ class LocalImage:
     height: int
     sharpness: float
     face: bool
+    box: tuple[int, int, int, int] = (0, 0, 0, 0)  # the crop: x, y, width, height in the upright frame
 
 
 class DatasetTooSmall(PermanentError):
@@ -153,6 +154,7 @@ class LocalDataset:
     archive: Path
     scenes: list[tuple[float, float]]  # every scene found, (start, end) in seconds
     images: list[LocalImage] = field(default_factory=list)
+    cuts: list[tuple[float, str]] = field(default_factory=list)  # (time, cut | dissolve | fade)
     frames_decoded: int = 0
     duration_seconds: float = 0.0
     summary: DatasetSummary | None = None  # set by build_dataset
@@ -222,10 +224,13 @@ class _Sighting:
 @dataclass
 class _Found:
     """The faces in a candidate frame: `main`, large enough to train on (MIN_FACE_SHARE), and
-    `everyone`, down to OBSTACLE_SHARE (not to be in another's crop)."""
+    `everyone`, down to OBSTACLE_SHARE (not to be in another's crop), with `maybe`, what the
+    detector's first look took for a face and its second did not confirm (a profile, a face
+    turned away: kept out of crops too; a wrong one costs a tighter crop at most)."""
 
     main: list[Face]
     everyone: list[Face]
+    maybe: list[Box]
 
 
 class _Curator:
@@ -248,10 +253,11 @@ class _Curator:
         return self.faces.find(candidate.payload.gray)
 
     def find_faces(self, candidate: Candidate[Analysed]) -> _Found | None:
-        everyone = self.faces.find_all(candidate.payload.gray, min_share=OBSTACLE_SHARE)
+        maybe: list[Box] = []
+        everyone = self.faces.find_all(candidate.payload.gray, min_share=OBSTACLE_SHARE, unconfirmed=maybe)
         smallest = MIN_FACE_SHARE * min(candidate.payload.gray.shape[:2])
         main = [face for face in everyone if face.box.h >= smallest]
-        return _Found(main, everyone) if main else None
+        return _Found(main, everyone, maybe) if main else None
 
     def take(self, scene: ClosedScene) -> None:
         self.longest = max(self.longest, scene.seconds)
@@ -294,7 +300,7 @@ class _Curator:
         analysed = candidate.payload
         bgr = to_bgr(analysed.frame)
         for number, face in enumerate(found.main):
-            others = [other.box for other in found.everyone if other is not face]
+            others = [other.box for other in found.everyone if other is not face] + found.maybe
             path = self.staging / f"scene-{scene.index:05d}-{number}.jpg"
             pick = _pick(scene.index, candidate, face.box, self.staging, others=others, path=path)
             if pick is not None:
@@ -433,6 +439,7 @@ def build_dataset(
         root=out_dir,
         archive=out_dir / ARCHIVE,
         scenes=scanner.scenes,
+        cuts=[(cut.time, cut.kind) for cut in scanner.cuts],
         frames_decoded=scanner.frames_decoded,
         duration_seconds=scanner.duration,
         summary=summary,
@@ -453,6 +460,7 @@ def build_dataset(
                 height=pick.payload.side,
                 sharpness=round(pick.sharpness, 2),
                 face=pick.face,
+                box=(pick.payload.box.x, pick.payload.box.y, pick.payload.box.w, pick.payload.box.h),
             )
         )
     shutil.rmtree(staging, ignore_errors=True)
@@ -640,6 +648,8 @@ def too_small(name: str, spec: DatasetSpec, summary: DatasetSummary, longest: fl
     reasons = [
         (d.too_short, f"shorter than minSceneSeconds {spec.min_scene_seconds:g} s"),
         (d.no_face, "no face found"),
+        (d.other_person, "only another person's face"),
+        (d.crowded, "other faces too close to crop the subject alone"),
         (d.blurry, "blurred"),
         (d.dark, "too dark or too bright"),
         (d.duplicate, "the same shot as a kept image"),

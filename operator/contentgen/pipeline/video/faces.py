@@ -287,14 +287,23 @@ class FaceFinder:
                 return box
         return None
 
-    def find_all(self, gray: np.ndarray, min_share: float | None = None) -> list[Face]:
+    def find_all(
+        self, gray: np.ndarray, min_share: float | None = None, *, unconfirmed: list[Box] | None = None
+    ) -> list[Face]:
         """Every confirmed face of at least `min_share` (default: the finder's) of `gray`'s short
-        side, largest first, with the confirming look's box and keypoints."""
+        side, largest first, with the confirming look's box and keypoints. The first look's finds
+        that the second did not confirm go into `unconfirmed`, when given (maybe faces: a profile,
+        a face turned away)."""
         faces: list[Face] = []
         for first in sorted(self._first_look(gray, min_share), key=lambda f: -f.box.area):
             face = self.confirm(gray, first.box)
-            if face is not None and not any(_overlap(face.box, other.box) > 0.3 for other in faces):
+            if face is None:
+                if unconfirmed is not None:
+                    unconfirmed.append(first.box)
+            elif not any(_overlap(face.box, other.box) > 0.3 for other in faces):
                 faces.append(face)
+        if unconfirmed is not None:
+            unconfirmed[:] = [b for b in unconfirmed if all(_overlap(b, f.box) <= 0.3 for f in faces)]
         return faces
 
 
