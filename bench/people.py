@@ -57,6 +57,7 @@ sys.path.insert(0, str(ROOT))
 
 from scripts.synthetic_video import (  # noqa: E402
     PEOPLE_IN,
+    _camera,
     SceneSpec,
     SyntheticVideo,
     faces_in_frame,
@@ -132,6 +133,32 @@ def _fits(spec: SceneSpec, person: str, width: int, height: int, min_share: floa
     return True
 
 
+# Every whole-frame view of each photograph in the video being planned: shots of one photograph
+# (of the subject, of another person, of the group) are distinct framings of it, so that no
+# shot of someone else is the same picture as one of the subject's.
+_VIEWS: dict[str, list[tuple[float, float, float, bool]]] = {}
+
+
+def _view(spec: SceneSpec, width: int, height: int) -> tuple[float, float, float, bool]:
+    """The camera at mid-shot: (centre x, centre y, visible height) in source pixels, mirrored."""
+    source = source_image(spec.image)
+    camera = _camera(spec, spec.seconds / 2, source, width, height)
+    scale = camera[0, 0]
+    return (scale * width / 2 + camera[0, 2], scale * height / 2 + camera[1, 2], scale * height, spec.mirror)
+
+
+def _new_view(spec: SceneSpec, width: int, height: int) -> bool:
+    """Whether `spec` shows its photograph distinctly from the views taken (then taken too)."""
+    x, y, h, mirror = _view(spec, width, height)
+    w = h * width / height
+    for ox, oy, oh, omirror in _VIEWS.setdefault(spec.image, []):
+        same = mirror == omirror and max(h, oh) / min(h, oh) <= 1.33
+        if same and abs(x - ox) <= 0.25 * w and abs(y - oy) <= 0.25 * h:
+            return False
+    _VIEWS[spec.image].append((x, y, h, mirror))
+    return True
+
+
 def _distinct(a: tuple[float, float, float, bool], b: tuple[float, float, float, bool]) -> bool:
     return a[3] != b[3] or abs(a[0] - b[0]) > 0.25 or max(a[2], b[2]) / min(a[2], b[2]) > 1.33
 
@@ -146,6 +173,7 @@ def framing(
     height: int,
     *,
     max_share: float = 1.0,
+    whole: bool = True,
 ) -> SceneSpec | None:
     """A shot of the person in a framing distinct from those `taken` (then added), or None."""
     image, person = who
@@ -175,24 +203,28 @@ def framing(
         found = _face(spec, person, seconds / 2, width, height)
         assert found is not None
         shape = (*found, mirror)
-        if all(_distinct(shape, other) for other in taken):
+        if all(_distinct(shape, other) for other in taken) and (not whole or _new_view(spec, width, height)):
             taken.append(shape)
             return spec
     return None
 
 
 def group_shot(image: str, rng: np.random.Generator, seconds: float, width: int, height: int) -> SceneSpec:
-    """A wide shot of a group photograph: several faces in the frame."""
-    view = rng.uniform(0.6, 0.95)
-    return SceneSpec(
-        image,
-        seconds,
-        center=(0.5 + rng.uniform(-0.1, 0.1), 0.4 + rng.uniform(-0.05, 0.05)),
-        view=view,
-        drift=(rng.uniform(-0.004, 0.004), 0.0),
-        mirror=bool(rng.random() < 0.5),
-        face=True,
-    )
+    """A wide shot of a group photograph: several faces in the frame, in a view of it distinct
+    from the other shots'."""
+    for _ in range(400):
+        spec = SceneSpec(
+            image,
+            seconds,
+            center=(0.5 + rng.uniform(-0.15, 0.15), 0.4 + rng.uniform(-0.05, 0.05)),
+            view=rng.uniform(0.6, 1.0),
+            drift=(rng.uniform(-0.004, 0.004), 0.0),
+            mirror=bool(rng.random() < 0.5),
+            face=True,
+        )
+        if _new_view(spec, width, height):
+            return spec
+    raise RuntimeError(f"no view of {image} distinct from the others")
 
 
 def distractor(name: str, rng: np.random.Generator, seconds: float) -> SceneSpec:
@@ -233,6 +265,7 @@ def plan(cast: Cast) -> list[SceneSpec]:
     """The shots of a cast's video, with transitions (see the module)."""
     rng = np.random.default_rng(cast.seed)
     width, height = size(cast)
+    _VIEWS.clear()
     subject_tag, other_tag = f"S:{cast.subject[1]}", f"O:{cast.other[1]}"
     equal = cast.kind == "equal"
     fixed = 3.5 if equal else None  # equal screen time: shots of one length
@@ -241,14 +274,14 @@ def plan(cast: Cast) -> list[SceneSpec]:
     both: list[SceneSpec] = []
     if cast.kind in ("interview", "split"):
         shared = cast.subject[0] == cast.other[0] and cast.kind == "interview"
-        for k in range(2 if cast.kind == "interview" else 3):
+        for k in range((1 if shared else 2) if cast.kind == "interview" else 3):
             seconds = float(rng.uniform(2.5, 4.0))
             if shared:
                 both.append(group_shot(cast.subject[0], rng, seconds, width, height))
                 continue
             half = width // 2
-            sub = framing(cast.subject, rng, seconds, "", [], half, height)
-            oth = framing(cast.other, rng, seconds, "", [], width - half, height)
+            sub = framing(cast.subject, rng, seconds, "", [], half, height, whole=False)
+            oth = framing(cast.other, rng, seconds, "", [], width - half, height, whole=False)
             assert sub is not None and oth is not None
             left, right = (sub, oth) if k % 2 == 0 else (oth, sub)
             both.append(replace(left, right=right, shot=f"{subject_tag}-split{k}"))

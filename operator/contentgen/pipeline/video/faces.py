@@ -42,6 +42,10 @@ MIN_FACE_SHARE = 0.15
 MIN_SCORE = 0.55
 CONFIRM_SCORE = 0.6
 CONFIRM_CONTEXT = 3.0
+# What may be a face (a profile, a face turned away) scores this on the first look: kept out of
+# another face's training crop, never trained on (chosen on bench/people.py's dev videos: a
+# three-quarter face with glasses scored 0.27-0.49).
+MAYBE_SCORE = 0.25
 # Overlapping detections of one face are merged above this intersection over union.
 NMS_IOU = 0.3
 
@@ -243,9 +247,11 @@ class FaceFinder:
         side, in its pixels, from the first look only (see `find`)."""
         return [face.box for face in self._first_look(gray, min_share)]
 
-    def _first_look(self, gray: np.ndarray, min_share: float | None) -> list[Face]:
+    def _first_look(
+        self, gray: np.ndarray, min_share: float | None, min_score: float | None = None
+    ) -> list[Face]:
         height, width = gray.shape[:2]
-        found, side, top, left = self._look(gray, self.min_score)
+        found, side, top, left = self._look(gray, self.min_score if min_score is None else min_score)
         smallest = (self.min_share if min_share is None else min_share) * min(height, width)
         faces = []
         for face in found:
@@ -288,14 +294,24 @@ class FaceFinder:
         return None
 
     def find_all(
-        self, gray: np.ndarray, min_share: float | None = None, *, unconfirmed: list[Box] | None = None
+        self,
+        gray: np.ndarray,
+        min_share: float | None = None,
+        *,
+        unconfirmed: list[Box] | None = None,
+        maybe_score: float = MAYBE_SCORE,
     ) -> list[Face]:
         """Every confirmed face of at least `min_share` (default: the finder's) of `gray`'s short
-        side, largest first, with the confirming look's box and keypoints. The first look's finds
-        that the second did not confirm go into `unconfirmed`, when given (maybe faces: a profile,
-        a face turned away)."""
+        side, largest first, with the confirming look's box and keypoints. When `unconfirmed` is
+        given, the first look's finds that the second did not confirm go into it, and so do its
+        finds scoring `maybe_score` or more (maybe faces: a profile, a face turned away)."""
         faces: list[Face] = []
-        for first in sorted(self._first_look(gray, min_share), key=lambda f: -f.box.area):
+        lowest = self.min_score if unconfirmed is None else min(self.min_score, maybe_score)
+        for first in sorted(self._first_look(gray, min_share, lowest), key=lambda f: -f.box.area):
+            if first.score < self.min_score:
+                if unconfirmed is not None:
+                    unconfirmed.append(first.box)
+                continue
             face = self.confirm(gray, first.box)
             if face is None:
                 if unconfirmed is not None:
