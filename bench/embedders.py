@@ -241,7 +241,8 @@ def main() -> None:
         if all(view is not v for v, _ in found):
             missed[view.person] = missed.get(view.person, 0) + 1
     print(
-        f"{len(made)} views of {len({v.person for v in made})} people; faces found in {len(found)}; missed: {missed}"
+        f"{len(made)} views of {len({v.person for v in made})} people; faces found in {len(found)}; "
+        f"missed: {missed}"
     )
     candidates: dict[str, tuple[Callable[[View, object], np.ndarray], bool]] = {
         "SFace int8, BlazeFace keypoints (colour)": (sface_blazeface(), False),

@@ -57,9 +57,9 @@ sys.path.insert(0, str(ROOT))
 
 from scripts.synthetic_video import (  # noqa: E402
     PEOPLE_IN,
-    _camera,
     SceneSpec,
     SyntheticVideo,
+    _camera,
     faces_in_frame,
     source_image,
     write_video,
