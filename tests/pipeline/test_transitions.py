@@ -114,6 +114,45 @@ def test_a_fade_through_black_is_cut_in_the_black() -> None:
     assert cut[1] == "fade" and abs(cut[0] - (50 + 7.5) / FPS) <= 2 / FPS
 
 
+@pytest.mark.parametrize("seconds", [1.0, 2.0, 3.0])
+def test_long_dissolves_are_found_with_their_whole_extent(seconds: float) -> None:
+    rng = np.random.default_rng(3)
+    a, b = texture(4), texture(5)
+    mixed = dissolve(a, b, seconds)
+    frames = [noisy(a, rng) for _ in range(60)] + mixed + [noisy(b, rng) for _ in range(60)]
+    detector = SceneDetector(FPS)
+    cuts = []
+    for i, frame in enumerate(frames):
+        cuts += detector.push(frame, i / FPS, True)
+    cuts += detector.flush()
+    (cut,) = cuts
+    assert cut.kind == "dissolve" and abs(cut.time - (60 + len(mixed) / 2) / FPS) <= 2 / FPS
+    # every frame more than 3 % mixed is guarded, and at most a frame more each side
+    n = len(mixed)
+    assert cut.guard is not None
+    assert (58 / FPS) <= cut.guard[0] <= (60 + 0.03 * n) / FPS
+    assert (60 + 0.97 * n - 1) / FPS <= cut.guard[1] <= (62 + n) / FPS
+
+
+@pytest.mark.parametrize("level", [255, 128, 200])
+def test_a_fade_through_white_or_grey_is_cut_with_its_extent(level: int) -> None:
+    rng = np.random.default_rng(4)
+    a, b = texture(6), texture(7)
+    n = round(1.6 * FPS)  # 0.8 s to the flat picture, 0.8 s out of it
+    flat = np.full(SHAPE, level, np.float32)
+    ramp = [abs(1 - 2 * (i + 0.5) / n) for i in range(n)]
+    mixed = [((a if i < n / 2 else b) * w + flat * (1 - w)).astype(np.uint8) for i, w in enumerate(ramp)]
+    frames = [noisy(a, rng) for _ in range(50)] + mixed + [noisy(b, rng) for _ in range(60)]
+    detector = SceneDetector(FPS)
+    cuts = []
+    for i, frame in enumerate(frames):
+        cuts += detector.push(frame, i / FPS, True)
+    cuts += detector.flush()
+    (cut,) = cuts
+    assert cut.kind in ("fade", "dissolve") and abs(cut.time - (50 + n / 2) / FPS) <= 3 / FPS
+    assert cut.guard is not None and cut.guard[0] <= 51 / FPS and cut.guard[1] >= (49 + n) / FPS
+
+
 def test_black_before_the_first_picture_and_after_the_last_is_no_cut() -> None:
     a = texture(1)
     frames = [np.zeros(SHAPE, np.uint8)] * 20 + fade(np.zeros(SHAPE, np.uint8), a, 0.4)[5:] + [a] * 60

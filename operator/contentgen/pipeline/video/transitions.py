@@ -157,27 +157,21 @@ class _History:
         return gone
 
 
-@dataclass
-class _Window:
-    """A window that passed the dissolve test: its residue share and its frames."""
-
-    share: float
-    times: list[float]
-    indices: list[int]
-    frames: list[np.ndarray]  # A … B
-
-
 class DissolveDetector:
     """Windows of `window` seconds: B is evaluated once a frame `steady` seconds after it is in,
-    so a dissolve is reported about half a window and the steady time after it ends."""
+    so a dissolve is reported about half a window and the steady time after it ends.
+
+    Every window inside a linear dissolve passes (any frame half-way between two of it is their
+    average), so a run of passing windows is one dissolve; its extent and cut come from the mix
+    weights of the frames between the steady picture before the run's first window and after
+    its last."""
 
     def __init__(self, window: float = DISSOLVE_SECONDS, steady: float | None = None) -> None:
         self.window = window
         self.steady = min(window, STEADY_SECONDS) if steady is None else steady
         self.history = _History()
         self._next = 0  # position in history of the next B to evaluate
-        self._best: _Window | None = None  # the best window of the current run
-        self._run_start = 0.0  # the first passing window's M time
+        self._run: tuple[float, float] | None = None  # the run's (steady frame before, after)
 
     def push(self, index: int, time: float, tiny: np.ndarray) -> Cut | None:
         h = self.history
@@ -186,7 +180,7 @@ class DissolveDetector:
         while self._next < len(h.times) and h.times[self._next] <= time - self.steady:
             found = self._evaluate(self._next) or found
             self._next += 1
-        keep = 1.2 * (self.window + self.steady) + 0.2
+        keep = 1.2 * (self.window + self.steady) + max(DISSOLVE_WINDOWS) + 0.2
         self._next -= h.forget_before(h.times[self._next - 1] - keep) if self._next else 0
         return found
 
@@ -196,11 +190,11 @@ class DissolveDetector:
     @property
     def earliest(self) -> float:
         """The earliest time a cut (or its guard) not yet reported can have."""
-        if self._best is not None:
-            return self._run_start - self.window / 2
+        if self._run is not None:
+            return self._run[0]
         h = self.history
         newest = h.times[-1] if h.times else 0.0
-        return newest - self.steady - self.window
+        return newest - 2 * self.steady - self.window
 
     def _evaluate(self, at: int) -> Cut | None:
         h, w, s = self.history, self.window, self.steady
@@ -216,32 +210,32 @@ class DissolveDetector:
             before = shape_change(frames[p], frames[a])
             after = shape_change(frames[at], frames[f])
             if is_dissolve(span, rest, before, after, whole=whole, steady=s / w):
-                share = rest / max(whole, 1e-6)
-                if self._best is None:
-                    self._run_start = h.times[m]
-                if self._best is None or share < self._best.share:
-                    self._best = _Window(
-                        share, h.times[a : at + 1], h.indices[a : at + 1], frames[a : at + 1]
-                    )
+                first = self._run[0] if self._run is not None else h.times[p]
+                self._run = (first, h.times[f])
                 return None
         return self._end_run()
 
     def _end_run(self) -> Cut | None:
-        best, self._best = self._best, None
-        if best is None:
+        run, self._run = self._run, None
+        if run is None:
             return None
-        weights = mix_weights(best.frames[0], best.frames, best.frames[-1])
+        h = self.history
+        lo, hi = h.nearest(run[0]), h.nearest(run[1])
+        if hi - lo < 2:
+            return None
+        frames, times, indices = h.frames[lo : hi + 1], h.times[lo : hi + 1], h.indices[lo : hi + 1]
+        weights = mix_weights(frames[0], frames, frames[-1])
         inside = [k for k, weight in enumerate(weights) if MIX_EDGE < weight < 1 - MIX_EDGE]
-        middle = min(range(len(weights)), key=lambda k: abs(weights[k] - 0.5))
-        times = best.times
-        if not inside:  # no frame in between was decoded: the window's middle
-            half = self.window / 2
-            mid = (times[0] + times[-1]) / 2
-            return Cut(best.indices[middle], times[middle], "dissolve", (mid - half, mid + half))
+        if not inside:
+            return None
+        middle = min(inside, key=lambda k: abs(weights[k] - 0.5))
         first, last = inside[0], inside[-1]
-        start = times[max(first - 1, 0)] if first > 0 else times[first]
-        end = times[min(last + 1, len(times) - 1)]
-        return Cut(best.indices[middle], times[middle], "dissolve", (start, end))
+        return Cut(
+            indices[middle],
+            times[middle],
+            "dissolve",
+            (times[first - 1], times[min(last + 1, len(times) - 1)]),
+        )
 
 
 class FadeDetector:
