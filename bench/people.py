@@ -583,3 +583,23 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# The run benchmark's video (bench/run.py): 3 minutes of an interview and a podcast with three
+# people of the development set, the astronaut the subject.
+LONG_CASTS = (
+    Cast("split", ("astronaut", "astronaut"), ("grace_hopper", "grace_hopper"), 301),
+    Cast("interview", ("astronaut", "astronaut"), ("luispedro", "luispedro"), 302),
+    Cast("split", ("astronaut", "astronaut"), ("luispedro", "luispedro"), 303),
+)
+
+
+def long_plan(seconds: float) -> list[SceneSpec]:
+    """About `seconds` of LONG_CASTS' videos one after the other (a shot's tag names its part)."""
+    specs: list[SceneSpec] = []
+    for part, cast in enumerate(LONG_CASTS):
+        for spec in plan(cast):
+            specs.append(replace(spec, shot=f"{spec.shot}@{part}" if spec.shot else ""))
+            if sum(s.seconds for s in specs) >= seconds:
+                return specs
+    return specs

@@ -2,8 +2,8 @@
 
 `make bench` (or `.venv/bin/python -m bench.run`) measures, on this machine and in one run:
 
-- the whole `contentgen run --offline` of a LoraTraining on a generated 3-minute 720p H.264
-  video, against PySceneDetect's CLI (`scenedetect -i VIDEO -o DIR detect-content
+- the whole `contentgen run --offline` of a LoraTraining on a generated 3-minute 1080p H.264
+  video of three people (an interview and a podcast, bench/people.LONG_CASTS), against PySceneDetect's CLI (`scenedetect -i VIDEO -o DIR detect-content
   save-images`, the predecessor's approach) and against a bare multithreaded PyAV decode of
   every frame: wall time (median of --repeat runs, taken in turn so that other load on the
   machine hits all three alike) and the ratios;
@@ -47,8 +47,18 @@ BIN = Path(sys.executable).parent
 SAMPLE = ROOT / "examples" / "media" / "sample.mp4"
 TOLERANCE = 0.5
 TARGETS = {"vs_scenedetect": 0.8, "vs_decode": 1.0, "cut_f1": 0.95, "face_share": 0.8}
-# The benchmark video: 3 minutes of 720p30 H.264 at about 3 Mbit/s, a cut every 2-7 s.
-BENCH_VIDEO = {"seconds": 180.0, "width": 1280, "height": 720, "fps": 30, "crf": 20, "noise": 3.0, "seed": 7}
+# The benchmark video: 3 minutes of 1080p30 H.264, three people (an interview and a podcast:
+# bench/people.long_plan), shots of 2.5-5 s joined by cuts, dissolves and fades.
+BENCH_VIDEO = {
+    "seconds": 180.0,
+    "width": 1920,
+    "height": 1080,
+    "fps": 30,
+    "crf": 20,
+    "noise": 3.0,
+    "seed": 7,
+    "people": 1,
+}
 # Shorter videos that only feed the accuracy numbers.
 ACCURACY_VIDEOS = [
     {"seconds": 60.0, "width": 640, "height": 360, "fps": fps, "crf": 23, "noise": 3.0, "seed": seed}
@@ -67,7 +77,7 @@ spec:
   provider: offline
   dataset:
     maxFrames: 40
-    # The video's face shots are four framings of one photograph: four distinct images at most.
+    # The short accuracy videos' face shots are four framings of one photograph.
     minFrames: 4
     minSceneSeconds: 1.0
     faceFilter: true
@@ -132,7 +142,12 @@ def cached_video(name: str, params: dict[str, float]) -> SyntheticVideo:
     """The generated video `name`, made again only when missing or made with other parameters
     or another plan (the synthetic framings may change)."""
     path, meta = OUT / f"{name}.mp4", OUT / f"{name}.json"
-    plan = random_plan(float(params["seconds"]), seed=int(params["seed"]))
+    if params.get("people"):
+        from bench.people import long_plan
+
+        plan = long_plan(float(params["seconds"]))
+    else:
+        plan = random_plan(float(params["seconds"]), seed=int(params["seed"]))
     specs = json.loads(json.dumps([asdict(spec) for spec in plan]))
     if path.exists() and meta.exists():
         saved = json.loads(meta.read_text())
@@ -300,7 +315,7 @@ def main() -> None:
             "opencv-python-headless in this virtualenv; reinstall from requirements/dev.txt"
         )
     OUT.mkdir(parents=True, exist_ok=True)
-    video = cached_video("bench-720p-3min", BENCH_VIDEO)
+    video = cached_video("bench-1080p-3min-people", BENCH_VIDEO)
     use_cli = has_run_command()
     label = (
         "contentgen run --offline (LoraTraining)" if use_cli else "build_dataset (no `contentgen run` yet)"
@@ -475,7 +490,7 @@ def markdown(report: dict, label: str) -> str:
             target("face_share", f"≥ {100 * TARGETS['face_share']:.0f} %"),
         ),
         (
-            "peak RSS of the run: 3-min 720p video / 25 s sample",
+            "peak RSS of the run: 3-min 1080p video / 25 s sample",
             f"{rss['pipeline']:.0f} MB / {rss['pipeline_on_25s_sample']:.0f} MB",
             "bounded",
         ),

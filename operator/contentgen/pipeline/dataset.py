@@ -659,8 +659,8 @@ def too_small(name: str, spec: DatasetSpec, summary: DatasetSummary, longest: fl
     fixes = []
     if spec.face_filter and d.no_face:
         fixes.append(
-            f"use a video where the face fills at least {MIN_FACE_SHARE:.0%} of the picture's height in "
-            "more shots, or set dataset.faceFilter: false for a subject without a face"
+            f"use a video where the face's height is at least {MIN_FACE_SHARE:.0%} of the picture's shorter "
+            "side in more shots, or set dataset.faceFilter: false for a subject without a face"
         )
     if d.too_short and longest < 2 * spec.min_scene_seconds:
         fixes.append(f"lower dataset.minSceneSeconds (the longest scene lasts {longest:.1f} s)")

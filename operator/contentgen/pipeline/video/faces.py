@@ -30,8 +30,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-# Faces smaller than this share of the picture's short side are too small to learn from: a
-# 720p frame's face would be under 108 px, blown up ~10× in a 1024 px training image.
+# Faces whose height is under this share of the picture's shorter side (its height in landscape
+# video, its width in portrait) are too small to learn from: a 720p frame's face would be under
+# 108 px, blown up ~10× in a 1024 px training image. The shorter side, not the height: what
+# matters is the face's pixels, and a portrait frame's height is 1.8× its width.
 MIN_FACE_SHARE = 0.15
 # Two looks. The first, over the whole frame, takes anything scoring MIN_SCORE (0-1); each
 # find is then looked at again on a square of CONFIRM_CONTEXT face sizes around it, where a
