@@ -40,12 +40,13 @@ class SubjectSpec(ApiModel):
     reference_images: Annotated[
         list[SourceUrl],
         Field(
+            min_length=1,
             max_length=MAX_REFERENCE_IMAGES,
             description="Photos of the person to train on (http(s):// or s3:// URLs, like source.url; "
             "one face each, the largest counts): the dataset keeps the person in the video who looks "
-            "like them. Unset: the person with the most screen time, when one clearly has the most.",
+            "like them.",
         ),
-    ] = []
+    ]
 
 
 class DatasetSpec(ApiModel):
@@ -56,6 +57,12 @@ class DatasetSpec(ApiModel):
             message="minFrames must not be larger than maxFrames",
             field_path=".minFrames",
             check=lambda spec: spec.min_frames is None or spec.min_frames <= spec.max_frames,
+        ),
+        CelRule(
+            rule="!has(self.subject) || !has(self.faceFilter) || self.faceFilter",
+            message="subject needs faceFilter: true (people are told apart by their faces)",
+            field_path=".subject",
+            check=lambda spec: spec.subject is None or spec.face_filter,
         ),
     )
 
@@ -87,9 +94,12 @@ class DatasetSpec(ApiModel):
         ),
     ] = True
     subject: Annotated[
-        SubjectSpec,
-        Field(default_factory=SubjectSpec, description="Whose face the dataset shows (faceFilter)."),
-    ]
+        SubjectSpec | None,
+        Field(
+            description="Whose face the dataset shows (faceFilter). Unset: the person with clearly the "
+            "most screen time."
+        ),
+    ] = None
     caption_template: CaptionTemplate = "a photo of {trigger}"
     captioning: Annotated[
         Literal["template", "auto"],

@@ -163,10 +163,11 @@ def run_lora(ctx: RunContext) -> RunResult:
 
 def _fetch_references(ctx: RunContext, spec: LoraTrainingSpec) -> list[tuple[Path, str]]:
     """dataset.subject.referenceImages, fetched like the source; errors name the field."""
-    if not spec.dataset.face_filter:
+    subject = spec.dataset.subject
+    if not spec.dataset.face_filter or subject is None:
         return []
     fetched = []
-    for number, url in enumerate(spec.dataset.subject.reference_images):
+    for number, url in enumerate(subject.reference_images):
         field = f"dataset.subject.referenceImages[{number}]"
         try:
             photo = ctx.fetch_source(url, lambda _: None, folder=f"reference-{number}")
