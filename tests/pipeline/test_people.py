@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+from av import open as av_open
 
 from contentgen.api import RunFailure, RunResult
 from contentgen.catalog import Filters, open_catalog
@@ -352,3 +353,44 @@ def test_reference_photos_of_two_people_are_refused(tmp_path: Path) -> None:
         InvalidInput, match=r"referenceImages\[0\] and .*referenceImages\[1\] do not show the same person"
     ):
         reference_embedding(photos, FaceFinder(), Embedder())
+
+
+def test_the_15_percent_rule_is_of_the_shorter_side() -> None:
+    """In a portrait picture, a face a fifth of the width (a ninth of the height) counts."""
+    small = cv2.resize(cv2.cvtColor(source_image("astronaut"), cv2.COLOR_RGB2GRAY), (180, 180))
+    portrait = np.full((320, 180), 90, np.uint8)
+    portrait[70:250] = small  # the face: 0.2 × 180 = 36 px high, 11 % of 320
+    (face,) = FaceFinder().find_all(portrait)
+    assert 0.15 * 180 <= face.box.h < 0.15 * 320
+
+
+def test_a_portrait_phone_video_stored_turned(media_dir: Path, tmp_path: Path) -> None:
+    """Phones store portrait video turned, with a display rotation: the dataset is upright, the
+    same as from the video stored the right way up."""
+    from contentgen.api import DatasetSpec
+    from contentgen.pipeline.dataset import build_dataset
+
+    plan = [
+        shot("astronaut", "astronaut", 2.0, 0.25),
+        other_scene(1.5, "coffee"),
+        shot("astronaut", "astronaut", 2.0, 0.45, mirror=True),
+        shot("astronaut", "astronaut", 2.0, 0.35, shift=0.12),
+        shot("astronaut", "astronaut", 2.0, 0.6, shift=-0.05),
+    ]
+    turned = write_video(media_dir / "phone.mp4", plan, width=180, height=320, fps=24, rotation=90)
+    upright = write_video(media_dir / "upright.mp4", plan, width=180, height=320, fps=24)
+    with av_open(turned.path) as container:
+        stream = container.streams.video[0]
+        assert (stream.width, stream.height) == (320, 180)  # stored turned
+    spec = DatasetSpec(min_frames=4)
+    dataset = build_dataset(turned.path, spec, "subj", tmp_path / "turned", lambda _: None)
+    reference = build_dataset(upright.path, spec, "subj", tmp_path / "upright", lambda _: None)
+    assert [scene_at(turned, image.time).image for image in dataset.images] == ["astronaut"] * 4
+    for image, twin in zip(dataset.images, reference.images, strict=True):
+        x, y, w, h = image.box
+        assert x + w <= 180 and y + h <= 320  # in the upright picture
+        assert abs(image.box[1] - twin.box[1]) <= 4 and image.box[2:] == twin.box[2:]
+        a, b = (cv2.imread(str(i.path), cv2.IMREAD_GRAYSCALE).astype(float) for i in (image, twin))
+        assert np.abs(a - b).mean() < 12  # the same picture, not a turned one
+    assert dataset.summary is not None and dataset.summary.subject is not None
+    assert dataset.summary.people_found == 1 and dataset.summary.subject.chosen_by == "screenTime"
