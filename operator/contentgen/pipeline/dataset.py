@@ -1,10 +1,15 @@
 """The LoRA dataset stage: a video in, a folder and a zip of captioned training images out.
 
-One decode pass finds the scenes and each scene's best frame (video/scan.py); the best scenes
-become the dataset (video/selection.py), cropped to training squares (video/crop.py). Every
-scene is accounted for (`DatasetSummary`): too short, blurred, dark, without a face, the same
-shot as a kept one, or over maxFrames. Fewer images than `minFrames` fail the run with
-`DatasetTooSmall` here, before anything is uploaded or paid for.
+One decode pass finds the scenes and each scene's best frame (video/scan.py). With faceFilter,
+each face of that frame is staged as a training square around it that leaves other faces out
+(video/crop.py) and embedded (video/identity.py); once the video is through, the faces are
+grouped into people and the subject chosen (video/subject.py: the reference photos' person, or
+clearly the most screen time), and the subject's best scenes become the dataset
+(video/selection.py). Every scene is accounted for (`DatasetSummary`): too short, blurred,
+dark, without a face, only another person, too crowded to crop, the same shot as a kept one,
+or over maxFrames. An unclear subject fails the run with `SubjectAmbiguous` (or
+`SubjectNotFound`) and fewer images than `minFrames` with `DatasetTooSmall`, here, before
+anything is uploaded or paid for.
 
 On disk, in `out_dir`::
 
@@ -12,7 +17,9 @@ On disk, in `out_dir`::
     captions/0001.txt     each one's caption (the captionTemplate with {trigger} filled in,
                           replaced by `apply_captions` when a vision model wrote them)
     dataset.zip           images/0001.jpg, images/0001.txt and captions/0001.txt
-    contact-sheet.jpg     every image on one sheet, with its time in the video
+    contact-sheet.jpg     every image on one sheet, with its time in the video, and one face of
+                          each person found
+    people.jpg            instead, when the subject is unclear: one face of each person, numbered
 
 The archive holds every caption twice on purpose: trainers that read captions beside their
 images (fal's flux-lora-fast-training reads `0001.txt` next to `0001.jpg`) find them in
