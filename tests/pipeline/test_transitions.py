@@ -10,6 +10,7 @@ import pytest
 
 from contentgen.pipeline.video.scan import Scanner
 from contentgen.pipeline.video.transitions import (
+    Cut,
     DissolveDetector,
     FadeDetector,
     SceneDetector,
@@ -52,14 +53,17 @@ def fade(a: np.ndarray, b: np.ndarray, seconds: float, fps: int = FPS) -> list[n
     return out
 
 
-def run(frames: list[np.ndarray], fps: int = FPS, full_range: bool = True) -> list[tuple[float, str]]:
+def detect(frames: list[np.ndarray], fps: int = FPS, full_range: bool = True) -> list[Cut]:
     detector = SceneDetector(fps)
     cuts = []
     for i, frame in enumerate(frames):
         cuts += detector.push(frame, i / fps, full_range)
         assert detector.settled <= i / fps
-    cuts += detector.flush()
-    return [(round(c.time, 2), c.kind) for c in cuts]
+    return cuts + detector.flush()
+
+
+def run(frames: list[np.ndarray], fps: int = FPS, full_range: bool = True) -> list[tuple[float, str]]:
+    return [(round(c.time, 2), c.kind) for c in detect(frames, fps, full_range)]
 
 
 def test_shape_change_sets_brightness_aside() -> None:
@@ -120,12 +124,7 @@ def test_long_dissolves_are_found_with_their_whole_extent(seconds: float) -> Non
     a, b = texture(4), texture(5)
     mixed = dissolve(a, b, seconds)
     frames = [noisy(a, rng) for _ in range(60)] + mixed + [noisy(b, rng) for _ in range(60)]
-    detector = SceneDetector(FPS)
-    cuts = []
-    for i, frame in enumerate(frames):
-        cuts += detector.push(frame, i / FPS, True)
-    cuts += detector.flush()
-    (cut,) = cuts
+    (cut,) = detect(frames)
     assert cut.kind == "dissolve" and abs(cut.time - (60 + len(mixed) / 2) / FPS) <= 2 / FPS
     # every frame more than 3 % mixed is guarded, and at most a frame more each side
     n = len(mixed)
@@ -143,12 +142,7 @@ def test_a_fade_through_white_or_grey_is_cut_with_its_extent(level: int) -> None
     ramp = [abs(1 - 2 * (i + 0.5) / n) for i in range(n)]
     mixed = [((a if i < n / 2 else b) * w + flat * (1 - w)).astype(np.uint8) for i, w in enumerate(ramp)]
     frames = [noisy(a, rng) for _ in range(50)] + mixed + [noisy(b, rng) for _ in range(60)]
-    detector = SceneDetector(FPS)
-    cuts = []
-    for i, frame in enumerate(frames):
-        cuts += detector.push(frame, i / FPS, True)
-    cuts += detector.flush()
-    (cut,) = cuts
+    (cut,) = detect(frames)
     assert cut.kind in ("fade", "dissolve") and abs(cut.time - (50 + n / 2) / FPS) <= 3 / FPS
     assert cut.guard is not None and cut.guard[0] <= 51 / FPS and cut.guard[1] >= (49 + n) / FPS
 

