@@ -111,8 +111,11 @@ def is_black(tiny: np.ndarray, full_range: bool) -> bool:
 def is_flat(tiny: np.ndarray) -> bool:
     """At least BLACK_SHARE of the pixels within FLAT_SPREAD of their median: a black, white,
     grey or coloured picture without detail (black by FFmpeg blackdetect's rule is flat too)."""
-    low, high = np.percentile(tiny, [100 * (1 - BLACK_SHARE) / 2, 100 * (1 + BLACK_SHARE) / 2])
-    return float(high - low) <= 2 * FLAT_SPREAD
+    counts = cv2.calcHist([tiny], [0], None, [256], [0, 256]).ravel().cumsum()
+    tail = (1 - BLACK_SHARE) / 2 * tiny.size
+    low = int(np.searchsorted(counts, tail, side="right"))
+    high = int(np.searchsorted(counts, tiny.size - tail, side="left"))
+    return high - low <= 2 * FLAT_SPREAD
 
 
 def contrast(tiny: np.ndarray) -> float:
