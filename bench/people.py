@@ -543,7 +543,14 @@ def evaluate(name: str) -> Score:
             if cast.reference:
                 photo = Path(scratch) / "reference.jpg"
                 cv2.imwrite(str(photo), reference_photo(cast))
-                dataset = run(made.path, Path(scratch) / "b", reference_images=[(photo, "reference")])
+                try:
+                    dataset = run(made.path, Path(scratch) / "b", reference_images=[(photo, "reference")])
+                except SubjectAmbiguous as unclear:  # SubjectNotFound: no image of the other person
+                    print(f"  {made.path.name} with a reference: {unclear}", file=sys.stderr)
+                    out = Path(scratch) / "b"
+                    dataset = LocalDataset(
+                        root=out, archive=out / "none.zip", scenes=[], summary=unclear.summary
+                    )
                 subject = dataset.summary.subject if dataset.summary else None
                 result.checks[f"{cast.kind}: referenceImages pick the other person"] = (
                     subject is not None and subject.chosen_by == "reference" and subject.person != 1
