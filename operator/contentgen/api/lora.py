@@ -269,12 +269,12 @@ class DatasetSummary(ApiModel):
         SubjectSummary | None, Field(description="Who the dataset shows; unset without faceFilter.")
     ] = None
     contact_sheet_uri: Annotated[
-        str,
+        str | None,
         Field(
             description="When the run stopped at the subject (SubjectAmbiguous, SubjectNotFound): a "
             "JPEG with one face of each person found, numbered as in people."
         ),
-    ] = ""
+    ] = None
 
 
 class LoraTrainingStatus(CommonStatus):
