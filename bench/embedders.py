@@ -3,7 +3,7 @@ apart, and finds each again, across framings, mirroring, tints, noise, blur and 
 
 Every person in scripts/synthetic_video.PEOPLE_IN (the seated man in Einstein's photograph
 aside: his face is 5 % of it) is filmed in `VIEWS` random framings each, 640 × 360, their face
-10-60 % of the frame's height; Einstein in both of his photographs, forty years apart (the only
+10-60 % of the frame's height; Einstein in both of his photographs, taken years apart (the only
 pairs of two photographs of one person the packages have). The pipeline's face detector finds
 the face (a view whose face it misses is counted, not scored), each candidate embeds it, and
 every pair of views is scored by cosine similarity: same person (genuine) or not (impostor).

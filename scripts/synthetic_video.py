@@ -41,7 +41,7 @@ PACKAGED_IMAGES = {
 }
 # Every face in the photographs of people, by photograph: (person, centre x, centre y, height),
 # fractions of the image (found with the face detector on crops of each photograph, named by
-# eye). Einstein is in two photographs, forty years apart.
+# eye). Einstein is in two photographs, taken years apart.
 PEOPLE_IN = {
     "astronaut": (("astronaut", 0.441, 0.24, 0.199),),
     "grace_hopper": (("grace_hopper", 0.514, 0.372, 0.35),),

@@ -97,7 +97,7 @@ def test_the_model_loads_and_embeds_with_the_network_cut(monkeypatch: pytest.Mon
         (face,) = finder.find_all(crop)[:1]
         vectors[image] = embedder.embed(crop, face)
         assert vectors[image].shape == (128,) and abs(np.linalg.norm(vectors[image]) - 1) < 1e-4
-    # Einstein forty years apart is one person; Lenna is another
+    # Einstein in two photographs taken years apart is one person; Lenna is another
     assert similarity(vectors["einstein"], vectors["einstein_tongue"]) >= SAME_PERSON
     assert similarity(vectors["einstein"], vectors["lenna"]) < SAME_PERSON
     assert similarity(vectors["einstein_tongue"], vectors["lenna"]) < SAME_PERSON
