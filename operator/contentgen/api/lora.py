@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .base import ApiModel, CelRule, Timestamp
+from .base import ApiModel, CelRule
 from .common import Artifact, CommonSpec, CommonStatus, SourceSpec, SourceUrl, VersionBase
 
 DEFAULT_TRAINING_MODEL = "fal-ai/flux-lora-fast-training"
