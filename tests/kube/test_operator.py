@@ -443,10 +443,20 @@ def test_a_name_made_again_runs_its_own_job(env: Cluster) -> None:
     try:
         c.apply(image("twice"), ns)
         old = wait_for(lambda: c.jobs(ns), what="the first Job")[0]
+        # Keep the old Job from being collected until the new resource has met it.
+        job_path = f"/apis/batch/v1/namespaces/{ns}/jobs/{old['metadata']['name']}"
+        c.admin.patch(job_path, {"metadata": {"finalizers": ["test.contentgen.io/hold"]}})
         c.delete("ImageGeneration", ns, "twice")
         wait_for(lambda: c.resource("ImageGeneration", ns, "twice") is None, what="the first resource gone")
         c.apply(image("twice"), ns)
         uid = uid_of(c, "ImageGeneration", ns, "twice")
+        wait_for(
+            lambda: (j := c.get("jobs", ns, old["metadata"]["name"], "batch/v1"))
+            and j["metadata"].get("deletionTimestamp"),
+            60,
+            "the operator to delete the old Job",
+        )
+        c.admin.patch(job_path, {"metadata": {"finalizers": None}})
     finally:
         c.node.release()
     status = c.wait_phase("ImageGeneration", ns, "twice", "Succeeded", timeout=180)
