@@ -121,7 +121,8 @@ install-manifest: install tools  ## render charts/install.yaml: the chart with d
 
 .PHONY: lock
 lock:  ## re-resolve requirements/*.txt from pyproject.toml (needs the package index)
-	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --override requirements/overrides.txt \
+	# dev: the project's dev extra and local-cluster's own dependencies (tests and benchmarks use it)
+	$(BIN)/uv pip compile --quiet pyproject.toml local-cluster/pyproject.toml --extra dev --override requirements/overrides.txt \
 	  --python-version 3.11 -o requirements/dev.txt
 	for extra in worker api; do \
 	  $(BIN)/uv pip compile --quiet pyproject.toml --extra $$extra -c requirements/dev.txt \
