@@ -48,9 +48,10 @@ kube: install  ## build (or reuse) etcd and the Kubernetes control plane from th
 	$(BIN)/python -m localcluster.build
 
 .PHONY: lint
-lint: install  ## ruff (lint and format check)
+lint: install  ## ruff (lint and format check) and import-linter (the layers, no import circles)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 .PHONY: types
 types: install  ## mypy (strict on the API package)
