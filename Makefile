@@ -79,7 +79,7 @@ demo: install  ## run the examples offline on the bundled sample video, on embed
 	$(BIN)/contentgen assets list -o table
 
 .PHONY: bench
-bench: install  ## run the benchmarks in bench/ (numbers go into README)
+bench: install  ## run the benchmarks in bench/ (numbers go into docs/performance.md)
 	$(BIN)/python -m bench.run
 
 .PHONY: images
@@ -95,7 +95,7 @@ bench-validate: install  ## time `contentgen validate` on a big generated GitOps
 	$(BIN)/python -m bench.validate
 
 .PHONY: bench-operator
-bench-operator: install  ## the operator at scale against the local control plane, with a raw baseline (numbers go into README)
+bench-operator: install  ## the operator at scale against the local control plane, with a raw baseline (numbers go into docs/performance.md)
 	$(BIN)/python -m bench.operator --readme
 
 .PHONY: bench-catalog
@@ -107,11 +107,11 @@ bench-chaos: install  ## 200 resources, a flapping API server, the operator SIGK
 	$(BIN)/python -m bench.chaos
 
 .PHONY: generate
-generate: install tools  ## regenerate committed files: crds/, the chart's CRDs, README's API reference, the chart's values table, charts/install.yaml
+generate: install tools  ## regenerate committed files: crds/, the chart's CRDs, the docs' reference tables, the chart's values table, charts/install.yaml
 	$(BIN)/contentgen crds --out crds
 	rm -f charts/contentgen/crds/*.yaml
 	cp crds/*.yaml charts/contentgen/crds/
-	$(BIN)/python scripts/update_readme.py
+	$(BIN)/python scripts/update_docs.py
 	$(BIN)/python scripts/chart.py values-doc
 	$(BIN)/python scripts/chart.py install-manifest
 	$(BIN)/python scripts/chart.py local-install
