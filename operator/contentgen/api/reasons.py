@@ -43,6 +43,8 @@ REASONS: dict[str, Reason] = {
     "SourceRefused": Reason(FAILED, "A source the settings do not allow: an internal address (`allowPrivateSources`), an unsupported scheme, a redirect to one.", stalled=True),
     "SourceUnavailable": Reason(FAILED, "The source could not be fetched after retries (timeouts, 5xx, temporary name-resolution failures).", stalled=True),
     "DatasetTooSmall": Reason(FAILED, "Fewer usable images than `minFrames`; nothing was uploaded or paid for. `status.dataset` says what was dropped and why.", stalled=True),
+    "SubjectAmbiguous": Reason(FAILED, "The video shows several people and none has clearly the most screen time; nothing was uploaded or paid. The message lists the people found; give `dataset.subject.referenceImages`.", stalled=True),
+    "SubjectNotFound": Reason(FAILED, "No one in the video looks like `dataset.subject.referenceImages`; nothing was uploaded or paid. The message gives each person's similarity.", stalled=True),
     "InvalidImage": Reason(FAILED, "An image that cannot be decoded or encoded (a thumbnail).", stalled=True),
     "CheckpointUnreadable": Reason(FAILED, "A provider checkpoint in the store is not readable JSON; delete it (the message names it) to go on.", stalled=True),
     # --- failed: the provider ----------------------------------------------------------------------
