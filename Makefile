@@ -111,7 +111,7 @@ generate: install tools  ## regenerate committed files: crds/, the chart's CRDs,
 	$(BIN)/contentgen crds --out crds
 	rm -f charts/contentgen/crds/*.yaml
 	cp crds/*.yaml charts/contentgen/crds/
-	$(BIN)/python scripts/update_docs.py
+	$(BIN)/python -m scripts.update_docs
 	$(BIN)/python scripts/chart.py values-doc
 	$(BIN)/python scripts/chart.py install-manifest
 	$(BIN)/python scripts/chart.py local-install
