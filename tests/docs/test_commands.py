@@ -27,6 +27,7 @@ INLINE = re.compile(r"(?<!`)`((?:\.venv/bin/)?(?:contentgen|kubectl) [^`\n]+)`(?
 ENV = re.compile(r"^[A-Z_][A-Z0-9_]*=\S*$")
 SYNOPSIS = re.compile(r"\[|\]|\.\.\.|\w\|\w|<[a-z]")  # [--opt], PATH..., a|b, <placeholder>
 KINDS_CATEGORY = {"contentgen", "all"}
+KUBECTL_ANYWHERE = re.compile(r"(?:^|[\s`(])(kubectl\s[^`|;&#)\n]*\s(?:-w|--watch)\b[^`|;&#)\n]*)")
 TEMPLATE = re.compile(r"\{\{.*?\}\}")
 # kubectl's options that take a value as the next word (the resource type is the first other word)
 KUBECTL_VALUED = {"-n", "--namespace", "-l", "--selector", "-o", "--output", "--field-selector", "-L"}
@@ -84,10 +85,13 @@ def words(text: str) -> list[str]:
     return out
 
 
-def commands() -> list[Command]:
+def commands(paths: list[Path] | None = None) -> list[Command]:
     found: list[Command] = []
-    for path in [*documents(), NOTES]:
-        name = str(path.relative_to(ROOT))
+    for path in [*documents(), NOTES] if paths is None else paths:
+        name = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            for match in KUBECTL_ANYWHERE.finditer(TEMPLATE.sub("x", line)):  # any block, the usage too
+                found.append(Command(f"{name}:{number}", match.group(1).strip(), quoted=False))
         if name.startswith("docs/reference/"):
             continue  # the generated usage, from the same parser
         for number, line in shell_lines(path):
@@ -95,8 +99,6 @@ def commands() -> list[Command]:
         for number, line in enumerate(path.read_text().splitlines(), 1):
             for match in INLINE.finditer(line):
                 found.append(Command(f"{name}:{number}", match.group(1), quoted=True))
-            if path == NOTES and line.startswith("  kubectl "):  # its commands: template values as words
-                found.append(Command(f"{name}:{number}", TEMPLATE.sub("x", line).strip(), quoted=False))
     return found
 
 
@@ -205,3 +207,15 @@ def test_shell_lines_are_read_as_the_shell_reads_them(tmp_path: Path) -> None:
     )
     assert shell_lines(page) == [(2, "contentgen validate examples/   # a comment")]
     assert words("contentgen validate examples/   # a comment") == ["contentgen", "validate", "examples/"]
+
+
+def test_a_watch_of_several_kinds_is_found_in_any_block(tmp_path: Path) -> None:
+    """Also in a usage text (the commands reference shows each command's docstring) and prose."""
+    page = tmp_path / "page.md"
+    page.write_text(
+        "```text\n    kubectl apply -f DIR/examples/ && kubectl get loratrainings,transcriptions -w\n```\n"
+        "Then `kubectl get contentgen --watch` follows them.\n"
+        "```sh\nkubectl get imagegenerations -w   # one kind\n```\n"
+    )
+    found = sorted(set(problems(commands([page]))))  # the prose's command is quoted too: found twice
+    assert len(found) == 2 and "several" in found[0] and "a category" in found[1], found
