@@ -219,3 +219,19 @@ def test_a_watch_of_several_kinds_is_found_in_any_block(tmp_path: Path) -> None:
     )
     found = sorted(set(problems(commands([page]))))  # the prose's command is quoted too: found twice
     assert len(found) == 2 and "several" in found[0] and "a category" in found[1], found
+
+
+def indented(doc: str) -> list[str]:
+    return [line for line in doc.splitlines() if line.startswith("    ") and line.strip()]
+
+
+def test_command_descriptions_have_no_blocks_argparse_would_run_together() -> None:
+    """argparse reflows a command's description (its module's docstring) into one paragraph: an
+    indented block of commands there reads as one line in --help and in the commands reference."""
+    import importlib
+
+    for module_name, _ in COMMANDS.values():
+        doc = importlib.import_module(module_name).__doc__ or ""
+        assert not indented(doc), f"{module_name}: {indented(doc)}"
+    planted = "Then:\n\n    export A=1\n    kubectl apply -f x\n"
+    assert indented(planted) == ["    export A=1", "    kubectl apply -f x"]
