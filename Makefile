@@ -51,9 +51,10 @@ kube: install  ## build (or reuse) etcd and the Kubernetes control plane from th
 	$(BIN)/python -m localcluster.build
 
 .PHONY: lint
-lint: install  ## ruff (lint and format check)
+lint: install  ## ruff (lint and format check) and import-linter (the layers, no import circles)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 .PHONY: types
 types: install  ## mypy (strict on the API package)
@@ -81,7 +82,7 @@ demo: install  ## run the examples offline on the bundled sample video, on embed
 	$(BIN)/contentgen assets list -o table
 
 .PHONY: bench
-bench: install  ## run the benchmarks in bench/ (numbers go into README)
+bench: install  ## run the benchmarks in bench/ (numbers go into docs/performance.md)
 	$(BIN)/python -m bench.run
 
 .PHONY: images
@@ -97,7 +98,7 @@ bench-validate: install  ## time `contentgen validate` on a big generated GitOps
 	$(BIN)/python -m bench.validate
 
 .PHONY: bench-operator
-bench-operator: install  ## the operator at scale against the local control plane, with a raw baseline (numbers go into README)
+bench-operator: install  ## the operator at scale against the local control plane, with a raw baseline (numbers go into docs/performance.md)
 	$(BIN)/python -m bench.operator --readme
 
 .PHONY: bench-catalog
@@ -109,11 +110,11 @@ bench-chaos: install  ## 200 resources, a flapping API server, the operator SIGK
 	$(BIN)/python -m bench.chaos
 
 .PHONY: generate
-generate: install tools  ## regenerate committed files: crds/, the chart's CRDs, README's API reference, the chart's values table, charts/install.yaml
+generate: install tools  ## regenerate committed files: crds/, the chart's CRDs, the docs' reference tables, the chart's values table, charts/install.yaml
 	$(BIN)/contentgen crds --out crds
 	rm -f charts/contentgen/crds/*.yaml
 	cp crds/*.yaml charts/contentgen/crds/
-	$(BIN)/python scripts/update_readme.py
+	$(BIN)/python -m scripts.update_docs
 	$(BIN)/python scripts/chart.py values-doc
 	$(BIN)/python scripts/chart.py install-manifest
 	$(BIN)/python scripts/chart.py local-install
@@ -124,7 +125,8 @@ install-manifest: install tools  ## render charts/install.yaml: the chart with d
 
 .PHONY: lock
 lock:  ## re-resolve requirements/*.txt from pyproject.toml (needs the package index)
-	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --override requirements/overrides.txt \
+	# dev: the project's dev extra and local-cluster's own dependencies (tests and benchmarks use it)
+	$(BIN)/uv pip compile --quiet pyproject.toml local-cluster/pyproject.toml --extra dev --override requirements/overrides.txt \
 	  --python-version 3.11 -o requirements/dev.txt
 	for extra in worker api; do \
 	  $(BIN)/uv pip compile --quiet pyproject.toml --extra $$extra -c requirements/dev.txt \
