@@ -43,6 +43,8 @@ from .state import Kept, Operator
 
 log = logging.getLogger("contentgen.operator")
 MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
+MANAGED_SELECTOR = f"app.kubernetes.io/managed-by={MANAGED_BY}"
+WATCHED_BY_LABEL = [("batch", "v1", "jobs"), ("", "v1", "pods")]
 # What a resource index keeps of each resource (not managedFields or annotations such as
 # kubectl's last-applied-configuration, which can be large).
 KEPT_METADATA = (
@@ -110,6 +112,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     # kopf logs "Handler ... succeeded" for every watch event; the operator logs what it does.
     if os.environ.get("CONTENTGEN_KOPF_VERBOSE") != "true":
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    # Jobs and pods are not ours by kind: the API server sends only those with our label
+    # (kopf's handler filters alone are applied after every object has been sent and decoded).
+    for resource in WATCHED_BY_LABEL:
+        settings.watching.label_selectors[resource] = MANAGED_SELECTOR
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = config.api_timeout_seconds
