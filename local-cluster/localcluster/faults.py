@@ -147,8 +147,10 @@ class FaultProxy:
                 self._watches.add(h.connection)
         try:
             h.send_response(response.status_code)
+            # The body is relayed as it came (iter_raw: still gzipped when the API server
+            # compressed it), so its Content-Encoding goes along with it.
             for key, value in response.headers.items():
-                if key.lower() not in HOP_HEADERS and key.lower() != "content-encoding":
+                if key.lower() not in HOP_HEADERS:
                     h.send_header(key, value)
             h.send_header("Transfer-Encoding", "chunked")
             h.end_headers()
