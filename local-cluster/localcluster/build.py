@@ -98,7 +98,8 @@ def build() -> None:
     BIN.mkdir(exist_ok=True)
     started = time.monotonic()
     print(
-        f"localcluster: building Kubernetes {version} and etcd from their Go modules (minutes on a cold cache)",
+        f"localcluster: building Kubernetes {version} and etcd from their Go modules "
+        "(minutes on a cold cache)",
         flush=True,
     )
     env = {**os.environ, "GOFLAGS": "-mod=readonly"}

@@ -141,7 +141,7 @@ class Client:
         return f"{base}{ns}/{plural}/{meta['name']}"
 
     def apply(self, obj: dict[str, Any], manager: str = "localcluster") -> Any:
-        """Server-side apply, forcing ownership (what `kubectl apply --server-side --force-conflicts` does)."""
+        """Server-side apply, forcing ownership (`kubectl apply --server-side --force-conflicts`)."""
         return self.patch(self.resource_path(obj), obj, APPLY, fieldManager=manager, force="true")
 
     # --- watches ---------------------------------------------------------------------------------

@@ -177,7 +177,8 @@ class LocalCluster:
         finally:
             client.close()
         raise RuntimeError(
-            f"the Deployment {namespace}/{name} was not Available in time; see its pods' logs in {self.dir}/node/pods"
+            f"the Deployment {namespace}/{name} was not Available in time; "
+            f"see its pods' logs in {self.dir}/node/pods"
         )
 
     def client(self, **kw: Any) -> Client:

@@ -10,6 +10,7 @@ and audit see the client itself.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -99,10 +100,8 @@ class FaultProxy:
         with self._lock:
             watches = list(self._watches)
         for sock in watches:
-            try:
+            with contextlib.suppress(OSError):  # already closed
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         return len(watches)
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:

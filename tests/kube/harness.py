@@ -23,9 +23,6 @@ import mongomock
 import pymongo.errors
 import yaml
 from kopf.testing import KopfRunner
-from localcluster import LocalCluster
-from localcluster.client import MERGE, ApiError, Client
-from localcluster.faults import FaultProxy
 
 from contentgen.api import GROUP, KINDS, VERSION
 from contentgen.catalog.base import Catalog
@@ -33,6 +30,9 @@ from contentgen.cli import local_cluster
 from contentgen.controller.main import kopf_args
 from contentgen.controller.settings import OperatorSettings
 from contentgen.store import LocalStore
+from localcluster import LocalCluster
+from localcluster.client import MERGE, ApiError, Client
+from localcluster.faults import FaultProxy
 from tests import waiting
 from tests.rbac.record import audit_decisions
 
@@ -230,9 +230,8 @@ def cluster(root: Path, monkeypatch: Any, *, rbac: list[dict[str, Any]] | None =
     """The control plane and node, with the operator's kubeconfig (its ServiceAccount's token,
     through the fault proxy) in $KUBECONFIG for an operator started in this process. `rbac`
     replaces the chart's default install (the CRDs are always installed)."""
-    from localcluster import Options
-
     from contentgen.api.crd import rendered_crds
+    from localcluster import Options
 
     audit = root / "audit.jsonl"
     manifests = default_manifests(root / "cluster")

@@ -93,10 +93,12 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/*
 The operator's rules wherever it works. Exactly the calls tests/ sees the operator make under the
-control plane's RBAC authorizer: kopf lists and watches the three kinds, their Jobs and the
-Jobs' pods (label-selected) and posts Events; the operator patches a resource's status, its own
-finalizer (deletionPolicy Delete), creates and deletes Jobs; `update` on <kind>/finalizers is what
-OwnerReferencesPermissionEnforcement asks of Jobs that name their resource with blockOwnerDeletion.
+real API server's authorizers (its audit log): kopf lists and watches the three kinds, their Jobs
+and the Jobs' pods (label-selected) and posts Events; the operator patches a resource's status,
+its own finalizer (deletionPolicy Delete), creates and deletes Jobs, and lists a Job's
+FailedCreate Events when its pod does not appear (a quota, a LimitRange); `update` on
+<kind>/finalizers is what OwnerReferencesPermissionEnforcement asks of Jobs that name their
+resource with blockOwnerDeletion.
 */}}
 {{- define "contentgen.operatorRules" -}}
 - apiGroups: ["contentgen.io"]
@@ -122,7 +124,7 @@ OwnerReferencesPermissionEnforcement asks of Jobs that name their resource with 
   verbs: ["list", "watch"]
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create"]
+  verbs: ["create", "list"]
 {{- end -}}
 
 {{/* Leader election: the Lease in the release namespace (created once, then read and renewed). */}}

@@ -17,6 +17,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
@@ -51,7 +52,7 @@ def _submounts(ancestor: str) -> list[str]:
         point = line.split()[4].replace("\\040", " ")
         if point != ancestor and point.startswith(ancestor.rstrip("/") + "/"):
             points.append(point)
-    outer = []
+    outer: list[str] = []
     for point in sorted(set(points), key=len):
         if not any(point.startswith(o + "/") for o in outer):
             outer.append(point)
@@ -87,7 +88,7 @@ def make_path(target: str, kind: str, scratch: Path) -> None:
         resolved.touch()
 
 
-def enter(spec: dict[str, object], scratch: Path) -> None:
+def enter(spec: dict[str, Any], scratch: Path) -> None:
     netns = spec.get("netns")
     if netns:
         fd = os.open(str(netns), os.O_RDONLY)
@@ -97,7 +98,7 @@ def enter(spec: dict[str, object], scratch: Path) -> None:
     if mounts:
         _check(_libc.unshare(CLONE_NEWNS), "unshare")
         mount(None, "/", None, MS_REC | MS_PRIVATE)
-        for host, target, kind in mounts:  # type: ignore[misc]
+        for host, target, kind in mounts:
             make_path(target, kind, scratch)
             mount(host, target, None, MS_BIND)
 
@@ -113,7 +114,8 @@ def main() -> None:
     argv = [str(a) for a in spec["argv"]]
     os.chdir(str(spec.get("cwd") or "/"))
     try:
-        os.execvpe(argv[0], argv, {str(k): str(v) for k, v in dict(spec.get("env") or {}).items()})
+        env = {str(k): str(v) for k, v in dict(spec.get("env") or {}).items()}
+        os.execvpe(argv[0], argv, env)  # noqa: S606 - becoming the container's process is the point
     except OSError as exc:
         print(f'exec: "{argv[0]}": {exc.strerror}', file=sys.stderr, flush=True)
         sys.exit(127)

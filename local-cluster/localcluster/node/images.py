@@ -61,10 +61,8 @@ class Images:
         if container.get("command"):
             argv = [*container["command"], *(container.get("args") or [])]
         else:
-            argv = [
-                *image.entrypoint,
-                *(container.get("args") if container.get("args") is not None else image.cmd),
-            ]
+            args = container.get("args")
+            argv = [*image.entrypoint, *(args if args is not None else image.cmd)]
         if not argv:
             raise NotFound("no command specified")
         return [self.resolve(image, str(argv[0]), container), *map(str, argv[1:])]

@@ -166,7 +166,7 @@ class KubeletServer:
         h.wfile.write(body)
 
     def _identity(self, h: BaseHTTPRequestHandler) -> tuple[str, list[str]]:
-        cert = h.connection.getpeercert()  # type: ignore[attr-defined]
+        cert = h.connection.getpeercert()
         subject = dict(x[0] for x in cert.get("subject", ()))
         groups = [v for rdn in cert.get("subject", ()) for k, v in rdn if k == "organizationName"]
         return str(subject.get("commonName", "")), groups

@@ -365,7 +365,7 @@ class ProcessNode:
 
     def pod_kubeconfig(self, worker: PodWorker, token_dir: Path) -> Path:
         """For a node without mount namespaces: a kubeconfig naming the pod's token file."""
-        path = worker.dir / "kubeconfig"
+        path: Path = worker.dir / "kubeconfig"
         if not path.exists():
             kubeconfig.write(
                 path,

@@ -233,7 +233,7 @@ class PodWorker:
             self.node.finish_deletion(self.pod)
 
     def _teardown(self) -> None:
-        if self.network is not None:
+        if self.network is not None and self.node.network is not None:
             self.node.network.detach(self.network)
             self.network = None
 
@@ -407,7 +407,10 @@ class ContainerLoop:
             backoff = self.node.backoff_base if ran >= BACKOFF_RESET else backoff
             self.state.restarts += 1
             self.state.last_state = self.state.state
-            message = f"back-off {backoff:.0f}s restarting failed container={self.name} pod={self.w.name}_{self.w.namespace}({self.w.uid})"
+            message = (
+                f"back-off {backoff:.0f}s restarting failed container={self.name} "
+                f"pod={self.w.name}_{self.w.namespace}({self.w.uid})"
+            )
             self._set({"waiting": {"reason": "CrashLoopBackOff", "message": message}})
             self.w.event("Warning", "BackOff", "Back-off restarting failed container " + self.name, self.name)
             deadline = time.monotonic() + backoff

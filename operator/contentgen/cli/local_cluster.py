@@ -209,10 +209,8 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"  export KUBECONFIG={cluster.kubeconfig}", flush=True)
     print(f"  store {(cluster.dir / 'store')}, catalog {(cluster.dir / 'catalog')}", flush=True)
-    print(
-        f"  logs: kubectl logs -n {NAMESPACE} deploy/{OPERATOR}; {cluster.dir}/control-plane/logs; Ctrl-C stops everything",
-        flush=True,
-    )
+    print(f"  operator's log: kubectl logs -n {NAMESPACE} deploy/{OPERATOR}", flush=True)
+    print(f"  control plane's logs: {cluster.dir}/control-plane/logs; Ctrl-C stops everything", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -227,6 +227,21 @@ class Kube:
             if exc.status != 404:
                 raise
 
+    async def creation_failure(self, namespace: str, job: str) -> str:
+        """Why the Job controller could not create the Job's pod: its latest FailedCreate Event
+        (a ResourceQuota, a LimitRange, a missing ServiceAccount, an admission webhook), or ""."""
+        selector = f"involvedObject.kind=Job,involvedObject.name={job},reason=FailedCreate"
+        found = await self.request(
+            "GET", f"/api/v1/namespaces/{namespace}/events", params={"fieldSelector": selector}
+        )
+        events = sorted(
+            (found or {}).get("items") or [],
+            key=lambda e: str(
+                e.get("lastTimestamp") or e.get("eventTime") or e["metadata"].get("creationTimestamp")
+            ),
+        )
+        return str(events[-1].get("message") or "") if events else ""
+
     async def namespace_annotations(self, name: str) -> dict[str, str]:
         """The Namespace's annotations ({} when it is gone); for budgets (issue 12)."""
         try:

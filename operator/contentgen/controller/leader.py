@@ -98,8 +98,10 @@ class LeaderElector:
         timing: Timing = Timing(),
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        observer: Callable[[bool], None] = lambda answered: None,
     ) -> None:
         self.identity, self.read, self.write = identity, read, write
+        self.observer = observer  # told of every try, and whether the API server answered (health)
         self.name, self.namespace, self.timing = name, namespace, timing
         self.clock, self.wall = clock, wall
         self._seen: tuple[str, float] | None = None  # (resourceVersion, when first seen)
@@ -112,7 +114,9 @@ class LeaderElector:
             lease = self.read()
         except Exception as exc:  # the API server is away: not a reason to claim anything
             log.warning("reading lease %s/%s failed: %s", self.namespace, self.name, exc)
+            self.observer(False)
             return False
+        self.observer(True)
         now = self.clock()
         if lease is not None:
             version = str(lease["metadata"].get("resourceVersion", ""))

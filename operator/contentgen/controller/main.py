@@ -14,14 +14,17 @@ MODULE = "contentgen.controller.handlers"
 log = logging.getLogger("contentgen.operator")
 
 
-def kopf_args(settings: OperatorSettings) -> list[str]:
-    """`kopf run` arguments for these settings (what `contentgen operator` runs)."""
+def kopf_args(settings: OperatorSettings, liveness: str | None = None) -> list[str]:
+    """`kopf run` arguments for these settings. `liveness`: where kopf serves its own liveness
+    endpoint; `contentgen operator` puts it on loopback behind the operator's probes (health.py),
+    in-process tests on the health port itself."""
     args = ["run", "--standalone", "-m", MODULE, f"--log-format={settings.log_format}"]
     if os.environ.get("CONTENTGEN_KOPF_VERBOSE") == "true":  # debugging: kopf's own debug log
         args.append("--verbose")
-    if settings.health_port:
-        # kopf's probe endpoint: 200 once the operator runs (the chart's liveness and readiness).
-        args.append(f"--liveness=http://0.0.0.0:{settings.health_port}/healthz")
+    if liveness is None and settings.health_port:
+        liveness = f"http://0.0.0.0:{settings.health_port}/healthz"
+    if liveness:
+        args.append(f"--liveness={liveness}")
     if settings.watch_namespaces:
         args += [f"--namespace={ns}" for ns in settings.watch_namespaces]
     else:
@@ -39,7 +42,7 @@ def lease_namespace(settings: OperatorSettings) -> str:
     return os.environ.get("POD_NAMESPACE") or "contentgen"
 
 
-def elector(settings: OperatorSettings) -> Any:
+def elector(settings: OperatorSettings, observer: Any = None) -> Any:
     """A LeaderElector on the settings' Lease, talking to the API server with timeouts."""
     import socket
 
@@ -73,21 +76,40 @@ def elector(settings: OperatorSettings) -> Any:
         return written
 
     identity = settings.leader_identity or os.environ.get("HOSTNAME") or socket.gethostname()
-    return LeaderElector(identity, read, write, name=name, namespace=namespace)
+    if observer is None:
+        return LeaderElector(identity, read, write, name=name, namespace=namespace)
+    return LeaderElector(identity, read, write, name=name, namespace=namespace, observer=observer)
+
+
+def _loopback_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def run_operator(settings: OperatorSettings) -> int:
-    """Hold the Lease (when leader election is on), then run kopf until it stops; a lost Lease
-    ends the process at once, so the replica that took over is the only one acting."""
+    """Serve the probes (health.py), hold the Lease (when leader election is on), then run kopf
+    until it stops; a lost Lease ends the process at once, so the replica that took over is the
+    only one acting."""
     import kopf.cli
 
+    from .health import Health, HealthServer
+
     stop = threading.Event()
+    health = Health()
+    server = HealthServer(settings.health_port, health).start() if settings.health_port else None
+    liveness = f"http://127.0.0.1:{_loopback_port()}/healthz"
+    health.kopf_liveness = liveness
     leader = None
     if settings.leader_election:
-        leader = elector(settings)
+        leader = elector(settings, observer=health.attempted)
+        health.stale_after = max(60.0, 3 * leader.timing.lease_duration)
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
         log.info("waiting to lead (lease %s/%s) as %s", leader.namespace, leader.name, leader.identity)
         if not leader.acquire(stop):
+            health.role = "stopping"
             return 0
         signal.signal(signal.SIGTERM, previous)
 
@@ -96,10 +118,14 @@ def run_operator(settings: OperatorSettings) -> int:
             os._exit(1)
 
         threading.Thread(target=leader.keep, args=(stop, lost), name="lease", daemon=True).start()
+    health.role = "leader"
     try:
-        kopf.cli.main(args=kopf_args(settings), standalone_mode=False)
+        kopf.cli.main(args=kopf_args(settings, liveness=liveness), standalone_mode=False)
     finally:
+        health.role = "stopping"
         stop.set()
         if leader is not None:
             leader.release()
+        if server is not None:
+            server.stop()
     return 0

@@ -15,7 +15,7 @@ class PodState:
     name: str
     namespace: str
     job: str
-    problem: str = ""  # "CreateContainerConfigError: secret \"x\" not found"
+    problem: str = ""  # "CreateContainerConfigError: secret \"x\" not found", "Unschedulable: 0/1 nodes ..."
     finished_at: str = ""  # when the worker container terminated ("" while it runs)
     message: str | None = None  # its termination message
 
@@ -27,6 +27,13 @@ def pod_state(pod: dict[str, Any]) -> PodState | None:
     if not job:
         return None
     problem, finished_at, message = "", "", None
+    for condition in (pod.get("status") or {}).get("conditions") or []:  # the scheduler's verdict
+        if (condition.get("type"), condition.get("status"), condition.get("reason")) == (
+            "PodScheduled",
+            "False",
+            "Unschedulable",
+        ):
+            problem = f"Unschedulable: {condition.get('message', '')}".strip(": ")
     for container in (pod.get("status") or {}).get("containerStatuses") or []:
         state = container.get("state") or {}
         waiting = state.get("waiting") or {}

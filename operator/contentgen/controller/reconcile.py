@@ -64,7 +64,8 @@ class World:
     may_start: bool = True  # a Job may start in this namespace now (concurrency limit)
     missing_credentials: str = ""  # the provider key the operator is not configured with
     outcome: RunResult | RunFailure | None = None  # of `Decision.needs_outcome`, once read
-    pod_problem: str = ""  # why the running Job's pod cannot start (a missing Secret, a bad image)
+    pod_problem: str = ""  # why the running Job's pod cannot start (a missing Secret, unschedulable)
+    creation_problem: str = ""  # why the Job controller cannot create its pod (quota, LimitRange, ...)
     # spend (issue 12): the price table status.cost is reckoned with, and why a start would
     # exceed a monthly budget ("" when it would not; see budget.py)
     prices: PriceTable | None = None
@@ -86,6 +87,7 @@ class Decision:
     events: list[Event] = field(default_factory=list)
     waiting: str = ""  # Queued | LoraNotReady | LoraNotFound | ...: look again later
     outcome_recorded: RunResult | None = None  # a result whose outputs the catalog should get
+    recheck: bool = False  # look again after a while even if nothing changes (a Job's pod not running)
 
 
 def decide(res: Observed, world: World) -> Decision:
@@ -105,7 +107,10 @@ def decide(res: Observed, world: World) -> Decision:
         newest = None  # recorded; the newer generation runs next (below)
 
     if newest is not None and not newest.finished:
-        return _finish(res, _running(res, status, newest, world.now, world.pod_problem), world)
+        decision = _finish(res, _running(res, status, newest, world), world)
+        # A pod that is never created sends no event: look again until it runs.
+        decision.recheck = decision.status.get("phase") == Phase.PENDING
+        return decision
 
     if status.get("observedGeneration") == res.generation and status.get("phase") in (
         Phase.SUCCEEDED,
@@ -149,19 +154,39 @@ def _conditions(status: dict[str, Any], res: Observed, now: datetime, **kwargs: 
     return conditions_for(status.get("conditions") or [], generation=res.generation, now=now, **kwargs)
 
 
-def _running(
-    res: Observed, status: dict[str, Any], job: JobState, now: datetime, pod_problem: str
-) -> dict[str, Any]:
+# Why a Job's pod does not run, each a Pending reason (the Job keeps trying: a quota raised, a
+# node added, a Secret created, and it goes on by itself).
+POD_PROBLEMS = ("PodNotCreated", "PodNotScheduled", "PodNotStarting")
+
+
+def pod_reason(world: World) -> tuple[str, str]:
+    """(reason, what stands in the way) when the pod is not running for a known cause, else ("", "")."""
+    if world.creation_problem:
+        return "PodNotCreated", world.creation_problem
+    if world.pod_problem.startswith("Unschedulable"):
+        return "PodNotScheduled", world.pod_problem.removeprefix("Unschedulable: ")
+    if world.pod_problem:
+        return "PodNotStarting", world.pod_problem
+    return "", ""
+
+
+def _running(res: Observed, status: dict[str, Any], job: JobState, world: World) -> dict[str, Any]:
     # Running once the pod is ready, or once the worker has reported a stage for this Job.
     started = job.ready > 0 or (bool(status.get("stage")) and status.get("jobName") == job.name)
     phase = Phase.RUNNING if started else Phase.PENDING
-    reason = "Running" if started else ("PodNotStarting" if pod_problem else "JobCreated")
+    problem, why = pod_reason(world)
+    reason = "Running" if started else (problem or "JobCreated")
     if started:
         message = f"Job {job.name} is running"
-    elif pod_problem:
-        message = f"the pod of Job {job.name} cannot start: {pod_problem}"
+    elif problem == "PodNotCreated":
+        message = f"Job {job.name} cannot create its pod: {why}"
+    elif problem == "PodNotScheduled":
+        message = f"the pod of Job {job.name} cannot be scheduled: {why}"
+    elif problem:
+        message = f"the pod of Job {job.name} cannot start: {why}"
     else:
         message = _created(job.name, job.version, job.generation)
+    now = world.now
     if job.generation < res.generation:
         reason = "SpecChanged"
         message = (
@@ -392,7 +417,7 @@ def _finish(
             "LoraFailed",
             "LoraOwnerMismatch",
             "MissingCredentials",
-            "PodNotStarting",
+            *POD_PROBLEMS,
             "BudgetExceeded",
         )
         decision.events.append(

@@ -18,7 +18,7 @@ from collections.abc import Collection
 from dataclasses import replace
 from typing import Any, cast
 
-from contentgen.api import KINDS, Kind, Phase, RunFailure, SpecSnapshot, now
+from contentgen.api import KINDS, Kind, Phase, RunFailure, SpecSnapshot, now, parse_timestamp
 from contentgen.pricing import estimated, month_of
 
 from . import metrics
@@ -197,10 +197,12 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
         else None
         for ref in refs
     }
+    pods = _pods(op, res.namespace, starting[-1].name) if starting else []
     world = World(
         now=now(),
         jobs=jobs,
-        pod_problem=pod_problem(_pods(op, res.namespace, starting[-1].name)) if starting else "",
+        pod_problem=pod_problem(pods),
+        creation_problem=await _creation_problem(op, starting[-1]) if starting and not pods else "",
         loras=loras,
         may_start=False,
         missing_credentials=missing_credentials(str(res.spec.get("provider", "")), op.settings),
@@ -242,6 +244,23 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
     return decision
 
 
+CREATION_GRACE_SECONDS = 5.0  # a Job younger than this may simply not have its pod yet
+
+
+async def _creation_problem(op: Operator, job: JobState) -> str:
+    """Why a Job that has had time to create its pod has none (its FailedCreate Event), or "".
+    A missing worker ServiceAccount (its namespace deleted and made again) is made again here."""
+    started = parse_timestamp(job.start_time) if job.start_time else None
+    if started is None or (now() - started).total_seconds() < CREATION_GRACE_SECONDS:
+        return ""
+    problem = await op.kube.creation_failure(job.namespace, job.name)
+    account = op.settings.worker_service_account
+    if f'serviceaccount "{account}" not found' in problem and op.settings.manage_worker_access:
+        op.worker_access.discard(job.namespace)
+        await _worker_access(op, job.namespace)
+    return problem
+
+
 async def _budget_annotation(op: Operator, namespace: str) -> str | None:
     """The namespace's `contentgen.io/budget`, read at most every half minute per namespace, in
     cluster-wide installs only (a namespaced install may not read Namespace objects)."""
@@ -277,8 +296,9 @@ def _over_budget(op: Operator, res: Observed, annotation: str | None) -> str:
     return over_budget(res.uid, res.namespace, owner, estimate, month_of(now()), spenders, limits)
 
 
-async def _start_job(op: Operator, snapshot: SpecSnapshot) -> None:
-    namespace = snapshot.namespace
+async def _worker_access(op: Operator, namespace: str) -> None:
+    """The worker's ServiceAccount and RoleBinding in `namespace`, once per namespace (again when
+    a Job could not create its pod for want of them)."""
     if op.settings.manage_worker_access and namespace not in op.worker_access:
         async with op.lock(f"worker-access/{namespace}"):  # once per namespace, not once per resource
             if namespace not in op.worker_access:
@@ -289,6 +309,11 @@ async def _start_job(op: Operator, snapshot: SpecSnapshot) -> None:
                     op.settings.worker_service_account_annotations,
                 )
                 op.worker_access.add(namespace)
+
+
+async def _start_job(op: Operator, snapshot: SpecSnapshot) -> None:
+    namespace = snapshot.namespace
+    await _worker_access(op, namespace)
     manifest = render_job(snapshot, op.settings)
     if await op.kube.create_job(manifest):
         metrics.JOBS_CREATED.labels(snapshot.kind).inc()
@@ -311,7 +336,9 @@ def _schedule(op: Operator, res: Observed, decision: Decision) -> None:
                 op.lora_waiters.setdefault((res.namespace, entry["loraRef"]["name"]), {})[res.uid] = (
                     res.kind.kind
                 )
-    if decision.waiting and decision.waiting not in (*LORA_WAITS, "Queued", "MissingCredentials"):
+    if decision.recheck or (
+        decision.waiting and decision.waiting not in (*LORA_WAITS, "Queued", "MissingCredentials")
+    ):
         op.backoff.failed(res.uid, time.monotonic())
     else:
         op.backoff.reset(res.uid)

@@ -198,7 +198,9 @@ class OperatorSettings(BaseSettings):
     leader_identity: str = Field(
         default="", description="This replica's name in the Lease; empty: the pod's name (HOSTNAME)."
     )
-    health_port: int = Field(default=8080, description="Liveness/readiness endpoint /healthz; 0: off.")
+    health_port: int = Field(
+        default=8080, description="/healthz (liveness) and /readyz (readiness), also on a standby; 0: off."
+    )
     metrics_port: int = Field(default=9090, description="Prometheus /metrics; 0: off.")
     log_format: Literal["json", "plain"] = Field(default="json", description="Structured JSON or plain logs.")
     prices: PriceTable = Field(

@@ -1,0 +1,200 @@
+"""The chart, installed and upgraded with the real helm 4 into the real control plane (the local
+cluster with its process node; the operator's image runs as this installation's `contentgen`):
+`helm install` runs an ImageGeneration to Ready under the chart's RBAC; `helm upgrade` rolls the
+operator out with one and with two replicas (a standby is Ready, so the rolling update and the
+PodDisruptionBudget can count it); a node drain may evict a replica."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from contentgen.cli import local_cluster
+from localcluster import LocalCluster, Options
+from tests.conftest import EXAMPLES, ROOT
+from tests.kubectl import Kubectl
+from tests.s3server import S3_ENV, make_bucket
+from tests.waiting import wait_for
+
+pytestmark = [pytest.mark.timeout(1200), pytest.mark.slow]
+CHART = ROOT / "charts" / "contentgen"
+HELM = ROOT / ".tools" / "bin" / "helm"
+NS = "contentgen"
+
+
+@dataclass
+class Helm:
+    kubectl: Kubectl
+    root: Path
+    endpoint: str  # moto's S3 server, where pods reach it
+
+    def run(self, *args: str) -> str:
+        done = subprocess.run(
+            [str(HELM), *args],
+            capture_output=True,
+            text=True,
+            env=self.kubectl.env(),
+            timeout=600,
+            check=False,
+        )
+        assert done.returncode == 0, f"helm {' '.join(args)}: {done.stderr}"
+        return done.stdout
+
+    def values(self, **extra: Any) -> list[str]:
+        settings = {
+            "store": {
+                "url": "s3://contentgen-test/assets",
+                "endpointUrl": self.endpoint,
+                "region": "us-east-1",
+            },
+            "s3": {"existingSecret": "contentgen-s3"},
+            "allowPrivateSources": True,
+            "logFormat": "plain",
+            "reconcileIntervalSeconds": 2,
+            **extra,
+        }
+        path = self.root / "values.yaml"
+        path.write_text(yaml.safe_dump(settings))
+        return ["-f", str(path)]
+
+
+def s3_client(endpoint: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=S3_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=S3_ENV["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+def s3_secret(namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "contentgen-s3", "namespace": namespace},
+        "stringData": {k: v for k, v in S3_ENV.items() if k.startswith("AWS_") and "REGION" not in k},
+    }
+
+
+@pytest.fixture(scope="module")
+def helm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Helm]:
+    """A bare cluster (no CRDs, nothing installed) and a real S3 (moto) that pods reach."""
+    from moto.server import ThreadedMotoServer
+
+    root = tmp_path_factory.mktemp("helm")
+    cluster = LocalCluster(Options(root / "cluster", images=local_cluster.images(), backoff_base=2.0)).start()
+    s3 = ThreadedMotoServer(ip_address="0.0.0.0", port=0, verbose=False)
+    s3.start()
+    try:
+        endpoint = f"http://{cluster.host_ip}:{s3.get_host_and_port()[1]}"
+        make_bucket(endpoint, "contentgen-test")
+        k = Kubectl(cluster.kubeconfig, root / "home")
+        k.run("create", "namespace", NS)
+        for namespace in (NS, "default"):  # the operator's and the workers' (README: per namespace)
+            k.run("apply", "-f", "-", stdin=yaml.safe_dump(s3_secret(namespace)))
+        yield Helm(k, root, endpoint)
+    finally:
+        s3.stop()
+        cluster.stop()
+
+
+def operator_pods(k: Kubectl) -> list[dict[str, Any]]:
+    pods = k.json("get", "pods", "-n", NS, "-l", "app.kubernetes.io/component=operator")["items"]
+    return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+
+
+def ready(pod: dict[str, Any]) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions") or [])
+
+
+def leader(k: Kubectl) -> str:
+    return str(k.json("get", "lease", "-n", NS, "contentgen-operator")["spec"].get("holderIdentity") or "")
+
+
+def offline_example(name: str) -> str:
+    """examples/imagegeneration.yaml with the offline provider (no key, no paid API)."""
+    doc = yaml.safe_load((EXAMPLES / "imagegeneration.yaml").read_text())
+    doc["metadata"]["name"] = name
+    doc["spec"]["provider"] = "offline"
+    return yaml.safe_dump(doc)
+
+
+def test_install_runs_an_image_generation_under_the_charts_rbac(helm: Helm) -> None:
+    k = helm.kubectl
+    helm.run(
+        "install",
+        "contentgen",
+        str(CHART),
+        "-n",
+        NS,
+        "--create-namespace",
+        "--wait",
+        "--timeout=5m",
+        *helm.values(),
+    )
+    (pod,) = operator_pods(k)
+    assert ready(pod) and pod["spec"]["serviceAccountName"] == "contentgen-operator"
+    k.run("apply", "-f", "-", stdin=offline_example("demo-landscape"))
+    k.run("wait", "--for=condition=Ready", "imggen/demo-landscape", "--timeout=100s")
+    status = k.json("get", "imggen", "demo-landscape")["status"]
+    uri = status["images"][0]["uri"]
+    assert status["phase"] == "Succeeded" and uri.startswith("s3://contentgen-test/"), status
+    stored = s3_client(helm.endpoint).head_object(Bucket="contentgen-test", Key=uri.split("/", 3)[3])
+    assert stored["ContentLength"] > 0
+
+
+@pytest.mark.parametrize("replicas", [1, 2])
+def test_upgrade_rolls_the_operator_out(helm: Helm, replicas: int) -> None:
+    k = helm.kubectl
+    before = {p["metadata"]["name"] for p in operator_pods(k)}
+    # A settings change: the ConfigMap's checksum changes the pod template, so every pod is replaced.
+    helm.run(
+        "upgrade",
+        "contentgen",
+        str(CHART),
+        "-n",
+        NS,
+        "--wait",
+        "--timeout=5m",
+        *helm.values(replicaCount=replicas, maxRunningJobsPerNamespace=10 + replicas),
+    )
+    k.run("rollout", "status", "deployment/contentgen-operator", "-n", NS, "--timeout=100s")
+    pods = wait_for(
+        lambda: (p := operator_pods(k)) and len(p) == replicas and all(map(ready, p)) and p, 120, "pods"
+    )
+    assert not before & {p["metadata"]["name"] for p in pods}, "every pod was replaced"
+    assert all(p["status"]["containerStatuses"][0]["restartCount"] == 0 for p in pods), "no probe restarts"
+    holder = wait_for(
+        lambda: leader(k) in {p["metadata"]["name"] for p in pods} and leader(k), 120, "a new leader"
+    )
+    # The new leader acts: a new resource runs.
+    name = f"after-upgrade-{replicas}"
+    k.run("apply", "-f", "-", stdin=offline_example(name))
+    k.run("wait", "--for=condition=Ready", f"imggen/{name}", "--timeout=100s")
+    if replicas == 2:
+        pdb = k.json("get", "pdb", "-n", NS, "contentgen-operator")
+        assert pdb["status"]["currentHealthy"] == 2 and pdb["status"]["disruptionsAllowed"] == 1, pdb[
+            "status"
+        ]
+        standby = next(p["metadata"]["name"] for p in pods if p["metadata"]["name"] != holder)
+        eviction = {
+            "apiVersion": "policy/v1",
+            "kind": "Eviction",
+            "metadata": {"name": standby, "namespace": NS},
+        }
+        path = Path(os.environ.get("TMPDIR", "/tmp")) / f"eviction-{os.getpid()}.json"
+        path.write_text(json.dumps(eviction))
+        # What `kubectl drain` asks for each pod: allowed while the other replica is Ready.
+        k.run("create", "--raw", f"/api/v1/namespaces/{NS}/pods/{standby}/eviction", "-f", str(path))
+        path.unlink()
