@@ -69,6 +69,8 @@ class Server:
         if isinstance(step, BaseException):
             raise step
         for event in step:
+            if isinstance(event, BaseException):  # the stream breaks here
+                raise event
             yield event
 
 
@@ -199,3 +201,17 @@ def test_store_moves_an_object_between_groups() -> None:
     assert [t.name for t in store["a"]] == ["y"] and [t.name for t in store["b"]] == ["x"]
     assert store.pop("n", "y") is not None and "a" not in store
     assert store.pop("n", "y") is None
+
+
+def test_a_live_stream_that_breaks_resumes_at_once_from_its_last_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(informer_module, "BACKOFF", (60.0, 60.0))  # a back-off would hang the test
+    cut = aiohttp.ClientPayloadError("Response payload is not completed")
+    server = Server(
+        [[page([], "10")]],
+        [[{"type": "ADDED", "object": obj("j1", rv="12")}, cut], [{"type": "ADDED", "object": obj("j2")}]],
+    )
+    store, _ = asyncio.run(run(server))
+    assert [t.name for t in store[("n", "a")]] == ["j1", "j2"]
+    assert [p.get("resourceVersion") for verb, p in server.requests if verb == "watch"][:2] == ["10", "12"]

@@ -10,14 +10,15 @@ of the custom resources: what client-go's informers do, in short.
 - Each object is kept as a small parsed state (`parse`), in a store grouped by owner, and every
   change is handed to `changed(old, new, labels)` in the event loop: no task, queue or handler
   machinery per object, which is what kopf costs per event (about a millisecond).
-- Errors back off (0.5 s doubling to 30 s) and never end the watch: a lasting outage is retried,
-  not escalated.
+- A live stream that breaks (a cut connection) is resumed at once; a request that fails backs off
+  (0.5 s doubling to 30 s). Nothing ends the watch: a lasting outage is retried, not escalated.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -30,6 +31,7 @@ log = logging.getLogger("contentgen.operator")
 PAGE = 500
 SERVER_TIMEOUT = 300  # seconds a watch request lasts before the server ends it (resumed at once)
 BACKOFF = (0.5, 30.0)
+LIVE = 1.0  # a watch that lasted this long before it broke was live: resumed without backing off
 
 
 class Named(Protocol):
@@ -114,32 +116,37 @@ class Informer(Generic[S]):
         self.synced = asyncio.Event()  # the first listing is in the store
         self.lists = 0  # listings made (the first, then one per 410 Gone), for tests and metrics
         self.events = 0  # watch events received
+        self.version = ""  # the last resourceVersion seen ("" until listed, and after a 410)
 
     async def run(self) -> None:
         delay = BACKOFF[0]
-        version = ""
         while True:
+            began, events = time.monotonic(), self.events
             try:
-                if not version:
-                    version = await self._list()
+                if not self.version:
+                    self.version = await self._list()
                     self.synced.set()
-                version = await self._watch(version)
-                delay = BACKOFF[0]
-            except Gone:
-                log.info("watch of %s: its version is gone (410); listing again", self.path)
-                version = ""
-            except KubeError as exc:
-                if exc.status == 410:
+                await self._watch()
+                delay = BACKOFF[0]  # the server ended it (its timeout): watch on at once
+            except (Gone, KubeError) as exc:
+                if isinstance(exc, Gone) or exc.status == 410:
                     log.info("watch of %s: its version is gone (410); listing again", self.path)
-                    version = ""
+                    self.version = ""
                     continue
-                log.warning("watch of %s failed (%s); again in %.1f s", self.path, exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, BACKOFF[1])
+                delay = await self._back_off(exc, delay)
             except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
-                log.warning("watch of %s failed (%s); again in %.1f s", self.path, exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, BACKOFF[1])
+                if self.events > events or time.monotonic() - began > LIVE:
+                    # A stream that was live and broke (a cut connection): resume at once from
+                    # the last version seen, as client-go's reflector does after an EOF.
+                    log.info("watch of %s ended (%s); resuming", self.path, exc)
+                    delay = BACKOFF[0]
+                    continue
+                delay = await self._back_off(exc, delay)
+
+    async def _back_off(self, exc: BaseException, delay: float) -> float:
+        log.warning("watch of %s failed (%s); again in %.1f s", self.path, exc, delay)
+        await asyncio.sleep(delay)
+        return min(delay * 2, BACKOFF[1])
 
     async def _list(self) -> str:
         """List in pages, then replace the store: what is new or changed is reported, and so is
@@ -173,13 +180,13 @@ class Informer(Generic[S]):
             self.changed(self.store.put(state), state, labels)
         return version
 
-    async def _watch(self, version: str) -> str:
-        """One watch request, from `version`; returns the last version seen when it ends."""
+    async def _watch(self) -> None:
+        """One watch request, from `self.version`, which follows every event and bookmark."""
         params = {
             "watch": "true",
             "allowWatchBookmarks": "true",
             "labelSelector": self.selector,
-            "resourceVersion": version,
+            "resourceVersion": self.version,
             "timeoutSeconds": str(SERVER_TIMEOUT),
         }
         async for event in self.kube.watch(self.path, params, read_timeout=SERVER_TIMEOUT + 30):
@@ -188,12 +195,11 @@ class Informer(Generic[S]):
                 if obj.get("code") == 410:
                     raise Gone()
                 raise KubeError(int(obj.get("code") or 500), obj, f"watch {self.path}")
-            version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
+            self.version = str((obj.get("metadata") or {}).get("resourceVersion") or self.version)
             if kind == "BOOKMARK":
                 continue
             self.events += 1
             self._apply(kind, obj)
-        return version
 
     def _apply(self, kind: str | None, obj: dict[str, Any]) -> None:
         state = self.parse(obj)
