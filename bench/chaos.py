@@ -44,7 +44,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from localcluster.client import ApiError
 
 from bench.cluster import Cluster
 from bench.cluster import wait as wait_until
@@ -56,6 +55,7 @@ from bench.operator import (
     operator_env,
     watch_jobs_and_resources,
 )
+from localcluster.client import ApiError
 
 NAMESPACES = 4
 SLOTS = 2

@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from contentgen.cli import local_cluster
 from localcluster import binaries, kubeconfig
 from localcluster.client import ApiError, Client
 from localcluster.controlplane import ControlPlane
 from localcluster.faults import FaultProxy
-
-from contentgen.cli import local_cluster
 
 OPERATOR_NAMESPACE, OPERATOR_ACCOUNT = "contentgen", "contentgen-operator"
 OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_ACCOUNT}"
@@ -205,3 +205,46 @@ class Cluster:
             self.local.stop()
         else:
             self.control.stop()
+
+
+class Received(threading.Thread):
+    """Bytes a process received over TCP (all its connections: watches and answers), from the
+    kernel's per-socket counters (`ss -tinp`: bytes_received), sampled twice a second; a socket
+    that closes between two samples loses its last half second."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.stopping = threading.Event()
+        self.start_counts = self.sample()
+        self.counts = dict(self.start_counts)
+
+    def sample(self) -> dict[tuple[str, str], int]:
+        import subprocess
+
+        out = subprocess.run(["ss", "-tinpH"], capture_output=True, text=True, check=False).stdout
+        counts: dict[tuple[str, str], int] = {}
+        key: tuple[str, str] | None = None
+        for line in out.splitlines():
+            if not line[:1].isspace():
+                fields = line.split()
+                key = (fields[2], fields[3]) if f"pid={self.pid}," in line and len(fields) > 3 else None
+            elif key is not None and "bytes_received:" in line:
+                counts[key] = int(line.split("bytes_received:", 1)[1].split()[0])
+                key = None
+        return counts
+
+    def run(self) -> None:
+        while not self.stopping.wait(0.5):
+            for key, count in self.sample().items():
+                self.counts[key] = max(self.counts.get(key, 0), count)
+
+    def total(self) -> int:
+        """Bytes received since this was made."""
+        for key, count in self.sample().items():
+            self.counts[key] = max(self.counts.get(key, 0), count)
+        return sum(self.counts.values()) - sum(self.start_counts.values())
+
+    def stop(self) -> int:
+        self.stopping.set()
+        return self.total()

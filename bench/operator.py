@@ -41,11 +41,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
-from bench.cluster import OPERATOR_USER, Cluster, wait
+from bench.cluster import OPERATOR_USER, Cluster, Received, wait
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -71,6 +71,9 @@ class Figures:
     operator_cpu_ms: float | None = None
     plane_cpu_ms: float | None = None
     client_cpu_ms: float | None = None  # this process: creating the resources (or the Jobs)
+    # bytes the operator received over TCP (watches and answers), from the first create on
+    received_kb_per_resource: float | None = None
+    extra: dict[str, Any] | None = None  # what a World measured (bench/shared.py)
 
 
 class Watch(threading.Thread):
@@ -226,8 +229,26 @@ def baseline(n: int, namespaces: int, root: Path) -> Figures:
         cluster.stop()
 
 
-def operator(n: int, namespaces: int, root: Path) -> Figures:
+class World(Protocol):
+    """What else happens on the cluster (bench/shared.py: other workloads' pods and Jobs)."""
+
+    def populate(self, cluster: Cluster) -> None:
+        """Before the operator starts."""
+
+    def idle(self, cluster: Cluster, pid: int) -> None:
+        """While the operator idles, before the resources are created."""
+
+    def start(self) -> None:
+        """From the first create..."""
+
+    def stop(self) -> dict[str, Any]:
+        """...until every resource has settled: what it measured."""
+
+
+def operator(n: int, namespaces: int, root: Path, world: World | None = None) -> Figures:
     cluster = Cluster(root)
+    if world is not None:
+        world.populate(cluster)
     store = cluster.store
     log = (root / "operator.log").open("w")
     env = operator_env(root, n)
@@ -256,8 +277,14 @@ def operator(n: int, namespaces: int, root: Path) -> Figures:
         names = cluster.namespaces(namespaces)
         watchers = watch_jobs_and_resources(cluster, job_seen, resource_seen)
         time.sleep(1.0)
+        if world is not None:
+            world.idle(cluster, process.pid)
         idle = rss_kb(process.pid)
         calls_before = cluster.requests.by(OPERATOR_USER)
+        received = Received(process.pid)
+        received.start()
+        if world is not None:
+            world.start()
         bodies = [
             (names[i % namespaces], image_generation(f"r{i}", "bench", "a lighthouse")) for i in range(n)
         ]
@@ -304,6 +331,8 @@ def operator(n: int, namespaces: int, root: Path) -> Figures:
         wait(lambda: len(succeeded) >= n, 3600, f"{n} resources Succeeded")
         latencies = sorted(succeeded[k] - completed[k] for k in completed if k in succeeded)
         time.sleep(8.0)  # kopf's per-object workers end after their idle timeout
+        extra = world.stop() if world is not None else None
+        received_bytes = received.stop()
         peak = rss_kb(process.pid, "VmHWM")
         settled = rss_kb(process.pid)
         calls_in_all = cluster.requests.by(OPERATOR_USER) - calls_before
@@ -324,9 +353,11 @@ def operator(n: int, namespaces: int, root: Path) -> Figures:
             peak_rss_mb=round(peak / 1024, 1),
             rss_growth_kb_per_resource=round(max(0, peak - idle) / n, 1),
             settled_kb_per_resource=round(max(0, settled - idle) / n, 1),
+            received_kb_per_resource=round(received_bytes / 1024 / n, 1),
             operator_cpu_ms=round(1000 * cpu[0] / n, 2),
             plane_cpu_ms=round(1000 * cpu[1] / n, 2),
             client_cpu_ms=round(1000 * cpu[2] / n, 2),
+            extra=extra,
         )
     finally:
         process.send_signal(signal.SIGTERM)
@@ -408,10 +439,12 @@ def health_port() -> int:
 
 
 def _healthy(port: int) -> bool:
+    """The operator leads and kopf runs (a standby answers /healthz too, as "standby")."""
     try:
-        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+        response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
     except httpx.HTTPError:
         return False
+    return response.status_code == 200 and response.text.strip() == "leader"
 
 
 def table(results: list[Figures]) -> str:
