@@ -245,6 +245,86 @@ class World(Protocol):
         """...until every resource has settled: what it measured."""
 
 
+def request_costs(n: int, root: Path) -> dict[str, dict[str, float]]:
+    """The API server's (and etcd's) CPU time per request of each kind the operator's path makes,
+    on a fresh control plane, n of each from 16 threads: the Job (the baseline's one request), the
+    user's ImageGeneration, its status patch to JobCreated (the operator's, from `decide`), and the
+    JobCreated Event. Together they bound what operator ÷ baseline can be where the API server's
+    CPU is what limits both."""
+    from contentgen.api import KINDS, now
+    from contentgen.controller.events import event_body
+    from contentgen.controller.reconcile import Observed, World, decide
+    from contentgen.controller.reconciler import status_patch
+
+    cluster = Cluster(root)
+    try:
+        (namespace,) = cluster.namespaces(1, prefix="costs")
+        kind = KINDS["ImageGeneration"]
+        made: list[dict[str, Any]] = []
+        lock = threading.Lock()
+
+        def create_resource(i: int) -> None:
+            response = cluster.http.post(
+                f"/apis/contentgen.io/v1alpha1/namespaces/{namespace}/imagegenerations",
+                json=image_generation(f"c{i}", "bench", "a lighthouse"),
+            )
+            response.raise_for_status()
+            with lock:
+                made.append(response.json())
+
+        def patch_status(body: dict[str, Any]) -> None:
+            meta = body["metadata"]
+            res = Observed(kind, meta["name"], namespace, meta["uid"], 1, body["spec"], {})
+            decision = decide(res, World(now=now(), may_start=True))
+            response = cluster.http.patch(
+                f"/apis/contentgen.io/v1alpha1/namespaces/{namespace}/imagegenerations/{meta['name']}/status",
+                json={"status": status_patch({}, decision.status)},
+                headers={"Content-Type": "application/merge-patch+json"},
+            )
+            response.raise_for_status()
+
+        def post_event(body: dict[str, Any]) -> None:
+            event = event_body(body, "Normal", "JobCreated", f"created Job {body['metadata']['name']}-g1")
+            cluster.post(f"/api/v1/namespaces/{namespace}/events", event)
+
+        def create_job(i: int) -> None:
+            job = snapshot_job(f"j{i}", namespace, i)
+            cluster.post(f"/apis/batch/v1/namespaces/{namespace}/jobs", job)
+
+        steps: list[tuple[str, Callable[[Any], None], Callable[[], list[Any]]]] = [
+            ("create Job (the baseline)", create_job, lambda: list(range(n))),
+            ("create ImageGeneration (the user)", create_resource, lambda: list(range(n))),
+            ("patch its status to JobCreated", patch_status, lambda: list(made)),
+            ("create an Event", post_event, lambda: list(made)),
+        ]
+        costs: dict[str, dict[str, float]] = {}
+        for name, call, items in steps:
+            work = items()
+            plane, began = plane_seconds(cluster), time.monotonic()
+            with ThreadPoolExecutor(WORKERS) as pool:
+                list(pool.map(call, work))
+            elapsed = time.monotonic() - began
+            costs[name] = {
+                "api_server_cpu_ms": round(1000 * (plane_seconds(cluster) - plane) / len(work), 2),
+                "per_second": round(len(work) / elapsed, 1),
+            }
+        return costs
+    finally:
+        cluster.stop()
+
+
+def costs_table(costs: dict[str, dict[str, float]]) -> str:
+    rows = ["| request | API server + etcd CPU per request | requests/s (16 threads) |", "|---|---|---|"]
+    rows += [f"| {k} | {v['api_server_cpu_ms']} ms | {v['per_second']} |" for k, v in costs.items()]
+    baseline = next(iter(costs.values()))["api_server_cpu_ms"]
+    path = sum(v["api_server_cpu_ms"] for v in costs.values())  # the Job is one of them
+    rows.append(
+        f"| the operator's path (the user's create, the Job, the status, an Event) | {path:.2f} ms | "
+        f"bound on operator ÷ baseline where the API server is the limit: **{baseline / path:.2f}×** |"
+    )
+    return "\n".join(rows) + "\n"
+
+
 def operator(n: int, namespaces: int, root: Path, world: World | None = None) -> Figures:
     cluster = Cluster(root)
     if world is not None:
@@ -500,9 +580,16 @@ def main() -> int:
     parser.add_argument(
         "--readme", action="store_true", help="write the table into README and bench/README.md"
     )
+    parser.add_argument(
+        "--costs",
+        type=int,
+        default=1000,
+        help="also measure the API server's CPU per request kind, this many of each (0: not)",
+    )
     args = parser.parse_args()
+    load = os.getloadavg()[0]
     results: list[Figures] = []
-    for n in [int(x) for x in args.sizes.split(",")]:
+    for n in [int(x) for x in args.sizes.split(",") if x]:
         for namespaces in [int(x) for x in args.namespaces.split(",")]:
             for run in (baseline, operator):
                 with tempfile.TemporaryDirectory(prefix="bench-operator-") as tmp:
@@ -512,17 +599,28 @@ def main() -> int:
                     figures = run(n, namespaces, root)
                 print(json.dumps(asdict(figures)), flush=True)
                 results.append(figures)
-    args.out.write_text(json.dumps([asdict(f) for f in results], indent=1) + "\n")
-    print(table(results))
+    costs: dict[str, dict[str, float]] = {}
+    if args.costs:
+        with tempfile.TemporaryDirectory(prefix="bench-costs-") as tmp:
+            costs = request_costs(args.costs, Path(tmp))
+        print(json.dumps(costs), flush=True)
+    args.out.write_text(
+        json.dumps({"runs": [asdict(f) for f in results], "request_costs": costs}, indent=1) + "\n"
+    )
+    text = table(results) + (f"\n{costs_table(costs)}" if costs else "")
+    print(text)
     if args.readme:
-        stamp = f"{time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} CPUs (`make bench-operator`):\n\n"
+        stamp = (
+            f"{time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} CPUs, load average {load:.1f} at "
+            f"the start, {os.getloadavg()[0]:.1f} at the end (`make bench-operator`):\n\n"
+        )
         for path in (ROOT / "README.md", ROOT / "bench" / "README.md"):
             text = path.read_text()
             start, end = "<!-- bench-operator:start -->", "<!-- bench-operator:end -->"
             if start in text:
                 head, rest = text.split(start, 1)
                 tail = rest.split(end, 1)[1]
-                path.write_text(f"{head}{start}\n{stamp}{table(results)}{end}{tail}")
+                path.write_text(f"{head}{start}\n{stamp}{text}{end}{tail}")
     return 0
 
 
