@@ -42,6 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import parse_qsl
 
 import httpx
 
@@ -102,8 +103,15 @@ class Watch(threading.Thread):
                         self.seen("ADDED", item)
                     version = body["metadata"]["resourceVersion"]
                     self.ready.set()
-                params = {"watch": "true", "resourceVersion": version, "allowWatchBookmarks": "true"}
-                with client.stream("GET", self.path, params=params) as response:
+                # httpx replaces a URL's query with `params`: the path's selector goes in them.
+                path, _, query = self.path.partition("?")
+                params = {
+                    **dict(parse_qsl(query)),
+                    "watch": "true",
+                    "resourceVersion": version,
+                    "allowWatchBookmarks": "true",
+                }
+                with client.stream("GET", path, params=params) as response:
                     if response.status_code != 200:
                         version = ""
                         continue
@@ -532,8 +540,8 @@ def table(results: list[Figures]) -> str:
         "| N | namespaces | run | until every Job exists | resources/s "
         "| completion → Succeeded, median / p99 | API requests per resource (until Jobs / in all) "
         "| peak RSS | RSS per resource (peak / settled) "
-        "| CPU per resource until Jobs: operator / API server / client |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| CPU per resource until Jobs: operator / API server / client | received by the operator |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for f in results:
         latency = (
@@ -546,7 +554,8 @@ def table(results: list[Figures]) -> str:
             f"{latency} | {f.calls_until_jobs} / {f.calls_in_all} | {f.peak_rss_mb} MB | "
             f"{f.rss_growth_kb_per_resource} / {f.settled_kb_per_resource or '–'} KB | "
             f"{f.operator_cpu_ms if f.operator_cpu_ms is not None else '–'} / {f.plane_cpu_ms} / "
-            f"{f.client_cpu_ms} ms |"
+            f"{f.client_cpu_ms} ms | "
+            + (f"{f.received_kb_per_resource} KB/resource |" if f.received_kb_per_resource else "– |")
         )
     pairs = {}
     for f in results:

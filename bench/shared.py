@@ -113,6 +113,11 @@ class Busy:
     def populate(self, cluster: Cluster) -> None:
         self.cluster = cluster
         namespaces = cluster.namespaces(FOREIGN_NAMESPACES, prefix="other")
+        for namespace in namespaces:  # what kube-controller-manager would have made (pods need it)
+            cluster.post(
+                f"/api/v1/namespaces/{namespace}/serviceaccounts",
+                {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}},
+            )
         items = [
             (kind, namespaces[i % FOREIGN_NAMESPACES], f"{kind[:-1]}-{i}", i)
             for kind, count in self.population.items()
@@ -120,7 +125,7 @@ class Busy:
         ]
         began = time.monotonic()
         with ThreadPoolExecutor(16) as pool:
-            list(pool.map(lambda item: self._create(*item), items))
+            list(pool.map(lambda item: self._create(*item, check=True), items))
         print(
             f"{len(items)} foreign objects in {time.monotonic() - began:.0f} s",
             file=sys.stderr,
@@ -131,9 +136,11 @@ class Busy:
             self.listing_bytes += len(response.content)
         self.events = self.event_bytes = 0
 
-    def _create(self, kind: str, namespace: str, name: str, i: int) -> None:
+    def _create(self, kind: str, namespace: str, name: str, i: int, check: bool = False) -> None:
         assert self.cluster is not None
         response = self.cluster.http.post(PATHS[kind].format(ns=namespace), json=MAKE[kind](name, i))
+        if check:
+            response.raise_for_status()
         if response.status_code < 300:
             with self.lock:
                 self.names[kind].append((namespace, name))

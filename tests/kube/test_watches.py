@@ -80,3 +80,44 @@ def test_jobs_and_pods_are_selected_by_the_server(env: Cluster) -> None:
             assert query.get("labelSelector") == [SELECTOR], (verb, resource, query)
         else:  # everything else it reads is its own by kind
             assert resource.startswith("contentgen.io/"), (verb, resource, query)
+
+
+def sample(name: str, resource: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, {"resource": resource}) or 0.0
+
+
+def test_a_job_deleted_while_the_watch_was_away_leaves_the_store_after_a_relist(env: Cluster) -> None:
+    """The operator's Job watch is kept from the server while a Job is deleted and kube-apiserver
+    restarts; resumed from its old version, it is answered 410 Gone, lists again, and the Job
+    the listing lacks is gone from its store (it no longer counts as one of its Jobs). Last in this
+    module: the restart also cuts the node's connections."""
+    env.apply(
+        {
+            "apiVersion": "contentgen.io/v1alpha1",
+            "kind": "ImageGeneration",
+            "metadata": {"name": "relisted"},
+            "spec": {"owner": "alice", "provider": "offline", "prompt": "a harbour", "numImages": 1},
+        },
+        "relist",
+    )
+    env.wait_phase("ImageGeneration", "relist", "relisted", "Succeeded", timeout=180)
+    (job,) = env.jobs("relist")
+    held = wait_for(lambda: sample("contentgen_watched_objects", "jobs"), 30, "the Job in the store")
+    lists = sample("contentgen_watch_lists_total", "jobs")
+    # Every watch and list of Jobs fails for a while (the informer backs off: 0.5, 1, 2, 4, 8 s).
+    env.proxy.inject("watch", "jobs", times=5)
+    env.proxy.inject("list", "jobs", times=5)
+    env.proxy.drop_watches()
+    env.admin.delete(
+        f"/apis/batch/v1/namespaces/relist/jobs/{job['metadata']['name']}",
+        {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"},
+    )
+    env.local.control.restart_apiserver()
+    wait_for(
+        lambda: sample("contentgen_watched_objects", "jobs") == held - 1,
+        120,
+        "the deleted Job to leave the operator's store",
+    )
+    assert sample("contentgen_watch_lists_total", "jobs") > lists  # by a new listing, not an event

@@ -24,6 +24,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import aiohttp
 
+from . import metrics
 from .kube import Kube, KubeError
 
 log = logging.getLogger("contentgen.operator")
@@ -81,6 +82,11 @@ class Store(Mapping[Hashable, list[S]], Generic[S]):
     def objects(self) -> dict[tuple[str, str], S]:
         return dict(self._objects)
 
+    @property
+    def size(self) -> int:
+        """Objects held (len() counts groups)."""
+        return len(self._objects)
+
     def __getitem__(self, group: Hashable) -> list[S]:
         return list(self._groups[group].values())
 
@@ -117,6 +123,7 @@ class Informer(Generic[S]):
         self.lists = 0  # listings made (the first, then one per 410 Gone), for tests and metrics
         self.events = 0  # watch events received
         self.version = ""  # the last resourceVersion seen ("" until listed, and after a 410)
+        self.resource = path.rsplit("/", 1)[-1]  # "jobs", "pods": the metrics' label
 
     async def run(self) -> None:
         delay = BACKOFF[0]
@@ -152,6 +159,7 @@ class Informer(Generic[S]):
         """List in pages, then replace the store: what is new or changed is reported, and so is
         what is no longer there (deleted while the watch was away)."""
         self.lists += 1
+        metrics.WATCH_LISTS.labels(self.resource).inc()
         listed: dict[tuple[str, str], tuple[S, Mapping[str, str]]] = {}
         params = {"labelSelector": self.selector, "limit": str(PAGE)}
         while True:
@@ -178,6 +186,7 @@ class Informer(Generic[S]):
                 self.changed(old, None, {})
         for state, labels in listed.values():
             self.changed(self.store.put(state), state, labels)
+        metrics.WATCHED.labels(self.resource).set(self.store.size)
         return version
 
     async def _watch(self) -> None:
@@ -200,6 +209,7 @@ class Informer(Generic[S]):
                 continue
             self.events += 1
             self._apply(kind, obj)
+            metrics.WATCHED.labels(self.resource).set(self.store.size)
 
     def _apply(self, kind: str | None, obj: dict[str, Any]) -> None:
         state = self.parse(obj)

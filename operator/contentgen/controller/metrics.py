@@ -18,3 +18,11 @@ CATALOG_BEHIND = Gauge(
     "contentgen_catalog_pending_writes", "Catalog writes waiting for MongoDB to come back."
 )
 CLEANUPS = Counter("contentgen_cleanups_total", "Deletions cleaned up, by outcome.", ["kind", "outcome"])
+WATCHED = Gauge(
+    "contentgen_watched_objects", "The operator's Jobs and pods its watches hold, by resource.", ["resource"]
+)
+WATCH_LISTS = Counter(
+    "contentgen_watch_lists_total",
+    "Listings of Jobs and pods: the first, then one after each 410 Gone (a watch resumed too late).",
+    ["resource"],
+)
