@@ -139,6 +139,7 @@ class Informer(Generic[S]):
                 if isinstance(exc, Gone) or exc.status == 410:
                     log.info("watch of %s: its version is gone (410); listing again", self.path)
                     self.version = ""
+                    delay = BACKOFF[0]  # the server answered: a new start, not one more failure
                     continue
                 delay = await self._back_off(exc, delay)
             except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
