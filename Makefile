@@ -97,6 +97,10 @@ bench-validate: install  ## time `contentgen validate` on a big generated GitOps
 bench-operator: install kube  ## the operator at scale against the real control plane, with a raw baseline (numbers go into README)
 	$(BIN)/python -m bench.operator --readme
 
+.PHONY: bench-catalog
+bench-catalog: install  ## a catalog write's cost as a record's versions accumulate, against a plain replace
+	$(BIN)/python -m bench.catalog
+
 .PHONY: bench-chaos
 bench-chaos: install kube  ## 200 resources, a flapping and restarted kube-apiserver, the operator SIGKILLed five times: all converge
 	$(BIN)/python -m bench.chaos

@@ -466,13 +466,15 @@ def finish_job(cluster: Cluster, store: Path, job: dict[str, Any]) -> None:
     meta = job["metadata"]
     labels = meta["labels"]
     uid, generation = labels["contentgen.io/uid"], int(labels["contentgen.io/generation"])
-    key = keys.result_key("image-generation", labels["contentgen.io/owner"], uid)
+    version = int(labels.get("contentgen.io/version") or 1)
+    key = keys.result_key("image-generation", labels["contentgen.io/owner"], uid, version)
     image = GeneratedImage(uri=(store / "x.png").as_uri(), width=1, height=1, size_bytes=1, sha256="0" * 64)
     result = RunResult(
         kind="ImageGeneration",
         provider="offline",
         uid=uid,
         generation=generation,
+        version=version,
         placeholder=True,
         images=[image],
         finished_at=now(),

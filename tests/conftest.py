@@ -51,3 +51,14 @@ def s3(s3_endpoint, monkeypatch, request):
     bucket = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-") + "-b"
     make_bucket(s3_endpoint, bucket)
     return bucket
+
+
+@pytest.fixture(autouse=True)
+def _fresh_fal_prices():
+    """fal's prices are cached per process for an hour: each test starts without them, so one
+    test's fake prices never price another's run."""
+    from contentgen.providers.fal.pricing import forget_cached
+
+    forget_cached()
+    yield
+    forget_cached()

@@ -60,7 +60,9 @@ class LocalCluster:
     def isolated(self) -> bool:
         return self.network is not None
 
-    def start(self, timeout: float = 60.0) -> LocalCluster:
+    def start(self, timeout: float = 60.0, *, announce: bool = True) -> LocalCluster:
+        """Start everything; DIR/kubeconfig is written last (unless announce=False: the caller
+        writes it with `write_kubeconfig(cluster.kubeconfig)` once its own parts are ready)."""
         self.kubeconfig.unlink(missing_ok=True)
         found = binaries.find()
         if self.options.network in ("auto", "isolated"):
@@ -87,7 +89,8 @@ class LocalCluster:
         except BaseException:
             self.stop()
             raise
-        self.write_kubeconfig(self.kubeconfig)
+        if announce:
+            self.write_kubeconfig(self.kubeconfig)
         return self
 
     def _start_node(self) -> None:

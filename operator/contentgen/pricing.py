@@ -1,7 +1,14 @@
 """Spend: the price table, what a run will cost (before its Job starts) and what it cost (from the
 usage the worker reports). Pure functions; the operator, `contentgen run` and budgets use them.
 
-The default prices were taken on 2026-11-22 from the providers' public pages; set
+Where a usage line's price comes from, in order: the provider's own pricing API, read by the
+worker when the run is billed (fal: GET api.fal.ai/v1/models/pricing, the account's prices,
+"custom pricing or discounts may be applied based on account status",
+https://fal.ai/docs/platform-apis/v1/models/pricing; `fal_unit_price` reads it), else the price
+table. Each line carries its price, source and date (`stamped`), and `priced` shows them in
+status.cost.detail. Estimates, made before a run starts, always use the table.
+
+The table's default prices were taken on 2026-11-22 from the providers' public pages; set
 CONTENTGEN_PRICES (JSON, the shape of `PriceTable`) to your contract's prices:
 
 - fal (https://fal.ai/pricing and each model's page; "Images are billed by rounding up to the
@@ -15,12 +22,16 @@ CONTENTGEN_PRICES (JSON, the shape of `PriceTable`) to your contract's prices:
   one image captioned by google/gemini-2.5-flash, reports a cost of $0.0005595. The table prices
   a caption at $0.001 per request, a ceiling of about twice that.
 - AssemblyAI (https://www.assemblyai.com/pricing, read 2026-10-07 by a public transcription of
-  it; billing rules https://assemblyai.com/docs/billing-and-pricing): pre-recorded Universal
-  $0.15 per hour of audio, pro-rated to the second, speaker labels $0.02 per hour more; a
-  transcript that errors is not charged.
+  it; billing rules https://assemblyai.com/docs/billing-and-pricing): pre-recorded audio per hour,
+  pro-rated to the second, by the model that ran (the transcript's speech_model_used):
+  Universal-3.5 Pro and Universal-3 Pro $0.21, Universal-2 $0.15; speaker labels $0.02 per hour
+  more; a transcript that errors is not charged. A model the table does not list is priced at
+  the dearest model's price.
 
-A megapixel here is 2^20 pixels (so fal's 1024x1024 square_hd is 1 MP) and every image is
-rounded up to whole megapixels, as fal bills. An item the table does not list is priced at the
+A megapixel here is 1,000,000 pixels and every image is rounded up to whole megapixels: fal's
+pages say "rounding up to the nearest megapixel" and do not say which megapixel, so the larger
+count (10^6, not 2^20) is used and spend is never under-counted: 1024x1024 (square_hd) counts as
+2 MP, 1024x768 as 1 MP. An item the table does not list is priced at the
 dearest price of its provider and unit, so spend is never under-counted. Usage is reported for
 every provider; the offline provider has no prices, so it costs nothing (a test may price it).
 """
@@ -28,7 +39,9 @@ every provider; the offline provider has no prices, so it costs nothing (a test 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -36,11 +49,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from contentgen.api import Cost, UsageLine
+from contentgen.api.cost import Unit
 from contentgen.api.image import FAL_APPS, IMAGE_SIZES
 from contentgen.api.lora import DEFAULT_MAX_FRAMES, FAL_CAPTION_APP
 
 PRICES_AS_OF = "2026-11-22"
-MEGAPIXEL = 1024 * 1024
+MEGAPIXEL = 1_000_000
 DEFAULT_TRAINING_APP = "fal-ai/flux-lora-fast-training"
 
 
@@ -79,7 +93,9 @@ _DEFAULT_ITEMS: dict[str, dict[str, dict[str, float]]] = {
         FAL_CAPTION_APP: {"request": 0.001},
     },
     "assemblyai": {
-        "transcript": {"audio-hour": 0.15},
+        "universal-3-5-pro": {"audio-hour": 0.21},
+        "universal-3-pro": {"audio-hour": 0.21},
+        "universal-2": {"audio-hour": 0.15},
         "speaker-labels": {"audio-hour": 0.02},
     },
 }
@@ -114,14 +130,23 @@ def caption_usage(provider: str, item: str, requests: Iterable[str]) -> list[Usa
 
 
 def transcription_usage(
-    provider: str, seconds: float, speaker_labels: bool, request: str = ""
+    provider: str, seconds: float, speaker_labels: bool, request: str = "", *, model: str = ""
 ) -> list[UsageLine]:
+    """The audio's hours on `model` (the model that ran, as the provider reports it; unreported:
+    "transcript", which no table lists, so it is priced at the dearest model), and speaker labels."""
     hours = max(0.0, seconds) / 3600.0
-    items = ["transcript", "speaker-labels"] if speaker_labels else ["transcript"]
-    return [
-        UsageLine(provider=provider, item=item, unit="audio-hour", quantity=hours, request=request)
-        for item in items
+    lines = [
+        UsageLine(
+            provider=provider, item=model or "transcript", unit="audio-hour", quantity=hours, request=request
+        )
     ]
+    if speaker_labels:
+        lines.append(
+            UsageLine(
+                provider=provider, item="speaker-labels", unit="audio-hour", quantity=hours, request=request
+            )
+        )
+    return lines
 
 
 def expected_usage(kind: str, spec: Mapping[str, Any], prices: PriceTable) -> list[UsageLine]:
@@ -139,20 +164,117 @@ def expected_usage(kind: str, spec: Mapping[str, Any], prices: PriceTable) -> li
             frames = int(dataset.get("maxFrames", DEFAULT_MAX_FRAMES))
             lines.append(UsageLine(provider=provider, item=FAL_CAPTION_APP, unit="request", quantity=frames))
         return lines
-    return transcription_usage(provider, prices.assumed_audio_hours * 3600, bool(spec.get("speakerLabels")))
+    seconds, labels = prices.assumed_audio_hours * 3600, bool(spec.get("speakerLabels"))
+    models = [str(m) for m in spec.get("speechModels") or []]
+    # before it runs, the dearest model it may run on
+    model = max(models, key=lambda m: prices.price(provider, m, "audio-hour"), default="")
+    return transcription_usage(provider, seconds, labels, model=model)
+
+
+# --- where a price comes from ------------------------------------------------------------------
+
+FAL_API = "fal pricing API"
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A unit price, in USD per one of our units, and where and when it was read."""
+
+    usd: float
+    source: str
+    date: str
+
+
+def table_source(prices: PriceTable) -> str:
+    return f"table, as of {prices.as_of}"
+
+
+# fal's pricing API gives each endpoint a `unit_price` per `unit` in a `currency`; the unit is a
+# free string ("Values are expressed per model's billing unit", the page lists none). These are
+# the names read as one of our units, after lowercasing, "_"/"-" as spaces and a plural "s"
+# dropped; a leading count divides ("1000 steps": the price of 1000 steps). An image model's
+# price "per image" is read per megapixel: fal bills image models "per image or per megapixel of
+# output, where higher resolutions cost proportionally more"
+# (https://fal.ai/docs/documentation/model-apis/pricing), and the FLUX apps' pages price per
+# megapixel, so a 1 MP image costs the unit price and a larger one proportionally more; read so,
+# a flat per-image price is never under-counted (every image counts at least 1 MP). Any other
+# unit (GPU seconds, tokens, ...) is one a run does not count: the table prices that line.
+_FAL_UNITS: dict[str, Unit] = {
+    "megapixel": "megapixel",
+    "mp": "megapixel",
+    "image": "megapixel",
+    "step": "step",
+    "training step": "step",
+    "request": "request",
+    "call": "request",
+    "run": "request",
+}
+_FAL_UNIT = re.compile(r"(?:per )?(?:(\d[\d,]*(?:\.\d+)?) ?)?([a-z][a-z ]*?)s?")
+
+
+def fal_unit_price(entry: Mapping[str, Any], unit: Unit) -> float | None:
+    """USD per `unit` from one price of fal's pricing API ({endpoint_id, unit_price, unit,
+    currency}); None when it is not in USD, not a price, or per a unit a run does not count."""
+    price, name = entry.get("unit_price"), entry.get("unit")
+    if isinstance(price, bool) or not isinstance(price, int | float) or not math.isfinite(price):
+        return None
+    if price < 0 or str(entry.get("currency") or "").strip().upper() != "USD" or not isinstance(name, str):
+        return None
+    spelled = " ".join(name.lower().replace("_", " ").replace("-", " ").split())
+    match = _FAL_UNIT.fullmatch(spelled)
+    if match is None or _FAL_UNITS.get(match[2]) != unit:
+        return None
+    count = float(match[1].replace(",", "")) if match[1] else 1.0
+    return float(price) / count if count > 0 else None
+
+
+def stamped(
+    lines: Iterable[UsageLine], quotes: Mapping[tuple[str, str, str], Quote], prices: PriceTable
+) -> list[UsageLine]:
+    """`lines`, each with its price, source and date: the quote for (provider, item, unit) when
+    there is one (the provider's pricing API), else the table's price. A line that has a price
+    keeps it; one of a provider without prices (offline) stays as it is: it costs nothing."""
+    out = []
+    for line in lines:
+        quote = quotes.get((line.provider, line.item, line.unit))
+        if line.unit_price_usd is not None or (quote is None and line.provider not in prices.items):
+            out.append(line)
+            continue
+        quote = quote or Quote(
+            prices.price(line.provider, line.item, line.unit), table_source(prices), prices.as_of
+        )
+        update = {"unit_price_usd": quote.usd, "price_source": quote.source, "price_date": quote.date}
+        out.append(line.model_copy(update=update))
+    return out
 
 
 # --- pricing -----------------------------------------------------------------------------------
 
 
+def _price_of(line: UsageLine, prices: PriceTable) -> tuple[float, str]:
+    """The line's own price and where it came from, else the table's."""
+    if line.unit_price_usd is None:
+        return prices.price(line.provider, line.item, line.unit), table_source(prices)
+    source = line.price_source or "as reported"
+    if line.price_date and line.price_date not in source:
+        source += f", {line.price_date}"
+    return line.unit_price_usd, source
+
+
 def priced(lines: Iterable[UsageLine], prices: PriceTable) -> tuple[float, str]:
-    """(USD, how it was reckoned) of usage lines."""
-    total, parts = 0.0, []
+    """(USD, how it was reckoned) of usage lines: lines of one item at one price are summed, each
+    shown with its price's source and date."""
+    total = 0.0
+    groups: dict[tuple[str, str, float, str], float] = {}
     for line in lines:
-        each = prices.price(line.provider, line.item, line.unit)
+        each, source = _price_of(line, prices)
         total += each * line.quantity
-        quantity = f"{line.quantity:.4g}"
-        parts.append(f"{quantity} {line.unit}{'' if line.quantity == 1 else 's'} of {line.item} x ${each:g}")
+        key = (line.item, line.unit, each, source)
+        groups[key] = groups.get(key, 0.0) + line.quantity
+    parts = [
+        f"{quantity:.4g} {unit}{'' if quantity == 1 else 's'} of {item} x ${each:g} ({source})"
+        for (item, unit, each, source), quantity in groups.items()
+    ]
     return round(total, 6), "; ".join(parts) or "nothing billed"
 
 

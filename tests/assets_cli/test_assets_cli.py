@@ -41,7 +41,7 @@ def fill(path: Path, store: ObjectStore) -> None:
         "loras/alice/lora-1/v1/model.safetensors",
         "loras/alice/lora-1/v2/model.safetensors",
         "loras/alice/lora-1/v2/config.json",
-        "generated-images/alice/img-1/image_1.png",
+        "generated-images/alice/img-1/v1/image_1.png",
     ):
         store.put_bytes(key, f"bytes of {key}".encode(), "application/octet-stream")
 
@@ -111,9 +111,14 @@ def test_list_prints_a_table_on_a_terminal(run: Run, monkeypatch: pytest.MonkeyP
     code, out, err = run("list", "--owner", "alice")
     assert code == 0
     header, *rows = out.splitlines()
-    assert header.split() == ["ID", "TYPE", "NAME", "OWNER", "STATUS", "CREATED", "SIZE", "DETAIL"]
+    assert header.split() == [
+        "ID", "TYPE", "NAME", "OWNER", "STATUS", "VERSIONS", "LATEST", "RUN", "CREATED", "SIZE", "DETAIL"
+    ]  # fmt: skip
     assert [row.split()[0] for row in rows] == ["img-1", "lora-1"]
-    assert "trigger dmavatar, v2" in rows[1]
+    column = {name: header.index(name) for name in ("STATUS", "VERSIONS", "LATEST RUN", "DETAIL")}
+    assert rows[1][column["VERSIONS"] :].startswith("v1, v2 ")
+    assert rows[1][column["LATEST RUN"] :].startswith("Succeeded ")
+    assert rows[1][column["DETAIL"] :] == "trigger dmavatar"
     assert err.strip() == "(1-2 of 2)"
 
 
@@ -132,16 +137,12 @@ def test_another_owners_record_is_not_found_like_a_missing_one(run: Run) -> None
     assert run("get", "tr-1", "--owner", "bob")[0] == 0
     other = run("get", "tr-1", "--owner", "alice")
     missing = run("get", "nope", "--owner", "alice")
-    assert other == (
-        1,
-        "",
-        "contentgen assets: no record 'tr-1' (an id, a unique prefix of one, or namespace/name)\n",
+    hint = (
+        "(an id, a unique prefix of one, namespace/name, or a name); "
+        "`contentgen assets list` shows what there is"
     )
-    assert missing == (
-        1,
-        "",
-        "contentgen assets: no record 'nope' (an id, a unique prefix of one, or namespace/name)\n",
-    )
+    assert other == (1, "", f"contentgen assets: no record 'tr-1' {hint}\n")
+    assert missing == (1, "", f"contentgen assets: no record 'nope' {hint}\n")
 
 
 # --- search ---------------------------------------------------------------------------------
@@ -187,7 +188,7 @@ def test_url_links_the_primary_output_in_the_local_store(run: Run, local_store: 
     assert link["url"] == path.as_uri() and link["uri"] == path.as_uri()
     assert set(link) == {"url", "expiresAt", "uri"}
     image = json_out(run, "url", "img-1")
-    assert image["url"].endswith("/generated-images/alice/img-1/image_1.png")
+    assert image["url"].endswith("/generated-images/alice/img-1/v1/image_1.png")
 
 
 def test_url_picks_a_file_and_prints_only_the_link_as_text(run: Run, local_store: LocalStore) -> None:

@@ -135,7 +135,8 @@ def test_a_lora_whose_retraining_failed_is_still_usable(
     bad.write_text("not a video")
     assert cli(capsys, "run", "--offline", "--source", str(bad), str(EXAMPLES / "loratraining.yaml"))[0] == 1
     record = as_json(capsys, "assets", "get", "default/demo-avatar", "--type", "lora-training")
-    assert record["status"] == "Failed" and [v["version"] for v in record["versions"]] == [1, 2]
+    assert record["status"] == "Succeeded" and [v["version"] for v in record["versions"]] == [1, 2]
+    assert record["latestRun"]["phase"] == "Failed" and record["latestRun"]["version"] == 3
     usable = as_json(capsys, "assets", "list", "--type", "lora-training", "--status", "Succeeded")
     assert [r["id"] for r in usable["items"]] == [record["id"]]
     assert usable["items"][0]["latestModelUri"].endswith("/v2/model.safetensors")
@@ -189,3 +190,50 @@ def test_a_mongodb_that_is_down_is_one_line_and_exit_1(capsys: pytest.CaptureFix
     assert (code, out) == (1, "")
     assert err.startswith("contentgen assets: the catalog mongodb://127.0.0.1:1/x cannot be reached")
     assert "hunter2" not in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_prune_and_delete_a_version_say_what_would_go_then_remove_only_that(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for variable in ("CONTENTGEN_STORE", "CONTENTGEN_CATALOG"):
+        monkeypatch.delenv(variable, raising=False)
+    lora_yaml = str(EXAMPLES / "loratraining.yaml")
+    for args in (["--source", str(SAMPLE), lora_yaml], ["--source", str(SAMPLE), lora_yaml]):
+        assert main(["run", "--offline", *args]) == 0
+    assert main(["run", "--offline", str(EXAMPLES / "imagegeneration-lora.yaml")]) == 0  # made with v2
+    lora = as_json(capsys, "assets", "get", "demo-avatar")  # a bare name: namespace default
+    assert lora["kind"] == "LoraTraining" and [v["version"] for v in lora["versions"]] == [1, 2]
+    store = tmp_path / "contentgen-data" / "store"
+    folders = [store / root / "demo-user" / lora["id"] / "v1" for root in ("loras", "datasets")]
+    v1 = [p for folder in folders for p in folder.rglob("*") if p.is_file()]
+    assert v1
+
+    code, _, err = cli(capsys, "assets", "delete", "default/demo-avatar", "--version", "2", "-o", "table")
+    assert code == 0 and "(v2 was used by 1 image generation(s))" in err and "add --yes" in err
+    code, out, err = cli(capsys, "assets", "prune", "demo-avatar", "--keep", "1", "-o", "table")
+    assert code == 0 and "would delete v1 of lora-training default/demo-avatar" in err and "--yes" in err
+    assert sorted(out.split()) == sorted(p.relative_to(store).as_posix() for p in v1)
+    assert all(p.exists() for p in v1)  # dry runs
+    assert [v["version"] for v in as_json(capsys, "assets", "get", lora["id"])["versions"]] == [1, 2]
+
+    done = as_json(capsys, "assets", "prune", "demo-avatar", "--keep", "1", "--yes")
+    assert done["versions"] == [1] and done["kept"] == [2] and done["removed"] == len(v1)
+    assert not any(p.exists() for p in v1)
+    after = as_json(capsys, "assets", "get", lora["id"])
+    assert [v["version"] for v in after["versions"]] == [2] and after["status"] == "Succeeded"
+    assert [(v["version"], v["by"]) for v in after["deletedVersions"]] == [(1, "cli")]
+    assert after["latestModelUri"].endswith("/v2/model.safetensors")
+    assert as_json(capsys, "assets", "prune", "demo-avatar", "--keep", "1", "--yes")["versions"] == []
+
+    gone = as_json(capsys, "assets", "delete", lora["id"], "--version", "2", "--yes")
+    assert gone["versions"] == [2] and gone["usedBy"] == {"v2": 1} and gone["removed"] > 0
+    last = as_json(capsys, "assets", "get", lora["id"])
+    assert last["versions"] == [] and last["status"] == "Deleted"  # every version was deleted
+    code, _, err = cli(capsys, "assets", "delete", lora["id"], "--version", "2", "--yes")
+    assert code == 1 and f"version 2 of {lora['id']} was deleted" in err
+    code, _, err = cli(capsys, "assets", "url", lora["id"], "--version", "1")
+    assert code == 1 and "was deleted" in err
+    # the image generation made with it is untouched
+    portrait = as_json(capsys, "assets", "get", "default/demo-avatar-portrait")
+    assert portrait["status"] == "Succeeded" and portrait["loras"][0]["version"] == 2

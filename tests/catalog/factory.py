@@ -24,7 +24,7 @@ from contentgen.api import (
     TranscriptionStatus,
     TranscriptOutput,
 )
-from contentgen.catalog import catalog_document
+from contentgen.catalog import ResourceState, catalog_document
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 UriOf = Callable[[str], str]
@@ -56,6 +56,38 @@ def _status(phase: str, completed: datetime | None, progress: int | None = None)
     }
 
 
+def _failed(status: dict[str, Any], phase: str, reason: str = "Failed") -> dict[str, Any]:
+    """A Ready condition, as the operator writes one, for a failed run."""
+    if phase == "Failed":
+        status["conditions"] = [
+            {
+                "type": "Ready",
+                "status": "False",
+                "reason": reason,
+                "message": "",
+                "lastTransitionTime": "2025-03-01T12:00:00Z",
+            }
+        ]
+    return status
+
+
+def _state(
+    kind: str, uid: str, name: str, generation: int, spec: dict[str, Any], status: dict[str, Any],
+    created: datetime, results: dict[int, RunResult] | None = None,
+) -> ResourceState:  # fmt: skip
+    return ResourceState(
+        kind=kind,
+        name=name,
+        namespace="default",
+        uid=uid,
+        generation=generation,
+        spec=spec,
+        status=status,
+        created_at=created,
+        results=results or {},
+    )
+
+
 def lora_doc(
     uid: str,
     *,
@@ -71,6 +103,7 @@ def lora_doc(
     model_bytes: int = 1000,
     previous: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """`versions` runs, each a version but the last when `phase` is not Succeeded."""
     spec = _spec(
         LoraTrainingSpec,
         {
@@ -84,12 +117,11 @@ def lora_doc(
     )
     completed = created + timedelta(minutes=10)
     made: list[LoraVersion] = []
-    artifacts: list[Artifact] = []
+    results: dict[int, RunResult] = {}
     for n in range(1, versions + 1 if phase == "Succeeded" else versions):
         root = f"loras/{owner}/{uid}/v{n}/"
         model = _artifact(uri_of, root + "model.safetensors", model_bytes, "application/octet-stream")
         config = _artifact(uri_of, root + "config.json", 10, "application/json")
-        artifacts += [model, config]
         made.append(
             LoraVersion(
                 version=n,
@@ -98,32 +130,30 @@ def lora_doc(
                 size_bytes=model.size_bytes,
                 sha256=model.sha256,
                 provider="offline",
+                placeholder=True,
                 trigger_word=trigger,
                 generation=n,
                 created_at=completed,
             )
         )
-    status = LoraTrainingStatus(**_status(phase, completed), latest_version=len(made), versions=made).wire()
-    result = (
-        RunResult(
-            kind="LoraTraining", provider="offline", artifacts=artifacts, placeholder=True, lora=made[-1]
+        results[n] = RunResult(
+            kind="LoraTraining",
+            provider="offline",
+            artifacts=[model, config],
+            placeholder=True,
+            lora=made[-1],
+            version=n,
+            generation=n,
+            spec=spec,
         )
-        if made
-        else None
+    status = LoraTrainingStatus(
+        **_status(phase, completed), latest_version=len(made), versions=made, run_version=max(versions, 1)
+    ).wire()
+    status["observedGeneration"] = max(versions, 1)
+    state = _state(
+        "LoraTraining", uid, name, max(versions, 1), spec, _failed(status, phase), created, results
     )
-    return catalog_document(
-        kind="LoraTraining",
-        name=name,
-        namespace="default",
-        uid=uid,
-        generation=max(versions, 1),
-        spec=spec,
-        status=status,
-        created_at=created,
-        now=completed,
-        result=result,
-        previous=previous,
-    )
+    return catalog_document(state, now=completed, origin="operator", previous=previous)
 
 
 def image_doc(
@@ -140,17 +170,22 @@ def image_doc(
     uri_of: UriOf = s3_uri,
     image_bytes: int = 500,
     loras: tuple[ResolvedLora, ...] = (),
+    version: int = 1,
+    previous: dict[str, Any] | None = None,
+    seed: int | None = None,
 ) -> dict[str, Any]:
-    """`loras`: the LoRAs the images were made with (lineage); images get thumbnails."""
-    spec = _spec(
-        ImageGenerationSpec,
-        {"owner": owner, "prompt": prompt, "model": model, "numImages": max(images, 1), "tags": list(tags)},
-    )
+    """The record after run `version` (a new version when `phase` is Succeeded; pass the record
+    before it as `previous` for a re-run); `loras`: the LoRAs the images were made with (lineage);
+    images get thumbnails."""
+    wire = {"owner": owner, "prompt": prompt, "model": model, "numImages": max(images, 1), "tags": list(tags)}
+    if seed is not None:
+        wire["seed"] = seed
+    spec = _spec(ImageGenerationSpec, wire)
     made: list[GeneratedImage] = []
     if phase == "Succeeded":
         for n in range(1, images + 1):
-            key = f"generated-images/{owner}/{uid}/image_{n}.png"
-            thumb = f"generated-images/{owner}/{uid}/thumbs/image_{n}.jpg"
+            key = f"generated-images/{owner}/{uid}/v{version}/image_{n}.png"
+            thumb = f"generated-images/{owner}/{uid}/v{version}/thumbs/image_{n}.jpg"
             made.append(
                 GeneratedImage(
                     uri=uri_of(key),
@@ -158,31 +193,33 @@ def image_doc(
                     height=48,
                     size_bytes=image_bytes,
                     sha256=sha(key),
+                    seed=seed,
                     thumbnail_uri=uri_of(thumb),
                 )
             )
     artifacts = [
         Artifact(uri=i.uri, size_bytes=i.size_bytes, sha256=i.sha256, content_type="image/png") for i in made
     ]
-    completed = created + timedelta(minutes=1)
-    status = ImageGenerationStatus(
-        **_status(phase, completed), provider="offline", images=made, loras=list(loras)
-    ).wire()
+    completed = created + timedelta(minutes=1) + timedelta(hours=version - 1)
+    status = _failed(ImageGenerationStatus(**_status(phase, completed), run_version=version).wire(), phase)
+    status["observedGeneration"] = version
     result = RunResult(
-        kind="ImageGeneration", provider="offline", artifacts=artifacts, images=made, loras=list(loras)
-    )
-    return catalog_document(
         kind="ImageGeneration",
-        name=name,
-        namespace="default",
-        uid=uid,
-        generation=1,
+        provider="offline",
+        artifacts=artifacts,
+        images=made,
+        loras=list(loras),
+        version=version,
+        generation=version,
+        finished_at=completed,
         spec=spec,
-        status=status,
-        created_at=created,
-        now=completed,
-        result=result if made else None,
     )
+    if made:
+        result.merge_outputs(status)
+    state = _state(
+        "ImageGeneration", uid, name, version, spec, status, created, {version: result} if made else None
+    )
+    return catalog_document(state, now=completed, origin="operator", previous=previous)
 
 
 def transcript_doc(
@@ -196,6 +233,8 @@ def transcript_doc(
     description: str = "",
     uri_of: UriOf = s3_uri,
     progress: int | None = None,
+    version: int = 1,
+    previous: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     spec = _spec(
         TranscriptionSpec,
@@ -206,7 +245,7 @@ def transcript_doc(
             "description": description,
         },
     )
-    root = f"transcripts/{owner}/{uid}/"
+    root = f"transcripts/{owner}/{uid}/v{version}/"
     json_a = _artifact(uri_of, root + "transcript.json", 300, "application/json")
     text_a = _artifact(uri_of, root + "transcript.txt", len(text), "text/plain")
     transcript = TranscriptOutput(
@@ -220,25 +259,24 @@ def transcript_doc(
     )
     completed = created + timedelta(minutes=2)
     done = phase == "Succeeded"
-    status = TranscriptionStatus(
-        **_status(phase, completed, progress), transcript=transcript if done else None
-    ).wire()
+    status = _failed(
+        TranscriptionStatus(**_status(phase, completed, progress), run_version=version).wire(), phase
+    )
+    status["observedGeneration"] = version
     result = RunResult(
         kind="Transcription",
         provider="offline",
         artifacts=[json_a, text_a],
         transcript=transcript,
         transcript_text=text,
-    )
-    return catalog_document(
-        kind="Transcription",
-        name=name,
-        namespace="default",
-        uid=uid,
-        generation=1,
+        version=version,
+        generation=version,
+        finished_at=completed,
         spec=spec,
-        status=status,
-        created_at=created,
-        now=completed,
-        result=result if done else None,
     )
+    if done:
+        result.merge_outputs(status)
+    state = _state(
+        "Transcription", uid, name, version, spec, status, created, {version: result} if done else None
+    )
+    return catalog_document(state, now=completed, origin="operator", previous=previous)

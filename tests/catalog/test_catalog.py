@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import mongomock
 import pytest
 
-from contentgen.catalog import DELETED, INDEXES, Catalog, CatalogMissing, Filters, open_catalog
+from contentgen.catalog import DELETED, INDEXES, Catalog, CatalogMissing, Filters, WriteConflict, open_catalog
 from contentgen.catalog.embedded import EmbeddedCatalog
 from contentgen.catalog.mongo import MongoCatalog
 from tests.catalog.factory import T0, image_doc, lora_doc, transcript_doc
@@ -53,15 +54,70 @@ def test_get_with_an_owner_hides_other_owners_records(catalog: Catalog) -> None:
 def test_mark_deleted_keeps_the_record(catalog: Catalog) -> None:
     catalog.upsert(image_doc("uid-1"))
     when = T0 + timedelta(days=1)
-    assert catalog.mark_deleted("uid-1", when) is True
+    assert catalog.mark_deleted("uid-1", when) is True  # deletionPolicy Delete: outputs removed
     stored = catalog.get("uid-1")
     assert stored is not None
     assert stored["status"] == DELETED
-    assert stored["deletedAt"] == when
-    assert stored["images"]  # the history stays
+    assert stored["deletedAt"] == when and stored["deleted"]["outputsKept"] is False
+    assert stored["images"] == [] and stored["totalBytes"] == 0
+    (gone,) = stored["deletedVersions"]  # the history stays
+    assert gone["version"] == 1 and gone["deletedAt"] == when and gone["objects"] == 2
     assert catalog.mark_deleted("uid-missing", when) is False
     assert catalog.find(Filters()).total == 0
     assert catalog.find(Filters(status=DELETED)).total == 1
+
+
+def test_a_retained_resource_keeps_its_versions_and_says_so(catalog: Catalog) -> None:
+    catalog.upsert(image_doc("uid-1"))
+    when = T0 + timedelta(days=1)
+    assert catalog.mark_deleted("uid-1", when, policy="Retain", outputs_kept=True, by="operator")
+    stored = catalog.get("uid-1")
+    assert stored is not None and stored["status"] == "Succeeded"
+    assert stored["deleted"] == {"at": when, "policy": "Retain", "outputsKept": True, "by": "operator"}
+    assert len(stored["images"]) == 2 and stored["versions"][0]["version"] == 1
+    assert catalog.find(Filters(status="Succeeded")).total == 1  # still listed: its outputs are there
+
+
+def test_a_deleted_pending_resource_does_not_stay_pending(catalog: Catalog) -> None:
+    catalog.upsert(transcript_doc("uid-1", phase="Pending"))
+    assert catalog.find(Filters(run="Pending")).total == 1
+    catalog.mark_deleted("uid-1", T0 + timedelta(hours=1), policy="Retain", outputs_kept=True, by="operator")
+    stored = catalog.get("uid-1")
+    assert stored is not None and stored["status"] == DELETED  # nothing to keep
+    run = stored["latestRun"]
+    assert run["phase"] == "Cancelled" and "deleted while this run was Pending" in run["message"]
+    assert "deletionPolicy Retain" in run["message"]
+    assert catalog.find(Filters(run="Pending")).total == 0
+    assert catalog.find(Filters(status=DELETED, run="Cancelled")).total == 1
+
+
+def test_writes_are_conditional_on_the_stored_revision(catalog: Catalog) -> None:
+    """No lost update: a write made from a document another writer has changed since is refused,
+    and modify() reads again and applies its change to the newer document."""
+    first = image_doc("uid-1")
+    catalog.write(first, None, exists=False)
+    with pytest.raises(WriteConflict):
+        catalog.write(first, None, exists=False)  # someone inserted it first
+    stored = catalog.get("uid-1")
+    assert stored is not None and stored["rev"] == 1
+    newer = {**stored, "rev": 2, "description": "theirs"}
+    catalog.write(newer, 1, exists=True)
+    with pytest.raises(WriteConflict):
+        catalog.write({**stored, "rev": 2, "description": "mine"}, 1, exists=True)  # read at rev 1
+    seen: list[int] = []
+
+    def change(current: dict[str, Any] | None) -> dict[str, Any]:
+        assert current is not None
+        seen.append(current["rev"])
+        if len(seen) == 1:  # another writer comes first, once
+            catalog.write({**current, "rev": current["rev"] + 1, "tags": ["x"]}, current["rev"], exists=True)
+        return {**current, "rev": current["rev"] + 1, "description": f"{current['description']}+mine"}
+
+    written = catalog.modify("uid-1", change)
+    assert seen == [2, 3] and written is not None
+    stored = catalog.get("uid-1")
+    assert stored is not None and stored["rev"] == 4
+    assert stored["tags"] == ["x"] and stored["description"] == "theirs+mine"
 
 
 def test_ping_reads_the_catalog(catalog: Catalog) -> None:
@@ -80,6 +136,9 @@ def test_ensure_indexes_creates_the_query_indexes() -> None:
         "owner_searchText": [("owner", 1), ("searchText", 1)],
         "owner_namespace_name": [("owner", 1), ("namespace", 1), ("name", 1)],
         "owner_loraUids": [("owner", 1), ("loraUids", 1)],
+        "owner_updatedAt": [("owner", 1), ("updatedAt", -1)],
+        "owner_run_createdAt": [("owner", 1), ("latestRun.phase", 1), ("createdAt", -1)],
+        "namespace_deletedAt": [("namespace", 1), ("deletedAt", 1)],
     }
 
 

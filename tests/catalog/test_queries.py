@@ -30,13 +30,38 @@ def test_filters_become_one_query() -> None:
             model="flux-pro",
         )
     )
+    usable = [
+        {"latestVersion": {"$gte": 1}},
+        {"schema": {"$exists": False}, "images.0": {"$exists": True}},
+        {"schema": {"$exists": False}, "transcript.textUri": {"$exists": True}},
+    ]
     assert query == {
         "owner": "alice",
         "type": "image-generation",
-        "status": "Failed",
         "createdAt": {"$gte": since, "$lt": until},
-        "model": "flux-pro",
+        "$and": [
+            # Failed: nothing usable, its latest run failed (in both document shapes)
+            {"status": "Failed", "$nor": usable},
+            # any version's model (documents before versions have one `model`)
+            {"$or": [{"models": "flux-pro"}, {"models": {"$exists": False}, "model": "flux-pro"}]},
+        ],
     }
+
+
+def test_succeeded_means_a_usable_version_and_run_the_latest_runs_phase() -> None:
+    succeeded = build_filter(Filters(status="Succeeded"))["$or"]
+    assert succeeded[:2] == [
+        {"status": "Succeeded"},
+        {"status": {"$ne": DELETED}, "latestVersion": {"$gte": 1}},
+    ]
+    assert build_filter(Filters(run="Failed")) == {
+        "$and": [
+            {"status": {"$ne": DELETED}},
+            {"$or": [{"latestRun.phase": "Failed"}, {"latestRun": {"$exists": False}, "status": "Failed"}]},
+        ]
+    }
+    with pytest.raises(ValueError, match="unknown run phase 'Done'"):
+        build_filter(Filters(run="Done"))
 
 
 @pytest.mark.parametrize(

@@ -235,7 +235,7 @@ def test_the_checks_catch_a_missing_and_an_extra_permission() -> None:
     inst = install("cluster-wide")
     role = one(inst.docs, "ClusterRole", "contentgen-operator")
     events = next(r for r in role["rules"] if r["resources"] == ["events"])
-    events["verbs"] = ["create", "patch"]
+    events["verbs"] = ["create", "list", "patch"]
     jobs = next(r for r in role["rules"] if r["resources"] == ["jobs"])
     jobs["verbs"].remove("delete")
     broken = Install(

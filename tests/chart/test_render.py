@@ -117,6 +117,9 @@ def test_validation_catches_a_bad_object() -> None:
         (["--set", "jobs.Video.backoffLimit=1"], "additional properties 'Video' not allowed"),
         (["--set", "image.pullPolicy=Sometimes"], "/image/pullPolicy"),
         (["--set", "fal.apiKey=abc"], "additional properties 'apiKey' not allowed"),
+        (["--set", "fal.storeIO=yes"], "/fal/storeIO"),
+        (["--set", "assemblyai.unresolved=retry"], "/assemblyai/unresolved"),
+        (["--set", "assemblyai.resolveWindowSeconds=-1"], "/assemblyai/resolveWindowSeconds"),
         (["--set", "healthPort=0"], "/healthPort"),
         (["--set", "api.enabled=true"], "api.enabled needs mongodb.existingSecret"),
         (
@@ -272,9 +275,10 @@ def test_kopf_runs_on_the_watched_namespaces_with_the_probed_port() -> None:
     assert "--all-namespaces" in kopf_args(operator_settings(settings_env(render())))
     container = operator_deployment(docs)["spec"]["template"]["spec"]["containers"][0]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert f"--liveness=http://0.0.0.0:{ports['health']}/healthz" in args
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    # The operator serves the probes on the health port (controller/health.py), kopf behind it.
+    assert ports["health"] == settings.health_port
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
     assert ports["metrics"] == settings.metrics_port
     assert container["args"] == ["operator"]
     assert container["envFrom"] == [{"configMapRef": {"name": f"{RELEASE}-operator"}}]
@@ -623,6 +627,8 @@ def test_install_manifest_wires_the_secrets_readme_names_as_the_chart_does() -> 
         "CONTENTGEN_MONGODB_URI": {"name": "contentgen-mongodb", "key": "uri", "optional": True},
         "AWS_ACCESS_KEY_ID": {"name": "contentgen-s3", "key": "AWS_ACCESS_KEY_ID", "optional": True},
         "AWS_SECRET_ACCESS_KEY": {"name": "contentgen-s3", "key": "AWS_SECRET_ACCESS_KEY", "optional": True},
+        # to cancel the fal requests of deleted resources
+        "FAL_KEY": {"name": "contentgen-fal", "key": "FAL_KEY", "optional": True},
     }
     settings = operator_settings(settings_env(docs))
     assert settings.s3_secret == "contentgen-s3"
@@ -683,3 +689,26 @@ def test_missing_helm_is_named_with_the_fix(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(chart_files.HelmMissing, match="make tools"):
         chart_files.helm_binary()
+
+
+def test_provider_settings_reach_the_operator_and_its_jobs() -> None:
+    defaults = operator_settings(settings_env(render()))
+    assert (defaults.fal_store_io, defaults.fal_pricing_api) == (True, True)
+    assert (defaults.assemblyai_resolve_window_seconds, defaults.assemblyai_unresolved) == (120, "fail")
+    values = {
+        "fal": {"existingSecret": "fal", "storeIO": False, "pricingApi": False},
+        "assemblyai": {"existingSecret": "aai", "resolveWindowSeconds": 600, "unresolved": "resubmit"},
+    }
+    settings = operator_settings(settings_env(render(values)))
+    assert (settings.fal_store_io, settings.fal_pricing_api) == (False, False)
+    assert (settings.assemblyai_resolve_window_seconds, settings.assemblyai_unresolved) == (600, "resubmit")
+    snap = SpecSnapshot(
+        kind="Transcription",
+        name="x",
+        uid="u-1",
+        spec={"owner": "a", "provider": "assemblyai", "source": {"url": "https://x/a.mp3"}},
+    )
+    container = render_job(snap, settings)["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["CONTENTGEN_ASSEMBLYAI_UNRESOLVED"] == "resubmit"
+    assert env["CONTENTGEN_ASSEMBLYAI_RESOLVE_WINDOW_SECONDS"] == "600"

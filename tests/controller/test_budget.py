@@ -128,26 +128,28 @@ def test_no_limits_no_check():
 
 
 def test_megapixels_round_up_per_image_as_fal_bills():
+    # a megapixel is 10^6 pixels: fal does not say which, and the larger count never under-counts
     assert [
-        megapixels(w, h) for w, h in [(1024, 1024), (1024, 768), (512, 512), (1025, 1024), (2048, 2048)]
-    ] == [
-        1,
-        1,
-        1,
-        2,
-        4,
-    ]
+        megapixels(w, h) for w, h in [(1024, 1024), (1024, 768), (512, 512), (1000, 1000), (2048, 2048)]
+    ] == [2, 1, 1, 1, 5]
 
 
 def test_estimates_follow_the_spec():
     prices = PriceTable()
     four_dev = {"provider": "fal", "model": "flux-dev", "numImages": 4, "imageSize": "square_hd"}
-    assert priced(expected_usage("ImageGeneration", four_dev, prices), prices)[0] == pytest.approx(0.1)
+    # square_hd (1024x1024) is 2 megapixels of 10^6 each
+    assert priced(expected_usage("ImageGeneration", four_dev, prices), prices)[0] == pytest.approx(0.2)
     lora = {"provider": "fal", "training": {"model": "fal-ai/flux-lora-fast-training", "steps": 1000}}
     assert priced(expected_usage("LoraTraining", lora, prices), prices)[0] == pytest.approx(2.0)
-    speech = {"provider": "assemblyai", "speakerLabels": True}
+    speech = {"provider": "assemblyai", "speakerLabels": True, "speechModels": ["universal-2"]}
     cost = estimated("Transcription", speech, prices, None)
     assert cost.estimated_usd == pytest.approx(0.17) and "assuming 1 h of audio" in cost.detail
+    # the dearest of the models it may run on; no model named: the dearest the table knows
+    both = {**speech, "speechModels": ["universal-3-5-pro", "universal-2"]}
+    assert estimated("Transcription", both, prices, None).estimated_usd == pytest.approx(0.23)
+    assert estimated(
+        "Transcription", {"provider": "assemblyai"}, prices, None
+    ).estimated_usd == pytest.approx(0.21)
     assert estimated("ImageGeneration", {**four_dev, "provider": "offline"}, prices, None).estimated_usd == 0
 
 

@@ -179,3 +179,36 @@ def test_offline_operators_run_every_job_on_the_offline_provider() -> None:
     online = render_job(snapshot(provider="fal"), full_settings())
     online_env = {e["name"]: e for e in online["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert json.loads(online_env["CONTENTGEN_SPEC"]["value"])["spec"]["provider"] == "fal"
+
+
+def test_provider_settings_and_prices_reach_the_worker() -> None:
+    """The operator's provider settings and price table are what the worker reads in its Job."""
+    from contentgen.pricing import PriceTable
+    from contentgen.providers import _settings as worker_settings
+
+    settings = full_settings()
+    settings.fal_store_io, settings.fal_pricing_api = False, False
+    settings.assemblyai_resolve_window_seconds, settings.assemblyai_unresolved = 300.5, "resubmit"
+    settings.prices = PriceTable.model_validate(
+        {"asOf": "2027-01-01", "items": {"fal": {"fal-ai/flux/dev": {"megapixel": 0.02}}}}
+    )
+
+    def env_of(kind: str, **spec: object) -> dict[str, str]:
+        job = render_job(snapshot(kind, **spec), settings)
+        container = job["spec"]["template"]["spec"]["containers"][0]
+        return {e["name"]: e["value"] for e in container["env"] if "value" in e}
+
+    fal = env_of("ImageGeneration")
+    read = worker_settings(fal)
+    assert (read.fal_store_io, read.fal_pricing_api) == (False, False)
+    assert "CONTENTGEN_ASSEMBLYAI_UNRESOLVED" not in fal  # only its own provider's
+    assert PriceTable.model_validate_json(fal["CONTENTGEN_PRICES"]) == settings.prices
+
+    aai = env_of("Transcription", provider="assemblyai", source={"url": "s3://b/a.mp3"})
+    read = worker_settings(aai)
+    assert (read.assemblyai_resolve_window_seconds, read.assemblyai_unresolved) == (300.5, "resubmit")
+    assert "CONTENTGEN_FAL_STORE_IO" not in aai
+
+    offline = env_of("ImageGeneration", provider="offline")
+    providers = ("CONTENTGEN_FAL", "CONTENTGEN_ASSEMBLYAI", "CONTENTGEN_PRICES")
+    assert not [name for name in offline if name.startswith(providers)]

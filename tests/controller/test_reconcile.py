@@ -232,14 +232,38 @@ def test_lost_job_is_read_from_the_store_not_rerun() -> None:
     assert gone.status["phase"] == "Failed" and reason(gone.status) == "JobLost" and gone.job is None
 
 
-def test_images_and_transcripts_replace_their_outputs() -> None:
-    img = resource("ImageGeneration")
-    res = apply(img, decide(img, World(now=NOW)))
-    image = GeneratedImage(uri="s3://bkt/x/image_1.png", width=1024, height=768, size_bytes=5, sha256=SHA)
-    result = RunResult(kind="ImageGeneration", provider="fal", generation=1, images=[image])
-    d = decide(res, World(now=NOW, jobs=(job(version=0, complete=True),), outcome=result))
-    assert d.status["images"][0]["width"] == 1024 and d.status["provider"] == "fal"
-    assert d.job is None or d.job.version == 0
+def image_result(version: int, generation: int, seed: int) -> RunResult:
+    image = GeneratedImage(
+        uri=f"s3://bkt/generated-images/alice/{UID}/v{version}/image_1.png",
+        width=1024,
+        height=768,
+        size_bytes=5,
+        sha256=SHA,
+        seed=seed,
+    )
+    return RunResult(
+        kind="ImageGeneration", provider="fal", generation=generation, version=version, images=[image]
+    )
+
+
+def test_every_kind_keeps_its_versions() -> None:
+    """A re-run for a new spec generation writes a new version; the earlier one stays (issue 17)."""
+    img = resource("ImageGeneration", seed=1)
+    first = decide(img, World(now=NOW))
+    assert first.job is not None and first.job.version == 1 and first.status["runVersion"] == 1
+    res = apply(img, first)
+    d = decide(res, World(now=NOW, jobs=(job(complete=True),), outcome=image_result(1, 1, seed=1)))
+    assert d.status["images"][0]["seed"] == 1 and d.status["provider"] == "fal"
+    assert d.status["latestVersion"] == 1 and d.status["versions"][0]["startedAt"] == "2026-11-21T12:00:00Z"
+    res = replace(apply(res, d), generation=2, spec={**res.spec, "seed": 2})
+    rerun = decide(res, World(now=NOW, jobs=(job(complete=True),)))
+    assert rerun.job is not None and rerun.job.version == 2 and rerun.job.spec["seed"] == 2
+    res = apply(res, rerun)
+    jobs = (job(complete=True), job(2, version=2, complete=True))
+    done = decide(res, World(now=NOW, jobs=jobs, outcome=image_result(2, 2, seed=2)))
+    assert [v["version"] for v in done.status["versions"]] == [1, 2]
+    assert [v["images"][0]["seed"] for v in done.status["versions"]] == [1, 2]
+    assert done.status["images"][0]["seed"] == 2 and done.status["latestVersion"] == 2
 
     tr = resource("Transcription")
     res = apply(tr, decide(tr, World(now=NOW)))
@@ -250,13 +274,58 @@ def test_images_and_transcripts_replace_their_outputs() -> None:
         res,
         World(
             now=NOW,
-            jobs=(job(version=0, complete=True),),
+            jobs=(job(complete=True),),
             outcome=RunResult(
-                kind="Transcription", provider="assemblyai", generation=1, transcript=transcript
+                kind="Transcription", provider="assemblyai", generation=1, version=1, transcript=transcript
             ),
         ),
     )
     assert d.status["transcript"]["wordCount"] == 42 and "42 words" in d.status["message"]
+    assert d.status["versions"][0]["transcript"] == d.status["transcript"]
+
+
+def test_a_failed_run_keeps_the_versions_and_its_number_is_never_reused() -> None:
+    res = apply(resource("ImageGeneration"), decide(resource("ImageGeneration"), World(now=NOW)))
+    res = apply(res, decide(res, World(now=NOW, jobs=(job(complete=True),), outcome=image_result(1, 1, 1))))
+    res = replace(res, generation=2)
+    res = apply(res, decide(res, World(now=NOW, jobs=(job(complete=True),))))
+    assert res.status["runVersion"] == 2
+    failed = decide(
+        res,
+        World(
+            now=NOW,
+            jobs=(job(complete=True), job(2, version=2, failed_reason="PodFailurePolicy")),
+            outcome=RunFailure(reason="InvalidInput", message="bad"),
+        ),
+    )
+    assert failed.status["phase"] == "Failed" and [v["version"] for v in failed.status["versions"]] == [1]
+    assert failed.status["images"][0]["uri"].endswith("/v1/image_1.png")  # still shown
+    res = replace(apply(res, failed), generation=3)
+    third = decide(res, World(now=NOW, jobs=(job(complete=True), job(2, version=2, failed_reason="x"))))
+    assert third.job is not None and third.job.version == 3  # v2's objects, if any, stay v2's
+
+
+def test_statuses_from_before_versions_become_version_1() -> None:
+    """An ImageGeneration status of 0.1 (images, no versions): those images are version 1, and the
+    next run is version 2 (also above what the store holds)."""
+    legacy = {
+        "phase": "Succeeded",
+        "observedGeneration": 1,
+        "jobName": "demo-g1",
+        "provider": "fal",
+        "completedAt": "2026-11-20T10:00:00Z",
+        "images": [{"uri": f"s3://bkt/generated-images/alice/{UID}/image_1.png", "width": 1, "height": 1,
+                    "sizeBytes": 1, "sha256": SHA}],
+    }  # fmt: skip
+    res = resource("ImageGeneration", generation=2, status=legacy)
+    d = decide(res, World(now=NOW, jobs=(job(version=0, complete=True),)))
+    assert d.job is not None and d.job.version == 2
+    (v1,) = d.status["versions"]
+    assert (
+        v1["version"] == 1 and v1["images"] == legacy["images"] and v1["createdAt"] == "2026-11-20T10:00:00Z"
+    )
+    beyond = decide(res, World(now=NOW, jobs=(job(version=0, complete=True),), stored_version=4))
+    assert beyond.job is not None and beyond.job.version == 5
 
 
 LORA_REF = [{"loraRef": {"name": "style"}, "scale": 0.7}]
@@ -452,6 +521,19 @@ def test_over_budget_it_stays_pending_and_stalled_and_starts_no_job() -> None:
     assert started.job is not None and reason(started.status) == "JobCreated"
     assert started.status["cost"]["estimatedUsd"] == pytest.approx(0.05)
     assert started.status["cost"]["pricesAsOf"] == "2026-11-22" and "actualUsd" not in started.status["cost"]
+
+
+def test_each_version_records_what_its_run_cost() -> None:
+    from contentgen.api import UsageLine
+    from contentgen.pricing import PriceTable
+
+    res = resource("ImageGeneration")
+    world = World(now=NOW, prices=PriceTable())
+    res = apply(res, decide(res, world))
+    usage = [UsageLine(provider="fal", item="fal-ai/flux/dev", unit="megapixel", quantity=1.0, request="r1")]
+    result = image_result(1, 1, 1).model_copy(update={"usage": usage})
+    d = decide(res, replace(world, jobs=(job(complete=True),), outcome=result))
+    assert d.status["versions"][0]["costUsd"] == d.status["cost"]["actualUsd"] == 0.025
 
 
 def test_the_recorded_outcome_settles_the_cost_into_its_month() -> None:

@@ -6,11 +6,14 @@ the worker did was denied)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,10 +28,14 @@ from tests.conftest import EXAMPLES
 from tests.httpserver import serve
 from tests.kubectl import Kubectl
 from tests.rbac.record import audit_decisions, record_decisions
+from tests.sse import Events, serve_api
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
 CONTENTGEN = str(Path(sys.executable).parent / "contentgen")
+# A burst created within a second or two, with 2 slots: enough for several same-second
+# creationTimestamps (what deadlocked the queue once), few enough to keep the suite quick.
+BURST = 12
 
 
 @dataclass
@@ -36,7 +43,7 @@ class Box:
     process: subprocess.Popen[str]
     dir: Path
     kubectl: Kubectl
-    media: str  # base URL of the sample video, served on loopback
+    media: str  # base URL of files the tests serve (pods reach it)
 
     def operator_pid(self) -> int:
         """The operator container's process (the node's containerID is localcluster://PID)."""
@@ -59,8 +66,12 @@ class Box:
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
     root = tmp_path_factory.mktemp("box")
-    sample = (EXAMPLES / "media" / "sample.mp4").read_bytes()
-    routes = {"/sample.mp4": (200, {"Content-Type": "video/mp4"}, sample)}
+    # Beside local-cluster's own sample media (--examples): a text file posing as a video, on
+    # every address, so that pods reach it on the node's.
+    routes = {
+        "/sample.mp4": (200, {"Content-Type": "video/mp4"}, (EXAMPLES / "media" / "sample.mp4").read_bytes()),
+        "/notes.mp4": (200, {"Content-Type": "video/mp4"}, b"this is not a video\n" * 50),
+    }
     with serve(routes, host="0.0.0.0") as (base, _):
         log = (root / "local-cluster.log").open("w")
         process = subprocess.Popen(
@@ -74,6 +85,8 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
                 "2",
                 "--audit-log",
                 str(root / "audit.jsonl"),
+                "--examples",
+                str(EXAMPLES),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -84,9 +97,8 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
         try:
             wait_for(lambda: kubeconfig.exists() or process.poll() is not None, 180, "DIR/kubeconfig")
             assert process.poll() is None, (root / "local-cluster.log").read_text()
-            node = urlsplit(
-                yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
-            ).hostname
+            server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+            node = urlsplit(server).hostname
             media = base.replace("0.0.0.0", str(node))
             yield Box(process, root / "cluster", Kubectl(kubeconfig, root / "home"), media)
         finally:
@@ -100,24 +112,14 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
     record_decisions(decisions, "cluster-wide")
 
 
-def examples_served_from(box: Box, target: Path) -> Path:
-    """examples/ with the source URLs pointing at the sample video on this machine."""
-    target.mkdir()
-    for path in EXAMPLES.glob("*.yaml"):
-        text = path.read_text()
-        text = text.replace("https://example.com/videos/demo-avatar.mp4", f"{box.media}/sample.mp4")
-        text = text.replace("https://example.com/audio/demo-interview.mp3", f"{box.media}/sample.mp4")
-        (target / path.name).write_text(text)
-    return target
-
-
 def condition(obj: dict[str, Any], type_: str = "Ready") -> dict[str, Any]:
     return next(c for c in obj["status"]["conditions"] if c["type"] == type_)
 
 
 def test_the_examples(box: Box, tmp_path: Path) -> None:
     k = box.kubectl
-    out = k.run("apply", "-f", str(examples_served_from(box, tmp_path / "examples"))).stdout
+    # What local-cluster printed: its copies of examples/, sources pointing at its sample media.
+    out = k.run("apply", "-f", str(box.dir / "examples")).stdout
     assert out.count(" created") == 4, out
     k.run(
         "wait",
@@ -177,7 +179,7 @@ def image_generations(
 
 def test_a_burst_in_one_second_with_two_slots_all_reach_ready(box: Box, tmp_path: Path) -> None:
     k = box.kubectl
-    path = image_generations(k, tmp_path, "burst", [f"b{i:02d}" for i in range(30)], "alice", 1)
+    path = image_generations(k, tmp_path, "burst", [f"b{i:02d}" for i in range(BURST)], "alice", 1)
     k.run("create", "-f", str(path))
     created = Counter(
         i["metadata"]["creationTimestamp"] for i in k.json("get", "imggen", "-n", "burst")["items"]
@@ -186,7 +188,7 @@ def test_a_burst_in_one_second_with_two_slots_all_reach_ready(box: Box, tmp_path
     assert max(created.values()) >= 3, created
     k.run("wait", "--for=condition=Ready", "imagegeneration", "--all", "-n", "burst", "--timeout=600s")
     jobs = k.json("get", "jobs", "-n", "burst")["items"]
-    assert sorted(j["metadata"]["name"] for j in jobs) == sorted(f"b{i:02d}-g1" for i in range(30))
+    assert sorted(j["metadata"]["name"] for j in jobs) == sorted(f"b{i:02d}-g1" for i in range(BURST))
 
 
 def test_a_spec_edit_trains_a_new_version(box: Box) -> None:
@@ -250,3 +252,145 @@ def test_the_operator_killed_mid_run_converges_with_one_job_per_generation(box: 
     jobs = k.json("get", "jobs", "-n", "chaos")["items"]
     assert sorted(j["metadata"]["name"] for j in jobs) == sorted(f"c{i}-g1" for i in range(8))
     assert all(j["status"].get("succeeded") == 1 and not j["status"].get("failed") for j in jobs)
+
+
+# --- issue 17: nothing a user made is lost or hidden ------------------------------------------------
+
+
+def assets(box: Box, *args: str) -> Any:
+    """`contentgen assets ARGS -o json` on the cluster's catalog (DIR/catalog), as a user runs it."""
+    where = ["--catalog", str(box.dir / "catalog"), "--store", str(box.dir / "store")]
+    done = subprocess.run(
+        [CONTENTGEN, "assets", *args, *where, "-o", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def apply(box: Box, tmp_path: Path, name: str, docs: list[dict[str, Any]]) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    box.kubectl.run("apply", "-f", str(path))
+    return path
+
+
+def test_a_new_seed_keeps_both_images_and_a_failed_retraining_hides_nothing(box: Box, tmp_path: Path) -> None:
+    """Also: the LoRA's progress in the catalog (read as `contentgen api` reads it, from another
+    process than the operator that writes it) and over the HTTP stream, while its dataset stage runs."""
+    from contentgen.catalog import open_catalog
+    from contentgen.store import LocalStore
+
+    k = box.kubectl
+    k.run("create", "namespace", "kept")
+    image = {"apiVersion": "contentgen.io/v1alpha1", "kind": "ImageGeneration",
+             "metadata": {"name": "seeded", "namespace": "kept"},
+             "spec": {"owner": "erin", "prompt": "a harbour at dusk", "numImages": 1, "seed": 1}}  # fmt: skip
+    lora = {"apiVersion": "contentgen.io/v1alpha1", "kind": "LoraTraining",
+            "metadata": {"name": "retrained", "namespace": "kept"},
+            "spec": {"owner": "erin", "source": {"url": f"{box.media}/sample.mp4"}, "triggerWord": "erinx",
+                     "dataset": {"maxFrames": 12, "minFrames": 4}, "training": {"steps": 100}}}  # fmt: skip
+    catalog = open_catalog(str(box.dir / "catalog"))
+    seen: list[tuple[str, str, int]] = []  # the LoRA's latest run, each state the catalog showed
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            for doc in catalog.find_raw({"name": "retrained", "namespace": "kept"}):
+                run = doc.get("latestRun") or {}
+                state = (run.get("phase", ""), run.get("stage", ""), int(run.get("progress", 0)))
+                if not seen or seen[-1] != state:
+                    seen.append(state)
+            time.sleep(0.05)
+
+    token = "erin-token-0123456789"
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(catalog.close)
+        store = LocalStore(box.dir / "store")
+        url = cleanup.enter_context(serve_api(catalog, store, {"erin": token}, tmp_path))
+        stream = Events(f"{url}/api/stream/jobs", token)
+        cleanup.callback(stream.stop.set)
+        wait_for(lambda: stream.events, 30, "the stream to be ready")
+        cleanup.callback(stop.set)
+        threading.Thread(target=poll, daemon=True).start()
+        apply(box, tmp_path, "kept", [image, lora])
+        k.run(
+            "wait", "--for=condition=Ready", "imggen/seeded", "lora/retrained", "-n", "kept", "--timeout=600s"
+        )
+        final = [("Succeeded", "done", 100)]
+        wait_for(lambda: seen[-1:] == final, 60, "the catalog's last state")
+        wait_for(lambda: stream.runs("retrained")[-1:] == final, 60, "the stream's last state")
+    dataset = [state for state in seen if state[1] == "dataset"]
+    assert dataset and all(phase == "Running" and 8 <= p <= 45 for phase, _, p in dataset), seen
+    streamed = stream.runs("retrained")
+    assert any(stage == "dataset" and 8 <= p <= 45 for _, stage, p in streamed), streamed
+    k.run("patch", "imggen", "seeded", "-n", "kept", "--type=merge", "-p", json.dumps({"spec": {"seed": 2}}))
+    k.run("patch", "lora", "retrained", "-n", "kept", "--type=merge",
+          "-p", json.dumps({"spec": {"source": {"url": f"{box.media}/notes.mp4"}}}))  # fmt: skip
+    k.run("wait", "--for=jsonpath={.status.latestVersion}=2", "imggen/seeded", "-n", "kept", "--timeout=600s")
+    k.run(
+        "wait",
+        "--for=jsonpath={.status.observedGeneration}=2",
+        "lora/retrained",
+        "-n",
+        "kept",
+        "--timeout=600s",
+    )
+    k.run("wait", "--for=jsonpath={.status.phase}=Failed", "lora/retrained", "-n", "kept", "--timeout=600s")
+    status = k.json("get", "imggen", "seeded", "-n", "kept")["status"]
+    assert [v["version"] for v in status["versions"]] == [1, 2]
+    assert [v["images"][0]["seed"] for v in status["versions"]] == [1, 2]
+    files = [Path(v["images"][0]["uri"].removeprefix("file://")) for v in status["versions"]]
+    assert files[0] != files[1] and all(f.is_file() for f in files)  # both stored
+
+    def recorded() -> Any:
+        images = assets(box, "get", "kept/seeded")
+        loras = assets(box, "get", "kept/retrained")
+        done = images["latestRun"]["version"] == 2 and images["latestRun"]["phase"] == "Succeeded"
+        return (images, loras) if done and loras["latestRun"]["phase"] == "Failed" else None
+
+    images, loras = wait_for(recorded, 60, "the catalog to record both")
+    assert [v["version"] for v in images["versions"]] == [1, 2]  # listed, both
+    assert [v["spec"]["seed"] for v in images["versions"]] == [1, 2]
+    assert loras["status"] == "Succeeded" and [v["version"] for v in loras["versions"]] == [1]
+    assert loras["latestRun"]["error"]["reason"] == "InvalidInput"
+    usable = assets(box, "list", "--status", "Succeeded", "--owner", "erin")
+    assert sorted(r["name"] for r in usable["items"]) == ["retrained", "seeded"]
+    failed = assets(box, "list", "--run", "Failed", "--owner", "erin")["items"]
+    assert [r["name"] for r in failed] == ["retrained"] and failed[0]["status"] == "Succeeded"
+
+
+def test_deleted_pending_resources_do_not_stay_pending(box: Box, tmp_path: Path) -> None:
+    k = box.kubectl
+    k.run("create", "namespace", "waiting")
+    spec = {
+        "owner": "wendy",
+        "prompt": "p",
+        "model": "flux-lora",
+        "loras": [{"loraRef": {"name": "nowhere"}}],
+    }
+    docs = [
+        {"apiVersion": "contentgen.io/v1alpha1", "kind": "ImageGeneration",
+         "metadata": {"name": f"waits-{n}", "namespace": "waiting"}, "spec": spec}
+        for n in range(8)
+    ]  # fmt: skip
+    path = apply(box, tmp_path, "waiting", docs)
+    k.run("wait", "--for=jsonpath={.status.phase}=Pending", "imagegeneration", "--all", "-n", "waiting",
+          "--timeout=300s")  # fmt: skip
+
+    def pending() -> list[dict[str, Any]]:
+        return list(assets(box, "list", "--run", "Pending", "--owner", "wendy")["items"])
+
+    wait_for(lambda: len(pending()) == 8, 60, "the 8 recorded Pending")
+    k.run("delete", "-f", str(path), "--timeout=120s")
+
+    def gone() -> Any:
+        deleted = assets(box, "list", "--status", "Deleted", "--owner", "wendy")["items"]
+        return deleted if len(deleted) == 8 else None
+
+    deleted = wait_for(gone, 60, "every record marked deleted")
+    assert {(r["latestRun"]["phase"], r["deleted"]["policy"]) for r in deleted} == {("Cancelled", "Retain")}
+    assert pending() == []

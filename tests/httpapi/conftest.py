@@ -78,7 +78,7 @@ def fill(catalog: Catalog, store: ObjectStore) -> None:
         "loras/alice/a-lora-1/v1/model.safetensors",
         "loras/alice/a-lora-1/v2/model.safetensors",
         "loras/alice/a-lora-1/v2/config.json",
-        "generated-images/alice/a-img-1/image_1.png",
+        "generated-images/alice/a-img-1/v1/image_1.png",
         "loras/bob/b-lora-1/v1/model.safetensors",
     ):
         store.put_bytes(key, f"bytes of {key}".encode(), "application/octet-stream")

@@ -24,11 +24,10 @@ import yaml
 from playwright.sync_api import sync_playwright
 
 from contentgen.api import TranscriptionSpec, now
-from contentgen.catalog import Catalog, Filters, catalog_document
+from contentgen.catalog import Catalog, Filters, ResourceState, catalog_document
 from contentgen.catalog.embedded import EmbeddedCatalog
 from contentgen.cli.main import main
 from contentgen.httpapi import ApiSettings, create_app
-from contentgen.pipeline.thumbnails import store_thumbnail
 from contentgen.store import LocalStore
 from tests.conftest import EXAMPLES
 
@@ -67,21 +66,6 @@ def _run(*args: str) -> None:
     assert main(["run", "--offline", *args]) == 0
 
 
-def _contact_sheet(store: LocalStore, owner: str, uid: str) -> tuple[str, str]:
-    """A contact sheet beside the dataset, as issue 11's dataset stage stores one: a grid of the
-    dataset's images. Returns its URI and its thumbnail's."""
-    images = sorted(store.root.glob(f"datasets/{owner}/{uid}/v1/images/*.jpg"))
-    assert images
-    tiles = [cv2.resize(cv2.imread(str(p)), (200, 200)) for p in images[:6]]
-    while len(tiles) % 3:
-        tiles.append(np.full((200, 200, 3), 255, np.uint8))
-    rows = [np.hstack(tiles[i : i + 3]) for i in range(0, len(tiles), 3)]
-    ok, data = cv2.imencode(".jpg", np.vstack(rows))
-    assert ok
-    sheet = store.put_bytes(f"datasets/{owner}/{uid}/v1/contact-sheet.jpg", data.tobytes(), "image/jpeg")
-    return sheet.uri, store_thumbnail(store, sheet.uri).uri
-
-
 def _fill(root: Path) -> tuple[LocalStore, dict[str, str]]:
     store_dir, catalog_dir = root / "store", root / "catalog"
     with pytest.MonkeyPatch.context() as env:
@@ -101,29 +85,33 @@ def _fill(root: Path) -> tuple[LocalStore, dict[str, str]]:
     store = LocalStore(store_dir)
     catalog = EmbeddedCatalog(catalog_dir)
     ids = {doc["name"]: doc["_id"] for doc in catalog.find(Filters(), page=_all()).docs}
-    # The LoRA's version gets a contact sheet, as the dataset stage of issue 11 will record it.
     lora = catalog.get(ids["demo-avatar"])
-    assert lora is not None
-    sheet, thumb = _contact_sheet(store, "demo-user", lora["_id"])
-    lora["versions"][0].update(contactSheetUri=sheet, contactSheetThumbnailUri=thumb)
-    catalog.upsert(lora)
+    assert lora is not None and lora["versions"][0]["contactSheetThumbnailUri"]  # the dataset stage's
     # A job that is still running, for the live view.
-    spec = TranscriptionSpec.model_validate({"owner": "demo-user", "source": {"url": "https://e.com/a.mp3"}})
-    running = catalog_document(
-        kind="Transcription",
-        name="live-interview",
-        namespace="default",
-        uid="live-0000-job",
-        generation=1,
-        spec=spec.wire(),
-        status={"phase": "Running", "progress": 10, "stage": "fetch", "message": "fetching"},
-        created_at=now(),
-        now=now(),
-    )
-    catalog.upsert(running)
+    catalog.upsert(live_job(catalog, "live-0000-job", "live-interview", 10, "fetch"))
     ids["live-interview"] = "live-0000-job"
     catalog.close()
     return store, ids
+
+
+def live_job(
+    catalog: Catalog, uid: str, name: str, progress: int, stage: str, phase: str = "Running"
+) -> dict[str, Any]:
+    """A transcription's record as the operator writes it while its run goes on (a new one, or the
+    stored one with its latest run moved on)."""
+    spec = TranscriptionSpec.model_validate({"owner": "demo-user", "source": {"url": "https://e.com/a.mp3"}})
+    status = {"phase": phase, "progress": progress, "stage": stage, "message": stage, "runVersion": 1}
+    state = ResourceState(
+        kind="Transcription",
+        name=name,
+        namespace="default",
+        uid=uid,
+        generation=1,
+        spec=spec.wire(),
+        status=status,
+        created_at=now(),
+    )
+    return catalog_document(state, now=now(), origin="operator", previous=catalog.get(uid))
 
 
 def _all() -> Any:
@@ -274,14 +262,25 @@ def test_the_gallery_shows_each_image_as_its_thumbnail(
     browser = open_browser("demo-user")
     page = browser.page
     runs = [world.catalog.get(world.ids[n]) for n in ("demo-landscape", "demo-avatar-portrait")]
-    expected = {(r["_id"], n + 1): i for r in runs if r for n, i in enumerate(r["images"])}
+    expected = {
+        (r["_id"], v["version"], n + 1): i
+        for r in runs
+        if r
+        for v in r["versions"]
+        for n, i in enumerate(v["images"])
+    }
     cards = page.query_selector_all("#gallery .image-card")
     assert len(cards) == len(expected) == 3
     assert "for bob" not in page.inner_text("main")  # another owner's image is not here
     shot = screenshot(page)
     distances = []
     for card in cards:
-        image = expected[(card.get_attribute("data-id"), int(card.get_attribute("data-n")))]
+        key = (
+            card.get_attribute("data-id"),
+            int(card.get_attribute("data-version")),
+            int(card.get_attribute("data-n")),
+        )
+        image = expected[key]
         thumb = card.query_selector("img.thumb")
         assert thumb.evaluate("(i) => i.naturalWidth") > 0
         box = box_of(thumb)
@@ -363,29 +362,67 @@ def test_a_running_job_moves_live(open_browser: Callable[[str], Browser], world:
     bar = page.query_selector("#job-progress .progress")
     assert abs(filled_fraction(screenshot(page), box_of(bar)) - 0.10) < 0.03
 
-    def update(**changes: Any) -> None:
-        doc = world.catalog.get(uid)
-        assert doc is not None
-        doc.update(changes, updatedAt=now())
-        world.catalog.upsert(doc)
+    def update(progress: int, stage: str, phase: str = "Running") -> None:
+        world.catalog.upsert(live_job(world.catalog, uid, "live-interview", progress, stage, phase))
 
-    update(progress=60, stage="transcribe", message="waiting for the provider")
+    update(60, "transcribe")
     until(page, "document.getElementById('percent').textContent === '60 %'")
     assert page.inner_text("#job-stage") == "transcribe"
     assert abs(filled_fraction(screenshot(page), box_of(bar)) - 0.60) < 0.03
-    update(progress=100, stage="done", status="Succeeded", message="transcribed 3 words")
-    until(page, "document.querySelector('#job-status .badge').textContent === 'Succeeded'")
+    update(100, "done", "Succeeded")
+    until(page, "document.querySelector('#job-run .badge').textContent === 'run Succeeded'")
     assert filled_fraction(screenshot(page), box_of(bar)) > 0.97
     # The jobs list follows it too.
-    update(progress=20, stage="fetch", status="Running")
+    update(20, "fetch")
     show(page, "#/jobs")
     row = page.query_selector(f"#jobs tr[data-id='{uid}']")
     assert row is not None and "Running" in row.inner_text()
-    update(progress=80, stage="transcribe")
+    update(80, "transcribe")
     progress = f"document.querySelector(\"#jobs tr[data-id='{uid}'] .progress\")"
     until(page, f"{progress}.getAttribute('aria-valuenow') === '80'")
     assert abs(filled_fraction(screenshot(page), box_of(row.query_selector(".progress"))) - 0.80) < 0.03
-    update(progress=100, stage="done", status="Succeeded")
+    update(100, "done", "Succeeded")
+
+
+def test_two_tabs_of_the_jobs_page_with_ten_live_jobs(
+    chromium: Any, open_browser: Callable[[str], Browser], world: World
+) -> None:
+    """Issue 17: the Jobs page opened one EventSource per running row, and a browser allows six
+    HTTP/1.1 connections to a host: a second tab never loaded. Now each tab has one stream for
+    its whole list; both load, both move, and a job created meanwhile appears in both."""
+    uids = [f"tab-{n:02d}-job" for n in range(10)]
+    for n, uid in enumerate(uids):
+        world.catalog.upsert(live_job(world.catalog, uid, f"tab-job-{n}", 5, "fetch"))
+    first = open_browser("demo-user")
+    context = first.page.context
+    second_page = context.new_page()  # the same browser, the same connection pool
+    second_page.set_default_timeout(WAIT_MS)
+    streams: dict[Any, list[str]] = {first.page: [], second_page: []}
+    for page in streams:
+        page.on(
+            "request",
+            lambda request, page=page: "/api/stream/" in request.url and streams[page].append(request.url),
+        )
+    second_page.goto(world.base + "/")
+    second_page.wait_for_selector("main[data-ready=gallery]")
+    for page in (first.page, second_page):
+        show(page, "#/jobs")
+        until(page, f"document.querySelectorAll('#jobs tr[data-id^=\"tab-\"]').length === {len(uids)}")
+    for n, uid in enumerate(uids):
+        world.catalog.upsert(live_job(world.catalog, uid, f"tab-job-{n}", 50 + n, "transcribe"))
+    world.catalog.upsert(live_job(world.catalog, "tab-new-job", "tab-job-new", 1, "fetch", "Pending"))
+    for page in (first.page, second_page):
+        for n, uid in enumerate(uids):
+            bar = f"document.querySelector('#jobs tr[data-id=\"{uid}\"] .progress')"
+            until(page, f"{bar}.getAttribute('aria-valuenow') === '{50 + n}'")
+        until(page, "document.querySelector('#jobs tr[data-id=\"tab-new-job\"]') !== null")  # no reload
+        assert "run Pending" in page.inner_text("#jobs tr[data-id='tab-new-job']")
+    opened = [[u for u in urls if "/api/stream/" in u] for urls in streams.values()]
+    assert [len(urls) for urls in opened] == [1, 1]  # one stream per tab, for all its rows
+    assert all(url.endswith("/api/stream/jobs") for urls in opened for url in urls)
+    for n, uid in enumerate([*uids, "tab-new-job"]):  # done: out of the way of the other tests
+        world.catalog.upsert(live_job(world.catalog, uid, f"tab-job-{n}", 100, "done", "Succeeded"))
+    assert first.outside == []
 
 
 def test_search_and_filters(open_browser: Callable[[str], Browser], world: World) -> None:

@@ -46,7 +46,8 @@ async def test_a_file_can_be_chosen(client: httpx.AsyncClient, query: str, endin
     ("path", "status", "code", "message"),
     [
         ("/api/assets/a-img-del/download", 410, "deleted", "a-img-del was deleted"),
-        ("/api/assets/a-tr-fail/download", 409, "no_outputs", "has no outputs yet (status Failed)"),
+        ("/api/assets/a-tr-fail/download", 409, "no_outputs", "has no outputs yet (latest run Failed)"),
+        ("/api/assets/a-lora-1/download?version=7", 404, "version_not_found", "usable versions: v1, v2"),
         ("/api/assets/a-lora-1/download?file=x.bin", 404, "file_not_found", "has no file 'x.bin'"),
         ("/api/assets/a-img-2/download", 404, "artifact_missing", "missing from the store"),
     ],
@@ -82,13 +83,15 @@ async def test_s3_objects_get_presigned_urls_that_work(s3: str, settings: ApiSet
         other = await client.get("/api/assets/b-lora-1/download", headers=auth("alice"))
     assert response.status_code == 200, response.text
     link = response.json()
-    assert link["uri"] == f"s3://{s3}/cg/generated-images/alice/a-img-1/image_1.png"
+    assert link["uri"] == f"s3://{s3}/cg/generated-images/alice/a-img-1/v1/image_1.png"
     assert "X-Amz-Expires=300" in link["url"] and "X-Amz-Signature=" in link["url"]
     fetched = httpx.get(link["url"])
     assert (
         fetched.status_code == 200
-        and fetched.content == b"bytes of generated-images/alice/a-img-1/image_1.png"
+        and fetched.content == b"bytes of generated-images/alice/a-img-1/v1/image_1.png"
     )
+    # saved under a name that says what it is: the record's name and the version
+    assert 'filename="portrait-v1-image_1.png"' in fetched.headers["content-disposition"]
     unsigned = httpx.get(link["url"].split("?")[0])
     assert unsigned.status_code == 403  # the bucket is private; the signature is what opens it
     assert other.status_code == 404

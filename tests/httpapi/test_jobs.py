@@ -70,9 +70,10 @@ async def test_records_by_kind(client: httpx.AsyncClient) -> None:
     images = (await get(client, "/api/assets/images")).json()["items"]
     assert {i["prompt"] for i in images} == {"a red fox", "jesse in a suit"}
     transcript = (await get(client, "/api/assets/transcripts?status=Succeeded")).json()["items"][0]
-    assert transcript["wordCount"] == 4 and transcript["textUri"].endswith("/transcript.txt")
+    assert transcript["wordCount"] == 4 and transcript["textUri"].endswith("/v1/transcript.txt")
     record = (await get(client, "/api/jobs/a-tr-fail")).json()
-    assert record["status"] == "Failed" and record["error"]["reason"] == "Failed"
+    assert record["status"] == "Failed" and record["latestRun"]["error"]["reason"] == "Failed"
+    assert ids(await get(client, "/api/jobs?run=Failed")) == ["a-tr-fail"]
 
 
 async def test_search(client: httpx.AsyncClient) -> None:
@@ -93,9 +94,10 @@ async def test_stats(client: httpx.AsyncClient) -> None:
     assert stats["totalBytes"] == lora + images + transcript
     assert stats["pricePerGbMonth"] == 0.023 and stats["currency"] == "USD"
     assert set(stats) == {
-        "owner", "totalJobs", "byType", "byStatus", "totalBytes", "totalGB", "pricePerGbMonth",
-        "estimatedMonthlyCost", "currency", "spend",
+        "owner", "totalJobs", "byType", "byStatus", "totalVersions", "versionsByType", "totalBytes",
+        "totalGB", "pricePerGbMonth", "estimatedMonthlyCost", "currency", "spend",
     }  # fmt: skip
+    assert stats["totalVersions"] == 5  # a-lora-1: 2, the two image runs, one transcript
     assert stats["spend"] == {"totalUsd": 0.0, "byOwner": {}, "byType": {}, "byMonth": {}, "currency": "USD"}
 
 
@@ -111,6 +113,10 @@ async def test_stats(client: httpx.AsyncClient) -> None:
             "type: Input should be 'lora-training', 'image-generation' or 'transcription'",
         ),
         ("/api/jobs?status=completed", "status: Input should be 'Pending', 'Running', 'Succeeded', 'Failed'"),
+        (
+            "/api/jobs?run=Done",
+            "run: Input should be 'Pending', 'Running', 'Succeeded', 'Failed' or 'Cancelled'",
+        ),
         ("/api/jobs?sort=spec", "sort: Input should be 'createdAt'"),
         ("/api/jobs?order=up", "order: Input should be 'asc' or 'desc'"),
         ("/api/jobs?since=yesterday", "since: 'yesterday' is not an ISO date or datetime"),

@@ -45,7 +45,7 @@ async def client(make_app: MakeApp, catalog: Catalog, store: LocalStore) -> Asyn
         image_doc("b-img-url", owner="bob", prompt="borrowed", created=T0 + 12 * HOUR, uri_of=uri,
                   loras=(used(store, "alice", "a-lora-1", 2),))
     )  # fmt: skip
-    store.put_bytes("generated-images/alice/a-img-v2/thumbs/image_1.jpg", b"\xff\xd8 thumb", "image/jpeg")
+    store.put_bytes("generated-images/alice/a-img-v2/v1/thumbs/image_1.jpg", b"\xff\xd8 thumb", "image/jpeg")
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=make_app()), base_url="http://api"
     ) as http:
@@ -115,12 +115,18 @@ async def test_an_ambiguous_reference_names_the_candidates(client: httpx.AsyncCl
     response = await client.get("/api/jobs/a-img", headers=auth("alice"))
     assert response.status_code == 400
     message = response.json()["error"]["message"]
-    assert (
-        message.startswith("id: 'a-img' matches ")
-        and "a-img-v1 (image-generation default/portrait)" in message
+    assert message.startswith("id: 'a-img' matches 5 records: ")
+    assert "default/portrait@a-img-v1 (image-generation, created 2025-03-01 23:00, not deleted)" in message
+    # ids this short differ in their first 8 characters
+    deleted = (
+        "default/portrait@a-img-de (image-generation, created 2025-03-01 17:00, deleted 2025-03-01 21:00)"
     )
+    assert deleted in message
     names = await client.get("/api/jobs/default/portrait", headers=auth("alice"))
-    assert names.status_code == 400 and "give the id, or the type" in names.json()["error"]["message"]
+    assert names.status_code == 400
+    assert "name one as NAMESPACE/NAME@ID-PREFIX" in names.json()["error"]["message"]
+    one = await client.get("/api/jobs/default/portrait@a-img-v1", headers=auth("alice"))
+    assert one.status_code == 200 and one.json()["id"] == "a-img-v1"
 
 
 async def test_files_are_served_for_the_owner_only(client: httpx.AsyncClient) -> None:
@@ -133,7 +139,11 @@ async def test_files_are_served_for_the_owner_only(client: httpx.AsyncClient) ->
     thumb = await client.get("/api/assets/a-img-v2/content?file=thumbs/image_1.jpg", headers=auth("alice"))
     assert thumb.content == b"\xff\xd8 thumb" and thumb.headers["content-type"] == "image/jpeg"
     saved = await client.get("/api/assets/a-lora-1/content?download=true", headers=auth("alice"))
-    assert saved.headers["content-disposition"] == 'attachment; filename="model.safetensors"'
+    assert saved.headers["content-disposition"] == 'attachment; filename="jesse-avatar-v2.safetensors"'
+    older = await client.get("/api/assets/a-lora-1/content?download=true&version=1", headers=auth("alice"))
+    assert older.content == b"bytes of loras/alice/a-lora-1/v1/model.safetensors"
+    assert older.headers["content-disposition"] == 'attachment; filename="jesse-avatar-v1.safetensors"'
+    assert thumb.headers["content-disposition"] == 'inline; filename="portrait-v1-thumb-image_1.jpg"'
     theirs = await client.get("/api/assets/a-lora-1/content", headers=auth("bob"))
     assert theirs.status_code == 404
     gone = await client.get("/api/assets/a-img-del/content", headers=auth("alice"))

@@ -82,8 +82,15 @@ async def test_probes_and_docs(make_app: MakeApp, catalog: Catalog) -> None:
     assert set(openapi["paths"]) == {
         "/api/jobs", "/api/jobs/{ref}", "/api/assets/loras", "/api/assets/images", "/api/assets/transcripts",
         "/api/assets/search", "/api/assets/stats", "/api/assets/{ref}/download", "/api/stream/job/{ref}",
-        "/api/assets/{ref}/lineage", "/api/assets/{ref}/content", "/ui/session", "/health", "/health/ready",
+        "/api/stream/jobs", "/api/assets/{ref}/lineage", "/api/assets/{ref}/content",
+        "/api/assets/{ref}/versions/{version}", "/api/assets/{ref}/prune", "/ui/session", "/health",
+        "/health/ready",
     }  # fmt: skip
+    assert set(openapi["paths"]["/api/assets/{ref}/versions/{version}"]) == {"delete"}
+    removal = openapi["components"]["schemas"]["RemovalPlan"]["properties"]
+    assert {"versions", "kept", "objects", "usedBy", "dryRun", "removed"} <= set(removal)
+    status = openapi["components"]["schemas"]["LoraTrainingRecord"]["properties"]["status"]["description"]
+    assert status.startswith("The record's state: Succeeded when it has a usable version")
     schemes = openapi["components"]["securitySchemes"]
     assert schemes["HTTPBearer"]["scheme"] == "bearer"
     assert schemes["APIKeyCookie"] == {
@@ -149,13 +156,41 @@ def test_a_real_server_delivers_changes_while_the_stream_is_open(server: tuple[s
     with httpx.stream("GET", f"{url}/api/stream/job/job", headers=auth("alice"), timeout=10) as response:
         assert response.status_code == 200
         lines = response.iter_lines()
-        assert next_event(lines)[1]["progress"] == 10
+        assert next_event(lines)[1]["latestRun"]["progress"] == 10
         # Only now, with the stream open, does the job move on.
         catalog.upsert(transcript_doc("job", phase="Running", progress=60))
-        assert next_event(lines)[1]["progress"] == 60
+        assert next_event(lines)[1]["latestRun"]["progress"] == 60
         catalog.upsert(transcript_doc("job"))
         assert next_event(lines)[1]["status"] == "Succeeded"
-        assert next_event(lines) == ("end", {"id": "job", "status": "Succeeded"})
+        assert next_event(lines) == ("end", {"id": "job", "status": "Succeeded", "phase": "Succeeded"})
         assert list(lines) == [""]  # closed after the end event
     listing = httpx.get(f"{url}/api/jobs", headers=auth("alice")).json()
     assert [item["id"] for item in listing["items"]] == ["job"]
+
+
+def test_one_stream_follows_a_whole_list_of_the_callers_jobs(server: tuple[str, Catalog]) -> None:
+    """/api/stream/jobs: after `ready`, a job event per change of any of the caller's records,
+    new ones included; another owner's never."""
+    url, catalog = server
+    catalog.upsert(transcript_doc("first", phase="Running", progress=10))
+    with httpx.stream("GET", f"{url}/api/stream/jobs", headers=auth("alice"), timeout=10) as response:
+        assert response.status_code == 200 and response.headers["content-type"].startswith(
+            "text/event-stream"
+        )
+        lines = response.iter_lines()
+        assert next_event(lines)[0] == "ready"
+        catalog.upsert(transcript_doc("bobs", owner="bob", phase="Running", progress=1))
+        catalog.upsert(transcript_doc("first", phase="Running", progress=30))
+        name, data = next_event(lines)
+        assert (name, data["id"], data["latestRun"]["progress"]) == ("job", "first", 30)
+        catalog.upsert(transcript_doc("second", phase="Pending"))  # created after the page loaded
+        name, data = next_event(lines)
+        assert (name, data["id"], data["latestRun"]["phase"], data["status"]) == (
+            "job",
+            "second",
+            "Pending",
+            "Pending",
+        )
+        catalog.upsert(transcript_doc("first"))
+        name, data = next_event(lines)
+        assert (data["id"], data["status"], data["versionCount"]) == ("first", "Succeeded", 1)

@@ -59,7 +59,7 @@ async def stream(make_app: MakeApp, script: Script, who: str = "alice", uid: str
 
 
 def progress_of(events: list[tuple[str, Any]]) -> list[tuple[str, int]]:
-    return [(data["status"], data["progress"]) for name, data in events if name == "status"]
+    return [(data["status"], data["latestRun"]["progress"]) for name, data in events if name == "status"]
 
 
 async def test_changes_are_streamed_until_the_job_succeeds(catalog: Catalog, make_app: MakeApp) -> None:
@@ -79,10 +79,14 @@ async def test_changes_are_streamed_until_the_job_succeeds(catalog: Catalog, mak
     assert response.headers["cache-control"] == "no-cache"
     events = parse(response.text)
     assert progress_of(events) == [("Running", 10), ("Running", 40), ("Running", 80), ("Succeeded", 100)]
-    assert events[-1] == ("end", {"id": "job", "status": "Succeeded"})
+    assert events[-1] == ("end", {"id": "job", "status": "Succeeded", "phase": "Succeeded"})
     assert script.slept == [0.001] * 4  # the configured interval, once per poll before the end
     first = events[0][1]
-    assert set(first) == {"id", "status", "progress", "stage", "message", "updatedAt"}
+    assert set(first) == {
+        "id", "type", "kind", "name", "namespace", "owner", "tags", "status", "latestVersion", "versionCount",
+        "latestRun", "deleted", "createdAt", "updatedAt", "placeholder",
+    }  # fmt: skip
+    assert {"phase", "progress", "stage", "message", "version"} <= set(first["latestRun"])
 
 
 @pytest.mark.parametrize("terminal", ["Failed", "Deleted"])
@@ -96,10 +100,11 @@ async def test_failed_and_deleted_end_the_stream(catalog: Catalog, make_app: Mak
             catalog.mark_deleted("job", T0 + timedelta(days=1))
 
     events = parse((await stream(make_app, Script([finish]))).text)
-    assert events[-1] == ("end", {"id": "job", "status": terminal})
+    phase = "Failed" if terminal == "Failed" else "Cancelled"  # deleted while it ran
+    assert events[-1] == ("end", {"id": "job", "status": terminal, "phase": phase})
     assert progress_of(events)[-1][0] == terminal
     if terminal == "Failed":
-        assert events[-2][1]["error"] == {"reason": "Failed", "message": ""}
+        assert events[-2][1]["latestRun"]["error"] == {"reason": "Failed", "message": ""}
 
 
 async def test_a_finished_job_streams_its_state_and_ends(catalog: Catalog, make_app: MakeApp) -> None:
@@ -108,9 +113,32 @@ async def test_a_finished_job_streams_its_state_and_ends(catalog: Catalog, make_
     events = parse((await stream(make_app, script)).text)
     assert events == [
         ("status", events[0][1]),
-        ("end", {"id": "job", "status": "Succeeded"}),
+        ("end", {"id": "job", "status": "Succeeded", "phase": "Succeeded"}),
     ]
-    assert events[0][1]["progress"] == 100 and script.slept == []
+    assert events[0][1]["latestRun"]["progress"] == 100 and script.slept == []
+
+
+async def test_a_rerun_of_a_finished_job_is_followed_until_it_ends(
+    catalog: Catalog, make_app: MakeApp
+) -> None:
+    """v1 is usable (status Succeeded) while v2 runs: the stream follows the latest run."""
+    first = transcript_doc("job")
+    catalog.upsert(first)
+
+    def rerun(progress: int, phase: str = "Running") -> Step:
+        return lambda: catalog.upsert(
+            transcript_doc("job", phase=phase, progress=progress, version=2, previous=first)
+        )
+
+    rerun(20)()
+    events = parse((await stream(make_app, Script([rerun(60), rerun(100, "Succeeded")]))).text)
+    runs = [
+        (d["status"], d["latestRun"]["version"], d["latestRun"]["progress"])
+        for n, d in events
+        if n == "status"
+    ]
+    assert runs == [("Succeeded", 2, 20), ("Succeeded", 2, 60), ("Succeeded", 2, 100)]
+    assert events[-1][1]["phase"] == "Succeeded"
 
 
 async def test_another_owners_job_cannot_be_followed(catalog: Catalog, make_app: MakeApp) -> None:
@@ -149,3 +177,54 @@ async def test_idle_streams_send_keep_alive_comments_and_ignore_bare_updates() -
     names = [name for name, _ in events]
     assert names == ["status", "comment", "comment", "status", "end"]
     assert events[1] == ("comment", "keep-alive")
+
+
+# --- the list stream: one for a whole page ------------------------------------------------------
+
+
+async def take(events: Any, count: int) -> list[tuple[str, Any]]:
+    got: list[str] = []
+    async for text in events:
+        got.append(text)
+        if len([t for t in got if not t.startswith(":")]) == count:
+            break
+    await events.aclose()
+    return parse("".join(got))
+
+
+async def test_the_list_stream_announces_every_change_and_new_records(catalog: Catalog) -> None:
+    from contentgen.catalog import Filters
+    from contentgen.httpapi.routes.stream import list_events
+
+    now = T0 + timedelta(days=1)
+    clock = {"now": now}
+
+    def doc(uid: str, progress: int, phase: str = "Running") -> Step:
+        def write() -> None:
+            clock["now"] += timedelta(seconds=1)
+            written = transcript_doc(uid, phase=phase, progress=progress, created=T0)
+            catalog.upsert({**written, "updatedAt": clock["now"]})
+
+        return write
+
+    doc("a", 10)()
+    doc("old", 100, "Succeeded")()
+    script = Script(
+        [doc("a", 40), lambda: None, doc("b", 5), doc("a", 40), doc("b", 50), doc("a", 100, "Succeeded")]
+    )
+
+    async def read(since: Any) -> list[dict[str, Any]]:
+        return catalog.changed_since(Filters(owner="alice"), since, 500)
+
+    events = await take(list_events(read, catalog.last_change(Filters(owner="alice")), script, 0.5, 100), 5)
+    assert events[0][0] == "ready"
+    changes = [
+        (d["id"], d["latestRun"]["phase"], d["latestRun"]["progress"]) for n, d in events if n == "job"
+    ]
+    # the records as they were when it started are not repeated; a write with nothing new is no event
+    assert changes == [
+        ("a", "Running", 40),
+        ("b", "Running", 5),
+        ("b", "Running", 50),
+        ("a", "Succeeded", 100),
+    ]

@@ -35,11 +35,9 @@ def test_a_budget_exceeded_then_raised(tmp_path: Path, monkeypatch: pytest.Monke
         # $1 a megapixel: two landscape_4_3 images (1024x768, 1 MP each) cost $2
         prices = {"asOf": "test", "items": {"offline": {"flux-dev": {"megapixel": 1.0}}}}
         monkeypatch.setenv("CONTENTGEN_PRICES", json.dumps(prices))
-        c.call(
-            "create",
-            "",
-            "namespaces",
-            body={
+        c.admin.create(
+            "/api/v1/namespaces",
+            {
                 "apiVersion": "v1",
                 "kind": "Namespace",
                 "metadata": {"name": "team", "annotations": {ANNOTATION: "3"}},
@@ -76,14 +74,8 @@ def test_a_budget_exceeded_then_raised(tmp_path: Path, monkeypatch: pytest.Monke
             )
 
             # the budget is raised: it starts by itself
-            c.call(
-                "patch",
-                "",
-                "namespaces",
-                "",
-                "team",
-                {"metadata": {"annotations": {ANNOTATION: "namespace=10,owner=4"}}},
-                content_type="application/merge-patch+json",
+            c.admin.patch(
+                "/api/v1/namespaces/team", {"metadata": {"annotations": {ANNOTATION: "namespace=10,owner=4"}}}
             )
             second = c.wait_phase("ImageGeneration", "team", "second", "Succeeded")
             assert second["cost"]["byMonth"] == {month: 2.0} and len(c.jobs("team")) == 2

@@ -17,6 +17,7 @@ from prometheus_client import REGISTRY
 
 from contentgen.store import LocalStore
 from scripts.synthetic_video import face_scene, other_scene, write_video
+from tests.conftest import EXAMPLES
 from tests.httpserver import serve
 from tests.kube.harness import ApiError, Cluster, cluster, operator, wait_for
 from tests.rbac.record import CALLS_FILE, identity, record_decisions
@@ -38,6 +39,8 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     routes = {
         "/clip.mp4": (200, {}, video.path.read_bytes()),
         "/notes.mp4": (200, {}, b"this is not a video\n" * 50),
+        # the 25 s sample: a dataset stage long enough to watch its progress (test_records.py)
+        "/sample.mp4": (200, {}, (EXAMPLES / "media" / "sample.mp4").read_bytes()),
     }
     with serve(routes) as (base, _):
         yield base
@@ -81,8 +84,21 @@ CLIP_DATASET = {
     "faces": 4,
     "kept": 4,
     "minFrames": 4,
-    "dropped": {"tooShort": 0, "noFace": 1, "blurry": 0, "dark": 0, "duplicate": 0, "overMaxFrames": 0},
+    "dropped": {
+        **{"tooShort": 0, "noFace": 1, "blurry": 0, "dark": 0, "otherPerson": 0, "crowded": 0},
+        **{"duplicate": 0, "overMaxFrames": 0},
+    },
+    "peopleFound": 1,
 }
+
+
+def clip_dataset(status: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """status.dataset's counts, checked whole, and its one person (the sample's astronaut), the subject."""
+    dataset = status["dataset"]
+    (person,) = dataset["people"]
+    assert person["number"] == 1 and person["subject"] and person["scenes"] == 4
+    assert dataset["subject"] == {"person": 1, "chosenBy": "screenTime", "purity": 1.0}
+    return {key: dataset[key] for key in {**CLIP_DATASET, **changes}}
 
 
 def image(name: str, **spec: Any) -> dict[str, Any]:
@@ -106,10 +122,17 @@ def reason(status: dict[str, Any], type_: str = "Ready") -> str:
     return next(c["reason"] for c in status["conditions"] if c["type"] == type_)
 
 
-def catalog_status(c: Cluster, uid: str, status: str) -> dict[str, Any]:
-    return wait_for(
-        lambda: (doc := c.catalog_doc(uid)) and doc["status"] == status and doc, 30, f"catalog {uid} {status}"
-    )
+def catalog_status(c: Cluster, uid: str, status: str, **latest: Any) -> dict[str, Any]:
+    """The record once its status is `status` (and its latest run has the fields `latest`)."""
+
+    def check() -> dict[str, Any] | None:
+        doc = c.catalog_doc(uid)
+        if not doc or doc["status"] != status:
+            return None
+        run = doc.get("latestRun") or {}
+        return doc if all(run.get(k) == v for k, v in latest.items()) else None
+
+    return wait_for(check, 30, f"catalog {uid} {status} {latest}")
 
 
 # --- the lifecycle ---------------------------------------------------------------------------
@@ -148,7 +171,7 @@ def test_lora_training_runs_as_a_job_and_succeeds(env: Cluster, media: str) -> N
     assert any(0 < s.get("progress", 0) < 100 for s in running)
     # status.dataset: absent until the run has counted (no defaulted zeros while it runs)
     assert all("dataset" not in s for s in running)
-    assert status["dataset"] == CLIP_DATASET
+    assert clip_dataset(status) == CLIP_DATASET
 
     reasons = wait_for(
         lambda: (r := [e["reason"] for e in c.events(ns, "avatar")]) and r[-1] == "Succeeded" and r,
@@ -182,8 +205,9 @@ def test_spec_change_trains_version_two(env: Cluster, media: str) -> None:
     assert status["observedGeneration"] == 2
     assert all(Path(v["modelUri"].removeprefix("file://")).is_file() for v in status["versions"])
     assert len(c.jobs(ns)) == 2
-    doc = catalog_status(c, uid_of(c, "LoraTraining", ns, "style"), "Succeeded")
+    doc = catalog_status(c, uid_of(c, "LoraTraining", ns, "style"), "Succeeded", version=2, phase="Succeeded")
     assert [v["version"] for v in doc["versions"]] == [1, 2]
+    assert [v["spec"]["training"]["steps"] for v in doc["versions"]] == [100, 200]  # each one's snapshot
 
 
 def test_lora_ref_waits_then_resolves(env: Cluster, media: str) -> None:
@@ -222,7 +246,7 @@ def test_too_small_a_dataset_fails_before_paying_with_its_counts(env: Cluster, m
     assert "gives 4 usable image(s), fewer than dataset.minFrames 5" in status["message"]
     assert "lower dataset.minFrames to 4" in status["message"]
     # the counts came from the worker's termination message into the status
-    assert status["dataset"] == {**CLIP_DATASET, "minFrames": 5}
+    assert clip_dataset(status) == {**CLIP_DATASET, "minFrames": 5}
     assert status.get("versions", []) == [] and status.get("latestVersion", 0) == 0
     # permanent: one worker run, nothing uploaded
     (job,) = c.jobs(ns)
@@ -230,7 +254,7 @@ def test_too_small_a_dataset_fails_before_paying_with_its_counts(env: Cluster, m
     uid = uid_of(c, "LoraTraining", ns, "small")
     assert not [p for p in c.store.root.rglob(f"datasets/*/{uid}/**/*") if p.is_file()]
     doc = catalog_status(c, uid, "Failed")
-    assert doc["error"]["reason"] == "DatasetTooSmall" and doc["dataset"]["kept"] == 4
+    assert doc["latestRun"]["error"]["reason"] == "DatasetTooSmall" and doc["dataset"]["kept"] == 4
 
     c.patch("LoraTraining", ns, "small", {"spec": {"dataset": {"minFrames": 4}}})  # the fix it named
     status = wait_for(
@@ -238,7 +262,9 @@ def test_too_small_a_dataset_fails_before_paying_with_its_counts(env: Cluster, m
         120,
         "the fixed LoraTraining to succeed",
     )
-    assert status["latestVersion"] == 1 and status["dataset"] == CLIP_DATASET
+    # run 1 failed: the fixed run is version 2 (a run's number is never used again)
+    assert status["latestVersion"] == 2 and clip_dataset(status) == CLIP_DATASET
+    assert [v["version"] for v in status["versions"]] == [2]
     assert [p for p in c.store.root.rglob(f"datasets/*/{uid}/**/*") if p.is_file()]  # now uploaded
 
 
@@ -256,7 +282,7 @@ def test_failure_is_reported_with_the_workers_reason(env: Cluster, media: str) -
         what="a Warning event",
     )
     doc = catalog_status(c, uid_of(c, "LoraTraining", ns, "broken"), "Failed")
-    assert doc["error"]["reason"] == "InvalidInput"
+    assert doc["latestRun"]["error"]["reason"] == "InvalidInput"
 
 
 def test_transcription_succeeds(env: Cluster, media: str) -> None:
@@ -349,7 +375,11 @@ def test_delete_policy_removes_objects_and_marks_the_record(env: Cluster, media:
     assert not Path(gone["images"][0]["uri"].removeprefix("file://")).exists()
     assert Path(kept["images"][0]["uri"].removeprefix("file://")).exists()
     assert c.catalog_doc(gone_uid)["status"] == "Deleted" and c.catalog_doc(gone_uid)["deletedAt"]
-    assert c.catalog_doc(kept_uid)["status"] == "Succeeded"
+    assert c.catalog_doc(gone_uid)["deleted"]["policy"] == "Delete"
+    # Retain: the record says the resource is gone, and that its outputs are kept (still usable)
+    kept_doc = wait_for(lambda: (d := c.catalog_doc(kept_uid)) and d.get("deleted") and d, what="the mark")
+    assert kept_doc["status"] == "Succeeded" and kept_doc["deleted"]["policy"] == "Retain"
+    assert kept_doc["deleted"]["outputsKept"] is True and kept_doc["versions"]
     for kind, name in (("Transcription", "said"), ("LoraTraining", "learnt")):  # every kind's finalizer
         uid = uid_of(c, kind, ns, name)
         c.wait_phase(kind, ns, name, "Succeeded")
@@ -372,6 +402,71 @@ def test_deleting_a_running_resource_stops_its_job(env: Cluster) -> None:
         )
     finally:
         c.node.release()
+
+
+def test_a_spec_change_supersedes_the_run_in_flight(env: Cluster) -> None:
+    """A new prompt while generation 1 runs: its Job (and pod) are stopped, generation 2 runs at
+    once, and Events say what happened and what was billed."""
+    c, ns = env, "supersede"
+    c.node.hold()
+    try:
+        c.apply(image("swap"), ns)
+        (first,) = wait_for(lambda: c.jobs(ns), what="a Job")
+        c.patch("ImageGeneration", ns, "swap", {"spec": {"prompt": "a lighthouse at night", "tags": ["b"]}})
+        (second,) = wait_for(
+            lambda: (
+                [j for j in c.jobs(ns) if j["metadata"]["name"] != first["metadata"]["name"]]
+                and len(c.jobs(ns)) == 1
+                and c.jobs(ns)
+            ),
+            what="generation 1's Job gone, generation 2's made",
+        )
+    finally:
+        c.node.release()
+    assert second["metadata"]["labels"]["contentgen.io/generation"] == "2"
+    status = c.wait_phase("ImageGeneration", ns, "swap", "Succeeded")
+    assert status["observedGeneration"] == 2 and status["jobName"] == second["metadata"]["name"]
+    reasons = wait_for(
+        lambda: (r := [e["reason"] for e in c.events(ns, "swap")]) and "Succeeded" in r and r, what="events"
+    )
+    assert reasons.index("Superseding") < reasons.index("Superseded") < reasons.index("Succeeded")
+    superseded = next(e for e in c.events(ns, "swap") if e["reason"] == "Superseded")
+    assert "nothing was billed" in superseded["message"]
+    assert first["metadata"]["name"] in superseded["message"]
+
+
+def test_a_name_made_again_runs_its_own_job(env: Cluster) -> None:
+    """Deleted and made again under the same name at once: the old Job (`NAME-g1`, its owner gone)
+    may still be there when the new resource wants that name. The new one runs a Job of its own."""
+    c, ns = env, "again"
+    c.node.hold()
+    try:
+        c.apply(image("twice"), ns)
+        old = wait_for(lambda: c.jobs(ns), what="the first Job")[0]
+        # Keep the old Job from being collected until the new resource has met it.
+        job_path = f"/apis/batch/v1/namespaces/{ns}/jobs/{old['metadata']['name']}"
+        c.admin.patch(job_path, {"metadata": {"finalizers": ["test.contentgen.io/hold"]}})
+        c.delete("ImageGeneration", ns, "twice")
+        wait_for(lambda: c.resource("ImageGeneration", ns, "twice") is None, what="the first resource gone")
+        c.apply(image("twice"), ns)
+        uid = uid_of(c, "ImageGeneration", ns, "twice")
+        wait_for(
+            lambda: (j := c.get("jobs", ns, old["metadata"]["name"], "batch/v1"))
+            and j["metadata"].get("deletionTimestamp"),
+            60,
+            "the operator to delete the old Job",
+        )
+        c.admin.patch(job_path, {"metadata": {"finalizers": None}})
+    finally:
+        c.node.release()
+    status = c.wait_phase("ImageGeneration", ns, "twice", "Succeeded", timeout=180)
+    (job,) = wait_for(lambda: (jobs := c.jobs(ns)) and len(jobs) == 1 and jobs, 120, "one Job left")
+    assert (
+        job["metadata"]["labels"]["contentgen.io/uid"]
+        == uid
+        != old["metadata"]["labels"]["contentgen.io/uid"]
+    )
+    assert status["jobName"] == job["metadata"]["name"]
 
 
 def test_failed_cleanup_is_retried_and_can_be_skipped(env: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -556,8 +651,25 @@ def test_namespaced_install_stays_in_its_namespaces(
                 "deletionPolicy": "Delete",
             },
         }
+        # A quota that admits no pod at first: the operator reads why (its Job's FailedCreate).
+        quota = {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": {"name": "none"},
+            "spec": {"hard": {"pods": "0"}},
+        }
+        c.admin.create("/api/v1/namespaces/team-a/resourcequotas", quota)
         with operator(c):
             c.apply(image("mine", deletionPolicy="Delete"), "team-a")
+            wait_for(
+                lambda: (
+                    "cannot create its pod"
+                    in c.status("ImageGeneration", "team-a", "mine").get("message", "")
+                ),
+                90,
+                "PodNotCreated",
+            )
+            c.admin.delete("/api/v1/namespaces/team-a/resourcequotas/none")
             c.apply(lora("face", media, deletionPolicy="Delete"), "team-a")
             c.apply(talk, "team-a")
             c.apply(image("not-mine"), "team-b")

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.kube.harness import Cluster, cluster, operator, wait_for
-from tests.kube.test_operator import image, reason
+from tests.kube.test_operator import image, reason, record_calls
 
 pytestmark = pytest.mark.timeout(600)
 WITHIN = 60.0  # the promise: the cause is in the status within a minute
@@ -27,14 +27,15 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         mp.setenv("CONTENTGEN_RECONCILE_INTERVAL_SECONDS", "2")
         with operator(c):
             yield c
+        record_calls(c)
 
 
 def reported(c: Cluster, namespace: str, name: str, why: str) -> dict[str, Any]:
     began = time.monotonic()
     status = wait_for(
-        lambda: (s := c.status("ImageGeneration", namespace, name)).get("conditions")
-        and reason(s) == why
-        and s,
+        lambda: (
+            (s := c.status("ImageGeneration", namespace, name)).get("conditions") and reason(s) == why and s
+        ),
         WITHIN + 30,
         f"{why} for {namespace}/{name} (now {c.status('ImageGeneration', namespace, name)})",
     )

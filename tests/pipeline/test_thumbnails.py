@@ -47,7 +47,7 @@ def test_a_broken_picture_is_a_clear_error() -> None:
 
 
 def image(store: LocalStore, n: int, colour: tuple[int, int, int]) -> GeneratedImage:
-    artifact = store.put_bytes(keys.image("alice", "uid1", n), png(640, 480, colour), "image/png")
+    artifact = store.put_bytes(keys.image("alice", "uid1", 2, n), png(640, 480, colour), "image/png")
     return GeneratedImage(
         uri=artifact.uri, width=640, height=480, size_bytes=artifact.size_bytes, sha256=artifact.sha256
     )
@@ -56,19 +56,19 @@ def image(store: LocalStore, n: int, colour: tuple[int, int, int]) -> GeneratedI
 def test_generated_images_get_thumbnails_beside_them_listed_as_artifacts(tmp_path: Path) -> None:
     store = LocalStore(tmp_path)
     images = [image(store, 1, (255, 0, 0)), image(store, 2, (0, 0, 255))]
-    stale = store.put_bytes("generated-images/alice/uid1/thumbs/image_3.jpg", b"old", "image/jpeg")
+    earlier = store.put_bytes("generated-images/alice/uid1/v1/thumbs/image_3.jpg", b"old", "image/jpeg")
     result = RunResult(kind="ImageGeneration", provider="offline", images=images)
     done = add_thumbnails(store, result)
     assert done.images is not None
     thumbs = [i.thumbnail_uri for i in done.images]
     assert thumbs == [
-        store.uri("generated-images/alice/uid1/thumbs/image_1.jpg"),
-        store.uri("generated-images/alice/uid1/thumbs/image_2.jpg"),
+        store.uri("generated-images/alice/uid1/v2/thumbs/image_1.jpg"),
+        store.uri("generated-images/alice/uid1/v2/thumbs/image_2.jpg"),
     ]
     assert [a.uri for a in done.artifacts] == thumbs
     blue = decode(store.get_bytes(store.key_of(thumbs[0])))
     assert blue.shape[:2] == (240, 320) and blue[120, 160, 0] > 240
-    assert not store.exists(store.key_of(stale.uri))  # an earlier run's extra image
+    assert store.get_bytes(store.key_of(earlier.uri)) == b"old"  # an earlier version's: never touched
 
 
 def test_a_contact_sheet_gets_a_thumbnail(tmp_path: Path) -> None:

@@ -16,6 +16,17 @@
   transcripts. Each listing lets queued transcripts move on, as time passes between looks.
 - https://www.assemblyai.com/docs/account-management: an upload is readable only with a key of
   the same project.
+- https://www.assemblyai.com/docs/pre-recorded-audio/select-the-speech-model: speech_models, in
+  priority order; universal-3-5-pro / universal-3-pro take six (and more) languages, universal-2
+  the rest; the completed transcript's speech_model_used names the model that ran. Pages disagree
+  on whether speech_models is required (`requires_speech_models`) and on its default.
+- https://assemblyai.com/docs/api-reference/transcripts/delete: DELETE /v2/transcript/{id} removes
+  the transcript's data and marks it deleted; a file sent to /v2/upload is deleted with it.
+
+Where the documentation is silent the fake varies: `lag` (a created transcript shows in the list
+only after that many more looks: no read-after-write is promised) and `zone` (the list's
+`created` has no time zone in the documentation's examples: naive UTC, naive in another zone, or
+with a zone).
 - Billing (https://assemblyai.com/docs/billing-and-pricing): pre-recorded audio is billed by its
   duration, "Credits are deducted only after a successful transcription completes. If a request
   errors, you aren't charged for it." Uploads are not billed. So `billed` counts transcripts that
@@ -29,7 +40,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -80,6 +91,7 @@ COMPLETED_TRANSCRIPT = {
     "confidence": 0.985,
 }
 
+PRO_LANGUAGES = {"en", "en_us", "en_uk", "en_au", "es", "fr", "de", "it", "pt"}
 LANGUAGES = {"en", "en_us", "en_uk", "en_au", "es", "fr", "de", "it", "pt", "nl", "ja", "hi", "zh"}
 
 
@@ -90,6 +102,7 @@ class Transcript:
     created: datetime
     billed: bool = False
     deleted: bool = False
+    looks: int = 0  # list reads since it was created
 
 
 class FakeAssemblyAI:
@@ -106,6 +119,11 @@ class FakeAssemblyAI:
         self.faults = Faults()
         self.outcome: dict[str, Any] = dict(COMPLETED_TRANSCRIPT)  # what a completed transcript holds
         self.script = ["queued", "processing", "processing", "completed"]
+        self.lag = 0
+        self.zone: timedelta | None = timedelta(
+            0
+        )  # None: created with its zone; else naive, this far from UTC
+        self.requires_speech_models = False
 
     def fail(self, kind: str, *outcomes: Fault) -> None:
         """kind: upload, submit, poll or list."""
@@ -153,6 +171,8 @@ class FakeAssemblyAI:
                 return "list", self._list
             if (match := re.fullmatch(r"/v2/transcript/([^/]+)", path)) and method == "GET":
                 return "poll", lambda r: self._poll(match[1])
+            if (match := re.fullmatch(r"/v2/transcript/([^/]+)", path)) and method == "DELETE":
+                return "delete", lambda r: self._delete(match[1])
         raise AssertionError(f"the AssemblyAI fake got an unexpected request: {method} {request.url}")
 
     def _upload(self, request: httpx.Request) -> httpx.Response:
@@ -174,6 +194,10 @@ class FakeAssemblyAI:
         code = body.get("language_code")
         if code is not None and code not in LANGUAGES:
             return failure(400, {"error": f"Invalid language_code: {code}"})
+        models = body.get("speech_models")
+        if models is None and self.requires_speech_models:
+            return failure(400, {"error": "speech_models is required"})
+        models = models or ["universal-3-pro", "universal-2"]
         self.submitted.append(body)
         transcript_id = str(uuid.uuid4())
         resource = {
@@ -189,6 +213,8 @@ class FakeAssemblyAI:
             "audio_duration": None,
             "confidence": None,
             "error": None,
+            "speech_models": models,
+            "speech_model_used": None,
         }
         self.transcripts[transcript_id] = Transcript(resource, list(self.script), datetime.now(UTC))
         return json_response(200, resource)
@@ -221,12 +247,30 @@ class FakeAssemblyAI:
                 if body.get("words"):
                     body["words"] = [{k: v for k, v in w.items() if k != "speaker"} for w in body["words"]]
             body["language_code"] = body.get("language_code") or "en_us"
+            pro = body["language_code"] in PRO_LANGUAGES
+            body["speech_model_used"] = next(
+                (m for m in body["speech_models"] if pro or not m.startswith("universal-3")), "universal-2"
+            )
         if state == "error":
             body["error"] = self.outcome.get(
                 "error",
                 f"Download error, unable to download {body['audio_url']}. "
                 "Please make sure the file exists and is accessible from the internet.",
             )
+        return json_response(200, body)
+
+    def _created(self, when: datetime) -> str:
+        if self.zone is None:
+            return when.isoformat()
+        return (when + self.zone).replace(tzinfo=None).isoformat()
+
+    def _delete(self, transcript_id: str) -> httpx.Response:
+        transcript = self.transcripts.get(transcript_id)
+        if transcript is None or transcript.deleted:
+            return failure(400, {"error": "Transcript lookup error, transcript id not found"})
+        transcript.deleted = True
+        self.uploads.pop(transcript.body["audio_url"], None)  # an upload goes with its transcript
+        body = {**transcript.body, "text": "Deleted by user.", "words": None, "utterances": None}
         return json_response(200, body)
 
     def _list(self, request: httpx.Request) -> httpx.Response:
@@ -237,8 +281,12 @@ class FakeAssemblyAI:
         limit = int(params.get("limit", 10))
         if not 1 <= limit <= 200:
             return failure(400, {"error": "limit must be between 1 and 200"})
+        for transcript in self.transcripts.values():
+            transcript.looks += 1
         newest_first = sorted(
-            (t for t in self.transcripts.values() if not t.deleted), key=lambda t: t.created, reverse=True
+            (t for t in self.transcripts.values() if not t.deleted and t.looks > self.lag),
+            key=lambda t: t.created,
+            reverse=True,
         )
         ids = [t.body["id"] for t in newest_first]
         if before := params.get("before_id"):
@@ -257,10 +305,8 @@ class FakeAssemblyAI:
                 "id": t.body["id"],
                 "resource_url": f"https://{HOST}/v2/transcript/{t.body['id']}",
                 "status": t.body["status"],
-                "created": t.created.replace(tzinfo=None).isoformat(),
-                "completed": t.created.replace(tzinfo=None).isoformat()
-                if t.body["status"] == "completed"
-                else None,
+                "created": self._created(t.created),
+                "completed": self._created(t.created) if t.body["status"] == "completed" else None,
                 "audio_url": t.body["audio_url"],
                 "error": None,
             }

@@ -11,8 +11,10 @@ guide https://fal.ai/docs/documentation/model-apis/inference/queue):
 - GET .../requests/{id} -> the model's output, or the model's own error (same status and body).
   fal keeps a result for 1 hour after completion, 6 minutes when it is 10 KB or larger
   (.../inference-api/queue/result); `expire(id)` plays that out (404 afterwards).
-- PUT .../requests/{id}/cancel -> 202 CANCELLATION_REQUESTED while queued, 400
-  ALREADY_COMPLETED after.
+- PUT .../requests/{id}/cancel -> 202 CANCELLATION_REQUESTED while queued (the request is removed
+  and never processed) or running (the app is signalled and may still finish it, and is then
+  billed: https://fal.ai/docs/documentation/development/handle-cancellations), 400
+  ALREADY_COMPLETED once it has ended.
 - Unknown request ids answer 404. The backup host queue.falrun.com is the same queue.
 - Errors (https://fal.ai/docs/model-apis/errors): model input errors are 422 with
   {"detail": [{loc, msg, type, ctx?}]}, e.g. type file_download_error for a URL the model cannot
@@ -48,9 +50,40 @@ https://api.fal.ai/v1/models/requests/by-endpoint?endpoint_id=...&start=...&end=
 &request_id=...&status=success|error|user_error&expand=payloads&limit=...&cursor=... ->
 {items: [{request_id, endpoint_id, sent_at, started_at, ended_at, status_code, duration,
 json_input, json_output}], next_cursor, has_more}; start defaults to 24 hours ago, 90 days
-when request_id is given; sorted by end time. Our reading of "sorted by end time" is that only
-requests that have ended are listed; the fake lists nothing else, the stricter case for callers.
-Each listing lets queued requests move on, as time passes between a caller's looks.
+when request_id is given; sorted by end time. Each listing lets queued requests move on, as time
+passes between a caller's looks. A 403 there means the key lacks the API's scope.
+
+Pricing (https://fal.ai/docs/platform-apis/v1/models/pricing): GET https://api.fal.ai/v1/models/
+pricing?endpoint_id=a,b (1 to 50 ids, comma-separated or repeated; required) -> {prices:
+[{endpoint_id, unit_price, unit, currency}], next_cursor, has_more}: "Values are expressed per
+model's billing unit in a given currency", and "custom pricing or discounts may be applied based
+on account status" (so `prices` is the account's book, not the public page's).
+
+Payloads (https://fal.ai/docs/platform-apis/v1/models/requests/payloads): DELETE https://api.fal.ai/
+v1/models/requests/{request_id}/payloads, with an ADMIN key, deletes the request's input and output
+payloads and the CDN files of its output (not those of its input, "as they may be used by other
+requests") -> 200 {cdn_delete_results: [{link, exception}]}; an optional Idempotency-Key.
+
+Where the documentation is silent, the fake varies (`Variant`), so that callers are tested
+against everything the documentation allows, not against one reading of it:
+- `in_flight`: queued and running requests are listed too (no ended_at, status_code null);
+  "sorted by end time" neither promises nor rules that out. Off: only ended requests.
+- `account_stores_io`: whether fal keeps payloads without X-Fal-Store-IO (the account's setting,
+  https://fal.ai/docs/documentation/model-apis/media-expiration); the header, when sent, rules.
+- `fills_defaults`, `rewrites_urls`: json_input as the model saw it (defaults filled in, input
+  URLs replaced by copies on fal's CDN), not as it was sent.
+- `reroute`: fal's model fallbacks (https://docs.fal.ai/model-apis/model-endpoints/reliability)
+  send the request to another endpoint; the list shows it with that endpoint_id, under the
+  endpoint it was submitted to ("original") or only under the fallback ("fallback"). Whether
+  X-Fal-Disable-Fallbacks is honoured is `honours_no_fallback`.
+- `lag`: an ended request shows in the list only after this many more looks.
+- `unit_spelling`: how the pricing API names a unit ("plural": megapixels, steps; "singular";
+  "image": image models priced per image); `unpriced`: an endpoint fal has no price for is left
+  out ("omit") or the whole request answers 404 ("404"); `price_page`: prices per page (the
+  rest behind next_cursor).
+- `unknown_payloads`: a payload delete for a request fal does not know answers 404 ("404") or
+  200 with nothing deleted ("empty").
+- `neighbour(...)`: another workload on the same account (the list is the account's).
 """
 
 from __future__ import annotations
@@ -120,6 +153,42 @@ def _error(loc: list[Any], msg: str, kind: str, **ctx: Any) -> dict[str, Any]:
 
 
 @dataclass
+class Variant:
+    """What fal's documentation leaves open; see the module's docstring."""
+
+    in_flight: bool = False
+    account_stores_io: bool = True
+    fills_defaults: bool = False
+    rewrites_urls: bool = False
+    reroute: str | None = None  # None | "original" | "fallback"
+    honours_no_fallback: bool = True
+    lag: int = 0
+    unit_spelling: str = "plural"  # "plural" | "singular" | "image"
+    unpriced: str = "omit"  # "omit" | "404"
+    price_page: int = 50
+    unknown_payloads: str = "404"  # "404" | "empty"
+
+
+DEFAULTS = {  # what the apps document as defaults, filled in by the "fills_defaults" variant
+    "fal-ai/flux/dev": {"num_inference_steps": 28, "guidance_scale": 3.5, "enable_safety_checker": True},
+    "fal-ai/flux-lora-fast-training": {"create_masks": True, "is_style": False},
+    "fal-ai/flux-lora-portrait-trainer": {"multiresolution_training": True, "subject_crop": True},
+    VISION_APP: {"reasoning": False},
+}
+FALLBACK = "fal-ai/fallback-endpoint"
+
+# The account's prices (a discount off the public ones, as the pricing page allows): (USD, unit).
+PRICES: dict[str, tuple[float, str]] = {
+    "fal-ai/flux/dev": (0.02, "megapixel"),
+    "fal-ai/flux/schnell": (0.0025, "megapixel"),
+    "fal-ai/flux-pro/v1.1": (0.035, "megapixel"),
+    "fal-ai/flux-lora": (0.03, "megapixel"),
+    "fal-ai/flux-lora-fast-training": (0.0015, "step"),
+    VISION_APP: (0.0000012, "token"),  # "charged based on actual token usage": not a unit a run counts
+}
+
+
+@dataclass
 class Job:
     request_id: str
     app: str  # the endpoint id, e.g. fal-ai/flux/dev
@@ -135,6 +204,10 @@ class Job:
     forgotten: bool = False  # the queue does not know the request any more
     listed: bool = True  # the request list shows it (once it has ended)
     cancelled: bool = False
+    stores_io: bool = True  # fal kept its payloads
+    ran_on: str = ""  # the endpoint that ran it, when fal rerouted it
+    looks_after_end: int = 0  # list reads since it ended (for the lag variant)
+    neighbour: bool = False  # another workload's request
 
     @property
     def base(self) -> str:
@@ -166,7 +239,11 @@ class FakeFal:
         self.seed = 1234
         self.weights = safetensors_bytes()
         self.config = json.dumps({"trigger_word": "dmavatar", "steps": 1000}).encode()
-        self.store_payloads = True  # whether the request list can show inputs and outputs
+        self.variant = Variant()
+        self.store_payloads = True  # False: fal keeps no payloads, whatever the submit asks
+        self.prices = dict(PRICES)
+        self.admin_key = True  # False: the key lacks the ADMIN scope the payload delete needs
+        self.erased: list[str] = []  # request ids whose payloads were deleted
         # What the vision app answers for an image URL (the upload's name is in the URL).
         self.caption: Callable[[str], str] = lambda url: (
             f"**The person** smiles at the camera, head and shoulders, soft light ({url.rsplit('/', 1)[-1]})"
@@ -175,7 +252,7 @@ class FakeFal:
     # --- what tests set up and read ---
 
     def fail(self, kind: str, *outcomes: Fault) -> None:
-        """kind: token, upload, submit, status, result, cancel, download or list."""
+        """kind: token, upload, submit, status, result, cancel, download, list, pricing or erase."""
         self.faults.add(kind, outcomes)
 
     def fail_job(self, app: str, final: dict[str, Any], result: httpx.Response) -> None:
@@ -197,17 +274,28 @@ class FakeFal:
         self.jobs[request_id].forgotten = True
         self.jobs[request_id].listed = False
 
+    def neighbour(self, app: str, arguments: dict[str, Any], *, ago: timedelta = timedelta(0)) -> str:
+        """Another workload on the same account submits (and, in time, pays for) a request."""
+        request_id = f"other-{len(self.jobs) + 1}"
+        job = Job(request_id, app, arguments, list(IMAGE_SCRIPT), datetime.now(UTC) - ago, neighbour=True)
+        self.jobs[request_id] = job
+        return request_id
+
+    @property
+    def ours(self) -> list[Job]:
+        return [job for job in self.jobs.values() if not job.neighbour]
+
     @property
     def accepted(self) -> int:
-        return len(self.jobs)
+        return len(self.ours)
 
     @property
     def billed(self) -> int:
-        return sum(1 for job in self.jobs.values() if job.billed)
+        return sum(1 for job in self.ours if job.billed)
 
     @property
     def submitted(self) -> list[tuple[str, dict[str, Any]]]:
-        return [(job.app, job.arguments) for job in self.jobs.values()]
+        return [(job.app, job.arguments) for job in self.ours]
 
     def count(self, kind: str) -> int:
         return sum(1 for k, _ in self.requests if k == kind)
@@ -242,6 +330,11 @@ class FakeFal:
             return "upload", self._upload
         if url.host == "api.fal.ai" and path == "/v1/models/requests/by-endpoint" and method == "GET":
             return "list", self._list
+        if url.host == "api.fal.ai" and path == "/v1/models/pricing" and method == "GET":
+            return "pricing", self._pricing
+        match = re.fullmatch(r"/v1/models/requests/([^/]+)/payloads", path)
+        if url.host == "api.fal.ai" and match and method == "DELETE":
+            return "erase", lambda r: self._erase(match[1])
         if url.host in QUEUE_HOSTS:
             if match := re.fullmatch(r"/([^/]+/[^/]+)/requests/([^/]+)/status", path):
                 return "status", lambda r: self._status(match[1], match[2], r)
@@ -302,6 +395,13 @@ class FakeFal:
         )
         script = list(self.scripts.get(app) or default)
         job = Job(request_id, app, arguments, script, datetime.now(UTC), failure=self.failures.get(app))
+        asked = request.headers.get("x-fal-store-io")
+        job.stores_io = self.store_payloads and (
+            asked == "1" if asked in ("0", "1") else self.variant.account_stores_io
+        )
+        declined = request.headers.get("x-fal-disable-fallbacks") and self.variant.honours_no_fallback
+        if self.variant.reroute and not declined:
+            job.ran_on = FALLBACK
         self.jobs[request_id] = job
         base = f"https://{request.url.host}/{job.base}/requests/{request_id}"
         return json_response(
@@ -371,8 +471,10 @@ class FakeFal:
         job = self._job(base, request_id)
         if job is None:
             return failure(404, {"detail": f"Request {request_id} not found"})
-        if job.done or job.script[0]["status"] != "IN_QUEUE":
+        if job.done:
             return json_response(400, {"status": "ALREADY_COMPLETED"})
+        if job.script[0]["status"] != "IN_QUEUE":  # running: the app was told; this one finishes anyway
+            return json_response(202, {"status": "CANCELLATION_REQUESTED"})
         job.cancelled = True
         job.script = [status("COMPLETED", error="Request was cancelled", error_type="request_cancelled")]
         return json_response(202, {"status": "CANCELLATION_REQUESTED"})
@@ -390,6 +492,13 @@ class FakeFal:
         if job.app == VISION_APP:
             return self._validate_vision(args)
         if job.app in TRAINING_APPS:
+            trigger, other = ("trigger_phrase", "trigger_word")
+            if job.app == "fal-ai/flux-lora-fast-training":
+                trigger, other = other, trigger
+            if other in args:  # an unknown field: the schema forbids extras
+                errors.append(_error([other], "Extra inputs are not permitted", "extra_forbidden"))
+            if job.app == "fal-ai/flux-lora-fast-training" and "learning_rate" in args:
+                errors.append(_error(["learning_rate"], "Extra inputs are not permitted", "extra_forbidden"))
             if "images_data_url" not in args:
                 errors.append(_error(["images_data_url"], "field required", "missing"))
             elif not self._fetchable(args["images_data_url"]):
@@ -500,6 +609,49 @@ class FakeFal:
             "prompt": job.arguments["prompt"],
         }
 
+    # --- the platform API's prices and payloads ---
+
+    def _pricing(self, request: httpx.Request) -> httpx.Response:
+        params = request.url.params
+        wanted = [e for value in params.get_list("endpoint_id") for e in value.split(",") if e]
+        if not wanted:
+            return failure(422, {"detail": [_error(["endpoint_id"], "field required", "missing")]})
+        if len(wanted) > 50:
+            return failure(422, {"detail": [_error(["endpoint_id"], "at most 50", "too_long")]})
+        if self.variant.unpriced == "404" and any(e not in self.prices for e in wanted):
+            return failure(404, {"detail": "Pricing not found for some endpoints"})
+        spelled = {
+            "plural": {"megapixel": "megapixels", "step": "steps", "token": "tokens"},
+            "singular": {},
+            "image": {"megapixel": "image", "step": "steps", "token": "tokens"},
+        }[self.variant.unit_spelling]
+        prices = [
+            {"endpoint_id": e, "unit_price": self.prices[e][0], "unit": spelled.get(u, u), "currency": "USD"}
+            for e in wanted
+            if e in self.prices
+            for u in [self.prices[e][1]]
+        ]
+        start = int(params.get("cursor") or 0)
+        page = prices[start : start + self.variant.price_page]
+        more = start + self.variant.price_page < len(prices)
+        cursor = str(start + self.variant.price_page) if more else None
+        return json_response(200, {"prices": page, "next_cursor": cursor, "has_more": more})
+
+    def _erase(self, request_id: str) -> httpx.Response:
+        if not self.admin_key:
+            return failure(403, {"detail": "Admin API key required"})
+        job = self.jobs.get(request_id)
+        if job is None or job.neighbour:
+            if self.variant.unknown_payloads == "404":
+                return failure(404, {"detail": f"Request {request_id} not found"})
+            return json_response(200, {"cdn_delete_results": []})
+        links = [url for url in self.files if f"/out/{request_id}/" in url]  # its outputs, not its inputs
+        for url in links:
+            self.dead.add(url)
+        job.stores_io = False
+        self.erased.append(request_id)
+        return json_response(200, {"cdn_delete_results": [{"link": url, "exception": None} for url in links]})
+
     # --- the platform API's request list ---
 
     def _list(self, request: httpx.Request) -> httpx.Response:
@@ -518,30 +670,39 @@ class FakeFal:
         expand = "payloads" in params.get("expand", "")
         wanted_status = params.get("status")
         items = []
+        variant = self.variant
         for job in self.jobs.values():
-            if not job.done or not job.listed or job.app not in endpoints or not start <= job.sent_at < end:
+            if job.done:
+                job.looks_after_end += 1
+            shown = job.done and job.looks_after_end > variant.lag
+            if not (shown or (variant.in_flight and not job.done)) or not job.listed:
+                continue
+            listed_under = (
+                {job.ran_on} if variant.reroute == "fallback" and job.ran_on else {job.app, job.ran_on}
+            )
+            if not listed_under & endpoints or not start <= job.sent_at < end:
                 continue
             if wanted_id and job.request_id != wanted_id:
                 continue
-            code = 200 if job.succeeded else (422 if job.errors else 500)
+            code = None if not job.done else 200 if job.succeeded else (422 if job.errors else 500)
             kind = "success" if code == 200 else ("user_error" if code == 422 else "error")
             if wanted_status and wanted_status != kind:
                 continue
-            assert job.ended_at is not None
             item: dict[str, Any] = {
                 "request_id": job.request_id,
-                "endpoint_id": job.app,
-                "sent_at": job.sent_at.isoformat().replace("+00:00", "Z"),
-                "started_at": job.sent_at.isoformat().replace("+00:00", "Z"),
-                "ended_at": job.ended_at.isoformat().replace("+00:00", "Z"),
+                "endpoint_id": job.ran_on or job.app,
+                "sent_at": _iso(job.sent_at),
+                "started_at": _iso(job.sent_at),
+                "ended_at": _iso(job.ended_at) if job.ended_at else None,
                 "status_code": code,
-                "duration": (job.ended_at - job.sent_at).total_seconds(),
+                "duration": (job.ended_at - job.sent_at).total_seconds() if job.ended_at else None,
             }
             if expand:
-                item["json_input"] = job.arguments if self.store_payloads else None
-                item["json_output"] = job.output if self.store_payloads else None
+                item["json_input"] = self._as_seen(job) if job.stores_io else None
+                item["json_output"] = job.output if job.stores_io else None
             items.append(item)
-        items.sort(key=lambda i: i["ended_at"], reverse=True)
+        # by end time, newest first; those still running (no end time) first
+        items.sort(key=lambda i: i["ended_at"] or "9999", reverse=True)
         limit = min(int(params.get("limit", 50)), 100)
         offset = int(params.get("cursor") or 0)
         page = items[offset : offset + limit]
@@ -549,6 +710,29 @@ class FakeFal:
         return json_response(
             200, {"items": page, "next_cursor": str(offset + limit) if more else None, "has_more": more}
         )
+
+    def _as_seen(self, job: Job) -> dict[str, Any]:
+        """json_input as the variant has fal show it: defaults filled in, input URLs on fal's CDN."""
+        shown = json.loads(json.dumps(job.arguments))
+        if self.variant.fills_defaults:
+            shown = {**DEFAULTS.get(job.app, {}), **shown}
+        if self.variant.rewrites_urls:
+            shown = _rehosted(shown)
+        return dict(shown)
+
+
+def _rehosted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _rehosted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rehosted(v) for v in value]
+    if isinstance(value, str) and value.startswith(("https://", "http://")):
+        return f"https://v3.fal.media/files/rehosted/{abs(hash(value)) % 10**8}.bin"
+    return value
+
+
+def _iso(when: datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
 
 
 def _when(value: str | None) -> datetime | None:

@@ -167,14 +167,30 @@ def test_rate_limit_honours_retry_after_then_succeeds(tmp_path, aai, sleep, audi
 def test_server_errors_and_timeouts_are_retried(tmp_path, aai, sleep, audio):
     aai.fail("submit", failure(503, {"error": "Service unavailable"}))
     aai.fail("poll", httpx.ReadTimeout, failure(500, {"error": "An error occurred"}))
+    resubmitting = AssemblyAIProvider(
+        ASSEMBLYAI_KEY, retry=retry(sleep), poll_interval=3.0, resolve_window=10.0, resubmit_unresolved=True
+    )
     with mocked(aai):
-        out = provider(sleep).transcribe(
+        out = resubmitting.transcribe(
             TranscriptionRequest(audio_path=audio), tmp_path, Progress(), MemoryCheckpoint()
         )
-    # a 503 after the submit left is ambiguous: the list shows no such transcript, so it is sent again
-    assert aai.count("list") == 2 and aai.count("submit") == 2
+    # a 503 after the submit left is ambiguous: the list is watched for the window (three looks,
+    # 5 s apart) and shows no such transcript, so with resubmit_unresolved it is sent again
+    assert aai.count("list") == 3 and aai.count("submit") == 2
     assert (aai.accepted, aai.billed) == (1, 1) and out.request_id == next(iter(aai.transcripts))
-    assert sleep.waits[:3] == [3.0, 0.5, 1.0]  # a second look at the list; first poll: two retries
+    assert sleep.waits[:4] == [5.0, 5.0, 0.5, 1.0]  # the window; then the first poll's two retries
+
+
+def test_by_default_a_create_the_list_never_shows_is_not_sent_again(tmp_path, aai, sleep, audio):
+    aai.fail("submit", failure(503, {"error": "Service unavailable"}))
+    with mocked(aai), pytest.raises(PermanentError) as raised:
+        provider(sleep).transcribe(
+            TranscriptionRequest(audio_path=audio), tmp_path, Progress(), MemoryCheckpoint()
+        )
+    assert raised.value.reason == "ProviderOutcomeUnknown" and "CONTENTGEN_ASSEMBLYAI_UNRESOLVED" in str(
+        raised.value
+    )
+    assert aai.count("submit") == 1 and sum(sleep.waits) >= 120  # watched for the whole window
 
 
 def test_persistent_server_errors_are_transient_and_keep_the_transcript(tmp_path, aai, sleep, audio):

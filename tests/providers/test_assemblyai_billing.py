@@ -58,14 +58,22 @@ def test_a_created_transcript_whose_answer_is_lost_is_found_not_created_again(
     assert "found the lost submit among AssemblyAI's transcripts" in caplog.text
 
 
-def test_a_submit_that_was_not_created_is_found_missing_and_created_once(tmp_path, aai_fake, audio):
-    # the answer to the submit is lost, and AssemblyAI had not created it: the list is certain
+def test_a_submit_that_was_not_created_is_created_once_when_resubmitting_is_chosen(tmp_path, aai_fake, audio):
+    # the answer to the submit is lost, and AssemblyAI had not created it; the list is watched for
+    # the window (20 s: looks at 0, 5, 10, 15 and 20 s), then the create is sent again
     aai_fake.fail("submit", httpx.ReadTimeout)
+    resubmitting = AssemblyAIProvider(
+        ASSEMBLYAI_KEY,
+        retry=retry(FakeSleep()),
+        poll_interval=3.0,
+        resolve_window=20.0,
+        resubmit_unresolved=True,
+    )
     with mocked(aai_fake):
-        out = provider().transcribe(
+        out = resubmitting.transcribe(
             TranscriptionRequest(audio_path=audio), tmp_path, Progress(), MemoryCheckpoint()
         )
-    assert aai_fake.count("submit") == 2 and aai_fake.count("list") == 2  # looked twice, then sent
+    assert aai_fake.count("submit") == 2 and aai_fake.count("list") == 5
     assert (aai_fake.accepted, aai_fake.billed) == (1, 1) and out.word_count == 6
 
 

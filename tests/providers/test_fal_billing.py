@@ -129,7 +129,7 @@ def test_two_requests_with_the_same_inputs_are_not_guessed_between(tmp_path, fal
         with pytest.raises(PermanentError) as raised:
             provider().generate_images(IMAGE, work(tmp_path), Progress(), MemoryCheckpoint())
     assert raised.value.reason == "ProviderOutcomeUnknown"
-    assert "lists 2 requests with these inputs (req-" in str(raised.value)
+    assert "lists 2 requests that fit equally well (req-" in str(raised.value)
     assert fal.accepted == 2  # the other one and ours; nothing more
 
 

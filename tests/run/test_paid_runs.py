@@ -100,22 +100,24 @@ def test_a_store_failure_after_a_paid_generation_stores_it_next_time_without_pay
     result = json.loads((workspace / "r.json").read_text())
     images = [a["uri"].rsplit("/", 1)[1] for a in result["artifacts"] if "/thumbs/" not in a["uri"]]
     assert images == ["image_1.png", "image_2.png"]
-    assert result["usage"] == [
-        {
-            "provider": "fal",
-            "item": "fal-ai/flux/dev",
-            "unit": "megapixel",
-            "quantity": 2.0,
-            "request": "req-1",
-        }
-    ]
+    [line] = result["usage"]
+    assert {k: line[k] for k in ("provider", "item", "unit", "quantity", "request")} == {
+        "provider": "fal",
+        "item": "fal-ai/flux/dev",
+        "unit": "megapixel",
+        "quantity": 2.0,
+        "request": "req-1",
+    }
+    # priced at the account's price from fal's pricing API, not the table's $0.025
+    assert (line["unitPriceUsd"], line["priceSource"]) == (0.02, "fal pricing API") and line["priceDate"]
     record = open_catalog().get(result["uid"])
     assert record is not None and record["status"] == "Succeeded"
-    # 2 images of 1024x768, each 1 megapixel at $0.025
-    assert record["cost"]["actualUsd"] == pytest.approx(0.05)
+    # 2 images of 1024x768, each 1 megapixel at fal's $0.02; estimated with the table's $0.025
+    assert record["cost"]["actualUsd"] == pytest.approx(0.04)
     assert record["cost"]["estimatedUsd"] == pytest.approx(0.05)
+    assert "x $0.02 (fal pricing API, " in record["cost"]["detail"]
     # the failed run counted what fal billed; the run that stored it does not count it again
-    assert list(record["cost"]["byMonth"].values()) == [pytest.approx(0.05)]
+    assert list(record["cost"]["byMonth"].values()) == [pytest.approx(0.04)]
     assert record["cost"]["countedRequests"] == ["req-1"] and "counted then" in record["cost"]["detail"]
     assert "estimated cost $0.0500 at fal" in err
 
@@ -209,8 +211,56 @@ def test_captions_billed_before_a_refused_training_are_counted_and_never_paid_ag
     assert fal.billed == captioned + 1
     result = json.loads((workspace / "r.json").read_text())
     assert [line["unit"] for line in result["usage"]] == ["request"] * captioned + ["step"]
+    # fal prices the trainer per step ($0.0015 for this account) and the vision router per token,
+    # which a run does not count: the captions are priced with the table
+    sources = {(line["item"], line["priceSource"]) for line in result["usage"]}
+    assert sources == {(training, "fal pricing API"), (VISION_APP, "table, as of 2026-11-22")}
     record = open_catalog().get(result["uid"])
     assert record is not None and record["status"] == "Succeeded"
-    assert record["cost"]["actualUsd"] == pytest.approx(2.0 + 0.001 * captioned)
+    assert record["cost"]["actualUsd"] == pytest.approx(1.5 + 0.001 * captioned)
+    captions = f"{captioned} requests of {VISION_APP} x $0.001 (table, as of 2026-11-22)"
+    assert captions in record["cost"]["detail"]
     # the captions were counted by the failed run, the training by this one: each once
-    assert sum(record["cost"]["byMonth"].values()) == pytest.approx(2.0 + 0.001 * captioned)
+    assert sum(record["cost"]["byMonth"].values()) == pytest.approx(1.5 + 0.001 * captioned)
+
+
+def test_assets_delete_erases_fals_copies_of_every_request_the_runs_made(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The captions, the training fal refused (not billed, but its payloads are kept at fal) and the
+    training that succeeded: every one is erased at fal, not only the counted ones."""
+    from tests.providers.fake_fal import VISION_APP
+    from tests.providers.fakes import failure
+
+    training = "fal-ai/flux-lora-fast-training"
+    fal = FakeFal()
+    fal.fail_job(
+        training,
+        {"status": "COMPLETED", "logs": [], "error": "bad dataset", "error_type": None},
+        failure(422, {"detail": [{"loc": ["body", "steps"], "msg": "bad dataset", "type": "value_error"}]}),
+    )
+    lora = str(EXAMPLES / "loratraining.yaml")
+    with mocked(fal):
+        assert run(capsys, "--source", str(SAMPLE), lora)[0] == 1
+        del fal.failures[training]
+        code, _, err = run(capsys, "--source", str(SAMPLE), "--result", "r.json", lora)
+        assert code == 0, err
+        uid = json.loads((workspace / "r.json").read_text())["uid"]
+        code, out, err = run_assets(capsys, "delete", uid, "--yes", "-o", "json")
+    assert code == 0, err
+    report = json.loads(out)
+    made = [job.request_id for job in fal.ours]
+    trainings = [job.request_id for job in fal.ours if job.app == training]
+    assert len(trainings) == 2 and len(made) > len(trainings)
+    assert sorted(fal.erased) == sorted(made)  # the refused training too
+    assert len(report["providerErased"]) == len(made)
+    assert report["providerKept"] and "inputs" in report["providerKept"][-1]
+    weights = [url for url in fal.files if url.endswith(".safetensors")]
+    assert weights and set(weights) <= fal.dead  # the paid outputs are gone from fal's CDN too
+    assert all(app in (VISION_APP, training) for app, _ in fal.submitted)
+
+
+def run_assets(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["assets", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err

@@ -159,7 +159,7 @@ def test_too_small_a_dataset_fails_before_anything_is_stored(
     store = workspace / "contentgen-data" / "store"
     assert not store.exists() or not [p for p in store.rglob("*") if p.is_file()]
     (record,) = open_catalog().find(Filters(status="Failed")).docs
-    assert record["error"]["reason"] == "DatasetTooSmall"
+    assert record["latestRun"]["error"]["reason"] == "DatasetTooSmall"
     assert record["dataset"]["kept"] == 4 and record["dataset"]["minFrames"] == 10
 
 
@@ -245,7 +245,7 @@ def test_failures_exit_non_zero_with_one_line(workspace: Path, capsys: pytest.Ca
     last = err.strip().splitlines()[-1]
     assert last.startswith("contentgen run: InvalidInput:") and "notes.mp4" in last
     (record,) = open_catalog().find(Filters(status="Failed")).docs
-    assert record["error"]["reason"] == "InvalidInput"
+    assert record["latestRun"]["error"]["reason"] == "InvalidInput"
 
     code, _, err = run(
         capsys, "--offline", "--source", str(workspace / "missing.mp4"), str(EXAMPLES / "loratraining.yaml")
@@ -369,7 +369,7 @@ def test_worker_refuses_internal_hosts_permanently(tmp_path: Path, monkeypatch: 
             "provider": "offline",
             "source": {"url": "http://169.254.169.254/latest/meta-data/x.mp3"},
         },
-        version=0,
+        version=1,
     )
     code, message = worker(tmp_path, spec, monkeypatch)
     failure = parse_termination(message)
@@ -425,7 +425,50 @@ def test_checkpoints_survive_in_the_store(tmp_path: Path, s3: str) -> None:
         first.save({"request_id": "req-123", "app": "fal-ai/flux-lora-fast-training"})
         assert StoreCheckpoint(store, key).load()["request_id"] == "req-123"  # a retried pod reads it back
         assert key.startswith("temp/uid-1/")
+        # Checkpoints were kept per version before runs had numbers of their own: the newest of
+        # those is read until the per-resource one exists, so what was paid is not paid again.
+        StoreCheckpoint(store, keys.checkpoint("uid-1", "lora-v1")).save({"request_id": "req-old"})
+        current = StoreCheckpoint(store, keys.checkpoint("uid-1", "lora"), earlier="lora")
+        assert current.load()["request_id"] == "req-123"  # v2 is the newest
+        current.save({"request_id": "req-new"})
+        assert current.load()["request_id"] == "req-new"
+        assert StoreCheckpoint(store, key).load()["request_id"] == "req-123"  # left as it was
+        assert StoreCheckpoint(store, keys.checkpoint("uid-2", "lora"), earlier="lora").load() == {}
 
 
 def test_demo_sample_video_is_small() -> None:
     assert SAMPLE.is_file() and SAMPLE.stat().st_size < 2 * 1024 * 1024
+
+
+def test_a_failure_with_many_billed_captions_fits_its_termination_message() -> None:
+    """A failure has no stored copy: when its usage does not fit, it is summed per item and price,
+    so the spend stays known (counted, never lost)."""
+    from contentgen.api import UsageLine
+    from contentgen.api.run import failure_message
+    from contentgen.pricing import PriceTable, priced
+
+    captions = [
+        UsageLine(
+            provider="fal",
+            item="openrouter/router/vision",
+            unit="request",
+            quantity=1,
+            request=f"0b6c1f0e-3a55-4f8e-9a4d-{n:012d}",
+            unit_price_usd=0.001,
+            price_source="table, as of 2026-11-22",
+            price_date="2026-11-22",
+        )
+        for n in range(40)
+    ]
+    small = RunFailure(reason="ProviderJobFailed", message="the trainer failed", usage=captions[:3])
+    assert parse_termination(failure_message(small)) == small  # whole when it fits
+    big = RunFailure(reason="ProviderJobFailed", message="why " * 600, usage=captions)
+    message = failure_message(big)
+    assert len(message) <= TERMINATION_LIMIT
+    parsed = parse_termination(message)
+    assert isinstance(parsed, RunFailure) and parsed.reason == "ProviderJobFailed"
+    assert parsed.usage is not None and len(parsed.usage) == 1 and parsed.usage[0].quantity == 40
+    assert priced(parsed.usage, PriceTable()) == priced(captions, PriceTable())
+    unknown = RunFailure(reason="ProviderOutcomeUnknown", message="why " * 2000, usage=None)
+    parsed = parse_termination(failure_message(unknown))
+    assert isinstance(parsed, RunFailure) and parsed.usage is None

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from contentgen.errors import InvalidInput
-from contentgen.store import LocalStore, ObjectNotFound, ObjectStore, keys, open_store
+from contentgen.store import LocalStore, ObjectExists, ObjectNotFound, ObjectStore, keys, open_store
 from contentgen.store.s3 import MULTIPART_THRESHOLD, S3Store
 
 
@@ -101,6 +101,13 @@ def test_s3_presigned_url_reads_the_object_and_expires(s3: str) -> None:
     assert httpx.get(url.split("?")[0]).status_code == 403
     with pytest.raises(ObjectNotFound):
         store.presign("missing.png", 600)
+    # A name to save it under travels in the signature: S3 answers with that Content-Disposition.
+    named = store.presign("generated-images/u/1/image_1.png", 600, download_name="fox-v2-image_1.png")
+    saved = httpx.get(named)
+    assert saved.content == b"pixels"
+    assert saved.headers["content-disposition"] == (
+        "attachment; filename=\"fox-v2-image_1.png\"; filename*=UTF-8''fox-v2-image_1.png"
+    )
 
 
 def test_s3_multipart_upload_streams_large_files(s3: str, tmp_path: Path) -> None:
@@ -140,13 +147,56 @@ def test_open_store(tmp_path: Path, s3: str) -> None:
 
 def test_key_layout() -> None:
     assert keys.lora_version("u", "abc", 2) == "loras/u/abc/v2/"
-    assert keys.image("u", "abc", 3) == "generated-images/u/abc/image_3.png"
-    assert keys.result_key("transcription", "u", "abc") == "transcripts/u/abc/result.json"
+    assert keys.image("u", "abc", 2, 3) == "generated-images/u/abc/v2/image_3.png"
+    assert keys.transcripts_version("u", "abc", 4) == "transcripts/u/abc/v4/"
+    assert keys.result_key("transcription", "u", "abc", 1) == "transcripts/u/abc/v1/result.json"
+    assert keys.result_key("image-generation", "u", "abc", 3) == "generated-images/u/abc/v3/result.json"
+    # version 0: where results were before versions (read, never written)
+    assert keys.result_key("transcription", "u", "abc", 0) == "transcripts/u/abc/result.json"
     assert keys.resource_roots("lora-training", "u", "abc") == [
         "loras/u/abc/",
         "datasets/u/abc/",
         "temp/abc/",
     ]
+    assert keys.version_roots("lora-training", "u", "abc", 2) == ["loras/u/abc/v2/", "datasets/u/abc/v2/"]
+    with pytest.raises(ValueError, match="runs are numbered from 1"):
+        keys.image("u", "abc", 0, 1)
     for owner in ("a/b", "..", "", "a..b"):
         with pytest.raises(ValueError, match="cannot be part of an object key"):
             keys.lora_root(owner, "abc")
+
+
+def test_versions_in_reads_every_layout() -> None:
+    stored = [
+        "generated-images/u/abc/image_1.png",  # before versions: version 1
+        "generated-images/u/abc/v2/image_1.png",
+        "generated-images/u/abc/v7/thumbs/image_1.jpg",
+        "generated-images/u/other/v9/image_1.png",  # another resource
+        "loras/u/abc/v3/model.safetensors",  # another kind
+    ]
+    assert keys.versions_in("image-generation", "u", "abc", stored) == {1, 2, 7}
+    assert keys.versions_in("lora-training", "u", "abc", stored) == {3}
+    assert keys.version_of_uri("s3://b/p/generated-images/u/abc/v12/thumbs/image_1.jpg") == 12
+    assert keys.version_of_uri("file:///s/transcripts/u/abc/transcript.txt") is None
+    assert keys.is_mutable("temp/abc/checkpoints/images.json") and keys.is_mutable("outbox/catalog/x.json")
+    assert not keys.is_mutable("generated-images/u/abc/v1/image_1.png")
+
+
+def test_outputs_are_written_once(store: ObjectStore, tmp_path: Path) -> None:
+    """put_once: a new key is written; the same bytes again are left alone (an earlier attempt of
+    the run stored them); other bytes under it are refused, and the first stay."""
+    first = store.put_once_bytes("out/v1/a.bin", b"paid for", "application/octet-stream")
+    again = store.put_once_bytes("out/v1/a.bin", b"paid for", "application/octet-stream")
+    assert again == first
+    with pytest.raises(ObjectExists, match=r"already holds other content .* never overwritten") as raised:
+        store.put_once_bytes("out/v1/a.bin", b"something else", "application/octet-stream")
+    assert raised.value.reason == "ObjectExists"
+    assert store.get_bytes("out/v1/a.bin") == b"paid for"
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"from a file")
+    made = store.put_once_file("out/v1/f.bin", path, "application/octet-stream")
+    assert store.put_once_file("out/v1/f.bin", path, "application/octet-stream") == made
+    path.write_bytes(b"changed")
+    with pytest.raises(ObjectExists):
+        store.put_once_file("out/v1/f.bin", path, "application/octet-stream")
+    assert store.get_bytes("out/v1/f.bin") == b"from a file"

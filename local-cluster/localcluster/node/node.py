@@ -19,6 +19,7 @@ import logging
 import os
 import platform
 import shutil
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -88,6 +89,16 @@ class ProcessNode:
         self.host_ip = network.host_ip if network is not None else host_ip
         self.network = network
         self.mount_namespaces = os.geteuid() == 0 and shutil.which("unshare") is not None
+        # Host paths a pod's process needs (its Python and packages, the node's and the cluster's
+        # directories): a volume mounted over one of them is reached by rewritten paths instead.
+        self.protected = sorted(
+            {
+                str(Path(p).resolve())
+                for p in (sys.prefix, sys.base_prefix, *sys.path)
+                if p and Path(p).is_absolute()
+            }
+            | {str(root.resolve().parent)}
+        )
         self.allocatable = dict(
             capacity or {"cpu": "64", "memory": "256Gi", "pods": "1000", "ephemeral-storage": "500Gi"}
         )

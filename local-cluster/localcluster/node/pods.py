@@ -39,7 +39,24 @@ if TYPE_CHECKING:
 log = logging.getLogger("localcluster.node")
 
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
-REAL_MOUNT_PREFIXES = ("/var/run/secrets/", "/run/secrets/")  # mounted at their paths (mount ns)
+
+
+def host_paths(values: Any) -> list[str]:
+    """Absolute paths named by these values (plain, or as file:// URIs)."""
+    out = []
+    for value in values:
+        text = str(value).removeprefix("file://")
+        if text.startswith("/"):
+            out.append(text)
+    return out
+
+
+def hides(mount_path: str, needed: list[str]) -> bool:
+    """Would a mount at `mount_path` cover one of the host paths the process needs?"""
+    top = mount_path.rstrip("/") or "/"
+    return any(p == top or p.startswith(top.rstrip("/") + "/") for p in needed)
+
+
 MIN_GRACE = 2.0  # kuberuntime minimumGracePeriodInSeconds
 MAX_BACKOFF = 300.0
 BACKOFF_RESET = 600.0  # a container that ran this long starts its back-off again
@@ -475,22 +492,6 @@ class ContainerLoop:
         self.dir.mkdir(parents=True, exist_ok=True)
         message_file = self.dir / f"termination-log-{self.state.restarts}"
         message_file.touch()
-        mounts, real = Mounts(), []
-        message_path = self.c.get("terminationMessagePath") or "/dev/termination-log"
-        for mount in self.c.get("volumeMounts") or []:
-            base = w.volumes.paths.get(mount["name"])
-            if base is None:
-                raise ConfigError(f'unable to find volume "{mount["name"]}"')
-            host = base / mount["subPath"] if mount.get("subPath") else base
-            path = mount["mountPath"]
-            if node.mount_namespaces and path.startswith(REAL_MOUNT_PREFIXES):
-                real.append([str(host), path, "dir"])
-            else:
-                mounts.add(path, host)
-        if node.mount_namespaces:
-            real.append([str(message_file), message_path, "file"])
-        else:
-            mounts.add(message_path, message_file)
         services = service_env(node.api_host, node.api_port)
         declared = container_env(
             w.pod,
@@ -501,6 +502,24 @@ class ContainerLoop:
             services=services,
             allocatable=node.allocatable,
         )
+        # What the process needs of this machine's file system may not be hidden by a mount.
+        needed = [*node.protected, *host_paths(declared.values()), *host_paths(image.env.values())]
+        mounts, real = Mounts(), []
+        message_path = self.c.get("terminationMessagePath") or "/dev/termination-log"
+        for mount in self.c.get("volumeMounts") or []:
+            base = w.volumes.paths.get(mount["name"])
+            if base is None:
+                raise ConfigError(f'unable to find volume "{mount["name"]}"')
+            host = base / mount["subPath"] if mount.get("subPath") else base
+            path = mount["mountPath"]
+            if node.mount_namespaces and not hides(path, needed):
+                real.append([str(host), path, "file" if host.is_file() else "dir"])
+            else:
+                mounts.add(path, host)
+        if node.mount_namespaces and not hides(message_path, needed):
+            real.append([str(message_file), message_path, "file"])
+        else:
+            mounts.add(message_path, message_file)
         root_dir = self.dir / "root"
         root_dir.mkdir(exist_ok=True)
         env = {

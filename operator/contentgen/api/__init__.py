@@ -10,6 +10,7 @@ from .common import (
     ConditionType,
     DeletionPolicy,
     Phase,
+    VersionBase,
     is_local_path,
 )
 from .cost import Cost, UsageLine
@@ -17,12 +18,14 @@ from .image import (
     GeneratedImage,
     ImageGenerationSpec,
     ImageGenerationStatus,
+    ImageVersion,
     LoraEntry,
     LoraRef,
     ResolvedLora,
 )
 from .kinds import API_VERSION, CATALOG_TYPES, CATEGORY, GROUP, KINDS, VERSION, Kind
 from .lora import (
+    MAX_LISTED_PEOPLE,
     Captioning,
     DatasetImage,
     DatasetReport,
@@ -32,12 +35,15 @@ from .lora import (
     LoraTrainingSpec,
     LoraTrainingStatus,
     LoraVersion,
+    Person,
     Scene,
+    SubjectSpec,
+    SubjectSummary,
     TrainingSpec,
 )
 from .resource import ObjectMeta, Resource
 from .run import RunFailure, RunResult, SpecSnapshot, StageTiming
-from .transcription import TranscriptionSpec, TranscriptionStatus, TranscriptOutput
+from .transcription import TranscriptionSpec, TranscriptionStatus, TranscriptOutput, TranscriptVersion
 
 __all__ = [
     "API_VERSION",
@@ -45,6 +51,7 @@ __all__ = [
     "CATEGORY",
     "GROUP",
     "KINDS",
+    "MAX_LISTED_PEOPLE",
     "VERSION",
     "ApiModel",
     "Artifact",
@@ -64,6 +71,7 @@ __all__ = [
     "GeneratedImage",
     "ImageGenerationSpec",
     "ImageGenerationStatus",
+    "ImageVersion",
     "Kind",
     "LoraEntry",
     "LoraRef",
@@ -71,6 +79,7 @@ __all__ = [
     "LoraTrainingStatus",
     "LoraVersion",
     "ObjectMeta",
+    "Person",
     "Phase",
     "ResolvedLora",
     "Resource",
@@ -79,12 +88,16 @@ __all__ = [
     "Scene",
     "SpecSnapshot",
     "StageTiming",
+    "SubjectSpec",
+    "SubjectSummary",
     "Timestamp",
     "TrainingSpec",
     "TranscriptOutput",
+    "TranscriptVersion",
     "TranscriptionSpec",
     "TranscriptionStatus",
     "UsageLine",
+    "VersionBase",
     "format_time",
     "is_local_path",
     "now",

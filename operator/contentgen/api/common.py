@@ -149,12 +149,40 @@ class Artifact(ApiModel):
     content_type: Annotated[str, Field(max_length=255)] = "application/octet-stream"
 
 
+class VersionBase(ApiModel):
+    """What every kind's version records: one run that succeeded, and when and what it cost. A run
+    writes under a version prefix of its own (`…/{uid}/v{n}/`), so no version overwrites another."""
+
+    version: Annotated[int, Field(ge=1, description="Its number (v1, v2, …), which no other run uses.")]
+    generation: Annotated[int, Field(ge=0, description="The spec generation it was made from.")] = 0
+    provider: Annotated[str, Field(description="The provider that made it.")] = ""
+    placeholder: Annotated[
+        bool, Field(description="True when the offline provider made it (labelled placeholders).")
+    ] = False
+    started_at: Annotated[Timestamp, Field(description="When its run started.")] | None = None
+    created_at: Annotated[Timestamp, Field(description="When its run finished.")]
+    cost_usd: (
+        Annotated[
+            float, Field(ge=0, description="What its run cost at the provider (USD); unset when unknown.")
+        ]
+        | None
+    ) = None
+
+
 class CommonStatus(ApiModel):
     phase: Annotated[Phase, Field(description="Pending, Running, Succeeded or Failed.")] | None = None
     progress: Annotated[int, Field(ge=0, le=100, description="Percent done of the current run.")] = 0
     stage: Annotated[str, Field(max_length=63, description="The pipeline stage now running.")] = ""
     message: Annotated[str, Field(max_length=32768, description="What is happening, or why it failed.")] = ""
     job_name: Annotated[str, Field(max_length=63, description="The Job running the current version.")] = ""
+    run_version: Annotated[
+        int,
+        Field(
+            ge=0,
+            description="The version number of the latest run: every run gets one of its own, never "
+            "reused (a failed run's number is skipped), and becomes that version when it succeeds.",
+        ),
+    ] = 0
     observed_generation: Annotated[
         int, Field(ge=0, description="The spec generation the phase and outputs describe.")
     ] = 0

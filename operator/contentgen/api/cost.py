@@ -20,6 +20,34 @@ class UsageLine(ApiModel):
     unit: Unit
     quantity: Annotated[float, Field(ge=0)]
     request: Annotated[str, Field(description="The provider's request id that was billed.")] = ""
+    unit_price_usd: (
+        Annotated[
+            float,
+            Field(
+                ge=0,
+                description="The USD per unit it was priced at; unset: whoever records the run prices "
+                "it with its price table.",
+            ),
+        ]
+        | None
+    ) = None
+    price_source: (
+        Annotated[
+            str,
+            Field(
+                max_length=64,
+                description="Where that price came from: `fal pricing API` (the account's price, read "
+                "from fal) or `table, as of DATE` (the price table).",
+            ),
+        ]
+        | None
+    ) = None
+    price_date: (
+        Annotated[
+            str, Field(max_length=32, description="When that price was read (for the table: its date).")
+        ]
+        | None
+    ) = None
 
 
 class Cost(ApiModel):
@@ -56,5 +84,19 @@ class Cost(ApiModel):
         ),
     ] = []
     currency: Literal["USD"] = "USD"
-    prices_as_of: Annotated[str, Field(max_length=32, description="The date of the price table used.")] = ""
-    detail: Annotated[str, Field(max_length=1024, description="How the figures were reckoned.")] = ""
+    prices_as_of: Annotated[
+        str,
+        Field(
+            max_length=32,
+            description="The date of the price table used; a line priced from a provider's pricing API "
+            "names its own source and date in detail.",
+        ),
+    ] = ""
+    detail: Annotated[
+        str,
+        Field(
+            max_length=1024,
+            description="How the figures were reckoned: per item the quantity, the unit price and its "
+            "source and date (`fal pricing API, 2026-11-23` or `table, as of 2026-11-22`).",
+        ),
+    ] = ""

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from .base import ApiModel, CelRule
-from .common import LORA_URL_RULE, MAX_URL_LENGTH, NAME_PATTERN, CommonSpec, CommonStatus
+from .common import LORA_URL_RULE, MAX_URL_LENGTH, NAME_PATTERN, CommonSpec, CommonStatus, VersionBase
 
 FAL_MAX_IMAGES = 4  # per request, on every FLUX app fal serves
 # The fal app each model runs on (https://fal.ai/docs/model-api-reference/image-generation-api/).
@@ -132,7 +132,22 @@ class ResolvedLora(ApiModel):
     version: Annotated[int, Field(ge=0, description="The version of it that was used.")] = 0
 
 
+class ImageVersion(VersionBase):
+    """The images one run made (generated-images/{owner}/{uid}/v{n}/)."""
+
+    model: Annotated[str, Field(description="The image model they were made with.")] = ""
+    images: Annotated[list[GeneratedImage], Field(description="The images, in order.")] = []
+    loras: Annotated[list[ResolvedLora], Field(description="The LoRAs they were made with.")] = []
+
+
 class ImageGenerationStatus(CommonStatus):
-    provider: Annotated[str, Field(description="The provider that made the images.")] = ""
-    images: Annotated[list[GeneratedImage], Field(description="The images of the latest run.")] = []
-    loras: Annotated[list[ResolvedLora], Field(description="The LoRAs those images were made with.")] = []
+    provider: Annotated[str, Field(description="The provider that made the latest version's images.")] = ""
+    images: Annotated[list[GeneratedImage], Field(description="The images of the latest version.")] = []
+    loras: Annotated[
+        list[ResolvedLora], Field(description="The LoRAs the latest version's images were made with.")
+    ] = []
+    latest_version: Annotated[int, Field(ge=0, description="The newest version; 0 before the first.")] = 0
+    versions: Annotated[
+        list[ImageVersion],
+        Field(description="Every version, oldest first: a run for a new spec generation adds one."),
+    ] = []

@@ -13,13 +13,14 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field
 
-from .base import ApiModel, Timestamp
+from .base import ApiModel, Timestamp, now, parse_timestamp
 from .common import Artifact, CommonSpec
 from .cost import UsageLine
-from .image import GeneratedImage, ResolvedLora
+from .image import GeneratedImage, ImageVersion, ResolvedLora
 from .kinds import API_VERSION, KINDS, Kind
 from .lora import DatasetReport, DatasetSummary, LoraVersion
-from .transcription import TranscriptOutput
+from .transcription import TranscriptOutput, TranscriptVersion
+from .versions import LEGACY_VERSION, add_version
 
 
 class SpecSnapshot(ApiModel):
@@ -29,7 +30,7 @@ class SpecSnapshot(ApiModel):
     namespace: str = "default"
     uid: str
     generation: int = Field(default=1, ge=0)
-    # LoraTraining: the version this run trains (v1, v2, ...).
+    # The version this run makes (v1, v2, ...): its outputs go under that version's prefix.
     version: int = Field(default=0, ge=0)
     spec: dict[str, Any]
     # ImageGeneration: the loras to apply, in spec order, as URIs.
@@ -68,8 +69,10 @@ class RunResult(ApiModel):
     stages: list[StageTiming] = []
     artifacts: list[Artifact] = []
     finished_at: Timestamp | None = None
-    # LoraTraining
+    # The version the run made, and the spec snapshot it ran (for the catalog's version history).
     version: int | None = None
+    spec: dict[str, Any] | None = None
+    # LoraTraining
     lora: LoraVersion | None = None
     dataset: DatasetReport | None = None
     # ImageGeneration
@@ -87,22 +90,40 @@ class RunResult(ApiModel):
     result_uri: str = ""
     truncated: bool = False
 
-    def merge_outputs(self, status: dict[str, Any]) -> None:
-        """Put this run's outputs into a resource's status (wire form): a LoRA version joins the
-        versions (replacing one with the same number); images and transcripts replace the old."""
+    def merge_outputs(self, status: dict[str, Any], started_at: str | None = None) -> None:
+        """Put this run's outputs into a resource's status (wire form) as a new version: it joins
+        status.versions (replacing one with the same number), and latestVersion and the kind's
+        latest outputs (images, transcript) follow the newest version. Earlier versions stay."""
         if self.dataset is not None and self.dataset.summary is not None:
             status["dataset"] = self.dataset.summary.wire()
+        entry = self.version_entry(started_at)
+        if entry is not None:
+            add_version(self.kind, status, entry)
+
+    def version_entry(self, started_at: str | None = None) -> dict[str, Any] | None:
+        """This run's version as status.versions holds it (wire form); `started_at` is when its
+        run started (the status's startedAt)."""
+        common: dict[str, Any] = {
+            "version": self.version or LEGACY_VERSION,  # results of workers before versions
+            "generation": self.generation,
+            "provider": self.provider,
+            "placeholder": self.placeholder,
+            "started_at": parse_timestamp(started_at),
+            "created_at": self.finished_at or now(),
+        }
+        entry: ApiModel
         if self.lora is not None:
-            new = self.lora.wire()
-            versions = [v for v in status.get("versions") or [] if v.get("version") != new["version"]]
-            status["versions"] = sorted([*versions, new], key=lambda v: int(v["version"]))
-            status["latestVersion"] = status["versions"][-1]["version"]
-        if self.images is not None:
-            status["images"] = [image.wire() for image in self.images]
-            status["provider"] = self.provider
-            status["loras"] = [lora.wire() for lora in self.loras or []]
-        if self.transcript is not None:
-            status["transcript"] = self.transcript.wire()
+            keep = ("placeholder", "started_at") if started_at else ("placeholder",)
+            entry = self.lora.model_copy(update={k: common[k] for k in keep})
+        elif self.images is not None:
+            model = str((self.spec or {}).get("model") or "")
+            entry = ImageVersion(**common, model=model, images=self.images, loras=self.loras or [])
+        elif self.transcript is not None:
+            source = str(((self.spec or {}).get("source") or {}).get("url") or "")
+            entry = TranscriptVersion(**common, transcript=self.transcript, source_url=source)
+        else:
+            return None
+        return entry.wire()
 
     def summary(self) -> str:
         """One line on what the run made (a status message)."""
@@ -150,11 +171,21 @@ TERMINATION_LIMIT = 4096
 
 def termination_message(result: RunResult) -> str:
     """The result as the Job's termination message: whole when it fits, else without the
-    details (dataset frames, transcript text) that the stored result still has."""
+    details (dataset frames, transcript text, spec, artifact list, stage times) that the stored
+    result still has."""
     text = result.model_dump_json(by_alias=True, exclude_none=True)
     if len(text) <= TERMINATION_LIMIT:
         return text
-    slim = result.model_copy(update={"dataset": None, "transcript_text": None, "truncated": True})
+    slim = result.model_copy(
+        update={
+            "dataset": None,
+            "transcript_text": None,
+            "spec": None,
+            "artifacts": [],
+            "stages": [],
+            "truncated": True,
+        }
+    )
     text = slim.model_dump_json(by_alias=True, exclude_none=True)
     if len(text) <= TERMINATION_LIMIT:
         return text
@@ -166,6 +197,24 @@ def termination_message(result: RunResult) -> str:
         usage=result.usage,
     )
     return minimal.model_dump_json(by_alias=True, exclude_none=True)
+
+
+def failure_message(failed: RunFailure) -> str:
+    """A failure as the Job's termination message: whole when it fits (there is no stored copy to
+    fall back on). Else with its message cut and its usage summed per item and price, without
+    the request ids: what was billed stays known, and a request paid here and delivered by a later
+    run may then be counted twice, never not at all."""
+    text = failed.model_dump_json(by_alias=True, exclude_none=True)
+    if len(text) <= TERMINATION_LIMIT:
+        return text
+    summed: dict[tuple[object, ...], UsageLine] = {}
+    for line in failed.usage or []:
+        key = (line.provider, line.item, line.unit, line.unit_price_usd, line.price_source, line.price_date)
+        total = summed[key].quantity + line.quantity if key in summed else line.quantity
+        summed[key] = line.model_copy(update={"quantity": total, "request": ""})
+    usage = list(summed.values()) if failed.usage is not None else None
+    slim = failed.model_copy(update={"message": failed.message[:1000], "usage": usage})
+    return slim.model_dump_json(by_alias=True, exclude_none=True)
 
 
 def parse_termination(text: str) -> RunResult | RunFailure | None:

@@ -7,7 +7,10 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from .base import ApiModel
-from .common import CommonSpec, CommonStatus, SourceSpec
+from .common import CommonSpec, CommonStatus, SourceSpec, VersionBase
+
+# AssemblyAI's recommended model, then the one that covers every other language
+DEFAULT_SPEECH_MODELS = ("universal-3-5-pro", "universal-2")
 
 
 class TranscriptionSpec(CommonSpec):
@@ -24,6 +27,17 @@ class TranscriptionSpec(CommonSpec):
         | None
     ) = None
     speaker_labels: Annotated[bool, Field(description="Label who speaks when.")] = False
+    speech_models: Annotated[
+        list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{0,63}$")]],
+        Field(
+            min_length=1,
+            max_length=4,
+            description="AssemblyAI's speech models, in priority order: the first that supports the "
+            "audio's language runs "
+            "(https://www.assemblyai.com/docs/pre-recorded-audio/select-the-speech-model). "
+            "The cost is that of the model that ran (status.cost.detail names it). Ignored by offline.",
+        ),
+    ] = list(DEFAULT_SPEECH_MODELS)
     provider: Annotated[
         Literal["assemblyai", "offline"],
         Field(description="assemblyai transcribes on AssemblyAI; offline writes a labelled placeholder."),
@@ -40,5 +54,19 @@ class TranscriptOutput(ApiModel):
     provider: str = ""
 
 
+class TranscriptVersion(VersionBase):
+    """The transcript one run made (transcripts/{owner}/{uid}/v{n}/)."""
+
+    transcript: TranscriptOutput
+    source_url: Annotated[str, Field(description="What was transcribed.")] = ""
+
+
 class TranscriptionStatus(CommonStatus):
-    transcript: Annotated[TranscriptOutput, Field(description="The latest transcript.")] | None = None
+    transcript: Annotated[TranscriptOutput, Field(description="The latest version's transcript.")] | None = (
+        None
+    )
+    latest_version: Annotated[int, Field(ge=0, description="The newest version; 0 before the first.")] = 0
+    versions: Annotated[
+        list[TranscriptVersion],
+        Field(description="Every version, oldest first: a run for a new spec generation adds one."),
+    ] = []

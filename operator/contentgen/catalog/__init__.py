@@ -2,19 +2,22 @@
 embedded store on a laptop, behind one interface.
 
     catalog = open_catalog()            # $CONTENTGEN_CATALOG, else file://./contentgen-data/catalog
-    catalog.upsert(catalog_document(...))
+    catalog.modify(uid, lambda previous: catalog_document(state, now=..., origin=..., previous=previous))
     page = catalog.find(Filters(owner="alice", type="lora-training"), Sort("createdAt"), Page(20))
     records = [to_record(doc) for doc in page.docs]
 
-Modules: base (the Catalog class), mongo and embedded (the backends), config (open_catalog),
-dates (BSON date normalisation), queries (the read side), records (the output format),
-params (parsing user input), downloads (which artifact, and a link to it), lineage (where outputs
-came from and what was made from them), tables (text output).
+Modules: base (the Catalog class, conditional writes), mongo and embedded (the backends), config
+(open_catalog), dates (BSON date normalisation), document (the document and its changes), versions
+(a record's versions), migrate (documents from before versions), queries (the read side), names
+(what a REF names), records (the output format), params (parsing user input), downloads (which
+artifact, its name, and a link to it), pruning (removing versions), lineage (where outputs came
+from and what was made from them), tables (text output).
 """
 
-from .base import INDEXES, AmbiguousReference, Catalog, CatalogUnavailable
+from .base import INDEXES, AmbiguousReference, Catalog, CatalogUnavailable, WriteConflict
 from .config import DEFAULT_CATALOG, ENV, CatalogMissing, catalog_url, open_catalog
-from .document import COLLECTION, DELETED, catalog_document
+from .document import CANCELLED, COLLECTION, DELETED, RUN_PHASES, ResourceState, catalog_document
+from .names import resolve
 from .queries import (
     DEFAULT_LIMIT,
     DEFAULT_PRICE_PER_GB_MONTH,
@@ -23,6 +26,7 @@ from .queries import (
     SORT_FIELDS,
     SORT_HELP,
     STATUSES,
+    TERMINAL_RUN_PHASES,
     TERMINAL_STATUSES,
     Filters,
     Page,
@@ -47,6 +51,7 @@ from .records import (
 )
 
 __all__ = [
+    "CANCELLED",
     "COLLECTION",
     "DEFAULT_CATALOG",
     "DEFAULT_LIMIT",
@@ -56,9 +61,11 @@ __all__ = [
     "FILTER_HELP",
     "INDEXES",
     "MAX_LIMIT",
+    "RUN_PHASES",
     "SORT_FIELDS",
     "SORT_HELP",
     "STATUSES",
+    "TERMINAL_RUN_PHASES",
     "TERMINAL_STATUSES",
     "AmbiguousReference",
     "AnyRecord",
@@ -74,15 +81,18 @@ __all__ = [
     "LoraTrainingRecord",
     "Page",
     "RecordPage",
+    "ResourceState",
     "ResultPage",
     "SignedUrl",
     "Sort",
     "Stats",
     "TranscriptPage",
     "TranscriptionRecord",
+    "WriteConflict",
     "catalog_document",
     "catalog_url",
     "open_catalog",
     "record_json",
+    "resolve",
     "to_record",
 ]

@@ -6,7 +6,6 @@ only in how they connect, and in that the embedded one serialises access (see em
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
@@ -16,11 +15,12 @@ from contentgen.errors import ContentgenError
 
 from . import queries
 from .dates import from_storage, to_storage
-from .document import DELETED
+from .document import marked_deleted
+from .migrate import upgrade
 from .queries import DEFAULT_SORT, FIRST_PAGE, Filters, Page, ResultPage, Sort
 from .records import Stats
 
-MIN_PREFIX = 4  # characters of an id that `resolve` accepts as a prefix
+WRITE_ATTEMPTS = 8  # conditional writes that lose a race read again and retry
 
 
 class CatalogUnavailable(ContentgenError):
@@ -34,6 +34,10 @@ class AmbiguousReference(ValueError):
     """A name or id prefix that matches more than one record."""
 
 
+class WriteConflict(Exception):
+    """Another writer changed the document between our read and our write."""
+
+
 # (keys, name): what list, filters and search use. Every query names an owner unless an admin
 # asks for everyone.
 INDEXES: tuple[tuple[list[tuple[str, int]], str], ...] = (
@@ -45,6 +49,11 @@ INDEXES: tuple[tuple[list[tuple[str, int]], str], ...] = (
     # Lookups by namespace/name, and every image made with a LoRA (lineage).
     ([("owner", 1), ("namespace", 1), ("name", 1)], "owner_namespace_name"),
     ([("owner", 1), ("loraUids", 1)], "owner_loraUids"),
+    # The list stream: what changed since.
+    ([("owner", 1), ("updatedAt", -1)], "owner_updatedAt"),
+    # The run filter, and the operator's look for records of resources that are gone.
+    ([("owner", 1), ("latestRun.phase", 1), ("createdAt", -1)], "owner_run_createdAt"),
+    ([("namespace", 1), ("deletedAt", 1)], "namespace_deletedAt"),
 )
 
 
@@ -60,18 +69,64 @@ class Catalog:
         self._guard: AbstractContextManager[Any] = guard if guard is not None else nullcontext()
 
     # --- writes -----------------------------------------------------------------------------
+    # Every product write is conditional on the document's `rev` (read, change, write if nobody
+    # wrote in between, else read again): the operator, `contentgen run`, `assets prune` and the
+    # API never lose each other's changes.
 
     def upsert(self, doc: dict[str, Any]) -> None:
-        """Replace the document with _id == doc["_id"] (or insert it)."""
+        """Replace the document with _id == doc["_id"] (or insert it), unconditionally (tests,
+        imports)."""
         with self._guard:
             self._collection.replace_one({"_id": doc["_id"]}, to_storage(doc), upsert=True)
 
-    def mark_deleted(self, uid: str, when: datetime) -> bool:
-        """Status Deleted and deletedAt; the record stays. False when there is no such record."""
-        update = to_storage({"$set": {"status": DELETED, "deletedAt": when, "updatedAt": when}})
+    def write(self, doc: dict[str, Any], expected_rev: int | None, exists: bool) -> None:
+        """Store `doc` if the stored document is still at `expected_rev` (None: written before
+        revs), or, when `exists` is False, if there is still none; WriteConflict otherwise."""
+        stored = to_storage(doc)
         with self._guard:
-            result = self._collection.update_one({"_id": uid}, update)
-        return bool(result.matched_count)
+            if not exists:
+                try:
+                    self._collection.insert_one(stored)
+                except Exception as exc:
+                    if "DuplicateKey" in type(exc).__name__:
+                        raise WriteConflict(doc["_id"]) from None
+                    raise
+                return
+            result = self._collection.replace_one({"_id": doc["_id"], "rev": expected_rev}, stored)
+        if not result.matched_count:
+            raise WriteConflict(doc["_id"])
+
+    def modify(
+        self, uid: str, change: Callable[[dict[str, Any] | None], dict[str, Any] | None]
+    ) -> dict[str, Any] | None:
+        """Read the document (as stored, None when missing), let `change` make the new one (None:
+        nothing to write) and write it unless another writer came first; then read and try again.
+        Returns what was written (or the unchanged document)."""
+        for _ in range(WRITE_ATTEMPTS):
+            current = self.get(uid)
+            new = change(current)
+            if new is None:
+                return current
+            expected = current.get("rev") if current is not None else None
+            try:
+                self.write(new, expected, exists=current is not None)
+            except WriteConflict:
+                continue
+            return new
+        raise WriteConflict(f"{uid}: {WRITE_ATTEMPTS} writers came first; try again")
+
+    def mark_deleted(
+        self, uid: str, when: datetime, *, policy: str = "Delete", outputs_kept: bool = False, by: str = ""
+    ) -> bool:
+        """Mark the record's resource gone (see document.marked_deleted); False when there is no
+        such record."""
+
+        def change(current: dict[str, Any] | None) -> dict[str, Any] | None:
+            if current is None:
+                return None
+            return marked_deleted(current, at=when, policy=policy, outputs_kept=outputs_kept, by=by)
+
+        return self.modify(uid, change) is not None
 
     def ensure_indexes(self) -> None:
         with self._guard:
@@ -84,7 +139,8 @@ class Catalog:
     # --- reads ------------------------------------------------------------------------------
 
     def get(self, uid: str, owner: str | None = None) -> dict[str, Any] | None:
-        """The whole document; None when missing, or when `owner` is given and is not its owner."""
+        """The whole document as stored (any schema); None when missing, or when `owner` is given
+        and is not its owner."""
         query: dict[str, Any] = {"_id": uid}
         if owner is not None:
             query["owner"] = owner
@@ -92,37 +148,20 @@ class Catalog:
             doc = self._collection.find_one(query)
         return from_storage(doc) if doc is not None else None
 
-    def resolve(self, ref: str, owner: str | None = None, type: str | None = None) -> dict[str, Any] | None:
-        """The record `ref` names: its id, a unique prefix of its id (at least 4 characters) or
-        `namespace/name` (with `type` when several kinds share the name); deleted records
-        included. None when nothing matches (or only another owner's); AmbiguousReference when
-        several do."""
-        ref = ref.strip()
-        if not ref:
-            raise ValueError("an empty id: give a record's id, a unique prefix of it, or namespace/name")
-        exact = self.get(ref, owner)
-        if exact is not None and (type is None or exact.get("type") == type):
-            return exact
-        query: dict[str, Any] = {} if owner is None else {"owner": owner}
-        if type is not None:
-            query["type"] = type
-        if "/" in ref:
-            namespace, _, name = ref.partition("/")
-            query.update(namespace=namespace, name=name)
-        elif len(ref) >= MIN_PREFIX:
-            query["_id"] = {"$regex": "^" + re.escape(ref)}
-        else:
-            return None
+    def record(self, uid: str, owner: str | None = None) -> dict[str, Any] | None:
+        """`get`, in the current shape (migrate.upgrade)."""
+        doc = self.get(uid, owner)
+        return upgrade(doc) if doc is not None else None
+
+    def find_raw(
+        self, query: dict[str, Any], projection: dict[str, int] | None = None, limit: int = 0
+    ) -> list[dict[str, Any]]:
+        """Documents matching a query document (names.py and the operator's safety net)."""
         with self._guard:
-            found = [from_storage(d) for d in self._collection.find(query).sort([("_id", 1)]).limit(11)]
-        if len(found) > 1:
-            shown = ", ".join(
-                f"{d['_id']} ({d.get('type')} {d.get('namespace')}/{d.get('name')})" for d in found[:10]
-            )
-            count = str(len(found)) if len(found) <= 10 else "more than 10"
-            hint = "give more of the id" if "/" not in ref else "give the id, or the type"
-            raise AmbiguousReference(f"{ref!r} matches {count} records: {shown}; {hint}")
-        return found[0] if found else None
+            cursor = self._collection.find(to_storage(query), projection).sort([("_id", 1)])
+            if limit:
+                cursor = cursor.limit(limit)
+            return [from_storage(d) for d in cursor]
 
     def find(self, filters: Filters, sort: Sort = DEFAULT_SORT, page: Page = FIRST_PAGE) -> ResultPage:
         with self._guard:
@@ -133,6 +172,16 @@ class Catalog:
     ) -> ResultPage:
         with self._guard:
             return queries.find_page(self._collection, queries.build_search(text, filters), sort, page)
+
+    def changed_since(self, filters: Filters, since: datetime | None, limit: int) -> list[dict[str, Any]]:
+        """Records (every status, deleted ones too) written at or after `since`, oldest write first."""
+        with self._guard:
+            return queries.changed_since(self._collection, filters, since, limit)
+
+    def last_change(self, filters: Filters) -> datetime | None:
+        """When the newest of the records (of `filters`' owner and type) was written."""
+        with self._guard:
+            return queries.last_change(self._collection, filters)
 
     def stats(self, owner: str | None, price_per_gb_month: float) -> Stats:
         with self._guard:

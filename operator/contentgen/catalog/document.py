@@ -1,139 +1,319 @@
 """The catalog document: one per resource uid, written by the operator (in the cluster) or by
-`contentgen run` (on a laptop), read by `contentgen assets` and the HTTP API.
+`contentgen run` (on a laptop), read by `contentgen assets` and the HTTP API. The latest run is
+kept apart from the usable versions, so a run that fails or is under way never hides what earlier
+runs made.
 
     _id / jobId      the resource's uid
+    schema           2 (documents without it were written before versions: migrate.upgrade reads them)
+    rev              how many times it was written; writes are conditional on it (no lost update)
+    origin           operator | local: who writes it (the operator's safety net minds its own only)
     type, kind       lora-training | image-generation | transcription, and the Kubernetes kind
     name, namespace, owner, provider, tags, description
-    status           Pending | Running | Succeeded | Failed (the resource's phase), or Deleted
-    progress, stage, message, error {reason, message}
-    generation       the spec generation the record describes
-    spec             the spec snapshot the latest run used
-    artifacts        [{uri, sizeBytes, sha256, contentType}] of every stored output still current
-    totalBytes       their sum (for storage statistics)
-    placeholder      true when the offline provider made the outputs
-    cost             the resource's status.cost: {estimatedUsd, actualUsd, byMonth {YYYY-MM: USD}, ...}
-    LoraTraining:    triggerWord, versions [LoraVersion], latestVersion, latestModelUri
-                     (versions keep their dataset, source video and contact sheet: lineage)
-    ImageGeneration: prompt, model, images [GeneratedImage with thumbnailUri], loras [ResolvedLora]
-                     (the LoRAs used: name, uid, version), loraUids and loraVersions ("uid/vN")
-                     for finding every image made with a LoRA or one of its versions
-    Transcription:   transcript {jsonUri, textUri, wordCount, durationSeconds, speakers, languageCode},
-                     wordCount, durationSeconds, transcriptText (the first 20 000 characters)
-    sourceUrl        LoraTraining and Transcription: the source of the latest run
-    searchText       lowercased name, tags, description, prompt, trigger word and transcript text
-    createdAt, updatedAt, startedAt, completedAt, deletedAt   (BSON dates)
+    status           the record's state, what the `status` filter matches: Succeeded when it has a
+                     usable version, whatever its latest run did; without one, the latest run's phase
+                     (Pending, Running, Failed); Deleted when none of its outputs are kept (its
+                     resource is gone without them, or every version was deleted)
+    latestRun        {version, generation, phase, progress, stage, message, error {reason, message},
+                     jobName, startedAt, completedAt, estimatedUsd, actualUsd}; phase Pending |
+                     Running | Succeeded | Failed | Cancelled (its resource was deleted before it
+                     ended), what the `run` filter matches
+    versions         the usable versions, oldest first: version, generation, spec (the snapshot it
+                     ran), startedAt, createdAt (its end), costUsd, provider, placeholder, artifacts,
+                     and the kind's outputs (see versions.py)
+    latestVersion    the newest usable version (0: none)
+    deletedVersions  versions whose outputs were removed (prune, delete): version, generation,
+                     createdAt, deletedAt, by; kept for history
+    runs             every run that ended, oldest first: version, generation, phase, error,
+                     startedAt, completedAt, costUsd
+    deleted          {at, policy, outputsKept, by} once the resource is gone (else null); deletedAt
+    generation, spec the resource's current spec generation and spec
+    artifacts        every stored output of the usable versions; totalBytes their sum
+    placeholder      true when the offline provider made the latest version
+    cost             the resource's status.cost (byMonth: what every run cost)
+    LoraTraining:    triggerWord, latestModelUri, sourceUrl (the spec's), dataset (the latest run's
+                     counts)
+    ImageGeneration: prompt, model, images, loras (the latest version's, else the spec's prompt and
+                     model); models, loraUids, loraVersions ("uid/vN") over every version: filters
+                     and lineage find every image made with a LoRA or one of its versions
+    Transcription:   transcript, wordCount, durationSeconds, transcriptText (the latest version's)
+    sourceUrl        LoraTraining and Transcription: the spec's source
+    searchText       lowercased name, tags, description, and every version's prompt, trigger word
+                     and transcript text
+    createdAt, updatedAt, startedAt, completedAt (the latest run's)   (BSON dates)
 
-Building it is a pure function of the resource, its status and the latest run result, so the
-operator and local runs write the same thing.
+Building it is a pure function of the resource (spec and status), the stored document, and the
+results of runs that the document does not hold yet, so the operator and local runs write the same.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from contentgen.api import KINDS, RunResult, parse_timestamp
+from contentgen.api.versions import adopt_legacy
+
+from .migrate import SCHEMA, upgrade
+from .versions import artifacts_of, version_entries
 
 COLLECTION = "jobs"
 DELETED = "Deleted"
-SEARCH_FIELDS = ("name", "description", "prompt", "triggerWord", "transcriptText")
+CANCELLED = "Cancelled"
+RUN_PHASES = ("Pending", "Running", "Succeeded", "Failed", CANCELLED)
+UNFINISHED = ("Pending", "Running")
+ORIGINS = ("operator", "local")
+
+
+@dataclass(frozen=True)
+class ResourceState:
+    """What the catalog needs of a resource: its identity, spec and status (wire form)."""
+
+    kind: str
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    spec: dict[str, Any]
+    status: dict[str, Any]
+    created_at: datetime
+    results: Mapping[int, RunResult] = field(default_factory=dict)  # by version, when at hand
+
+
+def record_status(usable: int, run_phase: str, deleted: dict[str, Any] | None) -> str:
+    """The record's state (see the module docstring)."""
+    if deleted and (not deleted.get("outputsKept") or not usable):
+        return DELETED
+    if usable:
+        return "Succeeded"
+    if run_phase in ("Pending", "Running", "Failed"):
+        return run_phase
+    return DELETED  # its runs succeeded, and every version they made was deleted since
+
+
+def latest_run(status: dict[str, Any], deleted: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The latest run, from a resource's status."""
+    phase = str(status.get("phase") or "Pending")
+    ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    cost = status.get("cost") or {}
+    run: dict[str, Any] = {
+        "version": int(status.get("runVersion") or 0),
+        "generation": int(status.get("observedGeneration") or 0),
+        "phase": phase,
+        "progress": int(status.get("progress") or 0),
+        "stage": str(status.get("stage") or ""),
+        "message": str(status.get("message") or ""),
+        "error": None,
+        "jobName": str(status.get("jobName") or ""),
+        "startedAt": parse_timestamp(status.get("startedAt")),
+        "completedAt": parse_timestamp(status.get("completedAt")),
+        "estimatedUsd": cost.get("estimatedUsd"),
+        "actualUsd": cost.get("actualUsd"),
+    }
+    if phase == "Failed":
+        run["error"] = {"reason": ready.get("reason", "Failed"), "message": status.get("message", "")}
+    if deleted is not None and phase in UNFINISHED:
+        cancel(run, deleted)
+    return run
+
+
+def cancel(run: dict[str, Any], deleted: dict[str, Any]) -> None:
+    """A run whose resource was deleted before it ended."""
+    run.update(
+        phase=CANCELLED,
+        stage="",
+        completedAt=run.get("completedAt") or deleted.get("at"),
+        message=f"the resource was deleted while this run was {run.get('phase')}; "
+        f"deletionPolicy {deleted.get('policy') or 'Retain'}",
+    )
+
+
+def _run_key(run: dict[str, Any]) -> tuple[int, int, str]:
+    started = run.get("startedAt")
+    return (int(run.get("version") or 0), int(run.get("generation") or 0), str(started or ""))
+
+
+def run_history(previous: list[dict[str, Any]], run: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every ended run, oldest first: `previous` and `run` once it has ended."""
+    runs = {_run_key(r): r for r in previous}
+    if run["phase"] not in UNFINISHED and (run.get("version") or run.get("startedAt")):
+        keep = ("version", "generation", "phase", "error", "startedAt", "completedAt", "actualUsd")
+        entry = {k: run.get(k) for k in keep}
+        runs[_run_key(entry)] = entry
+    return sorted(runs.values(), key=lambda r: (str(r.get("startedAt") or ""), int(r.get("version") or 0)))
 
 
 def _search_text(doc: dict[str, Any]) -> str:
-    parts = [str(doc.get(f) or "") for f in SEARCH_FIELDS] + list(doc.get("tags") or [])
-    return " ".join(p for p in parts if p).lower()
-
-
-def _artifacts(
-    doc: dict[str, Any], result: RunResult | None, previous: dict[str, Any] | None
-) -> list[dict[str, Any]]:
-    """Current artifacts: for LoRAs every version's (versions accumulate); otherwise the latest run's."""
-    mine = [a.wire() for a in (result.artifacts if result else [])]
-    if doc["type"] != "lora-training" or previous is None:
-        return mine or list((previous or {}).get("artifacts", []))
-    merged = {a["uri"]: a for a in previous.get("artifacts", [])}
-    merged.update({a["uri"]: a for a in mine})
-    return list(merged.values())
+    parts = [str(doc.get(f) or "") for f in ("name", "description", "prompt", "triggerWord")]
+    parts += list(doc.get("tags") or [])
+    for version in doc.get("versions") or []:
+        parts += [str(version.get(f) or "") for f in ("prompt", "triggerWord", "transcriptText")]
+    unique = dict.fromkeys(p.strip() for p in parts if p and p.strip())
+    return " ".join(unique).lower()
 
 
 def catalog_document(
+    res: ResourceState,
     *,
-    kind: str,
-    name: str,
-    namespace: str,
-    uid: str,
-    generation: int,
-    spec: dict[str, Any],
-    status: dict[str, Any],
-    created_at: datetime,
     now: datetime,
-    result: RunResult | None = None,
+    origin: str,
     previous: dict[str, Any] | None = None,
+    deleted: dict[str, Any] | None = None,
+    revive: bool = False,
 ) -> dict[str, Any]:
-    """The document for a resource. `status` is the resource's status (wire form); `result` the
-    latest run's result when one just finished; `previous` the stored document, if any."""
-    info = KINDS[kind]
-    error = None
-    if status.get("phase") == "Failed":
-        ready: dict[str, Any] = next(
-            (c for c in status.get("conditions", []) if c.get("type") == "Ready"), {}
-        )
-        error = {"reason": ready.get("reason", "Failed"), "message": status.get("message", "")}
+    """The document for a resource. `previous` is the stored one, if any (any schema); `deleted`
+    marks the resource gone (else the stored mark is kept, unless `revive`: a local run of a record
+    whose objects were deleted makes it live again)."""
+    info = KINDS[res.kind]
+    before = upgrade(previous) if previous is not None else {}
+    status = adopt_legacy(res.kind, res.status)
+    gone = deleted if deleted is not None else (None if revive else before.get("deleted"))
+    removed = {int(v["version"]) for v in before.get("deletedVersions") or []}
+    run = latest_run(status, gone)
+    spec = res.spec
     doc: dict[str, Any] = {
-        "_id": uid,
-        "jobId": uid,
+        "_id": res.uid,
+        "jobId": res.uid,
+        "schema": SCHEMA,
+        "rev": int(before.get("rev") or 0) + 1,
+        "origin": origin,
         "type": info.catalog_type,
-        "kind": kind,
-        "name": name,
-        "namespace": namespace,
+        "kind": res.kind,
+        "name": res.name,
+        "namespace": res.namespace,
         "owner": spec.get("owner", ""),
         "provider": spec.get("provider", ""),
         "tags": list(spec.get("tags") or []),
         "description": spec.get("description", ""),
-        "status": status.get("phase") or "Pending",
-        "progress": int(status.get("progress") or 0),
-        "stage": status.get("stage", ""),
-        "message": status.get("message", ""),
-        "error": error,
-        "generation": generation,
+        "latestRun": run,
+        "versions": version_entries(res, status, before.get("versions") or [], removed),
+        "deletedVersions": list(before.get("deletedVersions") or []),
+        "runs": run_history(before.get("runs") or [], run),
+        "deleted": gone,
+        "generation": res.generation,
         "spec": spec,
-        "createdAt": (previous or {}).get("createdAt", created_at),
+        "createdAt": before.get("createdAt") or res.created_at,
         "updatedAt": now,
-        "startedAt": parse_timestamp(status.get("startedAt")),
-        "completedAt": parse_timestamp(status.get("completedAt")),
-        "deletedAt": None,
-        "placeholder": bool(result.placeholder)
-        if result
-        else bool((previous or {}).get("placeholder", False)),
-        "cost": status.get("cost") or (previous or {}).get("cost"),
+        "cost": status.get("cost") or before.get("cost"),
     }
-    if isinstance(spec.get("source"), dict):  # the input of the latest run (lineage)
-        doc["sourceUrl"] = spec["source"].get("url", "")
+    if res.kind == "LoraTraining":
+        doc["dataset"] = status.get("dataset") or before.get("dataset")
+    return summarize(doc)
+
+
+def summarize(doc: dict[str, Any]) -> dict[str, Any]:
+    """Fill in what follows from the versions, the latest run, the deletion mark and the spec:
+    the record's status, its latest outputs, artifacts, sizes, filter fields and search text."""
+    versions, run, spec = doc["versions"], doc["latestRun"], doc.get("spec") or {}
+    gone = doc.get("deleted")
+    newest = versions[-1] if versions else {}
+    doc["status"] = record_status(len(versions), run["phase"], gone)
+    doc["latestVersion"] = int(newest.get("version") or 0)
+    doc["deletedAt"] = (gone or {}).get("at")
+    doc["startedAt"], doc["completedAt"] = run.get("startedAt"), run.get("completedAt")
+    doc["placeholder"] = bool(newest.get("placeholder"))
+    kind = doc["kind"]
     if kind == "LoraTraining":
-        versions = status.get("versions") or []
         doc["triggerWord"] = spec.get("triggerWord", "")
-        doc["versions"] = versions
-        doc["latestVersion"] = status.get("latestVersion", 0)
-        doc["latestModelUri"] = versions[-1]["modelUri"] if versions else ""
-        doc["dataset"] = status.get("dataset") or (previous or {}).get("dataset")
+        doc["latestModelUri"] = newest.get("modelUri", "")
     elif kind == "ImageGeneration":
-        doc["prompt"] = spec.get("prompt", "")
-        doc["model"] = spec.get("model", "")
-        doc["images"] = status.get("images") or []
-        loras = status.get("loras") or []
-        doc["loras"] = loras
-        doc["loraUids"] = sorted({lora["uid"] for lora in loras if lora.get("uid")})
+        doc["prompt"] = newest.get("prompt") or spec.get("prompt", "")
+        doc["model"] = newest.get("model") or spec.get("model", "")
+        doc["images"] = newest.get("images") or []
+        doc["loras"] = newest.get("loras") or []
+        every = [lora for v in versions for lora in v.get("loras") or []]
+        doc["models"] = sorted({str(v.get("model")) for v in versions if v.get("model")} | {doc["model"]})
+        doc["loraUids"] = sorted({lora["uid"] for lora in every if lora.get("uid")})
         doc["loraVersions"] = sorted(
-            {f"{lora['uid']}/v{lora.get('version', 0)}" for lora in loras if lora.get("uid")}
+            {f"{lora['uid']}/v{lora.get('version', 0)}" for lora in every if lora.get("uid")}
         )
     else:
-        transcript = status.get("transcript") or {}
+        transcript = newest.get("transcript") or {}
         doc["transcript"] = transcript
         doc["wordCount"] = transcript.get("wordCount", 0)
         doc["durationSeconds"] = transcript.get("durationSeconds", 0.0)
-        text = result.transcript_text if result and result.transcript_text is not None else None
-        doc["transcriptText"] = text if text is not None else (previous or {}).get("transcriptText", "")
-    doc["artifacts"] = _artifacts(doc, result, previous)
+        doc["transcriptText"] = newest.get("transcriptText", "")
+    if isinstance(spec.get("source"), dict):
+        doc["sourceUrl"] = spec["source"].get("url", "")
+    doc["artifacts"] = artifacts_of(versions)
     doc["totalBytes"] = sum(int(a.get("sizeBytes", 0)) for a in doc["artifacts"])
     doc["searchText"] = _search_text(doc)
     return doc
+
+
+def _changed(doc: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A copy of a stored document (any schema) to change: the current shape, the next rev."""
+    new = copy.deepcopy(upgrade(doc))
+    new.update(schema=SCHEMA, rev=int(doc.get("rev") or 0) + 1, updatedAt=now)
+    return new
+
+
+def marked_deleted(
+    doc: dict[str, Any], *, at: datetime, policy: str, outputs_kept: bool, by: str
+) -> dict[str, Any] | None:
+    """`doc` with its resource gone: deletionPolicy `policy`, its outputs kept or removed; an
+    unfinished latest run is cancelled. None when there is nothing to change (an earlier mark,
+    e.g. the finalizer's, is kept)."""
+    new = _changed(doc, at)
+    existing = new.get("deleted")
+    if existing and (existing.get("outputsKept") == outputs_kept or not existing.get("outputsKept")):
+        if new["latestRun"]["phase"] not in UNFINISHED:
+            return None
+        cancel(new["latestRun"], existing)
+        new["runs"] = run_history(new.get("runs") or [], new["latestRun"])
+        return summarize(new)
+    mark = {"at": at, "policy": policy, "outputsKept": outputs_kept, "by": by}
+    new["deleted"] = mark
+    if not outputs_kept:
+        new = removed_versions(new, [int(v["version"]) for v in new["versions"]], at=at, by=by)
+    if new["latestRun"]["phase"] in UNFINISHED:
+        cancel(new["latestRun"], mark)
+        new["runs"] = run_history(new.get("runs") or [], new["latestRun"])
+    return summarize(new)
+
+
+def removed_versions(doc: dict[str, Any], numbers: list[int], *, at: datetime, by: str) -> dict[str, Any]:
+    """`doc` (current shape, its next rev) with the versions `numbers` moved to deletedVersions:
+    their outputs were removed from the store."""
+    gone = [v for v in doc["versions"] if int(v["version"]) in numbers]
+    doc["versions"] = [v for v in doc["versions"] if int(v["version"]) not in numbers]
+    doc["deletedVersions"] = sorted(
+        [
+            *(doc.get("deletedVersions") or []),
+            *(
+                {
+                    "version": v["version"],
+                    "generation": v.get("generation", 0),
+                    "createdAt": v.get("createdAt"),
+                    "deletedAt": at,
+                    "by": by,
+                    "objects": len(v.get("artifacts") or []),
+                }
+                for v in gone
+            ),
+        ],
+        key=lambda v: int(v["version"]),
+    )
+    return summarize(doc)
+
+
+def without_versions(doc: dict[str, Any], numbers: list[int], *, at: datetime, by: str) -> dict[str, Any]:
+    """`doc` (as stored) with versions removed (prune, delete): see removed_versions."""
+    return removed_versions(_changed(doc, at), numbers, at=at, by=by)
+
+
+def with_progress(
+    doc: dict[str, Any], *, version: int, phase: str, progress: int, stage: str, now: datetime
+) -> dict[str, Any] | None:
+    """`doc` with its latest run's live state (a local run's progress); None when the latest run
+    is no longer that run, or has ended (the final record is never overwritten)."""
+    run = upgrade(doc).get("latestRun") or {}
+    if run.get("version") != version or run.get("phase") not in UNFINISHED:
+        return None
+    if (run.get("phase"), run.get("progress"), run.get("stage")) == (phase, progress, stage):
+        return None
+    new = _changed(doc, now)
+    new["latestRun"].update(phase=phase, progress=progress, stage=stage)
+    return summarize(new)

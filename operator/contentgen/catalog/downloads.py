@@ -1,7 +1,9 @@
 """Which artifact of a record to hand out, and a time-limited link to it.
 
-The primary artifact is the latest LoRA model, the first image or transcript.txt; `file` picks
-another by file name (`config.json`) or by the end of its path (`v1/model.safetensors`).
+The primary artifact is the latest version's LoRA model, first image or transcript.txt; `version`
+picks another version, `file` another output by file name (`config.json`) or by the end of its path
+(`v1/model.safetensors`). Downloads are named after the record and the version
+(`download_name`: avatar-v3.safetensors, portrait-v2-image_1.png).
 """
 
 from __future__ import annotations
@@ -9,9 +11,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from contentgen.api.versions import LEGACY_VERSION
 from contentgen.store import ObjectNotFound, ObjectStore
+from contentgen.store.keys import version_of_uri
 
 from .document import DELETED
+from .migrate import upgrade
 from .params import check_expires
 from .records import SignedUrl
 
@@ -42,54 +47,110 @@ class StoreMismatch(DownloadError):
     code = "store_mismatch"
 
 
-def primary_uri(doc: dict[str, Any]) -> str:
-    kind = doc.get("kind")
+class NoSuchVersion(DownloadError):
+    code = "version_not_found"
+
+
+def primary_uri(version: dict[str, Any], kind: str) -> str:
+    """A version's main output: the LoRA model, the first image, transcript.txt."""
     if kind == "LoraTraining":
-        return str(doc.get("latestModelUri") or "")
+        return str(version.get("modelUri") or "")
     if kind == "ImageGeneration":
-        images = doc.get("images") or []
+        images = version.get("images") or []
         return str(images[0]["uri"]) if images else ""
-    return str((doc.get("transcript") or {}).get("textUri") or "")
+    return str((version.get("transcript") or {}).get("textUri") or "")
 
 
-def output_uris(doc: dict[str, Any]) -> list[str]:
-    """Every output URI the record names, oldest first, without repeats."""
-    uris = [a["uri"] for a in doc.get("artifacts") or []]
-    for version in doc.get("versions") or []:
-        uris += [version.get(k, "") for k in ("configUri", "modelUri", "datasetUri")]
-        uris += [version.get("contactSheetUri", ""), version.get("contactSheetThumbnailUri", "")]
-    for image in doc.get("images") or []:
+def version_uris(version: dict[str, Any]) -> list[str]:
+    """Every output URI a version names, without repeats."""
+    uris = [a["uri"] for a in version.get("artifacts") or []]
+    uris += [version.get(k, "") for k in ("modelUri", "configUri", "datasetUri")]
+    uris += [version.get("contactSheetUri", ""), version.get("contactSheetThumbnailUri", "")]
+    for image in version.get("images") or []:
         uris += [image["uri"], image.get("thumbnailUri", "")]
-    transcript = doc.get("transcript") or {}
+    transcript = version.get("transcript") or {}
     uris += [transcript.get("jsonUri", ""), transcript.get("textUri", "")]
     return list(dict.fromkeys(u for u in uris if u))
 
 
-def choose_artifact(doc: dict[str, Any], file: str | None = None) -> str:
-    if doc.get("status") == DELETED:
+def output_uris(doc: dict[str, Any]) -> list[str]:
+    """Every output URI the record names, oldest version first, without repeats."""
+    doc = upgrade(doc)
+    uris = [a["uri"] for a in doc.get("artifacts") or []]
+    for version in doc.get("versions") or []:
+        uris += version_uris(version)
+    return list(dict.fromkeys(uris))
+
+
+def version_of(doc: dict[str, Any], number: int) -> dict[str, Any]:
+    """A usable version of the record; NoSuchVersion (or AssetsDeleted) naming what there is."""
+    doc = upgrade(doc)
+    for version in doc.get("versions") or []:
+        if int(version["version"]) == number:
+            return dict(version)
+    if any(int(v["version"]) == number for v in doc.get("deletedVersions") or []):
+        raise AssetsDeleted(f"version {number} of {doc['_id']} was deleted; its outputs were removed")
+    have = ", ".join(f"v{v['version']}" for v in doc.get("versions") or []) or "none"
+    raise NoSuchVersion(f"{doc['_id']} has no version {number} (usable versions: {have})")
+
+
+def choose_artifact(doc: dict[str, Any], file: str | None = None, version: int | None = None) -> str:
+    """The output to hand out: `file` (a file name, or the end of its path) of `version`, or of
+    any version (the newest that has it); without `file`, the version's (default: the latest
+    version's) main output."""
+    doc = upgrade(doc)
+    if doc.get("status") == DELETED and version is None:
         raise AssetsDeleted(f"{doc['_id']} was deleted; its assets were removed")
+    versions = [version_of(doc, version)] if version is not None else doc.get("versions") or []
     if not file:
-        uri = primary_uri(doc)
+        uri = primary_uri(versions[-1], str(doc.get("kind"))) if versions else ""
         if not uri:
-            raise NoOutputs(f"{doc['_id']} has no outputs yet (status {doc.get('status')})")
+            state = (doc.get("latestRun") or {}).get("phase") or doc.get("status")
+            raise NoOutputs(f"{doc['_id']} has no outputs yet (latest run {state})")
         return uri
-    uris = output_uris(doc)
+    uris = [u for v in versions for u in version_uris(v)]
+    if version is None:
+        uris = list(dict.fromkeys([a["uri"] for a in doc.get("artifacts") or []] + uris))
     matches = [u for u in uris if u.endswith("/" + file.strip("/"))]
     if not matches:
         names = sorted({u.rsplit("/", 1)[-1] for u in uris})
         available = ", ".join(names) if names else "none"
-        raise NoSuchFile(f"{doc['_id']} has no file {file!r} (files: {available})")
+        where = f" in version {version}" if version is not None else ""
+        raise NoSuchFile(f"{doc['_id']} has no file {file!r}{where} (files: {available})")
     return matches[-1]  # the newest, e.g. the latest version's model.safetensors
 
 
-def sign(store: ObjectStore, uri: str, expires_seconds: int, now: datetime | None = None) -> SignedUrl:
-    """A presigned URL for S3, the file:// URI for the local store; the store must hold `uri`."""
+def download_name(doc: dict[str, Any], uri: str) -> str:
+    """The name a download is saved under: NAME-vN.safetensors for a LoRA's weights, else
+    NAME-vN-FILE (NAME-v2-image_1.png, NAME-v1-transcript.txt, NAME-v3-thumb-image_1.jpg)."""
+    doc = upgrade(doc)
+    number = version_of_uri(uri)
+    if number is None:  # the unversioned layout before versions, or a version that lists it
+        number = next(
+            (int(v["version"]) for v in doc.get("versions") or [] if uri in version_uris(v)), LEGACY_VERSION
+        )
+    file = uri.split("?", 1)[0].rsplit("/", 1)[-1]
+    if "/thumbs/" in uri:
+        file = f"thumb-{file}"
+    stem = f"{doc.get('name') or doc['_id']}-v{number}"
+    return f"{stem}.safetensors" if file == "model.safetensors" else f"{stem}-{file}"
+
+
+def sign(
+    store: ObjectStore,
+    uri: str,
+    expires_seconds: int,
+    now: datetime | None = None,
+    download_name: str | None = None,
+) -> SignedUrl:
+    """A presigned URL for S3 (saved as `download_name` by browsers), the file:// URI for the local
+    store; the store must hold `uri`."""
     check_expires(expires_seconds)
     if not store.owns(uri):
         raise StoreMismatch(f"{uri} is not in the configured store {store!r} (CONTENTGEN_STORE)")
     issued = now or datetime.now(UTC)
     try:
-        url = store.presign(store.key_of(uri), expires_seconds)
+        url = store.presign(store.key_of(uri), expires_seconds, download_name)
     except ObjectNotFound:
         raise ArtifactMissing(f"{uri} is listed in the catalog but missing from the store") from None
     return SignedUrl(url=url, expires_at=issued + timedelta(seconds=expires_seconds), uri=uri)

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import Field
 
 from .base import Catalog
+from .migrate import upgrade
 from .queries import MAX_LIMIT, Filters, Page, Sort
 from .records import LoraVersionInfo, RecordModel
 
@@ -67,8 +68,18 @@ def _ref(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: doc.get(k, "") for k in ("kind", "name", "namespace", "owner", "status")} | {"id": doc["_id"]}
 
 
-def _image_run(doc: dict[str, Any]) -> ImageRunRef:
-    thumbs = [i.get("thumbnailUri") or i.get("uri", "") for i in doc.get("images") or []]
+def _made_with(version: dict[str, Any], tag: str | None) -> bool:
+    """Whether an image version was made with the LoRA version `tag` (uid/vN); any when None."""
+    used = {f"{lora.get('uid')}/v{lora.get('version', 0)}" for lora in version.get("loras") or []}
+    return tag is None or tag in used
+
+
+def _image_run(doc: dict[str, Any], tag: str | None = None) -> ImageRunRef:
+    """An image generation as lineage lists it; `tag`: thumbnails of its versions made with that
+    LoRA version only."""
+    doc = upgrade(doc)
+    versions = [v for v in reversed(doc.get("versions") or []) if _made_with(v, tag)]
+    thumbs = [i.get("thumbnailUri") or i.get("uri", "") for v in versions for i in v.get("images") or []]
     return ImageRunRef.model_validate(
         _ref(doc)
         | {
@@ -82,24 +93,25 @@ def _image_run(doc: dict[str, Any]) -> ImageRunRef:
 
 def lineage(catalog: Catalog, doc: dict[str, Any], owner: str | None) -> Lineage:
     """The lineage of `doc`, following only records of `owner` (None: everyone's, for admins)."""
+    doc = upgrade(doc)
     out = Lineage.model_validate(_ref(doc) | {"sourceUrl": doc.get("sourceUrl", "")})
     if doc.get("kind") == "ImageGeneration":
-        out.loras = [_lora_use(catalog, used, owner) for used in doc.get("loras") or []]
+        used: dict[tuple[Any, ...], dict[str, Any]] = {}  # newest version's first, each once
+        for version in reversed(doc.get("versions") or []):
+            for lora in version.get("loras") or []:
+                used.setdefault((lora.get("uid"), lora.get("version"), lora.get("uri")), lora)
+        out.loras = [_lora_use(catalog, u, owner) for u in used.values()]
     elif doc.get("kind") == "LoraTraining":
         made = catalog.find(
             Filters(owner=owner, type="image-generation", lora=doc["_id"]),
             Sort("createdAt", descending=True),
             Page(MAX_LIMIT),
         )
-        runs = [_image_run(d) for d in made.docs]
         out.images_total = made.total
         for version in doc.get("versions") or []:
             tag = f"{doc['_id']}/v{version.get('version')}"
-            out.versions.append(
-                VersionLineage.model_validate(
-                    version | {"images": [r for r in runs if tag in r.lora_versions]}
-                )
-            )
+            runs = [_image_run(d, tag) for d in made.docs if tag in (d.get("loraVersions") or [])]
+            out.versions.append(VersionLineage.model_validate(version | {"images": runs}))
     return out
 
 
@@ -107,7 +119,7 @@ def _lora_use(catalog: Catalog, used: dict[str, Any], owner: str | None) -> Lora
     use = LoraUse.model_validate(used)
     if not use.uid:
         return use
-    lora = catalog.get(use.uid, owner)
+    lora = catalog.record(use.uid, owner)
     if lora is None:
         return use
     use.found = True

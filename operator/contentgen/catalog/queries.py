@@ -14,19 +14,21 @@ from typing import Any
 from contentgen.api import CATALOG_TYPES
 
 from .dates import from_storage, to_storage
-from .document import DELETED
+from .document import CANCELLED, DELETED, RUN_PHASES, record_status
+from .migrate import upgrade
 from .records import Spend, Stats
 
 STATUSES = ("Pending", "Running", "Succeeded", "Failed", DELETED)
 TERMINAL_STATUSES = frozenset({"Succeeded", "Failed", DELETED})
+TERMINAL_RUN_PHASES = frozenset({"Succeeded", "Failed", CANCELLED})
 SORT_FIELDS = ("createdAt", "updatedAt", "completedAt", "name", "status", "type", "owner", "totalBytes")
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
 MAX_QUERY_WORDS = 20
 BYTES_PER_GB = 1024**3
 DEFAULT_PRICE_PER_GB_MONTH = 0.023
-# Lists leave out what only `get` needs; transcriptText alone can be 20 000 characters.
-LIST_EXCLUDES = ("spec", "searchText", "transcriptText")
+# Lists leave out what only `get` needs; transcriptText alone can be 20 000 characters a version.
+LIST_EXCLUDES = ("spec", "searchText", "transcriptText", "versions.spec", "versions.transcriptText")
 
 
 # The filter vocabulary, shared by `contentgen assets` (--NAME) and the HTTP API (?NAME=): one
@@ -34,8 +36,12 @@ LIST_EXCLUDES = ("spec", "searchText", "transcriptText")
 FILTER_HELP = {
     "type": "only this kind of asset: " + ", ".join(CATALOG_TYPES),
     "owner": "only this owner's records",
-    "status": "only this status (default: all but Deleted); for LoRAs, Succeeded means a version is "
-    "usable, even when a later retraining failed",
+    "status": "only records in this state (default: all but Deleted): Succeeded = it has a usable "
+    "version, whatever its latest run did; Pending, Running, Failed = it has none yet and its latest "
+    "run is in that phase; Deleted = its resource is gone and none of its outputs are kept",
+    "run": "only records whose latest run is in this phase: "
+    + ", ".join(RUN_PHASES)
+    + " (Cancelled: its resource was deleted before it ended)",
     "since": "created at or after: an ISO date or datetime (UTC)",
     "until": "created before; a date includes that whole day",
     "model": "only image generations with this model (flux-dev, flux-lora, ...)",
@@ -62,6 +68,7 @@ class Filters:
     model: str | None = None  # ImageGeneration's spec.model
     lora: str | None = None  # images made with this LoRA uid, or "uid/vN"
     tag: str | None = None
+    run: str | None = None  # the latest run's phase
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,33 @@ class ResultPage:
     docs: list[dict[str, Any]]
 
 
+def status_query(status: str | None) -> dict[str, Any]:
+    """The records in a state, in both shapes: before versions (migrate.py) `status` was the latest
+    run's phase, so a LoraTraining with versions whose retraining failed said Failed."""
+    if status is None:
+        return {"status": {"$ne": DELETED}}
+    if status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}: use one of {', '.join(STATUSES)}")
+    # what makes a version usable: a number, or (before versions) images or a transcript
+    usable: list[dict[str, Any]] = [
+        {"latestVersion": {"$gte": 1}},
+        {"schema": {"$exists": False}, "images.0": {"$exists": True}},
+        {"schema": {"$exists": False}, "transcript.textUri": {"$exists": True}},
+    ]
+    if status == "Succeeded":
+        return {"$or": [{"status": "Succeeded"}, *({"status": {"$ne": DELETED}, **u} for u in usable)]}
+    if status == DELETED:
+        return {"status": DELETED}
+    return {"status": status, "$nor": usable}
+
+
+def run_query(phase: str) -> dict[str, Any]:
+    """The records whose latest run is in `phase` (before versions: `status` held it)."""
+    if phase not in RUN_PHASES:
+        raise ValueError(f"unknown run phase {phase!r}: use one of {', '.join(RUN_PHASES)}")
+    return {"$or": [{"latestRun.phase": phase}, {"latestRun": {"$exists": False}, "status": phase}]}
+
+
 def build_filter(filters: Filters) -> dict[str, Any]:
     query: dict[str, Any] = {}
     if filters.owner is not None:
@@ -96,16 +130,9 @@ def build_filter(filters: Filters) -> dict[str, Any]:
         if filters.type not in CATALOG_TYPES:
             raise ValueError(f"unknown type {filters.type!r}: use one of {', '.join(CATALOG_TYPES)}")
         query["type"] = filters.type
-    if filters.status == "Succeeded" and filters.type in (None, "lora-training"):
-        # A LoRA whose latest retraining failed still has its earlier versions to use.
-        usable_lora = {"type": "lora-training", "latestVersion": {"$gte": 1}, "status": {"$ne": DELETED}}
-        query["$or"] = [{"status": "Succeeded"}, usable_lora]
-    elif filters.status is not None:
-        if filters.status not in STATUSES:
-            raise ValueError(f"unknown status {filters.status!r}: use one of {', '.join(STATUSES)}")
-        query["status"] = filters.status
-    else:
-        query["status"] = {"$ne": DELETED}
+    parts = [status_query(filters.status)]
+    if filters.run is not None:
+        parts.append(run_query(filters.run))
     created: dict[str, datetime] = {}
     if filters.since is not None:
         created["$gte"] = filters.since
@@ -113,13 +140,19 @@ def build_filter(filters: Filters) -> dict[str, Any]:
         created["$lt"] = filters.until
     if created:
         query["createdAt"] = created
-    if filters.model is not None:
-        query["model"] = filters.model
+    if filters.model is not None:  # any version's model (before versions: the one `model`)
+        parts.append(
+            {"$or": [{"models": filters.model}, {"models": {"$exists": False}, "model": filters.model}]}
+        )
     if filters.lora is not None:
         field = "loraVersions" if re.fullmatch(r".+/v\d+", filters.lora) else "loraUids"
         query[field] = filters.lora
     if filters.tag is not None:
         query["tags"] = filters.tag
+    if len(parts) == 1:
+        query.update(parts[0])
+    else:
+        query["$and"] = parts
     return query
 
 
@@ -135,9 +168,8 @@ def search_words(text: str) -> list[str]:
 def build_search(text: str, filters: Filters) -> dict[str, Any]:
     """Every word must occur in searchText (case-insensitive, literally: no regex from users)."""
     query = build_filter(filters)
-    query["$and"] = [
-        {"searchText": {"$regex": re.escape(word), "$options": "i"}} for word in search_words(text)
-    ]
+    words = [{"searchText": {"$regex": re.escape(word), "$options": "i"}} for word in search_words(text)]
+    query["$and"] = [*query.get("$and", []), *words]
     return query
 
 
@@ -167,22 +199,59 @@ def find_page(collection: Any, query: dict[str, Any], sort: Sort, page: Page) ->
     return ResultPage(total, page.limit, page.offset, [from_storage(doc) for doc in cursor])
 
 
+def _scope(filters: Filters) -> dict[str, Any]:
+    query: dict[str, Any] = {}
+    if filters.owner is not None:
+        query["owner"] = filters.owner
+    if filters.type is not None:
+        query["type"] = filters.type
+    return query
+
+
+def last_change(collection: Any, filters: Filters) -> datetime | None:
+    newest = collection.find(to_storage(_scope(filters)), {"updatedAt": 1}).sort([("updatedAt", -1)]).limit(1)
+    found = [from_storage(doc).get("updatedAt") for doc in newest]
+    return found[0] if found else None
+
+
+def changed_since(
+    collection: Any, filters: Filters, since: datetime | None, limit: int
+) -> list[dict[str, Any]]:
+    """Documents of `filters`' owner and type, deleted ones too, written at or after `since`
+    (every one when None), oldest write first."""
+    query = _scope(filters)
+    if since is not None:
+        query["updatedAt"] = {"$gte": since}
+    projection = dict.fromkeys(LIST_EXCLUDES, 0)
+    cursor = collection.find(to_storage(query), projection).sort([("updatedAt", 1), ("_id", 1)]).limit(limit)
+    return [from_storage(doc) for doc in cursor]
+
+
 def fold_stats(rows: Any, owner: str | None, price_per_gb_month: float) -> Stats:
-    """Usage from rows of {type, status, totalBytes}; the caller leaves deleted records out."""
+    """Usage from stored documents (any shape) of {type, status, latestVersion, versions.version,
+    totalBytes, ...}; the caller leaves deleted records out."""
     by_type = dict.fromkeys(CATALOG_TYPES, 0)
     by_status = {s: 0 for s in STATUSES if s != DELETED}
+    versions_by_type = dict.fromkeys(CATALOG_TYPES, 0)
     total_jobs = total_bytes = 0
     for row in rows:
+        doc = upgrade(row)
+        usable = len(doc.get("versions") or [])
+        status = record_status(usable, (doc.get("latestRun") or {}).get("phase", ""), doc.get("deleted"))
+        kind = str(doc.get("type", ""))
         total_jobs += 1
-        by_type[row.get("type", "")] = by_type.get(row.get("type", ""), 0) + 1
-        by_status[row.get("status", "")] = by_status.get(row.get("status", ""), 0) + 1
-        total_bytes += int(row.get("totalBytes") or 0)
+        by_type[kind] = by_type.get(kind, 0) + 1
+        by_status[status] = by_status.get(status, 0) + 1
+        versions_by_type[kind] = versions_by_type.get(kind, 0) + usable
+        total_bytes += int(doc.get("totalBytes") or 0)
     gigabytes = total_bytes / BYTES_PER_GB
     return Stats(
         owner=owner,
         total_jobs=total_jobs,
         by_type=by_type,
         by_status=by_status,
+        total_versions=sum(versions_by_type.values()),
+        versions_by_type=versions_by_type,
         total_bytes=total_bytes,
         total_gb=round(gigabytes, 6),
         price_per_gb_month=price_per_gb_month,
@@ -221,7 +290,9 @@ def stats(collection: Any, owner: str | None, price_per_gb_month: float) -> Stat
     query: dict[str, Any] = {"status": {"$ne": DELETED}}
     if owner is not None:
         query["owner"] = owner
-    rows = collection.find(query, {"type": 1, "status": 1, "totalBytes": 1})
+    fields = ("schema", "kind", "type", "status", "totalBytes", "latestVersion", "latestRun.phase", "deleted")
+    projection = {**dict.fromkeys(fields, 1), "versions.version": 1, "images.uri": 1, "transcript.textUri": 1}
+    rows = collection.find(query, projection)
     result = fold_stats(rows, owner, price_per_gb_month)
     spent = collection.find({"owner": owner} if owner is not None else {}, {"owner": 1, "type": 1, "cost": 1})
     return result.model_copy(update={"spend": fold_spend(spent)})

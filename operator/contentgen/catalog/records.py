@@ -12,6 +12,8 @@ from pydantic.alias_generators import to_camel
 
 from contentgen.api import Timestamp
 
+from .migrate import upgrade
+
 
 class RecordModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
@@ -29,24 +31,6 @@ class ArtifactInfo(RecordModel):
 class ErrorInfo(RecordModel):
     reason: str
     message: str = ""
-
-
-class LoraVersionInfo(RecordModel):
-    version: int
-    model_uri: str
-    config_uri: str = ""
-    size_bytes: int = 0
-    sha256: str = ""
-    dataset_uri: str = ""
-    source_url: str = Field(default="", description="The video the dataset was made from.")
-    contact_sheet_uri: str = Field(default="", description="A JPEG of the dataset's images and their times.")
-    contact_sheet_thumbnail_uri: str = ""
-    frames: int = 0
-    provider: str = ""
-    trigger_word: str = ""
-    training_model: str = ""
-    steps: int = 0
-    created_at: Timestamp | None = None
 
 
 class ImageInfo(RecordModel):
@@ -89,6 +73,114 @@ class Spend(RecordModel):
     currency: str = "USD"
 
 
+class RunInfo(RecordModel):
+    """The latest run: whether it waits, runs, succeeded, failed or was cancelled, kept apart from
+    the versions, which it never hides."""
+
+    version: int = Field(default=0, description="The version it makes (or made); 0 before versions.")
+    generation: int = Field(default=0, description="The spec generation it runs.")
+    phase: str = Field(
+        default="Pending",
+        description="Pending, Running, Succeeded, Failed, or Cancelled (its resource was deleted first).",
+    )
+    progress: int = Field(default=0, description="Percent done.")
+    stage: str = Field(default="", description="The pipeline stage now running.")
+    message: str = ""
+    error: ErrorInfo | None = None
+    job_name: str = ""
+    started_at: Timestamp | None = None
+    completed_at: Timestamp | None = None
+    estimated_usd: float | None = Field(default=None, description="What it should cost (USD).")
+    actual_usd: float | None = Field(default=None, description="What it cost, once known (USD).")
+
+
+class RunSummary(RecordModel):
+    """A run that ended, in the record's run history."""
+
+    version: int = 0
+    generation: int = 0
+    phase: str
+    error: ErrorInfo | None = None
+    started_at: Timestamp | None = None
+    completed_at: Timestamp | None = None
+    actual_usd: float | None = None
+
+
+class DeletedInfo(RecordModel):
+    """The resource is gone."""
+
+    at: Timestamp | None = None
+    policy: str = Field(default="", description="Its deletionPolicy: Retain or Delete.")
+    outputs_kept: bool = Field(
+        description="True when its outputs are still stored (Retain): its versions stay usable."
+    )
+    by: str = Field(default="", description="Who marked it: operator, cli or api.")
+
+
+class DeletedVersionInfo(RecordModel):
+    """A version whose outputs were removed (prune, delete); kept for history."""
+
+    version: int
+    generation: int = 0
+    created_at: Timestamp | None = None
+    deleted_at: Timestamp | None = None
+    by: str = ""
+    objects: int = Field(default=0, description="How many stored objects it had.")
+
+
+class VersionInfo(RecordModel):
+    """One usable version: a run that succeeded, under a prefix of its own (…/{uid}/v{n}/)."""
+
+    version: int
+    generation: int = 0
+    provider: str = ""
+    placeholder: bool = False
+    started_at: Timestamp | None = None
+    created_at: Timestamp | None = Field(default=None, description="When its run finished.")
+    cost_usd: float | None = Field(default=None, description="What its run cost (USD), when known.")
+    spec: dict[str, Any] | None = Field(
+        default=None, description="The spec snapshot its run ran (left out of lists)."
+    )
+    artifacts: list[ArtifactInfo] = []
+
+
+class LoraVersionInfo(VersionInfo):
+    model_uri: str = ""
+    config_uri: str = ""
+    size_bytes: int = 0
+    sha256: str = ""
+    dataset_uri: str = ""
+    source_url: str = Field(default="", description="The video the dataset was made from.")
+    contact_sheet_uri: str = Field(default="", description="A JPEG of the dataset's images and their times.")
+    contact_sheet_thumbnail_uri: str = ""
+    frames: int = 0
+    trigger_word: str = ""
+    training_model: str = ""
+    steps: int = 0
+    dataset: dict[str, Any] | None = Field(default=None, description="Its dataset's counts, when known.")
+
+
+class ImageVersionInfo(VersionInfo):
+    prompt: str = ""
+    model: str = ""
+    images: list[ImageInfo] = []
+    loras: list[LoraUseInfo] = Field(default=[], description="The LoRAs its images were made with.")
+
+
+class TranscriptInfo(RecordModel):
+    json_uri: str = ""
+    text_uri: str = ""
+    word_count: int = 0
+    duration_seconds: float = 0.0
+    speakers: int = 0
+    language_code: str = ""
+
+
+class TranscriptVersionInfo(VersionInfo):
+    transcript: TranscriptInfo = Field(default_factory=TranscriptInfo)
+    source_url: str = Field(default="", description="What was transcribed.")
+
+
 class JobRecord(RecordModel):
     id: str = Field(description="The resource's uid.")
     type: str = Field(description="lora-training, image-generation or transcription.")
@@ -96,20 +188,25 @@ class JobRecord(RecordModel):
     name: str
     namespace: str
     owner: str
-    status: str = Field(description="Pending, Running, Succeeded, Failed or Deleted.")
-    progress: int = 0
-    stage: str = ""
-    message: str = ""
-    error: ErrorInfo | None = None
+    status: str = Field(
+        description="The record's state: Succeeded when it has a usable version (whatever its latest "
+        "run did); else its latest run's phase, Pending, Running or Failed; Deleted when its resource "
+        "is gone and none of its outputs are kept."
+    )
+    latest_run: RunInfo = Field(default_factory=RunInfo, description="The latest run, apart from versions.")
+    latest_version: int = Field(default=0, description="The newest usable version; 0 for none.")
     provider: str = ""
     placeholder: bool = Field(default=False, description="True when the offline provider made the outputs.")
     tags: list[str] = []
     description: str = ""
     created_at: Timestamp | None = None
     updated_at: Timestamp | None = None
-    completed_at: Timestamp | None = None
+    completed_at: Timestamp | None = Field(default=None, description="When the latest run ended.")
+    deleted: DeletedInfo | None = Field(default=None, description="Set once the resource is gone.")
     deleted_at: Timestamp | None = None
-    artifacts: list[ArtifactInfo] = []
+    runs: list[RunSummary] = Field(default=[], description="Every run that ended, oldest first.")
+    deleted_versions: list[DeletedVersionInfo] = []
+    artifacts: list[ArtifactInfo] = Field(default=[], description="Every stored output of its versions.")
     total_bytes: int = 0
     cost: CostInfo | None = Field(default=None, description="Spend at the provider (status.cost).")
 
@@ -117,10 +214,9 @@ class JobRecord(RecordModel):
 class LoraTrainingRecord(JobRecord):
     kind: Literal["LoraTraining"] = "LoraTraining"
     trigger_word: str = ""
-    latest_version: int = 0
     latest_model_uri: str = Field(default="", description="Use as spec.loras[].url of an ImageGeneration.")
-    versions: list[LoraVersionInfo] = []
-    source_url: str = Field(default="", description="The video of the latest run.")
+    versions: list[LoraVersionInfo] = Field(default=[], description="Every usable version, oldest first.")
+    source_url: str = Field(default="", description="The video of the current spec.")
     dataset: dict[str, Any] | None = Field(
         default=None, description="The latest run's dataset counts (scenes, kept, dropped by reason)."
     )
@@ -128,10 +224,11 @@ class LoraTrainingRecord(JobRecord):
 
 class ImageGenerationRecord(JobRecord):
     kind: Literal["ImageGeneration"] = "ImageGeneration"
-    prompt: str = ""
+    prompt: str = Field(default="", description="The latest version's prompt (else the spec's).")
     model: str = ""
-    images: list[ImageInfo] = []
-    loras: list[LoraUseInfo] = Field(default=[], description="The LoRAs the images were made with.")
+    images: list[ImageInfo] = Field(default=[], description="The latest version's images.")
+    loras: list[LoraUseInfo] = Field(default=[], description="The LoRAs the latest version was made with.")
+    versions: list[ImageVersionInfo] = Field(default=[], description="Every usable version, oldest first.")
 
 
 class TranscriptionRecord(JobRecord):
@@ -140,9 +237,12 @@ class TranscriptionRecord(JobRecord):
     duration_seconds: float = 0.0
     speakers: int = 0
     language_code: str = ""
-    text_uri: str = Field(default="", description="transcript.txt")
+    text_uri: str = Field(default="", description="The latest version's transcript.txt")
     json_uri: str = Field(default="", description="The provider's full response (transcript.json).")
-    source_url: str = Field(default="", description="What was transcribed.")
+    source_url: str = Field(default="", description="What the current spec transcribes.")
+    versions: list[TranscriptVersionInfo] = Field(
+        default=[], description="Every usable version, oldest first."
+    )
 
 
 AnyRecord = Annotated[
@@ -179,7 +279,9 @@ class Stats(RecordModel):
     owner: str | None = Field(description="The owner counted; null for everyone.")
     total_jobs: int
     by_type: dict[str, int]
-    by_status: dict[str, int]
+    by_status: dict[str, int] = Field(description="Records by their status (see JobRecord.status).")
+    total_versions: int = Field(default=0, description="Usable versions, whatever the latest runs did.")
+    versions_by_type: dict[str, int] = {}
     total_bytes: int
     total_gb: float = Field(
         alias="totalGB", description="totalBytes in GiB (2^30 bytes), as S3 bills storage."
@@ -213,10 +315,15 @@ def _artifact(stored: dict[str, Any]) -> dict[str, Any]:
 
 
 def to_record(doc: dict[str, Any]) -> JobRecord:
-    """The record of a catalog document (as read, with UTC-aware datetimes)."""
+    """The record of a catalog document (as read, with UTC-aware datetimes; any schema)."""
+    doc = upgrade(doc)
     fields = {k: v for k, v in doc.items() if k != "_id" and v is not None}
     fields["id"] = doc["_id"]
     fields["artifacts"] = [_artifact(a) for a in doc.get("artifacts") or []]
+    fields["versions"] = [
+        {**v, "artifacts": [_artifact(a) for a in v.get("artifacts") or []]}
+        for v in doc.get("versions") or []
+    ]
     if doc.get("kind") == "Transcription":
         transcript = doc.get("transcript") or {}
         fields.update(

@@ -26,15 +26,36 @@ def _time(record: JobRecord) -> str:
 
 def detail(record: JobRecord) -> str:
     """One line of what the record holds, for the DETAIL column."""
+    text = ""
+    if record.deleted is not None:
+        text = "resource deleted, outputs kept; " if record.deleted.outputs_kept else "resource deleted; "
     if isinstance(record, LoraTrainingRecord):
-        version = f", v{record.latest_version}" if record.latest_version else ""
-        return f"trigger {record.trigger_word}{version}"
-    if isinstance(record, TranscriptionRecord):
-        return f"{record.word_count} words, {record.duration_seconds:.0f} s"
-    if isinstance(record, ImageGenerationRecord):
-        text = f"{len(record.images)} image(s): {record.prompt}"
-        return text if len(text) <= 50 else text[:49] + "…"
-    return ""
+        text += f"trigger {record.trigger_word}"
+    elif isinstance(record, TranscriptionRecord):
+        text += f"{record.word_count} words, {record.duration_seconds:.0f} s"
+    elif isinstance(record, ImageGenerationRecord):
+        count = sum(len(v.images) for v in record.versions)
+        text += f"{count} image(s): {record.prompt}"
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def version_list(numbers: Sequence[int]) -> str:
+    """v1, v2, v5 (the first and last few when there are many)."""
+    if not numbers:
+        return "-"
+    named = [f"v{n}" for n in numbers]
+    return ", ".join(named) if len(named) <= 4 else f"{named[0]}, {named[1]} … {named[-1]} ({len(named)})"
+
+
+def run_state(record: JobRecord) -> str:
+    """The latest run in a few words: Running 42% dataset, Failed (InvalidInput), Succeeded."""
+    run = record.latest_run
+    if run.phase in ("Pending", "Running"):
+        stage = f" {run.stage}" if run.stage else ""
+        return f"{run.phase} {run.progress}%{stage}"
+    if run.phase == "Failed" and run.error is not None:
+        return f"Failed ({run.error.reason})"
+    return run.phase
 
 
 def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
@@ -47,9 +68,21 @@ def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
 
 
 def records_table(records: Sequence[JobRecord]) -> str:
-    header = ("ID", "TYPE", "NAME", "OWNER", "STATUS", "CREATED", "SIZE", "DETAIL")
+    """STATUS is the record's status (what --status matches), LATEST RUN the latest run (--run)."""
+    header = ("ID", "TYPE", "NAME", "OWNER", "STATUS", "VERSIONS", "LATEST RUN", "CREATED", "SIZE", "DETAIL")
     rows = [
-        (r.id, r.type, r.name, r.owner, r.status, _time(r), human_bytes(r.total_bytes), detail(r))
+        (
+            r.id,
+            r.type,
+            f"{r.namespace}/{r.name}",
+            r.owner,
+            r.status,
+            version_list([v.version for v in getattr(r, "versions", [])]),
+            run_state(r),
+            _time(r),
+            human_bytes(r.total_bytes),
+            detail(r),
+        )
         for r in records
     ]
     return table(rows, header)
@@ -78,9 +111,21 @@ def record_block(record: JobRecord) -> str:
 
 
 def _describe(item: dict[str, Any]) -> str:
+    if "version" in item and "phase" in item:  # a run of the history
+        error = item.get("error") or {}
+        why = f" ({error.get('reason')})" if error else ""
+        return f"v{item['version']} {item['phase']}{why}, started {item.get('startedAt') or '-'}"
+    if "version" in item and "deletedAt" in item:  # a version whose outputs were removed
+        return f"v{item['version']} deleted {item.get('deletedAt')} by {item.get('by') or '-'}"
     head = item.get("uri") or item.get("modelUri") or ""
     if "version" in item:
-        head = f"v{item['version']} {head}"
+        images = item.get("images") or []
+        transcript = item.get("transcript") or {}
+        if images:
+            head = f"{len(images)} image(s) {images[0].get('uri', '')}"
+        elif transcript:
+            head = f"{transcript.get('wordCount', 0)} words {transcript.get('textUri', '')}"
+        head = f"v{item['version']} ({item.get('createdAt') or '-'}) {head}"
     size = item.get("sizeBytes")
     text = f"{head} ({human_bytes(int(size))})" if size is not None else str(head)
     if item.get("contactSheetUri"):
@@ -98,6 +143,8 @@ def stats_block(stats: Stats) -> str:
         ("total jobs", str(stats.total_jobs)),
         ("by type", ", ".join(f"{t} {n}" for t, n in stats.by_type.items())),
         ("by status", ", ".join(f"{s} {n}" for s, n in stats.by_status.items())),
+        ("versions", f"{stats.total_versions} usable"),
+        ("  by type", ", ".join(f"{t} {n}" for t, n in stats.versions_by_type.items())),
         ("total size", f"{human_bytes(stats.total_bytes)} ({stats.total_bytes} bytes)"),
         ("monthly cost", f"${stats.estimated_monthly_cost:.6f} at ${stats.price_per_gb_month} per GB-month"),
         ("spend", f"${stats.spend.total_usd:.2f} at the providers"),

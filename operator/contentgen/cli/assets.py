@@ -1,9 +1,10 @@
 """Find and reuse stored assets: list, show, search and count what the catalog records, follow
-lineage, get a time-limited link to an output, and delete a record's stored objects. Reads the
-catalog named by --catalog or $CONTENTGEN_CATALOG (default file://./contentgen-data/catalog; a
-local catalog that does not exist is an error) and, for links and deletion, the store named by
---store or $CONTENTGEN_STORE (default ./contentgen-data/store). A record is named by its id, a
-unique prefix of it, or namespace/name. Prints tables on a terminal and JSON otherwise (-o).
+lineage, get a time-limited link to an output, and remove versions or a record's stored objects
+(dry runs unless --yes). Reads the catalog named by --catalog or $CONTENTGEN_CATALOG (default
+file://./contentgen-data/catalog; a local catalog that does not exist is an error) and, for links
+and removals, the store named by --store or $CONTENTGEN_STORE (default ./contentgen-data/store).
+A record is named by its id, a unique prefix of it, namespace/name, namespace/name@id-prefix, or a
+bare name (catalog/names.py). Prints tables on a terminal and JSON otherwise (-o).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from contentgen.api import CATALOG_TYPES
 from contentgen.catalog import (
     DELETED,
     FILTER_HELP,
+    RUN_PHASES,
     SORT_HELP,
     AmbiguousReference,
     Catalog,
@@ -27,18 +29,23 @@ from contentgen.catalog import (
     ResultPage,
     open_catalog,
     params,
+    pruning,
+    resolve,
     to_record,
 )
-from contentgen.catalog.downloads import DownloadError, choose_artifact, output_uris, sign
+from contentgen.catalog.downloads import DownloadError, choose_artifact, download_name, output_uris, sign
 from contentgen.catalog.lineage import Lineage, lineage
 from contentgen.catalog.queries import DEFAULT_LIMIT, SORT_FIELDS, STATUSES, Filters, Page, Sort
 from contentgen.catalog.tables import lineage_block, record_block, records_table, stats_block
 from contentgen.cli.main import CommandError
 from contentgen.errors import ContentgenError
-from contentgen.store import DEFAULT_LOCAL_STORE, ObjectStore, keys, open_store
+from contentgen.store import DEFAULT_LOCAL_STORE, ObjectStore, open_store
 
 OUTPUTS = ("table", "json")
-REF_HELP = "the record: its id, a unique prefix of it (4+ characters), or namespace/name"
+REF_HELP = (
+    "the record: its id, a unique prefix of it (4+ characters), namespace/name (the resource that "
+    "exists now), namespace/name@id-prefix (one of several of that name), or a bare name"
+)
 
 
 def _flag_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -109,6 +116,7 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
     _add_type(parser)
     _add_owner(parser)
     parser.add_argument("--status", choices=STATUSES, help=FILTER_HELP["status"])
+    parser.add_argument("--run", choices=RUN_PHASES, help=FILTER_HELP["run"])
     parser.add_argument("--since", type=_flag_type(params.parse_time), help=FILTER_HELP["since"])
     parser.add_argument(
         "--until", type=_flag_type(lambda text: params.parse_time(text, end=True)), help=FILTER_HELP["until"]
@@ -184,6 +192,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="an output's file name (config.json) or path end (v1/model.safetensors)",
     )
+    url.add_argument("--version", type=_int_at_least(1), metavar="N", help="a version (default: the latest)")
     url.add_argument(
         "--expires",
         type=_flag_type(_expires),
@@ -195,15 +204,32 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     delete = sub.add_parser(
         "delete",
-        help="delete a record's stored objects and mark it Deleted",
-        description="What deletionPolicy: Delete does when a resource is deleted: remove every stored "
-        "object of the record (outputs, datasets, thumbnails, checkpoints) and mark the record Deleted "
-        "(it stays, for history). Without --yes, only says what it would delete. In a cluster, delete "
-        "the resource itself instead (kubectl delete), or the operator writes the record again.",
+        help="delete one version, or every stored object of a record",
+        description="With --version N: remove that version's stored outputs; the record keeps its "
+        "other versions and lists N under deletedVersions. Without: what deletionPolicy: Delete does "
+        "when a resource is deleted: remove every stored object of the record (outputs, datasets, "
+        "thumbnails, checkpoints) and mark it Deleted (it stays, for history). Either way, then erase "
+        "the provider's copies of the requests that made what goes, where the provider offers a way "
+        "(fal's payloads and output files, with an ADMIN FAL_KEY; AssemblyAI's transcripts and their "
+        "audio, with ASSEMBLYAI_API_KEY) and say what stays. Without --yes, only says what would go. "
+        "In a cluster, delete the resource itself (kubectl delete) to delete it all.",
     )
     _add_ref(delete)
+    delete.add_argument("--version", type=_int_at_least(1), metavar="N", help="only this version")
     delete.add_argument("--yes", action="store_true", help="delete (without it: only show what would go)")
     _add_common(delete)
+
+    prune = sub.add_parser(
+        "prune",
+        help="keep the newest N versions of a record, remove the older ones",
+        description="Remove the stored outputs of every usable version but the newest N; the record "
+        "lists them under deletedVersions. Nothing is removed without --yes (a dry run says what "
+        "would go, and for a LoRA how many image generations were made with each version).",
+    )
+    _add_ref(prune)
+    prune.add_argument("--keep", type=_int_at_least(1), required=True, metavar="N", help="versions to keep")
+    prune.add_argument("--yes", action="store_true", help="remove (without it: only show what would go)")
+    _add_common(prune)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -267,6 +293,7 @@ def _filters(args: argparse.Namespace) -> Filters:
         model=args.model,
         lora=args.lora,
         tag=args.tag,
+        run=args.run,
     )
 
 
@@ -280,11 +307,14 @@ def _list(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
 
 def _get_doc(catalog: Catalog, args: argparse.Namespace) -> dict[str, Any]:
     try:
-        doc = catalog.resolve(args.id, owner=args.owner, type=args.type)
+        doc = resolve(catalog, args.id, owner=args.owner, type=args.type)
     except AmbiguousReference as exc:
         raise CommandError(str(exc)) from None
     if doc is None:
-        raise CommandError(f"no record {args.id!r} (an id, a unique prefix of one, or namespace/name)")
+        raise CommandError(
+            f"no record {args.id!r} (an id, a unique prefix of one, namespace/name, or a name); "
+            "`contentgen assets list` shows what there is"
+        )
     return doc
 
 
@@ -323,8 +353,8 @@ def _lineage(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
 def _url(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
     doc = _get_doc(catalog, args)
     try:
-        uri = choose_artifact(doc, args.file)
-        signed = sign(_store(args), uri, args.expires)
+        uri = choose_artifact(doc, args.file, args.version)
+        signed = sign(_store(args), uri, args.expires, download_name=download_name(doc, uri))
     except (DownloadError, ContentgenError) as exc:
         raise CommandError(str(exc)) from None
     if output == "json":
@@ -336,43 +366,119 @@ def _url(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
     return 0
 
 
-def _delete(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
-    from contentgen.api import now
-
-    doc = _get_doc(catalog, args)
+def _own_store(args: argparse.Namespace, doc: dict[str, Any]) -> ObjectStore:
+    """The store that holds the record's outputs (removing from another would remove nothing)."""
     store = _store(args)
-    roots = keys.resource_roots(str(doc["type"]), str(doc["owner"]), str(doc["_id"]))
     foreign = [u for u in output_uris(doc) if not store.owns(u)]
     if foreign:
         raise CommandError(
             f"{doc['_id']}'s outputs are in another store ({foreign[0]}): pass that store with --store"
         )
+    return store
+
+
+def _delete(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
+    """Plan what goes, say it (a dry run), or erase the stored objects and then record it."""
+    doc = _get_doc(catalog, args)
+    store = _own_store(args, doc)
+    if args.version is not None:
+        return _remove(
+            args, catalog, store, output, lambda: pruning.plan_versions(catalog, store, doc, [args.version])
+        )
+    return _remove(args, catalog, store, output, lambda: pruning.plan_record(catalog, store, doc))
+
+
+def _prune(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
+    doc = _get_doc(catalog, args)
+    store = _own_store(args, doc)
+    return _remove(args, catalog, store, output, lambda: pruning.plan_prune(catalog, store, doc, args.keep))
+
+
+def _remove(
+    args: argparse.Namespace,
+    catalog: Catalog,
+    store: ObjectStore,
+    output: str,
+    plan_of: Callable[[], pruning.Removal],
+) -> int:
+    from contentgen.api import now
+    from contentgen.providers.erase import Erasure, erase_provider_copies
+
     try:
-        objects = [info.key for root in roots for info in store.list(root)]
-        removed = 0
-        if args.yes:
-            removed = sum(store.delete_prefix(root) for root in roots)
-            catalog.mark_deleted(str(doc["_id"]), now())
+        plan = plan_of()
+    except DownloadError as exc:
+        raise CommandError(str(exc)) from None
     except ContentgenError as exc:
-        raise CommandError(f"{doc['_id']}: {exc}; nothing was marked deleted") from None
+        raise CommandError(f"{exc}; nothing was removed") from None
+    doc = plan.doc
     what = f"{doc.get('type')} {doc.get('namespace')}/{doc.get('name')} ({doc['_id']})"
+    removed = 0
+    at_provider = Erasure()
+    if args.yes and (plan.versions or plan.whole):
+        runs = _run_documents(store, plan.objects)  # what names the provider requests, read first
+        try:
+            removed = pruning.erase(store, plan)
+        except ContentgenError as exc:
+            raise CommandError(f"{doc['_id']}: {exc}; the record is unchanged") from None
+        try:
+            pruning.record(catalog, plan, when=now(), by="cli")
+        except Exception as exc:
+            raise CommandError(
+                f"removed {removed} stored object(s) of {what} but could not record it ({exc}); "
+                "run the same command again to record it"
+            ) from None
+        # The provider's copies: of every request of the record, or of the versions' own.
+        at_provider = erase_provider_copies(doc if plan.whole else {}, documents=runs)
+    summary = plan.summary()
     if output == "json":
         _print_json(
             {
-                "id": doc["_id"],
+                **summary,
                 "deleted": args.yes,
-                "objects": objects,
-                "removed": removed,
                 "dryRun": not args.yes,
+                "removed": removed,
+                "providerErased": at_provider.erased,
+                "providerKept": at_provider.kept,
             }
         )
-    elif args.yes:
-        print(f"deleted {removed} stored object(s) of {what}; the record is now {DELETED}")
-    else:
-        for key in objects:
-            print(key)
-        print(f"would delete {len(objects)} stored object(s) of {what}: add --yes to delete", file=sys.stderr)
+        return 0
+    versions = ", ".join(f"v{n}" for n in plan.versions) or "no version"
+    used = "; ".join(f"{v} was used by {n} image generation(s)" for v, n in summary["usedBy"].items())
+    if args.yes:
+        if plan.whole:
+            print(f"deleted {removed} stored object(s) of {what}; the record is now {DELETED}")
+        elif plan.versions:
+            kept = ", ".join(f"v{n}" for n in summary["kept"]) or "none"
+            print(f"deleted {versions} of {what} ({removed} stored object(s)); usable versions: {kept}")
+        else:
+            print(f"nothing to remove: {what} has {len(summary['kept'])} usable version(s)")
+        for line in at_provider.erased:
+            print(f"erased at the provider: {line}")
+        for line in at_provider.kept:
+            print(f"not erased at the provider: {line}", file=sys.stderr)
+        return 0
+    for key in plan.objects:
+        print(key)
+    scope = "every stored object" if plan.whole else versions
+    note = f" ({used})" if used else ""
+    print(
+        f"would delete {scope} of {what}: {len(plan.objects)} stored object(s){note}; add --yes to delete",
+        file=sys.stderr,
+    )
     return 0
+
+
+def _run_documents(store: Any, keys_: list[str]) -> list[Any]:
+    """The stored results (every version's) and provider checkpoints among `keys_`, parsed; the
+    unreadable ones left out (they name no request we could act on)."""
+    documents = []
+    for key in keys_:
+        if key.endswith("/result.json") or "/checkpoints/" in key:
+            try:
+                documents.append(json.loads(store.get_bytes(key)))
+            except ValueError:
+                continue
+    return documents
 
 
 ACTIONS: dict[str, Callable[[argparse.Namespace, Catalog, str], int]] = {
@@ -383,4 +489,5 @@ ACTIONS: dict[str, Callable[[argparse.Namespace, Catalog, str], int]] = {
     "lineage": _lineage,
     "url": _url,
     "delete": _delete,
+    "prune": _prune,
 }

@@ -3,10 +3,11 @@ kube-controller-manager and kube-scheduler (built from their Go modules by `make
 that runs pods as local processes, and contentgen installed as the chart installs it (its CRDs,
 RBAC, ConfigMap and the operator's Deployment, whose pod runs this installation's `contentgen
 operator`). The store and the catalog live in DIR. Once the operator is Ready it writes
-DIR/kubeconfig; then use the real kubectl:
+DIR/kubeconfig and DIR/examples/ (the examples with their sources pointing at the sample media,
+which it serves on the node's address); then use the real kubectl:
 
     export KUBECONFIG=DIR/kubeconfig
-    kubectl apply -f examples/ && kubectl get loratrainings,imagegenerations,transcriptions -w
+    kubectl apply -f DIR/examples/ && kubectl get loratrainings,imagegenerations,transcriptions -w
 
 Images are not pulled: the node runs `contentgen` for the images `.../contentgen` and
 `.../contentgen-worker`. Needs the `local-cluster` extra (pip install ./local-cluster) and the
@@ -60,6 +61,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--audit-log", type=Path, help="the API server's audit log (every request, JSON lines)"
+    )
+    parser.add_argument(
+        "--examples",
+        type=Path,
+        default=Path("examples"),
+        help="example manifests to copy into DIR/examples with their sources served from "
+        "EXAMPLES/media (default: %(default)s, when it exists)",
     )
 
 
@@ -133,6 +141,46 @@ def manifests(directory: Path, config: dict[str, str]) -> list[dict[str, Any]]:
     return docs
 
 
+class MediaServer:
+    """The sample media (EXAMPLES/media) over HTTP on the node's address, where pods reach it."""
+
+    def __init__(self, root: Path, host: str) -> None:
+        import functools
+        from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(SimpleHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer((host, 0), functools.partial(Handler, directory=str(root)))
+        self.httpd.daemon_threads = True
+        self.url = f"http://{host}:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, name="sample-media", daemon=True).start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def write_examples(examples: Path, target: Path, media_url: str) -> list[Path]:
+    """Copies of the example manifests whose source URLs name the served sample media: a file of
+    the URL's name when there is one in EXAMPLES/media, else the first video there."""
+    media = sorted(p.name for p in (examples / "media").glob("*") if p.is_file())
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in sorted(examples.glob("*.yaml")):
+        docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+        for doc in docs:
+            source = (doc.get("spec") or {}).get("source")
+            if isinstance(source, dict) and source.get("url") and media:
+                name = source["url"].rsplit("/", 1)[-1]
+                source["url"] = f"{media_url}/{name if name in media else media[0]}"
+        out = target / path.name
+        out.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+        written.append(out)
+    return written
+
+
 def start(
     directory: Path,
     *,
@@ -144,6 +192,7 @@ def start(
     backoff_base: float = 10.0,
     operator: bool = True,
     timeout: float = 120.0,
+    announce: bool = True,
 ) -> LocalCluster:
     """Start the cluster and wait for the operator (unless operator=False: then no Deployment)."""
     from localcluster import LocalCluster, Options
@@ -164,7 +213,7 @@ def start(
             wait_for=[(NAMESPACE, OPERATOR)] if operator else [],
         )
     )
-    cluster.start(timeout)
+    cluster.start(timeout, announce=announce)
     return cluster
 
 
@@ -193,10 +242,16 @@ def run(args: argparse.Namespace) -> int:
             max_running_jobs=args.max_running_jobs,
             network=args.network,
             audit_log=args.audit_log,
+            announce=False,
         )
     except (BinariesMissing, OSError, RuntimeError) as exc:
         raise CommandError(str(exc)) from None
     assert cluster.control is not None
+    media: MediaServer | None = None
+    if (args.examples / "media").is_dir():
+        media = MediaServer(args.examples / "media", cluster.host_ip)
+        write_examples(args.examples, cluster.dir / "examples", media.url)
+    cluster.write_kubeconfig(cluster.kubeconfig)  # last: its appearance says everything is ready
     mode = "offline provider (placeholders, no paid API)" if args.offline else "the providers in each spec"
     network = (
         f"each pod in its own network on {cluster.host_ip}"
@@ -208,6 +263,8 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     print(f"  export KUBECONFIG={cluster.kubeconfig}", flush=True)
+    if media is not None:
+        print(f"  kubectl apply -f {cluster.dir / 'examples'}/  (their sources: {media.url})", flush=True)
     print(f"  store {(cluster.dir / 'store')}, catalog {(cluster.dir / 'catalog')}", flush=True)
     print(f"  operator's log: kubectl logs -n {NAMESPACE} deploy/{OPERATOR}", flush=True)
     print(f"  control plane's logs: {cluster.dir}/control-plane/logs; Ctrl-C stops everything", flush=True)
@@ -220,6 +277,8 @@ def run(args: argparse.Namespace) -> int:
                 raise CommandError(f"{', '.join(failed)} exited; see {cluster.control.logs}")
     finally:
         started = time.monotonic()
+        if media is not None:
+            media.stop()
         cluster.stop()
         logging.getLogger("contentgen.local-cluster").info("stopped in %.1f s", time.monotonic() - started)
     return 0

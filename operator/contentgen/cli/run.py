@@ -59,10 +59,12 @@ def run(args: argparse.Namespace) -> int:
     from contentgen.api import now
     from contentgen.api.manifests import Document, load_one
     from contentgen.api.validation import validate_document
+    from contentgen.catalog import catalog_url
+    from contentgen.catalog.outbox import Outbox
     from contentgen.errors import ContentgenError
     from contentgen.pipeline.context import RunContext
-    from contentgen.pipeline.local_run import snapshot_for
-    from contentgen.pipeline.reporters import ConsoleProgress
+    from contentgen.pipeline.local_run import CatalogProgress, identity, record_start, snapshot_for
+    from contentgen.pipeline.reporters import ConsoleProgress, FanOut
     from contentgen.pipeline.runner import execute, failure
     from contentgen.pipeline.settings import PipelineSettings
     from contentgen.pipeline.summary import summarize
@@ -91,31 +93,52 @@ def run(args: argparse.Namespace) -> int:
         settings.store = args.store
     try:
         store = open_store(settings.store)
-        snapshot = snapshot_for(outcome.resource, store)
     except (ValueError, ContentgenError) as exc:
         raise CommandError(str(exc)) from None
-    work_dir = Path(args.work_dir) if args.work_dir else settings.work_dir / snapshot.uid
-    progress = ConsoleProgress()
-    provider = "offline" if args.offline else str(snapshot.spec["provider"])
-    if args.offline:  # recorded as what ran, so the catalog does not claim a live provider
-        snapshot.spec["provider"] = "offline"
-    ctx = RunContext(snapshot, store, settings, work_dir, progress, local=True, provider=provider)
-    _announce_estimate(snapshot, settings)
-    started = now()
+    url = catalog_url(args.catalog)
+    outbox = Outbox(store, url)
+    catalog = _open(url, store, outbox, settings)  # None while the catalog is away
     try:
-        result = execute(ctx)
-    except ContentgenError as exc:
-        progress.close()
-        failed = failure(exc, ctx.usage)
-        waiting = _record(args.catalog, store, snapshot, started, settings, failure=failed)
-        if args.result and args.result != "-":  # what went wrong, with e.g. the dataset's counts
-            Path(args.result).write_text(
-                failed.model_dump_json(by_alias=True, exclude_none=True, indent=2) + "\n"
-            )
-        note = "; its record waits in the outbox for the catalog" if waiting else ""
-        raise CommandError(f"{exc.reason}: {exc}{note}") from None
-    progress.close()
-    waiting = _record(args.catalog, store, snapshot, started, settings, result=result)
+        try:
+            record = catalog.get(identity(outcome.resource)[2]) if catalog is not None else None
+            snapshot = snapshot_for(outcome.resource, store, record)
+        except (ValueError, ContentgenError) as exc:
+            raise CommandError(str(exc)) from None
+        work_dir = Path(args.work_dir) if args.work_dir else settings.work_dir / snapshot.uid
+        console = ConsoleProgress()
+        provider = "offline" if args.offline else str(snapshot.spec["provider"])
+        if args.offline:  # recorded as what ran, so the catalog does not claim a live provider
+            snapshot.spec["provider"] = "offline"
+        _announce_estimate(snapshot, settings)
+        started = now()
+        if catalog is not None:
+            try:
+                record_start(catalog, snapshot, started, settings.prices, store)
+            except Exception as exc:
+                _away(url, exc, "; the run goes on, and its record is written at the end (or waits)")
+                catalog.close()
+                catalog = None
+        reporters: list[Any] = [console] if catalog is None else [console, CatalogProgress(catalog, snapshot)]
+        ctx = RunContext(
+            snapshot, store, settings, work_dir, FanOut(*reporters), local=True, provider=provider
+        )
+        try:
+            result = execute(ctx)
+        except ContentgenError as exc:
+            console.close()
+            failed = failure(exc, ctx.priced_usage())
+            waiting = _record(catalog, url, outbox, store, snapshot, started, settings, failure=failed)
+            if args.result and args.result != "-":  # what went wrong, with e.g. the dataset's counts
+                Path(args.result).write_text(
+                    failed.model_dump_json(by_alias=True, exclude_none=True, indent=2) + "\n"
+                )
+            note = "; its record waits in the outbox for the catalog" if waiting else ""
+            raise CommandError(f"{exc.reason}: {exc}{note}") from None
+        console.close()
+        waiting = _record(catalog, url, outbox, store, snapshot, started, settings, result=result)
+    finally:
+        if catalog is not None:
+            catalog.close()
     if not args.work_dir:
         shutil.rmtree(work_dir, ignore_errors=True)
 
@@ -142,64 +165,102 @@ def _announce_estimate(snapshot: Any, settings: Any) -> None:
         )
 
 
-def _record(
-    catalog_url: str | None, store: Any, snapshot: Any, started: Any, settings: Any, **outcome: Any
-) -> bool:
-    """Record the run in the catalog, after the records that waited for it. When the catalog is
-    away the record waits in the store's outbox; returns whether it does."""
-    from contentgen.api import now
-    from contentgen.catalog import catalog_url as resolve
-    from contentgen.catalog import open_catalog
-    from contentgen.catalog.outbox import Entry, Outbox
-    from contentgen.pipeline.local_run import record_run
-    from contentgen.pricing import PriceTable
+def _away(url: str, exc: BaseException, then: str) -> str:
+    """Say that the catalog is away (without its password); returns the line's start."""
     from contentgen.providers.retry import redact
     from contentgen.redact import redact_url
 
-    url = resolve(catalog_url)
-    outbox = Outbox(store, url)
-    entry = Entry(snapshot, started, now(), prices=settings.prices.model_dump(by_alias=True), **outcome)
+    reason = redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    away = f"contentgen run: the catalog {redact_url(url)} is unavailable ({reason})"
+    if then:
+        print(away + then, file=sys.stderr)
+    return away
 
-    def write(catalog: Any, waiting: Entry) -> None:
-        prices = PriceTable.model_validate(waiting.prices) if waiting.prices else settings.prices
-        record_run(
-            catalog,
-            waiting.snapshot,
-            waiting.started,
-            waiting.finished,
-            waiting.result,
-            waiting.failure,
-            prices,
-        )
+
+def _write(catalog: Any, store: Any, waiting: Any, settings: Any) -> None:
+    """Record one run (this one, or one that waited in the outbox)."""
+    from contentgen.pipeline.local_run import record_run
+    from contentgen.pricing import PriceTable
+
+    prices = PriceTable.model_validate(waiting.prices) if waiting.prices else settings.prices
+    record_run(
+        catalog,
+        waiting.snapshot,
+        waiting.started,
+        waiting.finished,
+        waiting.result,
+        waiting.failure,
+        prices,
+        store,
+    )
+
+
+def _open(url: str, store: Any, outbox: Any, settings: Any) -> Any:
+    """The catalog, after writing the records that waited for it (oldest first); None when it is
+    away (this run's record will wait in the outbox too)."""
+    from contentgen.catalog import open_catalog
 
     try:
         catalog = open_catalog(url, create=True)
-        try:
-            catalog.ensure_indexes()
-            earlier = outbox.flush(lambda waiting: write(catalog, waiting))
-            write(catalog, entry)
-        finally:
-            catalog.close()
-    except Exception as exc:  # the outputs are stored either way; the record waits
-        reason = redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        away = f"contentgen run: the catalog {redact_url(url)} is unavailable ({reason})"
-        try:
-            where = outbox.put(entry)
-        except Exception as lost:
-            print(
-                f"{away} and the record could not be kept in the store either ({lost}); the outputs and "
-                "result.json are stored",
-                file=sys.stderr,
-            )
-            return True
-        print(
-            f"{away}; the run's record waits in {where} and is written by the next contentgen run "
-            "against this catalog",
-            file=sys.stderr,
-        )
-        return True
+    except Exception as exc:
+        _away(url, exc, "; the run goes on, and its record waits in the store's outbox")
+        return None
+    try:
+        catalog.ensure_indexes()
+        earlier = outbox.flush(lambda waiting: _write(catalog, store, waiting, settings))
+    except Exception as exc:
+        catalog.close()
+        _away(url, exc, "; the run goes on, and its record waits in the store's outbox")
+        return None
     if earlier:
         print(
             f"contentgen run: recorded {earlier} earlier run(s) that waited for the catalog", file=sys.stderr
         )
-    return False
+    return catalog
+
+
+def _record(
+    catalog: Any,
+    url: str,
+    outbox: Any,
+    store: Any,
+    snapshot: Any,
+    started: Any,
+    settings: Any,
+    **outcome: Any,
+) -> bool:
+    """Record the run in the catalog (opened again if it was away at the start). When the catalog is
+    away the record waits in the store's outbox; returns whether it does."""
+    from contentgen.api import now
+    from contentgen.catalog.outbox import Entry
+
+    entry = Entry(snapshot, started, now(), prices=settings.prices.model_dump(by_alias=True), **outcome)
+    opened = catalog if catalog is not None else _open(url, store, outbox, settings)
+    if opened is not None:
+        try:
+            _write(opened, store, entry, settings)
+            return False
+        except Exception as exc:
+            away = _away(url, exc, "")
+        finally:
+            if catalog is None:
+                opened.close()
+    else:
+        from contentgen.redact import redact_url
+
+        away = f"contentgen run: the catalog {redact_url(url)} is unavailable"
+    try:
+        where = outbox.put(entry)
+    except Exception as lost:
+        print(
+            f"{away} and the record could not be kept in the store either ({lost}); the outputs and "
+            "result.json are stored",
+            file=sys.stderr,
+        )
+        return True
+    print(
+        f"{away}; the run's record waits in {where} and is written by the next contentgen run "
+        "against this catalog",
+        file=sys.stderr,
+    )
+    return True

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from contentgen.api import KINDS, RunFailure, SpecSnapshot
-    from contentgen.api.run import termination_message
+    from contentgen.api.run import failure_message, termination_message
     from contentgen.pipeline.context import RunContext
     from contentgen.pipeline.kube_status import KubeStatusClient
     from contentgen.pipeline.reporters import ConsoleProgress, FanOut, Throttled
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         reporters.append(
             Throttled(
                 lambda stage, pct: kube.patch_progress(
-                    kind, snapshot.namespace, snapshot.name, job_name, stage, pct
+                    kind, snapshot.namespace, snapshot.name, job_name, stage, pct, snapshot.uid
                 )
             )
         )
@@ -88,8 +88,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = execute(ctx)
     except Exception as exc:
-        failed = failure(exc, ctx.usage)
-        _write(args.termination_log, failed.model_dump_json(by_alias=True))
+        failed = failure(exc, ctx.priced_usage())
+        _write(args.termination_log, failure_message(failed))
         print(f"contentgen worker: {failed.reason}: {failed.message}", file=sys.stderr)
         # The Job's podFailurePolicy fails the Job at once on EXIT_PERMANENT; other exits are
         # retried up to its backoffLimit (transient errors, and bugs that may not recur).

@@ -1,56 +1,230 @@
-"""Writing a resource's catalog document (the operator is the catalog's only writer). MongoDB
-being away never blocks a reconcile: the write is remembered and made again on the next tick."""
+"""The catalog, written by the operator (its only writer in the cluster): each resource's document
+follows its status live, throttled, and records deletions.
+
+- `sync_catalog`: the whole document, from the resource's status, the result a finished Job left
+  (and stored results of versions the document misses). Written conditionally (catalog.modify), so
+  no concurrent write is lost. MongoDB being away never blocks a reconcile: the write is remembered
+  (`catalog_behind`) and made again by the safety net.
+- `note_change`: a resource changed (the worker's progress, our own status write, a spec edit):
+  its document follows within `catalog_write_interval_seconds` (1 s): at most one write per
+  resource per interval, and the latest state always (a write waits for the interval rather than
+  being dropped, and reads the resource as it is then).
+- `mark_gone`: the resource was deleted: its record says so, with its deletionPolicy; a run that
+  was waiting or running is Cancelled. `sweep_gone` (the safety net) does the same for records of
+  resources that disappeared while the operator was away.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
+import time
+import uuid
+from collections.abc import Callable
 from typing import Any
 
-from contentgen.api import KINDS, Phase, RunResult, now, parse_timestamp
-from contentgen.catalog.document import catalog_document
+from contentgen.api import KINDS, Kind, RunResult, now, parse_timestamp
+from contentgen.api.versions import LEGACY_VERSION, adopt_legacy
+from contentgen.catalog.document import ResourceState, catalog_document, marked_deleted
+from contentgen.catalog.migrate import upgrade
+from contentgen.store.results import version_result
 
 from . import metrics
-from .outcomes import stored_result
+from .naming import ANNOTATION_SKIP_CLEANUP
 from .state import Operator
 
 log = logging.getLogger("contentgen.operator")
+ORIGIN = "operator"
+# The mirror's clock and waits (tests run it on virtual time).
+clock: Callable[[], float] = time.monotonic
+sleep: Callable[[float], Any] = asyncio.sleep
+BodyOf = Callable[[], dict[str, Any] | None]
+
+
+def _digest(body: dict[str, Any], status: dict[str, Any]) -> str:
+    """What the catalog shows of a resource: its spec, status and name (not its resourceVersion)."""
+    meta = body["metadata"]
+    shown = [meta.get("name"), meta.get("generation"), body.get("spec"), status]
+    return hashlib.sha256(json.dumps(shown, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _state(
+    op: Operator, kind: Kind, body: dict[str, Any], status: dict[str, Any], result: RunResult | None
+) -> Callable[[dict[str, Any] | None], dict[str, Any]]:
+    """The change that writes the resource's document over `previous` (run in a thread: it may
+    read results of versions the document misses from the store)."""
+    meta, spec = body["metadata"], dict(body.get("spec") or {})
+    results: dict[int, RunResult] = {}
+    if result is not None:
+        results[result.version or LEGACY_VERSION] = result
+
+    def change(previous: dict[str, Any] | None) -> dict[str, Any]:
+        found = dict(results)
+        if op.store is not None:
+            before = upgrade(previous) if previous is not None else {}
+            known = {
+                int(v["version"])
+                for v in (before.get("versions") or []) + (before.get("deletedVersions") or [])
+            }
+            for entry in adopt_legacy(kind.kind, status).get("versions") or []:
+                number = int(entry["version"])
+                if number in known or number in found:
+                    continue
+                stored = version_result(
+                    op.store, kind.catalog_type, str(spec.get("owner")), meta["uid"], number
+                )
+                if stored is not None and stored.generation == entry.get("generation"):
+                    found[number] = stored
+        state = ResourceState(
+            kind=kind.kind,
+            name=meta["name"],
+            namespace=meta["namespace"],
+            uid=meta["uid"],
+            generation=int(meta.get("generation") or 1),
+            spec=spec,
+            status=status,
+            created_at=parse_timestamp(meta.get("creationTimestamp")) or now(),
+            results=found,
+        )
+        return catalog_document(state, now=now(), origin=ORIGIN, previous=previous)
+
+    return change
 
 
 async def sync_catalog(
     op: Operator, body: dict[str, Any], status: dict[str, Any], result: RunResult | None
 ) -> None:
-    """Write the resource's catalog document. MongoDB being away never blocks a reconcile:
-    the write is remembered and made again on the next tick."""
+    """Write the resource's document (unless the catalog has this very state already)."""
     if op.catalog is None:
         return
-    meta = body["metadata"]
-    uid = meta["uid"]
+    uid = body["metadata"]["uid"]
     kind = KINDS[body["kind"]]
     result = result or op.catalog_behind.get(uid)
-    try:
-        if result is None and status.get("phase") == Phase.SUCCEEDED and op.store is not None:
-            version = int(status.get("latestVersion") or 0)
-            owner, generation = str(body["spec"].get("owner")), int(status.get("observedGeneration") or 0)
-            result = await asyncio.to_thread(stored_result, op.store, kind, owner, uid, version, generation)
-        previous = await asyncio.to_thread(op.catalog.get, uid)
-        doc = catalog_document(
-            kind=kind.kind,
-            name=meta["name"],
-            namespace=meta["namespace"],
-            uid=uid,
-            generation=int(meta.get("generation") or 1),
-            spec=dict(body.get("spec") or {}),
-            status=status,
-            created_at=parse_timestamp(meta.get("creationTimestamp")) or now(),
-            now=now(),
-            result=result,
-            previous=previous,
-        )
-        await asyncio.to_thread(op.catalog.upsert, doc)
-    except Exception as exc:
-        op.catalog_behind[uid] = result
-        log.warning("catalog write for %s/%s deferred: %s", meta["namespace"], meta["name"], exc)
-    else:
-        op.catalog_behind.pop(uid, None)
+    digest = _digest(body, status)
+    async with op.lock(f"catalog/{uid}"):
+        written = op.catalog_written.get(uid)
+        if result is None and uid not in op.catalog_behind and written is not None and written[1] == digest:
+            return
+        op.catalog_written[uid] = (clock(), written[1] if written else "")
+        try:
+            await asyncio.to_thread(op.catalog.modify, uid, _state(op, kind, body, status, result))
+        except Exception as exc:
+            op.catalog_behind[uid] = result
+            meta = body["metadata"]
+            log.warning("catalog write for %s/%s deferred: %s", meta["namespace"], meta["name"], exc)
+        else:
+            op.catalog_behind.pop(uid, None)
+            op.catalog_written[uid] = (clock(), digest)
+            metrics.CATALOG_WRITES.labels("result" if result is not None else "status").inc()
     metrics.CATALOG_BEHIND.set(len(op.catalog_behind))
+
+
+def note_change(op: Operator, uid: str, body_of: BodyOf) -> None:
+    """The resource changed: its document follows, at most one write per interval. A write that
+    has to wait reads the resource when it happens, so the latest state is the one written."""
+    if op.catalog is None or uid in op.catalog_pending:
+        return
+    written = op.catalog_written.get(uid)
+    wait = 0.0
+    if written is not None:
+        wait = max(0.0, written[0] + op.settings.catalog_write_interval_seconds - clock())
+    op.catalog_pending[uid] = op.spawn(_write_later(op, uid, body_of, wait))
+
+
+async def _write_later(op: Operator, uid: str, body_of: BodyOf, wait: float) -> None:
+    try:
+        if wait > 0:
+            await sleep(wait)
+    finally:
+        op.catalog_pending.pop(uid, None)  # a change from now on schedules the next write
+    body = body_of()
+    if body is None:  # deleted meanwhile: mark_gone has the last word
+        return
+    try:
+        await sync_catalog(op, body, dict(body.get("status") or {}), None)
+    except Exception as exc:  # sync_catalog defers its own failures; this is a bug, not an outage
+        log.warning("catalog mirror of %s failed: %s", uid, exc)
+
+
+def _mark(policy: str, outputs_kept: bool) -> Callable[[dict[str, Any] | None], dict[str, Any] | None]:
+    def change(current: dict[str, Any] | None) -> dict[str, Any] | None:
+        if current is None:
+            return None
+        return marked_deleted(current, at=now(), policy=policy, outputs_kept=outputs_kept, by=ORIGIN)
+
+    return change
+
+
+async def mark_gone(op: Operator, body: dict[str, Any]) -> None:
+    """The resource was deleted: its record says so (Retain, or Delete with skip-cleanup: outputs
+    kept; Delete: the finalizer removed them and marked it already)."""
+    if op.catalog is None:
+        return
+    meta, spec = body["metadata"], body.get("spec") or {}
+    policy = str(spec.get("deletionPolicy") or "Retain")
+    skipped = (meta.get("annotations") or {}).get(ANNOTATION_SKIP_CLEANUP) == "true"
+    kept = policy != "Delete" or skipped
+    try:
+        await asyncio.to_thread(op.catalog.modify, meta["uid"], _mark(policy, kept))
+        metrics.CATALOG_WRITES.labels("deleted").inc()
+    except Exception as exc:  # the safety net marks it later
+        log.warning("could not mark %s/%s deleted in the catalog: %s", meta["namespace"], meta["name"], exc)
+
+
+def _ours(doc: dict[str, Any]) -> bool:
+    """Records this operator writes: origin operator; before origins, Kubernetes' random (v4)
+    uids, not the name-derived (v5) uids of `contentgen run`."""
+    if doc.get("origin"):
+        return bool(doc["origin"] == ORIGIN)
+    try:
+        return uuid.UUID(str(doc["_id"])).version == 4
+    except ValueError:
+        return False
+
+
+def _exists(op: Operator, doc: dict[str, Any]) -> bool | None:
+    kind = KINDS.get(str(doc.get("kind")))
+    index = op.indexes.get(f"{kind.plural}_by_uid") if kind is not None else None
+    if index is None:
+        return None  # not known here: leave it
+    return (doc.get("namespace"), doc["_id"]) in index
+
+
+async def sweep_gone(op: Operator) -> int:
+    """The safety net's look at the catalog: records of this operator's resources that are not
+    marked deleted, whose resource it does not know, on two looks in a row, are marked deleted
+    (their outputs kept: nothing removed them). Returns how many were marked."""
+    if op.catalog is None:
+        return 0
+    query: dict[str, Any] = {"deletedAt": None, "status": {"$ne": "Deleted"}}
+    if op.settings.watch_namespaces:
+        query["namespace"] = {"$in": list(op.settings.watch_namespaces)}
+    fields = {"_id": 1, "kind": 1, "namespace": 1, "origin": 1, "spec.deletionPolicy": 1}
+    try:
+        docs = await asyncio.to_thread(op.catalog.find_raw, query, fields)
+    except Exception as exc:
+        log.warning("the safety net could not read the catalog: %s", exc)
+        return 0
+    missing = {d["_id"]: d for d in docs if _ours(d) and _exists(op, d) is False}
+    confirmed = [d for uid, d in missing.items() if uid in op.catalog_missing]
+    op.catalog_missing = set(missing) - {d["_id"] for d in confirmed}
+    marked = 0
+    for doc in confirmed:
+        policy = str((doc.get("spec") or {}).get("deletionPolicy") or "Retain")
+        try:
+            await asyncio.to_thread(op.catalog.modify, doc["_id"], _mark(policy, True))
+        except Exception as exc:
+            log.warning("could not mark %s deleted in the catalog: %s", doc["_id"], exc)
+            op.catalog_missing.add(doc["_id"])
+            continue
+        marked += 1
+        metrics.CATALOG_WRITES.labels("gone").inc()
+        log.info(
+            "catalog: %s/%s (%s) no longer exists; marked deleted",
+            doc.get("namespace"),
+            doc.get("kind"),
+            doc["_id"],
+        )
+    return marked

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 from contentgen.api import Kind, now
+from contentgen.catalog.document import marked_deleted
 
 from . import metrics
 from .events import post_event
 from .naming import ANNOTATION_SKIP_CLEANUP
 from .observe import JobState
+from .provider_cancel import cancel_provider_work
 from .state import Operator
 
 
@@ -33,6 +36,8 @@ async def delete(
     namespace, uid = meta["namespace"], meta["uid"]
     for job in jobs:
         await op.kube.delete_job(namespace, job.name)
+    if jobs:  # a run was in flight: its provider requests are no one's now
+        await cancel_provider_work(op, body)
     op.queue.forget(namespace, uid)
     if (meta.get("annotations") or {}).get(ANNOTATION_SKIP_CLEANUP) == "true":
         skipped = f"{ANNOTATION_SKIP_CLEANUP} is set: stored objects and the catalog record stay"
@@ -50,7 +55,10 @@ async def delete(
             for prefix in keys.resource_roots(kind.catalog_type, str(spec.get("owner")), uid):
                 removed += await asyncio.to_thread(op.store.delete_prefix, prefix)
         if op.catalog is not None:
-            await asyncio.to_thread(op.catalog.mark_deleted, uid, now())
+            removed_mark = functools.partial(
+                _outputs_removed, at=now(), policy="Delete", outputs_kept=False, by="operator"
+            )
+            await asyncio.to_thread(op.catalog.modify, uid, removed_mark)
     except Exception as exc:
         message = (
             f"cleanup failed (attempt {retry + 1}): {exc}; retrying. To delete without cleaning up, "
@@ -62,3 +70,7 @@ async def delete(
         raise CleanupFailed(message) from exc
     await post_event(op, body, "Normal", "CleanedUp", f"removed {removed} stored object(s)")
     metrics.CLEANUPS.labels(kind.kind, "deleted").inc()
+
+
+def _outputs_removed(current: dict[str, Any] | None, **mark: Any) -> dict[str, Any] | None:
+    return None if current is None else marked_deleted(current, **mark)

@@ -25,7 +25,7 @@ import kopf
 from contentgen.api import GROUP, KINDS, VERSION, Kind
 
 from .budget import spender
-from .catalog_sync import sync_catalog
+from .catalog_sync import mark_gone, note_change, sync_catalog
 from .informer import Informer, Store
 from .kube import Kube, Timeouts, client_configuration
 from .naming import MANAGED_BY
@@ -33,6 +33,7 @@ from .observe import JobState, LoraState, job_state, lora_state
 from .pods import PodState, pod_state
 from .queue import Backoff, NamespaceQueue
 from .reconciler import (
+    current_body,
     job_seen,
     owner_of,
     safety_net,
@@ -235,6 +236,7 @@ def _register(kind: Kind) -> None:
         if event == "DELETED":
             op.forget(meta["namespace"], meta["uid"])
             wake_namespace(op, meta["namespace"])
+            op.spawn(mark_gone(op, dict(body)))
             return
         if kind.kind == "LoraTraining":
             wake_lora_waiters(op, meta["namespace"], meta["name"])
@@ -243,10 +245,14 @@ def _register(kind: Kind) -> None:
         written = op.written.get(meta["uid"])
         if written is not None and str(written[0]) == str(meta.get("resourceVersion")):
             # Our own status write coming back, nothing else changed: decided already. (Its
-            # LoraTraining waiters were woken above: our writes are what they wait for.)
+            # LoraTraining waiters were woken above: our writes are what they wait for. The
+            # reconcile that wrote it wrote the catalog too.)
             del op.written[meta["uid"]]
             return
-        wake(op, kind.kind, meta["namespace"], meta["uid"])
+        # The worker's progress, a spec edit: the catalog follows (throttled), the reconcile decides.
+        namespace, uid = meta["namespace"], meta["uid"]
+        note_change(op, uid, lambda: current_body(op, kind, namespace, uid))
+        wake(op, kind.kind, namespace, uid)
 
     on_event.__name__ = f"{kind.singular}_event"
     kopf.on.event(GROUP, VERSION, kind.plural, id=f"{kind.singular}-event")(on_event)

@@ -13,8 +13,9 @@ from typing import Any
 
 from contentgen.api import API_VERSION, KINDS, SpecSnapshot
 
-from .naming import job_name, labels
+from .naming import ANNOTATION_INPUTS, ANNOTATION_PROVIDER, job_name, labels
 from .settings import OperatorSettings
+from .supersede import inputs_digest
 
 WORKER_UID = 10001
 WORK_DIR = "/work"
@@ -49,6 +50,11 @@ def worker_env(snapshot: SpecSnapshot, settings: OperatorSettings, job: str) -> 
         {"name": "HOME", "value": "/tmp"},  # noqa: S108 - an emptyDir of its own
     ]
     provider = str(snapshot.spec.get("provider", ""))
+    # The provider settings and the price table the operator was given, for the worker's own
+    # reading (providers/settings.py; pricing: prices the worker cannot read from the provider).
+    env += [{"name": name, "value": value} for name, value in settings.environment(provider).items()]
+    if provider in PROVIDER_KEYS:
+        env.append({"name": "CONTENTGEN_PRICES", "value": settings.prices.model_dump_json(by_alias=True)})
     if provider == "fal" and settings.fal_key_secret.name:
         env.append(_secret_env("FAL_KEY", settings.fal_key_secret.name, settings.fal_key_secret.key))
     if provider == "assemblyai" and settings.assemblyai_key_secret.name:
@@ -83,6 +89,7 @@ def scheduling(settings: OperatorSettings) -> dict[str, Any]:
 
 
 def render_job(snapshot: SpecSnapshot, settings: OperatorSettings) -> dict[str, Any]:
+    inputs = inputs_digest(snapshot.spec)  # of the resource's spec, as a later generation compares it
     if settings.offline:  # the Job runs (and records) the offline provider, whatever the spec asked
         snapshot = snapshot.model_copy(update={"spec": {**snapshot.spec, "provider": "offline"}})
     kind = KINDS[snapshot.kind]
@@ -120,6 +127,10 @@ def render_job(snapshot: SpecSnapshot, settings: OperatorSettings) -> dict[str, 
             "name": name,
             "namespace": snapshot.namespace,
             "labels": job_labels,
+            "annotations": {
+                ANNOTATION_INPUTS: inputs,
+                ANNOTATION_PROVIDER: str(snapshot.spec.get("provider", "")),
+            },
             "ownerReferences": [
                 {
                     "apiVersion": API_VERSION,

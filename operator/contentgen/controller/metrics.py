@@ -17,6 +17,7 @@ WORK_QUEUE = Gauge("contentgen_workqueue_depth", "Resources waiting for a worker
 CATALOG_BEHIND = Gauge(
     "contentgen_catalog_pending_writes", "Catalog writes waiting for MongoDB to come back."
 )
+CATALOG_WRITES = Counter("contentgen_catalog_writes_total", "Catalog documents written, by why.", ["reason"])
 CLEANUPS = Counter("contentgen_cleanups_total", "Deletions cleaned up, by outcome.", ["kind", "outcome"])
 WATCHED = Gauge(
     "contentgen_watched_objects", "The operator's Jobs and pods its watches hold, by resource.", ["resource"]

@@ -14,6 +14,9 @@ LABEL_UID = "contentgen.io/uid"
 LABEL_GENERATION = "contentgen.io/generation"
 LABEL_VERSION = "contentgen.io/version"
 ANNOTATION_SKIP_CLEANUP = "contentgen.io/skip-cleanup"
+# On a Job: what it runs (a digest of its spec, see supersede.py) and on which provider.
+ANNOTATION_INPUTS = "contentgen.io/inputs"
+ANNOTATION_PROVIDER = "contentgen.io/provider"
 FINALIZER = "contentgen.io/cleanup"
 MAX_NAME = 63
 MAX_LABEL_VALUE = 63

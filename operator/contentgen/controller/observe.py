@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .naming import LABEL_GENERATION, LABEL_UID, LABEL_VERSION
+from .naming import ANNOTATION_INPUTS, ANNOTATION_PROVIDER, LABEL_GENERATION, LABEL_UID, LABEL_VERSION
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,8 @@ class JobState:
     start_time: str | None = None
     completion_time: str | None = None
     deleting: bool = False
+    inputs: str = ""  # what it runs: a digest of its spec (supersede.inputs_digest); "" if unknown
+    provider: str = ""  # the provider it runs on
 
     @property
     def finished(self) -> bool:
@@ -35,6 +37,7 @@ def job_state(job: dict[str, Any]) -> JobState | None:
     """None for Jobs not made by this operator."""
     meta = job.get("metadata", {})
     labels = meta.get("labels") or {}
+    annotations = meta.get("annotations") or {}
     if LABEL_UID not in labels:
         return None
     status = job.get("status") or {}
@@ -56,6 +59,8 @@ def job_state(job: dict[str, Any]) -> JobState | None:
         start_time=status.get("startTime"),
         completion_time=status.get("completionTime"),
         deleting=bool(meta.get("deletionTimestamp")),
+        inputs=str(annotations.get(ANNOTATION_INPUTS) or ""),
+        provider=str(annotations.get(ANNOTATION_PROVIDER) or ""),
     )
 
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from pydantic import ValidationError
-
-from contentgen.api import Kind, RunFailure, RunResult
+from contentgen.api import RunFailure, RunResult
 from contentgen.api.run import parse_termination
 from contentgen.store import ObjectStore, keys
+from contentgen.store.results import read_result
 
 from .observe import JobState
 from .reconcile import Observed
@@ -36,7 +35,7 @@ async def read_outcome(
     if store is not None:  # the full result, next to the outputs
         key = keys.result_key(res.kind.catalog_type, str(res.spec.get("owner")), res.uid, job.version)
         try:
-            stored = await asyncio.to_thread(_read, store, key)
+            stored = await asyncio.to_thread(read_result, store, key)
         except Exception as exc:  # a store outage: say so rather than guess
             log.warning("cannot read %s: %s", key, exc)
             return RunFailure(
@@ -57,20 +56,3 @@ async def read_outcome(
             reason=job.failed_reason, message=f"{job.failed_message or 'the Job failed'}{detail}"
         )
     return RunFailure(reason="ResultMissing", message=f"Job {job.name} completed without leaving a result")
-
-
-def stored_result(
-    store: ObjectStore, kind: Kind, owner: str, uid: str, version: int, generation: int
-) -> RunResult | None:
-    """The stored result of a resource's run of `generation` (None when there is none)."""
-    result = _read(store, keys.result_key(kind.catalog_type, owner, uid, version))
-    return result if result is not None and result.generation == generation else None
-
-
-def _read(store: ObjectStore, key: str) -> RunResult | None:
-    if not store.exists(key):
-        return None
-    try:
-        return RunResult.model_validate_json(store.get_bytes(key))
-    except ValidationError:
-        return None

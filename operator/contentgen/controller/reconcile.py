@@ -3,9 +3,13 @@
     decide(resource, world) -> Decision(status, job to create, events, ...)
 
 The lifecycle of one generation: Pending (Queued | LoraNotReady | JobCreated) → Running →
-Succeeded | Failed. A spec change while a Job runs waits for that Job; its outcome is recorded
-(for LoraTraining as the version it trained) and then the new generation runs. Each LoraTraining
-generation that succeeds adds a version; ImageGeneration and Transcription replace their outputs.
+Succeeded | Failed. A spec change while a Job runs either waits for that Job (its outcome is
+recorded as the version it made, and then the new generation runs) or, when the change makes the
+run's output unwanted and its provider can be told to stop (supersede.py), supersedes it: the Job
+is stopped (Superseding), then its provider requests are cancelled, what was billed is recorded
+with an Event (Superseded) and the new generation runs. Every run gets a version number of its own
+(status.runVersion, never reused) and writes its outputs under it; every run that succeeds adds
+that version to status.versions, of every kind, and earlier versions stay.
 """
 
 from __future__ import annotations
@@ -28,11 +32,14 @@ from contentgen.api import (
     format_time,
     parse_timestamp,
 )
+from contentgen.api.versions import adopt_legacy, next_version, set_version_cost
 from contentgen.pricing import PriceTable, estimated, settled
+from contentgen.providers.cancel import summary
 from contentgen.store.keys import lora_of_uri
 
 from .conditions import conditions_for
 from .observe import JobState, LoraState
+from .supersede import Superseded, spent, superseding
 
 JOB_FAILURES = {
     "DeadlineExceeded": "the Job ran longer than its activeDeadlineSeconds",
@@ -70,6 +77,13 @@ class World:
     # exceed a monthly budget ("" when it would not; see budget.py)
     prices: PriceTable | None = None
     over_budget: str = ""
+    # a spec change during a run (supersede.py): the providers whose requests the operator can
+    # stop, and, once `Decision.needs_cancel` was acted on, what stopping the old run did
+    cancellable: frozenset[str] = frozenset()
+    superseded: Superseded | None = None
+    # the highest version number found in the store, for statuses from before runVersion (an
+    # earlier run may have stored objects under a number the status does not remember)
+    stored_version: int = 0
 
 
 @dataclass(frozen=True)
@@ -88,11 +102,19 @@ class Decision:
     waiting: str = ""  # Queued | LoraNotReady | LoraNotFound | ...: look again later
     outcome_recorded: RunResult | None = None  # a result whose outputs the catalog should get
     recheck: bool = False  # look again after a while even if nothing changes (a Job's pod not running)
+    stop_job: JobState | None = None  # delete this superseded Job (and its pod, before it goes)
+    needs_cancel: bool = False  # the superseded Job is gone: cancel its provider work, decide again
 
 
 def decide(res: Observed, world: World) -> Decision:
-    status = copy.deepcopy(res.status)
-    jobs = sorted(world.jobs, key=lambda j: j.generation)
+    status = adopt_legacy(res.kind.kind, copy.deepcopy(res.status))
+    # Jobs of generations before the one the status shows were recorded or superseded already.
+    seen = int(status.get("observedGeneration") or 0)
+    jobs = sorted((j for j in world.jobs if j.generation >= seen), key=lambda j: j.generation)
+    if not jobs and _superseding(status, res):  # the superseded Job and its pod are gone
+        if world.superseded is None:
+            return Decision(status=res.status, needs_cancel=True)
+        return _superseded(res, status, world)
     newest = jobs[-1] if jobs else _lost_job(res, status)
     recorded: RunResult | None = None
 
@@ -102,11 +124,18 @@ def decide(res: Observed, world: World) -> Decision:
             return Decision(status=res.status, needs_outcome=newest)
         status, recorded = _apply_outcome(res, status, newest, world.outcome, world.now)
         _settle_cost(status, world)
+        if recorded is not None:
+            set_version_cost(status, recorded.version or 0, (status.get("cost") or {}).get("actualUsd"))
         if newest.generation == res.generation:
             return _finish(res, status, world, recorded=recorded)
         newest = None  # recorded; the newer generation runs next (below)
 
     if newest is not None and not newest.finished:
+        stopping = _superseding(status, res) and status.get("jobName") == newest.name
+        if newest.generation < res.generation and (
+            stopping or (why := superseding(newest, res.spec, world.cancellable))
+        ):
+            return _stopping(res, status, newest, world, "" if stopping else why)
         decision = _finish(res, _running(res, status, newest, world), world)
         # A pod that is never created sends no event: look again until it runs.
         decision.recheck = decision.status.get("phase") == Phase.PENDING
@@ -119,6 +148,65 @@ def decide(res: Observed, world: World) -> Decision:
         return _finish(res, status, world, recorded=recorded)
 
     return _start(res, status, world, recorded)
+
+
+def _superseding(status: dict[str, Any], res: Observed) -> bool:
+    """The status says a run of an older generation is being stopped for the current one."""
+    return (
+        _ready_reason(status) == "Superseding" and int(status.get("observedGeneration") or 0) < res.generation
+    )
+
+
+def _stopping(res: Observed, status: dict[str, Any], job: JobState, world: World, why: str) -> Decision:
+    """Stop `job` for the current generation: its Job is deleted, its pod first (Foreground);
+    its provider work is cancelled once both are gone (`_superseded`)."""
+    if why:
+        message = (
+            f"the spec changed (generation {res.generation}) while Job {job.name} ran generation "
+            f"{job.generation}, and {why}: stopping it; its provider requests are cancelled once its "
+            f"pod is gone, then generation {res.generation} runs"
+        )
+    else:
+        message = status.get("message") or f"stopping Job {job.name} for generation {res.generation}"
+    status.update(phase=Phase.PENDING, jobName=job.name, observedGeneration=job.generation, message=message)
+    status["conditions"] = _conditions(
+        status,
+        res,
+        world.now,
+        ready=False,
+        reconciling=True,
+        stalled=False,
+        reason="Superseding",
+        message=message,
+    )
+    decision = _finish(res, status, world)
+    decision.stop_job = None if job.deleting else job
+    return decision
+
+
+def _superseded(res: Observed, status: dict[str, Any], world: World) -> Decision:
+    """The superseded run is stopped and its provider work cancelled: record what it cost (nothing
+    when nothing was billed; its estimate when something may have been) and run the current
+    generation."""
+    assert world.superseded is not None
+    old, name = int(status.get("observedGeneration") or 0), str(status.get("jobName") or "")
+    counted = list((status.get("cost") or {}).get("countedRequests") or [])
+    stopped = world.superseded
+    usage = spent(stopped.outcomes, stopped.completed, counted) if stopped.seen else None
+    if world.prices is not None and status.get("cost"):
+        started = parse_timestamp(status.get("startedAt")) or world.now
+        cost = Cost.model_validate_json(json.dumps(status["cost"]))
+        status["cost"] = settled(cost, usage, world.prices, started).wire()
+    status.pop("jobName", None)
+    billed = "nothing was billed" if usage == [] else "what it may have billed counts at its estimate"
+    message = (
+        f"generation {res.generation} superseded generation {old}: Job {name} was stopped; "
+        f"{summary(stopped.outcomes) if stopped.seen else 'its provider requests are unknown (no store)'}; "
+        f"{billed}"
+    )
+    decision = _start(res, status, world, None)
+    decision.events.insert(0, Event("Normal" if usage == [] else "Warning", "Superseded", message[:1024]))
+    return decision
 
 
 def _lost_job(res: Observed, status: dict[str, Any]) -> JobState | None:
@@ -135,11 +223,19 @@ def _lost_job(res: Observed, status: dict[str, Any]) -> JobState | None:
             namespace=res.namespace,
             uid=res.uid,
             generation=int(status["observedGeneration"]),
-            version=int(status.get("latestVersion", 0)) + 1 if res.kind.kind == "LoraTraining" else 0,
+            version=_lost_version(res, status),
             failed_reason="JobLost",
             failed_message=f"Job {status['jobName']} no longer exists",
         )
     return None
+
+
+def _lost_version(res: Observed, status: dict[str, Any]) -> int:
+    """The version a lost Job was making: status.runVersion (statuses before it: a LoraTraining's
+    next version, the unversioned layout of the others)."""
+    if status.get("runVersion"):
+        return int(status["runVersion"])
+    return int(status.get("latestVersion", 0)) + 1 if res.kind.kind == "LoraTraining" else 0
 
 
 def _recorded(status: dict[str, Any], job: JobState) -> bool:
@@ -210,7 +306,7 @@ def _apply_outcome(
     if isinstance(outcome, RunResult) and outcome.generation == job.generation and (job.complete or lost):
         message = outcome.summary()
         status.update(phase=Phase.SUCCEEDED, progress=100, stage="done", message=message)
-        outcome.merge_outputs(status)
+        outcome.merge_outputs(status, started_at=status.get("startedAt"))
         status["conditions"] = _conditions(
             status,
             res,
@@ -324,7 +420,7 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
             stalled=False,
         )
 
-    version = int(status.get("latestVersion") or 0) + 1 if res.kind.kind == "LoraTraining" else 0
+    version = next_version(res.kind.kind, status, world.stored_version)
     snapshot = SpecSnapshot(
         kind=res.kind.kind,
         name=res.name,
@@ -343,6 +439,7 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
         phase=Phase.PENDING,
         jobName=name,
         observedGeneration=g,
+        runVersion=version,
         progress=0,
         stage="",
         message=message,

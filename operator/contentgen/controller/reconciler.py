@@ -20,17 +20,20 @@ from typing import Any, cast
 
 from contentgen.api import KINDS, Kind, Phase, RunFailure, SpecSnapshot, now, parse_timestamp
 from contentgen.pricing import estimated, month_of
+from contentgen.store import keys
 
 from . import metrics
 from .budget import ANNOTATION, Budgets, annotation_problem, limits_for, over_budget
-from .catalog_sync import sync_catalog
+from .catalog_sync import sweep_gone, sync_catalog
 from .cleanup import delete
 from .events import post_event
 from .jobs import missing_credentials, render_job
+from .kube import JobNameTaken
 from .naming import FINALIZER, LABEL_KIND, LABEL_UID
 from .observe import JobState, LoraState
 from .outcomes import read_outcome
 from .pods import PodState, pod_problem, termination_message
+from .provider_cancel import cancellable, stop_superseded
 from .reconcile import Decision, Observed, World, decide
 from .state import Kept, Operator
 
@@ -69,6 +72,12 @@ def _kept(op: Operator, kind: Kind, namespace: str, uid: str) -> Kept | None:
 def owner_body(op: Operator, kind: Kind, namespace: str, uid: str) -> dict[str, Any] | None:
     found = _kept(op, kind, namespace, uid)
     return json.loads(found.body) if found is not None else None
+
+
+def current_body(op: Operator, kind: Kind, namespace: str, uid: str) -> dict[str, Any] | None:
+    """The resource as the index has it, with our own last status write; None once it is gone."""
+    body = owner_body(op, kind, namespace, uid)
+    return _fresher(op, body) if body is not None else None
 
 
 def _fresher(op: Operator, body: dict[str, Any]) -> dict[str, Any]:
@@ -156,6 +165,8 @@ async def _reconcile(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
     decision = await _decide(op, res, created)
     if decision is None:
         return
+    if decision.stop_job is not None:  # superseded: its pod goes first, then the Job (supersede.py)
+        await op.kube.delete_job(res.namespace, decision.stop_job.name, propagation="Foreground")
     if decision.job is not None:
         try:
             await _start_job(op, decision.job)
@@ -207,8 +218,17 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
         may_start=False,
         missing_credentials=missing_credentials(str(res.spec.get("provider", "")), op.settings),
         prices=op.settings.prices,
+        cancellable=cancellable(),
+        stored_version=await _stored_version(op, res),
     )
     first = decide(res, world)
+    if first.needs_cancel:  # a superseded run's Job is gone: stop its provider work first
+        superseded = await stop_superseded(op, res.uid)
+        if superseded is None:
+            op.backoff.failed(res.uid, time.monotonic())
+            return None  # the store is away: try again rather than leave requests running
+        world = replace(world, superseded=superseded)
+        first = decide(res, world)
     if first.needs_outcome is not None:
         job = first.needs_outcome
         pods = _pods(op, res.namespace, job.name)
@@ -259,6 +279,23 @@ async def _creation_problem(op: Operator, job: JobState) -> str:
         op.worker_access.discard(job.namespace)
         await _worker_access(op, job.namespace)
     return problem
+
+
+async def _stored_version(op: Operator, res: Observed) -> int:
+    """For a status from before runVersion about to run a new generation: the highest version
+    number in the store, so that the new run takes a number no earlier run wrote under."""
+    status = res.status
+    if op.store is None or status.get("runVersion") or not status.get("observedGeneration"):
+        return 0
+    if status.get("observedGeneration") == res.generation:
+        return 0
+    owner, kind = str(res.spec.get("owner")), res.kind.catalog_type
+
+    def highest() -> int:
+        stored = [i.key for root in keys.output_roots(kind, owner, res.uid) for i in op.store.list(root)]
+        return max(keys.versions_in(kind, owner, res.uid, stored), default=0)
+
+    return await asyncio.to_thread(highest)
 
 
 async def _budget_annotation(op: Operator, namespace: str) -> str | None:
@@ -315,7 +352,16 @@ async def _start_job(op: Operator, snapshot: SpecSnapshot) -> None:
     namespace = snapshot.namespace
     await _worker_access(op, namespace)
     manifest = render_job(snapshot, op.settings)
-    if await op.kube.create_job(manifest):
+    try:
+        created = await op.kube.create_job(manifest)
+    except JobNameTaken as taken:
+        # An earlier resource of this name is gone but its Job is not collected yet: it is
+        # garbage (its owner no longer exists, the name now being ours), so it goes now and this
+        # resource's Job is made on the retry.
+        log.info("%s; deleting it so that %s/%s can run", taken, snapshot.namespace, snapshot.name)
+        await op.kube.delete_job(taken.namespace, taken.name)
+        raise
+    if created:
         metrics.JOBS_CREATED.labels(snapshot.kind).inc()
     op.created_jobs[snapshot.uid] = JobState(
         name=manifest["metadata"]["name"],
@@ -396,7 +442,7 @@ async def _quietly(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
 
 async def safety_net(op: Operator) -> None:
     """Every few seconds: resources whose backoff is due; every resync interval: every resource
-    that is not finished, and catalog writes still owed."""
+    that is not finished, catalog writes still owed, and catalog records whose resource is gone."""
     last_resync = time.monotonic()
     step = min(op.settings.reconcile_interval_seconds, 5.0)
     while True:
@@ -405,6 +451,7 @@ async def safety_net(op: Operator) -> None:
         resync = clock - last_resync >= op.settings.resync_interval_seconds
         if resync:
             last_resync = clock
+            op.spawn(sweep_gone(op))  # catalog records of resources that are gone
         for kind in KINDS.values():
             index = op.indexes.get(f"{kind.plural}_by_uid")
             if index is None:

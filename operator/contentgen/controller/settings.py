@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import SettingsConfigDict
 
 from contentgen.pricing import PriceTable
+from contentgen.providers.settings import ProviderSettings
 
 from .budget import Budgets
 
@@ -67,18 +68,21 @@ class SecretKey(BaseModel):
     key: str = ""
 
 
-# Each key has its own default, so that setting only a Secret's name (CONTENTGEN_FAL_KEY_SECRET__NAME)
-# keeps the key; an empty key would make every Job invalid (secretKeyRef.key: Required value).
-class FalKeySecret(SecretKey):
-    key: str = "FAL_KEY"
+class OperatorSettings(ProviderSettings):
+    """The operator's settings; the providers' (CONTENTGEN_FAL_STORE_IO, ...) are inherited and
+    passed into every worker Job (jobs.py)."""
 
-
-class AssemblyAIKeySecret(SecretKey):
-    key: str = "ASSEMBLYAI_API_KEY"
-
-
-class OperatorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CONTENTGEN_", env_nested_delimiter="__", extra="ignore")
+
+    # Setting only a Secret's name (CONTENTGEN_FAL_KEY_SECRET__NAME) keeps the usual key: an empty
+    # key would make every Job invalid (secretKeyRef.key: Required value).
+    @field_validator("fal_key_secret", "assemblyai_key_secret", mode="before")
+    @classmethod
+    def _usual_key(cls, value: object, info: object) -> object:
+        usual = {"fal_key_secret": "FAL_KEY", "assemblyai_key_secret": "ASSEMBLYAI_API_KEY"}
+        if isinstance(value, dict) and not value.get("key"):
+            return {**value, "key": usual[str(getattr(info, "field_name", ""))]}
+        return value
 
     watch_namespaces: list[str] = Field(
         default=[], description="Namespaces to watch (JSON list); empty: all."
@@ -132,13 +136,13 @@ class OperatorSettings(BaseSettings):
         description="Per kind (JSON): resources, activeDeadlineSeconds, backoffLimit, "
         "ttlSecondsAfterFinished, workVolumeSize of its Jobs.",
     )
-    fal_key_secret: FalKeySecret = Field(
-        default=FalKeySecret(),
+    fal_key_secret: SecretKey = Field(
+        default=SecretKey(name="", key="FAL_KEY"),
         description="The Secret (name, key) holding FAL_KEY; handed to workers by reference. Unset: "
         "fal resources wait as MissingCredentials.",
     )
-    assemblyai_key_secret: AssemblyAIKeySecret = Field(
-        default=AssemblyAIKeySecret(),
+    assemblyai_key_secret: SecretKey = Field(
+        default=SecretKey(name="", key="ASSEMBLYAI_API_KEY"),
         description="The Secret (name, key) holding ASSEMBLYAI_API_KEY, likewise.",
     )
     s3_secret: str = Field(
@@ -176,6 +180,13 @@ class OperatorSettings(BaseSettings):
         gt=0,
         description="The safety net: how often every unfinished resource is looked at again, besides the "
         "events that drive the operator.",
+    )
+    catalog_write_interval_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="Live progress in the catalog: at most one write per resource this often (phase, "
+        "progress, stage as the worker reports them); the latest state is always written.",
     )
     workers: int = Field(
         default=32,

@@ -38,6 +38,13 @@ class Operator:
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)  # per namespace-wide chore
     # Catalog writes that failed (MongoDB down): uid -> the result to record, if any.
     catalog_behind: dict[str, RunResult | None] = field(default_factory=dict)
+    # The catalog's live mirror (catalog_sync.py): uid -> (when last written, what was written: a
+    # digest of spec and status), and the delayed write waiting for the throttle, if any.
+    catalog_written: dict[str, tuple[float, str]] = field(default_factory=dict)
+    catalog_pending: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
+    # Catalog records whose resource the last look did not find (the safety net marks them gone
+    # when the next look does not find them either).
+    catalog_missing: set[str] = field(default_factory=set)
     # Namespaces where the worker's ServiceAccount and RoleBinding are known to exist.
     worker_access: set[str] = field(default_factory=set)
     # Unfinished Jobs, namespace -> uid -> Job names (from the Jobs' events)
@@ -67,15 +74,21 @@ class Operator:
     def forget(self, namespace: str, uid: str) -> None:
         """The resource is gone: drop everything kept about it."""
         self.locks.pop(uid, None)
+        self.locks.pop(f"catalog/{uid}", None)
         self.written.pop(uid, None)
         self.created_jobs.pop(uid, None)
         self.backoff.reset(uid)
         self.queue.forget(namespace, uid)
         self.catalog_behind.pop(uid, None)
+        self.catalog_written.pop(uid, None)
+        pending = self.catalog_pending.pop(uid, None)
+        if pending is not None:
+            pending.cancel()
         for waiters in self.lora_waiters.values():
             waiters.pop(uid, None)
 
-    def spawn(self, coroutine: Any) -> None:
+    def spawn(self, coroutine: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coroutine)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        return task

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, Protocol
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
-from contentgen.catalog import FILTER_HELP, SORT_HELP, Catalog, Filters, Page, Sort, params
+from contentgen.catalog import FILTER_HELP, SORT_HELP, Catalog, Filters, Page, Sort, params, resolve
 from contentgen.catalog.queries import DEFAULT_LIMIT, MAX_LIMIT
 from contentgen.store import ObjectStore
 
@@ -23,6 +23,7 @@ from .settings import ApiSettings
 # that they match contentgen.catalog).
 TypeName = Literal["lora-training", "image-generation", "transcription"]
 StatusName = Literal["Pending", "Running", "Succeeded", "Failed", "Deleted"]
+RunPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Cancelled"]
 SortField = Literal["createdAt", "updatedAt", "completedAt", "name", "status", "type", "owner", "totalBytes"]
 Order = Literal["asc", "desc"]
 
@@ -114,16 +115,21 @@ def _time(name: str, value: str | None, *, end: bool) -> datetime | None:
 
 RefPath = Annotated[
     str,
-    Path(description="The record: its id, a unique prefix of it (4+ characters), or namespace/name."),
+    Path(
+        description="The record: its id, a unique prefix of it (4+ characters), namespace/name (the "
+        "resource that exists now), namespace/name@id-prefix (one of several of that name), or a bare "
+        "name (namespace default first, then any)."
+    ),
 ]
 OwnerQuery = Annotated[str | None, Query(description=FILTER_HELP["owner"] + "; admin tokens only.")]
 TypeQuery = Annotated[TypeName | None, Query(alias="type", description=FILTER_HELP["type"])]
 
 
 def find_record(svc: Services, who: Caller, ref: str, type_: str | None = None) -> dict[str, Any]:
-    """The record `ref` names, visible to `who`; 404 (another owner's too), 400 when ambiguous."""
+    """The record `ref` names (current shape), visible to `who`; 404 (another owner's too), 400
+    when ambiguous (the message lists the choices)."""
     try:
-        doc = svc.catalog.resolve(ref, owner=record_scope(who), type=type_)
+        doc = resolve(svc.catalog, ref, owner=record_scope(who), type=type_)
     except ValueError as exc:  # AmbiguousReference, or an empty id
         raise bad_request("id", str(exc)) from None
     if doc is None:
@@ -145,6 +151,7 @@ def list_query(
     who: CallerDep,
     owner: OwnerQuery = None,
     status: Annotated[StatusName | None, Query(description=FILTER_HELP["status"])] = None,
+    run: Annotated[RunPhase | None, Query(description=FILTER_HELP["run"])] = None,
     since: Annotated[str | None, Query(description=FILTER_HELP["since"])] = None,
     until: Annotated[str | None, Query(description=FILTER_HELP["until"])] = None,
     model: Annotated[str | None, Query(max_length=64, description=FILTER_HELP["model"])] = None,
@@ -164,6 +171,7 @@ def list_query(
     filters = Filters(
         owner=owner_scope(who, owner),
         status=status,
+        run=run,
         since=start,
         until=end,
         model=model,

@@ -36,10 +36,11 @@ class ApiSettings(BaseSettings):
         default=DEFAULT_PRICE_PER_GB_MONTH, ge=0, description="CONTENTGEN_PRICE_PER_GB_MONTH, in USD."
     )
     stream_poll_seconds: float = Field(
-        default=2.0,
+        default=0.5,
         gt=0,
         le=60,
-        description="CONTENTGEN_STREAM_POLL_SECONDS: how often a stream reads the catalog.",
+        description="CONTENTGEN_STREAM_POLL_SECONDS: how often a stream reads the catalog (at most as long "
+        "as the operator's catalog_write_interval_seconds, so no state it writes is missed).",
     )
     stream_heartbeat_seconds: float = Field(
         default=15.0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,17 +39,31 @@ class StoreCheckpoint:
     paid outputs' URLs. A store that cannot be read or written stops the run before the provider
     is called (reading) or before a submit leaves (writing the intent)."""
 
-    def __init__(self, store: ObjectStore, key: str) -> None:
-        self.store, self.key = store, key
+    def __init__(self, store: ObjectStore, key: str, earlier: str = "") -> None:
+        """`earlier`: the name of checkpoints kept per version before versions were per run
+        (lora-v2.json): read, when this one does not exist yet, so what was paid then is not
+        paid again (the provider's fingerprint still decides whether it applies)."""
+        self.store, self.key, self.earlier = store, key, earlier
 
     @property
     def location(self) -> str:
         """Where it is, for messages that tell how to start over (delete it)."""
         return f"the checkpoint {self.store.uri(self.key)}"
 
+    def _earlier_key(self) -> str | None:
+        if not self.earlier:
+            return None
+        folder = self.key.rpartition("/")[0] + "/"
+        named = re.compile(re.escape(folder + self.earlier) + r"-v(\d+)\.json$")
+        found = [(int(m.group(1)), i.key) for i in self.store.list(folder) if (m := named.match(i.key))]
+        return max(found)[1] if found else None
+
     def load(self) -> dict[str, Any]:
         if not self.store.exists(self.key):
-            return {}
+            earlier = self._earlier_key()
+            if earlier is None:
+                return {}
+            return StoreCheckpoint(self.store, earlier).load()
         try:
             data = json.loads(self.store.get_bytes(self.key))
         except ValueError:
@@ -105,11 +120,25 @@ class RunContext:
                 self.usage = list(billed)
             raise
 
-    def fetch_source(self, url: str, progress: SubProgress) -> Fetched:
-        """Fetch a spec's source into the work directory, within the settings' limits."""
+    def priced_usage(self, usage: list[UsageLine] | None = None) -> list[UsageLine] | None:
+        """`usage` (the context's by default), each line with its price, the price's source and
+        date: the provider's pricing API where it has one (read now, right after the billing),
+        else the price table. None stays None (the bill is unknown)."""
+        usage = self.usage if usage is None else usage
+        if not usage:
+            return usage
+        from contentgen.pricing import stamped
+        from contentgen.providers import price_quotes
+
+        wanted = {(line.item, line.unit) for line in usage if line.provider == self.provider}
+        return stamped(usage, price_quotes(self.provider, wanted), self.settings.prices)
+
+    def fetch_source(self, url: str, progress: SubProgress, *, folder: str = "source") -> Fetched:
+        """Fetch a spec's source (or another input) into a `folder` of the work directory,
+        within the settings' limits."""
         return fetch(
             url,
-            self.scratch("source"),
+            self.scratch(folder),
             max_bytes=self.settings.max_download_bytes,
             allow_private=self.settings.allow_private_sources,
             local=self.local,

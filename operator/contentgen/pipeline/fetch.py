@@ -6,14 +6,24 @@ metadata address), private, multicast and reserved addresses are refused unless 
 allow them. The connection goes to the address that was checked (with the original host name
 for TLS and the Host header), so DNS cannot swap in another address between check and
 connect; every redirect hop is checked the same way.
+
+Name resolution fails in two ways that mean different things. A temporary failure (EAI_AGAIN:
+a resolver timed out or answered SERVFAIL; EAI_FAIL and system errors likewise) says nothing
+about the name, so it is retried with backoff and, if it persists, fails the attempt as
+transient (the Job's next attempt tries again). Only a definite "no such name" (EAI_NONAME, or
+EAI_NODATA: the name has no address), given twice in a row, is the user's error (InvalidInput).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import random
 import socket
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import httpx
@@ -25,6 +35,20 @@ from contentgen.redact import redact_url
 
 MAX_REDIRECTS = 5
 CHUNK = 1024 * 1024
+DNS_ATTEMPTS = 5  # waits of up to 1, 2, 4, 8 s between them
+DNS_MAX_DELAY = 8.0
+
+# getaddrinfo(host, port) as socket.getaddrinfo answers it: (family, type, proto, name, sockaddr)
+Resolver = Callable[[str, int], Sequence[tuple[Any, ...]]]
+
+# "no such name" and "no address for the name": definite answers about the name itself
+_DEFINITE = frozenset(
+    code for code in (getattr(socket, "EAI_NONAME", None), getattr(socket, "EAI_NODATA", None)) if code
+)
+
+
+def _getaddrinfo(host: str, port: int) -> Sequence[tuple[Any, ...]]:
+    return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
 
 
 @dataclass(frozen=True)
@@ -48,12 +72,46 @@ def _blocked(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     )
 
 
-def resolve_checked(host: str, port: int, allow_private: bool) -> str:
+def resolve(
+    host: str,
+    port: int,
+    resolver: Resolver = _getaddrinfo,
+    sleep: Callable[[float], None] = time.sleep,
+    jitter: Callable[[], float] = random.random,
+) -> Sequence[tuple[Any, ...]]:
+    """`resolver(host, port)`, retried with backoff while the failure is temporary. InvalidInput
+    only when the name is definitely unknown twice in a row; TransientError when the resolver
+    never answered for sure."""
+    definite = 0
+    why = ""
+    for attempt in range(1, DNS_ATTEMPTS + 1):
+        try:
+            return resolver(host, port)
+        except socket.gaierror as exc:
+            why = exc.strerror or str(exc)
+            definite = definite + 1 if exc.errno in _DEFINITE else 0
+            if definite >= 2:
+                raise InvalidInput(f"cannot resolve host {host!r}: {why}; check source.url") from None
+        except OSError as exc:  # a timeout or a socket error while asking
+            why, definite = type(exc).__name__, 0
+        if attempt < DNS_ATTEMPTS:
+            sleep(jitter() * min(DNS_MAX_DELAY, 2.0 ** (attempt - 1)) if definite == 0 else 1.0)
+    raise TransientError(
+        f"could not resolve host {host!r} after {DNS_ATTEMPTS} tries ({why}); the name may be fine and "
+        "the resolver unwell: a later attempt tries again",
+        reason="SourceUnavailable",
+    )
+
+
+def resolve_checked(
+    host: str,
+    port: int,
+    allow_private: bool,
+    resolver: Resolver = _getaddrinfo,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
     """An address for `host` that may be fetched; SourceRefused when none may."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise InvalidInput(f"cannot resolve host {host!r}: {exc.strerror}; check source.url") from None
+    infos = resolve(host, port, resolver, sleep)
     addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
     allowed = [a for a in addresses if allow_private or not _blocked(a)]
     if not allowed:
@@ -74,11 +132,15 @@ def fetch(
     timeout: float = 60.0,
     progress: SubProgress | None = None,
     client: httpx.Client | None = None,
+    resolver: Resolver = _getaddrinfo,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Fetched:
     dest_dir.mkdir(parents=True, exist_ok=True)
     scheme = urlparse(url).scheme
     if scheme in ("http", "https"):
-        return _fetch_http(url, dest_dir, max_bytes, allow_private, timeout, progress, client)
+        return _fetch_http(
+            url, dest_dir, max_bytes, allow_private, timeout, progress, client, resolver, sleep
+        )
     if scheme == "s3":
         return _fetch_s3(url, dest_dir, max_bytes)
     if is_local_path(url):
@@ -128,6 +190,8 @@ def _fetch_http(
     timeout: float,
     progress: SubProgress | None,
     client: httpx.Client | None,
+    resolver: Resolver = _getaddrinfo,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Fetched:
     own_client = client is None
     http = client or httpx.Client(timeout=httpx.Timeout(timeout), trust_env=False, follow_redirects=False)
@@ -140,7 +204,7 @@ def _fetch_http(
             if parsed.scheme not in ("http", "https") or not parsed.host:
                 raise SourceRefused(f"redirect to an unsupported URL: {redact_url(current)}")
             port = parsed.port or (443 if parsed.scheme == "https" else 80)
-            address = resolve_checked(parsed.host, port, allow_private)
+            address = resolve_checked(parsed.host, port, allow_private, resolver, sleep)
             public = public and not _blocked(ipaddress.ip_address(address))
             request = http.build_request(
                 "GET",

@@ -1,4 +1,5 @@
-"""ImageGeneration: (LoRA links) → provider → store each image with its size and checksum."""
+"""ImageGeneration: (LoRA links) → provider → store each image with its size and checksum, under
+the run's version (generated-images/{owner}/{uid}/v{n}/): a re-run never touches earlier images."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def run_images(ctx: RunContext) -> RunResult:
     with ctx.stage("store-images", 85, 100) as span, ctx.storing_paid_output("the images"):
         for n, output in enumerate(outputs, start=1):
             data, width, height = _as_png(output, n, provider.name)
-            artifact = ctx.store.put_bytes(keys.image(owner, uid, n), data, PNG)
+            artifact = ctx.store.put_once_bytes(keys.image(owner, uid, snap.version, n), data, PNG)
             artifacts.append(artifact)
             images.append(
                 GeneratedImage(
@@ -73,10 +74,6 @@ def run_images(ctx: RunContext) -> RunResult:
                 )
             )
             span(100.0 * n / len(outputs))
-        # A rerun asking for fewer images must not leave the earlier extras behind.
-        n = len(outputs) + 1
-        while ctx.store.delete(keys.image(owner, uid, n)):
-            n += 1
 
     return RunResult(
         kind=snap.kind,

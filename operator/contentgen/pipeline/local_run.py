@@ -1,14 +1,20 @@
 """What `contentgen run` adds around the pipeline: it plays the operator's part on a laptop.
 
 It gives the resource a stable uid (metadata.uid, or one derived from kind, namespace and
-name, so rerunning a manifest updates the same resource), picks the next LoRA version from
-the store, and resolves `loraRef` to the latest version trained locally for the same owner.
+name, so rerunning a manifest updates the same resource), numbers the run (one more than any
+version the store or the catalog knows of, for every kind: a run never writes where another
+did), resolves `loraRef` to the latest version trained locally for the same owner, and records
+the run in the catalog: Running and its progress while it runs, then its outcome as a new version
+(or a failed latest run that leaves the versions as they were).
 """
 
 from __future__ import annotations
 
 import re
+import sys
+import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -21,12 +27,18 @@ from contentgen.api import (
     RunResult,
     SpecSnapshot,
     format_time,
+    now,
 )
+from contentgen.api.versions import LEGACY_VERSION, set_version_cost
+from contentgen.catalog.document import ResourceState, catalog_document, with_progress
+from contentgen.catalog.migrate import upgrade
 from contentgen.errors import InvalidInput
 from contentgen.pricing import PriceTable, estimated, settled
 from contentgen.store import ObjectStore, keys
+from contentgen.store.results import version_result
 
 _VERSION_DIR = re.compile(r"/v(\d+)/result\.json$")
+ORIGIN = "local"
 
 
 def local_uid(kind: str, namespace: str, name: str) -> str:
@@ -43,17 +55,42 @@ def completed_versions(store: ObjectStore, owner: str, uid: str) -> list[int]:
     return sorted(found)
 
 
-def snapshot_for(resource: Resource[Any], store: ObjectStore) -> SpecSnapshot:
-    kind = KINDS[resource.kind]
+def identity(resource: Resource[Any]) -> tuple[str, str, str]:
+    """(name, namespace, uid) of a resource run locally."""
     meta = resource.metadata
     name = meta.name or meta.generate_name or "unnamed"
     namespace = meta.namespace or "default"
-    uid = meta.uid or local_uid(kind.kind, namespace, name)
+    return name, namespace, meta.uid or local_uid(resource.kind, namespace, name)
+
+
+def stored_versions(store: ObjectStore, catalog_type: str, owner: str, uid: str) -> set[int]:
+    """Version numbers with objects in the store (finished or not; the unversioned layout of
+    images and transcripts before versions is 1)."""
+    stored = [info.key for root in keys.output_roots(catalog_type, owner, uid) for info in store.list(root)]
+    return keys.versions_in(catalog_type, owner, uid, stored)
+
+
+def recorded_versions(record: dict[str, Any] | None) -> set[int]:
+    """Version numbers the catalog's record knows of: usable, deleted, and every run's."""
+    if record is None:
+        return set()
+    doc = upgrade(record)
+    entries = [*(doc.get("versions") or []), *(doc.get("deletedVersions") or []), *(doc.get("runs") or [])]
+    numbers = {int(e.get("version") or 0) for e in entries}
+    return numbers | {int((doc.get("latestRun") or {}).get("version") or 0)}
+
+
+def snapshot_for(
+    resource: Resource[Any], store: ObjectStore, record: dict[str, Any] | None = None
+) -> SpecSnapshot:
+    """The run's snapshot; `record` is the resource's catalog record, when the catalog is there."""
+    kind = KINDS[resource.kind]
+    meta = resource.metadata
+    name, namespace, uid = identity(resource)
     spec = resource.spec
-    version = 0
+    used = stored_versions(store, kind.catalog_type, spec.owner, uid) | recorded_versions(record)
+    version = max(used, default=0) + 1
     loras: list[ResolvedLora] = []
-    if kind.kind == "LoraTraining":
-        version = (completed_versions(store, spec.owner, uid) or [0])[-1] + 1
     if isinstance(spec, ImageGenerationSpec):
         loras = [
             _resolve(
@@ -97,30 +134,56 @@ def _resolve(
     return ResolvedLora(uri=store.uri(key), scale=scale, name=ref, uid=uid, version=versions[-1])
 
 
-def record_run(
-    catalog: Any,
+def stored_results(
+    store: ObjectStore, snapshot: SpecSnapshot, record: dict[str, Any] | None
+) -> dict[int, RunResult]:
+    """Results in the store of versions the record does not list (made while the catalog was
+    another, or lost from a record written before versions): recorded again, nothing is hidden."""
+    kind = snapshot.kind_info.catalog_type
+    doc = upgrade(record) if record is not None else {}
+    known = {int(v["version"]) for v in [*(doc.get("versions") or []), *(doc.get("deletedVersions") or [])]}
+    found: dict[int, RunResult] = {}
+    for number in sorted(stored_versions(store, kind, snapshot.owner, snapshot.uid) - known):
+        if number == snapshot.version:
+            continue
+        result = version_result(store, kind, snapshot.owner, snapshot.uid, number)
+        if result is None and number == LEGACY_VERSION and kind != "lora-training":
+            result = version_result(store, kind, snapshot.owner, snapshot.uid, 0)
+        if result is not None:
+            found[number] = result
+    return found
+
+
+def run_status(
     snapshot: SpecSnapshot,
     started: datetime,
-    finished: datetime,
+    previous: dict[str, Any] | None,
+    prices: PriceTable,
+    *,
+    finished: datetime | None = None,
     result: RunResult | None = None,
     failure: RunFailure | None = None,
-    prices: PriceTable | None = None,
-) -> None:
-    """Write the resource's catalog document, as the operator would after the run."""
-    from contentgen.catalog.document import catalog_document
-
-    previous = catalog.get(snapshot.uid)
-    prices = prices or PriceTable()
+) -> dict[str, Any]:
+    """The status the operator would write: Running while the run goes (no `finished`), then its
+    outcome (a new version, or the failure)."""
+    before = upgrade(previous) if previous is not None else {}
+    cost = estimated(snapshot.kind, snapshot.spec, prices, before.get("cost"))
     status: dict[str, Any] = {
+        "phase": "Running",
+        "progress": 0,
+        "stage": "",
+        "message": "running locally (contentgen run)",
         "observedGeneration": snapshot.generation,
+        "runVersion": snapshot.version,
         "startedAt": format_time(started),
-        "completedAt": format_time(finished),
-        "versions": (previous or {}).get("versions") or [],
-        "latestVersion": (previous or {}).get("latestVersion") or 0,
+        "cost": cost.wire(),
     }
+    if finished is None:
+        return status
+    status["completedAt"] = format_time(finished)
     if result is not None:
         status.update(phase="Succeeded", progress=100, stage="done", message=result.summary())
-        result.merge_outputs(status)
+        result.merge_outputs(status, started_at=status["startedAt"])
         reason = "Succeeded"
     else:
         assert failure is not None
@@ -130,21 +193,112 @@ def record_run(
     status["conditions"] = [
         {"type": "Ready", "status": str(result is not None), "reason": reason, "message": status["message"]}
     ]
-    cost = estimated(snapshot.kind, snapshot.spec, prices, (previous or {}).get("cost"))
     usage = result.usage if result is not None else failure.usage if failure is not None else None
     status["cost"] = settled(cost, usage, prices, started).wire()
-    catalog.upsert(
-        catalog_document(
-            kind=snapshot.kind,
-            name=snapshot.name,
-            namespace=snapshot.namespace,
-            uid=snapshot.uid,
-            generation=snapshot.generation,
-            spec=snapshot.spec,
-            status=status,
-            created_at=(previous or {}).get("createdAt") or started,
-            now=finished,
-            result=result,
-            previous=previous,
-        )
+    if result is not None:
+        set_version_cost(status, snapshot.version, status["cost"].get("actualUsd"))
+    return status
+
+
+def _state(
+    snapshot: SpecSnapshot, status: dict[str, Any], created: datetime, **results: Any
+) -> ResourceState:
+    return ResourceState(
+        kind=snapshot.kind,
+        name=snapshot.name,
+        namespace=snapshot.namespace,
+        uid=snapshot.uid,
+        generation=snapshot.generation,
+        spec=snapshot.spec,
+        status=status,
+        created_at=created,
+        results=results.get("results") or {},
     )
+
+
+def record_start(
+    catalog: Any,
+    snapshot: SpecSnapshot,
+    started: datetime,
+    prices: PriceTable,
+    store: ObjectStore | None = None,
+) -> None:
+    """Record that the run started: its latest run Running, its earlier versions as they were (and
+    versions the store holds that the record lost)."""
+
+    def change(previous: dict[str, Any] | None) -> dict[str, Any]:
+        status = run_status(snapshot, started, previous, prices)
+        found = stored_results(store, snapshot, previous) if store is not None else {}
+        created = (previous or {}).get("createdAt") or started
+        state = _state(snapshot, status, created, results=found)
+        return catalog_document(state, now=started, origin=ORIGIN, previous=previous, revive=True)
+
+    catalog.modify(snapshot.uid, change)
+
+
+def record_run(
+    catalog: Any,
+    snapshot: SpecSnapshot,
+    started: datetime,
+    finished: datetime,
+    result: RunResult | None = None,
+    failure: RunFailure | None = None,
+    prices: PriceTable | None = None,
+    store: ObjectStore | None = None,
+) -> None:
+    """Write the run's outcome into the resource's catalog document, as the operator would after
+    the run: a new version, or a failed latest run beside the versions."""
+    table = prices or PriceTable()
+
+    def change(previous: dict[str, Any] | None) -> dict[str, Any]:
+        status = run_status(
+            snapshot, started, previous, table, finished=finished, result=result, failure=failure
+        )
+        found = stored_results(store, snapshot, previous) if store is not None else {}
+        if result is not None:
+            found[snapshot.version] = result
+        created = (previous or {}).get("createdAt") or started
+        state = _state(snapshot, status, created, results=found)
+        return catalog_document(state, now=finished, origin=ORIGIN, previous=previous, revive=True)
+
+    catalog.modify(snapshot.uid, change)
+
+
+class CatalogProgress:
+    """The run's live progress in the catalog (its latest run's phase, percent and stage), at most
+    one write every `interval` seconds; the final record (record_run) is written regardless. A
+    catalog that stops answering ends the live progress (once, with a warning), not the run."""
+
+    def __init__(
+        self,
+        catalog: Any,
+        snapshot: SpecSnapshot,
+        interval: float = 1.0,
+        clock: Callable[[], float] | None = None,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        self.catalog, self.snapshot, self.interval = catalog, snapshot, interval
+        self.clock = clock or time.monotonic
+        self.warn = warn or (lambda text: print(f"contentgen run: {text}", file=sys.stderr))
+        self.last = float("-inf")
+        self.off = False
+
+    def __call__(self, stage: str, percent: float, message: str = "") -> None:
+        now_ = self.clock()
+        if self.off or now_ - self.last < self.interval:
+            return
+        self.last = now_
+        version, value = self.snapshot.version, int(percent)
+
+        def change(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+            if doc is None:
+                return None
+            return with_progress(
+                doc, version=version, phase="Running", progress=value, stage=stage, now=now()
+            )
+
+        try:
+            self.catalog.modify(self.snapshot.uid, change)
+        except Exception as exc:
+            self.off = True
+            self.warn(f"live progress is no longer written to the catalog: {exc}")

@@ -1,13 +1,15 @@
 """Progress: a stage name and a percent, from the pipeline to whoever watches.
 
 The pipeline calls `progress(stage, percent)`; reporters decide how often to pass it on
-(a terminal bar, plain lines, the resource's status in the cluster).
+(a terminal bar, plain lines, the resource's status in the cluster). Providers get a
+`SubProgress` (defined in `contentgen.providers.progress`, below them), usually a `Span`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
+
+from contentgen.providers.progress import Monotonic, SubProgress
 
 
 class Progress(Protocol):
@@ -28,18 +30,5 @@ class Span:
         self.progress(self.stage, self.start + (self.end - self.start) * percent / 100.0, message)
 
 
-SubProgress = Callable[[float], None]
-
-
-class Monotonic:
-    """A SubProgress that never goes back (providers' estimates can wobble)."""
-
-    def __init__(self, progress: SubProgress) -> None:
-        self._progress = progress
-        self._last = -1.0
-
-    def __call__(self, percent: float) -> None:
-        percent = min(max(percent, 0.0), 100.0)
-        if percent > self._last:
-            self._last = percent
-            self._progress(percent)
+# The providers' interface, re-exported for the pipeline's own stages.
+__all__ = ["Monotonic", "Progress", "Span", "SubProgress"]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from contentgen.api import KINDS, RunFailure, RunResult, SpecSnapshot, UsageLine, now
-from contentgen.errors import ContentgenError, TransientError
+from contentgen.errors import ContentgenError, PermanentError, TransientError
 from contentgen.store import keys
+from contentgen.store.results import read_result
 
 from .context import UNBILLED, RunContext
 from .thumbnails import add_thumbnails, has_pictures
@@ -30,14 +31,26 @@ def _flow(kind: str) -> Callable[[RunContext], RunResult]:
 
 
 def execute(ctx: RunContext) -> RunResult:
-    """Run the pipeline; store the result document after every artifact it names."""
+    """Run the pipeline for the snapshot's version; store the result document after every artifact
+    it names. A version whose result is already stored (an earlier attempt of this run finished,
+    then its pod was lost) is handed over again, not run again."""
     snap = ctx.snapshot
+    if snap.version < 1:
+        raise PermanentError(
+            "the spec snapshot names no version to write: snapshots are made by the operator or "
+            "`contentgen run`, which number every run",
+            reason="InvalidSpec",
+        )
+    kind = KINDS[snap.kind]
+    key = keys.result_key(kind.catalog_type, snap.owner, snap.uid, snap.version)
+    done = read_result(ctx.store, key)
+    if done is not None and done.generation == snap.generation:
+        ctx.progress("done", 100)
+        return done
     result = with_lineage(_flow(snap.kind)(ctx), snap)
     if has_pictures(result):
         with ctx.stage("thumbnails", 100, 100):
             result = add_thumbnails(ctx.store, result)
-    kind = KINDS[snap.kind]
-    key = keys.result_key(kind.catalog_type, snap.owner, snap.uid, snap.version)
     result = result.model_copy(
         update={
             "name": snap.name,
@@ -45,13 +58,15 @@ def execute(ctx: RunContext) -> RunResult:
             "uid": snap.uid,
             "generation": snap.generation,
             "owner": snap.owner,
+            "version": snap.version,
+            "spec": snap.spec,
             "stages": list(ctx.timings),
             "finished_at": now(),
             "result_uri": ctx.store.uri(key),
-            "usage": ctx.usage if ctx.usage is not None else result.usage,
+            "usage": ctx.priced_usage(ctx.usage if ctx.usage is not None else result.usage),
         }
     )
-    ctx.store.put_bytes(
+    ctx.store.put_once_bytes(
         key, result.model_dump_json(by_alias=True, exclude_none=True, indent=1).encode(), "application/json"
     )
     return result

@@ -7,7 +7,9 @@ from contentgen.api import RunResult
 
 def summarize(result: RunResult) -> str:
     note = " (offline provider: placeholder outputs, not real generations)" if result.placeholder else ""
-    lines = [f"{result.kind} {result.namespace}/{result.name} succeeded with {result.provider}{note}"]
+    version = f" as version {result.version}" if result.version else ""
+    what = f"{result.kind} {result.namespace}/{result.name}"
+    lines = [f"{what} succeeded{version} with {result.provider}{note}"]
     if result.lora is not None:
         lines.append(f"  LoRA version {result.lora.version}: {result.lora.model_uri}")
     if result.dataset is not None:

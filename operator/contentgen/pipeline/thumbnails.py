@@ -45,7 +45,7 @@ def thumbnail_jpeg(data: bytes, max_side: int = MAX_SIDE) -> bytes:
 def store_thumbnail(store: ObjectStore, uri: str) -> Artifact:
     """Make and store the thumbnail of the stored picture `uri` (beside it, in thumbs/)."""
     key = store.key_of(uri)
-    return store.put_bytes(keys.thumbnail(key), thumbnail_jpeg(store.get_bytes(key)), JPEG)
+    return store.put_once_bytes(keys.thumbnail(key), thumbnail_jpeg(store.get_bytes(key)), JPEG)
 
 
 def has_pictures(result: RunResult) -> bool:
@@ -53,8 +53,7 @@ def has_pictures(result: RunResult) -> bool:
 
 
 def add_thumbnails(store: ObjectStore, result: RunResult) -> RunResult:
-    """`result` with a thumbnail for each generated image and for the contact sheet; thumbnails of
-    images an earlier run made and this one did not are removed."""
+    """`result` with a thumbnail for each generated image and for the contact sheet."""
     made: list[Artifact] = []
     update: dict[str, object] = {}
     if result.images is not None:
@@ -64,12 +63,6 @@ def add_thumbnails(store: ObjectStore, result: RunResult) -> RunResult:
             made.append(thumb)
             images.append(image.model_copy(update={"thumbnail_uri": thumb.uri}))
         update["images"] = images
-        if images:
-            current = {store.key_of(i.thumbnail_uri) for i in images}
-            folder = store.key_of(images[0].thumbnail_uri).rpartition("/")[0] + "/"
-            for info in list(store.list(folder)):
-                if info.key not in current:
-                    store.delete(info.key)
     lora = result.lora
     if lora is not None and lora.contact_sheet_uri and not lora.contact_sheet_thumbnail_uri:
         thumb = store_thumbnail(store, lora.contact_sheet_uri)

@@ -1,4 +1,5 @@
-"""Transcription: fetch and probe the source → provider → transcript.json and transcript.txt."""
+"""Transcription: fetch and probe the source → provider → transcript.json and transcript.txt, under
+the run's version (transcripts/{owner}/{uid}/v{n}/)."""
 
 from __future__ import annotations
 
@@ -54,20 +55,26 @@ def run_transcription(ctx: RunContext) -> RunResult:
                 language_code=spec.language_code,
                 speaker_labels=spec.speaker_labels,
                 duration_seconds=info.duration,
+                speech_models=tuple(spec.speech_models),
             ),
             ctx.scratch("transcribe"),
             span,
             checkpoint,
         )
         ctx.usage = transcription_usage(
-            provider.name, output.duration_seconds, spec.speaker_labels, output.request_id
+            provider.name,
+            output.duration_seconds,
+            spec.speaker_labels,
+            output.request_id,
+            model=output.speech_model,
         )
 
     with ctx.stage("store-transcript", 95, 100), ctx.storing_paid_output("the transcript"):
-        prefix = keys.transcripts_root(owner, uid)
-        response = json.dumps(output.response, indent=1).encode()
-        full = ctx.store.put_bytes(f"{prefix}transcript.json", response, "application/json")
-        text = ctx.store.put_bytes(
+        prefix = keys.transcripts_version(owner, uid, snap.version)
+        # Sorted keys: the same transcript is the same bytes, whatever order the provider sent.
+        response = json.dumps(output.response, indent=1, sort_keys=True).encode()
+        full = ctx.store.put_once_bytes(f"{prefix}transcript.json", response, "application/json")
+        text = ctx.store.put_once_bytes(
             f"{prefix}transcript.txt", output.text.encode(), "text/plain; charset=utf-8"
         )
 

@@ -10,12 +10,16 @@ The provider modules are imported on demand: their SDKs are in the worker's depe
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
+from contentgen.api.cost import Unit
 from contentgen.errors import InvalidInput, MissingCredentials
+from contentgen.pricing import Quote
 
 from .base import Captioner, ImageGenerator, LoraTrainer, Transcriber
+from .settings import ProviderSettings
 
 FAL_KEY_ENV = "FAL_KEY"
 ASSEMBLYAI_KEY_ENV = "ASSEMBLYAI_API_KEY"
@@ -34,7 +38,7 @@ def trainer(name: str, *, env: Mapping[str, str] | None = None) -> LoraTrainer:
     if name == "fal":
         from .fal import FalProvider
 
-        return FalProvider(_key(FAL_KEY_ENV, env))
+        return FalProvider(_key(FAL_KEY_ENV, env), store_io=_settings(env).fal_store_io)
     if name == "offline":
         from .offline import OfflineProvider
 
@@ -47,7 +51,7 @@ def image_generator(name: str, *, env: Mapping[str, str] | None = None) -> Image
     if name == "fal":
         from .fal import FalProvider
 
-        return FalProvider(_key(FAL_KEY_ENV, env))
+        return FalProvider(_key(FAL_KEY_ENV, env), store_io=_settings(env).fal_store_io)
     if name == "offline":
         from .offline import OfflineProvider
 
@@ -60,7 +64,12 @@ def transcriber(name: str, *, env: Mapping[str, str] | None = None) -> Transcrib
     if name == "assemblyai":
         from .assemblyai import AssemblyAIProvider
 
-        return AssemblyAIProvider(_key(ASSEMBLYAI_KEY_ENV, env))
+        settings = _settings(env)
+        return AssemblyAIProvider(
+            _key(ASSEMBLYAI_KEY_ENV, env),
+            resolve_window=settings.assemblyai_resolve_window_seconds,
+            resubmit_unresolved=settings.assemblyai_unresolved == "resubmit",
+        )
     if name == "offline":
         from .offline import OfflineProvider
 
@@ -75,12 +84,43 @@ def captioner(name: str, *, env: Mapping[str, str] | None = None) -> Captioner:
         from .fal.captions import FalCaptioner
 
         # A caption takes seconds, not minutes: poll every second rather than every five.
-        return FalCaptioner(FalProvider(_key(FAL_KEY_ENV, env), poll_interval=1.0))
+        key, store_io = _key(FAL_KEY_ENV, env), _settings(env).fal_store_io
+        return FalCaptioner(FalProvider(key, poll_interval=1.0, store_io=store_io))
     if name == "offline":
         from .offline import OfflineProvider
 
         return OfflineProvider()
     raise InvalidInput(f"no captioner is called {name!r}; choose one of {', '.join(CAPTIONERS)}")
+
+
+def price_quotes(
+    provider: str, wanted: Iterable[tuple[str, Unit]], *, env: Mapping[str, str] | None = None
+) -> dict[tuple[str, str, str], Quote]:
+    """The provider's own prices for (item, unit) pairs, where it publishes them through an API
+    (fal's pricing API, unless CONTENTGEN_FAL_PRICING_API=false); {} otherwise. Never raises: a
+    price missing here is the price table's."""
+    wanted = list(wanted)
+    if provider != "fal" or not wanted:
+        return {}
+    try:
+        key = (os.environ if env is None else env).get(FAL_KEY_ENV, "").strip()
+        if not key or not _settings(env).fal_pricing_api:
+            return {}
+        from .fal.pricing import FalPricing
+
+        return FalPricing(key).quotes(wanted)
+    except Exception as exc:  # a price is never worth failing a paid run for
+        logging.getLogger(__name__).warning("could not read %s's prices: %s", provider, type(exc).__name__)
+        return {}
+
+
+def _settings(env: Mapping[str, str] | None) -> ProviderSettings:
+    if env is None:
+        return ProviderSettings()
+    prefix = "CONTENTGEN_"
+    fields = ProviderSettings.model_fields
+    given = {k[len(prefix) :].lower(): v for k, v in env.items() if k.startswith(prefix)}
+    return ProviderSettings.model_validate({k: v for k, v in given.items() if k in fields})
 
 
 def _key(variable: str, env: Mapping[str, str] | None) -> str:
@@ -98,6 +138,7 @@ __all__ = [
     "FAL_KEY_ENV",
     "captioner",
     "image_generator",
+    "price_quotes",
     "trainer",
     "transcriber",
 ]

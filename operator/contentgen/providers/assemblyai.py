@@ -14,9 +14,16 @@ duration once it completes; one that errors is not billed, nor is an upload. So:
 - An upload whose answer is lost is uploaded again (a second copy costs nothing).
 - Creating a transcript is the billed call. Its intent {at, audio digest} is checkpointed before
   it leaves; if the answer is lost, the list of transcripts says whether it was created: found ->
-  adopted; not there -> it certainly was not created, and is created now; found twice ->
-  ProviderOutcomeUnknown. AssemblyAI offers no idempotency key; the audio URL is what identifies
-  our transcript (an upload URL is unique, a presigned URL is signed anew by every attempt).
+  adopted; found twice -> ProviderOutcomeUnknown. The list promises no read-after-write
+  consistency, so "not there" is believed only after watching it for `resolve_window` seconds;
+  then the create either ends in ProviderOutcomeUnknown or, when `resubmit_unresolved`, is sent
+  again (which pays twice if the list was merely late). AssemblyAI offers no idempotency key; the
+  audio URL is what identifies our transcript (an upload URL is unique, a presigned URL is signed
+  anew by every attempt). `created` carries no time zone in the documentation's examples, so a
+  time without one is taken as any zone's (±14 h) when bounding the search.
+- `speech_models` is always sent (https://www.assemblyai.com/docs/pre-recorded-audio/select-the-speech-model:
+  pages disagree on whether it is required and on its default), and the transcript's
+  `speech_model_used` says which model ran, and is billed.
 - The transcript id is checkpointed at once, so a retried pod polls what it paid for. A known id
   that AssemblyAI no longer knows (deleted, another account's key) is ProviderOutcomeUnknown: a
   completed transcript was paid for even if it is gone.
@@ -39,12 +46,13 @@ import httpx
 import pydantic
 from assemblyai.prerecorded.v2 import api as transcript_api
 
+from contentgen.api.transcription import DEFAULT_SPEECH_MODELS
 from contentgen.errors import ContentgenError, PermanentError, TransientError
 from contentgen.files import sha256_file
-from contentgen.pipeline.progress import Monotonic, SubProgress
 
 from .base import Checkpoint, TranscriptionOutput, TranscriptionRequest
 from .billing import accepted, submit_once
+from .progress import Monotonic, SubProgress
 from .retry import (
     Ambiguous,
     Retry,
@@ -60,6 +68,7 @@ log = logging.getLogger(__name__)
 
 KEY_ENV = "ASSEMBLYAI_API_KEY"
 SKEW = timedelta(minutes=10)  # how far AssemblyAI's `created` may be before our clock
+ZONES = timedelta(hours=14)  # how far a time without a zone may be from UTC
 MAX_PAGES = 20  # of 200 transcripts, when looking for a lost one
 MAX_SUBMITS = 3
 
@@ -78,6 +87,8 @@ class AssemblyAIProvider:
         max_wait: float = 6 * 3600.0,
         base_url: str | None = None,
         clock: Callable[[], datetime] | None = None,
+        resolve_window: float = 120.0,
+        resubmit_unresolved: bool = False,
     ) -> None:
         settings = aai.types.Settings(api_key=key)
         if base_url:
@@ -89,6 +100,8 @@ class AssemblyAIProvider:
         self._poll_interval = poll_interval
         self._max_wait = max_wait
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._resolve_window = resolve_window
+        self._resubmit_unresolved = resubmit_unresolved
 
     def transcribe(
         self, request: TranscriptionRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
@@ -99,7 +112,10 @@ class AssemblyAIProvider:
         """
         meter = Monotonic(progress)
         # the local file, not audio_url: a presigned URL is signed anew by every attempt
-        fingerprint = _digest(sha256_file(request.audio_path), request.language_code, request.speaker_labels)
+        models = list(request.speech_models or DEFAULT_SPEECH_MODELS)
+        fingerprint = _digest(
+            sha256_file(request.audio_path), request.language_code, request.speaker_labels, models
+        )
         saved = checkpoint.load()
         if saved.get("fingerprint") != fingerprint:
             saved = {"provider": self.name, "fingerprint": fingerprint}
@@ -118,7 +134,7 @@ class AssemblyAIProvider:
                         f"AssemblyAI did not take the transcript after {MAX_SUBMITS} submits",
                         reason="ProviderUnavailable",
                     )
-                self._submit(request, saved, checkpoint, meter)
+                self._submit(request, models, saved, checkpoint, meter)
                 continue
             raw = self._wait(str(transcript_id), meter, where)
             if raw.get("status") == "completed":
@@ -148,7 +164,12 @@ class AssemblyAIProvider:
     # --- creating the transcript --------------------------------------------------------------
 
     def _submit(
-        self, request: TranscriptionRequest, saved: dict[str, Any], checkpoint: Checkpoint, meter: Monotonic
+        self,
+        request: TranscriptionRequest,
+        models: list[str],
+        saved: dict[str, Any],
+        checkpoint: Checkpoint,
+        meter: Monotonic,
     ) -> None:
         # a file:// link (a local store) is for the offline provider only: upload the file instead
         given = request.audio_url if _fetchable(request.audio_url) and not saved.get("upload_only") else None
@@ -167,6 +188,7 @@ class AssemblyAIProvider:
             speaker_labels=request.speaker_labels,
             language_code=request.language_code or None,
             language_detection=None if request.language_code else True,
+            speech_models=models,
         )
         transcript = submit_once(
             self._retry,
@@ -195,11 +217,16 @@ class AssemblyAIProvider:
         return error_for_transport(exc, provider="AssemblyAI", billed=True)
 
     def _resolve(self, saved: dict[str, Any], checkpoint: Checkpoint, where: str) -> None:
-        """Whether the transcript whose answer was lost exists: adopted if so, else forgotten."""
+        """Whether the transcript whose answer was lost exists: adopted if the list shows it within
+        the window; else ProviderOutcomeUnknown, or forgotten (to be created again) when
+        `resubmit_unresolved`."""
         sent = saved["sent"]
         since = datetime.fromisoformat(sent["at"]) - SKEW
         known = set(saved.get("failed") or [])
-        for look in range(2):  # a transcript created a moment ago may take a moment to be listed
+        why = sent.get("why", "its answer was lost")
+        interval = max(self._poll_interval, 5.0)
+        waited = 0.0
+        while True:
             found = [
                 item
                 for item in self._recent(since)
@@ -208,10 +235,9 @@ class AssemblyAIProvider:
             if len(found) > 1:
                 ids = ", ".join(item.id for item in found)
                 raise PermanentError(
-                    f"AssemblyAI may have created a transcript of this audio at {sent['at']} "
-                    f"({sent.get('why', 'its answer was lost')}), and it lists {len(found)} of them since "
-                    f"({ids}). Nothing was submitted again. Check them in AssemblyAI's dashboard; to "
-                    f"submit anyway, delete {where} or change the spec",
+                    f"AssemblyAI may have created a transcript of this audio at {sent['at']} ({why}), and "
+                    f"it lists {len(found)} of them since ({ids}). Nothing was submitted again. Check them "
+                    f"in AssemblyAI's dashboard; to submit anyway, delete {where} or change the spec",
                     reason="ProviderOutcomeUnknown",
                 )
             if found:
@@ -220,11 +246,24 @@ class AssemblyAIProvider:
                 checkpoint.save(saved)
                 log.info("found the lost submit among AssemblyAI's transcripts: %s", found[0].id)
                 return
-            if look == 0:
-                self._retry.sleep(self._poll_interval)
+            if waited >= self._resolve_window:
+                break
+            self._retry.sleep(interval)
+            waited += interval
+        if not self._resubmit_unresolved:
+            raise PermanentError(
+                f"AssemblyAI may have created a transcript of this audio at {sent['at']} ({why}), and its "
+                f"transcript list has not shown it in {waited:.0f} s; AssemblyAI does not promise the list "
+                "shows a new transcript at once, so nothing was submitted again. Check AssemblyAI's "
+                f"dashboard; to submit anyway, delete {where} or change the spec (or set "
+                "CONTENTGEN_ASSEMBLYAI_UNRESOLVED=resubmit)",
+                reason="ProviderOutcomeUnknown",
+            )
         log.warning(
-            "AssemblyAI lists no transcript of this audio since %s: it was not created; submitting it",
+            "AssemblyAI lists no transcript of this audio since %s after %.0f s: taking it as not created "
+            "and submitting it again (CONTENTGEN_ASSEMBLYAI_UNRESOLVED=resubmit)",
             sent["at"],
+            waited,
         )
         saved.pop("sent", None)
         checkpoint.save(saved)
@@ -242,10 +281,10 @@ class AssemblyAIProvider:
             page = self._call(list_page, "listing AssemblyAI's transcripts")
             items.extend(page.transcripts)
             oldest = page.transcripts[-1] if page.transcripts else None
-            if oldest is None or _when(oldest.created) < since or not page.page_details.prev_url:
+            if oldest is None or _latest(oldest.created) < since or not page.page_details.prev_url:
                 break
             before = oldest.id
-        return [item for item in items if _when(item.created) >= since]
+        return [item for item in items if _latest(item.created) >= since]
 
     # --- waiting ------------------------------------------------------------------------------
 
@@ -345,6 +384,7 @@ def _output(raw: dict[str, Any], request: TranscriptionRequest) -> Transcription
         speakers=speakers,
         language_code=str(raw.get("language_code") or request.language_code or ""),
         request_id=str(raw.get("id", "")),
+        speech_model=str(raw.get("speech_model_used") or ""),
     )
 
 
@@ -352,9 +392,11 @@ def _fetchable(url: str | None) -> bool:
     return bool(url) and str(url).startswith(("https://", "http://"))
 
 
-def _when(created: str) -> datetime:
+def _latest(created: str) -> datetime:
+    """The latest instant `created` may mean: itself with a zone; a time without one may be any
+    zone's (the documentation shows none and says nothing of UTC)."""
     when = datetime.fromisoformat(created.replace("Z", "+00:00"))
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+    return when if when.tzinfo else when.replace(tzinfo=UTC) + ZONES
 
 
 def _digest(*parts: Any) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from contentgen.pipeline.progress import SubProgress
+from contentgen.providers.progress import SubProgress
 
 
 class Checkpoint(Protocol):
@@ -124,6 +124,7 @@ class TranscriptionRequest:
     language_code: str | None = None
     speaker_labels: bool = False
     duration_seconds: float | None = None  # measured locally when the source could be probed
+    speech_models: tuple[str, ...] = ()  # the provider's models, in priority order; () its default
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,7 @@ class TranscriptionOutput:
     language_code: str
     request_id: str
     placeholder: bool = False
+    speech_model: str = ""  # the model that made it (and is billed), as the provider reports it
 
 
 class Transcriber(Protocol):

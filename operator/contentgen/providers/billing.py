@@ -82,3 +82,11 @@ class Part:
         whole = self.whole.load()
         whole[self.name] = data
         self.whole.save(whole)
+
+    def known_requests(self) -> set[str]:
+        """The request ids the other parts hold (taken or failed): none of them is this part's."""
+        known: set[str] = set()
+        for name, part in self.whole.load().items():
+            if name != self.name and isinstance(part, dict):
+                known.update(str(i) for i in [part.get("request_id"), *(part.get("failed") or [])] if i)
+        return known

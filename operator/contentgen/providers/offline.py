@@ -24,7 +24,7 @@ from typing import Any
 from contentgen.api.image import IMAGE_SIZES
 from contentgen.errors import InvalidInput
 from contentgen.files import sha256_file
-from contentgen.pipeline.progress import SubProgress
+from contentgen.providers.progress import SubProgress
 
 from .base import (
     Billed,

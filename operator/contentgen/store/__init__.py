@@ -8,7 +8,7 @@ from urllib.parse import unquote, urlparse
 
 from contentgen.files import sha256_file
 
-from .base import ObjectInfo, ObjectNotFound, ObjectStore
+from .base import ObjectExists, ObjectInfo, ObjectNotFound, ObjectStore
 from .local import LocalStore
 
 DEFAULT_LOCAL_STORE = "./contentgen-data/store"
@@ -41,6 +41,7 @@ def open_store(url: str, public_endpoint_url: str | None = None) -> ObjectStore:
 __all__ = [
     "DEFAULT_LOCAL_STORE",
     "LocalStore",
+    "ObjectExists",
     "ObjectInfo",
     "ObjectNotFound",
     "ObjectStore",

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from contentgen.api import Artifact
+from contentgen.errors import PermanentError
+from contentgen.files import sha256_file
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,19 @@ class ObjectNotFound(KeyError):
 
     def __str__(self) -> str:
         return f"{self.uri} does not exist"
+
+
+def content_disposition(name: str, disposition: str = "attachment") -> str:
+    """A Content-Disposition header value for `name` (RFC 6266: an ASCII fallback, and the
+    UTF-8 name percent-encoded)."""
+    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in name)
+    return f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+class ObjectExists(PermanentError):
+    """An output key that already holds other bytes: outputs are written once, never over."""
+
+    reason = "ObjectExists"
 
 
 class ObjectStore(ABC):
@@ -52,6 +69,31 @@ class ObjectStore(ABC):
     @abstractmethod
     def put_bytes(self, key: str, data: bytes, content_type: str) -> Artifact: ...
 
+    def put_once_bytes(self, key: str, data: bytes, content_type: str) -> Artifact:
+        """Write an output once: an absent key is written; a key that already holds these very
+        bytes (an earlier attempt of the same run stored them) is left alone and described;
+        other bytes under it raise ObjectExists, and nothing is overwritten."""
+        existing = self._existing(key, hashlib.sha256(data).hexdigest(), len(data), content_type)
+        return existing if existing is not None else self.put_bytes(key, data, content_type)
+
+    def put_once_file(self, key: str, path: Path, content_type: str) -> Artifact:
+        """`put_once_bytes` for a file (streamed, as `put_file`)."""
+        existing = self._existing(key, sha256_file(path), path.stat().st_size, content_type)
+        return existing if existing is not None else self.put_file(key, path, content_type)
+
+    def _existing(self, key: str, sha256: str, size: int, content_type: str) -> Artifact | None:
+        info = self.head(key)
+        if info is None:
+            return None
+        stored = info.sha256 or hashlib.sha256(self.get_bytes(key)).hexdigest()
+        if stored != sha256:
+            raise ObjectExists(
+                f"{self.uri(key)} already holds other content ({info.size_bytes} bytes) from an earlier "
+                "attempt of this run; outputs are never overwritten: look at it, and start a new run "
+                "(edit the spec) to make new outputs"
+            )
+        return Artifact(uri=self.uri(key), size_bytes=size, sha256=sha256, content_type=content_type)
+
     @abstractmethod
     def get_file(self, key: str, dest: Path, max_bytes: int | None = None) -> Path:
         """Download to `dest`; ObjectNotFound when missing; InvalidInput when over max_bytes."""
@@ -77,5 +119,7 @@ class ObjectStore(ABC):
         """Delete every object under `prefix` (which must end with '/'); returns how many."""
 
     @abstractmethod
-    def presign(self, key: str, expires_seconds: int) -> str:
-        """A URL that reads the object until it expires (file:// for the local store)."""
+    def presign(self, key: str, expires_seconds: int, download_name: str | None = None) -> str:
+        """A URL that reads the object until it expires (file:// for the local store). With
+        `download_name`, a store that can (S3) answers it with a Content-Disposition that saves
+        it under that name."""

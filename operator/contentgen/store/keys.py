@@ -1,18 +1,31 @@
 """The object-key layout (DESIGN.md, "object keys"). Every key the project writes comes from here.
 
+Every kind is versioned: each run writes under a version prefix of its own, never used by another
+run, so no output is ever written over (the pipeline writes outputs once: `ObjectStore.put_once`).
+
 loras/{owner}/{uid}/v{n}/model.safetensors, config.json, result.json
-datasets/{owner}/{uid}/v{n}/images/0001.jpg, captions/0001.txt, dataset.zip
-generated-images/{owner}/{uid}/image_{n}.png, result.json
-transcripts/{owner}/{uid}/transcript.json, transcript.txt, result.json
-temp/{uid}/...   scratch and provider checkpoints (a 24 h lifecycle rule may expire it)
+datasets/{owner}/{uid}/v{n}/images/0001.jpg, captions/0001.txt, dataset.zip, contact-sheet.jpg
+generated-images/{owner}/{uid}/v{n}/image_{k}.png, thumbs/image_{k}.jpg, result.json
+transcripts/{owner}/{uid}/v{n}/transcript.json, transcript.txt, result.json
+temp/{uid}/...   scratch and provider checkpoints (mutable state, not outputs; a 24 h lifecycle
+                 rule may expire it)
 outbox/catalog/  catalog records of local runs waiting for the catalog (catalog/outbox.py)
+
+Before versions (up to 0.1), images and transcripts were written straight under
+generated-images/{owner}/{uid}/ and transcripts/{owner}/{uid}/: those objects are read as
+version 1 (`LEGACY_VERSION`) and never written again.
 """
 
 from __future__ import annotations
 
 import re
 
+from contentgen.api.versions import LEGACY_VERSION
+
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# Keys that hold state rather than outputs: rewritten in place by design (checkpoints), or
+# written once under unique names and then removed (the outbox).
+MUTABLE_PREFIXES = ("temp/", "outbox/")
 
 
 def _seg(value: str, what: str) -> str:
@@ -21,12 +34,18 @@ def _seg(value: str, what: str) -> str:
     return value
 
 
+def _version(version: int) -> str:
+    if version < 1:
+        raise ValueError(f"version {version} is not a version: runs are numbered from 1")
+    return f"v{version}/"
+
+
 def lora_root(owner: str, uid: str) -> str:
     return f"loras/{_seg(owner, 'owner')}/{_seg(uid, 'uid')}/"
 
 
 def lora_version(owner: str, uid: str, version: int) -> str:
-    return f"{lora_root(owner, uid)}v{version}/"
+    return lora_root(owner, uid) + _version(version)
 
 
 _LORA_MODEL = re.compile(r"(?:^|/)loras/([^/]+)/([^/]+)/v(\d+)/model\.safetensors$")
@@ -36,6 +55,15 @@ def lora_of_uri(uri: str) -> tuple[str, str, int] | None:
     """(owner, uid, version) of a LoRA model URI in this layout (any store, any prefix), else None."""
     match = _LORA_MODEL.search(uri.split("?", 1)[0])
     return (match.group(1), match.group(2), int(match.group(3))) if match else None
+
+
+_VERSION_SEGMENT = re.compile(r"/v(\d+)/")
+
+
+def version_of_uri(uri: str) -> int | None:
+    """The version an output's URI names (its last /v{n}/ segment), None for unversioned ones."""
+    found = _VERSION_SEGMENT.findall(uri.split("?", 1)[0])
+    return int(found[-1]) if found else None
 
 
 def thumbnail(key: str) -> str:
@@ -50,19 +78,27 @@ def dataset_root(owner: str, uid: str) -> str:
 
 
 def dataset_version(owner: str, uid: str, version: int) -> str:
-    return f"{dataset_root(owner, uid)}v{version}/"
+    return dataset_root(owner, uid) + _version(version)
 
 
 def images_root(owner: str, uid: str) -> str:
     return f"generated-images/{_seg(owner, 'owner')}/{_seg(uid, 'uid')}/"
 
 
-def image(owner: str, uid: str, n: int) -> str:
-    return f"{images_root(owner, uid)}image_{n}.png"
+def images_version(owner: str, uid: str, version: int) -> str:
+    return images_root(owner, uid) + _version(version)
+
+
+def image(owner: str, uid: str, version: int, n: int) -> str:
+    return f"{images_version(owner, uid, version)}image_{n}.png"
 
 
 def transcripts_root(owner: str, uid: str) -> str:
     return f"transcripts/{_seg(owner, 'owner')}/{_seg(uid, 'uid')}/"
+
+
+def transcripts_version(owner: str, uid: str, version: int) -> str:
+    return transcripts_root(owner, uid) + _version(version)
 
 
 def temp_root(uid: str) -> str:
@@ -78,20 +114,58 @@ def checkpoint(uid: str, name: str) -> str:
     return f"{temp_root(uid)}checkpoints/{_seg(name, 'checkpoint')}.json"
 
 
-def resource_roots(catalog_type: str, owner: str, uid: str) -> list[str]:
-    """Every prefix a resource's objects live under (what deletionPolicy: Delete removes)."""
+def is_mutable(key: str) -> bool:
+    """Keys of state (checkpoints, scratch, the outbox), which may be rewritten; every other key
+    is an output, written once."""
+    return key.startswith(MUTABLE_PREFIXES)
+
+
+def output_roots(catalog_type: str, owner: str, uid: str) -> list[str]:
+    """The prefixes a resource's outputs live under, every version's."""
     by_type = {
         "lora-training": [lora_root(owner, uid), dataset_root(owner, uid)],
         "image-generation": [images_root(owner, uid)],
         "transcription": [transcripts_root(owner, uid)],
     }
-    return [*by_type[catalog_type], temp_root(uid)]
+    return by_type[catalog_type]
 
 
-def result_key(catalog_type: str, owner: str, uid: str, version: int = 0) -> str:
-    """Where a run's result document is stored, next to its artifacts."""
+def resource_roots(catalog_type: str, owner: str, uid: str) -> list[str]:
+    """Every prefix a resource's objects live under (what deletionPolicy: Delete removes)."""
+    return [*output_roots(catalog_type, owner, uid), temp_root(uid)]
+
+
+def version_roots(catalog_type: str, owner: str, uid: str, version: int) -> list[str]:
+    """The prefixes one version's outputs live under (unversioned legacy objects excepted)."""
+    by_type = {
+        "lora-training": [lora_version(owner, uid, version), dataset_version(owner, uid, version)],
+        "image-generation": [images_version(owner, uid, version)],
+        "transcription": [transcripts_version(owner, uid, version)],
+    }
+    return by_type[catalog_type]
+
+
+def versions_in(catalog_type: str, owner: str, uid: str, stored: list[str]) -> set[int]:
+    """Version numbers that `stored` keys (of this resource) use: a v{n}/ prefix, or the legacy
+    unversioned layout of images and transcripts (version 1)."""
+    found: set[int] = set()
+    roots = output_roots(catalog_type, owner, uid)
+    for key in stored:
+        root = next((r for r in roots if key.startswith(r)), None)
+        if root is None:
+            continue
+        match = re.match(r"v(\d+)/", key[len(root) :])
+        if match:
+            found.add(int(match.group(1)))
+        elif catalog_type != "lora-training":
+            found.add(LEGACY_VERSION)
+    return found
+
+
+def result_key(catalog_type: str, owner: str, uid: str, version: int) -> str:
+    """Where a run's result document is stored, next to its outputs. Version 0 is the unversioned
+    layout of images and transcripts before versions (read, never written)."""
     if catalog_type == "lora-training":
         return f"{lora_version(owner, uid, version)}result.json"
-    if catalog_type == "image-generation":
-        return f"{images_root(owner, uid)}result.json"
-    return f"{transcripts_root(owner, uid)}result.json"
+    root = images_root(owner, uid) if catalog_type == "image-generation" else transcripts_root(owner, uid)
+    return f"{root}result.json" if version == 0 else f"{root}{_version(version)}result.json"

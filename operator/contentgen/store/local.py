@@ -135,7 +135,7 @@ class LocalStore(ObjectStore):
         shutil.rmtree(target)
         return count
 
-    def presign(self, key: str, expires_seconds: int) -> str:
+    def presign(self, key: str, expires_seconds: int, download_name: str | None = None) -> str:
         # A local file needs no signature; the path is the link.
         if not self._path(key).is_file():
             raise ObjectNotFound(self.uri(key))

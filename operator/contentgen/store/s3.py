@@ -22,7 +22,7 @@ from contentgen.api import Artifact
 from contentgen.errors import InvalidInput, TransientError
 from contentgen.files import sha256_file
 
-from .base import ObjectInfo, ObjectNotFound, ObjectStore
+from .base import ObjectInfo, ObjectNotFound, ObjectStore, content_disposition
 
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 
@@ -173,12 +173,13 @@ class S3Store(ObjectStore):
                 )
         return len(keys)
 
-    def presign(self, key: str, expires_seconds: int) -> str:
+    def presign(self, key: str, expires_seconds: int, download_name: str | None = None) -> str:
         if self.head(key) is None:
             raise ObjectNotFound(self.uri(key))
-        url: str = self.signer.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": self._full(key)}, ExpiresIn=expires_seconds
-        )
+        params = {"Bucket": self.bucket, "Key": self._full(key)}
+        if download_name:
+            params["ResponseContentDisposition"] = content_disposition(download_name)
+        url: str = self.signer.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_seconds)
         return url
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:

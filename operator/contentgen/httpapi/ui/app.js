@@ -4,7 +4,7 @@
 "use strict";
 
 const main = document.getElementById("main");
-const streams = new Set(); // EventSources of the current view, closed when it changes
+const streams = new Set(); // EventSources of the current view (one at most), closed when it changes
 let session = null;
 
 // --- helpers --------------------------------------------------------------------------------
@@ -61,18 +61,32 @@ function fileOf(uri, parts) {
   return uri.split("?")[0].split("/").slice(-parts).join("/");
 }
 
-function contentUrl(id, uri, parts, download) {
+// `version`: the version the file belongs to (image_1.png is in every version of a record).
+function contentUrl(id, uri, parts, download, version) {
   const query = new URLSearchParams({ file: fileOf(uri, parts) });
+  if (version) query.set("version", version);
   if (download) query.set("download", "true");
   return `/api/assets/${ref(id)}/content?${query}`;
 }
 
-function thumbOf(id, image) {
-  return image.thumbnailUri ? contentUrl(id, image.thumbnailUri, 2) : contentUrl(id, image.uri, 1);
+// The version a stored output's URI names (…/v3/…); undefined for unversioned ones (before versions).
+function versionOf(uri) {
+  const found = uri.split("?")[0].match(/\/v(\d+)\//g);
+  return found ? Number(found[found.length - 1].slice(2, -1)) : undefined;
+}
+
+function thumbOf(id, image, version) {
+  return image.thumbnailUri ? contentUrl(id, image.thumbnailUri, 2, false, version) : contentUrl(id, image.uri, 1, false, version);
 }
 
 function badge(status) {
   return el("span", { class: `badge status-${status}`, "data-status": status }, status);
+}
+
+// The latest run, apart from the record's status: "Running 42 % dataset", "Failed: InvalidInput".
+function runBadge(run) {
+  const text = run.phase === "Failed" && run.error ? `run Failed: ${run.error.reason}` : `run ${run.phase}`;
+  return el("span", { class: `badge run status-${run.phase}`, "data-run": run.phase }, text);
 }
 
 function when(text) {
@@ -90,8 +104,8 @@ function bytes(size) {
   return unit ? `${value.toFixed(1)} ${units[unit]}` : `${value} B`;
 }
 
-function downloadButton(id, uri, parts, label) {
-  return el("a", { class: "button download", href: contentUrl(id, uri, parts, true), download: "" }, label);
+function downloadButton(id, uri, parts, label, version) {
+  return el("a", { class: "button download", href: contentUrl(id, uri, parts, true, version), download: "" }, label);
 }
 
 function progressBar(percent, big) {
@@ -128,6 +142,8 @@ function filterForm(section, fields) {
       ["lora-training", "image-generation", "transcription"].map((t) => el("option", { value: t, selected: values.type === t }, t))),
     status: () => el("select", { name: "status" }, el("option", { value: "" }, "any but Deleted"),
       ["Pending", "Running", "Succeeded", "Failed", "Deleted"].map((s) => el("option", { value: s, selected: values.status === s }, s))),
+    run: () => el("select", { name: "run" }, el("option", { value: "" }, "any latest run"),
+      ["Pending", "Running", "Succeeded", "Failed", "Cancelled"].map((s) => el("option", { value: s, selected: values.run === s }, s))),
     since: () => el("input", { name: "since", type: "date", value: values.since || "" }),
     until: () => el("input", { name: "until", type: "date", value: values.until || "" }),
     model: () => el("select", { name: "model" }, el("option", { value: "" }, "any model"),
@@ -154,16 +170,18 @@ async function gallery() {
   const page = await api("/api/assets/images", { ...filterValues(), limit: 100 });
   const cards = [];
   for (const run of page.items) {
-    run.images.forEach((image, n) => {
-      const lora = (run.loras || []).find((l) => l.name || l.uid);
-      cards.push(el("article", { class: "card image-card", "data-id": run.id, "data-n": n + 1 },
-        el("a", { href: `#/image/${ref(run.id)}` },
-          el("img", { class: "thumb", src: thumbOf(run.id, image), alt: run.prompt, width: 240 })),
-        el("div", { class: "title" }, run.prompt),
-        el("div", { class: "meta" }, `${run.namespace}/${run.name} · ${run.model}`,
-          lora ? ` · LoRA ${lora.name || lora.uid} v${lora.version}` : ""),
-        el("div", {}, badge(run.status), downloadButton(run.id, image.uri, 1, "Download"))));
-    });
+    for (const version of run.versions.slice().reverse()) { // every usable version, newest first
+      const lora = (version.loras || []).find((l) => l.name || l.uid);
+      version.images.forEach((image, n) => {
+        cards.push(el("article", { class: "card image-card", "data-id": run.id, "data-version": version.version, "data-n": n + 1 },
+          el("a", { href: `#/image/${ref(run.id)}` },
+            el("img", { class: "thumb", src: thumbOf(run.id, image, version.version), alt: version.prompt || run.prompt, width: 240 })),
+          el("div", { class: "title" }, version.prompt || run.prompt),
+          el("div", { class: "meta" }, `${run.namespace}/${run.name} v${version.version} · ${version.model || run.model}`,
+            lora ? ` · LoRA ${lora.name || lora.uid} v${lora.version}` : ""),
+          el("div", {}, badge(run.status), downloadButton(run.id, image.uri, 1, "Download", version.version))));
+      });
+    }
   }
   main.replaceChildren(
     el("h1", {}, "Gallery"),
@@ -187,21 +205,25 @@ function lineageList(use) {
 
 async function imageView(id) {
   const [run, lineage] = await Promise.all([api(`/api/jobs/${ref(id)}`), api(`/api/assets/${ref(id)}/lineage`)]);
+  const versions = run.versions.slice().reverse().map((version) => el("section", { class: "version", "data-version": version.version },
+    el("h2", {}, `Version ${version.version}`),
+    el("p", { class: "meta" }, `${version.prompt} · ${version.model} · ${when(version.createdAt)}`),
+    el("div", { class: "images-large" }, version.images.map((image) => el("figure", {},
+      el("img", { src: contentUrl(run.id, image.uri, 1, false, version.version), alt: version.prompt }),
+      el("figcaption", { class: "meta" }, `${image.width}×${image.height}, ${bytes(image.sizeBytes)}`,
+        image.seed !== null && image.seed !== undefined ? `, seed ${image.seed} ` : " ",
+        downloadButton(run.id, image.uri, 1, "Download", version.version)))))));
   main.replaceChildren(
     el("h1", {}, `${run.namespace}/${run.name}`),
     el("dl", { class: "facts" },
       el("dt", {}, "prompt"), el("dd", {}, run.prompt),
       el("dt", {}, "model"), el("dd", {}, run.model),
-      el("dt", {}, "status"), el("dd", {}, badge(run.status)),
+      el("dt", {}, "status"), el("dd", {}, badge(run.status), runBadge(run.latestRun), run.latestRun.message ? ` ${run.latestRun.message}` : ""),
       el("dt", {}, "id"), el("dd", {}, el("code", {}, run.id))),
     el("h2", {}, "Lineage"),
     el("div", { class: "lineage", id: "lineage" },
       lineage.loras.length ? el("ol", {}, lineage.loras.map(lineageList)) : el("p", { class: "empty" }, "Made without LoRAs.")),
-    el("h2", {}, "Images"),
-    el("div", { class: "images-large" }, run.images.map((image) => el("figure", {},
-      el("img", { src: contentUrl(run.id, image.uri, 1), alt: run.prompt }),
-      el("figcaption", { class: "meta" }, `${image.width}×${image.height}, ${bytes(image.sizeBytes)} `,
-        downloadButton(run.id, image.uri, 1, "Download"))))),
+    ...(versions.length ? versions : [el("p", { class: "empty" }, "No images yet.")]),
   );
 }
 
@@ -211,11 +233,11 @@ async function loras() {
     const latest = lora.versions[lora.versions.length - 1];
     return el("article", { class: "card lora-card", "data-id": lora.id },
       latest && latest.contactSheetThumbnailUri
-        ? el("img", { class: "thumb", src: contentUrl(lora.id, latest.contactSheetThumbnailUri, 2), alt: "contact sheet" })
+        ? el("img", { class: "thumb", src: contentUrl(lora.id, latest.contactSheetThumbnailUri, 2, false, latest.version), alt: "contact sheet" })
         : null,
       el("a", { href: `#/lora/${ref(lora.id)}` }, el("div", { class: "title" }, `${lora.namespace}/${lora.name}`)),
       el("div", { class: "meta" }, `trigger word ${lora.triggerWord} · ${lora.versions.length} version(s)`),
-      el("div", {}, badge(lora.status)));
+      el("div", {}, badge(lora.status), runBadge(lora.latestRun)));
   });
   main.replaceChildren(
     el("h1", {}, "LoRAs"),
@@ -227,7 +249,7 @@ async function loras() {
 function imageRunCard(run) {
   return el("article", { class: "card made-with", "data-id": run.id },
     el("a", { href: `#/image/${ref(run.id)}` },
-      run.thumbnails.slice(0, 1).map((uri) => el("img", { class: "thumb", src: contentUrl(run.id, uri, uri.includes("/thumbs/") ? 2 : 1), alt: run.prompt, width: 240 })),
+      run.thumbnails.slice(0, 1).map((uri) => el("img", { class: "thumb", src: contentUrl(run.id, uri, uri.includes("/thumbs/") ? 2 : 1, false, versionOf(uri)), alt: run.prompt, width: 240 })),
       el("div", { class: "title" }, run.prompt)),
     el("div", { class: "meta" }, `${run.namespace}/${run.name}`), badge(run.status));
 }
@@ -241,11 +263,11 @@ async function loraView(id) {
       el("dt", {}, "trained"), el("dd", {}, `${v.steps} steps of ${v.trainingModel || "-"} on ${v.frames} images (${v.provider})`),
       el("dt", {}, "dataset"), el("dd", {}, v.datasetUri || "-"),
       el("dt", {}, "source video"), el("dd", { class: "source" }, v.sourceUrl || "-"),
-      el("dt", {}, "weights"), el("dd", {}, `${bytes(v.sizeBytes)} `, downloadButton(lora.id, v.modelUri, 2, "Download model"),
-        " ", v.datasetUri ? downloadButton(lora.id, v.datasetUri, 2, "Download dataset") : null)),
+      el("dt", {}, "weights"), el("dd", {}, `${bytes(v.sizeBytes)} `, downloadButton(lora.id, v.modelUri, 2, "Download model", v.version),
+        " ", v.datasetUri ? downloadButton(lora.id, v.datasetUri, 2, "Download dataset", v.version) : null)),
     v.contactSheetUri
-      ? el("a", { href: contentUrl(lora.id, v.contactSheetUri, 2) },
-        el("img", { class: "contact-sheet", src: contentUrl(lora.id, v.contactSheetThumbnailUri || v.contactSheetUri, 2), alt: `contact sheet of version ${v.version}` }))
+      ? el("a", { href: contentUrl(lora.id, v.contactSheetUri, 2, false, v.version) },
+        el("img", { class: "contact-sheet", src: contentUrl(lora.id, v.contactSheetThumbnailUri || v.contactSheetUri, 2, false, v.version), alt: `contact sheet of version ${v.version}` }))
       : el("p", { class: "empty" }, "No contact sheet for this version."),
     el("h2", {}, `Images made with version ${v.version}`),
     v.images.length ? el("div", { class: "grid made-with-grid" }, v.images.map(imageRunCard)) : el("p", { class: "empty" }, "None yet.")));
@@ -253,7 +275,7 @@ async function loraView(id) {
     el("h1", {}, `LoRA ${lora.namespace}/${lora.name}`),
     el("dl", { class: "facts" },
       el("dt", {}, "trigger word"), el("dd", { id: "trigger" }, lora.triggerWord),
-      el("dt", {}, "status"), el("dd", {}, badge(lora.status), lora.message ? ` ${lora.message}` : ""),
+      el("dt", {}, "status"), el("dd", {}, badge(lora.status), runBadge(lora.latestRun), lora.latestRun.message ? ` ${lora.latestRun.message}` : ""),
       el("dt", {}, "versions"), el("dd", {}, String(lora.versions.length)),
       el("dt", {}, "images made with it"), el("dd", {}, String(lineage.imagesTotal)),
       el("dt", {}, "id"), el("dd", {}, el("code", {}, lora.id))),
@@ -278,19 +300,26 @@ async function transcripts() {
 
 async function transcriptView(id) {
   const t = await api(`/api/jobs/${ref(id)}`);
+  const latest = t.versions[t.versions.length - 1];
   const text = el("pre", { class: "transcript-text", id: "transcript-text" }, t.textUri ? "loading…" : "No transcript yet.");
+  const files = (version) => [
+    downloadButton(t.id, version.transcript.textUri, 1, "transcript.txt", version.version), " ",
+    downloadButton(t.id, version.transcript.jsonUri, 1, "transcript.json", version.version)];
+  const earlier = t.versions.slice(0, -1).reverse().map((v) => el("li", { "data-version": v.version },
+    `v${v.version} (${when(v.createdAt)}): ${v.transcript.wordCount} words `, ...files(v)));
   main.replaceChildren(
     el("h1", {}, `Transcript ${t.namespace}/${t.name}`),
     el("dl", { class: "facts" },
-      el("dt", {}, "status"), el("dd", {}, badge(t.status)),
+      el("dt", {}, "status"), el("dd", {}, badge(t.status), runBadge(t.latestRun)),
+      el("dt", {}, "version"), el("dd", {}, latest ? `v${latest.version} of ${t.versions.length}` : "-"),
       el("dt", {}, "length"), el("dd", {}, `${t.wordCount} words, ${Math.round(t.durationSeconds)} s, ${t.speakers} speaker(s)`),
       el("dt", {}, "source"), el("dd", {}, t.sourceUrl || "-"),
-      el("dt", {}, "files"), el("dd", {},
-        t.textUri ? downloadButton(t.id, t.textUri, 1, "transcript.txt") : null, " ",
-        t.jsonUri ? downloadButton(t.id, t.jsonUri, 1, "transcript.json") : null)),
-    el("h2", {}, "Text"), text);
-  if (t.textUri) {
-    const response = await fetch(contentUrl(t.id, t.textUri, 1), { credentials: "same-origin" });
+      el("dt", {}, "files"), el("dd", {}, latest ? files(latest) : "-")),
+    el("h2", {}, "Text"), text,
+    earlier.length ? el("h2", {}, "Earlier versions") : null,
+    earlier.length ? el("ul", { id: "earlier-versions" }, earlier) : null);
+  if (latest) {
+    const response = await fetch(contentUrl(t.id, latest.transcript.textUri, 1, false, latest.version), { credentials: "same-origin" });
     text.textContent = response.ok ? await response.text() : `Could not load the text (${response.status}).`;
   }
 }
@@ -303,53 +332,106 @@ function follow(id, onStatus) {
   source.addEventListener("error", () => { if (source.readyState === EventSource.CLOSED) streams.delete(source); });
 }
 
+// What a Jobs row shows of a record: its status, versions and latest run, live.
+function jobRow(job) {
+  const run = job.latestRun;
+  const bar = progressBar(run.progress);
+  const row = el("tr", { "data-id": job.id });
+  const cells = {
+    status: el("td", { class: "status" }),
+    run: el("td", { class: "run" }),
+    stage: el("td", { class: "stage" }),
+    versions: el("td", { class: "versions" }),
+  };
+  row.append(
+    el("td", {}, el("a", { href: `#/job/${ref(job.id)}` }, `${job.namespace}/${job.name}`)),
+    el("td", {}, job.type), cells.status, cells.run, el("td", {}, bar), cells.stage, cells.versions, el("td", {}, when(job.createdAt)));
+  row.update = (state) => {
+    cells.status.replaceChildren(badge(state.status));
+    cells.run.replaceChildren(runBadge(state.latestRun));
+    setProgress(bar, state.latestRun.progress);
+    cells.stage.textContent = state.latestRun.stage || "";
+    const count = state.versionCount !== undefined ? state.versionCount : (state.versions || []).length;
+    cells.versions.textContent = count ? `v${state.latestVersion} (${count})` : "-";
+  };
+  row.update(job);
+  return row;
+}
+
+// Does a record the stream announces belong on this page (its filters)?
+function matches(state, values) {
+  if (values.type && state.type !== values.type) return false;
+  if (values.run && state.latestRun.phase !== values.run) return false;
+  if (values.status ? state.status !== values.status : state.status === "Deleted") return false;
+  if (values.tag && !(state.tags || []).includes(values.tag)) return false;
+  return true;
+}
+
 async function jobs() {
-  const page = await api("/api/jobs", { ...filterValues(), limit: 100 });
-  const rows = page.items.map((job) => {
-    const bar = progressBar(job.progress);
-    const status = el("td", { class: "status" }, badge(job.status));
-    const stage = el("td", { class: "stage" }, job.stage || "");
-    if (job.status === "Pending" || job.status === "Running") {
-      follow(job.id, (state) => {
-        setProgress(bar, state.progress);
-        status.replaceChildren(badge(state.status));
-        stage.textContent = state.stage || "";
-      });
+  // One stream for the whole list, opened before the list is read, so no change falls in between.
+  const values = filterValues();
+  const rows = new Map();
+  const early = [];
+  let table = null;
+  const source = new EventSource(`/api/stream/jobs${values.type ? `?type=${encodeURIComponent(values.type)}` : ""}`);
+  streams.add(source);
+  const apply = (state) => {
+    const row = rows.get(state.id);
+    if (row) {
+      row.update(state);
+    } else if (matches(state, values) && !values.until) { // a new record: created now
+      const added = jobRow(state);
+      rows.set(state.id, added);
+      if (!table) return;
+      table.querySelector("tr").after(added); // the newest first, under the header
+      document.getElementById("no-jobs")?.remove();
     }
-    return el("tr", { "data-id": job.id },
-      el("td", {}, el("a", { href: `#/job/${ref(job.id)}` }, `${job.namespace}/${job.name}`)),
-      el("td", {}, job.type), status, el("td", {}, bar), stage, el("td", {}, when(job.createdAt)));
+  };
+  source.addEventListener("job", (event) => {
+    const state = JSON.parse(event.data);
+    if (table) apply(state); else early.push(state);
   });
+  const page = await api("/api/jobs", { ...values, limit: 100 });
+  for (const job of page.items) rows.set(job.id, jobRow(job));
+  table = el("table", { id: "jobs" },
+    el("tr", {}, ["name", "type", "status", "latest run", "progress", "stage", "versions", "created"].map((h) => el("th", {}, h))),
+    [...rows.values()]);
   main.replaceChildren(
     el("h1", {}, "Jobs"),
-    filterForm("jobs", ["type", "status", "tag", "since", "until"]),
-    rows.length ? el("table", { id: "jobs" },
-      el("tr", {}, ["name", "type", "status", "progress", "stage", "created"].map((h) => el("th", {}, h))), rows)
-      : el("p", { class: "empty" }, "No jobs."),
+    filterForm("jobs", ["type", "status", "run", "tag", "since", "until"]),
+    table,
+    rows.size ? null : el("p", { class: "empty", id: "no-jobs" }, "No jobs."),
   );
+  for (const state of early.splice(0)) apply(state);
 }
 
 async function jobView(id) {
   const job = await api(`/api/jobs/${ref(id)}`);
-  const bar = progressBar(job.progress, true);
-  const percent = el("span", { id: "percent" }, `${job.progress} %`);
+  const run = job.latestRun;
+  const bar = progressBar(run.progress, true);
+  const percent = el("span", { id: "percent" }, `${run.progress} %`);
   const status = el("dd", { id: "job-status" }, badge(job.status));
-  const stage = el("dd", { id: "job-stage" }, job.stage || "-");
-  const message = el("dd", { id: "job-message" }, job.message || "-");
+  const phase = el("dd", { id: "job-run" }, runBadge(run), run.version ? ` version ${run.version}` : "");
+  const stage = el("dd", { id: "job-stage" }, run.stage || "-");
+  const message = el("dd", { id: "job-message" }, run.message || "-");
+  const versions = el("dd", { id: "job-versions" }, job.versions.map((v) => `v${v.version}`).join(", ") || "-");
   const links = { LoraTraining: "lora", ImageGeneration: "image", Transcription: "transcript" };
   main.replaceChildren(
     el("h1", {}, `${job.kind} ${job.namespace}/${job.name}`),
     el("div", { id: "job-progress" }, bar, " ", percent),
     el("dl", { class: "facts" },
-      el("dt", {}, "status"), status, el("dt", {}, "stage"), stage, el("dt", {}, "message"), message,
+      el("dt", {}, "status"), status, el("dt", {}, "latest run"), phase, el("dt", {}, "stage"), stage,
+      el("dt", {}, "message"), message, el("dt", {}, "versions"), versions,
       el("dt", {}, "outputs"), el("dd", {}, el("a", { href: `#/${links[job.kind]}/${ref(job.id)}` }, "view"))));
-  if (job.status === "Pending" || job.status === "Running") {
+  if (run.phase === "Pending" || run.phase === "Running") {
     follow(job.id, (state) => {
-      setProgress(bar, state.progress);
-      percent.textContent = `${state.progress} %`;
+      const latest = state.latestRun;
+      setProgress(bar, latest.progress);
+      percent.textContent = `${latest.progress} %`;
       status.replaceChildren(badge(state.status));
-      stage.textContent = state.stage || "-";
-      message.textContent = state.message || "-";
+      phase.replaceChildren(runBadge(latest), latest.version ? ` version ${latest.version}` : "");
+      stage.textContent = latest.stage || "-";
+      message.textContent = latest.message || "-";
     });
   }
 }

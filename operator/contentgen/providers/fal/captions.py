@@ -27,7 +27,7 @@ from typing import Any
 from contentgen.api.lora import FAL_CAPTION_APP
 from contentgen.errors import PermanentError
 from contentgen.files import sha256_file
-from contentgen.pipeline.progress import SubProgress
+from contentgen.providers.progress import SubProgress
 
 from ..base import Billed, CaptionOutput, CaptionRequest, Checkpoint
 from ..billing import Part

@@ -95,7 +95,12 @@ def classify(exc: Exception, *, key: str, what: str, billed: bool = False) -> Co
     A 2xx the SDK could not read is nonsense for a read, and a lost answer for a `billed` call."""
     if isinstance(exc, fal_client.FalClientHTTPError):
         headers = {k.lower(): v for k, v in exc.response_headers.items()}
-        says_retry = "true" in (headers.get("x-fal-retryable", ""), headers.get("x-fal-needs-retry", ""))
+        # documented as "1"/"0" (https://fal.ai/docs/documentation/serverless/reliability/retries);
+        # "true" and "yes" are read the same, as fal reads its own x-fal-no-retry
+        says_retry = any(
+            headers.get(name, "").strip().lower() in ("1", "true", "yes")
+            for name in ("x-fal-retryable", "x-fal-needs-retry")
+        )
         return error_for_status(
             exc.status_code,
             error_detail(exc),

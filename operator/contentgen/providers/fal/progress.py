@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from contentgen.pipeline.progress import Monotonic
+from ..progress import Monotonic
 
 _PERCENT = re.compile(r"(\d{1,3}(?:\.\d+)?)\s*%")
 _FRACTION = re.compile(r"(\d+)\s*/\s*(\d+)")

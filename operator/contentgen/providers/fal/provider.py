@@ -17,7 +17,7 @@ import httpx
 from contentgen.api.image import FAL_APPS, FAL_MAX_IMAGES
 from contentgen.errors import InvalidInput
 from contentgen.files import sha256_file
-from contentgen.pipeline.progress import SubProgress
+from contentgen.providers.progress import SubProgress
 
 from ..base import (
     Checkpoint,
@@ -36,6 +36,13 @@ from .queue import FalQueue, JobFailure, Waiting
 log = logging.getLogger(__name__)
 
 DEFAULT_TRAINING_APP = "fal-ai/flux-lora-fast-training"
+# Each trainer's own input names (https://fal.ai/models/fal-ai/flux-lora-fast-training/api,
+# https://fal.ai/models/fal-ai/flux-lora-portrait-trainer/api): the trigger is trigger_word on one
+# and trigger_phrase on the other; only the portrait trainer documents learning_rate.
+TRAINER_INPUTS: dict[str, dict[str, str | None]] = {
+    "fal-ai/flux-lora-fast-training": {"trigger": "trigger_word", "learning_rate": None},
+    "fal-ai/flux-lora-portrait-trainer": {"trigger": "trigger_phrase", "learning_rate": "learning_rate"},
+}
 
 # The apps' API references (https://fal.ai/docs/model-api-reference/image-generation-api/flux-dev.md,
 # .../flux-pro-v1.1.md, .../flux-lora.md) document prompt, image_size, num_images (1 to 4) and
@@ -76,6 +83,7 @@ class FalProvider:
         limits: Limits | None = None,
         http: httpx.Client | None = None,
         clock: Callable[[], datetime] | None = None,
+        store_io: bool = True,
     ) -> None:
         self._key = key
         self._fal = fal_client.SyncClient(key=key)
@@ -90,6 +98,7 @@ class FalProvider:
             poll_interval=poll_interval,
             max_wait=max_wait,
             clock=clock,
+            store_io=store_io,
         )
 
     @property
@@ -115,9 +124,8 @@ class FalProvider:
     ) -> TrainingOutput:
         """Uploads the dataset zip, trains on `request.model` and downloads the weights and config.
 
-        Sent: images_data_url, trigger_word, steps, and learning_rate when set. The default app
-        (fal-ai/flux-lora-fast-training) does not document learning_rate, so it may ignore it; other
-        trainers (fal-ai/flux-lora-portrait-trainer) take it.
+        Sent: images_data_url, the trigger word under the trainer's own name for it, steps, and
+        learning_rate to the trainers that document it (TRAINER_INPUTS).
         """
         app = request.model or DEFAULT_TRAINING_APP
         meter = Meter(progress)
@@ -136,13 +144,16 @@ class FalProvider:
             if not saved.get("dataset_url"):
                 upload()
             meter.at(5)
+            names = TRAINER_INPUTS.get(app, TRAINER_INPUTS[DEFAULT_TRAINING_APP])
             args: dict[str, Any] = {
                 "images_data_url": saved["dataset_url"],
-                "trigger_word": request.trigger_word,
+                str(names["trigger"]): request.trigger_word,
                 "steps": request.steps,
             }
-            if request.learning_rate is not None:
-                args["learning_rate"] = request.learning_rate
+            if request.learning_rate is not None and names["learning_rate"]:
+                args[names["learning_rate"]] = request.learning_rate
+            elif request.learning_rate is not None:
+                log.info("learning rate not sent: %s documents none", app)
             return args
 
         def heal(failure: JobFailure) -> bool:

@@ -2,10 +2,12 @@
 
 What the checkpoint holds, in the order it is written:
 
-    sent {at, digest}   before the submit leaves. From here on a crash or a lost answer is
-                        resolved through fal's request list (history.py), never by submitting
-                        again: found once -> adopted; found twice or not found in time ->
-                        ProviderOutcomeUnknown with the app, the time and what to check.
+    sent {at, input}    before the submit leaves (the input without URL query strings). From
+                        here on a crash or a lost answer is resolved through fal's request list
+                        (history.py), never by submitting again: recognised once -> adopted,
+                        whether it has ended or is still queued or running (then waited on);
+                        several equally good candidates, or none in time -> ProviderOutcomeUnknown
+                        with the app, the time and what to check.
     request_id          the queue's answer; `sent` is dropped. A retried pod polls this request.
     result              the output, saved the moment fal returns it: fal keeps a result for an
                         hour at most, so a retry (after a store failure, say) downloads what was
@@ -27,7 +29,7 @@ from typing import Any
 import fal_client
 import fal_client.client
 
-from contentgen.errors import ContentgenError, TransientError
+from contentgen.errors import ContentgenError, MissingCredentials, PermanentError, TransientError
 
 from ..base import Checkpoint
 from ..billing import accepted, submit_once
@@ -40,7 +42,7 @@ from .errors import (
     output_lost,
     validation_errors,
 )
-from .history import History, arguments_digest, succeeded
+from .history import History, arguments_digest, in_flight, recognise, succeeded, without_queries
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +101,16 @@ class FalQueue:
         poll_interval: float,
         max_wait: float,
         clock: Callable[[], datetime] | None = None,
+        store_io: bool = True,
     ) -> None:
         _sdk_makes_one_attempt()
+        # Sent with every submit (https://fal.ai/docs/documentation/model-apis/common-parameters):
+        # X-Fal-Store-IO asks fal to keep the request's input and output (for 30 days), whatever
+        # the account's setting, so a lost submit can be recognised in the request list; "0"
+        # trades that for privacy. Fallbacks to another endpoint are declined: a rerouted request
+        # is billed at another endpoint's price and is harder to recognise (the code is safe
+        # without this: fal may still list a request under another endpoint id).
+        self._headers = {"X-Fal-Store-IO": "1" if store_io else "0", "X-Fal-Disable-Fallbacks": "true"}
         self._fal = fal
         self._key = key
         self._retry = retry
@@ -160,12 +170,12 @@ class FalQueue:
     def _submit(self, app: str, args: dict[str, Any], saved: dict[str, Any], checkpoint: Checkpoint) -> None:
         handle = submit_once(
             self._retry,
-            lambda: self._fal.submit(app, args),
+            lambda: self._fal.submit(app, args, headers=self._headers),
             classify=lambda exc: classify(exc, key=self._key, what="the submit", billed=True),
             what=f"submitting to fal's {app}",
             saved=saved,
             checkpoint=checkpoint,
-            intent={"digest": arguments_digest(args)},
+            intent={"input": without_queries(args), "digest": arguments_digest(args)},
             at=self._clock(),
             secrets=(self._key,),
         )
@@ -183,29 +193,28 @@ class FalQueue:
         at = datetime.fromisoformat(sent["at"])
         why = sent.get("why") or "the run stopped before fal's answer was saved"
         where = getattr(checkpoint, "location", "") or "the run's checkpoint"
+        known = set(saved.get("failed") or []) | _known(checkpoint)
         waited = 0.0
         interval = self._poll_interval * 6
         while True:
-            items = self._history.since(app, at - SKEW)
-            mine = [
-                i
-                for i in items
-                if isinstance(i.get("json_input"), dict)
-                and arguments_digest(i["json_input"]) == sent["digest"]
-            ]
-            if len(mine) > 1:
-                ids = ", ".join(str(i.get("request_id")) for i in mine)
+            try:
+                items = self._history.since(app, at - SKEW)
+            except MissingCredentials as exc:
                 raise outcome_unknown(
-                    app, sent["at"], why, f"fal lists {len(mine)} requests with these inputs ({ids})", where
-                )
-            if mine:
-                self._adopt(app, mine[0], saved, checkpoint)
+                    app, sent["at"], why, f"its request list cannot be read: {exc}", where
+                ) from None
+            verdict = recognise(sent, items, app, known)
+            if verdict.rivals:
+                ids = ", ".join(str(i.get("request_id")) for i in verdict.rivals)
+                detail = f"fal lists {len(verdict.rivals)} requests that fit equally well ({ids})"
+                raise outcome_unknown(app, sent["at"], why, detail, where)
+            if verdict.found is not None:
+                self._adopt(app, verdict.found, saved, checkpoint)
                 return
             if waited >= resolve_wait:
-                blind = sum(1 for i in items if not isinstance(i.get("json_input"), dict))
-                seen = f"; {blind} of them without their input" if blind else ""
+                seen = f"; {verdict.blind} of them without their input" if verdict.blind else ""
                 detail = (
-                    f"none of the {len(items)} requests fal lists on {app} since then has these inputs{seen} "
+                    f"none of the {verdict.listed} requests fal lists on {app} since then fits{seen} "
                     f"(looked for {waited:.0f} s)"
                 )
                 raise outcome_unknown(app, sent["at"], why, detail, where)
@@ -213,32 +222,56 @@ class FalQueue:
             waited += interval
 
     def _adopt(self, app: str, item: dict[str, Any], saved: dict[str, Any], checkpoint: Checkpoint) -> None:
+        """Takes over the lost request: waited on while queued or running, its output kept when it
+        succeeded, forgotten (fal bills successful requests only) when it failed."""
         request_id = str(item.get("request_id"))
-        log.info("found the lost submit in fal's request list: request %s on %s", request_id, app)
+        state = "still running" if in_flight(item) else f"HTTP {item.get('status_code')}"
+        log.info("found the lost submit in fal's request list: request %s on %s (%s)", request_id, app, state)
         saved.pop("sent", None)
-        saved["request_id"] = request_id
-        if succeeded(item) and isinstance(item.get("json_output"), dict):
-            saved["result"] = item["json_output"]
+        if in_flight(item) or succeeded(item):
+            saved["request_id"] = request_id
+            if isinstance(item.get("json_output"), dict) and succeeded(item):
+                saved["result"] = item["json_output"]
+            checkpoint.save(saved)
+            return
+        saved.setdefault("failed", []).append(request_id)
         checkpoint.save(saved)
-        if not succeeded(item):
-            raise job_error(app, request_id, f"HTTP {item.get('status_code')} in fal's request list", None)
+        raise _listed_failure(app, request_id, item)
 
     def _recover(self, app: str, request_id: str, saved: dict[str, Any], checkpoint: Checkpoint) -> None:
         """The queue forgot a request it gave us: its outcome from fal's request list."""
-        item = self._history.find(app, request_id)
         where = getattr(checkpoint, "location", "") or "the run's checkpoint"
-        if item is None:
-            raise outcome_unknown(
-                app,
-                "",
-                f"fal's queue no longer knows request {request_id}",
-                "fal's request list of the last 90 days does not show it",
-                where,
-            )
+        waited = 0.0
+        while True:
+            try:
+                item = self._history.find(app, request_id)
+            except MissingCredentials as exc:
+                raise outcome_unknown(
+                    app, "", f"fal's queue no longer knows request {request_id}", str(exc), where
+                ) from None
+            if item is None:
+                raise outcome_unknown(
+                    app,
+                    "",
+                    f"fal's queue no longer knows request {request_id}",
+                    "fal's request list of the last 90 days does not show it",
+                    where,
+                )
+            if not in_flight(item):
+                break
+            if waited >= self._max_wait:  # listed as running all along: a later attempt looks again
+                raise TransientError(
+                    f"fal lists request {request_id} on {app} as still running after {waited:.0f} s; "
+                    "the checkpoint keeps it, a new attempt resumes waiting",
+                    reason="ProviderTimeout",
+                )
+            self._retry.sleep(self._poll_interval * 6)
+            waited += self._poll_interval * 6
         if not succeeded(item):
             saved.pop("request_id", None)
+            saved.setdefault("failed", []).append(request_id)
             checkpoint.save(saved)
-            raise job_error(app, request_id, f"HTTP {item.get('status_code')} in fal's request list", None)
+            raise _listed_failure(app, request_id, item)
         output = item.get("json_output")
         if not isinstance(output, dict):
             raise output_lost(
@@ -318,6 +351,27 @@ class FalQueue:
             return classify(exc, key=self._key, what=what)
 
         return self._retry.call(fn, classify=judge, what=f"reading {what}")
+
+
+def _known(checkpoint: Checkpoint) -> set[str]:
+    """The request ids a checkpoint of several parts (billing.Part) holds in its other parts."""
+    known = getattr(checkpoint, "known_requests", None)
+    return set(known()) if callable(known) else set()
+
+
+def _listed_failure(app: str, request_id: str, item: dict[str, Any]) -> ContentgenError:
+    """A request fal's list shows as failed: not billed; a server error may succeed if sent again."""
+    code = item.get("status_code")
+    if isinstance(code, int) and code >= 500:
+        return TransientError(
+            f"fal request {request_id} on {app} failed (HTTP {code} in fal's request list); it was not "
+            "billed, a new attempt submits it again",
+            reason="ProviderUnavailable",
+        )
+    return PermanentError(
+        f"fal's {app} failed request {request_id} (HTTP {code} in fal's request list)",
+        reason="ProviderJobFailed",
+    )
 
 
 def _ran_and_failed(exc: fal_client.FalClientHTTPError) -> bool:

@@ -1,0 +1,97 @@
+"""Versions in a resource's status (wire form), the same for every kind: pure helpers that the
+operator and `contentgen run` share.
+
+Every run gets a version number of its own (`status.runVersion`), one more than any number used
+before, whether that run succeeded or not: its outputs go under that version's prefix, so no run
+writes over another's objects. A run that succeeds becomes that version in `status.versions`.
+
+Statuses from before versions (0.1) held an ImageGeneration's images or a Transcription's
+transcript without a version: they count as version 1 (`adopt_legacy`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+LEGACY_VERSION = 1
+# The latest version's outputs, repeated at the top of the status (as before versions).
+_LATEST_FIELDS = {
+    "ImageGeneration": {"images": "images", "loras": "loras", "provider": "provider"},
+    "Transcription": {"transcript": "transcript"},
+}
+
+
+def version_numbers(status: dict[str, Any]) -> list[int]:
+    return sorted(int(v.get("version") or 0) for v in status.get("versions") or [])
+
+
+def legacy_outputs(kind: str, status: dict[str, Any]) -> bool:
+    """Outputs in the status that no version holds (a status written before versions)."""
+    if status.get("versions"):
+        return False
+    if kind == "ImageGeneration":
+        return bool(status.get("images"))
+    return kind == "Transcription" and bool(status.get("transcript"))
+
+
+def adopt_legacy(kind: str, status: dict[str, Any]) -> dict[str, Any]:
+    """`status` with outputs from before versions as version 1 (unchanged when there are none)."""
+    if not legacy_outputs(kind, status):
+        return status
+    made = status.get("completedAt") or status.get("startedAt")
+    entry: dict[str, Any] = {"version": LEGACY_VERSION, "createdAt": made}
+    if status.get("phase") == "Succeeded":
+        entry["generation"] = int(status.get("observedGeneration") or 0)
+    if kind == "ImageGeneration":
+        provider = str(status.get("provider") or "")
+        entry.update(provider=provider, images=status["images"], loras=status.get("loras") or [])
+    else:
+        provider = str(status["transcript"].get("provider") or "")
+        entry.update(provider=provider, transcript=status["transcript"])
+    entry["placeholder"] = provider == "offline"
+    adopted = {**status, "versions": [{k: v for k, v in entry.items() if v is not None}]}
+    adopted["latestVersion"] = LEGACY_VERSION
+    return adopted
+
+
+def highest_version(kind: str, status: dict[str, Any]) -> int:
+    """The highest version number any run of this status used (0 for none)."""
+    numbers = [
+        int(status.get("runVersion") or 0),
+        int(status.get("latestVersion") or 0),
+        *version_numbers(status),
+    ]
+    if legacy_outputs(kind, status):
+        numbers.append(LEGACY_VERSION)
+    return max(numbers)
+
+
+def next_version(kind: str, status: dict[str, Any], stored: int = 0) -> int:
+    """The number of the next run: one more than any used so far, in the status or (`stored`,
+    the highest found in the store) by an earlier run whose status did not keep it."""
+    return max(highest_version(kind, status), stored) + 1
+
+
+def add_version(kind: str, status: dict[str, Any], entry: dict[str, Any]) -> None:
+    """Add a version (wire form) to `status`, replacing one with the same number; latestVersion
+    and the latest outputs follow the newest."""
+    adopted = adopt_legacy(kind, status)
+    if adopted is not status:
+        status.update(adopted)
+    others = [v for v in status.get("versions") or [] if v.get("version") != entry["version"]]
+    status["versions"] = sorted([*others, entry], key=lambda v: int(v["version"]))
+    newest = status["versions"][-1]
+    status["latestVersion"] = int(newest["version"])
+    for field, source in _LATEST_FIELDS.get(kind, {}).items():
+        status[field] = newest.get(source, [] if field in ("images", "loras") else None)
+        if status[field] is None:
+            del status[field]
+
+
+def set_version_cost(status: dict[str, Any], version: int, cost_usd: float | None) -> None:
+    """What version `version`'s run cost (unknown: left unset)."""
+    if cost_usd is None:
+        return
+    for entry in status.get("versions") or []:
+        if entry.get("version") == version:
+            entry["costUsd"] = round(float(cost_usd), 6)

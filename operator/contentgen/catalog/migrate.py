@@ -1,0 +1,129 @@
+"""Documents written before versions (schema 1, up to 0.1), read as the current shape.
+
+Before versions, a document held the latest run's phase, progress, stage, message and error at its
+top level, in `status`; an ImageGeneration its latest images and a Transcription its latest
+transcript, unversioned (generated-images/{owner}/{uid}/image_1.png): those are version 1 here.
+A LoraTraining kept its versions as now. `status: Deleted` meant its stored objects were removed.
+
+Reading upgrades a document in memory (`upgrade`); the next write stores the current shape. The
+queries match both shapes (queries.py), so a catalog from before versions is read correctly
+without being rewritten.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from contentgen.api import parse_timestamp
+
+SCHEMA = 2
+_DELETED = "Deleted"
+_UNFINISHED = ("Pending", "Running")
+
+
+def _artifacts_under(doc: dict[str, Any], version: int) -> list[dict[str, Any]]:
+    marker = f"/v{version}/"
+    return [a for a in doc.get("artifacts") or [] if marker in str(a.get("uri", ""))]
+
+
+def _legacy_versions(doc: dict[str, Any], succeeded: bool) -> list[dict[str, Any]]:
+    kind, cost = doc.get("kind"), doc.get("cost") or {}
+    spec = doc.get("spec")
+    latest_generation = int(doc.get("generation") or 0)
+    if kind == "LoraTraining":
+        versions = []
+        for stored in doc.get("versions") or []:
+            entry = dict(stored)
+            number = int(entry["version"])
+            entry["createdAt"] = parse_timestamp(entry.get("createdAt"))
+            entry.setdefault("artifacts", _artifacts_under(doc, number))
+            ran_spec = succeeded and entry.get("generation") == latest_generation
+            entry.setdefault("spec", spec if ran_spec else None)
+            versions.append(entry)
+        return versions
+    made: dict[str, Any] = {
+        "version": 1,
+        "generation": latest_generation if succeeded else 0,
+        "provider": doc.get("provider", ""),
+        "placeholder": bool(doc.get("placeholder")),
+        "startedAt": doc.get("startedAt") if succeeded else None,
+        "createdAt": doc.get("completedAt") if succeeded else doc.get("updatedAt"),
+        "costUsd": cost.get("actualUsd") if succeeded else None,
+        "spec": spec if succeeded else None,
+        "artifacts": list(doc.get("artifacts") or []),
+    }
+    if kind == "ImageGeneration" and doc.get("images"):
+        made.update(
+            prompt=doc.get("prompt", ""),
+            model=doc.get("model", ""),
+            images=doc["images"],
+            loras=doc.get("loras") or [],
+        )
+        return [made]
+    transcript = doc.get("transcript") or {}
+    if kind == "Transcription" and transcript.get("textUri"):
+        made.update(
+            transcript=transcript,
+            sourceUrl=doc.get("sourceUrl", ""),
+            transcriptText=doc.get("transcriptText", ""),
+        )
+        return [made]
+    return []
+
+
+def upgrade(doc: dict[str, Any]) -> dict[str, Any]:
+    """`doc` in the current shape (a current document is returned as it is)."""
+    if int(doc.get("schema") or 0) >= SCHEMA:
+        return doc
+    legacy = str(doc.get("status") or "Pending")
+    gone = legacy == _DELETED
+    error = doc.get("error")
+    if gone:
+        phase = "Failed" if error else ("Succeeded" if doc.get("completedAt") else "Cancelled")
+    else:
+        phase = legacy
+    cost = doc.get("cost") or {}
+    versions = _legacy_versions(doc, phase == "Succeeded")
+    run_version = max((int(v["version"]) for v in versions), default=0) if phase == "Succeeded" else 0
+    run: dict[str, Any] = {
+        "version": run_version,
+        "generation": int(doc.get("generation") or 0),
+        "phase": phase,
+        "progress": int(doc.get("progress") or 0),
+        "stage": str(doc.get("stage") or ""),
+        "message": str(doc.get("message") or ""),
+        "error": error,
+        "jobName": "",
+        "startedAt": doc.get("startedAt"),
+        "completedAt": doc.get("completedAt"),
+        "estimatedUsd": cost.get("estimatedUsd"),
+        "actualUsd": cost.get("actualUsd"),
+    }
+    deleted = None
+    deleted_versions: list[dict[str, Any]] = []
+    if gone:  # its objects were removed: what it made is history now
+        deleted = {"at": doc.get("deletedAt"), "policy": "Delete", "outputsKept": False, "by": ""}
+        deleted_versions = [
+            {"version": v["version"], "generation": v.get("generation", 0), "createdAt": v.get("createdAt"),
+             "deletedAt": doc.get("deletedAt"), "by": ""}
+            for v in versions
+        ]  # fmt: skip
+        versions = []
+    upgraded = {
+        **doc,
+        "schema": SCHEMA,
+        "latestRun": run,
+        "versions": versions,
+        "latestVersion": max((int(v["version"]) for v in versions), default=0),
+        "deletedVersions": deleted_versions,
+        "runs": [] if phase in _UNFINISHED else [{k: run[k] for k in _RUN_KEYS}],
+        "deleted": deleted,
+    }
+    usable = bool(versions)
+    upgraded["status"] = _DELETED if gone else ("Succeeded" if usable else phase)
+    for top in ("progress", "stage", "message", "error"):
+        upgraded.pop(top, None)
+    return upgraded
+
+
+_RUN_KEYS = ("version", "generation", "phase", "error", "startedAt", "completedAt", "actualUsd")

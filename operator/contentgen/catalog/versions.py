@@ -1,0 +1,112 @@
+"""A record's usable versions: what a resource's status says of each (status.versions), with what
+only the catalog keeps: the spec snapshot each ran, every object it stored, a transcript's text.
+
+Each version entry:
+    version, generation, provider, placeholder, startedAt, createdAt (its end), costUsd
+    spec             the spec snapshot its run ran (null when no longer known)
+    artifacts        [{uri, sizeBytes, sha256, contentType}] every object it stored
+    LoraTraining:    modelUri, configUri, sizeBytes, sha256, datasetUri, sourceUrl, contactSheetUri,
+                     contactSheetThumbnailUri, frames, triggerWord, trainingModel, steps, dataset
+    ImageGeneration: prompt, model, images [{uri, width, height, seed, thumbnailUri, ...}], loras
+    Transcription:   transcript {jsonUri, textUri, wordCount, ...}, sourceUrl, transcriptText
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from contentgen.api import RunResult, parse_timestamp
+
+if TYPE_CHECKING:
+    from .document import ResourceState
+
+# How much of a transcript a version keeps for search (the whole text is in the store).
+SEARCH_TEXT_CHARS = 20_000
+
+
+def _derived_artifacts(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """The objects a version's status entry names, when no stored result lists them all."""
+    named: list[dict[str, Any]] = []
+
+    def add(uri: str | None, size: int = 0, sha256: str = "", content_type: str = "") -> None:
+        if uri:
+            item: dict[str, Any] = {"uri": uri, "sizeBytes": int(size or 0)}
+            if sha256:
+                item["sha256"] = sha256
+            if content_type:
+                item["contentType"] = content_type
+            named.append(item)
+
+    add(entry.get("modelUri"), entry.get("sizeBytes", 0), entry.get("sha256", ""), "application/octet-stream")
+    add(entry.get("configUri"), content_type="application/json")
+    add(entry.get("datasetUri"), content_type="application/zip")
+    add(entry.get("contactSheetUri"), content_type="image/jpeg")
+    add(entry.get("contactSheetThumbnailUri"), content_type="image/jpeg")
+    for image in entry.get("images") or []:
+        add(image["uri"], image.get("sizeBytes", 0), image.get("sha256", ""), image.get("contentType", ""))
+        add(image.get("thumbnailUri"), content_type="image/jpeg")
+    transcript = entry.get("transcript") or {}
+    add(transcript.get("jsonUri"), content_type="application/json")
+    add(transcript.get("textUri"), content_type="text/plain; charset=utf-8")
+    return named
+
+
+def _entry(
+    res: ResourceState,
+    status_entry: dict[str, Any],
+    before: dict[str, Any] | None,
+    result: RunResult | None,
+) -> dict[str, Any]:
+    entry = {**(before or {}), **status_entry}
+    for moment in ("createdAt", "startedAt"):  # strings in a status, BSON dates in the catalog
+        entry[moment] = parse_timestamp(entry.get(moment))
+    spec = result.spec if result is not None and result.spec else entry.get("spec")
+    ran_now = entry.get("version") == res.status.get("runVersion")
+    if spec is None and ran_now and res.generation == entry.get("generation"):
+        spec = res.spec  # the run just recorded, and the resource's spec is still the one it ran
+    entry["spec"] = spec
+    if result is not None and result.artifacts:
+        entry["artifacts"] = [a.wire() for a in result.artifacts]
+    elif not entry.get("artifacts"):
+        entry["artifacts"] = _derived_artifacts(entry)
+    if result is not None and result.dataset is not None and result.dataset.summary is not None:
+        entry["dataset"] = result.dataset.summary.wire()
+    if res.kind == "ImageGeneration":
+        entry["prompt"] = str((spec or {}).get("prompt") or entry.get("prompt") or "")
+        entry["model"] = str(entry.get("model") or (spec or {}).get("model") or "")
+    if res.kind == "Transcription":
+        text = result.transcript_text if result is not None else None
+        entry["transcriptText"] = (text if text is not None else entry.get("transcriptText") or "")[
+            :SEARCH_TEXT_CHARS
+        ]
+    return entry
+
+
+def version_entries(
+    res: ResourceState,
+    status: dict[str, Any],
+    previous: list[dict[str, Any]],
+    removed: set[int],
+) -> list[dict[str, Any]]:
+    """The record's usable versions: the status's and the stored record's (a version the status
+    no longer lists stays), less those whose outputs were removed (`removed`)."""
+    stored = {int(v["version"]): v for v in previous}
+    entries = dict(stored)
+    for status_entry in status.get("versions") or []:
+        number = int(status_entry["version"])
+        entries[number] = _entry(res, status_entry, stored.get(number), res.results.get(number))
+    for number, result in res.results.items():  # stored results of versions nothing else lists
+        if number not in entries:
+            made = result.model_copy(update={"version": number}).version_entry()
+            if made is not None:
+                entries[number] = _entry(res, made, None, result)
+    return [entries[n] for n in sorted(entries) if n not in removed]
+
+
+def artifacts_of(versions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every object of the versions, each once."""
+    merged: dict[str, dict[str, Any]] = {}
+    for version in versions:
+        for artifact in version.get("artifacts") or []:
+            merged.setdefault(artifact["uri"], artifact)
+    return list(merged.values())
