@@ -5,11 +5,14 @@ audit log (every request with its full URI)."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from contentgen.controller.naming import LABEL_UID
 from tests.kube.harness import Cluster, cluster, operator, wait_for
 
 pytestmark = pytest.mark.timeout(600)
@@ -121,3 +124,88 @@ def test_a_job_deleted_while_the_watch_was_away_leaves_the_store_after_a_relist(
         "the deleted Job to leave the operator's store",
     )
     assert sample("contentgen_watch_lists_total", "jobs") > lists  # by a new listing, not an event
+
+
+def catalog_rev(c: Cluster, uid: str) -> int | None:
+    doc = c.catalog_doc(uid)
+    return int(doc["rev"]) if doc else None
+
+
+def counter(name: str, **labels: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def owner(job: dict[str, Any]) -> str:
+    return str((job["metadata"].get("labels") or {}).get(LABEL_UID))
+
+
+def queued(c: Cluster, ns: str, name: str) -> bool:
+    from tests.kube.test_operator import reason
+
+    status = c.status("ImageGeneration", ns, name)
+    return bool(status.get("conditions")) and reason(status) == "Queued"
+
+
+def test_a_resource_deleted_while_the_watch_was_away_leaves_every_index_and_queue(env: Cluster) -> None:
+    """kopf's ImageGeneration watch is kept from the server while a Queued resource is deleted and
+    kube-apiserver restarts: kopf lists again (410 Gone) and reports no deletion. The operator
+    finds it missing from a listing of its own, forgets it (its catalog record is marked deleted;
+    it no longer stands first in its namespace's queue: the next slot goes to the resource behind
+    it, and no Job is made for it), and the unchanged resources the relist delivered again are
+    not written again."""
+    from tests.kube.test_operator import image, uid_of
+
+    c, ns = env, "relist-cr"
+    c.apply(image("settled"), ns)
+    c.wait_phase("ImageGeneration", ns, "settled", "Succeeded", timeout=240)
+    settled = uid_of(c, "ImageGeneration", ns, "settled")
+
+    def rev_stable() -> int | None:
+        first = catalog_rev(c, settled)
+        time.sleep(3)
+        return first if first is not None and catalog_rev(c, settled) == first else None
+
+    rev = wait_for(rev_stable, 60, "the settled resource's catalog record to stay put")
+    node = f"/api/v1/nodes/{c.node.name}"
+    c.admin.patch(node, {"spec": {"unschedulable": True}})  # kubectl cordon: Jobs stay unfinished
+    try:
+        for name in ("a", "b"):  # the namespace's two slots, held
+            c.apply(image(name), ns)
+        held = {uid_of(c, "ImageGeneration", ns, name) for name in ("a", "b")}
+        wait_for(lambda: held <= {owner(j) for j in c.jobs(ns)}, 120, "Jobs of a and b")
+        c.apply(image("c"), ns)
+        time.sleep(1.1)  # first come first served: c is created a second before d
+        c.apply(image("d"), ns)
+        for name in ("c", "d"):
+            wait_for(lambda name=name: queued(c, ns, name), 120, f"{name} Queued")
+        gone = uid_of(c, "ImageGeneration", ns, "c")
+        wait_for(lambda: c.catalog_doc(gone), 30, "c's catalog record")
+        found = counter("contentgen_resources_found_deleted_total", kind="ImageGeneration")
+        created = counter("contentgen_jobs_created_total", kind="ImageGeneration")
+        # kopf's watch of ImageGenerations fails (its retries wait 1, 1, 2, 3 s) while c is
+        # deleted and the API server restarts; resumed from its old version, it is answered 410.
+        env.proxy.inject("watch", "imagegenerations", times=4)
+        env.proxy.drop_watches()
+        c.delete("ImageGeneration", ns, "c")
+        env.local.control.restart_apiserver()
+        wait_for(
+            lambda: (c.catalog_doc(gone) or {}).get("status") == "Deleted",
+            120,
+            "c's catalog record marked deleted",
+        )
+        # Found by a listing, not by an event the watch delivered.
+        assert counter("contentgen_resources_found_deleted_total", kind="ImageGeneration") == found + 1
+        assert catalog_rev(c, settled) == rev  # the relist wrote no unchanged record again
+        c.delete("ImageGeneration", ns, "a")  # a slot comes free: d's, not the deleted c's
+        d = uid_of(c, "ImageGeneration", ns, "d")
+        wait_for(
+            lambda: d in {owner(j) for j in c.jobs(ns)},
+            120,
+            "d's Job",
+        )
+        time.sleep(2)  # a Job made for c would be made before d's
+        assert counter("contentgen_jobs_created_total", kind="ImageGeneration") == created + 1
+    finally:
+        c.admin.patch(node, {"spec": {"unschedulable": False}})  # kubectl uncordon

@@ -2,7 +2,8 @@
 
 Events drive everything: a resource's own events (kopf), its Jobs' and their pods' (informer.py:
 label-selected watches of our own, so the API server sends only ours, feeding the same work
-queue), and a LoraTraining's for the ImageGenerations waiting on it. Only raw event handlers are
+queue), and a LoraTraining's for the ImageGenerations waiting on it. When kopf lists a kind again
+(410 Gone), what was deleted meanwhile is found by relist.py. Only raw event handlers are
 used, so kopf adds no finalizers or annotations of its own; the operator keeps its own finalizer
 for deletionPolicy Delete. One replica acts: `contentgen operator` holds a Lease before starting
 kopf (standalone).
@@ -25,7 +26,7 @@ import kopf
 from contentgen.api import GROUP, KINDS, VERSION, Kind
 
 from .budget import spender
-from .catalog_sync import mark_gone, note_change, sync_catalog
+from .catalog_sync import note_change, sync_catalog
 from .informer import Informer, Store
 from .kube import Kube, Timeouts, client_configuration
 from .naming import MANAGED_BY
@@ -42,6 +43,7 @@ from .reconciler import (
     wake_namespace,
     worker,
 )
+from .relist import gone, prune_every, unchanged
 from .settings import OperatorSettings
 from .state import Kept, Operator
 
@@ -170,6 +172,7 @@ async def _work_when_indexed(op: Operator, informers: list[Informer[Any]]) -> No
         await informer.synced.wait()
     for _ in range(op.settings.workers):
         op.spawn(worker(op))
+    op.spawn(prune_every(op, op.settings.resync_interval_seconds))
     await safety_net(op)
 
 
@@ -234,13 +237,13 @@ def _register(kind: Kind) -> None:
         op, body, event = _operator(kwargs), kwargs["body"], kwargs.get("type")
         meta = body["metadata"]
         if event == "DELETED":
-            op.forget(meta["namespace"], meta["uid"])
-            wake_namespace(op, meta["namespace"])
-            op.spawn(mark_gone(op, dict(body)))
+            gone(op, kind, dict(body))
             return
+        if unchanged(op, kind, meta, listing=event is None):
+            return  # kopf listing again (410 Gone): this resource did not change meanwhile
         if kind.kind == "LoraTraining":
             wake_lora_waiters(op, meta["namespace"], meta["name"])
-        if event is None and op.catalog is not None:  # the initial listing after a start: catch up
+        if event is None and op.catalog is not None:  # a listing (a start, or a relist): catch up
             await sync_catalog(op, dict(body), dict(body.get("status") or {}), None)
         written = op.written.get(meta["uid"])
         if written is not None and str(written[0]) == str(meta.get("resourceVersion")):

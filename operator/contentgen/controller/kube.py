@@ -100,8 +100,8 @@ class Kube:
             self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
         return self._session
 
-    def _headers(self, content_type: str | None) -> dict[str, str]:
-        headers = {"Accept": "application/json", "User-Agent": "contentgen-operator"}
+    def _headers(self, content_type: str | None, accept: str = "application/json") -> dict[str, str]:
+        headers = {"Accept": accept, "User-Agent": "contentgen-operator"}
         token = self.config.get_api_key_with_prefix("BearerToken") or self.config.get_api_key_with_prefix(
             "authorization"
         )
@@ -119,6 +119,7 @@ class Kube:
         *,
         content_type: str | None = None,
         params: dict[str, str] | None = None,
+        accept: str = "application/json",
     ) -> Any:
         self.calls += 1
         data = json.dumps(body).encode() if body is not None else None
@@ -128,7 +129,7 @@ class Kube:
             self.base + path,
             data=data,
             params=params,
-            headers=self._headers(content_type or ("application/json" if data else None)),
+            headers=self._headers(content_type or ("application/json" if data else None), accept),
         ) as response:
             text = await response.text()
             try:

@@ -27,3 +27,9 @@ WATCH_LISTS = Counter(
     "Listings of Jobs and pods: the first, then one after each 410 Gone (a watch resumed too late).",
     ["resource"],
 )
+FOUND_DELETED = Counter(
+    "contentgen_resources_found_deleted_total",
+    "Custom resources deleted while kopf's watch was away (no DELETED event), found missing from a "
+    "listing after it listed again, and forgotten.",
+    ["kind"],
+)
