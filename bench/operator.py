@@ -47,6 +47,7 @@ from urllib.parse import parse_qsl
 import httpx
 
 from bench.cluster import OPERATOR_USER, Cluster, Received, wait
+from bench.sections import replace_section
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -625,13 +626,7 @@ def main() -> int:
             f"{time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} CPUs, load average {load:.1f} at "
             f"the start, {os.getloadavg()[0]:.1f} at the end (`make bench-operator`):\n\n"
         )
-        for path in (ROOT / "README.md", ROOT / "bench" / "README.md"):
-            text = path.read_text()
-            start, end = "<!-- bench-operator:start -->", "<!-- bench-operator:end -->"
-            if start in text:
-                head, rest = text.split(start, 1)
-                tail = rest.split(end, 1)[1]
-                path.write_text(f"{head}{start}\n{stamp}{text}{end}{tail}")
+        replace_section("bench-operator", stamp + text)
     return 0
 
 

@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.cluster import Cluster
-from bench.operator import ROOT, Figures, cpu_seconds, operator
+from bench.operator import Figures, cpu_seconds, operator
+from bench.sections import ROOT, replace_section
 
 IDLE_SECONDS = 30.0
 FOREIGN_NAMESPACES = 20
@@ -284,12 +285,7 @@ def main() -> int:
             f"{load:.1f} at the start (`make bench-shared`): {args.resources:,} ImageGenerations in "
             f"1 namespace; churn {args.churn:g} foreign writes/s\n\n"
         )
-        path = ROOT / "bench" / "README.md"
-        start, end = "<!-- bench-shared:start -->", "<!-- bench-shared:end -->"
-        content = path.read_text()
-        if start in content:
-            head, rest = content.split(start, 1)
-            path.write_text(f"{head}{start}\n{stamp}{text}{end}{rest.split(end, 1)[1]}")
+        replace_section("bench-shared", stamp + text)
     return 0
 
 
