@@ -624,7 +624,8 @@ def main() -> int:
     if args.readme:
         stamp = (
             f"{time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} CPUs, load average {load:.1f} at "
-            f"the start, {os.getloadavg()[0]:.1f} at the end (`make bench-operator`):\n\n"
+            f"the start, {os.getloadavg()[0]:.1f} at the end (`python -m bench.operator "
+            f"{' '.join(sys.argv[1:])}`):\n\n"
         )
         replace_section("bench-operator", stamp + text)
     return 0
