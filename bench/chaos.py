@@ -59,6 +59,7 @@ from localcluster.client import ApiError
 
 NAMESPACES = 4
 SLOTS = 2
+BURST_SECONDS = 2.0
 # What the fault proxy fails now and then: the operator's writes, lists and watches.
 FAULTS = [
     ("create", "jobs"),
@@ -99,7 +100,6 @@ class Flapping(threading.Thread):
     def __init__(self, cluster: Cluster) -> None:
         super().__init__(daemon=True)
         self.cluster = cluster
-        self.injected = 0
         self.drops = 0
         self.stopping = threading.Event()
 
@@ -107,16 +107,21 @@ class Flapping(threading.Thread):
         proxy = self.cluster.proxy
         assert proxy is not None
         rng = random.Random(7)
-        asked: Counter[tuple[str, str]] = Counter()
+        bursts: dict[tuple[str, str], float] = {}  # key -> when its burst is over
         while not self.stopping.wait(rng.uniform(0.5, 2.0)):
+            now = time.monotonic()
+            for key, over in list(bursts.items()):
+                if over <= now:  # what the burst's window did not serve is withdrawn
+                    proxy.withdraw(*key)
+                    del bursts[key]
             key = rng.choice(FAULTS)
-            # A burst: the next 1-3 such requests fail (topped up, not a growing backlog, so that a
-            # client retrying a few times gets through, as with a real flapping server).
-            pending = asked[key] - proxy.injected[key]
-            count = max(0, rng.randint(1, 3) - pending)
-            proxy.inject(*key, times=count)
-            asked[key] += count
-            self.injected += count
+            # A burst: up to 1-3 such requests fail within the next BURST_SECONDS, as on a real
+            # flapping server, where failures come in windows of time. (Failures kept until the
+            # next request, whenever it came, made a client that backs off meet one on every
+            # attempt: the informer's watches, retried every 30 s, never got through.)
+            proxy.withdraw(*key)
+            proxy.inject(*key, times=rng.randint(1, 3))
+            bursts[key] = now + BURST_SECONDS
             if rng.random() < 0.3:
                 proxy.drop_watches()
                 self.drops += 1
@@ -263,7 +268,7 @@ def run(root: Path, n: int, kills: int, restarts: int, real_node: bool) -> dict[
             "operator_kills": killed,
             "operator_exits_on_its_own": len(exits),
             "apiserver_restarts": restarted,
-            "injected_500s": flapping.injected,
+            "injected_500s": sum(cluster.proxy.injected.values()) if cluster.proxy else 0,
             "watch_cuts": flapping.drops,
             "foreign_jobs": FOREIGN_JOBS,
             "succeeded": len(succeeded),

@@ -95,6 +95,13 @@ class FaultProxy:
         with self._lock:
             self._faults[(verb, resource)] += times
 
+    def withdraw(self, verb: str, resource: str) -> int:
+        """Withdraw the failures of this verb and resource not served yet (a burst that is over);
+        how many."""
+        with self._lock:
+            left = max(0, self._faults.pop((verb, resource), 0))
+        return left
+
     def drop_watches(self) -> int:
         """Cut every open watch (its client sees the stream end and must watch or list again)."""
         with self._lock:
