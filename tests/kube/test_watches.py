@@ -85,10 +85,15 @@ def test_jobs_and_pods_are_selected_by_the_server(env: Cluster) -> None:
             assert resource.startswith("contentgen.io/"), (verb, resource, query)
 
 
-def sample(name: str, resource: str) -> float:
+def counter(name: str, **labels: str) -> float:
+    """A metric of the operator running in this process."""
     from prometheus_client import REGISTRY
 
-    return REGISTRY.get_sample_value(name, {"resource": resource}) or 0.0
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def sample(name: str, resource: str) -> float:
+    return counter(name, resource=resource)
 
 
 def test_a_job_deleted_while_the_watch_was_away_leaves_the_store_after_a_relist(env: Cluster) -> None:
@@ -129,12 +134,6 @@ def test_a_job_deleted_while_the_watch_was_away_leaves_the_store_after_a_relist(
 def catalog_rev(c: Cluster, uid: str) -> int | None:
     doc = c.catalog_doc(uid)
     return int(doc["rev"]) if doc else None
-
-
-def counter(name: str, **labels: str) -> float:
-    from prometheus_client import REGISTRY
-
-    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 def owner(job: dict[str, Any]) -> str:
