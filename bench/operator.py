@@ -590,7 +590,7 @@ def main() -> int:
     parser.add_argument("--namespaces", default="1,20")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "operator-results.json")
     parser.add_argument(
-        "--readme", action="store_true", help="write the table into README and bench/README.md"
+        "--readme", action="store_true", help="write the tables into docs/performance.md and bench/README.md"
     )
     parser.add_argument(
         "--costs",
