@@ -98,7 +98,7 @@ bench-validate: install  ## time `contentgen validate` on a big generated GitOps
 	$(BIN)/python -m bench.validate
 
 .PHONY: bench-operator
-bench-operator: install  ## the operator at scale against the local control plane, with a raw baseline (numbers go into docs/performance.md)
+bench-operator: install kube  ## the operator at scale against the real control plane, with a raw baseline (numbers go into docs/performance.md and bench/README.md)
 	$(BIN)/python -m bench.operator --readme
 
 .PHONY: bench-catalog
@@ -106,8 +106,12 @@ bench-catalog: install  ## a catalog write's cost as a record's versions accumul
 	$(BIN)/python -m bench.catalog
 
 .PHONY: bench-chaos
-bench-chaos: install  ## 200 resources, a flapping API server, the operator SIGKILLed five times: all converge
+bench-chaos: install kube  ## 200 resources, a flapping and restarted kube-apiserver, the operator SIGKILLed five times: all converge
 	$(BIN)/python -m bench.chaos
+
+.PHONY: bench-shared
+bench-shared: install kube  ## the operator beside 20,000 foreign Pods and 5,000 foreign Jobs with churn (numbers go into bench/README.md)
+	$(BIN)/python -m bench.shared --readme
 
 .PHONY: generate
 generate: install tools  ## regenerate committed files: crds/, the chart's CRDs, the docs' reference tables, the chart's values table, charts/install.yaml

@@ -1,8 +1,9 @@
-"""The operator at scale (`make bench-operator`): the real operator, as its own process, against
-the local control plane (its own process: TLS, RBAC, admission; bench/operator_cluster.py), with
-N ImageGenerations in 1 or 20 namespaces. No kubelet: the benchmark plays the Job controller,
-finishing each Job the way a worker and the Job controller would (the result in the store, then
-the Job's Complete condition).
+"""The operator at scale (`make bench-operator`): the real operator, as its own process under its
+ServiceAccount's token, against the real etcd and kube-apiserver (bench/cluster.py), with N
+ImageGenerations in 1 or 20 namespaces. No kube-controller-manager and no node: the benchmark plays
+the Job controller, finishing each Job the way a worker and the Job controller would (the result
+in the store, then the Job's SuccessCriteriaMet and Complete conditions), so that what is measured
+is the operator and the API server, not 5,000 worker processes on two cores.
 
 Reported per (N, namespaces):
 - resources/s until every Job exists, from the first create;
@@ -10,10 +11,14 @@ Reported per (N, namespaces):
   a steady 50 per second (as in a busy cluster; a burst is the chaos bench's business);
 - the operator's API requests per resource (until the Jobs exist, and in all);
 - the operator's peak RSS and its growth per resource;
-- CPU time per resource of the operator, the API server and this client until every Job exists:
+- CPU time per resource of the operator, the API server (with etcd) and this client until every
+  Job exists:
   on a shared two-core machine, what bounds resources/s;
-- the same for a raw baseline in the same run: the Jobs created directly with the kubernetes
-  client (16 threads), no operator. operator ÷ baseline is the headline.
+- the same for a raw baseline in the same run, on a fresh control plane of its own: the Jobs the
+  operator would render, created directly with the kubernetes client (16 threads), no operator.
+  operator ÷ baseline is the headline.
+
+API requests are counted per user from the API server's audit log.
 
     .venv/bin/python -m bench.operator [--sizes 100,1000,5000] [--namespaces 1,20] [--readme]
 
@@ -23,7 +28,6 @@ Reported per (N, namespaces):
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import signal
@@ -37,16 +41,18 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import parse_qsl
 
 import httpx
-import yaml
+
+from bench.cluster import OPERATOR_USER, Cluster, Received, wait
+from bench.sections import replace_section
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 WORKERS = 16
 COMPLETIONS_PER_SECOND = 50
-OPERATOR_USER = "system:serviceaccount:contentgen:contentgen-operator"
 
 
 @dataclass
@@ -67,64 +73,9 @@ class Figures:
     operator_cpu_ms: float | None = None
     plane_cpu_ms: float | None = None
     client_cpu_ms: float | None = None  # this process: creating the resources (or the Jobs)
-
-
-class Cluster:
-    def __init__(self, root: Path, *, flapping: bool = False) -> None:
-        self.root = root
-        self.log = (root / "cluster.log").open("w")
-        args = [PYTHON, "-m", "bench.operator_cluster", str(root), *(["--flapping"] if flapping else [])]
-        self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
-        wait(lambda: (root / "kubeconfig").exists(), 120, "the control plane")
-        config = yaml.safe_load((root / "kubeconfig").read_text())
-        cluster = config["clusters"][0]["cluster"]
-        (root / "ca.crt").write_bytes(base64.b64decode(cluster["certificate-authority-data"]))
-        self.server = cluster["server"]
-        self.http = httpx.Client(
-            base_url=self.server,
-            verify=str(root / "ca.crt"),
-            headers={"Authorization": f"Bearer {config['users'][0]['user']['token']}"},
-            limits=httpx.Limits(max_connections=WORKERS + 4),
-            timeout=60,
-        )
-
-    def post(self, path: str, body: dict[str, Any]) -> None:
-        response = self.http.post(path, json=body)
-        if response.status_code >= 300:
-            raise RuntimeError(f"POST {path}: {response.status_code} {response.text[:300]}")
-
-    def namespaces(self, count: int) -> list[str]:
-        names = [f"bench-{i}" for i in range(count)]
-        for name in names:
-            self.post(
-                "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-            )
-        return names
-
-    def requests_by(self, user: str) -> int:
-        path = self.root / "requests.json"
-        if not path.exists():
-            return 0
-        return sum(n for who, _, _, n in json.loads(path.read_text()) if who == user)
-
-    def stop(self) -> None:
-        self.http.close()
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
-
-
-def wait(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise RuntimeError(f"timed out waiting for {what}")
+    # bytes the operator received over TCP (watches and answers), from the first create on
+    received_kb_per_resource: float | None = None
+    extra: dict[str, Any] | None = None  # what a World measured (bench/shared.py)
 
 
 class Watch(threading.Thread):
@@ -139,15 +90,12 @@ class Watch(threading.Thread):
     def run(self) -> None:
         """List, then watch from the list's version; a dropped watch is watched again from the last
         version seen, a 410 or an error lists again (what an informer does)."""
-        client = httpx.Client(
-            base_url=self.cluster.server, verify=str(self.cluster.root / "ca.crt"), timeout=None
-        )
-        headers = dict(self.cluster.http.headers)
+        client = self.cluster.client(timeout=None)
         version = ""
         while not self.stopping:
             try:
                 if not version:
-                    listing = client.get(self.path, headers=headers)
+                    listing = client.get(self.path)
                     if listing.status_code != 200:
                         time.sleep(0.2)
                         continue
@@ -156,8 +104,15 @@ class Watch(threading.Thread):
                         self.seen("ADDED", item)
                     version = body["metadata"]["resourceVersion"]
                     self.ready.set()
-                params = {"watch": "true", "resourceVersion": version, "allowWatchBookmarks": "true"}
-                with client.stream("GET", self.path, params=params, headers=headers) as response:
+                # httpx replaces a URL's query with `params`: the path's selector goes in them.
+                path, _, query = self.path.partition("?")
+                params = {
+                    **dict(parse_qsl(query)),
+                    "watch": "true",
+                    "resourceVersion": version,
+                    "allowWatchBookmarks": "true",
+                }
+                with client.stream("GET", path, params=params) as response:
                     if response.status_code != 200:
                         version = ""
                         continue
@@ -211,6 +166,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def plane_seconds(cluster: Cluster) -> float:
+    return sum(cpu_seconds(pid) for pid in cluster.pids())
+
+
 def rss_kb(pid: int, field: str = "VmRSS") -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -241,11 +200,13 @@ def baseline(n: int, namespaces: int, root: Path) -> Figures:
         names = cluster.namespaces(namespaces)
         jobs = [snapshot_job(f"r{i}", names[i % namespaces], i) for i in range(n)]
         config = kubernetes.client.Configuration()
-        kubernetes.config.load_kube_config(config_file=str(root / "kubeconfig"), client_configuration=config)
+        kubernetes.config.load_kube_config(
+            config_file=str(cluster.control.admin_kubeconfig), client_configuration=config
+        )
         api = kubernetes.client.BatchV1Api(kubernetes.client.ApiClient(config))
         api.api_client.rest_client.pool_manager.connection_pool_kw["maxsize"] = WORKERS
         before = rss_kb(os.getpid(), "VmHWM")
-        plane_cpu, client_cpu = cpu_seconds(cluster.process.pid), cpu_seconds(os.getpid())
+        plane_cpu, client_cpu = plane_seconds(cluster), cpu_seconds(os.getpid())
         began = time.monotonic()
         with ThreadPoolExecutor(WORKERS) as pool:
             list(
@@ -257,7 +218,7 @@ def baseline(n: int, namespaces: int, root: Path) -> Figures:
                 )
             )
         elapsed = time.monotonic() - began
-        plane_cpu = cpu_seconds(cluster.process.pid) - plane_cpu
+        plane_cpu = plane_seconds(cluster) - plane_cpu
         client_cpu = cpu_seconds(os.getpid()) - client_cpu
         peak = rss_kb(os.getpid(), "VmHWM")
         return Figures(
@@ -277,9 +238,107 @@ def baseline(n: int, namespaces: int, root: Path) -> Figures:
         cluster.stop()
 
 
-def operator(n: int, namespaces: int, root: Path) -> Figures:
+class World(Protocol):
+    """What else happens on the cluster (bench/shared.py: other workloads' pods and Jobs)."""
+
+    def populate(self, cluster: Cluster) -> None:
+        """Before the operator starts."""
+
+    def idle(self, cluster: Cluster, pid: int) -> None:
+        """While the operator idles, before the resources are created."""
+
+    def start(self) -> None:
+        """From the first create..."""
+
+    def stop(self) -> dict[str, Any]:
+        """...until every resource has settled: what it measured."""
+
+
+def request_costs(n: int, root: Path) -> dict[str, dict[str, float]]:
+    """The API server's (and etcd's) CPU time per request of each kind the operator's path makes,
+    on a fresh control plane, n of each from 16 threads: the Job (the baseline's one request), the
+    user's ImageGeneration, its status patch to JobCreated (the operator's, from `decide`), and the
+    JobCreated Event. Together they bound what operator ÷ baseline can be where the API server's
+    CPU is what limits both."""
+    from contentgen.api import KINDS, now
+    from contentgen.controller.events import event_body
+    from contentgen.controller.reconcile import Observed, World, decide
+    from contentgen.controller.reconciler import status_patch
+
     cluster = Cluster(root)
-    store = root / "store"
+    try:
+        (namespace,) = cluster.namespaces(1, prefix="costs")
+        kind = KINDS["ImageGeneration"]
+        made: list[dict[str, Any]] = []
+        lock = threading.Lock()
+
+        def create_resource(i: int) -> None:
+            response = cluster.http.post(
+                f"/apis/contentgen.io/v1alpha1/namespaces/{namespace}/imagegenerations",
+                json=image_generation(f"c{i}", "bench", "a lighthouse"),
+            )
+            response.raise_for_status()
+            with lock:
+                made.append(response.json())
+
+        def patch_status(body: dict[str, Any]) -> None:
+            meta = body["metadata"]
+            res = Observed(kind, meta["name"], namespace, meta["uid"], 1, body["spec"], {})
+            decision = decide(res, World(now=now(), may_start=True))
+            response = cluster.http.patch(
+                f"/apis/contentgen.io/v1alpha1/namespaces/{namespace}/imagegenerations/{meta['name']}/status",
+                json={"status": status_patch({}, decision.status)},
+                headers={"Content-Type": "application/merge-patch+json"},
+            )
+            response.raise_for_status()
+
+        def post_event(body: dict[str, Any]) -> None:
+            event = event_body(body, "Normal", "JobCreated", f"created Job {body['metadata']['name']}-g1")
+            cluster.post(f"/api/v1/namespaces/{namespace}/events", event)
+
+        def create_job(i: int) -> None:
+            job = snapshot_job(f"j{i}", namespace, i)
+            cluster.post(f"/apis/batch/v1/namespaces/{namespace}/jobs", job)
+
+        steps: list[tuple[str, Callable[[Any], None], Callable[[], list[Any]]]] = [
+            ("create Job (the baseline)", create_job, lambda: list(range(n))),
+            ("create ImageGeneration (the user)", create_resource, lambda: list(range(n))),
+            ("patch its status to JobCreated", patch_status, lambda: list(made)),
+            ("create an Event", post_event, lambda: list(made)),
+        ]
+        costs: dict[str, dict[str, float]] = {}
+        for name, call, items in steps:
+            work = items()
+            plane, began = plane_seconds(cluster), time.monotonic()
+            with ThreadPoolExecutor(WORKERS) as pool:
+                list(pool.map(call, work))
+            elapsed = time.monotonic() - began
+            costs[name] = {
+                "api_server_cpu_ms": round(1000 * (plane_seconds(cluster) - plane) / len(work), 2),
+                "per_second": round(len(work) / elapsed, 1),
+            }
+        return costs
+    finally:
+        cluster.stop()
+
+
+def costs_table(costs: dict[str, dict[str, float]]) -> str:
+    rows = ["| request | API server + etcd CPU per request | requests/s (16 threads) |", "|---|---|---|"]
+    rows += [f"| {k} | {v['api_server_cpu_ms']} ms | {v['per_second']} |" for k, v in costs.items()]
+    baseline = next(iter(costs.values()))["api_server_cpu_ms"]
+    path = sum(v["api_server_cpu_ms"] for v in costs.values())  # the Job is one of them
+    rows.append(
+        f"| the operator's path (the user's create, the Job, the status, an Event) | {path:.2f} ms | "
+        f"bound on operator ÷ baseline where the API server is the limit: **{baseline / path:.2f}×** |"
+    )
+    return "\n".join(rows) + "\n"
+
+
+def operator(n: int, namespaces: int, root: Path, world: World | None = None) -> Figures:
+    cluster = Cluster(root)
+    if world is not None:
+        world.populate(cluster)
+    store = cluster.store
     log = (root / "operator.log").open("w")
     env = operator_env(root, n)
     health = int(env["CONTENTGEN_HEALTH_PORT"])
@@ -307,12 +366,18 @@ def operator(n: int, namespaces: int, root: Path) -> Figures:
         names = cluster.namespaces(namespaces)
         watchers = watch_jobs_and_resources(cluster, job_seen, resource_seen)
         time.sleep(1.0)
+        if world is not None:
+            world.idle(cluster, process.pid)
         idle = rss_kb(process.pid)
-        calls_before = cluster.requests_by(OPERATOR_USER)
+        calls_before = cluster.requests.by(OPERATOR_USER)
+        received = Received(process.pid)
+        received.start()
+        if world is not None:
+            world.start()
         bodies = [
             (names[i % namespaces], image_generation(f"r{i}", "bench", "a lighthouse")) for i in range(n)
         ]
-        cpu = [cpu_seconds(p) for p in (process.pid, cluster.process.pid, os.getpid())]
+        cpu = [cpu_seconds(process.pid), plane_seconds(cluster), cpu_seconds(os.getpid())]
         began = time.monotonic()
         with ThreadPoolExecutor(WORKERS) as pool:
             list(
@@ -325,10 +390,10 @@ def operator(n: int, namespaces: int, root: Path) -> Figures:
             )
         wait(lambda: len(jobs) >= n, 3600, f"{n} Jobs")
         to_jobs = max(jobs.values()) - began
-        pids = (process.pid, cluster.process.pid, os.getpid())
-        cpu = [cpu_seconds(p) - c for p, c in zip(pids, cpu, strict=True)]
+        now = [cpu_seconds(process.pid), plane_seconds(cluster), cpu_seconds(os.getpid())]
+        cpu = [b - a for a, b in zip(cpu, now, strict=True)]
         time.sleep(2.0)  # let the last status writes land before counting
-        calls_until_jobs = cluster.requests_by(OPERATOR_USER) - calls_before
+        calls_until_jobs = cluster.requests.by(OPERATOR_USER) - calls_before
 
         # Finish every Job as a worker and the Job controller would: the result, then Complete.
         completed: dict[str, float] = {}
@@ -355,23 +420,13 @@ def operator(n: int, namespaces: int, root: Path) -> Figures:
         wait(lambda: len(succeeded) >= n, 3600, f"{n} resources Succeeded")
         latencies = sorted(succeeded[k] - completed[k] for k in completed if k in succeeded)
         time.sleep(8.0)  # kopf's per-object workers end after their idle timeout
+        extra = world.stop() if world is not None else None
+        received_bytes = received.stop()
         peak = rss_kb(process.pid, "VmHWM")
         settled = rss_kb(process.pid)
-        calls_in_all = cluster.requests_by(OPERATOR_USER) - calls_before
+        calls_in_all = cluster.requests.by(OPERATOR_USER) - calls_before
         if os.environ.get("BENCH_CALLS"):  # what the requests were, for a look
-            print(
-                json.dumps(
-                    sorted(
-                        (
-                            c
-                            for c in json.loads((root / "requests.json").read_text())
-                            if c[0] == OPERATOR_USER
-                        ),
-                        key=lambda c: -c[3],
-                    )
-                ),
-                file=sys.stderr,
-            )
+            print(json.dumps(cluster.requests.breakdown(OPERATOR_USER)), file=sys.stderr)
         for watcher in watchers:
             watcher.stopping = True
         return Figures(
@@ -387,9 +442,11 @@ def operator(n: int, namespaces: int, root: Path) -> Figures:
             peak_rss_mb=round(peak / 1024, 1),
             rss_growth_kb_per_resource=round(max(0, peak - idle) / n, 1),
             settled_kb_per_resource=round(max(0, settled - idle) / n, 1),
+            received_kb_per_resource=round(received_bytes / 1024 / n, 1),
             operator_cpu_ms=round(1000 * cpu[0] / n, 2),
             plane_cpu_ms=round(1000 * cpu[1] / n, 2),
             client_cpu_ms=round(1000 * cpu[2] / n, 2),
+            extra=extra,
         )
     finally:
         process.send_signal(signal.SIGTERM)
@@ -473,10 +530,12 @@ def health_port() -> int:
 
 
 def _healthy(port: int) -> bool:
+    """The operator leads and kopf runs (a standby answers /healthz too, as "standby")."""
     try:
-        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+        response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
     except httpx.HTTPError:
         return False
+    return response.status_code == 200 and response.text.strip() == "leader"
 
 
 def table(results: list[Figures]) -> str:
@@ -484,8 +543,8 @@ def table(results: list[Figures]) -> str:
         "| N | namespaces | run | until every Job exists | resources/s "
         "| completion → Succeeded, median / p99 | API requests per resource (until Jobs / in all) "
         "| peak RSS | RSS per resource (peak / settled) "
-        "| CPU per resource until Jobs: operator / API server / client |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| CPU per resource until Jobs: operator / API server / client | received by the operator |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for f in results:
         latency = (
@@ -498,7 +557,8 @@ def table(results: list[Figures]) -> str:
             f"{latency} | {f.calls_until_jobs} / {f.calls_in_all} | {f.peak_rss_mb} MB | "
             f"{f.rss_growth_kb_per_resource} / {f.settled_kb_per_resource or '–'} KB | "
             f"{f.operator_cpu_ms if f.operator_cpu_ms is not None else '–'} / {f.plane_cpu_ms} / "
-            f"{f.client_cpu_ms} ms |"
+            f"{f.client_cpu_ms} ms | "
+            + (f"{f.received_kb_per_resource} KB/resource |" if f.received_kb_per_resource else "– |")
         )
     pairs = {}
     for f in results:
@@ -530,28 +590,44 @@ def main() -> int:
     parser.add_argument("--namespaces", default="1,20")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "operator-results.json")
     parser.add_argument(
-        "--readme", action="store_true", help="write the table into docs/performance.md and bench/README.md"
+        "--readme", action="store_true", help="write the tables into docs/performance.md and bench/README.md"
+    )
+    parser.add_argument(
+        "--costs",
+        type=int,
+        default=1000,
+        help="also measure the API server's CPU per request kind, this many of each (0: not)",
     )
     args = parser.parse_args()
+    load = os.getloadavg()[0]
     results: list[Figures] = []
-    for n in [int(x) for x in args.sizes.split(",")]:
+    for n in [int(x) for x in args.sizes.split(",") if x]:
         for namespaces in [int(x) for x in args.namespaces.split(",")]:
             for run in (baseline, operator):
                 with tempfile.TemporaryDirectory(prefix="bench-operator-") as tmp:
-                    figures = run(n, namespaces, Path(tmp))
+                    keep = os.environ.get("BENCH_KEEP")  # a directory to keep the logs in
+                    root = Path(keep) / f"{run.__name__}-{n}-{namespaces}" if keep else Path(tmp)
+                    root.mkdir(parents=True, exist_ok=True)
+                    figures = run(n, namespaces, root)
                 print(json.dumps(asdict(figures)), flush=True)
                 results.append(figures)
-    args.out.write_text(json.dumps([asdict(f) for f in results], indent=1) + "\n")
-    print(table(results))
+    costs: dict[str, dict[str, float]] = {}
+    if args.costs:
+        with tempfile.TemporaryDirectory(prefix="bench-costs-") as tmp:
+            costs = request_costs(args.costs, Path(tmp))
+        print(json.dumps(costs), flush=True)
+    args.out.write_text(
+        json.dumps({"runs": [asdict(f) for f in results], "request_costs": costs}, indent=1) + "\n"
+    )
+    text = table(results) + (f"\n{costs_table(costs)}" if costs else "")
+    print(text)
     if args.readme:
-        stamp = f"{time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} CPUs (`make bench-operator`):\n\n"
-        for path in (ROOT / "docs" / "performance.md", ROOT / "bench" / "README.md"):
-            text = path.read_text()
-            start, end = "<!-- bench-operator:start -->", "<!-- bench-operator:end -->"
-            if start in text:
-                head, rest = text.split(start, 1)
-                tail = rest.split(end, 1)[1]
-                path.write_text(f"{head}{start}\n{stamp}{table(results)}{end}{tail}")
+        stamp = (
+            f"{time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} CPUs, load average {load:.1f} at "
+            f"the start, {os.getloadavg()[0]:.1f} at the end (`python -m bench.operator "
+            f"{' '.join(sys.argv[1:])}`):\n\n"
+        )
+        replace_section("bench-operator", stamp + text)
     return 0
 
 

@@ -95,6 +95,13 @@ class FaultProxy:
         with self._lock:
             self._faults[(verb, resource)] += times
 
+    def withdraw(self, verb: str, resource: str) -> int:
+        """Withdraw the failures of this verb and resource not served yet (a burst that is over);
+        how many."""
+        with self._lock:
+            left = max(0, self._faults.pop((verb, resource), 0))
+        return left
+
     def drop_watches(self) -> int:
         """Cut every open watch (its client sees the stream end and must watch or list again)."""
         with self._lock:
@@ -146,8 +153,10 @@ class FaultProxy:
                 self._watches.add(h.connection)
         try:
             h.send_response(response.status_code)
+            # The body is relayed as it came (iter_raw: still gzipped when the API server
+            # compressed it), so its Content-Encoding goes along with it.
             for key, value in response.headers.items():
-                if key.lower() not in HOP_HEADERS and key.lower() != "content-encoding":
+                if key.lower() not in HOP_HEADERS:
                     h.send_header(key, value)
             h.send_header("Transfer-Encoding", "chunked")
             h.end_headers()

@@ -1,10 +1,12 @@
 """The kopf wiring: thin glue between watch events and `reconciler.reconcile`.
 
-Events drive everything: a resource's own events, its Jobs' and their pods' (label-selected
-watches, so the server filters), and a LoraTraining's for the ImageGenerations waiting on it.
-Only raw event handlers are used, so kopf adds no finalizers or annotations of its own; the
-operator keeps its own finalizer for deletionPolicy Delete. One replica acts: `contentgen
-operator` holds a Lease before starting kopf (standalone).
+Events drive everything: a resource's own events (kopf), its Jobs' and their pods' (informer.py:
+label-selected watches of our own, so the API server sends only ours, feeding the same work
+queue), and a LoraTraining's for the ImageGenerations waiting on it. When kopf lists a kind again
+(410 Gone), what was deleted meanwhile is found by relist.py. Only raw event handlers are
+used, so kopf adds no finalizers or annotations of its own; the operator keeps its own finalizer
+for deletionPolicy Delete. One replica acts: `contentgen operator` holds a Lease before starting
+kopf (standalone).
 
 Run with `contentgen operator` (or `kopf run --standalone -m contentgen.controller.handlers`).
 """
@@ -16,6 +18,7 @@ import concurrent.futures
 import json
 import logging
 import os
+from collections.abc import Mapping
 from typing import Any, cast
 
 import kopf
@@ -23,7 +26,8 @@ import kopf
 from contentgen.api import GROUP, KINDS, VERSION, Kind
 
 from .budget import spender
-from .catalog_sync import mark_gone, note_change, sync_catalog
+from .catalog_sync import note_change, sync_catalog
+from .informer import Informer, Store
 from .kube import Kube, Timeouts, client_configuration
 from .naming import MANAGED_BY
 from .observe import JobState, LoraState, job_state, lora_state
@@ -39,11 +43,12 @@ from .reconciler import (
     wake_namespace,
     worker,
 )
+from .relist import gone, prune_every, unchanged
 from .settings import OperatorSettings
 from .state import Kept, Operator
 
 log = logging.getLogger("contentgen.operator")
-MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
+MANAGED_SELECTOR = f"app.kubernetes.io/managed-by={MANAGED_BY}"
 # What a resource index keeps of each resource (not managedFields or annotations such as
 # kubectl's last-applied-configuration, which can be large).
 KEPT_METADATA = (
@@ -72,7 +77,7 @@ class NoDiffBase(kopf.AnnotationsDiffBaseStorage):
 
 def _operator(kwargs: dict[str, Any]) -> Operator:
     op: Operator = kwargs["memo"].operator
-    if not op.indexes:
+    if INDEXES[0] not in op.indexes:
         op.indexes.update({name: kwargs[name] for name in INDEXES if name in kwargs})
     return op
 
@@ -150,18 +155,24 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         backoff=Backoff(config.reconcile_interval_seconds),
     )
     memo.operator = op
-    op.spawn(_work_when_indexed(op))
+    informers = _informers(op)
+    for informer in informers:
+        op.spawn(informer.run())
+    op.spawn(_work_when_indexed(op, informers))
     if config.metrics_port:
         from prometheus_client import start_http_server
 
         start_http_server(config.metrics_port)
 
 
-async def _work_when_indexed(op: Operator) -> None:
-    while not op.indexes:  # the first handler call hands us kopf's indexes
+async def _work_when_indexed(op: Operator, informers: list[Informer[Any]]) -> None:
+    while INDEXES[0] not in op.indexes:  # the first handler call hands us kopf's indexes
         await asyncio.sleep(0.05)
+    for informer in informers:  # and every Job and pod of ours is known
+        await informer.synced.wait()
     for _ in range(op.settings.workers):
         op.spawn(worker(op))
+    op.spawn(prune_every(op, op.settings.resync_interval_seconds))
     await safety_net(op)
 
 
@@ -179,18 +190,6 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 # --- indexes: what reconciles read instead of asking the API server -----------------------------
 # (async, though they do no I/O: kopf runs a plain function on its thread pool, one hop per event)
-
-
-@kopf.index("batch", "v1", "jobs", labels=MANAGED)
-async def jobs_by_owner(body: kopf.Body, **_: Any) -> dict[tuple[str, str], JobState]:
-    state = job_state(dict(body))
-    return {} if state is None else {(state.namespace, state.uid): state}
-
-
-@kopf.index("", "v1", "pods", labels=MANAGED)
-async def pods_by_job(body: kopf.Body, **_: Any) -> dict[tuple[str, str], PodState]:
-    state = pod_state(dict(body))
-    return {} if state is None else {(state.namespace, state.job): state}
 
 
 @kopf.index(GROUP, VERSION, "loratrainings")
@@ -225,9 +224,7 @@ def _register_index(kind: Kind) -> str:
     return name
 
 
-INDEXES = [
-    "jobs_by_owner",
-    "pods_by_job",
+INDEXES = [  # kopf's: the custom resources
     "loras_by_name",
     *[_register_index(k) for k in KINDS.values()],
 ]
@@ -240,13 +237,13 @@ def _register(kind: Kind) -> None:
         op, body, event = _operator(kwargs), kwargs["body"], kwargs.get("type")
         meta = body["metadata"]
         if event == "DELETED":
-            op.forget(meta["namespace"], meta["uid"])
-            wake_namespace(op, meta["namespace"])
-            op.spawn(mark_gone(op, dict(body)))
+            gone(op, kind, dict(body))
             return
+        if unchanged(op, kind, meta, listing=event is None):
+            return  # kopf listing again (410 Gone): this resource did not change meanwhile
         if kind.kind == "LoraTraining":
             wake_lora_waiters(op, meta["namespace"], meta["name"])
-        if event is None and op.catalog is not None:  # the initial listing after a start: catch up
+        if event is None and op.catalog is not None:  # a listing (a start, or a relist): catch up
             await sync_catalog(op, dict(body), dict(body.get("status") or {}), None)
         written = op.written.get(meta["uid"])
         if written is not None and str(written[0]) == str(meta.get("resourceVersion")):
@@ -268,27 +265,69 @@ for _kind in KINDS.values():
     _register(_kind)
 
 
-@kopf.on.event("batch", "v1", "jobs", labels=MANAGED, id="job-event")
-async def job_event(**kwargs: Any) -> None:
-    """A Job changed (created, started, finished, deleted): its owner decides again at once."""
-    op, body = _operator(kwargs), kwargs["body"]
-    meta = body["metadata"]
-    deleted = kwargs.get("type") == "DELETED"
-    job_seen(op, job_state(dict(body)), meta["name"], meta["namespace"], deleted)
-    owner = owner_of(dict(meta.get("labels") or {}))
+# --- Jobs and pods: informers of our own (informer.py) -------------------------------------------
+
+
+def _informers(op: Operator) -> list[Informer[Any]]:
+    """The Job and pod watches (per watched namespace, or cluster-wide), their stores in
+    `op.indexes` where the reconciles read them, as they read kopf's."""
+    jobs: Store[JobState] = Store(lambda j: (j.namespace, j.uid))
+    pods: Store[PodState] = Store(lambda p: (p.namespace, p.job))
+    op.indexes["jobs_by_owner"], op.indexes["pods_by_job"] = jobs, pods
+    scopes = [f"/namespaces/{ns}" for ns in op.settings.watch_namespaces] or [""]
+    informers: list[Informer[Any]] = []
+    for scope in scopes:
+        informers.append(
+            Informer(
+                op.kube,
+                f"/apis/batch/v1{scope}/jobs",
+                MANAGED_SELECTOR,
+                job_state,
+                jobs,
+                lambda old, new, labels: job_changed(op, old, new, labels),
+            )
+        )
+        informers.append(
+            Informer(
+                op.kube,
+                f"/api/v1{scope}/pods",
+                MANAGED_SELECTOR,
+                pod_state,
+                pods,
+                lambda old, new, labels: pod_changed(op, old, new, labels),
+            )
+        )
+    return informers
+
+
+def job_changed(op: Operator, old: JobState | None, new: JobState | None, labels: Mapping[str, str]) -> None:
+    """A Job was created, changed, finished or deleted: its owner decides again at once."""
+    if new is not None and new == old:
+        return  # nothing the operator reads has changed (the Job controller's bookkeeping)
+    job = new or old
+    assert job is not None
+    job_seen(op, new, job.name, job.namespace, new is None)
+    owner = owner_of(dict(labels))
     if owner is not None:
-        wake(op, owner[0], meta["namespace"], owner[1])
-    if deleted:
-        wake_namespace(op, meta["namespace"])
+        wake(op, owner[0], job.namespace, owner[1])
+    else:  # deleted while the watch was away: found missing by a new listing, labels unknown
+        _wake_uid(op, job.namespace, job.uid)
+    if new is None:
+        wake_namespace(op, job.namespace)
 
 
-@kopf.on.event("", "v1", "pods", labels=MANAGED, id="pod-event")
-async def pod_event(**kwargs: Any) -> None:
+def pod_changed(op: Operator, old: PodState | None, new: PodState | None, labels: Mapping[str, str]) -> None:
     """A worker pod cannot start, or finished: its Job's owner looks again."""
-    op, body = _operator(kwargs), kwargs["body"]
-    state = pod_state(dict(body))
-    if state is None or not (state.problem or state.finished_at):
+    if new is None or new == old or not (new.problem or new.finished_at):
         return
-    owner = owner_of(dict(body["metadata"].get("labels") or {}))
+    owner = owner_of(dict(labels))
     if owner is not None:
-        wake(op, owner[0], body["metadata"]["namespace"], owner[1])
+        wake(op, owner[0], new.namespace, owner[1])
+
+
+def _wake_uid(op: Operator, namespace: str, uid: str) -> None:
+    for kind in KINDS.values():
+        index = op.indexes.get(f"{kind.plural}_by_uid")
+        if index is not None and (namespace, uid) in index:
+            wake(op, kind.kind, namespace, uid)
+            return

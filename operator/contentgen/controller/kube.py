@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import ssl
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +80,7 @@ class Kube:
         self.timeouts = timeouts
         self.connections = connections
         self._session: aiohttp.ClientSession | None = None
+        self._watch_session: aiohttp.ClientSession | None = None
         self.calls = 0  # requests sent, for the benchmark and the tests
 
     def _ssl(self) -> ssl.SSLContext | bool:
@@ -98,8 +100,8 @@ class Kube:
             self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
         return self._session
 
-    def _headers(self, content_type: str | None) -> dict[str, str]:
-        headers = {"Accept": "application/json", "User-Agent": "contentgen-operator"}
+    def _headers(self, content_type: str | None, accept: str = "application/json") -> dict[str, str]:
+        headers = {"Accept": accept, "User-Agent": "contentgen-operator"}
         token = self.config.get_api_key_with_prefix("BearerToken") or self.config.get_api_key_with_prefix(
             "authorization"
         )
@@ -117,6 +119,7 @@ class Kube:
         *,
         content_type: str | None = None,
         params: dict[str, str] | None = None,
+        accept: str = "application/json",
     ) -> Any:
         self.calls += 1
         data = json.dumps(body).encode() if body is not None else None
@@ -126,7 +129,7 @@ class Kube:
             self.base + path,
             data=data,
             params=params,
-            headers=self._headers(content_type or ("application/json" if data else None)),
+            headers=self._headers(content_type or ("application/json" if data else None), accept),
         ) as response:
             text = await response.text()
             try:
@@ -137,9 +140,45 @@ class Kube:
                 raise KubeError(response.status, payload, f"{method} {path}")
             return payload
 
+    async def watch(
+        self, path: str, params: dict[str, str], *, read_timeout: float
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The events of one watch request, until the server ends it. Watches have a session of
+        their own: they hold a connection each for minutes, which must not starve the pool the
+        operator's calls share. A silent connection is given up after `read_timeout`."""
+        if self._watch_session is None or self._watch_session.closed:
+            self._watch_session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, ssl=self._ssl()),
+                timeout=aiohttp.ClientTimeout(sock_connect=self.timeouts.connect, sock_read=read_timeout),
+            )
+        self.calls += 1
+        async with self._watch_session.get(
+            self.base + path, params=params, headers=self._headers(None)
+        ) as response:
+            if response.status >= 400:
+                text = await response.text()
+                try:
+                    payload = json.loads(text)
+                except ValueError:
+                    payload = text
+                raise KubeError(response.status, payload, f"GET {path} (watch)")
+            buffer = bytearray()
+            # Lines can be longer than aiohttp's line limit (a pod with large annotations).
+            async for chunk in response.content.iter_any():
+                buffer += chunk
+                start = 0
+                while (end := buffer.find(b"\n", start)) >= 0:
+                    line = bytes(buffer[start:end])
+                    start = end + 1
+                    if line.strip():
+                        yield json.loads(line)
+                del buffer[:start]
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+        if self._watch_session is not None:
+            await self._watch_session.close()
 
     # --- the operator's calls ----------------------------------------------------------------
 

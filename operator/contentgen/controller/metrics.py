@@ -19,3 +19,17 @@ CATALOG_BEHIND = Gauge(
 )
 CATALOG_WRITES = Counter("contentgen_catalog_writes_total", "Catalog documents written, by why.", ["reason"])
 CLEANUPS = Counter("contentgen_cleanups_total", "Deletions cleaned up, by outcome.", ["kind", "outcome"])
+WATCHED = Gauge(
+    "contentgen_watched_objects", "The operator's Jobs and pods its watches hold, by resource.", ["resource"]
+)
+WATCH_LISTS = Counter(
+    "contentgen_watch_lists_total",
+    "Listings of Jobs and pods: the first, then one after each 410 Gone (a watch resumed too late).",
+    ["resource"],
+)
+FOUND_DELETED = Counter(
+    "contentgen_resources_found_deleted_total",
+    "Custom resources deleted while kopf's watch was away (no DELETED event), found missing from a "
+    "listing after it listed again, and forgotten.",
+    ["kind"],
+)

@@ -58,6 +58,13 @@ class Operator:
     lora_waiters: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     # namespace -> (when read, its annotations), for budgets and owners (cluster-wide installs)
     namespace_annotations: dict[str, tuple[float, dict[str, str]]] = field(default_factory=dict)
+    # The resourceVersion of each resource's last event handled: a listing's event (kopf listing
+    # again after 410 Gone) at that version changed nothing (relist.py)
+    versions: dict[str, str] = field(default_factory=dict)
+    # Kinds kopf is listing again: when its last listing event came, and whether a look for what
+    # was deleted meanwhile is under way (relist.py)
+    relisting: dict[str, float] = field(default_factory=dict)
+    pruning: set[str] = field(default_factory=set)
     # kopf's indexes, captured from the first handler call (they are live views)
     indexes: dict[str, Any] = field(default_factory=dict)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -76,6 +83,7 @@ class Operator:
         self.locks.pop(uid, None)
         self.locks.pop(f"catalog/{uid}", None)
         self.written.pop(uid, None)
+        self.versions.pop(uid, None)
         self.created_jobs.pop(uid, None)
         self.backoff.reset(uid)
         self.queue.forget(namespace, uid)
