@@ -397,7 +397,17 @@ function openLightbox(items, start) {
   };
   const render = () => {
     const { run, version, image, n } = items[index];
+    if (!version.spec && !version.specAsked) { // lists leave the spec snapshot out: read the record once
+      const shownAt = index;
+      version.specAsked = true;
+      api(`/api/jobs/${ref(run.id)}`).then((full) => {
+        const same = full.versions.find((v) => v.version === version.version);
+        version.spec = (same && same.spec) || {};
+        if (index === shownAt && document.getElementById("lightbox") === box) render();
+      }).catch(() => { version.spec = {}; render(); });
+    }
     const spec = version.spec || {};
+    box.dataset.spec = version.spec ? "loaded" : "loading";
     const prompt = version.prompt || run.prompt || spec.prompt || "";
     const seed = image.seed ?? spec.seed;
     const status = el("div", { id: "lb-status" });
