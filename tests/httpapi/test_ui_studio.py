@@ -155,6 +155,12 @@ def _fill(root: Path) -> tuple[LocalStore, dict[str, str]]:
     ids = {doc["name"]: doc["_id"] for doc in catalog.find(Filters(), page=Page(500)).docs}
     lora = catalog.get(ids["demo-avatar"])
     assert lora is not None and [v["version"] for v in lora["versions"]] == [1, 2]
+    from tests.catalog.factory import lora_doc, transcript_doc
+
+    # Two records as a cluster made them: their sources are URLs, not this machine's files.
+    catalog.upsert(lora_doc("cloud-0000-lora", owner="demo-user", name="cloud-avatar", versions=2, uri_of=store.uri))
+    catalog.upsert(transcript_doc("cloud-0000-call", owner="demo-user", name="cloud-call", uri_of=store.uri))
+    ids.update({"cloud-avatar": "cloud-0000-lora", "cloud-call": "cloud-0000-call"})
     _wav(root / "call.wav")
     ids["team-call"] = _transcript(catalog, store, root / "call.wav")
     catalog.close()
@@ -479,7 +485,7 @@ def kubectl(tmp_path_factory: pytest.TempPathFactory) -> Any:
     for name in names:
         while True:
             got = client.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
-            conditions = {c["type"]: c["status"] for c in (got.get("status") or {}).get("conditions", [])}
+            conditions = {c["type"]: c["status"] for c in (got.get("status") or {}).get("conditions") or []}
             if conditions.get("Established") == "True":
                 break
             assert time.monotonic() < deadline, f"{name} not established"
@@ -496,7 +502,7 @@ def copied_manifest(page: Any) -> str:
     return str(text)
 
 
-@pytest.mark.parametrize("which", ["demo-landscape", "demo-avatar", "team-call"])
+@pytest.mark.parametrize("which", ["demo-landscape", "cloud-avatar", "cloud-call"])
 def test_copy_as_manifest_is_applied_by_kubectl_as_it_is(
     open_page: Callable[..., Tab], studio: Studio, kubectl: Any, which: str
 ) -> None:
@@ -526,8 +532,25 @@ def test_copy_as_manifest_is_applied_by_kubectl_as_it_is(
     until(page, f"document.getElementById('manifest-yaml').textContent.includes('name: {doc['name']}\\n')")
     kept = yaml.safe_load(page.text_content("#manifest-yaml") or "")
     assert kept["metadata"]["name"] == doc["name"] and kept["spec"] == manifest["spec"]
-    if which == "demo-avatar":  # the spec of the version it ran, not of the first
-        assert manifest["spec"]["training"]["steps"] == 1200
+    assert page.is_hidden("#manifest-warning")
+
+
+def test_a_manifest_of_a_laptop_run_from_a_local_file_says_what_a_cluster_needs(
+    open_page: Callable[..., Tab], studio: Studio, kubectl: Any
+) -> None:
+    """The LoRA was trained here from a file on this machine: kubectl would refuse its path, and
+    the dialog says so before anyone tries."""
+    page = open_page().page
+    show(page, f"#/lora/{studio.ids['demo-avatar']}")
+    page.click("#copy-manifest")
+    text = copied_manifest(page)
+    assert yaml.safe_load(text)["spec"]["training"]["steps"] == 1200  # the latest version's settings
+    assert page.is_visible("#manifest-warning")
+    assert str(SAMPLE) in page.inner_text("#manifest-warning")
+    refused = kubectl.run("apply", "--dry-run=server", "-f", "-", stdin=text, check=False)
+    assert refused.returncode != 0 and "spec.source.url" in refused.stderr
+    fixed = text.replace(str(SAMPLE), "https://example.com/videos/sample.mp4")
+    assert "created (server dry run)" in kubectl.run("apply", "--dry-run=server", "-f", "-", stdin=fixed).stdout
 
 
 # --- LoRA versions and their comparison ------------------------------------------------------------

@@ -323,6 +323,7 @@ async function showManifest(record, version, status) {
   const pre = el("pre", { id: "manifest-yaml", tabindex: "0" }, "loading…");
   const keep = el("input", { type: "checkbox", id: "manifest-keep-name" });
   const copy = el("button", { type: "button", class: "primary", id: "manifest-copy" }, "Copy");
+  const warning = el("p", { class: "notice", id: "manifest-warning", hidden: true });
   const load = async () => {
     try {
       pre.textContent = await apiText(`/api/assets/${ref(record.id)}/manifest`, { version: version || undefined, fresh: keep.checked ? undefined : "true" });
@@ -330,6 +331,10 @@ async function showManifest(record, version, status) {
       pre.textContent = error.message;
       return;
     }
+    // A laptop's run may have read a local file: a cluster cannot (admission refuses the path).
+    const local = [...pre.textContent.matchAll(/^\s*url: *['"]?([^'"\n]+)/gm)].map((m) => m[1]).filter((u) => !/^(https?|s3):\/\//.test(u));
+    warning.hidden = !local.length;
+    warning.textContent = local.length ? `source.url ${local[0]} is a file on the machine that ran it: a cluster takes only an http(s):// or s3:// URL, so put the file there and change the URL before applying.` : "";
     await copyText(pre.textContent, copy);
   };
   keep.addEventListener("change", load);
@@ -339,7 +344,7 @@ async function showManifest(record, version, status) {
       el("h2", {}, `${record.kind} ${record.namespace}/${record.name}${version ? ` v${version}` : ""} as a manifest`),
       el("p", { class: "meta" }, "Apply it with ", el("code", {}, "kubectl apply -f -"), " (paste, then Ctrl-D), or save it into your GitOps repository."),
       el("label", { class: "meta" }, keep, " keep the name (applied where the resource exists, it runs these settings as its next version)"),
-      pre,
+      warning, pre,
       el("div", { class: "actions" }, copy, el("button", { type: "button", id: "manifest-close", onclick: closeDialog }, "Close"))));
   dialog.addEventListener("click", (event) => { if (event.target === dialog) closeDialog(); });
   document.body.append(dialog);
