@@ -628,6 +628,10 @@ async function renderComparisons(lora, box) {
     return;
   }
   const ordered = [...groups.entries()].sort((a, b) => String(b[1][0].createdAt).localeCompare(String(a[1][0].createdAt)));
+  // Redrawn only when something shown changed (a stream event may repeat what is drawn).
+  const signature = JSON.stringify(ordered.map(([tag, runs]) => [tag, runs.map((r) => [r.id, r.latestRun.phase, r.latestRun.reason, r.latestVersion])]));
+  if (box.dataset.signature === signature) return;
+  box.dataset.signature = signature;
   box.replaceChildren(...ordered.map(([tag, runs]) => {
     const numberOf = (run) => {
       const used = (run.loras || [])[0];
@@ -638,7 +642,7 @@ async function renderComparisons(lora, box) {
     runs.sort((a, b) => numberOf(a) - numberOf(b));
     const items = [];
     const first = runs.find((r) => r.versions.length) || runs[0];
-    const spec = (first.versions[first.versions.length - 1] || {}).spec || {};
+    const sample = ((first.versions[first.versions.length - 1] || {}).images || [])[0] || {}; // lists carry no spec
     const cells = runs.map((run) => {
       const version = run.versions[run.versions.length - 1];
       const image = version && version.images[0];
@@ -654,7 +658,7 @@ async function renderComparisons(lora, box) {
     });
     return el("section", { class: "comparison", "data-tag": tag },
       el("h3", {}, `“${first.prompt}”`),
-      el("p", { class: "meta" }, `seed ${spec.seed ?? "-"} · ${spec.imageSize || ""} · ${when(first.createdAt)} · tag ${tag}`),
+      el("p", { class: "meta" }, `seed ${sample.seed ?? "-"} · ${sample.width ? `${sample.width}×${sample.height}` : "not drawn yet"} · ${when(first.createdAt)} · tag ${tag}`),
       el("div", { class: "compare-grid" }, cells));
   }));
 }
