@@ -13,6 +13,7 @@ dry run: the CRDs' schema and CEL rules judge it, and a tampered one is refused.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -44,7 +45,6 @@ from tests.httpapi.test_browser import (
     box_of,
     difference,
     region,
-    screenshot,
     stored,
     until,
 )
@@ -134,6 +134,8 @@ def _transcript(catalog: Catalog, store: LocalStore, audio: Path) -> str:
         holder["sourceUrl"] = str(audio)
     doc["spec"]["source"]["url"] = str(audio)
     version["spec"] = dict(doc["spec"])
+    for holder in (doc["transcript"], version["transcript"]):
+        holder["durationSeconds"] = 12.0
     catalog.upsert(doc)
     return uid
 
@@ -258,6 +260,17 @@ def show(page: Any, hash_: str) -> None:
     page.evaluate(f"location.hash = {hash_!r}")
     page.wait_for_selector(f"main[data-ready={view}]")
     until(page, "[...document.images].every((i) => i.complete)")
+    no_stray_text(page)
+
+
+def no_stray_text(page: Any) -> None:
+    """No value the page failed to fill shows as text (null, undefined, NaN, [object Object])."""
+    stray = page.evaluate(
+        """() => { const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT); const found = [];
+            while (walk.nextNode()) { if (/\b(null|undefined|NaN)\b|\[object /.test(walk.currentNode.textContent)) found.push(walk.currentNode.textContent); }
+            return found.slice(0, 5); }"""
+    )
+    assert stray == [], f"stray text on the page: {stray}"
 
 
 def fits(tab: Tab) -> None:
@@ -271,6 +284,21 @@ def fits(tab: Tab) -> None:
         tab.width,
     )
     assert past == [], f"past the right edge at {tab.width} px: {past}"
+
+
+def screenshot(page: Any) -> np.ndarray:
+    """A full-page screenshot; kept in $CONTENTGEN_UI_SHOTS (when set) for a person to look at."""
+    from tests.httpapi.test_browser import screenshot as take
+
+    shot = take(page)
+    keep = os.environ.get("CONTENTGEN_UI_SHOTS")
+    if keep:
+        import cv2
+
+        name = re.sub(r"[^a-zA-Z0-9]+", "-", os.environ.get("PYTEST_CURRENT_TEST", "shot").split(" ")[0])
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(Path(keep) / f"{name}-{time.monotonic_ns()}.png"), shot)
+    return shot
 
 
 def pbox(page: Any, element: Any) -> dict[str, float]:
@@ -326,6 +354,7 @@ def test_the_lightbox_shows_the_image_with_how_it_was_made(
     cards[0].query_selector("img.thumb").click()
     page.wait_for_selector("#lightbox[data-spec=loaded]")
     until(page, "document.getElementById('lb-image').complete")
+    no_stray_text(page)
     meta = page.inner_text("#lb-meta")
     for shown in (
         doc["spec"]["prompt"],
@@ -646,6 +675,7 @@ def test_a_transcript_with_times_speakers_a_following_player_and_export(
     page.wait_for_selector("#segments .segment")
     rows = page.query_selector_all("#segments .segment")
     assert len(rows) == len(TURNS)
+    no_stray_text(page)
     for row, (speaker, start, _end, words) in zip(rows, TURNS, strict=True):
         assert abs(float(row.get_attribute("data-start")) - start) < 0.01
         text = row.inner_text()
@@ -716,6 +746,8 @@ def test_every_view_fits_420_px(open_page: Callable[..., Tab], studio: Studio, s
     box = box_of(row)
     assert box["width"] <= 420 and box["height"] > 120  # a stacked card, not a 764 px row
     text = row.inner_text()
-    assert "demo-avatar" in text and "status" in text and "v2 (2)" in text
+    assert "demo-avatar" in text and "v2 (2)" in text
+    label = "getComputedStyle(document.querySelector(\"#jobs td[data-label]\"), \"::before\").content"
+    assert page.evaluate(label).startswith('"name')  # the cells say what they are
     bar = box_of(row.query_selector(".progress"))
     assert bar["x"] + bar["width"] <= 420

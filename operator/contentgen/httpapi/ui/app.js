@@ -31,6 +31,12 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+// node's children become `children`, leaving out null, undefined and false (which the DOM's own
+// replaceChildren would write as text).
+function put(node, ...children) {
+  node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+}
+
 class ApiFailure extends Error {
   constructor(status, code, message, fields) {
     super(message);
@@ -211,12 +217,12 @@ function showError(error) {
     return;
   }
   const text = error instanceof ApiFailure && error.status === 404 ? `Not found: ${error.message}` : error.message;
-  main.replaceChildren(el("p", { class: "error", id: "error" }, text));
+  put(main, el("p", { class: "error", id: "error" }, text));
 }
 
 function notice(target, text, isError) {
   const node = el("p", { class: isError ? "notice error" : "notice", role: "status" }, text);
-  target.replaceChildren(node);
+  put(target, node);
   return node;
 }
 
@@ -349,7 +355,7 @@ async function showManifest(record, version, status) {
   dialog.addEventListener("click", (event) => { if (event.target === dialog) closeDialog(); });
   document.body.append(dialog);
   await load();
-  if (status) status.replaceChildren();
+  if (status) put(status, );
 }
 
 function recordActions(record, version, status) {
@@ -425,7 +431,7 @@ function openLightbox(items, start) {
       const trigger = el("span", { class: "trigger" });
       if (lora.uid) {
         api(`/api/jobs/${ref(lora.uid)}`).then((found) => {
-          if (found.triggerWord) trigger.replaceChildren(" · trigger ", el("code", {}, found.triggerWord), copyButton(found.triggerWord, "Copy", "lb-copy-trigger"));
+          if (found.triggerWord) put(trigger, " · trigger ", el("code", {}, found.triggerWord), copyButton(found.triggerWord, "Copy", "lb-copy-trigger"));
         }).catch(() => {});
       }
       return el("div", { class: "lora-use" },
@@ -433,7 +439,7 @@ function openLightbox(items, start) {
         ` v${lora.version} × ${lora.scale}`, trigger);
     });
     const row = (label, value, id) => [el("dt", {}, label), el("dd", { id }, value)];
-    side.replaceChildren(
+    put(side, 
       el("div", { class: "nav-row" },
         el("button", { type: "button", id: "lb-prev", "aria-label": "Previous image (←)", onclick: () => go(-1) }, "←"),
         el("span", { class: "counter", id: "lb-counter" }, `${index + 1} / ${items.length}`),
@@ -508,7 +514,7 @@ async function gallery() {
       });
     }
   }
-  main.replaceChildren(
+  put(main, 
     el("h1", {}, "Gallery"),
     filterForm("gallery", ["status", "model", "tag", "since", "until"]),
     cards.length ? el("div", { class: "grid", id: "gallery" }, cards) : emptyState("images", "image", "imagegeneration.yaml", isFiltered(values)),
@@ -545,7 +551,7 @@ async function imageView(id) {
           image.seed !== null && image.seed !== undefined ? `, seed ${image.seed} ` : " ",
           downloadButton(run.id, image.uri, 1, "Download", version.version)));
     }))));
-  main.replaceChildren(
+  put(main, 
     el("h1", {}, `${run.namespace}/${run.name}`),
     el("dl", { class: "facts" },
       el("dt", {}, "prompt"), el("dd", {}, run.prompt, copyButton(run.prompt, "Copy", "copy-prompt")),
@@ -575,7 +581,7 @@ async function loras() {
       el("div", { class: "meta" }, `${ownerPrefix(lora)}trigger word ${lora.triggerWord} · ${lora.versions.length} version(s)`),
       el("div", {}, badge(lora.status), runBadge(lora.latestRun)), waits(lora.latestRun));
   });
-  main.replaceChildren(
+  put(main, 
     el("h1", {}, "LoRAs"),
     filterForm("loras", ["status", "tag", "since", "until"]),
     cards.length ? el("div", { class: "grid", id: "loras" }, cards) : emptyState("LoRAs", "lora", "loratraining.yaml", isFiltered(values)),
@@ -624,7 +630,7 @@ async function renderComparisons(lora, box) {
     groups.get(tag).push(run);
   }
   if (!groups.size) {
-    box.replaceChildren(el("p", { class: "empty", id: "no-comparisons" }, "No comparisons yet: give a prompt above and each version draws it with the same seed."));
+    put(box, el("p", { class: "empty", id: "no-comparisons" }, "No comparisons yet: give a prompt above and each version draws it with the same seed."));
     return;
   }
   const ordered = [...groups.entries()].sort((a, b) => String(b[1][0].createdAt).localeCompare(String(a[1][0].createdAt)));
@@ -632,7 +638,7 @@ async function renderComparisons(lora, box) {
   const signature = JSON.stringify(ordered.map(([tag, runs]) => [tag, runs.map((r) => [r.id, r.latestRun.phase, r.latestRun.reason, r.latestVersion])]));
   if (box.dataset.signature === signature) return;
   box.dataset.signature = signature;
-  box.replaceChildren(...ordered.map(([tag, runs]) => {
+  put(box, ...ordered.map(([tag, runs]) => {
     const numberOf = (run) => {
       const used = (run.loras || [])[0];
       if (used && used.version) return used.version;
@@ -709,7 +715,7 @@ async function loraView(id) {
     el("button", { type: "button", role: "tab", "data-tab": key, "aria-selected": String(key === selected), "aria-controls": `panel-${key}`,
       onclick: () => { location.hash = `#/lora/${ref(lora.id)}?tab=${key}`; } }, label)));
   for (const panel of [...panels, comparePanel]) panel.hidden = panel.id !== `panel-${selected}`;
-  main.replaceChildren(
+  put(main, 
     el("h1", {}, `LoRA ${lora.namespace}/${lora.name}`),
     el("dl", { class: "facts" },
       el("dt", {}, "trigger word"), el("dd", {}, el("code", { id: "trigger" }, lora.triggerWord), copyButton(lora.triggerWord, "Copy", "copy-trigger")),
@@ -749,7 +755,7 @@ async function transcripts() {
     el("td", { "data-label": "length" }, `${t.wordCount} words, ${clock(t.durationSeconds)}, ${t.speakers} speaker(s)`),
     el("td", { "data-label": "created" }, when(t.createdAt))));
   const head = ["name", admin ? "owner" : null, "status", "length", "created"].filter(Boolean);
-  main.replaceChildren(
+  put(main, 
     el("h1", {}, "Transcripts"),
     filterForm("transcripts", ["status", "tag", "since", "until"]),
     rows.length ? el("table", { id: "transcripts", class: "stack" }, el("tr", { class: "head" }, head.map((h) => el("th", {}, h))), rows)
@@ -777,7 +783,7 @@ async function transcriptView(id) {
   const player = el("audio", { id: "player", controls: true, preload: "metadata" });
   const follow = el("input", { type: "checkbox", id: "follow", checked: true });
   const playerRow = el("div", { class: "player", id: "player-row" }, player, el("label", { class: "meta" }, follow, " follow the text"));
-  main.replaceChildren(
+  put(main, 
     el("h1", {}, `Transcript ${t.namespace}/${t.name}`),
     el("dl", { class: "facts" },
       el("dt", {}, "status"), el("dd", {}, badge(t.status), runBadge(t.latestRun), waits(t.latestRun)),
@@ -794,7 +800,7 @@ async function transcriptView(id) {
     others.length ? el("ul", { id: "earlier-versions" }, others) : null);
   if (!latest) return;
   player.addEventListener("error", () => {
-    playerRow.replaceChildren(el("p", { class: "meta", id: "no-player" }, "The source cannot be played here (a local file on another machine, or a bucket this API does not serve). The times still say where each turn is."));
+    put(playerRow, el("p", { class: "meta", id: "no-player" }, "The source cannot be played here (a local file on another machine, or a bucket this API does not serve). The times still say where each turn is."));
   });
   player.src = withQuery(`/api/assets/${ref(t.id)}/source`, { version: latest.version });
   const [timed, plain] = await Promise.all([
@@ -803,13 +809,13 @@ async function transcriptView(id) {
   ]);
   text.textContent = plain instanceof Error ? `Could not load the text (${plain.message}).` : plain;
   if (timed instanceof Error) {
-    segments.replaceChildren(el("p", { class: "error" }, `Could not load the timed transcript: ${timed.message}`));
+    put(segments, el("p", { class: "error" }, `Could not load the timed transcript: ${timed.message}`));
     return;
   }
   const rows = timed.segments.map((s, n) => el("div", { class: "segment", "data-start": s.start, "data-end": s.end, "data-n": n },
     el("button", { type: "button", class: "time", title: "Play from here", onclick: () => { player.currentTime = s.start; player.play().catch(() => {}); } }, clock(s.start)),
     el("p", {}, s.speaker ? el("span", { class: `speaker speaker-${s.speaker}` }, `Speaker ${s.speaker}`) : null, s.text)));
-  segments.replaceChildren(
+  put(segments, 
     timed.placeholder ? el("p", { class: "notice" }, "The offline provider wrote this: it is a placeholder, not a transcript of the audio.") : null,
     timed.timed ? null : el("p", { class: "meta" }, "The provider gave no word times: the text spans the audio."),
     ...(rows.length ? rows : [el("p", { class: "empty" }, "No words were heard.")]));
@@ -856,10 +862,10 @@ function jobRow(job) {
     el("td", { "data-label": "type" }, job.type), cells.status, cells.run, el("td", { "data-label": "progress" }, bar), cells.stage, cells.versions,
     el("td", { "data-label": "created" }, when(job.createdAt)));
   row.update = (state) => {
-    cells.status.replaceChildren(badge(state.status));
-    cells.run.replaceChildren(runBadge(state.latestRun));
+    put(cells.status, badge(state.status));
+    put(cells.run, runBadge(state.latestRun));
     setProgress(bar, state.latestRun.progress);
-    cells.stage.replaceChildren(state.latestRun.stage || "", waits(state.latestRun) || "");
+    put(cells.stage, state.latestRun.stage || "", waits(state.latestRun) || "");
     const count = state.versionCount !== undefined ? state.versionCount : (state.versions || []).length;
     cells.versions.textContent = count ? `v${state.latestVersion} (${count})` : "-";
   };
@@ -906,7 +912,7 @@ async function jobs() {
   for (const job of page.items) rows.set(job.id, jobRow(job));
   const head = ["name", session.admin ? "owner" : null, "type", "status", "latest run", "progress", "stage", "versions", "created"].filter(Boolean);
   table = el("table", { id: "jobs", class: "stack" }, el("tr", { class: "head" }, head.map((h) => el("th", {}, h))), [...rows.values()]);
-  main.replaceChildren(
+  put(main, 
     el("h1", {}, "Jobs"),
     filterForm("jobs", ["type", "status", "run", "tag", "since", "until"]),
     table,
@@ -923,7 +929,7 @@ async function jobView(id) {
   } catch (error) {
     if (!(error instanceof ApiFailure && error.status === 404 && created.has(id))) throw error;
     // Just created in a cluster: the operator records it in a moment.
-    main.replaceChildren(el("h1", {}, "Created"), el("p", { class: "notice", id: "waiting-record" }, `Created ${id}; waiting for the operator to record it…`));
+    put(main, el("h1", {}, "Created"), el("p", { class: "notice", id: "waiting-record" }, `Created ${id}; waiting for the operator to record it…`));
     timers.add(setTimeout(() => { if (location.hash.includes(id)) route(); }, 1000));
     return;
   }
@@ -937,7 +943,7 @@ async function jobView(id) {
   const why = el("dd", { id: "job-waits" }, waits(run) || "-");
   const versions = el("dd", { id: "job-versions" }, job.versions.map((v) => `v${v.version}`).join(", ") || "-");
   const actionStatus = el("div", { id: "action-status" });
-  main.replaceChildren(
+  put(main, 
     el("h1", {}, `${job.kind} ${job.namespace}/${job.name}`),
     el("div", { id: "job-progress" }, bar, " ", percent),
     el("dl", { class: "facts" },
@@ -952,11 +958,11 @@ async function jobView(id) {
       const latest = state.latestRun;
       setProgress(bar, latest.progress);
       percent.textContent = `${latest.progress} %`;
-      status.replaceChildren(badge(state.status));
-      phase.replaceChildren(runBadge(latest), latest.version ? ` version ${latest.version}` : "");
+      put(status, badge(state.status));
+      put(phase, runBadge(latest), latest.version ? ` version ${latest.version}` : "");
       stage.textContent = latest.stage || "-";
       message.textContent = latest.message || "-";
-      why.replaceChildren(waits(latest) || "-");
+      put(why, waits(latest) || "-");
       versions.textContent = state.versionCount ? `v${state.latestVersion} (${state.versionCount})` : "-";
     });
   }
@@ -970,7 +976,7 @@ async function search() {
     session.admin ? el("td", { "data-label": "owner", class: "owner" }, item.owner) : null,
     el("td", { "data-label": "type" }, item.type), el("td", { "data-label": "status" }, badge(item.status)),
     el("td", { "data-label": "about" }, item.prompt || item.triggerWord || item.description || "")));
-  main.replaceChildren(
+  put(main, 
     el("h1", {}, `Search: ${values.q || ""}`),
     filterForm("search", ["type", "status", "tag", "since", "until"]),
     rows.length ? el("table", { id: "results", class: "stack" }, rows) : el("p", { class: "empty", id: "empty" }, "Nothing matches. Words must all occur in a name, tag, description, prompt, trigger word or transcript."),
@@ -1022,7 +1028,7 @@ async function spend() {
     el("td", {}, b.monthlyUsd === null ? "" : [meter(b.spent, b.monthlyUsd),
       el("span", { class: "meta" }, b.spent >= b.monthlyUsd ? "spent: new runs wait (BudgetExceeded) until next month or a higher budget" : `${usd(b.monthlyUsd - b.spent)} left`)])));
   const namespaceLimits = Object.entries(budget.namespaces);
-  main.replaceChildren(
+  put(main, 
     el("h1", {}, "Spend and budgets"),
     session.admin ? filterForm("spend", []) : null,
     el("div", { class: "tiles", id: "spend-tiles" },
@@ -1122,7 +1128,7 @@ async function createView(which) {
   const tabs = el("div", { class: "tabs", role: "tablist", id: "create-tabs" }, Object.entries(CREATE_KINDS).map(([key, k]) =>
     el("a", { role: "tab", class: "button", href: `#/create/${key}`, "aria-selected": String(key === chosen), "data-tab": key }, k.label)));
   if (!creates()) {
-    main.replaceChildren(el("h1", {}, "Create"), tabs,
+    put(main, el("h1", {}, "Create"), tabs,
       el("p", { class: "notice", id: "create-off" }, "This API does not create resources (CONTENTGEN_API_CREATE=off, or no Kubernetes API to create them in). Apply a manifest instead: ",
         el("code", {}, `kubectl apply -f examples/${example}`), ", or copy one from any record with Copy as manifest."));
     return;
@@ -1155,7 +1161,7 @@ async function createView(which) {
     const versionSelect = select("loraVersion", [["", "its latest version"]], "");
     const fillVersions = () => {
       const lora = loraList.items.find((l) => l.name === loraSelect.value);
-      versionSelect.replaceChildren(el("option", { value: "" }, "its latest version"),
+      put(versionSelect, el("option", { value: "" }, "its latest version"),
         ...(lora ? lora.versions.map((v) => el("option", { value: v.version, selected: String(v.version) === String(values.loraVersion || prefillLora.version || "") }, `v${v.version}`)) : []));
     };
     loraSelect.addEventListener("change", fillVersions);
@@ -1212,7 +1218,7 @@ async function createView(which) {
       }
     }
   });
-  main.replaceChildren(el("h1", {}, "Create"), tabs, form,
+  put(main, el("h1", {}, "Create"), tabs, form,
     el("p", { class: "meta" }, "Everything a manifest can say is in the API reference; ", el("code", {}, `kubectl apply -f examples/${example}`), " does the same."));
 }
 
@@ -1231,11 +1237,11 @@ function showLogin() {
   closeLightbox();
   closeDialog();
   if (!config.tokens) {
-    main.replaceChildren(el("section", { class: "login" }, el("h1", {}, "Sign in"),
+    put(main, el("section", { class: "login" }, el("h1", {}, "Sign in"),
       el("p", { id: "login-proxy" }, "This server takes no tokens: sign in through the proxy in front of it, then reload this page.")));
     return;
   }
-  main.replaceChildren(document.getElementById("login-template").content.cloneNode(true));
+  put(main, document.getElementById("login-template").content.cloneNode(true));
   main.setAttribute("data-ready", "login");
   const form = document.getElementById("login-form");
   form.addEventListener("submit", async (event) => {
@@ -1285,7 +1291,7 @@ async function route() {
   document.getElementById("search-q").value = section === "search" ? (filterValues().q || "") : "";
   main.setAttribute("data-view", section);
   main.removeAttribute("data-ready");
-  main.replaceChildren(el("p", { class: "empty" }, "loading…"));
+  put(main, el("p", { class: "empty" }, "loading…"));
   try {
     await ROUTES[section](decodeURIComponent(path.slice(1).join("/")));
     main.setAttribute("data-ready", section);
