@@ -129,7 +129,9 @@ def _transcript(catalog: Catalog, store: LocalStore, audio: Path) -> str:
     version = doc["versions"][-1]
     json_key = store.key_of(version["transcript"]["jsonUri"])
     store.put_bytes(json_key, json.dumps(_response()).encode(), "application/json")
-    store.put_bytes(store.key_of(version["transcript"]["textUri"]), _response()["text"].encode(), "text/plain")
+    store.put_bytes(
+        store.key_of(version["transcript"]["textUri"]), _response()["text"].encode(), "text/plain"
+    )
     for holder in (doc, version):
         holder["sourceUrl"] = str(audio)
     doc["spec"]["source"]["url"] = str(audio)
@@ -160,7 +162,9 @@ def _fill(root: Path) -> tuple[LocalStore, dict[str, str]]:
     from tests.catalog.factory import lora_doc, transcript_doc
 
     # Two records as a cluster made them: their sources are URLs, not this machine's files.
-    catalog.upsert(lora_doc("cloud-0000-lora", owner="demo-user", name="cloud-avatar", versions=2, uri_of=store.uri))
+    catalog.upsert(
+        lora_doc("cloud-0000-lora", owner="demo-user", name="cloud-avatar", versions=2, uri_of=store.uri)
+    )
     catalog.upsert(transcript_doc("cloud-0000-call", owner="demo-user", name="cloud-call", uri_of=store.uri))
     ids.update({"cloud-avatar": "cloud-0000-lora", "cloud-call": "cloud-0000-call"})
     _wav(root / "call.wav")
@@ -184,7 +188,9 @@ def studio() -> Iterator[Studio]:
             stream_poll_seconds=0.1,
         )
         app = create_app(settings, catalog=catalog, store=lambda: store)
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+        )
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 30
@@ -266,9 +272,15 @@ def show(page: Any, hash_: str) -> None:
 def no_stray_text(page: Any) -> None:
     """No value the page failed to fill shows as text (null, undefined, NaN, [object Object])."""
     stray = page.evaluate(
-        """() => { const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT); const found = [];
-            while (walk.nextNode()) { if (/\b(null|undefined|NaN)\b|\[object /.test(walk.currentNode.textContent)) found.push(walk.currentNode.textContent); }
-            return found.slice(0, 5); }"""
+        r"""() => {
+            const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+            const found = [];
+            while (walk.nextNode()) {
+                const text = walk.currentNode.textContent;
+                if (/\b(null|undefined|NaN)\b|\[object /.test(text)) found.push(text);
+            }
+            return found.slice(0, 5);
+        }"""
     )
     assert stray == [], f"stray text on the page: {stray}"
 
@@ -368,7 +380,7 @@ def test_the_lightbox_shows_the_image_with_how_it_was_made(
         version["createdAt"].strftime("%Y-%m-%d") if hasattr(version["createdAt"], "strftime") else "",
     ):
         assert shown in meta, f"{shown!r} not in the lightbox"
-    assert page.inner_text("#lb-negative") == "-" and "1 / 2" == page.inner_text("#lb-counter")
+    assert page.inner_text("#lb-negative") == "-" and page.inner_text("#lb-counter") == "1 / 2"
     shot = screenshot(page)
     drawn = box_of(page.query_selector("#lb-image"))
     own = difference(shot, drawn, stored(studio, images[0]["uri"]))
@@ -403,7 +415,8 @@ def test_the_lightbox_of_a_lora_image_offers_its_trigger_word(
     """An image made with a LoRA (made here, through the create form's API, pinned to v1)."""
     page = open_page().page
     made = page.evaluate(
-        """async () => (await fetch('/api/resources', {method: 'POST', headers: {'Content-Type': 'application/json'},
+        """async () => (await fetch('/api/resources', {method: 'POST',
+            headers: {'Content-Type': 'application/json'},
             body: JSON.stringify({kind: 'ImageGeneration', metadata: {name: 'with-avatar'}, spec: {
               prompt: 'dmavatar on a beach', model: 'flux-lora', numImages: 1, imageSize: 'square',
               loras: [{loraRef: {name: 'demo-avatar', version: 1}, scale: 0.7}]}})})).json()"""
@@ -486,7 +499,7 @@ def test_rerun_with_a_new_seed_makes_a_new_image_with_the_same_settings(
     before, after = original["versions"][-1]["spec"], again["versions"][-1]["spec"]
     assert after["seed"] != before["seed"]
     assert {k: v for k, v in after.items() if k != "seed"} == {k: v for k, v in before.items() if k != "seed"}
-    assert [i["seed"] for i in again["versions"][-1]["images"]][0] == after["seed"]
+    assert again["versions"][-1]["images"][0]["seed"] == after["seed"]
     # Its image is drawn, and it is not the old picture.
     page.click("#outputs")
     page.wait_for_selector("main[data-ready=image]")
@@ -588,7 +601,9 @@ def test_a_manifest_of_a_laptop_run_from_a_local_file_says_what_a_cluster_needs(
     refused = kubectl.run("apply", "--dry-run=server", "-f", "-", stdin=text, check=False)
     assert refused.returncode != 0 and "spec.source.url" in refused.stderr
     fixed = text.replace(str(SAMPLE), "https://example.com/videos/sample.mp4")
-    assert "created (server dry run)" in kubectl.run("apply", "--dry-run=server", "-f", "-", stdin=fixed).stdout
+    assert (
+        "created (server dry run)" in kubectl.run("apply", "--dry-run=server", "-f", "-", stdin=fixed).stdout
+    )
 
 
 # --- LoRA versions and their comparison ------------------------------------------------------------
@@ -706,7 +721,7 @@ def test_a_transcript_with_times_speakers_a_following_player_and_export(
     cues = srt_cues(Path(download.value.path()).read_text())
     assert abs(cues[0][0] - 0.0) < 0.01 and abs(cues[-1][1] - TURNS[-1][2]) < 0.01
     joined = " ".join(c[2] for c in cues)
-    for speaker, _s, _e, words in TURNS:
+    for _speaker, _s, _e, words in TURNS:
         assert words.split()[0] in joined
     assert "Speaker A" in joined and "Speaker B" in joined
     with page.expect_download() as download:
@@ -747,7 +762,7 @@ def test_every_view_fits_420_px(open_page: Callable[..., Tab], studio: Studio, s
     assert box["width"] <= 420 and box["height"] > 120  # a stacked card, not a 764 px row
     text = row.inner_text()
     assert "demo-avatar" in text and "v2 (2)" in text
-    label = "getComputedStyle(document.querySelector(\"#jobs td[data-label]\"), \"::before\").content"
+    label = 'getComputedStyle(document.querySelector("#jobs td[data-label]"), "::before").content'
     assert page.evaluate(label).startswith('"name')  # the cells say what they are
     bar = box_of(row.query_selector(".progress"))
     assert bar["x"] + bar["width"] <= 420
