@@ -45,7 +45,6 @@ from tests.httpapi.test_browser import (
     box_of,
     difference,
     region,
-    stored,
     until,
 )
 
@@ -88,7 +87,7 @@ def _wav(path: Path, seconds: float = 12.0) -> None:
 def _response() -> dict[str, Any]:
     """A provider response with speaker turns and word times (milliseconds), as AssemblyAI's
     documentation describes it."""
-    utterances = []
+    utterances: list[dict[str, Any]] = []
     for speaker, start, end, text in TURNS:
         words = text.split()
         step = (end - start) / len(words)
@@ -336,6 +335,10 @@ def check_scheme(tab: Tab, shot: np.ndarray) -> None:
         assert background(shot) < 60, "dark mode asked for, a light page drawn"
     else:
         assert background(shot) > 200, "light mode asked for, a dark page drawn"
+
+
+def stored(studio: Studio, uri: str) -> bytes:
+    return studio.store.get_bytes(studio.store.key_of(uri))
 
 
 def record(studio: Studio, uid: str) -> dict[str, Any]:
@@ -766,3 +769,34 @@ def test_every_view_fits_420_px(open_page: Callable[..., Tab], studio: Studio, s
     assert page.evaluate(label).startswith('"name')  # the cells say what they are
     bar = box_of(row.query_selector(".progress"))
     assert bar["x"] + bar["width"] <= 420
+
+
+# --- dark mode ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", ["wide", "narrow"])
+def test_dark_mode_follows_the_browser(open_page: Callable[..., Tab], studio: Studio, size: str) -> None:
+    """The same gallery, asked for light and for dark: the page, the cards and the text change;
+    the pictures do not."""
+    drawn: dict[str, dict[str, float]] = {}
+    for scheme in ("light", "dark"):
+        tab = open_page(size, scheme)
+        page = tab.page
+        card = page.query_selector(f"#gallery .image-card[data-id='{studio.ids['demo-landscape']}']")
+        assert card is not None
+        shot = screenshot(page)
+        check_scheme(tab, shot)
+        title = pbox(page, card.query_selector(".title"))
+        text = region(shot, title).astype(np.float32).mean(axis=2)
+        # The title's ink: the darkest pixels in light mode, the brightest in dark mode.
+        ink = float(text.min()) if scheme == "light" else float(text.max())
+        paper = float(np.median(text))
+        assert (ink < 80 and paper > 200) if scheme == "light" else (ink > 180 and paper < 60), (ink, paper)
+        doc = record(studio, studio.ids["demo-landscape"])
+        thumb = pbox(page, card.query_selector("img.thumb"))
+        image = doc["versions"][-1]["images"][0]
+        assert difference(shot, thumb, stored(studio, image["thumbnailUri"])) < 14
+        drawn[scheme] = {"ink": ink, "paper": paper}
+        if size == "narrow":
+            fits(tab)
+    assert drawn["dark"]["paper"] < drawn["light"]["paper"] - 150
