@@ -124,7 +124,9 @@ LOCAL_INSTALL_HEADER = f"""\
 
 
 def local_install() -> str:
-    docs = [d for d in yaml.safe_load_all(install_manifest()) if d and d.get("kind") != "CustomResourceDefinition"]
+    docs = [
+        d for d in yaml.safe_load_all(install_manifest()) if d and d.get("kind") != "CustomResourceDefinition"
+    ]
     return LOCAL_INSTALL_HEADER + "".join("---\n" + yaml.safe_dump(d, sort_keys=False) for d in docs)
 
 

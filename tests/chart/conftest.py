@@ -110,6 +110,8 @@ VARIANTS: dict[str, Doc] = {
         "worker": {"serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": "arn:x:role/worker"}}},
     },
     "metrics-off": {"metrics": {"enabled": False}},
+    # The oauth2-proxy example as shipped (docs/identity.md).
+    "oauth2-proxy": yaml.safe_load((CHART / "examples" / "oauth2-proxy-sidecar.yaml").read_text()),
 }
 
 

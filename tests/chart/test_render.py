@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import jsonschema  # type: ignore[import-untyped]
 import kubernetes_validate
@@ -379,6 +381,49 @@ def test_api_deployment() -> None:
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
     assert service["spec"]["ports"][0]["targetPort"] == "http"
     assert [d["metadata"]["name"] for d in of_kind(render(), "Deployment")] == [f"{RELEASE}-operator"]
+
+
+def test_api_modes_set_what_the_api_reads() -> None:
+    """Each identity mode's values reach the API's settings (the names ApiSettings reads), and the
+    oauth2-proxy example sends every request through its sidecar, whose headers the API believes
+    from the pod's loopback only."""
+    from contentgen.httpapi.settings import ENV_PREFIX, ApiSettings
+
+    def api_env(values: Doc) -> dict[str, str]:
+        pod = one(render(values), "Deployment", f"{RELEASE}-api")["spec"]["template"]["spec"]
+        return {e["name"]: e.get("value", "") for e in pod["containers"][0]["env"]}
+
+    known = {f"{ENV_PREFIX}{name.upper()}" for name in ApiSettings.model_fields}
+    kube = {**API, "api": {**API["api"], "auth": ["kubernetes"], "tokenAudiences": ["contentgen"]}}
+    env = api_env(kube)
+    assert {k for k in env if k.startswith(ENV_PREFIX)} <= known
+    assert (
+        env["CONTENTGEN_API_AUTH"] == "kubernetes" and env["CONTENTGEN_API_TOKEN_AUDIENCES"] == "contentgen"
+    )
+    assert "CONTENTGEN_API_TOKENS_FILE" not in env and "CONTENTGEN_API_TRUSTED_PROXIES" not in env
+    example = VARIANTS["oauth2-proxy"]
+    docs = render(example)
+    env = api_env(example)
+    assert {k for k in env if k.startswith(ENV_PREFIX)} <= known
+    assert env["CONTENTGEN_API_AUTH"] == "proxy" and env["CONTENTGEN_API_TRUSTED_PROXIES"] == "127.0.0.1/32"
+    assert env["CONTENTGEN_API_PROXY_USER_HEADER"] == "X-Forwarded-User"
+    assert env["CONTENTGEN_API_PROXY_GROUPS_HEADER"] == "X-Forwarded-Groups"
+    with mock.patch.dict(os.environ, {k: v for k, v in env.items() if k in known}):
+        settings = ApiSettings()
+    assert settings.api_auth == ["proxy"] and settings.api_trusted_proxies == ["127.0.0.1/32"]
+    pod = one(docs, "Deployment", f"{RELEASE}-api")["spec"]["template"]["spec"]
+    api, proxy = pod["containers"]
+    assert api["args"][-1] == "8080"  # the port the sidecar sends to
+    assert proxy["name"] == "oauth2-proxy" and "--upstream=http://127.0.0.1:8080/" in proxy["args"]
+    assert "--pass-user-headers=true" in proxy["args"]
+    service = one(docs, "Service", f"{RELEASE}-api")
+    (port,) = service["spec"]["ports"]
+    assert port["targetPort"] == "proxy" and "proxy" in {p["name"] for p in proxy["ports"]}
+    owners = yaml.safe_load(one(docs, "ConfigMap", f"{RELEASE}-api-owners")["data"]["owners.yaml"])
+    assert owners == example["api"]["owners"]
+    assert "api.auth proxy needs api.trustedProxies" in template_error(
+        "--set", "api.enabled=true", "--set", "mongodb.existingSecret=m", "--set", "api.auth={proxy}"
+    )
 
 
 def test_service_accounts_mount_tokens_only_where_needed() -> None:

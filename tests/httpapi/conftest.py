@@ -18,6 +18,7 @@ from contentgen.catalog.mongo import MongoCatalog
 from contentgen.httpapi import ApiSettings, create_app
 from contentgen.store import LocalStore, ObjectStore
 from tests.catalog.factory import T0, image_doc, lora_doc, transcript_doc
+from tests.httpapi.documented import Answers
 
 TOKENS = {
     "alice": "alice-token-0123456789",
@@ -112,6 +113,9 @@ def make_app(catalog: Catalog, store: LocalStore, settings: ApiSettings) -> Make
 @pytest_asyncio.fixture
 async def client(make_app: MakeApp, catalog: Catalog, store: LocalStore) -> AsyncIterator[httpx.AsyncClient]:
     fill(catalog, store)
-    transport = httpx.ASGITransport(app=make_app())
+    answers = Answers(make_app())
+    transport = httpx.ASGITransport(app=answers)
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
         yield http
+    # Every status the server answered is one the OpenAPI document lists for that route.
+    assert answers.undocumented() == []

@@ -29,6 +29,7 @@ from localcluster import kubeconfig
 from tests import apiserver
 from tests.chart.conftest import render
 from tests.httpapi.conftest import ALICE_IDS, TOKENS, auth, fill
+from tests.httpapi.documented import Answers
 from tests.rbac.record import audit_decisions, record_decisions
 
 RELEASE_NAMESPACE = "contentgen"  # where the chart renders the API's ServiceAccount
@@ -159,7 +160,21 @@ def _app(setup: Setup, catalog: Catalog, store: LocalStore, tmp: Path, **setting
         "api_default_namespace": setup.namespace,
         **settings,
     }
-    return create_app(ApiSettings(**values), catalog=catalog, store=lambda: store)
+    answers = Answers(create_app(ApiSettings(**values), catalog=catalog, store=lambda: store))
+    _answered.append(answers)
+    return answers
+
+
+_answered: list[Answers] = []
+
+
+@pytest.fixture(autouse=True)
+def _documented() -> Iterator[None]:
+    """Every status the API answered in a test is one its OpenAPI document lists for the route."""
+    _answered.clear()
+    yield
+    for answers in _answered:
+        assert answers.undocumented() == []
 
 
 def _image(name: str | None, prompt: str = "a lighthouse", **spec: Any) -> dict[str, Any]:
@@ -513,3 +528,73 @@ def test_a_namespaced_install_creates_in_its_namespaces_only(
 
     asyncio.run(run())
     _check_audit(f"system:serviceaccount:{account}:contentgen-api", "namespaced", denied_on_purpose=other)
+
+
+# --- comparing a LoRA's versions -----------------------------------------------------------------
+
+
+def test_a_loras_versions_compare_as_image_generations_in_the_cluster(
+    cluster_wide: Setup, catalog: Catalog, store: LocalStore, tmp_path: Path
+) -> None:
+    """One ImageGeneration per version, each pinning its version by loraRef, with the same prompt
+    and seed, made in the LoRA's namespace and tagged with the comparison."""
+    fill(catalog, store)  # alice's a-lora-1: jesse-avatar in default, versions 1 and 2
+    app = _app(cluster_wide, catalog, store, tmp_path)
+
+    async def run() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
+            made = await http.post(
+                "/api/jobs/a-lora-1/compare",
+                json={"prompt": "photo of jx, studio light", "seed": 42, "provider": "offline"},
+                headers=auth("alice"),
+            )
+            assert made.status_code == 201, made.text
+            tag, created = made.json()["tag"], made.json()["created"]
+            specs = [_resource("default", c["name"])["spec"] for c in created]  # type: ignore[index]
+            try:
+                assert [s["loras"][0]["loraRef"] for s in specs] == [
+                    {"name": "jesse-avatar", "version": 1},
+                    {"name": "jesse-avatar", "version": 2},
+                ]
+                assert {(s["prompt"], s["seed"], s["owner"]) for s in specs} == {
+                    ("photo of jx, studio light", 42, "alice")
+                }
+                assert all(tag in s["tags"] for s in specs)
+            finally:
+                for c in created:
+                    apiserver.admin().delete(
+                        f"/apis/contentgen.io/v1alpha1/namespaces/default/imagegenerations/{c['name']}"
+                    )
+            missing = await http.post(
+                "/api/jobs/a-lora-1/compare", json={"prompt": "p", "versions": [3]}, headers=auth("alice")
+            )
+            assert missing.status_code == 400 and "usable versions: v1, v2" in missing.text
+            image = await http.post("/api/jobs/a-img-1/compare", json={"prompt": "p"}, headers=auth("alice"))
+            assert image.status_code == 400 and "only a LoRA's versions compare" in image.text
+            theirs = await http.post(
+                "/api/jobs/b-lora-1/compare", json={"prompt": "p"}, headers=auth("alice")
+            )
+            assert theirs.status_code == 404
+
+    import asyncio
+
+    asyncio.run(run())
+
+
+def test_admissions_own_refusal_names_the_fields(cluster_wide: Setup) -> None:
+    """Should a create pass the API's own checks and fail the API server's (the CRDs' schema and
+    CEL rules), the server's 422 comes back as the same field problems: here the API's checks are
+    skipped on purpose, so the real kube-apiserver is the one that refuses."""
+    from contentgen.httpapi.creating import KubeCreator
+    from contentgen.httpapi.kube import Kube, from_kubeconfig
+    from contentgen.httpapi.making import Invalid, Wanted
+
+    creator = KubeCreator(Kube(from_kubeconfig(cluster_wide.kubeconfig)))
+    spec = {"owner": "alice", "prompt": "p", "numImages": 0, "imageSize": "huge"}
+    with pytest.raises(Invalid) as refused:
+        creator.create(Wanted("ImageGeneration", "direct", cluster_wide.namespace, spec))
+    fields = {p.field: p.message for p in refused.value.problems}
+    assert set(fields) == {"spec.numImages", "spec.imageSize"}, fields
+    assert "should be greater than or equal to 1" in fields["spec.numImages"]
+    assert '"square_hd"' in fields["spec.imageSize"]
+    assert _resource(cluster_wide.namespace, "direct") is None

@@ -154,7 +154,14 @@ async def test_a_browser_session_is_the_token_in_an_httponly_cookie(client: http
     assert (await client.post("/ui/session", json={"token": "x" * 20})).status_code == 401
     assert (await client.post("/ui/session", json={"token": "short"})).status_code == 400
     response = await client.post("/ui/session", json={"token": TOKENS["alice"]})
-    assert response.status_code == 200 and response.json() == {"owner": "alice", "admin": False}
+    assert response.status_code == 200
+    assert response.json() == {
+        "owner": "alice",
+        "admin": False,
+        "owners": ["alice"],
+        "user": "alice",
+        "via": "token",
+    }
     cookie = response.headers["set-cookie"]
     assert "contentgen_session=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
     assert "Secure" not in cookie  # plain http here; behind TLS (X-Forwarded-Proto) it is Secure

@@ -51,6 +51,8 @@ def test_the_command_serves_the_app_from_the_environment(
     [
         ({"CONTENTGEN_API_TOKENS_FILE": ""}, "CONTENTGEN_API_TOKENS_FILE is not set"),
         ({"CONTENTGEN_API_TOKENS_FILE": "/nonexistent/tokens.yaml"}, "cannot read the tokens file"),
+        ({"CONTENTGEN_API_AUTH": "local,tokens"}, "CONTENTGEN_API_AUTH: Value error, local stands alone"),
+        ({"CONTENTGEN_API_AUTH": "proxy"}, "auth proxy needs CONTENTGEN_API_TRUSTED_PROXIES"),
         ({"CONTENTGEN_PRICE_PER_GB_MONTH": "-1"}, "CONTENTGEN_PRICE_PER_GB_MONTH: Input should be greater"),
         ({"CONTENTGEN_CATALOG": "redis://x"}, "unsupported catalog URL"),
         ({"CONTENTGEN_CATALOG": "/nonexistent/catalog"}, "there is no catalog at /nonexistent/catalog"),
@@ -196,3 +198,62 @@ def test_one_stream_follows_a_whole_list_of_the_callers_jobs(server: tuple[str, 
         catalog.upsert(transcript_doc("first"))
         name, data = next_event(lines)
         assert (data["id"], data["status"], data["versionCount"]) == ("first", "Succeeded", 1)
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("tokens: [{owner: alice, token: short}]", "tokens.0.token: String should have at least 16"),
+        ("- alice: a-token-of-enough-length", "file: Input should be a valid dictionary"),
+        ("tokens: [{owner: alice, token: 'x", "not valid YAML or JSON (line 1)"),
+    ],
+)
+def test_a_bad_tokens_file_is_named_with_the_format(
+    api_env: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    content: str,
+    problem: str,
+) -> None:
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: pytest.fail("must not serve"))
+    bad = tmp_path / "bad-tokens.yaml"
+    bad.write_text(content)
+    monkeypatch.setenv("CONTENTGEN_API_TOKENS_FILE", str(bad))
+    assert main(["api"]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}: {problem}" in err
+    assert "tokens: [{owner: alice, token: <16+ random characters>}" in err and len(err.splitlines()) == 1
+    assert "short" not in err.replace("should", "")  # never the token itself
+
+
+def test_a_laptop_starts_without_a_tokens_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`contentgen api --local` on a fresh machine: no tokens file, no catalog yet (made, as
+    `contentgen run` makes it), one owner, creates run here; it listens on this machine only."""
+    from contentgen.httpapi.creating import LocalCreator
+
+    monkeypatch.chdir(tmp_path)
+    for key in (
+        "CONTENTGEN_API_TOKENS_FILE",
+        "CONTENTGEN_CATALOG",
+        "CONTENTGEN_STORE",
+        "CONTENTGEN_API_AUTH",
+    ):
+        monkeypatch.delenv(key, raising=False)
+    served: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.update(app=app, **options))
+    assert main(["api", "--local", "--owner", "maria", "--offline"]) == 0
+    assert "local mode, owner maria: http://127.0.0.1:8080/" in capsys.readouterr().out
+    services = served["app"].state.services
+    assert services.settings.api_auth == ["local"] and services.identities.local_caller().owner == "maria"
+    assert isinstance(services.creator, LocalCreator) and services.creator.offline
+    services.creator.close()
+    services.catalog.close()
+    assert (tmp_path / "contentgen-data" / "catalog").is_dir()
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: pytest.fail("must not serve"))
+    assert main(["api", "--local", "--host", "0.0.0.0"]) == 1
+    assert "local mode has no login, so it listens on this machine only" in capsys.readouterr().err
+    assert main(["api", "--local", "--owner", "Maria"]) == 1
+    assert "--owner 'Maria': use lowercase letters" in capsys.readouterr().err

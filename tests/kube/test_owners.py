@@ -1,7 +1,8 @@
 """Owners bound to namespaces without the admission policy (a cluster where the chart's
 ValidatingAdmissionPolicy is not installed): the real operator holds a resource whose owner its
-namespace does not allow, Pending and Stalled with OwnerNotAllowed, starts no Job for it, and
-starts it by itself once the namespace's contentgen.io/owners annotation allows the owner."""
+namespace does not allow (applied with the real kubectl), Pending and Stalled with
+OwnerNotAllowed, starts no Job for it, and starts it by itself once the namespace's
+contentgen.io/owners annotation allows the owner."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from contentgen.controller.owners import ANNOTATION
 from tests.kube.harness import cluster, default_manifests, operator, wait_for
 from tests.kube.test_operator import image, record_calls
+from tests.kubectl import Kubectl
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -41,7 +44,11 @@ def test_the_operator_holds_an_owner_the_namespace_does_not_allow(
             },
         )
         with operator(c):
-            c.apply(image("alices"), "team")  # no policy: the API server admits it
+            # Through the real kubectl, as a user would: with no policy the API server admits it.
+            assert c.local.control is not None
+            kubectl = Kubectl(c.local.control.admin_kubeconfig, tmp_path / "kubectl-home")
+            applied = kubectl.run("apply", "-n", "team", "-f", "-", stdin=yaml.safe_dump(image("alices")))
+            assert "imagegeneration.contentgen.io/alices created" in applied.stdout
             held = wait_for(
                 lambda: (
                     (s := c.status("ImageGeneration", "team", "alices")).get("conditions")
@@ -51,6 +58,8 @@ def test_the_operator_holds_an_owner_the_namespace_does_not_allow(
                 what="OwnerNotAllowed",
             )
             assert held["phase"] == "Pending" and condition(held, "Stalled") == ("True", "OwnerNotAllowed")
+            shown = kubectl.run("get", "imagegeneration", "alices", "-n", "team").stdout
+            assert "Pending" in shown, shown
             assert held["message"].startswith(
                 f"owner 'alice' is not allowed in namespace team: its annotation {ANNOTATION} allows bob."
             )

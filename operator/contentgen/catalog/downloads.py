@@ -166,6 +166,9 @@ def transcript_of(
     doc = upgrade(doc)
     if doc.get("kind") != "Transcription":
         raise NoSuchFile(f"{doc['_id']} is a {doc.get('kind')}, not a Transcription: it has no transcript")
+    if version is None and not doc.get("versions") and doc.get("status") != DELETED:
+        state = (doc.get("latestRun") or {}).get("phase") or doc.get("status")
+        raise NoOutputs(f"{doc['_id']} has no transcript yet (latest run {state})")
     uri = choose_artifact(doc, "transcript.json", version)
     chosen = version_of(doc, version) if version is not None else None
     if chosen is None:

@@ -55,9 +55,9 @@ list `{"field", "message"}` entries under `error.fields`.
 """
 
 TOKENS_FORMAT = (
-    'write a YAML file such as\n  tokens:\n    - owner: alice\n      token: "<at least 16 characters>"\n'
-    "and set CONTENTGEN_API_TOKENS_FILE to it (docs/identity.md), or run `contentgen api --local` "
-    "on a laptop (one owner, no login)"
+    "a tokens file is YAML or JSON, e.g. `tokens: [{owner: alice, token: <16+ random characters>}, "
+    "{owner: ops, sha256: <hex SHA-256 of a token>, admin: true}]` (docs/identity.md); on a laptop "
+    "`contentgen api --local` needs none"
 )
 
 
@@ -68,9 +68,12 @@ def build_identities(settings: ApiSettings, tokens: Authenticator | None = None)
     if "tokens" in modes and tokens is None:
         if settings.api_tokens_file is None:
             raise TokenError(
-                f"CONTENTGEN_API_TOKENS_FILE is not set: auth tokens needs a tokens file; {TOKENS_FORMAT}"
+                f"CONTENTGEN_API_TOKENS_FILE is not set: auth tokens needs a tokens file. {TOKENS_FORMAT}"
             )
-        tokens = TokenSource(settings.api_tokens_file)
+        try:
+            tokens = TokenSource(settings.api_tokens_file)
+        except TokenError as exc:
+            raise TokenError(f"{exc}. {TOKENS_FORMAT}") from None
     proxies = None
     if "proxy" in modes:
         networks = parse_networks(settings.api_trusted_proxies)

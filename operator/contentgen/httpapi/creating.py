@@ -22,7 +22,7 @@ import queue
 import shutil
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from contentgen.api import KINDS, Resource, now
@@ -190,9 +190,17 @@ class KubeCreator:
 def _translated(exc: KubeError, wanted: Wanted | None) -> Exception:
     """The API server's refusal as this API's error: admission's field errors as Invalid."""
     if exc.status == 422:
-        causes = exc.causes()
-        if causes:
-            return Invalid([FieldProblem(str(c.get("field", "")), str(c.get("message", ""))) for c in causes])
+        # The server names no field as "<nil>" (e.g. "some validation rules were not checked
+        # because the object was invalid"): a note on the others, dropped when there are others.
+        problems = [
+            FieldProblem(
+                "" if c.get("field") in (None, "<nil>") else str(c["field"]), str(c.get("message", ""))
+            )
+            for c in exc.causes()
+        ]
+        named = [p for p in problems if p.field]
+        if named or problems:
+            return Invalid(named or problems)
         return Invalid([FieldProblem("", exc.message)])
     if exc.status == 403:
         return Refused(exc.message)
@@ -262,6 +270,8 @@ class LocalCreator:
         from contentgen.api.validation import validate_document
         from contentgen.pipeline.local_run import local_uid, snapshot_for
 
+        if self.offline:  # what runs, and what a repeat is compared with
+            wanted = replace(wanted, spec={**wanted.spec, "provider": "offline"})
         uid = local_uid(wanted.kind, wanted.namespace, wanted.name)
         existing = self.catalog.get(uid)
         if existing is not None and not existing.get("deleted"):

@@ -97,6 +97,14 @@ def _creator(svc: Services) -> Creator:
 def _run(svc: Services, who: Caller, wanted: Wanted) -> Made:
     if not who.may_act_for(wanted.owner):
         acts = ", ".join(who.owners) or "no owner"
+        if who.via == "local":
+            message = f"this API runs for its one local owner {who.owner} (contentgen api --owner NAME)"
+            raise ApiError(
+                403,
+                "forbidden",
+                f"spec.owner: {message}, not for {wanted.owner!r}",
+                fields=[{"field": "spec.owner", "message": message}],
+            )
         raise ApiError(
             403,
             "forbidden",
@@ -218,7 +226,16 @@ async def transcribe(
     response_model=Created,
     status_code=201,
     summary="Run a version's settings again, as a new resource",
-    responses={**CREATED, **CREATE_ERRORS},
+    responses={
+        **CREATED,
+        200: {"model": Created, "description": "A resource of that `name` exists with these settings."},
+        **CREATE_ERRORS,
+        404: {
+            "model": ErrorResponse,
+            "description": "No such record visible to the caller, no such usable version, or no such "
+            "namespace.",
+        },
+    },
 )
 async def rerun_job(
     ref: RefPath, svc: ServicesDep, who: CallerDep, response: Response, body: RerunRequest
@@ -274,7 +291,10 @@ def _act(svc: Services, who: Caller, ref: str, action: str) -> dict[str, Any]:
     return {"id": doc["_id"], "message": message}
 
 
-ACT_ERRORS: dict[int | str, dict[str, Any]] = {k: v for k, v in CREATE_ERRORS.items() if k != 400}
+ACT_ERRORS: dict[int | str, dict[str, Any]] = {
+    **CREATE_ERRORS,
+    400: {"model": ErrorResponse, "description": "An ambiguous reference (the message lists the choices)."},
+}
 
 
 @router.post(

@@ -1,0 +1,175 @@
+"""Creating on a laptop (`contentgen api --local`): no tokens file, one local owner, and every create
+a local run in this process, exactly as `contentgen run` makes it (offline provider here: every
+local stage runs for real). Idempotent by name, validate's messages naming the field, the seeds'
+routes, re-run with a new seed, cancel (a queued run; a finished one is refused) and delete. Every
+status the server answered is one the OpenAPI document lists for that route (documented.py)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from contentgen.catalog import Catalog
+from contentgen.httpapi import ApiSettings, create_app
+from contentgen.httpapi.creating import LocalCreator
+from contentgen.store import LocalStore
+from tests.httpapi.documented import Answers
+
+LOCAL = {"Host": "localhost:8080"}
+
+
+class HeldCreator(LocalCreator):
+    """A LocalCreator whose first run waits for `release` before it starts: the runs after it stay
+    queued meanwhile, so cancelling one is not a race with the worker thread."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        self.release = threading.Event()
+        self._held = False
+        super().__init__(*args, **kw)
+
+    def _run(self, run: Any) -> None:
+        if not self._held:
+            self._held = True
+            assert self.release.wait(60), "the test did not release the first run"
+        super()._run(run)
+
+
+@pytest.fixture
+def creator(catalog: Catalog, store: LocalStore, tmp_path: Path) -> HeldCreator:
+    from contentgen.pipeline.settings import PipelineSettings
+
+    settings = PipelineSettings(work_dir=tmp_path / "work")
+    return HeldCreator(catalog, lambda: store, offline=True, settings=settings)
+
+
+@pytest_asyncio.fixture
+async def http(
+    catalog: Catalog, store: LocalStore, creator: HeldCreator
+) -> AsyncIterator[tuple[httpx.AsyncClient, Answers]]:
+    settings = ApiSettings(
+        catalog="unused://",
+        store=str(store.root),
+        api_auth=["local"],
+        api_create="local",
+        api_local_owner="demo-user",
+        api_offline=True,
+        api_default_namespace="default",
+    )
+    answers = Answers(create_app(settings, catalog=catalog, store=lambda: store, creator=creator))
+    transport = httpx.ASGITransport(app=answers, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost:8080", headers=LOCAL) as c:
+        yield c, answers
+    creator.release.set()
+    creator.close()
+    assert answers.undocumented() == []
+
+
+def _image(name: str | None, prompt: str = "a lighthouse at dusk", **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"kind": "ImageGeneration", "spec": {"prompt": prompt, **spec}}
+    if name:
+        body["metadata"] = {"name": name}
+    return body
+
+
+async def _finished(http: httpx.AsyncClient, uid: str) -> dict[str, Any]:
+    async def phase() -> dict[str, Any] | None:
+        got = await http.get(f"/api/jobs/{uid}")
+        if got.status_code != 200:
+            return None
+        doc: dict[str, Any] = got.json()
+        return doc if (doc.get("latestRun") or {}).get("phase") in ("Succeeded", "Failed") else None
+
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        found = await phase()
+        if found is not None:
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the local run {uid} did not finish")
+
+
+@pytest.mark.asyncio
+async def test_a_laptop_creates_as_local_runs(
+    http: tuple[httpx.AsyncClient, Answers], creator: HeldCreator, catalog: Catalog
+) -> None:
+    client, answers = http
+    made = await client.post("/api/resources", json=_image("fox", seed=11))
+    assert made.status_code == 201, made.text
+    fox = made.json()
+    assert (fox["kind"], fox["name"], fox["namespace"], fox["owner"], fox["created"]) == (
+        "ImageGeneration", "fox", "default", "demo-user", True,
+    )  # fmt: skip
+    # The record is there before the run starts, waiting, and says why.
+    queued = (await client.get(f"/api/jobs/{fox['jobId']}")).json()
+    assert queued["latestRun"]["phase"] == "Pending" and queued["owner"] == "demo-user"
+    # Asked again with the same spec (defaults spelled out or not): the same one.
+    again = await client.post("/api/resources", json=_image("fox", seed=11, numImages=1))
+    assert again.status_code == 200, again.text
+    assert again.json()["jobId"] == fox["jobId"] and not again.json()["created"]
+    other = await client.post("/api/resources", json=_image("fox", "a harbour", seed=11))
+    assert other.status_code == 409 and "spec.prompt differ" in other.json()["error"]["message"]
+    # validate's messages, naming the fields; nothing is made.
+    bad = await client.post("/api/resources", json=_image("bad", imageSize="huge", numImages=0))
+    assert bad.status_code == 400
+    fields = {f["field"] for f in bad.json()["error"]["fields"]}
+    assert fields == {"spec.imageSize", "spec.numImages"}
+    assert (await client.get("/api/jobs/default/bad")).status_code == 404
+    # The one local owner is the only one.
+    theirs = await client.post("/api/resources", json=_image("x", owner="alice"))
+    assert theirs.status_code == 403
+    assert "its one local owner demo-user (contentgen api --owner NAME), not for 'alice'" in theirs.text
+    # The seeds' route, queued behind the fox.
+    seed = await client.post(
+        "/api/images/generate", json={"inputs": {"prompt": "a red fox", "seed": 5}, "name": "seeded"}
+    )
+    assert seed.status_code == 201, seed.text
+    # Cancel a queued run: it never starts; its record says so.
+    cancelled = await client.post(f"/api/jobs/{seed.json()['jobId']}/cancel")
+    assert cancelled.status_code == 202 and "cancelled" in cancelled.json()["message"]
+    creator.release.set()
+    done = await _finished(client, fox["jobId"])
+    assert done["latestRun"]["phase"] == "Succeeded" and done["status"] == "Succeeded", done
+    assert done["versions"][-1]["spec"]["seed"] == 11
+    stopped = await _finished(client, seed.json()["jobId"])
+    assert stopped["latestRun"]["phase"] == "Failed"
+    assert "cancelled before it started" in str(stopped["latestRun"])
+    # Nothing to cancel once it has finished.
+    late = await client.post(f"/api/jobs/{fox['jobId']}/cancel")
+    assert late.status_code == 409 and "latest run is Succeeded" in late.text
+    # Re-run with a new seed: a new resource with the version's settings.
+    rerun = await client.post(f"/api/jobs/{fox['jobId']}/rerun", json={"newSeed": True, "name": "fox-2"})
+    assert rerun.status_code == 201, rerun.text
+    spec = rerun.json()["manifest"]["spec"]
+    assert spec["prompt"] == "a lighthouse at dusk" and spec["seed"] != 11
+    rerun_again = await client.post(
+        f"/api/jobs/{fox['jobId']}/rerun", json={"seed": spec["seed"], "name": "fox-2"}
+    )
+    assert rerun_again.status_code == 200 and rerun_again.json()["jobId"] == rerun.json()["jobId"]
+    missing = await client.post(f"/api/jobs/{fox['jobId']}/rerun", json={"version": 9})
+    assert missing.status_code == 404 and "usable versions: v1" in missing.text
+    second = await _finished(client, rerun.json()["jobId"])
+    assert second["latestRun"]["phase"] == "Succeeded"
+    # Delete: Retain keeps the outputs, the record is marked deleted.
+    deleted = await client.delete(f"/api/jobs/{fox['jobId']}")
+    assert deleted.status_code == 202 and "outputs are kept (Retain)" in deleted.json()["message"]
+    record = catalog.get(fox["jobId"])
+    assert record is not None and record["deleted"]
+    assert answers.statuses("post", "/api/resources") == {200, 201, 400, 403, 409}
+
+
+@pytest.mark.asyncio
+async def test_a_run_under_way_is_not_deleted(http: tuple[httpx.AsyncClient, Answers]) -> None:
+    client, _ = http
+    made = await client.post("/api/resources", json=_image("held"))
+    assert made.status_code == 201
+    busy = await client.delete(f"/api/jobs/{made.json()['jobId']}")
+    assert busy.status_code == 409 and "cancel it first" in busy.text
