@@ -800,3 +800,32 @@ def test_dark_mode_follows_the_browser(open_page: Callable[..., Tab], studio: St
         if size == "narrow":
             fits(tab)
     assert drawn["dark"]["paper"] < drawn["light"]["paper"] - 150
+
+
+def test_edit_and_run_starts_from_a_versions_settings_and_delete_removes_it(
+    open_page: Callable[..., Tab], studio: Studio
+) -> None:
+    page = open_page().page
+    original = record(studio, studio.ids["demo-landscape"])
+    show(page, f"#/image/{original['_id']}")
+    page.click("#record-actions a:has-text('Edit and run')")
+    page.wait_for_selector("main[data-ready=create]")
+    before = original["versions"][-1]["spec"]
+    assert page.input_value("#f-prompt") == before["prompt"]
+    assert page.input_value("#f-imageSize") == before["imageSize"]
+    assert page.input_value("#f-model") == before["model"]
+    assert page.input_value("#f-numImages") == str(before["numImages"])
+    assert page.input_value("#f-seed") == ""  # a new seed unless one is given
+    page.fill("#f-prompt", "A lighthouse on a cliff at dusk, watercolor")
+    page.fill("#f-numImages", "1")
+    page.click("#create-submit")
+    page.wait_for_selector("main[data-ready=job]")
+    wait_done(page)
+    uid = page.evaluate("decodeURIComponent(location.hash.split('/')[2])")
+    spec = record(studio, uid)["versions"][-1]["spec"]
+    assert spec["prompt"].endswith("at dusk, watercolor") and spec["imageSize"] == before["imageSize"]
+    assert spec["model"] == before["model"] and spec["tags"] == before["tags"]
+    page.click("#delete")  # confirm() is accepted by the fixture
+    page.wait_for_selector("#action-status .notice")
+    assert "deleted" in page.inner_text("#action-status")
+    assert record(studio, uid).get("deleted")
