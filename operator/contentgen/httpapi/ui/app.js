@@ -1140,9 +1140,13 @@ async function createView(which) {
     prefill = { ...((version && version.spec) || {}) };
   }
   const pick = (name, fallback) => values[name] ?? (prefill[name] !== undefined ? String(prefill[name]) : fallback);
-  const owners = session.owners.length > 1 || session.admin
-    ? field("Owner", el("select", { name: "owner", id: "f-owner" }, session.owners.map((o) => el("option", { value: o, selected: o === (prefill.owner || session.owner) }, o))))
-    : null;
+  // An admin may act for any owner (a name to type); others choose among their own.
+  const owners = session.admin
+    ? field("Owner", [input("owner", { value: prefill.owner || session.owner, list: "owner-list", required: true }),
+      el("datalist", { id: "owner-list" }, session.owners.map((o) => el("option", { value: o })))])
+    : session.owners.length > 1
+      ? field("Owner", el("select", { name: "owner", id: "f-owner" }, session.owners.map((o) => el("option", { value: o, selected: o === (prefill.owner || session.owner) }, o))))
+      : null;
   const common = [
     field("Name (optional; the same name again is an idempotent repeat)", input("name", { placeholder: "a fresh name", pattern: "[a-z0-9]([-a-z0-9.]*[a-z0-9])?", maxlength: 253 })),
     field("Namespace", input("namespace", { value: values.namespace || config.defaultNamespace, required: true })),
