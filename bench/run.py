@@ -2,18 +2,20 @@
 
 `make bench` (or `.venv/bin/python -m bench.run`) measures, on this machine and in one run:
 
-- the whole `contentgen run --offline` of a LoraTraining on a generated 3-minute 720p H.264
-  video, against PySceneDetect's CLI (`scenedetect -i VIDEO -o DIR detect-content
-  save-images`, the predecessor's approach) and against a bare multithreaded PyAV decode of
-  every frame: wall time (median of --repeat runs, taken in turn so that other load on the
-  machine hits all three alike) and the ratios;
+- the whole `contentgen run --offline` of a LoraTraining on a generated 3-minute 1080p H.264
+  video of three people (an interview and a podcast, bench/people.LONG_CASTS), against
+  PySceneDetect's CLI (`scenedetect -i VIDEO -o DIR detect-content save-images`, the
+  predecessor's approach) and against a bare multithreaded PyAV decode of every frame: wall
+  time (median of --repeat runs, taken in turn so that other load on the machine hits all
+  three alike) and the ratios;
+- the people benchmark (bench/people.py) on its development and held-out sets;
 - scene-cut F1 (a cut counts when found within ±0.5 s) and the share of dataset images that
   come from scenes showing a face, on the 3-minute video and on a few shorter ones;
 - the peak RSS of each command (from wait4), for the 3-minute video and the 25 s sample, to
   show that memory does not grow with the video.
 
 It writes bench/out/results.json, prints a markdown table and puts it into bench/README.md and
-the project's README.
+docs/performance.md.
 Generated videos are cached in bench/out/ (git-ignored).
 """
 
@@ -47,8 +49,18 @@ BIN = Path(sys.executable).parent
 SAMPLE = ROOT / "examples" / "media" / "sample.mp4"
 TOLERANCE = 0.5
 TARGETS = {"vs_scenedetect": 0.8, "vs_decode": 1.0, "cut_f1": 0.95, "face_share": 0.8}
-# The benchmark video: 3 minutes of 720p30 H.264 at about 3 Mbit/s, a cut every 2-7 s.
-BENCH_VIDEO = {"seconds": 180.0, "width": 1280, "height": 720, "fps": 30, "crf": 20, "noise": 3.0, "seed": 7}
+# The benchmark video: 3 minutes of 1080p30 H.264, three people (an interview and a podcast:
+# bench/people.long_plan), shots of 2.5-5 s joined by cuts, dissolves and fades.
+BENCH_VIDEO = {
+    "seconds": 180.0,
+    "width": 1920,
+    "height": 1080,
+    "fps": 30,
+    "crf": 20,
+    "noise": 3.0,
+    "seed": 7,
+    "people": 1,
+}
 # Shorter videos that only feed the accuracy numbers.
 ACCURACY_VIDEOS = [
     {"seconds": 60.0, "width": 640, "height": 360, "fps": fps, "crf": 23, "noise": 3.0, "seed": seed}
@@ -67,7 +79,7 @@ spec:
   provider: offline
   dataset:
     maxFrames: 40
-    # The video's face shots are four framings of one photograph: four distinct images at most.
+    # The short accuracy videos' face shots are four framings of one photograph.
     minFrames: 4
     minSceneSeconds: 1.0
     faceFilter: true
@@ -132,7 +144,12 @@ def cached_video(name: str, params: dict[str, float]) -> SyntheticVideo:
     """The generated video `name`, made again only when missing or made with other parameters
     or another plan (the synthetic framings may change)."""
     path, meta = OUT / f"{name}.mp4", OUT / f"{name}.json"
-    plan = random_plan(float(params["seconds"]), seed=int(params["seed"]))
+    if params.get("people"):
+        from bench.people import long_plan
+
+        plan = long_plan(float(params["seconds"]))
+    else:
+        plan = random_plan(float(params["seconds"]), seed=int(params["seed"]))
     specs = json.loads(json.dumps([asdict(spec) for spec in plan]))
     if path.exists() and meta.exists():
         saved = json.loads(meta.read_text())
@@ -300,7 +317,7 @@ def main() -> None:
             "opencv-python-headless in this virtualenv; reinstall from requirements/dev.txt"
         )
     OUT.mkdir(parents=True, exist_ok=True)
-    video = cached_video("bench-720p-3min", BENCH_VIDEO)
+    video = cached_video("bench-1080p-3min-people", BENCH_VIDEO)
     use_cli = has_run_command()
     label = (
         "contentgen run --offline (LoraTraining)" if use_cli else "build_dataset (no `contentgen run` yet)"
@@ -404,6 +421,21 @@ def main() -> None:
         face_duplicates=held["duplicates"] == FACE_TARGETS["duplicates"],
         face_cut_f1=held["cut_f1"] >= FACE_TARGETS["cut_f1"],  # type: ignore[operator]
     )
+    from bench.people import SETS as PEOPLE_SETS
+    from bench.people import TARGETS as PEOPLE_TARGETS
+    from bench.people import evaluate as evaluate_people
+
+    people = {name: evaluate_people(name).summary() for name in PEOPLE_SETS}
+    report["people"] = people
+    held_people = people["held-out"]
+    report["met"].update(
+        people_purity=held_people["purity"] >= PEOPLE_TARGETS["purity"],  # type: ignore[operator]
+        people_precision=held_people["precision"] >= PEOPLE_TARGETS["precision"],  # type: ignore[operator]
+        people_recall=held_people["recall"] >= PEOPLE_TARGETS["recall"],  # type: ignore[operator]
+        people_repeats=held_people["repeats"] == PEOPLE_TARGETS["repeats"],
+        people_soft_f1=held_people["soft_f1"] >= PEOPLE_TARGETS["soft_f1"],  # type: ignore[operator]
+        people_checks=all(held_people["checks"].values()),  # type: ignore[attr-defined]
+    )
     from bench.detectors import measure as measure_detectors
     from bench.detectors import table as detector_table
 
@@ -414,7 +446,7 @@ def main() -> None:
     # as resources of this repository: only the generated videos and results.json stay.
     for work in [*OUT.glob("run-*"), *OUT.glob("scenedetect-*")]:
         shutil.rmtree(work, ignore_errors=True)
-    table = markdown(report, label) + face_table(report)
+    table = markdown(report, label) + face_table(report) + people_table(report)
     print(table)
     print(detector_table(detectors))
     if not args.no_readme:
@@ -475,7 +507,7 @@ def markdown(report: dict, label: str) -> str:
             target("face_share", f"≥ {100 * TARGETS['face_share']:.0f} %"),
         ),
         (
-            "peak RSS of the run: 3-min 720p video / 25 s sample",
+            "peak RSS of the run: 3-min 1080p video / 25 s sample",
             f"{rss['pipeline']:.0f} MB / {rss['pipeline_on_25s_sample']:.0f} MB",
             "bounded",
         ),
@@ -518,10 +550,41 @@ def face_table(report: dict) -> str:
     return "\n".join(rows) + "\n"
 
 
+def people_table(report: dict) -> str:
+    """The people benchmark's rows (bench/people.py): dev and held-out sets."""
+    people, met = report["people"], report["met"]
+
+    def mark(key: str) -> str:
+        return "met" if met[key] else "**missed**"
+
+    rows = ["", "People benchmark (bench/people.py; targets judged on the held-out set):", ""]
+    rows += [
+        "| set | subject purity | precision | recall of framings | repeats | cut F1 | soft-transition F1 "
+        "| SubjectAmbiguous, referenceImages | purity as estimated |"
+    ]
+    rows += ["| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, p in people.items():
+        soft = p["soft"]
+        checks = ", ".join("yes" if ok else "**no**" for ok in p["checks"].values())
+        rows.append(
+            f"| {name} | {p['purity']:.2f} ({p['pure']}/{p['images']}) | {p['precision']:.2f} "
+            f"({p['precise']}/{p['images']}) | {p['recall']:.2f} ({p['found']}/{p['framings']}) | "
+            f"{p['repeats']} | {p['cut_f1']:.2f} | "
+            f"{p['soft_f1']:.2f} (tp {soft[0]}, fp {soft[1]}, fn {soft[2]}) "
+            f"| {checks} | ≥ {p['estimated_purity']:.2f} |"
+        )
+    rows.append(
+        f"| target | ≥ 0.95 ({mark('people_purity')}) | ≥ 0.95 ({mark('people_precision')}) | "
+        f"≥ 0.9 ({mark('people_recall')}) | 0 ({mark('people_repeats')}) | | "
+        f"≥ 0.9 ({mark('people_soft_f1')}) | both ({mark('people_checks')}) | |"
+    )
+    return "\n".join(rows) + "\n"
+
+
 def update_readme(
-    table: str, marker: str = "bench", readmes: Sequence[Path] = (README, ROOT / "README.md")
+    table: str, marker: str = "bench", readmes: Sequence[Path] = (README, ROOT / "docs" / "performance.md")
 ) -> None:
-    """Put the table into bench/README.md and the project's README (between the markers)."""
+    """Put the table into bench/README.md and docs/performance.md (between the markers)."""
     start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
     for readme in readmes:
         text = readme.read_text() if readme.exists() else ""

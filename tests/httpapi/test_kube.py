@@ -598,3 +598,19 @@ def test_admissions_own_refusal_names_the_fields(cluster_wide: Setup) -> None:
     assert "should be greater than or equal to 1" in fields["spec.numImages"]
     assert '"square_hd"' in fields["spec.imageSize"]
     assert _resource(cluster_wide.namespace, "direct") is None
+
+
+def test_a_kubeconfig_with_an_embedded_client_key_leaves_no_copy() -> None:
+    """The admin's kubeconfig (its client certificate and key inline, as *-data) reaches the real
+    API server, and the copies written for ssl to load are gone once loaded."""
+    import glob
+    import tempfile
+
+    from contentgen.httpapi.kube import Kube, from_kubeconfig
+
+    config = apiserver.admin_kubeconfig()
+    assert "client-key-data:" in config.read_text()
+    before = set(glob.glob(f"{tempfile.gettempdir()}/contentgen-api-*"))
+    kube = Kube(from_kubeconfig(config))
+    assert kube.get("/api/v1/namespaces/default")["metadata"]["name"] == "default"
+    assert set(glob.glob(f"{tempfile.gettempdir()}/contentgen-api-*")) == before

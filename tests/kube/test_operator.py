@@ -84,8 +84,21 @@ CLIP_DATASET = {
     "faces": 4,
     "kept": 4,
     "minFrames": 4,
-    "dropped": {"tooShort": 0, "noFace": 1, "blurry": 0, "dark": 0, "duplicate": 0, "overMaxFrames": 0},
+    "dropped": {
+        **{"tooShort": 0, "noFace": 1, "blurry": 0, "dark": 0, "otherPerson": 0, "crowded": 0},
+        **{"duplicate": 0, "overMaxFrames": 0},
+    },
+    "peopleFound": 1,
 }
+
+
+def clip_dataset(status: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """status.dataset's counts, checked whole, and its one person (the sample's astronaut), the subject."""
+    dataset = status["dataset"]
+    (person,) = dataset["people"]
+    assert person["number"] == 1 and person["subject"] and person["scenes"] == 4
+    assert dataset["subject"] == {"person": 1, "chosenBy": "screenTime", "purity": 1.0}
+    return {key: dataset[key] for key in {**CLIP_DATASET, **changes}}
 
 
 def image(name: str, **spec: Any) -> dict[str, Any]:
@@ -158,7 +171,7 @@ def test_lora_training_runs_as_a_job_and_succeeds(env: Cluster, media: str) -> N
     assert any(0 < s.get("progress", 0) < 100 for s in running)
     # status.dataset: absent until the run has counted (no defaulted zeros while it runs)
     assert all("dataset" not in s for s in running)
-    assert status["dataset"] == CLIP_DATASET
+    assert clip_dataset(status) == CLIP_DATASET
 
     reasons = wait_for(
         lambda: (r := [e["reason"] for e in c.events(ns, "avatar")]) and r[-1] == "Succeeded" and r,
@@ -233,7 +246,7 @@ def test_too_small_a_dataset_fails_before_paying_with_its_counts(env: Cluster, m
     assert "gives 4 usable image(s), fewer than dataset.minFrames 5" in status["message"]
     assert "lower dataset.minFrames to 4" in status["message"]
     # the counts came from the worker's termination message into the status
-    assert status["dataset"] == {**CLIP_DATASET, "minFrames": 5}
+    assert clip_dataset(status) == {**CLIP_DATASET, "minFrames": 5}
     assert status.get("versions", []) == [] and status.get("latestVersion", 0) == 0
     # permanent: one worker run, nothing uploaded
     (job,) = c.jobs(ns)
@@ -250,7 +263,7 @@ def test_too_small_a_dataset_fails_before_paying_with_its_counts(env: Cluster, m
         "the fixed LoraTraining to succeed",
     )
     # run 1 failed: the fixed run is version 2 (a run's number is never used again)
-    assert status["latestVersion"] == 2 and status["dataset"] == CLIP_DATASET
+    assert status["latestVersion"] == 2 and clip_dataset(status) == CLIP_DATASET
     assert [v["version"] for v in status["versions"]] == [2]
     assert [p for p in c.store.root.rglob(f"datasets/*/{uid}/**/*") if p.is_file()]  # now uploaded
 
@@ -420,6 +433,42 @@ def test_a_spec_change_supersedes_the_run_in_flight(env: Cluster) -> None:
     superseded = next(e for e in c.events(ns, "swap") if e["reason"] == "Superseded")
     assert "nothing was billed" in superseded["message"]
     assert first["metadata"]["name"] in superseded["message"]
+
+
+def test_a_name_made_again_runs_its_own_job(env: Cluster) -> None:
+    """Deleted and made again under the same name at once: the old Job (`NAME-g1`, its owner gone)
+    may still be there when the new resource wants that name. The new one runs a Job of its own."""
+    c, ns = env, "again"
+    c.node.hold()
+    try:
+        c.apply(image("twice"), ns)
+        old = wait_for(lambda: c.jobs(ns), what="the first Job")[0]
+        # Keep the old Job from being collected until the new resource has met it.
+        job_path = f"/apis/batch/v1/namespaces/{ns}/jobs/{old['metadata']['name']}"
+        c.admin.patch(job_path, {"metadata": {"finalizers": ["test.contentgen.io/hold"]}})
+        c.delete("ImageGeneration", ns, "twice")
+        wait_for(lambda: c.resource("ImageGeneration", ns, "twice") is None, what="the first resource gone")
+        c.apply(image("twice"), ns)
+        uid = uid_of(c, "ImageGeneration", ns, "twice")
+        wait_for(
+            lambda: (
+                (j := c.get("jobs", ns, old["metadata"]["name"], "batch/v1"))
+                and j["metadata"].get("deletionTimestamp")
+            ),
+            60,
+            "the operator to delete the old Job",
+        )
+        c.admin.patch(job_path, {"metadata": {"finalizers": None}})
+    finally:
+        c.node.release()
+    status = c.wait_phase("ImageGeneration", ns, "twice", "Succeeded", timeout=180)
+    (job,) = wait_for(lambda: (jobs := c.jobs(ns)) and len(jobs) == 1 and jobs, 120, "one Job left")
+    assert (
+        job["metadata"]["labels"]["contentgen.io/uid"]
+        == uid
+        != old["metadata"]["labels"]["contentgen.io/uid"]
+    )
+    assert status["jobName"] == job["metadata"]["name"]
 
 
 def test_failed_cleanup_is_retried_and_can_be_skipped(env: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -176,9 +176,9 @@ def test_portrait_photos_in_a_landscape_video(tmp_path: Path, media_dir: Path) -
     from scripts.synthetic_video import SceneSpec, other_scene, write_video
 
     plan = [
-        SceneSpec("luispedro", 2.0, center=(0.5, 0.5), view=1.0, face=True),
+        SceneSpec("grace_hopper", 2.0, center=(0.5, 0.5), view=1.0, face=True),
         other_scene(1.5, "coffee"),
-        SceneSpec("grace_hopper", 2.0, center=(0.5, 0.45), view=0.9, face=True, mirror=True),
+        SceneSpec("grace_hopper", 2.0, center=(0.5, 0.45), view=0.8, face=True, mirror=True),
     ]
     video = write_video(media_dir / "pillarbox.mp4", plan, width=320, height=180, fps=24)
     dataset = build(video, tmp_path)

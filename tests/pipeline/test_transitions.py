@@ -10,6 +10,7 @@ import pytest
 
 from contentgen.pipeline.video.scan import Scanner
 from contentgen.pipeline.video.transitions import (
+    Cut,
     DissolveDetector,
     FadeDetector,
     SceneDetector,
@@ -52,14 +53,17 @@ def fade(a: np.ndarray, b: np.ndarray, seconds: float, fps: int = FPS) -> list[n
     return out
 
 
-def run(frames: list[np.ndarray], fps: int = FPS, full_range: bool = True) -> list[tuple[float, str]]:
+def detect(frames: list[np.ndarray], fps: int = FPS, full_range: bool = True) -> list[Cut]:
     detector = SceneDetector(fps)
     cuts = []
     for i, frame in enumerate(frames):
         cuts += detector.push(frame, i / fps, full_range)
         assert detector.settled <= i / fps
-    cuts += detector.flush()
-    return [(round(c.time, 2), c.kind) for c in cuts]
+    return cuts + detector.flush()
+
+
+def run(frames: list[np.ndarray], fps: int = FPS, full_range: bool = True) -> list[tuple[float, str]]:
+    return [(round(c.time, 2), c.kind) for c in detect(frames, fps, full_range)]
 
 
 def test_shape_change_sets_brightness_aside() -> None:
@@ -101,7 +105,9 @@ def test_a_dissolve_is_cut_in_its_middle_with_a_guard() -> None:
     (cut,) = found
     middle = (75 + 10) / FPS
     assert cut.kind == "dissolve" and abs(cut.time - middle) <= 2 / FPS
-    assert cut.guard is not None and cut.guard[0] <= 75 / FPS and cut.guard[1] >= 95 / FPS
+    # every mixed frame (75-94) is inside the guard, and little else
+    assert cut.guard is not None and cut.guard[0] <= 75 / FPS and cut.guard[1] >= 94 / FPS
+    assert cut.guard[0] >= 73 / FPS and cut.guard[1] <= 96 / FPS
 
 
 def test_a_fade_through_black_is_cut_in_the_black() -> None:
@@ -110,6 +116,35 @@ def test_a_fade_through_black_is_cut_in_the_black() -> None:
     frames = [noisy(a, rng) for _ in range(50)] + fade(a, b, 0.6) + [noisy(b, rng) for _ in range(50)]
     (cut,) = run(frames)
     assert cut[1] == "fade" and abs(cut[0] - (50 + 7.5) / FPS) <= 2 / FPS
+
+
+@pytest.mark.parametrize("seconds", [1.0, 2.0, 3.0])
+def test_long_dissolves_are_found_with_their_whole_extent(seconds: float) -> None:
+    rng = np.random.default_rng(3)
+    a, b = texture(4), texture(5)
+    mixed = dissolve(a, b, seconds)
+    frames = [noisy(a, rng) for _ in range(60)] + mixed + [noisy(b, rng) for _ in range(60)]
+    (cut,) = detect(frames)
+    assert cut.kind == "dissolve" and abs(cut.time - (60 + len(mixed) / 2) / FPS) <= 2 / FPS
+    # every frame more than 3 % mixed is guarded, and at most a frame more each side
+    n = len(mixed)
+    assert cut.guard is not None
+    assert (58 / FPS) <= cut.guard[0] <= (60 + 0.03 * n) / FPS
+    assert (60 + 0.97 * n - 1) / FPS <= cut.guard[1] <= (62 + n) / FPS
+
+
+@pytest.mark.parametrize("level", [255, 128, 200])
+def test_a_fade_through_white_or_grey_is_cut_with_its_extent(level: int) -> None:
+    rng = np.random.default_rng(4)
+    a, b = texture(6), texture(7)
+    n = round(1.6 * FPS)  # 0.8 s to the flat picture, 0.8 s out of it
+    flat = np.full(SHAPE, level, np.float32)
+    ramp = [abs(1 - 2 * (i + 0.5) / n) for i in range(n)]
+    mixed = [((a if i < n / 2 else b) * w + flat * (1 - w)).astype(np.uint8) for i, w in enumerate(ramp)]
+    frames = [noisy(a, rng) for _ in range(50)] + mixed + [noisy(b, rng) for _ in range(60)]
+    (cut,) = detect(frames)
+    assert cut.kind in ("fade", "dissolve") and abs(cut.time - (50 + n / 2) / FPS) <= 3 / FPS
+    assert cut.guard is not None and cut.guard[0] <= 51 / FPS and cut.guard[1] >= (49 + n) / FPS
 
 
 def test_black_before_the_first_picture_and_after_the_last_is_no_cut() -> None:

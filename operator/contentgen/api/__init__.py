@@ -25,6 +25,7 @@ from .image import (
 )
 from .kinds import API_VERSION, CATALOG_TYPES, CATEGORY, GROUP, KINDS, VERSION, Kind
 from .lora import (
+    MAX_LISTED_PEOPLE,
     Captioning,
     DatasetImage,
     DatasetReport,
@@ -34,7 +35,10 @@ from .lora import (
     LoraTrainingSpec,
     LoraTrainingStatus,
     LoraVersion,
+    Person,
     Scene,
+    SubjectSpec,
+    SubjectSummary,
     TrainingSpec,
 )
 from .resource import ObjectMeta, Resource
@@ -47,6 +51,7 @@ __all__ = [
     "CATEGORY",
     "GROUP",
     "KINDS",
+    "MAX_LISTED_PEOPLE",
     "VERSION",
     "ApiModel",
     "Artifact",
@@ -74,6 +79,7 @@ __all__ = [
     "LoraTrainingStatus",
     "LoraVersion",
     "ObjectMeta",
+    "Person",
     "Phase",
     "ResolvedLora",
     "Resource",
@@ -82,6 +88,8 @@ __all__ = [
     "Scene",
     "SpecSnapshot",
     "StageTiming",
+    "SubjectSpec",
+    "SubjectSummary",
     "Timestamp",
     "TrainingSpec",
     "TranscriptOutput",

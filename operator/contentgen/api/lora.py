@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from .base import ApiModel, CelRule
-from .common import Artifact, CommonSpec, CommonStatus, SourceSpec, VersionBase
+from .common import Artifact, CommonSpec, CommonStatus, SourceSpec, SourceUrl, VersionBase
 
 DEFAULT_TRAINING_MODEL = "fal-ai/flux-lora-fast-training"
 
@@ -33,6 +33,22 @@ CaptionTemplate = Annotated[
 ]
 
 
+MAX_REFERENCE_IMAGES = 5
+
+
+class SubjectSpec(ApiModel):
+    reference_images: Annotated[
+        list[SourceUrl],
+        Field(
+            min_length=1,
+            max_length=MAX_REFERENCE_IMAGES,
+            description="Photos of the person to train on (http(s):// or s3:// URLs, like source.url; "
+            "one face each, the largest counts): the dataset keeps the person in the video who looks "
+            "like them.",
+        ),
+    ]
+
+
 class DatasetSpec(ApiModel):
     cel_rules = (
         CelRule(
@@ -41,6 +57,12 @@ class DatasetSpec(ApiModel):
             message="minFrames must not be larger than maxFrames",
             field_path=".minFrames",
             check=lambda spec: spec.min_frames is None or spec.min_frames <= spec.max_frames,
+        ),
+        CelRule(
+            rule="!has(self.subject) || !has(self.faceFilter) || self.faceFilter",
+            message="subject needs faceFilter: true (people are told apart by their faces)",
+            field_path=".subject",
+            check=lambda spec: spec.subject is None or spec.face_filter,
         ),
     )
 
@@ -66,10 +88,18 @@ class DatasetSpec(ApiModel):
     face_filter: Annotated[
         bool,
         Field(
-            description="Use only scenes that show a face (frontal, turned or in profile; at least 15 % "
-            "of the picture's height) and crop around it; turn off for subjects without a face."
+            description="Use only scenes that show the subject's face (frontal, turned or in profile; its "
+            "height at least 15 % of the picture's shorter side) and crop around it; turn off for "
+            "subjects without a face (then no one is told apart)."
         ),
     ] = True
+    subject: Annotated[
+        SubjectSpec | None,
+        Field(
+            description="Whose face the dataset shows (faceFilter). Unset: the person with clearly the "
+            "most screen time."
+        ),
+    ] = None
     caption_template: CaptionTemplate = "a photo of {trigger}"
     captioning: Annotated[
         Literal["template", "auto"],
@@ -143,6 +173,16 @@ class DroppedScenes(ApiModel):
     no_face: Annotated[int, Field(ge=0, description="No face found (faceFilter).")] = 0
     blurry: Annotated[int, Field(ge=0, description="Every candidate frame was blurred.")] = 0
     dark: Annotated[int, Field(ge=0, description="Every candidate frame was too dark or too bright.")] = 0
+    other_person: Annotated[
+        int, Field(ge=0, description="Only another person's face was found, not the subject's.")
+    ] = 0
+    crowded: Annotated[
+        int,
+        Field(
+            ge=0,
+            description="The subject's face is too close to other faces for a crop that leaves them out.",
+        ),
+    ] = 0
     duplicate: Annotated[
         int, Field(ge=0, description="The same shot as a better image already in the dataset.")
     ] = 0
@@ -150,7 +190,54 @@ class DroppedScenes(ApiModel):
 
     @property
     def total(self) -> int:
-        return self.too_short + self.no_face + self.blurry + self.dark + self.duplicate + self.over_max_frames
+        return (
+            self.too_short
+            + self.no_face
+            + self.blurry
+            + self.dark
+            + self.other_person
+            + self.crowded
+            + self.duplicate
+            + self.over_max_frames
+        )
+
+
+MAX_LISTED_PEOPLE = 10
+
+
+class Person(ApiModel):
+    """One person told apart in the video by their face."""
+
+    number: Annotated[int, Field(ge=1, description="1 for the most screen time, 2 for the next, ...")]
+    screen_seconds: Annotated[float, Field(ge=0, description="Seconds of the scenes their face is in.")]
+    scenes: Annotated[int, Field(ge=0, description="Scenes their face is in.")]
+    subject: Annotated[bool, Field(description="The person the dataset shows.")] = False
+    similarity: Annotated[
+        float | None,
+        Field(ge=-1, le=1, description="How alike their face is to the reference images (cosine, -1 to 1)."),
+    ] = None
+
+
+class SubjectSummary(ApiModel):
+    """Who the dataset shows and how that was decided."""
+
+    person: Annotated[int, Field(ge=1, description="The person's number in people.")]
+    chosen_by: Annotated[
+        Literal["screenTime", "reference"],
+        Field(
+            description="screenTime: clearly the most screen time; reference: "
+            "dataset.subject.referenceImages."
+        ),
+    ]
+    purity: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=1,
+            description="The share of dataset images whose face the embedding model takes for the "
+            "subject's (compared with the subject's other faces, or the reference images).",
+        ),
+    ]
 
 
 class DatasetSummary(ApiModel):
@@ -164,6 +251,26 @@ class DatasetSummary(ApiModel):
     kept: Annotated[int, Field(ge=0, description="Images in the dataset.")]
     min_frames: Annotated[int, Field(ge=0, description="The least the run accepted.")]
     dropped: Annotated[DroppedScenes, Field(description="Scenes left out, by reason.")]
+    people_found: Annotated[
+        int, Field(ge=0, description="People told apart by their faces (faceFilter).")
+    ] = 0
+    people: Annotated[
+        list[Person],
+        Field(
+            max_length=MAX_LISTED_PEOPLE,
+            description=f"The people found, most screen time first (the first {MAX_LISTED_PEOPLE}).",
+        ),
+    ] = []
+    subject: Annotated[
+        SubjectSummary | None, Field(description="Who the dataset shows; unset without faceFilter.")
+    ] = None
+    contact_sheet_uri: Annotated[
+        str | None,
+        Field(
+            description="When the run stopped at the subject (SubjectAmbiguous, SubjectNotFound): a "
+            "JPEG with one face of each person found, numbered as in people."
+        ),
+    ] = None
 
 
 class LoraTrainingStatus(CommonStatus):
@@ -223,6 +330,9 @@ __all__ = [
     "LoraTrainingSpec",
     "LoraTrainingStatus",
     "LoraVersion",
+    "Person",
     "Scene",
+    "SubjectSpec",
+    "SubjectSummary",
     "TrainingSpec",
 ]

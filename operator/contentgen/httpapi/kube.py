@@ -6,7 +6,9 @@ $KUBECONFIG): its current context's server, CA, and token or client certificate.
 
 from __future__ import annotations
 
+import atexit
 import base64
+import contextlib
 import json
 import os
 import ssl
@@ -75,11 +77,18 @@ def in_cluster() -> KubeConfig | None:
 
 
 def _data_file(data: str, suffix: str) -> str:
-    """Kubeconfig *-data fields as a private file (ssl loads certificates from files)."""
+    """Kubeconfig *-data fields as a private file (mode 0600; ssl loads certificates from files),
+    removed when the process exits: a client key is not left behind in the temporary directory."""
     handle, name = tempfile.mkstemp(prefix="contentgen-api-", suffix=suffix)
+    atexit.register(_remove, name)
     with os.fdopen(handle, "wb") as out:
         out.write(base64.b64decode(data))
     return name
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 def from_kubeconfig(path: Path) -> KubeConfig:
@@ -120,6 +129,9 @@ def from_kubeconfig(path: Path) -> KubeConfig:
     )
     if cert and key:
         ssl_context.load_cert_chain(str(base / cert), str(base / key))
+    for written in (cert, key):  # loaded: the copies of *-data are not needed any more
+        if written and not user.get("client-certificate") and not user.get("client-key"):
+            _remove(str(written))
     token_file = Path(base / user["tokenFile"]) if user.get("tokenFile") else None
     return KubeConfig(
         str(server).rstrip("/"),

@@ -133,11 +133,12 @@ class RunContext:
         wanted = {(line.item, line.unit) for line in usage if line.provider == self.provider}
         return stamped(usage, price_quotes(self.provider, wanted), self.settings.prices)
 
-    def fetch_source(self, url: str, progress: SubProgress) -> Fetched:
-        """Fetch a spec's source into the work directory, within the settings' limits."""
+    def fetch_source(self, url: str, progress: SubProgress, *, folder: str = "source") -> Fetched:
+        """Fetch a spec's source (or another input) into a `folder` of the work directory,
+        within the settings' limits."""
         return fetch(
             url,
-            self.scratch("source"),
+            self.scratch(folder),
             max_bytes=self.settings.max_download_bytes,
             allow_private=self.settings.allow_private_sources,
             local=self.local,

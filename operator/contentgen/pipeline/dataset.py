@@ -1,10 +1,15 @@
 """The LoRA dataset stage: a video in, a folder and a zip of captioned training images out.
 
-One decode pass finds the scenes and each scene's best frame (video/scan.py); the best scenes
-become the dataset (video/selection.py), cropped to training squares (video/crop.py). Every
-scene is accounted for (`DatasetSummary`): too short, blurred, dark, without a face, the same
-shot as a kept one, or over maxFrames. Fewer images than `minFrames` fail the run with
-`DatasetTooSmall` here, before anything is uploaded or paid for.
+One decode pass finds the scenes and each scene's best frame (video/scan.py). With faceFilter,
+each face of that frame is staged as a training square around it that leaves other faces out
+(video/crop.py) and embedded (video/identity.py); once the video is through, the faces are
+grouped into people and the subject chosen (video/subject.py: the reference photos' person, or
+clearly the most screen time), and the subject's best scenes become the dataset
+(video/selection.py). Every scene is accounted for (`DatasetSummary`): too short, blurred,
+dark, without a face, only another person, too crowded to crop, the same shot as a kept one,
+or over maxFrames. An unclear subject fails the run with `SubjectAmbiguous` (or
+`SubjectNotFound`) and fewer images than `minFrames` with `DatasetTooSmall`, here, before
+anything is uploaded or paid for.
 
 On disk, in `out_dir`::
 
@@ -12,7 +17,9 @@ On disk, in `out_dir`::
     captions/0001.txt     each one's caption (the captionTemplate with {trigger} filled in,
                           replaced by `apply_captions` when a vision model wrote them)
     dataset.zip           images/0001.jpg, images/0001.txt and captions/0001.txt
-    contact-sheet.jpg     every image on one sheet, with its time in the video
+    contact-sheet.jpg     every image on one sheet, with its time in the video, and one face of
+                          each person found
+    people.jpg            instead, when the subject is unclear: one face of each person, numbered
 
 The archive holds every caption twice on purpose: trainers that read captions beside their
 images (fal's flux-lora-fast-training reads `0001.txt` next to `0001.jpg`) find them in
@@ -25,12 +32,13 @@ from __future__ import annotations
 import shutil
 import zipfile
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from contentgen.api import (
     Artifact,
@@ -47,12 +55,28 @@ from contentgen.files import sha256_file
 from contentgen.pipeline.contact_sheet import write_contact_sheet
 from contentgen.pipeline.media import probe
 from contentgen.pipeline.progress import SubProgress
-from contentgen.pipeline.video.crop import detail_crop, encode_jpeg, face_crop, output_side, render
-from contentgen.pipeline.video.decode import to_bgr
-from contentgen.pipeline.video.faces import MIN_FACE_SHARE, Box, FaceFinder
+from contentgen.pipeline.video.crop import (
+    detail_crop,
+    encode_jpeg,
+    face_thumbnail,
+    output_side,
+    render,
+    subject_crop,
+)
+from contentgen.pipeline.video.decode import reduce, to_bgr
+from contentgen.pipeline.video.faces import MIN_FACE_SHARE, Box, Face, FaceFinder
+from contentgen.pipeline.video.identity import DOMINANCE, SAME_PERSON, Embedder, centroid, similarity
 from contentgen.pipeline.video.scan import Analysed, ClosedScene, Scanner
-from contentgen.pipeline.video.scoring import MIN_EXPOSURE, MIN_SHARPNESS, phash, thumb
+from contentgen.pipeline.video.scoring import CANDIDATE_LONG_SIDE, MIN_EXPOSURE, MIN_SHARPNESS, phash, thumb
 from contentgen.pipeline.video.selection import Candidate, Pick, Shortlist, choose
+from contentgen.pipeline.video.subject import (
+    PersonFound,
+    Subject,
+    choose_subject,
+    identify,
+    people_report,
+    purity,
+)
 
 ARCHIVE = "dataset.zip"
 CONTACT_SHEET = "contact-sheet.jpg"
@@ -60,6 +84,11 @@ _STAGING = ".staging"
 # Fixed timestamps make the archive's bytes (and sha256) depend on its contents only.
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _QUEUED = 4
+PEOPLE_SHEET = "people.jpg"
+MAX_LISTED = 5  # people named in a SubjectAmbiguous message
+# Faces down to this share of the picture's shorter side are kept out of another's crop (smaller
+# ones are too small to find reliably, or to recognise in a training image).
+OBSTACLE_SHARE = 0.05
 
 
 @dataclass
@@ -73,6 +102,7 @@ class LocalImage:
     height: int
     sharpness: float
     face: bool
+    box: tuple[int, int, int, int] = (0, 0, 0, 0)  # the crop: x, y, width, height in the upright frame
 
 
 class DatasetTooSmall(PermanentError):
@@ -89,12 +119,49 @@ class DatasetTooSmall(PermanentError):
         self.scenes = scenes or []
 
 
+class SubjectAmbiguous(PermanentError):
+    """No reference photos, and no one has clearly the most screen time: who the dataset should
+    show is the user's call. `summary` has the counts and the people found, `contact_sheet` (in
+    the output folder) one face of each, numbered."""
+
+    reason = "SubjectAmbiguous"
+
+    def __init__(
+        self,
+        template: str,
+        summary: DatasetSummary,
+        scenes: list[tuple[float, float]],
+        contact_sheet: Path,
+        sheet_uri: str = "",
+    ) -> None:
+        super().__init__(template.replace("{sheet}", sheet_uri or str(contact_sheet)))
+        self.template, self.scenes, self.contact_sheet = template, scenes, contact_sheet
+        self.summary = summary.model_copy(update={"contact_sheet_uri": sheet_uri}) if sheet_uri else summary
+
+    def located(self, sheet_uri: str) -> SubjectAmbiguous:
+        """The same failure, naming where the contact sheet was stored."""
+        return type(self)(self.template, self.summary, self.scenes, self.contact_sheet, sheet_uri)
+
+
+class SubjectNotFound(SubjectAmbiguous):
+    """No one in the video looks like the reference photos."""
+
+    reason = "SubjectNotFound"
+
+
+class _Undecided(Exception):
+    def __init__(self, people: list[PersonFound], with_reference: bool) -> None:
+        super().__init__("no subject")
+        self.people, self.with_reference = people, with_reference
+
+
 @dataclass
 class LocalDataset:
     root: Path
     archive: Path
     scenes: list[tuple[float, float]]  # every scene found, (start, end) in seconds
     images: list[LocalImage] = field(default_factory=list)
+    cuts: list[tuple[float, str]] = field(default_factory=list)  # (time, cut | dissolve | fade)
     frames_decoded: int = 0
     duration_seconds: float = 0.0
     summary: DatasetSummary | None = None  # set by build_dataset
@@ -149,20 +216,55 @@ class _Staged:
     side: int
 
 
+@dataclass(eq=False)
+class _Sighting:
+    """One face in a judged scene's chosen frame: whose it may be, and its training crop (staged
+    already: whose face the dataset shows is known only at the end), or None when other faces
+    are too close for one."""
+
+    scene: int
+    pick: Pick[_Staged] | None
+    embedding: np.ndarray
+    face_jpeg: bytes  # a small picture of the face, for contact sheets
+
+
+@dataclass
+class _Found:
+    """The faces in a candidate frame: `main`, large enough to train on (MIN_FACE_SHARE), and
+    `everyone`, down to OBSTACLE_SHARE (not to be in another's crop), with `maybe`, what the
+    detector's first look took for a face and its second did not confirm (a profile, a face
+    turned away: kept out of crops too; a wrong one costs a tighter crop at most)."""
+
+    main: list[Face]
+    everyone: list[Face]
+    maybe: list[Box]
+
+
 class _Curator:
     """Turns closed scenes into shortlisted, staged images (one thread at a time), counting
-    what each scene became."""
+    what each scene became. With faceFilter, each scene's faces are staged first and the
+    subject's go to the shortlist at the end (`decide`), once it is known who the subject is."""
 
-    def __init__(self, spec: DatasetSpec, staging: Path) -> None:
+    def __init__(self, spec: DatasetSpec, staging: Path, embedder: Embedder | None = None) -> None:
         self.spec, self.staging = spec, staging
         self.faces = FaceFinder()
+        self.embedder = embedder or Embedder()
         self.shortlist: Shortlist[_Staged] = Shortlist(spec.max_frames)
         self.longest = 0.0
         self.candidates = self.with_face = 0
         self.dropped = DroppedScenes()
+        self.sightings: list[_Sighting] = []
+        self.scene_seconds: dict[int, float] = {}
 
     def find_face(self, candidate: Candidate[Analysed]) -> Box | None:
         return self.faces.find(candidate.payload.gray)
+
+    def find_faces(self, candidate: Candidate[Analysed]) -> _Found | None:
+        maybe: list[Box] = []
+        everyone = self.faces.find_all(candidate.payload.gray, min_share=OBSTACLE_SHARE, unconfirmed=maybe)
+        smallest = MIN_FACE_SHARE * min(candidate.payload.gray.shape[:2])
+        main = [face for face in everyone if face.box.h >= smallest]
+        return _Found(main, everyone, maybe) if main else None
 
     def take(self, scene: ClosedScene) -> None:
         self.longest = max(self.longest, scene.seconds)
@@ -179,30 +281,90 @@ class _Curator:
             else:
                 dropped.dark += 1
             return
-        chosen = choose(usable, self.find_face if self.spec.face_filter else None)
-        assert chosen is not None
-        candidate, face = chosen
-        if not self.spec.face_filter:
-            face = self.find_face(candidate)  # not a filter then, but still the best place to crop
-        elif face is None:
-            dropped.no_face += 1
+        if self.spec.face_filter:
+            self._sight(scene, usable)
             return
+        chosen = choose(usable, None)
+        assert chosen is not None
+        candidate = chosen[0]
+        face = self.find_face(candidate)  # not a filter then, but still the best place to crop
         if face is not None:
             self.with_face += 1
         pick = _pick(scene.index, candidate, face, self.staging)
+        assert pick is not None  # no obstacles: always a crop
+        self._shortlist(pick, candidate)
+
+    def _sight(self, scene: ClosedScene, usable: list[Candidate[Analysed]]) -> None:
+        """Stage a crop of each face of the scene's best frame with faces, and remember whose."""
+        chosen = choose(usable, self.find_faces)
+        assert chosen is not None
+        candidate, found = chosen
+        if found is None:
+            self.dropped.no_face += 1
+            return
+        self.with_face += 1
+        self.scene_seconds[scene.index] = scene.seconds
+        analysed = candidate.payload
+        bgr = to_bgr(analysed.frame)
+        for number, face in enumerate(found.main):
+            others = [other.box for other in found.everyone if other is not face] + found.maybe
+            path = self.staging / f"scene-{scene.index:05d}-{number}.jpg"
+            pick = _pick(scene.index, candidate, face.box, self.staging, others=others, path=path)
+            if pick is not None:
+                image = render(bgr, pick.payload.box, pick.payload.side)
+                pick.payload.path.write_bytes(encode_jpeg(image))
+            self.sightings.append(
+                _Sighting(
+                    scene.index,
+                    pick,
+                    self.embedder.embed(analysed.gray, face),
+                    encode_jpeg(face_thumbnail(bgr, face.box.scaled(analysed.scale)), quality=85),
+                )
+            )
+
+    def _shortlist(self, pick: Pick[_Staged], candidate: Candidate[Analysed] | None) -> None:
+        """Offer a pick to the shortlist; writes its image when `candidate` is given (else it is
+        staged already) and removes what the shortlist let go."""
         admission = self.shortlist.add(pick)
         left_out = len(admission.dropped) if admission.admitted else 1
         if admission.duplicate:
-            dropped.duplicate += left_out
+            self.dropped.duplicate += left_out
         else:  # admitted into a free place (nothing left out), or the list was full
-            dropped.over_max_frames += left_out if admission.dropped or not admission.admitted else 0
+            self.dropped.over_max_frames += left_out if admission.dropped or not admission.admitted else 0
         for gone in admission.dropped:
             gone.payload.path.unlink(missing_ok=True)
-        if admission.admitted:
+        if not admission.admitted:
+            pick.payload.path.unlink(missing_ok=True)
+        elif candidate is not None:
             image = render(to_bgr(candidate.payload.frame), pick.payload.box, pick.payload.side)
             pick.payload.path.write_bytes(encode_jpeg(image))
 
-    def summary(self, scenes: int, kept: int) -> DatasetSummary:
+    def decide(self, reference: np.ndarray | None) -> Subject | None:
+        """Tell the people apart, choose the subject (`reference`: the unit mean embedding of the
+        reference photos), and shortlist the subject's staged crops in order. None when no face
+        was found (or without faceFilter); raises `_Undecided` when the subject is unclear."""
+        if not self.sightings:
+            return None
+        vectors = np.array([s.embedding for s in self.sightings])
+        people = identify(vectors, [s.scene for s in self.sightings], self.scene_seconds)
+        subject = choose_subject(people, reference)
+        if subject is None:
+            raise _Undecided(people, reference is not None)
+        members = subject.members
+        subject_scenes = {self.sightings[i].scene for i in members}
+        self.dropped.other_person += len(set(self.scene_seconds) - subject_scenes)
+        for i in members:
+            pick = self.sightings[i].pick
+            if pick is None:
+                self.dropped.crowded += 1
+            else:
+                self._shortlist(pick, None)
+        kept = {id(pick) for pick in self.shortlist.chronological()}
+        subject.kept = [i for i in members if id(self.sightings[i].pick) in kept]
+        subject.purity = purity(vectors, subject.kept, members, reference)
+        return subject
+
+    def summary(self, scenes: int, kept: int, subject: Subject | None = None) -> DatasetSummary:
         return DatasetSummary(
             scenes=scenes,
             candidates=self.candidates,
@@ -210,6 +372,7 @@ class _Curator:
             kept=kept,
             min_frames=self.spec.least_frames,
             dropped=self.dropped.model_copy(),
+            **(subject.report() if subject is not None else {}),
         )
 
 
@@ -221,19 +384,25 @@ def build_dataset(
     progress: SubProgress,
     *,
     max_seconds: float | None = None,
+    reference_images: Sequence[tuple[Path, str]] = (),
+    embedder: Embedder | None = None,
 ) -> LocalDataset:
     """Find `video`'s scenes and build the training dataset in `out_dir` (see the module doc).
 
     One image per scene: the scene's sharpest, best exposed frame among a few sampled per
     second (none mid-transition). Scenes shorter than `spec.min_scene_seconds` are skipped.
-    With `spec.face_filter`, a scene counts only if one of its best frames shows a face (the
-    best such frame is taken, cropped around the face): a LoRA of a person learns nothing
-    from shots without them. A shot seen again is kept once (`selection.same_shot`). When
-    more than `spec.max_frames` scenes qualify, the best ones are kept, in chronological order.
+    With `spec.face_filter`, a scene counts only if one of its best frames shows the subject's
+    face (the best such frame is taken, cropped around that face and away from other faces): a
+    LoRA of a person learns nothing from shots without them, and a blend of faces from shots of
+    others. The subject is the person `reference_images` show ((photo, its field for messages)),
+    or the one with clearly the most screen time. A shot seen again is kept once
+    (`selection.same_shot`). When more than `spec.max_frames` scenes qualify, the best ones are
+    kept, in chronological order.
 
-    Raises `InvalidInput` for an unreadable video or one longer than `max_seconds` seconds,
-    and `DatasetTooSmall` when fewer than `spec.least_frames` images qualify, with the counts
-    and what to change.
+    Raises `InvalidInput` for an unreadable video or one longer than `max_seconds` seconds, or a
+    reference photo without a face; `SubjectAmbiguous` / `SubjectNotFound` when it cannot tell
+    who the subject is (with a sheet of the people found); and `DatasetTooSmall` when fewer than
+    `spec.least_frames` images qualify, with the counts and what to change.
     """
     video, out_dir = Path(video), Path(out_dir)
     info = probe(video, require_video=True)
@@ -248,13 +417,20 @@ def build_dataset(
         folder.mkdir(parents=True)
 
     scanner = Scanner(video, fps=info.fps, duration=info.duration, progress=progress, max_seconds=max_seconds)
-    curator = _Curator(spec, staging)
+    curator = _Curator(spec, staging, embedder)
     # OpenCV's own worker threads would only fight the decoder's for the cores (and spin while
     # they wait); every OpenCV call here is small. Restored afterwards: the setting is global.
     cv2_threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
+        reference = None
+        if spec.face_filter and reference_images:
+            reference = reference_embedding(reference_images, curator.faces, curator.embedder)
         _scan(scanner, curator)
+        subject = curator.decide(reference)
+    except _Undecided as undecided:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise _unclear(video.name, undecided, curator, scanner, out_dir / PEOPLE_SHEET) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -262,7 +438,7 @@ def build_dataset(
         cv2.setNumThreads(cv2_threads)
 
     shortlist = curator.shortlist
-    summary = curator.summary(len(scanner.scenes), len(shortlist))
+    summary = curator.summary(len(scanner.scenes), len(shortlist), subject)
     if len(shortlist) < spec.least_frames:
         shutil.rmtree(staging, ignore_errors=True)
         raise DatasetTooSmall(too_small(video.name, spec, summary, curator.longest), summary, scanner.scenes)
@@ -270,6 +446,7 @@ def build_dataset(
         root=out_dir,
         archive=out_dir / ARCHIVE,
         scenes=scanner.scenes,
+        cuts=[(cut.time, cut.kind) for cut in scanner.cuts],
         frames_decoded=scanner.frames_decoded,
         duration_seconds=scanner.duration,
         summary=summary,
@@ -290,17 +467,102 @@ def build_dataset(
                 height=pick.payload.side,
                 sharpness=round(pick.sharpness, 2),
                 face=pick.face,
+                box=(pick.payload.box.x, pick.payload.box.y, pick.payload.box.w, pick.payload.box.h),
             )
         )
     shutil.rmtree(staging, ignore_errors=True)
     write_archive(dataset)
+    title = f"{trigger_word}: {len(dataset.images)} images, {len(dataset.scenes)} scenes of {video.name}"
     dataset.contact_sheet = write_contact_sheet(
         [(image.path, image.time, image.face) for image in dataset.images],
         out_dir / CONTACT_SHEET,
-        title=f"{trigger_word}: {len(dataset.images)} images, {len(dataset.scenes)} scenes of {video.name}",
+        title=title,
+        people=_faces(curator, subject.people, subject) if subject is not None else (),
     )
     progress(100.0)
     return dataset
+
+
+def reference_embedding(
+    photos: Sequence[tuple[Path, str]], finder: FaceFinder, embedder: Embedder
+) -> np.ndarray:
+    """The unit mean embedding of the largest face in each reference photo ((file, its field,
+    for messages)). InvalidInput for a photo that cannot be read or shows no face, and for
+    photos that do not show one person."""
+    vectors: list[np.ndarray] = []
+    for path, name in photos:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # EXIF orientation applied
+        if image is None:
+            raise InvalidInput(f"{name} is not an image that can be read; give a JPEG, PNG or WebP photo")
+        gray = reduce(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), CANDIDATE_LONG_SIDE)
+        faces = finder.find_all(gray, min_share=OBSTACLE_SHARE)
+        if not faces:
+            raise InvalidInput(
+                f"{name}: no face found in the photo; give a photo in which the person's face is "
+                f"clearly visible, at least {OBSTACLE_SHARE:.0%} of the picture's shorter side"
+            )
+        vectors.append(embedder.embed(gray, faces[0]))
+    for i, a in enumerate(vectors):
+        for j in range(i + 1, len(vectors)):
+            alike = similarity(a, vectors[j])
+            if alike < SAME_PERSON:
+                raise InvalidInput(
+                    f"{photos[i][1]} and {photos[j][1]} do not show the same person (face similarity "
+                    f"{alike:.2f}, {SAME_PERSON} or more for one person); give photos of the one "
+                    "person to train on"
+                )
+    return centroid(np.array(vectors))
+
+
+def _faces(
+    curator: _Curator, people: list[PersonFound], subject: Subject | None
+) -> list[tuple[bytes, str, bool]]:
+    """One face per person for contact sheets, most typical first: (JPEG, label, is the subject)."""
+    vectors = [s.embedding for s in curator.sightings]
+    chosen = {person.number for person in subject.chosen} if subject is not None else set()
+    faces = []
+    for person in people:
+        best = max(person.members, key=lambda i: similarity(vectors[i], person.centre))
+        label = f"#{person.number} {person.seconds:.0f} s"
+        if person.number in chosen:
+            label += " subject"
+        elif person.similarity is not None:
+            label += f" ~{person.similarity:.2f}"
+        faces.append((curator.sightings[best].face_jpeg, label, person.number in chosen))
+    return faces
+
+
+def _unclear(
+    name: str, undecided: _Undecided, curator: _Curator, scanner: Scanner, sheet: Path
+) -> SubjectAmbiguous:
+    """SubjectAmbiguous or SubjectNotFound, with the people found and their faces on a sheet."""
+    people = undecided.people
+    summary = curator.summary(len(scanner.scenes), 0).model_copy(update=people_report(people))
+    write_contact_sheet(
+        [], sheet, title=f"{len(people)} people in {name}", people=_faces(curator, people, None)
+    )
+    listed = ", ".join(
+        f"#{p.number} {p.seconds:.1f} s in {len(p.scenes)} scene(s)"
+        + (f" (similarity {p.similarity:.2f})" if p.similarity is not None else "")
+        for p in people[:MAX_LISTED]
+    )
+    more = f" and {len(people) - MAX_LISTED} more" if len(people) > MAX_LISTED else ""
+    if undecided.with_reference:
+        message = (
+            f"no one in {name} looks like dataset.subject.referenceImages: {len(people)} people found "
+            f"({listed}{more}; a similarity of {SAME_PERSON} or more is one person); their faces are "
+            "numbered in the contact sheet {sheet}. To fix: give clear photos of the person as they "
+            "look in this video, or check that the video shows them"
+        )
+        return SubjectNotFound(message, summary, scanner.scenes, sheet)
+    message = (
+        f"{name} shows {len(people)} people and none has clearly the most screen time ({listed}{more}; "
+        f"the subject needs {DOMINANCE:g}× the next person's); their faces are numbered in the contact "
+        "sheet {sheet}. To choose: set dataset.subject.referenceImages to one to five photos of the "
+        "person to train on (URLs, like source.url), or use a video in which they have the most "
+        "screen time"
+    )
+    return SubjectAmbiguous(message, summary, scanner.scenes, sheet)
 
 
 def template_caption(template: str, trigger_word: str, description: str = "") -> str:
@@ -345,8 +607,18 @@ def _scan(scanner: Scanner, curator: _Curator) -> None:
             future.result()
 
 
-def _pick(scene: int, candidate: Candidate[Analysed], face: Box | None, staging: Path) -> Pick[_Staged]:
-    """The scene's contender: where its crop goes, its size, and what identifies its shot."""
+def _pick(
+    scene: int,
+    candidate: Candidate[Analysed],
+    face: Box | None,
+    staging: Path,
+    *,
+    others: Sequence[Box] = (),
+    path: Path | None = None,
+) -> Pick[_Staged] | None:
+    """The scene's contender: where its crop goes, its size, and what identifies its shot. With
+    `others` (other faces in the frame, in `gray`'s pixels like `face`), None when no crop
+    around the face leaves them out."""
     analysed = candidate.payload
     width, height = analysed.size
     gray_h, gray_w = analysed.gray.shape[:2]
@@ -356,7 +628,11 @@ def _pick(scene: int, candidate: Candidate[Analysed], face: Box | None, staging:
         area = Box(bars.x, bars.y, min(bars.w, width - bars.x), min(bars.h, height - bars.y))
     face_box = None
     if face is not None:
-        box = face_crop(width, height, face.scaled(analysed.scale), area=area)
+        obstacles = [other.scaled(analysed.scale) for other in others]
+        found = subject_crop(width, height, face.scaled(analysed.scale), obstacles, area=area)
+        if found is None:
+            return None
+        box = found
         face_box = (face.x / gray_w, face.y / gray_h, face.w / gray_w, face.h / gray_h)
     else:
         box = detail_crop(width, height, analysed.gray, area=area)
@@ -365,7 +641,7 @@ def _pick(scene: int, candidate: Candidate[Analysed], face: Box | None, staging:
         time=candidate.time,
         quality=candidate.quality,
         phash=phash(analysed.gray),
-        payload=_Staged(staging / f"scene-{scene:05d}.jpg", box, output_side(box.w)),
+        payload=_Staged(path or staging / f"scene-{scene:05d}.jpg", box, output_side(box.w)),
         face=face is not None,
         sharpness=candidate.sharpness,
         face_box=face_box,
@@ -379,6 +655,8 @@ def too_small(name: str, spec: DatasetSpec, summary: DatasetSummary, longest: fl
     reasons = [
         (d.too_short, f"shorter than minSceneSeconds {spec.min_scene_seconds:g} s"),
         (d.no_face, "no face found"),
+        (d.other_person, "only another person's face"),
+        (d.crowded, "other faces too close to crop the subject alone"),
         (d.blurry, "blurred"),
         (d.dark, "too dark or too bright"),
         (d.duplicate, "the same shot as a kept image"),
@@ -388,8 +666,8 @@ def too_small(name: str, spec: DatasetSpec, summary: DatasetSummary, longest: fl
     fixes = []
     if spec.face_filter and d.no_face:
         fixes.append(
-            f"use a video where the face fills at least {MIN_FACE_SHARE:.0%} of the picture's height in "
-            "more shots, or set dataset.faceFilter: false for a subject without a face"
+            f"use a video where the face's height is at least {MIN_FACE_SHARE:.0%} of the picture's shorter "
+            "side in more shots, or set dataset.faceFilter: false for a subject without a face"
         )
     if d.too_short and longest < 2 * spec.min_scene_seconds:
         fixes.append(f"lower dataset.minSceneSeconds (the longest scene lasts {longest:.1f} s)")

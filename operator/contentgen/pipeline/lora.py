@@ -1,7 +1,9 @@
 """LoraTraining: fetch → scenes and frames → dataset (gated by minFrames) → captions → upload →
 train → store a versioned model.
 
-Nothing is uploaded or paid for before the dataset passes its gate (`DatasetTooSmall`). With
+Nothing is uploaded or paid for before the dataset passes its gates: whose face it shows
+(`SubjectAmbiguous`, `SubjectNotFound`: then only a sheet of the people found is stored, for the
+user to choose from) and how many images it has (`DatasetTooSmall`). With
 `captioning: auto` every image is described by the provider's vision model before the
 archive is written, checkpointed per image; training starts only when all of them are.
 """
@@ -11,13 +13,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from contentgen.api import Artifact, Captioning, LoraTrainingSpec, LoraVersion, RunResult, UsageLine, now
+from contentgen.errors import ContentgenError
+from contentgen.files import sha256_file
 from contentgen.pricing import caption_usage, training_usage
 from contentgen.providers import captioner, trainer
 from contentgen.providers.base import CaptionRequest, TrainingRequest
 from contentgen.store import keys
 
 from .context import RunContext, StoreCheckpoint
-from .dataset import LocalDataset, apply_captions, build_dataset, template_caption
+from .dataset import LocalDataset, SubjectAmbiguous, apply_captions, build_dataset, template_caption
 
 
 def run_lora(ctx: RunContext) -> RunResult:
@@ -32,16 +36,29 @@ def run_lora(ctx: RunContext) -> RunResult:
 
     with ctx.stage("fetch", 0, 8) as span:
         source = ctx.fetch_source(spec.source.url, span)
+        references = _fetch_references(ctx, spec)
 
     with ctx.stage("dataset", 8, 45) as span:
-        dataset = build_dataset(
-            source.path,
-            spec.dataset,
-            spec.trigger_word,
-            ctx.scratch("dataset"),
-            span,
-            max_seconds=ctx.settings.max_video_seconds,
-        )
+        try:
+            dataset = build_dataset(
+                source.path,
+                spec.dataset,
+                spec.trigger_word,
+                ctx.scratch("dataset"),
+                span,
+                max_seconds=ctx.settings.max_video_seconds,
+                reference_images=references,
+            )
+        except SubjectAmbiguous as unclear:  # and SubjectNotFound: show the user who is there
+            key = (
+                keys.dataset_version(owner, uid, version)
+                + f"people-{sha256_file(unclear.contact_sheet)[:16]}.jpg"
+            )
+            if ctx.store.exists(key):  # the same failure again: the same sheet, stored already
+                uri = ctx.store.uri(key)
+            else:
+                uri = ctx.store.put_file(key, unclear.contact_sheet, "image/jpeg").uri
+            raise unclear.located(uri) from None
 
     billed: list[UsageLine] = []  # what the provider billed so far: captions, then training
     if describer is not None:
@@ -150,6 +167,23 @@ def run_lora(ctx: RunContext) -> RunResult:
         lora=lora,
         dataset=report,
     )
+
+
+def _fetch_references(ctx: RunContext, spec: LoraTrainingSpec) -> list[tuple[Path, str]]:
+    """dataset.subject.referenceImages, fetched like the source; errors name the field."""
+    subject = spec.dataset.subject
+    if not spec.dataset.face_filter or subject is None:
+        return []
+    fetched = []
+    for number, url in enumerate(subject.reference_images):
+        field = f"dataset.subject.referenceImages[{number}]"
+        try:
+            photo = ctx.fetch_source(url, lambda _: None, folder=f"reference-{number}")
+        except ContentgenError as exc:
+            message = str(exc).replace("check source.url", f"check {field}")
+            raise type(exc)(f"{field}: {message}", reason=exc.reason) from None
+        fetched.append((photo.path, f"{field} ({Path(url).name or url})"))
+    return fetched
 
 
 def _put_contact_sheet(ctx: RunContext, prefix: str, dataset: LocalDataset) -> Artifact | None:

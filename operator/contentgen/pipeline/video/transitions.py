@@ -1,34 +1,39 @@
 """Gradual transitions, and one detector for every kind of scene change.
 
 A hard cut changes the picture from one frame to the next (scenes.AdaptiveDetector). Two
-edits change it over a second or so, one small step a frame, which no frame-to-frame measure
-tells from camera motion:
+edits change it over half a second to three, one small step a frame, which no frame-to-frame
+measure tells from camera motion:
 
 - A **cross-dissolve** mixes shot A into shot B: every frame is (1 - a)·A + a·B with a going
   from 0 to 1. So the frame half-way between two frames of a dissolve is their average, which
   a camera move does not give (its middle frame is a sharp picture, not a double exposure).
-  Over a window of `DISSOLVE_SECONDS`, frames A (start), M (middle) and B (end) form a
-  dissolve when B differs a lot from A (`span`), M is close to (A + B) / 2 (`residue` at most
-  `MAX_RESIDUE` of the span), and the picture was steady for a window before A and after B
-  (so a long, smooth camera move or a slow change of light is no dissolve). The window whose
-  residue is smallest marks the dissolve's middle: the cut.
-- A **fade through black** darkens shot A to black, then brightens B out of it. A black frame
-  is one where at least `BLACK_SHARE` of the pixels are darker than `BLACK_LEVEL` (the rule
-  and defaults of FFmpeg's blackdetect filter); a run of black frames between pictures is a
-  fade, cut in the middle of the run. Black before the first picture or after the last is
-  no cut.
+  Over a window of w seconds, frames A (start), M (middle) and B (end) form a dissolve when B
+  differs a lot from A (`span`, their mean brightness set aside), M is close to (A + B) / 2
+  (`residue` at most `MAX_RESIDUE` of A's whole difference from B), and the picture was steady
+  for `STEADY_SECONDS` before A and after B (so a long, smooth camera move or a slow change of
+  light is no dissolve): it changed there at most `STEADY` of the span, scaled to the time.
+  Windows of 1, 2 and 3 seconds (`DISSOLVE_WINDOWS`) find dissolves of 0.5 to 3 s; the window
+  whose residue is smallest marks the dissolve, and the mix weight a of each frame in it (its
+  projection on B - A) its extent (`Cut.guard`: the frames with 0.03 < a < 0.97) and its cut
+  (where a passes 0.5).
+- A **fade** takes shot A to a flat picture (black, white, grey or a colour: at least
+  `FLAT_SHARE` of the pixels within `FLAT_SPREAD` of their median, after FFmpeg blackdetect's
+  rule for black), then brings B out of it. A run of flat frames between pictures is a fade,
+  cut in the middle of the run; its extent reaches back and forth to where the picture's
+  contrast is back to `FADE_CONTRAST` of what it is just outside the fade (`FADE_SECONDS` at
+  most each side). Flat frames before the first picture or after the last are no cut.
 
 Frames mid-transition show two shots at once, or a dim one: `Cut.guard` is the time span
-around a gradual cut whose frames must not go into a dataset.
+of a gradual cut whose frames must not go into a dataset.
 
-`SceneDetector` runs the three detectors on the same tiny luma frames and hands out their
-cuts in order, merged when two of them report one change (a fade whose picture comes back
-with a jump is also a hard cut). Its `settled` time says up to where the scenes are final;
-the gradual detectors look about two seconds back, so that is how far behind it runs.
+`SceneDetector` runs the detectors on the same tiny luma frames and hands out their cuts in
+order, merged when two of them report one change (a fade whose picture comes back with a jump
+is also a hard cut; two windows see one dissolve). Its `settled` time says up to where the
+scenes are final; the gradual detectors look a few seconds back, so that is how far behind it
+runs (`LAG_SECONDS`).
 
-The thresholds were chosen on the development videos of bench/faces.py (their dissolves
-have residues of 0.05-0.11 of their span; the halves of fades that pass the other tests,
-0.18-0.20), and checked on its held-out videos only afterwards.
+The thresholds were chosen on the development videos of bench/faces.py and bench/people.py,
+and checked on their held-out videos only afterwards.
 """
 
 from __future__ import annotations
@@ -41,17 +46,22 @@ import numpy as np
 
 from .scenes import AdaptiveDetector
 
-DISSOLVE_SECONDS = 1.0  # the window: dissolves up to about this long are found
+DISSOLVE_SECONDS = 1.0  # the shortest window
+DISSOLVE_WINDOWS = (1.0, 2.0, 3.0)  # dissolves up to about the longest are found
+STEADY_SECONDS = 1.0  # before A and after B, at most this long (the window when shorter)
 MIN_SPAN = 12.0  # mean absolute luma change (0-255) from A to B, their mean brightness set aside
-MAX_RESIDUE = 0.15  # |M - (A + B) / 2| at most this share of the span
-STEADY = 0.5  # the change in the window before A and after B, at most this share of the span
+MAX_RESIDUE = 0.15  # |M - (A + B) / 2| at most this share of |B - A|
+STEADY = 0.5  # the change before A and after B, at most this share of the span (per window)
+MIX_EDGE = 0.03  # a frame whose mix weight lies within this of 0 or 1 is no longer mid-dissolve
 BLACK_LEVEL = 26  # of 255 (FFmpeg blackdetect's pixel_black_th 0.10)
 BLACK_SHARE = 0.98  # (FFmpeg blackdetect's picture_black_ratio_th)
-FADE_GUARD = 0.5  # seconds before a black run and after it that are mid-fade
+FLAT_SPREAD = BLACK_LEVEL / 2  # a flat frame: BLACK_SHARE of its pixels this close to their median
+FADE_SECONDS = 1.6  # a fade's half (to the flat picture, or from it) is at most this long
+FADE_CONTRAST = 0.95  # outside a fade, the picture has this share of the contrast next to it
 MERGE_SECONDS = 0.5  # cuts closer than this, one of them gradual, are one change
-# How far `SceneDetector.settled` stays behind the newest frame, at most (a dissolve's middle
-# is known a window and a half later; its guard starts half a window before it).
-LAG_SECONDS = 1.5 * DISSOLVE_SECONDS + max(FADE_GUARD, DISSOLVE_SECONDS / 2) + MERGE_SECONDS
+# How far `SceneDetector.settled` stays behind the newest frame, at most: a dissolve is known a
+# steady time after its window ends, and its guard starts half a window before its middle.
+LAG_SECONDS = 1.5 * max(DISSOLVE_WINDOWS) + STEADY_SECONDS + MERGE_SECONDS
 _PRIORITY = {"fade": 0, "dissolve": 1, "cut": 2}
 
 
@@ -80,12 +90,15 @@ def residue(a: np.ndarray, m: np.ndarray, b: np.ndarray) -> float:
     return float(cv2.norm(m, average, cv2.NORM_L1)) / m.size
 
 
-def is_dissolve(span: float, rest: float, before: float, after: float) -> bool:
-    """A window's frames A, M, B form a dissolve: A to B changed a lot (`span`), M is their mix
-    (`rest`, its residue), and before A and after B the picture stayed (`before`, `after`)."""
-    return (
-        span >= MIN_SPAN and rest <= MAX_RESIDUE * span and before <= STEADY * span and after <= STEADY * span
-    )
+def is_dissolve(
+    span: float, rest: float, before: float, after: float, *, whole: float | None = None, steady: float = 1.0
+) -> bool:
+    """A window's frames A, M, B form a dissolve: A to B changed a lot (`span`, brightness set
+    aside; `whole`, with it), M is their mix (`rest`, its residue), and before A and after B the
+    picture stayed (`before`, `after`, over `steady` of the window's time)."""
+    whole = span if whole is None else whole
+    calm = STEADY * span * steady
+    return span >= MIN_SPAN and rest <= MAX_RESIDUE * whole and before <= calm and after <= calm
 
 
 def is_black(tiny: np.ndarray, full_range: bool) -> bool:
@@ -93,6 +106,31 @@ def is_black(tiny: np.ndarray, full_range: bool) -> bool:
     level = BLACK_LEVEL if full_range else 16 + round(BLACK_LEVEL * 219 / 255)
     bright = int(np.count_nonzero(tiny >= level))
     return bright <= (1.0 - BLACK_SHARE) * tiny.size
+
+
+def is_flat(tiny: np.ndarray) -> bool:
+    """At least BLACK_SHARE of the pixels within FLAT_SPREAD of their median: a black, white,
+    grey or coloured picture without detail (black by FFmpeg blackdetect's rule is flat too)."""
+    counts = cv2.calcHist([tiny], [0], None, [256], [0, 256]).ravel().cumsum()
+    tail = (1 - BLACK_SHARE) / 2 * tiny.size
+    low = int(np.searchsorted(counts, tail, side="right"))
+    high = int(np.searchsorted(counts, tiny.size - tail, side="left"))
+    return high - low <= 2 * FLAT_SPREAD
+
+
+def contrast(tiny: np.ndarray) -> float:
+    """The standard deviation of the luma: how much picture there is (0 for a flat frame)."""
+    return float(cv2.meanStdDev(tiny)[1][0, 0])
+
+
+def mix_weights(a: np.ndarray, frames: list[np.ndarray], b: np.ndarray) -> list[float]:
+    """How far each frame is from `a` towards `b` (0 at a, 1 at b): its projection on b - a."""
+    first = a.astype(np.float32)
+    towards = b.astype(np.float32) - first
+    length = float((towards * towards).sum())
+    if length <= 0:
+        return [0.0 for _ in frames]
+    return [float(((frame.astype(np.float32) - first) * towards).sum()) / length for frame in frames]
 
 
 class _History:
@@ -123,23 +161,30 @@ class _History:
 
 
 class DissolveDetector:
-    """Windows of `window` seconds: B is evaluated once a frame `window` seconds after it is in
-    (the steady check), so a dissolve is reported about twice the window after its middle."""
+    """Windows of `window` seconds: B is evaluated once a frame `steady` seconds after it is in,
+    so a dissolve is reported about half a window and the steady time after it ends.
 
-    def __init__(self, window: float = DISSOLVE_SECONDS) -> None:
+    Every window inside a linear dissolve passes (any frame half-way between two of it is their
+    average), so a run of passing windows is one dissolve; its extent and cut come from the mix
+    weights of the frames between the steady picture before the run's first window and after
+    its last."""
+
+    def __init__(self, window: float = DISSOLVE_SECONDS, steady: float | None = None) -> None:
         self.window = window
+        self.steady = min(window, STEADY_SECONDS) if steady is None else steady
         self.history = _History()
         self._next = 0  # position in history of the next B to evaluate
-        self._run: list[tuple[float, int, float]] = []  # (residue share, M's index, M's time)
+        self._run: tuple[float, float] | None = None  # the run's (steady frame before, after)
 
     def push(self, index: int, time: float, tiny: np.ndarray) -> Cut | None:
-        h, w = self.history, self.window
+        h = self.history
         h.add(index, time, tiny)
         found = None
-        while self._next < len(h.times) and h.times[self._next] <= time - w:
+        while self._next < len(h.times) and h.times[self._next] <= time - self.steady:
             found = self._evaluate(self._next) or found
             self._next += 1
-        self._next -= h.forget_before(h.times[self._next - 1] - 2.2 * w) if self._next else 0
+        keep = 1.2 * (self.window + self.steady) + max(DISSOLVE_WINDOWS) + 0.2
+        self._next -= h.forget_before(h.times[self._next - 1] - keep) if self._next else 0
         return found
 
     def flush(self) -> Cut | None:
@@ -147,64 +192,125 @@ class DissolveDetector:
 
     @property
     def earliest(self) -> float:
-        """The earliest time a cut not yet reported can have."""
-        if self._run:
-            return self._run[0][2]
+        """The earliest time a cut (or its guard) not yet reported can have."""
+        if self._run is not None:
+            return self._run[0]
         h = self.history
         newest = h.times[-1] if h.times else 0.0
-        return newest - 1.5 * self.window
+        return newest - 2 * self.steady - self.window
 
     def _evaluate(self, at: int) -> Cut | None:
-        h, w = self.history, self.window
+        h, w, s = self.history, self.window, self.steady
         t = h.times[at]
-        if t - 2 * w < h.times[0] - 1e-6:
+        if t - w - s < h.times[0] - 1e-6:
             return None  # not enough before it (the video's first seconds)
-        a, m, p, f = (h.nearest(t - w), h.nearest(t - w / 2), h.nearest(t - 2 * w), h.nearest(t + w))
+        a, m, p, f = (h.nearest(t - w), h.nearest(t - w / 2), h.nearest(t - w - s), h.nearest(t + s))
         frames = h.frames
         span = shape_change(frames[a], frames[at])
         if span >= MIN_SPAN:
+            whole = float(cv2.norm(frames[a], frames[at], cv2.NORM_L1)) / frames[a].size
             rest = residue(frames[a], frames[m], frames[at])
             before = shape_change(frames[p], frames[a])
             after = shape_change(frames[at], frames[f])
-            if is_dissolve(span, rest, before, after):
-                self._run.append((rest / span, h.indices[m], h.times[m]))
+            if is_dissolve(span, rest, before, after, whole=whole, steady=s / w):
+                first = self._run[0] if self._run is not None else h.times[p]
+                self._run = (first, h.times[f])
                 return None
         return self._end_run()
 
     def _end_run(self) -> Cut | None:
-        if not self._run:
+        run, self._run = self._run, None
+        if run is None:
             return None
-        _, index, time = min(self._run)
-        self._run = []
-        half = self.window / 2
-        return Cut(index, time, "dissolve", (time - half, time + half))
+        h = self.history
+        lo, hi = h.nearest(run[0]), h.nearest(run[1])
+        if hi - lo < 2:
+            return None
+        frames, times, indices = h.frames[lo : hi + 1], h.times[lo : hi + 1], h.indices[lo : hi + 1]
+        weights = mix_weights(frames[0], frames, frames[-1])
+        inside = [k for k, weight in enumerate(weights) if MIX_EDGE < weight < 1 - MIX_EDGE]
+        if not inside:
+            return None
+        middle = min(inside, key=lambda k: abs(weights[k] - 0.5))
+        first, last = inside[0], inside[-1]
+        return Cut(
+            indices[middle],
+            times[middle],
+            "dissolve",
+            (times[first - 1], times[min(last + 1, len(times) - 1)]),
+        )
 
 
 class FadeDetector:
-    """Runs of black frames between pictures."""
+    """Runs of flat frames between pictures (see the module)."""
 
     def __init__(self) -> None:
         self._seen_picture = False
-        self._run: list[tuple[int, float]] = []  # the black frames of the current run
+        self._run: list[tuple[int, float]] = []  # the flat frames of the current run
+        self._contrast: list[tuple[float, float]] = []  # (time, contrast) of recent frames
         self._newest = 0.0
+        self._pending: tuple[Cut, float] | None = None  # a fade waiting for its far end (its run's end)
 
     def push(self, index: int, time: float, tiny: np.ndarray, full_range: bool) -> Cut | None:
         self._newest = time
-        if is_black(tiny, full_range):
+        self._contrast.append((time, contrast(tiny)))
+        while self._contrast and self._contrast[0][0] < time - 3 * FADE_SECONDS:
+            self._contrast.pop(0)
+        flat = is_black(tiny, full_range) or is_flat(tiny)
+        done = self._finish(time) if self._pending is not None and not flat else None
+        if flat:
+            if self._pending is not None:  # flat again before the picture came back: one fade
+                cut, _ = self._pending
+                self._pending = None
+                self._run = [(cut.index, cut.guard[0] if cut.guard else cut.time)]
             self._run.append((index, time))
-            return None
-        cut = None
+            return done
         if self._run and self._seen_picture:
             middle = (self._run[0][1] + self._run[-1][1]) / 2
             first = min(self._run, key=lambda frame: abs(frame[1] - middle))
-            cut = Cut(first[0], first[1], "fade", (self._run[0][1] - FADE_GUARD, time + FADE_GUARD))
+            start = self._reach(self._run[0][1], backwards=True)
+            self._pending = (Cut(first[0], first[1], "fade", (start, time)), self._run[-1][1])
         self._run = []
         self._seen_picture = True
-        return cut
+        return done
+
+    def flush(self) -> Cut | None:
+        return self._finish(float("inf"), final=True) if self._pending is not None else None
+
+    def _finish(self, time: float, final: bool = False) -> Cut | None:
+        """The pending fade, once FADE_SECONDS of picture after its flat run are in."""
+        assert self._pending is not None
+        cut, run_end = self._pending
+        if not final and time < run_end + FADE_SECONDS:
+            return None
+        self._pending = None
+        end = self._reach(run_end, backwards=False)
+        assert cut.guard is not None
+        return Cut(cut.index, cut.time, cut.kind, (cut.guard[0], max(end, cut.guard[1])))
+
+    def _reach(self, edge: float, *, backwards: bool) -> float:
+        """Where the fade on this side of a flat run (ending or starting at `edge`) begins: the
+        frame nearest it whose contrast is FADE_CONTRAST of the most within FADE_SECONDS."""
+        if backwards:
+            side = [(t, c) for t, c in self._contrast if edge - FADE_SECONDS <= t < edge]
+        else:
+            side = [(t, c) for t, c in self._contrast if edge < t <= edge + FADE_SECONDS]
+        if not side:
+            return edge
+        most = max(c for _, c in side)
+        ordered = sorted(side, key=lambda item: abs(item[0] - edge))
+        for t, c in ordered:
+            if c >= FADE_CONTRAST * most:
+                return t
+        return ordered[-1][0]
 
     @property
     def earliest(self) -> float:
-        return self._run[0][1] if self._run else self._newest
+        if self._pending is not None:
+            return self._pending[0].guard[0] if self._pending[0].guard else self._pending[0].time
+        if self._run:
+            return self._run[0][1] - FADE_SECONDS
+        return self._newest - FADE_SECONDS
 
 
 class SceneDetector:
@@ -216,7 +322,7 @@ class SceneDetector:
 
     def __init__(self, fps: float, *, hard: AdaptiveDetector | None = None) -> None:
         self.hard = hard or AdaptiveDetector(min_scene_frames=max(2, round(fps * 0.25)))
-        self.dissolves = DissolveDetector()
+        self.dissolves = [DissolveDetector(window) for window in DISSOLVE_WINDOWS]
         self.fades = FadeDetector()
         self._times: list[float] = []  # of the frames the hard-cut detector may still report
         self._first = 0
@@ -231,9 +337,10 @@ class SceneDetector:
         hard = self.hard.push(tiny)
         if hard is not None:
             self._add(Cut(hard, self._time_of(hard), "cut"))
-        for found in (self.dissolves.push(index, time, tiny), self.fades.push(index, time, tiny, full_range)):
-            if found is not None:
-                self._add(found)
+        found = [d.push(index, time, tiny) for d in self.dissolves]
+        for cut in [*found, self.fades.push(index, time, tiny, full_range)]:
+            if cut is not None:
+                self._add(cut)
         keep = max(0, len(self._times) - self.hard.lag - 2)
         self._first += keep
         del self._times[:keep]
@@ -242,9 +349,9 @@ class SceneDetector:
     def flush(self) -> list[Cut]:
         for index in self.hard.flush():
             self._add(Cut(index, self._time_of(index), "cut"))
-        found = self.dissolves.flush()
-        if found is not None:
-            self._add(found)
+        for cut in [*(d.flush() for d in self.dissolves), self.fades.flush()]:
+            if cut is not None:
+                self._add(cut)
         return self._release(final=True)
 
     def _time_of(self, index: int) -> float:
@@ -253,7 +360,14 @@ class SceneDetector:
     def _add(self, cut: Cut) -> None:
         """Into the buffer, merged with a cut of the same change."""
         for i, other in enumerate(self._buffer):
-            if abs(other.time - cut.time) < MERGE_SECONDS and (other.guard or cut.guard):
+            near = abs(other.time - cut.time) < MERGE_SECONDS and (other.guard or cut.guard)
+            overlapping = (
+                other.guard is not None
+                and cut.guard is not None
+                and other.guard[0] < cut.guard[1]
+                and cut.guard[0] < other.guard[1]
+            )
+            if near or overlapping:
                 self._buffer[i] = _merged(other, cut)
                 return
         self._buffer.append(cut)
@@ -264,13 +378,22 @@ class SceneDetector:
             out, self._buffer = self._buffer, []
             self.settled = float("inf")
             return out
-        horizon = min(self.dissolves.earliest, self.fades.earliest, self._hard_earliest())
+        horizon = min(*(d.earliest for d in self.dissolves), self.fades.earliest, self._hard_earliest())
         out = []
-        while self._buffer and self._buffer[0].time + MERGE_SECONDS < horizon:
+        while (
+            self._buffer
+            and self._buffer[0].time + MERGE_SECONDS < horizon
+            and self._clear(self._buffer[0], horizon)
+        ):
             out.append(self._buffer.pop(0))
         starts = [c.guard[0] if c.guard else c.time for c in self._buffer]
-        self.settled = max(self.settled, min([horizon - max(FADE_GUARD, DISSOLVE_SECONDS / 2), *starts]))
+        self.settled = max(self.settled, min([horizon - MERGE_SECONDS, *starts]))
         return out
+
+    @staticmethod
+    def _clear(cut: Cut, horizon: float) -> bool:
+        """No cut still to come can overlap this one's guard (and so merge with it)."""
+        return cut.guard is None or cut.guard[1] + MERGE_SECONDS < horizon
 
     def _hard_earliest(self) -> float:
         pending = self._pushed - self.hard.lag
