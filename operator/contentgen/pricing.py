@@ -324,3 +324,15 @@ def settled(cost: Cost, usage: list[UsageLine] | None, prices: PriceTable, start
         "detail": detail[:1024],
     }
     return cost.model_copy(update=update)
+
+
+class Budgets(BaseModel):
+    """Monthly budgets in USD; unset means no limit. The operator enforces them
+    (controller/budget.py); the HTTP API shows them."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    namespace_monthly_usd: float | None = Field(default=None, ge=0, description="For every namespace.")
+    owner_monthly_usd: float | None = Field(default=None, ge=0, description="For every owner.")
+    namespaces: dict[str, float] = Field(default={}, description="Per namespace, over the default.")
+    owners: dict[str, float] = Field(default={}, description="Per owner, over the default.")

@@ -94,9 +94,16 @@ def test_a_stale_table_is_found(tree: Path) -> None:
 
 def test_a_part_past_a_third_is_found(tree: Path) -> None:
     assert not too_big(parts(tree))
-    # the control plane back inside the package at the size it once had there (9.7K lines)
+    # the control plane back inside the package, at the share it once had there (39 %: 9.7K
+    # lines then; grown here to that share of today's package)
     inside = tree / CONTENTGEN.relative_to(ROOT) / "cluster"
-    while parts(tree).get("contentgen/cluster/", 0) < 9700:
+
+    def share() -> float:
+        found = parts(tree)
+        total = sum(n for name, n in found.items() if name.startswith("contentgen/"))
+        return found.get("contentgen/cluster/", 0) / total
+
+    while share() < 0.39:
         shutil.copytree(tree / LOCALCLUSTER.relative_to(ROOT), inside / f"copy{len(list(inside.glob('*')))}")
         (inside / "__init__.py").touch()
     found = too_big(parts(tree))

@@ -30,6 +30,8 @@ REASONS: dict[str, Reason] = {
     "LoraNotFound": Reason(PENDING, "A `loraRef` names a LoraTraining that does not exist; resolves by itself when it is created.", stalled=True),
     "LoraFailed": Reason(PENDING, "The LoraTraining a `loraRef` names failed and has no version; its reason is in the message. Resolves when it trains one.", stalled=True),
     "LoraOwnerMismatch": Reason(PENDING, "A `loraRef` names a LoraTraining of another owner.", stalled=True),
+    "LoraVersionNotFound": Reason(PENDING, "A `loraRef.version` names a version the LoraTraining does not have (not trained, or deleted); the message lists its usable versions: pin one of them, or leave `version` out for its latest.", stalled=True),
+    "OwnerNotAllowed": Reason(PENDING, "The namespace does not allow `spec.owner` (its `contentgen.io/owners` annotation, else the chart's `ownerPolicy`); the message has the `kubectl annotate` that allows it. Starts by itself once allowed.", stalled=True),
     "MissingCredentials": Reason(PENDING, "The operator has no Secret for the resource's provider (`fal.existingSecret`, `assemblyai.existingSecret`); in a worker, a key that is missing. `provider: offline` needs none.", stalled=True),
     "BudgetExceeded": Reason(PENDING, "A monthly budget would be exceeded; the numbers are in the message. It starts by itself when the budget allows.", stalled=True),
     # --- running ------------------------------------------------------------------------------------

@@ -23,23 +23,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from contentgen.pricing import Budgets
+
+__all__ = ["ANNOTATION", "Budgets", "Limits", "Spender"]
 
 ANNOTATION = "contentgen.io/budget"
 # Ready reasons of a resource whose Job exists but whose run is not recorded yet.
 _UNDER_WAY = frozenset({"JobCreated", "Running", "PodNotStarting", "SpecChanged"})
-
-
-class Budgets(BaseModel):
-    """Monthly budgets in USD; unset means no limit."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
-
-    namespace_monthly_usd: float | None = Field(default=None, ge=0, description="For every namespace.")
-    owner_monthly_usd: float | None = Field(default=None, ge=0, description="For every owner.")
-    namespaces: dict[str, float] = Field(default={}, description="Per namespace, over the default.")
-    owners: dict[str, float] = Field(default={}, description="Per owner, over the default.")
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from contentgen.api import KINDS, Resource, now
-from contentgen.catalog import Catalog
-from contentgen.catalog.document import ResourceState, catalog_document
+from contentgen.catalog import Catalog, ResourceState, catalog_document
 from contentgen.errors import ContentgenError, PermanentError
 from contentgen.store import ObjectStore
 

@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contentgen.api.common import OWNER_PATTERN
 from contentgen.catalog import DEFAULT_CATALOG, DEFAULT_PRICE_PER_GB_MONTH
-from contentgen.controller.budget import Budgets
+from contentgen.pricing import Budgets
 from contentgen.store import DEFAULT_LOCAL_STORE
 
 ENV_PREFIX = "CONTENTGEN_"
