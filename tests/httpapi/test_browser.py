@@ -28,8 +28,8 @@ from contentgen.api import TranscriptionSpec, now
 from contentgen.catalog import Catalog, Filters, ResourceState, catalog_document
 from contentgen.catalog.embedded import EmbeddedCatalog
 from contentgen.cli.main import main
-from contentgen.controller.budget import Budgets
 from contentgen.httpapi import ApiSettings, create_app
+from contentgen.pricing import Budgets
 from contentgen.store import LocalStore
 from tests.conftest import EXAMPLES
 

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from contentgen.catalog import Catalog
-from contentgen.controller.budget import Budgets
 from contentgen.httpapi import ApiSettings, create_app
+from contentgen.pricing import Budgets
 from contentgen.store import LocalStore
 from tests.httpapi.conftest import auth
 
