@@ -131,6 +131,49 @@ def config(svc: ServicesDep) -> dict[str, Any]:
     }
 
 
+class OwnerBudget(BaseModel):
+    owner: str
+    monthly_usd: float | None = Field(alias="monthlyUsd", description="null: no limit.")
+    source: str = Field(
+        description="Where the limit comes from: budgets.owners, budgets.ownerMonthlyUsd or none."
+    )
+
+
+class Budget(BaseModel):
+    """The operator's monthly budgets (CONTENTGEN_BUDGETS, the chart's `budgets`) as they apply to
+    the caller: its owners' limits, and the namespace limits the chart sets. A namespace's own
+    `contentgen.io/budget` annotation is read by the operator, not by this API."""
+
+    owners: list[OwnerBudget]
+    namespace_monthly_usd: float | None = Field(alias="namespaceMonthlyUsd")
+    namespaces: dict[str, float]
+
+
+@router.get("/ui/budget", response_model=Budget, summary="The monthly budgets that apply to the caller")
+def budget(svc: ServicesDep, who: CallerDep) -> dict[str, Any]:
+    budgets = svc.settings.budgets
+    owners = list(who.owners)
+    if who.admin:
+        owners += [o for o in budgets.owners if o not in owners]
+
+    def limit(owner: str) -> dict[str, Any]:
+        if owner in budgets.owners:
+            return {"owner": owner, "monthlyUsd": budgets.owners[owner], "source": "budgets.owners"}
+        if budgets.owner_monthly_usd is not None:
+            return {
+                "owner": owner,
+                "monthlyUsd": budgets.owner_monthly_usd,
+                "source": "budgets.ownerMonthlyUsd",
+            }
+        return {"owner": owner, "monthlyUsd": None, "source": "none"}
+
+    return {
+        "owners": [limit(o) for o in owners],
+        "namespaceMonthlyUsd": budgets.namespace_monthly_usd,
+        "namespaces": dict(budgets.namespaces),
+    }
+
+
 @router.delete("/ui/session", status_code=204, summary="Log the web UI out")
 def logout() -> Response:
     response = Response(status_code=204)

@@ -1,11 +1,18 @@
 // contentgen web UI: a page over the catalog API (same origin, session cookie). Vanilla JS, no
-// dependencies, nothing fetched from elsewhere. Every value from the API is put into the page as
-// text (textContent), never as HTML.
+// dependencies, no build step, nothing fetched from elsewhere. Every value from the API is put into
+// the page as text (textContent), never as HTML.
 "use strict";
 
 const main = document.getElementById("main");
-const streams = new Set(); // EventSources of the current view (one at most), closed when it changes
+const streams = new Set(); // EventSources of the current view, closed when it changes
+const timers = new Set(); // timeouts of the current view, cleared when it changes
+const created = new Set(); // ids this page just created (their record may not be written yet)
 let session = null;
+let config = { create: "off", tokens: true, logoutUrl: "", defaultNamespace: "default" };
+const PAGE = { gallery: 24, list: 25 };
+const KIND_LINK = { LoraTraining: "lora", ImageGeneration: "image", Transcription: "transcript" };
+const SIZES = ["square_hd", "square", "portrait_4_3", "portrait_16_9", "landscape_4_3", "landscape_16_9"];
+const MODELS = ["flux-pro", "flux-dev", "flux-schnell", "flux-lora"];
 
 // --- helpers --------------------------------------------------------------------------------
 
@@ -24,32 +31,63 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+// node's children become `children`, leaving out null, undefined and false (which the DOM's own
+// replaceChildren would write as text).
+function put(node, ...children) {
+  node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+}
+
 class ApiFailure extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, fields) {
     super(message);
     this.status = status;
     this.code = code;
+    this.fields = fields || [];
   }
 }
 
-async function api(path, params) {
+async function failure(response) {
+  let code = "error";
+  let message = `${response.status} ${response.statusText}`;
+  let fields = [];
+  try {
+    const body = await response.json();
+    code = body.error.code;
+    message = body.error.message;
+    fields = body.error.fields || [];
+  } catch (ignored) { /* not JSON */ }
+  return new ApiFailure(response.status, code, message, fields);
+}
+
+function withQuery(path, params) {
   const query = new URLSearchParams();
   for (const [key, value] of Object.entries(params || {})) {
     if (value !== undefined && value !== null && value !== "") query.set(key, value);
   }
-  const url = query.toString() ? `${path}?${query}` : path;
-  const response = await fetch(url, { credentials: "same-origin" });
-  if (!response.ok) {
-    let code = "error";
-    let message = response.statusText;
-    try {
-      const body = await response.json();
-      code = body.error.code;
-      message = body.error.message;
-    } catch (ignored) { /* not JSON */ }
-    throw new ApiFailure(response.status, code, message);
-  }
+  return query.toString() ? `${path}?${query}` : path;
+}
+
+async function api(path, params) {
+  const response = await fetch(withQuery(path, params), { credentials: "same-origin" });
+  if (!response.ok) throw await failure(response);
   return response.json();
+}
+
+async function apiText(path, params) {
+  const response = await fetch(withQuery(path, params), { credentials: "same-origin" });
+  if (!response.ok) throw await failure(response);
+  return response.text();
+}
+
+async function send(method, path, body) {
+  const response = await fetch(path, {
+    method,
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!response.ok) throw await failure(response);
+  return response.status === 204 ? null : response.json();
 }
 
 function ref(id) {
@@ -89,8 +127,26 @@ function runBadge(run) {
   return el("span", { class: `badge run status-${run.phase}`, "data-run": run.phase }, text);
 }
 
+// Why a run waits (Pending) or failed: its reason and message, in words.
+function waits(run) {
+  if (!run) return null;
+  if (run.phase === "Pending" && (run.reason || run.message)) {
+    return el("span", { class: "waits", "data-reason": run.reason || "" }, "waits: ", el("b", {}, run.reason || "Pending"),
+      run.message ? ` — ${run.message}` : "");
+  }
+  if (run.phase === "Failed" && run.error) {
+    return el("span", { class: "waits", "data-reason": run.error.reason }, el("b", {}, run.error.reason), run.error.message ? ` — ${run.error.message}` : "");
+  }
+  return null;
+}
+
 function when(text) {
   return text ? text.replace("T", " ").replace(/:\d\d(\.\d+)?Z$/, " UTC") : "-";
+}
+
+function usd(value) {
+  if (value === null || value === undefined) return "-";
+  return `$${Number(value).toFixed(value && Math.abs(value) < 0.1 ? 4 : 2)}`;
 }
 
 function bytes(size) {
@@ -102,6 +158,14 @@ function bytes(size) {
     unit += 1;
   }
   return unit ? `${value.toFixed(1)} ${units[unit]}` : `${value} B`;
+}
+
+function clock(seconds) {
+  const total = Math.max(0, Math.floor(seconds));
+  const h = Math.floor(total / 3600);
+  const m = String(Math.floor((total % 3600) / 60)).padStart(2, "0");
+  const s = String(total % 60).padStart(2, "0");
+  return h ? `${h}:${m}:${s}` : `${m}:${s}`;
 }
 
 function downloadButton(id, uri, parts, label, version) {
@@ -119,20 +183,70 @@ function setProgress(bar, percent) {
   bar.setAttribute("aria-valuenow", percent);
 }
 
+// Copies `text`; the button says so. The Clipboard API where the browser allows it, else a
+// selected textarea and execCommand (older browsers, plain http on another host).
+async function copyText(text, button) {
+  let done = false;
+  try {
+    await navigator.clipboard.writeText(text);
+    done = true;
+  } catch (ignored) {
+    const area = el("textarea", { class: "offscreen", readonly: true });
+    area.value = text;
+    document.body.append(area);
+    area.select();
+    try { done = document.execCommand("copy"); } catch (alsoIgnored) { done = false; }
+    area.remove();
+  }
+  if (button) {
+    const label = button.dataset.label || button.textContent;
+    button.dataset.label = label;
+    button.textContent = done ? "Copied" : "Select and copy";
+    timers.add(setTimeout(() => { button.textContent = label; }, 1500));
+  }
+  return done;
+}
+
+function copyButton(text, label, id) {
+  return el("button", { type: "button", class: "copy", id, "data-copy": text, onclick: (e) => copyText(text, e.currentTarget) }, label || "Copy");
+}
+
 function showError(error) {
   if (error instanceof ApiFailure && error.status === 401) {
     showLogin();
     return;
   }
   const text = error instanceof ApiFailure && error.status === 404 ? `Not found: ${error.message}` : error.message;
-  main.replaceChildren(el("p", { class: "error", id: "error" }, text));
+  put(main, el("p", { class: "error", id: "error" }, text));
 }
 
-// --- filters (the API's vocabulary: status, since, until, model, tag, owner, sort, order) ----
+function notice(target, text, isError) {
+  const node = el("p", { class: isError ? "notice error" : "notice", role: "status" }, text);
+  put(target, node);
+  return node;
+}
+
+// What to do when a list is empty: the form that makes the first one, or the manifest to apply.
+function emptyState(what, kind, example, filtered) {
+  if (filtered) return el("p", { class: "empty", id: "empty" }, `No ${what} match these filters. `, el("a", { href: `#/${location.hash.slice(2).split("?")[0]}` }, "Clear the filters"));
+  const make = config.create !== "off"
+    ? [el("a", { class: "button primary", href: `#/create/${kind}` }, `Make the first`), " or apply a manifest: "]
+    : ["Make the first with a manifest: "];
+  return el("div", { class: "empty", id: "empty" },
+    el("p", {}, `No ${what} yet.`),
+    el("p", {}, ...make, el("code", {}, `kubectl apply -f examples/${example}`),
+      config.create === "local" ? [" (on this laptop: ", el("code", {}, `contentgen run examples/${example}`), ")"] : ""));
+}
+
+// --- filters and paging (the API's vocabulary: status, since, until, model, tag, owner, ...) ----
 
 function filterValues() {
   const hash = location.hash.split("?")[1] || "";
   return Object.fromEntries(new URLSearchParams(hash));
+}
+
+function isFiltered(values) {
+  return Object.keys(values).some((k) => !["offset", "limit"].includes(k) && values[k]);
 }
 
 function filterForm(section, fields) {
@@ -147,9 +261,9 @@ function filterForm(section, fields) {
     since: () => el("input", { name: "since", type: "date", value: values.since || "" }),
     until: () => el("input", { name: "until", type: "date", value: values.until || "" }),
     model: () => el("select", { name: "model" }, el("option", { value: "" }, "any model"),
-      ["flux-pro", "flux-dev", "flux-schnell", "flux-lora"].map((m) => el("option", { value: m, selected: values.model === m }, m))),
+      MODELS.map((m) => el("option", { value: m, selected: values.model === m }, m))),
     tag: () => el("input", { name: "tag", value: values.tag || "", size: 10 }),
-    owner: () => el("input", { name: "owner", value: values.owner || "", size: 10 }),
+    owner: () => el("input", { name: "owner", value: values.owner || "", size: 10, placeholder: "everyone" }),
   };
   const shown = session && session.admin ? [...fields, "owner"] : fields;
   const form = el("form", { class: "filters", id: "filters" },
@@ -159,34 +273,252 @@ function filterForm(section, fields) {
     event.preventDefault();
     const query = new URLSearchParams();
     for (const [key, value] of new FormData(form)) if (value) query.set(key, value);
-    location.hash = `#/${section}${query.toString() ? "?" + query : ""}`;
+    location.hash = `#/${section}${query.toString() ? "?" + query : ""}`; // a new filter starts at page 1
   });
   return form;
+}
+
+function pager(section, page) {
+  if (page.total <= page.limit && page.offset === 0) return null;
+  const values = filterValues();
+  const link = (offset, label, rel) => {
+    const query = new URLSearchParams({ ...values, offset: String(offset) });
+    if (!offset) query.delete("offset");
+    return el("a", { class: "button", href: `#/${section}${query.toString() ? "?" + query : ""}`, rel }, label);
+  };
+  const last = Math.min(page.offset + page.items.length, page.total);
+  return el("nav", { class: "pager", "aria-label": "pages" },
+    page.offset > 0 ? link(Math.max(0, page.offset - page.limit), "← Newer", "prev") : null,
+    el("span", { class: "range" }, `${page.items.length ? page.offset + 1 : 0}–${last} of ${page.total}`),
+    last < page.total ? link(page.offset + page.limit, "Older →", "next") : null);
+}
+
+function ownerPrefix(record) {
+  return session && session.admin ? `${record.owner} · ` : "";
+}
+
+// --- acting on a record: re-run, new seed, copy as manifest, cancel, delete --------------------
+
+function creates() {
+  return config.create !== "off";
+}
+
+function createOffTitle() {
+  return creates() ? undefined : "This API does not create: apply a manifest with kubectl (Copy as manifest)";
+}
+
+async function rerun(record, version, newSeed, status) {
+  try {
+    const made = await send("POST", `/api/jobs/${ref(record.id)}/rerun`, { version: version || undefined, newSeed: newSeed || undefined });
+    created.add(made.jobId);
+    closeLightbox();
+    location.hash = `#/job/${ref(made.jobId)}`;
+  } catch (error) {
+    if (status) notice(status, error.message, true);
+    else throw error;
+  }
+}
+
+function closeDialog() {
+  document.getElementById("manifest-dialog")?.remove();
+}
+
+// The version's settings as a manifest `kubectl apply -f -` takes as it is (fresh: under a new name).
+async function showManifest(record, version, status) {
+  closeDialog();
+  const pre = el("pre", { id: "manifest-yaml", tabindex: "0" }, "loading…");
+  const keep = el("input", { type: "checkbox", id: "manifest-keep-name" });
+  const copy = el("button", { type: "button", class: "primary", id: "manifest-copy" }, "Copy");
+  const warning = el("p", { class: "notice", id: "manifest-warning", hidden: true });
+  const load = async () => {
+    try {
+      pre.textContent = await apiText(`/api/assets/${ref(record.id)}/manifest`, { version: version || undefined, fresh: keep.checked ? undefined : "true" });
+    } catch (error) {
+      pre.textContent = error.message;
+      return;
+    }
+    // A laptop's run may have read a local file: a cluster cannot (admission refuses the path).
+    const local = [...pre.textContent.matchAll(/^\s*url: *['"]?([^'"\n]+)/gm)].map((m) => m[1]).filter((u) => !/^(https?|s3):\/\//.test(u));
+    warning.hidden = !local.length;
+    warning.textContent = local.length ? `source.url ${local[0]} is a file on the machine that ran it: a cluster takes only an http(s):// or s3:// URL, so put the file there and change the URL before applying.` : "";
+    await copyText(pre.textContent, copy);
+  };
+  keep.addEventListener("change", load);
+  copy.addEventListener("click", () => copyText(pre.textContent, copy));
+  const dialog = el("div", { class: "dialog", id: "manifest-dialog", role: "dialog", "aria-modal": "true", "aria-label": "Manifest" },
+    el("div", {},
+      el("h2", {}, `${record.kind} ${record.namespace}/${record.name}${version ? ` v${version}` : ""} as a manifest`),
+      el("p", { class: "meta" }, "Apply it with ", el("code", {}, "kubectl apply -f -"), " (paste, then Ctrl-D), or save it into your GitOps repository."),
+      el("label", { class: "meta" }, keep, " keep the name (applied where the resource exists, it runs these settings as its next version)"),
+      warning, pre,
+      el("div", { class: "actions" }, copy, el("button", { type: "button", id: "manifest-close", onclick: closeDialog }, "Close"))));
+  dialog.addEventListener("click", (event) => { if (event.target === dialog) closeDialog(); });
+  document.body.append(dialog);
+  await load();
+  if (status) put(status, );
+}
+
+function recordActions(record, version, status) {
+  const images = record.kind === "ImageGeneration";
+  const running = ["Pending", "Running"].includes(record.latestRun.phase);
+  return el("div", { class: "actions", id: "record-actions" },
+    el("button", { type: "button", id: "rerun", disabled: !creates(), title: createOffTitle(), onclick: () => rerun(record, version, false, status) }, "Re-run"),
+    images ? el("button", { type: "button", id: "new-seed", disabled: !creates(), title: createOffTitle(), onclick: () => rerun(record, version, true, status) }, "Same settings, new seed") : null,
+    el("button", { type: "button", id: "copy-manifest", onclick: () => showManifest(record, version, status) }, "Copy as manifest"),
+    images && creates() ? el("a", { class: "button", href: `#/create/image?${new URLSearchParams({ from: record.id, version: version || "" })}` }, "Edit and run") : null,
+    running && creates() ? el("button", { type: "button", class: "danger", id: "cancel", onclick: () => act(record, "cancel", status) }, "Cancel run") : null,
+    creates() && !record.deleted ? el("button", { type: "button", class: "danger", id: "delete", onclick: () => act(record, "delete", status) }, "Delete") : null);
+}
+
+async function act(record, action, status) {
+  const question = action === "cancel" ? `Stop the run of ${record.namespace}/${record.name}?`
+    : `Delete ${record.kind} ${record.namespace}/${record.name}? Its deletionPolicy decides whether its outputs stay.`;
+  if (!window.confirm(question)) return;
+  try {
+    const done = action === "cancel"
+      ? await send("POST", `/api/jobs/${ref(record.id)}/cancel`)
+      : await send("DELETE", `/api/jobs/${ref(record.id)}`);
+    notice(status, done.message);
+  } catch (error) {
+    notice(status, error.message, true);
+  }
+}
+
+// --- the lightbox: one image large, everything about how it was made, keyboard navigation --------
+
+let lightboxKeys = null;
+
+function closeLightbox() {
+  document.getElementById("lightbox")?.remove();
+  if (lightboxKeys) document.removeEventListener("keydown", lightboxKeys);
+  lightboxKeys = null;
+}
+
+// items: [{run, version, image, n}]
+function openLightbox(items, start) {
+  closeLightbox();
+  let index = start;
+  const picture = el("img", { id: "lb-image", alt: "" });
+  const side = el("aside", { id: "lb-meta" });
+  const stage = el("div", { class: "stage" }, picture);
+  const box = el("div", { class: "lightbox", id: "lightbox", role: "dialog", "aria-modal": "true", "aria-label": "Image viewer", tabindex: "-1" }, stage, side);
+  const go = (step) => {
+    index = (index + step + items.length) % items.length;
+    render();
+  };
+  const render = () => {
+    const { run, version, image, n } = items[index];
+    if (!version.spec && !version.specAsked) { // lists leave the spec snapshot out: read the record once
+      const shownAt = index;
+      version.specAsked = true;
+      api(`/api/jobs/${ref(run.id)}`).then((full) => {
+        const same = full.versions.find((v) => v.version === version.version);
+        version.spec = (same && same.spec) || {};
+        if (index === shownAt && document.getElementById("lightbox") === box) render();
+      }).catch(() => { version.spec = {}; render(); });
+    }
+    const spec = version.spec || {};
+    box.dataset.spec = version.spec ? "loaded" : "loading";
+    const prompt = version.prompt || run.prompt || spec.prompt || "";
+    const seed = image.seed ?? spec.seed;
+    const status = el("div", { id: "lb-status" });
+    picture.src = contentUrl(run.id, image.uri, 1, false, version.version);
+    picture.alt = prompt;
+    box.dataset.id = run.id;
+    box.dataset.version = version.version;
+    box.dataset.n = n;
+    const loras = (version.loras || []).map((lora) => {
+      const trigger = el("span", { class: "trigger" });
+      if (lora.uid) {
+        api(`/api/jobs/${ref(lora.uid)}`).then((found) => {
+          if (found.triggerWord) put(trigger, " · trigger ", el("code", {}, found.triggerWord), copyButton(found.triggerWord, "Copy", "lb-copy-trigger"));
+        }).catch(() => {});
+      }
+      return el("div", { class: "lora-use" },
+        lora.uid ? el("a", { href: `#/lora/${ref(lora.uid)}` }, lora.name || lora.uid) : (lora.name || lora.uri),
+        ` v${lora.version} × ${lora.scale}`, trigger);
+    });
+    const row = (label, value, id) => [el("dt", {}, label), el("dd", { id }, value)];
+    put(side, 
+      el("div", { class: "nav-row" },
+        el("button", { type: "button", id: "lb-prev", "aria-label": "Previous image (←)", onclick: () => go(-1) }, "←"),
+        el("span", { class: "counter", id: "lb-counter" }, `${index + 1} / ${items.length}`),
+        el("button", { type: "button", id: "lb-next", "aria-label": "Next image (→)", onclick: () => go(1) }, "→"),
+        el("button", { type: "button", id: "lb-close", "aria-label": "Close (Esc)", onclick: closeLightbox }, "✕")),
+      el("h2", {}, el("a", { href: `#/image/${ref(run.id)}`, id: "lb-record" }, `${run.namespace}/${run.name}`), ` v${version.version}`, items.length > 1 ? ` · image ${n}` : ""),
+      el("dl", { class: "facts" },
+        row("prompt", [el("span", { id: "lb-prompt" }, prompt), copyButton(prompt, "Copy", "lb-copy-prompt")]),
+        row("negative", spec.negativePrompt ? [spec.negativePrompt, copyButton(spec.negativePrompt, "Copy", "lb-copy-negative")] : "-", "lb-negative"),
+        row("seed", seed !== null && seed !== undefined ? [String(seed), copyButton(String(seed), "Copy", "lb-copy-seed")] : "random (not recorded)", "lb-seed"),
+        row("size", `${image.width}×${image.height}${spec.imageSize ? ` (${spec.imageSize})` : ""}`, "lb-size"),
+        row("model", version.model || run.model || spec.model || "-", "lb-model"),
+        row("LoRAs", loras.length ? loras : "none", "lb-loras"),
+        row("provider", `${version.provider || run.provider || "-"}${version.placeholder ? " (offline placeholder, not a real image model)" : ""}`, "lb-provider"),
+        row("cost", version.costUsd !== null && version.costUsd !== undefined ? `${usd(version.costUsd)} for this version` : "-", "lb-cost"),
+        row("made", when(version.createdAt), "lb-date"),
+        row("tags", (run.tags || []).length ? el("span", { class: "chips" }, run.tags.map((t) => el("a", { class: "badge", href: `#/gallery?tag=${encodeURIComponent(t)}` }, t))) : "-", "lb-tags"),
+        session.admin ? row("owner", run.owner, "lb-owner") : []),
+      el("div", { class: "actions" },
+        el("button", { type: "button", id: "lb-rerun", disabled: !creates(), title: createOffTitle(), onclick: () => rerun(run, version.version, false, status) }, "Re-run"),
+        el("button", { type: "button", id: "lb-new-seed", disabled: !creates(), title: createOffTitle(), onclick: () => rerun(run, version.version, true, status) }, "New seed"),
+        el("button", { type: "button", id: "lb-manifest", onclick: () => showManifest(run, version.version, status) }, "Copy as manifest"),
+        downloadButton(run.id, image.uri, 1, "Download", version.version)),
+      status,
+      el("p", { class: "meta" }, "← → to move, Esc to close"));
+  };
+  lightboxKeys = (event) => {
+    if (document.getElementById("manifest-dialog")) {
+      if (event.key === "Escape") closeDialog();
+      return;
+    }
+    if (["INPUT", "TEXTAREA", "SELECT"].includes(event.target.tagName)) return;
+    if (event.key === "ArrowRight") { event.preventDefault(); go(1); }
+    else if (event.key === "ArrowLeft") { event.preventDefault(); go(-1); }
+    else if (event.key === "Escape") closeLightbox();
+  };
+  document.addEventListener("keydown", lightboxKeys);
+  box.addEventListener("click", (event) => { if (event.target === box || event.target === stage) closeLightbox(); });
+  render();
+  document.body.append(box);
+  box.focus();
 }
 
 // --- views ----------------------------------------------------------------------------------
 
 async function gallery() {
-  const page = await api("/api/assets/images", { ...filterValues(), limit: 100 });
+  const values = filterValues();
+  const page = await api("/api/assets/images", { ...values, limit: PAGE.gallery });
   const cards = [];
+  const items = [];
   for (const run of page.items) {
+    if (!run.versions.length) { // nothing made yet: say why
+      cards.push(el("article", { class: "card run-card", "data-id": run.id },
+        el("a", { href: `#/job/${ref(run.id)}` }, el("div", { class: "title" }, run.prompt || run.name)),
+        el("div", { class: "meta" }, `${ownerPrefix(run)}${run.namespace}/${run.name} · no images yet`),
+        el("div", {}, badge(run.status), runBadge(run.latestRun)), waits(run.latestRun)));
+      continue;
+    }
     for (const version of run.versions.slice().reverse()) { // every usable version, newest first
       const lora = (version.loras || []).find((l) => l.name || l.uid);
       version.images.forEach((image, n) => {
+        const at = items.length;
+        items.push({ run, version, image, n: n + 1 });
         cards.push(el("article", { class: "card image-card", "data-id": run.id, "data-version": version.version, "data-n": n + 1 },
-          el("a", { href: `#/image/${ref(run.id)}` },
+          el("a", { href: `#/image/${ref(run.id)}`, class: "open", onclick: (event) => { event.preventDefault(); openLightbox(items, at); } },
             el("img", { class: "thumb", src: thumbOf(run.id, image, version.version), alt: version.prompt || run.prompt, width: 240 })),
           el("div", { class: "title" }, version.prompt || run.prompt),
-          el("div", { class: "meta" }, `${run.namespace}/${run.name} v${version.version} · ${version.model || run.model}`,
+          el("div", { class: "meta" }, `${ownerPrefix(run)}${run.namespace}/${run.name} v${version.version} · ${version.model || run.model}`,
+            image.seed !== null && image.seed !== undefined ? ` · seed ${image.seed}` : "",
             lora ? ` · LoRA ${lora.name || lora.uid} v${lora.version}` : ""),
           el("div", {}, badge(run.status), downloadButton(run.id, image.uri, 1, "Download", version.version))));
       });
     }
   }
-  main.replaceChildren(
+  put(main, 
     el("h1", {}, "Gallery"),
     filterForm("gallery", ["status", "model", "tag", "since", "until"]),
-    cards.length ? el("div", { class: "grid", id: "gallery" }, cards) : el("p", { class: "empty" }, "No images."),
+    cards.length ? el("div", { class: "grid", id: "gallery" }, cards) : emptyState("images", "image", "imagegeneration.yaml", isFiltered(values)),
+    pager("gallery", page),
   );
 }
 
@@ -205,44 +537,55 @@ function lineageList(use) {
 
 async function imageView(id) {
   const [run, lineage] = await Promise.all([api(`/api/jobs/${ref(id)}`), api(`/api/assets/${ref(id)}/lineage`)]);
+  const items = [];
+  const status = el("div", { id: "action-status" });
   const versions = run.versions.slice().reverse().map((version) => el("section", { class: "version", "data-version": version.version },
     el("h2", {}, `Version ${version.version}`),
     el("p", { class: "meta" }, `${version.prompt} · ${version.model} · ${when(version.createdAt)}`),
-    el("div", { class: "images-large" }, version.images.map((image) => el("figure", {},
-      el("img", { src: contentUrl(run.id, image.uri, 1, false, version.version), alt: version.prompt }),
-      el("figcaption", { class: "meta" }, `${image.width}×${image.height}, ${bytes(image.sizeBytes)}`,
-        image.seed !== null && image.seed !== undefined ? `, seed ${image.seed} ` : " ",
-        downloadButton(run.id, image.uri, 1, "Download", version.version)))))));
-  main.replaceChildren(
+    el("div", { class: "images-large" }, version.images.map((image, n) => {
+      const at = items.length;
+      items.push({ run, version, image, n: n + 1 });
+      return el("figure", {},
+        el("img", { src: contentUrl(run.id, image.uri, 1, false, version.version), alt: version.prompt, onclick: () => openLightbox(items, at) }),
+        el("figcaption", { class: "meta" }, `${image.width}×${image.height}, ${bytes(image.sizeBytes)}`,
+          image.seed !== null && image.seed !== undefined ? `, seed ${image.seed} ` : " ",
+          downloadButton(run.id, image.uri, 1, "Download", version.version)));
+    }))));
+  put(main, 
     el("h1", {}, `${run.namespace}/${run.name}`),
     el("dl", { class: "facts" },
-      el("dt", {}, "prompt"), el("dd", {}, run.prompt),
+      el("dt", {}, "prompt"), el("dd", {}, run.prompt, copyButton(run.prompt, "Copy", "copy-prompt")),
       el("dt", {}, "model"), el("dd", {}, run.model),
-      el("dt", {}, "status"), el("dd", {}, badge(run.status), runBadge(run.latestRun), run.latestRun.message ? ` ${run.latestRun.message}` : ""),
+      el("dt", {}, "status"), el("dd", {}, badge(run.status), runBadge(run.latestRun), run.latestRun.message ? ` ${run.latestRun.message}` : "", waits(run.latestRun)),
+      session.admin ? [el("dt", {}, "owner"), el("dd", {}, run.owner)] : [],
+      el("dt", {}, "tags"), el("dd", {}, (run.tags || []).join(", ") || "-"),
       el("dt", {}, "id"), el("dd", {}, el("code", {}, run.id))),
+    recordActions(run, run.latestVersion, status), status,
     el("h2", {}, "Lineage"),
     el("div", { class: "lineage", id: "lineage" },
       lineage.loras.length ? el("ol", {}, lineage.loras.map(lineageList)) : el("p", { class: "empty" }, "Made without LoRAs.")),
-    ...(versions.length ? versions : [el("p", { class: "empty" }, "No images yet.")]),
+    ...(versions.length ? versions : [el("p", { class: "empty" }, "No images yet. ", el("a", { href: `#/job/${ref(run.id)}` }, "Follow its run"))]),
   );
 }
 
 async function loras() {
-  const page = await api("/api/assets/loras", { ...filterValues(), limit: 100 });
+  const values = filterValues();
+  const page = await api("/api/assets/loras", { ...values, limit: PAGE.list });
   const cards = page.items.map((lora) => {
     const latest = lora.versions[lora.versions.length - 1];
     return el("article", { class: "card lora-card", "data-id": lora.id },
       latest && latest.contactSheetThumbnailUri
-        ? el("img", { class: "thumb", src: contentUrl(lora.id, latest.contactSheetThumbnailUri, 2, false, latest.version), alt: "contact sheet" })
+        ? el("a", { href: `#/lora/${ref(lora.id)}` }, el("img", { class: "thumb", src: contentUrl(lora.id, latest.contactSheetThumbnailUri, 2, false, latest.version), alt: "contact sheet" }))
         : null,
       el("a", { href: `#/lora/${ref(lora.id)}` }, el("div", { class: "title" }, `${lora.namespace}/${lora.name}`)),
-      el("div", { class: "meta" }, `trigger word ${lora.triggerWord} · ${lora.versions.length} version(s)`),
-      el("div", {}, badge(lora.status), runBadge(lora.latestRun)));
+      el("div", { class: "meta" }, `${ownerPrefix(lora)}trigger word ${lora.triggerWord} · ${lora.versions.length} version(s)`),
+      el("div", {}, badge(lora.status), runBadge(lora.latestRun)), waits(lora.latestRun));
   });
-  main.replaceChildren(
+  put(main, 
     el("h1", {}, "LoRAs"),
     filterForm("loras", ["status", "tag", "since", "until"]),
-    cards.length ? el("div", { class: "grid", id: "loras" }, cards) : el("p", { class: "empty" }, "No LoRAs."),
+    cards.length ? el("div", { class: "grid", id: "loras" }, cards) : emptyState("LoRAs", "lora", "loratraining.yaml", isFiltered(values)),
+    pager("loras", page),
   );
 }
 
@@ -254,13 +597,13 @@ function imageRunCard(run) {
     el("div", { class: "meta" }, `${run.namespace}/${run.name}`), badge(run.status));
 }
 
-async function loraView(id) {
-  const [lora, lineage] = await Promise.all([api(`/api/jobs/${ref(id)}`), api(`/api/assets/${ref(id)}/lineage`)]);
-  const versions = lineage.versions.slice().reverse().map((v) => el("section", { class: "version", "data-version": v.version },
+function loraVersionPanel(lora, v) {
+  return el("section", { class: "version", "data-version": v.version, role: "tabpanel", id: `panel-v${v.version}` },
     el("h2", {}, `Version ${v.version}`),
     el("dl", { class: "facts" },
       el("dt", {}, "created"), el("dd", {}, when(v.createdAt)),
       el("dt", {}, "trained"), el("dd", {}, `${v.steps} steps of ${v.trainingModel || "-"} on ${v.frames} images (${v.provider})`),
+      el("dt", {}, "cost"), el("dd", {}, usd(v.costUsd)),
       el("dt", {}, "dataset"), el("dd", {}, v.datasetUri || "-"),
       el("dt", {}, "source video"), el("dd", { class: "source" }, v.sourceUrl || "-"),
       el("dt", {}, "weights"), el("dd", {}, `${bytes(v.sizeBytes)} `, downloadButton(lora.id, v.modelUri, 2, "Download model", v.version),
@@ -270,87 +613,259 @@ async function loraView(id) {
         el("img", { class: "contact-sheet", src: contentUrl(lora.id, v.contactSheetThumbnailUri || v.contactSheetUri, 2, false, v.version), alt: `contact sheet of version ${v.version}` }))
       : el("p", { class: "empty" }, "No contact sheet for this version."),
     el("h2", {}, `Images made with version ${v.version}`),
-    v.images.length ? el("div", { class: "grid made-with-grid" }, v.images.map(imageRunCard)) : el("p", { class: "empty" }, "None yet.")));
-  main.replaceChildren(
+    v.images.length ? el("div", { class: "grid made-with-grid" }, v.images.map(imageRunCard))
+      : el("p", { class: "empty" }, "None yet. ", creates() ? el("a", { href: `#/create/image?${new URLSearchParams({ lora: lora.name, loraVersion: v.version, prompt: `a photo of ${lora.triggerWord}` })}` }, `Generate with version ${v.version}`) : ""));
+}
+
+// The comparisons of a LoRA's versions made so far (each an ImageGeneration per version, tagged
+// compare-<id> and compare-of-<name>), newest first: one row of cells per comparison.
+async function renderComparisons(lora, box) {
+  const page = await api("/api/assets/images", { tag: `compare-of-${lora.name}`.slice(0, 64), limit: 200 });
+  const groups = new Map();
+  for (const run of page.items) {
+    if (run.namespace !== lora.namespace) continue;
+    const tag = (run.tags || []).find((t) => t.startsWith("compare-") && !t.startsWith("compare-of-"));
+    if (!tag) continue;
+    if (!groups.has(tag)) groups.set(tag, []);
+    groups.get(tag).push(run);
+  }
+  if (!groups.size) {
+    put(box, el("p", { class: "empty", id: "no-comparisons" }, "No comparisons yet: give a prompt above and each version draws it with the same seed."));
+    return;
+  }
+  const ordered = [...groups.entries()].sort((a, b) => String(b[1][0].createdAt).localeCompare(String(a[1][0].createdAt)));
+  // Redrawn only when something shown changed (a stream event may repeat what is drawn).
+  const signature = JSON.stringify(ordered.map(([tag, runs]) => [tag, runs.map((r) => [r.id, r.latestRun.phase, r.latestRun.reason, r.latestVersion])]));
+  if (box.dataset.signature === signature) return;
+  box.dataset.signature = signature;
+  put(box, ...ordered.map(([tag, runs]) => {
+    const numberOf = (run) => {
+      const used = (run.loras || [])[0];
+      if (used && used.version) return used.version;
+      const named = run.name.match(/-v(\d+)$/);
+      return named ? Number(named[1]) : 0;
+    };
+    runs.sort((a, b) => numberOf(a) - numberOf(b));
+    const items = [];
+    const first = runs.find((r) => r.versions.length) || runs[0];
+    const sample = ((first.versions[first.versions.length - 1] || {}).images || [])[0] || {}; // lists carry no spec
+    const cells = runs.map((run) => {
+      const version = run.versions[run.versions.length - 1];
+      const image = version && version.images[0];
+      let picture = null;
+      if (image) {
+        const at = items.length;
+        items.push({ run, version, image, n: 1 });
+        picture = el("img", { src: thumbOf(run.id, image, version.version), alt: `version ${numberOf(run)}`, onclick: () => openLightbox(items, at) });
+      }
+      return el("div", { class: "compare-cell", "data-version": numberOf(run), "data-id": run.id },
+        el("div", { class: "label" }, `v${numberOf(run)}`),
+        picture || el("div", {}, runBadge(run.latestRun), waits(run.latestRun)));
+    });
+    return el("section", { class: "comparison", "data-tag": tag },
+      el("h3", {}, `“${first.prompt}”`),
+      el("p", { class: "meta" }, `seed ${sample.seed ?? "-"} · ${sample.width ? `${sample.width}×${sample.height}` : "not drawn yet"} · ${when(first.createdAt)} · tag ${tag}`),
+      el("div", { class: "compare-grid" }, cells));
+  }));
+}
+
+function compareForm(lora, box) {
+  const status = el("div", { id: "compare-status" });
+  const prompt = el("input", { name: "prompt", id: "compare-prompt", required: true, value: `a photo of ${lora.triggerWord}`, maxlength: 4000 });
+  const seed = el("input", { name: "seed", id: "compare-seed", type: "number", min: 0, max: 4294967295, placeholder: "random" });
+  const size = el("select", { name: "imageSize", id: "compare-size" }, SIZES.map((s) => el("option", { value: s, selected: s === "square" }, s)));
+  const checks = lora.versions.map((v) => el("label", { class: "check" }, el("input", { type: "checkbox", name: "version", value: v.version, checked: true }), ` v${v.version}`));
+  const form = el("form", { class: "create", id: "compare-form" },
+    el("label", { class: "wide" }, "Prompt (put the trigger word in it)", prompt),
+    el("label", {}, "Seed (the same for every version)", seed),
+    el("label", {}, "Size", size),
+    el("fieldset", { class: "wide" }, el("legend", { class: "meta" }, "Versions"), checks),
+    el("div", { class: "buttons" }, el("button", { type: "submit", disabled: !creates(), title: createOffTitle() }, "Compare versions"), status));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const versions = [...form.querySelectorAll("input[name=version]:checked")].map((c) => Number(c.value));
+    try {
+      const done = await send("POST", `/api/jobs/${ref(lora.id)}/compare`, {
+        prompt: prompt.value, versions, imageSize: size.value, seed: seed.value === "" ? undefined : Number(seed.value),
+      });
+      done.created.forEach((c) => created.add(c.jobId));
+      notice(status, `Started ${done.created.length} image generation(s), tagged ${done.tag}.`);
+      await renderComparisons(lora, box);
+    } catch (error) {
+      notice(status, error.message, true);
+    }
+  });
+  return form;
+}
+
+async function loraView(id) {
+  const [lora, lineage] = await Promise.all([api(`/api/jobs/${ref(id)}`), api(`/api/assets/${ref(id)}/lineage`)]);
+  const values = filterValues();
+  const status = el("div", { id: "action-status" });
+  const panels = lineage.versions.slice().reverse().map((v) => loraVersionPanel(lora, v));
+  const comparisons = el("div", { id: "comparisons" });
+  const comparePanel = el("section", { role: "tabpanel", id: "panel-compare" },
+    el("h2", {}, "Compare versions"),
+    el("p", { class: "meta" }, "The same prompt and seed with each version, made as one ImageGeneration per version (loraRef pinned to it)."),
+    lora.versions.length ? compareForm(lora, comparisons) : el("p", { class: "empty" }, "No usable version yet."),
+    comparisons);
+  const selected = values.tab || (panels.length ? `v${lineage.versions[lineage.versions.length - 1].version}` : "compare");
+  const tabs = [...lineage.versions.slice().reverse().map((v) => [`v${v.version}`, `Version ${v.version}`]), ["compare", "Compare versions"]];
+  const tabList = el("div", { class: "tabs", role: "tablist", id: "version-tabs" }, tabs.map(([key, label]) =>
+    el("button", { type: "button", role: "tab", "data-tab": key, "aria-selected": String(key === selected), "aria-controls": `panel-${key}`,
+      onclick: () => { location.hash = `#/lora/${ref(lora.id)}?tab=${key}`; } }, label)));
+  for (const panel of [...panels, comparePanel]) panel.hidden = panel.id !== `panel-${selected}`;
+  put(main, 
     el("h1", {}, `LoRA ${lora.namespace}/${lora.name}`),
     el("dl", { class: "facts" },
-      el("dt", {}, "trigger word"), el("dd", { id: "trigger" }, lora.triggerWord),
-      el("dt", {}, "status"), el("dd", {}, badge(lora.status), runBadge(lora.latestRun), lora.latestRun.message ? ` ${lora.latestRun.message}` : ""),
+      el("dt", {}, "trigger word"), el("dd", {}, el("code", { id: "trigger" }, lora.triggerWord), copyButton(lora.triggerWord, "Copy", "copy-trigger")),
+      el("dt", {}, "status"), el("dd", {}, badge(lora.status), runBadge(lora.latestRun), lora.latestRun.message ? ` ${lora.latestRun.message}` : "", waits(lora.latestRun)),
+      session.admin ? [el("dt", {}, "owner"), el("dd", {}, lora.owner)] : [],
       el("dt", {}, "versions"), el("dd", {}, String(lora.versions.length)),
       el("dt", {}, "images made with it"), el("dd", {}, String(lineage.imagesTotal)),
+      el("dt", {}, "use it"), el("dd", {}, "an ImageGeneration's ", el("code", {}, `loras: [{loraRef: {name: ${lora.name}}}]`),
+        creates() ? [" — ", el("a", { href: `#/create/image?${new URLSearchParams({ lora: lora.name, prompt: `a photo of ${lora.triggerWord}` })}` }, "Generate with it")] : ""),
       el("dt", {}, "id"), el("dd", {}, el("code", {}, lora.id))),
-    ...versions,
+    recordActions(lora, lora.latestVersion, status), status,
+    tabList, ...panels, comparePanel,
   );
-}
-
-async function transcripts() {
-  const page = await api("/api/assets/transcripts", { ...filterValues(), limit: 100 });
-  const rows = page.items.map((t) => el("tr", { "data-id": t.id },
-    el("td", {}, el("a", { href: `#/transcript/${ref(t.id)}` }, `${t.namespace}/${t.name}`)),
-    el("td", {}, badge(t.status)),
-    el("td", {}, `${t.wordCount} words, ${Math.round(t.durationSeconds)} s`),
-    el("td", {}, when(t.createdAt))));
-  main.replaceChildren(
-    el("h1", {}, "Transcripts"),
-    filterForm("transcripts", ["status", "tag", "since", "until"]),
-    rows.length ? el("table", { id: "transcripts" }, el("tr", {}, el("th", {}, "name"), el("th", {}, "status"), el("th", {}, "length"), el("th", {}, "created")), rows)
-      : el("p", { class: "empty" }, "No transcripts."),
-  );
-}
-
-async function transcriptView(id) {
-  const t = await api(`/api/jobs/${ref(id)}`);
-  const latest = t.versions[t.versions.length - 1];
-  const text = el("pre", { class: "transcript-text", id: "transcript-text" }, t.textUri ? "loading…" : "No transcript yet.");
-  const files = (version) => [
-    downloadButton(t.id, version.transcript.textUri, 1, "transcript.txt", version.version), " ",
-    downloadButton(t.id, version.transcript.jsonUri, 1, "transcript.json", version.version)];
-  const earlier = t.versions.slice(0, -1).reverse().map((v) => el("li", { "data-version": v.version },
-    `v${v.version} (${when(v.createdAt)}): ${v.transcript.wordCount} words `, ...files(v)));
-  main.replaceChildren(
-    el("h1", {}, `Transcript ${t.namespace}/${t.name}`),
-    el("dl", { class: "facts" },
-      el("dt", {}, "status"), el("dd", {}, badge(t.status), runBadge(t.latestRun)),
-      el("dt", {}, "version"), el("dd", {}, latest ? `v${latest.version} of ${t.versions.length}` : "-"),
-      el("dt", {}, "length"), el("dd", {}, `${t.wordCount} words, ${Math.round(t.durationSeconds)} s, ${t.speakers} speaker(s)`),
-      el("dt", {}, "source"), el("dd", {}, t.sourceUrl || "-"),
-      el("dt", {}, "files"), el("dd", {}, latest ? files(latest) : "-")),
-    el("h2", {}, "Text"), text,
-    earlier.length ? el("h2", {}, "Earlier versions") : null,
-    earlier.length ? el("ul", { id: "earlier-versions" }, earlier) : null);
-  if (latest) {
-    const response = await fetch(contentUrl(t.id, latest.transcript.textUri, 1, false, latest.version), { credentials: "same-origin" });
-    text.textContent = response.ok ? await response.text() : `Could not load the text (${response.status}).`;
+  if (selected === "compare") {
+    await renderComparisons(lora, comparisons);
+    // Follow the comparisons' runs: one stream for the image generations, redrawn on their changes.
+    const source = new EventSource("/api/stream/jobs?type=image-generation");
+    streams.add(source);
+    let queued = null;
+    source.addEventListener("job", (event) => {
+      const state = JSON.parse(event.data);
+      if (!(state.tags || []).includes(`compare-of-${lora.name}`.slice(0, 64)) || queued) return;
+      queued = setTimeout(() => { queued = null; renderComparisons(lora, comparisons).catch(() => {}); }, 200);
+      timers.add(queued);
+    });
   }
 }
 
-function follow(id, onStatus) {
+async function transcripts() {
+  const values = filterValues();
+  const page = await api("/api/assets/transcripts", { ...values, limit: PAGE.list });
+  const admin = session.admin;
+  const rows = page.items.map((t) => el("tr", { "data-id": t.id },
+    el("td", { "data-label": "name" }, el("a", { href: `#/transcript/${ref(t.id)}` }, `${t.namespace}/${t.name}`)),
+    admin ? el("td", { "data-label": "owner", class: "owner" }, t.owner) : null,
+    el("td", { "data-label": "status" }, badge(t.status), runBadge(t.latestRun), waits(t.latestRun)),
+    el("td", { "data-label": "length" }, `${t.wordCount} words, ${clock(t.durationSeconds)}, ${t.speakers} speaker(s)`),
+    el("td", { "data-label": "created" }, when(t.createdAt))));
+  const head = ["name", admin ? "owner" : null, "status", "length", "created"].filter(Boolean);
+  put(main, 
+    el("h1", {}, "Transcripts"),
+    filterForm("transcripts", ["status", "tag", "since", "until"]),
+    rows.length ? el("table", { id: "transcripts", class: "stack" }, el("tr", { class: "head" }, head.map((h) => el("th", {}, h))), rows)
+      : emptyState("transcripts", "transcript", "transcription.yaml", isFiltered(values)),
+    pager("transcripts", page),
+  );
+}
+
+// The transcript as speaker turns with their times; the player beside it follows the text (the
+// turn being spoken is marked and scrolled to), and a click on a time plays from there.
+async function transcriptView(id) {
+  const t = await api(`/api/jobs/${ref(id)}`);
+  const values = filterValues();
+  const latest = values.version ? t.versions.find((v) => String(v.version) === values.version) : t.versions[t.versions.length - 1];
+  const status = el("div", { id: "action-status" });
+  const text = el("pre", { class: "transcript-text", id: "transcript-text" }, latest ? "loading…" : "No transcript yet.");
+  const files = (version) => [
+    downloadButton(t.id, version.transcript.textUri, 1, "transcript.txt", version.version), " ",
+    downloadButton(t.id, version.transcript.jsonUri, 1, "transcript.json", version.version)];
+  const exportLink = (format, label) => el("a", { class: "button download", id: `export-${format}`, download: "",
+    href: withQuery(`/api/assets/${ref(t.id)}/transcript`, { format, version: latest.version, download: "true" }) }, label);
+  const others = t.versions.filter((v) => v !== latest).reverse().map((v) => el("li", { "data-version": v.version },
+    el("a", { href: `#/transcript/${ref(t.id)}?version=${v.version}` }, `v${v.version}`), ` (${when(v.createdAt)}): ${v.transcript.wordCount} words `, ...files(v)));
+  const segments = el("div", { class: "segments", id: "segments" }, el("p", { class: "empty" }, latest ? "loading…" : "No transcript yet."));
+  const player = el("audio", { id: "player", controls: true, preload: "metadata" });
+  const follow = el("input", { type: "checkbox", id: "follow", checked: true });
+  const playerRow = el("div", { class: "player", id: "player-row" }, player, el("label", { class: "meta" }, follow, " follow the text"));
+  put(main, 
+    el("h1", {}, `Transcript ${t.namespace}/${t.name}`),
+    el("dl", { class: "facts" },
+      el("dt", {}, "status"), el("dd", {}, badge(t.status), runBadge(t.latestRun), waits(t.latestRun)),
+      session.admin ? [el("dt", {}, "owner"), el("dd", {}, t.owner)] : [],
+      el("dt", {}, "version"), el("dd", {}, latest ? `v${latest.version} of ${t.versions.length}` : "-"),
+      el("dt", {}, "length"), el("dd", {}, latest ? `${latest.transcript.wordCount} words, ${clock(latest.transcript.durationSeconds)}, ${latest.transcript.speakers} speaker(s)` : "-"),
+      el("dt", {}, "source"), el("dd", {}, (latest && latest.sourceUrl) || t.sourceUrl || "-"),
+      el("dt", {}, "export"), el("dd", { id: "exports" }, latest ? [exportLink("srt", "SRT subtitles"), " ", exportLink("vtt", "WebVTT"), " ", exportLink("txt", "Timed text"), " ", ...files(latest)] : "-")),
+    recordActions(t, latest && latest.version, status), status,
+    latest ? playerRow : null,
+    el("h2", {}, "Transcript"), segments,
+    latest ? el("details", { id: "plain" }, el("summary", {}, "Plain text"), text) : null,
+    others.length ? el("h2", {}, "Other versions") : null,
+    others.length ? el("ul", { id: "earlier-versions" }, others) : null);
+  if (!latest) return;
+  player.addEventListener("error", () => {
+    put(playerRow, el("p", { class: "meta", id: "no-player" }, "The source cannot be played here (a local file on another machine, or a bucket this API does not serve). The times still say where each turn is."));
+  });
+  player.src = withQuery(`/api/assets/${ref(t.id)}/source`, { version: latest.version });
+  const [timed, plain] = await Promise.all([
+    api(`/api/assets/${ref(t.id)}/transcript`, { version: latest.version }).catch((error) => error),
+    apiText(`/api/assets/${ref(t.id)}/content`, { file: fileOf(latest.transcript.textUri, 1), version: latest.version }).catch((error) => error),
+  ]);
+  text.textContent = plain instanceof Error ? `Could not load the text (${plain.message}).` : plain;
+  if (timed instanceof Error) {
+    put(segments, el("p", { class: "error" }, `Could not load the timed transcript: ${timed.message}`));
+    return;
+  }
+  const rows = timed.segments.map((s, n) => el("div", { class: "segment", "data-start": s.start, "data-end": s.end, "data-n": n },
+    el("button", { type: "button", class: "time", title: "Play from here", onclick: () => { player.currentTime = s.start; player.play().catch(() => {}); } }, clock(s.start)),
+    el("p", {}, s.speaker ? el("span", { class: `speaker speaker-${s.speaker}` }, `Speaker ${s.speaker}`) : null, s.text)));
+  put(segments, 
+    timed.placeholder ? el("p", { class: "notice" }, "The offline provider wrote this: it is a placeholder, not a transcript of the audio.") : null,
+    timed.timed ? null : el("p", { class: "meta" }, "The provider gave no word times: the text spans the audio."),
+    ...(rows.length ? rows : [el("p", { class: "empty" }, "No words were heard.")]));
+  let active = -1;
+  const sync = () => {
+    const now = player.currentTime;
+    let found = -1;
+    timed.segments.forEach((s, n) => { if (s.start <= now + 0.05) found = n; });
+    if (found === active) return;
+    if (active >= 0) rows[active].classList.remove("active");
+    active = found;
+    if (active >= 0) {
+      rows[active].classList.add("active");
+      segments.dataset.active = String(active);
+      if (follow.checked) rows[active].scrollIntoView({ block: "nearest" });
+    }
+  };
+  player.addEventListener("timeupdate", sync);
+  player.addEventListener("seeked", sync);
+}
+
+function follow(id, onStatus, onEnd) {
   const source = new EventSource(`/api/stream/job/${ref(id)}`);
   streams.add(source);
   source.addEventListener("status", (event) => onStatus(JSON.parse(event.data)));
-  source.addEventListener("end", () => { source.close(); streams.delete(source); });
+  source.addEventListener("end", () => { source.close(); streams.delete(source); if (onEnd) onEnd(); });
   source.addEventListener("error", () => { if (source.readyState === EventSource.CLOSED) streams.delete(source); });
 }
 
-// What a Jobs row shows of a record: its status, versions and latest run, live.
+// What a Jobs row shows of a record: its status, versions and latest run (why it waits), live.
 function jobRow(job) {
   const run = job.latestRun;
   const bar = progressBar(run.progress);
   const row = el("tr", { "data-id": job.id });
   const cells = {
-    status: el("td", { class: "status" }),
-    run: el("td", { class: "run" }),
-    stage: el("td", { class: "stage" }),
-    versions: el("td", { class: "versions" }),
+    status: el("td", { class: "status", "data-label": "status" }),
+    run: el("td", { class: "run", "data-label": "latest run" }),
+    stage: el("td", { class: "stage", "data-label": "stage" }),
+    versions: el("td", { class: "versions", "data-label": "versions" }),
   };
   row.append(
-    el("td", {}, el("a", { href: `#/job/${ref(job.id)}` }, `${job.namespace}/${job.name}`)),
-    el("td", {}, job.type), cells.status, cells.run, el("td", {}, bar), cells.stage, cells.versions, el("td", {}, when(job.createdAt)));
+    el("td", { "data-label": "name" }, el("a", { href: `#/job/${ref(job.id)}` }, `${job.namespace}/${job.name}`)),
+    session.admin ? el("td", { class: "owner", "data-label": "owner" }, job.owner) : "",
+    el("td", { "data-label": "type" }, job.type), cells.status, cells.run, el("td", { "data-label": "progress" }, bar), cells.stage, cells.versions,
+    el("td", { "data-label": "created" }, when(job.createdAt)));
   row.update = (state) => {
-    cells.status.replaceChildren(badge(state.status));
-    cells.run.replaceChildren(runBadge(state.latestRun));
+    put(cells.status, badge(state.status));
+    put(cells.run, runBadge(state.latestRun));
     setProgress(bar, state.latestRun.progress);
-    cells.stage.textContent = state.latestRun.stage || "";
+    put(cells.stage, state.latestRun.stage || "", waits(state.latestRun) || "");
     const count = state.versionCount !== undefined ? state.versionCount : (state.versions || []).length;
     cells.versions.textContent = count ? `v${state.latestVersion} (${count})` : "-";
   };
@@ -364,6 +879,7 @@ function matches(state, values) {
   if (values.run && state.latestRun.phase !== values.run) return false;
   if (values.status ? state.status !== values.status : state.status === "Deleted") return false;
   if (values.tag && !(state.tags || []).includes(values.tag)) return false;
+  if (values.owner && state.owner !== values.owner) return false;
   return true;
 }
 
@@ -373,40 +889,50 @@ async function jobs() {
   const rows = new Map();
   const early = [];
   let table = null;
-  const source = new EventSource(`/api/stream/jobs${values.type ? `?type=${encodeURIComponent(values.type)}` : ""}`);
+  const source = new EventSource(withQuery("/api/stream/jobs", { type: values.type, owner: values.owner }));
   streams.add(source);
+  const firstPage = !values.offset || values.offset === "0";
   const apply = (state) => {
     const row = rows.get(state.id);
     if (row) {
       row.update(state);
-    } else if (matches(state, values) && !values.until) { // a new record: created now
+    } else if (firstPage && matches(state, values) && !values.until) { // a new record: created now
       const added = jobRow(state);
       rows.set(state.id, added);
       if (!table) return;
       table.querySelector("tr").after(added); // the newest first, under the header
-      document.getElementById("no-jobs")?.remove();
+      document.getElementById("empty")?.remove();
     }
   };
   source.addEventListener("job", (event) => {
     const state = JSON.parse(event.data);
     if (table) apply(state); else early.push(state);
   });
-  const page = await api("/api/jobs", { ...values, limit: 100 });
+  const page = await api("/api/jobs", { ...values, limit: PAGE.list });
   for (const job of page.items) rows.set(job.id, jobRow(job));
-  table = el("table", { id: "jobs" },
-    el("tr", {}, ["name", "type", "status", "latest run", "progress", "stage", "versions", "created"].map((h) => el("th", {}, h))),
-    [...rows.values()]);
-  main.replaceChildren(
+  const head = ["name", session.admin ? "owner" : null, "type", "status", "latest run", "progress", "stage", "versions", "created"].filter(Boolean);
+  table = el("table", { id: "jobs", class: "stack" }, el("tr", { class: "head" }, head.map((h) => el("th", {}, h))), [...rows.values()]);
+  put(main, 
     el("h1", {}, "Jobs"),
     filterForm("jobs", ["type", "status", "run", "tag", "since", "until"]),
     table,
-    rows.size ? null : el("p", { class: "empty", id: "no-jobs" }, "No jobs."),
+    rows.size ? null : emptyState("jobs", "image", "imagegeneration.yaml", isFiltered(values)),
+    pager("jobs", page),
   );
   for (const state of early.splice(0)) apply(state);
 }
 
 async function jobView(id) {
-  const job = await api(`/api/jobs/${ref(id)}`);
+  let job;
+  try {
+    job = await api(`/api/jobs/${ref(id)}`);
+  } catch (error) {
+    if (!(error instanceof ApiFailure && error.status === 404 && created.has(id))) throw error;
+    // Just created in a cluster: the operator records it in a moment.
+    put(main, el("h1", {}, "Created"), el("p", { class: "notice", id: "waiting-record" }, `Created ${id}; waiting for the operator to record it…`));
+    timers.add(setTimeout(() => { if (location.hash.includes(id)) route(); }, 1000));
+    return;
+  }
   const run = job.latestRun;
   const bar = progressBar(run.progress, true);
   const percent = el("span", { id: "percent" }, `${run.progress} %`);
@@ -414,53 +940,313 @@ async function jobView(id) {
   const phase = el("dd", { id: "job-run" }, runBadge(run), run.version ? ` version ${run.version}` : "");
   const stage = el("dd", { id: "job-stage" }, run.stage || "-");
   const message = el("dd", { id: "job-message" }, run.message || "-");
+  const why = el("dd", { id: "job-waits" }, waits(run) || "-");
   const versions = el("dd", { id: "job-versions" }, job.versions.map((v) => `v${v.version}`).join(", ") || "-");
-  const links = { LoraTraining: "lora", ImageGeneration: "image", Transcription: "transcript" };
-  main.replaceChildren(
+  const actionStatus = el("div", { id: "action-status" });
+  put(main, 
     el("h1", {}, `${job.kind} ${job.namespace}/${job.name}`),
     el("div", { id: "job-progress" }, bar, " ", percent),
     el("dl", { class: "facts" },
       el("dt", {}, "status"), status, el("dt", {}, "latest run"), phase, el("dt", {}, "stage"), stage,
-      el("dt", {}, "message"), message, el("dt", {}, "versions"), versions,
-      el("dt", {}, "outputs"), el("dd", {}, el("a", { href: `#/${links[job.kind]}/${ref(job.id)}` }, "view"))));
+      el("dt", {}, "message"), message, el("dt", {}, "why"), why, el("dt", {}, "versions"), versions,
+      session.admin ? [el("dt", {}, "owner"), el("dd", {}, job.owner)] : [],
+      el("dt", {}, "cost"), el("dd", {}, job.cost ? usd(job.cost.actualUsd ?? job.cost.estimatedUsd) : "-"),
+      el("dt", {}, "outputs"), el("dd", {}, el("a", { href: `#/${KIND_LINK[job.kind]}/${ref(job.id)}`, id: "outputs" }, "view"))),
+    recordActions(job, job.latestVersion, actionStatus), actionStatus);
   if (run.phase === "Pending" || run.phase === "Running") {
     follow(job.id, (state) => {
       const latest = state.latestRun;
       setProgress(bar, latest.progress);
       percent.textContent = `${latest.progress} %`;
-      status.replaceChildren(badge(state.status));
-      phase.replaceChildren(runBadge(latest), latest.version ? ` version ${latest.version}` : "");
+      put(status, badge(state.status));
+      put(phase, runBadge(latest), latest.version ? ` version ${latest.version}` : "");
       stage.textContent = latest.stage || "-";
       message.textContent = latest.message || "-";
+      put(why, waits(latest) || "-");
+      versions.textContent = state.versionCount ? `v${state.latestVersion} (${state.versionCount})` : "-";
     });
   }
 }
 
 async function search() {
   const values = filterValues();
-  document.getElementById("search-q").value = values.q || "";
-  const page = await api("/api/assets/search", { ...values, limit: 100 });
-  const links = { LoraTraining: "lora", ImageGeneration: "image", Transcription: "transcript" };
+  const page = await api("/api/assets/search", { ...values, limit: PAGE.list });
   const rows = page.items.map((item) => el("tr", { "data-id": item.id },
-    el("td", {}, el("a", { href: `#/${links[item.kind]}/${ref(item.id)}` }, `${item.namespace}/${item.name}`)),
-    el("td", {}, item.type), el("td", {}, badge(item.status)),
-    el("td", {}, item.prompt || item.triggerWord || item.description || "")));
-  main.replaceChildren(
+    el("td", { "data-label": "name" }, el("a", { href: `#/${KIND_LINK[item.kind]}/${ref(item.id)}` }, `${item.namespace}/${item.name}`)),
+    session.admin ? el("td", { "data-label": "owner", class: "owner" }, item.owner) : null,
+    el("td", { "data-label": "type" }, item.type), el("td", { "data-label": "status" }, badge(item.status)),
+    el("td", { "data-label": "about" }, item.prompt || item.triggerWord || item.description || "")));
+  put(main, 
     el("h1", {}, `Search: ${values.q || ""}`),
     filterForm("search", ["type", "status", "tag", "since", "until"]),
-    rows.length ? el("table", { id: "results" }, rows) : el("p", { class: "empty" }, "Nothing matches."),
+    rows.length ? el("table", { id: "results", class: "stack" }, rows) : el("p", { class: "empty", id: "empty" }, "Nothing matches. Words must all occur in a name, tag, description, prompt, trigger word or transcript."),
+    pager("search", page),
   );
   // Keep the words when the filters change.
-  const form = document.getElementById("filters");
-  form.append(el("input", { type: "hidden", name: "q", value: values.q || "" }));
+  document.getElementById("filters").append(el("input", { type: "hidden", name: "q", value: values.q || "" }));
+}
+
+// --- spend and budgets ---------------------------------------------------------------------------
+
+function thisMonth() {
+  return new Date().toISOString().slice(0, 7);
+}
+
+function meter(spent, limit) {
+  const fraction = limit ? Math.min(1, spent / limit) : 0;
+  const fill = el("div", {});
+  fill.style.width = `${(fraction * 100).toFixed(1)}%`;
+  const state = limit && spent >= limit ? "meter over" : limit && spent >= 0.8 * limit ? "meter near" : "meter";
+  return el("div", { class: state, role: "meter", "aria-valuenow": spent.toFixed(4), "aria-valuemax": limit || 0 }, fill);
+}
+
+function spendTable(id, title, entries) {
+  if (!entries.length) return null;
+  const top = Math.max(...entries.map(([, v]) => v), 0.000001);
+  return [el("h2", {}, title), el("table", { id, class: "stack" },
+    entries.map(([key, value]) => el("tr", { "data-key": key },
+      el("td", { "data-label": title.split(" ").pop() }, key),
+      el("td", { "data-label": "USD" }, usd(value)),
+      el("td", {}, meter(value, top)))))];
+}
+
+async function spend() {
+  const values = filterValues();
+  const [stats, budget] = await Promise.all([api("/api/assets/stats", { owner: values.owner }), api("/ui/budget")]);
+  const month = thisMonth();
+  const monthSpend = stats.spend.byMonth[month] || 0;
+  const owners = await Promise.all(budget.owners
+    .filter((b) => !values.owner || b.owner === values.owner)
+    .map(async (b) => {
+      const own = budget.owners.length === 1 && !session.admin ? stats : await api("/api/assets/stats", { owner: b.owner }).catch(() => null);
+      return { ...b, spent: own ? (own.spend.byMonth[month] || 0) : 0 };
+    }));
+  const budgets = owners.map((b) => el("tr", { "data-owner": b.owner },
+    el("td", { "data-label": "owner" }, b.owner),
+    el("td", { "data-label": month }, usd(b.spent)),
+    el("td", { "data-label": "budget" }, b.monthlyUsd === null ? "no limit" : `${usd(b.monthlyUsd)} (${b.source})`),
+    el("td", {}, b.monthlyUsd === null ? "" : [meter(b.spent, b.monthlyUsd),
+      el("span", { class: "meta" }, b.spent >= b.monthlyUsd ? "spent: new runs wait (BudgetExceeded) until next month or a higher budget" : `${usd(b.monthlyUsd - b.spent)} left`)])));
+  const namespaceLimits = Object.entries(budget.namespaces);
+  put(main, 
+    el("h1", {}, "Spend and budgets"),
+    session.admin ? filterForm("spend", []) : null,
+    el("div", { class: "tiles", id: "spend-tiles" },
+      el("div", { class: "tile", id: "tile-month" }, el("div", { class: "meta" }, `Provider spend in ${month}`), el("div", { class: "value" }, usd(monthSpend))),
+      el("div", { class: "tile", id: "tile-total" }, el("div", { class: "meta" }, "Provider spend, all time"), el("div", { class: "value" }, usd(stats.spend.totalUsd))),
+      el("div", { class: "tile", id: "tile-storage" }, el("div", { class: "meta" }, `Storage: ${stats.totalGB.toFixed(3)} GiB`), el("div", { class: "value" }, `${usd(stats.estimatedMonthlyCost)}/month`),
+        el("div", { class: "meta" }, `at $${stats.pricePerGbMonth}/GiB-month`)),
+      el("div", { class: "tile", id: "tile-records" }, el("div", { class: "meta" }, "Records (versions)"), el("div", { class: "value" }, `${stats.totalJobs} (${stats.totalVersions})`),
+        el("div", { class: "meta" }, Object.entries(stats.byStatus).map(([k, v]) => `${v} ${k}`).join(", ")))),
+    el("h2", {}, "Monthly budgets"),
+    owners.length ? el("table", { id: "budgets", class: "stack" },
+      el("tr", { class: "head" }, ["owner", `spent in ${month}`, "budget", ""].map((h) => el("th", {}, h))), budgets) : el("p", { class: "empty" }, "No owner budgets apply."),
+    el("p", { class: "meta", id: "namespace-budgets" },
+      budget.namespaceMonthlyUsd !== null || namespaceLimits.length
+        ? `Namespace budgets: ${budget.namespaceMonthlyUsd !== null ? `${usd(budget.namespaceMonthlyUsd)} each` : "none by default"}${namespaceLimits.length ? `; ${namespaceLimits.map(([k, v]) => `${k} ${usd(v)}`).join(", ")}` : ""}. `
+        : "No namespace budgets are set in the chart. ",
+      "A namespace's own contentgen.io/budget annotation is enforced by the operator too; a run over budget waits Pending with the reason BudgetExceeded."),
+    spendTable("spend-by-month", "Spend by month", Object.entries(stats.spend.byMonth).sort().reverse()),
+    spendTable("spend-by-type", "Spend by type", Object.entries(stats.spend.byType)),
+    session.admin ? spendTable("spend-by-owner", "Spend by owner", Object.entries(stats.spend.byOwner).sort((a, b) => b[1] - a[1])) : null,
+    stats.spend.totalUsd ? null : el("p", { class: "empty" }, "Nothing has cost anything yet (offline runs are free)."),
+  );
+}
+
+// --- create forms ----------------------------------------------------------------------------------
+
+function field(label, input, wide, hint) {
+  return el("label", { class: wide ? "wide" : undefined }, label, input, hint ? el("span", { class: "meta" }, hint) : null);
+}
+
+function select(name, options, chosen) {
+  return el("select", { name, id: `f-${name}` }, options.map(([value, label]) => el("option", { value, selected: value === chosen }, label)));
+}
+
+function input(name, attrs) {
+  return el("input", { name, id: `f-${name}`, ...attrs });
+}
+
+// Which form control a field path of an error names (spec.source.url -> source).
+const FIELD_INPUTS = {
+  "metadata.name": "name", "metadata.namespace": "namespace", "spec.owner": "owner", "spec.prompt": "prompt",
+  "spec.negativePrompt": "negativePrompt", "spec.numImages": "numImages", "spec.imageSize": "imageSize", "spec.seed": "seed",
+  "spec.model": "model", "spec.loras": "lora", "spec.source": "source", "spec.triggerWord": "triggerWord",
+  "spec.training.steps": "steps", "spec.languageCode": "languageCode", "spec.tags": "tags", "spec.description": "description",
+  "spec.provider": "provider",
+};
+
+function inputFor(form, path) {
+  const key = Object.keys(FIELD_INPUTS).filter((k) => path === k || path.startsWith(`${k}.`) || path.startsWith(`${k}[`)).sort((a, b) => b.length - a.length)[0];
+  return key ? form.querySelector(`[name=${FIELD_INPUTS[key]}]`) : null;
+}
+
+function specOf(kind, data) {
+  const text = (name) => (data.get(name) || "").toString().trim();
+  const number = (name) => (text(name) === "" ? undefined : Number(text(name)));
+  const spec = {};
+  if (text("owner")) spec.owner = text("owner");
+  if (kind === "ImageGeneration") {
+    spec.prompt = text("prompt");
+    if (text("negativePrompt")) spec.negativePrompt = text("negativePrompt");
+    if (text("model")) spec.model = text("model");
+    spec.imageSize = text("imageSize");
+    spec.numImages = number("numImages");
+    if (number("seed") !== undefined) spec.seed = number("seed");
+    if (text("lora")) {
+      const loraRef = { name: text("lora") };
+      if (text("loraVersion")) loraRef.version = Number(text("loraVersion"));
+      spec.loras = [{ loraRef, scale: number("scale") ?? 1 }];
+      spec.model = "flux-lora";
+    }
+  } else if (kind === "LoraTraining") {
+    spec.source = { url: text("source") };
+    spec.triggerWord = text("triggerWord");
+    if (number("steps") !== undefined) spec.training = { steps: number("steps") };
+  } else {
+    spec.source = { url: text("source") };
+    if (text("languageCode")) spec.languageCode = text("languageCode");
+    if (data.get("speakerLabels")) spec.speakerLabels = true;
+  }
+  if (text("provider")) spec.provider = text("provider");
+  const tags = text("tags").split(",").map((t) => t.trim()).filter(Boolean);
+  if (tags.length) spec.tags = tags;
+  if (text("description")) spec.description = text("description");
+  return spec;
+}
+
+const CREATE_KINDS = {
+  image: { kind: "ImageGeneration", label: "Images", example: "imagegeneration.yaml" },
+  lora: { kind: "LoraTraining", label: "LoRA", example: "loratraining.yaml" },
+  transcript: { kind: "Transcription", label: "Transcript", example: "transcription.yaml" },
+};
+
+async function createView(which) {
+  const chosen = CREATE_KINDS[which] ? which : "image";
+  const { kind, example } = CREATE_KINDS[chosen];
+  const values = filterValues();
+  const tabs = el("div", { class: "tabs", role: "tablist", id: "create-tabs" }, Object.entries(CREATE_KINDS).map(([key, k]) =>
+    el("a", { role: "tab", class: "button", href: `#/create/${key}`, "aria-selected": String(key === chosen), "data-tab": key }, k.label)));
+  if (!creates()) {
+    put(main, el("h1", {}, "Create"), tabs,
+      el("p", { class: "notice", id: "create-off" }, "This API does not create resources (CONTENTGEN_API_CREATE=off, or no Kubernetes API to create them in). Apply a manifest instead: ",
+        el("code", {}, `kubectl apply -f examples/${example}`), ", or copy one from any record with Copy as manifest."));
+    return;
+  }
+  let prefill = {};
+  if (values.from) { // Edit and run: the version's settings
+    const record = await api(`/api/jobs/${ref(values.from)}`);
+    const version = record.versions.find((v) => String(v.version) === values.version) || record.versions[record.versions.length - 1];
+    prefill = { ...((version && version.spec) || {}) };
+  }
+  const pick = (name, fallback) => values[name] ?? (prefill[name] !== undefined ? String(prefill[name]) : fallback);
+  // An admin may act for any owner (a name to type); others choose among their own.
+  const owners = session.admin
+    ? field("Owner", [input("owner", { value: prefill.owner || session.owner, list: "owner-list", required: true }),
+      el("datalist", { id: "owner-list" }, session.owners.map((o) => el("option", { value: o })))])
+    : session.owners.length > 1
+      ? field("Owner", el("select", { name: "owner", id: "f-owner" }, session.owners.map((o) => el("option", { value: o, selected: o === (prefill.owner || session.owner) }, o))))
+      : null;
+  const common = [
+    field("Name (optional; the same name again is an idempotent repeat)", input("name", { placeholder: "a fresh name", pattern: "[a-z0-9]([-a-z0-9.]*[a-z0-9])?", maxlength: 253 })),
+    field("Namespace", input("namespace", { value: values.namespace || config.defaultNamespace, required: true })),
+    owners,
+  ];
+  const tail = [
+    field("Tags (comma-separated)", input("tags", { value: values.tags || (prefill.tags || []).join(", ") })),
+    field("Description", input("description", { value: pick("description", ""), maxlength: 1000 })),
+  ];
+  let fields;
+  if (kind === "ImageGeneration") {
+    const loraList = await api("/api/assets/loras", { limit: 200 }).catch(() => ({ items: [] }));
+    const prefillLora = ((prefill.loras || [])[0] || {}).loraRef || {};
+    const chosenLora = values.lora || prefillLora.name || "";
+    const loraSelect = select("lora", [["", "none"], ...loraList.items.map((l) => [l.name, `${l.namespace}/${l.name} (${l.triggerWord}, ${l.versions.length} version(s))`])], chosenLora);
+    const versionSelect = select("loraVersion", [["", "its latest version"]], "");
+    const fillVersions = () => {
+      const lora = loraList.items.find((l) => l.name === loraSelect.value);
+      put(versionSelect, el("option", { value: "" }, "its latest version"),
+        ...(lora ? lora.versions.map((v) => el("option", { value: v.version, selected: String(v.version) === String(values.loraVersion || prefillLora.version || "") }, `v${v.version}`)) : []));
+    };
+    loraSelect.addEventListener("change", fillVersions);
+    fillVersions();
+    fields = [
+      field("Prompt", el("textarea", { name: "prompt", id: "f-prompt", rows: 3, required: true, maxlength: 4000 }, pick("prompt", "")), true),
+      field("Negative prompt", el("textarea", { name: "negativePrompt", id: "f-negativePrompt", rows: 2, maxlength: 4000 }, pick("negativePrompt", "")), true),
+      field("Model", select("model", [["", "default (flux-dev)"], ...MODELS.map((m) => [m, m])], pick("model", ""))),
+      field("Size", select("imageSize", SIZES.map((s) => [s, s]), pick("imageSize", "landscape_4_3"))),
+      field("Images", input("numImages", { type: "number", min: 1, max: 8, value: pick("numImages", "1") })),
+      field("Seed", input("seed", { type: "number", min: 0, max: 4294967295, placeholder: "random", value: values.from ? "" : pick("seed", "") }), false, values.from ? "empty: a new seed" : ""),
+      field("LoRA", loraSelect), field("LoRA version", versionSelect),
+      field("LoRA scale", input("scale", { type: "number", min: 0, max: 2, step: 0.05, value: String(((prefill.loras || [])[0] || {}).scale ?? 1) })),
+      field("Provider", select("provider", [["", "default (fal)"], ["fal", "fal"], ["offline", "offline (free placeholder images)"]], pick("provider", ""))),
+    ];
+  } else if (kind === "LoraTraining") {
+    fields = [
+      field("Source video URL", input("source", { type: "text", required: true, placeholder: "https://…/video.mp4 or s3://bucket/key", value: values.source || "" }), true),
+      field("Trigger word", input("triggerWord", { required: true, maxlength: 32, value: values.triggerWord || "" }), false, "the word that calls the LoRA in a prompt"),
+      field("Training steps", input("steps", { type: "number", min: 100, max: 10000, placeholder: "1000" })),
+      field("Provider", select("provider", [["", "default (fal)"], ["fal", "fal"], ["offline", "offline (free, placeholder weights)"]], values.provider || "")),
+    ];
+  } else {
+    fields = [
+      field("Audio or video URL", input("source", { type: "text", required: true, placeholder: "https://…/audio.mp3", value: values.source || "" }), true),
+      field("Language code", input("languageCode", { placeholder: "detected", maxlength: 10 })),
+      el("label", { class: "check" }, input("speakerLabels", { type: "checkbox", checked: true }), "Label speakers"),
+      field("Provider", select("provider", [["", "default (assemblyai)"], ["assemblyai", "assemblyai"], ["offline", "offline (free placeholder)"]], values.provider || "")),
+    ];
+  }
+  const status = el("div", { id: "create-status" });
+  const form = el("form", { class: "create", id: "create-form", "data-kind": kind, novalidate: true },
+    ...fields, ...common, ...tail,
+    el("div", { class: "buttons" }, el("button", { type: "submit", id: "create-submit" }, `Create ${kind}`),
+      el("span", { class: "meta" }, config.create === "local" ? "runs on this machine, one at a time" : "created in the cluster; the operator runs it"), status));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    for (const old of form.querySelectorAll(".field-error")) old.remove();
+    for (const old of form.querySelectorAll(".invalid")) old.classList.remove("invalid");
+    const data = new FormData(form);
+    const metadata = { namespace: (data.get("namespace") || "").toString().trim() || undefined };
+    if ((data.get("name") || "").toString().trim()) metadata.name = data.get("name").toString().trim();
+    try {
+      const made = await send("POST", "/api/resources", { kind, metadata, spec: specOf(kind, data) });
+      created.add(made.jobId);
+      location.hash = `#/job/${ref(made.jobId)}`;
+    } catch (error) {
+      notice(status, error.message, true).id = "create-error";
+      for (const problem of error.fields || []) {
+        const control = inputFor(form, problem.field || "");
+        if (!control) continue;
+        control.classList.add("invalid");
+        control.after(el("span", { class: "field-error", "data-field": problem.field }, `${problem.field}: ${problem.message}`));
+      }
+    }
+  });
+  put(main, el("h1", {}, "Create"), tabs, form,
+    el("p", { class: "meta" }, "Everything a manifest can say is in the API reference; ", el("code", {}, `kubectl apply -f examples/${example}`), " does the same."));
 }
 
 // --- session and routing ----------------------------------------------------------------------
 
+function chrome(visible) {
+  for (const id of ["nav", "search", "who"]) document.getElementById(id).hidden = !visible;
+  // Log out only where there is a session to end: a token's cookie, or the proxy's sign-out page.
+  const canLogOut = visible && session && (["token", "kubernetes"].includes(session.via) || (session.via === "proxy" && config.logoutUrl));
+  document.getElementById("logout").hidden = !canLogOut;
+}
+
 function showLogin() {
   session = null;
-  for (const id of ["nav", "search", "who", "logout"]) document.getElementById(id).hidden = true;
-  main.replaceChildren(document.getElementById("login-template").content.cloneNode(true));
+  chrome(false);
+  closeLightbox();
+  closeDialog();
+  if (!config.tokens) {
+    put(main, el("section", { class: "login" }, el("h1", {}, "Sign in"),
+      el("p", { id: "login-proxy" }, "This server takes no tokens: sign in through the proxy in front of it, then reload this page.")));
+    return;
+  }
+  put(main, document.getElementById("login-template").content.cloneNode(true));
+  main.setAttribute("data-ready", "login");
   const form = document.getElementById("login-form");
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -473,7 +1259,7 @@ function showLogin() {
     if (!response.ok) {
       const failed = document.getElementById("login-error");
       failed.hidden = false;
-      failed.textContent = response.status === 401 ? "Unknown token." : "The token is not valid (at least 16 characters).";
+      failed.textContent = response.status === 401 ? "Unknown token." : (await failure(response)).message;
       return;
     }
     await start();
@@ -490,17 +1276,26 @@ const ROUTES = {
   jobs: () => jobs(),
   job: (id) => jobView(id),
   search: () => search(),
+  spend: () => spend(),
+  create: (which) => createView(which),
 };
 
 async function route() {
   for (const source of streams) source.close();
   streams.clear();
+  for (const timer of timers) clearTimeout(timer);
+  timers.clear();
+  closeLightbox();
+  closeDialog();
   if (!session) return;
   const path = (location.hash.replace(/^#\/?/, "").split("?")[0] || "gallery").split("/");
   const section = ROUTES[path[0]] ? path[0] : "gallery";
   for (const link of document.querySelectorAll("nav a")) link.classList.toggle("active", link.dataset.section === section);
+  // The search box shows the words of the search on screen, and none elsewhere.
+  document.getElementById("search-q").value = section === "search" ? (filterValues().q || "") : "";
   main.setAttribute("data-view", section);
-  main.replaceChildren(el("p", { class: "empty" }, "loading…"));
+  main.removeAttribute("data-ready");
+  put(main, el("p", { class: "empty" }, "loading…"));
   try {
     await ROUTES[section](decodeURIComponent(path.slice(1).join("/")));
     main.setAttribute("data-ready", section);
@@ -511,13 +1306,17 @@ async function route() {
 
 async function start() {
   try {
+    config = await api("/ui/config");
+  } catch (ignored) { /* keep the defaults */ }
+  try {
     session = await api("/ui/session");
   } catch (error) {
     showLogin();
     return;
   }
-  for (const id of ["nav", "search", "who", "logout"]) document.getElementById(id).hidden = false;
-  document.getElementById("who").textContent = session.admin ? `${session.owner} (admin)` : session.owner;
+  chrome(true);
+  document.getElementById("who").textContent = session.admin ? `${session.user} (admin)` : session.owners.join(", ");
+  document.getElementById("nav-create").hidden = !creates();
   await route();
 }
 
@@ -527,6 +1326,10 @@ document.getElementById("search").addEventListener("submit", (event) => {
   if (q) location.hash = `#/search?${new URLSearchParams({ q })}`;
 });
 document.getElementById("logout").addEventListener("click", async () => {
+  if (session && session.via === "proxy" && config.logoutUrl) {
+    location.href = config.logoutUrl;
+    return;
+  }
   await fetch("/ui/session", { method: "DELETE", credentials: "same-origin" });
   showLogin();
 });
