@@ -521,7 +521,7 @@ def judge_image(
     ]
     mid = any(a <= time <= b for a, b in soft)
     shot = spec.shot if spec.shot.startswith(f"S:{person}") or spec.shot.startswith(f"O:{person}") else ""
-    return pure, pure and not mid, shot
+    return bool(pure), bool(pure and not mid), shot
 
 
 def score_run(made: SyntheticVideo, person: str, tag: str, dataset: object, into: Score, label: str) -> None:

