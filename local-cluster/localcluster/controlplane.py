@@ -295,7 +295,7 @@ class ControlPlane:
 
     def restart_apiserver(self) -> None:
         """Stop kube-apiserver and start it again (every watch breaks; clients re-list)."""
-        self.components["kube-apiserver"].stop()
+        self.components["kube-apiserver"].stop(timeout=5.0)
         self.start_apiserver()
 
     def _etcd_healthy(self) -> bool:
@@ -324,9 +324,11 @@ class ControlPlane:
         raise RuntimeError(f"{component.name} was not ready in time:\n{component.tail()}")
 
     def stop(self) -> None:
+        # kube-apiserver's graceful shutdown can linger for long after it stopped listening
+        # (seen: 20 s): a few seconds, then it is killed, as a kubelet would after the grace period.
         for name in ("kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"):
             if name in self.components:
-                self.components[name].stop()
+                self.components[name].stop(timeout=5.0)
 
     def check(self) -> list[str]:
         """Components that have exited."""

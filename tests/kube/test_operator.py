@@ -435,6 +435,40 @@ def test_a_spec_change_supersedes_the_run_in_flight(env: Cluster) -> None:
     assert first["metadata"]["name"] in superseded["message"]
 
 
+def test_a_name_made_again_runs_its_own_job(env: Cluster) -> None:
+    """Deleted and made again under the same name at once: the old Job (`NAME-g1`, its owner gone)
+    may still be there when the new resource wants that name. The new one runs a Job of its own."""
+    c, ns = env, "again"
+    c.node.hold()
+    try:
+        c.apply(image("twice"), ns)
+        old = wait_for(lambda: c.jobs(ns), what="the first Job")[0]
+        # Keep the old Job from being collected until the new resource has met it.
+        job_path = f"/apis/batch/v1/namespaces/{ns}/jobs/{old['metadata']['name']}"
+        c.admin.patch(job_path, {"metadata": {"finalizers": ["test.contentgen.io/hold"]}})
+        c.delete("ImageGeneration", ns, "twice")
+        wait_for(lambda: c.resource("ImageGeneration", ns, "twice") is None, what="the first resource gone")
+        c.apply(image("twice"), ns)
+        uid = uid_of(c, "ImageGeneration", ns, "twice")
+        wait_for(
+            lambda: (j := c.get("jobs", ns, old["metadata"]["name"], "batch/v1"))
+            and j["metadata"].get("deletionTimestamp"),
+            60,
+            "the operator to delete the old Job",
+        )
+        c.admin.patch(job_path, {"metadata": {"finalizers": None}})
+    finally:
+        c.node.release()
+    status = c.wait_phase("ImageGeneration", ns, "twice", "Succeeded", timeout=180)
+    (job,) = wait_for(lambda: (jobs := c.jobs(ns)) and len(jobs) == 1 and jobs, 120, "one Job left")
+    assert (
+        job["metadata"]["labels"]["contentgen.io/uid"]
+        == uid
+        != old["metadata"]["labels"]["contentgen.io/uid"]
+    )
+    assert status["jobName"] == job["metadata"]["name"]
+
+
 def test_failed_cleanup_is_retried_and_can_be_skipped(env: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
     c, ns = env, "stuck"
     c.apply(image("sticky", deletionPolicy="Delete"), ns)

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         reporters.append(
             Throttled(
                 lambda stage, pct: kube.patch_progress(
-                    kind, snapshot.namespace, snapshot.name, job_name, stage, pct
+                    kind, snapshot.namespace, snapshot.name, job_name, stage, pct, snapshot.uid
                 )
             )
         )

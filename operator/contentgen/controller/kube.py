@@ -19,6 +19,8 @@ import aiohttp
 
 from contentgen.api import GROUP, VERSION, Kind
 
+from .naming import LABEL_UID
+
 # Waiting reasons that mean a pod will not start by itself (a missing Secret, a wrong image).
 POD_START_PROBLEMS = {
     "CreateContainerConfigError",
@@ -27,6 +29,15 @@ POD_START_PROBLEMS = {
     "ImagePullBackOff",
     "InvalidImageName",
 }
+
+
+class JobNameTaken(Exception):
+    """A Job of the name this resource's Job must have belongs to another resource (an earlier one
+    of the same name)."""
+
+    def __init__(self, namespace: str, name: str, uid: str) -> None:
+        super().__init__(f"Job {namespace}/{name} belongs to an earlier resource of this name (uid {uid})")
+        self.namespace, self.name, self.uid = namespace, name, uid
 
 
 class KubeError(Exception):
@@ -167,14 +178,27 @@ class Kube:
         return result
 
     async def create_job(self, manifest: dict[str, Any]) -> bool:
-        """Create the Job; False when it already exists (it is deterministic, so it is this one)."""
-        namespace = manifest["metadata"]["namespace"]
+        """Create the Job; False when this resource's Job of that name exists already (its name is
+        deterministic). A Job of that name left by an earlier resource of the same name (deleted,
+        its Jobs not yet collected) raises JobNameTaken."""
+        meta = manifest["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
         try:
             await self.request("POST", f"/apis/batch/v1/namespaces/{namespace}/jobs", manifest)
         except KubeError as exc:
-            if exc.status == 409:
-                return False
-            raise
+            if exc.status != 409:
+                raise
+            # (a list by name: the operator may list Jobs, not get them)
+            found = await self.request(
+                "GET",
+                f"/apis/batch/v1/namespaces/{namespace}/jobs",
+                params={"fieldSelector": f"metadata.name={name}"},
+            )
+            items = (found or {}).get("items") or [{}]
+            theirs = (items[0].get("metadata") or {}).get("labels", {}).get(LABEL_UID)
+            if theirs != meta["labels"][LABEL_UID]:
+                raise JobNameTaken(namespace, name, str(theirs)) from None
+            return False
         return True
 
     async def delete_job(self, namespace: str, name: str, *, propagation: str = "Background") -> None:

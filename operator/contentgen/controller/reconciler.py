@@ -28,6 +28,7 @@ from .catalog_sync import sweep_gone, sync_catalog
 from .cleanup import delete
 from .events import post_event
 from .jobs import missing_credentials, render_job
+from .kube import JobNameTaken
 from .naming import FINALIZER, LABEL_KIND, LABEL_UID
 from .observe import JobState, LoraState
 from .outcomes import read_outcome
@@ -351,7 +352,16 @@ async def _start_job(op: Operator, snapshot: SpecSnapshot) -> None:
     namespace = snapshot.namespace
     await _worker_access(op, namespace)
     manifest = render_job(snapshot, op.settings)
-    if await op.kube.create_job(manifest):
+    try:
+        created = await op.kube.create_job(manifest)
+    except JobNameTaken as taken:
+        # An earlier resource of this name is gone but its Job is not collected yet: it is
+        # garbage (its owner no longer exists, the name now being ours), so it goes now and this
+        # resource's Job is made on the retry.
+        log.info("%s; deleting it so that %s/%s can run", taken, snapshot.namespace, snapshot.name)
+        await op.kube.delete_job(taken.namespace, taken.name)
+        raise
+    if created:
         metrics.JOBS_CREATED.labels(snapshot.kind).inc()
     op.created_jobs[snapshot.uid] = JobState(
         name=manifest["metadata"]["name"],

@@ -46,12 +46,16 @@ class KubeStatusClient:
         return cls(base, token if token.exists() else None, ca)
 
     def patch_progress(
-        self, kind: Kind, namespace: str, name: str, job_name: str, stage: str, percent: int
+        self, kind: Kind, namespace: str, name: str, job_name: str, stage: str, percent: int, uid: str = ""
     ) -> None:
+        """Stage and percent into the resource's status, only while this Job is its current one:
+        the JSON patch tests the resource's uid (a resource deleted and made again under the same
+        name has the same Job name, `NAME-g1`, but not the same uid) and its status.jobName."""
         headers = {"Content-Type": "application/json-patch+json"}
         if self.token_file is not None:  # re-read: projected tokens rotate
             headers["Authorization"] = f"Bearer {self.token_file.read_text().strip()}"
         patch = [
+            *([{"op": "test", "path": "/metadata/uid", "value": uid}] if uid else []),
             {"op": "test", "path": "/status/jobName", "value": job_name},
             {"op": "add", "path": "/status/progress", "value": max(0, min(100, percent))},
             {"op": "add", "path": "/status/stage", "value": stage[:63]},
