@@ -289,7 +289,8 @@ def test_two_people_with_equal_time_stop_before_anything_is_uploaded(
     picture = cv2.imread(str(sheet))
     assert picture is not None and picture.shape[1] >= 2 * 120
     (record,) = open_catalog().find(Filters(status="Failed")).docs
-    assert record["latestRun"]["error"]["reason"] == "SubjectAmbiguous" and record["dataset"]["peopleFound"] == 2
+    assert record["latestRun"]["error"]["reason"] == "SubjectAmbiguous"
+    assert record["dataset"]["peopleFound"] == 2
 
     # the same failure again is another run (version 2): it stores its own sheet, nothing else,
     # and leaves the first run's alone
