@@ -451,8 +451,10 @@ def test_a_name_made_again_runs_its_own_job(env: Cluster) -> None:
         c.apply(image("twice"), ns)
         uid = uid_of(c, "ImageGeneration", ns, "twice")
         wait_for(
-            lambda: (j := c.get("jobs", ns, old["metadata"]["name"], "batch/v1"))
-            and j["metadata"].get("deletionTimestamp"),
+            lambda: (
+                (j := c.get("jobs", ns, old["metadata"]["name"], "batch/v1"))
+                and j["metadata"].get("deletionTimestamp")
+            ),
             60,
             "the operator to delete the old Job",
         )
