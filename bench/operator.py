@@ -530,7 +530,7 @@ def main() -> int:
     parser.add_argument("--namespaces", default="1,20")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "operator-results.json")
     parser.add_argument(
-        "--readme", action="store_true", help="write the table into README and bench/README.md"
+        "--readme", action="store_true", help="write the table into docs/performance.md and bench/README.md"
     )
     args = parser.parse_args()
     results: list[Figures] = []
@@ -545,7 +545,7 @@ def main() -> int:
     print(table(results))
     if args.readme:
         stamp = f"{time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} CPUs (`make bench-operator`):\n\n"
-        for path in (ROOT / "README.md", ROOT / "bench" / "README.md"):
+        for path in (ROOT / "docs" / "performance.md", ROOT / "bench" / "README.md"):
             text = path.read_text()
             start, end = "<!-- bench-operator:start -->", "<!-- bench-operator:end -->"
             if start in text:

@@ -15,7 +15,7 @@
   show that memory does not grow with the video.
 
 It writes bench/out/results.json, prints a markdown table and puts it into bench/README.md and
-the project's README.
+docs/performance.md.
 Generated videos are cached in bench/out/ (git-ignored).
 """
 
@@ -582,9 +582,9 @@ def people_table(report: dict) -> str:
 
 
 def update_readme(
-    table: str, marker: str = "bench", readmes: Sequence[Path] = (README, ROOT / "README.md")
+    table: str, marker: str = "bench", readmes: Sequence[Path] = (README, ROOT / "docs" / "performance.md")
 ) -> None:
-    """Put the table into bench/README.md and the project's README (between the markers)."""
+    """Put the table into bench/README.md and docs/performance.md (between the markers)."""
     start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
     for readme in readmes:
         text = readme.read_text() if readme.exists() else ""

@@ -1,7 +1,7 @@
 """Files generated from the Helm chart (run by `make generate` and `make install-manifest`).
 
     python scripts/chart.py install-manifest   # charts/install.yaml: the chart with default values
-    python scripts/chart.py values-doc         # the values table in charts/contentgen/README.md
+    python scripts/chart.py values-doc         # the values table in charts/contentgen/README.md and docs/
     python scripts/chart.py local-install      # the chart's install that `contentgen local-cluster` applies
 
 tests/chart checks both for drift with the functions here.
@@ -26,6 +26,8 @@ CHART = ROOT / "charts" / "contentgen"
 INSTALL_MANIFEST = ROOT / "charts" / "install.yaml"
 LOCAL_INSTALL = ROOT / "operator" / "contentgen" / "cli" / "chart-install.yaml"
 CHART_README = CHART / "README.md"
+# Both carry the values table: the chart's README (helm show readme) and the docs site.
+VALUES_DOCS = (CHART_README, ROOT / "docs" / "reference" / "chart-values.md")
 RELEASE = "contentgen"
 NAMESPACE = "contentgen"
 KUBE_VERSION = "1.36.0"
@@ -225,7 +227,8 @@ def main(argv: list[str]) -> int:
     elif argv == ["local-install"]:
         LOCAL_INSTALL.write_text(local_install())
     elif argv == ["values-doc"]:
-        CHART_README.write_text(spliced_readme(CHART_README.read_text()))
+        for path in VALUES_DOCS:
+            path.write_text(spliced_readme(path.read_text()))
     else:
         print(__doc__, file=sys.stderr)
         return 2

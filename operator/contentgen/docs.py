@@ -1,10 +1,13 @@
-"""README sections generated from the code (`make generate`; tests/test_docs.py checks them):
-the API reference and the settings tables. Each lives between an HTML comment pair
-`<!-- NAME:start ... -->` and `<!-- NAME:end -->`."""
+"""Docs sections generated from the code (`make generate`; tests/docs/test_generated.py checks
+them): the API reference, the settings, the statuses and reasons, the commands and the prices.
+Each lives in a page of docs/ between an HTML comment pair `<!-- NAME:start ... -->` and
+`<!-- NAME:end -->` (PAGES says which page holds which)."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -62,7 +65,7 @@ def _pipeline() -> str:
 
     return (
         settings_table(PipelineSettings, skip=("prices",))
-        + "\n| `CONTENTGEN_PRICES` | see below | "
+        + "\n| `CONTENTGEN_PRICES` | [the table](../spend.md#prices) | "
         + str(PipelineSettings.model_fields["prices"].description)
         + " |"
     )
@@ -73,7 +76,7 @@ def _operator() -> str:
 
     return (
         settings_table(OperatorSettings, skip=("kinds", "prices"))
-        + "\n| `CONTENTGEN_PRICES` | see Spend and budgets | "
+        + "\n| `CONTENTGEN_PRICES` | [the table](../spend.md#prices) | "
         + str(OperatorSettings.model_fields["prices"].description)
         + " |"
         + "\n\nJob defaults per kind (`CONTENTGEN_KINDS`):\n\n"
@@ -109,29 +112,89 @@ def _reference() -> str:
     return reference()
 
 
+def _statuses() -> str:
+    from contentgen.api.reasons import EVENT, REASONS
+
+    phases = ("Pending", "Running", "Succeeded", "Failed")
+    out = ["| phase | reason | Stalled | meaning |", "|---|---|---|---|"]
+    for phase in phases:
+        for name, reason in REASONS.items():
+            if reason.phase == phase:
+                stalled = "yes" if reason.stalled else ""
+                out.append(f"| `{phase}` | `{name}` | {stalled} | {reason.meaning} |")
+    out += ["", "Events only (besides one Event per phase change, with the reason above):", ""]
+    out += ["| Event reason | meaning |", "|---|---|"]
+    out += [f"| `{name}` | {r.meaning} |" for name, r in REASONS.items() if r.phase == EVENT]
+    return "\n".join(out)
+
+
+def _record_statuses() -> str:
+    from contentgen.catalog import RUN_PHASES, STATUSES
+
+    return (
+        "Record statuses (`--status`, `?status=`): "
+        + ", ".join(f"`{s}`" for s in STATUSES)
+        + ". Latest-run phases (`--run`, `?run=`): "
+        + ", ".join(f"`{p}`" for p in RUN_PHASES)
+        + "."
+    )
+
+
+def _help(parser: argparse.ArgumentParser) -> str:
+    columns = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal: the same text everywhere
+    try:
+        return parser.format_help().rstrip()
+    finally:
+        if columns is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = columns
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def _commands() -> str:
+    from contentgen.cli.main import COMMANDS, build_parser
+
+    parser = build_parser()
+    out = ["| command | what it does |", "|---|---|"]
+    out += [f"| [`contentgen {name}`](#contentgen-{name}) | {text} |" for name, (_, text) in COMMANDS.items()]
+    for name, command in _subcommands(parser).items():
+        out += ["", f"### contentgen {name}", "", "```text", _help(command), "```"]
+        for action, nested in _subcommands(command).items():
+            out += ["", f"#### contentgen {name} {action}", "", "```text", _help(nested), "```"]
+    return "\n".join(out)
+
+
+# page (relative to the repository) -> its generated sections
+PAGES: dict[str, dict[str, Callable[[], str]]] = {
+    "docs/reference/api.md": {"api-reference": _reference},
+    "docs/reference/settings.md": {
+        "settings-pipeline": _pipeline,
+        "settings-operator": _operator,
+        "settings-api": _api,
+    },
+    "docs/reference/statuses.md": {"statuses": _statuses, "record-statuses": _record_statuses},
+    "docs/reference/commands.md": {"commands": _commands},
+    "docs/spend.md": {"prices": _prices},
+}
 SECTIONS: dict[str, Callable[[], str]] = {
-    "api-reference": _reference,
-    "settings-pipeline": _pipeline,
-    "settings-operator": _operator,
-    "settings-api": _api,
-    "prices": _prices,
+    name: render for sections in PAGES.values() for name, render in sections.items()
 }
 
 
-def splice(readme: str) -> str:
-    """README text with every generated section replaced."""
-    for name, render in SECTIONS.items():
+def splice(text: str, sections: dict[str, Callable[[], str]], where: str = "README") -> str:
+    """The text with each of these generated sections replaced."""
+    for name, render in sections.items():
         pattern = re.compile(rf"(<!-- {name}:start[^>]*-->\n)(?:.*?\n)?(<!-- {name}:end -->)", re.DOTALL)
-        if not pattern.search(readme):
-            raise ValueError(f"README has no <!-- {name}:start --> ... <!-- {name}:end --> section")
-        match = pattern.search(readme)
-        assert match is not None
-        readme = (
-            readme[: match.start()]
-            + match.group(1)
-            + render()
-            + "\n"
-            + match.group(2)
-            + readme[match.end() :]
-        )
-    return readme
+        match = pattern.search(text)
+        if match is None:
+            raise ValueError(f"{where} has no <!-- {name}:start --> ... <!-- {name}:end --> section")
+        text = text[: match.start()] + match.group(1) + render() + "\n" + match.group(2) + text[match.end() :]
+    return text

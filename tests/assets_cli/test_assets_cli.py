@@ -89,6 +89,21 @@ def test_list_prints_json_when_not_on_a_terminal(run: Run) -> None:
     assert lora["latestModelUri"].endswith("/loras/alice/lora-1/v2/model.safetensors")
 
 
+def test_catalog_store_and_output_go_before_or_after_the_action(
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONTENTGEN_CATALOG", str(tmp_path / "elsewhere"))  # not the filled one
+    catalog = f"file://{tmp_path}/catalog"
+    before = json_out(run, "--catalog", catalog, "list")
+    assert ids(before) == ["tr-1", "img-1", "lora-1"]
+    assert json_out(run, "list", "--catalog", catalog) == before
+    # given twice, the one after the action wins, as the action's own option
+    code, _, err = run("--catalog", catalog, "list", "--catalog", str(tmp_path / "nowhere"))
+    assert code == 1 and "nowhere" in err
+    code, out, _ = run("-o", "table", "--catalog", catalog, "get", "lora-1")
+    assert code == 0 and not out.startswith("{")
+
+
 def test_list_filters(run: Run) -> None:
     assert ids(json_out(run, "list", "--type", "lora-training")) == ["lora-1"]
     assert ids(json_out(run, "list", "--owner", "bob")) == ["tr-1"]

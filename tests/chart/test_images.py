@@ -153,6 +153,34 @@ def test_dockerignore_keeps_what_the_images_copy_and_nothing_else() -> None:
     assert not dockerignored("operator/contentgen/cli/main.py", patterns)
 
 
+def test_images_do_not_carry_the_local_cluster() -> None:
+    """local-cluster/ (the control plane, its Go module and binaries) stays out of both images:
+    not copied, not in the build context, not in the pinned sets, not in the project's package."""
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    for path in (
+        "local-cluster/localcluster/cluster.py",
+        "local-cluster/kube/bin/kube",
+        "local-cluster/pyproject.toml",
+    ):
+        assert dockerignored(path, patterns), path
+    for dockerfile in IMAGES:
+        copied = [a for w, a in instructions(dockerfile) if w == "COPY" and "--from" not in a]
+        assert not any("local-cluster" in a or "localcluster" in a for a in copied), copied
+    for path in ("requirements/operator.txt", "requirements/worker.txt", "requirements/api.txt"):
+        assert not any(name.startswith("contentgen") for name in pins(path)), path
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert project["tool"]["setuptools"]["packages"]["find"] == {"where": ["operator"]}
+    assert not (ROOT / "operator" / "localcluster").exists()
+    extra = project["project"]["optional-dependencies"]["local-cluster"]
+    assert "contentgen-localcluster==0.1.0" in extra, extra
+    local = tomllib.loads((ROOT / "local-cluster" / "pyproject.toml").read_text())["project"]
+    assert (local["name"], local["version"]) == ("contentgen-localcluster", "0.1.0")
+
+
 # --- the pinned sets ------------------------------------------------------------------------------
 
 
@@ -330,6 +358,7 @@ def test_worker_set_runs_a_lora_training_on_the_sample_video(worker_venv: Path, 
     # Only the worker's set: no operator or API packages in the image.
     assert imports(worker_venv, "cv2", env, cwd) and imports(worker_venv, "av", env, cwd)
     assert not imports(worker_venv, "kopf", env, cwd) and not imports(worker_venv, "fastapi", env, cwd)
+    assert_no_local_cluster(worker_venv, env, cwd)
 
 
 def free_port() -> int:
@@ -412,6 +441,15 @@ def test_operator_set_runs_the_operator_and_the_api(operator_venv: Path, tmp_pat
     assert done.returncode == 0, done.stderr
     assert not imports(operator_venv, "cv2", env, cwd) and not imports(operator_venv, "av", env, cwd)
     assert list(cwd.iterdir()) == []
+    assert_no_local_cluster(operator_venv, env, cwd)
+
+
+def assert_no_local_cluster(venv: Path, env: dict[str, str], cwd: Path) -> None:
+    """The image has no control plane: `contentgen local-cluster` says in one line how to get it."""
+    assert not imports(venv, "localcluster", env, cwd)
+    done = contentgen(venv, "local-cluster", "--dir", str(cwd / "cluster"), env=env, cwd=cwd)
+    assert done.returncode == 1 and not (cwd / "cluster").exists(), done.stderr
+    assert done.stderr.count("\n") == 1 and "pip install ./local-cluster" in done.stderr, done.stderr
 
 
 @pytest.mark.slow

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ import yaml
 from contentgen.cli import local_cluster
 from localcluster import LocalCluster, Options
 from tests.conftest import EXAMPLES, ROOT
-from tests.kubectl import Kubectl
+from tests.kubectl import KUBECTL, Kubectl
 from tests.s3server import S3_ENV, make_bucket
 from tests.waiting import wait_for
 
@@ -152,6 +154,60 @@ def test_install_runs_an_image_generation_under_the_charts_rbac(helm: Helm) -> N
     assert status["phase"] == "Succeeded" and uri.startswith("s3://contentgen-test/"), status
     stored = s3_client(helm.endpoint).head_object(Bucket="contentgen-test", Key=uri.split("/", 3)[3])
     assert stored["ContentLength"] > 0
+
+
+# A command NOTES prints: a line indented by two spaces that starts with kubectl or helm. Those
+# with a placeholder (<chart>, YOUR-BUCKET) are templates for the reader to fill in.
+NOTES_COMMAND = re.compile(r"^  (?P<command>(?:kubectl|helm) .+)$", re.MULTILINE)
+PLACEHOLDER = re.compile(r"<[a-z-]+>|YOUR-")
+
+
+def run_notes_command(helm: Helm, command: str) -> str:
+    """As a reader would, from the repository's root with the release's kubeconfig; a watch runs
+    until it has printed its table, still running then."""
+    argv = shlex.split(command)
+    argv[0] = str(HELM if argv[0] == "helm" else KUBECTL)
+    env = helm.kubectl.env()
+    if "-w" in argv or "--watch" in argv:
+        with subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        ) as watch:
+            assert watch.stdout is not None
+            header = (
+                watch.stdout.readline().decode()
+            )  # blocks until the table starts (hang guard: the test's)
+            running = watch.poll() is None
+            watch.terminate()
+            _, err = watch.communicate(timeout=60)
+        assert running and header.startswith("NAME"), f"{command}: {header}{err.decode()}"
+        return header
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, f"{command}: {done.stderr}"
+    return done.stdout
+
+
+def test_the_notes_print_commands_that_work(helm: Helm) -> None:
+    """What `helm install` printed (helm get notes), run as printed: every command works on the
+    release, and what the notes say of a fal resource without fal.existingSecret is true."""
+    notes = helm.run("get", "notes", "contentgen", "-n", NS)
+    commands = [m["command"] for m in NOTES_COMMAND.finditer(notes)]
+    runnable = [c for c in commands if not PLACEHOLDER.search(c)]
+    assert any("apply -f examples/imagegeneration.yaml" in c for c in runnable), notes
+    assert any(" -w" in c for c in runnable) and not any("get contentgen -w" in c for c in commands)
+    outputs = {command: run_notes_command(helm, command) for command in runnable}
+    assert "demo-landscape" in next(out for c, out in outputs.items() if "describe" in c)
+    assert "no fal.existingSecret" in notes
+    k = helm.kubectl
+    wait_for(
+        lambda: condition_reason(k.json("get", "imggen", "demo-landscape")) == "MissingCredentials",
+        120,
+        "demo-landscape waiting for fal's key",
+    )
+
+
+def condition_reason(obj: dict[str, Any]) -> str:
+    ready_ = [c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"]
+    return str(ready_[0]["reason"]) if ready_ else ""
 
 
 @pytest.mark.parametrize("replicas", [1, 2])

@@ -292,13 +292,13 @@ def test_two_people_with_equal_time_stop_before_anything_is_uploaded(
     assert record["latestRun"]["error"]["reason"] == "SubjectAmbiguous"
     assert record["dataset"]["peopleFound"] == 2
 
-    # the same failure again is another run (version 2): it stores its own sheet, nothing else,
-    # and leaves the first run's alone
+    # the same failure again is a run of its own: its sheet under its own version, nothing else
+    # stored and the first sheet left as it was (no key is written twice)
     code, _ = run(capsys, "--source", str(two_equal.path), str(manifest(workspace)))
     again = [p for p in (workspace / "contentgen-data" / "store").rglob("*") if p.is_file()]
     assert code == 1 and sheet in again and len(again) == 2
-    (other,) = set(again) - {sheet}
-    assert other.name.startswith("people-") and other.parent.name == "v2"
+    (second,) = set(again) - {sheet}
+    assert second.name.startswith("people-") and second.parent.name == "v2"
 
 
 def test_reference_images_pick_the_other_person(

@@ -24,21 +24,45 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from ..client import STRATEGIC, ApiError
+from ..client import STRATEGIC, ApiError, Client
 from .env import ConfigError, Mounts, container_env, service_env, termination_message
-from .images import Image, ImageUnknown, NotFound
+from .images import Image, Images, ImageUnknown, NotFound
 from .logs import LogWriter, plain_text
+from .network import Network
 from .probes import Outcome, Prober, run_probe
 from .volumes import Volumes
-
-if TYPE_CHECKING:
-    from .node import ProcessNode
 
 log = logging.getLogger("localcluster.node")
 
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+class ProcessNode(Protocol):
+    """What a pod's worker needs of the node that runs it (node.py's ProcessNode): the node hands
+    itself to each worker, so this module does not import node.py (which imports this one)."""
+
+    client: Client
+    root: Path
+    images: Images
+    api_host: str
+    api_port: int
+    host_ip: str
+    network: Network | None
+    mount_namespaces: bool
+    protected: list[str]
+    allocatable: dict[str, str]
+    backoff_base: float
+    stopping: bool
+    running: threading.Event
+
+    def finish_deletion(self, pod: dict[str, Any]) -> None: ...
+    def record_process(self, worker: PodWorker, container: str, argv: list[str], pid: int) -> None: ...
+    def pod_kubeconfig(self, worker: PodWorker, token_dir: Path) -> Path: ...
+    def event(
+        self, pod: dict[str, Any], type_: str, reason: str, message: str, field_path: str = ""
+    ) -> None: ...
 
 
 def host_paths(values: Any) -> list[str]:

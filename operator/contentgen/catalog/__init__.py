@@ -16,7 +16,7 @@ from and what was made from them), tables (text output).
 
 from .base import INDEXES, AmbiguousReference, Catalog, CatalogUnavailable, WriteConflict
 from .config import DEFAULT_CATALOG, ENV, CatalogMissing, catalog_url, open_catalog
-from .document import CANCELLED, COLLECTION, DELETED, RUN_PHASES, ResourceState, catalog_document
+from .document import CANCELLED, COLLECTION, DELETED, RUN_PHASES, catalog_document
 from .names import resolve
 from .queries import (
     DEFAULT_LIMIT,
@@ -49,6 +49,7 @@ from .records import (
     record_json,
     to_record,
 )
+from .resource import ResourceState
 
 __all__ = [
     "CANCELLED",

@@ -48,15 +48,14 @@ results of runs that the document does not hold yet, so the operator and local r
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from contentgen.api import KINDS, RunResult, parse_timestamp
+from contentgen.api import KINDS, parse_timestamp
 from contentgen.api.versions import adopt_legacy
 
 from .migrate import SCHEMA, upgrade
+from .resource import ResourceState
 from .versions import artifacts_of, version_entries
 
 COLLECTION = "jobs"
@@ -65,21 +64,6 @@ CANCELLED = "Cancelled"
 RUN_PHASES = ("Pending", "Running", "Succeeded", "Failed", CANCELLED)
 UNFINISHED = ("Pending", "Running")
 ORIGINS = ("operator", "local")
-
-
-@dataclass(frozen=True)
-class ResourceState:
-    """What the catalog needs of a resource: its identity, spec and status (wire form)."""
-
-    kind: str
-    name: str
-    namespace: str
-    uid: str
-    generation: int
-    spec: dict[str, Any]
-    status: dict[str, Any]
-    created_at: datetime
-    results: Mapping[int, RunResult] = field(default_factory=dict)  # by version, when at hand
 
 
 def record_status(usable: int, run_phase: str, deleted: dict[str, Any] | None) -> str:

@@ -13,12 +13,11 @@ Each version entry:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from contentgen.api import RunResult, parse_timestamp
 
-if TYPE_CHECKING:
-    from .document import ResourceState
+from .resource import ResourceState
 
 # How much of a transcript a version keeps for search (the whole text is in the store).
 SEARCH_TEXT_CHARS = 20_000

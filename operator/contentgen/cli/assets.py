@@ -89,17 +89,28 @@ def _price(text: str) -> float:
     return params.check_price(price)
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
+def _add_common(parser: argparse.ArgumentParser, default: object = argparse.SUPPRESS) -> None:
+    """-o, --catalog and --store, taken before the action (`assets --catalog DIR list`) and after it
+    (`assets list --catalog DIR`): an action's own are SUPPRESSed unless given, so they never
+    overwrite the ones given before it."""
     parser.add_argument(
-        "-o", "--output", choices=OUTPUTS, help="table (the default on a terminal) or json (otherwise)"
+        "-o",
+        "--output",
+        choices=OUTPUTS,
+        default=default,
+        help="table (the default on a terminal) or json (otherwise)",
     )
     parser.add_argument(
         "--catalog",
         metavar="URL",
+        default=default,
         help="the catalog (default: $CONTENTGEN_CATALOG or ./contentgen-data/catalog)",
     )
     parser.add_argument(
-        "--store", metavar="URL", help="the store (default: $CONTENTGEN_STORE or ./contentgen-data/store)"
+        "--store",
+        metavar="URL",
+        default=default,
+        help="the store (default: $CONTENTGEN_STORE or ./contentgen-data/store)",
     )
 
 
@@ -137,6 +148,7 @@ def _add_ref(parser: argparse.ArgumentParser) -> None:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    _add_common(parser, default=None)
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     listing = sub.add_parser("list", help="list records, newest first", description="List catalog records.")

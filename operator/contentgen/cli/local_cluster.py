@@ -4,12 +4,10 @@ that runs pods as local processes, and contentgen installed as the chart install
 RBAC, ConfigMap and the operator's Deployment, whose pod runs this installation's `contentgen
 operator`). The store and the catalog live in DIR. Once the operator is Ready it writes
 DIR/kubeconfig and DIR/examples/ (the examples with their sources pointing at the sample media,
-which it serves on the node's address); then use the real kubectl:
-
-    export KUBECONFIG=DIR/kubeconfig
-    kubectl apply -f DIR/examples/ && kubectl get loratrainings,imagegenerations,transcriptions -w
-
-Images are not pulled: the node runs `contentgen` for the images `.../contentgen` and
+which it serves on the node's address). Then, with the real kubectl and
+KUBECONFIG=DIR/kubeconfig: `kubectl apply -f DIR/examples/`, and `kubectl wait
+--for=condition=Ready loratrainings,imagegenerations,transcriptions --all` until every example is
+Ready. Images are not pulled: the node runs `contentgen` for the images `.../contentgen` and
 `.../contentgen-worker`. Needs the `local-cluster` extra (pip install ./local-cluster) and the
 binaries (`make kube`). Stop it with Ctrl-C.
 """

@@ -27,8 +27,9 @@ from typing import Any
 
 from contentgen.api import KINDS, Kind, RunResult, now, parse_timestamp
 from contentgen.api.versions import LEGACY_VERSION, adopt_legacy
-from contentgen.catalog.document import ResourceState, catalog_document, marked_deleted
+from contentgen.catalog.document import catalog_document, marked_deleted
 from contentgen.catalog.migrate import upgrade
+from contentgen.catalog.resource import ResourceState
 from contentgen.store.results import version_result
 
 from . import metrics

@@ -30,8 +30,9 @@ from contentgen.api import (
     now,
 )
 from contentgen.api.versions import LEGACY_VERSION, set_version_cost
-from contentgen.catalog.document import ResourceState, catalog_document, with_progress
+from contentgen.catalog.document import catalog_document, with_progress
 from contentgen.catalog.migrate import upgrade
+from contentgen.catalog.resource import ResourceState
 from contentgen.errors import InvalidInput
 from contentgen.pricing import PriceTable, estimated, settled
 from contentgen.store import ObjectStore, keys

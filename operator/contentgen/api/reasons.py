@@ -1,0 +1,83 @@
+"""Every reason a resource's conditions and Events carry: the CamelCase word a program switches on
+(`status.conditions[].reason`, the Event's reason, the catalog's `latestRun.error.reason`) and what
+it means. docs/reference/statuses.md is generated from this table, and tests/docs checks that every
+reason the operator, the pipeline, the providers and the store can write is in it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Where a reason appears: the phase it goes with (its Ready condition's reason), or only in Events.
+PENDING, RUNNING, SUCCEEDED, FAILED, EVENT = "Pending", "Running", "Succeeded", "Failed", "Event"
+
+
+@dataclass(frozen=True)
+class Reason:
+    phase: str  # PENDING, RUNNING, SUCCEEDED, FAILED or EVENT
+    meaning: str
+    stalled: bool = False  # Stalled=True: it waits for a person (or, Failed, will not get over it)
+
+
+REASONS: dict[str, Reason] = {
+    # --- waiting to run ---------------------------------------------------------------------------
+    "Queued": Reason(PENDING, "The namespace already runs its maximum of Jobs (`maxRunningJobsPerNamespace`); first come, first served."),
+    "LoraNotReady": Reason(PENDING, "A `loraRef` names a LoraTraining that has no trained version yet; rechecked with backoff."),
+    "JobCreated": Reason(PENDING, "The Job exists and its pod is starting."),
+    "PodNotCreated": Reason(PENDING, "The Job's pod cannot be created (a quota, a LimitRange, a missing ServiceAccount); the message has the cluster's words. The Job keeps trying."),
+    "PodNotScheduled": Reason(PENDING, "The pod cannot be scheduled (no node fits its requests, selectors or tolerations); the message has the scheduler's words."),
+    "PodNotStarting": Reason(PENDING, "The pod cannot start: a missing Secret or key, an image that cannot be pulled; the message has the reason."),
+    "Superseding": Reason(PENDING, "A spec change stops the run of an older generation first (its Job is deleted, its fal requests cancelled); the new generation starts next."),
+    "LoraNotFound": Reason(PENDING, "A `loraRef` names a LoraTraining that does not exist; resolves by itself when it is created.", stalled=True),
+    "LoraFailed": Reason(PENDING, "The LoraTraining a `loraRef` names failed and has no version; its reason is in the message. Resolves when it trains one.", stalled=True),
+    "LoraOwnerMismatch": Reason(PENDING, "A `loraRef` names a LoraTraining of another owner.", stalled=True),
+    "MissingCredentials": Reason(PENDING, "The operator has no Secret for the resource's provider (`fal.existingSecret`, `assemblyai.existingSecret`); in a worker, a key that is missing. `provider: offline` needs none.", stalled=True),
+    "BudgetExceeded": Reason(PENDING, "A monthly budget would be exceeded; the numbers are in the message. It starts by itself when the budget allows.", stalled=True),
+    # --- running ------------------------------------------------------------------------------------
+    "Running": Reason(RUNNING, "The worker is working; `progress` and `stage` are live."),
+    "SpecChanged": Reason(RUNNING, "The spec was edited during the run, and the run finishes first (bookkeeping-only changes, or a provider that cannot be stopped)."),
+    # --- done ---------------------------------------------------------------------------------------
+    "Succeeded": Reason(SUCCEEDED, "The outputs are in the status, the store and the catalog."),
+    # --- failed: the input ------------------------------------------------------------------------
+    "InvalidInput": Reason(FAILED, "The input cannot be used: a source that does not exist (HTTP 4xx, a host name that does not resolve twice in a row), is over the size or length limit, or is no usable video or audio; a LoRA version that was deleted.", stalled=True),
+    "InvalidSpec": Reason(FAILED, "The worker could not read the spec it was given.", stalled=True),
+    "SourceRefused": Reason(FAILED, "A source the settings do not allow: an internal address (`allowPrivateSources`), an unsupported scheme, a redirect to one.", stalled=True),
+    "SourceUnavailable": Reason(FAILED, "The source could not be fetched after retries (timeouts, 5xx, temporary name-resolution failures).", stalled=True),
+    "DatasetTooSmall": Reason(FAILED, "Fewer usable images than `minFrames`; nothing was uploaded or paid for. `status.dataset` says what was dropped and why.", stalled=True),
+    "SubjectAmbiguous": Reason(FAILED, "The video shows several people and none has clearly the most screen time; nothing was uploaded or paid. The message lists the people found; give `dataset.subject.referenceImages`.", stalled=True),
+    "SubjectNotFound": Reason(FAILED, "No one in the video looks like `dataset.subject.referenceImages`; nothing was uploaded or paid. The message gives each person's similarity.", stalled=True),
+    "InvalidImage": Reason(FAILED, "An image that cannot be decoded or encoded (a thumbnail).", stalled=True),
+    "CheckpointUnreadable": Reason(FAILED, "A provider checkpoint in the store is not readable JSON; delete it (the message names it) to go on.", stalled=True),
+    # --- failed: the provider ----------------------------------------------------------------------
+    "ProviderRejected": Reason(FAILED, "The provider refused the request (HTTP 400, 401, 403, 422): a bad key, a bad input.", stalled=True),
+    "ProviderJobFailed": Reason(FAILED, "The provider accepted the request and its job failed, or returned something that is not what was asked for (not a safetensors file, not an image).", stalled=True),
+    "TranscriptionFailed": Reason(FAILED, "AssemblyAI ended the transcript with an error.", stalled=True),
+    "ProviderError": Reason(FAILED, "The provider returned an image that cannot be decoded.", stalled=True),
+    "ProviderOutcomeUnknown": Reason(FAILED, "A paid request may have been accepted, and the provider's records cannot tell; nothing is sent again. The message says what to check and which checkpoint to delete to submit anyway.", stalled=True),
+    "ProviderBadResponse": Reason(FAILED, "The provider answered with something that is not its API's answer (HTML, a truncated body, a result without outputs).", stalled=True),
+    "ProviderOutputExpired": Reason(FAILED, "A paid output the provider's CDN no longer serves; never generated again by itself.", stalled=True),
+    "ProviderOutputTooLarge": Reason(FAILED, "A provider's output is larger than the worker accepts.", stalled=True),
+    "ProviderTimeout": Reason(FAILED, "The provider did not answer, or its job did not end, in time (after retries).", stalled=True),
+    "ProviderUnavailable": Reason(FAILED, "The provider answered 5xx after every retry.", stalled=True),
+    "ProviderUnreachable": Reason(FAILED, "The provider could not be reached after every retry.", stalled=True),
+    "RateLimited": Reason(FAILED, "The provider answered 429 after every retry.", stalled=True),
+    # --- failed: the store, the Job ---------------------------------------------------------------
+    "StoreAccessDenied": Reason(FAILED, "The object store refused the credentials or the bucket.", stalled=True),
+    "StoreUnavailable": Reason(FAILED, "The object store could not be reached after retries; a paid output is saved by the next attempt.", stalled=True),
+    "ObjectExists": Reason(FAILED, "An output key already holds other bytes; nothing is overwritten.", stalled=True),
+    "DeadlineExceeded": Reason(FAILED, "The Job ran longer than its `activeDeadlineSeconds`.", stalled=True),
+    "BackoffLimitExceeded": Reason(FAILED, "The worker failed on every attempt (`backoffLimit`); the worker's last words are in the message.", stalled=True),
+    "PodFailurePolicy": Reason(FAILED, "The worker failed with an error that retrying cannot fix.", stalled=True),
+    "JobLost": Reason(FAILED, "The run's Job disappeared before it ended and left no result; edit the spec to run again.", stalled=True),
+    "ResultMissing": Reason(FAILED, "The Job completed without leaving a result.", stalled=True),
+    "InternalError": Reason(FAILED, "A bug: the worker met an error it does not know; the message has it.", stalled=True),
+    "Failed": Reason(FAILED, "A permanent failure without a more specific reason.", stalled=True),
+    "Unavailable": Reason(FAILED, "A temporary failure without a more specific reason, after retries.", stalled=True),
+    "Error": Reason(FAILED, "An error without a more specific reason.", stalled=True),
+    # --- Events only ---------------------------------------------------------------------------------
+    "Superseded": Reason(EVENT, "The run of an older generation was stopped by a spec change; per request, what was billed."),
+    "ProviderWorkCancelled": Reason(EVENT, "A deleted resource's provider requests were cancelled; per request, whether it was billed."),
+    "ProviderCancelFailed": Reason(EVENT, "A deleted resource's provider requests could not be cancelled."),
+    "CleanedUp": Reason(EVENT, "`deletionPolicy: Delete`: the resource's stored objects were removed."),
+    "CleanupFailed": Reason(EVENT, "Removing the stored objects failed; retried with backoff (the message says why)."),
+    "CleanupSkipped": Reason(EVENT, "The resource was annotated `contentgen.io/skip-cleanup=true`: its objects were left in the store."),
+}  # fmt: skip

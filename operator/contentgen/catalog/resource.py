@@ -1,0 +1,25 @@
+"""What the catalog needs of a resource to write its record (document.py, versions.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from contentgen.api import RunResult
+
+
+@dataclass(frozen=True)
+class ResourceState:
+    """What the catalog needs of a resource: its identity, spec and status (wire form)."""
+
+    kind: str
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    spec: dict[str, Any]
+    status: dict[str, Any]
+    created_at: datetime
+    results: Mapping[int, RunResult] = field(default_factory=dict)  # by version, when at hand

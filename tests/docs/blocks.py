@@ -1,0 +1,237 @@
+"""Shell blocks the docs mark runnable, and a session that runs them as a reader would.
+
+The marker is an HTML comment on the line right before a ```sh (or ```bash) block; GitHub and the
+docs site show nothing of it:
+
+    <!-- runnable -->                          run the block; it must exit 0
+    <!-- runnable: background, ready: TEXT --> start it (a server, `kubectl get -w`), go on once it
+                                               has printed TEXT; at the end of the page it gets
+                                               SIGINT (Ctrl-C) and must stop cleanly
+
+A page's runnable blocks run in order in one session, as one reader at one terminal: variables
+exported and the directory changed carry over from block to block. The session has a scratch HOME
+(so `~/contentgen-local` is the page's own), a working directory holding a copy of the
+repository's `examples/` and its `charts/` (the commands are written for the repository's root),
+and a PATH with the project's virtualenv and the pinned kubectl and helm (`make tools`), the way
+the docs ask a reader to set up.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+MARKER = re.compile(r"^<!-- runnable(?::\s*(?P<options>.*?))?\s*-->\s*$")
+OPTION = re.compile(r"^(?:background|ready:\s*(?P<ready>.+))$")
+FENCE = re.compile(r"^```(?P<lang>[a-z]*)")
+SHELLS = ("sh", "bash")
+VENV_BIN = ROOT / ".venv" / "bin"
+TOOLS_BIN = ROOT / ".tools" / "bin"
+
+
+class MarkerError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Block:
+    path: Path
+    line: int  # of the opening fence, 1-based
+    text: str
+    background: bool = False
+    ready: str = ""
+
+    @property
+    def where(self) -> str:
+        return f"{self.path.relative_to(ROOT)}:{self.line}"
+
+
+def parse_options(options: str, where: str) -> tuple[bool, str]:
+    background, ready = False, ""
+    for part in filter(None, (p.strip() for p in (options or "").split(","))):
+        match = OPTION.match(part)
+        if not match:
+            raise MarkerError(f"{where}: unknown runnable option {part!r}")
+        if match["ready"]:
+            ready = match["ready"].strip()
+        else:
+            background = True
+    if background != bool(ready):
+        raise MarkerError(f"{where}: a background block needs `ready: TEXT`, and only it may have one")
+    return background, ready
+
+
+def runnable_blocks(path: Path) -> list[Block]:
+    lines = path.read_text().splitlines()
+    blocks = []
+    fence = ""  # the fence of the code block we are in (markers inside code are examples)
+    for number, line in enumerate(lines):
+        stripped = line.strip()
+        if fence:
+            if stripped.startswith(fence) and not stripped[len(fence) :].strip():
+                fence = ""
+            continue
+        if stripped.startswith("```"):
+            fence = stripped[: len(stripped) - len(stripped.lstrip("`"))]
+            continue
+        match = MARKER.match(line)
+        if not match:
+            if stripped.startswith("<!-- runnable"):
+                raise MarkerError(f"{path}:{number + 1}: a runnable marker must be a line of its own")
+            continue
+        where = f"{path.relative_to(ROOT)}:{number + 1}"
+        background, ready = parse_options(match["options"] or "", where)
+        opening = FENCE.match(lines[number + 1]) if number + 1 < len(lines) else None
+        if opening is None or opening["lang"] not in SHELLS:
+            raise MarkerError(f"{where}: a runnable marker must stand right before a ```sh or ```bash block")
+        body = []
+        for inner in lines[number + 2 :]:
+            if inner.startswith("```"):
+                break
+            body.append(inner)
+        else:
+            raise MarkerError(f"{where}: the block is never closed")
+        blocks.append(Block(path, number + 2, "\n".join(body) + "\n", background, ready))
+    return blocks
+
+
+def documents() -> list[Path]:
+    """Every markdown file of the repository (git's list: nothing under .venv or build/)."""
+    done = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.md"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return sorted(ROOT / p for p in done.stdout.split() if (ROOT / p).is_file())
+
+
+@dataclass
+class Background:
+    block: Block
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+class Session:
+    """One reader's terminal(s) for one page."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.home = root / "home"
+        self.work = root / "work"
+        self.home.mkdir(parents=True)
+        self.work.mkdir()
+        shutil.copytree(ROOT / "examples", self.work / "examples")
+        (self.work / "charts").symlink_to(ROOT / "charts")
+        self.state = root / "state.sh"  # what the blocks exported, and where they were
+        self.state.write_text(f"cd {self.work}\n")
+        self.background: list[Background] = []
+        # Its own network namespace where it may (root, iproute2): the ports a page names (the
+        # API's 8080) are the page's own, whatever else runs on this machine.
+        self.netns = ""
+        self.prefix: list[str] = []
+        if os.geteuid() == 0 and shutil.which("ip"):
+            self.netns = f"contentgen-docs-{uuid.uuid4().hex[:8]}"
+            subprocess.run(["ip", "netns", "add", self.netns], check=True)
+            self.prefix = ["ip", "netns", "exec", self.netns]
+            subprocess.run([*self.prefix, "ip", "link", "set", "lo", "up"], check=True)
+
+    def close(self) -> list[str]:
+        problems = self.stop()
+        if self.netns:
+            subprocess.run(["ip", "netns", "delete", self.netns], check=False)
+            self.netns, self.prefix = "", []
+        return problems
+
+    def env(self) -> dict[str, str]:
+        return {
+            "PATH": f"{VENV_BIN}:{TOOLS_BIN}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(self.home),
+            "LANG": "C.UTF-8",
+            "TMPDIR": str(self.root),
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def script(self, block: Block, *, foreground: bool) -> str:
+        keep = f'export -p > {self.state}.new; echo "cd $(printf %q "$PWD")" >> {self.state}.new; '
+        keep += f"mv {self.state}.new {self.state}\n"
+        return f"source {self.state}\nset -euo pipefail\n{block.text}" + (keep if foreground else "")
+
+    def run(self, block: Block, timeout: float = 900) -> str:
+        done = subprocess.run(
+            [*self.prefix, "bash", "-c", self.script(block, foreground=True)],
+            cwd=self.work,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise AssertionError(
+                f"{block.where} exited {done.returncode}:\n{block.text}\n--- stdout\n{done.stdout[-3000:]}"
+                f"\n--- stderr\n{done.stderr[-3000:]}{self.background_logs()}"
+            )
+        return done.stdout
+
+    def start(self, block: Block, timeout: float = 600) -> None:
+        log = self.root / f"background-{len(self.background)}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [*self.prefix, "bash", "-c", self.script(block, foreground=False)],
+                cwd=self.work,
+                env=self.env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: SIGINT reaches all of it, as Ctrl-C does
+            )
+        self.background.append(Background(block, process, log))
+        deadline = time.monotonic() + timeout  # a hang guard, not a measurement
+        while block.ready not in log.read_text(errors="replace"):
+            if process.poll() is not None:
+                raise AssertionError(
+                    f"{block.where} exited {process.returncode} before printing {block.ready!r}:\n"
+                    + log.read_text(errors="replace")[-3000:]
+                )
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{block.where} did not print {block.ready!r} in {timeout} s")
+            time.sleep(0.2)
+
+    def background_logs(self) -> str:
+        return "".join(
+            f"\n--- {b.block.where} (background)\n{b.log.read_text(errors='replace')[-3000:]}"
+            for b in self.background
+        )
+
+    def stop(self) -> list[str]:
+        """Ctrl-C to every background block, the last started first; what went wrong, if anything:
+        one that had ended by itself before, or did not stop on Ctrl-C. (What a program exits with
+        on Ctrl-C is its own affair: kubectl says 1, Python dies of the signal.)"""
+        problems = []
+        for b in reversed(self.background):
+            if b.process.poll() is not None:
+                problems.append(
+                    f"{b.block.where} ended by itself ({b.process.returncode}) before Ctrl-C:\n"
+                    + b.log.read_text(errors="replace")[-3000:]
+                )
+                continue
+            os.killpg(b.process.pid, signal.SIGINT)
+            try:
+                b.process.wait(120)
+            except subprocess.TimeoutExpired:
+                os.killpg(b.process.pid, signal.SIGKILL)
+                b.process.wait()
+                problems.append(f"{b.block.where} did not stop on Ctrl-C")
+        self.background.clear()
+        return problems

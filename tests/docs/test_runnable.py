@@ -1,0 +1,91 @@
+"""Every shell block the docs mark runnable runs, page by page, as a reader would run it (see
+blocks.py): against `contentgen local-cluster` with the real kubectl where the page starts one,
+otherwise on this machine. The chart's NOTES are run the same way in tests/e2e/test_helm.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.docs.blocks import Block, MarkerError, Session, documents, parse_options, runnable_blocks
+
+PAGES = {path: blocks for path in documents() if (blocks := runnable_blocks(path))}
+
+
+def test_the_pages_that_must_have_runnable_blocks_have_them() -> None:
+    """README's quick start and the local cluster's walkthrough are the commands newcomers copy."""
+    pages = {str(p.relative_to(ROOT)) for p in PAGES}
+    assert {"README.md", "docs/getting-started.md", "docs/local-cluster.md"} <= pages, pages
+
+
+@pytest.mark.parametrize(
+    "path", sorted(PAGES), ids=lambda p: str(p.relative_to(ROOT)) if isinstance(p, Path) else str(p)
+)
+@pytest.mark.timeout(1800)
+def test_runnable_blocks(path: Path, tmp_path: Path) -> None:
+    session = Session(tmp_path)
+    try:
+        for block in PAGES[path]:
+            if block.background:
+                session.start(block)
+            else:
+                session.run(block)
+    finally:
+        problems = session.close()
+    assert not problems, "\n".join(problems)
+
+
+# --- the marker itself ---------------------------------------------------------------------------
+
+
+def test_a_malformed_marker_is_an_error(tmp_path: Path) -> None:
+    page = ROOT / "build" / "marker-test.md"  # under ROOT, as documents are
+    page.parent.mkdir(exist_ok=True)
+    cases = {
+        "<!-- runnable: backgroun -->\n```sh\ntrue\n```\n": "unknown runnable option",
+        "<!-- runnable: background -->\n```sh\ntrue\n```\n": "needs `ready: TEXT`",
+        "<!-- runnable -->\n```yaml\na: 1\n```\n": "right before a ```sh",
+        "<!-- runnable -->\n\n```sh\ntrue\n```\n": "right before a ```sh",
+        "<!-- runnable -->\n```sh\ntrue\n": "never closed",
+        "<!-- runnable --> more\n": "a line of its own",
+    }
+    try:
+        page.write_text(
+            "````markdown\n<!-- runnable -->\n```sh\ntrue\n```\n````\n`<!-- runnable -->` in text\n"
+        )
+        assert runnable_blocks(page) == []  # a marker shown in code, or quoted, is not one
+        for text, error in cases.items():
+            page.write_text(text)
+            with pytest.raises(MarkerError, match=error):
+                runnable_blocks(page)
+    finally:
+        page.unlink(missing_ok=True)
+    assert parse_options("background, ready: export KUBECONFIG", "x") == (True, "export KUBECONFIG")
+
+
+def test_a_failing_block_fails_and_state_carries_over(tmp_path: Path) -> None:
+    session = Session(tmp_path)
+    try:
+        check_session(session)
+    finally:
+        session.close()
+
+
+def check_session(session: Session) -> None:
+    where = ROOT / "README.md"
+    session.run(Block(where, 1, "export GREETING=hello\nmkdir sub && cd sub\n"))
+    assert session.run(Block(where, 2, 'echo "$GREETING from $(basename "$PWD")"\n')) == "hello from sub\n"
+    assert session.run(Block(where, 3, "ls ../examples/loratraining.yaml >/dev/null; echo ~\n")) == (
+        f"{session.home}\n"
+    )
+    with pytest.raises(AssertionError, match="exited 1"):
+        session.run(Block(where, 4, "false\necho never\n"))
+    session.start(
+        Block(where, 5, "python -c 'print(\"up\", flush=True); import time; time.sleep(600)'\n", True, "up")
+    )
+    assert session.close() == []  # Ctrl-C ended it
+    session.start(Block(where, 6, "echo up; exit 3\n", True, "up"))
+    session.background[-1].process.wait(60)  # it ended by itself before the stop
+    assert "ended by itself (3)" in session.stop()[0]
