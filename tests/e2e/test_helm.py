@@ -147,9 +147,11 @@ def test_install_runs_an_image_generation_under_the_charts_rbac(helm: Helm) -> N
     )
     (pod,) = operator_pods(k)
     assert ready(pod) and pod["spec"]["serviceAccountName"] == "contentgen-operator"
-    k.run("apply", "-f", "-", stdin=offline_example("demo-landscape"))
-    k.run("wait", "--for=condition=Ready", "imggen/demo-landscape", "--timeout=100s")
-    status = k.json("get", "imggen", "demo-landscape")["status"]
+    # A name of its own: the NOTES test applies examples/imagegeneration.yaml (demo-landscape) as
+    # a reader would on a fresh install.
+    k.run("apply", "-f", "-", stdin=offline_example("installed-landscape"))
+    k.run("wait", "--for=condition=Ready", "imggen/installed-landscape", "--timeout=100s")
+    status = k.json("get", "imggen", "installed-landscape")["status"]
     uri = status["images"][0]["uri"]
     assert status["phase"] == "Succeeded" and uri.startswith("s3://contentgen-test/"), status
     stored = s3_client(helm.endpoint).head_object(Bucket="contentgen-test", Key=uri.split("/", 3)[3])
@@ -198,11 +200,16 @@ def test_the_notes_print_commands_that_work(helm: Helm) -> None:
     assert "demo-landscape" in next(out for c, out in outputs.items() if "describe" in c)
     assert "no fal.existingSecret" in notes
     k = helm.kubectl
-    wait_for(
-        lambda: condition_reason(k.json("get", "imggen", "demo-landscape")) == "MissingCredentials",
-        120,
-        "demo-landscape waiting for fal's key",
-    )
+    seen: list[dict[str, Any]] = [{}]
+
+    def waiting_for_the_key() -> bool:
+        seen[0] = k.json("get", "imggen", "demo-landscape").get("status") or {}
+        return condition_reason({"status": seen[0]}) == "MissingCredentials"
+
+    try:
+        wait_for(waiting_for_the_key, 240, "demo-landscape waiting for fal's key")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; its status: {seen[0]}") from None
 
 
 def condition_reason(obj: dict[str, Any]) -> str:

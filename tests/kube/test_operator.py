@@ -693,10 +693,13 @@ def test_namespaced_install_stays_in_its_namespaces(
         record_calls(c, "namespaced")
 
 
-def test_recorded_calls_cover_both_identities() -> None:
+def test_recorded_calls_cover_every_identity() -> None:
+    """The recorded calls (tests/rbac/observed-calls.json) hold the operator's and the worker's in
+    both install modes, and the HTTP API's (its creates through the Kubernetes API)."""
     calls = [tuple(x) for x in json.loads(CALLS_FILE.read_text())]
     assert {c[0] for c in calls} == {"cluster-wide", "namespaced"}
-    assert {c[1] for c in calls} == {"operator", "worker"}
+    assert {c[1] for c in calls} == {"operator", "worker", "api"}
+    assert {c[0] for c in calls if c[1] in ("operator", "worker")} == {"cluster-wide", "namespaced"}
     worker = {c[2:] for c in calls if c[1] == "worker"}
     assert all(
         re.fullmatch(r"(get|patch)", verb) and res.endswith("/status") for verb, _, res, _ in worker

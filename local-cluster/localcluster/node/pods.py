@@ -667,21 +667,11 @@ class ContainerLoop:
         self.w.write_status()
         for p in probes:
             p.start()
-        kill_at: float | None = None
-        while proc.poll() is None:
-            if kill_at is None and (self.w.deleting or self.kill_reason):
-                grace = self.w.grace() if self.w.deleting else self._probe_grace()
-                if not node.stopping:
-                    why = self.kill_reason or f"Stopping container {self.name}"
-                    self.w.event("Normal", "Killing", why, self.name)
-                _signal(proc, signal.SIGTERM)
-                kill_at = time.monotonic() + grace
-            elif kill_at is not None and time.monotonic() >= kill_at:
-                _signal(proc, signal.SIGKILL)
-                kill_at = float("inf")
-            self.w.wait(0.2)
-        for p in probes:
-            p.stop()
+        try:
+            self._watch(proc)
+        finally:  # probes never outlive their container, even when the API server is gone
+            for p in probes:
+                p.stop()
         writer.close()
         w.processes.pop(self.name, None)
         spec_file.unlink(missing_ok=True)
@@ -710,6 +700,23 @@ class ContainerLoop:
             if value is not None:
                 return max(MIN_GRACE, float(value))
         return self.w.grace()
+
+    def _watch(self, proc: subprocess.Popen[bytes]) -> None:
+        """Until the process ends: SIGTERM when the pod is deleted or a probe kills it, SIGKILL
+        after the grace period."""
+        kill_at: float | None = None
+        while proc.poll() is None:
+            if kill_at is None and (self.w.deleting or self.kill_reason):
+                grace = self.w.grace() if self.w.deleting else self._probe_grace()
+                if not self.node.stopping:
+                    why = self.kill_reason or f"Stopping container {self.name}"
+                    self.w.event("Normal", "Killing", why, self.name)
+                _signal(proc, signal.SIGTERM)
+                kill_at = time.monotonic() + grace
+            elif kill_at is not None and time.monotonic() >= kill_at:
+                _signal(proc, signal.SIGKILL)
+                kill_at = float("inf")
+            self.w.wait(0.2)
 
     def _probes(self) -> list[Prober]:
         probes = []

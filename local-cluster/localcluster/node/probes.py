@@ -6,6 +6,7 @@ timeoutSeconds, successThreshold and failureThreshold. gRPC probes are not run (
 
 from __future__ import annotations
 
+import logging
 import socket
 import ssl
 import subprocess
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+log = logging.getLogger("localcluster.node.probes")
 
 ExecRunner = Callable[[list[str], float], int]  # (command, timeout) -> exit code
 
@@ -104,20 +107,28 @@ class Prober:
             return
         successes = failures = 0
         while not self._stop.is_set():
-            if self.kind == "startup" or self.started():
-                outcome = self.check()
-                if outcome.ok:
-                    successes, failures = successes + 1, 0
-                    if successes >= successes_needed and self.result is not True:
-                        self.result = True
-                        self.on_change(self.kind, True, "")
-                else:
-                    successes, failures = 0, failures + 1
-                    if failures >= failures_allowed and self.result is not False:
-                        self.result = False
-                        self.on_change(self.kind, False, outcome.message)
-                        failures = 0
-                    elif failures < failures_allowed or self.result is False:
-                        self.on_change(self.kind, None, outcome.message)  # one failure: an event
+            try:
+                successes, failures = self._once(successes, failures, successes_needed, failures_allowed)
+            except Exception:  # e.g. the API server gone while the node stops: try again next period
+                log.debug("%s probe could not report", self.kind, exc_info=True)
             if self._stop.wait(period):
                 return
+
+    def _once(self, successes: int, failures: int, needed: int, allowed: int) -> tuple[int, int]:
+        """One period: check when due, report a change; the running counts returned."""
+        if self.kind == "startup" or self.started():
+            outcome = self.check()
+            if outcome.ok:
+                successes, failures = successes + 1, 0
+                if successes >= needed and self.result is not True:
+                    self.result = True
+                    self.on_change(self.kind, True, "")
+            else:
+                successes, failures = 0, failures + 1
+                if failures >= allowed and self.result is not False:
+                    self.result = False
+                    self.on_change(self.kind, False, outcome.message)
+                    failures = 0
+                elif failures < allowed or self.result is False:
+                    self.on_change(self.kind, None, outcome.message)  # one failure: an event
+        return successes, failures
