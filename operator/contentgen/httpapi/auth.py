@@ -23,12 +23,11 @@ import os
 from pathlib import Path
 from typing import Annotated
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contentgen.api.common import OWNER_PATTERN
 
-from .identity import Caller
+from .identity import Caller, parse_config
 
 log = logging.getLogger(__name__)
 MIN_TOKEN_LENGTH = 16
@@ -81,18 +80,9 @@ class TokenTable:
     @classmethod
     def parse(cls, text: str) -> TokenTable:
         try:
-            data = TokenFile.model_validate(yaml.safe_load(text))
-        except yaml.YAMLError as exc:
-            # Not the parser's message: it quotes the offending text, which may be a token.
-            mark = getattr(exc, "problem_mark", None)
-            where = f" (line {mark.line + 1})" if mark is not None else ""
-            raise TokenError(f"not valid YAML or JSON{where}") from None
-        except ValidationError as exc:
-            # Positions and messages only: pydantic would echo the input, which may be a token.
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in exc.errors()
-            )
-            raise TokenError(problems) from None
+            data = parse_config(TokenFile, text)
+        except ValueError as exc:
+            raise TokenError(str(exc)) from None
         return cls([(entry.digest(), Caller(entry.owner, entry.admin, via="token")) for entry in data.tokens])
 
     def authenticate(self, token: str) -> Caller | None:

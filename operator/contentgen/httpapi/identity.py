@@ -40,7 +40,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -48,6 +48,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from contentgen.api.common import OWNER_PATTERN
 
 from .kube import Kube, KubeError, KubeUnavailable
+
+M = TypeVar("M", bound=BaseModel)
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +116,24 @@ def owner_from_user(user: str) -> str:
     return name if re.fullmatch(OWNER_PATTERN, name) else ""
 
 
+def parse_config(model: type[M], text: str, *, empty: object = None) -> M:
+    """A YAML or JSON configuration file as `model` (`empty` stands for an empty file), or
+    ValueError with positions and messages only: neither the YAML parser's message nor pydantic's
+    is passed on, as both quote the input, which may hold a token."""
+    try:
+        data = yaml.safe_load(text)
+        return model.model_validate(data if data or empty is None else empty)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ValueError(f"not valid YAML or JSON{where}") from None
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ValueError(problems) from None
+
+
 @dataclass(frozen=True)
 class OwnerMap:
     file: OwnersFile = field(default_factory=OwnersFile)
@@ -121,16 +141,9 @@ class OwnerMap:
     @classmethod
     def parse(cls, text: str) -> OwnerMap:
         try:
-            return cls(OwnersFile.model_validate(yaml.safe_load(text) or {}))
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" (line {mark.line + 1})" if mark is not None else ""
-            raise IdentityError(f"not valid YAML or JSON{where}") from None
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in exc.errors()
-            )
-            raise IdentityError(problems) from None
+            return cls(parse_config(OwnersFile, text, empty={}))
+        except ValueError as exc:
+            raise IdentityError(str(exc)) from None
 
     def caller(self, user: str, groups: Iterable[str], *, via: str, also: Iterable[str] = ()) -> Caller:
         """The caller for `user` (and the other names it goes by, e.g. its e-mail) in `groups`."""

@@ -137,6 +137,12 @@ def _namespace(svc: Services) -> str:
 
 
 CREATED: dict[int | str, dict[str, Any]] = {201: {"model": Created, "description": "Created."}}
+# The creates: made (201), or found made already with the same spec (200), or refused.
+CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **CREATED,
+    200: {"model": Created, "description": "It existed with this spec."},
+    **CREATE_ERRORS,
+}
 
 
 @router.post(
@@ -144,11 +150,7 @@ CREATED: dict[int | str, dict[str, Any]] = {201: {"model": Created, "description
     response_model=Created,
     status_code=201,
     summary="Create a LoraTraining, ImageGeneration or Transcription",
-    responses={
-        **CREATED,
-        200: {"model": Created, "description": "It existed with this spec."},
-        **CREATE_ERRORS,
-    },
+    responses=CREATE_RESPONSES,
 )
 async def create_resource(
     svc: ServicesDep, who: CallerDep, response: Response, body: Annotated[ResourceRequest, Body()]
@@ -165,11 +167,7 @@ async def create_resource(
     response_model=Created,
     status_code=201,
     summary="Train a LoRA (the predecessor's request shape)",
-    responses={
-        **CREATED,
-        200: {"model": Created, "description": "It existed with this spec."},
-        **CREATE_ERRORS,
-    },
+    responses=CREATE_RESPONSES,
 )
 async def lora_train(
     svc: ServicesDep, who: CallerDep, response: Response, body: LoraTrainRequest
@@ -186,11 +184,7 @@ async def lora_train(
     response_model=Created,
     status_code=201,
     summary="Generate images (the predecessor's request shape)",
-    responses={
-        **CREATED,
-        200: {"model": Created, "description": "It existed with this spec."},
-        **CREATE_ERRORS,
-    },
+    responses=CREATE_RESPONSES,
 )
 async def images_generate(
     svc: ServicesDep, who: CallerDep, response: Response, body: ImagesGenerateRequest
@@ -207,11 +201,7 @@ async def images_generate(
     response_model=Created,
     status_code=201,
     summary="Transcribe (the predecessor's request shape)",
-    responses={
-        **CREATED,
-        200: {"model": Created, "description": "It existed with this spec."},
-        **CREATE_ERRORS,
-    },
+    responses=CREATE_RESPONSES,
 )
 async def transcribe(
     svc: ServicesDep, who: CallerDep, response: Response, body: TranscribeRequest
