@@ -171,16 +171,7 @@ def _stopping(res: Observed, status: dict[str, Any], job: JobState, world: World
     else:
         message = status.get("message") or f"stopping Job {job.name} for generation {res.generation}"
     status.update(phase=Phase.PENDING, jobName=job.name, observedGeneration=job.generation, message=message)
-    status["conditions"] = _conditions(
-        status,
-        res,
-        world.now,
-        ready=False,
-        reconciling=True,
-        stalled=False,
-        reason="Superseding",
-        message=message,
-    )
+    status["conditions"] = _working(status, res, world.now, "Superseding", message)
     decision = _finish(res, status, world)
     decision.stop_job = None if job.deleting else job
     return decision
@@ -252,6 +243,15 @@ def _conditions(status: dict[str, Any], res: Observed, now: datetime, **kwargs: 
     return conditions_for(status.get("conditions") or [], generation=res.generation, now=now, **kwargs)
 
 
+def _working(
+    status: dict[str, Any], res: Observed, now: datetime, reason: str, message: str
+) -> list[dict[str, Any]]:
+    """The conditions of a resource on its way: not Ready, Reconciling for `reason`, not Stalled."""
+    return _conditions(
+        status, res, now, ready=False, reconciling=True, stalled=False, reason=reason, message=message
+    )
+
+
 # Why a Job's pod does not run, each a Pending reason (the Job keeps trying: a quota raised, a
 # node added, a Secret created, and it goes on by itself).
 POD_PROBLEMS = ("PodNotCreated", "PodNotScheduled", "PodNotStarting")
@@ -292,9 +292,7 @@ def _running(res: Observed, status: dict[str, Any], job: JobState, world: World)
             f"{job.generation}; the change runs when it finishes"
         )
     status.update(phase=phase, jobName=job.name, observedGeneration=job.generation, message=message)
-    status["conditions"] = _conditions(
-        status, res, now, ready=False, reconciling=True, stalled=False, reason=reason, message=message
-    )
+    status["conditions"] = _working(status, res, now, reason, message)
     return status
 
 
@@ -472,16 +470,7 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
     status.pop("dataset", None)  # the latest run's report: this run's comes with its outcome
     if world.prices is not None:
         status["cost"] = estimated(res.kind.kind, res.spec, world.prices, status.get("cost")).wire()
-    status["conditions"] = _conditions(
-        status,
-        res,
-        world.now,
-        ready=False,
-        reconciling=True,
-        stalled=False,
-        reason="JobCreated",
-        message=message,
-    )
+    status["conditions"] = _working(status, res, world.now, "JobCreated", message)
     decision = _finish(res, status, world, recorded=recorded)
     decision.job = snapshot
     return decision
