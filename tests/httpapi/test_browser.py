@@ -217,18 +217,7 @@ def open_browser(chromium: Any, world: World, tmp_path: Path) -> Iterator[Callab
     def start(owner: str) -> Browser:
         context = chromium.new_context(viewport={"width": 1280, "height": 1000}, device_scale_factor=1)
         contexts.append(context)
-        outside: list[str] = []
-
-        def only_local(route: Any) -> None:
-            if route.request.url.startswith(world.base):
-                route.continue_()
-            else:
-                outside.append(route.request.url)
-                route.abort()
-
-        context.route("**/*", only_local)
-        page = context.new_page()
-        page.set_default_timeout(WAIT_MS)
+        page, outside = local_page(context, world.base)
         page.goto(world.base + "/")
         page.fill("#token", TOKENS[owner])
         page.click("#login-form button[type=submit]")
@@ -239,6 +228,24 @@ def open_browser(chromium: Any, world: World, tmp_path: Path) -> Iterator[Callab
     yield start
     for context in contexts:
         context.close()
+
+
+def local_page(context: Any, base: str) -> tuple[Any, list[str]]:
+    """A page of `context` that may load only from `base` (no CDN): every request elsewhere is
+    refused and listed in the second item."""
+    outside: list[str] = []
+
+    def only_local(route: Any) -> None:
+        if route.request.url.startswith(base):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_local)
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    return page, outside
 
 
 def until(page: Any, expression: str) -> None:

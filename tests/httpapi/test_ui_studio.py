@@ -40,10 +40,10 @@ from tests.conftest import EXAMPLES
 from tests.httpapi.test_browser import (
     CHROMIUM,
     FLAGS,
-    WAIT_MS,
     WHITE,
     box_of,
     difference,
+    local_page,
     region,
     until,
 )
@@ -236,18 +236,7 @@ def open_page(chromium: Any, studio: Studio) -> Iterator[Callable[..., Tab]]:
             permissions=["clipboard-read", "clipboard-write"],
         )
         contexts.append(context)
-        outside: list[str] = []
-
-        def only_local(route: Any) -> None:
-            if route.request.url.startswith(studio.base):
-                route.continue_()
-            else:
-                outside.append(route.request.url)
-                route.abort()
-
-        context.route("**/*", only_local)
-        page = context.new_page()
-        page.set_default_timeout(WAIT_MS)
+        page, outside = local_page(context, studio.base)
         page.on("dialog", lambda dialog: dialog.accept())  # confirm() of cancel and delete
         page.goto(studio.base + "/")
         page.wait_for_selector("main[data-ready=gallery]")  # auth local: no login
