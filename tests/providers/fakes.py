@@ -35,6 +35,8 @@ import numpy as np
 import respx
 from safetensors.numpy import save as save_safetensors
 
+from contentgen.errors import PermanentError
+from contentgen.providers.base import MemoryCheckpoint
 from contentgen.providers.retry import Retry
 
 
@@ -194,3 +196,22 @@ class Faults:
         if issubclass(fault, httpx.RequestError):
             raise fault(f"injected {fault.__name__}", request=request)
         raise fault()
+
+
+DELIVERED, UNKNOWN = "delivered", "unknown"
+
+
+def run_to_the_end(call: Callable[[MemoryCheckpoint], Any]) -> tuple[str, Any]:
+    """`call` with one checkpoint until it answers (DELIVERED) or ends in ProviderOutcomeUnknown
+    (UNKNOWN): the attempt that crashed, and the one after it; any other permanent failure fails."""
+    checkpoint = MemoryCheckpoint()
+    for _ in range(2):
+        try:
+            return DELIVERED, call(checkpoint)
+        except Crash:
+            continue
+        except PermanentError as exc:
+            if exc.reason != "ProviderOutcomeUnknown":
+                raise AssertionError(f"a permanent failure other than unknown: {exc}") from exc
+            return UNKNOWN, exc
+    raise AssertionError("still crashing")

@@ -12,15 +12,24 @@ from typing import Any
 import httpx
 import pytest
 
-from contentgen.errors import PermanentError
 from contentgen.pricing import PriceTable, priced, transcription_usage
 from contentgen.providers.assemblyai import AssemblyAIProvider
 from contentgen.providers.base import MemoryCheckpoint, TranscriptionRequest
 
 from .fake_assemblyai import ASSEMBLYAI_KEY, FakeAssemblyAI
-from .fakes import Crash, FakeSleep, Progress, after, audio_file, mocked, retry
+from .fakes import (
+    DELIVERED,
+    UNKNOWN,
+    Crash,
+    FakeSleep,
+    Progress,
+    after,
+    audio_file,
+    mocked,
+    retry,
+    run_to_the_end,
+)
 
-DELIVERED, UNKNOWN = "delivered", "unknown"
 SIGNED = "https://bucket.s3.amazonaws.com/talk.wav?X-Amz-Signature=sig"
 
 VARIANTS: dict[str, tuple[dict[str, Any], str]] = {
@@ -43,18 +52,11 @@ LOST = {
 
 
 def run(fake: FakeAssemblyAI, request: TranscriptionRequest, tmp_path) -> tuple[str, Any]:  # type: ignore[no-untyped-def]
-    checkpoint = MemoryCheckpoint()
-    for _ in range(2):
+    def transcribe(checkpoint: MemoryCheckpoint) -> Any:
         provider = AssemblyAIProvider(ASSEMBLYAI_KEY, retry=retry(FakeSleep()), poll_interval=3.0)
-        try:
-            return DELIVERED, provider.transcribe(request, tmp_path, Progress(), checkpoint)
-        except Crash:
-            continue
-        except PermanentError as exc:
-            if exc.reason != "ProviderOutcomeUnknown":
-                raise AssertionError(f"a permanent failure other than unknown: {exc}") from exc
-            return UNKNOWN, exc
-    raise AssertionError("still crashing")
+        return provider.transcribe(request, tmp_path, Progress(), checkpoint)
+
+    return run_to_the_end(transcribe)
 
 
 @pytest.mark.parametrize("lost", list(LOST), ids=list(LOST))

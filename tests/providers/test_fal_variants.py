@@ -16,15 +16,24 @@ from typing import Any
 import httpx
 import pytest
 
-from contentgen.errors import PermanentError
 from contentgen.providers.base import CaptionRequest, ImageRequest, MemoryCheckpoint, TrainingRequest
 from contentgen.providers.fal import FalProvider
 from contentgen.providers.fal.captions import FalCaptioner
 
 from .fake_fal import FAL_KEY, FakeFal, Variant
-from .fakes import Crash, FakeSleep, Progress, after, dataset_zip, jpeg, mocked, retry
-
-DELIVERED, UNKNOWN = "delivered", "unknown"
+from .fakes import (
+    DELIVERED,
+    UNKNOWN,
+    Crash,
+    FakeSleep,
+    Progress,
+    after,
+    dataset_zip,
+    jpeg,
+    mocked,
+    retry,
+    run_to_the_end,
+)
 
 # (variant, what the caller can know): every documented freedom, alone and together
 VARIANTS: dict[str, tuple[Variant, str]] = {
@@ -83,20 +92,6 @@ def _dir(tmp_path: Path) -> Path:
     path = tmp_path / "work"
     path.mkdir(exist_ok=True)
     return path
-
-
-def run_to_the_end(call: Callable[[MemoryCheckpoint], Any]) -> tuple[str, Any]:
-    checkpoint = MemoryCheckpoint()
-    for _ in range(2):  # the attempt that crashed, and the one after it
-        try:
-            return DELIVERED, call(checkpoint)
-        except Crash:
-            continue
-        except PermanentError as exc:
-            if exc.reason != "ProviderOutcomeUnknown":
-                raise AssertionError(f"a permanent failure other than unknown: {exc}") from exc
-            return UNKNOWN, exc
-    raise AssertionError("still crashing")
 
 
 @pytest.mark.parametrize("lost", list(LOST), ids=list(LOST))
