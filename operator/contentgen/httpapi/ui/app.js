@@ -884,7 +884,7 @@ function matches(state, values) {
 }
 
 async function jobs() {
-  // One stream for the whole list, opened before the list is read, so no change falls in between.
+  // One stream for the whole list, started before the list is read, so no change falls in between.
   const values = filterValues();
   const rows = new Map();
   const early = [];
@@ -907,6 +907,14 @@ async function jobs() {
   source.addEventListener("job", (event) => {
     const state = JSON.parse(event.data);
     if (table) apply(state); else early.push(state);
+  });
+  // The list is read once the server has the stream's starting point (its `ready`): a change
+  // written before that is in the list, one after it comes as an event. Opening an EventSource
+  // does not mean the server has it yet; a stream that cannot start holds the page back 3 s at most.
+  await new Promise((resolve) => {
+    const timer = setTimeout(resolve, 3000);
+    timers.add(timer);
+    source.addEventListener("ready", () => { clearTimeout(timer); resolve(); }, { once: true });
   });
   const page = await api("/api/jobs", { ...values, limit: PAGE.list });
   for (const job of page.items) rows.set(job.id, jobRow(job));
