@@ -385,6 +385,52 @@ def test_missing_credentials_hold_the_resource() -> None:
     assert "offline" in d.status["message"]
 
 
+WAITS = {  # a reason to wait, and the world that gives it
+    "MissingCredentials": {"missing_credentials": "FAL_KEY"},
+    "Queued": {"may_start": False},
+    "BudgetExceeded": {"over_budget": "owner alice is at its monthly budget"},
+    "OwnerNotAllowed": {"owner_problem": "owner alice is not allowed in namespace ns"},
+}
+
+
+@pytest.mark.parametrize("waits", WAITS)
+def test_a_spec_change_that_must_wait_is_not_taken_for_a_lost_job(waits: str) -> None:
+    """Generation 1 succeeded; generation 2 must wait (no key, no slot, no budget, no owner). The
+    status said Pending with generation 1's jobName kept: the next look took generation 2 for a
+    Job that no longer exists and failed it as JobLost (seen on the real control plane)."""
+    res = apply(resource("ImageGeneration"), decide(resource("ImageGeneration"), World(now=NOW)))
+    done = job(complete=True, succeeded=1)
+    image = RunResult(
+        kind="ImageGeneration",
+        provider="offline",
+        generation=1,
+        placeholder=True,
+        version=1,
+        images=[
+            GeneratedImage(
+                uri=f"s3://bkt/generated-images/alice/{UID}/v1/image_1.png",
+                sha256=SHA,
+                width=8,
+                height=8,
+                size_bytes=1,
+            )
+        ],
+    )
+    first = decide(res, World(now=NOW, jobs=(done,), outcome=image))
+    assert first.status["phase"] == "Succeeded"
+    res = replace(apply(res, first), generation=2)
+    world = World(now=NOW, jobs=(done,), **WAITS[waits])  # type: ignore[arg-type]
+    for look in range(3):  # and again, on every later event: it keeps waiting
+        d = decide(res, world)
+        assert (d.job, reason(d.status), d.status["phase"]) == (None, waits, "Pending"), look
+        assert "jobName" not in d.status and d.status["observedGeneration"] == 2
+        assert d.status["versions"][0]["version"] == 1  # generation 1's images stay
+        res = apply(res, d)
+        world = replace(world, jobs=()) if look else world  # its Job may be gone (TTL) by now
+    started = decide(res, World(now=NOW))  # the key set, a slot free, ...
+    assert started.job is not None and started.job.generation == 2 and started.job.version == 2
+
+
 def test_condition_times_move_only_on_change() -> None:
     res = apply(resource(), decide(resource(), World(now=NOW)))
     later = NOW + timedelta(minutes=5)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -433,6 +434,31 @@ def test_a_spec_change_supersedes_the_run_in_flight(env: Cluster) -> None:
     superseded = next(e for e in c.events(ns, "swap") if e["reason"] == "Superseded")
     assert "nothing was billed" in superseded["message"]
     assert first["metadata"]["name"] in superseded["message"]
+
+
+def test_a_spec_change_that_must_wait_keeps_waiting(env: Cluster) -> None:
+    """Right after generation 1 succeeded, a spec change to a provider the operator has no key
+    for: generation 2 waits (MissingCredentials), and keeps waiting on every later look. It used
+    to keep generation 1's jobName beside its Pending phase, and the next event failed it as
+    JobLost."""
+    c, ns = env, "waits"
+    c.apply(image("rerun"), ns)
+    c.wait_phase("ImageGeneration", ns, "rerun", "Succeeded")
+    c.patch("ImageGeneration", ns, "rerun", {"spec": {"provider": "fal", "prompt": "a lighthouse at dusk"}})
+
+    def waiting() -> dict[str, Any] | None:
+        status = c.status("ImageGeneration", ns, "rerun")
+        decided = status.get("observedGeneration") == 2 and status.get("conditions")
+        return status if decided and reason(status) != "Succeeded" else None
+
+    status = wait_for(waiting, 60, "generation 2 decided")
+    for look in ("a", "b"):  # more events (a label each), each a new look: it keeps waiting
+        c.patch("ImageGeneration", ns, "rerun", {"metadata": {"labels": {"look": look}}})
+        for _ in range(10):
+            assert (status["phase"], reason(status)) == ("Pending", "MissingCredentials"), status
+            assert "jobName" not in status and [v["version"] for v in status["versions"]] == [1]
+            time.sleep(0.2)
+            status = c.status("ImageGeneration", ns, "rerun")
 
 
 def test_a_name_made_again_runs_its_own_job(env: Cluster) -> None:

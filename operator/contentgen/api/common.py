@@ -174,7 +174,14 @@ class CommonStatus(ApiModel):
     progress: Annotated[int, Field(ge=0, le=100, description="Percent done of the current run.")] = 0
     stage: Annotated[str, Field(max_length=63, description="The pipeline stage now running.")] = ""
     message: Annotated[str, Field(max_length=32768, description="What is happening, or why it failed.")] = ""
-    job_name: Annotated[str, Field(max_length=63, description="The Job running the current version.")] = ""
+    job_name: Annotated[
+        str,
+        Field(
+            max_length=63,
+            description="The Job of the latest run (running, or the one that ended it); empty while a "
+            "generation waits to start.",
+        ),
+    ] = ""
     run_version: Annotated[
         int,
         Field(

@@ -342,6 +342,9 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
 
     def wait(phase: Phase, reason: str, message: str, stalled: bool) -> Decision:
         status.update(phase=phase, message=message, observedGeneration=g, stage="", progress=0)
+        # A waiting generation has no Job: the last run's name, kept beside a Pending phase,
+        # would read as this generation's Job, lost (`_lost_job`) on the next look.
+        status.pop("jobName", None)
         status["conditions"] = _conditions(
             status,
             res,
