@@ -249,3 +249,5 @@ def test_an_image_the_node_does_not_have(kube: Kube) -> None:
     )
     assert "the local node runs no images" in waiting["message"] and "toolbox" in waiting["message"]
     assert "is waiting to start: " in kube.kubectl("logs", "unknown", check=False)
+    # It would retry its pull for the rest of the session's cluster otherwise.
+    kube.kubectl("delete", "pod", "unknown", "--wait=true", "--timeout=60s")
