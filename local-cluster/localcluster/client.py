@@ -29,6 +29,11 @@ class ApiError(Exception):
         super().__init__(f"{code} {self.reason}: {self.message}")
 
 
+class Unreachable(ConnectionError):
+    """The API server did not answer (it is restarting, or gone): an OSError, as the node's loops
+    expect of a connection that failed, where httpx's own errors are not."""
+
+
 class Client:
     def __init__(
         self,
@@ -72,14 +77,17 @@ class Client:
         content = None
         if body is not None:
             content = body if isinstance(body, str | bytes) else json.dumps(body)
-        response = self._http.request(
-            method,
-            path,
-            content=content,
-            params=params,
-            headers={"Content-Type": content_type} if content is not None else None,
-            timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
-        )
+        try:
+            response = self._http.request(
+                method,
+                path,
+                content=content,
+                params=params,
+                headers={"Content-Type": content_type} if content is not None else None,
+                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+            )
+        except httpx.TransportError as exc:
+            raise Unreachable(f"{method} {path}: {exc}") from exc
         try:
             data = response.json() if response.content else None
         except ValueError:
@@ -149,10 +157,15 @@ class Client:
     def watch(self, path: str, **params: Any) -> Iterator[dict[str, Any]]:
         """Events of a watch (ERROR events included, as the server sends them); ends with the stream."""
         query = {"watch": "true", "allowWatchBookmarks": "true", **params}
-        with self._http.stream("GET", path, params=query, timeout=httpx.Timeout(30.0, read=None)) as response:
-            if response.status_code >= 400:
-                response.read()
-                raise ApiError(response.status_code, response.json() if response.content else None)
-            for line in response.iter_lines():
-                if line:
-                    yield json.loads(line)
+        try:
+            with self._http.stream(
+                "GET", path, params=query, timeout=httpx.Timeout(30.0, read=None)
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise ApiError(response.status_code, response.json() if response.content else None)
+                for line in response.iter_lines():
+                    if line:
+                        yield json.loads(line)
+        except httpx.TransportError as exc:
+            raise Unreachable(f"watch {path}: {exc}") from exc
