@@ -730,17 +730,15 @@ async function loraView(id) {
     tabList, ...panels, comparePanel,
   );
   if (selected === "compare") {
-    await renderComparisons(lora, comparisons);
-    // Follow the comparisons' runs: one stream for the image generations, redrawn on their changes.
-    const source = new EventSource("/api/stream/jobs?type=image-generation");
-    streams.add(source);
+    // Follow the comparisons' runs: one stream for the image generations, redrawn on their
+    // changes; started before the first drawing, so no change falls in between.
     let queued = null;
-    source.addEventListener("job", (event) => {
-      const state = JSON.parse(event.data);
+    await followJobs("/api/stream/jobs?type=image-generation", (state) => {
       if (!(state.tags || []).includes(`compare-of-${lora.name}`.slice(0, 64)) || queued) return;
       queued = setTimeout(() => { queued = null; renderComparisons(lora, comparisons).catch(() => {}); }, 200);
       timers.add(queued);
     });
+    await renderComparisons(lora, comparisons);
   }
 }
 
@@ -883,14 +881,27 @@ function matches(state, values) {
   return true;
 }
 
+// Follow a list's changes (/api/stream/jobs): `onJob` gets each changed record. Resolves once
+// the server has the stream's starting point (its `ready`): read the list after that, and a change
+// written before it is in the list, one after it comes as an event. (An EventSource that is open
+// is not yet one the server has.) A stream that cannot start holds the view back 3 s at most.
+function followJobs(url, onJob) {
+  const source = new EventSource(url);
+  streams.add(source);
+  source.addEventListener("job", (event) => onJob(JSON.parse(event.data)));
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, 3000);
+    timers.add(timer);
+    source.addEventListener("ready", () => { clearTimeout(timer); resolve(); }, { once: true });
+  });
+}
+
 async function jobs() {
   // One stream for the whole list, started before the list is read, so no change falls in between.
   const values = filterValues();
   const rows = new Map();
   const early = [];
   let table = null;
-  const source = new EventSource(withQuery("/api/stream/jobs", { type: values.type, owner: values.owner }));
-  streams.add(source);
   const firstPage = !values.offset || values.offset === "0";
   const apply = (state) => {
     const row = rows.get(state.id);
@@ -904,17 +915,8 @@ async function jobs() {
       document.getElementById("empty")?.remove();
     }
   };
-  source.addEventListener("job", (event) => {
-    const state = JSON.parse(event.data);
+  await followJobs(withQuery("/api/stream/jobs", { type: values.type, owner: values.owner }), (state) => {
     if (table) apply(state); else early.push(state);
-  });
-  // The list is read once the server has the stream's starting point (its `ready`): a change
-  // written before that is in the list, one after it comes as an event. Opening an EventSource
-  // does not mean the server has it yet; a stream that cannot start holds the page back 3 s at most.
-  await new Promise((resolve) => {
-    const timer = setTimeout(resolve, 3000);
-    timers.add(timer);
-    source.addEventListener("ready", () => { clearTimeout(timer); resolve(); }, { once: true });
   });
   const page = await api("/api/jobs", { ...values, limit: PAGE.list });
   for (const job of page.items) rows.set(job.id, jobRow(job));
