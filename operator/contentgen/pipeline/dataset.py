@@ -34,6 +34,7 @@ import zipfile
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -593,14 +594,19 @@ def apply_captions(dataset: LocalDataset, captions: list[str], captioning: Capti
 
 
 def _scan(scanner: Scanner, curator: _Curator) -> None:
-    """Decode on this thread; judge closed scenes (face search, crop, JPEG) on a second one.
+    """Scan on this thread (its decoding on one more: scan.Scanner); judge closed scenes (face
+    search, crop, JPEG) on a second one.
 
     OpenCV and PyAV release the GIL, so the judging fills the cores the decoder leaves idle.
     At most `_QUEUED` closed scenes (a few frames each) wait for it.
     """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataset") as executor:
+    # On an error the scan stops first (its decoder thread ends), then the judging.
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataset") as executor,
+        closing(iter(scanner)) as scenes,
+    ):
         queued: deque[Future[None]] = deque()
-        for scene in scanner:
+        for scene in scenes:
             queued.append(executor.submit(curator.take, scene))
             while queued and (len(queued) > _QUEUED or queued[0].done()):
                 queued.popleft().result()
