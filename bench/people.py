@@ -111,6 +111,12 @@ SETS: dict[str, list[Cast]] = {
         ),
         Cast("group", ("friends", "chandler"), ("friends", "ross"), 9),
         Cast("split", ("breakingbad:old", "walter"), ("grace_hopper", "grace_hopper"), 10),
+        # What the held-out set's group video showed (neighbours counted nearly as long as the
+        # subject): more groups, on which prominent screen time (video/subject.py) was chosen.
+        Cast("group", ("friends", "ross"), ("friends", "chandler"), 11),
+        Cast("group", ("friends", "rachel"), ("friends", "monica"), 12),
+        Cast("group", ("friends", "chandler"), ("friends", "joey"), 13),
+        Cast("group", ("friends", "ross"), ("friends", "monica"), 14),
     ],
     # The first held-out set: run twice with issue 18's code (bench/README.md), seen since.
     "seen": [
@@ -556,7 +562,10 @@ def score_run(made: SyntheticVideo, person: str, tag: str, dataset: object, into
             "framings": len(shots),
             "found": found,
             "dropped": summary.dropped.model_dump(exclude_defaults=True) if summary else {},
-            "people": [(p.number, p.screen_seconds) for p in summary.people] if summary else [],
+            # (number, seconds on screen, prominent seconds)
+            "people": [(p.number, p.screen_seconds, p.prominent_seconds) for p in summary.people]
+            if summary
+            else [],
         }
     )
 
