@@ -21,7 +21,7 @@ from contentgen.catalog import Filters, open_catalog
 from contentgen.cli.main import main
 from contentgen.errors import InvalidInput
 from contentgen.pipeline.video import identity
-from contentgen.pipeline.video.crop import MARGINAL, inside_share, subject_crop
+from contentgen.pipeline.video.crop import MARGINAL, face_thumbnail, inside_share, subject_crop
 from contentgen.pipeline.video.faces import MIN_SCORE, Box, FaceFinder, tiles
 from contentgen.pipeline.video.identity import (
     SAME_PERSON,
@@ -247,6 +247,17 @@ def test_subject_crop_leaves_the_neighbours_out() -> None:
     assert alone is not None and alone.w >= 4 * 120
     # cheek to cheek: no square shows one face without most of the other
     assert subject_crop(1280, 720, face, [Box(650, 300, 100, 120)]) is None
+
+
+def test_a_face_thumbnail_is_the_face_and_black_beyond_the_picture() -> None:
+    image = np.full((360, 640, 3), 200, np.uint8)
+    image[:50, :50] = (0, 0, 255)  # a face in the corner
+    thumb = face_thumbnail(image, Box(0, 0, 50, 50), side=80)  # 1.6 × 50 around its centre
+    assert thumb.shape == (80, 80, 3)
+    assert (thumb[:15, :] == 0).all() and (thumb[:, :15] == 0).all()  # beyond the picture
+    assert tuple(thumb[30, 30]) == (0, 0, 255) and tuple(thumb[75, 75]) == (200, 200, 200)
+    inside = face_thumbnail(image, Box(300, 150, 100, 100), side=80)
+    assert (inside == 200).all()
 
 
 # --- the dataset stage and the run ----------------------------------------------------------
