@@ -598,19 +598,24 @@ def evaluate(name: str) -> Score:
     # The other person has 3 framings of their own (and, in an interview or a podcast, two-shots):
     # with minFrames 4 a phone video's reference run could never be scored.
     reference_spec = spec.model_copy(update={"min_frames": 1})
+
+    def check(what: str, ok: bool) -> None:  # every video of a kind must pass it
+        result.checks[what] = result.checks.get(what, True) and ok
+
     for cast in SETS[name]:
         made = video(cast)
         with tempfile.TemporaryDirectory() as scratch:
+            wanted = "SubjectAmbiguous" if cast.kind == "equal" else "a subject, not SubjectAmbiguous"
             try:
                 dataset = run(made.path, Path(scratch) / "a", spec)
             except SubjectAmbiguous as unclear:
-                check = "SubjectAmbiguous" if cast.kind == "equal" else "a subject, not SubjectAmbiguous"
-                result.checks[f"{cast.kind}: {check}"] = (
-                    cast.kind == "equal" and type(unclear).__name__ == "SubjectAmbiguous"
+                check(
+                    f"{cast.kind}: {wanted}",
+                    cast.kind == "equal" and type(unclear).__name__ == "SubjectAmbiguous",
                 )
                 continue
+            check(f"{cast.kind}: {wanted}", cast.kind != "equal")
             if cast.kind == "equal":
-                result.checks[f"{cast.kind}: SubjectAmbiguous"] = False
                 continue
             score_cuts(made, dataset.cuts, result)
             score_run(
@@ -629,8 +634,9 @@ def evaluate(name: str) -> Score:
                         root=out, archive=out / "none.zip", scenes=[], summary=unclear.summary
                     )
                 subject = dataset.summary.subject if dataset.summary else None
-                result.checks[f"{cast.kind}: referenceImages pick the other person"] = (
-                    subject is not None and subject.chosen_by == "reference" and subject.person != 1
+                check(
+                    f"{cast.kind}: referenceImages pick the other person",
+                    subject is not None and subject.chosen_by == "reference" and subject.person != 1,
                 )
                 score_run(
                     made,
