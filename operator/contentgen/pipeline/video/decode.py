@@ -1,7 +1,7 @@
 """One multithreaded decode pass with PyAV, and cheap views of the decoded frames.
 
 `DecodeAhead` runs the decode on a thread of its own, a few frames ahead of the analysis, so
-that FFmpeg's decoder threads are never left waiting while a frame is analysed.
+that FFmpeg's decoder threads are not left waiting while a frame is analysed.
 
 The analysis works on luma only: for the usual 8-bit YUV formats the Y plane is read in place
 (no copy, no colour conversion) and shrunk with OpenCV's area filter. Full colour is made only
