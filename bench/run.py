@@ -22,6 +22,7 @@ Generated videos are cached in bench/out/ (git-ignored).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -256,12 +257,16 @@ def pipeline_command(video: Path, work: Path, use_cli: bool) -> tuple[list[str],
     return command, result
 
 
-def dataset_only(video: Path, work: Path, result: Path) -> None:
-    """What the benchmark times when `contentgen run` is not there: build_dataset alone."""
+def dataset_only(video: Path, work: Path, result: Path, *, in_turn: bool = False) -> None:
+    """What the benchmark times when `contentgen run` is not there: build_dataset alone (with
+    `in_turn`, the decoder on the scanning thread, not ahead of it: for --focus)."""
     from contentgen.api import DatasetSpec
-    from contentgen.pipeline.dataset import build_dataset
+    from contentgen.pipeline import dataset as stage
+    from contentgen.pipeline.video.scan import Scanner
 
-    dataset = build_dataset(
+    if in_turn:
+        stage.Scanner = functools.partial(Scanner, ahead=0)  # type: ignore[misc]
+    dataset = stage.build_dataset(
         video, DatasetSpec(max_frames=40, min_frames=4), "benchperson", work / "dataset", lambda _: None
     )
     report = dataset.report(lambda path: path.as_uri())
@@ -305,11 +310,21 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each timed command (median)")
     parser.add_argument("--no-readme", action="store_true", help="do not update bench/README.md")
     parser.add_argument(
+        "--focus",
+        action="store_true",
+        help="only the 1080p video's timings: the bare decode, the run, and the dataset stage alone with "
+        "the decoder ahead and in turn (no PySceneDetect, no other benchmark; the READMEs untouched)",
+    )
+    parser.add_argument(
         "--dataset-only", nargs=3, metavar=("VIDEO", "WORK", "RESULT"), help=argparse.SUPPRESS
     )
+    parser.add_argument("--in-turn", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.dataset_only:
-        dataset_only(*map(Path, args.dataset_only))
+        dataset_only(*map(Path, args.dataset_only), in_turn=args.in_turn)
+        return
+    if args.focus:
+        focus(args.repeat)
         return
     if not hasattr(cv2.dnn, "readNetFromTFLite"):
         raise SystemExit(
@@ -452,6 +467,68 @@ def main() -> None:
     if not args.no_readme:
         update_readme(table)
         update_readme(detector_table(detectors), "detectors", readmes=(README,))
+
+
+def focus(repeat: int) -> None:
+    """The 1080p timings alone, taken in turns: the bare decode, `contentgen run`, and the dataset
+    stage alone (`--dataset-only`) with the decoder ahead of the analysis and in turn with it.
+    Prints a table and writes bench/out/focus.json."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    video = cached_video("bench-1080p-3min-people", BENCH_VIDEO)
+    dataset = [sys.executable, "-m", "bench.run", "--dataset-only", str(video.path)]
+    commands = {
+        "decode": lambda rep: [sys.executable, "-c", DECODE, str(video.path)],
+        "run": lambda rep: pipeline_command(video.path, OUT / f"run-{rep}", True)[0],
+        "dataset, decoder ahead": lambda rep: [
+            *dataset,
+            str(OUT / f"ahead-{rep}"),
+            str(OUT / f"ahead-{rep}.json"),
+        ],
+        "dataset, decoder in turn": lambda rep: [
+            *dataset,
+            str(OUT / f"turn-{rep}"),
+            str(OUT / f"turn-{rep}.json"),
+            "--in-turn",
+        ],
+    }
+    load = [os.getloadavg()]
+    runs: dict[str, list[Timed]] = {name: [] for name in commands}
+    for rep in range(repeat):
+        print(f"round {rep + 1}/{repeat}...", file=sys.stderr)
+        order = list(commands)[rep % len(commands) :] + list(commands)[: rep % len(commands)]
+        for name in order:
+            runs[name].append(timed(commands[name](rep)))
+        load.append(os.getloadavg())
+    for work in [*OUT.glob("run-*"), *OUT.glob("ahead-*"), *OUT.glob("turn-*")]:
+        if work.is_dir():
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            work.unlink()
+    wall = {name: statistics.median(t.seconds for t in timings) for name, timings in runs.items()}
+    cpu = {name: statistics.median(t.cpu_seconds for t in timings) for name, timings in runs.items()}
+    rows = [
+        "| command | median wall time | median CPU time | ÷ bare decode, wall (CPU) |",
+        "|---|---|---|---|",
+    ]
+    for name in commands:
+        rows.append(
+            f"| {name} | {wall[name]:.1f} s | {cpu[name]:.1f} s | "
+            f"{wall[name] / wall['decode']:.2f}× ({cpu[name] / cpu['decode']:.2f}×) |"
+        )
+    one_minute = [round(sample[0], 1) for sample in load]
+    print(
+        f"{repeat} rounds, {time.strftime('%Y-%m-%d %H:%M')}, load average (1 min) after each: {one_minute}"
+    )
+    print("\n".join(rows))
+    report = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "load_average": load,
+        "seconds": {name: [round(t.seconds, 3) for t in timings] for name, timings in runs.items()},
+        "cpu_seconds": {name: [round(t.cpu_seconds, 3) for t in timings] for name, timings in runs.items()},
+        "median_seconds": wall,
+        "median_cpu_seconds": cpu,
+    }
+    (OUT / "focus.json").write_text(json.dumps(report, indent=2) + "\n")
 
 
 def markdown(report: dict, label: str) -> str:

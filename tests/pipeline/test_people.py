@@ -1,6 +1,6 @@
 """Whose face the dataset shows: the embedding model (offline, pinned), people told apart, the
-subject chosen (screen time, reference photos) or asked for (SubjectAmbiguous before anything
-is stored or paid), and crops that leave other people out."""
+subject chosen (screen time weighed by prominence, reference photos) or asked for
+(SubjectAmbiguous before anything is stored or paid), and crops that leave other people out."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from contentgen.catalog import Filters, open_catalog
 from contentgen.cli.main import main
 from contentgen.errors import InvalidInput
 from contentgen.pipeline.video import identity
-from contentgen.pipeline.video.crop import MARGINAL, inside_share, subject_crop
+from contentgen.pipeline.video.crop import MARGINAL, face_thumbnail, inside_share, subject_crop
 from contentgen.pipeline.video.faces import MIN_SCORE, Box, FaceFinder, tiles
 from contentgen.pipeline.video.identity import (
     SAME_PERSON,
@@ -31,7 +31,7 @@ from contentgen.pipeline.video.identity import (
     model_path,
     similarity,
 )
-from contentgen.pipeline.video.subject import choose_subject, identify, purity
+from contentgen.pipeline.video.subject import choose_subject, identify, purity, screen_shares
 from scripts.synthetic_video import (
     PEOPLE_IN,
     SceneSpec,
@@ -167,6 +167,75 @@ def test_choose_subject_by_screen_time_or_reference() -> None:
     assert purity(vectors, [0, 3], [0, 1, 2, 3], None) == 0.5  # a face of the other person slipped in
 
 
+def test_screen_shares_weigh_the_faces_of_a_frame_by_height_and_what_is_inside_the_picture() -> None:
+    picture = Box(0, 0, 640, 360)
+    assert screen_shares([Box(100, 50, 80, 100)], picture) == [1.0]  # alone: the whole scene
+    assert screen_shares([Box(100, 50, 80, 100), Box(400, 60, 80, 100)], picture) == [0.5, 0.5]
+    group = screen_shares([Box(20 + 120 * i, 100, 60, 75) for i in range(5)], picture)
+    assert group == pytest.approx([0.2] * 5)
+    assert screen_shares([Box(100, 50, 160, 200), Box(400, 50, 80, 100)], picture) == pytest.approx(
+        [2 / 3, 1 / 3]
+    )
+    # a neighbour half out of the frame at the side of a close-up
+    assert screen_shares([Box(260, 80, 120, 150), Box(580, 80, 120, 150)], picture) == pytest.approx(
+        [2 / 3, 1 / 3]
+    )
+    # in the letterbox's bars is outside the picture too
+    letterboxed = Box(0, 45, 640, 270)
+    assert screen_shares([Box(100, 100, 80, 100), Box(400, 5, 80, 80)], letterboxed) == pytest.approx(
+        [100 / 140, 40 / 140]  # half of an 80 px face in the bars: 40
+    )
+    assert screen_shares([], picture) == []
+
+
+def test_a_group_video_s_subject_is_who_the_close_ups_show_and_equal_people_stay_equal() -> None:
+    """Five people: A in four close-ups with C half in at the edge, all five in three group shots,
+    B in one close-up. Every group shot counts for everyone in it, so on screen C is as long as A;
+    shared by prominence, A is clearly the subject."""
+    rng = np.random.default_rng(3)
+    centres = [unit(rng.normal(size=128)) for _ in range(5)]  # A, B, C, D, E
+
+    def face(person: int) -> np.ndarray:
+        return unit(centres[person] + rng.normal(size=128) * 0.04)
+
+    picture = Box(0, 0, 640, 360)
+    sightings: list[tuple[int, int, float]] = []  # (person, scene, share)
+    seconds: dict[int, float] = {}
+    for scene in range(4):  # A's close-ups, C at the edge
+        shares = screen_shares([Box(260, 80, 120, 150), Box(580, 80, 120, 150)], picture)
+        sightings += [(0, scene, shares[0]), (2, scene, shares[1])]
+        seconds[scene] = 3.0
+    for scene in range(4, 7):  # the group shots
+        shares = screen_shares([Box(20 + 120 * i, 100, 60, 75) for i in range(5)], picture)
+        sightings += [(person, scene, shares[person]) for person in range(5)]
+        seconds[scene] = 4.0
+    sightings.append((1, 7, 1.0))  # B's close-up
+    seconds[7] = 3.0
+    vectors = np.array([face(person) for person, _, _ in sightings])
+    people = identify(vectors, [s for _, s, _ in sightings], seconds, [share for _, _, share in sightings])
+
+    a, c = people[0], next(p for p in people if p.members[0] == 1)
+    assert a.members == [0, 2, 4, 6, 8, 13, 18] and a.number == 1
+    assert a.seconds == c.seconds == 24.0  # on screen: as long as each other
+    assert a.prominent == pytest.approx(4 * 3.0 * 2 / 3 + 3 * 4.0 * 0.2)  # 10.4 s
+    assert c.prominent == pytest.approx(4 * 3.0 * 1 / 3 + 3 * 4.0 * 0.2)  # 6.4 s
+    chosen = choose_subject(people, None)
+    assert chosen is not None and chosen.chosen == [a] and chosen.chosen_by == "screenTime"
+    report = chosen.report()
+    assert report["people"][0].screen_seconds == 24.0 and report["people"][0].prominent_seconds == 10.4
+
+    # two people, each alone on screen for the same time: still the user's call
+    pair = np.array([face(0), face(0), face(1), face(1)])
+    equal = identify(pair, [0, 1, 2, 3], {0: 2.0, 1: 2.0, 2: 2.0, 3: 2.0}, [1.0] * 4)
+    assert [p.prominent for p in equal] == [4.0, 4.0] and choose_subject(equal, None) is None
+    # in two-shots side by side, as large as each other: the same
+    shared = screen_shares([Box(100, 80, 100, 120), Box(400, 80, 100, 120)], picture)
+    two_shots = np.array([face(0), face(1), face(0), face(1)])  # left and right, then swapped
+    shares = [shared[0], shared[1], shared[1], shared[0]]
+    together = identify(two_shots, [0, 0, 1, 1], {0: 3.0, 1: 3.0}, shares)
+    assert [p.prominent for p in together] == [3.0, 3.0] and choose_subject(together, None) is None
+
+
 def test_subject_crop_leaves_the_neighbours_out() -> None:
     face, left, right = Box(600, 300, 100, 120), Box(420, 310, 100, 120), Box(800, 280, 100, 120)
     crop = subject_crop(1280, 720, face, [left, right])
@@ -178,6 +247,17 @@ def test_subject_crop_leaves_the_neighbours_out() -> None:
     assert alone is not None and alone.w >= 4 * 120
     # cheek to cheek: no square shows one face without most of the other
     assert subject_crop(1280, 720, face, [Box(650, 300, 100, 120)]) is None
+
+
+def test_a_face_thumbnail_is_the_face_and_black_beyond_the_picture() -> None:
+    image = np.full((360, 640, 3), 200, np.uint8)
+    image[:50, :50] = (0, 0, 255)  # a face in the corner
+    thumb = face_thumbnail(image, Box(0, 0, 50, 50), side=80)  # 1.6 × 50 around its centre
+    assert thumb.shape == (80, 80, 3)
+    assert (thumb[:15, :] == 0).all() and (thumb[:, :15] == 0).all()  # beyond the picture
+    assert tuple(thumb[30, 30]) == (0, 0, 255) and tuple(thumb[75, 75]) == (200, 200, 200)
+    inside = face_thumbnail(image, Box(300, 150, 100, 100), side=80)
+    assert (inside == 200).all()
 
 
 # --- the dataset stage and the run ----------------------------------------------------------
@@ -212,6 +292,24 @@ def two_equal(media_dir: Path) -> SyntheticVideo:
         shot("luispedro", "luispedro", 2.0, 0.75, mirror=True),
     ]
     return write_video(media_dir / "two-equal.mp4", plan, width=320, height=180, fps=24)
+
+
+@pytest.fixture(scope="session")
+def group_event(media_dir: Path) -> SyntheticVideo:
+    """Ross of the six friends in two close-ups (5 s) and four group shots of them all (12 s): on
+    screen his neighbours are nearly as long as he is (12 s against 17 s: each group shot counts
+    for everyone in it), but the close-ups are his alone. (People of the benchmark's development
+    set.)"""
+    plan = [
+        shot("friends", "ross", 2.5, 0.6),
+        SceneSpec("friends", 3.0, center=(0.5, 0.4), view=0.62, face=True),
+        other_scene(1.5, "coffee"),
+        SceneSpec("friends", 3.0, center=(0.48, 0.38), view=0.55, mirror=True, face=True),
+        shot("friends", "ross", 2.5, 0.75, mirror=True, shift=0.02),
+        SceneSpec("friends", 3.0, center=(0.52, 0.42), view=0.7, face=True),
+        SceneSpec("friends", 3.0, center=(0.45, 0.4), view=0.58, mirror=True, face=True),
+    ]
+    return write_video(media_dir / "group-event.mp4", plan, width=640, height=360, fps=24)
 
 
 @pytest.fixture
@@ -275,12 +373,16 @@ def test_two_people_with_equal_time_stop_before_anything_is_uploaded(
     assert last.startswith(
         "contentgen run: SubjectAmbiguous: two-equal.mp4 shows 2 people and none has clearly"
     )
-    assert "#1 4.0 s in 2 scene(s), #2 4.0 s in 2 scene(s)" in last
+    assert (
+        "#1 4.0 s (4.0 s on screen in 2 scene(s)), #2 4.0 s (4.0 s on screen in 2 scene(s)): screen time "
+        "weighed by prominence" in last
+    )
     assert "set dataset.subject.referenceImages" in last
     failed = RunFailure.model_validate_json((workspace / "r.json").read_text())
     assert failed.reason == "SubjectAmbiguous" and failed.usage == [] and failed.dataset is not None
     assert failed.dataset.people_found == 2 and failed.dataset.kept == 0 and failed.dataset.subject is None
     assert [p.screen_seconds for p in failed.dataset.people] == [4.0, 4.0]
+    assert [p.prominent_seconds for p in failed.dataset.people] == [4.0, 4.0]  # each alone on screen
     # the only stored object is the sheet of the people's faces, named in the message
     stored = [p for p in (workspace / "contentgen-data" / "store").rglob("*") if p.is_file()]
     (sheet,) = stored
@@ -331,6 +433,35 @@ def test_reference_images_pick_the_other_person(
     assert {scene_at(astronaut_and_hopper, image.time).image for image in result.dataset.images} == {
         "astronaut"
     }
+
+
+def test_a_group_video_s_subject_is_the_person_of_the_close_ups(
+    group_event: SyntheticVideo, tmp_path: Path
+) -> None:
+    """On screen alone Ross would not be clearly the subject (17 s against his neighbours' 12 s,
+    under 1.5×); the group shots shared six ways, he is."""
+    from contentgen.pipeline.dataset import build_dataset
+    from tests.pipeline.test_dataset import spec
+
+    dataset = build_dataset(group_event.path, spec(), "ross", tmp_path, lambda _: None)
+    summary = dataset.summary
+    assert summary is not None and summary.subject is not None and summary.subject.chosen_by == "screenTime"
+    ross, neighbour = summary.people[0], summary.people[1]
+    assert ross.subject and ross.scenes == 6 and ross.screen_seconds == pytest.approx(17.0, abs=0.2)
+    assert ross.screen_seconds < 1.5 * neighbour.screen_seconds  # on screen: no one clearly
+    assert ross.prominent_seconds is not None and neighbour.prominent_seconds is not None
+    assert ross.prominent_seconds >= 2 * neighbour.prominent_seconds
+    assert ross.prominent_seconds < ross.screen_seconds  # his share of the group shots
+    # every image shows Ross (his close-ups, and the group shots cropped around him)
+    for image in dataset.images:
+        scene = next(i for i, (start, end) in enumerate(group_event.scenes) if start <= image.time < end)
+        at = image.time - group_event.scenes[scene][0]
+        x, y, _ = next(
+            f[1:] for f in faces_in_frame(group_event.specs[scene], at, 640, 360) if f[0] == "ross"
+        )
+        left, top, width, height = image.box
+        assert left <= x * 640 <= left + width and top <= y * 360 <= top + height
+    assert len(dataset.images) >= 2
 
 
 def test_a_reference_photo_without_a_face_is_refused_naming_the_field(

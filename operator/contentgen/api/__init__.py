@@ -26,6 +26,7 @@ from .image import (
 from .kinds import API_VERSION, CATALOG_TYPES, CATEGORY, GROUP, KINDS, VERSION, Kind
 from .lora import (
     MAX_LISTED_PEOPLE,
+    SUBJECT_DOMINANCE,
     Captioning,
     DatasetImage,
     DatasetReport,
@@ -52,6 +53,7 @@ __all__ = [
     "GROUP",
     "KINDS",
     "MAX_LISTED_PEOPLE",
+    "SUBJECT_DOMINANCE",
     "VERSION",
     "ApiModel",
     "Artifact",

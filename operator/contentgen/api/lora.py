@@ -211,13 +211,34 @@ class DroppedScenes(ApiModel):
 
 
 MAX_LISTED_PEOPLE = 10
+# Without reference images the subject is the person with at least this many times the next
+# person's prominent screen time; otherwise the run stops with SubjectAmbiguous.
+SUBJECT_DOMINANCE = 1.5
 
 
 class Person(ApiModel):
     """One person told apart in the video by their face."""
 
-    number: Annotated[int, Field(ge=1, description="1 for the most screen time, 2 for the next, ...")]
-    screen_seconds: Annotated[float, Field(ge=0, description="Seconds of the scenes their face is in.")]
+    number: Annotated[
+        int,
+        Field(
+            ge=1, description="1 for the most prominent screen time (prominentSeconds), 2 for the next, ..."
+        ),
+    ]
+    screen_seconds: Annotated[
+        float,
+        Field(ge=0, description="Seconds of the scenes their face is in, whoever else is in them."),
+    ]
+    prominent_seconds: Annotated[
+        float | None,
+        Field(
+            ge=0,
+            description="Screen time weighed by prominence, on which the subject is chosen: each scene's "
+            "seconds shared among the faces in it by their height (and the part of them inside the "
+            "picture): a face alone gets the whole scene, one of two of the same size half, one of five "
+            "in a group shot a fifth. Unset in reports of runs made before it was measured.",
+        ),
+    ] = None
     scenes: Annotated[int, Field(ge=0, description="Scenes their face is in.")]
     subject: Annotated[bool, Field(description="The person the dataset shows.")] = False
     similarity: Annotated[
@@ -233,7 +254,8 @@ class SubjectSummary(ApiModel):
     chosen_by: Annotated[
         Literal["screenTime", "reference"],
         Field(
-            description="screenTime: clearly the most screen time; reference: "
+            description="screenTime: clearly the most screen time weighed by prominence (people's "
+            f"prominentSeconds: at least {SUBJECT_DOMINANCE:g} times the next person's); reference: "
             "dataset.subject.referenceImages."
         ),
     ]
@@ -266,7 +288,8 @@ class DatasetSummary(ApiModel):
         list[Person],
         Field(
             max_length=MAX_LISTED_PEOPLE,
-            description=f"The people found, most screen time first (the first {MAX_LISTED_PEOPLE}).",
+            description="The people found, most prominent screen time first (the first "
+            f"{MAX_LISTED_PEOPLE}).",
         ),
     ] = []
     subject: Annotated[

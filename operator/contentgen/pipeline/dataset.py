@@ -4,8 +4,8 @@ One decode pass finds the scenes and each scene's best frame (video/scan.py). Wi
 each face of that frame is staged as a training square around it that leaves other faces out
 (video/crop.py) and embedded (video/identity.py); once the video is through, the faces are
 grouped into people and the subject chosen (video/subject.py: the reference photos' person, or
-clearly the most screen time), and the subject's best scenes become the dataset
-(video/selection.py). Every scene is accounted for (`DatasetSummary`): too short, blurred,
+clearly the most screen time, weighed by prominence), and the subject's best scenes become the
+dataset (video/selection.py). Every scene is accounted for (`DatasetSummary`): too short, blurred,
 dark, without a face, only another person, too crowded to crop, the same shot as a kept one,
 or over maxFrames. An unclear subject fails the run with `SubjectAmbiguous` (or
 `SubjectNotFound`) and fewer images than `minFrames` with `DatasetTooSmall`, here, before
@@ -34,6 +34,7 @@ import zipfile
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,6 +77,7 @@ from contentgen.pipeline.video.subject import (
     identify,
     people_report,
     purity,
+    screen_shares,
 )
 
 ARCHIVE = "dataset.zip"
@@ -226,6 +228,7 @@ class _Sighting:
     pick: Pick[_Staged] | None
     embedding: np.ndarray
     face_jpeg: bytes  # a small picture of the face, for contact sheets
+    share: float = 1.0  # of the scene's screen time (subject.screen_shares)
 
 
 @dataclass
@@ -306,7 +309,8 @@ class _Curator:
         self.scene_seconds[scene.index] = scene.seconds
         analysed = candidate.payload
         bgr = to_bgr(analysed.frame)
-        for number, face in enumerate(found.main):
+        shares = screen_shares([face.box for face in found.main], _picture(analysed))
+        for number, (face, share) in enumerate(zip(found.main, shares, strict=True)):
             others = [other.box for other in found.everyone if other is not face]
             others += [box for box in found.maybe if overlap(box, face.box) <= 0.3]  # not this face
             path = self.staging / f"scene-{scene.index:05d}-{number}.jpg"
@@ -320,6 +324,7 @@ class _Curator:
                     pick,
                     self.embedder.embed(analysed.gray, face),
                     encode_jpeg(face_thumbnail(bgr, face.box.scaled(analysed.scale)), quality=85),
+                    share,
                 )
             )
 
@@ -347,7 +352,10 @@ class _Curator:
         if not self.sightings:
             return None
         vectors = np.array([s.embedding for s in self.sightings])
-        people = identify(vectors, [s.scene for s in self.sightings], self.scene_seconds)
+        sightings = self.sightings
+        people = identify(
+            vectors, [s.scene for s in sightings], self.scene_seconds, [s.share for s in sightings]
+        )
         subject = choose_subject(people, reference)
         if subject is None:
             raise _Undecided(people, reference is not None)
@@ -396,9 +404,9 @@ def build_dataset(
     face (the best such frame is taken, cropped around that face and away from other faces): a
     LoRA of a person learns nothing from shots without them, and a blend of faces from shots of
     others. The subject is the person `reference_images` show ((photo, its field for messages)),
-    or the one with clearly the most screen time. A shot seen again is kept once
-    (`selection.same_shot`). When more than `spec.max_frames` scenes qualify, the best ones are
-    kept, in chronological order.
+    or the one with clearly the most screen time weighed by prominence (video/subject.py). A
+    shot seen again is kept once (`selection.same_shot`). When more than `spec.max_frames` scenes
+    qualify, the best ones are kept, in chronological order.
 
     Raises `InvalidInput` for an unreadable video or one longer than `max_seconds` seconds, or a
     reference photo without a face; `SubjectAmbiguous` / `SubjectNotFound` when it cannot tell
@@ -524,7 +532,7 @@ def _faces(
     faces = []
     for person in people:
         best = max(person.members, key=lambda i: similarity(vectors[i], person.centre))
-        label = f"#{person.number} {person.seconds:.0f} s"
+        label = f"#{person.number} {person.prominent:.0f} s"
         if person.number in chosen:
             label += " subject"
         elif person.similarity is not None:
@@ -543,7 +551,7 @@ def _unclear(
         [], sheet, title=f"{len(people)} people in {name}", people=_faces(curator, people, None)
     )
     listed = ", ".join(
-        f"#{p.number} {p.seconds:.1f} s in {len(p.scenes)} scene(s)"
+        f"#{p.number} {p.prominent:.1f} s ({p.seconds:.1f} s on screen in {len(p.scenes)} scene(s))"
         + (f" (similarity {p.similarity:.2f})" if p.similarity is not None else "")
         for p in people[:MAX_LISTED]
     )
@@ -557,11 +565,12 @@ def _unclear(
         )
         return SubjectNotFound(message, summary, scanner.scenes, sheet)
     message = (
-        f"{name} shows {len(people)} people and none has clearly the most screen time ({listed}{more}; "
-        f"the subject needs {DOMINANCE:g}× the next person's); their faces are numbered in the contact "
-        "sheet {sheet}. To choose: set dataset.subject.referenceImages to one to five photos of the "
-        "person to train on (URLs, like source.url), or use a video in which they have the most "
-        "screen time"
+        f"{name} shows {len(people)} people and none has clearly the most screen time ({listed}{more}: "
+        "screen time weighed by prominence, each scene whole for a face alone on screen and shared by "
+        f"size among the faces of a group; the subject needs {DOMINANCE:g}× the next person's); their "
+        "faces are numbered in the contact sheet {sheet}. To choose: set dataset.subject.referenceImages "
+        "to one to five photos of the person to train on (URLs, like source.url), or use a video in "
+        "which they have the most screen time"
     )
     return SubjectAmbiguous(message, summary, scanner.scenes, sheet)
 
@@ -593,19 +602,32 @@ def apply_captions(dataset: LocalDataset, captions: list[str], captioning: Capti
 
 
 def _scan(scanner: Scanner, curator: _Curator) -> None:
-    """Decode on this thread; judge closed scenes (face search, crop, JPEG) on a second one.
+    """Scan on this thread (its decoding on one more: scan.Scanner); judge closed scenes (face
+    search, crop, JPEG) on a second one.
 
     OpenCV and PyAV release the GIL, so the judging fills the cores the decoder leaves idle.
     At most `_QUEUED` closed scenes (a few frames each) wait for it.
     """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataset") as executor:
+    # On an error the scan stops first (its decoder thread ends), then the judging.
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataset") as executor,
+        closing(iter(scanner)) as scenes,
+    ):
         queued: deque[Future[None]] = deque()
-        for scene in scanner:
+        for scene in scenes:
             queued.append(executor.submit(curator.take, scene))
             while queued and (len(queued) > _QUEUED or queued[0].done()):
                 queued.popleft().result()
         for future in queued:
             future.result()
+
+
+def _picture(analysed: Analysed) -> Box:
+    """The picture inside any black bars, in the analysis luma's pixels."""
+    if analysed.area[2]:
+        return Box(*analysed.area)
+    height, width = analysed.gray.shape[:2]
+    return Box(0, 0, width, height)
 
 
 def _pick(

@@ -162,9 +162,12 @@ def face_thumbnail(image: np.ndarray, face: Box, side: int = 160) -> np.ndarray:
     span = max(8, round(1.6 * max(face.w, face.h)))
     cx, cy = face.center
     x0, y0 = round(cx - span / 2), round(cy - span / 2)
-    pad = span
-    padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT)
-    crop = padded[y0 + pad : y0 + pad + span, x0 + pad : x0 + pad + span]
+    height, width = image.shape[:2]
+    crop = np.zeros((span, span, *image.shape[2:]), image.dtype)  # only the square, not the frame
+    left, top = max(x0, 0), max(y0, 0)
+    right, bottom = min(x0 + span, width), min(y0 + span, height)
+    if right > left and bottom > top:
+        crop[top - y0 : bottom - y0, left - x0 : right - x0] = image[top:bottom, left:right]
     return cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA if span > side else cv2.INTER_LINEAR)
 
 

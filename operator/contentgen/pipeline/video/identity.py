@@ -24,6 +24,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from contentgen.api import SUBJECT_DOMINANCE
+
 from .faces import Face
 from .models import packaged_file
 
@@ -93,7 +95,7 @@ def similarity(a: np.ndarray, b: np.ndarray) -> float:
 
 # One person has the most screen time clearly when it is at least this many times the next
 # person's; otherwise the subject is ambiguous and must be named (dataset.subject).
-DOMINANCE = 1.5
+DOMINANCE = SUBJECT_DOMINANCE
 
 
 def cluster(vectors: np.ndarray, groups: list[int], *, threshold: float = SAME_PERSON) -> list[int]:

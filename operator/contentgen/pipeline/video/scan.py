@@ -2,6 +2,8 @@
 
 Frames that no other frame refers to (most B-frames) are not decoded at all: the scenes
 and candidates need a few frames a second, not every one (`decode.decode(skip_nonref=True)`).
+The decoding runs on a thread of its own, a few frames ahead (`decode.DecodeAhead`), so that
+it goes on while a frame is analysed here.
 Per decoded frame the work is tiny: the Y plane is shrunk to 100-199 px (long side) for the
 scene detector (`decode.thumbnail`; hard cuts, dissolves and fades, see transitions.py).
 Every `sample_every` seconds a frame becomes a candidate: its luma is halved down to
@@ -19,7 +21,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator, Iterable, Iterator
+from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +32,7 @@ import numpy as np
 from contentgen.errors import InvalidInput
 from contentgen.pipeline.progress import SubProgress
 
-from .decode import decode, expand_range, luma, reduce, thumbnail, upright
+from .decode import AHEAD, DecodeAhead, decode, expand_range, luma, reduce, thumbnail, upright
 from .scenes import ANALYSIS_LONG_SIDE
 from .scoring import CANDIDATE_LONG_SIDE, MIN_EXPOSURE, exposure, picture_area, quality, sharpness
 from .selection import Candidate, CandidatePool
@@ -94,7 +97,9 @@ class Scanner:
     """Iterate to decode `path` once; yields every scene as it closes.
 
     After the iteration `scenes` holds every scene's (start, end) in seconds,
-    `frames_decoded` the frames decoded and `duration` the seconds covered.
+    `frames_decoded` the frames decoded and `duration` the seconds covered. `ahead`: how many
+    frames the decoder thread may decode ahead of the analysis (`DecodeAhead`); 0 decodes on
+    the iterating thread, between analyses (the same scenes and candidates, more slowly).
     """
 
     def __init__(
@@ -107,8 +112,10 @@ class Scanner:
         sample_every: float = 0.25,
         keep: int = 3,
         max_seconds: float | None = None,
+        ahead: int = AHEAD,
     ) -> None:
         self.path, self.progress, self.max_seconds = path, progress, max_seconds
+        self.ahead = ahead
         self.fps = fps if fps > 0 else 25.0
         self.expected = duration
         self.sample_every = sample_every
@@ -119,7 +126,16 @@ class Scanner:
         self.frames_decoded = 0
         self.duration = 0.0
 
-    def __iter__(self) -> Iterator[ClosedScene]:
+    def __iter__(self) -> Generator[ClosedScene, None, None]:
+        frames: AbstractContextManager[Iterable[av.VideoFrame]]
+        if self.ahead:
+            frames = DecodeAhead(self.path, depth=self.ahead, skip_nonref=True)
+        else:
+            frames = closing(decode(self.path, skip_nonref=True))  # closes the container
+        with frames as decoded:
+            yield from self._scan(decoded)
+
+    def _scan(self, frames: Iterable[av.VideoFrame]) -> Iterator[ClosedScene]:
         detector = self.detector
         pool: CandidatePool[Analysed] = CandidatePool(self.keep)
         pending: deque[Candidate[Analysed]] = deque()
@@ -149,7 +165,7 @@ class Scanner:
         percent_seconds = self.expected / 100 if self.expected > 0 else math.inf
         next_report, next_sample = 0.0, 0.0
         index, origin = -1, None
-        for index, frame in enumerate(decode(self.path, skip_nonref=True)):
+        for index, frame in enumerate(frames):
             stamp = frame.time
             if origin is None:
                 origin = stamp or 0.0

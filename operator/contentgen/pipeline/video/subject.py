@@ -1,13 +1,23 @@
 """Who the dataset shows: the people of a video, told apart by their faces, and the subject.
 
 Pure decisions over face embeddings (identity.py): every judged scene contributes the faces of
-its chosen frame (`sightings`); the faces are grouped into people (`identify`), each person
-gets the screen time of the scenes their face is in, and the subject is the person the
-reference photos show, or else the one with clearly the most screen time (`choose_subject`).
+its chosen frame (`sightings`); the faces are grouped into people (`identify`), and the subject
+is the person the reference photos show, or else the one with clearly the most prominent screen
+time (`choose_subject`).
+
+Each person has two screen times. `seconds`: the length of the scenes their face is in, whoever
+else is in them. `prominent`: each scene's length shared among the faces of its frame by their
+prominence (`screen_shares`): a face alone on screen gets the whole scene, one of two faces of
+the same size half of it, one of five in a group shot a fifth, a neighbour half out of the frame
+or smaller at the side of a close-up a small part. In a group video everyone shares the group
+shots, and the person the camera keeps coming back to gets their close-ups whole: that is the
+person the video is about. The subject is chosen on `prominent` time; a person filmed alone is
+unaffected (two people filmed alone for equal times stay equal).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -15,17 +25,20 @@ import numpy as np
 
 from contentgen.api import MAX_LISTED_PEOPLE, Person, SubjectSummary
 
+from .faces import Box
 from .identity import SAME_PERSON, centroid, cluster, dominant, similarity
 
 
 @dataclass
 class PersonFound:
-    """One person: the sightings (indices) of their face, the scenes and seconds they are in."""
+    """One person: the sightings (indices) of their face, the scenes and seconds they are in, and
+    their prominent screen time (see the module)."""
 
-    number: int  # 1 for the most screen time
+    number: int  # 1 for the most prominent screen time
     members: list[int]
     scenes: set[int]
     seconds: float
+    prominent: float
     centre: np.ndarray  # the unit mean of their faces' embeddings
     similarity: float | None = None  # to the reference photos
 
@@ -64,6 +77,7 @@ def people_report(people: list[PersonFound], subject: set[int] | None = None) ->
             Person(
                 number=person.number,
                 screen_seconds=round(person.seconds, 2),
+                prominent_seconds=round(person.prominent, 2),
                 scenes=len(person.scenes),
                 subject=person.number in (subject or set()),
                 similarity=None if person.similarity is None else round(person.similarity, 3),
@@ -73,11 +87,36 @@ def people_report(people: list[PersonFound], subject: set[int] | None = None) ->
     }
 
 
-def identify(vectors: np.ndarray, scenes: list[int], scene_seconds: dict[int, float]) -> list[PersonFound]:
-    """Group sightings (embedding rows, each in a scene) into people, most screen time first.
+def screen_shares(faces: Sequence[Box], picture: Box) -> list[float]:
+    """Each face's share of its frame's screen time: its prominence over the sum of all the
+    frame's (`faces` are the faces large enough to be told apart; `picture` is the frame inside
+    any black bars, in the same pixels). A face's prominence is its height times the part of its
+    box inside the picture: the larger face of a two-shot gets more, a face cut by the frame's
+    edge less, a face alone all of it."""
+    weights = []
+    for box in faces:
+        inside_w = min(box.x + box.w, picture.x + picture.w) - max(box.x, picture.x)
+        inside_h = min(box.y + box.h, picture.y + picture.h) - max(box.y, picture.y)
+        inside = max(0, inside_w) * max(0, inside_h) / max(1, box.area)
+        weights.append(box.h * inside)
+    total = sum(weights)
+    if total <= 0:
+        return [1 / len(faces)] * len(faces) if faces else []
+    return [weight / total for weight in weights]
+
+
+def identify(
+    vectors: np.ndarray,
+    scenes: list[int],
+    scene_seconds: dict[int, float],
+    shares: Sequence[float] | None = None,
+) -> list[PersonFound]:
+    """Group sightings (embedding rows, each in a scene, with its `shares` of the scene's screen
+    time: `screen_shares`; whole by default) into people, most prominent screen time first.
 
     Faces of one scene are never one person (clustering's constraint): they are one frame's."""
     labels = cluster(vectors, scenes)
+    shares = [1.0] * len(scenes) if shares is None else shares
     groups: dict[int, list[int]] = {}
     for index, label in enumerate(labels):
         groups.setdefault(label, []).append(index)
@@ -85,19 +124,20 @@ def identify(vectors: np.ndarray, scenes: list[int], scene_seconds: dict[int, fl
     for members in groups.values():
         seen = {scenes[i] for i in members}
         seconds = sum(scene_seconds.get(scene, 0.0) for scene in seen)
-        people.append(PersonFound(0, members, seen, seconds, centroid(vectors[members])))
-    people.sort(key=lambda p: (-p.seconds, min(p.scenes)))
+        prominent = sum(scene_seconds.get(scenes[i], 0.0) * shares[i] for i in members)
+        people.append(PersonFound(0, members, seen, seconds, prominent, centroid(vectors[members])))
+    people.sort(key=lambda p: (-round(p.prominent, 6), -p.seconds, min(p.scenes)))
     for number, person in enumerate(people, start=1):
         person.number = number
     return people
 
 
 def choose_subject(people: list[PersonFound], reference: np.ndarray | None) -> Subject | None:
-    """The subject among `people` (most screen time first). With `reference` (the unit mean of
-    the reference photos' faces): the person most like it, with any other group that is as alike
-    as one person's faces are (SAME_PERSON) and never in a frame with them; every person's
-    `similarity` is set. None when no reference is given and no one clearly has the most screen
-    time (identity.dominant), or when no one looks like the reference."""
+    """The subject among `people` (most prominent screen time first). With `reference` (the unit
+    mean of the reference photos' faces): the person most like it, with any other group that is
+    as alike as one person's faces are (SAME_PERSON) and never in a frame with them; every
+    person's `similarity` is set. None when no reference is given and no one clearly has the most
+    prominent screen time (identity.dominant), or when no one looks like the reference."""
     if not people:
         return None
     if reference is not None:
@@ -113,7 +153,7 @@ def choose_subject(people: list[PersonFound], reference: np.ndarray | None) -> S
             if all(not (person.scenes & other.scenes) for other in chosen):
                 chosen.append(person)
         return Subject(people, chosen, "reference")
-    index = dominant([person.seconds for person in people])
+    index = dominant([person.prominent for person in people])
     if index is None:
         return None
     return Subject(people, [people[index]], "screenTime")
