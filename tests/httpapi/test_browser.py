@@ -478,6 +478,41 @@ def test_two_tabs_of_the_jobs_page_with_ten_live_jobs(
     assert first.outside == []
 
 
+def test_a_change_while_the_jobs_stream_starts_is_not_lost(
+    open_browser: Callable[[str], Browser], world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server takes its time to start the Jobs page's stream (its starting point, the newest
+    write, is read slowly), and a job moves meanwhile. The page read its list at once, before the
+    stream had started: the move was in neither, and the row stayed where the list had it. Now
+    the list is read once the stream has started (`ready`)."""
+    uid = "slow-start-job"
+    world.catalog.upsert(live_job(world.catalog, uid, "slow-start", 5, "fetch"))
+    page = open_browser("demo-user").page
+    asked, answer = threading.Event(), threading.Event()
+    last_change = world.catalog.last_change
+
+    def slow_last_change(*args: Any, **kwargs: Any) -> Any:
+        asked.set()
+        answer.wait(10)
+        return last_change(*args, **kwargs)
+
+    monkeypatch.setattr(world.catalog, "last_change", slow_last_change)
+    page.evaluate("document.getElementById('main').removeAttribute('data-ready')")
+    page.evaluate("location.hash = '#/jobs'")
+    # (Waiting with Playwright's clock: the page's requests pass through this process's router.)
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while not asked.is_set():
+        assert time.monotonic() < deadline, "the page opened no stream"
+        page.wait_for_timeout(50)
+    page.wait_for_timeout(300)  # what the page does meanwhile
+    world.catalog.upsert(live_job(world.catalog, uid, "slow-start", 60, "transcribe"))
+    answer.set()
+    page.wait_for_selector("main[data-ready=jobs]")
+    bar = f"document.querySelector('#jobs tr[data-id=\"{uid}\"] .progress')"
+    until(page, f"{bar}.getAttribute('aria-valuenow') === '60'")
+    world.catalog.upsert(live_job(world.catalog, uid, "slow-start", 100, "done", "Succeeded"))
+
+
 def test_search_and_filters(open_browser: Callable[[str], Browser], world: World) -> None:
     page = open_browser("demo-user").page
     page.fill("#search-q", "lighthouse")
