@@ -58,7 +58,10 @@ class FaultProxy:
         self.injected: Counter[tuple[str, str]] = Counter()
         self._watches: set[socket.socket] = set()
         self._lock = threading.Lock()
-        self._client = httpx.Client(verify=str(ca.cert_file), timeout=httpx.Timeout(30.0, read=None))
+        self._client = httpx.Client(
+            verify=ssl.create_default_context(cafile=str(ca.cert_file)),
+            timeout=httpx.Timeout(30.0, read=None),
+        )
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):

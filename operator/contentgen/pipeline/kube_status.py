@@ -8,6 +8,7 @@ Job the operator has moved on from (a newer spec) cannot overwrite the newer run
 from __future__ import annotations
 
 import os
+import ssl
 from pathlib import Path
 
 import httpx
@@ -24,7 +25,7 @@ class KubeStatusClient:
         self.token_file = token_file
         self.client = httpx.Client(
             base_url=base_url,
-            verify=str(ca_file) if ca_file and ca_file.exists() else True,
+            verify=ssl.create_default_context(cafile=str(ca_file)) if ca_file and ca_file.exists() else True,
             timeout=timeout,
             trust_env=False,
         )
