@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from contentgen.api import RunResult
+from contentgen.api import RunResult, SpecSnapshot
 
 
 @dataclass(frozen=True)
@@ -23,3 +23,24 @@ class ResourceState:
     status: dict[str, Any]
     created_at: datetime
     results: Mapping[int, RunResult] = field(default_factory=dict)  # by version, when at hand
+
+    @classmethod
+    def of_snapshot(
+        cls,
+        snapshot: SpecSnapshot,
+        status: dict[str, Any],
+        created_at: datetime,
+        results: Mapping[int, RunResult] | None = None,
+    ) -> ResourceState:
+        """A run's resource as its spec snapshot names it (a local run, the HTTP API's creates)."""
+        return cls(
+            kind=snapshot.kind,
+            name=snapshot.name,
+            namespace=snapshot.namespace,
+            uid=snapshot.uid,
+            generation=snapshot.generation,
+            spec=snapshot.spec,
+            status=status,
+            created_at=created_at,
+            results=results or {},
+        )

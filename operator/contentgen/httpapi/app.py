@@ -88,16 +88,8 @@ def build_identities(settings: ApiSettings, tokens: Authenticator | None = None)
         proxies = TrustedProxies(networks, headers)
     reviewer = None
     if "kubernetes" in modes:
-        try:
-            config = load(settings.api_kubeconfig)
-        except ValueError as exc:
-            raise IdentityError(f"auth kubernetes: {exc}") from None
-        if config is None:
-            raise IdentityError(
-                "auth kubernetes needs the Kubernetes API: run in a pod with a ServiceAccount token, or "
-                "set CONTENTGEN_API_KUBECONFIG (or KUBECONFIG)"
-            )
-        reviewer = TokenReviewer(Kube(config), tuple(settings.api_token_audiences))
+        kube = _kube(settings, "auth kubernetes", "set CONTENTGEN_API_KUBECONFIG (or KUBECONFIG)")
+        reviewer = TokenReviewer(kube, tuple(settings.api_token_audiences))
     owners = OwnerMapSource(settings.api_owners_file)
     if ({"proxy", "kubernetes"} & set(modes)) and settings.api_owners_file is None:
         log.warning("auth %s without CONTENTGEN_API_OWNERS_FILE: no user acts for any owner", ",".join(modes))
@@ -174,16 +166,20 @@ def build_creator(
         return None
     if mode == "local":
         return LocalCreator(catalog, store, offline=settings.api_offline)
+    return KubeCreator(_kube(settings, "CONTENTGEN_API_CREATE=kubernetes", "set CONTENTGEN_API_KUBECONFIG"))
+
+
+def _kube(settings: ApiSettings, what: str, otherwise: str) -> Kube:
+    """The Kubernetes API `what` needs (in a pod, or from a kubeconfig), or one line saying why not."""
     try:
         config = load(settings.api_kubeconfig)
     except ValueError as exc:
-        raise IdentityError(f"CONTENTGEN_API_CREATE=kubernetes: {exc}") from None
+        raise IdentityError(f"{what}: {exc}") from None
     if config is None:
         raise IdentityError(
-            "CONTENTGEN_API_CREATE=kubernetes needs the Kubernetes API: run in a pod with a ServiceAccount "
-            "token, or set CONTENTGEN_API_KUBECONFIG"
+            f"{what} needs the Kubernetes API: run in a pod with a ServiceAccount token, or {otherwise}"
         )
-    return KubeCreator(Kube(config))
+    return Kube(config)
 
 
 class SameOrigin:

@@ -315,16 +315,7 @@ class LocalCreator:
         }
 
         def change(previous: dict[str, Any] | None) -> dict[str, Any]:
-            state = ResourceState(
-                kind=snapshot.kind,
-                name=snapshot.name,
-                namespace=snapshot.namespace,
-                uid=snapshot.uid,
-                generation=snapshot.generation,
-                spec=snapshot.spec,
-                status=status,
-                created_at=(previous or {}).get("createdAt") or at,
-            )
+            state = ResourceState.of_snapshot(snapshot, status, (previous or {}).get("createdAt") or at)
             return catalog_document(state, now=at, origin="local", previous=previous, revive=True)
 
         self.catalog.modify(snapshot.uid, change)

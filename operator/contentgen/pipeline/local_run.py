@@ -215,22 +215,6 @@ def run_status(
     return status
 
 
-def _state(
-    snapshot: SpecSnapshot, status: dict[str, Any], created: datetime, **results: Any
-) -> ResourceState:
-    return ResourceState(
-        kind=snapshot.kind,
-        name=snapshot.name,
-        namespace=snapshot.namespace,
-        uid=snapshot.uid,
-        generation=snapshot.generation,
-        spec=snapshot.spec,
-        status=status,
-        created_at=created,
-        results=results.get("results") or {},
-    )
-
-
 def record_start(
     catalog: Any,
     snapshot: SpecSnapshot,
@@ -245,7 +229,7 @@ def record_start(
         status = run_status(snapshot, started, previous, prices)
         found = stored_results(store, snapshot, previous) if store is not None else {}
         created = (previous or {}).get("createdAt") or started
-        state = _state(snapshot, status, created, results=found)
+        state = ResourceState.of_snapshot(snapshot, status, created, found)
         return catalog_document(state, now=started, origin=ORIGIN, previous=previous, revive=True)
 
     catalog.modify(snapshot.uid, change)
@@ -273,7 +257,7 @@ def record_run(
         if result is not None:
             found[snapshot.version] = result
         created = (previous or {}).get("createdAt") or started
-        state = _state(snapshot, status, created, results=found)
+        state = ResourceState.of_snapshot(snapshot, status, created, found)
         return catalog_document(state, now=finished, origin=ORIGIN, previous=previous, revive=True)
 
     catalog.modify(snapshot.uid, change)
