@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -27,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contentgen.api.common import OWNER_PATTERN
 
-from .identity import Caller, parse_config
+from .identity import Caller, ReloadedFile, parse_config
 
 log = logging.getLogger(__name__)
 MIN_TOKEN_LENGTH = 16
@@ -99,34 +98,10 @@ class TokenSource:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._stamp = self._stat()
-        self._table = self._load()
-
-    def _stat(self) -> tuple[int, int]:
-        try:
-            info = os.stat(self.path)
-        except OSError as exc:
-            raise TokenError(f"cannot read the tokens file {self.path}: {exc.strerror}") from None
-        return info.st_mtime_ns, info.st_size
-
-    def _load(self) -> TokenTable:
-        try:
-            return TokenTable.parse(self.path.read_text())
-        except OSError as exc:
-            raise TokenError(f"cannot read the tokens file {self.path}: {exc.strerror}") from None
-        except TokenError as exc:
-            raise TokenError(f"{self.path}: {exc}") from None
+        self._file = ReloadedFile(path, "tokens file", TokenTable.parse, TokenError)
 
     def table(self) -> TokenTable:
-        try:
-            stamp = self._stat()
-            if stamp != self._stamp:
-                self._stamp = stamp  # a bad file is reported once, not on every request
-                self._table = self._load()
-                log.info("reloaded the tokens file %s", self.path)
-        except TokenError as exc:
-            log.warning("keeping the previous tokens: %s", exc)
-        return self._table
+        return self._file.current("tokens")
 
     def authenticate(self, token: str) -> Caller | None:
         return self.table().authenticate(token)

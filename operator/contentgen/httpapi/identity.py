@@ -40,7 +40,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Generic, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -157,46 +157,56 @@ class OwnerMap:
         return Caller(unique[0] if unique else "", admin, unique, user, via, tuple(sorted(member)))
 
 
+V = TypeVar("V")
+
+
+class ReloadedFile(Generic[V]):
+    """A configuration file (`what`: "tokens file"), parsed again when its modification time or
+    size changes. A bad new version is reported once (as `error`) and the previous one is kept."""
+
+    def __init__(self, path: Path, what: str, parse: Callable[[str], V], error: type[ValueError]) -> None:
+        self.path, self.what, self._parse, self._error = path, what, parse, error
+        self._stamp = self._stat()
+        self._value = self._load()
+
+    def _stat(self) -> tuple[int, int]:
+        try:
+            info = os.stat(self.path)
+        except OSError as exc:
+            raise self._error(f"cannot read the {self.what} {self.path}: {exc.strerror}") from None
+        return info.st_mtime_ns, info.st_size
+
+    def _load(self) -> V:
+        try:
+            return self._parse(self.path.read_text())
+        except OSError as exc:
+            raise self._error(f"cannot read the {self.what} {self.path}: {exc.strerror}") from None
+        except self._error as exc:
+            raise self._error(f"{self.path}: {exc}") from None
+
+    def current(self, kept: str) -> V:
+        """The file's latest good version (`kept` names what is kept, for the warning)."""
+        try:
+            stamp = self._stat()
+            if stamp != self._stamp:
+                self._stamp = stamp  # a bad file is reported once, not on every request
+                self._value = self._load()
+                log.info("reloaded the %s %s", self.what, self.path)
+        except self._error as exc:
+            log.warning("keeping the previous %s: %s", kept, exc)
+        return self._value
+
+
 class OwnerMapSource:
     """The owners file, read again when it changes (a bad new version keeps the previous one)."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self._stamp: tuple[int, int] | None = None
-        self._map = OwnerMap()
-        if path is not None:
-            self._stamp = self._stat()
-            self._map = self._load()
-
-    def _stat(self) -> tuple[int, int]:
-        assert self.path is not None
-        try:
-            info = os.stat(self.path)
-        except OSError as exc:
-            raise IdentityError(f"cannot read the owners file {self.path}: {exc.strerror}") from None
-        return info.st_mtime_ns, info.st_size
-
-    def _load(self) -> OwnerMap:
-        assert self.path is not None
-        try:
-            return OwnerMap.parse(self.path.read_text())
-        except OSError as exc:
-            raise IdentityError(f"cannot read the owners file {self.path}: {exc.strerror}") from None
-        except IdentityError as exc:
-            raise IdentityError(f"{self.path}: {exc}") from None
+        self._none = OwnerMap()
+        self._file = ReloadedFile(path, "owners file", OwnerMap.parse, IdentityError) if path else None
 
     def current(self) -> OwnerMap:
-        if self.path is None:
-            return self._map
-        try:
-            stamp = self._stat()
-            if stamp != self._stamp:
-                self._stamp = stamp
-                self._map = self._load()
-                log.info("reloaded the owners file %s", self.path)
-        except IdentityError as exc:
-            log.warning("keeping the previous owners: %s", exc)
-        return self._map
+        return self._none if self._file is None else self._file.current("owners")
 
 
 # --- an authenticating proxy ------------------------------------------------------------------
