@@ -9,9 +9,10 @@ answer chosen requests with a 500 (localcluster.faults)."""
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -218,6 +219,77 @@ class Cluster:
         """What the API server's authorizers decided for each request (its audit log)."""
         return audit_decisions(self.audit_log)
 
+    def describe(self) -> str:
+        """What a failed test's report shows: every contentgen resource, Job and pod (what the
+        operator decides from), then the operator's and the node's last log lines."""
+        lines = []
+        try:
+            for kind in KINDS:
+                for obj in self.admin.get(_path(kind))["items"]:
+                    m, st = obj["metadata"], obj.get("status") or {}
+                    ready: dict[str, Any] = next(
+                        (c for c in st.get("conditions") or [] if c["type"] == "Ready"), {}
+                    )
+                    lines.append(
+                        f"{kind} {m['namespace']}/{m['name']} gen={m.get('generation')} "
+                        f"phase={st.get('phase')} reason={ready.get('reason')} "
+                        f"observed={st.get('observedGeneration')} job={st.get('jobName')} "
+                        f"deleting={bool(m.get('deletionTimestamp'))}"
+                    )
+            for obj in self.admin.get("/apis/batch/v1/jobs")["items"]:
+                m, st = obj["metadata"], obj.get("status") or {}
+                conditions = [c["type"] for c in st.get("conditions") or [] if c.get("status") == "True"]
+                lines.append(
+                    f"Job {m['namespace']}/{m['name']} active={st.get('active')} ready={st.get('ready')} "
+                    f"conditions={conditions} deleting={bool(m.get('deletionTimestamp'))} "
+                    f"finalizers={m.get('finalizers')}"
+                )
+            for obj in self.admin.get("/api/v1/pods")["items"]:
+                m, st = obj["metadata"], obj.get("status") or {}
+                lines.append(
+                    f"Pod {m['namespace']}/{m['name']} phase={st.get('phase')} "
+                    f"node={obj['spec'].get('nodeName')} deleting={bool(m.get('deletionTimestamp'))} "
+                    f"finalizers={m.get('finalizers')}"
+                )
+        except Exception as exc:  # the report still gets the log
+            lines.append(f"(the cluster could not be read: {exc})")
+        lines.append("--- the operator's and the node's last log lines ---")
+        lines.extend(LOG.lines())
+        return "\n".join(lines)
+
+
+class LogRing(logging.Handler):
+    """The last log lines of the operator (its decisions and Job events at DEBUG) and the node
+    (INFO and up), for failed tests' reports: pytest shows only the failing test's own phase."""
+
+    def __init__(self, size: int = 400) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: deque[str] = deque(maxlen=size)
+        self.setFormatter(logging.Formatter("%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.records.append(self.format(record))
+        except Exception:
+            self.handleError(record)
+
+    def lines(self) -> list[str]:
+        return list(self.records)
+
+    def attach(self) -> None:
+        """The operator's decisions and Job events (DEBUG), the rest from INFO."""
+        levels = {"contentgen.operator": logging.DEBUG, "contentgen": logging.INFO}
+        levels.update({"localcluster": logging.INFO, "kopf": logging.INFO})
+        for name, level in levels.items():
+            logger = logging.getLogger(name)
+            if self not in logger.handlers and name != "contentgen.operator":
+                logger.addHandler(self)
+            if logger.getEffectiveLevel() > level:
+                logger.setLevel(level)
+
+
+LOG = LogRing()
+
 
 def default_manifests(root: Path) -> list[dict[str, Any]]:
     """The CRDs and the chart's install without its Deployment (the operator runs in the tests)."""
@@ -233,6 +305,7 @@ def cluster(root: Path, monkeypatch: Any, *, rbac: list[dict[str, Any]] | None =
     from contentgen.api.crd import rendered_crds
     from localcluster import Options
 
+    LOG.attach()
     audit = root / "audit.jsonl"
     manifests = default_manifests(root / "cluster")
     if rbac is not None:

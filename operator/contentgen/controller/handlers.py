@@ -306,7 +306,9 @@ def job_changed(op: Operator, old: JobState | None, new: JobState | None, labels
         return  # nothing the operator reads has changed (the Job controller's bookkeeping)
     job = new or old
     assert job is not None
-    job_seen(op, new, job.name, job.namespace, new is None)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("Job %s/%s %s", job.namespace, job.name, "deleted" if new is None else new)
+    job_seen(op, new, job, new is None)
     owner = owner_of(dict(labels))
     if owner is not None:
         wake(op, owner[0], job.namespace, owner[1])

@@ -31,7 +31,7 @@ from .events import post_event
 from .jobs import missing_credentials, render_job
 from .kube import JobNameTaken
 from .naming import FINALIZER, LABEL_KIND, LABEL_UID
-from .observe import JobState, LoraState
+from .observe import JobState, LoraState, job_state
 from .outcomes import read_outcome
 from .pods import PodState, pod_problem, termination_message
 from .provider_cancel import cancellable, stop_superseded
@@ -120,8 +120,15 @@ def running_uids(op: Operator, namespace: str) -> Collection[str]:
     return op.unfinished.get(namespace, {}).keys()
 
 
-def job_seen(op: Operator, job: JobState | None, name: str, namespace: str, deleted: bool) -> None:
-    """Track which resources have unfinished Jobs, per namespace, from one Job's event."""
+def job_seen(op: Operator, job: JobState | None, seen: JobState, deleted: bool) -> None:
+    """Track which resources have unfinished Jobs, per namespace, from one Job's event (`job`,
+    None once deleted; `seen`, its last state). A Job the watch has shown is the index's from
+    then on: the placeholder kept since its creation (`_jobs`) goes, or a Job created and deleted
+    between two reconciles would be taken for one that still runs."""
+    name, namespace = seen.name, seen.namespace
+    placeholder = op.created_jobs.get(seen.uid)
+    if placeholder is not None and placeholder.name == name:
+        del op.created_jobs[seen.uid]
     by_uid = op.unfinished.setdefault(namespace, {})
     previous = op.job_owners.pop((namespace, name), None)
     if previous is not None and previous in by_uid:
@@ -166,6 +173,8 @@ async def _reconcile(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
     decision = await _decide(op, res, created)
     if decision is None:
         return
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("%s/%s generation %d: %s", res.namespace, res.name, res.generation, _summary(decision))
     if decision.stop_job is not None:  # superseded: its pod goes first, then the Job (supersede.py)
         await op.kube.delete_job(res.namespace, decision.stop_job.name, propagation="Foreground")
     if decision.job is not None:
@@ -189,6 +198,21 @@ async def _reconcile(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
         Phase.FAILED,
     ):
         wake_namespace(op, res.namespace)  # a slot may have come free
+
+
+def _summary(decision: Decision) -> str:
+    """One line of what was decided, for the debug log."""
+    status = decision.status
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    acts = [
+        f"{status.get('phase')}/{ready.get('reason')} observed={status.get('observedGeneration')}",
+        f"jobName={status.get('jobName')}",
+        *([f"create {decision.job.generation}"] if decision.job is not None else []),
+        *([f"stop {decision.stop_job.name}"] if decision.stop_job is not None else []),
+        *([f"waiting {decision.waiting}"] if decision.waiting else []),
+        *(["recheck"] if decision.recheck else []),
+    ]
+    return "; ".join(acts)
 
 
 def _wants_finalizer(body: dict[str, Any]) -> bool:
@@ -370,13 +394,11 @@ async def _start_job(op: Operator, snapshot: SpecSnapshot) -> None:
         raise
     if created:
         metrics.JOBS_CREATED.labels(snapshot.kind).inc()
-    op.created_jobs[snapshot.uid] = JobState(
-        name=manifest["metadata"]["name"],
-        namespace=namespace,
-        uid=snapshot.uid,
-        generation=snapshot.generation,
-        version=snapshot.version,
-    )
+    # What the Job's watch will show, until it does: with its inputs and provider, which a spec
+    # change that comes first needs to decide whether it supersedes the run.
+    placeholder = job_state(manifest)
+    assert placeholder is not None
+    op.created_jobs[snapshot.uid] = placeholder
 
 
 def _schedule(op: Operator, res: Observed, decision: Decision) -> None:

@@ -1,0 +1,22 @@
+"""A failed test on the real control plane reports what the cluster and the operator were doing
+(harness.Cluster.describe): a timeout alone says only what did not happen."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from .harness import Cluster
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[None]:
+    outcome: Any = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    clusters = [v for v in getattr(item, "funcargs", {}).values() if isinstance(v, Cluster)]
+    for cluster in clusters:
+        report.sections.append(("cluster state and operator log", cluster.describe()))
