@@ -8,6 +8,7 @@ answer chosen requests with a 500 (localcluster.faults)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -253,6 +254,12 @@ class Cluster:
                 )
         except Exception as exc:  # the report still gets the log
             lines.append(f"(the cluster could not be read: {exc})")
+        assert self.local.control is not None
+        for log in sorted(self.local.control.logs.glob("kube-*.log")):
+            with contextlib.suppress(OSError):
+                problems = [x for x in log.read_text(errors="replace").splitlines()[-5000:] if x[:1] in "EW"]
+                lines.append(f"--- {log.name}: its last warnings and errors ---")
+                lines.extend(problems[-30:])
         lines.append("--- the operator's and the node's last log lines ---")
         lines.extend(LOG.lines())
         return "\n".join(lines)

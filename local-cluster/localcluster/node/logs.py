@@ -19,10 +19,12 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from ..tlsserver import TLSServer
 
 log = logging.getLogger("localcluster.node")
 
@@ -145,9 +147,7 @@ class KubeletServer:
             def do_GET(self) -> None:
                 server._get(self)
 
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        self.httpd = TLSServer((host, port), Handler, context)
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="kubelet-api", daemon=True)
 
