@@ -203,7 +203,7 @@ async def _reconcile(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
 def _summary(decision: Decision) -> str:
     """One line of what was decided, for the debug log."""
     status = decision.status
-    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
     acts = [
         f"{status.get('phase')}/{ready.get('reason')} observed={status.get('observedGeneration')}",
         f"jobName={status.get('jobName')}",
