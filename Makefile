@@ -69,7 +69,7 @@ browser:  ## install Debian's chromium for the web UI's browser tests (apt-get; 
 
 .PHONY: test
 test: install tools kube browser lint types  ## lint, types and the whole test suite (with the browser tests)
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 .PHONY: demo
 demo: install  ## run the examples offline on the bundled sample video, on embedded defaults

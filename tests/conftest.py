@@ -10,6 +10,30 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
+# The files that take longest (a minute or more each: control planes, browsers, the docs'
+# commands), longest first, as `pytest --durations=0` measured them. `make test` hands files to its
+# workers in collection order (--dist loadfile --no-loadscope-reorder): these go first, so that
+# no worker is left with a long file at the end while the other idles.
+LONGEST_FIRST = (
+    "tests/kube/test_operator.py",
+    "tests/e2e/test_local_cluster.py",
+    "tests/docs/test_runnable.py",
+    "tests/e2e/test_helm.py",
+    "tests/httpapi/test_ui_studio.py",
+    "local-cluster/tests/test_node.py",
+    "tests/kube/",
+    "tests/httpapi/test_browser.py",
+)
+
+
+def _rank(item: pytest.Item) -> int:
+    path = item.nodeid.split("::", 1)[0]
+    return next((i for i, p in enumerate(LONGEST_FIRST) if path.startswith(p)), len(LONGEST_FIRST))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_rank)  # stable: every file's tests keep their order
+
 
 def load_yaml(path: Path) -> dict[str, Any]:
     return yaml.safe_load(path.read_text())
