@@ -360,6 +360,9 @@ def cluster(root: Path, monkeypatch: Any, *, rbac: list[dict[str, Any]] | None =
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+    # Namespace annotations (budgets, owners) are read at most every 30 s; the tests that change
+    # one wait for the next read, which need not take half a minute here.
+    monkeypatch.setattr("contentgen.controller.reconciler.NAMESPACE_CACHE_SECONDS", 3.0)
     monkeypatch.setattr(
         "contentgen.catalog.open_catalog",
         lambda url=None, **_: Catalog(FlakyCollection(collection, down), lambda: None),
