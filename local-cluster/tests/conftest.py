@@ -92,7 +92,7 @@ def pod(name: str, script: str, **spec: Any) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # stopped with its file: no node heartbeat in later tests
 def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
     if not KUBECTL.exists():
         pytest.fail("kubectl is missing: run `make tools`")

@@ -276,7 +276,7 @@ class ProcessNode:
                 if time.monotonic() - last_status >= STATUS_SECONDS:
                     self._post_status(self.node_object()["status"])
                     last_status = time.monotonic()
-            except (ApiError, OSError) as exc:
+            except Exception as exc:  # a node whose heartbeat ends is NotReady for good: go on
                 log.warning("node: heartbeat failed: %s", exc)
 
     # --- pods ---------------------------------------------------------------------------------------
