@@ -42,6 +42,7 @@ import cv2
 import numpy as np
 
 from contentgen.api import (
+    SUBJECT_DOMINANCE,
     Artifact,
     Captioning,
     DatasetImage,
@@ -66,7 +67,7 @@ from contentgen.pipeline.video.crop import (
 )
 from contentgen.pipeline.video.decode import reduce, to_bgr
 from contentgen.pipeline.video.faces import MIN_FACE_SHARE, Box, Face, FaceFinder, overlap
-from contentgen.pipeline.video.identity import DOMINANCE, SAME_PERSON, Embedder, centroid, similarity
+from contentgen.pipeline.video.identity import SAME_PERSON, Embedder, centroid, similarity
 from contentgen.pipeline.video.scan import Analysed, ClosedScene, Scanner
 from contentgen.pipeline.video.scoring import CANDIDATE_LONG_SIDE, MIN_EXPOSURE, MIN_SHARPNESS, phash, thumb
 from contentgen.pipeline.video.selection import Candidate, Pick, Shortlist, choose
@@ -567,7 +568,8 @@ def _unclear(
     message = (
         f"{name} shows {len(people)} people and none has clearly the most screen time ({listed}{more}: "
         "screen time weighed by prominence, each scene whole for a face alone on screen and shared by "
-        f"size among the faces of a group; the subject needs {DOMINANCE:g}× the next person's); their "
+        "size among the faces of a group; the subject needs "
+        f"{SUBJECT_DOMINANCE:g}× the next person's); their "
         "faces are numbered in the contact sheet {sheet}. To choose: set dataset.subject.referenceImages "
         "to one to five photos of the person to train on (URLs, like source.url), or use a video in "
         "which they have the most screen time"

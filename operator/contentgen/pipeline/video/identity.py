@@ -93,11 +93,6 @@ def similarity(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a, b))
 
 
-# One person has the most screen time clearly when it is at least this many times the next
-# person's; otherwise the subject is ambiguous and must be named (dataset.subject).
-DOMINANCE = SUBJECT_DOMINANCE
-
-
 def cluster(vectors: np.ndarray, groups: list[int], *, threshold: float = SAME_PERSON) -> list[int]:
     """People among face embeddings (rows of `vectors`, unit length): a label per row, 0, 1, …
 
@@ -150,7 +145,7 @@ def centroid(vectors: np.ndarray) -> np.ndarray:
     return unit
 
 
-def dominant(seconds: list[float], *, dominance: float = DOMINANCE) -> int | None:
+def dominant(seconds: list[float], *, dominance: float = SUBJECT_DOMINANCE) -> int | None:
     """The index of the person with clearly the most screen time (at least `dominance` times the
     next one's), or None when no one has."""
     if not seconds:

@@ -25,6 +25,7 @@ import numpy as np
 
 from contentgen.api import MAX_LISTED_PEOPLE, Person, SubjectSummary
 
+from .crop import inside_share
 from .faces import Box
 from .identity import SAME_PERSON, centroid, cluster, dominant, similarity
 
@@ -93,12 +94,7 @@ def screen_shares(faces: Sequence[Box], picture: Box) -> list[float]:
     any black bars, in the same pixels). A face's prominence is its height times the part of its
     box inside the picture: the larger face of a two-shot gets more, a face cut by the frame's
     edge less, a face alone all of it."""
-    weights = []
-    for box in faces:
-        inside_w = min(box.x + box.w, picture.x + picture.w) - max(box.x, picture.x)
-        inside_h = min(box.y + box.h, picture.y + picture.h) - max(box.y, picture.y)
-        inside = max(0, inside_w) * max(0, inside_h) / max(1, box.area)
-        weights.append(box.h * inside)
+    weights = [box.h * inside_share(box, picture) for box in faces]
     total = sum(weights)
     if total <= 0:
         return [1 / len(faces)] * len(faces) if faces else []
