@@ -308,7 +308,7 @@ def job_changed(op: Operator, old: JobState | None, new: JobState | None, labels
     assert job is not None
     if log.isEnabledFor(logging.DEBUG):
         log.debug("Job %s/%s %s", job.namespace, job.name, "deleted" if new is None else new)
-    job_seen(op, new, job, new is None)
+    job_seen(op, new, job)
     owner = owner_of(dict(labels))
     if owner is not None:
         wake(op, owner[0], job.namespace, owner[1])

@@ -155,7 +155,7 @@ def decide(res: Observed, world: World) -> Decision:
 def _superseding(status: dict[str, Any], res: Observed) -> bool:
     """The status says a run of an older generation is being stopped for the current one."""
     return (
-        _ready_reason(status) == "Superseding" and int(status.get("observedGeneration") or 0) < res.generation
+        ready_reason(status) == "Superseding" and int(status.get("observedGeneration") or 0) < res.generation
     )
 
 
@@ -521,8 +521,8 @@ def _finish(
     if "phase" in status:
         status["phase"] = str(status["phase"])  # plain strings on the wire and in the catalog
     decision = Decision(status=status, outcome_recorded=recorded)
-    before = (res.status.get("phase"), _ready_reason(res.status))
-    after = (status.get("phase"), _ready_reason(status))
+    before = (res.status.get("phase"), ready_reason(res.status))
+    after = (status.get("phase"), ready_reason(status))
     if before != after and after[0]:
         failed = after[0] == Phase.FAILED or after[1] in (
             "LoraNotFound",
@@ -540,6 +540,6 @@ def _finish(
     return decision
 
 
-def _ready_reason(status: dict[str, Any]) -> str:
+def ready_reason(status: dict[str, Any]) -> str:
     ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
     return str(ready.get("reason", ""))

@@ -35,7 +35,7 @@ from .observe import JobState, LoraState, job_state
 from .outcomes import read_outcome
 from .pods import PodState, pod_problem, termination_message
 from .provider_cancel import cancellable, stop_superseded
-from .reconcile import Decision, Observed, World, decide
+from .reconcile import Decision, Observed, World, decide, ready_reason
 from .state import Kept, Operator
 
 log = logging.getLogger("contentgen.operator")
@@ -120,7 +120,7 @@ def running_uids(op: Operator, namespace: str) -> Collection[str]:
     return op.unfinished.get(namespace, {}).keys()
 
 
-def job_seen(op: Operator, job: JobState | None, seen: JobState, deleted: bool) -> None:
+def job_seen(op: Operator, job: JobState | None, seen: JobState) -> None:
     """Track which resources have unfinished Jobs, per namespace, from one Job's event (`job`,
     None once deleted; `seen`, its last state). A Job the watch has shown is the index's from
     then on: the placeholder kept since its creation (`_jobs`) goes, or a Job created and deleted
@@ -135,7 +135,7 @@ def job_seen(op: Operator, job: JobState | None, seen: JobState, deleted: bool) 
         by_uid[previous].discard(name)
         if not by_uid[previous]:
             del by_uid[previous]
-    if job is not None and not deleted and not job.finished:
+    if job is not None and not job.finished:
         by_uid.setdefault(job.uid, set()).add(name)
         op.job_owners[(namespace, name)] = job.uid
 
@@ -203,9 +203,8 @@ async def _reconcile(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
 def _summary(decision: Decision) -> str:
     """One line of what was decided, for the debug log."""
     status = decision.status
-    ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
     acts = [
-        f"{status.get('phase')}/{ready.get('reason')} observed={status.get('observedGeneration')}",
+        f"{status.get('phase')}/{ready_reason(status)} observed={status.get('observedGeneration')}",
         f"jobName={status.get('jobName')}",
         *([f"create {decision.job.generation}"] if decision.job is not None else []),
         *([f"stop {decision.stop_job.name}"] if decision.stop_job is not None else []),
