@@ -227,31 +227,28 @@ class Cluster:
         try:
             for kind in KINDS:
                 for obj in self.admin.get(_path(kind))["items"]:
-                    m, st = obj["metadata"], obj.get("status") or {}
+                    st = obj.get("status") or {}
                     ready: dict[str, Any] = next(
                         (c for c in st.get("conditions") or [] if c["type"] == "Ready"), {}
                     )
                     lines.append(
-                        f"{kind} {m['namespace']}/{m['name']} gen={m.get('generation')} "
-                        f"phase={st.get('phase')} reason={ready.get('reason')} "
-                        f"observed={st.get('observedGeneration')} job={st.get('jobName')} "
-                        f"deleting={bool(m.get('deletionTimestamp'))}"
+                        _brief(kind, obj, f"gen={obj['metadata'].get('generation')} phase={st.get('phase')}")
+                        + f" reason={ready.get('reason')} observed={st.get('observedGeneration')} "
+                        f"job={st.get('jobName')}"
                     )
             for obj in self.admin.get("/apis/batch/v1/jobs")["items"]:
-                m, st = obj["metadata"], obj.get("status") or {}
+                st = obj.get("status") or {}
                 conditions = [c["type"] for c in st.get("conditions") or [] if c.get("status") == "True"]
                 lines.append(
-                    f"Job {m['namespace']}/{m['name']} active={st.get('active')} ready={st.get('ready')} "
-                    f"conditions={conditions} deleting={bool(m.get('deletionTimestamp'))} "
-                    f"finalizers={m.get('finalizers')}"
+                    _brief(
+                        "Job",
+                        obj,
+                        f"active={st.get('active')} ready={st.get('ready')} conditions={conditions}",
+                    )
                 )
             for obj in self.admin.get("/api/v1/pods")["items"]:
-                m, st = obj["metadata"], obj.get("status") or {}
-                lines.append(
-                    f"Pod {m['namespace']}/{m['name']} phase={st.get('phase')} "
-                    f"node={obj['spec'].get('nodeName')} deleting={bool(m.get('deletionTimestamp'))} "
-                    f"finalizers={m.get('finalizers')}"
-                )
+                phase = (obj.get("status") or {}).get("phase")
+                lines.append(_brief("Pod", obj, f"phase={phase} node={obj['spec'].get('nodeName')}"))
         except Exception as exc:  # the report still gets the log
             lines.append(f"(the cluster could not be read: {exc})")
         assert self.local.control is not None
@@ -263,6 +260,15 @@ class Cluster:
         lines.append("--- the operator's and the node's last log lines ---")
         lines.extend(LOG.lines())
         return "\n".join(lines)
+
+
+def _brief(kind: str, obj: dict[str, Any], state: str) -> str:
+    """One object in one line: kind, namespace/name, `state`, and whether it is being deleted."""
+    m = obj["metadata"]
+    return (
+        f"{kind} {m['namespace']}/{m['name']} {state} deleting={bool(m.get('deletionTimestamp'))} "
+        f"finalizers={m.get('finalizers')}"
+    )
 
 
 class LogRing(logging.Handler):
