@@ -9,7 +9,7 @@ from typing import Any
 
 
 def wait_for(
-    check: Callable[[], Any], timeout: float = 90.0, what: str = "condition", interval: float = 0.1
+    check: Callable[[], Any], timeout: float = 180.0, what: str = "condition", interval: float = 0.1
 ) -> Any:
     """Poll until `check()` is truthy and return its value; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout

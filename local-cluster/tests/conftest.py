@@ -57,7 +57,7 @@ class Kube:
     def pod(self, name: str, namespace: str = "default") -> dict[str, Any]:
         return json.loads(self.kubectl("get", "pod", name, "-n", namespace, "-o", "json"))  # type: ignore[no-any-return]
 
-    def wait(self, check: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
+    def wait(self, check: Callable[[], Any], timeout: float = 150.0, what: str = "condition") -> Any:
         import time
 
         deadline = time.monotonic() + timeout
@@ -68,7 +68,7 @@ class Kube:
             time.sleep(0.2)
         raise AssertionError(f"timed out waiting for {what}")
 
-    def phase(self, name: str, phase: str, timeout: float = 60.0) -> dict[str, Any]:
+    def phase(self, name: str, phase: str, timeout: float = 150.0) -> dict[str, Any]:
         return self.wait(  # type: ignore[no-any-return]
             lambda: (p := self.pod(name)) and p["status"].get("phase") == phase and p,
             timeout,

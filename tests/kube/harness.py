@@ -61,7 +61,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 90.0, what: str = "condition") -> Any:
+def wait_for(check: Callable[[], Any], timeout: float = 180.0, what: str = "condition") -> Any:
     """Poll until `check()` is truthy; fail (not a timing assertion: a hang guard) otherwise."""
     return waiting.wait_for(check, timeout, what, interval=0.1)
 
@@ -180,7 +180,7 @@ class Cluster:
         return (obj or {}).get("status") or {}
 
     def wait_phase(
-        self, kind: str, namespace: str, name: str, phase: str, timeout: float = 120.0
+        self, kind: str, namespace: str, name: str, phase: str, timeout: float = 240.0
     ) -> dict[str, Any]:
         def check() -> dict[str, Any] | None:
             status = self.status(kind, namespace, name)
