@@ -1,18 +1,37 @@
-"""A real S3 endpoint for tests: moto's server mode, over HTTP on localhost."""
+"""A real S3 server for tests: versitygw (POSIX backend) built from its Go module by `make
+s3-server`, over HTTP on localhost; moto's server mode where a test needs what only moto offers."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import boto3
+
+from localcluster.s3server import S3Server
 
 S3_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
+
+
+@contextmanager
+def s3_server(root: Path) -> Iterator[S3Server]:
+    """Start versitygw on a free port of 127.0.0.1 serving ROOT, for the account of S3_ENV."""
+    server = S3Server(
+        root,
+        access_key=S3_ENV["AWS_ACCESS_KEY_ID"],
+        secret_key=S3_ENV["AWS_SECRET_ACCESS_KEY"],
+        region=S3_ENV["AWS_DEFAULT_REGION"],
+    ).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @contextmanager
@@ -37,13 +56,20 @@ def use_endpoint(monkeypatch, endpoint: str) -> None:  # type: ignore[no-untyped
         monkeypatch.delenv(key, raising=False)
 
 
-def make_bucket(endpoint: str, bucket: str) -> None:
+def client(endpoint: str, secret: str | None = None):  # type: ignore[no-untyped-def]
+    """A plain boto3 client for the test account (or another secret), path-style."""
+    from botocore.config import Config
+
     env = {**os.environ, **S3_ENV}
-    client = boto3.client(
+    return boto3.client(
         "s3",
         endpoint_url=endpoint,
         region_name=env["AWS_DEFAULT_REGION"],
         aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        aws_secret_access_key=secret or env["AWS_SECRET_ACCESS_KEY"],
+        config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"),
     )
-    client.create_bucket(Bucket=bucket)
+
+
+def make_bucket(endpoint: str, bucket: str) -> None:
+    client(endpoint).create_bucket(Bucket=bucket)
