@@ -1,5 +1,6 @@
-"""A real S3 server for tests: versitygw (POSIX backend) built from its Go module by `make
-s3-server`, over HTTP on localhost; moto's server mode where a test needs what only moto offers."""
+"""The real S3 server of the tests: versitygw (POSIX backend) built from its Go module by `make
+s3-server`, over HTTP on localhost. It refuses what S3 refuses (expired, tampered or forged links,
+wrong checksums, a second conditional create), which moto's server accepted."""
 
 from __future__ import annotations
 
@@ -30,20 +31,6 @@ def s3_server(root: Path) -> Iterator[S3Server]:
     ).start()
     try:
         yield server
-    finally:
-        server.stop()
-
-
-@contextmanager
-def moto_s3() -> Iterator[str]:
-    """Start moto's S3 server; yields its endpoint URL."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
     finally:
         server.stop()
 

@@ -1,4 +1,5 @@
-"""Both stores behave the same through the one interface; S3 runs over real HTTP (moto server)."""
+"""Both stores behave the same through the one interface; S3 runs on the real S3 server
+(versitygw, tests/s3server.py)."""
 
 from __future__ import annotations
 
