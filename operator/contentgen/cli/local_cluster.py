@@ -128,6 +128,9 @@ def settings(
                 "CONTENTGEN_S3_ENDPOINT_URL": store.endpoint,
                 "CONTENTGEN_S3_REGION": store.region,
                 "CONTENTGEN_S3_SECRET": "",  # the node's identity (images()), no Secret
+                # the operator's own store client, as the chart sets it with store.endpointUrl
+                "AWS_ENDPOINT_URL": store.endpoint,
+                "AWS_REGION": store.region,
             }
         )
     values.update({k: v for k, v in os.environ.items() if k.startswith("CONTENTGEN_")})
