@@ -19,7 +19,7 @@ import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 from contentgen.api import Artifact
@@ -69,7 +69,7 @@ def _b64(digest: bytes) -> str:
     return base64.b64encode(digest).decode()
 
 
-def write_outcome(code: str, if_absent: bool) -> str:
+def write_outcome(code: str, if_absent: bool) -> Literal["taken", "unsupported", "again", "error"]:
     """What an S3 error code means for a write: "taken" (a conditional create found an object:
     412), "unsupported" (the server does not do conditional writes: 501), "again" (a concurrent
     conditional write was in flight: AWS's 409, to be retried), or "error"."""
@@ -92,8 +92,7 @@ class ConditionalWritesUnsupported(PermanentError):
         super().__init__(
             f"{uri}: the object store does not support conditional writes (If-None-Match: *, "
             "answered 501 NotImplemented); outputs are written once, and without them a second "
-            "writer could replace one: use a store that supports them (AWS S3, MinIO, versitygw, "
-            "Ceph RGW)"
+            "writer could replace one: use a store that supports them (AWS S3, MinIO, versitygw)"
         )
 
 
