@@ -56,23 +56,32 @@ def example():
 
 
 @pytest.fixture(scope="session")
-def s3_endpoint():
-    """moto's S3 server, shared by the session (tests use their own buckets)."""
-    from tests.s3server import moto_s3
+def s3_server(tmp_path_factory):
+    """The real S3 server (versitygw, `make s3-server`), shared by the session (tests use their own
+    buckets); its objects are files under its root."""
+    from tests.s3server import s3_server
 
-    with moto_s3() as endpoint:
-        yield endpoint
+    with s3_server(tmp_path_factory.mktemp("s3") / "root") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(s3_server):
+    return s3_server.endpoint
 
 
 @pytest.fixture
 def s3(s3_endpoint, monkeypatch, request):
     """A fresh bucket on the S3 server, with the environment pointed at it; yields the bucket."""
     import re
+    import uuid
 
     from tests.s3server import make_bucket, use_endpoint
 
     use_endpoint(monkeypatch, s3_endpoint)
-    bucket = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-") + "-b"
+    # unique in the session: tests of one name in two files share the server
+    name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:48].strip("-")
+    bucket = f"{name}-{uuid.uuid4().hex[:8]}"
     make_bucket(s3_endpoint, bucket)
     return bucket
 

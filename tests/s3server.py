@@ -1,12 +1,17 @@
-"""A real S3 endpoint for tests: moto's server mode, over HTTP on localhost."""
+"""The real S3 server of the tests: versitygw (POSIX backend) built from its Go module by `make
+s3-server`, over HTTP on localhost. It refuses what S3 refuses (expired, tampered or forged links,
+wrong checksums, a second conditional create), which moto's server accepted."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import boto3
+
+from localcluster.s3server import S3Server
 
 S3_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -16,15 +21,16 @@ S3_ENV = {
 
 
 @contextmanager
-def moto_s3() -> Iterator[str]:
-    """Start moto's S3 server; yields its endpoint URL."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+def s3_server(root: Path) -> Iterator[S3Server]:
+    """Start versitygw on a free port of 127.0.0.1 serving ROOT, for the account of S3_ENV."""
+    server = S3Server(
+        root,
+        access_key=S3_ENV["AWS_ACCESS_KEY_ID"],
+        secret_key=S3_ENV["AWS_SECRET_ACCESS_KEY"],
+        region=S3_ENV["AWS_DEFAULT_REGION"],
+    ).start()
     try:
-        yield f"http://{host}:{port}"
+        yield server
     finally:
         server.stop()
 
@@ -37,13 +43,20 @@ def use_endpoint(monkeypatch, endpoint: str) -> None:  # type: ignore[no-untyped
         monkeypatch.delenv(key, raising=False)
 
 
-def make_bucket(endpoint: str, bucket: str) -> None:
+def client(endpoint: str, secret: str | None = None):  # type: ignore[no-untyped-def]
+    """A plain boto3 client for the test account (or another secret), path-style."""
+    from botocore.config import Config
+
     env = {**os.environ, **S3_ENV}
-    client = boto3.client(
+    return boto3.client(
         "s3",
         endpoint_url=endpoint,
         region_name=env["AWS_DEFAULT_REGION"],
         aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        aws_secret_access_key=secret or env["AWS_SECRET_ACCESS_KEY"],
+        config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"),
     )
-    client.create_bucket(Bucket=bucket)
+
+
+def make_bucket(endpoint: str, bucket: str) -> None:
+    client(endpoint).create_bucket(Bucket=bucket)

@@ -79,6 +79,8 @@ NOT_REASONS = {
     # S3 and HTTP
     "AccessDenied", "InvalidAccessKeyId", "NoSuchBucket", "NoSuchKey", "NotFound",
     "SignatureDoesNotMatch", "ContentLength", "ContentType", "ResponseContentDisposition",
+    "IfNoneMatch", "PreconditionFailed", "NotImplemented", "ConditionalRequestConflict",
+    "ChecksumSHA256", "UploadId", "PartNumber",
     # names of kinds, classes and providers
     "LoraTraining", "ImageGeneration", "AssemblyAI", "FalProvider", "LocalStore", "ObjectStore",
     "ObjectInfo", "ObjectNotFound", "SubProgress",

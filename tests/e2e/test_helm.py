@@ -21,9 +21,10 @@ import yaml
 
 from contentgen.cli import local_cluster
 from localcluster import LocalCluster, Options
+from localcluster.s3server import S3Server
 from tests.conftest import EXAMPLES, ROOT
 from tests.kubectl import KUBECTL, Kubectl
-from tests.s3server import S3_ENV, make_bucket
+from tests.s3server import S3_ENV, client, make_bucket
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.timeout(1200), pytest.mark.slow]
@@ -36,7 +37,7 @@ NS = "contentgen"
 class Helm:
     kubectl: Kubectl
     root: Path
-    endpoint: str  # moto's S3 server, where pods reach it
+    endpoint: str  # the S3 server (versitygw), where pods reach it
 
     def run(self, *args: str) -> str:
         done = subprocess.run(
@@ -68,18 +69,6 @@ class Helm:
         return ["-f", str(path)]
 
 
-def s3_client(endpoint: str) -> Any:
-    import boto3
-
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=S3_ENV["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=S3_ENV["AWS_SECRET_ACCESS_KEY"],
-    )
-
-
 def s3_secret(namespace: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
@@ -91,15 +80,22 @@ def s3_secret(namespace: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def helm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Helm]:
-    """A bare cluster (no CRDs, nothing installed) and a real S3 (moto) that pods reach."""
-    from moto.server import ThreadedMotoServer
-
+    """A bare cluster (no CRDs, nothing installed) and the real S3 server on the node's address,
+    where pods reach it."""
     root = tmp_path_factory.mktemp("helm")
     cluster = LocalCluster(Options(root / "cluster", images=local_cluster.images(), backoff_base=2.0)).start()
-    s3 = ThreadedMotoServer(ip_address="0.0.0.0", port=0, verbose=False)
-    s3.start()
     try:
-        endpoint = f"http://{cluster.host_ip}:{s3.get_host_and_port()[1]}"
+        s3 = S3Server(
+            root / "s3",
+            host=cluster.host_ip,
+            access_key=S3_ENV["AWS_ACCESS_KEY_ID"],
+            secret_key=S3_ENV["AWS_SECRET_ACCESS_KEY"],
+        ).start()
+    except BaseException:
+        cluster.stop()
+        raise
+    try:
+        endpoint = s3.endpoint
         make_bucket(endpoint, "contentgen-test")
         k = Kubectl(cluster.kubeconfig, root / "home")
         k.run("create", "namespace", NS)
@@ -154,7 +150,7 @@ def test_install_runs_an_image_generation_under_the_charts_rbac(helm: Helm) -> N
     status = k.json("get", "imggen", "installed-landscape")["status"]
     uri = status["images"][0]["uri"]
     assert status["phase"] == "Succeeded" and uri.startswith("s3://contentgen-test/"), status
-    stored = s3_client(helm.endpoint).head_object(Bucket="contentgen-test", Key=uri.split("/", 3)[3])
+    stored = client(helm.endpoint).head_object(Bucket="contentgen-test", Key=uri.split("/", 3)[3])
     assert stored["ContentLength"] > 0
 
 

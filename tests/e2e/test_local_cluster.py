@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import boto3
 import pytest
 import yaml
 
+from contentgen.store.s3 import S3Store
 from tests.conftest import EXAMPLES
 from tests.httpserver import serve
 from tests.kubectl import Kubectl
@@ -58,9 +60,27 @@ class Box:
         ]
         return int(running[0].rsplit("/", 1)[-1]) if running else 0
 
-    def store_files(self, prefix: str = "") -> list[Path]:
-        root = self.dir / "store"
-        return [p for p in root.rglob("*") if p.is_file() and str(p.relative_to(root)).startswith(prefix)]
+    @property
+    def store_env(self) -> dict[str, str]:
+        """DIR/store.env: the account and endpoint of the cluster's S3 server."""
+        lines = (self.dir / "store.env").read_text().splitlines()
+        return dict(line.removeprefix("export ").split("=", 1) for line in lines if line)
+
+    @property
+    def store(self) -> S3Store:
+        """The cluster's store (s3://contentgen on its S3 server), as a user reaches it."""
+        env = self.store_env
+        client = boto3.client(
+            "s3",
+            endpoint_url=env["AWS_ENDPOINT_URL"],
+            region_name=env["AWS_DEFAULT_REGION"],
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        )
+        return S3Store("contentgen", client=client)
+
+    def store_files(self, prefix: str = "") -> list[str]:
+        return [info.key for info in self.store.list(prefix)]
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +160,7 @@ def test_the_examples(box: Box, tmp_path: Path) -> None:
         assert reason in described
     assert "maxFrames\t<integer>" in k.run("explain", "loratraining.spec.dataset").stdout
     # the worker's files are in the store, and the Job ran as the worker's ServiceAccount
-    assert any(p.name == "model.safetensors" for p in box.store_files("loras/demo-user"))
+    assert any(key.endswith("/model.safetensors") for key in box.store_files("loras/demo-user"))
     pod = k.json("get", "pods", "-l", "batch.kubernetes.io/job-name=demo-avatar-g1")["items"][0]
     assert pod["spec"]["serviceAccountName"] == "contentgen-worker"
     # kubectl logs, through pods/log: the worker's progress and its last word
@@ -259,13 +279,14 @@ def test_the_operator_killed_mid_run_converges_with_one_job_per_generation(box: 
 
 def assets(box: Box, *args: str) -> Any:
     """`contentgen assets ARGS -o json` on the cluster's catalog (DIR/catalog), as a user runs it."""
-    where = ["--catalog", str(box.dir / "catalog"), "--store", str(box.dir / "store")]
+    where = ["--catalog", str(box.dir / "catalog"), "--store", "s3://contentgen"]
     done = subprocess.run(
         [CONTENTGEN, "assets", *args, *where, "-o", "json"],
         capture_output=True,
         text=True,
         check=False,
         timeout=60,
+        env={**os.environ, **box.store_env},
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
@@ -282,7 +303,6 @@ def test_a_new_seed_keeps_both_images_and_a_failed_retraining_hides_nothing(box:
     """Also: the LoRA's progress in the catalog (read as `contentgen api` reads it, from another
     process than the operator that writes it) and over the HTTP stream, while its dataset stage runs."""
     from contentgen.catalog import open_catalog
-    from contentgen.store import LocalStore
 
     k = box.kubectl
     k.run("create", "namespace", "kept")
@@ -309,7 +329,7 @@ def test_a_new_seed_keeps_both_images_and_a_failed_retraining_hides_nothing(box:
     token = "erin-token-0123456789"
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(catalog.close)
-        store = LocalStore(box.dir / "store")
+        store = box.store
         url = cleanup.enter_context(serve_api(catalog, store, {"erin": token}, tmp_path))
         stream = Events(f"{url}/api/stream/jobs", token)
         cleanup.callback(stream.stop.set)
@@ -343,8 +363,8 @@ def test_a_new_seed_keeps_both_images_and_a_failed_retraining_hides_nothing(box:
     status = k.json("get", "imggen", "seeded", "-n", "kept")["status"]
     assert [v["version"] for v in status["versions"]] == [1, 2]
     assert [v["images"][0]["seed"] for v in status["versions"]] == [1, 2]
-    files = [Path(v["images"][0]["uri"].removeprefix("file://")) for v in status["versions"]]
-    assert files[0] != files[1] and all(f.is_file() for f in files)  # both stored
+    files = [box.store.key_of(v["images"][0]["uri"]) for v in status["versions"]]
+    assert files[0] != files[1] and all(box.store.exists(f) for f in files)  # both stored
 
     def recorded() -> Any:
         images = assets(box, "get", "kept/seeded")

@@ -1,7 +1,8 @@
-"""Download links: presigned S3 URLs (moto's real HTTP server) and file:// for the local store."""
+"""Download links: presigned S3 URLs (the real S3 server, versitygw) and file:// for the local store."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from contentgen.httpapi import ApiSettings, create_app
 from contentgen.store import LocalStore
 from contentgen.store.s3 import S3Store
 from tests.httpapi.conftest import auth, fill
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.asyncio
 
@@ -95,3 +97,20 @@ async def test_s3_objects_get_presigned_urls_that_work(s3: str, settings: ApiSet
     unsigned = httpx.get(link["url"].split("?")[0])
     assert unsigned.status_code == 403  # the bucket is private; the signature is what opens it
     assert other.status_code == 404
+
+
+async def test_an_s3_link_is_refused_once_it_expires(s3: str, settings: ApiSettings) -> None:
+    store = S3Store(s3, "cg")
+    catalog = MongoCatalog(mongomock.MongoClient(), "contentgen")
+    fill(catalog, store)
+    app = create_app(settings.model_copy(update={"store": f"s3://{s3}/cg"}), catalog=catalog)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+        response = await client.get("/api/assets/a-img-1/download?expires=2", headers=auth("alice"))
+    assert response.status_code == 200, response.text
+    link = response.json()
+    assert "X-Amz-Expires=2&" in link["url"]
+    expires = datetime.fromisoformat(link["expiresAt"].replace("Z", "+00:00")).timestamp()
+    # Well past the expiry the API announced (and the signature's own second), by the wall clock.
+    wait_for(lambda: time.time() > expires + 2, 60, "the link's expiry")
+    expired = httpx.get(link["url"])
+    assert expired.status_code == 403 and "expired" in expired.text.lower(), expired.text

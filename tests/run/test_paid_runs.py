@@ -1,5 +1,5 @@
-"""`contentgen run` around paid work: the fal fake behind the real fal-client, a real S3 endpoint
-(moto) that refuses writes, a catalog that goes away. Billed requests are counted in each."""
+"""`contentgen run` around paid work: the fal fake behind the real fal-client, the real S3 server
+(versitygw) with writes refused, a catalog that goes away. Billed requests are counted in each."""
 
 from __future__ import annotations
 

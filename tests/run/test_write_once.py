@@ -45,13 +45,13 @@ class CountingStore(LocalStore):
             raise TransientError(f"the store did not answer writing {key}", reason="StoreUnavailable")
         self.writes[key] += 1
 
-    def put_bytes(self, key: str, data: bytes, content_type: str) -> Any:
+    def put_bytes(self, key: str, data: bytes, content_type: str, *, if_absent: bool = False) -> Any:
         self._count(key)
-        return super().put_bytes(key, data, content_type)
+        return super().put_bytes(key, data, content_type, if_absent=if_absent)
 
-    def put_file(self, key: str, path: Path, content_type: str) -> Any:
+    def put_file(self, key: str, path: Path, content_type: str, *, if_absent: bool = False) -> Any:
         self._count(key)
-        return super().put_file(key, path, content_type)
+        return super().put_file(key, path, content_type, if_absent=if_absent)
 
     def delete(self, key: str) -> bool:
         self.deletes[key] += 1

@@ -2,14 +2,16 @@
 kube-controller-manager and kube-scheduler (built from their Go modules by `make kube`), one node
 that runs pods as local processes, and contentgen installed as the chart installs it (its CRDs,
 RBAC, ConfigMap and the operator's Deployment, whose pod runs this installation's `contentgen
-operator`). The store and the catalog live in DIR. Once the operator is Ready it writes
+operator`). The store is a bucket of a real S3 server (versitygw, built by `make s3-server`) on the
+node's address, as a chart install would use S3 or MinIO; its files and the catalog live in DIR.
+Once the operator is Ready it writes
 DIR/kubeconfig and DIR/examples/ (the examples with their sources pointing at the sample media,
 which it serves on the node's address). Then, with the real kubectl and
 KUBECONFIG=DIR/kubeconfig: `kubectl apply -f DIR/examples/`, and `kubectl wait
 --for=condition=Ready loratrainings,imagegenerations,transcriptions --all` until every example is
 Ready. Images are not pulled: the node runs `contentgen` for the images `.../contentgen` and
 `.../contentgen-worker`. Needs the `local-cluster` extra (pip install ./local-cluster) and the
-binaries (`make kube`). Stop it with Ctrl-C.
+binaries (`make kube`, `make s3-server`). Stop it with Ctrl-C.
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ import yaml
 
 if TYPE_CHECKING:
     from localcluster import Image, LocalCluster
+    from localcluster.s3server import S3Server
 
 INSTALL = Path(__file__).with_name("chart-install.yaml")
 NAMESPACE = "contentgen"
 OPERATOR = "contentgen-operator"
 IMAGE_PATH = "/opt/contentgen/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+BUCKET = "contentgen"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -69,12 +73,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def images() -> dict[str, Image]:
-    """The two images (Dockerfile, worker-image/Dockerfile) as entry points of this installation."""
+def images(identity: dict[str, str] | None = None) -> dict[str, Image]:
+    """The two images (Dockerfile, worker-image/Dockerfile) as entry points of this installation.
+    `identity`: the store's credentials as every pod of the node has them, as a workload identity
+    (IRSA) would give them, so that no namespace needs an S3 Secret."""
     from localcluster import Image
 
     bin_dir = str(Path(sys.executable).parent)
     common = {"PATH": IMAGE_PATH, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "HOME": "/tmp"}  # noqa: S108
+    common.update(identity or {})
     path_map = {"/opt/contentgen/bin": bin_dir}
     return {
         "contentgen": Image(
@@ -101,9 +108,12 @@ def images() -> dict[str, Image]:
     }
 
 
-def settings(directory: Path, offline: bool, max_running_jobs: int) -> dict[str, str]:
+def settings(
+    directory: Path, offline: bool, max_running_jobs: int, store: S3Server | None = None
+) -> dict[str, str]:
     """The operator's ConfigMap entries local-cluster sets over the chart's defaults; CONTENTGEN_*
-    variables in local-cluster's own environment come last (e.g. CONTENTGEN_FAL_KEY_SECRET__NAME)."""
+    variables in local-cluster's own environment come last (e.g. CONTENTGEN_FAL_KEY_SECRET__NAME).
+    The store: the bucket of `store` (started), else DIR/store."""
     values = {
         "CONTENTGEN_STORE": (directory / "store").as_uri(),
         "CONTENTGEN_LOG_FORMAT": "plain",
@@ -111,6 +121,18 @@ def settings(directory: Path, offline: bool, max_running_jobs: int) -> dict[str,
         "CONTENTGEN_OFFLINE": "true" if offline else "false",
         "CONTENTGEN_MAX_RUNNING_JOBS_PER_NAMESPACE": str(max_running_jobs),
     }
+    if store is not None:
+        values.update(
+            {
+                "CONTENTGEN_STORE": f"s3://{BUCKET}",
+                "CONTENTGEN_S3_ENDPOINT_URL": store.endpoint,
+                "CONTENTGEN_S3_REGION": store.region,
+                "CONTENTGEN_S3_SECRET": "",  # the node's identity (images()), no Secret
+                # the operator's own store client, as the chart sets it with store.endpointUrl
+                "AWS_ENDPOINT_URL": store.endpoint,
+                "AWS_REGION": store.region,
+            }
+        )
     values.update({k: v for k, v in os.environ.items() if k.startswith("CONTENTGEN_")})
     return values
 
@@ -179,6 +201,16 @@ def write_examples(examples: Path, target: Path, media_url: str) -> list[Path]:
     return written
 
 
+def store_server(directory: Path) -> S3Server:
+    """The S3 server (not started) whose bucket is the store: its files in DIR/s3, an account of
+    its own with a secret made for this cluster."""
+    import secrets
+
+    from localcluster.s3server import S3Server
+
+    return S3Server(directory.resolve() / "s3", access_key="contentgen", secret_key=secrets.token_hex(16))
+
+
 def start(
     directory: Path,
     *,
@@ -191,28 +223,62 @@ def start(
     operator: bool = True,
     timeout: float = 120.0,
     announce: bool = True,
+    store: S3Server | None = None,
 ) -> LocalCluster:
-    """Start the cluster and wait for the operator (unless operator=False: then no Deployment)."""
+    """Start the cluster and wait for the operator (unless operator=False: then no Deployment).
+    With `store` (`store_server()`), the store is its bucket: it is started on the node's address
+    once the node's network is there, before contentgen is installed; the caller stops it."""
+    import boto3
+
     from localcluster import LocalCluster, Options
 
     directory = directory.resolve()
-    docs = manifests(directory, settings(directory, offline, max_running_jobs))
-    if not operator:
-        docs = [d for d in docs if d["kind"] != "Deployment"]
+    identity = None
+    if store is not None:
+        identity = {"AWS_ACCESS_KEY_ID": store.access_key, "AWS_SECRET_ACCESS_KEY": store.secret_key}
     cluster = LocalCluster(
         Options(
             directory,
-            images=images(),
-            manifests=docs,
+            images=images(identity),
             port=port,
             network=network,  # type: ignore[arg-type]
             audit_log=audit_log,
             backoff_base=backoff_base,
-            wait_for=[(NAMESPACE, OPERATOR)] if operator else [],
         )
     )
-    cluster.start(timeout, announce=announce)
+    cluster.start(timeout, announce=False)
+    try:
+        deadline = time.monotonic() + timeout
+        if store is not None:
+            store.host = cluster.host_ip
+            store.start(timeout)
+            client = boto3.client(
+                "s3",
+                endpoint_url=store.endpoint,
+                region_name=store.region,
+                aws_access_key_id=store.access_key,
+                aws_secret_access_key=store.secret_key,
+            )
+            client.create_bucket(Bucket=BUCKET)
+        docs = manifests(directory, settings(directory, offline, max_running_jobs, store))
+        if not operator:
+            docs = [d for d in docs if d["kind"] != "Deployment"]
+        cluster.install(docs)
+        if operator:
+            cluster.wait_available(NAMESPACE, OPERATOR, deadline)
+    except BaseException:
+        cluster.stop()
+        if store is not None:
+            store.stop()
+        raise
+    if announce:
+        cluster.write_kubeconfig(cluster.kubeconfig)
     return cluster
+
+
+def store_environment(store: S3Server) -> str:
+    """DIR/store.env: what `contentgen assets --store s3://contentgen` (or any S3 client) needs."""
+    return "".join(f"export {k}={v}\n" for k, v in store.env.items())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -225,13 +291,14 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         raise CommandError(
             "needs the local-cluster extra: pip install ./local-cluster (from the repository), "
-            "then `make kube` for the Kubernetes binaries"
+            "then `make kube s3-server` for the Kubernetes binaries and the S3 server"
         ) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.dir.exists() and not args.dir.is_dir():
         raise CommandError(f"--dir {args.dir}: not a directory")
     if args.max_running_jobs < 1:
         raise CommandError("--max-running-jobs must be at least 1")
+    store = store_server(args.dir)
     try:
         cluster = start(
             args.dir,
@@ -241,6 +308,7 @@ def run(args: argparse.Namespace) -> int:
             network=args.network,
             audit_log=args.audit_log,
             announce=False,
+            store=store,
         )
     except (BinariesMissing, OSError, RuntimeError) as exc:
         raise CommandError(str(exc)) from None
@@ -249,6 +317,7 @@ def run(args: argparse.Namespace) -> int:
     if (args.examples / "media").is_dir():
         media = MediaServer(args.examples / "media", cluster.host_ip)
         write_examples(args.examples, cluster.dir / "examples", media.url)
+    (cluster.dir / "store.env").write_text(store_environment(store))
     cluster.write_kubeconfig(cluster.kubeconfig)  # last: its appearance says everything is ready
     mode = "offline provider (placeholders, no paid API)" if args.offline else "the providers in each spec"
     network = (
@@ -263,7 +332,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"  export KUBECONFIG={cluster.kubeconfig}", flush=True)
     if media is not None:
         print(f"  kubectl apply -f {cluster.dir / 'examples'}/  (their sources: {media.url})", flush=True)
-    print(f"  store {(cluster.dir / 'store')}, catalog {(cluster.dir / 'catalog')}", flush=True)
+    print(
+        f"  store s3://{BUCKET} at {store.endpoint} (its files in {store.root}; `source "
+        f"{cluster.dir / 'store.env'}` for its account), catalog {cluster.dir / 'catalog'}",
+        flush=True,
+    )
     print(f"  operator's log: kubectl logs -n {NAMESPACE} deploy/{OPERATOR}", flush=True)
     print(f"  control plane's logs: {cluster.dir}/control-plane/logs; Ctrl-C stops everything", flush=True)
     stop = threading.Event()
@@ -278,5 +351,7 @@ def run(args: argparse.Namespace) -> int:
         if media is not None:
             media.stop()
         cluster.stop()
+        store.stop()
+        (cluster.dir / "store.env").unlink(missing_ok=True)
         logging.getLogger("contentgen.local-cluster").info("stopped in %.1f s", time.monotonic() - started)
     return 0

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 from contentgen.api import Artifact
-from contentgen.errors import PermanentError
+from contentgen.errors import PermanentError, TransientError
 from contentgen.files import sha256_file
 
 
@@ -44,6 +44,16 @@ class ObjectExists(PermanentError):
     reason = "ObjectExists"
 
 
+class KeyTaken(Exception):
+    """A create-if-absent found an object under the key (another writer's, or an earlier one)."""
+
+
+class StoredObjectCorrupt(PermanentError):
+    """An object whose bytes are not the ones recorded (their SHA-256) when it was written."""
+
+    reason = "StoreCorrupt"
+
+
 class ObjectStore(ABC):
     """Keys are relative ('loras/u/uid/v1/model.safetensors'); URIs name store and key."""
 
@@ -63,23 +73,53 @@ class ObjectStore(ABC):
         return True
 
     @abstractmethod
-    def put_file(self, key: str, path: Path, content_type: str) -> Artifact:
-        """Upload (streaming; multipart for large files) and return what was stored."""
+    def put_file(self, key: str, path: Path, content_type: str, *, if_absent: bool = False) -> Artifact:
+        """Upload (streaming; multipart for large files) and return what was stored. With
+        `if_absent`, the key is created only where no object is: KeyTaken otherwise, the check and
+        the write being one step of the store (no writer can come between them)."""
 
     @abstractmethod
-    def put_bytes(self, key: str, data: bytes, content_type: str) -> Artifact: ...
+    def put_bytes(self, key: str, data: bytes, content_type: str, *, if_absent: bool = False) -> Artifact:
+        """`put_file` for bytes in memory."""
 
     def put_once_bytes(self, key: str, data: bytes, content_type: str) -> Artifact:
         """Write an output once: an absent key is written; a key that already holds these very
-        bytes (an earlier attempt of the same run stored them) is left alone and described;
-        other bytes under it raise ObjectExists, and nothing is overwritten."""
-        existing = self._existing(key, hashlib.sha256(data).hexdigest(), len(data), content_type)
-        return existing if existing is not None else self.put_bytes(key, data, content_type)
+        bytes (an earlier attempt of the same run, or a writer racing this one, stored them) is
+        left alone and described; other bytes under it raise ObjectExists, and nothing is
+        overwritten. Of writers racing on one key, exactly one writes: the store creates the key
+        only where it is absent, in one step (`put_bytes(..., if_absent=True)`)."""
+        digest = hashlib.sha256(data).hexdigest()
+        create = lambda: self.put_bytes(key, data, content_type, if_absent=True)  # noqa: E731
+        return self._once(key, digest, len(data), content_type, create)
 
     def put_once_file(self, key: str, path: Path, content_type: str) -> Artifact:
         """`put_once_bytes` for a file (streamed, as `put_file`)."""
-        existing = self._existing(key, sha256_file(path), path.stat().st_size, content_type)
-        return existing if existing is not None else self.put_file(key, path, content_type)
+        return self._once(
+            key,
+            sha256_file(path),
+            path.stat().st_size,
+            content_type,
+            lambda: self.put_file(key, path, content_type, if_absent=True),
+        )
+
+    def _once(
+        self, key: str, sha256: str, size: int, content_type: str, create: Callable[[], Artifact]
+    ) -> Artifact:
+        # The look first spares an upload the key already holds (a resumed run's outputs); the
+        # conditional create is what keeps the promise when writers race between look and write.
+        existing = self._existing(key, sha256, size, content_type)
+        if existing is not None:
+            return existing
+        try:
+            return create()
+        except KeyTaken:
+            existing = self._existing(key, sha256, size, content_type)
+        if existing is None:
+            raise TransientError(
+                f"{self.uri(key)} was written by another writer and deleted since; try again",
+                reason="StoreUnavailable",
+            )
+        return existing
 
     def _existing(self, key: str, sha256: str, size: int, content_type: str) -> Artifact | None:
         info = self.head(key)

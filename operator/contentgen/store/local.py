@@ -15,7 +15,7 @@ from contentgen.api import Artifact
 from contentgen.errors import InvalidInput
 from contentgen.files import CHUNK
 
-from .base import ObjectInfo, ObjectNotFound, ObjectStore
+from .base import KeyTaken, ObjectInfo, ObjectNotFound, ObjectStore
 
 mimetypes.add_type("application/octet-stream", ".safetensors")
 
@@ -53,11 +53,11 @@ class LocalStore(ObjectStore):
         except ValueError:
             raise ValueError(f"{uri} is not in the local store {self.root}") from None
 
-    def _write(self, key: str, chunks: Iterator[bytes], content_type: str) -> Artifact:
+    def _write(self, key: str, chunks: Iterator[bytes], content_type: str, if_absent: bool) -> Artifact:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         digest, size = hashlib.sha256(), 0
-        # Write beside the target and rename, so readers never see half an object.
+        # Written beside the target, then put in place whole, so readers never see half an object.
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
         try:
             with os.fdopen(fd, "wb") as out:
@@ -65,24 +65,31 @@ class LocalStore(ObjectStore):
                     digest.update(chunk)
                     size += len(chunk)
                     out.write(chunk)
-            os.replace(tmp, target)
-        except BaseException:
+            if if_absent:
+                # A hard link fails where the target exists (a rename would replace it): the
+                # check and the write are one step of the file system.
+                try:
+                    os.link(tmp, target)
+                except FileExistsError:
+                    raise KeyTaken(key) from None
+            else:
+                os.replace(tmp, target)
+        finally:
             Path(tmp).unlink(missing_ok=True)
-            raise
         return Artifact(
             uri=self.uri(key), size_bytes=size, sha256=digest.hexdigest(), content_type=content_type
         )
 
-    def put_file(self, key: str, path: Path, content_type: str) -> Artifact:
+    def put_file(self, key: str, path: Path, content_type: str, *, if_absent: bool = False) -> Artifact:
         def chunks() -> Iterator[bytes]:
             with path.open("rb") as fh:
                 while chunk := fh.read(CHUNK):
                     yield chunk
 
-        return self._write(key, chunks(), content_type)
+        return self._write(key, chunks(), content_type, if_absent)
 
-    def put_bytes(self, key: str, data: bytes, content_type: str) -> Artifact:
-        return self._write(key, iter([data]), content_type)
+    def put_bytes(self, key: str, data: bytes, content_type: str, *, if_absent: bool = False) -> Artifact:
+        return self._write(key, iter([data]), content_type, if_absent)
 
     def get_file(self, key: str, dest: Path, max_bytes: int | None = None) -> Path:
         source = self._path(key)

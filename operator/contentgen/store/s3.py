@@ -4,27 +4,41 @@ Credentials come from boto3's usual chain (env AWS_ACCESS_KEY_ID/AWS_SECRET_ACCE
 other workload identity); `AWS_ENDPOINT_URL` points at an S3-compatible endpoint, which then
 gets path-style addressing. Presigned links can be signed for another, public endpoint
 (CONTENTGEN_STORE_PUBLIC_ENDPOINT_URL) when the store's own is reachable in the cluster only.
-Uploads stream from disk in parts (multipart above 16 MiB) with
-boto3's integrity checksums; the object's SHA-256 is kept as metadata so it can be reported
-without reading the object back.
+Uploads stream from disk in parts (multipart above 16 MiB), each request with the SHA-256 of
+its bytes, which the server checks; the object's SHA-256 is kept as metadata, so it can be
+reported without reading the object back, and every download is checked against it. Outputs are
+created with If-None-Match: * (`put_once`): a server that does not support it is refused, not
+trusted (ConditionalWritesUnsupported).
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 from contentgen.api import Artifact
-from contentgen.errors import InvalidInput, TransientError
-from contentgen.files import sha256_file
+from contentgen.errors import InvalidInput, PermanentError, TransientError
+from contentgen.files import CHUNK, sha256_file
 
-from .base import ObjectInfo, ObjectNotFound, ObjectStore, content_disposition
+from .base import (
+    KeyTaken,
+    ObjectInfo,
+    ObjectNotFound,
+    ObjectStore,
+    StoredObjectCorrupt,
+    content_disposition,
+)
 
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
+MAX_LINK_SECONDS = 7 * 24 * 3600  # SigV4 presigned URLs: S3 refuses longer ones
+CONFLICT_RETRIES = 5
+RESTORE = "restore it from a backup, or delete it and run again"
 
 
 def s3_client(endpoint_url: str | None = None) -> Any:
@@ -43,9 +57,43 @@ def s3_client(endpoint_url: str | None = None) -> Any:
     return boto3.client("s3", region_name=region, config=config, endpoint_url=endpoint_url)
 
 
+def _code(exc: Exception) -> str:
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+
+
 def _missing(exc: Exception) -> bool:
-    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-    return code in ("404", "NoSuchKey", "NotFound")
+    return _code(exc) in ("404", "NoSuchKey", "NotFound")
+
+
+def _b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode()
+
+
+def write_outcome(code: str, if_absent: bool) -> Literal["taken", "unsupported", "again", "error"]:
+    """What an S3 error code means for a write: "taken" (a conditional create found an object:
+    412), "unsupported" (the server does not do conditional writes: 501), "again" (a concurrent
+    conditional write was in flight: AWS's 409, to be retried), or "error"."""
+    if if_absent and code in ("PreconditionFailed", "412"):
+        return "taken"
+    if if_absent and code in ("NotImplemented", "501"):
+        return "unsupported"
+    if code == "ConditionalRequestConflict":
+        return "again"
+    return "error"
+
+
+class ConditionalWritesUnsupported(PermanentError):
+    """An S3 server that does not do If-None-Match on writes: outputs are not written there,
+    since nothing would stop a second writer from replacing one."""
+
+    reason = "StoreUnsupported"
+
+    def __init__(self, uri: str) -> None:
+        super().__init__(
+            f"{uri}: the object store does not support conditional writes (If-None-Match: *, "
+            "answered 501 NotImplemented); outputs are written once, and without them a second "
+            "writer could replace one: use a store that supports them (AWS S3, MinIO, versitygw)"
+        )
 
 
 class S3Store(ObjectStore):
@@ -76,58 +124,153 @@ class S3Store(ObjectStore):
             raise ValueError(f"{uri} is not in the store s3://{self.bucket}/{self.prefix}")
         return full[len(self.prefix) :]
 
-    def put_file(self, key: str, path: Path, content_type: str) -> Artifact:
-        from boto3.s3.transfer import TransferConfig
-
+    def put_file(self, key: str, path: Path, content_type: str, *, if_absent: bool = False) -> Artifact:
         digest = sha256_file(path)
-        self._call(
-            self.client.upload_file,
-            str(path),
-            self.bucket,
-            self._full(key),
-            ExtraArgs={"ContentType": content_type, "Metadata": {"sha256": digest}},
-            Config=TransferConfig(
-                multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_THRESHOLD
-            ),
-        )
-        return Artifact(
-            uri=self.uri(key), size_bytes=path.stat().st_size, sha256=digest, content_type=content_type
-        )
+        size = path.stat().st_size
+        if size <= MULTIPART_THRESHOLD:
+            with path.open("rb") as body:
+                self._put(key, body, content_type, digest, if_absent)
+        else:
+            self._put_parts(key, path, content_type, digest, if_absent)
+        return Artifact(uri=self.uri(key), size_bytes=size, sha256=digest, content_type=content_type)
 
-    def put_bytes(self, key: str, data: bytes, content_type: str) -> Artifact:
+    def put_bytes(self, key: str, data: bytes, content_type: str, *, if_absent: bool = False) -> Artifact:
         digest = hashlib.sha256(data).hexdigest()
-        self._call(
+        self._put(key, data, content_type, digest, if_absent)
+        return Artifact(uri=self.uri(key), size_bytes=len(data), sha256=digest, content_type=content_type)
+
+    def _put(self, key: str, body: Any, content_type: str, digest: str, if_absent: bool) -> None:
+        # The SHA-256 that was hashed travels as the request's checksum: the server refuses bytes
+        # that do not match it (BadDigest), and keeps it as the object's metadata.
+        self._write(
+            key,
+            if_absent,
             self.client.put_object,
             Bucket=self.bucket,
             Key=self._full(key),
-            Body=data,
+            Body=body,
+            ContentType=content_type,
+            Metadata={"sha256": digest},
+            ChecksumSHA256=_b64(bytes.fromhex(digest)),
+            **({"IfNoneMatch": "*"} if if_absent else {}),
+        )
+
+    def _put_parts(self, key: str, path: Path, content_type: str, digest: str, if_absent: bool) -> None:
+        """A multipart upload, each part with its SHA-256 checksum; with `if_absent`, the completion
+        is conditional (the object appears only then). A failed upload is aborted."""
+        full = self._full(key)
+        upload_id = self._call(
+            self.client.create_multipart_upload,
+            Bucket=self.bucket,
+            Key=full,
             ContentType=content_type,
             Metadata={"sha256": digest},
             ChecksumAlgorithm="SHA256",
+        )["UploadId"]
+        try:
+            parts: list[dict[str, Any]] = []
+            with path.open("rb") as fh:
+                while chunk := fh.read(MULTIPART_THRESHOLD):
+                    number, checksum = len(parts) + 1, _b64(hashlib.sha256(chunk).digest())
+                    answer = self._call(
+                        self.client.upload_part,
+                        Bucket=self.bucket,
+                        Key=full,
+                        UploadId=upload_id,
+                        PartNumber=number,
+                        Body=chunk,
+                        ChecksumSHA256=checksum,
+                    )
+                    parts.append({"PartNumber": number, "ETag": answer["ETag"], "ChecksumSHA256": checksum})
+            self._write(
+                key,
+                if_absent,
+                self.client.complete_multipart_upload,
+                Bucket=self.bucket,
+                Key=full,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+                **({"IfNoneMatch": "*"} if if_absent else {}),
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload_id)
+            raise
+
+    def _write(self, key: str, if_absent: bool, fn: Any, **kwargs: Any) -> None:
+        for _ in range(CONFLICT_RETRIES):
+            try:
+                fn(**kwargs)
+                return
+            except Exception as exc:
+                match write_outcome(_code(exc), if_absent):
+                    case "taken":
+                        raise KeyTaken(key) from None
+                    case "unsupported":
+                        raise ConditionalWritesUnsupported(self.uri(key)) from None
+                    case "again":
+                        continue
+                raise _classify(exc) from exc
+        raise TransientError(
+            f"{self.uri(key)}: the store answered ConditionalRequestConflict {CONFLICT_RETRIES} times",
+            reason="StoreUnavailable",
         )
-        return Artifact(uri=self.uri(key), size_bytes=len(data), sha256=digest, content_type=content_type)
 
     def get_file(self, key: str, dest: Path, max_bytes: int | None = None) -> Path:
-        info = self.head(key)
-        if info is None:
-            raise ObjectNotFound(self.uri(key))
-        if max_bytes is not None and info.size_bytes > max_bytes:
-            raise InvalidInput(f"{self.uri(key)} is {info.size_bytes} bytes, over the {max_bytes}-byte limit")
+        response = self._get(key)
+        size = int(response["ContentLength"])
+        if max_bytes is not None and size > max_bytes:
+            response["Body"].close()
+            raise InvalidInput(f"{self.uri(key)} is {size} bytes, over the {max_bytes}-byte limit")
         dest.parent.mkdir(parents=True, exist_ok=True)
         partial = dest.with_name(dest.name + ".partial")
-        self._call(self.client.download_file, self.bucket, self._full(key), str(partial))
+        digest = hashlib.sha256()
+        try:
+            with partial.open("wb") as out:
+                for chunk in self._read(key, response["Body"].iter_chunks(CHUNK)):
+                    digest.update(chunk)
+                    out.write(chunk)
+            self._check(key, response, digest.hexdigest())
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
         partial.replace(dest)
         return dest
 
     def get_bytes(self, key: str) -> bytes:
+        response = self._get(key)
+        body = b"".join(self._read(key, response["Body"].iter_chunks(CHUNK)))
+        self._check(key, response, hashlib.sha256(body).hexdigest())
+        return body
+
+    def _read(self, key: str, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        """The body's chunks; botocore checks them against the checksum the server kept (it asks
+        for it), and a mismatch is a corrupt object, not a failure to retry."""
+        from botocore.exceptions import FlexibleChecksumError
+
         try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self._full(key))
+            yield from chunks
+        except FlexibleChecksumError as exc:
+            raise StoredObjectCorrupt(f"{self.uri(key)} is corrupt: {exc}; {RESTORE}") from None
+        except Exception as exc:
+            raise _classify(exc) from exc
+
+    def _get(self, key: str) -> Any:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._full(key))
         except Exception as exc:
             if _missing(exc):
                 raise ObjectNotFound(self.uri(key)) from None
             raise _classify(exc) from exc
-        body: bytes = response["Body"].read()
-        return body
+
+    def _check(self, key: str, response: Any, sha256: str) -> None:
+        """The bytes read are the ones written: their SHA-256 is the one recorded at upload."""
+        recorded = response.get("Metadata", {}).get("sha256", "")
+        if recorded and recorded != sha256:
+            raise StoredObjectCorrupt(
+                f"{self.uri(key)} is corrupt: its bytes hash to sha256 {sha256}, and {recorded} was "
+                f"recorded when it was written; {RESTORE}"
+            )
 
     def head(self, key: str) -> ObjectInfo | None:
         try:
@@ -174,6 +317,11 @@ class S3Store(ObjectStore):
         return len(keys)
 
     def presign(self, key: str, expires_seconds: int, download_name: str | None = None) -> str:
+        if not 1 <= expires_seconds <= MAX_LINK_SECONDS:
+            raise ValueError(
+                f"a link is valid for 1 to {MAX_LINK_SECONDS} seconds (7 days, what S3 accepts), "
+                f"not {expires_seconds}"
+            )
         if self.head(key) is None:
             raise ObjectNotFound(self.uri(key))
         params = {"Bucket": self.bucket, "Key": self._full(key)}
@@ -191,7 +339,6 @@ class S3Store(ObjectStore):
 
 def _classify(exc: Exception) -> Exception:
     """botocore errors as ours: access problems are permanent, the rest worth a retry."""
-    from contentgen.errors import PermanentError
 
     code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
     if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "NoSuchBucket", "403"):
