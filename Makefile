@@ -50,6 +50,10 @@ $(HELM) $(KUBECTL) &: Makefile
 kube: install  ## build (or reuse) etcd and the Kubernetes control plane from their Go modules; print their versions
 	$(BIN)/python -m localcluster.build
 
+.PHONY: mongo-server
+mongo-server: install  ## build (or reuse) FerretDB, the MongoDB-wire server the catalog tests run on, from its Go module
+	$(BIN)/python -m localcluster.mongowire
+
 .PHONY: lint
 lint: install  ## ruff (lint and format check) and import-linter (the layers, no import circles)
 	$(BIN)/ruff check .
@@ -68,7 +72,7 @@ browser:  ## install Debian's chromium for the web UI's browser tests (apt-get; 
 	else echo "make browser: chromium is missing: install Debian's chromium (sudo apt-get install chromium)" >&2; exit 1; fi
 
 .PHONY: test
-test: install tools kube browser lint types  ## lint, types and the whole test suite (with the browser tests)
+test: install tools kube mongo-server browser lint types  ## lint, types and the whole test suite (with the browser tests)
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 .PHONY: demo
