@@ -109,6 +109,10 @@ bench-operator: install kube  ## the operator at scale against the real control 
 bench-catalog: install  ## a catalog write's cost as a record's versions accumulate, against a plain replace
 	$(BIN)/python -m bench.catalog
 
+.PHONY: bench-catalog-size
+bench-catalog-size: install  ## how large a long-lived resource's record grows (1,000 runs), with and without the bounds
+	$(BIN)/python -m bench.catalog_size
+
 .PHONY: bench-chaos
 bench-chaos: install kube  ## 200 resources, a flapping and restarted kube-apiserver, the operator SIGKILLed five times: all converge
 	$(BIN)/python -m bench.chaos
