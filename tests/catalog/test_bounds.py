@@ -17,6 +17,7 @@ from contentgen.catalog import Catalog, WriteConflict, record_json
 from contentgen.catalog.bounds import DETAILED_VERSIONS, MAX_DELETED_VERSIONS, MAX_RUNS
 from contentgen.catalog.dates import to_storage
 from contentgen.catalog.document import without_versions
+from contentgen.httpapi.making import settings_of
 from tests.catalog.factory import T0, grown, image_doc
 
 MONGODB_LIMIT = 16 * 1024 * 1024
@@ -54,6 +55,17 @@ def test_a_long_lived_record_stays_far_below_the_document_limit(
     record = record_json(stored)  # what `contentgen assets get` and the HTTP API print
     assert record["latestVersion"] == runs - 1 and record["olderRuns"] == runs - MAX_RUNS
     assert len(record["versions"]) == runs - failed and record["versions"][-1]["spec"] is not None
+
+
+def test_the_settings_of_a_version_without_its_snapshot_are_refused_not_guessed() -> None:
+    """A version older than the newest 20 keeps no spec snapshot: re-running it or exporting its
+    manifest (the HTTP API) says so rather than handing out the current spec as its settings."""
+    doc = long_lived("ImageGeneration", 250)
+    oldest, newest = doc["versions"][0], doc["versions"][-1]
+    with pytest.raises(ValueError, match=r"v1 ran are no longer in its record.*result\.json"):
+        settings_of(doc, int(oldest["version"]))
+    spec, number = settings_of(doc, int(newest["version"]))
+    assert number == newest["version"] and spec == newest["spec"]
 
 
 def test_without_the_bounds_a_transcription_outgrows_the_document_limit(
