@@ -54,6 +54,10 @@ kube: install  ## build (or reuse) etcd and the Kubernetes control plane from th
 s3-server: install  ## build (or reuse) the S3 server of the tests and the local cluster (versitygw) from its Go module
 	$(BIN)/python -m localcluster.s3server
 
+.PHONY: mongo-server
+mongo-server: install  ## build (or reuse) FerretDB, the MongoDB-wire server the catalog tests run on, from its Go module
+	$(BIN)/python -m localcluster.mongowire
+
 .PHONY: lint
 lint: install  ## ruff (lint and format check) and import-linter (the layers, no import circles)
 	$(BIN)/ruff check .
@@ -72,7 +76,7 @@ browser:  ## install Debian's chromium for the web UI's browser tests (apt-get; 
 	else echo "make browser: chromium is missing: install Debian's chromium (sudo apt-get install chromium)" >&2; exit 1; fi
 
 .PHONY: test
-test: install tools kube s3-server browser lint types  ## lint, types and the whole test suite (with the browser tests)
+test: install tools kube s3-server mongo-server browser lint types  ## lint, types and the whole test suite (with the browser tests)
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 .PHONY: demo
@@ -108,6 +112,10 @@ bench-operator: install kube  ## the operator at scale against the real control 
 .PHONY: bench-catalog
 bench-catalog: install  ## a catalog write's cost as a record's versions accumulate, against a plain replace
 	$(BIN)/python -m bench.catalog
+
+.PHONY: bench-catalog-size
+bench-catalog-size: install  ## how large a long-lived resource's record grows (1,000 runs), with and without the bounds
+	$(BIN)/python -m bench.catalog_size
 
 .PHONY: bench-chaos
 bench-chaos: install kube  ## 200 resources, a flapping and restarted kube-apiserver, the operator SIGKILLed five times: all converge

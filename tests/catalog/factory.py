@@ -102,8 +102,10 @@ def lora_doc(
     uri_of: UriOf = s3_uri,
     model_bytes: int = 1000,
     previous: dict[str, Any] | None = None,
+    first: int = 1,
 ) -> dict[str, Any]:
-    """`versions` runs, each a version but the last when `phase` is not Succeeded."""
+    """`versions` runs, each a version but the last when `phase` is not Succeeded; the status
+    lists versions from `first` on (the record keeps those it no longer lists)."""
     spec = _spec(
         LoraTrainingSpec,
         {
@@ -118,7 +120,7 @@ def lora_doc(
     completed = created + timedelta(minutes=10)
     made: list[LoraVersion] = []
     results: dict[int, RunResult] = {}
-    for n in range(1, versions + 1 if phase == "Succeeded" else versions):
+    for n in range(first, versions + 1 if phase == "Succeeded" else versions):
         root = f"loras/{owner}/{uid}/v{n}/"
         model = _artifact(uri_of, root + "model.safetensors", model_bytes, "application/octet-stream")
         config = _artifact(uri_of, root + "config.json", 10, "application/json")
@@ -147,7 +149,10 @@ def lora_doc(
             spec=spec,
         )
     status = LoraTrainingStatus(
-        **_status(phase, completed), latest_version=len(made), versions=made, run_version=max(versions, 1)
+        **_status(phase, completed),
+        latest_version=made[-1].version if made else 0,
+        versions=made,
+        run_version=max(versions, 1),
     ).wire()
     status["observedGeneration"] = max(versions, 1)
     state = _state(
@@ -280,3 +285,59 @@ def transcript_doc(
         "Transcription", uid, name, version, spec, status, created, {version: result} if done else None
     )
     return catalog_document(state, now=completed, origin="operator", previous=previous)
+
+
+def _words(n: int, chars: int) -> str:
+    """`chars` characters of text that differ from run to run (search keeps every distinct word)."""
+    words = (f"w{n}x{i}" for i in range(chars))
+    text = ""
+    for word in words:
+        if len(text) + len(word) + 1 > chars:
+            return text
+        text = f"{text} {word}" if text else word
+    return text
+
+
+def grown(kind: str, runs: int, *, fail_every: int = 10) -> dict[str, Any]:
+    """The record of one long-lived resource after `runs` runs, every `fail_every`th failing, each
+    run as large as the API lets it be: 4000-character prompts and negative prompts, 4 images and 5
+    LoRAs an image run, 20,000 characters of transcript a transcription; built as the operator
+    builds it, each write over the record before it."""
+    uid, doc = f"long-lived-{kind}", None
+    for n in range(1, runs + 1):
+        phase = "Failed" if n % fail_every == 0 else "Succeeded"
+        created = T0 + timedelta(hours=n)
+        if kind == "LoraTraining":
+            doc = lora_doc(
+                uid,
+                versions=n,
+                first=n,
+                phase=phase,
+                previous=doc,
+                description=_words(n, 1000),
+                tags=tuple(f"tag-{i}" for i in range(10)),
+            )
+        elif kind == "ImageGeneration":
+            root = "s3://catalog-tests/loras/alice"
+            loras = tuple(
+                ResolvedLora(
+                    uri=f"{root}/lora-{i}/v{n}/model.safetensors", uid=f"lora-{i}", version=n, scale=0.5
+                )
+                for i in range(5)
+            )
+            doc = image_doc(
+                uid,
+                version=n,
+                phase=phase,
+                previous=doc,
+                prompt=_words(n, 4000),
+                images=4,
+                loras=loras,
+                created=created,
+            )
+        else:
+            doc = transcript_doc(
+                uid, version=n, phase=phase, previous=doc, text=_words(n, 20_000), created=created
+            )
+    assert doc is not None
+    return doc

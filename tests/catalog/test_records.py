@@ -19,7 +19,8 @@ from tests.catalog.factory import T0, image_doc, lora_doc, transcript_doc
 COMMON = {
     "id", "type", "kind", "name", "namespace", "owner", "status", "latestRun", "latestVersion", "versions",
     "provider", "placeholder", "tags", "description", "createdAt", "updatedAt", "completedAt", "deleted",
-    "deletedAt", "runs", "deletedVersions", "artifacts", "totalBytes", "cost",
+    "deletedAt", "runs", "olderRuns", "deletedVersions", "olderDeletedVersions", "artifacts", "totalBytes",
+    "cost",
 }  # fmt: skip
 
 

@@ -19,13 +19,16 @@ runs made.
                      Running | Succeeded | Failed | Cancelled (its resource was deleted before it
                      ended), what the `run` filter matches
     versions         the usable versions, oldest first: version, generation, spec (the snapshot it
-                     ran), startedAt, createdAt (its end), costUsd, provider, placeholder, artifacts,
-                     and the kind's outputs (see versions.py)
+                     ran; the newest 20 versions' only: bounds.py), startedAt, createdAt (its
+                     end), costUsd, provider, placeholder, artifacts, and the kind's outputs (see
+                     versions.py)
     latestVersion    the newest usable version (0: none)
     deletedVersions  versions whose outputs were removed (prune, delete): version, generation,
-                     createdAt, deletedAt, by; kept for history
+                     createdAt, deletedAt, by; kept for history (the newest 100: bounds.py)
+    olderDeletedVersions  how many deleted versions are left out of deletedVersions
     runs             every run that ended, oldest first: version, generation, phase, error,
-                     startedAt, completedAt, costUsd
+                     startedAt, completedAt, costUsd (the newest 100: bounds.py)
+    olderRuns        how many ended runs are left out of runs
     deleted          {at, policy, outputsKept, by} once the resource is gone (else null); deletedAt
     generation, spec the resource's current spec generation and spec
     artifacts        every stored output of the usable versions; totalBytes their sum
@@ -55,6 +58,7 @@ from typing import Any
 from contentgen.api import KINDS, parse_timestamp
 from contentgen.api.versions import adopt_legacy
 
+from .bounds import bounded
 from .migrate import SCHEMA, upgrade
 from .resource import ResourceState
 from .versions import artifacts_of, version_entries
@@ -176,7 +180,9 @@ def catalog_document(
         "latestRun": run,
         "versions": version_entries(res, status, before.get("versions") or [], removed),
         "deletedVersions": list(before.get("deletedVersions") or []),
+        "olderDeletedVersions": int(before.get("olderDeletedVersions") or 0),
         "runs": run_history(before.get("runs") or [], run),
+        "olderRuns": int(before.get("olderRuns") or 0),
         "deleted": gone,
         "generation": res.generation,
         "spec": spec,
@@ -191,7 +197,9 @@ def catalog_document(
 
 def summarize(doc: dict[str, Any]) -> dict[str, Any]:
     """Fill in what follows from the versions, the latest run, the deletion mark and the spec:
-    the record's status, its latest outputs, artifacts, sizes, filter fields and search text."""
+    the record's status, its latest outputs, artifacts, sizes, filter fields and search text;
+    within the bounds of bounds.py."""
+    bounded(doc)
     versions, run, spec = doc["versions"], doc["latestRun"], doc.get("spec") or {}
     gone = doc.get("deleted")
     newest = versions[-1] if versions else {}

@@ -144,7 +144,9 @@ class VersionInfo(RecordModel):
     created_at: Timestamp | None = Field(default=None, description="When its run finished.")
     cost_usd: float | None = Field(default=None, description="What its run cost (USD), when known.")
     spec: dict[str, Any] | None = Field(
-        default=None, description="The spec snapshot its run ran (left out of lists)."
+        default=None,
+        description="The spec snapshot its run ran (left out of lists); null when no longer known, and "
+        "for versions older than the newest 20 (the snapshot stays in the version's result.json).",
     )
     artifacts: list[ArtifactInfo] = []
 
@@ -209,8 +211,16 @@ class JobRecord(RecordModel):
     completed_at: Timestamp | None = Field(default=None, description="When the latest run ended.")
     deleted: DeletedInfo | None = Field(default=None, description="Set once the resource is gone.")
     deleted_at: Timestamp | None = None
-    runs: list[RunSummary] = Field(default=[], description="Every run that ended, oldest first.")
-    deleted_versions: list[DeletedVersionInfo] = []
+    runs: list[RunSummary] = Field(
+        default=[], description="The runs that ended, oldest first: the newest 100 (olderRuns: the rest)."
+    )
+    older_runs: int = Field(default=0, description="How many earlier ended runs `runs` leaves out.")
+    deleted_versions: list[DeletedVersionInfo] = Field(
+        default=[], description="Versions whose outputs were removed: the newest 100."
+    )
+    older_deleted_versions: int = Field(
+        default=0, description="How many earlier deleted versions `deletedVersions` leaves out."
+    )
     artifacts: list[ArtifactInfo] = Field(default=[], description="Every stored output of its versions.")
     total_bytes: int = 0
     cost: CostInfo | None = Field(default=None, description="Spend at the provider (status.cost).")

@@ -361,7 +361,13 @@ def settings_of(doc: dict[str, Any], version: int | None) -> tuple[dict[str, Any
             raise ValueError(
                 f"version: {doc['_id']} has no usable version {version} (usable versions: {have})"
             )
-        return dict(found.get("spec") or doc.get("spec") or {}), version
+        ran = found.get("spec")
+        if ran is None and int(found.get("generation") or 0) not in (0, int(doc.get("generation") or 0)):
+            raise ValueError(
+                f"version: the settings {doc['_id']} v{version} ran are no longer in its record (it "
+                "keeps the newest versions' settings); that version's result.json in the store has them"
+            )
+        return dict(ran or doc.get("spec") or {}), version
     if versions and versions[-1].get("spec"):
         return dict(versions[-1]["spec"]), int(versions[-1]["version"])
     return dict(doc.get("spec") or {}), 0

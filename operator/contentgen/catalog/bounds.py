@@ -1,0 +1,67 @@
+"""How big a record may grow: a long-lived resource (hundreds of runs) keeps a document far below
+MongoDB's 16 MiB limit for one document (`make bench-catalog-size` measures it).
+
+A record keeps in full what its readers list and use: every usable version (its outputs are in
+the store), the newest runs, the newest deleted versions, and for the newest versions what only
+the catalog has of them. What is left out of older entries stays in the store, in each version's
+result document (v{n}/result.json: its spec snapshot, prompt and transcript), and the spend of
+every run stays in cost.byMonth:
+
+    runs              the newest MAX_RUNS ended runs; olderRuns counts the ones left out
+    deletedVersions   the newest MAX_DELETED_VERSIONS; olderDeletedVersions counts the rest
+    versions          all; those older than the newest DETAILED_VERSIONS lose their spec snapshot
+                      (null, "no longer known") and transcriptText, and keep OLDER_PROMPT_CHARS
+                      of an image prompt (search matches what is kept)
+
+What is left grows by about a kilobyte per usable version (bench/README.md), so a record reaches
+16 MiB only past ten thousand versions; `contentgen assets prune` keeps it smaller.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MAX_RUNS = 100
+MAX_DELETED_VERSIONS = 100
+DETAILED_VERSIONS = 20
+OLDER_PROMPT_CHARS = 300
+
+
+def _run_key(run: dict[str, Any]) -> tuple[int, int, str]:
+    started = run.get("startedAt")
+    return (int(run.get("version") or 0), int(run.get("generation") or 0), str(started or ""))
+
+
+def newest_runs(runs: list[dict[str, Any]], latest: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    """The newest MAX_RUNS of `runs` (oldest first, as given) and how many were left out. The
+    latest run is never left out: it is written again on the next write and would be counted twice."""
+    keep_always = _run_key(latest)
+    dropped, kept = 0, list(runs)
+    while len(kept) > MAX_RUNS:
+        oldest = next(i for i, r in enumerate(kept) if _run_key(r) != keep_always)
+        del kept[oldest]
+        dropped += 1
+    return kept, dropped
+
+
+def _older(version: dict[str, Any]) -> dict[str, Any]:
+    slim = {**version, "spec": None}
+    if "transcriptText" in slim:
+        slim["transcriptText"] = ""
+    if isinstance(slim.get("prompt"), str):
+        slim["prompt"] = slim["prompt"][:OLDER_PROMPT_CHARS]
+    return slim
+
+
+def bounded(doc: dict[str, Any]) -> dict[str, Any]:
+    """`doc` (current shape) within the bounds above; changed in place and returned."""
+    doc["runs"], dropped = newest_runs(doc.get("runs") or [], doc["latestRun"])
+    doc["olderRuns"] = int(doc.get("olderRuns") or 0) + dropped
+    deleted = doc.get("deletedVersions") or []
+    extra = max(0, len(deleted) - MAX_DELETED_VERSIONS)
+    doc["deletedVersions"] = deleted[extra:]
+    doc["olderDeletedVersions"] = int(doc.get("olderDeletedVersions") or 0) + extra
+    versions = doc["versions"]
+    cut = max(0, len(versions) - DETAILED_VERSIONS)
+    doc["versions"] = [_older(v) for v in versions[:cut]] + versions[cut:]
+    return doc
