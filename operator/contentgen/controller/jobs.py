@@ -94,7 +94,7 @@ def render_job(snapshot: SpecSnapshot, settings: OperatorSettings) -> dict[str, 
         snapshot = snapshot.model_copy(update={"spec": {**snapshot.spec, "provider": "offline"}})
     kind = KINDS[snapshot.kind]
     defaults = settings.kinds.get(kind.kind) or settings.kinds["LoraTraining"]
-    name = job_name(snapshot.name, snapshot.uid, snapshot.generation)
+    name = job_name(kind, snapshot.name, snapshot.uid, snapshot.generation)
     job_labels = labels(
         kind, snapshot.name, snapshot.owner, snapshot.uid, snapshot.generation, snapshot.version
     )

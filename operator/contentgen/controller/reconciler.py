@@ -180,8 +180,10 @@ async def _reconcile(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
     if decision.job is not None:
         try:
             await _start_job(op, decision.job)
-        except Exception:
+        except Exception as exc:
             op.queue.forget(res.namespace, res.uid)  # the reservation goes back
+            if isinstance(exc, JobNameTaken):  # retried with backoff, and said
+                await post_event(op, body, "Warning", "JobNameTaken", str(exc))
             raise
     _schedule(op, res, decision)
     patch = status_patch(res.status, decision.status)
@@ -382,15 +384,7 @@ async def _start_job(op: Operator, snapshot: SpecSnapshot) -> None:
     namespace = snapshot.namespace
     await _worker_access(op, namespace)
     manifest = render_job(snapshot, op.settings)
-    try:
-        created = await op.kube.create_job(manifest)
-    except JobNameTaken as taken:
-        # An earlier resource of this name is gone but its Job is not collected yet: it is
-        # garbage (its owner no longer exists, the name now being ours), so it goes now and this
-        # resource's Job is made on the retry.
-        log.info("%s; deleting it so that %s/%s can run", taken, snapshot.namespace, snapshot.name)
-        await op.kube.delete_job(taken.namespace, taken.name)
-        raise
+    created = await op.kube.create_job(manifest)  # JobNameTaken: another's Job is never deleted
     if created:
         metrics.JOBS_CREATED.labels(snapshot.kind).inc()
     # What the Job's watch will show, until it does: with its inputs and provider, which a spec
