@@ -461,40 +461,65 @@ def test_a_spec_change_that_must_wait_keeps_waiting(env: Cluster) -> None:
             status = c.status("ImageGeneration", ns, "rerun")
 
 
-def test_a_name_made_again_runs_its_own_job(env: Cluster) -> None:
-    """Deleted and made again under the same name at once: the old Job (`NAME-g1`, its owner gone)
-    may still be there when the new resource wants that name. The new one runs a Job of its own."""
+def test_one_name_in_three_kinds(env: Cluster, media: str) -> None:
+    """An ImageGeneration, a Transcription and a LoraTraining named alike in one namespace: each
+    has a Job of its own (names carry the kind and uid), and all three succeed. Jobs were named
+    `{name}-g{n}` once: the second kind deleted the first one's Job, which ended JobLost."""
+    c, ns = env, "kinds"
+    transcription = {
+        "apiVersion": "contentgen.io/v1alpha1",
+        "kind": "Transcription",
+        "metadata": {"name": "same"},
+        "spec": {"owner": "alice", "provider": "offline", "source": {"url": f"{media}/clip.mp4"}},
+    }
+    kinds = ("ImageGeneration", "Transcription", "LoraTraining")
+    for manifest in (image("same"), transcription, lora("same", media)):
+        c.apply(manifest, ns)
+    statuses = {kind: c.wait_phase(kind, ns, "same", "Succeeded", timeout=300) for kind in kinds}
+    jobs = {j["metadata"]["labels"]["contentgen.io/uid"]: j["metadata"]["name"] for j in c.jobs(ns)}
+    for kind in kinds:
+        assert statuses[kind]["jobName"] == jobs[uid_of(c, kind, ns, "same")]
+    assert len(set(jobs.values())) == 3
+    lost = [e for e in c.events(ns, "same") if e["reason"] in ("JobLost", "JobNameTaken")]
+    assert lost == [], lost
+
+
+def test_a_job_kept_with_cascade_orphan_is_left_alone(env: Cluster) -> None:
+    """Deleted with `kubectl delete --cascade=orphan` and made again under the same name at once:
+    the kept Job is not the new resource's (its name and uid label are the old uid's) nor anyone's
+    (the garbage collector took its ownerReference), so the operator leaves it alone (it runs out,
+    and its ttlSecondsAfterFinished collects it); the new resource runs a Job of its own."""
     c, ns = env, "again"
     c.node.hold()
     try:
         c.apply(image("twice"), ns)
-        old = wait_for(lambda: c.jobs(ns), what="the first Job")[0]
-        # Keep the old Job from being collected until the new resource has met it.
-        job_path = f"/apis/batch/v1/namespaces/{ns}/jobs/{old['metadata']['name']}"
-        c.admin.patch(job_path, {"metadata": {"finalizers": ["test.contentgen.io/hold"]}})
-        c.delete("ImageGeneration", ns, "twice")
+        (old,) = wait_for(lambda: c.jobs(ns), what="the first Job")
+        old_name, old_uid = old["metadata"]["name"], old["metadata"]["labels"]["contentgen.io/uid"]
+        c.delete("ImageGeneration", ns, "twice", propagation="Orphan")
         wait_for(lambda: c.resource("ImageGeneration", ns, "twice") is None, what="the first resource gone")
         c.apply(image("twice"), ns)
         uid = uid_of(c, "ImageGeneration", ns, "twice")
-        wait_for(
-            lambda: (
-                (j := c.get("jobs", ns, old["metadata"]["name"], "batch/v1"))
-                and j["metadata"].get("deletionTimestamp")
-            ),
-            60,
-            "the operator to delete the old Job",
+        (new,) = wait_for(
+            lambda: [j for j in c.jobs(ns) if j["metadata"]["name"] != old_name], what="the new Job"
         )
-        c.admin.patch(job_path, {"metadata": {"finalizers": None}})
     finally:
         c.node.release()
     status = c.wait_phase("ImageGeneration", ns, "twice", "Succeeded", timeout=180)
-    (job,) = wait_for(lambda: (jobs := c.jobs(ns)) and len(jobs) == 1 and jobs, 120, "one Job left")
     assert (
-        job["metadata"]["labels"]["contentgen.io/uid"]
-        == uid
-        != old["metadata"]["labels"]["contentgen.io/uid"]
+        status["jobName"] == new["metadata"]["name"] and new["metadata"]["labels"]["contentgen.io/uid"] == uid
     )
-    assert status["jobName"] == job["metadata"]["name"]
+    assert old_uid != uid
+    kept = wait_for(
+        lambda: (
+            (j := c.get("jobs", ns, old_name, "batch/v1")) and (j.get("status") or {}).get("succeeded") and j
+        ),
+        180,
+        "the orphaned Job to run out",
+    )
+    assert not kept["metadata"].get("deletionTimestamp") and not kept["metadata"].get("ownerReferences")
+    after = c.status("ImageGeneration", ns, "twice")  # the old worker's patches name another Job
+    assert after["phase"] == "Succeeded" and after["jobName"] == status["jobName"]
+    assert [v["version"] for v in after["versions"]] == [1]
 
 
 def test_failed_cleanup_is_retried_and_can_be_skipped(env: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
