@@ -124,7 +124,8 @@ def test_spec_snapshot_is_frozen_into_the_job() -> None:
     }
     frozen = SpecSnapshot.model_validate_json(env["CONTENTGEN_SPEC"])
     assert frozen == snap
-    assert env["CONTENTGEN_JOB_NAME"] == job_name(KINDS["ImageGeneration"], "demo", UID, 3) == "demo-ig-6f1c2a8e-g3"
+    name = job_name(KINDS["ImageGeneration"], "demo", UID, 3)
+    assert env["CONTENTGEN_JOB_NAME"] == name == "demo-ig-6f1c2a8e-g3"
 
 
 def test_image_pull_secrets() -> None:

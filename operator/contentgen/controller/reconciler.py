@@ -26,7 +26,7 @@ from . import metrics
 from . import owners as owners_rule
 from .budget import ANNOTATION, Budgets, annotation_problem, limits_for, over_budget
 from .catalog_sync import sweep_gone, sync_catalog
-from .cleanup import delete
+from .cleanup import delete, pods_pending
 from .events import post_event
 from .jobs import missing_credentials, render_job
 from .kube import JobNameTaken
@@ -505,8 +505,19 @@ def settled(body: dict[str, Any], op: Operator) -> bool:
 
 async def _finalize(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
     meta = body["metadata"]
-    retry = op.backoff.attempts.get(meta["uid"], 0)
-    await delete(op, kind, body, _jobs(op, meta["namespace"], meta["uid"]), retry)
+    namespace, uid = meta["namespace"], meta["uid"]
+    jobs = _jobs(op, namespace, uid)
+    for job in jobs:
+        if not job.deleting:  # its pods first: the Job's deletion is their end (cleanup.py)
+            await op.kube.delete_job(namespace, job.name, propagation="Foreground")
+    grace = op.settings.worker_termination_grace_period_seconds
+    wait = pods_pending(jobs, parse_timestamp(meta.get("deletionTimestamp")), grace, now())
+    if wait > 0:  # the Job's deletion wakes it, or this
+        log.info("%s/%s: cleanup waits up to %.0f s for its worker pod to end", namespace, meta["name"], wait)
+        op.backoff.recheck_at(uid, time.monotonic() + wait)
+        return
+    retry = op.backoff.attempts.get(uid, 0)
+    await delete(op, kind, body, retry)
     remaining = [f for f in meta.get("finalizers") or [] if f != FINALIZER]
     await op.kube.set_finalizers(
         kind, meta["namespace"], meta["name"], str(meta["resourceVersion"]), remaining
