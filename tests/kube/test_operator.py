@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,12 +17,12 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
-from contentgen.store import LocalStore
+from contentgen.store import LocalStore, keys
 from scripts.synthetic_video import face_scene, other_scene, write_video
 from tests.conftest import EXAMPLES
 from tests.httpserver import serve
 from tests.kube.harness import ApiError, Cluster, cluster, operator, wait_for
-from tests.rbac.record import CALLS_FILE, identity, record_decisions
+from tests.rbac.record import CALLS_FILE, OPERATOR_USER, identity, record_decisions
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -403,6 +404,85 @@ def test_deleting_a_running_resource_stops_its_job(env: Cluster) -> None:
         )
     finally:
         c.node.release()
+
+
+def test_a_deleted_resource_stops_its_worker_and_cleans_up_after_it(env: Cluster) -> None:
+    """Deleted (deletionPolicy Delete) while its worker waits on a stalled source: the node sends
+    the worker SIGTERM and it stops at once (exit 143, reason Stopped); the operator's cleanup
+    comes after the pod is gone (the API server's audit log orders the node's last delete of the
+    pod before the operator's removal of its finalizer); released then, the source is asked by
+    no one again, and the store holds nothing of the resource."""
+    c, ns = env, "sigterm"
+    release = threading.Event()
+    video = (EXAMPLES / "media" / "sample.mp4").read_bytes()
+
+    def stalled() -> tuple[int, dict[str, str], bytes]:
+        release.wait(300)
+        return 200, {}, video
+
+    pods: list[dict[str, Any]] = []
+    with serve({"/stalled.mp4": stalled}) as (base, asked):
+        manifest = {
+            "apiVersion": "contentgen.io/v1alpha1",
+            "kind": "Transcription",
+            "metadata": {"name": "halt"},
+            "spec": {
+                "owner": "bob",
+                "provider": "offline",
+                "source": {"url": f"{base}/stalled.mp4"},
+                "deletionPolicy": "Delete",
+            },
+        }
+        c.apply(manifest, ns)
+        uid = uid_of(c, "Transcription", ns, "halt")
+        watcher = threading.Thread(target=_record_pods, args=(c, ns, pods, release), daemon=True)
+        watcher.start()
+        wait_for(lambda: asked, 120, "the worker to ask for its source")
+        (pod,) = c.pods(ns)
+        c.delete("Transcription", ns, "halt")
+        wait_for(lambda: c.resource("Transcription", ns, "halt") is None, 180, "the resource gone")
+        release.set()
+        assert len(asked) == 1  # no later attempt: the Job went with its pod
+    ended = [
+        status["state"]["terminated"]
+        for version in pods
+        for status in (version.get("status") or {}).get("containerStatuses") or []
+        if "terminated" in status["state"]
+    ]
+    assert ended and ended[-1]["exitCode"] == 143, ended
+    assert json.loads(ended[-1]["message"])["reason"] == "Stopped"
+    log = [json.loads(line) for line in c.audit_log.read_text().splitlines()]
+    done = [e for e in log if e.get("stage") == "ResponseComplete"]
+    pod_deleted = max(
+        e["stageTimestamp"]
+        for e in done
+        if e["verb"] == "delete"
+        and (e.get("objectRef") or {}).get("resource") == "pods"
+        and (e.get("objectRef") or {}).get("name") == pod["metadata"]["name"]
+        and e["user"]["username"].startswith("system:node:")
+    )
+    finalized = max(
+        e["stageTimestamp"]
+        for e in done
+        if e["verb"] == "patch"
+        and (e.get("objectRef") or {}).get("resource") == "transcriptions"
+        and (e.get("objectRef") or {}).get("name") == "halt"
+        and e["user"]["username"] == OPERATOR_USER
+    )
+    assert pod_deleted < finalized  # RFC 3339 with microseconds, in UTC: ordered as text
+    assert [
+        info.key for root in keys.resource_roots("transcription", "bob", uid) for info in c.store.list(root)
+    ] == []
+
+
+def _record_pods(c: Cluster, ns: str, into: list[dict[str, Any]], stop: threading.Event) -> None:
+    """Every version of the namespace's pods, as a watch delivers them, until `stop`."""
+    while not stop.is_set():
+        for event in c.admin.watch(f"/api/v1/namespaces/{ns}/pods", timeoutSeconds=30):
+            if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
+                into.append(event["object"])
+            if stop.is_set():
+                return
 
 
 def test_a_spec_change_supersedes_the_run_in_flight(env: Cluster) -> None:
