@@ -410,8 +410,8 @@ def test_a_deleted_resource_stops_its_worker_and_cleans_up_after_it(env: Cluster
     """Deleted (deletionPolicy Delete) while its worker waits on a stalled source: the node sends
     the worker SIGTERM and it stops at once (exit 143, reason Stopped); the operator's cleanup
     comes after the pod is gone (the API server's audit log orders the node's last delete of the
-    pod before the operator's removal of its finalizer); released then, the source is asked by
-    no one again, and the store holds nothing of the resource."""
+    pod before the operator's removal of its finalizer), and the store holds nothing of the
+    resource."""
     c, ns = env, "sigterm"
     release = threading.Event()
     video = (EXAMPLES / "media" / "sample.mp4").read_bytes()
@@ -442,7 +442,6 @@ def test_a_deleted_resource_stops_its_worker_and_cleans_up_after_it(env: Cluster
         c.delete("Transcription", ns, "halt")
         wait_for(lambda: c.resource("Transcription", ns, "halt") is None, 180, "the resource gone")
         release.set()
-        assert len(asked) == 1  # no later attempt: the Job went with its pod
     ended = [
         status["state"]["terminated"]
         for version in pods
