@@ -294,14 +294,16 @@ class PodWorker:
                 if n in {c["name"] for c in spec.get("initContainers") or []}
             )
             return "Failed" if failed_init and (policy == "Never" or self.deleting) else "Pending"
+        succeeded = all((s.state.get("terminated") or {}).get("exitCode") == 0 for s in mains)
+        if self.deleting and all(s.done for s in mains):
+            # terminal: never Pending or Running (generateAPIPodStatus), even if a container never
+            # started (deleted while the node held it)
+            return "Succeeded" if succeeded else "Failed"
         stopped = [s for s in mains if "terminated" in s.state or "terminated" in s.last_state]
         if any("running" not in s.state and s not in stopped for s in mains):
             return "Pending"  # one has not started yet
         if any("running" in s.state for s in mains):
             return "Running"
-        succeeded = all((s.state.get("terminated") or {}).get("exitCode") == 0 for s in mains)
-        if self.deleting and all(s.done for s in mains):  # terminal: it will not run again
-            return "Succeeded" if succeeded else "Failed"
         if policy == "Always":
             return "Running"
         if succeeded:
