@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from conftest import Kube, pod
+from conftest import KUBECTL, Kube, pod
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -199,19 +200,64 @@ def test_two_pods_listen_on_the_same_port(kube: Kube) -> None:
 
 
 def test_graceful_deletion(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """As a kubelet: SIGTERM first; a container that exits on it ends at once (well inside a grace
+    period of 300 s); one that ignores it runs on until its grace period ends, then SIGKILL."""
     folder = tmp_path_factory.mktemp("graceful")
     marker, listening = folder / "terminated", folder / "listening"
     script = f"trap 'echo term > {marker}; exit 0' TERM; touch {listening}; while true; do sleep 0.1; done"
-    kube.apply(pod("polite", script, restartPolicy="Always"))
+    kube.apply(pod("polite", script, restartPolicy="Always", terminationGracePeriodSeconds=300))
     kube.wait(listening.exists, 60, "the trap set")
-    began = time.monotonic()
-    kube.kubectl("delete", "pod", "polite", "--wait=true", "--timeout=60s")
+    kube.kubectl("delete", "pod", "polite", "--wait=true", "--timeout=120s")  # far less than 300 s
     assert marker.read_text() == "term\n"
-    assert time.monotonic() - began < 60  # a hang guard; SIGTERM was heard, not the SIGKILL
-    stubborn = "trap '' TERM; while true; do sleep 0.1; done"
-    kube.apply(pod("stubborn", stubborn, restartPolicy="Always", terminationGracePeriodSeconds=2))
-    kube.phase("stubborn", "Running")
-    kube.kubectl("delete", "pod", "stubborn", "--wait=true", "--timeout=60s")  # SIGKILL after 2 s
+    heard, ticks, ready = folder / "heard", folder / "ticks", folder / "stubborn"
+    stubborn = (
+        f"trap 'echo term > {heard}' TERM; touch {ready}; "
+        f"while true; do [ -f {heard} ] && echo tick >> {ticks}; sleep 0.1; done"
+    )
+    kube.apply(pod("stubborn", stubborn, restartPolicy="Always", terminationGracePeriodSeconds=3))
+    kube.wait(ready.exists, 60, "the trap set")
+    (process,) = [p for p in kube.cluster.node.processes if p.pod == "stubborn"]
+    kube.kubectl("delete", "pod", "stubborn", "--wait=true", "--timeout=120s")
+    assert heard.read_text() == "term\n"  # SIGTERM first,
+    assert ticks.read_text().count("tick") >= 2  # heard and outlived (it ran on after it),
+    with pytest.raises(ProcessLookupError):  # then SIGKILL: the pod is gone only once it is
+        os.kill(process.pid, 0)
+
+
+def test_a_pod_never_goes_back_from_running_to_pending(
+    kube: Kube, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Every phase the API server stored from Running on (a watch sees each write): Running, then
+    the end, never Pending between (getPhase counts a container that ended as stopped at once, as
+    the kubelet does; this node wrote Pending until it had decided not to restart it)."""
+    folder = tmp_path_factory.mktemp("phases")
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(kube.home),
+        "KUBECONFIG": str(kube.cluster.kubeconfig),
+    }
+    for name, code, end in (("brief", 0, "Succeeded"), ("brittle", 3, "Failed")):
+        go = folder / name
+        kube.apply(pod(name, f"while [ ! -f {go} ]; do sleep 0.1; done; exit {code}"))
+        kube.phase(name, "Running")
+        watch = subprocess.Popen(
+            [str(KUBECTL), "get", "pod", name, "--watch", "-o", 'jsonpath={.status.phase}{"\\n"}'],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            assert watch.stdout is not None
+            assert watch.stdout.readline() == "Running\n"  # the watch has begun
+            go.touch()
+            kube.phase(name, end)
+            kube.kubectl("delete", "pod", name, "--wait=true", "--timeout=120s")
+        finally:
+            watch.terminate()
+        out, _ = watch.communicate(timeout=30)
+        phases = ["Running", *(line for line in out.splitlines() if line)]
+        assert [p for i, p in enumerate(phases) if i == 0 or phases[i - 1] != p] == ["Running", end], phases
 
 
 def test_logs_through_the_api_server(kube: Kube) -> None:

@@ -83,6 +83,7 @@ EVERYTHING = {
             }
         },
         "priorityClassName": "batch-low",
+        "terminationGracePeriodSeconds": 90,
     },
 }
 EVERYTHING["store"] = {**SECRETS["store"], "publicEndpointUrl": "https://s3.example.com"}

@@ -34,6 +34,7 @@ def test_worker_scheduling_values_reach_every_job() -> None:
     assert pod["tolerations"] == worker["tolerations"]
     assert pod["affinity"] == worker["affinity"]
     assert pod["priorityClassName"] == "batch-low"
+    assert pod["terminationGracePeriodSeconds"] == 90  # SIGTERM to SIGKILL; the cleanup waits as long
     # Per kind: the resources of that kind's Jobs.
     assert pod["containers"][0]["resources"]["requests"]["cpu"] == "2"
 
@@ -41,6 +42,7 @@ def test_worker_scheduling_values_reach_every_job() -> None:
 def test_no_scheduling_fields_by_default() -> None:
     pod = render_job(SNAPSHOT, operator_settings(settings_env(render())))["spec"]["template"]["spec"]
     assert not {"nodeSelector", "tolerations", "affinity", "priorityClassName"} & set(pod)
+    assert pod["terminationGracePeriodSeconds"] == 30  # the chart's, and Kubernetes', default
 
 
 def test_the_public_endpoint_signs_the_links_of_the_api_and_the_workers() -> None:

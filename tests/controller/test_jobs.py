@@ -10,7 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from contentgen.api import SpecSnapshot
+from contentgen.api import KINDS, SpecSnapshot
 from contentgen.cli.main import main
 from contentgen.controller.jobs import missing_credentials, render_job
 from contentgen.controller.naming import job_name, label_value
@@ -124,7 +124,8 @@ def test_spec_snapshot_is_frozen_into_the_job() -> None:
     }
     frozen = SpecSnapshot.model_validate_json(env["CONTENTGEN_SPEC"])
     assert frozen == snap
-    assert env["CONTENTGEN_JOB_NAME"] == job_name("demo", UID, 3)
+    name = job_name(KINDS["ImageGeneration"], "demo", UID, 3)
+    assert env["CONTENTGEN_JOB_NAME"] == name == "demo-ig-6f1c2a8e-g3"
 
 
 def test_image_pull_secrets() -> None:
@@ -147,17 +148,29 @@ def test_missing_credentials() -> None:
 @pytest.mark.parametrize(
     "name", ["a", "demo", "x" * 57, "x" * 60, "a." * 126 + "b", "y" * 253, "long-name." + "z" * 240]
 )
-def test_job_names_are_dns_labels(name: str) -> None:
-    result = job_name(name, UID, 12)
-    assert len(result) <= 63 and DNS_LABEL.match(result), result
-    assert result.endswith("-g12")
-    assert job_name(name, UID, 12) == result  # deterministic
-    assert job_name(name, UID, 13) != result
+def test_job_names_are_dns_labels_of_kind_name_and_uid(name: str) -> None:
+    made = {job_name(kind, name, UID, 12) for kind in KINDS.values()}
+    assert len(made) == 3  # the three kinds of one name never want one Job
+    for result in made:
+        assert len(result) <= 63 and DNS_LABEL.match(result), result
+        assert result.endswith("-6f1c2a8e-g12") and result.startswith(name[:4].replace(".", "-"))
+    ig = KINDS["ImageGeneration"]
+    assert job_name(ig, name, UID, 12) == job_name(ig, name, UID, 12)  # deterministic
+    assert job_name(ig, name, UID, 13) != job_name(ig, name, UID, 12)
+    # a resource made again under this name (another uid) never wants the first one's Job
+    assert job_name(ig, name, "0a1b2c3d-0000-4000-8000-000000000000", 12) != job_name(ig, name, UID, 12)
 
 
-def test_long_names_stay_distinct() -> None:
-    a, b = "p" * 200 + "a", "p" * 200 + "b"
-    assert job_name(a, UID, 1) != job_name(b, UID, 1)
+def test_job_names_read_as_name_kind_uid_generation() -> None:
+    lt, ig, tr = KINDS["LoraTraining"], KINDS["ImageGeneration"], KINDS["Transcription"]
+    assert [job_name(k, "same", UID, 1) for k in (lt, ig, tr)] == [
+        "same-lt-6f1c2a8e-g1",
+        "same-ig-6f1c2a8e-g1",
+        "same-tr-6f1c2a8e-g1",
+    ]
+    assert job_name(ig, "v1.2.cat", UID, 4) == "v1-2-cat-ig-6f1c2a8e-g4"
+    long = job_name(tr, "n" * 253, UID, 1234567)
+    assert long == "n" * (63 - len("-tr-6f1c2a8e-g1234567")) + "-tr-6f1c2a8e-g1234567"
 
 
 @pytest.mark.parametrize("value", ["alice", "team.a_b-c", "x" * 63, "y" * 64, "-bad-", "a" * 200])

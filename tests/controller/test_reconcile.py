@@ -22,6 +22,16 @@ from contentgen.controller.reconcile import Decision, Observed, World, decide
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 UID = "0b7f1f3e-aaaa-4bbb-8ccc-123456789abc"
 SHA = "ab" * 32
+JOB = "demo-lt-0b7f1f3e"  # naming.job_name of the LoraTraining `demo`, less its generation
+
+# The labels of a Job of version 0.1's operator, as this one reads them (naming.labels).
+LABELS = {
+    "app.kubernetes.io/managed-by": "contentgen-operator",
+    "contentgen.io/kind": "LoraTraining",
+    "contentgen.io/uid": UID,
+    "contentgen.io/generation": "1",
+    "contentgen.io/version": "1",
+}
 
 
 def resource(
@@ -40,7 +50,7 @@ def resource(
 
 def job(generation: int = 1, *, version: int = 1, **state: Any) -> JobState:
     return JobState(
-        name=f"demo-g{generation}", namespace="ns", uid=UID, generation=generation, version=version, **state
+        name=f"{JOB}-g{generation}", namespace="ns", uid=UID, generation=generation, version=version, **state
     )
 
 
@@ -81,7 +91,7 @@ def cond(status: dict[str, Any], type_: str) -> str:
 def test_new_resource_gets_a_job() -> None:
     d = decide(resource(), World(now=NOW))
     assert d.job is not None and d.job.version == 1 and d.job.generation == 1
-    assert d.status["phase"] == "Pending" and d.status["jobName"] == "demo-g1"
+    assert d.status["phase"] == "Pending" and d.status["jobName"] == f"{JOB}-g1"
     assert d.status["observedGeneration"] == 1 and d.status["startedAt"] == "2026-11-21T12:00:00Z"
     assert (
         reason(d.status),
@@ -170,7 +180,7 @@ def test_a_new_run_does_not_show_the_last_runs_dataset() -> None:
     res = replace(
         resource(),
         generation=2,
-        status={"phase": "Failed", "observedGeneration": 1, "jobName": "demo-g1", "dataset": dataset},
+        status={"phase": "Failed", "observedGeneration": 1, "jobName": f"{JOB}-g1", "dataset": dataset},
     )
     d = decide(res, World(now=NOW, jobs=(job(failed_reason="BackoffLimitExceeded"),)))
     assert d.job is not None and d.job.generation == 2
@@ -221,13 +231,34 @@ def test_job_condition_explains_when_the_worker_could_not() -> None:
     assert d.status["phase"] == "Failed" and reason(d.status) == "ResultMissing"
 
 
+def test_a_job_named_by_an_earlier_operator_is_found_by_its_labels() -> None:
+    """After an upgrade, a run in flight keeps its Job of the old name (`{name}-g{n}`, before
+    names carried the kind and uid): it is this resource's by its uid label, so no second Job is
+    made, and the status keeps naming it (the worker's progress patches test that name)."""
+    before = {**decide(resource(), World(now=NOW)).status, "jobName": "demo-g1"}
+    res = resource(status=before)
+    old = replace(job(active=1), name="demo-g1")
+    pending = decide(res, World(now=NOW, jobs=(old,)))
+    assert pending.job is None and pending.status["jobName"] == "demo-g1"
+    res = replace(res, status={**pending.status, "stage": "dataset", "progress": 40})
+    running = decide(res, World(now=NOW, jobs=(replace(old, ready=1),)))
+    assert running.job is None and running.status["phase"] == "Running"
+    assert running.status["jobName"] == "demo-g1" and running.status["progress"] == 40
+    res = apply(res, running)
+    done = replace(old, active=0, succeeded=1, complete=True)
+    ok = decide(res, World(now=NOW, jobs=(done,), outcome=lora_result(1, 1)))
+    assert ok.job is None and ok.status["phase"] == "Succeeded" and ok.status["jobName"] == "demo-g1"
+    parsed = job_state({"metadata": {"name": "demo-g1", "namespace": "ns", "labels": LABELS}})
+    assert parsed is not None and (parsed.name, parsed.uid, parsed.generation) == ("demo-g1", UID, 1)
+
+
 def test_lost_job_is_read_from_the_store_not_rerun() -> None:
     res = apply(resource(), decide(resource(), World(now=NOW)))
     res = replace(res, status={**res.status, "phase": "Running"})
     d = decide(res, World(now=NOW))  # no Job: deleted by its TTL while the operator was down
-    assert d.needs_outcome is not None and d.needs_outcome.name == "lost:demo-g1" and d.job is None
+    assert d.needs_outcome is not None and d.needs_outcome.name == f"lost:{JOB}-g1" and d.job is None
     ok = decide(res, World(now=NOW, outcome=lora_result(1, 1)))
-    assert ok.status["phase"] == "Succeeded" and ok.status["jobName"] == "demo-g1" and ok.job is None
+    assert ok.status["phase"] == "Succeeded" and ok.status["jobName"] == f"{JOB}-g1" and ok.job is None
     gone = decide(res, World(now=NOW, outcome=RunFailure(reason="JobLost", message="no result")))
     assert gone.status["phase"] == "Failed" and reason(gone.status) == "JobLost" and gone.job is None
 
@@ -318,13 +349,14 @@ def test_statuses_from_before_versions_become_version_1() -> None:
                     "sizeBytes": 1, "sha256": SHA}],
     }  # fmt: skip
     res = resource("ImageGeneration", generation=2, status=legacy)
-    d = decide(res, World(now=NOW, jobs=(job(version=0, complete=True),)))
+    legacy_job = replace(job(version=0, complete=True), name="demo-g1")  # named as 0.1 named Jobs
+    d = decide(res, World(now=NOW, jobs=(legacy_job,)))
     assert d.job is not None and d.job.version == 2
     (v1,) = d.status["versions"]
     assert (
         v1["version"] == 1 and v1["images"] == legacy["images"] and v1["createdAt"] == "2026-11-20T10:00:00Z"
     )
-    beyond = decide(res, World(now=NOW, jobs=(job(version=0, complete=True),), stored_version=4))
+    beyond = decide(res, World(now=NOW, jobs=(legacy_job,), stored_version=4))
     assert beyond.job is not None and beyond.job.version == 5
 
 

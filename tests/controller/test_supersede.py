@@ -117,7 +117,7 @@ def test_a_change_of_what_is_made_stops_the_run_cancels_its_requests_and_runs_th
     stopped = Superseded(outcomes=(cancelled(NOT_BILLED),))
     d = decide(res, replace(world, jobs=(), superseded=stopped))
     assert d.job is not None and d.job.generation == 2 and d.job.spec["prompt"] == "a blue fox"
-    assert d.status["jobName"] == "demo-g2" and d.status["observedGeneration"] == 2
+    assert d.status["jobName"] == "demo-ig-0b7f1f3e-g2" and d.status["observedGeneration"] == 2
     assert [e.reason for e in d.events] == ["Superseded", "JobCreated"]
     event = d.events[0]
     assert event.type == "Normal" and "req-1" in event.message and "nothing was billed" in event.message

@@ -136,6 +136,12 @@ def condition(obj: dict[str, Any], type_: str = "Ready") -> dict[str, Any]:
     return next(c for c in obj["status"]["conditions"] if c["type"] == type_)
 
 
+def first_jobs(k: Kubectl, namespace: str) -> list[str]:
+    """The names of the namespace's ImageGenerations' first Jobs ({name}-ig-{uid}-g1), sorted."""
+    items = k.json("get", "imggen", "-n", namespace)["items"]
+    return sorted(f"{i['metadata']['name']}-ig-{i['metadata']['uid'][:8]}-g1" for i in items)
+
+
 def test_the_examples(box: Box, tmp_path: Path) -> None:
     k = box.kubectl
     # What local-cluster printed: its copies of examples/, sources pointing at its sample media.
@@ -161,16 +167,18 @@ def test_the_examples(box: Box, tmp_path: Path) -> None:
     assert "maxFrames\t<integer>" in k.run("explain", "loratraining.spec.dataset").stdout
     # the worker's files are in the store, and the Job ran as the worker's ServiceAccount
     assert any(key.endswith("/model.safetensors") for key in box.store_files("loras/demo-user"))
-    pod = k.json("get", "pods", "-l", "batch.kubernetes.io/job-name=demo-avatar-g1")["items"][0]
+    job = k.json("get", "lora", "demo-avatar")["status"]["jobName"]  # demo-avatar-lt-{uid}-g1
+    assert job.startswith("demo-avatar-lt-") and job.endswith("-g1")
+    pod = k.json("get", "pods", "-l", f"batch.kubernetes.io/job-name={job}")["items"][0]
     assert pod["spec"]["serviceAccountName"] == "contentgen-worker"
     # kubectl logs, through pods/log: the worker's progress and its last word
-    logs = k.run("logs", "job/demo-avatar-g1").stdout
+    logs = k.run("logs", f"job/{job}").stdout
     assert logs.startswith("fetch 0%") and "LoraTraining default/demo-avatar succeeded" in logs, logs
     last = k.run("logs", pod["metadata"]["name"], "--tail=1").stdout
     assert last == logs.splitlines(keepends=True)[-1]
-    assert k.run("logs", "job/demo-avatar-g1", "--limit-bytes=5").stdout == "fetch"
-    assert k.run("logs", "-f", "job/demo-avatar-g1").stdout == logs  # it ended: so does the stream
-    wrong = k.run("logs", "job/demo-avatar-g1", "-c", "nope", check=False)
+    assert k.run("logs", f"job/{job}", "--limit-bytes=5").stdout == "fetch"
+    assert k.run("logs", "-f", f"job/{job}").stdout == logs  # it ended: so does the stream
+    wrong = k.run("logs", f"job/{job}", "-c", "nope", check=False)
     assert (
         wrong.returncode == 1
         and f"container nope is not valid for pod {pod['metadata']['name']}" in wrong.stderr
@@ -208,7 +216,7 @@ def test_a_burst_in_one_second_with_two_slots_all_reach_ready(box: Box, tmp_path
     assert max(created.values()) >= 3, created
     k.run("wait", "--for=condition=Ready", "imagegeneration", "--all", "-n", "burst", "--timeout=600s")
     jobs = k.json("get", "jobs", "-n", "burst")["items"]
-    assert sorted(j["metadata"]["name"] for j in jobs) == sorted(f"b{i:02d}-g1" for i in range(BURST))
+    assert sorted(j["metadata"]["name"] for j in jobs) == first_jobs(k, "burst")
 
 
 def test_a_spec_edit_trains_a_new_version(box: Box) -> None:
@@ -270,7 +278,8 @@ def test_the_operator_killed_mid_run_converges_with_one_job_per_generation(box: 
     wait_for(lambda: box.operator_pid() != first, 60, "the operator restarted")
     k.run("wait", "--for=condition=Ready", "imagegeneration", "--all", "-n", "chaos", "--timeout=600s")
     jobs = k.json("get", "jobs", "-n", "chaos")["items"]
-    assert sorted(j["metadata"]["name"] for j in jobs) == sorted(f"c{i}-g1" for i in range(8))
+    assert sorted(j["metadata"]["name"] for j in jobs) == first_jobs(k, "chaos")
+    assert len(jobs) == 8
     assert all(j["status"].get("succeeded") == 1 and not j["status"].get("failed") for j in jobs)
 
 

@@ -166,8 +166,10 @@ class Cluster:
     def patch(self, kind: str, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         return self.admin.patch(_path(kind, namespace, name), patch, MERGE)  # type: ignore[no-any-return]
 
-    def delete(self, kind: str, namespace: str, name: str) -> None:
-        self.admin.delete(_path(kind, namespace, name))
+    def delete(self, kind: str, namespace: str, name: str, *, propagation: str = "") -> None:
+        """`propagation`: Orphan is `kubectl delete --cascade=orphan`."""
+        options = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": propagation}
+        self.admin.delete(_path(kind, namespace, name), options if propagation else None)
 
     def get(self, plural: str, namespace: str, name: str, group: str = "") -> dict[str, Any] | None:
         return self.admin.get_or_none(_path(plural, namespace, name, group))  # type: ignore[no-any-return]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,12 +17,12 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
-from contentgen.store import LocalStore
+from contentgen.store import LocalStore, keys
 from scripts.synthetic_video import face_scene, other_scene, write_video
 from tests.conftest import EXAMPLES
 from tests.httpserver import serve
 from tests.kube.harness import ApiError, Cluster, cluster, operator, wait_for
-from tests.rbac.record import CALLS_FILE, identity, record_decisions
+from tests.rbac.record import CALLS_FILE, OPERATOR_USER, identity, record_decisions
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -405,6 +406,84 @@ def test_deleting_a_running_resource_stops_its_job(env: Cluster) -> None:
         c.node.release()
 
 
+def test_a_deleted_resource_stops_its_worker_and_cleans_up_after_it(env: Cluster) -> None:
+    """Deleted (deletionPolicy Delete) while its worker waits on a stalled source: the node sends
+    the worker SIGTERM and it stops at once (exit 143, reason Stopped); the operator's cleanup
+    comes after the pod is gone (the API server's audit log orders the node's last delete of the
+    pod before the operator's removal of its finalizer), and the store holds nothing of the
+    resource."""
+    c, ns = env, "sigterm"
+    release = threading.Event()
+    video = (EXAMPLES / "media" / "sample.mp4").read_bytes()
+
+    def stalled() -> tuple[int, dict[str, str], bytes]:
+        release.wait(300)
+        return 200, {}, video
+
+    pods: list[dict[str, Any]] = []
+    with serve({"/stalled.mp4": stalled}) as (base, asked):
+        manifest = {
+            "apiVersion": "contentgen.io/v1alpha1",
+            "kind": "Transcription",
+            "metadata": {"name": "halt"},
+            "spec": {
+                "owner": "bob",
+                "provider": "offline",
+                "source": {"url": f"{base}/stalled.mp4"},
+                "deletionPolicy": "Delete",
+            },
+        }
+        c.apply(manifest, ns)
+        uid = uid_of(c, "Transcription", ns, "halt")
+        watcher = threading.Thread(target=_record_pods, args=(c, ns, pods, release), daemon=True)
+        watcher.start()
+        wait_for(lambda: asked, 120, "the worker to ask for its source")
+        (pod,) = c.pods(ns)
+        c.delete("Transcription", ns, "halt")
+        wait_for(lambda: c.resource("Transcription", ns, "halt") is None, 180, "the resource gone")
+        release.set()
+    ended = [
+        status["state"]["terminated"]
+        for version in pods
+        for status in (version.get("status") or {}).get("containerStatuses") or []
+        if "terminated" in status["state"]
+    ]
+    assert ended and ended[-1]["exitCode"] == 143, ended
+    assert json.loads(ended[-1]["message"])["reason"] == "Stopped"
+    log = [json.loads(line) for line in c.audit_log.read_text().splitlines()]
+    done = [e for e in log if e.get("stage") == "ResponseComplete"]
+    pod_deleted = max(
+        e["stageTimestamp"]
+        for e in done
+        if e["verb"] == "delete"
+        and (e.get("objectRef") or {}).get("resource") == "pods"
+        and (e.get("objectRef") or {}).get("name") == pod["metadata"]["name"]
+        and e["user"]["username"].startswith("system:node:")
+    )
+    finalized = max(
+        e["stageTimestamp"]
+        for e in done
+        if e["verb"] == "patch"
+        and (e.get("objectRef") or {}).get("resource") == "transcriptions"
+        and (e.get("objectRef") or {}).get("name") == "halt"
+        and e["user"]["username"] == OPERATOR_USER
+    )
+    assert pod_deleted < finalized  # RFC 3339 with microseconds, in UTC: ordered as text
+    assert [
+        info.key for root in keys.resource_roots("transcription", "bob", uid) for info in c.store.list(root)
+    ] == []
+
+
+def _record_pods(c: Cluster, ns: str, into: list[dict[str, Any]], stop: threading.Event) -> None:
+    """Every version of the namespace's pods, as a watch delivers them, until `stop`."""
+    while not stop.is_set():
+        for event in c.admin.watch(f"/api/v1/namespaces/{ns}/pods", timeoutSeconds=30):
+            if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
+                into.append(event["object"])
+            if stop.is_set():
+                return
+
+
 def test_a_spec_change_supersedes_the_run_in_flight(env: Cluster) -> None:
     """A new prompt while generation 1 runs: its Job (and pod) are stopped, generation 2 runs at
     once, and Events say what happened and what was billed."""
@@ -461,40 +540,65 @@ def test_a_spec_change_that_must_wait_keeps_waiting(env: Cluster) -> None:
             status = c.status("ImageGeneration", ns, "rerun")
 
 
-def test_a_name_made_again_runs_its_own_job(env: Cluster) -> None:
-    """Deleted and made again under the same name at once: the old Job (`NAME-g1`, its owner gone)
-    may still be there when the new resource wants that name. The new one runs a Job of its own."""
+def test_one_name_in_three_kinds(env: Cluster, media: str) -> None:
+    """An ImageGeneration, a Transcription and a LoraTraining named alike in one namespace: each
+    has a Job of its own (names carry the kind and uid), and all three succeed. Jobs were named
+    `{name}-g{n}` once: the second kind deleted the first one's Job, which ended JobLost."""
+    c, ns = env, "kinds"
+    transcription = {
+        "apiVersion": "contentgen.io/v1alpha1",
+        "kind": "Transcription",
+        "metadata": {"name": "same"},
+        "spec": {"owner": "alice", "provider": "offline", "source": {"url": f"{media}/clip.mp4"}},
+    }
+    kinds = ("ImageGeneration", "Transcription", "LoraTraining")
+    for manifest in (image("same"), transcription, lora("same", media)):
+        c.apply(manifest, ns)
+    statuses = {kind: c.wait_phase(kind, ns, "same", "Succeeded", timeout=300) for kind in kinds}
+    jobs = {j["metadata"]["labels"]["contentgen.io/uid"]: j["metadata"]["name"] for j in c.jobs(ns)}
+    for kind in kinds:
+        assert statuses[kind]["jobName"] == jobs[uid_of(c, kind, ns, "same")]
+    assert len(set(jobs.values())) == 3
+    lost = [e for e in c.events(ns, "same") if e["reason"] in ("JobLost", "JobNameTaken")]
+    assert lost == [], lost
+
+
+def test_a_job_kept_with_cascade_orphan_is_left_alone(env: Cluster) -> None:
+    """Deleted with `kubectl delete --cascade=orphan` and made again under the same name at once:
+    the kept Job is not the new resource's (its name and uid label are the old uid's) nor anyone's
+    (the garbage collector took its ownerReference), so the operator leaves it alone (it runs out,
+    and its ttlSecondsAfterFinished collects it); the new resource runs a Job of its own."""
     c, ns = env, "again"
     c.node.hold()
     try:
         c.apply(image("twice"), ns)
-        old = wait_for(lambda: c.jobs(ns), what="the first Job")[0]
-        # Keep the old Job from being collected until the new resource has met it.
-        job_path = f"/apis/batch/v1/namespaces/{ns}/jobs/{old['metadata']['name']}"
-        c.admin.patch(job_path, {"metadata": {"finalizers": ["test.contentgen.io/hold"]}})
-        c.delete("ImageGeneration", ns, "twice")
+        (old,) = wait_for(lambda: c.jobs(ns), what="the first Job")
+        old_name, old_uid = old["metadata"]["name"], old["metadata"]["labels"]["contentgen.io/uid"]
+        c.delete("ImageGeneration", ns, "twice", propagation="Orphan")
         wait_for(lambda: c.resource("ImageGeneration", ns, "twice") is None, what="the first resource gone")
         c.apply(image("twice"), ns)
         uid = uid_of(c, "ImageGeneration", ns, "twice")
-        wait_for(
-            lambda: (
-                (j := c.get("jobs", ns, old["metadata"]["name"], "batch/v1"))
-                and j["metadata"].get("deletionTimestamp")
-            ),
-            60,
-            "the operator to delete the old Job",
+        (new,) = wait_for(
+            lambda: [j for j in c.jobs(ns) if j["metadata"]["name"] != old_name], what="the new Job"
         )
-        c.admin.patch(job_path, {"metadata": {"finalizers": None}})
     finally:
         c.node.release()
     status = c.wait_phase("ImageGeneration", ns, "twice", "Succeeded", timeout=180)
-    (job,) = wait_for(lambda: (jobs := c.jobs(ns)) and len(jobs) == 1 and jobs, 120, "one Job left")
     assert (
-        job["metadata"]["labels"]["contentgen.io/uid"]
-        == uid
-        != old["metadata"]["labels"]["contentgen.io/uid"]
+        status["jobName"] == new["metadata"]["name"] and new["metadata"]["labels"]["contentgen.io/uid"] == uid
     )
-    assert status["jobName"] == job["metadata"]["name"]
+    assert old_uid != uid
+    kept = wait_for(
+        lambda: (
+            (j := c.get("jobs", ns, old_name, "batch/v1")) and (j.get("status") or {}).get("succeeded") and j
+        ),
+        180,
+        "the orphaned Job to run out",
+    )
+    assert not kept["metadata"].get("deletionTimestamp") and not kept["metadata"].get("ownerReferences")
+    after = c.status("ImageGeneration", ns, "twice")  # the old worker's patches name another Job
+    assert after["phase"] == "Succeeded" and after["jobName"] == status["jobName"]
+    assert [v["version"] for v in after["versions"]] == [1]
 
 
 def test_failed_cleanup_is_retried_and_can_be_skipped(env: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:

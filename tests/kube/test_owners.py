@@ -73,7 +73,8 @@ def test_the_operator_holds_an_owner_the_namespace_does_not_allow(
             )
             c.apply(image("bobs", owner="bob"), "team")
             c.wait_phase("ImageGeneration", "team", "bobs", "Succeeded")
-            assert [j["metadata"]["name"] for j in c.jobs("team")] == ["bobs-g1"]  # none for alice's
+            bobs = c.status("ImageGeneration", "team", "bobs")["jobName"]
+            assert [j["metadata"]["name"] for j in c.jobs("team")] == [bobs]  # none for alice's
             uid = c.resource("ImageGeneration", "team", "alices")["metadata"]["uid"]  # type: ignore[index]
             record = wait_for(lambda: c.catalog_doc(uid), what="the catalog record")
             assert record["latestRun"]["reason"] == "OwnerNotAllowed" and record["status"] == "Pending"

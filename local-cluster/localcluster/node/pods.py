@@ -281,6 +281,9 @@ class PodWorker:
     # --- status ----------------------------------------------------------------------------------------
 
     def phase(self) -> str:
+        """pkg/kubelet/kubelet_pods.go getPhase: a container that ended counts as stopped from the
+        moment it ended (not once the node decided not to restart it), so a pod never goes back
+        from Running to Pending."""
         spec = self.pod["spec"]
         policy = spec.get("restartPolicy", "Always")
         mains = [self.containers[c["name"]] for c in spec.get("containers") or []]
@@ -291,14 +294,21 @@ class PodWorker:
                 if n in {c["name"] for c in spec.get("initContainers") or []}
             )
             return "Failed" if failed_init and (policy == "Never" or self.deleting) else "Pending"
+        succeeded = all((s.state.get("terminated") or {}).get("exitCode") == 0 for s in mains)
+        if self.deleting and all(s.done for s in mains):
+            # terminal: never Pending or Running (generateAPIPodStatus), even if a container never
+            # started (deleted while the node held it)
+            return "Succeeded" if succeeded else "Failed"
+        stopped = [s for s in mains if "terminated" in s.state or "terminated" in s.last_state]
+        if any("running" not in s.state and s not in stopped for s in mains):
+            return "Pending"  # one has not started yet
         if any("running" in s.state for s in mains):
             return "Running"
-        if all(s.done for s in mains):
-            codes = [(s.state.get("terminated") or {}).get("exitCode", 1) for s in mains]
-            return "Succeeded" if all(c == 0 for c in codes) else "Failed"
-        if any(s.restarts or s.done for s in mains) and policy != "Never":
-            return "Running"  # restarting
-        return "Pending"
+        if policy == "Always":
+            return "Running"
+        if succeeded:
+            return "Succeeded"
+        return "Failed" if policy == "Never" else "Running"
 
     def _conditions(self, phase: str) -> list[dict[str, Any]]:
         mains = [self.containers[c["name"]] for c in self.pod["spec"].get("containers") or []]

@@ -74,6 +74,7 @@ REASONS: dict[str, Reason] = {
     "JobLost": Reason(FAILED, "The run's Job disappeared before it ended and left no result; edit the spec to run again.", stalled=True),
     "ResultMissing": Reason(FAILED, "The Job completed without leaving a result.", stalled=True),
     "InternalError": Reason(FAILED, "A bug: the worker met an error it does not know; the message has it.", stalled=True),
+    "Stopped": Reason(FAILED, "The worker was stopped by SIGTERM (its pod deleted or evicted) on every attempt, and wrote nothing after; a paid request in flight stays in its checkpoint, never sent again.", stalled=True),
     "Failed": Reason(FAILED, "A permanent failure without a more specific reason.", stalled=True),
     "Unavailable": Reason(FAILED, "A temporary failure without a more specific reason, after retries.", stalled=True),
     "Error": Reason(FAILED, "An error without a more specific reason.", stalled=True),
@@ -83,5 +84,6 @@ REASONS: dict[str, Reason] = {
     "ProviderCancelFailed": Reason(EVENT, "A deleted resource's provider requests could not be cancelled."),
     "CleanedUp": Reason(EVENT, "`deletionPolicy: Delete`: the resource's stored objects were removed."),
     "CleanupFailed": Reason(EVENT, "Removing the stored objects failed; retried with backoff (the message says why)."),
+    "JobNameTaken": Reason(EVENT, "A Job of the name this resource's Job must have belongs to another resource; it is left alone (the message names it: delete it for this resource to run), and the creation is retried with backoff."),
     "CleanupSkipped": Reason(EVENT, "The resource was annotated `contentgen.io/skip-cleanup=true`: its objects were left in the store."),
 }  # fmt: skip

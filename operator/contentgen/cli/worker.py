@@ -9,16 +9,48 @@ up when MongoDB was away). Exit status: 0 when the result is stored and handed o
 run did not finish or its result could not be stored (the Job retries; paid work resumes from the
 provider checkpoints, never paid again); 2 when it failed for good (podFailurePolicy ends the Job).
 The termination message carries what the provider billed (`usage`), so a failure's spend is known.
+
+SIGTERM (the pod deleted, or evicted) stops the run where it is, as a crash would, and nothing is
+written after it but the termination message (exit 143). A crash at any point is what the provider
+layer is built for (providers/billing.py): a billed request's intent or id is in its checkpoint
+before its answer can be lost, so a request in flight is handed off, never sent again: a later
+attempt resumes it, or the operator's cleanup of a deleted resource cancels it once the pod is gone.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 EXIT_PERMANENT = 2  # see controller/jobs.py: the Job's podFailurePolicy
+EXIT_STOPPED = 128 + signal.SIGTERM  # as a shell reports a process that SIGTERM ended
+
+
+class Stopped(BaseException):
+    """SIGTERM arrived. Not an Exception: no `except Exception` on its way out (a provider's retry,
+    a refused submit, the pipeline's failure report) takes it for an answer and writes."""
+
+
+@contextmanager
+def stopped_by_sigterm() -> Iterator[None]:
+    """SIGTERM raises Stopped in the main thread, wherever it is (a socket read or a sleep is
+    interrupted, PEP 475); a second SIGTERM is ignored while the first is being handled."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Stopped
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -86,7 +118,20 @@ def run(args: argparse.Namespace) -> int:
         provider=str(snapshot.spec.get("provider", "")),
     )
     try:
-        result = execute(ctx)
+        with stopped_by_sigterm():
+            result = execute(ctx)
+    except Stopped:
+        why = (
+            "stopped by SIGTERM (the pod was deleted or evicted): nothing was written after it; "
+            "provider requests in flight are in the run's checkpoints, resumed by a later attempt "
+            "or cancelled by the operator's cleanup"
+        )
+        # usage unknown: a paid request may still be running at the provider
+        _write(
+            args.termination_log, failure_message(RunFailure(reason="Stopped", message=why, transient=True))
+        )
+        print(f"contentgen worker: {why}", file=sys.stderr)
+        return EXIT_STOPPED
     except Exception as exc:
         failed = failure(exc, ctx.priced_usage())
         _write(args.termination_log, failure_message(failed))

@@ -94,7 +94,7 @@ def render_job(snapshot: SpecSnapshot, settings: OperatorSettings) -> dict[str, 
         snapshot = snapshot.model_copy(update={"spec": {**snapshot.spec, "provider": "offline"}})
     kind = KINDS[snapshot.kind]
     defaults = settings.kinds.get(kind.kind) or settings.kinds["LoraTraining"]
-    name = job_name(snapshot.name, snapshot.uid, snapshot.generation)
+    name = job_name(kind, snapshot.name, snapshot.uid, snapshot.generation)
     job_labels = labels(
         kind, snapshot.name, snapshot.owner, snapshot.uid, snapshot.generation, snapshot.version
     )
@@ -163,6 +163,8 @@ def render_job(snapshot: SpecSnapshot, settings: OperatorSettings) -> dict[str, 
                 "metadata": {"labels": dict(job_labels)},
                 "spec": {
                     "restartPolicy": "Never",
+                    # SIGTERM stops the worker at once (cli/worker.py); SIGKILL after this
+                    "terminationGracePeriodSeconds": settings.worker_termination_grace_period_seconds,
                     "serviceAccountName": settings.worker_service_account,
                     "imagePullSecrets": [{"name": name} for name in settings.worker_image_pull_secrets],
                     "automountServiceAccountToken": True,  # the progress channel needs it

@@ -33,11 +33,15 @@ POD_START_PROBLEMS = {
 
 
 class JobNameTaken(Exception):
-    """A Job of the name this resource's Job must have belongs to another resource (an earlier one
-    of the same name)."""
+    """A Job of the name this resource's Job must have belongs to another resource: one of this
+    kind and name whose uid begins with the same 8 hex digits (naming.job_name), or a Job someone
+    else made. The operator never deletes it."""
 
     def __init__(self, namespace: str, name: str, uid: str) -> None:
-        super().__init__(f"Job {namespace}/{name} belongs to an earlier resource of this name (uid {uid})")
+        super().__init__(
+            f"Job {namespace}/{name} belongs to another resource (uid {uid or 'unknown'}) and is left "
+            f"alone; delete it (kubectl delete job -n {namespace} {name}) for this resource to run"
+        )
         self.namespace, self.name, self.uid = namespace, name, uid
 
 
@@ -218,8 +222,8 @@ class Kube:
 
     async def create_job(self, manifest: dict[str, Any]) -> bool:
         """Create the Job; False when this resource's Job of that name exists already (its name is
-        deterministic). A Job of that name left by an earlier resource of the same name (deleted,
-        its Jobs not yet collected) raises JobNameTaken."""
+        deterministic). A Job of that name that is not this resource's (by its uid label) raises
+        JobNameTaken."""
         meta = manifest["metadata"]
         namespace, name = meta["namespace"], meta["name"]
         try:
@@ -236,7 +240,7 @@ class Kube:
             items = (found or {}).get("items") or [{}]
             theirs = (items[0].get("metadata") or {}).get("labels", {}).get(LABEL_UID)
             if theirs != meta["labels"][LABEL_UID]:
-                raise JobNameTaken(namespace, name, str(theirs)) from None
+                raise JobNameTaken(namespace, name, str(theirs or "")) from None
             return False
         return True
 

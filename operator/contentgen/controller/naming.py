@@ -20,19 +20,23 @@ ANNOTATION_PROVIDER = "contentgen.io/provider"
 FINALIZER = "contentgen.io/cleanup"
 MAX_NAME = 63
 MAX_LABEL_VALUE = 63
+UID_DIGITS = 8  # of the uid in a Job's name: a UUID's first group
 
 
-def job_name(name: str, uid: str, generation: int) -> str:
-    """A DNS label (≤ 63 chars) unique per resource and generation: `{name}-g{n}`, shortened
-    with a hash of the whole identity when the resource's name is long."""
-    suffix = f"-g{generation}"
-    full = f"{name}{suffix}"
-    if len(full) <= MAX_NAME and "." not in name:
-        return full
-    digest = hashlib.sha256(f"{uid}/{name}/{generation}".encode()).hexdigest()[:8]
-    room = MAX_NAME - len(suffix) - len(digest) - 1
-    stem = re.sub(r"[^a-z0-9-]", "-", name[:room]).strip("-") or "job"
-    return f"{stem}-{digest}{suffix}"
+def job_name(kind: Kind, name: str, uid: str, generation: int) -> str:
+    """A DNS label (≤ 63 chars) of one resource's generation: `{name}-{kind}-{uid}-g{n}`, with
+    the kind's short name (`lt`, `ig`, `tr`) and the first 8 hex digits of the resource's uid, the
+    name cut (never the rest) to fit. Two resources never want one Job: not two kinds of one
+    name, nor a resource made again under the name of one whose Job is still there (orphaned, or
+    not yet collected). Jobs of older operators (`{name}-g{n}`) are still found by their labels."""
+    suffix = f"-{kind.short_names[-1]}-{_uid_part(uid)}-g{generation}"
+    stem = re.sub(r"[^a-z0-9-]", "-", name.lower()[: MAX_NAME - len(suffix)]).strip("-") or "job"
+    return f"{stem}{suffix}"
+
+
+def _uid_part(uid: str) -> str:
+    digits = re.sub(r"[^a-z0-9]", "", uid.lower())[:UID_DIGITS]
+    return digits or hashlib.sha256(uid.encode()).hexdigest()[:UID_DIGITS]
 
 
 def label_value(value: str) -> str:

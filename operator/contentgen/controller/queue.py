@@ -84,6 +84,10 @@ class Backoff:
         self.next_at[uid] = now + delay
         return delay
 
+    def recheck_at(self, uid: str, when: float) -> None:
+        """Look again at `when` (the safety net's clock), without counting a failure."""
+        self.next_at[uid] = when
+
     def reset(self, uid: str) -> None:
         self.attempts.pop(uid, None)
         self.next_at.pop(uid, None)

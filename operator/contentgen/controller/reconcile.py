@@ -457,7 +457,7 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
     )
     from .naming import job_name  # local: keeps this module's imports about decisions
 
-    name = job_name(res.name, res.uid, g)
+    name = job_name(res.kind, res.name, res.uid, g)
     message = _created(name, version, g)
     status.update(
         phase=Phase.PENDING,

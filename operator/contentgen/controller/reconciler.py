@@ -26,7 +26,7 @@ from . import metrics
 from . import owners as owners_rule
 from .budget import ANNOTATION, Budgets, annotation_problem, limits_for, over_budget
 from .catalog_sync import sweep_gone, sync_catalog
-from .cleanup import delete
+from .cleanup import delete, pods_pending
 from .events import post_event
 from .jobs import missing_credentials, render_job
 from .kube import JobNameTaken
@@ -180,8 +180,10 @@ async def _reconcile(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
     if decision.job is not None:
         try:
             await _start_job(op, decision.job)
-        except Exception:
+        except Exception as exc:
             op.queue.forget(res.namespace, res.uid)  # the reservation goes back
+            if isinstance(exc, JobNameTaken):  # retried with backoff, and said
+                await post_event(op, body, "Warning", "JobNameTaken", str(exc))
             raise
     _schedule(op, res, decision)
     patch = status_patch(res.status, decision.status)
@@ -382,15 +384,7 @@ async def _start_job(op: Operator, snapshot: SpecSnapshot) -> None:
     namespace = snapshot.namespace
     await _worker_access(op, namespace)
     manifest = render_job(snapshot, op.settings)
-    try:
-        created = await op.kube.create_job(manifest)
-    except JobNameTaken as taken:
-        # An earlier resource of this name is gone but its Job is not collected yet: it is
-        # garbage (its owner no longer exists, the name now being ours), so it goes now and this
-        # resource's Job is made on the retry.
-        log.info("%s; deleting it so that %s/%s can run", taken, snapshot.namespace, snapshot.name)
-        await op.kube.delete_job(taken.namespace, taken.name)
-        raise
+    created = await op.kube.create_job(manifest)  # JobNameTaken: another's Job is never deleted
     if created:
         metrics.JOBS_CREATED.labels(snapshot.kind).inc()
     # What the Job's watch will show, until it does: with its inputs and provider, which a spec
@@ -511,8 +505,19 @@ def settled(body: dict[str, Any], op: Operator) -> bool:
 
 async def _finalize(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
     meta = body["metadata"]
-    retry = op.backoff.attempts.get(meta["uid"], 0)
-    await delete(op, kind, body, _jobs(op, meta["namespace"], meta["uid"]), retry)
+    namespace, uid = meta["namespace"], meta["uid"]
+    jobs = _jobs(op, namespace, uid)
+    for job in jobs:
+        if not job.deleting:  # its pods first: the Job's deletion is their end (cleanup.py)
+            await op.kube.delete_job(namespace, job.name, propagation="Foreground")
+    grace = op.settings.worker_termination_grace_period_seconds
+    wait = pods_pending(jobs, parse_timestamp(meta.get("deletionTimestamp")), grace, now())
+    if wait > 0:  # the Job's deletion wakes it, or this
+        log.info("%s/%s: cleanup waits up to %.0f s for its worker pod to end", namespace, meta["name"], wait)
+        op.backoff.recheck_at(uid, time.monotonic() + wait)
+        return
+    retry = op.backoff.attempts.get(uid, 0)
+    await delete(op, kind, body, retry)
     remaining = [f for f in meta.get("finalizers") or [] if f != FINALIZER]
     await op.kube.set_finalizers(
         kind, meta["namespace"], meta["name"], str(meta["resourceVersion"]), remaining

@@ -115,6 +115,13 @@ class OperatorSettings(ProviderSettings):
         default={}, description="Affinity (JSON) of worker pods, as in a pod spec."
     )
     worker_priority_class_name: str = Field(default="", description="PriorityClass of worker pods.")
+    worker_termination_grace_period_seconds: int = Field(
+        default=30,
+        ge=0,
+        le=3600,
+        description="Seconds a deleted worker pod has between SIGTERM (the worker stops where it is) "
+        "and SIGKILL; a deleted resource's cleanup waits this long, and 30 s more, for its pod to end.",
+    )
     worker_cluster_role: str = Field(
         default="contentgen-worker", description="The ClusterRole of the worker's progress channel."
     )
