@@ -22,6 +22,7 @@ from contentgen.store import keys
 
 from .context import RunContext, StoreCheckpoint
 from .dataset import LocalDataset, SubjectAmbiguous, apply_captions, build_dataset, template_caption
+from .likeness.faces import FACES_FILE
 
 
 def run_lora(ctx: RunContext) -> RunResult:
@@ -103,6 +104,12 @@ def run_lora(ctx: RunContext) -> RunResult:
             span(100.0 * (2 * i + 2) / total)
         archive = ctx.store.put_once_file(f"{prefix}dataset.zip", dataset.archive, "application/zip")
         sheet = _put_contact_sheet(ctx, prefix, dataset)
+        # the subject's face embeddings, for the likeness evaluation (never computed again)
+        faces = (
+            ctx.store.put_once_file(f"{prefix}{FACES_FILE}", dataset.faces, "application/json")
+            if dataset.faces is not None
+            else None
+        )
 
     with ctx.stage("train", 50, 95) as span:
         # one per resource, fingerprinted by the dataset and the training's inputs: a later run
@@ -140,6 +147,8 @@ def run_lora(ctx: RunContext) -> RunResult:
         artifacts.append(archive)
         if sheet is not None:
             artifacts.append(sheet)
+        if faces is not None:
+            artifacts.append(faces)
 
     lora = LoraVersion(
         version=version,
