@@ -85,7 +85,11 @@ def test_a_copy_of_one_training_image_is_reported() -> None:
     ]
     report = evaluate(rows, names, lora, baseline())
     assert report.verdict == "poor"
-    assert report.copy_of == names[1] and report.copy is not None and report.copy >= score.COPY
+    assert (
+        report.copy_of == names[1]
+        and report.copy_similarity is not None
+        and report.copy_similarity >= score.COPY
+    )
     assert report.copies >= 2
     assert any("copies of one training image" in reason for reason in report.reasons)
 

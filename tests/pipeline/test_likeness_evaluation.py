@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import cv2
 import numpy as np
 import pytest
 
+from contentgen.api.lora import LIKENESS_PROMPT_SETS, LikenessPromptSet
 from contentgen.pipeline.likeness import score
 from contentgen.pipeline.likeness.evaluation import Evaluation, Plan, expected_usage, run_evaluation
+from contentgen.pipeline.likeness.prompts import PROMPT_SETS, prompt_set
 from contentgen.pricing import PriceTable, priced
 from contentgen.providers.base import Checkpoint, ImageGenerator, LoraWeights, MemoryCheckpoint
 from contentgen.providers.fal import FalProvider
@@ -216,4 +218,11 @@ def test_offline_placeholders_report_no_faces(store: LocalStore, tmp_path: Path)
     assert likeness.no_face_rate == 1.0 and len(likeness.scored) == len(PLAN.items())
     assert all(s.similarity is None for s in likeness.scored)
     assert cv2.imread(str(evaluation.grid)) is not None
-    assert len(billed) == 2 * len(PLAN.items())  # usage recorded (the offline price table: nothing)
+    # the usage recorded (free offline), one line for the pictures: they have no request ids
+    assert [(line.item, line.quantity, line.request) for line in billed] == [("flux-lora", 12, "")]
+
+
+def test_the_apis_prompt_sets_are_the_pipelines() -> None:
+    """The API names the sets and prices them by their number of prompts; the pipeline has them."""
+    assert {name: len(prompt_set(name)) for name in PROMPT_SETS} == LIKENESS_PROMPT_SETS
+    assert set(get_args(LikenessPromptSet)) == set(PROMPT_SETS)

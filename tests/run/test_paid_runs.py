@@ -201,7 +201,8 @@ def test_captions_billed_before_a_refused_training_are_counted_and_never_paid_ag
     assert captioned >= 4 and fal.billed == captioned  # every caption, not the training
     failed = json.loads((workspace / "failed.json").read_text())
     assert [line["unit"] for line in failed["usage"]] == ["request"] * captioned
-    assert "estimated cost $2.0120 at fal" in err  # 1000 steps and up to 12 captions
+    # 1000 steps, up to 12 captions and the likeness evaluation (24 pictures of 1 megapixel)
+    assert "estimated cost $2.8520 at fal" in err
 
     del fal.failures[training]  # the dataset problem is fixed at fal's end
     with mocked(fal):

@@ -19,17 +19,17 @@ import cv2
 import numpy as np
 
 from contentgen.api import UsageLine
-from contentgen.api.image import IMAGE_SIZES
-from contentgen.pricing import image_usage
+from contentgen.api.lora import LIKENESS_IMAGE_SIZE, LIKENESS_MODEL
+from contentgen.errors import PermanentError
+from contentgen.pricing import evaluation_usage, image_usage
 from contentgen.providers.base import Checkpoint, ImageGenerator, ImageRequest, LoraWeights
 from contentgen.providers.progress import SubProgress
 from contentgen.store import ObjectStore, keys
 
 from .faces import FaceReader
-from .prompts import DEFAULT_SEEDS, DEFAULT_SET, IMAGE_SIZE, Prompt, prompt_set
+from .prompts import DEFAULT_SEEDS, DEFAULT_SET, Prompt, prompt_set
 from .score import Generated, ImageScore, Likeness, centroid, evaluate, score_image
 
-MODEL = "flux-lora"  # the model LoRAs are generated with (ImageGeneration's loras need it)
 WITHOUT = "a person"  # the trigger word's stand-in in the baseline's prompts
 PNG = "image/png"
 TILE = 256
@@ -43,8 +43,8 @@ _FONT = cv2.FONT_HERSHEY_SIMPLEX
 class Plan:
     prompt_set: str = DEFAULT_SET
     seeds: tuple[int, ...] = DEFAULT_SEEDS
-    model: str = MODEL
-    image_size: str = IMAGE_SIZE
+    model: str = LIKENESS_MODEL
+    image_size: str = LIKENESS_IMAGE_SIZE
 
     def items(self) -> list[tuple[str, int, int, Prompt]]:
         """(name, seed, prompt index, prompt) of every picture, in order."""
@@ -56,11 +56,8 @@ class Plan:
 
 
 def expected_usage(provider: str, plan: Plan, *, baseline_cached: bool = False) -> list[UsageLine]:
-    """What the evaluation bills at most: one picture per prompt and seed with the LoRA, and as
-    many without it unless the baseline is stored already."""
-    width, height = IMAGE_SIZES[plan.image_size]
-    count = len(plan.items()) * (1 if baseline_cached else 2)
-    return image_usage(provider, plan.model, [(width, height)] * count)
+    """What the evaluation bills at most (the run's estimate counts the same)."""
+    return evaluation_usage(provider, plan.prompt_set, len(plan.seeds), baseline_cached=baseline_cached)
 
 
 @dataclass
@@ -106,10 +103,14 @@ def run_evaluation(
         folder.mkdir(parents=True, exist_ok=True)
         outputs = generator.generate_images(request, folder, lambda *_: None, checkpoint(name))
         if len(outputs) != 1:
-            raise ValueError(f"{generator.name} returned {len(outputs)} pictures for one")
+            raise PermanentError(
+                f"{generator.name} returned {len(outputs)} pictures where one was asked for",
+                reason="ProviderError",
+            )
         output = outputs[0]
-        billed.extend(
-            image_usage(generator.name, plan.model, [(output.width, output.height)], output.request_id)
+        _add(
+            billed,
+            image_usage(generator.name, plan.model, [(output.width, output.height)], output.request_id),
         )
         done += 1
         progress(100.0 * done / total)
@@ -158,6 +159,22 @@ def run_evaluation(
         ),
     )
     return Evaluation(likeness, grid, with_lora, without)
+
+
+def _add(billed: list[UsageLine], lines: list[UsageLine]) -> None:
+    """`lines` into `billed`; a line without a request id (the offline provider's) joins the last
+    line of its item, so that the pictures are not a line each in the run's result."""
+    for line in lines:
+        last = billed[-1] if billed else None
+        same = last is not None and (last.provider, last.item, last.unit) == (
+            line.provider,
+            line.item,
+            line.unit,
+        )
+        if last is not None and same and not line.request and not last.request:
+            billed[-1] = last.model_copy(update={"quantity": last.quantity + line.quantity})
+        else:
+            billed.append(line)
 
 
 def scores(generated: Sequence[Generated], rows: np.ndarray, names: Sequence[str]) -> list[ImageScore]:

@@ -10,7 +10,6 @@ from .score import Kind
 
 DEFAULT_SET = "likeness-v1"
 DEFAULT_SEEDS = (1, 2)
-IMAGE_SIZE = "square_hd"  # 1024 × 1024: faces large enough to find in every prompt
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,7 @@ class Likeness:
     gain: float | None = None  # median - baseline_median
     bleed: float | None = None  # pairs: median similarity of the other person to the subject
     bleed_share: float | None = None  # pairs: share whose other person is over THRESHOLD
-    copy: float | None = None  # highest similarity of a generated face to one training image
+    copy_similarity: float | None = None  # highest similarity of a generated face to one training image
     copy_of: str = ""  # that training image
     copies: int = 0  # generated faces at or over COPY to one training image
     sameness: float | None = None  # median similarity of the generated faces to each other
@@ -196,7 +196,7 @@ def evaluate(
     bled = [s.other for s in found if s.other is not None]
     report.bleed, report.bleed_share = _median(bled), _share(bled, THRESHOLD)
     copy = max(found, key=lambda s: s.nearest_similarity or -1.0)
-    report.copy, report.copy_of = copy.nearest_similarity, copy.nearest_training
+    report.copy_similarity, report.copy_of = copy.nearest_similarity, copy.nearest_training
     report.copies = sum((s.nearest_similarity or -1.0) >= COPY for s in found)
     chosen = [unit(g.faces[_chosen_index(g, center)]) for g in with_lora if g.faces]
     report.sameness = _median([float(a @ b) for a, b in itertools.combinations(chosen, 2)])
