@@ -13,6 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
+from contentgen.api import Likeness
+from contentgen.catalog.tables import likeness_summary
 from contentgen.pipeline.likeness import score
 from contentgen.pipeline.likeness.faces import faces_document, load_faces, read_faces
 from contentgen.pipeline.likeness.score import Generated, evaluate, leave_one_out
@@ -151,3 +153,18 @@ def test_the_constants_are_the_calibrations() -> None:
     assert results["threshold"] == score.THRESHOLD
     assert (results["scale"]["different"], results["scale"]["same"]) == (score.DIFFERENT, score.SAME)
     assert results["copy"] == score.COPY
+
+
+def test_contentgen_assets_prints_a_measured_report_in_one_line() -> None:
+    """The report as a version carries it (the API's wire form) and as `contentgen assets` shows it."""
+    names, rows = subject()
+    lora = [generated(f"later-{s}", "portrait", moments()[s]) for s in LATER_SECONDS]
+    found = evaluate(rows, names, lora, baseline()).as_dict()
+    found.pop("scored")
+    wire = Likeness.model_validate(found | {"grid_uri": "s3://b/loras/a/u/v1/likeness-grid.jpg"}).wire()
+    line = likeness_summary(wire)
+    median, base = found["median"], found["baseline_median"]
+    assert line.startswith(
+        f"good, median {median:.2f} ({found['percent']:.0f} %), without the LoRA {base:.2f}"
+    )
+    assert line.endswith("; grid s3://b/loras/a/u/v1/likeness-grid.jpg")

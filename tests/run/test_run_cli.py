@@ -147,6 +147,9 @@ def test_lora_training_offline(workspace: Path, capsys: pytest.CaptureFixture[st
     assert record["provider"] == "offline"
     assert record["versions"][0]["contactSheetUri"] == sheet.uri
     assert record["versions"][0]["likeness"]["verdict"] == "no-faces"
+    assert main(["assets", "get", result.uid, "-o", "table"]) == 0
+    shown = capsys.readouterr().out
+    assert "likeness no-faces (no face in any of the 12 generated images: nothing to compare)" in shown
     assert record["dataset"]["kept"] == dataset.frames
 
 
