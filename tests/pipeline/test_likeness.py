@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import pytest
 
-from contentgen.api import Likeness
+from contentgen.api import Likeness, LoraVersion, RunResult, now
 from contentgen.catalog.tables import likeness_summary
 from contentgen.pipeline.likeness import score
 from contentgen.pipeline.likeness.faces import faces_document, load_faces, read_faces
@@ -168,3 +169,29 @@ def test_contentgen_assets_prints_a_measured_report_in_one_line() -> None:
         f"good, median {median:.2f} ({found['percent']:.0f} %), without the LoRA {base:.2f}"
     )
     assert line.endswith("; grid s3://b/loras/a/u/v1/likeness-grid.jpg")
+
+
+def test_status_likeness_follows_the_newest_version() -> None:
+    """status.likeness is the newest version's report (what `kubectl get` shows and a program
+    gates on); a version merged later but older does not replace it, and each version keeps its own."""
+    status: dict[str, Any] = {}
+
+    def merge(version: int, verdict: str) -> None:
+        lora = LoraVersion(
+            version=version,
+            model_uri=f"s3://b/loras/a/u/v{version}/model.safetensors",
+            size_bytes=1,
+            sha256="0" * 64,
+            trigger_word="dmavatar",
+            created_at=now(),
+            likeness=Likeness(verdict=verdict),  # type: ignore[arg-type]
+        )
+        RunResult(kind="LoraTraining", provider="fal", version=version, lora=lora).merge_outputs(status)
+
+    merge(2, "poor")
+    assert status["likeness"]["verdict"] == "poor"
+    merge(1, "good")
+    assert status["likeness"]["verdict"] == "poor" and status["latestVersion"] == 2
+    assert [v["likeness"]["verdict"] for v in status["versions"]] == ["good", "poor"]
+    merge(3, "good")
+    assert status["likeness"]["verdict"] == "good"

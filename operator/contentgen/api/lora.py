@@ -390,6 +390,10 @@ class DatasetSummary(ApiModel):
 
 class LoraTrainingStatus(CommonStatus):
     latest_version: Annotated[int, Field(ge=0, description="The newest version; 0 before the first.")] = 0
+    likeness: Annotated[
+        Likeness | None,
+        Field(description="The newest version's likeness report (its versions[] entry has it too)."),
+    ] = None
     versions: Annotated[list[LoraVersion], Field(description="Every trained version, oldest first.")] = []
     dataset: Annotated[
         DatasetSummary | None,
