@@ -101,6 +101,10 @@ images:  ## build both images with docker or podman (IMAGE_REGISTRY, IMAGE_TAG, 
 push-images:  ## push both images (after `make images` and a registry login)
 	$(PYTHON) scripts/images.py push
 
+.PHONY: bench-likeness
+bench-likeness: install  ## calibrate the likeness score on real photographs of the same and different people (numbers go into docs/likeness.md)
+	$(BIN)/python -m bench.likeness --docs
+
 .PHONY: bench-validate
 bench-validate: install  ## time `contentgen validate` on a big generated GitOps tree
 	$(BIN)/python -m bench.validate

@@ -51,7 +51,14 @@ from pydantic.alias_generators import to_camel
 from contentgen.api import Cost, UsageLine
 from contentgen.api.cost import Unit
 from contentgen.api.image import FAL_APPS, IMAGE_SIZES
-from contentgen.api.lora import DEFAULT_MAX_FRAMES, FAL_CAPTION_APP
+from contentgen.api.lora import (
+    DEFAULT_MAX_FRAMES,
+    FAL_CAPTION_APP,
+    LIKENESS_IMAGE_SIZE,
+    LIKENESS_MODEL,
+    LIKENESS_PROMPT_SETS,
+    EvaluationSpec,
+)
 
 PRICES_AS_OF = "2026-11-22"
 MEGAPIXEL = 1_000_000
@@ -149,6 +156,16 @@ def transcription_usage(
     return lines
 
 
+def evaluation_usage(
+    provider: str, prompt_set: str, seeds: int, *, baseline_cached: bool = False
+) -> list[UsageLine]:
+    """What a likeness evaluation bills at most: a picture per prompt and seed with the LoRA, and
+    as many without it unless its baseline is stored already."""
+    count = LIKENESS_PROMPT_SETS.get(prompt_set, 0) * seeds * (1 if baseline_cached else 2)
+    size = IMAGE_SIZES[LIKENESS_IMAGE_SIZE]
+    return image_usage(provider, LIKENESS_MODEL, [size] * count) if count else []
+
+
 def expected_usage(kind: str, spec: Mapping[str, Any], prices: PriceTable) -> list[UsageLine]:
     """What a run of `spec` should bill, known before it starts."""
     provider = str(spec.get("provider", ""))
@@ -163,6 +180,11 @@ def expected_usage(kind: str, spec: Mapping[str, Any], prices: PriceTable) -> li
         if dataset.get("captioning") == "auto" and provider == "fal":  # at most one per image
             frames = int(dataset.get("maxFrames", DEFAULT_MAX_FRAMES))
             lines.append(UsageLine(provider=provider, item=FAL_CAPTION_APP, unit="request", quantity=frames))
+        evaluation = spec.get("evaluation") or {}
+        if evaluation.get("enabled", True):  # the baseline counted too: it may not be stored yet
+            default = EvaluationSpec()
+            prompt_set = str(evaluation.get("promptSet", default.prompt_set))
+            lines += evaluation_usage(provider, prompt_set, len(evaluation.get("seeds") or default.seeds))
         return lines
     seconds, labels = prices.assumed_audio_hours * 3600, bool(spec.get("speakerLabels"))
     models = [str(m) for m in spec.get("speechModels") or []]

@@ -140,7 +140,15 @@ def test_estimates_follow_the_spec():
     # square_hd (1024x1024) is 2 megapixels of 10^6 each
     assert priced(expected_usage("ImageGeneration", four_dev, prices), prices)[0] == pytest.approx(0.2)
     lora = {"provider": "fal", "training": {"model": "fal-ai/flux-lora-fast-training", "steps": 1000}}
-    assert priced(expected_usage("LoraTraining", lora, prices), prices)[0] == pytest.approx(2.0)
+    # with the likeness evaluation (on by default): 6 prompts × 2 seeds, with the LoRA and
+    # without, on flux-lora at 512 × 512 (1 megapixel, $0.035 each)
+    assert priced(expected_usage("LoraTraining", lora, prices), prices)[0] == pytest.approx(2.0 + 24 * 0.035)
+    one_seed = {**lora, "evaluation": {"seeds": [7]}}
+    assert priced(expected_usage("LoraTraining", one_seed, prices), prices)[0] == pytest.approx(
+        2.0 + 12 * 0.035
+    )
+    off = {**lora, "evaluation": {"enabled": False}}
+    assert priced(expected_usage("LoraTraining", off, prices), prices)[0] == pytest.approx(2.0)
     speech = {"provider": "assemblyai", "speakerLabels": True, "speechModels": ["universal-2"]}
     cost = estimated("Transcription", speech, prices, None)
     assert cost.estimated_usd == pytest.approx(0.17) and "assuming 1 h of audio" in cost.detail

@@ -11,6 +11,7 @@ import pytest
 from contentgen.api import (
     KINDS,
     GeneratedImage,
+    Likeness,
     LoraVersion,
     RunFailure,
     RunResult,
@@ -156,6 +157,23 @@ def test_finished_job_needs_its_outcome_then_succeeds() -> None:
     # Recorded: nothing more to do, even after the Job is gone (TTL).
     after = decide(apply(res, d), World(now=NOW))
     assert after.job is None and after.needs_outcome is None and after.events == []
+
+
+def test_a_version_that_does_not_look_like_the_person_succeeds_with_a_warning() -> None:
+    res = apply(resource(), decide(resource(), World(now=NOW)))
+    poor = lora_result(1, 1)
+    assert poor.lora is not None
+    reason = "the generated faces' median similarity 0.10 is under the threshold 0.31"
+    poor.lora.likeness = Likeness(verdict="poor", reasons=[reason], median=0.1)
+    d = decide(res, World(now=NOW, jobs=(job(complete=True),), outcome=poor))
+    assert d.status["phase"] == "Succeeded" and d.status["likeness"]["verdict"] == "poor"
+    assert [(e.type, e.reason) for e in d.events] == [("Normal", "Succeeded"), ("Warning", "LikenessPoor")]
+    assert d.events[1].message == f"version 1 is kept and usable, but {reason}"
+    good = lora_result(1, 1)
+    assert good.lora is not None
+    good.lora.likeness = Likeness(verdict="good", median=0.7)
+    d = decide(res, World(now=NOW, jobs=(job(complete=True),), outcome=good))
+    assert [e.reason for e in d.events] == ["Succeeded"]
 
 
 def test_spec_change_trains_a_new_version_and_keeps_the_old() -> None:

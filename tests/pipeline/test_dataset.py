@@ -7,11 +7,15 @@ import zipfile
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from contentgen.api import DatasetReport, DatasetSpec
 from contentgen.errors import InvalidInput
 from contentgen.pipeline.dataset import DatasetTooSmall, LocalDataset, build_dataset
+from contentgen.pipeline.likeness.faces import load_faces
+from contentgen.pipeline.likeness.score import centroid
+from contentgen.pipeline.video.identity import SAME_PERSON
 from scripts.synthetic_video import SyntheticVideo
 from tests.pipeline.conftest import cut_f1, scene_of
 
@@ -86,7 +90,13 @@ def test_images_and_captions_on_disk(faces_only: LocalDataset) -> None:
 
     assert sorted(p.name for p in (root / "images").iterdir()) == [f"{n}.jpg" for n in names]
     assert sorted(p.name for p in (root / "captions").iterdir()) == [f"{n}.txt" for n in names]
-    assert {p.name for p in root.iterdir()} == {"images", "captions", "dataset.zip", "contact-sheet.jpg"}
+    assert {p.name for p in root.iterdir()} == {
+        "images",
+        "captions",
+        "dataset.zip",
+        "contact-sheet.jpg",
+        "faces.json",
+    }
     for image in faces_only.images:
         assert image.caption == "a photo of dmavatar, a person"
         assert image.caption_path.read_text() == image.caption
@@ -94,6 +104,19 @@ def test_images_and_captions_on_disk(faces_only: LocalDataset) -> None:
         assert picture.shape == (image.height, image.width, 3)
         assert image.width == image.height == 270  # 180 px tall source: at most 1.5× enlarged
         assert image.sharpness > 0
+
+
+def test_the_subjects_faces_are_kept_for_the_likeness_evaluation(
+    faces_only: LocalDataset, every_scene: LocalDataset
+) -> None:
+    """With faceFilter, faces.json holds the subject's embedding in each training image, the one
+    the stage chose the subject by (each alike to their centroid); without it, there is none."""
+    assert faces_only.faces == faces_only.root / "faces.json"
+    names, rows = load_faces(faces_only.faces)
+    assert names == [image.path.name for image in faces_only.images]
+    assert np.allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-4)
+    assert min(rows @ centroid(rows)) >= SAME_PERSON
+    assert every_scene.faces is None and not (every_scene.root / "faces.json").exists()
 
 
 def test_images_are_chronological(every_scene: LocalDataset) -> None:

@@ -95,7 +95,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import cv2
 import httpx
+import numpy as np
 
 from .fakes import Fault, Faults, failure, jpeg, json_response, png, safetensors_bytes
 
@@ -244,6 +246,9 @@ class FakeFal:
         self.prices = dict(PRICES)
         self.admin_key = True  # False: the key lacks the ADMIN scope the payload delete needs
         self.erased: list[str] = []  # request ids whose payloads were deleted
+        # What the FLUX apps' pictures show: (the request's arguments, the picture's number) → a
+        # BGR picture, resized to the size asked for; None: a black picture.
+        self.picture: Callable[[dict[str, Any], int], np.ndarray] | None = None
         # What the vision app answers for an image URL (the upload's name is in the URL).
         self.caption: Callable[[str], str] = lambda url: (
             f"**The person** smiles at the camera, head and shoulders, soft light ({url.rsplit('/', 1)[-1]})"
@@ -562,6 +567,14 @@ class FakeFal:
             errors.append(_error(["temperature"], "Input should be between 0 and 2", "range"))
         return errors
 
+    def _picture(self, arguments: dict[str, Any], number: int, width: int, height: int, fmt: str) -> bytes:
+        if self.picture is None:
+            return png(width, height) if fmt == "png" else jpeg(width, height)
+        shown = cv2.resize(self.picture(arguments, number), (width, height), interpolation=cv2.INTER_AREA)
+        ok, data = cv2.imencode(".png" if fmt == "png" else ".jpg", shown)
+        assert ok
+        return bytes(data.tobytes())
+
     def _output(self, job: Job) -> dict[str, Any]:
         if job.app == VISION_APP:
             return {
@@ -599,7 +612,7 @@ class FakeFal:
         images = []
         for i in range(job.arguments.get("num_images", 1)):
             url = f"https://v3.fal.media/files/out/{job.request_id}/{i}.{'png' if fmt == 'png' else 'jpg'}"
-            self.files.setdefault(url, png(width, height) if fmt == "png" else jpeg(width, height))
+            self.files.setdefault(url, self._picture(job.arguments, i, width, height, fmt))
             images.append({"url": url, "width": width, "height": height, "content_type": f"image/{fmt}"})
         return {
             "images": images,

@@ -201,7 +201,8 @@ def test_captions_billed_before_a_refused_training_are_counted_and_never_paid_ag
     assert captioned >= 4 and fal.billed == captioned  # every caption, not the training
     failed = json.loads((workspace / "failed.json").read_text())
     assert [line["unit"] for line in failed["usage"]] == ["request"] * captioned
-    assert "estimated cost $2.0120 at fal" in err  # 1000 steps and up to 12 captions
+    # 1000 steps, up to 12 captions and the likeness evaluation (24 pictures of 1 megapixel)
+    assert "estimated cost $2.8520 at fal" in err
 
     del fal.failures[training]  # the dataset problem is fixed at fal's end
     with mocked(fal):
@@ -264,3 +265,59 @@ def run_assets(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str
     code = main(["assets", *args])
     out = capsys.readouterr()
     return code, out.out, out.err
+
+
+# --- the likeness evaluation of a LoRA trained on fal -----------------------------------------------
+
+
+def test_a_lora_trained_on_fal_carries_a_likeness_report_paid_once(
+    workspace: Path, capsys: pytest.CaptureFixture[str], s3: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole path: `contentgen run` of the example LoRA on fal (the fake) with an S3 store. The
+    fake's flux-lora pictures show the sample video's subject (the astronaut of scikit-image) when
+    asked with the LoRA and other people without it: the version's report says she is there, every
+    picture is billed once and counted in the run's cost, and a new version pays only for its own
+    pictures (the baseline is stored)."""
+    from contentgen.api import RunResult
+    from contentgen.pipeline.likeness import score
+    from scripts.synthetic_video import source_image
+
+    def picture(arguments: dict[str, Any], _: int) -> Any:
+        name = "astronaut" if arguments.get("loras") else ("grace_hopper", "luispedro")[arguments["seed"] % 2]
+        photo = source_image(name)[:, ::-1, ::-1] if arguments["seed"] % 2 else source_image(name)[:, :, ::-1]
+        return photo.copy()
+
+    monkeypatch.setenv("CONTENTGEN_STORE", f"s3://{s3}/cg")
+    fal = FakeFal()
+    fal.picture = picture
+    lora = str(EXAMPLES / "loratraining.yaml")  # provider fal, evaluation on by default
+    with mocked(fal):
+        code, _, err = run(capsys, "--source", str(SAMPLE), "--result", "r.json", lora)
+    assert code == 0, err
+    assert "24 megapixels of fal-ai/flux-lora" in err  # the estimate shown before it starts
+    result = RunResult.model_validate_json((workspace / "r.json").read_text())
+    assert result.lora is not None and result.lora.likeness is not None
+    likeness = result.lora.likeness
+    assert likeness.median is not None and likeness.median >= score.THRESHOLD
+    assert likeness.gain is not None and likeness.gain >= score.MIN_GAIN
+    assert likeness.bleed is None  # the fake draws one person, also when two were asked for
+    # the sample's dataset is crops of one photograph, and so are the fake's pictures: copies
+    assert likeness.verdict == "poor" and any("copies of one training image" in r for r in likeness.reasons)
+    pictures = [job for job in fal.ours if job.app == "fal-ai/flux-lora"]
+    assert len(pictures) == 24 and all(job.billed for job in pictures)
+    assert result.usage is not None
+    paid = {line.request for line in result.usage if line.item == "fal-ai/flux-lora"}
+    assert paid == {job.request_id for job in pictures}
+    record = open_catalog().get(result.uid)
+    assert record is not None and record["versions"][0]["likeness"]["median"] == likeness.median
+    store = open_store(f"s3://{s3}/cg")
+    assert store.exists(store.key_of(likeness.grid_uri)) and store.exists(store.key_of(likeness.report_uri))
+
+    # a new version of the same resource: only its own twelve pictures are paid
+    with mocked(fal):
+        code, _, err = run(capsys, "--source", str(SAMPLE), "--result", "r2.json", lora)
+    assert code == 0, err
+    assert len([job for job in fal.ours if job.app == "fal-ai/flux-lora"]) == 24 + 12
+    second = RunResult.model_validate_json((workspace / "r2.json").read_text())
+    assert second.lora is not None and second.lora.likeness is not None
+    assert second.lora.likeness.baseline_median == likeness.baseline_median

@@ -83,6 +83,7 @@ def test_lora_training_offline(workspace: Path, capsys: pytest.CaptureFixture[st
         "upload-dataset",
         "train",
         "store-model",
+        "evaluate",
         "thumbnails",
     ]
     check_artifacts(result)
@@ -127,7 +128,17 @@ def test_lora_training_offline(workspace: Path, capsys: pytest.CaptureFixture[st
     assert result.usage is not None
     captions = [line for line in result.usage if line.unit == "request"]
     assert len(captions) == dataset.frames and all(line.request.startswith("offline-") for line in captions)
-    assert [line.unit for line in result.usage if line.unit != "request"] == ["step"]
+    # the likeness evaluation: 6 prompts × 2 seeds with the LoRA and without, each picture in the
+    # usage; the offline placeholders show no face, and the report says so (no made-up score)
+    pictures = [line for line in result.usage if line.unit == "megapixel"]
+    assert [line.unit for line in result.usage if line.unit != "request"] == ["step", "megapixel"]
+    assert pictures[0].quantity == 24 and pictures[0].item == "flux-lora"  # 512 × 512: 1 each
+    likeness = result.lora.likeness
+    assert likeness is not None and likeness.verdict == "no-faces" and likeness.median is None
+    assert (likeness.images, likeness.faces, likeness.no_face_rate) == (12, 0, 1.0)
+    assert likeness.upper_bound is not None and likeness.upper_bound > 0.3  # the dataset's own faces
+    for uri, start in ((likeness.grid_uri, b"\xff\xd8"), (likeness.report_uri, b"{")):
+        assert uri in [a.uri for a in result.artifacts] and local(uri).read_bytes()[:1] == start[:1]
     assert "LoRA version 1" in out and "placeholder" in out
     # The dataset stage reports progress on stderr (plain lines when not on a terminal).
     assert "dataset" in err and "%" in err
@@ -135,6 +146,10 @@ def test_lora_training_offline(workspace: Path, capsys: pytest.CaptureFixture[st
     assert record is not None and record["status"] == "Succeeded" and record["latestVersion"] == 1
     assert record["provider"] == "offline"
     assert record["versions"][0]["contactSheetUri"] == sheet.uri
+    assert record["versions"][0]["likeness"]["verdict"] == "no-faces"
+    assert main(["assets", "get", result.uid, "-o", "table"]) == 0
+    shown = capsys.readouterr().out
+    assert "likeness no-faces (no face in any of the 12 generated images: nothing to compare)" in shown
     assert record["dataset"]["kept"] == dataset.frames
 
 

@@ -67,6 +67,18 @@ LORA_TRAINING = Kind(
     columns=_columns(
         Column("Trigger", ".spec.triggerWord", description="The trigger word."),
         Column("Version", ".status.latestVersion", "integer", "The newest trained version."),
+        Column(
+            "Likeness",
+            ".status.likeness.verdict",
+            description="Whether the newest version looks like the person.",
+        ),
+        Column(
+            "Similarity",
+            ".status.likeness.median",
+            "number",
+            "The newest version's median face similarity to the person.",
+            priority=1,
+        ),
     ),
 )
 IMAGE_GENERATION = Kind(

@@ -134,6 +134,35 @@ class TrainingSpec(ApiModel):
     ) = None
 
 
+# The likeness evaluation's prompt sets, each with its number of prompts (the prompts are in
+# pipeline/likeness/prompts.py; a test checks the counts). A published set never changes.
+LIKENESS_PROMPT_SETS = {"likeness-v1": 6}
+LIKENESS_MODEL = "flux-lora"  # what users generate with a LoRA
+LIKENESS_IMAGE_SIZE = "square"  # 512 × 512: one billed megapixel, faces large enough to recognise
+LikenessPromptSet = Literal["likeness-v1"]
+Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
+
+
+class EvaluationSpec(ApiModel):
+    """The likeness evaluation of every version (docs/likeness.md): the prompt set × seeds
+    generated with the new LoRA on flux-lora through the spec's provider, and once without it
+    (the baseline, stored and shared per provider, prompt and seed), scored against the dataset's
+    faces. Paid like any generation, and in the run's estimate and cost."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Evaluate each new version; false skips it (no pictures are generated or paid for).",
+    )
+    prompt_set: Annotated[
+        LikenessPromptSet,
+        Field(description="The versioned prompt set: portraits, contexts and two-person pictures."),
+    ] = "likeness-v1"
+    seeds: Annotated[
+        list[Seed],
+        Field(min_length=1, max_length=4, description="One picture per prompt and seed."),
+    ] = [1, 2]
+
+
 class LoraTrainingSpec(CommonSpec):
     source: Annotated[SourceSpec, Field(description="The video to learn from.")]
     trigger_word: Annotated[
@@ -153,6 +182,58 @@ class LoraTrainingSpec(CommonSpec):
     training: Annotated[
         TrainingSpec, Field(default_factory=TrainingSpec, description="How the LoRA is trained.")
     ]
+    evaluation: Annotated[
+        EvaluationSpec,
+        Field(default_factory=EvaluationSpec, description="Whether each version looks like the person."),
+    ]
+
+
+Verdict = Literal["good", "poor", "no-faces", "unmeasured", "skipped"]
+
+
+class Likeness(ApiModel):
+    """Does the version look like the person? Every similarity is SFace's cosine similarity of a
+    generated face to the subject's dataset faces (docs/likeness.md); unset where nothing was
+    measured (no face is never a made-up score)."""
+
+    verdict: Annotated[
+        Verdict,
+        Field(
+            description="good; poor (see reasons); no-faces (no generated picture showed a face); "
+            "unmeasured (the dataset has no face embeddings: faceFilter off); skipped (see reasons)."
+        ),
+    ]
+    reasons: Annotated[list[str], Field(description="Why the verdict is what it is.")] = []
+    prompt_set: str = ""
+    seeds: list[int] = []
+    images: Annotated[int, Field(ge=0, description="Pictures generated with the LoRA.")] = 0
+    faces: Annotated[int, Field(ge=0, description="Of them, pictures with a face.")] = 0
+    no_face_rate: Annotated[float | None, Field(description="Share of pictures without a face.")] = None
+    median: Annotated[float | None, Field(description="Median similarity of the generated faces.")] = None
+    percent: Annotated[
+        float | None, Field(description="The median on the calibrated scale: 0 strangers, 100 the person.")
+    ] = None
+    above_threshold: Annotated[float | None, Field(description="Share of faces over the threshold.")] = None
+    threshold: float | None = None
+    baseline_median: Annotated[
+        float | None, Field(description="The same prompts and seeds without the LoRA.")
+    ] = None
+    gain: Annotated[float | None, Field(description="median - baselineMedian.")] = None
+    bleed: Annotated[
+        float | None, Field(description="Two-person pictures: the other person's median similarity.")
+    ] = None
+    bleed_share: Annotated[float | None, Field(description="Of them, the share over the threshold.")] = None
+    copy_similarity: Annotated[
+        float | None, Field(description="The highest similarity of a generated face to one training image.")
+    ] = None
+    copy_of: Annotated[str, Field(description="That training image.")] = ""
+    copies: Annotated[int, Field(ge=0, description="Generated faces at or over the copy level.")] = 0
+    sameness: Annotated[float | None, Field(description="The faces' median similarity to each other.")] = None
+    upper_bound: Annotated[float | None, Field(description="The dataset's own leave-one-out similarity.")] = (
+        None
+    )
+    grid_uri: Annotated[str, Field(description="A JPEG: every picture with and without the LoRA.")] = ""
+    report_uri: Annotated[str, Field(description="likeness.json: every picture's score.")] = ""
 
 
 class LoraVersion(VersionBase):
@@ -172,6 +253,9 @@ class LoraVersion(VersionBase):
     trigger_word: str
     training_model: str = ""
     steps: Annotated[int, Field(ge=0)] = 0
+    likeness: Annotated[
+        Likeness | None, Field(description="Whether it looks like the person (spec.evaluation).")
+    ] = None
 
 
 class DroppedScenes(ApiModel):
@@ -306,6 +390,10 @@ class DatasetSummary(ApiModel):
 
 class LoraTrainingStatus(CommonStatus):
     latest_version: Annotated[int, Field(ge=0, description="The newest version; 0 before the first.")] = 0
+    likeness: Annotated[
+        Likeness | None,
+        Field(description="The newest version's likeness report (its versions[] entry has it too)."),
+    ] = None
     versions: Annotated[list[LoraVersion], Field(description="Every trained version, oldest first.")] = []
     dataset: Annotated[
         DatasetSummary | None,
@@ -352,12 +440,17 @@ class DatasetReport(ApiModel):
 
 
 __all__ = [
+    "LIKENESS_IMAGE_SIZE",
+    "LIKENESS_MODEL",
+    "LIKENESS_PROMPT_SETS",
     "Captioning",
     "DatasetImage",
     "DatasetReport",
     "DatasetSpec",
     "DatasetSummary",
     "DroppedScenes",
+    "EvaluationSpec",
+    "Likeness",
     "LoraTrainingSpec",
     "LoraTrainingStatus",
     "LoraVersion",

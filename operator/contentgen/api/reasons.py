@@ -79,6 +79,7 @@ REASONS: dict[str, Reason] = {
     "Unavailable": Reason(FAILED, "A temporary failure without a more specific reason, after retries.", stalled=True),
     "Error": Reason(FAILED, "An error without a more specific reason.", stalled=True),
     # --- Events only ---------------------------------------------------------------------------------
+    "LikenessPoor": Reason(EVENT, "A LoraTraining's new version does not look like the person (`status.likeness`, docs/likeness.md); it is kept and usable, the message says why."),
     "Superseded": Reason(EVENT, "The run of an older generation was stopped by a spec change; per request, what was billed."),
     "ProviderWorkCancelled": Reason(EVENT, "A deleted resource's provider requests were cancelled; per request, whether it was billed."),
     "ProviderCancelFailed": Reason(EVENT, "A deleted resource's provider requests could not be cancelled."),

@@ -18,6 +18,7 @@ LEGACY_VERSION = 1
 _LATEST_FIELDS = {
     "ImageGeneration": {"images": "images", "loras": "loras", "provider": "provider"},
     "Transcription": {"transcript": "transcript"},
+    "LoraTraining": {"likeness": "likeness"},
 }
 
 

@@ -165,6 +165,9 @@ class LoraVersionInfo(VersionInfo):
     training_model: str = ""
     steps: int = 0
     dataset: dict[str, Any] | None = Field(default=None, description="Its dataset's counts, when known.")
+    likeness: dict[str, Any] | None = Field(
+        default=None, description="Whether it looks like the person (docs/likeness.md), when evaluated."
+    )
 
 
 class ImageVersionInfo(VersionInfo):

@@ -130,6 +130,25 @@ def _describe(item: dict[str, Any]) -> str:
     text = f"{head} ({human_bytes(int(size))})" if size is not None else str(head)
     if item.get("contactSheetUri"):
         text += f"; contact sheet {item['contactSheetUri']}"
+    if isinstance(item.get("likeness"), dict):
+        text += f"; likeness {likeness_summary(item['likeness'])}"
+    return text
+
+
+def likeness_summary(likeness: dict[str, Any]) -> str:
+    """A version's likeness report in one line (docs/likeness.md)."""
+    verdict = str(likeness.get("verdict", "-"))
+    if likeness.get("median") is None:
+        reasons = likeness.get("reasons") or []
+        return f"{verdict}" + (f" ({reasons[0]})" if reasons else "")
+    base = likeness.get("baselineMedian")
+    text = f"{verdict}, median {likeness['median']:.2f} ({likeness.get('percent', 0):.0f} %)"
+    text += f", without the LoRA {base:.2f}" if base is not None else ""
+    if likeness.get("bleed") is not None:
+        text += f", bleed {likeness['bleed']:.2f}"
+    text += f", closest to one training image {likeness.get('copySimilarity', 0):.2f}"
+    if likeness.get("gridUri"):
+        text += f"; grid {likeness['gridUri']}"
     return text
 
 

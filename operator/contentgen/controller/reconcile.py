@@ -537,7 +537,19 @@ def _finish(
         decision.events.append(
             Event("Warning" if failed else "Normal", str(after[1] or after[0]), status.get("message", ""))
         )
+        if after[0] == Phase.SUCCEEDED and (poor := _poor_likeness(status)):
+            decision.events.append(Event("Warning", "LikenessPoor", poor))
     return decision
+
+
+def _poor_likeness(status: dict[str, Any]) -> str:
+    """Why the newest version does not look like the person ("" when it does, or is unmeasured):
+    it is kept and usable, and this says so where people look (docs/likeness.md)."""
+    likeness = status.get("likeness") or {}
+    if likeness.get("verdict") != "poor":
+        return ""
+    reasons = "; ".join(str(r) for r in likeness.get("reasons") or [])
+    return f"version {status.get('latestVersion')} is kept and usable, but {reasons}"[:1024]
 
 
 def ready_reason(status: dict[str, Any]) -> str:

@@ -19,6 +19,8 @@ On disk, in `out_dir`::
     dataset.zip           images/0001.jpg, images/0001.txt and captions/0001.txt
     contact-sheet.jpg     every image on one sheet, with its time in the video, and one face of
                           each person found
+    faces.json            with faceFilter: the subject's face embedding in each image, kept with
+                          the dataset version for the likeness evaluation (likeness/faces.py)
     people.jpg            instead, when the subject is unclear: one face of each person, numbered
 
 The archive holds every caption twice on purpose: trainers that read captions beside their
@@ -29,6 +31,7 @@ a few bytes, so the copy costs nothing.
 
 from __future__ import annotations
 
+import json
 import shutil
 import zipfile
 from collections import deque
@@ -55,6 +58,7 @@ from contentgen.api import (
 from contentgen.errors import InvalidInput, PermanentError
 from contentgen.files import sha256_file
 from contentgen.pipeline.contact_sheet import write_contact_sheet
+from contentgen.pipeline.likeness.faces import FACES_FILE, faces_document
 from contentgen.pipeline.media import probe
 from contentgen.pipeline.progress import SubProgress
 from contentgen.pipeline.video.crop import (
@@ -170,6 +174,7 @@ class LocalDataset:
     summary: DatasetSummary | None = None  # set by build_dataset
     contact_sheet: Path | None = None
     captioning: Captioning = field(default_factory=Captioning)
+    faces: Path | None = None  # faces.json: the subject's embedding per image (faceFilter only)
 
     def report(
         self,
@@ -462,8 +467,12 @@ def build_dataset(
         summary=summary,
     )
     caption = template_caption(spec.caption_template, trigger_word)
+    embedding_of = {id(s.pick): s.embedding for s in curator.sightings if s.pick is not None}
+    embeddings: dict[str, np.ndarray] = {}
     for number, pick in enumerate(shortlist.chronological(), start=1):
         path = pick.payload.path.rename(images_dir / f"{number:04d}.jpg")
+        if id(pick) in embedding_of:
+            embeddings[path.name] = embedding_of[id(pick)]
         caption_path = captions_dir / f"{number:04d}.txt"
         caption_path.write_text(caption, encoding="utf-8")
         dataset.images.append(
@@ -482,6 +491,9 @@ def build_dataset(
         )
     shutil.rmtree(staging, ignore_errors=True)
     write_archive(dataset)
+    if embeddings:
+        dataset.faces = out_dir / FACES_FILE
+        dataset.faces.write_text(json.dumps(faces_document(embeddings)), encoding="utf-8")
     title = f"{trigger_word}: {len(dataset.images)} images, {len(dataset.scenes)} scenes of {video.name}"
     dataset.contact_sheet = write_contact_sheet(
         [(image.path, image.time, image.face) for image in dataset.images],

@@ -10,18 +10,32 @@ archive is written, checkpointed per image; training starts only when all of the
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from contentgen.api import Artifact, Captioning, LoraTrainingSpec, LoraVersion, RunResult, UsageLine, now
-from contentgen.errors import ContentgenError
+from contentgen.api import (
+    Artifact,
+    Captioning,
+    Likeness,
+    LoraTrainingSpec,
+    LoraVersion,
+    RunResult,
+    UsageLine,
+    now,
+)
+from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.files import sha256_file
 from contentgen.pricing import caption_usage, training_usage
-from contentgen.providers import captioner, trainer
-from contentgen.providers.base import CaptionRequest, TrainingRequest
+from contentgen.providers import captioner, image_generator, trainer
+from contentgen.providers.base import CaptionRequest, LoraWeights, TrainingRequest
 from contentgen.store import keys
 
 from .context import RunContext, StoreCheckpoint
 from .dataset import LocalDataset, SubjectAmbiguous, apply_captions, build_dataset, template_caption
+from .likeness.evaluation import Plan, run_evaluation
+from .likeness.faces import FACES_FILE, load_faces
+from .links import provider_url
+from .progress import SubProgress
 
 
 def run_lora(ctx: RunContext) -> RunResult:
@@ -103,8 +117,14 @@ def run_lora(ctx: RunContext) -> RunResult:
             span(100.0 * (2 * i + 2) / total)
         archive = ctx.store.put_once_file(f"{prefix}dataset.zip", dataset.archive, "application/zip")
         sheet = _put_contact_sheet(ctx, prefix, dataset)
+        # the subject's face embeddings, for the likeness evaluation (never computed again)
+        faces = (
+            ctx.store.put_once_file(f"{prefix}{FACES_FILE}", dataset.faces, "application/json")
+            if dataset.faces is not None
+            else None
+        )
 
-    with ctx.stage("train", 50, 95) as span:
+    with ctx.stage("train", 50, 88) as span:
         # one per resource, fingerprinted by the dataset and the training's inputs: a later run
         # with the same ones resumes the training already paid for instead of paying again
         checkpoint = StoreCheckpoint(ctx.store, keys.checkpoint(uid, "lora"), earlier="lora")
@@ -126,7 +146,7 @@ def run_lora(ctx: RunContext) -> RunResult:
             provider.name, spec.training.model, spec.training.steps, trained.request_id
         )
 
-    with ctx.stage("store-model", 95, 100), ctx.storing_paid_output("the LoRA weights"):
+    with ctx.stage("store-model", 88, 90), ctx.storing_paid_output("the LoRA weights"):
         prefix = keys.lora_version(owner, uid, version)
         model = ctx.store.put_once_file(
             f"{prefix}model.safetensors", trained.weights, "application/octet-stream"
@@ -140,6 +160,15 @@ def run_lora(ctx: RunContext) -> RunResult:
         artifacts.append(archive)
         if sheet is not None:
             artifacts.append(sheet)
+        if faces is not None:
+            artifacts.append(faces)
+
+    likeness = None
+    if spec.evaluation.enabled:
+        with ctx.stage("evaluate", 90, 100) as span:
+            billed = list(ctx.usage or [])
+            likeness, evaluation_artifacts = _evaluate(ctx, spec, model, dataset, span, billed)
+            artifacts += evaluation_artifacts
 
     lora = LoraVersion(
         version=version,
@@ -156,6 +185,7 @@ def run_lora(ctx: RunContext) -> RunResult:
         steps=spec.training.steps,
         generation=snap.generation,
         created_at=now(),
+        likeness=likeness,
     )
     report = dataset.report(lambda path: uris[path], archive, sheet)
     return RunResult(
@@ -167,6 +197,66 @@ def run_lora(ctx: RunContext) -> RunResult:
         lora=lora,
         dataset=report,
     )
+
+
+def _evaluate(
+    ctx: RunContext,
+    spec: LoraTrainingSpec,
+    model: Artifact,
+    dataset: LocalDataset,
+    span: SubProgress,
+    billed: list[UsageLine],
+) -> tuple[Likeness, list[Artifact]]:
+    """The new version's likeness evaluation (docs/likeness.md): its pictures paid like any
+    generation (checkpointed per picture, in the run's usage as each returns). A version it
+    cannot evaluate is still kept: the report says why."""
+    plan = Plan(spec.evaluation.prompt_set, tuple(spec.evaluation.seeds))
+    if dataset.faces is None:
+        return Likeness(
+            verdict="unmeasured",
+            reasons=["the dataset has no face embeddings (faceFilter is off): nothing to compare with"],
+            prompt_set=plan.prompt_set,
+            seeds=list(plan.seeds),
+        ), []
+    snap = ctx.snapshot
+    uid, version = snap.uid, snap.version
+    try:
+        weights = LoraWeights(url=provider_url(model.uri, ctx.store, ctx.settings.presign_seconds))
+        with ctx.paying(billed):
+            evaluation = run_evaluation(
+                image_generator(ctx.provider),
+                ctx.store,
+                plan,
+                spec.trigger_word,
+                weights,
+                load_faces(dataset.faces),
+                ctx.scratch("likeness"),
+                span,
+                lambda name: StoreCheckpoint(ctx.store, keys.checkpoint(uid, f"likeness-v{version}-{name}")),
+                billed,
+            )
+    except InvalidInput as refused:  # e.g. a live provider cannot fetch the LoRA from a local store
+        ctx.usage = list(billed)  # what it billed before (the refused call was not billed)
+        return Likeness(
+            verdict="skipped",
+            reasons=[f"the evaluation could not run: {refused}"],
+            prompt_set=plan.prompt_set,
+            seeds=list(plan.seeds),
+        ), []
+    ctx.usage = list(billed)
+    prefix = keys.lora_version(spec.owner, uid, version)
+    with ctx.storing_paid_output("the likeness evaluation's pictures"):
+        grid = ctx.store.put_once_file(f"{prefix}likeness-grid.jpg", evaluation.grid, "image/jpeg")
+        report = ctx.store.put_once_bytes(
+            f"{prefix}likeness.json",
+            json.dumps(evaluation.likeness.as_dict(), indent=1).encode(),
+            "application/json",
+        )
+    found = evaluation.likeness.as_dict()
+    found.pop("scored")
+    found |= {"prompt_set": plan.prompt_set, "seeds": list(plan.seeds)}
+    found |= {"grid_uri": grid.uri, "report_uri": report.uri}
+    return Likeness.model_validate(found), [grid, report]
 
 
 def _fetch_references(ctx: RunContext, spec: LoraTrainingSpec) -> list[tuple[Path, str]]:

@@ -101,6 +101,13 @@ def transcripts_version(owner: str, uid: str, version: int) -> str:
     return transcripts_root(owner, uid) + _version(version)
 
 
+def likeness_baseline(provider: str, model: str, prompt_set: str, seed: int, index: int) -> str:
+    """A likeness evaluation's picture without a LoRA: made once per base model, prompt and seed,
+    shared by every LoRA evaluated on them (the baseline is paid once)."""
+    parts = "/".join(_seg(value, what) for value, what in ((provider, "provider"), (model, "model")))
+    return f"likeness/baselines/{parts}/{_seg(prompt_set, 'prompt set')}/seed-{seed}-{index:02d}.png"
+
+
 def temp_root(uid: str) -> str:
     return f"temp/{_seg(uid, 'uid')}/"
 

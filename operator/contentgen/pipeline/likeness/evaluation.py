@@ -1,0 +1,250 @@
+"""A LoRA version's likeness evaluation: the prompt set × seeds generated with the LoRA through
+the provider and model users generate with, the same without it (the baseline, stored once per
+provider, model, prompt and seed and then shared), scored against the subject's dataset faces,
+and a sample grid (with and without the LoRA, the score under each picture).
+
+Every generation is paid work under the usual guarantees: each call has its own provider
+checkpoint (a retried run delivers what was paid for instead of paying again), and what it billed
+goes into `billed` as it returns, so the run's usage (and `status.cost`) holds it. Its price is
+known before it starts (`expected_usage`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from contentgen.api import UsageLine
+from contentgen.api.lora import LIKENESS_IMAGE_SIZE, LIKENESS_MODEL
+from contentgen.errors import PermanentError
+from contentgen.pricing import evaluation_usage, image_usage
+from contentgen.providers.base import Checkpoint, ImageGenerator, ImageRequest, LoraWeights
+from contentgen.providers.progress import SubProgress
+from contentgen.store import ObjectStore, keys
+
+from .faces import FaceReader
+from .prompts import DEFAULT_SEEDS, DEFAULT_SET, Prompt, prompt_set
+from .score import Generated, ImageScore, Likeness, centroid, evaluate, score_image
+
+WITHOUT = "a person"  # the trigger word's stand-in in the baseline's prompts
+PNG = "image/png"
+TILE = 256
+_LABEL = 22
+_GAP = 6
+_HEAD = 50  # two title lines
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+@dataclass(frozen=True)
+class Plan:
+    prompt_set: str = DEFAULT_SET
+    seeds: tuple[int, ...] = DEFAULT_SEEDS
+    model: str = LIKENESS_MODEL
+    image_size: str = LIKENESS_IMAGE_SIZE
+
+    def items(self) -> list[tuple[str, int, int, Prompt]]:
+        """(name, seed, prompt index, prompt) of every picture, in order."""
+        return [
+            (f"p{index + 1:02d}-s{seed}", seed, index, prompt)
+            for index, prompt in enumerate(prompt_set(self.prompt_set))
+            for seed in self.seeds
+        ]
+
+
+def expected_usage(provider: str, plan: Plan, *, baseline_cached: bool = False) -> list[UsageLine]:
+    """What the evaluation bills at most (the run's estimate counts the same)."""
+    return evaluation_usage(provider, plan.prompt_set, len(plan.seeds), baseline_cached=baseline_cached)
+
+
+@dataclass
+class Evaluation:
+    likeness: Likeness
+    grid: Path
+    with_lora: list[Path] = field(default_factory=list)
+    baseline: list[Path] = field(default_factory=list)
+
+
+def baseline_cached(store: ObjectStore, provider: str, plan: Plan) -> bool:
+    return all(
+        store.exists(keys.likeness_baseline(provider, plan.model, plan.prompt_set, seed, index))
+        for _, seed, index, _ in plan.items()
+    )
+
+
+def run_evaluation(
+    generator: ImageGenerator,
+    store: ObjectStore,
+    plan: Plan,
+    trigger_word: str,
+    lora: LoraWeights,
+    subject: tuple[Sequence[str], np.ndarray],
+    work_dir: Path,
+    progress: SubProgress,
+    checkpoint: Callable[[str], Checkpoint],
+    billed: list[UsageLine],
+    reader: FaceReader | None = None,
+) -> Evaluation:
+    """Generate, score and draw the evaluation into `work_dir`. `checkpoint(name)`: the provider
+    checkpoint of one call; `billed` grows by each call's usage as it returns."""
+    reader = reader or FaceReader()
+    items = plan.items()
+    total = 2 * len(items)
+    with_lora: list[Path] = []
+    without: list[Path] = []
+    done = 0
+
+    def generate(name: str, request: ImageRequest) -> Path:
+        nonlocal done
+        folder = work_dir / name
+        folder.mkdir(parents=True, exist_ok=True)
+        outputs = generator.generate_images(request, folder, lambda *_: None, checkpoint(name))
+        if len(outputs) != 1:
+            raise PermanentError(
+                f"{generator.name} returned {len(outputs)} pictures where one was asked for",
+                reason="ProviderError",
+            )
+        output = outputs[0]
+        _add(
+            billed,
+            image_usage(generator.name, plan.model, [(output.width, output.height)], output.request_id),
+        )
+        done += 1
+        progress(100.0 * done / total)
+        return output.path
+
+    for name, seed, _, prompt in items:
+        request = ImageRequest(
+            prompt=prompt.filled(trigger_word),
+            model=plan.model,
+            image_size=plan.image_size,
+            seed=seed,
+            loras=(lora,),
+        )
+        with_lora.append(generate(f"lora-{name}", request))
+    for name, seed, index, prompt in items:
+        key = keys.likeness_baseline(generator.name, plan.model, plan.prompt_set, seed, index)
+        path = work_dir / f"baseline-{name}.png"
+        if store.exists(key):
+            store.get_file(key, path)
+            done += 1
+            progress(100.0 * done / total)
+        else:
+            request = ImageRequest(
+                prompt=prompt.filled(WITHOUT), model=plan.model, image_size=plan.image_size, seed=seed
+            )
+            made = generate(f"baseline-{name}", request)
+            path.write_bytes(_png(made))
+            store.put_once_bytes(key, path.read_bytes(), PNG)
+        without.append(path)
+
+    names, rows = subject
+    found_with = [
+        Generated(n, p.kind, reader.faces_in(f)) for (n, _, _, p), f in zip(items, with_lora, strict=True)
+    ]
+    found_without = [
+        Generated(n, p.kind, reader.faces_in(f)) for (n, _, _, p), f in zip(items, without, strict=True)
+    ]
+    likeness = evaluate(rows, names, found_with, found_without)
+    grid = draw_grid(
+        work_dir / "likeness-grid.jpg",
+        list(zip(with_lora, scores(found_with, rows, names), strict=True)),
+        list(zip(without, scores(found_without, rows, names), strict=True)),
+        title=(
+            f"{trigger_word}: {likeness.verdict}, median {_number(likeness.median)}",
+            f"without the LoRA {_number(likeness.baseline_median)}; {plan.prompt_set}",
+        ),
+    )
+    return Evaluation(likeness, grid, with_lora, without)
+
+
+def _add(billed: list[UsageLine], lines: list[UsageLine]) -> None:
+    """`lines` into `billed`; a line without a request id (the offline provider's) joins the last
+    line of its item, so that the pictures are not a line each in the run's result."""
+    for line in lines:
+        last = billed[-1] if billed else None
+        same = last is not None and (last.provider, last.item, last.unit) == (
+            line.provider,
+            line.item,
+            line.unit,
+        )
+        if last is not None and same and not line.request and not last.request:
+            billed[-1] = last.model_copy(update={"quantity": last.quantity + line.quantity})
+        else:
+            billed.append(line)
+
+
+def scores(generated: Sequence[Generated], rows: np.ndarray, names: Sequence[str]) -> list[ImageScore]:
+    """Each picture's score; without the subject's faces, only how many faces it shows."""
+    if not len(rows):
+        return [ImageScore(g.name, g.kind, len(g.faces)) for g in generated]
+    center = centroid(rows)
+    return [score_image(g, rows, names, center) for g in generated]
+
+
+def _number(value: float | None) -> str:
+    return "no face" if value is None else f"{value:.2f}"
+
+
+def _png(path: Path) -> bytes:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f"{path.name} is not a picture")
+    ok, data = cv2.imencode(".png", image)
+    if not ok:
+        raise RuntimeError("OpenCV could not encode a PNG")
+    return data.tobytes()
+
+
+def draw_grid(
+    out: Path,
+    with_lora: Sequence[tuple[Path, ImageScore]],
+    without: Sequence[tuple[Path, ImageScore]],
+    *,
+    title: tuple[str, str],
+) -> Path:
+    """One JPEG: a row per prompt and seed, the picture with the LoRA and the one without, each
+    with its subject face's similarity (and the other person's in two-person prompts) under it."""
+    rows = len(with_lora)
+    width = 2 * TILE + 3 * _GAP
+    height = _HEAD + rows * (TILE + _LABEL + _GAP) + _GAP
+    sheet = np.full((height, width, 3), 32, np.uint8)
+    for line, text in enumerate(title):
+        y = 20 + 20 * line
+        cv2.putText(sheet, _ascii(text)[:56], (_GAP, y), _FONT, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+    for row, pair in enumerate(zip(with_lora, without, strict=True)):
+        for column, (path, scored) in enumerate(pair):
+            x = _GAP + column * (TILE + _GAP)
+            y = _HEAD + row * (TILE + _LABEL + _GAP)
+            picture = cv2.imread(str(path))
+            if picture is not None:
+                scale = TILE / max(picture.shape[:2])
+                small = cv2.resize(
+                    picture,
+                    (max(1, round(picture.shape[1] * scale)), max(1, round(picture.shape[0] * scale))),
+                    interpolation=cv2.INTER_AREA,
+                )
+                sheet[y : y + small.shape[0], x : x + small.shape[1]] = small
+            label = ("LoRA " if column == 0 else "base ") + _label(scored)
+            cv2.putText(sheet, label, (x + 2, y + TILE + 16), _FONT, 0.45, (230, 230, 230), 1, cv2.LINE_AA)
+    ok, data = cv2.imencode(".jpg", sheet, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    if not ok:
+        raise RuntimeError("OpenCV could not encode the likeness grid")
+    out.write_bytes(data.tobytes())
+    return out
+
+
+def _label(scored: ImageScore) -> str:
+    if scored.similarity is None:
+        return "no face" if scored.faces == 0 else f"{scored.faces} faces, unscored"
+    text = f"{scored.similarity:.2f}"
+    if scored.other is not None:
+        text += f", other {scored.other:.2f}"
+    return text
+
+
+def _ascii(text: str) -> str:
+    return "".join(c if 32 <= ord(c) < 127 else "?" for c in text)

@@ -1,0 +1,243 @@
+"""Does a LoRA's output look like its subject? The score, from face embeddings alone (pure).
+
+Inputs are unit SFace embeddings (video/identity.py): the subject's, one per dataset image
+(persisted with the dataset version, `faces.json`), and each generated image's faces, largest
+first. Similarity is cosine similarity to the subject's centroid (the unit mean of the dataset's
+faces), the same measure the dataset stage told people apart with.
+
+The numbers are SFace's (OpenCV Zoo's 2021dec model, int8, on luma): they are not the ArcFace or
+CurricularFace numbers of the papers, and a threshold from another model means nothing here. The
+threshold and the scale come from bench/likeness.py, on real photographs of the same and of
+different people (docs/likeness.md has the calibration and its held-out ROC AUC).
+
+Nothing is made up: an image without a face has no similarity, and a version whose images show
+no face at all has no median, only its no-face rate.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+# Calibrated by bench/likeness.py on its development set (bench/likeness-results.json,
+# docs/likeness.md), and measured on its held-out set: at most 1 % of two different people's
+# faces are this alike (OpenCV publishes 0.363 for SFace, on its own aligned colour faces).
+THRESHOLD = 0.313
+# The scale: `percent` maps DIFFERENT (the median of two different people) to 0 and SAME (the
+# median of two pictures of one person) to 100.
+DIFFERENT = 0.08
+SAME = 0.553
+# A generated face this alike to one training image is a copy of it: at most 1 % of two
+# different pictures of one person are this alike, most views of one photograph are.
+COPY = 0.876
+# A LoRA must raise the median similarity by this much over the same prompts without it (a
+# choice, a fifth of the way from strangers to one person, not a measurement).
+MIN_GAIN = 0.10
+# More than this share of images failing a rule makes the version poor on that rule.
+MAJORITY = 0.5
+
+Kind = Literal["portrait", "pair"]
+Verdict = Literal["good", "poor", "no-faces", "unmeasured"]
+
+
+@dataclass(frozen=True)
+class Generated:
+    """One generated image: its name (for the report), the prompt's kind (a portrait of the
+    subject, or the subject with a second person: `pair`), and its faces' unit embeddings, largest
+    first (none: no face was found)."""
+
+    name: str
+    kind: Kind
+    faces: Sequence[np.ndarray]
+
+
+@dataclass(frozen=True)
+class ImageScore:
+    name: str
+    kind: Kind
+    faces: int
+    similarity: float | None = None  # the subject's face's similarity to the subject
+    other: float | None = None  # pairs: the most subject-like other face's similarity
+    nearest_training: str = ""  # the training image most alike to the subject's face
+    nearest_similarity: float | None = None
+
+
+@dataclass
+class Likeness:
+    """A version's likeness report (status.likeness); every number is None where nothing was
+    measured, and `reasons` says why the verdict is what it is."""
+
+    verdict: Verdict
+    reasons: list[str]
+    images: int
+    faces: int  # images with a face
+    no_face_rate: float
+    median: float | None = None
+    percent: float | None = None  # `median` on the calibrated scale, 0-100
+    above_threshold: float | None = None  # share of images with a face at or over THRESHOLD
+    baseline_median: float | None = None  # the same prompts and seeds without the LoRA
+    gain: float | None = None  # median - baseline_median
+    bleed: float | None = None  # pairs: median similarity of the other person to the subject
+    bleed_share: float | None = None  # pairs: share whose other person is over THRESHOLD
+    copy_similarity: float | None = None  # highest similarity of a generated face to one training image
+    copy_of: str = ""  # that training image
+    copies: int = 0  # generated faces at or over COPY to one training image
+    sameness: float | None = None  # median similarity of the generated faces to each other
+    upper_bound: float | None = None  # the dataset's own leave-one-out median
+    threshold: float = THRESHOLD
+    scored: list[ImageScore] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    out: np.ndarray = (np.asarray(vector, np.float64) / norm) if norm > 0 else np.asarray(vector, np.float64)
+    return out
+
+
+def centroid(subject: np.ndarray) -> np.ndarray:
+    """The unit mean of the subject's unit embeddings (rows)."""
+    return unit(np.asarray(subject, np.float64).mean(axis=0))
+
+
+def percent(similarity: float) -> float:
+    """`similarity` on the calibrated scale: 0 at DIFFERENT, 100 at SAME, clipped to 0-100."""
+    return round(float(np.clip(100 * (similarity - DIFFERENT) / (SAME - DIFFERENT), 0, 100)), 1)
+
+
+def leave_one_out(subject: np.ndarray) -> float | None:
+    """The median similarity of each dataset face to the centroid of the others: how alike two
+    sets of photographs of this person are, the most a generated face can be expected to reach.
+    None with fewer than two faces."""
+    rows = np.asarray(subject, np.float64)
+    if len(rows) < 2:
+        return None
+    total = rows.sum(axis=0)
+    return round(statistics.median(float(unit(total - row) @ unit(row)) for row in rows), 4)
+
+
+def score_image(
+    generated: Generated, subject: np.ndarray, names: Sequence[str], center: np.ndarray
+) -> ImageScore:
+    """One image's score. A portrait's subject face is its largest face; a pair's, the most
+    subject-like of its faces, and the others are the second person (whose likeness is bleed)."""
+    faces = [unit(face) for face in generated.faces]
+    if not faces:
+        return ImageScore(generated.name, generated.kind, 0)
+    alike = [float(face @ center) for face in faces]
+    chosen = 0 if generated.kind == "portrait" else int(np.argmax(alike))
+    others = [s for i, s in enumerate(alike) if i != chosen]
+    to_training = np.asarray(subject, np.float64) @ faces[chosen]
+    nearest = int(np.argmax(to_training))
+    return ImageScore(
+        generated.name,
+        generated.kind,
+        len(faces),
+        similarity=round(alike[chosen], 4),
+        other=round(max(others), 4) if generated.kind == "pair" and others else None,
+        nearest_training=names[nearest],
+        nearest_similarity=round(float(to_training[nearest]), 4),
+    )
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return round(statistics.median(values), 4) if values else None
+
+
+def _share(values: Sequence[float], at_least: float) -> float | None:
+    return round(sum(v >= at_least for v in values) / len(values), 4) if values else None
+
+
+def evaluate(
+    subject: np.ndarray,
+    names: Sequence[str],
+    with_lora: Sequence[Generated],
+    baseline: Sequence[Generated] = (),
+) -> Likeness:
+    """The version's report: `subject`, the dataset's unit embeddings (rows) named by `names`;
+    `with_lora`, the images generated with the LoRA; `baseline`, the same prompts and seeds
+    without it (empty: no gain is measured)."""
+    subject = np.asarray(subject, np.float64)
+    count = len(with_lora)
+    if len(subject) == 0:
+        return Likeness(
+            "unmeasured",
+            ["the dataset has no face embeddings (built without faceFilter, or before they were kept)"],
+            count,
+            0,
+            0.0,
+        )
+    center = centroid(subject)
+    scored = [score_image(g, subject, names, center) for g in with_lora]
+    found = [s for s in scored if s.similarity is not None]
+    no_face_rate = round(1 - len(found) / count, 4) if count else 1.0
+    report = Likeness(
+        "good", [], count, len(found), no_face_rate, upper_bound=leave_one_out(subject), scored=scored
+    )
+    if not found:
+        report.verdict = "no-faces"
+        report.reasons = [f"no face in any of the {count} generated images: nothing to compare"]
+        return report
+    similarities = [s.similarity for s in found if s.similarity is not None]
+    report.median = _median(similarities)
+    report.percent = percent(report.median) if report.median is not None else None
+    report.above_threshold = _share(similarities, THRESHOLD)
+    base = [score_image(g, subject, names, center).similarity for g in baseline]
+    report.baseline_median = _median([s for s in base if s is not None])
+    if report.median is not None and report.baseline_median is not None:
+        report.gain = round(report.median - report.baseline_median, 4)
+    bled = [s.other for s in found if s.other is not None]
+    report.bleed, report.bleed_share = _median(bled), _share(bled, THRESHOLD)
+    copy = max(found, key=lambda s: s.nearest_similarity or -1.0)
+    report.copy_similarity, report.copy_of = copy.nearest_similarity, copy.nearest_training
+    report.copies = sum((s.nearest_similarity or -1.0) >= COPY for s in found)
+    chosen = [unit(g.faces[_chosen_index(g, center)]) for g in with_lora if g.faces]
+    report.sameness = _median([float(a @ b) for a, b in itertools.combinations(chosen, 2)])
+    report.reasons = reasons(report)
+    report.verdict = "poor" if report.reasons else "good"
+    return report
+
+
+def _chosen_index(generated: Generated, center: np.ndarray) -> int:
+    if generated.kind == "portrait":
+        return 0
+    return int(np.argmax([float(unit(face) @ center) for face in generated.faces]))
+
+
+def reasons(report: Likeness) -> list[str]:
+    """Why a measured version is poor (empty: it is good), one sentence per rule it fails."""
+    found: list[str] = []
+    if report.median is not None and report.median < THRESHOLD:
+        found.append(
+            f"the generated faces' median similarity {report.median:.2f} is under the threshold "
+            f"{THRESHOLD:.2f}: they do not look like the subject"
+        )
+    if report.no_face_rate > MAJORITY:
+        found.append(f"{report.no_face_rate:.0%} of the generated images show no face")
+    if report.gain is not None and report.gain < MIN_GAIN:
+        found.append(
+            f"the LoRA raises the median similarity by {report.gain:+.2f} over the base model alone "
+            f"(at least {MIN_GAIN:+.2f} expected): it changes little"
+        )
+    if report.bleed_share is not None and report.bleed_share > MAJORITY:
+        found.append(
+            f"in {report.bleed_share:.0%} of the two-person images the other person looks like the "
+            "subject too (bleed)"
+        )
+    if report.faces and report.copies / report.faces > MAJORITY:
+        found.append(
+            f"{report.copies} of {report.faces} generated faces are copies of one training image "
+            f"(similarity ≥ {COPY:.2f}; the closest {report.copy_of})"
+        )
+    elif report.sameness is not None and report.sameness >= COPY:
+        found.append(
+            f"the generated faces are near-copies of each other (median similarity {report.sameness:.2f})"
+        )
+    return found

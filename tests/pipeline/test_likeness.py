@@ -1,0 +1,197 @@
+"""The likeness scorer (pipeline/likeness) on real faces: the packaged photographs and video
+frames of the people benchmark. A "LoRA" here is played by pictures whose truth is known: other
+moments of the subject's video (a LoRA that works), another person, a texture, the training
+images themselves, the subject twice in a two-person picture, and the offline provider's
+placeholders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from contentgen.api import Likeness, LoraVersion, RunResult, now
+from contentgen.catalog.tables import likeness_summary
+from contentgen.pipeline.likeness import score
+from contentgen.pipeline.likeness.faces import faces_document, load_faces, read_faces
+from contentgen.pipeline.likeness.score import Generated, evaluate, leave_one_out
+from contentgen.providers.base import ImageRequest, MemoryCheckpoint
+from contentgen.providers.offline import OfflineProvider
+from tests.pipeline.likeness_faces import (
+    LATER_SECONDS,
+    TRAINING_SECONDS,
+    generated,
+    moments,
+    photo,
+    reader,
+    side_by_side,
+    subject,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def baseline() -> list[Generated]:
+    """The same prompts without the LoRA: the base model's strangers."""
+    return [generated(n, "portrait", photo(n)) for n in ("grace_hopper", "astronaut", "luispedro")]
+
+
+def test_a_lora_that_shows_the_subject_scores_high() -> None:
+    names, rows = subject()
+    lora = [generated(f"later-{s}", "portrait", moments()[s]) for s in LATER_SECONDS]
+    lora.append(generated("pair", "pair", side_by_side(moments()[LATER_SECONDS[0]], photo("grace_hopper"))))
+    report = evaluate(rows, names, lora, baseline())
+    assert report.verdict == "good", report.reasons
+    assert report.median is not None and report.median >= score.THRESHOLD
+    assert report.above_threshold == 1.0 and report.no_face_rate == 0.0
+    assert report.gain is not None and report.gain >= score.MIN_GAIN
+    assert report.bleed is not None and report.bleed < score.THRESHOLD and report.bleed_share == 0.0
+    assert report.copies == 0
+    assert report.percent is not None and report.percent > 50
+    assert report.upper_bound is not None and report.upper_bound > score.THRESHOLD
+    # every generated image's subject face is one of hers, the nearest training image named
+    assert all(s.similarity is not None and s.nearest_training in names for s in report.scored)
+
+
+def test_another_person_is_reported_as_not_the_subject() -> None:
+    names, rows = subject()
+    lora = [generated(n, "portrait", photo(n)) for n in ("einstein_tongue", "takeo", "lenna")]
+    report = evaluate(rows, names, lora, baseline())
+    assert report.verdict == "poor"
+    assert report.median is not None and report.median < score.THRESHOLD
+    assert report.above_threshold == 0.0
+    assert any("do not look like the subject" in reason for reason in report.reasons)
+    assert any("changes little" in reason for reason in report.reasons)  # no gain over strangers
+
+
+def test_no_face_is_reported_without_a_score() -> None:
+    names, rows = subject()
+    lora = [generated(n, "portrait", photo(n)) for n in ("coffee", "rocket", "chelsea")]
+    report = evaluate(rows, names, lora, baseline())
+    assert report.verdict == "no-faces"
+    assert report.faces == 0 and report.no_face_rate == 1.0
+    assert report.median is None and report.percent is None and report.gain is None
+    assert report.reasons == ["no face in any of the 3 generated images: nothing to compare"]
+
+
+def test_a_copy_of_one_training_image_is_reported() -> None:
+    names, rows = subject()
+    copied = moments()[TRAINING_SECONDS[1]]
+    lora = [
+        generated("copy", "portrait", copied),
+        generated("mirrored", "portrait", np.ascontiguousarray(copied[:, ::-1])),
+        generated("resized", "portrait", cv2.resize(copied, None, fx=1.5, fy=1.5)),
+    ]
+    report = evaluate(rows, names, lora, baseline())
+    assert report.verdict == "poor"
+    assert (
+        report.copy_of == names[1]
+        and report.copy_similarity is not None
+        and report.copy_similarity >= score.COPY
+    )
+    assert report.copies >= 2
+    assert any("copies of one training image" in reason for reason in report.reasons)
+
+
+def test_the_subject_on_both_people_is_bleed() -> None:
+    names, rows = subject()
+    later = moments()
+    lora = [
+        generated(f"both-{a}", "pair", side_by_side(later[a], later[b]))
+        for a, b in ((13.0, 16.0), (16.0, 19.0), (19.0, 13.0))
+    ]
+    report = evaluate(rows, names, lora, baseline())
+    assert report.bleed is not None and report.bleed >= score.THRESHOLD
+    assert report.bleed_share == 1.0
+    assert report.verdict == "poor"
+    assert any("(bleed)" in reason for reason in report.reasons)
+
+
+def test_offline_placeholders_are_no_faces_never_a_score(tmp_path: Path) -> None:
+    names, rows = subject()
+    provider = OfflineProvider()
+    lora = []
+    for seed in (1, 2, 3):
+        request = ImageRequest(prompt="a photo of sks woman, portrait", model="flux-lora", seed=seed)
+        out = provider.generate_images(request, tmp_path, lambda *_: None, MemoryCheckpoint())
+        lora += [Generated(o.path.name, "portrait", reader().faces_in(o.path)) for o in out]
+    report = evaluate(rows, names, lora)
+    assert report.verdict == "no-faces" and report.median is None and report.faces == 0
+
+
+def test_without_the_subjects_faces_nothing_is_measured() -> None:
+    report = evaluate(np.zeros((0, 128)), [], [generated("later", "portrait", moments()[13.0])])
+    assert report.verdict == "unmeasured" and report.median is None
+
+
+def test_leave_one_out_is_the_upper_bound() -> None:
+    _, rows = subject()
+    bound = leave_one_out(rows)
+    assert bound is not None and score.THRESHOLD < bound <= 1.0
+    assert leave_one_out(rows[:1]) is None
+
+
+def test_faces_document_round_trip(tmp_path: Path) -> None:
+    names, rows = subject()
+    path = tmp_path / "faces.json"
+    path.write_text(json.dumps(faces_document(dict(zip(names, rows, strict=True)))))
+    read_names, read_rows = load_faces(path)
+    assert read_names == names
+    assert np.allclose(read_rows, rows, atol=1e-5)
+    other = json.loads(path.read_text()) | {"sha256": "0" * 64, "model": "another.onnx"}
+    with pytest.raises(ValueError, match="another face-embedding model"):
+        read_faces(other)
+
+
+def test_the_constants_are_the_calibrations() -> None:
+    """score.py's threshold, scale and copy level are what bench/likeness.py chose (its last run,
+    committed); a recalibration that is not copied over fails here."""
+    results = json.loads((ROOT / "bench" / "likeness-results.json").read_text())
+    assert results["threshold"] == score.THRESHOLD
+    assert (results["scale"]["different"], results["scale"]["same"]) == (score.DIFFERENT, score.SAME)
+    assert results["copy"] == score.COPY
+
+
+def test_contentgen_assets_prints_a_measured_report_in_one_line() -> None:
+    """The report as a version carries it (the API's wire form) and as `contentgen assets` shows it."""
+    names, rows = subject()
+    lora = [generated(f"later-{s}", "portrait", moments()[s]) for s in LATER_SECONDS]
+    found = evaluate(rows, names, lora, baseline()).as_dict()
+    found.pop("scored")
+    wire = Likeness.model_validate(found | {"grid_uri": "s3://b/loras/a/u/v1/likeness-grid.jpg"}).wire()
+    line = likeness_summary(wire)
+    median, base = found["median"], found["baseline_median"]
+    assert line.startswith(
+        f"good, median {median:.2f} ({found['percent']:.0f} %), without the LoRA {base:.2f}"
+    )
+    assert line.endswith("; grid s3://b/loras/a/u/v1/likeness-grid.jpg")
+
+
+def test_status_likeness_follows_the_newest_version() -> None:
+    """status.likeness is the newest version's report (what `kubectl get` shows and a program
+    gates on); a version merged later but older does not replace it, and each version keeps its own."""
+    status: dict[str, Any] = {}
+
+    def merge(version: int, verdict: str) -> None:
+        lora = LoraVersion(
+            version=version,
+            model_uri=f"s3://b/loras/a/u/v{version}/model.safetensors",
+            size_bytes=1,
+            sha256="0" * 64,
+            trigger_word="dmavatar",
+            created_at=now(),
+            likeness=Likeness(verdict=verdict),  # type: ignore[arg-type]
+        )
+        RunResult(kind="LoraTraining", provider="fal", version=version, lora=lora).merge_outputs(status)
+
+    merge(2, "poor")
+    assert status["likeness"]["verdict"] == "poor"
+    merge(1, "good")
+    assert status["likeness"]["verdict"] == "poor" and status["latestVersion"] == 2
+    assert [v["likeness"]["verdict"] for v in status["versions"]] == ["good", "poor"]
+    merge(3, "good")
+    assert status["likeness"]["verdict"] == "good"
