@@ -5,6 +5,7 @@ route and are left out."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -31,7 +32,7 @@ class Answers:
         paths = self.app.openapi()["paths"]
         out = []
         for method, path, status in sorted(self.seen):
-            operation = paths.get(path.replace(":path}", "}"), {}).get(method)
+            operation = paths.get(re.sub(r":\w+}", "}", path), {}).get(method)
             if operation is None:  # not in the document (the web UI's pages, /docs)
                 continue
             if str(status) not in operation["responses"]:

@@ -121,7 +121,10 @@ async def test_stats(client: httpx.AsyncClient) -> None:
         ("/api/jobs?order=up", "order: Input should be 'asc' or 'desc'"),
         ("/api/jobs?since=yesterday", "since: 'yesterday' is not an ISO date or datetime"),
         ("/api/assets/loras?until=2025-02-30", "until: '2025-02-30' is not an ISO date or datetime"),
-        ("/api/jobs?since=2025-03-02&until=2025-03-01T00:00", "since/until: the range is empty"),
+        ("/api/jobs?since=2025-03-02T00:00:00.1234567", "since: '2025-03-02T00:00:00.1234567' is not an ISO"),
+        ("/api/jobs?since=", "since: '' is not an ISO date or datetime"),
+        ("/api/jobs/a@", "ref: 'a@' is not a record reference"),
+        ("/api/jobs/@", "ref: '@' is not a record reference"),
         ("/api/assets/search", "q: Field required"),
         ("/api/assets/search?q=+++", "q: the search query is empty"),
         ("/api/assets/search?q=" + "+w" * 21, "q: the search query has 21 words; at most 20"),
@@ -146,3 +149,32 @@ async def test_unknown_routes_are_json_404s(client: httpx.AsyncClient) -> None:
     response = await get(client, "/api/nothing-here")
     assert response.status_code == 404
     assert response.json() == {"error": {"code": "not_found", "message": "Not Found"}}
+
+
+async def test_an_empty_range_is_an_empty_page(client: httpx.AsyncClient) -> None:
+    response = await get(client, "/api/jobs?since=2025-03-02&until=2025-03-01T00:00")
+    assert response.status_code == 200 and response.json()["total"] == 0
+
+
+async def test_a_405_names_every_method_the_path_serves(client: httpx.AsyncClient) -> None:
+    """Starlette's names only the first route's; /api/jobs/NS/cancel is the action's path, not a
+    record's."""
+    response = await client.request("OPTIONS", "/api/jobs/a-img-1", headers=auth("alice"))
+    assert response.status_code == 405 and response.headers["allow"] == "DELETE, GET"
+    response = await client.get("/api/jobs/default/cancel", headers=auth("alice"))
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
+
+
+async def test_creates_when_this_api_does_not_create_are_403s_saying_so(client: httpx.AsyncClient) -> None:
+    body = {"kind": "ImageGeneration", "spec": {"prompt": "a lighthouse"}}
+    response = await client.post("/api/resources", json=body, headers=auth("alice"))
+    assert response.status_code == 403
+    error = response.json()["error"]
+    assert error["code"] == "create_disabled" and "CONTENTGEN_API_CREATE=off" in error["message"]
+
+
+async def test_a_transcription_without_its_audio_is_a_400_naming_the_field(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/transcribe", json={"language_code": "en"}, headers=auth("alice"))
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid" and error["fields"][0]["field"] == "audioUrl"

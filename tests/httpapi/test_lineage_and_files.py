@@ -113,7 +113,7 @@ async def test_records_by_name_or_id_prefix(
 
 async def test_an_ambiguous_reference_names_the_candidates(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/jobs/a-img", headers=auth("alice"))
-    assert response.status_code == 400
+    assert response.status_code == 409 and response.json()["error"]["code"] == "ambiguous"
     message = response.json()["error"]["message"]
     assert message.startswith("id: 'a-img' matches 5 records: ")
     assert "default/portrait@a-img-v1 (image-generation, created 2025-03-01 23:00, not deleted)" in message
@@ -123,7 +123,7 @@ async def test_an_ambiguous_reference_names_the_candidates(client: httpx.AsyncCl
     )
     assert deleted in message
     names = await client.get("/api/jobs/default/portrait", headers=auth("alice"))
-    assert names.status_code == 400
+    assert names.status_code == 409
     assert "name one as NAMESPACE/NAME@ID-PREFIX" in names.json()["error"]["message"]
     one = await client.get("/api/jobs/default/portrait@a-img-v1", headers=auth("alice"))
     assert one.status_code == 200 and one.json()["id"] == "a-img-v1"

@@ -63,7 +63,15 @@ def run(args: argparse.Namespace) -> int:
     from contentgen.catalog.outbox import Outbox
     from contentgen.errors import ContentgenError
     from contentgen.pipeline.context import RunContext
-    from contentgen.pipeline.local_run import CatalogProgress, identity, record_start, snapshot_for
+    from contentgen.pipeline.local_run import (
+        CatalogProgress,
+        RunLock,
+        identity,
+        record_start,
+        resumed,
+        resumes,
+        snapshot_for,
+    )
     from contentgen.pipeline.reporters import ConsoleProgress, FanOut
     from contentgen.pipeline.runner import execute, failure
     from contentgen.pipeline.settings import PipelineSettings
@@ -97,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     url = catalog_url(args.catalog)
     outbox = Outbox(store, url)
+    lock = RunLock(settings.work_dir, identity(outcome.resource)[2])
+    alone = lock.acquire()  # False: another run of this resource goes on on this machine
     catalog = _open(url, store, outbox, settings)  # None while the catalog is away
     try:
         try:
@@ -109,11 +119,20 @@ def run(args: argparse.Namespace) -> int:
         provider = "offline" if args.offline else str(snapshot.spec["provider"])
         if args.offline:  # recorded as what ran, so the catalog does not claim a live provider
             snapshot.spec["provider"] = "offline"
-        _announce_estimate(snapshot, settings)
         started = now()
+        stopped = resumes(record, snapshot) if alone else None
+        if stopped is not None:
+            snapshot, started = resumed(snapshot, stopped, started)
+            print(
+                f"contentgen run: resumes run {snapshot.version} of {snapshot.kind} "
+                f"{snapshot.namespace}/{snapshot.name}, stopped before it ended: the same version, what "
+                "was paid for is adopted, not paid again",
+                file=sys.stderr,
+            )
+        _announce_estimate(snapshot, settings)
         if catalog is not None:
             try:
-                record_start(catalog, snapshot, started, settings.prices, store)
+                record_start(catalog, snapshot, started, settings.prices, store, alone=alone)
             except Exception as exc:
                 _away(url, exc, "; the run goes on, and its record is written at the end (or waits)")
                 catalog.close()
@@ -139,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if catalog is not None:
             catalog.close()
+        lock.release()
     if not args.work_dir:
         shutil.rmtree(work_dir, ignore_errors=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -10,10 +11,12 @@ from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.convertors import Convertor, register_url_convertor
 
 from contentgen.catalog import (
     FILTER_HELP,
     SORT_HELP,
+    AmbiguousReference,
     Catalog,
     Filters,
     OwnerScope,
@@ -172,9 +175,56 @@ def _time(name: str, value: str | None, *, end: bool) -> datetime | None:
     if value is None:
         return None
     try:
+        if not matches(TIME_PATTERN, value):  # what the document says; parse_time takes more
+            raise ValueError(
+                f"{value!r} is not an ISO date or datetime (e.g. 2025-01-31 or 2025-01-31T12:00:00Z)"
+            )
         return params.parse_time(value, end=end)
     except ValueError as exc:
         raise bad_request(name, str(exc)) from None
+
+
+# What a record reference looks like (catalog/names.py reads it): what the path's pattern and the
+# `ref` convertor below admit, so the document refuses what the server would.
+_SEGMENT = r"[0-9A-Za-z][0-9A-Za-z._-]*"
+REF_PATTERN = rf"^{_SEGMENT}(/{_SEGMENT})?(@[0-9A-Za-z-]+)?$"
+# An ISO date or datetime (parse_time reads it), years 1000-2999 (no overflow at either end).
+TIME_PATTERN = (
+    r"^[12][0-9]{3}-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)"
+    r"|02-(0[1-9]|1[0-9]|2[0-8]))"
+    r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
+    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?$"
+)
+
+
+class RefConvertor(Convertor[str]):
+    """A record reference in a path (`{ref:ref}`): one segment, or namespace/name, but never one
+    that ends in an action of its own (cancel, rerun, compare): GET /api/jobs/NS/cancel would
+    otherwise read as the record NS/cancel, and its 405 would name the wrong methods. Such a
+    record is reached by its id."""
+
+    regex = r"[^/]+(?:/(?!(?:cancel|rerun|compare)$)[^/]+)?"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("ref", RefConvertor())
+_TIME = {"pattern": TIME_PATTERN}  # checked in _time, with its own message
+
+
+# 1 to 20 words (queries.search_words), without control characters.
+_WORD = r"[^\s\x00-\x1f\x7f-\x9f]+"
+SEARCH_PATTERN = rf"^\s*{_WORD}(\s+{_WORD}){{0,19}}\s*$"
+
+
+def matches(pattern: str, value: str) -> bool:
+    """Whether the whole of `value` matches a document's pattern (^...$; Python's $ would take a
+    trailing newline)."""
+    return re.fullmatch(pattern.removeprefix("^").removesuffix("$"), value) is not None
 
 
 RefPath = Annotated[
@@ -182,7 +232,9 @@ RefPath = Annotated[
     Path(
         description="The record: its id, a unique prefix of it (4+ characters), namespace/name (the "
         "resource that exists now), namespace/name@id-prefix (one of several of that name), or a bare "
-        "name (namespace default first, then any)."
+        "name (namespace default first, then any).",
+        max_length=400,
+        json_schema_extra={"pattern": REF_PATTERN},  # checked in find_record, with its own message
     ),
 ]
 OwnerQuery = Annotated[str | None, Query(description=FILTER_HELP["owner"] + "; admin tokens only.")]
@@ -192,9 +244,17 @@ TypeQuery = Annotated[TypeName | None, Query(alias="type", description=FILTER_HE
 def find_record(svc: Services, who: Caller, ref: str, type_: str | None = None) -> dict[str, Any]:
     """The record `ref` names (current shape), visible to `who`; 404 (another owner's too), 400
     when ambiguous (the message lists the choices)."""
+    if not matches(REF_PATTERN, ref):
+        raise bad_request(
+            "ref",
+            f"{ref!r} is not a record reference: give its id, a unique prefix of it (4+ characters), "
+            "namespace/name, namespace/name@id-prefix or a name (letters, digits, '.', '_', '-')",
+        )
     try:
         doc = resolve(svc.catalog, ref, owner=record_scope(who), type=type_)
-    except ValueError as exc:  # AmbiguousReference, or an empty id
+    except AmbiguousReference as exc:  # a valid reference that several records answer to
+        raise ApiError(409, "ambiguous", f"id: {exc}") from None
+    except ValueError as exc:  # an empty id
         raise bad_request("id", str(exc)) from None
     if doc is None:
         raise not_found(ref)
@@ -216,8 +276,8 @@ def list_query(
     owner: OwnerQuery = None,
     status: Annotated[StatusName | None, Query(description=FILTER_HELP["status"])] = None,
     run: Annotated[RunPhase | None, Query(description=FILTER_HELP["run"])] = None,
-    since: Annotated[str | None, Query(description=FILTER_HELP["since"])] = None,
-    until: Annotated[str | None, Query(description=FILTER_HELP["until"])] = None,
+    since: Annotated[str | None, Query(description=FILTER_HELP["since"], json_schema_extra=_TIME)] = None,
+    until: Annotated[str | None, Query(description=FILTER_HELP["until"], json_schema_extra=_TIME)] = None,
     model: Annotated[str | None, Query(max_length=64, description=FILTER_HELP["model"])] = None,
     lora: Annotated[str | None, Query(max_length=140, description=FILTER_HELP["lora"])] = None,
     tag: Annotated[str | None, Query(max_length=64, description=FILTER_HELP["tag"])] = None,
@@ -227,11 +287,9 @@ def list_query(
     offset: Annotated[int, Query(ge=0, description=SORT_HELP["offset"])] = 0,
 ) -> ListQuery:
     """The filter vocabulary, with the same names as `contentgen assets list`'s flags."""
+    # since at or after until: an empty range, which matches nothing (not an error the document
+    # could state)
     start, end = _time("since", since, end=False), _time("until", until, end=True)
-    try:
-        params.check_range(start, end)
-    except ValueError as exc:
-        raise bad_request("since/until", str(exc)) from None
     filters = Filters(
         owner=owner_scope(who, owner),
         status=status,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -82,6 +83,7 @@ _CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    409: "conflict",
     413: "too_large",
     415: "unsupported_media_type",
 }
@@ -92,8 +94,40 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "No token, or an unknown one."},
     403: {"model": ErrorResponse, "description": "A non-admin token asked for another owner (?owner=)."},
     404: {"model": ErrorResponse, "description": "No such record visible to the caller."},
+    409: {
+        "model": ErrorResponse,
+        "description": "An ambiguous reference (code ambiguous): several records answer to it; the "
+        "message lists them.",
+    },
     503: {"model": ErrorResponse, "description": "The catalog (MongoDB) cannot be reached."},
 }
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path: Starlette's 405 names only the first
+    route's that matched the path (GET, where DELETE is served there too)."""
+    path = request.scope.get("path", "")
+    return sorted(
+        {
+            method
+            for route in _routes(request.app.routes)
+            if route.path_regex.match(path)
+            for method in route.methods
+        }
+    )
+
+
+def _routes(routes: Any) -> Iterator[Any]:
+    """The routes that serve methods, inside included routers too."""
+    for route in routes:
+        if getattr(route, "methods", None) and getattr(route, "path_regex", None) is not None:
+            yield route
+            continue
+        inner = getattr(getattr(route, "original_router", None), "routes", None)
+        if inner is None:
+            inner = getattr(route, "routes", None)
+        if inner:
+            yield from _routes(inner)
 
 
 def install(app: FastAPI) -> None:
@@ -105,10 +139,13 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return error_response(400, "bad_request", "; ".join(_describe(e) for e in exc.errors()))
 
-    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         code = _CODES.get(exc.status_code, "error")
-        return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+        return error_response(exc.status_code, code, str(exc.detail), headers)
 
     async def unavailable(_: Request, exc: Exception) -> JSONResponse:
         log.warning("catalog unavailable: %s", exc)

@@ -119,7 +119,7 @@ def minimal(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 class RequestMetadata(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(strict=True, extra="forbid")
 
     name: Name | None = Field(
         default=None,
@@ -135,7 +135,7 @@ class ResourceRequest(BaseModel):
     """A LoraTraining, ImageGeneration or Transcription as in a manifest (see the API reference);
     `spec.owner` defaults to the caller's owner."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
 
     api_version: Literal["contentgen.io/v1alpha1"] = Field(
         default="contentgen.io/v1alpha1", alias="apiVersion"
@@ -174,7 +174,7 @@ class SeedMetadata(BaseModel):
 class SeedCommon(BaseModel):
     """Fields every seed route takes (the predecessor's names; contentgen's own next to them)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
 
     user_id: Owner | None = Field(
         default=None,
@@ -207,7 +207,7 @@ class LoraTrainRequest(SeedCommon):
 
 
 class SeedLora(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(strict=True, extra="forbid")
 
     path: Annotated[str, Field(min_length=1, max_length=2048)] = Field(
         description="The weights: an https:// or s3:// URL (a LoRA's latestModelUri)."
@@ -216,7 +216,7 @@ class SeedLora(BaseModel):
 
 
 class SeedInputs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(strict=True, extra="forbid")
 
     prompt: Annotated[str, Field(min_length=1, max_length=4000)]
     negative_prompt: Annotated[str, Field(max_length=4000)] = ""
@@ -235,6 +235,15 @@ class ImagesGenerateRequest(SeedCommon):
 
 class TranscribeRequest(SeedCommon):
     """The predecessor's `POST /api/transcribe` (audioUrl; url and videoUrl are taken too)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": [name], "properties": {name: {"type": "string"}}}
+                for name in ("audioUrl", "url", "videoUrl")
+            ]
+        }
+    )
 
     audio_url: Annotated[str, Field(min_length=1, max_length=2048)] | None = Field(
         default=None, alias="audioUrl"
@@ -330,7 +339,7 @@ def from_transcribe(request: TranscribeRequest, owner: str, namespace: str) -> W
 
 
 class RerunRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
 
     version: Annotated[int, Field(ge=1)] | None = Field(
         default=None, description="The version whose settings to run again (default: the latest usable)."
@@ -393,7 +402,7 @@ def rerun(doc: dict[str, Any], request: RerunRequest, *, seed_source: Any = secr
 
 
 class CompareRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
 
     prompt: Annotated[str, Field(min_length=1, max_length=4000)] = Field(
         description="The same prompt for every version; put the trigger word in it."

@@ -6,16 +6,26 @@ version the store or the catalog knows of, for every kind: a run never writes wh
 did), resolves `loraRef` to the latest version trained locally for the same owner, and records
 the run in the catalog: Running and its progress while it runs, then its outcome as a new version
 (or a failed latest run that leaves the versions as they were).
+
+A run that was stopped before it ended (Ctrl-C, killed, the laptop went down) leaves its record
+Running. The next run of the same spec resumes it: the same run, the same version (its paid
+requests are adopted from the provider's checkpoint). A run of another spec is a new run, and the
+stopped one stays in the history, Interrupted. A lock file per resource tells a stopped run from
+one still going on this machine, which is never resumed nor called interrupted.
 """
 
 from __future__ import annotations
 
+import copy
+import fcntl
+import os
 import re
 import sys
 import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from contentgen.api import (
@@ -30,7 +40,7 @@ from contentgen.api import (
     now,
 )
 from contentgen.api.versions import LEGACY_VERSION, set_version_cost
-from contentgen.catalog.document import catalog_document, with_progress
+from contentgen.catalog.document import UNFINISHED, catalog_document, run_history, with_progress
 from contentgen.catalog.migrate import upgrade
 from contentgen.catalog.resource import ResourceState
 from contentgen.errors import InvalidInput
@@ -40,6 +50,7 @@ from contentgen.store.results import version_result
 
 _VERSION_DIR = re.compile(r"/v(\d+)/result\.json$")
 ORIGIN = "local"
+INTERRUPTED = "Interrupted"
 
 
 def local_uid(kind: str, namespace: str, name: str) -> str:
@@ -215,17 +226,102 @@ def run_status(
     return status
 
 
+def stopped_run(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The record's latest run when a local run left it unfinished (Pending or Running): it was
+    stopped, unless it still goes on (the caller knows, from the lock)."""
+    if record is None:
+        return None
+    doc = upgrade(record)
+    run: dict[str, Any] = doc.get("latestRun") or {}
+    if doc.get("origin") != ORIGIN or run.get("phase") not in UNFINISHED or not run.get("version"):
+        return None
+    return run
+
+
+def resumes(record: dict[str, Any] | None, snapshot: SpecSnapshot) -> dict[str, Any] | None:
+    """The stopped run (see stopped_run) that this one resumes: the one that ran the same spec of
+    the same generation; None when this run is a new one."""
+    run = stopped_run(record)
+    if run is None or record is None:
+        return None
+    doc = upgrade(record)
+    same = int(run.get("generation") or 0) == snapshot.generation and doc.get("spec") == snapshot.spec
+    return run if same else None
+
+
+def resumed(snapshot: SpecSnapshot, run: dict[str, Any], started: datetime) -> tuple[SpecSnapshot, datetime]:
+    """The snapshot and start of the run `run` (which this one resumes): its version, its start."""
+    began = run.get("startedAt")
+    start = began if isinstance(began, datetime) else started
+    return snapshot.model_copy(update={"version": int(run["version"])}), start
+
+
+def interrupted(record: dict[str, Any], version: int, at: datetime) -> dict[str, Any]:
+    """`record` with its stopped latest run (not `version`, which runs now) ended Interrupted in the
+    history; it ended when the record was last written (its last progress). Unchanged otherwise."""
+    run = stopped_run(record)
+    if run is None or int(run["version"]) == version:
+        return record
+    doc = copy.deepcopy(upgrade(record))
+    ended = doc.get("updatedAt") if isinstance(doc.get("updatedAt"), datetime) else at
+    message = (
+        f"run {run['version']} stopped before it ended (interrupted, killed, or its machine went down) "
+        f"and was not resumed: run {version} runs another spec"
+    )
+    stopped = {
+        **run,
+        "phase": INTERRUPTED,
+        "completedAt": run.get("completedAt") or ended,
+        "error": {"reason": INTERRUPTED, "message": message},
+    }
+    doc["runs"] = run_history(doc.get("runs") or [], stopped)
+    return doc
+
+
+class RunLock:
+    """Held while a `contentgen run` of one resource goes on (an advisory lock on a file in the
+    work folder, released by the system when the process ends, killed or not): a run that gets it
+    knows that a run the record shows unfinished was stopped, on this machine at least."""
+
+    def __init__(self, folder: Path, uid: str) -> None:
+        self.path = folder / f"{uid}.lock"
+        self.fd: int | None = None
+
+    def acquire(self) -> bool:
+        """Whether this process holds it now (False: another run of the resource goes on)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self.fd = fd
+        return True
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing the file releases the lock
+            self.fd = None
+
+
 def record_start(
     catalog: Any,
     snapshot: SpecSnapshot,
     started: datetime,
     prices: PriceTable,
     store: ObjectStore | None = None,
+    *,
+    alone: bool = False,
 ) -> None:
     """Record that the run started: its latest run Running, its earlier versions as they were (and
-    versions the store holds that the record lost)."""
+    versions the store holds that the record lost). `alone`: no other run of the resource goes on,
+    so an unfinished latest run of another version was stopped, and stays in the history,
+    Interrupted."""
 
     def change(previous: dict[str, Any] | None) -> dict[str, Any]:
+        if alone and previous is not None:
+            previous = interrupted(previous, snapshot.version, started)
         status = run_status(snapshot, started, previous, prices)
         found = stored_results(store, snapshot, previous) if store is not None else {}
         created = (previous or {}).get("createdAt") or started

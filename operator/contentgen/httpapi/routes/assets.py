@@ -14,10 +14,12 @@ from contentgen.catalog import ImagePage, JobPage, LoraPage, SignedUrl, Stats, T
 from contentgen.catalog.downloads import DownloadError, choose_artifact, download_name, sign
 from contentgen.catalog.lineage import Lineage, lineage
 from contentgen.catalog.params import DEFAULT_EXPIRES, MAX_EXPIRES, MIN_EXPIRES
+from contentgen.catalog.queries import search_words
 from contentgen.errors import ContentgenError
 from contentgen.store import LocalStore
 
 from ..deps import (
+    SEARCH_PATTERN,
     CallerDep,
     ListQueryDep,
     OwnerQuery,
@@ -25,6 +27,7 @@ from ..deps import (
     ServicesDep,
     TypeQuery,
     find_record,
+    matches,
     owner_scope,
     record_scope,
 )
@@ -70,11 +73,15 @@ def search(
             max_length=500,
             description="Words that must all occur (case-insensitive) in the name, tags, description, "
             "prompt, trigger word or transcript.",
+            json_schema_extra={"pattern": SEARCH_PATTERN},
         ),
     ],
     type_: TypeQuery = None,
 ) -> dict[str, Any]:
     try:
+        search_words(q)
+        if not matches(SEARCH_PATTERN, q):
+            raise ValueError("control characters are not searched for: give 1 to 20 words")
         result = svc.catalog.search(q, query.with_type(type_), query.sort, query.page)
     except ValueError as exc:
         raise bad_request("q", str(exc)) from None

@@ -5,6 +5,7 @@ caller's); it must be one the caller acts for."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response
@@ -46,12 +47,15 @@ CREATE_ERRORS: dict[int | str, dict[str, Any]] = {
     403: {
         "model": ErrorResponse,
         "description": "The caller does not act for that owner, the namespace does not allow the owner "
-        "(the cluster's admission policy, naming its contentgen.io/owners annotation), or the API may "
-        "not create in that namespace.",
+        "(the cluster's admission policy, naming its contentgen.io/owners annotation), the API may "
+        "not create in that namespace, or this API does not create at all (code create_disabled: "
+        "CONTENTGEN_API_CREATE=off).",
     },
     404: {"model": ErrorResponse, "description": "No such namespace (or record, for re-runs)."},
-    409: {"model": ErrorResponse, "description": "The name is taken by a resource with another spec."},
-    501: {"model": ErrorResponse, "description": "This API does not create (CONTENTGEN_API_CREATE=off)."},
+    409: {
+        "model": ErrorResponse,
+        "description": "The name is taken by a resource with another spec; an ambiguous reference.",
+    },
     503: {"model": ErrorResponse, "description": "The Kubernetes API or the catalog cannot be reached."},
 }
 
@@ -85,7 +89,7 @@ class Done(BaseModel):
 def _creator(svc: Services) -> Creator:
     if svc.creator is None:
         raise ApiError(
-            501,
+            403,
             "create_disabled",
             "this API does not create resources (CONTENTGEN_API_CREATE=off, or no Kubernetes API to create "
             "them in): apply a manifest with kubectl, or run `contentgen api --local` on a laptop",
@@ -127,6 +131,14 @@ def _run(svc: Services, who: Caller, wanted: Wanted) -> Made:
         raise ApiError(503, "cluster_unavailable", str(exc), {"Retry-After": "5"}) from None
 
 
+def _built(build: Callable[[Any, str, str], Wanted], body: Any, owner: str, namespace: str) -> Wanted:
+    """What a request asks for; a request the builder refuses is a 400 naming the field."""
+    try:
+        return build(body, owner, namespace)
+    except Invalid as exc:
+        raise ApiError(400, "invalid", str(exc), fields=[p.wire() for p in exc.problems]) from None
+
+
 def _answer(made: Made, response: Response) -> dict[str, Any]:
     response.status_code = 201 if made.created else 200
     return made.wire()
@@ -158,7 +170,7 @@ async def create_resource(
     """The body is a manifest (apiVersion optional). Validated as `contentgen validate` does, then
     created: in a cluster through the Kubernetes API (admission has the last word), on a laptop as
     a local run. Idempotent by `metadata.name`."""
-    wanted = from_request(body, who.owner, _namespace(svc))
+    wanted = _built(from_request, body, who.owner, _namespace(svc))
     return _answer(await run_in_threadpool(_run, svc, who, wanted), response)
 
 
@@ -175,7 +187,7 @@ async def lora_train(
     """{userId, videoUrl, loraName, trigger, steps, learning_rate, metadata: {tags, description}}
     as a LoraTraining: owner, source.url, metadata.name, triggerWord, training.steps and
     training.learningRate, tags, description."""
-    wanted = from_lora_train(body, who.owner, _namespace(svc))
+    wanted = _built(from_lora_train, body, who.owner, _namespace(svc))
     return _answer(await run_in_threadpool(_run, svc, who, wanted), response)
 
 
@@ -192,7 +204,7 @@ async def images_generate(
     """{model, inputs: {prompt, negative_prompt, num_images, image_size, seed, loras: [{path,
     scale}]}, userId} as an ImageGeneration (loras[].path: a LoRA's latestModelUri; with loras the
     model is flux-lora)."""
-    wanted = from_images_generate(body, who.owner, _namespace(svc))
+    wanted = _built(from_images_generate, body, who.owner, _namespace(svc))
     return _answer(await run_in_threadpool(_run, svc, who, wanted), response)
 
 
@@ -207,7 +219,7 @@ async def transcribe(
     svc: ServicesDep, who: CallerDep, response: Response, body: TranscribeRequest
 ) -> dict[str, Any]:
     """{audioUrl (or url, videoUrl), language_code, speaker_labels, userId} as a Transcription."""
-    wanted = from_transcribe(body, who.owner, _namespace(svc))
+    wanted = _built(from_transcribe, body, who.owner, _namespace(svc))
     return _answer(await run_in_threadpool(_run, svc, who, wanted), response)
 
 
@@ -281,10 +293,7 @@ def _act(svc: Services, who: Caller, ref: str, action: str) -> dict[str, Any]:
     return {"id": doc["_id"], "message": message}
 
 
-ACT_ERRORS: dict[int | str, dict[str, Any]] = {
-    **CREATE_ERRORS,
-    400: {"model": ErrorResponse, "description": "An ambiguous reference (the message lists the choices)."},
-}
+ACT_ERRORS: dict[int | str, dict[str, Any]] = {**CREATE_ERRORS, 400: ERROR_RESPONSES[400]}
 
 
 @router.post(
@@ -295,7 +304,10 @@ ACT_ERRORS: dict[int | str, dict[str, Any]] = {
     responses={
         **ACT_ERRORS,
         404: {"model": ErrorResponse, "description": "No such record visible to the caller."},
-        409: {"model": ErrorResponse, "description": "Nothing to cancel, or it cannot be stopped now."},
+        409: {
+            "model": ErrorResponse,
+            "description": "Nothing to cancel, it cannot be stopped now, or an ambiguous reference.",
+        },
     },
 )
 async def cancel_job(ref: RefPath, svc: ServicesDep, who: CallerDep) -> dict[str, Any]:
@@ -307,14 +319,17 @@ async def cancel_job(ref: RefPath, svc: ServicesDep, who: CallerDep) -> dict[str
 
 
 @router.delete(
-    "/jobs/{ref:path}",
+    "/jobs/{ref:ref}",
     response_model=Done,
     status_code=202,
     summary="Delete the resource",
     responses={
         **ACT_ERRORS,
         404: {"model": ErrorResponse, "description": "No such record, or its resource is gone already."},
-        409: {"model": ErrorResponse, "description": "A local run of it is under way: cancel it first."},
+        409: {
+            "model": ErrorResponse,
+            "description": "A local run of it is under way (cancel it first), or an ambiguous reference.",
+        },
     },
 )
 async def delete_job(ref: RefPath, svc: ServicesDep, who: CallerDep) -> dict[str, Any]:

@@ -21,7 +21,7 @@ def list_jobs(svc: ServicesDep, query: ListQueryDep, type_: TypeQuery = None) ->
     return page_of(svc.catalog.find(query.with_type(type_), query.sort, query.page))
 
 
-@router.get("/jobs/{ref:path}", response_model=AnyRecord, summary="Get one record")
+@router.get("/jobs/{ref:ref}", response_model=AnyRecord, summary="Get one record")
 def get_job(ref: RefPath, svc: ServicesDep, who: CallerDep, type_: TypeQuery = None) -> dict[str, Any]:
     """By id, a unique prefix of it, or namespace/name (add ?type= when kinds share the name)."""
     return to_record(find_record(svc, who, ref, type_)).wire()

@@ -203,7 +203,7 @@ async def stream_jobs(
 
 
 @router.get(
-    "/job/{ref:path}",
+    "/job/{ref:ref}",
     summary="Follow a job's progress (server-sent events)",
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "status events, then end."}},

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from ..auth import MIN_TOKEN_LENGTH, SESSION_COOKIE
 from ..deps import CallerDep, ServicesDep
-from ..errors import ERROR_RESPONSES, ApiError
+from ..errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from ..kube import KubeUnavailable
 
 router = APIRouter(tags=["ui"])
@@ -74,7 +74,14 @@ def page() -> HTMLResponse:
     "/ui/session",
     response_model=Session,
     summary="Log the web UI in: the token becomes an HttpOnly session cookie",
-    responses={401: ERROR_RESPONSES[401]},
+    responses={
+        400: {"model": ErrorResponse, "description": "No token in the body, or this server takes none."},
+        401: ERROR_RESPONSES[401],
+        503: {
+            "model": ErrorResponse,
+            "description": "The Kubernetes API that checks tokens cannot be reached.",
+        },
+    },
 )
 def login(body: Login, request: Request, svc: ServicesDep) -> JSONResponse:
     """JSON only (a cross-site form cannot send it), and the cookie is SameSite=Strict."""
@@ -149,7 +156,12 @@ class Budget(BaseModel):
     namespaces: dict[str, float]
 
 
-@router.get("/ui/budget", response_model=Budget, summary="The monthly budgets that apply to the caller")
+@router.get(
+    "/ui/budget",
+    response_model=Budget,
+    summary="The monthly budgets that apply to the caller",
+    responses={401: ERROR_RESPONSES[401], 403: ERROR_RESPONSES[403], 503: ERROR_RESPONSES[503]},
+)
 def budget(svc: ServicesDep, who: CallerDep) -> dict[str, Any]:
     budgets = svc.settings.budgets
     owners = list(who.owners)

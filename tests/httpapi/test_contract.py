@@ -1,0 +1,122 @@
+"""The HTTP API against its own OpenAPI document, by schemathesis's engine (every check; the
+examples, coverage, fuzzing and stateful phases; a fixed seed and a bounded number of examples per
+operation): for an owner's token and an admin's, with creates on (local runs, held so that none
+runs: the contract is the HTTP layer's) and off. A request the document allows is
+never refused as invalid, one it forbids is refused with a 4xx, no input is answered with a 5xx,
+and every answer (status, headers, body) is one the document describes."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from schemathesis.config import SchemathesisConfig
+
+from contentgen.catalog import Catalog
+from contentgen.httpapi import ApiSettings, create_app
+from contentgen.httpapi.creating import LocalCreator
+from contentgen.pipeline.settings import PipelineSettings
+from contentgen.store import LocalStore
+from tests.httpapi.conftest import TOKENS, fill
+from tests.httpapi.documented import Answers
+
+EXAMPLES_PER_OPERATION = 5  # per phase and operation: bounded, for a suite on 2 cores
+SEED = 29
+CREATES = r"^/api/(resources|lora/train|images/generate|transcribe|jobs/\{ref\}/(rerun|compare))$"
+ACCEPTED = ["2xx", "3xx", 401, 403, 404, 409, 429]  # schemathesis' own for a schema-valid request
+
+
+class HeldCreator(LocalCreator):
+    """Creates are accepted, recorded and queued as on a laptop; the runs wait and are cancelled."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        self.release = threading.Event()
+        super().__init__(*args, **kw)
+
+    def _run(self, run: Any) -> None:
+        self.release.wait()
+        super()._run(run)
+
+    def close(self, timeout: float = 30.0) -> None:
+        with self._lock:  # cancelled before they are let go: none runs
+            for run in self._runs.values():
+                run.cancel.set()
+        self.release.set()
+        super().close(timeout)
+
+
+def config(token: str) -> SchemathesisConfig:
+    return SchemathesisConfig.from_dict(
+        {
+            "seed": SEED,
+            "headers": {"Authorization": f"Bearer {token}"},
+            "generation": {"mode": "all", "max-examples": EXAMPLES_PER_OPERATION, "deterministic": True},
+            "phases": {
+                "examples": {"enabled": True},
+                "coverage": {"enabled": True},
+                "fuzzing": {"enabled": True},
+            },
+            "checks": {"enabled": True},
+            "max-stream-events": 1,
+            "operations": [
+                {
+                    # A create is validated as `contentgen validate` validates a manifest: URL
+                    # schemes, a model's image sizes, rules across fields. The document states
+                    # the fields' types, lengths and ranges, not all of those rules yet: a
+                    # schema-valid create may be refused with a 400 (code invalid) naming the field.
+                    "include-method": "POST",
+                    "include-path-regex": CREATES,
+                    "checks": {"positive_data_acceptance": {"expected-statuses": [*ACCEPTED, 400]}},
+                }
+            ],
+        }
+    )
+
+
+def findings(schema: Any) -> list[str]:
+    """Every failed check and error of a schemathesis run over `schema`, one line each."""
+    from schemathesis import engine
+    from schemathesis.engine import Status, events
+
+    found: list[str] = []
+    for event in engine.from_schema(schema).execute():
+        if isinstance(event, events.ScenarioFinished) and event.status == Status.FAILURE:
+            for case_id, checks in event.recorder.checks.items():
+                for check in checks:
+                    if check.failure_info is not None:
+                        seen = event.recorder.interactions.get(case_id)
+                        answer = seen.response.content[:300] if seen and seen.response else b""
+                        failure = check.failure_info.failure
+                        status = getattr(failure, "status_code", "")
+                        line = f"{event.recorder.label} [{check.name}] {status} {failure.title}"
+                        line += f": {failure.message}"
+                        found.append(f"{line}\n    {check.failure_info.code_sample}\n    {answer!r}")
+        elif isinstance(event, events.NonFatalError):
+            found.append(f"{event.label}: error {event.value!r}")
+        elif isinstance(event, events.FatalError):
+            found.append(f"fatal: {event.exception!r}")
+    return sorted(set(found))
+
+
+@pytest.mark.parametrize("who", ["alice", "ops"])
+@pytest.mark.parametrize("creates", ["on", "off"])
+def test_the_api_keeps_its_contract(
+    who: str, creates: str, catalog: Catalog, store: LocalStore, settings: ApiSettings, tmp_path: Path
+) -> None:
+    fill(catalog, store)
+    creator = None
+    if creates == "on":
+        work = PipelineSettings(work_dir=tmp_path / "work")
+        creator = HeldCreator(catalog, lambda: store, offline=True, settings=work)
+    app = Answers(create_app(settings, catalog=catalog, store=lambda: store, creator=creator))
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=config(TOKENS[who]))
+    try:
+        found = findings(schema)
+    finally:
+        if creator is not None:
+            creator.close()
+    assert found == [], "\n".join(found)
+    assert app.undocumented() == []
