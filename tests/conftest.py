@@ -19,6 +19,7 @@ LONGEST_FIRST = (
     "tests/e2e/test_local_cluster.py",
     "tests/docs/test_runnable.py",
     "tests/e2e/test_helm.py",
+    "tests/httpapi/test_contract.py",
     "tests/httpapi/test_ui_studio.py",
     "local-cluster/tests/test_node.py",
     "tests/kube/",
