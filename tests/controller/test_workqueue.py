@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from contentgen.controller.events import MAX_MESSAGE, event_body
+from contentgen.controller.events import MAX_MESSAGE, event_body, event_name
 from contentgen.controller.workqueue import WorkQueue
 
 
@@ -73,3 +73,15 @@ def test_event_names_its_object_and_cuts_long_messages() -> None:
     assert body["metadata"]["name"].startswith("cat.")
     assert len(body["message"]) <= MAX_MESSAGE and "..." in body["message"]
     assert body["count"] == 1 and body["firstTimestamp"] == body["lastTimestamp"]
+
+
+def test_an_event_of_a_transition_has_one_name_whoever_posts_it() -> None:
+    """Two replicas deciding the same transition (decided on the same resourceVersion) post one
+    Event name: the second create is a 409, not a second Event."""
+    resource = {"metadata": {"name": "cat", "namespace": "team", "uid": "u1", "resourceVersion": "7"}}
+    first = event_name(resource, "Started", "7")
+    assert first == event_name(resource, "Started", "7") and first.startswith("cat.")
+    assert first != event_name(resource, "Started", "9")  # another transition
+    assert first != event_name(resource, "Succeeded", "7")
+    other = {"metadata": {**resource["metadata"], "uid": "u2"}}  # another resource of that name
+    assert first != event_name(other, "Started", "7")
