@@ -20,10 +20,17 @@ COMPONENT = "contentgen-operator"
 MAX_MESSAGE = 1024  # longer messages are cut in the middle
 
 
+def transition_key(status: dict[str, Any]) -> str:
+    """The state a transition reaches: the generation and run it speaks of, and its phase (with
+    the Event's reason, what names its Event)."""
+    run = f"{status.get('observedGeneration') or 0}/{status.get('runVersion') or 0}"
+    return f"{run}/{status.get('phase') or ''}"
+
+
 def event_name(resource: dict[str, Any], reason: str, transition: str) -> str:
-    """client-go names an Event after its object and the time; an Event of a transition (the
-    resourceVersion it was decided on) is named after the object, that version and its reason, so
-    that a second post of it, by this replica or one that took over, is a 409, not a second Event."""
+    """client-go names an Event after its object and the time; an Event of a transition (its
+    `transition_key`) is named after the object, the transition and the reason, so that a second
+    post of it, by this replica or one that took over, is a 409, not a second Event."""
     meta = resource["metadata"]
     if not transition:
         return f"{meta['name']}.{time.time_ns():x}"

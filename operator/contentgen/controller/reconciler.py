@@ -27,7 +27,7 @@ from . import owners as owners_rule
 from .budget import ANNOTATION, Budgets, annotation_problem, limits_for, over_budget
 from .catalog_sync import sweep_gone, sync_catalog
 from .cleanup import delete
-from .events import post_event
+from .events import post_event, transition_key
 from .jobs import missing_credentials, render_job
 from .kube import JobNameTaken, KubeError
 from .naming import FINALIZER, LABEL_KIND, LABEL_UID
@@ -201,6 +201,12 @@ async def _reconcile(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
             raise
     _schedule(op, res, decision)
     patch = status_patch(res.status, decision.status)
+    # The Events first, each named after the state it reaches (events.transition_key): posted
+    # again by anyone (a retry, a replica that took over before the status write landed), it is a
+    # 409, not a second Event; and a status write that lands always has its Event.
+    transition = transition_key(decision.status)
+    for event in decision.events:
+        await post_event(op, body, event.type, event.reason, event.message, transition=transition)
     decided_on = str(body["metadata"].get("resourceVersion") or "")
     if patch:
         try:
@@ -211,9 +217,6 @@ async def _reconcile(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
             raise
         op.written[res.uid] = (int(written["metadata"]["resourceVersion"]), dict(written.get("status") or {}))
     for event in decision.events:
-        # named after the version the transition was decided on: one Event per transition, even
-        # if another replica decided it too (its create is a 409)
-        await post_event(op, body, event.type, event.reason, event.message, transition=decided_on)
         metrics.TRANSITIONS.labels(kind.kind, str(decision.status.get("phase")), event.reason).inc()
     if patch or decision.outcome_recorded is not None or res.uid in op.catalog_behind:
         await sync_catalog(op, body, decision.status, decision.outcome_recorded)
