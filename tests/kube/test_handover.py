@@ -6,8 +6,8 @@ leader's traffic passes again.
 
 - The audit log: no request of the old leader reaches the API server after the new leader's
   first write (the old one stopped at its renew deadline, before the Lease expired for the other).
-- Every resource's status only moves forward (never back from Succeeded), and each transition has
-  exactly one Event.
+- Every resource's status only moves forward (never back from Succeeded), each transition it
+  shows has exactly one Event, and no Event is posted twice.
 
 CONTENTGEN_HANDOVER_RESOURCES sets how many resources are in flight (8 by default, to keep
 `make test` short; the issue's load is 100: `make bench-handover`)."""
@@ -30,11 +30,12 @@ import pytest
 from localcluster.faults import FaultProxy
 from tests.kube.harness import Cluster, cluster, free_port, wait_for
 
-pytestmark = pytest.mark.timeout(900)
-
 NAMESPACE = "handover"
 RESOURCES = int(os.environ.get("CONTENTGEN_HANDOVER_RESOURCES", "8"))
+pytestmark = pytest.mark.timeout(900 + 30 * RESOURCES)
 WRITES = ("create", "update", "patch", "delete")
+LONG = 300 + 6 * RESOURCES  # a hang guard: 100 worker processes on two busy cores take minutes
+STARTED = ("Running", "Succeeded")
 RANK = {"Pending": 0, "Running": 1, "Succeeded": 2, "Failed": 2}
 
 
@@ -109,16 +110,16 @@ def handover(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Handover]:
             c.node.hold()  # every run waits to start until the leader is slowed down
             for n in range(RESOURCES):
                 c.apply(image(f"img-{n}"), NAMESPACE)
-            wait_for(lambda: len(c.jobs(NAMESPACE)) == RESOURCES, 300, f"{RESOURCES} Jobs")
+            wait_for(lambda: len(c.jobs(NAMESPACE)) == RESOURCES, LONG, f"{RESOURCES} Jobs")
             old.proxy.slow(1.0)  # slow answers, within the Lease request timeout: op-a still leads
             c.node.release()
             wait_for(
                 lambda: any(
-                    c.status("ImageGeneration", NAMESPACE, f"img-{n}").get("phase") == "Succeeded"
+                    c.status("ImageGeneration", NAMESPACE, f"img-{n}").get("phase") in STARTED
                     for n in range(RESOURCES)
                 ),
-                300,
-                "a first run to finish",
+                LONG,
+                "a first run to start",
             )
             in_flight = sum(
                 c.status("ImageGeneration", NAMESPACE, f"img-{n}").get("phase") != "Succeeded"
@@ -128,7 +129,7 @@ def handover(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Handover]:
             wait_for(lambda: holder(c) == "op-b", 120, "op-b to take over")
             old.proxy.heal()  # op-a's traffic passes again: it must have stopped by itself
             for n in range(RESOURCES):
-                c.wait_phase("ImageGeneration", NAMESPACE, f"img-{n}", "Succeeded", timeout=300)
+                c.wait_phase("ImageGeneration", NAMESPACE, f"img-{n}", "Succeeded", timeout=LONG)
             old_exit = old.process.wait(120)
             yield Handover(c, old, new, old_exit, in_flight)
         except BaseException:
@@ -174,7 +175,10 @@ def test_every_status_moves_forward_and_each_transition_has_one_event(handover: 
         assert not twice, f"{name}: Events posted more than once: {twice}"
         made = [ready_reason(v) for v in versions]
         transitions = {after for before, after in itertools.pairwise(made) if after and after != before}
-        assert transitions == set(reasons), f"{name}: transitions {made}, Events {reasons}"
+        # Every transition the status shows has its Event. (An Event may name a transition the
+        # status skipped: the old leader posts it, then is cut off before its status write, and
+        # the new leader decides from the world as it is by then; docs/operator.md.)
+        assert transitions <= set(reasons), f"{name}: transitions {made}, Events {reasons}"
 
 
 def ready_reason(resource: dict[str, Any]) -> str:
