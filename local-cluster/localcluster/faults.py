@@ -1,11 +1,16 @@
 """A TLS proxy in front of the API server that injects failures, for tests and benchmarks: a client
 pointed at it (its kubeconfig's server) meets the real API server, except that chosen requests
-are answered with a 500 and open watches can be cut. Credentials pass through untouched, so RBAC
-and audit see the client itself.
+are answered with a 500, open watches can be cut, and all its traffic can be slowed down or
+dropped (a network that loses packets: requests are never sent on, the client hears nothing and
+times out). Credentials pass through untouched, so RBAC and audit see the client itself; a `tag`
+is added to its User-Agent, so that the audit log tells two clients with one identity apart.
 
     proxy = FaultProxy(cluster.control.url, cluster.control.ca).start()
     proxy.inject("patch", "imagegenerations/status", times=2)
     proxy.drop_watches()
+    proxy.slow(5.0)   # every request waits 5 s before it is sent on
+    proxy.drop()      # from now on nothing is sent on, nor answered
+    proxy.heal()
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import re
 import socket
 import ssl
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -52,8 +58,13 @@ def verb_and_resource(method: str, target: str) -> tuple[str, str]:
 
 
 class FaultProxy:
-    def __init__(self, upstream: str, ca: Authority, host: str = "127.0.0.1") -> None:
+    def __init__(self, upstream: str, ca: Authority, host: str = "127.0.0.1", tag: str = "") -> None:
         self.upstream = upstream.rstrip("/")
+        self.tag = tag
+        self._delay = 0.0
+        self._dropping = False
+        self._healed = threading.Condition()
+        self.dropped = 0  # requests never sent on
         serving = ca.issue(f"fault-proxy-{host}", common_name="fault-proxy", hosts=(host,), server=True)
         self._faults: Counter[tuple[str, str]] = Counter()
         self.injected: Counter[tuple[str, str]] = Counter()
@@ -87,6 +98,7 @@ class FaultProxy:
         return self
 
     def stop(self) -> None:
+        self.heal()
         self.drop_watches()
         self.httpd.shutdown()
         self.httpd.server_close()
@@ -103,6 +115,34 @@ class FaultProxy:
         with self._lock:
             left = max(0, self._faults.pop((verb, resource), 0))
         return left
+
+    def slow(self, seconds: float) -> None:
+        """Every request from now on waits `seconds` before it is sent on (0: no more)."""
+        with self._lock:
+            self._delay = seconds
+
+    def drop(self) -> None:
+        """From now on no request is sent on or answered (the client times out), and open watches
+        are cut; a request already waiting out a `slow` delay is not sent on either."""
+        with self._lock:
+            self._dropping = True
+        self.drop_watches()
+
+    def heal(self) -> None:
+        """Traffic passes again, undelayed. Requests dropped meanwhile stay lost: their connections
+        are closed unanswered."""
+        with self._lock:
+            self._dropping, self._delay = False, 0.0
+        with self._healed:
+            self._healed.notify_all()
+
+    def _lost(self, h: BaseHTTPRequestHandler) -> None:
+        """A dropped request: no answer until traffic passes again, then the connection closes."""
+        with self._lock:
+            self.dropped += 1
+        with self._healed:
+            self._healed.wait_for(lambda: not self._dropping)
+        h.close_connection = True
 
     def drop_watches(self) -> int:
         """Cut every open watch (its client sees the stream end and must watch or list again)."""
@@ -122,6 +162,15 @@ class FaultProxy:
                 self.injected[(verb, resource)] += 1
         length = int(h.headers.get("Content-Length") or 0)
         body = h.rfile.read(length) if length else None
+        with self._lock:
+            delay = self._delay
+        if delay:
+            time.sleep(delay)
+        with self._lock:
+            dropping = self._dropping
+        if dropping:
+            self._lost(h)
+            return
         if fail:
             status = {
                 "kind": "Status",
@@ -139,6 +188,9 @@ class FaultProxy:
             h.wfile.write(data)
             return
         headers = {k: v for k, v in h.headers.items() if k.lower() not in HOP_HEADERS}
+        if self.tag:
+            agent = next((k for k in headers if k.lower() == "user-agent"), "User-Agent")
+            headers[agent] = f"{headers.get(agent, '')} ({self.tag})".strip()
         request = self._client.build_request(h.command, self.upstream + h.path, headers=headers, content=body)
         try:
             response = self._client.send(request, stream=True)

@@ -213,3 +213,37 @@ async def test_the_safety_net_marks_records_whose_resources_are_gone(clock: Cloc
     assert catalog.get(legacy_local["_id"])["status"] == "Running"  # type: ignore[index]
     assert catalog.get(elsewhere["_id"])["status"] == "Running"  # type: ignore[index]
     assert await catalog_sync.sweep_gone(op) == 0  # marked once
+
+
+@pytest.mark.asyncio
+async def test_a_late_write_never_moves_the_record_backwards(clock: Clock) -> None:
+    """A write decided on an older state (a former leader's, delayed) after the record shows the
+    run finished: the record stays Succeeded. A newer generation's run is written over it."""
+    catalog = CountingCatalog(clock)
+    op = operator(catalog)
+    finished = body("", 100, "Succeeded", completedAt="2026-11-21T12:05:00Z")
+    await catalog_sync.sync_catalog(op, finished, finished["status"], None)
+    late = body("train", 60)
+    await catalog_sync.sync_catalog(op, late, late["status"], None)
+    doc = catalog.record(UID)
+    assert doc is not None and doc["latestRun"]["phase"] == "Succeeded" and doc["rev"] == 1  # not written
+    older_run = body("train", 60, "Succeeded", runVersion=0)
+    assert catalog_sync.goes_back(doc, 1, older_run["status"])
+    newer = body("fetch", 0, "Pending", observedGeneration=2, runVersion=2)
+    newer["metadata"]["generation"] = 2
+    await catalog_sync.sync_catalog(op, newer, newer["status"], None)
+    doc = catalog.record(UID)
+    assert doc is not None and doc["latestRun"]["phase"] == "Pending" and doc["latestRun"]["version"] == 2
+
+
+@pytest.mark.asyncio
+async def test_a_replica_that_cannot_prove_its_lease_writes_no_catalog_record(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = CountingCatalog(clock)
+    op = operator(catalog)
+    monkeypatch.setattr(catalog_sync, "may_act", lambda: False)
+    state = body("train", 60)
+    await catalog_sync.sync_catalog(op, state, state["status"], None)
+    await catalog_sync.mark_gone(op, state)
+    assert catalog.writes == [] and catalog.record(UID) is None

@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from contentgen.controller.events import MAX_MESSAGE, event_body
+from contentgen.controller.events import MAX_MESSAGE, event_body, event_name, transition_key
 from contentgen.controller.workqueue import WorkQueue
 
 
@@ -73,3 +73,19 @@ def test_event_names_its_object_and_cuts_long_messages() -> None:
     assert body["metadata"]["name"].startswith("cat.")
     assert len(body["message"]) <= MAX_MESSAGE and "..." in body["message"]
     assert body["count"] == 1 and body["firstTimestamp"] == body["lastTimestamp"]
+
+
+def test_an_event_of_a_transition_has_one_name_whoever_posts_it() -> None:
+    """Two replicas deciding the same transition (reaching the same state of the same run) post
+    one Event name: the second create is a 409, not a second Event."""
+    resource = {"metadata": {"name": "cat", "namespace": "team", "uid": "u1", "resourceVersion": "7"}}
+    running = transition_key({"observedGeneration": 1, "runVersion": 1, "phase": "Running", "progress": 5})
+    assert running == transition_key({"observedGeneration": 1, "runVersion": 1, "phase": "Running"})
+    first = event_name(resource, "Running", running)
+    assert first == event_name({**resource, "status": {"progress": 9}}, "Running", running)
+    assert first.startswith("cat.")
+    rerun = transition_key({"observedGeneration": 2, "runVersion": 2, "phase": "Running"})
+    assert first != event_name(resource, "Running", rerun)  # the next run's transition
+    assert first != event_name(resource, "Stalled", running)
+    other = {"metadata": {**resource["metadata"], "uid": "u2"}}  # another resource of that name
+    assert first != event_name(other, "Running", running)

@@ -47,7 +47,9 @@ def record_decisions(decisions: Iterable[Any], mode: str) -> None:
 
 def audit_decisions(path: Path) -> list[SimpleNamespace]:
     """(user, verb, group, resource, namespace, allowed) of each request the audit log recorded at
-    its response; `resource` is "plural" or "plural/subresource", or the path of a non-resource URL."""
+    its response; `resource` is "plural" or "plural/subresource", or the path of a non-resource URL.
+    Also its answer's `code`, the client's User-Agent (`agent`) and when the API server received
+    it (`received`, RFC 3339 with microseconds: ordered as strings)."""
     out = []
     for line in path.read_text().splitlines() if path.exists() else []:
         event = json.loads(line)
@@ -70,6 +72,8 @@ def audit_decisions(path: Path) -> list[SimpleNamespace]:
                 allowed=decision != "forbid",
                 uri=event["requestURI"],
                 code=(event.get("responseStatus") or {}).get("code", 0),
+                agent=event.get("userAgent", ""),
+                received=event.get("requestReceivedTimestamp", ""),
             )
         )
     return out

@@ -33,6 +33,7 @@ from contentgen.catalog.resource import ResourceState
 from contentgen.store.results import version_result
 
 from . import metrics
+from .leader import may_act
 from .naming import ANNOTATION_SKIP_CLEANUP
 from .state import Operator
 
@@ -51,9 +52,45 @@ def _digest(body: dict[str, Any], status: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(shown, sort_keys=True, default=str).encode()).hexdigest()
 
 
+FINISHED = ("Succeeded", "Failed")
+
+
+def progress_key(generation: int, status: dict[str, Any]) -> tuple[int, int, int, int]:
+    """How far a resource's state has come: its generation, the generation and run version its
+    status speaks of, and whether that run has finished. It only grows as the operator moves a
+    resource on."""
+    finished = 1 if status.get("phase") in FINISHED else 0
+    return (
+        generation,
+        int(status.get("observedGeneration") or 0),
+        int(status.get("runVersion") or 0),
+        finished,
+    )
+
+
+def recorded_key(doc: dict[str, Any]) -> tuple[int, int, int, int]:
+    """`progress_key` of what a catalog document records."""
+    run = doc.get("latestRun") or {}
+    finished = 1 if run.get("phase") in FINISHED else 0
+    return (
+        int(doc.get("generation") or 0),
+        int(run.get("generation") or 0),
+        int(run.get("version") or 0),
+        finished,
+    )
+
+
+def goes_back(previous: dict[str, Any] | None, generation: int, status: dict[str, Any]) -> bool:
+    """Whether writing this state over the stored document would move it backwards: a write that
+    comes late (a former leader's, a mirror write that waited) never undoes a newer one."""
+    if previous is None:
+        return False
+    return progress_key(generation, status) < recorded_key(upgrade(previous))
+
+
 def _state(
     op: Operator, kind: Kind, body: dict[str, Any], status: dict[str, Any], result: RunResult | None
-) -> Callable[[dict[str, Any] | None], dict[str, Any]]:
+) -> Callable[[dict[str, Any] | None], dict[str, Any] | None]:
     """The change that writes the resource's document over `previous` (run in a thread: it may
     read results of versions the document misses from the store)."""
     meta, spec = body["metadata"], dict(body.get("spec") or {})
@@ -61,7 +98,10 @@ def _state(
     if result is not None:
         results[result.version or LEGACY_VERSION] = result
 
-    def change(previous: dict[str, Any] | None) -> dict[str, Any]:
+    def change(previous: dict[str, Any] | None) -> dict[str, Any] | None:
+        if goes_back(previous, int(meta.get("generation") or 1), status):
+            log.info("catalog: %s/%s has a newer state already; not written", meta["namespace"], meta["name"])
+            return None
         found = dict(results)
         if op.store is not None:
             before = upgrade(previous) if previous is not None else {}
@@ -97,8 +137,9 @@ def _state(
 async def sync_catalog(
     op: Operator, body: dict[str, Any], status: dict[str, Any], result: RunResult | None
 ) -> None:
-    """Write the resource's document (unless the catalog has this very state already)."""
-    if op.catalog is None:
+    """Write the resource's document (unless the catalog has this very state already, or a newer
+    one: goes_back)."""
+    if op.catalog is None or not may_act():  # a replica that lost its Lease writes nothing
         return
     uid = body["metadata"]["uid"]
     kind = KINDS[body["kind"]]
@@ -161,7 +202,7 @@ def _mark(policy: str, outputs_kept: bool) -> Callable[[dict[str, Any] | None], 
 async def mark_gone(op: Operator, body: dict[str, Any]) -> None:
     """The resource was deleted: its record says so (Retain, or Delete with skip-cleanup: outputs
     kept; Delete: the finalizer removed them and marked it already)."""
-    if op.catalog is None:
+    if op.catalog is None or not may_act():
         return
     meta, spec = body["metadata"], body.get("spec") or {}
     policy = str(spec.get("deletionPolicy") or "Retain")
@@ -197,7 +238,7 @@ async def sweep_gone(op: Operator) -> int:
     """The safety net's look at the catalog: records of this operator's resources that are not
     marked deleted, whose resource it does not know, on two looks in a row, are marked deleted
     (their outputs kept: nothing removed them). Returns how many were marked."""
-    if op.catalog is None:
+    if op.catalog is None or not may_act():
         return 0
     query: dict[str, Any] = {"deletedAt": None, "status": {"$ne": "Deleted"}}
     if op.settings.watch_namespaces:

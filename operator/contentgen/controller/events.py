@@ -4,6 +4,7 @@ Best effort: a lost Event is logged, never fails a reconcile."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import socket
 import time
@@ -11,6 +12,7 @@ from typing import Any
 
 from contentgen.api import format_time, now
 
+from .kube import KubeError
 from .state import Operator
 
 log = logging.getLogger("contentgen.operator")
@@ -18,7 +20,27 @@ COMPONENT = "contentgen-operator"
 MAX_MESSAGE = 1024  # longer messages are cut in the middle
 
 
-def event_body(resource: dict[str, Any], type_: str, reason: str, message: str) -> dict[str, Any]:
+def transition_key(status: dict[str, Any]) -> str:
+    """The state a transition reaches: the generation and run it speaks of, and its phase (with
+    the Event's reason, what names its Event)."""
+    run = f"{status.get('observedGeneration') or 0}/{status.get('runVersion') or 0}"
+    return f"{run}/{status.get('phase') or ''}"
+
+
+def event_name(resource: dict[str, Any], reason: str, transition: str) -> str:
+    """client-go names an Event after its object and the time; an Event of a transition (its
+    `transition_key`) is named after the object, the transition and the reason, so that a second
+    post of it, by this replica or one that took over, is a 409, not a second Event."""
+    meta = resource["metadata"]
+    if not transition:
+        return f"{meta['name']}.{time.time_ns():x}"
+    digest = hashlib.sha256(f"{meta['uid']}/{transition}/{reason}".encode()).hexdigest()[:16]
+    return f"{meta['name']}.{digest}"
+
+
+def event_body(
+    resource: dict[str, Any], type_: str, reason: str, message: str, transition: str = ""
+) -> dict[str, Any]:
     meta = resource["metadata"]
     if len(message) > MAX_MESSAGE:
         half = (MAX_MESSAGE - 3) // 2
@@ -27,8 +49,7 @@ def event_body(resource: dict[str, Any], type_: str, reason: str, message: str) 
     return {
         "apiVersion": "v1",
         "kind": "Event",
-        # client-go names an Event after its object and the time
-        "metadata": {"name": f"{meta['name']}.{time.time_ns():x}", "namespace": meta["namespace"]},
+        "metadata": {"name": event_name(resource, reason, transition), "namespace": meta["namespace"]},
         "involvedObject": {
             "apiVersion": resource["apiVersion"],
             "kind": resource["kind"],
@@ -49,10 +70,19 @@ def event_body(resource: dict[str, Any], type_: str, reason: str, message: str) 
     }
 
 
-async def post_event(op: Operator, resource: dict[str, Any], type_: str, reason: str, message: str) -> None:
-    body = event_body(resource, type_, reason, message)
+async def post_event(
+    op: Operator, resource: dict[str, Any], type_: str, reason: str, message: str, *, transition: str = ""
+) -> None:
+    """Post an Event; with `transition`, at most once per transition (see event_name)."""
+    body = event_body(resource, type_, reason, message, transition)
     try:
         await op.kube.request("POST", f"/api/v1/namespaces/{body['metadata']['namespace']}/events", body)
+    except KubeError as exc:
+        if exc.status == 409 and transition:
+            log.debug("event %s for %s: posted already", reason, body["metadata"]["name"])
+            return
+        where = f"{body['metadata']['namespace']}/{resource['metadata']['name']}"
+        log.warning("event %s for %s not recorded: %s", reason, where, exc)
     except Exception as exc:
         where = f"{body['metadata']['namespace']}/{resource['metadata']['name']}"
         log.warning("event %s for %s not recorded: %s", reason, where, exc)

@@ -29,6 +29,7 @@ from .budget import spender
 from .catalog_sync import note_change, sync_catalog
 from .informer import Informer, Store
 from .kube import Kube, Timeouts, client_configuration
+from .leader import may_act
 from .naming import MANAGED_BY
 from .observe import JobState, LoraState, job_state, lora_state
 from .pods import PodState, pod_state
@@ -148,6 +149,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
             client_configuration(),
             timeouts=Timeouts(total=config.api_timeout_seconds),
             connections=config.workers,
+            may_write=may_act,  # a replica that cannot prove its Lease writes nothing
         ),
         store=store,
         catalog=catalog,

@@ -12,7 +12,7 @@ import asyncio
 import json
 import os
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +43,10 @@ class JobNameTaken(Exception):
             f"alone; delete it (kubectl delete job -n {namespace} {name}) for this resource to run"
         )
         self.namespace, self.name, self.uid = namespace, name, uid
+
+
+class NotLeading(Exception):
+    """A write refused before it was sent: this process can no longer prove its Lease."""
 
 
 class KubeError(Exception):
@@ -77,9 +81,24 @@ class Timeouts:
     total: float = 30.0
 
 
+def _always() -> bool:
+    return True
+
+
 class Kube:
-    def __init__(self, config: Any, *, timeouts: Timeouts = Timeouts(), connections: int = 32) -> None:
+    """`may_write` is asked before every request that is not a read: a replica that cannot prove
+    its Lease sends none (leader.may_act)."""
+
+    def __init__(
+        self,
+        config: Any,
+        *,
+        timeouts: Timeouts = Timeouts(),
+        connections: int = 32,
+        may_write: Callable[[], bool] = _always,
+    ) -> None:
         self.config = config
+        self.may_write = may_write
         self.base = str(config.host).rstrip("/")
         self.timeouts = timeouts
         self.connections = connections
@@ -125,6 +144,8 @@ class Kube:
         params: dict[str, str] | None = None,
         accept: str = "application/json",
     ) -> Any:
+        if method != "GET" and not self.may_write():
+            raise NotLeading(f"{method} {path}: not sent, this replica no longer holds the Lease")
         self.calls += 1
         data = json.dumps(body).encode() if body is not None else None
         session = self._session_now()
@@ -192,16 +213,33 @@ class Kube:
         return f"{path}/{sub}" if sub else path
 
     async def patch_status(
-        self, kind: Kind, namespace: str, name: str, patch: dict[str, Any]
+        self, kind: Kind, namespace: str, name: str, patch: dict[str, Any], resource_version: str = ""
     ) -> dict[str, Any]:
-        """A merge patch of the status subresource (the operator never writes spec)."""
+        """A merge patch of the status subresource (the operator never writes spec). With
+        `resource_version` (the version the patch was decided on), the API server applies it only
+        to that version: a 409 Conflict means the resource changed since (fencing: a stale
+        decision, e.g. a former leader's, cannot undo a newer state)."""
+        body: dict[str, Any] = {"status": patch}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
         result: dict[str, Any] = await self.request(
             "PATCH",
             self._resource_path(kind, namespace, name, "status"),
-            {"status": patch},
+            body,
             content_type="application/merge-patch+json",
         )
         return result
+
+    async def read_resource(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
+        """The resource as the API server has it now (None when gone), after a conflict; a list by
+        name (the operator may list and watch its resources, not get them)."""
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{kind.plural}"
+        found = await self.request("GET", path, params={"fieldSelector": f"metadata.name={name}"})
+        items = (found or {}).get("items") or []
+        if not items:
+            return None
+        resource: dict[str, Any] = {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind.kind, **items[0]}
+        return resource
 
     async def set_finalizers(
         self, kind: Kind, namespace: str, name: str, resource_version: str, finalizers: list[str]

@@ -43,17 +43,22 @@ def lease_namespace(settings: OperatorSettings) -> str:
 
 
 def elector(settings: OperatorSettings, observer: Any = None) -> Any:
-    """A LeaderElector on the settings' Lease, talking to the API server with timeouts."""
+    """A LeaderElector on the settings' Lease, with a client of its own: every request bounded by
+    the timing's request_timeout and never retried inside the client (urllib3 retries a timed-out
+    request three times by default, which hid minutes in one renew)."""
     import socket
 
     import kubernetes
 
     from .kube import client_configuration
-    from .leader import LeaderElector
+    from .leader import LeaderElector, Timing
 
-    api = kubernetes.client.CoordinationV1Api(kubernetes.client.ApiClient(client_configuration()))
+    timing = Timing()
+    config = client_configuration()
+    config.retries = False  # one try per request: the elector decides when to try again
+    api = kubernetes.client.CoordinationV1Api(kubernetes.client.ApiClient(config))
     namespace, name = lease_namespace(settings), settings.leader_election_lease
-    timeout = settings.api_timeout_seconds
+    timeout = timing.request_timeout
 
     def read() -> dict[str, Any] | None:
         try:
@@ -77,8 +82,10 @@ def elector(settings: OperatorSettings, observer: Any = None) -> Any:
 
     identity = settings.leader_identity or os.environ.get("HOSTNAME") or socket.gethostname()
     if observer is None:
-        return LeaderElector(identity, read, write, name=name, namespace=namespace)
-    return LeaderElector(identity, read, write, name=name, namespace=namespace, observer=observer)
+        return LeaderElector(identity, read, write, name=name, namespace=namespace, timing=timing)
+    return LeaderElector(
+        identity, read, write, name=name, namespace=namespace, timing=timing, observer=observer
+    )
 
 
 def _loopback_port() -> int:
@@ -91,10 +98,11 @@ def _loopback_port() -> int:
 
 def run_operator(settings: OperatorSettings) -> int:
     """Serve the probes (health.py), hold the Lease (when leader election is on), then run kopf
-    until it stops; a lost Lease ends the process at once, so the replica that took over is the
-    only one acting."""
+    until it stops. From the moment this process cannot prove its lease its writes are refused
+    (leader.may_act) and the process exits, before another replica may take over."""
     import kopf.cli
 
+    from . import leader as election
     from .health import Health, HealthServer
 
     stop = threading.Event()
@@ -102,7 +110,7 @@ def run_operator(settings: OperatorSettings) -> int:
     server = HealthServer(settings.health_port, health).start() if settings.health_port else None
     liveness = f"http://127.0.0.1:{_loopback_port()}/healthz"
     health.kopf_liveness = liveness
-    leader = None
+    leader, keeper = None, None
     if settings.leader_election:
         leader = elector(settings, observer=health.attempted)
         health.stale_after = max(60.0, 3 * leader.timing.lease_duration)
@@ -117,13 +125,19 @@ def run_operator(settings: OperatorSettings) -> int:
             log.error("leadership lost: exiting so that only the new leader acts")
             os._exit(1)
 
-        threading.Thread(target=leader.keep, args=(stop, lost), name="lease", daemon=True).start()
+        election.current = leader  # every write asks it first (leader.may_act)
+        keeper = threading.Thread(target=leader.keep, args=(stop, lost), name="lease", daemon=True)
+        keeper.start()
     health.role = "leader"
     try:
         kopf.cli.main(args=kopf_args(settings, liveness=liveness), standalone_mode=False)
     finally:
         health.role = "stopping"
         stop.set()
+        if keeper is not None and leader is not None:
+            # The keeper releases the Lease after its last renew (a release from here could be
+            # undone by a renew still in flight); release() below does nothing if it did.
+            keeper.join(3 * leader.timing.request_timeout)
         if leader is not None:
             leader.release()
         if server is not None:

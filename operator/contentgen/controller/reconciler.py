@@ -27,9 +27,9 @@ from . import owners as owners_rule
 from .budget import ANNOTATION, Budgets, annotation_problem, limits_for, over_budget
 from .catalog_sync import sweep_gone, sync_catalog
 from .cleanup import delete, pods_pending
-from .events import post_event
+from .events import post_event, transition_key
 from .jobs import missing_credentials, render_job
-from .kube import JobNameTaken
+from .kube import JobNameTaken, KubeError
 from .naming import FINALIZER, LABEL_KIND, LABEL_UID
 from .observe import JobState, LoraState, job_state
 from .outcomes import read_outcome
@@ -42,6 +42,11 @@ log = logging.getLogger("contentgen.operator")
 
 NAMESPACE_CACHE_SECONDS = 30.0
 LORA_WAITS = ("LoraNotReady", "LoraNotFound", "LoraOwnerMismatch", "LoraFailed")
+
+
+class StaleDecision(Exception):
+    """A status write refused with a 409: the resource changed since the version it was decided
+    on. Read it again and decide again."""
 
 
 def observed(kind: Kind, body: dict[str, Any]) -> Observed:
@@ -82,7 +87,8 @@ def current_body(op: Operator, kind: Kind, namespace: str, uid: str) -> dict[str
 
 
 def _fresher(op: Operator, body: dict[str, Any]) -> dict[str, Any]:
-    """The body, with our own last status write if the watch has not shown it yet."""
+    """The body, with our own last status write (and its resourceVersion) if the watch has not
+    shown it yet."""
     uid = body["metadata"]["uid"]
     written = op.written.get(uid)
     seen = int(body["metadata"].get("resourceVersion") or 0)
@@ -91,7 +97,11 @@ def _fresher(op: Operator, body: dict[str, Any]) -> dict[str, Any]:
     if written[0] <= seen:
         del op.written[uid]  # the watch has caught up: nothing to keep
         return body
-    return {**body, "status": written[1]}
+    return {
+        **body,
+        "metadata": {**body["metadata"], "resourceVersion": str(written[0])},
+        "status": written[1],
+    }
 
 
 def _jobs(op: Operator, namespace: str, uid: str) -> tuple[JobState, ...]:
@@ -145,7 +155,13 @@ async def reconcile(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
     uid = body["metadata"]["uid"]
     try:
         began = time.monotonic()
-        await _reconcile(op, kind, _fresher(op, body))
+        try:
+            await _reconcile(op, kind, _fresher(op, body))
+        except StaleDecision:  # decided on a version that is no longer current: once more, on the latest
+            meta = body["metadata"]
+            latest = await op.kube.read_resource(kind, meta["namespace"], meta["name"])
+            if latest is not None and latest["metadata"]["uid"] == uid:
+                await _reconcile(op, kind, latest)
         metrics.RECONCILE_SECONDS.labels(kind.kind).observe(time.monotonic() - began)
     except Exception as exc:
         metrics.ERRORS.labels(kind.kind, type(exc).__name__).inc()
@@ -187,11 +203,22 @@ async def _reconcile(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
             raise
     _schedule(op, res, decision)
     patch = status_patch(res.status, decision.status)
+    # The Events first, each named after the state it reaches (events.transition_key): posted
+    # again by anyone (a retry, a replica that took over before the status write landed), it is a
+    # 409, not a second Event; and a status write that lands always has its Event.
+    transition = transition_key(decision.status)
+    for event in decision.events:
+        await post_event(op, body, event.type, event.reason, event.message, transition=transition)
+    decided_on = str(body["metadata"].get("resourceVersion") or "")
     if patch:
-        written = await op.kube.patch_status(kind, res.namespace, res.name, patch)
+        try:
+            written = await op.kube.patch_status(kind, res.namespace, res.name, patch, decided_on)
+        except KubeError as exc:
+            if exc.status == 409:
+                raise StaleDecision(f"{res.namespace}/{res.name} changed since version {decided_on}") from exc
+            raise
         op.written[res.uid] = (int(written["metadata"]["resourceVersion"]), dict(written.get("status") or {}))
     for event in decision.events:
-        await post_event(op, body, event.type, event.reason, event.message)
         metrics.TRANSITIONS.labels(kind.kind, str(decision.status.get("phase")), event.reason).inc()
     if patch or decision.outcome_recorded is not None or res.uid in op.catalog_behind:
         await sync_catalog(op, body, decision.status, decision.outcome_recorded)
