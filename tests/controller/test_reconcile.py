@@ -657,3 +657,20 @@ def test_the_recorded_outcome_settles_the_cost_into_its_month() -> None:
     )
     assert failed.status["cost"]["byMonth"] == {"2026-11": pytest.approx(0.05)}
     assert "actual unknown" in failed.status["cost"]["detail"]
+
+
+def test_a_budget_that_covers_only_the_training_starts_it_without_its_evaluation() -> None:
+    """Issue 30: the evaluation is skipped with a reason instead of holding the training."""
+    from contentgen.pricing import PriceTable
+
+    res = resource(provider="fal")
+    why = "budget: the monthly budget of namespace ns is $2.00 (operator settings); ..."
+    d = decide(res, World(now=NOW, prices=PriceTable(), skip_evaluation=why))
+    assert d.job is not None and d.job.skip_evaluation == why and reason(d.status) == "JobCreated"
+    assert "evaluation" not in d.job.spec  # the user's spec is kept as written
+    assert d.status["cost"]["estimatedUsd"] == pytest.approx(2.0)  # the training alone
+    assert ("Warning", "LikenessSkipped", why) in [(e.type, e.reason, e.message) for e in d.events]
+    full = decide(res, World(now=NOW, prices=PriceTable()))
+    assert full.job is not None and full.job.skip_evaluation == ""
+    assert full.status["cost"]["estimatedUsd"] == pytest.approx(2.84)
+    assert all(e.reason != "LikenessSkipped" for e in full.events)

@@ -33,7 +33,7 @@ from contentgen.api import (
     parse_timestamp,
 )
 from contentgen.api.versions import adopt_legacy, next_version, set_version_cost
-from contentgen.pricing import PriceTable, estimated, settled
+from contentgen.pricing import PriceTable, estimated, settled, without_evaluation
 from contentgen.providers.cancel import summary
 from contentgen.store.keys import lora_of_uri
 
@@ -77,6 +77,8 @@ class World:
     # exceed a monthly budget ("" when it would not; see budget.py)
     prices: PriceTable | None = None
     over_budget: str = ""
+    # why the run starts without its likeness evaluation: its budget covers only the training
+    skip_evaluation: str = ""
     # why the resource's owner may not be used in its namespace ("" when it may; owners.py)
     owner_problem: str = ""
     # a spec change during a run (supersede.py): the providers whose requests the operator can
@@ -454,6 +456,7 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
         version=version,
         spec=res.spec,
         loras=loras,
+        skip_evaluation=world.skip_evaluation,
     )
     from .naming import job_name  # local: keeps this module's imports about decisions
 
@@ -471,11 +474,16 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
     )
     status.pop("completedAt", None)
     status.pop("dataset", None)  # the latest run's report: this run's comes with its outcome
+    priced_spec = res.spec
+    if world.skip_evaluation:  # the run's estimate, and so its share of the budget, is without it
+        priced_spec = without_evaluation(res.kind.kind, res.spec) or res.spec
     if world.prices is not None:
-        status["cost"] = estimated(res.kind.kind, res.spec, world.prices, status.get("cost")).wire()
+        status["cost"] = estimated(res.kind.kind, priced_spec, world.prices, status.get("cost")).wire()
     status["conditions"] = _working(status, res, world.now, "JobCreated", message)
     decision = _finish(res, status, world, recorded=recorded)
     decision.job = snapshot
+    if world.skip_evaluation:
+        decision.events.append(Event("Warning", "LikenessSkipped", world.skip_evaluation[:1024]))
     return decision
 
 
