@@ -37,7 +37,7 @@ from contentgen.pricing import PriceTable, estimated, settled, without_evaluatio
 from contentgen.providers.cancel import summary
 from contentgen.store.keys import lora_of_uri
 
-from .conditions import conditions_for
+from .conditions import conditions_for, set_condition
 from .observe import JobState, LoraState
 from .supersede import Superseded, spent, superseding
 
@@ -528,6 +528,8 @@ def _finish(
     """The decision, with an Event when the phase or its reason changed."""
     if "phase" in status:
         status["phase"] = str(status["phase"])  # plain strings on the wire and in the catalog
+    if res.kind.kind == "LoraTraining" and status.get("likeness"):
+        status["conditions"] = likeness_condition(status, res.generation, world.now)
     decision = Decision(status=status, outcome_recorded=recorded)
     before = (res.status.get("phase"), ready_reason(res.status))
     after = (status.get("phase"), ready_reason(status))
@@ -558,6 +560,24 @@ def _poor_likeness(status: dict[str, Any]) -> str:
         return ""
     reasons = "; ".join(str(r) for r in likeness.get("reasons") or [])
     return f"version {status.get('latestVersion')} is kept and usable, but {reasons}"[:1024]
+
+
+def likeness_condition(status: dict[str, Any], generation: int, now: datetime) -> list[dict[str, Any]]:
+    """The conditions with `LikenessPoor` for the newest version's likeness (docs/likeness.md):
+    True when it does not look like the person (it is still kept and usable: Ready stays True),
+    False when it does, Unknown when nothing could be measured (no faces, unmeasured, skipped)."""
+    likeness = status.get("likeness") or {}
+    verdict, version = likeness.get("verdict"), status.get("latestVersion")
+    reasons = "; ".join(str(r) for r in likeness.get("reasons") or [])
+    if verdict == "poor":
+        state, reason, message = "True", "LikenessPoor", _poor_likeness(status)
+    elif verdict == "good":
+        state, reason, message = "False", "LikenessGood", f"version {version} looks like the person"
+    else:
+        state, reason = "Unknown", "LikenessUnmeasured"
+        message = f"version {version}: likeness {verdict}" + (f" ({reasons})" if reasons else "")
+    conditions = list(status.get("conditions") or [])
+    return set_condition(conditions, "LikenessPoor", state, reason, message[:1024], generation, now)
 
 
 def ready_reason(status: dict[str, Any]) -> str:
