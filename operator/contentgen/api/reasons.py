@@ -85,7 +85,7 @@ REASONS: dict[str, Reason] = {
     "LikenessUnmeasured": Reason(CONDITION, "`LikenessPoor=Unknown`: the newest version's likeness could not be measured (`no-faces`, `unmeasured` or `skipped`; the message says why)."),
     # --- Events only ---------------------------------------------------------------------------------
     "LikenessPoor": Reason(EVENT, "A LoraTraining's new version does not look like the person (`status.likeness`, docs/likeness.md); it is kept and usable, the message says why. Also the reason of its condition `LikenessPoor=True` while that version is the newest."),
-    "LikenessSkipped": Reason(EVENT, "A LoraTraining's run starts without its likeness evaluation: its monthly budget covers the training but not the evaluation (the message has the numbers). The version's `likeness` says `skipped` with the reason; `contentgen assets evaluate` evaluates it later."),
+    "LikenessSkipped": Reason(EVENT, "A LoraTraining's run starts without its likeness evaluation: its monthly budget covers the training but not the evaluation (the message has the numbers). The version's `likeness` says `skipped` with the reason."),
     "Superseded": Reason(EVENT, "The run of an older generation was stopped by a spec change; per request, what was billed."),
     "ProviderWorkCancelled": Reason(EVENT, "A deleted resource's provider requests were cancelled; per request, whether it was billed."),
     "ProviderCancelFailed": Reason(EVENT, "A deleted resource's provider requests could not be cancelled."),

@@ -14,8 +14,8 @@ estimate of the run that asks to start. Resources deleted from the cluster no lo
 
 A LoraTraining's estimate includes its likeness evaluation (docs/likeness.md). When the training
 alone fits but not with its evaluation, the run starts without the evaluation and says why
-(`admit` → `Admission.skip_evaluation`) instead of waiting: the evaluation may be run later
-(`contentgen assets evaluate`), a version not trained is lost time.
+(`admit` → `Admission.skip_evaluation`) instead of waiting: an unmeasured version is still a
+usable one, a version not trained is lost time.
 
 The annotation: a number is the namespace's monthly budget in USD ("250"); or comma-separated
 `namespace=USD` and `owner=USD` ("namespace=250,owner=40"). It overrides the settings for that
@@ -168,7 +168,7 @@ def admit(
             f"budget: the monthly budget of {who} is ${limit:.2f} ({source}); {month} has spent "
             f"${used:.2f}, the training (${without_evaluation:.2f}) fits but not its likeness "
             f"evaluation (${estimate - without_evaluation:.2f} more), so this version was trained "
-            "without it; `contentgen assets evaluate` evaluates it when the budget allows"
+            "without it (kept and usable; its likeness is not measured)"
         )
     )
 
