@@ -118,7 +118,7 @@ def _reference() -> str:
 
 
 def _statuses() -> str:
-    from contentgen.api.reasons import EVENT, REASONS
+    from contentgen.api.reasons import CONDITION, EVENT, REASONS
 
     phases = ("Pending", "Running", "Succeeded", "Failed")
     out = ["| phase | reason | Stalled | meaning |", "|---|---|---|---|"]
@@ -127,6 +127,9 @@ def _statuses() -> str:
             if reason.phase == phase:
                 stalled = "yes" if reason.stalled else ""
                 out.append(f"| `{phase}` | `{name}` | {stalled} | {reason.meaning} |")
+    out += ["", "A LoraTraining's `LikenessPoor` condition (besides `LikenessPoor` itself, below):", ""]
+    out += ["| condition reason | meaning |", "|---|---|"]
+    out += [f"| `{name}` | {r.meaning} |" for name, r in REASONS.items() if r.phase == CONDITION]
     out += ["", "Events only (besides one Event per phase change, with the reason above):", ""]
     out += ["| Event reason | meaning |", "|---|---|"]
     out += [f"| `{name}` | {r.meaning} |" for name, r in REASONS.items() if r.phase == EVENT]

@@ -166,6 +166,14 @@ def evaluation_usage(
     return image_usage(provider, LIKENESS_MODEL, [size] * count) if count else []
 
 
+def without_evaluation(kind: str, spec: Mapping[str, Any]) -> dict[str, Any] | None:
+    """`spec` with its likeness evaluation turned off, or None when it has none to turn off."""
+    evaluation = spec.get("evaluation") or {}
+    if kind != "LoraTraining" or not evaluation.get("enabled", True):
+        return None
+    return {**spec, "evaluation": {**evaluation, "enabled": False}}
+
+
 def expected_usage(kind: str, spec: Mapping[str, Any], prices: PriceTable) -> list[UsageLine]:
     """What a run of `spec` should bill, known before it starts."""
     provider = str(spec.get("provider", ""))

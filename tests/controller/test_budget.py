@@ -8,16 +8,26 @@ import pytest
 
 from contentgen.api import Cost, UsageLine
 from contentgen.controller.budget import (
+    Admission,
     Budgets,
     Limits,
     Spender,
+    admit,
     annotation_problem,
     limits_for,
     over_budget,
     parse_annotation,
     spender,
 )
-from contentgen.pricing import PriceTable, estimated, expected_usage, megapixels, priced, settled
+from contentgen.pricing import (
+    PriceTable,
+    estimated,
+    expected_usage,
+    megapixels,
+    priced,
+    settled,
+    without_evaluation,
+)
 
 NOV = "2026-11"
 
@@ -183,3 +193,46 @@ def test_settling_adds_the_actual_to_the_month_once_per_request():
     # a run whose bill is unknown counts its estimate
     unknown = settled(Cost(estimated_usd=1.5), None, prices, start)
     assert unknown.actual_usd is None and unknown.by_month == {NOV: 1.5}
+
+
+# --- a LoraTraining whose budget covers the training but not its likeness evaluation ----------------
+
+
+def test_the_training_starts_without_its_evaluation_when_only_the_training_fits():
+    limits = Limits(10.0, None, "operator settings", "operator settings")  # 8 spent: 2 left
+    admission = admit("new", "team", "carol", 2.84, NOV, SPENDERS, limits, without_evaluation=2.0)
+    assert admission.over == ""
+    assert admission.skip_evaluation.startswith(
+        "budget: the monthly budget of namespace team is $10.00 (operator settings); 2026-11 has spent "
+        "$8.00, the training ($2.00) fits but not its likeness evaluation ($0.84 more)"
+    )
+    # the old rule held the whole run: the same numbers without the split wait
+    assert admit("new", "team", "carol", 2.84, NOV, SPENDERS, limits).over.startswith("the monthly budget")
+    assert over_budget("new", "team", "carol", 2.84, NOV, SPENDERS, limits) != ""
+
+
+def test_when_the_training_alone_does_not_fit_it_waits_with_the_trainings_numbers():
+    limits = Limits(None, 10.0, "operator settings", "operator settings")  # alice: 9 spent
+    admission = admit("a", "team", "alice", 2.84, NOV, SPENDERS, limits, without_evaluation=2.0)
+    assert admission.skip_evaluation == ""
+    assert "owner alice is $10.00" in admission.over
+    assert "estimated at $2.00 ($11.00 in all)" in admission.over
+
+
+def test_within_the_budget_the_evaluation_runs():
+    limits = Limits(100.0, 100.0, "operator settings", "operator settings")
+    assert admit("new", "team", "carol", 2.84, NOV, SPENDERS, limits, without_evaluation=2.0) == Admission()
+    assert admit("x", "team", "alice", 1e9, NOV, SPENDERS, Limits(None, None, "", "")) == Admission()
+
+
+def test_a_spec_without_an_evaluation_has_none_to_skip():
+    spec = {"owner": "a", "provider": "fal", "source": {"url": "s3://b/v.mp4"}, "triggerWord": "tw"}
+    off = without_evaluation("LoraTraining", spec)
+    assert off is not None and off["evaluation"] == {"enabled": False} and "evaluation" not in spec
+    prices = PriceTable()
+    assert (
+        estimated("LoraTraining", off, prices, None).estimated_usd
+        < estimated("LoraTraining", spec, prices, None).estimated_usd
+    )
+    assert without_evaluation("LoraTraining", {**spec, "evaluation": {"enabled": False}}) is None
+    assert without_evaluation("ImageGeneration", {"prompt": "p"}) is None

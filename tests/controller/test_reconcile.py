@@ -176,6 +176,47 @@ def test_a_version_that_does_not_look_like_the_person_succeeds_with_a_warning() 
     assert [e.reason for e in d.events] == ["Succeeded"]
 
 
+def likeness_of(status: dict[str, Any]) -> tuple[str, str, str]:
+    found = next(c for c in status["conditions"] if c["type"] == "LikenessPoor")
+    return found["status"], found["reason"], found["message"]
+
+
+def test_the_likeness_poor_condition_says_why_and_ready_stays_true() -> None:
+    res = apply(resource(), decide(resource(), World(now=NOW)))
+    assert all(c["type"] != "LikenessPoor" for c in res.status["conditions"])  # nothing measured yet
+    why = "the generated faces' median similarity 0.10 is under the threshold 0.31"
+    poor = lora_result(1, 1)
+    assert poor.lora is not None
+    poor.lora.likeness = Likeness(verdict="poor", reasons=[why], median=0.1)
+    d = decide(res, World(now=NOW, jobs=(job(complete=True),), outcome=poor))
+    assert likeness_of(d.status) == ("True", "LikenessPoor", f"version 1 is kept and usable, but {why}")
+    assert cond(d.status, "Ready") == "True" and cond(d.status, "Stalled") == "False"
+    stable = apply(res, d)
+    assert (
+        decide(stable, World(now=NOW + timedelta(hours=1))).status["conditions"]
+        == stable.status["conditions"]
+    )
+    # a new version that looks like the person turns it False; one not measured, Unknown
+    v2 = apply(
+        resource(generation=2, status=stable.status),
+        decide(resource(generation=2, status=stable.status), World(now=NOW)),
+    )
+    good = lora_result(2, 2)
+    assert good.lora is not None
+    good.lora.likeness = Likeness(verdict="good", median=0.7)
+    d2 = decide(v2, World(now=NOW, jobs=(job(2, version=2, complete=True),), outcome=good))
+    assert likeness_of(d2.status) == ("False", "LikenessGood", "version 2 looks like the person")
+    skipped = lora_result(2, 2)
+    assert skipped.lora is not None
+    skipped.lora.likeness = Likeness(verdict="skipped", reasons=["budget: ..."])
+    d3 = decide(v2, World(now=NOW, jobs=(job(2, version=2, complete=True),), outcome=skipped))
+    assert likeness_of(d3.status) == (
+        "Unknown",
+        "LikenessUnmeasured",
+        "version 2: likeness skipped (budget: ...)",
+    )
+
+
 def test_spec_change_trains_a_new_version_and_keeps_the_old() -> None:
     res = apply(resource(), decide(resource(), World(now=NOW)))
     v1 = decide(res, World(now=NOW, jobs=(job(complete=True),), outcome=lora_result(1, 1)))
@@ -657,3 +698,20 @@ def test_the_recorded_outcome_settles_the_cost_into_its_month() -> None:
     )
     assert failed.status["cost"]["byMonth"] == {"2026-11": pytest.approx(0.05)}
     assert "actual unknown" in failed.status["cost"]["detail"]
+
+
+def test_a_budget_that_covers_only_the_training_starts_it_without_its_evaluation() -> None:
+    """Issue 30: the evaluation is skipped with a reason instead of holding the training."""
+    from contentgen.pricing import PriceTable
+
+    res = resource(provider="fal")
+    why = "budget: the monthly budget of namespace ns is $2.00 (operator settings); ..."
+    d = decide(res, World(now=NOW, prices=PriceTable(), skip_evaluation=why))
+    assert d.job is not None and d.job.skip_evaluation == why and reason(d.status) == "JobCreated"
+    assert "evaluation" not in d.job.spec  # the user's spec is kept as written
+    assert d.status["cost"]["estimatedUsd"] == pytest.approx(2.0)  # the training alone
+    assert ("Warning", "LikenessSkipped", why) in [(e.type, e.reason, e.message) for e in d.events]
+    full = decide(res, World(now=NOW, prices=PriceTable()))
+    assert full.job is not None and full.job.skip_evaluation == ""
+    assert full.status["cost"]["estimatedUsd"] == pytest.approx(2.84)
+    assert all(e.reason != "LikenessSkipped" for e in full.events)

@@ -655,6 +655,35 @@ def test_compare_a_loras_versions_on_the_same_prompt(
         fits(tab)
 
 
+def test_the_lora_page_shows_each_versions_likeness_and_its_grid_side_by_side(
+    open_page: Callable[..., Tab], studio: Studio
+) -> None:
+    """Issue 30: the LoRA page shows every version's likeness report with its grid, and the
+    Compare tab puts the versions' numbers side by side (the studio's LoRA is trained offline: its
+    placeholders give an honest no-faces report, never a made-up score)."""
+    page = open_page("wide", "light").page
+    lora_id = studio.ids["demo-avatar"]
+    doc = record(studio, lora_id)
+    reports = {v["version"]: v["likeness"] for v in doc["versions"]}
+    assert sorted(reports) == [1, 2] and all(r and r["gridUri"] for r in reports.values())
+    show(page, f"#/lora/{lora_id}")
+    panel = "section.version[data-version='2']"
+    page.wait_for_selector(f"{panel} .likeness")
+    text = page.inner_text(f"{panel} .likeness")
+    assert f"verdict\n{reports[2]['verdict']}" in text.replace("\t", "\n")
+    assert all(reason in text for reason in reports[2]["reasons"])
+    until(page, f'document.querySelector("{panel} img.likeness-grid")?.naturalWidth > 0')
+    page.click("#version-tabs [data-tab=compare]")
+    page.wait_for_selector("#likeness-table")
+    heads = [h.inner_text() for h in page.query_selector_all("#likeness-table tr.head th[data-version]")]
+    assert heads == ["Version 2", "Version 1"]
+    for number, report in reports.items():
+        cells = page.query_selector_all(f"#likeness-table td[data-version='{number}']")
+        assert cells[0].inner_text() == report["verdict"]
+    until(page, "[...document.querySelectorAll('#likeness-table img')].every((i) => i.naturalWidth > 0)")
+    assert len(page.query_selector_all("#likeness-table img.likeness-grid")) == 2
+
+
 # --- transcripts ------------------------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ from contentgen.controller.budget import ANNOTATION
 from contentgen.pricing import month_of
 from tests.kube.harness import cluster, operator, wait_for
 from tests.kube.test_operator import image as offline_image
+from tests.kube.test_operator import lora, media  # noqa: F401 (media: the served clip, a fixture)
 
 
 def image(name: str, **spec: Any) -> dict[str, Any]:
@@ -97,3 +98,42 @@ def test_a_budget_exceeded_then_raised(tmp_path: Path, monkeypatch: pytest.Monke
             doc = wait_for(lambda: c.catalog_doc(uid), what="the catalog record")
             assert doc["cost"]["actualUsd"] == 2.0 and doc["cost"]["byMonth"] == {month: 2.0}
         assert len(c.runs()) == 2
+
+
+def test_a_budget_for_the_training_only_skips_the_likeness_evaluation(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    media: str,  # noqa: F811 (the fixture imported above)
+) -> None:
+    """Issue 30: the LoraTraining is not held for its evaluation; it trains, says why it was not
+    evaluated, and counts only the training against the budget."""
+    with cluster(tmp_path, monkeypatch) as c:
+        # 100 steps at $0.01 = $1.00; the evaluation's 24 pictures at $0.10 = $2.40 more
+        items = {"fal-ai/flux-lora-fast-training": {"step": 0.01}, "flux-lora": {"megapixel": 0.1}}
+        monkeypatch.setenv("CONTENTGEN_PRICES", json.dumps({"asOf": "test", "items": {"offline": items}}))
+        c.admin.create(
+            "/api/v1/namespaces",
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": "lean", "annotations": {ANNOTATION: "2"}},
+            },
+        )
+        with operator(c):
+            c.apply(lora("avatar", media), "lean")
+            status = c.wait_phase("LoraTraining", "lean", "avatar", "Succeeded")
+            assert status["cost"]["estimatedUsd"] == pytest.approx(1.0)  # the training alone
+            likeness = status["likeness"]
+            assert likeness["verdict"] == "skipped" and likeness["reasons"][0].startswith(
+                "budget: the monthly budget of namespace lean is $2.00"
+            )
+            assert not likeness.get("gridUri")
+            assert status["versions"][0]["likeness"]["verdict"] == "skipped"
+            assert ready(status, "LikenessPoor") == ("Unknown", "LikenessUnmeasured")
+            wait_for(
+                lambda: any(
+                    e["reason"] == "LikenessSkipped" and e["type"] == "Warning"
+                    for e in c.events("lean", "avatar")
+                ),
+                what="a LikenessSkipped event",
+            )

@@ -162,6 +162,10 @@ def test_lora_training_runs_as_a_job_and_succeeds(env: Cluster, media: str) -> N
     model = Path(v1["modelUri"].removeprefix("file://"))
     assert model.is_file() and model.stat().st_size == v1["sizeBytes"]
     assert "placeholder" in status["message"]
+    # the offline placeholders show no face: the likeness condition says it is not measured
+    measured = next(c for c in status["conditions"] if c["type"] == "LikenessPoor")
+    assert (measured["status"], measured["reason"]) == ("Unknown", "LikenessUnmeasured")
+    assert f"likeness {status['likeness']['verdict']}" in measured["message"]
 
     # Live progress came from the worker while it ran.
     running = [

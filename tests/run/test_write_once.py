@@ -182,6 +182,36 @@ def test_a_worker_attempt_that_fails_half_way_and_its_retry(
         assert result["version"] == 1 and result["uid"] == f"uid-{n}"
 
 
+def test_a_worker_told_to_skip_the_evaluation_reports_it_skipped_with_the_reason(
+    store: CountingStore, clip: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operator's budget covered the training only (controller/budget.py): the snapshot says
+    so, no evaluation picture is made or stored, and the version's likeness says why."""
+    monkeypatch.setenv("CONTENTGEN_WORK_DIR", str(tmp_path / "work"))
+    monkeypatch.delenv("CONTENTGEN_KUBE_API", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    why = "budget: the monthly budget of namespace ns is $2.00 (operator settings); ..."
+    snapshot = SpecSnapshot(
+        kind="LoraTraining", name="w", namespace="ns", uid="uid-s", version=1, spec=lora_spec(clip)
+    )
+    for n, skip in enumerate(("", why)):
+        path = tmp_path / f"spec-{n}.json"
+        path.write_text(
+            snapshot.model_copy(update={"uid": f"uid-{n}", "skip_evaluation": skip}).model_dump_json(
+                by_alias=True
+            )
+        )
+        log = tmp_path / f"log-{n}"
+        assert main(["worker", "--spec", str(path), "--termination-log", str(log)]) == 0
+        likeness = json.loads(log.read_text())["lora"]["likeness"]
+        grids = [k for k in store.writes if f"uid-{n}/" in k and "likeness" in k]
+        if skip:
+            assert likeness["verdict"] == "skipped" and likeness["reasons"] == [why]
+            assert grids == []
+        else:  # the offline placeholders: an honest no-faces report, stored with the version
+            assert likeness["verdict"] == "no-faces" and grids
+
+
 def test_a_paid_generation_resumed_from_its_checkpoint(
     store: CountingStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -130,7 +130,9 @@ Reason = Annotated[
 class Condition(ApiModel):
     """A kstatus-compatible condition (Ready, Reconciling, Stalled)."""
 
-    type: Annotated[str, Field(max_length=316, description="Ready, Reconciling or Stalled.")]
+    type: Annotated[
+        str, Field(max_length=316, description="Ready, Reconciling, Stalled or (LoraTraining) LikenessPoor.")
+    ]
     status: Literal["True", "False", "Unknown"]
     reason: Reason
     message: Annotated[str, Field(max_length=32768, description="A sentence for people.")] = ""
@@ -198,7 +200,8 @@ class CommonStatus(ApiModel):
     conditions: Annotated[
         list[Condition],
         Field(
-            description="Ready, Reconciling and Stalled, as kstatus reads them.",
+            description="Ready, Reconciling and Stalled, as kstatus reads them; a LoraTraining also "
+            "has LikenessPoor once a version has a likeness report (docs/likeness.md).",
             json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
         ),
     ] = []

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 
 # Where a reason appears: the phase it goes with (its Ready condition's reason), or only in Events.
 PENDING, RUNNING, SUCCEEDED, FAILED, EVENT = "Pending", "Running", "Succeeded", "Failed", "Event"
+# Reasons of a condition other than Ready, Reconciling and Stalled (the LoraTraining's LikenessPoor).
+CONDITION = "Condition"
 
 
 @dataclass(frozen=True)
 class Reason:
-    phase: str  # PENDING, RUNNING, SUCCEEDED, FAILED or EVENT
+    phase: str  # PENDING, RUNNING, SUCCEEDED, FAILED, EVENT or CONDITION
     meaning: str
     stalled: bool = False  # Stalled=True: it waits for a person (or, Failed, will not get over it)
 
@@ -78,8 +80,12 @@ REASONS: dict[str, Reason] = {
     "Failed": Reason(FAILED, "A permanent failure without a more specific reason.", stalled=True),
     "Unavailable": Reason(FAILED, "A temporary failure without a more specific reason, after retries.", stalled=True),
     "Error": Reason(FAILED, "An error without a more specific reason.", stalled=True),
+    # --- the LikenessPoor condition of a LoraTraining (its True reason is LikenessPoor, below) ---
+    "LikenessGood": Reason(CONDITION, "`LikenessPoor=False`: the newest version looks like the person (`status.likeness`, docs/likeness.md)."),
+    "LikenessUnmeasured": Reason(CONDITION, "`LikenessPoor=Unknown`: the newest version's likeness could not be measured (`no-faces`, `unmeasured` or `skipped`; the message says why)."),
     # --- Events only ---------------------------------------------------------------------------------
-    "LikenessPoor": Reason(EVENT, "A LoraTraining's new version does not look like the person (`status.likeness`, docs/likeness.md); it is kept and usable, the message says why."),
+    "LikenessPoor": Reason(EVENT, "A LoraTraining's new version does not look like the person (`status.likeness`, docs/likeness.md); it is kept and usable, the message says why. Also the reason of its condition `LikenessPoor=True` while that version is the newest."),
+    "LikenessSkipped": Reason(EVENT, "A LoraTraining's run starts without its likeness evaluation: its monthly budget covers the training but not the evaluation (the message has the numbers). The version's `likeness` says `skipped` with the reason."),
     "Superseded": Reason(EVENT, "The run of an older generation was stopped by a spec change; per request, what was billed."),
     "ProviderWorkCancelled": Reason(EVENT, "A deleted resource's provider requests were cancelled; per request, whether it was billed."),
     "ProviderCancelFailed": Reason(EVENT, "A deleted resource's provider requests could not be cancelled."),

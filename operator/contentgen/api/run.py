@@ -35,6 +35,10 @@ class SpecSnapshot(ApiModel):
     spec: dict[str, Any]
     # ImageGeneration: the loras to apply, in spec order, as URIs.
     loras: list[ResolvedLora] = []
+    # LoraTraining: why this run skips its likeness evaluation ("" when it runs it): the budget
+    # covers the training but not the evaluation (controller/budget.py). The spec keeps the
+    # user's setting; the version's likeness says `skipped` with this reason.
+    skip_evaluation: str = ""
 
     @property
     def kind_info(self) -> Kind:

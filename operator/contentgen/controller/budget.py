@@ -12,6 +12,11 @@ plus the estimate of every run under way (its Job exists and has not been record
 estimate of the run that asks to start. Resources deleted from the cluster no longer count here
 (the catalog's stats still show what they spent).
 
+A LoraTraining's estimate includes its likeness evaluation (docs/likeness.md). When the training
+alone fits but not with its evaluation, the run starts without the evaluation and says why
+(`admit` → `Admission.skip_evaluation`) instead of waiting: an unmeasured version is still a
+usable one, a version not trained is lost time.
+
 The annotation: a number is the namespace's monthly budget in USD ("250"); or comma-separated
 `namespace=USD` and `owner=USD` ("namespace=250,owner=40"). It overrides the settings for that
 namespace.
@@ -25,7 +30,7 @@ from typing import Any
 
 from contentgen.pricing import Budgets
 
-__all__ = ["ANNOTATION", "Budgets", "Limits", "Spender"]
+__all__ = ["ANNOTATION", "Admission", "Budgets", "Limits", "Spender"]
 
 ANNOTATION = "contentgen.io/budget"
 # Ready reasons of a resource whose Job exists but whose run is not recorded yet.
@@ -128,6 +133,46 @@ def spender(body: Mapping[str, Any]) -> Spender:
     )
 
 
+@dataclass(frozen=True)
+class Admission:
+    """Whether a run may start within its budgets."""
+
+    over: str = ""  # why it may not start ("" when it may)
+    skip_evaluation: str = ""  # why it starts without its likeness evaluation ("" when with it)
+
+
+def admit(
+    uid: str,
+    namespace: str,
+    owner: str,
+    estimate: float,
+    month: str,
+    spenders: Iterable[Spender],
+    limits: Limits,
+    *,
+    without_evaluation: float | None = None,
+) -> Admission:
+    """May a run of `estimate` USD start this month? `without_evaluation`: its estimate without
+    the likeness evaluation (None when it has none); when only that fits, it starts without it."""
+    spenders = list(spenders)
+    full = _over(uid, namespace, owner, estimate, month, spenders, limits)
+    if full is None:
+        return Admission()
+    if without_evaluation is None or without_evaluation >= estimate:
+        return Admission(over=_waits(full, month, estimate))
+    if (training := _over(uid, namespace, owner, without_evaluation, month, spenders, limits)) is not None:
+        return Admission(over=_waits(training, month, without_evaluation))
+    limit, who, used, source = full
+    return Admission(
+        skip_evaluation=(
+            f"budget: the monthly budget of {who} is ${limit:.2f} ({source}); {month} has spent "
+            f"${used:.2f}, the training (${without_evaluation:.2f}) fits but not its likeness "
+            f"evaluation (${estimate - without_evaluation:.2f} more), so this version was trained "
+            "without it (kept and usable; its likeness is not measured)"
+        )
+    )
+
+
 def over_budget(
     uid: str,
     namespace: str,
@@ -138,8 +183,31 @@ def over_budget(
     limits: Limits,
 ) -> str:
     """Why a run of `estimate` USD may not start this month ("" when it may)."""
+    found = _over(uid, namespace, owner, estimate, month, list(spenders), limits)
+    return "" if found is None else _waits(found, month, estimate)
+
+
+def _waits(found: tuple[float, str, float, str], month: str, estimate: float) -> str:
+    limit, who, used, source = found
+    return (
+        f"the monthly budget of {who} is ${limit:.2f} ({source}); {month} has spent ${used:.2f} "
+        f"and this run is estimated at ${estimate:.2f} (${used + estimate:.2f} in all). It starts by "
+        "itself when the budget allows: next month, a higher budget, or less spend under way"
+    )
+
+
+def _over(
+    uid: str,
+    namespace: str,
+    owner: str,
+    estimate: float,
+    month: str,
+    spenders: list[Spender],
+    limits: Limits,
+) -> tuple[float, str, float, str] | None:
+    """The first limit a run of `estimate` USD would exceed: (limit, whose, spent, where it is set)."""
     if limits.namespace is None and limits.owner is None:
-        return ""
+        return None
     others = [s for s in spenders if s.uid != uid]
     mine = next((s for s in spenders if s.uid == uid), None)
     own = mine.by_month.get(month, 0.0) if mine is not None else 0.0
@@ -161,9 +229,5 @@ def over_budget(
             continue
         used = spent(share) + own
         if used + estimate > limit + 1e-9:
-            return (
-                f"the monthly budget of {who} is ${limit:.2f} ({source}); {month} has spent ${used:.2f} "
-                f"and this run is estimated at ${estimate:.2f} (${used + estimate:.2f} in all). It starts by "
-                "itself when the budget allows: next month, a higher budget, or less spend under way"
-            )
-    return ""
+            return limit, who, used, source
+    return None

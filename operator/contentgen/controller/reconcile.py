@@ -33,11 +33,11 @@ from contentgen.api import (
     parse_timestamp,
 )
 from contentgen.api.versions import adopt_legacy, next_version, set_version_cost
-from contentgen.pricing import PriceTable, estimated, settled
+from contentgen.pricing import PriceTable, estimated, settled, without_evaluation
 from contentgen.providers.cancel import summary
 from contentgen.store.keys import lora_of_uri
 
-from .conditions import conditions_for
+from .conditions import conditions_for, set_condition
 from .observe import JobState, LoraState
 from .supersede import Superseded, spent, superseding
 
@@ -77,6 +77,8 @@ class World:
     # exceed a monthly budget ("" when it would not; see budget.py)
     prices: PriceTable | None = None
     over_budget: str = ""
+    # why the run starts without its likeness evaluation: its budget covers only the training
+    skip_evaluation: str = ""
     # why the resource's owner may not be used in its namespace ("" when it may; owners.py)
     owner_problem: str = ""
     # a spec change during a run (supersede.py): the providers whose requests the operator can
@@ -454,6 +456,7 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
         version=version,
         spec=res.spec,
         loras=loras,
+        skip_evaluation=world.skip_evaluation,
     )
     from .naming import job_name  # local: keeps this module's imports about decisions
 
@@ -471,11 +474,16 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
     )
     status.pop("completedAt", None)
     status.pop("dataset", None)  # the latest run's report: this run's comes with its outcome
+    priced_spec = res.spec
+    if world.skip_evaluation:  # the run's estimate, and so its share of the budget, is without it
+        priced_spec = without_evaluation(res.kind.kind, res.spec) or res.spec
     if world.prices is not None:
-        status["cost"] = estimated(res.kind.kind, res.spec, world.prices, status.get("cost")).wire()
+        status["cost"] = estimated(res.kind.kind, priced_spec, world.prices, status.get("cost")).wire()
     status["conditions"] = _working(status, res, world.now, "JobCreated", message)
     decision = _finish(res, status, world, recorded=recorded)
     decision.job = snapshot
+    if world.skip_evaluation:
+        decision.events.append(Event("Warning", "LikenessSkipped", world.skip_evaluation[:1024]))
     return decision
 
 
@@ -520,6 +528,8 @@ def _finish(
     """The decision, with an Event when the phase or its reason changed."""
     if "phase" in status:
         status["phase"] = str(status["phase"])  # plain strings on the wire and in the catalog
+    if res.kind.kind == "LoraTraining" and status.get("likeness"):
+        status["conditions"] = likeness_condition(status, res.generation, world.now)
     decision = Decision(status=status, outcome_recorded=recorded)
     before = (res.status.get("phase"), ready_reason(res.status))
     after = (status.get("phase"), ready_reason(status))
@@ -550,6 +560,24 @@ def _poor_likeness(status: dict[str, Any]) -> str:
         return ""
     reasons = "; ".join(str(r) for r in likeness.get("reasons") or [])
     return f"version {status.get('latestVersion')} is kept and usable, but {reasons}"[:1024]
+
+
+def likeness_condition(status: dict[str, Any], generation: int, now: datetime) -> list[dict[str, Any]]:
+    """The conditions with `LikenessPoor` for the newest version's likeness (docs/likeness.md):
+    True when it does not look like the person (it is still kept and usable: Ready stays True),
+    False when it does, Unknown when nothing could be measured (no faces, unmeasured, skipped)."""
+    likeness = status.get("likeness") or {}
+    verdict, version = likeness.get("verdict"), status.get("latestVersion")
+    reasons = "; ".join(str(r) for r in likeness.get("reasons") or [])
+    if verdict == "poor":
+        state, reason, message = "True", "LikenessPoor", _poor_likeness(status)
+    elif verdict == "good":
+        state, reason, message = "False", "LikenessGood", f"version {version} looks like the person"
+    else:
+        state, reason = "Unknown", "LikenessUnmeasured"
+        message = f"version {version}: likeness {verdict}" + (f" ({reasons})" if reasons else "")
+    conditions = list(status.get("conditions") or [])
+    return set_condition(conditions, "LikenessPoor", state, reason, message[:1024], generation, now)
 
 
 def ready_reason(status: dict[str, Any]) -> str:

@@ -19,12 +19,12 @@ from dataclasses import replace
 from typing import Any, cast
 
 from contentgen.api import KINDS, Kind, Phase, RunFailure, SpecSnapshot, now, parse_timestamp
-from contentgen.pricing import estimated, month_of
+from contentgen.pricing import estimated, month_of, without_evaluation
 from contentgen.store import keys
 
 from . import metrics
 from . import owners as owners_rule
-from .budget import ANNOTATION, Budgets, annotation_problem, limits_for, over_budget
+from .budget import ANNOTATION, Admission, Budgets, admit, annotation_problem, limits_for
 from .catalog_sync import sweep_gone, sync_catalog
 from .cleanup import delete, pods_pending
 from .events import post_event, transition_key
@@ -310,8 +310,9 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
         op.queue.seen(res.namespace, running)
         world = replace(world, may_start=op.queue.may_start(res.namespace, res.uid, created, running))
         decision = decide(res, world)
-        if decision.job is not None and (over := _over_budget(op, res, annotation)):
-            decision = decide(res, replace(world, over_budget=over))
+        if decision.job is not None and (admission := _admission(op, res, annotation)) != Admission():
+            world = replace(world, over_budget=admission.over, skip_evaluation=admission.skip_evaluation)
+            decision = decide(res, world)
         if decision.job is not None:
             op.queue.start(res.namespace, res.uid)  # reserved
         elif decision.waiting == "Queued":
@@ -371,15 +372,15 @@ async def _namespace_annotations(op: Operator, namespace: str) -> dict[str, str]
         return annotations
 
 
-def _over_budget(op: Operator, res: Observed, annotation: str | None) -> str:
-    """Why `res` may not start its Job within its budgets ("" when it may, or has none), from the
-    resources' spend (an index) and the namespace's `contentgen.io/budget` annotation."""
+def _admission(op: Operator, res: Observed, annotation: str | None) -> Admission:
+    """Whether `res` may start its Job within its budgets, and with its likeness evaluation, from
+    the resources' spend (an index) and the namespace's `contentgen.io/budget` annotation."""
     if problem := annotation_problem(annotation):
         log.warning("namespace %s: %s; its budget comes from the operator settings", res.namespace, problem)
         annotation = None
     budgets = op.settings.budgets
     if budgets == Budgets() and annotation is None:
-        return ""
+        return Admission()
     spenders = [
         kept.spend
         for kind in KINDS.values()
@@ -387,9 +388,14 @@ def _over_budget(op: Operator, res: Observed, annotation: str | None) -> str:
         for kept in store
     ]
     owner = str(res.spec.get("owner", ""))
-    estimate = estimated(res.kind.kind, res.spec, op.settings.prices, res.status.get("cost")).estimated_usd
+    prices, cost = op.settings.prices, res.status.get("cost")
+    estimate = estimated(res.kind.kind, res.spec, prices, cost).estimated_usd
+    training = without_evaluation(res.kind.kind, res.spec)
+    alone = estimated(res.kind.kind, training, prices, cost).estimated_usd if training is not None else None
     limits = limits_for(res.namespace, owner, budgets, annotation)
-    return over_budget(res.uid, res.namespace, owner, estimate, month_of(now()), spenders, limits)
+    return admit(
+        res.uid, res.namespace, owner, estimate, month_of(now()), spenders, limits, without_evaluation=alone
+    )
 
 
 async def _worker_access(op: Operator, namespace: str) -> None:

@@ -164,7 +164,14 @@ def run_lora(ctx: RunContext) -> RunResult:
             artifacts.append(faces)
 
     likeness = None
-    if spec.evaluation.enabled:
+    if snap.skip_evaluation:  # the budget covers the training only (controller/budget.py)
+        likeness = Likeness(
+            verdict="skipped",
+            reasons=[snap.skip_evaluation],
+            prompt_set=spec.evaluation.prompt_set,
+            seeds=list(spec.evaluation.seeds),
+        )
+    elif spec.evaluation.enabled:
         with ctx.stage("evaluate", 90, 100) as span:
             billed = list(ctx.usage or [])
             likeness, evaluation_artifacts = _evaluate(ctx, spec, model, dataset, span, billed)

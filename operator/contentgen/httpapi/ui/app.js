@@ -597,6 +597,57 @@ function imageRunCard(run) {
     el("div", { class: "meta" }, `${run.namespace}/${run.name}`), badge(run.status));
 }
 
+// A version's likeness report (docs/likeness.md): the numbers a person chooses a version by, one
+// row each, and the grid of every evaluation picture with and without the LoRA.
+const LIKENESS_ROWS = [
+  ["verdict", (l) => l.verdict],
+  ["median similarity", (l) => num(l.median) + (l.percent == null ? "" : ` (${Math.round(l.percent)} %)`)],
+  ["without the LoRA", (l) => num(l.baselineMedian)],
+  ["gain", (l) => num(l.gain)],
+  ["faces over the threshold", (l) => share(l.aboveThreshold)],
+  ["pictures without a face", (l) => share(l.noFaceRate)],
+  ["bleed onto the other person", (l) => num(l.bleed)],
+  ["closest to one training image", (l) => num(l.copySimilarity) + (l.copies ? ` (${l.copies} copies)` : "")],
+  ["faces alike to each other", (l) => num(l.sameness)],
+  ["the dataset's own (upper bound)", (l) => num(l.upperBound)],
+];
+
+function num(value) {
+  return value === null || value === undefined ? "-" : Number(value).toFixed(2);
+}
+
+function share(value) {
+  return value === null || value === undefined ? "-" : `${Math.round(Number(value) * 100)} %`;
+}
+
+function likenessGrid(lora, v) {
+  const grid = v.likeness && v.likeness.gridUri;
+  return grid
+    ? el("a", { href: contentUrl(lora.id, grid, 2, false, v.version) },
+      el("img", { class: "likeness-grid", src: contentUrl(lora.id, grid, 2, false, v.version), alt: `likeness grid of version ${v.version}` }))
+    : null;
+}
+
+function likenessSection(lora, v) {
+  const likeness = v.likeness;
+  if (!likeness) return el("p", { class: "empty likeness" }, "No likeness evaluation for this version.");
+  return el("div", { class: "likeness", "data-verdict": likeness.verdict },
+    el("dl", { class: "facts" }, LIKENESS_ROWS.flatMap(([label, value]) => [el("dt", {}, label), el("dd", {}, value(likeness))])),
+    (likeness.reasons || []).length ? el("ul", { class: "likeness-reasons" }, likeness.reasons.map((r) => el("li", {}, r))) : null,
+    likenessGrid(lora, v));
+}
+
+// Every version's likeness side by side: a column per version, newest first.
+function likenessTable(lora, versions) {
+  const shown = versions.slice().reverse();
+  if (!shown.some((v) => v.likeness)) return el("p", { class: "empty", id: "likeness-table" }, "No version has a likeness evaluation.");
+  return el("table", { id: "likeness-table", class: "likeness-table" },
+    el("tr", { class: "head" }, el("th", {}, ""), shown.map((v) => el("th", { "data-version": v.version }, `Version ${v.version}`))),
+    LIKENESS_ROWS.map(([label, value]) => el("tr", {}, el("th", {}, label),
+      shown.map((v) => el("td", { "data-version": v.version }, v.likeness ? value(v.likeness) : "-")))),
+    el("tr", {}, el("th", {}, "grid"), shown.map((v) => el("td", { "data-version": v.version }, likenessGrid(lora, v) || "-"))));
+}
+
 function loraVersionPanel(lora, v) {
   return el("section", { class: "version", "data-version": v.version, role: "tabpanel", id: `panel-v${v.version}` },
     el("h2", {}, `Version ${v.version}`),
@@ -612,6 +663,8 @@ function loraVersionPanel(lora, v) {
       ? el("a", { href: contentUrl(lora.id, v.contactSheetUri, 2, false, v.version) },
         el("img", { class: "contact-sheet", src: contentUrl(lora.id, v.contactSheetThumbnailUri || v.contactSheetUri, 2, false, v.version), alt: `contact sheet of version ${v.version}` }))
       : el("p", { class: "empty" }, "No contact sheet for this version."),
+    el("h2", {}, "Likeness"),
+    likenessSection(lora, v),
     el("h2", {}, `Images made with version ${v.version}`),
     v.images.length ? el("div", { class: "grid made-with-grid" }, v.images.map(imageRunCard))
       : el("p", { class: "empty" }, "None yet. ", creates() ? el("a", { href: `#/create/image?${new URLSearchParams({ lora: lora.name, loraVersion: v.version, prompt: `a photo of ${lora.triggerWord}` })}` }, `Generate with version ${v.version}`) : ""));
@@ -706,6 +759,8 @@ async function loraView(id) {
   const comparisons = el("div", { id: "comparisons" });
   const comparePanel = el("section", { role: "tabpanel", id: "panel-compare" },
     el("h2", {}, "Compare versions"),
+    el("h3", {}, "Likeness"),
+    likenessTable(lora, lineage.versions),
     el("p", { class: "meta" }, "The same prompt and seed with each version, made as one ImageGeneration per version (loraRef pinned to it)."),
     lora.versions.length ? compareForm(lora, comparisons) : el("p", { class: "empty" }, "No usable version yet."),
     comparisons);
