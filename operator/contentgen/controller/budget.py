@@ -183,8 +183,7 @@ def over_budget(
     limits: Limits,
 ) -> str:
     """Why a run of `estimate` USD may not start this month ("" when it may)."""
-    found = _over(uid, namespace, owner, estimate, month, list(spenders), limits)
-    return "" if found is None else _waits(found, month, estimate)
+    return admit(uid, namespace, owner, estimate, month, spenders, limits).over
 
 
 def _waits(found: tuple[float, str, float, str], month: str, estimate: float) -> str:
