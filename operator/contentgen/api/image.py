@@ -113,8 +113,11 @@ class ImageGenerationSpec(CommonSpec):
     image_size: Annotated[ImageSize, Field(description="Aspect and size preset.")] = "landscape_4_3"
     seed: Annotated[int, Field(ge=0, le=4294967295, description="Fixes the randomness.")] | None = None
     provider: Annotated[
-        Literal["fal", "offline"],
-        Field(description="fal generates on fal.ai; offline draws labelled placeholders."),
+        Literal["fal", "offline", "cluster"],
+        Field(
+            description="fal generates on fal.ai; cluster on the cluster's own GPUs (docs/cluster-gpus.md); "
+            "offline draws labelled placeholders."
+        ),
     ] = "fal"
     loras: Annotated[
         list[LoraEntry], Field(max_length=5, description="Up to 5 LoRAs; only with model flux-lora.")

@@ -175,8 +175,11 @@ class LoraTrainingSpec(CommonSpec):
         ),
     ]
     provider: Annotated[
-        Literal["fal", "offline"],
-        Field(description="fal trains on fal.ai; offline makes a labelled placeholder, for demos and CI."),
+        Literal["fal", "offline", "cluster"],
+        Field(
+            description="fal trains on fal.ai; cluster on the cluster's own GPUs (docs/cluster-gpus.md); "
+            "offline makes a labelled placeholder, for demos and CI."
+        ),
     ] = "fal"
     dataset: Annotated[DatasetSpec, Field(default_factory=DatasetSpec, description="How frames are chosen.")]
     training: Annotated[

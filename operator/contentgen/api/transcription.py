@@ -39,8 +39,11 @@ class TranscriptionSpec(CommonSpec):
         ),
     ] = list(DEFAULT_SPEECH_MODELS)
     provider: Annotated[
-        Literal["assemblyai", "offline"],
-        Field(description="assemblyai transcribes on AssemblyAI; offline writes a labelled placeholder."),
+        Literal["assemblyai", "offline", "cluster"],
+        Field(
+            description="assemblyai transcribes on AssemblyAI; cluster with faster-whisper on the cluster's "
+            "own GPUs (docs/cluster-gpus.md); offline writes a labelled placeholder."
+        ),
     ] = "assemblyai"
 
 
