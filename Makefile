@@ -154,7 +154,7 @@ lock:  ## re-resolve requirements/*.txt from pyproject.toml (needs the package i
 	# dev: the project's dev extra and local-cluster's own dependencies (tests and benchmarks use it)
 	$(BIN)/uv pip compile --quiet pyproject.toml local-cluster/pyproject.toml --extra dev --override requirements/overrides.txt \
 	  --python-version 3.11 -o requirements/dev.txt
-	for extra in worker api; do \
+	for extra in worker api gpu; do \
 	  $(BIN)/uv pip compile --quiet pyproject.toml --extra $$extra -c requirements/dev.txt \
 	    --override requirements/overrides.txt --python-version 3.11 -o requirements/$$extra.txt; \
 	done

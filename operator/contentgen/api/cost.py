@@ -8,7 +8,7 @@ from pydantic import Field
 
 from .base import ApiModel
 
-Unit = Literal["megapixel", "step", "audio-hour", "request"]
+Unit = Literal["megapixel", "step", "audio-hour", "request", "gpu-hour"]
 
 
 class UsageLine(ApiModel):
