@@ -43,3 +43,10 @@ class SourceRefused(PermanentError):
 
 class MissingCredentials(PermanentError):
     reason = "MissingCredentials"
+
+
+class ModelNotFound(PermanentError):
+    """provider: cluster, and a base model's directory is missing or incomplete (nothing is
+    downloaded at run time: a platform team stages the weights, docs/cluster-gpus.md)."""
+
+    reason = "ModelNotFound"

@@ -128,6 +128,22 @@ def training_usage(provider: str, app: str, steps: int, request: str = "") -> li
     return [UsageLine(provider=provider, item=item, unit="step", quantity=steps, request=request)]
 
 
+def cluster_usage(item: str, gpu_seconds: float, request: str = "") -> list[UsageLine]:
+    """provider: cluster: the GPU time a run held, in GPU-hours (seconds held × GPUs), priced per
+    GPU-hour. `item` names the work (lora-training, image-generation, transcription,
+    likeness-evaluation); one price per GPU-hour prices every item (`PriceTable.price` falls back
+    to the provider's dearest price for the unit)."""
+    return [
+        UsageLine(
+            provider="cluster",
+            item=item,
+            unit="gpu-hour",
+            quantity=max(0.0, gpu_seconds) / 3600.0,
+            request=request,
+        )
+    ]
+
+
 def caption_usage(provider: str, item: str, requests: Iterable[str]) -> list[UsageLine]:
     """Dataset captions: one billed request per image."""
     return [
