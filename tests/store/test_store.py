@@ -14,6 +14,7 @@ import pytest
 
 from contentgen.errors import InvalidInput
 from contentgen.store import LocalStore, ObjectExists, ObjectNotFound, ObjectStore, keys, open_store
+from contentgen.store.base import StoredObjectCorrupt
 from contentgen.store.s3 import MULTIPART_THRESHOLD, S3Store
 
 
@@ -133,6 +134,35 @@ def test_local_presign_is_the_file_path(tmp_path: Path) -> None:
     store.put_bytes("t/x.txt", b"hi", "text/plain")
     url = store.presign("t/x.txt", 60)
     assert url == (tmp_path / "t" / "x.txt").resolve().as_uri()
+
+
+def test_local_reads_are_checked_against_the_recorded_sha256(tmp_path: Path) -> None:
+    """As an S3 object's metadata keeps its SHA-256, a local file keeps it in an extended
+    attribute set before the file is put in place; a file whose bytes changed since is refused
+    on every read, and nothing half-checked is left at the destination."""
+    store = LocalStore(tmp_path / "store")
+    data = b"the trained weights"
+    store.put_once_bytes("loras/u/1/v1/model.safetensors", data, "application/octet-stream")
+    info = store.head("loras/u/1/v1/model.safetensors")
+    assert info is not None and info.sha256 == hashlib.sha256(data).hexdigest()
+    path = store.root / "loras/u/1/v1/model.safetensors"
+    with path.open("r+b") as fh:  # what a failing disk does: some bytes change under the store
+        fh.write(b"THE")
+    with pytest.raises(StoredObjectCorrupt, match=r"model.safetensors is corrupt: .* restore it") as raised:
+        store.get_bytes("loras/u/1/v1/model.safetensors")
+    assert raised.value.reason == "StoreCorrupt"
+    out = tmp_path / "out"
+    with pytest.raises(StoredObjectCorrupt):
+        store.get_file("loras/u/1/v1/model.safetensors", out / "model.safetensors")
+    assert list(out.iterdir()) == []
+
+    store.put_bytes("state/x.json", b"{}", "application/json")  # a rewrite records its own digest
+    store.put_bytes("state/x.json", b"{ }", "application/json")
+    assert store.get_bytes("state/x.json") == b"{ }"
+    by_hand = store.root / "by-hand.txt"  # put there without the store: no digest, read as it is
+    by_hand.write_bytes(b"hello")
+    assert store.get_bytes("by-hand.txt") == b"hello"
+    assert store.get_file("by-hand.txt", out / "copy.txt").read_bytes() == b"hello"
 
 
 def test_open_store(tmp_path: Path, s3: str) -> None:

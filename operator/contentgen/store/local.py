@@ -1,7 +1,15 @@
-"""The local directory store: what `contentgen run` uses by default (./contentgen-data/store)."""
+"""The local directory store: what `contentgen run` uses by default (./contentgen-data/store).
+
+Each object's SHA-256 is kept with its file, in the extended attribute `user.contentgen.sha256`
+(set on the file before it is put in place, so the bytes and their digest appear together), and
+every read is checked against it, as S3 objects are against their metadata: a file whose bytes
+changed is StoredObjectCorrupt. A file system without user extended attributes (or a file put
+there by hand) keeps no digest, and its reads are not checked.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import mimetypes
 import os
@@ -15,9 +23,11 @@ from contentgen.api import Artifact
 from contentgen.errors import InvalidInput
 from contentgen.files import CHUNK
 
-from .base import KeyTaken, ObjectInfo, ObjectNotFound, ObjectStore
+from .base import KeyTaken, ObjectInfo, ObjectNotFound, ObjectStore, StoredObjectCorrupt
 
 mimetypes.add_type("application/octet-stream", ".safetensors")
+SHA256_ATTRIBUTE = "user.contentgen.sha256"
+RESTORE = "restore it from a backup, or delete it and run again"
 
 
 def content_type_of(key: str) -> str:
@@ -65,6 +75,7 @@ class LocalStore(ObjectStore):
                     digest.update(chunk)
                     size += len(chunk)
                     out.write(chunk)
+                _record(out.fileno(), digest.hexdigest())
             if if_absent:
                 # A hard link fails where the target exists (a rename would replace it): the
                 # check and the write are one step of the file system.
@@ -98,20 +109,44 @@ class LocalStore(ObjectStore):
         if max_bytes is not None and source.stat().st_size > max_bytes:
             raise InvalidInput(f"{self.uri(key)} is larger than the {max_bytes}-byte limit")
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, dest)
+        partial = dest.with_name(dest.name + ".partial")
+        digest = hashlib.sha256()
+        try:
+            with source.open("rb") as fh, partial.open("wb") as out:
+                recorded = _recorded(fh.fileno())
+                while chunk := fh.read(CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+            self._check(key, recorded, digest.hexdigest())
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        partial.replace(dest)
         return dest
 
     def get_bytes(self, key: str) -> bytes:
         source = self._path(key)
         if not source.is_file():
             raise ObjectNotFound(self.uri(key))
-        return source.read_bytes()
+        with source.open("rb") as fh:
+            recorded = _recorded(fh.fileno())
+            data = fh.read()
+        self._check(key, recorded, hashlib.sha256(data).hexdigest())
+        return data
+
+    def _check(self, key: str, recorded: str, sha256: str) -> None:
+        """The bytes read are the ones written: their SHA-256 is the one recorded with the file."""
+        if recorded and recorded != sha256:
+            raise StoredObjectCorrupt(
+                f"{self.uri(key)} is corrupt: its bytes hash to sha256 {sha256}, and {recorded} was "
+                f"recorded when it was written; {RESTORE}"
+            )
 
     def head(self, key: str) -> ObjectInfo | None:
         path = self._path(key)
         if not path.is_file():
             return None
-        return ObjectInfo(key, path.stat().st_size, content_type_of(key))
+        return ObjectInfo(key, path.stat().st_size, content_type_of(key), _recorded(path))
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         base = self.root / prefix if prefix else self.root
@@ -147,3 +182,17 @@ class LocalStore(ObjectStore):
         if not self._path(key).is_file():
             raise ObjectNotFound(self.uri(key))
         return self.uri(key)
+
+
+def _record(fd: int, sha256: str) -> None:
+    """Keep `sha256` with the file open as `fd`, where the file system can."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or no user attributes here
+        os.setxattr(fd, SHA256_ATTRIBUTE, sha256.encode())
+
+
+def _recorded(file: int | Path) -> str:
+    """The SHA-256 kept with a file; empty when none was (see the module docstring)."""
+    try:
+        return os.getxattr(file, SHA256_ATTRIBUTE).decode()
+    except (AttributeError, OSError, UnicodeDecodeError):
+        return ""
