@@ -6,7 +6,9 @@ status the server answered is one the OpenAPI document lists for that route (doc
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -84,9 +86,6 @@ async def _finished(http: httpx.AsyncClient, uid: str) -> dict[str, Any]:
             return None
         doc: dict[str, Any] = got.json()
         return doc if (doc.get("latestRun") or {}).get("phase") in ("Succeeded", "Failed") else None
-
-    import asyncio
-    import time
 
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -173,3 +172,40 @@ async def test_a_run_under_way_is_not_deleted(http: tuple[httpx.AsyncClient, Ans
     assert made.status_code == 201
     busy = await client.delete(f"/api/jobs/{made.json()['jobId']}")
     assert busy.status_code == 409 and "cancel it first" in busy.text
+
+
+@pytest.mark.asyncio
+async def test_a_local_create_and_a_contentgen_run_of_one_resource_never_run_at_once(
+    http: tuple[httpx.AsyncClient, Answers], creator: HeldCreator, tmp_path: Path
+) -> None:
+    """Both take the resource's RunLock (the flock in the work folder): while `contentgen run`
+    holds it, the API refuses to run the resource beside it; while the API's run is queued or
+    under way, it holds the lock, so a `contentgen run` sees it going on (and never resumes it as
+    a stopped run, the same version twice); once it ended, the lock is free."""
+    from contentgen.pipeline.local_run import RunLock, local_uid
+
+    client, _ = http
+    work = tmp_path / "work"
+    elsewhere = RunLock(work, local_uid("ImageGeneration", "default", "lighthouse"))
+    assert elsewhere.acquire()  # as `contentgen run lighthouse.yaml` does
+    try:
+        refused = await client.post("/api/resources", json=_image("lighthouse"))
+    finally:
+        elsewhere.release()
+    assert refused.status_code == 409, refused.text
+    assert "a `contentgen run` of ImageGeneration default/lighthouse goes on" in refused.text
+    assert (await client.get("/api/jobs/default/lighthouse")).status_code == 404  # nothing queued
+
+    made = await client.post("/api/resources", json=_image("lighthouse"))
+    assert made.status_code == 201, made.text
+    uid = made.json()["jobId"]
+    contentgen_run = RunLock(work, uid)
+    assert not contentgen_run.acquire()  # queued (held behind `release`): it goes on
+    creator.release.set()
+    done = await _finished(client, uid)
+    assert done["latestRun"]["phase"] == "Succeeded"
+    deadline = time.monotonic() + 60
+    while not contentgen_run.acquire():  # released right after the record's last write
+        assert time.monotonic() < deadline, "the API's run kept the lock after it ended"
+        await asyncio.sleep(0.05)
+    contentgen_run.release()

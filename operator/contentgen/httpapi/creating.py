@@ -9,7 +9,10 @@
   Job and the provider's work, and keeps or removes the outputs by its deletionPolicy.
 - on a laptop (LocalCreator): the run happens in this process, as `contentgen run` does it (a
   stable uid from kind, namespace and name; the record written before it starts, then its
-  progress, then its outcome), one run at a time, in the order asked.
+  progress, then its outcome), one run at a time, in the order asked. From its create to its end
+  a run holds the resource's RunLock, the lock `contentgen run` takes: a `contentgen run` of the
+  same resource meanwhile sees it going on (and never resumes it as stopped), and a create while
+  a `contentgen run` of it goes on is refused (Conflict) rather than run beside it.
 
 Both are idempotent by name: the same name with the same spec answers with what exists; with
 another spec, Conflict.
@@ -225,6 +228,7 @@ class _Run:
     snapshot: Any
     provider: str
     cancel: threading.Event
+    lock: Any  # the resource's RunLock, held from the create to the run's end
     started: bool = False
     billed: Callable[[], bool] = lambda: False
 
@@ -267,7 +271,7 @@ class LocalCreator:
     def create(self, wanted: Wanted) -> Made:
         from contentgen.api.manifests import Document
         from contentgen.api.validation import validate_document
-        from contentgen.pipeline.local_run import local_uid, snapshot_for
+        from contentgen.pipeline.local_run import RunLock, local_uid, snapshot_for
 
         if self.offline:  # what runs, and what a repeat is compared with
             wanted = replace(wanted, spec={**wanted.spec, "provider": "offline"})
@@ -298,8 +302,20 @@ class LocalCreator:
                 return Made(
                     uid, wanted.kind, wanted.name, wanted.namespace, wanted.owner, False, wanted.manifest()
                 )
-            self._runs[uid] = _Run(snapshot, provider, threading.Event())
-        self._record_queued(snapshot)
+            lock = RunLock(self.settings.work_dir, uid)
+            if not lock.acquire():
+                raise Conflict(
+                    f"metadata.name: a `contentgen run` of {wanted.kind} {wanted.namespace}/{wanted.name} "
+                    f"goes on on this machine (it holds {lock.path}): wait for it to end, then ask again"
+                )
+            self._runs[uid] = _Run(snapshot, provider, threading.Event(), lock)
+        try:
+            self._record_queued(snapshot)
+        except BaseException:
+            with self._lock:
+                self._runs.pop(uid, None)
+            lock.release()
+            raise
         self._queue.put(uid)
         return Made(uid, wanted.kind, wanted.name, wanted.namespace, wanted.owner, True, wanted.manifest())
 
@@ -336,6 +352,7 @@ class LocalCreator:
             finally:
                 with self._lock:
                     self._runs.pop(uid, None)
+                run.lock.release()
 
     def _run(self, run: _Run) -> None:
         from contentgen.pipeline.context import RunContext

@@ -54,7 +54,8 @@ CREATE_ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "No such namespace (or record, for re-runs)."},
     409: {
         "model": ErrorResponse,
-        "description": "The name is taken by a resource with another spec; an ambiguous reference.",
+        "description": "The name is taken by a resource with another spec; an ambiguous reference; on "
+        "a laptop, a `contentgen run` of that resource goes on (its run lock is held).",
     },
     503: {"model": ErrorResponse, "description": "The Kubernetes API or the catalog cannot be reached."},
 }
