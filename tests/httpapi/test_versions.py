@@ -63,3 +63,38 @@ async def test_only_the_owner_or_an_admin_removes_versions(
     assert theirs.status_code == 404 and store.exists(V1)
     admin = await client.delete("/api/assets/a-lora-1/versions/1?confirm=true", headers=auth("ops"))
     assert admin.status_code == 200 and not store.exists(V1)
+
+
+async def test_an_older_versions_settings_come_from_its_result_json(
+    client: httpx.AsyncClient, store: LocalStore, catalog: Catalog
+) -> None:
+    """A record keeps the spec snapshots of its newest 20 versions only (catalog/bounds.py): the
+    manifest of an older version is read from that version's result.json in the store, and one
+    whose result.json is gone is a 404 that says so, never the current spec passed off as its."""
+    import yaml
+
+    from contentgen.api import RunResult
+    from contentgen.store import keys
+    from tests.catalog.factory import grown
+
+    doc = grown("ImageGeneration", 25)
+    uid = doc["_id"]
+    assert doc["versions"][0]["version"] == 1 and doc["versions"][0]["spec"] is None  # past the bound
+    ran = grown("ImageGeneration", 1)["versions"][0]["spec"]  # what v1 ran, as its run stored it
+    assert ran["prompt"] != doc["spec"]["prompt"]
+    catalog.upsert(doc)
+    result = RunResult(kind="ImageGeneration", provider="offline", uid=uid, version=1, spec=ran)
+    key = keys.result_key("image-generation", "alice", uid, 1)
+    store.put_once_bytes(key, result.model_dump_json(by_alias=True).encode(), "application/json")
+
+    got = await client.get(f"/api/assets/{uid}/manifest?version=1", headers=auth("alice"))
+    assert got.status_code == 200, got.text
+    manifest = yaml.safe_load(got.text)
+    assert manifest["spec"]["prompt"] == ran["prompt"] and got.text.startswith("# version 1 of")
+    gone = await client.get(f"/api/assets/{uid}/manifest?version=2", headers=auth("alice"))
+    assert gone.status_code == 404, gone.text
+    assert (
+        "v2 ran are no longer in its record" in gone.text and "result.json is not in the store" in gone.text
+    )
+    newest = await client.get(f"/api/assets/{uid}/manifest?version=25", headers=auth("alice"))
+    assert yaml.safe_load(newest.text)["spec"]["prompt"] == doc["versions"][-1]["spec"]["prompt"]

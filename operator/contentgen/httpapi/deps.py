@@ -304,3 +304,19 @@ def list_query(
 
 
 ListQueryDep = Annotated[ListQuery, Depends(list_query)]
+
+
+def stored_spec(svc: Services, doc: dict[str, Any]) -> Callable[[int], dict[str, Any] | None]:
+    """A version's spec snapshot from its result.json in the store (for versions older than the
+    ones whose snapshots the record keeps); None where it is not there."""
+    from contentgen.api import KINDS
+    from contentgen.store.results import version_result
+
+    def read(version: int) -> dict[str, Any] | None:
+        kind = KINDS.get(str(doc.get("kind")))
+        if kind is None:
+            return None
+        result = version_result(svc.store(), kind.catalog_type, str(doc["owner"]), str(doc["_id"]), version)
+        return dict(result.spec) if result is not None and result.spec else None
+
+    return read

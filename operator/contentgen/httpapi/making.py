@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -359,9 +360,16 @@ class RerunRequest(BaseModel):
     namespace: Namespace | None = Field(default=None, description="Default: the record's namespace.")
 
 
-def settings_of(doc: dict[str, Any], version: int | None) -> tuple[dict[str, Any], int]:
+StoredSpec = Callable[[int], "dict[str, Any] | None"]  # a version's spec from its result.json
+
+
+def settings_of(
+    doc: dict[str, Any], version: int | None, stored: StoredSpec | None = None
+) -> tuple[dict[str, Any], int]:
     """The spec a version ran (its snapshot) and its number; without versions, the record's spec
-    (0). ValueError naming the versions there are."""
+    (0). A record keeps the snapshots of its newest versions only (catalog/bounds.py); an older
+    version's comes from `stored` (its result.json in the store). ValueError naming the versions
+    there are, or saying the settings are nowhere."""
     versions = doc.get("versions") or []
     if version is not None:
         found = next((v for v in versions if int(v.get("version") or 0) == version), None)
@@ -372,20 +380,28 @@ def settings_of(doc: dict[str, Any], version: int | None) -> tuple[dict[str, Any
             )
         ran = found.get("spec")
         if ran is None and int(found.get("generation") or 0) not in (0, int(doc.get("generation") or 0)):
-            raise ValueError(
-                f"version: the settings {doc['_id']} v{version} ran are no longer in its record (it "
-                "keeps the newest versions' settings); that version's result.json in the store has them"
-            )
+            ran = stored(version) if stored is not None else None
+            if ran is None:
+                raise ValueError(
+                    f"version: the settings {doc['_id']} v{version} ran are no longer in its record (it "
+                    "keeps the newest versions' settings), and its result.json is not in the store"
+                )
         return dict(ran or doc.get("spec") or {}), version
     if versions and versions[-1].get("spec"):
         return dict(versions[-1]["spec"]), int(versions[-1]["version"])
     return dict(doc.get("spec") or {}), 0
 
 
-def rerun(doc: dict[str, Any], request: RerunRequest, *, seed_source: Any = secrets) -> Wanted:
+def rerun(
+    doc: dict[str, Any],
+    request: RerunRequest,
+    *,
+    seed_source: Any = secrets,
+    stored: StoredSpec | None = None,
+) -> Wanted:
     """A new resource with the settings of one of `doc`'s versions (see RerunRequest)."""
     kind = str(doc["kind"])
-    spec, number = settings_of(doc, request.version)
+    spec, number = settings_of(doc, request.version, stored)
     if request.new_seed or request.seed is not None:
         if kind != "ImageGeneration":
             raise Invalid([FieldProblem("seed", f"a {kind} has no seed; only an ImageGeneration does")])
@@ -478,13 +494,18 @@ def compare(
 
 
 def manifest_yaml(
-    doc: dict[str, Any], version: int | None, *, fresh_name: bool = False, seed: int | None = None
+    doc: dict[str, Any],
+    version: int | None,
+    *,
+    fresh_name: bool = False,
+    seed: int | None = None,
+    stored: StoredSpec | None = None,
 ) -> str:
     """A manifest `kubectl apply` takes as it is: the version's settings under the record's name
     (applied where the resource still exists, it runs them as a new version of it) or, with
     `fresh_name`, as a new resource."""
     kind = str(doc["kind"])
-    spec, number = settings_of(doc, version)
+    spec, number = settings_of(doc, version, stored)
     if seed is not None:
         spec["seed"] = seed
     name = new_name(kind, str(doc["name"])) if fresh_name else str(doc["name"])

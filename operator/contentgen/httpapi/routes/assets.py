@@ -30,6 +30,7 @@ from ..deps import (
     matches,
     owner_scope,
     record_scope,
+    stored_spec,
 )
 from ..errors import ERROR_RESPONSES, ApiError, bad_request
 from .common import page_of
@@ -403,7 +404,7 @@ def manifest(
     if seed is not None and doc.get("kind") != "ImageGeneration":
         raise bad_request("seed", f"a {doc.get('kind')} has no seed")
     try:
-        text = manifest_yaml(doc, version, fresh_name=fresh, seed=seed)
+        text = manifest_yaml(doc, version, fresh_name=fresh, seed=seed, stored=stored_spec(svc, doc))
     except ValueError as exc:
         raise ApiError(404, "version_not_found", str(exc)) from None
     return Response(text, media_type="application/yaml", headers={"X-Content-Type-Options": "nosniff"})

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from ..creating import Conflict, Creator, Gone, Made, Refused, make
-from ..deps import CallerDep, RefPath, Services, ServicesDep, find_record
+from ..deps import CallerDep, RefPath, Services, ServicesDep, find_record, stored_spec
 from ..errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from ..identity import Caller
 from ..kube import KubeUnavailable
@@ -248,8 +248,8 @@ async def rerun_job(
     record (or `name`). The new resource's annotation contentgen.io/rerun-of names the record and
     version."""
     doc = await run_in_threadpool(find_record, svc, who, ref)
-    try:
-        wanted = rerun(doc, body)
+    try:  # in a thread: an older version's settings are read from the store
+        wanted = await run_in_threadpool(lambda: rerun(doc, body, stored=stored_spec(svc, doc)))
     except ValueError as exc:
         if isinstance(exc, Invalid):
             raise ApiError(400, "invalid", str(exc), fields=[p.wire() for p in exc.problems]) from None
