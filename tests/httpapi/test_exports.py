@@ -49,7 +49,7 @@ async def test_a_transcript_as_subtitles_and_segments(client: httpx.AsyncClient,
     # that made nothing; a transcript gone from the store.
     assert (await client.get("/api/assets/a-tr-1/transcript", headers=auth("bob"))).status_code == 404
     lora = await client.get("/api/assets/a-lora-1/transcript", headers=auth("alice"))
-    assert lora.status_code == 400 and "is a LoraTraining, not a Transcription" in lora.text
+    assert lora.status_code == 409 and "is a LoraTraining, not a Transcription" in lora.text
     seven = await client.get("/api/assets/a-tr-1/transcript?version=7", headers=auth("alice"))
     assert seven.status_code == 404 and "usable versions: v1" in seven.text
     nothing = await client.get("/api/assets/a-tr-fail/transcript", headers=auth("alice"))
@@ -88,7 +88,7 @@ async def test_a_version_as_a_manifest_kubectl_applies(client: httpx.AsyncClient
         assert "(server dry run)" in applied.stdout, applied.stderr
     # A LoRA has no seed; a version that never existed; another owner's record.
     seedless = await client.get("/api/assets/a-lora-1/manifest?seed=1", headers=auth("alice"))
-    assert seedless.status_code == 400 and "has no seed" in seedless.text
+    assert seedless.status_code == 409 and "has no seed" in seedless.text
     nine = await client.get("/api/assets/a-img-1/manifest?version=9", headers=auth("alice"))
     assert nine.status_code == 404
     assert (await client.get("/api/assets/a-img-1/manifest", headers=auth("bob"))).status_code == 404

@@ -24,7 +24,7 @@ from contentgen.api import API_VERSION, KINDS
 from contentgen.catalog import Catalog, open_catalog
 from contentgen.store import ObjectStore, open_store
 
-from . import errors
+from . import errors, request_rules
 from .auth import TokenError, TokenSource
 from .creating import Creator, KubeCreator, LocalCreator
 from .deps import Authenticator, Services
@@ -233,7 +233,8 @@ def _serve_docs_offline(app: FastAPI) -> None:
 
 def _document_400_not_422(app: FastAPI) -> None:
     """FastAPI documents validation errors as 422 with its own body; this API answers 400 with
-    {"error"} (errors.py), so the OpenAPI document says so."""
+    {"error"} (errors.py), so the OpenAPI document says so. The creates' request bodies say their
+    rules in JSON Schema (request_rules.py)."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -245,6 +246,12 @@ def _document_400_not_422(app: FastAPI) -> None:
             for name in ("HTTPValidationError", "ValidationError"):
                 schema.get("components", {}).get("schemas", {}).pop(name, None)
             _typed_resource_requests(schema)
+            creator = app.state.services.creator
+            # The spec models' rules (CEL) as JSON Schema; a laptop's runs take local files too.
+            request_rules.apply(
+                list(schema["components"]["schemas"].values()),
+                local=bool(creator is not None and creator.local),
+            )
             app.openapi_schema = schema
         return app.openapi_schema
 

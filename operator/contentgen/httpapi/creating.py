@@ -34,7 +34,10 @@ from contentgen.errors import ContentgenError, PermanentError
 from contentgen.store import ObjectStore
 
 from .kube import Kube, KubeError
-from .making import FieldProblem, Invalid, Wanted, check, normalized
+from .making import UNRESOLVED, FieldProblem, Invalid, Wanted, check, normalized
+from .request_rules import code_of
+
+PROVIDER_UNAVAILABLE = "provider_unavailable"
 
 log = logging.getLogger(__name__)
 
@@ -288,12 +291,15 @@ class LocalCreator:
             )
         outcome = validate_document(Document("request", 1, wanted.manifest()), local=True)
         if outcome.resource is None:
-            raise Invalid([FieldProblem(p.path, p.reason) for p in outcome.problems])
+            problems = [FieldProblem(p.path, p.reason) for p in outcome.problems]
+            raise Invalid(problems, code_of([p.message for p in problems]))
         resource: Resource[Any] = outcome.resource
+        if not self.offline:
+            _runs_here(resource.kind, str(resource.spec.provider))
         try:
             snapshot = snapshot_for(resource, self.store(), existing)
         except (ValueError, ContentgenError) as exc:
-            raise Invalid([FieldProblem("spec.loras", str(exc))]) from None
+            raise Invalid([FieldProblem("spec.loras", str(exc))], UNRESOLVED) from None
         provider = "offline" if self.offline else str(snapshot.spec["provider"])
         if self.offline:
             snapshot.spec["provider"] = "offline"
@@ -427,6 +433,24 @@ class LocalCreator:
             return f"deleted {doc['namespace']}/{doc['name']}: {removed} stored object(s) removed (Delete)"
         self.catalog.mark_deleted(doc["_id"], now(), policy=policy, outputs_kept=True, by=by)
         return f"deleted {doc['namespace']}/{doc['name']}: its outputs are kept (Retain)"
+
+
+def _runs_here(kind: str, provider: str) -> None:
+    """Invalid (provider_unavailable) unless this process's providers run `provider` for `kind`
+    (providers/__init__.py: what `contentgen run` runs)."""
+    from contentgen import providers
+
+    have = {
+        "LoraTraining": providers.TRAINERS,
+        "ImageGeneration": providers.IMAGE_GENERATORS,
+        "Transcription": providers.TRANSCRIBERS,
+    }[kind]
+    if provider not in have:
+        message = (
+            f"provider {provider} does not run on this machine (a local run here runs {kind} with "
+            f"{' or '.join(have)}): choose one of those, or create it in a cluster with that provider"
+        )
+        raise Invalid([FieldProblem("spec.provider", message)], PROVIDER_UNAVAILABLE)
 
 
 def make(creator: Creator, wanted: Wanted) -> Made:

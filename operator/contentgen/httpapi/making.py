@@ -21,13 +21,16 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from contentgen.api import API_VERSION, KINDS
-from contentgen.api.common import NAME_PATTERN, OWNER_PATTERN
+from contentgen.api.common import LORA_URL_RULE, NAME_PATTERN, OWNER_PATTERN, SOURCE_URL_RULE
+from contentgen.api.image import FAL_MAX_IMAGES, ImageModel, ImageSize
 from contentgen.api.manifests import Document
 from contentgen.api.resource import DNS_LABEL_PATTERN
 from contentgen.api.validation import validate_document
+
+from .request_rules import INVALID, code_of
 
 ANNOTATION_CREATED_BY = "contentgen.io/created-by"
 ANNOTATION_RERUN_OF = "contentgen.io/rerun-of"
@@ -49,11 +52,20 @@ class FieldProblem:
 
 
 class Invalid(ValueError):
-    """A request that would not be admitted: its problems, each naming the field."""
+    """A request that would not be admitted: its problems, each naming the field. `code` says which
+    kind of refusal (request_rules.py): `invalid`, what the OpenAPI document forbids;
+    `invalid_combination`, a rule across fields it cannot state; `unresolved`, a reference to
+    something that is not there (a loraRef's LoRA, a version); `not_applicable`, an option the
+    record does not take (a seed for a transcription, a comparison of an image's versions)."""
 
-    def __init__(self, problems: list[FieldProblem]) -> None:
+    def __init__(self, problems: list[FieldProblem], code: str = INVALID) -> None:
         super().__init__("; ".join(f"{p.field}: {p.message}" if p.field else p.message for p in problems))
         self.problems = problems
+        self.code = code
+
+
+UNRESOLVED = "unresolved"
+NOT_APPLICABLE = "not_applicable"
 
 
 @dataclass
@@ -91,8 +103,41 @@ def check(wanted: Wanted, *, local: bool) -> Wanted:
         Document("request", 1, json.loads(json.dumps(wanted.manifest()))), local=local
     )
     if outcome.problems:
-        raise Invalid([FieldProblem(p.path, p.reason) for p in outcome.problems])
+        problems = [FieldProblem(p.path, p.reason) for p in outcome.problems]
+        raise Invalid(problems, code_of([p.message for p in problems]))
     return wanted
+
+
+def _integral(value: Any) -> Any:
+    """`value` with every float that is a whole number as an int (JSON does not tell 2.0 from 2)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
+
+
+class Body(BaseModel):
+    """A request body: strict (no "2" for 2), but 2.0 is the integer 2, as in JSON Schema."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _whole_numbers(cls, data: Any) -> Any:
+        return _integral(data)
+
+
+def url_problems(fields: dict[str, str | None], *, local: bool) -> list[FieldProblem]:
+    """A source URL in each of `fields` (by request field name), as `source.url` takes it."""
+    rule, allowed = SOURCE_URL_RULE, SOURCE_URL_RULE.local_exception
+    return [
+        FieldProblem(name, rule.message)
+        for name, url in fields.items()
+        if url is not None
+        and not (rule.check is not None and rule.check(url))
+        and not (local and allowed is not None and allowed(url))
+    ]
 
 
 def normalized(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -119,7 +164,7 @@ def minimal(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
 # --- the kind-generic request -------------------------------------------------------------------
 
 
-class RequestMetadata(BaseModel):
+class RequestMetadata(Body):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     name: Name | None = Field(
@@ -132,7 +177,7 @@ class RequestMetadata(BaseModel):
     )
 
 
-class ResourceRequest(BaseModel):
+class ResourceRequest(Body):
     """A LoraTraining, ImageGeneration or Transcription as in a manifest (see the API reference);
     `spec.owner` defaults to the caller's owner."""
 
@@ -149,7 +194,7 @@ class ResourceRequest(BaseModel):
     )
 
 
-def from_request(request: ResourceRequest, owner: str, namespace: str) -> Wanted:
+def from_request(request: ResourceRequest, owner: str, namespace: str, *, local: bool = False) -> Wanted:
     spec = dict(request.spec)
     spec.setdefault("owner", owner)
     name = request.metadata.name
@@ -165,14 +210,14 @@ def from_request(request: ResourceRequest, owner: str, namespace: str) -> Wanted
 # --- the seeds' request shapes ------------------------------------------------------------------
 
 
-class SeedMetadata(BaseModel):
+class SeedMetadata(Body):
     model_config = ConfigDict(extra="ignore")
 
     tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default=[], max_length=20)
     description: Annotated[str, Field(max_length=1000)] = ""
 
 
-class SeedCommon(BaseModel):
+class SeedCommon(Body):
     """Fields every seed route takes (the predecessor's names; contentgen's own next to them)."""
 
     model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
@@ -184,53 +229,91 @@ class SeedCommon(BaseModel):
     )
     name: Name | None = Field(default=None, description="The resource's name (idempotent); default: fresh.")
     namespace: Namespace | None = None
-    provider: Literal["fal", "assemblyai", "offline"] | None = Field(
-        default=None, description="Default: the kind's (fal, or assemblyai for transcriptions)."
-    )
+    provider: str | None = None  # each route's own choices: the kind's providers
     metadata: SeedMetadata = Field(default_factory=SeedMetadata, description="tags and description.")
+
+
+# A source URL field of a seed route: the rule of the spec's source.url (request_rules.py says it
+# in the document; the builders check it, with a local run's allowance where runs are local).
+SOURCE_URL: dict[str, Any] = {"x-kubernetes-validations": [SOURCE_URL_RULE.schema_entry()]}
 
 
 class LoraTrainRequest(SeedCommon):
     """The predecessor's `POST /api/lora/train`."""
 
-    video_url: Annotated[str, Field(min_length=1, max_length=2048)] = Field(alias="videoUrl")
-    lora_name: Annotated[str, Field(min_length=1, max_length=253)] | None = Field(
+    provider: Literal["fal", "offline", "cluster"] | None = Field(default=None, description="Default: fal.")
+    video_url: Annotated[str, Field(min_length=1, max_length=2048)] = Field(
+        alias="videoUrl",
+        description="An http://, https:// or s3://bucket/key URL (a local file too, on a laptop).",
+        json_schema_extra=SOURCE_URL,
+    )
+    lora_name: Annotated[str, Field(min_length=1, max_length=253, pattern="[A-Za-z0-9]")] | None = Field(
         default=None,
         alias="loraName",
         description="Becomes the resource's name, lowercased, other characters as '-' (jesse_avatar: "
-        "jesse-avatar).",
+        "jesse-avatar); it needs a letter or digit (A-Z, a-z, 0-9).",
     )
-    trigger: Annotated[str, Field(min_length=1, max_length=32)] = Field(
-        description="The trigger word (the spec's triggerWord)."
+    trigger: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]{1,32}$")] = Field(
+        description="The trigger word (the spec's triggerWord): 1-32 of A-Z, a-z, 0-9, _ and -."
     )
     steps: Annotated[int, Field(ge=100, le=10000)] | None = None
     learning_rate: Annotated[float, Field(gt=0, le=0.01)] | None = None
 
 
-class SeedLora(BaseModel):
+class SeedLora(Body):
     model_config = ConfigDict(strict=True, extra="forbid")
 
-    path: Annotated[str, Field(min_length=1, max_length=2048)] = Field(
+    path: Annotated[str, Field(min_length=1, max_length=2048), LORA_URL_RULE] = Field(
         description="The weights: an https:// or s3:// URL (a LoRA's latestModelUri)."
     )
     scale: Annotated[float, Field(ge=0, le=2)] = 1.0
 
 
-class SeedInputs(BaseModel):
+class SeedInputs(Body):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     prompt: Annotated[str, Field(min_length=1, max_length=4000)]
     negative_prompt: Annotated[str, Field(max_length=4000)] = ""
     num_images: Annotated[int, Field(ge=1, le=8)] | None = None
-    image_size: str | None = None
+    image_size: ImageSize | None = None
     seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
     loras: list[SeedLora] = Field(default=[], max_length=5)
+
+
+# The ImageGeneration spec's rules across fields, in this request's shape (request_rules.py):
+# at most FAL_MAX_IMAGES with fal (the default provider); loras only with flux-lora (the default
+# model where there are loras).
+IMAGES_RULES: list[JsonValue] = [
+    {
+        "anyOf": [
+            {
+                "required": ["provider"],
+                "properties": {"provider": {"type": "string", "not": {"const": "fal"}}},
+            },
+            {"properties": {"inputs": {"properties": {"num_images": {"maximum": FAL_MAX_IMAGES}}}}},
+        ]
+    },
+    {
+        "anyOf": [
+            {"not": {"required": ["model"], "properties": {"model": {"type": "string"}}}},
+            {"properties": {"model": {"const": "flux-lora"}}},
+            {"properties": {"inputs": {"properties": {"loras": {"maxItems": 0}}}}},
+        ]
+    },
+]
 
 
 class ImagesGenerateRequest(SeedCommon):
     """The predecessor's `POST /api/images/generate`."""
 
-    model: Literal["flux-pro", "flux-dev", "flux-schnell", "flux-lora"] | None = None
+    model_config = ConfigDict(json_schema_extra={"allOf": IMAGES_RULES})
+
+    provider: Literal["fal", "offline", "cluster"] | None = Field(
+        default=None, description="Default: fal (at most 4 images a request)."
+    )
+    model: ImageModel | None = Field(
+        default=None, description="Default: flux-lora with loras, else flux-dev."
+    )
     inputs: SeedInputs
 
 
@@ -246,14 +329,25 @@ class TranscribeRequest(SeedCommon):
         }
     )
 
+    provider: Literal["assemblyai", "offline", "cluster"] | None = Field(
+        default=None, description="Default: assemblyai."
+    )
     audio_url: Annotated[str, Field(min_length=1, max_length=2048)] | None = Field(
-        default=None, alias="audioUrl"
+        default=None,
+        alias="audioUrl",
+        description="An http://, https:// or s3://bucket/key URL (a local file too, on a laptop); "
+        "the first of audioUrl, url and videoUrl given is transcribed, and each given must be one.",
+        json_schema_extra=SOURCE_URL,
     )
-    url: Annotated[str, Field(min_length=1, max_length=2048)] | None = None
+    url: Annotated[str, Field(min_length=1, max_length=2048)] | None = Field(
+        default=None, json_schema_extra=SOURCE_URL
+    )
     video_url: Annotated[str, Field(min_length=1, max_length=2048)] | None = Field(
-        default=None, alias="videoUrl"
+        default=None, alias="videoUrl", json_schema_extra=SOURCE_URL
     )
-    language_code: str | None = None
+    language_code: Annotated[str, Field(max_length=5, pattern=r"^[a-z]{2}(_[a-z]{2})?$")] | None = Field(
+        default=None, description="The spoken language (e.g. en, en_us); detected when unset."
+    )
     speaker_labels: bool = False
 
 
@@ -269,10 +363,14 @@ def _common(request: SeedCommon, spec: dict[str, Any], owner: str) -> dict[str, 
 
 
 def _dns(name: str) -> str:
-    return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+    # ASCII only before lowercasing: "K" (the Kelvin sign) must not become a "k".
+    return re.sub(r"[^A-Za-z0-9-]+", "-", name).lower().strip("-")
 
 
-def from_lora_train(request: LoraTrainRequest, owner: str, namespace: str) -> Wanted:
+def from_lora_train(request: LoraTrainRequest, owner: str, namespace: str, *, local: bool = False) -> Wanted:
+    problems = url_problems({"videoUrl": request.video_url}, local=local)
+    if problems:
+        raise Invalid(problems)
     training: dict[str, Any] = {}
     if request.steps is not None:
         training["steps"] = request.steps
@@ -282,8 +380,6 @@ def from_lora_train(request: LoraTrainRequest, owner: str, namespace: str) -> Wa
     if training:
         spec["training"] = training
     name = request.name or (_dns(request.lora_name) if request.lora_name else None)
-    if request.lora_name and not name:
-        raise Invalid([FieldProblem("loraName", "has no letter or digit to make a name of")])
     return Wanted(
         "LoraTraining",
         name or new_name("LoraTraining"),
@@ -293,7 +389,9 @@ def from_lora_train(request: LoraTrainRequest, owner: str, namespace: str) -> Wa
     )
 
 
-def from_images_generate(request: ImagesGenerateRequest, owner: str, namespace: str) -> Wanted:
+def from_images_generate(
+    request: ImagesGenerateRequest, owner: str, namespace: str, *, local: bool = False
+) -> Wanted:
     inputs = request.inputs
     spec: dict[str, Any] = {"prompt": inputs.prompt}
     if inputs.negative_prompt:
@@ -318,10 +416,14 @@ def from_images_generate(request: ImagesGenerateRequest, owner: str, namespace: 
     )
 
 
-def from_transcribe(request: TranscribeRequest, owner: str, namespace: str) -> Wanted:
+def from_transcribe(request: TranscribeRequest, owner: str, namespace: str, *, local: bool = False) -> Wanted:
     url = request.audio_url or request.url or request.video_url
     if not url:
         raise Invalid([FieldProblem("audioUrl", "required; give the audio or video to transcribe")])
+    given = {"audioUrl": request.audio_url, "url": request.url, "videoUrl": request.video_url}
+    problems = url_problems(given, local=local)
+    if problems:
+        raise Invalid(problems)
     spec: dict[str, Any] = {"source": {"url": url}}
     if request.language_code is not None:
         spec["languageCode"] = request.language_code
@@ -339,7 +441,7 @@ def from_transcribe(request: TranscribeRequest, owner: str, namespace: str) -> W
 # --- re-runs, comparisons, manifests -------------------------------------------------------------
 
 
-class RerunRequest(BaseModel):
+class RerunRequest(Body):
     model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
 
     version: Annotated[int, Field(ge=1)] | None = Field(
@@ -404,7 +506,9 @@ def rerun(
     spec, number = settings_of(doc, request.version, stored)
     if request.new_seed or request.seed is not None:
         if kind != "ImageGeneration":
-            raise Invalid([FieldProblem("seed", f"a {kind} has no seed; only an ImageGeneration does")])
+            raise Invalid(
+                [FieldProblem("seed", f"a {kind} has no seed; only an ImageGeneration does")], NOT_APPLICABLE
+            )
         spec["seed"] = request.seed if request.seed is not None else seed_source.randbelow(MAX_SEED + 1)
     annotations = {ANNOTATION_RERUN_OF: f"{doc['_id']}/v{number}" if number else str(doc["_id"])}
     return Wanted(
@@ -417,7 +521,7 @@ def rerun(
     )
 
 
-class CompareRequest(BaseModel):
+class CompareRequest(Body):
     model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
 
     prompt: Annotated[str, Field(min_length=1, max_length=4000)] = Field(
@@ -448,18 +552,21 @@ def compare(
     pinning its version by loraRef, with the same prompt, seed and size."""
     if doc.get("kind") != "LoraTraining":
         raise Invalid(
-            [FieldProblem("", f"{doc['_id']} is a {doc.get('kind')}: only a LoRA's versions compare")]
+            [FieldProblem("", f"{doc['_id']} is a {doc.get('kind')}: only a LoRA's versions compare")],
+            NOT_APPLICABLE,
         )
     usable = [int(v["version"]) for v in doc.get("versions") or []]
     if not usable:
-        raise Invalid([FieldProblem("versions", f"{doc['_id']} has no usable version yet")])
+        raise Invalid([FieldProblem("versions", f"{doc['_id']} has no usable version yet")], UNRESOLVED)
     chosen = request.versions if request.versions is not None else usable[-8:]
     missing = [n for n in chosen if n not in usable]
     if missing:
         have = ", ".join(f"v{n}" for n in usable)
-        raise Invalid([FieldProblem("versions", f"no usable version {missing[0]} (usable versions: {have})")])
+        problem = FieldProblem("versions", f"no usable version {missing[0]} (usable versions: {have})")
+        raise Invalid([problem], UNRESOLVED)
     if doc.get("deleted"):
-        raise Invalid([FieldProblem("", "the LoraTraining was deleted: a loraRef cannot name it any more")])
+        problem = FieldProblem("", "the LoraTraining was deleted: a loraRef cannot name it any more")
+        raise Invalid([problem], NOT_APPLICABLE)
     seed = request.seed if request.seed is not None else seed_source.randbelow(MAX_SEED + 1)
     token = secrets.token_hex(3)
     provider = request.provider or (

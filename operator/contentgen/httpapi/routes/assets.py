@@ -331,7 +331,9 @@ TranscriptFormat = Literal["json", "srt", "vtt", "txt"]
                 "text/plain": {"schema": {"type": "string"}},
             },
         },
-        409: {"description": "No transcript yet."},
+        409: {
+            "description": "No transcript yet, or the record is not a Transcription (code not_applicable)."
+        },
         410: {"description": "That version's outputs were deleted."},
     },
 )
@@ -352,7 +354,9 @@ def transcript(
 
     doc = find_record(svc, who, ref)
     if doc.get("kind") != "Transcription":
-        raise bad_request("ref", f"{doc['_id']} is a {doc.get('kind')}, not a Transcription")
+        raise ApiError(
+            409, "not_applicable", f"ref: {doc['_id']} is a {doc.get('kind')}, not a Transcription"
+        )
     try:
         response, duration, number = transcript_of(doc, svc.store(), version)
     except DownloadError as exc:
@@ -376,10 +380,15 @@ def transcript(
     response_class=Response,
     responses={
         200: {
-            "content": {"application/yaml": {"schema": {"type": "string"}}},
-            "description": "The manifest.",
+            "content": {
+                "application/yaml": {
+                    "schema": {"type": "object", "required": ["apiVersion", "kind", "metadata", "spec"]}
+                }
+            },
+            "description": "The manifest (YAML).",
         },
         404: {"description": "No such record, or no such version."},
+        409: {"description": "A seed for a record without one (code not_applicable)."},
     },
 )
 def manifest(
@@ -402,7 +411,7 @@ def manifest(
 
     doc = find_record(svc, who, ref)
     if seed is not None and doc.get("kind") != "ImageGeneration":
-        raise bad_request("seed", f"a {doc.get('kind')} has no seed")
+        raise ApiError(409, "not_applicable", f"seed: a {doc.get('kind')} has no seed")
     try:
         text = manifest_yaml(doc, version, fresh_name=fresh, seed=seed, stored=stored_spec(svc, doc))
     except ValueError as exc:

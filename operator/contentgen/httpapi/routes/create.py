@@ -6,7 +6,7 @@ caller's); it must be one the caller acts for."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Response
 from pydantic import BaseModel, Field
@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..creating import Conflict, Creator, Gone, Made, Refused, make
 from ..deps import CallerDep, RefPath, Services, ServicesDep, find_record, stored_spec
-from ..errors import ERROR_RESPONSES, ApiError, ErrorResponse
+from ..errors import ERROR_RESPONSES, ApiError, ErrorResponse, FieldError
 from ..identity import Caller
 from ..kube import KubeUnavailable
 from ..making import (
@@ -37,11 +37,37 @@ from ..making import (
 
 router = APIRouter(prefix="/api", tags=["create"])
 
+
+class CreateErrorBody(BaseModel):
+    code: Literal[
+        "bad_request",
+        "invalid",
+        "invalid_combination",
+        "unresolved",
+        "not_applicable",
+        "provider_unavailable",
+    ]
+    message: str
+    fields: list[FieldError] | None = Field(default=None, description="Every problem, one per field.")
+
+
+class CreateErrorResponse(BaseModel):
+    error: CreateErrorBody
+
+
 CREATE_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {
-        "model": ErrorResponse,
-        "description": "Not valid (code invalid): every problem in `error.fields`, named as in a manifest "
-        "(spec.numImages), with what admission or `contentgen validate` says of it.",
+        "model": CreateErrorResponse,
+        "description": "Refused, every problem in `error.fields` named as in a manifest (spec.numImages), "
+        "with what admission or `contentgen validate` says of it; `error.code` says which kind. What "
+        "this document forbids: `bad_request` (the body's shape: a type, a length, a pattern, an "
+        "unknown field) or `invalid` (the spec, as admission judges it; in a cluster, admission's own "
+        "refusal too). What it cannot state: `invalid_combination` (fields valid one by one but "
+        "not together, e.g. dataset.minFrames above dataset.maxFrames), `unresolved` (a loraRef with "
+        "no trained version, a version the record does not have), `not_applicable` (an option this "
+        "record does not take: a seed for a transcription, comparing the versions of what is not a "
+        "LoRA, or of a deleted one), `provider_unavailable` (on a laptop, a provider its local runs "
+        "do not have, e.g. cluster).",
     },
     401: ERROR_RESPONSES[401],
     403: {
@@ -121,7 +147,7 @@ def _run(svc: Services, who: Caller, wanted: Wanted) -> Made:
         return make(_creator(svc), wanted)
     except Invalid as exc:
         fields = [p.wire() for p in exc.problems]
-        raise ApiError(400, "invalid", str(exc), fields=fields) from None
+        raise ApiError(400, exc.code, str(exc), fields=fields) from None
     except Refused as exc:
         raise ApiError(403, "forbidden", str(exc)) from None
     except Conflict as exc:
@@ -132,12 +158,14 @@ def _run(svc: Services, who: Caller, wanted: Wanted) -> Made:
         raise ApiError(503, "cluster_unavailable", str(exc), {"Retry-After": "5"}) from None
 
 
-def _built(build: Callable[[Any, str, str], Wanted], body: Any, owner: str, namespace: str) -> Wanted:
-    """What a request asks for; a request the builder refuses is a 400 naming the field."""
+def _built(svc: Services, build: Callable[..., Wanted], body: Any, owner: str) -> Wanted:
+    """What a request asks for; a request the builder refuses is a 400 naming the field. A laptop's
+    runs (creates local) take a local file as a source."""
+    local = svc.creator is not None and svc.creator.local
     try:
-        return build(body, owner, namespace)
+        return build(body, owner, _namespace(svc), local=local)
     except Invalid as exc:
-        raise ApiError(400, "invalid", str(exc), fields=[p.wire() for p in exc.problems]) from None
+        raise ApiError(400, exc.code, str(exc), fields=[p.wire() for p in exc.problems]) from None
 
 
 def _answer(made: Made, response: Response) -> dict[str, Any]:
@@ -171,7 +199,7 @@ async def create_resource(
     """The body is a manifest (apiVersion optional). Validated as `contentgen validate` does, then
     created: in a cluster through the Kubernetes API (admission has the last word), on a laptop as
     a local run. Idempotent by `metadata.name`."""
-    wanted = _built(from_request, body, who.owner, _namespace(svc))
+    wanted = _built(svc, from_request, body, who.owner)
     return _answer(await run_in_threadpool(_run, svc, who, wanted), response)
 
 
@@ -188,7 +216,7 @@ async def lora_train(
     """{userId, videoUrl, loraName, trigger, steps, learning_rate, metadata: {tags, description}}
     as a LoraTraining: owner, source.url, metadata.name, triggerWord, training.steps and
     training.learningRate, tags, description."""
-    wanted = _built(from_lora_train, body, who.owner, _namespace(svc))
+    wanted = _built(svc, from_lora_train, body, who.owner)
     return _answer(await run_in_threadpool(_run, svc, who, wanted), response)
 
 
@@ -205,7 +233,7 @@ async def images_generate(
     """{model, inputs: {prompt, negative_prompt, num_images, image_size, seed, loras: [{path,
     scale}]}, userId} as an ImageGeneration (loras[].path: a LoRA's latestModelUri; with loras the
     model is flux-lora)."""
-    wanted = _built(from_images_generate, body, who.owner, _namespace(svc))
+    wanted = _built(svc, from_images_generate, body, who.owner)
     return _answer(await run_in_threadpool(_run, svc, who, wanted), response)
 
 
@@ -220,7 +248,7 @@ async def transcribe(
     svc: ServicesDep, who: CallerDep, response: Response, body: TranscribeRequest
 ) -> dict[str, Any]:
     """{audioUrl (or url, videoUrl), language_code, speaker_labels, userId} as a Transcription."""
-    wanted = _built(from_transcribe, body, who.owner, _namespace(svc))
+    wanted = _built(svc, from_transcribe, body, who.owner)
     return _answer(await run_in_threadpool(_run, svc, who, wanted), response)
 
 
@@ -252,7 +280,7 @@ async def rerun_job(
         wanted = await run_in_threadpool(lambda: rerun(doc, body, stored=stored_spec(svc, doc)))
     except ValueError as exc:
         if isinstance(exc, Invalid):
-            raise ApiError(400, "invalid", str(exc), fields=[p.wire() for p in exc.problems]) from None
+            raise ApiError(400, exc.code, str(exc), fields=[p.wire() for p in exc.problems]) from None
         raise ApiError(404, "version_not_found", str(exc)) from None
     return _answer(await run_in_threadpool(_run, svc, who, wanted), response)
 
@@ -273,7 +301,7 @@ async def compare_versions(
     try:
         tag, wanted = compare(doc, body)
     except Invalid as exc:
-        raise ApiError(400, "invalid", str(exc), fields=[p.wire() for p in exc.problems]) from None
+        raise ApiError(400, exc.code, str(exc), fields=[p.wire() for p in exc.problems]) from None
     made = [(await run_in_threadpool(_run, svc, who, w)).wire() for w in wanted]
     return {"tag": tag, "created": made}
 
