@@ -252,3 +252,18 @@ async def test_a_provider_the_laptops_runs_do_not_have_is_refused_at_once(
     transport = httpx.ASGITransport(app=offline, client=("127.0.0.1", 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://localhost:8080", headers=LOCAL) as c:
         assert (await c.post("/api/resources", json=image(provider="cluster"))).status_code == 201
+
+
+def test_the_seeds_routes_take_their_kinds_providers() -> None:
+    from typing import get_args
+
+    from contentgen.api import KINDS
+    from contentgen.httpapi.making import ImagesGenerateRequest, LoraTrainRequest, TranscribeRequest
+
+    for request, kind in (
+        (LoraTrainRequest, "LoraTraining"),
+        (ImagesGenerateRequest, "ImageGeneration"),
+        (TranscribeRequest, "Transcription"),
+    ):
+        seeds = set(get_args(get_args(request.model_fields["provider"].annotation)[0]))
+        assert seeds == set(get_args(KINDS[kind].spec.model_fields["provider"].annotation)), kind

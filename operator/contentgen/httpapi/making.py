@@ -195,6 +195,7 @@ class ResourceRequest(Body):
 
 
 def from_request(request: ResourceRequest, owner: str, namespace: str, *, local: bool = False) -> Wanted:
+    # `local` is the seeds' builders' (their URL fields); a manifest's spec is checked whole by `check`.
     spec = dict(request.spec)
     spec.setdefault("owner", owner)
     name = request.metadata.name
