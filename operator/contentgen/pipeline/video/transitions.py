@@ -11,7 +11,8 @@ measure tells from camera motion:
   differs a lot from A (`span`, their mean brightness set aside), M is close to (A + B) / 2
   (`residue` at most `MAX_RESIDUE` of A's whole difference from B), and the picture was steady
   for `STEADY_SECONDS` before A and after B (so a long, smooth camera move or a slow change of
-  light is no dissolve): it changed there at most `STEADY` of the span, scaled to the time.
+  light is no dissolve): it changed there at most `STEADY` of A's whole difference from B,
+  scaled to the time.
   Windows of 1, 2 and 3 seconds (`DISSOLVE_WINDOWS`) find dissolves of 0.5 to 3 s; the window
   whose residue is smallest marks the dissolve, and the mix weight a of each frame in it (its
   projection on B - A) its extent (`Cut.guard`: the frames with 0.03 < a < 0.97) and its cut
@@ -20,8 +21,8 @@ measure tells from camera motion:
   `FLAT_SHARE` of the pixels within `FLAT_SPREAD` of their median, after FFmpeg blackdetect's
   rule for black), then brings B out of it. A run of flat frames between pictures is a fade,
   cut in the middle of the run; its extent reaches back and forth to where the picture's
-  contrast is back to `FADE_CONTRAST` of what it is just outside the fade (`FADE_SECONDS` at
-  most each side). Flat frames before the first picture or after the last are no cut.
+  contrast has stopped rising: `FADE_CONTRAST` of the most over the next `PLATEAU_SECONDS`
+  (`FADE_SECONDS` at most each side). Flat frames before the first picture or after the last are no cut.
 
 Frames mid-transition show two shots at once, or a dim one: `Cut.guard` is the time span
 of a gradual cut whose frames must not go into a dataset.
@@ -58,6 +59,7 @@ BLACK_SHARE = 0.98  # (FFmpeg blackdetect's picture_black_ratio_th)
 FLAT_SPREAD = BLACK_LEVEL / 2  # a flat frame: BLACK_SHARE of its pixels this close to their median
 FADE_SECONDS = 1.6  # a fade's half (to the flat picture, or from it) is at most this long
 FADE_CONTRAST = 0.95  # outside a fade, the picture has this share of the contrast next to it
+PLATEAU_SECONDS = 0.3  # ... over this long beyond the fade's end
 MERGE_SECONDS = 0.5  # cuts closer than this, one of them gradual, are one change
 # How far `SceneDetector.settled` stays behind the newest frame, at most: a dissolve is known a
 # steady time after its window ends, and its guard starts half a window before its middle.
@@ -95,9 +97,11 @@ def is_dissolve(
 ) -> bool:
     """A window's frames A, M, B form a dissolve: A to B changed a lot (`span`, brightness set
     aside; `whole`, with it), M is their mix (`rest`, its residue), and before A and after B the
-    picture stayed (`before`, `after`, over `steady` of the window's time)."""
+    picture stayed (`before`, `after`, over `steady` of the window's time) compared with the
+    whole change: between a dim shot and a bright one, the dissolve changes the brightness too,
+    and a hand-held camera moving as much as their shapes differ is still steady beside that."""
     whole = span if whole is None else whole
-    calm = STEADY * span * steady
+    calm = STEADY * whole * steady
     return span >= MIN_SPAN and rest <= MAX_RESIDUE * whole and before <= calm and after <= calm
 
 
@@ -121,6 +125,19 @@ def is_flat(tiny: np.ndarray) -> bool:
 def contrast(tiny: np.ndarray) -> float:
     """The standard deviation of the luma: how much picture there is (0 for a flat frame)."""
     return float(cv2.meanStdDev(tiny)[1][0, 0])
+
+
+def fade_reach(outward: list[tuple[float, float]], edge: float) -> float:
+    """Where a fade's half ends, from the (time, contrast) of the frames beside its flat run,
+    nearest the run (`edge`) first: the first frame whose contrast has stopped rising, at least
+    FADE_CONTRAST of the most in the PLATEAU_SECONDS beyond it. Not the most within FADE_SECONDS:
+    a shorter shot before the fade may have less contrast than the shot before it, and the fade
+    would then reach back over a cut into that shot."""
+    for k, (t, c) in enumerate(outward):
+        beyond = [other for u, other in outward[k:] if abs(u - t) <= PLATEAU_SECONDS]
+        if c >= FADE_CONTRAST * max(beyond):
+            return t
+    return outward[-1][0] if outward else edge
 
 
 def mix_weights(a: np.ndarray, frames: list[np.ndarray], b: np.ndarray) -> list[float]:
@@ -289,20 +306,12 @@ class FadeDetector:
         return Cut(cut.index, cut.time, cut.kind, (cut.guard[0], max(end, cut.guard[1])))
 
     def _reach(self, edge: float, *, backwards: bool) -> float:
-        """Where the fade on this side of a flat run (ending or starting at `edge`) begins: the
-        frame nearest it whose contrast is FADE_CONTRAST of the most within FADE_SECONDS."""
+        """Where the fade on this side of a flat run (ending or starting at `edge`) begins."""
         if backwards:
-            side = [(t, c) for t, c in self._contrast if edge - FADE_SECONDS <= t < edge]
+            side = [(t, c) for t, c in reversed(self._contrast) if edge - FADE_SECONDS <= t < edge]
         else:
             side = [(t, c) for t, c in self._contrast if edge < t <= edge + FADE_SECONDS]
-        if not side:
-            return edge
-        most = max(c for _, c in side)
-        ordered = sorted(side, key=lambda item: abs(item[0] - edge))
-        for t, c in ordered:
-            if c >= FADE_CONTRAST * most:
-                return t
-        return ordered[-1][0]
+        return fade_reach(side, edge)
 
     @property
     def earliest(self) -> float:
