@@ -80,6 +80,30 @@ def test_residue_of_a_mix_is_nearly_zero() -> None:
     assert residue(a.astype(np.uint8), a.astype(np.uint8), b.astype(np.uint8)) > 10  # a hard cut
 
 
+def test_a_mix_of_two_moving_shots_is_still_a_mix_once_blurred() -> None:
+    """Issue 30 (bench/transitions.py's dev set): in a dissolve between two shots filmed by hand,
+    both pictures move while they mix, so the middle frame is the average of its ends only up to
+    a pixel or so. Compared blurred (RESIDUE_BLUR) it is; a sharp other picture is not."""
+    import cv2
+
+    from contentgen.pipeline.video.transitions import MAX_RESIDUE, RESIDUE_BLUR
+
+    def photo(seed: int) -> np.ndarray:  # detail down to 3 px, as a tiny frame of a photograph
+        rng = np.random.default_rng(seed)
+        return cv2.resize(rng.integers(0, 255, (30, 52)).astype(np.uint8), SHAPE[::-1])
+
+    def moved(frame: np.ndarray, by: float) -> np.ndarray:
+        shift = np.float32([[1, 0, by], [0, 1, by / 2]])
+        return cv2.warpAffine(frame, shift, SHAPE[::-1], borderMode=cv2.BORDER_REFLECT)
+
+    a, b = photo(1), photo(2)
+    limit = MAX_RESIDUE * float(cv2.norm(a, b, cv2.NORM_L1)) / a.size
+    middle = cv2.addWeighted(moved(a, 1.0), 0.5, moved(b, -1.0), 0.5, 0.0)
+    assert residue(a, middle, b) > limit  # sharp, the camera's pixel of movement hides the mix
+    assert residue(a, middle, b, RESIDUE_BLUR) <= limit
+    assert residue(a, photo(3), b, RESIDUE_BLUR) > 2 * limit
+
+
 def test_is_dissolve() -> None:
     assert is_dissolve(40.0, 3.0, 2.0, 2.0)
     assert not is_dissolve(40.0, 15.0, 2.0, 2.0)  # the middle frame is no mix: motion or a cut

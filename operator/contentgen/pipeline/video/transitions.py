@@ -9,10 +9,11 @@ measure tells from camera motion:
   a camera move does not give (its middle frame is a sharp picture, not a double exposure).
   Over a window of w seconds, frames A (start), M (middle) and B (end) form a dissolve when B
   differs a lot from A (`span`, their mean brightness set aside), M is close to (A + B) / 2
-  (`residue` at most `MAX_RESIDUE` of A's whole difference from B), and the picture was steady
-  for `STEADY_SECONDS` before A and after B (so a long, smooth camera move or a slow change of
-  light is no dissolve): it changed there at most `STEADY` of A's whole difference from B,
-  scaled to the time.
+  (`residue` at most `MAX_RESIDUE` of A's whole difference from B; the three compared blurred by
+  `RESIDUE_BLUR`, as a hand-held camera moves both shots a pixel or so while they mix), and the
+  picture was steady for `STEADY_SECONDS` before A and after B (so a long, smooth camera move or
+  a slow change of light is no dissolve): it changed there at most `STEADY` of A's whole
+  difference from B, scaled to the time.
   Windows of 1, 2 and 3 seconds (`DISSOLVE_WINDOWS`) find dissolves of 0.5 to 3 s; the window
   whose residue is smallest marks the dissolve, and the mix weight a of each frame in it (its
   projection on B - A) its extent (`Cut.guard`: the frames with 0.03 < a < 0.97) and its cut
@@ -34,7 +35,8 @@ scenes are final; the gradual detectors look a few seconds back, so that is how 
 runs (`LAG_SECONDS`).
 
 The thresholds were chosen on the development videos of bench/faces.py and bench/people.py,
-and checked on their held-out videos only afterwards.
+and checked on their held-out videos only afterwards; `RESIDUE_BLUR` and the steady test against
+the whole change on bench/transitions.py's development videos (hand-held shots, other looks).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ DISSOLVE_WINDOWS = (1.0, 2.0, 3.0)  # dissolves up to about the longest are foun
 STEADY_SECONDS = 1.0  # before A and after B, at most this long (the window when shorter)
 MIN_SPAN = 12.0  # mean absolute luma change (0-255) from A to B, their mean brightness set aside
 MAX_RESIDUE = 0.15  # |M - (A + B) / 2| at most this share of |B - A|
+RESIDUE_BLUR = 1.5  # px of the tiny frames
 STEADY = 0.5  # the change before A and after B, at most this share of the span (per window)
 MIX_EDGE = 0.03  # a frame whose mix weight lies within this of 0 or 1 is no longer mid-dissolve
 BLACK_LEVEL = 26  # of 255 (FFmpeg blackdetect's pixel_black_th 0.10)
@@ -86,8 +89,11 @@ def shape_change(a: np.ndarray, b: np.ndarray) -> float:
     return float(cv2.norm(a, shifted, cv2.NORM_L1)) / a.size
 
 
-def residue(a: np.ndarray, m: np.ndarray, b: np.ndarray) -> float:
-    """Mean absolute difference of `m` from the average of `a` and `b`."""
+def residue(a: np.ndarray, m: np.ndarray, b: np.ndarray, blur: float = 0.0) -> float:
+    """Mean absolute difference of `m` from the average of `a` and `b`; with `blur`, of the three
+    blurred that much (a Gaussian's sigma in pixels)."""
+    if blur > 0:
+        a, m, b = (cv2.GaussianBlur(x, (0, 0), blur) for x in (a, m, b))
     average = cv2.addWeighted(a, 0.5, b, 0.5, 0.0)
     return float(cv2.norm(m, average, cv2.NORM_L1)) / m.size
 
@@ -226,7 +232,7 @@ class DissolveDetector:
         span = shape_change(frames[a], frames[at])
         if span >= MIN_SPAN:
             whole = float(cv2.norm(frames[a], frames[at], cv2.NORM_L1)) / frames[a].size
-            rest = residue(frames[a], frames[m], frames[at])
+            rest = residue(frames[a], frames[m], frames[at], RESIDUE_BLUR)
             before = shape_change(frames[p], frames[a])
             after = shape_change(frames[at], frames[f])
             if is_dissolve(span, rest, before, after, whole=whole, steady=s / w):
