@@ -9,8 +9,10 @@ measure tells from camera motion:
   a camera move does not give (its middle frame is a sharp picture, not a double exposure).
   Over a window of w seconds, frames A (start), M (middle) and B (end) form a dissolve when B
   differs a lot from A (`span`, their mean brightness set aside), M is close to (A + B) / 2
-  (`residue` at most `MAX_RESIDUE` of A's whole difference from B; the three compared blurred by
-  `RESIDUE_BLUR`, as a hand-held camera moves both shots a pixel or so while they mix), and the
+  (`residue` at most `MAX_RESIDUE` of A's whole difference from B; in the shortest window the
+  three are compared blurred by `RESIDUE_BLUR`, as a hand-held camera moves both shots a pixel
+  or so while they mix; blurred, the longer windows took a short shot between a dissolve and a
+  fade for one dissolve), and the
   picture was steady for `STEADY_SECONDS` before A and after B (so a long, smooth camera move or
   a slow change of light is no dissolve): it changed there at most `STEADY` of A's whole
   difference from B, scaled to the time.
@@ -55,7 +57,8 @@ STEADY_SECONDS = 1.0  # before A and after B, at most this long (the window when
 MIN_SPAN = 12.0  # mean absolute luma change (0-255) from A to B, their mean brightness set aside
 MAX_RESIDUE = 0.15  # |M - (A + B) / 2| at most this share of |B - A|
 RESIDUE_BLUR = 1.5  # px of the tiny frames
-STEADY = 0.5  # the change before A and after B, at most this share of the span (per window)
+BLURRED_WINDOW = 1.0  # windows up to this long compare blurred frames (longer ones merged shots)
+STEADY = 0.5  # the change before A and after B, at most this share of A to B (per window)
 MIX_EDGE = 0.03  # a frame whose mix weight lies within this of 0 or 1 is no longer mid-dissolve
 BLACK_LEVEL = 26  # of 255 (FFmpeg blackdetect's pixel_black_th 0.10)
 BLACK_SHARE = 0.98  # (FFmpeg blackdetect's picture_black_ratio_th)
@@ -232,7 +235,7 @@ class DissolveDetector:
         span = shape_change(frames[a], frames[at])
         if span >= MIN_SPAN:
             whole = float(cv2.norm(frames[a], frames[at], cv2.NORM_L1)) / frames[a].size
-            rest = residue(frames[a], frames[m], frames[at], RESIDUE_BLUR)
+            rest = residue(frames[a], frames[m], frames[at], RESIDUE_BLUR if w <= BLURRED_WINDOW else 0.0)
             before = shape_change(frames[p], frames[a])
             after = shape_change(frames[at], frames[f])
             if is_dissolve(span, rest, before, after, whole=whole, steady=s / w):
