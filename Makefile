@@ -105,6 +105,10 @@ push-images:  ## push both images (after `make images` and a registry login)
 bench-likeness: install  ## calibrate the likeness score on real photographs of the same and different people (numbers go into docs/likeness.md)
 	$(BIN)/python -m bench.likeness --docs
 
+.PHONY: bench-transitions
+bench-transitions: install  ## dissolves (linear, eased, through black; 0.5-3 s) and framings at other brightness on footage not tuned on: dev and held-out (numbers go into docs/performance.md)
+	$(BIN)/python -m bench.transitions --set all
+
 .PHONY: bench-validate
 bench-validate: install  ## time `contentgen validate` on a big generated GitOps tree
 	$(BIN)/python -m bench.validate

@@ -220,16 +220,18 @@ def framing(
     width: int,
     height: int,
     *,
+    min_share: float = 0.22,
     max_share: float = 1.0,
     whole: bool = True,
 ) -> SceneSpec | None:
-    """A shot of the person in a framing distinct from those `taken` (then added), or None."""
+    """A shot of the person in a framing distinct from those `taken` (then added), or None; the
+    face `min_share` to `max_share` of the frame's short side high."""
     image, person = who
     _, fx, fy, fh = next(p for p in PEOPLE_IN[image] if p[0] == person)
     source = source_image(image)
     aspect = source.shape[1] / source.shape[0]
     for _ in range(400):
-        share = rng.uniform(0.22, max_share) * min(width, height) / height  # of the height, as asked
+        share = rng.uniform(min_share, max_share) * min(width, height) / height  # of the height, as asked
         view = min(1.0, fh / share)
         mirror = bool(rng.random() < 0.4)
         x = 1.0 - fx if mirror else fx

