@@ -208,4 +208,3 @@ def test_fal_evaluation_asks_first_resumes_without_paying_twice_and_respects_the
         code, _, err = cli("assets", "evaluate", uid, "--provider", "fal", "--yes")
     assert code != 0 and "has spent $0.84" in err and "estimated at $0.42" in err
     assert fal.billed == 2 * PICTURES
-
