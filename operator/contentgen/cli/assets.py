@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from contentgen.api import CATALOG_TYPES
-from contentgen.api.lora import LIKENESS_PROMPT_SETS
+from contentgen.api.lora import LIKENESS_PROMPT_SETS, EvaluationSpec
 from contentgen.catalog import (
     DELETED,
     FILTER_HELP,
@@ -44,7 +44,9 @@ from contentgen.providers import IMAGE_GENERATORS
 from contentgen.store import DEFAULT_LOCAL_STORE, ObjectStore, open_store
 
 OUTPUTS = ("table", "json")
-DEFAULT_PROMPT_SET = "likeness-v1"
+DEFAULT_PROMPT_SET = EvaluationSpec().prompt_set
+# How reevaluate's messages name what was asked, and the flags that ask it.
+_EVALUATE_FLAGS = (("version:", "--version:"), ("seeds:", "--seed:"), ("prompt set:", "--prompt-set:"))
 REF_HELP = (
     "the record: its id, a unique prefix of it (4+ characters), namespace/name (the resource that "
     "exists now), namespace/name@id-prefix (one of several of that name), or a bare name"
@@ -593,7 +595,7 @@ def _evaluate(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
         goal = reevaluate.target(doc, args.version, args.provider, plan)
     except ValueError as exc:
         text = str(exc)
-        for said, flag in (("version:", "--version:"), ("seeds:", "--seed:"), ("prompt set:", "--prompt-set:")):
+        for said, flag in _EVALUATE_FLAGS:
             text = text.replace(said, flag, 1) if text.startswith(said) else text
         raise CommandError(text) from None
     try:
