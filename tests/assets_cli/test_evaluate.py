@@ -132,6 +132,9 @@ def test_offline_evaluations_keep_the_history_and_recompute_the_faces(cli: Cli, 
         shown["likeness"]["gridUri"],
     }
 
+    code, out, _ = cli("assets", "get", "demo-avatar", "-o", "table")
+    assert "likeness no-faces" in out and "(evaluation e2; earlier: e1 no-faces)" in out
+
     code, _, err = cli("assets", "evaluate", "demo-avatar", "--version", "7")
     assert code != 0 and "--version: " in err and "no usable version 7 (usable: v1)" in err
 
