@@ -135,6 +135,13 @@ def test_offline_evaluations_keep_the_history_and_recompute_the_faces(cli: Cli, 
     code, out, _ = cli("assets", "get", "demo-avatar", "-o", "table")
     assert "likeness no-faces" in out and "(evaluation e2; earlier: e1 no-faces)" in out
 
+    # fal cannot fetch the LoRA from a local store: refused before anything is asked of it
+    fal = FakeFal()
+    with mocked(fal):
+        code, _, err = cli("assets", "evaluate", "demo-avatar", "--provider", "fal", "--yes")
+    assert code != 0 and "file:// links work with the offline provider only; nothing was paid" in err
+    assert fal.accepted == 0
+
     code, _, err = cli("assets", "evaluate", "demo-avatar", "--version", "7")
     assert code != 0 and "--version: " in err and "no usable version 7 (usable: v1)" in err
 

@@ -39,7 +39,7 @@ from contentgen.catalog.lineage import Lineage, lineage
 from contentgen.catalog.queries import DEFAULT_LIMIT, SORT_FIELDS, STATUSES, Filters, Page, Sort
 from contentgen.catalog.tables import lineage_block, record_block, records_table, stats_block
 from contentgen.cli.main import CommandError
-from contentgen.errors import ContentgenError
+from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.providers import IMAGE_GENERATORS
 from contentgen.store import DEFAULT_LOCAL_STORE, ObjectStore, open_store
 
@@ -633,6 +633,8 @@ def _evaluate(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
         )
     except (rescore.Busy, rescore.OverBudget) as exc:
         raise CommandError(str(exc)) from None
+    except InvalidInput as exc:  # refused before anything was asked of the provider
+        raise CommandError(f"{exc.reason}: {exc}; nothing was paid") from None
     except ContentgenError as exc:
         raise CommandError(
             f"{exc.reason}: {exc}; what was paid is kept in its checkpoints: the same command again "

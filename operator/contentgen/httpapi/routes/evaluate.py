@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from contentgen.api import now
 from contentgen.api.lora import LikenessPromptSet, Seed
-from contentgen.errors import ContentgenError
+from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.pipeline.likeness import reevaluate, rescore
 from contentgen.pricing import PriceTable
 from contentgen.providers import IMAGE_GENERATORS
@@ -77,7 +77,8 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     201: {"model": EvaluationPlan, "description": "Evaluated and recorded (or found finished and recorded)."},
     400: {
         "model": ErrorResponse,
-        "description": "A bad field (named), the record is not a LoRA, or its version cannot be evaluated.",
+        "description": "A bad field (named), the record is not a LoRA, its version cannot be evaluated, or "
+        "the provider cannot take its LoRA from this store (nothing was paid).",
     },
     401: ERROR_RESPONSES[401],
     403: {
@@ -170,6 +171,8 @@ def _evaluate(
         raise ApiError(409, "busy", str(exc)) from None
     except rescore.OverBudget as exc:
         raise ApiError(403, "over_budget", str(exc)) from None
+    except InvalidInput as exc:  # refused before anything was asked of the provider
+        raise ApiError(400, "invalid", f"{exc}; nothing was paid") from None
     except ContentgenError as exc:
         raise ApiError(
             502,
