@@ -382,3 +382,71 @@ class Budgets(BaseModel):
     owner_monthly_usd: float | None = Field(default=None, ge=0, description="For every owner.")
     namespaces: dict[str, float] = Field(default={}, description="Per namespace, over the default.")
     owners: dict[str, float] = Field(default={}, description="Per owner, over the default.")
+
+
+@dataclass(frozen=True)
+class Limits:
+    namespace: float | None
+    owner: float | None
+    namespace_from: str  # where the namespace's limit comes from, for the message
+    owner_from: str
+
+
+@dataclass(frozen=True)
+class Spender:
+    """One resource's share of a month's spend."""
+
+    uid: str
+    namespace: str
+    owner: str
+    by_month: Mapping[str, float]
+    under_way: float  # the estimate of a run whose Job exists and is not recorded yet
+
+
+def limits(budgets: Budgets, namespace: str, owner: str, source: str) -> Limits:
+    """The limits `budgets` set for a resource of `owner` in `namespace` (`source`: where they are
+    set, for messages)."""
+    return Limits(
+        budgets.namespaces.get(namespace, budgets.namespace_monthly_usd),
+        budgets.owners.get(owner, budgets.owner_monthly_usd),
+        source,
+        source,
+    )
+
+
+def exceeded(
+    uid: str,
+    namespace: str,
+    owner: str,
+    estimate: float,
+    month: str,
+    spenders: list[Spender],
+    limits: Limits,
+) -> tuple[float, str, float, str] | None:
+    """The first monthly limit a run of `estimate` USD would exceed: (limit, whose, spent, where it is
+    set); None when it fits. Pure: the operator (controller/budget.py) and re-evaluations use it."""
+    if limits.namespace is None and limits.owner is None:
+        return None
+    others = [s for s in spenders if s.uid != uid]
+    mine = next((s for s in spenders if s.uid == uid), None)
+    own = mine.by_month.get(month, 0.0) if mine is not None else 0.0
+
+    def spent(share: Iterable[Spender]) -> float:
+        return sum(s.by_month.get(month, 0.0) + s.under_way for s in share)
+
+    checks = (
+        (
+            limits.namespace,
+            f"namespace {namespace}",
+            [s for s in others if s.namespace == namespace],
+            limits.namespace_from,
+        ),
+        (limits.owner, f"owner {owner}", [s for s in others if s.owner == owner], limits.owner_from),
+    )
+    for limit, who, share, source in checks:
+        if limit is None:
+            continue
+        used = spent(share) + own
+        if used + estimate > limit + 1e-9:
+            return limit, who, used, source
+    return None

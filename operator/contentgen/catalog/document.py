@@ -34,6 +34,8 @@ runs made.
     artifacts        every stored output of the usable versions; totalBytes their sum
     placeholder      true when the offline provider made the latest version
     cost             the resource's status.cost (byMonth: what every run cost)
+    evaluationCost   LoraTraining: what its versions' re-evaluations cost, {byMonth, counted}
+                     (evaluations.py); each version keeps its re-evaluations in `evaluations`
     LoraTraining:    triggerWord, latestModelUri, sourceUrl (the spec's), dataset (the latest run's
                      counts)
     ImageGeneration: prompt, model, images, loras (the latest version's, else the spec's prompt and
@@ -189,6 +191,7 @@ def catalog_document(
         "createdAt": before.get("createdAt") or res.created_at,
         "updatedAt": now,
         "cost": status.get("cost") or before.get("cost"),
+        "evaluationCost": before.get("evaluationCost"),  # re-evaluations' spend (evaluations.py)
     }
     if res.kind == "LoraTraining":
         doc["dataset"] = status.get("dataset") or before.get("dataset")

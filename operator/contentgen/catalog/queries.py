@@ -271,13 +271,15 @@ def fold_stats(rows: Any, owner: OwnerScope, price_per_gb_month: float) -> Stats
 
 
 def fold_spend(rows: Any) -> Spend:
-    """Spend from rows of {owner, type, cost: {byMonth}}, deleted records included."""
+    """Spend from rows of {owner, type, cost: {byMonth}, evaluationCost: {byMonth}}, deleted
+    records included."""
     by_owner: dict[str, float] = {}
     by_type: dict[str, float] = {}
     by_month: dict[str, float] = {}
     for row in rows:
         months = ((row.get("cost") or {}).get("byMonth")) or {}
-        for month, usd in months.items():
+        evaluations = ((row.get("evaluationCost") or {}).get("byMonth")) or {}
+        for month, usd in [*months.items(), *evaluations.items()]:
             amount = float(usd or 0.0)
             owner, kind = str(row.get("owner", "")), str(row.get("type", ""))
             by_owner[owner] = by_owner.get(owner, 0.0) + amount
@@ -306,5 +308,5 @@ def stats(collection: Any, owner: OwnerScope, price_per_gb_month: float) -> Stat
     rows = collection.find(query, projection)
     result = fold_stats(rows, owner, price_per_gb_month)
     scope = {"owner": owner_condition(owner)} if owner is not None else {}
-    spent = collection.find(scope, {"owner": 1, "type": 1, "cost": 1})
+    spent = collection.find(scope, {"owner": 1, "type": 1, "cost": 1, "evaluationCost": 1})
     return result.model_copy(update={"spend": fold_spend(spent)})

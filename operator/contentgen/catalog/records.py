@@ -56,7 +56,14 @@ class LoraUseInfo(RecordModel):
 class CostInfo(RecordModel):
     estimated_usd: float = 0.0
     actual_usd: float | None = None
-    by_month: dict[str, float] = Field(default={}, description="Spend by the month runs started (YYYY-MM).")
+    by_month: dict[str, float] = Field(
+        default={},
+        description="Spend by the month runs started (YYYY-MM), and a LoRA's re-evaluations by the month "
+        "they ran.",
+    )
+    evaluations_usd: float = Field(
+        default=0.0, description="Of it, what a LoRA's re-evaluations cost (contentgen assets evaluate)."
+    )
     currency: str = "USD"
     prices_as_of: str = ""
     detail: str = ""
@@ -151,6 +158,21 @@ class VersionInfo(RecordModel):
     artifacts: list[ArtifactInfo] = []
 
 
+class LikenessEvaluationInfo(RecordModel):
+    """One evaluation of a LoRA version: its run's (0) or a re-evaluation (docs/likeness.md)."""
+
+    evaluation: int = Field(description="0: the run's own; 1, 2, ...: `contentgen assets evaluate`.")
+    at: Timestamp | None = None
+    by: str = Field(default="", description="Who asked: cli or api (the run's own: empty).")
+    provider: str = ""
+    prompt_set: str = ""
+    seeds: list[int] = []
+    cost_usd: float | None = Field(
+        default=None, description="What it cost (USD); the run's own: in the run's."
+    )
+    likeness: dict[str, Any] = Field(description="Its report, as `likeness`.")
+
+
 class LoraVersionInfo(VersionInfo):
     model_uri: str = ""
     config_uri: str = ""
@@ -166,7 +188,18 @@ class LoraVersionInfo(VersionInfo):
     steps: int = 0
     dataset: dict[str, Any] | None = Field(default=None, description="Its dataset's counts, when known.")
     likeness: dict[str, Any] | None = Field(
-        default=None, description="Whether it looks like the person (docs/likeness.md), when evaluated."
+        default=None,
+        description="Whether it looks like the person (docs/likeness.md), when evaluated: the newest "
+        "evaluation's report (a re-evaluation's, else its run's).",
+    )
+    likeness_evaluation: int = Field(
+        default=0, description="Which evaluation `likeness` is: 0 its run's, 1, 2, ... its re-evaluations."
+    )
+    likeness_history: list[LikenessEvaluationInfo] = Field(
+        default=[], description="The earlier evaluations, oldest first (its run's as evaluation 0)."
+    )
+    older_evaluations: int = Field(
+        default=0, description="Re-evaluations left out of the history (their evaluation.json stays stored)."
     )
 
 
@@ -333,6 +366,31 @@ def _artifact(stored: dict[str, Any]) -> dict[str, Any]:
     return info
 
 
+def presented(version: dict[str, Any]) -> dict[str, Any]:
+    """A version entry as readers get it: `likeness` is the newest evaluation's (a
+    re-evaluation's, else the run's), `likenessHistory` the earlier ones, oldest first (the run's
+    own as evaluation 0)."""
+    evaluations = version.get("evaluations") or []
+    if not evaluations:
+        return version
+    history = []
+    if isinstance(version.get("likeness"), dict):
+        history.append({"evaluation": 0, "at": version.get("createdAt"), "likeness": version["likeness"]})
+    history += [_shown(e) for e in evaluations]
+    newest = history.pop()
+    return {
+        **version,
+        "likeness": newest["likeness"],
+        "likenessEvaluation": newest["evaluation"],
+        "likenessHistory": history,
+    }
+
+
+def _shown(entry: dict[str, Any]) -> dict[str, Any]:
+    fields = ("evaluation", "at", "by", "provider", "promptSet", "seeds", "costUsd", "likeness")
+    return {k: entry[k] for k in fields if k in entry}
+
+
 def to_record(doc: dict[str, Any]) -> JobRecord:
     """The record of a catalog document (as read, with UTC-aware datetimes; any schema)."""
     doc = upgrade(doc)
@@ -340,9 +398,16 @@ def to_record(doc: dict[str, Any]) -> JobRecord:
     fields["id"] = doc["_id"]
     fields["artifacts"] = [_artifact(a) for a in doc.get("artifacts") or []]
     fields["versions"] = [
-        {**v, "artifacts": [_artifact(a) for a in v.get("artifacts") or []]}
+        {**presented(v), "artifacts": [_artifact(a) for a in v.get("artifacts") or []]}
         for v in doc.get("versions") or []
     ]
+    spent = (doc.get("evaluationCost") or {}).get("byMonth") or {}
+    if spent:
+        cost = dict(doc.get("cost") or {})
+        months = dict(cost.get("byMonth") or {})
+        for month, usd in spent.items():
+            months[month] = round(months.get(month, 0.0) + float(usd), 6)
+        fields["cost"] = {**cost, "byMonth": months, "evaluationsUsd": round(sum(spent.values()), 6)}
     if doc.get("kind") == "Transcription":
         transcript = doc.get("transcript") or {}
         fields.update(

@@ -132,6 +132,12 @@ def _describe(item: dict[str, Any]) -> str:
         text += f"; contact sheet {item['contactSheetUri']}"
     if isinstance(item.get("likeness"), dict):
         text += f"; likeness {likeness_summary(item['likeness'])}"
+    if item.get("likenessEvaluation"):
+        earlier = ", ".join(
+            f"e{h.get('evaluation', 0)} {(h.get('likeness') or {}).get('verdict', '-')}"
+            for h in item.get("likenessHistory") or []
+        )
+        text += f" (evaluation e{item['likenessEvaluation']}; earlier: {earlier or 'none'})"
     return text
 
 

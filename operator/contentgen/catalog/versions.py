@@ -68,6 +68,10 @@ def _entry(
         entry["artifacts"] = [a.wire() for a in result.artifacts]
     elif not entry.get("artifacts"):
         entry["artifacts"] = _derived_artifacts(entry)
+    listed = {a["uri"] for a in entry["artifacts"]}
+    for evaluation in entry.get("evaluations") or []:  # re-evaluations' objects (evaluations.py)
+        entry["artifacts"] += [a for a in evaluation.get("artifacts") or [] if a["uri"] not in listed]
+        listed |= {a["uri"] for a in evaluation.get("artifacts") or []}
     if result is not None and result.dataset is not None and result.dataset.summary is not None:
         entry["dataset"] = result.dataset.summary.wire()
     if res.kind == "ImageGeneration":

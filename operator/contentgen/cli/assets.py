@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from contentgen.api import CATALOG_TYPES
+from contentgen.api.lora import LIKENESS_PROMPT_SETS, EvaluationSpec
 from contentgen.catalog import (
     DELETED,
     FILTER_HELP,
@@ -38,10 +39,14 @@ from contentgen.catalog.lineage import Lineage, lineage
 from contentgen.catalog.queries import DEFAULT_LIMIT, SORT_FIELDS, STATUSES, Filters, Page, Sort
 from contentgen.catalog.tables import lineage_block, record_block, records_table, stats_block
 from contentgen.cli.main import CommandError
-from contentgen.errors import ContentgenError
+from contentgen.errors import ContentgenError, InvalidInput
+from contentgen.providers import IMAGE_GENERATORS
 from contentgen.store import DEFAULT_LOCAL_STORE, ObjectStore, open_store
 
 OUTPUTS = ("table", "json")
+DEFAULT_PROMPT_SET = EvaluationSpec().prompt_set
+# How reevaluate's messages name what was asked, and the flags that ask it.
+_EVALUATE_FLAGS = (("version:", "--version:"), ("seeds:", "--seed:"), ("prompt set:", "--prompt-set:"))
 REF_HELP = (
     "the record: its id, a unique prefix of it (4+ characters), namespace/name (the resource that "
     "exists now), namespace/name@id-prefix (one of several of that name), or a bare name"
@@ -256,6 +261,40 @@ def configure(parser: argparse.ArgumentParser) -> None:
     delete.add_argument("--version", type=_int_at_least(1), metavar="N", help="only this version")
     delete.add_argument("--yes", action="store_true", help="delete (without it: only show what would go)")
     _add_common(delete)
+
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="evaluate a LoRA version's likeness again, without training it again",
+        description="Generate the likeness prompt set × seeds with the version's LoRA and without it "
+        "(the baseline, reused when stored), score the faces against the dataset's, and record it in "
+        "the version's likeness history; earlier evaluations stay (docs/likeness.md). Paid like any "
+        "generation, checkpointed: an interrupted evaluation resumes without paying twice. Shows the "
+        "estimated price first and pays only with --yes or when you confirm at the prompt; "
+        "CONTENTGEN_BUDGETS is respected.",
+    )
+    _add_ref(evaluate)
+    evaluate.add_argument(
+        "--version", type=_int_at_least(1), metavar="N", help="the version (default: the latest)"
+    )
+    evaluate.add_argument(
+        "--prompt-set",
+        choices=sorted(LIKENESS_PROMPT_SETS),
+        help=f"the prompt set (default {DEFAULT_PROMPT_SET})",
+    )
+    evaluate.add_argument(
+        "--seed",
+        type=_int_at_least(0),
+        action="append",
+        metavar="N",
+        help="a seed; repeat for up to 4 (default: 1 and 2)",
+    )
+    evaluate.add_argument(
+        "--provider",
+        choices=IMAGE_GENERATORS,
+        help="who generates the pictures (default: the provider that trained the version)",
+    )
+    evaluate.add_argument("--yes", action="store_true", help="pay the estimate without asking")
+    _add_common(evaluate)
 
     prune = sub.add_parser(
         "prune",
@@ -542,6 +581,111 @@ def _run_documents(store: Any, keys_: list[str]) -> list[Any]:
     return documents
 
 
+def _evaluate(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
+    """Estimate, confirm, evaluate and record (pipeline/likeness/rescore.py)."""
+    from contentgen.api import now
+    from contentgen.catalog.tables import likeness_summary
+    from contentgen.pipeline.likeness import reevaluate, rescore
+    from contentgen.pipeline.settings import PipelineSettings
+    from contentgen.pricing import Budgets
+
+    doc = _get_doc(catalog, args)
+    try:
+        plan = reevaluate.check_plan(args.prompt_set, args.seed)
+        goal = reevaluate.target(doc, args.version, args.provider, plan)
+    except ValueError as exc:
+        text = str(exc)
+        for said, flag in _EVALUATE_FLAGS:
+            text = text.replace(said, flag, 1) if text.startswith(said) else text
+        raise CommandError(text) from None
+    try:
+        budgets = Budgets.model_validate_json(os.environ.get("CONTENTGEN_BUDGETS") or "{}")
+    except ValueError as exc:
+        raise CommandError(f"CONTENTGEN_BUDGETS: {str(exc).splitlines()[0]}") from None
+    settings = PipelineSettings()
+    store = _store(args)
+    planned = reevaluate.estimate(store, goal, settings.prices)
+    what = f"v{goal.version} of {goal.namespace}/{goal.name} ({goal.uid})"
+    pictures = len(plan.items()) * (1 if planned.baseline_cached else 2)
+    print(
+        f"evaluating {what} with {goal.provider}: {pictures} pictures ({plan.prompt_set}, seeds "
+        f"{', '.join(map(str, plan.seeds))}{'; the baseline is stored' if planned.baseline_cached else ''}), "
+        f"estimated ${planned.usd:.4f} ({planned.detail}; prices of {settings.prices.as_of})",
+        file=sys.stderr,
+    )
+    if planned.usd > 0 and not args.yes and not _confirmed(f"pay up to ${planned.usd:.4f}?"):
+        if output == "json":
+            _print_json({"id": goal.uid, "version": goal.version, "dryRun": True, **_estimate(planned)})
+        print("nothing was paid; add --yes to evaluate", file=sys.stderr)
+        return 0
+    try:
+        outcome = rescore.evaluate_again(
+            catalog,
+            store,
+            goal,
+            prices=settings.prices,
+            budgets=budgets,
+            work_dir=settings.work_dir,
+            presign_seconds=settings.presign_seconds,
+            by="cli",
+            now=now,
+            planned=planned,
+        )
+    except (rescore.Busy, rescore.OverBudget) as exc:
+        raise CommandError(str(exc)) from None
+    except InvalidInput as exc:  # refused before anything was asked of the provider
+        raise CommandError(f"{exc.reason}: {exc}; nothing was paid") from None
+    except ContentgenError as exc:
+        raise CommandError(
+            f"{exc.reason}: {exc}; what was paid is kept in its checkpoints: the same command again "
+            "resumes it without paying twice"
+        ) from None
+    entry = outcome.entry
+    if output == "json":
+        _print_json(
+            {
+                "id": goal.uid,
+                "version": goal.version,
+                "dryRun": False,
+                "evaluation": outcome.number,
+                "ran": outcome.ran,
+                "recorded": outcome.recorded,
+                "adopted": outcome.adopted,
+                **_estimate(planned),
+                **{
+                    k: entry[k]
+                    for k in ("provider", "promptSet", "seeds", "costUsd", "likeness", "artifacts")
+                },
+            }
+        )
+        return 0
+    for number in outcome.adopted:
+        print(f"recorded evaluation e{number}, which an earlier attempt finished", file=sys.stderr)
+    verb = "evaluated" if outcome.ran else "already evaluated"
+    print(f"{verb} {what} as evaluation e{outcome.number}: {likeness_summary(entry['likeness'])}")
+    print(
+        f"cost ${float(entry.get('costUsd') or 0):.4f}; earlier evaluations are kept in the version's history"
+    )
+    if not outcome.recorded:
+        print(f"not recorded: {what} is no longer in the record (deleted meanwhile)", file=sys.stderr)
+    return 0
+
+
+def _estimate(planned: Any) -> dict[str, Any]:
+    return {"estimateUsd": planned.usd, "estimate": planned.detail, "baselineCached": planned.baseline_cached}
+
+
+def _confirmed(question: str) -> bool:
+    """A yes at the terminal; never without one (a script passes --yes)."""
+    if not sys.stdin.isatty():
+        return False
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
 ACTIONS: dict[str, Callable[[argparse.Namespace, Catalog, str], int]] = {
     "list": _list,
     "get": _get,
@@ -552,4 +696,5 @@ ACTIONS: dict[str, Callable[[argparse.Namespace, Catalog, str], int]] = {
     "transcript": _transcript,
     "delete": _delete,
     "prune": _prune,
+    "evaluate": _evaluate,
 }

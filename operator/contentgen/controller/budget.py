@@ -25,35 +25,16 @@ namespace.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import Any
 
-from contentgen.pricing import Budgets
+from contentgen.pricing import Budgets, Limits, Spender, exceeded, limits
 
 __all__ = ["ANNOTATION", "Admission", "Budgets", "Limits", "Spender"]
 
 ANNOTATION = "contentgen.io/budget"
 # Ready reasons of a resource whose Job exists but whose run is not recorded yet.
 _UNDER_WAY = frozenset({"JobCreated", "Running", "PodNotStarting", "SpecChanged"})
-
-
-@dataclass(frozen=True)
-class Limits:
-    namespace: float | None
-    owner: float | None
-    namespace_from: str  # where the namespace's limit comes from, for the message
-    owner_from: str
-
-
-@dataclass(frozen=True)
-class Spender:
-    """One resource's share of a month's spend."""
-
-    uid: str
-    namespace: str
-    owner: str
-    by_month: Mapping[str, float]
-    under_way: float  # the estimate of a run whose Job exists and is not recorded yet
 
 
 def parse_annotation(value: str) -> tuple[float | None, float | None]:
@@ -89,9 +70,9 @@ def _amount(text: str) -> float:
 def limits_for(namespace: str, owner: str, budgets: Budgets, annotation: str | None = None) -> Limits:
     """The limits for a resource of `owner` in `namespace`. A malformed annotation is ignored and
     the settings apply (the operator logs it; see `annotation_problem`)."""
-    ns_limit = budgets.namespaces.get(namespace, budgets.namespace_monthly_usd)
-    owner_limit = budgets.owners.get(owner, budgets.owner_monthly_usd)
-    ns_from = owner_from = "operator settings"
+    ns_limit, owner_limit, ns_from, owner_from = astuple(
+        limits(budgets, namespace, owner, "operator settings")
+    )
     if annotation:
         try:
             ns_note, owner_note = parse_annotation(annotation)
@@ -155,12 +136,12 @@ def admit(
     """May a run of `estimate` USD start this month? `without_evaluation`: its estimate without
     the likeness evaluation (None when it has none); when only that fits, it starts without it."""
     spenders = list(spenders)
-    full = _over(uid, namespace, owner, estimate, month, spenders, limits)
+    full = exceeded(uid, namespace, owner, estimate, month, spenders, limits)
     if full is None:
         return Admission()
     if without_evaluation is None or without_evaluation >= estimate:
         return Admission(over=_waits(full, month, estimate))
-    if (training := _over(uid, namespace, owner, without_evaluation, month, spenders, limits)) is not None:
+    if (training := exceeded(uid, namespace, owner, without_evaluation, month, spenders, limits)) is not None:
         return Admission(over=_waits(training, month, without_evaluation))
     limit, who, used, source = full
     return Admission(
@@ -193,40 +174,3 @@ def _waits(found: tuple[float, str, float, str], month: str, estimate: float) ->
         f"and this run is estimated at ${estimate:.2f} (${used + estimate:.2f} in all). It starts by "
         "itself when the budget allows: next month, a higher budget, or less spend under way"
     )
-
-
-def _over(
-    uid: str,
-    namespace: str,
-    owner: str,
-    estimate: float,
-    month: str,
-    spenders: list[Spender],
-    limits: Limits,
-) -> tuple[float, str, float, str] | None:
-    """The first limit a run of `estimate` USD would exceed: (limit, whose, spent, where it is set)."""
-    if limits.namespace is None and limits.owner is None:
-        return None
-    others = [s for s in spenders if s.uid != uid]
-    mine = next((s for s in spenders if s.uid == uid), None)
-    own = mine.by_month.get(month, 0.0) if mine is not None else 0.0
-
-    def spent(share: Iterable[Spender]) -> float:
-        return sum(s.by_month.get(month, 0.0) + s.under_way for s in share)
-
-    checks = (
-        (
-            limits.namespace,
-            f"namespace {namespace}",
-            [s for s in others if s.namespace == namespace],
-            limits.namespace_from,
-        ),
-        (limits.owner, f"owner {owner}", [s for s in others if s.owner == owner], limits.owner_from),
-    )
-    for limit, who, share, source in checks:
-        if limit is None:
-            continue
-        used = spent(share) + own
-        if used + estimate > limit + 1e-9:
-            return limit, who, used, source
-    return None

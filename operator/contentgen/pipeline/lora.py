@@ -33,6 +33,7 @@ from contentgen.store import keys
 from .context import RunContext, StoreCheckpoint
 from .dataset import LocalDataset, SubjectAmbiguous, apply_captions, build_dataset, template_caption
 from .likeness.evaluation import Plan, run_evaluation
+from .likeness.evaluation import report as likeness_report
 from .likeness.faces import FACES_FILE, load_faces
 from .links import provider_url
 from .progress import SubProgress
@@ -259,11 +260,7 @@ def _evaluate(
             json.dumps(evaluation.likeness.as_dict(), indent=1).encode(),
             "application/json",
         )
-    found = evaluation.likeness.as_dict()
-    found.pop("scored")
-    found |= {"prompt_set": plan.prompt_set, "seeds": list(plan.seeds)}
-    found |= {"grid_uri": grid.uri, "report_uri": report.uri}
-    return Likeness.model_validate(found), [grid, report]
+    return likeness_report(evaluation.likeness, plan, grid.uri, report.uri), [grid, report]
 
 
 def _fetch_references(ctx: RunContext, spec: LoraTrainingSpec) -> list[tuple[Path, str]]:

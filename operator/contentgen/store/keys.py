@@ -108,6 +108,14 @@ def likeness_baseline(provider: str, model: str, prompt_set: str, seed: int, ind
     return f"likeness/baselines/{parts}/{_seg(prompt_set, 'prompt set')}/seed-{seed}-{index:02d}.png"
 
 
+def likeness_evaluation(owner: str, uid: str, version: int, number: int) -> str:
+    """A LoRA version's re-evaluation number `number` (1, 2, ...; `contentgen assets evaluate`):
+    its grid, report and record, beside the version and never over its earlier ones."""
+    if number < 1:
+        raise ValueError(f"an evaluation number is 1 or more, got {number}")
+    return f"{lora_version(owner, uid, version)}likeness/e{number}/"
+
+
 def temp_root(uid: str) -> str:
     return f"temp/{_seg(uid, 'uid')}/"
 

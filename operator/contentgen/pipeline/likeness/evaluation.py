@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from contentgen.api import Likeness as LikenessReport
 from contentgen.api import UsageLine
 from contentgen.api.lora import LIKENESS_IMAGE_SIZE, LIKENESS_MODEL
 from contentgen.errors import PermanentError
@@ -159,6 +160,16 @@ def run_evaluation(
         ),
     )
     return Evaluation(likeness, grid, with_lora, without)
+
+
+def report(likeness: Likeness, plan: Plan, grid_uri: str, report_uri: str) -> LikenessReport:
+    """The version's likeness report (status, catalog) from the scorer's, without the per-picture
+    scores (they are in likeness.json, `report_uri`)."""
+    found = likeness.as_dict()
+    found.pop("scored")
+    found |= {"prompt_set": plan.prompt_set, "seeds": list(plan.seeds)}
+    found |= {"grid_uri": grid_uri, "report_uri": report_uri}
+    return LikenessReport.model_validate(found)
 
 
 def _add(billed: list[UsageLine], lines: list[UsageLine]) -> None:

@@ -73,3 +73,58 @@ def read_faces(document: dict[str, object]) -> tuple[list[str], np.ndarray]:
 
 def load_faces(path: Path) -> tuple[list[str], np.ndarray]:
     return read_faces(json.loads(path.read_text(encoding="utf-8")))
+
+
+def faces_from_archive(archive: Path, reader: FaceReader | None = None) -> dict[str, np.ndarray]:
+    """The subject's face embedding in each image of a dataset archive (`images/NNNN.jpg`), for a
+    version trained before faces.json was kept: every image's faces (of MIN_FACE_SHARE or more,
+    as the dataset stage trains on) grouped into people, and the subject chosen as the dataset
+    stage chooses without reference photos: clearly the most prominent screen time, each image
+    counting as one scene (video/subject.py). InvalidInput when no one clearly is the subject."""
+    import zipfile
+
+    from contentgen.pipeline.video.faces import MIN_FACE_SHARE, Box
+    from contentgen.pipeline.video.subject import choose_subject, identify, screen_shares
+
+    reader = reader or FaceReader(FaceFinder(min_share=MIN_FACE_SHARE))
+    names: list[str] = []
+    rows: list[np.ndarray] = []
+    scenes: list[int] = []
+    shares: list[float] = []
+    try:
+        with zipfile.ZipFile(archive) as zipped:
+            pictures = sorted(
+                n for n in zipped.namelist() if n.startswith("images/") and n.lower().endswith(".jpg")
+            )
+            for scene, member in enumerate(pictures):
+                data = np.frombuffer(zipped.read(member), np.uint8)
+                image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
+                if image is None:
+                    continue
+                found = reader.found(image)
+                picture = Box(0, 0, image.shape[1], image.shape[0])
+                for (_, vector), share in zip(
+                    found, screen_shares([f.box for f, _ in found], picture), strict=True
+                ):
+                    names.append(Path(member).name)
+                    rows.append(vector)
+                    scenes.append(scene)
+                    shares.append(share)
+    except zipfile.BadZipFile:
+        raise InvalidInput(f"{archive.name} is not a zip archive") from None
+    if not rows:
+        raise InvalidInput(
+            f"no face in the images of {archive.name}: nothing to compare generated faces with"
+        )
+    vectors = np.array(rows, np.float64)
+    people = identify(vectors, scenes, dict.fromkeys(scenes, 1.0), shares)
+    subject = choose_subject(people, None)
+    if subject is None:
+        raise InvalidInput(
+            f"the images of {archive.name} show several people and none clearly most: the subject "
+            "cannot be told (train a new version with dataset.subject.referenceImages)"
+        )
+    chosen: dict[str, np.ndarray] = {}
+    for index in subject.members:  # the largest of the subject's faces in an image counts
+        chosen.setdefault(names[index], vectors[index])
+    return chosen

@@ -1,0 +1,81 @@
+"""A LoRA version's likeness history: its re-evaluations (`contentgen assets evaluate`,
+pipeline/likeness/reevaluate.py), kept in the record beside what its run reported.
+
+In the document each version keeps `evaluations`, oldest first: {evaluation (its number), at, by,
+provider, promptSet, seeds, costUsd, costDetail, usage, likeness, artifacts}; what the run
+reported stays the version's `likeness` (a status write never changes the history). The record a
+reader gets shows the newest as the version's `likeness` and lists every earlier one, the run's
+first, in `likenessHistory` (records.py, `presented`). What the re-evaluations cost is the record's
+`evaluationCost.byMonth`, apart from `cost` (the resource's status.cost, which the operator
+writes): it stays when versions are deleted, as spent money does.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime
+from typing import Any
+
+from contentgen.api import parse_timestamp
+
+from .base import Catalog
+from .document import summarize
+from .migrate import SCHEMA, upgrade
+
+# Re-evaluations a version keeps in full in the record; older ones stay in the store
+# (likeness/e{k}/evaluation.json) and are counted in `olderEvaluations`.
+MAX_EVALUATIONS = 20
+
+
+def with_evaluation(doc: dict[str, Any], entry: dict[str, Any], *, now: datetime) -> dict[str, Any] | None:
+    """`doc` (as stored) with re-evaluation `entry` (evaluation.json's content) of its version;
+    None when the record holds it already (recorded once, whoever records it) or no longer has
+    that version (deleted since: its evaluation went with it, its cost stays counted)."""
+    new = copy.deepcopy(upgrade(doc))
+    number, wanted = int(entry["evaluation"]), int(entry["version"])
+    version = next((v for v in new.get("versions") or [] if int(v["version"]) == wanted), None)
+    spent = round(float(entry.get("costUsd") or 0.0), 6)
+    at = parse_timestamp(entry.get("at")) or now
+    month = at.strftime("%Y-%m")
+    history = list(version.get("evaluations") or []) if version is not None else []
+    if any(int(e.get("evaluation") or 0) == number for e in history):
+        return None
+    cost = dict(new.get("evaluationCost") or {})
+    counted = list(cost.get("counted") or [])
+    key = f"v{wanted}/e{number}"
+    if version is None and key in counted:
+        return None
+    if key not in counted:
+        by_month = dict(cost.get("byMonth") or {})
+        by_month[month] = round(by_month.get(month, 0.0) + spent, 6)
+        cost = {"byMonth": by_month, "counted": [*counted, key][-200:]}
+    new["evaluationCost"] = cost
+    if version is not None:
+        kept = {**entry, "at": at}
+        history.append(kept)
+        extra = max(0, len(history) - MAX_EVALUATIONS)
+        version["evaluations"] = history[extra:]
+        version["olderEvaluations"] = int(version.get("olderEvaluations") or 0) + extra
+        listed = {a["uri"] for a in version.get("artifacts") or []}
+        version["artifacts"] = [
+            *(version.get("artifacts") or []),
+            *(a for a in entry.get("artifacts") or [] if a["uri"] not in listed),
+        ]
+    new.update(schema=SCHEMA, rev=int(doc.get("rev") or 0) + 1, updatedAt=now)
+    return summarize(new)
+
+
+def record_evaluation(catalog: Catalog, uid: str, entry: dict[str, Any], *, now: datetime) -> bool:
+    """Write `entry` into the record `uid` (a conditional write, retried on a race); whether it
+    was written (False: recorded already, or the record or version is gone)."""
+    written = [False]
+
+    def change(current: dict[str, Any] | None) -> dict[str, Any] | None:
+        if current is None:
+            return None
+        new = with_evaluation(current, entry, now=now)
+        written[0] = new is not None
+        return new
+
+    catalog.modify(uid, change)
+    return written[0]

@@ -1,0 +1,260 @@
+"""Evaluating a stored LoRA version again (`contentgen assets evaluate`, the HTTP API's POST
+.../versions/N/evaluate), without training it again: for versions trained before the evaluation
+existed, or with another prompt set or seeds (docs/likeness.md).
+
+Each re-evaluation of version n is numbered (1, 2, ...) and stored under its own keys,
+`loras/{owner}/{uid}/v{n}/likeness/e{k}/`: `likeness-grid.jpg`, `likeness.json` and, written last,
+`evaluation.json` (what was asked, what it billed and cost, the report). Nothing earlier is
+written over: the version's own likeness.json and grid stay, and so does every earlier
+re-evaluation.
+
+Paid once: every picture has its provider checkpoint (`temp/{uid}/checkpoints/likeness-v{n}-e{k}-…`),
+so an attempt stopped half-way is resumed by the next one as the same number (the number is one
+more than the highest *finished* one), paying only for the pictures it had not got. An attempt
+that finished in the store but was not recorded (the catalog was away) is recorded by the next
+one, which then runs no new evaluation if it asked for the same. The baseline is read from
+`likeness/baselines/` when it is stored, as for every evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from contentgen.api import UsageLine
+from contentgen.api.lora import LIKENESS_PROMPT_SETS
+from contentgen.errors import InvalidInput
+from contentgen.pricing import PriceTable, priced
+from contentgen.providers.base import ImageGenerator, LoraWeights
+from contentgen.store import ObjectStore, keys
+
+from ..context import StoreCheckpoint
+from ..links import provider_url
+from .evaluation import Plan, baseline_cached, expected_usage, report, run_evaluation
+from .faces import FACES_FILE, faces_document, faces_from_archive, read_faces
+from .prompts import DEFAULT_SEEDS, DEFAULT_SET
+
+RECORD_FILE = "evaluation.json"
+MAX_SEEDS = 4
+
+
+class NotEvaluable(ValueError):
+    """The version cannot be evaluated (not a LoRA, no such version, no weights); says why."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """The version to evaluate, and how."""
+
+    uid: str
+    owner: str
+    namespace: str
+    name: str
+    version: int
+    trigger_word: str
+    model_uri: str
+    dataset_uri: str
+    provider: str
+    plan: Plan
+    evaluations: tuple[dict[str, Any], ...] = ()  # the recorded ones, oldest first
+
+    @property
+    def prefix(self) -> str:
+        return keys.lora_version(self.owner, self.uid, self.version) + "likeness/"
+
+    def folder(self, number: int) -> str:
+        return keys.likeness_evaluation(self.owner, self.uid, self.version, number)
+
+    def same_request(self, entry: dict[str, Any]) -> bool:
+        return (entry.get("provider"), entry.get("promptSet"), list(entry.get("seeds") or [])) == (
+            self.provider,
+            self.plan.prompt_set,
+            list(self.plan.seeds),
+        )
+
+
+def check_plan(prompt_set: str | None, seeds: list[int] | None) -> Plan:
+    """The plan asked for; ValueError naming the option and what to do."""
+    chosen = prompt_set or DEFAULT_SET
+    if chosen not in LIKENESS_PROMPT_SETS:
+        raise ValueError(
+            f"prompt set: no set {chosen!r}; use one of {', '.join(sorted(LIKENESS_PROMPT_SETS))}"
+        )
+    picked = tuple(seeds) if seeds else DEFAULT_SEEDS
+    if len(picked) > MAX_SEEDS or len(set(picked)) != len(picked):
+        raise ValueError(f"seeds: 1 to {MAX_SEEDS} different seeds, got {list(picked)}")
+    if any(not 0 <= seed <= 2**31 - 1 for seed in picked):
+        raise ValueError(f"seeds: each from 0 to {2**31 - 1}, got {list(picked)}")
+    return Plan(chosen, picked)
+
+
+def target(doc: dict[str, Any], version: int | None, provider: str | None, plan: Plan) -> Target:
+    """The version `version` (default: the newest usable one) of a LoRA record (current shape);
+    `provider` defaults to the one that trained it (offline stays offline)."""
+    if doc.get("kind") != "LoraTraining":
+        raise NotEvaluable(f"{doc['_id']} is a {doc.get('kind')}: only a LoRA's versions are evaluated")
+    versions = doc.get("versions") or []
+    if not versions:
+        raise NotEvaluable(f"{doc['_id']} has no usable version to evaluate")
+    number = version if version is not None else int(versions[-1]["version"])
+    entry = next((v for v in versions if int(v["version"]) == number), None)
+    if entry is None:
+        usable = ", ".join(f"v{v['version']}" for v in versions)
+        raise NotEvaluable(f"version: {doc['_id']} has no usable version {number} (usable: {usable})")
+    if not entry.get("modelUri"):
+        raise NotEvaluable(f"version: v{number} of {doc['_id']} names no weights (modelUri)")
+    if not entry.get("datasetUri"):
+        raise NotEvaluable(
+            f"version: v{number} of {doc['_id']} names no dataset archive to take the faces from"
+        )
+    trained_by = str(entry.get("provider") or doc.get("provider") or "offline")
+    return Target(
+        uid=str(doc["_id"]),
+        owner=str(doc["owner"]),
+        namespace=str(doc.get("namespace", "")),
+        name=str(doc.get("name", "")),
+        version=number,
+        trigger_word=str(entry.get("triggerWord") or doc.get("triggerWord") or ""),
+        model_uri=str(entry["modelUri"]),
+        dataset_uri=str(entry["datasetUri"]),
+        provider=provider or trained_by,
+        plan=plan,
+        evaluations=tuple(entry.get("evaluations") or ()),
+    )
+
+
+@dataclass(frozen=True)
+class Estimate:
+    usd: float
+    detail: str
+    lines: list[UsageLine]
+    baseline_cached: bool
+
+
+def estimate(store: ObjectStore, goal: Target, prices: PriceTable) -> Estimate:
+    """What the evaluation bills at most (the baseline only when it is not stored yet)."""
+    cached = baseline_cached(store, goal.provider, goal.plan)
+    lines = expected_usage(goal.provider, goal.plan, baseline_cached=cached)
+    usd, detail = priced(lines, prices)
+    return Estimate(usd, detail, lines, cached)
+
+
+def finished(store: ObjectStore, goal: Target) -> dict[int, dict[str, Any]]:
+    """The re-evaluations of the version that finished in the store, by number."""
+    found: dict[int, dict[str, Any]] = {}
+    for info in store.list(goal.prefix):
+        folder, _, name = info.key.removeprefix(goal.prefix).partition("/")
+        if name == RECORD_FILE and folder.startswith("e") and folder[1:].isdigit():
+            record = json.loads(store.get_bytes(info.key))
+            written = {
+                "uri": store.uri(info.key),
+                "sizeBytes": info.size_bytes,
+                "contentType": "application/json",
+            }
+            record["artifacts"] = [*(record.get("artifacts") or []), written]
+            found[int(folder[1:])] = record
+    return found
+
+
+def unrecorded(store: ObjectStore, goal: Target) -> list[dict[str, Any]]:
+    """Finished re-evaluations the record does not hold (their record was not written), oldest first."""
+    recorded = {int(e.get("evaluation") or 0) for e in goal.evaluations}
+    done = finished(store, goal)
+    return [done[n] for n in sorted(done) if n not in recorded]
+
+
+def next_number(store: ObjectStore, goal: Target) -> int:
+    """One more than the highest finished or recorded re-evaluation: an attempt that stopped
+    before it finished is resumed under its own number (and checkpoints)."""
+    numbers = {int(e.get("evaluation") or 0) for e in goal.evaluations} | set(finished(store, goal))
+    return max(numbers, default=0) + 1
+
+
+def subject_faces(
+    store: ObjectStore, goal: Target, work: Path
+) -> tuple[tuple[list[str], Any], dict[str, Any] | None]:
+    """The subject's dataset faces: faces.json beside the dataset archive, or, for a version
+    trained before it was kept, computed from the archive and then stored there (once). Returns
+    the faces and, when it stored faces.json, its artifact (wire)."""
+    archive_key = store.key_of(goal.dataset_uri)
+    faces_key = archive_key.rpartition("/")[0] + "/" + FACES_FILE
+    if store.exists(faces_key):
+        try:
+            return read_faces(json.loads(store.get_bytes(faces_key))), None
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+    archive = store.get_file(archive_key, work / "dataset.zip")
+    embeddings = faces_from_archive(archive)
+    data = json.dumps(faces_document(embeddings)).encode()
+    stored = store.put_once_bytes(faces_key, data, "application/json")
+    return read_faces(json.loads(data)), stored.wire()
+
+
+def run(
+    generator: ImageGenerator,
+    store: ObjectStore,
+    goal: Target,
+    number: int,
+    work: Path,
+    progress: Callable[[float], None],
+    billed: list[UsageLine],
+    *,
+    presign_seconds: int,
+    prices: PriceTable,
+    by: str,
+    at: datetime,
+) -> dict[str, Any]:
+    """Evaluate `goal` as re-evaluation `number` and store it (write-once, under its own keys);
+    returns its record (what `evaluation.json` holds; catalog/evaluations.py records it).
+    `billed` grows by each picture's usage as it returns."""
+    work.mkdir(parents=True, exist_ok=True)
+    subject, faces_artifact = subject_faces(store, goal, work)
+    weights = LoraWeights(url=provider_url(goal.model_uri, store, presign_seconds))
+    uid, version = goal.uid, goal.version
+    evaluation = run_evaluation(
+        generator,
+        store,
+        goal.plan,
+        goal.trigger_word,
+        weights,
+        subject,
+        work / "pictures",
+        progress,
+        lambda name: StoreCheckpoint(
+            store, keys.checkpoint(uid, f"likeness-v{version}-e{number}-{goal.plan.prompt_set}-{name}")
+        ),
+        billed,
+    )
+    folder = goal.folder(number)
+    grid = store.put_once_file(folder + "likeness-grid.jpg", evaluation.grid, "image/jpeg")
+    scores = store.put_once_bytes(
+        folder + "likeness.json",
+        json.dumps(evaluation.likeness.as_dict(), indent=1).encode(),
+        "application/json",
+    )
+    likeness = report(evaluation.likeness, goal.plan, grid.uri, scores.uri)
+    usd, detail = priced(billed, prices)
+    record: dict[str, Any] = {
+        "evaluation": number,
+        "version": version,
+        "at": at.isoformat().replace("+00:00", "Z"),
+        "by": by,
+        "provider": goal.provider,
+        "promptSet": goal.plan.prompt_set,
+        "seeds": list(goal.plan.seeds),
+        "facesRecomputed": faces_artifact is not None,
+        "usage": [line.wire() for line in billed],
+        "costUsd": usd,
+        "costDetail": detail[:1024],
+        "likeness": likeness.wire(),
+        "artifacts": [grid.wire(), scores.wire(), *([faces_artifact] if faces_artifact else [])],
+    }
+    written = store.put_once_bytes(
+        folder + RECORD_FILE, json.dumps(record, indent=1).encode(), "application/json"
+    )
+    record["artifacts"].append(written.wire())
+    return record

@@ -1,0 +1,137 @@
+"""POST /api/assets/REF/versions/N/evaluate on a laptop's API (`contentgen api --local --offline`):
+a dry run with the estimate, an evaluation recorded in the version's likeness history (the
+earlier one kept), the fields named in refusals, and 403 create_disabled where the API does not
+create. Every status answered is one the OpenAPI document lists for it (documented.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+import yaml
+
+from contentgen.catalog import Catalog, open_catalog
+from contentgen.cli.main import main
+from contentgen.httpapi import ApiSettings, create_app
+from contentgen.httpapi.creating import LocalCreator
+from contentgen.pipeline.settings import PipelineSettings
+from contentgen.store import LocalStore
+from tests.conftest import EXAMPLES
+from tests.httpapi.documented import Answers
+
+LOCAL = {"Host": "localhost:8080"}
+
+
+@pytest.fixture
+def trained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Catalog, LocalStore, str]]:
+    """An offline LoRA of the sample video, trained by `contentgen run` with its evaluation on."""
+    monkeypatch.chdir(tmp_path)
+    for variable in ("CONTENTGEN_STORE", "CONTENTGEN_CATALOG", "CONTENTGEN_BUDGETS"):
+        monkeypatch.delenv(variable, raising=False)
+    manifest = yaml.safe_load((EXAMPLES / "loratraining.yaml").read_text())
+    manifest["spec"]["dataset"]["captioning"] = "template"
+    (tmp_path / "lora.yaml").write_text(yaml.safe_dump(manifest))
+    source = str(EXAMPLES / "media" / "sample.mp4")
+    assert main(["run", "--offline", "--source", source, str(tmp_path / "lora.yaml")]) == 0
+    catalog = open_catalog()
+    [doc] = catalog.find_raw({"kind": "LoraTraining"})
+    yield catalog, LocalStore(tmp_path / "contentgen-data" / "store"), str(doc["_id"])
+    catalog.close()
+
+
+def _client(app: Any) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    return httpx.AsyncClient(transport=transport, base_url="http://localhost:8080", headers=LOCAL)
+
+
+def _settings(store: LocalStore, create: str) -> ApiSettings:
+    return ApiSettings(
+        catalog="unused://",
+        store=str(store.root),
+        api_auth=["local"],
+        api_create=create,
+        api_local_owner="demo-user",
+        api_offline=True,
+        api_default_namespace="default",
+    )
+
+
+@pytest_asyncio.fixture
+async def http(
+    trained: tuple[Catalog, LocalStore, str], tmp_path: Path
+) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    catalog, store, uid = trained
+    creator = LocalCreator(
+        catalog, lambda: store, offline=True, settings=PipelineSettings(work_dir=tmp_path / "work")
+    )
+    answers = Answers(
+        create_app(_settings(store, "local"), catalog=catalog, store=lambda: store, creator=creator)
+    )
+    async with _client(answers) as client:
+        yield client, uid
+    creator.close()
+    assert answers.undocumented() == []
+
+
+@pytest.mark.asyncio
+async def test_a_dry_run_then_an_evaluation_kept_beside_the_earlier_one(
+    http: tuple[httpx.AsyncClient, str],
+) -> None:
+    client, uid = http
+    path = f"/api/assets/{uid}/versions/1/evaluate"
+    dry = await client.post(path, json={"seeds": [5]})
+    assert dry.status_code == 200, dry.text
+    plan = dry.json()
+    # the API runs --offline: the offline provider, whatever trained it; the baseline of seed 5 is new
+    assert (plan["dryRun"], plan["provider"], plan["seeds"], plan["baselineCached"]) == (
+        True,
+        "offline",
+        [5],
+        False,
+    )
+    assert plan["evaluation"] == 0 and plan["likeness"] is None
+
+    done = await client.post(path + "?confirm=true", json={"seeds": [5]})
+    assert done.status_code == 201, done.text
+    made = done.json()
+    assert (made["evaluation"], made["ran"], made["recorded"]) == (1, True, True)
+    assert made["likeness"]["verdict"] == "no-faces" and made["likeness"]["seeds"] == [5]
+
+    record = (await client.get(f"/api/jobs/{uid}")).json()
+    version = record["versions"][0]
+    assert version["likenessEvaluation"] == 1 and version["likeness"]["seeds"] == [5]
+    [run] = version["likenessHistory"]  # the run's own report, still there
+    assert run["evaluation"] == 0 and run["likeness"]["seeds"] == [1, 2]
+
+    again = await client.post(path + "?confirm=true")
+    assert again.status_code == 201 and again.json()["evaluation"] == 2
+    history = (await client.get(f"/api/jobs/{uid}")).json()["versions"][0]["likenessHistory"]
+    assert [h["evaluation"] for h in history] == [0, 1]
+
+
+@pytest.mark.asyncio
+async def test_refusals_name_the_field(http: tuple[httpx.AsyncClient, str]) -> None:
+    client, uid = http
+    bad = await client.post(f"/api/assets/{uid}/versions/1/evaluate", json={"seeds": [1, 1]})
+    assert bad.status_code == 400 and bad.json()["error"]["message"].startswith("seeds: ")
+    unknown = await client.post(f"/api/assets/{uid}/versions/1/evaluate", json={"promptSet": "likeness-v9"})
+    assert unknown.status_code == 400 and "promptSet" in unknown.text
+    missing = await client.post(f"/api/assets/{uid}/versions/9/evaluate")
+    assert missing.status_code == 404 and "no usable version 9" in missing.json()["error"]["message"]
+
+
+@pytest.mark.asyncio
+async def test_an_api_that_does_not_create_pays_for_nothing(trained: tuple[Catalog, LocalStore, str]) -> None:
+    catalog, store, uid = trained
+    answers = Answers(create_app(_settings(store, "off"), catalog=catalog, store=lambda: store, creator=None))
+    async with _client(answers) as client:
+        dry = await client.post(f"/api/assets/{uid}/versions/1/evaluate")
+        assert dry.status_code == 200  # what it would cost is still said
+        paid = await client.post(f"/api/assets/{uid}/versions/1/evaluate?confirm=true")
+    assert paid.status_code == 403 and paid.json()["error"]["code"] == "create_disabled"
+    assert answers.undocumented() == []
+    assert not list(store.list(f"loras/demo-user/{uid}/v1/likeness/"))
