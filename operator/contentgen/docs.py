@@ -60,6 +60,17 @@ def kind_defaults_table() -> str:
     return "\n".join(rows)
 
 
+def gpu_jobs_table() -> str:
+    from contentgen.controller.settings import OperatorSettings
+
+    rows = ["| kind | GPUs | requests | limits |", "|---|---|---|---|"]
+    for kind, d in OperatorSettings().gpu_jobs.items():
+        requests = ", ".join(f"{k} {v}" for k, v in d.resources.requests.items())
+        limits = ", ".join(f"{k} {v}" for k, v in d.resources.limits.items())
+        rows.append(f"| {kind} | {d.count} {d.resource_name} | {requests} | {limits} |")
+    return "\n".join(rows)
+
+
 def _pipeline() -> str:
     from contentgen.pipeline.settings import PipelineSettings
 
@@ -75,12 +86,16 @@ def _operator() -> str:
     from contentgen.controller.settings import OperatorSettings
 
     return (
-        settings_table(OperatorSettings, skip=("kinds", "prices"))
+        settings_table(OperatorSettings, skip=("kinds", "prices", "gpu_jobs"))
         + "\n| `CONTENTGEN_PRICES` | [the table](../spend.md#prices) | "
         + str(OperatorSettings.model_fields["prices"].description)
         + " |"
         + "\n\nJob defaults per kind (`CONTENTGEN_KINDS`):\n\n"
         + kind_defaults_table()
+        + "\n\nThe Jobs of `provider: cluster` per kind (`CONTENTGEN_GPU_JOBS`; each also takes a "
+        + "`nodeSelector`, see [Cluster GPUs](../cluster-gpus.md)); their GPUs are added to requests and "
+        + "limits:\n\n"
+        + gpu_jobs_table()
     )
 
 

@@ -244,8 +244,9 @@ class OperatorSettings(ProviderSettings):
     )
     offline: bool = Field(
         default=False,
-        description="Run every Job with the offline provider (placeholders, no paid API, no keys needed), "
-        "labelled as such in status and catalog: for `contentgen local-cluster --offline` and demos.",
+        description="Run the Jobs of paid providers (fal, AssemblyAI) with the offline provider "
+        "(placeholders, no paid API, no keys needed), labelled as such in status and catalog: for "
+        "`contentgen local-cluster --offline` and demos. provider cluster runs as asked.",
     )
     reconcile_interval_seconds: float = Field(
         default=10.0,
@@ -347,7 +348,7 @@ class OperatorSettings(ProviderSettings):
     @model_validator(mode="after")
     def _gpus_priced(self) -> OperatorSettings:
         """Estimates of cluster runs count each kind's GPUs (pricing.expected_gpu_seconds)."""
-        counts = {kind: job.count for kind, job in self.gpu_jobs.items()}
+        counts = {kind: job.count for kind, job in self.gpu_jobs.items() if job.count != 1}
         if self.prices.cluster.gpus != counts:
             cluster = self.prices.cluster.model_copy(update={"gpus": counts})
             self.prices = self.prices.model_copy(update={"cluster": cluster})
