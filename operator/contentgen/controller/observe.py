@@ -38,7 +38,6 @@ class JobState:
     gpus: str = ""  # the GPUs its pod asks for ("1 nvidia.com/gpu"); "" for none
     queue: str = ""  # the Kueue LocalQueue it was submitted to
     suspended: bool = False  # spec.suspend: held (by Kueue) with no pod until it is admitted
-    suspended_message: str = ""  # the Job's Suspended condition's message
 
     @property
     def finished(self) -> bool:
@@ -77,7 +76,6 @@ def job_state(job: dict[str, Any]) -> JobState | None:
         gpus=str(annotations.get(ANNOTATION_GPUS) or ""),
         queue=str(labels.get(LABEL_QUEUE) or ""),
         suspended=suspended,
-        suspended_message=str((conditions.get("Suspended") or {}).get("message") or "") if suspended else "",
     )
 
 

@@ -72,7 +72,6 @@ class World:
     missing_credentials: str = ""  # the provider key the operator is not configured with
     outcome: RunResult | RunFailure | None = None  # of `Decision.needs_outcome`, once read
     pod_problem: str = ""  # why the running Job's pod cannot start (a missing Secret, unschedulable)
-    queue_reason: str = ""  # why Kueue has not admitted the running Job's workload, when read
     creation_problem: str = ""  # why the Job controller cannot create its pod (quota, LimitRange, ...)
     # spend (issue 12): the price table status.cost is reckoned with, and why a start would
     # exceed a monthly budget ("" when it would not; see budget.py)
@@ -285,20 +284,20 @@ def unschedulable(job: JobState, why: str) -> str:
     return f"the pod of Job {job.name} (asking for {job.gpus} GPU) cannot be scheduled: {why}"
 
 
-def queued(job: JobState, why: str = "") -> str:
-    """Queued's message for a Job held suspended (by Kueue: `why` is its Workload's reason when the
-    operator reads it). The operator never resumes it, and no deadline runs meanwhile: Kubernetes
-    starts activeDeadlineSeconds when the Job is resumed."""
+def queued(job: JobState) -> str:
+    """Queued's message for a Job held suspended (by Kueue, which says why in the Job's Workload).
+    The operator never resumes it, and no deadline runs meanwhile: Kubernetes starts
+    activeDeadlineSeconds when the Job is resumed."""
     if not job.queue:
         return (
             f"Job {job.name} is suspended (spec.suspend) and has no pod; it runs when whoever "
             "suspended it resumes it"
         )
-    why = why or (
-        "Kueue holds it suspended until the queue admits its workload (kubectl describe job -n "
-        f"{job.namespace} {job.name} names the workload)"
+    return (
+        f"Job {job.name} waits in Kueue queue {job.queue!r}: Kueue holds it suspended until the queue "
+        f"admits its workload (kubectl get workloads -n {job.namespace} shows why; kubectl describe job "
+        f"-n {job.namespace} {job.name} names it)"
     )
-    return f"Job {job.name} waits in Kueue queue {job.queue!r}: {why}"
 
 
 def _running(res: Observed, status: dict[str, Any], job: JobState, world: World) -> dict[str, Any]:
@@ -313,7 +312,7 @@ def _running(res: Observed, status: dict[str, Any], job: JobState, world: World)
     if started:
         message = f"Job {job.name} is running"
     elif job.suspended:
-        message = queued(job, world.queue_reason)
+        message = queued(job)
     elif problem == "PodNotCreated":
         message = f"Job {job.name} cannot create its pod: {why}"
     elif problem == "PodNotScheduled":
