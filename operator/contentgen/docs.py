@@ -119,10 +119,15 @@ def _prices() -> str:
         for item, units in items.items():
             for unit, usd in units.items():
                 rows.append(f"| {provider} | `{item}` | ${usd:g} per {unit} |")
+    cluster = table.cluster
+    rows.append(f"| cluster | every item (`cluster.gpuHourUsd`) | ${cluster.gpu_hour_usd:g} per gpu-hour |")
     return (
         "\n".join(rows)
         + f"\n\nTaken {table.as_of} (`asOf`); a Transcription is estimated at {table.assumed_audio_hours:g} "
-        "hour of audio (`assumedAudioHours`) until its length is measured."
+        "hour of audio (`assumedAudioHours`) until its length is measured. A `provider: cluster` run is "
+        f"estimated at {cluster.startup_seconds:g} s of loading, {cluster.training_step_seconds:g} s per "
+        f"training step, {cluster.image_seconds:g} s per image and {cluster.audio_hour_seconds:g} s per "
+        "audio hour, times its GPUs (`cluster`: [Cluster GPUs](cluster-gpus.md#gpu-time-and-cost))."
     )
 
 
