@@ -280,3 +280,30 @@ def test_no_free_gpu_is_reported_in_gpus() -> None:
         "(asking for 1 nvidia.com/gpu GPU)" in other.status["message"]
         and "untolerated taint" in other.status["message"]
     )
+
+
+def test_the_specs_queue_comes_first_for_any_provider() -> None:
+    settings = gpu_settings(queue_name="gpu-default")
+    asked = snapshot().model_copy(update={"spec": {**snapshot().spec, "queueName": "team-a-urgent"}})
+    job = render_job(asked, settings, namespace_queue="team-a-gpus")
+    assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a-urgent"
+    fal = snapshot(provider="fal")
+    fal = fal.model_copy(update={"spec": {**fal.spec, "queueName": "cpu-batch"}})
+    labels = render_job(fal, settings, namespace_queue="team-a-gpus")["metadata"]["labels"]
+    assert labels["kueue.x-k8s.io/queue-name"] == "cpu-batch"  # asked for: Kueue queues it too
+
+
+def test_a_queue_name_that_is_no_label_value_is_refused_naming_the_field() -> None:
+    from contentgen.api.manifests import Document
+    from contentgen.api.validation import validate_document
+
+    manifest = {
+        "apiVersion": "contentgen.io/v1alpha1",
+        "kind": "ImageGeneration",
+        "metadata": {"name": "x"},
+        "spec": {"owner": "alice", "provider": "cluster", "prompt": "p", "queueName": "GPU Queue"},
+    }
+    problems = validate_document(Document("x.yaml", 1, manifest)).problems
+    assert len(problems) == 1 and "queueName" in str(problems[0]), problems
+    manifest["spec"]["queueName"] = "gpu-queue"
+    assert validate_document(Document("x.yaml", 1, manifest)).problems == ()

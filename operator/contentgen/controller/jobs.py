@@ -148,8 +148,11 @@ def models_volume(settings: OperatorSettings) -> tuple[dict[str, Any], dict[str,
 
 
 def queue_name(snapshot: SpecSnapshot, namespace_queue: str, settings: OperatorSettings) -> str:
-    """The Kueue LocalQueue of a GPU Job: its namespace's (the `queueNameLabel` label), else the
-    operator's default; "" for none, and for Jobs of other providers (Kueue queues GPU work only)."""
+    """The Kueue LocalQueue of a Job: the spec's `queueName`, whatever the provider (asked for);
+    else, for a GPU Job, its namespace's (the `queueNameLabel` label), else the operator's default
+    (the platform's queues are for GPU work); "" for none."""
+    if asked := str(snapshot.spec.get("queueName") or ""):
+        return asked
     if str(snapshot.spec.get("provider", "")) != "cluster":
         return ""
     return namespace_queue or settings.queue_name
