@@ -36,8 +36,22 @@ class Options:
     network: Literal["auto", "isolated", "host"] = "auto"
     audit_log: Path | None = None
     node_capacity: dict[str, str] | None = None
+    # GPUs the node advertises (nvidia.com/gpu in its capacity), so the real scheduler places GPU
+    # pods by them; the node runs their containers as any other (on this machine's CPU or GPU)
+    gpus: int = 0
     backoff_base: float = 10.0  # the kubelet's container restart back-off (10 s, doubling to 5 min)
     wait_for: list[tuple[str, str]] = field(default_factory=list)  # Deployments to be Available first
+
+
+GPU_RESOURCE = "nvidia.com/gpu"
+DEFAULT_CAPACITY = {"cpu": "64", "memory": "256Gi", "pods": "1000", "ephemeral-storage": "500Gi"}
+
+
+def node_capacity(options: Options) -> dict[str, str]:
+    capacity = dict(options.node_capacity or DEFAULT_CAPACITY)
+    if options.gpus:
+        capacity[GPU_RESOURCE] = str(options.gpus)
+    return capacity
 
 
 class LocalCluster:
@@ -143,7 +157,7 @@ class LocalCluster:
             ca_file=ca.cert_file,
             serving=(serving.cert, serving.key),
             network=self.network,
-            capacity=self.options.node_capacity,
+            capacity=node_capacity(self.options),
             kubelet_version=version,
             backoff_base=self.options.backoff_base,
         )

@@ -297,3 +297,57 @@ def test_an_image_the_node_does_not_have(kube: Kube) -> None:
     assert "is waiting to start: " in kube.kubectl("logs", "unknown", check=False)
     # It would retry its pull for the rest of the session's cluster otherwise.
     kube.kubectl("delete", "pod", "unknown", "--wait=true", "--timeout=60s")
+
+
+def test_the_node_advertises_gpus_to_the_scheduler(kube: Kube) -> None:
+    """With one nvidia.com/gpu in the node's capacity the real scheduler places one GPU pod at a
+    time; the next waits Unschedulable until the first is gone."""
+    node = kube.cluster.node
+    assert node is not None
+    node.set_capacity({"nvidia.com/gpu": "1"})
+    try:
+        kube.wait(
+            lambda: (
+                json.loads(kube.kubectl("get", "node", "local", "-o", "json"))["status"]["allocatable"].get(
+                    "nvidia.com/gpu"
+                )
+                == "1"
+            ),
+            60,
+            "the node advertising a GPU",
+        )
+        gpu = {"resources": {"limits": {"nvidia.com/gpu": "1"}}}
+        kube.apply(
+            pod("gpu-first", "sleep 600", container=gpu), pod("gpu-second", "echo done", container=gpu)
+        )
+        kube.phase("gpu-first", "Running")
+        waiting = kube.wait(
+            lambda: next(
+                (
+                    c
+                    for c in kube.pod("gpu-second")["status"].get("conditions") or []
+                    if c["type"] == "PodScheduled" and c.get("reason") == "Unschedulable"
+                ),
+                None,
+            ),
+            60,
+            "the second GPU pod unschedulable",
+        )
+        assert "Insufficient nvidia.com/gpu" in waiting["message"], waiting
+        assert not kube.pod("gpu-second")["spec"].get("nodeName")
+        kube.kubectl("delete", "pod", "gpu-first", "--wait=true")
+        kube.phase("gpu-second", "Succeeded")
+    finally:
+        node.set_capacity({"nvidia.com/gpu": "0"})
+
+
+def test_options_gpus_are_in_the_node_capacity(tmp_path: Path) -> None:
+    from localcluster import Options
+    from localcluster.cluster import node_capacity
+
+    assert "nvidia.com/gpu" not in node_capacity(Options(tmp_path))
+    assert node_capacity(Options(tmp_path, gpus=2))["nvidia.com/gpu"] == "2"
+    assert node_capacity(Options(tmp_path, node_capacity={"cpu": "4"}, gpus=1)) == {
+        "cpu": "4",
+        "nvidia.com/gpu": "1",
+    }

@@ -60,6 +60,17 @@ def kind_defaults_table() -> str:
     return "\n".join(rows)
 
 
+def gpu_jobs_table() -> str:
+    from contentgen.controller.settings import OperatorSettings
+
+    rows = ["| kind | GPUs | requests | limits |", "|---|---|---|---|"]
+    for kind, d in OperatorSettings().gpu_jobs.items():
+        requests = ", ".join(f"{k} {v}" for k, v in d.resources.requests.items())
+        limits = ", ".join(f"{k} {v}" for k, v in d.resources.limits.items())
+        rows.append(f"| {kind} | {d.count} {d.resource_name} | {requests} | {limits} |")
+    return "\n".join(rows)
+
+
 def _pipeline() -> str:
     from contentgen.pipeline.settings import PipelineSettings
 
@@ -75,12 +86,16 @@ def _operator() -> str:
     from contentgen.controller.settings import OperatorSettings
 
     return (
-        settings_table(OperatorSettings, skip=("kinds", "prices"))
+        settings_table(OperatorSettings, skip=("kinds", "prices", "gpu_jobs"))
         + "\n| `CONTENTGEN_PRICES` | [the table](../spend.md#prices) | "
         + str(OperatorSettings.model_fields["prices"].description)
         + " |"
         + "\n\nJob defaults per kind (`CONTENTGEN_KINDS`):\n\n"
         + kind_defaults_table()
+        + "\n\nThe Jobs of `provider: cluster` per kind (`CONTENTGEN_GPU_JOBS`; each also takes a "
+        + "`nodeSelector`, see [Cluster GPUs](../cluster-gpus.md)); their GPUs are added to requests and "
+        + "limits:\n\n"
+        + gpu_jobs_table()
     )
 
 
@@ -104,10 +119,15 @@ def _prices() -> str:
         for item, units in items.items():
             for unit, usd in units.items():
                 rows.append(f"| {provider} | `{item}` | ${usd:g} per {unit} |")
+    cluster = table.cluster
+    rows.append(f"| cluster | every item (`cluster.gpuHourUsd`) | ${cluster.gpu_hour_usd:g} per gpu-hour |")
     return (
         "\n".join(rows)
         + f"\n\nTaken {table.as_of} (`asOf`); a Transcription is estimated at {table.assumed_audio_hours:g} "
-        "hour of audio (`assumedAudioHours`) until its length is measured."
+        "hour of audio (`assumedAudioHours`) until its length is measured. A `provider: cluster` run is "
+        f"estimated at {cluster.startup_seconds:g} s of loading, {cluster.training_step_seconds:g} s per "
+        f"training step, {cluster.image_seconds:g} s per image and {cluster.audio_hour_seconds:g} s per "
+        "audio hour, times its GPUs (`cluster`: [Cluster GPUs](cluster-gpus.md#gpu-time-and-cost))."
     )
 
 

@@ -65,8 +65,40 @@ MEGAPIXEL = 1_000_000
 DEFAULT_TRAINING_APP = "fal-ai/flux-lora-fast-training"
 
 
+class ClusterPrices(BaseModel):
+    """provider: cluster: what a GPU-hour costs, and how much GPU time a run is expected to hold
+    before it starts (its estimate; the worker measures the actual GPU-seconds). The seconds are
+    of one Job on its GPUs; a Job with `gpus` GPUs holds that many GPU-seconds per second."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    gpu_hour_usd: float = Field(
+        default=2.0,
+        ge=0,
+        description="USD per GPU-hour of the cluster's own GPUs (what an hour of one GPU costs you: "
+        "amortised hardware and power, or a cloud's on-demand price).",
+    )
+    startup_seconds: float = Field(
+        default=60.0, ge=0, description="Seconds a Job holds its GPUs before work starts (loading weights)."
+    )
+    training_step_seconds: float = Field(
+        default=2.0, gt=0, description="Seconds per LoRA training step (FLUX, one 80 GB GPU, 1024 px)."
+    )
+    image_seconds: float = Field(
+        default=10.0, gt=0, description="Seconds per generated image (FLUX, 1 megapixel, 28 steps)."
+    )
+    audio_hour_seconds: float = Field(
+        default=180.0, gt=0, description="Seconds of GPU time per hour of audio transcribed (faster-whisper)."
+    )
+    gpus: dict[str, int] = Field(
+        default_factory=dict,
+        description="GPUs of a Job per kind (the operator fills it in from its GPU settings; unset: 1).",
+    )
+
+
 class PriceTable(BaseModel):
-    """USD per unit, per provider and item: {"fal": {"fal-ai/flux/dev": {"megapixel": 0.025}}}."""
+    """USD per unit, per provider and item: {"fal": {"fal-ai/flux/dev": {"megapixel": 0.025}}};
+    `cluster`: the price of the cluster's own GPU time and its estimates."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
@@ -78,15 +110,23 @@ class PriceTable(BaseModel):
         description="How long a Transcription's audio is assumed to be when estimating it before its "
         "Job starts (the length is known only once the worker has fetched it).",
     )
+    cluster: ClusterPrices = Field(default_factory=ClusterPrices)
 
     def price(self, provider: str, item: str, unit: str) -> float:
         """USD per `unit` of `item`; the provider's dearest price for the unit when the item is not
-        listed; 0 for a provider with no prices (offline)."""
+        listed (a GPU-hour of the cluster: `cluster.gpuHourUsd`); 0 for a provider with no prices
+        (offline)."""
         by_item = self.items.get(provider) or {}
         listed = (by_item.get(item) or {}).get(unit)
         if listed is not None:
             return float(listed)
+        if (provider, unit) == ("cluster", "gpu-hour"):
+            return self.cluster.gpu_hour_usd
         return max((float(units[unit]) for units in by_item.values() if unit in units), default=0.0)
+
+    def prices(self, provider: str) -> bool:
+        """Whether this table prices `provider` at all (the offline provider costs nothing)."""
+        return provider in self.items or provider == "cluster"
 
 
 _DEFAULT_ITEMS: dict[str, dict[str, dict[str, float]]] = {
@@ -190,9 +230,37 @@ def without_evaluation(kind: str, spec: Mapping[str, Any]) -> dict[str, Any] | N
     return {**spec, "evaluation": {**evaluation, "enabled": False}}
 
 
+def expected_gpu_seconds(kind: str, spec: Mapping[str, Any], prices: PriceTable) -> float:
+    """provider: cluster: the GPU-seconds a run of `spec` is expected to hold (the Job's seconds,
+    from `prices.cluster`, times its GPUs): the weights' loading, then the training steps and the
+    likeness evaluation's pictures, the images, or the audio's assumed hours."""
+    cluster = prices.cluster
+    seconds = cluster.startup_seconds
+    if kind == "ImageGeneration":
+        seconds += int(spec.get("numImages", 1)) * cluster.image_seconds
+    elif kind == "LoraTraining":
+        seconds += int((spec.get("training") or {}).get("steps", 1000)) * cluster.training_step_seconds
+        evaluation = spec.get("evaluation") or {}
+        if evaluation.get("enabled", True):  # a picture per prompt and seed, with and without the LoRA
+            default = EvaluationSpec()
+            prompts = LIKENESS_PROMPT_SETS.get(str(evaluation.get("promptSet", default.prompt_set)), 0)
+            seeds = len(evaluation.get("seeds") or default.seeds)
+            seconds += 2 * prompts * seeds * cluster.image_seconds
+    else:
+        seconds += prices.assumed_audio_hours * cluster.audio_hour_seconds
+    return seconds * max(1, cluster.gpus.get(kind, 1))
+
+
+CLUSTER_ITEMS = {"LoraTraining": "lora-training", "ImageGeneration": "image-generation"}
+
+
 def expected_usage(kind: str, spec: Mapping[str, Any], prices: PriceTable) -> list[UsageLine]:
     """What a run of `spec` should bill, known before it starts."""
     provider = str(spec.get("provider", ""))
+    if provider == "cluster":
+        return cluster_usage(
+            CLUSTER_ITEMS.get(kind, "transcription"), expected_gpu_seconds(kind, spec, prices)
+        )
     if kind == "ImageGeneration":
         width, height = IMAGE_SIZES.get(str(spec.get("imageSize", "landscape_4_3")), (1024, 768))
         count = int(spec.get("numImages", 1))
@@ -283,7 +351,7 @@ def stamped(
     out = []
     for line in lines:
         quote = quotes.get((line.provider, line.item, line.unit))
-        if line.unit_price_usd is not None or (quote is None and line.provider not in prices.items):
+        if line.unit_price_usd is not None or (quote is None and not prices.prices(line.provider)):
             out.append(line)
             continue
         quote = quote or Quote(

@@ -311,7 +311,13 @@ def test_defaults_match_between_crd_and_models(example) -> None:
         # CRD leaves unset; everything the CRD does set must agree.
         for key, value in stored["spec"].items():
             assert from_models[key] == value, key
-        assert set(from_models) - set(stored["spec"]) <= {"tags", "description", "negativePrompt", "loras"}
+        assert set(from_models) - set(stored["spec"]) <= {
+            "tags",
+            "description",
+            "negativePrompt",
+            "loras",
+            "queueName",
+        }
 
 
 def test_owner_is_immutable_at_admission(example) -> None:

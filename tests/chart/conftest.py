@@ -85,6 +85,17 @@ EVERYTHING = {
         "priorityClassName": "batch-low",
         "terminationGracePeriodSeconds": 90,
     },
+    "gpu": {
+        "image": {"repository": "registry.example.com/contentgen-worker-gpu", "tag": "1.2.3"},
+        "nodeSelector": {"nvidia.com/gpu.present": "true"},
+        "priorityClassName": "gpu-batch",
+        "jobs": {
+            "LoraTraining": {"count": 2, "resourceName": "nvidia.com/gpu", "nodeSelector": {"gpu": "h100"}}
+        },
+        "models": {"storePrefix": "s3://weights/models", "cacheHostPath": "/var/cache/contentgen-models"},
+    },
+    "kueue": {"queueName": "gpus"},
+    "prices": {"cluster": {"gpuHourUsd": 3.25, "trainingStepSeconds": 1.5}},
 }
 EVERYTHING["store"] = {**SECRETS["store"], "publicEndpointUrl": "https://s3.example.com"}
 EVERYTHING["api"] = {

@@ -138,6 +138,16 @@ def test_validation_catches_a_bad_object() -> None:
         (["--set", "ownerPolicy.default={Alice}"], "/ownerPolicy/default/0"),
         (["--set", "ownerPolicy.namespaces.Team_A={alice}"], "invalid propertyName 'Team_A'"),
         (["--set", "worker.imagePullSecrets[0].name=registry"], "/worker/imagePullSecrets/0"),
+        (
+            ["--set", "gpu.models.hostPath=/m", "--set", "gpu.models.storePrefix=s3://b/m"],
+            "gpu.models: set one of persistentVolumeClaim, hostPath, storePrefix",
+        ),
+        (["--set", "gpu.models.cacheHostPath=/c"], "gpu.models.cacheHostPath needs gpu.models.storePrefix"),
+        (["--set", "gpu.models.hostPath=models"], "/gpu/models/hostPath"),
+        (["--set", "gpu.jobs.LoraTraining.count=0"], "/gpu/jobs/LoraTraining/count"),
+        (["--set", "gpu.jobs.LoraTraining.resourceName=gpu"], "/gpu/jobs/LoraTraining/resourceName"),
+        (["--set", "kueue.queueName=GPU_Queue"], "/kueue/queueName"),
+        (["--set", "prices.cluster.gpuHourUsd=-1"], "/prices/cluster/gpuHourUsd"),
     ],
 )
 def test_bad_values_are_rejected(helm: str, args: list[str], message: str) -> None:
@@ -265,6 +275,62 @@ def test_chart_job_defaults_are_the_operators() -> None:
     """values.yaml's jobs are exactly OperatorSettings' defaults (one source would be better; this
     keeps the two from drifting)."""
     assert operator_settings(settings_env(render())).kinds == OperatorSettings().kinds
+
+
+def test_chart_gpu_defaults_are_the_operators() -> None:
+    settings = operator_settings(settings_env(render()))
+    defaults = OperatorSettings()
+    assert settings.gpu_jobs == defaults.gpu_jobs and settings.gpu_tolerations == defaults.gpu_tolerations
+    assert settings.prices == defaults.prices == PriceTable()
+    assert settings.cluster_models == defaults.cluster_models and settings.queue_name == ""
+    app_version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
+    assert settings.gpu_worker_image == f"ghcr.io/contentgen/contentgen-worker-gpu:{app_version}"
+
+
+def test_gpu_values_reach_the_gpu_jobs() -> None:
+    """`gpu`, `kueue` and `prices.cluster` as the operator reads them, and the Job it makes of them."""
+    settings = operator_settings(settings_env(render(EVERYTHING)))
+    snap = SpecSnapshot(
+        kind="LoraTraining",
+        name="x",
+        namespace="team-a",
+        uid="u-1",
+        spec={
+            "owner": "a",
+            "provider": "cluster",
+            "source": {"url": "https://e.com/v.mp4"},
+            "triggerWord": "tw",
+        },
+    )
+    job = render_job(snap, settings)
+    kubernetes_validate.validate(job, KUBERNETES_VERSION, strict=True)
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == "registry.example.com/contentgen-worker-gpu:1.2.3"
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "2"
+    assert pod["nodeSelector"] == {"pool": "batch", "nvidia.com/gpu.present": "true", "gpu": "h100"}
+    assert pod["priorityClassName"] == "gpu-batch"
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+    assert {"key": "batch", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+    models = next(v for v in pod["volumes"] if v["name"] == "models")
+    assert models["hostPath"]["path"] == "/var/cache/contentgen-models"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["CONTENTGEN_CLUSTER_MODELS_PREFIX"] == "s3://weights/models"
+    assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "gpus"
+    assert (
+        settings.prices.cluster.gpu_hour_usd == 3.25 and settings.prices.cluster.training_step_seconds == 1.5
+    )
+    assert settings.prices.cluster.gpus == {"LoraTraining": 2}
+    assert settings.prices.price("fal", "fal-ai/flux/dev", "megapixel") == PriceTable().price(
+        "fal", "fal-ai/flux/dev", "megapixel"
+    )  # `cluster` alone leaves the default items
+    # a host path is not "restricted" (docs/cluster-gpus.md); a volume claim is
+    claimed = {**EVERYTHING, "gpu": {**EVERYTHING["gpu"], "models": {"persistentVolumeClaim": "weights"}}}
+    pod = render_job(snap, operator_settings(settings_env(render(claimed))))["spec"]["template"]["spec"]
+    assert {"name": "models", "persistentVolumeClaim": {"claimName": "weights", "readOnly": True}} in pod[
+        "volumes"
+    ]
+    assert_restricted("the GPU worker", pod)
 
 
 def test_job_values_reach_the_jobs() -> None:
@@ -496,7 +562,8 @@ def assert_restricted(where: str, pod: Doc) -> None:
         assert not pod.get(flag), where
     empty_dirs = {v["name"] for v in pod.get("volumes", []) if "emptyDir" in v}
     for volume in pod.get("volumes", []):
-        assert set(volume) - {"name"} <= {"emptyDir", "secret", "configMap", "projected"}, (where, volume)
+        allowed = {"emptyDir", "secret", "configMap", "projected", "persistentVolumeClaim"}
+        assert set(volume) - {"name"} <= allowed, (where, volume)
     for container in pod["containers"] + pod.get("initContainers", []):
         sc = container.get("securityContext") or {}
         name = f"{where}/{container['name']}"

@@ -75,7 +75,7 @@ NOT_REASONS = {
     "ClusterRole", "ConfigMap", "RoleBinding", "ServiceAccount", "DeleteOptions", "IfNotPresent",
     "RuntimeDefault", "FallbackToLogsOnError", "FailJob", "DisruptionTarget", "PodScheduled",
     "CreateContainerConfigError", "CreateContainerError", "ErrImagePull", "ImagePullBackOff",
-    "InvalidImageName", "BearerToken",
+    "InvalidImageName", "BearerToken", "DirectoryOrCreate", "NoSchedule",
     # S3 and HTTP
     "AccessDenied", "InvalidAccessKeyId", "NoSuchBucket", "NoSuchKey", "NotFound",
     "SignatureDoesNotMatch", "ContentLength", "ContentType", "ResponseContentDisposition",

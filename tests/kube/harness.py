@@ -313,10 +313,13 @@ def default_manifests(root: Path) -> list[dict[str, Any]]:
 
 
 @contextmanager
-def cluster(root: Path, monkeypatch: Any, *, rbac: list[dict[str, Any]] | None = None) -> Iterator[Cluster]:
+def cluster(
+    root: Path, monkeypatch: Any, *, rbac: list[dict[str, Any]] | None = None, gpus: int = 0
+) -> Iterator[Cluster]:
     """The control plane and node, with the operator's kubeconfig (its ServiceAccount's token,
     through the fault proxy) in $KUBECONFIG for an operator started in this process. `rbac`
-    replaces the chart's default install (the CRDs are always installed)."""
+    replaces the chart's default install (the CRDs are always installed); `gpus`: what the node
+    advertises (nvidia.com/gpu)."""
     from contentgen.api.crd import rendered_crds
     from localcluster import Options
 
@@ -333,6 +336,7 @@ def cluster(root: Path, monkeypatch: Any, *, rbac: list[dict[str, Any]] | None =
             audit_log=audit,
             backoff_base=1.0,
             network="host",  # pods reach sources served on 127.0.0.1 (tests/e2e runs them isolated)
+            gpus=gpus,
         )
     ).start()
     assert local.control is not None

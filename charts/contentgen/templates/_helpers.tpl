@@ -72,6 +72,10 @@ app.kubernetes.io/component: {{ .component }}
 {{- include "contentgen.image" (dict "repository" .Values.worker.image.repository "tag" .Values.worker.image.tag "appVersion" .Chart.AppVersion) -}}
 {{- end -}}
 
+{{- define "contentgen.gpuWorkerImage" -}}
+{{- include "contentgen.image" (dict "repository" .Values.gpu.image.repository "tag" .Values.gpu.image.tag "appVersion" .Chart.AppVersion) -}}
+{{- end -}}
+
 {{/* The kinds the operator reconciles (plural resource names in contentgen.io). */}}
 {{- define "contentgen.kinds" -}}
 - loratrainings
@@ -190,6 +194,13 @@ seccompProfile:
 
 {{/* Checks that need more than the schema. */}}
 {{- define "contentgen.validate" -}}
+{{- $models := .Values.gpu.models -}}
+{{- if gt (len (compact (list $models.persistentVolumeClaim $models.hostPath $models.storePrefix))) 1 -}}
+{{- fail "gpu.models: set one of persistentVolumeClaim, hostPath, storePrefix" -}}
+{{- end -}}
+{{- if and $models.cacheHostPath (not $models.storePrefix) -}}
+{{- fail "gpu.models.cacheHostPath needs gpu.models.storePrefix: the cache holds what the worker copies from the store" -}}
+{{- end -}}
 {{- if .Values.api.enabled -}}
 {{- if not .Values.mongodb.existingSecret -}}
 {{- fail "api.enabled needs mongodb.existingSecret: the API serves the MongoDB catalog" -}}

@@ -101,7 +101,7 @@ class ProcessNode:
         )
         self.allocatable = dict(
             capacity or {"cpu": "64", "memory": "256Gi", "pods": "1000", "ephemeral-storage": "500Gi"}
-        )
+        )  # its capacity too (the node reserves nothing)
         self.kubelet_version = kubelet_version
         self.backoff_base = backoff_base
         self.workers: dict[str, PodWorker] = {}
@@ -146,6 +146,14 @@ class ProcessNode:
         for worker in workers:
             worker.thread.join(timeout)
         self.server.stop()
+
+    def set_capacity(self, resources: dict[str, str]) -> None:
+        """Change what the node advertises (capacity and allocatable), e.g. `{"nvidia.com/gpu":
+        "1"}`: posted at once, so the scheduler places pods by it from then on. A pod already bound
+        keeps its place (as when a device plugin's count changes on a real node)."""
+        with self._lock:
+            self.allocatable.update(resources)
+        self._post_status(self.node_object()["status"])
 
     def hold(self) -> None:
         """Containers not yet started wait (their pods stay Pending, ContainerCreating) until release()."""

@@ -109,6 +109,17 @@ class CommonSpec(ApiModel):
     description: Annotated[
         str, Field(max_length=1000, description="What this is, for people searching the catalog.")
     ] = ""
+    queue_name: Annotated[
+        str,
+        Field(
+            max_length=63,
+            pattern=r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$",
+            description="The Kueue LocalQueue this resource's Jobs are submitted to (their "
+            "kueue.x-k8s.io/queue-name label): Kueue holds each suspended until the queue admits it "
+            "(Pending, Queued). Empty: for provider cluster, the namespace's contentgen.io/queue-name "
+            "label or the operator's default queue; for the others, none (docs/cluster-gpus.md).",
+        ),
+    ] = ""
 
 
 class SourceSpec(ApiModel):

@@ -22,11 +22,11 @@ class Reason:
 
 REASONS: dict[str, Reason] = {
     # --- waiting to run ---------------------------------------------------------------------------
-    "Queued": Reason(PENDING, "The namespace already runs its maximum of Jobs (`maxRunningJobsPerNamespace`); first come, first served."),
+    "Queued": Reason(PENDING, "The namespace already runs its maximum of Jobs (`maxRunningJobsPerNamespace`); first come, first served. Or its Job is held suspended: by Kueue until the queue admits it (the message names the queue, and where Kueue says why: its Workload), or by hand. No deadline runs while it waits; the operator never resumes it."),
     "LoraNotReady": Reason(PENDING, "A `loraRef` names a LoraTraining that has no trained version yet; rechecked with backoff."),
     "JobCreated": Reason(PENDING, "The Job exists and its pod is starting."),
     "PodNotCreated": Reason(PENDING, "The Job's pod cannot be created (a quota, a LimitRange, a missing ServiceAccount); the message has the cluster's words. The Job keeps trying."),
-    "PodNotScheduled": Reason(PENDING, "The pod cannot be scheduled (no node fits its requests, selectors or tolerations); the message has the scheduler's words."),
+    "PodNotScheduled": Reason(PENDING, "The pod cannot be scheduled (no node fits its requests, selectors or tolerations); the message has the scheduler's words. A GPU Job's says when no node has a GPU free (all taken, or none at all); it starts when one comes free."),
     "PodNotStarting": Reason(PENDING, "The pod cannot start: a missing Secret or key, an image that cannot be pulled; the message has the reason."),
     "Superseding": Reason(PENDING, "A spec change stops the run of an older generation first (its Job is deleted, its fal requests cancelled); the new generation starts next."),
     "LoraNotFound": Reason(PENDING, "A `loraRef` names a LoraTraining that does not exist; resolves by itself when it is created.", stalled=True),
@@ -43,6 +43,7 @@ REASONS: dict[str, Reason] = {
     "Succeeded": Reason(SUCCEEDED, "The outputs are in the status, the store and the catalog."),
     # --- failed: the input ------------------------------------------------------------------------
     "InvalidInput": Reason(FAILED, "The input cannot be used: a source that does not exist (HTTP 4xx, a host name that does not resolve twice in a row), is over the size or length limit, or is no usable video or audio; a LoRA version that was deleted.", stalled=True),
+    "ModelNotFound": Reason(FAILED, "provider cluster: a base model's directory is missing or incomplete under the models' root (the message names the path); nothing is downloaded at run time: stage it (docs/cluster-gpus.md). No GPU time was spent.", stalled=True),
     "InvalidSpec": Reason(FAILED, "The worker could not read the spec it was given.", stalled=True),
     "SourceRefused": Reason(FAILED, "A source the settings do not allow: an internal address (`allowPrivateSources`), an unsupported scheme, a redirect to one.", stalled=True),
     "SourceUnavailable": Reason(FAILED, "The source could not be fetched after retries (timeouts, 5xx, temporary name-resolution failures).", stalled=True),

@@ -45,7 +45,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--offline",
         action="store_true",
-        help="run every Job with the offline provider (no paid API, no keys)",
+        help="run the Jobs of paid providers with the offline provider (no paid API, no keys)",
+    )
+    parser.add_argument(
+        "--gpus",
+        type=int,
+        default=0,
+        help="GPUs the node advertises (nvidia.com/gpu), for provider cluster's Jobs: the scheduler "
+        "runs as many at once (their workers run on this machine; default: none)",
     )
     parser.add_argument("--port", type=int, default=0, help="the API server's port (default: any free)")
     parser.add_argument(
@@ -83,6 +90,19 @@ def images(identity: dict[str, str] | None = None) -> dict[str, Image]:
     common = {"PATH": IMAGE_PATH, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "HOME": "/tmp"}  # noqa: S108
     common.update(identity or {})
     path_map = {"/opt/contentgen/bin": bin_dir}
+    worker = Image(
+        entrypoint=["contentgen"],
+        cmd=["worker"],
+        env={**common, "CONTENTGEN_WORK_DIR": "/work"},
+        workdir="/work",
+        path_map=path_map,
+        fallback_env={
+            "CONTENTGEN_KUBE_API": "{api_url}",
+            "CONTENTGEN_KUBE_TOKEN_FILE": "{token_file}",
+            "CONTENTGEN_KUBE_CA_FILE": "{ca_file}",
+            "CONTENTGEN_TERMINATION_LOG": "{termination_log}",
+        },
+    )
     return {
         "contentgen": Image(
             entrypoint=["contentgen"],
@@ -92,19 +112,9 @@ def images(identity: dict[str, str] | None = None) -> dict[str, Image]:
             path_map=path_map,
             fallback_env={"KUBECONFIG": "{kubeconfig}"},
         ),
-        "contentgen-worker": Image(
-            entrypoint=["contentgen"],
-            cmd=["worker"],
-            env={**common, "CONTENTGEN_WORK_DIR": "/work"},
-            workdir="/work",
-            path_map=path_map,
-            fallback_env={
-                "CONTENTGEN_KUBE_API": "{api_url}",
-                "CONTENTGEN_KUBE_TOKEN_FILE": "{token_file}",
-                "CONTENTGEN_KUBE_CA_FILE": "{ca_file}",
-                "CONTENTGEN_TERMINATION_LOG": "{termination_log}",
-            },
-        ),
+        "contentgen-worker": worker,
+        # the GPU worker image: the same entry point, with this installation's gpu extra
+        "contentgen-worker-gpu": worker,
     }
 
 
@@ -220,6 +230,7 @@ def start(
     network: str = "auto",
     audit_log: Path | None = None,
     backoff_base: float = 10.0,
+    gpus: int = 0,
     operator: bool = True,
     timeout: float = 120.0,
     announce: bool = True,
@@ -244,6 +255,7 @@ def start(
             network=network,  # type: ignore[arg-type]
             audit_log=audit_log,
             backoff_base=backoff_base,
+            gpus=gpus,
         )
     )
     cluster.start(timeout, announce=False)
@@ -298,6 +310,8 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"--dir {args.dir}: not a directory")
     if args.max_running_jobs < 1:
         raise CommandError("--max-running-jobs must be at least 1")
+    if not 0 <= args.gpus <= 64:
+        raise CommandError("--gpus: a number of GPUs from 0 to 64")
     store = store_server(args.dir)
     try:
         cluster = start(
@@ -307,6 +321,7 @@ def run(args: argparse.Namespace) -> int:
             max_running_jobs=args.max_running_jobs,
             network=args.network,
             audit_log=args.audit_log,
+            gpus=args.gpus,
             announce=False,
             store=store,
         )

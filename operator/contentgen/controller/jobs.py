@@ -13,8 +13,8 @@ from typing import Any
 
 from contentgen.api import API_VERSION, KINDS, SpecSnapshot
 
-from .naming import ANNOTATION_INPUTS, ANNOTATION_PROVIDER, job_name, labels
-from .settings import OperatorSettings
+from .naming import ANNOTATION_GPUS, ANNOTATION_INPUTS, ANNOTATION_PROVIDER, LABEL_QUEUE, job_name, labels
+from .settings import GpuJob, OperatorSettings, Resources, gpu_defaults
 from .supersede import inputs_digest
 
 WORKER_UID = 10001
@@ -24,6 +24,9 @@ WORK_DIR = "/work"
 EXIT_PERMANENT = 2
 
 PROVIDER_KEYS = {"fal": "FAL_KEY", "assemblyai": "ASSEMBLYAI_API_KEY"}
+# What the worker of provider cluster reads (providers/cluster): the models' root, and, with a
+# store prefix, where the models are copied from and the node's cache they are copied into.
+MODELS_DIR, MODELS_CACHE = "/models", "/models-cache"
 
 
 def missing_credentials(provider: str, settings: OperatorSettings) -> str:
@@ -53,8 +56,10 @@ def worker_env(snapshot: SpecSnapshot, settings: OperatorSettings, job: str) -> 
     # The provider settings and the price table the operator was given, for the worker's own
     # reading (providers/settings.py; pricing: prices the worker cannot read from the provider).
     env += [{"name": name, "value": value} for name, value in settings.environment(provider).items()]
-    if provider in PROVIDER_KEYS:
+    if provider in PROVIDER_KEYS or provider == "cluster":
         env.append({"name": "CONTENTGEN_PRICES", "value": settings.prices.model_dump_json(by_alias=True)})
+    if provider == "cluster":
+        env += gpu_env(gpu_job(snapshot.kind, settings), settings)
     if provider == "fal" and settings.fal_key_secret.name:
         env.append(_secret_env("FAL_KEY", settings.fal_key_secret.name, settings.fal_key_secret.key))
     if provider == "assemblyai" and settings.assemblyai_key_secret.name:
@@ -77,27 +82,115 @@ def worker_env(snapshot: SpecSnapshot, settings: OperatorSettings, job: str) -> 
     return env
 
 
-def scheduling(settings: OperatorSettings) -> dict[str, Any]:
-    """Where worker pods may run: the pod spec's scheduling fields, those that are set."""
-    fields = {
+def scheduling(settings: OperatorSettings, gpu: GpuJob | None = None) -> dict[str, Any]:
+    """Where worker pods may run: the pod spec's scheduling fields, those that are set. A GPU
+    worker's (`gpu`) add the GPU nodes' selector and tolerations to the workers' own, and take the
+    GPU priority class where one is set."""
+    fields: dict[str, Any] = {
         "nodeSelector": settings.worker_node_selector,
         "tolerations": settings.worker_tolerations,
         "affinity": settings.worker_affinity,
         "priorityClassName": settings.worker_priority_class_name,
     }
+    if gpu is not None:
+        fields["nodeSelector"] = {**fields["nodeSelector"], **settings.gpu_node_selector, **gpu.node_selector}
+        extra = [t for t in settings.gpu_tolerations if t not in fields["tolerations"]]
+        fields["tolerations"] = [*fields["tolerations"], *extra]
+        fields["priorityClassName"] = settings.gpu_priority_class_name or fields["priorityClassName"]
     return {key: value for key, value in fields.items() if value}
 
 
-def render_job(snapshot: SpecSnapshot, settings: OperatorSettings) -> dict[str, Any]:
+def gpu_job(kind: str, settings: OperatorSettings) -> GpuJob:
+    return settings.gpu_jobs.get(kind) or gpu_defaults()[kind]
+
+
+def gpu_resources(gpu: GpuJob) -> dict[str, dict[str, str]]:
+    """The GPU worker's resources: its kind's, with its GPUs (an extended resource: its request,
+    when given, must equal its limit)."""
+    count = {gpu.resource_name: str(gpu.count)}
+    resources = Resources(
+        requests={**gpu.resources.requests, **count}, limits={**gpu.resources.limits, **count}
+    )
+    return resources.model_dump()
+
+
+def gpu_env(gpu: GpuJob, settings: OperatorSettings) -> list[dict[str, Any]]:
+    """The cluster provider's variables: its GPUs (for GPU-seconds), where the models are."""
+    models = settings.cluster_models
+    env = {"CONTENTGEN_GPU_COUNT": str(gpu.count), "CONTENTGEN_CLUSTER_MODELS_DIR": MODELS_DIR}
+    if models.store_prefix:
+        env["CONTENTGEN_CLUSTER_MODELS_DIR"] = MODELS_CACHE
+        env["CONTENTGEN_CLUSTER_MODELS_PREFIX"] = models.store_prefix
+        env["CONTENTGEN_CLUSTER_MODELS_CACHE"] = MODELS_CACHE
+    return [{"name": name, "value": value} for name, value in env.items()]
+
+
+def models_volume(settings: OperatorSettings) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The models' volume of a GPU worker and its mount: read-only where the models are staged,
+    writable where the worker copies them into a cache; None when nothing is configured (the
+    worker then reports ModelNotFound, naming the path it looked in)."""
+    models = settings.cluster_models
+    if models.persistent_volume_claim:
+        source: dict[str, Any] = {
+            "persistentVolumeClaim": {"claimName": models.persistent_volume_claim, "readOnly": True}
+        }
+    elif models.host_path:
+        source = {"hostPath": {"path": models.host_path, "type": "Directory"}}
+    elif models.store_prefix and models.cache_host_path:
+        source = {"hostPath": {"path": models.cache_host_path, "type": "DirectoryOrCreate"}}
+    elif models.store_prefix:
+        source = {"emptyDir": {"sizeLimit": models.cache_size}}
+    else:
+        return None
+    cached = bool(models.store_prefix)
+    mount = {"name": "models", "mountPath": MODELS_CACHE if cached else MODELS_DIR, "readOnly": not cached}
+    return {"name": "models", **source}, mount
+
+
+def queue_name(snapshot: SpecSnapshot, namespace_queue: str, settings: OperatorSettings) -> str:
+    """The Kueue LocalQueue of a Job: the spec's `queueName`, whatever the provider (asked for);
+    else, for a GPU Job, its namespace's (the `queueNameLabel` label), else the operator's default
+    (the platform's queues are for GPU work); "" for none."""
+    if asked := str(snapshot.spec.get("queueName") or ""):
+        return asked
+    if str(snapshot.spec.get("provider", "")) != "cluster":
+        return ""
+    return namespace_queue or settings.queue_name
+
+
+def render_job(
+    snapshot: SpecSnapshot, settings: OperatorSettings, *, namespace_queue: str = ""
+) -> dict[str, Any]:
+    """The Job of `snapshot`; `namespace_queue`: the Kueue LocalQueue its namespace names, if any."""
     inputs = inputs_digest(snapshot.spec)  # of the resource's spec, as a later generation compares it
-    if settings.offline:  # the Job runs (and records) the offline provider, whatever the spec asked
+    if settings.offline and snapshot.spec.get("provider") in PROVIDER_KEYS:
+        # the Job runs (and records) the offline provider instead of a paid one; the cluster's own
+        # GPUs cost no provider anything and run as asked
         snapshot = snapshot.model_copy(update={"spec": {**snapshot.spec, "provider": "offline"}})
     kind = KINDS[snapshot.kind]
     defaults = settings.kinds.get(kind.kind) or settings.kinds["LoraTraining"]
+    gpu = gpu_job(kind.kind, settings) if snapshot.spec.get("provider") == "cluster" else None
     name = job_name(kind, snapshot.name, snapshot.uid, snapshot.generation)
     job_labels = labels(
         kind, snapshot.name, snapshot.owner, snapshot.uid, snapshot.generation, snapshot.version
     )
+    annotations = {ANNOTATION_INPUTS: inputs, ANNOTATION_PROVIDER: str(snapshot.spec.get("provider", ""))}
+    volumes: list[dict[str, Any]] = [
+        {"name": "work", "emptyDir": {"sizeLimit": defaults.work_volume_size}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+    ]
+    mounts: list[dict[str, Any]] = [
+        {"name": "work", "mountPath": WORK_DIR},
+        {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir of its own
+    ]
+    if gpu is not None:
+        annotations[ANNOTATION_GPUS] = f"{gpu.count} {gpu.resource_name}"
+        if (models := models_volume(settings)) is not None:
+            volumes.append(models[0])
+            mounts.append(models[1])
+    job_metadata_labels = dict(job_labels)
+    if queue := queue_name(snapshot, namespace_queue, settings):
+        job_metadata_labels[LABEL_QUEUE] = queue  # Kueue suspends the Job until it admits it
     restricted = {
         "allowPrivilegeEscalation": False,
         "readOnlyRootFilesystem": True,
@@ -107,18 +200,15 @@ def render_job(snapshot: SpecSnapshot, settings: OperatorSettings) -> dict[str, 
     }
     container = {
         "name": "worker",
-        "image": settings.worker_image,
+        "image": settings.gpu_worker_image if gpu is not None else settings.worker_image,
         "imagePullPolicy": settings.worker_image_pull_policy,
         "args": ["worker"],
         "env": worker_env(snapshot, settings, name),
-        "resources": defaults.resources.model_dump(exclude_defaults=False),
+        "resources": gpu_resources(gpu) if gpu is not None else defaults.resources.model_dump(),
         "securityContext": restricted,
         "terminationMessagePath": "/dev/termination-log",
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        "volumeMounts": [
-            {"name": "work", "mountPath": WORK_DIR},
-            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir of its own
-        ],
+        "volumeMounts": mounts,
     }
     return {
         "apiVersion": "batch/v1",
@@ -126,11 +216,8 @@ def render_job(snapshot: SpecSnapshot, settings: OperatorSettings) -> dict[str, 
         "metadata": {
             "name": name,
             "namespace": snapshot.namespace,
-            "labels": job_labels,
-            "annotations": {
-                ANNOTATION_INPUTS: inputs,
-                ANNOTATION_PROVIDER: str(snapshot.spec.get("provider", "")),
-            },
+            "labels": job_metadata_labels,
+            "annotations": annotations,
             "ownerReferences": [
                 {
                     "apiVersion": API_VERSION,
@@ -177,11 +264,8 @@ def render_job(snapshot: SpecSnapshot, settings: OperatorSettings) -> dict[str, 
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
                     "containers": [container],
-                    "volumes": [
-                        {"name": "work", "emptyDir": {"sizeLimit": defaults.work_volume_size}},
-                        {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
-                    ],
-                    **scheduling(settings),
+                    "volumes": volumes,
+                    **scheduling(settings, gpu),
                 },
             },
         },

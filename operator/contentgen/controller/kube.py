@@ -310,16 +310,17 @@ class Kube:
         )
         return str(events[-1].get("message") or "") if events else ""
 
-    async def namespace_annotations(self, name: str) -> dict[str, str]:
-        """The Namespace's annotations ({} when it is gone); for budgets (issue 12)."""
+    async def namespace_metadata(self, name: str) -> tuple[dict[str, str], dict[str, str]]:
+        """The Namespace's annotations and labels (empty when it is gone): budgets and owners
+        (annotations), the Kueue queue of its GPU Jobs (a label)."""
         try:
             namespace = await self.request("GET", f"/api/v1/namespaces/{name}")
         except KubeError as exc:
             if exc.status == 404:
-                return {}
+                return {}, {}
             raise
-        annotations: dict[str, str] = (namespace.get("metadata") or {}).get("annotations") or {}
-        return annotations
+        meta = namespace.get("metadata") or {}
+        return dict(meta.get("annotations") or {}), dict(meta.get("labels") or {})
 
     async def ensure_worker_access(
         self, namespace: str, account: str, cluster_role: str, annotations: dict[str, str] | None = None

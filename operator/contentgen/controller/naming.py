@@ -17,6 +17,10 @@ ANNOTATION_SKIP_CLEANUP = "contentgen.io/skip-cleanup"
 # On a Job: what it runs (a digest of its spec, see supersede.py) and on which provider.
 ANNOTATION_INPUTS = "contentgen.io/inputs"
 ANNOTATION_PROVIDER = "contentgen.io/provider"
+# On a GPU Job: the GPUs its pod asks for ("1 nvidia.com/gpu"), for the status when none is free.
+ANNOTATION_GPUS = "contentgen.io/gpus"
+# Kueue's: the LocalQueue a Job is submitted to (Kueue suspends it until it admits it).
+LABEL_QUEUE = "kueue.x-k8s.io/queue-name"
 FINALIZER = "contentgen.io/cleanup"
 MAX_NAME = 63
 MAX_LABEL_VALUE = 63

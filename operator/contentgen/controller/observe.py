@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .naming import ANNOTATION_INPUTS, ANNOTATION_PROVIDER, LABEL_GENERATION, LABEL_UID, LABEL_VERSION
+from .naming import (
+    ANNOTATION_GPUS,
+    ANNOTATION_INPUTS,
+    ANNOTATION_PROVIDER,
+    LABEL_GENERATION,
+    LABEL_QUEUE,
+    LABEL_UID,
+    LABEL_VERSION,
+)
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,9 @@ class JobState:
     deleting: bool = False
     inputs: str = ""  # what it runs: a digest of its spec (supersede.inputs_digest); "" if unknown
     provider: str = ""  # the provider it runs on
+    gpus: str = ""  # the GPUs its pod asks for ("1 nvidia.com/gpu"); "" for none
+    queue: str = ""  # the Kueue LocalQueue it was submitted to
+    suspended: bool = False  # spec.suspend: held (by Kueue) with no pod until it is admitted
 
     @property
     def finished(self) -> bool:
@@ -43,6 +54,7 @@ def job_state(job: dict[str, Any]) -> JobState | None:
     status = job.get("status") or {}
     conditions = {c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"}
     failed = conditions.get("Failed") or {}
+    suspended = bool((job.get("spec") or {}).get("suspend"))
     return JobState(
         name=meta.get("name", ""),
         namespace=meta.get("namespace", ""),
@@ -61,6 +73,9 @@ def job_state(job: dict[str, Any]) -> JobState | None:
         deleting=bool(meta.get("deletionTimestamp")),
         inputs=str(annotations.get(ANNOTATION_INPUTS) or ""),
         provider=str(annotations.get(ANNOTATION_PROVIDER) or ""),
+        gpus=str(annotations.get(ANNOTATION_GPUS) or ""),
+        queue=str(labels.get(LABEL_QUEUE) or ""),
+        suspended=suspended,
     )
 
 

@@ -270,18 +270,53 @@ def pod_reason(world: World) -> tuple[str, str]:
     return "", ""
 
 
+def unschedulable(job: JobState, why: str) -> str:
+    """PodNotScheduled's message, in GPUs for a GPU Job: the scheduler counts them as any resource
+    ("Insufficient nvidia.com/gpu"), whether every GPU is taken or no node has any."""
+    if not job.gpus:
+        return f"the pod of Job {job.name} cannot be scheduled: {why}"
+    resource = job.gpus.split(" ", 1)[-1]
+    if f"Insufficient {resource}" in why:
+        return (
+            f"the pod of Job {job.name} cannot be scheduled: no node has {job.gpus} GPU free (every GPU "
+            f"is taken, or no node has one); it starts when one comes free: {why}"
+        )
+    return f"the pod of Job {job.name} (asking for {job.gpus} GPU) cannot be scheduled: {why}"
+
+
+def queued(job: JobState) -> str:
+    """Queued's message for a Job held suspended (by Kueue, which says why in the Job's Workload).
+    The operator never resumes it, and no deadline runs meanwhile: Kubernetes starts
+    activeDeadlineSeconds when the Job is resumed."""
+    if not job.queue:
+        return (
+            f"Job {job.name} is suspended (spec.suspend) and has no pod; it runs when whoever "
+            "suspended it resumes it"
+        )
+    return (
+        f"Job {job.name} waits in Kueue queue {job.queue!r}: Kueue holds it suspended until the queue "
+        f"admits its workload (kubectl get workloads -n {job.namespace} shows why; kubectl describe job "
+        f"-n {job.namespace} {job.name} names it)"
+    )
+
+
 def _running(res: Observed, status: dict[str, Any], job: JobState, world: World) -> dict[str, Any]:
-    # Running once the pod is ready, or once the worker has reported a stage for this Job.
-    started = job.ready > 0 or (bool(status.get("stage")) and status.get("jobName") == job.name)
+    # Running once the pod is ready, or once the worker has reported a stage for this Job; a Job
+    # held suspended (Kueue admits it, or evicted it) waits as Queued whatever ran before.
+    started = not job.suspended and (
+        job.ready > 0 or (bool(status.get("stage")) and status.get("jobName") == job.name)
+    )
     phase = Phase.RUNNING if started else Phase.PENDING
-    problem, why = pod_reason(world)
-    reason = "Running" if started else (problem or "JobCreated")
+    problem, why = ("", "") if job.suspended else pod_reason(world)
+    reason = "Running" if started else ("Queued" if job.suspended else (problem or "JobCreated"))
     if started:
         message = f"Job {job.name} is running"
+    elif job.suspended:
+        message = queued(job)
     elif problem == "PodNotCreated":
         message = f"Job {job.name} cannot create its pod: {why}"
     elif problem == "PodNotScheduled":
-        message = f"the pod of Job {job.name} cannot be scheduled: {why}"
+        message = unschedulable(job, why)
     elif problem:
         message = f"the pod of Job {job.name} cannot start: {why}"
     else:

@@ -266,7 +266,12 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
         now=now(),
         jobs=jobs,
         pod_problem=pod_problem(pods),
-        creation_problem=await _creation_problem(op, starting[-1]) if starting and not pods else "",
+        # a Job held suspended (Kueue) has no pod by design: nothing to ask about
+        creation_problem=(
+            await _creation_problem(op, starting[-1])
+            if starting and not pods and not starting[-1].suspended
+            else ""
+        ),
         loras=loras,
         may_start=False,
         missing_credentials=missing_credentials(str(res.spec.get("provider", "")), op.settings),
@@ -296,7 +301,8 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
             return None  # try again later rather than record a guess
         world = replace(world, outcome=outcome)
     may_start_now = first.job is not None or first.waiting == "Queued"
-    annotations = await _namespace_annotations(op, res.namespace) if may_start_now else None
+    metadata = await _namespace_metadata(op, res.namespace) if may_start_now else None
+    annotations = metadata[0] if metadata is not None else None
     annotation = annotations.get(ANNOTATION) if annotations is not None else None
     if may_start_now:
         owners = annotations.get(owners_rule.ANNOTATION) if annotations is not None else None
@@ -357,19 +363,19 @@ async def _stored_version(op: Operator, res: Observed) -> int:
     return await asyncio.to_thread(highest)
 
 
-async def _namespace_annotations(op: Operator, namespace: str) -> dict[str, str] | None:
-    """The namespace's annotations (`contentgen.io/budget`, `contentgen.io/owners`), read at most
-    every half minute per namespace, in cluster-wide installs only (a namespaced install may not
-    read Namespace objects: None)."""
+async def _namespace_metadata(op: Operator, namespace: str) -> tuple[dict[str, str], dict[str, str]] | None:
+    """The namespace's annotations (`contentgen.io/budget`, `contentgen.io/owners`) and labels (the
+    Kueue queue of its GPU Jobs), read at most every half minute per namespace, in cluster-wide
+    installs only (a namespaced install may not read Namespace objects: None)."""
     if op.settings.watch_namespaces:
         return None
     async with op.lock(f"budget/{namespace}"):  # one read for the reconciles that ask at once
-        cached = op.namespace_annotations.get(namespace)
+        cached = op.namespace_metadata.get(namespace)
         if cached is not None and time.monotonic() - cached[0] < NAMESPACE_CACHE_SECONDS:
-            return cached[1]
-        annotations = await op.kube.namespace_annotations(namespace)
-        op.namespace_annotations[namespace] = (time.monotonic(), annotations)
-        return annotations
+            return cached[1], cached[2]
+        annotations, labels = await op.kube.namespace_metadata(namespace)
+        op.namespace_metadata[namespace] = (time.monotonic(), annotations, labels)
+        return annotations, labels
 
 
 def _admission(op: Operator, res: Observed, annotation: str | None) -> Admission:
@@ -416,7 +422,11 @@ async def _worker_access(op: Operator, namespace: str) -> None:
 async def _start_job(op: Operator, snapshot: SpecSnapshot) -> None:
     namespace = snapshot.namespace
     await _worker_access(op, namespace)
-    manifest = render_job(snapshot, op.settings)
+    metadata = (
+        await _namespace_metadata(op, namespace) if snapshot.spec.get("provider") == "cluster" else None
+    )
+    queue = metadata[1].get(op.settings.queue_name_label, "") if metadata is not None else ""
+    manifest = render_job(snapshot, op.settings, namespace_queue=queue)
     created = await op.kube.create_job(manifest)  # JobNameTaken: another's Job is never deleted
     if created:
         metrics.JOBS_CREATED.labels(snapshot.kind).inc()

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
 from pydantic_settings import SettingsConfigDict
 
 from contentgen.pricing import PriceTable
@@ -60,6 +61,75 @@ def _defaults() -> dict[str, KindDefaults]:
             work_volume_size="10Gi",
         ),
     }
+
+
+class GpuJob(BaseModel):
+    """How the Jobs of one kind run with `provider: cluster`: on the cluster's own GPUs."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    count: int = Field(default=1, ge=1, le=16, description="GPUs per Job.")
+    resource_name: str = Field(
+        default="nvidia.com/gpu",
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$",
+        description="The extended resource the GPUs are (nvidia.com/gpu, a MIG profile such as "
+        "nvidia.com/mig-3g.40gb, amd.com/gpu).",
+    )
+    node_selector: dict[str, str] = Field(default={}, description="Added to the GPU Jobs' nodeSelector.")
+    resources: Resources = Resources()
+
+
+def gpu_defaults() -> dict[str, GpuJob]:
+    return {
+        "LoraTraining": GpuJob(
+            resources=Resources(
+                requests={"cpu": "4", "memory": "32Gi", "ephemeral-storage": "20Gi"},
+                limits={"memory": "64Gi", "ephemeral-storage": "60Gi"},
+            )
+        ),
+        "ImageGeneration": GpuJob(
+            resources=Resources(
+                requests={"cpu": "2", "memory": "24Gi", "ephemeral-storage": "2Gi"},
+                limits={"memory": "48Gi", "ephemeral-storage": "10Gi"},
+            )
+        ),
+        "Transcription": GpuJob(
+            resources=Resources(
+                requests={"cpu": "2", "memory": "8Gi", "ephemeral-storage": "2Gi"},
+                limits={"memory": "16Gi", "ephemeral-storage": "20Gi"},
+            )
+        ),
+    }
+
+
+class ModelsSource(BaseModel):
+    """Where GPU workers find the base models (docs/cluster-gpus.md): a PersistentVolumeClaim or a
+    host path laid out as the models' own directories (mounted read-only), or a store prefix the
+    worker copies once per node into a cache (a host path; an emptyDir per pod without one)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    persistent_volume_claim: str = Field(
+        default="", description="A PVC (in each namespace) holding the models."
+    )
+    host_path: str = Field(default="", description="A directory on every GPU node holding the models.")
+    store_prefix: str = Field(
+        default="", description="s3://bucket/prefix the worker copies the models from, once per node."
+    )
+    cache_host_path: str = Field(
+        default="", description="With storePrefix: the node's directory the models are copied into."
+    )
+    cache_size: str = Field(
+        default="100Gi", description="With storePrefix and no cacheHostPath: the emptyDir's size."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelsSource:
+        given = [n for n in ("persistent_volume_claim", "host_path", "store_prefix") if getattr(self, n)]
+        if len(given) > 1:
+            names = ", ".join(to_camel(n) for n in given)
+            raise ValueError(f"models: set one of persistentVolumeClaim, hostPath, storePrefix (not {names})")
+        return self
 
 
 class SecretKey(BaseModel):
@@ -174,8 +244,9 @@ class OperatorSettings(ProviderSettings):
     )
     offline: bool = Field(
         default=False,
-        description="Run every Job with the offline provider (placeholders, no paid API, no keys needed), "
-        "labelled as such in status and catalog: for `contentgen local-cluster --offline` and demos.",
+        description="Run the Jobs of paid providers (fal, AssemblyAI) with the offline provider "
+        "(placeholders, no paid API, no keys needed), labelled as such in status and catalog: for "
+        "`contentgen local-cluster --offline` and demos. provider cluster runs as asked.",
     )
     reconcile_interval_seconds: float = Field(
         default=10.0,
@@ -237,3 +308,48 @@ class OperatorSettings(ProviderSettings):
         description="Monthly budgets in USD: namespaceMonthlyUsd, ownerMonthlyUsd (defaults), namespaces "
         "and owners ({name: USD}). Unset: no limit.",
     )
+    # provider: cluster (docs/cluster-gpus.md)
+    gpu_worker_image: str = Field(
+        default="ghcr.io/contentgen/contentgen-worker-gpu:0.1.0",
+        description="The image the Jobs of provider cluster run (torch, diffusers, faster-whisper).",
+    )
+    gpu_jobs: dict[str, GpuJob] = Field(
+        default_factory=gpu_defaults,
+        description="Per kind (JSON), the Jobs of provider cluster: count and resourceName of their "
+        "GPUs, a nodeSelector added to the workers', and their resources.",
+    )
+    gpu_node_selector: dict[str, str] = Field(
+        default={}, description="nodeSelector (JSON) of GPU workers, over the workers' own."
+    )
+    gpu_tolerations: list[dict[str, Any]] = Field(
+        default=[
+            {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+        ],
+        description="Tolerations (JSON list) of GPU workers, besides the workers' own.",
+    )
+    gpu_priority_class_name: str = Field(
+        default="", description="PriorityClass of GPU workers; empty: the workers' own."
+    )
+    cluster_models: ModelsSource = Field(
+        default_factory=ModelsSource,
+        description="Where GPU workers find the base models (JSON): persistentVolumeClaim, hostPath, or "
+        "storePrefix with cacheHostPath (or an emptyDir of cacheSize).",
+    )
+    queue_name: str = Field(
+        default="",
+        description="The Kueue LocalQueue of GPU Jobs (the kueue.x-k8s.io/queue-name label), where their "
+        "namespace names none; empty: none (Jobs are not queued by Kueue).",
+    )
+    queue_name_label: str = Field(
+        default="contentgen.io/queue-name",
+        description="The namespace label naming its Kueue LocalQueue for GPU Jobs (cluster-wide installs).",
+    )
+
+    @model_validator(mode="after")
+    def _gpus_priced(self) -> OperatorSettings:
+        """Estimates of cluster runs count each kind's GPUs (pricing.expected_gpu_seconds)."""
+        counts = {kind: job.count for kind, job in self.gpu_jobs.items() if job.count != 1}
+        if self.prices.cluster.gpus != counts:
+            cluster = self.prices.cluster.model_copy(update={"gpus": counts})
+            self.prices = self.prices.model_copy(update={"cluster": cluster})
+        return self

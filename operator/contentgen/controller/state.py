@@ -56,8 +56,9 @@ class Operator:
     written: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     # ImageGenerations waiting for a LoraTraining: (namespace, lora name) -> {uid: kind name}
     lora_waiters: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
-    # namespace -> (when read, its annotations), for budgets and owners (cluster-wide installs)
-    namespace_annotations: dict[str, tuple[float, dict[str, str]]] = field(default_factory=dict)
+    # namespace -> (when read, its annotations, its labels), for budgets, owners and the Kueue
+    # queue of GPU Jobs (cluster-wide installs)
+    namespace_metadata: dict[str, tuple[float, dict[str, str], dict[str, str]]] = field(default_factory=dict)
     # The resourceVersion of each resource's last event handled: a listing's event (kopf listing
     # again after 410 Gone) at that version changed nothing (relist.py)
     versions: dict[str, str] = field(default_factory=dict)

@@ -29,8 +29,9 @@ from contentgen.providers.cancel import NOT_BILLED, Cancelled
 
 from .observe import JobState
 
-# Spec fields that change nothing a run makes (what the catalog shows, what deletion does).
-BOOKKEEPING = frozenset({"tags", "description", "deletionPolicy"})
+# Spec fields that change nothing a run makes (what the catalog shows, what deletion does, the
+# Kueue queue its Job waits in).
+BOOKKEEPING = frozenset({"tags", "description", "deletionPolicy", "queueName"})
 
 
 def inputs_digest(spec: Mapping[str, Any]) -> str:

@@ -1,0 +1,113 @@
+"""The cost of the cluster's own GPUs: a price per GPU-hour in the price table (the operator's
+CONTENTGEN_PRICES, `cluster`), estimates before a run from the spec (startup, steps, images,
+audio hours, times the kind's GPUs), the worker's measured GPU-seconds priced at the same price,
+and budgets that count cluster work like any other."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from contentgen.controller.budget import Limits, Spender, admit
+from contentgen.controller.reconcile import World, decide
+from contentgen.controller.settings import OperatorSettings
+from contentgen.pricing import (
+    ClusterPrices,
+    PriceTable,
+    cluster_usage,
+    estimated,
+    expected_usage,
+    settled,
+    stamped,
+    without_evaluation,
+)
+from tests.controller.test_reconcile import NOW, resource
+
+CLUSTER = ClusterPrices(
+    gpu_hour_usd=3.0, startup_seconds=30, training_step_seconds=1.5, image_seconds=6, audio_hour_seconds=120
+)
+TABLE = PriceTable(as_of="2027-01-01", cluster=CLUSTER)
+LORA = {"provider": "cluster", "training": {"steps": 800}, "evaluation": {"enabled": False}}
+
+
+@pytest.mark.parametrize(
+    ("kind", "spec", "seconds"),
+    [
+        ("ImageGeneration", {"provider": "cluster", "numImages": 4}, 30 + 4 * 6),
+        ("LoraTraining", LORA, 30 + 800 * 1.5),
+        ("Transcription", {"provider": "cluster"}, 30 + 1 * 120),  # assumedAudioHours: 1
+    ],
+)
+def test_the_estimate_is_the_expected_gpu_time_at_the_gpu_hour_price(kind, spec, seconds):
+    (line,) = expected_usage(kind, spec, TABLE)
+    assert (line.provider, line.unit) == ("cluster", "gpu-hour")
+    assert line.quantity == pytest.approx(seconds / 3600)
+    cost = estimated(kind, spec, TABLE, None)
+    assert cost.estimated_usd == pytest.approx(seconds / 3600 * 3.0, abs=1e-6)
+    assert "gpu-hours" in cost.detail and "$3" in cost.detail
+
+
+def test_a_transcription_estimate_follows_the_assumed_audio_hours():
+    table = TABLE.model_copy(update={"assumed_audio_hours": 3.0})
+    (line,) = expected_usage("Transcription", {"provider": "cluster"}, table)
+    assert line.quantity == pytest.approx((30 + 3 * 120) / 3600)
+
+
+def test_the_likeness_evaluation_adds_its_pictures_and_can_be_left_out():
+    with_it = {**LORA, "evaluation": {"enabled": True, "promptSet": "likeness-v1", "seeds": [1, 2]}}
+    full = expected_usage("LoraTraining", with_it, TABLE)[0].quantity
+    alone = without_evaluation("LoraTraining", with_it)
+    assert alone is not None
+    training = expected_usage("LoraTraining", alone, TABLE)[0].quantity
+    assert training == pytest.approx((30 + 800 * 1.5) / 3600)
+    # a picture per prompt (6) and seed (2), with and without the LoRA
+    assert full == pytest.approx(training + 2 * 6 * 2 * 6 / 3600)
+
+
+def test_the_gpus_of_a_kind_multiply_its_estimate():
+    settings = OperatorSettings(gpu_jobs={"LoraTraining": {"count": 4}}, prices=TABLE)
+    assert settings.prices.cluster.gpus == {"LoraTraining": 4}
+    one = expected_usage("LoraTraining", LORA, TABLE)[0].quantity
+    four = expected_usage("LoraTraining", LORA, settings.prices)[0].quantity
+    assert four == pytest.approx(4 * one)
+
+
+def test_the_price_comes_from_the_table_and_a_listed_item_wins():
+    assert PriceTable().price("cluster", "lora-training", "gpu-hour") == ClusterPrices().gpu_hour_usd
+    table = PriceTable.model_validate(
+        {"cluster": {"gpuHourUsd": 2.5}, "items": {"cluster": {"image-generation": {"gpu-hour": 1.25}}}}
+    )
+    assert table.price("cluster", "lora-training", "gpu-hour") == 2.5
+    assert table.price("cluster", "image-generation", "gpu-hour") == 1.25
+    assert PriceTable().price("offline", "x", "gpu-hour") == 0.0
+
+
+def test_measured_gpu_seconds_are_stamped_and_settled_at_the_gpu_hour_price():
+    usage = cluster_usage("lora-training", 1800.0, "job-1")  # half an hour on one GPU
+    (line,) = stamped(usage, {}, TABLE)
+    assert (line.unit_price_usd, line.price_date) == (3.0, "2027-01-01")
+    cost = estimated("LoraTraining", LORA, TABLE, None)
+    started = datetime(2027, 1, 5, tzinfo=UTC)
+    done = settled(cost, [line], TABLE, started)
+    assert done.actual_usd == pytest.approx(1.5)
+    assert done.by_month == {"2027-01": pytest.approx(1.5)}
+
+
+def test_a_budget_holds_a_cluster_run_it_cannot_cover():
+    estimate = estimated("LoraTraining", LORA, TABLE, None).estimated_usd  # (30 + 1200) s at $3/h
+    spent = [Spender("old", "team", "carol", {"2027-01": 9.5}, 0.0)]
+    limits = Limits(10.0, None, "the chart", "")
+    assert (
+        "this run is estimated at $1.02"
+        in admit("new", "team", "carol", estimate, "2027-01", spent, limits).over
+    )
+    assert admit("new", "team", "carol", estimate, "2027-01", [], limits).over == ""
+
+
+def test_a_cluster_run_starts_with_its_estimate_in_status_cost():
+    res = resource("ImageGeneration", provider="cluster", numImages=2)
+    d = decide(res, World(now=NOW, prices=TABLE))
+    assert d.job is not None
+    assert d.status["cost"]["estimatedUsd"] == pytest.approx((30 + 2 * 6) / 3600 * 3.0, abs=1e-6)
+    assert d.status["cost"]["detail"].startswith("estimate: ")

@@ -1,0 +1,292 @@
+"""provider: cluster on the real scheduler: the process node advertises GPUs (nvidia.com/gpu in
+its capacity), and a cluster resource's Job asks for one. With none on the node the status says
+why (in GPUs) and the run starts once one is there; with one GPU, two resources run one after the
+other (their pods are never placed together); with Kueue's queue label, a Job held suspended (as
+Kueue's webhook suspends it, played here by a MutatingAdmissionPolicy) shows Pending/Queued, and
+the operator leaves it suspended until it is resumed.
+
+No models are staged: the workers end Failed (ModelNotFound, or before the cluster provider is
+built, InvalidInput). These tests are about scheduling and statuses."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.kube.harness import LOG, Cluster, cluster, operator, wait_for
+from tests.kube.test_operator import image, reason, record_calls
+
+pytestmark = pytest.mark.timeout(600)
+GPU = "nvidia.com/gpu"
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with (
+        pytest.MonkeyPatch.context() as mp,
+        cluster(tmp_path_factory.mktemp("cluster"), mp, gpus=1) as c,
+    ):
+        mp.setenv("CONTENTGEN_RECONCILE_INTERVAL_SECONDS", "1")
+        with operator(c):
+            yield c
+        record_calls(c)
+
+
+def gpu_image(name: str) -> dict[str, Any]:
+    return image(name, provider="cluster", model="flux-dev")
+
+
+def gpus(c: Cluster, count: int) -> None:
+    c.node.set_capacity({GPU: str(count)})
+    wait_for(
+        lambda: c.get("nodes", "", c.node.name)["status"]["allocatable"].get(GPU) == str(count),  # type: ignore[index]
+        60,
+        f"the node advertising {count} GPU",
+    )
+
+
+def the_job(c: Cluster, ns: str) -> dict[str, Any]:
+    return wait_for(lambda: next(iter(c.jobs(ns)), None), 120, f"a Job in {ns}")  # type: ignore[no-any-return]
+
+
+def finished(c: Cluster, ns: str, name: str) -> dict[str, Any]:
+    """The run ended (no models are staged here: Failed), having left Pending."""
+    status = c.wait_phase("ImageGeneration", ns, name, "Failed", timeout=300)
+    assert reason(status) not in ("PodNotScheduled", "Queued"), status
+    return status
+
+
+def test_with_no_gpu_on_the_node_the_status_says_so_and_the_run_starts_once_there_is(env: Cluster) -> None:
+    c, ns = env, "no-gpus"
+    gpus(c, 0)
+    try:
+        c.apply(gpu_image("waits"), ns)
+        job = the_job(c, ns)
+        (container,) = job["spec"]["template"]["spec"]["containers"]
+        assert container["resources"]["limits"][GPU] == container["resources"]["requests"][GPU] == "1"
+        assert container["image"].rsplit("/", 1)[-1].startswith("contentgen-worker-gpu:")
+        env_vars = {e["name"]: e.get("value") for e in container["env"]}
+        assert (
+            env_vars["CONTENTGEN_GPU_COUNT"] == "1" and env_vars["CONTENTGEN_CLUSTER_MODELS_DIR"] == "/models"
+        )
+        status = wait_for(
+            lambda: (
+                (s := c.status("ImageGeneration", ns, "waits")).get("conditions")
+                and reason(s) == "PodNotScheduled"
+                and s
+            ),
+            120,
+            f"PodNotScheduled (now {c.status('ImageGeneration', ns, 'waits')})",
+        )
+        assert status["phase"] == "Pending"
+        assert f"no node has 1 {GPU} GPU free" in status["message"], status
+        assert f"Insufficient {GPU}" in status["message"], status  # the scheduler's own words
+        wait_for(
+            lambda: any(
+                e["reason"] == "PodNotScheduled" and e["type"] == "Warning" for e in c.events(ns, "waits")
+            ),
+            30,
+            "a Warning PodNotScheduled",
+        )
+    finally:
+        gpus(c, 1)  # a GPU is installed: the scheduler places the pod by itself
+    finished(c, ns, "waits")
+    (pod,) = c.pods(ns)
+    assert pod["spec"]["nodeName"] == c.node.name
+
+
+class PodLog:
+    """Every version of the namespace's pods, in the API server's order (a watch)."""
+
+    def __init__(self, c: Cluster, namespace: str) -> None:
+        self.c, self.namespace = c, namespace
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.broken: Exception | None = None
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True, name=f"pods-{namespace}")
+
+    def __enter__(self) -> PodLog:
+        self._thread.start()
+        assert self._ready.wait(30), "the pod watch did not start"
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+
+    def _watch(self) -> None:
+        client = self.c.local.client()
+        path = f"/api/v1/namespaces/{self.namespace}/pods"
+        version = client.get(path)["metadata"]["resourceVersion"]
+        self._ready.set()
+        try:
+            while not self._stop.is_set():
+                for event in client.watch(path, resourceVersion=version, timeoutSeconds=5):
+                    if event["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                        self.events.append((event["type"], event["object"]))
+                        version = event["object"]["metadata"]["resourceVersion"]
+        except Exception as exc:  # the test reads what was recorded; a broken watch fails it there
+            self.broken = exc
+        finally:
+            client.close()
+
+    def most_placed_at_once(self) -> tuple[int, int]:
+        """(the most pods bound to a node and not finished at any one time, pods ever bound)."""
+        placed: set[str] = set()
+        ever: set[str] = set()
+        most = 0
+        for kind, pod in self.events:
+            uid = pod["metadata"]["uid"]
+            done = kind == "DELETED" or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+            if pod["spec"].get("nodeName") and not done:
+                placed.add(uid)
+                ever.add(uid)
+            else:
+                placed.discard(uid)
+            most = max(most, len(placed))
+        return most, len(ever)
+
+
+def test_one_gpu_runs_two_resources_one_after_the_other(env: Cluster) -> None:
+    c, ns = env, "one-gpu"
+    c.ensure_namespace(ns)
+    with PodLog(c, ns) as pods:
+        c.node.hold()  # the first pod holds the GPU (bound, its container not started) until released
+        try:
+            c.apply(gpu_image("first"), ns)
+            c.apply(gpu_image("second"), ns)
+            waiting = wait_for(
+                lambda: next(
+                    (
+                        name
+                        for name in ("first", "second")
+                        if (s := c.status("ImageGeneration", ns, name)).get("conditions")
+                        and reason(s) == "PodNotScheduled"
+                    ),
+                    None,
+                ),
+                120,
+                "one of the two waiting for the GPU",
+            )
+            message = c.status("ImageGeneration", ns, waiting)["message"]
+            assert f"no node has 1 {GPU} GPU free" in message, message
+            assert sum(1 for p in c.pods(ns) if p["spec"].get("nodeName")) == 1
+        finally:
+            c.node.release()
+        for name in ("first", "second"):
+            finished(c, ns, name)
+        assert pods.broken is None, pods.broken
+        most, ever = pods.most_placed_at_once()
+    assert (most, ever) == (1, 2), pods.events
+
+
+SUSPEND_POLICY = "kueue-suspends-queued-jobs"
+
+
+def suspend_like_kueue(c: Cluster) -> None:
+    """Kueue's webhook suspends a Job that names a queue when it is created (jobframework's
+    ApplyDefaultForSuspend); here a MutatingAdmissionPolicy does the same."""
+    group = "/apis/admissionregistration.k8s.io/v1"
+    rules = [{"apiGroups": ["batch"], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["jobs"]}]
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingAdmissionPolicy",
+        "metadata": {"name": SUSPEND_POLICY},
+        "spec": {
+            "matchConstraints": {"resourceRules": rules},
+            "matchConditions": [
+                {
+                    "name": "names-a-queue",
+                    "expression": f"has(object.metadata.labels) && '{QUEUE_LABEL}' in object.metadata.labels",
+                }
+            ],
+            "failurePolicy": "Fail",
+            "reinvocationPolicy": "Never",
+            "mutations": [
+                {
+                    "patchType": "ApplyConfiguration",
+                    "applyConfiguration": {"expression": "Object{spec: Object.spec{suspend: true}}"},
+                }
+            ],
+        },
+    }
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingAdmissionPolicyBinding",
+        "metadata": {"name": SUSPEND_POLICY},
+        "spec": {"policyName": SUSPEND_POLICY},
+    }
+    c.admin.create(f"{group}/mutatingadmissionpolicies", policy)
+    c.admin.create(f"{group}/mutatingadmissionpolicybindings", binding)
+    probe = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "probe", "labels": {QUEUE_LABEL: "probe"}},
+        "spec": {
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "c", "image": "contentgen-worker"}],
+                }
+            }
+        },
+    }
+
+    def in_force() -> bool:  # the API server loads a new policy a moment after it is created
+        made = c.admin.request(
+            "POST", "/apis/batch/v1/namespaces/default/jobs", body=probe, params={"dryRun": "All"}
+        )
+        return bool(made["spec"].get("suspend"))
+
+    wait_for(in_force, 60, "the suspending policy in force")
+
+
+def decisions_about(name: str) -> int:
+    """The operator's decisions logged for `name` (reconciler: one debug line per decision)."""
+    return sum(1 for line in LOG.lines() if f"/{name} generation" in line and "Queued" in line)
+
+
+def test_a_job_kueue_holds_is_queued_and_never_resumed_by_the_operator(env: Cluster) -> None:
+    c, ns = env, "kueue"
+    suspend_like_kueue(c)
+    c.ensure_namespace(ns)
+    c.admin.patch(
+        f"/api/v1/namespaces/{ns}", {"metadata": {"labels": {"contentgen.io/queue-name": "gpu-queue"}}}
+    )
+    c.apply(gpu_image("held"), ns)
+    job = the_job(c, ns)
+    assert job["metadata"]["labels"][QUEUE_LABEL] == "gpu-queue"
+    assert job["spec"]["suspend"] is True  # by the policy, as by Kueue: the operator did not ask for it
+    status = wait_for(
+        lambda: (
+            (s := c.status("ImageGeneration", ns, "held")).get("conditions") and reason(s) == "Queued" and s
+        ),
+        120,
+        f"Queued (now {c.status('ImageGeneration', ns, 'held')})",
+    )
+    assert status["phase"] == "Pending"
+    assert "waits in Kueue queue 'gpu-queue'" in status["message"], status
+    # The operator looks at it again (the Job's events, its rechecks) and leaves it as it is.
+    seen = decisions_about("held")
+    wait_for(lambda: decisions_about("held") >= seen + 3, 120, "three more decisions on the held resource")
+    name = job["metadata"]["name"]
+    assert c.get("jobs", ns, name, "batch/v1")["spec"]["suspend"] is True  # type: ignore[index]
+    assert c.pods(ns) == []
+    assert reason(c.status("ImageGeneration", ns, "held")) == "Queued"
+    writes = [
+        d
+        for d in c.decisions()
+        if d.user == "system:serviceaccount:contentgen:contentgen-operator"
+        and d.resource == "jobs"
+        and d.verb in ("update", "patch")
+    ]
+    assert writes == []
+    # Kueue admits the workload: it resumes the Job, and the run goes on from there.
+    c.admin.patch(f"/apis/batch/v1/namespaces/{ns}/jobs/{name}", {"spec": {"suspend": False}})
+    finished(c, ns, "held")
+    reasons = [reason(v["status"]) for v in c.history("ImageGeneration", ns, "held") if v.get("status")]
+    assert reasons.index("Queued") < len(reasons) - 1 and reasons[-1] != "Queued"
