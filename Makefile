@@ -101,12 +101,16 @@ bench: install  ## run the benchmarks in bench/ (numbers go into docs/performanc
 	$(BIN)/python -m bench.run
 
 .PHONY: images
-images:  ## build both images with docker or podman (IMAGE_REGISTRY, IMAGE_TAG, CONTAINER_ENGINE)
+images:  ## build the three images (operator, worker, GPU worker) with docker or podman (IMAGE_REGISTRY, IMAGE_TAG, CONTAINER_ENGINE)
 	$(PYTHON) scripts/images.py build
 
 .PHONY: push-images
-push-images:  ## push both images (after `make images` and a registry login)
+push-images:  ## push the three images (after `make images` and a registry login)
 	$(PYTHON) scripts/images.py push
+
+.PHONY: gpu-check
+gpu-check: install speech  ## provider cluster's work on this machine's GPU with tiny models: times and peak GPU memory (skips without a GPU)
+	$(BIN)/python scripts/gpu_check.py
 
 .PHONY: bench-likeness
 bench-likeness: install  ## calibrate the likeness score on real photographs of the same and different people (numbers go into docs/likeness.md)
