@@ -2,7 +2,7 @@
 on speech made with espeak-ng: it hears the words, times them in order, and its response makes
 valid SRT and WebVTT through the same exports as AssemblyAI's; a finished transcript is kept in
 the checkpoint; what it cannot do (speaker labels, another language on an English-only model, a
-model that is not staged) is said before any model is loaded. Nothing is downloaded."""
+model that is not staged) is said before it transcribes. Nothing is downloaded."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from contentgen.errors import InvalidInput, ModelNotFound
 from contentgen.pricing import cluster_usage
 from contentgen.providers import transcriber
 from contentgen.providers.base import MemoryCheckpoint, TranscriptionRequest
+from contentgen.providers.cluster.gpus import GpuClock, gpu_count
+from contentgen.providers.cluster.staging import locate
 from contentgen.providers.cluster.whisper import REQUIRED_FILES, WhisperTranscriber
 
 from .cluster_models import HEARD, TINY_WHISPER, device, refuse_hubs, speech, stage_tiny_whisper
@@ -37,13 +39,15 @@ def models(tmp_path: Path) -> Path:
 
 
 def whisper(models: Path, monkeypatch: pytest.MonkeyPatch, gpus: int = 1) -> WhisperTranscriber:
+    """As the worker builds it (`transcriber("cluster")`: the models' root and the GPUs from the
+    environment), on the tests' device and one CPU thread (a shared machine)."""
     monkeypatch.setenv("CONTENTGEN_CLUSTER_MODELS_DIR", str(models))
     monkeypatch.setenv("CONTENTGEN_GPU_COUNT", str(gpus))
-    provider = transcriber("cluster")
-    assert isinstance(provider, WhisperTranscriber)
-    # the tests' device and one CPU thread (a shared machine), the rest as the worker builds it
-    provider._device, provider._cpu_threads = device(), 1
-    return provider
+    built = transcriber("cluster")
+    assert isinstance(built, WhisperTranscriber) and built.gpus == gpus
+    return WhisperTranscriber(
+        lambda model, required: locate(model, required), gpus=gpus, device=device(), cpu_threads=1
+    )
 
 
 def request(audio: Path, **kwargs: object) -> TranscriptionRequest:
@@ -156,3 +160,12 @@ def test_what_the_cluster_cannot_do_is_said_clearly(
     monkeypatch.setenv("CONTENTGEN_GPU_COUNT", "none")
     with pytest.raises(InvalidInput, match="CONTENTGEN_GPU_COUNT is 'none'"):
         transcriber("cluster")
+
+
+def test_gpu_seconds_are_seconds_held_times_the_gpus() -> None:
+    ticks = iter([100.0, 103.5])
+    assert GpuClock(2, clock=lambda: next(ticks)).gpu_seconds() == 7.0
+    assert gpu_count({}) == 1 and gpu_count({"CONTENTGEN_GPU_COUNT": "4"}) == 4
+    for bad in ("0", "-1", "1.5"):
+        with pytest.raises(InvalidInput, match="CONTENTGEN_GPU_COUNT"):
+            gpu_count({"CONTENTGEN_GPU_COUNT": bad})

@@ -134,7 +134,7 @@ class WhisperTranscriber:
         cpu_threads: int = 0,
     ) -> None:
         self._locate = locate
-        self._gpus = gpus
+        self.gpus = gpus  # the pod's GPUs: each second held costs this many GPU-seconds
         self._device, self._compute_type, self._cpu_threads = device, compute_type, cpu_threads
 
     def transcribe(
@@ -161,7 +161,7 @@ class WhisperTranscriber:
                 f"model {model!r} at {path} is incomplete: vocabulary.txt or vocabulary.json missing "
                 "(stage the whole model directory, see docs/cluster-gpus.md)"
             )
-        clock = GpuClock(self._gpus)
+        clock = GpuClock(self.gpus)
         from faster_whisper import WhisperModel
 
         whisper = WhisperModel(
