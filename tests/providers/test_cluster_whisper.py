@@ -169,3 +169,12 @@ def test_gpu_seconds_are_seconds_held_times_the_gpus() -> None:
     for bad in ("0", "-1", "1.5"):
         with pytest.raises(InvalidInput, match="CONTENTGEN_GPU_COUNT"):
             gpu_count({"CONTENTGEN_GPU_COUNT": bad})
+
+
+def test_the_hub_guard_fails_a_download() -> None:
+    """The guard of these tests is real: faster-whisper asked for a model by name (a hub download)
+    fails the test instead of reaching a network."""
+    from faster_whisper import WhisperModel
+
+    with pytest.raises(AssertionError, match="tried to reach the network or a model hub"):
+        WhisperModel("tiny.en", device="cpu")
