@@ -75,8 +75,15 @@ browser:  ## install Debian's chromium for the web UI's browser tests (apt-get; 
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null && chromium --version; \
 	else echo "make browser: chromium is missing: install Debian's chromium (sudo apt-get install chromium)" >&2; exit 1; fi
 
+.PHONY: speech
+speech:  ## install Debian's espeak-ng, which speaks the cluster transcriber's test audio (apt-get; needs root)
+	@if command -v espeak-ng >/dev/null; then espeak-ng --version; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null && espeak-ng --version; \
+	else echo "make speech: espeak-ng is missing: install Debian's espeak-ng (sudo apt-get install espeak-ng)" >&2; exit 1; fi
+
 .PHONY: test
-test: install tools kube s3-server mongo-server browser lint types  ## lint, types and the whole test suite (with the browser tests)
+test: install tools kube s3-server mongo-server browser speech lint types  ## lint, types and the whole test suite (with the browser tests)
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 .PHONY: demo
@@ -94,12 +101,16 @@ bench: install  ## run the benchmarks in bench/ (numbers go into docs/performanc
 	$(BIN)/python -m bench.run
 
 .PHONY: images
-images:  ## build both images with docker or podman (IMAGE_REGISTRY, IMAGE_TAG, CONTAINER_ENGINE)
+images:  ## build the three images (operator, worker, GPU worker) with docker or podman (IMAGE_REGISTRY, IMAGE_TAG, CONTAINER_ENGINE)
 	$(PYTHON) scripts/images.py build
 
 .PHONY: push-images
-push-images:  ## push both images (after `make images` and a registry login)
+push-images:  ## push the three images (after `make images` and a registry login)
 	$(PYTHON) scripts/images.py push
+
+.PHONY: gpu-check
+gpu-check: install speech  ## provider cluster's work on this machine's GPU with tiny models: times and peak GPU memory (skips without a GPU)
+	$(BIN)/python scripts/gpu_check.py
 
 .PHONY: bench-likeness
 bench-likeness: install  ## calibrate the likeness score on real photographs of the same and different people (numbers go into docs/likeness.md)

@@ -1,6 +1,6 @@
-"""Build (and push) the two images with docker or podman: `make images`, `make push-images`.
+"""Build (and push) the images with docker or podman: `make images`, `make push-images`.
 
-    python scripts/images.py build [--dry-run]   # both images, tagged REGISTRY/NAME:TAG
+    python scripts/images.py build [--dry-run]   # the three images, tagged REGISTRY/NAME:TAG
     python scripts/images.py push [--dry-run]
 
 REGISTRY defaults to ghcr.io/contentgen (the chart's default repositories), TAG to the package
@@ -20,7 +20,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 ENGINES = ("docker", "podman")
 # name -> Dockerfile, as the chart's image.repository and worker.image.repository name them
-IMAGES = {"contentgen": "Dockerfile", "contentgen-worker": "worker-image/Dockerfile"}
+IMAGES = {
+    "contentgen": "Dockerfile",
+    "contentgen-worker": "worker-image/Dockerfile",
+    # the worker for provider cluster's Jobs (torch, faster-whisper and the CUDA 12 libraries)
+    "contentgen-worker-gpu": "worker-image/gpu.Dockerfile",
+}
 DEFAULT_REGISTRY = "ghcr.io/contentgen"
 
 

@@ -187,6 +187,13 @@ REJECTED: dict[str, tuple[str, Mutation, str]] = {
     "languageCode upper": ("Transcription", put("languageCode", "EN"), "spec.languageCode"),
     "speakerLabels string": ("Transcription", put("speakerLabels", "true"), "spec.speakerLabels"),
     "transcription provider fal": ("Transcription", put("provider", "fal"), "spec.provider"),
+    "whisperModel with a slash": ("Transcription", put("whisperModel", "../etc"), "spec.whisperModel"),
+    "whisperModel empty": ("Transcription", put("whisperModel", ""), "spec.whisperModel"),
+    "speakerLabels on cluster": (
+        "Transcription",
+        both(put("provider", "cluster"), put("speakerLabels", True)),
+        "spec.speakerLabels",
+    ),
 }
 
 ACCEPTED: dict[str, tuple[str, Mutation]] = {
@@ -249,6 +256,15 @@ ACCEPTED: dict[str, tuple[str, Mutation]] = {
     "lora ref only": ("ImageGeneration/lora", put("loras", [{"loraRef": {"name": "a.b-c"}}])),
     "languageCode region": ("Transcription", put("languageCode", "en_us")),
     "transcription offline": ("Transcription", put("provider", "offline")),
+    "transcription cluster": (
+        "Transcription",
+        both(put("provider", "cluster"), put("speakerLabels", False), put("whisperModel", "tiny.en")),
+    ),
+    "speakerLabels unset on cluster": (
+        "Transcription",
+        both(put("provider", "cluster"), drop("speakerLabels")),
+    ),
+    "speakerLabels on assemblyai": ("Transcription", put("speakerLabels", True)),
     "transcription s3": ("Transcription", put("source.url", "s3://my-bucket/audio/ep1.mp3")),
 }
 

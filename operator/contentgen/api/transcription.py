@@ -6,14 +6,27 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .base import ApiModel
+from .base import ApiModel, CelRule
 from .common import CommonSpec, CommonStatus, SourceSpec, VersionBase
 
 # AssemblyAI's recommended model, then the one that covers every other language
 DEFAULT_SPEECH_MODELS = ("universal-3-5-pro", "universal-2")
+# provider cluster: the faster-whisper model staged under the models' root (docs/cluster-gpus.md)
+DEFAULT_WHISPER_MODEL = "whisper-large-v3"
 
 
 class TranscriptionSpec(CommonSpec):
+    cel_rules = (
+        CelRule(
+            rule="!(has(self.provider) && self.provider == 'cluster' && has(self.speakerLabels) "
+            "&& self.speakerLabels)",
+            message="speakerLabels is not available with provider cluster (no diarisation model is "
+            "staged in the cluster): set speakerLabels to false, or use provider assemblyai",
+            field_path=".speakerLabels",
+            check=lambda spec: not (spec.provider == "cluster" and spec.speaker_labels),
+        ),
+    )
+
     source: Annotated[SourceSpec, Field(description="The audio or video to transcribe.")]
     language_code: (
         Annotated[
@@ -38,6 +51,15 @@ class TranscriptionSpec(CommonSpec):
             "The cost is that of the model that ran (status.cost.detail names it). Ignored by offline.",
         ),
     ] = list(DEFAULT_SPEECH_MODELS)
+    whisper_model: Annotated[
+        str,
+        Field(
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
+            description="provider cluster: the faster-whisper (CTranslate2) model, a directory staged "
+            "under the cluster's models (docs/cluster-gpus.md), e.g. whisper-large-v3, "
+            "whisper-large-v3-turbo or whisper-small. Ignored by the other providers.",
+        ),
+    ] = DEFAULT_WHISPER_MODEL
     provider: Annotated[
         Literal["assemblyai", "offline", "cluster"],
         Field(

@@ -29,6 +29,8 @@ PATTERN_HINTS = {
     DNS_LABEL_PATTERN: "lowercase letters, digits and '-', starting and ending with a letter or digit",
     r"^[A-Za-z0-9_-]{1,32}$": "1-32 of A-Z, a-z, 0-9, '_' and '-'",
     r"^[a-z]{2}(_[a-z]{2})?$": "a language code such as en or en_us",
+    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$": "a model directory's name: letters, digits, '.', '_' and '-', "
+    "starting with a letter or digit (e.g. whisper-large-v3)",
 }
 
 # Field names of the predecessor service's HTTP API, which users bring along.

@@ -7,7 +7,7 @@ import json
 
 from contentgen.api import RunResult, TranscriptionSpec, TranscriptOutput
 from contentgen.errors import InvalidInput
-from contentgen.pricing import transcription_usage
+from contentgen.pricing import cluster_usage, transcription_usage
 from contentgen.providers import transcriber
 from contentgen.providers.base import TranscriptionRequest
 from contentgen.store import keys
@@ -55,19 +55,25 @@ def run_transcription(ctx: RunContext) -> RunResult:
                 language_code=spec.language_code,
                 speaker_labels=spec.speaker_labels,
                 duration_seconds=info.duration,
-                speech_models=tuple(spec.speech_models),
+                # the provider's models: AssemblyAI's in priority order, or the cluster's Whisper
+                speech_models=(spec.whisper_model,)
+                if provider.name == "cluster"
+                else tuple(spec.speech_models),
             ),
             ctx.scratch("transcribe"),
             span,
             checkpoint,
         )
-        ctx.usage = transcription_usage(
-            provider.name,
-            output.duration_seconds,
-            spec.speaker_labels,
-            output.request_id,
-            model=output.speech_model,
-        )
+        if provider.name == "cluster":
+            ctx.usage = cluster_usage("transcription", output.gpu_seconds, output.request_id)
+        else:
+            ctx.usage = transcription_usage(
+                provider.name,
+                output.duration_seconds,
+                spec.speaker_labels,
+                output.request_id,
+                model=output.speech_model,
+            )
 
     with ctx.stage("store-transcript", 95, 100), ctx.storing_paid_output("the transcript"):
         prefix = keys.transcripts_version(owner, uid, snap.version)

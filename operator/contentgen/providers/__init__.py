@@ -2,7 +2,7 @@
 
 `trainer(name)`, `image_generator(name)`, `transcriber(name)` and `captioner(name)` build one,
 reading keys from the environment: FAL_KEY for `fal`, ASSEMBLYAI_API_KEY for `assemblyai`;
-`offline` needs none. A live
+`offline` needs none, `cluster` a staged model (providers/cluster). A live
 provider whose key is missing fails at once with `MissingCredentials`, before any work is done.
 
 The provider modules are imported on demand: their SDKs are in the worker's dependencies only.
@@ -26,7 +26,7 @@ ASSEMBLYAI_KEY_ENV = "ASSEMBLYAI_API_KEY"
 
 TRAINERS = ("fal", "offline")
 IMAGE_GENERATORS = ("fal", "offline")
-TRANSCRIBERS = ("assemblyai", "offline")
+TRANSCRIBERS = ("assemblyai", "cluster", "offline")
 CAPTIONERS = ("fal", "offline")
 
 # where the Helm chart takes each key from
@@ -60,7 +60,8 @@ def image_generator(name: str, *, env: Mapping[str, str] | None = None) -> Image
 
 
 def transcriber(name: str, *, env: Mapping[str, str] | None = None) -> Transcriber:
-    """The transcriber called `name`: assemblyai or offline."""
+    """The transcriber called `name`: assemblyai, cluster (faster-whisper on a staged model) or
+    offline."""
     if name == "assemblyai":
         from .assemblyai import AssemblyAIProvider
 
@@ -69,6 +70,14 @@ def transcriber(name: str, *, env: Mapping[str, str] | None = None) -> Transcrib
             _key(ASSEMBLYAI_KEY_ENV, env),
             resolve_window=settings.assemblyai_resolve_window_seconds,
             resubmit_unresolved=settings.assemblyai_unresolved == "resubmit",
+        )
+    if name == "cluster":
+        from .cluster.gpus import gpu_count
+        from .cluster.staging import locate
+        from .cluster.whisper import WhisperTranscriber
+
+        return WhisperTranscriber(
+            lambda model, required: locate(model, required, env=env), gpus=gpu_count(env)
         )
     if name == "offline":
         from .offline import OfflineProvider

