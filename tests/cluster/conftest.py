@@ -30,9 +30,10 @@ def _no_hub():
     connect = socket.socket.connect
 
     def guarded(self: socket.socket, address: object) -> None:
-        if self.family in (socket.AF_INET, socket.AF_INET6) and isinstance(address, tuple):
-            if address[0] not in _LOCAL:
-                raise HubCalled(f"a test tried to reach {address[0]}: models come only from a directory")
+        remote = isinstance(address, tuple) and address[0] not in _LOCAL
+        if self.family in (socket.AF_INET, socket.AF_INET6) and remote:
+            assert isinstance(address, tuple)
+            raise HubCalled(f"a test tried to reach {address[0]}: models come only from a directory")
         connect(self, address)  # type: ignore[arg-type]
 
     socket.socket.connect = guarded  # type: ignore[method-assign]

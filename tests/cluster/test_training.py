@@ -146,12 +146,39 @@ def test_a_missing_model_or_optimizer_is_a_clear_error(models_root, tmp_path):
     request = TrainingRequest(
         dataset_zip=tmp_path / "none.zip", trigger_word="sks", steps=1, model="FLUX.1-pro"
     )
-    with pytest.raises(ModelNotFound, match="FLUX.1-pro"):
+    with pytest.raises(ModelNotFound, match=r"FLUX\.1-pro"):
         trainer("cluster", env=env).train_lora(request, tmp_path, lambda _: None, MemoryCheckpoint())
     try:
         import bitsandbytes  # noqa: F401
     except ImportError:
-        with pytest.raises(InvalidInput, match="training.optimizer adamw8bit needs bitsandbytes"):
+        with pytest.raises(InvalidInput, match=r"training\.optimizer adamw8bit needs bitsandbytes"):
             training._optimizer(training.Plan(steps=1, optimizer="adamw8bit"), [])
     with pytest.raises(InvalidInput, match="CONTENTGEN_GPU_COUNT"):
         trainer("cluster", env={**env, "CONTENTGEN_GPU_COUNT": "zero"})
+
+
+def test_checkpoints_go_to_the_store_once_under_the_version(models_root, tmp_path):
+    """The pipeline's adapter (pipeline.context.StoreFiles): the states and LoRAs land write-once
+    under loras/{owner}/{uid}/v{n}/checkpoints/, and a retry after the last step finds them."""
+    from contentgen.errors import ContentgenError
+    from contentgen.pipeline.context import StoreFiles
+    from contentgen.store import keys
+    from contentgen.store.local import LocalStore
+
+    store = LocalStore(tmp_path / "store")
+    prefix = keys.lora_version("alice", "uid-1", 3) + "checkpoints/"
+    files = StoreFiles(store, prefix)
+    plan = training.Plan(steps=2, rank=4, resolution=64, checkpoint_every=1)
+    on, model = flux.device(DEVICE), models_root / "FLUX.1-dev"
+    first = training.train(model, examples(tmp_path / "a"), plan, on, tmp_path, files)
+    assert [s.lora for s in first.checkpoints] == [store.uri(prefix + training.lora_name(n)) for n in (1, 2)]
+    assert files.names() == [f"step-00000{n}.{ext}" for n in (1, 2) for ext in ("pt", "safetensors")]
+    retry_dir = tmp_path / "retry"
+    retry_dir.mkdir()
+    retry = training.train(model, examples(tmp_path / "b"), plan, on, retry_dir, files)
+    assert retry.steps_run == 0 and retry.final.read_bytes() == first.final.read_bytes()
+    other = tmp_path / "other"
+    other.write_bytes(b"other bytes")
+    with pytest.raises(ContentgenError) as refused:
+        files.put(training.lora_name(2), other)
+    assert refused.value.reason == "ObjectExists"
