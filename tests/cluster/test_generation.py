@@ -116,3 +116,12 @@ def test_flux_pro_and_missing_loras_are_refused(models_root, tmp_path):
     gone = ImageRequest("x", "flux-lora", loras=(LoraWeights((tmp_path / "gone").as_uri()),))
     with pytest.raises(InvalidInput, match=r"loras\[0\]"):
         generator.generate_images(gone, tmp_path, lambda _: None, MemoryCheckpoint())
+
+
+def test_the_gpu_check_measures_a_training_and_a_generation(models_root, tmp_path):
+    from contentgen.providers.cluster import selfcheck
+
+    report = selfcheck.check(models_root / "FLUX.1-dev", pictures(tmp_path), DEVICE, steps=2)
+    assert report.device.startswith(DEVICE)
+    assert report.seconds_per_step > 0 and report.generate_seconds > 0
+    assert (report.peak_memory_bytes > 0) == DEVICE.startswith("cuda")

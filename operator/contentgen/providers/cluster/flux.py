@@ -30,12 +30,12 @@ MAX_SEQUENCE = 512
 
 @dataclass(frozen=True)
 class Device:
-    torch: torch.device
+    where: torch.device
     dtype: torch.dtype
 
     @property
     def cuda(self) -> bool:
-        return self.torch.type == "cuda"
+        return self.where.type == "cuda"
 
 
 def device(name: str = "") -> Device:
@@ -48,9 +48,11 @@ def load_pipeline(model_dir: Path, on: Device) -> Any:
     """The FluxPipeline of `model_dir`, on the device in its dtype."""
     from diffusers import FluxPipeline
 
-    pipe = FluxPipeline.from_pretrained(str(model_dir), dtype=on.dtype, local_files_only=True)
+    pipe = FluxPipeline.from_pretrained(  # type: ignore[no-untyped-call]
+        str(model_dir), dtype=on.dtype, local_files_only=True
+    )
     pipe.set_progress_bar_config(disable=True)
-    return pipe.to(on.torch)
+    return pipe.to(on.where)
 
 
 def max_sequence(pipe: Any) -> int:
@@ -72,7 +74,8 @@ def encode_picture(pipe: Any, pixels: torch.Tensor) -> torch.Tensor:
     transformer sees them; the distribution's mean, so a cached latent is the same every epoch."""
     vae = pipe.vae
     latents = vae.encode(pixels.to(vae.device, vae.dtype)).latent_dist.mean
-    return (latents - vae.config.shift_factor) * vae.config.scaling_factor
+    scaled: torch.Tensor = (latents - vae.config.shift_factor) * vae.config.scaling_factor
+    return scaled
 
 
 def pack(latents: torch.Tensor) -> torch.Tensor:
@@ -94,4 +97,4 @@ def image_ids(height: int, width: int, on: Device) -> torch.Tensor:
     ids = torch.zeros(height // 2, width // 2, 3)
     ids[..., 1] = torch.arange(height // 2)[:, None]
     ids[..., 2] = torch.arange(width // 2)[None, :]
-    return ids.reshape(-1, 3).to(on.torch, on.dtype)
+    return ids.reshape(-1, 3).to(on.where, on.dtype)

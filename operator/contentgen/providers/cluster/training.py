@@ -90,7 +90,7 @@ def read_dataset(archive: Path, folder: Path, trigger_word: str) -> list[Example
     with zipfile.ZipFile(archive) as zf:
         names = set(zf.namelist())
         pictures = sorted(n for n in names if n.lower().endswith(suffixes) and not n.endswith("/"))
-        examples = []
+        examples: list[Example] = []
         for name in pictures:
             stem = Path(name).stem
             target = folder / f"{len(examples):04d}{Path(name).suffix.lower()}"
@@ -149,7 +149,7 @@ def train(
     pipe.text_encoder = pipe.text_encoder_2 = pipe.vae = None  # only the transformer trains
     if on.cuda:
         torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(on.torch)
+        torch.cuda.reset_peak_memory_stats(on.where)
 
     transformer.requires_grad_(False)
     torch.manual_seed(plan.seed)  # the LoRA's initial weights
@@ -201,13 +201,13 @@ def train(
     for step in range(start + 1, plan.steps + 1):
         index = int(torch.randint(len(examples), (1,), generator=generator))
         x0 = latents[index]
-        noise = torch.randn(x0.shape, generator=generator).to(on.torch, torch.float32)
+        noise = torch.randn(x0.shape, generator=generator).to(on.where, torch.float32)
         at = int(torch.rand(1, generator=generator) * len(timesteps))
-        sigma, timestep = sigmas[at].to(on.torch), timesteps[at].to(on.torch)
+        sigma, timestep = sigmas[at].to(on.where), timesteps[at].to(on.where)
         noisy = ((1.0 - sigma) * x0 + sigma * noise).to(on.dtype)
         embeds, pooled, text_ids = texts[index]
         height, width = x0.shape[-2:]
-        guidance = torch.full((1,), GUIDANCE, device=on.torch, dtype=on.dtype)
+        guidance = torch.full((1,), GUIDANCE, device=on.where, dtype=on.dtype)
         prediction = transformer(
             hidden_states=flux.pack(noisy),
             timestep=(timestep / 1000).expand(1).to(on.dtype),
@@ -219,7 +219,7 @@ def train(
             return_dict=False,
         )[0]
         loss = torch.nn.functional.mse_loss(flux.unpack(prediction, height, width).float(), noise - x0)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         ran += 1
@@ -252,7 +252,7 @@ def train(
         resumed_from=start,
         steps_run=ran,
         seconds_per_step=seconds / ran if ran else 0.0,
-        peak_memory_bytes=int(torch.cuda.max_memory_allocated(on.torch)) if on.cuda else 0,
+        peak_memory_bytes=int(torch.cuda.max_memory_allocated(on.where)) if on.cuda else 0,
     )
 
 
