@@ -86,6 +86,13 @@ class ImageGenerationSpec(CommonSpec):
             field_path=".loras",
             check=lambda spec: spec.model == "flux-lora" or not spec.loras,
         ),
+        CelRule(
+            rule="self.provider != 'cluster' || self.model != 'flux-pro'",
+            message="flux-pro has no open weights to run on the cluster: use flux-dev, flux-schnell or "
+            "flux-lora with provider cluster",
+            field_path=".model",
+            check=lambda spec: spec.provider != "cluster" or spec.model != "flux-pro",
+        ),
         # fal's FLUX apps document num_images 1 to 4 (https://fal.ai/docs/model-api-reference/
         # image-generation-api/flux-dev); more would be refused by fal after admission said yes.
         CelRule(

@@ -125,13 +125,48 @@ class DatasetSpec(ApiModel):
 
 class TrainingSpec(ApiModel):
     model: Annotated[
-        str, Field(min_length=1, max_length=200, description="The provider's training model.")
+        str,
+        Field(
+            min_length=1,
+            max_length=200,
+            description="The provider's training model; with provider cluster, the base model's directory "
+            "under the cluster's models root (FLUX.1-dev, say), and fal's default means the cluster's "
+            "default (CONTENTGEN_CLUSTER_FLUX_MODEL).",
+        ),
     ] = DEFAULT_TRAINING_MODEL
     steps: Annotated[int, Field(ge=100, le=10000, description="Training steps.")] = 1000
     learning_rate: (
         Annotated[float, Field(gt=0, le=0.01, description="Learning rate; the model's default when unset.")]
         | None
     ) = None
+    rank: Annotated[
+        int, Field(ge=1, le=128, description="provider cluster: the LoRA's rank (alpha is the same).")
+    ] = 16
+    resolution: Annotated[
+        int,
+        Field(
+            ge=256,
+            le=1024,
+            multiple_of=64,
+            description="provider cluster: the side of the square the pictures are trained at.",
+        ),
+    ] = 512
+    checkpoint_every: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=10000,
+            description="provider cluster: store a checkpoint every this many steps (and at the last); "
+            "a retried pod resumes from the newest. 0 (or more than steps): only the last step.",
+        ),
+    ] = 250
+    optimizer: Annotated[
+        Literal["adamw", "adamw8bit"],
+        Field(
+            description="provider cluster: AdamW, or 8-bit AdamW (bitsandbytes) for smaller GPUs where the "
+            "worker image has bitsandbytes (the default image does not)."
+        ),
+    ] = "adamw"
 
 
 # The likeness evaluation's prompt sets, each with its number of prompts (the prompts are in

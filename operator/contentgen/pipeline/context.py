@@ -80,6 +80,27 @@ class StoreCheckpoint:
         self.store.put_bytes(self.key, json.dumps(data, sort_keys=True).encode(), "application/json")
 
 
+class StoreFiles:
+    """A provider's checkpoint files (`providers.base.CheckpointFiles`) in one folder of the
+    store, each written once (`put_once_file`): a retried pod lists and reads them there."""
+
+    def __init__(self, store: ObjectStore, prefix: str) -> None:
+        self.store, self.prefix = store, prefix
+
+    def names(self) -> list[str]:
+        return sorted(item.key[len(self.prefix) :] for item in self.store.list(self.prefix))
+
+    def put(self, name: str, path: Path) -> str:
+        return self.store.put_once_file(self.prefix + name, path, "application/octet-stream").uri
+
+    def get(self, name: str, path: Path) -> Path:
+        self.store.get_file(self.prefix + name, path)
+        return path
+
+    def uri(self, name: str) -> str:
+        return self.store.uri(self.prefix + name)
+
+
 @dataclass
 class RunContext:
     snapshot: SpecSnapshot

@@ -8,7 +8,7 @@ import numpy as np
 
 from contentgen.api import Artifact, GeneratedImage, ImageGenerationSpec, RunResult
 from contentgen.errors import PermanentError
-from contentgen.pricing import image_usage
+from contentgen.pricing import cluster_usage, image_usage
 from contentgen.providers import image_generator
 from contentgen.providers.base import ImageOutput, ImageRequest, LoraWeights
 from contentgen.store import keys
@@ -48,7 +48,10 @@ def run_images(ctx: RunContext) -> RunResult:
         ctx.usage = None  # a paid call is under way
         outputs = provider.generate_images(request, ctx.scratch("images"), span, checkpoint)
         billed = outputs[0].request_id if outputs else ""
-        ctx.usage = image_usage(provider.name, spec.model, [(o.width, o.height) for o in outputs], billed)
+        if provider.name == "cluster":  # the GPU time it held
+            ctx.usage = cluster_usage("image-generation", sum(o.gpu_seconds for o in outputs), billed)
+        else:
+            ctx.usage = image_usage(provider.name, spec.model, [(o.width, o.height) for o in outputs], billed)
         if len(outputs) != spec.num_images:
             raise PermanentError(
                 f"{provider.name} returned {len(outputs)} images where {spec.num_images} were asked for",

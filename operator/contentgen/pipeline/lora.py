@@ -25,12 +25,12 @@ from contentgen.api import (
 )
 from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.files import sha256_file
-from contentgen.pricing import caption_usage, training_usage
+from contentgen.pricing import caption_usage, cluster_usage, training_usage
 from contentgen.providers import captioner, image_generator, trainer
 from contentgen.providers.base import CaptionRequest, LoraWeights, TrainingRequest
 from contentgen.store import keys
 
-from .context import RunContext, StoreCheckpoint
+from .context import RunContext, StoreCheckpoint, StoreFiles
 from .dataset import LocalDataset, SubjectAmbiguous, apply_captions, build_dataset, template_caption
 from .likeness.evaluation import Plan, run_evaluation
 from .likeness.evaluation import report as likeness_report
@@ -138,14 +138,25 @@ def run_lora(ctx: RunContext) -> RunResult:
                     model=spec.training.model,
                     learning_rate=spec.training.learning_rate,
                     frames=len(dataset.images),
+                    rank=spec.training.rank,
+                    resolution=spec.training.resolution,
+                    checkpoint_every=spec.training.checkpoint_every,
+                    optimizer=spec.training.optimizer,
+                    # write-once under the version: a retried pod resumes from the newest
+                    checkpoints=StoreFiles(
+                        ctx.store, keys.lora_version(owner, uid, version) + "checkpoints/"
+                    ),
                 ),
                 ctx.scratch("train"),
                 span,
                 checkpoint,
             )
-        ctx.usage = billed + training_usage(
-            provider.name, spec.training.model, spec.training.steps, trained.request_id
-        )
+        if provider.name == "cluster":  # the GPU time it held, not a provider's bill
+            ctx.usage = billed + cluster_usage("lora-training", trained.gpu_seconds, trained.request_id)
+        else:
+            ctx.usage = billed + training_usage(
+                provider.name, spec.training.model, spec.training.steps, trained.request_id
+            )
 
     with ctx.stage("store-model", 88, 90), ctx.storing_paid_output("the LoRA weights"):
         prefix = keys.lora_version(owner, uid, version)

@@ -2,7 +2,7 @@
 
 `trainer(name)`, `image_generator(name)`, `transcriber(name)` and `captioner(name)` build one,
 reading keys from the environment: FAL_KEY for `fal`, ASSEMBLYAI_API_KEY for `assemblyai`;
-`offline` needs none, `cluster` a staged model (providers/cluster). A live
+`offline` needs none; `cluster` a staged model and its device settings (providers/cluster). A live
 provider whose key is missing fails at once with `MissingCredentials`, before any work is done.
 
 The provider modules are imported on demand: their SDKs are in the worker's dependencies only.
@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from contentgen.api.cost import Unit
 from contentgen.errors import InvalidInput, MissingCredentials
@@ -21,12 +22,16 @@ from contentgen.pricing import Quote
 from .base import Captioner, ImageGenerator, LoraTrainer, Transcriber
 from .settings import ProviderSettings
 
+if TYPE_CHECKING:
+    from .cluster.provider import ClusterProvider
+
 FAL_KEY_ENV = "FAL_KEY"
 ASSEMBLYAI_KEY_ENV = "ASSEMBLYAI_API_KEY"
+GPU_COUNT_ENV = "CONTENTGEN_GPU_COUNT"
 
-TRAINERS = ("fal", "offline")
-IMAGE_GENERATORS = ("fal", "offline")
-TRANSCRIBERS = ("assemblyai", "cluster", "offline")
+TRAINERS = ("fal", "offline", "cluster")
+IMAGE_GENERATORS = ("fal", "offline", "cluster")
+TRANSCRIBERS = ("assemblyai", "offline", "cluster")
 CAPTIONERS = ("fal", "offline")
 
 # where the Helm chart takes each key from
@@ -34,7 +39,9 @@ _CHART_SECRETS = {FAL_KEY_ENV: "fal.existingSecret", ASSEMBLYAI_KEY_ENV: "assemb
 
 
 def trainer(name: str, *, env: Mapping[str, str] | None = None) -> LoraTrainer:
-    """The LoRA trainer called `name`: fal or offline."""
+    """The LoRA trainer called `name`: fal, offline or cluster."""
+    if name == "cluster":
+        return cluster_provider(env)
     if name == "fal":
         from .fal import FalProvider
 
@@ -47,7 +54,9 @@ def trainer(name: str, *, env: Mapping[str, str] | None = None) -> LoraTrainer:
 
 
 def image_generator(name: str, *, env: Mapping[str, str] | None = None) -> ImageGenerator:
-    """The image generator called `name`: fal or offline."""
+    """The image generator called `name`: fal, offline or cluster."""
+    if name == "cluster":
+        return cluster_provider(env)
     if name == "fal":
         from .fal import FalProvider
 
@@ -102,6 +111,35 @@ def captioner(name: str, *, env: Mapping[str, str] | None = None) -> Captioner:
     raise InvalidInput(f"no captioner is called {name!r}; choose one of {', '.join(CAPTIONERS)}")
 
 
+def cluster_provider(env: Mapping[str, str] | None = None) -> ClusterProvider:
+    """The cluster's own GPUs (docs/cluster-training.md): CONTENTGEN_CLUSTER_MODELS_DIR (the models'
+    root), CONTENTGEN_CLUSTER_FLUX_MODEL and CONTENTGEN_CLUSTER_FLUX_SCHNELL_MODEL (directory names
+    under it), CONTENTGEN_CLUSTER_DEVICE (cpu, cuda; unset: the GPU when there is one),
+    CONTENTGEN_CLUSTER_INFERENCE_STEPS (unset: the model's own), CONTENTGEN_GPU_COUNT (GPUs the
+    worker holds, for its GPU-seconds; 1)."""
+    from .cluster.models import models_root
+    from .cluster.provider import ClusterProvider
+
+    values = os.environ if env is None else env
+
+    def number(variable: str, default: int | None) -> int | None:
+        text = values.get(variable, "").strip()
+        if not text:
+            return default
+        if not text.isdigit() or int(text) < 1:
+            raise InvalidInput(f"{variable} is {text!r}: set a whole number of at least 1, or unset it")
+        return int(text)
+
+    return ClusterProvider(
+        models_root(values),
+        flux_model=values.get("CONTENTGEN_CLUSTER_FLUX_MODEL", "").strip() or "FLUX.1-dev",
+        schnell_model=values.get("CONTENTGEN_CLUSTER_FLUX_SCHNELL_MODEL", "").strip() or "FLUX.1-schnell",
+        device=values.get("CONTENTGEN_CLUSTER_DEVICE", "").strip(),
+        gpus=number(GPU_COUNT_ENV, 1) or 1,
+        inference_steps=number("CONTENTGEN_CLUSTER_INFERENCE_STEPS", None),
+    )
+
+
 def price_quotes(
     provider: str, wanted: Iterable[tuple[str, Unit]], *, env: Mapping[str, str] | None = None
 ) -> dict[tuple[str, str, str], Quote]:
@@ -146,6 +184,7 @@ __all__ = [
     "ASSEMBLYAI_KEY_ENV",
     "FAL_KEY_ENV",
     "captioner",
+    "cluster_provider",
     "image_generator",
     "price_quotes",
     "trainer",

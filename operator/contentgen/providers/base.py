@@ -44,6 +44,20 @@ class MemoryCheckpoint:
         self.saves += 1
 
 
+class CheckpointFiles(Protocol):
+    """Files a provider keeps while it works (a trainer's states and LoRA checkpoints), written
+    once each under one folder of the store: a retried pod finds them there."""
+
+    def names(self) -> list[str]: ...
+
+    def put(self, name: str, path: Path) -> str:
+        """Store the file once under `name` (the same bytes again are left alone); its URI."""
+
+    def get(self, name: str, path: Path) -> Path: ...
+
+    def uri(self, name: str) -> str: ...
+
+
 # --- LoRA training --------------------------------------------------------------------------
 
 
@@ -55,6 +69,19 @@ class TrainingRequest:
     model: str  # the provider's training model/app id
     learning_rate: float | None = None
     frames: int = 0
+    # the cluster's own trainer (provider cluster) only: spec.training's settings, and where its
+    # checkpoints go (None: nowhere, no resume)
+    rank: int = 16
+    resolution: int = 512
+    checkpoint_every: int = 0
+    optimizer: str = "adamw"
+    checkpoints: CheckpointFiles | None = None
+
+
+@dataclass(frozen=True)
+class TrainedCheckpoint:
+    step: int
+    uri: str  # the LoRA file as it was after `step`, in the store
 
 
 @dataclass(frozen=True)
@@ -64,6 +91,8 @@ class TrainingOutput:
     request_id: str
     placeholder: bool = False
     details: dict[str, Any] = field(default_factory=dict)  # provider specifics worth keeping
+    checkpoints: tuple[TrainedCheckpoint, ...] = ()  # intermediate LoRAs, oldest first (cluster)
+    gpu_seconds: float = 0.0  # seconds the work held the device × its GPUs (cluster)
 
 
 class LoraTrainer(Protocol):
@@ -103,6 +132,7 @@ class ImageOutput:
     content_type: str
     seed: int | None = None
     request_id: str = ""  # the provider's request that made (and billed) it
+    gpu_seconds: float = 0.0  # its share of the GPU time the call held (cluster)
 
 
 class ImageGenerator(Protocol):

@@ -22,7 +22,7 @@ from contentgen.api import Likeness as LikenessReport
 from contentgen.api import UsageLine
 from contentgen.api.lora import LIKENESS_IMAGE_SIZE, LIKENESS_MODEL
 from contentgen.errors import PermanentError
-from contentgen.pricing import evaluation_usage, image_usage
+from contentgen.pricing import cluster_usage, evaluation_usage, image_usage
 from contentgen.providers.base import Checkpoint, ImageGenerator, ImageRequest, LoraWeights
 from contentgen.providers.progress import SubProgress
 from contentgen.store import ObjectStore, keys
@@ -109,10 +109,11 @@ def run_evaluation(
                 reason="ProviderError",
             )
         output = outputs[0]
-        _add(
-            billed,
-            image_usage(generator.name, plan.model, [(output.width, output.height)], output.request_id),
-        )
+        if generator.name == "cluster":  # the cluster's GPU time, not a bill per picture
+            used = cluster_usage("likeness-evaluation", output.gpu_seconds, output.request_id)
+        else:
+            used = image_usage(generator.name, plan.model, [(output.width, output.height)], output.request_id)
+        _add(billed, used)
         done += 1
         progress(100.0 * done / total)
         return output.path

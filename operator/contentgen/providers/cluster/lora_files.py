@@ -1,0 +1,65 @@
+"""FLUX LoRA files as diffusers writes and reads them, the format fal's trainers return and
+fal's flux-lora accepts: safetensors, one `lora_A` (down) and `lora_B` (up) weight per adapted
+layer, named after the layer in diffusers' FluxTransformer2DModel under `transformer.`
+(`transformer.transformer_blocks.0.attn.to_q.lora_A.weight`), alpha equal to the rank (no alpha
+tensors: the scale is 1). Kohya-style files (`lora_unet_double_blocks_0_img_attn_qkv.lora_down
+.weight`, what ai-toolkit writes) load too: diffusers converts them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+# The layers a LoRA adapts: every attention projection of the double blocks (image and text
+# streams) and the single blocks, as diffusers' FLUX LoRA example does by default.
+TARGETS = (
+    "attn.to_q",
+    "attn.to_k",
+    "attn.to_v",
+    "attn.to_out.0",
+    "attn.add_q_proj",
+    "attn.add_k_proj",
+    "attn.add_v_proj",
+    "attn.to_add_out",
+)
+PREFIX = "transformer."
+
+Format = Literal["diffusers", "peft", "kohya", "unknown"]
+
+
+def key_format(keys: Iterable[str]) -> Format:
+    """Which naming a LoRA file's tensors follow (pure)."""
+    names = list(keys)
+    if names and all(k.startswith(PREFIX) and (".lora_A." in k or ".lora_B." in k) for k in names):
+        return "diffusers"
+    if names and all(".lora_A." in k or ".lora_B." in k for k in names):
+        return "peft"  # a bare peft state dict, without the component's prefix
+    if names and all(k.startswith("lora_unet_") for k in names):
+        return "kohya"
+    return "unknown"
+
+
+def as_file_keys(peft_state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A peft state dict of the transformer (`transformer_blocks.0.attn.to_q.lora_A.weight`) as
+    the file's tensors, contiguous and on the CPU."""
+    return {PREFIX + k: v.detach().to("cpu").contiguous() for k, v in sorted(peft_state.items())}
+
+
+def as_peft_keys(file_tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k.removeprefix(PREFIX): v for k, v in file_tensors.items()}
+
+
+def save(path: Path, peft_state: Mapping[str, torch.Tensor], metadata: Mapping[str, str]) -> Path:
+    from safetensors.torch import save_file
+
+    save_file(as_file_keys(peft_state), str(path), metadata={"format": "pt", **metadata})
+    return path
+
+
+def load(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return dict(load_file(str(path)))

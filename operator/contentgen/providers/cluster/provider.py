@@ -1,0 +1,203 @@
+"""provider: cluster's LoRA trainer and image generator: FLUX from the staged models' root, on
+this machine's GPU (or CPU), timed so that the run's cost is the GPU time it held.
+
+`training.model` names the base model's directory under the models' root (FLUX.1-dev, say);
+left at fal's default it is the CONTENTGEN_CLUSTER_FLUX_MODEL setting. An ImageGeneration's
+flux-dev and flux-lora use that model too, flux-schnell CONTENTGEN_CLUSTER_FLUX_SCHNELL_MODEL."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import shutil
+import time
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from contentgen.api.image import IMAGE_SIZES
+from contentgen.api.lora import DEFAULT_TRAINING_MODEL
+from contentgen.errors import InvalidInput, TransientError
+from contentgen.providers.base import (
+    Checkpoint,
+    ImageOutput,
+    ImageRequest,
+    TrainedCheckpoint,
+    TrainingOutput,
+    TrainingRequest,
+)
+from contentgen.providers.progress import Monotonic, SubProgress
+
+from . import flux, generation, training
+from .files import FolderFiles
+from .models import model_dir
+
+log = logging.getLogger(__name__)
+
+LORA_LIMIT = 2 * 1024**3  # a FLUX LoRA of rank 128 is about 1.2 GB
+DEFAULT_LEARNING_RATE = 1e-4
+
+
+class ClusterProvider:
+    name = "cluster"
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        flux_model: str = "FLUX.1-dev",
+        schnell_model: str = "FLUX.1-schnell",
+        device: str = "",
+        gpus: int = 1,
+        inference_steps: int | None = None,
+        sizes: Mapping[str, tuple[int, int]] = IMAGE_SIZES,
+    ) -> None:
+        self.root, self.flux_model, self.schnell_model = root, flux_model, schnell_model
+        self.device_name, self.gpus, self.inference_steps, self.sizes = device, gpus, inference_steps, sizes
+
+    def _model(self, name: str) -> Path:
+        return model_dir(name, flux.REQUIRED, root=self.root)
+
+    def _gpu_seconds(self, seconds: float, on: flux.Device) -> float:
+        return seconds * self.gpus if on.cuda else seconds
+
+    # --- LoRA training ------------------------------------------------------------------------
+
+    def train_lora(
+        self, request: TrainingRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
+    ) -> TrainingOutput:
+        name = self.flux_model if request.model == DEFAULT_TRAINING_MODEL else request.model
+        base = self._model(name)  # ModelNotFound before any GPU time
+        began = time.monotonic()
+        on = flux.device(self.device_name)
+        pictures = work_dir / "pictures"
+        pictures.mkdir(parents=True, exist_ok=True)
+        examples = training.read_dataset(request.dataset_zip, pictures, request.trigger_word)
+        plan = training.Plan(
+            steps=request.steps,
+            rank=request.rank,
+            learning_rate=request.learning_rate or DEFAULT_LEARNING_RATE,
+            resolution=request.resolution,
+            checkpoint_every=request.checkpoint_every,
+            optimizer="adamw8bit" if request.optimizer == "adamw8bit" else "adamw",
+        )
+        files = request.checkpoints or FolderFiles(work_dir / "checkpoints")
+        meter = Monotonic(progress)
+        trained = training.train(
+            base,
+            examples,
+            plan,
+            on,
+            work_dir,
+            files,
+            lambda step, steps: meter(100.0 * step / steps),
+            metadata={"contentgen.provider": self.name, "contentgen.base_model": name},
+        )
+        weights = work_dir / "model.safetensors"
+        shutil.copyfile(trained.final, weights)
+        config = work_dir / "config.json"
+        config.write_text(
+            json.dumps(
+                {
+                    "provider": self.name,
+                    "base_model": name,
+                    "steps": plan.steps,
+                    "rank": plan.rank,
+                    "learning_rate": plan.learning_rate,
+                    "resolution": plan.resolution,
+                    "checkpoint_every": plan.checkpoint_every,
+                    "optimizer": plan.optimizer,
+                    "images": len(examples),
+                    "resumed_after_step": trained.resumed_from,
+                },
+                indent=1,
+            )
+        )
+        seconds = time.monotonic() - began
+        fingerprint = training.fingerprint(name, plan, examples)
+        return TrainingOutput(
+            weights=weights,
+            config=config,
+            request_id=f"cluster-{fingerprint[:16]}",
+            details={"resumedAfterStep": trained.resumed_from, "stepsRun": trained.steps_run},
+            checkpoints=tuple(TrainedCheckpoint(s.step, s.lora) for s in trained.checkpoints),
+            gpu_seconds=self._gpu_seconds(seconds, on),
+        )
+
+    # --- image generation ---------------------------------------------------------------------
+
+    def generate_images(
+        self, request: ImageRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
+    ) -> list[ImageOutput]:
+        if request.model == "flux-pro":
+            raise InvalidInput(
+                "model flux-pro has no open weights: use flux-dev or flux-lora with provider cluster"
+            )
+        schnell = request.model == "flux-schnell"
+        base = self._model(self.schnell_model if schnell else self.flux_model)
+        loras = [
+            (self._fetch_lora(lora.url, work_dir, n), lora.scale) for n, lora in enumerate(request.loras)
+        ]
+        began = time.monotonic()
+        on = flux.device(self.device_name)
+        pipe = flux.load_pipeline(base, on)
+        progress(20)
+        width, height = self.sizes[request.image_size]
+        seed = request.seed if request.seed is not None else secrets.randbelow(2**32)
+        steps = self.inference_steps or (generation.SCHNELL_STEPS if schnell else generation.DEV_STEPS)
+        paths = generation.generate(
+            pipe,
+            generation.Picture(
+                prompt=request.prompt,
+                width=width,
+                height=height,
+                count=request.num_images,
+                seed=seed,
+                steps=steps,
+                guidance=0.0 if schnell else generation.DEV_GUIDANCE,
+                loras=loras,
+            ),
+            work_dir,
+        )
+        progress(100)
+        share = self._gpu_seconds(time.monotonic() - began, on) / max(1, len(paths))
+        return [
+            ImageOutput(
+                path=path,
+                width=width,
+                height=height,
+                content_type="image/png",
+                seed=seed,
+                request_id=f"cluster-{seed}",
+                gpu_seconds=share,
+            )
+            for path in paths
+        ]
+
+    def _fetch_lora(self, url: str, work_dir: Path, number: int) -> Path:
+        """A LoRA file from a file:// path (a local store) or an http(s) URL (presigned)."""
+        target = work_dir / f"lora-{number}.safetensors"
+        parsed = urlparse(url)
+        if parsed.scheme == "file":
+            source = Path(unquote(parsed.path))
+            if not source.is_file():
+                raise InvalidInput(f"loras[{number}]: {url} does not exist")
+            shutil.copyfile(source, target)
+            return target
+        if parsed.scheme not in ("http", "https"):
+            raise InvalidInput(f"loras[{number}]: cannot fetch {url}: use https://, s3:// or a LoraTraining")
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response, target.open("wb") as out:  # noqa: S310
+                copied = 0
+                while chunk := response.read(1024 * 1024):
+                    copied += len(chunk)
+                    if copied > LORA_LIMIT:
+                        raise InvalidInput(f"loras[{number}]: {url} is larger than 2 GiB")
+                    out.write(chunk)
+        except OSError as exc:
+            raise TransientError(
+                f"loras[{number}]: could not fetch {url} ({exc})", reason="SourceUnavailable"
+            ) from None
+        return target

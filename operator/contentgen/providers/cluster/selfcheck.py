@@ -1,0 +1,54 @@
+"""What a GPU check measures: a short LoRA training and one generation with a given model
+directory (the tests' tiny FLUX, or a staged one) on a given device, with the device's peak
+memory and the mean training step's time. `make gpu-check` runs it where a GPU is present."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from . import flux, generation, training
+from .files import FolderFiles
+
+
+@dataclass(frozen=True)
+class Report:
+    device: str
+    seconds_per_step: float
+    generate_seconds: float
+    peak_memory_bytes: int  # 0 on the CPU (not measured there)
+
+
+def check(
+    model_dir: Path, pictures: list[tuple[Path, str]], device: str, *, steps: int = 4, resolution: int = 64
+) -> Report:
+    on = flux.device(device)
+    with tempfile.TemporaryDirectory(prefix="contentgen-selfcheck-") as scratch:
+        work = Path(scratch)
+        examples = [training.Example(path, caption) for path, caption in pictures]
+        plan = training.Plan(steps=steps, rank=4, resolution=resolution, checkpoint_every=steps)
+        trained = training.train(model_dir, examples, plan, on, work, FolderFiles(work / "checkpoints"))
+        if on.cuda:
+            torch.cuda.reset_peak_memory_stats(on.where)
+        began = time.monotonic()
+        pipe = flux.load_pipeline(model_dir, on)
+        generation.generate(
+            pipe,
+            generation.Picture(
+                prompt=examples[0].caption,
+                width=resolution,
+                height=resolution,
+                steps=2,
+                loras=[(trained.final, 1.0)],
+            ),
+            work,
+        )
+        seconds = time.monotonic() - began
+        peak = max(
+            trained.peak_memory_bytes, int(torch.cuda.max_memory_allocated(on.where)) if on.cuda else 0
+        )
+    return Report(str(on.where), trained.seconds_per_step, seconds, peak)

@@ -1,0 +1,314 @@
+"""The LoRA training loop on FLUX (diffusers + peft), as diffusers' DreamBooth LoRA example for
+FLUX trains it, written for one GPU and for resuming:
+
+- the captions' text encodings and the pictures' latents are computed once, then the text
+  encoders and the VAE leave the device (only the transformer trains);
+- flow matching: a picture's latents x0, noise e, sigma from the scheduler's training schedule
+  at a uniformly drawn timestep; the transformer sees (1 - sigma) x0 + sigma e and is taught the
+  velocity e - x0 (mean squared error);
+- a rank-r LoRA (alpha = r) on every attention projection; the base weights stay frozen in bf16
+  (fp32 on the CPU), the LoRA's in fp32; gradient checkpointing on the transformer;
+- every `checkpoint_every` steps, and at the last, the state (LoRA, optimizer, step, the
+  generator that draws pictures, noise and timesteps) is written once to the checkpoint store,
+  then the LoRA file; a killed process's retry resumes from the newest state and never repeats a
+  step stored before it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import time
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from contentgen.errors import InvalidInput, PermanentError
+from contentgen.providers.base import CheckpointFiles
+
+from . import flux, lora_files
+
+log = logging.getLogger(__name__)
+
+GUIDANCE = 3.5  # FLUX.1-dev's distilled guidance during training (diffusers' example default)
+WEIGHT_DECAY = 1e-4
+_STATE = re.compile(r"^step-(\d{6})\.pt$")
+
+Optimizer = Literal["adamw", "adamw8bit"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: int
+    rank: int = 16
+    learning_rate: float = 1e-4
+    resolution: int = 512
+    checkpoint_every: int = 0  # 0: only the last step
+    optimizer: Optimizer = "adamw"
+    gradient_checkpointing: bool = True
+    seed: int = 0
+
+    def checkpoint_steps(self) -> list[int]:
+        """The steps whose state is stored: every `checkpoint_every`-th, and the last (pure)."""
+        every = self.checkpoint_every or self.steps
+        return sorted({*range(every, self.steps + 1, every), self.steps})
+
+
+@dataclass(frozen=True)
+class Example:
+    picture: Path
+    caption: str
+
+
+@dataclass(frozen=True)
+class Saved:
+    step: int
+    lora: str  # where the checkpoint store put the LoRA file (its URI)
+    state: str
+
+
+@dataclass
+class Trained:
+    final: Path  # the last step's LoRA, in the work directory
+    checkpoints: list[Saved] = field(default_factory=list)
+    resumed_from: int = 0  # the step a retry started after (0: from the beginning)
+    steps_run: int = 0  # steps this process ran
+    seconds_per_step: float = 0.0  # the mean of this process's steps
+    peak_memory_bytes: int = 0  # on a GPU: the most the device held
+
+
+def read_dataset(archive: Path, folder: Path, trigger_word: str) -> list[Example]:
+    """The pictures of a dataset archive with their captions (captions/0001.txt or 0001.txt next
+    to the picture; the trigger word alone where neither is there)."""
+    suffixes = (".jpg", ".jpeg", ".png", ".webp")
+    with zipfile.ZipFile(archive) as zf:
+        names = set(zf.namelist())
+        pictures = sorted(n for n in names if n.lower().endswith(suffixes) and not n.endswith("/"))
+        examples: list[Example] = []
+        for name in pictures:
+            stem = Path(name).stem
+            target = folder / f"{len(examples):04d}{Path(name).suffix.lower()}"
+            target.write_bytes(zf.read(name))
+            caption_names = (f"captions/{stem}.txt", str(Path(name).with_suffix(".txt")))
+            caption = next((zf.read(c).decode("utf-8").strip() for c in caption_names if c in names), "")
+            examples.append(Example(target, caption or trigger_word))
+    if not examples:
+        raise InvalidInput(f"the dataset {archive.name} holds no pictures")
+    return examples
+
+
+def fingerprint(model: str, plan: Plan, examples: Sequence[Example]) -> str:
+    """What a stored state belongs to: the model, the plan and the dataset (pure but for reading
+    the pictures)."""
+    digest = hashlib.sha256(json.dumps([model, asdict(plan)], sort_keys=True).encode())
+    for example in examples:
+        digest.update(hashlib.sha256(example.picture.read_bytes()).digest() + example.caption.encode())
+    return digest.hexdigest()
+
+
+def latest_state(names: Sequence[str]) -> tuple[int, str] | None:
+    """The newest stored state among a checkpoint store's names (pure)."""
+    found = [(int(m.group(1)), n) for n in names if (m := _STATE.match(n))]
+    return max(found) if found else None
+
+
+def lora_name(step: int) -> str:
+    return f"step-{step:06d}.safetensors"
+
+
+def state_name(step: int) -> str:
+    return f"step-{step:06d}.pt"
+
+
+def train(
+    model_dir: Path,
+    examples: Sequence[Example],
+    plan: Plan,
+    on: flux.Device,
+    work_dir: Path,
+    files: CheckpointFiles,
+    progress: Callable[[int, int], None] = lambda step, steps: None,
+    metadata: dict[str, str] | None = None,
+) -> Trained:
+    """Train (or go on training) a LoRA; see the module's description."""
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
+
+    identity = fingerprint(model_dir.name, plan, examples)
+    metadata = {**(metadata or {}), "contentgen.steps": str(plan.steps), "contentgen.rank": str(plan.rank)}
+    pipe = flux.load_pipeline(model_dir, on)
+    latents, texts = _cache(pipe, examples, plan.resolution)
+    transformer = pipe.transformer
+    scheduler = pipe.scheduler
+    pipe.text_encoder = pipe.text_encoder_2 = pipe.vae = None  # only the transformer trains
+    if on.cuda:
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(on.where)
+
+    transformer.requires_grad_(False)
+    torch.manual_seed(plan.seed)  # the LoRA's initial weights
+    transformer.add_adapter(
+        LoraConfig(
+            r=plan.rank,
+            lora_alpha=plan.rank,
+            init_lora_weights="gaussian",
+            target_modules=list(lora_files.TARGETS),
+        )
+    )
+    params = [p for p in transformer.parameters() if p.requires_grad]
+    for p in params:
+        p.data = p.data.to(torch.float32)
+    if plan.gradient_checkpointing:
+        transformer.enable_gradient_checkpointing()
+    transformer.train()
+    optimizer = _optimizer(plan, params)
+    generator = torch.Generator("cpu").manual_seed(plan.seed)
+
+    start, saved = 0, []
+    found = latest_state(files.names())
+    if found is not None:
+        step, name = found
+        state = torch.load(files.get(name, work_dir / name), map_location="cpu", weights_only=True)
+        if state["fingerprint"] != identity:
+            raise PermanentError(
+                f"the stored training state {name} belongs to another dataset, model or plan: delete the "
+                "version's checkpoints/ to start over",
+                reason="CheckpointUnreadable",
+            )
+        set_peft_model_state_dict(transformer, state["lora"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        start = step
+        saved = [Saved(s, *state_uris) for s, *state_uris in state["saved"]]
+        if lora_name(step) in files.names():
+            saved.append(Saved(step, files.uri(lora_name(step)), files.uri(name)))
+        else:  # killed between the state and its LoRA file
+            lora = state["lora"]
+            saved.append(_save_lora(files, work_dir, step, lora, metadata, state_uri=files.uri(name)))
+        log.info("resuming the LoRA training after step %d of %d", step, plan.steps)
+
+    sigmas = scheduler.sigmas.to(torch.float32)
+    timesteps = scheduler.timesteps.to(torch.float32)
+    marks = set(plan.checkpoint_steps())
+    began, ran = time.monotonic(), 0
+    final = work_dir / lora_name(plan.steps)
+    for step in range(start + 1, plan.steps + 1):
+        index = int(torch.randint(len(examples), (1,), generator=generator))
+        x0 = latents[index]
+        noise = torch.randn(x0.shape, generator=generator).to(on.where, torch.float32)
+        at = int(torch.rand(1, generator=generator) * len(timesteps))
+        sigma, timestep = sigmas[at].to(on.where), timesteps[at].to(on.where)
+        noisy = ((1.0 - sigma) * x0 + sigma * noise).to(on.dtype)
+        embeds, pooled, text_ids = texts[index]
+        height, width = x0.shape[-2:]
+        guidance = torch.full((1,), GUIDANCE, device=on.where, dtype=on.dtype)
+        prediction = transformer(
+            hidden_states=flux.pack(noisy),
+            timestep=(timestep / 1000).expand(1).to(on.dtype),
+            guidance=guidance if transformer.config.guidance_embeds else None,
+            pooled_projections=pooled,
+            encoder_hidden_states=embeds,
+            txt_ids=text_ids,
+            img_ids=flux.image_ids(height, width, on),
+            return_dict=False,
+        )[0]
+        loss = torch.nn.functional.mse_loss(flux.unpack(prediction, height, width).float(), noise - x0)
+        loss.backward()  # type: ignore[no-untyped-call]
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        ran += 1
+        if step in marks:
+            lora_state = {
+                k: v.detach().cpu().clone() for k, v in get_peft_model_state_dict(transformer).items()
+            }
+            name = state_name(step)
+            torch.save(
+                {
+                    "fingerprint": identity,
+                    "step": step,
+                    "lora": lora_state,
+                    "optimizer": optimizer.state_dict(),
+                    "generator": generator.get_state(),
+                    "saved": [[s.step, s.lora, s.state] for s in saved],
+                },
+                work_dir / name,
+            )
+            state_uri = files.put(name, work_dir / name)
+            saved.append(_save_lora(files, work_dir, step, lora_state, metadata, state_uri=state_uri))
+        progress(step, plan.steps)
+
+    if not final.exists():  # every step was done before this process: the last LoRA is stored
+        files.get(lora_name(plan.steps), final)
+    seconds = time.monotonic() - began
+    return Trained(
+        final=final,
+        checkpoints=saved,
+        resumed_from=start,
+        steps_run=ran,
+        seconds_per_step=seconds / ran if ran else 0.0,
+        peak_memory_bytes=int(torch.cuda.max_memory_allocated(on.where)) if on.cuda else 0,
+    )
+
+
+def _save_lora(
+    files: CheckpointFiles,
+    work_dir: Path,
+    step: int,
+    lora_state: dict[str, torch.Tensor],
+    metadata: dict[str, str],
+    *,
+    state_uri: str,
+) -> Saved:
+    name = lora_name(step)
+    lora_files.save(work_dir / name, lora_state, {**metadata, "contentgen.step": str(step)})
+    return Saved(step, files.put(name, work_dir / name), state_uri)
+
+
+def _optimizer(plan: Plan, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    if plan.optimizer == "adamw8bit":
+        try:
+            import bitsandbytes  # type: ignore[import-not-found]
+        except ImportError:
+            raise InvalidInput(
+                "training.optimizer adamw8bit needs bitsandbytes, which this worker does not have: use adamw"
+            ) from None
+        optimizer: torch.optim.Optimizer = bitsandbytes.optim.AdamW8bit(
+            params, lr=plan.learning_rate, weight_decay=WEIGHT_DECAY
+        )
+        return optimizer
+    return torch.optim.AdamW(params, lr=plan.learning_rate, weight_decay=WEIGHT_DECAY)
+
+
+def _cache(
+    pipe: Any, examples: Sequence[Example], resolution: int
+) -> tuple[list[torch.Tensor], list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]]:
+    """Each picture's latents (fp32) and each caption's encodings, computed once."""
+    texts: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+    latents = []
+    for example in examples:
+        if example.caption not in texts:
+            texts[example.caption] = flux.encode_prompt(pipe, example.caption)
+        latents.append(flux.encode_picture(pipe, _pixels(example.picture, resolution)).float())
+    return latents, [texts[e.caption] for e in examples]
+
+
+def _pixels(path: Path, resolution: int) -> torch.Tensor:
+    """The picture's centre square at `resolution` (a multiple of 16), 1 × 3 × R × R in [-1, 1]."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as opened:
+        picture = opened.convert("RGB")
+    side = min(picture.size)
+    left, top = (picture.width - side) // 2, (picture.height - side) // 2
+    square = picture.crop((left, top, left + side, top + side)).resize(
+        (resolution, resolution), Image.Resampling.BICUBIC
+    )
+    array = np.asarray(square, dtype=np.float32) / 127.5 - 1.0
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0)

@@ -1,0 +1,57 @@
+"""The cluster provider's tests: a tiny FLUX made from configs (tiny_flux.py), on the device in
+CONTENTGEN_TEST_DEVICE (cpu unless a GPU check asks for cuda), with no way out to a hub: the
+hub libraries are told they are offline, and any connection to a host other than this one
+fails the test loudly."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from .tiny_flux import tiny_flux
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+
+DEVICE = os.environ.get("CONTENTGEN_TEST_DEVICE", "cpu")
+_LOCAL = ("127.0.0.1", "::1", "localhost")
+
+
+class HubCalled(AssertionError):
+    pass
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_hub():
+    connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: object) -> None:
+        remote = isinstance(address, tuple) and address[0] not in _LOCAL
+        if self.family in (socket.AF_INET, socket.AF_INET6) and remote:
+            assert isinstance(address, tuple)
+            raise HubCalled(f"a test tried to reach {address[0]}: models come only from a directory")
+        connect(self, address)  # type: ignore[arg-type]
+
+    socket.socket.connect = guarded  # type: ignore[method-assign]
+    yield
+    socket.socket.connect = connect  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="session")
+def threads():
+    import torch
+
+    torch.set_num_threads(1)  # 2 shared cores: one each for this worker and the next
+
+
+@pytest.fixture(scope="session")
+def models_root(tmp_path_factory, threads) -> Path:
+    """A models' root with the tiny FLUX staged as FLUX.1-dev (built once per session)."""
+    root = tmp_path_factory.mktemp("models")
+    built = tiny_flux(tmp_path_factory.getbasetemp() / "tiny-flux-cache")
+    (root / "FLUX.1-dev").symlink_to(built, target_is_directory=True)
+    return root

@@ -1,0 +1,127 @@
+"""provider: cluster's image generator on the tiny FLUX: the same seed gives the same picture, a
+LoRA (ours, or a file in the naming fal's trainer writes) changes it, scale 0 is no LoRA, and our
+LoRA files have the shape fal's flux-lora reads."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+import torch
+
+from contentgen.providers import image_generator
+from contentgen.providers.base import ImageRequest, LoraWeights, MemoryCheckpoint
+from contentgen.providers.cluster import flux, lora_files, training
+from contentgen.providers.cluster.files import FolderFiles
+from contentgen.providers.cluster.provider import ClusterProvider
+
+from .conftest import DEVICE
+from .tiny_flux import pictures
+
+pytestmark = pytest.mark.cluster_models
+
+
+@pytest.fixture(scope="module")
+def provider(models_root) -> ClusterProvider:
+    return ClusterProvider(models_root, device=DEVICE, inference_steps=2, sizes={"square": (64, 64)})
+
+
+@pytest.fixture(scope="module")
+def our_lora(models_root, tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("trained")
+    examples = [training.Example(p, c) for p, c in pictures(work / "pictures")]
+    plan = training.Plan(steps=2, rank=4, learning_rate=5e-3, resolution=64)
+    on = flux.device(DEVICE)
+    return training.train(models_root / "FLUX.1-dev", examples, plan, on, work, FolderFiles(work / "c")).final
+
+
+@pytest.fixture(scope="module")
+def fal_lora(models_root, tmp_path_factory) -> Path:
+    """A LoRA in the naming of fal's flux-lora-fast-training output (diffusers keys under
+    `transformer.`, lora_A/lora_B), with more layers and another rank than ours: every
+    attention projection plus the feed-forward and single blocks' projections, rank 8."""
+    from diffusers import FluxTransformer2DModel
+
+    model = FluxTransformer2DModel.from_pretrained(models_root / "FLUX.1-dev", subfolder="transformer")
+    wanted = (*lora_files.TARGETS, "ff.net.0.proj", "ff.net.2", "proj_mlp", "proj_out")
+    generator = torch.Generator().manual_seed(7)
+    tensors = {}
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear) and name.endswith(wanted) and "blocks" in name:
+            tensors[f"transformer.{name}.lora_A.weight"] = torch.randn(
+                8, module.in_features, generator=generator
+            )
+            tensors[f"transformer.{name}.lora_B.weight"] = torch.randn(
+                module.out_features, 8, generator=generator
+            )
+    from safetensors.torch import save_file
+
+    path = tmp_path_factory.mktemp("fal") / "pytorch_lora_weights.safetensors"
+    save_file(tensors, str(path))
+    return path
+
+
+def _picture(provider, tmp_path: Path, name: str, *loras: tuple[Path, float], seed: int = 3) -> str:
+    folder = tmp_path / name
+    folder.mkdir()
+    request = ImageRequest(
+        prompt="a photo of sks",
+        model="flux-lora" if loras else "flux-dev",
+        image_size="square",
+        seed=seed,
+        loras=tuple(LoraWeights(url=path.resolve().as_uri(), scale=scale) for path, scale in loras),
+    )
+    [out] = provider.generate_images(request, folder, lambda _: None, MemoryCheckpoint())
+    assert (out.width, out.height, out.seed) == (64, 64, seed) and out.gpu_seconds > 0
+    return hashlib.sha256(out.path.read_bytes()).hexdigest()
+
+
+def test_same_seed_same_picture_and_loras_change_it(provider, our_lora, fal_lora, tmp_path):
+    plain = _picture(provider, tmp_path, "plain")
+    assert _picture(provider, tmp_path, "again") == plain
+    assert _picture(provider, tmp_path, "other-seed", seed=4) != plain
+    assert _picture(provider, tmp_path, "ours", (our_lora, 1.0)) != plain
+    assert _picture(provider, tmp_path, "ours-off", (our_lora, 0.0)) == plain
+    assert _picture(provider, tmp_path, "fal", (fal_lora, 1.0)) != plain
+    assert _picture(provider, tmp_path, "fal-off", (fal_lora, 0.0)) == plain
+    # and nothing stays loaded from one request to the next
+    assert _picture(provider, tmp_path, "after", seed=3) == plain
+
+
+def test_our_lora_has_the_shape_fal_reads(models_root, our_lora):
+    """fal's flux-lora takes diffusers-format files: `transformer.<layer>.lora_A.weight` (rank ×
+    in) and `.lora_B.weight` (out × rank) for layers of diffusers' FluxTransformer2DModel."""
+    from diffusers import FluxTransformer2DModel
+
+    model = FluxTransformer2DModel.from_pretrained(models_root / "FLUX.1-dev", subfolder="transformer")
+    layers = dict(model.named_modules())
+    tensors = lora_files.load(our_lora)
+    assert lora_files.key_format(tensors) == "diffusers"
+    for key, tensor in tensors.items():
+        layer = layers[key.removeprefix("transformer.").rsplit(".lora_", 1)[0]]
+        assert isinstance(layer, torch.nn.Linear)
+        expected = (4, layer.in_features) if ".lora_A." in key else (layer.out_features, 4)
+        assert tuple(tensor.shape) == expected, key
+    assert lora_files.key_format(["lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight"]) == "kohya"
+
+
+def test_flux_pro_and_missing_loras_are_refused(models_root, tmp_path):
+    env = {"CONTENTGEN_CLUSTER_MODELS_DIR": str(models_root), "CONTENTGEN_CLUSTER_DEVICE": DEVICE}
+    generator = image_generator("cluster", env=env)
+    from contentgen.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="flux-pro has no open weights"):
+        generator.generate_images(ImageRequest("x", "flux-pro"), tmp_path, lambda _: None, MemoryCheckpoint())
+    gone = ImageRequest("x", "flux-lora", loras=(LoraWeights((tmp_path / "gone").as_uri()),))
+    with pytest.raises(InvalidInput, match=r"loras\[0\]"):
+        generator.generate_images(gone, tmp_path, lambda _: None, MemoryCheckpoint())
+
+
+def test_the_gpu_check_measures_a_training_and_a_generation(models_root, tmp_path):
+    from contentgen.providers.cluster import selfcheck
+
+    report = selfcheck.check(models_root / "FLUX.1-dev", pictures(tmp_path), DEVICE, steps=2)
+    assert report.device.startswith(DEVICE)
+    assert report.seconds_per_step > 0 and report.generate_seconds > 0
+    assert (report.peak_memory_bytes > 0) == DEVICE.startswith("cuda")
