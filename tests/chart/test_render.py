@@ -315,7 +315,7 @@ def test_gpu_values_reach_the_gpu_jobs() -> None:
     models = next(v for v in pod["volumes"] if v["name"] == "models")
     assert models["hostPath"]["path"] == "/var/cache/contentgen-models"
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["CONTENTGEN_CLUSTER_MODELS_PREFIX"] == "s3://weights/models"
+    assert env["CONTENTGEN_CLUSTER_MODELS_STORE"] == "s3://weights/models"
     assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "gpus"
     assert (
         settings.prices.cluster.gpu_hour_usd == 3.25 and settings.prices.cluster.training_step_seconds == 1.5

@@ -148,7 +148,7 @@ def test_models_from_a_volume_claim_or_a_host_path_are_mounted_read_only() -> No
     }
     assert mount == {"name": "models", "mountPath": "/models", "readOnly": True}
     assert env_of(job)["CONTENTGEN_CLUSTER_MODELS_DIR"] == "/models"
-    assert "CONTENTGEN_CLUSTER_MODELS_PREFIX" not in env_of(job)
+    assert "CONTENTGEN_CLUSTER_MODELS_STORE" not in env_of(job)
 
     settings.cluster_models = settings.cluster_models.model_copy(
         update={"persistent_volume_claim": "", "host_path": "/srv/models"}
@@ -173,8 +173,8 @@ def test_models_from_the_store_are_copied_into_a_node_cache() -> None:
     }
     assert mount == {"name": "models", "mountPath": "/models-cache", "readOnly": False}
     env = env_of(job)
-    assert env["CONTENTGEN_CLUSTER_MODELS_PREFIX"] == prefix
-    assert env["CONTENTGEN_CLUSTER_MODELS_CACHE"] == env["CONTENTGEN_CLUSTER_MODELS_DIR"] == "/models-cache"
+    assert env["CONTENTGEN_CLUSTER_MODELS_STORE"] == prefix
+    assert env["CONTENTGEN_CLUSTER_MODELS_DIR"] == "/models-cache"
     # without a node directory, a cache of the pod's own
     settings.cluster_models = settings.cluster_models.model_copy(
         update={"cache_host_path": "", "cache_size": "50Gi"}

@@ -43,7 +43,6 @@ REASONS: dict[str, Reason] = {
     "Succeeded": Reason(SUCCEEDED, "The outputs are in the status, the store and the catalog."),
     # --- failed: the input ------------------------------------------------------------------------
     "InvalidInput": Reason(FAILED, "The input cannot be used: a source that does not exist (HTTP 4xx, a host name that does not resolve twice in a row), is over the size or length limit, or is no usable video or audio; a LoRA version that was deleted.", stalled=True),
-    "ModelNotFound": Reason(FAILED, "provider cluster: a base model's directory is missing or incomplete under the models' root (the message names the path); nothing is downloaded at run time: stage it (docs/cluster-gpus.md). No GPU time was spent.", stalled=True),
     "InvalidSpec": Reason(FAILED, "The worker could not read the spec it was given.", stalled=True),
     "SourceRefused": Reason(FAILED, "A source the settings do not allow: an internal address (`allowPrivateSources`), an unsupported scheme, a redirect to one.", stalled=True),
     "SourceUnavailable": Reason(FAILED, "The source could not be fetched after retries (timeouts, 5xx, temporary name-resolution failures).", stalled=True),

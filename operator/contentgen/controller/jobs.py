@@ -120,8 +120,7 @@ def gpu_env(gpu: GpuJob, settings: OperatorSettings) -> list[dict[str, Any]]:
     env = {"CONTENTGEN_GPU_COUNT": str(gpu.count), "CONTENTGEN_CLUSTER_MODELS_DIR": MODELS_DIR}
     if models.store_prefix:
         env["CONTENTGEN_CLUSTER_MODELS_DIR"] = MODELS_CACHE
-        env["CONTENTGEN_CLUSTER_MODELS_PREFIX"] = models.store_prefix
-        env["CONTENTGEN_CLUSTER_MODELS_CACHE"] = MODELS_CACHE
+        env["CONTENTGEN_CLUSTER_MODELS_STORE"] = models.store_prefix
     return [{"name": name, "value": value} for name, value in env.items()]
 
 

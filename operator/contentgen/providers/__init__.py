@@ -137,6 +137,7 @@ def cluster_provider(env: Mapping[str, str] | None = None) -> ClusterProvider:
         device=values.get("CONTENTGEN_CLUSTER_DEVICE", "").strip(),
         gpus=number(GPU_COUNT_ENV, 1) or 1,
         inference_steps=number("CONTENTGEN_CLUSTER_INFERENCE_STEPS", None),
+        models_store=values.get("CONTENTGEN_CLUSTER_MODELS_STORE", "").strip(),
     )
 
 

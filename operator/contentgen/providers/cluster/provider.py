@@ -32,7 +32,7 @@ from contentgen.providers.progress import Monotonic, SubProgress
 
 from . import flux, generation, training
 from .files import FolderFiles
-from .models import model_dir
+from .models import MODELS_DIR_ENV, model_dir
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +53,18 @@ class ClusterProvider:
         gpus: int = 1,
         inference_steps: int | None = None,
         sizes: Mapping[str, tuple[int, int]] = IMAGE_SIZES,
+        models_store: str = "",
     ) -> None:
+        self.models_store = models_store  # a store prefix the models are copied from first (staging)
         self.root, self.flux_model, self.schnell_model = root, flux_model, schnell_model
         self.device_name, self.gpus, self.inference_steps, self.sizes = device, gpus, inference_steps, sizes
 
     def _model(self, name: str) -> Path:
+        if self.models_store:
+            from .staging import MODELS_STORE_ENV, locate
+
+            env = {MODELS_DIR_ENV: str(self.root), MODELS_STORE_ENV: self.models_store}
+            return locate(name, flux.REQUIRED, env=env)
         return model_dir(name, flux.REQUIRED, root=self.root)
 
     def _gpu_seconds(self, seconds: float, on: flux.Device) -> float:
