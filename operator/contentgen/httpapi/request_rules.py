@@ -90,6 +90,21 @@ def rules(*, local: bool) -> dict[str, JsonDict | None]:
                 {"properties": {"faceFilter": {"const": True}}},
             ]
         },
+        # Transcription: no speaker labels with provider cluster (no diarisation model staged)
+        "!(has(self.provider) && self.provider == 'cluster' && has(self.speakerLabels)"
+        " && self.speakerLabels)": {
+            "not": {
+                "required": ["provider", "speakerLabels"],
+                "properties": {"provider": {"const": "cluster"}, "speakerLabels": {"const": True}},
+            }
+        },
+        # ImageGeneration: provider cluster has no flux-pro (its weights are not published)
+        "self.provider != 'cluster' || self.model != 'flux-pro'": {
+            "not": {
+                "required": ["provider", "model"],
+                "properties": {"provider": {"const": "cluster"}, "model": {"const": "flux-pro"}},
+            }
+        },
         # LoraTraining dataset: minFrames at most maxFrames (default 40): two values compared,
         # which JSON Schema cannot say.
         "!has(self.minFrames) || self.minFrames <= (has(self.maxFrames) ? self.maxFrames : 40)": None,
