@@ -293,6 +293,11 @@ def test_creates_go_through_the_kubernetes_api(
                 "steps": 200,
                 "learningRate": 0.0004,
                 "model": "fal-ai/flux-lora-fast-training",
+                # the defaults the API models add (the cluster trainer's; fal ignores them)
+                "rank": 16,
+                "resolution": 512,
+                "checkpointEvery": 250,
+                "optimizer": "adamw",
             }
             heard = await http.post(
                 "/api/transcribe", json={"audioUrl": "https://example.com/a.mp3", "speaker_labels": True},

@@ -89,7 +89,7 @@ async def test_probes_and_docs(make_app: MakeApp, catalog: Catalog) -> None:
         "/health/ready", "/ui/config", "/api/resources", "/api/lora/train", "/api/images/generate",
         "/api/transcribe", "/api/jobs/{ref}/rerun", "/api/jobs/{ref}/compare", "/api/jobs/{ref}/cancel",
         "/api/assets/{ref}/transcript", "/api/assets/{ref}/manifest", "/api/assets/{ref}/source",
-        "/ui/budget",
+        "/ui/budget", "/api/assets/{ref}/versions/{version}/evaluate",
     }  # fmt: skip
     assert set(openapi["paths"]["/api/assets/{ref}/versions/{version}"]) == {"delete"}
     removal = openapi["components"]["schemas"]["RemovalPlan"]["properties"]

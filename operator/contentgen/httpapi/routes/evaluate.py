@@ -6,7 +6,7 @@ this API creates (`contentgen api --local`): elsewhere 403 create_disabled."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,13 +15,15 @@ from starlette.concurrency import run_in_threadpool
 from contentgen.api import now
 from contentgen.api.lora import LikenessPromptSet, Seed
 from contentgen.errors import ContentgenError, InvalidInput
-from contentgen.pipeline.likeness import reevaluate, rescore
 from contentgen.pricing import PriceTable
 from contentgen.providers import IMAGE_GENERATORS
 
 from ..deps import CallerDep, RefPath, Services, ServicesDep, find_record
 from ..errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from ..identity import Caller
+
+if TYPE_CHECKING:
+    from contentgen.pipeline.likeness.reevaluate import Target
 
 router = APIRouter(prefix="/api/assets", tags=["create"])
 
@@ -101,7 +103,23 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _goal(svc: Services, who: Caller, ref: str, version: int, body: EvaluateRequest) -> reevaluate.Target:
+def _pipeline() -> tuple[Any, Any]:
+    """The re-evaluation's modules: the pipeline's libraries (numpy, OpenCV, httpx) are in the
+    worker's set, not in the operator image's, which serves this API in a cluster."""
+    try:
+        from contentgen.pipeline.likeness import reevaluate, rescore
+    except ImportError:
+        raise ApiError(
+            403,
+            "create_disabled",
+            "this API's image does not carry the pipeline: evaluate with `contentgen assets evaluate` "
+            "where the provider's key is",
+        ) from None
+    return reevaluate, rescore
+
+
+def _goal(svc: Services, who: Caller, ref: str, version: int, body: EvaluateRequest) -> Target:
+    reevaluate, _ = _pipeline()
     doc = find_record(svc, who, ref)
     creator = svc.creator
     provider = "offline" if getattr(creator, "offline", False) else body.provider
@@ -116,7 +134,8 @@ def _goal(svc: Services, who: Caller, ref: str, version: int, body: EvaluateRequ
             400, "invalid", f"provider: {message}", fields=[{"field": "provider", "message": message}]
         )
     try:
-        return reevaluate.target(doc, version, provider, plan)
+        target: Target = reevaluate.target(doc, version, provider, plan)
+        return target
     except reevaluate.NotEvaluable as exc:
         status = 404 if str(exc).startswith("version:") else 400
         raise ApiError(status, "version_not_found" if status == 404 else "invalid", str(exc)) from None
@@ -125,6 +144,7 @@ def _goal(svc: Services, who: Caller, ref: str, version: int, body: EvaluateRequ
 def _evaluate(
     svc: Services, who: Caller, ref: str, version: int, body: EvaluateRequest, confirm: bool
 ) -> dict[str, Any]:
+    reevaluate, rescore = _pipeline()
     goal = _goal(svc, who, ref, version, body)
     creator = svc.creator
     settings = getattr(creator, "settings", None)
