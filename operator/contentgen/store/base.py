@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -52,6 +52,25 @@ class StoredObjectCorrupt(PermanentError):
     """An object whose bytes are not the ones recorded (their SHA-256) when it was written."""
 
     reason = "StoreCorrupt"
+
+
+def download_checked(dest: Path, chunks: Iterable[bytes], check: Callable[[str], None]) -> Path:
+    """Write `chunks` to `dest` through a `.partial` beside it, hashing as they come; `check(sha256)`
+    raises for bytes that are not the stored object's, and then nothing is left at `dest`."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(dest.name + ".partial")
+    digest = hashlib.sha256()
+    try:
+        with partial.open("wb") as out:
+            for chunk in chunks:
+                digest.update(chunk)
+                out.write(chunk)
+        check(digest.hexdigest())
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(dest)
+    return dest
 
 
 class ObjectStore(ABC):

@@ -23,7 +23,7 @@ from contentgen.api import Artifact
 from contentgen.errors import InvalidInput
 from contentgen.files import CHUNK
 
-from .base import KeyTaken, ObjectInfo, ObjectNotFound, ObjectStore, StoredObjectCorrupt
+from .base import KeyTaken, ObjectInfo, ObjectNotFound, ObjectStore, StoredObjectCorrupt, download_checked
 
 mimetypes.add_type("application/octet-stream", ".safetensors")
 SHA256_ATTRIBUTE = "user.contentgen.sha256"
@@ -108,21 +108,10 @@ class LocalStore(ObjectStore):
             raise ObjectNotFound(self.uri(key))
         if max_bytes is not None and source.stat().st_size > max_bytes:
             raise InvalidInput(f"{self.uri(key)} is larger than the {max_bytes}-byte limit")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        partial = dest.with_name(dest.name + ".partial")
-        digest = hashlib.sha256()
-        try:
-            with source.open("rb") as fh, partial.open("wb") as out:
-                recorded = _recorded(fh.fileno())
-                while chunk := fh.read(CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-            self._check(key, recorded, digest.hexdigest())
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        partial.replace(dest)
-        return dest
+        with source.open("rb") as fh:
+            recorded = _recorded(fh.fileno())
+            chunks = iter(lambda: fh.read(CHUNK), b"")
+            return download_checked(dest, chunks, lambda actual: self._check(key, recorded, actual))
 
     def get_bytes(self, key: str) -> bytes:
         source = self._path(key)

@@ -33,6 +33,7 @@ from .base import (
     ObjectStore,
     StoredObjectCorrupt,
     content_disposition,
+    download_checked,
 )
 
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
@@ -222,20 +223,8 @@ class S3Store(ObjectStore):
         if max_bytes is not None and size > max_bytes:
             response["Body"].close()
             raise InvalidInput(f"{self.uri(key)} is {size} bytes, over the {max_bytes}-byte limit")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        partial = dest.with_name(dest.name + ".partial")
-        digest = hashlib.sha256()
-        try:
-            with partial.open("wb") as out:
-                for chunk in self._read(key, response["Body"].iter_chunks(CHUNK)):
-                    digest.update(chunk)
-                    out.write(chunk)
-            self._check(key, response, digest.hexdigest())
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        partial.replace(dest)
-        return dest
+        chunks = self._read(key, response["Body"].iter_chunks(CHUNK))
+        return download_checked(dest, chunks, lambda actual: self._check(key, response, actual))
 
     def get_bytes(self, key: str) -> bytes:
         response = self._get(key)
