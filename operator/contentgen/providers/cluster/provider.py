@@ -32,7 +32,7 @@ from contentgen.providers.progress import Monotonic, SubProgress
 
 from . import flux, generation, training
 from .files import FolderFiles
-from .models import MODELS_DIR_ENV, model_dir
+from .models import model_dir
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +61,9 @@ class ClusterProvider:
 
     def _model(self, name: str) -> Path:
         if self.models_store:
-            from .staging import MODELS_STORE_ENV, locate
+            from .staging import staged
 
-            env = {MODELS_DIR_ENV: str(self.root), MODELS_STORE_ENV: self.models_store}
-            return locate(name, flux.REQUIRED, env=env)
+            return staged(name, flux.REQUIRED, root=self.root, url=self.models_store)
         return model_dir(name, flux.REQUIRED, root=self.root)
 
     def _gpu_seconds(self, seconds: float, on: flux.Device) -> float:

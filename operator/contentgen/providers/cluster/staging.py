@@ -105,8 +105,19 @@ def locate(
     """The directory of model `name`: staged from the models' store first when one is configured,
     then checked for its `required` files under the models' root (`models.model_dir`)."""
     environment = os.environ if env is None else env
-    root = models_root(environment)
     url = environment.get(MODELS_STORE_ENV, "").strip()
+    return staged(name, required, root=models_root(environment), url=url, opener=opener)
+
+
+def staged(
+    name: str,
+    required: Iterable[str],
+    *,
+    root: Path,
+    url: str,
+    opener: Callable[[str], ObjectStore] = open_store,
+) -> Path:
+    """`locate` with the models' root and store prefix given (`url` empty: no staging)."""
     if url:
         try:
             store = opener(url)
