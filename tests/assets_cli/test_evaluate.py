@@ -19,11 +19,10 @@ from contentgen.catalog import open_catalog, to_record
 from contentgen.cli.main import main
 from contentgen.pipeline.likeness import evaluation as evaluation_module
 from contentgen.pipeline.likeness import reevaluate
-from contentgen.providers import retry as retry_module
 from contentgen.store import DEFAULT_LOCAL_STORE, ObjectStore, open_store
 from tests.conftest import EXAMPLES
 from tests.providers.fake_fal import FAL_KEY, FakeFal
-from tests.providers.fakes import FakeSleep, mocked
+from tests.providers.fakes import mocked, unslept_retries
 
 SAMPLE = EXAMPLES / "media" / "sample.mp4"
 PICTURES = 12  # likeness-v1: six prompts × two seeds, with the LoRA (as many without it)
@@ -36,14 +35,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for variable in ("CONTENTGEN_STORE", "CONTENTGEN_CATALOG", "CONTENTGEN_PRICES", "CONTENTGEN_BUDGETS"):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("FAL_KEY", FAL_KEY)
-    sleep = FakeSleep()  # the providers' waits are recorded, not slept
-    original = retry_module.Retry.__init__
-
-    def no_sleep(self: Any, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        self.sleep = sleep
-
-    monkeypatch.setattr(retry_module.Retry, "__init__", no_sleep)
+    unslept_retries(monkeypatch)  # the providers' waits are recorded, not slept
     return tmp_path
 
 

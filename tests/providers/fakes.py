@@ -71,6 +71,20 @@ class FakeSleep:
             raise Crash
 
 
+def unslept_retries(monkeypatch: Any) -> FakeSleep:
+    """Every retry policy made from now on (in the test) records its waits in one FakeSleep
+    instead of sleeping: the providers' polls and backoff cost no time."""
+    sleep = FakeSleep()
+    original = Retry.__init__
+
+    def no_sleep(self: Retry, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self.sleep = sleep
+
+    monkeypatch.setattr(Retry, "__init__", no_sleep)
+    return sleep
+
+
 def retry(sleep: FakeSleep, attempts: int = 3) -> Retry:
     """A policy with a fixed jitter draw (0.5), so waits are predictable: 0.5, 1.0, 2.0, ..."""
     return Retry(attempts=attempts, base_delay=1.0, sleep=sleep, random=lambda: 0.5)

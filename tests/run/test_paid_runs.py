@@ -16,12 +16,11 @@ from contentgen.catalog import Catalog, Filters, open_catalog
 from contentgen.catalog.outbox import catalog_id
 from contentgen.cli.main import main
 from contentgen.cli.run import EXIT_RECORDING_PENDING
-from contentgen.providers import retry as retry_module
 from contentgen.store import open_store
 from tests.conftest import EXAMPLES
 from tests.kube.harness import FlakyCollection
 from tests.providers.fake_fal import FAL_KEY, FakeFal
-from tests.providers.fakes import FakeSleep, mocked
+from tests.providers.fakes import mocked, unslept_retries
 
 IMAGES = str(EXAMPLES / "imagegeneration.yaml")  # flux-dev, 2 images, provider fal
 SAMPLE = EXAMPLES / "media" / "sample.mp4"
@@ -33,15 +32,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for variable in ("CONTENTGEN_STORE", "CONTENTGEN_CATALOG", "ASSEMBLYAI_API_KEY", "CONTENTGEN_PRICES"):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("FAL_KEY", FAL_KEY)
-    # the providers' waits (polls, backoff) are recorded, not slept
-    sleep = FakeSleep()
-    original = retry_module.Retry.__init__
-
-    def no_sleep(self: Any, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        self.sleep = sleep
-
-    monkeypatch.setattr(retry_module.Retry, "__init__", no_sleep)
+    unslept_retries(monkeypatch)  # the providers' waits are recorded, not slept
     return tmp_path
 
 
