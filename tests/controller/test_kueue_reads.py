@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -14,12 +15,14 @@ import pytest
 from contentgen.controller import workloads
 from contentgen.controller.kube import Kube, KubeError
 from contentgen.controller.queue import Backoff, NamespaceQueue
+from contentgen.controller.reconcile import World, decide
+from contentgen.controller.reconciler import _schedule
 from contentgen.controller.settings import OperatorSettings
 from contentgen.controller.state import Operator
 from contentgen.controller.workloads import may_read, read_workload
 
-from .test_kueue import JOB_UID, PENDING_QUOTA, WORKLOAD, condition, workload
-from .test_reconcile import job
+from .test_kueue import JOB_UID, PENDING_QUOTA, WORKLOAD, condition, started, workload
+from .test_reconcile import NOW, job, reason
 
 HELD = job(suspended=True, queue="gpus", job_uid=JOB_UID)
 
@@ -142,3 +145,16 @@ def test_nothing_is_asked_when_off_or_for_a_job_not_seen_yet(clock: Clock) -> No
     assert not may_read(operator(server, read_kueue_workloads=False))
     assert read(operator(server), job(suspended=True, queue="gpus")) == (False, None)  # no uid yet
     assert server.requests == []
+
+
+def test_a_held_resource_is_looked_at_again_at_least_every_minute(clock: Clock) -> None:
+    """What Kueue says changes with nothing on the Job to announce it: the resource's rechecks
+    stop doubling at RECHECK_SECONDS while Workloads can be read (else at the backoff's 5 minutes)."""
+    res = started()
+    decision = decide(res, World(now=NOW, jobs=(HELD,), workload_read=True))
+    assert decision.recheck and reason(decision.status) == "Queued"
+    for reads, longest in ((True, workloads.RECHECK_SECONDS), (False, 300.0)):
+        op = operator(Server(), read_kueue_workloads=reads)
+        for _ in range(12):
+            _schedule(op, res, decision)
+        assert op.backoff.next_at[res.uid] - time.monotonic() == pytest.approx(longest, abs=1)

@@ -91,21 +91,30 @@ def _string(**extra: Any) -> dict[str, Any]:
     return {"type": "string", **extra}
 
 
-def _condition() -> dict[str, Any]:
-    """metav1.Condition, as every CRD made by controller-gen states it."""
+def _int32(**extra: Any) -> dict[str, Any]:
+    return {"type": "integer", "format": "int32", **extra}
+
+
+def _list_map(key: str, most: int, required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
+    """A list of objects keyed by `key` (+listType=map in Kueue's types)."""
     return {
-        "type": "object",
-        "required": ["type", "status", "lastTransitionTime", "reason", "message"],
-        "properties": {
-            "type": _string(maxLength=316),
-            "status": _string(enum=["True", "False", "Unknown"]),
-            "reason": _string(maxLength=1024),
-            "message": _string(maxLength=32768),
-            "lastTransitionTime": _string(format="date-time"),
-            "observedGeneration": {"type": "integer", "format": "int64", "minimum": 0},
-        },
+        "type": "array",
+        "maxItems": most,
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": [key],
+        "items": {"type": "object", "required": required, "properties": properties},
     }
 
+
+# metav1.Condition, as every CRD controller-gen makes states it
+CONDITION = {
+    "type": _string(maxLength=316),
+    "status": _string(enum=["True", "False", "Unknown"]),
+    "reason": _string(maxLength=1024),
+    "message": _string(maxLength=32768),
+    "lastTransitionTime": _string(format="date-time"),
+    "observedGeneration": {"type": "integer", "format": "int64", "minimum": 0},
+}
 
 WORKLOAD_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -118,80 +127,58 @@ WORKLOAD_SCHEMA: dict[str, Any] = {
             "properties": {
                 "queueName": _string(maxLength=253),
                 "active": {"type": "boolean", "default": True},
-                "priority": {"type": "integer", "format": "int32"},
-                "podSets": {
-                    "type": "array",
-                    "maxItems": 18,
-                    "x-kubernetes-list-type": "map",
-                    "x-kubernetes-list-map-keys": ["name"],
-                    "items": {
-                        "type": "object",
-                        "required": ["name"],
-                        "properties": {
-                            "name": _string(maxLength=63),
-                            "count": {"type": "integer", "format": "int32", "minimum": 0, "default": 1},
-                            # a PodTemplateSpec: not read by the operator
-                            "template": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-                        },
+                "priority": _int32(),
+                "podSets": _list_map(
+                    "name",
+                    18,
+                    ["name"],
+                    {
+                        "name": _string(maxLength=63),
+                        "count": _int32(minimum=0, default=1),
+                        # a PodTemplateSpec: not read by the operator
+                        "template": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
                     },
-                },
+                ),
             },
         },
         "status": {
             "type": "object",
             "properties": {
-                "conditions": {
-                    "type": "array",
-                    "maxItems": 16,
-                    "x-kubernetes-list-type": "map",
-                    "x-kubernetes-list-map-keys": ["type"],
-                    "items": _condition(),
-                },
+                "conditions": _list_map(
+                    "type", 16, ["type", "status", "lastTransitionTime", "reason", "message"], CONDITION
+                ),
                 "admission": {
                     "type": "object",
                     "required": ["clusterQueue", "podSetAssignments"],
                     "properties": {
                         "clusterQueue": _string(maxLength=253),
-                        "podSetAssignments": {
-                            "type": "array",
-                            "maxItems": 18,
-                            "x-kubernetes-list-type": "map",
-                            "x-kubernetes-list-map-keys": ["name"],
-                            "items": {
-                                "type": "object",
-                                "required": ["name"],
-                                "properties": {
-                                    "name": _string(maxLength=63),
-                                    "flavors": {"type": "object", "additionalProperties": _string()},
-                                    "count": {"type": "integer", "format": "int32", "minimum": 0},
-                                },
+                        "podSetAssignments": _list_map(
+                            "name",
+                            18,
+                            ["name"],
+                            {
+                                "name": _string(maxLength=63),
+                                "flavors": {"type": "object", "additionalProperties": _string()},
+                                "count": _int32(minimum=0),
                             },
-                        },
+                        ),
                     },
                 },
                 "requeueState": {
                     "type": "object",
-                    "properties": {
-                        "count": {"type": "integer", "format": "int32", "minimum": 0},
-                        "requeueAt": _string(format="date-time"),
-                    },
+                    "properties": {"count": _int32(minimum=0), "requeueAt": _string(format="date-time")},
                 },
-                "admissionChecks": {
-                    "type": "array",
-                    "maxItems": 8,
-                    "x-kubernetes-list-type": "map",
-                    "x-kubernetes-list-map-keys": ["name"],
-                    "items": {
-                        "type": "object",
-                        "required": ["name", "state", "lastTransitionTime", "message"],
-                        "properties": {
-                            "name": _string(maxLength=316),
-                            "state": _string(enum=["Pending", "Ready", "Retry", "Rejected"]),
-                            "message": _string(maxLength=32768),
-                            "lastTransitionTime": _string(format="date-time"),
-                        },
+                "admissionChecks": _list_map(
+                    "name",
+                    8,
+                    ["name", "state", "lastTransitionTime", "message"],
+                    {
+                        "name": _string(maxLength=316),
+                        "state": _string(enum=["Pending", "Ready", "Retry", "Rejected"]),
+                        "message": _string(maxLength=32768),
+                        "lastTransitionTime": _string(format="date-time"),
                     },
-                },
+                ),
             },
         },
     },
