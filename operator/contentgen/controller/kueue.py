@@ -21,8 +21,9 @@ As Kueue writes them (read in its source, release v0.19.2, `apis/kueue/v1beta2`,
 - `spec.active` false: deactivated, never admitted until someone activates it again.
 - `Finished` True on a Job that never ran: Kueue gave up on it (e.g. `FailedToStart`).
 
-Kueue serves `v1beta2` from 0.15 (its storage version from 0.16) and `v1beta1` up to 0.14 (still
-served, deprecated, through 0.19); the fields read here are the same in both.
+Kueue serves `v1beta2` from 0.15 (its storage version from 0.16) and `v1beta1` in every release
+(the only one up to 0.14; deprecated from 0.16, still served by 0.19); the fields read here are
+the same in both.
 """
 
 from __future__ import annotations
