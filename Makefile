@@ -144,6 +144,10 @@ bench-chaos: install kube  ## 200 resources, a flapping and restarted kube-apise
 bench-shared: install kube  ## the operator beside 20,000 foreign Pods and 5,000 foreign Jobs with churn (numbers go into bench/README.md)
 	$(BIN)/python -m bench.shared --readme
 
+.PHONY: bench-kueue
+bench-kueue: install kube  ## reading a held Job's Kueue Workload, against a watch of every Workload (numbers go into bench/README.md)
+	$(BIN)/python -m bench.kueue
+
 .PHONY: bench-handover
 bench-handover: install kube  ## the leader's handover with 100 resources in flight, 10 times in a row (tests/kube/test_handover.py)
 	for i in 1 2 3 4 5 6 7 8 9 10; do \

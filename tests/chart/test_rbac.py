@@ -326,6 +326,23 @@ def test_the_api_may_create_get_and_delete_the_three_kinds_and_review_tokens_onl
 
 
 @pytest.mark.parametrize("mode", list(MODES))
+def test_kueues_workloads_are_listed_only_and_can_be_left_alone(mode: str) -> None:
+    """A held Job's Workload (Kueue's reason in its Queued message) is listed, never got, watched or
+    written, where the operator works; kueue.readWorkloads: false takes the right away and tells the
+    operator not to ask."""
+    inst = install(mode)
+    kueue = {(g.verb, g.resource) for g in inst.grants[inst.operator] if g.group == "kueue.x-k8s.io"}
+    assert kueue == {("list", "workloads")} and inst.settings.read_kueue_workloads
+    off = install(mode, {**MODES[mode], "kueue": {"readWorkloads": False}})
+    assert not off.settings.read_kueue_workloads
+    assert not any(g.group == "kueue.x-k8s.io" for g in off.grants[off.operator])
+    assert missing_calls(off) == [
+        f"operator: list kueue.x-k8s.io/workloads (namespace scope, in {ns})" for ns in off.workers
+    ]  # the calls the operator then never makes, and nothing else
+    assert excess_grants(off) == []
+
+
+@pytest.mark.parametrize("mode", list(MODES))
 def test_rbac_is_the_same_with_other_values(mode: str) -> None:
     for values in MODE_VARIANTS[mode]:
         inst = install(mode, values)

@@ -283,6 +283,7 @@ def test_chart_gpu_defaults_are_the_operators() -> None:
     assert settings.gpu_jobs == defaults.gpu_jobs and settings.gpu_tolerations == defaults.gpu_tolerations
     assert settings.prices == defaults.prices == PriceTable()
     assert settings.cluster_models == defaults.cluster_models and settings.queue_name == ""
+    assert settings.read_kueue_workloads is defaults.read_kueue_workloads is True
     app_version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
     assert settings.gpu_worker_image == f"ghcr.io/contentgen/contentgen-worker-gpu:{app_version}"
 

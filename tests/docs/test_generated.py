@@ -76,6 +76,8 @@ NOT_REASONS = {
     "RuntimeDefault", "FallbackToLogsOnError", "FailJob", "DisruptionTarget", "PodScheduled",
     "CreateContainerConfigError", "CreateContainerError", "ErrImagePull", "ImagePullBackOff",
     "InvalidImageName", "BearerToken", "DirectoryOrCreate", "NoSchedule",
+    # Kueue (a Workload's condition types, read by controller/kueue.py)
+    "QuotaReserved",
     # S3 and HTTP
     "AccessDenied", "InvalidAccessKeyId", "NoSuchBucket", "NoSuchKey", "NotFound",
     "SignatureDoesNotMatch", "ContentLength", "ContentType", "ResponseContentDisposition",

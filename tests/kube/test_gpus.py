@@ -2,8 +2,10 @@
 its capacity), and a cluster resource's Job asks for one. With none on the node the status says
 why (in GPUs) and the run starts once one is there; with one GPU, two resources run one after the
 other (their pods are never placed together); with Kueue's queue label, a Job held suspended (as
-Kueue's webhook suspends it, played here by a MutatingAdmissionPolicy) shows Pending/Queued, and
-the operator leaves it suspended until it is resumed.
+Kueue's webhook suspends it, played here by a MutatingAdmissionPolicy) shows Pending/Queued, in
+Kueue's words once its Workload says why (Kueue's Workload API a CRD of ours, its status written
+by the test as Kueue's scheduler writes it), and the operator leaves it suspended until it is
+resumed.
 
 No models are staged: the workers end Failed (ModelNotFound, or before the cluster provider is
 built, InvalidInput). These tests are about scheduling and statuses."""
@@ -13,15 +15,23 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
 from tests.kube.harness import LOG, Cluster, cluster, operator, wait_for
+from tests.kube.kueue import (
+    NO_GPU_LEFT,
+    QUEUE_LABEL,
+    install_workloads,
+    make_workload,
+    set_conditions,
+    suspend_like_kueue,
+)
 from tests.kube.test_operator import image, reason, record_calls
 
 pytestmark = pytest.mark.timeout(600)
 GPU = "nvidia.com/gpu"
-QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +41,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         cluster(tmp_path_factory.mktemp("cluster"), mp, gpus=1) as c,
     ):
         mp.setenv("CONTENTGEN_RECONCILE_INTERVAL_SECONDS", "1")
+        mp.setattr("contentgen.controller.reconciler.RECHECK_SECONDS", 1.0)  # a held Job's, for Kueue's words
         with operator(c):
             yield c
         record_calls(c)
@@ -184,73 +195,17 @@ def test_one_gpu_runs_two_resources_one_after_the_other(env: Cluster) -> None:
     assert (most, ever) == (1, 2), pods.events
 
 
-SUSPEND_POLICY = "kueue-suspends-queued-jobs"
-
-
-def suspend_like_kueue(c: Cluster) -> None:
-    """Kueue's webhook suspends a Job that names a queue when it is created (jobframework's
-    ApplyDefaultForSuspend); here a MutatingAdmissionPolicy does the same."""
-    group = "/apis/admissionregistration.k8s.io/v1"
-    rules = [{"apiGroups": ["batch"], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["jobs"]}]
-    policy = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "MutatingAdmissionPolicy",
-        "metadata": {"name": SUSPEND_POLICY},
-        "spec": {
-            "matchConstraints": {"resourceRules": rules},
-            "matchConditions": [
-                {
-                    "name": "names-a-queue",
-                    "expression": f"has(object.metadata.labels) && '{QUEUE_LABEL}' in object.metadata.labels",
-                }
-            ],
-            "failurePolicy": "Fail",
-            "reinvocationPolicy": "Never",
-            "mutations": [
-                {
-                    "patchType": "ApplyConfiguration",
-                    "applyConfiguration": {"expression": "Object{spec: Object.spec{suspend: true}}"},
-                }
-            ],
-        },
-    }
-    binding = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "MutatingAdmissionPolicyBinding",
-        "metadata": {"name": SUSPEND_POLICY},
-        "spec": {"policyName": SUSPEND_POLICY},
-    }
-    c.admin.create(f"{group}/mutatingadmissionpolicies", policy)
-    c.admin.create(f"{group}/mutatingadmissionpolicybindings", binding)
-    probe = {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": "probe", "labels": {QUEUE_LABEL: "probe"}},
-        "spec": {
-            "template": {
-                "spec": {
-                    "restartPolicy": "Never",
-                    "containers": [{"name": "c", "image": "contentgen-worker"}],
-                }
-            }
-        },
-    }
-
-    def in_force() -> bool:  # the API server loads a new policy a moment after it is created
-        made = c.admin.request(
-            "POST", "/apis/batch/v1/namespaces/default/jobs", body=probe, params={"dryRun": "All"}
-        )
-        return bool(made["spec"].get("suspend"))
-
-    wait_for(in_force, 60, "the suspending policy in force")
-
-
 def decisions_about(name: str) -> int:
     """The operator's decisions logged for `name` (reconciler: one debug line per decision)."""
     return sum(1 for line in LOG.lines() if f"/{name} generation" in line and "Queued" in line)
 
 
-def test_a_job_kueue_holds_is_queued_and_never_resumed_by_the_operator(env: Cluster) -> None:
+def kueue_lines() -> list[str]:
+    """The operator's log lines about reading Kueue's Workloads."""
+    return [line for line in LOG.lines() if "Kueue's Workloads" in line]
+
+
+def test_a_job_kueue_holds_is_queued_in_kueues_words_and_never_resumed_by_the_operator(env: Cluster) -> None:
     c, ns = env, "kueue"
     suspend_like_kueue(c)
     c.ensure_namespace(ns)
@@ -261,6 +216,14 @@ def test_a_job_kueue_holds_is_queued_and_never_resumed_by_the_operator(env: Clus
     job = the_job(c, ns)
     assert job["metadata"]["labels"][QUEUE_LABEL] == "gpu-queue"
     assert job["spec"]["suspend"] is True  # by the policy, as by Kueue: the operator did not ask for it
+
+    def message() -> str:
+        return str(c.status("ImageGeneration", ns, "held").get("message", ""))
+
+    def says(words: str) -> None:
+        wait_for(lambda: words in message(), 60, f"{words!r} in the status (now {message()!r})")
+
+    # No Workload API yet (Kueue not installed): the message names the queue and where to look.
     status = wait_for(
         lambda: (
             (s := c.status("ImageGeneration", ns, "held")).get("conditions") and reason(s) == "Queued" and s
@@ -269,24 +232,51 @@ def test_a_job_kueue_holds_is_queued_and_never_resumed_by_the_operator(env: Clus
         f"Queued (now {c.status('ImageGeneration', ns, 'held')})",
     )
     assert status["phase"] == "Pending"
-    assert "waits in Kueue queue 'gpu-queue'" in status["message"], status
-    # The operator looks at it again (the Job's events, its rechecks) and leaves it as it is.
+    assert "waits in Kueue queue 'gpu-queue': Kueue holds it suspended" in status["message"], status
+    assert f"kubectl get workloads -n {ns} shows why" in status["message"], status
+    # The operator looks at it again (the Job's events, its rechecks) and leaves it as it is; that
+    # it cannot read Workloads is said once.
     seen = decisions_about("held")
     wait_for(lambda: decisions_about("held") >= seen + 3, 120, "three more decisions on the held resource")
+    assert len(kueue_lines()) == 1 and "Kueue is not installed" in kueue_lines()[0], kueue_lines()
+    # Kueue installed: its Workload for the Job, then what its scheduler says, each in the status.
+    install_workloads(c)
+    workload = make_workload(c, job)
+    named = f"(Workload {workload['metadata']['name']})"
+    says(f"waits in Kueue queue 'gpu-queue': Kueue has not considered its Workload yet {named}")
+    set_conditions(c, workload, ("QuotaReserved", "False", "Pending", NO_GPU_LEFT))
+    says(f"waits in Kueue queue 'gpu-queue': {NO_GPU_LEFT} {named}")
+    stopped = "ClusterQueue gpu-cq is stopped"
+    set_conditions(c, workload, ("QuotaReserved", "False", "Inadmissible", stopped))
+    says(f"waits in Kueue queue 'gpu-queue': {stopped} {named}")
+    admission = {"clusterQueue": "gpu-cq", "podSetAssignments": [{"name": "main", "count": 1}]}
+    set_conditions(
+        c,
+        workload,
+        ("QuotaReserved", "True", "QuotaReserved", "Quota reserved in ClusterQueue gpu-cq"),
+        ("Admitted", "True", "Admitted", "The workload is admitted"),
+        admission=admission,
+    )
+    says(
+        f"waits in Kueue queue 'gpu-queue': admitted by ClusterQueue 'gpu-cq'; Kueue resumes the Job {named}"
+    )
     name = job["metadata"]["name"]
     assert c.get("jobs", ns, name, "batch/v1")["spec"]["suspend"] is True  # type: ignore[index]
     assert c.pods(ns) == []
-    assert reason(c.status("ImageGeneration", ns, "held")) == "Queued"
-    writes = [
-        d
-        for d in c.decisions()
-        if d.user == "system:serviceaccount:contentgen:contentgen-operator"
-        and d.resource == "jobs"
-        and d.verb in ("update", "patch")
-    ]
-    assert writes == []
+    assert len(kueue_lines()) == 1, kueue_lines()
+    # Nothing written to the Job or to Kueue's objects: Workloads listed, no more.
+    operator = "system:serviceaccount:contentgen:contentgen-operator"
+    ours = [d for d in c.decisions() if d.user == operator]
+    assert [d for d in ours if d.resource == "jobs" and d.verb in ("update", "patch")] == []
+    reads = [d for d in ours if d.resource.startswith("workloads")]
+    assert {(d.verb, d.namespace) for d in reads} == {("list", ns)}, reads
+    selector = f"labelSelector=kueue.x-k8s.io/job-uid={job['metadata']['uid']}"
+    assert all(selector in unquote(d.uri) for d in reads), reads
+    # One Event announced Queued; Kueue's words changed the message, not the reason.
+    assert [e["reason"] for e in c.events(ns, "held")].count("Queued") == 1
     # Kueue admits the workload: it resumes the Job, and the run goes on from there.
     c.admin.patch(f"/apis/batch/v1/namespaces/{ns}/jobs/{name}", {"spec": {"suspend": False}})
     finished(c, ns, "held")
     reasons = [reason(v["status"]) for v in c.history("ImageGeneration", ns, "held") if v.get("status")]
-    assert reasons.index("Queued") < len(reasons) - 1 and reasons[-1] != "Queued"
+    queued = [i for i, r in enumerate(reasons) if r == "Queued"]
+    assert queued == list(range(queued[0], queued[-1] + 1)) and reasons[-1] != "Queued", reasons

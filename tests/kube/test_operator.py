@@ -22,6 +22,7 @@ from scripts.synthetic_video import face_scene, other_scene, write_video
 from tests.conftest import EXAMPLES
 from tests.httpserver import serve
 from tests.kube.harness import ApiError, Cluster, cluster, operator, wait_for
+from tests.kube.kueue import install_workloads, make_workload, set_conditions, suspend_like_kueue
 from tests.rbac.record import CALLS_FILE, OPERATOR_USER, identity, record_decisions
 
 pytestmark = pytest.mark.timeout(600)
@@ -772,10 +773,14 @@ def namespaced_rbac(namespaces: list[str]) -> list[dict[str, Any]]:
 def test_namespaced_install_stays_in_its_namespaces(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, media: str
 ) -> None:
-    """With watchNamespaces the operator works only there, with namespace-scoped calls only."""
+    """With watchNamespaces the operator works only there, with namespace-scoped calls only (Kueue's
+    Workload of a Job it holds read there too)."""
     with cluster(tmp_path, monkeypatch, rbac=namespaced_rbac(["team-a"])) as c:
         monkeypatch.setenv("CONTENTGEN_WATCH_NAMESPACES", '["team-a"]')
         monkeypatch.setenv("CONTENTGEN_MANAGE_WORKER_ACCESS", "false")  # the chart makes them there
+        monkeypatch.setattr("contentgen.controller.reconciler.RECHECK_SECONDS", 1.0)
+        suspend_like_kueue(c)
+        install_workloads(c)
         talk = {
             "apiVersion": "contentgen.io/v1alpha1",
             "kind": "Transcription",
@@ -806,11 +811,36 @@ def test_namespaced_install_stays_in_its_namespaces(
                 "PodNotCreated",
             )
             c.admin.delete("/api/v1/namespaces/team-a/resourcequotas/none")
+            # A Job Kueue holds: Kueue's reason, from its Workload, in the Queued message.
+            c.apply(image("queued", queueName="team-queue", deletionPolicy="Delete"), "team-a")
+            held = wait_for(
+                lambda: next(
+                    (j for j in c.jobs("team-a") if j["metadata"]["name"].startswith("queued-")), None
+                ),
+                60,
+                "the Job of queued",
+            )
+            assert held["spec"]["suspend"] is True
+            workload = make_workload(c, held)
+            set_conditions(
+                c, workload, ("QuotaReserved", "False", "Inadmissible", "LocalQueue team-queue doesn't exist")
+            )
+            wait_for(
+                lambda: (
+                    "waits in Kueue queue 'team-queue': LocalQueue team-queue doesn't exist"
+                    in c.status("ImageGeneration", "team-a", "queued").get("message", "")
+                ),
+                60,
+                "Kueue's words in queued's status",
+            )
+            name = held["metadata"]["name"]
+            c.admin.patch(f"/apis/batch/v1/namespaces/team-a/jobs/{name}", {"spec": {"suspend": False}})
             c.apply(lora("face", media, deletionPolicy="Delete"), "team-a")
             c.apply(talk, "team-a")
             c.apply(image("not-mine"), "team-b")
             for kind, name in (
                 ("ImageGeneration", "mine"),
+                ("ImageGeneration", "queued"),
                 ("LoraTraining", "face"),
                 ("Transcription", "talk"),
             ):

@@ -129,6 +129,12 @@ resource with blockOwnerDeletion.
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "list"]
+{{- if .Values.kueue.readWorkloads }}
+# Kueue's reason for holding a Job: the Job's Workload, listed by its kueue.x-k8s.io/job-uid label.
+- apiGroups: ["kueue.x-k8s.io"]
+  resources: ["workloads"]
+  verbs: ["list"]
+{{- end }}
 {{- end -}}
 
 {{/* Leader election: the Lease in the release namespace (created once, then read and renewed). */}}

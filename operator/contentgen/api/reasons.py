@@ -22,7 +22,7 @@ class Reason:
 
 REASONS: dict[str, Reason] = {
     # --- waiting to run ---------------------------------------------------------------------------
-    "Queued": Reason(PENDING, "The namespace already runs its maximum of Jobs (`maxRunningJobsPerNamespace`); first come, first served. Or its Job is held suspended: by Kueue until the queue admits it (the message names the queue, and where Kueue says why: its Workload), or by hand. No deadline runs while it waits; the operator never resumes it."),
+    "Queued": Reason(PENDING, "The namespace already runs its maximum of Jobs (`maxRunningJobsPerNamespace`); first come, first served. Or its Job is held suspended: by Kueue until the queue admits it (the message names the queue and says why in Kueue's words, read from the Job's Workload: no quota left, the queue stopped, evicted, admitted and about to resume), or by hand. No deadline runs while it waits; the operator never resumes it."),
     "LoraNotReady": Reason(PENDING, "A `loraRef` names a LoraTraining that has no trained version yet; rechecked with backoff."),
     "JobCreated": Reason(PENDING, "The Job exists and its pod is starting."),
     "PodNotCreated": Reason(PENDING, "The Job's pod cannot be created (a quota, a LimitRange, a missing ServiceAccount); the message has the cluster's words. The Job keeps trying."),

@@ -20,6 +20,8 @@ import aiohttp
 
 from contentgen.api import GROUP, VERSION, Kind
 
+from .kueue import GROUP as KUEUE_GROUP
+from .kueue import LABEL_JOB_UID
 from .naming import LABEL_UID
 
 # Waiting reasons that mean a pod will not start by itself (a missing Secret, a wrong image).
@@ -309,6 +311,16 @@ class Kube:
             ),
         )
         return str(events[-1].get("message") or "") if events else ""
+
+    async def workloads(self, namespace: str, version: str, job_uid: str) -> list[dict[str, Any]]:
+        """The Kueue Workloads labelled with a Job's uid (Kueue's `kueue.x-k8s.io/job-uid`), in
+        API version `version` of Kueue's group: a 404 when Kueue does not serve it."""
+        found = await self.request(
+            "GET",
+            f"/apis/{KUEUE_GROUP}/{version}/namespaces/{namespace}/workloads",
+            params={"labelSelector": f"{LABEL_JOB_UID}={job_uid}"},
+        )
+        return list((found or {}).get("items") or [])
 
     async def namespace_metadata(self, name: str) -> tuple[dict[str, str], dict[str, str]]:
         """The Namespace's annotations and labels (empty when it is gone): budgets and owners

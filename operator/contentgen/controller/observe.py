@@ -38,6 +38,7 @@ class JobState:
     gpus: str = ""  # the GPUs its pod asks for ("1 nvidia.com/gpu"); "" for none
     queue: str = ""  # the Kueue LocalQueue it was submitted to
     suspended: bool = False  # spec.suspend: held (by Kueue) with no pod until it is admitted
+    job_uid: str = ""  # the Job's own uid (Kueue labels the Job's Workload with it); "" until created
 
     @property
     def finished(self) -> bool:
@@ -76,6 +77,7 @@ def job_state(job: dict[str, Any]) -> JobState | None:
         gpus=str(annotations.get(ANNOTATION_GPUS) or ""),
         queue=str(labels.get(LABEL_QUEUE) or ""),
         suspended=suspended,
+        job_uid=str(meta.get("uid") or ""),
     )
 
 

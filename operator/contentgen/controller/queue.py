@@ -77,9 +77,11 @@ class Backoff:
     def due(self, uid: str, now: float) -> bool:
         return now >= self.next_at.get(uid, 0.0)
 
-    def failed(self, uid: str, now: float) -> float:
+    def failed(self, uid: str, now: float, cap: float | None = None) -> float:
+        """The next look at `uid`, after the delay for its attempts so far (at most `cap`, when
+        given, rather than the backoff's own)."""
         n = self.attempts.get(uid, 0)
-        delay = float(min(self.base * 2.0**n, self.cap))
+        delay = float(min(self.base * 2.0**n, self.cap if cap is None else cap))
         self.attempts[uid] = n + 1
         self.next_at[uid] = now + delay
         return delay

@@ -38,6 +38,7 @@ from contentgen.providers.cancel import summary
 from contentgen.store.keys import lora_of_uri
 
 from .conditions import conditions_for, set_condition
+from .kueue import Workload, explain
 from .observe import JobState, LoraState
 from .supersede import Superseded, spent, superseding
 
@@ -88,6 +89,10 @@ class World:
     # the highest version number found in the store, for statuses from before runVersion (an
     # earlier run may have stored objects under a number the status does not remember)
     stored_version: int = 0
+    # The Kueue Workload of the Job Kueue holds suspended (kueue.py), once read (`workload_read`:
+    # not when Kueue's Workloads cannot be read); None: Kueue has made none for it yet.
+    workload: Workload | None = None
+    workload_read: bool = False
 
 
 @dataclass(frozen=True)
@@ -284,15 +289,19 @@ def unschedulable(job: JobState, why: str) -> str:
     return f"the pod of Job {job.name} (asking for {job.gpus} GPU) cannot be scheduled: {why}"
 
 
-def queued(job: JobState) -> str:
-    """Queued's message for a Job held suspended (by Kueue, which says why in the Job's Workload).
-    The operator never resumes it, and no deadline runs meanwhile: Kubernetes starts
+def queued(job: JobState, world: World) -> str:
+    """Queued's message for a Job held suspended: by Kueue, in Kueue's words where its Workload
+    was read. The operator never resumes it, and no deadline runs meanwhile: Kubernetes starts
     activeDeadlineSeconds when the Job is resumed."""
     if not job.queue:
         return (
             f"Job {job.name} is suspended (spec.suspend) and has no pod; it runs when whoever "
             "suspended it resumes it"
         )
+    if world.workload_read:
+        said = explain(world.workload, world.now)
+        where = f" (Workload {world.workload.name})" if world.workload is not None else ""
+        return f"Job {job.name} waits in Kueue queue {job.queue!r}: {said}{where}"
     return (
         f"Job {job.name} waits in Kueue queue {job.queue!r}: Kueue holds it suspended until the queue "
         f"admits its workload (kubectl get workloads -n {job.namespace} shows why; kubectl describe job "
@@ -312,7 +321,7 @@ def _running(res: Observed, status: dict[str, Any], job: JobState, world: World)
     if started:
         message = f"Job {job.name} is running"
     elif job.suspended:
-        message = queued(job)
+        message = queued(job, world)
     elif problem == "PodNotCreated":
         message = f"Job {job.name} cannot create its pod: {why}"
     elif problem == "PodNotScheduled":

@@ -37,6 +37,7 @@ from .pods import PodState, pod_problem, termination_message
 from .provider_cancel import cancellable, stop_superseded
 from .reconcile import Decision, Observed, World, decide, ready_reason
 from .state import Kept, Operator
+from .workloads import RECHECK_SECONDS, may_read, read_workload
 
 log = logging.getLogger("contentgen.operator")
 
@@ -262,6 +263,8 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
         for ref in refs
     }
     pods = _pods(op, res.namespace, starting[-1].name) if starting else []
+    held = starting[-1] if starting and starting[-1].suspended and starting[-1].queue else None
+    workload_read, workload = await read_workload(op, held) if held is not None else (False, None)
     world = World(
         now=now(),
         jobs=jobs,
@@ -278,6 +281,8 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
         prices=op.settings.prices,
         cancellable=cancellable(),
         stored_version=await _stored_version(op, res),
+        workload=workload,
+        workload_read=workload_read,
     )
     first = decide(res, world)
     if first.needs_cancel:  # a superseded run's Job is gone: stop its provider work first
@@ -450,7 +455,9 @@ def _schedule(op: Operator, res: Observed, decision: Decision) -> None:
     if decision.recheck or (
         decision.waiting and decision.waiting not in (*LORA_WAITS, "Queued", "MissingCredentials")
     ):
-        op.backoff.failed(res.uid, time.monotonic())
+        # A Job Kueue holds: what Kueue says of it changes with nothing on the Job to announce it.
+        held = decision.recheck and ready_reason(decision.status) == "Queued" and may_read(op)
+        op.backoff.failed(res.uid, time.monotonic(), cap=RECHECK_SECONDS if held else None)
     else:
         op.backoff.reset(res.uid)
 

@@ -344,6 +344,12 @@ class OperatorSettings(ProviderSettings):
         default="contentgen.io/queue-name",
         description="The namespace label naming its Kueue LocalQueue for GPU Jobs (cluster-wide installs).",
     )
+    read_kueue_workloads: bool = Field(
+        default=True,
+        description="Read the Kueue Workload of a Job Kueue holds, for Kueue's reason in its Queued "
+        "message (list on workloads.kueue.x-k8s.io: the chart's kueue.readWorkloads); off: the message "
+        "names the queue only.",
+    )
 
     @model_validator(mode="after")
     def _gpus_priced(self) -> OperatorSettings:

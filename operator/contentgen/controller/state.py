@@ -26,6 +26,16 @@ class Kept(NamedTuple):
 
 
 @dataclass
+class KueueAccess:
+    """Whether Kueue's Workloads can be read (workloads.py), as far as the last look knows."""
+
+    version: str = ""  # the API version of Kueue's group that answered last
+    unavailable: str = ""  # why they cannot be read ("" when they can, or nobody asked yet)
+    retry_at: float = 0.0  # when to ask again after that (monotonic)
+    said: set[str] = field(default_factory=set)  # what was logged about it, each once
+
+
+@dataclass
 class Operator:
     """What the handlers share for the life of one operator process."""
 
@@ -69,6 +79,7 @@ class Operator:
     # kopf's indexes, captured from the first handler call (they are live views)
     indexes: dict[str, Any] = field(default_factory=dict)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    kueue: KueueAccess = field(default_factory=KueueAccess)
     # (kind, namespace, uid) of resources to reconcile, for `settings.workers` workers; it never
     # hands one resource to two workers, so a reconcile needs no lock of its own
     work: WorkQueue = field(default_factory=WorkQueue)

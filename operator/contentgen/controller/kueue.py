@@ -1,0 +1,164 @@
+"""What Kueue says about a Job it holds suspended: the Job's Workload read as plain values, and
+the words the resource's Queued message carries (pure).
+
+As Kueue writes them (read in its source, release v0.19.2, `apis/kueue/v1beta2`,
+`pkg/controller/jobframework`, `pkg/workload`, `pkg/scheduler`):
+
+- A batch/v1 Job's Workload is in the Job's namespace, named `job-{job name}-{5 hex digits}`, with
+  the Job as its controller owner and the label `kueue.x-k8s.io/job-uid` = the Job's uid. It
+  carries none of the Job's labels unless Kueue's `labelKeysToCopy` names them.
+- `QuotaReserved` False says why it waits: the scheduler's words ("couldn't assign flavors to pod
+  set main: insufficient unused quota for nvidia.com/gpu in flavor default-flavor, 1 more
+  needed"), or the queue's ("LocalQueue gpus doesn't exist", "ClusterQueue gpus is stopped");
+  reason `Pending`/`Inadmissible`, or finer ones (`WaitingForQuota`, `Misconfigured`,
+  `Suspended` ...) with the UnadmittedWorkloadsObservability gate.
+- `QuotaReserved` True and `Admitted` True: admitted; Kueue then resumes the Job. Quota reserved
+  but not admitted: its admission checks are not all Ready (`status.admissionChecks`).
+- `Evicted` True (reason `Preempted`, `PodsReadyTimeout`, `AdmissionCheck`, `ClusterQueueStopped`,
+  `LocalQueueStopped`, `Deactivated...`): Kueue suspended the Job again; it stays True until quota
+  is reserved again, while `QuotaReserved` False says why it waits now. A backoff before it is
+  queued again is `status.requeueState` (`requeueAt`, `count`).
+- `spec.active` false: deactivated, never admitted until someone activates it again.
+- `Finished` True on a Job that never ran: Kueue gave up on it (e.g. `FailedToStart`).
+
+Kueue serves `v1beta2` from 0.15 (its storage version from 0.16) and `v1beta1` in every release
+(the only one up to 0.14; deprecated from 0.16, still served by 0.19); the fields read here are
+the same in both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from contentgen.api import format_time, parse_timestamp
+
+GROUP = "kueue.x-k8s.io"
+VERSIONS = ("v1beta2", "v1beta1")  # the preferred first
+LABEL_JOB_UID = "kueue.x-k8s.io/job-uid"  # on a Workload: the uid of the Job it was made for
+MAX_WORDS = 2000  # of Kueue's words in a status message (Kueue allows 32 KiB per condition)
+
+
+@dataclass(frozen=True)
+class Condition:
+    status: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class AdmissionCheck:
+    name: str
+    state: str  # Pending | Ready | Retry | Rejected
+    message: str
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What the operator reads of a Workload."""
+
+    name: str
+    active: bool = True  # spec.active
+    conditions: Mapping[str, Condition] = field(default_factory=dict)  # by type
+    cluster_queue: str = ""  # status.admission.clusterQueue: where quota is reserved
+    checks: tuple[AdmissionCheck, ...] = ()
+    requeue_at: datetime | None = None  # status.requeueState.requeueAt
+    requeue_count: int = 0  # status.requeueState.count
+
+    def true(self, kind: str) -> Condition | None:
+        condition = self.conditions.get(kind)
+        return condition if condition is not None and condition.status == "True" else None
+
+
+def workload_state(obj: dict[str, Any]) -> Workload:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    requeue = status.get("requeueState") or {}
+    conditions = {
+        str(c.get("type")): Condition(
+            str(c.get("status") or ""), str(c.get("reason") or ""), str(c.get("message") or "")
+        )
+        for c in status.get("conditions") or []
+    }
+    checks = tuple(
+        AdmissionCheck(str(c.get("name") or ""), str(c.get("state") or ""), str(c.get("message") or ""))
+        for c in status.get("admissionChecks") or []
+    )
+    return Workload(
+        name=str((obj.get("metadata") or {}).get("name") or ""),
+        active=spec.get("active") is not False,
+        conditions=conditions,
+        cluster_queue=str((status.get("admission") or {}).get("clusterQueue") or ""),
+        checks=checks,
+        requeue_at=parse_timestamp(requeue.get("requeueAt")),
+        requeue_count=int(requeue.get("count") or 0),
+    )
+
+
+def workload_of(items: Iterable[dict[str, Any]], job_uid: str) -> Workload | None:
+    """The Workload Kueue made for the Job of `job_uid`, among those the label selected: the one
+    the Job controls (Kueue replaces one that no longer matches its Job; the new one is newer)."""
+    ours = [
+        obj
+        for obj in items
+        if not (obj.get("metadata") or {}).get("deletionTimestamp")
+        and any(
+            ref.get("uid") == job_uid and ref.get("controller")
+            for ref in (obj.get("metadata") or {}).get("ownerReferences") or []
+        )
+    ]
+    if not ours:
+        return None
+    newest = max(ours, key=lambda o: str((o.get("metadata") or {}).get("creationTimestamp") or ""))
+    return workload_state(newest)
+
+
+def explain(workload: Workload | None, now: datetime) -> str:
+    """Why Kueue holds the Job, in Kueue's own words where it has some."""
+    words = _explain(workload, now)
+    return words if len(words) <= MAX_WORDS else f"{words[: MAX_WORDS - 3]}..."
+
+
+def _explain(workload: Workload | None, now: datetime) -> str:
+    if workload is None:
+        return "Kueue has made no Workload for it yet"
+    if finished := workload.true("Finished"):
+        return f"Kueue finished its Workload without running it: {_said(finished)}"
+    evicted = workload.true("Evicted")
+    if not workload.active:
+        why = f": {_said(evicted)}" if evicted else ""
+        return (
+            f"its Workload is deactivated (spec.active: false){why}; Kueue admits it only once it is "
+            "active again"
+        )
+    queue = f"ClusterQueue {workload.cluster_queue!r}" if workload.cluster_queue else "its ClusterQueue"
+    if workload.true("Admitted"):
+        return f"admitted by {queue}; Kueue resumes the Job"
+    if workload.true("QuotaReserved"):
+        waiting = [
+            f"{c.name} is {c.state}" + (f" ({c.message})" if c.message else "")
+            for c in workload.checks
+            if c.state != "Ready"
+        ]
+        admitted = workload.conditions.get("Admitted")
+        why = "; ".join(waiting) or (_said(admitted) if admitted is not None else "")
+        return f"quota reserved in {queue}, not admitted yet" + (f": {why}" if why else "")
+    parts = []
+    if evicted:
+        parts.append(f"evicted ({evicted.reason}): {evicted.message or 'no message'}")
+    pending = workload.conditions.get("QuotaReserved")
+    if pending is not None and (evicted is None or pending.message != evicted.message):
+        parts.append(_said(pending))
+    if workload.requeue_at is not None and workload.requeue_at > now:
+        times = "time" if workload.requeue_count == 1 else "times"
+        parts.append(
+            f"Kueue queues it again at {format_time(workload.requeue_at)} (backoff; requeued "
+            f"{workload.requeue_count} {times})"
+        )
+    return "; ".join(parts) or "Kueue has not considered its Workload yet"
+
+
+def _said(condition: Condition) -> str:
+    """A condition's message (its reason when it has none)."""
+    return condition.message or condition.reason or "no reason given"
