@@ -23,6 +23,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -36,6 +37,13 @@ FENCE = re.compile(r"^```(?P<lang>[a-z]*)")
 SHELLS = ("sh", "bash")
 VENV_BIN = ROOT / ".venv" / "bin"
 TOOLS_BIN = ROOT / ".tools" / "bin"
+# A terminal starts a command with no signal blocked and Ctrl-C at its default; a test process
+# need not (a library's thread may block signals, a runner may ignore SIGINT, and both are
+# inherited across exec), so a background block starts through this reset.
+AS_FROM_A_TERMINAL = (
+    "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); "
+    "signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])"
+)
 
 
 class MarkerError(Exception):
@@ -189,7 +197,15 @@ class Session:
         log = self.root / f"background-{len(self.background)}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [*self.prefix, "bash", "-c", self.script(block, foreground=False)],
+                [
+                    sys.executable,
+                    "-c",
+                    AS_FROM_A_TERMINAL,
+                    *self.prefix,
+                    "bash",
+                    "-c",
+                    self.script(block, foreground=False),
+                ],
                 cwd=self.work,
                 env=self.env(),
                 stdout=out,
@@ -230,8 +246,26 @@ class Session:
             try:
                 b.process.wait(120)
             except subprocess.TimeoutExpired:
+                states = signal_states(b.process.pid)
                 os.killpg(b.process.pid, signal.SIGKILL)
                 b.process.wait()
-                problems.append(f"{b.block.where} did not stop on Ctrl-C")
+                problems.append(f"{b.block.where} did not stop on Ctrl-C ({states})")
         self.background.clear()
         return problems
+
+
+def signal_states(group: int) -> str:
+    """The blocked and ignored signal masks of the processes in a process group (/proc), for a
+    report of a block that did not stop on Ctrl-C."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            if os.getpgid(int(status.parent.name)) != group:
+                continue
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except (OSError, ValueError):
+            continue
+        name, state = fields.get("Name", "?").strip(), fields.get("State", "?").strip()
+        blocked, ignored = fields.get("SigBlk", "?").strip(), fields.get("SigIgn", "?").strip()
+        found.append(f"{name} {status.parent.name}: state {state}, SigBlk {blocked}, SigIgn {ignored}")
+    return "; ".join(found) or "no process left in its group"
