@@ -140,9 +140,9 @@ class TrainingSpec(ApiModel):
             rule="!has(self.checkpointEvery) || self.checkpointEvery == 0 || "
             f"((has(self.steps) ? self.steps : 1000) + self.checkpointEvery - 1) / self.checkpointEvery "
             f"<= {MAX_STORED_CHECKPOINTS}",
-            message=f"training.steps / training.checkpointEvery stores more than {MAX_STORED_CHECKPOINTS} "
-            f"checkpoints: make checkpointEvery at least steps / {MAX_STORED_CHECKPOINTS} (or 0: only the "
-            "last step)",
+            message=f"training.steps / training.checkpointEvery must be at most {MAX_STORED_CHECKPOINTS} "
+            f"(one stored checkpoint each): make checkpointEvery at least steps / {MAX_STORED_CHECKPOINTS}, "
+            "or 0 for only the last step",
             field_path=".checkpointEvery",
             check=lambda spec: (
                 checkpoints_stored(spec.steps, spec.checkpoint_every) <= MAX_STORED_CHECKPOINTS
