@@ -41,7 +41,7 @@ from contentgen.store import keys
 from .context import RunContext, StoreCheckpoint, StoreFiles
 from .dataset import LocalDataset, SubjectAmbiguous, apply_captions, build_dataset, template_caption
 from .likeness.checkpoints import Scored, choose, spread
-from .likeness.evaluation import Candidate, Plan, curve_point, run_evaluation, run_evaluations
+from .likeness.evaluation import Candidate, Evaluation, Plan, curve_point, run_evaluations
 from .likeness.evaluation import report as likeness_report
 from .likeness.faces import FACES_FILE, load_faces
 from .likeness.score import Likeness as ScoredLikeness
@@ -271,23 +271,9 @@ def _evaluate(
             prompt_set=plan.prompt_set,
             seeds=list(plan.seeds),
         ), []
-    snap = ctx.snapshot
-    uid, version = snap.uid, snap.version
     try:
         weights = LoraWeights(url=provider_url(model.uri, ctx.store, ctx.settings.presign_seconds))
-        with ctx.paying(billed):
-            evaluation = run_evaluation(
-                image_generator(ctx.provider),
-                ctx.store,
-                plan,
-                spec.trigger_word,
-                weights,
-                load_faces(dataset.faces),
-                ctx.scratch("likeness"),
-                span,
-                lambda name: StoreCheckpoint(ctx.store, keys.checkpoint(uid, f"likeness-v{version}-{name}")),
-                billed,
-            )
+        [evaluation] = _run_evaluations(ctx, spec, plan, [Candidate(weights)], dataset.faces, span, billed)
     except InvalidInput as refused:  # e.g. a live provider cannot fetch the LoRA from a local store
         ctx.usage = list(billed)  # what it billed before (the refused call was not billed)
         return Likeness(
@@ -297,7 +283,7 @@ def _evaluate(
             seeds=list(plan.seeds),
         ), []
     ctx.usage = list(billed)
-    prefix = keys.lora_version(spec.owner, uid, version)
+    prefix = keys.lora_version(spec.owner, ctx.snapshot.uid, ctx.snapshot.version)
     with ctx.storing_paid_output("the likeness evaluation's pictures"):
         grid, report = _store_evaluation(ctx, prefix, evaluation.grid, evaluation.likeness)
     return likeness_report(evaluation.likeness, plan, grid.uri, report.uri), [grid, report]
@@ -323,8 +309,6 @@ def _evaluate_checkpoints(
     the checkpoint whose LoRA becomes the version's model. Where the evaluation cannot finish, the
     version is kept with its last step's LoRA and the report says why."""
     plan = Plan(spec.evaluation.prompt_set, tuple(spec.evaluation.seeds))
-    snap = ctx.snapshot
-    uid, version = snap.uid, snap.version
     steps = spread([c.step for c in stored], spec.evaluation.checkpoints)
     scored = [c for c in stored if c.step in steps]
     final = stored[-1]
@@ -338,19 +322,7 @@ def _evaluate_checkpoints(
             )
             for c in scored
         ]
-        with ctx.paying(billed):
-            evaluations = run_evaluations(
-                image_generator(ctx.provider),
-                ctx.store,
-                plan,
-                spec.trigger_word,
-                candidates,
-                load_faces(dataset.faces),
-                ctx.scratch("likeness"),
-                span,
-                lambda name: StoreCheckpoint(ctx.store, keys.checkpoint(uid, f"likeness-v{version}-{name}")),
-                billed,
-            )
+        evaluations = _run_evaluations(ctx, spec, plan, candidates, dataset.faces, span, billed)
     except Exception as failed:  # the trained LoRA is kept and usable whatever stopped its scoring
         log.warning("the checkpoints' likeness evaluation did not finish", exc_info=True)
         what = "could not run" if isinstance(failed, InvalidInput) else "failed"
@@ -370,7 +342,7 @@ def _evaluate_checkpoints(
             final,
         )
     ctx.usage = list(billed)
-    prefix = keys.lora_version(spec.owner, uid, version)
+    prefix = keys.lora_version(spec.owner, ctx.snapshot.uid, ctx.snapshot.version)
     artifacts: list[Artifact] = []
     points = []
     with ctx.storing_paid_output("the likeness evaluation's pictures"):
@@ -399,6 +371,33 @@ def _evaluate_checkpoints(
             f"{prefix}likeness-curve.json", json.dumps(drawn, indent=1).encode(), "application/json"
         )
     return likeness, [*artifacts, grid, report, written], scored[best]
+
+
+def _run_evaluations(
+    ctx: RunContext,
+    spec: LoraTrainingSpec,
+    plan: Plan,
+    candidates: Sequence[Candidate],
+    faces: Path,
+    span: SubProgress,
+    billed: list[UsageLine],
+) -> list[Evaluation]:
+    """The evaluation's pictures through the run's provider, paid like any generation: each with a
+    provider checkpoint of its own, in `billed` (and then the run's usage) as it returns."""
+    uid, version = ctx.snapshot.uid, ctx.snapshot.version
+    with ctx.paying(billed):
+        return run_evaluations(
+            image_generator(ctx.provider),
+            ctx.store,
+            plan,
+            spec.trigger_word,
+            candidates,
+            load_faces(faces),
+            ctx.scratch("likeness"),
+            span,
+            lambda name: StoreCheckpoint(ctx.store, keys.checkpoint(uid, f"likeness-v{version}-{name}")),
+            billed,
+        )
 
 
 def _store_evaluation(
