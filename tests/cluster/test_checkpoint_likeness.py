@@ -62,7 +62,9 @@ def test_the_best_scoring_checkpoint_is_the_versions_model_and_each_picture_is_m
     assert run(workspace, str(lora)) == 130
     assert len(pictures.made) == PROMPTS + 3
     pictures.stop_after = None
+    capsys.readouterr()
     assert run(workspace, "--result", "r.json", str(lora)) == 0, capsys.readouterr().err
+    assert "  its model: step 68 scored best of 3 checkpoints" in capsys.readouterr().out  # the summary
 
     result = RunResult.model_validate_json((workspace / "r.json").read_text())
     assert result.version == 1 and result.lora is not None and result.lora.likeness is not None
