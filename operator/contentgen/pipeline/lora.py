@@ -194,7 +194,7 @@ def run_lora(ctx: RunContext) -> RunResult:
             artifacts.append(faces)
 
     likeness = None
-    chosen = trained.checkpoints[-1] if trained.checkpoints else None
+    chosen = max(trained.checkpoints, key=lambda c: c.step, default=None)  # the last, unless scored
     if snap.skip_evaluation:  # the budget covers the training only (controller/budget.py)
         likeness = Likeness(
             verdict="skipped",
@@ -309,9 +309,9 @@ def _evaluate_checkpoints(
     the checkpoint whose LoRA becomes the version's model. Where the evaluation cannot finish, the
     version is kept with its last step's LoRA and the report says why."""
     plan = Plan(spec.evaluation.prompt_set, tuple(spec.evaluation.seeds))
-    steps = spread([c.step for c in stored], spec.evaluation.checkpoints)
-    scored = [c for c in stored if c.step in steps]
-    final = stored[-1]
+    by_step = {c.step: c for c in stored}
+    steps = spread(list(by_step), spec.evaluation.checkpoints)
+    scored, final = [by_step[step] for step in steps], by_step[max(by_step)]
     assert dataset.faces is not None
     try:
         candidates = [
@@ -417,7 +417,7 @@ def _store_chosen(
 ) -> tuple[Artifact, Artifact | None]:
     """model.safetensors, the chosen checkpoint's LoRA, written once; and the last step's LoRA
     where it is another one (it stays where the trainer stored it: finalModelUri)."""
-    last = trained.checkpoints[-1]
+    last = max(trained.checkpoints, key=lambda c: c.step)
     path, final = trained.weights, None  # the trainer's weights are the last step's
     if chosen.step != last.step:
         path = ctx.store.get_file(ctx.store.key_of(chosen.uri), ctx.scratch("chosen") / "model.safetensors")
