@@ -58,6 +58,9 @@ from contentgen.api.lora import (
     LIKENESS_MODEL,
     LIKENESS_PROMPT_SETS,
     EvaluationSpec,
+    TrainingSpec,
+    checkpoints_scored,
+    checkpoints_stored,
 )
 
 PRICES_AS_OF = "2026-11-22"
@@ -213,13 +216,29 @@ def transcription_usage(
 
 
 def evaluation_usage(
-    provider: str, prompt_set: str, seeds: int, *, baseline_cached: bool = False
+    provider: str, prompt_set: str, seeds: int, *, baseline_cached: bool = False, checkpoints: int = 1
 ) -> list[UsageLine]:
-    """What a likeness evaluation bills at most: a picture per prompt and seed with the LoRA, and
-    as many without it unless its baseline is stored already."""
-    count = LIKENESS_PROMPT_SETS.get(prompt_set, 0) * seeds * (1 if baseline_cached else 2)
+    """What a likeness evaluation bills at most: a picture per prompt and seed with each LoRA
+    scored (`checkpoints` of a training, else the one), and as many without a LoRA, once, unless
+    its baseline is stored already."""
+    count = LIKENESS_PROMPT_SETS.get(prompt_set, 0) * seeds * (checkpoints + (0 if baseline_cached else 1))
     size = IMAGE_SIZES[LIKENESS_IMAGE_SIZE]
     return image_usage(provider, LIKENESS_MODEL, [size] * count) if count else []
+
+
+def scored_loras(spec: Mapping[str, Any]) -> int:
+    """How many LoRAs a LoraTraining's likeness evaluation scores (`spec` as on the wire): where
+    the trainer stores checkpoints (provider cluster), `evaluation.checkpoints` of them at most;
+    elsewhere the one LoRA (docs/likeness.md#checkpoints)."""
+    if spec.get("provider") != "cluster":
+        return 1
+    training, evaluation = spec.get("training") or {}, spec.get("evaluation") or {}
+    default_training, default_evaluation = TrainingSpec(), EvaluationSpec()
+    stored = checkpoints_stored(
+        int(training.get("steps", default_training.steps)),
+        int(training.get("checkpointEvery", default_training.checkpoint_every)),
+    )
+    return checkpoints_scored(stored, int(evaluation.get("checkpoints", default_evaluation.checkpoints)))
 
 
 def without_evaluation(kind: str, spec: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -241,11 +260,11 @@ def expected_gpu_seconds(kind: str, spec: Mapping[str, Any], prices: PriceTable)
     elif kind == "LoraTraining":
         seconds += int((spec.get("training") or {}).get("steps", 1000)) * cluster.training_step_seconds
         evaluation = spec.get("evaluation") or {}
-        if evaluation.get("enabled", True):  # a picture per prompt and seed, with and without the LoRA
-            default = EvaluationSpec()
+        if evaluation.get("enabled", True):  # a picture per prompt and seed with each checkpoint
+            default = EvaluationSpec()  # scored, and once without a LoRA
             prompts = LIKENESS_PROMPT_SETS.get(str(evaluation.get("promptSet", default.prompt_set)), 0)
             seeds = len(evaluation.get("seeds") or default.seeds)
-            seconds += 2 * prompts * seeds * cluster.image_seconds
+            seconds += (scored_loras(spec) + 1) * prompts * seeds * cluster.image_seconds
     else:
         seconds += prices.assumed_audio_hours * cluster.audio_hour_seconds
     return seconds * max(1, cluster.gpus.get(kind, 1))

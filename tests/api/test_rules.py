@@ -123,6 +123,22 @@ REJECTED: dict[str, tuple[str, Mutation, str]] = {
     ),
     "training model too long": ("LoraTraining", put("training.model", "m" * 201), "spec.training.model"),
     "steps low": ("LoraTraining", put("training.steps", 99), "spec.training.steps"),
+    "more than 50 checkpoints": (
+        "LoraTraining",
+        both(put("training.steps", 1000), put("training.checkpointEvery", 19)),
+        "spec.training.checkpointEvery",
+    ),
+    "more than 50 checkpoints of the default steps": (
+        "LoraTraining",
+        put("training.checkpointEvery", 19),
+        "spec.training.checkpointEvery",
+    ),
+    "checkpoints scored 0": ("LoraTraining", put("evaluation.checkpoints", 0), "spec.evaluation.checkpoints"),
+    "checkpoints scored 21": (
+        "LoraTraining",
+        put("evaluation.checkpoints", 21),
+        "spec.evaluation.checkpoints",
+    ),
     "steps high": ("LoraTraining", put("training.steps", 10001), "spec.training.steps"),
     "learningRate zero": ("LoraTraining", put("training.learningRate", 0), "spec.training.learningRate"),
     "learningRate high": ("LoraTraining", put("training.learningRate", 0.011), "spec.training.learningRate"),
@@ -235,6 +251,20 @@ ACCEPTED: dict[str, tuple[str, Mutation]] = {
     "caption 300 with trigger": ("LoraTraining", put("dataset.captionTemplate", "{trigger}" + "x" * 291)),
     "steps bounds": ("LoraTraining", put("training.steps", 100)),
     "steps 10000": ("LoraTraining", put("training.steps", 10000)),
+    "50 checkpoints": (
+        "LoraTraining",
+        both(put("training.steps", 1000), put("training.checkpointEvery", 20)),
+    ),
+    "the last step's checkpoint only": (
+        "LoraTraining",
+        both(put("training.steps", 10000), put("training.checkpointEvery", 0)),
+    ),
+    "checkpointEvery over steps": (
+        "LoraTraining",
+        both(put("training.steps", 100), put("training.checkpointEvery", 10000)),
+    ),
+    "checkpoints scored 1": ("LoraTraining", put("evaluation.checkpoints", 1)),
+    "checkpoints scored 20": ("LoraTraining", put("evaluation.checkpoints", 20)),
     "learningRate max": ("LoraTraining", put("training.learningRate", 0.01)),
     "learningRate tiny": ("LoraTraining", put("training.learningRate", 1e-6)),
     "prompt 4000": ("ImageGeneration", put("prompt", "p" * 4000)),

@@ -148,6 +148,53 @@ def test_get_prints_the_record(run: Run) -> None:
     assert "latestModelUri" in out and "loras/alice/lora-1/v2/model.safetensors" in out
 
 
+def test_get_prints_the_likeness_of_each_checkpoint_with_the_versions_model_marked(
+    cli: Run, tmp_path: Path, local_store: LocalStore
+) -> None:
+    """A version whose training's checkpoints were scored (docs/likeness.md#checkpoints): a line
+    per checkpoint, the model's marked; after a re-evaluation of its model the curve is still its
+    run's."""
+    from contentgen.api import CheckpointLikeness, Likeness
+
+    doc = lora_doc("lora-gpu", name="gpu-avatar", uri_of=local_store.uri)
+    version = doc["versions"][0]
+    points = [
+        CheckpointLikeness(step=250, verdict="poor", median=0.21),
+        CheckpointLikeness(step=500, verdict="good", median=0.58, chosen=True),
+        CheckpointLikeness(step=750, verdict="no-faces"),
+    ]
+    why = "step 500 scored best of 3 checkpoints (good, median 0.58; the last step, 750: no-faces)"
+    report = Likeness(
+        verdict="good", median=0.58, checkpoints=points, chosen_step=500, final_step=750, choice=why
+    )
+    final = local_store.uri("loras/alice/lora-gpu/v1/checkpoints/step-000750.safetensors")
+    version.update(likeness=report.wire(), chosenStep=500, finalModelUri=final)
+    catalog = EmbeddedCatalog(tmp_path / "catalog")
+    catalog.upsert(doc)
+    catalog.close()
+    code, out, _ = cli("get", "lora-gpu", "-o", "table")
+    assert code == 0
+    lines = out.splitlines()
+    start = lines.index(f"    checkpoints scored: {why}; the last step's LoRA {final}")
+    assert lines[start + 1 : start + 4] == [
+        "      step 250: poor, median 0.21",
+        "    * step 500: good, median 0.58",
+        "      step 750: no-faces",
+    ]
+    # a re-evaluation of the model (no checkpoints) becomes the version's likeness: the curve shown
+    # is still its run's
+    again = Likeness(verdict="poor", median=0.3).wire()
+    version["evaluations"] = [{"evaluation": 1, "at": T0, "by": "cli", "likeness": again, "costUsd": 0.4}]
+    catalog = EmbeddedCatalog(tmp_path / "catalog")
+    catalog.upsert(doc)
+    catalog.close()
+    code, out, _ = cli("get", "lora-gpu", "-o", "table")
+    print(out)
+    assert (
+        "(evaluation e1; earlier: e0 good)" in out and "    * step 500: good, median 0.58" in out.splitlines()
+    )
+
+
 def test_another_owners_record_is_not_found_like_a_missing_one(run: Run) -> None:
     assert run("get", "tr-1", "--owner", "bob")[0] == 0
     other = run("get", "tr-1", "--owner", "alice")

@@ -11,9 +11,11 @@ from typing import Any
 
 from contentgen.api import (
     Artifact,
+    CheckpointLikeness,
     GeneratedImage,
     ImageGenerationSpec,
     ImageGenerationStatus,
+    Likeness,
     LoraTrainingSpec,
     LoraTrainingStatus,
     LoraVersion,
@@ -103,9 +105,11 @@ def lora_doc(
     model_bytes: int = 1000,
     previous: dict[str, Any] | None = None,
     first: int = 1,
+    likeness: Likeness | None = None,
 ) -> dict[str, Any]:
     """`versions` runs, each a version but the last when `phase` is not Succeeded; the status
-    lists versions from `first` on (the record keeps those it no longer lists)."""
+    lists versions from `first` on (the record keeps those it no longer lists); each version with
+    `likeness` as its report, when given."""
     spec = _spec(
         LoraTrainingSpec,
         {
@@ -136,6 +140,7 @@ def lora_doc(
                 trigger_word=trigger,
                 generation=n,
                 created_at=completed,
+                likeness=likeness,
             )
         )
         results[n] = RunResult(
@@ -298,6 +303,52 @@ def _words(n: int, chars: int) -> str:
     return text
 
 
+def _longest_likeness(uid: str, version: int) -> Likeness:
+    """A version's likeness report as large as a run makes it: 20 checkpoints scored (the most
+    evaluation.checkpoints allows), every rule's reason on each (docs/likeness.md)."""
+    root = f"s3://catalog-tests/loras/alice/{uid}/v{version}/"
+    reasons = [
+        "the generated faces' median similarity 0.21 is under the threshold 0.31: they do not look like "
+        "the subject",
+        "58% of the generated images show no face",
+        "the LoRA raises the median similarity by +0.02 over the base model alone (at least +0.10 "
+        "expected): it changes little",
+        "in 67% of the two-person images the other person looks like the subject too (bleed)",
+        "9 of 12 generated faces are copies of one training image (similarity ≥ 0.88; the closest 0013.jpg)",
+    ]
+    points = [
+        CheckpointLikeness(
+            step=500 * n,
+            model_uri=f"{root}checkpoints/step-{500 * n:06d}.safetensors",
+            verdict="poor",
+            median=0.2134,
+            percent=28.1,
+            above_threshold=0.25,
+            no_face_rate=0.5833,
+            gain=0.0213,
+            bleed_share=0.6667,
+            copies=9,
+            sameness=0.61,
+            reasons=reasons,
+            grid_uri=f"{root}likeness/step-{500 * n:06d}/likeness-grid.jpg",
+            report_uri=f"{root}likeness/step-{500 * n:06d}/likeness.json",
+            chosen=n == 20,
+        )
+        for n in range(1, 21)
+    ]
+    return Likeness(
+        verdict="poor",
+        reasons=reasons,
+        median=0.2134,
+        grid_uri=f"{root}likeness-grid.jpg",
+        report_uri=f"{root}likeness.json",
+        checkpoints=points,
+        chosen_step=10000,
+        final_step=10000,
+        choice="the last step, 10000, scored best of 20 checkpoints (poor, median 0.21)",
+    )
+
+
 def grown(kind: str, runs: int, *, fail_every: int = 10) -> dict[str, Any]:
     """The record of one long-lived resource after `runs` runs, every `fail_every`th failing, each
     run as large as the API lets it be: 4000-character prompts and negative prompts, 4 images and 5
@@ -316,6 +367,7 @@ def grown(kind: str, runs: int, *, fail_every: int = 10) -> dict[str, Any]:
                 previous=doc,
                 description=_words(n, 1000),
                 tags=tuple(f"tag-{i}" for i in range(10)),
+                likeness=_longest_likeness(uid, n),
             )
         elif kind == "ImageGeneration":
             root = "s3://catalog-tests/loras/alice"

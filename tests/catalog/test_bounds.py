@@ -14,7 +14,7 @@ import pymongo.errors
 import pytest
 
 from contentgen.catalog import Catalog, WriteConflict, record_json
-from contentgen.catalog.bounds import DETAILED_VERSIONS, MAX_DELETED_VERSIONS, MAX_RUNS
+from contentgen.catalog.bounds import CURVE_POINT, DETAILED_VERSIONS, MAX_DELETED_VERSIONS, MAX_RUNS
 from contentgen.catalog.dates import to_storage
 from contentgen.catalog.document import without_versions
 from contentgen.httpapi.making import settings_of
@@ -55,6 +55,20 @@ def test_a_long_lived_record_stays_far_below_the_document_limit(
     record = record_json(stored)  # what `contentgen assets get` and the HTTP API print
     assert record["latestVersion"] == runs - 1 and record["olderRuns"] == runs - MAX_RUNS
     assert len(record["versions"]) == runs - failed and record["versions"][-1]["spec"] is not None
+
+
+def test_older_lora_versions_keep_their_likeness_curves_in_brief() -> None:
+    """Each version of a cluster LoRA carries its checkpoints' curve (20 points at most): the newest
+    20 versions keep it whole, older ones each point's step, verdict, median and mark (the whole
+    curve stays in the version's likeness-curve.json)."""
+    doc = long_lived("LoraTraining", 1000)
+    older, newest = doc["versions"][0], doc["versions"][-1]
+    assert [set(p) for p in older["likeness"]["checkpoints"]] == [set(CURVE_POINT)] * 20
+    assert older["likeness"]["chosenStep"] == 10000 and older["likeness"]["checkpoints"][-1]["chosen"]
+    whole = newest["likeness"]["checkpoints"]
+    assert len(whole) == 20 and all(p["gridUri"] and p["reasons"] for p in whole)
+    # what the brief is for: 900 versions' whole curves alone would pass a third of the limit
+    assert len(doc["versions"]) * len(bson.encode({"curve": whole})) > MONGODB_LIMIT / 3
 
 
 def test_the_settings_of_a_version_without_its_snapshot_are_refused_not_guessed() -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from contentgen.controller.budget import Limits, Spender, admit
+from contentgen.controller.budget import Admission, Limits, Spender, admit
 from contentgen.controller.reconcile import World, decide
 from contentgen.controller.settings import OperatorSettings
 from contentgen.pricing import (
@@ -61,8 +61,63 @@ def test_the_likeness_evaluation_adds_its_pictures_and_can_be_left_out():
     assert alone is not None
     training = expected_usage("LoraTraining", alone, TABLE)[0].quantity
     assert training == pytest.approx((30 + 800 * 1.5) / 3600)
-    # a picture per prompt (6) and seed (2), with and without the LoRA
-    assert full == pytest.approx(training + 2 * 6 * 2 * 6 / 3600)
+    # a picture per prompt (6) and seed (2) with each checkpoint scored (checkpointEvery's default
+    # 250 stores steps 250, 500, 750 and 800: all four scored), and once without a LoRA
+    assert full == pytest.approx(training + (4 + 1) * 6 * 2 * 6 / 3600)
+
+
+@pytest.mark.parametrize(
+    ("training", "checkpoints", "scored"),
+    [
+        ({"steps": 1000, "checkpointEvery": 100}, None, 8),  # ten stored, the default 8 scored
+        ({"steps": 1000, "checkpointEvery": 100}, 20, 10),  # no more than are stored
+        ({"steps": 1000, "checkpointEvery": 100}, 3, 3),
+        ({"steps": 1000, "checkpointEvery": 100}, 1, 1),  # the last only
+        ({"steps": 1000, "checkpointEvery": 0}, 8, 1),  # only the last is stored
+        ({"steps": 300, "checkpointEvery": 1000}, 8, 1),
+        ({"steps": 1000, "checkpointEvery": 300}, 8, 4),  # 300, 600, 900 and 1000
+    ],
+)
+def test_the_estimate_grows_with_the_checkpoints_scored(training, checkpoints, scored):
+    evaluation = {"seeds": [1]} | ({"checkpoints": checkpoints} if checkpoints is not None else {})
+    spec = {"provider": "cluster", "training": training, "evaluation": evaluation}
+    alone = without_evaluation("LoraTraining", spec)
+    assert alone is not None
+    evaluated = (
+        expected_usage("LoraTraining", spec, TABLE)[0].quantity
+        - expected_usage("LoraTraining", alone, TABLE)[0].quantity
+    )
+    # six prompts, one seed: with each checkpoint scored, and the baseline once
+    assert evaluated * 3600 == pytest.approx((scored + 1) * 6 * 6)
+
+
+def test_a_fal_estimate_counts_one_lora_whatever_its_checkpoints_setting():
+    """fal's trainers return the final LoRA only (docs/likeness.md#checkpoints)."""
+    spec = {"provider": "fal", "training": {"steps": 1000}, "evaluation": {"seeds": [1], "checkpoints": 20}}
+    pictures = [line for line in expected_usage("LoraTraining", spec, TABLE) if line.unit == "megapixel"]
+    assert [(line.item, line.quantity) for line in pictures] == [("fal-ai/flux-lora", 12)]
+
+
+def test_a_budget_that_covers_the_training_but_not_its_checkpoints_evaluation_skips_it():
+    """The skip of controller/budget.py on the estimate that counts every checkpoint scored: the
+    evaluation of one checkpoint would fit, that of eight does not, so the training starts alone."""
+    spec = {"provider": "cluster", "training": {"steps": 800, "checkpointEvery": 100}, "evaluation": {}}
+    training = without_evaluation("LoraTraining", spec)
+    assert training is not None
+    one = {**spec, "evaluation": {"checkpoints": 1}}
+    alone, with_one, with_eight = (
+        estimated("LoraTraining", s, TABLE, None).estimated_usd for s in (training, one, spec)
+    )
+    # (30 + 800 × 1.5) s of training; 6 prompts × 2 seeds × 6 s per LoRA scored and the baseline
+    assert alone == pytest.approx(1230 / 3600 * 3.0, abs=1e-6)
+    assert with_one == pytest.approx((1230 + 2 * 72) / 3600 * 3.0, abs=1e-6)
+    assert with_eight == pytest.approx((1230 + 9 * 72) / 3600 * 3.0, abs=1e-6)
+    limits = Limits(1.2, None, "the chart", "")  # $1.20 a month: training and one checkpoint's evaluation
+    fits = admit("one", "team", "carol", with_one, "2027-01", [], limits, without_evaluation=alone)
+    assert fits == Admission()
+    admission = admit("eight", "team", "carol", with_eight, "2027-01", [], limits, without_evaluation=alone)
+    assert admission.over == ""
+    assert f"its likeness evaluation (${with_eight - alone:.2f} more)" in admission.skip_evaluation
 
 
 def test_the_gpus_of_a_kind_multiply_its_estimate():

@@ -176,6 +176,29 @@ def test_a_version_that_does_not_look_like_the_person_succeeds_with_a_warning() 
     assert [e.reason for e in d.events] == ["Succeeded"]
 
 
+def test_a_version_whose_model_is_an_earlier_checkpoint_says_so_in_an_event() -> None:
+    res = apply(resource(), decide(resource(), World(now=NOW)))
+    why = "step 500 scored best of 4 checkpoints (good, median 0.55; the last step, 1000: poor, median 0.41)"
+    earlier = lora_result(1, 1)
+    assert earlier.lora is not None
+    earlier.lora.likeness = Likeness(
+        verdict="good", median=0.55, chosen_step=500, final_step=1000, choice=why
+    )
+    d = decide(res, World(now=NOW, jobs=(job(complete=True),), outcome=earlier))
+    assert d.status["likeness"]["chosenStep"] == 500
+    assert [(e.type, e.reason) for e in d.events] == [("Normal", "Succeeded"), ("Normal", "CheckpointChosen")]
+    assert d.events[1].message == (
+        "version 1: its model is the LoRA of step 500, not of the last step 1000 (kept as "
+        f"finalModelUri): {why}"
+    )
+    assert decide(apply(res, d), World(now=NOW)).events == []  # once, on the transition
+    last = lora_result(1, 1)
+    assert last.lora is not None
+    last.lora.likeness = Likeness(verdict="good", median=0.6, chosen_step=1000, final_step=1000, choice="...")
+    d = decide(res, World(now=NOW, jobs=(job(complete=True),), outcome=last))
+    assert [e.reason for e in d.events] == ["Succeeded"]
+
+
 def likeness_of(status: dict[str, Any]) -> tuple[str, str, str]:
     found = next(c for c in status["conditions"] if c["type"] == "LikenessPoor")
     return found["status"], found["reason"], found["message"]

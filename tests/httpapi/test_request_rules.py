@@ -28,7 +28,11 @@ HTTPS = "https://example.com/v.mp4"
 def test_every_rule_of_a_spec_is_said_or_marked() -> None:
     schemas = list(request_rules.spec_schemas())
     assert request_rules.untranslated(schemas) == []
-    assert request_rules.beyond_schema() == {"minFrames must not be larger than maxFrames"}
+    assert request_rules.beyond_schema() == {
+        "minFrames must not be larger than maxFrames",
+        "training.steps / training.checkpointEvery must be at most 50 (one stored checkpoint each): make "
+        "checkpointEvery at least steps / 50, or 0 for only the last step",
+    }
 
 
 def lora(**spec: Any) -> dict[str, Any]:
@@ -92,6 +96,10 @@ EDGES: list[tuple[str, dict[str, Any], bool, bool]] = [
     ("/api/resources", lora(dataset={"subject": {"referenceImages": [HTTPS]}}), True, True),
     ("/api/resources", lora(dataset={"subject": None, "faceFilter": False}), True, True),
     ("/api/resources", lora(dataset={"subject": {"referenceImages": ["ftp://x/y.jpg"]}}), False, False),
+    ("/api/resources", lora(evaluation={"checkpoints": 20}), True, True),  # scored: 1 to 20
+    ("/api/resources", lora(evaluation={"checkpoints": 21}), False, False),
+    ("/api/resources", lora(evaluation={"checkpoints": 0}), False, False),
+    ("/api/resources", lora(training={"steps": 1000, "checkpointEvery": 20}), True, True),  # 50 stored
     ("/api/lora/train", {"videoUrl": HTTPS, "trigger": "jx"}, True, True),
     ("/api/lora/train", {"videoUrl": HTTPS, "trigger": "j x"}, False, False),
     ("/api/lora/train", {"videoUrl": "ftp://x/v.mp4", "trigger": "jx"}, False, False),
@@ -201,6 +209,13 @@ async def test_what_the_document_cannot_state_has_its_own_code(
         assert error["fields"] == [
             {"field": "spec.dataset.minFrames", "message": "minFrames must not be larger than maxFrames"}
         ]
+        # more than 50 stored checkpoints: steps / checkpointEvery, which JSON Schema cannot say
+        many = lora(training={"steps": 1000, "checkpointEvery": 19})
+        assert _document_says(app.openapi(), "/api/resources", many)
+        refused = await c.post("/api/resources", json=many)
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_combination"
+        [field] = refused.json()["error"]["fields"]
+        assert field["field"] == "spec.training.checkpointEvery" and "at most 50" in field["message"]
         # With another problem the document does state, it is invalid.
         both = await c.post(
             "/api/resources", json=lora(dataset={"minFrames": 30, "maxFrames": 20}, triggerWord="j x")

@@ -141,6 +141,65 @@ def _transcript(catalog: Catalog, store: LocalStore, audio: Path) -> str:
     return uid
 
 
+# A LoRA trained on the cluster's GPUs whose three checkpoints were scored (docs/likeness.md):
+# (step, verdict, median, its grid's colour, BGR); step 68 is the version's model.
+CHECKPOINTS = (
+    (34, "poor", 0.13, (40, 40, 200)),
+    (68, "good", 0.70, (40, 160, 40)),
+    (100, "no-faces", None, (200, 90, 30)),
+)
+
+
+def _checkpointed_lora(catalog: Catalog, store: LocalStore) -> str:
+    """gpu-avatar: its version's likeness curve, each checkpoint's grid stored (a picture of its
+    own colour) and listed among the version's files, as the pipeline stores them."""
+    import cv2
+
+    from contentgen.api import CheckpointLikeness, Likeness
+    from tests.catalog.factory import lora_doc
+
+    uid = "gpu-0000-lora"
+    doc = lora_doc(uid, owner="demo-user", name="gpu-avatar", uri_of=store.uri)
+    version = doc["versions"][-1]
+    prefix = f"loras/demo-user/{uid}/v1/"
+    points = []
+    for step, verdict, median, colour in CHECKPOINTS:
+        ok, grid = cv2.imencode(".jpg", np.full((90, 160, 3), colour, np.uint8))
+        assert ok
+        stored = store.put_bytes(
+            f"{prefix}likeness/step-{step:06d}/likeness-grid.jpg", grid.tobytes(), "image/jpeg"
+        )
+        version["artifacts"].append(stored.wire())
+        points.append(
+            CheckpointLikeness(
+                step=step,
+                model_uri=store.uri(f"{prefix}checkpoints/step-{step:06d}.safetensors"),
+                verdict=verdict,
+                median=median,
+                grid_uri=stored.uri,
+                chosen=step == 68,
+            )
+        )
+    choice = "step 68 scored best of 3 checkpoints (good, median 0.70; the last step, 100: no-faces)"
+    likeness = Likeness(
+        verdict="good",
+        median=0.7,
+        threshold=0.313,
+        checkpoints=points,
+        chosen_step=68,
+        final_step=100,
+        choice=choice,
+    )
+    version.update(
+        likeness=likeness.wire(),
+        chosenStep=68,
+        finalModelUri=store.uri(f"{prefix}checkpoints/step-000100.safetensors"),
+        provider="cluster",
+    )
+    catalog.upsert(doc)
+    return uid
+
+
 def _fill(root: Path) -> tuple[LocalStore, dict[str, str]]:
     store_dir, catalog_dir = root / "store", root / "catalog"
     with pytest.MonkeyPatch.context() as env:
@@ -166,6 +225,7 @@ def _fill(root: Path) -> tuple[LocalStore, dict[str, str]]:
     )
     catalog.upsert(transcript_doc("cloud-0000-call", owner="demo-user", name="cloud-call", uri_of=store.uri))
     ids.update({"cloud-avatar": "cloud-0000-lora", "cloud-call": "cloud-0000-call"})
+    ids["gpu-avatar"] = _checkpointed_lora(catalog, store)
     _wav(root / "call.wav")
     ids["team-call"] = _transcript(catalog, store, root / "call.wav")
     catalog.close()
@@ -682,6 +742,53 @@ def test_the_lora_page_shows_each_versions_likeness_and_its_grid_side_by_side(
         assert cells[0].inner_text() == report["verdict"]
     until(page, "[...document.querySelectorAll('#likeness-table img')].every((i) => i.naturalWidth > 0)")
     assert len(page.query_selector_all("#likeness-table img.likeness-grid")) == 2
+
+
+def test_the_lora_page_draws_the_likeness_of_each_checkpoint_and_marks_the_versions_model(
+    open_page: Callable[..., Tab], studio: Studio
+) -> None:
+    """The curve of a version whose checkpoints were scored: a point per checkpoint at its median
+    (the one without a face on the axis), the threshold dashed across, the version's model marked,
+    each point a link to its checkpoint's own grid."""
+    page = open_page("wide", "light").page
+    uid = studio.ids["gpu-avatar"]
+    show(page, f"#/lora/{uid}")
+    curve = "section.version[data-version='1'] svg.likeness-curve"
+    page.wait_for_selector(curve)
+    drawn = page.evaluate(
+        f"""[...document.querySelectorAll("{curve} circle.point")].map((c) => ({{
+            step: Number(c.dataset.step), verdict: c.dataset.verdict, chosen: c.classList.contains('chosen'),
+            y: c.getBBox().y + c.getBBox().height / 2, x: c.getBBox().x + c.getBBox().width / 2,
+            href: c.closest('a')?.getAttribute('href') }}))"""
+    )
+    assert [(p["step"], p["verdict"], p["chosen"]) for p in drawn] == [
+        (34, "poor", False),
+        (68, "good", True),
+        (100, "no-faces", False),
+    ]
+    threshold = page.evaluate(f'document.querySelector("{curve} line.threshold").getBBox().y')
+    axis = page.evaluate(f'document.querySelector("{curve} line.axis").getBBox().y')
+    low, chosen, none = drawn
+    assert chosen["y"] < threshold < low["y"] < axis == none["y"]  # 0.70 over 0.31 over 0.13 over no face
+    assert low["x"] < chosen["x"] < none["x"]
+    assert "step 68 scored best of 3 checkpoints" in page.inner_text(
+        "section.version[data-version='1'] figure"
+    )
+    doc = record(studio, uid)
+    for point, (step, *_) in zip(drawn, CHECKPOINTS, strict=True):
+        grid = next(p for p in doc["versions"][0]["likeness"]["checkpoints"] if p["step"] == step)["gridUri"]
+        assert point["href"].endswith(f"file=step-{step:06d}%2Flikeness-grid.jpg&version=1")
+        # the link serves that checkpoint's own grid
+        answer = page.evaluate(
+            "async (href) => { const r = await fetch(href); "
+            "return [r.status, [...new Uint8Array(await r.arrayBuffer())]]; }",
+            point["href"],
+        )
+        assert answer[0] == 200 and bytes(answer[1]) == stored(studio, grid)
+    # the record's other versions and LoRAs without checkpoints draw no curve
+    show(page, f"#/lora/{studio.ids['demo-avatar']}")
+    page.wait_for_selector("section.version[data-version='2'] .likeness")
+    assert page.query_selector("svg.likeness-curve") is None
 
 
 # --- transcripts ------------------------------------------------------------------------------------

@@ -123,7 +123,33 @@ class DatasetSpec(ApiModel):
         return self.min_frames if self.min_frames is not None else min(DEFAULT_MIN_FRAMES, self.max_frames)
 
 
+# A training stores a state (the LoRA and its optimizer's moments, a few hundred MB on a real
+# FLUX) per checkpoint: at most this many (`checkpoints_stored`).
+MAX_STORED_CHECKPOINTS = 50
+
+
+def checkpoints_stored(steps: int, every: int) -> int:
+    """How many checkpoints a training of `steps` stores with `checkpointEvery` `every`: every
+    `every`-th step and the last, so ceil(steps / every); 0 (or more than steps) stores the last."""
+    return 1 if every <= 0 or every >= steps else -(-steps // every)
+
+
 class TrainingSpec(ApiModel):
+    cel_rules = (
+        CelRule(
+            rule="!has(self.checkpointEvery) || self.checkpointEvery == 0 || "
+            f"((has(self.steps) ? self.steps : 1000) + self.checkpointEvery - 1) / self.checkpointEvery "
+            f"<= {MAX_STORED_CHECKPOINTS}",
+            message=f"training.steps / training.checkpointEvery must be at most {MAX_STORED_CHECKPOINTS} "
+            f"(one stored checkpoint each): make checkpointEvery at least steps / {MAX_STORED_CHECKPOINTS}, "
+            "or 0 for only the last step",
+            field_path=".checkpointEvery",
+            check=lambda spec: (
+                checkpoints_stored(spec.steps, spec.checkpoint_every) <= MAX_STORED_CHECKPOINTS
+            ),
+        ),
+    )
+
     model: Annotated[
         str,
         Field(
@@ -157,7 +183,9 @@ class TrainingSpec(ApiModel):
             ge=0,
             le=10000,
             description="provider cluster: store a checkpoint every this many steps (and at the last); "
-            "a retried pod resumes from the newest. 0 (or more than steps): only the last step.",
+            "a retried pod resumes from the newest, and the likeness evaluation scores them "
+            f"(evaluation.checkpoints). 0 (or more than steps): only the last step. At most "
+            f"{MAX_STORED_CHECKPOINTS} checkpoints: steps / checkpointEvery ≤ {MAX_STORED_CHECKPOINTS}.",
         ),
     ] = 250
     optimizer: Annotated[
@@ -175,6 +203,16 @@ LIKENESS_PROMPT_SETS = {"likeness-v1": 6}
 LIKENESS_MODEL = "flux-lora"  # what users generate with a LoRA
 LIKENESS_IMAGE_SIZE = "square"  # 512 × 512: one billed megapixel, faces large enough to recognise
 LikenessPromptSet = Literal["likeness-v1"]
+# The checkpoints a version's evaluation scores at most (evaluation.checkpoints) and by default.
+MAX_SCORED_CHECKPOINTS = 20
+DEFAULT_SCORED_CHECKPOINTS = 8
+
+
+def checkpoints_scored(stored: int, at_most: int) -> int:
+    """How many of `stored` checkpoints an evaluation of `at_most` (evaluation.checkpoints) scores."""
+    return max(1, min(stored, at_most))
+
+
 Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
 
 
@@ -196,6 +234,18 @@ class EvaluationSpec(ApiModel):
         list[Seed],
         Field(min_length=1, max_length=4, description="One picture per prompt and seed."),
     ] = [1, 2]
+    checkpoints: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=MAX_SCORED_CHECKPOINTS,
+            description="Where the trainer stores checkpoints (provider cluster: training.checkpointEvery), "
+            "score at most this many of them, spread evenly over the training with the last always "
+            "among them, and make the best-scoring one the version's model (docs/likeness.md); each "
+            "costs the prompt set × seeds pictures again. 1: only the last step, which is then the "
+            "model. Providers without checkpoints (fal, offline): the one LoRA.",
+        ),
+    ] = DEFAULT_SCORED_CHECKPOINTS
 
 
 class LoraTrainingSpec(CommonSpec):
@@ -227,6 +277,30 @@ class LoraTrainingSpec(CommonSpec):
 
 
 Verdict = Literal["good", "poor", "no-faces", "unmeasured", "skipped"]
+
+
+class CheckpointLikeness(ApiModel):
+    """One point of the likeness curve: a checkpoint's LoRA evaluated as a version is (the same
+    prompts, seeds and baseline), its report in brief (the whole one is its `reportUri`)."""
+
+    step: Annotated[int, Field(ge=1, description="The training step the checkpoint was saved after.")]
+    model_uri: Annotated[str, Field(description="That checkpoint's LoRA file.")] = ""
+    verdict: Annotated[Verdict, Field(description="As the version's: good, poor, no-faces, ...")]
+    median: Annotated[float | None, Field(description="Median similarity of the generated faces.")] = None
+    percent: Annotated[float | None, Field(description="The median on the calibrated scale.")] = None
+    above_threshold: Annotated[float | None, Field(description="Share of faces over the threshold.")] = None
+    no_face_rate: Annotated[float | None, Field(description="Share of pictures without a face.")] = None
+    gain: Annotated[float | None, Field(description="median - the baseline's median.")] = None
+    bleed_share: Annotated[
+        float | None,
+        Field(description="Two-person pictures: the share whose other person looks like the subject."),
+    ] = None
+    copies: Annotated[int, Field(ge=0, description="Generated faces at or over the copy level.")] = 0
+    sameness: Annotated[float | None, Field(description="The faces' median similarity to each other.")] = None
+    reasons: Annotated[list[str], Field(description="Why its verdict is what it is.")] = []
+    grid_uri: Annotated[str, Field(description="Its pictures with and without the LoRA (JPEG).")] = ""
+    report_uri: Annotated[str, Field(description="Its likeness.json: every picture's score.")] = ""
+    chosen: Annotated[bool, Field(description="The version's model is this checkpoint's LoRA.")] = False
 
 
 class Likeness(ApiModel):
@@ -272,12 +346,44 @@ class Likeness(ApiModel):
     )
     grid_uri: Annotated[str, Field(description="A JPEG: every picture with and without the LoRA.")] = ""
     report_uri: Annotated[str, Field(description="likeness.json: every picture's score.")] = ""
+    checkpoints: Annotated[
+        list[CheckpointLikeness],
+        Field(
+            max_length=MAX_SCORED_CHECKPOINTS,
+            description="The likeness curve: each scored checkpoint, oldest first (empty where the "
+            "provider stores none); the version's own fields above are the chosen one's.",
+        ),
+    ] = []
+    chosen_step: Annotated[
+        int | None, Field(description="The checkpoint whose LoRA is the version's model (its step).")
+    ] = None
+    final_step: Annotated[int | None, Field(description="The training's last step.")] = None
+    choice: Annotated[
+        str, Field(description="Why that checkpoint is the version's model (docs/likeness.md).")
+    ] = ""
 
 
 class LoraVersion(VersionBase):
     """One trained model. Editing the spec of a LoraTraining trains a new version."""
 
-    model_uri: Annotated[str, Field(description="The weights (model.safetensors).")]
+    model_uri: Annotated[
+        str,
+        Field(
+            description="The weights (model.safetensors): the chosen checkpoint's LoRA where the trainer "
+            "stores checkpoints."
+        ),
+    ]
+    final_model_uri: Annotated[
+        str,
+        Field(
+            description="The last step's LoRA (checkpoints/step-NNNNNN.safetensors) where another checkpoint "
+            "was chosen; the same as modelUri otherwise."
+        ),
+    ] = ""
+    chosen_step: Annotated[
+        int | None,
+        Field(description="Where the trainer stores checkpoints: the step whose LoRA modelUri is."),
+    ] = None
     config_uri: Annotated[str, Field(description="The training config (config.json).")] = ""
     size_bytes: Annotated[int, Field(ge=0)]
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -482,6 +588,7 @@ __all__ = [
     "LIKENESS_MODEL",
     "LIKENESS_PROMPT_SETS",
     "Captioning",
+    "CheckpointLikeness",
     "DatasetImage",
     "DatasetReport",
     "DatasetSpec",

@@ -86,6 +86,7 @@ REASONS: dict[str, Reason] = {
     "LikenessUnmeasured": Reason(CONDITION, "`LikenessPoor=Unknown`: the newest version's likeness could not be measured (`no-faces`, `unmeasured` or `skipped`; the message says why)."),
     # --- Events only ---------------------------------------------------------------------------------
     "LikenessPoor": Reason(EVENT, "A LoraTraining's new version does not look like the person (`status.likeness`, docs/likeness.md); it is kept and usable, the message says why. Also the reason of its condition `LikenessPoor=True` while that version is the newest."),
+    "CheckpointChosen": Reason(EVENT, "A LoraTraining's new version has an earlier checkpoint's LoRA as its model, not its training's last step's: that checkpoint scored best (docs/likeness.md#checkpoints). The message names both steps and why; the last step's LoRA is kept (`finalModelUri`)."),
     "LikenessSkipped": Reason(EVENT, "A LoraTraining's run starts without its likeness evaluation: its monthly budget covers the training but not the evaluation (the message has the numbers). The version's `likeness` says `skipped` with the reason."),
     "Superseded": Reason(EVENT, "The run of an older generation was stopped by a spec change; per request, what was billed."),
     "ProviderWorkCancelled": Reason(EVENT, "A deleted resource's provider requests were cancelled; per request, whether it was billed."),

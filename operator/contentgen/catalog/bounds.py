@@ -10,8 +10,10 @@ every run stays in cost.byMonth:
     runs              the newest MAX_RUNS ended runs; olderRuns counts the ones left out
     deletedVersions   the newest MAX_DELETED_VERSIONS; olderDeletedVersions counts the rest
     versions          all; those older than the newest DETAILED_VERSIONS lose their spec snapshot
-                      (null, "no longer known") and transcriptText, and keep OLDER_PROMPT_CHARS
-                      of an image prompt (search matches what is kept)
+                      (null, "no longer known") and transcriptText, keep OLDER_PROMPT_CHARS
+                      of an image prompt (search matches what is kept), and of a LoRA's likeness
+                      curve each checkpoint's step, verdict, median and mark (the whole curve is
+                      the version's likeness-curve.json)
 
 What is left grows by about a kilobyte per usable version (bench/README.md), so a record reaches
 16 MiB only past ten thousand versions; `contentgen assets prune` keeps it smaller.
@@ -44,12 +46,20 @@ def newest_runs(runs: list[dict[str, Any]], latest: dict[str, Any]) -> tuple[lis
     return kept, dropped
 
 
+# What an older version keeps of each point of its likeness curve (docs/likeness.md#checkpoints).
+CURVE_POINT = ("step", "verdict", "median", "chosen")
+
+
 def _older(version: dict[str, Any]) -> dict[str, Any]:
     slim = {**version, "spec": None}
     if "transcriptText" in slim:
         slim["transcriptText"] = ""
     if isinstance(slim.get("prompt"), str):
         slim["prompt"] = slim["prompt"][:OLDER_PROMPT_CHARS]
+    likeness = slim.get("likeness")
+    if isinstance(likeness, dict) and likeness.get("checkpoints"):
+        points = [{k: p[k] for k in CURVE_POINT if k in p} for p in likeness["checkpoints"]]
+        slim["likeness"] = {**likeness, "checkpoints": points}
     return slim
 
 

@@ -64,7 +64,7 @@ def primary_uri(version: dict[str, Any], kind: str) -> str:
 def version_uris(version: dict[str, Any]) -> list[str]:
     """Every output URI a version names, without repeats."""
     uris = [a["uri"] for a in version.get("artifacts") or []]
-    uris += [version.get(k, "") for k in ("modelUri", "configUri", "datasetUri")]
+    uris += [version.get(k, "") for k in ("modelUri", "finalModelUri", "configUri", "datasetUri")]
     uris += [version.get("contactSheetUri", ""), version.get("contactSheetThumbnailUri", "")]
     for image in version.get("images") or []:
         uris += [image["uri"], image.get("thumbnailUri", "")]

@@ -175,6 +175,14 @@ class LikenessEvaluationInfo(RecordModel):
 
 class LoraVersionInfo(VersionInfo):
     model_uri: str = ""
+    final_model_uri: str = Field(
+        default="",
+        description="The training's last step's LoRA where an earlier checkpoint is the model "
+        "(docs/likeness.md#checkpoints); else modelUri, or empty for versions made before checkpoints.",
+    )
+    chosen_step: int | None = Field(
+        default=None, description="Where the trainer stores checkpoints: the step whose LoRA modelUri is."
+    )
     config_uri: str = ""
     size_bytes: int = 0
     sha256: str = ""

@@ -138,7 +138,30 @@ def _describe(item: dict[str, Any]) -> str:
             for h in item.get("likenessHistory") or []
         )
         text += f" (evaluation e{item['likenessEvaluation']}; earlier: {earlier or 'none'})"
-    return text
+    return text + "".join(f"\n    {line}" for line in checkpoint_lines(item))
+
+
+def curve_of(version: dict[str, Any]) -> dict[str, Any]:
+    """The likeness report of a LoRA version that has its checkpoints' curve: the newest
+    evaluation's, or its run's own where a re-evaluation (of the model alone) came after it."""
+    reports = [version.get("likeness")] + [h.get("likeness") for h in version.get("likenessHistory") or []]
+    return next((r for r in reports if isinstance(r, dict) and r.get("checkpoints")), {})
+
+
+def checkpoint_lines(version: dict[str, Any]) -> list[str]:
+    """A version's likeness per checkpoint, one line each, the version's model marked (*)."""
+    curve = curve_of(version)
+    if not curve:
+        return []
+    head = f"checkpoints scored: {curve.get('choice') or '-'}"
+    if version.get("finalModelUri") and version["finalModelUri"] != version.get("modelUri"):
+        head += f"; the last step's LoRA {version['finalModelUri']}"
+    lines = [head]
+    for point in curve["checkpoints"]:
+        median = point.get("median")
+        shown = f", median {median:.2f}" if median is not None else ""
+        lines.append(f"{'*' if point.get('chosen') else ' '} step {point['step']}: {point['verdict']}{shown}")
+    return lines
 
 
 def likeness_summary(likeness: dict[str, Any]) -> str:

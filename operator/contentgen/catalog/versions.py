@@ -5,8 +5,9 @@ Each version entry:
     version, generation, provider, placeholder, startedAt, createdAt (its end), costUsd
     spec             the spec snapshot its run ran (null when no longer known)
     artifacts        [{uri, sizeBytes, sha256, contentType}] every object it stored
-    LoraTraining:    modelUri, configUri, sizeBytes, sha256, datasetUri, sourceUrl, contactSheetUri,
-                     contactSheetThumbnailUri, frames, triggerWord, trainingModel, steps, dataset
+    LoraTraining:    modelUri, finalModelUri, chosenStep, configUri, sizeBytes, sha256, datasetUri,
+                     sourceUrl, contactSheetUri, contactSheetThumbnailUri, frames, triggerWord,
+                     trainingModel, steps, dataset, likeness
     ImageGeneration: prompt, model, images [{uri, width, height, seed, thumbnailUri, ...}], loras
     Transcription:   transcript {jsonUri, textUri, wordCount, ...}, sourceUrl, transcriptText
 """

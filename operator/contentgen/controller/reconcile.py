@@ -593,7 +593,22 @@ def _finish(
         )
         if after[0] == Phase.SUCCEEDED and (poor := _poor_likeness(status)):
             decision.events.append(Event("Warning", "LikenessPoor", poor))
+        if after[0] == Phase.SUCCEEDED and (chosen := _checkpoint_chosen(status)):
+            decision.events.append(Event("Normal", "CheckpointChosen", chosen))
     return decision
+
+
+def _checkpoint_chosen(status: dict[str, Any]) -> str:
+    """Where the newest version's model is an earlier checkpoint than its training's last step
+    (docs/likeness.md#checkpoints), which one and why ("" otherwise)."""
+    likeness = status.get("likeness") or {}
+    chosen, final = likeness.get("chosenStep"), likeness.get("finalStep")
+    if chosen is None or final is None or chosen == final:
+        return ""
+    return (
+        f"version {status.get('latestVersion')}: its model is the LoRA of step {chosen}, not of the last "
+        f"step {final} (kept as finalModelUri): {likeness.get('choice', '')}"
+    )[:1024]
 
 
 def _poor_likeness(status: dict[str, Any]) -> str:

@@ -108,6 +108,10 @@ def rules(*, local: bool) -> dict[str, JsonDict | None]:
         # LoraTraining dataset: minFrames at most maxFrames (default 40): two values compared,
         # which JSON Schema cannot say.
         "!has(self.minFrames) || self.minFrames <= (has(self.maxFrames) ? self.maxFrames : 40)": None,
+        # LoraTraining training: at most 50 stored checkpoints, ceil(steps / checkpointEvery): two
+        # values divided, which JSON Schema cannot say.
+        "!has(self.checkpointEvery) || self.checkpointEvery == 0 || ((has(self.steps) ? self.steps : 1000) "
+        "+ self.checkpointEvery - 1) / self.checkpointEvery <= 50": None,
     }
 
 

@@ -11,6 +11,8 @@ archive is written, checkpointed per image; training starts only when all of the
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from contentgen.api import (
@@ -27,16 +29,26 @@ from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.files import sha256_file
 from contentgen.pricing import caption_usage, cluster_usage, training_usage
 from contentgen.providers import captioner, image_generator, trainer
-from contentgen.providers.base import CaptionRequest, LoraWeights, TrainingRequest
+from contentgen.providers.base import (
+    CaptionRequest,
+    LoraWeights,
+    TrainedCheckpoint,
+    TrainingOutput,
+    TrainingRequest,
+)
 from contentgen.store import keys
 
 from .context import RunContext, StoreCheckpoint, StoreFiles
 from .dataset import LocalDataset, SubjectAmbiguous, apply_captions, build_dataset, template_caption
-from .likeness.evaluation import Plan, run_evaluation
+from .likeness.checkpoints import Scored, choose, spread
+from .likeness.evaluation import Candidate, Evaluation, Plan, curve_point, run_evaluations
 from .likeness.evaluation import report as likeness_report
 from .likeness.faces import FACES_FILE, load_faces
+from .likeness.score import Likeness as ScoredLikeness
 from .links import provider_url
 from .progress import SubProgress
+
+log = logging.getLogger(__name__)
 
 
 def run_lora(ctx: RunContext) -> RunResult:
@@ -158,12 +170,18 @@ def run_lora(ctx: RunContext) -> RunResult:
                 provider.name, spec.training.model, spec.training.steps, trained.request_id
             )
 
+    # Where the trainer stored checkpoints and they are scored, the version's model is the
+    # best-scoring one, known only once they are: its model.safetensors is written after them.
+    # The last step's LoRA is in the store already (checkpoints/), whatever happens meanwhile.
+    scoring = bool(trained.checkpoints) and _evaluates(snap.skip_evaluation, spec, dataset)
     with ctx.stage("store-model", 88, 90), ctx.storing_paid_output("the LoRA weights"):
         prefix = keys.lora_version(owner, uid, version)
-        model = ctx.store.put_once_file(
-            f"{prefix}model.safetensors", trained.weights, "application/octet-stream"
-        )
-        artifacts: list[Artifact] = [model]
+        model = None
+        if not scoring:
+            model = ctx.store.put_once_file(
+                f"{prefix}model.safetensors", trained.weights, "application/octet-stream"
+            )
+        artifacts: list[Artifact] = []
         config_uri = ""
         if trained.config is not None:
             config = ctx.store.put_once_file(f"{prefix}config.json", trained.config, "application/json")
@@ -176,6 +194,7 @@ def run_lora(ctx: RunContext) -> RunResult:
             artifacts.append(faces)
 
     likeness = None
+    chosen = max(trained.checkpoints, key=lambda c: c.step, default=None)  # the last, unless scored
     if snap.skip_evaluation:  # the budget covers the training only (controller/budget.py)
         likeness = Likeness(
             verdict="skipped",
@@ -186,12 +205,27 @@ def run_lora(ctx: RunContext) -> RunResult:
     elif spec.evaluation.enabled:
         with ctx.stage("evaluate", 90, 100) as span:
             billed = list(ctx.usage or [])
-            likeness, evaluation_artifacts = _evaluate(ctx, spec, model, dataset, span, billed)
+            if model is None:
+                likeness, evaluation_artifacts, chosen = _evaluate_checkpoints(
+                    ctx, spec, trained.checkpoints, dataset, span, billed
+                )
+            else:
+                likeness, evaluation_artifacts = _evaluate(ctx, spec, model, dataset, span, billed)
             artifacts += evaluation_artifacts
+    final_uri = ""
+    if model is None:  # the chosen checkpoint's LoRA, once everything that chose it is stored
+        assert chosen is not None
+        model, final = _store_chosen(ctx, prefix, chosen, trained)
+        if final is not None:
+            final_uri = final.uri
+            artifacts.append(final)
+    artifacts.insert(0, model)
 
     lora = LoraVersion(
         version=version,
         model_uri=model.uri,
+        final_model_uri=final_uri or model.uri,
+        chosen_step=chosen.step if chosen is not None else None,
         config_uri=config_uri,
         size_bytes=model.size_bytes,
         sha256=model.sha256,
@@ -237,23 +271,9 @@ def _evaluate(
             prompt_set=plan.prompt_set,
             seeds=list(plan.seeds),
         ), []
-    snap = ctx.snapshot
-    uid, version = snap.uid, snap.version
     try:
         weights = LoraWeights(url=provider_url(model.uri, ctx.store, ctx.settings.presign_seconds))
-        with ctx.paying(billed):
-            evaluation = run_evaluation(
-                image_generator(ctx.provider),
-                ctx.store,
-                plan,
-                spec.trigger_word,
-                weights,
-                load_faces(dataset.faces),
-                ctx.scratch("likeness"),
-                span,
-                lambda name: StoreCheckpoint(ctx.store, keys.checkpoint(uid, f"likeness-v{version}-{name}")),
-                billed,
-            )
+        [evaluation] = _run_evaluations(ctx, spec, plan, [Candidate(weights)], dataset.faces, span, billed)
     except InvalidInput as refused:  # e.g. a live provider cannot fetch the LoRA from a local store
         ctx.usage = list(billed)  # what it billed before (the refused call was not billed)
         return Likeness(
@@ -263,15 +283,153 @@ def _evaluate(
             seeds=list(plan.seeds),
         ), []
     ctx.usage = list(billed)
-    prefix = keys.lora_version(spec.owner, uid, version)
+    prefix = keys.lora_version(spec.owner, ctx.snapshot.uid, ctx.snapshot.version)
     with ctx.storing_paid_output("the likeness evaluation's pictures"):
-        grid = ctx.store.put_once_file(f"{prefix}likeness-grid.jpg", evaluation.grid, "image/jpeg")
-        report = ctx.store.put_once_bytes(
-            f"{prefix}likeness.json",
-            json.dumps(evaluation.likeness.as_dict(), indent=1).encode(),
-            "application/json",
-        )
+        grid, report = _store_evaluation(ctx, prefix, evaluation.grid, evaluation.likeness)
     return likeness_report(evaluation.likeness, plan, grid.uri, report.uri), [grid, report]
+
+
+def _evaluates(skip: str, spec: LoraTrainingSpec, dataset: LocalDataset) -> bool:
+    """Whether the version's evaluation scores pictures: on, not skipped by the budget, and with
+    the subject's faces to score them against."""
+    return spec.evaluation.enabled and not skip and dataset.faces is not None
+
+
+def _evaluate_checkpoints(
+    ctx: RunContext,
+    spec: LoraTrainingSpec,
+    stored: Sequence[TrainedCheckpoint],
+    dataset: LocalDataset,
+    span: SubProgress,
+    billed: list[UsageLine],
+) -> tuple[Likeness, list[Artifact], TrainedCheckpoint]:
+    """The likeness of a training's checkpoints (docs/likeness.md#checkpoints): at most
+    evaluation.checkpoints of them, each evaluated as a version is (the same prompts, seeds and
+    baseline, each picture with a provider checkpoint of its own: likeness-v{n}-s{step}-...), and
+    the checkpoint whose LoRA becomes the version's model. Where the evaluation cannot finish, the
+    version is kept with its last step's LoRA and the report says why."""
+    plan = Plan(spec.evaluation.prompt_set, tuple(spec.evaluation.seeds))
+    by_step = {c.step: c for c in stored}
+    steps = spread(list(by_step), spec.evaluation.checkpoints)
+    scored, final = [by_step[step] for step in steps], by_step[max(by_step)]
+    assert dataset.faces is not None
+    try:
+        candidates = [
+            Candidate(
+                LoraWeights(url=provider_url(c.uri, ctx.store, ctx.settings.presign_seconds)),
+                name=f"s{c.step}",
+                title=f" step {c.step}",
+            )
+            for c in scored
+        ]
+        evaluations = _run_evaluations(ctx, spec, plan, candidates, dataset.faces, span, billed)
+    except Exception as failed:  # the trained LoRA is kept and usable whatever stopped its scoring
+        log.warning("the checkpoints' likeness evaluation did not finish", exc_info=True)
+        what = "could not run" if isinstance(failed, InvalidInput) else "failed"
+        detail = str(failed) if isinstance(failed, ContentgenError) else f"{type(failed).__name__}: {failed}"
+        why = f"the last step's LoRA (step {final.step}) is the version's model, unscored"
+        return (
+            Likeness(
+                verdict="skipped",
+                reasons=[f"the checkpoints' evaluation {what}: {detail}; {why}"],
+                prompt_set=plan.prompt_set,
+                seeds=list(plan.seeds),
+                chosen_step=final.step,
+                final_step=final.step,
+                choice=f"the checkpoints' evaluation {what}: {why}",
+            ),
+            [],
+            final,
+        )
+    ctx.usage = list(billed)
+    prefix = keys.lora_version(spec.owner, ctx.snapshot.uid, ctx.snapshot.version)
+    artifacts: list[Artifact] = []
+    points = []
+    with ctx.storing_paid_output("the likeness evaluation's pictures"):
+        for checkpoint, evaluation in zip(scored, evaluations, strict=True):
+            folder = f"{prefix}likeness/step-{checkpoint.step:06d}/"
+            grid, report = _store_evaluation(ctx, folder, evaluation.grid, evaluation.likeness)
+            artifacts += [grid, report]
+            points.append(
+                curve_point(evaluation.likeness, checkpoint.step, checkpoint.uri, grid.uri, report.uri)
+            )
+        choice = choose([Scored(p.step, p.verdict, p.median) for p in points])
+        best = steps.index(choice.step)
+        curve = [p.model_copy(update={"chosen": p.step == choice.step}) for p in points]
+        grid, report = _store_evaluation(ctx, prefix, evaluations[best].grid, evaluations[best].likeness)
+        likeness = likeness_report(evaluations[best].likeness, plan, grid.uri, report.uri).model_copy(
+            update={
+                "checkpoints": curve,
+                "chosen_step": choice.step,
+                "final_step": choice.final,
+                "choice": choice.why,
+            }
+        )
+        drawn = {"chosenStep": choice.step, "finalStep": choice.final, "choice": choice.why}
+        drawn["checkpoints"] = [p.wire() for p in curve]
+        written = ctx.store.put_once_bytes(
+            f"{prefix}likeness-curve.json", json.dumps(drawn, indent=1).encode(), "application/json"
+        )
+    return likeness, [*artifacts, grid, report, written], scored[best]
+
+
+def _run_evaluations(
+    ctx: RunContext,
+    spec: LoraTrainingSpec,
+    plan: Plan,
+    candidates: Sequence[Candidate],
+    faces: Path,
+    span: SubProgress,
+    billed: list[UsageLine],
+) -> list[Evaluation]:
+    """The evaluation's pictures through the run's provider, paid like any generation: each with a
+    provider checkpoint of its own, in `billed` (and then the run's usage) as it returns."""
+    uid, version = ctx.snapshot.uid, ctx.snapshot.version
+    with ctx.paying(billed):
+        return run_evaluations(
+            image_generator(ctx.provider),
+            ctx.store,
+            plan,
+            spec.trigger_word,
+            candidates,
+            load_faces(faces),
+            ctx.scratch("likeness"),
+            span,
+            lambda name: StoreCheckpoint(ctx.store, keys.checkpoint(uid, f"likeness-v{version}-{name}")),
+            billed,
+        )
+
+
+def _store_evaluation(
+    ctx: RunContext, folder: str, grid: Path, scored: ScoredLikeness
+) -> tuple[Artifact, Artifact]:
+    """An evaluation's grid and per-picture report under `folder`, each written once."""
+    return (
+        ctx.store.put_once_file(f"{folder}likeness-grid.jpg", grid, "image/jpeg"),
+        ctx.store.put_once_bytes(
+            f"{folder}likeness.json", json.dumps(scored.as_dict(), indent=1).encode(), "application/json"
+        ),
+    )
+
+
+def _store_chosen(
+    ctx: RunContext, prefix: str, chosen: TrainedCheckpoint, trained: TrainingOutput
+) -> tuple[Artifact, Artifact | None]:
+    """model.safetensors, the chosen checkpoint's LoRA, written once; and the last step's LoRA
+    where it is another one (it stays where the trainer stored it: finalModelUri)."""
+    last = max(trained.checkpoints, key=lambda c: c.step)
+    path, final = trained.weights, None  # the trainer's weights are the last step's
+    if chosen.step != last.step:
+        path = ctx.store.get_file(ctx.store.key_of(chosen.uri), ctx.scratch("chosen") / "model.safetensors")
+        final = Artifact(
+            uri=last.uri,
+            size_bytes=trained.weights.stat().st_size,
+            sha256=sha256_file(trained.weights),
+            content_type="application/octet-stream",
+        )
+    with ctx.storing_paid_output("the LoRA weights"):
+        model = ctx.store.put_once_file(f"{prefix}model.safetensors", path, "application/octet-stream")
+    return model, final
 
 
 def _fetch_references(ctx: RunContext, spec: LoraTrainingSpec) -> list[tuple[Path, str]]:

@@ -12,6 +12,9 @@ def summarize(result: RunResult) -> str:
     lines = [f"{what} succeeded{version} with {result.provider}{note}"]
     if result.lora is not None:
         lines.append(f"  LoRA version {result.lora.version}: {result.lora.model_uri}")
+        likeness = result.lora.likeness
+        if likeness is not None and likeness.choice:  # where the training's checkpoints were scored
+            lines.append(f"  its model: {likeness.choice}")
     if result.dataset is not None:
         scenes = len(result.dataset.scenes)
         faces = sum(1 for image in result.dataset.images if image.face)

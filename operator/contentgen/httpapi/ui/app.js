@@ -634,7 +634,68 @@ function likenessSection(lora, v) {
   return el("div", { class: "likeness", "data-verdict": likeness.verdict },
     el("dl", { class: "facts" }, LIKENESS_ROWS.flatMap(([label, value]) => [el("dt", {}, label), el("dd", {}, value(likeness))])),
     (likeness.reasons || []).length ? el("ul", { class: "likeness-reasons" }, likeness.reasons.map((r) => el("li", {}, r))) : null,
+    likenessCurve(lora, v),
     likenessGrid(lora, v));
+}
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+// `el` for SVG: the same attributes and children, in SVG's namespace.
+function svg(tag, attrs, ...children) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value !== undefined && value !== null && value !== false) node.setAttribute(key, String(value));
+  }
+  for (const child of children.flat()) {
+    if (child !== undefined && child !== null && child !== false) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+// The report with the version's checkpoints' curve: the newest evaluation's, or its run's own
+// where a re-evaluation (of the model alone) came after it.
+function curveOf(v) {
+  const reports = [v.likeness, ...(v.likenessHistory || []).map((h) => h.likeness)];
+  return reports.find((r) => r && (r.checkpoints || []).length) || null;
+}
+
+// The likeness of each checkpoint the version's training stored (docs/likeness.md#checkpoints):
+// the median similarity per step as a line over the threshold (dashed), the version's model ringed,
+// each point a link to its checkpoint's grid. A checkpoint whose pictures showed no face has no
+// median: its point sits on the axis, hollow.
+function likenessCurve(lora, v) {
+  const curve = curveOf(v);
+  if (!curve) return null;
+  const points = curve.checkpoints;
+  const [width, height, left, right, top, bottom] = [480, 200, 44, 16, 12, 34];
+  const first = points[0].step, last = points[points.length - 1].step;
+  const x = (step) => left + (last > first ? (step - first) / (last - first) : 0.5) * (width - left - right);
+  const y = (value) => top + (1 - Math.max(0, Math.min(1, value))) * (height - top - bottom);
+  const threshold = curve.threshold ?? v.likeness?.threshold;
+  const measured = points.filter((p) => p.median !== null && p.median !== undefined);
+  const label = `likeness per checkpoint of version ${v.version}: ` + points.map((p) => `step ${p.step} ${p.verdict}${p.median == null ? "" : ` ${num(p.median)}`}`).join(", ");
+  return el("figure", { class: "likeness-curve" },
+    svg("svg", { class: "likeness-curve", "data-version": v.version, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": label },
+      svg("line", { class: "axis", x1: left, y1: y(0), x2: width - right, y2: y(0) }),
+      svg("line", { class: "axis", x1: left, y1: y(0), x2: left, y2: y(1) }),
+      [0, 0.5, 1].map((value) => svg("text", { class: "tick", x: left - 6, y: y(value) + 4, "text-anchor": "end" }, value.toFixed(1))),
+      threshold == null ? null : [
+        svg("line", { class: "threshold", x1: left, y1: y(threshold), x2: width - right, y2: y(threshold), "data-value": threshold }),
+        svg("text", { class: "tick", x: width - right, y: y(threshold) - 4, "text-anchor": "end" }, `threshold ${num(threshold)}`),
+      ],
+      measured.length > 1 ? svg("polyline", { class: "median", points: measured.map((p) => `${x(p.step)},${y(p.median)}`).join(" ") }) : null,
+      points.map((p) => {
+        const measuredPoint = p.median !== null && p.median !== undefined;
+        const title = `step ${p.step}: ${p.verdict}${measuredPoint ? `, median ${num(p.median)}` : ""}${p.chosen ? " (the version's model)" : ""}`;
+        const mark = svg("circle", {
+          class: `point${p.chosen ? " chosen" : ""}${measuredPoint ? "" : " no-median"}`,
+          cx: x(p.step), cy: y(measuredPoint ? p.median : 0), r: p.chosen ? 7 : 4.5,
+          "data-step": p.step, "data-verdict": p.verdict,
+        }, svg("title", {}, title));
+        const text = svg("text", { class: "tick", x: x(p.step), y: height - bottom + 16, "text-anchor": "middle" }, p.step);
+        return p.gridUri ? svg("a", { href: contentUrl(lora.id, p.gridUri, 2, false, v.version), "data-step": p.step }, mark, text) : [mark, text];
+      })),
+    el("figcaption", { class: "meta" }, curve.choice || ""));
 }
 
 // Every version's likeness side by side: a column per version, newest first.

@@ -18,8 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from contentgen.api import CheckpointLikeness, UsageLine
 from contentgen.api import Likeness as LikenessReport
-from contentgen.api import UsageLine
 from contentgen.api.lora import LIKENESS_IMAGE_SIZE, LIKENESS_MODEL
 from contentgen.errors import PermanentError
 from contentgen.pricing import cluster_usage, evaluation_usage, image_usage
@@ -56,9 +56,14 @@ class Plan:
         ]
 
 
-def expected_usage(provider: str, plan: Plan, *, baseline_cached: bool = False) -> list[UsageLine]:
-    """What the evaluation bills at most (the run's estimate counts the same)."""
-    return evaluation_usage(provider, plan.prompt_set, len(plan.seeds), baseline_cached=baseline_cached)
+def expected_usage(
+    provider: str, plan: Plan, *, baseline_cached: bool = False, loras: int = 1
+) -> list[UsageLine]:
+    """What the evaluation of `loras` LoRAs (a training's checkpoints) bills at most (the run's
+    estimate counts the same)."""
+    return evaluation_usage(
+        provider, plan.prompt_set, len(plan.seeds), baseline_cached=baseline_cached, checkpoints=loras
+    )
 
 
 @dataclass
@@ -76,6 +81,17 @@ def baseline_cached(store: ObjectStore, provider: str, plan: Plan) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """One LoRA to evaluate. `name` tells its pictures (their provider checkpoints and folders)
+    apart from another candidate's in one run ("" for a version's single LoRA); `title` is added
+    to its grid's first line (" step 500")."""
+
+    lora: LoraWeights
+    name: str = ""
+    title: str = ""
+
+
 def run_evaluation(
     generator: ImageGenerator,
     store: ObjectStore,
@@ -89,13 +105,42 @@ def run_evaluation(
     billed: list[UsageLine],
     reader: FaceReader | None = None,
 ) -> Evaluation:
-    """Generate, score and draw the evaluation into `work_dir`. `checkpoint(name)`: the provider
-    checkpoint of one call; `billed` grows by each call's usage as it returns."""
+    """Generate, score and draw the evaluation of one LoRA into `work_dir`. `checkpoint(name)`: the
+    provider checkpoint of one call; `billed` grows by each call's usage as it returns."""
+    [evaluation] = run_evaluations(
+        generator,
+        store,
+        plan,
+        trigger_word,
+        [Candidate(lora)],
+        subject,
+        work_dir,
+        progress,
+        checkpoint,
+        billed,
+        reader,
+    )
+    return evaluation
+
+
+def run_evaluations(
+    generator: ImageGenerator,
+    store: ObjectStore,
+    plan: Plan,
+    trigger_word: str,
+    candidates: Sequence[Candidate],
+    subject: tuple[Sequence[str], np.ndarray],
+    work_dir: Path,
+    progress: SubProgress,
+    checkpoint: Callable[[str], Checkpoint],
+    billed: list[UsageLine],
+    reader: FaceReader | None = None,
+) -> list[Evaluation]:
+    """`run_evaluation` of several LoRAs (a training's checkpoints) on one baseline: the same
+    prompts and seeds for each, the pictures without a LoRA made (or read) once and shared."""
     reader = reader or FaceReader()
     items = plan.items()
-    total = 2 * len(items)
-    with_lora: list[Path] = []
-    without: list[Path] = []
+    total = (len(candidates) + 1) * len(items)
     done = 0
 
     def generate(name: str, request: ImageRequest) -> Path:
@@ -118,15 +163,25 @@ def run_evaluation(
         progress(100.0 * done / total)
         return output.path
 
-    for name, seed, _, prompt in items:
-        request = ImageRequest(
-            prompt=prompt.filled(trigger_word),
-            model=plan.model,
-            image_size=plan.image_size,
-            seed=seed,
-            loras=(lora,),
+    with_lora: list[list[Path]] = []
+    for candidate in candidates:
+        prefix = f"{candidate.name}-" if candidate.name else ""
+        with_lora.append(
+            [
+                generate(
+                    f"{prefix}lora-{name}",
+                    ImageRequest(
+                        prompt=prompt.filled(trigger_word),
+                        model=plan.model,
+                        image_size=plan.image_size,
+                        seed=seed,
+                        loras=(candidate.lora,),
+                    ),
+                )
+                for name, seed, _, prompt in items
+            ]
         )
-        with_lora.append(generate(f"lora-{name}", request))
+    without: list[Path] = []
     for name, seed, index, prompt in items:
         key = keys.likeness_baseline(generator.name, plan.model, plan.prompt_set, seed, index)
         path = work_dir / f"baseline-{name}.png"
@@ -144,23 +199,29 @@ def run_evaluation(
         without.append(path)
 
     names, rows = subject
-    found_with = [
-        Generated(n, p.kind, reader.faces_in(f)) for (n, _, _, p), f in zip(items, with_lora, strict=True)
-    ]
     found_without = [
         Generated(n, p.kind, reader.faces_in(f)) for (n, _, _, p), f in zip(items, without, strict=True)
     ]
-    likeness = evaluate(rows, names, found_with, found_without)
-    grid = draw_grid(
-        work_dir / "likeness-grid.jpg",
-        list(zip(with_lora, scores(found_with, rows, names), strict=True)),
-        list(zip(without, scores(found_without, rows, names), strict=True)),
-        title=(
-            f"{trigger_word}: {likeness.verdict}, median {_number(likeness.median)}",
-            f"without the LoRA {_number(likeness.baseline_median)}; {plan.prompt_set}",
-        ),
-    )
-    return Evaluation(likeness, grid, with_lora, without)
+    unscored = scores(found_without, rows, names)
+    evaluations = []
+    for candidate, pictures in zip(candidates, with_lora, strict=True):
+        found_with = [
+            Generated(n, p.kind, reader.faces_in(f)) for (n, _, _, p), f in zip(items, pictures, strict=True)
+        ]
+        likeness = evaluate(rows, names, found_with, found_without)
+        folder = work_dir / candidate.name if candidate.name else work_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        grid = draw_grid(
+            folder / "likeness-grid.jpg",
+            list(zip(pictures, scores(found_with, rows, names), strict=True)),
+            list(zip(without, unscored, strict=True)),
+            title=(
+                f"{trigger_word}{candidate.title}: {likeness.verdict}, median {_number(likeness.median)}",
+                f"without the LoRA {_number(likeness.baseline_median)}; {plan.prompt_set}",
+            ),
+        )
+        evaluations.append(Evaluation(likeness, grid, pictures, without))
+    return evaluations
 
 
 def report(likeness: Likeness, plan: Plan, grid_uri: str, report_uri: str) -> LikenessReport:
@@ -171,6 +232,28 @@ def report(likeness: Likeness, plan: Plan, grid_uri: str, report_uri: str) -> Li
     found |= {"prompt_set": plan.prompt_set, "seeds": list(plan.seeds)}
     found |= {"grid_uri": grid_uri, "report_uri": report_uri}
     return LikenessReport.model_validate(found)
+
+
+def curve_point(
+    likeness: Likeness, step: int, model_uri: str, grid_uri: str, report_uri: str
+) -> CheckpointLikeness:
+    """One checkpoint's point of the likeness curve: its report in brief."""
+    return CheckpointLikeness(
+        step=step,
+        model_uri=model_uri,
+        verdict=likeness.verdict,
+        median=likeness.median,
+        percent=likeness.percent,
+        above_threshold=likeness.above_threshold,
+        no_face_rate=likeness.no_face_rate,
+        gain=likeness.gain,
+        bleed_share=likeness.bleed_share,
+        copies=likeness.copies,
+        sameness=likeness.sameness,
+        reasons=list(likeness.reasons),
+        grid_uri=grid_uri,
+        report_uri=report_uri,
+    )
 
 
 def _add(billed: list[UsageLine], lines: list[UsageLine]) -> None:

@@ -103,7 +103,7 @@ class ClusterProvider:
         )
         weights = work_dir / "model.safetensors"
         shutil.copyfile(trained.final, weights)
-        config = work_dir / "config.json"
+        config = work_dir / "config.json"  # the same on every attempt: it is stored once (no resume count)
         config.write_text(
             json.dumps(
                 {
@@ -116,7 +116,6 @@ class ClusterProvider:
                     "checkpoint_every": plan.checkpoint_every,
                     "optimizer": plan.optimizer,
                     "images": len(examples),
-                    "resumed_after_step": trained.resumed_from,
                 },
                 indent=1,
             )

@@ -1,0 +1,148 @@
+"""Likeness on every checkpoint (docs/likeness.md#checkpoints): `contentgen run` of a LoraTraining
+with provider cluster, whose trainer (the real one, on the tiny FLUX) stores a checkpoint every 34
+steps of 100. Scored against the subject's real faces:
+
+- with pictures that depend on which checkpoint's LoRA drew them (step 34: another person; 68:
+  the subject; 100: a copy of a training image, the highest median and poor for it), the run
+  chooses step 68: model.safetensors is that checkpoint's file, the last step's is kept as
+  finalModelUri, the curve is stored and in the version, and every picture is made once although
+  the run was stopped in the middle of the checkpoints' evaluation and run again;
+- with the tiny FLUX's own pictures (noise), no checkpoint shows a face: the last step is the
+  model, and the version says why."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from contentgen.api import RunResult
+from contentgen.catalog import open_catalog
+from contentgen.cli.main import main
+from contentgen.store import LocalStore
+from tests.pipeline.test_likeness_evaluation import a_copy, another_person, the_subject
+from tests.run.checkpoint_pictures import PicturesByCheckpoint, manifest, subject_video
+
+from .conftest import DEVICE
+
+pytestmark = pytest.mark.cluster_models
+
+PROMPTS = 6  # likeness-v1, one seed
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, models_root: Path) -> Path:
+    monkeypatch.chdir(tmp_path)
+    for variable in ("CONTENTGEN_STORE", "CONTENTGEN_CATALOG", "FAL_KEY", "CONTENTGEN_PRICES"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("CONTENTGEN_CLUSTER_MODELS_DIR", str(models_root))
+    monkeypatch.setenv("CONTENTGEN_CLUSTER_DEVICE", DEVICE)
+    monkeypatch.setenv("CONTENTGEN_CLUSTER_INFERENCE_STEPS", "2")
+    subject_video(tmp_path / "subject.mp4", monkeypatch)
+    return tmp_path
+
+
+def run(workspace: Path, *args: str) -> int:
+    return main(["run", "--source", str(workspace / "subject.mp4"), *args])
+
+
+def stored(uri: str) -> bytes:
+    return Path(uri.removeprefix("file://")).read_bytes()
+
+
+def test_the_best_scoring_checkpoint_is_the_versions_model_and_each_picture_is_made_once(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pictures = PicturesByCheckpoint({34: another_person, 68: the_subject, 100: a_copy})
+    monkeypatch.setattr("contentgen.pipeline.lora.image_generator", lambda name: pictures)
+    lora = manifest(workspace / "lora.yaml")
+    pictures.stop_after = PROMPTS + 3  # stopped in step 68's pictures: the first run ends there
+    assert run(workspace, str(lora)) == 130
+    assert len(pictures.made) == PROMPTS + 3
+    pictures.stop_after = None
+    capsys.readouterr()
+    assert run(workspace, "--result", "r.json", str(lora)) == 0, capsys.readouterr().err
+    assert "  its model: step 68 scored best of 3 checkpoints" in capsys.readouterr().out  # the summary
+
+    result = RunResult.model_validate_json((workspace / "r.json").read_text())
+    assert result.version == 1 and result.lora is not None and result.lora.likeness is not None
+    version, likeness = result.lora, result.lora.likeness
+    # every picture made once over both runs: three checkpoints' and the baseline's
+    assert len(pictures.made) == len(set(pictures.made)) == 3 * PROMPTS + PROMPTS
+    evaluation = [line for line in result.usage or [] if line.item == "likeness-evaluation"]
+    assert {line.request for line in evaluation} == set(pictures.made) and len(evaluation) == 4 * PROMPTS
+    # the training's config, stored once, is the same on both attempts (the second resumed after
+    # its last step, training nothing)
+    assert json.loads(stored(version.config_uri))["checkpoint_every"] == 34
+
+    # the curve: each checkpoint scored, the subject's the best, the copy's median higher but poor
+    assert [(p.step, p.verdict, p.chosen) for p in likeness.checkpoints] == [
+        (34, "poor", False),
+        (68, "good", True),
+        (100, "poor", False),
+    ]
+    _, chosen, last = likeness.checkpoints
+    assert last.median is not None and chosen.median is not None and last.median > chosen.median
+    assert last.copies == PROMPTS and any("copies of one training image" in r for r in last.reasons)
+    assert (likeness.chosen_step, likeness.final_step, version.chosen_step) == (68, 100, 68)
+    assert likeness.choice.startswith("step 68 scored best of 3 checkpoints (good, median")
+    # the version's own report is the chosen checkpoint's: what the model users get scores
+    assert (likeness.verdict, likeness.median, likeness.reasons) == ("good", chosen.median, [])
+
+    prefix = f"loras/demo/{result.uid}/v1/"
+    store = LocalStore(workspace / "contentgen-data" / "store")
+    assert (
+        stored(version.model_uri)
+        == stored(chosen.model_uri)
+        == store.get_bytes(f"{prefix}checkpoints/step-000068.safetensors")
+    )
+    assert version.model_uri == store.uri(f"{prefix}model.safetensors")
+    final_uri = store.uri(f"{prefix}checkpoints/step-000100.safetensors")
+    assert version.final_model_uri == last.model_uri == final_uri
+    final = next(a for a in result.artifacts if a.uri == version.final_model_uri)
+    assert final.sha256 == hashlib.sha256(stored(final.uri)).hexdigest() != version.sha256
+    for point in likeness.checkpoints:
+        folder = f"{prefix}likeness/step-{point.step:06d}/"
+        assert (point.grid_uri, point.report_uri) == (
+            store.uri(folder + "likeness-grid.jpg"),
+            store.uri(folder + "likeness.json"),
+        )
+        assert json.loads(stored(point.report_uri))["median"] == point.median
+    assert stored(likeness.grid_uri) == stored(chosen.grid_uri)
+    assert likeness.grid_uri == store.uri(f"{prefix}likeness-grid.jpg")
+    curve = json.loads(store.get_bytes(f"{prefix}likeness-curve.json"))
+    assert (curve["chosenStep"], curve["finalStep"]) == (68, 100)
+    assert [p["step"] for p in curve["checkpoints"]] == [34, 68, 100]
+
+    record = open_catalog().get(result.uid)
+    assert record is not None
+    [entry] = record["versions"]
+    assert (entry["chosenStep"], entry["finalModelUri"]) == (68, version.final_model_uri)
+    assert [p["verdict"] for p in entry["likeness"]["checkpoints"]] == ["poor", "good", "poor"]
+
+
+def test_the_tiny_fluxs_noise_shows_no_face_at_any_checkpoint_and_the_last_step_is_the_model(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lora = manifest(workspace / "lora.yaml", every=50)
+    assert run(workspace, "--result", "r.json", str(lora)) == 0, capsys.readouterr().err
+    result = RunResult.model_validate_json((workspace / "r.json").read_text())
+    assert result.lora is not None and result.lora.likeness is not None
+    version, likeness = result.lora, result.lora.likeness
+    assert [(p.step, p.verdict, p.median, p.chosen) for p in likeness.checkpoints] == [
+        (50, "no-faces", None, False),
+        (100, "no-faces", None, True),
+    ]
+    assert likeness.verdict == "no-faces" and likeness.median is None
+    assert (likeness.chosen_step, likeness.final_step, version.chosen_step) == (100, 100, 100)
+    assert likeness.choice == (
+        "no checkpoint's likeness could be measured (no-faces at all 2 scored): the last step, 100, is the "
+        "version's model"
+    )
+    assert version.final_model_uri == version.model_uri
+    assert stored(version.model_uri) == stored(likeness.checkpoints[-1].model_uri)
+    # each picture's GPU time: two checkpoints' and the baseline's
+    evaluation = [line for line in result.usage or [] if line.item == "likeness-evaluation"]
+    assert len(evaluation) == 3 * PROMPTS and all(line.quantity > 0 for line in evaluation)
