@@ -206,6 +206,14 @@ class CommonStatus(ApiModel):
     observed_generation: Annotated[
         int, Field(ge=0, description="The spec generation the phase and outputs describe.")
     ] = 0
+    older_versions: Annotated[
+        int,
+        Field(
+            ge=0,
+            description="Versions older than the newest 100, left out of versions[] to keep the resource "
+            "small (the catalog keeps every one: `contentgen assets get`).",
+        ),
+    ] = 0
     started_at: Annotated[Timestamp, Field(description="When the current run started.")] | None = None
     completed_at: Annotated[Timestamp, Field(description="When the current run ended.")] | None = None
     conditions: Annotated[

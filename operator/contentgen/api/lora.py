@@ -538,7 +538,13 @@ class LoraTrainingStatus(CommonStatus):
         Likeness | None,
         Field(description="The newest version's likeness report (its versions[] entry has it too)."),
     ] = None
-    versions: Annotated[list[LoraVersion], Field(description="Every trained version, oldest first.")] = []
+    versions: Annotated[
+        list[LoraVersion],
+        Field(
+            description="The newest 100 versions, oldest first (olderVersions counts the rest; the catalog "
+            "keeps every one); a LoRA version older than the newest 10 shows no likeness report here."
+        ),
+    ] = []
     dataset: Annotated[
         DatasetSummary | None,
         Field(description="The latest run's dataset: scenes found, kept, and dropped by reason."),

@@ -93,5 +93,8 @@ class TranscriptionStatus(CommonStatus):
     latest_version: Annotated[int, Field(ge=0, description="The newest version; 0 before the first.")] = 0
     versions: Annotated[
         list[TranscriptVersion],
-        Field(description="Every version, oldest first: a run for a new spec generation adds one."),
+        Field(
+            description="The newest 100 versions, oldest first: a run for a new spec generation adds one "
+            "(olderVersions counts the rest; the catalog keeps every one)."
+        ),
     ] = []

@@ -14,6 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 LEGACY_VERSION = 1
+# A status is one object in etcd (1.5 MiB at most, by default), written on every change: it keeps
+# the newest MAX_STATUS_VERSIONS versions (olderVersions counts the rest), and of a LoRA version
+# older than the newest DETAILED_STATUS_VERSIONS it leaves out the likeness report (up to 20
+# checkpoints' scores). The catalog keeps every version whole (a version, or a field, the status
+# no longer lists stays in its record), the store each version's result.json and likeness.json.
+MAX_STATUS_VERSIONS = 100
+DETAILED_STATUS_VERSIONS = 10
+_BULKY = {"LoraTraining": ("likeness",)}
 # The latest version's outputs, repeated at the top of the status (as before versions).
 _LATEST_FIELDS = {
     "ImageGeneration": {"images": "images", "loras": "loras", "provider": "provider"},
@@ -74,13 +82,22 @@ def next_version(kind: str, status: dict[str, Any], stored: int = 0) -> int:
 
 
 def add_version(kind: str, status: dict[str, Any], entry: dict[str, Any]) -> None:
-    """Add a version (wire form) to `status`, replacing one with the same number; latestVersion
-    and the latest outputs follow the newest."""
+    """Add a version (wire form) to `status`, replacing one with the same number, within the
+    bounds above; latestVersion and the latest outputs follow the newest."""
     adopted = adopt_legacy(kind, status)
     if adopted is not status:
         status.update(adopted)
     others = [v for v in status.get("versions") or [] if v.get("version") != entry["version"]]
-    status["versions"] = sorted([*others, entry], key=lambda v: int(v["version"]))
+    versions = sorted([*others, entry], key=lambda v: int(v["version"]))
+    dropped = max(0, len(versions) - MAX_STATUS_VERSIONS)
+    if dropped:
+        status["olderVersions"] = int(status.get("olderVersions") or 0) + dropped
+    versions = versions[dropped:]
+    older = len(versions) - DETAILED_STATUS_VERSIONS
+    status["versions"] = [
+        {k: v for k, v in version.items() if k not in _BULKY.get(kind, ())} if n < older else version
+        for n, version in enumerate(versions)
+    ]
     newest = status["versions"][-1]
     status["latestVersion"] = int(newest["version"])
     for field, source in _LATEST_FIELDS.get(kind, {}).items():

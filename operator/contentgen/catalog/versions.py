@@ -75,6 +75,8 @@ def _entry(
         listed |= {a["uri"] for a in evaluation.get("artifacts") or []}
     if result is not None and result.dataset is not None and result.dataset.summary is not None:
         entry["dataset"] = result.dataset.summary.wire()
+    if "likeness" not in entry and result is not None and result.lora and result.lora.likeness:
+        entry["likeness"] = result.lora.likeness.wire()  # an older version's status leaves it out
     if res.kind == "ImageGeneration":
         entry["prompt"] = str((spec or {}).get("prompt") or entry.get("prompt") or "")
         entry["model"] = str(entry.get("model") or (spec or {}).get("model") or "")

@@ -94,6 +94,7 @@ class LoraState:
     reason: str = ""  # its Ready condition's reason (why it failed, when it did)
     message: str = ""  # its status message
     model_uris: tuple[tuple[int, str], ...] = ()  # every usable version's weights (a pinned loraRef)
+    older_versions: int = 0  # versions its status no longer lists (api/versions.py)
 
     @property
     def failed(self) -> bool:
@@ -122,4 +123,5 @@ def lora_state(body: dict[str, Any]) -> LoraState:
             for v in versions
             if v.get("version") and v.get("modelUri")
         ),
+        older_versions=int(status.get("olderVersions") or 0),
     )

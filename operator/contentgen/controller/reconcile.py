@@ -446,11 +446,19 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
             uri = dict(lora.model_uris).get(int(pinned))
             if uri is None:
                 have = ", ".join(f"v{n}" for n, _ in lora.model_uris) or "none"
+                listed = min((n for n, _ in lora.model_uris), default=0)
+                older = (
+                    f"; versions before v{listed} are no longer listed in its status: give such a "
+                    f"version's model as url (its modelUri in the catalog: `contentgen assets get {ref}`)"
+                    if lora.older_versions and int(pinned) < listed
+                    else ""
+                )
                 return wait(
                     Phase.PENDING,
                     "LoraVersionNotFound",
                     f"loraRef {ref!r} version {pinned}: LoraTraining {ref!r} has no usable version {pinned} "
-                    f"(usable versions: {have}); pin another version, or leave version out for its latest",
+                    f"(usable versions: {have}){older}; pin another version, or leave version out for its "
+                    "latest",
                     stalled=True,
                 )
             loras.append(
