@@ -117,6 +117,7 @@ class ClusterProvider:
                     "optimizer": plan.optimizer,
                     "images": len(examples),
                     "resumed_after_step": trained.resumed_from,
+                    "steps_run": trained.steps_run,  # by the attempt that finished it
                 },
                 indent=1,
             )
