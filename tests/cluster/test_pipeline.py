@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -17,8 +18,9 @@ from .conftest import DEVICE
 pytestmark = pytest.mark.cluster_models
 
 
-def test_an_image_generation_on_the_cluster_records_its_gpu_time(models_root, tmp_path, monkeypatch):
-    store = LocalStore(tmp_path / "store")
+def worker_spec(store: LocalStore, models_root, tmp_path, monkeypatch, **spec: object) -> tuple[Path, Path]:  # type: ignore[no-untyped-def]
+    """An ImageGeneration of provider cluster for `contentgen worker` on `store`, the tiny FLUX and
+    two inference steps: (its spec file, its termination log)."""
     monkeypatch.setattr("contentgen.store.open_store", lambda url, **_: store)
     monkeypatch.chdir(tmp_path)
     for variable in ("CONTENTGEN_STORE", "CONTENTGEN_CATALOG", "FAL_KEY"):
@@ -26,13 +28,19 @@ def test_an_image_generation_on_the_cluster_records_its_gpu_time(models_root, tm
     monkeypatch.setenv("CONTENTGEN_CLUSTER_MODELS_DIR", str(models_root))
     monkeypatch.setenv("CONTENTGEN_CLUSTER_DEVICE", DEVICE)
     monkeypatch.setenv("CONTENTGEN_CLUSTER_INFERENCE_STEPS", "2")
-    monkeypatch.setenv("CONTENTGEN_GPU_COUNT", "2")
-    spec = {"owner": "alice", "prompt": "a red fox", "provider": "cluster", "imageSize": "square", "seed": 5}
+    body = {"owner": "alice", "prompt": "a red fox", "provider": "cluster", **spec}
     snapshot = SpecSnapshot(
-        kind="ImageGeneration", name="fox", namespace="ns", uid="uid-1", version=1, spec=spec
+        kind="ImageGeneration", name="fox", namespace="ns", uid="uid-1", version=1, spec=body
     )
     path, log = tmp_path / "spec.json", tmp_path / "log"
     path.write_text(snapshot.model_dump_json(by_alias=True))
+    return path, log
+
+
+def test_an_image_generation_on_the_cluster_records_its_gpu_time(models_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("CONTENTGEN_GPU_COUNT", "2")
+    store = LocalStore(tmp_path / "store")
+    path, log = worker_spec(store, models_root, tmp_path, monkeypatch, imageSize="square", seed=5)
     assert main(["worker", "--spec", str(path), "--termination-log", str(log)]) == 0
     result = json.loads(log.read_text())
     [image] = result["images"]
@@ -61,19 +69,7 @@ def test_a_retried_worker_makes_only_the_pictures_it_lacks_and_counts_each_once(
     from tests.run.test_write_once import CountingStore
 
     store = CountingStore(tmp_path / "store")
-    monkeypatch.setattr("contentgen.store.open_store", lambda url, **_: store)
-    monkeypatch.chdir(tmp_path)
-    for variable in ("CONTENTGEN_STORE", "CONTENTGEN_CATALOG", "FAL_KEY"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("CONTENTGEN_CLUSTER_MODELS_DIR", str(models_root))
-    monkeypatch.setenv("CONTENTGEN_CLUSTER_DEVICE", DEVICE)
-    monkeypatch.setenv("CONTENTGEN_CLUSTER_INFERENCE_STEPS", "2")
-    spec = {"owner": "alice", "prompt": "a red fox", "provider": "cluster", "numImages": 3, "seed": 5}
-    snapshot = SpecSnapshot(
-        kind="ImageGeneration", name="fox", namespace="ns", uid="uid-1", version=1, spec=spec
-    )
-    path, log = tmp_path / "spec.json", tmp_path / "log"
-    path.write_text(snapshot.model_dump_json(by_alias=True))
+    path, log = worker_spec(store, models_root, tmp_path, monkeypatch, numImages=3, seed=5)
 
     keep = pictures.Folder.keep
 

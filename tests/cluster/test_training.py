@@ -149,7 +149,7 @@ def test_a_missing_model_or_optimizer_is_a_clear_error(models_root, tmp_path, mo
     with pytest.raises(ModelNotFound, match=r"FLUX\.1-pro"):
         trainer("cluster", env=env).train_lora(request, tmp_path, lambda _: None, MemoryCheckpoint())
     with monkeypatch.context() as without:  # a worker without bitsandbytes (the GPU image has it)
-        without.setitem(sys.modules, "bitsandbytes", None)
+        without.setitem(sys.modules, "bitsandbytes.optim.adamw", None)
         with pytest.raises(InvalidInput, match=r"training\.optimizer adamw8bit needs bitsandbytes"):
             training._optimizer(training.Plan(steps=1, optimizer="adamw8bit"), [])
     with pytest.raises(InvalidInput, match="CONTENTGEN_GPU_COUNT"):

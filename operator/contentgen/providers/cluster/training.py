@@ -273,12 +273,12 @@ def _save_lora(
 def _optimizer(plan: Plan, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
     if plan.optimizer == "adamw8bit":
         try:
-            import bitsandbytes  # type: ignore[import-not-found]
+            from bitsandbytes.optim.adamw import AdamW8bit
         except ImportError:
             raise InvalidInput(
                 "training.optimizer adamw8bit needs bitsandbytes, which this worker does not have: use adamw"
             ) from None
-        optimizer: torch.optim.Optimizer = bitsandbytes.optim.AdamW8bit(
+        optimizer: torch.optim.Optimizer = AdamW8bit(  # type: ignore[no-untyped-call]
             params, lr=plan.learning_rate, weight_decay=WEIGHT_DECAY
         )
         return optimizer
