@@ -7,6 +7,7 @@ flux-dev and flux-lora use that model too, flux-schnell CONTENTGEN_CLUSTER_FLUX_
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import secrets
@@ -122,12 +123,15 @@ class ClusterProvider:
                 indent=1,
             )
         )
-        seconds = time.monotonic() - began
-        fingerprint = training.fingerprint(name, plan, examples)
+        # this process's time, and that of the killed ones before it up to the state it resumed
+        seconds = time.monotonic() - began + trained.seconds_before
+        # one id per training (its inputs, and where its checkpoints go: the version), so that a
+        # retried pod's report is counted once, and another version's training again
+        run = hashlib.sha256(f"{training.fingerprint(name, plan, examples)} {files.uri('')}".encode())
         return TrainingOutput(
             weights=weights,
             config=config,
-            request_id=f"cluster-{fingerprint[:16]}",
+            request_id=f"cluster-{run.hexdigest()[:16]}",
             details={"resumedAfterStep": trained.resumed_from, "stepsRun": trained.steps_run},
             checkpoints=tuple(TrainedCheckpoint(s.step, s.lora) for s in trained.checkpoints),
             gpu_seconds=self._gpu_seconds(seconds, on),
