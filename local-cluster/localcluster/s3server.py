@@ -83,6 +83,11 @@ def version() -> str:
     return match.group(1) if match else "?"
 
 
+# An access log line: owner, bucket, [time], remote, requester, request id, s3_OPERATION, key, URI,
+# status, ...
+_ACCESS = re.compile(r"^\S+ \S+ \[[^\]]*\] \S+ \S+ \S+ s3_(\w+) (\S+) \S+ (\d{3}) ", re.MULTILINE)
+
+
 def free_port(host: str) -> int:
     with socket.socket() as probe:
         probe.bind((host, 0))
@@ -100,6 +105,7 @@ class S3Server:
     secret_key: str = "contentgen-secret"  # noqa: S105 - a local test server's
     region: str = "us-east-1"
     log: Path | None = None
+    access_log: Path | None = None  # S3 server access logging: one line per request, with its status
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -121,7 +127,15 @@ class S3Server:
         self.port = self.port or free_port(self.host)
         log = (self.log or self.root.parent / f"{self.root.name}.versitygw.log").open("ab")
         self.process = subprocess.Popen(  # noqa: S603
-            [str(binary()), "--port", f"{self.host}:{self.port}", "--quiet", "posix", str(self.root)],
+            [
+                str(binary()),
+                "--port",
+                f"{self.host}:{self.port}",
+                "--quiet",
+                *(["--access-log", str(self.access_log)] if self.access_log else []),
+                "posix",
+                str(self.root),
+            ],
             env={
                 **os.environ,
                 "ROOT_ACCESS_KEY": self.access_key,
@@ -145,6 +159,16 @@ class S3Server:
             time.sleep(0.05)
         return self
 
+    def requests(self) -> list[tuple[str, str, int]]:
+        """(operation, key, HTTP status) of every request in the access log so far, oldest first:
+        ("PutObject", "k/x.txt", 200); the key is "-" where there is none."""
+        if self.access_log is None or not self.access_log.exists():
+            return []
+        return [
+            (m.group(1), m.group(2), int(m.group(3)))
+            for m in _ACCESS.finditer(self.access_log.read_text(errors="replace"))
+        ]
+
     def _listening(self) -> bool:
         try:
             with socket.create_connection((self.host, self.port), timeout=1):
@@ -152,11 +176,13 @@ class S3Server:
         except OSError:
             return False
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 30.0) -> None:
+        """SIGTERM, then SIGKILL after `grace` seconds: versitygw waits for its clients' idle
+        keep-alive connections to close (ten seconds) before it exits."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(30)
+                self.process.wait(grace)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()

@@ -51,3 +51,28 @@ def test_a_started_server_answers_its_account_only(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert server.process is not None and server.process.poll() is not None
+
+
+def test_the_access_log_has_a_line_per_request_with_its_status(tmp_path: Path) -> None:
+    """What a test counts writes with: the operation, the key and the answer, a request a line (a
+    refused conditional write is a 412, not a write)."""
+    server = s3server.S3Server(tmp_path / "root", access_log=tmp_path / "access.log").start()
+    try:
+        client = boto3.client(
+            "s3",
+            endpoint_url=server.endpoint,
+            region_name=server.region,
+            aws_access_key_id=server.access_key,
+            aws_secret_access_key=server.secret_key,
+        )
+        client.create_bucket(Bucket="bucket")
+        client.put_object(Bucket="bucket", Key="k/x.txt", Body=b"hello", IfNoneMatch="*")
+        with pytest.raises(botocore.exceptions.ClientError, match="PreconditionFailed"):
+            client.put_object(Bucket="bucket", Key="k/x.txt", Body=b"hello", IfNoneMatch="*")
+    finally:
+        server.stop()
+    assert server.requests() == [
+        ("CreateBucket", "-", 200),
+        ("PutObject", "k/x.txt", 200),
+        ("PutObject", "k/x.txt", 412),
+    ]

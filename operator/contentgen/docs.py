@@ -99,6 +99,12 @@ def _operator() -> str:
     )
 
 
+def _cluster_worker() -> str:
+    from contentgen.providers.settings import ClusterWorkerSettings
+
+    return settings_table(ClusterWorkerSettings)
+
+
 def _api() -> str:
     from contentgen.httpapi.settings import ApiSettings
 
@@ -206,6 +212,7 @@ PAGES: dict[str, dict[str, Callable[[], str]]] = {
     "docs/reference/settings.md": {
         "settings-pipeline": _pipeline,
         "settings-operator": _operator,
+        "settings-cluster-worker": _cluster_worker,
         "settings-api": _api,
     },
     "docs/reference/statuses.md": {"statuses": _statuses, "record-statuses": _record_statuses},

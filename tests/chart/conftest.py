@@ -89,6 +89,9 @@ EVERYTHING = {
         "image": {"repository": "registry.example.com/contentgen-worker-gpu", "tag": "1.2.3"},
         "nodeSelector": {"nvidia.com/gpu.present": "true"},
         "priorityClassName": "gpu-batch",
+        "fluxModel": "FLUX.1-dev-2025",
+        "fluxSchnellModel": "flux-schnell-fp8",
+        "inferenceSteps": 20,
         "jobs": {
             "LoraTraining": {"count": 2, "resourceName": "nvidia.com/gpu", "nodeSelector": {"gpu": "h100"}}
         },

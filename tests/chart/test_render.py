@@ -23,6 +23,7 @@ from contentgen.controller.jobs import render_job
 from contentgen.controller.main import kopf_args
 from contentgen.controller.settings import OperatorSettings
 from contentgen.pricing import PriceTable
+from contentgen.providers.settings import ClusterWorkerSettings, ProviderSettings, from_environment
 from scripts import chart as chart_files
 from tests.chart.conftest import (
     API,
@@ -144,6 +145,8 @@ def test_validation_catches_a_bad_object() -> None:
         ),
         (["--set", "gpu.models.cacheHostPath=/c"], "gpu.models.cacheHostPath needs gpu.models.storePrefix"),
         (["--set", "gpu.models.hostPath=models"], "/gpu/models/hostPath"),
+        (["--set", "gpu.fluxModel=../weights"], "/gpu/fluxModel"),
+        (["--set", "gpu.inferenceSteps=-1"], "/gpu/inferenceSteps"),
         (["--set", "gpu.jobs.LoraTraining.count=0"], "/gpu/jobs/LoraTraining/count"),
         (["--set", "gpu.jobs.LoraTraining.resourceName=gpu"], "/gpu/jobs/LoraTraining/resourceName"),
         (["--set", "kueue.queueName=GPU_Queue"], "/kueue/queueName"),
@@ -284,6 +287,11 @@ def test_chart_gpu_defaults_are_the_operators() -> None:
     assert settings.prices == defaults.prices == PriceTable()
     assert settings.cluster_models == defaults.cluster_models and settings.queue_name == ""
     assert settings.read_kueue_workloads is defaults.read_kueue_workloads is True
+    assert (settings.cluster_flux_model, settings.cluster_flux_schnell_model) == (
+        "FLUX.1-dev",
+        "FLUX.1-schnell",
+    )
+    assert settings.cluster_inference_steps == defaults.cluster_inference_steps == 0  # the model's own
     app_version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
     assert settings.gpu_worker_image == f"ghcr.io/contentgen/contentgen-worker-gpu:{app_version}"
 
@@ -317,6 +325,23 @@ def test_gpu_values_reach_the_gpu_jobs() -> None:
     assert models["hostPath"]["path"] == "/var/cache/contentgen-models"
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["CONTENTGEN_CLUSTER_MODELS_STORE"] == "s3://weights/models"
+    # the models and steps the GPU worker runs (providers/settings.py), as the worker reads them
+    assert env["CONTENTGEN_CLUSTER_FLUX_MODEL"] == "FLUX.1-dev-2025"
+    assert env["CONTENTGEN_CLUSTER_FLUX_SCHNELL_MODEL"] == "flux-schnell-fp8"
+    assert env["CONTENTGEN_CLUSTER_INFERENCE_STEPS"] == "20"
+    given = {k: v for k, v in env.items() if v is not None}
+    worker, own = from_environment(ProviderSettings, given), from_environment(ClusterWorkerSettings, given)
+    assert (worker.cluster_flux_model, worker.cluster_flux_schnell_model, worker.cluster_inference_steps) == (
+        "FLUX.1-dev-2025",
+        "flux-schnell-fp8",
+        20,
+    )
+    assert (own.cluster_models_dir, own.cluster_models_store, own.gpu_count) == (
+        Path("/models-cache"),
+        "s3://weights/models",
+        2,
+    )
+    assert "CONTENTGEN_CLUSTER_DEVICE" not in env  # the pod's own GPU
     assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "gpus"
     assert (
         settings.prices.cluster.gpu_hour_usd == 3.25 and settings.prices.cluster.training_step_seconds == 1.5

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .tiny_flux import tiny_flux
+from .tiny_flux import session_cache, tiny_flux
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -52,6 +52,6 @@ def threads():
 def models_root(tmp_path_factory, threads) -> Path:
     """A models' root with the tiny FLUX staged as FLUX.1-dev (built once per session)."""
     root = tmp_path_factory.mktemp("models")
-    built = tiny_flux(tmp_path_factory.getbasetemp() / "tiny-flux-cache")
+    built = tiny_flux(session_cache(tmp_path_factory))
     (root / "FLUX.1-dev").symlink_to(built, target_is_directory=True)
     return root

@@ -8,7 +8,9 @@ steps of 100. Scored against the subject's real faces:
   finalModelUri, the curve is stored and in the version, and every picture is made once although
   the run was stopped in the middle of the checkpoints' evaluation and run again;
 - with the tiny FLUX's own pictures (noise), no checkpoint shows a face: the last step is the
-  model, and the version says why."""
+  model, and the version says why; the run is stopped in the middle of the checkpoints' pictures
+  and run again, and each picture is drawn once (those made before the stop are taken from the
+  store); the baseline is kept under the staged weights and steps it was drawn with."""
 
 from __future__ import annotations
 
@@ -124,10 +126,29 @@ def test_the_best_scoring_checkpoint_is_the_versions_model_and_each_picture_is_m
 
 
 def test_the_tiny_fluxs_noise_shows_no_face_at_any_checkpoint_and_the_last_step_is_the_model(
-    workspace: Path, capsys: pytest.CaptureFixture[str]
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from contentgen.providers.cluster import generation
+
+    drawn: list[int] = []  # the seed of every picture the tiny FLUX drew
+    stop = [PROMPTS + 2]  # the first run is stopped in the second checkpoint's pictures
+    draw = generation.draw
+
+    def counted(pipe: object, picture: generation.Picture, path: Path) -> Path:
+        if stop and len(drawn) == stop[0]:
+            stop.clear()
+            raise KeyboardInterrupt  # Ctrl-C, as a killed pod ends
+        drawn.append(picture.seed)
+        return draw(pipe, picture, path)
+
+    monkeypatch.setattr(generation, "draw", counted)
     lora = manifest(workspace / "lora.yaml", every=50)
+    assert run(workspace, str(lora)) == 130
+    assert len(drawn) == PROMPTS + 2
     assert run(workspace, "--result", "r.json", str(lora)) == 0, capsys.readouterr().err
+    # each picture drawn once over both runs: the two checkpoints' and the baseline's (the pictures
+    # drawn before the stop were kept in the store as they were made, and taken from there)
+    assert len(drawn) == 3 * PROMPTS
     result = RunResult.model_validate_json((workspace / "r.json").read_text())
     assert result.lora is not None and result.lora.likeness is not None
     version, likeness = result.lora, result.lora.likeness
@@ -146,3 +167,7 @@ def test_the_tiny_fluxs_noise_shows_no_face_at_any_checkpoint_and_the_last_step_
     # each picture's GPU time: two checkpoints' and the baseline's
     evaluation = [line for line in result.usage or [] if line.item == "likeness-evaluation"]
     assert len(evaluation) == 3 * PROMPTS and all(line.quantity > 0 for line in evaluation)
+    # the baseline is the staged weights' own: another base model or step count makes another
+    store = LocalStore(workspace / "contentgen-data" / "store")
+    [folder] = {item.key.rsplit("/", 2)[0] for item in store.list("likeness/baselines/cluster/")}
+    assert folder == "likeness/baselines/cluster/flux-lora.FLUX.1-dev.2-steps"

@@ -5,6 +5,7 @@ LoRA files have the shape fal's flux-lora reads."""
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,100 @@ def test_the_gpu_check_measures_a_training_and_a_generation(models_root, tmp_pat
     assert report.device.startswith(DEVICE)
     assert report.seconds_per_step > 0 and report.generate_seconds > 0
     assert (report.peak_memory_bytes > 0) == DEVICE.startswith("cuda")
+
+
+class Killed(BaseException):
+    """A pod's end where the test says (not an error the provider could catch)."""
+
+
+def _three(provider, folder: Path, files: FolderFiles, *, seed: int | None = 11, stop_after: int = 0):
+    """A request for three pictures into `files`; with `stop_after`, killed once that many were made."""
+    folder.mkdir(parents=True, exist_ok=True)
+    made = 0
+
+    def progress(percent: float) -> None:
+        nonlocal made
+        if 20 < percent < 100:  # after each picture (20 is the pipeline's loading)
+            made += 1
+            if made == stop_after:
+                raise Killed
+
+    request = ImageRequest(
+        "a photo of sks", "flux-dev", num_images=3, image_size="square", seed=seed, outputs=files
+    )
+    return provider.generate_images(request, folder, progress, MemoryCheckpoint())
+
+
+def _digests(outputs) -> list[str]:
+    return [hashlib.sha256(o.path.read_bytes()).hexdigest() for o in outputs]
+
+
+def test_a_retry_takes_the_pictures_already_made_and_makes_the_rest(provider, tmp_path, monkeypatch):
+    """Interrupted after picture 1 of 3, the retry makes pictures 2 and 3 only (two pipeline calls),
+    and the three are those an uninterrupted run makes; picture 1 keeps its request id and GPU
+    time (counted once), the new ones get their own."""
+    from contentgen.providers.cluster import generation
+
+    whole = _three(provider, tmp_path / "whole", FolderFiles(tmp_path / "whole-store"))
+    assert [o.seed for o in whole] == [11, 12, 13]
+    assert len({o.request_id for o in whole}) == 3 and all(o.gpu_seconds > 0 for o in whole)
+
+    stored = FolderFiles(tmp_path / "store")
+    with pytest.raises(Killed):
+        _three(provider, tmp_path / "first", stored, stop_after=1)
+    assert stored.names() == ["image-1.json", "image-1.png", "request.json"]
+    first = json.loads((tmp_path / "store" / "image-1.json").read_text())
+
+    calls = []
+    draw = generation.draw
+    monkeypatch.setattr(
+        generation,
+        "draw",
+        lambda pipe, picture, path: calls.append(picture.seed) or draw(pipe, picture, path),
+    )
+    retried = _three(provider, tmp_path / "retry", stored)
+    assert calls == [12, 13]  # pictures 2 and 3, never 1 again
+    assert _digests(retried) == _digests(whole)
+    assert (retried[0].request_id, retried[0].gpu_seconds) == (first["request_id"], first["gpu_seconds"])
+    assert len({o.request_id for o in retried}) == 3 and retried[1].gpu_seconds > 0
+
+    calls.clear()
+    monkeypatch.setattr(flux, "load_pipeline", lambda *_: pytest.fail("no picture was left to make"))
+    again = _three(provider, tmp_path / "again", stored)
+    assert calls == [] and [o.request_id for o in again] == [o.request_id for o in retried]
+
+
+def test_picture_k_is_the_one_picture_of_seed_plus_k_minus_1(provider, tmp_path):
+    three = _three(provider, tmp_path / "three", FolderFiles(tmp_path / "three-store"), seed=2**32 - 2)
+    assert [o.seed for o in three] == [2**32 - 2, 2**32 - 1, 0]  # the API's seeds: 0 to 2**32 - 1
+    assert len(set(_digests(three))) == 3
+    assert _picture(provider, tmp_path, "second", seed=2**32 - 1) == _digests(three)[1]
+    assert _picture(provider, tmp_path, "third", seed=0) == _digests(three)[2]
+
+
+def test_a_seed_drawn_once_is_kept_by_the_retry(provider, tmp_path):
+    stored = FolderFiles(tmp_path / "store")
+    with pytest.raises(Killed):
+        _three(provider, tmp_path / "first", stored, seed=None, stop_after=1)
+    drawn = json.loads((tmp_path / "store" / "request.json").read_text())["seed"]
+    retried = _three(provider, tmp_path / "retry", stored, seed=None)
+    assert [o.seed for o in retried] == [(drawn + k) % 2**32 for k in range(3)]
+
+
+def test_pictures_made_for_other_inputs_are_refused(provider, tmp_path, monkeypatch):
+    from contentgen.errors import PermanentError
+
+    stored = FolderFiles(tmp_path / "store")
+    made = _three(provider, tmp_path / "first", stored, seed=1)
+    with pytest.raises(PermanentError, match="made for another request") as refused:
+        _three(provider, tmp_path / "other", stored, seed=2)
+    assert refused.value.reason == "CheckpointUnreadable"
+    # the pod died between picture 2 and its record: the picture is taken, its GPU time unknown
+    (tmp_path / "store" / "image-2.json").unlink()
+    monkeypatch.setattr(flux, "load_pipeline", lambda *_: pytest.fail("no picture was left to make"))
+    taken = _three(provider, tmp_path / "taken", stored, seed=1)
+    assert _digests(taken) == _digests(made) and taken[1].gpu_seconds == 0
+    assert taken[1].request_id not in {o.request_id for o in made}
+    (tmp_path / "store" / "image-3.png").write_bytes(b"not this picture")
+    with pytest.raises(PermanentError, match=r"picture 3 .* is not the one its record describes"):
+        _three(provider, tmp_path / "again", stored, seed=1)

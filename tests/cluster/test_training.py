@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(models_root, tmp_path)
     on = flux.device(DEVICE)
     resumed = training.train(model, examples(resumed_dir), PLAN, on, resumed_dir, FolderFiles(checkpoints))
     assert (resumed.resumed_from, resumed.steps_run) == (2, 2)  # steps 3 and 4, never 1 and 2 again
+    assert resumed.seconds_before > 0  # the killed process's time up to step 2, which it never reported
     assert [s.step for s in resumed.checkpoints] == [2, 4]
     assert FolderFiles(checkpoints).names() == [
         "step-000002.pt",
@@ -94,7 +96,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(models_root, tmp_path)
     whole_dir = tmp_path / "whole"
     whole_dir.mkdir()
     whole = training.train(model, examples(whole_dir), PLAN, on, whole_dir, FolderFiles(tmp_path / "w"))
-    assert (whole.resumed_from, whole.steps_run) == (0, 4)
+    assert (whole.resumed_from, whole.steps_run, whole.seconds_before) == (0, 4, 0.0)
     assert _same(lora_files.load(resumed.final), lora_files.load(whole.final))
     # and the training did something: the LoRA's up weights left their zero start... or moved
     first = lora_files.load(checkpoints / "step-000002.safetensors")
@@ -118,39 +120,49 @@ def test_the_provider_trains_a_diffusers_format_lora(models_root, tmp_path):
     env = {"CONTENTGEN_CLUSTER_MODELS_DIR": str(models_root), "CONTENTGEN_CLUSTER_DEVICE": DEVICE}
     provider = trainer("cluster", env=env)
     seen: list[float] = []
-    out = provider.train_lora(
-        TrainingRequest(
-            dataset_zip=_dataset(tmp_path),
-            trigger_word="sks",
-            steps=2,
-            model="fal-ai/flux-lora-fast-training",  # the spec's default: the setting's model
-            rank=4,
-            resolution=64,
-            checkpoint_every=1,
-            checkpoints=FolderFiles(tmp_path / "stored"),
-        ),
-        tmp_path,
-        seen.append,
-        MemoryCheckpoint(),
+    request = TrainingRequest(
+        dataset_zip=_dataset(tmp_path),
+        trigger_word="sks",
+        steps=2,
+        model="fal-ai/flux-lora-fast-training",  # the spec's default: the setting's model
+        rank=4,
+        resolution=64,
+        checkpoint_every=1,
+        checkpoints=FolderFiles(tmp_path / "stored"),
     )
+    out = provider.train_lora(request, tmp_path, seen.append, MemoryCheckpoint())
     tensors = lora_files.load(out.weights)
     assert lora_files.key_format(tensors) == "diffusers"
     assert all(t.shape[0] == 4 or t.shape[1] == 4 for t in tensors.values())  # rank 4
     assert [c.step for c in out.checkpoints] == [1, 2]
     assert out.gpu_seconds > 0 and seen[-1] == 100
     assert out.request_id.startswith("cluster-")
+    # a retry of the same training (its checkpoints in the same place) reports under the same id,
+    # counted once; the same inputs trained again for another version under another
+    again = provider.train_lora(
+        replace(request, checkpoints=FolderFiles(tmp_path / "stored")),
+        tmp_path / "a",
+        seen.append,
+        MemoryCheckpoint(),
+    )
+    other = provider.train_lora(
+        replace(request, checkpoints=FolderFiles(tmp_path / "v2")),
+        tmp_path / "b",
+        seen.append,
+        MemoryCheckpoint(),
+    )
+    assert again.request_id == out.request_id != other.request_id
 
 
-def test_a_missing_model_or_optimizer_is_a_clear_error(models_root, tmp_path):
+def test_a_missing_model_or_optimizer_is_a_clear_error(models_root, tmp_path, monkeypatch):
     env = {"CONTENTGEN_CLUSTER_MODELS_DIR": str(models_root), "CONTENTGEN_CLUSTER_DEVICE": DEVICE}
     request = TrainingRequest(
         dataset_zip=tmp_path / "none.zip", trigger_word="sks", steps=1, model="FLUX.1-pro"
     )
     with pytest.raises(ModelNotFound, match=r"FLUX\.1-pro"):
         trainer("cluster", env=env).train_lora(request, tmp_path, lambda _: None, MemoryCheckpoint())
-    try:
-        import bitsandbytes  # noqa: F401
-    except ImportError:
+    with monkeypatch.context() as without:  # a worker without bitsandbytes (the GPU image has it)
+        without.setitem(sys.modules, "bitsandbytes.optim.adamw", None)
         with pytest.raises(InvalidInput, match=r"training\.optimizer adamw8bit needs bitsandbytes"):
             training._optimizer(training.Plan(steps=1, optimizer="adamw8bit"), [])
     with pytest.raises(InvalidInput, match="CONTENTGEN_GPU_COUNT"):
@@ -182,3 +194,42 @@ def test_checkpoints_go_to_the_store_once_under_the_version(models_root, tmp_pat
     with pytest.raises(ContentgenError) as refused:
         files.put(training.lora_name(2), other)
     assert refused.value.reason == "ObjectExists"
+
+
+class Stopped(BaseException):
+    """The training's process ending where the test says."""
+
+
+def test_the_8bit_optimizer_trains_and_a_retry_resumes_it(models_root, tmp_path):
+    """training.optimizer adamw8bit: bitsandbytes' AdamW8bit (here on the CPU) keeps its moments in
+    8 bits (a LoRA of rank 128: tensors of 4096 values and more, which it quantises), they go into
+    the stored state, and a training stopped after its step-2 checkpoint ends, resumed, where an
+    uninterrupted one ends."""
+    import bitsandbytes
+
+    plan = training.Plan(steps=4, rank=128, resolution=64, checkpoint_every=2, optimizer="adamw8bit")
+    on, model = flux.device(DEVICE), models_root / "FLUX.1-dev"
+    assert isinstance(
+        training._optimizer(plan, [torch.nn.Parameter(torch.zeros(1))]), bitsandbytes.optim.AdamW8bit
+    )
+    whole = training.train(
+        model, examples(tmp_path / "w"), plan, on, tmp_path / "w", FolderFiles(tmp_path / "ws")
+    )
+    state = torch.load(tmp_path / "ws" / "step-000004.pt", weights_only=True)
+    # bitsandbytes keeps its quantised moments under its own key of each parameter's state
+    quantised = [s["__bnb_optimizer_quant_state__"] for s in state["optimizer"]["state"].values()]
+    moments = [q[k] for q in quantised for k in ("state1", "state2")]
+    assert moments and all(m.dtype == torch.uint8 for m in moments)
+    first = lora_files.load(tmp_path / "ws" / "step-000002.safetensors")
+    assert not _same(first, lora_files.load(whole.final))
+
+    def stop_at_3(step: int, steps: int) -> None:
+        if step == 3:
+            raise Stopped
+
+    stored = FolderFiles(tmp_path / "rs")
+    with pytest.raises(Stopped):
+        training.train(model, examples(tmp_path / "a"), plan, on, tmp_path / "a", stored, stop_at_3)
+    resumed = training.train(model, examples(tmp_path / "b"), plan, on, tmp_path / "b", stored)
+    assert (resumed.resumed_from, resumed.steps_run) == (2, 2)
+    assert _same(lora_files.load(resumed.final), lora_files.load(whole.final))

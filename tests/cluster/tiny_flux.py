@@ -3,10 +3,12 @@
 
 The tokenizers are made here too: CLIP's byte-level BPE from a vocabulary of single characters
 (no merges), T5's a Unigram model over the same characters, so a prompt tokenises the same way
-on every machine. The directory is built once per configuration (cached by its hash)."""
+on every machine. The directory is built once per configuration (cached by its hash), by one
+process while the others wait."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -36,14 +38,21 @@ def tiny_flux(cache: Path, config: dict[str, Any] | None = None) -> Path:
     target = cache / f"tiny-flux-{digest}"
     if (target / "model_index.json").exists():
         return target
-    building = cache / f".building-{digest}-{os.getpid()}"
-    _build(building, config)
-    try:
-        building.rename(target)
-    except OSError:  # another process built it first
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / f".{digest}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another test process builds it: wait for that one
         if not (target / "model_index.json").exists():
-            raise
+            building = cache / f".building-{digest}-{os.getpid()}"
+            _build(building, config)
+            building.rename(target)
     return target
+
+
+def session_cache(tmp_path_factory: Any) -> Path:
+    """Where this test session builds the tiny FLUX: one folder for all its xdist workers (each
+    worker's base folder is popen-gwN under the session's), so that it is built once."""
+    base = Path(tmp_path_factory.getbasetemp())
+    return (base.parent if base.name.startswith("popen-gw") else base) / "tiny-flux-cache"
 
 
 def _characters() -> list[str]:

@@ -120,6 +120,51 @@ def test_the_worker_gets_the_price_table_with_the_gpu_hour() -> None:
     assert prices["cluster"]["gpuHourUsd"] == 3.5
 
 
+def test_the_worker_runs_the_operators_models_and_steps_on_its_own_gpu() -> None:
+    """`gpu.fluxModel`, `gpu.fluxSchnellModel`, `gpu.inferenceSteps` (the operator's settings)
+    reach every cluster Job as the worker reads them; the device never does (the pod's GPU)."""
+    from contentgen.providers.settings import ClusterWorkerSettings, ProviderSettings, from_environment
+
+    settings = gpu_settings(
+        cluster_flux_model="FLUX.1-dev-2025",
+        cluster_flux_schnell_model="schnell-8bit",
+        cluster_inference_steps=2,
+    )
+    for kind in SPECS:
+        env = env_of(render_job(snapshot(kind), settings))
+        read = from_environment(ProviderSettings, env)
+        assert (read.cluster_flux_model, read.cluster_flux_schnell_model, read.cluster_inference_steps) == (
+            "FLUX.1-dev-2025",
+            "schnell-8bit",
+            2,
+        )
+        own = from_environment(ClusterWorkerSettings, env)
+        assert own.cluster_device == "" and "CONTENTGEN_CLUSTER_DEVICE" not in env
+    defaults = env_of(render_job(snapshot(), gpu_settings()))
+    assert defaults["CONTENTGEN_CLUSTER_INFERENCE_STEPS"] == "0"  # the model's own
+
+
+def test_a_bad_cluster_setting_is_one_line_naming_it() -> None:
+    from contentgen.errors import InvalidInput
+    from contentgen.providers.settings import ClusterWorkerSettings, ProviderSettings, from_environment
+
+    for cls, variable, value, why in [
+        (ProviderSettings, "CONTENTGEN_CLUSTER_INFERENCE_STEPS", "many", "should be a valid integer"),
+        (ProviderSettings, "CONTENTGEN_CLUSTER_INFERENCE_STEPS", "500", "less than or equal to 200"),
+        (ProviderSettings, "CONTENTGEN_CLUSTER_FLUX_MODEL", "../FLUX", "not a value it takes"),
+        (ClusterWorkerSettings, "CONTENTGEN_CLUSTER_DEVICE", "gpu0", "not a value it takes"),
+        (ClusterWorkerSettings, "CONTENTGEN_GPU_COUNT", "0", "greater than or equal to 1"),
+    ]:
+        with pytest.raises(InvalidInput) as refused:
+            from_environment(cls, {variable: value})  # type: ignore[type-var]
+        message = str(refused.value)
+        assert message.startswith(f"{variable} is {value!r}: ") and why in message and "\n" not in message
+    assert (
+        from_environment(ClusterWorkerSettings, {"CONTENTGEN_CLUSTER_DEVICE": " cuda:1 "}).cluster_device
+        == "cuda:1"
+    )
+
+
 def test_an_offline_operator_runs_cluster_jobs_as_asked() -> None:
     """`--offline` replaces the paid providers; the cluster's own GPUs are no paid provider."""
     settings = OperatorSettings(store="file:///tmp/store", offline=True)

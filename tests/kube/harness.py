@@ -1,16 +1,22 @@
 """A cluster for the operator's integration tests: the real control plane of `contentgen
 local-cluster` (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) with the chart's
 install (RBAC, ConfigMap; not its Deployment) and the process node running the real worker for
-every Job, a local object store, a mongomock catalog that can be taken down, and the real operator
-started in this process as `contentgen operator` starts it, under its own ServiceAccount's token
-(every call it makes passes the chart's RBAC, or fails with a 403), through a fault proxy that can
-answer chosen requests with a 500 (localcluster.faults)."""
+every Job, a local object store (or, with `s3=True`, a bucket of the real S3 server as `contentgen
+local-cluster` has, the workers reaching it through a proxy that can hold a request), a mongomock
+catalog that can be taken down, and the real operator started in this process as `contentgen
+operator` starts it, under its own ServiceAccount's token (every call it makes passes the chart's
+RBAC, or fails with a 403), through a fault proxy that can answer chosen requests with a 500
+(localcluster.faults)."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
+import os
+import secrets
+import signal
 import socket
 import threading
 from collections import defaultdict, deque
@@ -31,11 +37,13 @@ from contentgen.catalog.base import Catalog
 from contentgen.cli import local_cluster
 from contentgen.controller.main import kopf_args
 from contentgen.controller.settings import OperatorSettings
-from contentgen.store import LocalStore
+from contentgen.store import LocalStore, ObjectStore
 from localcluster import LocalCluster
 from localcluster.client import MERGE, ApiError, Client
 from localcluster.faults import FaultProxy
+from localcluster.s3server import S3Server
 from tests import waiting
+from tests.holding_proxy import HoldingProxy
 from tests.rbac.record import audit_decisions
 
 __all__ = ["ApiError", "Cluster", "cluster", "operator", "wait_for"]
@@ -126,7 +134,7 @@ class Cluster:
     local: LocalCluster
     admin: Client
     proxy: FaultProxy
-    store: LocalStore
+    store: ObjectStore
     mongo: Any  # the mongomock collection behind the catalog
     mongo_down: threading.Event
     root: Path
@@ -134,6 +142,8 @@ class Cluster:
     history_log: History
     audit_log: Path
     env: dict[str, str] = field(default_factory=dict)
+    s3: S3Server | None = None  # with s3=True: the store's server (its access log on)
+    s3_proxy: HoldingProxy | None = None  # where the workers reach it
 
     @property
     def node(self) -> Any:
@@ -210,6 +220,19 @@ class Cluster:
         """Every version of the resource the watches saw, oldest first."""
         return list(self.history_log.versions.get((kind, namespace, name), []))
 
+    def kill_worker(self, namespace: str, job_name: str, sig: signal.Signals = signal.SIGKILL) -> str:
+        """Signal the running worker of a Job's pod, its whole process group (a container's
+        processes), as a node loss or the OOM killer ends a pod: no SIGTERM, nothing the worker
+        can do first. The pod's name."""
+        running = [
+            p
+            for p in self.node.processes
+            if p.namespace == namespace and p.pod.rsplit("-", 1)[0] == job_name and _alive(p.pid)
+        ]
+        assert len(running) == 1, f"{len(running)} running workers of Job {namespace}/{job_name}"
+        os.killpg(running[0].pid, sig)
+        return str(running[0].pod)
+
     def runs(self, job_name: str | None = None) -> list[str]:
         """Job names, once per worker process the node started."""
         names = [p.pod.rsplit("-", 1)[0] for p in self.node.processes]
@@ -264,6 +287,14 @@ class Cluster:
         return "\n".join(lines)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def _brief(kind: str, obj: dict[str, Any], state: str) -> str:
     """One object in one line: kind, namespace/name, `state`, and whether it is being deleted."""
     m = obj["metadata"]
@@ -312,14 +343,25 @@ def default_manifests(root: Path) -> list[dict[str, Any]]:
     return [d for d in docs if d["kind"] != "Deployment"]
 
 
+BUCKET = "contentgen"
+
+
 @contextmanager
 def cluster(
-    root: Path, monkeypatch: Any, *, rbac: list[dict[str, Any]] | None = None, gpus: int = 0
+    root: Path,
+    monkeypatch: Any,
+    *,
+    rbac: list[dict[str, Any]] | None = None,
+    gpus: int = 0,
+    s3: bool = False,
 ) -> Iterator[Cluster]:
     """The control plane and node, with the operator's kubeconfig (its ServiceAccount's token,
     through the fault proxy) in $KUBECONFIG for an operator started in this process. `rbac`
     replaces the chart's default install (the CRDs are always installed); `gpus`: what the node
-    advertises (nvidia.com/gpu)."""
+    advertises (nvidia.com/gpu); `s3`: the store is the bucket `contentgen` of the real S3 server
+    (versitygw, with its access log) on the node's address, its credentials every pod's (a
+    workload identity, as `contentgen local-cluster` gives them), the workers reaching it through
+    `Cluster.s3_proxy` (the operator and the test directly)."""
     from contentgen.api.crd import rendered_crds
     from localcluster import Options
 
@@ -328,10 +370,24 @@ def cluster(
     manifests = default_manifests(root / "cluster")
     if rbac is not None:
         manifests = [yaml.safe_load(t) for t in rendered_crds().values()] + rbac
+    server = None
+    if s3:
+        server = S3Server(root / "s3", secret_key=secrets.token_hex(16), access_log=root / "s3-access.log")
+    identity = (
+        {"AWS_ACCESS_KEY_ID": server.access_key, "AWS_SECRET_ACCESS_KEY": server.secret_key}
+        if server
+        else None
+    )
+    images = local_cluster.images(identity)
+    gpu = images["contentgen-worker-gpu"]
+    # The machine's cores are shared by the test processes: one thread per CPU-bound worker (as
+    # tests/cluster's torch.set_num_threads(1)); OpenMP's spinning threads on a machine with more
+    # runnable threads than cores made a training step ten times slower.
+    images["contentgen-worker-gpu"] = dataclasses.replace(gpu, env={**gpu.env, "OMP_NUM_THREADS": "1"})
     local = LocalCluster(
         Options(
             root / "cluster",
-            images=local_cluster.images(),
+            images=images,
             manifests=manifests,
             audit_log=audit,
             backoff_base=1.0,
@@ -344,7 +400,6 @@ def cluster(
     proxy = FaultProxy(local.control.url, local.control.ca).start()
     history = History(local.client())
     history.start()
-    store = LocalStore(root / "store")
     down = threading.Event()
     collection = mongomock.MongoClient()["contentgen"]["jobs"]
     health_port = free_port()
@@ -357,7 +412,6 @@ def cluster(
         "KUBECONFIG": str(kubeconfig),
         "POD_NAMESPACE": OPERATOR_NAMESPACE,
         "HOSTNAME": "contentgen-operator-test",
-        "CONTENTGEN_STORE": store.root.as_uri(),
         "CONTENTGEN_MONGODB_URI": "mongodb://catalog.test:27017/contentgen",
         "CONTENTGEN_ALLOW_PRIVATE_SOURCES": "true",
         "CONTENTGEN_LOG_FORMAT": "plain",
@@ -370,17 +424,55 @@ def cluster(
         # kopf runs in this process; tests of the Lease start processes
         "CONTENTGEN_LEADER_ELECTION": "false",
     }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    # Namespace annotations (budgets, owners) are read at most every 30 s; the tests that change
-    # one wait for the next read, which need not take half a minute here.
-    monkeypatch.setattr("contentgen.controller.reconciler.NAMESPACE_CACHE_SECONDS", 3.0)
-    monkeypatch.setattr(
-        "contentgen.catalog.open_catalog",
-        lambda url=None, **_: Catalog(FlakyCollection(collection, down), lambda: None),
-    )
+    s3_proxy = None
     try:
-        yield Cluster(local, admin, proxy, store, collection, down, root, health_port, history, audit, env)
+        if server is not None:
+            server.host = local.host_ip
+            server.start()
+            s3_proxy = HoldingProxy((server.host, server.port), host=local.host_ip).start()
+            env.update(
+                {
+                    "CONTENTGEN_STORE": f"s3://{BUCKET}",
+                    "CONTENTGEN_S3_ENDPOINT_URL": s3_proxy.endpoint,  # the workers'
+                    "CONTENTGEN_S3_REGION": server.region,
+                    "CONTENTGEN_S3_SECRET": "",  # the pods' identity, no Secret
+                    **server.env,  # this process's own client: the operator's and the test's
+                }
+            )
+        else:
+            env["CONTENTGEN_STORE"] = (root / "store").as_uri()
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        store: ObjectStore
+        if server is not None:
+            from contentgen.store.s3 import S3Store, s3_client
+
+            s3_client().create_bucket(Bucket=BUCKET)
+            store = S3Store(BUCKET, "")
+        else:
+            store = LocalStore(root / "store")
+        # Namespace annotations (budgets, owners) are read at most every 30 s; the tests that change
+        # one wait for the next read, which need not take half a minute here.
+        monkeypatch.setattr("contentgen.controller.reconciler.NAMESPACE_CACHE_SECONDS", 3.0)
+        monkeypatch.setattr(
+            "contentgen.catalog.open_catalog",
+            lambda url=None, **_: Catalog(FlakyCollection(collection, down), lambda: None),
+        )
+        yield Cluster(
+            local,
+            admin,
+            proxy,
+            store,
+            collection,
+            down,
+            root,
+            health_port,
+            history,
+            audit,
+            env,
+            server,
+            s3_proxy,
+        )
     finally:
         if local.node is not None:
             local.node.release()
@@ -388,6 +480,10 @@ def cluster(
         proxy.stop()
         admin.close()
         local.stop()
+        if s3_proxy is not None:
+            s3_proxy.stop()
+        if server is not None:
+            server.stop(grace=1.0)  # its files are this test's, read already
 
 
 @contextmanager

@@ -28,19 +28,19 @@ from tests.rbac.record import CALLS_FILE, OPERATOR_USER, identity, record_decisi
 pytestmark = pytest.mark.timeout(600)
 
 
+def face_clip(root: Path) -> Path:
+    """A short video with sound in five shots: four framings of a face and a cup of coffee, so a
+    LoRA dataset keeps four images and drops one for having no face."""
+    shots = [face_scene(1.5), other_scene(1.5, "coffee"), *(face_scene(1.5, variant=v) for v in (1, 2, 3))]
+    return write_video(root / "clip.mp4", shots, audio=True).path
+
+
 @pytest.fixture(scope="module")
 def media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A short video with sound, and a text file posing as one, served over HTTP. The video has
-    five shots: four framings of a face and a cup of coffee, so a LoRA dataset keeps four
-    images and drops one for having no face."""
+    """The face clip (`face_clip`), and a text file posing as a video, served over HTTP."""
     root = tmp_path_factory.mktemp("media")
-    video = write_video(
-        root / "clip.mp4",
-        [face_scene(1.5), other_scene(1.5, "coffee"), *(face_scene(1.5, variant=v) for v in (1, 2, 3))],
-        audio=True,
-    )
     routes = {
-        "/clip.mp4": (200, {}, video.path.read_bytes()),
+        "/clip.mp4": (200, {}, face_clip(root).read_bytes()),
         "/notes.mp4": (200, {}, b"this is not a video\n" * 50),
         # the 25 s sample: a dataset stage long enough to watch its progress (test_records.py)
         "/sample.mp4": (200, {}, (EXAMPLES / "media" / "sample.mp4").read_bytes()),
@@ -259,7 +259,7 @@ def test_too_small_a_dataset_fails_before_paying_with_its_counts(env: Cluster, m
     (job,) = c.jobs(ns)
     assert c.runs(job["metadata"]["name"]) == [job["metadata"]["name"]]
     uid = uid_of(c, "LoraTraining", ns, "small")
-    assert not [p for p in c.store.root.rglob(f"datasets/*/{uid}/**/*") if p.is_file()]
+    assert not [i for i in c.store.list("datasets/") if f"/{uid}/" in i.key]
     doc = catalog_status(c, uid, "Failed")
     assert doc["latestRun"]["error"]["reason"] == "DatasetTooSmall" and doc["dataset"]["kept"] == 4
 
@@ -272,7 +272,7 @@ def test_too_small_a_dataset_fails_before_paying_with_its_counts(env: Cluster, m
     # run 1 failed: the fixed run is version 2 (a run's number is never used again)
     assert status["latestVersion"] == 2 and clip_dataset(status) == CLIP_DATASET
     assert [v["version"] for v in status["versions"]] == [2]
-    assert [p for p in c.store.root.rglob(f"datasets/*/{uid}/**/*") if p.is_file()]  # now uploaded
+    assert [i for i in c.store.list("datasets/") if f"/{uid}/" in i.key]  # now uploaded
 
 
 def test_failure_is_reported_with_the_workers_reason(env: Cluster, media: str) -> None:

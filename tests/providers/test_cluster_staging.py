@@ -6,7 +6,6 @@ ModelNotFound saying what to do."""
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from contentgen.errors import ModelNotFound
 from contentgen.providers.cluster.staging import MANIFEST, locate, parse_manifest, stage
 from contentgen.store import ObjectStore
 from contentgen.store.s3 import S3Store
+from tests.staged_models import sha256sums as manifest
 
 FILES = {"config.json": b'{"layers": 2}', "model.bin": bytes(range(256)) * 4096, "sub/tokenizer.json": b"{}"}
 
@@ -36,10 +36,6 @@ class Counting:
         if self.delay is not None:
             self.delay.wait(timeout=60)
         return self.store.get_file(key, dest, max_bytes)
-
-
-def manifest(files: dict[str, bytes]) -> bytes:
-    return "".join(f"{hashlib.sha256(data).hexdigest()}  ./{name}\n" for name, data in files.items()).encode()
 
 
 def upload(store: ObjectStore, name: str, files: dict[str, bytes], sums: bytes | None = None) -> None:

@@ -17,6 +17,7 @@ binaries (`make kube`, `make s3-server`). Stop it with Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import signal
 import sys
@@ -113,8 +114,17 @@ def images(identity: dict[str, str] | None = None) -> dict[str, Image]:
             fallback_env={"KUBECONFIG": "{kubeconfig}"},
         ),
         "contentgen-worker": worker,
-        # the GPU worker image: the same entry point, with this installation's gpu extra
-        "contentgen-worker-gpu": worker,
+        # the GPU worker image (worker-image/gpu.Dockerfile): the same entry point, with this
+        # installation's gpu extra, and as the image does, no model hub asked
+        "contentgen-worker-gpu": dataclasses.replace(
+            worker,
+            env={
+                **worker.env,
+                "CONTENTGEN_CLUSTER_MODELS_DIR": "/models",
+                "HF_HUB_OFFLINE": "1",
+                "HF_HUB_DISABLE_TELEMETRY": "1",
+            },
+        ),
     }
 
 

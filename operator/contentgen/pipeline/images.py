@@ -13,7 +13,7 @@ from contentgen.providers import image_generator
 from contentgen.providers.base import ImageOutput, ImageRequest, LoraWeights
 from contentgen.store import keys
 
-from .context import RunContext, StoreCheckpoint
+from .context import RunContext, StoreCheckpoint, StoreFiles
 from .links import provider_url
 
 PNG = "image/png"
@@ -39,6 +39,9 @@ def run_images(ctx: RunContext) -> RunResult:
             negative_prompt=spec.negative_prompt,
             seed=spec.seed,
             loras=loras,
+            # per version, beside the run's checkpoints: a retried pod of this run takes the
+            # pictures already made; another version (another spec) makes its own
+            outputs=StoreFiles(ctx.store, keys.pictures_made(uid, snap.version)),
         )
 
     with ctx.stage("generate", 5, 85) as span:
@@ -47,10 +50,14 @@ def run_images(ctx: RunContext) -> RunResult:
         checkpoint = StoreCheckpoint(ctx.store, keys.checkpoint(uid, "images"))
         ctx.usage = None  # a paid call is under way
         outputs = provider.generate_images(request, ctx.scratch("images"), span, checkpoint)
-        billed = outputs[0].request_id if outputs else ""
-        if provider.name == "cluster":  # the GPU time it held
-            ctx.usage = cluster_usage("image-generation", sum(o.gpu_seconds for o in outputs), billed)
+        if provider.name == "cluster":  # the GPU time each picture held, counted once per picture
+            ctx.usage = [
+                line
+                for o in outputs
+                for line in cluster_usage("image-generation", o.gpu_seconds, o.request_id)
+            ]
         else:
+            billed = outputs[0].request_id if outputs else ""
             ctx.usage = image_usage(provider.name, spec.model, [(o.width, o.height) for o in outputs], billed)
         if len(outputs) != spec.num_images:
             raise PermanentError(

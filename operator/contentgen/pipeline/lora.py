@@ -397,6 +397,9 @@ def _run_evaluations(
             span,
             lambda name: StoreCheckpoint(ctx.store, keys.checkpoint(uid, f"likeness-v{version}-{name}")),
             billed,
+            kept_in=lambda name: StoreFiles(
+                ctx.store, keys.pictures_made(uid, version) + f"likeness-{name}/"
+            ),
         )
 
 

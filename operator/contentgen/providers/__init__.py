@@ -20,14 +20,13 @@ from contentgen.errors import InvalidInput, MissingCredentials
 from contentgen.pricing import Quote
 
 from .base import Captioner, ImageGenerator, LoraTrainer, Transcriber
-from .settings import ProviderSettings
+from .settings import ClusterWorkerSettings, ProviderSettings, from_environment
 
 if TYPE_CHECKING:
     from .cluster.provider import ClusterProvider
 
 FAL_KEY_ENV = "FAL_KEY"
 ASSEMBLYAI_KEY_ENV = "ASSEMBLYAI_API_KEY"
-GPU_COUNT_ENV = "CONTENTGEN_GPU_COUNT"
 
 TRAINERS = ("fal", "offline", "cluster")
 IMAGE_GENERATORS = ("fal", "offline", "cluster")
@@ -81,12 +80,15 @@ def transcriber(name: str, *, env: Mapping[str, str] | None = None) -> Transcrib
             resubmit_unresolved=settings.assemblyai_unresolved == "resubmit",
         )
     if name == "cluster":
-        from .cluster.gpus import gpu_count
-        from .cluster.staging import locate
+        from .cluster.staging import staged
         from .cluster.whisper import WhisperTranscriber
 
+        worker = from_environment(ClusterWorkerSettings, env)
         return WhisperTranscriber(
-            lambda model, required: locate(model, required, env=env), gpus=gpu_count(env)
+            lambda model, required: staged(
+                model, required, root=worker.cluster_models_dir, url=worker.cluster_models_store
+            ),
+            gpus=worker.gpu_count,
         )
     if name == "offline":
         from .offline import OfflineProvider
@@ -112,32 +114,20 @@ def captioner(name: str, *, env: Mapping[str, str] | None = None) -> Captioner:
 
 
 def cluster_provider(env: Mapping[str, str] | None = None) -> ClusterProvider:
-    """The cluster's own GPUs (docs/cluster-training.md): CONTENTGEN_CLUSTER_MODELS_DIR (the models'
-    root), CONTENTGEN_CLUSTER_FLUX_MODEL and CONTENTGEN_CLUSTER_FLUX_SCHNELL_MODEL (directory names
-    under it), CONTENTGEN_CLUSTER_DEVICE (cpu, cuda; unset: the GPU when there is one),
-    CONTENTGEN_CLUSTER_INFERENCE_STEPS (unset: the model's own), CONTENTGEN_GPU_COUNT (GPUs the
-    worker holds, for its GPU-seconds; 1)."""
-    from .cluster.models import models_root
+    """The cluster's own GPUs (docs/cluster-training.md): the staged models and inference steps
+    (`ProviderSettings.cluster_*`), the models' root and store, the device and the GPUs held
+    (`ClusterWorkerSettings`)."""
     from .cluster.provider import ClusterProvider
 
-    values = os.environ if env is None else env
-
-    def number(variable: str, default: int | None) -> int | None:
-        text = values.get(variable, "").strip()
-        if not text:
-            return default
-        if not text.isdigit() or int(text) < 1:
-            raise InvalidInput(f"{variable} is {text!r}: set a whole number of at least 1, or unset it")
-        return int(text)
-
+    settings, worker = _settings(env), from_environment(ClusterWorkerSettings, env)
     return ClusterProvider(
-        models_root(values),
-        flux_model=values.get("CONTENTGEN_CLUSTER_FLUX_MODEL", "").strip() or "FLUX.1-dev",
-        schnell_model=values.get("CONTENTGEN_CLUSTER_FLUX_SCHNELL_MODEL", "").strip() or "FLUX.1-schnell",
-        device=values.get("CONTENTGEN_CLUSTER_DEVICE", "").strip(),
-        gpus=number(GPU_COUNT_ENV, 1) or 1,
-        inference_steps=number("CONTENTGEN_CLUSTER_INFERENCE_STEPS", None),
-        models_store=values.get("CONTENTGEN_CLUSTER_MODELS_STORE", "").strip(),
+        worker.cluster_models_dir,
+        flux_model=settings.cluster_flux_model,
+        schnell_model=settings.cluster_flux_schnell_model,
+        device=worker.cluster_device,
+        gpus=worker.gpu_count,
+        inference_steps=settings.cluster_inference_steps or None,
+        models_store=worker.cluster_models_store,
     )
 
 
@@ -163,12 +153,7 @@ def price_quotes(
 
 
 def _settings(env: Mapping[str, str] | None) -> ProviderSettings:
-    if env is None:
-        return ProviderSettings()
-    prefix = "CONTENTGEN_"
-    fields = ProviderSettings.model_fields
-    given = {k[len(prefix) :].lower(): v for k, v in env.items() if k.startswith(prefix)}
-    return ProviderSettings.model_validate({k: v for k, v in given.items() if k in fields})
+    return from_environment(ProviderSettings, env)
 
 
 def _key(variable: str, env: Mapping[str, str] | None) -> str:

@@ -45,8 +45,9 @@ class MemoryCheckpoint:
 
 
 class CheckpointFiles(Protocol):
-    """Files a provider keeps while it works (a trainer's states and LoRA checkpoints), written
-    once each under one folder of the store: a retried pod finds them there."""
+    """Files a provider keeps while it works (a trainer's states and LoRA checkpoints, a
+    generator's pictures), written once each under one folder of the store: a retried pod finds
+    them there."""
 
     def names(self) -> list[str]: ...
 
@@ -122,6 +123,9 @@ class ImageRequest:
     negative_prompt: str = ""
     seed: int | None = None
     loras: tuple[LoraWeights, ...] = ()
+    # the cluster's own generator (provider cluster) only: a write-once folder where each picture
+    # is kept as it is made, so that a retried pod takes it instead of making it again (None: none)
+    outputs: CheckpointFiles | None = None
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,25 @@
 """The providers' own settings, from the environment (CONTENTGEN_*): how far to trust what a
-provider documents, what to trade for privacy, and where prices come from. README's "Paid work"
-explains each. The worker and `contentgen run` read them; the operator has them too (its settings
-extend these) and passes them into every worker Job."""
+provider documents, what to trade for privacy, and where prices come from (README's "Paid work"
+explains each), and which staged models the cluster's GPUs run. The worker and `contentgen run`
+read them; the operator has them too (its settings extend these) and passes them into every
+worker Job. `ClusterWorkerSettings` are a GPU worker's own: the operator sets them per Job from
+its GPU settings (the models' volume, the Job's GPUs), and never the device (the pod's GPU)."""
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal, TypeVar
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contentgen.errors import InvalidInput
+
+# A staged model's name: one directory under the models' root (providers/cluster/models.py).
+MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+PREFIX = "CONTENTGEN_"
 
 
 class ProviderSettings(BaseSettings):
@@ -41,6 +52,26 @@ class ProviderSettings(BaseSettings):
         "if the list was only late).",
     )
 
+    cluster_flux_model: str = Field(
+        default="FLUX.1-dev",
+        pattern=MODEL_NAME,
+        description="provider cluster: the staged FLUX model (a directory under the models' root) that "
+        "LoRAs are trained on (a LoraTraining's default training.model) and flux-dev and flux-lora "
+        "generate with.",
+    )
+    cluster_flux_schnell_model: str = Field(
+        default="FLUX.1-schnell",
+        pattern=MODEL_NAME,
+        description="provider cluster: the staged FLUX model flux-schnell generates with.",
+    )
+    cluster_inference_steps: int = Field(
+        default=0,
+        ge=0,
+        le=200,
+        description="provider cluster: denoising steps per picture; 0: the model's own (28 for dev, 4 for "
+        "schnell).",
+    )
+
     def environment(self, provider: str) -> dict[str, str]:
         """The variables a worker running `provider` reads, set to these values (the operator
         passes its own settings into every Job this way)."""
@@ -54,4 +85,63 @@ class ProviderSettings(BaseSettings):
                 "CONTENTGEN_ASSEMBLYAI_RESOLVE_WINDOW_SECONDS": f"{self.assemblyai_resolve_window_seconds:g}",
                 "CONTENTGEN_ASSEMBLYAI_UNRESOLVED": self.assemblyai_unresolved,
             }
+        if provider == "cluster":
+            return {
+                "CONTENTGEN_CLUSTER_FLUX_MODEL": self.cluster_flux_model,
+                "CONTENTGEN_CLUSTER_FLUX_SCHNELL_MODEL": self.cluster_flux_schnell_model,
+                "CONTENTGEN_CLUSTER_INFERENCE_STEPS": str(self.cluster_inference_steps),
+            }
         return {}
+
+
+class ClusterWorkerSettings(BaseSettings):
+    """What a worker of provider cluster reads besides `ProviderSettings` (docs/cluster-gpus.md)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX, extra="ignore", env_ignore_empty=True, str_strip_whitespace=True
+    )
+
+    cluster_models_dir: Path = Field(
+        default=Path("/models"),
+        description="The models' root: a directory per staged model (the Job's models' volume, or the "
+        "cache the store's models are copied into). The operator sets it from the chart's gpu.models.",
+    )
+    cluster_models_store: str = Field(
+        default="",
+        description="An object-store prefix (s3://bucket/prefix) whose NAME/ directories, each with its "
+        "SHA256SUMS, are copied once per node into the models' root; empty: none. The operator sets it "
+        "from gpu.models.storePrefix.",
+    )
+    cluster_device: str = Field(
+        default="",
+        pattern=r"^(|cpu|cuda(:\d+)?)$",
+        description="cpu, cuda or cuda:N; empty: the GPU when there is one, else the CPU. Never set by the "
+        "operator: a GPU pod sees the GPUs it holds and runs on them.",
+    )
+    gpu_count: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="The GPUs the worker holds: its GPU-seconds are the seconds it works × this. The "
+        "operator sets it to the Job's GPU request.",
+    )
+
+
+Settings = TypeVar("Settings", bound=BaseSettings)
+
+
+def from_environment(cls: type[Settings], env: Mapping[str, str] | None = None) -> Settings:
+    """`cls` read from `env` (the process's environment when None); a value it refuses is
+    InvalidInput naming the variable and why, in one line."""
+    try:
+        if env is None:
+            return cls()
+        given = {k[len(PREFIX) :].lower(): v.strip() for k, v in env.items() if k.startswith(PREFIX)}
+        fields = cls.model_fields
+        return cls.model_validate({k: v for k, v in given.items() if k in fields and v})
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        variable = f"{PREFIX}{str(error['loc'][0]).upper()}" if error["loc"] else cls.__name__
+        why = re.sub(r"^Value error, |^String should match pattern .*", "", str(error["msg"]))
+        why = why or "not a value it takes (see docs/reference/settings.md)"
+        raise InvalidInput(f"{variable} is {error.get('input')!r}: {why[:1].lower()}{why[1:]}") from None

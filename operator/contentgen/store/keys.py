@@ -7,8 +7,8 @@ loras/{owner}/{uid}/v{n}/model.safetensors, config.json, result.json
 datasets/{owner}/{uid}/v{n}/images/0001.jpg, captions/0001.txt, dataset.zip, contact-sheet.jpg
 generated-images/{owner}/{uid}/v{n}/image_{k}.png, thumbs/image_{k}.jpg, result.json
 transcripts/{owner}/{uid}/v{n}/transcript.json, transcript.txt, result.json
-temp/{uid}/...   scratch and provider checkpoints (mutable state, not outputs; a 24 h lifecycle
-                 rule may expire it)
+temp/{uid}/...   scratch, provider checkpoints and pictures being made (state, not outputs; a
+                 24 h lifecycle rule may expire it)
 outbox/catalog/  catalog records of local runs waiting for the catalog (catalog/outbox.py)
 
 Before versions (up to 0.1), images and transcripts were written straight under
@@ -127,6 +127,12 @@ def outbox(name: str) -> str:
 
 def checkpoint(uid: str, name: str) -> str:
     return f"{temp_root(uid)}checkpoints/{_seg(name, 'checkpoint')}.json"
+
+
+def pictures_made(uid: str, version: int) -> str:
+    """Where a generator keeps one run's pictures as it makes them (provider cluster), for a
+    retried pod to take: state of the run, not its outputs (those go under the version)."""
+    return f"{temp_root(uid)}pictures/{_version(version)}"
 
 
 def is_mutable(key: str) -> bool:

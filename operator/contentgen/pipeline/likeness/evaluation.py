@@ -12,7 +12,7 @@ known before it starts (`expected_usage`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -23,7 +23,7 @@ from contentgen.api import Likeness as LikenessReport
 from contentgen.api.lora import LIKENESS_IMAGE_SIZE, LIKENESS_MODEL
 from contentgen.errors import PermanentError
 from contentgen.pricing import cluster_usage, evaluation_usage, image_usage
-from contentgen.providers.base import Checkpoint, ImageGenerator, ImageRequest, LoraWeights
+from contentgen.providers.base import Checkpoint, CheckpointFiles, ImageGenerator, ImageRequest, LoraWeights
 from contentgen.providers.progress import SubProgress
 from contentgen.store import ObjectStore, keys
 
@@ -104,6 +104,7 @@ def run_evaluation(
     checkpoint: Callable[[str], Checkpoint],
     billed: list[UsageLine],
     reader: FaceReader | None = None,
+    kept_in: Callable[[str], CheckpointFiles] | None = None,
 ) -> Evaluation:
     """Generate, score and draw the evaluation of one LoRA into `work_dir`. `checkpoint(name)`: the
     provider checkpoint of one call; `billed` grows by each call's usage as it returns."""
@@ -119,6 +120,7 @@ def run_evaluation(
         checkpoint,
         billed,
         reader,
+        kept_in,
     )
     return evaluation
 
@@ -135,10 +137,14 @@ def run_evaluations(
     checkpoint: Callable[[str], Checkpoint],
     billed: list[UsageLine],
     reader: FaceReader | None = None,
+    kept_in: Callable[[str], CheckpointFiles] | None = None,
 ) -> list[Evaluation]:
     """`run_evaluation` of several LoRAs (a training's checkpoints) on one baseline: the same
-    prompts and seeds for each, the pictures without a LoRA made (or read) once and shared."""
+    prompts and seeds for each, the pictures without a LoRA made (or read) once and shared.
+    `kept_in(name)`: where a generator that makes pictures itself (provider cluster) keeps that
+    call's picture as it is made, for a retried pod to take instead of making it again."""
     reader = reader or FaceReader()
+    model = baseline_model(generator, plan.model)
     items = plan.items()
     total = (len(candidates) + 1) * len(items)
     done = 0
@@ -147,6 +153,8 @@ def run_evaluations(
         nonlocal done
         folder = work_dir / name
         folder.mkdir(parents=True, exist_ok=True)
+        if kept_in is not None:
+            request = replace(request, outputs=kept_in(name))
         outputs = generator.generate_images(request, folder, lambda *_: None, checkpoint(name))
         if len(outputs) != 1:
             raise PermanentError(
@@ -183,7 +191,7 @@ def run_evaluations(
         )
     without: list[Path] = []
     for name, seed, index, prompt in items:
-        key = keys.likeness_baseline(generator.name, plan.model, plan.prompt_set, seed, index)
+        key = keys.likeness_baseline(generator.name, model, plan.prompt_set, seed, index)
         path = work_dir / f"baseline-{name}.png"
         if store.exists(key):
             store.get_file(key, path)
@@ -222,6 +230,14 @@ def run_evaluations(
         )
         evaluations.append(Evaluation(likeness, grid, pictures, without))
     return evaluations
+
+
+def baseline_model(generator: ImageGenerator, model: str) -> str:
+    """The model part of a baseline picture's key: `model`, or where the generator runs weights of
+    its own (provider cluster: `weights_of`), those weights and steps too, so that pictures made
+    with other staged weights are never taken for this baseline."""
+    weights_of = getattr(generator, "weights_of", None)
+    return str(weights_of(model)) if callable(weights_of) else model
 
 
 def report(likeness: Likeness, plan: Plan, grid_uri: str, report_uri: str) -> LikenessReport:

@@ -1,10 +1,13 @@
 """Pictures from FLUX with LoRAs: the resource's LoRA files loaded as named adapters at their
-scales (scale 0 adds nothing), one generator seeded once for the request's pictures (the same
-seed, prompt, size and LoRAs give the same pictures on one machine)."""
+scales (scale 0 adds nothing), then one picture at a time, each from a generator of its own
+seeded with its own seed (`picture_seed`): picture k of a request seeded S is the picture a
+one-picture request seeded S + k - 1 makes, whether it was made in one go or after a retry.
+The same seed, prompt, size, steps and LoRAs give the same picture on one machine."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ from . import flux
 # schnell is timestep-distilled (4 steps, no guidance).
 DEV_STEPS, DEV_GUIDANCE = 28, 3.5
 SCHNELL_STEPS = 4
+SEEDS = 2**32  # the API's seeds are 0 to 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -24,42 +28,50 @@ class Picture:
     prompt: str
     width: int
     height: int
-    count: int = 1
     seed: int = 0
     steps: int = DEV_STEPS
     guidance: float = DEV_GUIDANCE
-    loras: Sequence[tuple[Path, float]] = ()  # LoRA files and their scales
 
 
-def generate(pipe: Any, picture: Picture, out_dir: Path) -> list[Path]:
-    """PNG files of the pictures, in order."""
-    names = []
+def picture_seed(seed: int, number: int) -> int:
+    """The seed of picture `number` (1, 2, ...) of a request seeded `seed` (pure)."""
+    return (seed + number - 1) % SEEDS
+
+
+@contextmanager
+def loras_loaded(pipe: Any, loras: Sequence[tuple[Path, float]]) -> Iterator[None]:
+    """The LoRA files loaded as adapters at their scales while the block runs; none after it
+    (nothing stays loaded from one request to the next)."""
     if hasattr(pipe, "unload_lora_weights"):
         pipe.unload_lora_weights()
-    for number, (path, _) in enumerate(picture.loras):
+    names = []
+    for number, (path, _) in enumerate(loras):
         name = f"lora{number}"
         pipe.load_lora_weights(str(path), adapter_name=name)
         names.append(name)
     if names:
-        pipe.set_adapters(names, adapter_weights=[scale for _, scale in picture.loras])
+        pipe.set_adapters(names, adapter_weights=[scale for _, scale in loras])
+    try:
+        yield
+    finally:
+        if names:
+            pipe.unload_lora_weights()
+
+
+def draw(pipe: Any, picture: Picture, path: Path) -> Path:
+    """One picture, as a PNG file at `path`."""
     generator = torch.Generator("cpu").manual_seed(picture.seed)
     with torch.inference_mode():
-        images = pipe(
+        [image] = pipe(
             prompt=picture.prompt,
             width=picture.width,
             height=picture.height,
-            num_images_per_prompt=picture.count,
+            num_images_per_prompt=1,
             num_inference_steps=picture.steps,
             guidance_scale=picture.guidance,
             max_sequence_length=flux.max_sequence(pipe),
             generator=generator,
             output_type="pil",
         ).images
-    if names:
-        pipe.unload_lora_weights()
-    paths = []
-    for number, image in enumerate(images, start=1):
-        path = out_dir / f"image-{number}.png"
-        image.save(path, format="PNG")
-        paths.append(path)
-    return paths
+    image.save(path, format="PNG")
+    return path

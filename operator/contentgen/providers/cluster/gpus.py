@@ -4,23 +4,15 @@ how long it holds them: provider cluster's cost is GPU time, seconds held × GPU
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping
 
-from contentgen.errors import InvalidInput
-
-GPU_COUNT_ENV = "CONTENTGEN_GPU_COUNT"
+from contentgen.providers.settings import ClusterWorkerSettings, from_environment
 
 
 def gpu_count(env: Mapping[str, str] | None = None) -> int:
     """How many GPUs the worker's pod requested: 1 unless CONTENTGEN_GPU_COUNT says otherwise."""
-    raw = (os.environ if env is None else env).get(GPU_COUNT_ENV, "").strip() or "1"
-    if not raw.isdigit() or int(raw) < 1:
-        raise InvalidInput(
-            f"{GPU_COUNT_ENV} is {raw!r}: set it to the number of GPUs the worker requests (1 or more)"
-        )
-    return int(raw)
+    return from_environment(ClusterWorkerSettings, env).gpu_count
 
 
 class GpuClock:

@@ -4,22 +4,19 @@ incomplete directory is `ModelNotFound` naming the path, raised before any GPU w
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from contentgen.errors import ModelNotFound
-
-MODELS_DIR_ENV = "CONTENTGEN_CLUSTER_MODELS_DIR"
-DEFAULT_MODELS_DIR = "/models"
+from contentgen.providers.settings import MODEL_NAME, ClusterWorkerSettings, from_environment
 
 # A model's name is one directory under the root: no separators, no way out of it.
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_NAME = re.compile(MODEL_NAME)
 
 
 def models_root(env: Mapping[str, str] | None = None) -> Path:
-    return Path((os.environ if env is None else env).get(MODELS_DIR_ENV, "").strip() or DEFAULT_MODELS_DIR)
+    return from_environment(ClusterWorkerSettings, env).cluster_models_dir
 
 
 def model_dir(name: str, required: Iterable[str], *, root: Path) -> Path:

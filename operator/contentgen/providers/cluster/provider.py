@@ -7,6 +7,7 @@ flux-dev and flux-lora use that model too, flux-schnell CONTENTGEN_CLUSTER_FLUX_
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import secrets
@@ -30,7 +31,7 @@ from contentgen.providers.base import (
 )
 from contentgen.providers.progress import Monotonic, SubProgress
 
-from . import flux, generation, training
+from . import flux, generation, pictures, training
 from .files import FolderFiles
 from .models import model_dir
 
@@ -120,12 +121,15 @@ class ClusterProvider:
                 indent=1,
             )
         )
-        seconds = time.monotonic() - began
-        fingerprint = training.fingerprint(name, plan, examples)
+        # this process's time, and that of the killed ones before it up to the state it resumed
+        seconds = time.monotonic() - began + trained.seconds_before
+        # one id per training (its inputs, and where its checkpoints go: the version), so that a
+        # retried pod's report is counted once, and another version's training again
+        run = hashlib.sha256(f"{training.fingerprint(name, plan, examples)} {files.uri('')}".encode())
         return TrainingOutput(
             weights=weights,
             config=config,
-            request_id=f"cluster-{fingerprint[:16]}",
+            request_id=f"cluster-{run.hexdigest()[:16]}",
             details={"resumedAfterStep": trained.resumed_from, "stepsRun": trained.steps_run},
             checkpoints=tuple(TrainedCheckpoint(s.step, s.lora) for s in trained.checkpoints),
             gpu_seconds=self._gpu_seconds(seconds, on),
@@ -133,52 +137,74 @@ class ClusterProvider:
 
     # --- image generation ---------------------------------------------------------------------
 
+    def weights_of(self, model: str) -> str:
+        """What a picture of `model` depends on besides its prompt, seed and LoRAs: the staged base
+        model and the steps (another of either makes another likeness baseline)."""
+        schnell = model == "flux-schnell"
+        name = self.schnell_model if schnell else self.flux_model
+        steps = self.inference_steps or (generation.SCHNELL_STEPS if schnell else generation.DEV_STEPS)
+        return f"{model}.{name}.{steps}-steps"
+
     def generate_images(
         self, request: ImageRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
     ) -> list[ImageOutput]:
+        """Picture by picture, each kept in `request.outputs` as it is made (a folder of the work
+        directory without one): a retried pod takes those and makes only the rest (`pictures`)."""
         if request.model == "flux-pro":
             raise InvalidInput(
                 "model flux-pro has no open weights: use flux-dev or flux-lora with provider cluster"
             )
         schnell = request.model == "flux-schnell"
-        base = self._model(self.schnell_model if schnell else self.flux_model)
-        loras = [
-            (self._fetch_lora(lora.url, work_dir, n), lora.scale) for n, lora in enumerate(request.loras)
-        ]
-        began = time.monotonic()
-        on = flux.device(self.device_name)
-        pipe = flux.load_pipeline(base, on)
-        progress(20)
+        name = self.schnell_model if schnell else self.flux_model
         width, height = self.sizes[request.image_size]
-        seed = request.seed if request.seed is not None else secrets.randbelow(2**32)
         steps = self.inference_steps or (generation.SCHNELL_STEPS if schnell else generation.DEV_STEPS)
-        paths = generation.generate(
-            pipe,
-            generation.Picture(
-                prompt=request.prompt,
-                width=width,
-                height=height,
-                count=request.num_images,
-                seed=seed,
-                steps=steps,
-                guidance=0.0 if schnell else generation.DEV_GUIDANCE,
-                loras=loras,
-            ),
-            work_dir,
-        )
+        guidance = 0.0 if schnell else generation.DEV_GUIDANCE
+        folder = pictures.Folder(request.outputs or FolderFiles(work_dir / "pictures"), work_dir)
+        inputs = {
+            "prompt": request.prompt,
+            "model": name,
+            "size": [width, height],
+            "steps": steps,
+            "guidance": guidance,
+            "seed": request.seed,
+            # a presigned link's query changes with every attempt; the object it names does not
+            "loras": [[lora.url.split("?", 1)[0], lora.scale] for lora in request.loras],
+        }
+        seed = folder.begin(inputs, request.seed, secrets.randbelow(generation.SEEDS))
+        seeds = {n: generation.picture_seed(seed, n) for n in range(1, request.num_images + 1)}
+        made = folder.taken(request.num_images, seeds)
+        todo = [n for n in seeds if n not in made]
+        if todo:
+            base = self._model(name)  # ModelNotFound before any GPU time
+            loras = [
+                (self._fetch_lora(lora.url, work_dir, n), lora.scale) for n, lora in enumerate(request.loras)
+            ]
+            began = time.monotonic()
+            on = flux.device(self.device_name)
+            pipe = flux.load_pipeline(base, on)
+            progress(20)
+            with generation.loras_loaded(pipe, loras):
+                for done, number in enumerate(todo, start=1):
+                    picture = generation.Picture(
+                        request.prompt, width, height, seeds[number], steps, guidance
+                    )
+                    path = generation.draw(pipe, picture, work_dir / pictures.picture_name(number))
+                    now = time.monotonic()
+                    held, began = now - began, now
+                    made[number] = folder.keep(number, seeds[number], path, self._gpu_seconds(held, on))
+                    progress(20 + 80 * done / len(todo))
         progress(100)
-        share = self._gpu_seconds(time.monotonic() - began, on) / max(1, len(paths))
         return [
             ImageOutput(
-                path=path,
+                path=made[n].path,
                 width=width,
                 height=height,
                 content_type="image/png",
-                seed=seed,
-                request_id=f"cluster-{seed}",
-                gpu_seconds=share,
+                seed=made[n].seed,
+                request_id=made[n].request_id,
+                gpu_seconds=made[n].gpu_seconds,
             )
-            for path in paths
+            for n in sorted(made)
         ]
 
     def _fetch_lora(self, url: str, work_dir: Path, number: int) -> Path:

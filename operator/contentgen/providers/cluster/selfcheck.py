@@ -36,17 +36,9 @@ def check(
             torch.cuda.reset_peak_memory_stats(on.where)
         began = time.monotonic()
         pipe = flux.load_pipeline(model_dir, on)
-        generation.generate(
-            pipe,
-            generation.Picture(
-                prompt=examples[0].caption,
-                width=resolution,
-                height=resolution,
-                steps=2,
-                loras=[(trained.final, 1.0)],
-            ),
-            work,
-        )
+        picture = generation.Picture(prompt=examples[0].caption, width=resolution, height=resolution, steps=2)
+        with generation.loras_loaded(pipe, [(trained.final, 1.0)]):
+            generation.draw(pipe, picture, work / "picture.png")
         seconds = time.monotonic() - began
         peak = max(
             trained.peak_memory_bytes, int(torch.cuda.max_memory_allocated(on.where)) if on.cuda else 0

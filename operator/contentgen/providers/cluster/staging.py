@@ -12,7 +12,6 @@ lists that the store lacks, or bytes that do not match are `ModelNotFound`, befo
 from __future__ import annotations
 
 import fcntl
-import os
 import re
 import shutil
 import uuid
@@ -22,9 +21,10 @@ from pathlib import Path, PurePosixPath
 
 from contentgen.errors import ModelNotFound
 from contentgen.files import sha256_file
+from contentgen.providers.settings import ClusterWorkerSettings, from_environment
 from contentgen.store import ObjectNotFound, ObjectStore, open_store
 
-from .models import check_name, model_dir, models_root
+from .models import check_name, model_dir
 
 MODELS_STORE_ENV = "CONTENTGEN_CLUSTER_MODELS_STORE"
 MANIFEST = "SHA256SUMS"
@@ -104,9 +104,10 @@ def locate(
 ) -> Path:
     """The directory of model `name`: staged from the models' store first when one is configured,
     then checked for its `required` files under the models' root (`models.model_dir`)."""
-    environment = os.environ if env is None else env
-    url = environment.get(MODELS_STORE_ENV, "").strip()
-    return staged(name, required, root=models_root(environment), url=url, opener=opener)
+    worker = from_environment(ClusterWorkerSettings, env)
+    return staged(
+        name, required, root=worker.cluster_models_dir, url=worker.cluster_models_store, opener=opener
+    )
 
 
 def staged(

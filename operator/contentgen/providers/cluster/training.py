@@ -80,6 +80,9 @@ class Trained:
     resumed_from: int = 0  # the step a retry started after (0: from the beginning)
     steps_run: int = 0  # steps this process ran
     seconds_per_step: float = 0.0  # the mean of this process's steps
+    # seconds earlier processes trained up to the stored state this one resumed from (their GPU
+    # time, which no run reported: a killed pod reports nothing)
+    seconds_before: float = 0.0
     peak_memory_bytes: int = 0  # on a GPU: the most the device held
 
 
@@ -140,6 +143,7 @@ def train(
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 
+    started = time.monotonic()
     identity = fingerprint(model_dir.name, plan, examples)
     metadata = {**(metadata or {}), "contentgen.steps": str(plan.steps), "contentgen.rank": str(plan.rank)}
     pipe = flux.load_pipeline(model_dir, on)
@@ -170,7 +174,7 @@ def train(
     optimizer = _optimizer(plan, params)
     generator = torch.Generator("cpu").manual_seed(plan.seed)
 
-    start, saved = 0, []
+    start, saved, before = 0, [], 0.0
     found = latest_state(files.names())
     if found is not None:
         step, name = found
@@ -184,7 +188,7 @@ def train(
         set_peft_model_state_dict(transformer, state["lora"])
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
-        start = step
+        start, before = step, float(state.get("seconds", 0.0))
         saved = [Saved(s, *state_uris) for s, *state_uris in state["saved"]]
         if lora_name(step) in files.names():
             saved.append(Saved(step, files.uri(lora_name(step)), files.uri(name)))
@@ -236,6 +240,7 @@ def train(
                     "optimizer": optimizer.state_dict(),
                     "generator": generator.get_state(),
                     "saved": [[s.step, s.lora, s.state] for s in saved],
+                    "seconds": before + time.monotonic() - started,
                 },
                 work_dir / name,
             )
@@ -252,6 +257,7 @@ def train(
         resumed_from=start,
         steps_run=ran,
         seconds_per_step=seconds / ran if ran else 0.0,
+        seconds_before=before,
         peak_memory_bytes=int(torch.cuda.max_memory_allocated(on.where)) if on.cuda else 0,
     )
 
@@ -273,12 +279,12 @@ def _save_lora(
 def _optimizer(plan: Plan, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
     if plan.optimizer == "adamw8bit":
         try:
-            import bitsandbytes  # type: ignore[import-not-found]
+            from bitsandbytes.optim.adamw import AdamW8bit
         except ImportError:
             raise InvalidInput(
                 "training.optimizer adamw8bit needs bitsandbytes, which this worker does not have: use adamw"
             ) from None
-        optimizer: torch.optim.Optimizer = bitsandbytes.optim.AdamW8bit(
+        optimizer: torch.optim.Optimizer = AdamW8bit(  # type: ignore[no-untyped-call]
             params, lr=plan.learning_rate, weight_decay=WEIGHT_DECAY
         )
         return optimizer
