@@ -20,6 +20,7 @@ attempt resumes it, or the operator's cleanup of a deleted resource cancels it o
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -66,6 +67,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def log_to_stderr() -> None:
+    """The pipeline's own notes (a training resumed after step N, a caption provider's model, a
+    price not read) at INFO, other libraries' at WARNING, to stderr: what `kubectl logs` shows."""
+    root = logging.getLogger()
+    if not any(getattr(h, "contentgen_worker", False) for h in root.handlers):  # once a process
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        handler.contentgen_worker = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    logging.getLogger("contentgen").setLevel(logging.INFO)
+
+
 def run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
@@ -94,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"contentgen worker: {reason}", file=sys.stderr)
         return EXIT_PERMANENT
 
+    log_to_stderr()
     settings = PipelineSettings()
     console = ConsoleProgress(tty=False)
     reporters: list[object] = [console]
