@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from contentgen import store as stores
 from contentgen.api import CATALOG_TYPES
 from contentgen.api.lora import LIKENESS_PROMPT_SETS, EvaluationSpec
 from contentgen.catalog import (
@@ -41,7 +42,7 @@ from contentgen.catalog.tables import lineage_block, record_block, records_table
 from contentgen.cli.main import CommandError
 from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.providers import IMAGE_GENERATORS
-from contentgen.store import DEFAULT_LOCAL_STORE, ObjectStore, open_store
+from contentgen.store import DEFAULT_LOCAL_STORE, ObjectStore
 
 OUTPUTS = ("table", "json")
 DEFAULT_PROMPT_SET = EvaluationSpec().prompt_set
@@ -327,7 +328,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _store(args: argparse.Namespace) -> ObjectStore:
     try:
-        return open_store(args.store or os.environ.get("CONTENTGEN_STORE") or DEFAULT_LOCAL_STORE)
+        # looked up when called (stores.open_store), not bound at import: a caller that replaces it
+        # (a test's store) replaces it for this command too, and only while it does
+        return stores.open_store(args.store or os.environ.get("CONTENTGEN_STORE") or DEFAULT_LOCAL_STORE)
     except ValueError as exc:
         raise CommandError(f"--store: {exc}") from None
 
