@@ -75,6 +75,7 @@ def run_lora_evaluation(ctx: RunContext) -> RunResult:
                 at=now(),
                 checkpoints=snap.uid,
                 resource=resource,
+                stamp=lambda lines: ctx.priced_usage(lines) or [],
             )
         ctx.usage = billed
     else:  # an earlier attempt stored it and stopped before handing it over: its bill is this run's

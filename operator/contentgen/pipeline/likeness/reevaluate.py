@@ -255,13 +255,16 @@ def run(
     at: datetime,
     checkpoints: str = "",
     resource: dict[str, str] | None = None,
+    stamp: Callable[[list[UsageLine]], list[UsageLine]] | None = None,
 ) -> dict[str, Any]:
     """Evaluate `goal` as re-evaluation `number` and store it (write-once, under its own keys);
     returns its record (what `evaluation.json` holds; catalog/evaluations.py records it).
     `billed` grows by each picture's usage as it returns. `checkpoints`: the uid whose
     `temp/{uid}/checkpoints/` keeps each picture's provider checkpoint (default the LoRA's; a
     LoraEvaluation's own, where its deletion cancels what is in flight). `resource`: the
-    LoraEvaluation that asked (kind, namespace, name, uid), whose own record counts the cost."""
+    LoraEvaluation that asked (kind, namespace, name, uid), whose own record counts the cost.
+    `stamp`: prices the billed lines (the provider's pricing API, as a run's usage is priced), so
+    the record's cost is the one its run reports; else the table prices them."""
     from contentgen.providers.base import LoraWeights
 
     from ..context import StoreCheckpoint
@@ -294,6 +297,8 @@ def run(
         "application/json",
     )
     likeness = report(evaluation.likeness, goal.plan, grid.uri, scores.uri)
+    if stamp is not None:
+        billed[:] = stamp(list(billed))
     usd, detail = priced(billed, prices)
     record: dict[str, Any] = {
         "evaluation": number,
