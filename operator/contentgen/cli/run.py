@@ -27,7 +27,9 @@ EXIT_RECORDING_PENDING = 3
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "manifest", metavar="MANIFEST", help="a file with one LoraTraining, ImageGeneration or Transcription"
+        "manifest",
+        metavar="MANIFEST",
+        help="a file with one LoraTraining, ImageGeneration, Transcription or LoraEvaluation",
     )
     parser.add_argument(
         "--offline", action="store_true", help="use the offline provider (no network, no keys)"
