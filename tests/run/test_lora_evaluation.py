@@ -16,6 +16,7 @@ import yaml
 from contentgen.api import EvaluatedLora, RunResult
 from contentgen.api.run import parse_termination
 from contentgen.catalog import open_catalog, to_record
+from contentgen.catalog.lineage import lineage
 from contentgen.pipeline.local_run import local_uid
 from contentgen.store import LocalStore
 from tests.conftest import EXAMPLES
@@ -73,6 +74,9 @@ def test_a_lora_version_evaluated_again_on_a_laptop(
     )  # fmt: skip
     assert own_record["lora"]["name"] == "demo-avatar" and own_record["likeness"]["verdict"] == "no-faces"
     assert own_record["versions"][0]["recordUri"] == store.uri(likeness + "evaluation.json")
+    traced = lineage(catalog, catalog.get(first.uid), None)  # type: ignore[arg-type]
+    assert [(u.name, u.uid, u.version, u.found) for u in traced.loras] == [("demo-avatar", LORA_UID, 1, True)]
+    assert traced.loras[0].trained is not None and traced.loras[0].trained.dataset_uri
     lora = to_record(catalog.get(LORA_UID)).wire()  # type: ignore[arg-type]
     (version,) = lora["versions"]
     assert version["likenessEvaluation"] == 1 and version["likeness"]["seeds"] == [3, 4]
