@@ -93,6 +93,7 @@ def test_a_lora_version_evaluated_again_in_the_cluster(env: Cluster, media: str)
     assert (record["type"], record["status"], record["evaluation"], record["lora"]["uid"]) == (
         "lora-evaluation", "Succeeded", 1, lora_uid,
     )  # fmt: skip
+    assert record["provider"] == "offline"  # the spec names none: the version's
     entry = next(e for e in catalog.get(lora_uid)["versions"][0]["evaluations"] if e["evaluation"] == 1)  # type: ignore[index]
     assert entry["resource"]["uid"] == uid and entry["by"] == "LoraEvaluation"
 

@@ -231,6 +231,7 @@ def summarize(doc: dict[str, Any]) -> dict[str, Any]:
             {f"{lora['uid']}/v{lora.get('version', 0)}" for lora in every if lora.get("uid")}
         )
     elif kind == "LoraEvaluation":
+        doc["provider"] = doc.get("provider") or newest.get("provider", "")  # unset: the version's
         doc["lora"] = newest.get("lora") or None
         doc["evaluation"] = int(newest.get("evaluation") or 0)
         doc["likeness"] = newest.get("likeness") or None
