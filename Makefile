@@ -91,6 +91,7 @@ demo: install  ## run the examples offline on the bundled sample video, on embed
 	$(BIN)/contentgen validate examples/
 	$(BIN)/contentgen run --offline --source examples/media/sample.mp4 examples/loratraining.yaml
 	$(BIN)/contentgen run --offline examples/imagegeneration-lora.yaml
+	$(BIN)/contentgen run --offline examples/loraevaluation.yaml
 	$(BIN)/contentgen run --offline examples/imagegeneration.yaml
 	$(BIN)/contentgen run --offline --source examples/media/sample.mp4 examples/transcription.yaml
 	@echo; echo "Outputs are in ./contentgen-data/store; the catalog in ./contentgen-data/catalog:"

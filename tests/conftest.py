@@ -48,6 +48,7 @@ def example():
         "ImageGeneration": "imagegeneration.yaml",
         "ImageGeneration/lora": "imagegeneration-lora.yaml",
         "Transcription": "transcription.yaml",
+        "LoraEvaluation": "loraevaluation.yaml",
     }
 
     def get(kind: str) -> dict[str, Any]:

@@ -249,37 +249,58 @@ def without_evaluation(kind: str, spec: Mapping[str, Any]) -> dict[str, Any] | N
     return {**spec, "evaluation": {**evaluation, "enabled": False}}
 
 
-def expected_gpu_seconds(kind: str, spec: Mapping[str, Any], prices: PriceTable) -> float:
+def _likeness_plan(evaluation: Mapping[str, Any]) -> tuple[str, int]:
+    """(prompt set, seeds) of a likeness evaluation's spec (`evaluation`, as on the wire)."""
+    default = EvaluationSpec()
+    return str(evaluation.get("promptSet", default.prompt_set)), len(evaluation.get("seeds") or default.seeds)
+
+
+def expected_gpu_seconds(
+    kind: str, spec: Mapping[str, Any], prices: PriceTable, *, baseline_cached: bool = False
+) -> float:
     """provider: cluster: the GPU-seconds a run of `spec` is expected to hold (the Job's seconds,
     from `prices.cluster`, times its GPUs): the weights' loading, then the training steps and the
-    likeness evaluation's pictures, the images, or the audio's assumed hours."""
+    likeness evaluation's pictures, the images, a LoraEvaluation's pictures (with the LoRA, and
+    without it unless `baseline_cached`), or the audio's assumed hours."""
     cluster = prices.cluster
     seconds = cluster.startup_seconds
-    if kind == "ImageGeneration":
+    if kind == "LoraEvaluation":
+        prompt_set, seeds = _likeness_plan(spec.get("evaluation") or {})
+        pictures = LIKENESS_PROMPT_SETS.get(prompt_set, 0) * seeds * (1 if baseline_cached else 2)
+        seconds += pictures * cluster.image_seconds
+    elif kind == "ImageGeneration":
         seconds += int(spec.get("numImages", 1)) * cluster.image_seconds
     elif kind == "LoraTraining":
         seconds += int((spec.get("training") or {}).get("steps", 1000)) * cluster.training_step_seconds
         evaluation = spec.get("evaluation") or {}
         if evaluation.get("enabled", True):  # a picture per prompt and seed with each checkpoint
-            default = EvaluationSpec()  # scored, and once without a LoRA
-            prompts = LIKENESS_PROMPT_SETS.get(str(evaluation.get("promptSet", default.prompt_set)), 0)
-            seeds = len(evaluation.get("seeds") or default.seeds)
+            prompt_set, seeds = _likeness_plan(evaluation)  # scored, and once without a LoRA
+            prompts = LIKENESS_PROMPT_SETS.get(prompt_set, 0)
             seconds += (scored_loras(spec) + 1) * prompts * seeds * cluster.image_seconds
     else:
         seconds += prices.assumed_audio_hours * cluster.audio_hour_seconds
     return seconds * max(1, cluster.gpus.get(kind, 1))
 
 
-CLUSTER_ITEMS = {"LoraTraining": "lora-training", "ImageGeneration": "image-generation"}
+CLUSTER_ITEMS = {
+    "LoraTraining": "lora-training",
+    "ImageGeneration": "image-generation",
+    "LoraEvaluation": "likeness-evaluation",
+}
 
 
-def expected_usage(kind: str, spec: Mapping[str, Any], prices: PriceTable) -> list[UsageLine]:
-    """What a run of `spec` should bill, known before it starts."""
+def expected_usage(
+    kind: str, spec: Mapping[str, Any], prices: PriceTable, *, baseline_cached: bool = False
+) -> list[UsageLine]:
+    """What a run of `spec` should bill, known before it starts (a LoraEvaluation's `spec` with
+    the provider it runs on, and whether its baseline is stored already: `baseline_cached`)."""
     provider = str(spec.get("provider", ""))
     if provider == "cluster":
-        return cluster_usage(
-            CLUSTER_ITEMS.get(kind, "transcription"), expected_gpu_seconds(kind, spec, prices)
-        )
+        seconds = expected_gpu_seconds(kind, spec, prices, baseline_cached=baseline_cached)
+        return cluster_usage(CLUSTER_ITEMS.get(kind, "transcription"), seconds)
+    if kind == "LoraEvaluation":
+        prompt_set, seeds = _likeness_plan(spec.get("evaluation") or {})
+        return evaluation_usage(provider, prompt_set, seeds, baseline_cached=baseline_cached)
     if kind == "ImageGeneration":
         width, height = IMAGE_SIZES.get(str(spec.get("imageSize", "landscape_4_3")), (1024, 768))
         count = int(spec.get("numImages", 1))
@@ -293,9 +314,7 @@ def expected_usage(kind: str, spec: Mapping[str, Any], prices: PriceTable) -> li
             lines.append(UsageLine(provider=provider, item=FAL_CAPTION_APP, unit="request", quantity=frames))
         evaluation = spec.get("evaluation") or {}
         if evaluation.get("enabled", True):  # the baseline counted too: it may not be stored yet
-            default = EvaluationSpec()
-            prompt_set = str(evaluation.get("promptSet", default.prompt_set))
-            lines += evaluation_usage(provider, prompt_set, len(evaluation.get("seeds") or default.seeds))
+            lines += evaluation_usage(provider, *_likeness_plan(evaluation))
         return lines
     seconds, labels = prices.assumed_audio_hours * 3600, bool(spec.get("speakerLabels"))
     models = [str(m) for m in spec.get("speechModels") or []]
@@ -416,10 +435,15 @@ def month_of(when: datetime) -> str:
 
 
 def estimated(
-    kind: str, spec: Mapping[str, Any], prices: PriceTable, previous: Mapping[str, Any] | None
+    kind: str,
+    spec: Mapping[str, Any],
+    prices: PriceTable,
+    previous: Mapping[str, Any] | None,
+    *,
+    baseline_cached: bool = False,
 ) -> Cost:
     """The cost a status shows when a run starts: its estimate, the resource's earlier spend."""
-    usd, detail = priced(expected_usage(kind, spec, prices), prices)
+    usd, detail = priced(expected_usage(kind, spec, prices, baseline_cached=baseline_cached), prices)
     if kind == "Transcription" and usd > 0:
         detail += f" (assuming {prices.assumed_audio_hours:g} h of audio until it is measured)"
     return Cost(

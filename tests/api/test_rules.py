@@ -210,6 +210,28 @@ REJECTED: dict[str, tuple[str, Mutation, str]] = {
         both(put("provider", "cluster"), put("speakerLabels", True)),
         "spec.speakerLabels",
     ),
+    # LoraEvaluation
+    "evaluation loraRef missing": ("LoraEvaluation", drop("loraRef"), "spec.loraRef"),
+    "evaluation loraRef name bad": (
+        "LoraEvaluation",
+        put("loraRef.name", "Demo_Avatar"),
+        "spec.loraRef.name",
+    ),
+    "evaluation version 0": ("LoraEvaluation", put("loraRef.version", 0), "spec.loraRef.version"),
+    "evaluation provider assemblyai": ("LoraEvaluation", put("provider", "assemblyai"), "spec.provider"),
+    "evaluation prompt set unknown": (
+        "LoraEvaluation",
+        put("evaluation.promptSet", "likeness-v9"),
+        "spec.evaluation.promptSet",
+    ),
+    "evaluation five seeds": (
+        "LoraEvaluation",
+        put("evaluation.seeds", [1, 2, 3, 4, 5]),
+        "spec.evaluation.seeds",
+    ),
+    "evaluation no seeds": ("LoraEvaluation", put("evaluation.seeds", []), "spec.evaluation.seeds"),
+    "evaluation seed twice": ("LoraEvaluation", put("evaluation.seeds", [3, 4, 3]), "spec.evaluation.seeds"),
+    "evaluation seed negative": ("LoraEvaluation", put("evaluation.seeds", [-1]), "spec.evaluation.seeds[0]"),
 }
 
 ACCEPTED: dict[str, tuple[str, Mutation]] = {
@@ -295,6 +317,10 @@ ACCEPTED: dict[str, tuple[str, Mutation]] = {
         both(put("provider", "cluster"), drop("speakerLabels")),
     ),
     "speakerLabels on assemblyai": ("Transcription", put("speakerLabels", True)),
+    "evaluation of the latest version": ("LoraEvaluation", drop("loraRef.version")),
+    "evaluation on the cluster": ("LoraEvaluation", put("provider", "cluster")),
+    "evaluation with the version's provider": ("LoraEvaluation", drop("evaluation")),
+    "evaluation four seeds": ("LoraEvaluation", put("evaluation.seeds", [0, 1, 2, 2**31 - 1])),
     "transcription s3": ("Transcription", put("source.url", "s3://my-bucket/audio/ep1.mp3")),
 }
 
@@ -343,6 +369,7 @@ def test_defaults_match_between_crd_and_models(example) -> None:
             "LoraTraining": {"owner": "u", "source": {"url": "s3://bkt/v.mp4"}, "triggerWord": "t"},
             "ImageGeneration": {"owner": "u", "prompt": "p"},
             "Transcription": {"owner": "u", "source": {"url": "s3://bkt/a.mp3"}},
+            "LoraEvaluation": {"owner": "u", "loraRef": {"name": "a"}},
         }[kind.kind]
         obj = {
             "apiVersion": "contentgen.io/v1alpha1",

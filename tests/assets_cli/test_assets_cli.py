@@ -227,7 +227,12 @@ def test_an_empty_search_is_an_error(run: Run) -> None:
 def test_stats(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     stats = json_out(run, "stats", "--owner", "alice")
     assert stats["totalJobs"] == 2
-    assert stats["byType"] == {"lora-training": 1, "image-generation": 1, "transcription": 0}
+    assert stats["byType"] == {
+        "lora-training": 1,
+        "image-generation": 1,
+        "transcription": 0,
+        "lora-evaluation": 0,
+    }
     assert stats["totalBytes"] == 2 * 1010 + 2 * 500
     assert stats["pricePerGbMonth"] == 0.023
     assert json_out(run, "stats", "--price-per-gb", "1.5")["pricePerGbMonth"] == 1.5
@@ -310,7 +315,7 @@ def test_url_presigns_s3_objects(
         (
             ("list", "--type", "video"),
             "argument --type: invalid choice: 'video' (choose from 'lora-training', 'image-generation', "
-            "'transcription')",
+            "'transcription', 'lora-evaluation')",
         ),
         (("list", "--status", "done"), "argument --status: invalid choice: 'done'"),
         (("list", "--since", "yesterday"), "argument --since: 'yesterday' is not an ISO date or datetime"),

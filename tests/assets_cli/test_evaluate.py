@@ -18,7 +18,6 @@ import yaml
 from contentgen.catalog import open_catalog, to_record
 from contentgen.cli.main import main
 from contentgen.pipeline.likeness import evaluation as evaluation_module
-from contentgen.pipeline.likeness import reevaluate
 from contentgen.store import DEFAULT_LOCAL_STORE, ObjectStore, open_store
 from tests.conftest import EXAMPLES
 from tests.providers.fake_fal import FAL_KEY, FakeFal
@@ -104,10 +103,12 @@ def test_offline_evaluations_keep_the_history_and_recompute_the_faces(cli: Cli, 
     assert any(a["uri"] == store.uri(faces) for a in first["artifacts"])
     prefix = f"loras/demo-user/{uid}/v1/likeness/e1/"
     assert {k.removeprefix(prefix) for k in (i.key for i in store.list(prefix))} == {
+        "claim.json",  # the number, taken where no other evaluation had taken it
         "likeness-grid.jpg",
         "likeness.json",
         "evaluation.json",
     }
+    assert json.loads(store.get_bytes(prefix + "claim.json")) == {"claimant": "local"}
 
     code, out, err = cli("assets", "evaluate", "demo-avatar", "--seed", "3", "-o", "table")
     assert code == 0, err
@@ -184,7 +185,7 @@ def test_fal_evaluation_asks_first_resumes_without_paying_twice_and_respects_the
 
         return real(*args[:7], progress, *args[8:], **kwargs)
 
-    monkeypatch.setattr(reevaluate, "run_evaluation", stopping)
+    monkeypatch.setattr(evaluation_module, "run_evaluation", stopping)
     with mocked(fal), pytest.raises(Stopped):
         cli("assets", "evaluate", uid, "--provider", "fal", "--yes")
     assert fal.billed == 5
@@ -192,7 +193,7 @@ def test_fal_evaluation_asks_first_resumes_without_paying_twice_and_respects_the
     assert not unrecorded["likenessHistory"] and unrecorded["likeness"] is None
 
     # the same command again resumes it as the same evaluation: the five are not paid again
-    monkeypatch.setattr(reevaluate, "run_evaluation", real)
+    monkeypatch.setattr(evaluation_module, "run_evaluation", real)
     with mocked(fal):
         code, out, err = cli("assets", "evaluate", uid, "--provider", "fal", "--yes", "-o", "json")
     assert code == 0, err

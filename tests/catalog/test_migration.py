@@ -122,7 +122,12 @@ def test_filters_and_stats_mean_the_same_on_old_documents(legacy: Legacy) -> Non
     stats = catalog.stats("alice", 0.023)
     assert stats.by_status == {"Pending": 1, "Running": 0, "Succeeded": 3, "Failed": 1}
     assert stats.total_versions == 3
-    assert stats.versions_by_type == {"lora-training": 1, "image-generation": 1, "transcription": 1}
+    assert stats.versions_by_type == {
+        "lora-training": 1,
+        "image-generation": 1,
+        "transcription": 1,
+        "lora-evaluation": 0,
+    }
 
 
 def test_unversioned_objects_are_downloaded_as_version_1(legacy: Legacy) -> None:

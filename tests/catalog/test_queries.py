@@ -226,7 +226,12 @@ def test_stats_per_owner_leave_deleted_records_out(filled: Catalog) -> None:
     stats = filled.stats("alice", 0.023)
     assert stats.owner == "alice"
     assert stats.total_jobs == 5
-    assert stats.by_type == {"lora-training": 2, "image-generation": 2, "transcription": 1}
+    assert stats.by_type == {
+        "lora-training": 2,
+        "image-generation": 2,
+        "transcription": 1,
+        "lora-evaluation": 0,
+    }
     assert stats.by_status == {"Pending": 0, "Running": 1, "Succeeded": 3, "Failed": 1}
     lora = 1000 + 10  # a-lora-1: model and config; a-lora-2 has no version yet
     images = 2 * 500  # a-img-1; a-img-2 failed without images
@@ -238,7 +243,12 @@ def test_stats_per_owner_leave_deleted_records_out(filled: Catalog) -> None:
 def test_stats_for_everyone_and_at_another_price(filled: Catalog) -> None:
     everyone = filled.stats(None, 0.023)
     assert everyone.owner is None and everyone.total_jobs == 8
-    assert everyone.by_type == {"lora-training": 3, "image-generation": 3, "transcription": 2}
+    assert everyone.by_type == {
+        "lora-training": 3,
+        "image-generation": 3,
+        "transcription": 2,
+        "lora-evaluation": 0,
+    }
     gigabyte = 1024**3
     filled.upsert(lora_doc("c-lora", owner="carol", model_bytes=3 * gigabyte - 10))
     carol = filled.stats("carol", 0.5)

@@ -84,8 +84,8 @@ NOT_REASONS = {
     "IfNoneMatch", "PreconditionFailed", "NotImplemented", "ConditionalRequestConflict",
     "ChecksumSHA256", "UploadId", "PartNumber",
     # names of kinds, classes and providers
-    "LoraTraining", "ImageGeneration", "AssemblyAI", "FalProvider", "LocalStore", "ObjectStore",
-    "ObjectInfo", "ObjectNotFound", "SubProgress",
+    "LoraTraining", "ImageGeneration", "LoraEvaluation", "AssemblyAI", "FalProvider", "LocalStore",
+    "ObjectStore", "ObjectInfo", "ObjectNotFound", "SubProgress",
 }  # fmt: skip
 
 

@@ -101,7 +101,7 @@ def test_readme_is_a_front_door() -> None:
     kinds, the three install paths, links into docs/."""
     text = (ROOT / "README.md").read_text()
     assert len(text.splitlines()) <= 300
-    for heading in ("## Quick start", "## How it works", "## The three kinds", "### With Helm"):
+    for heading in ("## Quick start", "## How it works", "## The kinds", "### With Helm"):
         assert heading in text, heading
     assert "make demo" in text and "make test" in text and "contentgen local-cluster" in text
     assert "charts/install.yaml" in text

@@ -88,7 +88,12 @@ async def test_search(client: httpx.AsyncClient) -> None:
 
 async def test_stats(client: httpx.AsyncClient) -> None:
     stats = (await get(client, "/api/assets/stats")).json()
-    assert stats["byType"] == {"lora-training": 1, "image-generation": 2, "transcription": 2}
+    assert stats["byType"] == {
+        "lora-training": 1,
+        "image-generation": 2,
+        "transcription": 2,
+        "lora-evaluation": 0,
+    }
     assert stats["byStatus"] == {"Pending": 0, "Running": 0, "Succeeded": 4, "Failed": 1}
     lora, images, transcript = 2 * 1010, 2 * 2 * 500, 300 + len("wildfires in the forest")
     assert stats["totalBytes"] == lora + images + transcript
@@ -110,7 +115,7 @@ async def test_stats(client: httpx.AsyncClient) -> None:
         ("/api/jobs?offset=-1", "offset: Input should be greater than or equal to 0"),
         (
             "/api/jobs?type=video",
-            "type: Input should be 'lora-training', 'image-generation' or 'transcription'",
+            "type: Input should be 'lora-training', 'image-generation', 'transcription' or 'lora-evaluation'",
         ),
         ("/api/jobs?status=completed", "status: Input should be 'Pending', 'Running', 'Succeeded', 'Failed'"),
         (

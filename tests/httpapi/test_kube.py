@@ -1,10 +1,11 @@
 """The HTTP API against the real kube-apiserver (tests/apiserver.py), as the chart installs it: its
-ServiceAccount with exactly the chart's RBAC (create, get, delete on the three kinds; create on
+ServiceAccount with exactly the chart's RBAC (create, get, delete on the four kinds; create on
 tokenreviews with auth kubernetes), its token from TokenRequest. Creates, idempotent repeats,
-conflicts, admission's and the owner policy's refusals, cancel and delete go through the real API
-server; Kubernetes bearer tokens are checked with the real TokenReview. Every call the API made is
-read back from the server's audit log: none was denied where the chart grants it, and they are
-recorded for the chart's least-privilege test (tests/chart/test_rbac.py)."""
+conflicts, admission's and the owner policy's refusals, cancel and delete, and a LoRA version's
+evaluation again (a LoraEvaluation) go through the real API server; Kubernetes bearer tokens are
+checked with the real TokenReview. Every call the API made is read back from the server's audit
+log: none was denied where the chart grants it, and they are recorded for the chart's
+least-privilege test (tests/chart/test_rbac.py)."""
 
 from __future__ import annotations
 
@@ -27,10 +28,12 @@ from contentgen.httpapi import ApiSettings, create_app
 from contentgen.store import LocalStore
 from localcluster import kubeconfig
 from tests import apiserver
+from tests.catalog.factory import lora_doc
 from tests.chart.conftest import render
 from tests.httpapi.conftest import ALICE_IDS, TOKENS, auth, fill
 from tests.httpapi.documented import Answers
 from tests.rbac.record import audit_decisions, record_decisions
+from tests.waiting import wait_for
 
 RELEASE_NAMESPACE = "contentgen"  # where the chart renders the API's ServiceAccount
 POLICY_LABEL = "contentgen.test/owner-policy"
@@ -58,6 +61,21 @@ def _apply_crds() -> None:
             ):
                 break
             time.sleep(0.05)
+        plural, _, group = name.partition(".")
+        path = f"/apis/{group}/v1alpha1/{plural}"
+        wait_for(lambda path=path: _served(path), 60, f"{name} served")
+
+
+def _served(path: str) -> bool:
+    """Whether the API server lists `path` (a CRD just established may answer 429 while its
+    storage starts)."""
+    try:
+        apiserver.admin().get(path)
+    except apiserver.ApiError as exc:
+        if exc.code == 429:
+            return False
+        raise
+    return True
 
 
 def _namespace(name: str, **annotations: str) -> None:
@@ -481,6 +499,91 @@ def _reviews() -> list[Any]:
     ]
 
 
+# --- a LoRA version evaluated again ---------------------------------------------------------------
+
+
+def evaluable(uid: str, namespace: str, *, dataset: bool = True) -> dict[str, Any]:
+    """alice's LoRA jesse-avatar in `namespace`, versions 1 and 2 trained offline, each with its
+    dataset archive (where its evaluation takes the subject's faces from), unless not `dataset`."""
+    doc = lora_doc(uid, name="jesse-avatar", versions=2)
+    doc["namespace"] = namespace
+    for version in doc["versions"]:
+        if dataset:
+            version["datasetUri"] = f"s3://bkt/datasets/alice/{uid}/v{version['version']}/dataset.zip"
+    return doc
+
+
+def _evaluations(namespace: str) -> dict[str, dict[str, Any]]:
+    found = apiserver.admin().get(f"/apis/contentgen.io/v1alpha1/namespaces/{namespace}/loraevaluations")
+    return {item["metadata"]["name"]: item for item in found["items"]}
+
+
+def test_a_lora_version_is_evaluated_again_as_a_loraevaluation(
+    cluster_wide: Setup, catalog: Catalog, store: LocalStore, tmp_path: Path
+) -> None:
+    """In a cluster, ?confirm=true creates a LoraEvaluation (as the API's ServiceAccount, admitted
+    by the real API server) pinning the version, in the LoRA's namespace, and answers 202 naming it;
+    the same name and settings again answer with the one that exists; nothing runs in the API."""
+    ns = apiserver.fresh_namespace("evaluate")
+    catalog.upsert(evaluable("a-lora-ev", ns))
+    catalog.upsert(evaluable("a-lora-old", ns, dataset=False) | {"name": "old-avatar"})
+    app = _app(cluster_wide, catalog, store, tmp_path)
+    path = "/api/assets/a-lora-ev/versions/2/evaluate"
+
+    async def run() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
+            dry = await http.post(path, json={"seeds": [5]}, headers=auth("alice"))
+            assert dry.status_code == 200 and dry.json()["dryRun"], dry.text
+            assert (dry.json()["provider"], dry.json()["estimateUsd"]) == ("offline", 0)  # the version's
+            assert _evaluations(ns) == {}
+            made = await http.post(f"{path}?confirm=true", json={"seeds": [5], "name": "jesse-again"},
+                                   headers=auth("alice"))  # fmt: skip
+            assert made.status_code == 202, made.text
+            body = made.json()
+            assert not body["dryRun"] and body["version"] == 2 and body["evaluation"] == 0
+            resource = body["resource"]
+            assert (resource["kind"], resource["name"], resource["namespace"], resource["created"]) == (
+                "LoraEvaluation", "jesse-again", ns, True,
+            )  # fmt: skip
+            live = _evaluations(ns)["jesse-again"]
+            assert live["metadata"]["uid"] == resource["jobId"]
+            assert live["spec"]["loraRef"] == {"name": "jesse-avatar", "version": 2}
+            assert live["spec"]["evaluation"] == {"promptSet": "likeness-v1", "seeds": [5]}
+            assert live["spec"]["owner"] == "alice" and "provider" not in live["spec"]  # the version's
+            assert live["metadata"]["annotations"]["contentgen.io/created-by"] == "alice"
+            # the same again: the one that exists (nothing paid twice); other settings: a conflict
+            again = await http.post(f"{path}?confirm=true", json={"seeds": [5], "name": "jesse-again"},
+                                    headers=auth("alice"))  # fmt: skip
+            assert again.status_code == 200 and again.json()["resource"]["created"] is False
+            assert again.json()["resource"]["jobId"] == resource["jobId"]
+            other = await http.post(f"{path}?confirm=true", json={"seeds": [6], "name": "jesse-again"},
+                                    headers=auth("alice"))  # fmt: skip
+            assert other.status_code == 409 and "spec.evaluation differ" in other.json()["error"]["message"]
+            # a provider asked for is the spec's; unnamed, a fresh name
+            fal = await http.post(f"{path}?confirm=true", json={"provider": "fal"}, headers=auth("alice"))
+            assert fal.status_code == 202, fal.text
+            named = fal.json()["resource"]["name"]
+            assert (
+                named.startswith("jesse-avatar-v2-") and _evaluations(ns)[named]["spec"]["provider"] == "fal"
+            )
+            # what cannot be evaluated, or is not the caller's, is refused before anything is made
+            old = await http.post("/api/assets/a-lora-old/versions/1/evaluate?confirm=true",
+                                  headers=auth("alice"))  # fmt: skip
+            assert old.status_code == 404 and "v1 of a-lora-old names no dataset archive" in old.text
+            theirs = await http.post(f"{path}?confirm=true", headers=auth("bob"))
+            assert theirs.status_code == 404
+            assert set(_evaluations(ns)) == {"jesse-again", named}
+            # its record (the operator writes it) deletes the resource, as any
+            catalog.upsert(_record(live))
+            gone = await http.delete(f"/api/jobs/{resource['jobId']}", headers=auth("alice"))
+            assert gone.status_code == 202 and "deleted LoraEvaluation" in gone.json()["message"]
+            assert set(_evaluations(ns)) == {named}
+
+    import asyncio
+
+    asyncio.run(run())
+
+
 # --- a namespaced install -------------------------------------------------------------------------
 
 
@@ -528,6 +631,15 @@ def test_a_namespaced_install_creates_in_its_namespaces_only(
                 assert (
                     await http.delete(f"/api/jobs/{first.json()['jobId']}", headers=auth("alice"))
                 ).status_code == 202
+            # a LoRA version evaluated again: a LoraEvaluation in its namespace
+            catalog.upsert(evaluable("a-lora-w", watched))
+            path = "/api/assets/a-lora-w/versions/1/evaluate?confirm=true"
+            first = await http.post(path, json={"name": "e1"}, headers=auth("alice"))
+            second = await http.post(path, json={"name": "e1"}, headers=auth("alice"))
+            assert (first.status_code, second.status_code) == (202, 200), first.text
+            catalog.upsert(_record(_resource(watched, "e1", "loraevaluations")))  # type: ignore[arg-type]
+            uid = first.json()["resource"]["jobId"]
+            assert (await http.delete(f"/api/jobs/{uid}", headers=auth("alice"))).status_code == 202
 
     import asyncio
 

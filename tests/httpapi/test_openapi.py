@@ -41,7 +41,12 @@ def test_the_document_is_valid_openapi(document: dict[str, Any]) -> None:
 def test_the_examples_are_valid_create_requests(document: dict[str, Any]) -> None:
     validator = request_schema(document)
     manifests = [d for p in sorted(EXAMPLES.glob("*.yaml")) for d in yaml.safe_load_all(p.read_text()) if d]
-    assert {m["kind"] for m in manifests} == {"LoraTraining", "ImageGeneration", "Transcription"}
+    assert {m["kind"] for m in manifests} == {
+        "LoraTraining",
+        "ImageGeneration",
+        "Transcription",
+        "LoraEvaluation",
+    }
     for manifest in manifests:
         body = {**manifest, "metadata": {"name": manifest["metadata"]["name"]}}
         assert list(validator.iter_errors(body)) == [], manifest["metadata"]["name"]

@@ -16,7 +16,8 @@ import pytest
 
 from contentgen.api.lora import LIKENESS_PROMPT_SETS, LikenessPromptSet
 from contentgen.pipeline.likeness import score
-from contentgen.pipeline.likeness.evaluation import Evaluation, Plan, expected_usage, run_evaluation
+from contentgen.pipeline.likeness.evaluation import Evaluation, run_evaluation
+from contentgen.pipeline.likeness.plan import Plan, expected_usage
 from contentgen.pipeline.likeness.prompts import PROMPT_SETS, prompt_set
 from contentgen.pricing import PriceTable, priced
 from contentgen.providers.base import Checkpoint, ImageGenerator, LoraWeights, MemoryCheckpoint

@@ -21,21 +21,6 @@ from tests.httpserver import serve
 SAMPLE = EXAMPLES / "media" / "sample.mp4"
 
 
-@pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Run in an empty directory: the embedded defaults land in ./contentgen-data."""
-    monkeypatch.chdir(tmp_path)
-    for variable in (
-        "CONTENTGEN_STORE",
-        "CONTENTGEN_CATALOG",
-        "CONTENTGEN_ALLOW_PRIVATE_SOURCES",
-        "FAL_KEY",
-        "ASSEMBLYAI_API_KEY",
-    ):
-        monkeypatch.delenv(variable, raising=False)
-    return tmp_path
-
-
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     code = main(["run", *args])
     out = capsys.readouterr()

@@ -81,23 +81,26 @@ app.kubernetes.io/component: {{ .component }}
 - loratrainings
 - imagegenerations
 - transcriptions
+- loraevaluations
 {{- end -}}
 
 {{- define "contentgen.statusSubresources" -}}
 - loratrainings/status
 - imagegenerations/status
 - transcriptions/status
+- loraevaluations/status
 {{- end -}}
 
 {{- define "contentgen.finalizersSubresources" -}}
 - loratrainings/finalizers
 - imagegenerations/finalizers
 - transcriptions/finalizers
+- loraevaluations/finalizers
 {{- end -}}
 
 {{/*
 The operator's rules wherever it works. Exactly the calls tests/ sees the operator make under the
-real API server's authorizers (its audit log): kopf lists and watches the three kinds, their Jobs
+real API server's authorizers (its audit log): kopf lists and watches the kinds, their Jobs
 and the Jobs' pods (label-selected) and posts Events; the operator patches a resource's status,
 its own finalizer (deletionPolicy Delete), creates and deletes Jobs, and lists a Job's
 FailedCreate Events when its pod does not appear (a quota, a LimitRange); `update` on
@@ -225,7 +228,7 @@ seccompProfile:
 {{- if or .Values.api.create (has "kubernetes" .Values.api.auth) -}}true{{- end -}}
 {{- end -}}
 
-{{/* The API's rules on the three kinds (api.create): exactly the calls tests/ records it making. */}}
+{{/* The API's rules on the kinds (api.create): exactly the calls tests/ records it making. */}}
 {{- define "contentgen.apiRules" -}}
 - apiGroups: ["contentgen.io"]
   resources:

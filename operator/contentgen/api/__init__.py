@@ -14,6 +14,13 @@ from .common import (
     is_local_path,
 )
 from .cost import Cost, UsageLine
+from .evaluation import (
+    EvaluatedLora,
+    EvaluationVersion,
+    LikenessPlan,
+    LoraEvaluationSpec,
+    LoraEvaluationStatus,
+)
 from .image import (
     GeneratedImage,
     ImageGenerationSpec,
@@ -74,14 +81,19 @@ __all__ = [
     "DatasetSummary",
     "DeletionPolicy",
     "DroppedScenes",
+    "EvaluatedLora",
     "EvaluationSpec",
+    "EvaluationVersion",
     "GeneratedImage",
     "ImageGenerationSpec",
     "ImageGenerationStatus",
     "ImageVersion",
     "Kind",
     "Likeness",
+    "LikenessPlan",
     "LoraEntry",
+    "LoraEvaluationSpec",
+    "LoraEvaluationStatus",
     "LoraRef",
     "LoraTrainingSpec",
     "LoraTrainingStatus",

@@ -1,10 +1,11 @@
-"""The three kinds: names, models and how kubectl shows them."""
+"""The kinds: names, models and how kubectl shows them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from .common import CommonSpec, CommonStatus
+from .evaluation import LoraEvaluationSpec, LoraEvaluationStatus
 from .image import ImageGenerationSpec, ImageGenerationStatus
 from .lora import LoraTrainingSpec, LoraTrainingStatus
 from .transcription import TranscriptionSpec, TranscriptionStatus
@@ -104,5 +105,23 @@ TRANSCRIPTION = Kind(
     ),
 )
 
-KINDS: dict[str, Kind] = {k.kind: k for k in (LORA_TRAINING, IMAGE_GENERATION, TRANSCRIPTION)}
+LORA_EVALUATION = Kind(
+    kind="LoraEvaluation",
+    plural="loraevaluations",
+    short_names=("loraeval", "le"),
+    catalog_type="lora-evaluation",
+    spec=LoraEvaluationSpec,
+    status=LoraEvaluationStatus,
+    description="Evaluates a trained LoRA version's likeness again, without training it again.",
+    columns=_columns(
+        Column("LoRA", ".spec.loraRef.name", description="The LoraTraining evaluated."),
+        Column("Version", ".status.lora.version", "integer", "Its version the latest evaluation scored."),
+        Column("Verdict", ".status.likeness.verdict", description="Whether it looks like the person."),
+        Column("Median", ".status.likeness.median", "number", "The median face similarity to the person."),
+    ),
+)
+
+KINDS: dict[str, Kind] = {
+    k.kind: k for k in (LORA_TRAINING, IMAGE_GENERATION, TRANSCRIPTION, LORA_EVALUATION)
+}
 CATALOG_TYPES: dict[str, Kind] = {k.catalog_type: k for k in KINDS.values()}

@@ -216,6 +216,17 @@ def checkpoints_scored(stored: int, at_most: int) -> int:
 Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
 
 
+# The likeness evaluation's prompt set and seeds, as a LoraTraining's evaluation and a
+# LoraEvaluation (evaluation.py) ask for them.
+PromptSetChoice = Annotated[
+    LikenessPromptSet,
+    Field(description="The versioned prompt set: portraits, contexts and two-person pictures."),
+]
+Seeds = Annotated[
+    list[Seed], Field(min_length=1, max_length=4, description="One picture per prompt and seed.")
+]
+
+
 class EvaluationSpec(ApiModel):
     """The likeness evaluation of every version (docs/likeness.md): the prompt set × seeds
     generated with the new LoRA on flux-lora through the spec's provider, and once without it
@@ -226,14 +237,8 @@ class EvaluationSpec(ApiModel):
         default=True,
         description="Evaluate each new version; false skips it (no pictures are generated or paid for).",
     )
-    prompt_set: Annotated[
-        LikenessPromptSet,
-        Field(description="The versioned prompt set: portraits, contexts and two-person pictures."),
-    ] = "likeness-v1"
-    seeds: Annotated[
-        list[Seed],
-        Field(min_length=1, max_length=4, description="One picture per prompt and seed."),
-    ] = [1, 2]
+    prompt_set: PromptSetChoice = "likeness-v1"
+    seeds: Seeds = [1, 2]
     checkpoints: Annotated[
         int,
         Field(

@@ -16,6 +16,7 @@ from pydantic import ConfigDict, Field
 from .base import ApiModel, Timestamp, now, parse_timestamp
 from .common import Artifact, CommonSpec
 from .cost import UsageLine
+from .evaluation import EvaluatedLora, EvaluationVersion
 from .image import GeneratedImage, ImageVersion, ResolvedLora
 from .kinds import API_VERSION, KINDS, Kind
 from .lora import DatasetReport, DatasetSummary, LoraVersion
@@ -39,6 +40,8 @@ class SpecSnapshot(ApiModel):
     # covers the training but not the evaluation (controller/budget.py). The spec keeps the
     # user's setting; the version's likeness says `skipped` with this reason.
     skip_evaluation: str = ""
+    # LoraEvaluation: the LoRA version to evaluate, its loraRef resolved (as `loras` are).
+    lora: EvaluatedLora | None = None
 
     @property
     def kind_info(self) -> Kind:
@@ -50,6 +53,17 @@ class SpecSnapshot(ApiModel):
     @property
     def owner(self) -> str:
         return str(self.spec["owner"])
+
+    @property
+    def provider(self) -> str:
+        """The provider the run uses: the spec's; a LoraEvaluation that names none, its LoRA
+        version's (the provider that trained it)."""
+        named = str(self.spec.get("provider") or "")
+        return named or (self.lora.provider if self.lora is not None else "")
+
+    def priced_spec(self) -> dict[str, Any]:
+        """The spec the run is estimated from: with the provider it runs on."""
+        return {**self.spec, "provider": self.provider} if self.provider else self.spec
 
 
 class StageTiming(ApiModel):
@@ -87,6 +101,10 @@ class RunResult(ApiModel):
     transcript_text: str | None = Field(
         default=None, description="The first part of the transcript's text, for catalog search."
     )
+    # LoraEvaluation: what it found, and the evaluation's record (evaluation.json) for the LoRA
+    # version's likeness history (catalog/evaluations.py)
+    evaluation: EvaluationVersion | None = None
+    evaluation_record: dict[str, Any] | None = None
     # What the provider billed for this run (priced by whoever records it); [] for nothing billed.
     usage: list[UsageLine] | None = None
     # Where the full result is stored; `truncated` marks a copy that left details out to fit
@@ -125,6 +143,8 @@ class RunResult(ApiModel):
         elif self.transcript is not None:
             source = str(((self.spec or {}).get("source") or {}).get("url") or "")
             entry = TranscriptVersion(**common, transcript=self.transcript, source_url=source)
+        elif self.evaluation is not None:
+            entry = self.evaluation.model_copy(update=common)
         else:
             return None
         return entry.wire()
@@ -139,6 +159,13 @@ class RunResult(ApiModel):
         elif self.transcript is not None:
             t = self.transcript
             text = f"transcribed {t.word_count} words ({t.duration_seconds:.0f} s)"
+        elif self.evaluation is not None:
+            e = self.evaluation
+            median = f", median {e.likeness.median:.3f}" if e.likeness.median is not None else ""
+            text = (
+                f"evaluated version {e.lora.version} of {e.lora.name} again as its evaluation "
+                f"e{e.evaluation}: {e.likeness.verdict}{median}"
+            )
         else:
             text = "done"
         if self.placeholder:
@@ -184,6 +211,7 @@ def termination_message(result: RunResult) -> str:
         update={
             "dataset": None,
             "transcript_text": None,
+            "evaluation_record": None,
             "spec": None,
             "artifacts": [],
             "stages": [],

@@ -27,6 +27,7 @@ _LATEST_FIELDS = {
     "ImageGeneration": {"images": "images", "loras": "loras", "provider": "provider"},
     "Transcription": {"transcript": "transcript"},
     "LoraTraining": {"likeness": "likeness"},
+    "LoraEvaluation": {"likeness": "likeness", "lora": "lora", "evaluation": "evaluation"},
 }
 
 

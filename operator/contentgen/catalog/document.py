@@ -7,7 +7,8 @@ runs made.
     schema           2 (documents without it were written before versions: migrate.upgrade reads them)
     rev              how many times it was written; writes are conditional on it (no lost update)
     origin           operator | local: who writes it (the operator's safety net minds its own only)
-    type, kind       lora-training | image-generation | transcription, and the Kubernetes kind
+    type, kind       lora-training | image-generation | transcription | lora-evaluation, and the
+                     Kubernetes kind
     name, namespace, owner, provider, tags, description
     status           the record's state, what the `status` filter matches: Succeeded when it has a
                      usable version, whatever its latest run did; without one, the latest run's phase
@@ -42,6 +43,9 @@ runs made.
                      model); models, loraUids, loraVersions ("uid/vN") over every version: filters
                      and lineage find every image made with a LoRA or one of its versions
     Transcription:   transcript, wordCount, durationSeconds, transcriptText (the latest version's)
+    LoraEvaluation:  lora {name, uid, version, modelUri, provider, ...}, evaluation (its number k),
+                     likeness (the latest version's); its evaluations are in the LoRA version's
+                     history too (evaluations.py)
     sourceUrl        LoraTraining and Transcription: the spec's source
     searchText       lowercased name, tags, description, and every version's prompt, trigger word
                      and transcript text
@@ -226,6 +230,11 @@ def summarize(doc: dict[str, Any]) -> dict[str, Any]:
         doc["loraVersions"] = sorted(
             {f"{lora['uid']}/v{lora.get('version', 0)}" for lora in every if lora.get("uid")}
         )
+    elif kind == "LoraEvaluation":
+        doc["provider"] = doc.get("provider") or newest.get("provider", "")  # unset: the version's
+        doc["lora"] = newest.get("lora") or None
+        doc["evaluation"] = int(newest.get("evaluation") or 0)
+        doc["likeness"] = newest.get("likeness") or None
     else:
         transcript = newest.get("transcript") or {}
         doc["transcript"] = transcript

@@ -7,7 +7,8 @@ reported stays the version's `likeness` (a status write never changes the histor
 reader gets shows the newest as the version's `likeness` and lists every earlier one, the run's
 first, in `likenessHistory` (records.py, `presented`). What the re-evaluations cost is the record's
 `evaluationCost.byMonth`, apart from `cost` (the resource's status.cost, which the operator
-writes): it stays when versions are deleted, as spent money does.
+writes): it stays when versions are deleted, as spent money does. An evaluation a LoraEvaluation
+made names it (`resource`): its cost is that resource's, counted in its own record, not again here.
 """
 
 from __future__ import annotations
@@ -43,9 +44,10 @@ def with_evaluation(doc: dict[str, Any], entry: dict[str, Any], *, now: datetime
     cost = dict(new.get("evaluationCost") or {})
     counted = list(cost.get("counted") or [])
     key = f"v{wanted}/e{number}"
-    if version is None and key in counted:
+    owned = bool(entry.get("resource"))  # a LoraEvaluation's: its own record counts what it cost
+    if version is None and (key in counted or owned):
         return None
-    if key not in counted:
+    if key not in counted and not owned:
         by_month = dict(cost.get("byMonth") or {})
         by_month[month] = round(by_month.get(month, 0.0) + spent, 6)
         cost = {"byMonth": by_month, "counted": [*counted, key][-200:]}

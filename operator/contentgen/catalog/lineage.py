@@ -4,6 +4,7 @@
     LoRA             → its versions (dataset, source video, contact sheet) → every image made
                        with each version (through loraRef or a URL to the weights)
     transcription    → its source
+    LoRA evaluation  → the LoRA versions it evaluated → each version's dataset → source video
 
 Only records the caller may see are followed: another owner's LoRA shows as its uid and version,
 with `found: false`, never with its details.
@@ -59,7 +60,9 @@ class VersionLineage(LoraVersionInfo):
 
 class Lineage(RecordRef):
     source_url: str = ""
-    loras: list[LoraUse] = Field(default=[], description="Image generations: the LoRAs used.")
+    loras: list[LoraUse] = Field(
+        default=[], description="Image generations: the LoRAs used; LoRA evaluations: the versions evaluated."
+    )
     versions: list[VersionLineage] = Field(default=[], description="LoRAs: each version and its images.")
     images_total: int = Field(default=0, description="LoRAs: image generations made with any version.")
 
@@ -101,6 +104,15 @@ def lineage(catalog: Catalog, doc: dict[str, Any], owner: OwnerScope) -> Lineage
             for lora in version.get("loras") or []:
                 used.setdefault((lora.get("uid"), lora.get("version"), lora.get("uri")), lora)
         out.loras = [_lora_use(catalog, u, owner) for u in used.values()]
+    elif doc.get("kind") == "LoraEvaluation":
+        evaluated: dict[tuple[Any, ...], dict[str, Any]] = {}  # newest version's first, each once
+        for version in reversed(doc.get("versions") or []):
+            lora = version.get("lora") or {}
+            use = {k: lora.get(k) for k in ("name", "uid", "version") if lora.get(k)}
+            evaluated.setdefault(
+                (lora.get("uid"), lora.get("version")), {"uri": lora.get("modelUri", ""), **use}
+            )
+        out.loras = [_lora_use(catalog, u, owner) for u in evaluated.values()]
     elif doc.get("kind") == "LoraTraining":
         made = catalog.find(
             Filters(owner=owner, type="image-generation", lora=doc["_id"]),

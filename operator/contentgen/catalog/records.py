@@ -161,9 +161,17 @@ class VersionInfo(RecordModel):
 class LikenessEvaluationInfo(RecordModel):
     """One evaluation of a LoRA version: its run's (0) or a re-evaluation (docs/likeness.md)."""
 
-    evaluation: int = Field(description="0: the run's own; 1, 2, ...: `contentgen assets evaluate`.")
+    evaluation: int = Field(
+        description="0: the run's own; 1, 2, ...: `contentgen assets evaluate`, the HTTP API or a "
+        "LoraEvaluation."
+    )
     at: Timestamp | None = None
-    by: str = Field(default="", description="Who asked: cli or api (the run's own: empty).")
+    by: str = Field(default="", description="Who asked: cli, api or LoraEvaluation (the run's own: empty).")
+    resource: dict[str, str] | None = Field(
+        default=None,
+        description="The LoraEvaluation that made it (kind, namespace, name, uid): its own record "
+        "counts the cost.",
+    )
     provider: str = ""
     prompt_set: str = ""
     seeds: list[int] = []
@@ -211,6 +219,25 @@ class LoraVersionInfo(VersionInfo):
     )
 
 
+class EvaluatedLoraInfo(RecordModel):
+    """The LoRA version a LoraEvaluation evaluated."""
+
+    name: str = Field(default="", description="The LoraTraining.")
+    uid: str = Field(default="", description="Its record's id.")
+    version: int = 0
+    model_uri: str = ""
+    provider: str = Field(default="", description="The provider that trained it.")
+    trigger_word: str = ""
+    dataset_uri: str = ""
+
+
+class EvaluationVersionInfo(VersionInfo):
+    lora: EvaluatedLoraInfo = Field(default_factory=EvaluatedLoraInfo)
+    evaluation: int = Field(default=0, description="Its number among the LoRA version's re-evaluations.")
+    likeness: dict[str, Any] | None = Field(default=None, description="Its report, as a version's likeness.")
+    record_uri: str = Field(default="", description="Its evaluation.json.")
+
+
 class ImageVersionInfo(VersionInfo):
     prompt: str = ""
     model: str = ""
@@ -234,7 +261,7 @@ class TranscriptVersionInfo(VersionInfo):
 
 class JobRecord(RecordModel):
     id: str = Field(description="The resource's uid.")
-    type: str = Field(description="lora-training, image-generation or transcription.")
+    type: str = Field(description="lora-training, image-generation, transcription or lora-evaluation.")
     kind: str
     name: str
     namespace: str
@@ -304,8 +331,21 @@ class TranscriptionRecord(JobRecord):
     )
 
 
+class LoraEvaluationRecord(JobRecord):
+    kind: Literal["LoraEvaluation"] = "LoraEvaluation"
+    lora: EvaluatedLoraInfo | None = Field(
+        default=None, description="The LoRA version the latest version evaluated (its history has it too)."
+    )
+    evaluation: int = Field(default=0, description="The latest version's evaluation number.")
+    likeness: dict[str, Any] | None = Field(default=None, description="The latest version's report.")
+    versions: list[EvaluationVersionInfo] = Field(
+        default=[], description="Every evaluation it made, oldest first."
+    )
+
+
 AnyRecord = Annotated[
-    LoraTrainingRecord | ImageGenerationRecord | TranscriptionRecord, Field(discriminator="kind")
+    LoraTrainingRecord | ImageGenerationRecord | TranscriptionRecord | LoraEvaluationRecord,
+    Field(discriminator="kind"),
 ]
 R = TypeVar("R", bound=JobRecord)
 
@@ -364,6 +404,7 @@ _BY_KIND: dict[str, type[JobRecord]] = {
     "LoraTraining": LoraTrainingRecord,
     "ImageGeneration": ImageGenerationRecord,
     "Transcription": TranscriptionRecord,
+    "LoraEvaluation": LoraEvaluationRecord,
 }
 
 
@@ -395,7 +436,7 @@ def presented(version: dict[str, Any]) -> dict[str, Any]:
 
 
 def _shown(entry: dict[str, Any]) -> dict[str, Any]:
-    fields = ("evaluation", "at", "by", "provider", "promptSet", "seeds", "costUsd", "likeness")
+    fields = ("evaluation", "at", "by", "resource", "provider", "promptSet", "seeds", "costUsd", "likeness")
     return {k: entry[k] for k in fields if k in entry}
 
 

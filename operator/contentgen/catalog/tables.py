@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .records import ImageGenerationRecord, JobRecord, LoraTrainingRecord, Stats, TranscriptionRecord
+from .records import (
+    ImageGenerationRecord,
+    JobRecord,
+    LoraEvaluationRecord,
+    LoraTrainingRecord,
+    Stats,
+    TranscriptionRecord,
+)
 
 if TYPE_CHECKING:
     from .lineage import Lineage
@@ -36,6 +43,9 @@ def detail(record: JobRecord) -> str:
     elif isinstance(record, ImageGenerationRecord):
         count = sum(len(v.images) for v in record.versions)
         text += f"{count} image(s): {record.prompt}"
+    elif isinstance(record, LoraEvaluationRecord) and record.lora is not None:
+        verdict = (record.likeness or {}).get("verdict", "")
+        text += f"{record.lora.name} v{record.lora.version} e{record.evaluation}: {verdict}"
     return text if len(text) <= 60 else text[:59] + "…"
 
 

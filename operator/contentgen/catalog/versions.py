@@ -10,6 +10,8 @@ Each version entry:
                      trainingModel, steps, dataset, likeness
     ImageGeneration: prompt, model, images [{uri, width, height, seed, thumbnailUri, ...}], loras
     Transcription:   transcript {jsonUri, textUri, wordCount, ...}, sourceUrl, transcriptText
+    LoraEvaluation:  lora {name, uid, version, ...}, evaluation, likeness, recordUri (its files are
+                     the LoRA version's: its artifacts list none of them)
 """
 
 from __future__ import annotations

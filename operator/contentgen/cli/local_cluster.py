@@ -8,8 +8,8 @@ Once the operator is Ready it writes
 DIR/kubeconfig and DIR/examples/ (the examples with their sources pointing at the sample media,
 which it serves on the node's address). Then, with the real kubectl and
 KUBECONFIG=DIR/kubeconfig: `kubectl apply -f DIR/examples/`, and `kubectl wait
---for=condition=Ready loratrainings,imagegenerations,transcriptions --all` until every example is
-Ready. Images are not pulled: the node runs `contentgen` for the images `.../contentgen` and
+--for=condition=Ready loratrainings,imagegenerations,transcriptions,loraevaluations --all` until
+every example is Ready. Images are not pulled: the node runs `contentgen` for the images `.../contentgen` and
 `.../contentgen-worker`. Needs the `local-cluster` extra (pip install ./local-cluster) and the
 binaries (`make kube`, `make s3-server`). Stop it with Ctrl-C.
 """

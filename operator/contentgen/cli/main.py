@@ -34,8 +34,8 @@ class CommandError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="contentgen",
-        description="Kubernetes operator for AI content generation: LoRA training from video, "
-        "image generation and transcription.",
+        description="Kubernetes operator for AI content generation: LoRA training from video (and its "
+        "likeness evaluated again), image generation and transcription.",
     )
     parser.add_argument("--version", action="version", version=f"contentgen {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

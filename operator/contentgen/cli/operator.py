@@ -1,5 +1,5 @@
-"""Run the operator (kopf): watch LoraTraining, ImageGeneration and Transcription resources and
-run each as a Job. Settings come from CONTENTGEN_* environment variables (the chart's
+"""Run the operator (kopf): watch LoraTraining, ImageGeneration, Transcription and LoraEvaluation
+resources and run each as a Job. Settings come from CONTENTGEN_* environment variables (the chart's
 ConfigMap). One replica acts: it holds a Lease (coordination.k8s.io) in its namespace, the others
 wait for it; then it runs `kopf run --standalone -m contentgen.controller.handlers`.
 """

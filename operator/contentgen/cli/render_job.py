@@ -35,9 +35,18 @@ def run(args: argparse.Namespace) -> int:
     if outcome.problems or outcome.resource is None:
         raise CommandError(f"{args.manifest} is not a valid contentgen resource")
     from contentgen.controller.jobs import missing_credentials
+    from contentgen.controller.preview import PREVIEW_PROVIDER
 
     settings = OperatorSettings()
-    provider = str(outcome.resource.spec.wire().get("provider", ""))
+    spec = outcome.resource.spec.wire()
+    provider = str(spec.get("provider", ""))
+    if not provider and "loraRef" in spec:
+        provider = PREVIEW_PROVIDER
+        print(
+            f"note: this {outcome.resource.kind} names no provider: the operator uses the provider that "
+            f"trained the LoRA version; the Job below shows {PREVIEW_PROVIDER}",
+            file=sys.stderr,
+        )
     if missing := missing_credentials(provider, settings):
         print(
             f"note: no Secret is configured for {missing} (CONTENTGEN_FAL_KEY_SECRET__NAME / "

@@ -27,7 +27,9 @@ EXIT_RECORDING_PENDING = 3
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "manifest", metavar="MANIFEST", help="a file with one LoraTraining, ImageGeneration or Transcription"
+        "manifest",
+        metavar="MANIFEST",
+        help="a file with one LoraTraining, ImageGeneration, Transcription or LoraEvaluation",
     )
     parser.add_argument(
         "--offline", action="store_true", help="use the offline provider (no network, no keys)"
@@ -116,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(str(exc)) from None
         work_dir = Path(args.work_dir) if args.work_dir else settings.work_dir / snapshot.uid
         console = ConsoleProgress()
-        provider = "offline" if args.offline else str(snapshot.spec["provider"])
+        provider = "offline" if args.offline else snapshot.provider
         if args.offline:  # recorded as what ran, so the catalog does not claim a live provider
             snapshot.spec["provider"] = "offline"
         started = now()
@@ -176,10 +178,10 @@ def run(args: argparse.Namespace) -> int:
 def _announce_estimate(snapshot: Any, settings: Any) -> None:
     from contentgen.pricing import estimated
 
-    cost = estimated(snapshot.kind, snapshot.spec, settings.prices, None)
+    cost = estimated(snapshot.kind, snapshot.priced_spec(), settings.prices, None)
     if cost.estimated_usd > 0:
         print(
-            f"contentgen run: estimated cost ${cost.estimated_usd:.4f} at {snapshot.spec['provider']} "
+            f"contentgen run: estimated cost ${cost.estimated_usd:.4f} at {snapshot.provider} "
             f"({cost.detail.removeprefix('estimate: ')}; prices of {cost.prices_as_of})",
             file=sys.stderr,
         )

@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         settings.work_dir / snapshot.uid,
         FanOut(*reporters),
         local=False,
-        provider=str(snapshot.spec.get("provider", "")),
+        provider=snapshot.provider,
     )
     try:
         with stopped_by_sigterm():

@@ -4,7 +4,8 @@ follows its status live, throttled, and records deletions.
 - `sync_catalog`: the whole document, from the resource's status, the result a finished Job left
   (and stored results of versions the document misses). Written conditionally (catalog.modify), so
   no concurrent write is lost. MongoDB being away never blocks a reconcile: the write is remembered
-  (`catalog_behind`) and made again by the safety net.
+  (`catalog_behind`) and made again by the safety net. A LoraEvaluation's evaluation also joins
+  its LoRA version's likeness history (catalog/evaluations.py: recorded once, whoever records it).
 - `note_change`: a resource changed (the worker's progress, our own status write, a spec edit):
   its document follows within `catalog_write_interval_seconds` (1 s): at most one write per
   resource per interval, and the latest state always (a write waits for the interval rather than
@@ -28,6 +29,7 @@ from typing import Any
 from contentgen.api import KINDS, Kind, RunResult, now, parse_timestamp
 from contentgen.api.versions import LEGACY_VERSION, adopt_legacy
 from contentgen.catalog.document import catalog_document, marked_deleted
+from contentgen.catalog.evaluations import record_evaluation
 from contentgen.catalog.migrate import upgrade
 from contentgen.catalog.resource import ResourceState
 from contentgen.store.results import version_result
@@ -89,10 +91,16 @@ def goes_back(previous: dict[str, Any] | None, generation: int, status: dict[str
 
 
 def _state(
-    op: Operator, kind: Kind, body: dict[str, Any], status: dict[str, Any], result: RunResult | None
+    op: Operator,
+    kind: Kind,
+    body: dict[str, Any],
+    status: dict[str, Any],
+    result: RunResult | None,
+    written: dict[int, RunResult] | None = None,
 ) -> Callable[[dict[str, Any] | None], dict[str, Any] | None]:
     """The change that writes the resource's document over `previous` (run in a thread: it may
-    read results of versions the document misses from the store)."""
+    read results of versions the document misses from the store); `written` gets the results of
+    the versions it writes."""
     meta, spec = body["metadata"], dict(body.get("spec") or {})
     results: dict[int, RunResult] = {}
     if result is not None:
@@ -129,9 +137,20 @@ def _state(
             created_at=parse_timestamp(meta.get("creationTimestamp")) or now(),
             results=found,
         )
+        if written is not None:
+            written.clear()
+            written.update(found)
         return catalog_document(state, now=now(), origin=ORIGIN, previous=previous)
 
     return change
+
+
+def _record_evaluations(op: Operator, results: dict[int, RunResult]) -> None:
+    """A LoraEvaluation's evaluations into their LoRA versions' likeness history (once each)."""
+    assert op.catalog is not None
+    for result in results.values():
+        if result.evaluation is not None and result.evaluation_record is not None:
+            record_evaluation(op.catalog, result.evaluation.lora.uid, result.evaluation_record, now=now())
 
 
 async def sync_catalog(
@@ -150,8 +169,10 @@ async def sync_catalog(
         if result is None and uid not in op.catalog_behind and written is not None and written[1] == digest:
             return
         op.catalog_written[uid] = (clock(), written[1] if written else "")
+        versions: dict[int, RunResult] = {}
         try:
-            await asyncio.to_thread(op.catalog.modify, uid, _state(op, kind, body, status, result))
+            await asyncio.to_thread(op.catalog.modify, uid, _state(op, kind, body, status, result, versions))
+            await asyncio.to_thread(_record_evaluations, op, versions)
         except Exception as exc:
             op.catalog_behind[uid] = result
             meta = body["metadata"]

@@ -52,7 +52,7 @@ def worker_env(snapshot: SpecSnapshot, settings: OperatorSettings, job: str) -> 
         {"name": "CONTENTGEN_ALLOW_PRIVATE_SOURCES", "value": str(settings.allow_private_sources).lower()},
         {"name": "HOME", "value": "/tmp"},  # noqa: S108 - an emptyDir of its own
     ]
-    provider = str(snapshot.spec.get("provider", ""))
+    provider = snapshot.provider
     # The provider settings and the price table the operator was given, for the worker's own
     # reading (providers/settings.py; pricing: prices the worker cannot read from the provider).
     env += [{"name": name, "value": value} for name, value in settings.environment(provider).items()]
@@ -152,7 +152,7 @@ def queue_name(snapshot: SpecSnapshot, namespace_queue: str, settings: OperatorS
     (the platform's queues are for GPU work); "" for none."""
     if asked := str(snapshot.spec.get("queueName") or ""):
         return asked
-    if str(snapshot.spec.get("provider", "")) != "cluster":
+    if snapshot.provider != "cluster":
         return ""
     return namespace_queue or settings.queue_name
 
@@ -162,18 +162,18 @@ def render_job(
 ) -> dict[str, Any]:
     """The Job of `snapshot`; `namespace_queue`: the Kueue LocalQueue its namespace names, if any."""
     inputs = inputs_digest(snapshot.spec)  # of the resource's spec, as a later generation compares it
-    if settings.offline and snapshot.spec.get("provider") in PROVIDER_KEYS:
+    if settings.offline and snapshot.provider in PROVIDER_KEYS:
         # the Job runs (and records) the offline provider instead of a paid one; the cluster's own
         # GPUs cost no provider anything and run as asked
         snapshot = snapshot.model_copy(update={"spec": {**snapshot.spec, "provider": "offline"}})
     kind = KINDS[snapshot.kind]
     defaults = settings.kinds.get(kind.kind) or settings.kinds["LoraTraining"]
-    gpu = gpu_job(kind.kind, settings) if snapshot.spec.get("provider") == "cluster" else None
+    gpu = gpu_job(kind.kind, settings) if snapshot.provider == "cluster" else None
     name = job_name(kind, snapshot.name, snapshot.uid, snapshot.generation)
     job_labels = labels(
         kind, snapshot.name, snapshot.owner, snapshot.uid, snapshot.generation, snapshot.version
     )
-    annotations = {ANNOTATION_INPUTS: inputs, ANNOTATION_PROVIDER: str(snapshot.spec.get("provider", ""))}
+    annotations = {ANNOTATION_INPUTS: inputs, ANNOTATION_PROVIDER: snapshot.provider}
     volumes: list[dict[str, Any]] = [
         {"name": "work", "emptyDir": {"sizeLimit": defaults.work_volume_size}},
         {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},

@@ -82,8 +82,19 @@ def job_state(job: dict[str, Any]) -> JobState | None:
 
 
 @dataclass(frozen=True)
+class UsableVersion:
+    """A LoRA version a loraRef may resolve to, with what a LoraEvaluation needs of it."""
+
+    number: int
+    model_uri: str
+    provider: str = ""  # the provider that trained it
+    trigger_word: str = ""
+    dataset_uri: str = ""
+
+
+@dataclass(frozen=True)
 class LoraState:
-    """What an ImageGeneration needs to know of a LoraTraining it references."""
+    """What an ImageGeneration or a LoraEvaluation needs to know of a LoraTraining it references."""
 
     name: str
     owner: str
@@ -95,6 +106,10 @@ class LoraState:
     message: str = ""  # its status message
     model_uris: tuple[tuple[int, str], ...] = ()  # every usable version's weights (a pinned loraRef)
     older_versions: int = 0  # versions its status no longer lists (api/versions.py)
+    usable: tuple[UsableVersion, ...] = ()  # every usable version, as a LoraEvaluation resolves it
+
+    def version(self, number: int) -> UsableVersion | None:
+        return next((v for v in self.usable if v.number == number), None)
 
     @property
     def failed(self) -> bool:
@@ -124,4 +139,15 @@ def lora_state(body: dict[str, Any]) -> LoraState:
             if v.get("version") and v.get("modelUri")
         ),
         older_versions=int(status.get("olderVersions") or 0),
+        usable=tuple(
+            UsableVersion(
+                int(v["version"]),
+                str(v["modelUri"]),
+                str(v.get("provider") or ""),
+                str(v.get("triggerWord") or ""),
+                str(v.get("datasetUri") or ""),
+            )
+            for v in versions
+            if v.get("version") and v.get("modelUri")
+        ),
     )

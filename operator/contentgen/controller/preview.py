@@ -7,9 +7,32 @@ from typing import Any
 
 from contentgen.api import KINDS, Resource, now
 
-from .observe import LoraState
-from .reconcile import Observed, World, decide
+from .observe import LoraState, UsableVersion
+from .reconcile import Observed, World, decide, lora_refs
 from .settings import OperatorSettings
+
+# The provider a LoraEvaluation without spec.provider shows (the operator uses the one that
+# trained the version; a LoraTraining's default is fal).
+PREVIEW_PROVIDER = "fal"
+
+
+def _placeholder(namespace: str, owner: str, ref: dict[str, Any], provider: str) -> LoraState:
+    """A LoraTraining as a loraRef will find it: its version's model, trigger word and dataset as
+    placeholders for what the operator resolves at run time."""
+    name, pinned = ref["name"], ref.get("version")
+    version = int(pinned or 1)
+    which = f"version {pinned}" if pinned else "the latest version"
+    model = f"<the model of {which} of LoraTraining {namespace}/{name}>"
+    usable = UsableVersion(version, model, provider, "<its trigger word>", "<its dataset archive>")
+    return LoraState(
+        name=name,
+        owner=owner,
+        phase="Succeeded",
+        latest_version=version,
+        latest_model_uri=model,
+        model_uris=((version, model),),
+        usable=(usable,),
+    )
 
 
 def preview_uid(resource: Resource[Any]) -> str:
@@ -27,17 +50,8 @@ def render_for_manifest(resource: Resource[Any], settings: OperatorSettings) -> 
     spec = resource.spec.wire()
     status = resource.status or {}
     # A loraRef cannot be resolved without the cluster: show what will be substituted.
-    loras = {
-        entry["loraRef"]["name"]: LoraState(
-            name=entry["loraRef"]["name"],
-            owner=spec["owner"],
-            phase="Succeeded",
-            latest_version=1,
-            latest_model_uri=f"<the latest model of LoraTraining {namespace}/{entry['loraRef']['name']}>",
-        )
-        for entry in spec.get("loras") or []
-        if "loraRef" in entry
-    }
+    provider = str(spec.get("provider") or PREVIEW_PROVIDER)
+    loras = {ref["name"]: _placeholder(namespace, spec["owner"], ref, provider) for ref in lora_refs(spec)}
     observed = Observed(
         kind=KINDS[resource.kind],
         name=meta.name or "unnamed",

@@ -23,6 +23,7 @@ from typing import Any
 
 from contentgen.api import (
     Cost,
+    EvaluatedLora,
     Kind,
     Phase,
     ResolvedLora,
@@ -93,6 +94,8 @@ class World:
     # not when Kueue's Workloads cannot be read); None: Kueue has made none for it yet.
     workload: Workload | None = None
     workload_read: bool = False
+    # A LoraEvaluation's pictures without the LoRA are stored already (its estimate leaves them out)
+    baseline_cached: bool = False
 
 
 @dataclass(frozen=True)
@@ -409,7 +412,7 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
         return wait(Phase.PENDING, "OwnerNotAllowed", world.owner_problem, stalled=True)
 
     if world.missing_credentials:
-        provider = res.spec.get("provider")
+        provider = run_provider(res.spec, world.loras)
         return wait(
             Phase.PENDING,
             "MissingCredentials",
@@ -423,69 +426,19 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
         if "url" in entry:
             loras.append(_url_lora(entry["url"], entry.get("scale", 1.0)))
             continue
-        ref = entry["loraRef"]["name"]
-        lora = world.loras.get(ref)
-        if lora is None:
-            return wait(
-                Phase.PENDING,
-                "LoraNotFound",
-                f"loraRef {ref!r}: there is no LoraTraining {ref!r} in namespace {res.namespace}; "
-                "this resolves by itself when it is created",
-                stalled=True,
-            )
-        if lora.owner != res.spec.get("owner"):
-            return wait(
-                Phase.PENDING,
-                "LoraOwnerMismatch",
-                f"loraRef {ref!r} belongs to owner {lora.owner!r}, not {res.spec.get('owner')!r}; "
-                "use a LoraTraining of the same owner",
-                stalled=True,
-            )
-        pinned = entry["loraRef"].get("version")
-        if pinned is not None and lora.latest_version >= 1:
-            uri = dict(lora.model_uris).get(int(pinned))
-            if uri is None:
-                have = ", ".join(f"v{n}" for n, _ in lora.model_uris) or "none"
-                listed = min((n for n, _ in lora.model_uris), default=0)
-                older = (
-                    f"; versions before v{listed} are no longer listed in its status: give such a "
-                    f"version's model as url (its modelUri in the catalog: `contentgen assets get {ref}`)"
-                    if lora.older_versions and int(pinned) < listed
-                    else ""
-                )
-                return wait(
-                    Phase.PENDING,
-                    "LoraVersionNotFound",
-                    f"loraRef {ref!r} version {pinned}: LoraTraining {ref!r} has no usable version {pinned} "
-                    f"(usable versions: {have}){older}; pin another version, or leave version out for its "
-                    "latest",
-                    stalled=True,
-                )
-            loras.append(
-                ResolvedLora(
-                    uri=uri, scale=entry.get("scale", 1.0), name=ref, uid=lora.uid, version=int(pinned)
-                )
-            )
-            continue
-        if lora.failed:
-            return wait(Phase.PENDING, "LoraFailed", _lora_failed(ref, lora), stalled=True)
-        if lora.latest_version < 1 or not lora.latest_model_uri:
-            state = f"is {lora.phase}" if lora.phase else "has not started"
-            return wait(
-                Phase.PENDING,
-                "LoraNotReady",
-                f"waiting for LoraTraining {ref!r}, which {state} and has no trained version yet",
-                stalled=False,
-            )
-        loras.append(
-            ResolvedLora(
-                uri=lora.latest_model_uri,
-                scale=entry.get("scale", 1.0),
-                name=ref,
-                uid=lora.uid,
-                version=lora.latest_version,
-            )
-        )
+        found = _resolved(res, entry["loraRef"], entry.get("scale", 1.0), world)
+        if isinstance(found, Waiting):
+            return wait(Phase.PENDING, found.reason, found.message, stalled=found.stalled)
+        loras.append(found)
+    evaluated: EvaluatedLora | None = None
+    if "loraRef" in res.spec:  # a LoraEvaluation: the version it evaluates
+        resolved = _resolved(res, res.spec["loraRef"], 1.0, world)
+        if isinstance(resolved, Waiting):
+            return wait(Phase.PENDING, resolved.reason, resolved.message, stalled=resolved.stalled)
+        evaluable = _evaluated(resolved, world.loras[resolved.name])
+        if isinstance(evaluable, Waiting):
+            return wait(Phase.PENDING, evaluable.reason, evaluable.message, stalled=evaluable.stalled)
+        evaluated = evaluable
 
     if world.over_budget:
         return wait(Phase.PENDING, "BudgetExceeded", world.over_budget, stalled=True)
@@ -509,6 +462,7 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
         spec=res.spec,
         loras=loras,
         skip_evaluation=world.skip_evaluation,
+        lora=evaluated,
     )
     from .naming import job_name  # local: keeps this module's imports about decisions
 
@@ -526,17 +480,129 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
     )
     status.pop("completedAt", None)
     status.pop("dataset", None)  # the latest run's report: this run's comes with its outcome
-    priced_spec = res.spec
+    priced_spec = snapshot.priced_spec()
     if world.skip_evaluation:  # the run's estimate, and so its share of the budget, is without it
-        priced_spec = without_evaluation(res.kind.kind, res.spec) or res.spec
+        priced_spec = without_evaluation(res.kind.kind, priced_spec) or priced_spec
     if world.prices is not None:
-        status["cost"] = estimated(res.kind.kind, priced_spec, world.prices, status.get("cost")).wire()
+        cached = world.baseline_cached
+        cost = estimated(res.kind.kind, priced_spec, world.prices, status.get("cost"), baseline_cached=cached)
+        status["cost"] = cost.wire()
     status["conditions"] = _working(status, res, world.now, "JobCreated", message)
     decision = _finish(res, status, world, recorded=recorded)
     decision.job = snapshot
     if world.skip_evaluation:
         decision.events.append(Event("Warning", "LikenessSkipped", world.skip_evaluation[:1024]))
     return decision
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Why a run cannot start yet: a Pending reason, its message, whether it waits for a person."""
+
+    reason: str
+    message: str
+    stalled: bool
+
+
+def lora_refs(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The loraRefs of a spec: an ImageGeneration's `loras[].loraRef`, a LoraEvaluation's `loraRef`."""
+    refs = [e["loraRef"] for e in spec.get("loras") or [] if "loraRef" in e]
+    return [*refs, spec["loraRef"]] if "loraRef" in spec else refs
+
+
+def run_provider(spec: Mapping[str, Any], loras: Mapping[str, LoraState | None]) -> str:
+    """The provider a run of `spec` uses: the spec's; a LoraEvaluation that names none, the provider
+    that trained the version its loraRef resolves to ("" while it resolves to none)."""
+    named = str(spec.get("provider") or "")
+    if named or "loraRef" not in spec:
+        return named
+    ref = spec["loraRef"]
+    lora = loras.get(ref["name"])
+    if lora is None:
+        return ""
+    found = lora.version(int(ref.get("version") or lora.latest_version))
+    return found.provider if found is not None else ""
+
+
+def _older_hint(res: Observed, name: str, pinned: int, lora: LoraState) -> str:
+    """Where a pinned version older than the LoRA's status lists (api/versions.py) is still found."""
+    listed = min((n for n, _ in lora.model_uris), default=0)
+    if not lora.older_versions or pinned >= listed:
+        return ""
+    where = (
+        f"give that version's model as url (its modelUri in the catalog: `contentgen assets get {name}`)"
+        if res.kind.kind == "ImageGeneration"
+        else f"evaluate it with `contentgen assets evaluate {name} --version {pinned}`"
+    )
+    return f"; versions before v{listed} are no longer listed in its status: {where}"
+
+
+def _resolved(res: Observed, ref: Mapping[str, Any], scale: float, world: World) -> ResolvedLora | Waiting:
+    """The LoRA version a loraRef names (pinned, or its LoraTraining's latest), or why not yet."""
+    name = str(ref["name"])
+    lora = world.loras.get(name)
+    if lora is None:
+        return Waiting(
+            "LoraNotFound",
+            f"loraRef {name!r}: there is no LoraTraining {name!r} in namespace {res.namespace}; "
+            "this resolves by itself when it is created",
+            stalled=True,
+        )
+    if lora.owner != res.spec.get("owner"):
+        return Waiting(
+            "LoraOwnerMismatch",
+            f"loraRef {name!r} belongs to owner {lora.owner!r}, not {res.spec.get('owner')!r} (spec.owner); "
+            "use a LoraTraining of the same owner",
+            stalled=True,
+        )
+    pinned = ref.get("version")
+    if pinned is not None and lora.latest_version >= 1:
+        uri = dict(lora.model_uris).get(int(pinned))
+        if uri is None:
+            have = ", ".join(f"v{n}" for n, _ in lora.model_uris) or "none"
+            return Waiting(
+                "LoraVersionNotFound",
+                f"loraRef {name!r} version {pinned}: LoraTraining {name!r} has no usable version {pinned} "
+                f"(usable versions: {have}){_older_hint(res, name, int(pinned), lora)}; pin another version, "
+                "or leave version out for its latest",
+                stalled=True,
+            )
+        return ResolvedLora(uri=uri, scale=scale, name=name, uid=lora.uid, version=int(pinned))
+    if lora.failed:
+        return Waiting("LoraFailed", _lora_failed(name, lora), stalled=True)
+    if lora.latest_version < 1 or not lora.latest_model_uri:
+        state = f"is {lora.phase}" if lora.phase else "has not started"
+        return Waiting(
+            "LoraNotReady",
+            f"waiting for LoraTraining {name!r}, which {state} and has no trained version yet",
+            stalled=False,
+        )
+    return ResolvedLora(
+        uri=lora.latest_model_uri, scale=scale, name=name, uid=lora.uid, version=lora.latest_version
+    )
+
+
+def _evaluated(found: ResolvedLora, lora: LoraState | None) -> EvaluatedLora | Waiting:
+    """The resolved version as a LoraEvaluation evaluates it: it needs its dataset (the subject's
+    faces are taken from it)."""
+    usable = lora.version(found.version) if lora is not None else None
+    if usable is None or not usable.dataset_uri:
+        return Waiting(
+            "LoraNotEvaluable",
+            f"loraRef {found.name!r} version {found.version}: it names no dataset archive to take the "
+            "subject's faces from, so its likeness cannot be measured; evaluate a version trained from a "
+            "video",
+            stalled=True,
+        )
+    return EvaluatedLora(
+        name=found.name,
+        uid=found.uid,
+        version=found.version,
+        model_uri=found.uri,
+        provider=usable.provider,
+        trigger_word=usable.trigger_word,
+        dataset_uri=usable.dataset_uri,
+    )
 
 
 def _url_lora(url: str, scale: float) -> ResolvedLora:
@@ -591,6 +657,7 @@ def _finish(
             "LoraFailed",
             "LoraOwnerMismatch",
             "LoraVersionNotFound",
+            "LoraNotEvaluable",
             "MissingCredentials",
             *POD_PROBLEMS,
             "BudgetExceeded",

@@ -35,14 +35,20 @@ from .observe import JobState, LoraState, job_state
 from .outcomes import read_outcome
 from .pods import PodState, pod_problem, termination_message
 from .provider_cancel import cancellable, stop_superseded
-from .reconcile import Decision, Observed, World, decide, ready_reason
+from .reconcile import Decision, Observed, World, decide, lora_refs, ready_reason, run_provider
 from .state import Kept, Operator
 from .workloads import RECHECK_SECONDS, may_read, read_workload
 
 log = logging.getLogger("contentgen.operator")
 
 NAMESPACE_CACHE_SECONDS = 30.0
-LORA_WAITS = ("LoraNotReady", "LoraNotFound", "LoraOwnerMismatch", "LoraFailed")
+LORA_WAITS = (
+    "LoraNotReady",
+    "LoraNotFound",
+    "LoraOwnerMismatch",
+    "LoraFailed",
+    "LoraNotEvaluable",
+)
 
 
 class StaleDecision(Exception):
@@ -254,7 +260,7 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
     the namespace's lock. None when the outcome cannot be read now (the store is away)."""
     jobs = _jobs(op, res.namespace, res.uid)
     starting = [j for j in jobs if not j.finished and not j.ready]
-    refs = [e["loraRef"]["name"] for e in res.spec.get("loras") or [] if "loraRef" in e]
+    refs = [ref["name"] for ref in lora_refs(res.spec)]
     lora_index = op.indexes["loras_by_name"]
     loras: dict[str, LoraState | None] = {
         ref: next(iter(lora_index.get((res.namespace, ref), [])), None)
@@ -277,7 +283,7 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
         ),
         loras=loras,
         may_start=False,
-        missing_credentials=missing_credentials(str(res.spec.get("provider", "")), op.settings),
+        missing_credentials=missing_credentials(run_provider(res.spec, loras), op.settings),
         prices=op.settings.prices,
         cancellable=cancellable(),
         stored_version=await _stored_version(op, res),
@@ -315,13 +321,16 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
         world = replace(
             world,
             owner_problem=owners_rule.owner_problem(res.namespace, owner, owners, op.settings.owner_policy),
+            baseline_cached=await _baseline_cached(op, res, run_provider(res.spec, loras)),
         )
     async with op.admission(res.namespace):  # no I/O in here
         running = running_uids(op, res.namespace)
         op.queue.seen(res.namespace, running)
         world = replace(world, may_start=op.queue.may_start(res.namespace, res.uid, created, running))
         decision = decide(res, world)
-        if decision.job is not None and (admission := _admission(op, res, annotation)) != Admission():
+        snapshot, cached = decision.job, world.baseline_cached
+        admission = _admission(op, res, annotation, snapshot, cached) if snapshot is not None else Admission()
+        if admission != Admission():
             world = replace(world, over_budget=admission.over, skip_evaluation=admission.skip_evaluation)
             decision = decide(res, world)
         if decision.job is not None:
@@ -349,6 +358,25 @@ async def _creation_problem(op: Operator, job: JobState) -> str:
         op.worker_access.discard(job.namespace)
         await _worker_access(op, job.namespace)
     return problem
+
+
+async def _baseline_cached(op: Operator, res: Observed, provider: str) -> bool:
+    """A LoraEvaluation's pictures without the LoRA are stored already (likeness/baselines/), so its
+    estimate leaves them out; False when unknown (no store, or it cannot be read now: the estimate
+    then counts them, as it is at most)."""
+    if res.kind.kind != "LoraEvaluation" or op.store is None or not provider:
+        return False
+    from contentgen.pipeline.likeness.plan import Plan, baseline_cached
+
+    evaluation = res.spec.get("evaluation") or {}
+    plan = Plan(
+        str(evaluation.get("promptSet") or Plan.prompt_set), tuple(evaluation.get("seeds") or Plan.seeds)
+    )
+    try:
+        return await asyncio.to_thread(baseline_cached, op.store, provider, plan)
+    except Exception as exc:
+        log.warning("cannot look for the likeness baseline of %s/%s: %s", res.namespace, res.name, exc)
+        return False
 
 
 async def _stored_version(op: Operator, res: Observed) -> int:
@@ -383,9 +411,12 @@ async def _namespace_metadata(op: Operator, namespace: str) -> tuple[dict[str, s
         return annotations, labels
 
 
-def _admission(op: Operator, res: Observed, annotation: str | None) -> Admission:
-    """Whether `res` may start its Job within its budgets, and with its likeness evaluation, from
-    the resources' spend (an index) and the namespace's `contentgen.io/budget` annotation."""
+def _admission(
+    op: Operator, res: Observed, annotation: str | None, snapshot: SpecSnapshot, baseline_cached: bool
+) -> Admission:
+    """Whether `res` may start its Job (`snapshot`) within its budgets, and with its likeness
+    evaluation, from the resources' spend (an index) and the namespace's `contentgen.io/budget`
+    annotation."""
     if problem := annotation_problem(annotation):
         log.warning("namespace %s: %s; its budget comes from the operator settings", res.namespace, problem)
         annotation = None
@@ -399,9 +430,9 @@ def _admission(op: Operator, res: Observed, annotation: str | None) -> Admission
         for kept in store
     ]
     owner = str(res.spec.get("owner", ""))
-    prices, cost = op.settings.prices, res.status.get("cost")
-    estimate = estimated(res.kind.kind, res.spec, prices, cost).estimated_usd
-    training = without_evaluation(res.kind.kind, res.spec)
+    prices, cost, spec = op.settings.prices, res.status.get("cost"), snapshot.priced_spec()
+    estimate = estimated(res.kind.kind, spec, prices, cost, baseline_cached=baseline_cached).estimated_usd
+    training = without_evaluation(res.kind.kind, spec)
     alone = estimated(res.kind.kind, training, prices, cost).estimated_usd if training is not None else None
     limits = limits_for(res.namespace, owner, budgets, annotation)
     return admit(
@@ -427,9 +458,7 @@ async def _worker_access(op: Operator, namespace: str) -> None:
 async def _start_job(op: Operator, snapshot: SpecSnapshot) -> None:
     namespace = snapshot.namespace
     await _worker_access(op, namespace)
-    metadata = (
-        await _namespace_metadata(op, namespace) if snapshot.spec.get("provider") == "cluster" else None
-    )
+    metadata = await _namespace_metadata(op, namespace) if snapshot.provider == "cluster" else None
     queue = metadata[1].get(op.settings.queue_name_label, "") if metadata is not None else ""
     manifest = render_job(snapshot, op.settings, namespace_queue=queue)
     created = await op.kube.create_job(manifest)  # JobNameTaken: another's Job is never deleted
@@ -447,11 +476,8 @@ def _schedule(op: Operator, res: Observed, decision: Decision) -> None:
     for waiters in op.lora_waiters.values():
         waiters.pop(res.uid, None)
     if decision.waiting in LORA_WAITS:
-        for entry in res.spec.get("loras") or []:
-            if "loraRef" in entry:
-                op.lora_waiters.setdefault((res.namespace, entry["loraRef"]["name"]), {})[res.uid] = (
-                    res.kind.kind
-                )
+        for ref in lora_refs(res.spec):
+            op.lora_waiters.setdefault((res.namespace, ref["name"]), {})[res.uid] = res.kind.kind
     if decision.recheck or (
         decision.waiting and decision.waiting not in (*LORA_WAITS, "Queued", "MissingCredentials")
     ):

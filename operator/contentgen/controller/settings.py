@@ -60,6 +60,14 @@ def _defaults() -> dict[str, KindDefaults]:
             active_deadline_seconds=4 * 3600,
             work_volume_size="10Gi",
         ),
+        "LoraEvaluation": KindDefaults(
+            resources=Resources(
+                requests={"cpu": "500m", "memory": "1Gi", "ephemeral-storage": "1Gi"},
+                limits={"memory": "2Gi", "ephemeral-storage": "4Gi"},
+            ),
+            active_deadline_seconds=3600,
+            work_volume_size="4Gi",
+        ),
     }
 
 
@@ -97,6 +105,12 @@ def gpu_defaults() -> dict[str, GpuJob]:
             resources=Resources(
                 requests={"cpu": "2", "memory": "8Gi", "ephemeral-storage": "2Gi"},
                 limits={"memory": "16Gi", "ephemeral-storage": "20Gi"},
+            )
+        ),
+        "LoraEvaluation": GpuJob(
+            resources=Resources(
+                requests={"cpu": "2", "memory": "24Gi", "ephemeral-storage": "2Gi"},
+                limits={"memory": "48Gi", "ephemeral-storage": "10Gi"},
             )
         ),
     }

@@ -1,7 +1,7 @@
 """Making what a create asks for (making.py says what), in one of two ways:
 
 - in a cluster (KubeCreator): the custom resource is created through the Kubernetes API as the
-  API's own ServiceAccount, which may create, get and delete the three kinds and nothing else;
+  API's own ServiceAccount, which may create, get and delete the kinds and nothing else;
   the operator runs it like any other. The caller never gets Kubernetes rights: which owner it may
   name is the API's check (identity.py), which owners a namespace allows is the admission
   policy's (and the operator's). Cancel and delete delete the resource (with its uid as a
@@ -294,13 +294,17 @@ class LocalCreator:
             problems = [FieldProblem(p.path, p.reason) for p in outcome.problems]
             raise Invalid(problems, code_of([p.message for p in problems]))
         resource: Resource[Any] = outcome.resource
-        if not self.offline:
-            _runs_here(resource.kind, str(resource.spec.provider))
+        named = getattr(resource.spec, "provider", None)
+        if not self.offline and named is not None:
+            _runs_here(resource.kind, str(named))
         try:
             snapshot = snapshot_for(resource, self.store(), existing)
         except (ValueError, ContentgenError) as exc:
-            raise Invalid([FieldProblem("spec.loras", str(exc))], UNRESOLVED) from None
-        provider = "offline" if self.offline else str(snapshot.spec["provider"])
+            field = "spec.loraRef" if resource.kind == "LoraEvaluation" else "spec.loras"
+            raise Invalid([FieldProblem(field, str(exc))], UNRESOLVED) from None
+        if not self.offline and named is None:  # a LoraEvaluation's: its LoRA version's
+            _runs_here(resource.kind, snapshot.provider)
+        provider = "offline" if self.offline else snapshot.provider
         if self.offline:
             snapshot.spec["provider"] = "offline"
         with self._lock:
@@ -444,6 +448,7 @@ def _runs_here(kind: str, provider: str) -> None:
         "LoraTraining": providers.TRAINERS,
         "ImageGeneration": providers.IMAGE_GENERATORS,
         "Transcription": providers.TRANSCRIBERS,
+        "LoraEvaluation": providers.IMAGE_GENERATORS,
     }[kind]
     if provider not in have:
         message = (

@@ -35,8 +35,13 @@ from .request_rules import INVALID, code_of
 ANNOTATION_CREATED_BY = "contentgen.io/created-by"
 ANNOTATION_RERUN_OF = "contentgen.io/rerun-of"
 MAX_SEED = 4294967295
-NAME_PREFIX = {"LoraTraining": "lora", "ImageGeneration": "image", "Transcription": "transcript"}
-KindName = Literal["LoraTraining", "ImageGeneration", "Transcription"]
+NAME_PREFIX = {
+    "LoraTraining": "lora",
+    "ImageGeneration": "image",
+    "Transcription": "transcript",
+    "LoraEvaluation": "evaluation",
+}
+KindName = Literal["LoraTraining", "ImageGeneration", "Transcription", "LoraEvaluation"]
 Name = Annotated[str, Field(min_length=1, max_length=253, pattern=NAME_PATTERN)]
 Namespace = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN)]
 Owner = Annotated[str, Field(max_length=63, pattern=OWNER_PATTERN)]
@@ -178,8 +183,8 @@ class RequestMetadata(Body):
 
 
 class ResourceRequest(Body):
-    """A LoraTraining, ImageGeneration or Transcription as in a manifest (see the API reference);
-    `spec.owner` defaults to the caller's owner."""
+    """A LoraTraining, ImageGeneration, Transcription or LoraEvaluation as in a manifest (see the API
+    reference); `spec.owner` defaults to the caller's owner."""
 
     model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
 

@@ -105,6 +105,10 @@ def rules(*, local: bool) -> dict[str, JsonDict | None]:
                 "properties": {"provider": {"const": "cluster"}, "model": {"const": "flux-pro"}},
             }
         },
+        # LoraEvaluation evaluation: different seeds
+        "!has(self.seeds) || self.seeds.all(s, self.seeds.filter(t, t == s).size() == 1)": {
+            "properties": {"seeds": {"uniqueItems": True}}
+        },
         # LoraTraining dataset: minFrames at most maxFrames (default 40): two values compared,
         # which JSON Schema cannot say.
         "!has(self.minFrames) || self.minFrames <= (has(self.maxFrames) ? self.maxFrames : 40)": None,

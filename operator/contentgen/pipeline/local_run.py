@@ -30,7 +30,9 @@ from typing import Any
 
 from contentgen.api import (
     KINDS,
+    EvaluatedLora,
     ImageGenerationSpec,
+    LoraEvaluationSpec,
     ResolvedLora,
     Resource,
     RunFailure,
@@ -41,6 +43,7 @@ from contentgen.api import (
 )
 from contentgen.api.versions import LEGACY_VERSION, set_version_cost
 from contentgen.catalog.document import UNFINISHED, catalog_document, run_history, with_progress
+from contentgen.catalog.evaluations import record_evaluation
 from contentgen.catalog.migrate import upgrade
 from contentgen.catalog.resource import ResourceState
 from contentgen.errors import InvalidInput
@@ -116,6 +119,10 @@ def snapshot_for(
             )
             for entry in spec.loras
         ]
+    evaluated = None
+    if isinstance(spec, LoraEvaluationSpec):
+        ref = spec.lora_ref
+        evaluated = _evaluated(ref.name, ref.version, spec.owner, namespace, store)
     return SpecSnapshot(
         kind=kind.kind,
         name=name,
@@ -125,6 +132,29 @@ def snapshot_for(
         version=version,
         spec=spec.wire(),
         loras=loras,
+        lora=evaluated,
+    )
+
+
+def _evaluated(ref: str, pinned: int | None, owner: str, namespace: str, store: ObjectStore) -> EvaluatedLora:
+    """A LoraEvaluation's loraRef, resolved as an ImageGeneration's is (the version trained here),
+    with what its evaluation needs of that version (its stored result)."""
+    found = _resolve(ref, None, 1.0, owner, namespace, store, pinned)
+    stored = version_result(store, "lora-training", owner, found.uid, found.version)
+    trained = stored.lora if stored is not None else None
+    if stored is None or trained is None or not trained.dataset_uri:
+        raise InvalidInput(
+            f"loraRef {ref!r} version {found.version}: it names no dataset archive to take the subject's "
+            "faces from, so its likeness cannot be measured; evaluate a version trained from a video"
+        )
+    return EvaluatedLora(
+        name=ref,
+        uid=found.uid,
+        version=found.version,
+        model_uri=trained.model_uri,
+        provider=trained.provider or stored.provider,
+        trigger_word=trained.trigger_word,
+        dataset_uri=trained.dataset_uri,
     )
 
 
@@ -173,7 +203,7 @@ def stored_results(
         if number == snapshot.version:
             continue
         result = version_result(store, kind, snapshot.owner, snapshot.uid, number)
-        if result is None and number == LEGACY_VERSION and kind != "lora-training":
+        if result is None and number == LEGACY_VERSION and kind in keys.LEGACY_TYPES:
             result = version_result(store, kind, snapshot.owner, snapshot.uid, 0)
         if result is not None:
             found[number] = result
@@ -193,7 +223,7 @@ def run_status(
     """The status the operator would write: Running while the run goes (no `finished`), then its
     outcome (a new version, or the failure)."""
     before = upgrade(previous) if previous is not None else {}
-    cost = estimated(snapshot.kind, snapshot.spec, prices, before.get("cost"))
+    cost = estimated(snapshot.kind, snapshot.priced_spec(), prices, before.get("cost"))
     status: dict[str, Any] = {
         "phase": "Running",
         "progress": 0,
@@ -357,6 +387,10 @@ def record_run(
         return catalog_document(state, now=finished, origin=ORIGIN, previous=previous, revive=True)
 
     catalog.modify(snapshot.uid, change)
+    if result is not None and result.evaluation_record is not None and snapshot.lora is not None:
+        # a LoraEvaluation: its evaluation joins the LoRA version's likeness history, as the
+        # operator records it in a cluster
+        record_evaluation(catalog, snapshot.lora.uid, result.evaluation_record, now=finished)
 
 
 class CatalogProgress:

@@ -41,9 +41,10 @@ from contentgen.store import keys
 from .context import RunContext, StoreCheckpoint, StoreFiles
 from .dataset import LocalDataset, SubjectAmbiguous, apply_captions, build_dataset, template_caption
 from .likeness.checkpoints import Scored, choose, spread
-from .likeness.evaluation import Candidate, Evaluation, Plan, curve_point, run_evaluations
+from .likeness.evaluation import Candidate, Evaluation, curve_point, run_evaluations
 from .likeness.evaluation import report as likeness_report
 from .likeness.faces import FACES_FILE, load_faces
+from .likeness.plan import Plan
 from .likeness.score import Likeness as ScoredLikeness
 from .links import provider_url
 from .progress import SubProgress

@@ -27,6 +27,10 @@ def _flow(kind: str) -> Callable[[RunContext], RunResult]:
         from .transcription import run_transcription
 
         return run_transcription
+    if kind == "LoraEvaluation":
+        from .lora_evaluation import run_lora_evaluation
+
+        return run_lora_evaluation
     raise ValueError(f"unknown kind {kind!r}")
 
 

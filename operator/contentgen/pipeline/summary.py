@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contentgen.api import RunResult
+from contentgen.catalog.tables import likeness_summary
 
 
 def summarize(result: RunResult) -> str:
@@ -27,6 +28,12 @@ def summarize(result: RunResult) -> str:
         t = result.transcript
         stats = f"{t.word_count} words, {t.duration_seconds:.1f} s, {t.speakers} speaker(s)"
         lines.append(f"  transcript: {stats}: {t.text_uri}")
+    if result.evaluation is not None:
+        e = result.evaluation
+        lines.append(
+            f"  evaluated version {e.lora.version} of {e.lora.name} again as its evaluation e{e.evaluation}: "
+            f"{likeness_summary(e.likeness.wire())}"
+        )
     lines.append(f"  result: {result.result_uri}")
     timing = ", ".join(f"{s.name} {s.seconds:.1f}s" for s in result.stages)
     lines.append(f"  stages: {timing}")

@@ -7,8 +7,10 @@ loras/{owner}/{uid}/v{n}/model.safetensors, config.json, result.json
 datasets/{owner}/{uid}/v{n}/images/0001.jpg, captions/0001.txt, dataset.zip, contact-sheet.jpg
 generated-images/{owner}/{uid}/v{n}/image_{k}.png, thumbs/image_{k}.jpg, result.json
 transcripts/{owner}/{uid}/v{n}/transcript.json, transcript.txt, result.json
-temp/{uid}/...   scratch, provider checkpoints and pictures being made (state, not outputs; a
-                 24 h lifecycle rule may expire it)
+evaluations/{owner}/{uid}/v{n}/result.json   a LoraEvaluation's runs; what each evaluated is the
+                 LoRA version's: loras/{owner}/{lora uid}/v{m}/likeness/e{k}/
+temp/{uid}/...   scratch, provider checkpoints and pictures being made (mutable state, not
+                 outputs; a 24 h lifecycle rule may expire it)
 outbox/catalog/  catalog records of local runs waiting for the catalog (catalog/outbox.py)
 
 Before versions (up to 0.1), images and transcripts were written straight under
@@ -22,6 +24,8 @@ import re
 
 from contentgen.api.versions import LEGACY_VERSION
 
+# The kinds whose outputs had a layout before versions (read as version 1).
+LEGACY_TYPES = ("image-generation", "transcription")
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # Keys that hold state rather than outputs: rewritten in place by design (checkpoints), or
 # written once under unique names and then removed (the outbox).
@@ -101,6 +105,15 @@ def transcripts_version(owner: str, uid: str, version: int) -> str:
     return transcripts_root(owner, uid) + _version(version)
 
 
+def evaluations_root(owner: str, uid: str) -> str:
+    """A LoraEvaluation's own objects (its runs' result documents)."""
+    return f"evaluations/{_seg(owner, 'owner')}/{_seg(uid, 'uid')}/"
+
+
+def evaluations_version(owner: str, uid: str, version: int) -> str:
+    return evaluations_root(owner, uid) + _version(version)
+
+
 def likeness_baseline(provider: str, model: str, prompt_set: str, seed: int, index: int) -> str:
     """A likeness evaluation's picture without a LoRA: made once per base model, prompt and seed,
     shared by every LoRA evaluated on them (the baseline is paid once)."""
@@ -147,6 +160,7 @@ def output_roots(catalog_type: str, owner: str, uid: str) -> list[str]:
         "lora-training": [lora_root(owner, uid), dataset_root(owner, uid)],
         "image-generation": [images_root(owner, uid)],
         "transcription": [transcripts_root(owner, uid)],
+        "lora-evaluation": [evaluations_root(owner, uid)],
     }
     return by_type[catalog_type]
 
@@ -162,6 +176,7 @@ def version_roots(catalog_type: str, owner: str, uid: str, version: int) -> list
         "lora-training": [lora_version(owner, uid, version), dataset_version(owner, uid, version)],
         "image-generation": [images_version(owner, uid, version)],
         "transcription": [transcripts_version(owner, uid, version)],
+        "lora-evaluation": [evaluations_version(owner, uid, version)],
     }
     return by_type[catalog_type]
 
@@ -178,7 +193,7 @@ def versions_in(catalog_type: str, owner: str, uid: str, stored: list[str]) -> s
         match = re.match(r"v(\d+)/", key[len(root) :])
         if match:
             found.add(int(match.group(1)))
-        elif catalog_type != "lora-training":
+        elif catalog_type in LEGACY_TYPES:
             found.add(LEGACY_VERSION)
     return found
 
@@ -188,5 +203,7 @@ def result_key(catalog_type: str, owner: str, uid: str, version: int) -> str:
     layout of images and transcripts before versions (read, never written)."""
     if catalog_type == "lora-training":
         return f"{lora_version(owner, uid, version)}result.json"
+    if catalog_type == "lora-evaluation":
+        return f"{evaluations_version(owner, uid, version)}result.json"
     root = images_root(owner, uid) if catalog_type == "image-generation" else transcripts_root(owner, uid)
     return f"{root}result.json" if version == 0 else f"{root}{_version(version)}result.json"

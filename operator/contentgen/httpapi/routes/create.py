@@ -125,7 +125,8 @@ def _creator(svc: Services) -> Creator:
     return creator
 
 
-def _run(svc: Services, who: Caller, wanted: Wanted) -> Made:
+def create_for(svc: Services, who: Caller, wanted: Wanted) -> Made:
+    """Create `wanted` for the caller (who must act for its owner); the API's errors otherwise."""
     if not who.may_act_for(wanted.owner):
         acts = ", ".join(who.owners) or "no owner"
         if who.via == "local":
@@ -190,7 +191,7 @@ CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {
     "/resources",
     response_model=Created,
     status_code=201,
-    summary="Create a LoraTraining, ImageGeneration or Transcription",
+    summary="Create a LoraTraining, ImageGeneration, Transcription or LoraEvaluation",
     responses=CREATE_RESPONSES,
 )
 async def create_resource(
@@ -200,7 +201,7 @@ async def create_resource(
     created: in a cluster through the Kubernetes API (admission has the last word), on a laptop as
     a local run. Idempotent by `metadata.name`."""
     wanted = _built(svc, from_request, body, who.owner)
-    return _answer(await run_in_threadpool(_run, svc, who, wanted), response)
+    return _answer(await run_in_threadpool(create_for, svc, who, wanted), response)
 
 
 @router.post(
@@ -217,7 +218,7 @@ async def lora_train(
     as a LoraTraining: owner, source.url, metadata.name, triggerWord, training.steps and
     training.learningRate, tags, description."""
     wanted = _built(svc, from_lora_train, body, who.owner)
-    return _answer(await run_in_threadpool(_run, svc, who, wanted), response)
+    return _answer(await run_in_threadpool(create_for, svc, who, wanted), response)
 
 
 @router.post(
@@ -234,7 +235,7 @@ async def images_generate(
     scale}]}, userId} as an ImageGeneration (loras[].path: a LoRA's latestModelUri; with loras the
     model is flux-lora)."""
     wanted = _built(svc, from_images_generate, body, who.owner)
-    return _answer(await run_in_threadpool(_run, svc, who, wanted), response)
+    return _answer(await run_in_threadpool(create_for, svc, who, wanted), response)
 
 
 @router.post(
@@ -249,7 +250,7 @@ async def transcribe(
 ) -> dict[str, Any]:
     """{audioUrl (or url, videoUrl), language_code, speaker_labels, userId} as a Transcription."""
     wanted = _built(svc, from_transcribe, body, who.owner)
-    return _answer(await run_in_threadpool(_run, svc, who, wanted), response)
+    return _answer(await run_in_threadpool(create_for, svc, who, wanted), response)
 
 
 @router.post(
@@ -282,7 +283,7 @@ async def rerun_job(
         if isinstance(exc, Invalid):
             raise ApiError(400, exc.code, str(exc), fields=[p.wire() for p in exc.problems]) from None
         raise ApiError(404, "version_not_found", str(exc)) from None
-    return _answer(await run_in_threadpool(_run, svc, who, wanted), response)
+    return _answer(await run_in_threadpool(create_for, svc, who, wanted), response)
 
 
 @router.post(
@@ -302,7 +303,7 @@ async def compare_versions(
         tag, wanted = compare(doc, body)
     except Invalid as exc:
         raise ApiError(400, exc.code, str(exc), fields=[p.wire() for p in exc.problems]) from None
-    made = [(await run_in_threadpool(_run, svc, who, w)).wire() for w in wanted]
+    made = [(await run_in_threadpool(create_for, svc, who, w)).wire() for w in wanted]
     return {"tag": tag, "created": made}
 
 

@@ -10,7 +10,8 @@ const created = new Set(); // ids this page just created (their record may not b
 let session = null;
 let config = { create: "off", tokens: true, logoutUrl: "", defaultNamespace: "default" };
 const PAGE = { gallery: 24, list: 25 };
-const KIND_LINK = { LoraTraining: "lora", ImageGeneration: "image", Transcription: "transcript" };
+// A record's own page; a LoraEvaluation's is its job page (its outputs are its LoRA's: outputsOf).
+const KIND_LINK = { LoraTraining: "lora", ImageGeneration: "image", Transcription: "transcript", LoraEvaluation: "job" };
 const SIZES = ["square_hd", "square", "portrait_4_3", "portrait_16_9", "landscape_4_3", "landscape_16_9"];
 const MODELS = ["flux-pro", "flux-dev", "flux-schnell", "flux-lora"];
 
@@ -253,7 +254,7 @@ function filterForm(section, fields) {
   const values = filterValues();
   const inputs = {
     type: () => el("select", { name: "type" }, el("option", { value: "" }, "all kinds"),
-      ["lora-training", "image-generation", "transcription"].map((t) => el("option", { value: t, selected: values.type === t }, t))),
+      ["lora-training", "image-generation", "transcription", "lora-evaluation"].map((t) => el("option", { value: t, selected: values.type === t }, t))),
     status: () => el("select", { name: "status" }, el("option", { value: "" }, "any but Deleted"),
       ["Pending", "Running", "Succeeded", "Failed", "Deleted"].map((s) => el("option", { value: s, selected: values.status === s }, s))),
     run: () => el("select", { name: "run" }, el("option", { value: "" }, "any latest run"),
@@ -1077,7 +1078,7 @@ async function jobView(id) {
       el("dt", {}, "message"), message, el("dt", {}, "why"), why, el("dt", {}, "versions"), versions,
       session.admin ? [el("dt", {}, "owner"), el("dd", {}, job.owner)] : [],
       el("dt", {}, "cost"), el("dd", {}, job.cost ? usd(job.cost.actualUsd ?? job.cost.estimatedUsd) : "-"),
-      el("dt", {}, "outputs"), el("dd", {}, el("a", { href: `#/${KIND_LINK[job.kind]}/${ref(job.id)}`, id: "outputs" }, "view"))),
+      el("dt", {}, "outputs"), el("dd", {}, el("a", { href: outputsOf(job), id: "outputs" }, "view"))),
     recordActions(job, job.latestVersion, actionStatus), actionStatus);
   if (run.phase === "Pending" || run.phase === "Running") {
     follow(job.id, (state) => {
@@ -1092,6 +1093,12 @@ async function jobView(id) {
       versions.textContent = state.versionCount ? `v${state.latestVersion} (${state.versionCount})` : "-";
     });
   }
+}
+
+// Where a record's outputs are: a LoraEvaluation's in its LoRA version's likeness history.
+function outputsOf(job) {
+  if (job.kind === "LoraEvaluation" && job.lora && job.lora.uid) return `#/lora/${ref(job.lora.uid)}`;
+  return `#/${KIND_LINK[job.kind]}/${ref(job.id)}`;
 }
 
 async function search() {

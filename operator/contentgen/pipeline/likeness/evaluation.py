@@ -6,7 +6,7 @@ and a sample grid (with and without the LoRA, the score under each picture).
 Every generation is paid work under the usual guarantees: each call has its own provider
 checkpoint (a retried run delivers what was paid for instead of paying again), and what it billed
 goes into `billed` as it returns, so the run's usage (and `status.cost`) holds it. Its price is
-known before it starts (`expected_usage`).
+known before it starts (`plan.expected_usage`).
 """
 
 from __future__ import annotations
@@ -20,15 +20,14 @@ import numpy as np
 
 from contentgen.api import CheckpointLikeness, UsageLine
 from contentgen.api import Likeness as LikenessReport
-from contentgen.api.lora import LIKENESS_IMAGE_SIZE, LIKENESS_MODEL
 from contentgen.errors import PermanentError
-from contentgen.pricing import cluster_usage, evaluation_usage, image_usage
+from contentgen.pricing import cluster_usage, image_usage
 from contentgen.providers.base import Checkpoint, CheckpointFiles, ImageGenerator, ImageRequest, LoraWeights
 from contentgen.providers.progress import SubProgress
 from contentgen.store import ObjectStore, keys
 
 from .faces import FaceReader
-from .prompts import DEFAULT_SEEDS, DEFAULT_SET, Prompt, prompt_set
+from .plan import Plan
 from .score import Generated, ImageScore, Likeness, centroid, evaluate, score_image
 
 WITHOUT = "a person"  # the trigger word's stand-in in the baseline's prompts
@@ -40,45 +39,12 @@ _HEAD = 50  # two title lines
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
-@dataclass(frozen=True)
-class Plan:
-    prompt_set: str = DEFAULT_SET
-    seeds: tuple[int, ...] = DEFAULT_SEEDS
-    model: str = LIKENESS_MODEL
-    image_size: str = LIKENESS_IMAGE_SIZE
-
-    def items(self) -> list[tuple[str, int, int, Prompt]]:
-        """(name, seed, prompt index, prompt) of every picture, in order."""
-        return [
-            (f"p{index + 1:02d}-s{seed}", seed, index, prompt)
-            for index, prompt in enumerate(prompt_set(self.prompt_set))
-            for seed in self.seeds
-        ]
-
-
-def expected_usage(
-    provider: str, plan: Plan, *, baseline_cached: bool = False, loras: int = 1
-) -> list[UsageLine]:
-    """What the evaluation of `loras` LoRAs (a training's checkpoints) bills at most (the run's
-    estimate counts the same)."""
-    return evaluation_usage(
-        provider, plan.prompt_set, len(plan.seeds), baseline_cached=baseline_cached, checkpoints=loras
-    )
-
-
 @dataclass
 class Evaluation:
     likeness: Likeness
     grid: Path
     with_lora: list[Path] = field(default_factory=list)
     baseline: list[Path] = field(default_factory=list)
-
-
-def baseline_cached(store: ObjectStore, provider: str, plan: Plan) -> bool:
-    return all(
-        store.exists(keys.likeness_baseline(provider, plan.model, plan.prompt_set, seed, index))
-        for _, seed, index, _ in plan.items()
-    )
 
 
 @dataclass(frozen=True)

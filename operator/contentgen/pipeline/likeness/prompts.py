@@ -5,8 +5,10 @@ a set, once published, never changes (its baseline is cached under its name)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-from .score import Kind
+# A portrait of the subject, or the subject with a second person.
+Kind = Literal["portrait", "pair"]
 
 DEFAULT_SET = "likeness-v1"
 DEFAULT_SEEDS = (1, 2)

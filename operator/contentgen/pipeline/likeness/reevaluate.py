@@ -14,6 +14,13 @@ more than the highest *finished* one), paying only for the pictures it had not g
 that finished in the store but was not recorded (the catalog was away) is recorded by the next
 one, which then runs no new evaluation if it asked for the same. The baseline is read from
 `likeness/baselines/` when it is stored, as for every evaluation.
+
+Numbers are claimed (`claim`): an attempt writes `likeness/e{k}/claim.json` where no object is (one
+step of the store), so two evaluations of one version at once (two LoraEvaluations in a cluster,
+or one beside a laptop's) never take one number; a claimant's own unfinished claim is resumed.
+
+Only the plain-Python parts are imported at the top: the HTTP API's image (no numpy, no OpenCV)
+finds and estimates a target here; generating and scoring import their modules when they run.
 """
 
 from __future__ import annotations
@@ -27,19 +34,19 @@ from typing import Any
 
 from contentgen.api import UsageLine
 from contentgen.api.lora import LIKENESS_PROMPT_SETS
-from contentgen.errors import InvalidInput
+from contentgen.errors import InvalidInput, TransientError
 from contentgen.pricing import PriceTable, priced
-from contentgen.providers.base import ImageGenerator, LoraWeights
+from contentgen.providers.base import ImageGenerator
 from contentgen.store import ObjectStore, keys
+from contentgen.store.base import KeyTaken
 
-from ..context import StoreCheckpoint
-from ..links import provider_url
-from .evaluation import Plan, baseline_cached, expected_usage, report, run_evaluation
-from .faces import FACES_FILE, faces_document, faces_from_archive, read_faces
+from .plan import Plan, baseline_cached, expected_usage
 from .prompts import DEFAULT_SEEDS, DEFAULT_SET
 
 RECORD_FILE = "evaluation.json"
+CLAIM_FILE = "claim.json"
 MAX_SEEDS = 4
+CLAIM_ATTEMPTS = 20
 
 
 class NotEvaluable(ValueError):
@@ -143,12 +150,18 @@ def estimate(store: ObjectStore, goal: Target, prices: PriceTable) -> Estimate:
     return Estimate(usd, detail, lines, cached)
 
 
-def finished(store: ObjectStore, goal: Target) -> dict[int, dict[str, Any]]:
-    """The re-evaluations of the version that finished in the store, by number."""
+def _scan(store: ObjectStore, goal: Target) -> tuple[dict[int, dict[str, Any]], dict[int, str]]:
+    """The re-evaluations of the version that finished in the store (their record, by number), and
+    the numbers claimed (by whom)."""
     found: dict[int, dict[str, Any]] = {}
+    claimed: dict[int, str] = {}
     for info in store.list(goal.prefix):
         folder, _, name = info.key.removeprefix(goal.prefix).partition("/")
-        if name == RECORD_FILE and folder.startswith("e") and folder[1:].isdigit():
+        if not (folder.startswith("e") and folder[1:].isdigit()):
+            continue
+        if name == CLAIM_FILE:
+            claimed[int(folder[1:])] = str(json.loads(store.get_bytes(info.key)).get("claimant") or "")
+        if name == RECORD_FILE:
             record = json.loads(store.get_bytes(info.key))
             written = {
                 "uri": store.uri(info.key),
@@ -157,7 +170,12 @@ def finished(store: ObjectStore, goal: Target) -> dict[int, dict[str, Any]]:
             }
             record["artifacts"] = [*(record.get("artifacts") or []), written]
             found[int(folder[1:])] = record
-    return found
+    return found, claimed
+
+
+def finished(store: ObjectStore, goal: Target) -> dict[int, dict[str, Any]]:
+    """The re-evaluations of the version that finished in the store, by number."""
+    return _scan(store, goal)[0]
 
 
 def unrecorded(store: ObjectStore, goal: Target) -> list[dict[str, Any]]:
@@ -167,11 +185,37 @@ def unrecorded(store: ObjectStore, goal: Target) -> list[dict[str, Any]]:
     return [done[n] for n in sorted(done) if n not in recorded]
 
 
-def next_number(store: ObjectStore, goal: Target) -> int:
-    """One more than the highest finished or recorded re-evaluation: an attempt that stopped
-    before it finished is resumed under its own number (and checkpoints)."""
-    numbers = {int(e.get("evaluation") or 0) for e in goal.evaluations} | set(finished(store, goal))
-    return max(numbers, default=0) + 1
+def claim(store: ObjectStore, goal: Target, claimant: str) -> int:
+    """The number `claimant` evaluates the version under: its own claim that has not finished (an
+    attempt stopped before it finished is resumed under its number, with its checkpoints), else one
+    more than the highest finished, recorded or claimed one, claimed where no other writer has (of
+    claimants racing for a number, one gets it and the others the next)."""
+    for _ in range(CLAIM_ATTEMPTS):
+        done, claimed = _scan(store, goal)
+        mine = [n for n, who in claimed.items() if who == claimant and n not in done]
+        if mine:
+            return max(mine)
+        recorded = {int(e.get("evaluation") or 0) for e in goal.evaluations}
+        number = max(recorded | set(done) | set(claimed), default=0) + 1
+        data = json.dumps({"claimant": claimant}).encode()
+        try:
+            store.put_bytes(goal.folder(number) + CLAIM_FILE, data, "application/json", if_absent=True)
+        except KeyTaken:
+            continue  # another claimant took it between the look and the write: the next one
+        return number
+    raise TransientError(
+        f"could not claim an evaluation number for v{goal.version} of {goal.uid}: {CLAIM_ATTEMPTS} other "
+        "claims came first; try again",
+        reason="StoreUnavailable",
+    )
+
+
+def finished_claim(store: ObjectStore, goal: Target, claimant: str) -> dict[str, Any] | None:
+    """The finished re-evaluation `claimant` claimed (its attempt stored it, then stopped before
+    handing it over): taken as it is, never made again."""
+    done, claimed = _scan(store, goal)
+    mine = [n for n, who in claimed.items() if who == claimant and n in done]
+    return done[max(mine)] if mine else None
 
 
 def subject_faces(
@@ -180,6 +224,8 @@ def subject_faces(
     """The subject's dataset faces: faces.json beside the dataset archive, or, for a version
     trained before it was kept, computed from the archive and then stored there (once). Returns
     the faces and, when it stored faces.json, its artifact (wire)."""
+    from .faces import FACES_FILE, faces_document, faces_from_archive, read_faces
+
     archive_key = store.key_of(goal.dataset_uri)
     faces_key = archive_key.rpartition("/")[0] + "/" + FACES_FILE
     if store.exists(faces_key):
@@ -207,14 +253,28 @@ def run(
     prices: PriceTable,
     by: str,
     at: datetime,
+    checkpoints: str = "",
+    resource: dict[str, str] | None = None,
+    stamp: Callable[[list[UsageLine]], list[UsageLine]] | None = None,
 ) -> dict[str, Any]:
     """Evaluate `goal` as re-evaluation `number` and store it (write-once, under its own keys);
     returns its record (what `evaluation.json` holds; catalog/evaluations.py records it).
-    `billed` grows by each picture's usage as it returns."""
+    `billed` grows by each picture's usage as it returns. `checkpoints`: the uid whose
+    `temp/{uid}/checkpoints/` keeps each picture's provider checkpoint (default the LoRA's; a
+    LoraEvaluation's own, where its deletion cancels what is in flight). `resource`: the
+    LoraEvaluation that asked (kind, namespace, name, uid), whose own record counts the cost.
+    `stamp`: prices the billed lines (the provider's pricing API, as a run's usage is priced), so
+    the record's cost is the one its run reports; else the table prices them."""
+    from contentgen.providers.base import LoraWeights
+
+    from ..context import StoreCheckpoint, StoreFiles
+    from ..links import provider_url
+    from .evaluation import report, run_evaluation
+
     work.mkdir(parents=True, exist_ok=True)
     subject, faces_artifact = subject_faces(store, goal, work)
     weights = LoraWeights(url=provider_url(goal.model_uri, store, presign_seconds))
-    uid, version = goal.uid, goal.version
+    uid, version = checkpoints or goal.uid, goal.version
     evaluation = run_evaluation(
         generator,
         store,
@@ -228,6 +288,9 @@ def run(
             store, keys.checkpoint(uid, f"likeness-v{version}-e{number}-{goal.plan.prompt_set}-{name}")
         ),
         billed,
+        kept_in=lambda name: StoreFiles(
+            store, keys.pictures_made(uid, version) + f"likeness-e{number}-{goal.plan.prompt_set}-{name}/"
+        ),
     )
     folder = goal.folder(number)
     grid = store.put_once_file(folder + "likeness-grid.jpg", evaluation.grid, "image/jpeg")
@@ -237,6 +300,8 @@ def run(
         "application/json",
     )
     likeness = report(evaluation.likeness, goal.plan, grid.uri, scores.uri)
+    if stamp is not None:
+        billed[:] = stamp(list(billed))
     usd, detail = priced(billed, prices)
     record: dict[str, Any] = {
         "evaluation": number,
@@ -253,6 +318,8 @@ def run(
         "likeness": likeness.wire(),
         "artifacts": [grid.wire(), scores.wire(), *([faces_artifact] if faces_artifact else [])],
     }
+    if resource is not None:
+        record["resource"] = dict(resource)
     written = store.put_once_bytes(
         folder + RECORD_FILE, json.dumps(record, indent=1).encode(), "application/json"
     )

@@ -21,9 +21,12 @@ from contentgen.providers import image_generator
 from contentgen.store import ObjectStore
 
 from ..local_run import RunLock
-from .reevaluate import Estimate, Target, estimate, next_number, run, unrecorded
+from .reevaluate import Estimate, Target, claim, estimate, run, unrecorded
 
 BUDGET_SOURCE = "CONTENTGEN_BUDGETS"
+# Who claims a number on a laptop: any attempt here resumes one stopped here (the RunLock keeps
+# two from going on at once).
+LOCAL_CLAIMANT = "local"
 
 
 class Busy(Exception):
@@ -116,7 +119,7 @@ def evaluate_again(
         refusal = over_budget(catalog, goal, cost.usd, budgets, now())
         if refusal:
             raise OverBudget(refusal)
-        number = next_number(store, goal)
+        number = claim(store, goal, LOCAL_CLAIMANT)
         billed: list[UsageLine] = []
         work = work_dir / f"{goal.uid}-likeness-v{goal.version}-e{number}"
         try:

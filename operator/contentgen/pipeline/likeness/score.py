@@ -24,6 +24,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .prompts import Kind
+
 # Calibrated by bench/likeness.py on its development set (bench/likeness-results.json,
 # docs/likeness.md), and measured on its held-out set: at most 1 % of two different people's
 # faces are this alike (OpenCV publishes 0.363 for SFace, on its own aligned colour faces).
@@ -41,7 +43,6 @@ MIN_GAIN = 0.10
 # More than this share of images failing a rule makes the version poor on that rule.
 MAJORITY = 0.5
 
-Kind = Literal["portrait", "pair"]
 Verdict = Literal["good", "poor", "no-faces", "unmeasured"]
 
 

@@ -1,0 +1,102 @@
+"""LoraEvaluation: a stored LoRA version's likeness evaluated again, without training it again
+(docs/likeness.md). Its outputs belong to the LoRA version (loras/{owner}/{uid}/v{n}/likeness/e{k}/,
+numbered as every re-evaluation of it); the resource keeps its own result documents
+(evaluations/{owner}/{uid}/v{n}/) and its report in its status."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from .base import ApiModel, CelRule
+from .common import CommonSpec, CommonStatus, VersionBase
+from .image import LoraRef
+from .lora import Likeness, PromptSetChoice, Seeds
+
+
+class LikenessPlan(ApiModel):
+    """What the evaluation generates: the prompt set × seeds with the LoRA, and once without it
+    (the baseline, stored once per provider, prompt and seed, and shared)."""
+
+    cel_rules = (
+        CelRule(
+            rule="!has(self.seeds) || self.seeds.all(s, self.seeds.filter(t, t == s).size() == 1)",
+            message="seeds must be different: the same seed makes the same pictures again",
+            field_path=".seeds",
+            check=lambda plan: len(set(plan.seeds)) == len(plan.seeds),
+        ),
+    )
+
+    prompt_set: PromptSetChoice = "likeness-v1"
+    seeds: Seeds = [1, 2]
+
+
+class LoraEvaluationSpec(CommonSpec):
+    lora_ref: Annotated[
+        LoraRef,
+        Field(
+            description="The LoRA version to evaluate: a LoraTraining of the same owner in this namespace, "
+            "its `version` (unset: its latest usable version when the run starts)."
+        ),
+    ]
+    provider: (
+        Annotated[
+            Literal["fal", "offline", "cluster"],
+            Field(
+                description="Where its pictures are generated: fal on fal.ai, cluster on the cluster's own "
+                "GPUs, offline labelled placeholders (no faces). Unset: the provider that trained the "
+                "version, what its users generate with."
+            ),
+        ]
+        | None
+    ) = None
+    evaluation: Annotated[
+        LikenessPlan,
+        Field(default_factory=LikenessPlan, description="The prompt set and seeds, as a LoraTraining's."),
+    ]
+
+
+class EvaluatedLora(ApiModel):
+    """The LoRA version a LoraEvaluation evaluates, as the operator resolved its loraRef."""
+
+    name: Annotated[str, Field(description="The LoraTraining (loraRef.name).")]
+    uid: Annotated[str, Field(description="Its uid: its record's id in the catalog.")]
+    version: Annotated[int, Field(ge=1, description="The version evaluated.")]
+    model_uri: Annotated[str, Field(description="That version's weights.")] = ""
+    provider: Annotated[str, Field(description="The provider that trained it.")] = ""
+    trigger_word: Annotated[str, Field(description="The word that invokes it in the prompts.")] = ""
+    dataset_uri: Annotated[str, Field(description="Its dataset archive: the subject's faces.")] = ""
+
+
+class EvaluationVersion(VersionBase):
+    """One evaluation a run of the LoraEvaluation made."""
+
+    lora: EvaluatedLora
+    evaluation: Annotated[
+        int,
+        Field(
+            ge=1,
+            description="Its number among the version's re-evaluations (likeness/e{k}/ beside the version; "
+            "the version's likeness history lists it so).",
+        ),
+    ]
+    likeness: Annotated[Likeness, Field(description="The report, as a version's likeness.")]
+    record_uri: Annotated[
+        str, Field(description="Its evaluation.json: what was asked, billed and found.")
+    ] = ""
+
+
+class LoraEvaluationStatus(CommonStatus):
+    lora: Annotated[
+        EvaluatedLora | None, Field(description="The LoRA version the latest version evaluated.")
+    ] = None
+    evaluation: Annotated[
+        int, Field(ge=0, description="The latest version's evaluation number (likeness/e{k}/); 0 before.")
+    ] = 0
+    likeness: Annotated[Likeness | None, Field(description="The latest version's likeness report.")] = None
+    latest_version: Annotated[int, Field(ge=0, description="The newest version; 0 before the first.")] = 0
+    versions: Annotated[
+        list[EvaluationVersion],
+        Field(description="Every evaluation it made, oldest first: a run of a new spec generation adds one."),
+    ] = []

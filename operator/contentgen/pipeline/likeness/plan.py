@@ -1,0 +1,48 @@
+"""What a likeness evaluation asks for and what it bills at most, without generating or scoring
+anything: plain Python, so that the operator and the HTTP API (whose image carries no numpy or
+OpenCV) can estimate an evaluation as the pipeline runs it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from contentgen.api import UsageLine
+from contentgen.api.lora import LIKENESS_IMAGE_SIZE, LIKENESS_MODEL
+from contentgen.pricing import evaluation_usage
+from contentgen.store import ObjectStore, keys
+
+from .prompts import DEFAULT_SEEDS, DEFAULT_SET, Prompt, prompt_set
+
+
+@dataclass(frozen=True)
+class Plan:
+    prompt_set: str = DEFAULT_SET
+    seeds: tuple[int, ...] = DEFAULT_SEEDS
+    model: str = LIKENESS_MODEL
+    image_size: str = LIKENESS_IMAGE_SIZE
+
+    def items(self) -> list[tuple[str, int, int, Prompt]]:
+        """(name, seed, prompt index, prompt) of every picture, in order."""
+        return [
+            (f"p{index + 1:02d}-s{seed}", seed, index, prompt)
+            for index, prompt in enumerate(prompt_set(self.prompt_set))
+            for seed in self.seeds
+        ]
+
+
+def expected_usage(
+    provider: str, plan: Plan, *, baseline_cached: bool = False, loras: int = 1
+) -> list[UsageLine]:
+    """What the evaluation of `loras` LoRAs (a training's checkpoints) bills at most (the run's
+    estimate counts the same)."""
+    return evaluation_usage(
+        provider, plan.prompt_set, len(plan.seeds), baseline_cached=baseline_cached, checkpoints=loras
+    )
+
+
+def baseline_cached(store: ObjectStore, provider: str, plan: Plan) -> bool:
+    """Whether every picture without a LoRA is stored already (shared, never paid again)."""
+    return all(
+        store.exists(keys.likeness_baseline(provider, plan.model, plan.prompt_set, seed, index))
+        for _, seed, index, _ in plan.items()
+    )
