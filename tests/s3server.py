@@ -41,6 +41,20 @@ def use_endpoint(monkeypatch, endpoint: str) -> None:  # type: ignore[no-untyped
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
         monkeypatch.delenv(key, raising=False)
+    follow_environment()
+
+
+def follow_environment() -> None:
+    """boto3's default session keeps the credentials it resolved first, for the rest of the
+    process: where the environment now names another account (a test cluster's own S3 server has
+    one), the next client gets a new session, which reads them again."""
+    session = boto3.DEFAULT_SESSION
+    if session is None:
+        return
+    credentials = session.get_credentials()
+    wanted = (os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY"))
+    if credentials is None or (credentials.access_key, credentials.secret_key) != wanted:
+        boto3.DEFAULT_SESSION = None
 
 
 def client(endpoint: str, secret: str | None = None):  # type: ignore[no-untyped-def]

@@ -45,6 +45,7 @@ from localcluster.s3server import S3Server
 from tests import waiting
 from tests.holding_proxy import HoldingProxy
 from tests.rbac.record import audit_decisions
+from tests.s3server import follow_environment
 
 __all__ = ["ApiError", "Cluster", "cluster", "operator", "wait_for"]
 
@@ -443,6 +444,7 @@ def cluster(
             env["CONTENTGEN_STORE"] = (root / "store").as_uri()
         for key, value in env.items():
             monkeypatch.setenv(key, value)
+        follow_environment()  # this cluster's S3 account, not the one a client of this process saw first
         store: ObjectStore
         if server is not None:
             from contentgen.store.s3 import S3Store, s3_client
