@@ -272,6 +272,15 @@ def test_budgets_and_prices_reach_the_operator() -> None:
         settings.prices.as_of == "2026-12-01"
         and settings.prices.price("fal", "fal-ai/flux/dev", "megapixel") == 0.02
     )
+    # the API shows estimates (a re-evaluation's in a cluster) with the same prices and budgets
+    from contentgen.httpapi.settings import ApiSettings
+
+    pod = one(render({**API, **values}), "Deployment", f"{RELEASE}-api")["spec"]["template"]["spec"]
+    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"] if "value" in e}
+    api = ApiSettings.model_validate(
+        {"prices": json.loads(env["CONTENTGEN_PRICES"]), "budgets": json.loads(env["CONTENTGEN_BUDGETS"])}
+    )
+    assert api.prices == settings.prices and api.budgets == settings.budgets
 
 
 def test_chart_job_defaults_are_the_operators() -> None:

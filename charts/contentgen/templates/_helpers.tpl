@@ -235,3 +235,13 @@ seccompProfile:
     {{- include "contentgen.kinds" . | nindent 4 }}
   verbs: ["create", "get", "delete"]
 {{- end -}}
+
+{{/* The price table (CONTENTGEN_PRICES, JSON): the operator prices runs with it, the API its estimates. */}}
+{{- define "contentgen.prices" -}}
+{{- $prices := dict "assumedAudioHours" .Values.prices.assumedAudioHours "cluster" .Values.prices.cluster }}
+{{- if .Values.prices.items }}
+{{- $_ := set $prices "items" .Values.prices.items }}
+{{- $_ := set $prices "asOf" .Values.prices.asOf }}
+{{- end }}
+{{- $prices | toJson }}
+{{- end }}

@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contentgen.api.common import OWNER_PATTERN
 from contentgen.catalog import DEFAULT_CATALOG, DEFAULT_PRICE_PER_GB_MONTH
-from contentgen.pricing import Budgets
+from contentgen.pricing import Budgets, PriceTable
 from contentgen.store import DEFAULT_LOCAL_STORE
 
 ENV_PREFIX = "CONTENTGEN_"
@@ -109,6 +109,12 @@ class ApiSettings(BaseSettings):
         default_factory=Budgets,
         description="CONTENTGEN_BUDGETS: the operator's monthly budgets (JSON, as the chart's "
         "`budgets`), shown on the web UI's Spend page.",
+    )
+    prices: PriceTable = Field(
+        default_factory=PriceTable,
+        description="CONTENTGEN_PRICES: the operator's price table (JSON, as the chart's `prices`), for "
+        "the estimates this API shows where it does not run the work itself (a re-evaluation in a "
+        "cluster).",
     )
     price_per_gb_month: float = Field(
         default=DEFAULT_PRICE_PER_GB_MONTH, ge=0, description="CONTENTGEN_PRICE_PER_GB_MONTH, in USD."

@@ -23,7 +23,6 @@ from contentgen.api.lora import LikenessPromptSet, Seed
 from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.pipeline.likeness import reevaluate
 from contentgen.pipeline.likeness.reevaluate import Target
-from contentgen.pricing import PriceTable
 from contentgen.providers import IMAGE_GENERATORS
 
 from ..deps import CallerDep, RefPath, Services, ServicesDep, find_record
@@ -182,7 +181,7 @@ def _evaluate(
     if not who.may_act_for(goal.owner):
         raise ApiError(403, "forbidden", f"{who.user} does not act for {goal.owner!r}, the record's owner")
     store = svc.store()
-    prices = settings.prices if settings is not None else PriceTable()
+    prices = settings.prices if settings is not None else svc.settings.prices
     planned = reevaluate.estimate(store, goal, prices)
     answer: dict[str, Any] = {
         "id": goal.uid,
