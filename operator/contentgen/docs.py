@@ -109,9 +109,12 @@ def _api() -> str:
     from contentgen.httpapi.settings import ApiSettings
 
     return (
-        settings_table(ApiSettings, skip=("budgets",))
+        settings_table(ApiSettings, skip=("budgets", "prices"))
         + "\n| `CONTENTGEN_BUDGETS` |  | "
         + str(ApiSettings.model_fields["budgets"].description).removeprefix("CONTENTGEN_BUDGETS: ")
+        + " |"
+        + "\n| `CONTENTGEN_PRICES` | [the table](../spend.md#prices) | "
+        + str(ApiSettings.model_fields["prices"].description).removeprefix("CONTENTGEN_PRICES: ")
         + " |"
     )
 
