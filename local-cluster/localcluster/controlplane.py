@@ -21,7 +21,6 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from . import kubeconfig
 from .binaries import Binaries
 from .client import ApiError, Client
 from .pki import Authority
+from .ports import free_port
 
 log = logging.getLogger("localcluster")
 
@@ -59,12 +59,6 @@ AUDIT_POLICY = {
         {"level": "Metadata"},
     ],
 }
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -288,10 +282,20 @@ class ControlPlane:
             component.start()
 
     def start_apiserver(self, deadline: float | None = None) -> None:
-        deadline = deadline or time.monotonic() + 60.0
-        apiserver = self.components["kube-apiserver"] = self._apiserver()
-        apiserver.start()
-        self._wait(apiserver, deadline, self.ready)
+        deadline = deadline or time.monotonic() + 120.0
+        while True:
+            apiserver = self.components["kube-apiserver"] = self._apiserver()
+            apiserver.start()
+            try:
+                return self._wait(apiserver, deadline, self.ready)
+            except RuntimeError:
+                # Its port still held (a connection's, or the old process's socket not yet
+                # released): started again, as a kubelet restarts a static pod that exited.
+                bind = not apiserver.running() and "address already in use" in apiserver.tail(5)
+                if not bind or time.monotonic() > deadline:
+                    raise
+                log.warning("kube-apiserver could not bind its port yet; starting it again")
+                time.sleep(0.5)
 
     def restart_apiserver(self) -> None:
         """Stop kube-apiserver and start it again (every watch breaks; clients re-list)."""

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .build import find_go
+from .ports import free_port
 
 MODULE = "github.com/FerretDB/FerretDB"
 FERRETDB_VERSION = "v1.24.2"  # the last 1.x the Go proxy serves; 2.x needs PostgreSQL with DocumentDB
@@ -96,13 +97,6 @@ def build() -> Path:
 def ensure() -> Path:
     """The FerretDB binary, built when missing or of another version."""
     return FERRETDB if built() else build()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass

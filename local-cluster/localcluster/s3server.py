@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import build
+from .ports import free_port
 
 SERVERS = Path(__file__).resolve().parent.parent / "servers"
 PIN = SERVERS / "versitygw.txt"
@@ -86,12 +87,6 @@ def version() -> str:
 # An access log line: owner, bucket, [time], remote, requester, request id, s3_OPERATION, key, URI,
 # status, ...
 _ACCESS = re.compile(r"^\S+ \S+ \[[^\]]*\] \S+ \S+ \S+ s3_(\w+) (\S+) \S+ (\d{3}) ", re.MULTILINE)
-
-
-def free_port(host: str) -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

@@ -351,3 +351,27 @@ def test_options_gpus_are_in_the_node_capacity(tmp_path: Path) -> None:
         "cpu": "4",
         "nvidia.com/gpu": "1",
     }
+
+
+def test_the_api_server_starts_again_once_its_port_is_let_go(kube: Kube) -> None:
+    """A restarted kube-apiserver whose port is held for a moment (by another socket: a client's
+    connection can take a freed port) exits on "address already in use" and is started again
+    until it binds, as a kubelet restarts a static pod. Last in this file: every watch breaks."""
+    import socket
+    import threading
+
+    control = kube.cluster.control
+    assert control is not None
+    apiserver = control.components["kube-apiserver"]
+    apiserver.stop(timeout=5.0)
+    holder = socket.socket()  # bound, no SO_REUSEADDR: the server's bind fails while it is open
+    holder.bind((control.host, control.port))
+    release = threading.Timer(3.0, holder.close)
+    release.start()
+    try:
+        control.start_apiserver()
+    finally:
+        release.cancel()
+        holder.close()
+    assert "address already in use" in apiserver.log_file.read_text(errors="replace")
+    assert "Ready" in kube.kubectl("get", "nodes")
