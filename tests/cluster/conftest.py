@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.run.checkpoint_pictures import subject_video
+
 from .tiny_flux import session_cache, tiny_flux
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -55,3 +57,17 @@ def models_root(tmp_path_factory, threads) -> Path:
     built = tiny_flux(session_cache(tmp_path_factory))
     (root / "FLUX.1-dev").symlink_to(built, target_is_directory=True)
     return root
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, models_root: Path) -> Path:
+    """A run's working folder: the tiny FLUX staged, a video of the subject, no store, catalog,
+    fal key or price table from the environment."""
+    monkeypatch.chdir(tmp_path)
+    for variable in ("CONTENTGEN_STORE", "CONTENTGEN_CATALOG", "FAL_KEY", "CONTENTGEN_PRICES"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("CONTENTGEN_CLUSTER_MODELS_DIR", str(models_root))
+    monkeypatch.setenv("CONTENTGEN_CLUSTER_DEVICE", DEVICE)
+    monkeypatch.setenv("CONTENTGEN_CLUSTER_INFERENCE_STEPS", "2")
+    subject_video(tmp_path / "subject.mp4", monkeypatch)
+    return tmp_path

@@ -25,25 +25,11 @@ from contentgen.catalog import open_catalog
 from contentgen.cli.main import main
 from contentgen.store import LocalStore
 from tests.pipeline.test_likeness_evaluation import a_copy, another_person, the_subject
-from tests.run.checkpoint_pictures import PicturesByCheckpoint, manifest, subject_video
-
-from .conftest import DEVICE
+from tests.run.checkpoint_pictures import PicturesByCheckpoint, manifest
 
 pytestmark = pytest.mark.cluster_models
 
 PROMPTS = 6  # likeness-v1, one seed
-
-
-@pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, models_root: Path) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for variable in ("CONTENTGEN_STORE", "CONTENTGEN_CATALOG", "FAL_KEY", "CONTENTGEN_PRICES"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("CONTENTGEN_CLUSTER_MODELS_DIR", str(models_root))
-    monkeypatch.setenv("CONTENTGEN_CLUSTER_DEVICE", DEVICE)
-    monkeypatch.setenv("CONTENTGEN_CLUSTER_INFERENCE_STEPS", "2")
-    subject_video(tmp_path / "subject.mp4", monkeypatch)
-    return tmp_path
 
 
 def run(workspace: Path, *args: str) -> int:

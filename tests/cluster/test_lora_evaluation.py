@@ -15,23 +15,9 @@ from contentgen.api import RunResult
 from contentgen.cli.main import main
 from contentgen.pipeline.local_run import local_uid
 from contentgen.store import LocalStore
-from tests.run.checkpoint_pictures import manifest, subject_video
-
-from .conftest import DEVICE
+from tests.run.checkpoint_pictures import manifest
 
 pytestmark = pytest.mark.cluster_models
-
-
-@pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, models_root: Path) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for variable in ("CONTENTGEN_STORE", "CONTENTGEN_CATALOG", "FAL_KEY", "CONTENTGEN_PRICES"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("CONTENTGEN_CLUSTER_MODELS_DIR", str(models_root))
-    monkeypatch.setenv("CONTENTGEN_CLUSTER_DEVICE", DEVICE)
-    monkeypatch.setenv("CONTENTGEN_CLUSTER_INFERENCE_STEPS", "2")
-    subject_video(tmp_path / "subject.mp4", monkeypatch)
-    return tmp_path
 
 
 def test_a_cluster_loras_version_is_evaluated_again_on_the_cluster(
