@@ -364,8 +364,12 @@ def test_the_api_server_starts_again_once_its_port_is_let_go(kube: Kube) -> None
     assert control is not None
     apiserver = control.components["kube-apiserver"]
     apiserver.stop(timeout=5.0)
-    holder = socket.socket()  # bound, no SO_REUSEADDR: the server's bind fails while it is open
+    # Listening on it: the server's bind fails while it is open. (SO_REUSEADDR, as the server sets
+    # it: the old server's closed connections may still be in TIME_WAIT on that port.)
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     holder.bind((control.host, control.port))
+    holder.listen()
     release = threading.Timer(3.0, holder.close)
     release.start()
     try:
