@@ -69,6 +69,15 @@ class EvaluatedLora(ApiModel):
     dataset_uri: Annotated[str, Field(description="Its dataset archive: the subject's faces.")] = ""
 
 
+def not_evaluable(name: str, version: int) -> str:
+    """Why a LoRA version without a dataset archive cannot be evaluated (the operator's Pending
+    message and a local run's refusal)."""
+    return (
+        f"loraRef {name!r} version {version}: it names no dataset archive to take the subject's faces "
+        "from, so its likeness cannot be measured; evaluate a version trained from a video"
+    )
+
+
 class EvaluationVersion(VersionBase):
     """One evaluation a run of the LoraEvaluation made."""
 

@@ -33,6 +33,7 @@ from contentgen.api import (
     format_time,
     parse_timestamp,
 )
+from contentgen.api.evaluation import not_evaluable
 from contentgen.api.versions import adopt_legacy, next_version, set_version_cost
 from contentgen.pricing import PriceTable, estimated, settled, without_evaluation
 from contentgen.providers.cancel import summary
@@ -587,13 +588,7 @@ def _evaluated(found: ResolvedLora, lora: LoraState | None) -> EvaluatedLora | W
     faces are taken from it)."""
     usable = lora.version(found.version) if lora is not None else None
     if usable is None or not usable.dataset_uri:
-        return Waiting(
-            "LoraNotEvaluable",
-            f"loraRef {found.name!r} version {found.version}: it names no dataset archive to take the "
-            "subject's faces from, so its likeness cannot be measured; evaluate a version trained from a "
-            "video",
-            stalled=True,
-        )
+        return Waiting("LoraNotEvaluable", not_evaluable(found.name, found.version), stalled=True)
     return EvaluatedLora(
         name=found.name,
         uid=found.uid,

@@ -41,6 +41,7 @@ from contentgen.api import (
     format_time,
     now,
 )
+from contentgen.api.evaluation import not_evaluable
 from contentgen.api.versions import LEGACY_VERSION, set_version_cost
 from contentgen.catalog.document import UNFINISHED, catalog_document, run_history, with_progress
 from contentgen.catalog.evaluations import record_evaluation
@@ -143,10 +144,7 @@ def _evaluated(ref: str, pinned: int | None, owner: str, namespace: str, store: 
     stored = version_result(store, "lora-training", owner, found.uid, found.version)
     trained = stored.lora if stored is not None else None
     if stored is None or trained is None or not trained.dataset_uri:
-        raise InvalidInput(
-            f"loraRef {ref!r} version {found.version}: it names no dataset archive to take the subject's "
-            "faces from, so its likeness cannot be measured; evaluate a version trained from a video"
-        )
+        raise InvalidInput(not_evaluable(ref, found.version))
     return EvaluatedLora(
         name=ref,
         uid=found.uid,
