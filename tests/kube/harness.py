@@ -17,7 +17,6 @@ import logging
 import os
 import secrets
 import signal
-import socket
 import threading
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
@@ -29,6 +28,7 @@ from typing import Any
 
 import mongomock
 import pymongo.errors
+import pytest
 import yaml
 from kopf.testing import KopfRunner
 
@@ -41,13 +41,14 @@ from contentgen.store import LocalStore, ObjectStore
 from localcluster import LocalCluster
 from localcluster.client import MERGE, ApiError, Client
 from localcluster.faults import FaultProxy
+from localcluster.ports import free_port
 from localcluster.s3server import S3Server
 from tests import waiting
 from tests.holding_proxy import HoldingProxy
 from tests.rbac.record import audit_decisions
 from tests.s3server import follow_environment
 
-__all__ = ["ApiError", "Cluster", "cluster", "operator", "wait_for"]
+__all__ = ["ApiError", "Cluster", "cluster", "free_port", "operated", "operator", "wait_for"]
 
 OPERATOR_NAMESPACE, OPERATOR_ACCOUNT = "contentgen", "contentgen-operator"
 
@@ -62,12 +63,6 @@ class FlakyCollection:
         if self._down.is_set():
             raise pymongo.errors.ServerSelectionTimeoutError("mongodb:27017: [Errno 111] Connection refused")
         return getattr(self._collection, name)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 180.0, what: str = "condition") -> Any:
@@ -506,3 +501,14 @@ def _healthy(port: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+@contextmanager
+def operated(tmp_path_factory: pytest.TempPathFactory, name: str = "cluster") -> Iterator[Cluster]:
+    """A test module's cluster with the operator running in this process."""
+    with (
+        pytest.MonkeyPatch.context() as mp,
+        cluster(tmp_path_factory.mktemp(name), mp) as c,
+        operator(c),
+    ):
+        yield c

@@ -17,7 +17,7 @@ import pytest
 
 from contentgen.catalog import Catalog, to_record
 from contentgen.store import keys
-from tests.kube.harness import Cluster, cluster, operator, wait_for
+from tests.kube.harness import Cluster, cluster, operated, operator, wait_for
 from tests.kube.test_operator import lora, media, namespaced_rbac, reason, record_calls, uid_of
 from tests.rbac.record import identity
 
@@ -38,11 +38,7 @@ def evaluation(name: str, lora_name: str, **spec: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with (
-        pytest.MonkeyPatch.context() as mp,
-        cluster(tmp_path_factory.mktemp("cluster"), mp) as c,
-        operator(c),
-    ):
+    with operated(tmp_path_factory) as c:
         yield c
 
 

@@ -21,7 +21,7 @@ from contentgen.store import LocalStore, keys
 from scripts.synthetic_video import face_scene, other_scene, write_video
 from tests.conftest import EXAMPLES
 from tests.httpserver import serve
-from tests.kube.harness import ApiError, Cluster, cluster, operator, wait_for
+from tests.kube.harness import ApiError, Cluster, cluster, operated, operator, wait_for
 from tests.kube.kueue import install_workloads, make_workload, set_conditions, suspend_like_kueue
 from tests.rbac.record import CALLS_FILE, OPERATOR_USER, identity, record_decisions
 
@@ -51,11 +51,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with (
-        pytest.MonkeyPatch.context() as mp,
-        cluster(tmp_path_factory.mktemp("cluster"), mp) as c,
-        operator(c),
-    ):
+    with operated(tmp_path_factory) as c:
         yield c
     record_calls(c)
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from contentgen.catalog import Catalog, Filters, Page, pruning
-from tests.kube.harness import Cluster, cluster, operator, wait_for
+from tests.kube.harness import Cluster, operated, wait_for
 from tests.kube.test_operator import image, lora, media, uid_of
 from tests.sse import Events, serve_api
 
@@ -26,11 +26,7 @@ TOKEN = "alice-token-0123456789"
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with (
-        pytest.MonkeyPatch.context() as mp,
-        cluster(tmp_path_factory.mktemp("cluster"), mp) as c,
-        operator(c),
-    ):
+    with operated(tmp_path_factory) as c:
         yield c
 
 

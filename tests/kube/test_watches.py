@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from contentgen.controller.naming import LABEL_UID
-from tests.kube.harness import Cluster, cluster, operator, wait_for
+from tests.kube.harness import Cluster, operated, wait_for
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -23,11 +23,7 @@ SELECTOR = "app.kubernetes.io/managed-by=contentgen-operator"
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with (
-        pytest.MonkeyPatch.context() as mp,
-        cluster(tmp_path_factory.mktemp("watches"), mp) as c,
-        operator(c),
-    ):
+    with operated(tmp_path_factory, "watches") as c:
         yield c
 
 
