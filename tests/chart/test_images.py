@@ -9,7 +9,6 @@ import fnmatch
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import yaml
 
 from contentgen.api import SpecSnapshot
 from contentgen.controller.jobs import WORKER_UID
+from localcluster.ports import free_port
 from tests.chart.conftest import operator_deployment, render
 from tests.conftest import ROOT
 from tests.httpserver import serve
@@ -379,12 +379,6 @@ def test_worker_set_runs_a_lora_training_on_the_sample_video(worker_venv: Path, 
     assert imports(worker_venv, "cv2", env, cwd) and imports(worker_venv, "av", env, cwd)
     assert not imports(worker_venv, "kopf", env, cwd) and not imports(worker_venv, "fastapi", env, cwd)
     assert_no_local_cluster(worker_venv, env, cwd)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for_http(url: str, process: subprocess.Popen[str], limit: float = 60) -> int:

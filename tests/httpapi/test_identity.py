@@ -28,6 +28,7 @@ from contentgen.httpapi.identity import (
     parse_networks,
 )
 from contentgen.store import LocalStore
+from localcluster.ports import free_port
 from tests.httpapi.conftest import ALICE_IDS, BOB_IDS, TOKENS, auth, fill
 from tests.waiting import wait_for
 
@@ -218,7 +219,7 @@ def test_contentgen_api_matches_proxies_on_the_connections_address(tmp_path: Pat
     catalog.close()
     owners = tmp_path / "owners.yaml"
     owners.write_text(yaml.safe_dump(OWNERS))
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "CONTENTGEN_CATALOG": str(tmp_path / "catalog"),
@@ -250,14 +251,6 @@ def test_contentgen_api_matches_proxies_on_the_connections_address(tmp_path: Pat
         server.terminate()
         server.wait(30)
         log.close()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _up(base: str) -> bool:
