@@ -296,6 +296,24 @@ def test_s3_store(workspace: Path, capsys: pytest.CaptureFixture[str], s3: str) 
     assert stored.images == result.images
 
 
+def test_a_bucket_that_does_not_exist_is_said_in_one_line(
+    workspace: Path, capsys: pytest.CaptureFixture[str], s3: str
+) -> None:
+    manifest = str(EXAMPLES / "imagegeneration.yaml")
+    code, _, err = run(capsys, "--offline", "--store", f"s3://{s3}/contentgen", manifest)
+    assert code == 0, err
+    before = open_catalog().find(Filters()).docs
+    assert [r["status"] for r in before] == ["Succeeded"]
+
+    missing = "missing-" + s3[-8:]
+    code, out, err = run(capsys, "--offline", "--store", f"s3://{missing}/contentgen", manifest)
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"the bucket s3://{missing} does not exist" in err and "create it" in err
+    assert "CONTENTGEN_STORE" in err and "catalog" not in err
+    assert open_catalog().find(Filters()).docs == before  # nothing recorded: none Running, no version
+
+
 # --- the worker --------------------------------------------------------------------------------
 
 

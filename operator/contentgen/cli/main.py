@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from contentgen import __version__
+from contentgen.errors import ContentgenError
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -53,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args._module.run(args)
     except CommandError as exc:
         print(f"contentgen {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except ContentgenError as exc:  # a reason and a sentence saying what to fix: no traceback
+        print(f"contentgen {args.command}: {exc.reason}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"contentgen {args.command}: interrupted", file=sys.stderr)

@@ -103,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         settings.store = args.store
     try:
         store = open_store(settings.store)
+        store.check()  # a missing bucket is said here, before anything is recorded
     except (ValueError, ContentgenError) as exc:
         raise CommandError(str(exc)) from None
     url = catalog_url(args.catalog)

@@ -84,6 +84,12 @@ class ObjectStore(ABC):
     def key_of(self, uri: str) -> str:
         """The key of a URI of this store; ValueError for URIs of other stores."""
 
+    def check(self) -> None:
+        """Raise a ContentgenError naming what to fix when the store cannot be used at all (an S3
+        bucket that does not exist, refused credentials); before a run records anything. A local
+        store's directory is made when written to: nothing to look at."""
+        return None
+
     def owns(self, uri: str) -> bool:
         try:
             self.key_of(uri)

@@ -211,7 +211,7 @@ class S3Store(ObjectStore):
                         raise ConditionalWritesUnsupported(self.uri(key)) from None
                     case "again":
                         continue
-                raise _classify(exc) from exc
+                raise _classify(exc, self) from exc
         raise TransientError(
             f"{self.uri(key)}: the store answered ConditionalRequestConflict {CONFLICT_RETRIES} times",
             reason="StoreUnavailable",
@@ -242,7 +242,7 @@ class S3Store(ObjectStore):
         except FlexibleChecksumError as exc:
             raise StoredObjectCorrupt(f"{self.uri(key)} is corrupt: {exc}; {RESTORE}") from None
         except Exception as exc:
-            raise _classify(exc) from exc
+            raise _classify(exc, self) from exc
 
     def _get(self, key: str) -> Any:
         try:
@@ -250,7 +250,7 @@ class S3Store(ObjectStore):
         except Exception as exc:
             if _missing(exc):
                 raise ObjectNotFound(self.uri(key)) from None
-            raise _classify(exc) from exc
+            raise _classify(exc, self) from exc
 
     def _check(self, key: str, response: Any, sha256: str) -> None:
         """The bytes read are the ones written: their SHA-256 is the one recorded at upload."""
@@ -267,7 +267,7 @@ class S3Store(ObjectStore):
         except Exception as exc:
             if _missing(exc):
                 return None
-            raise _classify(exc) from exc
+            raise _classify(exc, self) from exc
         return ObjectInfo(
             key,
             int(response["ContentLength"]),
@@ -277,9 +277,17 @@ class S3Store(ObjectStore):
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
-            for item in page.get("Contents", []):
-                yield ObjectInfo(item["Key"][len(self.prefix) :], int(item["Size"]))
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+                for item in page.get("Contents", []):
+                    yield ObjectInfo(item["Key"][len(self.prefix) :], int(item["Size"]))
+        except Exception as exc:
+            raise _classify(exc, self) from exc
+
+    def check(self) -> None:
+        """One listing of the prefix: a bucket that does not exist, refused credentials or an
+        endpoint that does not answer are said in one line (PermanentError, TransientError)."""
+        self._call(self.client.list_objects_v2, Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
 
     def delete(self, key: str) -> bool:
         if self.head(key) is None:
@@ -323,14 +331,41 @@ class S3Store(ObjectStore):
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
-            raise _classify(exc) from exc
+            raise _classify(exc, self) from exc
 
 
-def _classify(exc: Exception) -> Exception:
+def _classify(exc: Exception, store: S3Store | None = None) -> Exception:
     """botocore errors as ours: access problems are permanent, the rest worth a retry."""
+    from botocore.exceptions import EndpointConnectionError, NoCredentialsError
 
     code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-    if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "NoSuchBucket", "403"):
+    bucket = f"s3://{store.bucket}" if store is not None else "the store's bucket"
+    if code == "NoSuchBucket":
+        endpoint = store.client.meta.endpoint_url if store is not None else ""
+        return PermanentError(
+            f"the bucket {bucket} does not exist{f' at {endpoint}' if endpoint else ''}: create it, or "
+            "set CONTENTGEN_STORE (contentgen run --store) to s3://BUCKET/PREFIX of a bucket that exists",
+            reason="StoreAccessDenied",
+        )
+    if code == "InvalidBucketName":
+        return PermanentError(
+            f"{bucket} is not a valid bucket name (3 to 63 lower-case letters, digits, dots and "
+            "hyphens): set CONTENTGEN_STORE (contentgen run --store) to s3://BUCKET/PREFIX",
+            reason="StoreAccessDenied",
+        )
+    if isinstance(exc, NoCredentialsError):
+        return PermanentError(
+            f"no S3 credentials for {bucket}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+            "(or AWS_PROFILE), or use workload identity in a cluster",
+            reason="StoreAccessDenied",
+        )
+    if isinstance(exc, EndpointConnectionError):
+        return TransientError(
+            f"the object store of {bucket} does not answer ({exc}): check that it runs and "
+            "AWS_ENDPOINT_URL names it",
+            reason="StoreUnavailable",
+        )
+    if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"):
         return PermanentError(
             f"object store refused the request ({code}): check the store URL and credentials",
             reason="StoreAccessDenied",
