@@ -179,6 +179,16 @@ class LikenessEvaluationInfo(RecordModel):
         default=None, description="What it cost (USD); the run's own: in the run's."
     )
     likeness: dict[str, Any] = Field(description="Its report, as `likeness`.")
+    source: str = Field(
+        default="",
+        description="pictures: pictures made elsewhere were scored (`contentgen assets evaluate "
+        "--pictures`, POST .../score), nothing was generated; empty: pictures generated with the LoRA.",
+    )
+    pictures: list[dict[str, Any]] = Field(
+        default=[],
+        description="Where source is pictures: each picture's name, sha256, sizeBytes, format, width "
+        "and height (the pictures themselves are not kept; the grid shows them).",
+    )
 
 
 class LoraVersionInfo(VersionInfo):
@@ -210,6 +220,11 @@ class LoraVersionInfo(VersionInfo):
     )
     likeness_evaluation: int = Field(
         default=0, description="Which evaluation `likeness` is: 0 its run's, 1, 2, ... its re-evaluations."
+    )
+    likeness_source: str = Field(
+        default="",
+        description="pictures where `likeness` scored pictures made elsewhere (see likenessHistory's "
+        "source); empty where the pictures were generated with the LoRA.",
     )
     likeness_history: list[LikenessEvaluationInfo] = Field(
         default=[], description="The earlier evaluations, oldest first (its run's as evaluation 0)."
@@ -431,13 +446,14 @@ def presented(version: dict[str, Any]) -> dict[str, Any]:
         **version,
         "likeness": newest["likeness"],
         "likenessEvaluation": newest["evaluation"],
+        "likenessSource": newest.get("source", ""),
         "likenessHistory": history,
     }
 
 
 def _shown(entry: dict[str, Any]) -> dict[str, Any]:
     fields = ("evaluation", "at", "by", "resource", "provider", "promptSet", "seeds", "costUsd", "likeness")
-    return {k: entry[k] for k in fields if k in entry}
+    return {k: entry[k] for k in (*fields, "source", "pictures") if k in entry}
 
 
 def to_record(doc: dict[str, Any]) -> JobRecord:

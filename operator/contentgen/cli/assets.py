@@ -41,6 +41,7 @@ from contentgen.catalog.queries import DEFAULT_LIMIT, SORT_FIELDS, STATUSES, Fil
 from contentgen.catalog.tables import lineage_block, record_block, records_table, stats_block
 from contentgen.cli.main import CommandError
 from contentgen.errors import ContentgenError, InvalidInput
+from contentgen.pipeline.likeness.pictures import MAX_PICTURE_BYTES, MAX_PICTURES
 from contentgen.providers import IMAGE_GENERATORS
 from contentgen.store import DEFAULT_LOCAL_STORE, ObjectStore
 
@@ -271,7 +272,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "the version's likeness history; earlier evaluations stay (docs/likeness.md). Paid like any "
         "generation, checkpointed: an interrupted evaluation resumes without paying twice. Shows the "
         "estimated price first and pays only with --yes or when you confirm at the prompt; "
-        "CONTENTGEN_BUDGETS is respected.",
+        "CONTENTGEN_BUDGETS is respected. With --pictures DIR nothing is generated or paid: the "
+        "pictures in DIR, made elsewhere, are scored against the version's dataset faces instead "
+        "(docs/likeness.md#scoring-your-own-pictures).",
     )
     _add_ref(evaluate)
     evaluate.add_argument(
@@ -295,6 +298,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="who generates the pictures (default: the provider that trained the version)",
     )
     evaluate.add_argument("--yes", action="store_true", help="pay the estimate without asking")
+    evaluate.add_argument(
+        "--pictures",
+        metavar="DIR",
+        help="score the pictures in DIR instead of generating any (PNG, JPEG or WebP made elsewhere; "
+        f"at most {MAX_PICTURES}, {MAX_PICTURE_BYTES // 2**20} MiB each): nothing is paid",
+    )
+    evaluate.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="with --pictures: pictures made the same way without the LoRA, to measure its gain",
+    )
     _add_common(evaluate)
 
     prune = sub.add_parser(
@@ -592,6 +606,8 @@ def _evaluate(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
     from contentgen.pipeline.settings import PipelineSettings
     from contentgen.pricing import Budgets
 
+    if getattr(args, "pictures", None) is not None or getattr(args, "baseline", None) is not None:
+        return _score_pictures(args, catalog, output)
     doc = _get_doc(catalog, args)
     try:
         plan = reevaluate.check_plan(args.prompt_set, args.seed)
@@ -670,6 +686,101 @@ def _evaluate(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
         f"cost ${float(entry.get('costUsd') or 0):.4f}; earlier evaluations are kept in the version's history"
     )
     if not outcome.recorded:
+        print(f"not recorded: {what} is no longer in the record (deleted meanwhile)", file=sys.stderr)
+    return 0
+
+
+def _score_pictures(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
+    """Score pictures made elsewhere against the version's subject (pipeline/likeness/pictures.py):
+    nothing is generated or paid; the report is a new numbered evaluation in the version's history."""
+    from pathlib import Path
+
+    from contentgen.api import now
+    from contentgen.catalog.tables import likeness_summary
+    from contentgen.pipeline.likeness import pictures, reevaluate
+    from contentgen.pipeline.settings import PipelineSettings
+
+    if args.pictures is None:
+        raise CommandError("--baseline: only with --pictures (the pictures made with the LoRA)")
+    asked = [
+        f
+        for f, v in (("--prompt-set", args.prompt_set), ("--seed", args.seed), ("--provider", args.provider))
+        if v
+    ]
+    if asked or args.yes:
+        raise CommandError(f"{(asked or ['--yes'])[0]}: not with --pictures (nothing is generated or paid)")
+    doc = _get_doc(catalog, args)
+    try:
+        goal = reevaluate.target(doc, args.version, None, reevaluate.check_plan(None, None))
+    except ValueError as exc:
+        text = str(exc)
+        raise CommandError(
+            text.replace("version:", "--version:", 1) if text.startswith("version:") else text
+        ) from None
+    try:
+        given = pictures.from_folder(Path(args.pictures))
+        baseline = pictures.from_folder(Path(args.baseline)) if args.baseline is not None else []
+        pictures.check_all(given, baseline, where=args.pictures)
+    except pictures.PictureError as exc:
+        raise CommandError(str(exc)) from None
+    what = f"v{goal.version} of {goal.namespace}/{goal.name} ({goal.uid})"
+    extra = f" and {len(baseline)} without the LoRA from {args.baseline}" if baseline else ""
+    print(
+        f"scoring {len(given)} pictures from {args.pictures}{extra} against {what}: "
+        "nothing is generated or paid",
+        file=sys.stderr,
+    )
+    try:
+        done = pictures.score_pictures(
+            catalog,
+            _store(args),
+            goal,
+            given,
+            baseline,
+            work_dir=PipelineSettings().work_dir,
+            by="cli",
+            now=now,
+        )
+    except pictures.PictureError as exc:
+        raise CommandError(str(exc)) from None
+    except InvalidInput as exc:  # the dataset's faces cannot be read
+        raise CommandError(f"{exc.reason}: {exc}") from None
+    entry = done.entry
+    if output == "json":
+        _print_json(
+            {
+                "id": goal.uid,
+                "version": goal.version,
+                "evaluation": done.number,
+                "recorded": done.recorded,
+                "source": entry["source"],
+                "pictures": entry["pictures"],
+                **({"baseline": entry["baseline"]} if "baseline" in entry else {}),
+                "costUsd": 0.0,
+                "likeness": entry["likeness"],
+                "scores": done.scores,
+                "artifacts": entry["artifacts"],
+            }
+        )
+        return 0
+    likeness = entry["likeness"]
+    summary = likeness_summary(likeness)
+    print(f"scored {what} as evaluation e{done.number}: {summary}")
+    for reason in likeness.get("reasons") or []:
+        if reason not in summary:
+            print(f"  {reason}")
+    width = max(len(s["name"]) for s in done.scores)
+    for scored in done.scores:
+        if scored["similarity"] is None:
+            shown = "no face" if not scored["faces"] else f"{scored['faces']} faces, unscored"
+        else:
+            shown = f"{scored['similarity']:.2f}"
+            shown += (
+                f" (closest training image {scored['nearestTraining']}, {scored['nearestSimilarity']:.2f})"
+            )
+        print(f"  {scored['name']:<{width}}  {shown}")
+    print("nothing was paid; earlier evaluations are kept in the version's history")
+    if not done.recorded:
         print(f"not recorded: {what} is no longer in the record (deleted meanwhile)", file=sys.stderr)
     return 0
 
