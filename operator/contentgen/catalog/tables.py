@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from contentgen.api.lora import ONE_PERSON_SIMILARITY as SAME
+from contentgen.api.lora import STRANGERS_SIMILARITY as DIFFERENT
+
 from .records import (
     ImageGenerationRecord,
     JobRecord,
@@ -175,20 +178,31 @@ def checkpoint_lines(version: dict[str, Any]) -> list[str]:
 
 
 def likeness_summary(likeness: dict[str, Any]) -> str:
-    """A version's likeness report in one line (docs/likeness.md)."""
+    """A version's likeness report in one line (docs/likeness.md): the verdict, the median on the
+    version's own scale with both its ends named, and every reason the verdict has."""
     verdict = str(likeness.get("verdict", "-"))
+    reasons = "; ".join(str(r) for r in likeness.get("reasons") or [])
     if likeness.get("median") is None:
-        reasons = likeness.get("reasons") or []
-        return f"{verdict}" + (f" ({reasons[0]})" if reasons else "")
-    base = likeness.get("baselineMedian")
-    text = f"{verdict}, median {likeness['median']:.2f} ({likeness.get('percent', 0):.0f} %)"
-    text += f", without the LoRA {base:.2f}" if base is not None else ""
-    if likeness.get("bleed") is not None:
-        text += f", bleed {likeness['bleed']:.2f}"
-    text += f", closest to one training image {likeness.get('copySimilarity', 0):.2f}"
+        return verdict + (f" ({reasons})" if reasons else "")
+    text = f"{verdict}, median {likeness['median']:.2f}"
+    if likeness.get("percent") is not None:
+        text += f" ({likeness['percent']:.0f} % {scale_words(likeness)})"
+    text += f"; {reasons}" if reasons else ""
     if likeness.get("gridUri"):
         text += f"; grid {likeness['gridUri']}"
     return text
+
+
+def scale_words(likeness: dict[str, Any]) -> str:
+    """The ends of a report's `percent` scale in words (pipeline/likeness/score.scale_of)."""
+    base, bound = likeness.get("baselineMedian"), likeness.get("upperBound")
+    low = f"{base:.2f} without the LoRA" if base is not None else f"{DIFFERENT:.2f} two strangers"
+    low_value = DIFFERENT if base is None else base
+    if bound is not None and bound > low_value:
+        high = f"{bound:.2f} the subject's own photographs"
+    else:
+        high = f"{max(SAME, low_value):.2f} two pictures of one person"
+    return f"of the way from {low} to {high}"
 
 
 def _amounts(values: dict[str, float]) -> str:

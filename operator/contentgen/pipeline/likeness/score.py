@@ -24,16 +24,19 @@ from typing import Any, Literal
 
 import numpy as np
 
+from contentgen.api.lora import ONE_PERSON_SIMILARITY, STRANGERS_SIMILARITY
+
 from .prompts import Kind
 
 # Calibrated by bench/likeness.py on its development set (bench/likeness-results.json,
 # docs/likeness.md), and measured on its held-out set: at most 1 % of two different people's
 # faces are this alike (OpenCV publishes 0.363 for SFace, on its own aligned colour faces).
 THRESHOLD = 0.313
-# The scale: `percent` maps DIFFERENT (the median of two different people) to 0 and SAME (the
-# median of two pictures of one person) to 100.
-DIFFERENT = 0.08
-SAME = 0.553
+# The calibrated reference points: DIFFERENT, the median of two different people; SAME, the
+# median of two pictures of one person. `percent` falls back on them where the run has no
+# baseline (pictures without the LoRA) or the dataset no leave-one-out bound.
+DIFFERENT = STRANGERS_SIMILARITY
+SAME = ONE_PERSON_SIMILARITY
 # A generated face this alike to one training image is a copy of it: at most 1 % of two
 # different pictures of one person are this alike, most views of one photograph are.
 COPY = 0.876
@@ -79,7 +82,7 @@ class Likeness:
     faces: int  # images with a face
     no_face_rate: float
     median: float | None = None
-    percent: float | None = None  # `median` on the calibrated scale, 0-100
+    percent: float | None = None  # `median` from the baseline (0) to the subject's own bound (100), uncapped
     above_threshold: float | None = None  # share of images with a face at or over THRESHOLD
     baseline_median: float | None = None  # the same prompts and seeds without the LoRA
     gain: float | None = None  # median - baseline_median
@@ -88,7 +91,9 @@ class Likeness:
     copy_similarity: float | None = None  # highest similarity of a generated face to one training image
     copy_of: str = ""  # that training image
     copies: int = 0  # generated faces at or over COPY to one training image
+    copied_images: int = 0  # how many different training images those copies are of
     sameness: float | None = None  # median similarity of the generated faces to each other
+    baseline_sameness: float | None = None  # the same without the LoRA
     upper_bound: float | None = None  # the dataset's own leave-one-out median
     threshold: float = THRESHOLD
     scored: list[ImageScore] = field(default_factory=list)
@@ -108,9 +113,26 @@ def centroid(subject: np.ndarray) -> np.ndarray:
     return unit(np.asarray(subject, np.float64).mean(axis=0))
 
 
-def percent(similarity: float) -> float:
-    """`similarity` on the calibrated scale: 0 at DIFFERENT, 100 at SAME, clipped to 0-100."""
-    return round(float(np.clip(100 * (similarity - DIFFERENT) / (SAME - DIFFERENT), 0, 100)), 1)
+def scale_of(baseline_median: float | None, upper_bound: float | None) -> tuple[float, float]:
+    """The two ends of a version's scale: 0 % is what the base model makes without the LoRA (its
+    baseline median; DIFFERENT, two strangers, where there is none) and 100 % the subject's own
+    photographs' likeness to each other (the dataset's leave-one-out bound; SAME, two pictures of
+    one person, where there is none, or where it is not above the low end)."""
+    low = DIFFERENT if baseline_median is None else baseline_median
+    high = upper_bound if upper_bound is not None and upper_bound > low else max(SAME, low)
+    return low, high
+
+
+def percent(
+    similarity: float, baseline_median: float | None = None, upper_bound: float | None = None
+) -> float:
+    """`similarity` on the version's scale (scale_of), not capped: under 0 is less alike than the
+    base model alone, over 100 more alike than the subject's own photographs are to each other
+    (copies are). None-free: where both ends meet, 100 at or above them, 0 under."""
+    low, high = scale_of(baseline_median, upper_bound)
+    if high <= low:
+        return 100.0 if similarity >= high else 0.0
+    return round(100 * (similarity - low) / (high - low), 1)
 
 
 def leave_one_out(subject: np.ndarray) -> float | None:
@@ -188,22 +210,31 @@ def evaluate(
         return report
     similarities = [s.similarity for s in found if s.similarity is not None]
     report.median = _median(similarities)
-    report.percent = percent(report.median) if report.median is not None else None
     report.above_threshold = _share(similarities, THRESHOLD)
     base = [score_image(g, subject, names, center).similarity for g in baseline]
     report.baseline_median = _median([s for s in base if s is not None])
+    if report.median is not None:
+        report.percent = percent(report.median, report.baseline_median, report.upper_bound)
     if report.median is not None and report.baseline_median is not None:
         report.gain = round(report.median - report.baseline_median, 4)
     bled = [s.other for s in found if s.other is not None]
     report.bleed, report.bleed_share = _median(bled), _share(bled, THRESHOLD)
     copy = max(found, key=lambda s: s.nearest_similarity or -1.0)
     report.copy_similarity, report.copy_of = copy.nearest_similarity, copy.nearest_training
-    report.copies = sum((s.nearest_similarity or -1.0) >= COPY for s in found)
-    chosen = [unit(g.faces[_chosen_index(g, center)]) for g in with_lora if g.faces]
-    report.sameness = _median([float(a @ b) for a, b in itertools.combinations(chosen, 2)])
-    report.reasons = reasons(report)
-    report.verdict = "poor" if report.reasons else "good"
+    copied = [s.nearest_training for s in found if (s.nearest_similarity or -1.0) >= COPY]
+    report.copies, report.copied_images = len(copied), len(set(copied))
+    report.sameness = _sameness(with_lora, center)
+    report.baseline_sameness = _sameness(baseline, center)
+    failed = reasons(report)
+    report.verdict = "poor" if failed else "good"
+    report.reasons = failed or passed(report)
     return report
+
+
+def _sameness(generated: Sequence[Generated], center: np.ndarray) -> float | None:
+    """The median similarity of the pictures' subject faces to each other."""
+    chosen = [unit(g.faces[_chosen_index(g, center)]) for g in generated if g.faces]
+    return _median([float(a @ b) for a, b in itertools.combinations(chosen, 2)])
 
 
 def _chosen_index(generated: Generated, center: np.ndarray) -> int:
@@ -212,8 +243,20 @@ def _chosen_index(generated: Generated, center: np.ndarray) -> int:
     return int(np.argmax([float(unit(face) @ center) for face in generated.faces]))
 
 
+def moved_elsewhere(report: Likeness) -> bool:
+    """The LoRA made the faces one person who is not the subject: they are alike to each other as
+    two pictures of one person are (over the threshold), and more alike than without the LoRA,
+    but not like the subject."""
+    if report.median is None or report.median >= THRESHOLD or report.sameness is None:
+        return False
+    if report.sameness < THRESHOLD:
+        return False
+    return report.baseline_sameness is None or report.sameness - report.baseline_sameness >= MIN_GAIN
+
+
 def reasons(report: Likeness) -> list[str]:
-    """Why a measured version is poor (empty: it is good), one sentence per rule it fails."""
+    """Why a measured version is poor (empty: it is good), one sentence per rule it fails, each
+    saying what was measured."""
     found: list[str] = []
     if report.median is not None and report.median < THRESHOLD:
         found.append(
@@ -222,7 +265,15 @@ def reasons(report: Likeness) -> list[str]:
         )
     if report.no_face_rate > MAJORITY:
         found.append(f"{report.no_face_rate:.0%} of the generated images show no face")
-    if report.gain is not None and report.gain < MIN_GAIN:
+    if moved_elsewhere(report):
+        without = (
+            "" if report.baseline_sameness is None else f", {report.baseline_sameness:.2f} without the LoRA"
+        )
+        found.append(
+            f"the LoRA moved the faces toward another person: they look like each other (median "
+            f"similarity {report.sameness:.2f}{without}) but not like the subject"
+        )
+    elif report.gain is not None and report.gain < MIN_GAIN:
         found.append(
             f"the LoRA raises the median similarity by {report.gain:+.2f} over the base model alone "
             f"(at least {MIN_GAIN:+.2f} expected): it changes little"
@@ -233,12 +284,33 @@ def reasons(report: Likeness) -> list[str]:
             "subject too (bleed)"
         )
     if report.faces and report.copies / report.faces > MAJORITY:
+        of = "one training image" if report.copied_images == 1 else f"{report.copied_images} training images"
         found.append(
-            f"{report.copies} of {report.faces} generated faces are copies of one training image "
-            f"(similarity ≥ {COPY:.2f}; the closest {report.copy_of})"
+            f"{report.copies} of {report.faces} generated faces are copies of {of} "
+            f"(similarity ≥ {COPY:.2f}; the closest {report.copy_of}, {report.copy_similarity:.2f})"
         )
     elif report.sameness is not None and report.sameness >= COPY:
         found.append(
             f"the generated faces are near-copies of each other (median similarity {report.sameness:.2f})"
         )
     return found
+
+
+def passed(report: Likeness) -> list[str]:
+    """Why a measured version is good: what each rule measured."""
+    out = [
+        f"the generated faces' median similarity {report.median:.2f} is at or over the threshold "
+        f"{THRESHOLD:.2f}: they look like the subject"
+    ]
+    if report.gain is not None:
+        out.append(f"the LoRA raises it by {report.gain:+.2f} over the base model alone")
+    if report.bleed_share is not None:
+        out.append(
+            f"in {report.bleed_share:.0%} of the two-person images the other person looks like the subject"
+        )
+    if report.copy_similarity is not None:
+        out.append(
+            f"{report.copies} of {report.faces} faces are copies of a training image (the closest "
+            f"{report.copy_similarity:.2f}, copies from {COPY:.2f})"
+        )
+    return out
