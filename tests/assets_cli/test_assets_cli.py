@@ -287,7 +287,8 @@ def test_url_errors(run: Run, args: tuple[str, ...], message: str) -> None:
 def test_url_needs_the_artifacts_store(run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("CONTENTGEN_STORE", str(tmp_path / "another-store"))
     code, _, err = run("url", "lora-1")
-    assert code == 1 and "is not in the configured store" in err and "CONTENTGEN_STORE" in err
+    assert code == 1 and f"is in the store {(tmp_path / 'store').as_uri()}, not in" in err
+    assert f"set CONTENTGEN_STORE={(tmp_path / 'store').as_uri()}" in err
 
 
 def test_url_presigns_s3_objects(

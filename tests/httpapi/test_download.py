@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import mongomock
@@ -14,7 +13,9 @@ from contentgen.catalog.mongo import MongoCatalog
 from contentgen.httpapi import ApiSettings, create_app
 from contentgen.store import LocalStore
 from contentgen.store.s3 import S3Store
+from tests.catalog.factory import image_doc, lora_doc, transcript_doc
 from tests.httpapi.conftest import auth, fill
+from tests.httpapi.documented import Answers
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.asyncio
@@ -63,15 +64,36 @@ async def test_why_there_is_no_link(
     assert message in response.json()["error"]["message"]
 
 
-async def test_a_store_other_than_the_catalogs_is_a_server_error(
-    catalog: MongoCatalog, store: LocalStore, settings: ApiSettings, tmp_path: Path
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/assets/a-lora-1/download",
+        "/api/assets/a-img-1/content?file=thumbs/image_1.jpg",
+        "/api/assets/a-tr-1/transcript",  # the web UI's transcript page
+        "/api/assets/a-tr-1/content?file=transcript.txt",
+    ],
+)
+async def test_outputs_in_another_store_say_which_one_to_serve(
+    catalog: MongoCatalog, settings: ApiSettings, path: str
 ) -> None:
-    fill(catalog, store)
-    app = create_app(settings, catalog=catalog, store=lambda: LocalStore(tmp_path / "elsewhere"))
+    """Records of runs against an S3 store, read by an API started on its default (local) store:
+    a documented 409 naming the store to start it with, not a 500."""
+    elsewhere = S3Store("contentgen-assets", "dev", client=object())  # URIs only: never asked
+    for doc in (
+        lora_doc("a-lora-1", uri_of=elsewhere.uri),
+        image_doc("a-img-1", uri_of=elsewhere.uri),
+        transcript_doc("a-tr-1", uri_of=elsewhere.uri),
+    ):
+        catalog.upsert(doc)
+    app = Answers(create_app(settings, catalog=catalog))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
-        response = await client.get("/api/assets/a-lora-1/download", headers=auth("alice"))
-    assert response.status_code == 500
-    assert response.json()["error"]["code"] == "store_mismatch"
+        response = await client.get(path, headers=auth("alice"))
+    assert response.status_code == 409, response.text
+    error = response.json()["error"]
+    assert error["code"] == "store_mismatch"
+    assert "is in the store s3://contentgen-assets/dev, not in file://" in error["message"]
+    assert "set CONTENTGEN_STORE=s3://contentgen-assets/dev" in error["message"]
+    assert app.undocumented() == []
 
 
 async def test_s3_objects_get_presigned_urls_that_work(s3: str, settings: ApiSettings) -> None:

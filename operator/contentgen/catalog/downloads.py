@@ -8,6 +8,7 @@ picks another version, `file` another output by file name (`config.json`) or by 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,7 +45,31 @@ class ArtifactMissing(DownloadError):
 
 
 class StoreMismatch(DownloadError):
+    """The record's outputs are in another store than the one this program was given: it was
+    written by a run against another CONTENTGEN_STORE (or --store)."""
+
     code = "store_mismatch"
+
+    def __init__(self, uri: str, store: ObjectStore) -> None:
+        where = _store_of(uri)
+        super().__init__(
+            f"{uri} is in the store {where}, not in {_store_url(store)} (CONTENTGEN_STORE): set "
+            f"CONTENTGEN_STORE={where} (or --store {where}), the store that run wrote to"
+        )
+
+
+_ROOTS = re.compile(r"/(loras|datasets|generated-images|transcripts|evaluations)/")
+
+
+def _store_of(uri: str) -> str:
+    """The store a URI of an output is in: what comes before the key layout's first root."""
+    found = _ROOTS.search(uri)
+    return uri[: found.start()] if found else uri.rsplit("/", 1)[0]
+
+
+def _store_url(store: ObjectStore) -> str:
+    """The store as CONTENTGEN_STORE names it (s3://bucket/prefix, file:///dir)."""
+    return store.uri("_").removesuffix("/_")
 
 
 class NoSuchVersion(DownloadError):
@@ -147,7 +172,7 @@ def sign(
     store; the store must hold `uri`."""
     check_expires(expires_seconds)
     if not store.owns(uri):
-        raise StoreMismatch(f"{uri} is not in the configured store {store!r} (CONTENTGEN_STORE)")
+        raise StoreMismatch(uri, store)
     issued = now or datetime.now(UTC)
     try:
         url = store.presign(store.key_of(uri), expires_seconds, download_name)
@@ -174,7 +199,7 @@ def transcript_of(
     if chosen is None:
         chosen = next((v for v in reversed(doc.get("versions") or []) if uri in version_uris(v)), {})
     if not store.owns(uri):
-        raise StoreMismatch(f"{uri} is not in the configured store {store!r} (CONTENTGEN_STORE)")
+        raise StoreMismatch(uri, store)
     try:
         data = store.get_bytes(store.key_of(uri))
     except ObjectNotFound:

@@ -32,7 +32,7 @@ from ..deps import (
     record_scope,
     stored_spec,
 )
-from ..errors import ERROR_RESPONSES, ApiError, bad_request
+from ..errors import ERROR_RESPONSES, ApiError, ErrorResponse, bad_request
 from .common import page_of
 
 router = APIRouter(prefix="/api/assets", tags=["assets"], responses=ERROR_RESPONSES)
@@ -43,8 +43,15 @@ _DOWNLOAD_STATUS = {
     "no_outputs": 409,
     "file_not_found": 404,
     "artifact_missing": 404,
-    "store_mismatch": 500,  # the server's CONTENTGEN_STORE is not where the catalog says
+    "store_mismatch": 409,  # the outputs are in another store than this server's CONTENTGEN_STORE
     "version_not_found": 404,
+}
+# What a route that reads an output answers when it cannot.
+_MISMATCH = "or they are in another store than this server's (code store_mismatch: the message names it)"
+_STORE_ERROR = {
+    "model": ErrorResponse,
+    "description": "The store failed or refused the request (code store_error: the message says what "
+    "to fix, e.g. a bucket that does not exist).",
 }
 
 
@@ -129,7 +136,11 @@ def _chosen(doc: dict[str, Any], file: str | None, version: int | None = None) -
     "/{ref:path}/download",
     response_model=SignedUrl,
     summary="A time-limited download link",
-    responses={409: {"description": "No outputs yet."}, 410: {"description": "The assets were deleted."}},
+    responses={
+        409: {"description": f"No outputs yet, {_MISMATCH}."},
+        410: {"description": "The assets were deleted."},
+        502: _STORE_ERROR,
+    },
 )
 def download(
     ref: RefPath,
@@ -169,8 +180,9 @@ _CONTENT_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Polic
             "the record and version (avatar-v3.safetensors, portrait-v2-image_1.png)."
         },
         307: {"description": "To a presigned URL of an S3 store."},
-        409: {"description": "No outputs yet."},
+        409: {"description": f"No outputs yet, {_MISMATCH}."},
         410: {"description": "The assets were deleted."},
+        502: _STORE_ERROR,
     },
 )
 def content(
@@ -253,6 +265,8 @@ def _planned(make: Any) -> pruning.Removal:
         raise ApiError(_DOWNLOAD_STATUS.get(exc.code, 500), exc.code, str(exc)) from None
     except ValueError as exc:
         raise bad_request("keep", str(exc)) from None
+    except ContentgenError as exc:
+        raise ApiError(502, "store_error", f"{exc}; the record is unchanged") from None
     return plan
 
 
@@ -260,7 +274,7 @@ def _planned(make: Any) -> pruning.Removal:
     "/{ref:path}/versions/{version}",
     response_model=RemovalPlan,
     summary="Delete one version (a dry run unless ?confirm=true)",
-    responses={410: {"description": "That version was deleted already."}},
+    responses={410: {"description": "That version was deleted already."}, 502: _STORE_ERROR},
 )
 def delete_version(
     ref: RefPath,
@@ -277,7 +291,12 @@ def delete_version(
     return _carry_out(svc, plan, confirm, "api")
 
 
-@router.post("/{ref:path}/prune", response_model=RemovalPlan, summary="Keep the newest N versions")
+@router.post(
+    "/{ref:path}/prune",
+    response_model=RemovalPlan,
+    summary="Keep the newest N versions",
+    responses={502: _STORE_ERROR},
+)
 def prune(
     ref: RefPath,
     svc: ServicesDep,
@@ -332,9 +351,11 @@ TranscriptFormat = Literal["json", "srt", "vtt", "txt"]
             },
         },
         409: {
-            "description": "No transcript yet, or the record is not a Transcription (code not_applicable)."
+            "description": "No transcript yet, the record is not a Transcription (code not_applicable), "
+            f"{_MISMATCH}."
         },
         410: {"description": "That version's outputs were deleted."},
+        502: _STORE_ERROR,
     },
 )
 def transcript(
@@ -446,6 +467,7 @@ _MEDIA = {
         },
         307: {"description": "To its http(s) URL, or to a presigned link when it is in this API's store."},
         404: {"description": "No source the API can hand out (another bucket, a local file elsewhere)."},
+        502: _STORE_ERROR,
     },
 )
 def source(ref: RefPath, svc: ServicesDep, who: CallerDep, version: VersionQuery = None) -> Response:
@@ -479,6 +501,8 @@ def source(ref: RefPath, svc: ServicesDep, who: CallerDep, version: VersionQuery
             signed = sign(store, url, DEFAULT_EXPIRES)
         except DownloadError as exc:
             raise ApiError(_DOWNLOAD_STATUS.get(exc.code, 500), exc.code, str(exc)) from None
+        except ContentgenError as exc:
+            raise ApiError(502, "store_error", str(exc)) from None
         return RedirectResponse(signed.url, status_code=307)
     if is_local_path(url) and svc.identities.local:
         path = FilePath(unquote(urlparse(url).path) if url.startswith("file://") else url).expanduser()
