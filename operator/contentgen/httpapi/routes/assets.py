@@ -410,6 +410,7 @@ def transcript(
         },
         404: {"description": "No such record, or no such version."},
         409: {"description": "A seed for a record without one (code not_applicable)."},
+        502: _STORE_ERROR,
     },
 )
 def manifest(
@@ -437,6 +438,8 @@ def manifest(
         text = manifest_yaml(doc, version, fresh_name=fresh, seed=seed, stored=stored_spec(svc, doc))
     except ValueError as exc:
         raise ApiError(404, "version_not_found", str(exc)) from None
+    except ContentgenError as exc:  # an older version's spec is read from the store
+        raise ApiError(502, "store_error", str(exc)) from None
     return Response(text, media_type="application/yaml", headers={"X-Content-Type-Options": "nosniff"})
 
 
