@@ -7,13 +7,20 @@
   its record and the LoRA version's likeness history get the result.
 Paid work, so only where this API creates: elsewhere 403 create_disabled. Finding the version and
 estimating it need no numpy or OpenCV (reevaluate's plain part), so the operator's image answers
-them."""
+them.
+
+POST /api/assets/REF/versions/N/score scores pictures made elsewhere (a multipart/form-data upload)
+against the version's subject, free, as `contentgen assets evaluate --pictures` does
+(pipeline/likeness/pictures.py): on a laptop's API only, which stores evaluations; the upload is
+checked (caps, what each part is) in plain Python, and the scoring modules are imported when it
+runs."""
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query, Response
+from fastapi import APIRouter, Body, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -21,7 +28,7 @@ from contentgen.api import now
 from contentgen.api.common import NAME_PATTERN
 from contentgen.api.lora import LikenessPromptSet, Seed
 from contentgen.errors import ContentgenError, InvalidInput
-from contentgen.pipeline.likeness import reevaluate
+from contentgen.pipeline.likeness import pictures, reevaluate
 from contentgen.pipeline.likeness.reevaluate import Target
 from contentgen.providers import IMAGE_GENERATORS
 
@@ -283,3 +290,266 @@ def _resource(goal: Target, body: EvaluateRequest) -> Wanted:
         spec["provider"] = body.provider
     name = body.name or new_name("LoraEvaluation", f"{goal.name}-v{goal.version}")
     return Wanted("LoraEvaluation", name, goal.namespace, spec, named_by_client=body.name is not None)
+
+
+# --- scoring pictures made elsewhere (pipeline/likeness/pictures.py) ---------------------------------
+
+# The whole upload, the pictures' caps and the multipart's own lines (boundaries, part headers).
+MAX_UPLOAD_BYTES = pictures.MAX_TOTAL_BYTES + 1024 * 1024
+PICTURE_FIELDS = ("pictures", "baseline")
+_CAPS = (
+    f"at most {pictures.MAX_PICTURES} pictures in each field, each a PNG, JPEG or WebP file (by its "
+    f"content) of at most {pictures.MAX_PICTURE_BYTES // 2**20} MiB and {pictures.MAX_PIXELS // 1_000_000} "
+    f"megapixels, {pictures.MAX_TOTAL_BYTES // 2**20} MiB in all"
+)
+SCORE_BODY: dict[str, Any] = {
+    "required": True,
+    "description": f"The pictures, as multipart/form-data (RFC 7578): {_CAPS}.",
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["pictures"],
+                "additionalProperties": False,
+                "properties": {
+                    "pictures": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": pictures.MAX_PICTURES,
+                        "items": {"type": "string", "format": "binary"},
+                        "description": "The pictures to score, one file part each (made with the LoRA, "
+                        "elsewhere); each one's largest face is taken for the subject's.",
+                    },
+                    "baseline": {
+                        "type": "array",
+                        "maxItems": pictures.MAX_PICTURES,
+                        "items": {"type": "string", "format": "binary"},
+                        "description": "Optional: pictures made the same way without the LoRA, to "
+                        "measure its gain (baselineMedian, gain).",
+                    },
+                },
+            },
+            "encoding": {
+                "pictures": {"contentType": "image/png, image/jpeg, image/webp"},
+                "baseline": {"contentType": "image/png, image/jpeg, image/webp"},
+            },
+        }
+    },
+}
+
+
+class PictureInfo(BaseModel):
+    name: str = Field(description="Its file name in the upload (else picture-N).")
+    sha256: str
+    size_bytes: int = Field(alias="sizeBytes")
+    format: str = Field(description="png, jpeg or webp, read from its content.")
+    width: int
+    height: int
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class PictureScore(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    name: str
+    faces: int = Field(description="Faces found in it.")
+    similarity: float | None = Field(
+        description="Its largest face's similarity to the subject (null: no face)."
+    )
+    nearest_training: str | None = Field(
+        default=None, alias="nearestTraining", description="The training image most alike to that face."
+    )
+    nearest_similarity: float | None = Field(default=None, alias="nearestSimilarity")
+
+
+class PicturesScored(BaseModel):
+    """Pictures made elsewhere, scored against a LoRA version's subject and recorded as one of its
+    evaluations (`source: pictures`)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str
+    version: int
+    evaluation: int = Field(description="Its number among the version's evaluations (1, 2, ...).")
+    recorded: bool = Field(description="It is in the version's likeness history.")
+    source: str = Field(description="pictures")
+    pictures: list[PictureInfo]
+    baseline: list[PictureInfo] = []
+    cost_usd: float = Field(alias="costUsd", description="0: nothing was generated.")
+    likeness: dict[str, Any] = Field(description="Its report, as a version's likeness.")
+    scores: list[PictureScore] = Field(description="Each picture's score, in the order given.")
+
+
+SCORE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    201: {"model": PicturesScored, "description": "Scored, stored beside the version and recorded."},
+    400: {
+        "model": ErrorResponse,
+        "description": "A bad field, named in `error.fields`: a part that is not a picture, is damaged, or "
+        f"is over a cap (code not_a_picture; {_CAPS}), no picture (code invalid, field pictures), a field "
+        "other than pictures and baseline, or a body that is not multipart (code bad_request); the record "
+        "is not a LoRA or its version has no dataset to take the faces from (code invalid).",
+    },
+    401: ERROR_RESPONSES[401],
+    403: {
+        "model": ErrorResponse,
+        "description": "The caller does not act for the record's owner (code forbidden), or this API does "
+        "not store evaluations (code create_disabled: only `contentgen api --local` does; in a cluster, "
+        "score with `contentgen assets evaluate --pictures`).",
+    },
+    404: {"model": ErrorResponse, "description": "No such record visible to the caller, or no such version."},
+    409: ERROR_RESPONSES[409],
+    413: {
+        "model": ErrorResponse,
+        "description": f"The upload is over {MAX_UPLOAD_BYTES // 2**20} MiB (code too_large).",
+    },
+    415: {
+        "model": ErrorResponse,
+        "description": "The body is not multipart/form-data with a boundary (code unsupported_media_type).",
+    },
+    502: {"model": ErrorResponse, "description": "The store failed (nothing was recorded)."},
+    503: ERROR_RESPONSES[503],
+}
+
+
+def _score_target(svc: Services, who: Caller, ref: str, version: int) -> Target:
+    doc = find_record(svc, who, ref)
+    try:
+        goal: Target = reevaluate.target(doc, version, None, reevaluate.check_plan(None, None))
+    except reevaluate.NotEvaluable as exc:
+        status = 404 if str(exc).startswith("version:") else 400
+        raise ApiError(status, "version_not_found" if status == 404 else "invalid", str(exc)) from None
+    creator = svc.creator
+    if creator is None or not creator.local or getattr(creator, "settings", None) is None:
+        raise ApiError(
+            403,
+            "create_disabled",
+            "this API does not store evaluations (only `contentgen api --local` does): score the pictures "
+            "with `contentgen assets evaluate REF --pictures DIR`",
+        )
+    if not who.may_act_for(goal.owner):
+        raise ApiError(403, "forbidden", f"{who.user} does not act for {goal.owner!r}, the record's owner")
+    return goal
+
+
+async def _upload(request: Request) -> bytes:
+    """The body, refused past MAX_UPLOAD_BYTES (413) as it arrives."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
+        raise ApiError(413, "too_large", f"the upload is {declared} bytes, over {MAX_UPLOAD_BYTES}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_UPLOAD_BYTES:
+            raise ApiError(413, "too_large", f"the upload is over {MAX_UPLOAD_BYTES} bytes")
+    return bytes(body)
+
+
+def _field_error(field: str, message: str, code: str = "invalid") -> ApiError:
+    return ApiError(400, code, f"{field}: {message}", fields=[{"field": field, "message": message}])
+
+
+def _parts(content_type: str, body: bytes) -> dict[str, list[pictures.Picture]]:
+    """The pictures of each field of a multipart/form-data body, checked (pictures.check)."""
+    import email.parser
+    import email.policy
+
+    if not content_type.lower().startswith("multipart/form-data") or "boundary=" not in content_type:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "send the pictures as multipart/form-data (fields pictures, baseline)",
+        )
+    head = b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n"
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    if not message.is_multipart():
+        raise ApiError(400, "bad_request", "the body is not multipart/form-data with the boundary it names")
+    found: dict[str, list[pictures.Picture]] = {field: [] for field in PICTURE_FIELDS}
+    for part in message.iter_parts():
+        field = str(part.get_param("name", header="content-disposition") or "")
+        if field not in found:
+            raise _field_error(
+                field or "(unnamed)", "not a field: send pictures (and baseline)", "bad_request"
+            )
+        data = part.get_payload(decode=True)
+        if not isinstance(data, bytes):
+            raise _field_error(field, "a part without content", "not_a_picture")
+        index = len(found[field])
+        given = str(part.get_filename() or "").replace("\\", "/")
+        name = PurePosixPath(given).name or f"picture-{index + 1}"
+        if index >= pictures.MAX_PICTURES:
+            raise _field_error(field, f"more than {pictures.MAX_PICTURES} pictures", "not_a_picture")
+        try:
+            found[field].append(pictures.check(name, data, label=f"{field}[{index}] ({name})"))
+        except pictures.PictureError as exc:
+            raise _field_error(field, str(exc), "not_a_picture") from None
+    if not found["pictures"]:
+        raise _field_error("pictures", "no picture to score: send 1 or more PNG, JPEG or WebP files")
+    try:
+        pictures.check_all(found["pictures"], found["baseline"])
+    except pictures.PictureError as exc:
+        raise _field_error(str(exc).partition(":")[0], str(exc), "not_a_picture") from None
+    return found
+
+
+def _score(
+    svc: Services, who: Caller, goal: Target, given: dict[str, list[pictures.Picture]]
+) -> dict[str, Any]:
+    settings = getattr(svc.creator, "settings", None)
+    assert settings is not None
+    try:
+        done = pictures.score_pictures(
+            svc.catalog,
+            svc.store(),
+            goal,
+            given["pictures"],
+            given["baseline"],
+            work_dir=settings.work_dir,
+            by="api",
+            now=now,
+        )
+    except pictures.PictureError as exc:  # a picture that cannot be decoded
+        field = "baseline" if any(exc.args[0].startswith(p.name) for p in given["baseline"]) else "pictures"
+        raise _field_error(field, str(exc), "not_a_picture") from None
+    except InvalidInput as exc:  # the dataset's faces cannot be read
+        raise ApiError(400, "invalid", str(exc)) from None
+    except ContentgenError as exc:
+        raise ApiError(502, "store_error", f"{exc.reason}: {exc}; nothing was recorded") from None
+    entry = done.entry
+    return {
+        "id": goal.uid,
+        "version": goal.version,
+        "evaluation": done.number,
+        "recorded": done.recorded,
+        "source": entry["source"],
+        "pictures": entry["pictures"],
+        "baseline": entry.get("baseline", []),
+        "costUsd": 0.0,
+        "likeness": entry["likeness"],
+        "scores": done.scores,
+    }
+
+
+@router.post(
+    "/{ref:path}/versions/{version}/score",
+    response_model=PicturesScored,
+    response_model_by_alias=True,
+    status_code=201,
+    summary="Score pictures made elsewhere against a LoRA version's subject (nothing is generated or paid)",
+    responses=SCORE_RESPONSES,
+    openapi_extra={"requestBody": SCORE_BODY},
+)
+async def score_pictures(
+    ref: RefPath,
+    version: Annotated[int, Path(ge=1, description="The version whose subject they are scored against.")],
+    svc: ServicesDep,
+    who: CallerDep,
+    request: Request,
+) -> dict[str, Any]:
+    """The pictures' faces scored against the version's dataset faces as its evaluations score
+    generated ones (verdict, median, percent, reasons, each picture's score, a grid), stored beside
+    the version as a new numbered evaluation (`likeness/e{k}/`, nothing written over) and recorded
+    in its likeness history with `source: pictures` and each picture's name and SHA-256."""
+    goal = await run_in_threadpool(_score_target, svc, who, ref, version)
+    given = _parts(request.headers.get("content-type", ""), await _upload(request))
+    return await run_in_threadpool(_score, svc, who, goal, given)
