@@ -156,7 +156,12 @@ def _statuses() -> str:
             if reason.phase == phase:
                 stalled = "yes" if reason.stalled else ""
                 out.append(f"| `{phase}` | `{name}` | {stalled} | {reason.meaning} |")
-    out += ["", "A LoraTraining's `LikenessPoor` condition (besides `LikenessPoor` itself, below):", ""]
+    out += [
+        "",
+        "The likeness conditions, a LoraTraining's `LikenessPoor` and `LikenessEvaluated` (a LoraEvaluation "
+        "has the latter too; their reasons `LikenessPoor` and `LikenessSkipped` are below):",
+        "",
+    ]
     out += ["| condition reason | meaning |", "|---|---|"]
     out += [f"| `{name}` | {r.meaning} |" for name, r in REASONS.items() if r.phase == CONDITION]
     out += ["", "Events only (besides one Event per phase change, with the reason above):", ""]

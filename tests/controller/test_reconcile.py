@@ -240,6 +240,69 @@ def test_the_likeness_poor_condition_says_why_and_ready_stays_true() -> None:
     )
 
 
+def evaluated_of(status: dict[str, Any]) -> tuple[str, str, int]:
+    found = next(c for c in status["conditions"] if c["type"] == "LikenessEvaluated")
+    return found["status"], found["reason"], found["observedGeneration"]
+
+
+@pytest.mark.parametrize(
+    ("verdict", "expected"),
+    [
+        ("good", "LikenessGood"),
+        ("poor", "LikenessPoor"),
+        ("no-faces", "LikenessUnmeasured"),
+        ("unmeasured", "LikenessUnmeasured"),
+        ("skipped", "LikenessSkipped"),
+    ],
+)
+def test_the_likeness_gate_resolves_whatever_the_verdict(verdict: str, expected: str) -> None:
+    """`kubectl wait --for=condition=LikenessEvaluated` returns once the run ends, on every
+    verdict; its reason says which (docs/likeness.md#gates)."""
+    res = apply(resource(), decide(resource(), World(now=NOW)))
+    assert evaluated_of(res.status) == ("Unknown", "LikenessPending", 1)
+    made = lora_result(1, 1)
+    assert made.lora is not None
+    made.lora.likeness = Likeness(verdict=verdict, reasons=["why"])  # type: ignore[arg-type]
+    d = decide(res, World(now=NOW, jobs=(job(complete=True),), outcome=made))
+    assert evaluated_of(d.status) == ("True", expected, 1)
+    found = next(c for c in d.status["conditions"] if c["type"] == "LikenessEvaluated")
+    assert found["message"] == f"version 1: likeness {verdict} (why)"
+
+
+def test_the_likeness_gate_waits_for_the_new_generation_and_resolves_on_failure() -> None:
+    """After a spec change the gate is Unknown again (the old version's verdict is not the new
+    one's), LikenessPoor describes the version's own generation, and a failed run resolves it
+    too (LikenessNotEvaluated) instead of leaving a wait to run out its timeout."""
+    res = apply(resource(), decide(resource(), World(now=NOW)))
+    good = lora_result(1, 1)
+    assert good.lora is not None
+    good.lora.likeness = Likeness(verdict="good", median=0.7)
+    res = apply(res, decide(res, World(now=NOW, jobs=(job(complete=True),), outcome=good)))
+    assert evaluated_of(res.status) == ("True", "LikenessGood", 1)
+    res = replace(res, generation=2)
+    res = apply(res, decide(res, World(now=NOW, jobs=(job(complete=True),))))
+    assert evaluated_of(res.status) == ("Unknown", "LikenessPending", 2)
+    poor_of_v1 = next(c for c in res.status["conditions"] if c["type"] == "LikenessPoor")
+    assert poor_of_v1["observedGeneration"] == 1  # kubectl wait skips it for generation 2
+    failed = decide(
+        res,
+        World(
+            now=NOW,
+            jobs=(job(complete=True), job(2, version=2, failed_reason="PodFailurePolicy")),
+            outcome=RunFailure(reason="InvalidInput", message="source.url: no such object"),
+        ),
+    )
+    assert failed.status["phase"] == "Failed"
+    assert evaluated_of(failed.status) == ("True", "LikenessNotEvaluated", 2)
+    found = next(c for c in failed.status["conditions"] if c["type"] == "LikenessEvaluated")
+    assert "no such object" in found["message"]
+
+
+def test_kinds_without_likeness_have_no_gate() -> None:
+    res = apply(resource("ImageGeneration"), decide(resource("ImageGeneration"), World(now=NOW)))
+    assert all(c["type"] != "LikenessEvaluated" for c in res.status["conditions"])
+
+
 def test_spec_change_trains_a_new_version_and_keeps_the_old() -> None:
     res = apply(resource(), decide(resource(), World(now=NOW)))
     v1 = decide(res, World(now=NOW, jobs=(job(complete=True),), outcome=lora_result(1, 1)))

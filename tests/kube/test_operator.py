@@ -23,6 +23,7 @@ from tests.conftest import EXAMPLES
 from tests.httpserver import serve
 from tests.kube.harness import ApiError, Cluster, cluster, operated, operator, wait_for
 from tests.kube.kueue import install_workloads, make_workload, set_conditions, suspend_like_kueue
+from tests.kubectl import Kubectl
 from tests.rbac.record import CALLS_FILE, OPERATOR_USER, identity, record_decisions
 
 pytestmark = pytest.mark.timeout(600)
@@ -137,7 +138,7 @@ def catalog_status(c: Cluster, uid: str, status: str, **latest: Any) -> dict[str
 # --- the lifecycle ---------------------------------------------------------------------------
 
 
-def test_lora_training_runs_as_a_job_and_succeeds(env: Cluster, media: str) -> None:
+def test_lora_training_runs_as_a_job_and_succeeds(env: Cluster, media: str, tmp_path: Path) -> None:
     c, ns = env, "lifecycle"
     c.apply(lora("avatar", media), ns)
     status = c.wait_phase("LoraTraining", ns, "avatar", "Succeeded")
@@ -163,6 +164,17 @@ def test_lora_training_runs_as_a_job_and_succeeds(env: Cluster, media: str) -> N
     measured = next(c for c in status["conditions"] if c["type"] == "LikenessPoor")
     assert (measured["status"], measured["reason"]) == ("Unknown", "LikenessUnmeasured")
     assert f"likeness {status['likeness']['verdict']}" in measured["message"]
+    # the gate of docs/likeness.md#gates, with the real kubectl: the wait returns (an unmeasured
+    # version resolves it), and the verdict's check fails at once instead of at a timeout
+    kubectl = Kubectl(c.local.control.admin_kubeconfig, tmp_path / "kubectl-home")
+    ref = ("-n", ns, "loratraining/avatar")
+    waited = kubectl.run("wait", *ref, "--for=condition=LikenessEvaluated", "--timeout=60s", check=False)
+    assert waited.returncode == 0, waited.stderr
+    gate = '--for=jsonpath={.status.conditions[?(@.type=="LikenessEvaluated")].reason}=LikenessGood'
+    checked = kubectl.run("wait", *ref, "--timeout=0", gate, check=False)
+    assert checked.returncode != 0, checked
+    evaluated = next(c for c in status["conditions"] if c["type"] == "LikenessEvaluated")
+    assert (evaluated["status"], evaluated["reason"]) == ("True", "LikenessUnmeasured")
 
     # Live progress came from the worker while it ran.
     running = [

@@ -142,7 +142,12 @@ class Condition(ApiModel):
     """A kstatus-compatible condition (Ready, Reconciling, Stalled)."""
 
     type: Annotated[
-        str, Field(max_length=316, description="Ready, Reconciling, Stalled or (LoraTraining) LikenessPoor.")
+        str,
+        Field(
+            max_length=316,
+            description="Ready, Reconciling, Stalled, LikenessEvaluated (LoraTraining, LoraEvaluation) or "
+            "LikenessPoor (LoraTraining).",
+        ),
     ]
     status: Literal["True", "False", "Unknown"]
     reason: Reason
@@ -220,7 +225,9 @@ class CommonStatus(ApiModel):
         list[Condition],
         Field(
             description="Ready, Reconciling and Stalled, as kstatus reads them; a LoraTraining also "
-            "has LikenessPoor once a version has a likeness report (docs/likeness.md).",
+            "has LikenessPoor once a version has a likeness report, and a LoraTraining and a "
+            "LoraEvaluation LikenessEvaluated, which resolves once the current generation's run ends "
+            "(docs/likeness.md#gates).",
             json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
         ),
     ] = []

@@ -82,13 +82,15 @@ REASONS: dict[str, Reason] = {
     "Failed": Reason(FAILED, "A permanent failure without a more specific reason.", stalled=True),
     "Unavailable": Reason(FAILED, "A temporary failure without a more specific reason, after retries.", stalled=True),
     "Error": Reason(FAILED, "An error without a more specific reason.", stalled=True),
-    # --- the LikenessPoor condition of a LoraTraining (its True reason is LikenessPoor, below) ---
-    "LikenessGood": Reason(CONDITION, "`LikenessPoor=False`: the newest version looks like the person (`status.likeness`, docs/likeness.md)."),
-    "LikenessUnmeasured": Reason(CONDITION, "`LikenessPoor=Unknown`: the newest version's likeness could not be measured (`no-faces`, `unmeasured` or `skipped`; the message says why)."),
+    # --- the LikenessPoor and LikenessEvaluated conditions (their other reasons are Events, below) ---
+    "LikenessGood": Reason(CONDITION, "`LikenessPoor=False`: the newest version looks like the person (`status.likeness`, docs/likeness.md). Also `LikenessEvaluated=True` for the current generation's version."),
+    "LikenessUnmeasured": Reason(CONDITION, "`LikenessPoor=Unknown`: the newest version's likeness could not be measured (`no-faces`, `unmeasured` or `skipped`; the message says why). Also `LikenessEvaluated=True` for the current generation's version (`no-faces` or `unmeasured`)."),
+    "LikenessPending": Reason(CONDITION, "`LikenessEvaluated=Unknown`: the run of the spec's current generation has not ended, so its likeness is not known yet (docs/likeness.md#gates)."),
+    "LikenessNotEvaluated": Reason(CONDITION, "`LikenessEvaluated=True`: the run of the spec's current generation ended without a likeness report (it failed, or made none); the message says why. A gate waiting on the evaluation stops here instead of running out its timeout."),
     # --- Events only ---------------------------------------------------------------------------------
-    "LikenessPoor": Reason(EVENT, "A LoraTraining's new version does not look like the person (`status.likeness`, docs/likeness.md); it is kept and usable, the message says why. Also the reason of its condition `LikenessPoor=True` while that version is the newest."),
+    "LikenessPoor": Reason(EVENT, "A LoraTraining's new version does not look like the person (`status.likeness`, docs/likeness.md); it is kept and usable, the message says why. Also the reason of its condition `LikenessPoor=True` while that version is the newest, and of `LikenessEvaluated=True` when it is the current generation's."),
     "CheckpointChosen": Reason(EVENT, "A LoraTraining's new version has an earlier checkpoint's LoRA as its model, not its training's last step's: that checkpoint scored best (docs/likeness.md#checkpoints). The message names both steps and why; the last step's LoRA is kept (`finalModelUri`)."),
-    "LikenessSkipped": Reason(EVENT, "A LoraTraining's run starts without its likeness evaluation: its monthly budget covers the training but not the evaluation (the message has the numbers). The version's `likeness` says `skipped` with the reason."),
+    "LikenessSkipped": Reason(EVENT, "A LoraTraining's run starts without its likeness evaluation: its monthly budget covers the training but not the evaluation (the message has the numbers). The version's `likeness` says `skipped` with the reason. Also the reason of `LikenessEvaluated=True` for that version."),
     "Superseded": Reason(EVENT, "The run of an older generation was stopped by a spec change; per request, what was billed."),
     "ProviderWorkCancelled": Reason(EVENT, "A deleted resource's provider requests were cancelled; per request, whether it was billed."),
     "ProviderCancelFailed": Reason(EVENT, "A deleted resource's provider requests could not be cancelled."),

@@ -642,7 +642,9 @@ def _finish(
     if "phase" in status:
         status["phase"] = str(status["phase"])  # plain strings on the wire and in the catalog
     if res.kind.kind == "LoraTraining" and status.get("likeness"):
-        status["conditions"] = likeness_condition(status, res.generation, world.now)
+        status["conditions"] = likeness_condition(status, world.now)
+    if res.kind.kind in ("LoraTraining", "LoraEvaluation"):
+        status["conditions"] = evaluated_condition(status, res.generation, world.now)
     decision = Decision(status=status, outcome_recorded=recorded)
     before = (res.status.get("phase"), ready_reason(res.status))
     after = (status.get("phase"), ready_reason(status))
@@ -691,12 +693,15 @@ def _poor_likeness(status: dict[str, Any]) -> str:
     return f"version {status.get('latestVersion')} is kept and usable, but {reasons}"[:1024]
 
 
-def likeness_condition(status: dict[str, Any], generation: int, now: datetime) -> list[dict[str, Any]]:
+def likeness_condition(status: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
     """The conditions with `LikenessPoor` for the newest version's likeness (docs/likeness.md):
     True when it does not look like the person (it is still kept and usable: Ready stays True),
-    False when it does, Unknown when nothing could be measured (no faces, unmeasured, skipped)."""
+    False when it does, Unknown when nothing could be measured (no faces, unmeasured, skipped).
+    Its observedGeneration is that version's spec generation, so that `kubectl wait` on it after a
+    spec change waits for the new generation's version instead of taking the old one's verdict."""
     likeness = status.get("likeness") or {}
     verdict, version = likeness.get("verdict"), status.get("latestVersion")
+    generation = _version_generation(status, version)
     reasons = "; ".join(str(r) for r in likeness.get("reasons") or [])
     if verdict == "poor":
         state, reason, message = "True", "LikenessPoor", _poor_likeness(status)
@@ -707,6 +712,52 @@ def likeness_condition(status: dict[str, Any], generation: int, now: datetime) -
         message = f"version {version}: likeness {verdict}" + (f" ({reasons})" if reasons else "")
     conditions = list(status.get("conditions") or [])
     return set_condition(conditions, "LikenessPoor", state, reason, message[:1024], generation, now)
+
+
+# LikenessEvaluated's reason by the verdict of the generation's report.
+_EVALUATED_REASONS = {
+    "good": "LikenessGood",
+    "poor": "LikenessPoor",
+    "no-faces": "LikenessUnmeasured",
+    "unmeasured": "LikenessUnmeasured",
+    "skipped": "LikenessSkipped",
+}
+
+
+def _version_generation(status: dict[str, Any], version: Any) -> int:
+    """The spec generation version `version` was made from (0 where the status does not list it)."""
+    listed = next((v for v in status.get("versions") or [] if v.get("version") == version), {})
+    return int(listed.get("generation") or 0)
+
+
+def evaluated_condition(status: dict[str, Any], generation: int, now: datetime) -> list[dict[str, Any]]:
+    """The conditions with `LikenessEvaluated`, the gate that resolves (docs/likeness.md#gates):
+    True once the run of the spec's current `generation` has ended, whatever came of it, its reason
+    the verdict of that run's likeness report (LikenessGood, LikenessPoor, LikenessUnmeasured,
+    LikenessSkipped), or LikenessNotEvaluated where the run ended without a report (it failed, or
+    made none); Unknown (LikenessPending) until then. `kubectl wait --for=condition=LikenessEvaluated`
+    returns on every outcome, and the reason says which."""
+    ended = int(status.get("observedGeneration") or 0) == generation and status.get("phase") in (
+        Phase.SUCCEEDED,
+        Phase.FAILED,
+    )
+    version = status.get("latestVersion")
+    likeness = status.get("likeness") or {}
+    made = status.get("phase") == Phase.SUCCEEDED and _version_generation(status, version) == generation
+    if not ended:
+        state, reason = "Unknown", "LikenessPending"
+        message = f"generation {generation}'s run has not ended: its likeness is not known yet"
+    elif made and likeness.get("verdict") in _EVALUATED_REASONS:
+        verdict = str(likeness["verdict"])
+        reasons = "; ".join(str(r) for r in likeness.get("reasons") or [])
+        state, reason = "True", _EVALUATED_REASONS[verdict]
+        message = f"version {version}: likeness {verdict}" + (f" ({reasons})" if reasons else "")
+    else:
+        state, reason = "True", "LikenessNotEvaluated"
+        why = status.get("message") or "it made no likeness report"
+        message = f"generation {generation}'s run ended without a likeness report: {why}"
+    conditions = list(status.get("conditions") or [])
+    return set_condition(conditions, "LikenessEvaluated", state, reason, message[:1024], generation, now)
 
 
 def ready_reason(status: dict[str, Any]) -> str:
