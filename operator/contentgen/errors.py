@@ -42,7 +42,15 @@ class SourceRefused(PermanentError):
 
 
 class MissingCredentials(PermanentError):
+    """A provider's key that is not set or was refused; the message ends with what to do instead
+    (`OFFLINE`, what `contentgen run` takes), which a command with other options replaces."""
+
     reason = "MissingCredentials"
+    OFFLINE = "run with --offline"
+
+    def instead(self, hint: str) -> str:
+        """The message with `hint` where it says to run with --offline."""
+        return str(self).replace(self.OFFLINE, hint)
 
 
 class ModelNotFound(PermanentError):

@@ -211,3 +211,19 @@ def test_fal_evaluation_asks_first_resumes_without_paying_twice_and_respects_the
         code, _, err = cli("assets", "evaluate", uid, "--provider", "fal", "--yes")
     assert code != 0 and "has spent $0.84" in err and "estimated at $0.42" in err
     assert fal.billed == 2 * PICTURES
+
+
+def test_fal_without_its_key_says_what_this_command_takes(
+    cli: Cli, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = trained(cli, workspace)
+    monkeypatch.delenv("FAL_KEY")
+    fal = FakeFal()
+    with mocked(fal):
+        code, out, err = cli("assets", "evaluate", doc["_id"], "--provider", "fal", "--yes")
+    assert (code, out) == (1, "")
+    last = err.splitlines()[-1]
+    assert last.startswith("contentgen assets: MissingCredentials: FAL_KEY is not set: set it")
+    assert "or evaluate with --provider offline" in last  # what `assets evaluate` accepts
+    assert "--offline" not in last.replace("--provider offline", "") and fal.accepted == 0
+    assert "Traceback" not in err

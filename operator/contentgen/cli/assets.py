@@ -40,7 +40,7 @@ from contentgen.catalog.lineage import Lineage, lineage
 from contentgen.catalog.queries import DEFAULT_LIMIT, SORT_FIELDS, STATUSES, Filters, Page, Sort
 from contentgen.catalog.tables import lineage_block, record_block, records_table, stats_block
 from contentgen.cli.main import CommandError
-from contentgen.errors import ContentgenError, InvalidInput
+from contentgen.errors import ContentgenError, InvalidInput, MissingCredentials
 from contentgen.pipeline.likeness.pictures import MAX_PICTURE_BYTES, MAX_PICTURES
 from contentgen.providers import IMAGE_GENERATORS
 from contentgen.store import DEFAULT_LOCAL_STORE, ObjectStore
@@ -654,6 +654,12 @@ def _evaluate(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
         raise CommandError(str(exc)) from None
     except InvalidInput as exc:  # refused before anything was asked of the provider
         raise CommandError(f"{exc.reason}: {exc}; nothing was paid") from None
+    except MissingCredentials as exc:  # no key, or a refused one: that picture was not paid for
+        hint = "evaluate with --provider offline (labelled placeholders, nothing paid)"
+        raise CommandError(
+            f"{exc.reason}: {exc.instead(hint)}; the same command again, with the key, pays only "
+            "for what is not made yet"
+        ) from None
     except ContentgenError as exc:
         raise CommandError(
             f"{exc.reason}: {exc}; what was paid is kept in its checkpoints: the same command again "

@@ -161,7 +161,7 @@ def _key(variable: str, env: Mapping[str, str] | None) -> str:
     if not key:
         raise MissingCredentials(
             f"{variable} is not set: set it (in the cluster, through the chart's "
-            f"{_CHART_SECRETS[variable]}) or run with --offline"
+            f"{_CHART_SECRETS[variable]}) or {MissingCredentials.OFFLINE}"
         )
     return key
 

@@ -100,7 +100,7 @@ def error_for_status(
     if status in (401, 403) and key_env:
         return MissingCredentials(
             f"{provider} refused the API key in {key_env} (HTTP {status}: {detail}): "
-            f"set a valid key in {key_env} or run with --offline"
+            f"set a valid key in {key_env} or {MissingCredentials.OFFLINE}"
         )
     if status == 429:
         return RetryableError(
