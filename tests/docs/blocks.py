@@ -11,7 +11,7 @@ docs site show nothing of it:
 A page's runnable blocks run in order in one session, as one reader at one terminal: variables
 exported and the directory changed carry over from block to block. The session has a scratch HOME
 (so `~/contentgen-local` is the page's own), a working directory holding a copy of the
-repository's `examples/` and its `charts/` (the commands are written for the repository's root),
+repository's `examples/`, its `charts/` and `scripts/` (the commands are written for the repository's root),
 and a PATH with the project's virtualenv and the pinned kubectl and helm (`make tools`), the way
 the docs ask a reader to set up.
 """
@@ -142,6 +142,7 @@ class Session:
         self.work.mkdir()
         shutil.copytree(ROOT / "examples", self.work / "examples")
         (self.work / "charts").symlink_to(ROOT / "charts")
+        (self.work / "scripts").symlink_to(ROOT / "scripts")  # scripts/likeness_pictures.py
         self.state = root / "state.sh"  # what the blocks exported, and where they were
         self.state.write_text(f"cd {self.work}\n")
         self.background: list[Background] = []
