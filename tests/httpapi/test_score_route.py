@@ -9,6 +9,8 @@ status answered is one the OpenAPI document lists for it (documented.py)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -227,3 +229,28 @@ async def test_an_api_that_does_not_create_stores_nothing(
     assert "contentgen assets evaluate REF --pictures DIR" in refused.json()["error"]["message"]
     assert answers.undocumented() == []
     assert not list(store.list(f"loras/alice/{uid}/v1/likeness/"))
+
+
+def test_an_upload_is_checked_without_numpy_or_opencv(tmp_path: Path) -> None:
+    """The API's image has neither: what each part is, its size and its dimensions are read in plain
+    Python, so a bad upload is refused there."""
+    for name in ("astronaut-small.jpg", "astronaut-soft.webp", "coffee.png"):
+        (tmp_path / name).write_bytes(picture(name))
+    blocker = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('numpy', 'cv2'):\n"
+        "            raise ImportError(f'{name} is not in the API image')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from pathlib import Path\n"
+        "from contentgen.httpapi.routes import evaluate\n"
+        "from contentgen.pipeline.likeness import pictures\n"
+        f"found = pictures.from_folder(Path({str(tmp_path)!r}))\n"
+        "print([(p.format, p.width, p.height) for p in found])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", blocker], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[('jpeg', 160, 160), ('webp', 512, 512), ('png', 600, 400)]"
