@@ -275,8 +275,9 @@ def expected_gpu_seconds(
         evaluation = spec.get("evaluation") or {}
         if evaluation.get("enabled", True):  # a picture per prompt and seed with each checkpoint
             prompt_set, seeds = _likeness_plan(evaluation)  # scored, and once without a LoRA
-            prompts = LIKENESS_PROMPT_SETS.get(prompt_set, 0)
-            seconds += (scored_loras(spec) + 1) * prompts * seeds * cluster.image_seconds
+            prompts = LIKENESS_PROMPT_SETS.get(prompt_set, 0)  # unless that is stored already
+            loras = scored_loras(spec) + (0 if baseline_cached else 1)
+            seconds += loras * prompts * seeds * cluster.image_seconds
     else:
         seconds += prices.assumed_audio_hours * cluster.audio_hour_seconds
     return seconds * max(1, cluster.gpus.get(kind, 1))
@@ -313,8 +314,8 @@ def expected_usage(
             frames = int(dataset.get("maxFrames", DEFAULT_MAX_FRAMES))
             lines.append(UsageLine(provider=provider, item=FAL_CAPTION_APP, unit="request", quantity=frames))
         evaluation = spec.get("evaluation") or {}
-        if evaluation.get("enabled", True):  # the baseline counted too: it may not be stored yet
-            lines += evaluation_usage(provider, *_likeness_plan(evaluation))
+        if evaluation.get("enabled", True):  # the baseline too, unless it is stored already
+            lines += evaluation_usage(provider, *_likeness_plan(evaluation), baseline_cached=baseline_cached)
         return lines
     seconds, labels = prices.assumed_audio_hours * 3600, bool(spec.get("speakerLabels"))
     models = [str(m) for m in spec.get("speechModels") or []]

@@ -166,3 +166,34 @@ def test_a_cluster_run_starts_with_its_estimate_in_status_cost():
     assert d.job is not None
     assert d.status["cost"]["estimatedUsd"] == pytest.approx((30 + 2 * 6) / 3600 * 3.0, abs=1e-6)
     assert d.status["cost"]["detail"].startswith("estimate: ")
+
+
+def test_a_stored_baseline_leaves_its_pictures_out_of_a_trainings_estimate(tmp_path):
+    """A LoraTraining's likeness baseline stored by an earlier version (likeness/baselines/) is
+    not paid again, so its estimate leaves it out, on fal (pictures) and on the cluster (GPU
+    time); the store says whether it is there (likeness/plan.estimate_baseline_cached)."""
+    from contentgen.pipeline.likeness.plan import Plan, estimate_baseline_cached
+    from contentgen.store import LocalStore, keys
+
+    fal = {"provider": "fal", "evaluation": {"seeds": [1, 2]}}
+    pictures = [
+        line.quantity for line in expected_usage("LoraTraining", fal, TABLE) if line.unit == "megapixel"
+    ]
+    cached = expected_usage("LoraTraining", fal, TABLE, baseline_cached=True)
+    assert sum(pictures) == 24 and sum(line.quantity for line in cached if line.unit == "megapixel") == 12
+    with_it = {**LORA, "evaluation": {"enabled": True, "seeds": [1, 2], "checkpoints": 1}}
+    full = expected_usage("LoraTraining", with_it, TABLE)[0].quantity
+    less = expected_usage("LoraTraining", with_it, TABLE, baseline_cached=True)[0].quantity
+    assert full - less == pytest.approx(6 * 2 * 6 / 3600)  # one picture per prompt and seed, 6 s each
+
+    store = LocalStore(tmp_path / "store")
+    assert not estimate_baseline_cached(store, "LoraTraining", fal)
+    for _, seed, index, _ in Plan(seeds=(1, 2)).items():
+        store.put_once_bytes(
+            keys.likeness_baseline("fal", "flux-lora", "likeness-v1", seed, index), b"png", "image/png"
+        )
+    assert estimate_baseline_cached(store, "LoraTraining", fal)
+    assert not estimate_baseline_cached(store, "LoraTraining", {**fal, "evaluation": {"seeds": [1, 3]}})
+    assert not estimate_baseline_cached(store, "LoraTraining", {**fal, "evaluation": {"enabled": False}})
+    assert not estimate_baseline_cached(store, "ImageGeneration", fal)
+    assert estimate_baseline_cached(store, "LoraEvaluation", fal)

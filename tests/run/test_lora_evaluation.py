@@ -209,12 +209,16 @@ def test_a_fal_evaluation_is_paid_once_its_checkpoints_its_own_and_its_cost_coun
         code, _, err = run(capsys, "--result", "again.json", str(workspace / "again.yaml"))
     assert code == 0, err
     assert fal.billed == 36  # the baseline was stored: the 12 with the LoRA only
+    assert "estimated cost $0.4200 at fal" in err  # and the estimate knew it: 12 pictures at $0.035
     assert result_of(workspace / "again.json").evaluation.evaluation == 2  # type: ignore[union-attr]
 
     catalog = open_catalog()
     costs = {doc["name"]: to_record(doc).cost for doc in catalog.find_raw({})}
     first, second = costs["demo-avatar-again"].actual_usd, costs["demo-avatar-once-more"].actual_usd  # type: ignore[union-attr]
     assert first and second and first == pytest.approx(2 * second)  # at fal's price per megapixel
+    once_more = costs["demo-avatar-once-more"]  # estimated as billed: the 12 pictures with the LoRA
+    assert once_more is not None and once_more.estimated_usd == pytest.approx(12 * 0.035)  # the table's
+    assert once_more.detail.startswith("actual: 12 megapixels of fal-ai/flux-lora")  # the account's price
     lora = to_record(catalog.get(LORA_UID)).wire()  # type: ignore[arg-type]
     assert lora["cost"]["evaluationsUsd"] == 0  # counted in the LoraEvaluations' records
     history = lora["versions"][0]["likenessHistory"]

@@ -37,6 +37,7 @@ class Entry:
     result: RunResult | None = None
     failure: RunFailure | None = None
     prices: dict[str, Any] | None = None
+    baseline_cached: bool = False  # its likeness baseline was stored when it started (its estimate)
 
     def to_json(self, catalog: str) -> bytes:
         return json.dumps(
@@ -48,6 +49,7 @@ class Entry:
                 "result": self.result.model_dump(mode="json", by_alias=True) if self.result else None,
                 "failure": self.failure.model_dump(mode="json", by_alias=True) if self.failure else None,
                 "prices": self.prices,
+                "baselineCached": self.baseline_cached,
             },
             sort_keys=True,
         ).encode()
@@ -66,6 +68,7 @@ class Entry:
             if raw.get("failure")
             else None,
             prices=raw.get("prices"),
+            baseline_cached=bool(raw.get("baselineCached", False)),
         )
 
 

@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from contentgen.catalog.outbox import Outbox
     from contentgen.errors import ContentgenError
     from contentgen.pipeline.context import RunContext
+    from contentgen.pipeline.likeness.plan import estimate_baseline_cached
     from contentgen.pipeline.local_run import (
         CatalogProgress,
         RunLock,
@@ -132,10 +133,13 @@ def run(args: argparse.Namespace) -> int:
                 "was paid for is adopted, not paid again",
                 file=sys.stderr,
             )
-        _announce_estimate(snapshot, settings)
+        cached = estimate_baseline_cached(store, snapshot.kind, snapshot.priced_spec())
+        _announce_estimate(snapshot, settings, cached)
         if catalog is not None:
             try:
-                record_start(catalog, snapshot, started, settings.prices, store, alone=alone)
+                record_start(
+                    catalog, snapshot, started, settings.prices, store, alone=alone, baseline_cached=cached
+                )
             except Exception as exc:
                 _away(url, exc, "; the run goes on, and its record is written at the end (or waits)")
                 catalog.close()
@@ -149,7 +153,17 @@ def run(args: argparse.Namespace) -> int:
         except ContentgenError as exc:
             console.close()
             failed = failure(exc, ctx.priced_usage())
-            waiting = _record(catalog, url, outbox, store, snapshot, started, settings, failure=failed)
+            waiting = _record(
+                catalog,
+                url,
+                outbox,
+                store,
+                snapshot,
+                started,
+                settings,
+                failure=failed,
+                baseline_cached=cached,
+            )
             if args.result and args.result != "-":  # what went wrong, with e.g. the dataset's counts
                 Path(args.result).write_text(
                     failed.model_dump_json(by_alias=True, exclude_none=True, indent=2) + "\n"
@@ -157,7 +171,9 @@ def run(args: argparse.Namespace) -> int:
             note = "; its record waits in the outbox for the catalog" if waiting else ""
             raise CommandError(f"{exc.reason}: {exc}{note}") from None
         console.close()
-        waiting = _record(catalog, url, outbox, store, snapshot, started, settings, result=result)
+        waiting = _record(
+            catalog, url, outbox, store, snapshot, started, settings, result=result, baseline_cached=cached
+        )
     finally:
         if catalog is not None:
             catalog.close()
@@ -176,10 +192,11 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_RECORDING_PENDING if waiting else 0
 
 
-def _announce_estimate(snapshot: Any, settings: Any) -> None:
+def _announce_estimate(snapshot: Any, settings: Any, baseline_cached: bool) -> None:
     from contentgen.pricing import estimated
 
-    cost = estimated(snapshot.kind, snapshot.priced_spec(), settings.prices, None)
+    spec = snapshot.priced_spec()
+    cost = estimated(snapshot.kind, spec, settings.prices, None, baseline_cached=baseline_cached)
     if cost.estimated_usd > 0:
         print(
             f"contentgen run: estimated cost ${cost.estimated_usd:.4f} at {snapshot.provider} "
@@ -215,6 +232,7 @@ def _write(catalog: Any, store: Any, waiting: Any, settings: Any) -> None:
         waiting.failure,
         prices,
         store,
+        baseline_cached=waiting.baseline_cached,
     )
 
 

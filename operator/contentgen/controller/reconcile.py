@@ -726,7 +726,9 @@ _EVALUATED_REASONS = {
 
 def _version_generation(status: dict[str, Any], version: Any) -> int:
     """The spec generation version `version` was made from (0 where the status does not list it)."""
-    listed = next((v for v in status.get("versions") or [] if v.get("version") == version), {})
+    listed: dict[str, Any] = next(
+        (v for v in status.get("versions") or [] if v.get("version") == version), {}
+    )
     return int(listed.get("generation") or 0)
 
 

@@ -361,11 +361,15 @@ async def _creation_problem(op: Operator, job: JobState) -> str:
 
 
 async def _baseline_cached(op: Operator, res: Observed, provider: str) -> bool:
-    """A LoraEvaluation's pictures without the LoRA are stored already (likeness/baselines/), so its
-    estimate leaves them out; False when unknown (no store, or it cannot be read now: the estimate
-    then counts them, as it is at most)."""
-    if res.kind.kind != "LoraEvaluation" or op.store is None or not provider:
+    """A LoraTraining's or LoraEvaluation's pictures without the LoRA are stored already
+    (likeness/baselines/), so its estimate leaves them out; False when unknown (no store, or it
+    cannot be read now: the estimate then counts them, as it is at most)."""
+    if op.store is None or not provider or res.kind.kind not in ("LoraTraining", "LoraEvaluation"):
         return False
+    from contentgen.pipeline.likeness.plan import estimate_baseline_cached
+
+    spec = {**res.spec, "provider": provider}
+    return await asyncio.to_thread(estimate_baseline_cached, op.store, res.kind.kind, spec)
     from contentgen.pipeline.likeness.plan import Plan, baseline_cached
 
     evaluation = res.spec.get("evaluation") or {}

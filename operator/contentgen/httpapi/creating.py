@@ -26,6 +26,7 @@ import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Protocol
 
 from contentgen.api import KINDS, Resource, now
@@ -366,18 +367,19 @@ class LocalCreator:
 
     def _run(self, run: _Run) -> None:
         from contentgen.pipeline.context import RunContext
+        from contentgen.pipeline.likeness.plan import estimate_baseline_cached
         from contentgen.pipeline.local_run import CatalogProgress, record_run, record_start
         from contentgen.pipeline.runner import execute, failure
 
         snapshot, store, settings = run.snapshot, self.store(), self.settings
         started = now()
+        cached = estimate_baseline_cached(store, snapshot.kind, snapshot.priced_spec())
+        record = partial(record_run, prices=settings.prices, store=store, baseline_cached=cached)
         if run.cancel.is_set():
             cancelled = failure(RunCancelled("cancelled before it started"))
-            record_run(
-                self.catalog, snapshot, started, now(), failure=cancelled, prices=settings.prices, store=store
-            )
+            record(self.catalog, snapshot, started, now(), failure=cancelled)
             return
-        record_start(self.catalog, snapshot, started, settings.prices, store)
+        record_start(self.catalog, snapshot, started, settings.prices, store, baseline_cached=cached)
         work_dir = settings.work_dir / snapshot.uid
         progress = CatalogProgress(self.catalog, snapshot, warn=lambda text: log.warning("%s", text))
         ctx: Any = None
@@ -398,13 +400,9 @@ class LocalCreator:
             result = execute(ctx)
         except ContentgenError as exc:
             failed = failure(exc, ctx.priced_usage())
-            record_run(
-                self.catalog, snapshot, started, now(), failure=failed, prices=settings.prices, store=store
-            )
+            record(self.catalog, snapshot, started, now(), failure=failed)
         else:
-            record_run(
-                self.catalog, snapshot, started, now(), result=result, prices=settings.prices, store=store
-            )
+            record(self.catalog, snapshot, started, now(), result=result)
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
 

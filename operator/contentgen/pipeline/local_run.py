@@ -217,11 +217,14 @@ def run_status(
     finished: datetime | None = None,
     result: RunResult | None = None,
     failure: RunFailure | None = None,
+    baseline_cached: bool = False,
 ) -> dict[str, Any]:
     """The status the operator would write: Running while the run goes (no `finished`), then its
-    outcome (a new version, or the failure)."""
+    outcome (a new version, or the failure). `baseline_cached`: its likeness baseline was stored
+    when it started (likeness/plan.estimate_baseline_cached), so its estimate leaves it out."""
     before = upgrade(previous) if previous is not None else {}
-    cost = estimated(snapshot.kind, snapshot.priced_spec(), prices, before.get("cost"))
+    spec = snapshot.priced_spec()
+    cost = estimated(snapshot.kind, spec, prices, before.get("cost"), baseline_cached=baseline_cached)
     status: dict[str, Any] = {
         "phase": "Running",
         "progress": 0,
@@ -341,6 +344,7 @@ def record_start(
     store: ObjectStore | None = None,
     *,
     alone: bool = False,
+    baseline_cached: bool = False,
 ) -> None:
     """Record that the run started: its latest run Running, its earlier versions as they were (and
     versions the store holds that the record lost). `alone`: no other run of the resource goes on,
@@ -350,7 +354,7 @@ def record_start(
     def change(previous: dict[str, Any] | None) -> dict[str, Any]:
         if alone and previous is not None:
             previous = interrupted(previous, snapshot.version, started)
-        status = run_status(snapshot, started, previous, prices)
+        status = run_status(snapshot, started, previous, prices, baseline_cached=baseline_cached)
         found = stored_results(store, snapshot, previous) if store is not None else {}
         created = (previous or {}).get("createdAt") or started
         state = ResourceState.of_snapshot(snapshot, status, created, found)
@@ -368,6 +372,8 @@ def record_run(
     failure: RunFailure | None = None,
     prices: PriceTable | None = None,
     store: ObjectStore | None = None,
+    *,
+    baseline_cached: bool = False,
 ) -> None:
     """Write the run's outcome into the resource's catalog document, as the operator would after
     the run: a new version, or a failed latest run beside the versions."""
@@ -375,7 +381,14 @@ def record_run(
 
     def change(previous: dict[str, Any] | None) -> dict[str, Any]:
         status = run_status(
-            snapshot, started, previous, table, finished=finished, result=result, failure=failure
+            snapshot,
+            started,
+            previous,
+            table,
+            finished=finished,
+            result=result,
+            failure=failure,
+            baseline_cached=baseline_cached,
         )
         found = stored_results(store, snapshot, previous) if store is not None else {}
         if result is not None:

@@ -4,7 +4,9 @@ OpenCV) can estimate an evaluation as the pipeline runs it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from contentgen.api import UsageLine
 from contentgen.api.lora import LIKENESS_IMAGE_SIZE, LIKENESS_MODEL
@@ -38,6 +40,33 @@ def expected_usage(
     return evaluation_usage(
         provider, plan.prompt_set, len(plan.seeds), baseline_cached=baseline_cached, checkpoints=loras
     )
+
+
+def of_spec(kind: str, spec: Mapping[str, Any]) -> Plan | None:
+    """The likeness evaluation a run of `spec` (as on the wire) makes: a LoraEvaluation's, or a
+    LoraTraining's unless it is turned off; None for other kinds."""
+    evaluation = spec.get("evaluation") or {}
+    if kind not in ("LoraTraining", "LoraEvaluation") or not evaluation.get("enabled", True):
+        return None
+    return Plan(
+        str(evaluation.get("promptSet") or DEFAULT_SET), tuple(evaluation.get("seeds") or DEFAULT_SEEDS)
+    )
+
+
+def estimate_baseline_cached(store: ObjectStore | None, kind: str, spec: Mapping[str, Any]) -> bool:
+    """Whether the run of `spec` (with the provider it runs on, `SpecSnapshot.priced_spec`) finds
+    its likeness baseline stored, so that its estimate leaves those pictures out as its bill will.
+    False where it has none, and where the store cannot say now (the estimate then counts them:
+    it is at most). Provider cluster keys its baseline by its staged weights as well (evaluation's
+    baseline_model), which only its generator knows: counted."""
+    plan = of_spec(kind, spec)
+    provider = str(spec.get("provider") or "")
+    if store is None or plan is None or not provider or provider == "cluster":
+        return False
+    try:
+        return baseline_cached(store, provider, plan)
+    except Exception:  # an estimate never fails a run
+        return False
 
 
 def baseline_cached(store: ObjectStore, provider: str, plan: Plan) -> bool:
