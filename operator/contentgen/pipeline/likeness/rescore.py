@@ -87,6 +87,16 @@ def over_budget(catalog: Catalog, goal: Target, usd: float, budgets: Budgets, no
     )
 
 
+def priced_lines(provider: str, lines: list[UsageLine], prices: PriceTable) -> list[UsageLine]:
+    """`lines`, each with its unit price, source and date, as a run's usage is priced: the
+    provider's pricing API where it has one, else the price table (`prices`)."""
+    from contentgen.pricing import stamped
+    from contentgen.providers import price_quotes
+
+    wanted = {(line.item, line.unit) for line in lines if line.provider == provider}
+    return stamped(lines, price_quotes(provider, wanted) if wanted else {}, prices)
+
+
 def evaluate_again(
     catalog: Catalog,
     store: ObjectStore,
@@ -135,6 +145,7 @@ def evaluate_again(
                 prices=prices,
                 by=by,
                 at=now(),
+                stamp=lambda lines: priced_lines(goal.provider, lines, prices),
             )
         finally:
             shutil.rmtree(work, ignore_errors=True)
