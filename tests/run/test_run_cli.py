@@ -314,6 +314,20 @@ def test_a_bucket_that_does_not_exist_is_said_in_one_line(
     assert open_catalog().find(Filters()).docs == before  # nothing recorded: none Running, no version
 
 
+def test_a_store_directory_that_cannot_be_written_is_said_in_one_line(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workspace / "a-file").write_text("")
+    store = workspace / "a-file" / "store"
+    code, out, err = run(capsys, "--offline", "--store", str(store), str(EXAMPLES / "imagegeneration.yaml"))
+    assert (code, out) == (1, "")
+    assert err == (
+        f"contentgen run: the store directory {store} cannot be written (Not a directory): set "
+        "CONTENTGEN_STORE (contentgen run --store) to a directory you can write\n"
+    )
+    assert not (workspace / "contentgen-data").exists()  # nothing recorded, not even as failed
+
+
 # --- the worker --------------------------------------------------------------------------------
 
 

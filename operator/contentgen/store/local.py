@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from contentgen.api import Artifact
-from contentgen.errors import InvalidInput
+from contentgen.errors import InvalidInput, PermanentError
 from contentgen.files import CHUNK
 
 from .base import KeyTaken, ObjectInfo, ObjectNotFound, ObjectStore, StoredObjectCorrupt, download_checked
@@ -40,6 +40,19 @@ class LocalStore(ObjectStore):
 
     def __repr__(self) -> str:
         return f"LocalStore({self.root})"
+
+    def check(self) -> None:
+        """The directory exists (made here when it does not) and can be written."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.root):
+                pass
+        except OSError as exc:
+            raise PermanentError(
+                f"the store directory {self.root} cannot be written ({exc.strerror or exc}): set "
+                "CONTENTGEN_STORE (contentgen run --store) to a directory you can write",
+                reason="StoreAccessDenied",
+            ) from None
 
     def _path(self, key: str) -> Path:
         if (
