@@ -103,8 +103,12 @@ def test_other_views_of_the_subject_get_a_number(cli: Cli, workspace: Path, uid:
     views = folder(workspace, "views", "astronaut-small.jpg", "astronaut-soft.webp")
     answer = scored(cli, "--pictures", str(views))
     likeness = answer["likeness"]
-    assert likeness["verdict"] == "good", likeness["reasons"]
+    # a number, over the threshold: they look like her. Two views of one photograph are also
+    # near-copies of each other and of the training images (cut from that photograph), which the
+    # copy rules may say; whatever the verdict, it is not for looking like someone else.
+    assert likeness["verdict"] in ("good", "poor")
     assert likeness["median"] >= score.THRESHOLD and likeness["percent"] > 50
+    assert not any("do not look like the subject" in reason for reason in likeness["reasons"])
     assert likeness["images"] == likeness["faces"] == 2
     assert "baselineMedian" not in likeness and "gain" not in likeness  # no baseline given
     assert [s["name"] for s in answer["scores"]] == ["astronaut-small.jpg", "astronaut-soft.webp"]
@@ -116,7 +120,7 @@ def test_other_views_of_the_subject_get_a_number(cli: Cli, workspace: Path, uid:
     # the same in a table: the verdict and median in a line, each picture's score
     code, out, _ = cli("assets", "evaluate", "demo-avatar", "--pictures", str(views), "-o", "table")
     assert code == 0
-    assert f"as evaluation e2: good, median {likeness['median']:.2f}" in out
+    assert f"as evaluation e2: {likeness['verdict']}, median {likeness['median']:.2f}" in out
     assert "astronaut-soft.webp" in out and "nothing was paid" in out
 
 
