@@ -74,14 +74,19 @@ def the_store() -> ObjectStore:
     return open_store(os.environ.get("CONTENTGEN_STORE") or DEFAULT_LOCAL_STORE)
 
 
-def record(uid: str) -> dict[str, Any]:
+def catalog_doc(uid: str) -> dict[str, Any]:
+    """The record's document as the catalog holds it."""
     catalog = open_catalog()
     try:
         doc = catalog.get(uid)
         assert doc is not None
-        return to_record(doc).wire()
+        return doc
     finally:
         catalog.close()
+
+
+def record(uid: str) -> dict[str, Any]:
+    return to_record(catalog_doc(uid)).wire()
 
 
 def test_offline_evaluations_keep_the_history_and_recompute_the_faces(cli: Cli, workspace: Path) -> None:
@@ -200,16 +205,22 @@ def test_fal_evaluation_asks_first_resumes_without_paying_twice_and_respects_the
     done = json.loads(out)
     assert done["evaluation"] == 1 and done["ran"]
     assert fal.billed == 2 * PICTURES == len([j for j in fal.ours if j.app == "fal-ai/flux-lora"])
-    assert done["costUsd"] == pytest.approx(2 * PICTURES * 0.035)
+    # priced as a run's usage is: at the account's price from fal's pricing API (the fake's $0.03
+    # a megapixel, under the table's $0.035), each usage line with its unit price and source
+    assert done["costUsd"] == pytest.approx(2 * PICTURES * 0.03)
+    (entry,) = catalog_doc(uid)["versions"][0]["evaluations"]
+    assert entry["usage"] and all(
+        line["unitPriceUsd"] == 0.03 and line["priceSource"] == "fal pricing API" for line in entry["usage"]
+    )
     # its cost is the record's: the re-evaluation's spend, by month
     cost = record(uid)["cost"]
-    assert cost["evaluationsUsd"] == pytest.approx(2 * PICTURES * 0.035)
+    assert cost["evaluationsUsd"] == pytest.approx(2 * PICTURES * 0.03)
 
     # the budget counts it: another evaluation ($0.42 now that the baseline is stored) does not fit in $1
     monkeypatch.setenv("CONTENTGEN_BUDGETS", json.dumps({"ownerMonthlyUsd": 1}))
     with mocked(fal):
         code, _, err = cli("assets", "evaluate", uid, "--provider", "fal", "--yes")
-    assert code != 0 and "has spent $0.84" in err and "estimated at $0.42" in err
+    assert code != 0 and "has spent $0.72" in err and "estimated at $0.42" in err
     assert fal.billed == 2 * PICTURES
 
 
