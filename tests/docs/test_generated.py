@@ -76,6 +76,8 @@ NOT_REASONS = {
     "RuntimeDefault", "FallbackToLogsOnError", "FailJob", "DisruptionTarget", "PodScheduled",
     "CreateContainerConfigError", "CreateContainerError", "ErrImagePull", "ImagePullBackOff",
     "InvalidImageName", "BearerToken", "DirectoryOrCreate", "NoSchedule",
+    # condition types of ours that are not also a reason (docs/likeness.md#gates)
+    "LikenessEvaluated",
     # Kueue (a Workload's condition types, read by controller/kueue.py)
     "QuotaReserved",
     # S3 and HTTP
