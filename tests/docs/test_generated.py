@@ -81,7 +81,7 @@ NOT_REASONS = {
     # Kueue (a Workload's condition types, read by controller/kueue.py)
     "QuotaReserved",
     # S3 and HTTP
-    "AccessDenied", "InvalidAccessKeyId", "NoSuchBucket", "NoSuchKey", "NotFound",
+    "AccessDenied", "InvalidAccessKeyId", "NoSuchBucket", "InvalidBucketName", "NoSuchKey", "NotFound",
     "SignatureDoesNotMatch", "ContentLength", "ContentType", "ResponseContentDisposition",
     "IfNoneMatch", "PreconditionFailed", "NotImplemented", "ConditionalRequestConflict",
     "ChecksumSHA256", "UploadId", "PartNumber",
