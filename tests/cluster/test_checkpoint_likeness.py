@@ -77,7 +77,8 @@ def test_the_best_scoring_checkpoint_is_the_versions_model_and_each_picture_is_m
     assert (likeness.chosen_step, likeness.final_step, version.chosen_step) == (68, 100, 68)
     assert likeness.choice.startswith("step 68 scored best of 3 checkpoints (good, median")
     # the version's own report is the chosen checkpoint's: what the model users get scores
-    assert (likeness.verdict, likeness.median, likeness.reasons) == ("good", chosen.median, [])
+    assert (likeness.verdict, likeness.median, likeness.reasons) == ("good", chosen.median, chosen.reasons)
+    assert "they look like the subject" in likeness.reasons[0]  # a good verdict says what was measured
 
     prefix = f"loras/demo/{result.uid}/v1/"
     store = LocalStore(workspace / "contentgen-data" / "store")
@@ -103,6 +104,16 @@ def test_the_best_scoring_checkpoint_is_the_versions_model_and_each_picture_is_m
     curve = json.loads(store.get_bytes(f"{prefix}likeness-curve.json"))
     assert (curve["chosenStep"], curve["finalStep"]) == (68, 100)
     assert [p["step"] for p in curve["checkpoints"]] == [34, 68, 100]
+    # the checkpoints side by side: a row without the LoRA and one per checkpoint, a column per
+    # prompt and seed (the pictures as drawn, 128 px, with their similarity under them)
+    assert likeness.checkpoints_grid_uri == store.uri(f"{prefix}likeness-checkpoints.jpg")
+    import cv2
+    import numpy as np
+
+    sheet = cv2.imdecode(np.frombuffer(stored(likeness.checkpoints_grid_uri), np.uint8), cv2.IMREAD_COLOR)
+    columns = len(likeness.seeds) * 6  # likeness-v1's six prompts
+    assert sheet.shape[1] == 150 + columns * (128 + 6) + 6
+    assert sheet.shape[0] == 50 + (3 + 1) * (128 + 22 + 6) + 6
 
     record = open_catalog().get(result.uid)
     assert record is not None

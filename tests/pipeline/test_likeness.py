@@ -154,6 +154,7 @@ def test_the_constants_are_the_calibrations() -> None:
     assert results["threshold"] == score.THRESHOLD
     assert (results["scale"]["different"], results["scale"]["same"]) == (score.DIFFERENT, score.SAME)
     assert results["copy"] == score.COPY
+    assert round(results["copy_rule"]["sets"]["dev"]["one_session"]["p99"], 3) == score.SAMENESS
 
 
 def test_contentgen_assets_prints_a_measured_report_in_one_line() -> None:

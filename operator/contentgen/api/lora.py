@@ -386,6 +386,13 @@ class Likeness(ApiModel):
     choice: Annotated[
         str, Field(description="Why that checkpoint is the version's model (docs/likeness.md).")
     ] = ""
+    checkpoints_grid_uri: Annotated[
+        str,
+        Field(
+            description="A JPEG of the checkpoints side by side: a row per checkpoint scored and one "
+            "without the LoRA, a column per prompt and seed, each picture's similarity under it."
+        ),
+    ] = ""
 
 
 class LoraVersion(VersionBase):

@@ -169,6 +169,8 @@ def checkpoint_lines(version: dict[str, Any]) -> list[str]:
     head = f"checkpoints scored: {curve.get('choice') or '-'}"
     if version.get("finalModelUri") and version["finalModelUri"] != version.get("modelUri"):
         head += f"; the last step's LoRA {version['finalModelUri']}"
+    if curve.get("checkpointsGridUri"):
+        head += f"; side by side {curve['checkpointsGridUri']}"
     lines = [head]
     for point in curve["checkpoints"]:
         median = point.get("median")

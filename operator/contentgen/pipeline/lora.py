@@ -41,7 +41,7 @@ from contentgen.store import keys
 from .context import RunContext, StoreCheckpoint, StoreFiles
 from .dataset import LocalDataset, SubjectAmbiguous, apply_captions, build_dataset, template_caption
 from .likeness.checkpoints import Scored, choose, spread
-from .likeness.evaluation import Candidate, Evaluation, curve_point, run_evaluations
+from .likeness.evaluation import Candidate, Evaluation, curve_point, draw_checkpoint_grid, run_evaluations
 from .likeness.evaluation import report as likeness_report
 from .likeness.faces import FACES_FILE, load_faces
 from .likeness.plan import Plan
@@ -358,12 +358,24 @@ def _evaluate_checkpoints(
         best = steps.index(choice.step)
         curve = [p.model_copy(update={"chosen": p.step == choice.step}) for p in points]
         grid, report = _store_evaluation(ctx, prefix, evaluations[best].grid, evaluations[best].likeness)
+        rows = [
+            (f"step {p.step}{' *' if p.chosen else ''}\n{p.verdict}\nmedian {_shown(p.median)}", e)
+            for p, e in zip(curve, evaluations, strict=True)
+        ]
+        drawn_grid = draw_checkpoint_grid(
+            ctx.scratch("likeness") / "likeness-checkpoints.jpg",
+            rows,
+            title=f"{spec.trigger_word}: {len(rows)} checkpoints (* the version's model); {plan.prompt_set}",
+        )
+        side_by_side = ctx.store.put_once_file(f"{prefix}likeness-checkpoints.jpg", drawn_grid, "image/jpeg")
+        artifacts.append(side_by_side)
         likeness = likeness_report(evaluations[best].likeness, plan, grid.uri, report.uri).model_copy(
             update={
                 "checkpoints": curve,
                 "chosen_step": choice.step,
                 "final_step": choice.final,
                 "choice": choice.why,
+                "checkpoints_grid_uri": side_by_side.uri,
             }
         )
         drawn = {"chosenStep": choice.step, "finalStep": choice.final, "choice": choice.why}
@@ -372,6 +384,10 @@ def _evaluate_checkpoints(
             f"{prefix}likeness-curve.json", json.dumps(drawn, indent=1).encode(), "application/json"
         )
     return likeness, [*artifacts, grid, report, written], scored[best]
+
+
+def _shown(median: float | None) -> str:
+    return "-" if median is None else f"{median:.2f}"
 
 
 def _run_evaluations(

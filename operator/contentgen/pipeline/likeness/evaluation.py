@@ -45,6 +45,8 @@ class Evaluation:
     grid: Path
     with_lora: list[Path] = field(default_factory=list)
     baseline: list[Path] = field(default_factory=list)
+    baseline_scores: list[ImageScore] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)  # each picture's name (p01-s1, ...), in order
 
 
 @dataclass(frozen=True)
@@ -194,7 +196,8 @@ def run_evaluations(
                 f"without the LoRA {_number(likeness.baseline_median)}; {plan.prompt_set}",
             ),
         )
-        evaluations.append(Evaluation(likeness, grid, pictures, without))
+        names = [n for n, _, _, _ in items]
+        evaluations.append(Evaluation(likeness, grid, pictures, without, unscored, names))
     return evaluations
 
 
@@ -310,6 +313,50 @@ def draw_grid(
     ok, data = cv2.imencode(".jpg", sheet, [cv2.IMWRITE_JPEG_QUALITY, 85])
     if not ok:
         raise RuntimeError("OpenCV could not encode the likeness grid")
+    out.write_bytes(data.tobytes())
+    return out
+
+
+_SMALL = 128
+_ROW_HEAD = 150  # the row's title column
+
+
+def draw_checkpoint_grid(out: Path, steps: Sequence[tuple[str, Evaluation]], *, title: str) -> Path:
+    """One JPEG of a training's checkpoints side by side: a column per prompt and seed, a row per
+    checkpoint (`steps`: each row's title and its evaluation), and a first row of the same
+    prompts and seeds without the LoRA; each picture with its similarity under it. What users of
+    ai-toolkit and kohya compare by eye to choose a checkpoint."""
+    first = steps[0][1]
+    columns = len(first.names)
+    width = _ROW_HEAD + columns * (_SMALL + _GAP) + _GAP
+    row_height = _SMALL + _LABEL + _GAP
+    height = _HEAD + (len(steps) + 1) * row_height + _GAP
+    sheet = np.full((height, width, 3), 32, np.uint8)
+    cv2.putText(sheet, _ascii(title)[:120], (_GAP, 20), _FONT, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+    for column, name in enumerate(first.names):
+        x = _ROW_HEAD + column * (_SMALL + _GAP)
+        cv2.putText(sheet, name, (x + 2, 42), _FONT, 0.4, (200, 200, 200), 1, cv2.LINE_AA)
+    rows = [("without the LoRA", first.baseline, first.baseline_scores)]
+    rows += [(label, e.with_lora, e.likeness.scored) for label, e in steps]
+    for row, (label, pictures, scored) in enumerate(rows):
+        y = _HEAD + row * row_height
+        for line, text in enumerate(_ascii(label).split("\n")[:3]):
+            cv2.putText(
+                sheet, text[:20], (_GAP, y + 20 + 18 * line), _FONT, 0.42, (230, 230, 230), 1, cv2.LINE_AA
+            )
+        for column, (path, score) in enumerate(zip(pictures, scored, strict=True)):
+            x = _ROW_HEAD + column * (_SMALL + _GAP)
+            picture = cv2.imread(str(path))
+            if picture is not None:
+                scale = _SMALL / max(picture.shape[:2])
+                size = (max(1, round(picture.shape[1] * scale)), max(1, round(picture.shape[0] * scale)))
+                small = cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
+                sheet[y : y + small.shape[0], x : x + small.shape[1]] = small
+            text = _label(score).split(",")[0]
+            cv2.putText(sheet, text, (x + 2, y + _SMALL + 15), _FONT, 0.4, (230, 230, 230), 1, cv2.LINE_AA)
+    ok, data = cv2.imencode(".jpg", sheet, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    if not ok:
+        raise RuntimeError("OpenCV could not encode the checkpoints' grid")
     out.write_bytes(data.tobytes())
     return out
 

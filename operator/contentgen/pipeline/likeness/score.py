@@ -41,6 +41,10 @@ SAME = ONE_PERSON_SIMILARITY
 # different photographs of one person reach (their 99th percentile) and what views of one
 # photograph typically reach (their median); two moments of one video session often reach it.
 COPY = 0.789
+# Generated faces this alike to each other (their median) are near-copies of one face: more alike
+# than 99 % of pairs of frames of one video session of one person (bench/likeness.py's development
+# set), where a LoRA's pictures from different prompts should vary at least as much as those.
+SAMENESS = 0.886
 # A LoRA must raise the median similarity by this much over the same prompts without it (a
 # choice, a fifth of the way from strangers to one person, not a measurement).
 MIN_GAIN = 0.10
@@ -290,7 +294,7 @@ def reasons(report: Likeness) -> list[str]:
             f"{report.copies} of {report.faces} generated faces are copies of {of} "
             f"(similarity ≥ {COPY:.2f}; the closest {report.copy_of}, {report.copy_similarity:.2f})"
         )
-    elif report.sameness is not None and report.sameness >= COPY:
+    elif report.sameness is not None and report.sameness >= SAMENESS:
         found.append(
             f"the generated faces are near-copies of each other (median similarity {report.sameness:.2f})"
         )
