@@ -58,3 +58,10 @@ class ModelNotFound(PermanentError):
     downloaded at run time: a platform team stages the weights, docs/cluster-gpus.md)."""
 
     reason = "ModelNotFound"
+
+
+class DeviceUnavailable(PermanentError):
+    """provider: cluster, and the device CONTENTGEN_CLUSTER_DEVICE names (cuda, cuda:N) is not on
+    this machine: said before any model is loaded, instead of the framework's error mid-run."""
+
+    reason = "DeviceUnavailable"

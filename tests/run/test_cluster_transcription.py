@@ -14,6 +14,7 @@ from contentgen import transcripts
 from contentgen.api import RunResult
 from contentgen.catalog import open_catalog
 from contentgen.cli.main import main
+from contentgen.pipeline.local_run import local_uid
 from tests.providers.cluster_models import HEARD, TINY_WHISPER, refuse_hubs, speech, stage_tiny_whisper
 
 pytestmark = pytest.mark.cluster_models
@@ -91,3 +92,38 @@ def test_a_model_that_is_not_staged_fails_in_one_line(
     assert code == 1
     last = err.strip().splitlines()[-1]
     assert "ModelNotFound" in last and "whisper-large-v3" in last and "docs/cluster-gpus.md" in last, err
+
+
+def test_a_device_this_machine_lacks_fails_in_one_line_and_ends_the_record(
+    workspace: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CONTENTGEN_CLUSTER_DEVICE=cuda where there is no GPU: one line naming the setting (no
+    traceback), the failure in --result, and the catalog's record Failed with its reason, not left
+    Running; nothing was spent."""
+    import ctranslate2
+
+    if ctranslate2.get_cuda_device_count() > 0:
+        pytest.skip("this machine has a GPU: the unavailable device is checked where there is none")
+    monkeypatch.setenv("CONTENTGEN_CLUSTER_DEVICE", "cuda")
+    audio = speech(workspace / "speech.wav", "Hello.")
+    code = main(
+        [
+            "run",
+            "--source",
+            str(audio),
+            "--result",
+            "r.json",
+            str(manifest(workspace / "t.yaml", TINY_WHISPER)),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err, err
+    last = err.strip().splitlines()[-1]
+    assert "DeviceUnavailable: CONTENTGEN_CLUSTER_DEVICE is 'cuda', and CTranslate2 sees no GPU" in last, err
+    failed = json.loads((workspace / "r.json").read_text())
+    assert failed["reason"] == "DeviceUnavailable" and failed["usage"] == [] and not failed["transient"]
+
+    record = open_catalog().get(local_uid("Transcription", "default", "speech"))
+    assert record is not None and record["status"] == "Failed", record
+    assert record["latestRun"]["phase"] == "Failed"
+    assert record["latestRun"]["error"]["reason"] == "DeviceUnavailable"

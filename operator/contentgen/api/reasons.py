@@ -52,6 +52,7 @@ REASONS: dict[str, Reason] = {
     "SubjectNotFound": Reason(FAILED, "No one in the video looks like `dataset.subject.referenceImages`; nothing was uploaded or paid. The message gives each person's similarity.", stalled=True),
     "InvalidImage": Reason(FAILED, "An image that cannot be decoded or encoded (a thumbnail).", stalled=True),
     "ModelNotFound": Reason(FAILED, "`provider: cluster`: a base model's directory is not staged, or is incomplete, or its copy from the models' store is missing files or does not match its SHA256SUMS; the message names the path. Nothing ran on a GPU; docs/cluster-gpus.md says how to stage the weights.", stalled=True),
+    "DeviceUnavailable": Reason(FAILED, "`provider: cluster`: `CONTENTGEN_CLUSTER_DEVICE` names a GPU (`cuda`, `cuda:N`) that torch (training, generation) or CTranslate2 (transcription) does not see on the machine; said before any model is loaded, nothing ran. Unset it to run on what there is, or run the worker where that GPU is.", stalled=True),
     "CheckpointUnreadable": Reason(FAILED, "A provider checkpoint in the store is not readable JSON; delete it (the message names it) to go on.", stalled=True),
     # --- failed: the provider ----------------------------------------------------------------------
     "ProviderRejected": Reason(FAILED, "The provider refused the request (HTTP 400, 401, 403, 422): a bad key, a bad input.", stalled=True),

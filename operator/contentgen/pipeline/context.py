@@ -28,7 +28,14 @@ _PAID = (
 # Failures that say the provider did not bill the call that failed (fal bills successful outputs
 # only, AssemblyAI completed transcripts only), or that nothing was sent.
 UNBILLED = frozenset(
-    {"ProviderJobFailed", "TranscriptionFailed", "MissingCredentials", "InvalidInput", "SourceRefused"}
+    {
+        "ProviderJobFailed",
+        "TranscriptionFailed",
+        "MissingCredentials",
+        "InvalidInput",
+        "SourceRefused",
+        "DeviceUnavailable",  # provider cluster: refused before any model was loaded
+    }
 )
 
 

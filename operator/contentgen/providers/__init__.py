@@ -89,6 +89,8 @@ def transcriber(name: str, *, env: Mapping[str, str] | None = None) -> Transcrib
                 model, required, root=worker.cluster_models_dir, url=worker.cluster_models_store
             ),
             gpus=worker.gpu_count,
+            device=worker.cluster_device,  # as training and generation take it
+            batch_size=_settings(env).cluster_whisper_batch_size,
         )
     if name == "offline":
         from .offline import OfflineProvider

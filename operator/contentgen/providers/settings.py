@@ -71,6 +71,14 @@ class ProviderSettings(BaseSettings):
         description="provider cluster: denoising steps per picture; 0: the model's own (28 for dev, 4 for "
         "schnell).",
     )
+    cluster_whisper_batch_size: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description="provider cluster: the pieces of audio (cut at pauses by the voice-activity filter) "
+        "that Whisper decodes at once (faster-whisper's batched pipeline). More is faster on a GPU while "
+        "its memory lasts; 1 decodes one piece at a time.",
+    )
 
     def environment(self, provider: str) -> dict[str, str]:
         """The variables a worker running `provider` reads, set to these values (the operator
@@ -90,6 +98,7 @@ class ProviderSettings(BaseSettings):
                 "CONTENTGEN_CLUSTER_FLUX_MODEL": self.cluster_flux_model,
                 "CONTENTGEN_CLUSTER_FLUX_SCHNELL_MODEL": self.cluster_flux_schnell_model,
                 "CONTENTGEN_CLUSTER_INFERENCE_STEPS": str(self.cluster_inference_steps),
+                "CONTENTGEN_CLUSTER_WHISPER_BATCH_SIZE": str(self.cluster_whisper_batch_size),
             }
         return {}
 

@@ -3,8 +3,18 @@
 The model is a CTranslate2 Whisper directory staged under the models' root (`staging.locate`):
 model.bin, config.json, tokenizer.json and a vocabulary; faster-whisper reads a directory as it
 is and downloads nothing (without tokenizer.json it would fetch one from the hub, so that file is
-required). Words come with their times (`word_timestamps`); the language is the spec's, or
-detected by a multilingual model (an English-only one, `*.en`, takes English only).
+required). The sizes whose encoder takes 128 mel bins (large-v3, large-v3-turbo, distil-large-v3)
+need preprocessor_config.json too: without it faster-whisper computes 80 and the encoder fails
+after the model is on the GPU. `check_model` reads the mel bins from model.bin's header (the
+weights' own shape, whatever the directory is called) and refuses, before any load, a directory
+that lacks a file its size needs. Words come with their times (`word_timestamps`); the language
+is the spec's, or detected by a multilingual model (an English-only one, `*.en`, takes English
+only).
+
+The audio is cut at its pauses by the voice-activity filter that faster-whisper ships (Silero's,
+an ONNX file in its package: nothing is fetched) and the pieces are decoded in batches
+(`BatchedInferencePipeline`, CONTENTGEN_CLUSTER_WHISPER_BATCH_SIZE of them at a time): silence is
+not decoded, and a GPU decodes several pieces at once.
 
 The response is shaped as AssemblyAI's (`text`, `words` with `start`/`end` in milliseconds,
 `audio_duration` in seconds, `language_code`), so transcript.json, the text and the SRT/VTT
@@ -20,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -31,11 +42,19 @@ from contentgen.files import sha256_file
 
 from ..base import Checkpoint, TranscriptionOutput, TranscriptionRequest
 from ..progress import Monotonic, SubProgress
+from . import cuda_libraries, devices
 from .gpus import GpuClock
 
 REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json")
 VOCABULARIES = ("vocabulary.txt", "vocabulary.json")
+PREPROCESSOR = "preprocessor_config.json"
+# What a size needs besides REQUIRED_FILES and a vocabulary, by its encoder's mel bins: 80 (tiny
+# to large-v2, and their .en and distil- versions: faster-whisper's default), 128 (large-v3,
+# large-v3-turbo, distil-large-v3: read from preprocessor_config.json's feature_size).
+MEL_BINS_FILES: dict[int, tuple[str, ...]] = {80: (), 128: (PREPROCESSOR,)}
+DEFAULT_MEL_BINS = 80  # faster-whisper's feature extractor without preprocessor_config.json
 BEAM_SIZE = 5
+DEFAULT_BATCH_SIZE = 8  # faster-whisper's own default for its batched pipeline
 
 
 class TimedWord(Protocol):
@@ -118,9 +137,85 @@ def output_of(
     )
 
 
+def mel_bins(model_bin: Path) -> int | None:
+    """The mel bins a CTranslate2 Whisper's encoder takes: the second dimension of its
+    `encoder/conv1/weight` (d_model × mel bins × 3), read from model.bin's header, the weights
+    skipped (CTranslate2's `ModelSpec._serialize` format). None when the file holds no such
+    variable (not a CTranslate2 Whisper) or is cut short."""
+
+    def read(layout: str, handle: Any) -> Any:
+        size = struct.calcsize(layout)
+        data = handle.read(size)
+        if len(data) < size:
+            raise EOFError
+        return struct.unpack(layout, data)[0]
+
+    def string(handle: Any) -> str:
+        length = read("<H", handle)  # the bytes, with the trailing NUL
+        return bytes(handle.read(length)[:-1]).decode("utf-8", "replace")
+
+    try:
+        with model_bin.open("rb") as handle:
+            if read("<I", handle) < 5:  # binary version: Whisper came with version 6 (CTranslate2 3)
+                return None
+            string(handle)  # the spec's name
+            read("<I", handle)  # its revision
+            for _ in range(read("<I", handle)):
+                name = string(handle)
+                dims = [read("<I", handle) for _ in range(read("<B", handle))]
+                read("<B", handle)  # the dtype
+                size = read("<I", handle)
+                if name == "encoder/conv1/weight":
+                    return int(dims[1]) if len(dims) == 3 else None
+                handle.seek(size, 1)
+    except (OSError, EOFError):
+        return None
+    return None
+
+
+def check_model(model: str, path: Path) -> int:
+    """The staged directory of Whisper `model` holds every file its size needs (besides
+    REQUIRED_FILES, which `locate` checked): a vocabulary, and for 128 mel bins
+    preprocessor_config.json saying so. ModelNotFound in one line naming what is missing or
+    wrong, before any load; the mel bins otherwise."""
+    if not any((path / name).is_file() for name in VOCABULARIES):
+        raise ModelNotFound(
+            f"model {model!r} at {path} is incomplete: vocabulary.txt or vocabulary.json missing "
+            "(stage the whole model directory, see docs/cluster-gpus.md)"
+        )
+    bins = mel_bins(path / "model.bin")
+    if bins is None:
+        raise ModelNotFound(
+            f"model {model!r} at {path}: model.bin is not a CTranslate2 Whisper model (no "
+            "encoder/conv1/weight in its header): stage a Whisper converted with CTranslate2, see "
+            "docs/cluster-gpus.md"
+        )
+    missing = [name for name in MEL_BINS_FILES.get(bins, ()) if not (path / name).is_file()]
+    if missing:
+        raise ModelNotFound(
+            f"model {model!r} at {path} is incomplete: {', '.join(missing)} missing (its encoder takes "
+            f"{bins} mel bins, which faster-whisper reads from {PREPROCESSOR}; stage the whole model "
+            "directory, see docs/cluster-gpus.md)"
+        )
+    preprocessor = path / PREPROCESSOR
+    if preprocessor.is_file():
+        try:
+            said = json.loads(preprocessor.read_text()).get("feature_size", DEFAULT_MEL_BINS)
+        except (ValueError, AttributeError):
+            said = None
+        if said != bins:
+            raise ModelNotFound(
+                f"model {model!r} at {path}: {PREPROCESSOR} says feature_size {said!r}, and its encoder "
+                f"takes {bins} mel bins (a file of another model): stage the model's own, see "
+                "docs/cluster-gpus.md"
+            )
+    return bins
+
+
 class WhisperTranscriber:
     """`Transcriber` on faster-whisper. `locate(name, required)` finds a staged model's directory
-    (ModelNotFound otherwise); `device` is CTranslate2's (auto: a GPU when there is one)."""
+    (ModelNotFound otherwise); `device` is CONTENTGEN_CLUSTER_DEVICE's value (cpu, cuda, cuda:N;
+    '' or 'auto': a GPU when there is one), `batch_size` the pieces decoded at once."""
 
     name = "cluster"
 
@@ -129,13 +224,15 @@ class WhisperTranscriber:
         locate: Callable[[str, tuple[str, ...]], Path],
         *,
         gpus: int = 1,
-        device: str = "auto",
+        device: str = "",
         compute_type: str = "default",
         cpu_threads: int = 0,
+        batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
         self._locate = locate
         self.gpus = gpus  # the pod's GPUs: each second held costs this many GPU-seconds
-        self._device, self._compute_type, self._cpu_threads = device, compute_type, cpu_threads
+        self.device, self.batch_size = device, batch_size
+        self._compute_type, self._cpu_threads = compute_type, cpu_threads
 
     def transcribe(
         self, request: TranscriptionRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
@@ -156,24 +253,33 @@ class WhisperTranscriber:
             return output_of(saved["response"], float(saved.get("gpuSeconds") or 0.0), request)
 
         path = self._locate(model, REQUIRED_FILES)  # ModelNotFound before any GPU time
-        if not any((path / name).is_file() for name in VOCABULARIES):
-            raise ModelNotFound(
-                f"model {model!r} at {path} is incomplete: vocabulary.txt or vocabulary.json missing "
-                "(stage the whole model directory, see docs/cluster-gpus.md)"
-            )
+        check_model(model, path)
+        devices.check_ctranslate2(self.device)  # DeviceUnavailable before any load
+        device, index = devices.ctranslate2_device(self.device)
+        if device != "cpu":  # CTranslate2 opens libcublas.so.12 by name: from the wheel, torch or not
+            cuda_libraries.preload()
         clock = GpuClock(self.gpus)
-        from faster_whisper import WhisperModel
+        from faster_whisper import BatchedInferencePipeline, WhisperModel
 
         whisper = WhisperModel(
-            str(path), device=self._device, compute_type=self._compute_type, cpu_threads=self._cpu_threads
+            str(path),
+            device=device,
+            device_index=index,
+            compute_type=self._compute_type,
+            cpu_threads=self._cpu_threads,
         )
         if language not in (None, "en") and not whisper.model.is_multilingual:
             raise InvalidInput(
                 f"spec.languageCode: {request.language_code!r} needs a multilingual model, and {model!r} "
                 "is English-only: set spec.whisperModel to a multilingual model, or languageCode to en"
             )
-        segments, info = whisper.transcribe(
-            str(request.audio_path), language=language, word_timestamps=True, beam_size=BEAM_SIZE
+        segments, info = BatchedInferencePipeline(whisper).transcribe(
+            str(request.audio_path),
+            language=language,
+            word_timestamps=True,
+            beam_size=BEAM_SIZE,
+            vad_filter=True,
+            batch_size=self.batch_size,
         )
         response = response_of(
             segments,
