@@ -31,7 +31,7 @@ from contentgen.providers.base import (
 )
 from contentgen.providers.progress import Monotonic, SubProgress
 
-from . import flux, generation, pictures, training
+from . import devices, flux, generation, pictures, pipelines, training
 from .files import FolderFiles
 from .models import model_dir
 
@@ -68,7 +68,9 @@ class ClusterProvider:
         return model_dir(name, flux.REQUIRED, root=self.root)
 
     def _gpu_seconds(self, seconds: float, on: flux.Device) -> float:
-        return seconds * self.gpus if on.cuda else seconds
+        # × the pod's GPUs on every device, as transcription counts them: the pod holds the GPUs
+        # it requested for as long as it runs, whatever it computes on (docs/cluster-gpus.md)
+        return seconds * self.gpus
 
     # --- LoRA training ------------------------------------------------------------------------
 
@@ -77,6 +79,8 @@ class ClusterProvider:
     ) -> TrainingOutput:
         name = self.flux_model if request.model == DEFAULT_TRAINING_MODEL else request.model
         base = self._model(name)  # ModelNotFound before any GPU time
+        devices.check_torch(self.device_name)  # DeviceUnavailable, in one line, before any load
+        pipelines.release()  # training loads its own copy: the kept generation pipeline goes first
         began = time.monotonic()
         on = flux.device(self.device_name)
         pictures = work_dir / "pictures"
@@ -179,9 +183,10 @@ class ClusterProvider:
             loras = [
                 (self._fetch_lora(lora.url, work_dir, n), lora.scale) for n, lora in enumerate(request.loras)
             ]
+            devices.check_torch(self.device_name)  # DeviceUnavailable, in one line, before any load
             began = time.monotonic()
             on = flux.device(self.device_name)
-            pipe = flux.load_pipeline(base, on)
+            pipe = pipelines.pipeline(base, on)  # loaded once per process, kept; LoRAs per request
             progress(20)
             with generation.loras_loaded(pipe, loras):
                 for done, number in enumerate(todo, start=1):
