@@ -121,6 +121,25 @@ def test_the_best_scoring_checkpoint_is_the_versions_model_and_each_picture_is_m
     assert (entry["chosenStep"], entry["finalModelUri"]) == (68, version.final_model_uri)
     assert [p["verdict"] for p in entry["likeness"]["checkpoints"]] == ["poor", "good", "poor"]
 
+    # a person prefers the last step: promoted, it is the model a loraRef gets; the automatic choice stays
+    capsys.readouterr()
+    assert main(["assets", "promote", "jx", "--step", "100", "--note", "sharper", "-o", "table"]) == 0
+    assert "its model is now step 100's LoRA" in capsys.readouterr().out
+    assert main(["assets", "get", "jx", "-o", "table"]) == 0
+    shown = capsys.readouterr().out
+    assert "> the model is step 100's, chosen by cli:" in shown and "* step 68: good" in shown
+    assert "> step 100: poor" in shown
+    from contentgen.pipeline.local_run import _resolve
+
+    resolved = _resolve("jx", None, 1.0, "demo", "default", store)
+    assert resolved.uri == version.final_model_uri  # step 100's LoRA, not model.safetensors
+    record = open_catalog().get(result.uid)
+    assert record is not None and record["latestModelUri"] == version.final_model_uri
+    assert main(["assets", "promote", "jx", "--step", "50"]) != 0
+    assert (
+        "--step: 50 is not a scored checkpoint of version 1; scored: 34, 68, 100" in capsys.readouterr().err
+    )
+
 
 def test_the_tiny_fluxs_noise_shows_no_face_at_any_checkpoint_and_the_last_step_is_the_model(
     workspace: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

@@ -202,6 +202,19 @@ def catalog_document(
     return summarize(doc)
 
 
+def promoted(version: dict[str, Any]) -> dict[str, Any] | None:
+    """A LoRA version's newest promotion (promotions.py), or None where its model is the
+    automatic choice."""
+    promotions = version.get("promotions") or []
+    return promotions[-1] if promotions else None
+
+
+def model_of(version: dict[str, Any]) -> str:
+    """The LoRA a version's users get: its newest promotion's, else its own model."""
+    chosen = promoted(version)
+    return str(chosen["modelUri"]) if chosen else str(version.get("modelUri") or "")
+
+
 def summarize(doc: dict[str, Any]) -> dict[str, Any]:
     """Fill in what follows from the versions, the latest run, the deletion mark and the spec:
     the record's status, its latest outputs, artifacts, sizes, filter fields and search text;
@@ -218,7 +231,7 @@ def summarize(doc: dict[str, Any]) -> dict[str, Any]:
     kind = doc["kind"]
     if kind == "LoraTraining":
         doc["triggerWord"] = spec.get("triggerWord", "")
-        doc["latestModelUri"] = newest.get("modelUri", "")
+        doc["latestModelUri"] = model_of(newest)
     elif kind == "ImageGeneration":
         doc["prompt"] = newest.get("prompt") or spec.get("prompt", "")
         doc["model"] = newest.get("model") or spec.get("model", "")

@@ -12,6 +12,7 @@ from pydantic.alias_generators import to_camel
 
 from contentgen.api import Timestamp
 
+from .document import promoted
 from .migrate import upgrade
 
 
@@ -191,6 +192,19 @@ class LikenessEvaluationInfo(RecordModel):
     )
 
 
+class PromotionInfo(RecordModel):
+    """A scored checkpoint a person made the version's model, over the automatic choice."""
+
+    promotion: int = Field(description="Its number among the version's promotions (promotions/p{k}.json).")
+    step: int = Field(description="The checkpoint chosen: its LoRA is the version's model from then on.")
+    model_uri: str = Field(description="That checkpoint's LoRA.")
+    by: str = Field(default="", description="Who chose it (the API's caller, or cli:USER).")
+    at: Timestamp | None = None
+    automatic_step: int | None = Field(default=None, description="The automatic choice, kept.")
+    automatic_model_uri: str = Field(default="", description="The automatic choice's LoRA, kept.")
+    note: str = Field(default="", description="Why, as the person said it.")
+
+
 class LoraVersionInfo(VersionInfo):
     model_uri: str = ""
     final_model_uri: str = Field(
@@ -231,6 +245,11 @@ class LoraVersionInfo(VersionInfo):
     )
     older_evaluations: int = Field(
         default=0, description="Re-evaluations left out of the history (their evaluation.json stays stored)."
+    )
+    promotion: PromotionInfo | None = Field(
+        default=None,
+        description="Where a person chose the version's model (docs/likeness.md#choosing-a-checkpoint-"
+        "yourself): the newest choice; modelUri is then its checkpoint's LoRA. Null: the automatic choice.",
     )
 
 
@@ -434,6 +453,9 @@ def presented(version: dict[str, Any]) -> dict[str, Any]:
     """A version entry as readers get it: `likeness` is the newest evaluation's (a
     re-evaluation's, else the run's), `likenessHistory` the earlier ones, oldest first (the run's
     own as evaluation 0)."""
+    chosen = promoted(version)
+    if chosen is not None:
+        version = {**version, "promotion": chosen, "modelUri": chosen["modelUri"]}
     evaluations = version.get("evaluations") or []
     if not evaluations:
         return version

@@ -172,10 +172,17 @@ def checkpoint_lines(version: dict[str, Any]) -> list[str]:
     if curve.get("checkpointsGridUri"):
         head += f"; side by side {curve['checkpointsGridUri']}"
     lines = [head]
+    chosen = version.get("promotion") or {}
+    if chosen:
+        lines.append(
+            f"> the model is step {chosen['step']}'s, chosen by {chosen.get('by') or '-'} (promotion "
+            f"p{chosen['promotion']}; the automatic choice, *, is kept)"
+        )
     for point in curve["checkpoints"]:
         median = point.get("median")
         shown = f", median {median:.2f}" if median is not None else ""
-        lines.append(f"{'*' if point.get('chosen') else ' '} step {point['step']}: {point['verdict']}{shown}")
+        mark = ">" if chosen and point["step"] == chosen["step"] else "*" if point.get("chosen") else " "
+        lines.append(f"{mark} step {point['step']}: {point['verdict']}{shown}")
     return lines
 
 

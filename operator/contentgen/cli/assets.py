@@ -311,6 +311,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     _add_common(evaluate)
 
+    promote = sub.add_parser(
+        "promote",
+        help="make a scored checkpoint a LoRA version's model, over the automatic choice",
+        description="Make the LoRA of checkpoint STEP (one its likeness evaluation scored: `contentgen "
+        "assets get` lists them) the version's model: a loraRef to the version uses it from then on. "
+        "Recorded as a numbered promotion beside the version (who chose, when, and the automatic "
+        "choice, which stays); nothing is written over. Promote the automatic step again to go back "
+        "(docs/likeness.md#choosing-a-checkpoint-yourself).",
+    )
+    _add_ref(promote)
+    promote.add_argument(
+        "--version", type=_int_at_least(1), metavar="N", help="the version (default: the latest)"
+    )
+    promote.add_argument(
+        "--step", type=_int_at_least(1), metavar="STEP", required=True, help="the checkpoint"
+    )
+    promote.add_argument("--note", default="", metavar="TEXT", help="why (kept with the promotion)")
+    _add_common(promote)
+
     prune = sub.add_parser(
         "prune",
         help="keep the newest N versions of a record, remove the older ones",
@@ -598,6 +617,42 @@ def _run_documents(store: Any, keys_: list[str]) -> list[Any]:
     return documents
 
 
+def _promote(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
+    """Make a scored checkpoint the version's model (pipeline/likeness/promote.py)."""
+    import getpass
+
+    from contentgen.api import now
+    from contentgen.pipeline.likeness import promote
+
+    doc = _get_doc(catalog, args)
+    number = args.version or int(doc.get("latestVersion") or 0)
+    try:
+        entry = promote.promote(
+            catalog,
+            _store(args),
+            doc,
+            number,
+            args.step,
+            by=f"cli:{getpass.getuser()}",
+            at=now(),
+            note=args.note,
+        )
+    except promote.NotPromotable as exc:
+        text = str(exc)
+        raise CommandError(f"--{text}" if text.startswith(("step:", "version:")) else text) from None
+    if output == "json":
+        _print_json({"id": doc["_id"], **entry})
+        return 0
+    automatic = entry["automaticStep"]
+    print(
+        f"v{number} of {doc['namespace']}/{doc['name']}: its model is now step {entry['step']}'s LoRA "
+        f"{entry['modelUri']} (promotion p{entry['promotion']}; the automatic choice, "
+        f"{'step ' + str(automatic) if automatic is not None else 'its own model'}, is kept: promote it "
+        "again to go back)"
+    )
+    return 0
+
+
 def _evaluate(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
     """Estimate, confirm, evaluate and record (pipeline/likeness/rescore.py)."""
     from contentgen.api import now
@@ -817,4 +872,5 @@ ACTIONS: dict[str, Callable[[argparse.Namespace, Catalog, str], int]] = {
     "delete": _delete,
     "prune": _prune,
     "evaluate": _evaluate,
+    "promote": _promote,
 }

@@ -50,7 +50,7 @@ from contentgen.catalog.resource import ResourceState
 from contentgen.errors import InvalidInput
 from contentgen.pricing import PriceTable, estimated, settled
 from contentgen.store import ObjectStore, keys
-from contentgen.store.results import version_result
+from contentgen.store.results import promoted_model, version_result
 
 _VERSION_DIR = re.compile(r"/v(\d+)/result\.json$")
 ORIGIN = "local"
@@ -185,7 +185,8 @@ def _resolve(
         )
     chosen = pinned if pinned is not None else versions[-1]
     key = keys.lora_version(owner, uid, chosen) + "model.safetensors"
-    return ResolvedLora(uri=store.uri(key), scale=scale, name=ref, uid=uid, version=chosen)
+    uri = promoted_model(store, owner, uid, chosen) or store.uri(key)  # a checkpoint a person chose
+    return ResolvedLora(uri=uri, scale=scale, name=ref, uid=uid, version=chosen)
 
 
 def stored_results(

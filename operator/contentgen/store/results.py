@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 from pydantic import ValidationError
 
 from contentgen.api import RunResult
@@ -25,3 +28,24 @@ def version_result(
 ) -> RunResult | None:
     """The stored result of a resource's version (0: the unversioned layout of 0.1)."""
     return read_result(store, keys.result_key(catalog_type, owner, uid, version))
+
+
+_PROMOTION = re.compile(r"/promotions/p(\d+)\.json$")
+
+
+def promotion_numbers(store: ObjectStore, owner: str, uid: str, version: int) -> list[tuple[int, str]]:
+    """A LoRA version's promotions in the store (pipeline/likeness/promote.py): (number, key),
+    oldest first."""
+    prefix = keys.lora_version(owner, uid, version) + "promotions/"
+    return sorted(
+        (int(m.group(1)), info.key) for info in store.list(prefix) if (m := _PROMOTION.search(info.key))
+    )
+
+
+def promoted_model(store: ObjectStore, owner: str, uid: str, version: int) -> str:
+    """The LoRA of the version's newest promotion, "" where none was made (its own model is its
+    users')."""
+    found = promotion_numbers(store, owner, uid, version)
+    if not found:
+        return ""
+    return str(json.loads(store.get_bytes(found[-1][1])).get("modelUri") or "")
