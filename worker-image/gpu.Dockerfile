@@ -5,6 +5,10 @@
 # No CUDA toolkit in the base: torch's nvidia-* wheels carry the CUDA 12 libraries, which
 # CTranslate2 loads too (the reason torch stays below 2.11, whose wheels are CUDA 13:
 # docs/cluster-gpus.md); the driver comes from the node through the NVIDIA container runtime.
+# CTranslate2 opens libcublas.so.12 by name, and the wheel's directory is on no library path (only
+# torch's import loads it): the worker preloads it from the wheel before a transcription
+# (contentgen/providers/cluster/cuda_libraries.py), and LD_LIBRARY_PATH names the directory for
+# any other process in the image (python3.11: the base image's). It must stay the venv's path.
 # Only the pinned gpu set (requirements/gpu.txt) and the project (--no-deps) go in; tests/chart
 # installs that set alone and transcribes speech with it. Weights are never in the image: they
 # are staged under /models (a volume, or copied there from the store), and no hub is asked.
@@ -29,7 +33,8 @@ ENV PATH=/opt/contentgen/bin:$PATH \
     CONTENTGEN_CLUSTER_MODELS_DIR=/models \
     HF_HUB_OFFLINE=1 \
     HF_HUB_DISABLE_TELEMETRY=1 \
-    NVIDIA_DRIVER_CAPABILITIES=compute,utility
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility \
+    LD_LIBRARY_PATH=/opt/contentgen/lib/python3.11/site-packages/nvidia/cublas/lib
 COPY --from=build /opt/contentgen /opt/contentgen
 WORKDIR /work
 # The same user the Job's pod security context sets (controller/jobs.py WORKER_UID).

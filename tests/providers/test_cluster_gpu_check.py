@@ -46,3 +46,23 @@ def test_on_the_cpu_it_transcribes_and_reports() -> None:
     assert report["device"] == "cpu"
     assert float(report["transcription seconds (tiny.en, with its load)"]) > 0
     assert all(word in report["text"].lower() for word in HEARD), report["text"]
+    # each kind ran in a fresh process: the transcription's never imported torch (issue 39)
+    assert report["torch imported by the transcription"] == "False"
+    assert "training step, s (tiny FLUX)" in report
+
+
+def test_a_kind_runs_in_a_process_of_its_own_without_torch() -> None:
+    """`--kind transcription` is the process the check starts: it refuses to be run where torch
+    was imported first, which would hide a CUDA library only torch loads."""
+    code = "import runpy, sys, torch; "
+    code += "sys.argv = ['gpu_check.py', '--kind', 'transcription', '--device', 'cpu']; "
+    code += f"runpy.run_path({str(ROOT / 'scripts' / 'gpu_check.py')!r}, run_name='__main__')"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", "HF_HUB_OFFLINE": "1"},
+        cwd=ROOT,
+    )
+    assert done.returncode == 1 and "torch was imported before the transcription" in done.stderr, done.stderr
