@@ -192,6 +192,17 @@ class LikenessEvaluationInfo(RecordModel):
     )
 
 
+class LossPoint(RecordModel):
+    step: int
+    loss: float
+
+
+class LikenessEntryInfo(LikenessEvaluationInfo):
+    """The newest evaluation's entry, without its report (the version's `likeness`)."""
+
+    likeness: dict[str, Any] | None = Field(default=None, description="Left out: the version's `likeness`.")
+
+
 class PromotionInfo(RecordModel):
     """A scored checkpoint a person made the version's model, over the automatic choice."""
 
@@ -243,8 +254,19 @@ class LoraVersionInfo(VersionInfo):
     likeness_history: list[LikenessEvaluationInfo] = Field(
         default=[], description="The earlier evaluations, oldest first (its run's as evaluation 0)."
     )
+    likeness_entry: LikenessEntryInfo | None = Field(
+        default=None,
+        description="Where `likeness` is a re-evaluation's: its entry as likenessHistory's (who asked, when, "
+        "the provider or source, the cost) without the report, which is `likeness`; null where `likeness` "
+        "is its run's own.",
+    )
     older_evaluations: int = Field(
         default=0, description="Re-evaluations left out of the history (their evaluation.json stays stored)."
+    )
+    training_loss: list[LossPoint] = Field(
+        default=[],
+        description="The training loss per step, where the trainer reports it (the cluster provider); the "
+        "web UI draws it as a curve.",
     )
     promotion: PromotionInfo | None = Field(
         default=None,
@@ -466,6 +488,7 @@ def presented(version: dict[str, Any]) -> dict[str, Any]:
     newest = history.pop()
     return {
         **version,
+        "likenessEntry": {k: v for k, v in newest.items() if k != "likeness"},
         "likeness": newest["likeness"],
         "likenessEvaluation": newest["evaluation"],
         "likenessSource": newest.get("source", ""),
