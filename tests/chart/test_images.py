@@ -107,6 +107,22 @@ def test_dockerfile_rules(dockerfile: str) -> None:
         assert setting in env
 
 
+def test_gpu_image_library_path_is_the_cublas_wheels() -> None:
+    """The GPU image's LD_LIBRARY_PATH names the directory the nvidia-cublas-cu12 wheel installs
+    libcublas.so.12 into in its venv (CTranslate2 opens it by name: issue 39), for the base image's
+    Python, so any process in the image finds it (the worker also preloads it)."""
+    from contentgen.providers.cluster.cuda_libraries import CTRANSLATE2
+
+    final = final_stage("worker-image/gpu.Dockerfile")
+    (base,) = [args for word, args in final if word == "FROM"]
+    python = re.fullmatch(r"python:(\d+\.\d+)\.\d+-slim-\w+", base)
+    assert python is not None, base
+    env = " ".join(args for word, args in final if word == "ENV")
+    (path,) = re.findall(r"LD_LIBRARY_PATH=(\S+)", env)
+    site = f"/opt/contentgen/lib/python{python.group(1)}/site-packages/nvidia"
+    assert path.split(":") == [f"{site}/{package}/lib" for package, _ in CTRANSLATE2]
+
+
 def test_image_users_are_the_ones_the_pods_run_as() -> None:
     operator_user = next(a for w, a in reversed(final_stage("Dockerfile")) if w == "USER")
     for worker in ("worker-image/Dockerfile", "worker-image/gpu.Dockerfile"):
@@ -544,3 +560,19 @@ def test_gpu_set_runs_a_cluster_transcription(gpu_venv: Path, tmp_path: Path) ->
     assert usage["quantity"] > 0
     assert list(cwd.iterdir()) == []
     assert_no_local_cluster(gpu_venv, env, cwd)
+
+    # In a fresh process of the set alone, torch never imported: the worker's transcriber makes
+    # libcublas.so.12 resolve by name, as CTranslate2 opens it on a GPU (issue 39); the same imports
+    # without a transcription do not (no library path outside the image sets it).
+    probe = ROOT / "tests" / "providers" / "cuda_probe.py"
+    for flags, resolves in ((["--no-transcription"], False), ([], True)):
+        done = subprocess.run(
+            [str(gpu_venv / "bin" / "python"), str(probe), str(models), str(tmp_path / "speech.wav"), *flags],
+            env=env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        found = json.loads(done.stdout.strip().splitlines()[-1])
+        assert (found["torch"], found["cublas"]) == (False, resolves), found
