@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import json
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -195,6 +196,53 @@ class TrainingSpec(ApiModel):
             "8 bits, a quarter of the memory) for smaller GPUs."
         ),
     ] = "adamw"
+    memory_plan: Annotated[
+        Literal["auto", "bf16", "int8", "fp8", "nf4"],
+        Field(
+            description="provider cluster: how the base model is held on the GPU. auto: bf16 where it fits "
+            "the card's free memory, else an 8-bit base (fp8 on Ada and Hopper, int8 before them; torchao "
+            "weight-only), else a 4-bit NF4 base (bitsandbytes, QLoRA); a named plan is used as it is. A plan "
+            "that cannot fit fails before any GPU time (GpuMemoryTooSmall, with the numbers); the version "
+            "records the plan used (memoryPlan)."
+        ),
+    ] = "auto"
+    lora_targets: Annotated[
+        Literal["attention", "attention+feedforward", "all-linear"],
+        Field(
+            description="provider cluster: the layers the LoRA adapts. attention: every attention "
+            "projection (266 layers on FLUX.1-dev); attention+feedforward: and the double blocks' "
+            "feed-forward layers, as diffusers' FLUX example (342); all-linear: every linear layer of the "
+            "blocks, as ai-toolkit (494)."
+        ),
+    ] = "attention+feedforward"
+    guidance: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=10,
+            description="provider cluster: the distilled guidance FLUX.1-dev is given while it trains (1.0, "
+            "as diffusers' FLUX example's and ai-toolkit's recommended settings; pictures are still drawn at "
+            "3.5). Models without guidance embedding (schnell) ignore it.",
+        ),
+    ] = 1.0
+    timestep_sampling: Annotated[
+        Literal["shift", "logit-normal", "uniform"],
+        Field(
+            description="provider cluster: how each step's noise level is drawn. shift: uniform, shifted by "
+            "FLUX's resolution-dependent shift (the noise levels its sampler spends its steps at, at the "
+            "training resolution; kohya's flux_shift); logit-normal: diffusers' logit_normal weighting "
+            "(mean 0, std 1; ai-toolkit's sigmoid); uniform: the scheduler's training schedule, uniformly."
+        ),
+    ] = "shift"
+    max_grad_norm: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=100,
+            description="provider cluster: clip the LoRA's gradient to this norm before each step (1.0, as "
+            "diffusers' FLUX example); 0 does not clip.",
+        ),
+    ] = 1.0
 
 
 # The likeness evaluation's prompt sets, each with its number of prompts (the prompts are in
@@ -395,6 +443,57 @@ class Likeness(ApiModel):
     ] = ""
 
 
+# In a cluster, a person chooses a scored checkpoint as a LoRA version's model with an annotation
+# on the LoraTraining (docs/likeness.md#choosing-a-checkpoint-yourself): JSON, version → step.
+PROMOTED_ANNOTATION = "contentgen.io/promoted-checkpoints"
+
+
+class Promotion(ApiModel):
+    """A scored checkpoint a person made the version's model, over the automatic choice."""
+
+    step: Annotated[int, Field(ge=1, description="The checkpoint chosen.")]
+    model_uri: Annotated[str, Field(description="Its LoRA: what a loraRef to the version uses.")]
+    automatic_step: Annotated[
+        int | None, Field(description="The automatic choice (likeness.chosenStep), kept.")
+    ] = None
+
+
+def promotions_of(value: str | None, versions: list[dict[str, Any]]) -> tuple[dict[int, Promotion], str]:
+    """The promotions the annotation PROMOTED_ANNOTATION (`value`) asks for, by version, against the
+    status's `versions` (wire dicts: each scored checkpoint's LoRA is in its likeness curve), and
+    what is wrong with it in one line ("" when nothing is). A version or step that cannot be
+    promoted is left out; the others hold."""
+    if not value:
+        return {}, ""
+    try:
+        asked = json.loads(value)
+        if not isinstance(asked, dict):
+            raise ValueError
+        wanted = {int(k): int(v) for k, v in asked.items()}
+    except (ValueError, TypeError):
+        return {}, (
+            f"annotation {PROMOTED_ANNOTATION}: {value[:80]!r} is not a JSON object of version to step, "
+            'as {"2": 500}'
+        )
+    listed = {int(v.get("version") or 0): v for v in versions}
+    found: dict[int, Promotion] = {}
+    problems = []
+    for number, step in sorted(wanted.items()):
+        likeness = (listed.get(number) or {}).get("likeness") or {}
+        curve = {int(p["step"]): str(p.get("modelUri") or "") for p in likeness.get("checkpoints") or []}
+        if number not in listed:
+            problems.append(f"version {number} is not listed in the status")
+        elif not curve.get(step):
+            shown = ", ".join(str(s) for s in sorted(curve)) or "none"
+            problems.append(f"version {number} has no scored checkpoint {step} (scored: {shown})")
+        else:
+            found[number] = Promotion(
+                step=step, model_uri=curve[step], automatic_step=likeness.get("chosenStep")
+            )
+    problem = f"annotation {PROMOTED_ANNOTATION}: {'; '.join(problems)}" if problems else ""
+    return found, problem
+
+
 class LoraVersion(VersionBase):
     """One trained model. Editing the spec of a LoraTraining trains a new version."""
 
@@ -429,8 +528,23 @@ class LoraVersion(VersionBase):
     trigger_word: str
     training_model: str = ""
     steps: Annotated[int, Field(ge=0)] = 0
+    memory_plan: Annotated[
+        str,
+        Field(
+            max_length=300,
+            description="provider cluster: the memory plan it was trained with (training.memoryPlan, or "
+            "what auto chose on the card), with the estimate and the free memory it was chosen on.",
+        ),
+    ] = ""
     likeness: Annotated[
         Likeness | None, Field(description="Whether it looks like the person (spec.evaluation).")
+    ] = None
+    promotion: Annotated[
+        Promotion | None,
+        Field(
+            description="In a cluster: the checkpoint a person made the model (the annotation "
+            "contentgen.io/promoted-checkpoints); a loraRef to the version uses its LoRA, not modelUri."
+        ),
     ] = None
 
 
@@ -566,6 +680,14 @@ class DatasetSummary(ApiModel):
 
 class LoraTrainingStatus(CommonStatus):
     latest_version: Annotated[int, Field(ge=0, description="The newest version; 0 before the first.")] = 0
+    promotion_problem: Annotated[
+        str,
+        Field(
+            max_length=1024,
+            description="What is wrong with the annotation contentgen.io/promoted-checkpoints (the "
+            "versions it names that cannot be promoted are left as they are); empty when nothing is.",
+        ),
+    ] = ""
     likeness: Annotated[
         Likeness | None,
         Field(description="The newest version's likeness report (its versions[] entry has it too)."),

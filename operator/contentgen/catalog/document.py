@@ -203,10 +203,13 @@ def catalog_document(
 
 
 def promoted(version: dict[str, Any]) -> dict[str, Any] | None:
-    """A LoRA version's newest promotion (promotions.py), or None where its model is the
-    automatic choice."""
+    """A LoRA version's newest promotion (promotions.py: a laptop's, numbered; in a cluster the
+    status's, from the LoraTraining's annotation), or None where its model is the automatic choice."""
     promotions = version.get("promotions") or []
-    return promotions[-1] if promotions else None
+    if promotions:
+        return dict(promotions[-1])
+    chosen = version.get("promotion")
+    return dict(chosen) if isinstance(chosen, dict) else None
 
 
 def model_of(version: dict[str, Any]) -> str:

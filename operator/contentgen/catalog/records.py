@@ -206,10 +206,16 @@ class LikenessEntryInfo(LikenessEvaluationInfo):
 class PromotionInfo(RecordModel):
     """A scored checkpoint a person made the version's model, over the automatic choice."""
 
-    promotion: int = Field(description="Its number among the version's promotions (promotions/p{k}.json).")
+    promotion: int = Field(
+        default=0,
+        description="Its number among the version's promotions (promotions/p{k}.json); 0 in a cluster, "
+        "where the LoraTraining's annotation contentgen.io/promoted-checkpoints says it.",
+    )
     step: int = Field(description="The checkpoint chosen: its LoRA is the version's model from then on.")
     model_uri: str = Field(description="That checkpoint's LoRA.")
-    by: str = Field(default="", description="Who chose it (the API's caller, or cli:USER).")
+    by: str = Field(
+        default="", description="Who chose it (the API's caller, or cli:USER; empty in a cluster)."
+    )
     at: Timestamp | None = None
     automatic_step: int | None = Field(default=None, description="The automatic choice, kept.")
     automatic_model_uri: str = Field(default="", description="The automatic choice's LoRA, kept.")

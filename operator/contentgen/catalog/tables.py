@@ -174,10 +174,12 @@ def checkpoint_lines(version: dict[str, Any]) -> list[str]:
     lines = [head]
     chosen = version.get("promotion") or {}
     if chosen:
-        lines.append(
-            f"> the model is step {chosen['step']}'s, chosen by {chosen.get('by') or '-'} (promotion "
-            f"p{chosen['promotion']}; the automatic choice, *, is kept)"
+        how = (
+            f"chosen by {chosen.get('by') or '-'} (promotion p{chosen['promotion']}"
+            if chosen.get("promotion")
+            else "chosen by the annotation contentgen.io/promoted-checkpoints ("
         )
+        lines.append(f"> the model is step {chosen['step']}'s, {how}; the automatic choice, *, is kept)")
     for point in curve["checkpoints"]:
         median = point.get("median")
         shown = f", median {median:.2f}" if median is not None else ""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from contentgen.api.lora import PROMOTED_ANNOTATION, promotions_of
+
 from .naming import (
     ANNOTATION_GPUS,
     ANNOTATION_INPUTS,
@@ -118,12 +120,22 @@ class LoraState:
 
 
 def lora_state(body: dict[str, Any]) -> LoraState:
+    """What a loraRef to the LoraTraining `body` resolves to: each version's model, or where a
+    person promoted a checkpoint (its annotation, api/lora.promotions_of), that checkpoint's LoRA."""
     status = body.get("status") or {}
-    versions = status.get("versions") or []
+    meta = body.get("metadata") or {}
+    promoted, _ = promotions_of(
+        (meta.get("annotations") or {}).get(PROMOTED_ANNOTATION), status.get("versions") or []
+    )
+    versions = [
+        {**v, "modelUri": promoted[int(v["version"])].model_uri}
+        if int(v.get("version") or 0) in promoted
+        else v
+        for v in status.get("versions") or []
+    ]
     latest = status.get("latestVersion") or 0
     uri = next((v.get("modelUri", "") for v in versions if v.get("version") == latest), "")
     ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
-    meta = body.get("metadata") or {}
     return LoraState(
         name=meta.get("name", ""),
         owner=(body.get("spec") or {}).get("owner", ""),

@@ -34,6 +34,7 @@ from contentgen.api import (
     parse_timestamp,
 )
 from contentgen.api.evaluation import not_evaluable
+from contentgen.api.lora import PROMOTED_ANNOTATION, promotions_of
 from contentgen.api.versions import adopt_legacy, next_version, set_version_cost
 from contentgen.pricing import PriceTable, estimated, settled, without_evaluation
 from contentgen.providers.cancel import summary
@@ -62,6 +63,7 @@ class Observed:
     generation: int
     spec: dict[str, Any]
     status: dict[str, Any]
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -641,6 +643,8 @@ def _finish(
     """The decision, with an Event when the phase or its reason changed."""
     if "phase" in status:
         status["phase"] = str(status["phase"])  # plain strings on the wire and in the catalog
+    if res.kind.kind == "LoraTraining":
+        promotion_events = mirror_promotions(status, res)
     if res.kind.kind == "LoraTraining" and status.get("likeness"):
         status["conditions"] = likeness_condition(status, world.now)
     if res.kind.kind in ("LoraTraining", "LoraEvaluation"):
@@ -667,7 +671,48 @@ def _finish(
             decision.events.append(Event("Warning", "LikenessPoor", poor))
         if after[0] == Phase.SUCCEEDED and (chosen := _checkpoint_chosen(status)):
             decision.events.append(Event("Normal", "CheckpointChosen", chosen))
+    if res.kind.kind == "LoraTraining":
+        decision.events += promotion_events
     return decision
+
+
+def mirror_promotions(status: dict[str, Any], res: Observed) -> list[Event]:
+    """The checkpoints people promoted (the LoraTraining's annotation, docs/likeness.md#choosing-
+    a-checkpoint-yourself) in its status's versions, and an Event when they or what is wrong with
+    the annotation change."""
+    versions = [dict(v) for v in status.get("versions") or []]
+    promoted, problem = promotions_of(res.annotations.get(PROMOTED_ANNOTATION), versions)
+    before = {int(v.get("version") or 0): v.get("promotion") for v in versions}
+    for entry in versions:
+        chosen = promoted.get(int(entry.get("version") or 0))
+        if chosen is None:
+            entry.pop("promotion", None)
+        else:
+            entry["promotion"] = chosen.wire()
+    if versions:
+        status["versions"] = versions
+    events = []
+    after = {int(v.get("version") or 0): v.get("promotion") for v in versions}
+    changed = [n for n in sorted(after) if after[n] != before.get(n)]
+    if changed:
+        said = []
+        for number in changed:
+            chosen = promoted.get(number)
+            if chosen is None:
+                said.append(f"version {number}: back to its automatic choice")
+            else:
+                said.append(
+                    f"version {number}: its model is step {chosen.step}'s LoRA (the automatic choice: step "
+                    f"{chosen.automatic_step})"
+                )
+        events.append(Event("Normal", "CheckpointPromoted", "; ".join(said)[:1024]))
+    if problem != status.get("promotionProblem", ""):
+        if problem:
+            events.append(Event("Warning", "PromotionRefused", problem[:1024]))
+            status["promotionProblem"] = problem[:1024]
+        else:
+            status.pop("promotionProblem", None)
+    return events
 
 
 def _checkpoint_chosen(status: dict[str, Any]) -> str:

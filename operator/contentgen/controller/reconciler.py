@@ -66,6 +66,7 @@ def observed(kind: Kind, body: dict[str, Any]) -> Observed:
         generation=int(meta.get("generation") or 1),
         spec=dict(body.get("spec") or {}),
         status=dict(body.get("status") or {}),
+        annotations=dict(meta.get("annotations") or {}),
     )
 
 

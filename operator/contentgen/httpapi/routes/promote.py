@@ -2,8 +2,9 @@
 model, over the automatic choice (pipeline/likeness/promote.py, docs/likeness.md#choosing-a-
 checkpoint-yourself). Recorded as a numbered promotion beside the version, naming the caller and
 the automatic choice, which stays. Where this API creates on a laptop (`contentgen api --local`),
-whose runs resolve a loraRef from the store; a cluster's operator resolves it from the LoraTraining's
-status, which a promotion does not change yet, so elsewhere it answers 403 create_disabled."""
+whose runs resolve a loraRef from the store; in a cluster the LoraTraining's annotation
+contentgen.io/promoted-checkpoints says it (the operator resolves loraRefs from the resource), so
+elsewhere it answers 403 create_disabled naming the kubectl command."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from contentgen.api import now
+from contentgen.api.lora import PROMOTED_ANNOTATION
 from contentgen.errors import ContentgenError
 from contentgen.pipeline.likeness import promote
 
@@ -78,7 +80,9 @@ def _promote(svc: Services, who: Caller, ref: str, version: int, wanted: Promote
         raise ApiError(
             403,
             "create_disabled",
-            "this API does not promote checkpoints (only `contentgen api --local` does, whose runs use it)",
+            "this API does not promote checkpoints (only `contentgen api --local` does, whose runs use it); "
+            f"in a cluster, annotate the LoraTraining: kubectl annotate loratraining/{doc.get('name')} "
+            f"{PROMOTED_ANNOTATION}='{{\"{version}\": {wanted.step}}}' --overwrite",
         )
     if not who.may_act_for(str(doc.get("owner", ""))):
         raise ApiError(

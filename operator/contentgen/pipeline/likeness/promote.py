@@ -18,6 +18,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from contentgen.api.lora import PROMOTED_ANNOTATION
 from contentgen.catalog import Catalog
 from contentgen.catalog.migrate import upgrade
 from contentgen.catalog.promotions import record_promotion
@@ -58,6 +59,12 @@ def target(doc: dict[str, Any], number: int, step: int) -> tuple[dict[str, Any],
     if doc.get("kind") != "LoraTraining":
         raise NotPromotable(
             f"{doc.get('name')!r} is a {doc.get('kind')}: only a LoRA's checkpoints are promoted"
+        )
+    if doc.get("origin") == "operator":  # the operator resolves its loraRefs from the resource
+        raise NotPromotable(
+            f"{doc['namespace']}/{doc['name']} runs in a cluster, where the LoraTraining says which "
+            f"checkpoint is a version's model: kubectl annotate -n {doc['namespace']} "
+            f"loratraining/{doc['name']} {PROMOTED_ANNOTATION}='{{\"{number}\": {step}}}' --overwrite"
         )
     version = next((v for v in doc.get("versions") or [] if int(v.get("version") or 0) == number), None)
     if version is None:
