@@ -65,3 +65,11 @@ class DeviceUnavailable(PermanentError):
     this machine: said before any model is loaded, instead of the framework's error mid-run."""
 
     reason = "DeviceUnavailable"
+
+
+class GpuMemoryTooSmall(PermanentError):
+    """provider: cluster, and the job's memory plan (the base model's weights, the LoRA's training
+    state, the activations) cannot fit the GPU's free memory: said with the numbers before any
+    model is loaded (providers/cluster/memory.py), instead of CUDA's out-of-memory error mid-run."""
+
+    reason = "GpuMemoryTooSmall"

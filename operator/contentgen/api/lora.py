@@ -201,9 +201,9 @@ class TrainingSpec(ApiModel):
         Field(
             description="provider cluster: how the base model is held on the GPU. auto: bf16 where it fits "
             "the card's free memory, else an 8-bit base (fp8 on Ada and Hopper, int8 before them; torchao "
-            "weight-only), else a 4-bit NF4 base (bitsandbytes, QLoRA); a named plan is used as it is. A plan "
-            "that cannot fit fails before any GPU time (GpuMemoryTooSmall, with the numbers); the version "
-            "records the plan used (memoryPlan)."
+            "weight-only), else a 4-bit NF4 base (bitsandbytes, QLoRA); a named plan is used as it is. A "
+            "plan that cannot fit fails before any GPU time (GpuMemoryTooSmall, with the numbers); the "
+            "version records the plan used (memoryPlan)."
         ),
     ] = "auto"
     lora_targets: Annotated[

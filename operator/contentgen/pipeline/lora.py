@@ -155,6 +155,11 @@ def run_lora(ctx: RunContext) -> RunResult:
                     resolution=spec.training.resolution,
                     checkpoint_every=spec.training.checkpoint_every,
                     optimizer=spec.training.optimizer,
+                    memory_plan=spec.training.memory_plan,
+                    lora_targets=spec.training.lora_targets,
+                    guidance=spec.training.guidance,
+                    timestep_sampling=spec.training.timestep_sampling,
+                    max_grad_norm=spec.training.max_grad_norm,
                     # write-once under the version: a retried pod resumes from the newest
                     checkpoints=StoreFiles(
                         ctx.store, keys.lora_version(owner, uid, version) + "checkpoints/"
@@ -237,6 +242,7 @@ def run_lora(ctx: RunContext) -> RunResult:
         trigger_word=spec.trigger_word,
         training_model=spec.training.model,
         steps=spec.training.steps,
+        memory_plan=str(trained.details.get("memoryPlan", "")),
         generation=snap.generation,
         created_at=now(),
         likeness=likeness,

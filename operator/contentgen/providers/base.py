@@ -76,6 +76,11 @@ class TrainingRequest:
     resolution: int = 512
     checkpoint_every: int = 0
     optimizer: str = "adamw"
+    memory_plan: str = "auto"
+    lora_targets: str = "attention+feedforward"
+    guidance: float = 1.0
+    timestep_sampling: str = "shift"
+    max_grad_norm: float = 1.0
     checkpoints: CheckpointFiles | None = None
 
 

@@ -25,7 +25,27 @@ TARGETS = (
     "attn.add_v_proj",
     "attn.to_add_out",
 )
+# The double blocks' feed-forward layers (image and text streams), which diffusers' FLUX LoRA
+# example adapts besides the attention by default.
+FEEDFORWARD = ("ff.net.0.proj", "ff.net.2", "ff_context.net.0.proj", "ff_context.net.2")
+Targets = Literal["attention", "attention+feedforward", "all-linear"]
+PRESETS: tuple[Targets, ...] = ("attention", "attention+feedforward", "all-linear")
+BLOCKS = ("transformer_blocks.", "single_transformer_blocks.")
 PREFIX = "transformer."
+
+
+def target_modules(linear_names: Iterable[str], preset: str) -> list[str]:
+    """The names of the transformer's linear layers (`named_modules` of nn.Linear) a preset adapts
+    (pure): attention (TARGETS), attention+feedforward (and FEEDFORWARD), all-linear (every linear
+    layer of the double and single blocks, their modulation's included, as ai-toolkit)."""
+    if preset not in PRESETS:
+        raise ValueError(f"training.loraTargets {preset!r} is not one of {', '.join(PRESETS)}")
+    suffixes = {"attention": TARGETS, "attention+feedforward": (*TARGETS, *FEEDFORWARD)}.get(preset)
+    inside = [n for n in linear_names if n.startswith(BLOCKS)]
+    if suffixes is None:
+        return inside
+    return [n for n in inside if n.endswith(tuple("." + s for s in suffixes))]
+
 
 Format = Literal["diffusers", "peft", "kohya", "unknown"]
 

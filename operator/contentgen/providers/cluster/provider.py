@@ -15,6 +15,8 @@ import shutil
 import time
 import urllib.request
 from collections.abc import Mapping
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -31,7 +33,7 @@ from contentgen.providers.base import (
 )
 from contentgen.providers.progress import Monotonic, SubProgress
 
-from . import devices, flux, generation, pictures, pipelines, training
+from . import devices, flux, generation, memory, pictures, pipelines, training
 from .files import FolderFiles
 from .models import model_dir
 
@@ -83,9 +85,6 @@ class ClusterProvider:
         pipelines.release()  # training loads its own copy: the kept generation pipeline goes first
         began = time.monotonic()
         on = flux.device(self.device_name)
-        pictures = work_dir / "pictures"
-        pictures.mkdir(parents=True, exist_ok=True)
-        examples = training.read_dataset(request.dataset_zip, pictures, request.trigger_word)
         plan = training.Plan(
             steps=request.steps,
             rank=request.rank,
@@ -93,7 +92,28 @@ class ClusterProvider:
             resolution=request.resolution,
             checkpoint_every=request.checkpoint_every,
             optimizer="adamw8bit" if request.optimizer == "adamw8bit" else "adamw",
+            targets=request.lora_targets,  # type: ignore[arg-type]
+            guidance=request.guidance,
+            timestep_sampling=request.timestep_sampling,  # type: ignore[arg-type]
+            max_grad_norm=request.max_grad_norm,
         )
+        # the memory plan, before anything is loaded: GpuMemoryTooSmall with the numbers here
+        counted, card = flux.count(base), flux.card(on)
+        job = memory.TrainingJob(
+            resolution=plan.resolution,
+            lora_parameters=counted.lora_parameters(plan.targets, plan.rank),
+            optimizer=plan.optimizer,
+        )
+        memory.choose_training(card, counted.sizes, job, request.memory_plan)
+
+        def choose(stored: str | None) -> memory.MemoryPlan:
+            """The spec's plan; on a retry, the one its stored state was trained with."""
+            chosen = memory.choose_training(card, counted.sizes, job, stored or request.memory_plan)
+            return replace(chosen, chosen_by="resumed") if stored and card.gpu else chosen
+
+        pictures = work_dir / "pictures"
+        pictures.mkdir(parents=True, exist_ok=True)
+        examples = training.read_dataset(request.dataset_zip, pictures, request.trigger_word)
         files = request.checkpoints or FolderFiles(work_dir / "checkpoints")
         meter = Monotonic(progress)
         trained = training.train(
@@ -105,6 +125,7 @@ class ClusterProvider:
             files,
             lambda step, steps: meter(100.0 * step / steps),
             metadata={"contentgen.provider": self.name, "contentgen.base_model": name},
+            choose=choose,
         )
         weights = work_dir / "model.safetensors"
         shutil.copyfile(trained.final, weights)
@@ -120,6 +141,11 @@ class ClusterProvider:
                     "resolution": plan.resolution,
                     "checkpoint_every": plan.checkpoint_every,
                     "optimizer": plan.optimizer,
+                    "lora_targets": plan.targets,
+                    "guidance": plan.guidance,
+                    "timestep_sampling": plan.timestep_sampling,
+                    "max_grad_norm": plan.max_grad_norm,
+                    "memory_plan": trained.memory.base,
                     "images": len(examples),
                 },
                 indent=1,
@@ -134,7 +160,11 @@ class ClusterProvider:
             weights=weights,
             config=config,
             request_id=f"cluster-{run.hexdigest()[:16]}",
-            details={"resumedAfterStep": trained.resumed_from, "stepsRun": trained.steps_run},
+            details={
+                "resumedAfterStep": trained.resumed_from,
+                "stepsRun": trained.steps_run,
+                "memoryPlan": trained.memory.describe(),
+            },
             checkpoints=tuple(TrainedCheckpoint(s.step, s.lora) for s in trained.checkpoints),
             gpu_seconds=self._gpu_seconds(seconds, on),
         )
@@ -186,7 +216,20 @@ class ClusterProvider:
             devices.check_torch(self.device_name)  # DeviceUnavailable, in one line, before any load
             began = time.monotonic()
             on = flux.device(self.device_name)
-            pipe = pipelines.pipeline(base, on)  # loaded once per process, kept; LoRAs per request
+            # the memory plan (GpuMemoryTooSmall with the numbers before any load), then the pipeline
+            # loaded once per process for it and kept; LoRAs and VAE tiling per request
+            plan = memory.choose_generation(
+                flux.card(on), flux.count(base).sizes, memory.GenerationJob(width, height)
+            )
+            log.info("memory plan: %s", plan.describe())
+            plain = plan.base == "bf16" and not plan.offload
+            pipe = pipelines.pipeline(
+                base,
+                on,
+                variant=() if plain else (plan.base, plan.offload),
+                load=None if plain else partial(flux.load_pipeline, plan=plan),
+            )
+            flux.tiling(pipe, plan.vae_tiling)
             progress(20)
             with generation.loras_loaded(pipe, loras):
                 for done, number in enumerate(todo, start=1):

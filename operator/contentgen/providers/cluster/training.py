@@ -3,11 +3,16 @@ FLUX trains it, written for one GPU and for resuming:
 
 - the captions' text encodings and the pictures' latents are computed once, then the text
   encoders and the VAE leave the device (only the transformer trains);
-- flow matching: a picture's latents x0, noise e, sigma from the scheduler's training schedule
-  at a uniformly drawn timestep; the transformer sees (1 - sigma) x0 + sigma e and is taught the
-  velocity e - x0 (mean squared error);
-- a rank-r LoRA (alpha = r) on every attention projection; the base weights stay frozen in bf16
-  (fp32 on the CPU), the LoRA's in fp32; gradient checkpointing on the transformer;
+- the base transformer stored as the memory plan says (memory.py: bf16, an 8-bit or a 4-bit
+  base), chosen before anything is loaded; a retry resumes with the plan its stored state was
+  trained with, so that it goes on with the same numerics;
+- flow matching: a picture's latents x0, noise e, a noise level sigma drawn as `timestep_sampling`
+  says (`draw_sigma`: FLUX's resolution-dependent shift, logit-normal or the scheduler's uniform
+  schedule); the transformer sees (1 - sigma) x0 + sigma e at guidance `guidance` (1.0) and is
+  taught the velocity e - x0 (mean squared error); the gradient clipped to `max_grad_norm`;
+- a rank-r LoRA (alpha = r) on the layers of `targets` (lora_files.target_modules); the base
+  weights stay frozen (bf16 on a GPU, fp32 on the CPU, or quantised), the LoRA's in fp32; gradient
+  checkpointing on the transformer;
 - every `checkpoint_every` steps, and at the last, the state (LoRA, optimizer, step, the
   generator that draws pictures, noise and timesteps) is written once to the checkpoint store,
   then the LoRA file; a killed process's retry resumes from the newest state and never repeats a
@@ -19,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import re
 import time
 import zipfile
@@ -32,11 +38,18 @@ import torch
 from contentgen.errors import InvalidInput, PermanentError
 from contentgen.providers.base import CheckpointFiles
 
-from . import flux, lora_files
+from . import flux, lora_files, memory
 
 log = logging.getLogger(__name__)
 
-GUIDANCE = 3.5  # FLUX.1-dev's distilled guidance during training (diffusers' example default)
+# FLUX.1-dev's distilled guidance while training: 1.0, as the recommended commands of diffusers'
+# FLUX example (its README's --guidance_scale=1) and ai-toolkit's FLUX configs (pictures are drawn
+# at 3.5).
+GUIDANCE = 1.0
+TimestepSampling = Literal["shift", "logit-normal", "uniform"]
+# diffusers' compute_density_for_timestep_sampling(weighting_scheme="logit_normal") defaults
+LOGIT_MEAN, LOGIT_STD = 0.0, 1.0
+MAX_GRAD_NORM = 1.0  # diffusers' FLUX example's --max_grad_norm
 WEIGHT_DECAY = 1e-4
 _STATE = re.compile(r"^step-(\d{6})\.pt$")
 
@@ -53,6 +66,10 @@ class Plan:
     optimizer: Optimizer = "adamw"
     gradient_checkpointing: bool = True
     seed: int = 0
+    targets: lora_files.Targets = "attention+feedforward"
+    guidance: float = GUIDANCE
+    timestep_sampling: TimestepSampling = "shift"
+    max_grad_norm: float = MAX_GRAD_NORM  # 0: no clipping
 
     def checkpoint_steps(self) -> list[int]:
         """The steps whose state is stored: every `checkpoint_every`-th, and the last (pure)."""
@@ -84,6 +101,7 @@ class Trained:
     # time, which no run reported: a killed pod reports nothing)
     seconds_before: float = 0.0
     peak_memory_bytes: int = 0  # on a GPU: the most the device held
+    memory: memory.MemoryPlan = field(default_factory=memory.MemoryPlan)  # the plan it trained with
 
 
 def read_dataset(archive: Path, folder: Path, trigger_word: str) -> list[Example]:
@@ -138,31 +156,59 @@ def train(
     files: CheckpointFiles,
     progress: Callable[[int, int], None] = lambda step, steps: None,
     metadata: dict[str, str] | None = None,
+    choose: Callable[[str | None], memory.MemoryPlan] | None = None,
 ) -> Trained:
-    """Train (or go on training) a LoRA; see the module's description."""
+    """Train (or go on training) a LoRA; see the module's description. `choose` gives the memory
+    plan, from the base a stored state was trained with (None: no state); without it, the weights
+    as they are (the stored state's base on a retry)."""
+    import gc
+
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 
     started = time.monotonic()
     identity = fingerprint(model_dir.name, plan, examples)
-    metadata = {**(metadata or {}), "contentgen.steps": str(plan.steps), "contentgen.rank": str(plan.rank)}
-    pipe = flux.load_pipeline(model_dir, on)
-    latents, texts = _cache(pipe, examples, plan.resolution)
+    found = latest_state(files.names())
+    state: dict[str, Any] | None = None
+    if found is not None:  # read first: the plan it was trained with is the plan it goes on with
+        state = torch.load(files.get(found[1], work_dir / found[1]), map_location="cpu", weights_only=True)
+        if state["fingerprint"] != identity:
+            raise PermanentError(
+                f"the stored training state {found[1]} belongs to another dataset, model or plan: delete the "
+                "version's checkpoints/ to start over",
+                reason="CheckpointUnreadable",
+            )
+    stored = str(state["memory"]) if state is not None and "memory" in state else None
+    chosen = (choose or _as_stored)(stored)
+    log.info("memory plan: %s", chosen.describe())
+    metadata = {
+        **(metadata or {}),
+        "contentgen.steps": str(plan.steps),
+        "contentgen.rank": str(plan.rank),
+        "contentgen.lora_targets": plan.targets,
+        "contentgen.memory_plan": chosen.base,
+    }
+    pipe = flux.load_for_training(model_dir, on, chosen)
+    latents, texts = _cache(pipe, examples, plan.resolution, on)
     transformer = pipe.transformer
     scheduler = pipe.scheduler
     pipe.text_encoder = pipe.text_encoder_2 = pipe.vae = None  # only the transformer trains
+    gc.collect()
+    if chosen.base != "nf4":  # bitsandbytes placed its 4-bit weights as it loaded them
+        transformer.to(on.where)
     if on.cuda:
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(on.where)
 
     transformer.requires_grad_(False)
     torch.manual_seed(plan.seed)  # the LoRA's initial weights
+    linear = [n for n, m in transformer.named_modules() if isinstance(m, torch.nn.Linear)]
     transformer.add_adapter(
         LoraConfig(
             r=plan.rank,
             lora_alpha=plan.rank,
             init_lora_weights="gaussian",
-            target_modules=list(lora_files.TARGETS),
+            target_modules=lora_files.target_modules(linear, plan.targets),
         )
     )
     params = [p for p in transformer.parameters() if p.requires_grad]
@@ -175,16 +221,8 @@ def train(
     generator = torch.Generator("cpu").manual_seed(plan.seed)
 
     start, saved, before = 0, [], 0.0
-    found = latest_state(files.names())
-    if found is not None:
+    if found is not None and state is not None:
         step, name = found
-        state = torch.load(files.get(name, work_dir / name), map_location="cpu", weights_only=True)
-        if state["fingerprint"] != identity:
-            raise PermanentError(
-                f"the stored training state {name} belongs to another dataset, model or plan: delete the "
-                "version's checkpoints/ to start over",
-                reason="CheckpointUnreadable",
-            )
         set_peft_model_state_dict(transformer, state["lora"])
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
@@ -199,6 +237,7 @@ def train(
 
     sigmas = scheduler.sigmas.to(torch.float32)
     timesteps = scheduler.timesteps.to(torch.float32)
+    image_tokens = (plan.resolution // 16) ** 2
     marks = set(plan.checkpoint_steps())
     began, ran = time.monotonic(), 0
     final = work_dir / lora_name(plan.steps)
@@ -206,12 +245,14 @@ def train(
         index = int(torch.randint(len(examples), (1,), generator=generator))
         x0 = latents[index]
         noise = torch.randn(x0.shape, generator=generator).to(on.where, torch.float32)
-        at = int(torch.rand(1, generator=generator) * len(timesteps))
-        sigma, timestep = sigmas[at].to(on.where), timesteps[at].to(on.where)
+        drawn, timestep = draw_sigma(
+            plan.timestep_sampling, generator, sigmas, timesteps, image_tokens, scheduler.config
+        )
+        sigma, timestep = drawn.to(on.where), timestep.to(on.where)
         noisy = ((1.0 - sigma) * x0 + sigma * noise).to(on.dtype)
         embeds, pooled, text_ids = texts[index]
         height, width = x0.shape[-2:]
-        guidance = torch.full((1,), GUIDANCE, device=on.where, dtype=on.dtype)
+        guidance = torch.full((1,), plan.guidance, device=on.where, dtype=on.dtype)
         prediction = transformer(
             hidden_states=flux.pack(noisy),
             timestep=(timestep / 1000).expand(1).to(on.dtype),
@@ -224,6 +265,8 @@ def train(
         )[0]
         loss = torch.nn.functional.mse_loss(flux.unpack(prediction, height, width).float(), noise - x0)
         loss.backward()  # type: ignore[no-untyped-call]
+        if plan.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(params, plan.max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         ran += 1
@@ -239,6 +282,7 @@ def train(
                     "lora": lora_state,
                     "optimizer": optimizer.state_dict(),
                     "generator": generator.get_state(),
+                    "memory": chosen.base,
                     "saved": [[s.step, s.lora, s.state] for s in saved],
                     "seconds": before + time.monotonic() - started,
                 },
@@ -259,7 +303,60 @@ def train(
         seconds_per_step=seconds / ran if ran else 0.0,
         seconds_before=before,
         peak_memory_bytes=int(torch.cuda.max_memory_allocated(on.where)) if on.cuda else 0,
+        memory=chosen,
     )
+
+
+def _as_stored(stored: str | None) -> memory.MemoryPlan:
+    base: memory.Base = "bf16"
+    for known in memory.WEIGHT_BYTES:
+        if stored == known:
+            base = known
+    return memory.MemoryPlan(base=base)
+
+
+def draw_sigma(
+    sampling: str,
+    generator: torch.Generator,
+    sigmas: torch.Tensor,
+    timesteps: torch.Tensor,
+    image_tokens: int,
+    config: Any,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step's noise level and its timestep (sigma × the training timesteps), from `generator`:
+
+    - uniform: a timestep of the scheduler's training schedule, each as likely (FLUX's schedule
+      is unshifted at training: half the draws above sigma 0.5);
+    - logit-normal: sigmoid of a normal draw (mean LOGIT_MEAN, std LOGIT_STD), diffusers'
+      `compute_density_for_timestep_sampling(weighting_scheme="logit_normal")`: most draws mid-way;
+    - shift: a uniform draw shifted as FLUX's sampler shifts its schedule for `image_tokens`
+      (mu from the scheduler's base_shift/max_shift over base/max image tokens, sigma' =
+      e^mu / (e^mu + 1/sigma - 1)): at 1024 px 76 % of draws above 0.5, at 512 px 65 %."""
+    if sampling == "uniform":
+        at = int(torch.rand(1, generator=generator) * len(timesteps))
+        return sigmas[at], timesteps[at]
+    scale = float(getattr(config, "num_train_timesteps", 1000))
+    if sampling == "logit-normal":
+        sigma = torch.sigmoid(torch.randn(1, generator=generator)[0] * LOGIT_STD + LOGIT_MEAN)
+    elif sampling == "shift":
+        mu = flux_shift(image_tokens, config)
+        u = torch.rand(1, generator=generator)[0].clamp(min=1e-6)
+        sigma = math.exp(mu) / (math.exp(mu) + (1.0 / u - 1.0))
+    else:
+        raise InvalidInput(f"training.timestepSampling {sampling!r} is not shift, logit-normal or uniform")
+    return sigma.to(torch.float32), (sigma * scale).to(torch.float32)
+
+
+def flux_shift(image_tokens: int, config: Any) -> float:
+    """FLUX's mu for a picture of `image_tokens` tokens: linear from base_shift at
+    base_image_seq_len to max_shift at max_image_seq_len (diffusers' `calculate_shift`; 0.5 at 256
+    tokens, 1.15 at 4096)."""
+    base_tokens = float(getattr(config, "base_image_seq_len", 256))
+    max_tokens = float(getattr(config, "max_image_seq_len", 4096))
+    base_shift = float(getattr(config, "base_shift", 0.5))
+    max_shift = float(getattr(config, "max_shift", 1.15))
+    slope = (max_shift - base_shift) / (max_tokens - base_tokens)
+    return image_tokens * slope + (base_shift - slope * base_tokens)
 
 
 def _save_lora(
@@ -292,15 +389,22 @@ def _optimizer(plan: Plan, params: list[torch.nn.Parameter]) -> torch.optim.Opti
 
 
 def _cache(
-    pipe: Any, examples: Sequence[Example], resolution: int
+    pipe: Any, examples: Sequence[Example], resolution: int, on: flux.Device
 ) -> tuple[list[torch.Tensor], list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]]:
-    """Each picture's latents (fp32) and each caption's encodings, computed once."""
+    """Each picture's latents (fp32) and each caption's encodings, computed once (where the
+    encoders are), kept on the device the transformer trains on."""
     texts: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
     latents = []
     for example in examples:
         if example.caption not in texts:
-            texts[example.caption] = flux.encode_prompt(pipe, example.caption)
-        latents.append(flux.encode_picture(pipe, _pixels(example.picture, resolution)).float())
+            embeds, pooled, ids = flux.encode_prompt(pipe, example.caption)
+            texts[example.caption] = (
+                embeds.to(on.where, on.dtype),
+                pooled.to(on.where, on.dtype),
+                ids.to(on.where, on.dtype),
+            )
+        picture = flux.encode_picture(pipe, _pixels(example.picture, resolution))
+        latents.append(picture.float().to(on.where))
     return latents, [texts[e.caption] for e in examples]
 
 

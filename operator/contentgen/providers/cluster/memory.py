@@ -1,0 +1,294 @@
+"""Memory plans: how a FLUX training or generation is laid out on the card it runs on, chosen
+before any GPU time from the card's free memory and compute capability, the base model's sizes
+(parameter counts read from its configs on the meta device: `flux.sizes`) and the job.
+
+A plan says how the transformer's weights are stored (`bf16`; `int8` or `fp8` weight-only with
+torchao; `nf4` with bitsandbytes, as QLoRA), where the text encoders run (on the card, or on the
+CPU when even they do not fit), and for generation whether the components take turns on the card
+(diffusers' model CPU offload: the T5 encoder leaves it while the transformer denoises) and whether
+the VAE decodes in tiles. `auto` takes the first plan of the order below whose estimate fits the
+free memory; a named plan is taken as it is, and refused when it does not fit. Either way a plan
+that cannot fit is `GpuMemoryTooSmall`, in one line with the numbers, before anything is loaded.
+
+The estimates are arithmetic on the sizes, not measurements (`docs/cluster-gpus.md` says which
+numbers a GPU still has to confirm): weights at their stored width, the LoRA's weights, gradients
+and optimizer moments, activations under gradient checkpointing from the tokens of the resolution,
+and a reserve for CUDA's own workspace and the allocator's fragmentation. Pure: no torch here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from contentgen.errors import GpuMemoryTooSmall, InvalidInput
+
+GIB = 1024**3
+
+Base = Literal["bf16", "int8", "fp8", "nf4"]
+Wanted = Literal["auto", "bf16", "int8", "fp8", "nf4"]
+WANTED: tuple[Wanted, ...] = ("auto", "bf16", "int8", "fp8", "nf4")
+
+# Bytes a weight takes stored as each base: bf16 two; int8 and fp8 one (weight-only, a scale per
+# output channel); NF4 half a byte and bitsandbytes' absmax per block of 64 (double-quantised:
+# about 0.127 bits more per weight, counted as 0.02 bytes).
+WEIGHT_BYTES: dict[Base, float] = {"bf16": 2.0, "int8": 1.0, "fp8": 1.0, "nf4": 0.52}
+# What the library is for each quantised base (the plan's `library`).
+LIBRARY: dict[Base, str] = {
+    "bf16": "",
+    "int8": "torchao int8 weight-only",
+    "fp8": "torchao float8 weight-only",
+    "nf4": "bitsandbytes NF4 (QLoRA)",
+}
+# fp8 weight-only is for cards with fp8 tensor cores: Ada (8.9) and Hopper (9.0) and later.
+FP8_CAPABILITY = (8, 9)
+# The card's memory this process never plans for: CUDA's context and cuBLAS' workspace are outside
+# torch's allocator, and the allocator fragments; a plan fits when its estimate is under the free
+# memory less RESERVE_BYTES and less RESERVE_SHARE of it.
+RESERVE_BYTES = 1 * GIB
+RESERVE_SHARE = 0.05
+# Activations kept per transformer block under gradient checkpointing (its input and the
+# residual streams) and the one block recomputed with its gradients, in token × hidden × 2-byte
+# units (bf16): estimates to be measured on a GPU (docs/cluster-gpus.md).
+SAVED_PER_BLOCK = 2
+RECOMPUTED_BLOCK = 24
+# A picture's activations while denoising (no gradients): the same unit, for one block at a time.
+INFERENCE_ACTIVATIONS = 16
+# The VAE's decoder at 1 megapixel (its largest tensors, 128 channels at the full size, in bf16);
+# tiling decodes 512-pixel tiles, a quarter of that at most.
+VAE_DECODE_BYTES_PER_MEGAPIXEL = 3 * GIB
+VAE_TILING_ABOVE_PIXELS = 1024 * 1024  # larger pictures are decoded in tiles on every plan
+
+
+@dataclass(frozen=True)
+class Card:
+    """The device a job runs on: its free and total memory in bytes, and its CUDA compute
+    capability; `capability` None is the CPU (nothing to plan: the pod's memory limit holds)."""
+
+    free: int
+    total: int
+    capability: tuple[int, int] | None = None
+    name: str = "cpu"
+
+    @property
+    def gpu(self) -> bool:
+        return self.capability is not None
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """A FLUX model's parameter counts (on the meta device, from its configs)."""
+
+    transformer: int
+    quantisable: int  # of them, in the linear layers of the blocks (what a quantised base stores narrower)
+    t5: int
+    clip: int
+    vae: int
+    hidden: int  # the transformer's width (heads × head dim)
+    blocks: int  # double + single blocks
+
+    def transformer_bytes(self, base: Base) -> float:
+        rest = self.transformer - self.quantisable
+        return self.quantisable * WEIGHT_BYTES[base] + rest * WEIGHT_BYTES["bf16"]
+
+    def encoders_bytes(self) -> float:
+        return (self.t5 + self.clip) * WEIGHT_BYTES["bf16"]
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    resolution: int
+    lora_parameters: int  # the LoRA's trainable parameters (rank × (in + out) per adapted layer)
+    optimizer: str = "adamw"  # adamw: two fp32 moments per parameter; adamw8bit: two 8-bit ones
+    text_tokens: int = 512
+    batch: int = 1
+
+
+@dataclass(frozen=True)
+class GenerationJob:
+    width: int
+    height: int
+    text_tokens: int = 512
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """What was chosen, and the numbers it was chosen on (bytes)."""
+
+    base: Base = "bf16"
+    encoders_on_gpu: bool = True  # the text encoders (and the VAE) run on the card
+    offload: bool = False  # generation: components take turns on the card (T5 off while denoising)
+    vae_tiling: bool = False
+    needed: int = 0  # the estimate's peak
+    free: int = 0  # the card's free memory it was chosen against (0: the CPU)
+    chosen_by: Literal["auto", "spec", "resumed", "cpu"] = "cpu"
+    parts: dict[str, int] = field(default_factory=dict, compare=False)
+
+    @property
+    def library(self) -> str:
+        return LIBRARY[self.base]
+
+    def describe(self) -> str:
+        """One line for the version and the log."""
+        words = [self.base + (f" ({self.library})" if self.library else "")]
+        if not self.encoders_on_gpu:
+            words.append("text encoders on the CPU")
+        if self.offload:
+            words.append("components offloaded in turn (model CPU offload)")
+        if self.vae_tiling:
+            words.append("VAE tiling")
+        if self.free:
+            words.append(f"needs {gib(self.needed)} of {gib(self.free)} free")
+        return ", ".join(words)
+
+
+def gib(count: float) -> str:
+    return f"{count / GIB:.1f} GiB"
+
+
+def usable(card: Card) -> float:
+    return max(0.0, card.free - RESERVE_BYTES - RESERVE_SHARE * card.free)
+
+
+def eight_bit(card: Card) -> Base:
+    """The 8-bit base for the card: fp8 where it has fp8 tensor cores (Ada, Hopper), else int8."""
+    return "fp8" if card.capability is not None and card.capability >= FP8_CAPABILITY else "int8"
+
+
+def tokens(width: int, height: int) -> int:
+    """FLUX's image tokens: 8× the VAE's downscale, then 2 × 2 patches."""
+    return (width // 16) * (height // 16)
+
+
+def training_parts(sizes: Sizes, job: TrainingJob, base: Base) -> dict[str, int]:
+    """The training's peak, part by part: while the transformer trains (the encoders are gone)."""
+    moments = 2.0 if job.optimizer == "adamw8bit" else 8.0
+    unit = job.batch * (tokens(job.resolution, job.resolution) + job.text_tokens) * sizes.hidden * 2
+    return {
+        "transformer": int(sizes.transformer_bytes(base)),
+        "lora": int(job.lora_parameters * (4 + 4 + moments)),  # fp32 weights, gradients, moments
+        "activations": int(unit * (SAVED_PER_BLOCK * sizes.blocks + RECOMPUTED_BLOCK)),
+    }
+
+
+def caching_bytes(sizes: Sizes, resolution: int) -> int:
+    """The caching phase: the text encoders and the VAE encoding one picture (the transformer is
+    not on the card yet)."""
+    return int(sizes.encoders_bytes() + sizes.vae * 2 + VAE_DECODE_BYTES_PER_MEGAPIXEL * resolution**2 / 1e6)
+
+
+def generation_parts(
+    sizes: Sizes, job: GenerationJob, base: Base, offload: bool, tiling: bool
+) -> dict[str, int]:
+    """A picture's peak: with offload only the largest component is on the card at a time."""
+    unit = (tokens(job.width, job.height) + job.text_tokens) * sizes.hidden * 2
+    megapixels = job.width * job.height / 1e6
+    decode = VAE_DECODE_BYTES_PER_MEGAPIXEL * (min(megapixels, 0.25) if tiling else megapixels)
+    transformer = sizes.transformer_bytes(base) + unit * INFERENCE_ACTIVATIONS
+    encoders = sizes.encoders_bytes()
+    if offload:
+        return {"transformer": int(transformer), "largest other component": int(max(encoders, decode))}
+    return {
+        "transformer": int(transformer),
+        "text encoders": int(encoders),
+        "vae": int(sizes.vae * 2 + decode),
+    }
+
+
+def _peak(parts: dict[str, int], offload: bool = False) -> int:
+    return max(parts.values()) if offload else sum(parts.values())
+
+
+def _refuse(what: str, plan: str, needed: int, card: Card, hint: str) -> GpuMemoryTooSmall:
+    return GpuMemoryTooSmall(
+        f"{what} with memory plan {plan} needs about {gib(needed)} of GPU memory and {card.name} has "
+        f"{gib(card.free)} free of {gib(card.total)} ({gib(RESERVE_BYTES)} and {RESERVE_SHARE:.0%} of it "
+        f"kept for CUDA): {hint}"
+    )
+
+
+def choose_training(card: Card, sizes: Sizes, job: TrainingJob, wanted: str = "auto") -> MemoryPlan:
+    """The training's plan on `card` (see the module's description); `wanted` is the spec's
+    `training.memoryPlan` (auto, bf16, int8, fp8, nf4)."""
+    _check_wanted(wanted, card, "training.memoryPlan")
+    if not card.gpu:  # the CPU: the weights as they are (fp32), nothing to fit
+        return MemoryPlan(base="bf16" if wanted == "auto" else wanted, chosen_by="cpu")  # type: ignore[arg-type]
+    order: list[Base] = ["bf16", eight_bit(card), "nf4"] if wanted == "auto" else [wanted]  # type: ignore[list-item]
+    room = usable(card)
+    for base in order:
+        parts = training_parts(sizes, job, base)
+        if _peak(parts) <= room:
+            # bitsandbytes puts the NF4 weights on the card as it loads them: beside the encoders
+            beside = sizes.transformer_bytes(base) if base == "nf4" else 0
+            return MemoryPlan(
+                base=base,
+                encoders_on_gpu=caching_bytes(sizes, job.resolution) + beside <= room,
+                needed=_peak(parts),
+                free=card.free,
+                chosen_by="auto" if wanted == "auto" else "spec",
+                parts=parts,
+            )
+    last = order[-1]
+    smaller = (
+        "lower training.resolution or training.rank, use training.optimizer adamw8bit, or train on a card "
+        "with more memory (gpu.jobs.LoraTraining.nodeSelector)"
+    )
+    hint = (
+        smaller if wanted == "auto" or last == "nf4" else f"use training.memoryPlan auto or nf4, or {smaller}"
+    )
+    return _raise(
+        _refuse(f"training at {job.resolution} px", last, _peak(training_parts(sizes, job, last)), card, hint)
+    )
+
+
+def choose_generation(card: Card, sizes: Sizes, job: GenerationJob, wanted: str = "auto") -> MemoryPlan:
+    """A generation's plan on `card`: every component resident in bf16; else taking turns on the
+    card (the T5 encoder off it while the transformer denoises); else an 8-bit, then an NF4
+    transformer taking turns. Pictures over a megapixel are decoded in tiles on every plan."""
+    _check_wanted(wanted, card, "the generation's memory plan")
+    tiling = job.width * job.height > VAE_TILING_ABOVE_PIXELS
+    if not card.gpu:
+        return MemoryPlan(base="bf16" if wanted == "auto" else wanted, vae_tiling=tiling, chosen_by="cpu")  # type: ignore[arg-type]
+    bases: list[Base] = ["bf16", eight_bit(card), "nf4"] if wanted == "auto" else [wanted]  # type: ignore[list-item]
+    order = [
+        (base, offload) for base in bases for offload in (False, True) if not (base != "bf16" and not offload)
+    ]
+    room = usable(card)
+    for base, offload in order:
+        for tiled in (tiling, True):
+            parts = generation_parts(sizes, job, base, offload, tiled)
+            if _peak(parts, offload) <= room:
+                return MemoryPlan(
+                    base=base,
+                    offload=offload,
+                    vae_tiling=tiled,
+                    needed=_peak(parts, offload),
+                    free=card.free,
+                    chosen_by="auto" if wanted == "auto" else "spec",
+                    parts=parts,
+                )
+    base, offload = order[-1]
+    needed = _peak(generation_parts(sizes, job, base, offload, True), offload)
+    return _raise(
+        _refuse(
+            f"a {job.width}×{job.height} picture",
+            base,
+            needed,
+            card,
+            "generate on a card with more memory (gpu.jobs.ImageGeneration.nodeSelector) or a smaller "
+            "imageSize",
+        )
+    )
+
+
+def _check_wanted(wanted: str, card: Card, field_name: str) -> None:
+    if wanted not in WANTED:
+        raise InvalidInput(f"{field_name} {wanted!r} is not one of {', '.join(WANTED)}")
+    if wanted == "nf4" and not card.gpu:
+        raise InvalidInput(
+            f"{field_name} nf4 needs a CUDA GPU (bitsandbytes' 4-bit weights load only there): use auto, "
+            "int8 or bf16 on the CPU"
+        )
+
+
+def _raise(error: GpuMemoryTooSmall) -> MemoryPlan:
+    raise error
