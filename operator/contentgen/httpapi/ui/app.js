@@ -10,8 +10,8 @@ const created = new Set(); // ids this page just created (their record may not b
 let session = null;
 let config = { create: "off", tokens: true, logoutUrl: "", defaultNamespace: "default" };
 const PAGE = { gallery: 24, list: 25 };
-// A record's own page; a LoraEvaluation's is its job page (its outputs are its LoRA's: outputsOf).
-const KIND_LINK = { LoraTraining: "lora", ImageGeneration: "image", Transcription: "transcript", LoraEvaluation: "job" };
+// A record's own page (a LoraEvaluation's: its score, its grid and its LoRA version).
+const KIND_LINK = { LoraTraining: "lora", ImageGeneration: "image", Transcription: "transcript", LoraEvaluation: "evaluation" };
 const SIZES = ["square_hd", "square", "portrait_4_3", "portrait_16_9", "landscape_4_3", "landscape_16_9"];
 const MODELS = ["flux-pro", "flux-dev", "flux-schnell", "flux-lora"];
 
@@ -395,7 +395,8 @@ function closeLightbox() {
   lightboxKeys = null;
 }
 
-// items: [{run, version, image, n}]
+// items: [{run, version, image, n}] (a generated image), or [{picture}] (a stored picture such as a
+// likeness grid: {kind, src, alt, title, download, aside: () => nodes shown beside it}).
 function openLightbox(items, start) {
   closeLightbox();
   let index = start;
@@ -407,7 +408,24 @@ function openLightbox(items, start) {
     index = (index + step + items.length) % items.length;
     render();
   };
+  const navRow = () => el("div", { class: "nav-row" },
+    el("button", { type: "button", id: "lb-prev", "aria-label": "Previous image (←)", onclick: () => go(-1) }, "←"),
+    el("span", { class: "counter", id: "lb-counter" }, `${index + 1} / ${items.length}`),
+    el("button", { type: "button", id: "lb-next", "aria-label": "Next image (→)", onclick: () => go(1) }, "→"),
+    el("button", { type: "button", id: "lb-close", "aria-label": "Close (Esc)", onclick: closeLightbox }, "✕"));
   const render = () => {
+    if (items[index].picture) {
+      const shown = items[index].picture;
+      picture.src = shown.src;
+      picture.alt = shown.alt || shown.title;
+      box.dataset.picture = shown.kind || "picture";
+      put(side, navRow(), el("h2", { id: "lb-title" }, shown.title),
+        shown.aside ? shown.aside() : null,
+        el("div", { class: "actions" }, el("a", { class: "button download", id: "lb-download", href: shown.download, download: "" }, "Download")),
+        el("p", { class: "meta" }, items.length > 1 ? "← → to move, Esc to close" : "Esc to close"));
+      return;
+    }
+    delete box.dataset.picture;
     const { run, version, image, n } = items[index];
     if (!version.spec && !version.specAsked) { // lists leave the spec snapshot out: read the record once
       const shownAt = index;
@@ -440,12 +458,7 @@ function openLightbox(items, start) {
         ` v${lora.version} × ${lora.scale}`, trigger);
     });
     const row = (label, value, id) => [el("dt", {}, label), el("dd", { id }, value)];
-    put(side, 
-      el("div", { class: "nav-row" },
-        el("button", { type: "button", id: "lb-prev", "aria-label": "Previous image (←)", onclick: () => go(-1) }, "←"),
-        el("span", { class: "counter", id: "lb-counter" }, `${index + 1} / ${items.length}`),
-        el("button", { type: "button", id: "lb-next", "aria-label": "Next image (→)", onclick: () => go(1) }, "→"),
-        el("button", { type: "button", id: "lb-close", "aria-label": "Close (Esc)", onclick: closeLightbox }, "✕")),
+    put(side, navRow(),
       el("h2", {}, el("a", { href: `#/image/${ref(run.id)}`, id: "lb-record" }, `${run.namespace}/${run.name}`), ` v${version.version}`, items.length > 1 ? ` · image ${n}` : ""),
       el("dl", { class: "facts" },
         row("prompt", [el("span", { id: "lb-prompt" }, prompt), copyButton(prompt, "Copy", "lb-copy-prompt")]),
@@ -580,6 +593,7 @@ async function loras() {
         : null,
       el("a", { href: `#/lora/${ref(lora.id)}` }, el("div", { class: "title" }, `${lora.namespace}/${lora.name}`)),
       el("div", { class: "meta" }, `${ownerPrefix(lora)}trigger word ${lora.triggerWord} · ${lora.versions.length} version(s)`),
+      latest ? verdictReasons(latest.likeness, `likeness of v${latest.version}`) : null,
       el("div", {}, badge(lora.status), runBadge(lora.latestRun)), waits(lora.latestRun));
   });
   put(main, 
@@ -621,22 +635,329 @@ function share(value) {
   return value === null || value === undefined ? "-" : `${Math.round(Number(value) * 100)} %`;
 }
 
+const VERDICTS = ["good", "poor", "no-faces", "unmeasured", "skipped"];
+// A scale's ends where a report has no baseline or no upper bound (docs/likeness.md#the-score).
+const STRANGERS = 0.08;
+const ONE_PERSON = 0.553;
+
+// The ends of a report's scale, named: 0 % the model without the LoRA, 100 % the subject's own
+// photographs (leave-one-out), or the calibration's strangers and one person where it has neither.
+function scaleEnds(l) {
+  return [
+    l.baselineMedian === null || l.baselineMedian === undefined
+      ? { value: STRANGERS, label: "two strangers" } : { value: Number(l.baselineMedian), label: "without the LoRA" },
+    l.upperBound === null || l.upperBound === undefined
+      ? { value: ONE_PERSON, label: "two pictures of one person" } : { value: Number(l.upperBound), label: "the subject's own photographs" },
+  ];
+}
+
+function percentOf(l) {
+  if (l.median === null || l.median === undefined) return null;
+  if (l.percent !== null && l.percent !== undefined) return Number(l.percent);
+  const [low, high] = scaleEnds(l);
+  return high.value > low.value ? ((l.median - low.value) / (high.value - low.value)) * 100 : null;
+}
+
+// One line: the verdict, the median and where it is on the scale.
+function verdictLine(l) {
+  const percent = percentOf(l);
+  const [low, high] = scaleEnds(l);
+  return `likeness ${l.verdict}${l.median === null || l.median === undefined ? "" : `, median ${num(l.median)}`}` +
+    (percent === null ? "" : ` (${Math.round(percent)} % of the way from ${low.label}, ${num(low.value)}, to ${high.label}, ${num(high.value)})`);
+}
+
+// A likeness verdict as a badge (good, poor, no-faces, unmeasured, skipped) with its median; the
+// summary and every reason on hover.
+function verdictBadge(l, id) {
+  if (!l) return el("span", { class: "badge verdict verdict-none", "data-verdict": "none", title: "No likeness evaluation", id }, "not evaluated");
+  const kind = VERDICTS.includes(l.verdict) ? l.verdict : "other";
+  return el("span", { class: `badge verdict verdict-${kind}`, "data-verdict": l.verdict, "data-median": l.median ?? "", title: [verdictLine(l), ...(l.reasons || [])].join("\n"), id },
+    l.verdict, l.median === null || l.median === undefined ? "" : ` ${num(l.median)}`);
+}
+
+// On a card: the badge, which opens its reasons one line each (a hover shows them too).
+function verdictReasons(l, label) {
+  const tail = label ? el("span", { class: "meta" }, ` ${label}`) : null;
+  const reasons = (l && l.reasons) || [];
+  if (!reasons.length) return el("div", { class: "verdict-line" }, verdictBadge(l), tail);
+  return el("details", { class: "verdict-line" }, el("summary", { title: [verdictLine(l), ...reasons].join("\n") }, verdictBadge(l), tail),
+    el("ul", { class: "likeness-reasons" }, reasons.map((r) => el("li", {}, r))));
+}
+
+// The median on the report's own scale, both ends named. Not capped: over 100 % the faces are more
+// alike to the subject than the subject's own photographs are to each other (copies); the mark
+// stops at the end and the words say so.
+function likenessScale(l, id) {
+  const percent = percentOf(l);
+  if (percent === null) return null;
+  const [low, high] = scaleEnds(l);
+  const at = Math.max(0, Math.min(100, percent));
+  const fill = el("div", { class: "fill" });
+  fill.style.width = `${at}%`; // CSSOM, which the page's CSP allows
+  const mark = el("div", { class: "mark" });
+  mark.style.left = `${at}%`;
+  const kind = VERDICTS.includes(l.verdict) ? l.verdict : "other";
+  const beyond = percent > 100 ? ": more alike to the subject than the subject's own photographs are to each other (copies?)"
+    : percent < 0 ? ": less alike to the subject than without the LoRA" : "";
+  return el("div", { class: `likeness-scale verdict-${kind}`, id, "data-percent": percent.toFixed(1) },
+    el("div", { class: "scale-bar", role: "meter", "aria-valuenow": percent.toFixed(1), "aria-valuemin": 0, "aria-valuemax": 100, "aria-label": verdictLine(l) }, fill, mark),
+    el("div", { class: "scale-ends" },
+      el("span", { class: "low" }, `0 % ${low.label} (${num(low.value)})`),
+      el("span", { class: "high" }, `100 % ${high.label} (${num(high.value)})`)),
+    el("p", { class: "meta scale-says" }, `median ${num(l.median)} is ${Math.round(percent)} % of the way${beyond}`));
+}
+
+// A stored picture of a LoRA version (a likeness grid) for the lightbox.
+function gridItem(loraId, version, uri, title, aside) {
+  return { picture: { kind: "grid", src: contentUrl(loraId, uri, 2, false, version), download: contentUrl(loraId, uri, 2, true, version), title, alt: title, aside } };
+}
+
 function likenessGrid(lora, v) {
   const grid = v.likeness && v.likeness.gridUri;
+  const open = (event) => {
+    event.preventDefault();
+    openLightbox([gridItem(lora.id, v.version, grid, `Likeness grid of version ${v.version}`, () => [verdictReasons(v.likeness)])], 0);
+  };
   return grid
-    ? el("a", { href: contentUrl(lora.id, grid, 2, false, v.version) },
+    ? el("a", { href: contentUrl(lora.id, grid, 2, false, v.version), onclick: open },
       el("img", { class: "likeness-grid", src: contentUrl(lora.id, grid, 2, false, v.version), alt: `likeness grid of version ${v.version}` }))
     : null;
 }
 
+// Which evaluation a version's report is: its training run's (e0), a re-evaluation, or a score
+// of pictures made elsewhere.
+function reportSource(v) {
+  const number = v.likenessEvaluation || 0;
+  if (!number) return "its training run's evaluation (e0)";
+  return `evaluation e${number}${v.likenessSource === "pictures" ? ", a score of pictures made elsewhere" : ", evaluated again"}`;
+}
+
 function likenessSection(lora, v) {
   const likeness = v.likeness;
-  if (!likeness) return el("p", { class: "empty likeness" }, "No likeness evaluation for this version.");
-  return el("div", { class: "likeness", "data-verdict": likeness.verdict },
-    el("dl", { class: "facts" }, LIKENESS_ROWS.flatMap(([label, value]) => [el("dt", {}, label), el("dd", {}, value(likeness))])),
-    (likeness.reasons || []).length ? el("ul", { class: "likeness-reasons" }, likeness.reasons.map((r) => el("li", {}, r))) : null,
-    likenessCurve(lora, v),
-    likenessGrid(lora, v));
+  const n = v.version;
+  return el("div", { class: "likeness", "data-verdict": likeness ? likeness.verdict : "none" },
+    likeness ? [
+      el("p", { class: "verdict-head" }, verdictBadge(likeness, `verdict-v${n}`), el("span", { class: "meta" }, reportSource(v))),
+      likenessScale(likeness, `scale-v${n}`),
+      el("dl", { class: "facts" }, LIKENESS_ROWS.flatMap(([label, value]) => [el("dt", {}, label), el("dd", {}, value(likeness))])),
+      (likeness.reasons || []).length ? el("ul", { class: "likeness-reasons" }, likeness.reasons.map((r) => el("li", {}, r))) : null,
+      likenessCurve(lora, v),
+      checkpointList(lora, v),
+      checkpointsGrid(lora, v),
+      likenessGrid(lora, v),
+    ] : el("p", { class: "empty" }, "No likeness evaluation for this version."),
+    el("h3", {}, "Evaluations"),
+    evaluationHistory(lora, v),
+    evaluateAgain(lora, v),
+    scorePictures(lora, v));
+}
+
+// The step whose LoRA is the version's model: a person's choice (promotion), else the automatic one.
+function modelStep(v, curve) {
+  if (v.promotion) return v.promotion.step;
+  const chosen = (curve.checkpoints || []).find((p) => p.chosen);
+  return curve.chosenStep ?? v.chosenStep ?? (chosen ? chosen.step : undefined);
+}
+
+// Who chose the version's model: "step 500, chosen by alice at ... (automatic choice: step 750)".
+function modelLine(v) {
+  const p = v.promotion;
+  if (p) {
+    return `step ${p.step}, chosen by ${p.by || "someone"} at ${when(p.at)}` +
+      (p.automaticStep === null || p.automaticStep === undefined ? "" : ` (automatic choice: step ${p.automaticStep})`) + (p.note ? ` — “${p.note}”` : "");
+  }
+  return v.chosenStep === null || v.chosenStep === undefined ? null : `step ${v.chosenStep}, the automatic choice`;
+}
+
+// Each scored checkpoint with its verdict and grid, and "Use this checkpoint": make its LoRA the
+// version's model (POST .../promote; the automatic choice is kept).
+function checkpointList(lora, v) {
+  const curve = curveOf(v);
+  if (!curve) return null;
+  const n = v.version;
+  const model = modelStep(v, curve);
+  const status = el("div", { class: "promote-status", id: `promote-status-v${n}` });
+  const items = curve.checkpoints.filter((p) => p.gridUri).map((p) =>
+    gridItem(lora.id, n, p.gridUri, `Version ${n}, checkpoint step ${p.step}`, () => [verdictReasons(p), likenessCurve(lora, v)]));
+  const rows = curve.checkpoints.map((p) => {
+    const at = curve.checkpoints.filter((c) => c.gridUri).indexOf(p);
+    const automatic = Boolean(v.promotion) && p.chosen && p.step !== model;
+    return el("tr", { "data-step": p.step, class: p.step === model ? "model" : undefined },
+      el("td", { "data-label": "checkpoint" }, `step ${p.step}`, p.step === model ? el("b", {}, " · the model") : null, automatic ? " · the automatic choice" : ""),
+      el("td", { "data-label": "likeness" }, verdictBadge(p)),
+      el("td", { "data-label": "grid" }, p.gridUri
+        ? el("a", { href: contentUrl(lora.id, p.gridUri, 2, false, n), class: "open-grid", onclick: (event) => { event.preventDefault(); openLightbox(items, at); } }, "grid")
+        : "-"),
+      el("td", {}, p.step === model ? el("span", { class: "meta" }, "in use") : el("button", {
+        type: "button", class: "promote", "data-step": p.step, disabled: !creates(), title: createOffTitle(),
+        onclick: () => promoteStep(lora, v, p.step, status) }, "Use this checkpoint")));
+  });
+  return el("div", { class: "checkpoint-list" },
+    el("table", { class: "stack checkpoints", id: `checkpoints-v${n}` },
+      el("tr", { class: "head" }, ["checkpoint", "likeness", "grid", ""].map((h) => el("th", {}, h))), rows),
+    creates() ? null : el("p", { class: "meta why-off" }, "Choosing a checkpoint is off: this API does not create (CONTENTGEN_API_CREATE=off)."),
+    status);
+}
+
+async function promoteStep(lora, v, step, status) {
+  if (!window.confirm(`Make checkpoint step ${step} the model of version ${v.version}? A loraRef to the version uses its LoRA from then on; the automatic choice is kept.`)) return;
+  try {
+    await send("POST", `/api/assets/${ref(lora.id)}/versions/${v.version}/promote`, { step });
+  } catch (error) {
+    notice(status, error.message, true).dataset.code = error.code || "";
+    return;
+  }
+  await showVersion(lora.id, v.version);
+}
+
+// The LoRA page again, on version `n`'s tab (after something changed it).
+async function showVersion(id, n) {
+  const wanted = `#/lora/${ref(id)}?tab=v${n}`;
+  if (location.hash === wanted) await route();
+  else location.hash = wanted;
+}
+
+// The seed × checkpoint grid (likeness-checkpoints.jpg): opens large in the lightbox, beside the curve.
+function checkpointsGrid(lora, v) {
+  const curve = curveOf(v);
+  const uri = (curve && curve.checkpointsGridUri) || (v.likeness && v.likeness.checkpointsGridUri);
+  if (!uri) return null;
+  const n = v.version;
+  const src = contentUrl(lora.id, uri, 2, false, n);
+  const item = { picture: { kind: "checkpoints", src, download: contentUrl(lora.id, uri, 2, true, n), title: `Version ${n}: the checkpoints side by side`,
+    aside: () => [el("p", { class: "meta" }, "A row per checkpoint (its step, verdict and median; * the automatic choice) under a row without the LoRA; a column per prompt and seed, each picture's similarity under it."),
+      likenessCurve(lora, v), v.promotion ? el("p", { class: "meta" }, `The model: ${modelLine(v)}.`) : null] } };
+  return el("figure", { class: "checkpoints-grid", id: `checkpoints-grid-v${n}` },
+    el("a", { href: src, onclick: (event) => { event.preventDefault(); openLightbox([item], 0); } },
+      el("img", { class: "checkpoints-grid", src, alt: `the checkpoints of version ${n} side by side` })),
+    el("figcaption", { class: "meta" }, "Seed × checkpoint: each checkpoint's pictures of the same prompts and seeds, a row each. Click to open it large beside the curve."));
+}
+
+// Every evaluation of the version, newest first: its report's own, then the earlier ones.
+function evaluationsOf(v) {
+  if (!v.likeness) return [];
+  const own = (entry) => (entry.evaluation ? entry : { ...entry, at: entry.at || v.createdAt, provider: entry.provider || v.provider });
+  const current = own({ ...(v.likenessEntry || {}), evaluation: v.likenessEvaluation || 0, likeness: v.likeness, source: v.likenessSource || (v.likenessEntry || {}).source || "", current: true });
+  return [current, ...(v.likenessHistory || []).slice().reverse().map(own)];
+}
+
+function evaluatedBy(entry) {
+  if (!entry.evaluation) return "its training run";
+  const made = entry.resource;
+  if (made && made.uid) return el("a", { href: `#/evaluation/${ref(made.uid)}` }, `LoraEvaluation ${made.namespace}/${made.name}`);
+  return entry.by || "-";
+}
+
+function evaluationHistory(lora, v) {
+  const n = v.version;
+  const entries = evaluationsOf(v);
+  if (!entries.length) return el("p", { class: "empty", id: `evaluations-v${n}` }, "Not evaluated yet.");
+  const gridded = entries.filter((e) => e.likeness && e.likeness.gridUri);
+  const items = gridded.map((e) => gridItem(lora.id, n, e.likeness.gridUri, `Version ${n}, evaluation e${e.evaluation}`, () => [verdictReasons(e.likeness)]));
+  const rows = entries.map((e) => el("tr", { "data-evaluation": e.evaluation, class: e.current ? "current" : undefined },
+    el("td", { "data-label": "evaluation" }, `e${e.evaluation}`, e.current ? el("span", { class: "meta" }, " (shown above)") : null),
+    el("td", { "data-label": "at" }, when(e.at)),
+    el("td", { "data-label": "by" }, evaluatedBy(e)),
+    el("td", { "data-label": "pictures" }, e.source === "pictures" ? `source: pictures (${(e.pictures || []).length || "?"} made elsewhere)` : (e.provider || "-")),
+    el("td", { "data-label": "verdict" }, verdictBadge(e.likeness)),
+    el("td", { "data-label": "median" }, num(e.likeness && e.likeness.median)),
+    el("td", { "data-label": "cost" }, e.evaluation ? usd(e.costUsd) : "in its run's"),
+    el("td", { "data-label": "grid" }, e.likeness && e.likeness.gridUri
+      ? el("button", { type: "button", class: "open-grid", onclick: () => openLightbox(items, gridded.indexOf(e)) }, "grid") : "-")));
+  return [
+    el("table", { class: "stack evaluations", id: `evaluations-v${n}` },
+      el("tr", { class: "head" }, ["evaluation", "at", "by", "pictures", "verdict", "median", "cost", "grid"].map((h) => el("th", {}, h))), rows),
+    v.olderEvaluations ? el("p", { class: "meta" }, `${v.olderEvaluations} older evaluation(s) are in the store only.`) : null,
+  ];
+}
+
+// "Evaluate again": first the estimate (a dry run), shown; then, confirmed, the evaluation.
+function evaluateAgain(lora, v) {
+  const n = v.version;
+  const path = `/api/assets/${ref(lora.id)}/versions/${n}/evaluate`;
+  const status = el("div", { class: "evaluate-status", id: `evaluate-status-v${n}` });
+  const seeds = el("input", { id: `evaluate-seeds-v${n}`, name: "seeds", placeholder: "1, 2", size: 8, inputmode: "numeric" });
+  const body = () => {
+    const list = seeds.value.split(/[\s,]+/).filter(Boolean).map(Number);
+    return list.length ? { seeds: list } : {};
+  };
+  const pay = async (button) => {
+    button.disabled = true;
+    put(status, el("p", { class: "notice", id: `evaluate-running-v${n}` }, "Evaluating… the answer comes when it is recorded."));
+    try {
+      const done = await send("POST", `${path}?confirm=true`, body());
+      if (done.resource) { // in a cluster: a LoraEvaluation the operator runs
+        created.add(done.resource.jobId);
+        put(status, el("p", { class: "notice", id: `evaluate-created-v${n}` }, `Created LoraEvaluation ${done.resource.namespace}/${done.resource.name}; the operator runs it. `,
+          el("a", { href: `#/evaluation/${ref(done.resource.jobId)}` }, "Follow it")));
+        return;
+      }
+    } catch (error) {
+      notice(status, error.message, true).dataset.code = error.code || "";
+      return;
+    }
+    await showVersion(lora.id, n);
+  };
+  const ask = async () => {
+    put(status, el("p", { class: "meta" }, "estimating…"));
+    let plan;
+    try {
+      plan = await send("POST", path, body());
+    } catch (error) {
+      notice(status, error.message, true).dataset.code = error.code || "";
+      return;
+    }
+    const confirm = el("button", { type: "button", class: "primary", id: `evaluate-confirm-v${n}` }, plan.estimateUsd ? `Evaluate for ${usd(plan.estimateUsd)}` : "Evaluate (free)");
+    confirm.addEventListener("click", () => pay(confirm));
+    put(status, el("div", { class: "notice estimate", id: `evaluate-estimate-v${n}`, "data-usd": plan.estimateUsd },
+      el("p", {}, `${plan.provider}, ${plan.promptSet}, seeds ${plan.seeds.join(", ")}: estimated ${usd(plan.estimateUsd)}`,
+        plan.baselineCached ? " (the pictures without the LoRA are stored already: not paid again)" : ""),
+      el("p", { class: "meta" }, plan.estimate),
+      el("div", { class: "actions" }, confirm, el("button", { type: "button", onclick: () => put(status) }, "Cancel"))));
+  };
+  return el("div", { class: "evaluate-again" },
+    el("div", { class: "actions" },
+      el("button", { type: "button", id: `evaluate-v${n}`, disabled: !creates(), title: createOffTitle(), onclick: ask }, "Evaluate again"),
+      el("label", { class: "meta" }, "seeds ", seeds)),
+    creates() ? null : el("p", { class: "meta why-off", id: `evaluate-off-v${n}` }, "Evaluate again is off: this API does not create or run paid work (CONTENTGEN_API_CREATE=off). Use ",
+      el("code", {}, `contentgen assets evaluate ${lora.name} --version ${n}`), " or apply a LoraEvaluation."),
+    status);
+}
+
+// "Score your own pictures": pictures made elsewhere scored against the version's subject (POST
+// .../score, multipart; free). Only a laptop's API stores a score; elsewhere it says why not.
+function scorePictures(lora, v) {
+  const n = v.version;
+  const status = el("div", { class: "score-status", id: `score-status-v${n}` });
+  const kinds = "image/png,image/jpeg,image/webp";
+  const pictures = el("input", { type: "file", name: "pictures", id: `score-pictures-v${n}`, multiple: true, accept: kinds });
+  const baseline = el("input", { type: "file", name: "baseline", id: `score-baseline-v${n}`, multiple: true, accept: kinds });
+  const form = el("form", { class: "create score-form", id: `score-form-v${n}` },
+    el("label", { class: "wide" }, "Pictures made with this version elsewhere (ComfyUI, another service): PNG, JPEG or WebP, up to 32", pictures),
+    el("label", { class: "wide" }, "Optional: the same prompts made without the LoRA (to measure its gain)", baseline),
+    el("div", { class: "buttons" }, el("button", { type: "submit", id: `score-submit-v${n}` }, "Score these pictures"),
+      el("span", { class: "meta" }, config.create === "local" ? "free: nothing is generated; recorded as an evaluation of this version"
+        : "free; only a laptop's API (contentgen api --local) stores a score: elsewhere, contentgen assets evaluate --pictures")),
+    status);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!pictures.files.length) {
+      notice(status, "Choose the pictures to score first.", true);
+      return;
+    }
+    const data = new FormData();
+    for (const file of pictures.files) data.append("pictures", file, file.name);
+    for (const file of baseline.files) data.append("baseline", file, file.name);
+    put(status, el("p", { class: "meta" }, "scoring…"));
+    const response = await fetch(`/api/assets/${ref(lora.id)}/versions/${n}/score`, { method: "POST", credentials: "same-origin", body: data });
+    if (!response.ok) {
+      const failed = await failure(response);
+      notice(status, failed.message, true).dataset.code = failed.code;
+      return;
+    }
+    await showVersion(lora.id, n);
+  });
+  return el("details", { class: "score-own", id: `score-v${n}` }, el("summary", {}, "Score your own pictures"), form);
 }
 
 const SVG_NS = "http://www.w3.org/2000/svg";
@@ -673,6 +994,7 @@ function likenessCurve(lora, v) {
   const x = (step) => left + (last > first ? (step - first) / (last - first) : 0.5) * (width - left - right);
   const y = (value) => top + (1 - Math.max(0, Math.min(1, value))) * (height - top - bottom);
   const threshold = curve.threshold ?? v.likeness?.threshold;
+  const model = modelStep(v, curve);
   const measured = points.filter((p) => p.median !== null && p.median !== undefined);
   const label = `likeness per checkpoint of version ${v.version}: ` + points.map((p) => `step ${p.step} ${p.verdict}${p.median == null ? "" : ` ${num(p.median)}`}`).join(", ");
   return el("figure", { class: "likeness-curve" },
@@ -687,35 +1009,102 @@ function likenessCurve(lora, v) {
       measured.length > 1 ? svg("polyline", { class: "median", points: measured.map((p) => `${x(p.step)},${y(p.median)}`).join(" ") }) : null,
       points.map((p) => {
         const measuredPoint = p.median !== null && p.median !== undefined;
-        const title = `step ${p.step}: ${p.verdict}${measuredPoint ? `, median ${num(p.median)}` : ""}${p.chosen ? " (the version's model)" : ""}`;
+        const isModel = p.step === model;
+        const automatic = Boolean(v.promotion) && p.chosen && !isModel; // a person chose another
+        const title = `step ${p.step}: ${p.verdict}${measuredPoint ? `, median ${num(p.median)}` : ""}${isModel ? " (the version's model)" : ""}${automatic ? " (the automatic choice)" : ""}`;
         const mark = svg("circle", {
-          class: `point${p.chosen ? " chosen" : ""}${measuredPoint ? "" : " no-median"}`,
-          cx: x(p.step), cy: y(measuredPoint ? p.median : 0), r: p.chosen ? 7 : 4.5,
+          class: `point${isModel ? " chosen" : ""}${automatic ? " automatic" : ""}${measuredPoint ? "" : " no-median"}`,
+          cx: x(p.step), cy: y(measuredPoint ? p.median : 0), r: isModel ? 7 : 4.5,
           "data-step": p.step, "data-verdict": p.verdict,
         }, svg("title", {}, title));
         const text = svg("text", { class: "tick", x: x(p.step), y: height - bottom + 16, "text-anchor": "middle" }, p.step);
         return p.gridUri ? svg("a", { href: contentUrl(lora.id, p.gridUri, 2, false, v.version), "data-step": p.step }, mark, text) : [mark, text];
       })),
-    el("figcaption", { class: "meta" }, curve.choice || ""));
+    el("figcaption", { class: "meta" }, curve.choice || "", v.promotion ? ` Then a person chose: ${modelLine(v)}.` : ""));
 }
 
-// Every version's likeness side by side: a column per version, newest first.
-function likenessTable(lora, versions) {
+// The training loss per step (the cluster's trainer records it, trainingLoss): a line over the
+// steps, the loss axis from its lowest value to its highest, the scored checkpoints' steps dashed.
+function lossCurve(v) {
+  const points = (v.trainingLoss || []).filter((p) => p && Number.isFinite(Number(p.step)) && Number.isFinite(Number(p.loss)))
+    .map((p) => ({ step: Number(p.step), loss: Number(p.loss) })).sort((a, b) => a.step - b.step);
+  if (!points.length) return null;
+  const [width, height, left, right, top, bottom] = [480, 180, 52, 16, 12, 34];
+  let low = points[0], high = points[0];
+  for (const p of points) {
+    if (p.loss < low.loss) low = p;
+    if (p.loss > high.loss) high = p;
+  }
+  const span = high.loss - low.loss || Math.abs(high.loss) || 1;
+  const bottomLoss = high.loss - low.loss ? low.loss : low.loss - span / 2;
+  const first = points[0].step, last = points[points.length - 1].step;
+  const x = (step) => left + (last > first ? (step - first) / (last - first) : 0.5) * (width - left - right);
+  const y = (loss) => top + (1 - (loss - bottomLoss) / span) * (height - top - bottom);
+  const fixed = (value) => Number(value).toFixed(Math.abs(value) >= 10 ? 1 : 3);
+  const curve = curveOf(v);
+  const steps = curve ? curve.checkpoints.map((p) => p.step).filter((s) => s >= first && s <= last) : [];
+  const model = curve ? modelStep(v, curve) : undefined;
+  const label = `training loss of version ${v.version}: ${points.length} points, ${fixed(points[0].loss)} at step ${first} to ${fixed(points[points.length - 1].loss)} at step ${last}`;
+  return el("figure", { class: "loss-curve", id: `loss-v${v.version}` },
+    svg("svg", { class: "loss-curve", "data-version": v.version, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": label },
+      svg("line", { class: "axis", x1: left, y1: height - bottom, x2: width - right, y2: height - bottom }),
+      svg("line", { class: "axis", x1: left, y1: height - bottom, x2: left, y2: top }),
+      [bottomLoss, bottomLoss + span / 2, bottomLoss + span].map((value) => svg("text", { class: "tick", x: left - 6, y: y(value) + 4, "text-anchor": "end" }, fixed(value))),
+      steps.map((s) => svg("line", { class: `checkpoint${s === model ? " model" : ""}`, x1: x(s), y1: top, x2: x(s), y2: height - bottom, "data-step": s },
+        svg("title", {}, `checkpoint step ${s}${s === model ? " (the version's model)" : ""}`))),
+      points.length > 1
+        ? svg("polyline", { class: "loss", points: points.map((p) => `${x(p.step).toFixed(1)},${y(p.loss).toFixed(1)}`).join(" ") })
+        : svg("circle", { class: "loss", cx: x(first), cy: y(points[0].loss), r: 3 }),
+      [first, last].filter((s, i) => i === 0 || s !== first).map((s) => svg("text", { class: "tick", x: x(s), y: height - bottom + 16, "text-anchor": "middle" }, s)),
+      svg("text", { class: "tick", x: (left + width - right) / 2, y: height - 4, "text-anchor": "middle" }, "step")),
+    el("figcaption", { class: "meta" }, `Training loss per step: ${fixed(points[0].loss)} at step ${first}, ${fixed(points[points.length - 1].loss)} at step ${last}, lowest ${fixed(low.loss)} at step ${low.step}`,
+      steps.length ? "; the scored checkpoints dashed. The loss does not show overfitting: the likeness curve does." : "."));
+}
+
+// The versions' likeness side by side: a column per version picked (`picked`), newest first, in a
+// box that scrolls sideways when they do not fit (its first column stays).
+function likenessTable(lora, versions, picked) {
   const shown = versions.slice().reverse();
   if (!shown.some((v) => v.likeness)) return el("p", { class: "empty", id: "likeness-table" }, "No version has a likeness evaluation.");
-  return el("table", { id: "likeness-table", class: "likeness-table" },
-    el("tr", { class: "head" }, el("th", {}, ""), shown.map((v) => el("th", { "data-version": v.version }, `Version ${v.version}`))),
+  const cell = (tag, v, ...children) => el(tag, { "data-version": v.version, hidden: !picked.has(v.version) }, ...children);
+  return el("div", { class: "table-scroll", id: "likeness-scroll" }, el("table", { id: "likeness-table", class: "likeness-table" },
+    el("tr", { class: "head" }, el("th", {}, ""), shown.map((v) => cell("th", v, `Version ${v.version}`))),
     LIKENESS_ROWS.map(([label, value]) => el("tr", {}, el("th", {}, label),
-      shown.map((v) => el("td", { "data-version": v.version }, v.likeness ? value(v.likeness) : "-")))),
-    el("tr", {}, el("th", {}, "grid"), shown.map((v) => el("td", { "data-version": v.version }, likenessGrid(lora, v) || "-"))));
+      shown.map((v) => cell("td", v, v.likeness ? value(v.likeness) : "-")))),
+    el("tr", {}, el("th", {}, "grid"), shown.map((v) => cell("td", v, likenessGrid(lora, v) || "-")))));
+}
+
+// Which versions Compare shows and draws: a chip per version, the newest four to start with.
+function versionPicker(versions, picked, onChange) {
+  const newest = versions.slice().reverse();
+  const boxes = newest.map((v) => el("input", { type: "checkbox", name: "version", value: v.version, checked: picked.has(v.version) }));
+  const changed = () => {
+    picked.clear();
+    for (const box of boxes) if (box.checked) picked.add(Number(box.value));
+    onChange();
+  };
+  const choose = (numbers) => {
+    for (const box of boxes) box.checked = numbers.includes(Number(box.value));
+    changed();
+  };
+  for (const box of boxes) box.addEventListener("change", changed);
+  return el("fieldset", { class: "version-pick", id: "compare-pick" },
+    el("legend", { class: "meta" }, `Versions to compare (${versions.length})`),
+    el("div", { class: "chips" }, newest.map((v, i) => el("label", { class: "chip" }, boxes[i], ` v${v.version} `, verdictBadge(v.likeness)))),
+    versions.length > 4 ? el("div", { class: "actions" },
+      el("button", { type: "button", id: "pick-newest", onclick: () => choose(newest.slice(0, 4).map((v) => v.version)) }, "Newest 4"),
+      el("button", { type: "button", id: "pick-all", onclick: () => choose(newest.map((v) => v.version)) }, "All")) : null);
 }
 
 function loraVersionPanel(lora, v) {
+  const model = modelLine(v);
+  const loss = lossCurve(v);
   return el("section", { class: "version", "data-version": v.version, role: "tabpanel", id: `panel-v${v.version}` },
-    el("h2", {}, `Version ${v.version}`),
+    el("h2", {}, `Version ${v.version} `, verdictBadge(v.likeness)),
     el("dl", { class: "facts" },
       el("dt", {}, "created"), el("dd", {}, when(v.createdAt)),
       el("dt", {}, "trained"), el("dd", {}, `${v.steps} steps of ${v.trainingModel || "-"} on ${v.frames} images (${v.provider})`),
+      model ? [el("dt", {}, "model"), el("dd", { id: `model-v${v.version}` }, model)] : [],
       el("dt", {}, "cost"), el("dd", {}, usd(v.costUsd)),
       el("dt", {}, "dataset"), el("dd", {}, v.datasetUri || "-"),
       el("dt", {}, "source video"), el("dd", { class: "source" }, v.sourceUrl || "-"),
@@ -725,6 +1114,7 @@ function loraVersionPanel(lora, v) {
       ? el("a", { href: contentUrl(lora.id, v.contactSheetUri, 2, false, v.version) },
         el("img", { class: "contact-sheet", src: contentUrl(lora.id, v.contactSheetThumbnailUri || v.contactSheetUri, 2, false, v.version), alt: `contact sheet of version ${v.version}` }))
       : el("p", { class: "empty" }, "No contact sheet for this version."),
+    loss ? [el("h2", {}, "Training loss"), loss] : null,
     el("h2", {}, "Likeness"),
     likenessSection(lora, v),
     el("h2", {}, `Images made with version ${v.version}`),
@@ -784,21 +1174,20 @@ async function renderComparisons(lora, box) {
   }));
 }
 
-function compareForm(lora, box) {
+function compareForm(lora, box, picked) {
   const status = el("div", { id: "compare-status" });
   const prompt = el("input", { name: "prompt", id: "compare-prompt", required: true, value: `a photo of ${lora.triggerWord}`, maxlength: 4000 });
   const seed = el("input", { name: "seed", id: "compare-seed", type: "number", min: 0, max: 4294967295, placeholder: "random" });
   const size = el("select", { name: "imageSize", id: "compare-size" }, SIZES.map((s) => el("option", { value: s, selected: s === "square" }, s)));
-  const checks = lora.versions.map((v) => el("label", { class: "check" }, el("input", { type: "checkbox", name: "version", value: v.version, checked: true }), ` v${v.version}`));
   const form = el("form", { class: "create", id: "compare-form" },
     el("label", { class: "wide" }, "Prompt (put the trigger word in it)", prompt),
     el("label", {}, "Seed (the same for every version)", seed),
     el("label", {}, "Size", size),
-    el("fieldset", { class: "wide" }, el("legend", { class: "meta" }, "Versions"), checks),
+    el("p", { class: "meta wide" }, "With each version picked above, newest first."),
     el("div", { class: "buttons" }, el("button", { type: "submit", disabled: !creates(), title: createOffTitle() }, "Compare versions"), status));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const versions = [...form.querySelectorAll("input[name=version]:checked")].map((c) => Number(c.value));
+    const versions = [...picked].sort((a, b) => a - b);
     try {
       const done = await send("POST", `/api/jobs/${ref(lora.id)}/compare`, {
         prompt: prompt.value, versions, imageSize: size.value, seed: seed.value === "" ? undefined : Number(seed.value),
@@ -817,20 +1206,40 @@ async function loraView(id) {
   const [lora, lineage] = await Promise.all([api(`/api/jobs/${ref(id)}`), api(`/api/assets/${ref(id)}/lineage`)]);
   const values = filterValues();
   const status = el("div", { id: "action-status" });
-  const panels = lineage.versions.slice().reverse().map((v) => loraVersionPanel(lora, v));
+  // Lineage's versions carry the images made with each; the record's, what readers get of each
+  // (the newest evaluation's report, the history, a person's choice of model).
+  const byNumber = new Map(lora.versions.map((v) => [v.version, v]));
+  const versions = lineage.versions.map((v) => ({ ...v, ...(byNumber.get(v.version) || {}), images: v.images }));
+  const newestFirst = versions.slice().reverse();
+  const panels = newestFirst.map((v) => loraVersionPanel(lora, v));
   const comparisons = el("div", { id: "comparisons" });
+  const picked = new Set(newestFirst.slice(0, 4).map((v) => v.version));
+  const table = likenessTable(lora, versions, picked);
+  const showPicked = () => {
+    for (const cell of table.querySelectorAll("[data-version]")) cell.hidden = !picked.has(Number(cell.dataset.version));
+  };
   const comparePanel = el("section", { role: "tabpanel", id: "panel-compare" },
     el("h2", {}, "Compare versions"),
+    versions.length ? versionPicker(versions, picked, showPicked) : null,
     el("h3", {}, "Likeness"),
-    likenessTable(lora, lineage.versions),
+    table,
     el("p", { class: "meta" }, "The same prompt and seed with each version, made as one ImageGeneration per version (loraRef pinned to it)."),
-    lora.versions.length ? compareForm(lora, comparisons) : el("p", { class: "empty" }, "No usable version yet."),
+    lora.versions.length ? compareForm(lora, comparisons, picked) : el("p", { class: "empty" }, "No usable version yet."),
     comparisons);
-  const selected = values.tab || (panels.length ? `v${lineage.versions[lineage.versions.length - 1].version}` : "compare");
-  const tabs = [...lineage.versions.slice().reverse().map((v) => [`v${v.version}`, `Version ${v.version}`]), ["compare", "Compare versions"]];
-  const tabList = el("div", { class: "tabs", role: "tablist", id: "version-tabs" }, tabs.map(([key, label]) =>
-    el("button", { type: "button", role: "tab", "data-tab": key, "aria-selected": String(key === selected), "aria-controls": `panel-${key}`,
-      onclick: () => { location.hash = `#/lora/${ref(lora.id)}?tab=${key}`; } }, label)));
+  const selected = values.tab || (panels.length ? `v${versions[versions.length - 1].version}` : "compare");
+  // Many versions: the newest four as tabs (and the one shown), the others in a list.
+  const TABS = 5;
+  const tabbed = newestFirst.length <= TABS ? newestFirst
+    : newestFirst.filter((v, i) => i < TABS - 1 || `v${v.version}` === selected);
+  const older = newestFirst.length <= TABS ? [] : newestFirst.slice(TABS - 1);
+  const tabButton = (key, ...label) => el("button", { type: "button", role: "tab", "data-tab": key, "aria-selected": String(key === selected), "aria-controls": `panel-${key}`,
+    onclick: () => { location.hash = `#/lora/${ref(lora.id)}?tab=${key}`; } }, ...label);
+  const tabList = el("div", { class: "tabs", role: "tablist", id: "version-tabs" },
+    tabbed.map((v) => tabButton(`v${v.version}`, `Version ${v.version} `, verdictBadge(v.likeness))),
+    older.length ? el("select", { id: "older-versions", "aria-label": "Older versions", onchange: (event) => { if (event.target.value) location.hash = `#/lora/${ref(lora.id)}?tab=${event.target.value}`; } },
+      el("option", { value: "" }, `Older versions (${older.length})`),
+      older.map((v) => el("option", { value: `v${v.version}`, selected: `v${v.version}` === selected }, `Version ${v.version} · ${v.likeness ? `${v.likeness.verdict}${v.likeness.median == null ? "" : ` ${num(v.likeness.median)}`}` : "not evaluated"}`))) : null,
+    tabButton("compare", "Compare versions"));
   for (const panel of [...panels, comparePanel]) panel.hidden = panel.id !== `panel-${selected}`;
   put(main, 
     el("h1", {}, `LoRA ${lora.namespace}/${lora.name}`),
@@ -1095,9 +1504,60 @@ async function jobView(id) {
   }
 }
 
-// Where a record's outputs are: a LoraEvaluation's in its LoRA version's likeness history.
+// A LoraEvaluation's page: the LoRA version it evaluated, its score (the verdict, the median on its
+// scale with both ends named, the reasons, every number), its grid and its cost. Its files are its
+// LoRA version's, so its grid comes through the LoRA's content route.
+async function evaluationView(id) {
+  const job = await api(`/api/jobs/${ref(id)}`);
+  if (job.kind !== "LoraEvaluation") {
+    await jobView(id);
+    return;
+  }
+  const values = filterValues();
+  const shown = (values.version && job.versions.find((v) => String(v.version) === values.version)) || job.versions[job.versions.length - 1];
+  const lora = (shown && shown.lora) || job.lora || {};
+  const likeness = shown ? shown.likeness : job.likeness;
+  const status = el("div", { id: "action-status" });
+  const running = ["Pending", "Running"].includes(job.latestRun.phase);
+  const loraLink = lora.uid
+    ? el("a", { href: `#/lora/${ref(lora.uid)}?tab=v${lora.version}`, id: "evaluation-lora" }, `${job.namespace}/${lora.name}`, ` version ${lora.version}`)
+    : `${lora.name || "-"} version ${lora.version || "-"}`;
+  const grid = likeness && likeness.gridUri && lora.uid ? gridItem(lora.uid, lora.version, likeness.gridUri, `${job.namespace}/${job.name}: evaluation e${shown.evaluation} of ${lora.name} v${lora.version}`, () => [verdictReasons(likeness)]) : null;
+  const cost = job.cost ? (job.cost.actualUsd !== null && job.cost.actualUsd !== undefined ? usd(job.cost.actualUsd) : `${usd(job.cost.estimatedUsd)} estimated`) : "-";
+  const others = job.versions.filter((v) => v !== shown).reverse();
+  put(main,
+    el("h1", {}, `LoraEvaluation ${job.namespace}/${job.name}`),
+    el("p", { class: "meta" }, "A LoRA version's likeness evaluated again (docs/likeness.md)."),
+    el("dl", { class: "facts", id: "evaluation-facts" },
+      el("dt", {}, "LoRA"), el("dd", {}, loraLink, lora.triggerWord ? [" · trigger ", el("code", {}, lora.triggerWord)] : ""),
+      el("dt", {}, "evaluation"), el("dd", { id: "evaluation-number" }, shown ? `e${shown.evaluation} of version ${lora.version}${job.versions.length > 1 ? ` (run ${shown.version} of ${job.versions.length})` : ""}` : "-"),
+      el("dt", {}, "status"), el("dd", {}, badge(job.status), runBadge(job.latestRun), waits(job.latestRun)),
+      el("dt", {}, "pictures"), el("dd", {}, likeness ? `${likeness.promptSet || "-"}, seeds ${(likeness.seeds || []).join(", ") || "-"}: ${likeness.images ?? "-"} pictures, ${likeness.faces ?? "-"} with a face, by ${(shown && shown.provider) || job.provider || "-"}` : "-"),
+      el("dt", {}, "cost"), el("dd", { id: "evaluation-cost" }, cost, shown && shown.costUsd !== null && shown.costUsd !== undefined && job.versions.length > 1 ? ` (this evaluation ${usd(shown.costUsd)})` : ""),
+      el("dt", {}, "made"), el("dd", {}, when(shown ? shown.createdAt : job.createdAt)),
+      session.admin ? [el("dt", {}, "owner"), el("dd", {}, job.owner)] : [],
+      el("dt", {}, "id"), el("dd", {}, el("code", {}, job.id), " · ", el("a", { href: `#/job/${ref(job.id)}` }, "its runs"))),
+    recordActions(job, job.latestVersion, status), status,
+    el("h2", {}, "Score"),
+    likeness
+      ? el("div", { class: "evaluation-score", id: "evaluation-score", "data-verdict": likeness.verdict },
+        el("p", { class: "verdict-head" }, verdictBadge(likeness, "evaluation-verdict"), el("span", { class: "meta" }, verdictLine(likeness))),
+        likenessScale(likeness, "evaluation-scale"),
+        (likeness.reasons || []).length ? el("ul", { class: "likeness-reasons", id: "evaluation-reasons" }, likeness.reasons.map((r) => el("li", {}, r))) : null,
+        el("dl", { class: "facts" }, LIKENESS_ROWS.flatMap(([label, value]) => [el("dt", {}, label), el("dd", {}, value(likeness))])))
+      : el("p", { class: "empty", id: "evaluation-pending" }, running ? "Evaluating: its score shows here when the run ends." : "No score: its run made no report."),
+    grid ? [el("h2", {}, "Grid"), el("figure", { class: "evaluation-grid" },
+      el("a", { href: grid.picture.src, onclick: (event) => { event.preventDefault(); openLightbox([grid], 0); } },
+        el("img", { class: "likeness-grid", id: "evaluation-grid", src: grid.picture.src, alt: grid.picture.title })),
+      el("figcaption", { class: "meta" }, "Every picture with its similarity, with and without the LoRA. Click to open it large."))] : null,
+    others.length ? [el("h2", {}, "Its other evaluations"), el("ul", { id: "evaluation-others" }, others.map((v) => el("li", { "data-version": v.version },
+      el("a", { href: `#/evaluation/${ref(job.id)}?version=${v.version}` }, `e${v.evaluation}`), ` (${when(v.createdAt)}) `, verdictBadge(v.likeness))))] : null);
+  if (running) follow(job.id, () => {}, () => { if (location.hash.includes(ref(job.id))) route(); });
+}
+
+// Where a record's outputs are: a LoraEvaluation's on its own page (its score and grid, which are
+// its LoRA version's files).
 function outputsOf(job) {
-  if (job.kind === "LoraEvaluation" && job.lora && job.lora.uid) return `#/lora/${ref(job.lora.uid)}`;
   return `#/${KIND_LINK[job.kind]}/${ref(job.id)}`;
 }
 
@@ -1299,7 +1759,8 @@ async function createView(which) {
     const fillVersions = () => {
       const lora = loraList.items.find((l) => l.name === loraSelect.value);
       put(versionSelect, el("option", { value: "" }, "its latest version"),
-        ...(lora ? lora.versions.map((v) => el("option", { value: v.version, selected: String(v.version) === String(values.loraVersion || prefillLora.version || "") }, `v${v.version}`)) : []));
+        ...(lora ? lora.versions.map((v) => el("option", { value: v.version, selected: String(v.version) === String(values.loraVersion || prefillLora.version || "") },
+          `v${v.version}${v.likeness ? ` · likeness ${v.likeness.verdict}${v.likeness.median == null ? "" : ` ${num(v.likeness.median)}`}` : ""}`)) : []));
     };
     loraSelect.addEventListener("change", fillVersions);
     fillVersions();
@@ -1408,6 +1869,7 @@ const ROUTES = {
   transcript: (id) => transcriptView(id),
   jobs: () => jobs(),
   job: (id) => jobView(id),
+  evaluation: (id) => evaluationView(id),
   search: () => search(),
   spend: () => spend(),
   create: (which) => createView(which),
