@@ -69,11 +69,19 @@ from contentgen.pipeline.video.crop import (
     render,
     subject_crop,
 )
-from contentgen.pipeline.video.decode import reduce, to_bgr
+from contentgen.pipeline.video.decode import expand_range, reduce, to_bgr
 from contentgen.pipeline.video.faces import MIN_FACE_SHARE, Box, Face, FaceFinder, overlap
 from contentgen.pipeline.video.identity import SAME_PERSON, Embedder, centroid, similarity
 from contentgen.pipeline.video.scan import Analysed, ClosedScene, Scanner
-from contentgen.pipeline.video.scoring import CANDIDATE_LONG_SIDE, MIN_EXPOSURE, MIN_SHARPNESS, phash, thumb
+from contentgen.pipeline.video.scoring import (
+    CANDIDATE_LONG_SIDE,
+    MIN_EXPOSURE,
+    MIN_SHARPNESS,
+    face_exposure,
+    phash,
+    quality,
+    thumb,
+)
 from contentgen.pipeline.video.selection import Candidate, Pick, Shortlist, choose
 from contentgen.pipeline.video.subject import (
     PersonFound,
@@ -284,6 +292,10 @@ class _Curator:
         self.candidates += 1
         lit = [c for c in scene.candidates if c.exposure >= MIN_EXPOSURE]
         usable = [c for c in lit if c.sharpness >= MIN_SHARPNESS]
+        if self.spec.face_filter and not lit:
+            # The whole frame too dark or too bright (a dim room, a window behind the person):
+            # the face may be lit well all the same, and the face is what the dataset is for.
+            usable = [c for c in scene.candidates if c.sharpness >= MIN_SHARPNESS]
         if not usable:
             if lit:
                 dropped.blurry += 1
@@ -308,19 +320,31 @@ class _Curator:
         chosen = choose(usable, self.find_faces)
         assert chosen is not None
         candidate, found = chosen
-        if found is None:
-            self.dropped.no_face += 1
+        analysed = candidate.payload
+        # Each face's exposure: the better of the whole frame's and the face's own (face_exposure).
+        levels = analysed.gray if analysed.full_range else expand_range(analysed.gray)
+        exposed = [
+            max(candidate.exposure, face_exposure(levels, (f.box.x, f.box.y, f.box.w, f.box.h)))
+            for f in (found.main if found is not None else [])
+        ]
+        if found is None or max(exposed) < MIN_EXPOSURE:
+            if candidate.exposure < MIN_EXPOSURE:
+                self.dropped.dark += 1  # no face lit well enough in a badly exposed frame
+            else:
+                self.dropped.no_face += 1
             return
         self.with_face += 1
         self.scene_seconds[scene.index] = scene.seconds
-        analysed = candidate.payload
         bgr = to_bgr(analysed.frame)
         shares = screen_shares([face.box for face in found.main], _picture(analysed))
         for number, (face, share) in enumerate(zip(found.main, shares, strict=True)):
             others = [other.box for other in found.everyone if other is not face]
-            others += [box for box in found.maybe if overlap(box, face.box) <= 0.3]  # not this face
+            others += [box for box in found.maybe if not _of_face(box, face.box)]
             path = self.staging / f"scene-{scene.index:05d}-{number}.jpg"
-            pick = _pick(scene.index, candidate, face.box, self.staging, others=others, path=path)
+            rated = quality(candidate.sharpness, exposed[number])
+            pick = _pick(
+                scene.index, candidate, face.box, self.staging, others=others, path=path, rated=rated
+            )
             if pick is not None:
                 image = render(bgr, pick.payload.box, pick.payload.side)
                 pick.payload.path.write_bytes(encode_jpeg(image))
@@ -636,6 +660,18 @@ def _scan(scanner: Scanner, curator: _Curator) -> None:
             future.result()
 
 
+def _of_face(maybe: Box, face: Box) -> bool:
+    """Whether a maybe face (a weak first look) is another look at `face`, not someone else's: it
+    overlaps it by more than 0.3 of the smaller box, or its centre lies within the face's box
+    grown by a quarter of its size each side. In a dim frame the first look may score a weak
+    find on the chin or the collar of the face itself (at ×0.68, a box a quarter inside the
+    face's): kept out of the crop, it left no crop at all."""
+    if overlap(maybe, face) > 0.3:
+        return True
+    cx, cy = maybe.center
+    return abs(cx - face.center[0]) <= 0.75 * face.w and abs(cy - face.center[1]) <= 0.75 * face.h
+
+
 def _picture(analysed: Analysed) -> Box:
     """The picture inside any black bars, in the analysis luma's pixels."""
     if analysed.area[2]:
@@ -652,10 +688,12 @@ def _pick(
     *,
     others: Sequence[Box] = (),
     path: Path | None = None,
+    rated: float | None = None,
 ) -> Pick[_Staged] | None:
     """The scene's contender: where its crop goes, its size, and what identifies its shot. With
     `others` (other faces in the frame, in `gray`'s pixels like `face`), None when no crop
-    around the face leaves them out."""
+    around the face leaves them out. `rated`: its quality, when not the candidate's (judged with
+    the face's exposure)."""
     analysed = candidate.payload
     width, height = analysed.size
     gray_h, gray_w = analysed.gray.shape[:2]
@@ -676,7 +714,7 @@ def _pick(
     return Pick(
         scene=scene,
         time=candidate.time,
-        quality=candidate.quality,
+        quality=candidate.quality if rated is None else rated,
         phash=phash(analysed.gray),
         payload=_Staged(path or staging / f"scene-{scene:05d}.jpg", box, output_side(box.w)),
         face=face is not None,

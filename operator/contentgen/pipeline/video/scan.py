@@ -34,7 +34,7 @@ from contentgen.pipeline.progress import SubProgress
 
 from .decode import AHEAD, DecodeAhead, decode, expand_range, luma, reduce, thumbnail, upright
 from .scenes import ANALYSIS_LONG_SIDE
-from .scoring import CANDIDATE_LONG_SIDE, MIN_EXPOSURE, exposure, picture_area, quality, sharpness
+from .scoring import CANDIDATE_LONG_SIDE, exposure, picture_area, quality, sharpness
 from .selection import Candidate, CandidatePool
 from .transitions import Cut, SceneDetector
 
@@ -42,12 +42,14 @@ from .transitions import Cut, SceneDetector
 @dataclass(eq=False)
 class Analysed:
     """A candidate's decoded frame and its upright analysis luma (`scale` source px per px);
-    `area` is the picture inside any black bars, (x, y, width, height) in `gray`'s pixels."""
+    `area` is the picture inside any black bars, (x, y, width, height) in `gray`'s pixels;
+    `full_range`: whether `gray` is full-range luma (else video range, 16-235)."""
 
     frame: av.VideoFrame
     gray: np.ndarray
     scale: float
     area: tuple[int, int, int, int] = (0, 0, 0, 0)
+    full_range: bool = True
 
     @property
     def size(self) -> tuple[int, int]:
@@ -88,7 +90,7 @@ def analyse(
         time=time,
         quality=quality(sharp, exposed),
         sharpness=sharp,
-        payload=Analysed(frame, gray, frame.width / gray.shape[0 if turned else 1], area),
+        payload=Analysed(frame, gray, frame.width / gray.shape[0 if turned else 1], area, full_range),
         exposure=exposed,
     )
 
@@ -180,9 +182,10 @@ class Scanner:
             for cut in detector.push(tiny, time, full_range):
                 yield close(cut, cut.time)
             if time >= next_sample:
-                candidate = analyse(index, time, frame, y, full_range)
-                if candidate.exposure >= MIN_EXPOSURE:  # a dark frame is never used: let it go now
-                    pending.append(candidate)
+                # A frame too dark or too bright as a whole stays a candidate (ranked low by its
+                # quality): with faceFilter its face's exposure decides (a dim room, a window
+                # behind the person; dataset._Curator.take).
+                pending.append(analyse(index, time, frame, y, full_range))
                 next_sample = time + self.sample_every
             drain(math.inf, detector.settled)
             guards[:] = [g for g in guards if g[1] >= detector.settled - 60]
