@@ -155,7 +155,9 @@ def test_a_plan_that_cannot_fit_is_refused_with_the_numbers(flux_dev):
     message = str(refused.value)
     assert refused.value.reason == "GpuMemoryTooSmall" and "\n" not in message
     assert "memory plan nf4 needs about" in message and "Tesla T4 has 7.6 GiB free of 7.6 GiB" in message
-    with pytest.raises(GpuMemoryTooSmall, match="memory plan bf16 needs about .* use training.memoryPlan auto"):
+    with pytest.raises(
+        GpuMemoryTooSmall, match=r"memory plan bf16 needs about .* use training\.memoryPlan auto"
+    ):
         memory.choose_training(card(23.5), flux_dev.sizes, at, "bf16")
     with pytest.raises(InvalidInput, match="nf4 needs a CUDA GPU"):
         memory.choose_training(memory.Card(0, 0), flux_dev.sizes, at, "nf4")
