@@ -135,7 +135,9 @@ def _likeness(verdict: str, median: float | None, **more: Any) -> dict[str, Any]
         "seeds": [1, 2],
     }
     if median is not None:
-        report.update(baselineMedian=0.1, upperBound=0.7, percent=round((median - 0.1) / 0.6 * 100, 1))
+        report.update(
+            baselineMedian=0.1, upperBound=0.7, percent=round((median - 0.1) / 0.6 * 100, 1), noFaceRate=0.0
+        )
     return report | more
 
 
