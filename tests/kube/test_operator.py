@@ -200,6 +200,18 @@ def test_lora_training_runs_as_a_job_and_succeeds(env: Cluster, media: str, tmp_
     assert {a["uri"] for a in doc["artifacts"]} >= {v1["modelUri"], v1["datasetUri"]}
     assert doc["totalBytes"] > 0 and "avatar" in doc["tags"]
 
+    # a promotion by annotation (docs/likeness.md#choosing-a-checkpoint-yourself) reaches the
+    # operator: the offline trainer scored no checkpoint, so it is refused, saying so
+    kubectl.run("annotate", *ref, 'contentgen.io/promoted-checkpoints={"1": 100}', "--overwrite")
+    refused = wait_for(
+        lambda: (c.resource("LoraTraining", ns, "avatar") or {}).get("status", {}).get("promotionProblem"),
+        what="the promotion's problem in the status",
+    )
+    assert "version 1 has no scored checkpoint 100 (scored: none)" in refused
+    assert wait_for(
+        lambda: [e for e in c.events(ns, "avatar") if e["reason"] == "PromotionRefused"], what="its Event"
+    )
+
 
 def test_spec_change_trains_version_two(env: Cluster, media: str) -> None:
     c, ns = env, "versions"

@@ -24,6 +24,7 @@ from typing import Any, cast
 import kopf
 
 from contentgen.api import GROUP, KINDS, VERSION, Kind
+from contentgen.api.lora import PROMOTED_ANNOTATION
 
 from .budget import spender
 from .catalog_sync import note_change, sync_catalog
@@ -62,7 +63,7 @@ KEPT_METADATA = (
     "deletionTimestamp",
     "finalizers",
 )
-KEPT_ANNOTATIONS = ("contentgen.io/skip-cleanup",)
+KEPT_ANNOTATIONS = ("contentgen.io/skip-cleanup", PROMOTED_ANNOTATION)
 
 
 class NoDiffBase(kopf.AnnotationsDiffBaseStorage):
