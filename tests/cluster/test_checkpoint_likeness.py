@@ -104,6 +104,11 @@ def test_the_best_scoring_checkpoint_is_the_versions_model_and_each_picture_is_m
     curve = json.loads(store.get_bytes(f"{prefix}likeness-curve.json"))
     assert (curve["chosenStep"], curve["finalStep"]) == (68, 100)
     assert [p["step"] for p in curve["checkpoints"]] == [34, 68, 100]
+    # the training loss: every step's stored (the second attempt resumed after its last step, the
+    # loss of the first attempt's steps kept in the training state), a curve of at most 64 points
+    every = json.loads(stored(version.loss_uri))["steps"]
+    assert [step for step, _ in every] == list(range(1, 101)) and all(loss > 0 for _, loss in every)
+    assert 0 < len(version.training_loss) <= 64 and version.training_loss[-1].step == 100
     # the checkpoints side by side: a row without the LoRA and one per checkpoint, a column per
     # prompt and seed (the pictures as drawn, 128 px, with their similarity under them)
     assert likeness.checkpoints_grid_uri == store.uri(f"{prefix}likeness-checkpoints.jpg")

@@ -494,6 +494,24 @@ def promotions_of(value: str | None, versions: list[dict[str, Any]]) -> tuple[di
     return found, problem
 
 
+MAX_LOSS_POINTS = 64
+
+
+class LossPoint(ApiModel):
+    step: Annotated[int, Field(ge=1)]
+    loss: float
+
+
+def loss_curve(steps: list[tuple[int, float]], points: int = MAX_LOSS_POINTS) -> list[LossPoint]:
+    """Every step's loss as at most `points` points: each the mean of a run of consecutive steps,
+    at the last of them (a curve people can read, from the thousands of steps of a training)."""
+    if not steps:
+        return []
+    size = -(-len(steps) // points)  # steps per point, rounded up
+    runs = [steps[i : i + size] for i in range(0, len(steps), size)]
+    return [LossPoint(step=run[-1][0], loss=round(sum(v for _, v in run) / len(run), 6)) for run in runs]
+
+
 class LoraVersion(VersionBase):
     """One trained model. Editing the spec of a LoraTraining trains a new version."""
 
@@ -539,6 +557,21 @@ class LoraVersion(VersionBase):
     likeness: Annotated[
         Likeness | None, Field(description="Whether it looks like the person (spec.evaluation).")
     ] = None
+    loss_uri: Annotated[
+        str,
+        Field(
+            description="provider cluster: training-loss.json, the training's loss at every step "
+            '({"steps": [[step, loss], ...]}, a retried pod\'s earlier steps included).'
+        ),
+    ] = ""
+    training_loss: Annotated[
+        list[LossPoint],
+        Field(
+            max_length=MAX_LOSS_POINTS,
+            description="provider cluster: the training loss as a curve of at most 64 points, each the mean "
+            "of the steps up to its own since the one before (every step's is in lossUri).",
+        ),
+    ] = []
     promotion: Annotated[
         Promotion | None,
         Field(

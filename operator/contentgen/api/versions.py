@@ -17,11 +17,12 @@ LEGACY_VERSION = 1
 # A status is one object in etcd (1.5 MiB at most, by default), written on every change: it keeps
 # the newest MAX_STATUS_VERSIONS versions (olderVersions counts the rest), and of a LoRA version
 # older than the newest DETAILED_STATUS_VERSIONS it leaves out the likeness report (up to 20
-# checkpoints' scores). The catalog keeps every version whole (a version, or a field, the status
-# no longer lists stays in its record), the store each version's result.json and likeness.json.
+# checkpoints' scores) and the training loss curve. The catalog keeps every version whole (a
+# version, or a field, the status no longer lists stays in its record), the store each version's
+# result.json and likeness.json.
 MAX_STATUS_VERSIONS = 100
 DETAILED_STATUS_VERSIONS = 10
-_BULKY = {"LoraTraining": ("likeness",)}
+_BULKY = {"LoraTraining": ("likeness", "trainingLoss")}
 # The latest version's outputs, repeated at the top of the status (as before versions).
 _LATEST_FIELDS = {
     "ImageGeneration": {"images": "images", "loras": "loras", "provider": "provider"},

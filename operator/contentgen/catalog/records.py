@@ -200,7 +200,9 @@ class LossPoint(RecordModel):
 class LikenessEntryInfo(LikenessEvaluationInfo):
     """The newest evaluation's entry, without its report (the version's `likeness`)."""
 
-    likeness: dict[str, Any] | None = Field(default=None, description="Left out: the version's `likeness`.")
+    likeness: dict[str, Any] | None = Field(  # type: ignore[assignment]  # left out here: not required
+        default=None, description="Left out: the version's `likeness`."
+    )
 
 
 class PromotionInfo(RecordModel):

@@ -25,6 +25,7 @@ from contentgen.api import (
     UsageLine,
     now,
 )
+from contentgen.api.lora import loss_curve
 from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.files import sha256_file
 from contentgen.pricing import caption_usage, cluster_usage, training_usage
@@ -193,6 +194,14 @@ def run_lora(ctx: RunContext) -> RunResult:
             config = ctx.store.put_once_file(f"{prefix}config.json", trained.config, "application/json")
             artifacts.append(config)
             config_uri = config.uri
+        loss_uri, loss_points = "", []
+        if trained.loss is not None:
+            loss_points = loss_curve(
+                [(int(s), float(v)) for s, v in json.loads(trained.loss.read_text())["steps"]]
+            )
+            curve = ctx.store.put_once_file(f"{prefix}training-loss.json", trained.loss, "application/json")
+            artifacts.append(curve)
+            loss_uri = curve.uri
         artifacts.append(archive)
         if sheet is not None:
             artifacts.append(sheet)
@@ -233,6 +242,8 @@ def run_lora(ctx: RunContext) -> RunResult:
         final_model_uri=final_uri or model.uri,
         chosen_step=chosen.step if chosen is not None else None,
         config_uri=config_uri,
+        loss_uri=loss_uri,
+        training_loss=loss_points,
         size_bytes=model.size_bytes,
         sha256=model.sha256,
         dataset_uri=archive.uri,

@@ -98,6 +98,7 @@ class TrainingOutput:
     placeholder: bool = False
     details: dict[str, Any] = field(default_factory=dict)  # provider specifics worth keeping
     checkpoints: tuple[TrainedCheckpoint, ...] = ()  # intermediate LoRAs, oldest first (cluster)
+    loss: Path | None = None  # training-loss.json: the loss of every step, where the trainer reports it
     gpu_seconds: float = 0.0  # seconds the work held the device × its GPUs (cluster)
 
 

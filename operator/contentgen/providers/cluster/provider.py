@@ -151,6 +151,8 @@ class ClusterProvider:
                 indent=1,
             )
         )
+        loss = work_dir / "training-loss.json"  # every step's, the killed attempts' kept in the state
+        loss.write_text(json.dumps({"steps": [[s, v] for s, v in trained.losses]}, separators=(",", ":")))
         # this process's time, and that of the killed ones before it up to the state it resumed
         seconds = time.monotonic() - began + trained.seconds_before
         # one id per training (its inputs, and where its checkpoints go: the version), so that a
@@ -167,6 +169,7 @@ class ClusterProvider:
             },
             checkpoints=tuple(TrainedCheckpoint(s.step, s.lora) for s in trained.checkpoints),
             gpu_seconds=self._gpu_seconds(seconds, on),
+            loss=loss,
         )
 
     # --- image generation ---------------------------------------------------------------------

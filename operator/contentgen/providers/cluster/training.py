@@ -102,6 +102,7 @@ class Trained:
     seconds_before: float = 0.0
     peak_memory_bytes: int = 0  # on a GPU: the most the device held
     memory: memory.MemoryPlan = field(default_factory=memory.MemoryPlan)  # the plan it trained with
+    losses: list[tuple[int, float]] = field(default_factory=list)  # (step, loss) of every step, in order
 
 
 def read_dataset(archive: Path, folder: Path, trigger_word: str) -> list[Example]:
@@ -221,6 +222,7 @@ def train(
     generator = torch.Generator("cpu").manual_seed(plan.seed)
 
     start, saved, before = 0, [], 0.0
+    losses: list[tuple[int, float]] = []
     if found is not None and state is not None:
         step, name = found
         set_peft_model_state_dict(transformer, state["lora"])
@@ -228,6 +230,7 @@ def train(
         generator.set_state(state["generator"])
         start, before = step, float(state.get("seconds", 0.0))
         saved = [Saved(s, *state_uris) for s, *state_uris in state["saved"]]
+        losses = [(int(s), float(v)) for s, v in state.get("losses") or [] if int(s) <= step]
         if lora_name(step) in files.names():
             saved.append(Saved(step, files.uri(lora_name(step)), files.uri(name)))
         else:  # killed between the state and its LoRA file
@@ -269,6 +272,7 @@ def train(
             torch.nn.utils.clip_grad_norm_(params, plan.max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        losses.append((step, round(float(loss.detach()), 6)))
         ran += 1
         if step in marks:
             lora_state = {
@@ -284,6 +288,7 @@ def train(
                     "generator": generator.get_state(),
                     "memory": chosen.base,
                     "saved": [[s.step, s.lora, s.state] for s in saved],
+                    "losses": [list(pair) for pair in losses],
                     "seconds": before + time.monotonic() - started,
                 },
                 work_dir / name,
@@ -304,6 +309,7 @@ def train(
         seconds_before=before,
         peak_memory_bytes=int(torch.cuda.max_memory_allocated(on.where)) if on.cuda else 0,
         memory=chosen,
+        losses=losses,
     )
 
 
