@@ -166,11 +166,21 @@ class _History:
         self.times: list[float] = []
         self.frames: list[np.ndarray] = []
         self.indices: list[int] = []
+        self._blurred: list[np.ndarray | None] = []  # each frame blurred by RESIDUE_BLUR, once
 
     def add(self, index: int, time: float, tiny: np.ndarray) -> None:
         self.indices.append(index)
         self.times.append(time)
         self.frames.append(tiny)
+        self._blurred.append(None)
+
+    def blurred(self, at: int) -> np.ndarray:
+        """The frame at position `at` blurred by RESIDUE_BLUR (made on first use: a frame is A, M
+        and B of many windows)."""
+        done = self._blurred[at]
+        if done is None:
+            done = self._blurred[at] = cv2.GaussianBlur(self.frames[at], (0, 0), RESIDUE_BLUR)
+        return done
 
     def nearest(self, time: float) -> int:
         """The position of the frame nearest `time`."""
@@ -182,7 +192,7 @@ class _History:
     def forget_before(self, time: float) -> int:
         """Drop frames older than `time`; returns how many went."""
         gone = bisect.bisect_left(self.times, time)
-        del self.times[:gone], self.frames[:gone], self.indices[:gone]
+        del self.times[:gone], self.frames[:gone], self.indices[:gone], self._blurred[:gone]
         return gone
 
 
@@ -235,7 +245,10 @@ class DissolveDetector:
         span = shape_change(frames[a], frames[at])
         if span >= MIN_SPAN:
             whole = float(cv2.norm(frames[a], frames[at], cv2.NORM_L1)) / frames[a].size
-            rest = residue(frames[a], frames[m], frames[at], RESIDUE_BLUR if w <= BLURRED_WINDOW else 0.0)
+            if w <= BLURRED_WINDOW:  # residue(..., RESIDUE_BLUR), each frame blurred once
+                rest = residue(h.blurred(a), h.blurred(m), h.blurred(at))
+            else:
+                rest = residue(frames[a], frames[m], frames[at])
             before = shape_change(frames[p], frames[a])
             after = shape_change(frames[at], frames[f])
             if is_dissolve(span, rest, before, after, whole=whole, steady=s / w):
