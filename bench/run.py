@@ -12,7 +12,9 @@
 - scene-cut F1 (a cut counts when found within ±0.5 s) and the share of dataset images that
   come from scenes showing a face, on the 3-minute video and on a few shorter ones;
 - the peak RSS of each command (from wait4), for the 3-minute video and the 25 s sample, to
-  show that memory does not grow with the video.
+  show that memory does not grow with the video;
+- `contentgen run --offline` against one bare decode on a 3-minute video of one person at 720p
+  and 1080p, stages timed (bench/speed.py; its own section of docs/performance.md).
 
 It writes bench/out/results.json, prints a markdown table and puts it into bench/README.md and
 docs/performance.md.
@@ -451,6 +453,9 @@ def main() -> None:
         people_soft_f1=held_people["soft_f1"] >= PEOPLE_TARGETS["soft_f1"],  # type: ignore[operator]
         people_checks=all(held_people["checks"].values()),  # type: ignore[attr-defined]
     )
+    from bench.speed import main as measure_speed
+
+    report["speed"] = measure_speed(args.repeat, docs=not args.no_readme)  # its own section of the docs
     from bench.detectors import measure as measure_detectors
     from bench.detectors import table as detector_table
 
