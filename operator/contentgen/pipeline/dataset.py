@@ -276,11 +276,9 @@ class _Curator:
     def find_face(self, candidate: Candidate[Analysed]) -> Box | None:
         return self.faces.find(candidate.payload.gray)
 
-    def find_faces(self, candidate: Candidate[Analysed], *, tiles: bool = True) -> _Found | None:
+    def find_faces(self, candidate: Candidate[Analysed]) -> _Found | None:
         maybe: list[Box] = []
-        everyone = self.faces.find_all(
-            candidate.payload.gray, min_share=OBSTACLE_SHARE, unconfirmed=maybe, tiles=tiles
-        )
+        everyone = self.faces.find_all(candidate.payload.gray, min_share=OBSTACLE_SHARE, unconfirmed=maybe)
         smallest = MIN_FACE_SHARE * min(candidate.payload.gray.shape[:2])
         main = [face for face in everyone if face.box.h >= smallest]
         return _Found(main, everyone, maybe) if main else None
@@ -319,16 +317,7 @@ class _Curator:
 
     def _sight(self, scene: ClosedScene, usable: list[Candidate[Analysed]]) -> None:
         """Stage a crop of each face of the scene's best frame with faces, and remember whose."""
-        searched: list[Candidate[Analysed]] = []
-
-        def find(candidate: Candidate[Analysed]) -> _Found | None:
-            # The closer look in tiles (small faces) on the scene's best frame only: a second frame
-            # of the same shot a moment later is searched for a face turned to the camera, and
-            # the tiles cost three more looks on every scene without a face.
-            searched.append(candidate)
-            return self.find_faces(candidate, tiles=len(searched) == 1)
-
-        chosen = choose(usable, find)
+        chosen = choose(usable, self.find_faces)
         assert chosen is not None
         candidate, found = chosen
         analysed = candidate.payload

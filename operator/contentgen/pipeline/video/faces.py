@@ -336,7 +336,6 @@ class FaceFinder:
         unconfirmed: list[Box] | None = None,
         maybe_score: float = MAYBE_SCORE,
         main_share: float | None = None,
-        tiles: bool = True,
     ) -> list[Face]:
         """Every confirmed face of at least `min_share` (default: the finder's) of `gray`'s short
         side, largest first, with the confirming look's box and keypoints. When `unconfirmed` is
@@ -348,8 +347,7 @@ class FaceFinder:
         tiles of its short side (`tiles`): the network sees a whole 16:9 frame at 192 pixels
         across, where a face of a fifth of the frame's height is 22 pixels high, and a small,
         grainy or old black-and-white face scores under MIN_SCORE there; in a tile it is 1.8×
-        larger (bench/README.md, "What the held-out sets showed"). `tiles=False` leaves the tiles
-        out (three more looks, ~45 ms: for a second frame of a scene whose first had none)."""
+        larger (bench/README.md, "What the held-out sets showed")."""
         lowest = self.min_score if unconfirmed is None else min(self.min_score, maybe_score)
         firsts = self._first_look(gray, min_share, lowest)
         faces, maybe = self._confirmed(gray, firsts)
@@ -367,7 +365,7 @@ class FaceFinder:
         if kept:
             faces = sorted(faces + kept, key=lambda f: -f.box.area)
         smallest = (self.min_share if main_share is None else main_share) * min(gray.shape[:2])
-        if tiles and not any(face.box.h >= smallest for face in faces) and gray.shape[0] != gray.shape[1]:
+        if not any(face.box.h >= smallest for face in faces) and gray.shape[0] != gray.shape[1]:
             more = [f for f in self._tile_looks(gray, min_share, lowest) if _new(f.box, faces)]
             if more:
                 extra, extra_maybe = self._confirmed(gray, more, taken=faces)
