@@ -196,6 +196,17 @@ REJECTED: dict[str, tuple[str, Mutation, str]] = {
         put("loras", [{"url": LORA_URL, "scale": -0.1}]),
         "spec.loras[0].scale",
     ),
+    "memoryPlan on fal": ("ImageGeneration", put("memoryPlan", "int8"), "spec.memoryPlan"),
+    "memoryPlan offline": (
+        "ImageGeneration",
+        both(put("provider", "offline"), put("memoryPlan", "offload")),
+        "spec.memoryPlan",
+    ),
+    "memoryPlan unknown": (
+        "ImageGeneration",
+        both(put("provider", "cluster"), put("memoryPlan", "fp4")),
+        "spec.memoryPlan",
+    ),
     # Transcription
     "transcription source missing": ("Transcription", drop("source"), "spec.source"),
     "transcription source gopher": ("Transcription", put("source.url", "gopher://h/a"), "spec.source.url"),
@@ -306,6 +317,12 @@ ACCEPTED: dict[str, tuple[str, Mutation]] = {
         ),
     ),
     "lora ref only": ("ImageGeneration/lora", put("loras", [{"loraRef": {"name": "a.b-c"}}])),
+    "memoryPlan on cluster": ("ImageGeneration", both(put("provider", "cluster"), put("memoryPlan", "nf4"))),
+    "memoryPlan offload on cluster": (
+        "ImageGeneration",
+        both(put("provider", "cluster"), put("memoryPlan", "offload")),
+    ),
+    "memoryPlan auto on fal": ("ImageGeneration", put("memoryPlan", "auto")),
     "languageCode region": ("Transcription", put("languageCode", "en_us")),
     "transcription offline": ("Transcription", put("provider", "offline")),
     "transcription cluster": (

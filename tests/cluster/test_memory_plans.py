@@ -188,3 +188,45 @@ def test_the_tiny_flux_is_counted_and_planned(models_root: Path):
     assert counted is flux.count(models_root / "FLUX.1-dev")  # counted once per staged directory
     assert 0 < counted.sizes.transformer < 1e6 and counted.sizes.blocks == 2
     assert flux.card(flux.device("cpu")) == memory.Card(0, 0)
+
+
+def test_a_named_generation_plan_is_taken_as_it_is_or_refused(flux_dev):
+    """An ImageGeneration's memoryPlan: the training's names and offload; each named layout alone,
+    refused with the numbers where it does not fit (auto would have taken another)."""
+    picture = memory.GenerationJob(1024, 1024)
+    sizes = flux_dev.sizes
+    h100, five_ninety = card(79.1, (9, 0), "NVIDIA H100"), card(31.4, (12, 0), "a 32 GB card")
+    bf16 = memory.choose_generation(h100, sizes, picture, "bf16")
+    assert (bf16.base, bf16.offload, bf16.chosen_by) == ("bf16", False, "spec")
+    offload = memory.choose_generation(h100, sizes, picture, "offload")
+    assert (offload.base, offload.offload, offload.chosen_by) == ("bf16", True, "spec")
+    assert offload.needed < bf16.needed
+    for base in ("int8", "fp8", "nf4"):
+        named = memory.choose_generation(h100, sizes, picture, base)
+        assert (named.base, named.offload) == (base, True)
+    assert "torchao int8 weight-only" in memory.choose_generation(h100, sizes, picture, "int8").describe()
+    # bf16 resident does not fit 32 GB: refused, where auto takes turns
+    assert memory.choose_generation(five_ninety, sizes, picture).offload
+    with pytest.raises(GpuMemoryTooSmall) as refused:
+        memory.choose_generation(five_ninety, sizes, picture, "bf16")
+    message = str(refused.value)
+    assert "\n" not in message and "a 1024×1024 picture with memory plan bf16 needs about" in message
+    assert "a 32 GB card has 31.4 GiB free" in message and "use memoryPlan auto" in message
+    with pytest.raises(GpuMemoryTooSmall, match=r"memory plan offload needs about .* use memoryPlan auto"):
+        memory.choose_generation(card(16.0, (8, 6)), sizes, picture, "offload")
+    # on the CPU: the weights as they are, or the named 8-bit base; nf4 and unknown names refused
+    cpu = memory.Card(0, 0)
+    assert memory.choose_generation(cpu, sizes, picture, "offload").base == "bf16"
+    int8 = memory.choose_generation(cpu, sizes, picture, "int8")
+    assert (int8.base, int8.offload, int8.chosen_by) == ("int8", False, "cpu")
+    assert int8.describe() == "int8 (torchao int8 weight-only), on the CPU"
+    with pytest.raises(InvalidInput, match=r"^memoryPlan nf4 needs a CUDA GPU"):
+        memory.choose_generation(cpu, sizes, picture, "nf4")
+    with pytest.raises(InvalidInput, match=r"memoryPlan 'fp4' is not one of auto, bf16, offload"):
+        memory.choose_generation(h100, sizes, picture, "fp4")
+    # the API's names are the planner's
+    from typing import get_args
+
+    from contentgen.api.image import ImageMemoryPlan
+
+    assert get_args(ImageMemoryPlan) == memory.GENERATION_WANTED

@@ -28,6 +28,9 @@ IMAGE_SIZES = {
 }
 ImageModel = Literal["flux-pro", "flux-dev", "flux-schnell", "flux-lora"]
 ImageSize = Literal["square_hd", "square", "portrait_4_3", "portrait_16_9", "landscape_4_3", "landscape_16_9"]
+# provider cluster: how FLUX is held on the GPU (providers/cluster/memory.py's GENERATION_WANTED:
+# the training's training.memoryPlan names, and offload)
+ImageMemoryPlan = Literal["auto", "bf16", "offload", "int8", "fp8", "nf4"]
 
 
 class LoraRef(ApiModel):
@@ -102,6 +105,14 @@ class ImageGenerationSpec(CommonSpec):
             field_path=".numImages",
             check=lambda spec: spec.provider != "fal" or spec.num_images <= FAL_MAX_IMAGES,
         ),
+        CelRule(
+            rule="!has(self.memoryPlan) || self.memoryPlan == 'auto' || "
+            "(has(self.provider) && self.provider == 'cluster')",
+            message="memoryPlan is for provider cluster (how FLUX is held on the cluster's GPU): leave it "
+            "auto, or use provider cluster",
+            field_path=".memoryPlan",
+            check=lambda spec: spec.memory_plan == "auto" or spec.provider == "cluster",
+        ),
     )
 
     prompt: Annotated[str, Field(min_length=1, max_length=4000, description="What to draw.")]
@@ -129,6 +140,19 @@ class ImageGenerationSpec(CommonSpec):
     loras: Annotated[
         list[LoraEntry], Field(max_length=5, description="Up to 5 LoRAs; only with model flux-lora.")
     ] = []
+    memory_plan: Annotated[
+        ImageMemoryPlan,
+        Field(
+            description="provider cluster: how FLUX is held on the GPU (training.memoryPlan's names, and "
+            "offload). auto: every component resident in bf16 where it fits the card's free memory, else "
+            "the components taking turns on the card (offload: the T5 encoder off it while the transformer "
+            "denoises), else an 8-bit transformer (fp8 on Ada and Hopper, int8 before them; torchao "
+            "weight-only), else a 4-bit NF4 one (bitsandbytes; a CUDA GPU only), each taking turns. bf16: "
+            "all resident; offload: bf16 taking turns; int8, fp8, nf4: that transformer taking turns. A plan "
+            "that cannot fit fails before any load (GpuMemoryTooSmall, with the numbers); the version "
+            "records the plan used (memoryPlan). Other providers: auto only.",
+        ),
+    ] = "auto"
 
 
 class GeneratedImage(ApiModel):
@@ -159,6 +183,15 @@ class ImageVersion(VersionBase):
     model: Annotated[str, Field(description="The image model they were made with.")] = ""
     images: Annotated[list[GeneratedImage], Field(description="The images, in order.")] = []
     loras: Annotated[list[ResolvedLora], Field(description="The LoRAs they were made with.")] = []
+    memory_plan: Annotated[
+        str,
+        Field(
+            max_length=600,
+            description="provider cluster: the memory plan they were drawn with (memoryPlan, or what auto "
+            "chose on the card), with the estimate and the free memory it was chosen on; where a retried "
+            "run drew some on another card with another plan, each plan once, separated by ' | '.",
+        ),
+    ] = ""
 
 
 class ImageGenerationStatus(CommonStatus):

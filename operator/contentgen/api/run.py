@@ -96,6 +96,7 @@ class RunResult(ApiModel):
     # ImageGeneration
     images: list[GeneratedImage] | None = None
     loras: list[ResolvedLora] | None = None  # the LoRAs the images were made with (lineage)
+    memory_plan: str = ""  # provider cluster: the memory plan(s) the images were drawn with
     # Transcription
     transcript: TranscriptOutput | None = None
     transcript_text: str | None = Field(
@@ -139,7 +140,13 @@ class RunResult(ApiModel):
             entry = self.lora.model_copy(update={k: common[k] for k in keep})
         elif self.images is not None:
             model = str((self.spec or {}).get("model") or "")
-            entry = ImageVersion(**common, model=model, images=self.images, loras=self.loras or [])
+            entry = ImageVersion(
+                **common,
+                model=model,
+                images=self.images,
+                loras=self.loras or [],
+                memory_plan=self.memory_plan,
+            )
         elif self.transcript is not None:
             source = str(((self.spec or {}).get("source") or {}).get("url") or "")
             entry = TranscriptVersion(**common, transcript=self.transcript, source_url=source)

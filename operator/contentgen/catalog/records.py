@@ -245,6 +245,9 @@ class LoraVersionInfo(VersionInfo):
     trigger_word: str = ""
     training_model: str = ""
     steps: int = 0
+    memory_plan: str = Field(
+        default="", description="provider cluster: the memory plan it was trained with (training.memoryPlan)."
+    )
     dataset: dict[str, Any] | None = Field(default=None, description="Its dataset's counts, when known.")
     likeness: dict[str, Any] | None = Field(
         default=None,
@@ -307,6 +310,9 @@ class ImageVersionInfo(VersionInfo):
     model: str = ""
     images: list[ImageInfo] = []
     loras: list[LoraUseInfo] = Field(default=[], description="The LoRAs its images were made with.")
+    memory_plan: str = Field(
+        default="", description="provider cluster: the memory plan its images were drawn with (memoryPlan)."
+    )
 
 
 class TranscriptInfo(RecordModel):

@@ -143,6 +143,8 @@ def _describe(item: dict[str, Any]) -> str:
     text = f"{head} ({human_bytes(int(size))})" if size is not None else str(head)
     if item.get("contactSheetUri"):
         text += f"; contact sheet {item['contactSheetUri']}"
+    if item.get("memoryPlan"):
+        text += f"; memory plan {item['memoryPlan']}"
     if isinstance(item.get("likeness"), dict):
         text += f"; likeness {likeness_summary(item['likeness'])}"
     if item.get("likenessEvaluation"):

@@ -8,7 +8,8 @@ Each version entry:
     LoraTraining:    modelUri, finalModelUri, chosenStep, configUri, sizeBytes, sha256, datasetUri,
                      sourceUrl, contactSheetUri, contactSheetThumbnailUri, frames, triggerWord,
                      trainingModel, steps, dataset, likeness
-    ImageGeneration: prompt, model, images [{uri, width, height, seed, thumbnailUri, ...}], loras
+    ImageGeneration: prompt, model, images [{uri, width, height, seed, thumbnailUri, ...}], loras,
+                     memoryPlan
     Transcription:   transcript {jsonUri, textUri, wordCount, ...}, sourceUrl, transcriptText
     LoraEvaluation:  lora {name, uid, version, ...}, evaluation, likeness, recordUri (its files are
                      the LoRA version's: its artifacts list none of them)

@@ -42,6 +42,7 @@ def run_images(ctx: RunContext) -> RunResult:
             # per version, beside the run's checkpoints: a retried pod of this run takes the
             # pictures already made; another version (another spec) makes its own
             outputs=StoreFiles(ctx.store, keys.pictures_made(uid, snap.version)),
+            memory_plan=spec.memory_plan,
         )
 
     with ctx.stage("generate", 5, 85) as span:
@@ -91,6 +92,8 @@ def run_images(ctx: RunContext) -> RunResult:
         placeholder=ctx.provider == "offline",
         artifacts=artifacts,
         images=images,
+        # each plan the pictures were drawn with, once (a retry on another card may have another)
+        memory_plan=" | ".join(dict.fromkeys(o.memory_plan for o in outputs if o.memory_plan)),
     )
 
 

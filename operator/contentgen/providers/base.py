@@ -132,6 +132,7 @@ class ImageRequest:
     # the cluster's own generator (provider cluster) only: a write-once folder where each picture
     # is kept as it is made, so that a retried pod takes it instead of making it again (None: none)
     outputs: CheckpointFiles | None = None
+    memory_plan: str = "auto"  # provider cluster: the spec's memoryPlan (providers/cluster/memory.py)
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ class ImageOutput:
     seed: int | None = None
     request_id: str = ""  # the provider's request that made (and billed) it
     gpu_seconds: float = 0.0  # its share of the GPU time the call held (cluster)
+    memory_plan: str = ""  # the memory plan it was drawn with, in words (cluster; "" elsewhere)
 
 
 class ImageGenerator(Protocol):

@@ -27,6 +27,11 @@ GIB = 1024**3
 Base = Literal["bf16", "int8", "fp8", "nf4"]
 Wanted = Literal["auto", "bf16", "int8", "fp8", "nf4"]
 WANTED: tuple[Wanted, ...] = ("auto", "bf16", "int8", "fp8", "nf4")
+# A generation's plans (an ImageGeneration's memoryPlan): the training's names, and `offload`, the
+# bf16 transformer with the components taking turns on the card. Named, bf16 is every component
+# resident; int8, fp8 and nf4 take turns as auto takes them.
+GenerationWanted = Literal["auto", "bf16", "offload", "int8", "fp8", "nf4"]
+GENERATION_WANTED: tuple[GenerationWanted, ...] = ("auto", "bf16", "offload", "int8", "fp8", "nf4")
 
 # Bytes a weight takes stored as each base: bf16 two; int8 and fp8 one (weight-only, a scale per
 # output channel); NF4 half a byte and bitsandbytes' absmax per block of 64 (double-quantised:
@@ -138,6 +143,8 @@ class MemoryPlan:
             words.append("VAE tiling")
         if self.free:
             words.append(f"needs {gib(self.needed)} of {gib(self.free)} free")
+        if self.chosen_by == "cpu":  # nothing was planned: the weights as they are (fp32 for bf16)
+            words.append("on the CPU")
         return ", ".join(words)
 
 
@@ -240,18 +247,29 @@ def choose_training(card: Card, sizes: Sizes, job: TrainingJob, wanted: str = "a
     )
 
 
+def generation_order(card: Card, wanted: str) -> list[tuple[Base, bool]]:
+    """The (base, offload) layouts a generation tries, in order, for the spec's `memoryPlan`."""
+    if wanted == "bf16":
+        return [("bf16", False)]
+    if wanted == "offload":
+        return [("bf16", True)]
+    if wanted == "auto":
+        return [("bf16", False), ("bf16", True), (eight_bit(card), True), ("nf4", True)]
+    return [(wanted, True)]  # type: ignore[list-item]
+
+
 def choose_generation(card: Card, sizes: Sizes, job: GenerationJob, wanted: str = "auto") -> MemoryPlan:
     """A generation's plan on `card`: every component resident in bf16; else taking turns on the
     card (the T5 encoder off it while the transformer denoises); else an 8-bit, then an NF4
-    transformer taking turns. Pictures over a megapixel are decoded in tiles on every plan."""
-    _check_wanted(wanted, card, "the generation's memory plan")
+    transformer taking turns. Pictures over a megapixel are decoded in tiles on every plan.
+    `wanted` is the ImageGeneration's `memoryPlan` (GENERATION_WANTED): a named plan is that layout
+    alone, refused when it does not fit."""
+    _check_wanted(wanted, card, "memoryPlan", GENERATION_WANTED)
     tiling = job.width * job.height > VAE_TILING_ABOVE_PIXELS
-    if not card.gpu:
-        return MemoryPlan(base="bf16" if wanted == "auto" else wanted, vae_tiling=tiling, chosen_by="cpu")  # type: ignore[arg-type]
-    bases: list[Base] = ["bf16", eight_bit(card), "nf4"] if wanted == "auto" else [wanted]  # type: ignore[list-item]
-    order = [
-        (base, offload) for base in bases for offload in (False, True) if not (base != "bf16" and not offload)
-    ]
+    if not card.gpu:  # the CPU: the weights as they are (fp32) or the named 8-bit base; no turns
+        base: Base = "bf16" if wanted in ("auto", "offload") else wanted  # type: ignore[assignment]
+        return MemoryPlan(base=base, vae_tiling=tiling, chosen_by="cpu")
+    order = generation_order(card, wanted)
     room = usable(card)
     for base, offload in order:
         for tiled in (tiling, True):
@@ -266,23 +284,20 @@ def choose_generation(card: Card, sizes: Sizes, job: GenerationJob, wanted: str 
                     chosen_by="auto" if wanted == "auto" else "spec",
                     parts=parts,
                 )
-    base, offload = order[-1]
-    needed = _peak(generation_parts(sizes, job, base, offload, True), offload)
-    return _raise(
-        _refuse(
-            f"a {job.width}×{job.height} picture",
-            base,
-            needed,
-            card,
-            "generate on a card with more memory (gpu.jobs.ImageGeneration.nodeSelector) or a smaller "
-            "imageSize",
-        )
+    last, offload = order[-1]
+    needed = _peak(generation_parts(sizes, job, last, offload, True), offload)
+    named = "offload" if wanted == "offload" else last
+    elsewhere = (
+        "generate on a card with more memory (gpu.jobs.ImageGeneration.nodeSelector) or a smaller imageSize"
     )
+    smaller = f"memoryPlan auto (the first that fits of offload, {eight_bit(card)} and nf4)"
+    hint = elsewhere if wanted == "auto" or last == "nf4" else f"use {smaller}, or {elsewhere}"
+    return _raise(_refuse(f"a {job.width}×{job.height} picture", named, needed, card, hint))
 
 
-def _check_wanted(wanted: str, card: Card, field_name: str) -> None:
-    if wanted not in WANTED:
-        raise InvalidInput(f"{field_name} {wanted!r} is not one of {', '.join(WANTED)}")
+def _check_wanted(wanted: str, card: Card, field_name: str, known: tuple[str, ...] = WANTED) -> None:
+    if wanted not in known:
+        raise InvalidInput(f"{field_name} {wanted!r} is not one of {', '.join(known)}")
     if wanted == "nf4" and not card.gpu:
         raise InvalidInput(
             f"{field_name} nf4 needs a CUDA GPU (bitsandbytes' 4-bit weights load only there): use auto, "

@@ -5,7 +5,8 @@ attempt made instead of making them again:
 - `request.json` first, once: a digest of the request's inputs and the seed it runs with (the
   request's, or one drawn here once, so that a retry goes on with the same seed);
 - then, per picture, `image-K.png` and after it `image-K.json`, its record: its seed, the id
-  that counts its GPU time once (`pricing.settled`), the GPU-seconds it took and its SHA-256.
+  that counts its GPU time once (`pricing.settled`), the GPU-seconds it took, its SHA-256 and the
+  memory plan it was drawn with (a retry on another card may draw the rest with another).
 
 A picture whose record is there is taken. A picture stored without its record (the pod died
 between the two writes) is taken too, with no GPU time (that time was lost with the pod). A
@@ -54,6 +55,7 @@ class Made:
     gpu_seconds: float
     sha256: str
     path: Path
+    memory_plan: str = ""  # memory.MemoryPlan.describe() of the plan that drew it ("" unknown)
 
 
 class Folder:
@@ -101,7 +103,16 @@ class Folder:
                         "delete that folder to start over",
                         reason="CheckpointUnreadable",
                     )
-                found[number] = Made(number, seed_of[number], request_id, float(gpu_seconds), digest, path)
+                plan = record.get("memory_plan")
+                found[number] = Made(
+                    number,
+                    seed_of[number],
+                    request_id,
+                    float(gpu_seconds),
+                    digest,
+                    path,
+                    plan if isinstance(plan, str) else "",
+                )
             else:  # stored, and the pod died before its record: its GPU time went with the pod
                 log.warning("picture %d was stored without its record: taken, its GPU time unknown", number)
                 found[number] = self._record(
@@ -109,10 +120,11 @@ class Folder:
                 )
         return found
 
-    def keep(self, number: int, seed: int, path: Path, gpu_seconds: float) -> Made:
+    def keep(self, number: int, seed: int, path: Path, gpu_seconds: float, memory_plan: str = "") -> Made:
         """A picture just made: stored, then its record."""
         self.files.put(picture_name(number), path)
-        return self._record(Made(number, seed, new_request_id(), gpu_seconds, sha256_file(path), path))
+        made = Made(number, seed, new_request_id(), gpu_seconds, sha256_file(path), path, memory_plan)
+        return self._record(made)
 
     def _record(self, made: Made) -> Made:
         record = {k: v for k, v in asdict(made).items() if k != "path"}

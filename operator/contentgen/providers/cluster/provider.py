@@ -222,9 +222,13 @@ class ClusterProvider:
             # the memory plan (GpuMemoryTooSmall with the numbers before any load), then the pipeline
             # loaded once per process for it and kept; LoRAs and VAE tiling per request
             plan = memory.choose_generation(
-                flux.card(on), flux.count(base).sizes, memory.GenerationJob(width, height)
+                flux.card(on),
+                flux.count(base).sizes,
+                memory.GenerationJob(width, height),
+                request.memory_plan,
             )
-            log.info("memory plan: %s", plan.describe())
+            described = plan.describe()
+            log.info("memory plan: %s", described)
             plain = plan.base == "bf16" and not plan.offload
             pipe = pipelines.pipeline(
                 base,
@@ -242,7 +246,9 @@ class ClusterProvider:
                     path = generation.draw(pipe, picture, work_dir / pictures.picture_name(number))
                     now = time.monotonic()
                     held, began = now - began, now
-                    made[number] = folder.keep(number, seeds[number], path, self._gpu_seconds(held, on))
+                    made[number] = folder.keep(
+                        number, seeds[number], path, self._gpu_seconds(held, on), described
+                    )
                     progress(20 + 80 * done / len(todo))
         progress(100)
         return [
@@ -254,6 +260,7 @@ class ClusterProvider:
                 seed=made[n].seed,
                 request_id=made[n].request_id,
                 gpu_seconds=made[n].gpu_seconds,
+                memory_plan=made[n].memory_plan,
             )
             for n in sorted(made)
         ]
