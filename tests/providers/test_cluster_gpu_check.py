@@ -66,3 +66,60 @@ def test_a_kind_runs_in_a_process_of_its_own_without_torch() -> None:
         cwd=ROOT,
     )
     assert done.returncode == 1 and "torch was imported before the transcription" in done.stderr, done.stderr
+
+
+def test_the_full_size_check_without_a_gpu_says_so_and_exits_0() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: the full-size check measures instead")
+    done = gpu_check("--full")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (
+        "make gpu-check FULL=1: skipped: no GPU here (torch.cuda.is_available() is False); run it on a GPU "
+        "node, or see the plans with --dry-run\n"
+    )
+
+
+def test_the_full_size_dry_run_lists_the_plans_it_would_measure_and_refuses_the_rest() -> None:
+    """On a 22 GiB card before Ada (an A10G): bf16 training and a resident or offloaded bf16
+    picture cannot fit (the planner's line, with the numbers), int8 and nf4 would run; nothing
+    is measured."""
+    done = gpu_check("--full", "--dry-run", "--card-gib", "22", "--capability", "8.6")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "- device: a 22 GiB card (capability 8.6) (dry run: nothing measured)" in lines
+    assert any(line.startswith("- load average (1, 5, 15 min): ") for line in lines)
+    assert "- command: `python scripts/gpu_check.py --full --dry-run --card-gib 22 --capability 8.6`" in lines
+    table = [[c.strip() for c in line.strip("|").split(" | ")] for line in lines if line.startswith("| ")]
+    rows = {(cells[0], cells[1]): cells for cells in table if "`" in cells[1]}
+    for resolution in (512, 1024):
+        refused = rows[(f"training step, {resolution} px", "`bf16`")][-1]
+        assert refused.startswith(f"not run: training at {resolution} px with memory plan bf16 needs about")
+        assert "22.0 GiB free" in refused
+        for base in ("int8", "nf4"):
+            assert rows[(f"training step, {resolution} px", f"`{base}`")][-1].startswith("would run: ")
+    picture = "picture, 1024×1024, 28 steps"
+    assert rows[(picture, "`offload`")][-1].startswith(
+        "not run: a 1024×1024 picture with memory plan offload"
+    )
+    assert rows[(picture, "`int8`")][-1].startswith("would run: int8 (torchao int8 weight-only), components")
+    assert not [key for key in rows if key[1] == "`fp8`"]  # no fp8 before Ada
+    assert all(cells[3] == "—" for cells in rows.values())  # no seconds: nothing was measured
+
+
+def test_the_full_size_estimates_come_from_the_measured_rows() -> None:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import gpu_full
+
+    rows = [
+        gpu_full.Row("training step, 512 px", "bf16", seconds=0.9),
+        gpu_full.Row("training step, 1024 px", "bf16", note="not run: ..."),
+        gpu_full.Row("training step, 1024 px", "fp8", seconds=2.345),
+        gpu_full.Row("picture, 1024×1024, 28 steps", "bf16", seconds=11.26),
+    ]
+    assert gpu_full.estimates(rows, 50.0) == {
+        "cluster": {"trainingStepSeconds": 2.35, "imageSeconds": 11.3, "audioHourSeconds": 72.0}
+    }
+    table = gpu_full.table(rows, {"device": "NVIDIA H100"})
+    assert "| training step, 1024 px | `fp8` | — | 2.345 | — |  |" in table
