@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import zipfile
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -272,6 +273,39 @@ class _Curator:
         self.dropped = DroppedScenes()
         self.sightings: list[_Sighting] = []
         self.scene_seconds: dict[int, float] = {}
+        # The staged crops are rendered and written on a thread of their own (OpenCV releases the
+        # GIL), at most _QUEUED at a time: the face searches are what the judging waits for.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataset-write")
+        self._writes: deque[Future[None]] = deque()
+
+    def warm(self) -> None:
+        """Load the networks before the first scene needs them (a thread of its own at the start);
+        an error is left to the search that meets it."""
+        try:
+            self.faces.warm()
+            if self.spec.face_filter:
+                self.embedder.warm()
+        except Exception:  # noqa: S110 (raised again, with its context, by the first search)
+            pass
+
+    def _stage(self, bgr: np.ndarray, pick: Pick[_Staged]) -> None:
+        """Render and write a staged crop, on the writer thread."""
+        staged = pick.payload
+
+        def write() -> None:
+            staged.path.write_bytes(encode_jpeg(render(bgr, staged.box, staged.side)))
+
+        while len(self._writes) >= _QUEUED:
+            self._writes.popleft().result()
+        self._writes.append(self._writer.submit(write))
+
+    def written(self) -> None:
+        """Wait for every staged crop to be on disk (raising a write's error)."""
+        while self._writes:
+            self._writes.popleft().result()
+
+    def close(self) -> None:
+        self._writer.shutdown(wait=True, cancel_futures=True)
 
     def find_face(self, candidate: Candidate[Analysed]) -> Box | None:
         return self.faces.find(candidate.payload.gray)
@@ -346,8 +380,7 @@ class _Curator:
                 scene.index, candidate, face.box, self.staging, others=others, path=path, rated=rated
             )
             if pick is not None:
-                image = render(bgr, pick.payload.box, pick.payload.side)
-                pick.payload.path.write_bytes(encode_jpeg(image))
+                self._stage(bgr, pick)
             self.sightings.append(
                 _Sighting(
                     scene.index,
@@ -461,11 +494,14 @@ def build_dataset(
     # they wait); every OpenCV call here is small. Restored afterwards: the setting is global.
     cv2_threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
+    warming = threading.Thread(target=curator.warm, name="dataset-warm", daemon=True)
+    warming.start()
     try:
         reference = None
         if spec.face_filter and reference_images:
             reference = reference_embedding(reference_images, curator.faces, curator.embedder)
         _scan(scanner, curator)
+        curator.written()
         subject = curator.decide(reference)
     except _Undecided as undecided:
         shutil.rmtree(staging, ignore_errors=True)
@@ -474,6 +510,8 @@ def build_dataset(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     finally:
+        curator.close()
+        warming.join()
         cv2.setNumThreads(cv2_threads)
 
     shortlist = curator.shortlist

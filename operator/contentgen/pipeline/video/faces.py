@@ -242,6 +242,14 @@ class FaceFinder:
             self._net, self._outputs = net, (score, box)
         return self._net
 
+    def warm(self) -> None:
+        """Load both networks and run each once on a blank picture (OpenCV sets a network up on its
+        first run), so that the first search does not wait for them: for a thread of its own at
+        the start of a video, while its first scene is decoded."""
+        blank = np.zeros((INPUT_SIDE, INPUT_SIDE), np.uint8)
+        self._look(blank, self.min_score)
+        self.yunet_look(blank)
+
     def yunet_look(self, gray: np.ndarray, min_share: float | None = None) -> list[Face]:
         """YuNet's faces in `gray` of YUNET_SCORE or more and `min_share` (default: the finder's)
         of its short side, in its pixels, best first."""

@@ -76,6 +76,12 @@ class Embedder:
                 self._model = cv2.FaceRecognizerSF.create(str(model_path()), "")
             return self._model
 
+    def warm(self) -> None:
+        """Load the network and run it once on a blank face (see FaceFinder.warm)."""
+        model = self.load()
+        with self._lock:
+            model.feature(np.zeros((SIDE, SIDE, 3), np.uint8))
+
     def embed(self, image: np.ndarray, face: Face) -> np.ndarray:
         """The embedding of `face` in `image` (BGR; gray is taken as BGR with equal channels)."""
         if image.ndim == 2:
