@@ -316,6 +316,11 @@ def test_creates_go_through_the_kubernetes_api(
                 "resolution": 512,
                 "checkpointEvery": 250,
                 "optimizer": "adamw",
+                "memoryPlan": "auto",
+                "loraTargets": "attention+feedforward",
+                "guidance": 1,
+                "timestepSampling": "shift",
+                "maxGradNorm": 1,
             }
             heard = await http.post(
                 "/api/transcribe", json={"audioUrl": "https://example.com/a.mp3", "speaker_labels": True},

@@ -90,6 +90,7 @@ async def test_probes_and_docs(make_app: MakeApp, catalog: Catalog) -> None:
         "/api/transcribe", "/api/jobs/{ref}/rerun", "/api/jobs/{ref}/compare", "/api/jobs/{ref}/cancel",
         "/api/assets/{ref}/transcript", "/api/assets/{ref}/manifest", "/api/assets/{ref}/source",
         "/ui/budget", "/api/assets/{ref}/versions/{version}/evaluate",
+        "/api/assets/{ref}/versions/{version}/score", "/api/assets/{ref}/versions/{version}/promote",
     }  # fmt: skip
     assert set(openapi["paths"]["/api/assets/{ref}/versions/{version}"]) == {"delete"}
     removal = openapi["components"]["schemas"]["RemovalPlan"]["properties"]

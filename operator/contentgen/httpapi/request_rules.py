@@ -105,6 +105,14 @@ def rules(*, local: bool) -> dict[str, JsonDict | None]:
                 "properties": {"provider": {"const": "cluster"}, "model": {"const": "flux-pro"}},
             }
         },
+        # ImageGeneration: a memoryPlan other than auto only with provider cluster
+        "!has(self.memoryPlan) || self.memoryPlan == 'auto' || (has(self.provider) && self.provider == 'cluster')": {
+            "anyOf": [
+                {"not": _has("memoryPlan", "string")},
+                {"properties": {"memoryPlan": {"const": "auto"}}},
+                {"required": ["provider"], "properties": {"provider": {"const": "cluster"}}},
+            ]
+        },
         # LoraEvaluation evaluation: different seeds
         "!has(self.seeds) || self.seeds.all(s, self.seeds.filter(t, t == s).size() == 1)": {
             "properties": {"seeds": {"uniqueItems": True}}
