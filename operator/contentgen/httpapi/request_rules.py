@@ -106,7 +106,8 @@ def rules(*, local: bool) -> dict[str, JsonDict | None]:
             }
         },
         # ImageGeneration: a memoryPlan other than auto only with provider cluster
-        "!has(self.memoryPlan) || self.memoryPlan == 'auto' || (has(self.provider) && self.provider == 'cluster')": {
+        "!has(self.memoryPlan) || self.memoryPlan == 'auto' || "
+        "(has(self.provider) && self.provider == 'cluster')": {
             "anyOf": [
                 {"not": _has("memoryPlan", "string")},
                 {"properties": {"memoryPlan": {"const": "auto"}}},
