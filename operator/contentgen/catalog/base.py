@@ -136,6 +136,16 @@ class Catalog:
     def close(self) -> None:
         self._close()
 
+    @property
+    def guard(self) -> AbstractContextManager[Any]:
+        """What every access to the database goes through (the embedded catalog's lock)."""
+        return self._guard
+
+    def sibling(self, name: str) -> Any:
+        """Another collection of the catalog's database (webhook deliveries: deliveries.py);
+        accessed under `guard`."""
+        return self._collection.database[name]
+
     # --- reads ------------------------------------------------------------------------------
 
     def get(self, uid: str, owner: OwnerScope = None) -> dict[str, Any] | None:
