@@ -218,6 +218,9 @@ def test_offline_placeholders_report_no_faces(store: LocalStore, tmp_path: Path)
     assert likeness.verdict == "no-faces" and likeness.median is None and likeness.gain is None
     assert likeness.no_face_rate == 1.0 and len(likeness.scored) == len(PLAN.items())
     assert all(s.similarity is None for s in likeness.scored)
+    # known to show no face (test_likeness: a search finds none), they are not searched, and say so
+    reasons = likeness.reasons
+    assert any("offline placeholders" in r and "not searched" in r for r in reasons), reasons
     assert cv2.imread(str(evaluation.grid)) is not None
     # the usage recorded (free offline), one line for the pictures: they have no request ids
     assert [(line.item, line.quantity, line.request) for line in billed] == [("flux-lora", 12, "")]

@@ -53,6 +53,9 @@ class OfflineProvider:
     Checkpoints are not needed (nothing is paid for) and are left untouched."""
 
     name = "offline"
+    # Its pictures are labelled placeholders of text on a gradient, never a face: the likeness
+    # evaluation records them as faceless without searching them (evaluation.run_evaluations).
+    placeholder_pictures = True
 
     # --- LoRA training ------------------------------------------------------------------------
 

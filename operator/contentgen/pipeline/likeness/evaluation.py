@@ -175,16 +175,28 @@ def run_evaluations(
         without.append(path)
 
     names, rows = subject
+    # The offline provider's placeholders show a label and the prompt, never a face: searching
+    # them (~13 ms a picture, and loading the networks) would only find what is known, no face.
+    placeholders = bool(getattr(generator, "placeholder_pictures", False))
+
+    def faces_in(path: Path) -> list[np.ndarray]:
+        return [] if placeholders else reader.faces_in(path)
+
     found_without = [
-        Generated(n, p.kind, reader.faces_in(f)) for (n, _, _, p), f in zip(items, without, strict=True)
+        Generated(n, p.kind, faces_in(f)) for (n, _, _, p), f in zip(items, without, strict=True)
     ]
     unscored = scores(found_without, rows, names)
     evaluations = []
     for candidate, pictures in zip(candidates, with_lora, strict=True):
         found_with = [
-            Generated(n, p.kind, reader.faces_in(f)) for (n, _, _, p), f in zip(items, pictures, strict=True)
+            Generated(n, p.kind, faces_in(f)) for (n, _, _, p), f in zip(items, pictures, strict=True)
         ]
         likeness = evaluate(rows, names, found_with, found_without)
+        if placeholders and likeness.verdict == "no-faces":
+            likeness.reasons.append(
+                f"the pictures are {generator.name} placeholders (a label and the prompt, no face by "
+                "construction): not searched for faces"
+            )
         folder = work_dir / candidate.name if candidate.name else work_dir
         folder.mkdir(parents=True, exist_ok=True)
         grid = draw_grid(
