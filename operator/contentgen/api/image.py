@@ -7,7 +7,15 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from .base import ApiModel, CelRule
-from .common import LORA_URL_RULE, MAX_URL_LENGTH, NAME_PATTERN, CommonSpec, CommonStatus, VersionBase
+from .common import (
+    LORA_URL_RULE,
+    MAX_URL_LENGTH,
+    NAME_PATTERN,
+    OWNER_PATTERN,
+    CommonSpec,
+    CommonStatus,
+    VersionBase,
+)
 
 FAL_MAX_IMAGES = 4  # per request, on every FLUX app fal serves
 # The fal app each model runs on (https://fal.ai/docs/model-api-reference/image-generation-api/).
@@ -40,9 +48,37 @@ class LoraRef(ApiModel):
             min_length=1,
             max_length=253,
             pattern=NAME_PATTERN,
-            description="A LoraTraining in the same namespace; its latest version is used, or `version`.",
+            description="A LoraTraining in the same namespace (or `namespace`); its latest version is used, "
+            "or `version`.",
         ),
     ]
+    namespace: (
+        Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=63,
+                pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+                description="The LoraTraining's namespace, where another owner's LoRA lives in "
+                "theirs; unset: this resource's namespace.",
+            ),
+        ]
+        | None
+    ) = None
+    owner: (
+        Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=63,
+                pattern=OWNER_PATTERN,
+                description="The LoRA's owner, when it is another owner's: it must have shared it with "
+                "this resource's owner for use (its annotation contentgen.io/shared-with, docs/sharing.md); "
+                "unset: this resource's owner.",
+            ),
+        ]
+        | None
+    ) = None
     version: (
         Annotated[
             int,

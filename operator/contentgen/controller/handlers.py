@@ -25,6 +25,7 @@ import kopf
 
 from contentgen.api import GROUP, KINDS, VERSION, Kind
 from contentgen.api.lora import PROMOTED_ANNOTATION
+from contentgen.api.sharing import ANNOTATION as SHARED_ANNOTATION
 
 from .budget import spender
 from .catalog_sync import note_change, sync_catalog
@@ -63,7 +64,7 @@ KEPT_METADATA = (
     "deletionTimestamp",
     "finalizers",
 )
-KEPT_ANNOTATIONS = ("contentgen.io/skip-cleanup", PROMOTED_ANNOTATION)
+KEPT_ANNOTATIONS = ("contentgen.io/skip-cleanup", PROMOTED_ANNOTATION, SHARED_ANNOTATION)
 
 
 class NoDiffBase(kopf.AnnotationsDiffBaseStorage):

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from contentgen.api.lora import PROMOTED_ANNOTATION, promotions_of
+from contentgen.api.sharing import ANNOTATION as SHARED_ANNOTATION
+from contentgen.api.sharing import Grant, parse_annotation
 
 from .naming import (
     ANNOTATION_GPUS,
@@ -109,6 +111,8 @@ class LoraState:
     model_uris: tuple[tuple[int, str], ...] = ()  # every usable version's weights (a pinned loraRef)
     older_versions: int = 0  # versions its status no longer lists (api/versions.py)
     usable: tuple[UsableVersion, ...] = ()  # every usable version, as a LoraEvaluation resolves it
+    namespace: str = ""
+    grants: tuple[Grant, ...] = ()  # its annotation contentgen.io/shared-with (api/sharing.py)
 
     def version(self, number: int) -> UsableVersion | None:
         return next((v for v in self.usable if v.number == number), None)
@@ -162,4 +166,6 @@ def lora_state(body: dict[str, Any]) -> LoraState:
             for v in versions
             if v.get("version") and v.get("modelUri")
         ),
+        namespace=meta.get("namespace", ""),
+        grants=parse_annotation((meta.get("annotations") or {}).get(SHARED_ANNOTATION))[0],
     )

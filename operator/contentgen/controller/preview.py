@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from contentgen.api import KINDS, Resource, now
+from contentgen.api.sharing import Grant
 
 from .observe import LoraState, UsableVersion
-from .reconcile import Observed, World, decide, lora_refs
+from .reconcile import Observed, World, decide, lora_key, lora_refs
 from .settings import OperatorSettings
 
 # The provider a LoraEvaluation without spec.provider shows (the operator uses the one that
@@ -16,7 +17,7 @@ from .settings import OperatorSettings
 PREVIEW_PROVIDER = "fal"
 
 
-def _placeholder(namespace: str, owner: str, ref: dict[str, Any], provider: str) -> LoraState:
+def _placeholder(namespace: str, owner: str, ref: dict[str, Any], provider: str, user: str = "") -> LoraState:
     """A LoraTraining as a loraRef will find it: its version's model, trigger word and dataset as
     placeholders for what the operator resolves at run time."""
     name, pinned = ref["name"], ref.get("version")
@@ -32,6 +33,8 @@ def _placeholder(namespace: str, owner: str, ref: dict[str, Any], provider: str)
         latest_model_uri=model,
         model_uris=((version, model),),
         usable=(usable,),
+        # another owner's LoRA: the preview assumes the grant the operator checks at run time
+        grants=(Grant(f"owner:{user}", "use"),) if user and user != owner else (),
     )
 
 
@@ -51,7 +54,12 @@ def render_for_manifest(resource: Resource[Any], settings: OperatorSettings) -> 
     status = resource.status or {}
     # A loraRef cannot be resolved without the cluster: show what will be substituted.
     provider = str(spec.get("provider") or PREVIEW_PROVIDER)
-    loras = {ref["name"]: _placeholder(namespace, spec["owner"], ref, provider) for ref in lora_refs(spec)}
+    loras = {
+        lora_key(ref): _placeholder(
+            ref.get("namespace") or namespace, ref.get("owner") or spec["owner"], ref, provider, spec["owner"]
+        )
+        for ref in lora_refs(spec)
+    }
     observed = Observed(
         kind=KINDS[resource.kind],
         name=meta.name or "unnamed",

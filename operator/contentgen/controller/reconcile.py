@@ -35,6 +35,8 @@ from contentgen.api import (
 )
 from contentgen.api.evaluation import not_evaluable
 from contentgen.api.lora import PROMOTED_ANNOTATION, promotions_of
+from contentgen.api.sharing import ANNOTATION as SHARED_ANNOTATION
+from contentgen.api.sharing import annotation_of, grant, may_use, use_refusal, with_grant
 from contentgen.api.versions import adopt_legacy, next_version, set_version_cost
 from contentgen.pricing import PriceTable, estimated, settled, without_evaluation
 from contentgen.providers.cancel import summary
@@ -438,7 +440,7 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
         resolved = _resolved(res, res.spec["loraRef"], 1.0, world)
         if isinstance(resolved, Waiting):
             return wait(Phase.PENDING, resolved.reason, resolved.message, stalled=resolved.stalled)
-        evaluable = _evaluated(resolved, world.loras[resolved.name])
+        evaluable = _evaluated(resolved, world.loras[lora_key(res.spec["loraRef"])])
         if isinstance(evaluable, Waiting):
             return wait(Phase.PENDING, evaluable.reason, evaluable.message, stalled=evaluable.stalled)
         evaluated = evaluable
@@ -513,6 +515,17 @@ def lora_refs(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [*refs, spec["loraRef"]] if "loraRef" in spec else refs
 
 
+def lora_key(ref: Mapping[str, Any]) -> str:
+    """Where World.loras keeps what a loraRef names: its name, or namespace/name for one that names
+    another namespace (another owner's LoRA, shared: docs/sharing.md)."""
+    return f"{ref['namespace']}/{ref['name']}" if ref.get("namespace") else str(ref["name"])
+
+
+def lora_location(ref: Mapping[str, Any], namespace: str) -> tuple[str, str]:
+    """The (namespace, name) of the LoraTraining a loraRef of a resource in `namespace` names."""
+    return str(ref.get("namespace") or namespace), str(ref["name"])
+
+
 def run_provider(spec: Mapping[str, Any], loras: Mapping[str, LoraState | None]) -> str:
     """The provider a run of `spec` uses: the spec's; a LoraEvaluation that names none, the provider
     that trained the version its loraRef resolves to ("" while it resolves to none)."""
@@ -520,7 +533,7 @@ def run_provider(spec: Mapping[str, Any], loras: Mapping[str, LoraState | None])
     if named or "loraRef" not in spec:
         return named
     ref = spec["loraRef"]
-    lora = loras.get(ref["name"])
+    lora = loras.get(lora_key(ref))
     if lora is None:
         return ""
     found = lora.version(int(ref.get("version") or lora.latest_version))
@@ -543,19 +556,39 @@ def _older_hint(res: Observed, name: str, pinned: int, lora: LoraState) -> str:
 def _resolved(res: Observed, ref: Mapping[str, Any], scale: float, world: World) -> ResolvedLora | Waiting:
     """The LoRA version a loraRef names (pinned, or its LoraTraining's latest), or why not yet."""
     name = str(ref["name"])
-    lora = world.loras.get(name)
+    where, _ = lora_location(ref, res.namespace)
+    lora = world.loras.get(lora_key(ref))
     if lora is None:
         return Waiting(
             "LoraNotFound",
-            f"loraRef {name!r}: there is no LoraTraining {name!r} in namespace {res.namespace}; "
+            f"loraRef {name!r}: there is no LoraTraining {name!r} in namespace {where}; "
             "this resolves by itself when it is created",
             stalled=True,
         )
-    if lora.owner != res.spec.get("owner"):
+    owner = str(res.spec.get("owner") or "")
+    if lora.owner != owner:
+        shared = res.kind.kind == "ImageGeneration" and ref.get("owner") == lora.owner
+        if not shared:
+            hint = (
+                f"name its owner (loraRef.owner: {lora.owner}) to use it where {lora.owner} shared it with "
+                f"{owner} (docs/sharing.md), or use a LoraTraining of owner {owner}"
+                if res.kind.kind == "ImageGeneration"
+                else f"a LoraEvaluation evaluates a LoRA of its own owner; use owner {lora.owner}"
+            )
+            return Waiting(
+                "LoraOwnerMismatch",
+                f"loraRef {name!r} belongs to owner {lora.owner!r}, not {owner!r} (spec.owner); {hint}",
+                stalled=True,
+            )
+        if not may_use(lora.grants, lora.owner, owner):
+            shares = annotation_of(with_grant(lora.grants, grant(owner, "use")))
+            how = f"kubectl annotate loratraining/{name} -n {where} {SHARED_ANNOTATION}={shares} --overwrite"
+            return Waiting("LoraNotShared", use_refusal(name, lora.owner, owner, how), stalled=True)
+    elif ref.get("owner") not in (None, owner):
         return Waiting(
             "LoraOwnerMismatch",
-            f"loraRef {name!r} belongs to owner {lora.owner!r}, not {res.spec.get('owner')!r} (spec.owner); "
-            "use a LoraTraining of the same owner",
+            f"loraRef {name!r} names owner {ref.get('owner')!r}, but LoraTraining {where}/{name} belongs to "
+            f"{lora.owner!r}; leave loraRef.owner out, or name the LoRA of that owner",
             stalled=True,
         )
     pinned = ref.get("version")
@@ -657,6 +690,7 @@ def _finish(
             "LoraNotFound",
             "LoraFailed",
             "LoraOwnerMismatch",
+            "LoraNotShared",
             "LoraVersionNotFound",
             "LoraNotEvaluable",
             "MissingCredentials",

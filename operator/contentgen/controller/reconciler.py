@@ -35,7 +35,17 @@ from .observe import JobState, LoraState, job_state
 from .outcomes import read_outcome
 from .pods import PodState, pod_problem, termination_message
 from .provider_cancel import cancellable, stop_superseded
-from .reconcile import Decision, Observed, World, decide, lora_refs, ready_reason, run_provider
+from .reconcile import (
+    Decision,
+    Observed,
+    World,
+    decide,
+    lora_key,
+    lora_location,
+    lora_refs,
+    ready_reason,
+    run_provider,
+)
 from .state import Kept, Operator
 from .workloads import RECHECK_SECONDS, may_read, read_workload
 
@@ -46,6 +56,7 @@ LORA_WAITS = (
     "LoraNotReady",
     "LoraNotFound",
     "LoraOwnerMismatch",
+    "LoraNotShared",
     "LoraFailed",
     "LoraNotEvaluable",
 )
@@ -261,14 +272,11 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
     the namespace's lock. None when the outcome cannot be read now (the store is away)."""
     jobs = _jobs(op, res.namespace, res.uid)
     starting = [j for j in jobs if not j.finished and not j.ready]
-    refs = [ref["name"] for ref in lora_refs(res.spec)]
     lora_index = op.indexes["loras_by_name"]
-    loras: dict[str, LoraState | None] = {
-        ref: next(iter(lora_index.get((res.namespace, ref), [])), None)
-        if (res.namespace, ref) in lora_index
-        else None
-        for ref in refs
-    }
+    loras: dict[str, LoraState | None] = {}
+    for ref in lora_refs(res.spec):  # another namespace's too: a LoRA shared with this owner
+        where = lora_location(ref, res.namespace)
+        loras[lora_key(ref)] = next(iter(lora_index.get(where, [])), None) if where in lora_index else None
     pods = _pods(op, res.namespace, starting[-1].name) if starting else []
     held = starting[-1] if starting and starting[-1].suspended and starting[-1].queue else None
     workload_read, workload = await read_workload(op, held) if held is not None else (False, None)
@@ -482,7 +490,7 @@ def _schedule(op: Operator, res: Observed, decision: Decision) -> None:
         waiters.pop(res.uid, None)
     if decision.waiting in LORA_WAITS:
         for ref in lora_refs(res.spec):
-            op.lora_waiters.setdefault((res.namespace, ref["name"]), {})[res.uid] = res.kind.kind
+            op.lora_waiters.setdefault(lora_location(ref, res.namespace), {})[res.uid] = res.kind.kind
     if decision.recheck or (
         decision.waiting and decision.waiting not in (*LORA_WAITS, "Queued", "MissingCredentials")
     ):
