@@ -37,7 +37,7 @@ def test_crds_command_reproduces_crds_dir(tmp_path: Path) -> None:
 def test_crds_command_prints_all_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["crds"]) == 0
     docs = list(yaml.safe_load_all(capsys.readouterr().out))
-    expected = [k.crd_name for k in KINDS.values()]
+    expected = [k.crd_name for k in KINDS.values()] + ["notifications.contentgen.io"]
     assert sorted(d["metadata"]["name"] for d in docs) == sorted(expected)
     for doc in docs:
         kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
@@ -132,6 +132,15 @@ def test_names_and_printer_columns(kind_name: str) -> None:
                 break
             node = node["properties"][part]
         assert node, name
+
+
+def test_the_notification_crd_is_structural_valid_and_not_a_kind_of_work() -> None:
+    from contentgen.api.notification import notification_crd
+
+    doc = notification_crd()
+    kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+    assert structural_problems(doc["spec"]["versions"][0]["schema"]["openAPIV3Schema"]) == []
+    assert "Notification" not in KINDS and CATEGORY not in doc["spec"]["names"]["categories"]
 
 
 def test_short_names_are_unique() -> None:

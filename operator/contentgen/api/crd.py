@@ -86,8 +86,12 @@ def render(kind: Kind) -> str:
 
 
 def rendered_crds() -> dict[str, str]:
-    """File name -> content: every kind."""
-    return {crd_file_name(k): render(k) for k in KINDS.values()}
+    """File name -> content: every kind, and Notification (a subscription, not a kind of work)."""
+    from .notification import PLURAL, notification_crd
+
+    rendered = {crd_file_name(k): render(k) for k in KINDS.values()}
+    rendered[f"{GROUP}_{PLURAL}.yaml"] = _dump(notification_crd())
+    return rendered
 
 
 def write_crds(out_dir: Path) -> list[Path]:

@@ -29,6 +29,7 @@ from .base import Catalog
 
 EVENTS = "notification_events"
 DELIVERIES = "notification_deliveries"
+STATE = "notification_state"  # per Notification: the generation a receiver's 410 Gone disabled
 CLAIM_SECONDS = 60.0  # > a send's timeout (controller/notifier.py) and the Lease's renew deadline
 MAX_LOGGED_ATTEMPTS = 20  # per delivery; older attempts are counted, not kept
 STATUSES = ("pending", "retrying", "delivered", "failed", "disabled")
@@ -59,6 +60,7 @@ def new_delivery(notification: Mapping[str, Any], event: Mapping[str, Any], now:
         "rev": 1,
         "notification": {"namespace": meta["namespace"], "name": meta["name"], "uid": meta["uid"]},
         "eventId": event["id"],
+        "event": dict(event),  # its own copy: the events collection may be pruned meanwhile
         "type": event.get("type"),
         "owner": data.get("owner"),
         "resource": {"kind": data.get("kind"), "name": data.get("name"), "uid": data.get("uid")},
@@ -73,9 +75,11 @@ def new_delivery(notification: Mapping[str, Any], event: Mapping[str, Any], now:
     }
 
 
-def claimed(delivery: Mapping[str, Any], sender: Sender, now: float) -> dict[str, Any] | None:
-    """The delivery with its next attempt claimed by `sender`; None when it is not due, or another
-    claim still holds."""
+def claimed(
+    delivery: Mapping[str, Any], sender: Sender, now: float, generation: int = 0
+) -> dict[str, Any] | None:
+    """The delivery with its next attempt claimed by `sender` for the Notification at `generation`;
+    None when it is not due, or another claim still holds."""
     if delivery.get("status") not in WAITING or float(delivery.get("nextAttemptAt") or 0) > now:
         return None
     claim = delivery.get("claim")
@@ -90,6 +94,7 @@ def claimed(delivery: Mapping[str, Any], sender: Sender, now: float) -> dict[str
             "term": sender.term,
             "attempt": attempt,
             "until": now + CLAIM_SECONDS,
+            "generation": generation,
         },
         "updatedAt": now,
     }
@@ -127,6 +132,8 @@ def attempted(
         "lastCode": code,
         "lastAttemptAt": now,
         "nextAttemptAt": now + wait if wait is not None else None,
+        # 410 Gone: the receiver asks for no more; its Notification sends nothing until its spec changes
+        "disabledGeneration": claim.get("generation") if status == "disabled" else None,
         "claim": None,
         "updatedAt": now,
     }
@@ -152,6 +159,7 @@ class Deliveries:
     def __init__(self, catalog: Catalog, clock: Callable[[], float] = time.time) -> None:
         self.events = catalog.sibling(EVENTS)
         self.deliveries = catalog.sibling(DELIVERIES)
+        self.state = catalog.sibling(STATE)
         self.guard = catalog.guard
         self.clock = clock
 
@@ -229,10 +237,13 @@ class Deliveries:
             )
         return bool(result.matched_count)
 
-    def claim(self, delivery: Mapping[str, Any], sender: Sender) -> dict[str, Any] | None:
-        """Claim the delivery's next attempt for `sender`: the claimed delivery, or None when it is
-        not due, another claim holds, or another writer came first."""
-        wanted = claimed(delivery, sender, self.clock())
+    def claim(
+        self, delivery: Mapping[str, Any], sender: Sender, generation: int = 0
+    ) -> dict[str, Any] | None:
+        """Claim the delivery's next attempt for `sender` (its Notification at `generation`): the
+        claimed delivery, or None when it is not due, another claim holds, or another writer came
+        first."""
+        wanted = claimed(delivery, sender, self.clock(), generation)
         if wanted is None or not self._replace(delivery, wanted):
             return None
         return wanted
@@ -249,7 +260,17 @@ class Deliveries:
         """Record the attempt of a claimed delivery; None when the claim was lost meanwhile (another
         leader claimed it after CLAIM_SECONDS: its record is the one kept)."""
         after = attempted(delivery, code=code, answer=answer, error=error, now=self.clock(), rand=rand)
-        return after if self._replace(delivery, after) else None
+        if not self._replace(delivery, after):
+            return None
+        if after["status"] == "disabled":
+            uid = after["notification"]["uid"]
+            with self.guard:
+                self.state.replace_one(
+                    {"_id": uid},
+                    {"_id": uid, "disabledGeneration": after["disabledGeneration"], "at": self.clock()},
+                    upsert=True,
+                )
+        return after
 
     def replay(self, notification: Mapping[str, Any], event_id: str) -> bool:
         """Send the event to the Notification again (its delivery reset, or made if it had none);
@@ -269,6 +290,30 @@ class Deliveries:
                 return True
         return False
 
+    def abandon(self, delivery: Mapping[str, Any], why: str) -> bool:
+        """Give a delivery up (its Notification is gone): failed, with why, no further attempt."""
+        entry = {"attempt": 0, "at": self.clock(), "code": 0, "answer": "", "error": why, "by": ""}
+        after = {
+            **delivery,
+            "rev": int(delivery.get("rev") or 0) + 1,
+            "status": "failed",
+            "attempts": [*(delivery.get("attempts") or []), entry][-MAX_LOGGED_ATTEMPTS:],
+            "nextAttemptAt": None,
+            "claim": None,
+            "updatedAt": self.clock(),
+        }
+        return self._replace(delivery, after)
+
+    def prune(self, older_than: float) -> int:
+        """Forget fanned-out events and finished deliveries older than `older_than` seconds."""
+        before = self.clock() - older_than
+        with self.guard:
+            events = self.events.delete_many({"fanned": True, "enqueuedAt": {"$lt": before}})
+            done = self.deliveries.delete_many(
+                {"status": {"$in": ["delivered", "failed", "disabled"]}, "updatedAt": {"$lt": before}}
+            )
+        return int(events.deleted_count) + int(done.deleted_count)
+
     # --- reading --------------------------------------------------------------------------------
 
     def log(
@@ -281,6 +326,12 @@ class Deliveries:
         with self.guard:
             cursor = self.deliveries.find(query).sort([("createdAt", -1), ("_id", 1)]).limit(limit)
             return [dict(d) for d in cursor]
+
+    def disabled(self, notification_uid: str, generation: int) -> bool:
+        """Whether the receiver answered 410 Gone to the Notification at this generation."""
+        with self.guard:
+            found = self.state.find_one({"_id": notification_uid})
+        return found is not None and found.get("disabledGeneration") == generation
 
     def summary(self, notification_uid: str) -> tuple[dict[str, Any] | None, int]:
         """The Notification's newest attempted delivery and how many wait for an attempt."""

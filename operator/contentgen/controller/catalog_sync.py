@@ -27,11 +27,15 @@ from collections.abc import Callable
 from typing import Any
 
 from contentgen.api import KINDS, Kind, RunResult, now, parse_timestamp
+from contentgen.api.sharing import ANNOTATION as SHARED
+from contentgen.api.sharing import parse_annotation
 from contentgen.api.versions import LEGACY_VERSION, adopt_legacy
+from contentgen.catalog.deliveries import Deliveries
 from contentgen.catalog.document import catalog_document, marked_deleted
 from contentgen.catalog.evaluations import record_evaluation
 from contentgen.catalog.migrate import upgrade
 from contentgen.catalog.resource import ResourceState
+from contentgen.catalog.webhooks import events_of
 from contentgen.store.results import version_result
 
 from . import metrics
@@ -50,7 +54,14 @@ BodyOf = Callable[[], dict[str, Any] | None]
 def _digest(body: dict[str, Any], status: dict[str, Any]) -> str:
     """What the catalog shows of a resource: its spec, status and name (not its resourceVersion)."""
     meta = body["metadata"]
-    shown = [meta.get("name"), meta.get("generation"), body.get("spec"), status]
+    shared = (meta.get("annotations") or {}).get(SHARED)  # a grant changed: its record shows it
+    shown = [
+        meta.get("name"),
+        meta.get("generation"),
+        body.get("spec"),
+        status,
+        *([shared] if shared else []),
+    ]
     return hashlib.sha256(json.dumps(shown, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -136,11 +147,18 @@ def _state(
             status=status,
             created_at=parse_timestamp(meta.get("creationTimestamp")) or now(),
             results=found,
+            shares=tuple(g.wire() for g in parse_annotation((meta.get("annotations") or {}).get(SHARED))[0]),
         )
         if written is not None:
             written.clear()
             written.update(found)
-        return catalog_document(state, now=now(), origin=ORIGIN, previous=previous)
+        doc = catalog_document(state, now=now(), origin=ORIGIN, previous=previous)
+        # The record's transitions as webhook events, kept before the record is written (once per
+        # event id, however often this runs): a record that shows a transition has its event.
+        events = events_of(previous, doc, now())
+        if events and op.catalog is not None:
+            Deliveries(op.catalog).enqueue(events)
+        return doc
 
     return change
 

@@ -27,6 +27,7 @@ from contentgen.api import GROUP, KINDS, VERSION, Kind
 from contentgen.api.lora import PROMOTED_ANNOTATION
 from contentgen.api.sharing import ANNOTATION as SHARED_ANNOTATION
 
+from . import notifier
 from .budget import spender
 from .catalog_sync import note_change, sync_catalog
 from .informer import Informer, Store
@@ -177,6 +178,7 @@ async def _work_when_indexed(op: Operator, informers: list[Informer[Any]]) -> No
     for _ in range(op.settings.workers):
         op.spawn(worker(op))
     op.spawn(prune_every(op, op.settings.resync_interval_seconds))
+    op.spawn(notifier.run(op))  # webhook deliveries (docs/notifications.md)
     await safety_net(op)
 
 

@@ -147,6 +147,14 @@ class LeaderElector:
         with self._lock:
             return self.leading.is_set() and not expired(self._renewed_at, self.clock(), self.timing)
 
+    @property
+    def term(self) -> int:
+        """The Lease's transitions when this replica last wrote it: grows with every new leader
+        (webhook deliveries' claims name it)."""
+        with self._lock:
+            lease = self._lease
+        return int(((lease or {}).get("spec") or {}).get("leaseTransitions") or 0)
+
     def try_acquire_or_renew(self) -> bool:
         started = self.clock()
         try:

@@ -1,0 +1,396 @@
+"""Webhook notifications, the operator's part (docs/notifications.md): the leader fans events out
+to the Notifications that match them, sends each delivery's due attempt, and reports in each
+Notification's status.
+
+The decisions are pure (catalog/webhooks.py: events, matching, schedule, signature) and the
+delivery state is the catalog's (catalog/deliveries.py); this is the loop and the adapters around
+them. Events are enqueued where a resource's catalog record is written (catalog_sync.py), so an
+event exists as soon as the record shows its transition, whoever wrote it and whenever.
+
+Only the leader sends: each round starts only while `may_act()`, each attempt is claimed in the
+catalog first (a conditional write naming this replica and its lease term, held for
+CLAIM_SECONDS), and `may_act()` is asked again just before the request leaves. A send lasts at most
+SEND_TIMEOUT, well within the claim, and a replica that loses the Lease exits within the renew
+deadline; so by the time another leader may claim the same attempt, the first has sent it or never
+will. Receivers may still see an event twice (an answer lost on the way back; a crash after the
+send, before its record): at least once, with the same `webhook-id` to deduplicate by.
+
+The send: the URL's host resolved and checked like every user URL (no internal addresses unless
+`allowPrivateSources`), the request sent to the address checked (no DNS rebinding), no redirect
+followed (a 3xx is a failed attempt, retried), bounded timeouts, the signing keys read from the
+Secret at each attempt and never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ipaddress
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from contentgen.api import format_time, now
+from contentgen.api.notification import ANNOTATION_REPLAY, PLURAL
+from contentgen.catalog import webhooks
+from contentgen.catalog.deliveries import Deliveries, Sender
+from contentgen.errors import ContentgenError
+from contentgen.pipeline.fetch import Resolver, _getaddrinfo, resolve_checked
+from contentgen.redact import redact_url
+
+from . import leader
+from .conditions import set_condition
+from .kube import KubeError
+from .leader import may_act
+from .state import Operator
+
+log = logging.getLogger("contentgen.operator.notifier")
+ROUND_SECONDS = 2.0  # how often the leader looks for events to fan out and attempts that are due
+SEND_TIMEOUT = 10.0  # one attempt, connection to answer: well within CLAIM_SECONDS
+SENDS_AT_ONCE = 8
+KEEP_SECONDS = 30 * 24 * 3600.0  # finished deliveries and fanned-out events are kept this long
+
+
+class SecretProblem(Exception):
+    """The Notification's signing keys cannot be had: the delivery waits, the status says why."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Answer:
+    code: int  # 0: no answer
+    body: bytes = b""
+    error: str = ""
+
+
+def secrets_of(secret: Mapping[str, Any] | None, keys: list[str]) -> list[bytes]:
+    """The signing keys of a Secret (as the API server returns it: base64 data), in `keys`' order;
+    SecretProblem when none is there or one is not a signing secret."""
+    data = (secret or {}).get("data") or {}
+    found = []
+    for key in keys:
+        if key not in data:
+            continue
+        try:
+            found.append(webhooks.decode_secret(base64.b64decode(data[key]).decode()))
+        except ValueError as exc:
+            raise SecretProblem("SecretInvalid", f"key {key!r}: {exc}") from None
+    if not found:
+        raise SecretProblem("SecretKeyMissing", f"the Secret has none of the keys {keys}")
+    return found
+
+
+def send(
+    url: str,
+    event: Mapping[str, Any],
+    secrets: list[bytes],
+    *,
+    allow_private: bool,
+    timeout: float = SEND_TIMEOUT,
+    resolver: Resolver = _getaddrinfo,
+    transport: httpx.BaseTransport | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Answer:
+    """POST the event, signed, to `url` (blocking; run it in a thread). Refused hosts, timeouts and
+    connection errors are an Answer with code 0 and the reason."""
+    body = webhooks.body_of(event)
+    try:
+        parsed = httpx.URL(url)
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            return Answer(0, error="the URL is not http:// or https://")
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        address = resolve_checked(parsed.host, port, allow_private, resolver, sleep=lambda _: None)
+        host = f"[{address}]" if ipaddress.ip_address(address).version == 6 else address
+        headers = webhooks.headers(event, secrets, int(clock()), body)
+        headers["host"] = parsed.netloc.decode("ascii")
+        with httpx.Client(
+            timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False, transport=transport
+        ) as client:
+            request = client.build_request(
+                "POST",
+                parsed.copy_with(host=host.strip("[]")),
+                content=body,
+                headers=headers,
+                extensions={"sni_hostname": parsed.host},
+            )
+            response = client.send(request, stream=True)
+            try:
+                answer = b""
+                for chunk in response.iter_bytes():
+                    answer += chunk
+                    if len(answer) >= webhooks.EXCERPT_BYTES:
+                        break
+                return Answer(response.status_code, answer)
+            finally:
+                response.close()
+    except ContentgenError as exc:  # refused (an internal address) or not resolvable
+        return Answer(0, error=str(exc))
+    except httpx.TimeoutException:
+        return Answer(0, error=f"no answer within {timeout:.0f} s")
+    except httpx.HTTPError as exc:
+        return Answer(0, error=f"{type(exc).__name__} from {redact_url(url)}")
+
+
+def replay_target(annotation: str) -> str:
+    """The event id a replay annotation names: `EVENT_ID`, or `EVENT_ID#ANYTHING` to replay the
+    same event once more (each new value is acted on once)."""
+    return annotation.split("#", 1)[0].strip()
+
+
+# --- the loop ------------------------------------------------------------------------------------
+
+
+class Notifier:
+    """The leader's rounds. `sender` and `secret_of` are injected (tests)."""
+
+    def __init__(
+        self,
+        op: Operator,
+        deliveries: Deliveries,
+        *,
+        sender: Callable[..., Answer] = send,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.op, self.deliveries, self.sender, self.rand = op, deliveries, sender, rand
+        self.notifications: dict[str, dict[str, Any]] = {}  # uid -> body
+        self.pruned_at = 0.0
+        self.replayed: dict[str, str] = {}  # uid -> the replay annotation acted on (this process)
+
+    def who(self) -> Sender:
+        elector = leader.current
+        if elector is None:
+            import socket
+
+            return Sender(socket.gethostname(), 0)
+        return Sender(elector.identity, elector.term)
+
+    async def list_notifications(self) -> dict[str, dict[str, Any]]:
+        namespaces = self.op.settings.watch_namespaces or [""]
+        found: dict[str, dict[str, Any]] = {}
+        for namespace in namespaces:
+            where = f"/namespaces/{namespace}" if namespace else ""
+            listing = await self.op.kube.request("GET", f"/apis/contentgen.io/v1alpha1{where}/{PLURAL}")
+            for item in (listing or {}).get("items") or []:
+                item.setdefault("apiVersion", "contentgen.io/v1alpha1")
+                item.setdefault("kind", "Notification")
+                found[item["metadata"]["uid"]] = item
+        return found
+
+    async def round(self) -> None:
+        """One round: replays asked for, events fanned out, due attempts sent, statuses."""
+        if not may_act():
+            return
+        self.notifications = await self.list_notifications()
+        touched: set[str] = set()
+        for uid, body in self.notifications.items():
+            wanted = (body["metadata"].get("annotations") or {}).get(ANNOTATION_REPLAY, "")
+            done = self.replayed.get(uid) or (body.get("status") or {}).get("replayed")
+            if wanted and wanted != done:
+                event_id = replay_target(wanted)
+                found = await asyncio.to_thread(self.deliveries.replay, body, event_id)
+                log.info(
+                    "replay of %s to %s: %s", event_id, _name(body), "queued" if found else "no such event"
+                )
+                self.replayed[uid] = wanted
+                touched.add(uid)
+        for event in await asyncio.to_thread(self.deliveries.unfanned):
+            matching = [
+                body
+                for body in self.notifications.values()
+                if webhooks.matches(body.get("spec") or {}, body["metadata"]["namespace"], event)
+            ]
+            await asyncio.to_thread(self.deliveries.fan_out, event, matching)
+            touched.update(b["metadata"]["uid"] for b in matching)
+        problems: dict[str, SecretProblem] = {}
+        disabled: dict[str, bool] = {}
+        due = await asyncio.to_thread(self.deliveries.due)
+        limit = asyncio.Semaphore(SENDS_AT_ONCE)
+
+        async def attempt(delivery: dict[str, Any]) -> None:
+            async with limit:
+                uid = delivery["notification"]["uid"]
+                body = self.notifications.get(uid)
+                if body is None:
+                    await asyncio.to_thread(self.deliveries.abandon, delivery, "the Notification was deleted")
+                    return
+                if (body.get("spec") or {}).get("paused") or uid in problems:
+                    return
+                if uid not in disabled:
+                    disabled[uid] = await asyncio.to_thread(self.deliveries.disabled, uid, _generation(body))
+                if disabled[uid]:  # 410 Gone: nothing until the spec changes
+                    return
+                touched.add(uid)
+                try:
+                    await self.attempt(body, delivery)
+                except SecretProblem as exc:
+                    problems[uid] = exc
+
+        await asyncio.gather(*(attempt(d) for d in due))
+        for uid in touched | set(problems):
+            if uid in self.notifications:
+                await self.report(self.notifications[uid], problems.get(uid))
+        if time.time() - self.pruned_at > 3600:
+            self.pruned_at = time.time()
+            await asyncio.to_thread(self.deliveries.prune, KEEP_SECONDS)
+
+    async def secrets(self, body: Mapping[str, Any]) -> list[bytes]:
+        ref = (body.get("spec") or {}).get("secretRef") or {}
+        namespace, name = body["metadata"]["namespace"], str(ref.get("name") or "")
+        try:
+            secret = await self.op.kube.request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
+        except KubeError as exc:
+            if exc.status == 404:
+                raise SecretProblem("SecretNotFound", f"Secret {namespace}/{name} does not exist") from None
+            if exc.status == 403:
+                raise SecretProblem(
+                    "SecretForbidden",
+                    f"the operator may not read Secret {namespace}/{name}: it reads only the names the "
+                    "chart allows (notifications.secretNames)",
+                ) from None
+            raise
+        return secrets_of(secret, list(ref.get("keys") or ["secret", "previous"]))
+
+    async def attempt(self, body: Mapping[str, Any], delivery: dict[str, Any]) -> None:
+        keys = await self.secrets(body)
+        claim = await asyncio.to_thread(self.deliveries.claim, delivery, self.who(), _generation(body))
+        if claim is None or not may_act():  # another claim holds, or this replica stopped leading
+            return
+        event = delivery["event"]
+        url = str((body.get("spec") or {}).get("url"))
+        answer = await asyncio.to_thread(
+            self.sender, url, event, keys, allow_private=self.op.settings.allow_private_sources
+        )
+        recorded = await asyncio.to_thread(
+            self.deliveries.record,
+            claim,
+            code=answer.code,
+            answer=webhooks.excerpt(answer.body),
+            error=answer.error,
+            rand=self.rand,
+        )
+        level = logging.INFO if 200 <= answer.code < 300 else logging.WARNING
+        log.log(
+            level,
+            "webhook %s to %s (%s): %s",
+            delivery["eventId"],
+            _name(body),
+            redact_url(url),
+            answer.code or answer.error,
+        )
+        if recorded is None:
+            log.warning("delivery %s: the claim was lost before its record", delivery["_id"])
+
+    async def report(self, body: Mapping[str, Any], problem: SecretProblem | None) -> None:
+        """The Notification's status from its deliveries (a merge patch fenced by the
+        resourceVersion listed: a 409 waits for the next round)."""
+        meta = body["metadata"]
+        newest, waiting = await asyncio.to_thread(self.deliveries.summary, meta["uid"])
+        status = dict(body.get("status") or {})
+        wanted = dict(status)
+        generation = int(meta.get("generation") or 1)
+        conditions = list(status.get("conditions") or [])
+        moment = now()
+        last = None
+        if newest is not None:
+            attempts = newest.get("attempts") or [{}]
+            last = {
+                "eventId": newest["eventId"],
+                "type": newest.get("type") or "",
+                "status": newest["status"],
+                "attempts": int(newest.get("attemptCount") or 0),
+                "code": int(newest.get("lastCode") or 0),
+                "at": format_time(datetime.fromtimestamp(float(attempts[-1].get("at") or 0), UTC)),
+            }
+        disabled = await asyncio.to_thread(self.deliveries.disabled, meta["uid"], generation)
+        failing = (
+            problem is not None
+            or disabled
+            or (last is not None and last["status"] in ("retrying", "failed", "disabled"))
+        )
+        if problem is not None:
+            reason, message = problem.reason, str(problem)
+        elif disabled:
+            reason, message = "Disabled", "the receiver answered 410 Gone: change the spec to deliver again"
+        elif failing and last is not None:
+            reason = "DeliveryFailing"
+            message = f"the last attempt of {last['eventId']} got {last['code'] or 'no answer'}"
+        else:
+            reason, message = "Delivering", "deliveries succeed" if last else "no event yet"
+        conditions = set_condition(conditions, "Ready", str(not failing), reason, message, generation, moment)
+        conditions = set_condition(
+            conditions,
+            "Failing",
+            str(failing),
+            reason if failing else "Delivering",
+            message if failing else "",
+            generation,
+            moment,
+        )
+        wanted.update(observedGeneration=generation, conditions=conditions, pending=waiting)
+        if last is not None:
+            wanted["lastDelivery"] = last
+        replay = (meta.get("annotations") or {}).get(ANNOTATION_REPLAY)
+        if replay:
+            wanted["replayed"] = replay
+        if _same(wanted, status):
+            return
+        patch = {"metadata": {"resourceVersion": meta.get("resourceVersion")}, "status": wanted}
+        try:
+            await self.op.kube.request(
+                "PATCH",
+                f"/apis/contentgen.io/v1alpha1/namespaces/{meta['namespace']}/{PLURAL}/{meta['name']}/status",
+                patch,
+                content_type="application/merge-patch+json",
+            )
+        except KubeError as exc:
+            if exc.status not in (404, 409):
+                log.warning("status of Notification %s not written: %s", _name(body), exc)
+
+
+def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Equal but for when conditions last changed."""
+
+    def bare(status: Mapping[str, Any]) -> Any:
+        conditions = [
+            {k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions") or []
+        ]
+        return {**status, "conditions": conditions}
+
+    return bool(bare(a) == bare(b))
+
+
+def _generation(body: Mapping[str, Any]) -> int:
+    return int(body["metadata"].get("generation") or 1)
+
+
+def _name(body: Mapping[str, Any]) -> str:
+    return f"{body['metadata']['namespace']}/{body['metadata']['name']}"
+
+
+async def run(op: Operator, deliveries: Deliveries | None = None) -> None:
+    """The leader's rounds, until cancelled. Nothing to do without a catalog."""
+    if op.catalog is None:
+        return
+    store = deliveries or Deliveries(op.catalog)
+    try:
+        await asyncio.to_thread(store.ensure_indexes)
+    except Exception as exc:
+        log.warning("delivery indexes not made (the catalog is away): %s", exc)
+    notifier = Notifier(op, store)
+    while True:
+        try:
+            await notifier.round()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the catalog or the API server away: the next round tries again
+            log.warning("notifications: round failed: %s", exc)
+        await asyncio.sleep(ROUND_SECONDS)
