@@ -332,3 +332,29 @@ def export(response: dict[str, Any], form: str, duration_seconds: float = 0.0) -
     if form == "json":
         return json.dumps(as_json(timed), indent=1) + "\n"
     raise ValueError(f"unknown format {form!r}: use one of {', '.join(FORMATS)}")
+
+
+# Search (catalog/search.py): the transcript's words as one line of text, and where in it each
+# stretch of MARK_WORDS words starts in the recording, so a hit found in the text has a time.
+MARK_WORDS = 5
+
+
+def searchable(
+    response: dict[str, Any], duration_seconds: float, limit: int
+) -> tuple[str, list[list[float]]]:
+    """The words of the response (read), in time order, joined by single spaces and cut to `limit`
+    characters, with marks [offset, seconds]: where in that text every MARK_WORDS-th word starts,
+    and when it is said (untimed text: spread over the audio, as segments() does)."""
+    timed = read(response, duration_seconds)
+    words = [w for segment in segments(timed) for w in segment.words]
+    parts: list[str] = []
+    marks: list[list[float]] = []
+    at = 0
+    for n, word in enumerate(words):
+        if at >= limit:
+            break
+        if n % MARK_WORDS == 0:
+            marks.append([at, round(word.start, 2)])
+        parts.append(word.text)
+        at += len(word.text) + 1
+    return " ".join(parts)[:limit], marks

@@ -245,6 +245,7 @@ def transcript_doc(
     progress: int | None = None,
     version: int = 1,
     previous: dict[str, Any] | None = None,
+    times: list[list[float]] | None = None,
 ) -> dict[str, Any]:
     spec = _spec(
         TranscriptionSpec,
@@ -279,6 +280,7 @@ def transcript_doc(
         artifacts=[json_a, text_a],
         transcript=transcript,
         transcript_text=text,
+        transcript_times=times,
         version=version,
         generation=version,
         finished_at=completed,

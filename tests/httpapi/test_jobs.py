@@ -77,13 +77,17 @@ async def test_records_by_kind(client: httpx.AsyncClient) -> None:
 
 
 async def test_search(client: httpx.AsyncClient) -> None:
-    assert ids(await get(client, "/api/assets/search?q=JESSE")) == ["a-img-1", "a-lora-1"]
+    # best first: the LoRA named jesse above the image whose prompt has the word
+    assert ids(await get(client, "/api/assets/search?q=JESSE")) == ["a-lora-1", "a-img-1"]
+    assert ids(await get(client, "/api/assets/search?q=jesse&sort=createdAt")) == ["a-img-1", "a-lora-1"]
     assert ids(await get(client, "/api/assets/search?q=jesse+suit")) == ["a-img-1"]
     assert ids(await get(client, "/api/assets/search?q=jesse&type=lora-training")) == ["a-lora-1"]
     assert ids(await get(client, "/api/assets/search?q=headshot")) == ["a-lora-1"]  # a tag
     assert ids(await get(client, "/api/assets/search?q=.*")) == []
     page = (await get(client, "/api/assets/search?q=jesse&limit=1&offset=1")).json()
-    assert page["total"] == 2 and [i["id"] for i in page["items"]] == ["a-lora-1"]
+    assert page["total"] == 2 and [i["id"] for i in page["items"]] == ["a-img-1"]
+    assert [h["id"] for h in page["hits"]] == ["a-img-1"] and page["hits"][0]["fields"] == ["prompt"]
+    assert page["rankedBy"] == "relevance" and page["engine"] in ("sqlite-fts5", "mongodb-text", "scan")
 
 
 async def test_stats(client: httpx.AsyncClient) -> None:

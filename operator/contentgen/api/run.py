@@ -102,6 +102,11 @@ class RunResult(ApiModel):
     transcript_text: str | None = Field(
         default=None, description="The first part of the transcript's text, for catalog search."
     )
+    transcript_times: list[list[float]] | None = Field(
+        default=None,
+        description="Where in transcript_text the recording's words start: [offset, seconds] pairs "
+        "(transcripts.searchable), so a search hit has a time.",
+    )
     # LoraEvaluation: what it found, and the evaluation's record (evaluation.json) for the LoRA
     # version's likeness history (catalog/evaluations.py)
     evaluation: EvaluationVersion | None = None
@@ -218,6 +223,7 @@ def termination_message(result: RunResult) -> str:
         update={
             "dataset": None,
             "transcript_text": None,
+            "transcript_times": None,
             "evaluation_record": None,
             "spec": None,
             "artifacts": [],

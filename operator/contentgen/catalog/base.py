@@ -14,11 +14,13 @@ from typing import Any
 from contentgen.errors import ContentgenError
 
 from . import queries
+from . import search as searching
 from .dates import from_storage, to_storage
 from .document import marked_deleted
 from .migrate import upgrade
 from .queries import DEFAULT_SORT, FIRST_PAGE, Filters, OwnerScope, Page, ResultPage, Sort, owner_condition
 from .records import Stats
+from .search import SearchQuery, SearchResult
 
 WRITE_ATTEMPTS = 8  # conditional writes that lose a race read again and retry
 
@@ -178,10 +180,19 @@ class Catalog:
             return queries.find_page(self._collection, queries.build_filter(filters), sort, page)
 
     def search(
-        self, text: str, filters: Filters, sort: Sort = DEFAULT_SORT, page: Page = FIRST_PAGE
-    ) -> ResultPage:
+        self, text: str, filters: Filters, sort: Sort | None = None, page: Page = FIRST_PAGE
+    ) -> SearchResult:
+        """Records with every word and "phrase" of `text`, best first (sort None) or in `sort`'s
+        order, with their hits (search.py); the engine is the backend's (_search)."""
+        query = searching.parse(text)
+        if not query.terms:  # nothing a word is made of (".*"): nothing matches
+            queries.check_page(page)
+            return SearchResult(0, page.limit, page.offset, [])
         with self._guard:
-            return queries.find_page(self._collection, queries.build_search(text, filters), sort, page)
+            return self._search(query, filters, sort, page)
+
+    def _search(self, query: SearchQuery, filters: Filters, sort: Sort | None, page: Page) -> SearchResult:
+        return searching.scan_search(self._collection, query, filters, sort, page)
 
     def changed_since(self, filters: Filters, since: datetime | None, limit: int) -> list[dict[str, Any]]:
         """Records (every status, deleted ones too) written at or after `since`, oldest write first."""

@@ -10,7 +10,7 @@ every run stays in cost.byMonth:
     runs              the newest MAX_RUNS ended runs; olderRuns counts the ones left out
     deletedVersions   the newest MAX_DELETED_VERSIONS; olderDeletedVersions counts the rest
     versions          all; those older than the newest DETAILED_VERSIONS lose their spec snapshot
-                      (null, "no longer known") and transcriptText, keep OLDER_PROMPT_CHARS
+                      (null, "no longer known") and transcriptText (and its times), keep OLDER_PROMPT_CHARS
                       of an image prompt (search matches what is kept), and of a LoRA's likeness
                       curve each checkpoint's step, verdict, median and mark (the whole curve is
                       the version's likeness-curve.json)
@@ -54,6 +54,8 @@ def _older(version: dict[str, Any]) -> dict[str, Any]:
     slim = {**version, "spec": None}
     if "transcriptText" in slim:
         slim["transcriptText"] = ""
+    if "transcriptTimes" in slim:
+        slim["transcriptTimes"] = {"chars": [], "seconds": []}
     if isinstance(slim.get("prompt"), str):
         slim["prompt"] = slim["prompt"][:OLDER_PROMPT_CHARS]
     likeness = slim.get("likeness")

@@ -28,7 +28,14 @@ MAX_QUERY_WORDS = 20
 BYTES_PER_GB = 1024**3
 DEFAULT_PRICE_PER_GB_MONTH = 0.023
 # Lists leave out what only `get` needs; transcriptText alone can be 20 000 characters a version.
-LIST_EXCLUDES = ("spec", "searchText", "transcriptText", "versions.spec", "versions.transcriptText")
+LIST_EXCLUDES = (
+    "spec",
+    "searchText",
+    "transcriptText",
+    "versions.spec",
+    "versions.transcriptText",
+    "versions.transcriptTimes",
+)
 
 
 # The filter vocabulary, shared by `contentgen assets` (--NAME) and the HTTP API (?NAME=): one

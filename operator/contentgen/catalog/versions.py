@@ -10,7 +10,9 @@ Each version entry:
                      trainingModel, steps, dataset, likeness
     ImageGeneration: prompt, model, images [{uri, width, height, seed, thumbnailUri, ...}], loras,
                      memoryPlan
-    Transcription:   transcript {jsonUri, textUri, wordCount, ...}, sourceUrl, transcriptText
+    Transcription:   transcript {jsonUri, textUri, wordCount, ...}, sourceUrl, transcriptText,
+                     transcriptTimes {chars, seconds}: where in transcriptText words start, and
+                     when they are said (every fifth word: transcripts.searchable)
     LoraEvaluation:  lora {name, uid, version, ...}, evaluation, likeness, recordUri (its files are
                      the LoRA version's: its artifacts list none of them)
 """
@@ -88,6 +90,13 @@ def _entry(
         entry["transcriptText"] = (text if text is not None else entry.get("transcriptText") or "")[
             :SEARCH_TEXT_CHARS
         ]
+        # where in that text the recording's words start (search hits' times), when the run said;
+        # two flat lists, as FerretDB 1.x stores no arrays in arrays
+        times = result.transcript_times if result is not None and text is not None else None
+        if times is not None:
+            chars = len(entry["transcriptText"])
+            kept = [mark for mark in times if mark[0] < chars]
+            entry["transcriptTimes"] = {"chars": [int(m[0]) for m in kept], "seconds": [m[1] for m in kept]}
     return entry
 
 

@@ -38,6 +38,7 @@ from contentgen.catalog import (
 from contentgen.catalog.downloads import DownloadError, choose_artifact, download_name, output_uris, sign
 from contentgen.catalog.lineage import Lineage, lineage
 from contentgen.catalog.queries import DEFAULT_LIMIT, SORT_FIELDS, STATUSES, Filters, Page, Sort
+from contentgen.catalog.search import RELEVANCE, search_page
 from contentgen.catalog.tables import lineage_block, record_block, records_table, stats_block
 from contentgen.cli.main import CommandError
 from contentgen.errors import ContentgenError, InvalidInput, MissingCredentials
@@ -170,11 +171,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "search",
         help="find records by words",
         description="Find records whose name, tags, description, prompt, trigger word or transcript "
-        "contains every word of QUERY (case-insensitive).",
+        'has every word and "quoted phrase" of QUERY (whole words, any case), best first; with each, '
+        "where in its transcripts the words are said.",
     )
     search.add_argument("query", nargs="+", metavar="QUERY")
     _add_filters(search)
     _add_common(search)
+    for action in search._actions:  # search also sorts by relevance, and does unless told
+        if action.dest == "sort":
+            action.choices, action.default = (RELEVANCE, *SORT_FIELDS), RELEVANCE
+            action.help = "relevance (best first: the default), or a field: " + SORT_HELP["sort"][9:]
 
     stats = sub.add_parser(
         "stats",
@@ -441,7 +447,23 @@ def _get(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
 
 
 def _search(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
-    return _print_page(catalog.search(" ".join(args.query), _filters(args), *_sort_page(args)), output)
+    sort, page = _sort_page(args)
+    result = catalog.search(
+        " ".join(args.query), _filters(args), None if args.sort == RELEVANCE else sort, page
+    )
+    if output == "json":
+        _print_json(search_page(result))
+        return 0
+    _print_page(result, output)
+    said = [(h.id, t) for h in result.hits for t in h.transcript]
+    for uid, hit in said:  # where in the recordings
+        at = (
+            "--:--"
+            if hit.at_seconds is None
+            else f"{int(hit.at_seconds) // 60:02d}:{int(hit.at_seconds) % 60:02d}"
+        )
+        print(f"{uid[:8]} v{hit.version} {at}  {hit.snippet}")
+    return 0
 
 
 def _stats(args: argparse.Namespace, catalog: Catalog, output: str) -> int:

@@ -11,6 +11,7 @@ from contentgen.pricing import cluster_usage, transcription_usage
 from contentgen.providers import transcriber
 from contentgen.providers.base import TranscriptionRequest
 from contentgen.store import keys
+from contentgen.transcripts import searchable
 
 from .context import RunContext, StoreCheckpoint
 from .links import provider_url
@@ -84,6 +85,10 @@ def run_transcription(ctx: RunContext) -> RunResult:
             f"{prefix}transcript.txt", output.text.encode(), "text/plain; charset=utf-8"
         )
 
+    # The words as search indexes them, with the time of every few: a hit plays from its time.
+    text_for_search, times = searchable(output.response, output.duration_seconds, SEARCH_TEXT_CHARS)
+    if not text_for_search:
+        text_for_search, times = output.text[:SEARCH_TEXT_CHARS], []
     return RunResult(
         kind=snap.kind,
         provider=provider.name,
@@ -98,5 +103,6 @@ def run_transcription(ctx: RunContext) -> RunResult:
             language_code=output.language_code,
             provider=provider.name,
         ),
-        transcript_text=output.text[:SEARCH_TEXT_CHARS],
+        transcript_text=text_for_search,
+        transcript_times=times,
     )

@@ -2,31 +2,35 @@
 
 from __future__ import annotations
 
+import inspect
 import mimetypes
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from contentgen.api import now
-from contentgen.catalog import ImagePage, JobPage, LoraPage, SignedUrl, Stats, TranscriptPage, pruning
+from contentgen.catalog import ImagePage, LoraPage, SignedUrl, Stats, TranscriptPage, pruning
 from contentgen.catalog.downloads import DownloadError, choose_artifact, download_name, sign
 from contentgen.catalog.lineage import Lineage, lineage
 from contentgen.catalog.params import DEFAULT_EXPIRES, MAX_EXPIRES, MIN_EXPIRES
-from contentgen.catalog.queries import search_words
+from contentgen.catalog.queries import SORT_HELP, search_words
+from contentgen.catalog.search import RELEVANCE, SearchPage, search_page
 from contentgen.errors import ContentgenError
 from contentgen.store import LocalStore
 
 from ..deps import (
     SEARCH_PATTERN,
     CallerDep,
+    ListQuery,
     ListQueryDep,
     OwnerQuery,
     RefPath,
     ServicesDep,
     TypeQuery,
     find_record,
+    list_query,
     matches,
     owner_scope,
     record_scope,
@@ -71,29 +75,64 @@ def transcripts(svc: ServicesDep, query: ListQueryDep) -> dict[str, Any]:
     return page_of(svc.catalog.find(query.with_type("transcription"), query.sort, query.page))
 
 
-@router.get("/search", response_model=JobPage, summary="Search records")
+SearchSortField = Literal[
+    "relevance", "createdAt", "updatedAt", "completedAt", "name", "status", "type", "owner", "totalBytes"
+]
+
+
+def _search_query(**params: Any) -> tuple[ListQuery, bool]:
+    """list_query's parameters, with `sort` that also takes (and defaults to) relevance."""
+    ranked = params["sort"] == RELEVANCE
+    return list_query(**{**params, "sort": "createdAt" if ranked else params["sort"]}), ranked
+
+
+_LIST = inspect.signature(list_query, eval_str=True)
+_search_query.__signature__ = _LIST.replace(  # type: ignore[attr-defined]
+    parameters=[
+        p.replace(
+            annotation=Annotated[
+                SearchSortField,
+                Query(
+                    description="relevance (best first: the default), or a field: " + SORT_HELP["sort"][9:]
+                ),
+            ],
+            default=RELEVANCE,
+        )
+        if p.name == "sort"
+        else p
+        for p in _LIST.parameters.values()
+    ],
+    return_annotation=tuple[ListQuery, bool],
+)
+
+
+@router.get("/search", response_model=SearchPage, summary="Search records")
 def search(
     svc: ServicesDep,
-    query: ListQueryDep,
+    query: Annotated[tuple[ListQuery, bool], Depends(_search_query)],
     q: Annotated[
         str,
         Query(
             max_length=500,
-            description="Words that must all occur (case-insensitive) in the name, tags, description, "
-            "prompt, trigger word or transcript.",
+            description='Words and "quoted phrases" that must all occur, as whole words in any case, in '
+            "the name, tags, description, prompt, trigger word or transcript.",
             json_schema_extra={"pattern": SEARCH_PATTERN},
         ),
     ],
     type_: TypeQuery = None,
 ) -> dict[str, Any]:
+    """Best first: words in a name, tag or trigger word weigh most, then description and prompt,
+    then transcripts. `hits` says, for each record, where the words occur, with snippets of
+    transcripts at their time in the recording and a link that plays from there."""
+    listed, ranked = query
     try:
         search_words(q)
         if not matches(SEARCH_PATTERN, q):
             raise ValueError("control characters are not searched for: give 1 to 20 words")
-        result = svc.catalog.search(q, query.with_type(type_), query.sort, query.page)
+        result = svc.catalog.search(q, listed.with_type(type_), None if ranked else listed.sort, listed.page)
     except ValueError as exc:
         raise bad_request("q", str(exc)) from None
-    return page_of(result)
+    return search_page(result)
 
 
 @router.get("/stats", response_model=Stats, summary="Usage statistics")
