@@ -91,6 +91,11 @@ async def test_probes_and_docs(make_app: MakeApp, catalog: Catalog) -> None:
         "/api/assets/{ref}/transcript", "/api/assets/{ref}/manifest", "/api/assets/{ref}/source",
         "/ui/budget", "/api/assets/{ref}/versions/{version}/evaluate",
         "/api/assets/{ref}/versions/{version}/score", "/api/assets/{ref}/versions/{version}/promote",
+        "/api/shared", "/api/assets/{ref}/shares", "/api/assets/{ref}/shares/{grantee_}",
+        "/api/assets/{ref}/usage", "/api/collections", "/api/collections/{cid}",
+        "/api/collections/{cid}/members", "/api/collections/{cid}/members/{member}",
+        "/api/collections/{cid}/shares", "/api/collections/{cid}/shares/{grantee_}",
+        "/api/collections/{cid}/search", "/api/collections/{cid}/archive",
     }  # fmt: skip
     assert set(openapi["paths"]["/api/assets/{ref}/versions/{version}"]) == {"delete"}
     removal = openapi["components"]["schemas"]["RemovalPlan"]["properties"]

@@ -51,6 +51,8 @@ runs made.
                      and transcript text
     createdAt, updatedAt, startedAt, completedAt (the latest run's)   (BSON dates)
 
+    shares           the grants (api/sharing.py): [{to: owner:NAME | group:NAME, access: read | use,
+                     by, at}]; in a cluster the resource's annotation contentgen.io/shared-with
 Building it is a pure function of the resource (spec and status), the stored document, and the
 results of runs that the document does not hold yet, so the operator and local runs write the same.
 """
@@ -200,6 +202,8 @@ def catalog_document(
     if res.kind == "LoraTraining":
         doc["dataset"] = status.get("dataset") or before.get("dataset")
     return summarize(doc)
+        # who it is shared with (api/sharing.py): the resource's annotation, else the record's own
+        "shares": list(res.shares) if res.shares is not None else list(before.get("shares") or []),
 
 
 def promoted(version: dict[str, Any]) -> dict[str, Any] | None:

@@ -363,6 +363,17 @@ class JobRecord(RecordModel):
         default=0, description="How many earlier deleted versions `deletedVersions` leaves out."
     )
     artifacts: list[ArtifactInfo] = Field(default=[], description="Every stored output of its versions.")
+class ShareInfo(RecordModel):
+    """A grant (api/sharing.py): who may see (read) or use (in a loraRef) the asset."""
+
+    to: str = Field(description="owner:NAME or group:NAME.")
+    access: Literal["read", "use"] = Field(
+        description="read: see and download; use: see, and use in a loraRef (a LoRA), not download."
+    )
+    by: str = Field(default="", description="Who shared it (empty: from the resource's annotation).")
+    at: str = Field(default="", description="When (empty: from the resource's annotation).")
+
+
     total_bytes: int = 0
     cost: CostInfo | None = Field(default=None, description="Spend at the provider (status.cost).")
 
@@ -401,6 +412,11 @@ class TranscriptionRecord(JobRecord):
     )
 
 
+    shares: list[ShareInfo] = Field(
+        default=[],
+        description="Who it is shared with (docs/sharing.md); shown to its owner only. In a cluster, its "
+        "resource's annotation contentgen.io/shared-with.",
+    )
 class LoraEvaluationRecord(JobRecord):
     kind: Literal["LoraEvaluation"] = "LoraEvaluation"
     lora: EvaluatedLoraInfo | None = Field(

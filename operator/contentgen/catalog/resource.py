@@ -23,6 +23,9 @@ class ResourceState:
     status: dict[str, Any]
     created_at: datetime
     results: Mapping[int, RunResult] = field(default_factory=dict)  # by version, when at hand
+    # Its grants (api/sharing.py) as the record's `shares`: in a cluster the resource's annotation
+    # contentgen.io/shared-with; None keeps the record's own (a laptop's, written by `assets share`).
+    shares: tuple[dict[str, Any], ...] | None = None
 
     @classmethod
     def of_snapshot(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -320,3 +321,54 @@ def stored_spec(svc: Services, doc: dict[str, Any]) -> Callable[[int], dict[str,
         return dict(result.spec) if result is not None and result.spec else None
 
     return read
+
+
+def find_readable(
+    svc: Services, who: Caller, ref: str, type_: str | None = None, *, download: bool = False
+) -> dict[str, Any]:
+    """`find_record`, or else another owner's record shared with the caller (docs/sharing.md): for
+    reading only; `download`: its files too, which a use-only grant does not give (403 use_only).
+    Anyone else gets the 404 of a missing record."""
+    from contentgen.catalog.sharing import readable
+
+    try:
+        return find_record(svc, who, ref, type_)
+    except ApiError as exc:
+        if exc.status != 404 or who.admin:
+            raise
+    found = readable(svc.catalog, ref, who.owners, who.groups, type_)
+    if found is None:
+        raise not_found(ref)
+    doc, access = found
+    if download and access == "use":
+        raise ApiError(
+            403,
+            "use_only",
+            f"{doc.get('namespace')}/{doc.get('name')} is shared with you for use only (in a loraRef): its "
+            f"files are not downloaded; its owner {doc.get('owner')!r} may share it for read",
+        )
+    return doc
+
+
+def counted_download(svc: Services, doc: dict[str, Any], uri: str) -> None:
+    """A download of `uri` counted in the record's usage (catalog/sharing.Usage); never fails the
+    download."""
+    from contentgen.api import now
+    from contentgen.catalog.sharing import Usage
+    from contentgen.store.keys import version_of_uri
+
+    try:
+        Usage(svc.catalog).downloaded(str(doc["_id"]), version_of_uri(uri) or 0, now())
+    except Exception:  # a counter that cannot be written does not refuse the file
+        logging.getLogger("contentgen.api").warning("usage: the download of %s was not counted", uri)
+
+
+def accessed(svc: Services, doc: dict[str, Any]) -> None:
+    """A view of the record, as its usage's last access; never fails the request."""
+    from contentgen.api import now
+    from contentgen.catalog.sharing import Usage
+
+    try:
+        Usage(svc.catalog).accessed(str(doc["_id"]), now())
+    except Exception:
+        logging.getLogger("contentgen.api").warning("usage: the access to %s was not noted", doc.get("_id"))

@@ -29,6 +29,8 @@ from ..deps import (
     RefPath,
     ServicesDep,
     TypeQuery,
+    counted_download,
+    find_readable,
     find_record,
     list_query,
     matches,
@@ -147,7 +149,7 @@ def lineage_of(ref: RefPath, svc: ServicesDep, who: CallerDep, type_: TypeQuery 
     """An image generation: the LoRAs used (name, id, version), each version's dataset and source
     video. A LoRA: each version with its dataset, source video and contact sheet, and the image
     generations made with it. Only the caller's records are followed."""
-    doc = find_record(svc, who, ref, type_)
+    doc = find_readable(svc, who, ref, type_)
     return lineage(svc.catalog, doc, record_scope(who)).wire()
 
 
@@ -193,8 +195,8 @@ def download(
 ) -> dict[str, Any]:
     """A presigned URL for S3 (signed for CONTENTGEN_STORE_PUBLIC_ENDPOINT_URL when set; browsers
     save it as NAME-vN…, e.g. avatar-v3.safetensors), a file:// path for a local store, with its
-    expiry."""
-    doc = find_record(svc, who, ref)
+    expiry. Counted in the record's usage (GET .../usage); a record shared for use only answers 403."""
+    doc = find_readable(svc, who, ref, download=True)
     uri = _chosen(doc, file, version)
     try:
         signed = sign(svc.store(), uri, expires, download_name=download_name(doc, uri))
@@ -202,6 +204,7 @@ def download(
         raise ApiError(_DOWNLOAD_STATUS.get(exc.code, 500), exc.code, str(exc)) from None
     except ContentgenError as exc:
         raise ApiError(502, "store_error", str(exc)) from None
+    counted_download(svc, doc, uri)
     return signed.wire()
 
 
@@ -233,9 +236,12 @@ def content(
     download: Annotated[bool, Query(description="Ask the browser to save it instead of showing it.")] = False,
 ) -> Response:
     """A local store's file is sent from here; an S3 store's is a redirect to a presigned link
-    (valid an hour), so large models do not pass through the API."""
-    doc = find_record(svc, who, ref)
+    (valid an hour), so large models do not pass through the API. With ?download=true it counts as
+    a download in the record's usage."""
+    doc = find_readable(svc, who, ref, download=True)
     uri = _chosen(doc, file, version)
+    if download:
+        counted_download(svc, doc, uri)
     store = svc.store()
     name = uri.rsplit("/", 1)[-1]
     saved_as = download_name(doc, uri)

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from contentgen.catalog import AnyRecord, JobPage, to_record
 
-from ..deps import CallerDep, ListQueryDep, RefPath, ServicesDep, TypeQuery, find_record
+from ..deps import CallerDep, ListQueryDep, RefPath, ServicesDep, TypeQuery, accessed, find_readable
 from ..errors import ERROR_RESPONSES
 from .common import page_of
 
@@ -23,5 +23,10 @@ def list_jobs(svc: ServicesDep, query: ListQueryDep, type_: TypeQuery = None) ->
 
 @router.get("/jobs/{ref:ref}", response_model=AnyRecord, summary="Get one record")
 def get_job(ref: RefPath, svc: ServicesDep, who: CallerDep, type_: TypeQuery = None) -> dict[str, Any]:
-    """By id, a unique prefix of it, or namespace/name (add ?type= when kinds share the name)."""
-    return to_record(find_record(svc, who, ref, type_)).wire()
+    """By id, a unique prefix of it, or namespace/name (add ?type= when kinds share the name); a
+    record another owner shared with the caller too (its `shares` shown to its owner only)."""
+    doc = find_readable(svc, who, ref, type_)
+    if not who.may_act_for(str(doc.get("owner") or "")):
+        doc = {**doc, "shares": []}
+    accessed(svc, doc)
+    return to_record(doc).wire()

@@ -1,0 +1,291 @@
+"""Sharing, collections and per-asset usage in the catalog (issue 38): thin adapters over the
+catalog's database; who may see or use what is decided in api/sharing.py.
+
+    records      `shares` on the record (document.py): a laptop's written here (`assets share`, the
+                 HTTP API); in a cluster mirrored by the operator from the resource's annotation
+                 contentgen.io/shared-with, so changed with kubectl (NotShareable says how)
+    collections  one document per collection: {_id, name, owner, description, members [{id,
+                 addedAt, by}], shares, createdAt, updatedAt, rev}; members are records of any kind
+    usage        one document per record: {_id, downloads, byVersion {N: count}, lastAccessedAt,
+                 lastDownloadedAt}, counted with atomic increments (no read, no rev: a download
+                 never races the operator's writes of the record)
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from contentgen.api.sharing import (
+    ANNOTATION,
+    Grant,
+    access_of,
+    annotation_of,
+    grantee_keys,
+    grants_of,
+    with_grant,
+    without_grant,
+)
+
+from .base import AmbiguousReference, Catalog
+from .document import DELETED
+from .migrate import upgrade
+from .names import resolve
+
+COLLECTIONS = "collections"
+USAGE = "usage"
+MAX_MEMBERS = 1000
+MAX_SHARED_LISTED = 500
+
+
+class NotShareable(Exception):
+    """A record the operator writes: its grants are its resource's annotation (the message has the
+    kubectl command)."""
+
+
+class CollectionError(ValueError):
+    """A collection change that cannot be made (the message says why)."""
+
+
+def _iso(when: datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
+
+
+# --- records --------------------------------------------------------------------------------------
+
+
+def kubectl_share(doc: dict[str, Any], grants: Sequence[Grant]) -> str:
+    """The command that gives a cluster resource these grants."""
+    kind = str(doc.get("kind") or "").lower()
+    value = annotation_of(grants)
+    where = f"kubectl annotate {kind}/{doc.get('name')} -n {doc.get('namespace')}"
+    return f"{where} {ANNOTATION}-" if not value else f"{where} {ANNOTATION}={value} --overwrite"
+
+
+def change_record_shares(
+    catalog: Catalog, doc: dict[str, Any], *, give: Grant | None = None, take: str | None = None
+) -> tuple[tuple[Grant, ...], bool]:
+    """Give a grant on a record (or take one back, by grantee); the grants after, and whether the
+    taken one was there. NotShareable for a record the operator writes."""
+    current = grants_of(doc)
+    if give is not None:
+        after, changed = with_grant(current, give), True
+    else:
+        after, changed = without_grant(current, take or "")
+    if doc.get("origin") == "operator":
+        raise NotShareable(
+            f"{doc.get('namespace')}/{doc.get('name')} is a cluster resource: its grants are its annotation "
+            f"{ANNOTATION}, which the operator copies into its record; change it with: "
+            f"{kubectl_share(doc, after)}"
+        )
+
+    def change(stored: dict[str, Any] | None) -> dict[str, Any] | None:
+        if stored is None:
+            return None
+        return {**stored, "rev": int(stored.get("rev") or 0) + 1, "shares": [g.wire() for g in after]}
+
+    if changed:
+        catalog.modify(str(doc["_id"]), change)
+    return after, changed
+
+
+def readable(
+    catalog: Catalog, ref: str, owners: Iterable[str], groups: Iterable[str] = (), type: str | None = None
+) -> tuple[dict[str, Any], str] | None:
+    """The record `ref` names with the caller's access to it (owner, read, use), among every
+    owner's records: None where it is none the caller may see, or where `ref` is ambiguous among
+    everyone's (which says nothing of records the caller may not see)."""
+    owners, groups = list(owners), list(groups)
+    try:
+        doc = resolve(catalog, ref, owner=None, type=type)
+    except AmbiguousReference:
+        return None
+    if doc is None:
+        return None
+    access = access_of(grants_of(doc), str(doc.get("owner") or ""), owners, groups)
+    return (doc, access) if access != "none" else None
+
+
+def shared_with(
+    catalog: Catalog, owners: Iterable[str], groups: Iterable[str] = (), type: str | None = None
+) -> list[dict[str, Any]]:
+    """Records of other owners shared with the caller (newest first), not deleted ones."""
+    owners = list(owners)
+    query: dict[str, Any] = {
+        "shares.to": {"$in": grantee_keys(owners, groups)},
+        "owner": {"$nin": owners},
+        "status": {"$ne": DELETED},
+    }
+    if type is not None:
+        query["type"] = type
+    docs = [upgrade(d) for d in catalog.find_raw(query, limit=MAX_SHARED_LISTED)]
+    return sorted(docs, key=lambda d: str(d.get("createdAt") or ""), reverse=True)
+
+
+# --- collections ----------------------------------------------------------------------------------
+
+
+class Collections:
+    """The collections of a catalog."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.docs = catalog.sibling(COLLECTIONS)
+        self.guard = catalog.guard
+
+    def create(self, owner: str, name: str, description: str, by: str, now: datetime) -> dict[str, Any]:
+        if self.named(owner, name) is not None:
+            raise CollectionError(f"owner {owner!r} has a collection named {name!r} already")
+        doc = {
+            "_id": "c" + secrets.token_hex(8),
+            "name": name,
+            "owner": owner,
+            "description": description,
+            "members": [],
+            "shares": [],
+            "createdBy": by,
+            "createdAt": _iso(now),
+            "updatedAt": _iso(now),
+            "rev": 1,
+        }
+        with self.guard:
+            self.docs.insert_one(dict(doc))
+        return doc
+
+    def get(self, cid: str) -> dict[str, Any] | None:
+        with self.guard:
+            found = self.docs.find_one({"_id": cid})
+        return dict(found) if found is not None else None
+
+    def named(self, owner: str, name: str) -> dict[str, Any] | None:
+        with self.guard:
+            found = self.docs.find_one({"owner": owner, "name": name})
+        return dict(found) if found is not None else None
+
+    def visible(
+        self, owners: Iterable[str], groups: Iterable[str] = (), admin: bool = False
+    ) -> list[dict[str, Any]]:
+        """The caller's collections and those shared with it (an admin: every one), by name."""
+        owners = list(owners)
+        query: dict[str, Any] = (
+            {}
+            if admin
+            else {"$or": [{"owner": {"$in": owners}}, {"shares.to": {"$in": grantee_keys(owners, groups)}}]}
+        )
+        with self.guard:
+            docs = [dict(d) for d in self.docs.find(query).limit(MAX_SHARED_LISTED)]
+        return sorted(docs, key=lambda d: (str(d.get("owner")), str(d.get("name")), str(d["_id"])))
+
+    def find(
+        self, ref: str, owners: Iterable[str], groups: Iterable[str] = (), admin: bool = False
+    ) -> tuple[dict[str, Any], str] | None:
+        """The collection `ref` (its id, or the name of one of the caller's own) with the caller's
+        access (owner, read, use); None where the caller may not see it."""
+        owners = list(owners)
+        doc = self.get(ref)
+        if doc is None:
+            mine = [c for o in owners if (c := self.named(o, ref)) is not None]
+            doc = mine[0] if len(mine) == 1 else None
+        if doc is None:
+            return None
+        if admin:
+            return doc, "owner"
+        access = access_of(grants_of(doc), str(doc.get("owner") or ""), owners, groups)
+        return (doc, access) if access != "none" else None
+
+    def _change(self, cid: str, change: Any) -> dict[str, Any]:
+        """Apply `change` (doc -> new doc) conditionally on the collection's rev; retried."""
+        for _ in range(8):
+            current = self.get(cid)
+            if current is None:
+                raise CollectionError(f"collection {cid} is gone")
+            new = change(dict(current))
+            new["rev"] = int(current.get("rev") or 0) + 1
+            with self.guard:
+                result = self.docs.replace_one({"_id": cid, "rev": current.get("rev")}, new)
+            if result.matched_count:
+                return dict(new)
+        raise CollectionError(f"collection {cid}: too many writers at once; try again")
+
+    def add(self, cid: str, record_id: str, by: str, now: datetime) -> dict[str, Any]:
+        def change(doc: dict[str, Any]) -> dict[str, Any]:
+            members = list(doc.get("members") or [])
+            if any(m.get("id") == record_id for m in members):
+                return doc
+            if len(members) >= MAX_MEMBERS:
+                raise CollectionError(f"a collection holds at most {MAX_MEMBERS} assets")
+            members.append({"id": record_id, "addedAt": _iso(now), "by": by})
+            return {**doc, "members": members, "updatedAt": _iso(now)}
+
+        return self._change(cid, change)
+
+    def remove(self, cid: str, record_id: str, now: datetime) -> tuple[dict[str, Any], bool]:
+        removed = False
+
+        def change(doc: dict[str, Any]) -> dict[str, Any]:
+            nonlocal removed
+            members = [m for m in doc.get("members") or [] if m.get("id") != record_id]
+            removed = len(members) != len(doc.get("members") or [])
+            return {**doc, "members": members, "updatedAt": _iso(now)}
+
+        return self._change(cid, change), removed
+
+    def share(
+        self, cid: str, now: datetime, *, give: Grant | None = None, take: str | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        changed = True
+
+        def change(doc: dict[str, Any]) -> dict[str, Any]:
+            nonlocal changed
+            current = grants_of(doc)
+            if give is not None:
+                after = with_grant(current, give)
+            else:
+                after, changed = without_grant(current, take or "")
+            return {**doc, "shares": [g.wire() for g in after], "updatedAt": _iso(now)}
+
+        return self._change(cid, change), changed
+
+    def delete(self, cid: str) -> bool:
+        with self.guard:
+            return bool(self.docs.delete_one({"_id": cid}).deleted_count)
+
+    def members(self, doc: dict[str, Any]) -> list[dict[str, Any]]:
+        """The member records (current shape) that still exist, in the order they were added."""
+        ids = [str(m.get("id")) for m in doc.get("members") or []]
+        found = {d["_id"]: upgrade(d) for d in self.catalog.find_raw({"_id": {"$in": ids}})} if ids else {}
+        return [found[i] for i in ids if i in found]
+
+
+# --- usage ----------------------------------------------------------------------------------------
+
+
+class Usage:
+    """Downloads and last access per record, counted with atomic increments."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.docs = catalog.sibling(USAGE)
+        self.guard = catalog.guard
+
+    def downloaded(self, uid: str, version: int, when: datetime) -> None:
+        at = _iso(when)
+        with self.guard:
+            self.docs.update_one(
+                {"_id": uid},
+                {
+                    "$inc": {"downloads": 1, f"byVersion.{int(version)}": 1},
+                    "$set": {"lastDownloadedAt": at, "lastAccessedAt": at},
+                },
+                upsert=True,
+            )
+
+    def accessed(self, uid: str, when: datetime) -> None:
+        with self.guard:
+            self.docs.update_one({"_id": uid}, {"$set": {"lastAccessedAt": _iso(when)}}, upsert=True)
+
+    def of(self, uid: str) -> dict[str, Any]:
+        with self.guard:
+            found = self.docs.find_one({"_id": uid})
+        return dict(found) if found is not None else {"_id": uid}

@@ -1,0 +1,663 @@
+"""Sharing, collections and per-asset usage (issue 38; docs/sharing.md): who may see what is
+decided in api/sharing.py, kept in catalog/sharing.py; these routes only check who asks."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path as FilePath
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Path, Query
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from contentgen.api import now
+from contentgen.api.sharing import (
+    GRANTEE_PATTERN,
+    BadGrant,
+    Grant,
+    access_of,
+    grant,
+    grantee,
+    grants_of,
+)
+from contentgen.catalog import AnyRecord, JobPage, ResultPage, to_record
+from contentgen.catalog.downloads import version_uris
+from contentgen.catalog.queries import search_words
+from contentgen.catalog.sharing import (
+    MAX_MEMBERS,
+    CollectionError,
+    Collections,
+    NotShareable,
+    change_record_shares,
+    kubectl_share,
+    shared_with,
+)
+from contentgen.catalog.usage import AssetUsage, usage_of
+from contentgen.errors import ContentgenError
+from contentgen.store import LocalStore
+
+from ..deps import (
+    SEARCH_PATTERN,
+    CallerDep,
+    RefPath,
+    ServicesDep,
+    TypeQuery,
+    find_readable,
+    matches,
+    record_scope,
+)
+from ..errors import ERROR_RESPONSES, ApiError, ErrorResponse, bad_request
+from ..identity import Caller
+from .common import page_of
+
+router = APIRouter(tags=["sharing"], responses=ERROR_RESPONSES)
+
+
+def _err(description: str) -> dict[str, Any]:
+    return {"model": ErrorResponse, "description": description}
+
+
+class ShareRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: str = Field(
+        max_length=210,
+        pattern=GRANTEE_PATTERN,
+        description="owner:NAME (an owner) or group:NAME (an identity group: read only).",
+    )
+    access: Literal["read", "use"] = Field(
+        description="read: see it and download its files; use: see it and use it in a loraRef (a LoRA), "
+        "without its files."
+    )
+
+
+class ShareEntry(BaseModel):
+    to: str
+    access: Literal["read", "use"]
+    by: str = ""
+    at: str = ""
+
+
+class Shares(BaseModel):
+    id: str
+    owner: str
+    shares: list[ShareEntry]
+    annotation: str = Field(
+        default="",
+        description="A cluster resource: the kubectl command that gives it these grants (its annotation).",
+    )
+
+
+GranteePath = Annotated[
+    str,
+    Path(max_length=210, pattern=GRANTEE_PATTERN, description="The grantee: owner:NAME or group:NAME."),
+]
+
+_SHARE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _err("A bad field (named): an unknown access, or use given to a group (groups are read only)."),
+    403: _err("The caller does not act for its owner (code forbidden): only its owner shares it."),
+    404: _err("No such record visible to the caller (or no such grant, code grant_not_found)."),
+    409: _err(
+        "A cluster resource (code share_in_cluster): its grants are its annotation "
+        "contentgen.io/shared-with; the message has the kubectl command. Or an ambiguous reference "
+        "(code ambiguous)."
+    ),
+}
+
+
+def _owned(svc: Any, who: Caller, ref: str) -> dict[str, Any]:
+    doc = find_readable(svc, who, ref)
+    if not who.may_act_for(str(doc.get("owner") or "")):
+        raise ApiError(
+            403,
+            "forbidden",
+            f"{who.user} does not act for {doc.get('owner')!r}, its owner: only its owner shares it",
+        )
+    return doc
+
+
+def _shares(doc: dict[str, Any], grants: tuple[Grant, ...]) -> dict[str, Any]:
+    cluster = doc.get("origin") == "operator"
+    return {
+        "id": doc["_id"],
+        "owner": doc.get("owner", ""),
+        "shares": [g.wire() for g in grants],
+        "annotation": kubectl_share(doc, grants) if cluster else "",
+    }
+
+
+def _checked(wanted: ShareRequest, who: Caller) -> Grant:
+    try:
+        return grant(wanted.to, wanted.access, by=who.user, at=now().isoformat().replace("+00:00", "Z"))
+    except BadGrant as exc:
+        raise ApiError(400, "invalid", str(exc), fields=[{"field": "to", "message": str(exc)}]) from None
+
+
+@router.get("/api/shared", response_model=JobPage, summary="Records other owners shared with the caller")
+def shared(svc: ServicesDep, who: CallerDep, type_: TypeQuery = None) -> dict[str, Any]:
+    """Every record of another owner shared with one of the caller's owners or groups (newest first,
+    at most 500), read or use."""
+    docs = shared_with(svc.catalog, who.owners, who.groups, type_)
+    for doc in docs:
+        doc["shares"] = []
+    return page_of(ResultPage(total=len(docs), limit=len(docs), offset=0, docs=docs))
+
+
+@router.get(
+    "/api/assets/{ref:path}/shares",
+    response_model=Shares,
+    summary="Who an asset is shared with",
+    responses={403: _SHARE_RESPONSES[403]},
+)
+def shares_of(ref: RefPath, svc: ServicesDep, who: CallerDep) -> dict[str, Any]:
+    doc = _owned(svc, who, ref)
+    return _shares(doc, grants_of(doc))
+
+
+@router.put(
+    "/api/assets/{ref:path}/shares",
+    response_model=Shares,
+    summary="Share an asset with an owner or a group",
+    responses=_SHARE_RESPONSES,
+)
+def share(
+    ref: RefPath, wanted: Annotated[ShareRequest, Body()], svc: ServicesDep, who: CallerDep
+) -> dict[str, Any]:
+    """Gives (or replaces) the grantee's grant. A laptop's record keeps it in the catalog; a cluster
+    resource's grants are its annotation (409 share_in_cluster with the kubectl command), which the
+    operator checks for loraRef and copies into the record."""
+    doc = _owned(svc, who, ref)
+    given = _checked(wanted, who)
+    try:
+        after, _ = change_record_shares(svc.catalog, doc, give=given)
+    except NotShareable as exc:
+        raise ApiError(409, "share_in_cluster", str(exc)) from None
+    except BadGrant as exc:
+        raise ApiError(400, "invalid", str(exc), fields=[{"field": "to", "message": str(exc)}]) from None
+    return _shares(doc, after)
+
+
+@router.delete(
+    "/api/assets/{ref:path}/shares/{grantee_}",
+    response_model=Shares,
+    summary="Take a grant back",
+    responses=_SHARE_RESPONSES,
+)
+def unshare(ref: RefPath, grantee_: GranteePath, svc: ServicesDep, who: CallerDep) -> dict[str, Any]:
+    doc = _owned(svc, who, ref)
+    try:
+        after, had = change_record_shares(svc.catalog, doc, take=grantee(grantee_))
+    except NotShareable as exc:
+        raise ApiError(409, "share_in_cluster", str(exc)) from None
+    except BadGrant as exc:
+        raise bad_request("grantee", str(exc)) from None
+    if not had:
+        raise ApiError(404, "grant_not_found", f"{doc.get('name')} is not shared with {grantee_}")
+    return _shares(doc, after)
+
+
+@router.get(
+    "/api/assets/{ref:path}/usage",
+    response_model=AssetUsage,
+    summary="An asset's usage: downloads, last access, storage and its cost, where it was used",
+)
+def usage(ref: RefPath, svc: ServicesDep, who: CallerDep, type_: TypeQuery = None) -> dict[str, Any]:
+    """Owner-scoped: what was made with it is listed where the caller may see it; its owner also
+    learns how many records of other owners used it (a shared LoRA). The monthly cost is totalBytes
+    in GiB times CONTENTGEN_API_PRICE_PER_GB_MONTH."""
+    doc = find_readable(svc, who, ref, type_)
+    mine = who.may_act_for(str(doc.get("owner") or ""))
+    return usage_of(
+        svc.catalog,
+        doc,
+        record_scope(who),
+        svc.settings.price_per_gb_month,
+        owner_view=mine,
+        owners=who.owners,
+    ).wire()
+
+
+# --- collections ----------------------------------------------------------------------------------
+
+CollectionPath = Annotated[
+    str,
+    Path(
+        max_length=200,
+        pattern=r"^[0-9A-Za-z][0-9A-Za-z._-]*$",
+        description="The collection: its id, or the name of one of the caller's own.",
+    ),
+]
+
+
+class CollectionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[0-9A-Za-z][0-9A-Za-z._-]*$")
+    description: str = Field(default="", max_length=2000)
+    owner: str | None = Field(
+        default=None,
+        max_length=63,
+        pattern=r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$",
+        description="Whose collection: one of the caller's owners (default: its first).",
+    )
+
+
+class MemberRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ref: str = Field(
+        min_length=1, max_length=400, description="A record the caller may see: id, namespace/name..."
+    )
+
+
+class CollectionMember(BaseModel):
+    id: str
+    added_at: str = Field(default="", alias="addedAt")
+    by: str = ""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class CollectionInfo(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str
+    name: str
+    owner: str
+    description: str = ""
+    access: Literal["owner", "read", "use"] = Field(description="What the caller may do with it.")
+    member_count: int = Field(alias="memberCount")
+    shares: list[ShareEntry] = Field(default=[], description="Its grants (shown to its owner only).")
+    created_at: str = Field(default="", alias="createdAt")
+    updated_at: str = Field(default="", alias="updatedAt")
+
+
+class CollectionList(BaseModel):
+    items: list[CollectionInfo]
+
+
+class CollectionDetail(CollectionInfo):
+    items: list[AnyRecord] = Field(
+        description="Its members the caller may see, in the order they were added."
+    )
+    total: int
+
+
+def _info(doc: dict[str, Any], access: str, shown: int | None = None) -> dict[str, Any]:
+    return {
+        "id": doc["_id"],
+        "name": doc.get("name", ""),
+        "owner": doc.get("owner", ""),
+        "description": doc.get("description", ""),
+        "access": access,
+        "memberCount": shown if shown is not None else len(doc.get("members") or []),
+        "shares": (doc.get("shares") or []) if access == "owner" else [],
+        "createdAt": doc.get("createdAt", ""),
+        "updatedAt": doc.get("updatedAt", ""),
+    }
+
+
+def _collection(svc: Any, who: Caller, ref: str, *, owner: bool = False) -> tuple[dict[str, Any], str]:
+    found = Collections(svc.catalog).find(ref, who.owners, who.groups, admin=who.admin)
+    if found is None:
+        raise ApiError(404, "not_found", f"no collection {ref!r}")
+    doc, access = found
+    if owner and access != "owner":
+        raise ApiError(
+            403,
+            "forbidden",
+            f"collection {doc.get('name')!r} is {doc.get('owner')}'s: only its owner changes it",
+        )
+    return found
+
+
+def _visible_members(svc: Any, who: Caller, doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The members a caller sees through the collection: the collection owner's own records (its
+    grant shares them), and others' only where the caller may see them itself (no re-sharing)."""
+    members = Collections(svc.catalog).members(doc)
+    if who.admin:
+        return members
+    shown = []
+    for member in members:
+        mine = str(member.get("owner")) == doc.get("owner")
+        if mine or access_of(grants_of(member), str(member.get("owner")), who.owners, who.groups) != "none":
+            shown.append(member)
+    return shown
+
+
+_COLLECTION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: _err("Only the collection's owner changes it (code forbidden)."),
+    404: _err("No such collection (or member) visible to the caller."),
+}
+
+
+@router.get(
+    "/api/collections",
+    response_model=CollectionList,
+    summary="The caller's collections and those shared with it",
+)
+def collections(svc: ServicesDep, who: CallerDep) -> dict[str, Any]:
+    docs = Collections(svc.catalog).visible(who.owners, who.groups, admin=who.admin)
+    items = []
+    for doc in docs:
+        access = (
+            "owner" if who.admin else access_of(grants_of(doc), str(doc.get("owner")), who.owners, who.groups)
+        )
+        items.append(_info(doc, access))
+    return {"items": items}
+
+
+@router.post(
+    "/api/collections",
+    response_model=CollectionInfo,
+    status_code=201,
+    summary="Make a collection",
+    responses={
+        201: {"description": "Made."},
+        403: _err("`owner` is not one the caller acts for (code forbidden)."),
+        409: _err("The owner has a collection of that name already (code exists)."),
+    },
+)
+def create_collection(
+    wanted: Annotated[CollectionCreate, Body()], svc: ServicesDep, who: CallerDep
+) -> dict[str, Any]:
+    owner = wanted.owner or (who.owners[0] if who.owners else "")
+    if not owner or not who.may_act_for(owner):
+        raise ApiError(403, "forbidden", f"{who.user} does not act for owner {owner!r}")
+    try:
+        doc = Collections(svc.catalog).create(owner, wanted.name, wanted.description, who.user, now())
+    except CollectionError as exc:
+        raise ApiError(409, "exists", str(exc)) from None
+    return _info(doc, "owner")
+
+
+@router.get(
+    "/api/collections/{cid}",
+    response_model=CollectionDetail,
+    summary="A collection and its members",
+    responses={404: _COLLECTION_RESPONSES[404]},
+)
+def get_collection(cid: CollectionPath, svc: ServicesDep, who: CallerDep) -> dict[str, Any]:
+    doc, access = _collection(svc, who, cid)
+    members = _visible_members(svc, who, doc)
+    items = [
+        to_record({**m, "shares": []} if not who.may_act_for(str(m.get("owner"))) else m).wire()
+        for m in members
+    ]
+    return {**_info(doc, access, len(members)), "items": items, "total": len(items)}
+
+
+@router.delete(
+    "/api/collections/{cid}",
+    status_code=204,
+    response_class=Response,
+    summary="Delete a collection (its members stay)",
+    responses={204: {"description": "Deleted."}, **_COLLECTION_RESPONSES},
+)
+def delete_collection(cid: CollectionPath, svc: ServicesDep, who: CallerDep) -> Response:
+    doc, _ = _collection(svc, who, cid, owner=True)
+    Collections(svc.catalog).delete(str(doc["_id"]))
+    return Response(status_code=204)
+
+
+@router.post(
+    "/api/collections/{cid}/members",
+    response_model=CollectionInfo,
+    summary="Add an asset of any kind",
+    responses={
+        **_COLLECTION_RESPONSES,
+        409: _err(
+            f"An ambiguous reference (code ambiguous), or a collection full ({MAX_MEMBERS}; code full)."
+        ),
+    },
+)
+def add_member(
+    cid: CollectionPath, wanted: Annotated[MemberRequest, Body()], svc: ServicesDep, who: CallerDep
+) -> dict[str, Any]:
+    doc, _ = _collection(svc, who, cid, owner=True)
+    if not matches(
+        r"^[0-9A-Za-z][0-9A-Za-z._-]*(/[0-9A-Za-z][0-9A-Za-z._-]*)?(@[0-9A-Za-z-]+)?$", wanted.ref
+    ):
+        raise ApiError(
+            400,
+            "invalid",
+            f"ref: {wanted.ref!r} is not a record reference",
+            fields=[{"field": "ref", "message": "not a record reference"}],
+        )
+    record = find_readable(svc, who, wanted.ref)
+    try:
+        after = Collections(svc.catalog).add(str(doc["_id"]), str(record["_id"]), who.user, now())
+    except CollectionError as exc:
+        raise ApiError(409, "full", str(exc)) from None
+    return _info(after, "owner")
+
+
+@router.delete(
+    "/api/collections/{cid}/members/{member}",
+    response_model=CollectionInfo,
+    summary="Take an asset out (the asset stays)",
+    responses=_COLLECTION_RESPONSES,
+)
+def remove_member(
+    cid: CollectionPath,
+    member: Annotated[
+        str, Path(max_length=200, pattern=r"^[0-9A-Za-z][0-9A-Za-z._-]*$", description="The member's id.")
+    ],
+    svc: ServicesDep,
+    who: CallerDep,
+) -> dict[str, Any]:
+    doc, _ = _collection(svc, who, cid, owner=True)
+    after, removed = Collections(svc.catalog).remove(str(doc["_id"]), member, now())
+    if not removed:
+        raise ApiError(404, "not_found", f"{member} is not in collection {doc.get('name')!r}")
+    return _info(after, "owner")
+
+
+@router.put(
+    "/api/collections/{cid}/shares",
+    response_model=CollectionInfo,
+    summary="Share a collection with an owner or a group",
+    responses={400: _SHARE_RESPONSES[400], **_COLLECTION_RESPONSES},
+)
+def share_collection(
+    cid: CollectionPath, wanted: Annotated[ShareRequest, Body()], svc: ServicesDep, who: CallerDep
+) -> dict[str, Any]:
+    """Its grantees see it and, through it, the members its owner owns (read: their files too, and
+    the archive)."""
+    doc, _ = _collection(svc, who, cid, owner=True)
+    given = _checked(wanted, who)
+    try:
+        after, _ = Collections(svc.catalog).share(str(doc["_id"]), now(), give=given)
+    except (BadGrant, CollectionError) as exc:
+        raise ApiError(400, "invalid", str(exc), fields=[{"field": "to", "message": str(exc)}]) from None
+    return _info(after, "owner")
+
+
+@router.delete(
+    "/api/collections/{cid}/shares/{grantee_}",
+    response_model=CollectionInfo,
+    summary="Take a collection's grant back",
+    responses={400: _SHARE_RESPONSES[400], **_COLLECTION_RESPONSES},
+)
+def unshare_collection(
+    cid: CollectionPath, grantee_: GranteePath, svc: ServicesDep, who: CallerDep
+) -> dict[str, Any]:
+    doc, _ = _collection(svc, who, cid, owner=True)
+    after, had = Collections(svc.catalog).share(str(doc["_id"]), now(), take=grantee(grantee_))
+    if not had:
+        raise ApiError(
+            404, "grant_not_found", f"collection {doc.get('name')!r} is not shared with {grantee_}"
+        )
+    return _info(after, "owner")
+
+
+@router.get(
+    "/api/collections/{cid}/search",
+    response_model=CollectionDetail,
+    summary="Search within a collection",
+    responses={404: _COLLECTION_RESPONSES[404]},
+)
+def search_collection(
+    cid: CollectionPath,
+    svc: ServicesDep,
+    who: CallerDep,
+    q: Annotated[
+        str,
+        Query(
+            max_length=500,
+            description="Words that must all occur (any case) in a member's name, tags, description, prompt, "
+            "trigger word or transcript.",
+            json_schema_extra={"pattern": SEARCH_PATTERN},
+        ),
+    ],
+) -> dict[str, Any]:
+    doc, access = _collection(svc, who, cid)
+    try:
+        words = [w.lower() for w in search_words(q)]
+        if not matches(SEARCH_PATTERN, q):
+            raise ValueError("control characters are not searched for: give 1 to 20 words")
+    except ValueError as exc:
+        raise bad_request("q", str(exc)) from None
+    members = _visible_members(svc, who, doc)
+    hits = [m for m in members if all(w in _text(m) for w in words)]
+    items = [to_record({**m, "shares": []}).wire() for m in hits]
+    return {**_info(doc, access, len(members)), "items": items, "total": len(items)}
+
+
+def _text(doc: dict[str, Any]) -> str:
+    """What search matches in a record (document.py's searchText, else its name, tags, description)."""
+    text = str(doc.get("searchText") or "")
+    return (
+        text
+        or " ".join(
+            [str(doc.get("name") or ""), *map(str, doc.get("tags") or []), str(doc.get("description") or "")]
+        ).lower()
+    )
+
+
+_UNSAFE = re.compile(r"[^0-9A-Za-z._-]+")
+
+
+@router.get(
+    "/api/collections/{cid}/archive",
+    summary="Every member's latest version as one zip, streamed from the store",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "application/zip: a folder per member (NAMESPACE_NAME-vN/) with its files.",
+            "content": {"application/zip": {}},
+        },
+        403: _err("The collection is shared with the caller for use only (code use_only): no files."),
+        404: _COLLECTION_RESPONSES[404],
+    },
+)
+def archive(cid: CollectionPath, svc: ServicesDep, who: CallerDep) -> StreamingResponse:
+    doc, access = _collection(svc, who, cid)
+    if access == "use":
+        raise ApiError(
+            403, "use_only", f"collection {doc.get('name')!r} is shared with you for use only: no files"
+        )
+    members = [m for m in _visible_members(svc, who, doc) if _downloadable(who, doc, m)]
+    store = svc.store()
+    files: list[tuple[str, str]] = []
+    for member in members:
+        versions = member.get("versions") or []
+        if not versions:
+            continue
+        latest = versions[-1]
+        folder = _UNSAFE.sub("_", f"{member.get('namespace')}_{member.get('name')}-v{latest.get('version')}")
+        for uri in version_uris(latest):
+            if store.owns(uri):
+                files.append((f"{folder}/{store.key_of(uri).rsplit('/', 1)[-1]}", uri))
+    name = _UNSAFE.sub("_", str(doc.get("name") or "collection"))
+    return StreamingResponse(
+        _zipped(store, files),
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}.zip"',
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+def _downloadable(who: Caller, collection: dict[str, Any], member: dict[str, Any]) -> bool:
+    owner = str(member.get("owner"))
+    if who.admin or who.may_act_for(owner) or owner == collection.get("owner"):
+        return True
+    return access_of(grants_of(member), owner, who.owners, who.groups) in ("owner", "read")
+
+
+class _Sink:
+    """A write-only file that hands what is written to the response as it comes."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.chunks.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        out = b"".join(self.chunks)
+        self.chunks.clear()
+        return out
+
+
+def _zipped(store: Any, files: list[tuple[str, str]]) -> Iterator[bytes]:
+    """The zip, written as it is sent (ZIP_STORED: pictures and models do not compress), a file at
+    a time from the store; a file the store cannot give is left out, with a line in MISSING.txt."""
+    sink = _Sink()
+    missing: list[str] = []
+    seen: set[str] = set()
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, uri in files:
+            if name in seen:
+                continue
+            seen.add(name)
+            try:
+                with (
+                    _Opened(store, uri) as path,
+                    open(path, "rb") as source,
+                    archive.open(name, "w", force_zip64=True) as target,
+                ):
+                    while chunk := source.read(1 << 20):
+                        target.write(chunk)
+                        yield sink.take()
+            except (OSError, ContentgenError) as exc:
+                missing.append(f"{name}: {exc}")
+            yield sink.take()
+        if missing:
+            archive.writestr("MISSING.txt", "\n".join(missing) + "\n")
+    yield sink.take()
+
+
+class _Opened:
+    """A stored object as a local path: the file itself in a local store, else a temporary copy."""
+
+    def __init__(self, store: Any, uri: str) -> None:
+        self.store, self.uri = store, uri
+        self.tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def __enter__(self) -> FilePath:
+        key = self.store.key_of(self.uri)
+        if isinstance(self.store, LocalStore):
+            path = self.store.root / key
+            if not path.is_file():
+                raise OSError(f"{self.uri} is missing from the store")
+            return FilePath(path)
+        self.tmp = tempfile.TemporaryDirectory(prefix="contentgen-zip-")
+        return FilePath(self.store.get_file(key, FilePath(self.tmp.name) / "object"))
+
+    def __exit__(self, *_: object) -> None:
+        if self.tmp is not None:
+            self.tmp.cleanup()
