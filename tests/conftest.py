@@ -49,6 +49,8 @@ def example():
         "ImageGeneration/lora": "imagegeneration-lora.yaml",
         "Transcription": "transcription.yaml",
         "LoraEvaluation": "loraevaluation.yaml",
+        "VideoGeneration": "videogeneration.yaml",
+        "VideoGeneration/image": "videogeneration-portrait.yaml",
     }
 
     def get(kind: str) -> dict[str, Any]:

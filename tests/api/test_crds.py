@@ -106,6 +106,7 @@ def test_names_and_printer_columns(kind_name: str) -> None:
             "ImageGeneration": "imagegenerations",
             "Transcription": "transcriptions",
             "LoraEvaluation": "loraevaluations",
+            "VideoGeneration": "videogenerations",
         }[kind_name]
     )
     assert CATEGORY in spec["names"]["categories"]
@@ -122,6 +123,7 @@ def test_names_and_printer_columns(kind_name: str) -> None:
         "ImageGeneration": ["Model"],
         "Transcription": ["Words"],
         "LoraEvaluation": ["LoRA", "Version", "Verdict", "Median"],
+        "VideoGeneration": ["Model", "Duration"],
     }[kind_name]
     assert set(specific) <= set(columns)
     # every column points at a field the schema has

@@ -387,6 +387,7 @@ def test_defaults_match_between_crd_and_models(example) -> None:
             "ImageGeneration": {"owner": "u", "prompt": "p"},
             "Transcription": {"owner": "u", "source": {"url": "s3://bkt/a.mp3"}},
             "LoraEvaluation": {"owner": "u", "loraRef": {"name": "a"}},
+            "VideoGeneration": {"owner": "u", "prompt": "p"},
         }[kind.kind]
         obj = {
             "apiVersion": "contentgen.io/v1alpha1",

@@ -14,6 +14,7 @@ import jsonschema
 import pytest
 
 from contentgen import providers
+from contentgen.api.video import VIDEO_RULES
 from contentgen.catalog import Catalog
 from contentgen.httpapi import ApiSettings, create_app, request_rules
 from contentgen.pipeline.settings import PipelineSettings
@@ -28,10 +29,14 @@ HTTPS = "https://example.com/v.mp4"
 def test_every_rule_of_a_spec_is_said_or_marked() -> None:
     schemas = list(request_rules.spec_schemas())
     assert request_rules.untranslated(schemas) == []
+    # VideoGeneration: a duration times a frame rate, and a frame count on a model's grid (k·step + 1)
+    video = {r.cel.message for r in VIDEO_RULES if r.json_schema is None}
+    assert video and all(m.startswith("model ") for m in video)
     assert request_rules.beyond_schema() == {
         "minFrames must not be larger than maxFrames",
         "training.steps / training.checkpointEvery must be at most 50 (one stored checkpoint each): make "
         "checkpointEvery at least steps / 50, or 0 for only the last step",
+        *video,
     }
 
 

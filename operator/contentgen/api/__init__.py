@@ -55,6 +55,14 @@ from .lora import (
 from .resource import ObjectMeta, Resource
 from .run import RunFailure, RunResult, SpecSnapshot, StageTiming
 from .transcription import TranscriptionSpec, TranscriptionStatus, TranscriptOutput, TranscriptVersion
+from .video import (
+    GeneratedVideo,
+    ImageRef,
+    ResolvedImage,
+    VideoGenerationSpec,
+    VideoGenerationStatus,
+    VideoVersion,
+)
 
 __all__ = [
     "API_VERSION",
@@ -85,8 +93,10 @@ __all__ = [
     "EvaluationSpec",
     "EvaluationVersion",
     "GeneratedImage",
+    "GeneratedVideo",
     "ImageGenerationSpec",
     "ImageGenerationStatus",
+    "ImageRef",
     "ImageVersion",
     "Kind",
     "Likeness",
@@ -101,6 +111,7 @@ __all__ = [
     "ObjectMeta",
     "Person",
     "Phase",
+    "ResolvedImage",
     "ResolvedLora",
     "Resource",
     "RunFailure",
@@ -118,6 +129,9 @@ __all__ = [
     "TranscriptionStatus",
     "UsageLine",
     "VersionBase",
+    "VideoGenerationSpec",
+    "VideoGenerationStatus",
+    "VideoVersion",
     "format_time",
     "is_local_path",
     "now",

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from .base import ApiModel
 
-Unit = Literal["megapixel", "step", "audio-hour", "request", "gpu-hour"]
+Unit = Literal["megapixel", "step", "audio-hour", "request", "gpu-hour", "video-second"]
 
 
 class UsageLine(ApiModel):

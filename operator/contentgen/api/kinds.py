@@ -9,6 +9,7 @@ from .evaluation import LoraEvaluationSpec, LoraEvaluationStatus
 from .image import ImageGenerationSpec, ImageGenerationStatus
 from .lora import LoraTrainingSpec, LoraTrainingStatus
 from .transcription import TranscriptionSpec, TranscriptionStatus
+from .video import VideoGenerationSpec, VideoGenerationStatus
 
 GROUP = "contentgen.io"
 VERSION = "v1alpha1"
@@ -121,7 +122,25 @@ LORA_EVALUATION = Kind(
     ),
 )
 
+VIDEO_GENERATION = Kind(
+    kind="VideoGeneration",
+    plural="videogenerations",
+    short_names=("vidgen", "vg"),
+    catalog_type="video-generation",
+    spec=VideoGenerationSpec,
+    status=VideoGenerationStatus,
+    description="Generates a video from a prompt, optionally animating a picture (a URL or an "
+    "ImageGeneration's output).",
+    columns=_columns(
+        Column("Model", ".spec.model", description="The video model."),
+        Column(
+            "Duration", ".status.video.durationSeconds", "number", "The latest video's length in seconds."
+        ),
+        Column("Version", ".status.latestVersion", "integer", "The newest version.", priority=1),
+    ),
+)
+
 KINDS: dict[str, Kind] = {
-    k.kind: k for k in (LORA_TRAINING, IMAGE_GENERATION, TRANSCRIPTION, LORA_EVALUATION)
+    k.kind: k for k in (LORA_TRAINING, IMAGE_GENERATION, TRANSCRIPTION, LORA_EVALUATION, VIDEO_GENERATION)
 }
 CATALOG_TYPES: dict[str, Kind] = {k.catalog_type: k for k in KINDS.values()}

@@ -21,7 +21,14 @@ import yaml
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 # A file without any of these cannot hold a contentgen resource (or a near miss worth reporting).
-MARKERS = (b"contentgen", b"LoraTraining", b"ImageGeneration", b"Transcription", b"LoraEvaluation")
+MARKERS = (
+    b"contentgen",
+    b"LoraTraining",
+    b"ImageGeneration",
+    b"Transcription",
+    b"LoraEvaluation",
+    b"VideoGeneration",
+)
 
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when the wheel has it
 

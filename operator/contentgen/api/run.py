@@ -22,6 +22,7 @@ from .kinds import API_VERSION, KINDS, Kind
 from .lora import DatasetReport, DatasetSummary, LoraVersion
 from .transcription import TranscriptOutput, TranscriptVersion
 from .versions import LEGACY_VERSION, add_version
+from .video import GeneratedVideo, ResolvedImage, VideoVersion
 
 
 class SpecSnapshot(ApiModel):
@@ -42,6 +43,8 @@ class SpecSnapshot(ApiModel):
     skip_evaluation: str = ""
     # LoraEvaluation: the LoRA version to evaluate, its loraRef resolved (as `loras` are).
     lora: EvaluatedLora | None = None
+    # VideoGeneration: the picture to animate, its imageRef resolved (or its image.url).
+    image: ResolvedImage | None = None
 
     @property
     def kind_info(self) -> Kind:
@@ -107,6 +110,9 @@ class RunResult(ApiModel):
         description="Where in transcript_text the recording's words start: [offset, seconds] pairs "
         "(transcripts.searchable), so a search hit has a time.",
     )
+    # VideoGeneration: the video, and the picture it animates (lineage; `loras` as an image's)
+    video: GeneratedVideo | None = None
+    image: ResolvedImage | None = None
     # LoraEvaluation: what it found, and the evaluation's record (evaluation.json) for the LoRA
     # version's likeness history (catalog/evaluations.py)
     evaluation: EvaluationVersion | None = None
@@ -157,6 +163,11 @@ class RunResult(ApiModel):
             entry = TranscriptVersion(**common, transcript=self.transcript, source_url=source)
         elif self.evaluation is not None:
             entry = self.evaluation.model_copy(update=common)
+        elif self.video is not None:
+            model = str((self.spec or {}).get("model") or "")
+            entry = VideoVersion(
+                **common, model=model, video=self.video, image=self.image, loras=self.loras or []
+            )
         else:
             return None
         return entry.wire()
@@ -178,6 +189,9 @@ class RunResult(ApiModel):
                 f"evaluated version {e.lora.version} of {e.lora.name} again as its evaluation "
                 f"e{e.evaluation}: {e.likeness.verdict}{median}"
             )
+        elif self.video is not None:
+            v = self.video
+            text = f"generated a {v.duration_seconds:.1f} s video ({v.frames} frames, {v.width}x{v.height})"
         else:
             text = "done"
         if self.placeholder:

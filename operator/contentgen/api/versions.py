@@ -29,6 +29,7 @@ _LATEST_FIELDS = {
     "Transcription": {"transcript": "transcript"},
     "LoraTraining": {"likeness": "likeness"},
     "LoraEvaluation": {"likeness": "likeness", "lora": "lora", "evaluation": "evaluation"},
+    "VideoGeneration": {"video": "video", "image": "image", "loras": "loras", "provider": "provider"},
 }
 
 

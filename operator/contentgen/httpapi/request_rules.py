@@ -17,6 +17,7 @@ from typing import Any
 
 from contentgen.api import KINDS
 from contentgen.api.common import LORA_URL_RULE, SOURCE_URL_RULE
+from contentgen.api.video import VIDEO_RULES
 
 JsonDict = dict[str, Any]
 
@@ -125,6 +126,9 @@ def rules(*, local: bool) -> dict[str, JsonDict | None]:
         # values divided, which JSON Schema cannot say.
         "!has(self.checkpointEvery) || self.checkpointEvery == 0 || ((has(self.steps) ? self.steps : 1000) "
         "+ self.checkpointEvery - 1) / self.checkpointEvery <= 50": None,
+        # VideoGeneration: each model's limits, made from its models table with their JSON Schema
+        # (api/video.py; None where two values are compared or multiplied)
+        **{r.cel.rule: r.json_schema for r in VIDEO_RULES},
     }
 
 
