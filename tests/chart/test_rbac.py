@@ -412,9 +412,22 @@ def test_name_limited_rules_name_our_own_objects() -> None:
         worker = frozenset({inst.settings.worker_service_account})
         lease = frozenset({inst.settings.leader_election_lease})
         expected = {("get", "leases", lease), ("update", "leases", lease)}
+        # Notifications' signing keys: the Secret names of notifications.secretNames, by name only
+        expected.add(("get", "secrets", frozenset({"contentgen-webhook"})))
         if mode == "cluster-wide":
             expected |= {("get", "serviceaccounts", worker), ("get", "rolebindings", worker)}
         assert limited == expected
+
+
+def test_without_secret_names_no_secret_is_readable() -> None:
+    """An empty notifications.secretNames renders no rule on Secrets (resourceNames: [] would be
+    every Secret)."""
+    for values in (
+        {"notifications": {"secretNames": []}},
+        {"watchNamespaces": WATCHED, "notifications": {"secretNames": []}},
+    ):
+        for role in of_kind(render(values), "ClusterRole") + of_kind(render(values), "Role"):
+            assert not any("secrets" in rule["resources"] for rule in role["rules"]), role["metadata"]
 
 
 def test_worker_cluster_role_is_the_one_the_operator_binds() -> None:

@@ -132,6 +132,21 @@ resource with blockOwnerDeletion.
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "list"]
+# Webhook notifications (docs/notifications.md): the Notifications listed, their status written,
+# and only the Secrets of the names allowed read (get by name: never listed or watched).
+- apiGroups: ["contentgen.io"]
+  resources: ["notifications"]
+  verbs: ["list"]
+- apiGroups: ["contentgen.io"]
+  resources: ["notifications/status"]
+  verbs: ["patch"]
+{{- with .Values.notifications.secretNames }}
+- apiGroups: [""]
+  resources: ["secrets"]
+  resourceNames:
+    {{- toYaml . | nindent 4 }}
+  verbs: ["get"]
+{{- end }}
 {{- if .Values.kueue.readWorkloads }}
 # Kueue's reason for holding a Job: the Job's Workload, listed by its kueue.x-k8s.io/job-uid label.
 - apiGroups: ["kueue.x-k8s.io"]
