@@ -62,6 +62,7 @@ from contentgen.api.lora import (
     checkpoints_scored,
     checkpoints_stored,
 )
+from contentgen.api.video import VideoShape, shape_of_wire
 
 PRICES_AS_OF = "2026-11-22"
 MEGAPIXEL = 1_000_000
@@ -92,6 +93,12 @@ class ClusterPrices(BaseModel):
     )
     audio_hour_seconds: float = Field(
         default=180.0, gt=0, description="Seconds of GPU time per hour of audio transcribed (faster-whisper)."
+    )
+    video_frame_seconds: float = Field(
+        default=4.0,
+        gt=0,
+        description="Seconds per generated video frame (Wan or LTX-Video at 480p; a VideoGeneration's "
+        "estimate).",
     )
     gpus: dict[str, int] = Field(
         default_factory=dict,
@@ -141,6 +148,15 @@ _DEFAULT_ITEMS: dict[str, dict[str, dict[str, float]]] = {
         "fal-ai/flux-lora-fast-training": {"step": 0.002},
         "fal-ai/flux-lora-portrait-trainer": {"step": 0.002},
         FAL_CAPTION_APP: {"request": 0.001},
+        # video (api/video.py's models): per second of video, as each app's page prices it
+        "fal-ai/wan/v2.2-a14b/text-to-video/lora": {"video-second": 0.10},
+        "fal-ai/wan/v2.2-a14b/image-to-video 480p": {"video-second": 0.04},
+        "fal-ai/wan/v2.2-a14b/image-to-video 580p": {"video-second": 0.06},
+        "fal-ai/wan/v2.2-a14b/image-to-video 720p": {"video-second": 0.08},
+        "fal-ai/ltxv-13b-098-distilled": {"video-second": 0.02},
+        "fal-ai/ltxv-13b-098-distilled/image-to-video": {"video-second": 0.02},
+        "fal-ai/kling-video/v2.5-turbo/pro/text-to-video": {"video-second": 0.07},
+        "fal-ai/kling-video/v2.5-turbo/pro/image-to-video": {"video-second": 0.07},
     },
     "assemblyai": {
         "universal-3-5-pro": {"audio-hour": 0.21},
@@ -164,6 +180,30 @@ def image_usage(
     total = sum(megapixels(w, h) for w, h in sizes)
     item = FAL_APPS.get(model, model) if provider == "fal" else model
     return [UsageLine(provider=provider, item=item, unit="megapixel", quantity=total, request=request)]
+
+
+# The frame rate each fal app counts a video's seconds at (its page: "video seconds are calculated
+# at 16 frames per second", "billed at 24 frames per second"); the others bill the video's length.
+VIDEO_BILLED_FPS = {"wan-2.2-t2v": 16, "wan-2.2-i2v": 16, "ltx-video-13b": 24}
+# The apps whose price depends on the resolution: their item names it.
+_PRICED_BY_RESOLUTION = ("fal-ai/wan/v2.2-a14b/image-to-video",)
+
+
+def video_item(provider: str, shape: VideoShape) -> str:
+    """What a video's usage line names: fal's app (with the resolution where it sets the price),
+    elsewhere the model."""
+    if provider != "fal":
+        return shape.model.name
+    app = shape.app
+    return f"{app} {shape.resolution}" if app in _PRICED_BY_RESOLUTION else app
+
+
+def video_usage(provider: str, shape: VideoShape, request: str = "") -> list[UsageLine]:
+    """A video's seconds as its provider bills them (at the frame rate the app counts in)."""
+    billed_fps = VIDEO_BILLED_FPS.get(shape.model.name, shape.fps) if provider == "fal" else shape.fps
+    seconds = round(shape.frames / max(1, billed_fps), 6)
+    item = video_item(provider, shape)
+    return [UsageLine(provider=provider, item=item, unit="video-second", quantity=seconds, request=request)]
 
 
 def training_usage(provider: str, app: str, steps: int, request: str = "") -> list[UsageLine]:
@@ -270,6 +310,8 @@ def expected_gpu_seconds(
         seconds += pictures * cluster.image_seconds
     elif kind == "ImageGeneration":
         seconds += int(spec.get("numImages", 1)) * cluster.image_seconds
+    elif kind == "VideoGeneration":
+        seconds += shape_of_wire(spec).frames * cluster.video_frame_seconds
     elif kind == "LoraTraining":
         seconds += int((spec.get("training") or {}).get("steps", 1000)) * cluster.training_step_seconds
         evaluation = spec.get("evaluation") or {}
@@ -287,6 +329,7 @@ CLUSTER_ITEMS = {
     "LoraTraining": "lora-training",
     "ImageGeneration": "image-generation",
     "LoraEvaluation": "likeness-evaluation",
+    "VideoGeneration": "video-generation",
 }
 
 
@@ -302,6 +345,8 @@ def expected_usage(
     if kind == "LoraEvaluation":
         prompt_set, seeds = _likeness_plan(spec.get("evaluation") or {})
         return evaluation_usage(provider, prompt_set, seeds, baseline_cached=baseline_cached)
+    if kind == "VideoGeneration":
+        return video_usage(provider, shape_of_wire(spec))
     if kind == "ImageGeneration":
         width, height = IMAGE_SIZES.get(str(spec.get("imageSize", "landscape_4_3")), (1024, 768))
         count = int(spec.get("numImages", 1))

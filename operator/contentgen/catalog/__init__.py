@@ -48,6 +48,7 @@ from .records import (
     Stats,
     TranscriptionRecord,
     TranscriptPage,
+    VideoGenerationRecord,
     record_json,
     to_record,
 )
@@ -93,6 +94,7 @@ __all__ = [
     "Stats",
     "TranscriptPage",
     "TranscriptionRecord",
+    "VideoGenerationRecord",
     "WriteConflict",
     "catalog_document",
     "catalog_url",

@@ -7,8 +7,8 @@ runs made.
     schema           2 (documents without it were written before versions: migrate.upgrade reads them)
     rev              how many times it was written; writes are conditional on it (no lost update)
     origin           operator | local: who writes it (the operator's safety net minds its own only)
-    type, kind       lora-training | image-generation | transcription | lora-evaluation, and the
-                     Kubernetes kind
+    type, kind       lora-training | image-generation | transcription | lora-evaluation |
+                     video-generation, and the Kubernetes kind
     name, namespace, owner, provider, tags, description
     status           the record's state, what the `status` filter matches: Succeeded when it has a
                      usable version, whatever its latest run did; without one, the latest run's phase
@@ -43,10 +43,16 @@ runs made.
                      model); models, loraUids, loraVersions ("uid/vN") over every version: filters
                      and lineage find every image made with a LoRA or one of its versions
     Transcription:   transcript, wordCount, durationSeconds, transcriptText (the latest version's)
+    VideoGeneration: prompt, model, video {uri, durationSeconds, frames, fps, width, height, codec,
+                     posterUri, thumbnailUri, stripUri}, durationSeconds, image (the picture it
+                     animates: an ImageGeneration's name, uid, version, image), loras (the latest
+                     version's); models, loraUids, loraVersions, imageUids over every version
     LoraEvaluation:  lora {name, uid, version, modelUri, provider, ...}, evaluation (its number k),
                      likeness (the latest version's); its evaluations are in the LoRA version's
                      history too (evaluations.py)
     sourceUrl        LoraTraining and Transcription: the spec's source
+    shares           the grants (api/sharing.py): [{to: owner:NAME | group:NAME, access: read | use,
+                     by, at}]; in a cluster the resource's annotation contentgen.io/shared-with
     searchText       lowercased name, tags, description, and every version's prompt, trigger word
                      and transcript text
     createdAt, updatedAt, startedAt, completedAt (the latest run's)   (BSON dates)

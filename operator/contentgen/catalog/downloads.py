@@ -58,7 +58,7 @@ class StoreMismatch(DownloadError):
         )
 
 
-_ROOTS = re.compile(r"/(loras|datasets|generated-images|transcripts|evaluations)/")
+_ROOTS = re.compile(r"/(loras|datasets|generated-images|generated-videos|transcripts|evaluations)/")
 
 
 def _store_of(uri: str) -> str:
@@ -77,9 +77,11 @@ class NoSuchVersion(DownloadError):
 
 
 def primary_uri(version: dict[str, Any], kind: str) -> str:
-    """A version's main output: the LoRA model, the first image, transcript.txt."""
+    """A version's main output: the LoRA model, the first image, the video, transcript.txt."""
     if kind == "LoraTraining":
         return str(version.get("modelUri") or "")
+    if kind == "VideoGeneration":
+        return str((version.get("video") or {}).get("uri") or "")
     if kind == "ImageGeneration":
         images = version.get("images") or []
         return str(images[0]["uri"]) if images else ""
@@ -93,6 +95,8 @@ def version_uris(version: dict[str, Any]) -> list[str]:
     uris += [version.get("contactSheetUri", ""), version.get("contactSheetThumbnailUri", "")]
     for image in version.get("images") or []:
         uris += [image["uri"], image.get("thumbnailUri", "")]
+    video = version.get("video") or {}
+    uris += [video.get(k, "") for k in ("uri", "posterUri", "thumbnailUri", "stripUri")]
     transcript = version.get("transcript") or {}
     uris += [transcript.get("jsonUri", ""), transcript.get("textUri", "")]
     return list(dict.fromkeys(u for u in uris if u))

@@ -5,6 +5,8 @@
                        with each version (through loraRef or a URL to the weights)
     transcription    → its source
     LoRA evaluation  → the LoRA versions it evaluated → each version's dataset → source video
+    video generation → the picture it animates (an image generation's version and image) → the
+                       LoRAs that picture was made with → … → source video; and its own LoRAs
 
 Only records the caller may see are followed: another owner's LoRA shows as its uid and version,
 with `found: false`, never with its details.
@@ -58,8 +60,26 @@ class VersionLineage(LoraVersionInfo):
     images: list[ImageRunRef] = Field(default=[], description="Image generations made with this version.")
 
 
+class PictureUse(RecordModel):
+    """The picture a video animates, followed back to the image generation that made it and the
+    LoRAs that made the picture (and through them to their datasets and source videos)."""
+
+    uri: str
+    name: str = ""
+    uid: str = ""
+    version: int = 0
+    image: int = 0
+    found: bool = Field(default=False, description="The image generation's record exists and is visible.")
+    image_generation: RecordRef | None = None
+    prompt: str = Field(default="", description="The prompt the picture was made with.")
+    loras: list[LoraUse] = Field(default=[], description="The LoRAs the picture was made with.")
+
+
 class Lineage(RecordRef):
     source_url: str = ""
+    pictures: list[PictureUse] = Field(
+        default=[], description="Video generations: the pictures they animate, each followed back."
+    )
     loras: list[LoraUse] = Field(
         default=[], description="Image generations: the LoRAs used; LoRA evaluations: the versions evaluated."
     )
@@ -104,6 +124,17 @@ def lineage(catalog: Catalog, doc: dict[str, Any], owner: OwnerScope) -> Lineage
             for lora in version.get("loras") or []:
                 used.setdefault((lora.get("uid"), lora.get("version"), lora.get("uri")), lora)
         out.loras = [_lora_use(catalog, u, owner) for u in used.values()]
+    elif doc.get("kind") == "VideoGeneration":
+        used_loras: dict[tuple[Any, ...], dict[str, Any]] = {}
+        pictures: dict[tuple[Any, ...], dict[str, Any]] = {}  # newest version's first, each once
+        for version in reversed(doc.get("versions") or []):
+            for lora in version.get("loras") or []:
+                used_loras.setdefault((lora.get("uid"), lora.get("version"), lora.get("uri")), lora)
+            picture = version.get("image") or {}
+            if picture.get("uri"):
+                pictures.setdefault((picture.get("uid"), picture.get("version"), picture.get("uri")), picture)
+        out.loras = [_lora_use(catalog, u, owner) for u in used_loras.values()]
+        out.pictures = [_picture_use(catalog, p, owner) for p in pictures.values()]
     elif doc.get("kind") == "LoraEvaluation":
         evaluated: dict[tuple[Any, ...], dict[str, Any]] = {}  # newest version's first, each once
         for version in reversed(doc.get("versions") or []):
@@ -125,6 +156,23 @@ def lineage(catalog: Catalog, doc: dict[str, Any], owner: OwnerScope) -> Lineage
             runs = [_image_run(d, tag) for d in made.docs if tag in (d.get("loraVersions") or [])]
             out.versions.append(VersionLineage.model_validate(version | {"images": runs}))
     return out
+
+
+def _picture_use(catalog: Catalog, used: dict[str, Any], owner: OwnerScope) -> PictureUse:
+    use = PictureUse.model_validate(used)
+    if not use.uid:
+        return use
+    made = catalog.record(use.uid, owner)
+    if made is None:
+        return use
+    made = upgrade(made)
+    use.found = True
+    use.image_generation = RecordRef.model_validate(_ref(made))
+    version = next((v for v in made.get("versions") or [] if v.get("version") == use.version), None)
+    if version is not None:
+        use.prompt = str(version.get("prompt") or "")
+        use.loras = [_lora_use(catalog, lora, owner) for lora in version.get("loras") or []]
+    return use
 
 
 def _lora_use(catalog: Catalog, used: dict[str, Any], owner: OwnerScope) -> LoraUse:

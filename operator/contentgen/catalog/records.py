@@ -315,6 +315,40 @@ class ImageVersionInfo(VersionInfo):
     )
 
 
+class VideoInfo(RecordModel):
+    uri: str
+    content_type: str = "video/mp4"
+    size_bytes: int = 0
+    duration_seconds: float = 0.0
+    frames: int = 0
+    fps: float = 0.0
+    width: int = 0
+    height: int = 0
+    codec: str = ""
+    seed: int | None = None
+    poster_uri: str = Field(default="", description="Its first frame (poster.jpg).")
+    thumbnail_uri: str = Field(default="", description="A small JPEG of the poster (thumbs/poster.jpg).")
+    strip_uri: str = Field(default="", description="Frames across it, side by side (strip.jpg).")
+
+
+class PictureUseInfo(RecordModel):
+    """The picture a video animates: an ImageGeneration's (imageRef), or a URL."""
+
+    uri: str
+    name: str = Field(default="", description="The ImageGeneration (imageRef), when it came from one.")
+    uid: str = Field(default="", description="Its id: `contentgen assets lineage` follows it.")
+    version: int = 0
+    image: int = Field(default=0, description="Which of that version's images (1 for the first).")
+
+
+class VideoVersionInfo(VersionInfo):
+    prompt: str = ""
+    model: str = ""
+    video: VideoInfo | None = None
+    image: PictureUseInfo | None = Field(default=None, description="The picture it animates.")
+    loras: list[LoraUseInfo] = Field(default=[], description="The LoRAs it was made with.")
+
+
 class TranscriptInfo(RecordModel):
     json_uri: str = ""
     text_uri: str = ""
@@ -329,9 +363,22 @@ class TranscriptVersionInfo(VersionInfo):
     source_url: str = Field(default="", description="What was transcribed.")
 
 
+class ShareInfo(RecordModel):
+    """A grant (api/sharing.py): who may see (read) or use (in a loraRef) the asset."""
+
+    to: str = Field(description="owner:NAME or group:NAME.")
+    access: Literal["read", "use"] = Field(
+        description="read: see and download; use: see, and use in a loraRef (a LoRA), not download."
+    )
+    by: str = Field(default="", description="Who shared it (empty: from the resource's annotation).")
+    at: str = Field(default="", description="When (empty: from the resource's annotation).")
+
+
 class JobRecord(RecordModel):
     id: str = Field(description="The resource's uid.")
-    type: str = Field(description="lora-training, image-generation, transcription or lora-evaluation.")
+    type: str = Field(
+        description="lora-training, image-generation, transcription, lora-evaluation or video-generation."
+    )
     kind: str
     name: str
     namespace: str
@@ -363,19 +410,13 @@ class JobRecord(RecordModel):
         default=0, description="How many earlier deleted versions `deletedVersions` leaves out."
     )
     artifacts: list[ArtifactInfo] = Field(default=[], description="Every stored output of its versions.")
-class ShareInfo(RecordModel):
-    """A grant (api/sharing.py): who may see (read) or use (in a loraRef) the asset."""
-
-    to: str = Field(description="owner:NAME or group:NAME.")
-    access: Literal["read", "use"] = Field(
-        description="read: see and download; use: see, and use in a loraRef (a LoRA), not download."
-    )
-    by: str = Field(default="", description="Who shared it (empty: from the resource's annotation).")
-    at: str = Field(default="", description="When (empty: from the resource's annotation).")
-
-
     total_bytes: int = 0
     cost: CostInfo | None = Field(default=None, description="Spend at the provider (status.cost).")
+    shares: list[ShareInfo] = Field(
+        default=[],
+        description="Who it is shared with (docs/sharing.md); shown to its owner only. In a cluster, its "
+        "resource's annotation contentgen.io/shared-with.",
+    )
 
 
 class LoraTrainingRecord(JobRecord):

@@ -15,6 +15,7 @@ from .records import (
     LoraTrainingRecord,
     Stats,
     TranscriptionRecord,
+    VideoGenerationRecord,
 )
 
 if TYPE_CHECKING:
@@ -46,6 +47,9 @@ def detail(record: JobRecord) -> str:
     elif isinstance(record, ImageGenerationRecord):
         count = sum(len(v.images) for v in record.versions)
         text += f"{count} image(s): {record.prompt}"
+    elif isinstance(record, VideoGenerationRecord):
+        shape = f"{record.video.width}x{record.video.height} " if record.video is not None else ""
+        text += f"{record.duration_seconds:.1f} s {shape}video: {record.prompt}"
     elif isinstance(record, LoraEvaluationRecord) and record.lora is not None:
         verdict = (record.likeness or {}).get("verdict", "")
         text += f"{record.lora.name} v{record.lora.version} e{record.evaluation}: {verdict}"
@@ -255,6 +259,23 @@ def lineage_block(found: Lineage) -> str:
             lines.append(f"    source  {use.trained.source_url or '-'}")
     if not found.loras and found.kind == "ImageGeneration":
         lines.append("  made without LoRAs")
+    for picture in found.pictures:
+        made = (
+            f"{picture.name} {picture.uid} v{picture.version} image {picture.image}"
+            if picture.uid
+            else "(by URL)"
+        )
+        lines.append(f"  animates picture {made}")
+        lines.append(
+            f"    picture {picture.uri}"
+            + ("" if picture.found or not picture.uid else " (no record of it visible here)")
+        )
+        for use in picture.loras:
+            name = use.name or (use.lora.name if use.lora else "") or "(by URL)"
+            lines.append(f"    made with LoRA {name} {use.uid or '-'} v{use.version} (scale {use.scale})")
+            if use.trained is not None:
+                lines.append(f"      dataset {use.trained.dataset_uri or '-'} ({use.trained.frames} images)")
+                lines.append(f"      source  {use.trained.source_url or '-'}")
     for version in found.versions:
         lines.append(f"  v{version.version} {version.model_uri}")
         lines.append(f"    dataset {version.dataset_uri or '-'} ({version.frames} images)")

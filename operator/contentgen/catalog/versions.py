@@ -13,6 +13,8 @@ Each version entry:
     Transcription:   transcript {jsonUri, textUri, wordCount, ...}, sourceUrl, transcriptText,
                      transcriptTimes {chars, seconds}: where in transcriptText words start, and
                      when they are said (every fifth word: transcripts.searchable)
+    VideoGeneration: prompt, model, video {uri, durationSeconds, frames, fps, width, height, codec,
+                     posterUri, thumbnailUri, stripUri, ...}, image (the picture it animates), loras
     LoraEvaluation:  lora {name, uid, version, ...}, evaluation, likeness, recordUri (its files are
                      the LoRA version's: its artifacts list none of them)
 """
@@ -50,6 +52,10 @@ def _derived_artifacts(entry: dict[str, Any]) -> list[dict[str, Any]]:
     for image in entry.get("images") or []:
         add(image["uri"], image.get("sizeBytes", 0), image.get("sha256", ""), image.get("contentType", ""))
         add(image.get("thumbnailUri"), content_type="image/jpeg")
+    video = entry.get("video") or {}
+    add(video.get("uri"), video.get("sizeBytes", 0), video.get("sha256", ""), video.get("contentType", ""))
+    for derived in ("posterUri", "thumbnailUri", "stripUri"):
+        add(video.get(derived), content_type="image/jpeg")
     transcript = entry.get("transcript") or {}
     add(transcript.get("jsonUri"), content_type="application/json")
     add(transcript.get("textUri"), content_type="text/plain; charset=utf-8")
@@ -82,7 +88,7 @@ def _entry(
         entry["dataset"] = result.dataset.summary.wire()
     if "likeness" not in entry and result is not None and result.lora and result.lora.likeness:
         entry["likeness"] = result.lora.likeness.wire()  # an older version's status leaves it out
-    if res.kind == "ImageGeneration":
+    if res.kind in ("ImageGeneration", "VideoGeneration"):
         entry["prompt"] = str((spec or {}).get("prompt") or entry.get("prompt") or "")
         entry["model"] = str(entry.get("model") or (spec or {}).get("model") or "")
     if res.kind == "Transcription":

@@ -37,7 +37,9 @@ from .settings import ApiSettings
 
 # The catalog's vocabularies as types, so the OpenAPI document lists them (tests/httpapi checks
 # that they match contentgen.catalog).
-TypeName = Literal["lora-training", "image-generation", "transcription", "lora-evaluation"]
+TypeName = Literal[
+    "lora-training", "image-generation", "transcription", "lora-evaluation", "video-generation"
+]
 StatusName = Literal["Pending", "Running", "Succeeded", "Failed", "Deleted"]
 RunPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Cancelled"]
 SortField = Literal["createdAt", "updatedAt", "completedAt", "name", "status", "type", "owner", "totalBytes"]

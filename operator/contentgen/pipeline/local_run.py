@@ -33,15 +33,18 @@ from contentgen.api import (
     EvaluatedLora,
     ImageGenerationSpec,
     LoraEvaluationSpec,
+    ResolvedImage,
     ResolvedLora,
     Resource,
     RunFailure,
     RunResult,
     SpecSnapshot,
+    VideoGenerationSpec,
     format_time,
     now,
 )
 from contentgen.api.evaluation import not_evaluable
+from contentgen.api.sharing import Grant, may_use, use_refusal
 from contentgen.api.versions import LEGACY_VERSION, set_version_cost
 from contentgen.catalog.document import UNFINISHED, catalog_document, run_history, with_progress
 from contentgen.catalog.evaluations import record_evaluation
@@ -96,10 +99,17 @@ def recorded_versions(record: dict[str, Any] | None) -> set[int]:
     return numbers | {int((doc.get("latestRun") or {}).get("version") or 0)}
 
 
+GrantsOf = Callable[[str], "tuple[Grant, ...] | None"]  # a LoRA record's grants by uid (None: no record)
+
+
 def snapshot_for(
-    resource: Resource[Any], store: ObjectStore, record: dict[str, Any] | None = None
+    resource: Resource[Any],
+    store: ObjectStore,
+    record: dict[str, Any] | None = None,
+    grants_of_lora: GrantsOf | None = None,
 ) -> SpecSnapshot:
-    """The run's snapshot; `record` is the resource's catalog record, when the catalog is there."""
+    """The run's snapshot; `record` is the resource's catalog record, when the catalog is there;
+    `grants_of_lora` reads another owner's LoRA's grants from the catalog (docs/sharing.md)."""
     kind = KINDS[resource.kind]
     meta = resource.metadata
     name, namespace, uid = identity(resource)
@@ -107,7 +117,7 @@ def snapshot_for(
     used = stored_versions(store, kind.catalog_type, spec.owner, uid) | recorded_versions(record)
     version = max(used, default=0) + 1
     loras: list[ResolvedLora] = []
-    if isinstance(spec, ImageGenerationSpec):
+    if isinstance(spec, ImageGenerationSpec | VideoGenerationSpec):
         loras = [
             _resolve(
                 entry.lora_ref.name if entry.lora_ref else None,
@@ -117,6 +127,7 @@ def snapshot_for(
                 namespace,
                 store,
                 entry.lora_ref.version if entry.lora_ref else None,
+                *_shared(entry.lora_ref, spec.owner, namespace, grants_of_lora),
             )
             for entry in spec.loras
         ]
@@ -124,6 +135,13 @@ def snapshot_for(
     if isinstance(spec, LoraEvaluationSpec):
         ref = spec.lora_ref
         evaluated = _evaluated(ref.name, ref.version, spec.owner, namespace, store)
+    picture = None
+    if isinstance(spec, VideoGenerationSpec):
+        if spec.image_ref is not None:
+            ref_ = spec.image_ref
+            picture = resolve_image(ref_.name, ref_.version, ref_.image, spec.owner, namespace, store)
+        elif spec.image is not None:
+            picture = ResolvedImage(uri=spec.image.url)
     return SpecSnapshot(
         kind=kind.kind,
         name=name,
@@ -134,7 +152,47 @@ def snapshot_for(
         spec=spec.wire(),
         loras=loras,
         lora=evaluated,
+        image=picture,
     )
+
+
+def image_versions(store: ObjectStore, owner: str, uid: str) -> list[int]:
+    """An ImageGeneration's versions with a stored result (a version without one never finished)."""
+    found = []
+    for info in store.list(keys.images_root(owner, uid)):
+        match = _VERSION_DIR.search(info.key)
+        if match:
+            found.append(int(match.group(1)))
+    return sorted(found)
+
+
+def resolve_image(
+    ref: str, pinned: int | None, image: int, owner: str, namespace: str, store: ObjectStore
+) -> ResolvedImage:
+    """A VideoGeneration's imageRef, resolved as a loraRef is: the ImageGeneration run here for the
+    same owner, its pinned or latest version, that version's `image`-th picture."""
+    uid = local_uid("ImageGeneration", namespace, ref)
+    versions = image_versions(store, owner, uid)
+    if not versions:
+        raise InvalidInput(
+            f"imageRef {ref!r}: no generated version of ImageGeneration {namespace}/{ref} for owner "
+            f"{owner!r} in {store!r}; run its manifest first (contentgen run imagegeneration.yaml)"
+        )
+    if pinned is not None and pinned not in versions:
+        have = ", ".join(f"v{n}" for n in versions)
+        raise InvalidInput(
+            f"imageRef {ref!r} version {pinned}: ImageGeneration {namespace}/{ref} has no version {pinned} "
+            f"here (made: {have}); pin another, or leave version out for the latest"
+        )
+    chosen = pinned if pinned is not None else versions[-1]
+    stored = version_result(store, "image-generation", owner, uid, chosen)
+    images = (stored.images or []) if stored is not None else []
+    if image > len(images):
+        raise InvalidInput(
+            f"imageRef {ref!r} image {image}: version {chosen} of ImageGeneration {namespace}/{ref} has "
+            f"{len(images)} image(s)"
+        )
+    return ResolvedImage(uri=images[image - 1].uri, name=ref, uid=uid, version=chosen, image=image)
 
 
 def _evaluated(ref: str, pinned: int | None, owner: str, namespace: str, store: ObjectStore) -> EvaluatedLora:
@@ -156,6 +214,30 @@ def _evaluated(ref: str, pinned: int | None, owner: str, namespace: str, store: 
     )
 
 
+def _shared(ref: Any, owner: str, namespace: str, grants_of_lora: GrantsOf | None) -> tuple[str, str]:
+    """(the LoRA's owner, its namespace) for a loraRef: this resource's, or another owner's LoRA
+    that its owner shared with `owner` for use (its record's grants in the catalog); InvalidInput
+    (LoraNotShared's words) where it is not."""
+    if ref is None:
+        return owner, namespace
+    where = ref.namespace or namespace
+    if not ref.owner or ref.owner == owner:
+        return owner, where
+    uid = local_uid("LoraTraining", where, ref.name)
+    grants = grants_of_lora(uid) if grants_of_lora is not None else None
+    if grants is None:
+        raise InvalidInput(
+            f"loraRef {ref.name!r}: no LoraTraining {where}/{ref.name} of owner {ref.owner!r} in the catalog, "
+            "where its grants are: run it first, or give the catalog it was recorded in (--catalog)"
+        )
+    if not may_use(grants, ref.owner, owner):
+        how = (
+            f"contentgen assets share {where}/{ref.name} --owner {ref.owner} --to owner:{owner} --access use"
+        )
+        raise InvalidInput("LoraNotShared: " + use_refusal(ref.name, ref.owner, owner, how))
+    return ref.owner, where
+
+
 def _resolve(
     ref: str | None,
     url: str | None,
@@ -164,12 +246,15 @@ def _resolve(
     namespace: str,
     store: ObjectStore,
     pinned: int | None = None,
+    lora_owner: str | None = None,
+    lora_namespace: str | None = None,
 ) -> ResolvedLora:
     if url is not None:
         found = keys.lora_of_uri(url)
         uid, version = (found[1], found[2]) if found else ("", 0)
         return ResolvedLora(uri=url, scale=scale, uid=uid, version=version)
     assert ref is not None
+    owner, namespace = lora_owner or owner, lora_namespace or namespace  # another owner's, shared
     uid = local_uid("LoraTraining", namespace, ref)
     versions = completed_versions(store, owner, uid)
     if not versions:

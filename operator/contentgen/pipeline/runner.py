@@ -31,6 +31,10 @@ def _flow(kind: str) -> Callable[[RunContext], RunResult]:
         from .lora_evaluation import run_lora_evaluation
 
         return run_lora_evaluation
+    if kind == "VideoGeneration":
+        from .videos import run_videos
+
+        return run_videos
     raise ValueError(f"unknown kind {kind!r}")
 
 
@@ -77,10 +81,13 @@ def execute(ctx: RunContext) -> RunResult:
 
 
 def with_lineage(result: RunResult, snap: SpecSnapshot) -> RunResult:
-    """Where the outputs came from: an ImageGeneration's LoRAs (name, uid, version), a LoRA
-    version's source video (its dataset is already named)."""
+    """Where the outputs came from: an ImageGeneration's LoRAs (name, uid, version), a
+    VideoGeneration's LoRAs and the picture it animates (an ImageGeneration's: name, uid, version,
+    image), a LoRA version's source video (its dataset is already named)."""
     if snap.kind == "ImageGeneration":
         return result.model_copy(update={"loras": list(snap.loras)})
+    if snap.kind == "VideoGeneration":
+        return result.model_copy(update={"loras": list(snap.loras), "image": snap.image})
     if result.lora is not None and not result.lora.source_url:
         source = str((snap.spec.get("source") or {}).get("url") or "")
         return result.model_copy(update={"lora": result.lora.model_copy(update={"source_url": source})})

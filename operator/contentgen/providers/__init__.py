@@ -19,7 +19,7 @@ from contentgen.api.cost import Unit
 from contentgen.errors import InvalidInput, MissingCredentials
 from contentgen.pricing import Quote
 
-from .base import Captioner, ImageGenerator, LoraTrainer, Transcriber
+from .base import Captioner, ImageGenerator, LoraTrainer, Transcriber, VideoGenerator
 from .settings import ClusterWorkerSettings, ProviderSettings, from_environment
 
 if TYPE_CHECKING:
@@ -32,6 +32,9 @@ TRAINERS = ("fal", "offline", "cluster")
 IMAGE_GENERATORS = ("fal", "offline", "cluster")
 TRANSCRIBERS = ("assemblyai", "offline", "cluster")
 CAPTIONERS = ("fal", "offline")
+# Video: offline only so far; fal's apps and the cluster's pipelines implement VideoGenerator next
+# (api/video.py's MODELS says what each model takes).
+VIDEO_GENERATORS = ("offline",)
 
 # where the Helm chart takes each key from
 _CHART_SECRETS = {FAL_KEY_ENV: "fal.existingSecret", ASSEMBLYAI_KEY_ENV: "assemblyai.existingSecret"}
@@ -115,6 +118,20 @@ def captioner(name: str, *, env: Mapping[str, str] | None = None) -> Captioner:
     raise InvalidInput(f"no captioner is called {name!r}; choose one of {', '.join(CAPTIONERS)}")
 
 
+def video_generator(name: str, *, env: Mapping[str, str] | None = None) -> VideoGenerator:
+    """The video generator called `name`: offline (fal and cluster are to come)."""
+    if name == "offline":
+        from .offline_video import OfflineVideoGenerator
+
+        return OfflineVideoGenerator()
+    if name in ("fal", "cluster"):
+        raise InvalidInput(
+            f"provider {name} does not generate videos in this version yet: use provider offline "
+            "(a labelled placeholder video)"
+        )
+    raise InvalidInput(f"no video generator is called {name!r}; choose one of {', '.join(VIDEO_GENERATORS)}")
+
+
 def cluster_provider(env: Mapping[str, str] | None = None) -> ClusterProvider:
     """The cluster's own GPUs (docs/cluster-training.md): the staged models and inference steps
     (`ProviderSettings.cluster_*`), the models' root and store, the device and the GPUs held
@@ -177,4 +194,5 @@ __all__ = [
     "price_quotes",
     "trainer",
     "transcriber",
+    "video_generator",
 ]

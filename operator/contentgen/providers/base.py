@@ -1,8 +1,8 @@
 """What the pipeline asks of a provider, one interface per capability.
 
 Providers: `fal` (LoRA training, image generation, dataset captions), `assemblyai`
-(transcription), `cluster` (the cluster's own GPUs: transcription) and `offline` (all four,
-without network or keys: labelled placeholders for demos and CI).
+(transcription), `cluster` (the cluster's own GPUs: transcription) and `offline` (all of them, video
+generation too, without network or keys: labelled placeholders for demos and CI).
 
 A provider call that costs money records its request id in a `Checkpoint` before waiting for
 the result, and a later attempt with the same checkpoint resumes polling that request instead
@@ -190,6 +190,60 @@ class Transcriber(Protocol):
     def transcribe(
         self, request: TranscriptionRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
     ) -> TranscriptionOutput: ...
+
+
+# --- video generation -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VideoRequest:
+    """One video, its shape resolved from the spec and its model (api/video.py `shape_of`)."""
+
+    prompt: str
+    model: str  # a name of api/video.py's MODELS
+    app: str  # fal's app, or the cluster's pipeline, for the mode asked
+    frames: int
+    fps: int
+    width: int
+    height: int
+    resolution: str
+    aspect_ratio: str
+    negative_prompt: str = ""
+    seed: int | None = None
+    duration_seconds: float | None = None  # a model that takes durations only (Kling)
+    # image-to-video: the picture, as a local file (always) and as a URL the provider can fetch
+    # (presigned for store objects; "" when there is none)
+    image_path: Path | None = None
+    image_url: str = ""
+    loras: tuple[LoraWeights, ...] = ()
+    # provider cluster: a write-once folder where frames are kept as they are made, so that a
+    # retried pod takes them instead of drawing them again (None: none)
+    frames_made: CheckpointFiles | None = None
+
+
+@dataclass(frozen=True)
+class VideoOutput:
+    """A video as the provider delivered it, before it is checked, stored and described: the
+    pipeline decodes it (frames, rate, size and codec are measured, not taken on trust)."""
+
+    path: Path  # downloaded into the work directory
+    content_type: str = "video/mp4"
+    seed: int | None = None
+    request_id: str = ""  # the provider's request that made (and billed) it
+    gpu_seconds: float = 0.0  # GPU time it held (cluster)
+    placeholder: bool = False
+
+
+class VideoGenerator(Protocol):
+    """Makes one video. A paid call records its request id in `checkpoint` before waiting for the
+    video (a retried pod polls that request instead of paying again), as image generation does."""
+
+    name: str
+
+    @abstractmethod
+    def generate_video(
+        self, request: VideoRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
+    ) -> VideoOutput: ...
 
 
 # --- dataset captions -----------------------------------------------------------------------

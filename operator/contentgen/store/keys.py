@@ -7,6 +7,7 @@ loras/{owner}/{uid}/v{n}/model.safetensors, config.json, result.json
 datasets/{owner}/{uid}/v{n}/images/0001.jpg, captions/0001.txt, dataset.zip, contact-sheet.jpg
 generated-images/{owner}/{uid}/v{n}/image_{k}.png, thumbs/image_{k}.jpg, result.json
 transcripts/{owner}/{uid}/v{n}/transcript.json, transcript.txt, result.json
+generated-videos/{owner}/{uid}/v{n}/video.mp4, poster.jpg, thumbs/poster.jpg, strip.jpg, result.json
 evaluations/{owner}/{uid}/v{n}/result.json   a LoraEvaluation's runs; what each evaluated is the
                  LoRA version's: loras/{owner}/{lora uid}/v{m}/likeness/e{k}/
 temp/{uid}/...   scratch, provider checkpoints and pictures being made (mutable state, not
@@ -97,6 +98,19 @@ def image(owner: str, uid: str, version: int, n: int) -> str:
     return f"{images_version(owner, uid, version)}image_{n}.png"
 
 
+def videos_root(owner: str, uid: str) -> str:
+    return f"generated-videos/{_seg(owner, 'owner')}/{_seg(uid, 'uid')}/"
+
+
+def videos_version(owner: str, uid: str, version: int) -> str:
+    return videos_root(owner, uid) + _version(version)
+
+
+def video(owner: str, uid: str, version: int, name: str) -> str:
+    """One of a video version's files: video.mp4, poster.jpg, strip.jpg."""
+    return f"{videos_version(owner, uid, version)}{_seg(name, 'file name')}"
+
+
 def transcripts_root(owner: str, uid: str) -> str:
     return f"transcripts/{_seg(owner, 'owner')}/{_seg(uid, 'uid')}/"
 
@@ -148,6 +162,12 @@ def pictures_made(uid: str, version: int) -> str:
     return f"{temp_root(uid)}pictures/{_version(version)}"
 
 
+def frames_made(uid: str, version: int) -> str:
+    """Where a video generator keeps one run's frames as it makes them (provider cluster), for a
+    retried pod to take: state of the run, not its outputs."""
+    return f"{temp_root(uid)}frames/{_version(version)}"
+
+
 def is_mutable(key: str) -> bool:
     """Keys of state (checkpoints, scratch, the outbox), which may be rewritten; every other key
     is an output, written once."""
@@ -161,6 +181,7 @@ def output_roots(catalog_type: str, owner: str, uid: str) -> list[str]:
         "image-generation": [images_root(owner, uid)],
         "transcription": [transcripts_root(owner, uid)],
         "lora-evaluation": [evaluations_root(owner, uid)],
+        "video-generation": [videos_root(owner, uid)],
     }
     return by_type[catalog_type]
 
@@ -177,6 +198,7 @@ def version_roots(catalog_type: str, owner: str, uid: str, version: int) -> list
         "image-generation": [images_version(owner, uid, version)],
         "transcription": [transcripts_version(owner, uid, version)],
         "lora-evaluation": [evaluations_version(owner, uid, version)],
+        "video-generation": [videos_version(owner, uid, version)],
     }
     return by_type[catalog_type]
 
@@ -205,5 +227,7 @@ def result_key(catalog_type: str, owner: str, uid: str, version: int) -> str:
         return f"{lora_version(owner, uid, version)}result.json"
     if catalog_type == "lora-evaluation":
         return f"{evaluations_version(owner, uid, version)}result.json"
+    if catalog_type == "video-generation":
+        return f"{videos_version(owner, uid, version)}result.json"
     root = images_root(owner, uid) if catalog_type == "image-generation" else transcripts_root(owner, uid)
     return f"{root}result.json" if version == 0 else f"{root}{_version(version)}result.json"

@@ -1,0 +1,131 @@
+"""VideoGeneration: (the picture to animate, LoRA links) → provider → the video checked by decoding
+it, its index first (faststart), stored with its poster, thumbnail and strip of frames under the
+run's version (generated-videos/{owner}/{uid}/v{n}/): a re-run never touches an earlier video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+
+from contentgen.api import Artifact, GeneratedVideo, ResolvedImage, RunResult, VideoGenerationSpec
+from contentgen.api.video import frame_size, shape_of
+from contentgen.errors import InvalidInput
+from contentgen.pricing import cluster_usage, video_usage
+from contentgen.providers import video_generator
+from contentgen.providers.base import LoraWeights, VideoRequest
+from contentgen.store import keys
+
+from .clips import describe, poster_and_strip, with_faststart
+from .context import RunContext, StoreCheckpoint, StoreFiles
+from .links import provider_url
+from .thumbnails import JPEG, thumbnail_jpeg
+
+MP4 = "video/mp4"
+
+
+def run_videos(ctx: RunContext) -> RunResult:
+    snap = ctx.snapshot
+    spec = snap.parsed_spec(local=ctx.local)
+    assert isinstance(spec, VideoGenerationSpec)
+    provider = video_generator(ctx.provider)
+    owner, uid, version = spec.owner, snap.uid, snap.version
+    shape = shape_of(spec)
+
+    with ctx.stage("prepare", 0, 10) as span:
+        picture: Path | None = None
+        picture_url = ""
+        size: tuple[int, int] | None = None
+        if snap.image is not None:
+            picture = _picture(ctx, snap.image, span)
+            decoded = cv2.imread(str(picture), cv2.IMREAD_COLOR)
+            if decoded is None:
+                raise InvalidInput(f"the picture to animate ({snap.image.uri}) cannot be decoded as an image")
+            size = (int(decoded.shape[1]), int(decoded.shape[0]))
+            picture_url = provider_url(snap.image.uri, ctx.store, ctx.settings.presign_seconds)
+        width, height = frame_size(shape.resolution, shape.aspect_ratio, size)
+        request = VideoRequest(
+            prompt=spec.prompt,
+            model=spec.model,
+            app=shape.app,
+            frames=shape.frames,
+            fps=shape.fps,
+            width=width,
+            height=height,
+            resolution=shape.resolution,
+            aspect_ratio=shape.aspect_ratio,
+            negative_prompt=spec.negative_prompt,
+            seed=spec.seed,
+            duration_seconds=spec.duration_seconds,
+            image_path=picture,
+            image_url=picture_url,
+            loras=tuple(
+                LoraWeights(
+                    url=provider_url(lora.uri, ctx.store, ctx.settings.presign_seconds), scale=lora.scale
+                )
+                for lora in snap.loras
+            ),
+            # per version, as images' pictures: a retried pod of this run takes the frames made
+            frames_made=StoreFiles(ctx.store, keys.frames_made(uid, version)),
+        )
+
+    with ctx.stage("generate", 10, 80) as span:
+        # One per resource, not per generation: a later generation with the same provider inputs
+        # (after a failed store, say) delivers what was paid for instead of paying again.
+        checkpoint = StoreCheckpoint(ctx.store, keys.checkpoint(uid, "video"))
+        ctx.usage = None  # a paid call is under way
+        output = provider.generate_video(request, ctx.scratch("video"), span, checkpoint)
+        if provider.name == "cluster":  # the GPU time the video held
+            ctx.usage = cluster_usage("video-generation", output.gpu_seconds, output.request_id)
+        else:
+            ctx.usage = video_usage(provider.name, shape, output.request_id)
+
+    artifacts: list[Artifact] = []
+    with ctx.stage("store-video", 80, 100) as span, ctx.storing_paid_output("the video"):
+        playable = with_faststart(output.path, ctx.scratch("video") / "faststart.mp4")
+        info = describe(playable)
+        span(30)
+        poster, strip = poster_and_strip(playable, info)
+        stored = ctx.store.put_once_file(keys.video(owner, uid, version, "video.mp4"), playable, MP4)
+        poster_art = ctx.store.put_once_bytes(keys.video(owner, uid, version, "poster.jpg"), poster, JPEG)
+        thumb = ctx.store.put_once_bytes(
+            keys.thumbnail(ctx.store.key_of(poster_art.uri)), thumbnail_jpeg(poster), JPEG
+        )
+        strip_art = ctx.store.put_once_bytes(keys.video(owner, uid, version, "strip.jpg"), strip, JPEG)
+        artifacts += [stored, poster_art, thumb, strip_art]
+
+    video = GeneratedVideo(
+        uri=stored.uri,
+        content_type=MP4,
+        size_bytes=stored.size_bytes,
+        sha256=stored.sha256,
+        duration_seconds=info.duration_seconds,
+        frames=info.frames,
+        fps=round(info.fps, 3),
+        width=info.width,
+        height=info.height,
+        codec=info.codec,
+        seed=output.seed,
+        poster_uri=poster_art.uri,
+        thumbnail_uri=thumb.uri,
+        strip_uri=strip_art.uri,
+    )
+    return RunResult(
+        kind=snap.kind,
+        provider=provider.name,
+        placeholder=ctx.provider == "offline",
+        artifacts=artifacts,
+        video=video,
+    )
+
+
+def _picture(ctx: RunContext, image: ResolvedImage, span: object) -> Path:
+    """The picture to animate, in the work directory: from this store (an ImageGeneration's
+    output), else fetched as any input is."""
+    folder = ctx.scratch("picture")
+    if ctx.store.owns(image.uri):
+        key = ctx.store.key_of(image.uri)
+        return ctx.store.get_file(
+            key, folder / key.rsplit("/", 1)[-1], max_bytes=ctx.settings.max_download_bytes
+        )
+    return ctx.fetch_source(image.uri, span, folder="picture").path  # type: ignore[arg-type]

@@ -1,0 +1,145 @@
+"""The offline provider's videos: an honest placeholder of the asked shape, really encoded.
+
+Every frame says "OFFLINE PLACEHOLDER", the prompt, the model and the frame's number; a bar sweeps
+across so that it plays as a video. Given a picture (image-to-video), the frames show that picture
+slowly zooming, labelled the same way. The file is what a provider delivers: H.264 (yuv420p) in an
+MP4 with its index at the front (`+faststart`), at exactly the frames and rate asked, made the same
+way every time for the same inputs (nothing paid, nothing checkpointed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from contentgen.errors import InvalidInput
+from contentgen.providers.progress import SubProgress
+
+from .base import Checkpoint, VideoOutput, VideoRequest
+
+LABEL = "OFFLINE PLACEHOLDER"
+# x264's constant quality: small files for flat placeholders, still good enough to read the text
+CRF = "28"
+
+
+class OfflineVideoGenerator:
+    """`VideoGenerator` without network: a labelled placeholder video."""
+
+    name = "offline"
+    # Its frames are text on a gradient (or the given picture), never a new face: a likeness check
+    # of them measures the picture it was given, nothing generated.
+    placeholder_pictures = True
+
+    def generate_video(
+        self, request: VideoRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
+    ) -> VideoOutput:
+        if request.frames < 1 or request.fps < 1:
+            raise InvalidInput(f"a video of {request.frames} frames at {request.fps} fps cannot be made")
+        seed = request.seed if request.seed is not None else derived_seed(request.prompt)
+        path = work_dir / "placeholder.mp4"
+        picture = _picture(request.image_path) if request.image_path is not None else None
+        encode(
+            path,
+            (_frame(request, seed, picture, n) for n in range(request.frames)),
+            fps=request.fps,
+            width=request.width,
+            height=request.height,
+            progress=lambda n: progress(100.0 * n / request.frames),
+        )
+        progress(100)
+        return VideoOutput(path=path, content_type="video/mp4", seed=seed, placeholder=True)
+
+
+def derived_seed(prompt: str) -> int:
+    return int.from_bytes(hashlib.sha256(prompt.encode()).digest()[:4], "big")
+
+
+def encode(
+    path: Path,
+    frames: Iterable[np.ndarray],
+    *,
+    fps: int,
+    width: int,
+    height: int,
+    progress: Callable[[int], object] | None = None,
+) -> Path:
+    """Encode BGR frames (an iterable of HxWx3 uint8 arrays) as H.264 (yuv420p) in an MP4 whose
+    index comes first (`movflags +faststart`: a browser plays it before it has all of it)."""
+    with av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"}) as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": CRF, "preset": "veryfast"}
+        stream.thread_count = 1  # the same bytes for the same frames
+        for n, image in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+            if progress is not None and n % 8 == 0:
+                progress(n)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def _picture(path: Path) -> np.ndarray:
+    decoded = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if decoded is None:
+        raise InvalidInput(f"the picture to animate ({path.name}) cannot be decoded as an image")
+    return decoded
+
+
+def _background(request: VideoRequest, seed: int, picture: np.ndarray | None, n: int) -> np.ndarray:
+    width, height = request.width, request.height
+    if picture is not None:  # cover the frame with the picture, zooming in slowly (Ken Burns)
+        zoom = 1.0 + 0.15 * n / max(1, request.frames - 1)
+        ph, pw = picture.shape[:2]
+        scale = max(width / pw, height / ph) * zoom
+        resized = cv2.resize(picture, (max(width, round(pw * scale)), max(height, round(ph * scale))))
+        top, left = (resized.shape[0] - height) // 2, (resized.shape[1] - width) // 2
+        return np.ascontiguousarray(resized[top : top + height, left : left + width])
+    key = hashlib.sha256(f"{request.prompt}\0{seed}".encode()).digest()
+    first = np.array(list(key[0:3]), dtype=np.float32) * 0.6 + 40
+    second = np.array(list(key[3:6]), dtype=np.float32) * 0.6 + 40
+    ramp = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
+    return np.ascontiguousarray(
+        np.broadcast_to(first + (second - first) * ramp, (height, width, 3)).astype(np.uint8)
+    )
+
+
+def _frame(request: VideoRequest, seed: int, picture: np.ndarray | None, n: int) -> np.ndarray:
+    image = _background(request, seed, picture, n)
+    width, height = request.width, request.height
+    font, white = cv2.FONT_HERSHEY_SIMPLEX, (255, 255, 255)
+    margin = max(8, width // 24)
+
+    def line(text: str, y: int, scale: float, thickness: int) -> int:
+        (text_width, text_height), baseline = cv2.getTextSize(text, font, scale, thickness)
+        pad = max(3, text_height // 4)
+        band = image[
+            max(0, y - pad) : y + text_height + baseline + pad,
+            max(0, margin - pad) : margin + text_width + pad,
+        ]
+        band //= 3  # a dark band keeps the text readable on any background
+        cv2.putText(image, text, (margin, y + text_height), font, scale, white, thickness, cv2.LINE_AA)
+        return y + int(text_height * 1.8) + 2 * pad
+
+    scale = width / 900
+    y = line(LABEL, margin, scale, max(1, width // 400))
+    y = line("not generated by a model", y, scale / 2, 1)
+    prompt = "".join(c if 32 <= ord(c) < 127 else "?" for c in request.prompt)  # Hershey fonts are ASCII
+    limit = max(10, int(width / (14 * max(scale / 2, 0.3))))
+    y = line(prompt if len(prompt) <= limit else prompt[: limit - 3] + "...", y, scale / 2, 1)
+    footer = (
+        f"{request.model} | {width}x{height} @ {request.fps} fps | seed {seed} | "
+        f"frame {n + 1}/{request.frames}"
+    )
+    line(footer, height - margin - int(30 * scale), scale / 2.4, 1)
+    # a bar sweeping left to right across the clip: it plays as a video
+    x = margin + int((width - 2 * margin) * n / max(1, request.frames - 1))
+    cv2.rectangle(image, (margin, height - margin // 2 - 4), (x, height - margin // 2), white, -1)
+    return image

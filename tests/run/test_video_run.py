@@ -1,0 +1,111 @@
+"""`contentgen run` of a VideoGeneration on the offline provider: a real MP4 (H.264, yuv420p, its
+index before its media) that PyAV decodes at the asked frames and rate, its poster, thumbnail and
+strip beside it under its version, the result, status-like version and catalog record describing
+it; an imageRef to an ImageGeneration's picture resolved and kept as lineage; no key written twice."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import av
+import cv2
+import pytest
+import yaml
+
+from contentgen.api import RunResult
+from contentgen.catalog import open_catalog
+from contentgen.cli.main import main
+from contentgen.pipeline.clips import is_faststart, top_level_boxes
+from tests.conftest import EXAMPLES
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def local(uri: str) -> Path:
+    assert uri.startswith("file://"), uri
+    return Path(uri.removeprefix("file://"))
+
+
+def test_a_text_to_video_run_makes_a_playable_mp4(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(capsys, "run", "--offline", "--result", "r.json", str(EXAMPLES / "videogeneration.yaml"))
+    assert code == 0, out
+    result = RunResult.model_validate_json((workspace / "r.json").read_text())
+    assert (result.kind, result.provider, result.placeholder, result.version) == (
+        "VideoGeneration",
+        "offline",
+        True,
+        1,
+    )
+    video = result.video
+    assert video is not None
+    path = local(video.uri)
+    assert "/generated-videos/demo-user/" in video.uri and video.uri.endswith(f"/{result.uid}/v1/video.mp4")
+    assert is_faststart(path) and top_level_boxes(path)[:1] == ["ftyp"]  # moov before mdat
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.name, stream.codec_context.pix_fmt) == ("h264", "yuv420p")
+        assert float(stream.average_rate) == 16
+        frames = sum(1 for _ in container.decode(stream))
+    assert (video.frames, frames, video.fps, video.duration_seconds) == (33, 33, 16, pytest.approx(33 / 16))
+    assert (video.width, video.height, video.codec) == (832, 480, "h264")
+    data = path.read_bytes()
+    assert (len(data), hashlib.sha256(data).hexdigest()) == (video.size_bytes, video.sha256)
+    poster = cv2.imread(str(local(video.poster_uri)))
+    thumb = cv2.imread(str(local(video.thumbnail_uri)))
+    strip = cv2.imread(str(local(video.strip_uri)))
+    assert poster.shape[:2] == (480, 832) and max(thumb.shape[:2]) == 320
+    assert strip.shape[0] == 120 and strip.shape[1] > 8 * 200  # eight frames side by side
+    assert video.thumbnail_uri.endswith("/v1/thumbs/poster.jpg")
+    assert {a.uri for a in result.artifacts} == {video.uri, video.poster_uri, video.thumbnail_uri, video.strip_uri}
+    assert result.usage == [] or all(line.quantity == pytest.approx(33 / 16) for line in result.usage or [])
+
+    record = open_catalog().get(result.uid)
+    assert record is not None and record["type"] == "video-generation" and record["status"] == "Succeeded"
+    assert record["durationSeconds"] == pytest.approx(33 / 16) and record["video"]["uri"] == video.uri
+    assert record["versions"][0]["video"]["frames"] == 33
+
+    # a second run is a new version, under its own keys: nothing is written twice
+    code, out = run(capsys, "run", "--offline", "--result", "r2.json", str(EXAMPLES / "videogeneration.yaml"))
+    assert code == 0, out
+    second = RunResult.model_validate_json((workspace / "r2.json").read_text())
+    assert second.version == 2 and second.video is not None and "/v2/video.mp4" in second.video.uri
+    assert path.read_bytes() == data  # v1 untouched
+
+    code, out = run(capsys, "assets", "list", "--type", "video-generation", "-o", "table")
+    assert code == 0 and "video-generation" in out and "2.1 s 832x480 video" in out
+
+
+def test_an_image_ref_animates_the_picture_and_keeps_the_lineage(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = run(capsys, "run", "--offline", str(EXAMPLES / "imagegeneration.yaml"))
+    assert code == 0, out
+    manifest = yaml.safe_load((EXAMPLES / "videogeneration-portrait.yaml").read_text())
+    manifest["spec"]["imageRef"] = {"name": "demo-landscape", "image": 2}
+    (workspace / "clip.yaml").write_text(yaml.safe_dump(manifest))
+    code, out = run(capsys, "run", "--offline", "--result", "r.json", "clip.yaml")
+    assert code == 0, out
+    result = RunResult.model_validate_json((workspace / "r.json").read_text())
+    assert result.image is not None and result.video is not None
+    assert (result.image.name, result.image.version, result.image.image) == ("demo-landscape", 1, 2)
+    assert result.image.uri.endswith("/v1/image_2.png")
+    # the landscape_4_3 picture (1024x768) sets the frame's aspect: 4:3 at 480p
+    assert (result.video.width, result.video.height, result.video.frames) == (640, 480, 32)
+
+    code, out = run(capsys, "assets", "lineage", "demo-avatar-clip")
+    assert code == 0, out
+    lineage = json.loads(out)
+    (picture,) = lineage["pictures"]
+    assert picture["found"] and picture["imageGeneration"]["name"] == "demo-landscape"
+    assert picture["prompt"].startswith("A lighthouse")
+
+    manifest["spec"]["imageRef"] = {"name": "demo-landscape", "image": 3}  # it made two
+    (workspace / "clip.yaml").write_text(yaml.safe_dump(manifest))
+    code, out = run(capsys, "run", "--offline", "clip.yaml")
+    assert code != 0 and "image 3" in out and "has 2 image(s)" in out
