@@ -57,8 +57,6 @@ runs made.
                      and transcript text
     createdAt, updatedAt, startedAt, completedAt (the latest run's)   (BSON dates)
 
-    shares           the grants (api/sharing.py): [{to: owner:NAME | group:NAME, access: read | use,
-                     by, at}]; in a cluster the resource's annotation contentgen.io/shared-with
 Building it is a pure function of the resource (spec and status), the stored document, and the
 results of runs that the document does not hold yet, so the operator and local runs write the same.
 """
@@ -204,12 +202,12 @@ def catalog_document(
         "updatedAt": now,
         "cost": status.get("cost") or before.get("cost"),
         "evaluationCost": before.get("evaluationCost"),  # re-evaluations' spend (evaluations.py)
+        # who it is shared with (api/sharing.py): the resource's annotation, else the record's own
+        "shares": list(res.shares) if res.shares is not None else list(before.get("shares") or []),
     }
     if res.kind == "LoraTraining":
         doc["dataset"] = status.get("dataset") or before.get("dataset")
     return summarize(doc)
-        # who it is shared with (api/sharing.py): the resource's annotation, else the record's own
-        "shares": list(res.shares) if res.shares is not None else list(before.get("shares") or []),
 
 
 def promoted(version: dict[str, Any]) -> dict[str, Any] | None:
@@ -256,6 +254,22 @@ def summarize(doc: dict[str, Any]) -> dict[str, Any]:
         doc["loraVersions"] = sorted(
             {f"{lora['uid']}/v{lora.get('version', 0)}" for lora in every if lora.get("uid")}
         )
+    elif kind == "VideoGeneration":
+        doc["prompt"] = newest.get("prompt") or spec.get("prompt", "")
+        doc["model"] = newest.get("model") or spec.get("model", "")
+        doc["video"] = newest.get("video") or None
+        doc["durationSeconds"] = float((newest.get("video") or {}).get("durationSeconds") or 0.0)
+        doc["image"] = newest.get("image") or None
+        doc["loras"] = newest.get("loras") or []
+        every = [lora for v in versions for lora in v.get("loras") or []]
+        doc["models"] = sorted({str(v.get("model")) for v in versions if v.get("model")} | {doc["model"]})
+        doc["loraUids"] = sorted({lora["uid"] for lora in every if lora.get("uid")})
+        doc["loraVersions"] = sorted(
+            {f"{lora['uid']}/v{lora.get('version', 0)}" for lora in every if lora.get("uid")}
+        )
+        # the pictures its versions animate (lineage: an image's videos)
+        pictures = [v.get("image") or {} for v in versions]
+        doc["imageUids"] = sorted({p["uid"] for p in pictures if p.get("uid")})
     elif kind == "LoraEvaluation":
         doc["provider"] = doc.get("provider") or newest.get("provider", "")  # unset: the version's
         doc["lora"] = newest.get("lora") or None

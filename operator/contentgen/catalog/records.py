@@ -453,11 +453,6 @@ class TranscriptionRecord(JobRecord):
     )
 
 
-    shares: list[ShareInfo] = Field(
-        default=[],
-        description="Who it is shared with (docs/sharing.md); shown to its owner only. In a cluster, its "
-        "resource's annotation contentgen.io/shared-with.",
-    )
 class LoraEvaluationRecord(JobRecord):
     kind: Literal["LoraEvaluation"] = "LoraEvaluation"
     lora: EvaluatedLoraInfo | None = Field(
@@ -470,8 +465,23 @@ class LoraEvaluationRecord(JobRecord):
     )
 
 
+class VideoGenerationRecord(JobRecord):
+    kind: Literal["VideoGeneration"] = "VideoGeneration"
+    prompt: str = Field(default="", description="The latest version's prompt (else the spec's).")
+    model: str = ""
+    video: VideoInfo | None = Field(default=None, description="The latest version's video.")
+    duration_seconds: float = Field(default=0.0, description="The latest version's video's length.")
+    image: PictureUseInfo | None = Field(default=None, description="The picture the latest version animates.")
+    loras: list[LoraUseInfo] = Field(default=[], description="The LoRAs the latest version was made with.")
+    versions: list[VideoVersionInfo] = Field(default=[], description="Every usable version, oldest first.")
+
+
 AnyRecord = Annotated[
-    LoraTrainingRecord | ImageGenerationRecord | TranscriptionRecord | LoraEvaluationRecord,
+    LoraTrainingRecord
+    | ImageGenerationRecord
+    | TranscriptionRecord
+    | LoraEvaluationRecord
+    | VideoGenerationRecord,
     Field(discriminator="kind"),
 ]
 R = TypeVar("R", bound=JobRecord)
@@ -532,6 +542,7 @@ _BY_KIND: dict[str, type[JobRecord]] = {
     "ImageGeneration": ImageGenerationRecord,
     "Transcription": TranscriptionRecord,
     "LoraEvaluation": LoraEvaluationRecord,
+    "VideoGeneration": VideoGenerationRecord,
 }
 
 
