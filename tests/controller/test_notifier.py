@@ -13,6 +13,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -306,3 +307,53 @@ def test_redirects_are_not_followed() -> None:
     )
     assert answer.code == 302  # a failed attempt, retried later; the Location is never fetched
     asyncio.run(asyncio.sleep(0))
+
+
+def _documented_receiver() -> str:
+    """The receiver docs/notifications.md shows (the python block after `<!-- receiver -->`)."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "notifications.md").read_text()
+    after = page.split("<!-- receiver -->\n```python\n", 1)[1]
+    return after.split("\n```\n", 1)[0] + "\n"
+
+
+def test_the_documented_receiver_verifies_and_handles_each_event_once(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    script = tmp_path / "receiver.py"
+    script.write_text(_documented_receiver())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {"PATH": "/usr/bin:/bin", "WEBHOOK_SECRET": OLD, "PORT": str(port)}
+    receiver = subprocess.Popen(
+        [sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        event = _events_of_a_version()
+        url = f"http://127.0.0.1:{port}/hooks"
+        keys = [webhooks.decode_secret(NEW), webhooks.decode_secret(OLD)]  # during a rotation
+
+        def deliver(secrets: list[bytes]) -> notifier.Answer:
+            for _ in range(100):  # until it listens
+                answer = notifier.send(url, event, secrets, allow_private=True)
+                if answer.code:
+                    return answer
+                time.sleep(0.05)
+            raise AssertionError(answer.error)
+
+        assert deliver(keys).code == 204
+        assert deliver(keys).code == 204  # the same event again: answered, handled once
+        assert deliver([webhooks.decode_secret(NEW)]).code == 401  # not a key it knows
+    finally:
+        receiver.terminate()
+        out, err = receiver.communicate(timeout=10)
+    assert out.splitlines() == ["io.contentgen.transcription.succeeded talk 1"], err
+
+
+def _events_of_a_version() -> dict[str, Any]:
+    doc = {"_id": "u-1", "schema": 2, "kind": "Transcription", "name": "talk", "namespace": "team-a",
+           "owner": "alice", "versions": [{"version": 1, "generation": 1}]}  # fmt: skip
+    [event] = webhooks.events_of(None, doc, datetime.now(UTC))
+    return event

@@ -18,6 +18,8 @@ from .base import CEL_ERROR
 from .common import NAME_PATTERN, OWNER_PATTERN, CommonSpec
 from .kinds import API_VERSION, GROUP, KINDS, Kind
 from .manifests import Document
+from .notification import KIND as NOTIFICATION
+from .notification import NotificationSpec
 from .resource import DNS_LABEL_PATTERN, Resource
 
 # What a pattern means, in words.
@@ -108,6 +110,8 @@ def validate_document(doc: Document, *, local: bool = False) -> Outcome:
         return Outcome(doc, note=f"{api_version} {kind_name}, not {GROUP}")  # not ours to judge
     if api_version != API_VERSION:
         return problem("apiVersion", f'unknown apiVersion "{api_version}"; use {API_VERSION}')
+    if kind_name == NOTIFICATION:
+        return _notification(doc, content)
     kind = KINDS.get(kind_name)
     if kind is None:
         guess = difflib.get_close_matches(kind_name, list(KINDS), n=1, cutoff=0.5) or [
@@ -127,6 +131,19 @@ def validate_document(doc: Document, *, local: bool = False) -> Outcome:
         )
         return Outcome(doc, kind, problems=problems)
     return Outcome(doc, kind, resource)
+
+
+def _notification(doc: Document, content: dict[str, Any]) -> Outcome:
+    """A Notification (a webhook subscription, not a kind of work): its spec as admission checks it."""
+    try:
+        NotificationSpec.model_validate_json(json.dumps(content.get("spec")))
+    except ValidationError as exc:
+        problems = tuple(
+            Problem(doc.source, doc.label, _path(["spec", *err["loc"]]), str(err["msg"]))
+            for err in exc.errors(include_url=False)
+        )
+        return Outcome(doc, problems=problems)
+    return Outcome(doc, note="a Notification: valid")
 
 
 def validate_documents(docs: list[Document], *, local: bool = False) -> list[Outcome]:

@@ -327,6 +327,32 @@ class Deliveries:
             cursor = self.deliveries.find(query).sort([("createdAt", -1), ("_id", 1)]).limit(limit)
             return [dict(d) for d in cursor]
 
+    def find(
+        self,
+        owners: Iterable[str] | None,
+        *,
+        namespace: str | None = None,
+        notification: str | None = None,
+        event_id: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        """Deliveries of the owners' resources (None: everyone's), newest first (the HTTP API)."""
+        query: dict[str, Any] = {}
+        if owners is not None:
+            query["owner"] = {"$in": list(owners)}
+        for field, value in (
+            ("notification.namespace", namespace),
+            ("notification.name", notification),
+            ("eventId", event_id),
+            ("status", status),
+        ):
+            if value is not None:
+                query[field] = value
+        with self.guard:
+            cursor = self.deliveries.find(query).sort([("createdAt", -1), ("_id", 1)]).limit(limit)
+            return [dict(d) for d in cursor]
+
     def disabled(self, notification_uid: str, generation: int) -> bool:
         """Whether the receiver answered 410 Gone to the Notification at this generation."""
         with self.guard:

@@ -38,7 +38,7 @@ from .identity import (
     parse_networks,
 )
 from .kube import Kube, in_cluster, load
-from .routes import assets, create, evaluate, health, jobs, promote, sharing, stream, ui
+from .routes import assets, create, evaluate, health, jobs, notifications, promote, sharing, stream, ui
 from .settings import ApiSettings, load_settings
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ def create_app(
     )
     app.state.services = services
     errors.install(app)
-    for module in (jobs, create, evaluate, promote, sharing, assets, stream, health, ui):
+    for module in (jobs, create, evaluate, promote, sharing, assets, notifications, stream, health, ui):
         app.include_router(module.router)
     _serve_docs_offline(app)
     _document_400_not_422(app)
