@@ -20,7 +20,7 @@ COMMON = {
     "id", "type", "kind", "name", "namespace", "owner", "status", "latestRun", "latestVersion", "versions",
     "provider", "placeholder", "tags", "description", "createdAt", "updatedAt", "completedAt", "deleted",
     "deletedAt", "runs", "olderRuns", "deletedVersions", "olderDeletedVersions", "artifacts", "totalBytes",
-    "cost",
+    "cost", "shares",
 }  # fmt: skip
 
 

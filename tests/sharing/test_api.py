@@ -185,3 +185,32 @@ async def test_a_collection_is_shared_searched_and_downloaded_but_not_by_carol(
         await api.delete(f"/api/collections/{cid}/members/a-img-1", headers=auth("alice"))
     ).status_code == 200
     assert (await api.delete(f"/api/collections/{cid}", headers=auth("alice"))).status_code == 204
+
+
+async def test_a_create_with_another_owners_lora_needs_its_use_grant(api: httpx.AsyncClient) -> None:
+    """Refused in the API before anything is created (403 lora_not_shared), whether the LoRA exists
+    or not; with the grant it passes this check (this API then says it does not create)."""
+    body = {
+        "kind": "ImageGeneration",
+        "metadata": {"name": "pic"},
+        "spec": {
+            "owner": "carol",
+            "prompt": "p",
+            "model": "flux-lora",
+            "loras": [{"loraRef": {"name": "avatar", "owner": "alice"}}],
+        },
+    }
+    refused = await api.post("/api/resources", json=body, headers=auth("carol"))
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "lora_not_shared"
+    assert "has not shared it with owner 'carol'" in refused.json()["error"]["message"]
+    body["spec"]["loras"][0]["loraRef"]["name"] = "no-such-lora"  # type: ignore[index]
+    missing = await api.post("/api/resources", json=body, headers=auth("carol"))
+    assert missing.status_code == 403 and missing.json()["error"]["message"] == refused.json()["error"][
+        "message"
+    ].replace("'avatar'", "'no-such-lora'")
+    await api.put(
+        "/api/assets/a-lora-1/shares", json={"to": "owner:carol", "access": "use"}, headers=auth("alice")
+    )
+    body["spec"]["loras"][0]["loraRef"]["name"] = "avatar"  # type: ignore[index]
+    passed = await api.post("/api/resources", json=body, headers=auth("carol"))
+    assert passed.status_code == 403 and passed.json()["error"]["code"] == "create_disabled"

@@ -13,9 +13,14 @@ catalog's database; who may see or use what is decided in api/sharing.py.
 
 from __future__ import annotations
 
+import re
 import secrets
-from collections.abc import Iterable, Sequence
+import tempfile
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from contentgen.api.sharing import (
@@ -28,9 +33,12 @@ from contentgen.api.sharing import (
     with_grant,
     without_grant,
 )
+from contentgen.errors import ContentgenError
+from contentgen.store import LocalStore, ObjectStore
 
 from .base import AmbiguousReference, Catalog
 from .document import DELETED
+from .downloads import version_uris
 from .migrate import upgrade
 from .names import resolve
 
@@ -106,6 +114,19 @@ def readable(
         return None
     access = access_of(grants_of(doc), str(doc.get("owner") or ""), owners, groups)
     return (doc, access) if access != "none" else None
+
+
+def lora_grants(catalog: Catalog, namespace: str, name: str, owner: str) -> tuple[Grant, ...] | None:
+    """The grants of `owner`'s LoraTraining namespace/name (its newest record whose resource was
+    not deleted); None when there is none."""
+    docs = catalog.find_raw(
+        {"kind": "LoraTraining", "namespace": namespace, "name": name, "owner": owner, "deleted": None},
+        limit=20,
+    )
+    if not docs:
+        return None
+    newest = max(docs, key=lambda d: str(d.get("createdAt") or ""))
+    return grants_of(newest)
 
 
 def shared_with(
@@ -289,3 +310,128 @@ class Usage:
         with self.guard:
             found = self.docs.find_one({"_id": uid})
         return dict(found) if found is not None else {"_id": uid}
+
+
+# --- what a collection shows, searches and archives -----------------------------------------------
+
+
+def visible_members(
+    collection: dict[str, Any],
+    members: list[dict[str, Any]],
+    owners: Iterable[str],
+    groups: Iterable[str] = (),
+) -> list[dict[str, Any]]:
+    """The members a caller sees through a collection it may see: the collection owner's own
+    records (the collection's grant shares them), and another owner's only where the caller may
+    see that record itself (a collection does not share onward what was shared with its owner)."""
+    owners, groups = list(owners), list(groups)
+    return [
+        m
+        for m in members
+        if str(m.get("owner")) == collection.get("owner")
+        or access_of(grants_of(m), str(m.get("owner")), owners, groups) != "none"
+    ]
+
+
+def downloadable(
+    collection: dict[str, Any], member: dict[str, Any], owners: Iterable[str], groups: Iterable[str] = ()
+) -> bool:
+    """Whether a caller with read of `collection` gets `member`'s files in its archive."""
+    owner = str(member.get("owner"))
+    if owner in owners or owner == collection.get("owner"):
+        return True
+    return access_of(grants_of(member), owner, owners, groups) in ("owner", "read")
+
+
+def matches_words(doc: dict[str, Any], words: Iterable[str]) -> bool:
+    """Whether every word occurs (any case) in what search matches of a record: document.py's
+    searchText (name, tags, description, prompts, trigger words, transcripts)."""
+    text = str(doc.get("searchText") or "") or " ".join(
+        [str(doc.get("name") or ""), *map(str, doc.get("tags") or []), str(doc.get("description") or "")]
+    )
+    text = text.lower()
+    return all(w.lower() in text for w in words)
+
+
+_UNSAFE = re.compile(r"[^0-9A-Za-z._-]+")
+
+
+def archive_files(store: ObjectStore, members: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(name in the archive, uri) of every member's latest version's files in `store`: a folder per
+    member, NAMESPACE_NAME-vN/."""
+    files: list[tuple[str, str]] = []
+    for member in members:
+        versions = member.get("versions") or []
+        if not versions:
+            continue
+        latest = versions[-1]
+        folder = _UNSAFE.sub("_", f"{member.get('namespace')}_{member.get('name')}-v{latest.get('version')}")
+        for uri in version_uris(latest):
+            if store.owns(uri):
+                files.append((f"{folder}/{store.key_of(uri).rsplit('/', 1)[-1]}", uri))
+    return files
+
+
+class _Sink:
+    """A write-only file that hands what is written on as it comes."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.chunks.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        out = b"".join(self.chunks)
+        self.chunks.clear()
+        return out
+
+
+def zipped(store: ObjectStore, files: list[tuple[str, str]]) -> Iterator[bytes]:
+    """A zip of `files`, made as it is read (ZIP_STORED: pictures and models do not compress), a
+    file at a time from the store, never whole in memory; a file the store cannot give is left out,
+    with a line in MISSING.txt."""
+    sink = _Sink()
+    missing: list[str] = []
+    seen: set[str] = set()
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, uri in files:
+            if name in seen:
+                continue
+            seen.add(name)
+            try:
+                with (
+                    _local_copy(store, uri) as path,
+                    open(path, "rb") as source,
+                    archive.open(name, "w", force_zip64=True) as target,
+                ):
+                    while chunk := source.read(1 << 20):
+                        target.write(chunk)
+                        yield sink.take()
+            except (OSError, ContentgenError) as exc:
+                missing.append(f"{name}: {exc}")
+            yield sink.take()
+        if missing:
+            archive.writestr("MISSING.txt", "\n".join(missing) + "\n")
+    yield sink.take()
+
+
+@contextmanager
+def _local_copy(store: ObjectStore, uri: str) -> Iterator[Path]:
+    """A stored object as a local path: the file itself in a local store, else a temporary copy."""
+    key = store.key_of(uri)
+    if isinstance(store, LocalStore):
+        path = store.root / key
+        if not path.is_file():
+            raise OSError(f"{uri} is missing from the store")
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="contentgen-zip-") as tmp:
+        yield store.get_file(key, Path(tmp) / "object")

@@ -40,6 +40,7 @@ from contentgen.catalog.lineage import Lineage, lineage
 from contentgen.catalog.queries import DEFAULT_LIMIT, SORT_FIELDS, STATUSES, Filters, Page, Sort
 from contentgen.catalog.search import RELEVANCE, search_page
 from contentgen.catalog.tables import lineage_block, record_block, records_table, stats_block
+from contentgen.cli import sharing
 from contentgen.cli.main import CommandError
 from contentgen.errors import ContentgenError, InvalidInput, MissingCredentials
 from contentgen.pipeline.likeness.pictures import MAX_PICTURE_BYTES, MAX_PICTURES
@@ -347,6 +348,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     prune.add_argument("--keep", type=_int_at_least(1), required=True, metavar="N", help="versions to keep")
     prune.add_argument("--yes", action="store_true", help="remove (without it: only show what would go)")
     _add_common(prune)
+    sharing.add_actions(sub, _add_ref, _add_common)  # share, unshare, shared, usage (cli/sharing.py)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -438,7 +440,8 @@ def _get_doc(catalog: Catalog, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _get(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
-    record = to_record(_get_doc(catalog, args))
+    doc = sharing.find(catalog, args, shared=True)  # with --owner: one shared with that owner too
+    record = to_record(doc if args.owner in (None, doc.get("owner")) else {**doc, "shares": []})
     if output == "json":
         _print_json(record.wire())
     else:
@@ -477,7 +480,7 @@ def _stats(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
 
 
 def _lineage(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
-    found: Lineage = lineage(catalog, _get_doc(catalog, args), args.owner)
+    found: Lineage = lineage(catalog, sharing.find(catalog, args, shared=True), args.owner)
     if output == "json":
         _print_json(found.wire())
     else:
@@ -486,12 +489,13 @@ def _lineage(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
 
 
 def _url(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
-    doc = _get_doc(catalog, args)
+    doc = sharing.find(catalog, args, shared=True, files=True)
     try:
         uri = choose_artifact(doc, args.file, args.version)
         signed = sign(_store(args), uri, args.expires, download_name=download_name(doc, uri))
     except (DownloadError, ContentgenError) as exc:
         raise CommandError(str(exc)) from None
+    sharing.count_download(catalog, doc, uri)
     if output == "json":
         _print_json(signed.wire())
     else:
@@ -895,4 +899,5 @@ ACTIONS: dict[str, Callable[[argparse.Namespace, Catalog, str], int]] = {
     "prune": _prune,
     "evaluate": _evaluate,
     "promote": _promote,
+    **sharing.ACTIONS,
 }

@@ -18,6 +18,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("contentgen.cli.run", "run one resource's pipeline locally, on embedded defaults"),
     "worker": ("contentgen.cli.worker", "the worker image's entrypoint (runs the Job's spec snapshot)"),
     "assets": ("contentgen.cli.assets", "find stored assets: list, get, search, stats, download links"),
+    "collections": (
+        "contentgen.cli.collections",
+        "collections of assets: make, share, search within, download as a zip",
+    ),
     "api": ("contentgen.cli.api", "serve the catalog's HTTP API: records, search, stats, downloads"),
     "render-job": ("contentgen.cli.render_job", "print the Job the operator would create for a manifest"),
     "operator": ("contentgen.cli.operator", "run the operator (kopf) against the cluster"),

@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         try:
             record = catalog.get(identity(outcome.resource)[2]) if catalog is not None else None
-            snapshot = snapshot_for(outcome.resource, store, record)
+            snapshot = snapshot_for(outcome.resource, store, record, _grants_from(catalog))
         except (ValueError, ContentgenError) as exc:
             raise CommandError(str(exc)) from None
         work_dir = Path(args.work_dir) if args.work_dir else settings.work_dir / snapshot.uid
@@ -305,3 +305,18 @@ def _record(
         file=sys.stderr,
     )
     return True
+
+
+def _grants_from(catalog: Any) -> Any:
+    """Another owner's LoRA's grants, read from the catalog (None while it is away: a shared LoRA
+    then cannot be used)."""
+    from contentgen.api.sharing import grants_of
+
+    if catalog is None:
+        return None
+
+    def read(uid: str) -> Any:
+        doc = catalog.get(uid)
+        return grants_of(doc) if doc is not None else None
+
+    return read

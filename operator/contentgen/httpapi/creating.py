@@ -30,6 +30,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from contentgen.api import KINDS, Resource, now
+from contentgen.api.sharing import Grant, grants_of
 from contentgen.catalog import Catalog, ResourceState, catalog_document
 from contentgen.errors import ContentgenError, PermanentError
 from contentgen.store import ObjectStore
@@ -260,6 +261,11 @@ class LocalCreator:
         self._thread = threading.Thread(target=self._work, name="local-runs", daemon=True)
         self._thread.start()
 
+    def _grants_of_lora(self, uid: str) -> tuple[Grant, ...] | None:
+        """Another owner's LoRA's grants (docs/sharing.md), from its record; None without one."""
+        doc = self.catalog.get(uid)
+        return grants_of(doc) if doc is not None else None
+
     def close(self, timeout: float = 30.0) -> None:
         """Stop after the run under way (queued ones are cancelled)."""
         with self._lock:
@@ -299,7 +305,7 @@ class LocalCreator:
         if not self.offline and named is not None:
             _runs_here(resource.kind, str(named))
         try:
-            snapshot = snapshot_for(resource, self.store(), existing)
+            snapshot = snapshot_for(resource, self.store(), existing, self._grants_of_lora)
         except (ValueError, ContentgenError) as exc:
             field = "spec.loraRef" if resource.kind == "LoraEvaluation" else "spec.loras"
             raise Invalid([FieldProblem(field, str(exc))], UNRESOLVED) from None

@@ -75,7 +75,8 @@ CREATE_ERRORS: dict[int | str, dict[str, Any]] = {
         "description": "The caller does not act for that owner, the namespace does not allow the owner "
         "(the cluster's admission policy, naming its contentgen.io/owners annotation), the API may "
         "not create in that namespace, or this API does not create at all (code create_disabled: "
-        "CONTENTGEN_API_CREATE=off).",
+        "CONTENTGEN_API_CREATE=off), or a loraRef names another owner's LoRA not shared with this owner "
+        "for use (code lora_not_shared, docs/sharing.md).",
     },
     404: {"model": ErrorResponse, "description": "No such namespace (or record, for re-runs)."},
     409: {
@@ -125,6 +126,31 @@ def _creator(svc: Services) -> Creator:
     return creator
 
 
+def _shared_loras(svc: Services, wanted: Wanted) -> None:
+    """A loraRef to another owner's LoRA (loraRef.owner): refused here (403 lora_not_shared) unless
+    its owner shared it with the resource's owner for use; the same answer whether the LoRA exists
+    or not. In a cluster the operator checks it again, from the LoraTraining's annotation."""
+    from contentgen.api.sharing import may_use, use_refusal
+    from contentgen.catalog.sharing import lora_grants
+
+    entries = list(wanted.spec.get("loras") or [])
+    refs = [e["loraRef"] for e in entries if isinstance(e, dict) and isinstance(e.get("loraRef"), dict)]
+    for index, ref in enumerate(refs):
+        theirs = ref.get("owner")
+        if not theirs or theirs == wanted.owner:
+            continue
+        where = str(ref.get("namespace") or wanted.namespace)
+        grants = lora_grants(svc.catalog, where, str(ref.get("name")), str(theirs))
+        if grants is None or not may_use(grants, str(theirs), wanted.owner):
+            message = use_refusal(
+                str(ref.get("name")), str(theirs), wanted.owner, "its owner's share (docs/sharing.md)"
+            )
+            field = f"spec.loras[{index}].loraRef"
+            raise ApiError(
+                403, "lora_not_shared", f"{field}: {message}", fields=[{"field": field, "message": message}]
+            )
+
+
 def create_for(svc: Services, who: Caller, wanted: Wanted) -> Made:
     """Create `wanted` for the caller (who must act for its owner); the API's errors otherwise."""
     if not who.may_act_for(wanted.owner):
@@ -143,6 +169,7 @@ def create_for(svc: Services, who: Caller, wanted: Wanted) -> Made:
             f"spec.owner: {who.user} acts for {acts}, not for {wanted.owner!r}",
             fields=[{"field": "spec.owner", "message": f"not an owner {who.user} acts for ({acts})"}],
         )
+    _shared_loras(svc, wanted)
     wanted.annotations.setdefault(ANNOTATION_CREATED_BY, who.user)
     try:
         return make(_creator(svc), wanted)

@@ -4,10 +4,6 @@ decided in api/sharing.py, kept in catalog/sharing.py; these routes only check w
 from __future__ import annotations
 
 import re
-import tempfile
-import zipfile
-from collections.abc import Iterator
-from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query
@@ -25,20 +21,22 @@ from contentgen.api.sharing import (
     grants_of,
 )
 from contentgen.catalog import AnyRecord, JobPage, ResultPage, to_record
-from contentgen.catalog.downloads import version_uris
 from contentgen.catalog.queries import search_words
 from contentgen.catalog.sharing import (
     MAX_MEMBERS,
     CollectionError,
     Collections,
     NotShareable,
+    archive_files,
     change_record_shares,
+    downloadable,
     kubectl_share,
+    matches_words,
     shared_with,
+    visible_members,
+    zipped,
 )
 from contentgen.catalog.usage import AssetUsage, usage_of
-from contentgen.errors import ContentgenError
-from contentgen.store import LocalStore
 
 from ..deps import (
     SEARCH_PATTERN,
@@ -208,7 +206,7 @@ def unshare(ref: RefPath, grantee_: GranteePath, svc: ServicesDep, who: CallerDe
 def usage(ref: RefPath, svc: ServicesDep, who: CallerDep, type_: TypeQuery = None) -> dict[str, Any]:
     """Owner-scoped: what was made with it is listed where the caller may see it; its owner also
     learns how many records of other owners used it (a shared LoRA). The monthly cost is totalBytes
-    in GiB times CONTENTGEN_API_PRICE_PER_GB_MONTH."""
+    in GiB times CONTENTGEN_PRICE_PER_GB_MONTH."""
     doc = find_readable(svc, who, ref, type_)
     mine = who.may_act_for(str(doc.get("owner") or ""))
     return usage_of(
@@ -316,17 +314,8 @@ def _collection(svc: Any, who: Caller, ref: str, *, owner: bool = False) -> tupl
 
 
 def _visible_members(svc: Any, who: Caller, doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """The members a caller sees through the collection: the collection owner's own records (its
-    grant shares them), and others' only where the caller may see them itself (no re-sharing)."""
     members = Collections(svc.catalog).members(doc)
-    if who.admin:
-        return members
-    shown = []
-    for member in members:
-        mine = str(member.get("owner")) == doc.get("owner")
-        if mine or access_of(grants_of(member), str(member.get("owner")), who.owners, who.groups) != "none":
-            shown.append(member)
-    return shown
+    return members if who.admin else visible_members(doc, members, who.owners, who.groups)
 
 
 _COLLECTION_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -523,20 +512,9 @@ def search_collection(
     except ValueError as exc:
         raise bad_request("q", str(exc)) from None
     members = _visible_members(svc, who, doc)
-    hits = [m for m in members if all(w in _text(m) for w in words)]
+    hits = [m for m in members if matches_words(m, words)]
     items = [to_record({**m, "shares": []}).wire() for m in hits]
     return {**_info(doc, access, len(members)), "items": items, "total": len(items)}
-
-
-def _text(doc: dict[str, Any]) -> str:
-    """What search matches in a record (document.py's searchText, else its name, tags, description)."""
-    text = str(doc.get("searchText") or "")
-    return (
-        text
-        or " ".join(
-            [str(doc.get("name") or ""), *map(str, doc.get("tags") or []), str(doc.get("description") or "")]
-        ).lower()
-    )
 
 
 _UNSAFE = re.compile(r"[^0-9A-Za-z._-]+")
@@ -561,103 +539,18 @@ def archive(cid: CollectionPath, svc: ServicesDep, who: CallerDep) -> StreamingR
         raise ApiError(
             403, "use_only", f"collection {doc.get('name')!r} is shared with you for use only: no files"
         )
-    members = [m for m in _visible_members(svc, who, doc) if _downloadable(who, doc, m)]
+    members = [
+        m
+        for m in _visible_members(svc, who, doc)
+        if who.admin or downloadable(doc, m, who.owners, who.groups)
+    ]
     store = svc.store()
-    files: list[tuple[str, str]] = []
-    for member in members:
-        versions = member.get("versions") or []
-        if not versions:
-            continue
-        latest = versions[-1]
-        folder = _UNSAFE.sub("_", f"{member.get('namespace')}_{member.get('name')}-v{latest.get('version')}")
-        for uri in version_uris(latest):
-            if store.owns(uri):
-                files.append((f"{folder}/{store.key_of(uri).rsplit('/', 1)[-1]}", uri))
     name = _UNSAFE.sub("_", str(doc.get("name") or "collection"))
     return StreamingResponse(
-        _zipped(store, files),
+        zipped(store, archive_files(store, members)),
         media_type="application/zip",
         headers={
             "Content-Disposition": f'attachment; filename="{name}.zip"',
             "X-Content-Type-Options": "nosniff",
         },
     )
-
-
-def _downloadable(who: Caller, collection: dict[str, Any], member: dict[str, Any]) -> bool:
-    owner = str(member.get("owner"))
-    if who.admin or who.may_act_for(owner) or owner == collection.get("owner"):
-        return True
-    return access_of(grants_of(member), owner, who.owners, who.groups) in ("owner", "read")
-
-
-class _Sink:
-    """A write-only file that hands what is written to the response as it comes."""
-
-    def __init__(self) -> None:
-        self.chunks: list[bytes] = []
-
-    def write(self, data: bytes) -> int:
-        self.chunks.append(bytes(data))
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def take(self) -> bytes:
-        out = b"".join(self.chunks)
-        self.chunks.clear()
-        return out
-
-
-def _zipped(store: Any, files: list[tuple[str, str]]) -> Iterator[bytes]:
-    """The zip, written as it is sent (ZIP_STORED: pictures and models do not compress), a file at
-    a time from the store; a file the store cannot give is left out, with a line in MISSING.txt."""
-    sink = _Sink()
-    missing: list[str] = []
-    seen: set[str] = set()
-    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
-        for name, uri in files:
-            if name in seen:
-                continue
-            seen.add(name)
-            try:
-                with (
-                    _Opened(store, uri) as path,
-                    open(path, "rb") as source,
-                    archive.open(name, "w", force_zip64=True) as target,
-                ):
-                    while chunk := source.read(1 << 20):
-                        target.write(chunk)
-                        yield sink.take()
-            except (OSError, ContentgenError) as exc:
-                missing.append(f"{name}: {exc}")
-            yield sink.take()
-        if missing:
-            archive.writestr("MISSING.txt", "\n".join(missing) + "\n")
-    yield sink.take()
-
-
-class _Opened:
-    """A stored object as a local path: the file itself in a local store, else a temporary copy."""
-
-    def __init__(self, store: Any, uri: str) -> None:
-        self.store, self.uri = store, uri
-        self.tmp: tempfile.TemporaryDirectory[str] | None = None
-
-    def __enter__(self) -> FilePath:
-        key = self.store.key_of(self.uri)
-        if isinstance(self.store, LocalStore):
-            path = self.store.root / key
-            if not path.is_file():
-                raise OSError(f"{self.uri} is missing from the store")
-            return FilePath(path)
-        self.tmp = tempfile.TemporaryDirectory(prefix="contentgen-zip-")
-        return FilePath(self.store.get_file(key, FilePath(self.tmp.name) / "object"))
-
-    def __exit__(self, *_: object) -> None:
-        if self.tmp is not None:
-            self.tmp.cleanup()

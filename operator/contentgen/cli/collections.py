@@ -1,0 +1,252 @@
+"""Collections: assets of every kind gathered in one place, shared like an asset, searched within
+and downloaded as one zip (docs/sharing.md).
+
+`--owner` says whom the command acts as: it makes that owner's collections, and finds only the
+collections it owns or that were shared with it (and, through them, only the members it may see);
+without `--owner` the command is the catalog's administrator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from contentgen.api import now
+from contentgen.api.sharing import ACCESSES, BadGrant, grant, grantee
+from contentgen.catalog import CatalogMissing, CatalogUnavailable, open_catalog, to_record
+from contentgen.catalog.sharing import (
+    CollectionError,
+    Collections,
+    archive_files,
+    downloadable,
+    matches_words,
+    visible_members,
+    zipped,
+)
+from contentgen.catalog.tables import records_table
+from contentgen.cli import sharing
+from contentgen.cli.assets import _add_common, _store
+from contentgen.cli.main import CommandError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    _add_common(parser, default=None)
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    def acting(p: argparse.ArgumentParser, required: bool = False) -> None:
+        p.add_argument(
+            "--owner",
+            required=required,
+            help="act as this owner (its own collections and those shared with it)",
+        )
+        _add_common(p)
+
+    def named(p: argparse.ArgumentParser) -> None:
+        p.add_argument("collection", metavar="COLLECTION", help="its id, or the name of one of --owner's")
+
+    listing = sub.add_parser("list", help="the collections --owner may see", description="List collections.")
+    acting(listing)
+    create = sub.add_parser("create", help="make a collection", description="Make a collection of --owner's.")
+    create.add_argument("name", metavar="NAME", help="letters, digits, '.', '_', '-'")
+    create.add_argument("--description", default="", help="what it is for")
+    acting(create, required=True)
+    show = sub.add_parser("show", help="a collection and its members", description="Show a collection.")
+    named(show)
+    acting(show)
+    for action, text in (("add", "add an asset of any kind"), ("remove", "take an asset out (it stays)")):
+        p = sub.add_parser(action, help=text, description=text[0].upper() + text[1:] + ".")
+        named(p)
+        p.add_argument("record", metavar="REF", help="the record: id, id prefix, namespace/name")
+        acting(p)
+    delete = sub.add_parser("delete", help="delete a collection (its assets stay)", description="Delete it.")
+    named(delete)
+    acting(delete)
+    share = sub.add_parser(
+        "share",
+        help="share a collection with an owner (read or use) or a group (read)",
+        description="Its grantees see it and, through it, the members its owner owns (read: their files "
+        "too, and the archive).",
+    )
+    named(share)
+    share.add_argument("--to", required=True, metavar="GRANTEE", help="owner:NAME, NAME or group:NAME")
+    share.add_argument("--access", choices=ACCESSES, default="read", help="read (default) or use")
+    acting(share)
+    unshare = sub.add_parser(
+        "unshare", help="take a collection's grant back", description="Take a grant back."
+    )
+    named(unshare)
+    unshare.add_argument("--to", required=True, metavar="GRANTEE", help="owner:NAME, NAME or group:NAME")
+    acting(unshare)
+    search = sub.add_parser(
+        "search", help="search within a collection", description="Members in which every word occurs."
+    )
+    named(search)
+    search.add_argument("words", nargs="+", metavar="WORD")
+    acting(search)
+    archive = sub.add_parser(
+        "archive",
+        help="every member's latest version as one zip",
+        description="Write a zip of every member's latest version's files (a folder per member).",
+    )
+    named(archive)
+    archive.add_argument("--out", required=True, metavar="FILE", help="where to write the zip ('-': stdout)")
+    acting(archive)
+
+
+def run(args: argparse.Namespace) -> int:
+    output = getattr(args, "output", None) or ("table" if sys.stdout.isatty() else "json")
+    try:
+        catalog = open_catalog(args.catalog)
+    except CatalogMissing as exc:
+        raise CommandError(str(exc)) from None
+    except ValueError as exc:
+        raise CommandError(f"{'--catalog' if args.catalog else 'CONTENTGEN_CATALOG'}: {exc}") from None
+    try:
+        return _act(args, Collections(catalog), output)
+    except (ValueError, CatalogUnavailable) as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        catalog.close()
+
+
+def _owners(args: argparse.Namespace) -> list[str]:
+    return [args.owner] if args.owner else []
+
+
+def _find(
+    args: argparse.Namespace, collections: Collections, *, owner: bool = False
+) -> tuple[dict[str, Any], str]:
+    found = collections.find(args.collection, _owners(args), admin=not args.owner)
+    if found is None:
+        raise CommandError(
+            f"no collection {args.collection!r}; `contentgen collections list` shows what there is"
+        )
+    if owner and found[1] != "owner":
+        raise CommandError(
+            f"collection {found[0].get('name')!r} is {found[0].get('owner')}'s: only its owner changes it"
+        )
+    return found
+
+
+def _members(args: argparse.Namespace, collections: Collections, doc: dict[str, Any]) -> list[dict[str, Any]]:
+    members = collections.members(doc)
+    return visible_members(doc, members, _owners(args)) if args.owner else members
+
+
+def _print(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def _summary(doc: dict[str, Any], access: str) -> dict[str, Any]:
+    return {
+        "id": doc["_id"],
+        "name": doc.get("name", ""),
+        "owner": doc.get("owner", ""),
+        "description": doc.get("description", ""),
+        "access": access,
+        "memberCount": len(doc.get("members") or []),
+        "shares": (doc.get("shares") or []) if access == "owner" else [],
+    }
+
+
+def _show(summary: dict[str, Any], members: list[dict[str, Any]], output: str) -> int:
+    records = [to_record({**m, "shares": []}) for m in members]
+    if output == "json":
+        _print({**summary, "items": [r.wire() for r in records], "total": len(records)})
+        return 0
+    shares = ", ".join(f"{s['to']}={s['access']}" for s in summary["shares"]) or "nobody"
+    print(f"collection {summary['name']} ({summary['id']}, owner {summary['owner']}, {summary['access']})")
+    print(f"shared with: {shares}")
+    if records:
+        print(records_table(records))
+    print(f"({len(records)} members)", file=sys.stderr)
+    return 0
+
+
+def _act(args: argparse.Namespace, collections: Collections, output: str) -> int:
+    when = now()
+    action = args.action
+    if action == "list":
+        docs = collections.visible(_owners(args), admin=not args.owner)
+        items = [
+            _summary(d, "owner" if not args.owner or d.get("owner") == args.owner else "read") for d in docs
+        ]
+        if output == "json":
+            _print({"items": items})
+        else:
+            for item in items:
+                print(f"{item['id']}  {item['owner']:<16} {item['name']:<24} {item['memberCount']} members")
+        return 0
+    if action == "create":
+        try:
+            doc = collections.create(args.owner, args.name, args.description, args.owner, when)
+        except CollectionError as exc:
+            raise CommandError(str(exc)) from None
+        return _show(_summary(doc, "owner"), [], output)
+    doc, access = _find(args, collections, owner=action in ("add", "remove", "delete", "share", "unshare"))
+    cid = str(doc["_id"])
+    if action == "show":
+        return _show(_summary(doc, access), _members(args, collections, doc), output)
+    if action == "add":
+        record = sharing.find(
+            collections.catalog, argparse.Namespace(id=args.record, owner=args.owner, type=None), shared=True
+        )
+        try:
+            doc = collections.add(cid, str(record["_id"]), args.owner or "admin", when)
+        except CollectionError as exc:
+            raise CommandError(str(exc)) from None
+        return _show(_summary(doc, "owner"), _members(args, collections, doc), output)
+    if action == "remove":
+        members = collections.members(doc)
+        ids = [str(m["_id"]) for m in members if m["_id"] == args.record or m["_id"].startswith(args.record)]
+        ids += [str(m["_id"]) for m in members if f"{m.get('namespace')}/{m.get('name')}" == args.record]
+        if len(set(ids)) != 1:
+            raise CommandError(
+                f"{args.record!r} names {'no' if not ids else 'more than one'} member of {doc.get('name')!r}"
+            )
+        doc, _ = collections.remove(cid, ids[0], when)
+        return _show(_summary(doc, "owner"), _members(args, collections, doc), output)
+    if action == "delete":
+        collections.delete(cid)
+        print(f"deleted collection {doc.get('name')} ({cid}); its assets stay", file=sys.stderr)
+        return 0
+    if action in ("share", "unshare"):
+        try:
+            if action == "share":
+                given = grant(args.to, args.access, by=args.owner or "admin", at=when.isoformat())
+                doc, _ = collections.share(cid, when, give=given)
+            else:
+                doc, had = collections.share(cid, when, take=grantee(args.to))
+                if not had:
+                    raise CommandError(
+                        f"collection {doc.get('name')!r} is not shared with {grantee(args.to)}"
+                    )
+        except BadGrant as exc:
+            raise CommandError(str(exc)) from None
+        return _show(_summary(doc, "owner"), _members(args, collections, doc), output)
+    if action == "search":
+        hits = [m for m in _members(args, collections, doc) if matches_words(m, args.words)]
+        return _show(_summary(doc, access), hits, output)
+    # archive
+    if access == "use":
+        raise CommandError(
+            f"collection {doc.get('name')!r} is shared with {args.owner} for use only: no files"
+        )
+    members = [
+        m for m in _members(args, collections, doc) if not args.owner or downloadable(doc, m, _owners(args))
+    ]
+    store = _store(args)
+    files = archive_files(store, members)
+    if args.out == "-":
+        for chunk in zipped(store, files):
+            sys.stdout.buffer.write(chunk)
+    else:
+        with Path(args.out).open("wb") as target:
+            for chunk in zipped(store, files):
+                target.write(chunk)
+    print(f"{len(files)} files of {len(members)} members -> {args.out}", file=sys.stderr)
+    return 0
