@@ -78,6 +78,8 @@ NOT_REASONS = {
     "InvalidImageName", "BearerToken", "DirectoryOrCreate", "NoSchedule",
     # condition types of ours that are not also a reason (docs/likeness.md#gates)
     "LikenessEvaluated",
+    # a Notification's condition reasons: not a work resource's (docs/notifications.md lists them)
+    "DeliveryFailing", "SecretForbidden", "SecretKeyMissing", "SecretNotFound", "SecretInvalid",
     # Kueue (a Workload's condition types, read by controller/kueue.py)
     "QuotaReserved",
     # S3 and HTTP
