@@ -7,8 +7,8 @@ runs made.
     schema           2 (documents without it were written before versions: migrate.upgrade reads them)
     rev              how many times it was written; writes are conditional on it (no lost update)
     origin           operator | local: who writes it (the operator's safety net minds its own only)
-    type, kind       lora-training | image-generation | transcription | lora-evaluation, and the
-                     Kubernetes kind
+    type, kind       lora-training | image-generation | transcription | lora-evaluation |
+                     video-generation, and the Kubernetes kind
     name, namespace, owner, provider, tags, description
     status           the record's state, what the `status` filter matches: Succeeded when it has a
                      usable version, whatever its latest run did; without one, the latest run's phase
@@ -43,6 +43,10 @@ runs made.
                      model); models, loraUids, loraVersions ("uid/vN") over every version: filters
                      and lineage find every image made with a LoRA or one of its versions
     Transcription:   transcript, wordCount, durationSeconds, transcriptText (the latest version's)
+    VideoGeneration: prompt, model, video {uri, durationSeconds, frames, fps, width, height, codec,
+                     posterUri, thumbnailUri, stripUri}, durationSeconds, image (the picture it
+                     animates: an ImageGeneration's name, uid, version, image), loras (the latest
+                     version's); models, loraUids, loraVersions, imageUids over every version
     LoraEvaluation:  lora {name, uid, version, modelUri, provider, ...}, evaluation (its number k),
                      likeness (the latest version's); its evaluations are in the LoRA version's
                      history too (evaluations.py)
@@ -250,6 +254,22 @@ def summarize(doc: dict[str, Any]) -> dict[str, Any]:
         doc["loraVersions"] = sorted(
             {f"{lora['uid']}/v{lora.get('version', 0)}" for lora in every if lora.get("uid")}
         )
+    elif kind == "VideoGeneration":
+        doc["prompt"] = newest.get("prompt") or spec.get("prompt", "")
+        doc["model"] = newest.get("model") or spec.get("model", "")
+        doc["video"] = newest.get("video") or None
+        doc["durationSeconds"] = float((newest.get("video") or {}).get("durationSeconds") or 0.0)
+        doc["image"] = newest.get("image") or None
+        doc["loras"] = newest.get("loras") or []
+        every = [lora for v in versions for lora in v.get("loras") or []]
+        doc["models"] = sorted({str(v.get("model")) for v in versions if v.get("model")} | {doc["model"]})
+        doc["loraUids"] = sorted({lora["uid"] for lora in every if lora.get("uid")})
+        doc["loraVersions"] = sorted(
+            {f"{lora['uid']}/v{lora.get('version', 0)}" for lora in every if lora.get("uid")}
+        )
+        # the pictures its versions animate (lineage: an image's videos)
+        pictures = [v.get("image") or {} for v in versions]
+        doc["imageUids"] = sorted({p["uid"] for p in pictures if p.get("uid")})
     elif kind == "LoraEvaluation":
         doc["provider"] = doc.get("provider") or newest.get("provider", "")  # unset: the version's
         doc["lora"] = newest.get("lora") or None

@@ -315,6 +315,40 @@ class ImageVersionInfo(VersionInfo):
     )
 
 
+class VideoInfo(RecordModel):
+    uri: str
+    content_type: str = "video/mp4"
+    size_bytes: int = 0
+    duration_seconds: float = 0.0
+    frames: int = 0
+    fps: float = 0.0
+    width: int = 0
+    height: int = 0
+    codec: str = ""
+    seed: int | None = None
+    poster_uri: str = Field(default="", description="Its first frame (poster.jpg).")
+    thumbnail_uri: str = Field(default="", description="A small JPEG of the poster (thumbs/poster.jpg).")
+    strip_uri: str = Field(default="", description="Frames across it, side by side (strip.jpg).")
+
+
+class PictureUseInfo(RecordModel):
+    """The picture a video animates: an ImageGeneration's (imageRef), or a URL."""
+
+    uri: str
+    name: str = Field(default="", description="The ImageGeneration (imageRef), when it came from one.")
+    uid: str = Field(default="", description="Its id: `contentgen assets lineage` follows it.")
+    version: int = 0
+    image: int = Field(default=0, description="Which of that version's images (1 for the first).")
+
+
+class VideoVersionInfo(VersionInfo):
+    prompt: str = ""
+    model: str = ""
+    video: VideoInfo | None = None
+    image: PictureUseInfo | None = Field(default=None, description="The picture it animates.")
+    loras: list[LoraUseInfo] = Field(default=[], description="The LoRAs it was made with.")
+
+
 class TranscriptInfo(RecordModel):
     json_uri: str = ""
     text_uri: str = ""
@@ -342,7 +376,9 @@ class ShareInfo(RecordModel):
 
 class JobRecord(RecordModel):
     id: str = Field(description="The resource's uid.")
-    type: str = Field(description="lora-training, image-generation, transcription or lora-evaluation.")
+    type: str = Field(
+        description="lora-training, image-generation, transcription, lora-evaluation or video-generation."
+    )
     kind: str
     name: str
     namespace: str
@@ -429,8 +465,23 @@ class LoraEvaluationRecord(JobRecord):
     )
 
 
+class VideoGenerationRecord(JobRecord):
+    kind: Literal["VideoGeneration"] = "VideoGeneration"
+    prompt: str = Field(default="", description="The latest version's prompt (else the spec's).")
+    model: str = ""
+    video: VideoInfo | None = Field(default=None, description="The latest version's video.")
+    duration_seconds: float = Field(default=0.0, description="The latest version's video's length.")
+    image: PictureUseInfo | None = Field(default=None, description="The picture the latest version animates.")
+    loras: list[LoraUseInfo] = Field(default=[], description="The LoRAs the latest version was made with.")
+    versions: list[VideoVersionInfo] = Field(default=[], description="Every usable version, oldest first.")
+
+
 AnyRecord = Annotated[
-    LoraTrainingRecord | ImageGenerationRecord | TranscriptionRecord | LoraEvaluationRecord,
+    LoraTrainingRecord
+    | ImageGenerationRecord
+    | TranscriptionRecord
+    | LoraEvaluationRecord
+    | VideoGenerationRecord,
     Field(discriminator="kind"),
 ]
 R = TypeVar("R", bound=JobRecord)
@@ -491,6 +542,7 @@ _BY_KIND: dict[str, type[JobRecord]] = {
     "ImageGeneration": ImageGenerationRecord,
     "Transcription": TranscriptionRecord,
     "LoraEvaluation": LoraEvaluationRecord,
+    "VideoGeneration": VideoGenerationRecord,
 }
 
 

@@ -33,11 +33,13 @@ from contentgen.api import (
     EvaluatedLora,
     ImageGenerationSpec,
     LoraEvaluationSpec,
+    ResolvedImage,
     ResolvedLora,
     Resource,
     RunFailure,
     RunResult,
     SpecSnapshot,
+    VideoGenerationSpec,
     format_time,
     now,
 )
@@ -115,7 +117,7 @@ def snapshot_for(
     used = stored_versions(store, kind.catalog_type, spec.owner, uid) | recorded_versions(record)
     version = max(used, default=0) + 1
     loras: list[ResolvedLora] = []
-    if isinstance(spec, ImageGenerationSpec):
+    if isinstance(spec, ImageGenerationSpec | VideoGenerationSpec):
         loras = [
             _resolve(
                 entry.lora_ref.name if entry.lora_ref else None,
@@ -133,6 +135,13 @@ def snapshot_for(
     if isinstance(spec, LoraEvaluationSpec):
         ref = spec.lora_ref
         evaluated = _evaluated(ref.name, ref.version, spec.owner, namespace, store)
+    picture = None
+    if isinstance(spec, VideoGenerationSpec):
+        if spec.image_ref is not None:
+            ref_ = spec.image_ref
+            picture = resolve_image(ref_.name, ref_.version, ref_.image, spec.owner, namespace, store)
+        elif spec.image is not None:
+            picture = ResolvedImage(uri=spec.image.url)
     return SpecSnapshot(
         kind=kind.kind,
         name=name,
@@ -143,7 +152,47 @@ def snapshot_for(
         spec=spec.wire(),
         loras=loras,
         lora=evaluated,
+        image=picture,
     )
+
+
+def image_versions(store: ObjectStore, owner: str, uid: str) -> list[int]:
+    """An ImageGeneration's versions with a stored result (a version without one never finished)."""
+    found = []
+    for info in store.list(keys.images_root(owner, uid)):
+        match = _VERSION_DIR.search(info.key)
+        if match:
+            found.append(int(match.group(1)))
+    return sorted(found)
+
+
+def resolve_image(
+    ref: str, pinned: int | None, image: int, owner: str, namespace: str, store: ObjectStore
+) -> ResolvedImage:
+    """A VideoGeneration's imageRef, resolved as a loraRef is: the ImageGeneration run here for the
+    same owner, its pinned or latest version, that version's `image`-th picture."""
+    uid = local_uid("ImageGeneration", namespace, ref)
+    versions = image_versions(store, owner, uid)
+    if not versions:
+        raise InvalidInput(
+            f"imageRef {ref!r}: no generated version of ImageGeneration {namespace}/{ref} for owner "
+            f"{owner!r} in {store!r}; run its manifest first (contentgen run imagegeneration.yaml)"
+        )
+    if pinned is not None and pinned not in versions:
+        have = ", ".join(f"v{n}" for n in versions)
+        raise InvalidInput(
+            f"imageRef {ref!r} version {pinned}: ImageGeneration {namespace}/{ref} has no version {pinned} "
+            f"here (made: {have}); pin another, or leave version out for the latest"
+        )
+    chosen = pinned if pinned is not None else versions[-1]
+    stored = version_result(store, "image-generation", owner, uid, chosen)
+    images = (stored.images or []) if stored is not None else []
+    if image > len(images):
+        raise InvalidInput(
+            f"imageRef {ref!r} image {image}: version {chosen} of ImageGeneration {namespace}/{ref} has "
+            f"{len(images)} image(s)"
+        )
+    return ResolvedImage(uri=images[image - 1].uri, name=ref, uid=uid, version=chosen, image=image)
 
 
 def _evaluated(ref: str, pinned: int | None, owner: str, namespace: str, store: ObjectStore) -> EvaluatedLora:

@@ -579,6 +579,7 @@ async function imageView(id) {
     el("div", { class: "lineage", id: "lineage" },
       lineage.loras.length ? el("ol", {}, lineage.loras.map(lineageList)) : el("p", { class: "empty" }, "Made without LoRAs.")),
     ...(versions.length ? versions : [el("p", { class: "empty" }, "No images yet. ", el("a", { href: `#/job/${ref(run.id)}` }, "Follow its run"))]),
+    usagePanel(run),
   );
 }
 
@@ -1253,7 +1254,7 @@ async function loraView(id) {
         creates() ? [" — ", el("a", { href: `#/create/image?${new URLSearchParams({ lora: lora.name, prompt: `a photo of ${lora.triggerWord}` })}` }, "Generate with it")] : ""),
       el("dt", {}, "id"), el("dd", {}, el("code", {}, lora.id))),
     recordActions(lora, lora.latestVersion, status), status,
-    tabList, ...panels, comparePanel,
+    tabList, ...panels, comparePanel, usagePanel(lora),
   );
   if (selected === "compare") {
     // Follow the comparisons' runs: one stream for the image generations, redrawn on their
@@ -1488,7 +1489,7 @@ async function jobView(id) {
       session.admin ? [el("dt", {}, "owner"), el("dd", {}, job.owner)] : [],
       el("dt", {}, "cost"), el("dd", {}, job.cost ? usd(job.cost.actualUsd ?? job.cost.estimatedUsd) : "-"),
       el("dt", {}, "outputs"), el("dd", {}, el("a", { href: outputsOf(job), id: "outputs" }, "view"))),
-    recordActions(job, job.latestVersion, actionStatus), actionStatus);
+    recordActions(job, job.latestVersion, actionStatus), actionStatus, usagePanel(job));
   if (run.phase === "Pending" || run.phase === "Running") {
     follow(job.id, (state) => {
       const latest = state.latestRun;
@@ -1860,6 +1861,100 @@ function showLogin() {
   });
 }
 
+// --- sharing, collections and usage (issue 38; docs/sharing.md) ----------------------------
+
+// An asset's usage: downloads, last access, storage and its monthly cost, where it was used,
+// your collections that hold it, and, to its owner, whom it is shared with. Loaded after the
+// page, into its own section.
+function usagePanel(record) {
+  const box = el("section", { id: "usage", class: "usage" }, el("h2", {}, "Usage"), el("p", { class: "meta" }, "loading…"));
+  api(`/api/assets/${ref(record.id)}/usage`).then((u) => {
+    const used = u.usedIn.map((c) => el("li", {},
+      el("a", { href: `#/${KIND_LINK[c.kind] || "job"}/${ref(c.id)}` }, `${c.namespace}/${c.name}`),
+      c.versions.length ? ` with ${c.versions.map((n) => `v${n}`).join(", ")}` : "", session.owners.includes(c.owner) ? "" : ` (${c.owner})`));
+    const shares = (record.shares || []).map((s) => `${s.to} (${s.access})`).join(", ");
+    put(box, el("h2", {}, "Usage"),
+      el("dl", { class: "facts", id: "usage-facts" },
+        el("dt", {}, "downloads"), el("dd", { id: "usage-downloads" }, String(u.downloads),
+          u.versions.length > 1 ? ` (${u.versions.map((v) => `v${v.version}: ${v.downloads}`).join(", ")})` : ""),
+        el("dt", {}, "last download"), el("dd", {}, u.lastDownloadedAt ? when(u.lastDownloadedAt) : "never"),
+        el("dt", {}, "last access"), el("dd", {}, u.lastAccessedAt ? when(u.lastAccessedAt) : "never"),
+        el("dt", {}, "storage"), el("dd", { id: "usage-storage" }, `${bytes(u.totalBytes)}, ${usd(u.monthlyStorageUsd)} a month`,
+          el("span", { class: "meta" }, ` at ${usd(u.pricePerGbMonth)} per GB-month`)),
+        el("dt", {}, "used in"), el("dd", { id: "usage-used" }, used.length ? el("ul", { class: "plain" }, used) : (record.kind === "LoraTraining" ? "nothing yet" : "-"),
+          u.usedByOtherOwners ? el("p", { class: "meta" }, `and ${u.usedByOtherOwners} of other owners (shared with them)`) : null),
+        el("dt", {}, "collections"), el("dd", {}, u.collections.length ? u.collections.map((c, i) => [i ? ", " : "", el("a", { href: `#/collection/${encodeURIComponent(c.id)}` }, c.name)]) : "-"),
+        session.owners.includes(record.owner) || session.admin ? [el("dt", {}, "shared with"), el("dd", { id: "usage-shares" }, shares || "nobody")] : [el("dt", {}, "owner"), el("dd", {}, `${record.owner} (shared with you)`)]));
+  }).catch((error) => put(box, el("h2", {}, "Usage"), el("p", { class: "error" }, error.message || String(error))));
+  return box;
+}
+
+async function collectionsView() {
+  const found = await api("/api/collections");
+  const status = el("div", { id: "collection-status" });
+  const name = el("input", { name: "name", required: true, pattern: "[0-9A-Za-z][0-9A-Za-z._-]*", maxlength: 100, placeholder: "name", "aria-label": "Name" });
+  const description = el("input", { name: "description", maxlength: 2000, placeholder: "what it is for", "aria-label": "Description" });
+  const form = el("form", { id: "new-collection", class: "inline", onsubmit: async (event) => {
+    event.preventDefault();
+    try {
+      const made = await send("POST", "/api/collections", { name: name.value.trim(), description: description.value.trim() });
+      location.hash = `#/collection/${encodeURIComponent(made.id)}`;
+    } catch (error) { notice(status, error.message || String(error), true); }
+  } }, name, description, el("button", { type: "submit" }, "New collection"));
+  const rows = found.items.map((c) => el("tr", { "data-id": c.id },
+    el("td", { "data-label": "name" }, el("a", { href: `#/collection/${encodeURIComponent(c.id)}` }, c.name)),
+    el("td", { "data-label": "owner" }, c.owner), el("td", { "data-label": "assets" }, String(c.memberCount)),
+    el("td", { "data-label": "access" }, c.access === "owner" ? "yours" : `shared with you (${c.access})`),
+    el("td", { "data-label": "about" }, c.description || "")));
+  put(main, el("h1", {}, "Collections"), form, status,
+    rows.length ? el("table", { id: "collections", class: "stack" }, rows)
+      : el("p", { class: "empty", id: "empty" }, "No collection yet: name one above, then add assets from their pages or here."));
+}
+
+async function collectionView(id) {
+  const values = filterValues();
+  const c = values.q ? await api(`/api/collections/${encodeURIComponent(id)}/search`, { q: values.q }) : await api(`/api/collections/${encodeURIComponent(id)}`);
+  const status = el("div", { id: "collection-status" });
+  const mine = c.access === "owner";
+  const q = el("input", { type: "search", name: "q", value: values.q || "", placeholder: "Search within", "aria-label": "Search within" });
+  const searchForm = el("form", { id: "collection-search", class: "inline", onsubmit: (event) => {
+    event.preventDefault();
+    location.hash = `#/collection/${encodeURIComponent(c.id)}${q.value.trim() ? `?${new URLSearchParams({ q: q.value.trim() })}` : ""}`;
+  } }, q, el("button", { type: "submit" }, "Search"));
+  const member = el("input", { name: "ref", placeholder: "id or namespace/name", "aria-label": "Asset to add" });
+  const addForm = mine ? el("form", { id: "add-member", class: "inline", onsubmit: async (event) => {
+    event.preventDefault();
+    try { await send("POST", `/api/collections/${encodeURIComponent(c.id)}/members`, { ref: member.value.trim() }); await route(); }
+    catch (error) { notice(status, error.message || String(error), true); }
+  } }, member, el("button", { type: "submit" }, "Add")) : null;
+  const thumb = (item) => {
+    const v = (item.versions || [])[item.versions.length - 1];
+    const image = v && v.images && v.images[0];
+    return image ? el("img", { src: thumbOf(item.id, image, v.version), alt: "", loading: "lazy", class: "thumb" }) : null;
+  };
+  const rows = c.items.map((item) => el("tr", { "data-id": item.id },
+    el("td", { "data-label": "" }, thumb(item)),
+    el("td", { "data-label": "name" }, el("a", { href: `#/${KIND_LINK[item.kind] || "job"}/${ref(item.id)}` }, `${item.namespace}/${item.name}`)),
+    el("td", { "data-label": "type" }, item.type), el("td", { "data-label": "status" }, badge(item.status)),
+    el("td", { "data-label": "owner" }, item.owner),
+    mine ? el("td", {}, el("button", { type: "button", onclick: async () => {
+      try { await send("DELETE", `/api/collections/${encodeURIComponent(c.id)}/members/${encodeURIComponent(item.id)}`); await route(); }
+      catch (error) { notice(status, error.message || String(error), true); }
+    } }, "Remove")) : null));
+  const shares = (c.shares || []).map((s) => `${s.to} (${s.access})`).join(", ");
+  put(main, el("h1", {}, `Collection ${c.name}`),
+    el("dl", { class: "facts" },
+      el("dt", {}, "owner"), el("dd", {}, c.owner, mine ? "" : ` (shared with you: ${c.access})`),
+      el("dt", {}, "about"), el("dd", {}, c.description || "-"),
+      el("dt", {}, "assets"), el("dd", { id: "member-count" }, String(c.memberCount)),
+      mine ? [el("dt", {}, "shared with"), el("dd", { id: "collection-shares" }, shares || "nobody")] : [],
+      el("dt", {}, "download"), el("dd", {}, c.access === "use" ? "use only: no files"
+        : el("a", { href: `/api/collections/${encodeURIComponent(c.id)}/archive`, id: "archive", download: `${c.name}.zip` }, "Download as zip"))),
+    searchForm, addForm, status,
+    rows.length ? el("table", { id: "members", class: "stack" }, rows)
+      : el("p", { class: "empty", id: "empty" }, values.q ? "No asset of it matches." : "No assets in it yet."));
+}
+
 const ROUTES = {
   gallery: () => gallery(),
   image: (id) => imageView(id),
@@ -1873,6 +1968,8 @@ const ROUTES = {
   search: () => search(),
   spend: () => spend(),
   create: (which) => createView(which),
+  collections: () => collectionsView(),
+  collection: (id) => collectionView(id),
 };
 
 async function route() {

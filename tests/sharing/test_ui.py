@@ -1,0 +1,137 @@
+"""The web UI's usage panel and collection pages in Debian's headless chromium (Playwright), against
+`contentgen api` serving factory records: alice's LoRA page shows its downloads, storage cost and
+the image made with it; bob sees the collection alice shared with him and downloads its zip; carol
+sees neither."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tempfile
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+import yaml
+
+from contentgen.api import ResolvedLora
+from contentgen.catalog.embedded import EmbeddedCatalog
+from contentgen.httpapi import ApiSettings, create_app
+from contentgen.store import LocalStore
+from tests.catalog.factory import image_doc, lora_doc
+from tests.httpapi.test_browser import CHROMIUM, FLAGS, local_page, show, until
+
+playwright = pytest.importorskip(
+    "playwright.sync_api", reason="pip install playwright (the dev extra has it)"
+)
+TOKENS = {o: f"{o}-token-0123456789" for o in ("alice", "bob", "carol")}
+
+
+@pytest.fixture(scope="module")
+def base() -> Iterator[str]:
+    root = Path(tempfile.mkdtemp(prefix="contentgen-sharing-ui-"))
+    store = LocalStore(root / "store")
+    catalog = EmbeddedCatalog(root / "catalog")
+    catalog.upsert({**lora_doc("a-lora-1", name="avatar", uri_of=store.uri), "origin": "local"})
+    used = ResolvedLora(uri=store.uri("loras/alice/a-lora-1/v1/model.safetensors"), uid="a-lora-1", version=1)
+    catalog.upsert(image_doc("a-img-1", prompt="avatar in a suit", loras=(used,), uri_of=store.uri))
+    for key in ("loras/alice/a-lora-1/v1/model.safetensors", "generated-images/alice/a-img-1/v1/image_1.png"):
+        store.put_bytes(key, f"bytes of {key}".encode(), "application/octet-stream")
+    tokens = root / "tokens.yaml"
+    tokens.write_text(yaml.safe_dump({"tokens": [{"owner": o, "token": t} for o, t in TOKENS.items()]}))
+    settings = ApiSettings(catalog="unused://", store=str(store.root), api_tokens_file=tokens)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, catalog=catalog, store=lambda: store),
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            lifespan="off",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "the API did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    catalog.close()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    if not Path(CHROMIUM).is_file():
+        pytest.fail("chromium is not installed: `make browser` installs Debian's (apt-get install chromium)")
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+def login(chromium: Any, base: str, owner: str) -> Any:
+    context = chromium.new_context(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
+    page, _outside = local_page(context, base)
+    page.goto(base + "/")
+    page.fill("#token", TOKENS[owner])
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("main[data-ready=gallery]")
+    return page
+
+
+def test_usage_and_a_shared_collection(chromium: Any, base: str) -> None:
+    alice = login(chromium, base, "alice")
+    alice.request.get(base + "/api/assets/a-lora-1/download")  # one download, with alice's cookie
+    show(alice, "#/lora/a-lora-1")
+    until(alice, "!!document.getElementById('usage-downloads')")
+    assert alice.inner_text("#usage-downloads") == "1"
+    assert "a month" in alice.inner_text("#usage-storage")
+    assert alice.inner_text("#usage-used").startswith("default/portrait with v1")
+    assert alice.inner_text("#usage-shares") == "nobody"
+
+    show(alice, "#/collections")
+    alice.fill("#new-collection input[name=name]", "campaign")
+    alice.click("#new-collection button[type=submit]")
+    alice.wait_for_selector("main[data-ready=collection]")
+    alice.fill("#add-member input[name=ref]", "a-img-1")
+    alice.click("#add-member button[type=submit]")
+    until(
+        alice,
+        "(document.getElementById('member-count') || {}).textContent === '1'",
+    )
+    cid = alice.evaluate("location.hash").split("/")[2]
+    shared = alice.request.put(
+        f"{base}/api/collections/{cid}/shares",
+        data={"to": "owner:bob", "access": "read"},
+        headers={"Origin": base},
+    )
+    assert shared.status == 200, shared.text()
+
+    bob = login(chromium, base, "bob")
+    show(bob, "#/collections")
+    assert "campaign" in bob.inner_text("#collections") and "shared with you (read)" in bob.inner_text(
+        "#collections"
+    )
+    show(bob, f"#/collection/{cid}")
+    assert "default/portrait" in bob.inner_text("#members")
+    with bob.expect_download() as download:
+        bob.click("#archive")
+    names = zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes())).namelist()
+    assert "default_portrait-v1/image_1.png" in names
+    bob.fill("#collection-search input[name=q]", "nothing-like-it")
+    bob.click("#collection-search button[type=submit]")
+    until(bob, "!!document.getElementById('empty')")
+
+    carol = login(chromium, base, "carol")
+    show(carol, "#/collections")
+    assert carol.query_selector("#collections") is None
+    carol.evaluate(f"location.hash = '#/collection/{cid}'")
+    until(carol, "document.querySelector('main').textContent.includes('no collection')")
