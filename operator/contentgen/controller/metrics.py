@@ -33,3 +33,10 @@ FOUND_DELETED = Counter(
     "listing after it listed again, and forgotten.",
     ["kind"],
 )
+WEBHOOK_ATTEMPTS = Counter(
+    "contentgen_webhook_attempts_total",
+    "Webhook delivery attempts (notifier.py), by what came of them: delivered, retry (no 2xx: it "
+    "waits for its next attempt or, after the last, failed) or disabled (410 Gone).",
+    ["outcome"],
+)
+WEBHOOK_PENDING = Gauge("contentgen_webhook_deliveries_due", "Webhook deliveries due at the last round.")

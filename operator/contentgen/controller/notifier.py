@@ -44,7 +44,7 @@ from contentgen.errors import ContentgenError
 from contentgen.pipeline.fetch import Resolver, _getaddrinfo, resolve_checked
 from contentgen.redact import redact_url
 
-from . import leader
+from . import leader, metrics
 from .conditions import set_condition
 from .kube import KubeError
 from .leader import may_act
@@ -213,6 +213,8 @@ class Notifier:
         problems: dict[str, SecretProblem] = {}
         disabled: dict[str, bool] = {}
         due = await asyncio.to_thread(self.deliveries.due)
+        metrics.WEBHOOK_PENDING.set(len(due))
+        keys: dict[str, asyncio.Task[list[bytes]]] = {}  # the Secret read once per Notification a round
         limit = asyncio.Semaphore(SENDS_AT_ONCE)
 
         async def attempt(delivery: dict[str, Any]) -> None:
@@ -229,8 +231,10 @@ class Notifier:
                 if disabled[uid]:  # 410 Gone: nothing until the spec changes
                     return
                 touched.add(uid)
+                if uid not in keys:
+                    keys[uid] = asyncio.ensure_future(self.secrets(body))
                 try:
-                    await self.attempt(body, delivery)
+                    await self.attempt(body, delivery, await asyncio.shield(keys[uid]))
                 except SecretProblem as exc:
                     problems[uid] = exc
 
@@ -259,8 +263,7 @@ class Notifier:
             raise
         return secrets_of(secret, list(ref.get("keys") or ["secret", "previous"]))
 
-    async def attempt(self, body: Mapping[str, Any], delivery: dict[str, Any]) -> None:
-        keys = await self.secrets(body)
+    async def attempt(self, body: Mapping[str, Any], delivery: dict[str, Any], keys: list[bytes]) -> None:
         claim = await asyncio.to_thread(self.deliveries.claim, delivery, self.who(), _generation(body))
         if claim is None or not may_act():  # another claim holds, or this replica stopped leading
             return
@@ -277,6 +280,7 @@ class Notifier:
             error=answer.error,
             rand=self.rand,
         )
+        metrics.WEBHOOK_ATTEMPTS.labels(webhooks.outcome(answer.code)).inc()
         level = logging.INFO if 200 <= answer.code < 300 else logging.WARNING
         log.log(
             level,
