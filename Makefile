@@ -136,6 +136,10 @@ bench-operator: install kube  ## the operator at scale against the real control 
 bench-catalog: install  ## a catalog write's cost as a record's versions accumulate, against a plain replace
 	$(BIN)/python -m bench.catalog
 
+.PHONY: bench-search
+bench-search: install mongo-server  ## search at 10,000 and 100,000 records, the index against the scan: p50/p95, precision and recall, the budget checked (numbers go into docs/performance.md)
+	$(BIN)/python -m bench.search --docs $(ARGS)
+
 .PHONY: bench-catalog-size
 bench-catalog-size: install  ## how large a long-lived resource's record grows (1,000 runs), with and without the bounds
 	$(BIN)/python -m bench.catalog_size

@@ -407,6 +407,32 @@ def test_a_transcript_shows_its_text(open_browser: Callable[[str], Browser], wor
     assert shown.strip() == expected.strip() and "offline" in expected.lower()
 
 
+def test_search_plays_a_transcript_from_where_it_says_the_words(
+    open_browser: Callable[[str], Browser], world: World
+) -> None:
+    uid = world.ids["demo-interview"]
+    record = world.catalog.get(uid)
+    assert record is not None
+    said = record["versions"][-1]["transcriptText"].split()
+    word = next(w for w in said[5:] if w.isalpha() and len(w) >= 6)
+    page = open_browser("demo-user").page
+    page.fill("#search-q", word)
+    page.press("#search-q", "Enter")
+    page.wait_for_selector("main[data-ready=search]")
+    link = page.query_selector(f"#results tr[data-id='{uid}'] .snippets a.time")
+    assert link is not None
+    href = link.get_attribute("href") or ""
+    assert href.startswith(f"#/transcript/{uid}?version=1&t=")
+    marked = page.query_selector(f"#results tr[data-id='{uid}'] .snippets mark")
+    assert marked is not None and marked.inner_text().lower() == word.lower()
+    link.click()
+    page.wait_for_selector("main[data-ready=transcript]")
+    page.wait_for_selector("#segments .segment.hit")  # the turn it is said in, marked and in view
+    seconds = float(href.rsplit("t=", 1)[1])
+    start = float(page.get_attribute("#segments .segment.hit", "data-start") or "nan")
+    assert start <= seconds + 0.05
+
+
 def test_a_running_job_moves_live(open_browser: Callable[[str], Browser], world: World) -> None:
     """Progress arrives over the SSE stream (EventSource, authenticated by the session cookie)."""
     page = open_browser("demo-user").page

@@ -342,13 +342,13 @@ def text_search(
 
 # --- the embedded catalog's index -------------------------------------------------------------
 
-SCHEMA = 1
+SCHEMA = 3
 _SETUP = """
 CREATE TABLE IF NOT EXISTS records(
     id INTEGER PRIMARY KEY, uid TEXT UNIQUE NOT NULL, owner TEXT NOT NULL, type TEXT NOT NULL,
-    status TEXT NOT NULL, created TEXT NOT NULL, doc TEXT NOT NULL);
+    status TEXT NOT NULL, created TEXT NOT NULL, doc TEXT NOT NULL, texts TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS records_owner ON records(owner);
-CREATE VIRTUAL TABLE IF NOT EXISTS terms USING fts5(title, body, transcript, content='');
+CREATE VIRTUAL TABLE IF NOT EXISTS terms USING fts5(title, body, transcript, scope, content='');
 CREATE TABLE IF NOT EXISTS pending(uid TEXT PRIMARY KEY);
 """
 
@@ -365,7 +365,12 @@ def _decode(obj: dict[str, Any]) -> Any:
     return obj
 
 
-def _columns(doc: dict[str, Any]) -> tuple[str, str, str]:
+def owner_token(owner: str) -> str:
+    """The owner as one token of the index's scope column (hex: any name, no collisions)."""
+    return "o" + owner.encode().hex()
+
+
+def _columns(doc: dict[str, Any], texts: dict[str, Any]) -> tuple[str, str, str, str]:
     title = " ".join(
         [str(doc.get("name") or ""), *map(str, doc.get("tags") or []), str(doc.get("triggerWord") or "")]
     )
@@ -373,16 +378,35 @@ def _columns(doc: dict[str, Any]) -> tuple[str, str, str]:
         [str(doc.get("description") or ""), str(doc.get("prompt") or "")]
         + [str(v.get("prompt") or "") for v in doc.get("versions") or []]
     )
-    transcript = "\n".join(str(v.get("transcriptText") or "") for v in doc.get("versions") or [])
-    return title, body, transcript
+    transcript = "\n".join(str(t.get("text") or "") for t in texts.values())
+    return title, body, transcript, owner_token(str(doc.get("owner") or ""))
 
 
-def _search_doc(doc: dict[str, Any]) -> dict[str, Any]:
-    """What the index keeps of a stored document: its list fields, and its versions' transcripts."""
+def _search_doc(doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What the index keeps of a stored document: its list fields (filters and sorts read them),
+    and apart, each version's transcript and its times (only a page's records need them)."""
     kept = {k: v for k, v in doc.items() if k not in ("spec", "searchText", "transcriptText")}
+    texts: dict[str, Any] = {}
     if isinstance(kept.get("versions"), list):
-        kept["versions"] = [{k: v for k, v in x.items() if k != "spec"} for x in kept["versions"]]
-    return kept
+        listed = []
+        for version in kept["versions"]:
+            if version.get("transcriptText"):
+                texts[str(version.get("version"))] = {
+                    "text": version["transcriptText"],
+                    "times": version.get("transcriptTimes"),
+                }
+            hidden = ("spec", "transcriptText", "transcriptTimes")
+            listed.append({k: v for k, v in version.items() if k not in hidden})
+        kept["versions"] = listed
+    return kept, texts
+
+
+def _with_texts(doc: dict[str, Any], texts: dict[str, Any]) -> dict[str, Any]:
+    for version in doc.get("versions") or []:
+        said = texts.get(str(version.get("version")))
+        if said:
+            version.update(transcriptText=said["text"], transcriptTimes=said["times"])
+    return doc
 
 
 class SearchIndex:
@@ -424,20 +448,21 @@ class SearchIndex:
         return [r[0] for r in self._db.execute("SELECT uid FROM pending")]
 
     def _remove(self, uid: str) -> None:
-        row = self._db.execute("SELECT id, doc FROM records WHERE uid = ?", (uid,)).fetchone()
+        row = self._db.execute("SELECT id, doc, texts FROM records WHERE uid = ?", (uid,)).fetchone()
         if row is None:
             return
-        old = json.loads(row[1], object_hook=_decode)
+        old = json.loads(row[1], object_hook=_decode), json.loads(row[2])
         self._db.execute(
-            "INSERT INTO terms(terms, rowid, title, body, transcript) VALUES ('delete', ?, ?, ?, ?)",
-            (row[0], *_columns(old)),
+            "INSERT INTO terms(terms, rowid, title, body, transcript, scope) "
+            "VALUES ('delete', ?, ?, ?, ?, ?)",
+            (row[0], *_columns(*old)),
         )
         self._db.execute("DELETE FROM records WHERE id = ?", (row[0],))
 
     def _insert(self, doc: dict[str, Any]) -> None:
-        kept = _search_doc(to_storage(doc))
+        kept, texts = _search_doc(to_storage(doc))
         cursor = self._db.execute(
-            "INSERT INTO records(uid, owner, type, status, created, doc) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO records(uid, owner, type, status, created, doc, texts) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 str(doc["_id"]),
                 str(doc.get("owner") or ""),
@@ -445,11 +470,12 @@ class SearchIndex:
                 str(doc.get("status") or ""),
                 kept["createdAt"].isoformat() if isinstance(kept.get("createdAt"), datetime) else "",
                 json.dumps(kept, default=_encode, separators=(",", ":")),
+                json.dumps(texts, separators=(",", ":")),
             ),
         )
         self._db.execute(
-            "INSERT INTO terms(rowid, title, body, transcript) VALUES (?, ?, ?, ?)",
-            (cursor.lastrowid, *_columns(kept)),
+            "INSERT INTO terms(rowid, title, body, transcript, scope) VALUES (?, ?, ?, ?, ?)",
+            (cursor.lastrowid, *_columns(kept, texts)),
         )
 
     def put(self, doc: dict[str, Any]) -> None:
@@ -483,9 +509,13 @@ class SearchIndex:
     # --- reads ---
     def search(self, query: SearchQuery, filters: Filters, sort: Sort | None, page: Page) -> SearchResult:
         check_page(page)
-        where, params = ["terms MATCH ?"], [query.fts5()]
+        match = query.fts5()
+        where: list[str] = ["terms MATCH ?"]
+        params: list[Any] = []
         if filters.owner is not None:
             owners = [filters.owner] if isinstance(filters.owner, str) else sorted(filters.owner)
+            # in the index first (only the owner's matches are ranked), then exactly
+            match = f"scope : ({' OR '.join(owner_token(o) for o in owners)}) AND {match}"
             where.append(f"r.owner IN ({', '.join('?' * len(owners))})")
             params += owners
         if filters.type is not None:
@@ -495,49 +525,63 @@ class SearchIndex:
         if filters.status is None:
             where.append("r.status != ?")
             params.append(DELETED)
-        weights = ", ".join(str(WEIGHTS[c]) for c in ("title", "body", "transcript"))
-        # Only constants and placeholders go into the text; the values are parameters.
-        sql = (
-            f"SELECT r.uid, bm25(terms, {weights}) AS score, r.doc "  # noqa: S608
-            "FROM terms JOIN records r ON r.id = terms.rowid "
-            f"WHERE {' AND '.join(where)} ORDER BY score, r.created DESC, r.uid"
-        )
+        weights = ", ".join(str(WEIGHTS[c]) for c in ("title", "body", "transcript")) + ", 0.0"
         rest = {k: v for k, v in vars(filters).items() if k not in ("owner", "type") and v is not None}
         # The other filters (dates, model, LoRA, tag, run, a status) are montydb's own query, run
         # on what the index keeps of each record: the same answers as the catalog's.
         needs_docs = bool(rest) or sort is not None
-        rows = self._db.execute(sql, params)
+        # Only constants and placeholders go into the text; the values are parameters.
+        sql = (
+            f"SELECT r.id, bm25(terms, {weights}) AS score{', r.doc' if needs_docs else ''} "  # noqa: S608
+            "FROM terms JOIN records r ON r.id = terms.rowid "
+            f"WHERE {' AND '.join(where)} ORDER BY score, r.created DESC, r.uid"
+        )
+        rows = self._db.execute(sql, [match, *params])
         if not needs_docs:
             matched = rows.fetchall()
             chosen = matched[page.offset : page.offset + page.limit]
-            docs = [json.loads(r[2], object_hook=_decode) for r in chosen]
             return _result(
-                docs, len(matched), page, query, [-float(r[1]) for r in chosen], "sqlite-fts5", None
+                self._docs([r[0] for r in chosen]),
+                len(matched),
+                page,
+                query,
+                [-float(r[1]) for r in chosen],
+                "sqlite-fts5",
+                None,
             )
         from montydb.engine.queries import QueryFilter  # the embedded catalog's own matcher
 
-        match = QueryFilter(
+        matcher = QueryFilter(
             to_storage(build_filter(Filters(**{**vars(filters), "owner": None, "type": None})))
         )
         found = []
-        for _, score, text in rows:
+        for rowid, score, text in rows:
             doc = json.loads(text, object_hook=_decode)
-            if match(doc):
-                found.append((-float(score), doc))
+            if matcher(doc):
+                found.append((-float(score), doc, rowid))
         if sort is not None:
             build_sort(sort)  # an unknown field: ValueError
-            found.sort(key=lambda pair: str(pair[1]["_id"]))
-            found.sort(key=lambda pair: _sort_key(pair[1].get(sort.field)), reverse=sort.descending)
-        chosen_pairs = found[page.offset : page.offset + page.limit]
+            found.sort(key=lambda row: str(row[1]["_id"]))
+            found.sort(key=lambda row: _sort_key(row[1].get(sort.field)), reverse=sort.descending)
+        chosen = found[page.offset : page.offset + page.limit]
         return _result(
-            [d for _, d in chosen_pairs],
+            self._docs([rowid for _, _, rowid in chosen]),
             len(found),
             page,
             query,
-            [s for s, _ in chosen_pairs],
+            [score for score, _, _ in chosen],
             "sqlite-fts5",
             sort,
         )
+
+    def _docs(self, ids: list[int]) -> list[dict[str, Any]]:
+        """What the index keeps of these records, in this order."""
+        if not ids:
+            return []
+        marks = ", ".join("?" * len(ids))
+        sql = f"SELECT id, doc, texts FROM records WHERE id IN ({marks})"  # noqa: S608
+        rows = {r[0]: r[1:] for r in self._db.execute(sql, ids)}
+        return [_with_texts(json.loads(rows[i][0], object_hook=_decode), json.loads(rows[i][1])) for i in ids]
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:
