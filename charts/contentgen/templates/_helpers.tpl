@@ -82,6 +82,7 @@ app.kubernetes.io/component: {{ .component }}
 - imagegenerations
 - transcriptions
 - loraevaluations
+- videogenerations
 {{- end -}}
 
 {{- define "contentgen.statusSubresources" -}}
@@ -89,6 +90,7 @@ app.kubernetes.io/component: {{ .component }}
 - imagegenerations/status
 - transcriptions/status
 - loraevaluations/status
+- videogenerations/status
 {{- end -}}
 
 {{- define "contentgen.finalizersSubresources" -}}
@@ -96,6 +98,7 @@ app.kubernetes.io/component: {{ .component }}
 - imagegenerations/finalizers
 - transcriptions/finalizers
 - loraevaluations/finalizers
+- videogenerations/finalizers
 {{- end -}}
 
 {{/*

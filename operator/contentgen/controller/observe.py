@@ -169,3 +169,37 @@ def lora_state(body: dict[str, Any]) -> LoraState:
         namespace=meta.get("namespace", ""),
         grants=parse_annotation((meta.get("annotations") or {}).get(SHARED_ANNOTATION))[0],
     )
+
+
+@dataclass(frozen=True)
+class ImageState:
+    """What a VideoGeneration's imageRef needs to know of the ImageGeneration it names: each usable
+    version's pictures, in order."""
+
+    name: str
+    owner: str
+    phase: str
+    uid: str
+    latest_version: int
+    versions: tuple[tuple[int, tuple[str, ...]], ...] = ()  # (version, its images' URIs)
+
+    def images(self, version: int) -> tuple[str, ...] | None:
+        return next((uris for number, uris in self.versions if number == version), None)
+
+
+def image_state(body: dict[str, Any]) -> ImageState:
+    """What an imageRef to the ImageGeneration `body` resolves to (from its status)."""
+    status = body.get("status") or {}
+    meta = body.get("metadata") or {}
+    return ImageState(
+        name=str(meta.get("name", "")),
+        owner=str((body.get("spec") or {}).get("owner", "")),
+        phase=str(status.get("phase") or ""),
+        uid=str(meta.get("uid", "")),
+        latest_version=int(status.get("latestVersion") or 0),
+        versions=tuple(
+            (int(v["version"]), tuple(str(i.get("uri", "")) for i in v.get("images") or []))
+            for v in status.get("versions") or []
+            if v.get("version")
+        ),
+    )

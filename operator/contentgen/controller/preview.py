@@ -8,7 +8,7 @@ from typing import Any
 from contentgen.api import KINDS, Resource, now
 from contentgen.api.sharing import Grant
 
-from .observe import LoraState, UsableVersion
+from .observe import ImageState, LoraState, UsableVersion
 from .reconcile import Observed, World, decide, lora_key, lora_refs
 from .settings import OperatorSettings
 
@@ -60,6 +60,14 @@ def render_for_manifest(resource: Resource[Any], settings: OperatorSettings) -> 
         )
         for ref in lora_refs(spec)
     }
+    image = None
+    if isinstance(spec.get("imageRef"), dict):  # an ImageGeneration's picture, resolved at run time
+        ref = spec["imageRef"]
+        version, index = int(ref.get("version") or 1), int(ref.get("image") or 1)
+        which = f"version {ref['version']}" if ref.get("version") else "the latest version"
+        picture = f"<image {index} of {which} of ImageGeneration {namespace}/{ref['name']}>"
+        pictures = tuple(picture if n == index else f"<image {n}>" for n in range(1, index + 1))
+        image = ImageState(ref["name"], spec["owner"], "Succeeded", "", version, ((version, pictures),))
     observed = Observed(
         kind=KINDS[resource.kind],
         name=meta.name or "unnamed",
@@ -69,7 +77,7 @@ def render_for_manifest(resource: Resource[Any], settings: OperatorSettings) -> 
         spec=spec,
         status={k: v for k, v in status.items() if k in ("versions", "latestVersion")},
     )
-    decision = decide(observed, World(now=now(), loras=loras))
+    decision = decide(observed, World(now=now(), loras=loras, image=image))
     if decision.job is None:  # cannot happen for a fresh generation; kept explicit
         raise ValueError(f"no Job would be created: {decision.status.get('message')}")
     return render_job(decision.job, settings)

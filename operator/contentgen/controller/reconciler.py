@@ -31,7 +31,7 @@ from .events import post_event, transition_key
 from .jobs import missing_credentials, render_job
 from .kube import JobNameTaken, KubeError
 from .naming import FINALIZER, LABEL_KIND, LABEL_UID
-from .observe import JobState, LoraState, job_state
+from .observe import ImageState, JobState, LoraState, image_state, job_state
 from .outcomes import read_outcome
 from .pods import PodState, pod_problem, termination_message
 from .provider_cancel import cancellable, stop_superseded
@@ -267,6 +267,23 @@ def _wants_finalizer(body: dict[str, Any]) -> bool:
     return (body.get("spec") or {}).get("deletionPolicy") == "Delete"
 
 
+def _image_ref(op: Operator, res: Observed) -> ImageState | None:
+    """The ImageGeneration a VideoGeneration's imageRef names, from the ImageGenerations' index
+    (None when there is no such one, or no imageRef)."""
+    ref = res.spec.get("imageRef")
+    if not isinstance(ref, dict) or not ref.get("name"):
+        return None
+    index = op.indexes.get(f"{KINDS['ImageGeneration'].plural}_by_uid") or {}
+    for (namespace, _uid), kept in index.items():
+        if namespace != res.namespace:
+            continue
+        for entry in kept:
+            body = json.loads(entry.body)
+            if (body.get("metadata") or {}).get("name") == ref["name"]:
+                return image_state(body)
+    return None
+
+
 async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
     """The decision, with a finished Job's outcome read outside any lock; a slot reserved under
     the namespace's lock. None when the outcome cannot be read now (the store is away)."""
@@ -277,6 +294,7 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
     for ref in lora_refs(res.spec):  # another namespace's too: a LoRA shared with this owner
         where = lora_location(ref, res.namespace)
         loras[lora_key(ref)] = next(iter(lora_index.get(where, [])), None) if where in lora_index else None
+    image = _image_ref(op, res)
     pods = _pods(op, res.namespace, starting[-1].name) if starting else []
     held = starting[-1] if starting and starting[-1].suspended and starting[-1].queue else None
     workload_read, workload = await read_workload(op, held) if held is not None else (False, None)
@@ -291,6 +309,7 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
             else ""
         ),
         loras=loras,
+        image=image,
         may_start=False,
         missing_credentials=missing_credentials(run_provider(res.spec, loras), op.settings),
         prices=op.settings.prices,

@@ -68,6 +68,14 @@ def _defaults() -> dict[str, KindDefaults]:
             active_deadline_seconds=3600,
             work_volume_size="4Gi",
         ),
+        "VideoGeneration": KindDefaults(
+            resources=Resources(
+                requests={"cpu": "500m", "memory": "1Gi", "ephemeral-storage": "1Gi"},
+                limits={"memory": "2Gi", "ephemeral-storage": "4Gi"},
+            ),
+            active_deadline_seconds=3600,
+            work_volume_size="4Gi",
+        ),
     }
 
 
@@ -111,6 +119,13 @@ def gpu_defaults() -> dict[str, GpuJob]:
             resources=Resources(
                 requests={"cpu": "2", "memory": "24Gi", "ephemeral-storage": "2Gi"},
                 limits={"memory": "48Gi", "ephemeral-storage": "10Gi"},
+            )
+        ),
+        # Wan 14B and LTX-Video: weights staged on the node, frames kept in the store as made
+        "VideoGeneration": GpuJob(
+            resources=Resources(
+                requests={"cpu": "4", "memory": "48Gi", "ephemeral-storage": "10Gi"},
+                limits={"memory": "96Gi", "ephemeral-storage": "40Gi"},
             )
         ),
     }

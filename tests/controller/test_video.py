@@ -1,0 +1,224 @@
+"""VideoGeneration in the operator's pure decisions: its Job per version with the resolved picture
+frozen in the snapshot, the waits of an imageRef (named, stalled where a person must act), the
+estimate before the run (fal priced per second, offline free), the status after a run (the video,
+its duration and picture at the top, the version kept), and the printer columns kubectl shows."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from contentgen.api import KINDS, GeneratedVideo, ResolvedImage, RunResult, SpecSnapshot
+from contentgen.controller.jobs import render_job
+from contentgen.controller.observe import JobState, image_state
+from contentgen.controller.reconcile import Observed, World, decide
+from contentgen.controller.settings import OperatorSettings
+from contentgen.pricing import PriceTable, estimated
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+UID = "0b7f1f3e-aaaa-4bbb-8ccc-123456789abc"
+IMAGE_UID = "11111111-2222-4333-8444-555555555555"
+SHA = "ab" * 32
+
+
+def video(status: dict[str, Any] | None = None, **spec: Any) -> Observed:
+    base: dict[str, Any] = {
+        "owner": "alice",
+        "provider": "offline",
+        "prompt": "waves",
+        "model": "wan-2.2-t2v",
+    }
+    base.update(spec)
+    return Observed(KINDS["VideoGeneration"], "clip", "ns", UID, 1, base, status or {})
+
+
+def portrait(owner: str = "alice", versions: int = 1, images: int = 2, phase: str = "Succeeded") -> Any:
+    return image_state(
+        {
+            "metadata": {"name": "portrait", "uid": IMAGE_UID},
+            "spec": {"owner": owner},
+            "status": {
+                "phase": phase,
+                "latestVersion": versions,
+                "versions": [
+                    {
+                        "version": v,
+                        "images": [
+                            {"uri": f"s3://bkt/generated-images/{owner}/{IMAGE_UID}/v{v}/image_{i}.png"}
+                            for i in range(1, images + 1)
+                        ],
+                    }
+                    for v in range(1, versions + 1)
+                ],
+            },
+        }
+    )
+
+
+def reason(status: dict[str, Any]) -> str:
+    return next(c["reason"] for c in status["conditions"] if c["type"] == "Ready")
+
+
+def stalled(status: dict[str, Any]) -> str:
+    return next(c["status"] for c in status["conditions"] if c["type"] == "Stalled")
+
+
+I2V = {"model": "wan-2.2-i2v", "imageRef": {"name": "portrait", "image": 2}}
+
+
+def test_a_video_gets_a_job_with_its_picture_resolved() -> None:
+    d = decide(video(**I2V), World(now=NOW, image=portrait(versions=2)))
+    assert d.job is not None and d.job.version == 1
+    assert d.job.image == ResolvedImage(
+        uri=f"s3://bkt/generated-images/alice/{IMAGE_UID}/v2/image_2.png",
+        name="portrait",
+        uid=IMAGE_UID,
+        version=2,
+        image=2,
+    )
+    pinned = decide(
+        video(**{**I2V, "imageRef": {"name": "portrait", "version": 1}}),
+        World(now=NOW, image=portrait(versions=2)),
+    )
+    assert (
+        pinned.job is not None
+        and pinned.job.image is not None
+        and pinned.job.image.uri.endswith("/v1/image_1.png")
+    )
+    by_url = decide(video(model="wan-2.2-i2v", image={"url": "https://h/p.png"}), World(now=NOW))
+    assert by_url.job is not None and by_url.job.image == ResolvedImage(uri="https://h/p.png")
+    text = decide(video(), World(now=NOW))
+    assert text.job is not None and text.job.image is None
+
+
+@pytest.mark.parametrize(
+    ("image", "ref", "why", "is_stalled"),
+    [
+        (None, {"name": "portrait"}, "ImageNotFound", "True"),
+        (portrait(owner="bob"), {"name": "portrait"}, "ImageOwnerMismatch", "True"),
+        (portrait(versions=0, phase="Running"), {"name": "portrait"}, "ImageNotReady", "False"),
+        (portrait(versions=0, phase="Failed"), {"name": "portrait"}, "ImageNotReady", "True"),
+        (portrait(), {"name": "portrait", "version": 3}, "ImageVersionNotFound", "True"),
+        (portrait(images=1), {"name": "portrait", "image": 2}, "ImageVersionNotFound", "True"),
+    ],
+)
+def test_an_image_ref_that_cannot_resolve_waits_and_says_why(
+    image: Any, ref: dict[str, Any], why: str, is_stalled: str
+) -> None:
+    d = decide(video(model="wan-2.2-i2v", imageRef=ref), World(now=NOW, image=image))
+    assert d.job is None and d.status["phase"] == "Pending"
+    assert reason(d.status) == why and stalled(d.status) == is_stalled
+    assert "portrait" in d.status["message"] and d.waiting == why
+
+
+def test_the_estimate_before_the_run() -> None:
+    prices = PriceTable()
+    fal = estimated(
+        "VideoGeneration",
+        {
+            "provider": "fal",
+            "model": "wan-2.2-i2v",
+            "resolution": "720p",
+            "numFrames": 81,
+            "image": {"url": "https://h/p.png"},
+        },
+        prices,
+        None,
+    )
+    assert fal.estimated_usd == pytest.approx(81 / 16 * 0.08)  # Wan bills video seconds at 16 a second
+    assert "fal-ai/wan/v2.2-a14b/image-to-video 720p" in fal.detail
+    kling = estimated(
+        "VideoGeneration",
+        {"provider": "fal", "model": "kling-2.5-turbo", "durationSeconds": 10.0},
+        prices,
+        None,
+    )
+    assert kling.estimated_usd == pytest.approx(0.70)
+    assert (
+        estimated(
+            "VideoGeneration", {"provider": "offline", "model": "wan-2.2-t2v"}, prices, None
+        ).estimated_usd
+        == 0
+    )
+    cluster = estimated(
+        "VideoGeneration", {"provider": "cluster", "model": "ltx-video", "numFrames": 121}, prices, None
+    )
+    gpu_seconds = prices.cluster.startup_seconds + 121 * prices.cluster.video_frame_seconds
+    assert cluster.estimated_usd == pytest.approx(gpu_seconds / 3600 * prices.cluster.gpu_hour_usd, rel=1e-3)
+
+
+def test_the_status_after_a_run_has_the_video_and_its_picture() -> None:
+    started = decide(video(**I2V), World(now=NOW, image=portrait()))
+    res = replace(video(**I2V), status=started.status)
+    made = GeneratedVideo(
+        uri=f"s3://bkt/generated-videos/alice/{UID}/v1/video.mp4",
+        size_bytes=1000,
+        sha256=SHA,
+        duration_seconds=5.0625,
+        frames=81,
+        fps=16,
+        width=832,
+        height=480,
+        poster_uri=f"s3://bkt/generated-videos/alice/{UID}/v1/poster.jpg",
+    )
+    picture = ResolvedImage(uri="s3://bkt/x.png", name="portrait", uid=IMAGE_UID, version=1, image=2)
+    outcome = RunResult(
+        kind="VideoGeneration",
+        provider="offline",
+        generation=1,
+        version=1,
+        placeholder=True,
+        video=made,
+        image=picture,
+        spec=res.spec,
+    )
+    done = JobState(
+        name=started.status["jobName"],
+        namespace="ns",
+        uid=UID,
+        generation=1,
+        version=1,
+        complete=True,
+        succeeded=1,
+    )
+    d = decide(res, World(now=NOW, jobs=(done,), outcome=outcome, image=portrait()))
+    status = d.status
+    assert status["phase"] == "Succeeded" and status["latestVersion"] == 1
+    assert status["video"]["durationSeconds"] == 5.0625 and status["video"]["uri"].endswith("/v1/video.mp4")
+    assert status["image"]["uid"] == IMAGE_UID and status["provider"] == "offline"
+    (entry,) = status["versions"]
+    assert entry["model"] == "wan-2.2-i2v" and entry["video"]["frames"] == 81 and entry["placeholder"]
+    assert "generated a 5.1 s video" in status["message"]
+    KINDS["VideoGeneration"].status.model_validate_json(__import__("json").dumps(status))
+
+
+def test_kubectl_shows_phase_and_duration() -> None:
+    columns = {c.name: c.json_path for c in KINDS["VideoGeneration"].columns}
+    assert columns["Phase"] == ".status.phase" and columns["Duration"] == ".status.video.durationSeconds"
+
+
+def test_the_job_runs_the_frozen_snapshot() -> None:
+    snapshot = SpecSnapshot(
+        kind="VideoGeneration",
+        name="clip",
+        namespace="ns",
+        uid=UID,
+        generation=1,
+        version=1,
+        spec={
+            "owner": "alice",
+            "prompt": "waves",
+            "provider": "offline",
+            "model": "wan-2.2-i2v",
+            "imageRef": {"name": "portrait"},
+        },
+        image=ResolvedImage(uri="s3://bkt/p.png", name="portrait", uid=IMAGE_UID, version=1, image=1),
+    )
+    job = render_job(snapshot, OperatorSettings())
+    env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    frozen = SpecSnapshot.model_validate_json(env["CONTENTGEN_SPEC"])
+    assert frozen.image == snapshot.image and frozen.kind == "VideoGeneration"
+    assert job["metadata"]["name"].startswith("clip-") and job["metadata"]["name"].endswith("-g1")
