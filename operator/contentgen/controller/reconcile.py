@@ -1,0 +1,911 @@
+"""What to do about one resource, given what is observed: a pure function.
+
+    decide(resource, world) -> Decision(status, job to create, events, ...)
+
+The lifecycle of one generation: Pending (Queued | LoraNotReady | JobCreated) → Running →
+Succeeded | Failed. A spec change while a Job runs either waits for that Job (its outcome is
+recorded as the version it made, and then the new generation runs) or, when the change makes the
+run's output unwanted and its provider can be told to stop (supersede.py), supersedes it: the Job
+is stopped (Superseding), then its provider requests are cancelled, what was billed is recorded
+with an Event (Superseded) and the new generation runs. Every run gets a version number of its own
+(status.runVersion, never reused) and writes its outputs under it; every run that succeeds adds
+that version to status.versions, of every kind, and earlier versions stay.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from contentgen.api import (
+    Cost,
+    EvaluatedLora,
+    Kind,
+    Phase,
+    ResolvedImage,
+    ResolvedLora,
+    RunFailure,
+    RunResult,
+    SpecSnapshot,
+    format_time,
+    parse_timestamp,
+)
+from contentgen.api.evaluation import not_evaluable
+from contentgen.api.lora import PROMOTED_ANNOTATION, promotions_of
+from contentgen.api.sharing import ANNOTATION as SHARED_ANNOTATION
+from contentgen.api.sharing import annotation_of, grant, may_use, use_refusal, with_grant
+from contentgen.api.versions import adopt_legacy, next_version, set_version_cost
+from contentgen.pricing import PriceTable, estimated, settled, without_evaluation
+from contentgen.providers.cancel import summary
+from contentgen.store.keys import lora_of_uri
+
+from .conditions import conditions_for, set_condition
+from .kueue import Workload, explain
+from .observe import ImageState, JobState, LoraState
+from .supersede import Superseded, spent, superseding
+
+JOB_FAILURES = {
+    "DeadlineExceeded": "the Job ran longer than its activeDeadlineSeconds",
+    "BackoffLimitExceeded": "the worker failed on every attempt (backoffLimit reached)",
+    "PodFailurePolicy": "the worker failed with an error that retrying cannot fix",
+}
+
+
+@dataclass(frozen=True)
+class Observed:
+    """The resource as the API server has it."""
+
+    kind: Kind
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    spec: dict[str, Any]
+    status: dict[str, Any]
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class World:
+    """Everything else the decision depends on."""
+
+    now: datetime
+    jobs: tuple[JobState, ...] = ()  # this resource's Jobs
+    loras: Mapping[str, LoraState | None] = field(default_factory=dict)  # referenced LoraTrainings
+    may_start: bool = True  # a Job may start in this namespace now (concurrency limit)
+    missing_credentials: str = ""  # the provider key the operator is not configured with
+    outcome: RunResult | RunFailure | None = None  # of `Decision.needs_outcome`, once read
+    pod_problem: str = ""  # why the running Job's pod cannot start (a missing Secret, unschedulable)
+    creation_problem: str = ""  # why the Job controller cannot create its pod (quota, LimitRange, ...)
+    # spend (issue 12): the price table status.cost is reckoned with, and why a start would
+    # exceed a monthly budget ("" when it would not; see budget.py)
+    prices: PriceTable | None = None
+    over_budget: str = ""
+    # why the run starts without its likeness evaluation: its budget covers only the training
+    skip_evaluation: str = ""
+    # why the resource's owner may not be used in its namespace ("" when it may; owners.py)
+    owner_problem: str = ""
+    # a spec change during a run (supersede.py): the providers whose requests the operator can
+    # stop, and, once `Decision.needs_cancel` was acted on, what stopping the old run did
+    cancellable: frozenset[str] = frozenset()
+    superseded: Superseded | None = None
+    # the highest version number found in the store, for statuses from before runVersion (an
+    # earlier run may have stored objects under a number the status does not remember)
+    stored_version: int = 0
+    # The Kueue Workload of the Job Kueue holds suspended (kueue.py), once read (`workload_read`:
+    # not when Kueue's Workloads cannot be read); None: Kueue has made none for it yet.
+    workload: Workload | None = None
+    workload_read: bool = False
+    # A LoraEvaluation's pictures without the LoRA are stored already (its estimate leaves them out)
+    baseline_cached: bool = False
+    # A VideoGeneration's imageRef: the ImageGeneration it names (None: there is none)
+    image: ImageState | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+@dataclass
+class Decision:
+    status: dict[str, Any]
+    job: SpecSnapshot | None = None  # create a Job running this snapshot
+    needs_outcome: JobState | None = None  # read this Job's outcome and decide again
+    events: list[Event] = field(default_factory=list)
+    waiting: str = ""  # Queued | LoraNotReady | LoraNotFound | ...: look again later
+    outcome_recorded: RunResult | None = None  # a result whose outputs the catalog should get
+    recheck: bool = False  # look again after a while even if nothing changes (a Job's pod not running)
+    stop_job: JobState | None = None  # delete this superseded Job (and its pod, before it goes)
+    needs_cancel: bool = False  # the superseded Job is gone: cancel its provider work, decide again
+
+
+def decide(res: Observed, world: World) -> Decision:
+    status = adopt_legacy(res.kind.kind, copy.deepcopy(res.status))
+    # Jobs of generations before the one the status shows were recorded or superseded already.
+    seen = int(status.get("observedGeneration") or 0)
+    jobs = sorted((j for j in world.jobs if j.generation >= seen), key=lambda j: j.generation)
+    if not jobs and _superseding(status, res):  # the superseded Job and its pod are gone
+        if world.superseded is None:
+            return Decision(status=res.status, needs_cancel=True)
+        return _superseded(res, status, world)
+    newest = jobs[-1] if jobs else _lost_job(res, status)
+    recorded: RunResult | None = None
+
+    # A finished Job whose outcome the status does not show yet: record it first.
+    if newest is not None and newest.finished and not _recorded(status, newest):
+        if world.outcome is None:
+            return Decision(status=res.status, needs_outcome=newest)
+        status, recorded = _apply_outcome(res, status, newest, world.outcome, world.now)
+        _settle_cost(status, world)
+        if recorded is not None:
+            set_version_cost(status, recorded.version or 0, (status.get("cost") or {}).get("actualUsd"))
+        if newest.generation == res.generation:
+            return _finish(res, status, world, recorded=recorded)
+        newest = None  # recorded; the newer generation runs next (below)
+
+    if newest is not None and not newest.finished:
+        stopping = _superseding(status, res) and status.get("jobName") == newest.name
+        if newest.generation < res.generation and (
+            stopping or (why := superseding(newest, res.spec, world.cancellable))
+        ):
+            return _stopping(res, status, newest, world, "" if stopping else why)
+        decision = _finish(res, _running(res, status, newest, world), world)
+        # A pod that is never created sends no event: look again until it runs.
+        decision.recheck = decision.status.get("phase") == Phase.PENDING
+        return decision
+
+    if status.get("observedGeneration") == res.generation and status.get("phase") in (
+        Phase.SUCCEEDED,
+        Phase.FAILED,
+    ):
+        return _finish(res, status, world, recorded=recorded)
+
+    return _start(res, status, world, recorded)
+
+
+def _superseding(status: dict[str, Any], res: Observed) -> bool:
+    """The status says a run of an older generation is being stopped for the current one."""
+    return (
+        ready_reason(status) == "Superseding" and int(status.get("observedGeneration") or 0) < res.generation
+    )
+
+
+def _stopping(res: Observed, status: dict[str, Any], job: JobState, world: World, why: str) -> Decision:
+    """Stop `job` for the current generation: its Job is deleted, its pod first (Foreground);
+    its provider work is cancelled once both are gone (`_superseded`)."""
+    if why:
+        message = (
+            f"the spec changed (generation {res.generation}) while Job {job.name} ran generation "
+            f"{job.generation}, and {why}: stopping it; its provider requests are cancelled once its "
+            f"pod is gone, then generation {res.generation} runs"
+        )
+    else:
+        message = status.get("message") or f"stopping Job {job.name} for generation {res.generation}"
+    status.update(phase=Phase.PENDING, jobName=job.name, observedGeneration=job.generation, message=message)
+    status["conditions"] = _working(status, res, world.now, "Superseding", message)
+    decision = _finish(res, status, world)
+    decision.stop_job = None if job.deleting else job
+    return decision
+
+
+def _superseded(res: Observed, status: dict[str, Any], world: World) -> Decision:
+    """The superseded run is stopped and its provider work cancelled: record what it cost (nothing
+    when nothing was billed; its estimate when something may have been) and run the current
+    generation."""
+    assert world.superseded is not None
+    old, name = int(status.get("observedGeneration") or 0), str(status.get("jobName") or "")
+    counted = list((status.get("cost") or {}).get("countedRequests") or [])
+    stopped = world.superseded
+    usage = spent(stopped.outcomes, stopped.completed, counted) if stopped.seen else None
+    if world.prices is not None and status.get("cost"):
+        started = parse_timestamp(status.get("startedAt")) or world.now
+        cost = Cost.model_validate_json(json.dumps(status["cost"]))
+        status["cost"] = settled(cost, usage, world.prices, started).wire()
+    status.pop("jobName", None)
+    billed = "nothing was billed" if usage == [] else "what it may have billed counts at its estimate"
+    message = (
+        f"generation {res.generation} superseded generation {old}: Job {name} was stopped; "
+        f"{summary(stopped.outcomes) if stopped.seen else 'its provider requests are unknown (no store)'}; "
+        f"{billed}"
+    )
+    decision = _start(res, status, world, None)
+    decision.events.insert(0, Event("Normal" if usage == [] else "Warning", "Superseded", message[:1024]))
+    return decision
+
+
+def _lost_job(res: Observed, status: dict[str, Any]) -> JobState | None:
+    """A Job the status says is running but that no longer exists (deleted by its TTL while the
+    operator was away, or by hand). Its result, if it left one, is in the store; if not, the
+    generation fails with reason JobLost rather than silently paying for a second run."""
+    if (
+        status.get("jobName")
+        and status.get("phase") in (Phase.PENDING, Phase.RUNNING)
+        and status.get("observedGeneration")
+    ):
+        return JobState(
+            name=f"lost:{status['jobName']}",
+            namespace=res.namespace,
+            uid=res.uid,
+            generation=int(status["observedGeneration"]),
+            version=_lost_version(res, status),
+            failed_reason="JobLost",
+            failed_message=f"Job {status['jobName']} no longer exists",
+        )
+    return None
+
+
+def _lost_version(res: Observed, status: dict[str, Any]) -> int:
+    """The version a lost Job was making: status.runVersion (statuses before it: a LoraTraining's
+    next version, the unversioned layout of the others)."""
+    if status.get("runVersion"):
+        return int(status["runVersion"])
+    return int(status.get("latestVersion", 0)) + 1 if res.kind.kind == "LoraTraining" else 0
+
+
+def _recorded(status: dict[str, Any], job: JobState) -> bool:
+    return (
+        status.get("jobName") == job.name.removeprefix("lost:")
+        and status.get("phase") in (Phase.SUCCEEDED, Phase.FAILED)
+        and status.get("observedGeneration") == job.generation
+    )
+
+
+def _conditions(status: dict[str, Any], res: Observed, now: datetime, **kwargs: Any) -> list[dict[str, Any]]:
+    return conditions_for(status.get("conditions") or [], generation=res.generation, now=now, **kwargs)
+
+
+def _working(
+    status: dict[str, Any], res: Observed, now: datetime, reason: str, message: str
+) -> list[dict[str, Any]]:
+    """The conditions of a resource on its way: not Ready, Reconciling for `reason`, not Stalled."""
+    return _conditions(
+        status, res, now, ready=False, reconciling=True, stalled=False, reason=reason, message=message
+    )
+
+
+# Why a Job's pod does not run, each a Pending reason (the Job keeps trying: a quota raised, a
+# node added, a Secret created, and it goes on by itself).
+POD_PROBLEMS = ("PodNotCreated", "PodNotScheduled", "PodNotStarting")
+
+
+def pod_reason(world: World) -> tuple[str, str]:
+    """(reason, what stands in the way) when the pod is not running for a known cause, else ("", "")."""
+    if world.creation_problem:
+        return "PodNotCreated", world.creation_problem
+    if world.pod_problem.startswith("Unschedulable"):
+        return "PodNotScheduled", world.pod_problem.removeprefix("Unschedulable: ")
+    if world.pod_problem:
+        return "PodNotStarting", world.pod_problem
+    return "", ""
+
+
+def unschedulable(job: JobState, why: str) -> str:
+    """PodNotScheduled's message, in GPUs for a GPU Job: the scheduler counts them as any resource
+    ("Insufficient nvidia.com/gpu"), whether every GPU is taken or no node has any."""
+    if not job.gpus:
+        return f"the pod of Job {job.name} cannot be scheduled: {why}"
+    resource = job.gpus.split(" ", 1)[-1]
+    if f"Insufficient {resource}" in why:
+        return (
+            f"the pod of Job {job.name} cannot be scheduled: no node has {job.gpus} GPU free (every GPU "
+            f"is taken, or no node has one); it starts when one comes free: {why}"
+        )
+    return f"the pod of Job {job.name} (asking for {job.gpus} GPU) cannot be scheduled: {why}"
+
+
+def queued(job: JobState, world: World) -> str:
+    """Queued's message for a Job held suspended: by Kueue, in Kueue's words where its Workload
+    was read. The operator never resumes it, and no deadline runs meanwhile: Kubernetes starts
+    activeDeadlineSeconds when the Job is resumed."""
+    if not job.queue:
+        return (
+            f"Job {job.name} is suspended (spec.suspend) and has no pod; it runs when whoever "
+            "suspended it resumes it"
+        )
+    if world.workload_read:
+        said = explain(world.workload, world.now)
+        where = f" (Workload {world.workload.name})" if world.workload is not None else ""
+        return f"Job {job.name} waits in Kueue queue {job.queue!r}: {said}{where}"
+    return (
+        f"Job {job.name} waits in Kueue queue {job.queue!r}: Kueue holds it suspended until the queue "
+        f"admits its workload (kubectl get workloads -n {job.namespace} shows why; kubectl describe job "
+        f"-n {job.namespace} {job.name} names it)"
+    )
+
+
+def _running(res: Observed, status: dict[str, Any], job: JobState, world: World) -> dict[str, Any]:
+    # Running once the pod is ready, or once the worker has reported a stage for this Job; a Job
+    # held suspended (Kueue admits it, or evicted it) waits as Queued whatever ran before.
+    started = not job.suspended and (
+        job.ready > 0 or (bool(status.get("stage")) and status.get("jobName") == job.name)
+    )
+    phase = Phase.RUNNING if started else Phase.PENDING
+    problem, why = ("", "") if job.suspended else pod_reason(world)
+    reason = "Running" if started else ("Queued" if job.suspended else (problem or "JobCreated"))
+    if started:
+        message = f"Job {job.name} is running"
+    elif job.suspended:
+        message = queued(job, world)
+    elif problem == "PodNotCreated":
+        message = f"Job {job.name} cannot create its pod: {why}"
+    elif problem == "PodNotScheduled":
+        message = unschedulable(job, why)
+    elif problem:
+        message = f"the pod of Job {job.name} cannot start: {why}"
+    else:
+        message = _created(job.name, job.version, job.generation)
+    now = world.now
+    if job.generation < res.generation:
+        reason = "SpecChanged"
+        message = (
+            f"the spec changed (generation {res.generation}) while Job {job.name} runs generation "
+            f"{job.generation}; the change runs when it finishes"
+        )
+    status.update(phase=phase, jobName=job.name, observedGeneration=job.generation, message=message)
+    status["conditions"] = _working(status, res, now, reason, message)
+    return status
+
+
+def _apply_outcome(
+    res: Observed, status: dict[str, Any], job: JobState, outcome: RunResult | RunFailure, now: datetime
+) -> tuple[dict[str, Any], RunResult | None]:
+    name = job.name.removeprefix("lost:")
+    completed = job.completion_time or format_time(now)
+    status.update(jobName=name, observedGeneration=job.generation, completedAt=completed)
+    lost = job.name.startswith("lost:")
+    if isinstance(outcome, RunResult) and outcome.generation == job.generation and (job.complete or lost):
+        message = outcome.summary()
+        status.update(phase=Phase.SUCCEEDED, progress=100, stage="done", message=message)
+        outcome.merge_outputs(status, started_at=status.get("startedAt"))
+        status["conditions"] = _conditions(
+            status,
+            res,
+            now,
+            ready=True,
+            reconciling=False,
+            stalled=False,
+            reason="Succeeded",
+            message=message,
+        )
+        return status, outcome
+    if isinstance(outcome, RunFailure):
+        reason, message = outcome.reason, outcome.message
+        outcome.merge_outputs(status)  # status.dataset of a DatasetTooSmall
+    elif job.failed_reason:
+        reason = job.failed_reason
+        message = JOB_FAILURES.get(reason, job.failed_message or f"Job {name} failed")
+    else:
+        reason, message = (
+            "ResultMissing",
+            f"Job {name} completed but left no result for generation {job.generation}",
+        )
+    status.update(phase=Phase.FAILED, stage="", message=f"{reason}: {message}")
+    status["conditions"] = _conditions(
+        status, res, now, ready=False, reconciling=False, stalled=True, reason=reason, message=message
+    )
+    return status, None
+
+
+def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunResult | None) -> Decision:
+    """Run the current generation, unless something has to be waited for."""
+    g = res.generation
+
+    def wait(phase: Phase, reason: str, message: str, stalled: bool) -> Decision:
+        status.update(phase=phase, message=message, observedGeneration=g, stage="", progress=0)
+        # A waiting generation has no Job: the last run's name, kept beside a Pending phase,
+        # would read as this generation's Job, lost (`_lost_job`) on the next look.
+        status.pop("jobName", None)
+        status["conditions"] = _conditions(
+            status,
+            res,
+            world.now,
+            ready=False,
+            reconciling=not stalled,
+            stalled=stalled,
+            reason=reason,
+            message=message,
+        )
+        decision = _finish(res, status, world, recorded=recorded)
+        decision.waiting = reason
+        return decision
+
+    if world.owner_problem:
+        return wait(Phase.PENDING, "OwnerNotAllowed", world.owner_problem, stalled=True)
+
+    if world.missing_credentials:
+        provider = run_provider(res.spec, world.loras)
+        return wait(
+            Phase.PENDING,
+            "MissingCredentials",
+            f"the operator has no {world.missing_credentials} for provider {provider!r}: an administrator "
+            "sets it in the chart (fal.existingSecret / assemblyai.existingSecret), or use provider: offline",
+            stalled=True,
+        )
+
+    loras: list[ResolvedLora] = []
+    for entry in res.spec.get("loras") or []:
+        if "url" in entry:
+            loras.append(_url_lora(entry["url"], entry.get("scale", 1.0)))
+            continue
+        found = _resolved(res, entry["loraRef"], entry.get("scale", 1.0), world)
+        if isinstance(found, Waiting):
+            return wait(Phase.PENDING, found.reason, found.message, stalled=found.stalled)
+        loras.append(found)
+    evaluated: EvaluatedLora | None = None
+    if "loraRef" in res.spec:  # a LoraEvaluation: the version it evaluates
+        resolved = _resolved(res, res.spec["loraRef"], 1.0, world)
+        if isinstance(resolved, Waiting):
+            return wait(Phase.PENDING, resolved.reason, resolved.message, stalled=resolved.stalled)
+        evaluable = _evaluated(resolved, world.loras[lora_key(res.spec["loraRef"])])
+        if isinstance(evaluable, Waiting):
+            return wait(Phase.PENDING, evaluable.reason, evaluable.message, stalled=evaluable.stalled)
+        evaluated = evaluable
+
+    picture: ResolvedImage | None = None
+    if "imageRef" in res.spec:  # a VideoGeneration animating an ImageGeneration's picture
+        found_image = resolved_image(
+            res.spec["imageRef"], str(res.spec.get("owner") or ""), res.namespace, world.image
+        )
+        if isinstance(found_image, Waiting):
+            return wait(Phase.PENDING, found_image.reason, found_image.message, stalled=found_image.stalled)
+        picture = found_image
+    elif isinstance(res.spec.get("image"), dict):
+        picture = ResolvedImage(uri=str(res.spec["image"].get("url") or ""))
+
+    if world.over_budget:
+        return wait(Phase.PENDING, "BudgetExceeded", world.over_budget, stalled=True)
+
+    if not world.may_start:
+        return wait(
+            Phase.PENDING,
+            "Queued",
+            f"waiting for a free slot: namespace {res.namespace} runs its maximum of concurrent Jobs",
+            stalled=False,
+        )
+
+    version = next_version(res.kind.kind, status, world.stored_version)
+    snapshot = SpecSnapshot(
+        kind=res.kind.kind,
+        name=res.name,
+        namespace=res.namespace,
+        uid=res.uid,
+        generation=g,
+        version=version,
+        spec=res.spec,
+        loras=loras,
+        skip_evaluation=world.skip_evaluation,
+        lora=evaluated,
+        image=picture,
+    )
+    from .naming import job_name  # local: keeps this module's imports about decisions
+
+    name = job_name(res.kind, res.name, res.uid, g)
+    message = _created(name, version, g)
+    status.update(
+        phase=Phase.PENDING,
+        jobName=name,
+        observedGeneration=g,
+        runVersion=version,
+        progress=0,
+        stage="",
+        message=message,
+        startedAt=format_time(world.now),
+    )
+    status.pop("completedAt", None)
+    status.pop("dataset", None)  # the latest run's report: this run's comes with its outcome
+    priced_spec = snapshot.priced_spec()
+    if world.skip_evaluation:  # the run's estimate, and so its share of the budget, is without it
+        priced_spec = without_evaluation(res.kind.kind, priced_spec) or priced_spec
+    if world.prices is not None:
+        cached = world.baseline_cached
+        cost = estimated(res.kind.kind, priced_spec, world.prices, status.get("cost"), baseline_cached=cached)
+        status["cost"] = cost.wire()
+    status["conditions"] = _working(status, res, world.now, "JobCreated", message)
+    decision = _finish(res, status, world, recorded=recorded)
+    decision.job = snapshot
+    if world.skip_evaluation:
+        decision.events.append(Event("Warning", "LikenessSkipped", world.skip_evaluation[:1024]))
+    return decision
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Why a run cannot start yet: a Pending reason, its message, whether it waits for a person."""
+
+    reason: str
+    message: str
+    stalled: bool
+
+
+def lora_refs(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The loraRefs of a spec: an ImageGeneration's `loras[].loraRef`, a LoraEvaluation's `loraRef`."""
+    refs = [e["loraRef"] for e in spec.get("loras") or [] if "loraRef" in e]
+    return [*refs, spec["loraRef"]] if "loraRef" in spec else refs
+
+
+def lora_key(ref: Mapping[str, Any]) -> str:
+    """Where World.loras keeps what a loraRef names: its name, or namespace/name for one that names
+    another namespace (another owner's LoRA, shared: docs/sharing.md)."""
+    return f"{ref['namespace']}/{ref['name']}" if ref.get("namespace") else str(ref["name"])
+
+
+def lora_location(ref: Mapping[str, Any], namespace: str) -> tuple[str, str]:
+    """The (namespace, name) of the LoraTraining a loraRef of a resource in `namespace` names."""
+    return str(ref.get("namespace") or namespace), str(ref["name"])
+
+
+def run_provider(spec: Mapping[str, Any], loras: Mapping[str, LoraState | None]) -> str:
+    """The provider a run of `spec` uses: the spec's; a LoraEvaluation that names none, the provider
+    that trained the version its loraRef resolves to ("" while it resolves to none)."""
+    named = str(spec.get("provider") or "")
+    if named or "loraRef" not in spec:
+        return named
+    ref = spec["loraRef"]
+    lora = loras.get(lora_key(ref))
+    if lora is None:
+        return ""
+    found = lora.version(int(ref.get("version") or lora.latest_version))
+    return found.provider if found is not None else ""
+
+
+def _older_hint(res: Observed, name: str, pinned: int, lora: LoraState) -> str:
+    """Where a pinned version older than the LoRA's status lists (api/versions.py) is still found."""
+    listed = min((n for n, _ in lora.model_uris), default=0)
+    if not lora.older_versions or pinned >= listed:
+        return ""
+    where = (
+        f"give that version's model as url (its modelUri in the catalog: `contentgen assets get {name}`)"
+        if res.kind.kind == "ImageGeneration"
+        else f"evaluate it with `contentgen assets evaluate {name} --version {pinned}`"
+    )
+    return f"; versions before v{listed} are no longer listed in its status: {where}"
+
+
+def _resolved(res: Observed, ref: Mapping[str, Any], scale: float, world: World) -> ResolvedLora | Waiting:
+    """The LoRA version a loraRef names (pinned, or its LoraTraining's latest), or why not yet."""
+    name = str(ref["name"])
+    where, _ = lora_location(ref, res.namespace)
+    lora = world.loras.get(lora_key(ref))
+    if lora is None:
+        return Waiting(
+            "LoraNotFound",
+            f"loraRef {name!r}: there is no LoraTraining {name!r} in namespace {where}; "
+            "this resolves by itself when it is created",
+            stalled=True,
+        )
+    owner = str(res.spec.get("owner") or "")
+    if lora.owner != owner:
+        shared = res.kind.kind == "ImageGeneration" and ref.get("owner") == lora.owner
+        if not shared:
+            hint = (
+                f"name its owner (loraRef.owner: {lora.owner}) to use it where {lora.owner} shared it with "
+                f"{owner} (docs/sharing.md), or use a LoraTraining of owner {owner}"
+                if res.kind.kind == "ImageGeneration"
+                else f"a LoraEvaluation evaluates a LoRA of its own owner; use owner {lora.owner}"
+            )
+            return Waiting(
+                "LoraOwnerMismatch",
+                f"loraRef {name!r} belongs to owner {lora.owner!r}, not {owner!r} (spec.owner); {hint}",
+                stalled=True,
+            )
+        if not may_use(lora.grants, lora.owner, owner):
+            shares = annotation_of(with_grant(lora.grants, grant(owner, "use")))
+            how = f"kubectl annotate loratraining/{name} -n {where} {SHARED_ANNOTATION}={shares} --overwrite"
+            return Waiting("LoraNotShared", use_refusal(name, lora.owner, owner, how), stalled=True)
+    elif ref.get("owner") not in (None, owner):
+        return Waiting(
+            "LoraOwnerMismatch",
+            f"loraRef {name!r} names owner {ref.get('owner')!r}, but LoraTraining {where}/{name} belongs to "
+            f"{lora.owner!r}; leave loraRef.owner out, or name the LoRA of that owner",
+            stalled=True,
+        )
+    pinned = ref.get("version")
+    if pinned is not None and lora.latest_version >= 1:
+        uri = dict(lora.model_uris).get(int(pinned))
+        if uri is None:
+            have = ", ".join(f"v{n}" for n, _ in lora.model_uris) or "none"
+            return Waiting(
+                "LoraVersionNotFound",
+                f"loraRef {name!r} version {pinned}: LoraTraining {name!r} has no usable version {pinned} "
+                f"(usable versions: {have}){_older_hint(res, name, int(pinned), lora)}; pin another version, "
+                "or leave version out for its latest",
+                stalled=True,
+            )
+        return ResolvedLora(uri=uri, scale=scale, name=name, uid=lora.uid, version=int(pinned))
+    if lora.failed:
+        return Waiting("LoraFailed", _lora_failed(name, lora), stalled=True)
+    if lora.latest_version < 1 or not lora.latest_model_uri:
+        state = f"is {lora.phase}" if lora.phase else "has not started"
+        return Waiting(
+            "LoraNotReady",
+            f"waiting for LoraTraining {name!r}, which {state} and has no trained version yet",
+            stalled=False,
+        )
+    return ResolvedLora(
+        uri=lora.latest_model_uri, scale=scale, name=name, uid=lora.uid, version=lora.latest_version
+    )
+
+
+def resolved_image(
+    ref: Mapping[str, Any], owner: str, namespace: str, image: ImageState | None
+) -> ResolvedImage | Waiting:
+    """The picture a VideoGeneration's imageRef names: the ImageGeneration's pinned or latest
+    version, its `image`-th picture; or why not yet."""
+    name, pinned, index = str(ref["name"]), ref.get("version"), int(ref.get("image") or 1)
+    if image is None:
+        return Waiting(
+            "ImageNotFound",
+            f"imageRef {name!r}: there is no ImageGeneration {name!r} in namespace {namespace}; this "
+            "resolves by itself when it is created",
+            stalled=True,
+        )
+    if image.owner != owner:
+        return Waiting(
+            "ImageOwnerMismatch",
+            f"imageRef {name!r} belongs to owner {image.owner!r}, not {owner!r} (spec.owner); animate a "
+            f"picture of owner {owner}, or give its URL as image.url",
+            stalled=True,
+        )
+    if pinned is None and image.latest_version < 1:
+        state = f"is {image.phase}" if image.phase else "has not started"
+        return Waiting(
+            "ImageNotReady",
+            f"waiting for ImageGeneration {name!r}, which {state} and has no generated version yet",
+            stalled=image.phase == Phase.FAILED,
+        )
+    version = int(pinned) if pinned is not None else image.latest_version
+    uris = image.images(version)
+    if uris is None:
+        have = ", ".join(f"v{n}" for n, _ in image.versions) or "none"
+        return Waiting(
+            "ImageVersionNotFound",
+            f"imageRef {name!r} version {version}: ImageGeneration {name!r} has no usable version {version} "
+            f"(usable versions: {have}); pin another version, or leave version out for its latest",
+            stalled=True,
+        )
+    if index > len(uris):
+        return Waiting(
+            "ImageVersionNotFound",
+            f"imageRef {name!r} image {index}: version {version} of ImageGeneration {name!r} has {len(uris)} "
+            "image(s)",
+            stalled=True,
+        )
+    return ResolvedImage(uri=uris[index - 1], name=name, uid=image.uid, version=version, image=index)
+
+
+def _evaluated(found: ResolvedLora, lora: LoraState | None) -> EvaluatedLora | Waiting:
+    """The resolved version as a LoraEvaluation evaluates it: it needs its dataset (the subject's
+    faces are taken from it)."""
+    usable = lora.version(found.version) if lora is not None else None
+    if usable is None or not usable.dataset_uri:
+        return Waiting("LoraNotEvaluable", not_evaluable(found.name, found.version), stalled=True)
+    return EvaluatedLora(
+        name=found.name,
+        uid=found.uid,
+        version=found.version,
+        model_uri=found.uri,
+        provider=usable.provider,
+        trigger_word=usable.trigger_word,
+        dataset_uri=usable.dataset_uri,
+    )
+
+
+def _url_lora(url: str, scale: float) -> ResolvedLora:
+    """A LoRA given by URL; one of our stored versions keeps its lineage (uid and version)."""
+    found = lora_of_uri(url)
+    uid, version = (found[1], found[2]) if found else ("", 0)
+    return ResolvedLora(uri=url, scale=scale, uid=uid, version=version)
+
+
+def _lora_failed(ref: str, lora: LoraState) -> str:
+    """LoraFailed: the referenced LoraTraining failed and has no version to use. Stalled, so
+    `kubectl wait` and Argo CD stop waiting; rechecked like the other waits, so it resolves by
+    itself when the LoraTraining trains a version."""
+    why = lora.message or lora.reason or "no reason given"
+    if lora.reason and not why.startswith(lora.reason):
+        why = f"{lora.reason}: {why}"
+    return (
+        f"loraRef {ref!r}: LoraTraining {ref!r} failed and has no trained version ({why}); "
+        "fix it, and this resolves by itself when it trains a version"
+    )
+
+
+def _settle_cost(status: dict[str, Any], world: World) -> None:
+    """The recorded run's actual cost into status.cost (issue 12's spend)."""
+    if world.prices is None or not status.get("cost") or world.outcome is None:
+        return
+    started = parse_timestamp(status.get("startedAt")) or world.now
+    cost = Cost.model_validate_json(json.dumps(status["cost"]))
+    status["cost"] = settled(cost, world.outcome.usage, world.prices, started).wire()
+
+
+def _created(job_name: str, version: int, generation: int) -> str:
+    """The message while a Job's pod starts (the same whether just created or seen since)."""
+    what = f"version {version}" if version else f"generation {generation}"
+    return f"created Job {job_name} for {what}; waiting for its pod to start"
+
+
+def _finish(
+    res: Observed, status: dict[str, Any], world: World, *, recorded: RunResult | None = None
+) -> Decision:
+    """The decision, with an Event when the phase or its reason changed."""
+    if "phase" in status:
+        status["phase"] = str(status["phase"])  # plain strings on the wire and in the catalog
+    if res.kind.kind == "LoraTraining":
+        promotion_events = mirror_promotions(status, res)
+    if res.kind.kind == "LoraTraining" and status.get("likeness"):
+        status["conditions"] = likeness_condition(status, world.now)
+    if res.kind.kind in ("LoraTraining", "LoraEvaluation"):
+        status["conditions"] = evaluated_condition(status, res.generation, world.now)
+    decision = Decision(status=status, outcome_recorded=recorded)
+    before = (res.status.get("phase"), ready_reason(res.status))
+    after = (status.get("phase"), ready_reason(status))
+    if before != after and after[0]:
+        failed = after[0] == Phase.FAILED or after[1] in (
+            "LoraNotFound",
+            "LoraFailed",
+            "LoraOwnerMismatch",
+            "LoraNotShared",
+            "LoraVersionNotFound",
+            "LoraNotEvaluable",
+            "ImageNotFound",
+            "ImageOwnerMismatch",
+            "ImageVersionNotFound",
+            "MissingCredentials",
+            *POD_PROBLEMS,
+            "BudgetExceeded",
+            "OwnerNotAllowed",
+        )
+        decision.events.append(
+            Event("Warning" if failed else "Normal", str(after[1] or after[0]), status.get("message", ""))
+        )
+        if after[0] == Phase.SUCCEEDED and (poor := _poor_likeness(status)):
+            decision.events.append(Event("Warning", "LikenessPoor", poor))
+        if after[0] == Phase.SUCCEEDED and (chosen := _checkpoint_chosen(status)):
+            decision.events.append(Event("Normal", "CheckpointChosen", chosen))
+    if res.kind.kind == "LoraTraining":
+        decision.events += promotion_events
+    return decision
+
+
+def mirror_promotions(status: dict[str, Any], res: Observed) -> list[Event]:
+    """The checkpoints people promoted (the LoraTraining's annotation, docs/likeness.md#choosing-
+    a-checkpoint-yourself) in its status's versions, and an Event when they or what is wrong with
+    the annotation change."""
+    versions = [dict(v) for v in status.get("versions") or []]
+    promoted, problem = promotions_of(res.annotations.get(PROMOTED_ANNOTATION), versions)
+    before = {int(v.get("version") or 0): v.get("promotion") for v in versions}
+    for entry in versions:
+        chosen = promoted.get(int(entry.get("version") or 0))
+        if chosen is None:
+            entry.pop("promotion", None)
+        else:
+            entry["promotion"] = chosen.wire()
+    if versions:
+        status["versions"] = versions
+    events = []
+    after = {int(v.get("version") or 0): v.get("promotion") for v in versions}
+    changed = [n for n in sorted(after) if after[n] != before.get(n)]
+    if changed:
+        said = []
+        for number in changed:
+            chosen = promoted.get(number)
+            if chosen is None:
+                said.append(f"version {number}: back to its automatic choice")
+            else:
+                said.append(
+                    f"version {number}: its model is step {chosen.step}'s LoRA (the automatic choice: step "
+                    f"{chosen.automatic_step})"
+                )
+        events.append(Event("Normal", "CheckpointPromoted", "; ".join(said)[:1024]))
+    if problem != status.get("promotionProblem", ""):
+        if problem:
+            events.append(Event("Warning", "PromotionRefused", problem[:1024]))
+            status["promotionProblem"] = problem[:1024]
+        else:
+            status.pop("promotionProblem", None)
+    return events
+
+
+def _checkpoint_chosen(status: dict[str, Any]) -> str:
+    """Where the newest version's model is an earlier checkpoint than its training's last step
+    (docs/likeness.md#checkpoints), which one and why ("" otherwise)."""
+    likeness = status.get("likeness") or {}
+    chosen, final = likeness.get("chosenStep"), likeness.get("finalStep")
+    if chosen is None or final is None or chosen == final:
+        return ""
+    return (
+        f"version {status.get('latestVersion')}: its model is the LoRA of step {chosen}, not of the last "
+        f"step {final} (kept as finalModelUri): {likeness.get('choice', '')}"
+    )[:1024]
+
+
+def _poor_likeness(status: dict[str, Any]) -> str:
+    """Why the newest version does not look like the person ("" when it does, or is unmeasured):
+    it is kept and usable, and this says so where people look (docs/likeness.md)."""
+    likeness = status.get("likeness") or {}
+    if likeness.get("verdict") != "poor":
+        return ""
+    reasons = "; ".join(str(r) for r in likeness.get("reasons") or [])
+    return f"version {status.get('latestVersion')} is kept and usable, but {reasons}"[:1024]
+
+
+def likeness_condition(status: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+    """The conditions with `LikenessPoor` for the newest version's likeness (docs/likeness.md):
+    True when it does not look like the person (it is still kept and usable: Ready stays True),
+    False when it does, Unknown when nothing could be measured (no faces, unmeasured, skipped).
+    Its observedGeneration is that version's spec generation, so that `kubectl wait` on it after a
+    spec change waits for the new generation's version instead of taking the old one's verdict."""
+    likeness = status.get("likeness") or {}
+    verdict, version = likeness.get("verdict"), status.get("latestVersion")
+    generation = _version_generation(status, version)
+    reasons = "; ".join(str(r) for r in likeness.get("reasons") or [])
+    if verdict == "poor":
+        state, reason, message = "True", "LikenessPoor", _poor_likeness(status)
+    elif verdict == "good":
+        state, reason, message = "False", "LikenessGood", f"version {version} looks like the person"
+    else:
+        state, reason = "Unknown", "LikenessUnmeasured"
+        message = f"version {version}: likeness {verdict}" + (f" ({reasons})" if reasons else "")
+    conditions = list(status.get("conditions") or [])
+    return set_condition(conditions, "LikenessPoor", state, reason, message[:1024], generation, now)
+
+
+# LikenessEvaluated's reason by the verdict of the generation's report.
+_EVALUATED_REASONS = {
+    "good": "LikenessGood",
+    "poor": "LikenessPoor",
+    "no-faces": "LikenessUnmeasured",
+    "unmeasured": "LikenessUnmeasured",
+    "skipped": "LikenessSkipped",
+}
+
+
+def _version_generation(status: dict[str, Any], version: Any) -> int:
+    """The spec generation version `version` was made from (0 where the status does not list it)."""
+    listed: dict[str, Any] = next(
+        (v for v in status.get("versions") or [] if v.get("version") == version), {}
+    )
+    return int(listed.get("generation") or 0)
+
+
+def evaluated_condition(status: dict[str, Any], generation: int, now: datetime) -> list[dict[str, Any]]:
+    """The conditions with `LikenessEvaluated`, the gate that resolves (docs/likeness.md#gates):
+    True once the run of the spec's current `generation` has ended, whatever came of it, its reason
+    the verdict of that run's likeness report (LikenessGood, LikenessPoor, LikenessUnmeasured,
+    LikenessSkipped), or LikenessNotEvaluated where the run ended without a report (it failed, or
+    made none); Unknown (LikenessPending) until then. `kubectl wait --for=condition=LikenessEvaluated`
+    returns on every outcome, and the reason says which."""
+    ended = int(status.get("observedGeneration") or 0) == generation and status.get("phase") in (
+        Phase.SUCCEEDED,
+        Phase.FAILED,
+    )
+    version = status.get("latestVersion")
+    likeness = status.get("likeness") or {}
+    made = status.get("phase") == Phase.SUCCEEDED and _version_generation(status, version) == generation
+    if not ended:
+        state, reason = "Unknown", "LikenessPending"
+        message = f"generation {generation}'s run has not ended: its likeness is not known yet"
+    elif made and likeness.get("verdict") in _EVALUATED_REASONS:
+        verdict = str(likeness["verdict"])
+        reasons = "; ".join(str(r) for r in likeness.get("reasons") or [])
+        state, reason = "True", _EVALUATED_REASONS[verdict]
+        message = f"version {version}: likeness {verdict}" + (f" ({reasons})" if reasons else "")
+    else:
+        state, reason = "True", "LikenessNotEvaluated"
+        why = status.get("message") or "it made no likeness report"
+        message = f"generation {generation}'s run ended without a likeness report: {why}"
+    conditions = list(status.get("conditions") or [])
+    return set_condition(conditions, "LikenessEvaluated", state, reason, message[:1024], generation, now)
+
+
+def ready_reason(status: dict[str, Any]) -> str:
+    ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    return str(ready.get("reason", ""))
