@@ -91,11 +91,13 @@ demo: install  ## run the examples offline on the bundled sample video, on embed
 	$(BIN)/contentgen validate examples/
 	$(BIN)/contentgen run --offline --source examples/media/sample.mp4 examples/loratraining.yaml
 	$(BIN)/contentgen run --offline examples/imagegeneration-lora.yaml
+	$(BIN)/contentgen run --offline examples/videogeneration-portrait.yaml
 	$(BIN)/contentgen run --offline examples/loraevaluation.yaml
 	@echo; echo "The offline pictures show no face; score real photographs against the LoRA's subject instead:"
 	$(BIN)/python scripts/likeness_pictures.py contentgen-data/pictures
 	$(BIN)/contentgen assets evaluate demo-avatar --pictures contentgen-data/pictures -o table
 	$(BIN)/contentgen run --offline examples/imagegeneration.yaml
+	$(BIN)/contentgen run --offline examples/videogeneration.yaml
 	$(BIN)/contentgen run --offline --source examples/media/sample.mp4 examples/transcription.yaml
 	@echo; echo "Outputs are in ./contentgen-data/store; the catalog in ./contentgen-data/catalog:"
 	$(BIN)/contentgen assets list -o table

@@ -135,9 +135,49 @@ def _prices() -> str:
         + f"\n\nTaken {table.as_of} (`asOf`); a Transcription is estimated at {table.assumed_audio_hours:g} "
         "hour of audio (`assumedAudioHours`) until its length is measured. A `provider: cluster` run is "
         f"estimated at {cluster.startup_seconds:g} s of loading, {cluster.training_step_seconds:g} s per "
-        f"training step, {cluster.image_seconds:g} s per image and {cluster.audio_hour_seconds:g} s per "
-        "audio hour, times its GPUs (`cluster`: [Cluster GPUs](cluster-gpus.md#gpu-time-and-cost))."
+        f"training step, {cluster.image_seconds:g} s per image, {cluster.video_frame_seconds:g} s per video "
+        f"frame and {cluster.audio_hour_seconds:g} s per audio hour, times its GPUs (`cluster`: [Cluster GPUs](cluster-gpus.md#gpu-time-and-cost))."
     )
+
+
+def _video_models() -> str:
+    from contentgen.api.video import MODELS
+
+    def frames(m: object) -> str:
+        from contentgen.api.video import VideoModelInfo
+
+        assert isinstance(m, VideoModelInfo)
+        if m.frames is None:
+            return f"durationSeconds {' or '.join(map(str, m.durations))}"
+        low, high = m.frames
+        grid = f", {m.frame_step}k+1" if m.frame_step > 1 else ""
+        return f"{low}–{high}{grid} (default {m.default_frames})"
+
+    rows = [
+        "| model | provider | makes from | app or pipeline | numFrames | fps | resolution | aspectRatio "
+        "| LoRAs | price |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for m in MODELS.values():
+        modes = " and ".join("a prompt" if mode == "text" else "a picture" for mode in m.modes)
+        apps = "<br>".join(f"`{app}`" for app in m.apps.values())
+        if m.fps is None:
+            fps = "the model's own"
+        elif m.fps_range:
+            fps = f"{m.fps[0]}–{m.fps[-1]} (default {m.default_fps})"
+        else:
+            fps = " or ".join(map(str, m.fps))
+        resolution = (
+            ", ".join(f"**{r}**" if r == m.default_resolution else r for r in m.resolutions)
+            or "the model's own"
+        )
+        aspect = ", ".join(f"**{a}**" if a == m.default_aspect_ratio else a for a in m.aspect_ratios)
+        rows.append(
+            f"| `{m.name}` | {m.provider} | {modes} | {apps} | {frames(m)} | {fps} | {resolution} | {aspect} "
+            f"| {'yes' if m.loras else 'no'} | {m.price} |"
+        )
+    notes = [f"- `{m.name}`: {m.notes} ([source]({m.source}))." for m in MODELS.values() if m.notes]
+    return "\n".join(rows) + "\n\nDefaults in **bold**. Notes:\n\n" + "\n".join(notes)
 
 
 def _reference() -> str:
@@ -226,6 +266,7 @@ PAGES: dict[str, dict[str, Callable[[], str]]] = {
     "docs/reference/statuses.md": {"statuses": _statuses, "record-statuses": _record_statuses},
     "docs/reference/commands.md": {"commands": _commands},
     "docs/spend.md": {"prices": _prices},
+    "docs/videos.md": {"video-models": _video_models},
 }
 SECTIONS: dict[str, Callable[[], str]] = {
     name: render for sections in PAGES.values() for name, render in sections.items()
