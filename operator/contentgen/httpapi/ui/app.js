@@ -1328,6 +1328,9 @@ async function transcriptView(id) {
     put(playerRow, el("p", { class: "meta", id: "no-player" }, "The source cannot be played here (a local file on another machine, or a bucket this API does not serve). The times still say where each turn is."));
   });
   player.src = withQuery(`/api/assets/${ref(t.id)}/source`, { version: latest.version });
+  // t=SECONDS (a search hit's link): play from there once the player can
+  const seek = values.t !== undefined && values.t !== "" ? Number(values.t) : NaN;
+  if (Number.isFinite(seek)) player.addEventListener("loadedmetadata", () => { player.currentTime = seek; }, { once: true });
   const [timed, plain] = await Promise.all([
     api(`/api/assets/${ref(t.id)}/transcript`, { version: latest.version }).catch((error) => error),
     apiText(`/api/assets/${ref(t.id)}/content`, { file: fileOf(latest.transcript.textUri, 1), version: latest.version }).catch((error) => error),
@@ -1344,6 +1347,11 @@ async function transcriptView(id) {
     timed.placeholder ? el("p", { class: "notice" }, "The offline provider wrote this: it is a placeholder, not a transcript of the audio.") : null,
     timed.timed ? null : el("p", { class: "meta" }, "The provider gave no word times: the text spans the audio."),
     ...(rows.length ? rows : [el("p", { class: "empty" }, "No words were heard.")]));
+  if (Number.isFinite(seek)) { // the turn the hit is in, marked and in view even where nothing plays
+    let at = -1;
+    timed.segments.forEach((seg, n) => { if (seg.start <= seek + 0.05) at = n; });
+    if (at >= 0) { rows[at].classList.add("hit"); rows[at].id = "hit"; rows[at].scrollIntoView({ block: "center" }); }
+  }
   let active = -1;
   const sync = () => {
     const now = player.currentTime;
@@ -1562,18 +1570,37 @@ function outputsOf(job) {
   return `#/${KIND_LINK[job.kind]}/${ref(job.id)}`;
 }
 
+// A snippet with the words searched for marked.
+function snippet(hit) {
+  const parts = [];
+  let at = 0;
+  for (const [start, end] of hit.highlights) {
+    if (start < at) continue;
+    parts.push(hit.snippet.slice(at, start), el("mark", {}, hit.snippet.slice(start, end)));
+    at = end;
+  }
+  parts.push(hit.snippet.slice(at));
+  return parts;
+}
+
 async function search() {
   const values = filterValues();
   const page = await api("/api/assets/search", { ...values, limit: PAGE.list });
+  const hitsOf = Object.fromEntries((page.hits || []).map((h) => [h.id, h]));
+  // Each transcript hit: its time, a link that plays from there, the words around it.
+  const said = (item) => ((hitsOf[item.id] || {}).transcript || []).map((hit) => el("li", { class: "said" },
+    el("a", { class: "time", href: hit.link.replace(/^\/?/, ""), title: "Play from here" }, hit.atSeconds === null ? "--:--" : clock(hit.atSeconds)),
+    hit.version > 1 ? ` v${hit.version} ` : " ", ...snippet(hit)));
   const rows = page.items.map((item) => el("tr", { "data-id": item.id },
     el("td", { "data-label": "name" }, el("a", { href: `#/${KIND_LINK[item.kind]}/${ref(item.id)}` }, `${item.namespace}/${item.name}`)),
     session.admin ? el("td", { "data-label": "owner", class: "owner" }, item.owner) : null,
     el("td", { "data-label": "type" }, item.type), el("td", { "data-label": "status" }, badge(item.status)),
-    el("td", { "data-label": "about" }, item.prompt || item.triggerWord || item.description || "")));
+    el("td", { "data-label": "about" }, item.prompt || item.triggerWord || item.description || "",
+      said(item).length ? el("ul", { class: "snippets" }, said(item)) : null)));
   put(main, 
     el("h1", {}, `Search: ${values.q || ""}`),
     filterForm("search", ["type", "status", "tag", "since", "until"]),
-    rows.length ? el("table", { id: "results", class: "stack" }, rows) : el("p", { class: "empty", id: "empty" }, "Nothing matches. Words must all occur in a name, tag, description, prompt, trigger word or transcript."),
+    rows.length ? el("table", { id: "results", class: "stack" }, rows) : el("p", { class: "empty", id: "empty" }, "Nothing matches. Words and \"phrases\" must all occur, as whole words, in a name, tag, description, prompt, trigger word or transcript."),
     pager("search", page),
   );
   // Keep the words when the filters change.
