@@ -76,6 +76,8 @@ class World:
     now: datetime
     jobs: tuple[JobState, ...] = ()  # this resource's Jobs
     loras: Mapping[str, LoraState | None] = field(default_factory=dict)  # referenced LoraTrainings
+    # A VideoGeneration's imageRef: the ImageGeneration it names (None: there is none)
+    image: ImageState | None = None
     may_start: bool = True  # a Job may start in this namespace now (concurrency limit)
     missing_credentials: str = ""  # the provider key the operator is not configured with
     outcome: RunResult | RunFailure | None = None  # of `Decision.needs_outcome`, once read
@@ -102,8 +104,6 @@ class World:
     workload_read: bool = False
     # A LoraEvaluation's pictures without the LoRA are stored already (its estimate leaves them out)
     baseline_cached: bool = False
-    # A VideoGeneration's imageRef: the ImageGeneration it names (None: there is none)
-    image: ImageState | None = None
 
 
 @dataclass(frozen=True)
@@ -438,6 +438,14 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
         if isinstance(found, Waiting):
             return wait(Phase.PENDING, found.reason, found.message, stalled=found.stalled)
         loras.append(found)
+    picture: ResolvedImage | None = None
+    if "imageRef" in res.spec:  # a VideoGeneration animating an ImageGeneration's picture
+        found_image = resolved_image(res, res.spec["imageRef"], world.image)
+        if isinstance(found_image, Waiting):
+            return wait(Phase.PENDING, found_image.reason, found_image.message, stalled=found_image.stalled)
+        picture = found_image
+    elif isinstance(res.spec.get("image"), dict) and res.spec["image"].get("url"):
+        picture = ResolvedImage(uri=str(res.spec["image"]["url"]))  # a picture by URL, as given
     evaluated: EvaluatedLora | None = None
     if "loraRef" in res.spec:  # a LoraEvaluation: the version it evaluates
         resolved = _resolved(res, res.spec["loraRef"], 1.0, world)
@@ -447,17 +455,6 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
         if isinstance(evaluable, Waiting):
             return wait(Phase.PENDING, evaluable.reason, evaluable.message, stalled=evaluable.stalled)
         evaluated = evaluable
-
-    picture: ResolvedImage | None = None
-    if "imageRef" in res.spec:  # a VideoGeneration animating an ImageGeneration's picture
-        found_image = resolved_image(
-            res.spec["imageRef"], str(res.spec.get("owner") or ""), res.namespace, world.image
-        )
-        if isinstance(found_image, Waiting):
-            return wait(Phase.PENDING, found_image.reason, found_image.message, stalled=found_image.stalled)
-        picture = found_image
-    elif isinstance(res.spec.get("image"), dict):
-        picture = ResolvedImage(uri=str(res.spec["image"].get("url") or ""))
 
     if world.over_budget:
         return wait(Phase.PENDING, "BudgetExceeded", world.over_budget, stalled=True)
@@ -582,12 +579,13 @@ def _resolved(res: Observed, ref: Mapping[str, Any], scale: float, world: World)
         )
     owner = str(res.spec.get("owner") or "")
     if lora.owner != owner:
-        shared = res.kind.kind == "ImageGeneration" and ref.get("owner") == lora.owner
+        uses = res.kind.kind in ("ImageGeneration", "VideoGeneration")  # a LoraEvaluation evaluates its own
+        shared = uses and ref.get("owner") == lora.owner
         if not shared:
             hint = (
                 f"name its owner (loraRef.owner: {lora.owner}) to use it where {lora.owner} shared it with "
                 f"{owner} (docs/sharing.md), or use a LoraTraining of owner {owner}"
-                if res.kind.kind == "ImageGeneration"
+                if uses
                 else f"a LoraEvaluation evaluates a LoRA of its own owner; use owner {lora.owner}"
             )
             return Waiting(
@@ -634,47 +632,55 @@ def _resolved(res: Observed, ref: Mapping[str, Any], scale: float, world: World)
 
 
 def resolved_image(
-    ref: Mapping[str, Any], owner: str, namespace: str, image: ImageState | None
+    res: Observed, ref: Mapping[str, Any], image: ImageState | None
 ) -> ResolvedImage | Waiting:
     """The picture a VideoGeneration's imageRef names: the ImageGeneration's pinned or latest
-    version, its `image`-th picture; or why not yet."""
-    name, pinned, index = str(ref["name"]), ref.get("version"), int(ref.get("image") or 1)
+    version's `image`-th picture (the first by default), or why not yet."""
+    name = str(ref["name"])
     if image is None:
         return Waiting(
             "ImageNotFound",
-            f"imageRef {name!r}: there is no ImageGeneration {name!r} in namespace {namespace}; this "
-            "resolves by itself when it is created",
+            f"imageRef {name!r}: there is no ImageGeneration {name!r} in namespace {res.namespace}; "
+            "this resolves by itself when it is created",
             stalled=True,
         )
+    owner = str(res.spec.get("owner") or "")
     if image.owner != owner:
         return Waiting(
             "ImageOwnerMismatch",
-            f"imageRef {name!r} belongs to owner {image.owner!r}, not {owner!r} (spec.owner); animate a "
-            f"picture of owner {owner}, or give its URL as image.url",
+            f"imageRef {name!r} belongs to owner {image.owner!r}, not {owner!r} (spec.owner); "
+            "use an ImageGeneration of the same owner",
             stalled=True,
         )
-    if pinned is None and image.latest_version < 1:
-        state = f"is {image.phase}" if image.phase else "has not started"
-        return Waiting(
-            "ImageNotReady",
-            f"waiting for ImageGeneration {name!r}, which {state} and has no generated version yet",
-            stalled=image.phase == Phase.FAILED,
-        )
-    version = int(pinned) if pinned is not None else image.latest_version
-    uris = image.images(version)
-    if uris is None:
-        have = ", ".join(f"v{n}" for n, _ in image.versions) or "none"
-        return Waiting(
-            "ImageVersionNotFound",
-            f"imageRef {name!r} version {version}: ImageGeneration {name!r} has no usable version {version} "
-            f"(usable versions: {have}); pin another version, or leave version out for its latest",
-            stalled=True,
-        )
+    index = int(ref.get("image") or 1)
+    pinned = ref.get("version")
+    have = ", ".join(f"v{n}" for n, _ in image.versions) or "none"
+    if pinned is not None:
+        version = int(pinned)
+        uris = image.images(version)
+        if uris is None:
+            return Waiting(
+                "ImageVersionNotFound",
+                f"imageRef {name!r} version {version}: ImageGeneration {name!r} has no usable version "
+                f"{version} (usable versions: {have}); pin another, or leave version out for its latest",
+                stalled=True,
+            )
+    else:
+        version = image.latest_version
+        found = image.images(version) if version >= 1 else None
+        if found is None:
+            state = f"is {image.phase}" if image.phase else "has not started"
+            return Waiting(
+                "ImageNotReady",
+                f"waiting for ImageGeneration {name!r}, which {state} and has no generated version yet",
+                stalled=image.phase == "Failed",
+            )
+        uris = found
     if index > len(uris):
         return Waiting(
             "ImageVersionNotFound",
-            f"imageRef {name!r} image {index}: version {version} of ImageGeneration {name!r} has {len(uris)} "
-            "image(s)",
+            f"imageRef {name!r} image {index}: version {version} of ImageGeneration {name!r} has "
+            f"{len(uris)} image(s)",
             stalled=True,
         )
     return ResolvedImage(uri=uris[index - 1], name=name, uid=image.uid, version=version, image=index)
@@ -754,10 +760,10 @@ def _finish(
             "LoraOwnerMismatch",
             "LoraNotShared",
             "LoraVersionNotFound",
-            "LoraNotEvaluable",
             "ImageNotFound",
             "ImageOwnerMismatch",
             "ImageVersionNotFound",
+            "LoraNotEvaluable",
             "MissingCredentials",
             *POD_PROBLEMS,
             "BudgetExceeded",
