@@ -257,3 +257,21 @@ def test_searchable_text_keeps_the_time_of_every_fifth_word() -> None:
 def test_play_link() -> None:
     assert play_link("abc", 2, 61.9) == "/#/transcript/abc?version=2&t=61"
     assert play_link("abc", 1, None) == "/#/transcript/abc?version=1"
+
+
+def test_another_text_index_is_kept_and_search_scans(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A collection has one text index at most: one made by someone else stays, and search scans."""
+    import pymongo.errors
+
+    catalog = MongoCatalog(mongomock.MongoClient(), "contentgen")
+    made = catalog._collection.create_index
+
+    def create_index(keys: Any, **options: Any) -> str:
+        if options.get("name") == TEXT_INDEX_NAME:
+            raise pymongo.errors.OperationFailure("an equivalent index exists with another name", code=85)
+        return str(made(keys, **options))
+
+    monkeypatch.setattr(catalog._collection, "create_index", create_index)
+    catalog.ensure_indexes()  # no error: the operator starts
+    catalog.upsert(transcript_doc("t", text="about wolves"))
+    assert catalog.search_engine == "scan" and ids(catalog.search("wolves", Filters())) == ["t"]

@@ -54,6 +54,13 @@ class MongoCatalog(Catalog):
                     language_override=TEXT_INDEX["language_override"],
                 )
             except Exception as exc:
+                if _conflicts(exc):  # another text index (a collection has one at most): keep it
+                    log.warning(
+                        "the catalog has a text index other than %s (%s): search scans until it is dropped",
+                        TEXT_INDEX_NAME,
+                        exc,
+                    )
+                    return
                 if not _refused(exc):
                     raise
                 self._scan_from_now(exc)
@@ -105,6 +112,11 @@ def _refused(exc: BaseException) -> bool:
     import pymongo.errors
 
     return isinstance(exc, pymongo.errors.OperationFailure) and exc.code in NO_TEXT_SEARCH
+
+
+def _conflicts(exc: BaseException) -> bool:
+    """IndexOptionsConflict, IndexKeySpecsConflict: a text index of another name or definition."""
+    return getattr(exc, "code", None) in (85, 86) and not isinstance(exc, NotImplementedError)
 
 
 class _UnavailableAsError:
