@@ -136,7 +136,8 @@ def _prices() -> str:
         "hour of audio (`assumedAudioHours`) until its length is measured. A `provider: cluster` run is "
         f"estimated at {cluster.startup_seconds:g} s of loading, {cluster.training_step_seconds:g} s per "
         f"training step, {cluster.image_seconds:g} s per image, {cluster.video_frame_seconds:g} s per video "
-        f"frame and {cluster.audio_hour_seconds:g} s per audio hour, times its GPUs (`cluster`: [Cluster GPUs](cluster-gpus.md#gpu-time-and-cost))."
+        f"frame and {cluster.audio_hour_seconds:g} s per audio hour, times its GPUs "
+        "(`cluster`: [Cluster GPUs](cluster-gpus.md#gpu-time-and-cost))."
     )
 
 
