@@ -214,3 +214,14 @@ async def test_a_create_with_another_owners_lora_needs_its_use_grant(api: httpx.
     body["spec"]["loras"][0]["loraRef"]["name"] = "avatar"  # type: ignore[index]
     passed = await api.post("/api/resources", json=body, headers=auth("carol"))
     assert passed.status_code == 403 and passed.json()["error"]["code"] == "create_disabled"
+
+
+async def test_bobs_lineage_follows_a_lora_shared_with_him(api: httpx.AsyncClient) -> None:
+    before = (await api.get("/api/assets/b-img-1/lineage", headers=auth("bob"))).json()
+    assert [(u["uid"], u["found"]) for u in before["loras"]] == [("a-lora-1", False)]
+    await api.put(
+        "/api/assets/a-lora-1/shares", json={"to": "owner:bob", "access": "use"}, headers=auth("alice")
+    )
+    after = (await api.get("/api/assets/b-img-1/lineage", headers=auth("bob"))).json()
+    (use,) = after["loras"]
+    assert use["found"] and use["lora"]["owner"] == "alice" and use["trained"]["version"] == 2

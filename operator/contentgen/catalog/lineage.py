@@ -19,6 +19,8 @@ from typing import Any
 
 from pydantic import Field
 
+from contentgen.api.sharing import grants_of, may_see
+
 from .base import Catalog
 from .migrate import upgrade
 from .queries import MAX_LIMIT, Filters, OwnerScope, Page, Sort
@@ -180,6 +182,11 @@ def _lora_use(catalog: Catalog, used: dict[str, Any], owner: OwnerScope) -> Lora
     if not use.uid:
         return use
     lora = catalog.record(use.uid, owner)
+    if lora is None and owner is not None:  # another owner's, shown where shared with the caller
+        theirs = catalog.record(use.uid)
+        owners = (owner,) if isinstance(owner, str) else owner
+        if theirs is not None and may_see(grants_of(theirs), str(theirs.get("owner") or ""), owners):
+            lora = theirs
     if lora is None:
         return use
     use.found = True

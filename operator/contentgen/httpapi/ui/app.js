@@ -1935,7 +1935,7 @@ async function collectionsView() {
     el("td", { "data-label": "about" }, c.description || "")));
   put(main, el("h1", {}, "Collections"), form, status,
     rows.length ? el("table", { id: "collections", class: "stack" }, rows)
-      : el("p", { class: "empty", id: "empty" }, "No collection yet: name one above, then add assets from their pages or here."));
+      : el("p", { class: "empty", id: "empty" }, "No collection yet: name one above, then add assets on its page (by id or namespace/name)."));
 }
 
 async function collectionView(id) {
