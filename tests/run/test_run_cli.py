@@ -214,6 +214,17 @@ def test_transcription_offline(workspace: Path, capsys: pytest.CaptureFixture[st
     assert json.loads(local(result.transcript.json_uri).read_text())["audio_duration"] == pytest.approx(
         25, abs=1
     )
+    # what search keeps: the words, and when every fifth is said (untimed here: spread over the audio)
+    words, times = (result.transcript_text or "").split(), result.transcript_times or []
+    assert len(times) == (len(words) + 4) // 5 and times[0] == [0, 0.0]
+    assert [m[1] for m in times] == sorted(m[1] for m in times) and times[-1][1] < 25
+    catalog = open_catalog()
+    try:
+        found = catalog.search(words[-1], Filters())
+        [hit, *_] = found.hits[0].transcript
+        assert found.engine == "sqlite-fts5" and hit.at_seconds is not None and hit.at_seconds > 0
+    finally:
+        catalog.close()
 
 
 def test_internal_sources_are_refused_unless_allowed(
