@@ -30,6 +30,11 @@ async def test_search_finds_only_the_callers_records(client: httpx.AsyncClient) 
         "b-tr-1",
         "a-tr-1",
     ]
+    # the hits are of the caller's records alone: bob's transcript is not quoted to alice
+    for who, mine in (("alice", ["a-tr-1"]), ("bob", ["b-tr-1"])):
+        page = (await client.get("/api/assets/search?q=wildfires", headers=auth(who))).json()
+        assert [i["id"] for i in page["items"]] == [h["id"] for h in page["hits"]] == mine
+        assert page["hits"][0]["transcript"] and "wildfires" in page["hits"][0]["transcript"][0]["snippet"]
 
 
 async def test_stats_count_only_the_callers_records(client: httpx.AsyncClient) -> None:
