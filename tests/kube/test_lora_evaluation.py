@@ -4,7 +4,9 @@ LoRA trained offline, then its version 1 evaluated again: Succeeded with `no-fac
 pictures show none), the report and the cost in its status, the evaluation in the LoRA version's
 likeness history in the catalog; one of a LoRA that does not exist, and one of another owner's,
 wait Stalled saying why; deleting it with `deletionPolicy: Delete` removes its own objects and
-nothing of the LoRA's. Both install modes, so that the chart's RBAC for the kind is proven."""
+nothing of the LoRA's. Both install modes, so that the chart's RBAC for the kind is proven. On the
+same cluster, issue 38's sharing: a LoRA of alice's used by bob's ImageGeneration once her
+LoraTraining's annotation shares it with him, and carol's refused (LoraNotShared)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import pytest
 from contentgen.catalog import Catalog, to_record
 from contentgen.store import keys
 from tests.kube.harness import Cluster, cluster, operated, operator, wait_for
-from tests.kube.test_operator import lora, media, namespaced_rbac, reason, record_calls, uid_of
+from tests.kube.test_operator import image, lora, media, namespaced_rbac, reason, record_calls, uid_of
 from tests.rbac.record import identity
 
 pytestmark = pytest.mark.timeout(600)
@@ -124,6 +126,57 @@ def test_an_evaluation_it_cannot_run_waits_and_says_why(env: Cluster, media: str
     bobs = waiting("of-bobs", "LoraOwnerMismatch")
     assert "loraRef 'bobs' belongs to owner 'bob', not 'alice' (spec.owner)" in bobs["message"]
     assert not [j for j in c.jobs(ns) if "-le-" in j["metadata"]["name"]]  # nothing ran, nothing paid
+
+
+def _image_waiting(c: Cluster, ns: str, name: str, why: str) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        status = c.status("ImageGeneration", ns, name)
+        ready = next((x for x in status.get("conditions") or [] if x["type"] == "Ready"), {})
+        return status if ready.get("reason") == why else None
+
+    return wait_for(check, 120, f"{name} {why}")  # type: ignore[no-any-return]
+
+
+def test_a_lora_shared_with_bob_is_used_by_his_image_generation_and_not_by_carols(
+    env: Cluster, media: str
+) -> None:
+    c = env
+    c.apply(lora("avatar", media), "share-alice")
+    c.wait_phase("LoraTraining", "share-alice", "avatar", "Succeeded")
+    lora_uid = uid_of(c, "LoraTraining", "share-alice", "avatar")
+    ref = {"loraRef": {"name": "avatar", "namespace": "share-alice", "owner": "alice"}, "scale": 0.8}
+    c.apply(image("bobs", owner="bob", model="flux-lora", loras=[ref]), "share-bob")
+    c.apply(image("carols", owner="carol", model="flux-lora", loras=[ref]), "share-carol")
+
+    for ns, name, owner in (("share-bob", "bobs", "bob"), ("share-carol", "carols", "carol")):
+        status = _image_waiting(c, ns, name, "LoraNotShared")
+        assert status["phase"] == "Pending" and reason(status, "Stalled") == "LoraNotShared"
+        assert f"has not shared it with owner '{owner}' for use" in status["message"]
+        assert (
+            "kubectl annotate loratraining/avatar -n share-alice contentgen.io/shared-with="
+            in status["message"]
+        )
+        assert not c.jobs(ns)  # nothing ran, nothing paid
+        assert "LoraNotShared" in [e["reason"] for e in c.events(ns, name)]
+
+    c.patch(
+        "LoraTraining",
+        "share-alice",
+        "avatar",
+        {"metadata": {"annotations": {"contentgen.io/shared-with": "owner:bob=use"}}},
+    )
+    done = c.wait_phase("ImageGeneration", "share-bob", "bobs", "Succeeded")
+    used = done["versions"][-1]["loras"]
+    assert [(u["name"], u["uid"], u["version"]) for u in used] == [("avatar", lora_uid, 1)]
+    status = _image_waiting(c, "share-carol", "carols", "LoraNotShared")  # still: bob's grant is not carol's
+    assert not c.jobs("share-carol")
+
+    def mirrored() -> list[dict[str, Any]] | None:
+        doc = c.catalog_doc(lora_uid)
+        return (doc or {}).get("shares") or None
+
+    shares = wait_for(mirrored, 60, "the grant in the LoRA's record")
+    assert [(s["to"], s["access"]) for s in shares] == [("owner:bob", "use")]
 
 
 @pytest.mark.parametrize("mode", ["cluster-wide", "namespaced"])
