@@ -46,8 +46,12 @@ def test_the_examples_are_valid_create_requests(document: dict[str, Any]) -> Non
         "ImageGeneration",
         "Transcription",
         "LoraEvaluation",
+        "VideoGeneration",  # not created over HTTP yet: the document and the server both refuse it
     }
     for manifest in manifests:
+        if manifest["kind"] == "VideoGeneration":
+            assert list(validator.iter_errors(manifest)) != []
+            continue
         body = {**manifest, "metadata": {"name": manifest["metadata"]["name"]}}
         assert list(validator.iter_errors(body)) == [], manifest["metadata"]["name"]
         without_owner = {**body, "spec": {k: v for k, v in body["spec"].items() if k != "owner"}}
