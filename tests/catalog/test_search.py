@@ -60,7 +60,8 @@ def test_query_words_and_phrases() -> None:
     assert query.fts5() == '"forest" AND "fire season" AND "it s" AND "c"'
     assert query.mongo_text() == '"forest" "fire season" "it s" "c"'
     with pytest.raises(ValueError, match="empty"):
-        parse('  ""  ')
+        parse("   ")
+    assert parse('""').terms == () and parse(".*").terms == ()  # nothing to find: an empty page
 
 
 def test_ranking_name_above_prompt_above_transcript(catalog: Catalog) -> None:

@@ -125,7 +125,7 @@ class SearchQuery:
 def parse(text: str) -> SearchQuery:
     """Words and "quoted phrases" (1 to 20 words in all). A word of letters and signs (it's, c++)
     is the phrase of its letters and digits ("it s", "c"), as the index splits it."""
-    search_words(text.replace('"', " "))  # empty, too many words: ValueError
+    search_words(text)  # empty, too many words: ValueError (quotes alone: no terms, nothing found)
     terms: list[Term] = []
     for quoted, bare in re.findall(r'"([^"]*)"|(\S+)', text):
         words = tuple(re.findall(r"\w+", (quoted or bare).lower()))
