@@ -227,8 +227,8 @@ def _shared(ref: Any, owner: str, namespace: str, grants_of_lora: GrantsOf | Non
     grants = grants_of_lora(uid) if grants_of_lora is not None else None
     if grants is None:
         raise InvalidInput(
-            f"loraRef {ref.name!r}: no LoraTraining {where}/{ref.name} of owner {ref.owner!r} in the catalog, "
-            "where its grants are: run it first, or give the catalog it was recorded in (--catalog)"
+            f"loraRef {ref.name!r}: no LoraTraining {where}/{ref.name} of owner {ref.owner!r} in the "
+            "catalog, where its grants are: run it first, or give the catalog it was recorded in (--catalog)"
         )
     if not may_use(grants, ref.owner, owner):
         how = (
