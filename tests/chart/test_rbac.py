@@ -49,8 +49,9 @@ _OWNER_REFERENCES = (
     "entries in observed-calls.json are older)"
 )
 ALLOWED_BEYOND_RECORDED: dict[tuple[str, str, str, str, str], str] = {
-    (mode, "operator", "update", "contentgen.io", "loraevaluations/finalizers"): _OWNER_REFERENCES
+    (mode, "operator", "update", "contentgen.io", f"{plural}/finalizers"): _OWNER_REFERENCES
     for mode in ("cluster-wide", "namespaced")
+    for plural in ("loraevaluations", "videogenerations")  # VideoGeneration: tests/kube/test_video.py
 }
 
 WATCHED = ["team-a", "team-b"]

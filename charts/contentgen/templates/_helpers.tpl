@@ -246,11 +246,20 @@ seccompProfile:
 {{- if or .Values.api.create (has "kubernetes" .Values.api.auth) -}}true{{- end -}}
 {{- end -}}
 
+{{/* The kinds the HTTP API creates, re-runs, cancels and deletes (not yet VideoGenerations: their
+creates over HTTP are to come, and no right is granted before a call needs it). */}}
+{{- define "contentgen.apiKinds" -}}
+- loratrainings
+- imagegenerations
+- transcriptions
+- loraevaluations
+{{- end -}}
+
 {{/* The API's rules on the kinds (api.create): exactly the calls tests/ records it making. */}}
 {{- define "contentgen.apiRules" -}}
 - apiGroups: ["contentgen.io"]
   resources:
-    {{- include "contentgen.kinds" . | nindent 4 }}
+    {{- include "contentgen.apiKinds" . | nindent 4 }}
   verbs: ["create", "get", "delete"]
 {{- end -}}
 

@@ -1,0 +1,135 @@
+"""A VideoGeneration in the cluster: the real operator (kopf) against the real control plane, under
+the chart's RBAC, with the real worker run by the node for its Job, on the offline provider. An
+ImageGeneration's picture animated by imageRef: it waits for the picture (ImageNotFound, stalled,
+until the ImageGeneration exists), then Succeeded with the video, its duration and its picture in
+the status and the catalog, its files under its version; deleting it with `deletionPolicy: Delete`
+removes its own objects and nothing of the picture's. Both install modes, so that the chart's RBAC
+for the kind is proven (tests/rbac/observed-calls.json)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from contentgen.catalog import Catalog, to_record
+from contentgen.store import keys
+from tests.kube.harness import Cluster, cluster, operated, operator, wait_for
+from tests.kube.test_operator import image, namespaced_rbac, reason, record_calls, uid_of
+from tests.rbac.record import identity
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def clip(name: str, picture: str, **spec: Any) -> dict[str, Any]:
+    body = {
+        "owner": "alice",
+        "provider": "offline",
+        "prompt": "the lighthouse's beam sweeps the sea",
+        "model": "wan-2.2-i2v",
+        "imageRef": {"name": picture},
+        "numFrames": 17,
+        "resolution": "480p",
+    }
+    body.update(spec)
+    return {
+        "apiVersion": "contentgen.io/v1alpha1",
+        "kind": "VideoGeneration",
+        "metadata": {"name": name},
+        "spec": body,
+    }
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with operated(tmp_path_factory) as c:
+        yield c
+
+
+def stored(c: Cluster, prefix: str) -> list[str]:
+    return sorted(i.key.removeprefix(prefix) for i in c.store.list(prefix))
+
+
+def test_a_picture_animated_in_the_cluster(env: Cluster) -> None:
+    c, ns = env, "video"
+    c.apply(clip("beam", "lighthouse", deletionPolicy="Delete"), ns)
+
+    def waiting() -> dict[str, Any] | None:
+        status = c.status("VideoGeneration", ns, "beam")
+        ready = next((x for x in status.get("conditions") or [] if x["type"] == "Ready"), {})
+        return status if ready.get("reason") == "ImageNotFound" else None
+
+    early = wait_for(waiting, 120, "beam waiting for its picture")
+    assert early["phase"] == "Pending" and "no ImageGeneration 'lighthouse'" in early["message"]
+
+    c.apply(image("lighthouse"), ns)
+    c.wait_phase("ImageGeneration", ns, "lighthouse", "Succeeded")
+    image_uid = uid_of(c, "ImageGeneration", ns, "lighthouse")
+    status = c.wait_phase("VideoGeneration", ns, "beam", "Succeeded", timeout=240)
+    uid = uid_of(c, "VideoGeneration", ns, "beam")
+    assert reason(status) == "Succeeded" and status["latestVersion"] == 1
+    video = status["video"]
+    assert (video["frames"], video["fps"], video["codec"]) == (17, 16, "h264")
+    assert video["uri"].endswith(f"generated-videos/alice/{uid}/v1/video.mp4")
+    assert (status["image"]["name"], status["image"]["uid"], status["image"]["version"]) == (
+        "lighthouse",
+        image_uid,
+        1,
+    )
+    assert status["cost"]["estimatedUsd"] == 0
+    events = [e["reason"] for e in c.events(ns, "beam")]
+    assert "JobCreated" in events and events[-1] == "Succeeded"
+    assert stored(c, keys.videos_root("alice", uid)) == [
+        "v1/poster.jpg",
+        "v1/result.json",
+        "v1/strip.jpg",
+        "v1/thumbs/poster.jpg",
+        "v1/video.mp4",
+    ]
+
+    catalog = Catalog(c.mongo, lambda: None)
+    doc = wait_for(
+        lambda: (d := catalog.get(uid)) and d.get("status") == "Succeeded" and d, 60, "beam's record"
+    )
+    record = to_record(doc).wire()  # type: ignore[arg-type]
+    assert record["type"] == "video-generation" and record["durationSeconds"] == pytest.approx(17 / 16)
+    assert record["image"]["uid"] == image_uid and record["versions"][0]["video"]["frames"] == 17
+
+    c.delete("VideoGeneration", ns, "beam")
+    wait_for(lambda: c.resource("VideoGeneration", ns, "beam") is None, what="beam deleted")
+    assert stored(c, keys.videos_root("alice", uid)) == [] and stored(c, keys.temp_root(uid)) == []
+    assert stored(c, keys.images_root("alice", image_uid))  # the picture is the ImageGeneration's
+
+
+@pytest.mark.parametrize("mode", ["cluster-wide", "namespaced"])
+def test_the_charts_rbac_runs_it_in_both_install_modes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """Every call the operator and the worker make for the kind is one the chart's RBAC test knows
+    (tests/rbac/observed-calls.json; UPDATE_OBSERVED_CALLS=1 records them, its watch too)."""
+    namespaced = mode == "namespaced"
+    with cluster(tmp_path, monkeypatch, rbac=namespaced_rbac(["team-v"]) if namespaced else None) as c:
+        if namespaced:
+            monkeypatch.setenv("CONTENTGEN_WATCH_NAMESPACES", '["team-v"]')
+            monkeypatch.setenv("CONTENTGEN_MANAGE_WORKER_ACCESS", "false")  # the chart makes them there
+        with operator(c):
+            c.apply(image("lighthouse"), "team-v")
+            c.apply(clip("beam", "lighthouse", deletionPolicy="Delete"), "team-v")
+            status = c.wait_phase("VideoGeneration", "team-v", "beam", "Succeeded", timeout=240)
+            assert status["video"]["frames"] == 17
+            c.delete("VideoGeneration", "team-v", "beam")
+            wait_for(lambda: c.resource("VideoGeneration", "team-v", "beam") is None, what="beam deleted")
+        if os.environ.get("UPDATE_OBSERVED_CALLS") == "1":  # recording the calls: its watch too
+            c.apply(clip("after", "lighthouse"), "team-v")  # an event for the stopped operator's watch
+
+            def watch_ended() -> bool:
+                return any(
+                    d.verb == "watch" and d.resource == "videogenerations" and identity(d.user) == "operator"
+                    for d in c.decisions()
+                )
+
+            wait_for(watch_ended, 180, "the operator's watch of VideoGenerations in the audit log")
+        record_calls(c, mode)
