@@ -17,6 +17,7 @@ import logging
 import os
 import secrets
 import signal
+import sys
 import threading
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
@@ -350,6 +351,7 @@ def cluster(
     rbac: list[dict[str, Any]] | None = None,
     gpus: int = 0,
     s3: bool = False,
+    fal_relay: str = "",
 ) -> Iterator[Cluster]:
     """The control plane and node, with the operator's kubeconfig (its ServiceAccount's token,
     through the fault proxy) in $KUBECONFIG for an operator started in this process. `rbac`
@@ -357,7 +359,8 @@ def cluster(
     advertises (nvidia.com/gpu); `s3`: the store is the bucket `contentgen` of the real S3 server
     (versitygw, with its access log) on the node's address, its credentials every pod's (a
     workload identity, as `contentgen local-cluster` gives them), the workers reaching it through
-    `Cluster.s3_proxy` (the operator and the test directly)."""
+    `Cluster.s3_proxy` (the operator and the test directly); `fal_relay`: the URL of a fal fake the
+    test serves (tests/kube/fal_relay.py), where the workers' requests to fal's hosts go."""
     from contentgen.api.crd import rendered_crds
     from localcluster import Options
 
@@ -380,6 +383,17 @@ def cluster(
     # tests/cluster's torch.set_num_threads(1)); OpenMP's spinning threads on a machine with more
     # runnable threads than cores made a training step ten times slower.
     images["contentgen-worker-gpu"] = dataclasses.replace(gpu, env={**gpu.env, "OMP_NUM_THREADS": "1"})
+    if fal_relay:  # the worker's entry point wrapped (test infrastructure, not the image's)
+        from tests.kube import fal_relay as relay
+
+        worker = images["contentgen-worker"]
+        images["contentgen-worker"] = dataclasses.replace(
+            worker,
+            # a script by its path: the node rewrites container paths in the environment (PYTHONPATH
+            # under /work or /tmp would name the pod's volumes), not in the image's entry point
+            entrypoint=[sys.executable, relay.__file__],
+            env={**worker.env, relay.RELAY_ENV: fal_relay},
+        )
     local = LocalCluster(
         Options(
             root / "cluster",

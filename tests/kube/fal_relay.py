@@ -1,0 +1,140 @@
+"""fal for the workers of the operator's tests on the real control plane: the fal fake
+(tests/providers/fake_fal.py, fal's documented wire protocol) served by the test on this machine,
+and the worker image's entry point wrapped so that the worker's requests to fal's hosts reach it.
+
+Test infrastructure only, nothing of the product: contentgen has no setting that points fal
+elsewhere, and fal-client's own (FAL_QUEUE_RUN_HOST) moves only the queue, still over https, with
+its storage and CDN hosts fixed. A pod of the process node is a process of this machine, so
+`cluster(fal_relay=URL)` (tests/kube/harness.py) runs the worker image as `python
+tests/kube/fal_relay.py worker`: `main` replaces httpx's transport in the worker's own process, then
+runs `contentgen worker` as the image does. A request to one of `FAL_HOSTS` goes to URL instead,
+its own URL in a header, and `serve` answers it there with the fake, one request at a time, as
+the fake answers in-process tests (`tests.providers.fakes.mocked`). Every other request (the
+source, the store, the API server) goes where it was going."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+RELAY_ENV = "CONTENTGEN_TEST_FAL_RELAY"  # the relay's URL, in the worker's environment
+URL_HEADER = "X-Relayed-Url"  # the request's own URL, on its way to the relay
+# fal's hosts as fal-client and the provider call them (the queue and its backup, storage, the
+# CDN, the platform API)
+FAL_HOSTS = frozenset({"queue.fal.run", "queue.falrun.com", "rest.fal.ai", "v3.fal.media", "api.fal.ai"})
+# set again for the body each hop carries, or the connection's own
+HOP_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "keep-alive"})
+
+
+def _headers(headers: Any) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in headers.items() if k.lower() not in HOP_HEADERS | {URL_HEADER.lower()}]
+
+
+# --- the worker's side ----------------------------------------------------------------------------
+
+
+def install(relay: str) -> None:
+    """This process's requests to fal's hosts go to `relay`, their URL in `URL_HEADER`."""
+    target = httpx.URL(relay)
+    send = httpx.HTTPTransport.handle_request
+
+    def handle_request(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+        if request.url.host not in FAL_HOSTS:
+            return send(self, request)
+        relayed = httpx.Request(
+            request.method,
+            target,
+            headers=[*_headers(request.headers), (URL_HEADER, str(request.url))],
+            content=request.read(),
+            extensions=request.extensions,
+        )
+        return send(self, relayed)
+
+    httpx.HTTPTransport.handle_request = handle_request  # type: ignore[method-assign]
+
+
+def main() -> int:
+    """The worker image's entry point with fal relayed: `python tests/kube/fal_relay.py worker ...`,
+    with this checkout's contentgen (the one its editable install names, or a worktree's own)."""
+    install(os.environ[RELAY_ENV])
+    # the script's own folder (tests/kube) is no place to import from; the checkout's operator is
+    sys.path[0] = str(Path(__file__).resolve().parents[2] / "operator")
+    from contentgen.cli.main import main as contentgen
+
+    return contentgen(sys.argv[1:])
+
+
+# --- the test's side ------------------------------------------------------------------------------
+
+
+@dataclass
+class Relay:
+    url: str
+    problems: list[str] = field(default_factory=list)  # requests the fake could not answer
+
+
+@contextmanager
+def serve(fake: Callable[[httpx.Request], httpx.Response], host: str = "127.0.0.1") -> Iterator[Relay]:
+    """`fake` answering relayed requests on `host`, one at a time (the fal fake keeps state)."""
+    lock = threading.Lock()
+    relay = Relay("")
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def answer(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            url = self.headers.get(URL_HEADER, "")
+            try:
+                request = httpx.Request(self.command, url, headers=_headers(self.headers), content=body)
+                with lock:
+                    response = fake(request)
+                    content = response.read()
+            except Exception as exc:  # the test fails on it (Relay.problems); the worker sees a 500
+                relay.problems.append(f"{self.command} {url}: {type(exc).__name__}: {exc}")
+                response, content = httpx.Response(500), f"the relay: {exc}".encode()
+            self.send_response(response.status_code)
+            for key, value in _headers(response.headers):
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(content)))
+            self.end_headers()
+            self.wfile.write(content)
+
+        def do_GET(self) -> None:
+            self.answer()
+
+        def do_POST(self) -> None:
+            self.answer()
+
+        def do_PUT(self) -> None:
+            self.answer()
+
+        def do_DELETE(self) -> None:
+            self.answer()
+
+    server = ThreadingHTTPServer((host, 0), Handler)
+    server.daemon_threads = True
+    relay.url = f"http://{host}:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, name="fal-relay", daemon=True)
+    thread.start()
+    try:
+        yield relay
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
