@@ -503,6 +503,7 @@ class SearchIndex:
                 count += 1
             self._db.execute("DELETE FROM pending")
             self._db.execute("INSERT INTO terms(terms) VALUES ('optimize')")
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the build's log, as big as the index
         self.needs_build = False
         return count
 
