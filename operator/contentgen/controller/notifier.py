@@ -38,7 +38,7 @@ import httpx
 
 from contentgen.api import format_time, now
 from contentgen.api.notification import ANNOTATION_REPLAY, PLURAL
-from contentgen.catalog import webhooks
+from contentgen.catalog import CatalogUnavailable, webhooks
 from contentgen.catalog.deliveries import Deliveries, Sender
 from contentgen.errors import ContentgenError
 from contentgen.pipeline.fetch import Resolver, _getaddrinfo, resolve_checked
@@ -396,5 +396,6 @@ async def run(op: Operator, deliveries: Deliveries | None = None) -> None:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the catalog or the API server away: the next round tries again
-            log.warning("notifications: round failed: %s", exc)
+            away = isinstance(exc, CatalogUnavailable | KubeError)
+            log.warning("notifications: round failed: %s", exc, exc_info=not away)
         await asyncio.sleep(ROUND_SECONDS)
