@@ -98,11 +98,12 @@ class FakeKube:
                                 (("secret", NEW), ("previous", OLD))}}  # fmt: skip
         self.patches: list[dict[str, Any]] = []
         self.paths: list[str] = []
+        self.gone = False
 
     async def request(self, method: str, path: str, body: Any = None, **_: Any) -> Any:
         self.paths.append(f"{method} {path}")
         if method == "GET" and path.endswith("/notifications"):
-            return {"items": [json.loads(json.dumps(self.notification))]}
+            return {"items": [] if self.gone else [json.loads(json.dumps(self.notification))]}
         if method == "GET" and path == "/api/v1/namespaces/team-a/secrets/contentgen-webhook":
             return self.secret
         if method == "PATCH" and path.endswith("/notifications/hooks/status"):
@@ -277,6 +278,31 @@ async def test_a_missing_secret_holds_the_delivery_and_says_so(
     assert ready["reason"] == "SecretNotFound"
     [delivery] = Deliveries(catalog, clock).log("n-1")
     assert delivery["status"] == "pending" and delivery["attemptCount"] == 0  # it waits, not spent
+    catalog.close()
+
+
+@pytest.mark.asyncio
+async def test_a_paused_notification_waits_and_a_deleted_ones_deliveries_are_given_up(
+    tmp_path: Path, receiver: tuple[str, Receiver]
+) -> None:
+    url, got = receiver
+    kube, clock = FakeKube(url), Clock()
+    kube.notification["spec"]["paused"] = True
+    catalog = EmbeddedCatalog(tmp_path / "catalog")
+    op = _operator(catalog, kube)
+    await _record(op, _resource("talk", "u-1", "Succeeded"))
+    sender = notifier.Notifier(op, Deliveries(catalog, clock))
+    await sender.round()
+    assert got.seen == []
+    [waiting] = sender.deliveries.log("n-1")
+    assert waiting["status"] == "pending" and waiting["attemptCount"] == 0
+    kube.gone = True
+    await sender.round()
+    [given_up] = sender.deliveries.log("n-1")
+    assert (
+        given_up["status"] == "failed" and given_up["attempts"][-1]["error"] == "the Notification was deleted"
+    )
+    assert got.seen == []
     catalog.close()
 
 

@@ -168,6 +168,10 @@ class Deliveries:
             self.events.create_index([("fanned", 1), ("enqueuedAt", 1)], name="fanned_enqueuedAt")
             self.deliveries.create_index([("status", 1), ("nextAttemptAt", 1)], name="status_next")
             self.deliveries.create_index(
+                [("notification.uid", 1), ("status", 1), ("nextAttemptAt", 1)],
+                name="notification_status_next",
+            )
+            self.deliveries.create_index(
                 [("notification.uid", 1), ("createdAt", -1)], name="notification_createdAt"
             )
 
@@ -219,15 +223,23 @@ class Deliveries:
 
     # --- attempts -------------------------------------------------------------------------------
 
-    def due(self, limit: int = 50) -> list[dict[str, Any]]:
-        """Deliveries whose next attempt is due, oldest due first."""
-        now = self.clock()
+    def due(
+        self,
+        limit: int = 50,
+        *,
+        of: Iterable[str] | None = None,
+        not_of: Iterable[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Deliveries whose next attempt is due, oldest due first: of the Notifications `of`, or of
+        any but `not_of` (the notifier asks per Notification, so that one whose deliveries wait,
+        paused or disabled, never holds up another's)."""
+        query: dict[str, Any] = {"status": {"$in": list(WAITING)}, "nextAttemptAt": {"$lte": self.clock()}}
+        if of is not None:
+            query["notification.uid"] = {"$in": list(of)}
+        elif not_of is not None:
+            query["notification.uid"] = {"$nin": list(not_of)}
         with self.guard:
-            cursor = (
-                self.deliveries.find({"status": {"$in": list(WAITING)}, "nextAttemptAt": {"$lte": now}})
-                .sort([("nextAttemptAt", 1), ("_id", 1)])
-                .limit(limit)
-            )
+            cursor = self.deliveries.find(query).sort([("nextAttemptAt", 1), ("_id", 1)]).limit(limit)
             return [dict(d) for d in cursor]
 
     def _replace(self, before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:

@@ -54,6 +54,7 @@ log = logging.getLogger("contentgen.operator.notifier")
 ROUND_SECONDS = 2.0  # how often the leader looks for events to fan out and attempts that are due
 SEND_TIMEOUT = 10.0  # one attempt, connection to answer: well within CLAIM_SECONDS
 SENDS_AT_ONCE = 8
+DUE_PER_ROUND = 20  # attempts a round makes per Notification at most
 KEEP_SECONDS = 30 * 24 * 3600.0  # finished deliveries and fanned-out events are kept this long
 
 
@@ -211,8 +212,17 @@ class Notifier:
             await asyncio.to_thread(self.deliveries.fan_out, event, matching)
             touched.update(b["metadata"]["uid"] for b in matching)
         problems: dict[str, SecretProblem] = {}
-        disabled: dict[str, bool] = {}
-        due = await asyncio.to_thread(self.deliveries.due)
+        # Deliveries of Notifications that are gone are given up; the others are asked for per
+        # Notification that may send (not paused, not disabled by a 410), each at most DUE_PER_ROUND.
+        for orphan in await asyncio.to_thread(self.deliveries.due, not_of=list(self.notifications)):
+            await asyncio.to_thread(self.deliveries.abandon, orphan, "the Notification was deleted")
+        due: list[dict[str, Any]] = []
+        for uid, body in self.notifications.items():
+            if (body.get("spec") or {}).get("paused"):
+                continue
+            if await asyncio.to_thread(self.deliveries.disabled, uid, _generation(body)):
+                continue  # 410 Gone: nothing until the spec changes
+            due += await asyncio.to_thread(self.deliveries.due, DUE_PER_ROUND, of=[uid])
         metrics.WEBHOOK_PENDING.set(len(due))
         keys: dict[str, asyncio.Task[list[bytes]]] = {}  # the Secret read once per Notification a round
         limit = asyncio.Semaphore(SENDS_AT_ONCE)
@@ -220,15 +230,8 @@ class Notifier:
         async def attempt(delivery: dict[str, Any]) -> None:
             async with limit:
                 uid = delivery["notification"]["uid"]
-                body = self.notifications.get(uid)
-                if body is None:
-                    await asyncio.to_thread(self.deliveries.abandon, delivery, "the Notification was deleted")
-                    return
-                if (body.get("spec") or {}).get("paused") or uid in problems:
-                    return
-                if uid not in disabled:
-                    disabled[uid] = await asyncio.to_thread(self.deliveries.disabled, uid, _generation(body))
-                if disabled[uid]:  # 410 Gone: nothing until the spec changes
+                body = self.notifications[uid]
+                if uid in problems:
                     return
                 touched.add(uid)
                 if uid not in keys:
