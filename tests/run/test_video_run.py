@@ -101,6 +101,10 @@ def test_an_image_ref_animates_the_picture_and_keeps_the_lineage(
     # the landscape_4_3 picture (1024x768) sets the frame's aspect: 4:3 at 480p
     assert (result.video.width, result.video.height, result.video.frames) == (640, 480, 32)
 
+    code, out = run(capsys, "assets", "get", "demo-avatar-clip", "-o", "table")
+    assert code == 0 and "2.0 s video (32 frames at 16 fps, 640x480 h264)" in out
+    assert "animates demo-landscape v1 image 2" in out
+
     code, out = run(capsys, "assets", "lineage", "demo-avatar-clip")
     assert code == 0, out
     lineage = json.loads(out)

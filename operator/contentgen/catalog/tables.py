@@ -138,8 +138,19 @@ def _describe(item: dict[str, Any]) -> str:
     if "version" in item:
         images = item.get("images") or []
         transcript = item.get("transcript") or {}
+        video = item.get("video") or {}
         if images:
             head = f"{len(images)} image(s) {images[0].get('uri', '')}"
+        elif video:
+            shape = f"{video.get('width', 0)}x{video.get('height', 0)} {video.get('codec', '')}"
+            head = (
+                f"{float(video.get('durationSeconds') or 0):.1f} s video ({video.get('frames', 0)} frames at "
+                f"{video.get('fps', 0):g} fps, {shape}) {video.get('uri', '')}"
+            )
+            picture = item.get("image") or {}
+            if picture.get("name"):
+                which = f"v{picture.get('version', 0)} image {picture.get('image', 0)}"
+                head += f"; animates {picture['name']} {which}"
         elif transcript:
             head = f"{transcript.get('wordCount', 0)} words {transcript.get('textUri', '')}"
         head = f"v{item['version']} ({item.get('createdAt') or '-'}) {head}"
