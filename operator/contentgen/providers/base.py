@@ -235,8 +235,12 @@ class VideoOutput:
 
 
 class VideoGenerator(Protocol):
-    """Makes one video. A paid call records its request id in `checkpoint` before waiting for the
-    video (a retried pod polls that request instead of paying again), as image generation does."""
+    """Makes one video. A paid call records its request in `checkpoint` before waiting for the
+    video (a retried pod polls that request instead of paying again), as image generation does, in
+    the fields providers/cancel.py reads (`provider`, `app`, `request_id`, `sent` once it left,
+    `result` once delivered): deleting the resource or superseding its run then cancels a request in
+    flight, and the bill names it once. The checkpoint is the resource's (temp/{uid}/checkpoints/
+    video.json), not the run's: a later run with the same inputs delivers what was paid for."""
 
     name: str
 
