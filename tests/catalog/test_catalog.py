@@ -139,7 +139,11 @@ def test_ensure_indexes_creates_the_query_indexes() -> None:
         "owner_updatedAt": [("owner", 1), ("updatedAt", -1)],
         "owner_run_createdAt": [("owner", 1), ("latestRun.phase", 1), ("createdAt", -1)],
         "namespace_deletedAt": [("namespace", 1), ("deletedAt", 1)],
+        "shares_to_createdAt": [("shares.to", 1), ("createdAt", -1)],
     }
+    shared = client["cg"]["collections"].index_information()
+    assert shared["owner_name"]["key"] == [("owner", 1), ("name", 1)]
+    assert shared["shares_to"]["key"] == [("shares.to", 1)]
 
 
 def test_the_embedded_catalog_persists_across_opens(tmp_path: Path) -> None:

@@ -56,6 +56,8 @@ INDEXES: tuple[tuple[list[tuple[str, int]], str], ...] = (
     # The run filter, and the operator's look for records of resources that are gone.
     ([("owner", 1), ("latestRun.phase", 1), ("createdAt", -1)], "owner_run_createdAt"),
     ([("namespace", 1), ("deletedAt", 1)], "namespace_deletedAt"),
+    # What other owners shared with an owner or a group (sharing.shared_with, api/sharing.py).
+    ([("shares.to", 1), ("createdAt", -1)], "shares_to_createdAt"),
 )
 
 
@@ -134,6 +136,10 @@ class Catalog:
         with self._guard:
             for keys, name in INDEXES:
                 self._collection.create_index(keys, name=name)
+            # collections (sharing.py): an owner's by name, and those shared with a grantee
+            collections = self._collection.database["collections"]
+            collections.create_index([("owner", 1), ("name", 1)], name="owner_name")
+            collections.create_index([("shares.to", 1)], name="shares_to")
 
     def close(self) -> None:
         self._close()
