@@ -52,6 +52,12 @@ _DOWNLOAD_STATUS = {
     "store_mismatch": 409,  # the outputs are in another store than this server's CONTENTGEN_STORE
     "version_not_found": 404,
 }
+# Another owner's record shared with the caller for use only (docs/sharing.md): no files.
+_USE_ONLY = {
+    "model": ErrorResponse,
+    "description": "Another owner's record shared with the caller for use only (code use_only): its files "
+    "are not given; or ?owner= of an owner the caller does not act for.",
+}
 # What a route that reads an output answers when it cannot.
 _MISMATCH = "or they are in another store than this server's (code store_mismatch: the message names it)"
 _STORE_ERROR = {
@@ -178,6 +184,7 @@ def _chosen(doc: dict[str, Any], file: str | None, version: int | None = None) -
     response_model=SignedUrl,
     summary="A time-limited download link",
     responses={
+        403: _USE_ONLY,
         409: {"description": f"No outputs yet, {_MISMATCH}."},
         410: {"description": "The assets were deleted."},
         502: _STORE_ERROR,
@@ -222,6 +229,7 @@ _CONTENT_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Polic
             "the record and version (avatar-v3.safetensors, portrait-v2-image_1.png)."
         },
         307: {"description": "To a presigned URL of an S3 store."},
+        403: _USE_ONLY,
         409: {"description": f"No outputs yet, {_MISMATCH}."},
         410: {"description": "The assets were deleted."},
         502: _STORE_ERROR,
