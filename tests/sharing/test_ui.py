@@ -96,6 +96,10 @@ def test_usage_and_a_shared_collection(chromium: Any, base: str) -> None:
     assert "a month" in alice.inner_text("#usage-storage")
     assert alice.inner_text("#usage-used").startswith("default/portrait with v1")
     assert alice.inner_text("#usage-shares") == "nobody"
+    alice.fill("#share-form input[name=to]", "owner:bob")
+    alice.select_option("#share-form select[name=access]", "use")
+    alice.click("#share-form button[type=submit]")
+    until(alice, "(document.getElementById('usage-shares') || {}).textContent === 'owner:bob (use)'")
 
     show(alice, "#/collections")
     alice.fill("#new-collection input[name=name]", "campaign")
@@ -116,6 +120,10 @@ def test_usage_and_a_shared_collection(chromium: Any, base: str) -> None:
     assert shared.status == 200, shared.text()
 
     bob = login(chromium, base, "bob")
+    show(bob, "#/job/a-lora-1")  # alice's LoRA, shared with bob for use: its record, not who else has it
+    until(bob, "!!document.getElementById('usage-facts')")
+    assert "alice (shared with you)" in bob.inner_text("#usage-facts")
+    assert bob.query_selector("#share-form") is None
     show(bob, "#/collections")
     assert "campaign" in bob.inner_text("#collections") and "shared with you (read)" in bob.inner_text(
         "#collections"
@@ -131,6 +139,8 @@ def test_usage_and_a_shared_collection(chromium: Any, base: str) -> None:
     until(bob, "!!document.getElementById('empty')")
 
     carol = login(chromium, base, "carol")
+    carol.evaluate("location.hash = '#/job/a-lora-1'")
+    until(carol, "document.querySelector('main').textContent.includes('no record')")
     show(carol, "#/collections")
     assert carol.query_selector("#collections") is None
     carol.evaluate(f"location.hash = '#/collection/{cid}'")

@@ -1911,9 +1911,34 @@ function usagePanel(record) {
         el("dt", {}, "used in"), el("dd", { id: "usage-used" }, used.length ? el("ul", { class: "plain" }, used) : (record.kind === "LoraTraining" ? "nothing yet" : "-"),
           u.usedByOtherOwners ? el("p", { class: "meta" }, `and ${u.usedByOtherOwners} of other owners (shared with them)`) : null),
         el("dt", {}, "collections"), el("dd", {}, u.collections.length ? u.collections.map((c, i) => [i ? ", " : "", el("a", { href: `#/collection/${encodeURIComponent(c.id)}` }, c.name)]) : "-"),
-        session.owners.includes(record.owner) || session.admin ? [el("dt", {}, "shared with"), el("dd", { id: "usage-shares" }, shares || "nobody")] : [el("dt", {}, "owner"), el("dd", {}, `${record.owner} (shared with you)`)]));
+        session.owners.includes(record.owner) || session.admin ? [el("dt", {}, "shared with"), el("dd", { id: "usage-shares" }, shares || "nobody")] : [el("dt", {}, "owner"), el("dd", {}, `${record.owner} (shared with you)`)]),
+      session.owners.includes(record.owner) || session.admin ? shareForm(record) : null);
   }).catch((error) => put(box, el("h2", {}, "Usage"), el("p", { class: "error" }, error.message || String(error))));
   return box;
+}
+
+// Its owner shares it (or takes a grant back) from its page: a laptop's record keeps the grant;
+// a cluster resource's answer is the kubectl command that shares it (docs/sharing.md).
+function shareForm(record) {
+  const status = el("div", { id: "share-status" });
+  const to = el("input", { name: "to", placeholder: "owner:NAME or group:NAME", pattern: "(owner|group):[^\\s,=]+", required: true, "aria-label": "Share with" });
+  const access = select("access", [["read", "read: see, download"], ["use", "use: in a loraRef, no files"]], "read");
+  access.setAttribute("aria-label", "Access");
+  const change = async (method, path, body) => {
+    try {
+      await send(method, path, body);
+      await route();
+    } catch (error) { notice(status, error.message || String(error), true); }
+  };
+  const grants = (record.shares || []).map((g) => el("li", {}, `${g.to} (${g.access}) `,
+    el("button", { type: "button", onclick: () => change("DELETE", `/api/assets/${ref(record.id)}/shares/${encodeURIComponent(g.to)}`) }, "Take back")));
+  return el("div", { class: "share" },
+    grants.length ? el("ul", { class: "plain", id: "grants" }, grants) : null,
+    el("form", { id: "share-form", class: "inline", onsubmit: (event) => {
+      event.preventDefault();
+      change("PUT", `/api/assets/${ref(record.id)}/shares`, { to: to.value.trim(), access: access.value });
+    } }, to, access, el("button", { type: "submit" }, "Share")),
+    status);
 }
 
 async function collectionsView() {
