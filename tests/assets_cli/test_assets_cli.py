@@ -232,6 +232,7 @@ def test_stats(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
         "image-generation": 1,
         "transcription": 0,
         "lora-evaluation": 0,
+        "video-generation": 0,
     }
     assert stats["totalBytes"] == 2 * 1010 + 2 * 500
     assert stats["pricePerGbMonth"] == 0.023
@@ -316,7 +317,7 @@ def test_url_presigns_s3_objects(
         (
             ("list", "--type", "video"),
             "argument --type: invalid choice: 'video' (choose from 'lora-training', 'image-generation', "
-            "'transcription', 'lora-evaluation')",
+            "'transcription', 'lora-evaluation', 'video-generation')",
         ),
         (("list", "--status", "done"), "argument --status: invalid choice: 'done'"),
         (("list", "--since", "yesterday"), "argument --since: 'yesterday' is not an ISO date or datetime"),

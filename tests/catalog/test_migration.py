@@ -127,6 +127,7 @@ def test_filters_and_stats_mean_the_same_on_old_documents(legacy: Legacy) -> Non
         "image-generation": 1,
         "transcription": 1,
         "lora-evaluation": 0,
+        "video-generation": 0,
     }
 
 

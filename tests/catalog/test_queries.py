@@ -231,6 +231,7 @@ def test_stats_per_owner_leave_deleted_records_out(filled: Catalog) -> None:
         "image-generation": 2,
         "transcription": 1,
         "lora-evaluation": 0,
+        "video-generation": 0,
     }
     assert stats.by_status == {"Pending": 0, "Running": 1, "Succeeded": 3, "Failed": 1}
     lora = 1000 + 10  # a-lora-1: model and config; a-lora-2 has no version yet
@@ -248,6 +249,7 @@ def test_stats_for_everyone_and_at_another_price(filled: Catalog) -> None:
         "image-generation": 3,
         "transcription": 2,
         "lora-evaluation": 0,
+        "video-generation": 0,
     }
     gigabyte = 1024**3
     filled.upsert(lora_doc("c-lora", owner="carol", model_bytes=3 * gigabyte - 10))
