@@ -97,6 +97,7 @@ async def test_stats(client: httpx.AsyncClient) -> None:
         "image-generation": 2,
         "transcription": 2,
         "lora-evaluation": 0,
+        "video-generation": 0,
     }
     assert stats["byStatus"] == {"Pending": 0, "Running": 0, "Succeeded": 4, "Failed": 1}
     lora, images, transcript = 2 * 1010, 2 * 2 * 500, 300 + len("wildfires in the forest")
