@@ -134,7 +134,11 @@ def test_lora_training_offline(workspace: Path, capsys: pytest.CaptureFixture[st
     assert record["versions"][0]["likeness"]["verdict"] == "no-faces"
     assert main(["assets", "get", result.uid, "-o", "table"]) == 0
     shown = capsys.readouterr().out
-    assert "likeness no-faces (no face in any of the 12 generated images: nothing to compare)" in shown
+    assert (
+        "likeness no-faces (no face in any of the 12 generated images: nothing to compare; the pictures "
+        "are offline placeholders, a label and the prompt with no face by construction: not searched "
+        "for faces)"
+    ) in shown
     assert record["dataset"]["kept"] == dataset.frames
 
 

@@ -194,8 +194,8 @@ def run_evaluations(
         likeness = evaluate(rows, names, found_with, found_without)
         if placeholders and likeness.verdict == "no-faces":
             likeness.reasons.append(
-                f"the pictures are {generator.name} placeholders (a label and the prompt, no face by "
-                "construction): not searched for faces"
+                f"the pictures are {generator.name} placeholders, a label and the prompt with no face by "
+                "construction: not searched for faces"
             )
         folder = work_dir / candidate.name if candidate.name else work_dir
         folder.mkdir(parents=True, exist_ok=True)
