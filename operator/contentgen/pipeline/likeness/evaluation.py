@@ -157,6 +157,10 @@ def run_evaluations(
                 for name, seed, _, prompt in items
             ]
         )
+    # The offline provider's placeholders show a label and the prompt, never a face: searching
+    # them (~13 ms a picture, and loading the networks) would only find what is known, no face.
+    # They are PNGs of OpenCV's own, too: encoded again, the same bytes.
+    placeholders = bool(getattr(generator, "placeholder_pictures", False))
     without: list[Path] = []
     for name, seed, index, prompt in items:
         key = keys.likeness_baseline(generator.name, model, plan.prompt_set, seed, index)
@@ -170,14 +174,11 @@ def run_evaluations(
                 prompt=prompt.filled(WITHOUT), model=plan.model, image_size=plan.image_size, seed=seed
             )
             made = generate(f"baseline-{name}", request)
-            path.write_bytes(_png(made))
+            path.write_bytes(made.read_bytes() if placeholders else _png(made))
             store.put_once_bytes(key, path.read_bytes(), PNG)
         without.append(path)
 
     names, rows = subject
-    # The offline provider's placeholders show a label and the prompt, never a face: searching
-    # them (~13 ms a picture, and loading the networks) would only find what is known, no face.
-    placeholders = bool(getattr(generator, "placeholder_pictures", False))
 
     def faces_in(path: Path) -> list[np.ndarray]:
         return [] if placeholders else reader.faces_in(path)
