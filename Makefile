@@ -123,7 +123,7 @@ bench-likeness: install  ## calibrate the likeness score on real photographs of 
 	$(BIN)/python -m bench.likeness --docs
 
 .PHONY: bench-transitions
-bench-transitions: install  ## dissolves (linear, eased, through black; 0.5-3 s) and framings at other brightness on footage not tuned on: dev and held-out (numbers go into docs/performance.md)
+bench-transitions: install  ## dissolves (linear, eased, through black; 0.5-3 s) and framings in other looks: the dev, held-out and brightness sets (bench/transitions.py --set brightness: other people, only brighter or darker); numbers go into docs/performance.md
 	$(BIN)/python -m bench.transitions --set all
 
 .PHONY: bench-validate
