@@ -8,7 +8,9 @@ rare, as in speech. A transcription keeps what the catalog keeps of it: the firs
 characters (SEARCH_TEXT_CHARS, about 22 minutes), with the time of every fifth word.
 
 Then, for one owner (as the API asks: every query names its owner), five query shapes: a common
-word, a rare word, a phrase, two words, and a word nothing has. Each is timed:
+word, a rare word, a phrase, two words, and a word nothing has. The owner searched is owner-00,
+whose records are all transcriptions (record i is owner i % 20's, and of kind i % 10): a twentieth
+of the catalog, every one of them long, the worst case for ranking and snippets. Each is timed:
 
 - scan: what search did before the index (queries.build_search: a case-insensitive regular
   expression per word over every record's searchText), one page of 50;
