@@ -120,7 +120,8 @@ async def test_stats(client: httpx.AsyncClient) -> None:
         ("/api/jobs?offset=-1", "offset: Input should be greater than or equal to 0"),
         (
             "/api/jobs?type=video",
-            "type: Input should be 'lora-training', 'image-generation', 'transcription' or 'lora-evaluation'",
+            "type: Input should be 'lora-training', 'image-generation', 'transcription', 'lora-evaluation' "
+            "or 'video-generation'",
         ),
         ("/api/jobs?status=completed", "status: Input should be 'Pending', 'Running', 'Succeeded', 'Failed'"),
         (
