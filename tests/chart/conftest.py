@@ -92,6 +92,7 @@ EVERYTHING = {
         "fluxModel": "FLUX.1-dev-2025",
         "fluxSchnellModel": "flux-schnell-fp8",
         "inferenceSteps": 20,
+        "whisperBatchSize": 16,
         "jobs": {
             "LoraTraining": {"count": 2, "resourceName": "nvidia.com/gpu", "nodeSelector": {"gpu": "h100"}}
         },

@@ -147,6 +147,8 @@ def test_validation_catches_a_bad_object() -> None:
         (["--set", "gpu.models.hostPath=models"], "/gpu/models/hostPath"),
         (["--set", "gpu.fluxModel=../weights"], "/gpu/fluxModel"),
         (["--set", "gpu.inferenceSteps=-1"], "/gpu/inferenceSteps"),
+        (["--set", "gpu.whisperBatchSize=0"], "/gpu/whisperBatchSize"),
+        (["--set", "gpu.whisperBatchSize=65"], "/gpu/whisperBatchSize"),
         (["--set", "gpu.jobs.LoraTraining.count=0"], "/gpu/jobs/LoraTraining/count"),
         (["--set", "gpu.jobs.LoraTraining.resourceName=gpu"], "/gpu/jobs/LoraTraining/resourceName"),
         (["--set", "kueue.queueName=GPU_Queue"], "/kueue/queueName"),
@@ -283,6 +285,25 @@ def test_budgets_and_prices_reach_the_operator() -> None:
     assert api.prices == settings.prices and api.budgets == settings.budgets
 
 
+def test_gpu_whisper_batch_size_reaches_the_transcription_job() -> None:
+    """gpu.whisperBatchSize (issue 39) is CONTENTGEN_CLUSTER_WHISPER_BATCH_SIZE in a cluster
+    Transcription's worker Job, read back as the transcriber reads it; the default is the worker's."""
+    snap = SpecSnapshot(
+        kind="Transcription",
+        name="x",
+        namespace="team-a",
+        uid="u-1",
+        spec={"owner": "a", "provider": "cluster", "source": {"url": "https://e.com/a.mp3"}},
+    )
+    for values, expected in ((EVERYTHING, 16), ({}, 8)):
+        job = render_job(snap, operator_settings(settings_env(render(values))))
+        kubernetes_validate.validate(job, KUBERNETES_VERSION, strict=True)
+        (container,) = job["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+        assert env["CONTENTGEN_CLUSTER_WHISPER_BATCH_SIZE"] == str(expected)
+        assert from_environment(ProviderSettings, env).cluster_whisper_batch_size == expected
+
+
 def test_chart_job_defaults_are_the_operators() -> None:
     """values.yaml's jobs are exactly OperatorSettings' defaults (one source would be better; this
     keeps the two from drifting)."""
@@ -301,6 +322,7 @@ def test_chart_gpu_defaults_are_the_operators() -> None:
         "FLUX.1-schnell",
     )
     assert settings.cluster_inference_steps == defaults.cluster_inference_steps == 0  # the model's own
+    assert settings.cluster_whisper_batch_size == defaults.cluster_whisper_batch_size == 8
     app_version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
     assert settings.gpu_worker_image == f"ghcr.io/contentgen/contentgen-worker-gpu:{app_version}"
 
