@@ -88,7 +88,8 @@ NOT_REASONS = {
     "IfNoneMatch", "PreconditionFailed", "NotImplemented", "ConditionalRequestConflict",
     "ChecksumSHA256", "UploadId", "PartNumber",
     # names of kinds, classes and providers
-    "LoraTraining", "ImageGeneration", "LoraEvaluation", "VideoGeneration", "AssemblyAI", "FalProvider", "LocalStore",
+    "LoraTraining", "ImageGeneration", "LoraEvaluation", "VideoGeneration", "AssemblyAI", "FalProvider",
+    "LocalStore",
     "ObjectStore", "ObjectInfo", "ObjectNotFound", "SubProgress",
 }  # fmt: skip
 
