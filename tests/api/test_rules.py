@@ -141,6 +141,29 @@ REJECTED: dict[str, tuple[str, Mutation, str]] = {
     ),
     "steps high": ("LoraTraining", put("training.steps", 10001), "spec.training.steps"),
     "learningRate zero": ("LoraTraining", put("training.learningRate", 0), "spec.training.learningRate"),
+    # the training fields only provider cluster reads (issue 39): the example's provider is fal
+    "memoryPlan on fal training": (
+        "LoraTraining",
+        put("training.memoryPlan", "int8"),
+        "spec.training.memoryPlan",
+    ),
+    "memoryPlan offline training": (
+        "LoraTraining",
+        both(put("provider", "offline"), put("training.memoryPlan", "nf4")),
+        "spec.training.memoryPlan",
+    ),
+    "loraTargets on fal": (
+        "LoraTraining",
+        put("training.loraTargets", "all-linear"),
+        "spec.training.loraTargets",
+    ),
+    "guidance on fal": ("LoraTraining", put("training.guidance", 3.5), "spec.training.guidance"),
+    "timestepSampling on fal": (
+        "LoraTraining",
+        put("training.timestepSampling", "uniform"),
+        "spec.training.timestepSampling",
+    ),
+    "maxGradNorm on fal": ("LoraTraining", put("training.maxGradNorm", 0), "spec.training.maxGradNorm"),
     "learningRate high": ("LoraTraining", put("training.learningRate", 0.011), "spec.training.learningRate"),
     # ImageGeneration
     "prompt missing": ("ImageGeneration", drop("prompt"), "spec.prompt"),
@@ -299,6 +322,35 @@ ACCEPTED: dict[str, tuple[str, Mutation]] = {
     "checkpoints scored 1": ("LoraTraining", put("evaluation.checkpoints", 1)),
     "checkpoints scored 20": ("LoraTraining", put("evaluation.checkpoints", 20)),
     "learningRate max": ("LoraTraining", put("training.learningRate", 0.01)),
+    "cluster-only training fields at their defaults on fal": (
+        "LoraTraining",
+        put(
+            "training",
+            {
+                "memoryPlan": "auto",
+                "loraTargets": "attention+feedforward",
+                "guidance": 1,
+                "timestepSampling": "shift",
+                "maxGradNorm": 1.0,
+            },
+        ),
+    ),
+    "cluster-only training fields on cluster": (
+        "LoraTraining",
+        both(
+            put("provider", "cluster"),
+            put(
+                "training",
+                {
+                    "memoryPlan": "int8",
+                    "loraTargets": "all-linear",
+                    "guidance": 3.5,
+                    "timestepSampling": "uniform",
+                    "maxGradNorm": 0,
+                },
+            ),
+        ),
+    ),
     "learningRate tiny": ("LoraTraining", put("training.learningRate", 1e-6)),
     "prompt 4000": ("ImageGeneration", put("prompt", "p" * 4000)),
     "numImages 4 on fal": ("ImageGeneration", put("numImages", 4)),

@@ -68,6 +68,29 @@ def test_each_problem_is_one_line_naming_file_document_and_field(
     assert len(out) == 3
 
 
+def test_a_cluster_only_training_field_with_fal_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """training.memoryPlan (and the other fields only provider cluster reads) with provider fal:
+    refused in one line naming the field and what to do, as admission refuses it (issue 39)."""
+    path = tmp_path / "fal.yaml"
+    path.write_text(
+        "apiVersion: contentgen.io/v1alpha1\nkind: LoraTraining\nmetadata:\n  name: on-fal\nspec:\n"
+        "  owner: demo\n  provider: fal\n  source:\n    url: https://example.com/v.mp4\n"
+        "  triggerWord: jf\n  training:\n    memoryPlan: int8\n"
+    )
+    code, out, _ = run(capsys, str(path))
+    assert (code, out) == (
+        1,
+        [
+            f"{path}: LoraTraining/on-fal (document 1): spec.training.memoryPlan: training.memoryPlan is "
+            "for provider cluster (fal and offline ignore it): leave it auto, or use provider cluster"
+        ],
+    )
+    path.write_text(path.read_text().replace("provider: fal", "provider: cluster"))
+    assert run(capsys, str(path))[:2] == (0, [])
+
+
 def test_directories_are_walked_and_other_groups_skipped(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

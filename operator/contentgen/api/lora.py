@@ -307,7 +307,36 @@ class EvaluationSpec(ApiModel):
     ] = DEFAULT_SCORED_CHECKPOINTS
 
 
+# The training fields only provider cluster reads (fal's trainer and the offline placeholder ignore
+# them): each refused with another provider unless it is its default, so a manifest never asks for
+# what it would not get. (the field, its attribute, its default as CEL writes it, the default)
+CLUSTER_ONLY_TRAINING: tuple[tuple[str, str, str, Any], ...] = (
+    ("memoryPlan", "memory_plan", "'auto'", "auto"),
+    ("loraTargets", "lora_targets", "'attention+feedforward'", "attention+feedforward"),
+    ("guidance", "guidance", "1.0", 1.0),
+    ("timestepSampling", "timestep_sampling", "'shift'", "shift"),
+    ("maxGradNorm", "max_grad_norm", "1.0", 1.0),
+)
+
+
+def _cluster_only_rule(field: str, attribute: str, cel_default: str, default: Any) -> CelRule:
+    shown = str(default)
+    return CelRule(
+        rule=f"!has(self.training) || !has(self.training.{field}) || self.training.{field} == {cel_default} "
+        "|| (has(self.provider) && self.provider == 'cluster')",
+        message=f"training.{field} is for provider cluster (fal and offline ignore it): leave it {shown}, "
+        "or use provider cluster",
+        field_path=f".training.{field}",
+        check=lambda spec: spec.provider == "cluster" or getattr(spec.training, attribute) == default,
+    )
+
+
+CLUSTER_ONLY_TRAINING_RULES = tuple(_cluster_only_rule(*entry) for entry in CLUSTER_ONLY_TRAINING)
+
+
 class LoraTrainingSpec(CommonSpec):
+    cel_rules = CLUSTER_ONLY_TRAINING_RULES
+
     source: Annotated[SourceSpec, Field(description="The video to learn from.")]
     trigger_word: Annotated[
         str,

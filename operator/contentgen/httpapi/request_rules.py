@@ -17,6 +17,7 @@ from typing import Any
 
 from contentgen.api import KINDS
 from contentgen.api.common import LORA_URL_RULE, SOURCE_URL_RULE
+from contentgen.api.lora import CLUSTER_ONLY_TRAINING
 from contentgen.api.video import VIDEO_RULES
 
 JsonDict = dict[str, Any]
@@ -114,6 +115,18 @@ def rules(*, local: bool) -> dict[str, JsonDict | None]:
                 {"properties": {"memoryPlan": {"const": "auto"}}},
                 {"required": ["provider"], "properties": {"provider": {"const": "cluster"}}},
             ]
+        },
+        # LoraTraining: the training fields only provider cluster reads, at their defaults with
+        # another provider (provider defaults to fal)
+        **{
+            f"!has(self.training) || !has(self.training.{field}) || self.training.{field} == {cel} "
+            "|| (has(self.provider) && self.provider == 'cluster')": {
+                "anyOf": [
+                    {"properties": {"training": {"properties": {field: {"const": default}}}}},
+                    {"required": ["provider"], "properties": {"provider": {"const": "cluster"}}},
+                ]
+            }
+            for field, _, cel, default in CLUSTER_ONLY_TRAINING
         },
         # LoraEvaluation evaluation: different seeds
         "!has(self.seeds) || self.seeds.all(s, self.seeds.filter(t, t == s).size() == 1)": {
