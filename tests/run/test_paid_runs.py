@@ -312,3 +312,27 @@ def test_a_lora_trained_on_fal_carries_a_likeness_report_paid_once(
     second = RunResult.model_validate_json((workspace / "r2.json").read_text())
     assert second.lora is not None and second.lora.likeness is not None
     assert second.lora.likeness.baseline_median == likeness.baseline_median
+
+
+def test_an_offline_runs_store_failure_says_nothing_was_paid(
+    workspace: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The offline provider charges nothing and keeps no checkpoint: a store that refuses its
+    images says so (issue 36), not that they "were paid for" and are kept in a checkpoint."""
+    from contentgen.store.local import LocalStore
+
+    write = LocalStore._write
+
+    def refuse(self: LocalStore, key: str, *args: Any) -> Any:
+        if key.startswith("generated-images/"):
+            raise PermissionError(13, "Permission denied", key)
+        return write(self, key, *args)
+
+    monkeypatch.setattr(LocalStore, "_write", refuse)
+    code, _, err = run(capsys, "--offline", IMAGES)
+    assert code == 1
+    assert "contentgen run: StoreAccessDenied: could not write to the store" in err
+    said = "the images were made by the offline provider, which charges nothing: the next attempt makes them "
+    said += "again"
+    assert err.rstrip().endswith(said)
+    assert "were paid for" not in err

@@ -23,6 +23,8 @@ _PAID = (
     "were paid for and are kept in the provider's checkpoint: the next attempt stores them "
     "without paying again"
 )
+# The offline provider charges nothing and keeps no checkpoint: a retry simply makes them again.
+_UNPAID = "were made by the offline provider, which charges nothing: the next attempt makes them again"
 
 
 # Failures that say the provider did not bill the call that failed (fal bills successful outputs
@@ -178,18 +180,20 @@ class RunContext:
     def storing_paid_output(self, what: str) -> Iterator[None]:
         """Around the writes of outputs that were paid for: a store failure fails the run with its
         reason (StoreUnavailable, StoreAccessDenied) and says that the next attempt stores them
-        from the provider's checkpoint without paying again."""
+        from the provider's checkpoint without paying again (the offline provider's: that nothing
+        was paid, and the next attempt makes them again)."""
+        kept = _UNPAID if self.provider == "offline" else _PAID
         try:
             yield
         except ContentgenError as exc:
             if exc.reason not in ("StoreUnavailable", "StoreAccessDenied"):
                 raise
-            raise type(exc)(f"{exc}; {what} {_PAID}", reason=exc.reason) from None
+            raise type(exc)(f"{exc}; {what} {kept}", reason=exc.reason) from None
         except OSError as exc:  # the local store
             reason = "StoreAccessDenied" if isinstance(exc, PermissionError) else "StoreUnavailable"
             error = PermanentError if reason == "StoreAccessDenied" else TransientError
             raise error(
-                f"could not write to the store ({exc.strerror or exc}); {what} {_PAID}", reason=reason
+                f"could not write to the store ({exc.strerror or exc}); {what} {kept}", reason=reason
             ) from None
 
     def scratch(self, name: str) -> Path:
