@@ -209,3 +209,93 @@ async def test_a_local_create_and_a_contentgen_run_of_one_resource_never_run_at_
         assert time.monotonic() < deadline, "the API's run kept the lock after it ended"
         await asyncio.sleep(0.05)
     contentgen_run.release()
+
+
+@pytest.mark.asyncio
+async def test_a_laptop_whose_store_fails_answers_store_error(
+    catalog: Catalog, store: LocalStore, tmp_path: Path
+) -> None:
+    """A laptop's store that cannot be used (a directory it may not write, a disk gone): a create
+    and a re-run answer the documented 502 store_error in one line with the store's reason, not
+    400 unresolved nor a 500 (issue 36); nothing is created."""
+    from contentgen.errors import PermanentError
+    from contentgen.pipeline.settings import PipelineSettings
+
+    broken = {"now": False}
+
+    def opened() -> LocalStore:
+        if broken["now"]:
+            raise PermanentError(
+                f"the store directory {store.root} cannot be written (Permission denied): set "
+                "CONTENTGEN_STORE (contentgen run --store) to a directory you can write",
+                reason="StoreAccessDenied",
+            )
+        return store
+
+    creator = LocalCreator(catalog, opened, offline=True, settings=PipelineSettings(work_dir=tmp_path / "w"))
+    settings = ApiSettings(
+        catalog="unused://",
+        store=str(store.root),
+        api_auth=["local"],
+        api_create="local",
+        api_local_owner="demo-user",
+        api_offline=True,
+        api_default_namespace="default",
+    )
+    answers = Answers(create_app(settings, catalog=catalog, store=opened, creator=creator))
+    transport = httpx.ASGITransport(app=answers, client=("127.0.0.1", 50000))
+    try:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://localhost:8080", headers=LOCAL
+        ) as c:
+            made = await c.post("/api/resources", json=_image("fox", seed=11))
+            assert made.status_code == 201, made.text
+            uid = made.json()["jobId"]
+            assert (await _finished(c, uid))["latestRun"]["phase"] == "Succeeded"
+            broken["now"] = True
+            refused = await c.post("/api/resources", json=_image("hare", seed=3))
+            assert refused.status_code == 502, refused.text
+            error = refused.json()["error"]
+            assert error["code"] == "store_error" and "\n" not in error["message"]
+            assert error["message"].startswith(
+                f"StoreAccessDenied: the store directory {store.root} cannot be"
+            )
+            assert error["message"].endswith("; nothing was created")
+            assert (await c.get("/api/jobs/default/hare")).status_code == 404
+            again = await c.post(f"/api/jobs/{uid}/rerun", json={"newSeed": True, "name": "fox-2"})
+            assert again.status_code == 502 and again.json()["error"]["code"] == "store_error", again.text
+            # A version whose settings the record no longer keeps is read from the store: the same
+            catalog._collection.update_one(  # type: ignore[attr-defined]
+                {"_id": uid}, {"$unset": {"versions.0.spec": ""}, "$set": {"generation": 7}}
+            )
+            older = await c.post(f"/api/jobs/{uid}/rerun", json={"version": 1, "name": "fox-3"})
+            assert older.status_code == 502, older.text
+            assert older.json()["error"]["message"].startswith("StoreAccessDenied: ")
+            assert (await c.get("/api/jobs/default/fox-3")).status_code == 404
+    finally:
+        creator.close()
+    assert answers.undocumented() == []
+    assert answers.statuses("post", "/api/jobs/{ref:path}/rerun") == {502}
+
+
+@pytest.mark.asyncio
+async def test_an_offline_laptop_validates_as_asked_and_runs_without_cluster_settings(
+    http: tuple[httpx.AsyncClient, Answers], creator: HeldCreator
+) -> None:
+    """`contentgen api --local --offline`: a request is judged for the provider it names (a
+    memoryPlan with provider fal refused as admission refuses it; with provider cluster taken, as
+    the OpenAPI document says), then run by the offline provider without the settings only
+    provider cluster reads (api/run.py offline_spec), which the offline provider's rules refuse."""
+    client, _ = http
+    refused = await client.post("/api/resources", json=_image("on-fal", memoryPlan="nf4"))
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid", refused.text
+    assert [f["field"] for f in refused.json()["error"]["fields"]] == ["spec.memoryPlan"]
+    made = await client.post("/api/resources", json=_image("on-gpu", provider="cluster", memoryPlan="nf4"))
+    assert made.status_code == 201, made.text
+    again = await client.post("/api/resources", json=_image("on-gpu", provider="cluster", memoryPlan="nf4"))
+    assert again.status_code == 200 and not again.json()["created"]
+    creator.release.set()
+    done = await _finished(client, made.json()["jobId"])
+    assert done["latestRun"]["phase"] == "Succeeded", done
+    ran = done["versions"][-1]["spec"]
+    assert (ran["provider"], ran["memoryPlan"]) == ("offline", "auto")  # its default: what ran

@@ -289,3 +289,20 @@ def parse_termination(text: str) -> RunResult | RunFailure | None:
     if "kind" in data:
         return RunResult.model_validate_json(text)
     return None
+
+
+def offline_spec(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """`spec` as the offline provider runs it (`contentgen run --offline`, `contentgen api
+    --offline`): provider offline, without the settings only provider cluster reads (a
+    LoraTraining's cluster-only training fields, an ImageGeneration's memoryPlan), which the
+    offline provider ignores and the API's rules refuse beside it. The request itself is
+    validated as asked, for its own provider, before."""
+    from .lora import CLUSTER_ONLY_TRAINING
+
+    ran = {**spec, "provider": "offline"}
+    if kind == "LoraTraining" and isinstance(ran.get("training"), dict):
+        cluster_only = {field for field, *_ in CLUSTER_ONLY_TRAINING}
+        ran["training"] = {k: v for k, v in ran["training"].items() if k not in cluster_only}
+    if kind == "ImageGeneration":
+        ran.pop("memoryPlan", None)
+    return ran

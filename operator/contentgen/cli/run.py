@@ -60,6 +60,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from contentgen.api import now
     from contentgen.api.manifests import Document, load_one
+    from contentgen.api.run import offline_spec
     from contentgen.api.validation import validate_document
     from contentgen.catalog import catalog_url
     from contentgen.catalog.outbox import Outbox
@@ -122,7 +123,9 @@ def run(args: argparse.Namespace) -> int:
         console = ConsoleProgress()
         provider = "offline" if args.offline else snapshot.provider
         if args.offline:  # recorded as what ran, so the catalog does not claim a live provider
-            snapshot.spec["provider"] = "offline"
+            ran = offline_spec(snapshot.kind, snapshot.spec)
+            snapshot.spec.clear()
+            snapshot.spec.update(ran)
         started = now()
         stopped = resumes(record, snapshot) if alone else None
         if stopped is not None:

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 from contentgen.api import KINDS, Resource, now
 from contentgen.api.sharing import Grant, grants_of
 from contentgen.catalog import Catalog, ResourceState, catalog_document
-from contentgen.errors import ContentgenError, PermanentError
+from contentgen.errors import ContentgenError, InvalidInput, PermanentError
 from contentgen.store import ObjectStore
 
 from .kube import Kube, KubeError
@@ -50,6 +50,21 @@ class Conflict(Exception):
 
 class Refused(Exception):
     """The cluster refused the create: its RBAC or its admission policy (403); the message says."""
+
+
+class StoreFailed(Exception):
+    """A laptop's store could not be opened or read while a create resolved what it runs (its next
+    version, a loraRef, an imageRef): the API's 502 store_error, nothing created."""
+
+
+def store_failure(exc: BaseException) -> str:
+    """A store failure in one line: its reason (StoreAccessDenied, StoreUnavailable) and what it said."""
+    if isinstance(exc, ContentgenError):
+        return f"{exc.reason}: {exc}"
+    if isinstance(exc, OSError):
+        reason = "StoreAccessDenied" if isinstance(exc, PermissionError) else "StoreUnavailable"
+        return f"{reason}: the store cannot be read ({exc.strerror or exc})"
+    return f"StoreUnavailable: {exc}"
 
 
 class Gone(Exception):
@@ -280,11 +295,13 @@ class LocalCreator:
 
     def create(self, wanted: Wanted) -> Made:
         from contentgen.api.manifests import Document
+        from contentgen.api.run import offline_spec
         from contentgen.api.validation import validate_document
         from contentgen.pipeline.local_run import RunLock, local_uid, snapshot_for
 
+        asked = wanted
         if self.offline:  # what runs, and what a repeat is compared with
-            wanted = replace(wanted, spec={**wanted.spec, "provider": "offline"})
+            wanted = replace(wanted, spec=offline_spec(wanted.kind, wanted.spec))
         uid = local_uid(wanted.kind, wanted.namespace, wanted.name)
         existing = self.catalog.get(uid)
         if existing is not None and not existing.get("deleted"):
@@ -296,7 +313,9 @@ class LocalCreator:
             return Made(
                 uid, wanted.kind, wanted.name, wanted.namespace, wanted.owner, False, wanted.manifest()
             )
-        outcome = validate_document(Document("request", 1, wanted.manifest()), local=True)
+        outcome = validate_document(Document("request", 1, asked.manifest()), local=True)
+        if outcome.resource is not None and asked is not wanted:  # as asked, then as it runs
+            outcome = validate_document(Document("request", 1, wanted.manifest()), local=True)
         if outcome.resource is None:
             problems = [FieldProblem(p.path, p.reason) for p in outcome.problems]
             raise Invalid(problems, code_of([p.message for p in problems]))
@@ -306,9 +325,11 @@ class LocalCreator:
             _runs_here(resource.kind, str(named))
         try:
             snapshot = snapshot_for(resource, self.store(), existing, self._grants_of_lora)
-        except (ValueError, ContentgenError) as exc:
+        except (ValueError, InvalidInput) as exc:  # a reference that does not resolve
             field = "spec.loraRef" if resource.kind == "LoraEvaluation" else "spec.loras"
             raise Invalid([FieldProblem(field, str(exc))], UNRESOLVED) from None
+        except (ContentgenError, OSError) as exc:  # the store itself: unusable, refusing, away
+            raise StoreFailed(f"{store_failure(exc)}; nothing was created") from None
         if not self.offline and named is None:  # a LoraEvaluation's: its LoRA version's
             _runs_here(resource.kind, snapshot.provider)
         provider = "offline" if self.offline else snapshot.provider

@@ -12,7 +12,9 @@ from fastapi import APIRouter, Body, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from ..creating import Conflict, Creator, Gone, Made, Refused, make
+from contentgen.errors import ContentgenError
+
+from ..creating import Conflict, Creator, Gone, Made, Refused, StoreFailed, make, store_failure
 from ..deps import CallerDep, RefPath, Services, ServicesDep, find_record, stored_spec
 from ..errors import ERROR_RESPONSES, ApiError, ErrorResponse, FieldError
 from ..identity import Caller
@@ -83,6 +85,13 @@ CREATE_ERRORS: dict[int | str, dict[str, Any]] = {
         "model": ErrorResponse,
         "description": "The name is taken by a resource with another spec; an ambiguous reference; on "
         "a laptop, a `contentgen run` of that resource goes on (its run lock is held).",
+    },
+    502: {
+        "model": ErrorResponse,
+        "description": "The store failed or refused (code store_error: one line with the store's reason, "
+        "StoreAccessDenied or StoreUnavailable, and what it said; nothing was created): on a laptop "
+        "(`contentgen api --local`) while the run was resolved (its next version, a loraRef, an "
+        "imageRef), or while a re-run read an older version's settings from its result.json.",
     },
     503: {"model": ErrorResponse, "description": "The Kubernetes API or the catalog cannot be reached."},
 }
@@ -184,6 +193,8 @@ def create_for(svc: Services, who: Caller, wanted: Wanted) -> Made:
         raise ApiError(404, "not_found", str(exc)) from None
     except KubeUnavailable as exc:
         raise ApiError(503, "cluster_unavailable", str(exc), {"Retry-After": "5"}) from None
+    except StoreFailed as exc:
+        raise ApiError(502, "store_error", str(exc)) from None
 
 
 def _built(svc: Services, build: Callable[..., Wanted], body: Any, owner: str) -> Wanted:
@@ -310,6 +321,8 @@ async def rerun_job(
         if isinstance(exc, Invalid):
             raise ApiError(400, exc.code, str(exc), fields=[p.wire() for p in exc.problems]) from None
         raise ApiError(404, "version_not_found", str(exc)) from None
+    except (ContentgenError, OSError) as exc:  # the store: unusable, refusing, away
+        raise ApiError(502, "store_error", f"{store_failure(exc)}; nothing was created") from None
     return _answer(await run_in_threadpool(create_for, svc, who, wanted), response)
 
 
@@ -350,7 +363,10 @@ def _act(svc: Services, who: Caller, ref: str, action: str) -> dict[str, Any]:
     return {"id": doc["_id"], "message": message}
 
 
-ACT_ERRORS: dict[int | str, dict[str, Any]] = {**CREATE_ERRORS, 400: ERROR_RESPONSES[400]}
+ACT_ERRORS: dict[int | str, dict[str, Any]] = {
+    **{status: said for status, said in CREATE_ERRORS.items() if status != 502},
+    400: ERROR_RESPONSES[400],
+}
 
 
 @router.post(
