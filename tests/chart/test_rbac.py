@@ -308,7 +308,8 @@ def test_a_namespaced_call_granted_in_one_namespace_only_is_caught() -> None:
 
 def test_the_api_may_create_get_and_delete_the_kinds_and_review_tokens_only() -> None:
     """The API's own account: exactly what its values ask for, proven by recorded calls (the
-    checks above), and nothing like update, patch, impersonation or another kind."""
+    checks above): create, get and delete on the kinds, patch on loratrainings alone (a promoted
+    checkpoint's annotation), and nothing like update, impersonation or another kind."""
     for mode, values in (
         ("cluster-wide", API_KUBERNETES),
         ("namespaced", {"watchNamespaces": WATCHED, **API_KUBERNETES}),
@@ -318,7 +319,8 @@ def test_the_api_may_create_get_and_delete_the_kinds_and_review_tokens_only() ->
         grants = {(g.verb, g.group, g.resource) for g in inst.grants[inst.api]}
         kinds = {"loratrainings", "imagegenerations", "transcriptions", "loraevaluations"}
         assert grants == {(v, "contentgen.io", k) for v in ("create", "get", "delete") for k in kinds} | {
-            ("create", "authentication.k8s.io", "tokenreviews")
+            ("patch", "contentgen.io", "loratrainings"),  # a checkpoint promoted: the annotation
+            ("create", "authentication.k8s.io", "tokenreviews"),
         }
     read_only = install("cluster-wide", API_READ_ONLY)
     assert read_only.api is not None and read_only.api not in read_only.grants

@@ -90,3 +90,26 @@ def test_an_annotation_that_cannot_be_followed_is_said_and_the_rest_holds() -> N
     assert "is not a JSON object of version to step" in broken.status["promotionProblem"]
     fixed = decide(annotated(res, json.dumps({"1": 250})), World(now=NOW))
     assert "promotionProblem" not in fixed.status and fixed.status["versions"][0]["promotion"]["step"] == 250
+
+
+def test_an_entry_naming_who_chose_is_kept_in_the_status() -> None:
+    """The HTTP API's entry (issue 36): {"step", "by", "at", "note"}; the operator keeps who chose,
+    when and why in status.versions[].promotion (as a laptop's promotion records them), and a
+    loraRef resolves as with a plain step. A malformed entry is said as any."""
+    entry = {"step": 500, "by": "alice", "at": "2026-11-24T16:00:00Z", "note": "sharper eyes"}
+    res = annotated(trained(), json.dumps({"1": entry}))
+    d = decide(res, World(now=NOW))
+    assert d.status["versions"][0]["promotion"] == {
+        "step": 500,
+        "modelUri": CHECKPOINT.format(uid=UID, step=500),
+        "automaticStep": 750,
+        "by": "alice",
+        "at": "2026-11-24T16:00:00Z",
+        "note": "sharper eyes",
+    }
+    assert [(e.type, e.reason) for e in d.events] == [("Normal", "CheckpointPromoted")]
+    assert lora_state(body(apply(res, d))).latest_model_uri == CHECKPOINT.format(uid=UID, step=500)
+    for bad in ({"1": {"by": "alice"}}, {"1": True}, {"1": 500.5}):
+        refused = decide(annotated(trained(), json.dumps(bad)), World(now=NOW))
+        assert "is not a JSON object of version to step" in refused.status["promotionProblem"]
+        assert "promotion" not in refused.status["versions"][0]

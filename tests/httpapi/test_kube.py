@@ -1,14 +1,16 @@
 """The HTTP API against the real kube-apiserver (tests/apiserver.py), as the chart installs it: its
-ServiceAccount with exactly the chart's RBAC (create, get, delete on the four kinds; create on
-tokenreviews with auth kubernetes), its token from TokenRequest. Creates, idempotent repeats,
-conflicts, admission's and the owner policy's refusals, cancel and delete, and a LoRA version's
-evaluation again (a LoraEvaluation) go through the real API server; Kubernetes bearer tokens are
+ServiceAccount with exactly the chart's RBAC (create, get, delete on the four kinds; patch on
+loratrainings; create on tokenreviews with auth kubernetes), its token from TokenRequest. Creates,
+idempotent repeats, conflicts, admission's and the owner policy's refusals, cancel and delete, a LoRA
+version's evaluation again (a LoraEvaluation) and a checkpoint's promotion (the LoraTraining's
+annotation) go through the real API server; Kubernetes bearer tokens are
 checked with the real TokenReview. Every call the API made is read back from the server's audit
 log: none was denied where the chart grants it, and they are recorded for the chart's
 least-privilege test (tests/chart/test_rbac.py)."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -589,6 +591,142 @@ def test_a_lora_version_is_evaluated_again_as_a_loraevaluation(
     asyncio.run(run())
 
 
+LORAS = "/apis/contentgen.io/v1alpha1/namespaces/{ns}/loratrainings"
+CURVE = (250, 500, 750, 1000)
+
+
+def _promotable(namespace: str, name: str, annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    """alice's LoraTraining `name` made in `namespace` (as a person applies it), and its record as
+    the operator writes it: version 2 scored checkpoints 250-1000, the automatic choice 750."""
+    meta: dict[str, Any] = {"name": name}
+    if annotations:
+        meta["annotations"] = annotations
+    live: dict[str, Any] = apiserver.admin().create(
+        LORAS.format(ns=namespace),
+        {
+            "apiVersion": "contentgen.io/v1alpha1",
+            "kind": "LoraTraining",
+            "metadata": meta,
+            "spec": {
+                "owner": "alice",
+                "provider": "offline",
+                "source": {"url": "https://example.com/v.mp4"},
+                "triggerWord": "jesse",
+            },
+        },
+    )
+    uid = live["metadata"]["uid"]
+    doc = lora_doc(uid, name=name, versions=2)
+    doc["namespace"] = namespace
+    points = [
+        {"step": s, "modelUri": f"s3://bkt/loras/alice/{uid}/v2/checkpoints/step-{s:06d}.safetensors",
+         "verdict": "good", "median": 0.5, "chosen": s == 750}
+        for s in CURVE
+    ]  # fmt: skip
+    doc["versions"][1]["likeness"] = {
+        "verdict": "good",
+        "median": 0.5,
+        "checkpoints": points,
+        "chosenStep": 750,
+    }
+    return doc
+
+
+def _annotation(namespace: str, name: str) -> dict[str, Any]:
+    from contentgen.api.lora import PROMOTED_ANNOTATION
+
+    found = _resource(namespace, name, "loratrainings")
+    assert found is not None
+    value = (found["metadata"].get("annotations") or {}).get(PROMOTED_ANNOTATION)
+    return json.loads(value) if value else {}
+
+
+def test_a_checkpoint_is_promoted_by_annotating_the_loratraining(
+    cluster_wide: Setup, catalog: Catalog, store: LocalStore, tmp_path: Path
+) -> None:
+    """In a cluster (issue 36) the route merges the version's entry, naming the caller, the time and
+    the note, into the LoraTraining's annotation contentgen.io/promoted-checkpoints through the real
+    API server as the API's ServiceAccount (patch on loratrainings: the chart's RBAC, recorded), and
+    answers 202; the entries there stay, the spec is untouched, and the operator reads the entry as
+    it keeps it in status.versions[].promotion. The refusals are the laptop's, in its words, and
+    write nothing; a malformed annotation is a 409 naming the fix; a deleted resource a 404."""
+    from contentgen.api.lora import PROMOTED_ANNOTATION, promotions_of
+
+    ns = apiserver.fresh_namespace("promote")
+    doc = _promotable(ns, "jesse-avatar", {PROMOTED_ANNOTATION: '{"1": 250}'})
+    uid = doc["_id"]
+    catalog.upsert(doc)
+    app = _app(cluster_wide, catalog, store, tmp_path)
+    path = f"/api/assets/{uid}/versions/2/promote"
+    before = _resource(ns, "jesse-avatar", "loratrainings")
+    assert before is not None
+
+    async def run() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
+            asked = await http.post(path, json={"step": 500, "note": "sharper eyes"}, headers=auth("alice"))
+            assert asked.status_code == 202, asked.text
+            body = asked.json()
+            assert (body["id"], body["version"], body["step"], body["by"], body["automaticStep"]) == (
+                uid, 2, 500, "alice", 750,
+            )  # fmt: skip
+            assert body["modelUri"].endswith("/v2/checkpoints/step-000500.safetensors")
+            assert body["annotation"] == PROMOTED_ANNOTATION and "\n" not in body["message"]
+            assert body["message"].startswith(f"annotated LoraTraining {ns}/jesse-avatar: ")
+            entry = {"step": 500, "by": "alice", "at": body["at"], "note": "sharper eyes"}
+            assert _annotation(ns, "jesse-avatar") == {"1": 250, "2": entry}  # merged, the other kept
+            after = _resource(ns, "jesse-avatar", "loratrainings")
+            assert after is not None and after["spec"] == before["spec"]
+            assert after["metadata"]["generation"] == before["metadata"]["generation"]
+            # what the operator keeps in the status (observe.lora_state and mirror_promotions read it so)
+            value = after["metadata"]["annotations"][PROMOTED_ANNOTATION]
+            promoted, problem = promotions_of(value, doc["versions"])
+            # version 1 was never scored: the entry someone wrote before, kept, and said by the operator
+            assert (
+                problem
+                == f"annotation {PROMOTED_ANNOTATION}: version 1 has no scored checkpoint 250 (scored: none)"
+            )
+            assert promoted[2].wire() == {
+                "step": 500, "modelUri": body["modelUri"], "automaticStep": 750,
+                "by": "alice", "at": body["at"], "note": "sharper eyes",
+            }  # fmt: skip
+            # the refusals a laptop answers, in its words; nothing written
+            unscored = await http.post(path, json={"step": 400}, headers=auth("alice"))
+            assert unscored.status_code == 400 and unscored.json()["error"]["fields"][0]["field"] == "step"
+            assert unscored.json()["error"]["message"] == (
+                "step: 400 is not a scored checkpoint of version 2; scored: 250, 500, 750, 1000"
+            )
+            none = await http.post(f"/api/assets/{uid}/versions/1/promote", json={"step": 250},
+                                   headers=auth("alice"))  # fmt: skip
+            assert none.status_code == 400 and "version 1 has no scored checkpoints" in none.text
+            missing = await http.post(f"/api/assets/{uid}/versions/9/promote", json={"step": 500},
+                                      headers=auth("alice"))  # fmt: skip
+            assert missing.status_code == 404 and missing.json()["error"]["code"] == "version_not_found"
+            theirs = await http.post(path, json={"step": 500}, headers=auth("bob"))
+            assert theirs.status_code == 404
+            assert _annotation(ns, "jesse-avatar") == {"1": 250, "2": entry}
+            # another step for the version replaces its entry; back to the automatic step likewise
+            again = await http.post(path, json={"step": 750}, headers=auth("alice"))
+            assert again.status_code == 202, again.text
+            assert _annotation(ns, "jesse-avatar")["2"]["step"] == 750
+            # an annotation that is not JSON is not written over
+            apiserver.admin().patch(
+                f"{LORAS.format(ns=ns)}/jesse-avatar",
+                {"metadata": {"annotations": {PROMOTED_ANNOTATION: "2=500"}}},
+            )
+            broken = await http.post(path, json={"step": 500}, headers=auth("alice"))
+            assert broken.status_code == 409 and broken.json()["error"]["code"] == "conflict", broken.text
+            assert f"{PROMOTED_ANNOTATION}-" in broken.json()["error"]["message"]
+            # the resource deleted: gone
+            apiserver.admin().delete(f"{LORAS.format(ns=ns)}/jesse-avatar")
+            wait_for(lambda: _resource(ns, "jesse-avatar", "loratrainings") is None, 30, "deleted")
+            gone = await http.post(path, json={"step": 500}, headers=auth("alice"))
+            assert gone.status_code == 404 and gone.json()["error"]["code"] == "gone", gone.text
+
+    import asyncio
+
+    asyncio.run(run())
+
+
 # --- a namespaced install -------------------------------------------------------------------------
 
 
@@ -645,6 +783,16 @@ def test_a_namespaced_install_creates_in_its_namespaces_only(
             catalog.upsert(_record(_resource(watched, "e1", "loraevaluations")))  # type: ignore[arg-type]
             uid = first.json()["resource"]["jobId"]
             assert (await http.delete(f"/api/jobs/{uid}", headers=auth("alice"))).status_code == 202
+            # a checkpoint promoted: the LoraTraining annotated (patch) by the namespaced Role
+            promotable = _promotable(watched, "w-avatar")
+            catalog.upsert(promotable)
+            promoted = await http.post(
+                f"/api/assets/{promotable['_id']}/versions/2/promote",
+                json={"step": 250},
+                headers=auth("alice"),
+            )
+            assert promoted.status_code == 202, promoted.text
+            assert _annotation(watched, "w-avatar")["2"]["step"] == 250
 
     import asyncio
 

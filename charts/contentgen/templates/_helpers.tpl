@@ -261,6 +261,11 @@ creates over HTTP are to come, and no right is granted before a call needs it). 
   resources:
     {{- include "contentgen.apiKinds" . | nindent 4 }}
   verbs: ["create", "get", "delete"]
+# Promoting a checkpoint: the LoraTraining's annotation contentgen.io/promoted-checkpoints, merged
+# by a merge patch (never update: the rest of the resource is not the API's to write).
+- apiGroups: ["contentgen.io"]
+  resources: ["loratrainings"]
+  verbs: ["patch"]
 {{- end -}}
 
 {{/* The price table (CONTENTGEN_PRICES, JSON): the operator prices runs with it, the API its estimates. */}}

@@ -216,7 +216,9 @@ class PromotionInfo(RecordModel):
     step: int = Field(description="The checkpoint chosen: its LoRA is the version's model from then on.")
     model_uri: str = Field(description="That checkpoint's LoRA.")
     by: str = Field(
-        default="", description="Who chose it (the API's caller, or cli:USER; empty in a cluster)."
+        default="",
+        description="Who chose it (the API's caller, or cli:USER; in a cluster, where the annotation's entry "
+        "names it: the HTTP API's caller).",
     )
     at: Timestamp | None = None
     automatic_step: int | None = Field(default=None, description="The automatic choice, kept.")

@@ -20,6 +20,7 @@ another spec, Conflict.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import shutil
@@ -30,6 +31,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from contentgen.api import KINDS, Resource, now
+from contentgen.api.lora import PROMOTED_ANNOTATION
 from contentgen.api.sharing import Grant, grants_of
 from contentgen.catalog import Catalog, ResourceState, catalog_document
 from contentgen.errors import ContentgenError, InvalidInput, PermanentError
@@ -194,6 +196,70 @@ class KubeCreator:
                 ) from None
             raise _translated(exc, None) from None
 
+    def promote(
+        self, doc: dict[str, Any], number: int, step: int, *, by: str, at: str, note: str = ""
+    ) -> str:
+        """Make checkpoint `step` version `number`'s model: the LoraTraining's annotation
+        PROMOTED_ANNOTATION gets the entry {"step", "by", "at", "note"} for the version, merged with
+        the others it has, in one merge patch on the resourceVersion read (read and merged again
+        when another writer came first). The operator follows it (status.versions[].promotion)."""
+        path = self._path("LoraTraining", str(doc["namespace"]), str(doc["name"]))
+        where = f"LoraTraining {doc['namespace']}/{doc['name']}"
+        for _ in range(PATCH_ATTEMPTS):
+            try:
+                live = self.kube.get(path)
+            except KubeError as exc:
+                if exc.status == 404:
+                    raise Gone(
+                        f"the {where} of this record is gone (its record shows what it made)"
+                    ) from None
+                raise _translated(exc, None) from None
+            meta = live.get("metadata") or {}
+            if meta.get("uid") != doc["_id"]:
+                raise Gone(
+                    f"the {where} of this record is gone: the one of that name now is another resource"
+                )
+            current = (meta.get("annotations") or {}).get(PROMOTED_ANNOTATION) or ""
+            try:
+                asked = json.loads(current) if current else {}
+                if not isinstance(asked, dict):
+                    raise ValueError(current)
+            except ValueError:
+                raise Conflict(
+                    f"metadata.annotations: {PROMOTED_ANNOTATION} on {where} is {current[:80]!r}, not a "
+                    "JSON object of version to step: fix it, or remove it (kubectl annotate -n "
+                    f"{doc['namespace']} loratraining/{doc['name']} {PROMOTED_ANNOTATION}-), then promote "
+                    "again"
+                ) from None
+            entry: dict[str, Any] = {"step": step, "by": by, "at": at}
+            if note:
+                entry["note"] = note
+            merged = {k: v for k, v in asked.items() if _version_key(k) != number}
+            merged[str(number)] = entry
+            merged = dict(sorted(merged.items(), key=lambda kv: (_version_key(kv[0]), kv[0])))
+            patch = {
+                "metadata": {
+                    "resourceVersion": meta.get("resourceVersion"),
+                    "annotations": {PROMOTED_ANNOTATION: json.dumps(merged, separators=(", ", ": "))},
+                }
+            }
+            try:
+                self.kube.merge_patch(path, patch)
+            except KubeError as exc:
+                if exc.status == 409:  # changed since it was read: read it and merge again
+                    continue
+                if exc.status == 404:
+                    raise Gone(
+                        f"the {where} of this record is gone (its record shows what it made)"
+                    ) from None
+                raise _translated(exc, None) from None
+            return (
+                f"annotated {where}: {PROMOTED_ANNOTATION} asks for checkpoint {step} as version {number}'s "
+                "model; the operator follows it (status.versions[].promotion, a CheckpointPromoted Event; "
+                "status.promotionProblem says why where it cannot)"
+            )
+        raise Conflict(f"{where} changed {PATCH_ATTEMPTS} times while it was annotated: promote again")
+
     def cancel(self, doc: dict[str, Any], by: str) -> str:
         self._delete(doc)
         return (
@@ -207,6 +273,17 @@ class KubeCreator:
         policy = (doc.get("spec") or {}).get("deletionPolicy", "Retain")
         kept = "its outputs are kept (Retain)" if policy != "Delete" else "its outputs are removed (Delete)"
         return f"deleted {doc['kind']} {doc['namespace']}/{doc['name']}; {kept}"
+
+
+PATCH_ATTEMPTS = 5
+
+
+def _version_key(key: str) -> int:
+    """An annotation entry's version (-1 where the key is not a number: kept as it is)."""
+    try:
+        return int(key)
+    except ValueError:
+        return -1
 
 
 def _translated(exc: KubeError, wanted: Wanted | None) -> Exception:

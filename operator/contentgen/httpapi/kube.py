@@ -1,5 +1,5 @@
 """The API's connection to the Kubernetes API server: a few JSON calls (TokenReview; create, get
-and delete of contentgen resources), made with the standard library so the API needs no client
+and delete of contentgen resources; a LoraTraining's promotion annotation patched), made with the standard library so the API needs no client
 package. Configured in a pod from its ServiceAccount (the token file is read again for each call,
 so a rotated token is used at once), elsewhere from a kubeconfig (CONTENTGEN_API_KUBECONFIG, else
 $KUBECONFIG): its current context's server, CA, and token or client certificate."""
@@ -160,7 +160,14 @@ class Kube:
         self.config = config
         self.timeout = timeout
 
-    def request(self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
         url = self.config.server + path
         if params:
             url += "?" + urllib.parse.urlencode(params)
@@ -168,7 +175,7 @@ class Kube:
         request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - https to the API server
         request.add_header("Accept", "application/json")
         if data is not None:
-            request.add_header("Content-Type", "application/json")
+            request.add_header("Content-Type", content_type)
         token = self.config.bearer()
         if token:
             request.add_header("Authorization", f"Bearer {token}")
@@ -198,6 +205,11 @@ class Kube:
 
     def create(self, path: str, body: Any, dry_run: bool = False) -> Any:
         return self.request("POST", path, body, {"dryRun": "All"} if dry_run else None)
+
+    def merge_patch(self, path: str, body: Any) -> Any:
+        """A JSON merge patch (RFC 7386); with metadata.resourceVersion in it, the API server
+        applies it only to that version (409 Conflict otherwise)."""
+        return self.request("PATCH", path, body, content_type="application/merge-patch+json")
 
     def delete(self, path: str, propagation: str = "Background") -> Any:
         body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": propagation}

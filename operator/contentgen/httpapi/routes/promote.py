@@ -1,16 +1,19 @@
 """POST /api/assets/REF/versions/N/promote: a person makes a scored checkpoint the LoRA version's
 model, over the automatic choice (pipeline/likeness/promote.py, docs/likeness.md#choosing-a-
-checkpoint-yourself). Recorded as a numbered promotion beside the version, naming the caller and
-the automatic choice, which stays. Where this API creates on a laptop (`contentgen api --local`),
-whose runs resolve a loraRef from the store; in a cluster the LoraTraining's annotation
-contentgen.io/promoted-checkpoints says it (the operator resolves loraRefs from the resource), so
-elsewhere it answers 403 create_disabled naming the kubectl command."""
+checkpoint-yourself). Where this API creates on a laptop (`contentgen api --local`), whose runs
+resolve a loraRef from the store, it is recorded as a numbered promotion beside the version, naming
+the caller and the automatic choice, which stays (200). In a cluster the LoraTraining's annotation
+contentgen.io/promoted-checkpoints says it (the operator resolves loraRefs from the resource): the
+API merges the version's entry, with the caller, the time and the note, into that annotation through
+the Kubernetes API under its own ServiceAccount (a merge patch on the resourceVersion it read) and
+answers 202; the operator follows it into status.versions[].promotion. The same checks refuse the
+same steps in both places, in the same words."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Body, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -19,9 +22,11 @@ from contentgen.api.lora import PROMOTED_ANNOTATION
 from contentgen.errors import ContentgenError
 from contentgen.pipeline.likeness import promote
 
+from ..creating import Conflict, Gone, KubeCreator, Refused
 from ..deps import CallerDep, RefPath, Services, ServicesDep, find_record
 from ..errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from ..identity import Caller
+from ..kube import KubeUnavailable
 
 router = APIRouter(prefix="/api/assets", tags=["create"])
 
@@ -50,8 +55,36 @@ class Promotion(BaseModel):
     note: str = ""
 
 
+class PromotionAsked(BaseModel):
+    """In a cluster: the LoraTraining's annotation now asks for the checkpoint; the operator makes it
+    the version's model (status.versions[].promotion, with `by`, `at` and `note`)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str = Field(description="The LoRA's record (the LoraTraining's uid).")
+    version: int
+    step: int
+    model_uri: str = Field(alias="modelUri", description="The checkpoint's LoRA, as the record lists it.")
+    by: str = Field(description="The caller, kept in the annotation's entry.")
+    at: str
+    automatic_step: int | None = Field(alias="automaticStep", description="The automatic choice, kept.")
+    note: str = ""
+    annotation: str = Field(description="The annotation it set (contentgen.io/promoted-checkpoints).")
+    message: str = Field(description="What was done, and where the operator shows it.")
+
+
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"model": Promotion, "description": "Promoted: stored beside the version and recorded."},
+    200: {
+        "model": Promotion,
+        "description": "On a laptop (`contentgen api --local`): promoted, stored beside the version and "
+        "recorded.",
+    },
+    202: {
+        "model": PromotionAsked,
+        "description": "In a cluster: the LoraTraining's annotation contentgen.io/promoted-checkpoints "
+        "now names the step for the version (merged with its other entries, with the caller, the time "
+        "and the note); the operator makes it the version's model.",
+    },
     400: {
         "model": ErrorResponse,
         "description": "A bad field, named in `error.fields` (code invalid): the step is not one of the "
@@ -61,52 +94,118 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {
         "model": ErrorResponse,
         "description": "The caller does not act for the record's owner (code forbidden), or this API does "
-        "not promote (code create_disabled: only `contentgen api --local` does).",
+        "not create at all (code create_disabled: CONTENTGEN_API_CREATE=off; the message names the "
+        "kubectl command), or the Kubernetes API refused the API's ServiceAccount (code forbidden).",
     },
-    404: {"model": ErrorResponse, "description": "No such record visible to the caller, or no such version."},
-    409: ERROR_RESPONSES[409],
+    404: {
+        "model": ErrorResponse,
+        "description": "No such record visible to the caller, or no such version; in a cluster, the "
+        "record's LoraTraining is gone (code gone).",
+    },
+    409: {
+        "model": ErrorResponse,
+        "description": "An ambiguous reference (code ambiguous); in a cluster, the LoraTraining's "
+        "annotation is not a JSON object of version to step (fix or remove it), or the LoraTraining "
+        "kept changing while it was annotated (code conflict: promote again).",
+    },
     502: {
         "model": ErrorResponse,
-        "description": "The store failed (code store_error; nothing was recorded).",
+        "description": "On a laptop, the store failed (code store_error; nothing was recorded).",
     },
-    503: ERROR_RESPONSES[503],
+    503: {
+        "model": ErrorResponse,
+        "description": "The catalog, or in a cluster the Kubernetes API, cannot be reached.",
+    },
 }
 
 
-def _promote(svc: Services, who: Caller, ref: str, version: int, wanted: PromoteRequest) -> dict[str, Any]:
-    doc = find_record(svc, who, ref)
-    creator = svc.creator
-    if creator is None or not creator.local:
-        raise ApiError(
-            403,
-            "create_disabled",
-            "this API does not promote checkpoints (only `contentgen api --local` does, whose runs use it); "
-            f"in a cluster, annotate the LoraTraining: kubectl annotate loratraining/{doc.get('name')} "
-            f"{PROMOTED_ANNOTATION}='{{\"{version}\": {wanted.step}}}' --overwrite",
-        )
-    if not who.may_act_for(str(doc.get("owner", ""))):
-        raise ApiError(
-            403, "forbidden", f"{who.user} does not act for {doc.get('owner')!r}, the record's owner"
-        )
+def _checked(doc: dict[str, Any], version: int, step: int, *, in_cluster: bool) -> tuple[dict[str, Any], str]:
+    """The version and the checkpoint's LoRA, or the refusal the laptop and the cluster share."""
     try:
-        entry = promote.promote(
-            svc.catalog, svc.store(), doc, version, wanted.step, by=who.user, at=now(), note=wanted.note
-        )
+        return promote.target(doc, version, step, in_cluster=in_cluster)
     except promote.NotPromotable as exc:
         text = str(exc)
         if text.startswith("version:"):
             raise ApiError(404, "version_not_found", text) from None
         field = "step" if text.startswith("step:") else "ref"
         raise ApiError(400, "invalid", text, fields=[{"field": field, "message": text}]) from None
+
+
+def _promote(
+    svc: Services, who: Caller, ref: str, version: int, wanted: PromoteRequest, response: Response
+) -> dict[str, Any]:
+    doc = find_record(svc, who, ref)
+    creator = svc.creator
+    if creator is None:
+        raise ApiError(
+            403,
+            "create_disabled",
+            "this API does not create or promote (CONTENTGEN_API_CREATE=off); in a cluster, annotate the "
+            f"LoraTraining: kubectl annotate loratraining/{doc.get('name')} "
+            f"{PROMOTED_ANNOTATION}='{{\"{version}\": {wanted.step}}}' --overwrite",
+        )
+    if not who.may_act_for(str(doc.get("owner", ""))):
+        raise ApiError(
+            403, "forbidden", f"{who.user} does not act for {doc.get('owner')!r}, the record's owner"
+        )
+    if isinstance(creator, KubeCreator):
+        return _annotate(creator, doc, who, version, wanted, response)
+    if not creator.local:
+        raise ApiError(403, "create_disabled", "this API promotes only on a laptop or in a cluster")
+    _checked(doc, version, wanted.step, in_cluster=False)
+    try:
+        entry = promote.promote(
+            svc.catalog, svc.store(), doc, version, wanted.step, by=who.user, at=now(), note=wanted.note
+        )
     except ContentgenError as exc:
         raise ApiError(502, "store_error", f"{exc.reason}: {exc}; nothing was recorded") from None
     return {"id": doc["_id"], **entry}
 
 
+def _annotate(
+    creator: KubeCreator,
+    doc: dict[str, Any],
+    who: Caller,
+    version: int,
+    wanted: PromoteRequest,
+    response: Response,
+) -> dict[str, Any]:
+    """In a cluster: the step checked as on a laptop, then the LoraTraining annotated."""
+    chosen, model_uri = _checked(doc, version, wanted.step, in_cluster=True)
+    automatic_step, _ = promote.automatic_choice(chosen)
+    at = now().isoformat().replace("+00:00", "Z")
+    note = wanted.note[:500]
+    try:
+        message = creator.promote(doc, version, wanted.step, by=who.user, at=at, note=note)
+    except Gone as exc:
+        raise ApiError(404, "gone", str(exc)) from None
+    except Conflict as exc:
+        raise ApiError(409, "conflict", str(exc)) from None
+    except Refused as exc:
+        raise ApiError(403, "forbidden", str(exc)) from None
+    except KubeUnavailable as exc:
+        raise ApiError(503, "cluster_unavailable", str(exc), {"Retry-After": "5"}) from None
+    entry: dict[str, Any] = {"step": wanted.step, "by": who.user, "at": at}
+    if note:
+        entry["note"] = note
+    response.status_code = 202
+    return {
+        "id": doc["_id"],
+        "version": version,
+        "step": wanted.step,
+        "modelUri": model_uri,
+        "by": who.user,
+        "at": at,
+        "automaticStep": automatic_step,
+        "note": note,
+        "annotation": PROMOTED_ANNOTATION,
+        "message": message,
+    }
+
+
 @router.post(
     "/{ref:path}/versions/{version}/promote",
-    response_model=Promotion,
-    response_model_by_alias=True,
+    response_model=None,
     summary="Make a scored checkpoint a LoRA version's model, over the automatic choice",
     responses=RESPONSES,
 )
@@ -116,8 +215,11 @@ async def promote_checkpoint(
     wanted: Annotated[PromoteRequest, Body()],
     svc: ServicesDep,
     who: CallerDep,
+    response: Response,
 ) -> dict[str, Any]:
     """The checkpoint `step`'s LoRA becomes the version's model: a loraRef to the version uses it
-    from then on. Stored as a numbered promotion beside the version (who, when, the automatic
-    choice, kept); promote the automatic step again to go back."""
-    return await run_in_threadpool(_promote, svc, who, ref, version, wanted)
+    from then on. On a laptop, stored as a numbered promotion beside the version (who, when, the
+    automatic choice, kept: 200); in a cluster, the LoraTraining's annotation
+    contentgen.io/promoted-checkpoints gets the version's entry (who, when, the note: 202), which the
+    operator follows. Promote the automatic step again to go back."""
+    return await run_in_threadpool(_promote, svc, who, ref, version, wanted, response)

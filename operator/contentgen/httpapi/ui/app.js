@@ -802,10 +802,17 @@ function checkpointList(lora, v) {
 
 async function promoteStep(lora, v, step, status) {
   if (!window.confirm(`Make checkpoint step ${step} the model of version ${v.version}? A loraRef to the version uses its LoRA from then on; the automatic choice is kept.`)) return;
+  let answer;
   try {
-    await send("POST", `/api/assets/${ref(lora.id)}/versions/${v.version}/promote`, { step });
+    answer = await send("POST", `/api/assets/${ref(lora.id)}/versions/${v.version}/promote`, { step });
   } catch (error) {
     notice(status, error.message, true).dataset.code = error.code || "";
+    return;
+  }
+  // In a cluster (202) the LoraTraining is annotated and the operator follows: say so, the record
+  // shows it once the operator has.
+  if (answer && answer.annotation) {
+    notice(status, answer.message, false);
     return;
   }
   await showVersion(lora.id, v.version);

@@ -52,15 +52,18 @@ def automatic_choice(version: dict[str, Any]) -> tuple[int | None, str]:
     return (int(step) if step is not None else None), str(version.get("modelUri") or "")
 
 
-def target(doc: dict[str, Any], number: int, step: int) -> tuple[dict[str, Any], str]:
+def target(
+    doc: dict[str, Any], number: int, step: int, *, in_cluster: bool = False
+) -> tuple[dict[str, Any], str]:
     """The version `number` of the LoRA record `doc` and the LoRA of its checkpoint `step`, or
-    NotPromotable saying why."""
+    NotPromotable saying why. `in_cluster`: the caller promotes by annotating the LoraTraining (the
+    HTTP API in a cluster), so a record the operator writes is promotable too."""
     doc = upgrade(doc)
     if doc.get("kind") != "LoraTraining":
         raise NotPromotable(
             f"{doc.get('name')!r} is a {doc.get('kind')}: only a LoRA's checkpoints are promoted"
         )
-    if doc.get("origin") == "operator":  # the operator resolves its loraRefs from the resource
+    if doc.get("origin") == "operator" and not in_cluster:  # its loraRefs resolve from the resource
         raise NotPromotable(
             f"{doc['namespace']}/{doc['name']} runs in a cluster, where the LoraTraining says which "
             f"checkpoint is a version's model: kubectl annotate -n {doc['namespace']} "
