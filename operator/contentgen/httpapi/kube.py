@@ -1,8 +1,9 @@
-"""The API's connection to the Kubernetes API server: a few JSON calls (TokenReview; create, get
-and delete of contentgen resources; a LoraTraining's promotion annotation patched), made with the standard library so the API needs no client
-package. Configured in a pod from its ServiceAccount (the token file is read again for each call,
-so a rotated token is used at once), elsewhere from a kubeconfig (CONTENTGEN_API_KUBECONFIG, else
-$KUBECONFIG): its current context's server, CA, and token or client certificate."""
+"""The API's connection to the Kubernetes API server: a few JSON calls (TokenReview; create, get and
+delete of contentgen resources; a LoraTraining's promotion annotation patched), made with the
+standard library so the API needs no client package. Configured in a pod from its ServiceAccount
+(the token file is read again for each call, so a rotated token is used at once), elsewhere from a
+kubeconfig (CONTENTGEN_API_KUBECONFIG, else $KUBECONFIG): its current context's server, CA, and
+token or client certificate."""
 
 from __future__ import annotations
 
