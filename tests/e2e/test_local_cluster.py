@@ -146,17 +146,17 @@ def test_the_examples(box: Box, tmp_path: Path) -> None:
     k = box.kubectl
     # What local-cluster printed: its copies of examples/, sources pointing at its sample media.
     out = k.run("apply", "-f", str(box.dir / "examples")).stdout
-    assert out.count(" created") == 5, out
+    assert out.count(" created") == 7, out
     k.run(
         "wait",
         "--for=condition=Ready",
-        "loratraining,imagegeneration,transcription,loraevaluation",
+        "loratraining,imagegeneration,transcription,loraevaluation,videogeneration",
         "--all",
         "--timeout=600s",
     )
     table = k.run("get", "contentgen").stdout
     assert "loratraining.contentgen.io/demo-avatar" in table and "dmavatar" in table
-    assert table.count("Succeeded") == 5, table
+    assert table.count("Succeeded") == 7, table
     # the LoRA's version 1 evaluated again on the example's seeds, with the provider that trained it
     again = k.json("get", "loraeval", "demo-avatar-again")["status"]
     assert (again["lora"]["version"], again["lora"]["provider"], again["evaluation"]) == (1, "offline", 1)

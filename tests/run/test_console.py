@@ -14,6 +14,7 @@ from contentgen.catalog.embedded import EmbeddedCatalog
 from contentgen.cli.main import main
 from contentgen.pipeline.reporters import ConsoleProgress
 from tests.catalog.factory import image_doc
+from tests.conftest import ROOT
 
 
 class Terminal(io.StringIO):
@@ -66,4 +67,7 @@ def test_crds_out_at_a_file_says_what_to_do(tmp_path: Path, capsys: pytest.Captu
         "or leave --out out to print them all\n"
     )
     assert main(["crds", "--out", str(tmp_path / "new" / "dir")]) == 0
-    assert len(list((tmp_path / "new" / "dir").glob("*.yaml"))) == len(KINDS)
+    # one file per CRD, named as the committed crds/ are (the kinds and Notification)
+    written = sorted(p.name for p in (tmp_path / "new" / "dir").glob("*.yaml"))
+    assert written == sorted(p.name for p in (ROOT / "crds").glob("*.yaml"))
+    assert len(written) == len(KINDS) + 1

@@ -410,8 +410,10 @@ class LocalCreator:
         if not self.offline and named is None:  # a LoraEvaluation's: its LoRA version's
             _runs_here(resource.kind, snapshot.provider)
         provider = "offline" if self.offline else snapshot.provider
-        if self.offline:
-            snapshot.spec["provider"] = "offline"
+        if self.offline:  # recorded as `contentgen run --offline` records it, defaults filled in
+            ran = offline_spec(snapshot.kind, snapshot.spec)
+            snapshot.spec.clear()
+            snapshot.spec.update(ran)
         with self._lock:
             if uid in self._runs:  # asked twice at once: the first one stands
                 return Made(
