@@ -354,7 +354,10 @@ def test_a_new_seed_keeps_both_images_and_a_failed_retraining_hides_nothing(box:
             "wait", "--for=condition=Ready", "imggen/seeded", "lora/retrained", "-n", "kept", "--timeout=600s"
         )
         final = [("Succeeded", "done", 100)]
-        wait_for(lambda: seen[-1:] == final, 60, "the catalog's last state")
+        try:
+            wait_for(lambda: seen[-1:] == final, 60, "the catalog's last state")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: it showed {seen}") from None
         wait_for(lambda: stream.runs("retrained")[-1:] == final, 60, "the stream's last state")
     dataset = [state for state in seen if state[1] == "dataset"]
     assert dataset and all(phase == "Running" and 8 <= p <= 45 for phase, _, p in dataset), seen
