@@ -39,6 +39,7 @@ from ..deps import (
     stored_spec,
 )
 from ..errors import ERROR_RESPONSES, ApiError, ErrorResponse, bad_request
+from ..ranges import PartOfFile, RangeHeader, Unsatisfiable, WholeFile, wanted
 from .common import page_of
 
 router = APIRouter(prefix="/api/assets", tags=["assets"], responses=ERROR_RESPONSES)
@@ -226,12 +227,21 @@ _CONTENT_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Polic
     responses={
         200: {
             "description": "The file, from a local store, with a Content-Disposition naming it after "
-            "the record and version (avatar-v3.safetensors, portrait-v2-image_1.png)."
+            "the record and version (avatar-v3.safetensors, portrait-v2-image_1.png), and "
+            "Accept-Ranges: bytes."
         },
-        307: {"description": "To a presigned URL of an S3 store."},
+        206: {
+            "description": "The one byte range asked for (Range), with Content-Range: bytes first-last/size."
+        },
+        307: {"description": "To a presigned URL of an S3 store (S3 serves Range itself)."},
         403: _USE_ONLY,
         409: {"description": f"No outputs yet, {_MISMATCH}."},
         410: {"description": "The assets were deleted."},
+        416: {
+            "model": ErrorResponse,
+            "description": "The range starts past the end of the file (code range_not_satisfiable), "
+            "with Content-Range: bytes */size.",
+        },
         502: _STORE_ERROR,
     },
 )
@@ -242,6 +252,7 @@ def content(
     file: FileQuery = None,
     version: VersionQuery = None,
     download: Annotated[bool, Query(description="Ask the browser to save it instead of showing it.")] = False,
+    range_: RangeHeader = None,
 ) -> Response:
     """A local store's file is sent from here; an S3 store's is a redirect to a presigned link
     (valid an hour), so large models do not pass through the API. With ?download=true it counts as
@@ -262,13 +273,7 @@ def content(
         media = next(
             (a.get("contentType") for a in doc.get("artifacts") or [] if a.get("uri") == uri), None
         ) or (mimetypes.guess_type(name)[0] or "application/octet-stream")
-        return FileResponse(
-            path,
-            media_type=media,
-            filename=saved_as,
-            content_disposition_type="attachment" if download else "inline",
-            headers=_CONTENT_HEADERS,
-        )
+        return _ranged(path, range_, media_type=media, filename=saved_as, attach=download)
     try:
         signed = sign(store, uri, DEFAULT_EXPIRES, download_name=saved_as if download else None)
     except DownloadError as exc:
@@ -276,6 +281,25 @@ def content(
     except ContentgenError as exc:
         raise ApiError(502, "store_error", str(exc)) from None
     return RedirectResponse(signed.url, status_code=307, headers=_CONTENT_HEADERS)
+
+
+def _ranged(path: Any, asked: str | None, *, media_type: str, filename: str, attach: bool) -> Response:
+    part = wanted(asked, path.stat().st_size)
+    if isinstance(part, Unsatisfiable):
+        raise ApiError(
+            416,
+            "range_not_satisfiable",
+            f"Range: {asked} starts past the end of the {part.size}-byte file; ask for bytes=0-"
+            f"{max(part.size - 1, 0)} or less",
+            headers={"Content-Range": f"bytes */{part.size}"},
+        )
+    kwargs: dict[str, Any] = {
+        "media_type": media_type,
+        "filename": filename,
+        "content_disposition_type": "attachment" if attach else "inline",
+        "headers": {**_CONTENT_HEADERS, "Accept-Ranges": "bytes"},
+    }
+    return PartOfFile(path, part=part, **kwargs) if part else WholeFile(path, **kwargs)
 
 
 class RemovalPlan(BaseModel):
