@@ -553,6 +553,7 @@ def _runs_here(kind: str, provider: str) -> None:
         "ImageGeneration": providers.IMAGE_GENERATORS,
         "Transcription": providers.TRANSCRIBERS,
         "LoraEvaluation": providers.IMAGE_GENERATORS,
+        "VideoGeneration": providers.VIDEO_GENERATORS,
     }[kind]
     if provider not in have:
         message = (

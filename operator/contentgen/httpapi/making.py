@@ -40,8 +40,10 @@ NAME_PREFIX = {
     "ImageGeneration": "image",
     "Transcription": "transcript",
     "LoraEvaluation": "evaluation",
+    "VideoGeneration": "video",
 }
-KindName = Literal["LoraTraining", "ImageGeneration", "Transcription", "LoraEvaluation"]
+KindName = Literal["LoraTraining", "ImageGeneration", "Transcription", "LoraEvaluation", "VideoGeneration"]
+SEEDED = ("ImageGeneration", "VideoGeneration")
 Name = Annotated[str, Field(min_length=1, max_length=253, pattern=NAME_PATTERN)]
 Namespace = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN)]
 Owner = Annotated[str, Field(max_length=63, pattern=OWNER_PATTERN)]
@@ -183,8 +185,8 @@ class RequestMetadata(Body):
 
 
 class ResourceRequest(Body):
-    """A LoraTraining, ImageGeneration, Transcription or LoraEvaluation as in a manifest (see the API
-    reference); `spec.owner` defaults to the caller's owner."""
+    """A LoraTraining, ImageGeneration, Transcription, LoraEvaluation or VideoGeneration as in a
+    manifest (see the API reference); `spec.owner` defaults to the caller's owner."""
 
     model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
 
@@ -456,10 +458,10 @@ class RerunRequest(Body):
     new_seed: bool = Field(
         default=False,
         alias="newSeed",
-        description="ImageGeneration: the same settings with a new random seed.",
+        description="ImageGeneration, VideoGeneration: the same settings with a new random seed.",
     )
     seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = Field(
-        default=None, description="ImageGeneration: this seed instead."
+        default=None, description="ImageGeneration, VideoGeneration: this seed instead."
     )
     name: Name | None = Field(
         default=None,
@@ -511,9 +513,14 @@ def rerun(
     kind = str(doc["kind"])
     spec, number = settings_of(doc, request.version, stored)
     if request.new_seed or request.seed is not None:
-        if kind != "ImageGeneration":
+        if kind not in SEEDED:
             raise Invalid(
-                [FieldProblem("seed", f"a {kind} has no seed; only an ImageGeneration does")], NOT_APPLICABLE
+                [
+                    FieldProblem(
+                        "seed", f"a {kind} has no seed; only an ImageGeneration or a VideoGeneration does"
+                    )
+                ],
+                NOT_APPLICABLE,
             )
         spec["seed"] = request.seed if request.seed is not None else seed_source.randbelow(MAX_SEED + 1)
     annotations = {ANNOTATION_RERUN_OF: f"{doc['_id']}/v{number}" if number else str(doc["_id"])}

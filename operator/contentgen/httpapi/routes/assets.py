@@ -502,14 +502,16 @@ def manifest(
             "name, so applying it where the resource exists runs the settings as a new version of it."
         ),
     ] = False,
-    seed: Annotated[int | None, Query(ge=0, le=4294967295, description="ImageGeneration: this seed.")] = None,
+    seed: Annotated[
+        int | None, Query(ge=0, le=4294967295, description="ImageGeneration, VideoGeneration: this seed.")
+    ] = None,
 ) -> Response:
     """apiVersion, kind, metadata (name, namespace) and the spec the version ran, without the
     fields that say what the defaults say."""
-    from ..making import manifest_yaml
+    from ..making import SEEDED, manifest_yaml
 
     doc = find_record(svc, who, ref)
-    if seed is not None and doc.get("kind") != "ImageGeneration":
+    if seed is not None and doc.get("kind") not in SEEDED:
         raise ApiError(409, "not_applicable", f"seed: a {doc.get('kind')} has no seed")
     try:
         text = manifest_yaml(doc, version, fresh_name=fresh, seed=seed, stored=stored_spec(svc, doc))
