@@ -22,9 +22,11 @@ from ..kube import KubeUnavailable
 router = APIRouter(tags=["ui"])
 SESSION_SECONDS = 12 * 3600
 UI = resources.files("contentgen.httpapi") / "ui"
-# The page may load only what this server serves.
+# The page may load only what this server serves; pictures and videos also from the presigned
+# links of an S3 store that /content redirects to.
 PAGE_POLICY = (
-    "default-src 'self'; img-src 'self' data: http: https:; connect-src 'self'; "
+    "default-src 'self'; img-src 'self' data: http: https:; media-src 'self' http: https:; "
+    "connect-src 'self'; "
     "style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 

@@ -11,7 +11,7 @@ let session = null;
 let config = { create: "off", tokens: true, logoutUrl: "", defaultNamespace: "default" };
 const PAGE = { gallery: 24, list: 25 };
 // A record's own page (a LoraEvaluation's: its score, its grid and its LoRA version).
-const KIND_LINK = { LoraTraining: "lora", ImageGeneration: "image", Transcription: "transcript", LoraEvaluation: "evaluation" };
+const KIND_LINK = { LoraTraining: "lora", ImageGeneration: "image", Transcription: "transcript", LoraEvaluation: "evaluation", VideoGeneration: "video" };
 const SIZES = ["square_hd", "square", "portrait_4_3", "portrait_16_9", "landscape_4_3", "landscape_16_9"];
 const MODELS = ["flux-pro", "flux-dev", "flux-schnell", "flux-lora"];
 
@@ -254,7 +254,7 @@ function filterForm(section, fields) {
   const values = filterValues();
   const inputs = {
     type: () => el("select", { name: "type" }, el("option", { value: "" }, "all kinds"),
-      ["lora-training", "image-generation", "transcription", "lora-evaluation"].map((t) => el("option", { value: t, selected: values.type === t }, t))),
+      ["lora-training", "image-generation", "transcription", "lora-evaluation", "video-generation"].map((t) => el("option", { value: t, selected: values.type === t }, t))),
     status: () => el("select", { name: "status" }, el("option", { value: "" }, "any but Deleted"),
       ["Pending", "Running", "Succeeded", "Failed", "Deleted"].map((s) => el("option", { value: s, selected: values.status === s }, s))),
     run: () => el("select", { name: "run" }, el("option", { value: "" }, "any latest run"),
@@ -264,6 +264,8 @@ function filterForm(section, fields) {
     model: () => el("select", { name: "model" }, el("option", { value: "" }, "any model"),
       MODELS.map((m) => el("option", { value: m, selected: values.model === m }, m))),
     tag: () => el("input", { name: "tag", value: values.tag || "", size: 10 }),
+    media: () => el("select", { name: "media", id: "filter-media" }, el("option", { value: "" }, "images and videos"),
+      ["images", "videos"].map((m) => el("option", { value: m, selected: values.media === m }, m))),
     owner: () => el("input", { name: "owner", value: values.owner || "", size: 10, placeholder: "everyone" }),
   };
   const shown = session && session.admin ? [...fields, "owner"] : fields;
@@ -361,10 +363,11 @@ async function showManifest(record, version, status) {
 
 function recordActions(record, version, status) {
   const images = record.kind === "ImageGeneration";
+  const seeded = images || record.kind === "VideoGeneration";
   const running = ["Pending", "Running"].includes(record.latestRun.phase);
   return el("div", { class: "actions", id: "record-actions" },
     el("button", { type: "button", id: "rerun", disabled: !creates(), title: createOffTitle(), onclick: () => rerun(record, version, false, status) }, "Re-run"),
-    images ? el("button", { type: "button", id: "new-seed", disabled: !creates(), title: createOffTitle(), onclick: () => rerun(record, version, true, status) }, "Same settings, new seed") : null,
+    seeded ? el("button", { type: "button", id: "new-seed", disabled: !creates(), title: createOffTitle(), onclick: () => rerun(record, version, true, status) }, "Same settings, new seed") : null,
     el("button", { type: "button", id: "copy-manifest", onclick: () => showManifest(record, version, status) }, "Copy as manifest"),
     images && creates() ? el("a", { class: "button", href: `#/create/image?${new URLSearchParams({ from: record.id, version: version || "" })}` }, "Edit and run") : null,
     running && creates() ? el("button", { type: "button", class: "danger", id: "cancel", onclick: () => act(record, "cancel", status) }, "Cancel run") : null,
@@ -501,8 +504,13 @@ function openLightbox(items, start) {
 
 async function gallery() {
   const values = filterValues();
-  const page = await api("/api/assets/images", { ...values, limit: PAGE.gallery });
-  const cards = [];
+  const { media, ...query } = values;
+  const empty = { items: [], total: 0, offset: 0, limit: PAGE.gallery };
+  const [page, videos] = await Promise.all([
+    media === "videos" ? empty : api("/api/assets/images", { ...query, limit: PAGE.gallery }),
+    media === "images" ? empty : api("/api/jobs", { ...query, type: "video-generation", limit: PAGE.gallery }),
+  ]);
+  let cards = [];
   const items = [];
   for (const run of page.items) {
     if (!run.versions.length) { // nothing made yet: say why
@@ -528,11 +536,15 @@ async function gallery() {
       });
     }
   }
+  // Videos beside images, newest first.
+  const createdAt = new Map([...page.items, ...videos.items].map((r) => [r.id, r.createdAt || ""]));
+  for (const run of videos.items) if (run.versions.length) cards.push(videoCard(run));
+  cards = cards.map((card, n) => [card, n]).sort(([a, i], [b, j]) => (createdAt.get(b.dataset.id) || "").localeCompare(createdAt.get(a.dataset.id) || "") || i - j).map(([card]) => card);
   put(main, 
     el("h1", {}, "Gallery"),
-    filterForm("gallery", ["status", "model", "tag", "since", "until"]),
+    filterForm("gallery", ["media", "status", "model", "tag", "since", "until"]),
     cards.length ? el("div", { class: "grid", id: "gallery" }, cards) : emptyState("images", "image", "imagegeneration.yaml", isFiltered(values)),
-    pager("gallery", page),
+    pager("gallery", values.media === "videos" ? videos : page),
   );
 }
 
@@ -579,6 +591,77 @@ async function imageView(id) {
     el("div", { class: "lineage", id: "lineage" },
       lineage.loras.length ? el("ol", {}, lineage.loras.map(lineageList)) : el("p", { class: "empty" }, "Made without LoRAs.")),
     ...(versions.length ? versions : [el("p", { class: "empty" }, "No images yet. ", el("a", { href: `#/job/${ref(run.id)}` }, "Follow its run"))]),
+    usagePanel(run),
+  );
+}
+
+// --- videos ---------------------------------------------------------------------------------
+
+function videoCard(run) {
+  const version = run.versions[run.versions.length - 1];
+  const video = version.video || {};
+  const still = video.thumbnailUri || video.posterUri;
+  return el("article", { class: "card video-card", "data-id": run.id, "data-version": version.version },
+    el("a", { href: `#/video/${ref(run.id)}`, class: "open poster" },
+      still ? el("img", { class: "thumb", src: contentUrl(run.id, still, still === video.thumbnailUri ? 2 : 1, false, version.version), alt: version.prompt || run.prompt, width: 240 }) : el("div", { class: "thumb" }),
+      el("span", { class: "play", "aria-hidden": "true" }, "▶"),
+      el("span", { class: "duration", "data-seconds": video.durationSeconds || 0 }, clock(video.durationSeconds || 0))),
+    el("div", { class: "title" }, version.prompt || run.prompt),
+    el("div", { class: "meta" }, `${ownerPrefix(run)}${run.namespace}/${run.name} v${version.version} · ${version.model || run.model} · video`),
+    el("div", {}, badge(run.status)));
+}
+
+// The likeness of the face along the video: a line of its samples against the threshold.
+function videoLikeness(l) {
+  if (!l || !l.verdict) return null;
+  const samples = (l.samples || []).filter((s) => typeof s.timeSeconds === "number" && typeof s.score === "number");
+  const end = Math.max(...samples.map((s) => s.timeSeconds), 1);
+  const x = (t) => 10 + (t / end) * 300;
+  const y = (score) => 90 - Math.max(0, Math.min(1, score)) * 80;
+  const line = samples.length ? svg("polyline", { points: samples.map((s) => `${x(s.timeSeconds)},${y(s.score)}`).join(" "), fill: "none", stroke: "currentColor", "stroke-width": 2 }) : null;
+  const threshold = typeof l.threshold === "number" ? svg("line", { x1: 10, x2: 310, y1: y(l.threshold), y2: y(l.threshold), stroke: "gray", "stroke-dasharray": "4 3" }) : null;
+  return el("div", { class: "video-likeness", "data-verdict": l.verdict },
+    el("h3", {}, "Likeness over time ", el("span", { class: `badge verdict-${l.verdict}` }, l.verdict)),
+    el("p", { class: "meta" }, `median ${num(l.median)} · lowest ${num(l.lowest)} · drift ${num(l.drift)}`,
+      typeof l.threshold === "number" ? ` · threshold ${num(l.threshold)}` : "", l.lora ? ` · against LoRA ${l.lora.name || l.lora.uid || l.lora}` : ""),
+    samples.length ? svg("svg", { viewBox: "0 0 320 100", width: 320, height: 100, role: "img", "aria-label": `likeness of ${samples.length} samples over ${clock(end)}` },
+      svg("title", {}, `${samples.length} samples`), threshold, line) : null,
+    (l.reasons || []).length ? el("ul", { class: "reasons" }, l.reasons.map((r) => el("li", {}, r))) : null);
+}
+
+function videoVersion(run, version) {
+  const video = version.video || {};
+  const poster = video.posterUri ? contentUrl(run.id, video.posterUri, 1, false, version.version) : undefined;
+  const picture = version.image;
+  return el("section", { class: "version", "data-version": version.version },
+    el("h2", {}, `Version ${version.version}`),
+    el("p", { class: "meta" }, `${version.prompt} · ${version.model} · ${when(version.createdAt)}`),
+    video.uri ? el("video", { controls: true, preload: "metadata", poster, id: `video-v${version.version}`, src: contentUrl(run.id, video.uri, 1, false, version.version), width: video.width || undefined, height: video.height || undefined, playsinline: true }) : null,
+    video.stripUri ? el("img", { class: "strip", alt: "frames across the video", src: contentUrl(run.id, video.stripUri, 1, false, version.version) }) : null,
+    el("p", { class: "meta video-facts" }, `${clock(video.durationSeconds || 0)} (${num(video.durationSeconds)} s) · ${video.width}×${video.height} · ${video.frames} frames at ${video.fps} fps · ${video.codec || "-"} · ${bytes(video.sizeBytes || 0)}`,
+      video.seed !== null && video.seed !== undefined ? ` · seed ${video.seed} ` : " ",
+      video.uri ? downloadButton(run.id, video.uri, 1, "Download", version.version) : null),
+    el("ul", { class: "lineage" },
+      picture ? el("li", {}, "animates ", picture.uid ? el("a", { href: `#/image/${ref(picture.uid)}` }, `${picture.name || picture.uid} v${picture.version} image ${picture.image}`) : picture.uri) : null,
+      (version.loras || []).map((l) => el("li", {}, l.uid ? el("a", { href: `#/lora/${ref(l.uid)}` }, `LoRA ${l.name || l.uid} v${l.version}`) : `LoRA ${l.name || l.url || "(by URL)"}`))),
+    videoLikeness(video.likeness));
+}
+
+async function videoView(id) {
+  const run = await api(`/api/jobs/${ref(id)}`);
+  const status = el("div", { id: "action-status" });
+  const versions = (run.versions || []).slice().reverse().map((version) => videoVersion(run, version));
+  put(main,
+    el("h1", {}, `${run.namespace}/${run.name}`),
+    el("dl", { class: "facts" },
+      el("dt", {}, "prompt"), el("dd", {}, run.prompt, copyButton(run.prompt, "Copy", "copy-prompt")),
+      el("dt", {}, "model"), el("dd", {}, run.model),
+      el("dt", {}, "status"), el("dd", {}, badge(run.status), runBadge(run.latestRun), run.latestRun.message ? ` ${run.latestRun.message}` : "", waits(run.latestRun)),
+      session.admin ? [el("dt", {}, "owner"), el("dd", {}, run.owner)] : [],
+      el("dt", {}, "tags"), el("dd", {}, (run.tags || []).join(", ") || "-"),
+      el("dt", {}, "id"), el("dd", {}, el("code", {}, run.id))),
+    recordActions(run, run.latestVersion, status), status,
+    ...(versions.length ? versions : [el("p", { class: "empty" }, "No video yet. ", el("a", { href: `#/job/${ref(run.id)}` }, "Follow its run"))]),
     usagePanel(run),
   );
 }
@@ -2017,6 +2100,7 @@ async function collectionView(id) {
 const ROUTES = {
   gallery: () => gallery(),
   image: (id) => imageView(id),
+  video: (id) => videoView(id),
   loras: () => loras(),
   lora: (id) => loraView(id),
   transcripts: () => transcripts(),

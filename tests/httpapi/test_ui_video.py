@@ -1,0 +1,120 @@
+"""The web UI's videos, in Debian's chromium (Playwright), against `contentgen api --local` with a
+VideoGeneration made by `contentgen run --offline`: the gallery shows its card (poster, duration,
+play icon) beside the images and filters to videos; its page plays the video through /content,
+and seeking asks for a byte range (206)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+import yaml
+
+from contentgen.catalog import Filters, Page
+from contentgen.catalog.embedded import EmbeddedCatalog
+from contentgen.cli.main import main
+from contentgen.httpapi import ApiSettings, create_app
+from tests.conftest import EXAMPLES
+from tests.httpapi.test_browser import local_page, until
+from tests.httpapi.test_ui_studio import chromium  # noqa: F401 (a fixture)
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[tuple[str, str]]:
+    root = Path(tempfile.mkdtemp(prefix="contentgen-video-ui-"))
+    try:
+        waves = next(
+            d
+            for d in yaml.safe_load_all((EXAMPLES / "videogeneration.yaml").read_text())
+            if d and "imageRef" not in d["spec"]
+        )
+        (root / "waves.yaml").write_text(yaml.safe_dump(waves))
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("CONTENTGEN_STORE", str(root / "store"))
+            env.setenv("CONTENTGEN_CATALOG", str(root / "catalog"))
+            env.chdir(root)
+            assert main(["run", "--offline", str(root / "waves.yaml")]) == 0
+        catalog = EmbeddedCatalog(root / "catalog")
+        uid = next(
+            d["_id"] for d in catalog.find(Filters(), page=Page(10)).docs if d["kind"] == "VideoGeneration"
+        )
+        settings = ApiSettings(
+            catalog="unused://",
+            store=str(root / "store"),
+            api_auth=["local"],
+            api_create="local",
+            api_offline=True,
+        )
+        app = create_app(settings, catalog=catalog)
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline, "the API did not start"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}", uid
+        server.should_exit = True
+        thread.join(timeout=10)
+        app.state.services.creator.close()
+        catalog.close()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_the_gallery_lists_the_video_and_its_page_plays_and_seeks(
+    chromium: Any,  # noqa: F811
+    served: tuple[str, str],
+) -> None:
+    base, uid = served
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page, outside = local_page(context, base)
+        ranged: list[tuple[str, int]] = []
+        page.on(
+            "response",
+            lambda r: (
+                ranged.append((r.request.headers.get("range", ""), r.status))
+                if "video.mp4" in r.url
+                else None
+            ),
+        )
+        page.goto(base + "/")
+        page.wait_for_selector("main[data-ready=gallery]")
+        card = page.locator(f".video-card[data-id='{uid}']")
+        assert card.count() == 1
+        assert card.locator(".duration").inner_text() == "00:02"  # 33 frames at 16 fps
+        assert card.locator(".play").count() == 1
+        until(page, f"document.querySelector(\".video-card[data-id='{uid}'] img.thumb\").naturalWidth > 0")
+        # The media filter: videos only, then images only.
+        page.select_option("#filter-media", "videos")
+        page.click("#filters button[type=submit]")
+        until(page, "location.hash.includes('media=videos')")
+        page.wait_for_selector("main[data-ready=gallery]")
+        assert page.locator(".image-card").count() == 0 and page.locator(".video-card").count() == 1
+
+        card = page.locator(f".video-card[data-id='{uid}'] a.open")
+        card.click()
+        page.wait_for_selector("main[data-ready=video]")
+        video = page.locator("video#video-v1")
+        assert video.get_attribute("preload") == "metadata" and video.get_attribute("poster")
+        assert page.locator("img.strip").count() == 1
+        facts = page.locator(".video-facts").inner_text()
+        assert "33 frames at 16 fps" in facts and "seed 7" in facts
+        assert page.locator("#new-seed").count() == 1
+        until(page, "document.querySelector('video#video-v1').readyState >= 1")
+        page.evaluate("document.querySelector('video#video-v1').currentTime = 1")
+        until(page, "document.querySelector('video#video-v1').readyState >= 2")
+        assert any(header.startswith("bytes=") and status == 206 for header, status in ranged), ranged
+        assert outside == []
+    finally:
+        context.close()
