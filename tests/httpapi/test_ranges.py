@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import httpx
+import mongomock
 import pytest
 
+from contentgen.catalog.mongo import MongoCatalog
+from contentgen.httpapi import ApiSettings, create_app
 from contentgen.httpapi.ranges import Unsatisfiable, wanted
 from contentgen.store import LocalStore
-from tests.httpapi.conftest import auth
+from contentgen.store.s3 import S3Store
+from tests.httpapi.conftest import auth, fill
 
 IMAGE = "/api/assets/a-img-1/content?file=image_1.png"
 BODY = b"bytes of generated-images/alice/a-img-1/v1/image_1.png"
@@ -94,3 +98,19 @@ async def test_the_openapi_document_states_ranges(client: httpx.AsyncClient) -> 
     operation = (await client.get("/openapi.json")).json()["paths"]["/api/assets/{ref}/content"]["get"]
     assert {"206", "416"} <= set(operation["responses"])
     assert any(p["name"] == "Range" and p["in"] == "header" for p in operation["parameters"])
+
+
+@pytest.mark.asyncio
+async def test_an_s3_store_serves_the_range_through_its_presigned_link(
+    s3: str, settings: ApiSettings
+) -> None:
+    store = S3Store(s3, "cg")
+    catalog = MongoCatalog(mongomock.MongoClient(), "contentgen")
+    fill(catalog, store)
+    app = create_app(settings.model_copy(update={"store": f"s3://{s3}/cg"}), catalog=catalog)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+        moved = await client.get(IMAGE, headers={**auth("alice"), "Range": "bytes=9-16"})
+    assert moved.status_code == 307
+    part = httpx.get(moved.headers["location"], headers={"Range": "bytes=9-16"})  # as a browser follows it
+    assert part.status_code == 206 and part.content == BODY[9:17]
+    assert part.headers["content-range"] == f"bytes 9-16/{SIZE}"
