@@ -266,7 +266,7 @@ def _typed_resource_requests(schema: dict[str, Any]) -> None:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     variants = {}
     for kind in KINDS.values():
-        if kind.kind not in get_args(KindName):  # a kind the API does not create yet (VideoGeneration)
+        if kind.kind not in get_args(KindName):  # a kind the API does not create (Notification)
             continue
         spec = kind.spec.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
         for name, definition in spec.pop("$defs", {}).items():

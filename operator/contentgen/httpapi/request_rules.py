@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -191,7 +192,37 @@ def apply(schemas: list[JsonDict], *, local: bool) -> None:
             said = [known.get(e["rule"]) for e in node.get("x-kubernetes-validations") or []]
             extra = [copy.deepcopy(s) for s in said if s]
             if extra:
-                node["allOf"] = [*node.get("allOf", []), *extra]
+                node["allOf"] = _by_model([*node.get("allOf", []), *extra])
+
+
+def _is_other_model(branch: JsonDict) -> bool:
+    """`branch` says "the model is not this one" (one model, by const)."""
+    text = json.dumps(branch)
+    return set(branch) == {"not"} and '"model"' in text and text.count('"const"') == 1 and "enum" not in text
+
+
+def _by_model(items: list[JsonDict]) -> list[JsonDict]:
+    """The same rules, those that hold unless the model is another one (A or model != m) said as
+    one choice of model: (model == m and m's rules) for one m, or a model none of them names. A
+    VideoGeneration's dozens of per-model rules would otherwise multiply into more alternatives
+    than a client's JSON Schema engine (schemathesis's) works through."""
+    groups: dict[str, list[JsonDict]] = {}
+    kept: list[JsonDict] = []
+    for item in items:
+        branches = item.get("anyOf") if set(item) == {"anyOf"} else None
+        other = next((b for b in branches or [] if _is_other_model(b)), None)
+        if other is None:
+            kept.append(item)
+            continue
+        key = json.dumps(other, sort_keys=True)
+        rest = [b for b in branches or [] if b is not other]
+        groups.setdefault(key, []).append(rest[0] if len(rest) == 1 else {"anyOf": rest})
+    if not groups:
+        return kept
+    # The models are one value: (model is m and m's rules) for the one it is, or a model none names.
+    others = [json.loads(key) for key in groups]
+    chosen = [{"allOf": [{"not": other}, *held]} for other, held in zip(others, groups.values(), strict=True)]
+    return [*kept, {"anyOf": [*chosen, {"allOf": others}]}]
 
 
 def code_of(messages: list[str]) -> str:
