@@ -25,6 +25,16 @@ from tests.conftest import EXAMPLES
 from tests.httpapi.test_browser import local_page, until
 from tests.httpapi.test_ui_studio import chromium  # noqa: F401 (a fixture)
 
+LIKENESS = {
+    "verdict": "poor",
+    "median": 0.41,
+    "lowest": 0.12,
+    "drift": 0.3,
+    "samples": [{"timeSeconds": t / 2, "score": s} for t, s in enumerate((0.6, 0.45, 0.3, 0.12))],
+    "reasons": ["the face drifts from the person after 1 s"],
+    "threshold": 0.35,
+}
+
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[tuple[str, str]]:
@@ -45,6 +55,10 @@ def served() -> Iterator[tuple[str, str]]:
         uid = next(
             d["_id"] for d in catalog.find(Filters(), page=Page(10)).docs if d["kind"] == "VideoGeneration"
         )
+        doc = catalog.get(uid)
+        assert doc is not None
+        doc["versions"][-1]["video"]["likeness"] = LIKENESS  # as a run with a LoRA measures it
+        catalog.upsert(doc)
         settings = ApiSettings(
             catalog="unused://",
             store=str(root / "store"),
@@ -111,6 +125,9 @@ def test_the_gallery_lists_the_video_and_its_page_plays_and_seeks(
         facts = page.locator(".video-facts").inner_text()
         assert "33 frames at 16 fps" in facts and "seed 7" in facts
         assert page.locator("#new-seed").count() == 1
+        likeness = page.locator(".video-likeness[data-verdict=poor]")
+        assert "median 0.41" in likeness.inner_text() and "drifts from the person" in likeness.inner_text()
+        assert len(likeness.locator("polyline").get_attribute("points").split()) == 4
         until(page, "document.querySelector('video#video-v1').readyState >= 1")
         page.evaluate("document.querySelector('video#video-v1').currentTime = 1")
         until(page, "document.querySelector('video#video-v1').readyState >= 2")

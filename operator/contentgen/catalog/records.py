@@ -331,6 +331,11 @@ class VideoInfo(RecordModel):
     poster_uri: str = Field(default="", description="Its first frame (poster.jpg).")
     thumbnail_uri: str = Field(default="", description="A small JPEG of the poster (thumbs/poster.jpg).")
     strip_uri: str = Field(default="", description="Frames across it, side by side (strip.jpg).")
+    likeness: dict[str, Any] | None = Field(
+        default=None,
+        description="Whether the face stays the LoRA's person along it (verdict, median, lowest, drift, "
+        "samples of timeSeconds and score, reasons), when measured.",
+    )
 
 
 class PictureUseInfo(RecordModel):
