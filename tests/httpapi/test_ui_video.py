@@ -135,3 +135,28 @@ def test_the_gallery_lists_the_video_and_its_page_plays_and_seeks(
         assert outside == []
     finally:
         context.close()
+
+
+def test_the_create_form_makes_a_video_and_names_a_bad_field(
+    chromium: Any,  # noqa: F811
+    served: tuple[str, str],
+) -> None:
+    base, _ = served
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page, outside = local_page(context, base)
+        page.goto(base + "/#/create/video")
+        page.wait_for_selector("main[data-ready=create]")
+        assert page.locator("#create-form").get_attribute("data-kind") == "VideoGeneration"
+        page.fill("#f-prompt", "a lighthouse beam sweeping over the sea")
+        page.fill("[name=durationSeconds]", "500")
+        page.select_option("[name=provider]", "offline")
+        page.click("#create-submit")
+        page.wait_for_selector(".field-error[data-field='spec.durationSeconds']")
+        page.fill("[name=durationSeconds]", "2")
+        page.fill("[name=fps]", "16")
+        page.click("#create-submit")
+        until(page, "location.hash.startsWith('#/job/')")
+        assert outside == []
+    finally:
+        context.close()

@@ -1784,7 +1784,8 @@ const FIELD_INPUTS = {
   "spec.negativePrompt": "negativePrompt", "spec.numImages": "numImages", "spec.imageSize": "imageSize", "spec.seed": "seed",
   "spec.model": "model", "spec.loras": "lora", "spec.source": "source", "spec.triggerWord": "triggerWord",
   "spec.training.steps": "steps", "spec.languageCode": "languageCode", "spec.tags": "tags", "spec.description": "description",
-  "spec.provider": "provider",
+  "spec.provider": "provider", "spec.durationSeconds": "durationSeconds", "spec.fps": "fps", "spec.numFrames": "durationSeconds",
+  "spec.imageRef": "imageRef", "spec.image": "imageRef", "spec.resolution": "resolution", "spec.aspectRatio": "resolution",
 };
 
 function inputFor(form, path) {
@@ -1810,6 +1811,14 @@ function specOf(kind, data) {
       spec.loras = [{ loraRef, scale: number("scale") ?? 1 }];
       spec.model = "flux-lora";
     }
+  } else if (kind === "VideoGeneration") {
+    spec.prompt = text("prompt");
+    if (text("model")) spec.model = text("model");
+    if (number("durationSeconds") !== undefined) spec.durationSeconds = number("durationSeconds");
+    if (number("fps") !== undefined) spec.fps = number("fps");
+    if (text("resolution")) spec.resolution = text("resolution");
+    if (number("seed") !== undefined) spec.seed = number("seed");
+    if (text("imageRef")) spec.imageRef = { name: text("imageRef") };
   } else if (kind === "LoraTraining") {
     spec.source = { url: text("source") };
     spec.triggerWord = text("triggerWord");
@@ -1830,7 +1839,9 @@ const CREATE_KINDS = {
   image: { kind: "ImageGeneration", label: "Images", example: "imagegeneration.yaml" },
   lora: { kind: "LoraTraining", label: "LoRA", example: "loratraining.yaml" },
   transcript: { kind: "Transcription", label: "Transcript", example: "transcription.yaml" },
+  video: { kind: "VideoGeneration", label: "Video", example: "videogeneration.yaml" },
 };
+const VIDEO_MODELS = ["wan-2.2-t2v", "wan-2.2-i2v", "ltx-video-13b", "kling-2.5-turbo", "wan-1.3b-t2v", "wan-14b-i2v", "ltx-video"];
 
 async function createView(which) {
   const chosen = CREATE_KINDS[which] ? which : "image";
@@ -1892,6 +1903,17 @@ async function createView(which) {
       field("LoRA", loraSelect), field("LoRA version", versionSelect),
       field("LoRA scale", input("scale", { type: "number", min: 0, max: 2, step: 0.05, value: String(((prefill.loras || [])[0] || {}).scale ?? 1) })),
       field("Provider", select("provider", [["", "default (fal)"], ["fal", "fal"], ["offline", "offline (free placeholder images)"]], pick("provider", ""))),
+    ];
+  } else if (kind === "VideoGeneration") {
+    fields = [
+      field("Prompt", el("textarea", { name: "prompt", id: "f-prompt", rows: 3, required: true, maxlength: 4000 }, pick("prompt", "")), true),
+      field("Model", select("model", [["", "default (wan-2.2-t2v)"], ...VIDEO_MODELS.map((m) => [m, m])], pick("model", ""))),
+      field("Animate the images of (optional)", input("imageRef", { placeholder: "an ImageGeneration's name", value: (prefill.imageRef || {}).name || values.imageRef || "" }), false, "image-to-video models"),
+      field("Length (seconds)", input("durationSeconds", { type: "number", min: 0, max: 120, step: 0.5, placeholder: "the model's default", value: pick("durationSeconds", "") })),
+      field("Frame rate", input("fps", { type: "number", min: 1, max: 60, placeholder: "the model's default", value: pick("fps", "") })),
+      field("Resolution", select("resolution", [["", "the model's default"], ["480p", "480p"], ["580p", "580p"], ["720p", "720p"]], pick("resolution", ""))),
+      field("Seed", input("seed", { type: "number", min: 0, max: 4294967295, placeholder: "random", value: values.from ? "" : pick("seed", "") }), false, values.from ? "empty: a new seed" : ""),
+      field("Provider", select("provider", [["", "default (fal)"], ["fal", "fal"], ["offline", "offline (a free placeholder video)"], ["cluster", "cluster"]], pick("provider", ""))),
     ];
   } else if (kind === "LoraTraining") {
     fields = [
