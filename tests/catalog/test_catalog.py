@@ -202,3 +202,19 @@ def test_open_catalog_refuses_other_schemes_without_echoing_credentials() -> Non
     with pytest.raises(ValueError, match="unsupported catalog URL") as raised:
         open_catalog("postgres://user:hunter2@db/x")
     assert "hunter2" not in str(raised.value)
+
+
+def test_the_embedded_catalog_mends_a_collection_file_left_without_its_table(tmp_path: Path) -> None:
+    """An earlier operator's prune, deleting from a collection before its first insert, left
+    montydb an empty SQLite file, and every write to it failed 'no such table: documents'."""
+    import sqlite3
+
+    from contentgen.catalog.deliveries import EVENTS, Deliveries
+
+    EmbeddedCatalog(tmp_path / "cat").close()
+    sqlite3.connect(tmp_path / "cat" / "contentgen" / f"{EVENTS}.collection").close()
+    catalog = EmbeddedCatalog(tmp_path / "cat")
+    store = Deliveries(catalog)
+    assert store.enqueue([{"id": "e-1", "type": "io.contentgen.run.succeeded", "data": {}}]) == 1
+    assert store.unfanned()[0]["id"] == "e-1"
+    catalog.close()

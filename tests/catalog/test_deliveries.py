@@ -128,3 +128,18 @@ def test_410_disables_retries_end_and_replay_sends_again(catalog: Catalog) -> No
     # an event to a Notification made after it: a delivery of its own
     assert store.replay(_notification("n-2"), delivery["eventId"])
     assert not store.replay(_notification(), "evt_none")
+
+
+def test_pruning_before_any_event_leaves_the_collections_writable(catalog: Catalog) -> None:
+    """The operator prunes each round, often before its first event: on the embedded catalog
+    montydb's delete on a collection never written made an empty SQLite file without its table,
+    and every later write (the events of every record's change) failed 'no such table'."""
+    clock = Clock()
+    store = Deliveries(catalog, clock)
+    assert store.prune(older_than=0) == 0
+    assert store.due() == []
+    assert store.enqueue(_events(1)) == 1
+    store.fan_out(store.unfanned()[0], [_notification()])
+    assert len(store.due()) == 1
+    again = Deliveries(catalog, clock)  # a new process over the same catalog
+    assert again.enqueue(_events(2)) == 1

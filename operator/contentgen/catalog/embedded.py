@@ -12,6 +12,7 @@ the same lock; a search reads only it.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -41,10 +42,43 @@ class EmbeddedCatalog(Catalog):
             set_storage(str(self.directory), storage="sqlite", use_bson=False)
         client = MontyClient(str(self.directory))
         super().__init__(client[DATABASE][COLLECTION], client.close, guard=threading.RLock())
+        self._made: set[str] = set()
+        self._make(COLLECTION)
         self.search_index = SearchIndex(self.directory / SEARCH_FILE)
         if self.search_index.needs_build:  # a catalog from before the index, or a new one
             with self._guard:
                 self.search_index.rebuild(self._collection.find({}))
+
+    def sibling(self, name: str) -> Any:
+        with self._guard:
+            self._make(name)
+        return super().sibling(name)
+
+    def _make(self, name: str) -> None:
+        """Create a collection's SQLite file with its table before any read or delete: montydb
+        makes the table on a collection's first insert only, and a delete (or an update) before
+        that opens an empty file with no table, after which every write fails 'no such table'.
+        A file left so by an earlier version gets its table here (CREATE ... IF NOT EXISTS, which
+        two processes may run at once)."""
+        if name in self._made:
+            return
+        from montydb.storage.sqlite import SQLITE_DB_EXT, SQLITE_RECORD_TABLE
+
+        folder = self.directory / DATABASE
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(folder / f"{name}{SQLITE_DB_EXT}")
+            try:
+                with conn:
+                    conn.execute(
+                        f"CREATE TABLE IF NOT EXISTS [{SQLITE_RECORD_TABLE}]"
+                        " (k text NOT NULL, v text NOT NULL, PRIMARY KEY(k))"
+                    )
+            finally:
+                conn.close()
+        except (OSError, sqlite3.OperationalError):  # a read-only catalog: reading needs no table
+            return
+        self._made.add(name)
 
     def upsert(self, doc: dict[str, Any]) -> None:
         with self._guard:
