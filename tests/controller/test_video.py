@@ -195,9 +195,50 @@ def test_the_status_after_a_run_has_the_video_and_its_picture() -> None:
     KINDS["VideoGeneration"].status.model_validate_json(__import__("json").dumps(status))
 
 
-def test_kubectl_shows_phase_and_duration() -> None:
+def test_kubectl_shows_phase_duration_and_verdict() -> None:
     columns = {c.name: c.json_path for c in KINDS["VideoGeneration"].columns}
     assert columns["Phase"] == ".status.phase" and columns["Duration"] == ".status.video.durationSeconds"
+    assert columns["Likeness"] == ".status.video.likeness.verdict"
+
+
+def test_the_picture_carries_the_loras_it_was_made_with() -> None:
+    """The lineage video <- picture <- LoRA: the ImageGeneration's version's LoRAs ride with the
+    resolved picture, so the worker knows whose likeness to look for along the video."""
+    body: dict[str, Any] = {
+        "metadata": {"name": "portrait", "uid": IMAGE_UID},
+        "spec": {"owner": "alice"},
+        "status": {
+            "phase": "Succeeded",
+            "latestVersion": 2,
+            "versions": [
+                {"version": v, "images": [{"uri": f"s3://bkt/img/v{v}/image_1.png"}], "loras": loras}
+                for v, loras in (
+                    (1, []),
+                    (
+                        2,
+                        [
+                            {
+                                "uri": "s3://bkt/loras/alice/l-1/v3/model.safetensors",
+                                "name": "me",
+                                "uid": "l-1",
+                                "version": 3,
+                            }
+                        ],
+                    ),
+                )
+            ],
+        },
+    }
+    latest = decide(
+        video(**{**I2V, "imageRef": {"name": "portrait"}}), World(now=NOW, image=image_state(body))
+    )
+    assert latest.job is not None and latest.job.image is not None
+    assert [(lora.name, lora.uid, lora.version) for lora in latest.job.image.loras] == [("me", "l-1", 3)]
+    first = decide(
+        video(**{**I2V, "imageRef": {"name": "portrait", "version": 1}}),
+        World(now=NOW, image=image_state(body)),
+    )
+    assert first.job is not None and first.job.image is not None and first.job.image.loras == []
 
 
 def test_the_job_runs_the_frozen_snapshot() -> None:

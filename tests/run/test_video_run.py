@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import av
@@ -116,3 +117,34 @@ def test_an_image_ref_animates_the_picture_and_keeps_the_lineage(
     (workspace / "clip.yaml").write_text(yaml.safe_dump(manifest))
     code, out = run(capsys, "run", "--offline", "clip.yaml")
     assert code != 0 and "image 3" in out and "has 2 image(s)" in out
+
+
+def test_a_video_of_a_lora_picture_measures_the_likeness_over_time(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """make demo's chain: the LoRA, a picture made with it, the picture animated. The picture's
+    LoRAs ride with it (lineage), and the video is measured against that LoRA's person: the
+    offline placeholders show no face, and the report says so and why, frame by frame."""
+    sample = str(EXAMPLES / "media" / "sample.mp4")
+    code, out = run(capsys, "run", "--offline", "--source", sample, str(EXAMPLES / "loratraining.yaml"))
+    assert code == 0, out
+    code, out = run(capsys, "run", "--offline", str(EXAMPLES / "imagegeneration-lora.yaml"))
+    assert code == 0, out
+    code, out = run(
+        capsys, "run", "--offline", "--result", "r.json", str(EXAMPLES / "videogeneration-portrait.yaml")
+    )
+    assert code == 0, out
+    result = RunResult.model_validate_json((workspace / "r.json").read_text())
+    assert result.image is not None and [lora.name for lora in result.image.loras] == ["demo-avatar"]
+    assert result.video is not None and result.video.likeness is not None
+    likeness = result.video.likeness
+    assert likeness.lora is not None and likeness.lora.name == "demo-avatar"
+    assert likeness.verdict == "no-faces" and likeness.median is None
+    assert len(likeness.samples) == 16 and all(s.faces == 0 and s.score is None for s in likeness.samples)
+    assert "made by the offline provider" in likeness.reasons[-1]
+    assert re.search(r"stages: .*, likeness \d+\.\ds", out), out  # the stage is timed
+
+    code, out = run(capsys, "assets", "get", "demo-avatar-clip", "-o", "table")
+    assert code == 0 and "likeness over time no-faces (no face in any of the 16 frames sampled" in out
+    record = open_catalog().get(result.uid)
+    assert record is not None and record["versions"][-1]["video"]["likeness"]["verdict"] == "no-faces"

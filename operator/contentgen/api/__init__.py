@@ -58,9 +58,11 @@ from .transcription import TranscriptionSpec, TranscriptionStatus, TranscriptOut
 from .video import (
     GeneratedVideo,
     ImageRef,
+    LikenessSample,
     ResolvedImage,
     VideoGenerationSpec,
     VideoGenerationStatus,
+    VideoLikeness,
     VideoVersion,
 )
 
@@ -101,6 +103,7 @@ __all__ = [
     "Kind",
     "Likeness",
     "LikenessPlan",
+    "LikenessSample",
     "LoraEntry",
     "LoraEvaluationSpec",
     "LoraEvaluationStatus",
@@ -131,6 +134,7 @@ __all__ = [
     "VersionBase",
     "VideoGenerationSpec",
     "VideoGenerationStatus",
+    "VideoLikeness",
     "VideoVersion",
     "format_time",
     "is_local_path",

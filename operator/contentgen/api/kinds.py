@@ -136,6 +136,11 @@ VIDEO_GENERATION = Kind(
         Column(
             "Duration", ".status.video.durationSeconds", "number", "The latest video's length in seconds."
         ),
+        Column(
+            "Likeness",
+            ".status.video.likeness.verdict",
+            description="Whether the face stays the LoRA's person along the latest video.",
+        ),
         Column("Version", ".status.latestVersion", "integer", "The newest version.", priority=1),
     ),
 )

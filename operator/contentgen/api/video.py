@@ -607,6 +607,65 @@ class VideoGenerationSpec(CommonSpec):
 # --- what a run made -------------------------------------------------------------------------------
 
 
+class LikenessSample(ApiModel):
+    time_seconds: Annotated[float, Field(ge=0, description="Where in the video the frame is.")]
+    score: (
+        Annotated[
+            float,
+            Field(
+                ge=-1, le=1, description="Its face's similarity to the person (cosine, SFace); null: no face."
+            ),
+        ]
+        | None
+    ) = None
+    faces: Annotated[int, Field(ge=0, description="Faces found in the frame.")] = 0
+
+
+class VideoLikeness(ApiModel):
+    """Whether the face in a video made from a LoRA (or from a picture made with one) stays that
+    LoRA's person along the clip (docs/videos.md#likeness-over-time)."""
+
+    verdict: Annotated[
+        Literal["good", "poor", "no-faces", "unmeasured"],
+        Field(description="good, poor (not the person, or drifts away from them), no-faces, unmeasured."),
+    ]
+    reasons: Annotated[list[Annotated[str, Field(max_length=400)]], Field(max_length=8)] = []
+    median: Annotated[float, Field(description="The median similarity of the frames with a face.")] | None = (
+        None
+    )
+    lowest: Annotated[float, Field(description="The lowest similarity of a frame.")] | None = None
+    lowest_at_seconds: Annotated[float, Field(ge=0, description="Where that frame is.")] | None = None
+    drift: (
+        Annotated[
+            float,
+            Field(
+                description="The first third's median minus the last third's: above 0, the face moves away."
+            ),
+        ]
+        | None
+    ) = None
+    percent: (
+        Annotated[
+            float,
+            Field(
+                description="The median from strangers (0) to the person's own photographs' likeness (100)."
+            ),
+        ]
+        | None
+    ) = None
+    upper_bound: (
+        Annotated[
+            float, Field(description="The person's own photographs' likeness to each other (leave-one-out).")
+        ]
+        | None
+    ) = None
+    threshold: Annotated[float, Field(description="At or above it a face is the person.")] = 0.0
+    samples: Annotated[
+        list[LikenessSample], Field(max_length=32, description="The frames scored, evenly across the video.")
+    ] = []
+    lora: Annotated[ResolvedLora, Field(description="The LoRA whose person was looked for.")] | None = None
+
+
 class GeneratedVideo(ApiModel):
     uri: Annotated[str, Field(description="The MP4 (H.264, yuv420p, its index at the front: faststart).")]
     content_type: str = "video/mp4"
@@ -624,6 +683,15 @@ class GeneratedVideo(ApiModel):
     strip_uri: Annotated[
         str, Field(description="A strip of frames across the video, one JPEG (strip.jpg).")
     ] = ""
+    likeness: (
+        Annotated[
+            VideoLikeness,
+            Field(
+                description="Whether the face stays the LoRA's person along the video, when made with one."
+            ),
+        ]
+        | None
+    ) = None
 
 
 class ResolvedImage(ApiModel):
@@ -635,6 +703,10 @@ class ResolvedImage(ApiModel):
     uid: Annotated[str, Field(description="That ImageGeneration's uid.")] = ""
     version: Annotated[int, Field(ge=0, description="Its version that was used.")] = 0
     image: Annotated[int, Field(ge=0, description="Which of that version's images (1 for the first).")] = 0
+    loras: Annotated[
+        list[ResolvedLora],
+        Field(max_length=8, description="The LoRAs that picture was made with (its lineage)."),
+    ] = []
 
 
 class VideoVersion(VersionBase):

@@ -151,6 +151,8 @@ def _describe(item: dict[str, Any]) -> str:
             if picture.get("name"):
                 which = f"v{picture.get('version', 0)} image {picture.get('image', 0)}"
                 head += f"; animates {picture['name']} {which}"
+            if isinstance(video.get("likeness"), dict):
+                head += f"; likeness over time {_video_likeness(video['likeness'])}"
         elif transcript:
             head = f"{transcript.get('wordCount', 0)} words {transcript.get('textUri', '')}"
         head = f"v{item['version']} ({item.get('createdAt') or '-'}) {head}"
@@ -169,6 +171,19 @@ def _describe(item: dict[str, Any]) -> str:
         )
         text += f" (evaluation e{item['likenessEvaluation']}; earlier: {earlier or 'none'})"
     return text + "".join(f"\n    {line}" for line in checkpoint_lines(item))
+
+
+def _video_likeness(likeness: dict[str, Any]) -> str:
+    """verdict, median, lowest (at when), drift, then the reasons: "good, median 0.65, lowest 0.59
+    at 1.8 s, drift 0.06 (the face is the person ...)"."""
+    parts = [str(likeness.get("verdict") or "-")]
+    for label, key in (("median", "median"), ("lowest", "lowest"), ("drift", "drift")):
+        if likeness.get(key) is not None:
+            parts.append(f"{label} {float(likeness[key]):.2f}")
+            if key == "lowest" and likeness.get("lowestAtSeconds") is not None:
+                parts[-1] += f" at {float(likeness['lowestAtSeconds']):.1f} s"
+    reasons = "; ".join(str(r) for r in likeness.get("reasons") or [])
+    return ", ".join(parts) + (f" ({reasons})" if reasons else "")
 
 
 def curve_of(version: dict[str, Any]) -> dict[str, Any]:

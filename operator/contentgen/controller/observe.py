@@ -182,9 +182,14 @@ class ImageState:
     uid: str
     latest_version: int
     versions: tuple[tuple[int, tuple[str, ...]], ...] = ()  # (version, its images' URIs)
+    # (version, the LoRAs its images were made with, as its status says them)
+    loras: tuple[tuple[int, tuple[dict[str, Any], ...]], ...] = ()
 
     def images(self, version: int) -> tuple[str, ...] | None:
         return next((uris for number, uris in self.versions if number == version), None)
+
+    def loras_of(self, version: int) -> tuple[dict[str, Any], ...]:
+        return next((found for number, found in self.loras if number == version), ())
 
 
 def image_state(body: dict[str, Any]) -> ImageState:
@@ -199,6 +204,11 @@ def image_state(body: dict[str, Any]) -> ImageState:
         latest_version=int(status.get("latestVersion") or 0),
         versions=tuple(
             (int(v["version"]), tuple(str(i.get("uri", "")) for i in v.get("images") or []))
+            for v in status.get("versions") or []
+            if v.get("version")
+        ),
+        loras=tuple(
+            (int(v["version"]), tuple(dict(lora) for lora in v.get("loras") or [] if isinstance(lora, dict)))
             for v in status.get("versions") or []
             if v.get("version")
         ),

@@ -683,7 +683,14 @@ def resolved_image(
             f"{len(uris)} image(s)",
             stalled=True,
         )
-    return ResolvedImage(uri=uris[index - 1], name=name, uid=image.uid, version=version, image=index)
+    return ResolvedImage(
+        uri=uris[index - 1],
+        name=name,
+        uid=image.uid,
+        version=version,
+        image=index,
+        loras=[ResolvedLora.model_validate(lora) for lora in image.loras_of(version)][:8],
+    )
 
 
 def _evaluated(found: ResolvedLora, lora: LoraState | None) -> EvaluatedLora | Waiting:

@@ -192,7 +192,10 @@ def resolve_image(
             f"imageRef {ref!r} image {image}: version {chosen} of ImageGeneration {namespace}/{ref} has "
             f"{len(images)} image(s)"
         )
-    return ResolvedImage(uri=images[image - 1].uri, name=ref, uid=uid, version=chosen, image=image)
+    made_with = (stored.loras or []) if stored is not None else []
+    return ResolvedImage(
+        uri=images[image - 1].uri, name=ref, uid=uid, version=chosen, image=image, loras=made_with[:8]
+    )
 
 
 def _evaluated(ref: str, pinned: int | None, owner: str, namespace: str, store: ObjectStore) -> EvaluatedLora:

@@ -4,11 +4,21 @@ run's version (generated-videos/{owner}/{uid}/v{n}/): a re-run never touches an 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
 
-from contentgen.api import Artifact, GeneratedVideo, ResolvedImage, RunResult, VideoGenerationSpec
+from contentgen.api import (
+    Artifact,
+    GeneratedVideo,
+    ResolvedImage,
+    ResolvedLora,
+    RunResult,
+    SpecSnapshot,
+    VideoGenerationSpec,
+    VideoLikeness,
+)
 from contentgen.api.video import frame_size, shape_of
 from contentgen.errors import InvalidInput
 from contentgen.pricing import cluster_usage, video_usage
@@ -16,7 +26,7 @@ from contentgen.providers import video_generator
 from contentgen.providers.base import LoraWeights, VideoRequest
 from contentgen.store import keys
 
-from .clips import describe, poster_and_strip, with_faststart
+from .clips import ClipInfo, describe, frames_at, poster_and_strip, with_faststart
 from .context import RunContext, StoreCheckpoint, StoreFiles
 from .links import provider_url
 from .thumbnails import JPEG, thumbnail_jpeg
@@ -81,7 +91,7 @@ def run_videos(ctx: RunContext) -> RunResult:
             ctx.usage = video_usage(provider.name, shape, output.request_id)
 
     artifacts: list[Artifact] = []
-    with ctx.stage("store-video", 80, 100) as span, ctx.storing_paid_output("the video"):
+    with ctx.stage("store-video", 80, 95) as span, ctx.storing_paid_output("the video"):
         playable = with_faststart(output.path, ctx.scratch("video") / "faststart.mp4")
         info = describe(playable)
         span(30)
@@ -93,6 +103,11 @@ def run_videos(ctx: RunContext) -> RunResult:
         )
         strip_art = ctx.store.put_once_bytes(keys.video(owner, uid, version, "strip.jpg"), strip, JPEG)
         artifacts += [stored, poster_art, thumb, strip_art]
+
+    with ctx.stage("likeness", 95, 100):
+        likeness = _likeness(
+            ctx, snap, playable, info, placeholder=getattr(provider, "placeholder_pictures", False)
+        )
 
     video = GeneratedVideo(
         uri=stored.uri,
@@ -109,6 +124,7 @@ def run_videos(ctx: RunContext) -> RunResult:
         poster_uri=poster_art.uri,
         thumbnail_uri=thumb.uri,
         strip_uri=strip_art.uri,
+        likeness=likeness,
     )
     return RunResult(
         kind=snap.kind,
@@ -129,3 +145,55 @@ def _picture(ctx: RunContext, image: ResolvedImage, span: object) -> Path:
             key, folder / key.rsplit("/", 1)[-1], max_bytes=ctx.settings.max_download_bytes
         )
     return ctx.fetch_source(image.uri, span, folder="picture").path  # type: ignore[arg-type]
+
+
+def subject_lora(snap: SpecSnapshot) -> list[ResolvedLora]:
+    """The LoRAs whose person a video may show: its own, else those of the picture it animates."""
+    if snap.loras:
+        return list(snap.loras)
+    return list(snap.image.loras) if snap.image is not None else []
+
+
+def _likeness(
+    ctx: RunContext, snap: SpecSnapshot, video: Path, info: ClipInfo, *, placeholder: bool
+) -> VideoLikeness | None:
+    """Likeness over time against the first LoRA (of the video, or of its picture) whose dataset
+    kept its person's faces; None for a video made without a LoRA. A measurement, never a
+    failure of the run: the video is stored already, and what could not be measured says why."""
+    from .likeness.clip import Sampled, judge, sample_indices
+    from .likeness.faces import FACES_FILE, FaceReader, read_faces
+
+    loras = subject_lora(snap)
+    if not loras:
+        return None
+    for lora in loras:
+        found = keys.lora_of_uri(lora.uri)
+        if found is None:
+            continue
+        faces_key = keys.dataset_version(*found) + FACES_FILE
+        if not ctx.store.exists(faces_key):
+            continue
+        try:
+            names, rows = read_faces(json.loads(ctx.store.get_bytes(faces_key)))
+        except ValueError as exc:
+            return VideoLikeness(verdict="unmeasured", reasons=[str(exc)[:400]], lora=lora)
+        reader = FaceReader()
+        wanted = sample_indices(info.frames)
+        frames = frames_at(video, wanted)
+        rate = info.fps if info.fps > 0 else 1.0
+        sampled = [Sampled(round(n / rate, 3), reader.faces(frames[n])) for n in wanted if n in frames]
+        report = judge(sampled, rows, names, lora)
+        if placeholder:
+            note = "made by the offline provider: its frames show the picture it was given, nothing generated"
+            report = report.model_copy(update={"reasons": [*report.reasons, note][:8]})
+        return report
+    named = ", ".join(f"{lora.name or lora.uri} v{lora.version}" for lora in loras)
+    return VideoLikeness(
+        verdict="unmeasured",
+        reasons=[
+            f"no LoRA it was made with keeps its person's faces (faces.json beside its dataset): {named}"[
+                :400
+            ]
+        ],
+        lora=loras[0],
+    )
