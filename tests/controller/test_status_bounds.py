@@ -13,13 +13,18 @@ from typing import Any
 import pytest
 
 from contentgen.api import (
+    KINDS,
     Artifact,
     GeneratedImage,
+    GeneratedVideo,
+    LikenessSample,
     LoraTrainingSpec,
     LoraVersion,
+    ResolvedImage,
     ResolvedLora,
     RunResult,
     TranscriptOutput,
+    VideoLikeness,
 )
 from contentgen.api.versions import DETAILED_STATUS_VERSIONS, MAX_STATUS_VERSIONS
 from contentgen.catalog import ResourceState, catalog_document
@@ -89,6 +94,63 @@ def _result(kind: str, uid: str, n: int) -> RunResult:
             finished_at=finished,
             artifacts=[Artifact(uri=i.uri, size_bytes=i.size_bytes, sha256=i.sha256) for i in images],
         )
+    if kind == "VideoGeneration":
+        root = f"generated-videos/alice/{uid}/v{n}/"
+        loras = [
+            ResolvedLora(
+                uri=s3_uri(f"loras/alice/lora-{i}/v{n}/model.safetensors"),
+                name=f"lora-{i}",
+                uid=f"lora-{i}",
+                version=n,
+            )
+            for i in range(8)
+        ]
+        likeness = VideoLikeness(
+            verdict="poor",
+            reasons=["r" * 400] * 8,
+            median=0.5,
+            lowest=0.1,
+            lowest_at_seconds=9.5,
+            drift=0.4,
+            percent=80.0,
+            upper_bound=0.66,
+            threshold=0.313,
+            samples=[LikenessSample(time_seconds=i / 3, score=0.5, faces=2) for i in range(32)],
+            lora=loras[0],
+        )
+        video = GeneratedVideo(
+            uri=s3_uri(root + "video.mp4"),
+            size_bytes=10**8,
+            sha256=sha(root),
+            duration_seconds=10.0,
+            frames=161,
+            fps=16,
+            width=1280,
+            height=720,
+            seed=n,
+            poster_uri=s3_uri(root + "poster.jpg"),
+            thumbnail_uri=s3_uri(root + "thumbs/poster.jpg"),
+            strip_uri=s3_uri(root + "strip.jpg"),
+            likeness=likeness,
+        )
+        picture = ResolvedImage(
+            uri=s3_uri(f"generated-images/alice/img/v{n}/image_1.png"),
+            name="portrait",
+            uid="img",
+            version=n,
+            image=1,
+            loras=loras,
+        )
+        return RunResult(
+            kind=kind,
+            provider="fal",
+            video=video,
+            image=picture,
+            loras=loras,
+            version=n,
+            generation=n,
+            finished_at=finished,
+        )
     root = f"transcripts/alice/{uid}/v{n}/"
     transcript = TranscriptOutput(
         json_uri=s3_uri(root + "transcript.json"),
@@ -139,7 +201,7 @@ def _grown(kind: str, runs: int) -> tuple[dict[str, Any], dict[str, Any]]:
     return status, doc
 
 
-@pytest.mark.parametrize("kind", ["LoraTraining", "ImageGeneration", "Transcription"])
+@pytest.mark.parametrize("kind", ["LoraTraining", "ImageGeneration", "Transcription", "VideoGeneration"])
 def test_a_long_lived_status_keeps_the_newest_versions_and_the_record_keeps_them_all(kind: str) -> None:
     status, doc = _grown(kind, RUNS)
     size = len(json.dumps(status).encode())
@@ -156,6 +218,12 @@ def test_a_long_lived_status_keeps_the_newest_versions_and_the_record_keeps_them
         # the record keeps each version's report, whether or not the status still shows it
         assert all(v["likeness"]["verdict"] == "poor" for v in doc["versions"])
         assert all(v["modelUri"] for v in status["versions"])  # what a pinned loraRef resolves
+    if kind == "VideoGeneration":
+        detailed = [v["version"] for v in status["versions"] if "samples" in v["video"]["likeness"]]
+        assert detailed == list(range(RUNS - DETAILED_STATUS_VERSIONS + 1, RUNS + 1))
+        assert all(v["video"]["likeness"]["verdict"] == "poor" for v in status["versions"])  # kept
+        assert all(len(v["video"]["likeness"]["samples"]) == 32 for v in doc["versions"])  # whole there
+        assert KINDS["VideoGeneration"].status.model_validate_json(json.dumps(status))  # the schema takes it
 
 
 def test_unbounded_the_status_would_pass_etcds_limit() -> None:

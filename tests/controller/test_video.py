@@ -263,3 +263,20 @@ def test_the_job_runs_the_frozen_snapshot() -> None:
     frozen = SpecSnapshot.model_validate_json(env["CONTENTGEN_SPEC"])
     assert frozen.image == snapshot.image and frozen.kind == "VideoGeneration"
     assert job["metadata"]["name"].startswith("clip-") and job["metadata"]["name"].endswith("-g1")
+
+
+def test_over_budget_a_video_waits_with_its_estimate_and_starts_no_job() -> None:
+    """Budgets hold for videos as for pictures: over the month's budget it waits, stalled, with no
+    Job; within it again, it starts with its estimate (fal's Wan, per second of video)."""
+    prices = PriceTable()
+    spec = {"provider": "fal", "model": "wan-2.2-t2v", "numFrames": 81, "resolution": "480p"}
+    held = decide(
+        video(**spec), World(now=NOW, prices=prices, over_budget="owner alice is at its monthly budget")
+    )
+    assert held.job is None and held.waiting == "BudgetExceeded"
+    assert held.status["phase"] == "Pending" and reason(held.status) == "BudgetExceeded"
+    assert stalled(held.status) == "True" and held.status["message"] == "owner alice is at its monthly budget"
+    assert [(e.type, e.reason) for e in held.events] == [("Warning", "BudgetExceeded")]
+    started = decide(video(**spec), World(now=NOW, prices=prices))
+    assert started.job is not None and reason(started.status) == "JobCreated"
+    assert started.status["cost"]["estimatedUsd"] == pytest.approx(81 / 16 * 0.10)

@@ -17,12 +17,17 @@ LEGACY_VERSION = 1
 # A status is one object in etcd (1.5 MiB at most, by default), written on every change: it keeps
 # the newest MAX_STATUS_VERSIONS versions (olderVersions counts the rest), and of a LoRA version
 # older than the newest DETAILED_STATUS_VERSIONS it leaves out the likeness report (up to 20
-# checkpoints' scores) and the training loss curve. The catalog keeps every version whole (a
-# version, or a field, the status no longer lists stays in its record), the store each version's
-# result.json and likeness.json.
+# checkpoints' scores) and the training loss curve (_BULKY, for videos too). The catalog keeps
+# every version whole (a version, or a field, the status no longer lists stays in its record), the
+# store each version's result.json and likeness.json.
 MAX_STATUS_VERSIONS = 100
 DETAILED_STATUS_VERSIONS = 10
-_BULKY = {"LoraTraining": ("likeness", "trainingLoss")}
+# of a video version so old, its likeness keeps its numbers but not its frames' scores and
+# reasons, and its picture not the LoRAs that picture was made with (the version's own stay).
+_BULKY: dict[str, tuple[str, ...]] = {
+    "LoraTraining": ("likeness", "trainingLoss"),
+    "VideoGeneration": ("video.likeness.samples", "video.likeness.reasons", "image.loras"),
+}
 # The latest version's outputs, repeated at the top of the status (as before versions).
 _LATEST_FIELDS = {
     "ImageGeneration": {"images": "images", "loras": "loras", "provider": "provider"},
@@ -98,7 +103,7 @@ def add_version(kind: str, status: dict[str, Any], entry: dict[str, Any]) -> Non
     versions = versions[dropped:]
     older = len(versions) - DETAILED_STATUS_VERSIONS
     status["versions"] = [
-        {k: v for k, v in version.items() if k not in _BULKY.get(kind, ())} if n < older else version
+        _without(version, _BULKY.get(kind, ())) if n < older else version
         for n, version in enumerate(versions)
     ]
     newest = status["versions"][-1]
@@ -107,6 +112,20 @@ def add_version(kind: str, status: dict[str, Any], entry: dict[str, Any]) -> Non
         status[field] = newest.get(source, [] if field in ("images", "loras") else None)
         if status[field] is None:
             del status[field]
+
+
+def _without(version: dict[str, Any], paths: tuple[str, ...]) -> dict[str, Any]:
+    """`version` without the fields at `paths` (dotted: a field of a field), copied where changed."""
+    slim = dict(version)
+    for path in paths:
+        head, _, rest = path.partition(".")
+        if head not in slim:
+            continue
+        if not rest:
+            del slim[head]
+        elif isinstance(slim[head], dict):
+            slim[head] = _without(slim[head], (rest,))
+    return slim
 
 
 def set_version_cost(status: dict[str, Any], version: int, cost_usd: float | None) -> None:

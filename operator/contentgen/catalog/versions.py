@@ -62,6 +62,19 @@ def _derived_artifacts(entry: dict[str, Any]) -> list[dict[str, Any]]:
     return named
 
 
+# A version's fields whose parts an older version's status leaves out (api/versions.py _BULKY).
+_SLIMMED = ("video", "image")
+
+
+def _deep(before: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """`now`, with what `before` has that `now` leaves out, field by field."""
+    merged = {**before, **now}
+    for key, value in now.items():
+        if isinstance(value, dict) and isinstance(before.get(key), dict):
+            merged[key] = _deep(before[key], value)
+    return merged
+
+
 def _entry(
     res: ResourceState,
     status_entry: dict[str, Any],
@@ -69,6 +82,9 @@ def _entry(
     result: RunResult | None,
 ) -> dict[str, Any]:
     entry = {**(before or {}), **status_entry}
+    for nested in _SLIMMED:  # a video version the status slimmed (api/versions.py): the record's stays
+        if isinstance((before or {}).get(nested), dict) and isinstance(status_entry.get(nested), dict):
+            entry[nested] = _deep(before[nested], status_entry[nested])  # type: ignore[index]
     for moment in ("createdAt", "startedAt"):  # strings in a status, BSON dates in the catalog
         entry[moment] = parse_timestamp(entry.get(moment))
     spec = result.spec if result is not None and result.spec else entry.get("spec")
