@@ -61,3 +61,185 @@ def refuse_hubs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", refuse)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", refuse)
     monkeypatch.setattr(tokenizers.Tokenizer, "from_pretrained", refuse)
+
+
+# --- tiny video models (Wan 2.1, LTX-Video) -----------------------------------------------------
+# Made from configs with random weights (the shapes of diffusers' own pipeline tests), saved as the
+# staged diffusers directories the cluster's video generator loads: nothing is downloaded. Each is
+# built once per folder; a prompt tokenises with a T5 Unigram tokenizer over single characters.
+
+TINY_TEXT_WIDTH = 32
+
+
+def _t5_parts(folder: Path) -> tuple[object, object]:
+    import string
+
+    from transformers import T5Config, T5EncoderModel, T5TokenizerFast, UMT5EncoderModel
+
+    characters = sorted(set(string.ascii_letters + string.digits + string.punctuation))
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -1.0)]
+    vocab += [(c, -2.0) for c in characters]
+    tokenizer = T5TokenizerFast(vocab=vocab, extra_ids=0, model_max_length=32)
+    tokenizer.save_pretrained(folder / "tokenizer")
+    config = T5Config(
+        vocab_size=len(tokenizer),
+        d_model=TINY_TEXT_WIDTH,
+        d_kv=8,
+        d_ff=2 * TINY_TEXT_WIDTH,
+        num_layers=1,
+        num_heads=2,
+        relative_attention_num_buckets=8,
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,
+    )
+    encoder = UMT5EncoderModel(config) if folder.name.startswith("wan") else T5EncoderModel(config)
+    return tokenizer, encoder
+
+
+def tiny_wan(folder: Path, *, image: bool = False) -> Path:
+    """A tiny Wan 2.1 (text-to-video, or image-to-video with a tiny CLIP image encoder)."""
+    if (folder / "model_index.json").exists():
+        return folder
+    import torch
+    from diffusers import (
+        AutoencoderKLWan,
+        FlowMatchEulerDiscreteScheduler,
+        WanImageToVideoPipeline,
+        WanPipeline,
+        WanTransformer3DModel,
+    )
+
+    torch.manual_seed(0)
+    folder.mkdir(parents=True)
+    tokenizer, text_encoder = _t5_parts(folder)
+    vae = AutoencoderKLWan(
+        base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]
+    )
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=12,
+        in_channels=36 if image else 16,
+        out_channels=16,
+        text_dim=TINY_TEXT_WIDTH,
+        freq_dim=256,
+        ffn_dim=32,
+        num_layers=2,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32,
+        image_dim=4 if image else None,
+    )
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0)
+    if not image:
+        WanPipeline(
+            tokenizer=tokenizer,
+            text_encoder=text_encoder,
+            vae=vae,
+            scheduler=scheduler,
+            transformer=transformer,
+        ).save_pretrained(folder)
+        return folder
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
+
+    encoder = CLIPVisionModel(
+        CLIPVisionConfig(
+            hidden_size=4,
+            projection_dim=4,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=32,
+            intermediate_size=16,
+            patch_size=1,
+        )
+    )
+    WanImageToVideoPipeline(
+        tokenizer=tokenizer,
+        text_encoder=text_encoder,
+        vae=vae,
+        scheduler=scheduler,
+        image_processor=CLIPImageProcessor(crop_size=32, size=32),
+        image_encoder=encoder,
+        transformer=transformer,
+    ).save_pretrained(folder)
+    return folder
+
+
+def tiny_ltx(folder: Path) -> Path:
+    """A tiny LTX-Video (one pipeline directory for text- and image-to-video)."""
+    if (folder / "model_index.json").exists():
+        return folder
+    import torch
+    from diffusers import (
+        AutoencoderKLLTXVideo,
+        FlowMatchEulerDiscreteScheduler,
+        LTXPipeline,
+        LTXVideoTransformer3DModel,
+    )
+
+    torch.manual_seed(0)
+    folder.mkdir(parents=True)
+    tokenizer, text_encoder = _t5_parts(folder)
+    vae = AutoencoderKLLTXVideo(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=8,
+        block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8),
+        layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1),
+        spatio_temporal_scaling=(True, True, False, False),
+        decoder_spatio_temporal_scaling=(True, True, False, False),
+        decoder_inject_noise=(False, False, False, False, False),
+        upsample_residual=(False, False, False, False),
+        upsample_factor=(1, 1, 1, 1),
+        timestep_conditioning=False,
+        patch_size=1,
+        patch_size_t=1,
+        encoder_causal=True,
+        decoder_causal=False,
+    )
+    transformer = LTXVideoTransformer3DModel(
+        in_channels=8,
+        out_channels=8,
+        patch_size=1,
+        patch_size_t=1,
+        num_attention_heads=4,
+        attention_head_dim=8,
+        cross_attention_dim=32,
+        num_layers=1,
+        caption_channels=TINY_TEXT_WIDTH,
+    )
+    LTXPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        transformer=transformer,
+    ).save_pretrained(folder)
+    return folder
+
+
+def tiny_lora(model_dir: Path, path: Path, *, seed: int = 1) -> Path:
+    """A random LoRA (rank 4, on the attention projections) for the tiny model's transformer, saved
+    in diffusers' format (`transformer.<layer>.lora_A.weight`), as a trainer would write it."""
+    import json
+
+    import torch
+    from peft import LoraConfig, get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    index = json.loads((model_dir / "model_index.json").read_text())
+    module = __import__("diffusers", fromlist=[index["transformer"][1]])
+    transformer = getattr(module, index["transformer"][1]).from_pretrained(
+        str(model_dir), subfolder="transformer", local_files_only=True
+    )
+    torch.manual_seed(seed)
+    transformer.add_adapter(
+        LoraConfig(r=4, lora_alpha=4, init_lora_weights=False, target_modules=["to_q", "to_k", "to_v"])
+    )
+    state = get_peft_model_state_dict(transformer)
+    tensors = {f"transformer.{k}": v.detach().contiguous() * 4 for k, v in state.items()}
+    save_file(tensors, str(path), metadata={"format": "pt"})
+    return path

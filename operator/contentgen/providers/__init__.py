@@ -124,6 +124,17 @@ def video_generator(name: str, *, env: Mapping[str, str] | None = None) -> Video
         from .offline_video import OfflineVideoGenerator
 
         return OfflineVideoGenerator()
+    if name == "cluster":  # Wan and LTX-Video on the staged models' root (providers/cluster/video.py)
+        from .cluster.video import ClusterVideoGenerator
+
+        worker = from_environment(ClusterWorkerSettings, env)
+        return ClusterVideoGenerator(
+            worker.cluster_models_dir,
+            device=worker.cluster_device,
+            gpus=worker.gpu_count,
+            inference_steps=_settings(env).cluster_inference_steps or None,
+            models_store=worker.cluster_models_store,
+        )
     if name in ("fal", "cluster"):
         raise InvalidInput(
             f"provider {name} does not generate videos in this version yet: use provider offline "

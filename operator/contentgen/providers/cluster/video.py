@@ -1,0 +1,592 @@
+"""provider cluster's videos: diffusers' Wan 2.1 (`wan-1.3b-t2v`, WanPipeline; `wan-14b-i2v`,
+WanImageToVideoPipeline) and LTX-Video (`ltx-video`, LTXPipeline, LTXImageToVideoPipeline for a
+picture), from the staged models' root, on this machine's GPU (bf16; Wan's VAE and CLIP image
+encoder in fp32, as its model cards load them) or CPU (fp32), with the request's LoRAs.
+
+Staged layout: each model is the diffusers directory of its published repository, copied (or staged
+from CONTENTGEN_CLUSTER_MODELS_STORE, `staging.py`) under the models' root with the repository's
+name (`STAGED`): `Wan2.1-T2V-1.3B-Diffusers`, `Wan2.1-I2V-14B-480P-Diffusers` (its 720p requests
+use `Wan2.1-I2V-14B-720P-Diffusers`, the checkpoint trained at that size), `LTX-Video`. Nothing is
+fetched from a hub: every load is `local_files_only`, and a directory that is missing or incomplete
+is `ModelNotFound` in one line naming it and what to stage there, before any GPU work.
+
+Memory: the pipeline is loaded once per process and kept (`pipelines`), laid out by a plan chosen
+from the card's free memory before any load (`plan_memory`): every component resident when they
+fit, else diffusers' `enable_model_cpu_offload` (each component on the card while it runs), and the
+VAE decoding in tiles when the untiled decode would not fit. The estimates are arithmetic on the
+staged weights' sizes (read from their safetensors headers) and the clip's latent tokens, to be
+measured on a GPU; a clip that cannot fit even offloaded is `GpuMemoryTooSmall` with the numbers.
+
+Cost: the GPU time the request held, from loading to the decoded frames, × the pod's GPUs
+(`VideoOutput.gpu_seconds`); progress follows the denoising steps (`callback_on_step_end`).
+
+Resume: a video is one denoising of all its frames together, so there is nothing to keep frame by
+frame while it runs: a pod killed mid-denoise denoises again from the start. What is kept is the
+result: once the denoise and the VAE's decode end, the decoded frames go to the request's write-once
+`frames_made` store (`frames.npz`, lossless uint8 RGB, then `frames.json`, its record: seed, the id
+its GPU time is counted under, GPU-seconds, SHA-256), so a pod killed after that (while encoding, or
+storing the video) takes them and only encodes, without loading the model or denoising again. The
+store's `request.json` (a digest of the inputs and the seed, written first) makes a retry go on with
+the same seed, and refuses frames made for other inputs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+import struct
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from contentgen.errors import GpuMemoryTooSmall, InvalidInput, ModelNotFound, PermanentError
+from contentgen.files import sha256_file
+from contentgen.providers.base import Checkpoint, CheckpointFiles, VideoOutput, VideoRequest
+from contentgen.providers.progress import Monotonic, SubProgress
+
+from . import devices, flux, generation, memory, pipelines
+from .files import FolderFiles
+from .models import model_dir
+
+log = logging.getLogger(__name__)
+
+WAN_REQUIRED = ("model_index.json", "scheduler", "text_encoder", "tokenizer", "transformer", "vae")
+WAN_I2V_REQUIRED = (*WAN_REQUIRED, "image_encoder", "image_processor")
+LTX_REQUIRED = WAN_REQUIRED
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A video model as it is staged: the directory's name under the models' root (its published
+    repository's), what it must hold, and how it is run (the model card's steps and guidance)."""
+
+    directory: str
+    repository: str  # where the platform team downloads it from (never this worker)
+    required: tuple[str, ...]
+    family: str  # wan | ltx
+    steps: int
+    guidance: float
+    multiple: int  # the frame's width and height are multiples of this
+    directory_720p: str = ""  # another checkpoint for 720p requests ("" the same)
+
+
+STAGED: dict[str, Staged] = {
+    "wan-1.3b-t2v": Staged(
+        "Wan2.1-T2V-1.3B-Diffusers", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", WAN_REQUIRED, "wan", 50, 5.0, 16
+    ),
+    "wan-14b-i2v": Staged(
+        "Wan2.1-I2V-14B-480P-Diffusers",
+        "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers",
+        WAN_I2V_REQUIRED,
+        "wan",
+        50,
+        5.0,
+        16,
+        directory_720p="Wan2.1-I2V-14B-720P-Diffusers",
+    ),
+    "ltx-video": Staged("LTX-Video", "Lightricks/LTX-Video", LTX_REQUIRED, "ltx", 50, 3.0, 32),
+}
+
+REQUEST, FRAMES, RECORD = "request.json", "frames.npz", "frames.json"
+
+
+def staged_directory(model: str, resolution: str) -> str:
+    entry = STAGED[model]
+    return entry.directory_720p if resolution == "720p" and entry.directory_720p else entry.directory
+
+
+def generation_size(width: int, height: int, multiple: int) -> tuple[int, int]:
+    """The size the pipeline draws at: the asked one rounded to the model's multiple (pure); the
+    frames are resized to the asked size before encoding when they differ (LTX's 1280 × 720)."""
+    return max(multiple, round(width / multiple) * multiple), max(
+        multiple, round(height / multiple) * multiple
+    )
+
+
+# --- memory -------------------------------------------------------------------------------------
+
+# Activations while denoising, per latent token, in units of the transformer's width × 2 bytes (one
+# block at a time, classifier-free guidance's two passes), and the VAE's decode per pixel of the
+# frames it decodes at once (Wan decodes causally, 4 frames at a time; LTX all together); tiling
+# decodes 512-pixel tiles. Estimates to be measured on a GPU (docs/videos.md).
+ACTIVATIONS_PER_TOKEN = 32
+DECODE_BYTES_PER_PIXEL = 1536
+TILE_PIXELS = 512 * 512
+
+
+@dataclass(frozen=True)
+class VideoPlan:
+    offload: bool = False
+    vae_tiling: bool = False
+    needed: int = 0
+    free: int = 0
+    chosen_by: str = "cpu"
+
+    def describe(self) -> str:
+        if self.chosen_by == "cpu":
+            return "cpu (fp32, every component resident)"
+        layout = "model CPU offload" if self.offload else "every component resident"
+        tiles = ", VAE tiling" if self.vae_tiling else ""
+        return f"bf16, {layout}{tiles}: about {memory.gib(self.needed)} of {memory.gib(self.free)} free"
+
+
+@dataclass(frozen=True)
+class VideoJob:
+    family: str
+    width: int
+    height: int
+    frames: int
+    hidden: int  # the transformer's width (heads × head dim)
+
+    def tokens(self) -> int:
+        if self.family == "ltx":  # 32 × 32 pixels and 8 frames a latent, patch 1
+            return ((self.frames - 1) // 8 + 1) * (self.height // 32) * (self.width // 32)
+        return (
+            ((self.frames - 1) // 4 + 1) * (self.height // 16) * (self.width // 16)
+        )  # Wan: 8 × 8, patch 2 × 2
+
+    def decode(self, tiled: bool) -> int:
+        at_once = self.frames if self.family == "ltx" else min(self.frames, 4)
+        pixels = min(self.width * self.height, TILE_PIXELS) if tiled else self.width * self.height
+        return at_once * pixels * DECODE_BYTES_PER_PIXEL
+
+
+def plan_memory(card: memory.Card, components: Mapping[str, int], job: VideoJob) -> VideoPlan:
+    """The layout of a clip on `card` (pure): every component resident, untiled, then tiled; else
+    offloaded (the largest component and the work at a time), tiled; else GpuMemoryTooSmall."""
+    if not card.gpu:
+        return VideoPlan()
+    room = memory.usable(card)
+    activations = job.tokens() * job.hidden * 2 * ACTIVATIONS_PER_TOKEN
+    weights, largest = sum(components.values()), max(components.values(), default=0)
+    tried = [
+        (False, False, weights + activations + job.decode(False)),
+        (False, True, weights + activations + job.decode(True)),
+        (True, True, largest + activations + job.decode(True)),
+    ]
+    for offload, tiling, needed in tried:
+        if needed <= room:
+            return VideoPlan(offload, tiling, needed, card.free, "auto")
+    needed = tried[-1][2]
+    raise GpuMemoryTooSmall(
+        f"a video of {job.frames} frames at {job.width}x{job.height} needs about {memory.gib(needed)} of "
+        f"GPU memory even with model CPU offload and VAE tiling, and {card.name} has {memory.gib(card.free)} "
+        f"free of {memory.gib(card.total)}: ask for fewer frames or a lower resolution, or use a larger card"
+    )
+
+
+def component_bytes(model: Path, on: flux.Device) -> dict[str, int]:
+    """Each component's weights in bytes as loaded on `on`, from its safetensors headers' shapes (no
+    weights read): bf16 on a GPU, except Wan's VAE and image encoder, loaded in fp32."""
+    fp32 = {"vae", "image_encoder"} if _family_of(model) == "wan" else set()
+    sizes: dict[str, int] = {}
+    for folder in sorted(p for p in model.iterdir() if p.is_dir()):
+        count = sum(_parameters(f) for f in folder.glob("*.safetensors"))
+        if count:
+            sizes[folder.name] = count * (4 if folder.name in fp32 or not on.cuda else 2)
+    return sizes
+
+
+def _parameters(path: Path) -> int:
+    with path.open("rb") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+        header = json.loads(handle.read(length))
+    return sum(int(np.prod(v["shape"])) for k, v in header.items() if k != "__metadata__")
+
+
+def _family_of(model: Path) -> str:
+    index = json.loads((model / "model_index.json").read_text())
+    return "ltx" if str(index.get("_class_name", "")).startswith("LTX") else "wan"
+
+
+def _hidden(model: Path) -> int:
+    config = json.loads((model / "transformer" / "config.json").read_text())
+    return int(config["num_attention_heads"]) * int(config["attention_head_dim"])
+
+
+# --- the pipelines -------------------------------------------------------------------------------
+
+
+def load_pipeline(model: Path, on: flux.Device, *, offload: bool = False) -> Any:
+    """The staged directory's own pipeline (its model_index.json's class: WanPipeline,
+    WanImageToVideoPipeline or LTXPipeline), on the device in its dtype, or offloaded."""
+    import diffusers
+    import torch
+
+    index = json.loads((model / "model_index.json").read_text())
+    cls = getattr(diffusers, str(index["_class_name"]))
+    extra: dict[str, Any] = {}
+    if _family_of(model) == "wan" and on.cuda:  # as Wan's model cards load them
+        extra["vae"] = diffusers.AutoencoderKLWan.from_pretrained(  # type: ignore[no-untyped-call]
+            str(model), subfolder="vae", torch_dtype=torch.float32, local_files_only=True
+        )
+        if (model / "image_encoder").is_dir():
+            from transformers import CLIPVisionModel
+
+            extra["image_encoder"] = CLIPVisionModel.from_pretrained(
+                str(model / "image_encoder"), dtype=torch.float32, local_files_only=True
+            )
+    pipe = cls.from_pretrained(str(model), dtype=on.dtype, local_files_only=True, **extra)
+    pipe.set_progress_bar_config(disable=True)
+    if offload and on.cuda:
+        pipe.enable_model_cpu_offload(device=on.where)
+    else:
+        pipe = pipe.to(on.where)
+    return pipe
+
+
+@dataclass(frozen=True)
+class Clip:
+    prompt: str
+    negative_prompt: str
+    width: int
+    height: int
+    frames: int
+    fps: int
+    steps: int
+    guidance: float
+    seed: int
+    image: Any = None  # a PIL picture to animate, at width × height
+
+
+def denoise(pipe: Any, clip: Clip, step: Callable[[int, int], None]) -> np.ndarray:
+    """The clip's frames, F × H × W × 3 uint8 RGB, `step(done, steps)` after each denoising step."""
+    import diffusers
+    import torch
+
+    library: Any = diffusers  # untyped pipelines: told apart by their class's name
+    kind = type(pipe).__name__
+
+    def callback(_pipe: Any, index: int, _t: Any, _kwargs: dict[str, Any]) -> dict[str, Any]:
+        step(index + 1, clip.steps)
+        return {}
+
+    kwargs: dict[str, Any] = {
+        "height": clip.height,
+        "width": clip.width,
+        "num_frames": clip.frames,
+        "num_inference_steps": clip.steps,
+        "guidance_scale": clip.guidance,
+        "generator": torch.Generator("cpu").manual_seed(clip.seed),
+        "output_type": "np",
+        "callback_on_step_end": callback,
+    }
+    text = {"prompt": clip.prompt, "negative_prompt": clip.negative_prompt or None}
+    if kind.startswith("LTX"):
+        kwargs["frame_rate"] = clip.fps
+        if clip.image is not None:  # the kept pipeline's components, animating the picture
+            pipe = library.LTXImageToVideoPipeline(**pipe.components)
+            pipe.set_progress_bar_config(disable=True)
+            kwargs["image"] = clip.image
+        kwargs.update(text)
+    elif kind == "WanImageToVideoPipeline":
+        if clip.image is None:
+            raise InvalidInput("model wan-14b-i2v animates a picture: give spec.image")
+        kwargs["image"] = clip.image
+        # diffusers 0.42's image-to-video pipeline cleans prompts with ftfy without checking that
+        # it is installed; the text-to-video pipeline's encoder (the same components) checks
+        text_only = library.WanPipeline(
+            tokenizer=pipe.tokenizer,
+            text_encoder=pipe.text_encoder,
+            vae=pipe.vae,
+            scheduler=pipe.scheduler,
+            transformer=pipe.transformer,
+        )
+        with torch.inference_mode():
+            positive, negative = text_only.encode_prompt(
+                clip.prompt,
+                clip.negative_prompt or None,
+                do_classifier_free_guidance=clip.guidance > 1.0,
+                device=pipe._execution_device,
+            )
+        kwargs.update(prompt_embeds=positive, negative_prompt_embeds=negative)
+    else:
+        kwargs.update(text)
+    with torch.inference_mode():
+        frames = pipe(**kwargs).frames[0]
+    array = np.asarray(frames, dtype=np.float32)
+    return np.ascontiguousarray(np.clip(np.rint(array * 255.0), 0, 255).astype(np.uint8))
+
+
+def cover(path: Path, width: int, height: int) -> Any:
+    """The picture to animate, resized to cover width × height and centre-cropped."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as opened:
+            picture = opened.convert("RGB")
+    except (OSError, UnidentifiedImageError):
+        raise InvalidInput(f"the picture to animate ({path.name}) cannot be decoded as an image") from None
+    scale = max(width / picture.width, height / picture.height)
+    resized = picture.resize(
+        (max(width, round(picture.width * scale)), max(height, round(picture.height * scale))),
+        Image.Resampling.LANCZOS,
+    )
+    left, top = (resized.width - width) // 2, (resized.height - height) // 2
+    return resized.crop((left, top, left + width, top + height))
+
+
+# --- the frames kept ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kept:
+    seed: int
+    request_id: str
+    gpu_seconds: float
+    sha256: str
+    memory_plan: str = ""
+
+
+class FramesMade:
+    """The request's write-once store: request.json, then frames.npz and its record frames.json."""
+
+    def __init__(self, files: CheckpointFiles, work_dir: Path) -> None:
+        self.files, self.work_dir = files, work_dir
+
+    def where(self) -> str:
+        return self.files.uri(REQUEST).rsplit("/", 1)[0] + "/"
+
+    def begin(self, inputs: Mapping[str, Any], seed: int | None) -> int:
+        """The seed: an earlier attempt's for the same inputs, else the request's or one drawn now."""
+        digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+        if REQUEST in self.files.names():
+            begun = self._json(REQUEST)
+            if begun.get("inputs") != digest or not isinstance(begun.get("seed"), int):
+                raise PermanentError(
+                    f"the frames in {self.where()} were made for another request: delete that folder to "
+                    "start over",
+                    reason="CheckpointUnreadable",
+                )
+            return int(begun["seed"])
+        chosen = secrets.randbelow(generation.SEEDS) if seed is None else seed
+        path = self.work_dir / REQUEST
+        path.write_text(json.dumps({"inputs": digest, "seed": chosen}, sort_keys=True))
+        self.files.put(REQUEST, path)
+        return chosen
+
+    def taken(self, seed: int) -> tuple[np.ndarray, Kept] | None:
+        """The frames an earlier attempt made, with their record, or None."""
+        names = set(self.files.names())
+        if FRAMES not in names:
+            return None
+        path = self.files.get(FRAMES, self.work_dir / FRAMES)
+        digest = sha256_file(path)
+        with np.load(path) as stored:
+            frames = np.asarray(stored["frames"])
+        if RECORD not in names:  # stored, and the pod died before its record: its GPU time went with it
+            log.warning("the frames were stored without their record: taken, their GPU time unknown")
+            return frames, self._record(Kept(seed, _request_id(), 0.0, digest))
+        record = self._json(RECORD)
+        request_id, gpu_seconds = record.get("request_id"), record.get("gpu_seconds")
+        if not (
+            record.get("sha256") == digest
+            and record.get("seed") == seed
+            and isinstance(request_id, str)
+            and isinstance(gpu_seconds, int | float)
+        ):
+            raise PermanentError(
+                f"the frames in {self.where()} are not the ones their record describes: delete that folder "
+                "to start over",
+                reason="CheckpointUnreadable",
+            )
+        plan = record.get("memory_plan")
+        return frames, Kept(
+            seed, request_id, float(gpu_seconds), digest, plan if isinstance(plan, str) else ""
+        )
+
+    def keep(self, frames: np.ndarray, seed: int, gpu_seconds: float, memory_plan: str) -> Kept:
+        path = self.work_dir / FRAMES
+        with path.open("wb") as handle:
+            np.savez_compressed(handle, frames=frames)
+        self.files.put(FRAMES, path)
+        return self._record(Kept(seed, _request_id(), gpu_seconds, sha256_file(path), memory_plan))
+
+    def _record(self, kept: Kept) -> Kept:
+        path = self.work_dir / RECORD
+        path.write_text(json.dumps(kept.__dict__, sort_keys=True))
+        self.files.put(RECORD, path)
+        return kept
+
+    def _json(self, name: str) -> dict[str, Any]:
+        path = self.files.get(name, self.work_dir / name)
+        try:
+            data = json.loads(path.read_text())
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise PermanentError(
+                f"{self.files.uri(name)} is not a JSON object: delete {self.where()} to start over",
+                reason="CheckpointUnreadable",
+            )
+        return data
+
+
+def _request_id() -> str:
+    """The id the video's GPU time is counted under (once: `pricing.settled`)."""
+    return f"cluster-{secrets.token_hex(8)}"
+
+
+# --- the generator -------------------------------------------------------------------------------
+
+
+class ClusterVideoGenerator:
+    """`VideoGenerator` on the cluster's own GPUs (see the module's description)."""
+
+    name = "cluster"
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        device: str = "",
+        gpus: int = 1,
+        inference_steps: int | None = None,
+        models_store: str = "",
+    ) -> None:
+        self.root, self.device_name, self.gpus = root, device, gpus
+        self.inference_steps, self.models_store = inference_steps, models_store
+
+    def _model(self, model: str, resolution: str) -> Path:
+        entry, name = STAGED[model], staged_directory(model, resolution)
+        try:
+            if self.models_store:
+                from .staging import staged
+
+                return staged(name, entry.required, root=self.root, url=self.models_store)
+            return model_dir(name, entry.required, root=self.root)
+        except ModelNotFound as exc:
+            repository = entry.repository.replace(entry.directory, name)
+            raise ModelNotFound(
+                f"video model {model} needs {repository}'s diffusers directory staged as {self.root / name}: "
+                f"{exc}"
+            ) from None
+
+    def generate_video(
+        self, request: VideoRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
+    ) -> VideoOutput:
+        """One clip: taken from `request.frames_made` when an earlier attempt kept its frames,
+        else denoised and decoded (then kept there); encoded as H.264 faststart MP4 either way.
+        `checkpoint` is not used: nothing is paid to anyone, the GPU time is the cost."""
+        from contentgen.providers.offline_video import encode
+
+        if request.model not in STAGED:
+            raise InvalidInput(
+                f"model {request.model} is not one of provider cluster's: {', '.join(sorted(STAGED))}"
+            )
+        if request.frames < 1 or request.fps < 1:
+            raise InvalidInput(f"a video of {request.frames} frames at {request.fps} fps cannot be made")
+        entry = STAGED[request.model]
+        name = staged_directory(request.model, request.resolution)
+        width, height = generation_size(request.width, request.height, entry.multiple)
+        steps = self.inference_steps or entry.steps
+        meter = Monotonic(progress)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        store = FramesMade(request.frames_made or FolderFiles(work_dir / "frames-made"), work_dir)
+        inputs = {
+            "prompt": request.prompt,
+            "negative_prompt": request.negative_prompt,
+            "model": request.model,
+            "weights": name,
+            "size": [width, height],
+            "frames": request.frames,
+            "fps": request.fps,
+            "steps": steps,
+            "guidance": entry.guidance,
+            "seed": request.seed,
+            "image": sha256_file(request.image_path) if request.image_path is not None else "",
+            # a presigned link's query changes with every attempt; the object it names does not
+            "loras": [[lora.url.split("?", 1)[0], lora.scale] for lora in request.loras],
+        }
+        seed = store.begin(inputs, request.seed)
+        found = store.taken(seed)
+        if found is not None:
+            frames, kept = found
+            log.info("frames taken from %s: not denoised again", store.where())
+        else:
+            frames, kept = self._draw(
+                request, entry, name, (width, height), steps, seed, work_dir, meter, store
+            )
+        meter(90)
+        if frames.shape[1:3] != (request.height, request.width):
+            import cv2
+
+            frames = np.stack(
+                [cv2.resize(f, (request.width, request.height), interpolation=cv2.INTER_AREA) for f in frames]
+            )
+        path = encode(
+            work_dir / "video.mp4",
+            (np.ascontiguousarray(f[:, :, ::-1]) for f in frames),  # RGB to the encoder's BGR
+            fps=request.fps,
+            width=request.width,
+            height=request.height,
+            progress=lambda n: meter(90 + 10 * n / len(frames)),
+        )
+        meter(100)
+        return VideoOutput(
+            path=path,
+            content_type="video/mp4",
+            seed=seed,
+            request_id=kept.request_id,
+            gpu_seconds=kept.gpu_seconds,
+        )
+
+    def _draw(
+        self,
+        request: VideoRequest,
+        entry: Staged,
+        name: str,
+        size: tuple[int, int],
+        steps: int,
+        seed: int,
+        work_dir: Path,
+        meter: Monotonic,
+        store: FramesMade,
+    ) -> tuple[np.ndarray, Kept]:
+        from .provider import ClusterProvider
+
+        width, height = size
+        base = self._model(request.model, request.resolution)  # ModelNotFound before any GPU time
+        picture = cover(request.image_path, width, height) if request.image_path is not None else None
+        fetcher = ClusterProvider(self.root)  # fetches LoRA files as the image generator does
+        loras = [
+            (fetcher._fetch_lora(lora.url, work_dir, n), lora.scale) for n, lora in enumerate(request.loras)
+        ]
+        devices.check_torch(self.device_name)  # DeviceUnavailable, in one line, before any load
+        began = time.monotonic()
+        on = flux.device(self.device_name)
+        job = VideoJob(entry.family, width, height, request.frames, _hidden(base))
+        plan = plan_memory(flux.card(on), component_bytes(base, on) if on.cuda else {}, job)
+        described = plan.describe()
+        log.info("memory plan: %s", described)
+        meter(5)
+        pipe = pipelines.pipeline(
+            base,
+            on,
+            variant=("video", plan.offload),
+            load=partial(load_pipeline, offload=plan.offload),
+        )
+        flux.tiling(pipe, plan.vae_tiling)
+        meter(15)
+        clip = Clip(
+            request.prompt,
+            request.negative_prompt,
+            width,
+            height,
+            request.frames,
+            request.fps,
+            steps,
+            entry.guidance,
+            seed,
+            picture,
+        )
+        with generation.loras_loaded(pipe, loras):
+            frames = denoise(pipe, clip, lambda done, total: meter(15 + 70 * done / total))
+        held = (time.monotonic() - began) * self.gpus  # × the pod's GPUs, as images count them
+        return frames, store.keep(frames, seed, held, described)

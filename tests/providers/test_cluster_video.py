@@ -1,0 +1,216 @@
+"""provider cluster's videos (providers/cluster/video.py) on tiny Wan and LTX-Video pipelines made
+from configs with random weights (cluster_models.py), staged under the names a platform team stages
+the real ones, on the CPU, with no way to a hub."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from contentgen.errors import GpuMemoryTooSmall, ModelNotFound, PermanentError
+from contentgen.providers.base import LoraWeights, MemoryCheckpoint, VideoRequest
+from contentgen.providers.cluster import memory, pipelines, video
+from contentgen.providers.cluster.files import FolderFiles
+from contentgen.providers.cluster.video import ClusterVideoGenerator, VideoJob, plan_memory
+
+from .cluster_models import device, refuse_hubs, tiny_lora, tiny_ltx, tiny_wan
+
+STEPS = 3
+
+
+@pytest.fixture(scope="module")
+def models_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+
+    torch.set_num_threads(1)  # 2 shared cores
+    root = tmp_path_factory.mktemp("models")
+    tiny_wan(root / "Wan2.1-T2V-1.3B-Diffusers")
+    tiny_wan(root / "Wan2.1-I2V-14B-480P-Diffusers", image=True)
+    tiny_ltx(root / "LTX-Video")
+    return root
+
+
+@pytest.fixture
+def generator(models_root: Path, monkeypatch: pytest.MonkeyPatch) -> ClusterVideoGenerator:
+    refuse_hubs(monkeypatch)
+    return ClusterVideoGenerator(models_root, device=device(), gpus=2, inference_steps=STEPS)
+
+
+def request(tmp_path: Path, name: str = "made", **changes: object) -> VideoRequest:
+    fields: dict[str, object] = {
+        "prompt": "a red fox runs through snow",
+        "model": "wan-1.3b-t2v",
+        "app": "diffusers WanPipeline",
+        "frames": 9,
+        "fps": 8,
+        "width": 64,
+        "height": 64,
+        "resolution": "480p",
+        "aspect_ratio": "1:1",
+        "seed": 7,
+        "frames_made": FolderFiles(tmp_path / name),
+    }
+    fields.update(changes)
+    return VideoRequest(**fields)  # type: ignore[arg-type]
+
+
+def generate(
+    generator: ClusterVideoGenerator, req: VideoRequest, work: Path, seen: list[float] | None = None
+):
+    work.mkdir(parents=True, exist_ok=True)
+    return generator.generate_video(req, work, (seen if seen is not None else []).append, MemoryCheckpoint())
+
+
+def decoded(path: Path) -> tuple[np.ndarray, float]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(stream)])
+        return frames, float(stream.average_rate)
+
+
+def kept(folder: Path) -> np.ndarray:
+    with np.load(folder / video.FRAMES) as stored:
+        return np.asarray(stored["frames"])
+
+
+def test_a_clip_is_denoised_step_by_step_kept_and_encoded(generator, tmp_path):
+    seen: list[float] = []
+    out = generate(generator, request(tmp_path), tmp_path / "work", seen)
+    frames, rate = decoded(out.path)
+    assert frames.shape == (9, 64, 64, 3) and rate == 8
+    assert out.content_type == "video/mp4" and out.seed == 7 and not out.placeholder
+    assert out.request_id.startswith("cluster-") and out.gpu_seconds > 0
+    # progress rises with every denoising step, then the encode, to 100
+    assert seen == sorted(seen) and seen[-1] == 100
+    assert len([p for p in seen if 15 < p <= 85]) == STEPS
+    # the decoded frames kept, with their record, before the encode
+    record = json.loads((tmp_path / "made" / video.RECORD).read_text())
+    assert record["request_id"] == out.request_id and record["gpu_seconds"] == out.gpu_seconds
+    assert kept(tmp_path / "made").shape == (9, 64, 64, 3)
+    assert "cpu" in record["memory_plan"]
+
+
+def test_the_same_seed_makes_the_same_frames_and_a_lora_changes_them(generator, tmp_path, models_root):
+    generate(generator, request(tmp_path, "first"), tmp_path / "w1")
+    generate(generator, request(tmp_path, "again"), tmp_path / "w2")
+    assert np.array_equal(kept(tmp_path / "first"), kept(tmp_path / "again"))
+    lora = tiny_lora(models_root / "Wan2.1-T2V-1.3B-Diffusers", tmp_path / "lora.safetensors")
+    with_lora = request(tmp_path, "lora", loras=(LoraWeights(lora.as_uri(), 1.0),))
+    generate(generator, with_lora, tmp_path / "w3")
+    assert not np.array_equal(kept(tmp_path / "first"), kept(tmp_path / "lora"))
+    # the LoRA is unloaded after its request: the next one draws the first's frames again
+    generate(generator, request(tmp_path, "after"), tmp_path / "w4")
+    assert np.array_equal(kept(tmp_path / "first"), kept(tmp_path / "after"))
+
+
+def test_a_retried_pod_takes_the_kept_frames_instead_of_denoising(generator, tmp_path, monkeypatch):
+    import contentgen.providers.offline_video as offline_video
+
+    encoded: list[np.ndarray] = []  # the frames each attempt encodes
+    encode = offline_video.encode
+
+    def spy(path: Path, frames, **kwargs):  # type: ignore[no-untyped-def]
+        encoded.append(np.stack(list(frames)))
+        return encode(path, iter(encoded[-1]), **kwargs)
+
+    monkeypatch.setattr(offline_video, "encode", spy)
+    first = generate(generator, request(tmp_path), tmp_path / "w1")
+    loads = pipelines.loads
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("denoised again")
+
+    monkeypatch.setattr(video, "denoise", refuse)
+    seen: list[float] = []
+    again = generate(generator, request(tmp_path), tmp_path / "w2", seen)
+    assert pipelines.loads == loads  # nothing loaded either
+    assert (again.request_id, again.gpu_seconds, again.seed) == (first.request_id, first.gpu_seconds, 7)
+    assert np.array_equal(encoded[1], encoded[0]) and decoded(again.path)[0].shape == (9, 64, 64, 3)
+    assert seen[-1] == 100
+    # killed between the frames and their record: taken, its GPU time lost with the pod
+    (tmp_path / "made" / video.RECORD).unlink()
+    lost = generate(generator, request(tmp_path), tmp_path / "w3")
+    assert lost.gpu_seconds == 0 and lost.request_id != first.request_id
+    # frames made for another request are never mixed in
+    with pytest.raises(PermanentError, match="made for another request"):
+        generate(generator, request(tmp_path, prompt="another prompt"), tmp_path / "w4")
+
+
+def test_a_request_without_a_seed_goes_on_with_the_one_drawn_first(generator, tmp_path, monkeypatch):
+    first = generate(generator, request(tmp_path, seed=None), tmp_path / "w1")
+    monkeypatch.setattr(video, "denoise", lambda *a, **k: pytest.fail("denoised again"))
+    assert generate(generator, request(tmp_path, seed=None), tmp_path / "w2").seed == first.seed
+
+
+def test_wan_animates_a_picture(generator, tmp_path):
+    from PIL import Image
+
+    picture = tmp_path / "picture.png"
+    Image.new("RGB", (96, 64), (200, 40, 40)).save(picture)
+    req = request(tmp_path, model="wan-14b-i2v", image_path=picture, aspect_ratio="auto")
+    frames, rate = decoded(generate(generator, req, tmp_path / "work").path)
+    assert frames.shape == (9, 64, 64, 3) and rate == 8
+
+
+def test_ltx_video_from_text_and_from_a_picture(generator, tmp_path):
+    from PIL import Image
+
+    text = generate(generator, request(tmp_path, "text", model="ltx-video", fps=24), tmp_path / "w1")
+    frames, rate = decoded(text.path)
+    assert frames.shape == (9, 64, 64, 3) and rate == 24
+    picture = tmp_path / "picture.png"
+    Image.new("RGB", (64, 64), (20, 200, 40)).save(picture)
+    req = request(tmp_path, "image", model="ltx-video", image_path=picture)
+    frames, _ = decoded(generate(generator, req, tmp_path / "w2").path)
+    assert frames.shape == (9, 64, 64, 3)
+
+
+def test_a_size_that_is_not_the_models_multiple_is_drawn_at_it_and_resized(generator, tmp_path):
+    # LTX draws at multiples of 32 (its 720p is 1280 x 704): the video is the size asked
+    req = request(tmp_path, model="ltx-video", width=80, height=48)
+    frames, _ = decoded(generate(generator, req, tmp_path / "work").path)
+    assert frames.shape == (9, 48, 80, 3)
+    assert kept(tmp_path / "made").shape == (9, 64, 64, 3)
+
+
+def test_a_model_not_staged_is_one_line_naming_the_directory_and_what_to_stage(tmp_path, monkeypatch):
+    refuse_hubs(monkeypatch)
+    generator = ClusterVideoGenerator(tmp_path / "models", device="cpu", inference_steps=STEPS)
+    with pytest.raises(ModelNotFound) as error:
+        generate(generator, request(tmp_path), tmp_path / "work")
+    message = str(error.value)
+    assert "\n" not in message
+    assert str(tmp_path / "models" / "Wan2.1-T2V-1.3B-Diffusers") in message
+    assert "Wan-AI/Wan2.1-T2V-1.3B-Diffusers" in message
+    # 720p image-to-video is the 720P checkpoint
+    with pytest.raises(ModelNotFound, match=r"Wan2\.1-I2V-14B-720P-Diffusers"):
+        generate(generator, request(tmp_path, "b", model="wan-14b-i2v", resolution="720p"), tmp_path / "w2")
+
+
+def test_memory_plans_resident_tiled_offloaded_or_refused():
+    job = VideoJob("wan", 832, 480, 81, 1536)
+    weights = {"transformer": 3 * memory.GIB, "text_encoder": 11 * memory.GIB, "vae": memory.GIB // 2}
+
+    def card(gib: float) -> memory.Card:
+        return memory.Card(free=int(gib * memory.GIB), total=80 * memory.GIB, capability=(9, 0), name="H100")
+
+    assert plan_memory(memory.Card(free=0, total=0), weights, job).chosen_by == "cpu"
+    roomy = plan_memory(card(70), weights, job)
+    assert not roomy.offload and not roomy.vae_tiling
+    small = plan_memory(card(20), weights, job)
+    assert small.offload and small.vae_tiling and "offload" in small.describe()
+    with pytest.raises(GpuMemoryTooSmall, match="even with model CPU offload"):
+        plan_memory(card(4), weights, job)
+
+
+def test_provider_cluster_is_the_video_generator(models_root, monkeypatch):
+    from contentgen.providers import video_generator
+
+    env = {"CONTENTGEN_CLUSTER_MODELS_DIR": str(models_root), "CONTENTGEN_CLUSTER_DEVICE": "cpu"}
+    made = video_generator("cluster", env=env)
+    assert isinstance(made, ClusterVideoGenerator) and made.root == models_root
