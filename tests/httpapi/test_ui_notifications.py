@@ -1,0 +1,249 @@
+"""The web UI's Notifications view, in Debian's chromium (Playwright), against `contentgen api
+--local` (auth local: the one owner demo-user) over a catalog whose webhook deliveries were made
+and attempted through the delivery log's own API (contentgen.catalog.deliveries), as the
+operator's notifier makes them: newest first, by Notification, a row opening to every attempt,
+filters by Notification and status, a receiver's answer shown as text (never HTML), and another
+owner's deliveries never listed."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from contentgen.catalog import Catalog, webhooks
+from contentgen.catalog.deliveries import Deliveries, Sender
+from contentgen.catalog.embedded import EmbeddedCatalog
+from contentgen.httpapi import ApiSettings, create_app
+from tests.httpapi.test_browser import local_page, until
+from tests.httpapi.test_ui_studio import chromium, no_stray_text  # noqa: F401 (a fixture)
+
+HOSTILE = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">busy'
+T0 = 1_800_000_000.0
+
+
+@dataclass
+class Served:
+    base: str
+    catalog: Catalog
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _events(
+    owner: str, uid: str, name: str, kind: str = "Transcription", versions: int = 1
+) -> list[dict[str, Any]]:
+    doc = {
+        "_id": uid,
+        "schema": 2,
+        "kind": kind,
+        "name": name,
+        "namespace": "team-a",
+        "owner": owner,
+        "versions": [{"version": v, "generation": 1} for v in range(1, versions + 1)],
+    }
+    return webhooks.events_of(None, doc, datetime(2026, 11, 24, tzinfo=UTC))
+
+
+def _notification(namespace: str, name: str) -> dict[str, Any]:
+    return {"metadata": {"namespace": namespace, "name": name, "uid": f"uid-{namespace}-{name}"}}
+
+
+def _deliver(
+    store: Deliveries,
+    clock: Clock,
+    event: dict[str, Any],
+    to: dict[str, Any],
+    answers: list[tuple[int, str, str]],
+) -> None:
+    """`event` fanned out to the Notification `to`, then attempted once per answer (code, body,
+    error), each a minute after the last, through the log's own claim and record."""
+    store.enqueue([event])
+    store.fan_out(event, [to])
+    for code, answer, error in answers:
+        [due] = [d for d in store.due(of=[to["metadata"]["uid"]]) if d["eventId"] == event["id"]]
+        claim = store.claim(due, Sender("operator-0", 1))
+        assert claim is not None
+        assert store.record(claim, code=code, answer=answer, error=error, rand=lambda: 0.5) is not None
+        clock.now += 60 * 60 * 24  # past any wait: the next attempt is due
+    clock.now += 60
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[Served]:
+    root = Path(tempfile.mkdtemp(prefix="contentgen-notifications-ui-"))
+    catalog = EmbeddedCatalog(root / "catalog")
+    try:
+        settings = ApiSettings(
+            catalog="unused://",
+            store=str(root / "store"),
+            api_auth=["local"],
+            api_create="local",
+            api_offline=True,
+        )
+        app = create_app(settings, catalog=catalog)
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline, "the API did not start"
+            time.sleep(0.05)
+        yield Served(f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}", catalog)
+        server.should_exit = True
+        thread.join(timeout=10)
+        app.state.services.creator.close()
+    finally:
+        catalog.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _cell(row: Any, label: str) -> str:
+    return str(row.locator(f"td[data-label='{label}']").inner_text())
+
+
+def _open(page: Any, base: str, hash_: str = "#/notifications") -> None:
+    """The view at `hash_`, read again from the API (a reload where the page is there already)."""
+    if page.url == f"{base}/{hash_}":
+        page.reload()
+    elif page.url.startswith(base):
+        page.evaluate("document.getElementById('main').removeAttribute('data-ready')")
+        page.evaluate(f"location.hash = {hash_!r}")
+    else:
+        page.goto(f"{base}/{hash_}")
+    page.wait_for_selector("main[data-ready=notifications]")
+
+
+def test_the_delivery_log_by_notification_with_every_attempt_and_answers_as_text(
+    chromium: Any,  # noqa: F811
+    served: Served,
+) -> None:
+    clock = Clock()
+    store = Deliveries(served.catalog, clock)
+    hooks, bot = _notification("team-a", "studio-backend"), _notification("team-b", "chat-bot")
+    # Bob's resource's delivery: never shown to demo-user.
+    [bobs] = _events("bob", "bob-0001", "bobs-talk")
+    _deliver(store, clock, bobs, hooks, [(500, "bob's secret answer", "")])
+
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page, outside = local_page(context, served.base)
+        _open(page, served.base)
+        assert page.locator("nav a[data-section=notifications].active").count() == 1
+        empty = page.locator("#empty").inner_text()
+        assert "No webhook deliveries yet" in empty and "docs/notifications.md" in empty
+        assert page.locator("#notifications-docs").get_attribute("href") == "/docs#/notifications"
+        assert "bob" not in page.locator("main").inner_text()
+
+        # demo-user's: a LoRA's two versions to studio-backend (one retried, then delivered; one
+        # answered with HTML and waiting to be retried), a transcript's to chat-bot (410: disabled).
+        lora_v1, lora_v2 = _events("demo-user", "lora-0001", "avatar", "LoraTraining", versions=2)
+        _deliver(
+            store, clock, lora_v1, hooks, [(503, "busy", ""), (0, "", "timeout after 10 s"), (204, "", "")]
+        )
+        _deliver(store, clock, lora_v2, hooks, [(502, HOSTILE, "")])
+        [talk] = _events("demo-user", "talk-0001", "talk")
+        _deliver(store, clock, talk, bot, [(410, "gone", "")])
+        [pending] = _events("demo-user", "talk-0002", "talk-2")
+        _deliver(store, clock, pending, bot, [])
+
+        _open(page, served.base)
+        text = page.locator("main").inner_text()
+        assert "bob" not in text and "secret answer" not in text
+        groups = page.locator("section.notification-group")
+        # by Notification, the one with the newest delivery first
+        assert [groups.nth(i).get_attribute("data-notification") for i in range(groups.count())] == [
+            "team-b/chat-bot",
+            "team-a/studio-backend",
+        ]
+        rows = page.locator("tr.delivery")
+        assert [rows.nth(i).get_attribute("data-event") for i in range(rows.count())] == [
+            pending["id"],
+            talk["id"],
+            lora_v2["id"],
+            lora_v1["id"],
+        ]
+        assert [rows.nth(i).get_attribute("data-status") for i in range(rows.count())] == [
+            "pending",
+            "disabled",
+            "retrying",
+            "delivered",
+        ]
+        hostile = page.locator(f"tr.delivery[data-event='{lora_v2['id']}']")
+        assert "loratraining.succeeded" in _cell(hostile, "event")
+        assert _cell(hostile, "resource") == "LoraTraining/avatar"
+        assert hostile.locator("td[data-label=resource] a").get_attribute("href") == "#/lora/lora-0001"
+        assert _cell(hostile, "status") == "retrying" and _cell(hostile, "attempts") == "1"
+        assert _cell(hostile, "created").endswith("UTC") and _cell(hostile, "next attempt").endswith("UTC")
+        # the receiver's answer, as text: no element made of it, no script run
+        last = hostile.locator("td.last-answer")
+        assert last.locator("[data-code='502']").count() == 1
+        assert "<script>window.pwned = 1</script>" in last.inner_text()
+        assert last.locator("script, img").count() == 0
+        assert page.evaluate("window.pwned === undefined")
+        delivered = page.locator(f"tr.delivery[data-event='{lora_v1['id']}']")
+        assert _cell(delivered, "attempts") == "3"
+        assert _cell(delivered, "next attempt") == "-"  # no attempt is due
+        disabled = page.locator(f"tr.delivery[data-event='{talk['id']}'] td.last-answer")
+        assert disabled.inner_text() == "410 gone"
+        assert (
+            page.locator(f"tr.delivery[data-event='{pending['id']}'] td.last-answer").inner_text()
+            == "none yet"
+        )
+        assert "1 pending" in groups.nth(0).locator("h2").inner_text()
+
+        # a row opens to every attempt: when, the code, the answer's start, why there was none
+        detail = page.locator(f"tr.delivery-detail[data-for$='{lora_v1['id']}']")
+        assert not detail.is_visible()
+        delivered.locator("td[data-label=created]").click()  # the row, anywhere but a link or button
+        assert detail.is_visible()
+        assert delivered.locator("button.expand").get_attribute("aria-expanded") == "true"
+        attempts = detail.locator("tr[data-attempt]")
+        assert attempts.count() == 3
+        first, second, third = (attempts.nth(i) for i in range(3))
+        assert _cell(first, "code") == "503" and _cell(first, "answer") == "busy"
+        assert _cell(second, "code") == "no answer" and _cell(second, "error") == "timeout after 10 s"
+        assert _cell(third, "code") == "204" and _cell(third, "attempt") == "3"
+        assert lora_v1["id"] in detail.inner_text()
+        delivered.locator("button.expand").click()
+        assert not detail.is_visible()
+        hostile.locator("button.expand").click()
+        no_stray_text(page)
+        answer = page.locator(f"tr.delivery-detail[data-for$='{lora_v2['id']}'] pre.answer")
+        assert answer.inner_text() == HOSTILE and answer.locator("*").count() == 0
+        assert page.evaluate("window.pwned === undefined")
+
+        # filters: a status, a Notification
+        page.select_option("#filter-delivery-status", "delivered")
+        page.evaluate("document.getElementById('main').removeAttribute('data-ready')")
+        page.click("#filters button[type=submit]")
+        until(page, "location.hash.includes('status=delivered')")
+        page.wait_for_selector("main[data-ready=notifications]")
+        assert page.locator("tr.delivery").count() == 1
+        assert page.locator("tr.delivery").get_attribute("data-event") == lora_v1["id"]
+        _open(page, served.base, "#/notifications?notification=team-b%2Fchat-bot")
+        assert page.locator("#filter-notification").input_value() == "team-b/chat-bot"
+        assert page.locator("section.notification-group").count() == 1
+        assert page.locator("tr.delivery").count() == 2
+        _open(page, served.base, "#/notifications?notification=team-b%2Fchat-bot&status=failed")
+        assert "No deliveries match these filters" in page.locator("#empty").inner_text()
+        assert outside == []
+    finally:
+        context.close()
