@@ -32,9 +32,9 @@ TRAINERS = ("fal", "offline", "cluster")
 IMAGE_GENERATORS = ("fal", "offline", "cluster")
 TRANSCRIBERS = ("assemblyai", "offline", "cluster")
 CAPTIONERS = ("fal", "offline")
-# Video: offline only so far; fal's apps and the cluster's pipelines implement VideoGenerator next
-# (api/video.py's MODELS says what each model takes).
-VIDEO_GENERATORS = ("offline",)
+# Video: offline, and the cluster's Wan and LTX-Video pipelines (providers/cluster/video.py); fal's
+# apps implement VideoGenerator next (api/video.py's MODELS says what each model takes).
+VIDEO_GENERATORS = ("offline", "cluster")
 
 # where the Helm chart takes each key from
 _CHART_SECRETS = {FAL_KEY_ENV: "fal.existingSecret", ASSEMBLYAI_KEY_ENV: "assemblyai.existingSecret"}
@@ -119,7 +119,7 @@ def captioner(name: str, *, env: Mapping[str, str] | None = None) -> Captioner:
 
 
 def video_generator(name: str, *, env: Mapping[str, str] | None = None) -> VideoGenerator:
-    """The video generator called `name`: offline (fal and cluster are to come)."""
+    """The video generator called `name`: offline or cluster (fal is to come)."""
     if name == "offline":
         from .offline_video import OfflineVideoGenerator
 
