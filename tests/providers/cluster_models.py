@@ -71,17 +71,18 @@ def refuse_hubs(monkeypatch: pytest.MonkeyPatch) -> None:
 TINY_TEXT_WIDTH = 32
 
 
-def _t5_parts(folder: Path) -> tuple[object, object]:
+def _t5_parts(folder: Path, *, wan: bool) -> tuple[object, object]:
+    """A tokenizer over single characters and a one-layer encoder: UMT5 (Wan's) or T5 (LTX's)."""
     import string
 
-    from transformers import T5Config, T5EncoderModel, T5TokenizerFast, UMT5EncoderModel
+    from transformers import T5Config, T5EncoderModel, T5TokenizerFast, UMT5Config, UMT5EncoderModel
 
     characters = sorted(set(string.ascii_letters + string.digits + string.punctuation))
     vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -1.0)]
     vocab += [(c, -2.0) for c in characters]
     tokenizer = T5TokenizerFast(vocab=vocab, extra_ids=0, model_max_length=32)
     tokenizer.save_pretrained(folder / "tokenizer")
-    config = T5Config(
+    config = (UMT5Config if wan else T5Config)(
         vocab_size=len(tokenizer),
         d_model=TINY_TEXT_WIDTH,
         d_kv=8,
@@ -93,7 +94,7 @@ def _t5_parts(folder: Path) -> tuple[object, object]:
         eos_token_id=1,
         decoder_start_token_id=0,
     )
-    encoder = UMT5EncoderModel(config) if folder.name.startswith("wan") else T5EncoderModel(config)
+    encoder = UMT5EncoderModel(config) if wan else T5EncoderModel(config)
     return tokenizer, encoder
 
 
@@ -112,7 +113,7 @@ def tiny_wan(folder: Path, *, image: bool = False) -> Path:
 
     torch.manual_seed(0)
     folder.mkdir(parents=True)
-    tokenizer, text_encoder = _t5_parts(folder)
+    tokenizer, text_encoder = _t5_parts(folder, wan=True)
     vae = AutoencoderKLWan(
         base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]
     )
@@ -180,7 +181,7 @@ def tiny_ltx(folder: Path) -> Path:
 
     torch.manual_seed(0)
     folder.mkdir(parents=True)
-    tokenizer, text_encoder = _t5_parts(folder)
+    tokenizer, text_encoder = _t5_parts(folder, wan=False)
     vae = AutoencoderKLLTXVideo(
         in_channels=3,
         out_channels=3,

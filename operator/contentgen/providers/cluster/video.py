@@ -260,8 +260,7 @@ def denoise(pipe: Any, clip: Clip, step: Callable[[int, int], None]) -> np.ndarr
     import diffusers
     import torch
 
-    library: Any = diffusers  # untyped pipelines: told apart by their class's name
-    kind = type(pipe).__name__
+    library: Any = diffusers  # its pipelines are untyped
 
     def callback(_pipe: Any, index: int, _t: Any, _kwargs: dict[str, Any]) -> dict[str, Any]:
         step(index + 1, clip.steps)
@@ -278,14 +277,14 @@ def denoise(pipe: Any, clip: Clip, step: Callable[[int, int], None]) -> np.ndarr
         "callback_on_step_end": callback,
     }
     text = {"prompt": clip.prompt, "negative_prompt": clip.negative_prompt or None}
-    if kind.startswith("LTX"):
+    if isinstance(pipe, library.LTXPipeline):
         kwargs["frame_rate"] = clip.fps
         if clip.image is not None:  # the kept pipeline's components, animating the picture
             pipe = library.LTXImageToVideoPipeline(**pipe.components)
             pipe.set_progress_bar_config(disable=True)
             kwargs["image"] = clip.image
         kwargs.update(text)
-    elif kind == "WanImageToVideoPipeline":
+    elif isinstance(pipe, library.WanImageToVideoPipeline):
         if clip.image is None:
             raise InvalidInput("model wan-14b-i2v animates a picture: give spec.image")
         kwargs["image"] = clip.image
