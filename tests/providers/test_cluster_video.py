@@ -214,3 +214,48 @@ def test_provider_cluster_is_the_video_generator(models_root, monkeypatch):
     env = {"CONTENTGEN_CLUSTER_MODELS_DIR": str(models_root), "CONTENTGEN_CLUSTER_DEVICE": "cpu"}
     made = video_generator("cluster", env=env)
     assert isinstance(made, ClusterVideoGenerator) and made.root == models_root
+
+
+def test_contentgen_run_makes_a_cluster_video_billed_by_gpu_time(models_root, tmp_path, monkeypatch, capsys):
+    """The whole run: the pipeline's request to provider cluster, the video stored and described,
+    its cost the GPU time the frames took, in GPU-hours."""
+    import yaml
+
+    from contentgen.api import RunResult
+    from contentgen.cli.main import main
+
+    refuse_hubs(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    for variable in ("CONTENTGEN_STORE", "CONTENTGEN_CATALOG", "FAL_KEY", "CONTENTGEN_PRICES"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("CONTENTGEN_CLUSTER_MODELS_DIR", str(models_root))
+    monkeypatch.setenv("CONTENTGEN_CLUSTER_DEVICE", device())
+    monkeypatch.setenv("CONTENTGEN_CLUSTER_INFERENCE_STEPS", "2")
+    spec = {
+        "apiVersion": "contentgen.io/v1alpha1",
+        "kind": "VideoGeneration",
+        "metadata": {"name": "tiny-wan"},
+        "spec": {
+            "owner": "demo-user",
+            "prompt": "a red fox runs through snow",
+            "provider": "cluster",
+            "model": "wan-1.3b-t2v",
+            "numFrames": 5,
+            "fps": 8,
+            "aspectRatio": "1:1",
+            "seed": 3,
+        },
+    }
+    (tmp_path / "video.yaml").write_text(yaml.safe_dump(spec))
+    code = main(["run", "--result", "r.json", "video.yaml"])
+    out = capsys.readouterr()
+    assert code == 0, out.out + out.err
+    result = RunResult.model_validate_json((tmp_path / "r.json").read_text())
+    assert (result.provider, result.placeholder) == ("cluster", False)
+    made = result.video
+    assert made is not None and (made.frames, made.fps, made.width, made.height) == (5, 8, 480, 480)
+    frames, rate = decoded(Path(made.uri.removeprefix("file://")))
+    assert frames.shape == (5, 480, 480, 3) and rate == 8
+    [line] = result.usage or []
+    assert (line.provider, line.item, line.unit) == ("cluster", "video-generation", "gpu-hour")
+    assert line.quantity > 0 and line.request.startswith("cluster-")
