@@ -727,6 +727,91 @@ def test_a_checkpoint_is_promoted_by_annotating_the_loratraining(
     asyncio.run(run())
 
 
+NOTIFICATIONS = "/apis/contentgen.io/v1alpha1/namespaces/{ns}/notifications"
+
+
+def _notified(catalog: Catalog, namespace: str, name: str, owner: str = "alice") -> str:
+    """A Notification `name` made in `namespace` (as a tenant applies it) and a delivery to it of an
+    event about `owner`'s transcript, attempted once (503), as the operator's notifier logs it: the
+    delivery's id."""
+    from contentgen.catalog import webhooks
+    from contentgen.catalog.deliveries import Deliveries, Sender
+
+    live = apiserver.admin().create(
+        NOTIFICATIONS.format(ns=namespace),
+        {
+            "apiVersion": "contentgen.io/v1alpha1",
+            "kind": "Notification",
+            "metadata": {"name": name},
+            "spec": {
+                "url": "https://hooks.example.com/contentgen",
+                "secretRef": {"name": "contentgen-webhook"},
+            },
+        },
+    )
+    doc = {"_id": f"{name}-talk", "schema": 2, "kind": "Transcription", "name": "talk",
+           "namespace": namespace, "owner": owner, "versions": [{"version": 1, "generation": 1}]}  # fmt: skip
+    [event] = webhooks.events_of(None, doc, now())
+    store = Deliveries(catalog)
+    store.enqueue([event])
+    store.fan_out(event, [live])
+    [due] = store.due(of=[live["metadata"]["uid"]])
+    claim = store.claim(due, Sender("operator"))
+    assert claim is not None and store.record(claim, code=503, answer="busy") is not None
+    return str(due["_id"])
+
+
+def _replay_annotation(namespace: str, name: str) -> str:
+    found = apiserver.admin().get_or_none(f"{NOTIFICATIONS.format(ns=namespace)}/{name}")
+    assert found is not None
+    return str((found["metadata"].get("annotations") or {}).get("contentgen.io/replay", ""))
+
+
+def test_a_delivery_is_sent_again_by_annotating_the_notification(
+    cluster_wide: Setup, catalog: Catalog, store: LocalStore, tmp_path: Path
+) -> None:
+    """POST /api/notifications/deliveries/ID/replay sets the Notification's annotation
+    contentgen.io/replay to the event's id through the real API server as the API's ServiceAccount
+    (get and patch on notifications: the chart's RBAC, recorded), a new value each time (EVENT_ID#2),
+    and answers 202; the spec is untouched; another owner's delivery is not there (404), nor is a
+    deleted Notification's (404 gone)."""
+    ns = apiserver.fresh_namespace("replay")
+    delivery = _notified(catalog, ns, "studio-backend")
+    event_id = delivery.split(":", 1)[1]
+    app = _app(cluster_wide, catalog, store, tmp_path)
+    path = f"/api/notifications/deliveries/{delivery}/replay"
+    before = apiserver.admin().get(f"{NOTIFICATIONS.format(ns=ns)}/studio-backend")
+
+    async def run() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
+            asked = await http.post(path, headers=auth("alice"))
+            assert asked.status_code == 202, asked.text
+            assert asked.json()["value"] == event_id and "\n" not in asked.json()["message"]
+            assert _replay_annotation(ns, "studio-backend") == event_id
+            again = await http.post(path, headers=auth("alice"))
+            assert again.status_code == 202 and again.json()["value"] == f"{event_id}#2"
+            assert _replay_annotation(ns, "studio-backend") == f"{event_id}#2"
+            after = apiserver.admin().get(f"{NOTIFICATIONS.format(ns=ns)}/studio-backend")
+            assert after["spec"] == before["spec"]
+            assert after["metadata"]["generation"] == before["metadata"]["generation"]
+            theirs = await http.post(path, headers=auth("bob"))
+            assert theirs.status_code == 404 and theirs.json()["error"]["code"] == "not_found"
+            apiserver.admin().delete(f"{NOTIFICATIONS.format(ns=ns)}/studio-backend")
+            wait_for(
+                lambda: (
+                    apiserver.admin().get_or_none(f"{NOTIFICATIONS.format(ns=ns)}/studio-backend") is None
+                ),
+                30,
+                "deleted",
+            )
+            gone = await http.post(path, headers=auth("alice"))
+            assert gone.status_code == 404 and gone.json()["error"]["code"] == "gone", gone.text
+
+    import asyncio
+
+    asyncio.run(run())
+
+
 # --- a namespaced install -------------------------------------------------------------------------
 
 
@@ -793,6 +878,13 @@ def test_a_namespaced_install_creates_in_its_namespaces_only(
             )
             assert promoted.status_code == 202, promoted.text
             assert _annotation(watched, "w-avatar")["2"]["step"] == 250
+            # a webhook event sent again: the Notification annotated (get, patch) by the namespaced Role
+            delivery = _notified(catalog, watched, "w-hooks")
+            replayed = await http.post(
+                f"/api/notifications/deliveries/{delivery}/replay", headers=auth("alice")
+            )
+            assert replayed.status_code == 202, replayed.text
+            assert _replay_annotation(watched, "w-hooks") == delivery.split(":", 1)[1]
 
     import asyncio
 

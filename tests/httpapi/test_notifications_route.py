@@ -1,15 +1,26 @@
-"""GET /api/notifications/deliveries: the webhook delivery log, each owner's only."""
+"""GET /api/notifications/deliveries: the webhook delivery log, each owner's only; POST
+/api/notifications/deliveries/ID/replay: the Notification's annotation contentgen.io/replay set to
+a new value naming the event (a merge patch on the version read, against a fake API server here;
+tests/httpapi/test_kube.py against the real one), refused on a laptop."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
 
 from contentgen.catalog import Catalog, webhooks
 from contentgen.catalog.deliveries import Deliveries, Sender
+from contentgen.httpapi import ApiSettings, create_app
+from contentgen.httpapi.creating import KubeCreator
+from contentgen.httpapi.kube import KubeError
+from contentgen.httpapi.routes.notifications import replay_value
+from contentgen.store import LocalStore
 from tests.httpapi.conftest import auth
+from tests.httpapi.documented import Answers
 
 
 def _deliver(catalog: Catalog, owner: str, uid: str) -> str:
@@ -47,3 +58,100 @@ async def test_each_owner_sees_the_deliveries_of_their_resources_only(
     bad = await client.get("/api/notifications/deliveries", params={"limit": 0}, headers=auth("alice"))
     assert bad.status_code == 400
     assert (await client.get("/api/notifications/deliveries")).status_code == 401
+
+
+REPLAY = "/api/notifications/deliveries/{id}/replay"
+
+
+@pytest.mark.asyncio
+async def test_a_replay_without_a_cluster_says_where_notifications_are_delivered(
+    client: httpx.AsyncClient, catalog: Catalog
+) -> None:
+    alices = _deliver(catalog, "alice", "u-a")
+    path = REPLAY.format(id=f"n-1:{alices}")
+    refused = await client.post(path, headers=auth("alice"))
+    assert refused.status_code == 409
+    error = refused.json()["error"]
+    assert error["code"] == "not_in_cluster" and "\n" not in error["message"]
+    assert "delivered by the operator in a cluster" in error["message"]
+    assert f"kubectl annotate -n team-a notification/hooks contentgen.io/replay={alices}" in error["message"]
+    # another owner's delivery is not there for bob; an id that is no delivery's is not for anyone
+    assert (await client.post(path, headers=auth("bob"))).json()["error"]["code"] == "not_found"
+    assert (await client.post(REPLAY.format(id="n-2:" + alices), headers=auth("ops"))).status_code == 404
+    assert (await client.post(REPLAY.format(id="no-event"), headers=auth("alice"))).status_code == 400
+    assert (await client.post(path)).status_code == 401
+
+
+class FakeKube:
+    """The Notification team-a/hooks as the API server keeps it: a merge patch applies only to the
+    resourceVersion it names (409 otherwise); `races` patches come after another writer's."""
+
+    def __init__(self, uid: str = "n-1") -> None:
+        self.body: dict[str, Any] = {
+            "metadata": {"name": "hooks", "namespace": "team-a", "uid": uid, "resourceVersion": "1"},
+            "status": {},
+        }
+        self.races = 0
+        self.refuse = False
+        self.patches: list[tuple[str, dict[str, Any]]] = []
+
+    def get(self, path: str) -> Any:
+        assert path == "/apis/contentgen.io/v1alpha1/namespaces/team-a/notifications/hooks"
+        return json.loads(json.dumps(self.body))
+
+    def merge_patch(self, path: str, body: Any) -> Any:
+        self.patches.append((path, body))
+        if self.refuse:
+            raise KubeError(403, {"message": 'notifications.contentgen.io "hooks" is forbidden'})
+        meta = self.body["metadata"]
+        if self.races:
+            self.races -= 1
+            meta["resourceVersion"] = str(int(meta["resourceVersion"]) + 1)
+        if body["metadata"]["resourceVersion"] != meta["resourceVersion"]:
+            raise KubeError(409, {"message": "the object has been modified"})
+        meta.setdefault("annotations", {}).update(body["metadata"]["annotations"])
+        meta["resourceVersion"] = str(int(meta["resourceVersion"]) + 1)
+        return self.body
+
+
+@pytest.mark.asyncio
+async def test_a_replay_in_a_cluster_annotates_the_notification_with_a_new_value(
+    catalog: Catalog, store: LocalStore, settings: ApiSettings
+) -> None:
+    alices = _deliver(catalog, "alice", "u-a")
+    kube = FakeKube()
+    answers = Answers(create_app(settings, catalog=catalog, store=lambda: store, creator=KubeCreator(kube)))  # type: ignore[arg-type]
+    path = REPLAY.format(id=f"n-1:{alices}")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=answers), base_url="http://api") as http:
+        first = await http.post(path, headers=auth("alice"))
+        assert first.status_code == 202, first.text
+        assert first.json()["value"] == alices and first.json()["annotation"] == "contentgen.io/replay"
+        assert first.json()["notification"] == {"namespace": "team-a", "name": "hooks", "uid": "n-1"}
+        assert kube.body["metadata"]["annotations"] == {"contentgen.io/replay": alices}
+        kube.races = 1  # another writer came first: read again, patched on the new version
+        again = await http.post(path, headers=auth("alice"))
+        assert again.status_code == 202 and again.json()["value"] == f"{alices}#2"
+        assert [p[1]["metadata"]["resourceVersion"] for p in kube.patches] == ["1", "2", "3"]
+        # the operator acted on #5 (its status says), the annotation since names another event
+        kube.body["status"]["replayed"] = f"{alices}#5"
+        kube.body["metadata"]["annotations"]["contentgen.io/replay"] = "evt_0123"
+        assert (await http.post(path, headers=auth("ops"))).json()["value"] == f"{alices}#6"
+        assert (await http.post(path, headers=auth("bob"))).status_code == 404
+        kube.races = 10
+        busy = await http.post(path, headers=auth("alice"))
+        assert busy.status_code == 409 and busy.json()["error"]["code"] == "conflict"
+        kube.races, kube.refuse = 0, True
+        forbidden = await http.post(path, headers=auth("alice"))
+        assert forbidden.status_code == 403 and forbidden.json()["error"]["code"] == "forbidden"
+        kube.body["metadata"]["uid"] = "n-other"  # deleted, and made again under the same name
+        gone = await http.post(path, headers=auth("alice"))
+        assert gone.status_code == 404 and gone.json()["error"]["code"] == "gone"
+    assert answers.undocumented() == []
+
+
+def test_a_replay_value_is_new_each_time() -> None:
+    assert replay_value("evt_a") == "evt_a"
+    assert replay_value("evt_a", "evt_b", "") == "evt_a"
+    assert replay_value("evt_a", "evt_a", "evt_a") == "evt_a#2"
+    assert replay_value("evt_a", "evt_a#2", "evt_a") == "evt_a#3"
+    assert replay_value("evt_a", "evt_a#again", "") == "evt_a#2"

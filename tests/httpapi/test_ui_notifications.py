@@ -229,6 +229,13 @@ def test_the_delivery_log_by_notification_with_every_attempt_and_answers_as_text
         answer = page.locator(f"tr.delivery-detail[data-for$='{lora_v2['id']}'] pre.answer")
         assert answer.inner_text() == HOSTILE and answer.locator("*").count() == 0
         assert page.evaluate("window.pwned === undefined")
+        # Send again: on a laptop nothing delivers webhooks, and the answer says where it happens
+        opened = page.locator(f"tr.delivery-detail[data-for$='{lora_v2['id']}']")
+        opened.locator("button.replay").click()
+        refused = opened.locator(".replay-status .notice.error")
+        refused.wait_for()
+        assert "delivered by the operator in a cluster" in refused.inner_text()
+        assert f"contentgen.io/replay={lora_v2['id']}" in refused.inner_text()
 
         # filters: a status, a Notification
         page.select_option("#filter-delivery-status", "delivered")

@@ -266,6 +266,11 @@ creates over HTTP are to come, and no right is granted before a call needs it). 
 - apiGroups: ["contentgen.io"]
   resources: ["loratrainings"]
   verbs: ["patch"]
+# Sending a webhook event again: the Notification's annotation contentgen.io/replay, read (its value
+# and status.replayed, so that the new value is new) and set by a merge patch (never update).
+- apiGroups: ["contentgen.io"]
+  resources: ["notifications"]
+  verbs: ["get", "patch"]
 {{- end -}}
 
 {{/* The price table (CONTENTGEN_PRICES, JSON): the operator prices runs with it, the API its estimates. */}}

@@ -1,20 +1,28 @@
 """GET /api/notifications/deliveries: the webhook delivery log (docs/notifications.md), each
 delivery with its attempts, for the caller's owners' resources only. The operator writes it; the
-API only reads (a replay is the Notification's annotation contentgen.io/replay)."""
+API only reads it. POST /api/notifications/deliveries/ID/replay sends a delivery's event again: in
+a cluster the API sets the Notification's annotation contentgen.io/replay to the event's id (a new
+value, `EVENT_ID#n`, where it names that event already) through the Kubernetes API under its own
+ServiceAccount, as a promotion annotates a LoraTraining (a merge patch on the resourceVersion
+read, 202), and the operator's notifier acts on it; on a laptop nothing delivers webhooks (409)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from contentgen.api.notification import ANNOTATION_REPLAY, PLURAL
 from contentgen.catalog.deliveries import Deliveries
 
-from ..deps import CallerDep, ServicesDep
-from ..errors import ERROR_RESPONSES
+from ..creating import PATCH_ATTEMPTS, KubeCreator
+from ..deps import CallerDep, Services, ServicesDep
+from ..errors import ERROR_RESPONSES, ApiError, ErrorResponse
+from ..identity import Caller
+from ..kube import Kube, KubeError, KubeUnavailable
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"], responses=ERROR_RESPONSES)
 NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
@@ -114,3 +122,176 @@ async def deliveries(
         limit=limit,
     )
     return {"items": [shown(d) for d in found]}
+
+
+# --- sending an event again -------------------------------------------------------------------------
+
+DELIVERY_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}:evt_[0-9a-f]{1,60}$"  # "{notification uid}:{event id}"
+
+
+class ReplayAsked(BaseModel):
+    """The Notification's annotation now asks for the event again; the operator's notifier sends it
+    (the delivery back to pending, its log kept, `replays` counted) and notes the value acted on in
+    the Notification's status.replayed."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str = Field(description="The delivery.")
+    notification: dict[str, str] = Field(description="namespace, name and uid of the Notification.")
+    event_id: str = Field(alias="eventId")
+    annotation: str = Field(description="The annotation set (contentgen.io/replay).")
+    value: str = Field(
+        description="Its new value: the event's id, with #n where it named that event already."
+    )
+    message: str = Field(description="What was done, and where the operator shows it.")
+
+
+def _err(description: str) -> dict[str, Any]:
+    return {"model": ErrorResponse, "description": description}
+
+
+REPLAY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {
+        "model": ReplayAsked,
+        "description": "In a cluster: the Notification's annotation contentgen.io/replay now names the "
+        "event (a new value); the operator sends it again.",
+    },
+    400: _err("A bad delivery id (NOTIFICATION_UID:EVENT_ID, as the delivery log lists it)."),
+    401: ERROR_RESPONSES[401],
+    403: _err("The Kubernetes API refused the API's ServiceAccount (code forbidden)."),
+    404: _err(
+        "No such delivery visible to the caller (code not_found: the same answer for another owner's), "
+        "or its Notification is gone (code gone)."
+    ),
+    409: _err(
+        "No cluster to ask (code not_in_cluster): on a laptop, or where this API has no Kubernetes API "
+        "(CONTENTGEN_API_CREATE=off), nothing delivers webhooks; the message has the kubectl command. Or "
+        "the Notification kept changing while it was annotated (code conflict: send again)."
+    ),
+    503: _err("The catalog, or the Kubernetes API, cannot be reached."),
+}
+
+
+def _number(value: str) -> int:
+    """A replay value's count: EVENT_ID is the first, EVENT_ID#n the n-th (1 where n is no number)."""
+    _, mark, rest = value.partition("#")
+    return int(rest) if mark and rest.strip().isdigit() else 1
+
+
+def replay_value(event_id: str, *taken: str) -> str:
+    """The annotation's value that asks for `event_id` again: the id, or `EVENT_ID#n` past every
+    value of that event in `taken` (the annotation's value, the one the operator last acted on), so
+    that it is a new value (each is acted on once; the operator reads the id before '#')."""
+    same = [t for t in taken if t and t.split("#", 1)[0].strip() == event_id]
+    if not same:
+        return event_id
+    return f"{event_id}#{max(_number(t) for t in same) + 1}"
+
+
+def _visible(svc: Services, who: Caller, delivery_id: str) -> dict[str, Any]:
+    owners = None if who.admin else list(who.owners)
+    event_id = delivery_id.rpartition(":")[2]
+    for doc in Deliveries(svc.catalog).find(owners, event_id=event_id, limit=200):
+        if doc["_id"] == delivery_id:
+            return doc
+    raise ApiError(404, "not_found", f"no delivery {delivery_id!r}")
+
+
+def _annotate(kube: Kube, notification: dict[str, str], event_id: str) -> str:
+    """The Notification's contentgen.io/replay set to a new value naming `event_id`, by a merge patch
+    on the resourceVersion read (read again when another writer came first): the value."""
+    namespace, name = notification.get("namespace", ""), notification.get("name", "")
+    path = f"/apis/contentgen.io/v1alpha1/namespaces/{namespace}/{PLURAL}/{name}"
+    where = f"Notification {namespace}/{name}"
+    gone = f"the {where} of this delivery is gone"
+    for _ in range(PATCH_ATTEMPTS):
+        try:
+            live = kube.get(path)
+        except KubeError as exc:
+            raise _refused(exc, gone) from None
+        meta = live.get("metadata") or {}
+        if meta.get("uid") != notification.get("uid"):
+            raise ApiError(404, "gone", f"{gone}: the one of that name now is another Notification")
+        value = replay_value(
+            event_id,
+            str((meta.get("annotations") or {}).get(ANNOTATION_REPLAY) or ""),
+            str((live.get("status") or {}).get("replayed") or ""),
+        )
+        patch = {
+            "metadata": {
+                "resourceVersion": meta.get("resourceVersion"),
+                "annotations": {ANNOTATION_REPLAY: value},
+            }
+        }
+        try:
+            kube.merge_patch(path, patch)
+        except KubeError as exc:
+            if exc.status == 409:  # changed since it was read: read it again
+                continue
+            raise _refused(exc, gone) from None
+        return value
+    raise ApiError(
+        409, "conflict", f"{where} changed {PATCH_ATTEMPTS} times while it was annotated: send again"
+    )
+
+
+def _refused(exc: KubeError, gone: str) -> ApiError:
+    if exc.status == 404:
+        return ApiError(404, "gone", gone)
+    if exc.status == 403:
+        return ApiError(403, "forbidden", exc.message)
+    return ApiError(403, "forbidden", f"the Kubernetes API answered {exc.status}: {exc.message}")
+
+
+def _replay(svc: Services, who: Caller, delivery_id: str) -> dict[str, Any]:
+    doc = _visible(svc, who, delivery_id)
+    notification = {k: str(v) for k, v in (doc.get("notification") or {}).items()}
+    event_id = str(doc["eventId"])
+    creator = svc.creator
+    if not isinstance(creator, KubeCreator):
+        raise ApiError(
+            409,
+            "not_in_cluster",
+            "notifications are delivered by the operator in a cluster, and this API has none to ask; there: "
+            f"kubectl annotate -n {notification.get('namespace')} notification/{notification.get('name')} "
+            f"{ANNOTATION_REPLAY}={event_id} --overwrite",
+        )
+    try:
+        value = _annotate(creator.kube, notification, event_id)
+    except KubeUnavailable as exc:
+        raise ApiError(503, "cluster_unavailable", str(exc), {"Retry-After": "5"}) from None
+    where = f"Notification {notification.get('namespace')}/{notification.get('name')}"
+    return {
+        "id": doc["_id"],
+        "notification": notification,
+        "eventId": event_id,
+        "annotation": ANNOTATION_REPLAY,
+        "value": value,
+        "message": f"annotated {where}: {ANNOTATION_REPLAY}={value}; the operator sends the event again "
+        "(the delivery's status goes back to pending, its attempts are kept, and the Notification's "
+        "status.replayed names the value acted on)",
+    }
+
+
+@router.post(
+    "/deliveries/{delivery_id}/replay",
+    response_model=ReplayAsked,
+    response_model_by_alias=True,
+    status_code=202,
+    summary="Send a delivery's event again (the Notification's annotation contentgen.io/replay)",
+    responses=REPLAY_RESPONSES,
+)
+async def replay(
+    delivery_id: Annotated[
+        str,
+        Path(max_length=200, pattern=DELIVERY_ID, description="The delivery's id, as the log lists it."),
+    ],
+    svc: ServicesDep,
+    who: CallerDep,
+) -> dict[str, Any]:
+    """Sends the delivery's event to its Notification again, whatever the delivery came to (after
+    fixing a receiver): in a cluster the Notification's annotation contentgen.io/replay is set to the
+    event's id (EVENT_ID#n where it named that event already, so that it is a new value) through the
+    Kubernetes API (202), and the operator acts on it once. Only a delivery the caller may see (of
+    their owners' resources; an admin's: any)."""
+    return await run_in_threadpool(_replay, svc, who, delivery_id)

@@ -2154,6 +2154,25 @@ function attemptsTable(d) {
       el("td", { "data-label": "error" }, a.error || "-"))));
 }
 
+// Send the event again (after fixing a receiver): in a cluster the API sets the Notification's
+// annotation contentgen.io/replay and the operator sends it; on a laptop the answer says why not.
+function replayButton(d) {
+  const status = el("div", { class: "replay-status" });
+  const button = el("button", { type: "button", class: "replay" }, "Send again");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      const asked = await send("POST", `/api/notifications/deliveries/${encodeURIComponent(d.id)}/replay`);
+      notice(status, asked.message, false);
+    } catch (error) {
+      notice(status, error.message || String(error), true);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return el("div", { class: "delivery-actions" }, button, status);
+}
+
 // A delivery's row and the row under it that a click opens: every attempt logged.
 function deliveryRows(d, columns) {
   const last = d.attempts[d.attempts.length - 1];
@@ -2167,7 +2186,7 @@ function deliveryRows(d, columns) {
         el("dt", {}, "resource"), el("dd", {}, resource, d.resource.uid ? el("span", { class: "meta" }, ` uid ${d.resource.uid}`) : ""),
         el("dt", {}, "attempts"), el("dd", {}, `${d.attempts.length} logged${logged}`, d.replays ? `, sent again ${d.replays}×` : "")),
       attemptsTable(d),
-      el("div", { class: "delivery-actions" })));
+      replayButton(d)));
   const flip = () => {
     const open = detail.hidden;
     detail.hidden = !open;
