@@ -202,6 +202,8 @@ def test_memory_plans_resident_tiled_offloaded_or_refused():
     assert plan_memory(memory.Card(free=0, total=0), weights, job).chosen_by == "cpu"
     roomy = plan_memory(card(70), weights, job)
     assert not roomy.offload and not roomy.vae_tiling
+    tiled = plan_memory(card(21.3), weights, job)  # the frames decoded whole do not fit; in tiles they do
+    assert not tiled.offload and tiled.vae_tiling
     small = plan_memory(card(20), weights, job)
     assert small.offload and small.vae_tiling and "offload" in small.describe()
     with pytest.raises(GpuMemoryTooSmall, match="even with model CPU offload"):
@@ -259,3 +261,24 @@ def test_contentgen_run_makes_a_cluster_video_billed_by_gpu_time(models_root, tm
     [line] = result.usage or []
     assert (line.provider, line.item, line.unit) == ("cluster", "video-generation", "gpu-hour")
     assert line.quantity > 0 and line.request.startswith("cluster-")
+
+
+def test_the_weights_are_sized_from_their_safetensors_headers(models_root):
+    """What a plan is chosen on, read without loading a weight: each component's parameters × the
+    bytes it is loaded in (bf16 on a GPU, Wan's VAE and image encoder fp32; fp32 on the CPU)."""
+    import torch
+    from diffusers import WanTransformer3DModel
+
+    from contentgen.providers.cluster import flux
+
+    model = models_root / "Wan2.1-I2V-14B-480P-Diffusers"
+    transformer = WanTransformer3DModel.from_pretrained(
+        str(model), subfolder="transformer", local_files_only=True
+    )
+    parameters = sum(p.numel() for p in transformer.parameters())
+    on_cpu = video.component_bytes(model, flux.Device(torch.device("cpu"), torch.float32))
+    assert set(on_cpu) == {"transformer", "text_encoder", "vae", "image_encoder"}
+    assert on_cpu["transformer"] == 4 * parameters
+    on_gpu = video.component_bytes(model, flux.Device(torch.device("cuda"), torch.bfloat16))
+    assert on_gpu["transformer"] == 2 * parameters and on_gpu["vae"] == on_cpu["vae"]
+    assert on_gpu["image_encoder"] == on_cpu["image_encoder"]
