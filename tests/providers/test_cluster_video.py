@@ -136,6 +136,12 @@ def test_a_retried_pod_takes_the_kept_frames_instead_of_denoising(generator, tmp
     (tmp_path / "made" / video.RECORD).unlink()
     lost = generate(generator, request(tmp_path), tmp_path / "w3")
     assert lost.gpu_seconds == 0 and lost.request_id != first.request_id
+    # frames that are not an array of frames are refused, never encoded
+    damaged = FolderFiles(tmp_path / "damaged")
+    (tmp_path / "damaged" / video.REQUEST).write_bytes((tmp_path / "made" / video.REQUEST).read_bytes())
+    (tmp_path / "damaged" / video.FRAMES).write_bytes(b"not a zip")
+    with pytest.raises(PermanentError, match="is not the frames"):
+        generate(generator, request(tmp_path, frames_made=damaged), tmp_path / "w5")
     # frames made for another request are never mixed in
     with pytest.raises(PermanentError, match="made for another request"):
         generate(generator, request(tmp_path, prompt="another prompt"), tmp_path / "w4")

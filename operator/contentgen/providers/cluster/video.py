@@ -37,6 +37,7 @@ import logging
 import secrets
 import struct
 import time
+import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -377,8 +378,15 @@ class FramesMade:
             return None
         path = self.files.get(FRAMES, self.work_dir / FRAMES)
         digest = sha256_file(path)
-        with np.load(path) as stored:
-            frames = np.asarray(stored["frames"])
+        try:
+            with np.load(path) as stored:
+                frames = np.asarray(stored["frames"])
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            raise PermanentError(
+                f"{self.files.uri(FRAMES)} is not the frames this generator keeps: delete {self.where()} "
+                "to start over",
+                reason="CheckpointUnreadable",
+            ) from None
         if RECORD not in names:  # stored, and the pod died before its record: its GPU time went with it
             log.warning("the frames were stored without their record: taken, their GPU time unknown")
             return frames, self._record(Kept(seed, _request_id(), 0.0, digest))
