@@ -229,6 +229,10 @@ def test_the_delivery_log_by_notification_with_every_attempt_and_answers_as_text
         answer = page.locator(f"tr.delivery-detail[data-for$='{lora_v2['id']}'] pre.answer")
         assert answer.inner_text() == HOSTILE and answer.locator("*").count() == 0
         assert page.evaluate("window.pwned === undefined")
+        # at 420 px the tables are stacked cards, nothing wider than the window
+        page.set_viewport_size({"width": 420, "height": 900})
+        assert page.evaluate("document.documentElement.scrollWidth") <= 420
+        page.set_viewport_size({"width": 1400, "height": 1000})
         # Send again: on a laptop nothing delivers webhooks, and the answer says where it happens
         opened = page.locator(f"tr.delivery-detail[data-for$='{lora_v2['id']}']")
         opened.locator("button.replay").click()
