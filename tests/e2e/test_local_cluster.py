@@ -165,6 +165,24 @@ def test_the_examples(box: Box, tmp_path: Path) -> None:
     assert lora["status"]["latestVersion"] == 1 and "placeholder" in lora["status"]["message"]
     portrait = k.json("get", "imggen", "demo-avatar-portrait")
     assert portrait["status"]["phase"] == "Succeeded"
+    # the portrait animated: its LoRA rides with the picture, and the clip is measured against the
+    # LoRA's person (the offline placeholders show no face); kubectl shows the verdict
+    clip = k.json("get", "vg", "demo-avatar-clip")["status"]
+    assert [lora["name"] for lora in clip["image"]["loras"]] == ["demo-avatar"]
+    likeness = clip["video"]["likeness"]
+    assert likeness["verdict"] == "no-faces" and likeness["lora"]["name"] == "demo-avatar"
+    assert len(likeness["samples"]) == 16
+    columns = k.run("get", "videogenerations", "demo-avatar-clip").stdout.splitlines()
+    assert columns[0].split()[3:5] == ["DURATION", "LIKENESS"] and columns[1].split()[4] == "no-faces"
+    # its lineage reaches the source video: clip <- portrait <- LoRA <- dataset <- sample video
+    lineage = wait_for(
+        lambda: (found := assets(box, "lineage", "default/demo-avatar-clip")).get("pictures") and found,
+        60,
+        "the clip's lineage in the catalog",
+    )
+    (picture,) = lineage["pictures"]
+    assert picture["found"] and picture["imageGeneration"]["name"] == "demo-avatar-portrait"
+    assert "sample" in json.dumps(lineage), lineage  # the LoRA's source video, as the box serves it
     described = k.run("describe", "lora", "demo-avatar").stdout
     for reason in ("JobCreated", "Running", "Succeeded"):
         assert reason in described
