@@ -99,6 +99,7 @@ import cv2
 import httpx
 import numpy as np
 
+from . import fake_fal_video as video
 from .fakes import Fault, Faults, failure, jpeg, json_response, png, safetensors_bytes
 
 FAL_KEY = "fal-key-for-tests-6b1d"
@@ -116,6 +117,7 @@ SIZES = {
 IMAGE_APPS = {"fal-ai/flux/dev", "fal-ai/flux/schnell", "fal-ai/flux-pro/v1.1", "fal-ai/flux-lora"}
 TRAINING_APPS = {"fal-ai/flux-lora-fast-training", "fal-ai/flux-lora-portrait-trainer"}
 VISION_APP = "openrouter/router/vision"
+VIDEO_APPS = set(video.VIDEO_APPS)  # fake_fal_video.py says what each takes and makes
 
 
 def status(state: str, **fields: Any) -> dict[str, Any]:
@@ -147,6 +149,16 @@ IMAGE_SCRIPT = [
 ]
 
 
+VIDEO_SCRIPT = [
+    status("IN_QUEUE", queue_position=3),
+    status("IN_QUEUE", queue_position=0),
+    status("IN_PROGRESS", logs=[log("Loading pipeline")]),
+    status("IN_PROGRESS", logs=[log(" 40%|####      | 16/40 [00:40<01:00]")]),
+    status("IN_PROGRESS", logs=[log(" 90%|######### | 36/40 [01:30<00:10]")]),
+    status("COMPLETED", metrics={"inference_time": 101.0}),
+]
+
+
 def _error(loc: list[Any], msg: str, kind: str, **ctx: Any) -> dict[str, Any]:
     item: dict[str, Any] = {"loc": ["body", *loc], "msg": msg, "type": kind}
     if ctx:
@@ -169,6 +181,7 @@ class Variant:
     unpriced: str = "omit"  # "omit" | "404"
     price_page: int = 50
     unknown_payloads: str = "404"  # "404" | "empty"
+    video: video.VideoVariant = field(default_factory=video.VideoVariant)
 
 
 DEFAULTS = {  # what the apps document as defaults, filled in by the "fills_defaults" variant
@@ -388,7 +401,7 @@ class FakeFal:
 
     def _submit(self, request: httpx.Request) -> httpx.Response:
         app = request.url.path.strip("/")
-        if app not in IMAGE_APPS | TRAINING_APPS | {VISION_APP}:
+        if app not in IMAGE_APPS | TRAINING_APPS | VIDEO_APPS | {VISION_APP}:
             return failure(404, {"detail": f"Application '{app}' not found"})
         try:
             arguments = json.loads(request.read())
@@ -396,7 +409,13 @@ class FakeFal:
             return failure(422, {"detail": [_error([], "Invalid JSON body", "json_invalid")]})
         request_id = f"req-{len(self.jobs) + 1}"
         default = (
-            TRAINING_SCRIPT if app in TRAINING_APPS else VISION_SCRIPT if app == VISION_APP else IMAGE_SCRIPT
+            TRAINING_SCRIPT
+            if app in TRAINING_APPS
+            else VISION_SCRIPT
+            if app == VISION_APP
+            else VIDEO_SCRIPT
+            if app in VIDEO_APPS
+            else IMAGE_SCRIPT
         )
         script = list(self.scripts.get(app) or default)
         job = Job(request_id, app, arguments, script, datetime.now(UTC), failure=self.failures.get(app))
@@ -496,6 +515,8 @@ class FakeFal:
         args, errors = job.arguments, []
         if job.app == VISION_APP:
             return self._validate_vision(args)
+        if job.app in VIDEO_APPS:
+            return video.validate(job.app, args, self._fetchable, _error)
         if job.app in TRAINING_APPS:
             trigger, other = ("trigger_phrase", "trigger_word")
             if job.app == "fal-ai/flux-lora-fast-training":
@@ -576,6 +597,11 @@ class FakeFal:
         return bytes(data.tobytes())
 
     def _output(self, job: Job) -> dict[str, Any]:
+        if job.app in VIDEO_APPS:
+            url = f"https://v3.fal.media/files/out/{job.request_id}/output.mp4"
+            result, data = video.output(job.app, job.arguments, url, self.seed, self.variant.video)
+            self.files.setdefault(url, data)
+            return result
         if job.app == VISION_APP:
             return {
                 "output": self.caption(job.arguments["image_urls"][0]),

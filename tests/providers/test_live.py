@@ -3,7 +3,8 @@
     REAL_API_TESTS=1 FAL_KEY=... ASSEMBLYAI_API_KEY=... pytest -m real_api tests/providers/test_live.py
 
 Each test also needs its provider's key; LoRA training (about $0.20 for 100 steps) runs only
-with REAL_API_TESTS_TRAINING=1 as well.
+with REAL_API_TESTS_TRAINING=1 as well, a video (LTX, 25 frames at 480p: about $0.02) with
+REAL_API_TESTS_VIDEO=1.
 """
 
 from __future__ import annotations
@@ -15,8 +16,15 @@ import pytest
 from safetensors import safe_open
 
 from contentgen.providers.assemblyai import AssemblyAIProvider
-from contentgen.providers.base import ImageRequest, MemoryCheckpoint, TrainingRequest, TranscriptionRequest
+from contentgen.providers.base import (
+    ImageRequest,
+    MemoryCheckpoint,
+    TrainingRequest,
+    TranscriptionRequest,
+    VideoRequest,
+)
 from contentgen.providers.fal import FalProvider
+from contentgen.providers.fal.video import FalVideoGenerator
 
 from .fakes import Progress, audio_file, dataset_zip
 
@@ -64,6 +72,30 @@ def test_fal_trains_a_short_lora(tmp_path):
     out = fal.train_lora(request, work, Progress(), MemoryCheckpoint())
     with safe_open(out.weights, "np") as weights:
         assert list(weights.keys())
+
+
+@pytest.mark.skipif(os.environ.get("REAL_API_TESTS_VIDEO") != "1", reason="set REAL_API_TESTS_VIDEO=1")
+def test_fal_makes_one_short_video(tmp_path):
+    import av
+
+    generator = FalVideoGenerator(FalProvider(key("FAL_KEY"), poll_interval=5.0, max_wait=1500))
+    request = VideoRequest(
+        prompt="a paper boat drifting on a pond",
+        model="ltx-video-13b",
+        app="fal-ai/ltxv-13b-098-distilled",
+        frames=25,
+        fps=24,
+        width=832,
+        height=480,
+        resolution="480p",
+        aspect_ratio="16:9",
+        seed=1,
+    )
+    checkpoint = MemoryCheckpoint()
+    out = generator.generate_video(request, tmp_path, Progress(), checkpoint)
+    with av.open(str(out.path)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 25
+    assert checkpoint.load()["request_id"] == out.request_id
 
 
 def test_assemblyai_transcribes_one_second(tmp_path):

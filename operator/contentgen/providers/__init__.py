@@ -32,9 +32,9 @@ TRAINERS = ("fal", "offline", "cluster")
 IMAGE_GENERATORS = ("fal", "offline", "cluster")
 TRANSCRIBERS = ("assemblyai", "offline", "cluster")
 CAPTIONERS = ("fal", "offline")
-# Video: offline, and the cluster's Wan and LTX-Video pipelines (providers/cluster/video.py); fal's
-# apps implement VideoGenerator next (api/video.py's MODELS says what each model takes).
-VIDEO_GENERATORS = ("offline", "cluster")
+# Video: fal's apps (providers/fal/video.py), the cluster's Wan and LTX-Video pipelines
+# (providers/cluster/video.py) and offline; api/video.py's MODELS says what each model takes.
+VIDEO_GENERATORS = ("fal", "offline", "cluster")
 
 # where the Helm chart takes each key from
 _CHART_SECRETS = {FAL_KEY_ENV: "fal.existingSecret", ASSEMBLYAI_KEY_ENV: "assemblyai.existingSecret"}
@@ -119,7 +119,12 @@ def captioner(name: str, *, env: Mapping[str, str] | None = None) -> Captioner:
 
 
 def video_generator(name: str, *, env: Mapping[str, str] | None = None) -> VideoGenerator:
-    """The video generator called `name`: offline or cluster (fal is to come)."""
+    """The video generator called `name`: fal, cluster or offline."""
+    if name == "fal":
+        from .fal import FalProvider
+        from .fal.video import FalVideoGenerator
+
+        return FalVideoGenerator(FalProvider(_key(FAL_KEY_ENV, env), store_io=_settings(env).fal_store_io))
     if name == "offline":
         from .offline_video import OfflineVideoGenerator
 
@@ -134,11 +139,6 @@ def video_generator(name: str, *, env: Mapping[str, str] | None = None) -> Video
             gpus=worker.gpu_count,
             inference_steps=_settings(env).cluster_inference_steps or None,
             models_store=worker.cluster_models_store,
-        )
-    if name in ("fal", "cluster"):
-        raise InvalidInput(
-            f"provider {name} does not generate videos in this version yet: use provider offline "
-            "(a labelled placeholder video)"
         )
     raise InvalidInput(f"no video generator is called {name!r}; choose one of {', '.join(VIDEO_GENERATORS)}")
 

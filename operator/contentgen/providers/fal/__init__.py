@@ -1,4 +1,4 @@
-"""fal.ai: LoRA training and image generation through fal's queue, with the fal-client SDK.
+"""fal.ai: LoRA training, image and video generation through fal's queue, with the fal-client SDK.
 
 The queue (https://fal.ai/docs/documentation/model-apis/inference/queue): POST queue.fal.run/{app}
 answers {request_id, status_url, response_url, cancel_url}; GET .../requests/{id}/status?logs=1 is

@@ -173,7 +173,7 @@ class FalProvider:
         where = getattr(checkpoint, "location", "") or "the run's checkpoint"
         weights_file = result_file(result, "diffusers_lora_file", app)
         weights = work_dir / "model.safetensors"
-        self._download(
+        self.download(
             weights_file,
             weights,
             limit=self._limits.weights_bytes,
@@ -186,7 +186,7 @@ class FalProvider:
         config_file = result.get("config_file")
         if isinstance(config_file, dict) and config_file.get("url"):
             config = work_dir / "config.json"
-            self._download(
+            self.download(
                 config_file,
                 config,
                 limit=self._limits.config_bytes,
@@ -267,7 +267,7 @@ class FalProvider:
         for index, image in enumerate(images):
             part = work_dir / f"image-{index + 1:02d}.part"
             start = 70 + index * share
-            self._download(
+            self.download(
                 image,
                 part,
                 limit=self._limits.image_bytes,
@@ -302,7 +302,7 @@ class FalProvider:
 
     # --- downloads ----------------------------------------------------------------------------
 
-    def _download(
+    def download(
         self,
         file: dict[str, Any],
         dest: Path,

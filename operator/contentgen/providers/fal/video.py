@@ -1,0 +1,195 @@
+"""fal's video apps (api/video.py's MODELS, provider fal): one paid request per video, made once
+through the queue (queue.py), the video downloaded from fal's CDN.
+
+What each app is sent is what its page documents (the `source` of its MODELS entry):
+
+    Wan 2.2 A14B     prompt, num_frames, frames_per_second, resolution, aspect_ratio, seed,
+                     negative_prompt when set, loras [{path, scale}] on the text-to-video/lora app,
+                     image_url on image-to-video; num_interpolated_frames 0: fal's default puts
+                     interpolated frames between the generated ones and multiplies the frame rate
+                     (adjust_fps_for_interpolation), so the video would not be the frames asked
+    LTX-Video 13B    prompt, num_frames, resolution, aspect_ratio, seed, negative_prompt when set,
+                     loras [{path, scale}], image_url on image-to-video; its frame rate is its own
+                     (24, the only one the table admits), so none is sent
+    Kling 2.5 Turbo  prompt, duration ("5" or "10", a string), negative_prompt when set;
+                     aspect_ratio on text-to-video, image_url on image-to-video
+
+The picture to animate is uploaded to fal's CDN (not billed) rather than sent as the store's
+presigned link: a store inside the cluster is not reachable from fal, and fal keeps what it is sent.
+The upload is checkpointed with the request, so a retried pod neither uploads nor submits again;
+when fal reports that it could not fetch the picture, it is uploaded once more.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from contentgen.api.video import MODELS, VideoModelInfo
+from contentgen.errors import InvalidInput, PermanentError
+from contentgen.files import sha256_file
+from contentgen.providers.progress import SubProgress
+
+from ..base import Checkpoint, VideoOutput, VideoRequest
+from ..retry import bad_response, redact
+from .errors import input_unreachable
+from .outputs import MiB
+from .progress import Meter
+from .provider import FalProvider, _fingerprint, _matching
+from .queue import JobFailure, Waiting
+
+log = logging.getLogger(__name__)
+
+# How long a lost submit is looked for in fal's request list: a video ends within the half hour.
+VIDEO_RESOLVE_WAIT = 1800.0
+VIDEO_BYTES = 1024 * MiB  # ten seconds of 1080p is tens of MiB; more is not a video of ours
+PICTURE_UPLOADS = 2  # the first, and one more when fal could not fetch it
+# The container formats fal's apps deliver, by their first bytes.
+_FTYP = b"ftyp"
+_WEBM = b"\x1a\x45\xdf\xa3"
+
+
+class FalVideoGenerator:
+    """`VideoGenerator` on fal's apps; the queue, uploads and downloads are `FalProvider`'s."""
+
+    name = "fal"
+
+    def __init__(self, fal: FalProvider, *, video_bytes: int = VIDEO_BYTES) -> None:
+        self._fal = fal
+        self._video_bytes = video_bytes
+
+    def generate_video(
+        self, request: VideoRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
+    ) -> VideoOutput:
+        model = _model(request)
+        app = request.app
+        if app not in model.apps.values():
+            raise InvalidInput(
+                f"model {model.name} runs on fal's {' or '.join(model.apps.values())}, not {app}"
+            )
+        image_mode = app == model.apps.get("image")
+        if image_mode and request.image_path is None:
+            raise InvalidInput(f"fal's {app} animates a picture: set image or imageRef")
+        base = arguments(model, request, image=image_mode)
+        meter = Meter(progress)
+        # without query strings (presigned LoRA links are signed anew by every attempt); the
+        # picture by its bytes, as it is uploaded rather than linked
+        picture = sha256_file(request.image_path) if image_mode and request.image_path else ""
+        fingerprint = _fingerprint(app, redact(json.dumps(base, sort_keys=True)), picture)
+        saved = _matching(checkpoint.load(), app, fingerprint)
+        saved.update(provider=self.name, app=app, fingerprint=fingerprint)
+
+        def upload() -> None:
+            assert request.image_path is not None
+            saved["image_url"] = self._fal.upload(request.image_path, "the picture to animate")
+            saved["image_uploads"] = int(saved.get("image_uploads") or 0) + 1
+            checkpoint.save(saved)
+
+        def submitted() -> dict[str, Any]:
+            if image_mode and not saved.get("image_url"):
+                upload()
+            meter.at(2)
+            return {**base, "image_url": saved["image_url"]} if image_mode else dict(base)
+
+        def heal(failure: JobFailure) -> bool:
+            """fal could not fetch the uploaded picture (an expired upload): upload it once more."""
+            if not image_mode or not input_unreachable(failure.errors, "image_url"):
+                return False
+            if int(saved.get("image_uploads") or 1) >= PICTURE_UPLOADS:
+                return False
+            log.warning(
+                "fal could not fetch the picture of request %s; uploading it again", failure.request_id
+            )
+            upload()
+            return True
+
+        waiting = Waiting(meter.queue(2, 10), meter.running(10, 85), VIDEO_RESOLVE_WAIT)
+        request_id, result = self._fal.queue.run(app, submitted, saved, checkpoint, waiting, heal=heal)
+        where = getattr(checkpoint, "location", "") or "the run's checkpoint"
+        video = result.get("video")
+        if not isinstance(video, dict) or not video.get("url"):
+            raise bad_response("fal", f"request {request_id} on {app}", "a result without a video")
+        part = work_dir / "video.part"
+        self._fal.download(
+            video,
+            part,
+            limit=self._video_bytes,
+            what="the video",
+            meter=meter.span(85, 100),
+            paid=(app, request_id, where),
+        )
+        content_type, suffix = _container(part, app, request_id, where)
+        path = part.with_suffix(suffix)
+        part.replace(path)
+        seed = result.get("seed")
+        meter.at(100)
+        return VideoOutput(
+            path=path,
+            content_type=content_type,
+            seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else request.seed,
+            request_id=request_id,
+        )
+
+
+def arguments(model: VideoModelInfo, request: VideoRequest, *, image: bool) -> dict[str, Any]:
+    """What `request` is sent to `model`'s app as, without the picture's URL (see the module)."""
+    if request.loras and not model.loras:
+        raise InvalidInput(f"loras: fal's {model.name} takes none; remove them or choose a model that does")
+    if any(not lora.url.startswith(("https://", "http://")) for lora in request.loras):
+        raise InvalidInput(
+            "loras: fal can only fetch LoRA weights from http(s) URLs; a local store's file:// links "
+            "work with the offline and cluster providers only"
+        )
+    args: dict[str, Any] = {"prompt": request.prompt}
+    if request.negative_prompt:
+        args["negative_prompt"] = request.negative_prompt
+    if model.name.startswith("kling"):
+        seconds = request.duration_seconds or request.frames / max(1, request.fps)
+        duration = min(model.durations, key=lambda d: abs(d - seconds))
+        if abs(duration - seconds) > 0.5:
+            raise InvalidInput(
+                f"durationSeconds: {model.name} makes videos of {' or '.join(map(str, model.durations))} "
+                f"seconds, not {seconds:g}"
+            )
+        args["duration"] = str(duration)  # documented as a string enum
+        if not image:
+            args["aspect_ratio"] = request.aspect_ratio
+        return args
+    args["num_frames"] = request.frames
+    args["resolution"] = request.resolution
+    args["aspect_ratio"] = request.aspect_ratio
+    if request.seed is not None:
+        args["seed"] = request.seed
+    if model.name.startswith("wan"):
+        args["frames_per_second"] = request.fps
+        args["num_interpolated_frames"] = 0
+    if model.loras:
+        args["loras"] = [{"path": lora.url, "scale": lora.scale} for lora in request.loras]
+    return args
+
+
+def _model(request: VideoRequest) -> VideoModelInfo:
+    model = MODELS.get(request.model)
+    fal_models = sorted(name for name, m in MODELS.items() if m.provider == "fal")
+    if model is None or model.provider != "fal":
+        raise InvalidInput(
+            f"model: fal runs {', '.join(fal_models)}, not {request.model}; choose one of them"
+        )
+    return model
+
+
+def _container(path: Path, app: str, request_id: str, where: str) -> tuple[str, str]:
+    """(content type, suffix) from the file's first bytes: an MP4 (ISO base media) or WebM."""
+    with path.open("rb") as fh:
+        head = fh.read(12)
+    if head[4:8] == _FTYP:
+        return "video/mp4", ".mp4"
+    if head[:4] == _WEBM:
+        return "video/webm", ".webm"
+    raise PermanentError(
+        f"fal request {request_id} on {app} was paid for, but what it delivered is not an MP4 or WebM "
+        f"video; its result is kept in {where}, nothing was submitted again",
+        reason="ProviderJobFailed",
+    )
