@@ -11,6 +11,7 @@ from typing import Any
 import botocore.exceptions
 import mongomock
 import pytest
+import yaml
 
 from contentgen.catalog import Catalog, Filters, open_catalog
 from contentgen.catalog.outbox import catalog_id
@@ -23,6 +24,7 @@ from tests.providers.fake_fal import FAL_KEY, FakeFal
 from tests.providers.fakes import mocked, unslept_retries
 
 IMAGES = str(EXAMPLES / "imagegeneration.yaml")  # flux-dev, 2 images, provider fal
+VIDEO = str(EXAMPLES / "videogeneration.yaml")  # wan-2.2-t2v, 33 frames at 16 fps, provider fal
 SAMPLE = EXAMPLES / "media" / "sample.mp4"
 
 
@@ -47,18 +49,20 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 def refusing_s3(s3: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, bool]:
-    """The run's S3 client; while `refuse["images"]` is set, writes under generated-images/ are
-    answered AccessDenied (a bucket policy, a wrong secret for that prefix)."""
+    """The run's S3 client; while `refuse["images"]` (`refuse["videos"]`) is set, writes under
+    generated-images/ (generated-videos/) are answered AccessDenied (a bucket policy, a wrong
+    secret for that prefix)."""
     from contentgen.store import s3 as s3_module
 
-    refuse = {"images": True}
+    refuse = {"images": True, "videos": False}
     make = s3_module.s3_client
 
     def client() -> Any:
         real = make()
 
         def deny(params: dict[str, Any], **_: Any) -> None:
-            if refuse["images"] and "/generated-images/" in f"/{params.get('Key', '')}":
+            key = f"/{params.get('Key', '')}"
+            if any(refuse[kind] and f"/generated-{kind}/" in key for kind in refuse):
                 raise botocore.exceptions.ClientError(
                     {"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "PutObject"
                 )
@@ -111,6 +115,65 @@ def test_a_store_failure_after_a_paid_generation_stores_it_next_time_without_pay
     assert list(record["cost"]["byMonth"].values()) == [pytest.approx(0.04)]
     assert record["cost"]["countedRequests"] == ["req-1"] and "counted then" in record["cost"]["detail"]
     assert "estimated cost $0.0500 at fal" in err
+
+
+def test_a_fal_video_refused_by_the_store_is_stored_next_time_without_paying(
+    workspace: Path, capsys: pytest.CaptureFixture[str], refusing_s3: dict[str, bool], s3: str
+) -> None:
+    refusing_s3.update(images=False, videos=True)
+    fal = FakeFal()
+    with mocked(fal):
+        code, _, err = run(capsys, VIDEO)
+    assert code == 1
+    said = "the video was paid for and is kept in the provider's checkpoint: the next attempt stores it"
+    assert "StoreAccessDenied" in err and said in err
+    assert (fal.accepted, fal.billed) == (1, 1)
+
+    refusing_s3["videos"] = False
+    asked = len(fal.requests)
+    with mocked(fal):
+        code, _, err = run(capsys, "--result", "r.json", VIDEO)
+    assert code == 0, err
+    assert (fal.accepted, fal.billed) == (1, 1) and {k for k, _ in fal.requests[asked:]} == {"download"}
+    [(app, sent)] = fal.submitted
+    assert app == "fal-ai/wan/v2.2-a14b/text-to-video/lora" and sent["num_interpolated_frames"] == 0
+    result = json.loads((workspace / "r.json").read_text())
+    video = result["video"]  # measured from the file fal delivered
+    assert (video["frames"], video["fps"], video["seed"], video["codec"]) == (33, 16.0, 7, "h264")
+    [line] = result["usage"]
+    assert {k: line[k] for k in ("provider", "item", "unit", "quantity", "request")} == {
+        "provider": "fal",
+        "item": "fal-ai/wan/v2.2-a14b/text-to-video/lora",
+        "unit": "video-second",
+        "quantity": 33 / 16,
+        "request": "req-1",
+    }
+    record = open_catalog().get(result["uid"])
+    assert record is not None and record["status"] == "Succeeded"
+    assert record["cost"]["countedRequests"] == ["req-1"]
+
+
+def test_a_laptop_animates_a_fal_picture_on_fal_by_uploading_it(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fal = FakeFal()
+    manifest = yaml.safe_load((EXAMPLES / "videogeneration-portrait.yaml").read_text())
+    manifest["spec"]["imageRef"] = {"name": "demo-landscape", "image": 2}
+    (workspace / "clip.yaml").write_text(yaml.safe_dump(manifest))
+    with mocked(fal):
+        assert run(capsys, IMAGES)[0] == 0
+        code, _, err = run(capsys, "--result", "r.json", "clip.yaml")
+    assert code == 0, err
+    # the local store's file:// picture cannot be fetched by fal: it went to fal's CDN, once
+    name = fal.uploads[-1][0]
+    assert len(fal.uploads) == 1 and name == "image_2.png"
+    [(_, _), (app, sent)] = fal.submitted
+    assert app == "fal-ai/wan/v2.2-a14b/image-to-video"
+    assert sent["image_url"].startswith("https://v3.fal.media/") and sent["aspect_ratio"] == "auto"
+    assert (sent["num_frames"], sent["frames_per_second"]) == (32, 16)  # durationSeconds 2 at 16 fps
+    result = json.loads((workspace / "r.json").read_text())
+    assert result["image"]["name"] == "demo-landscape" and result["video"]["frames"] == 32
+    assert (fal.accepted, fal.billed) == (2, 2)
 
 
 # --- a catalog that is away -----------------------------------------------------------------------

@@ -20,11 +20,11 @@ from .progress import Progress, Span, SubProgress
 from .settings import PipelineSettings
 
 _PAID = (
-    "were paid for and are kept in the provider's checkpoint: the next attempt stores them "
+    "{were} paid for and {are} kept in the provider's checkpoint: the next attempt stores {them} "
     "without paying again"
 )
 # The offline provider charges nothing and keeps no checkpoint: a retry simply makes them again.
-_UNPAID = "were made by the offline provider, which charges nothing: the next attempt makes them again"
+_UNPAID = "{were} made by the offline provider, which charges nothing: the next attempt makes {them} again"
 
 
 # Failures that say the provider did not bill the call that failed (fal bills successful outputs
@@ -182,7 +182,10 @@ class RunContext:
         reason (StoreUnavailable, StoreAccessDenied) and says that the next attempt stores them
         from the provider's checkpoint without paying again (the offline provider's: that nothing
         was paid, and the next attempt makes them again)."""
-        kept = _UNPAID if self.provider == "offline" else _PAID
+        plural = what.endswith("s")  # "the images", "the LoRA weights"; "the video"
+        kept = (_UNPAID if self.provider == "offline" else _PAID).format(
+            were="were" if plural else "was", are="are" if plural else "is", them="them" if plural else "it"
+        )
         try:
             yield
         except ContentgenError as exc:
