@@ -9,6 +9,7 @@ from pathlib import Path
 
 import av
 import cv2
+import httpx
 import numpy as np
 import pytest
 
@@ -21,7 +22,7 @@ from contentgen.providers.fal.video import FalVideoGenerator
 
 from . import fake_fal_video as apps
 from .fake_fal import FAL_KEY, FakeFal
-from .fakes import Crash, FakeSleep, Progress, mocked, retry
+from .fakes import Crash, FakeSleep, Progress, after, mocked, retry
 
 LORA = "https://bucket.s3.amazonaws.com/loras/u/1/model.safetensors?X-Amz-Signature=s3cr3t&X-Amz-Expires=3600"
 
@@ -267,6 +268,18 @@ def test_a_video_in_fals_queue_when_its_resource_is_deleted_is_cancelled_unbille
         assert (waiting.provider, waiting.app, waiting.request_id) == ("fal", apps.WAN_T2V, "req-1")
         cancelled = FalCanceller(FAL_KEY).cancel(waiting)
     assert cancelled.billing == NOT_BILLED and fal.billed == 0
+
+
+@pytest.mark.parametrize("rewrites", [False, True])
+def test_a_lost_submit_answer_is_found_in_fals_request_list_not_sent_again(tmp_path, fal, rewrites):
+    fal.variant.rewrites_urls = rewrites  # fal may show the picture's URL as its own copy
+    fal.variant.in_flight = True  # and list the request while it is still queued
+    fal.fail("submit", after(httpx.ReadTimeout))
+    req = request(model="wan-2.2-i2v", app=apps.WAN_I2V, image_path=picture(tmp_path))
+    with mocked(fal):
+        out = generator().generate_video(req, work(tmp_path), Progress(), MemoryCheckpoint())
+    assert (fal.accepted, fal.billed) == (1, 1) and out.request_id == "req-1"
+    assert fal.count("list") >= 1
 
 
 def test_a_finished_video_is_downloaded_again_not_paid_again(tmp_path, fal):
