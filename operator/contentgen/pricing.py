@@ -406,6 +406,8 @@ _FAL_UNITS: dict[str, Unit] = {
     "request": "request",
     "call": "request",
     "run": "request",
+    # seconds of video made; a bare "second" may be GPU time (fal's serverless apps): not read
+    "video second": "video-second",
 }
 _FAL_UNIT = re.compile(r"(?:per )?(?:(\d[\d,]*(?:\.\d+)?) ?)?([a-z][a-z ]*?)s?")
 

@@ -62,6 +62,9 @@ def pricing(clock: Clock | None = None, sleep: FakeSleep | None = None, key: str
         ("compute seconds", "step", None),
         ("tokens", "request", None),
         ("video_seconds", "megapixel", None),
+        ("video seconds", "video-second", 2.0),
+        ("5 video_seconds", "video-second", 0.4),
+        ("seconds", "video-second", None),  # GPU seconds or video seconds: not known
         ("", "megapixel", None),
     ],
 )
@@ -106,6 +109,13 @@ def test_the_accounts_prices_are_read_whatever_fal_leaves_open(spelling: str, un
     assert asked[0] == ",".join(sorted(e for e, _ in WANTED))  # one request for the run's endpoints
     if unpriced == "404":  # the batch failed for one unpriced endpoint: each was asked alone
         assert sorted(asked[1:]) == sorted(e for e, _ in WANTED)
+
+
+def test_an_item_that_names_a_resolution_is_priced_by_the_table_unasked() -> None:
+    fal = FakeFal()
+    with mocked(fal):
+        quotes = pricing().quotes([("fal-ai/wan/v2.2-a14b/image-to-video 720p", "video-second")])
+    assert quotes == {} and fal.count("pricing") == 0
 
 
 def test_every_page_is_read() -> None:

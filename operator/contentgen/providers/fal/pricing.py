@@ -64,7 +64,11 @@ class FalPricing:
     def quotes(self, wanted: Iterable[tuple[str, Unit]]) -> dict[tuple[str, str, str], Quote]:
         """Quotes for (endpoint id, unit) pairs fal prices in a unit a run counts; the others are
         left out (the table prices them). Never raises."""
-        wanted = sorted(set(wanted))
+        # an item that is not an endpoint id (one that names a resolution, as Wan's image-to-video,
+        # whose price depends on it) is not asked about: the table prices it per resolution
+        wanted = sorted(
+            (endpoint, unit) for endpoint, unit in set(wanted) if not any(c.isspace() for c in endpoint)
+        )
         entries = self._entries({endpoint for endpoint, _ in wanted})
         quotes: dict[tuple[str, str, str], Quote] = {}
         for endpoint, unit in wanted:
