@@ -14,8 +14,11 @@ import pytest
 from contentgen.api import KINDS, GeneratedVideo, ResolvedImage, RunResult, SpecSnapshot
 from contentgen.controller.jobs import render_job
 from contentgen.controller.observe import JobState, image_state
+from contentgen.controller.queue import Backoff, NamespaceQueue
 from contentgen.controller.reconcile import Observed, World, decide
+from contentgen.controller.reconciler import _schedule, wake_image_waiters
 from contentgen.controller.settings import OperatorSettings
+from contentgen.controller.state import Operator
 from contentgen.pricing import PriceTable, estimated
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -112,6 +115,27 @@ def test_an_image_ref_that_cannot_resolve_waits_and_says_why(
     assert d.job is None and d.status["phase"] == "Pending"
     assert reason(d.status) == why and stalled(d.status) == is_stalled
     assert "portrait" in d.status["message"] and d.waiting == why
+
+
+@pytest.mark.parametrize("image", [None, portrait(versions=0, phase="Running"), portrait(owner="bob")])
+def test_a_clip_waiting_for_its_picture_is_woken_by_the_image_generations_events(image: Any) -> None:
+    """Not by a backoff timer that doubles while the picture is being made: the clip starts when
+    its ImageGeneration changes (a new version, its creation, a fixed owner)."""
+    op = Operator(settings=OperatorSettings(), kube=None, queue=NamespaceQueue(2), backoff=Backoff(1.0))  # type: ignore[arg-type]
+    clip = video(model="wan-2.2-i2v", imageRef={"name": "portrait"})
+    decision = decide(clip, World(now=NOW, image=image))
+    for _ in range(5):
+        _schedule(op, clip, decision)
+    assert clip.uid not in op.backoff.next_at  # no timer
+    assert op.image_waiters == {("ns", "portrait"): {UID: "VideoGeneration"}}
+    wake_image_waiters(op, "ns", "another-picture")
+    assert len(op.work) == 0
+    wake_image_waiters(op, "ns", "portrait")
+    assert len(op.work) == 1
+    # once it runs (or is deleted) it waits for nothing
+    _schedule(op, clip, decide(clip, World(now=NOW, image=portrait())))
+    op.forget("ns", UID)
+    assert op.image_waiters == {("ns", "portrait"): {}}
 
 
 def test_the_estimate_before_the_run() -> None:

@@ -43,6 +43,7 @@ from .reconciler import (
     owner_of,
     safety_net,
     wake,
+    wake_image_waiters,
     wake_lora_waiters,
     wake_namespace,
     worker,
@@ -249,6 +250,8 @@ def _register(kind: Kind) -> None:
             return  # kopf listing again (410 Gone): this resource did not change meanwhile
         if kind.kind == "LoraTraining":
             wake_lora_waiters(op, meta["namespace"], meta["name"])
+        if kind.kind == "ImageGeneration":  # VideoGenerations animating its pictures
+            wake_image_waiters(op, meta["namespace"], meta["name"])
         if event is None and op.catalog is not None:  # a listing (a start, or a relist): catch up
             await sync_catalog(op, dict(body), dict(body.get("status") or {}), None)
         written = op.written.get(meta["uid"])

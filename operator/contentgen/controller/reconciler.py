@@ -60,6 +60,8 @@ LORA_WAITS = (
     "LoraFailed",
     "LoraNotEvaluable",
 )
+# What an ImageGeneration's change (or its creation, or deletion) resolves: woken by its events
+IMAGE_WAITS = ("ImageNotFound", "ImageNotReady", "ImageOwnerMismatch", "ImageVersionNotFound")
 
 
 class StaleDecision(Exception):
@@ -504,14 +506,19 @@ async def _start_job(op: Operator, snapshot: SpecSnapshot) -> None:
 
 
 def _schedule(op: Operator, res: Observed, decision: Decision) -> None:
-    """Who wakes this resource up next: a LoraTraining's events, or the backoff timer."""
-    for waiters in op.lora_waiters.values():
+    """Who wakes this resource up next: a LoraTraining's or ImageGeneration's events, or the
+    backoff timer."""
+    for waiters in (*op.lora_waiters.values(), *op.image_waiters.values()):
         waiters.pop(res.uid, None)
     if decision.waiting in LORA_WAITS:
         for ref in lora_refs(res.spec):
             op.lora_waiters.setdefault(lora_location(ref, res.namespace), {})[res.uid] = res.kind.kind
+    image = (res.spec.get("imageRef") or {}).get("name")
+    if decision.waiting in IMAGE_WAITS and image:
+        op.image_waiters.setdefault((res.namespace, str(image)), {})[res.uid] = res.kind.kind
     if decision.recheck or (
-        decision.waiting and decision.waiting not in (*LORA_WAITS, "Queued", "MissingCredentials")
+        decision.waiting
+        and decision.waiting not in (*LORA_WAITS, *IMAGE_WAITS, "Queued", "MissingCredentials")
     ):
         # A Job Kueue holds: what Kueue says of it changes with nothing on the Job to announce it.
         held = decision.recheck and ready_reason(decision.status) == "Queued" and may_read(op)
@@ -553,6 +560,11 @@ def wake_namespace(op: Operator, namespace: str) -> None:
 
 def wake_lora_waiters(op: Operator, namespace: str, lora_name: str) -> None:
     for uid, kind_name in list(op.lora_waiters.get((namespace, lora_name), {}).items()):
+        wake(op, kind_name, namespace, uid)
+
+
+def wake_image_waiters(op: Operator, namespace: str, image_name: str) -> None:
+    for uid, kind_name in list(op.image_waiters.get((namespace, image_name), {}).items()):
         wake(op, kind_name, namespace, uid)
 
 

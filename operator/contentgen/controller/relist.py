@@ -30,7 +30,7 @@ from contentgen.api import GROUP, KINDS, VERSION, Kind
 
 from . import metrics
 from .catalog_sync import mark_gone
-from .reconciler import wake_lora_waiters, wake_namespace
+from .reconciler import wake_image_waiters, wake_lora_waiters, wake_namespace
 from .state import Operator
 
 log = logging.getLogger("contentgen.operator")
@@ -119,6 +119,8 @@ def gone(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
     wake_namespace(op, meta["namespace"])
     if kind.kind == "LoraTraining":  # ImageGenerations waiting for it: LoraNotFound now
         wake_lora_waiters(op, meta["namespace"], meta["name"])
+    if kind.kind == "ImageGeneration":  # VideoGenerations waiting for it: ImageNotFound now
+        wake_image_waiters(op, meta["namespace"], meta["name"])
     op.spawn(mark_gone(op, body))
 
 

@@ -66,6 +66,8 @@ class Operator:
     written: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     # ImageGenerations waiting for a LoraTraining: (namespace, lora name) -> {uid: kind name}
     lora_waiters: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    # VideoGenerations waiting for an ImageGeneration's picture: (namespace, name) -> {uid: kind}
+    image_waiters: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     # namespace -> (when read, its annotations, its labels), for budgets, owners and the Kueue
     # queue of GPU Jobs (cluster-wide installs)
     namespace_metadata: dict[str, tuple[float, dict[str, str], dict[str, str]]] = field(default_factory=dict)
@@ -104,7 +106,7 @@ class Operator:
         pending = self.catalog_pending.pop(uid, None)
         if pending is not None:
             pending.cancel()
-        for waiters in self.lora_waiters.values():
+        for waiters in (*self.lora_waiters.values(), *self.image_waiters.values()):
             waiters.pop(uid, None)
 
     def spawn(self, coroutine: Any) -> asyncio.Task[Any]:
