@@ -18,7 +18,8 @@ send, before its record): at least once, with the same `webhook-id` to deduplica
 The send: the URL's host resolved and checked like every user URL (no internal addresses unless
 `allowPrivateSources`), the request sent to the address checked (no DNS rebinding), no redirect
 followed (a 3xx is a failed attempt, retried), bounded timeouts, the signing keys read from the
-Secret at each attempt and never logged.
+Secret once per round for each Notification with attempts due (a rotated Secret is used from the
+next round on) and never logged.
 """
 
 from __future__ import annotations
