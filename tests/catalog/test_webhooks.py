@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import standardwebhooks
 
-from contentgen.catalog import webhooks
+from contentgen.api import KINDS, GeneratedVideo, ResolvedLora, RunResult, VideoLikeness
+from contentgen.catalog import ResourceState, catalog_document, webhooks
+from contentgen.controller.observe import JobState
+from contentgen.controller.reconcile import Observed, World, decide
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 # The specification's published example (standard-webhooks' spec and every library's tests).
@@ -112,10 +116,172 @@ def test_failures_and_waits_are_events_of_their_run() -> None:
     assert _kinds(webhooks.events_of(failed, budget, NOW)) == ["budgetReached"]
     assert webhooks.events_of(budget, budget, NOW) == []
     kueue = {"generation": 2, "version": 2, "phase": "Pending", "reason": "Queued"}
-    held = _doc(latestRun={**kueue, "message": "Job x waits in Kueue queue 'gpus': no quota"})
+    held = _doc(latestRun={**kueue, "jobName": "demo-g2", "message": "Job demo-g2 waits: no quota"})
     assert _kinds(webhooks.events_of(budget, held, NOW)) == ["queued"]
-    slot = _doc(latestRun={**kueue, "message": "waiting for a free slot: namespace a runs its maximum"})
-    assert webhooks.events_of(budget, slot, NOW) == []  # the namespace's own queue is not Kueue's
+    # the namespace's own Job limit: no Job yet, whatever the message says
+    slot = _doc(latestRun={**kueue, "jobName": "", "message": "Job x waits in Kueue queue 'gpus'"})
+    assert webhooks.events_of(budget, slot, NOW) == []
+
+
+# --- from the records the operator writes: its decisions, then the catalog's document ----------
+
+VIDEO_UID = "0b7f1f3e-aaaa-4bbb-8ccc-123456789abc"
+LORA_UID = "11111111-2222-4333-8444-555555555555"
+SHA = "ab" * 32
+
+
+def _observed(kind: str, **spec: Any) -> Observed:
+    base: dict[str, Any] = {"owner": "alice", "provider": "offline", "prompt": "p"}
+    base["model"] = "wan-2.2-t2v" if kind == "VideoGeneration" else "flux-dev"
+    return Observed(KINDS[kind], "demo", "team-a", VIDEO_UID, 1, {**base, **spec}, {})
+
+
+def _record(
+    res: Observed, previous: dict[str, Any] | None, results: dict[int, RunResult] | None = None
+) -> dict[str, Any]:
+    """The catalog record of `res` as the operator writes it (controller/catalog_sync.py)."""
+    state = ResourceState(
+        kind=res.kind.kind,
+        name=res.name,
+        namespace=res.namespace,
+        uid=res.uid,
+        generation=res.generation,
+        spec=res.spec,
+        status=res.status,
+        created_at=NOW,
+        results=results or {},
+    )
+    return catalog_document(state, now=NOW, origin="operator", previous=previous)
+
+
+def _video_made(likeness: VideoLikeness | None) -> list[dict[str, Any]]:
+    """The events of a VideoGeneration's run, from its Job's creation to its video stored."""
+    res = _observed("VideoGeneration")
+    started = decide(res, World(now=NOW))
+    res = replace(res, status=started.status)
+    before = _record(res, None)
+    made = GeneratedVideo(
+        uri=f"s3://bkt/generated-videos/alice/{VIDEO_UID}/v1/video.mp4",
+        size_bytes=1000,
+        sha256=SHA,
+        duration_seconds=5.0625,
+        frames=81,
+        fps=16,
+        width=832,
+        height=480,
+        likeness=likeness,
+    )
+    outcome = RunResult(
+        kind="VideoGeneration",
+        provider="offline",
+        generation=1,
+        version=1,
+        video=made,
+        spec=res.spec,
+    )
+    job = JobState(
+        name=started.status["jobName"],
+        namespace="team-a",
+        uid=VIDEO_UID,
+        generation=1,
+        version=1,
+        complete=True,
+        succeeded=1,
+    )
+    done = decide(res, World(now=NOW, jobs=(job,), outcome=outcome))
+    assert done.status["phase"] == "Succeeded"
+    after = _record(replace(res, status=done.status), before, {1: outcome})
+    stored = after["versions"][-1]["video"].get("likeness") or {}
+    assert stored.get("verdict") == (likeness.verdict if likeness else None)
+    return webhooks.events_of(before, after, NOW)
+
+
+def test_a_video_whose_face_drifts_away_is_likeness_poor_as_a_lora_version_is() -> None:
+    """A VideoGeneration's likeness is its video's (`video.likeness`, likeness over time), not a
+    version's own: a poor one is likenessPoor, with the second the face was lowest and its drift."""
+    lora = ResolvedLora(name="avatar", uid=LORA_UID, version=2, uri="s3://bkt/l.safetensors")
+    poor = VideoLikeness(
+        verdict="poor",
+        reasons=["the face drifts from the person: 0.65 in the first third, 0.11 in the last"],
+        median=0.4,
+        lowest=0.08,
+        lowest_at_seconds=4.625,
+        drift=0.54,
+        threshold=0.31,
+        lora=lora,
+    )
+    events = _video_made(poor)
+    assert _kinds(events) == ["succeeded", "likenessPoor"]
+    flagged = events[1]
+    assert flagged["type"] == "io.contentgen.videogeneration.likenessPoor"
+    assert flagged["source"] == "/apis/contentgen.io/v1alpha1/namespaces/team-a/videogenerations/demo"
+    assert flagged["data"]["likeness"] == {
+        "verdict": "poor",
+        "median": 0.4,
+        "reasons": poor.reasons,
+        "lowest": 0.08,
+        "lowestAtSeconds": 4.625,
+        "drift": 0.54,
+    }
+    assert events[0]["data"]["likeness"]["verdict"] == "poor"  # the succeeded event says it too
+    assert webhooks.matches({"events": ["likenessPoor"], "kinds": ["VideoGeneration"]}, "team-a", flagged)
+    # a clip that stays the person, one without a face, one never measured: succeeded only
+    for verdict in ("good", "no-faces", "unmeasured"):
+        assert _kinds(_video_made(poor.model_copy(update={"verdict": verdict}))) == ["succeeded"]
+    assert _kinds(_video_made(None)) == ["succeeded"]
+
+
+def test_budget_and_kueue_waits_are_events_of_the_records_the_operator_writes() -> None:
+    """budgetReached and queued from the Ready condition's reason as the operator's decisions
+    write it, through the catalog's record: not from a message's words."""
+    res = _observed("ImageGeneration", provider="cluster")
+    over = decide(res, World(now=NOW, over_budget="owner alice is at its monthly budget of 10 USD"))
+    budget = _record(replace(res, status=over.status), None)
+    assert budget["latestRun"]["reason"] == "BudgetExceeded"
+    events = webhooks.events_of(None, budget, NOW)
+    assert _kinds(events) == ["budgetReached"]
+    assert events[0]["data"]["message"] == "owner alice is at its monthly budget of 10 USD"
+    assert webhooks.events_of(budget, _record(replace(res, status=over.status), budget), NOW) == []
+    # within the budget again: its Job is created, then held suspended by Kueue
+    started = decide(res, World(now=NOW))
+    res = replace(res, status=started.status)
+    created = _record(res, budget)
+    assert webhooks.events_of(budget, created, NOW) == []
+    held = JobState(
+        name=started.status["jobName"],
+        namespace="team-a",
+        uid=VIDEO_UID,
+        generation=1,
+        version=1,
+        suspended=True,
+        queue="gpus",
+        gpus="1 nvidia.com/gpu",
+    )
+    waits = decide(res, World(now=NOW, jobs=(held,)))
+    queued = _record(replace(res, status=waits.status), created)
+    events = webhooks.events_of(created, queued, NOW)
+    assert _kinds(events) == ["queued"] and events[0]["type"] == "io.contentgen.imagegeneration.queued"
+    assert events[0]["data"]["reason"] == "Queued" and "'gpus'" in events[0]["data"]["message"]
+    # Kueue's words change as it goes on (no quota, then admitted): the same wait, no new event
+    reworded = {**waits.status, "message": f"Job {held.name} waits: admitted, not yet resumed"}
+    assert webhooks.events_of(queued, _record(replace(res, status=reworded), queued), NOW) == []
+    # evicted and queued again after running: a new wait of the same run, but the same event id,
+    # so a receiver that has it already sees nothing new
+    running = decide(res, World(now=NOW, jobs=(replace(held, suspended=False, active=1, ready=1),)))
+    ran = _record(replace(res, status=running.status), queued)
+    assert webhooks.events_of(queued, ran, NOW) == []
+    again = webhooks.events_of(ran, _record(replace(res, status=waits.status), ran), NOW)
+    assert [e["id"] for e in again] == [e["id"] for e in events]
+
+
+def test_waiting_for_the_namespaces_job_limit_is_not_queued() -> None:
+    """Queued is also the namespace's own limit (maxRunningJobsPerNamespace): no Job exists yet,
+    so nothing is held by a queue and no event is sent."""
+    res = _observed("ImageGeneration", provider="cluster")
+    slot = decide(res, World(now=NOW, may_start=False))
+    record = _record(replace(res, status=slot.status), None)
+    assert record["latestRun"]["reason"] == "Queued" and not record["latestRun"]["jobName"]
+    assert webhooks.events_of(None, record, NOW) == []
 
 
 def test_matching_is_per_namespace_then_by_filters() -> None:

@@ -11,10 +11,12 @@ replica or another, is writing the same event: delivery is at least once, and a 
 deduplicates by the id (`webhook-id`, the CloudEvent's `id`).
 
     succeeded       a usable version appeared (each version once)
-    likenessPoor    a new version's likeness verdict is poor
+    likenessPoor    a new version's likeness verdict is poor: a LoRA version's (or a
+                    LoraEvaluation's) `likeness`, a video's likeness over time (`video.likeness`)
     failed          the latest run (its generation and run version) failed
     budgetReached   the latest run waits: a monthly budget would be exceeded (BudgetExceeded)
-    queued          the latest run's Job is held suspended by Kueue (Queued, in a Kueue queue)
+    queued          the latest run's Job exists and is held suspended (Queued with its jobName: by
+                    Kueue, or by hand); Queued without a Job is the namespace's own Job limit
 
 The signature is the specification's `v1`: HMAC-SHA256 over `{id}.{timestamp}.{body}` with the
 secret (base64 after `whsec_`), base64-encoded; with two secrets (rotation), two signatures,
@@ -111,14 +113,27 @@ def _run_id(run: Mapping[str, Any]) -> str:
 
 
 def _waits(run: Mapping[str, Any]) -> str:
-    """Which waiting event a latest run is in, if any."""
+    """Which waiting event a latest run is in, if any, from the Ready condition's reason the
+    operator writes (controller/reconcile.py): Queued is both a Job held suspended (its jobName
+    kept) and a generation waiting for the namespace's Job limit (no Job, its jobName dropped)."""
     if run.get("phase") != "Pending":
         return ""
     if run.get("reason") == "BudgetExceeded":
         return "budgetReached"
-    if run.get("reason") == "Queued" and "Kueue queue" in str(run.get("message") or ""):
+    if run.get("reason") == "Queued" and run.get("jobName"):
         return "queued"
     return ""
+
+
+# What an event tells of a likeness: a LoRA version's report, or a video's over time.
+LIKENESS_FIELDS = ("verdict", "median", "reasons", "lowest", "lowestAtSeconds", "drift")
+
+
+def likeness_of(version: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A version's likeness report: its own (a LoRA version, a LoraEvaluation), else its video's
+    (a VideoGeneration's likeness over time, docs/videos.md#likeness-over-time)."""
+    found = version.get("likeness") or (version.get("video") or {}).get("likeness")
+    return dict(found) if isinstance(found, Mapping) and found else None
 
 
 def events_of(
@@ -133,7 +148,7 @@ def events_of(
         number = int(version["version"])
         if number in known:
             continue
-        likeness = version.get("likeness") or None
+        likeness = likeness_of(version)
         data = {
             "version": number,
             "generation": version.get("generation"),
@@ -142,7 +157,7 @@ def events_of(
             "placeholder": bool(version.get("placeholder")),
         }
         if likeness:
-            data["likeness"] = {k: likeness.get(k) for k in ("verdict", "median", "reasons") if k in likeness}
+            data["likeness"] = {k: likeness[k] for k in LIKENESS_FIELDS if k in likeness}
         out.append(
             cloud_event(after, "succeeded", f"v{number}/succeeded", version.get("createdAt"), now, data)
         )
