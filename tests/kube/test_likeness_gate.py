@@ -13,7 +13,8 @@ without a LoRA, strangers. The Gates section's transcript runs as written on the
 (the wait returns at once, the verdict's check exits 1 at once, the condition's message says why)
 and its gate commands exit 0 on the good one; `LikenessPoor` is True on the poor version and False
 on the good one, and `kubectl wait --for=condition=LikenessPoor=False` on the poor one waits out
-its timeout, as the docs warn."""
+its timeout, as the docs warn. The poor version's reasons say the LoRA moved the faces toward
+another person (Takeo, in every portrait), not that it changes little."""
 
 from __future__ import annotations
 
@@ -139,6 +140,10 @@ def test_a_poor_version_fails_the_documented_gate_at_once_and_a_good_one_passes_
             poor, good = statuses[POOR]["likeness"], statuses[GOOD]["likeness"]
             assert (poor["verdict"], poor["faces"]) == ("poor", PROMPTS), poor
             assert any("they do not look like the subject" in r for r in poor["reasons"]), poor["reasons"]
+            # Takeo in every picture, beside Lenna in the two-person ones: moved toward him, not
+            # "changes little" (the pairs' most subject-like face is Lenna's)
+            assert any("moved the faces toward another person" in r for r in poor["reasons"]), poor
+            assert not any("changes little" in r for r in poor["reasons"]), poor["reasons"]
             assert (good["verdict"], good["faces"]) == ("good", PROMPTS), good
             assert poor["median"] < poor["threshold"] <= good["median"]
             assert condition(statuses[POOR], "LikenessPoor") == ("True", "LikenessPoor")

@@ -7,6 +7,7 @@ placeholders."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from contentgen.api import Likeness, LoraVersion, RunResult, now
 from contentgen.catalog.tables import likeness_summary
 from contentgen.pipeline.likeness import score
 from contentgen.pipeline.likeness.faces import faces_document, load_faces, read_faces
+from contentgen.pipeline.likeness.prompts import PROMPT_SETS
 from contentgen.pipeline.likeness.score import Generated, evaluate, leave_one_out
 from contentgen.providers.base import ImageRequest, MemoryCheckpoint
 from contentgen.providers.offline import OfflineProvider
@@ -31,6 +33,7 @@ from tests.pipeline.likeness_faces import (
     side_by_side,
     subject,
 )
+from tests.pipeline.test_likeness_evaluation import another_person, baseline_strangers, the_subject
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -223,6 +226,58 @@ def test_a_lora_that_makes_everyone_another_person_is_said_so() -> None:
     assert report.baseline_sameness is not None and report.baseline_sameness < score.THRESHOLD
     assert any("moved the faces toward another person" in reason for reason in report.reasons)
     assert not any("changes little" in reason for reason in report.reasons)
+
+
+def drawn_by_fal(draw: Callable[[dict[str, Any]], np.ndarray], trigger: str) -> list[Generated]:
+    """What the fal fake hands back for likeness-v1's six prompts (four portraits, two with a
+    second person), one seed, as tests/kube/test_likeness_gate.py's fake draws them: 512 × 512
+    JPEGs of `draw`'s picture for each prompt."""
+    out = []
+    for number, prompt in enumerate(PROMPT_SETS["likeness-v1"]):
+        picture = cv2.resize(
+            draw({"prompt": prompt.filled(trigger)}), (512, 512), interpolation=cv2.INTER_AREA
+        )
+        ok, jpeg = cv2.imencode(".jpg", picture)
+        assert ok
+        out.append(generated(f"p{number}", prompt.kind, cv2.imdecode(jpeg, cv2.IMREAD_COLOR)))
+    return out
+
+
+def test_another_person_in_two_person_pictures_too_is_said_so() -> None:
+    """The gate test's poor LoRA: Takeo in every portrait, and beside Lenna in the two-person
+    pictures. A two-person picture's subject face is its most subject-like, here Lenna, not the
+    man the LoRA draws as its subject; the faces' sameness must not compare her with him, or the
+    LoRA that turned every face into Takeo reads "it changes little"."""
+    names, rows = subject()
+    lora = drawn_by_fal(another_person, "jxpoor")
+    assert [(g.kind, len(g.faces)) for g in lora] == [("portrait", 1)] * 4 + [("pair", 2)] * 2
+    without = drawn_by_fal(baseline_strangers, "a person")
+    report = evaluate(rows, names, lora, without)
+    assert report.verdict == "poor"
+    assert report.gain is not None and report.gain < score.MIN_GAIN  # no more her than strangers
+    assert report.sameness is not None and report.sameness >= score.THRESHOLD
+    assert report.baseline_sameness is not None
+    assert report.sameness - report.baseline_sameness >= score.MIN_GAIN
+    assert any("moved the faces toward another person" in reason for reason in report.reasons)
+    assert not any("changes little" in reason for reason in report.reasons)
+    line = likeness_summary({"verdict": "poor", "reasons": report.reasons, "median": report.median})
+    assert "moved the faces toward another person" in line and "changes little" not in line
+    # the subject in the same pictures (a LoRA that works) is still good
+    good = evaluate(rows, names, drawn_by_fal(the_subject, "jxgood"), without)
+    assert good.verdict == "good", good.reasons
+
+
+def test_a_lora_that_changes_nothing_changes_little_with_two_person_pictures() -> None:
+    """The base model's strangers with the LoRA as without it, two-person pictures included: the
+    faces did not move toward anyone, and the LoRA changes little."""
+    names, rows = subject()
+    lora = drawn_by_fal(baseline_strangers, "jxsame")
+    assert [g.kind for g in lora if len(g.faces) == 2] == ["pair", "pair"]
+    report = evaluate(rows, names, lora, drawn_by_fal(baseline_strangers, "a person"))
+    assert report.verdict == "poor"
+    assert report.sameness is not None and report.sameness < score.THRESHOLD
+    assert any("it changes little" in reason for reason in report.reasons)
+    assert not any("another person" in reason for reason in report.reasons)
 
 
 def test_copies_of_several_training_images_are_counted_as_several() -> None:

@@ -97,7 +97,7 @@ class Likeness:
     copy_of: str = ""  # that training image
     copies: int = 0  # generated faces at or over COPY to one training image
     copied_images: int = 0  # how many different training images those copies are of
-    sameness: float | None = None  # median similarity of the generated faces to each other
+    sameness: float | None = None  # the faces' median similarity to each other (_sameness)
     baseline_sameness: float | None = None  # the same without the LoRA
     upper_bound: float | None = None  # the dataset's own leave-one-out median
     threshold: float = THRESHOLD
@@ -228,24 +228,24 @@ def evaluate(
     report.copy_similarity, report.copy_of = copy.nearest_similarity, copy.nearest_training
     copied = [s.nearest_training for s in found if (s.nearest_similarity or -1.0) >= COPY]
     report.copies, report.copied_images = len(copied), len(set(copied))
-    report.sameness = _sameness(with_lora, center)
-    report.baseline_sameness = _sameness(baseline, center)
+    report.sameness = _sameness(with_lora)
+    report.baseline_sameness = _sameness(baseline)
     failed = reasons(report)
     report.verdict = "poor" if failed else "good"
     report.reasons = failed or passed(report)
     return report
 
 
-def _sameness(generated: Sequence[Generated], center: np.ndarray) -> float | None:
-    """The median similarity of the pictures' subject faces to each other."""
-    chosen = [unit(g.faces[_chosen_index(g, center)]) for g in generated if g.faces]
-    return _median([float(a @ b) for a, b in itertools.combinations(chosen, 2)])
-
-
-def _chosen_index(generated: Generated, center: np.ndarray) -> int:
-    if generated.kind == "portrait":
-        return 0
-    return int(np.argmax([float(unit(face) @ center) for face in generated.faces]))
+def _sameness(generated: Sequence[Generated]) -> float | None:
+    """The median similarity to each other of the faces the LoRA drew as its subject, where which
+    face that is does not depend on the subject: a portrait's largest face, the only face of any
+    other picture. A two-person picture's subject face is its most subject-like, which is the
+    other person once the LoRA has turned its subject into someone else; compared, those would
+    hide that the pictures show one person. None with fewer than two such faces."""
+    drawn = [
+        unit(g.faces[0]) for g in generated if (g.kind == "portrait" and g.faces) or len(g.faces) == 1
+    ]
+    return _median([float(a @ b) for a, b in itertools.combinations(drawn, 2)])
 
 
 def moved_elsewhere(report: Likeness) -> bool:
