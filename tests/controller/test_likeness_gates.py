@@ -2,7 +2,8 @@
 (cel-python) on the statuses the operator's decisions write: in progress while the run goes, current
 once the version is good, failed at once on every other outcome (poor, no faces, a failed run), and
 neither for a new generation until its own run ends. (The Argo CD Lua check beside it reads the same
-condition; no Lua runs here.)"""
+condition; no Lua runs here.) The conditions' messages, and a LoraEvaluation's status message, say
+the reasons the one-line summary prints, cut where they are many."""
 
 from __future__ import annotations
 
@@ -14,9 +15,13 @@ import celpy
 import pytest
 import yaml
 
-from contentgen.api import Likeness, RunFailure
+from contentgen.api import EvaluationVersion, Likeness, RunFailure, RunResult
+from contentgen.api.run import REASONS_LIMIT
+from contentgen.catalog.tables import likeness_summary
 from contentgen.controller.reconcile import World, decide
 from tests.conftest import ROOT
+from tests.controller.test_lora_evaluation import evaluation as lora_evaluation
+from tests.controller.test_lora_evaluation import trained
 from tests.controller.test_reconcile import NOW, apply, job, lora_result, resource
 
 
@@ -72,3 +77,92 @@ def test_the_flux_check_fails_on_a_failed_run_and_waits_for_a_new_generation() -
         ),
     )
     assert health(failed.status, 2) == "failed"
+
+
+GOOD_REASONS = [
+    "the generated faces' median similarity 0.68 is at or over the threshold 0.31: they look like "
+    "the subject",
+    "the LoRA raises it by +0.56 over the base model alone",
+    "in 0% of the two-person images the other person looks like the subject",
+    "0 of 6 faces are copies of a training image (the closest 0.71, copies from 0.79)",
+]
+POOR_REASONS = [
+    "the generated faces' median similarity 0.10 is under the threshold 0.31: they do not look "
+    "like the subject",
+    "the LoRA moved the faces toward another person: they look like each other (median similarity "
+    "1.00, 0.07 without the LoRA) but not like the subject",
+]
+
+
+def message_of(status: dict[str, Any], type_: str) -> str:
+    return str(next(c for c in status["conditions"] if c["type"] == type_)["message"])
+
+
+@pytest.mark.parametrize(("verdict", "reasons"), [("good", GOOD_REASONS), ("poor", POOR_REASONS)])
+def test_the_conditions_say_the_summarys_reasons(verdict: str, reasons: list[str]) -> None:
+    """`LikenessPoor` (False on a good version too) and `LikenessEvaluated` carry the reasons that
+    `contentgen assets` prints after the verdict, not only "looks like the person"."""
+    res = apply(resource(), decide(resource(), World(now=NOW)))
+    made = lora_result(1, 1)
+    assert made.lora is not None
+    report = {"verdict": verdict, "reasons": reasons, "median": 0.5}
+    made.lora.likeness = Likeness.model_validate(report)
+    status = decide(res, World(now=NOW, jobs=(job(complete=True),), outcome=made)).status
+    said = "; ".join(reasons)
+    assert said in likeness_summary(status["likeness"])
+    for type_ in ("LikenessPoor", "LikenessEvaluated"):
+        assert said in message_of(status, type_), type_
+    if verdict == "good":
+        assert message_of(status, "LikenessPoor") == f"version 1 looks like the person ({said})"
+
+
+def test_reasons_in_a_message_are_bounded() -> None:
+    """Many long reasons are cut, so that the condition's message stays short; all of them stay in
+    status.likeness.reasons."""
+    res = apply(resource(), decide(resource(), World(now=NOW)))
+    made = lora_result(1, 1)
+    assert made.lora is not None
+    many = [f"reason {n}: " + "x" * 150 for n in range(10)]
+    made.lora.likeness = Likeness(verdict="good", reasons=many, median=0.5)
+    status = decide(res, World(now=NOW, jobs=(job(complete=True),), outcome=made)).status
+    message = message_of(status, "LikenessPoor")
+    assert message.startswith(f"version 1 looks like the person ({many[0]}; {many[1]}")
+    assert message.endswith("…)")
+    assert len(message) <= len("version 1 looks like the person ()") + REASONS_LIMIT
+    assert status["likeness"]["reasons"] == many
+
+
+@pytest.mark.parametrize(
+    ("verdict", "median", "reasons", "said"),
+    [
+        ("poor", 0.1, POOR_REASONS, "poor, median 0.100; " + "; ".join(POOR_REASONS)),
+        ("good", 0.68, GOOD_REASONS, "good, median 0.680; " + "; ".join(GOOD_REASONS)),
+        ("no-faces", None, ["no face in any of the 12 generated images: nothing to compare"], None),
+    ],
+)
+def test_a_loraevaluations_message_says_why(
+    verdict: str, median: float | None, reasons: list[str], said: str | None
+) -> None:
+    """The LoraEvaluation's status message gives its verdict's reasons as the summary does."""
+    res = lora_evaluation()
+    started = decide(res, World(now=NOW, loras={"avatar": trained("fal")}))
+    assert started.job is not None and started.job.lora is not None
+    report = Likeness(verdict=verdict, reasons=reasons, median=median)  # type: ignore[arg-type]
+    outcome = RunResult(
+        kind="LoraEvaluation",
+        provider="fal",
+        generation=1,
+        version=1,
+        usage=[],
+        evaluation=EvaluationVersion(
+            version=1, created_at=NOW, lora=started.job.lora, evaluation=2, likeness=report
+        ),
+        evaluation_record={"evaluation": 2, "version": 3},
+    )
+    running = apply(res, started)
+    ended = World(now=NOW, loras={}, jobs=(job(complete=True, succeeded=1),), outcome=outcome)
+    done = decide(running, ended)
+    expected = said or f"{verdict} ({reasons[0]})"
+    head = "evaluated version 3 of avatar again as its evaluation e2"
+    assert done.status["message"] == f"{head}: {expected}"
+    assert "; ".join(reasons) in likeness_summary(done.status["likeness"])

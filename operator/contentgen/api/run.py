@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field
@@ -184,11 +185,15 @@ class RunResult(ApiModel):
             text = f"transcribed {t.word_count} words ({t.duration_seconds:.0f} s)"
         elif self.evaluation is not None:
             e = self.evaluation
-            median = f", median {e.likeness.median:.3f}" if e.likeness.median is not None else ""
             text = (
                 f"evaluated version {e.lora.version} of {e.lora.name} again as its evaluation "
-                f"e{e.evaluation}: {e.likeness.verdict}{median}"
+                f"e{e.evaluation}: {e.likeness.verdict}"
             )
+            why = likeness_reasons(e.likeness.reasons)
+            if e.likeness.median is not None:
+                text += f", median {e.likeness.median:.3f}" + (f"; {why}" if why else "")
+            elif why:
+                text += f" ({why})"
         elif self.video is not None:
             v = self.video
             text = f"generated a {v.duration_seconds:.1f} s video ({v.frames} frames, {v.width}x{v.height})"
@@ -197,6 +202,18 @@ class RunResult(ApiModel):
         if self.placeholder:
             text += " (offline provider: placeholder outputs)"
         return text
+
+
+# The most characters of a likeness report's reasons a status message or condition carries (all of
+# them are in status.likeness.reasons): a poor version's usual two or three reasons fit whole.
+REASONS_LIMIT = 480
+
+
+def likeness_reasons(reasons: Sequence[str], limit: int = REASONS_LIMIT) -> str:
+    """A likeness report's reasons as the one-line summary prints them (catalog/tables.py's
+    likeness_summary: joined by "; "), cut to `limit` characters, ending in "…", where longer."""
+    text = "; ".join(str(reason) for reason in reasons)
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 class RunFailure(ApiModel):

@@ -36,6 +36,7 @@ from contentgen.api import (
 )
 from contentgen.api.evaluation import not_evaluable
 from contentgen.api.lora import PROMOTED_ANNOTATION, promotions_of
+from contentgen.api.run import likeness_reasons
 from contentgen.api.sharing import ANNOTATION as SHARED_ANNOTATION
 from contentgen.api.sharing import annotation_of, grant, may_use, use_refusal, with_grant
 from contentgen.api.versions import adopt_legacy, next_version, set_version_cost
@@ -864,6 +865,8 @@ def likeness_condition(status: dict[str, Any], now: datetime) -> list[dict[str, 
         state, reason, message = "True", "LikenessPoor", _poor_likeness(status)
     elif verdict == "good":
         state, reason, message = "False", "LikenessGood", f"version {version} looks like the person"
+        good = likeness_reasons(likeness.get("reasons") or [])
+        message += f" ({good})" if good else ""
     else:
         state, reason = "Unknown", "LikenessUnmeasured"
         message = f"version {version}: likeness {verdict}" + (f" ({reasons})" if reasons else "")
