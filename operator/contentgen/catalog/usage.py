@@ -1,6 +1,15 @@
 """Per-asset usage (issue 38): downloads, last access, storage and its monthly cost, and where the
-asset was used (its lineage's consumers: the image generations and evaluations made with a LoRA's
-versions, the collections that hold it). Counted in sharing.Usage; put together here."""
+asset was used: its lineage's consumers (lineage.py, read the other way), and the collections that
+hold it. Counted in sharing.Usage; put together here.
+
+    LoRA              image and video generations made with one of its versions (loras), its
+                      LoraEvaluations (lora), videos animating a picture made with one (image.loras)
+    image generation  video generations animating one of its pictures (image, from an imageRef)
+
+A consumer is listed only where the caller may see it (its own, or one its owner shared with the
+caller, as lineage follows a shared LoRA); the others are counted, for the asset's owner, never
+named.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +17,25 @@ from typing import Any
 
 from pydantic import Field
 
+from contentgen.api.sharing import grants_of, may_see
+
 from .base import Catalog
+from .document import DELETED
 from .migrate import upgrade
-from .queries import BYTES_PER_GB, MAX_LIMIT, Filters, OwnerScope, Page, Sort
+from .queries import BYTES_PER_GB, MAX_LIMIT, OwnerScope
 from .records import RecordModel
 from .sharing import Collections, Usage
+
+# How many consumers are looked at (and counted) at most.
+MAX_CONSUMERS = 10_000
+# What is read of each candidate to decide whether the caller may see it and to order them.
+_LIGHT = {"_id": 1, "owner": 1, "shares": 1, "createdAt": 1}
+RELATIONS = {
+    "lora": "made with one of its versions (a LoRA's image and video generations)",
+    "evaluation": "a LoraEvaluation of one of its versions",
+    "picture": "a video animating a picture made with one of its versions",
+    "image": "a video animating one of its pictures (an image generation's)",
+}
 
 
 class VersionUsage(RecordModel):
@@ -22,8 +45,8 @@ class VersionUsage(RecordModel):
 
 
 class Consumer(RecordModel):
-    """A record made with the asset (an image generation with a LoRA version, a LoraEvaluation of
-    it)."""
+    """A record made with the asset (an image or video generation with a LoRA version, a
+    LoraEvaluation of it, a video animating its picture)."""
 
     id: str
     kind: str
@@ -32,6 +55,11 @@ class Consumer(RecordModel):
     owner: str
     status: str
     versions: list[int] = Field(default=[], description="The asset's versions it used.")
+    relations: list[str] = Field(
+        default=[],
+        description="How it used them: lora (made with it), evaluation (evaluated it), picture "
+        "(animates a picture made with it), image (animates its picture).",
+    )
     created_at: str = ""
 
 
@@ -59,14 +87,15 @@ class AssetUsage(RecordModel):
     monthly_storage_usd: float = Field(description="totalBytes in GiB times the price per GiB-month.")
     versions: list[VersionUsage] = []
     used_in: list[Consumer] = Field(
-        default=[], description="What was made with it that the caller may see (newest first, at most 500)."
+        default=[],
+        description="What used it that the caller may see: its own records and those shared with it "
+        "(newest first, at most 500).",
     )
-    used_in_total: int = Field(
-        default=0, description="How many records the caller may see were made with it."
-    )
+    used_in_total: int = Field(default=0, description="How many records the caller may see used it.")
     used_by_other_owners: int = Field(
         default=0,
-        description="For its owner: how many records of other owners (a shared LoRA's users) used it.",
+        description="For its owner: how many records of other owners used it (a shared LoRA's users; "
+        "listed in usedIn only where shared with the caller).",
     )
     collections: list[CollectionRef] = Field(default=[], description="The caller's collections that hold it.")
 
@@ -75,16 +104,28 @@ def _version_bytes(version: dict[str, Any]) -> int:
     return sum(int(a.get("sizeBytes") or 0) for a in version.get("artifacts") or [])
 
 
-def _consumer(doc: dict[str, Any], uid: str) -> Consumer:
-    doc = upgrade(doc)
-    used: set[int] = set()
+def _uses(doc: dict[str, Any], uid: str) -> dict[str, set[int]]:
+    """Which of the asset `uid`'s versions the record `doc` used, by relation (RELATIONS)."""
+    used: dict[str, set[int]] = {}
     for version in doc.get("versions") or []:
         for lora in version.get("loras") or []:
             if lora.get("uid") == uid:
-                used.add(int(lora.get("version") or 0))
-        lora = version.get("lora") or {}
-        if lora.get("uid") == uid:
-            used.add(int(lora.get("version") or 0))
+                used.setdefault("lora", set()).add(int(lora.get("version") or 0))
+        evaluated = version.get("lora") or {}
+        if evaluated.get("uid") == uid:
+            used.setdefault("evaluation", set()).add(int(evaluated.get("version") or 0))
+        picture = version.get("image") or {}
+        if picture.get("uid") == uid:
+            used.setdefault("image", set()).add(int(picture.get("version") or 0))
+        for lora in picture.get("loras") or []:
+            if lora.get("uid") == uid:
+                used.setdefault("picture", set()).add(int(lora.get("version") or 0))
+    return used
+
+
+def _consumer(doc: dict[str, Any], uid: str) -> Consumer:
+    doc = upgrade(doc)
+    used = _uses(doc, uid)
     return Consumer(
         id=str(doc["_id"]),
         kind=str(doc.get("kind") or ""),
@@ -92,9 +133,43 @@ def _consumer(doc: dict[str, Any], uid: str) -> Consumer:
         namespace=str(doc.get("namespace") or ""),
         owner=str(doc.get("owner") or ""),
         status=str(doc.get("status") or ""),
-        versions=sorted(used),
+        versions=sorted(set().union(*used.values())),
+        relations=[r for r in RELATIONS if r in used],
         created_at=str(doc.get("createdAt") or ""),
     )
+
+
+def consumers(catalog: Catalog, doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every record (any owner's, not deleted) that used the record `doc`, by id: its owner,
+    shares and createdAt only, to decide who may see it."""
+    uid, kind = str(doc["_id"]), doc.get("kind")
+    alive = {"status": {"$ne": DELETED}}
+    found: dict[str, dict[str, Any]] = {}
+
+    def add(query: dict[str, Any]) -> None:
+        for d in catalog.find_raw({**query, **alive}, _LIGHT, limit=MAX_CONSUMERS):
+            found.setdefault(str(d["_id"]), d)
+
+    if kind == "LoraTraining":
+        add({"loraUids": uid})  # image and video generations (document.summarize)
+        add({"lora.uid": uid})  # LoraEvaluations
+        # videos animating a picture made with it: through the pictures' image generations (a
+        # deleted one's too: the video was made), then the version of the picture each animates
+        pictures = catalog.find_raw(
+            {"kind": "ImageGeneration", "loraUids": uid}, {"_id": 1}, limit=MAX_CONSUMERS
+        )
+        if pictures:
+            for d in catalog.find_raw(
+                {"imageUids": {"$in": [str(p["_id"]) for p in pictures]}, **alive},
+                {**_LIGHT, "versions": 1},
+                limit=MAX_CONSUMERS,
+            ):
+                if "picture" in _uses(d, uid):
+                    found.setdefault(str(d["_id"]), {k: d.get(k) for k in _LIGHT if k in d})
+    elif kind == "ImageGeneration":
+        add({"imageUids": uid})  # video generations animating one of its pictures
+    found.pop(uid, None)
+    return found
 
 
 def usage_of(
@@ -105,9 +180,11 @@ def usage_of(
     *,
     owner_view: bool,
     owners: tuple[str, ...] = (),
+    groups: tuple[str, ...] = (),
 ) -> AssetUsage:
-    """The usage of the record `doc` as a caller of `scope` sees it (None: an admin, everyone's);
-    `owner_view`: the caller acts for its owner (it then learns how often others used it)."""
+    """The usage of the record `doc` as a caller of `scope` sees it (None: an admin, everyone's),
+    in `groups` (a record shared with one of them is seen); `owner_view`: the caller acts for its
+    owner (it then learns how many records of other owners used it)."""
     doc = upgrade(doc)
     uid = str(doc["_id"])
     counted = Usage(catalog).of(uid)
@@ -134,29 +211,21 @@ def usage_of(
             for v in doc.get("versions") or []
         ],
     )
-    if doc.get("kind") == "LoraTraining":
-        made = catalog.find(
-            Filters(owner=scope, type="image-generation", lora=uid),
-            Sort("createdAt", descending=True),
-            Page(MAX_LIMIT),
-        )
-        evaluated = catalog.find_raw(
-            {
-                "lora.uid": uid,
-                "status": {"$ne": "Deleted"},
-                **({} if scope is None else {"owner": _in(scope)}),
-            },
-            limit=MAX_LIMIT,
-        )
-        out.used_in = [_consumer(d, uid) for d in made.docs] + [_consumer(d, uid) for d in evaluated]
-        out.used_in_total = made.total + len(evaluated)
-        if owner_view and scope is not None:
-            others = catalog.find_raw(
-                {"loraUids": uid, "owner": {"$nin": list(_in(scope)["$in"])}, "status": {"$ne": "Deleted"}},
-                {"_id": 1},
-                limit=10_000,
-            )
-            out.used_by_other_owners = len(others)
+    found = consumers(catalog, doc)
+    if scope is None:
+        visible = list(found.values())
+    else:
+        mine = (scope,) if isinstance(scope, str) else tuple(scope)
+        visible = [
+            d for d in found.values() if may_see(grants_of(d), str(d.get("owner") or ""), mine, groups)
+        ]
+        if owner_view:
+            out.used_by_other_owners = sum(1 for d in found.values() if d.get("owner") not in mine)
+    visible.sort(key=lambda d: str(d.get("createdAt") or ""), reverse=True)
+    shown = [str(d["_id"]) for d in visible[:MAX_LIMIT]]
+    full = {str(d["_id"]): d for d in catalog.find_raw({"_id": {"$in": shown}})} if shown else {}
+    out.used_in = [_consumer(full[i], uid) for i in shown if i in full]
+    out.used_in_total = len(visible)
     if owners:
         out.collections = [
             CollectionRef(id=str(c["_id"]), name=str(c.get("name") or ""), owner=str(c.get("owner") or ""))
@@ -164,7 +233,3 @@ def usage_of(
             if any(m.get("id") == uid for m in c.get("members") or [])
         ]
     return out
-
-
-def _in(scope: str | tuple[str, ...]) -> dict[str, list[str]]:
-    return {"$in": [scope] if isinstance(scope, str) else sorted(scope)}

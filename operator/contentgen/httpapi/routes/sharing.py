@@ -216,6 +216,7 @@ def usage(ref: RefPath, svc: ServicesDep, who: CallerDep, type_: TypeQuery = Non
         svc.settings.price_per_gb_month,
         owner_view=mine,
         owners=who.owners,
+        groups=tuple(who.groups),
     ).wire()
 
 

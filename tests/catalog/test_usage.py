@@ -1,0 +1,216 @@
+"""Per-asset usage's `usedIn` (catalog/usage.py) on every backend: every consumer relation lineage
+knows (a LoRA's image generations and the videos animating a picture made with it, the version
+animated; an image generation's videos), listed as far as the caller may see them (its own
+records, another owner's shared with it or its group), counted for the asset's owner and never
+named otherwise; carol, who may see none of them, sees nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from contentgen.api import (
+    Artifact,
+    GeneratedVideo,
+    Phase,
+    ResolvedImage,
+    ResolvedLora,
+    RunResult,
+    VideoGenerationSpec,
+    VideoGenerationStatus,
+)
+from contentgen.api.sharing import grant
+from contentgen.catalog import Catalog, ResourceState, catalog_document
+from contentgen.catalog.sharing import change_record_shares
+from contentgen.catalog.usage import AssetUsage, usage_of
+from tests.catalog.factory import T0, _spec, image_doc, lora_doc, s3_uri, sha
+
+LORA = "a-lora-1"
+
+
+def video_doc(uid: str, *, owner: str, name: str, minutes: int, picture: ResolvedImage) -> dict[str, Any]:
+    """A VideoGeneration's record after its first run, as the operator writes it: animating
+    `picture` (an imageRef resolved, with the LoRAs the picture was made with: its lineage)."""
+    spec = _spec(
+        VideoGenerationSpec,
+        {
+            "owner": owner,
+            "prompt": "waves",
+            "provider": "offline",
+            "model": "wan-2.2-i2v",
+            "imageRef": {"name": picture.name, "version": picture.version},
+        },
+    )
+    key = f"generated-videos/{owner}/{uid}/v1/video.mp4"
+    made = GeneratedVideo(
+        uri=s3_uri(key),
+        size_bytes=2000,
+        sha256=sha(key),
+        duration_seconds=2.0,
+        frames=33,
+        fps=16,
+        width=64,
+        height=48,
+    )
+    completed = T0 + timedelta(minutes=minutes)
+    result = RunResult(
+        kind="VideoGeneration",
+        provider="offline",
+        artifacts=[Artifact(uri=made.uri, size_bytes=2000, sha256=made.sha256, content_type="video/mp4")],
+        video=made,
+        image=picture,
+        version=1,
+        generation=1,
+        finished_at=completed,
+        spec=spec,
+    )
+    status = VideoGenerationStatus(
+        phase=Phase.SUCCEEDED, progress=100, completed_at=completed, run_version=1
+    ).wire()
+    status["observedGeneration"] = 1
+    result.merge_outputs(status)
+    state = ResourceState(
+        kind="VideoGeneration",
+        name=name,
+        namespace="default",
+        uid=uid,
+        generation=1,
+        spec=spec,
+        status=status,
+        created_at=completed,
+        results={1: result},
+    )
+    return catalog_document(state, now=completed, origin="operator", previous=None)
+
+
+def lora_version(n: int) -> ResolvedLora:
+    return ResolvedLora(uri=s3_uri(f"loras/alice/{LORA}/v{n}/model.safetensors"), uid=LORA, version=n)
+
+
+def picture_of(image: dict[str, Any], version: int = 1) -> ResolvedImage:
+    """The first picture of an image generation's `version`, with that version's LoRAs."""
+    made = next(v for v in image["versions"] if v["version"] == version)
+    return ResolvedImage(
+        uri=made["images"][0]["uri"],
+        name=image["name"],
+        uid=image["_id"],
+        version=version,
+        image=1,
+        loras=[ResolvedLora.model_validate(lora) for lora in made.get("loras") or []],
+    )
+
+
+def at(minutes: int) -> Any:
+    return T0 + timedelta(minutes=minutes)
+
+
+def fill(catalog: Catalog) -> None:
+    """alice's LoRA shared with bob for use; pictures alice and bob made with it (and without),
+    and videos animating them; bob shares one video with alice and his picture with the group
+    artists."""
+    catalog.upsert({**lora_doc(LORA, versions=2), "origin": "local"})
+    v2 = lora_version(2)
+    mine = image_doc("a-img", name="portrait", loras=(v2,), created=at(1))
+    theirs = image_doc("b-img", owner="bob", name="fox", loras=(v2,), created=at(2))
+    plain = image_doc("a-plain", name="plain", created=at(3))  # no LoRA
+    # version 1 without the LoRA, version 2 with it: a video of version 1 did not use the LoRA
+    mixed = image_doc("a-mixed", name="mixed", created=at(4))
+    mixed = image_doc("a-mixed", name="mixed", created=at(4), version=2, loras=(v2,), previous=mixed)
+    for doc in (mine, theirs, plain, mixed):
+        catalog.upsert({**doc, "origin": "local"})
+    for doc in (
+        video_doc("a-vid-pic", owner="alice", name="portrait-clip", minutes=5, picture=picture_of(mine)),
+        video_doc("a-vid-plain", owner="alice", name="plain-clip", minutes=6, picture=picture_of(plain)),
+        video_doc("b-vid-pic", owner="bob", name="fox-clip", minutes=7, picture=picture_of(theirs)),
+        video_doc("b-vid-shared", owner="bob", name="fox-shared", minutes=8, picture=picture_of(theirs)),
+        video_doc("a-vid-mixed", owner="alice", name="mixed-clip", minutes=9, picture=picture_of(mixed, 1)),
+    ):
+        catalog.upsert({**doc, "origin": "local"})
+    for uid, to, access in (
+        (LORA, "owner:bob", "use"),
+        ("b-vid-shared", "owner:alice", "read"),
+        ("b-img", "group:artists", "read"),
+    ):
+        found = catalog.record(uid)
+        assert found is not None
+        change_record_shares(catalog, found, give=grant(to, access))
+
+
+def usage(catalog: Catalog, uid: str, who: str | None, groups: tuple[str, ...] = ()) -> AssetUsage:
+    doc = catalog.record(uid)
+    assert doc is not None
+    return usage_of(
+        catalog,
+        doc,
+        who,
+        0.023,
+        owner_view=who is None or who == doc.get("owner"),
+        owners=(who,) if who else (str(doc.get("owner")),),
+        groups=groups,
+    )
+
+
+def listed(found: AssetUsage) -> list[tuple[str, str, list[int], list[str]]]:
+    return [(c.id, c.owner, c.versions, c.relations) for c in found.used_in]
+
+
+def test_a_loras_consumers_are_its_pictures_and_the_videos_animating_them(catalog: Catalog) -> None:
+    fill(catalog)
+    alice = usage(catalog, LORA, "alice")
+    # newest first: bob's clip he shared with her, then her own; none of bob's others by name
+    assert listed(alice) == [
+        ("b-vid-shared", "bob", [2], ["picture"]),
+        ("a-vid-pic", "alice", [2], ["picture"]),
+        ("a-mixed", "alice", [2], ["lora"]),
+        ("a-img", "alice", [2], ["lora"]),
+    ]  # not a-vid-mixed: the version of the picture it animates was made without the LoRA
+    assert alice.used_in_total == 4
+    assert alice.used_by_other_owners == 3  # bob's picture, his clip of it, his shared clip
+    assert not {"fox", "fox-clip"} & {c.name for c in alice.used_in}
+    # in the group bob shared his picture with, she sees it too (his other clip stays unnamed)
+    grouped = usage(catalog, LORA, "alice", groups=("artists",))
+    assert [c.id for c in grouped.used_in] == ["b-vid-shared", "a-vid-pic", "a-mixed", "b-img", "a-img"]
+    assert grouped.used_in_total == 5 and grouped.used_by_other_owners == 3
+
+
+def test_a_shared_loras_user_sees_his_own_and_nothing_of_its_owners(catalog: Catalog) -> None:
+    fill(catalog)
+    bob = usage(catalog, LORA, "bob")
+    assert listed(bob) == [
+        ("b-vid-shared", "bob", [2], ["picture"]),
+        ("b-vid-pic", "bob", [2], ["picture"]),
+        ("b-img", "bob", [2], ["lora"]),
+    ]
+    assert bob.used_in_total == 3 and bob.used_by_other_owners == 0  # not its owner: no count
+    # carol may see none of them: nothing listed, nothing counted
+    carol = usage(catalog, LORA, "carol", groups=("painters",))
+    assert carol.used_in == [] and carol.used_in_total == 0 and carol.used_by_other_owners == 0
+    # the catalog's administrator sees every one
+    admin = usage(catalog, LORA, None)
+    assert {c.id for c in admin.used_in} == {
+        "a-img",
+        "b-img",
+        "a-mixed",
+        "a-vid-pic",
+        "b-vid-pic",
+        "b-vid-shared",
+    }
+    assert admin.used_in_total == 6
+
+
+def test_an_image_generations_consumers_are_the_videos_animating_its_pictures(catalog: Catalog) -> None:
+    fill(catalog)
+    assert listed(usage(catalog, "a-img", "alice")) == [("a-vid-pic", "alice", [1], ["image"])]
+    assert listed(usage(catalog, "a-plain", "alice")) == [("a-vid-plain", "alice", [1], ["image"])]
+    assert listed(usage(catalog, "a-mixed", "alice")) == [("a-vid-mixed", "alice", [1], ["image"])]
+    both = usage(catalog, "b-img", "bob")
+    assert [c.id for c in both.used_in] == ["b-vid-shared", "b-vid-pic"] and both.used_by_other_owners == 0
+    # bob's picture, seen by alice through the group artists: of its clips, only the one bob
+    # shared with her is named; the other is not counted to her either (she is not its owner)
+    seen = usage(catalog, "b-img", "alice", groups=("artists",))
+    assert listed(seen) == [("b-vid-shared", "bob", [1], ["image"])]
+    assert seen.used_in_total == 1 and seen.used_by_other_owners == 0
+    assert usage(catalog, "b-img", "carol").used_in == []
+    # a video is used by nothing lineage knows
+    clip = usage(catalog, "a-vid-pic", "alice")
+    assert clip.used_in == [] and clip.used_in_total == 0
