@@ -1,6 +1,6 @@
 """Per-asset usage's `usedIn` (catalog/usage.py) on every backend: every consumer relation lineage
-knows (a LoRA's image generations and the videos animating a picture made with it, the version
-animated; an image generation's videos), listed as far as the caller may see them (its own
+knows (a LoRA's image generations, its evaluations and the videos animating a picture made with
+it, the version animated; an image generation's videos), listed as far as the caller may see them (its own
 records, another owner's shared with it or its group), counted for the asset's owner and never
 named otherwise; carol, who may see none of them, sees nothing."""
 
@@ -11,7 +11,12 @@ from typing import Any
 
 from contentgen.api import (
     Artifact,
+    EvaluatedLora,
+    EvaluationVersion,
     GeneratedVideo,
+    Likeness,
+    LoraEvaluationSpec,
+    LoraEvaluationStatus,
     Phase,
     ResolvedImage,
     ResolvedLora,
@@ -83,6 +88,43 @@ def video_doc(uid: str, *, owner: str, name: str, minutes: int, picture: Resolve
     return catalog_document(state, now=completed, origin="operator", previous=None)
 
 
+def evaluation_doc(uid: str, *, version: int, minutes: int) -> dict[str, Any]:
+    """alice's LoraEvaluation of her LoRA's `version`, as the operator writes its record."""
+    spec = _spec(
+        LoraEvaluationSpec,
+        {"owner": "alice", "loraRef": {"name": "avatar", "version": version}, "provider": "offline"},
+    )
+    completed = T0 + timedelta(minutes=minutes)
+    evaluated = EvaluationVersion(
+        version=1,
+        generation=1,
+        lora=EvaluatedLora(name="avatar", uid=LORA, version=version),
+        evaluation=1,
+        likeness=Likeness(verdict="no-faces"),
+        created_at=completed,
+    )
+    result = RunResult(
+        kind="LoraEvaluation", provider="offline", evaluation=evaluated, version=1, generation=1, spec=spec
+    )
+    status = LoraEvaluationStatus(
+        phase=Phase.SUCCEEDED, progress=100, completed_at=completed, run_version=1
+    ).wire()
+    status["observedGeneration"] = 1
+    result.merge_outputs(status)
+    state = ResourceState(
+        kind="LoraEvaluation",
+        name="again",
+        namespace="default",
+        uid=uid,
+        generation=1,
+        spec=spec,
+        status=status,
+        created_at=completed,
+        results={1: result},
+    )
+    return catalog_document(state, now=completed, origin="operator", previous=None)
+
+
 def lora_version(n: int) -> ResolvedLora:
     return ResolvedLora(uri=s3_uri(f"loras/alice/{LORA}/v{n}/model.safetensors"), uid=LORA, version=n)
 
@@ -124,6 +166,7 @@ def fill(catalog: Catalog) -> None:
         video_doc("b-vid-pic", owner="bob", name="fox-clip", minutes=7, picture=picture_of(theirs)),
         video_doc("b-vid-shared", owner="bob", name="fox-shared", minutes=8, picture=picture_of(theirs)),
         video_doc("a-vid-mixed", owner="alice", name="mixed-clip", minutes=9, picture=picture_of(mixed, 1)),
+        evaluation_doc("a-eval", version=1, minutes=10),
     ):
         catalog.upsert({**doc, "origin": "local"})
     for uid, to, access in (
@@ -159,18 +202,26 @@ def test_a_loras_consumers_are_its_pictures_and_the_videos_animating_them(catalo
     alice = usage(catalog, LORA, "alice")
     # newest first: bob's clip he shared with her, then her own; none of bob's others by name
     assert listed(alice) == [
+        ("a-eval", "alice", [1], ["evaluation"]),
         ("b-vid-shared", "bob", [2], ["picture"]),
         ("a-vid-pic", "alice", [2], ["picture"]),
         ("a-mixed", "alice", [2], ["lora"]),
         ("a-img", "alice", [2], ["lora"]),
     ]  # not a-vid-mixed: the version of the picture it animates was made without the LoRA
-    assert alice.used_in_total == 4
+    assert alice.used_in_total == 5
     assert alice.used_by_other_owners == 3  # bob's picture, his clip of it, his shared clip
     assert not {"fox", "fox-clip"} & {c.name for c in alice.used_in}
     # in the group bob shared his picture with, she sees it too (his other clip stays unnamed)
     grouped = usage(catalog, LORA, "alice", groups=("artists",))
-    assert [c.id for c in grouped.used_in] == ["b-vid-shared", "a-vid-pic", "a-mixed", "b-img", "a-img"]
-    assert grouped.used_in_total == 5 and grouped.used_by_other_owners == 3
+    assert [c.id for c in grouped.used_in] == [
+        "a-eval",
+        "b-vid-shared",
+        "a-vid-pic",
+        "a-mixed",
+        "b-img",
+        "a-img",
+    ]
+    assert grouped.used_in_total == 6 and grouped.used_by_other_owners == 3
 
 
 def test_a_shared_loras_user_sees_his_own_and_nothing_of_its_owners(catalog: Catalog) -> None:
@@ -187,15 +238,8 @@ def test_a_shared_loras_user_sees_his_own_and_nothing_of_its_owners(catalog: Cat
     assert carol.used_in == [] and carol.used_in_total == 0 and carol.used_by_other_owners == 0
     # the catalog's administrator sees every one
     admin = usage(catalog, LORA, None)
-    assert {c.id for c in admin.used_in} == {
-        "a-img",
-        "b-img",
-        "a-mixed",
-        "a-vid-pic",
-        "b-vid-pic",
-        "b-vid-shared",
-    }
-    assert admin.used_in_total == 6
+    every = {"a-img", "b-img", "a-mixed", "a-vid-pic", "b-vid-pic", "b-vid-shared", "a-eval"}
+    assert {c.id for c in admin.used_in} == every and admin.used_in_total == 7
 
 
 def test_an_image_generations_consumers_are_the_videos_animating_its_pictures(catalog: Catalog) -> None:

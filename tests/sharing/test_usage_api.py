@@ -1,8 +1,9 @@
 """GET /api/assets/REF/usage's `usedIn` over HTTP, behind an authenticating proxy whose headers name
-the caller's groups: a LoRA's pictures and the videos animating them, an image generation's videos,
-each listed only where the caller may see it (its own, shared with it or with one of its groups);
-carol sees neither alice's LoRA (404) nor, through a group, any of bob's clips she was not given.
-The records are tests/catalog/test_usage.py's, made as the operator makes them."""
+the caller's groups: a LoRA's pictures, evaluations and the videos animating its pictures, an
+image generation's videos, each listed only where the caller may see it (its own, shared with it
+or with one of its groups); carol sees neither alice's LoRA (404) nor, through a group, any of
+bob's clips she was not given. The records are tests/catalog/test_usage.py's, made as the operator
+makes them."""
 
 from __future__ import annotations
 
@@ -63,15 +64,16 @@ async def test_a_loras_pictures_and_their_videos_as_far_as_each_caller_may_see(
 ) -> None:
     alice = await used_in(api, LORA, who("alice"))
     assert [(c["id"], c["kind"], c["relations"], c["versions"]) for c in alice["usedIn"]] == [
+        ("a-eval", "LoraEvaluation", ["evaluation"], [1]),
         ("b-vid-shared", "VideoGeneration", ["picture"], [2]),
         ("a-vid-pic", "VideoGeneration", ["picture"], [2]),
         ("a-mixed", "ImageGeneration", ["lora"], [2]),
         ("a-img", "ImageGeneration", ["lora"], [2]),
     ]
-    assert alice["usedInTotal"] == 4 and alice["usedByOtherOwners"] == 3
+    assert alice["usedInTotal"] == 5 and alice["usedByOtherOwners"] == 3
     # her group artists was given bob's picture: the proxy's groups reach the usage
     grouped = await used_in(api, LORA, who("alice", "artists"))
-    assert "b-img" in [c["id"] for c in grouped["usedIn"]] and grouped["usedInTotal"] == 5
+    assert "b-img" in [c["id"] for c in grouped["usedIn"]] and grouped["usedInTotal"] == 6
     assert "fox-clip" not in str(grouped)  # bob's clip shared with nobody: counted, never named
     bob = await used_in(api, LORA, who("bob"))
     assert [c["id"] for c in bob["usedIn"]] == ["b-vid-shared", "b-vid-pic", "b-img"]
