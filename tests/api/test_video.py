@@ -8,11 +8,20 @@ from typing import Any
 
 import pytest
 
-from contentgen.api import KINDS
+from contentgen.api import KINDS, ResolvedLora
 from contentgen.api.crd import crd
+from contentgen.api.image import LoraEntry
 from contentgen.api.manifests import Document
 from contentgen.api.validation import validate_document
-from contentgen.api.video import MODELS, VideoGenerationSpec, frame_size, on_grid, shape_of
+from contentgen.api.video import (
+    LORA_TRAINING_FAMILY,
+    MODELS,
+    VideoGenerationSpec,
+    frame_size,
+    on_grid,
+    shape_of,
+    unloadable_lora,
+)
 from tests.admission import admit
 
 PICTURE = {"url": "https://example.com/p.png"}
@@ -43,6 +52,32 @@ REFUSED: dict[str, tuple[dict[str, Any], str]] = {
     "wan i2v without a picture": ({"model": "wan-2.2-i2v"}, "spec.model"),
     "wan i2v loras": (
         {"model": "wan-2.2-i2v", "image": PICTURE, "loras": [{"url": "https://h/l.safetensors"}]},
+        "spec.loras",
+    ),
+    # a LoraTraining makes FLUX.1 LoRAs, which no video model loads
+    **{
+        f"{model} loraRef": (
+            {
+                "model": model,
+                "provider": provider,
+                "loras": [{"url": "https://h/l.safetensors"}, {"loraRef": {"name": "x"}}],
+            },
+            "spec.loras",
+        )
+        for model, provider in (
+            ("wan-2.2-t2v", "fal"),
+            ("ltx-video-13b", "fal"),
+            ("wan-1.3b-t2v", "cluster"),
+            ("ltx-video", "cluster"),
+        )
+    },
+    "wan 14b i2v loraRef": (
+        {
+            "model": "wan-14b-i2v",
+            "provider": "offline",
+            "image": PICTURE,
+            "loras": [{"loraRef": {"name": "x"}}],
+        },
         "spec.loras",
     ),
     "ltx fps 30": ({"model": "ltx-video-13b", "fps": 30}, "spec.fps"),
@@ -78,7 +113,7 @@ TAKEN: dict[str, dict[str, Any]] = {
     "defaults": {},
     "wan t2v edges": {"model": "wan-2.2-t2v", "numFrames": 161, "fps": 4, "resolution": "580p"},
     "wan t2v lowest": {"model": "wan-2.2-t2v", "numFrames": 17, "fps": 60, "aspectRatio": "9:16"},
-    "wan t2v loras": {"model": "wan-2.2-t2v", "loras": [{"loraRef": {"name": "x"}, "scale": 0.7}]},
+    "wan t2v loras": {"model": "wan-2.2-t2v", "loras": [{"url": "https://h/wan.safetensors", "scale": 0.7}]},
     "wan t2v 10 s": {"model": "wan-2.2-t2v", "durationSeconds": 10.0},
     "wan i2v by imageRef": {"model": "wan-2.2-i2v", "imageRef": {"name": "p", "version": 2, "image": 3}},
     "wan i2v by URL": {"model": "wan-2.2-i2v", "image": PICTURE, "aspectRatio": "auto", "resolution": "720p"},
@@ -131,6 +166,26 @@ def test_one_line_per_error_naming_the_field_and_the_model() -> None:
         assert all("\n" not in p.line() and "kling-2.5-turbo" in p.reason for p in outcome.problems)
 
 
+def test_a_lora_ref_is_refused_in_one_line_naming_the_field_and_what_to_do() -> None:
+    obj = video(model="wan-2.2-t2v", loras=[{"loraRef": {"name": "avatar"}}])
+    [problem] = validate_document(Document("v.yaml", 1, obj)).problems
+    assert problem.path == "spec.loras" and "\n" not in problem.line()
+    assert "FLUX.1" in problem.reason and "Wan 2.2" in problem.reason and "imageRef" in problem.reason
+    assert all(m.family != LORA_TRAINING_FAMILY for m in MODELS.values())
+
+
+def test_unloadable_lora_names_a_lora_training_by_ref_or_by_its_stored_file() -> None:
+    by_url = ResolvedLora(uri="https://h/wan.safetensors")
+    stored = ResolvedLora(uri="s3://b/loras/u/uid-1/v2/model.safetensors?sig=1", uid="uid-1", version=2)
+    assert unloadable_lora("ltx-video", [by_url]) is None
+    found = unloadable_lora("ltx-video", [by_url, stored])
+    assert found is not None and found.startswith("loras[1]: s3://b/loras/u/uid-1/v2/model.safetensors is")
+    assert "LTX-Video LoRAs only" in found and "sig" not in found
+    assert unloadable_lora("wan-2.2-t2v", [by_url], [True]) is not None  # known stored by the caller
+    named = unloadable_lora("wan-1.3b-t2v", [ResolvedLora(uri="", name="avatar")])
+    assert named is not None and named.startswith("loras[0]: loraRef 'avatar' is a LoraTraining's LoRA")
+
+
 def _spec(**fields: Any) -> VideoGenerationSpec:
     return VideoGenerationSpec.model_validate({"owner": "u", "prompt": "p", **fields})
 
@@ -162,7 +217,12 @@ def test_the_json_schema_twins_agree_with_the_python_twins() -> None:
     names = {field.alias or name: name for name, field in VideoGenerationSpec.model_fields.items()}
     for spec in [*(s for s, _ in REFUSED.values()), *TAKEN.values()]:
         sent = {"owner": "u", "prompt": "waves", **spec}
-        built = VideoGenerationSpec.model_construct(**{names[k]: v for k, v in sent.items()})
+        fields = {names[k]: v for k, v in sent.items()}
+        fields["loras"] = [
+            LoraEntry.model_construct(lora_ref=e.get("loraRef"), url=e.get("url"))
+            for e in sent.get("loras", [])
+        ]
+        built = VideoGenerationSpec.model_construct(**fields)
         for rule in VIDEO_RULES:
             if rule.json_schema is None or rule.cel.check is None:
                 continue

@@ -304,3 +304,34 @@ def test_over_budget_a_video_waits_with_its_estimate_and_starts_no_job() -> None
     started = decide(video(**spec), World(now=NOW, prices=prices))
     assert started.job is not None and reason(started.status) == "JobCreated"
     assert started.status["cost"]["estimatedUsd"] == pytest.approx(81 / 16 * 0.10)
+
+
+@pytest.mark.parametrize(
+    ("entries", "named"),
+    [
+        # a loraRef admitted before admission refused it: not waited for, the LoRA need not exist
+        ([{"loraRef": {"name": "avatar"}}], "loras[0]: loraRef 'avatar'"),
+        # a LoraTraining's stored file by url (its lineage is known), after a LoRA made for Wan
+        (
+            [
+                {"url": "https://h/wan.safetensors"},
+                {"url": "s3://bkt/loras/alice/l-1/v3/model.safetensors", "scale": 0.5},
+            ],
+            "loras[1]: s3://bkt/loras/alice/l-1/v3/model.safetensors",
+        ),
+    ],
+)
+def test_a_lora_training_lora_on_a_video_waits_stalled_with_a_warning_and_no_job(
+    entries: list[dict[str, Any]], named: str
+) -> None:
+    clip = video(loras=entries)
+    d = decide(clip, World(now=NOW))
+    assert d.job is None and d.status["phase"] == "Pending" and d.waiting == "LoraIncompatible"
+    assert reason(d.status) == "LoraIncompatible" and stalled(d.status) == "True"
+    message = d.status["message"]
+    assert message.startswith(named) and "FLUX.1" in message and "Wan 2.2" in message and "\n" not in message
+    assert [(e.type, e.reason) for e in d.events] == [("Warning", "LoraIncompatible")]
+    assert d.events[0].message == message
+    # a LoRA made for the video model's family runs
+    ok = decide(video(loras=[{"url": "https://h/wan.safetensors"}]), World(now=NOW))
+    assert ok.job is not None and [lora.uri for lora in ok.job.loras] == ["https://h/wan.safetensors"]

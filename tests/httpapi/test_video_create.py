@@ -73,3 +73,15 @@ async def test_a_video_is_created_rerun_and_played_in_ranges(client: httpx.Async
     assert again.json()["manifest"]["spec"]["seed"] != 7
     assert again.json()["manifest"]["spec"]["prompt"] == WAVES["prompt"]
     assert (await _finished(client, again.json()["jobId"]))["latestRun"]["phase"] == "Succeeded"
+
+
+@pytest.mark.asyncio
+async def test_a_lora_training_lora_is_refused_at_create_naming_the_field(client: httpx.AsyncClient) -> None:
+    refused = await client.post(
+        "/api/resources", json=_video("flux", loras=[{"loraRef": {"name": "avatar"}}])
+    )
+    assert refused.status_code == 400, refused.text
+    [field] = refused.json()["error"]["fields"]
+    assert field["field"] == "spec.loras" and "FLUX.1" in field["message"] and "\n" not in field["message"]
+    listed = await client.get("/api/assets", params={"kind": "VideoGeneration"})
+    assert all(item["name"] != "flux" for item in listed.json().get("items", []))

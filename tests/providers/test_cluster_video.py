@@ -11,13 +11,15 @@ import av
 import numpy as np
 import pytest
 
-from contentgen.errors import GpuMemoryTooSmall, ModelNotFound, PermanentError
+from contentgen.errors import GpuMemoryTooSmall, InvalidInput, ModelNotFound, PermanentError
 from contentgen.providers.base import LoraWeights, MemoryCheckpoint, VideoRequest
 from contentgen.providers.cluster import memory, pipelines, video
 from contentgen.providers.cluster.files import FolderFiles
 from contentgen.providers.cluster.video import ClusterVideoGenerator, VideoJob, plan_memory
 
 from .cluster_models import device, refuse_hubs, tiny_lora, tiny_ltx, tiny_wan
+
+pytestmark = pytest.mark.cluster_models
 
 STEPS = 3
 
@@ -288,3 +290,98 @@ def test_the_weights_are_sized_from_their_safetensors_headers(models_root):
     on_gpu = video.component_bytes(model, flux.Device(torch.device("cuda"), torch.bfloat16))
     assert on_gpu["transformer"] == 2 * parameters and on_gpu["vae"] == on_cpu["vae"]
     assert on_gpu["image_encoder"] == on_cpu["image_encoder"]
+
+
+def _lora_file(path: Path, shapes: dict[str, tuple[int, ...]]) -> Path:
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({k: torch.zeros(shape) for k, shape in shapes.items()}, str(path))
+    return path
+
+
+# A LoraTraining's LoRA as the cluster's trainer and fal's write it (lora_files.py: diffusers'
+# names under transformer.), and as kohya/ai-toolkit write FLUX LoRAs
+FLUX_DIFFUSERS = {
+    "transformer.transformer_blocks.0.attn.to_q.lora_A.weight": (4, 3072),
+    "transformer.transformer_blocks.0.attn.to_q.lora_B.weight": (3072, 4),
+    "transformer.single_transformer_blocks.0.attn.to_q.lora_A.weight": (4, 3072),
+    "transformer.single_transformer_blocks.0.attn.to_q.lora_B.weight": (3072, 4),
+}
+FLUX_KOHYA = {
+    "lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight": (4, 3072),
+    "lora_unet_double_blocks_0_img_attn_qkv.lora_up.weight": (9216, 4),
+    "lora_unet_double_blocks_0_img_attn_qkv.alpha": (),
+}
+
+
+@pytest.mark.parametrize("model", ["wan-1.3b-t2v", "ltx-video"])
+@pytest.mark.parametrize("shapes", [FLUX_DIFFUSERS, FLUX_KOHYA], ids=["diffusers", "kohya"])
+def test_a_flux_lora_is_refused_in_one_line_before_the_card_is_touched(
+    generator, tmp_path, monkeypatch, model, shapes
+):
+    lora = _lora_file(tmp_path / "flux.safetensors", shapes)
+    loads = pipelines.loads
+    monkeypatch.setattr(video.devices, "check_torch", lambda *a: pytest.fail("the device was touched"))
+    req = request(tmp_path, model=model, loras=(LoraWeights(lora.as_uri() + "?sig=1", 0.8),))
+    with pytest.raises(InvalidInput) as error:
+        generate(generator, req, tmp_path / "work")
+    message = str(error.value)
+    assert "\n" not in message and message.startswith(f"loras[0]: {lora.as_uri()} is a FLUX.1 LoRA")
+    assert model in message and "sig=" not in message
+    assert pipelines.loads == loads and not (tmp_path / "made" / video.FRAMES).exists()
+
+
+def test_a_lora_of_another_model_or_size_is_refused_before_the_card_is_touched(
+    generator, tmp_path, models_root, monkeypatch
+):
+    monkeypatch.setattr(video.devices, "check_torch", lambda *a: pytest.fail("the device was touched"))
+    wan = tiny_lora(models_root / "Wan2.1-T2V-1.3B-Diffusers", tmp_path / "wan.safetensors")
+    with pytest.raises(InvalidInput, match=r"^loras\[0\]: .* names layer blocks\.0\.attn1\.to_\w, which "
+                       r"model ltx-video's transformer does not have: not a LTX-Video LoRA"):  # fmt: skip
+        generate(
+            generator,
+            request(tmp_path, model="ltx-video", loras=(LoraWeights(wan.as_uri()),)),
+            tmp_path / "a",
+        )
+    # the names of Wan's layers, the width of a larger Wan's (a 14B LoRA on the 1.3B)
+    wider = _lora_file(
+        tmp_path / "wide.safetensors",
+        {
+            "transformer.blocks.0.attn1.to_q.lora_A.weight": (4, 5120),
+            "transformer.blocks.0.attn1.to_q.lora_B.weight": (5120, 4),
+        },
+    )
+    with pytest.raises(InvalidInput, match=r"made for a Wan 2\.1 of another size: its layer "
+                       r"blocks\.0\.attn1\.to_q is 5120 wide where model wan-1\.3b-t2v's is 24"):  # fmt: skip
+        generate(generator, request(tmp_path, "b", loras=(LoraWeights(wider.as_uri()),)), tmp_path / "b")
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a LoRA")
+    with pytest.raises(InvalidInput, match=r"^loras\[0\]: .* is not a safetensors file"):
+        generate(generator, request(tmp_path, "c", loras=(LoraWeights(junk.as_uri()),)), tmp_path / "c")
+
+
+def test_a_lora_diffusers_loads_nothing_of_is_refused_before_denoising(generator, tmp_path, monkeypatch):
+    # an SD-style kohya file: no name the checks know; LTX's loader loads none of it, with a warning
+    other = _lora_file(
+        tmp_path / "sd.safetensors",
+        {
+            "lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight": (4, 320),
+            "lora_unet_down_blocks_0_attentions_0_proj_in.lora_up.weight": (320, 4),
+        },
+    )
+    monkeypatch.setattr(video, "denoise", lambda *a, **k: pytest.fail("denoised"))
+    for model, name in (("ltx-video", "l"), ("wan-1.3b-t2v", "w")):
+        req = request(tmp_path, name, model=model, loras=(LoraWeights(other.as_uri()),))
+        with pytest.raises(InvalidInput, match=rf"^loras: model {model} could not load them \(.+\): give"):
+            generate(generator, req, tmp_path / name)
+
+
+def test_lora_mismatch_is_pure_on_the_headers(models_root, tmp_path):
+    layers = video.transformer_layers(models_root / "Wan2.1-T2V-1.3B-Diffusers")
+    own = video._shapes(tiny_lora(models_root / "Wan2.1-T2V-1.3B-Diffusers", tmp_path / "own.safetensors"))
+    assert video.lora_mismatch(own, layers, "wan-1.3b-t2v", "Wan 2.1") is None
+    # a format diffusers converts (Wan's own names) is left to it
+    original = {"diffusion_model.blocks.0.self_attn.q.lora_A.weight": (4, 24)}
+    assert video.lora_mismatch(original, layers, "wan-1.3b-t2v", "Wan 2.1") is None
+    assert "FLUX.1" in str(video.lora_mismatch(FLUX_KOHYA, layers, "wan-1.3b-t2v", "Wan 2.1"))

@@ -148,3 +148,39 @@ def test_a_video_of_a_lora_picture_measures_the_likeness_over_time(
     assert code == 0 and "likeness over time no-faces (no face in any of the 16 frames sampled" in out
     record = open_catalog().get(result.uid)
     assert record is not None and record["versions"][-1]["video"]["likeness"]["verdict"] == "no-faces"
+
+
+def test_a_lora_training_lora_is_refused_before_anything_is_made(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every LoraTraining makes a FLUX.1 LoRA, which no video model loads: by loraRef the spec is
+    refused as admission refuses it, by its stored file's URL the run stops before the provider."""
+    sample = str(EXAMPLES / "media" / "sample.mp4")
+    code, out = run(
+        capsys,
+        "run",
+        "--offline",
+        "--source",
+        sample,
+        "--result",
+        "lora.json",
+        str(EXAMPLES / "loratraining.yaml"),
+    )
+    assert code == 0, out
+    trained = RunResult.model_validate_json((workspace / "lora.json").read_text())
+    assert trained.lora is not None
+    manifest = yaml.safe_load((EXAMPLES / "videogeneration.yaml").read_text())
+    manifest["spec"]["loras"] = [{"loraRef": {"name": "demo-avatar"}}]
+    (workspace / "clip.yaml").write_text(yaml.safe_dump(manifest))
+    code, out = run(capsys, "run", "--offline", "clip.yaml")
+    assert code != 0 and "spec.loras" in out and "FLUX.1" in out and "Traceback" not in out
+    # the same file in an S3 store (a laptop's own store's file:// links are no LoRA URLs)
+    stored = "s3://bucket/" + trained.lora.model_uri[trained.lora.model_uri.index("loras/") :]
+    manifest["spec"]["loras"] = [{"url": stored, "scale": 0.8}]
+    (workspace / "clip.yaml").write_text(yaml.safe_dump(manifest))
+    code, out = run(capsys, "run", "--offline", "clip.yaml")
+    assert code != 0 and "Traceback" not in out, out
+    [line] = [line for line in out.splitlines() if "loras[0]:" in line]
+    assert f"loras[0]: {stored} is a LoraTraining's LoRA, made for FLUX.1" in line
+    assert "Wan 2.2 LoRAs only" in line and "InvalidInput" in out
+    assert not list(workspace.rglob("generated-videos/*/*/v1/video.mp4"))

@@ -34,6 +34,7 @@ REASONS: dict[str, Reason] = {
     "LoraOwnerMismatch": Reason(PENDING, "A `loraRef` names a LoraTraining of another owner than `spec.owner` without naming that owner (`loraRef.owner`), or a LoraEvaluation names another owner's.", stalled=True),
     "LoraNotShared": Reason(PENDING, "A `loraRef` names another owner's LoraTraining (`loraRef.owner`) that its owner has not shared with `spec.owner` for use (its annotation `contentgen.io/shared-with`); the message has the `kubectl annotate` that shares it. Starts by itself once shared.", stalled=True),
     "LoraVersionNotFound": Reason(PENDING, "A `loraRef.version` names a version the LoraTraining does not have (not trained, or deleted); the message lists its usable versions: pin one of them, or leave `version` out for its latest.", stalled=True),
+    "LoraIncompatible": Reason(PENDING, "A VideoGeneration's `loras` has a LoraTraining's LoRA (by `loraRef`, on a resource admitted before admission refused it, or its stored file by `url`): a FLUX.1 LoRA, which no video model loads. Nothing runs or is paid; remove it, give a LoRA made for the model's family by `url`, or animate a picture made with it (`imageRef`).", stalled=True),
     "LoraNotEvaluable": Reason(PENDING, "A LoraEvaluation's `loraRef` resolves to a version with no dataset archive to take the subject's faces from (one not trained from a video), so its likeness cannot be measured; evaluate another version.", stalled=True),
     "ImageNotFound": Reason(PENDING, "A VideoGeneration's `imageRef` names an ImageGeneration that does not exist; resolves by itself when it is created.", stalled=True),
     "ImageNotReady": Reason(PENDING, "A VideoGeneration's `imageRef` names an ImageGeneration that has no generated version yet; rechecked with backoff (stalled when it failed)."),
@@ -48,7 +49,7 @@ REASONS: dict[str, Reason] = {
     # --- done ---------------------------------------------------------------------------------------
     "Succeeded": Reason(SUCCEEDED, "The outputs are in the status, the store and the catalog."),
     # --- failed: the input ------------------------------------------------------------------------
-    "InvalidInput": Reason(FAILED, "The input cannot be used: a source that does not exist (HTTP 4xx, a host name that does not resolve twice in a row), is over the size or length limit, or is no usable video or audio; a LoRA version that was deleted.", stalled=True),
+    "InvalidInput": Reason(FAILED, "The input cannot be used: a source that does not exist (HTTP 4xx, a host name that does not resolve twice in a row), is over the size or length limit, or is no usable video or audio; a LoRA version that was deleted; a LoRA a video model cannot load (a LoraTraining's FLUX.1 LoRA, a file whose layers are not the model's), said before anything is paid or drawn.", stalled=True),
     "InvalidSpec": Reason(FAILED, "The worker could not read the spec it was given.", stalled=True),
     "SourceRefused": Reason(FAILED, "A source the settings do not allow: an internal address (`allowPrivateSources`), an unsupported scheme, a redirect to one.", stalled=True),
     "SourceUnavailable": Reason(FAILED, "The source could not be fetched after retries (timeouts, 5xx, temporary name-resolution failures).", stalled=True),

@@ -11,7 +11,7 @@ never admitted), and says so in `notes`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -37,6 +37,10 @@ AspectRatio = Literal["16:9", "9:16", "1:1", "4:3", "3:4", "auto"]
 Mode = Literal["text", "image"]
 DEFAULT_MODEL: VideoModel = "wan-2.2-t2v"
 DEFAULT_PROVIDER: Literal["fal", "offline", "cluster"] = "fal"
+# The family every LoraTraining's LoRA is made for: fal's two trainers (flux-lora-fast-training,
+# flux-lora-portrait-trainer) and the cluster's trainer all train FLUX.1 LoRAs, which no video model
+# can load (their layers are not FLUX's), so a video's loraRef is refused at admission.
+LORA_TRAINING_FAMILY = "FLUX.1"
 # A video's frames when neither numFrames nor durationSeconds says, for a model that takes
 # durations only (Kling): its default duration at the frame rate assumed for it.
 ASSUMED_FPS = 24
@@ -62,6 +66,7 @@ class VideoModelInfo:
     aspect_ratios: tuple[AspectRatio, ...]
     default_aspect_ratio: AspectRatio
     loras: bool
+    family: str  # the model family its LoRAs are made for (Wan 2.2, Wan 2.1, LTX-Video, Kling)
     price: str  # in words, for the docs; the table's numbers are in pricing.py
     source: str  # where the limits were read
     notes: str = ""
@@ -97,6 +102,7 @@ MODELS: dict[str, VideoModelInfo] = {
             aspect_ratios=("16:9", "9:16", "1:1"),
             default_aspect_ratio="16:9",
             loras=True,
+            family="Wan 2.2",
             price="$0.10 per second of video",
             source=_FAL_WAN_T2V,
             notes="the app that takes LoRAs made for Wan 2.2",
@@ -118,6 +124,7 @@ MODELS: dict[str, VideoModelInfo] = {
             aspect_ratios=("auto", "16:9", "9:16", "1:1"),
             default_aspect_ratio="auto",
             loras=False,
+            family="Wan 2.2",
             price="$0.04 (480p), $0.06 (580p), $0.08 (720p) per second of video, counted at 16 frames "
             "a second",
             source=_FAL_WAN_I2V,
@@ -143,6 +150,7 @@ MODELS: dict[str, VideoModelInfo] = {
             aspect_ratios=("16:9", "9:16", "1:1", "auto"),
             default_aspect_ratio="16:9",
             loras=True,
+            family="LTX-Video",
             price="$0.02 per second of video, counted at 24 frames a second",
             source=_FAL_LTX,
             notes="fal's pages document no range for its frame rate: 24, the rate it bills at, only",
@@ -167,6 +175,7 @@ MODELS: dict[str, VideoModelInfo] = {
             aspect_ratios=("16:9", "9:16", "1:1"),
             default_aspect_ratio="16:9",
             loras=False,
+            family="Kling",
             price="$0.35 for 5 seconds, $0.07 for each second more",
             source=_FAL_KLING,
             notes="durationSeconds 5 or 10 only; frame rate and resolution are Kling's own",
@@ -188,6 +197,7 @@ MODELS: dict[str, VideoModelInfo] = {
             aspect_ratios=("16:9", "9:16", "1:1"),
             default_aspect_ratio="16:9",
             loras=True,
+            family="Wan 2.1",
             price="GPU time (the cluster's GPU-hour price)",
             source=_DIFFUSERS_WAN,
             notes="trained at 480p; numFrames 4k+1",
@@ -209,6 +219,7 @@ MODELS: dict[str, VideoModelInfo] = {
             aspect_ratios=("auto", "16:9", "9:16", "1:1"),
             default_aspect_ratio="auto",
             loras=True,
+            family="Wan 2.1",
             price="GPU time (the cluster's GPU-hour price)",
             source=_DIFFUSERS_WAN,
             notes="numFrames 4k+1; 720p wants a card of 80 GB or CPU offload",
@@ -233,6 +244,7 @@ MODELS: dict[str, VideoModelInfo] = {
             aspect_ratios=("16:9", "9:16", "1:1", "auto"),
             default_aspect_ratio="16:9",
             loras=True,
+            family="LTX-Video",
             price="GPU time (the cluster's GPU-hour price)",
             source=_DIFFUSERS_LTX,
             notes="numFrames 8k+1; width and height multiples of 32",
@@ -496,6 +508,21 @@ def _model_rules(m: VideoModelInfo) -> list[VideoRule]:
             check,
             {"anyOf": [{"not": _has(field, "string")}, {"not": is_model}, *([ok] if ok else [])]},
         )
+    if m.loras and m.family != LORA_TRAINING_FAMILY:
+        add(
+            f"!has(self.loras) || self.loras.all(l, !has(l.loraRef)) || {other}",
+            f"loras[].loraRef: a LoraTraining makes {LORA_TRAINING_FAMILY} LoRAs, and model {name} loads "
+            f"{m.family} LoRAs only: give one made for {m.family} by url, or animate a picture made with "
+            "the LoRA (imageRef) instead (docs/videos.md#loras)",
+            "loras",
+            lambda s: s.model != name or all(entry.lora_ref is None for entry in s.loras),
+            {
+                "anyOf": [
+                    {"not": is_model},
+                    {"properties": {"loras": {"items": {"not": {"required": ["loraRef"]}}}}},
+                ]
+            },
+        )
     if not m.loras:
         add(
             f"!has(self.loras) || size(self.loras) == 0 || {other}",
@@ -592,7 +619,9 @@ class VideoGenerationSpec(CommonSpec):
         list[LoraEntry],
         Field(
             max_length=5,
-            description="Up to 5 LoRAs made for the video model; only for models that take them.",
+            description="Up to 5 LoRAs made for the video model's family (Wan 2.2, Wan 2.1, LTX-Video), "
+            "by url; only for models that take them. A loraRef is refused: every LoraTraining makes a "
+            "FLUX.1 LoRA, which no video model loads (animate a picture made with it instead).",
         ),
     ] = []
     provider: Annotated[
@@ -785,6 +814,24 @@ def shape_of_wire(spec: Mapping[str, Any]) -> VideoShape:
         resolution=str(spec.get("resolution") or model.default_resolution or "720p"),
         aspect_ratio=str(spec.get("aspectRatio") or model.default_aspect_ratio),
     )
+
+
+def unloadable_lora(model: str, loras: Sequence[ResolvedLora], trained: Sequence[bool] = ()) -> str | None:
+    """Why `model` cannot load one of `loras`, or None: a LoraTraining's LoRA (by loraRef, or by
+    its stored file's URL, so with its lineage: `trained[i]` where the caller knows it otherwise)
+    is a FLUX.1 LoRA, and no video model is FLUX.1. Said before anything is paid or drawn."""
+    info = MODELS.get(model)
+    if info is None or info.family == LORA_TRAINING_FAMILY:
+        return None
+    for n, lora in enumerate(loras):
+        if lora.name or lora.uid or (n < len(trained) and trained[n]):
+            what = f"loraRef {lora.name!r}" if lora.name else lora.uri.split("?", 1)[0]
+            return (
+                f"loras[{n}]: {what} is a LoraTraining's LoRA, made for {LORA_TRAINING_FAMILY}, and model "
+                f"{model} loads {info.family} LoRAs only: remove it, give a {info.family} LoRA by url, or "
+                "animate a picture made with it (imageRef) (docs/videos.md#loras)"
+            )
+    return None
 
 
 def on_grid(model: VideoModelInfo, frames: int) -> int:

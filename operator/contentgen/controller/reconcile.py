@@ -40,6 +40,8 @@ from contentgen.api.run import likeness_reasons
 from contentgen.api.sharing import ANNOTATION as SHARED_ANNOTATION
 from contentgen.api.sharing import annotation_of, grant, may_use, use_refusal, with_grant
 from contentgen.api.versions import adopt_legacy, next_version, set_version_cost
+from contentgen.api.video import DEFAULT_MODEL as DEFAULT_VIDEO_MODEL
+from contentgen.api.video import unloadable_lora
 from contentgen.pricing import PriceTable, estimated, settled, without_evaluation
 from contentgen.providers.cancel import summary
 from contentgen.store.keys import lora_of_uri
@@ -430,6 +432,8 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
             stalled=True,
         )
 
+    if res.kind.kind == "VideoGeneration" and (unloadable := _video_lora_problem(res.spec)):
+        return wait(Phase.PENDING, "LoraIncompatible", unloadable, stalled=True)
     loras: list[ResolvedLora] = []
     for entry in res.spec.get("loras") or []:
         if "url" in entry:
@@ -711,6 +715,19 @@ def _evaluated(found: ResolvedLora, lora: LoraState | None) -> EvaluatedLora | W
     )
 
 
+def _video_lora_problem(spec: Mapping[str, Any]) -> str | None:
+    """Why a VideoGeneration's model cannot load one of its LoRAs (a LoraTraining's, FLUX.1), said
+    before its loraRef is waited for: admission refuses a loraRef, so this meets resources admitted
+    before it did, and a LoraTraining's file given by url."""
+    given = [
+        _url_lora(entry["url"], entry.get("scale", 1.0))
+        if "url" in entry
+        else ResolvedLora(uri="", name=str(entry["loraRef"]["name"]))
+        for entry in spec.get("loras") or []
+    ]
+    return unloadable_lora(str(spec.get("model") or DEFAULT_VIDEO_MODEL), given)
+
+
 def _url_lora(url: str, scale: float) -> ResolvedLora:
     """A LoRA given by URL; one of our stored versions keeps its lineage (uid and version)."""
     found = lora_of_uri(url)
@@ -768,6 +785,7 @@ def _finish(
             "LoraOwnerMismatch",
             "LoraNotShared",
             "LoraVersionNotFound",
+            "LoraIncompatible",
             "ImageNotFound",
             "ImageOwnerMismatch",
             "ImageVersionNotFound",

@@ -19,7 +19,7 @@ from contentgen.api import (
     VideoGenerationSpec,
     VideoLikeness,
 )
-from contentgen.api.video import frame_size, shape_of
+from contentgen.api.video import frame_size, shape_of, unloadable_lora
 from contentgen.errors import InvalidInput
 from contentgen.pricing import cluster_usage, video_usage
 from contentgen.providers import video_generator
@@ -43,6 +43,10 @@ def run_videos(ctx: RunContext) -> RunResult:
     shape = shape_of(spec)
 
     with ctx.stage("prepare", 0, 10) as span:
+        # before anything is fetched, paid or drawn: a LoraTraining's LoRA (FLUX.1) in a video
+        trained = [keys.lora_of_uri(lora.uri) is not None for lora in snap.loras]
+        if problem := unloadable_lora(spec.model, snap.loras, trained):
+            raise InvalidInput(problem)
         picture: Path | None = None
         picture_url = ""
         size: tuple[int, int] | None = None

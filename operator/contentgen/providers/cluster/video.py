@@ -34,11 +34,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import secrets
 import struct
 import time
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -46,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from contentgen.api.video import MODELS
 from contentgen.errors import GpuMemoryTooSmall, InvalidInput, ModelNotFound, PermanentError
 from contentgen.files import sha256_file
 from contentgen.providers.base import Checkpoint, CheckpointFiles, VideoOutput, VideoRequest
@@ -195,10 +198,96 @@ def component_bytes(model: Path, on: flux.Device) -> dict[str, int]:
 
 
 def _parameters(path: Path) -> int:
+    return sum(int(np.prod(shape)) for shape in _shapes(path).values())
+
+
+def _shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Each tensor's shape from a safetensors file's header (no weights read)."""
     with path.open("rb") as handle:
         (length,) = struct.unpack("<Q", handle.read(8))
+        if length > min(path.stat().st_size - 8, HEADER_LIMIT):  # not a safetensors file
+            raise ValueError(f"{path.name}: a header of {length} bytes")
         header = json.loads(handle.read(length))
-    return sum(int(np.prod(v["shape"])) for k, v in header.items() if k != "__metadata__")
+    return {k: tuple(int(n) for n in v["shape"]) for k, v in header.items() if k != "__metadata__"}
+
+
+HEADER_LIMIT = 100 * 1024 * 1024  # safetensors' own limit on a header
+
+
+# --- the LoRAs' layers -----------------------------------------------------------------------------
+
+# Names only a FLUX.1 LoRA has, in diffusers' (single_transformer_blocks), BFL's and kohya's
+# (double_blocks, single_blocks) formats: a LoraTraining's LoRA, which no video model loads.
+_FLUX_LAYERS = re.compile(r"(?:^|[._])(?:single_transformer_blocks|double_blocks|single_blocks)[._]\d")
+# What follows a layer's name in a LoRA's keys (diffusers' and PEFT's, kohya's, DoRA's)
+_LORA_SUFFIXES = (
+    ".lora_A.weight",
+    ".lora_B.weight",
+    ".lora_A.bias",
+    ".lora_B.bias",
+    ".lora_down.weight",
+    ".lora_up.weight",
+    ".alpha",
+    ".lora_magnitude_vector",
+)
+
+
+def lora_mismatch(
+    lora: Mapping[str, tuple[int, ...]], layers: Mapping[str, tuple[int, ...]], model: str, family: str
+) -> str | None:
+    """Why `model`'s transformer (its weights' shapes, `layers`) cannot take a LoRA (its tensors'
+    shapes), or None (pure). A FLUX.1 LoRA is named by its blocks in any format; one in diffusers'
+    format (`transformer.<layer>.lora_A.weight`) must name the transformer's own layers with their
+    sides (a Wan 14B LoRA on the 1.3B has the names, not the widths). Other formats are converted
+    by diffusers when loaded, which says what does not fit."""
+    if any(_FLUX_LAYERS.search(key) for key in lora):
+        return f"is a FLUX.1 LoRA (a LoraTraining's), and model {model} loads {family} LoRAs only"
+    for key, shape in sorted(lora.items()):
+        if not key.startswith("transformer."):
+            continue
+        suffix = next((s for s in _LORA_SUFFIXES if key.endswith(s)), None)
+        if suffix is None:
+            continue
+        layer = key[len("transformer.") : -len(suffix)]
+        weight = layers.get(layer + ".weight")
+        if weight is None:
+            return (
+                f"names layer {layer}, which model {model}'s transformer does not have: not a {family} LoRA"
+            )
+        if len(weight) == 2 and len(shape) == 2:
+            side = shape[1] if ".lora_A." in suffix or ".lora_down." in suffix else shape[0]
+            wanted = weight[1] if ".lora_A." in suffix or ".lora_down." in suffix else weight[0]
+            if side != wanted:
+                return (
+                    f"is made for a {family} of another size: its layer {layer} is {side} wide where model "
+                    f"{model}'s is {wanted}"
+                )
+    return None
+
+
+def transformer_layers(model: Path) -> dict[str, tuple[int, ...]]:
+    """The staged transformer's weights' shapes, from their safetensors headers."""
+    layers: dict[str, tuple[int, ...]] = {}
+    for path in sorted((model / "transformer").glob("*.safetensors")):
+        layers.update(_shapes(path))
+    return layers
+
+
+def check_loras(files: Sequence[Path], urls: Sequence[str], model: str, family: str, base: Path) -> None:
+    """InvalidInput in one line naming the LoRA when the model cannot load it: before the card is
+    touched or the model loaded, so no GPU time goes on a LoRA that could not apply."""
+    layers: dict[str, tuple[int, ...]] | None = None
+    for number, (path, url) in enumerate(zip(files, urls, strict=True)):
+        try:
+            shapes = _shapes(path)
+        except (OSError, ValueError, KeyError, TypeError, struct.error):
+            raise InvalidInput(f"loras[{number}]: {url.split('?', 1)[0]} is not a safetensors file") from None
+        layers = transformer_layers(base) if layers is None else layers
+        if problem := lora_mismatch(shapes, layers, model, family):
+            raise InvalidInput(
+                f"loras[{number}]: {url.split('?', 1)[0]} {problem}: give a LoRA made for it "
+                "(docs/videos.md#loras)"
+            )
 
 
 def _family_of(model: Path) -> str:
@@ -435,6 +524,18 @@ class FramesMade:
         return data
 
 
+def _all_loaded(pipe: Any, count: int) -> None:
+    """Each LoRA an adapter of the transformer: diffusers loads a LoRA none of whose keys it
+    recognises as nothing, with a warning, and the video would be drawn without it."""
+    if not count:
+        return
+    adapters = pipe.get_list_adapters() if hasattr(pipe, "get_list_adapters") else {}
+    have = set(adapters.get("transformer", ()))
+    missing = [n for n in range(count) if f"lora{n}" not in have]
+    if missing:
+        raise ValueError(f"no layer of loras[{missing[0]}] is one of the transformer's")
+
+
 def _request_id() -> str:
     """The id the video's GPU time is counted under (once: `pricing.settled`)."""
     return f"cluster-{secrets.token_hex(8)}"
@@ -565,6 +666,8 @@ class ClusterVideoGenerator:
         loras = [
             (fetcher._fetch_lora(lora.url, work_dir, n), lora.scale) for n, lora in enumerate(request.loras)
         ]
+        family = MODELS[request.model].family
+        check_loras([f for f, _ in loras], [lora.url for lora in request.loras], request.model, family, base)
         devices.check_torch(self.device_name)  # DeviceUnavailable, in one line, before any load
         began = time.monotonic()
         on = flux.device(self.device_name)
@@ -593,7 +696,16 @@ class ClusterVideoGenerator:
             seed,
             picture,
         )
-        with generation.loras_loaded(pipe, loras):
+        with ExitStack() as loaded:
+            try:
+                loaded.enter_context(generation.loras_loaded(pipe, loras))
+                _all_loaded(pipe, len(loras))
+            except (ValueError, KeyError) as exc:  # a format diffusers converts, and it did not fit
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:300]
+                raise InvalidInput(
+                    f"loras: model {request.model} could not load them ({first}): give LoRAs made for "
+                    f"{family} (docs/videos.md#loras)"
+                ) from None
             frames = denoise(pipe, clip, lambda done, total: meter(15 + 70 * done / total))
         held = (time.monotonic() - began) * self.gpus  # × the pod's GPUs, as images count them
         return frames, store.keep(frames, seed, held, described)
