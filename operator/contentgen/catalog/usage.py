@@ -2,8 +2,9 @@
 asset was used: its lineage's consumers (lineage.py, read the other way), and the collections that
 hold it. Counted in sharing.Usage; put together here.
 
-    LoRA              image and video generations made with one of its versions (loras), its
-                      LoraEvaluations (lora), videos animating a picture made with one (image.loras)
+    LoRA              image generations made with one of its versions (loras), its LoraEvaluations
+                      (lora), videos animating a picture made with one (image.loras); no video is
+                      made with one directly (no video model loads a FLUX.1 LoRA)
     image generation  video generations animating one of its pictures (image, from an imageRef)
 
 A consumer is listed only where the caller may see it (its own, or one its owner shared with the
@@ -31,7 +32,7 @@ MAX_CONSUMERS = 10_000
 # What is read of each candidate to decide whether the caller may see it and to order them.
 _LIGHT = {"_id": 1, "owner": 1, "shares": 1, "createdAt": 1}
 RELATIONS = {
-    "lora": "made with one of its versions (a LoRA's image and video generations)",
+    "lora": "made with one of its versions (a LoRA's image generations)",
     "evaluation": "a LoraEvaluation of one of its versions",
     "picture": "a video animating a picture made with one of its versions",
     "image": "a video animating one of its pictures (an image generation's)",
@@ -45,8 +46,8 @@ class VersionUsage(RecordModel):
 
 
 class Consumer(RecordModel):
-    """A record made with the asset (an image or video generation with a LoRA version, a
-    LoraEvaluation of it, a video animating its picture)."""
+    """A record made with the asset (an image generation with a LoRA version, a LoraEvaluation
+    of it, a video animating a picture made with it or its picture)."""
 
     id: str
     kind: str
@@ -151,7 +152,7 @@ def consumers(catalog: Catalog, doc: dict[str, Any]) -> dict[str, dict[str, Any]
             found.setdefault(str(d["_id"]), d)
 
     if kind == "LoraTraining":
-        add({"loraUids": uid})  # image and video generations (document.summarize)
+        add({"loraUids": uid})  # image generations (document.summarize; a video's loras too)
         add({"lora.uid": uid})  # LoraEvaluations
         # videos animating a picture made with it: through the pictures' image generations (a
         # deleted one's too: the video was made), then the version of the picture each animates
