@@ -20,8 +20,9 @@ Unknown fields are refused (extra_forbidden), as the fake's trainers do: a missp
 request fal would run on its defaults. Where the pages are silent the fake varies (`VideoVariant`):
 whether File carries content_type and file_size, whether the seed comes back, and the picture
 size it makes for a resolution and aspect ratio ("listed": the sizes below; "rounded": each side
-to a multiple of 32, as some implementations do). The video is really encoded (H.264 in MP4, its
-index at the end, as a plain encoder writes it), so the caller measures what it got.
+to a multiple of 32, as some implementations do), and what the video is encoded as (H.264 in MP4,
+VP9 in WebM, HEVC in MP4: fal documents a File, not its codec). The video is really encoded (an
+MP4's index at the end, as a plain encoder writes it), so the caller measures what it got.
 """
 
 from __future__ import annotations
@@ -74,6 +75,10 @@ class VideoVariant:
     file_fields: bool = True  # File carries content_type and file_size
     returns_seed: bool = True
     sizes: str = "listed"  # "listed" | "rounded"
+    # What the video is encoded as: fal's pages promise a File, not a codec. "h264": H.264 in MP4;
+    # "webm": VP9 in WebM (File's content_type video/webm); "hevc": HEVC in MP4. The URL keeps
+    # its .mp4 either way: contentgen reads the bytes, not the name.
+    codec: str = "h264"
 
 
 Error = Callable[..., dict[str, Any]]
@@ -170,10 +175,12 @@ def output(
 ) -> tuple[dict[str, Any], bytes]:
     """The app's result for `args`, its video at `url`, and the video's bytes."""
     frames, fps, width, height = shape(app, args, variant.sizes)
-    data = encode(frames, fps, width, height, seed)
+    data = encode(frames, fps, width, height, seed, variant.codec)
     file: dict[str, Any] = {"url": url}
     if variant.file_fields:
-        file.update(content_type="video/mp4", file_name=url.rsplit("/", 1)[-1], file_size=len(data))
+        webm = variant.codec == "webm"
+        name = url.rsplit("/", 1)[-1].replace(".mp4", ".webm" if webm else ".mp4")
+        file.update(content_type=f"video/{'webm' if webm else 'mp4'}", file_name=name, file_size=len(data))
     result: dict[str, Any] = {"video": file}
     if VIDEO_APPS[app].family != "kling":
         result["prompt"] = args["prompt"]
@@ -182,15 +189,24 @@ def output(
     return result, data
 
 
-def encode(frames: int, fps: int, width: int, height: int, seed: int) -> bytes:
-    """A real H.264 MP4 of `frames` frames: a square moving across a flat colour."""
+ENCODERS = {  # codec variant: (container format, encoder, its options)
+    "h264": ("mp4", "libx264", {"preset": "ultrafast"}),
+    "webm": ("webm", "libvpx-vp9", {"deadline": "realtime", "cpu-used": "8"}),
+    "hevc": ("mp4", "libx265", {"preset": "ultrafast", "x265-params": "log-level=error"}),
+}
+
+
+def encode(frames: int, fps: int, width: int, height: int, seed: int, codec: str = "h264") -> bytes:
+    """A real video of `frames` frames (H.264 in MP4 unless `codec` says): a square moving across
+    a flat colour."""
     colour = np.random.default_rng(seed).integers(40, 200, size=3, dtype=np.uint8)
+    fmt, encoder, options = ENCODERS[codec]
     with TemporaryDirectory() as folder:
-        path = Path(folder) / "video.mp4"
-        with av.open(str(path), "w", format="mp4") as container:
-            stream = container.add_stream("libx264", rate=fps)
+        path = Path(folder) / f"video.{fmt}"
+        with av.open(str(path), "w", format=fmt) as container:
+            stream = container.add_stream(encoder, rate=fps)
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            stream.options = {"preset": "ultrafast"}
+            stream.options = options
             for n in range(frames):
                 image = np.empty((height, width, 3), np.uint8)
                 image[:] = colour

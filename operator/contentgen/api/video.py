@@ -706,6 +706,18 @@ class GeneratedVideo(ApiModel):
     width: Annotated[int, Field(ge=0)]
     height: Annotated[int, Field(ge=0)]
     codec: Annotated[str, Field(max_length=32, description="The video codec, e.g. h264.")] = "h264"
+    original_uri: Annotated[
+        str,
+        Field(
+            description="The file the provider delivered (original.webm or original.mp4), kept as it was "
+            "paid for where the video is a transcode of it (it was not H.264, yuv420p, in an MP4); "
+            "empty otherwise."
+        ),
+    ] = ""
+    original_codec: Annotated[
+        str,
+        Field(max_length=64, description="That file's codec and pixel format (vp9/yuv420p, say)."),
+    ] = ""
     seed: Annotated[int, Field(ge=0)] | None = None
     poster_uri: Annotated[str, Field(description="Its first frame as a JPEG (poster.jpg).")] = ""
     thumbnail_uri: Annotated[str, Field(description="A small JPEG of the poster (thumbs/poster.jpg).")] = ""

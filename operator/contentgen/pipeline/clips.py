@@ -1,12 +1,14 @@
 """A generated video as users get it, whatever provider made it: checked by decoding it (its frames,
 rate, size and codec measured, not taken on trust), its index moved to the front when it is not
-(`faststart`, remuxed without re-encoding), and the pictures a gallery shows of it: a poster (its
-first frame, JPEG) and a strip of frames across it (one JPEG)."""
+(`faststart`, remuxed without re-encoding), anything but H.264 (yuv420p) in an MP4 transcoded to
+it, and the pictures a gallery shows of it: a poster (its first frame, JPEG) and a strip of frames
+across it (one JPEG)."""
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -78,6 +80,63 @@ def with_faststart(path: Path, out: Path) -> Path:
     except (av.error.FFmpegError, IndexError) as exc:
         raise PermanentError(
             f"the video cannot be remuxed with its index first: {exc}", reason="ProviderError"
+        ) from None
+    return out
+
+
+# What a browser plays from an MP4 everywhere: H.264 in 8-bit 4:2:0. Anything else a provider
+# delivers (VP9 or AV1 in WebM, HEVC, 10-bit) is transcoded to it.
+PLAYABLE = ("h264", "yuv420p")
+CRF = "18"  # a transcode of a paid video: visually lossless, not the placeholders' 28
+
+
+def delivered_codec(path: Path) -> tuple[str, str, bool]:
+    """(codec, pixel format, in an MP4) of the first video stream, read from its headers without
+    decoding; ("", "", False) when it cannot be read."""
+    mp4 = top_level_boxes(path)[:1] == ["ftyp"]
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return "", "", mp4
+            context = container.streams.video[0].codec_context
+            return context.name, context.pix_fmt or "", mp4
+    except av.error.FFmpegError:
+        return "", "", mp4
+
+
+def needs_transcode(path: Path) -> bool:
+    """Whether the file is anything but H.264 (yuv420p) in an MP4."""
+    codec, pix_fmt, mp4 = delivered_codec(path)
+    return not mp4 or (codec, pix_fmt) != PLAYABLE
+
+
+def transcode(path: Path, out: Path) -> Path:
+    """Every frame of `path`'s first video stream re-encoded as H.264 (yuv420p, even sides) in an
+    MP4 whose index comes first, at its average frame rate; one thread, so a retried pod writes the
+    same bytes (the stored video is written once)."""
+    try:
+        with (
+            av.open(str(path)) as src,
+            av.open(str(out), "w", format="mp4", options={"movflags": "+faststart"}) as dst,
+        ):
+            source = src.streams.video[0]
+            width = source.codec_context.width // 2 * 2
+            height = source.codec_context.height // 2 * 2
+            rate = Fraction(source.average_rate or source.guessed_rate or 24)
+            stream = dst.add_stream("libx264", rate=rate)
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.options = {"crf": CRF, "preset": "medium"}
+            stream.thread_count = 1
+            for n, frame in enumerate(src.decode(source)):
+                image = frame.reformat(width=width, height=height, format="yuv420p")
+                image.pts, image.time_base = n, 1 / rate  # numbered again at the stream's rate
+                for packet in stream.encode(image):
+                    dst.mux(packet)
+            for packet in stream.encode():
+                dst.mux(packet)
+    except (av.error.FFmpegError, IndexError, ValueError) as exc:
+        raise PermanentError(
+            f"the delivered video cannot be transcoded to H.264: {exc}", reason="ProviderError"
         ) from None
     return out
 

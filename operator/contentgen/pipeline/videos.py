@@ -1,6 +1,8 @@
 """VideoGeneration: (the picture to animate, LoRA links) → provider → the video checked by decoding
-it, its index first (faststart), stored with its poster, thumbnail and strip of frames under the
-run's version (generated-videos/{owner}/{uid}/v{n}/): a re-run never touches an earlier video."""
+it, its index first (faststart), transcoded to H.264 where it was delivered as anything else (the
+delivered file stored first, as original.webm or original.mp4), stored with its poster, thumbnail
+and strip of frames under the run's version (generated-videos/{owner}/{uid}/v{n}/): a re-run never
+touches an earlier video."""
 
 from __future__ import annotations
 
@@ -26,7 +28,16 @@ from contentgen.providers import video_generator
 from contentgen.providers.base import LoraWeights, VideoRequest
 from contentgen.store import keys
 
-from .clips import ClipInfo, describe, frames_at, poster_and_strip, with_faststart
+from .clips import (
+    ClipInfo,
+    delivered_codec,
+    describe,
+    frames_at,
+    needs_transcode,
+    poster_and_strip,
+    transcode,
+    with_faststart,
+)
 from .context import RunContext, StoreCheckpoint, StoreFiles
 from .links import provider_url
 from .thumbnails import JPEG, thumbnail_jpeg
@@ -95,8 +106,21 @@ def run_videos(ctx: RunContext) -> RunResult:
             ctx.usage = video_usage(provider.name, shape, output.request_id)
 
     artifacts: list[Artifact] = []
+    original: Artifact | None = None
+    original_codec = ""
     with ctx.stage("store-video", 80, 95) as span, ctx.storing_paid_output("the video"):
-        playable = with_faststart(output.path, ctx.scratch("video") / "faststart.mp4")
+        if needs_transcode(output.path):
+            # what was paid for is stored as delivered, before a conversion that could fail
+            codec, pix_fmt, _ = delivered_codec(output.path)
+            original_codec = "/".join(part for part in (codec or "unreadable", pix_fmt) if part)
+            suffix = ".webm" if output.content_type == "video/webm" else ".mp4"
+            original = ctx.store.put_once_file(
+                keys.video(owner, uid, version, "original" + suffix), output.path, output.content_type
+            )
+            artifacts.append(original)
+            playable = transcode(output.path, ctx.scratch("video") / "h264.mp4")
+        else:
+            playable = with_faststart(output.path, ctx.scratch("video") / "faststart.mp4")
         info = describe(playable)
         span(30)
         poster, strip = poster_and_strip(playable, info)
@@ -124,6 +148,8 @@ def run_videos(ctx: RunContext) -> RunResult:
         width=info.width,
         height=info.height,
         codec=info.codec,
+        original_uri=original.uri if original is not None else "",
+        original_codec=original_codec,
         seed=output.seed,
         poster_uri=poster_art.uri,
         thumbnail_uri=thumb.uri,
