@@ -13,23 +13,13 @@ import bson
 import pymongo.errors
 import pytest
 
-from contentgen.api import (
-    Artifact,
-    GeneratedVideo,
-    LikenessSample,
-    ResolvedImage,
-    ResolvedLora,
-    RunResult,
-    VideoGenerationSpec,
-    VideoGenerationStatus,
-    VideoLikeness,
-)
-from contentgen.catalog import Catalog, WriteConflict, catalog_document, record_json
+from contentgen.catalog import Catalog, WriteConflict, record_json
 from contentgen.catalog.bounds import CURVE_POINT, DETAILED_VERSIONS, MAX_DELETED_VERSIONS, MAX_RUNS
 from contentgen.catalog.dates import to_storage
 from contentgen.catalog.document import without_versions
 from contentgen.httpapi.making import settings_of
-from tests.catalog.factory import T0, _failed, _spec, _state, _status, _words, grown, image_doc, s3_uri, sha
+from tests.catalog.factory import T0, grown, image_doc
+from tests.catalog.video_factory import video_doc
 
 MONGODB_LIMIT = 16 * 1024 * 1024
 # (kind, runs): past every bound (100 runs, 20 detailed versions); the LoRA as long as the issue asks.
@@ -47,94 +37,6 @@ def long_lived(kind: str, runs: int) -> dict[str, Any]:
     if kind not in _grown:
         _grown[kind] = grown_video(runs) if kind == "VideoGeneration" else grown(kind, runs)
     return _grown[kind]
-
-
-def video_doc(uid: str, version: int, phase: str, previous: dict[str, Any] | None) -> dict[str, Any]:
-    """A VideoGeneration's record after run `version`, the run as large as the API lets it be:
-    4000-character prompt and negative prompt, 5 LoRAs, a picture with 8 LoRAs of lineage, and a
-    likeness over time with 32 frames sampled and 8 reasons of 400 characters."""
-    owner, created = "alice", T0 + timedelta(hours=version)
-    root = "s3://catalog-tests/loras/alice"
-    wire = {
-        "owner": owner,
-        "prompt": _words(version, 4000),
-        "negativePrompt": _words(version + 1, 4000),
-        "model": "wan-2.2-t2v",
-        "numFrames": 161,
-        "seed": version,
-        "loras": [{"url": f"https://h/wan-{i}-v{version}.safetensors", "scale": 0.5} for i in range(5)],
-        "tags": [f"tag-{i}" for i in range(10)],
-    }
-    spec = _spec(VideoGenerationSpec, wire)
-    lineage = [
-        ResolvedLora(uri=f"{root}/lora-{i}/v{version}/model.safetensors", uid=f"lora-{i}", version=version)
-        for i in range(8)
-    ]
-    completed = created + timedelta(minutes=3)
-    status = _failed(VideoGenerationStatus(**_status(phase, completed), run_version=version).wire(), phase)
-    status["observedGeneration"] = version
-    if phase != "Succeeded":
-        return catalog_document(
-            _state("VideoGeneration", uid, "clip", version, spec, status, created),
-            now=completed,
-            origin="operator",
-            previous=previous,
-        )
-    folder = f"generated-videos/{owner}/{uid}/v{version}"
-    likeness = VideoLikeness(
-        verdict="poor",
-        reasons=[_words(version + r, 400) for r in range(8)],
-        median=0.31,
-        lowest=0.02,
-        lowest_at_seconds=9.5,
-        drift=0.2,
-        percent=40.0,
-        upper_bound=0.62,
-        threshold=0.363,
-        samples=[LikenessSample(time_seconds=n * 0.31, score=0.3, faces=2) for n in range(32)],
-        lora=lineage[0],
-    )
-    video = GeneratedVideo(
-        uri=s3_uri(f"{folder}/video.mp4"),
-        size_bytes=40_000_000,
-        sha256=sha(folder),
-        duration_seconds=10.06,
-        frames=161,
-        fps=16,
-        width=1280,
-        height=720,
-        original_uri=s3_uri(f"{folder}/original.webm"),
-        original_codec="vp9/yuv420p",
-        seed=version,
-        poster_uri=s3_uri(f"{folder}/poster.jpg"),
-        thumbnail_uri=s3_uri(f"{folder}/thumbs/poster.jpg"),
-        strip_uri=s3_uri(f"{folder}/strip.jpg"),
-        likeness=likeness,
-    )
-    picture = ResolvedImage(
-        uri=s3_uri(f"generated-images/{owner}/pic/v{version}/image_8.png"),
-        name="portrait",
-        uid="pic",
-        version=version,
-        image=8,
-        loras=lineage,
-    )
-    files = (video.uri, video.original_uri, video.poster_uri, video.thumbnail_uri, video.strip_uri)
-    result = RunResult(
-        kind="VideoGeneration",
-        provider="fal",
-        artifacts=[Artifact(uri=u, size_bytes=1000, sha256=sha(u), content_type="video/mp4") for u in files],
-        video=video,
-        image=picture,
-        loras=[ResolvedLora(uri=e["url"], scale=0.5) for e in wire["loras"]],
-        version=version,
-        generation=version,
-        finished_at=completed,
-        spec=spec,
-    )
-    result.merge_outputs(status)
-    state = _state("VideoGeneration", uid, "clip", version, spec, status, created, {version: result})
-    return catalog_document(state, now=completed, origin="operator", previous=previous)
 
 
 def grown_video(runs: int, fail_every: int = 10) -> dict[str, Any]:

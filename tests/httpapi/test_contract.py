@@ -22,7 +22,9 @@ from contentgen.httpapi import ApiSettings, create_app
 from contentgen.httpapi.creating import LocalCreator
 from contentgen.pipeline.settings import PipelineSettings
 from contentgen.store import LocalStore
-from tests.httpapi.conftest import TOKENS, fill
+from tests.catalog.factory import T0
+from tests.catalog.video_factory import VIDEO_FILES, video_doc
+from tests.httpapi.conftest import HOUR, TOKENS, fill
 from tests.httpapi.documented import Answers
 
 EXAMPLES_PER_OPERATION = 5  # per phase and operation: bounded, for a suite on 2 cores
@@ -116,12 +118,24 @@ def findings(schema: Any) -> list[str]:
     return sorted(set(found))
 
 
+def fill_videos(catalog: Catalog, store: LocalStore) -> None:
+    """Beside `fill`'s records, a VideoGeneration of alice's (its files in the store, so its downloads
+    and their ranges answer) and one of bob's: schemathesis meets video answers too."""
+    for uid, owner in (("a-vid-1", "alice"), ("b-vid-1", "bob")):
+        catalog.upsert(
+            video_doc(uid, owner=owner, name=f"{owner}-clip", created=T0 + 10 * HOUR, uri_of=store.uri)
+        )
+    for file, kind in VIDEO_FILES.items():
+        store.put_bytes(f"generated-videos/alice/a-vid-1/v1/{file}", f"bytes of {file}".encode() * 64, kind)
+
+
 @pytest.mark.parametrize("who", ["alice", "ops"])
 @pytest.mark.parametrize("creates", ["on", "off"])
 def test_the_api_keeps_its_contract(
     who: str, creates: str, catalog: Catalog, store: LocalStore, settings: ApiSettings, tmp_path: Path
 ) -> None:
     fill(catalog, store)
+    fill_videos(catalog, store)
     creator = None
     if creates == "on":
         work = PipelineSettings(work_dir=tmp_path / "work")
