@@ -218,6 +218,7 @@ def video(device: str) -> dict[str, object]:
     2.1 text-to-video (built from configs, random weights: nothing is downloaded), staged as
     Wan2.1-T2V-1.3B-Diffusers: the pipeline's load, denoise, decode, kept frames and encode."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout's tests/
+    from contentgen.pipeline.media import probe
     from contentgen.providers.base import MemoryCheckpoint, VideoRequest
     from contentgen.providers.cluster.files import FolderFiles
     from contentgen.providers.cluster.video import RECORD, ClusterVideoGenerator
@@ -246,8 +247,12 @@ def video(device: str) -> dict[str, object]:
         output = generator.generate_video(request, work, lambda percent: None, MemoryCheckpoint())
         seconds = time.monotonic() - started
         record = json.loads((Path(scratch) / "frames-made" / RECORD).read_text())
+        made = probe(output.path, require_video=True)  # the MP4 as the pipeline measures it
     return {
         "video, s (tiny Wan, 17 frames 64x64, 4 steps, with its load)": round(seconds, 3),
+        "video made (frames, size, rate, codec)": (
+            f"{made.frames}, {made.width}x{made.height}, {made.fps:g} fps, {made.codec}"
+        ),
         "video GPU-seconds billed": round(output.gpu_seconds, 3),
         "video memory plan": record.get("memory_plan", ""),
     }

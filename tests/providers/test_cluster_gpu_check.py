@@ -1,5 +1,7 @@
 """`make gpu-check` (scripts/gpu_check.py): without a GPU it says so and exits 0; on the CPU, when
-asked, it runs the same transcription it runs on a GPU and reports it."""
+asked, it runs the same steps it runs on a GPU, each kind in a process of its own (the
+transcription on the tiny.en Whisper, training and generation on the tiny FLUX, the video step on
+the tiny Wan), and reports them."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import sys
 
 import pytest
 
+from contentgen.providers.cluster import memory
+from contentgen.providers.cluster.video import VideoJob, plan_memory
 from tests.conftest import ROOT
 
 from .cluster_models import HEARD
@@ -48,7 +52,18 @@ def test_on_the_cpu_it_transcribes_and_reports() -> None:
     assert all(word in report["text"].lower() for word in HEARD), report["text"]
     # each kind ran in a fresh process: the transcription's never imported torch (issue 39)
     assert report["torch imported by the transcription"] == "False"
-    assert "training step, s (tiny FLUX)" in report
+    assert float(report["training step, s (tiny FLUX)"]) > 0
+    assert float(report["generation, s (tiny FLUX)"]) > 0
+    # the video step (issue 39): a 17-frame 64x64 clip on the tiny Wan, its time with the load,
+    # the GPU-seconds it bills (the seconds it held the device, x 1 GPU: within that time), and the
+    # memory plan the CPU takes; no GPU memory is sampled on the CPU
+    seconds = float(report["video, s (tiny Wan, 17 frames 64x64, 4 steps, with its load)"])
+    assert report["video made (frames, size, rate, codec)"] == "17, 64x64, 16 fps, h264"
+    assert 0 < float(report["video GPU-seconds billed"]) <= seconds
+    on_the_cpu = plan_memory(memory.Card(free=0, total=0), {}, VideoJob("wan", 64, 64, 17, 0))
+    assert report["video memory plan"] == on_the_cpu.describe()
+    assert not on_the_cpu.offload and not on_the_cpu.vae_tiling
+    assert not [key for key in report if "GPU memory" in key]
 
 
 def test_a_kind_runs_in_a_process_of_its_own_without_torch() -> None:
