@@ -27,6 +27,8 @@ from contentgen.store import LocalStore
 from tests.pipeline.test_likeness_evaluation import a_copy, another_person, the_subject
 from tests.run.checkpoint_pictures import PicturesByCheckpoint, manifest
 
+from .conftest import DEVICE
+
 pytestmark = pytest.mark.cluster_models
 
 PROMPTS = 6  # likeness-v1, one seed
@@ -124,6 +126,10 @@ def test_the_best_scoring_checkpoint_is_the_versions_model_and_each_picture_is_m
     assert record is not None
     [entry] = record["versions"]
     assert (entry["chosenStep"], entry["finalModelUri"]) == (68, version.final_model_uri)
+    # the memory plan auto chose (issue 39): in the version, the catalog's record and assets get
+    assert version.memory_plan.startswith(("bf16", "fp8", "int8", "nf4"))
+    assert DEVICE != "cpu" or version.memory_plan == "bf16, on the CPU"
+    assert entry["memoryPlan"] == version.memory_plan
     assert [p["verdict"] for p in entry["likeness"]["checkpoints"]] == ["poor", "good", "poor"]
 
     # a person prefers the last step: promoted, it is the model a loraRef gets; the automatic choice stays
@@ -132,6 +138,7 @@ def test_the_best_scoring_checkpoint_is_the_versions_model_and_each_picture_is_m
     assert "its model is now step 100's LoRA" in capsys.readouterr().out
     assert main(["assets", "get", "jx", "-o", "table"]) == 0
     shown = capsys.readouterr().out
+    assert f"; memory plan {version.memory_plan}" in shown
     assert "> the model is step 100's, chosen by cli:" in shown and "* step 68: good" in shown
     assert "> step 100: poor" in shown
     from contentgen.pipeline.local_run import _resolve

@@ -257,6 +257,57 @@ def test_a_kohya_format_lora_draws_with_the_cluster_generator(models_root, tmp_p
     assert picture("none-again") == none  # nothing of it stayed on the kept pipeline
 
 
+def test_a_kohya_loras_layers_land_where_their_names_say_with_alpha_over_rank(models_root, tmp_path):
+    """Not only another picture: each kohya layer (the image attention's fused qkv split into
+    to_q, to_k, to_v; the projection; the MLP; the single block's output; a CLIP layer under
+    lora_te1_, as Civitai's files that train the text side carry) is on the diffusers layer it
+    names, with the weight change up @ down × alpha / rank, while the generator has it loaded."""
+    from diffusers import FluxPipeline
+    from safetensors.torch import save_file
+
+    from contentgen.providers.cluster import generation
+
+    model = models_root / "FLUX.1-dev"
+    tensors = lora_files.load(_kohya_lora(model, tmp_path / "k.safetensors"))
+    pipe = FluxPipeline.from_pretrained(str(model), local_files_only=True)
+    clip = pipe.text_encoder
+    clip_attn = (clip.text_model if hasattr(clip, "text_model") else clip).encoder.layers[0].self_attn
+    clip_q = clip_attn.q_proj
+    generator = torch.Generator().manual_seed(12)
+    text = "lora_te1_text_model_encoder_layers_0_self_attn_q_proj"
+    for name in (text, text.replace("q_proj", "out_proj")):  # sd-scripts trains every projection
+        tensors[f"{name}.lora_down.weight"] = torch.randn(4, clip_q.in_features, generator=generator)
+        tensors[f"{name}.lora_up.weight"] = torch.randn(clip_q.out_features, 4, generator=generator)
+        tensors[f"{name}.alpha"] = torch.tensor(2.0)
+    save_file(tensors, str(tmp_path / "with-text.safetensors"))
+    double, single = pipe.transformer.transformer_blocks[0], pipe.transformer.single_transformer_blocks[0]
+    inner = double.attn.to_q.out_features
+    # peft wraps each layer it adapts in a new module, so the layers are looked up once loaded
+
+    def change(name: str, rows: slice = slice(None)) -> torch.Tensor:
+        up, down = tensors[f"{name}.lora_up.weight"], tensors[f"{name}.lora_down.weight"]
+        return (up[rows] @ down) * (2.0 / 4)
+
+    qkv = "lora_unet_double_blocks_0_img_attn_qkv"
+    wanted = {
+        "to_q": (lambda: double.attn.to_q, change(qkv, slice(0, inner))),
+        "to_k": (lambda: double.attn.to_k, change(qkv, slice(inner, 2 * inner))),
+        "to_v": (lambda: double.attn.to_v, change(qkv, slice(2 * inner, 3 * inner))),
+        "to_out": (lambda: double.attn.to_out[0], change("lora_unet_double_blocks_0_img_attn_proj")),
+        "ff": (lambda: double.ff.net[2], change("lora_unet_double_blocks_0_img_mlp_2")),
+        "proj_out": (lambda: single.proj_out, change("lora_unet_single_blocks_0_linear2")),
+        "clip q_proj": (lambda: clip_attn.q_proj, change(text)),
+    }
+    with generation.loras_loaded(pipe, [(tmp_path / "with-text.safetensors", 1.0)]):
+        for what, (find, expected) in wanted.items():
+            layer = find()
+            assert hasattr(layer, "lora_A"), f"{what}: the LoRA did not land on it"
+            [adapter] = layer.lora_A.keys()
+            found = layer.get_delta_weight(adapter).float()
+            assert torch.allclose(found, expected, rtol=1e-4, atol=1e-5), what
+    assert not hasattr(double.attn.to_q, "lora_A") or not double.attn.to_q.lora_A  # unloaded after
+
+
 def test_an_8bit_generation_plan_draws_and_takes_a_lora(models_root, tmp_path):
     """The generation's 8-bit transformer (torchao int8, on the CPU): it draws, a LoRA loads on
     its quantised layers and changes the picture, and tiling is set per request."""
