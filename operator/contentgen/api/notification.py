@@ -80,7 +80,7 @@ class NotificationSpec(ApiModel):
         Field(
             max_length=len(EVENTS),
             description="Which events: succeeded, failed, likenessPoor, budgetReached, queued "
-            "(by Kueue). Empty: all of them.",
+            "(a run's Job held suspended, by Kueue). Empty: all of them.",
         ),
     ] = []
     kinds: Annotated[

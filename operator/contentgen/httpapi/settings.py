@@ -117,7 +117,9 @@ class ApiSettings(BaseSettings):
         "cluster).",
     )
     price_per_gb_month: float = Field(
-        default=DEFAULT_PRICE_PER_GB_MONTH, ge=0, description="CONTENTGEN_PRICE_PER_GB_MONTH, in USD."
+        default=DEFAULT_PRICE_PER_GB_MONTH,
+        ge=0,
+        description="CONTENTGEN_PRICE_PER_GB_MONTH, in USD (the chart's store.pricePerGbMonth).",
     )
     stream_poll_seconds: float = Field(
         default=0.5,
