@@ -242,9 +242,7 @@ def _sameness(generated: Sequence[Generated]) -> float | None:
     other picture. A two-person picture's subject face is its most subject-like, which is the
     other person once the LoRA has turned its subject into someone else; compared, those would
     hide that the pictures show one person. None with fewer than two such faces."""
-    drawn = [
-        unit(g.faces[0]) for g in generated if (g.kind == "portrait" and g.faces) or len(g.faces) == 1
-    ]
+    drawn = [unit(g.faces[0]) for g in generated if (g.kind == "portrait" and g.faces) or len(g.faces) == 1]
     return _median([float(a @ b) for a, b in itertools.combinations(drawn, 2)])
 
 
