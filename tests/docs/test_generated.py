@@ -91,6 +91,7 @@ NOT_REASONS = {
     "LoraTraining", "ImageGeneration", "LoraEvaluation", "VideoGeneration", "AssemblyAI", "FalProvider",
     "LocalStore",
     "ObjectStore", "ObjectInfo", "ObjectNotFound", "SubProgress",
+    "FlowMatchEulerDiscreteScheduler", "UniPCMultistepScheduler",
 }  # fmt: skip
 
 

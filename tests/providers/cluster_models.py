@@ -98,14 +98,48 @@ def _t5_parts(folder: Path, *, wan: bool) -> tuple[object, object]:
     return tokenizer, encoder
 
 
-def tiny_wan(folder: Path, *, image: bool = False) -> Path:
-    """A tiny Wan 2.1 (text-to-video, or image-to-video with a tiny CLIP image encoder)."""
+# The scheduler the published Wan 2.1 diffusers repositories ship (Wan-AI/Wan2.1-T2V-1.3B-Diffusers'
+# scheduler/scheduler_config.json; diffusers' own Wan examples make it with flow_shift 3.0 at 480p):
+# UniPC, multistep, on flow-matching sigmas. Its other fields are diffusers' defaults.
+WAN21_SCHEDULER = {
+    "_class_name": "UniPCMultistepScheduler",
+    "beta_end": 0.02,
+    "beta_schedule": "linear",
+    "beta_start": 0.0001,
+    "disable_corrector": [],
+    "dynamic_thresholding_ratio": 0.995,
+    "final_sigmas_type": "zero",
+    "flow_shift": 3.0,
+    "lower_order_final": True,
+    "num_train_timesteps": 1000,
+    "predict_x0": True,
+    "prediction_type": "flow_prediction",
+    "rescale_betas_zero_snr": False,
+    "sample_max_value": 1.0,
+    "solver_order": 2,
+    "solver_p": None,
+    "solver_type": "bh2",
+    "steps_offset": 0,
+    "thresholding": False,
+    "timestep_spacing": "linspace",
+    "trained_betas": None,
+    "use_beta_sigmas": False,
+    "use_exponential_sigmas": False,
+    "use_flow_sigmas": True,
+    "use_karras_sigmas": False,
+}
+
+
+def tiny_wan(folder: Path, *, image: bool = False, unipc: bool = False) -> Path:
+    """A tiny Wan 2.1 (text-to-video, or image-to-video with a tiny CLIP image encoder), with
+    diffusers' test scheduler (flow-matching Euler), or with the published one (`unipc`)."""
     if (folder / "model_index.json").exists():
         return folder
     import torch
     from diffusers import (
         AutoencoderKLWan,
         FlowMatchEulerDiscreteScheduler,
+        UniPCMultistepScheduler,
         WanImageToVideoPipeline,
         WanPipeline,
         WanTransformer3DModel,
@@ -132,7 +166,11 @@ def tiny_wan(folder: Path, *, image: bool = False) -> Path:
         rope_max_seq_len=32,
         image_dim=4 if image else None,
     )
-    scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0)
+    scheduler: object = (
+        UniPCMultistepScheduler.from_config(WAN21_SCHEDULER)
+        if unipc
+        else FlowMatchEulerDiscreteScheduler(shift=3.0)
+    )
     if not image:
         WanPipeline(
             tokenizer=tokenizer,

@@ -109,6 +109,9 @@ class StoreFiles:
     def uri(self, name: str) -> str:
         return self.store.uri(self.prefix + name)
 
+    def delete(self, name: str) -> None:
+        self.store.delete(self.prefix + name)
+
 
 @dataclass
 class RunContext:

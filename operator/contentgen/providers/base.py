@@ -58,6 +58,10 @@ class CheckpointFiles(Protocol):
 
     def uri(self, name: str) -> str: ...
 
+    def delete(self, name: str) -> None:
+        """Remove a file that a later one has made useless (an earlier denoising state); a name
+        is still never written again once it was."""
+
 
 # --- LoRA training --------------------------------------------------------------------------
 

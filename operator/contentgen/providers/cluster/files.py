@@ -35,3 +35,6 @@ class FolderFiles:
 
     def uri(self, name: str) -> str:
         return (self.folder / name).resolve().as_uri()
+
+    def delete(self, name: str) -> None:
+        (self.folder / name).unlink(missing_ok=True)

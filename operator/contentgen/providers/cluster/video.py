@@ -18,13 +18,36 @@ staged weights' sizes (read from their safetensors headers) and the clip's laten
 measured on a GPU; a clip that cannot fit even offloaded is `GpuMemoryTooSmall` with the numbers.
 
 Cost: the GPU time the request held, from loading to the decoded frames, × the pod's GPUs
-(`VideoOutput.gpu_seconds`); progress follows the denoising steps (`callback_on_step_end`).
+(`VideoOutput.gpu_seconds`), with, for a resumed clip, what the attempts before it held until the
+state it resumed from (in that state's record); progress follows the denoising steps
+(`callback_on_step_end`).
 
-Resume: a video is one denoising of all its frames together, so there is nothing to keep frame by
-frame while it runs: a pod killed mid-denoise denoises again from the start. What is kept is the
-result: once the denoise and the VAE's decode end, the decoded frames go to the request's write-once
-`frames_made` store (`frames.npz`, lossless uint8 RGB, then `frames.json`, its record: seed, the id
-its GPU time is counted under, GPU-seconds, SHA-256), so a pod killed after that (while encoding, or
+Resume: a pod killed mid-denoise goes on from the loop's last kept state, without drawing the steps
+before it again. While it denoises, after a step that ends a minute or more after the last state
+kept (`CHECKPOINT_SECONDS`; `checkpoint_steps` keeps every n steps too), the loop's state goes to
+the request's write-once `frames_made` store under names of the attempt's own (`STATE`):
+`latents-0012-<attempt>.pt` (torch.save of the latents as the loop has them, the CPU generator's
+state, and the scheduler's: its step index, and UniPC's history, `SCHEDULER_STATE`), then its record
+`latents-0012-<attempt>.json` (the step, the inputs' digest, seed, steps, scheduler class, diffusers
+and torch versions, device and dtype, the GPU-seconds until then, the state's SHA-256); the states
+before it are then removed. A retry of the same request calls the pipeline as before with the latest
+matching state's latents and generator, and with the pipeline's `interrupt`, which its loop reads
+first in each step (`if self.interrupt: continue`), true for the steps made: neither the transformer
+nor the scheduler runs for them, and the scheduler is put back as they left it at the first step
+drawn (after the loop's `set_timesteps` has started it again). On the CPU the frames equal an
+uninterrupted run's bit for bit (tests/providers/test_cluster_video_resume.py); on a GPU the steps
+after the state run the same kernels on the same values (the latents are fp32 in the loop, or bf16
+values the next step reads the same), so they should differ at most as two uninterrupted runs on
+that card can (not yet measured on one). A state that does not match the request (other inputs,
+seed, steps, scheduler, diffusers, torch, device), or that is damaged, is passed over with a warning
+rather than refused: any sound state, or none, makes the same frames, only GPU time is lost, where a
+refusal would stop a run that can finish. A scheduler whose state is not known keeps none (its
+denoise runs whole); a loop that does not skip as this expects stops at its first step drawn
+(RuntimeError), before anything is kept.
+
+Once the denoise and the VAE's decode end, the decoded frames go to the store (`frames.npz`,
+lossless uint8 RGB, then `frames.json`, its record: seed, the id its GPU time is counted under,
+GPU-seconds, SHA-256) and the states are removed, so a pod killed after that (while encoding, or
 storing the video) takes them and only encodes, without loading the model or denoising again. The
 store's `request.json` (a digest of the inputs and the seed, written first) makes a retry go on with
 the same seed, and refuses frames made for other inputs."""
@@ -39,8 +62,8 @@ import secrets
 import struct
 import time
 import zipfile
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -98,6 +121,14 @@ STAGED: dict[str, Staged] = {
 }
 
 REQUEST, FRAMES, RECORD = "request.json", "frames.npz", "frames.json"
+# The denoising loop's state after a step, under names of the attempt's own: latents-0012-<8 hex>.pt
+# (torch.save of the latents, the CPU generator's state and the scheduler's), then its record,
+# latents-0012-<8 hex>.json
+STATE = re.compile(r"latents-(\d{4,})-([0-9a-f]{8})\.(pt|json)")
+# A real clip's step takes seconds (Wan 1.3B at 480p) to a minute (14B at 720p): a state kept
+# every minute of denoising costs a write of tens of MB a minute, and a killed pod loses at most a
+# minute of its GPU time
+CHECKPOINT_SECONDS = 60.0
 
 
 def staged_directory(model: str, resolution: str) -> str:
@@ -345,14 +376,33 @@ class Clip:
     image: Any = None  # a PIL picture to animate, at width × height
 
 
-def denoise(pipe: Any, clip: Clip, step: Callable[[int, int], None]) -> np.ndarray:
-    """The clip's frames, F × H × W × 3 uint8 RGB, `step(done, steps)` after each denoising step."""
+def denoise(
+    pipe: Any, clip: Clip, step: Callable[[int, int], None], checkpoints: Checkpoints | None = None
+) -> np.ndarray:
+    """The clip's frames, F × H × W × 3 uint8 RGB, `step(done, steps)` after each denoising step;
+    with `checkpoints`, the loop's state kept when due, and the steps an earlier attempt kept not
+    drawn again (`skipping`)."""
     import diffusers
     import torch
 
     library: Any = diffusers  # its pipelines are untyped
+    generator = torch.Generator("cpu").manual_seed(clip.seed)
+    resumed = checkpoints.resumed if checkpoints is not None else None
+    done = resumed.done if resumed is not None else 0
+    drawn: list[int] = []
+    skip: Skip | None = None
 
-    def callback(_pipe: Any, index: int, _t: Any, _kwargs: dict[str, Any]) -> dict[str, Any]:
+    def callback(pipe: Any, index: int, _t: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+        # the loop's shape the resume relies on, checked before anything is kept from it
+        if index != done + len(drawn) or (skip is not None and skip.reads != index + 1):
+            raise RuntimeError(
+                f"diffusers {diffusers.__version__}'s {type(pipe).__name__} drew step {index + 1} of "
+                f"{clip.steps} after {done + len(drawn)} (interrupt read {skip.reads if skip else '?'} "
+                "times): its loop is not the one the kept steps are skipped in"
+            )
+        drawn.append(index)
+        if checkpoints is not None and checkpoints.due(index + 1):
+            checkpoints.keep(index + 1, tensors["latents"], pipe.scheduler, generator)
         step(index + 1, clip.steps)
         return {}
 
@@ -362,9 +412,10 @@ def denoise(pipe: Any, clip: Clip, step: Callable[[int, int], None]) -> np.ndarr
         "num_frames": clip.frames,
         "num_inference_steps": clip.steps,
         "guidance_scale": clip.guidance,
-        "generator": torch.Generator("cpu").manual_seed(clip.seed),
+        "generator": generator,
         "output_type": "np",
         "callback_on_step_end": callback,
+        "callback_on_step_end_tensor_inputs": ["latents"],
     }
     text = {"prompt": clip.prompt, "negative_prompt": clip.negative_prompt or None}
     if isinstance(pipe, library.LTXPipeline):
@@ -397,8 +448,22 @@ def denoise(pipe: Any, clip: Clip, step: Callable[[int, int], None]) -> np.ndarr
         kwargs.update(prompt_embeds=positive, negative_prompt_embeds=negative)
     else:
         kwargs.update(text)
-    with torch.inference_mode():
+    with ExitStack() as resuming:
+        if resumed is not None:
+            # the loop starts from the kept latents, its generator where the kept steps left it
+            # (LTX's decode draws noise from it), and skips the steps made
+            generator.set_state(resumed.generator)
+            kwargs["latents"] = resumed.latents
+            skip = Skip(resumed.done, partial(restore_scheduler, pipe.scheduler, resumed.scheduler))
+            resuming.enter_context(skipping(pipe, skip))
+            step(resumed.done, clip.steps)
+        resuming.enter_context(torch.inference_mode())
         frames = pipe(**kwargs).frames[0]
+    if done + len(drawn) != clip.steps or (skip is not None and skip.reads != clip.steps):
+        raise RuntimeError(
+            f"diffusers {diffusers.__version__}'s {type(pipe).__name__} ran {done + len(drawn)} of "
+            f"{clip.steps} steps: its loop is not the one the kept steps are skipped in"
+        )
     array = np.asarray(frames, dtype=np.float32)
     return np.ascontiguousarray(np.clip(np.rint(array * 255.0), 0, 255).astype(np.uint8))
 
@@ -421,6 +486,155 @@ def cover(path: Path, width: int, height: int) -> Any:
     return resized.crop((left, top, left + width, top + height))
 
 
+# --- the denoising loop's state -------------------------------------------------------------------
+
+# What a scheduler carries from one step to the next beyond what the loop's `set_timesteps` makes
+# again from its config (diffusers 0.42.1; test_cluster_video_resume pins each list as the whole of
+# it): put back before the first step a resumed loop draws. The loops call `set_begin_index(0)`
+# (Wan), so even a single-step scheduler's step index is kept rather than found from the timestep.
+SCHEDULER_STATE: dict[str, tuple[str, ...]] = {
+    "FlowMatchEulerDiscreteScheduler": ("_step_index",),  # LTX-Video's
+    "UniPCMultistepScheduler": (  # Wan 2.1's (flow_shift, flow sigmas, order 2)
+        "_step_index",
+        "model_outputs",
+        "timestep_list",
+        "lower_order_nums",
+        "last_sample",
+        "this_order",
+    ),
+}
+SCHEDULE = ("timesteps", "sigmas")  # kept to check that a resumed loop runs the same schedule
+
+
+def checkpointable(scheduler: Any) -> bool:
+    """Whether the loop's state can be kept with `scheduler`: one whose state is known, without a
+    second solver (UniPC's solver_p) or noise of its own drawn in its steps."""
+    config = getattr(scheduler, "config", {})
+    return (
+        type(scheduler).__name__ in SCHEDULER_STATE
+        and getattr(scheduler, "solver_p", None) is None
+        and not config.get("stochastic_sampling", False)
+    )
+
+
+def scheduler_state(scheduler: Any) -> dict[str, Any]:
+    names = (*SCHEDULER_STATE[type(scheduler).__name__], *SCHEDULE)
+    return {name: _on_cpu(getattr(scheduler, name)) for name in names}
+
+
+def restore_scheduler(scheduler: Any, state: Mapping[str, Any]) -> None:
+    """`scheduler` as it was after the kept steps: called once the loop's `set_timesteps` has
+    started its history again, before the next step."""
+    import torch
+
+    for name in SCHEDULE:
+        if not torch.equal(getattr(scheduler, name).cpu(), state[name]):
+            raise RuntimeError(f"the kept denoising state's scheduler {name} are not this loop's")
+    device = scheduler.timesteps.device
+    for name in SCHEDULER_STATE[type(scheduler).__name__]:
+        setattr(scheduler, name, _on(state[name], device))
+
+
+def _on_cpu(value: Any) -> Any:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().clone()  # a view would save its whole storage
+    if isinstance(value, list | tuple):
+        return [_on_cpu(v) for v in value]
+    return value
+
+
+def _on(value: Any, device: Any) -> Any:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, list):
+        return [_on(v, device) for v in value]
+    return value
+
+
+class Skip:
+    """A resumed pipeline's `interrupt`, which its loop reads first in each step (`if
+    self.interrupt: continue`): true for the steps already made, so that neither the transformer
+    nor the scheduler runs for them; at the first step to draw, the scheduler is put back as the
+    kept steps left it."""
+
+    def __init__(self, done: int, restore: Callable[[], None]) -> None:
+        self.done, self.restore, self.reads = done, restore, 0
+
+    def __call__(self) -> bool:
+        self.reads += 1
+        if self.reads == self.done + 1:
+            self.restore()
+        return self.reads <= self.done
+
+
+@contextmanager
+def skipping(pipe: Any, skip: Skip) -> Iterator[None]:
+    """`pipe` with `skip` as its `interrupt` while the block runs (a subclass for the call: the
+    property is the class's), then the pipeline as it was, kept for the next request."""
+    cls = type(pipe)
+    if not isinstance(getattr(cls, "interrupt", None), property):
+        raise RuntimeError(f"diffusers' {cls.__name__} has no interrupt property to skip the kept steps with")
+    pipe.__class__ = type(cls.__name__, (cls,), {"interrupt": property(lambda _self: skip())})
+    try:
+        yield
+    finally:
+        pipe.__class__ = cls
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """The loop's state an earlier attempt kept after `done` steps."""
+
+    done: int
+    latents: Any  # on the CPU, as the loop had them
+    generator: Any  # the CPU generator's state
+    scheduler: dict[str, Any]
+    gpu_seconds: float  # held until then, by every attempt before
+
+
+class Checkpoints:
+    """When the loop's state is kept: every `every_steps` steps (0: never by count), and after a
+    step that ends `every_seconds` or more after the last one kept (or the start); what it is kept
+    with (`where`: the inputs, seed, schedule, library and device it is good for); and the state an
+    earlier attempt kept, to resume from."""
+
+    def __init__(
+        self,
+        store: FramesMade,
+        where: Mapping[str, Any],
+        *,
+        every_steps: int,
+        every_seconds: float,
+        held: Callable[[], float],
+        resumed: Resumed | None,
+    ) -> None:
+        self.store, self.where, self.held, self.resumed = store, dict(where), held, resumed
+        self.every_steps, self.every_seconds = every_steps, every_seconds
+        self.last = time.monotonic()
+
+    def due(self, done: int) -> bool:
+        if self.every_steps and done % self.every_steps == 0:
+            return True
+        return time.monotonic() - self.last >= self.every_seconds
+
+    def keep(self, done: int, latents: Any, scheduler: Any, generator: Any) -> None:
+        state = {
+            "latents": _on_cpu(latents),
+            "generator": generator.get_state(),
+            "scheduler": scheduler_state(scheduler),
+        }
+        self.store.keep_state(done, state, {**self.where, "gpu_seconds": self.held()})
+        self.last = time.monotonic()
+
+
+class Unusable(Exception):
+    """A kept loop state that cannot be resumed from (why)."""
+
+
 # --- the frames kept ----------------------------------------------------------------------------
 
 
@@ -434,10 +648,13 @@ class Kept:
 
 
 class FramesMade:
-    """The request's write-once store: request.json, then frames.npz and its record frames.json."""
+    """The request's write-once store: request.json, the denoising loop's latest state as it goes
+    (`STATE`), then frames.npz and its record frames.json."""
 
     def __init__(self, files: CheckpointFiles, work_dir: Path) -> None:
         self.files, self.work_dir = files, work_dir
+        self.inputs = ""  # the inputs' digest, once begun
+        self.attempt = secrets.token_hex(4)  # in the names of the states this attempt keeps
 
     def where(self) -> str:
         return self.files.uri(REQUEST).rsplit("/", 1)[0] + "/"
@@ -445,6 +662,7 @@ class FramesMade:
     def begin(self, inputs: Mapping[str, Any], seed: int | None) -> int:
         """The seed: an earlier attempt's for the same inputs, else the request's or one drawn now."""
         digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+        self.inputs = digest
         if REQUEST in self.files.names():
             begun = self._json(REQUEST)
             if begun.get("inputs") != digest or not isinstance(begun.get("seed"), int):
@@ -502,7 +720,89 @@ class FramesMade:
         with path.open("wb") as handle:
             np.savez_compressed(handle, frames=frames)
         self.files.put(FRAMES, path)
-        return self._record(Kept(seed, _request_id(), gpu_seconds, sha256_file(path), memory_plan))
+        kept = self._record(Kept(seed, _request_id(), gpu_seconds, sha256_file(path), memory_plan))
+        self.forget_states()  # the frames are taken before any state
+        return kept
+
+    def states(self) -> list[tuple[int, str]]:
+        """Each loop state kept with its record: its step and name (without .pt), latest first."""
+        names = set(self.files.names())
+        found = {(int(m[1]), m[1] + "-" + m[2]) for m in map(STATE.fullmatch, names) if m and m[3] == "json"}
+        return sorted(((n, f"latents-{s}") for n, s in found if f"latents-{s}.pt" in names), reverse=True)
+
+    def resumable(self, where: Mapping[str, Any]) -> Resumed | None:
+        """The latest state an earlier attempt kept for `where` (these inputs, seed, schedule,
+        library and device), or None. One that cannot be used is passed over with a warning, never
+        refused: any sound state, or none, makes the same frames; only GPU time is lost."""
+        for done, name in self.states():
+            try:
+                return self._state(done, name, where)
+            except Unusable as why:
+                log.warning("the denoising state after step %d is not resumed from: %s", done, why)
+        return None
+
+    def _state(self, done: int, name: str, where: Mapping[str, Any]) -> Resumed:
+        import torch
+
+        record_uri, state_uri = self.files.uri(f"{name}.json"), self.files.uri(f"{name}.pt")
+        try:
+            record = json.loads(self.files.get(f"{name}.json", self.work_dir / f"{name}.json").read_text())
+        except ValueError:
+            raise Unusable(f"{record_uri} is not JSON") from None
+        if not isinstance(record, dict):
+            raise Unusable(f"{record_uri} is not a JSON object")
+        other = sorted(k for k, v in where.items() if record.get(k) != v)
+        if other:
+            raise Unusable(f"it was kept for another {', '.join(other)}")
+        gpu_seconds = record.get("gpu_seconds")
+        if record.get("step") != done or not isinstance(gpu_seconds, int | float):
+            raise Unusable(f"{record_uri} is not the record of step {done}")
+        path = self.files.get(f"{name}.pt", self.work_dir / f"{name}.pt")
+        if record.get("sha256") != sha256_file(path):
+            raise Unusable(f"{state_uri} is not the file its record describes")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # whatever torch says of a file it cannot read
+            raise Unusable(f"{state_uri} cannot be read ({type(exc).__name__})") from None
+        finally:
+            path.unlink(missing_ok=True)
+        if not (
+            isinstance(state, dict)
+            and isinstance(state.get("latents"), torch.Tensor)
+            and isinstance(state.get("generator"), torch.Tensor)
+            and isinstance(state.get("scheduler"), dict)
+            and set(state["scheduler"]) == {*SCHEDULER_STATE.get(str(where.get("scheduler")), ()), *SCHEDULE}
+        ):
+            raise Unusable(f"{state_uri} is not a denoising state this generator keeps")
+        return Resumed(done, state["latents"], state["generator"], state["scheduler"], float(gpu_seconds))
+
+    def keep_state(self, done: int, state: Mapping[str, Any], record: Mapping[str, Any]) -> None:
+        """The loop's state after `done` steps, then its record, under names of this attempt's own
+        (a killed attempt may have left the same step's state without its record); then every
+        other state of that step or before goes."""
+        import torch
+
+        name = f"latents-{done:04d}-{self.attempt}"
+        path = self.work_dir / f"{name}.pt"
+        torch.save(dict(state), path)
+        self.files.put(path.name, path)
+        described = self.work_dir / f"{name}.json"
+        described.write_text(
+            json.dumps({**record, "step": done, "sha256": sha256_file(path)}, sort_keys=True)
+        )
+        self.files.put(described.name, described)
+        path.unlink()
+        self._forget(until=done, but=name)
+
+    def forget_states(self) -> None:
+        self._forget(until=None)
+
+    def _forget(self, until: int | None, but: str = "") -> None:
+        """Every kept state (of step `until` or before), except the one named `but`."""
+        found = [(m[3] != "json", int(m[1]), m[0]) for m in map(STATE.fullmatch, self.files.names()) if m]
+        for _, step, name in sorted(found):  # records first: a record never names a file that is gone
+            if (until is None or step <= until) and name.rsplit(".", 1)[0] != but:
+                self.files.delete(name)
 
     def _record(self, kept: Kept) -> Kept:
         path = self.work_dir / RECORD
@@ -557,9 +857,14 @@ class ClusterVideoGenerator:
         gpus: int = 1,
         inference_steps: int | None = None,
         models_store: str = "",
+        checkpoint_seconds: float = CHECKPOINT_SECONDS,
+        checkpoint_steps: int = 0,
     ) -> None:
         self.root, self.device_name, self.gpus = root, device, gpus
         self.inference_steps, self.models_store = inference_steps, models_store
+        # the denoising loop's state is kept after a step ending this long after the last kept,
+        # and every `checkpoint_steps` steps (0: by time only)
+        self.checkpoint_seconds, self.checkpoint_steps = checkpoint_seconds, checkpoint_steps
 
     def _model(self, model: str, resolution: str) -> Path:
         entry, name = STAGED[model], staged_directory(model, resolution)
@@ -616,6 +921,7 @@ class ClusterVideoGenerator:
         found = store.taken(seed)
         if found is not None:
             frames, kept = found
+            store.forget_states()  # the frames were kept and the pod died before forgetting them
             log.info("frames taken from %s: not denoised again", store.where())
         else:
             frames, kept = self._draw(
@@ -683,6 +989,7 @@ class ClusterVideoGenerator:
             load=partial(load_pipeline, offload=plan.offload),
         )
         flux.tiling(pipe, plan.vae_tiling)
+        checkpoints = self._checkpoints(pipe, on, store, seed, steps, began)
         meter(15)
         clip = Clip(
             request.prompt,
@@ -706,6 +1013,48 @@ class ClusterVideoGenerator:
                     f"loras: model {request.model} could not load them ({first}): give LoRAs made for "
                     f"{family} (docs/videos.md#loras)"
                 ) from None
-            frames = denoise(pipe, clip, lambda done, total: meter(15 + 70 * done / total))
+            frames = denoise(pipe, clip, lambda done, total: meter(15 + 70 * done / total), checkpoints)
         held = (time.monotonic() - began) * self.gpus  # × the pod's GPUs, as images count them
+        if checkpoints is not None and checkpoints.resumed is not None:
+            held += checkpoints.resumed.gpu_seconds  # the earlier attempts' steps taken
         return frames, store.keep(frames, seed, held, described)
+
+    def _checkpoints(
+        self, pipe: Any, on: flux.Device, store: FramesMade, seed: int, steps: int, began: float
+    ) -> Checkpoints | None:
+        """Where the loop's state is kept as it denoises, and the state to resume from; None
+        with a scheduler whose state is not known (its denoise runs whole)."""
+        import diffusers
+        import torch
+
+        scheduler = type(pipe.scheduler).__name__
+        if not checkpointable(pipe.scheduler):
+            log.warning(
+                "no denoising state is kept with %s: a killed pod denoises again from the start", scheduler
+            )
+            return None
+        where = {
+            "inputs": store.inputs,
+            "seed": seed,
+            "steps": steps,
+            "scheduler": scheduler,
+            "diffusers": diffusers.__version__,
+            "torch": torch.__version__,
+            "on": f"{on.where.type} {str(on.dtype).removeprefix('torch.')}",
+        }
+        resumed = store.resumable(where)
+        if resumed is not None:
+            log.info("resumed from %s after step %d of %d", store.where(), resumed.done, steps)
+
+        def held() -> float:
+            earlier = resumed.gpu_seconds if resumed is not None else 0.0
+            return (time.monotonic() - began) * self.gpus + earlier
+
+        return Checkpoints(
+            store,
+            where,
+            every_steps=self.checkpoint_steps,
+            every_seconds=self.checkpoint_seconds,
+            held=held,
+            resumed=resumed,
+        )
