@@ -1,17 +1,21 @@
-"""docs/likeness.md#gates' Flux health check, as written there, evaluated by a CEL implementation
-(cel-python) on the statuses the operator's decisions write: in progress while the run goes, current
-once the version is good, failed at once on every other outcome (poor, no faces, a failed run), and
-neither for a new generation until its own run ends. (The Argo CD Lua check beside it reads the same
-condition; no Lua runs here.) The conditions' messages, and a LoraEvaluation's status message, say
-the reasons the one-line summary prints, cut where they are many."""
+"""docs/likeness.md#gates' Flux and Argo CD health checks, as written there, evaluated on the
+statuses the operator's decisions write: Flux's CEL by a CEL implementation (cel-python), Argo CD's
+Lua by Lua 5.1 (lupa; Argo CD runs gopher-lua, a Lua 5.1), the object handed to it as Argo CD hands
+it, a table made from the resource's JSON. In progress (Progressing) while the run goes, current
+(Healthy) once the version is good, failed (Degraded, with the condition's message) at once on every
+other outcome (poor, no faces, a failed run), and neither for a new generation until its own run
+ends. The conditions' messages, and a LoraEvaluation's status message, say the reasons the one-line
+summary prints, cut where they are many."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
 from typing import Any
 
 import celpy
+import lupa.lua51
 import pytest
 import yaml
 
@@ -40,7 +44,39 @@ def health(status: dict[str, Any], generation: int) -> str:
     obj = celpy.json_to_cel({"status": status, "metadata": {"generation": generation}})
     found = {name: bool(env.program(env.compile(expr)).evaluate(obj)) for name, expr in flux_check().items()}
     assert not (found["current"] and found["failed"])
-    return "current" if found["current"] else "failed" if found["failed"] else "in progress"
+    verdict = "current" if found["current"] else "failed" if found["failed"] else "in progress"
+    assert argo(status, generation)[0] == ARGO[verdict]  # the two checks agree on every status
+    return verdict
+
+
+ARGO = {"current": "Healthy", "failed": "Degraded", "in progress": "Progressing"}
+
+
+def argo_check() -> str:
+    """The Lua health check the docs show in argocd-cm for a LoraTraining."""
+    page = (ROOT / "docs" / "likeness.md").read_text()
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", page, re.S) if "argocd" in b or "hs = " in b)
+    data = yaml.safe_load(block)["data"]
+    return str(data["resource.customizations.health.contentgen.io_LoraTraining"])
+
+
+def argo(status: dict[str, Any], generation: int) -> tuple[str, str]:
+    """What Argo CD makes of the object: its health status and message."""
+    lua = lupa.lua51.LuaRuntime(unpack_returned_tuples=True)
+    # the resource as the API server serves it: JSON (timestamps as strings)
+    resource = json.loads(json.dumps({"status": status, "metadata": {"generation": generation}}, default=str))
+
+    def table(value: Any) -> Any:
+        if isinstance(value, dict):
+            return lua.table_from({k: table(v) for k, v in value.items()})
+        if isinstance(value, list):
+            return lua.table_from([table(v) for v in value])  # a sequence, from 1 as ipairs reads it
+        return value
+
+    lua.globals().obj = table(resource)
+    hs = lua.execute(argo_check())
+    assert hs["status"] in ARGO.values(), hs["status"]
+    return str(hs["status"]), str(hs["message"])
 
 
 @pytest.mark.parametrize(
@@ -55,6 +91,8 @@ def test_the_flux_check_resolves_on_every_verdict(verdict: str, expected: str) -
     made.lora.likeness = Likeness(verdict=verdict, reasons=["why"])  # type: ignore[arg-type]
     done = decide(res, World(now=NOW, jobs=(job(complete=True),), outcome=made))
     assert health(done.status, 1) == expected
+    if expected == "failed":  # Argo CD shows why, in the condition's words
+        assert argo(done.status, 1)[1] == message_of(done.status, "LikenessEvaluated")
 
 
 def test_the_flux_check_fails_on_a_failed_run_and_waits_for_a_new_generation() -> None:
