@@ -219,8 +219,10 @@ def recorded(mode: str, identity: str) -> list[tuple[str, str, str, str]]:
 def missing_calls(inst: Install) -> list[str]:
     problems = []
     for verb, group, resource, scope in recorded(inst.mode, "operator"):
-        # The Lease lives in the operator's own namespace; everything else wherever it works.
-        where = [NAMESPACE] if (group, resource) == ("coordination.k8s.io", "leases") else list(inst.workers)
+        # The Lease and the share policy's ConfigMap live in the operator's own namespace;
+        # everything else wherever it works.
+        own = (group, resource) in (("coordination.k8s.io", "leases"), ("", "configmaps"))
+        where = [NAMESPACE] if own else list(inst.workers)
         for ns in where:
             if not allows(inst.grants.get(inst.operator, set()), verb, group, resource, scope, ns):
                 problems.append(f"operator: {verb} {group}/{resource} ({scope} scope, in {ns})")
@@ -358,6 +360,28 @@ def test_kueues_workloads_are_listed_only_and_can_be_left_alone(mode: str) -> No
 
 
 @pytest.mark.parametrize("mode", list(MODES))
+def test_the_share_policys_configmap_is_the_one_configmap_the_operator_may_touch(mode: str) -> None:
+    """get and patch on the ConfigMap the operator mirrors grants into, by its name, in its own
+    namespace: no create, list, watch or delete, no other ConfigMap (the chart makes it, so that
+    the operator need not create it). sharePolicy.enabled: false takes it away, and tells the
+    operator not to write it."""
+    inst = install(mode)
+    configmaps = {g for g in inst.grants[inst.operator] if g.resource == "configmaps"}
+    name = inst.settings.share_policy_config_map
+    assert name == "contentgen-shares"
+    assert configmaps == {Grant(v, "", "configmaps", NAMESPACE, frozenset({name})) for v in ("get", "patch")}
+    assert one(inst.docs, "ConfigMap", name)["metadata"]["namespace"] == NAMESPACE
+    off = install(mode, {**MODES[mode], "sharePolicy": {"enabled": False}})
+    assert off.settings.share_policy_config_map == ""
+    assert not any(g.resource == "configmaps" for g in off.grants[off.operator])
+    assert missing_calls(off) == [
+        f"operator: {verb} /configmaps (namespace scope, in {NAMESPACE})" for verb in ("get", "patch")
+    ]  # the calls the operator then never makes, and nothing else
+    assert excess_grants(off) == []
+    assert not [d for d in off.docs if d["metadata"]["name"] == name]
+
+
+@pytest.mark.parametrize("mode", list(MODES))
 def test_rbac_is_the_same_with_other_values(mode: str) -> None:
     for values in MODE_VARIANTS[mode]:
         inst = install(mode, values)
@@ -383,10 +407,12 @@ def test_namespaced_install_has_no_cluster_roles_and_stays_in_its_namespaces() -
         assert of_kind(inst.docs, "ClusterRole") == [] and of_kind(inst.docs, "ClusterRoleBinding") == []
         assert inst.settings.manage_worker_access is False
         for account, grants in inst.grants.items():
-            # the watched namespaces, and the operator's own for its Lease (API_TOKENS adds only Roles)
+            # the watched namespaces, and the operator's own for its Lease and the share policy's
+            # ConfigMap (API_TOKENS adds only Roles)
             elsewhere = {g for g in grants if g.where not in values["watchNamespaces"]}
             assert {(g.where, g.group, g.resource) for g in elsewhere} <= {
-                (NAMESPACE, "coordination.k8s.io", "leases")
+                (NAMESPACE, "coordination.k8s.io", "leases"),
+                (NAMESPACE, "", "configmaps"),
             }, account
         assert set(inst.workers) == set(values["watchNamespaces"])
         # The chart makes the worker's account where its Jobs run.
@@ -418,6 +444,8 @@ def test_name_limited_rules_name_our_own_objects() -> None:
         worker = frozenset({inst.settings.worker_service_account})
         lease = frozenset({inst.settings.leader_election_lease})
         expected = {("get", "leases", lease), ("update", "leases", lease)}
+        shares = frozenset({inst.settings.share_policy_config_map})  # the grants admission reads
+        expected |= {("get", "configmaps", shares), ("patch", "configmaps", shares)}
         # Notifications' signing keys: the Secret names of notifications.secretNames, by name only
         expected.add(("get", "secrets", frozenset({"contentgen-webhook"})))
         if mode == "cluster-wide":

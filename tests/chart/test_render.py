@@ -193,10 +193,13 @@ def test_schema_rejects_unknown_keys_everywhere_but_free_form_maps() -> None:
 
 def test_default_install_is_cluster_wide_with_a_lease_role() -> None:
     docs = render()
-    # The only Role: the Lease, in the operator's own namespace.
-    (role,) = of_kind(docs, "Role")
-    assert role["metadata"]["namespace"] == NAMESPACE
-    assert {r for rule in role["rules"] for r in rule["resources"]} == {"leases"}
+    # The only Roles, in the operator's own namespace: the Lease's and the share policy's ConfigMap's.
+    roles = of_kind(docs, "Role")
+    assert {r["metadata"]["namespace"] for r in roles} == {NAMESPACE}
+    assert sorted(sorted({r for rule in role["rules"] for r in rule["resources"]}) for role in roles) == [
+        ["configmaps"],
+        ["leases"],
+    ]
     assert of_kind(docs, "PodDisruptionBudget") == []
     assert operator_deployment(docs)["spec"]["replicas"] == 1
     assert not of_kind(docs, "Secret")
@@ -734,7 +737,7 @@ def test_no_secret_values_in_the_chart_files() -> None:
     ],
 )
 def test_secret_check_finds_planted_secrets(planted: str) -> None:
-    configmap = one(render(), "ConfigMap")
+    configmap = one(render(), "ConfigMap", f"{RELEASE}-operator")
     key, value = planted.strip().split(": ", 1)
     configmap["data"][key] = value
     text = render_text() + f"\n---\n{yaml.safe_dump(configmap)}"

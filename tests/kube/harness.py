@@ -433,6 +433,8 @@ def cluster(
         "CONTENTGEN_MAX_RUNNING_JOBS_PER_NAMESPACE": "2",
         # kopf runs in this process; tests of the Lease start processes
         "CONTENTGEN_LEADER_ELECTION": "false",
+        # the chart's share policy reads the grants from it (the chart sets this where it installs one)
+        "CONTENTGEN_SHARE_POLICY_CONFIG_MAP": "contentgen-shares",
     }
     s3_proxy = None
     try:

@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from contentgen.catalog import Catalog, to_record
 from contentgen.store import keys
 from tests.kube.harness import Cluster, cluster, operated, operator, wait_for
 from tests.kube.test_operator import image, lora, media, namespaced_rbac, reason, record_calls, uid_of
+from tests.kubectl import Kubectl
 from tests.rbac.record import identity
 
 pytestmark = pytest.mark.timeout(600)
@@ -138,38 +140,67 @@ def _image_waiting(c: Cluster, ns: str, name: str, why: str) -> dict[str, Any]:
 
 
 def test_a_lora_shared_with_bob_is_used_by_his_image_generation_and_not_by_carols(
-    env: Cluster, media: str
+    env: Cluster, media: str, tmp_path: Path
 ) -> None:
+    """Admission refuses carol's and, once the operator has mirrored alice's grant into the share
+    policy's ConfigMap, admits bob's, which runs with her version; a grant taken back after a
+    resource was admitted is the operator's to refuse (LoraNotShared, nothing run)."""
     c = env
+    kubectl = Kubectl(c.local.control.admin_kubeconfig, tmp_path / "kubectl-home")
     c.apply(lora("avatar", media), "share-alice")
     c.wait_phase("LoraTraining", "share-alice", "avatar", "Succeeded")
     lora_uid = uid_of(c, "LoraTraining", "share-alice", "avatar")
     ref = {"loraRef": {"name": "avatar", "namespace": "share-alice", "owner": "alice"}, "scale": 0.8}
-    c.apply(image("bobs", owner="bob", model="flux-lora", loras=[ref]), "share-bob")
-    c.apply(image("carols", owner="carol", model="flux-lora", loras=[ref]), "share-carol")
+    for ns in ("share-bob", "share-carol"):
+        c.ensure_namespace(ns)
 
-    for ns, name, owner in (("share-bob", "bobs", "bob"), ("share-carol", "carols", "carol")):
-        status = _image_waiting(c, ns, name, "LoraNotShared")
-        assert status["phase"] == "Pending" and reason(status, "Stalled") == "LoraNotShared"
-        assert f"has not shared it with owner '{owner}' for use" in status["message"]
-        assert (
-            "kubectl annotate loratraining/avatar -n share-alice contentgen.io/shared-with="
-            in status["message"]
+    def apply(ns: str, manifest: dict[str, Any]) -> tuple[bool, str]:
+        done = kubectl.run("apply", "-n", ns, "-f", "-", stdin=yaml.safe_dump(manifest), check=False)
+        return done.returncode == 0, done.stderr.strip()
+
+    def grants() -> dict[str, str]:
+        return dict((c.get("configmaps", "contentgen", "contentgen-shares") or {}).get("data") or {})
+
+    def refused(owner: str) -> str:
+        return (
+            f"spec.loras[0].loraRef: loraRef 'avatar' belongs to owner 'alice', who has not shared it with "
+            f"owner '{owner}' for use; alice shares it with: kubectl annotate loratraining/avatar -n "
+            f"share-alice contentgen.io/shared-with=owner:{owner}=use "
+            "(with --overwrite, after its other grants)"
         )
-        assert not c.jobs(ns)  # nothing ran, nothing paid
-        assert "LoraNotShared" in [e["reason"] for e in c.events(ns, name)]
 
+    carols = image("carols", owner="carol", model="flux-lora", loras=[ref])
+
+    def probe() -> bool:  # the API server loads a policy in the background
+        dry = kubectl.run(
+            "apply",
+            "-n",
+            "share-carol",
+            "--dry-run=server",
+            "-f",
+            "-",
+            stdin=yaml.safe_dump(carols),
+            check=False,
+        )
+        return dry.returncode != 0
+
+    wait_for(probe, 30, "the share policy in force")
+    ok, message = apply("share-carol", carols)
+    assert not ok and "\n" not in message and message.endswith(refused("carol"))
     c.patch(
         "LoraTraining",
         "share-alice",
         "avatar",
         {"metadata": {"annotations": {"contentgen.io/shared-with": "owner:bob=use"}}},
     )
+    wait_for(lambda: grants().get("share-alice.avatar") == "owner:bob=use", 60, "the grant mirrored")
+    bobs = image("bobs", owner="bob", model="flux-lora", loras=[ref])
+    wait_for(lambda: apply("share-bob", bobs)[0], 30, "bob's admitted")  # the policy's params: an informer's
+    ok, message = apply("share-carol", carols)  # bob's grant is not carol's
+    assert not ok and message.endswith(refused("carol"))
     done = c.wait_phase("ImageGeneration", "share-bob", "bobs", "Succeeded")
     used = done["versions"][-1]["loras"]
     assert [(u["name"], u["uid"], u["version"]) for u in used] == [("avatar", lora_uid, 1)]
-    status = _image_waiting(c, "share-carol", "carols", "LoraNotShared")  # still: bob's grant is not carol's
-    assert not c.jobs("share-carol")
 
     def mirrored() -> list[dict[str, Any]] | None:
         doc = c.catalog_doc(lora_uid)
@@ -178,23 +209,59 @@ def test_a_lora_shared_with_bob_is_used_by_his_image_generation_and_not_by_carol
     shares = wait_for(mirrored, 60, "the grant in the LoRA's record")
     assert [(s["to"], s["access"]) for s in shares] == [("owner:bob", "use")]
 
+    # carol is given use, her resource admitted (waiting for a version alice has not trained yet),
+    # and the grant taken back: the operator refuses it before anything runs.
+    annotate = ["annotate", "loratraining/avatar", "-n", "share-alice", "--overwrite"]
+    kubectl.run(*annotate, "contentgen.io/shared-with=owner:bob=use,owner:carol=use")
+    wait_for(lambda: "carol" in grants().get("share-alice.avatar", ""), 60, "carol's grant mirrored")
+    pinned = {**ref, "loraRef": {**ref["loraRef"], "version": 2}}
+    later = image("carols-later", owner="carol", model="flux-lora", loras=[pinned])
+    wait_for(lambda: apply("share-carol", later)[0], 30, "carol's admitted")
+    _image_waiting(c, "share-carol", "carols-later", "LoraVersionNotFound")
+    kubectl.run(*annotate, "contentgen.io/shared-with=owner:bob=use")
+    status = _image_waiting(c, "share-carol", "carols-later", "LoraNotShared")
+    assert status["phase"] == "Pending" and reason(status, "Stalled") == "LoraNotShared"
+    assert "has not shared it with owner 'carol' for use" in status["message"]
+    assert (
+        "kubectl annotate loratraining/avatar -n share-alice "
+        "contentgen.io/shared-with=owner:bob=use,owner:carol=use --overwrite" in status["message"]
+    )
+    assert not c.jobs("share-carol")  # nothing ran, nothing paid
+    assert "LoraNotShared" in [e["reason"] for e in c.events("share-carol", "carols-later")]
+    wait_for(lambda: grants().get("share-alice.avatar") == "owner:bob=use", 60, "the grant taken back")
+    # Her LoraTraining deleted, its grants leave the ConfigMap.
+    c.delete("LoraTraining", "share-alice", "avatar")
+    wait_for(lambda: "share-alice.avatar" not in grants(), 60, "the deleted LoRA's grants gone")
+
 
 @pytest.mark.parametrize("mode", ["cluster-wide", "namespaced"])
 def test_the_charts_rbac_runs_it_in_both_install_modes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, media: str, mode: str
 ) -> None:
-    """Every call the operator and the worker make for the kind is one the chart's RBAC test knows
-    (tests/rbac/observed-calls.json). Recording them (UPDATE_OBSERVED_CALLS=1) waits for its watch
-    too, which the audit log has only once the watch ends (the operator stopped, and the API server
-    told so by the next event it would send: minutes); checking them need not."""
+    """Every call the operator and the worker make for the kind, and the operator's mirror of a
+    LoRA's grants, is one the chart's RBAC test knows (tests/rbac/observed-calls.json). Recording
+    them (UPDATE_OBSERVED_CALLS=1) waits for its watch too, which the audit log has only once the
+    watch ends (the operator stopped, and the API server told so by the next event it would send:
+    minutes); checking them need not."""
     namespaced = mode == "namespaced"
     with cluster(tmp_path, monkeypatch, rbac=namespaced_rbac(["team-e"]) if namespaced else None) as c:
         if namespaced:
             monkeypatch.setenv("CONTENTGEN_WATCH_NAMESPACES", '["team-e"]')
             monkeypatch.setenv("CONTENTGEN_MANAGE_WORKER_ACCESS", "false")  # the chart makes them there
         with operator(c):
-            c.apply(lora("face", media), "team-e")
+            shared = lora("face", media)
+            shared["metadata"]["annotations"] = {"contentgen.io/shared-with": "owner:bob=use"}
+            c.apply(shared, "team-e")
             c.apply(evaluation("face-again", "face", deletionPolicy="Delete"), "team-e")
+            # its grant mirrored for the share policy: the ConfigMap's get and patch, by name
+            wait_for(
+                lambda: (
+                    ((c.get("configmaps", "contentgen", "contentgen-shares") or {}).get("data") or {})
+                    == {"team-e.face": "owner:bob=use"}
+                ),
+                60,
+                "the grant mirrored",
+            )
             status = c.wait_phase("LoraEvaluation", "team-e", "face-again", "Succeeded")
             assert status["likeness"]["verdict"] == "no-faces" and status["lora"]["version"] == 1
             c.delete("LoraEvaluation", "team-e", "face-again")

@@ -774,7 +774,7 @@ def record_calls(c: Cluster, mode: str = "cluster-wide") -> None:
 
 def namespaced_rbac(namespaces: list[str]) -> list[dict[str, Any]]:
     """The chart rendered for watchNamespaces: the namespaces (they exist before an install), the
-    operator's ServiceAccount and the RBAC."""
+    operator's ServiceAccount, the RBAC and the ConfigMap the operator mirrors grants into."""
     from scripts.chart import template
 
     docs = [
@@ -787,14 +787,15 @@ def namespaced_rbac(namespaces: list[str]) -> list[dict[str, Any]]:
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
         for ns in ["contentgen", *namespaces]
     ]
-    return namespace_docs + [d for d in docs if d["kind"] in kinds]
+    shares = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "contentgen-shares"]
+    return namespace_docs + [d for d in docs if d["kind"] in kinds] + shares
 
 
 def test_namespaced_install_stays_in_its_namespaces(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, media: str
 ) -> None:
     """With watchNamespaces the operator works only there, with namespace-scoped calls only (Kueue's
-    Workload of a Job it holds read there too)."""
+    Workload of a Job it holds read there too), and reads the share policy's ConfigMap in its own."""
     with cluster(tmp_path, monkeypatch, rbac=namespaced_rbac(["team-a"])) as c:
         monkeypatch.setenv("CONTENTGEN_WATCH_NAMESPACES", '["team-a"]')
         monkeypatch.setenv("CONTENTGEN_MANAGE_WORKER_ACCESS", "false")  # the chart makes them there
@@ -871,9 +872,12 @@ def test_namespaced_install_stays_in_its_namespaces(
                     what=f"{name} deleted",
                 )
         assert c.status("ImageGeneration", "team-b", "not-mine") == {} and c.jobs("team-b") == []
+        ours = [d for d in c.decisions() if identity(d.user) and not d.resource.startswith("/")]
+        # and in its own namespace, the share policy's ConfigMap alone (the grants it mirrors)
+        assert {d.namespace for d in ours if d.resource != "configmaps"} == {"team-a"}
         assert {
-            d.namespace for d in c.decisions() if identity(d.user) and not d.resource.startswith("/")
-        } == {"team-a"}
+            (d.namespace, d.uri.split("?")[0].rsplit("/", 1)[-1]) for d in ours if d.resource == "configmaps"
+        } == {("contentgen", "contentgen-shares")}
         record_calls(c, "namespaced")
 
 

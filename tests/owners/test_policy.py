@@ -29,7 +29,7 @@ def install_policy(tag: str, values: dict[str, Any]) -> None:
     docs = [
         d
         for d in render({"ownerPolicy": {**values, "namespaceSelector": {LABEL: tag}}})
-        if "Admission" in d["kind"]
+        if "Admission" in d["kind"] and d["metadata"]["name"] == "contentgen-owners"
     ]
     assert [d["kind"] for d in docs] == ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]
     for doc in docs:

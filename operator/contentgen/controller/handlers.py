@@ -33,6 +33,7 @@ from .catalog_sync import note_change, sync_catalog
 from .informer import Informer, Store
 from .kube import Kube, Timeouts, client_configuration
 from .leader import may_act
+from .main import lease_namespace
 from .naming import MANAGED_BY
 from .observe import JobState, LoraState, job_state, lora_state
 from .pods import PodState, pod_state
@@ -50,6 +51,7 @@ from .reconciler import (
 )
 from .relist import gone, prune_every, unchanged
 from .settings import OperatorSettings
+from .shares import ShareMirror
 from .state import Kept, Operator
 
 log = logging.getLogger("contentgen.operator")
@@ -176,6 +178,15 @@ async def _work_when_indexed(op: Operator, informers: list[Informer[Any]]) -> No
         await asyncio.sleep(0.05)
     for informer in informers:  # and every Job and pod of ours is known
         await informer.synced.wait()
+    if op.settings.share_policy_config_map:  # the index is complete: the full resync
+        op.share_mirror = ShareMirror(
+            op.kube,
+            lease_namespace(op.settings),
+            op.settings.share_policy_config_map,
+            lambda: [s for states in op.indexes["loras_by_name"].values() for s in states],
+            resync=op.settings.resync_interval_seconds,
+        )
+        op.spawn(op.share_mirror.run())
     for _ in range(op.settings.workers):
         op.spawn(worker(op))
     op.spawn(prune_every(op, op.settings.resync_interval_seconds))
@@ -243,6 +254,8 @@ def _register(kind: Kind) -> None:
     async def on_event(**kwargs: Any) -> None:
         op, body, event = _operator(kwargs), kwargs["body"], kwargs.get("type")
         meta = body["metadata"]
+        if kind.kind == "LoraTraining" and op.share_mirror is not None:
+            op.share_mirror.changed()  # its grants, or its going, may change what admission reads
         if event == "DELETED":
             gone(op, kind, dict(body))
             return

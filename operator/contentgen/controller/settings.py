@@ -314,6 +314,11 @@ class OperatorSettings(ProviderSettings):
         description="The Lease's namespace; empty: the operator's own (POD_NAMESPACE, else contentgen).",
     )
     leader_election_lease: str = Field(default="contentgen-operator", description="The Lease's name.")
+    share_policy_config_map: str = Field(
+        default="",
+        description="The ConfigMap in the operator's namespace (the Lease's) that the leader mirrors "
+        "LoraTrainings' grants into, the params of the chart's share policy (docs/sharing.md); empty: none.",
+    )
     leader_identity: str = Field(
         default="", description="This replica's name in the Lease; empty: the pod's name (HOSTNAME)."
     )

@@ -14,6 +14,7 @@ from .budget import Spender
 from .kube import Kube
 from .queue import Backoff, NamespaceQueue
 from .settings import OperatorSettings
+from .shares import ShareMirror
 from .workqueue import WorkQueue
 
 
@@ -74,6 +75,8 @@ class Operator:
     # The resourceVersion of each resource's last event handled: a listing's event (kopf listing
     # again after 410 Gone) at that version changed nothing (relist.py)
     versions: dict[str, str] = field(default_factory=dict)
+    # LoraTrainings' grants mirrored for admission (shares.py), when the settings name its ConfigMap
+    share_mirror: ShareMirror | None = None
     # Kinds kopf is listing again: when its last listing event came, and whether a look for what
     # was deleted meanwhile is under way (relist.py)
     relisting: dict[str, float] = field(default_factory=dict)
