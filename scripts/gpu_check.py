@@ -222,7 +222,8 @@ def video(device: str) -> dict[str, object]:
     from contentgen.pipeline.media import probe
     from contentgen.providers.base import MemoryCheckpoint, VideoRequest
     from contentgen.providers.cluster.files import FolderFiles
-    from contentgen.providers.cluster.video import RECORD, ClusterVideoGenerator
+    from contentgen.providers.cluster.video import ClusterVideoGenerator
+    from contentgen.providers.cluster.video_state import RECORD
     from tests.providers.cluster_models import tiny_wan
 
     with tempfile.TemporaryDirectory(prefix="gpu-check-video-") as scratch:

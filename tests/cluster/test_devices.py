@@ -16,7 +16,7 @@ import torch
 from contentgen.errors import DeviceUnavailable
 from contentgen.providers import trainer
 from contentgen.providers.base import MemoryCheckpoint, TrainingRequest, VideoRequest
-from contentgen.providers.cluster import flux, pipelines, training, video
+from contentgen.providers.cluster import flux, pipelines, training, video, video_state
 from contentgen.providers.cluster.files import FolderFiles
 from contentgen.providers.cluster.video import ClusterVideoGenerator
 from tests.providers.cluster_models import tiny_wan
@@ -139,8 +139,8 @@ def test_a_video_generation_is_refused_before_any_load(
         generator.generate_video(video_request(tmp_path), tmp_path, seen.append, MemoryCheckpoint())
     assert one_line(refused).startswith(SAID)
     assert loads == [] and pipelines.loads == before
-    assert not (tmp_path / "made" / video.FRAMES).exists()  # no frames kept, no GPU time recorded
-    assert not (tmp_path / "made" / video.RECORD).exists()
+    assert not (tmp_path / "made" / video_state.FRAMES).exists()  # no frames kept, no GPU time recorded
+    assert not (tmp_path / "made" / video_state.RECORD).exists()
     # the same generator on the CPU makes the clip: the refusal was the device's alone
     on_cpu = ClusterVideoGenerator(wan_root, device="cpu", inference_steps=2)
     made = on_cpu.generate_video(video_request(tmp_path), tmp_path, seen.append, MemoryCheckpoint())

@@ -13,7 +13,7 @@ import pytest
 
 from contentgen.errors import GpuMemoryTooSmall, InvalidInput, ModelNotFound, PermanentError
 from contentgen.providers.base import LoraWeights, MemoryCheckpoint, VideoRequest
-from contentgen.providers.cluster import memory, pipelines, video
+from contentgen.providers.cluster import memory, pipelines, video, video_state
 from contentgen.providers.cluster.files import FolderFiles
 from contentgen.providers.cluster.video import ClusterVideoGenerator, VideoJob, plan_memory
 
@@ -76,7 +76,7 @@ def decoded(path: Path) -> tuple[np.ndarray, float]:
 
 
 def kept(folder: Path) -> np.ndarray:
-    with np.load(folder / video.FRAMES) as stored:
+    with np.load(folder / video_state.FRAMES) as stored:
         return np.asarray(stored["frames"])
 
 
@@ -91,7 +91,7 @@ def test_a_clip_is_denoised_step_by_step_kept_and_encoded(generator, tmp_path):
     assert seen == sorted(seen) and seen[-1] == 100
     assert len([p for p in seen if 15 < p <= 85]) == STEPS
     # the decoded frames kept, with their record, before the encode
-    record = json.loads((tmp_path / "made" / video.RECORD).read_text())
+    record = json.loads((tmp_path / "made" / video_state.RECORD).read_text())
     assert record["request_id"] == out.request_id and record["gpu_seconds"] == out.gpu_seconds
     assert kept(tmp_path / "made").shape == (9, 64, 64, 3)
     assert "cpu" in record["memory_plan"]
@@ -135,13 +135,15 @@ def test_a_retried_pod_takes_the_kept_frames_instead_of_denoising(generator, tmp
     assert np.array_equal(encoded[1], encoded[0]) and decoded(again.path)[0].shape == (9, 64, 64, 3)
     assert seen[-1] == 100
     # killed between the frames and their record: taken, its GPU time lost with the pod
-    (tmp_path / "made" / video.RECORD).unlink()
+    (tmp_path / "made" / video_state.RECORD).unlink()
     lost = generate(generator, request(tmp_path), tmp_path / "w3")
     assert lost.gpu_seconds == 0 and lost.request_id != first.request_id
     # frames that are not an array of frames are refused, never encoded
     damaged = FolderFiles(tmp_path / "damaged")
-    (tmp_path / "damaged" / video.REQUEST).write_bytes((tmp_path / "made" / video.REQUEST).read_bytes())
-    (tmp_path / "damaged" / video.FRAMES).write_bytes(b"not a zip")
+    (tmp_path / "damaged" / video_state.REQUEST).write_bytes(
+        (tmp_path / "made" / video_state.REQUEST).read_bytes()
+    )
+    (tmp_path / "damaged" / video_state.FRAMES).write_bytes(b"not a zip")
     with pytest.raises(PermanentError, match="is not the frames"):
         generate(generator, request(tmp_path, frames_made=damaged), tmp_path / "w5")
     # frames made for another request are never mixed in
@@ -329,7 +331,7 @@ def test_a_flux_lora_is_refused_in_one_line_before_the_card_is_touched(
     message = str(error.value)
     assert "\n" not in message and message.startswith(f"loras[0]: {lora.as_uri()} is a FLUX.1 LoRA")
     assert model in message and "sig=" not in message
-    assert pipelines.loads == loads and not (tmp_path / "made" / video.FRAMES).exists()
+    assert pipelines.loads == loads and not (tmp_path / "made" / video_state.FRAMES).exists()
 
 
 def test_a_lora_of_another_model_or_size_is_refused_before_the_card_is_touched(

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from contentgen.providers.base import MemoryCheckpoint, VideoRequest
-from contentgen.providers.cluster import pipelines, video
+from contentgen.providers.cluster import pipelines, video, video_state
 from contentgen.providers.cluster.files import FolderFiles
 from contentgen.providers.cluster.video import ClusterVideoGenerator
 
@@ -107,7 +107,7 @@ def killed_after(step: int) -> Callable[[float], None]:
 
 
 def kept(store: Path) -> np.ndarray:
-    with np.load(store / video.FRAMES) as stored:
+    with np.load(store / video_state.FRAMES) as stored:
         return np.asarray(stored["frames"])
 
 
@@ -133,7 +133,7 @@ def transformer_calls() -> Iterator[list[str]]:
 
 def states(store: Path) -> list[str]:
     """The loop states kept in `store`, as step.kind (0002.pt), without their attempts' names."""
-    return sorted(f"{m[1]}.{m[3]}" for p in store.iterdir() if (m := video.STATE.fullmatch(p.name)))
+    return sorted(f"{m[1]}.{m[3]}" for p in store.iterdir() if (m := video_state.STATE.fullmatch(p.name)))
 
 
 def state_file(store: Path, step: int, kind: str) -> Path:
@@ -185,9 +185,9 @@ def test_a_pod_killed_mid_denoise_resumes_from_the_kept_step_into_the_uninterrup
     with pytest.raises(Killed):
         run(made, request(tmp_path / "killed", model, **extra), tmp_path / "w2", killed_after(3))
     assert states(tmp_path / "killed") == ["0002.json", "0002.pt"]
-    assert not (tmp_path / "killed" / video.FRAMES).exists()
+    assert not (tmp_path / "killed" / video_state.FRAMES).exists()
     record = json.loads(state_file(tmp_path / "killed", 2, "json").read_text())
-    begun = json.loads((tmp_path / "killed" / video.REQUEST).read_text())
+    begun = json.loads((tmp_path / "killed" / video_state.REQUEST).read_text())
     scheduler = (
         "UniPCMultistepScheduler" if root == "published" and model != "ltx-video" else "FlowMatchEuler"
     )
@@ -262,7 +262,7 @@ def test_a_state_for_other_inputs_or_damaged_is_passed_over_and_the_clip_drawn_w
         run(made, request(tmp_path / "cat", prompt="a cat sleeps"), tmp_path / "w2", killed_after(1))
     for kind in ("pt", "json"):
         shutil.copy(state_file(tmp_path / "fox", 2, kind), tmp_path / "cat")
-    caplog.set_level(logging.WARNING, logger=video.__name__)
+    caplog.set_level(logging.WARNING, logger=video_state.__name__)
     with transformer_calls() as calls:
         run(made, request(tmp_path / "cat", prompt="a cat sleeps"), tmp_path / "w3")
     assert len(calls) == STEPS * 2
@@ -288,10 +288,10 @@ def test_what_a_state_must_match_to_be_resumed_from(roots, tmp_path, monkeypatch
         run(generator(roots["published"]), request(tmp_path / "a"), tmp_path / "w", killed_after(3))
     record = json.loads(state_file(tmp_path / "a", 2, "json").read_text())
     where = {k: record[k] for k in ("inputs", "seed", "steps", "scheduler", "diffusers", "torch", "on")}
-    store = video.FramesMade(FolderFiles(tmp_path / "a"), tmp_path / "w")
+    store = video_state.FramesMade(FolderFiles(tmp_path / "a"), tmp_path / "w")
     resumed = store.resumable(where)
     assert resumed is not None and resumed.done == 2
-    caplog.set_level(logging.WARNING, logger=video.__name__)
+    caplog.set_level(logging.WARNING, logger=video_state.__name__)
     for field, other in (
         ("seed", 8),
         ("steps", 50),
@@ -374,15 +374,15 @@ def test_a_schedulers_kept_state_is_the_whole_of_what_it_carries_between_steps(k
             scheduler.set_begin_index(0)  # as Wan's loop does
         return scheduler
 
-    assert video.checkpointable(_scheduler(kind))
+    assert video_state.checkpointable(_scheduler(kind))
     torch.manual_seed(0)
     outputs = [torch.randn(1, 4, 2, 4, 4) for _ in range(8)]
     first, sample = fresh(), torch.randn(1, 4, 2, 4, 4)
     for n in range(3):
         sample = first.step(outputs[n], first.timesteps[n], sample, return_dict=False)[0]
-    state = torch.load(_saved(video.scheduler_state(first)), weights_only=True)
+    state = torch.load(_saved(video_state.scheduler_state(first)), weights_only=True)
     second = fresh()
-    video.restore_scheduler(second, state)
+    video_state.restore_scheduler(second, state)
     attributes = set(vars(first)) | set(vars(second))
     assert [
         a for a in sorted(attributes) if not _same(getattr(first, a, None), getattr(second, a, None))
@@ -409,7 +409,7 @@ def _saved(state: dict[str, Any]) -> Any:
     "name", ["WanPipeline", "WanImageToVideoPipeline", "LTXPipeline", "LTXImageToVideoPipeline"]
 )
 def test_each_pipelines_loop_reads_interrupt_first_in_each_step_and_nowhere_else(name):
-    """What `video.skipping` relies on, read in diffusers' source: a change there fails here (and
+    """What `video_state.skipping` relies on, read in diffusers' source: a change there fails here (and
     a resumed run's own check stops it before anything is kept)."""
     import diffusers
 
@@ -446,12 +446,12 @@ def test_a_loop_that_does_not_skip_as_expected_fails_before_anything_is_kept(tmp
     scheduler = FlowMatchEulerDiscreteScheduler()
     scheduler.set_timesteps(4)
     scheduler.step(torch.zeros(1, 2), scheduler.timesteps[0], torch.zeros(1, 2))
-    resumed = video.Resumed(
-        1, torch.zeros(1, 2), torch.Generator().get_state(), video.scheduler_state(scheduler), 0.0
+    resumed = video_state.Resumed(
+        1, torch.zeros(1, 2), torch.Generator().get_state(), video_state.scheduler_state(scheduler), 0.0
     )
     kept: list[int] = []
-    checkpoints = video.Checkpoints(
-        video.FramesMade(FolderFiles(tmp_path / "store"), tmp_path),
+    checkpoints = video_state.Checkpoints(
+        video_state.FramesMade(FolderFiles(tmp_path / "store"), tmp_path),
         {},
         every_steps=1,
         every_seconds=0,

@@ -22,10 +22,11 @@ Cost: the GPU time the request held, from loading to the decoded frames, × the 
 state it resumed from (in that state's record); progress follows the denoising steps
 (`callback_on_step_end`).
 
-Resume: a pod killed mid-denoise goes on from the loop's last kept state, without drawing the steps
-before it again. While it denoises, after a step that ends a minute or more after the last state
-kept (`CHECKPOINT_SECONDS`; `checkpoint_steps` keeps every n steps too), the loop's state goes to
-the request's write-once `frames_made` store under names of the attempt's own (`STATE`):
+Resume (what is kept, and the loop's skipping of the steps made: `video_state.py`): a pod killed
+mid-denoise goes on from the loop's last kept state, without drawing the steps before it again.
+While it denoises, after a step that ends a minute or more after the last state kept
+(`CHECKPOINT_SECONDS`; `checkpoint_steps` keeps every n steps too), the loop's state goes to the
+request's write-once `frames_made` store under names of the attempt's own (`STATE`):
 `latents-0012-<attempt>.pt` (torch.save of the latents as the loop has them, the CPU generator's
 state, and the scheduler's: its step index, and UniPC's history, `SCHEDULER_STATE`), then its record
 `latents-0012-<attempt>.json` (the step, the inputs' digest, seed, steps, scheduler class, diffusers
@@ -54,16 +55,13 @@ the same seed, and refuses frames made for other inputs."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
-import secrets
 import struct
 import time
-import zipfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -72,14 +70,24 @@ from typing import Any
 import numpy as np
 
 from contentgen.api.video import MODELS
-from contentgen.errors import GpuMemoryTooSmall, InvalidInput, ModelNotFound, PermanentError
+from contentgen.errors import GpuMemoryTooSmall, InvalidInput, ModelNotFound
 from contentgen.files import sha256_file
-from contentgen.providers.base import Checkpoint, CheckpointFiles, VideoOutput, VideoRequest
+from contentgen.providers.base import Checkpoint, VideoOutput, VideoRequest
 from contentgen.providers.progress import Monotonic, SubProgress
 
 from . import devices, flux, generation, memory, pipelines
 from .files import FolderFiles
 from .models import model_dir
+from .video_state import (
+    CHECKPOINT_SECONDS,
+    Checkpoints,
+    FramesMade,
+    Kept,
+    Skip,
+    checkpointable,
+    restore_scheduler,
+    skipping,
+)
 
 log = logging.getLogger(__name__)
 
@@ -119,16 +127,6 @@ STAGED: dict[str, Staged] = {
     ),
     "ltx-video": Staged("LTX-Video", "Lightricks/LTX-Video", LTX_REQUIRED, "ltx", 50, 3.0, 32),
 }
-
-REQUEST, FRAMES, RECORD = "request.json", "frames.npz", "frames.json"
-# The denoising loop's state after a step, under names of the attempt's own: latents-0012-<8 hex>.pt
-# (torch.save of the latents, the CPU generator's state and the scheduler's), then its record,
-# latents-0012-<8 hex>.json
-STATE = re.compile(r"latents-(\d{4,})-([0-9a-f]{8})\.(pt|json)")
-# A real clip's step takes seconds (Wan 1.3B at 480p) to a minute (14B at 720p): a state kept
-# every minute of denoising costs a write of tens of MB a minute, and a killed pod loses at most a
-# minute of its GPU time
-CHECKPOINT_SECONDS = 60.0
 
 
 def staged_directory(model: str, resolution: str) -> str:
@@ -486,344 +484,6 @@ def cover(path: Path, width: int, height: int) -> Any:
     return resized.crop((left, top, left + width, top + height))
 
 
-# --- the denoising loop's state -------------------------------------------------------------------
-
-# What a scheduler carries from one step to the next beyond what the loop's `set_timesteps` makes
-# again from its config (diffusers 0.42.1; test_cluster_video_resume pins each list as the whole of
-# it): put back before the first step a resumed loop draws. The loops call `set_begin_index(0)`
-# (Wan), so even a single-step scheduler's step index is kept rather than found from the timestep.
-SCHEDULER_STATE: dict[str, tuple[str, ...]] = {
-    "FlowMatchEulerDiscreteScheduler": ("_step_index",),  # LTX-Video's
-    "UniPCMultistepScheduler": (  # Wan 2.1's (flow_shift, flow sigmas, order 2)
-        "_step_index",
-        "model_outputs",
-        "timestep_list",
-        "lower_order_nums",
-        "last_sample",
-        "this_order",
-    ),
-}
-SCHEDULE = ("timesteps", "sigmas")  # kept to check that a resumed loop runs the same schedule
-
-
-def checkpointable(scheduler: Any) -> bool:
-    """Whether the loop's state can be kept with `scheduler`: one whose state is known, without a
-    second solver (UniPC's solver_p) or noise of its own drawn in its steps."""
-    config = getattr(scheduler, "config", {})
-    return (
-        type(scheduler).__name__ in SCHEDULER_STATE
-        and getattr(scheduler, "solver_p", None) is None
-        and not config.get("stochastic_sampling", False)
-    )
-
-
-def scheduler_state(scheduler: Any) -> dict[str, Any]:
-    names = (*SCHEDULER_STATE[type(scheduler).__name__], *SCHEDULE)
-    return {name: _on_cpu(getattr(scheduler, name)) for name in names}
-
-
-def restore_scheduler(scheduler: Any, state: Mapping[str, Any]) -> None:
-    """`scheduler` as it was after the kept steps: called once the loop's `set_timesteps` has
-    started its history again, before the next step."""
-    import torch
-
-    for name in SCHEDULE:
-        if not torch.equal(getattr(scheduler, name).cpu(), state[name]):
-            raise RuntimeError(f"the kept denoising state's scheduler {name} are not this loop's")
-    device = scheduler.timesteps.device
-    for name in SCHEDULER_STATE[type(scheduler).__name__]:
-        setattr(scheduler, name, _on(state[name], device))
-
-
-def _on_cpu(value: Any) -> Any:
-    import torch
-
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().clone()  # a view would save its whole storage
-    if isinstance(value, list | tuple):
-        return [_on_cpu(v) for v in value]
-    return value
-
-
-def _on(value: Any, device: Any) -> Any:
-    import torch
-
-    if isinstance(value, torch.Tensor):
-        return value.to(device)
-    if isinstance(value, list):
-        return [_on(v, device) for v in value]
-    return value
-
-
-class Skip:
-    """A resumed pipeline's `interrupt`, which its loop reads first in each step (`if
-    self.interrupt: continue`): true for the steps already made, so that neither the transformer
-    nor the scheduler runs for them; at the first step to draw, the scheduler is put back as the
-    kept steps left it."""
-
-    def __init__(self, done: int, restore: Callable[[], None]) -> None:
-        self.done, self.restore, self.reads = done, restore, 0
-
-    def __call__(self) -> bool:
-        self.reads += 1
-        if self.reads == self.done + 1:
-            self.restore()
-        return self.reads <= self.done
-
-
-@contextmanager
-def skipping(pipe: Any, skip: Skip) -> Iterator[None]:
-    """`pipe` with `skip` as its `interrupt` while the block runs (a subclass for the call: the
-    property is the class's), then the pipeline as it was, kept for the next request."""
-    cls = type(pipe)
-    if not isinstance(getattr(cls, "interrupt", None), property):
-        raise RuntimeError(f"diffusers' {cls.__name__} has no interrupt property to skip the kept steps with")
-    pipe.__class__ = type(cls.__name__, (cls,), {"interrupt": property(lambda _self: skip())})
-    try:
-        yield
-    finally:
-        pipe.__class__ = cls
-
-
-@dataclass(frozen=True)
-class Resumed:
-    """The loop's state an earlier attempt kept after `done` steps."""
-
-    done: int
-    latents: Any  # on the CPU, as the loop had them
-    generator: Any  # the CPU generator's state
-    scheduler: dict[str, Any]
-    gpu_seconds: float  # held until then, by every attempt before
-
-
-class Checkpoints:
-    """When the loop's state is kept: every `every_steps` steps (0: never by count), and after a
-    step that ends `every_seconds` or more after the last one kept (or the start); what it is kept
-    with (`where`: the inputs, seed, schedule, library and device it is good for); and the state an
-    earlier attempt kept, to resume from."""
-
-    def __init__(
-        self,
-        store: FramesMade,
-        where: Mapping[str, Any],
-        *,
-        every_steps: int,
-        every_seconds: float,
-        held: Callable[[], float],
-        resumed: Resumed | None,
-    ) -> None:
-        self.store, self.where, self.held, self.resumed = store, dict(where), held, resumed
-        self.every_steps, self.every_seconds = every_steps, every_seconds
-        self.last = time.monotonic()
-
-    def due(self, done: int) -> bool:
-        if self.every_steps and done % self.every_steps == 0:
-            return True
-        return time.monotonic() - self.last >= self.every_seconds
-
-    def keep(self, done: int, latents: Any, scheduler: Any, generator: Any) -> None:
-        state = {
-            "latents": _on_cpu(latents),
-            "generator": generator.get_state(),
-            "scheduler": scheduler_state(scheduler),
-        }
-        self.store.keep_state(done, state, {**self.where, "gpu_seconds": self.held()})
-        self.last = time.monotonic()
-
-
-class Unusable(Exception):
-    """A kept loop state that cannot be resumed from (why)."""
-
-
-# --- the frames kept ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Kept:
-    seed: int
-    request_id: str
-    gpu_seconds: float
-    sha256: str
-    memory_plan: str = ""
-
-
-class FramesMade:
-    """The request's write-once store: request.json, the denoising loop's latest state as it goes
-    (`STATE`), then frames.npz and its record frames.json."""
-
-    def __init__(self, files: CheckpointFiles, work_dir: Path) -> None:
-        self.files, self.work_dir = files, work_dir
-        self.inputs = ""  # the inputs' digest, once begun
-        self.attempt = secrets.token_hex(4)  # in the names of the states this attempt keeps
-
-    def where(self) -> str:
-        return self.files.uri(REQUEST).rsplit("/", 1)[0] + "/"
-
-    def begin(self, inputs: Mapping[str, Any], seed: int | None) -> int:
-        """The seed: an earlier attempt's for the same inputs, else the request's or one drawn now."""
-        digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
-        self.inputs = digest
-        if REQUEST in self.files.names():
-            begun = self._json(REQUEST)
-            if begun.get("inputs") != digest or not isinstance(begun.get("seed"), int):
-                raise PermanentError(
-                    f"the frames in {self.where()} were made for another request: delete that folder to "
-                    "start over",
-                    reason="CheckpointUnreadable",
-                )
-            return int(begun["seed"])
-        chosen = secrets.randbelow(generation.SEEDS) if seed is None else seed
-        path = self.work_dir / REQUEST
-        path.write_text(json.dumps({"inputs": digest, "seed": chosen}, sort_keys=True))
-        self.files.put(REQUEST, path)
-        return chosen
-
-    def taken(self, seed: int) -> tuple[np.ndarray, Kept] | None:
-        """The frames an earlier attempt made, with their record, or None."""
-        names = set(self.files.names())
-        if FRAMES not in names:
-            return None
-        path = self.files.get(FRAMES, self.work_dir / FRAMES)
-        digest = sha256_file(path)
-        try:
-            with np.load(path) as stored:
-                frames = np.asarray(stored["frames"])
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-            raise PermanentError(
-                f"{self.files.uri(FRAMES)} is not the frames this generator keeps: delete {self.where()} "
-                "to start over",
-                reason="CheckpointUnreadable",
-            ) from None
-        if RECORD not in names:  # stored, and the pod died before its record: its GPU time went with it
-            log.warning("the frames were stored without their record: taken, their GPU time unknown")
-            return frames, self._record(Kept(seed, _request_id(), 0.0, digest))
-        record = self._json(RECORD)
-        request_id, gpu_seconds = record.get("request_id"), record.get("gpu_seconds")
-        if not (
-            record.get("sha256") == digest
-            and record.get("seed") == seed
-            and isinstance(request_id, str)
-            and isinstance(gpu_seconds, int | float)
-        ):
-            raise PermanentError(
-                f"the frames in {self.where()} are not the ones their record describes: delete that folder "
-                "to start over",
-                reason="CheckpointUnreadable",
-            )
-        plan = record.get("memory_plan")
-        return frames, Kept(
-            seed, request_id, float(gpu_seconds), digest, plan if isinstance(plan, str) else ""
-        )
-
-    def keep(self, frames: np.ndarray, seed: int, gpu_seconds: float, memory_plan: str) -> Kept:
-        path = self.work_dir / FRAMES
-        with path.open("wb") as handle:
-            np.savez_compressed(handle, frames=frames)
-        self.files.put(FRAMES, path)
-        kept = self._record(Kept(seed, _request_id(), gpu_seconds, sha256_file(path), memory_plan))
-        self.forget_states()  # the frames are taken before any state
-        return kept
-
-    def states(self) -> list[tuple[int, str]]:
-        """Each loop state kept with its record: its step and name (without .pt), latest first."""
-        names = set(self.files.names())
-        found = {(int(m[1]), m[1] + "-" + m[2]) for m in map(STATE.fullmatch, names) if m and m[3] == "json"}
-        return sorted(((n, f"latents-{s}") for n, s in found if f"latents-{s}.pt" in names), reverse=True)
-
-    def resumable(self, where: Mapping[str, Any]) -> Resumed | None:
-        """The latest state an earlier attempt kept for `where` (these inputs, seed, schedule,
-        library and device), or None. One that cannot be used is passed over with a warning, never
-        refused: any sound state, or none, makes the same frames; only GPU time is lost."""
-        for done, name in self.states():
-            try:
-                return self._state(done, name, where)
-            except Unusable as why:
-                log.warning("the denoising state after step %d is not resumed from: %s", done, why)
-        return None
-
-    def _state(self, done: int, name: str, where: Mapping[str, Any]) -> Resumed:
-        import torch
-
-        record_uri, state_uri = self.files.uri(f"{name}.json"), self.files.uri(f"{name}.pt")
-        try:
-            record = json.loads(self.files.get(f"{name}.json", self.work_dir / f"{name}.json").read_text())
-        except ValueError:
-            raise Unusable(f"{record_uri} is not JSON") from None
-        if not isinstance(record, dict):
-            raise Unusable(f"{record_uri} is not a JSON object")
-        other = sorted(k for k, v in where.items() if record.get(k) != v)
-        if other:
-            raise Unusable(f"it was kept for another {', '.join(other)}")
-        gpu_seconds = record.get("gpu_seconds")
-        if record.get("step") != done or not isinstance(gpu_seconds, int | float):
-            raise Unusable(f"{record_uri} is not the record of step {done}")
-        path = self.files.get(f"{name}.pt", self.work_dir / f"{name}.pt")
-        if record.get("sha256") != sha256_file(path):
-            raise Unusable(f"{state_uri} is not the file its record describes")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # whatever torch says of a file it cannot read
-            raise Unusable(f"{state_uri} cannot be read ({type(exc).__name__})") from None
-        finally:
-            path.unlink(missing_ok=True)
-        if not (
-            isinstance(state, dict)
-            and isinstance(state.get("latents"), torch.Tensor)
-            and isinstance(state.get("generator"), torch.Tensor)
-            and isinstance(state.get("scheduler"), dict)
-            and set(state["scheduler"]) == {*SCHEDULER_STATE.get(str(where.get("scheduler")), ()), *SCHEDULE}
-        ):
-            raise Unusable(f"{state_uri} is not a denoising state this generator keeps")
-        return Resumed(done, state["latents"], state["generator"], state["scheduler"], float(gpu_seconds))
-
-    def keep_state(self, done: int, state: Mapping[str, Any], record: Mapping[str, Any]) -> None:
-        """The loop's state after `done` steps, then its record, under names of this attempt's own
-        (a killed attempt may have left the same step's state without its record); then every
-        other state of that step or before goes."""
-        import torch
-
-        name = f"latents-{done:04d}-{self.attempt}"
-        path = self.work_dir / f"{name}.pt"
-        torch.save(dict(state), path)
-        self.files.put(path.name, path)
-        described = self.work_dir / f"{name}.json"
-        described.write_text(
-            json.dumps({**record, "step": done, "sha256": sha256_file(path)}, sort_keys=True)
-        )
-        self.files.put(described.name, described)
-        path.unlink()
-        self._forget(until=done, but=name)
-
-    def forget_states(self) -> None:
-        self._forget(until=None)
-
-    def _forget(self, until: int | None, but: str = "") -> None:
-        """Every kept state (of step `until` or before), except the one named `but`."""
-        found = [(m[3] != "json", int(m[1]), m[0]) for m in map(STATE.fullmatch, self.files.names()) if m]
-        for _, step, name in sorted(found):  # records first: a record never names a file that is gone
-            if (until is None or step <= until) and name.rsplit(".", 1)[0] != but:
-                self.files.delete(name)
-
-    def _record(self, kept: Kept) -> Kept:
-        path = self.work_dir / RECORD
-        path.write_text(json.dumps(kept.__dict__, sort_keys=True))
-        self.files.put(RECORD, path)
-        return kept
-
-    def _json(self, name: str) -> dict[str, Any]:
-        path = self.files.get(name, self.work_dir / name)
-        try:
-            data = json.loads(path.read_text())
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise PermanentError(
-                f"{self.files.uri(name)} is not a JSON object: delete {self.where()} to start over",
-                reason="CheckpointUnreadable",
-            )
-        return data
-
-
 def _all_loaded(pipe: Any, count: int) -> None:
     """Each LoRA an adapter of the transformer: diffusers loads a LoRA none of whose keys it
     recognises as nothing, with a warning, and the video would be drawn without it."""
@@ -834,11 +494,6 @@ def _all_loaded(pipe: Any, count: int) -> None:
     missing = [n for n in range(count) if f"lora{n}" not in have]
     if missing:
         raise ValueError(f"no layer of loras[{missing[0]}] is one of the transformer's")
-
-
-def _request_id() -> str:
-    """The id the video's GPU time is counted under (once: `pricing.settled`)."""
-    return f"cluster-{secrets.token_hex(8)}"
 
 
 # --- the generator -------------------------------------------------------------------------------
