@@ -10,6 +10,7 @@ import struct
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import NamedTuple
 
 import av
 import cv2
@@ -90,24 +91,35 @@ PLAYABLE = ("h264", "yuv420p")
 CRF = "18"  # a transcode of a paid video: visually lossless, not the placeholders' 28
 
 
-def delivered_codec(path: Path) -> tuple[str, str, bool]:
-    """(codec, pixel format, in an MP4) of the first video stream, read from its headers without
-    decoding; ("", "", False) when it cannot be read."""
+class Delivered(NamedTuple):
+    """The first video stream's codec and pixel format, and whether the file is an MP4."""
+
+    codec: str
+    pix_fmt: str
+    mp4: bool
+
+    @property
+    def playable(self) -> bool:
+        return self.mp4 and (self.codec, self.pix_fmt) == PLAYABLE
+
+
+def delivered_codec(path: Path) -> Delivered:
+    """What `path` holds, read from its headers without decoding; codec and pixel format "" when
+    it cannot be read."""
     mp4 = top_level_boxes(path)[:1] == ["ftyp"]
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
-                return "", "", mp4
+                return Delivered("", "", mp4)
             context = container.streams.video[0].codec_context
-            return context.name, context.pix_fmt or "", mp4
+            return Delivered(context.name, context.pix_fmt or "", mp4)
     except av.error.FFmpegError:
-        return "", "", mp4
+        return Delivered("", "", mp4)
 
 
 def needs_transcode(path: Path) -> bool:
     """Whether the file is anything but H.264 (yuv420p) in an MP4."""
-    codec, pix_fmt, mp4 = delivered_codec(path)
-    return not mp4 or (codec, pix_fmt) != PLAYABLE
+    return not delivered_codec(path).playable
 
 
 def transcode(path: Path, out: Path) -> Path:

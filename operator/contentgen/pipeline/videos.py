@@ -33,7 +33,6 @@ from .clips import (
     delivered_codec,
     describe,
     frames_at,
-    needs_transcode,
     poster_and_strip,
     transcode,
     with_faststart,
@@ -109,10 +108,10 @@ def run_videos(ctx: RunContext) -> RunResult:
     original: Artifact | None = None
     original_codec = ""
     with ctx.stage("store-video", 80, 95) as span, ctx.storing_paid_output("the video"):
-        if needs_transcode(output.path):
+        delivered = delivered_codec(output.path)
+        if not delivered.playable:
             # what was paid for is stored as delivered, before a conversion that could fail
-            codec, pix_fmt, _ = delivered_codec(output.path)
-            original_codec = "/".join(part for part in (codec or "unreadable", pix_fmt) if part)
+            original_codec = "/".join(p for p in (delivered.codec or "unreadable", delivered.pix_fmt) if p)
             suffix = ".webm" if output.content_type == "video/webm" else ".mp4"
             original = ctx.store.put_once_file(
                 keys.video(owner, uid, version, "original" + suffix), output.path, output.content_type
