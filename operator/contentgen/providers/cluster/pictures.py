@@ -58,9 +58,16 @@ class Made:
     memory_plan: str = ""  # memory.MemoryPlan.describe() of the plan that drew it ("" unknown)
 
 
-class Folder:
+class RequestFolder:
+    """A request's write-once folder: `request.json` (the inputs' digest and the seed) written
+    first, so that a retried pod goes on with the same seed and refuses what was made for other
+    inputs; what the request makes (`what`: pictures, a video's frames) is kept beside it."""
+
+    what = "outputs"
+
     def __init__(self, files: CheckpointFiles, work_dir: Path) -> None:
         self.files, self.work_dir = files, work_dir
+        self.inputs = ""  # the inputs' digest, once begun
 
     def where(self) -> str:
         return self.files.uri(REQUEST).rsplit("/", 1)[0] + "/"
@@ -68,13 +75,13 @@ class Folder:
     def begin(self, inputs: Mapping[str, Any], seed: int | None, draw: int) -> int:
         """The seed this request runs with: the folder's, when an earlier attempt began it for
         the same inputs; else `seed`, or `draw` when the request gave none (written once)."""
-        digest = inputs_digest(inputs)
+        digest = self.inputs = inputs_digest(inputs)
         if REQUEST in self.files.names():
             begun = self._json(REQUEST)
             if begun.get("inputs") != digest or not isinstance(begun.get("seed"), int):
                 raise PermanentError(
-                    f"the pictures in {self.where()} were made for another request: delete that folder "
-                    "to start over",
+                    f"the {self.what} in {self.where()} were made for another request: delete that "
+                    "folder to start over",
                     reason="CheckpointUnreadable",
                 )
             return int(begun["seed"])
@@ -83,6 +90,23 @@ class Folder:
         path.write_text(json.dumps({"inputs": digest, "seed": chosen}, sort_keys=True))
         self.files.put(REQUEST, path)
         return chosen
+
+    def _json(self, name: str) -> dict[str, Any]:
+        path = self.files.get(name, self.work_dir / name)
+        try:
+            data = json.loads(path.read_text())
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise PermanentError(
+                f"{self.files.uri(name)} is not a JSON object: delete {self.where()} to start over",
+                reason="CheckpointUnreadable",
+            )
+        return data
+
+
+class Folder(RequestFolder):
+    what = "pictures"
 
     def taken(self, count: int, seed_of: Mapping[int, int]) -> dict[int, Made]:
         """The pictures 1..count already in the folder, fetched into the work directory."""
@@ -132,19 +156,6 @@ class Folder:
         path.write_text(json.dumps(record, sort_keys=True))
         self.files.put(record_name(made.number), path)
         return made
-
-    def _json(self, name: str) -> dict[str, Any]:
-        path = self.files.get(name, self.work_dir / name)
-        try:
-            data = json.loads(path.read_text())
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise PermanentError(
-                f"{self.files.uri(name)} is not a JSON object: delete {self.where()} to start over",
-                reason="CheckpointUnreadable",
-            )
-        return data
 
 
 def new_request_id() -> str:

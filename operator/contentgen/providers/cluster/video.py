@@ -58,6 +58,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
 import struct
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -572,7 +573,7 @@ class ClusterVideoGenerator:
             # a presigned link's query changes with every attempt; the object it names does not
             "loras": [[lora.url.split("?", 1)[0], lora.scale] for lora in request.loras],
         }
-        seed = store.begin(inputs, request.seed)
+        seed = store.begin(inputs, request.seed, secrets.randbelow(generation.SEEDS))
         found = store.taken(seed)
         if found is not None:
             frames, kept = found

@@ -7,7 +7,6 @@ frames and their record. The pipelines' side of a resume (skipping the steps mad
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -26,11 +25,12 @@ from contentgen.errors import PermanentError
 from contentgen.files import sha256_file
 from contentgen.providers.base import CheckpointFiles
 
-from . import generation
+from .pictures import REQUEST as REQUEST  # the folder's first file, named here beside the others
+from .pictures import RequestFolder, new_request_id
 
 log = logging.getLogger(__name__)
 
-REQUEST, FRAMES, RECORD = "request.json", "frames.npz", "frames.json"
+FRAMES, RECORD = "frames.npz", "frames.json"
 # The denoising loop's state after a step, under names of the attempt's own: latents-0012-<8 hex>.pt
 # (torch.save of the latents, the CPU generator's state and the scheduler's), then its record,
 # latents-0012-<8 hex>.json
@@ -202,36 +202,15 @@ class Kept:
     memory_plan: str = ""
 
 
-class FramesMade:
+class FramesMade(RequestFolder):
     """The request's write-once store: request.json, the denoising loop's latest state as it goes
     (`STATE`), then frames.npz and its record frames.json."""
 
+    what = "frames"
+
     def __init__(self, files: CheckpointFiles, work_dir: Path) -> None:
-        self.files, self.work_dir = files, work_dir
-        self.inputs = ""  # the inputs' digest, once begun
+        super().__init__(files, work_dir)
         self.attempt = secrets.token_hex(4)  # in the names of the states this attempt keeps
-
-    def where(self) -> str:
-        return self.files.uri(REQUEST).rsplit("/", 1)[0] + "/"
-
-    def begin(self, inputs: Mapping[str, Any], seed: int | None) -> int:
-        """The seed: an earlier attempt's for the same inputs, else the request's or one drawn now."""
-        digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
-        self.inputs = digest
-        if REQUEST in self.files.names():
-            begun = self._json(REQUEST)
-            if begun.get("inputs") != digest or not isinstance(begun.get("seed"), int):
-                raise PermanentError(
-                    f"the frames in {self.where()} were made for another request: delete that folder to "
-                    "start over",
-                    reason="CheckpointUnreadable",
-                )
-            return int(begun["seed"])
-        chosen = secrets.randbelow(generation.SEEDS) if seed is None else seed
-        path = self.work_dir / REQUEST
-        path.write_text(json.dumps({"inputs": digest, "seed": chosen}, sort_keys=True))
-        self.files.put(REQUEST, path)
-        return chosen
 
     def taken(self, seed: int) -> tuple[np.ndarray, Kept] | None:
         """The frames an earlier attempt made, with their record, or None."""
@@ -251,7 +230,7 @@ class FramesMade:
             ) from None
         if RECORD not in names:  # stored, and the pod died before its record: its GPU time went with it
             log.warning("the frames were stored without their record: taken, their GPU time unknown")
-            return frames, self._record(Kept(seed, _request_id(), 0.0, digest))
+            return frames, self._record(Kept(seed, new_request_id(), 0.0, digest))
         record = self._json(RECORD)
         request_id, gpu_seconds = record.get("request_id"), record.get("gpu_seconds")
         if not (
@@ -275,7 +254,7 @@ class FramesMade:
         with path.open("wb") as handle:
             np.savez_compressed(handle, frames=frames)
         self.files.put(FRAMES, path)
-        kept = self._record(Kept(seed, _request_id(), gpu_seconds, sha256_file(path), memory_plan))
+        kept = self._record(Kept(seed, new_request_id(), gpu_seconds, sha256_file(path), memory_plan))
         self.forget_states()  # the frames are taken before any state
         return kept
 
@@ -364,21 +343,3 @@ class FramesMade:
         path.write_text(json.dumps(kept.__dict__, sort_keys=True))
         self.files.put(RECORD, path)
         return kept
-
-    def _json(self, name: str) -> dict[str, Any]:
-        path = self.files.get(name, self.work_dir / name)
-        try:
-            data = json.loads(path.read_text())
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise PermanentError(
-                f"{self.files.uri(name)} is not a JSON object: delete {self.where()} to start over",
-                reason="CheckpointUnreadable",
-            )
-        return data
-
-
-def _request_id() -> str:
-    """The id the video's GPU time is counted under (once: `pricing.settled`)."""
-    return f"cluster-{secrets.token_hex(8)}"
