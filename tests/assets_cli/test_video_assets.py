@@ -5,28 +5,14 @@ video, its poster, thumbnail, strip and result.json) and nothing of the picture 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from contentgen.cli.main import main
+from tests.assets_cli.test_lineage_delete import as_json, cli
 from tests.conftest import EXAMPLES
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def as_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
-    code, out, err = cli(capsys, *args, "-o", "json")
-    assert code == 0, err
-    return json.loads(out)
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from contentgen.providers.cluster.files import FolderFiles
 from contentgen.providers.cluster.video import ClusterVideoGenerator
 
 from .cluster_models import WAN21_SCHEDULER, device, refuse_hubs, tiny_ltx, tiny_wan
+from .test_cluster_video import request as clip_request
 
 pytestmark = pytest.mark.cluster_models
 
@@ -67,21 +68,7 @@ def generator(root: Path, **settings: Any) -> ClusterVideoGenerator:
 
 
 def request(store: Path, model: str = "wan-1.3b-t2v", **changes: Any) -> VideoRequest:
-    fields: dict[str, Any] = {
-        "prompt": "a red fox runs through snow",
-        "model": model,
-        "app": "diffusers",
-        "frames": 9,
-        "fps": 8,
-        "width": 64,
-        "height": 64,
-        "resolution": "480p",
-        "aspect_ratio": "1:1",
-        "seed": 7,
-        "frames_made": FolderFiles(store),
-    }
-    fields.update(changes)
-    return VideoRequest(**fields)
+    return clip_request(store.parent, store.name, model=model, app="diffusers", **changes)
 
 
 def quiet(_percent: float) -> None:
