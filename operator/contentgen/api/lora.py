@@ -443,6 +443,13 @@ class Likeness(ApiModel):
     baseline_sameness: Annotated[
         float | None, Field(description="The same of the pictures without the LoRA.")
     ] = None
+    from_baseline: Annotated[
+        float | None,
+        Field(
+            description="The median similarity of each generated face to the base model's face at the "
+            "same prompt and seed: low where the LoRA turned the faces into someone else."
+        ),
+    ] = None
     upper_bound: Annotated[float | None, Field(description="The dataset's own leave-one-out similarity.")] = (
         None
     )

@@ -99,6 +99,7 @@ class Likeness:
     copied_images: int = 0  # how many different training images those copies are of
     sameness: float | None = None  # the faces' median similarity to each other (_sameness)
     baseline_sameness: float | None = None  # the same without the LoRA
+    from_baseline: float | None = None  # each face's median similarity to the base model's at its seed
     upper_bound: float | None = None  # the dataset's own leave-one-out median
     threshold: float = THRESHOLD
     scored: list[ImageScore] = field(default_factory=list)
@@ -230,6 +231,7 @@ def evaluate(
     report.copies, report.copied_images = len(copied), len(set(copied))
     report.sameness = _sameness(with_lora)
     report.baseline_sameness = _sameness(baseline)
+    report.from_baseline = _from_baseline(with_lora, baseline)
     failed = reasons(report)
     report.verdict = "poor" if failed else "good"
     report.reasons = failed or passed(report)
@@ -244,6 +246,28 @@ def _sameness(generated: Sequence[Generated]) -> float | None:
     hide that the pictures show one person. None with fewer than two such faces."""
     drawn = [unit(g.faces[0]) for g in generated if (g.kind == "portrait" and g.faces) or len(g.faces) == 1]
     return _median([float(a @ b) for a, b in itertools.combinations(drawn, 2)])
+
+
+def _from_baseline(with_lora: Sequence[Generated], baseline: Sequence[Generated]) -> float | None:
+    """The median similarity of each face the LoRA drew as its subject (as _sameness picks it) to
+    the face the base model drew at the same prompt and seed (the picture of the same name): near
+    1 where the LoRA left the base model's person as it was, a stranger's where it drew another
+    person. None where no name has such a face on both sides."""
+    def drawn(g: Generated) -> np.ndarray | None:
+        return unit(g.faces[0]) if (g.kind == "portrait" and g.faces) or len(g.faces) == 1 else None
+
+    without = {g.name: drawn(g) for g in baseline}
+    pairs = [(drawn(g), without.get(g.name)) for g in with_lora]
+    return _median([float(a @ b) for a, b in pairs if a is not None and b is not None])
+
+
+def turned_elsewhere(report: Likeness) -> bool:
+    """The LoRA turned the faces into other people than the base model draws at the same seeds,
+    and not into the subject: each face is as unlike the base model's at its seed as two
+    strangers' are (under the threshold), and the faces are not the subject's."""
+    if report.median is None or report.median >= THRESHOLD or report.from_baseline is None:
+        return False
+    return report.from_baseline < THRESHOLD
 
 
 def moved_elsewhere(report: Likeness) -> bool:
@@ -275,6 +299,11 @@ def reasons(report: Likeness) -> list[str]:
         found.append(
             f"the LoRA moved the faces toward another person: they look like each other (median "
             f"similarity {report.sameness:.2f}{without}) but not like the subject"
+        )
+    elif report.gain is not None and report.gain < MIN_GAIN and turned_elsewhere(report):
+        found.append(
+            f"the LoRA turns faces into someone else: at the same prompts and seeds its faces are not the "
+            f"base model's (median similarity {report.from_baseline:.2f} to them) and not the subject's"
         )
     elif report.gain is not None and report.gain < MIN_GAIN:
         found.append(
