@@ -6,7 +6,7 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from contentgen import __version__
 from contentgen.errors import ContentgenError
@@ -52,7 +52,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# What getpass.getuser() reads before it asks the passwd database.
+USER_VARIABLES = ("LOGNAME", "USER", "LNAME", "USERNAME")
+
+
+def fallback_user(environ: Mapping[str, str], uid: int, has_passwd_entry: bool) -> str | None:
+    """A name for USER when this process's uid has none: a pod may run under a uid its image does
+    not list (an arbitrary uid, as OpenShift assigns, or an image without the entry), and
+    getpass.getuser() then raises KeyError, which kopf's peering id and other libraries call.
+    None when a name is already there."""
+    if has_passwd_entry or any(environ.get(name) for name in USER_VARIABLES):
+        return None
+    return f"uid-{uid}"
+
+
+def name_the_user() -> None:
+    import pwd
+
+    uid = os.getuid()
+    try:
+        pwd.getpwuid(uid)
+        known = True
+    except KeyError:
+        known = False
+    name = fallback_user(os.environ, uid, known)
+    if name is not None:
+        os.environ["USER"] = name
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    name_the_user()
     args = build_parser().parse_args(argv)
     try:
         code: int = args._module.run(args)

@@ -42,12 +42,17 @@ def lease_namespace(settings: OperatorSettings) -> str:
     return os.environ.get("POD_NAMESPACE") or "contentgen"
 
 
+def replica_identity(settings: OperatorSettings) -> str:
+    """This replica's name: in the Lease, and as kopf's own id (POD_ID)."""
+    import socket
+
+    return settings.leader_identity or os.environ.get("HOSTNAME") or socket.gethostname()
+
+
 def elector(settings: OperatorSettings, observer: Any = None) -> Any:
     """A LeaderElector on the settings' Lease, with a client of its own: every request bounded by
     the timing's request_timeout and never retried inside the client (urllib3 retries a timed-out
     request three times by default, which hid minutes in one renew)."""
-    import socket
-
     import kubernetes
 
     from .kube import client_configuration
@@ -80,7 +85,7 @@ def elector(settings: OperatorSettings, observer: Any = None) -> Any:
         written: dict[str, Any] = api.api_client.sanitize_for_serialization(result)
         return written
 
-    identity = settings.leader_identity or os.environ.get("HOSTNAME") or socket.gethostname()
+    identity = replica_identity(settings)
     if observer is None:
         return LeaderElector(identity, read, write, name=name, namespace=namespace, timing=timing)
     return LeaderElector(
@@ -129,6 +134,9 @@ def run_operator(settings: OperatorSettings) -> int:
         keeper = threading.Thread(target=leader.keep, args=(stop, lost), name="lease", daemon=True)
         keeper.start()
     health.role = "leader"
+    # kopf names itself from POD_ID, else from getpass.getuser(), which fails for a uid without a
+    # passwd entry (an arbitrary uid): it gets this replica's name, as the Lease has it.
+    os.environ.setdefault("POD_ID", replica_identity(settings))
     try:
         kopf.cli.main(args=kopf_args(settings, liveness=liveness), standalone_mode=False)
     finally:
