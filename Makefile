@@ -90,6 +90,9 @@ test: install tools kube s3-server mongo-server browser speech lint types  ## li
 demo: install  ## run the examples offline on the bundled sample video, on embedded defaults
 	$(BIN)/contentgen validate examples/
 	$(BIN)/contentgen run --offline --source examples/media/sample.mp4 examples/loratraining.yaml
+	@echo; echo "The offline provider simulates four checkpoints; each is scored, and any can be the model:"
+	$(BIN)/contentgen assets get demo-avatar -o table | grep -E '^ +(checkpoints scored|> the model|[>* ]* step [0-9]+:)'
+	$(BIN)/contentgen assets promote demo-avatar --step 500 --note "chosen in the demo" -o table
 	$(BIN)/contentgen run --offline examples/imagegeneration-lora.yaml
 	$(BIN)/contentgen run --offline examples/videogeneration-portrait.yaml
 	$(BIN)/contentgen run --offline examples/loraevaluation.yaml

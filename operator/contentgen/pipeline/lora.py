@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from contentgen.api import (
@@ -41,7 +42,7 @@ from contentgen.store import keys
 
 from .context import RunContext, StoreCheckpoint, StoreFiles
 from .dataset import LocalDataset, SubjectAmbiguous, apply_captions, build_dataset, template_caption
-from .likeness.checkpoints import Scored, choose, spread
+from .likeness.checkpoints import SIMULATED, Scored, choose, spread
 from .likeness.evaluation import Candidate, Evaluation, curve_point, draw_checkpoint_grid, run_evaluations
 from .likeness.evaluation import report as likeness_report
 from .likeness.faces import FACES_FILE, load_faces
@@ -222,7 +223,7 @@ def run_lora(ctx: RunContext) -> RunResult:
             billed = list(ctx.usage or [])
             if model is None:
                 likeness, evaluation_artifacts, chosen = _evaluate_checkpoints(
-                    ctx, spec, trained.checkpoints, dataset, span, billed
+                    ctx, spec, trained.checkpoints, dataset, span, billed, simulated=trained.placeholder
                 )
             else:
                 likeness, evaluation_artifacts = _evaluate(ctx, spec, model, dataset, span, billed)
@@ -320,12 +321,15 @@ def _evaluate_checkpoints(
     dataset: LocalDataset,
     span: SubProgress,
     billed: list[UsageLine],
+    *,
+    simulated: bool = False,
 ) -> tuple[Likeness, list[Artifact], TrainedCheckpoint]:
     """The likeness of a training's checkpoints (docs/likeness.md#checkpoints): at most
     evaluation.checkpoints of them, each evaluated as a version is (the same prompts, seeds and
     baseline, each picture with a provider checkpoint of its own: likeness-v{n}-s{step}-...), and
     the checkpoint whose LoRA becomes the version's model. Where the evaluation cannot finish, the
-    version is kept with its last step's LoRA and the report says why."""
+    version is kept with its last step's LoRA and the report says why. `simulated`: the offline
+    provider's placeholder checkpoints, which the choice and the grid say."""
     plan = Plan(spec.evaluation.prompt_set, tuple(spec.evaluation.seeds))
     by_step = {c.step: c for c in stored}
     steps = spread(list(by_step), spec.evaluation.checkpoints)
@@ -372,6 +376,8 @@ def _evaluate_checkpoints(
                 curve_point(evaluation.likeness, checkpoint.step, checkpoint.uri, grid.uri, report.uri)
             )
         choice = choose([Scored(p.step, p.verdict, p.median) for p in points])
+        if simulated:
+            choice = replace(choice, why=f"{choice.why} ({SIMULATED})")
         best = steps.index(choice.step)
         curve = [p.model_copy(update={"chosen": p.step == choice.step}) for p in points]
         grid, report = _store_evaluation(ctx, prefix, evaluations[best].grid, evaluations[best].likeness)
@@ -382,7 +388,8 @@ def _evaluate_checkpoints(
         drawn_grid = draw_checkpoint_grid(
             ctx.scratch("likeness") / "likeness-checkpoints.jpg",
             rows,
-            title=f"{spec.trigger_word}: {len(rows)} checkpoints (* the version's model); {plan.prompt_set}",
+            title=f"{spec.trigger_word}: {len(rows)} {'simulated ' if simulated else ''}checkpoints "
+            f"(* the version's model); {plan.prompt_set}",
         )
         side_by_side = ctx.store.put_once_file(f"{prefix}likeness-checkpoints.jpg", drawn_grid, "image/jpeg")
         artifacts.append(side_by_side)

@@ -9,7 +9,11 @@ while the caller's own stages (frames, dataset, storage, catalog) run for real a
 - a transcript: text stating it is a placeholder, with the duration measured locally, in the
   shape of AssemblyAI's response;
 - dataset captions: the same labelled sentence for every image (each image is read, so a
-  missing or unreadable one fails as it would on fal); the captionTemplate goes around it.
+  missing or unreadable one fails as it would on fal); the captionTemplate goes around it;
+- checkpoints: where training.checkpointEvery is under training.steps, a placeholder LoRA for
+  every checkpointEvery steps and the last, each marked simulated in its metadata and stored where
+  the cluster's trainer stores its checkpoints, so that the checkpoints' evaluation, the curve, the
+  seed × checkpoint grid and promoting a step can be tried offline (docs/likeness.md#checkpoints).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from .base import (
     Checkpoint,
     ImageOutput,
     ImageRequest,
+    TrainedCheckpoint,
     TrainingOutput,
     TrainingRequest,
     TranscriptionOutput,
@@ -40,6 +45,7 @@ from .base import (
 )
 
 NOTE = "offline provider: not a trained model"
+CHECKPOINT_NOTE = "offline provider: a simulated checkpoint, not a trained model"
 CAPTION_NOTE = "offline placeholder caption, no vision model described this image"
 CAPTION_MODEL = "offline-template"
 TRANSCRIPT_NOTE = "offline provider: placeholder, no speech was recognized"
@@ -50,7 +56,8 @@ _CHUNK = 1024 * 1024
 
 class OfflineProvider:
     """`LoraTrainer`, `ImageGenerator`, `Transcriber` and `Captioner` without network.
-    Checkpoints are not needed (nothing is paid for) and are left untouched."""
+    Provider checkpoints (resuming paid work) are not needed, nothing being paid for, and are left
+    untouched; training checkpoints are simulated (_simulated_checkpoints)."""
 
     name = "offline"
     # Its pictures are labelled placeholders of text on a gradient, never a face: the likeness
@@ -76,6 +83,9 @@ class OfflineProvider:
         }
         weights = work_dir / "model.safetensors"
         write_safetensors(weights, _placeholder_tensors(digest), metadata)
+        checkpoints = _simulated_checkpoints(request, work_dir, digest, metadata)
+        if checkpoints:  # the trainer's weights are its last step's LoRA, as the cluster's are
+            weights.write_bytes((work_dir / f"step-{checkpoints[-1].step:06d}.safetensors").read_bytes())
         progress(90)
         config = work_dir / "config.json"
         config.write_text(
@@ -102,6 +112,7 @@ class OfflineProvider:
             request_id=f"offline-{digest[:16]}",
             placeholder=True,
             details={"note": NOTE, "dataset_sha256": digest, "dataset_images": images},
+            checkpoints=checkpoints,
         )
 
     # --- dataset captions ---------------------------------------------------------------------
@@ -225,6 +236,34 @@ def _placeholder_tensors(seed_hex: str) -> dict[str, tuple[list[int], list[float
         "placeholder.lora_A.weight": ([4, 8], values[:32]),
         "placeholder.lora_B.weight": ([8, 4], values[32:64]),
     }
+
+
+def checkpoint_steps(steps: int, every: int) -> list[int]:
+    """The steps a training of `steps` stores checkpoints at, storing one every `every` steps and
+    at the last (as the cluster's trainer does); none where `every` is 0 or not under `steps`."""
+    if every <= 0 or every >= steps:
+        return []
+    return sorted({*range(every, steps + 1, every), steps})
+
+
+def _simulated_checkpoints(
+    request: TrainingRequest, work_dir: Path, digest: str, metadata: dict[str, str]
+) -> tuple[TrainedCheckpoint, ...]:
+    """A placeholder LoRA per checkpoint step, stored once each in request.checkpoints; the last
+    step's is the training's weights. Each is marked simulated: no training made it."""
+    steps = checkpoint_steps(request.steps, request.checkpoint_every)
+    if request.checkpoints is None or not steps:
+        return ()
+    stored = []
+    for step in steps:
+        path = work_dir / f"step-{step:06d}.safetensors"
+        marked = {**metadata, "contentgen.step": str(step), "contentgen.simulated": "true"}
+        marked["contentgen.note"] = CHECKPOINT_NOTE
+        write_safetensors(
+            path, _placeholder_tensors(hashlib.sha256(f"{digest}:{step}".encode()).hexdigest()), marked
+        )
+        stored.append(TrainedCheckpoint(step, request.checkpoints.put(path.name, path)))
+    return tuple(stored)
 
 
 # --- helpers --------------------------------------------------------------------------------------

@@ -27,6 +27,10 @@ def spread(stored: Sequence[int], at_most: int) -> list[int]:
     return [steps[(k + 1) * len(steps) // count - 1] for k in range(count)]
 
 
+# What a choice among the offline provider's checkpoints adds: they are placeholders, no training's.
+SIMULATED = "simulated checkpoints: the offline provider's placeholder LoRAs, which no training made"
+
+
 @dataclass(frozen=True)
 class Scored:
     """One checkpoint's verdict and median similarity (None: nothing measured)."""
