@@ -110,7 +110,7 @@ bench: install  ## run the benchmarks in bench/ (numbers go into docs/performanc
 	$(BIN)/python -m bench.run
 
 .PHONY: images
-images:  ## build the three images (operator, worker, GPU worker) with docker or podman (IMAGE_REGISTRY, IMAGE_TAG, CONTAINER_ENGINE)
+images:  ## build the three images (operator, worker, GPU worker) into .images/ unless cached: docker or podman, else Debian's buildah (IMAGE_REGISTRY, IMAGE_TAG, CONTAINER_ENGINE, IMAGE_BASE)
 	$(PYTHON) scripts/images.py build
 
 .PHONY: push-images
@@ -128,6 +128,10 @@ bench-likeness: install  ## calibrate the likeness score on real photographs of 
 .PHONY: bench-transitions
 bench-transitions: install  ## dissolves (linear, eased, through black; 0.5-3 s) and framings in other looks: the dev, held-out and brightness sets (bench/transitions.py --set brightness: other people, only brighter or darker); numbers go into docs/performance.md
 	$(BIN)/python -m bench.transitions --set all
+
+.PHONY: bench-images
+bench-images:  ## image builds warm and cold (an empty cache and storage) and the images' sizes (numbers go into docs/performance.md)
+	$(PYTHON) -m bench.images --cold --docs
 
 .PHONY: bench-validate
 bench-validate: install  ## time `contentgen validate` on a big generated GitOps tree

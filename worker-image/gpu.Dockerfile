@@ -23,6 +23,14 @@ RUN /opt/contentgen/bin/pip install --no-cache-dir --no-deps --requirement /tmp/
 COPY pyproject.toml README.md /src/
 COPY operator /src/operator
 RUN /opt/contentgen/bin/pip install --no-cache-dir --no-deps /src
+# What need not ship goes: the test suites some wheels carry, and pip (nothing is installed at
+# run time; the root file system is read-only). The user gets passwd and group entries (home
+# /tmp) for the final stage to copy: a process that asks for its name, as kopf's peering id does
+# (getpass.getuser()), finds one instead of failing with `getpwuid(): uid not found`.
+RUN find /opt/contentgen/lib -depth -type d -name tests -exec rm -rf {} + \
+    && /opt/contentgen/bin/python -m pip uninstall --yes --quiet pip \
+    && echo "contentgen:x:10001:10001:contentgen:/tmp:/usr/sbin/nologin" >> /etc/passwd \
+    && echo "contentgen:x:10001:" >> /etc/group
 
 FROM python:3.11.14-slim-bookworm
 ENV PATH=/opt/contentgen/bin:$PATH \
@@ -36,8 +44,11 @@ ENV PATH=/opt/contentgen/bin:$PATH \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility \
     LD_LIBRARY_PATH=/opt/contentgen/lib/python3.11/site-packages/nvidia/cublas/lib
 COPY --from=build /opt/contentgen /opt/contentgen
+# The user and group the Job's pod security context sets (controller/jobs.py WORKER_UID), with
+# their entries from the build stage: the final stage runs no step (a RUN would leave the build's
+# mount points).
+COPY --from=build /etc/passwd /etc/group /etc/
 WORKDIR /work
-# The same user the Job's pod security context sets (controller/jobs.py WORKER_UID).
 USER 10001:10001
 ENTRYPOINT ["contentgen"]
 CMD ["worker"]
