@@ -25,7 +25,8 @@ MAX_PROMOTIONS = 20
 
 def with_promotion(doc: dict[str, Any], entry: dict[str, Any], *, now: datetime) -> dict[str, Any] | None:
     """`doc` with `entry` added to its version's promotions (None: the version is gone, or the
-    promotion is recorded already)."""
+    promotion is recorded already); its stored object (`object`), where it has one, with the
+    version's objects."""
     new = copy.deepcopy(upgrade(doc))
     version = next((v for v in new.get("versions") or [] if v.get("version") == entry["version"]), None)
     if version is None:
@@ -33,7 +34,11 @@ def with_promotion(doc: dict[str, Any], entry: dict[str, Any], *, now: datetime)
     promotions = list(version.get("promotions") or [])
     if any(p.get("promotion") == entry["promotion"] for p in promotions):
         return None
-    version["promotions"] = [*promotions, entry][-MAX_PROMOTIONS:]
+    stored = entry.get("object")
+    recorded = {k: v for k, v in entry.items() if k != "object"}
+    version["promotions"] = [*promotions, recorded][-MAX_PROMOTIONS:]
+    if stored and stored["uri"] not in {a.get("uri") for a in version.get("artifacts") or []}:
+        version["artifacts"] = [*(version.get("artifacts") or []), stored]
     new.update(schema=SCHEMA, rev=int(new.get("rev") or 0) + 1, updatedAt=now)
     return summarize(new)
 

@@ -21,9 +21,11 @@ Each version entry:
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from contentgen.api import RunResult, parse_timestamp
+from contentgen.store.results import result_document
 
 from .resource import ResourceState
 
@@ -62,6 +64,22 @@ def _derived_artifacts(entry: dict[str, Any]) -> list[dict[str, Any]]:
     return named
 
 
+def _result_object(result: RunResult) -> list[dict[str, Any]]:
+    """The version's result document (result.json) as an object it stored: the one object a run's
+    result cannot list itself (its size would change the document)."""
+    if not result.result_uri or result.truncated:
+        return []
+    document = result_document(result)
+    return [
+        {
+            "uri": result.result_uri,
+            "sizeBytes": len(document),
+            "sha256": hashlib.sha256(document).hexdigest(),
+            "contentType": "application/json",
+        }
+    ]
+
+
 # A version's fields whose parts an older version's status leaves out (api/versions.py _BULKY).
 _SLIMMED = ("video", "image")
 
@@ -92,8 +110,9 @@ def _entry(
     if spec is None and ran_now and res.generation == entry.get("generation"):
         spec = res.spec  # the run just recorded, and the resource's spec is still the one it ran
     entry["spec"] = spec
-    if result is not None and result.artifacts:
-        entry["artifacts"] = [a.wire() for a in result.artifacts]
+    stored = [a.wire() for a in result.artifacts] + _result_object(result) if result is not None else []
+    if stored:
+        entry["artifacts"] = stored
     elif not entry.get("artifacts"):
         entry["artifacts"] = _derived_artifacts(entry)
     listed = {a["uri"] for a in entry["artifacts"]}

@@ -121,15 +121,16 @@ def run_lora(ctx: RunContext) -> RunResult:
     with ctx.stage("upload-dataset", 48, 50) as span:
         prefix = keys.dataset_version(owner, uid, version)
         uris: dict[Path, str] = {}
+        uploaded: list[Artifact] = []  # the images and captions: objects of the version like the rest
         total = max(1, 2 * len(dataset.images))
         for i, image in enumerate(dataset.images):
             stem = image.path.stem
-            uris[image.path] = ctx.store.put_once_file(
-                f"{prefix}images/{stem}.jpg", image.path, "image/jpeg"
-            ).uri
-            ctx.store.put_once_file(
+            picture = ctx.store.put_once_file(f"{prefix}images/{stem}.jpg", image.path, "image/jpeg")
+            uris[image.path] = picture.uri
+            caption = ctx.store.put_once_file(
                 f"{prefix}captions/{stem}.txt", image.caption_path, "text/plain; charset=utf-8"
             )
+            uploaded += [picture, caption]
             span(100.0 * (2 * i + 2) / total)
         archive = ctx.store.put_once_file(f"{prefix}dataset.zip", dataset.archive, "application/zip")
         sheet = _put_contact_sheet(ctx, prefix, dataset)
@@ -203,7 +204,7 @@ def run_lora(ctx: RunContext) -> RunResult:
             curve = ctx.store.put_once_file(f"{prefix}training-loss.json", trained.loss, "application/json")
             artifacts.append(curve)
             loss_uri = curve.uri
-        artifacts.append(archive)
+        artifacts += [archive, *uploaded]
         if sheet is not None:
             artifacts.append(sheet)
         if faces is not None:

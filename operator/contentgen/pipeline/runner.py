@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
-from contentgen.api import KINDS, RunFailure, RunResult, SpecSnapshot, UsageLine, now
+from contentgen.api import KINDS, Artifact, RunFailure, RunResult, SpecSnapshot, UsageLine, now
 from contentgen.errors import ContentgenError, PermanentError, TransientError
-from contentgen.store import keys
-from contentgen.store.results import read_result
+from contentgen.store import ObjectStore, keys
+from contentgen.store.results import read_result, result_document
 
 from .context import UNBILLED, RunContext
 from .thumbnails import add_thumbnails, has_pictures
@@ -59,6 +60,8 @@ def execute(ctx: RunContext) -> RunResult:
     if has_pictures(result):
         with ctx.stage("thumbnails", 100, 100):
             result = add_thumbnails(ctx.store, result)
+    roots = keys.version_roots(kind.catalog_type, snap.owner, snap.uid, snap.version)
+    result = with_every_object(ctx.store, result, roots, key)
     result = result.model_copy(
         update={
             "name": snap.name,
@@ -74,10 +77,34 @@ def execute(ctx: RunContext) -> RunResult:
             "usage": ctx.priced_usage(ctx.usage if ctx.usage is not None else result.usage),
         }
     )
-    ctx.store.put_once_bytes(
-        key, result.model_dump_json(by_alias=True, exclude_none=True, indent=1).encode(), "application/json"
-    )
+    ctx.store.put_once_bytes(key, result_document(result), "application/json")
     return result
+
+
+def with_every_object(store: ObjectStore, result: RunResult, roots: list[str], result_key: str) -> RunResult:
+    """`result` listing every object stored under its version's prefixes (`roots`), not only those
+    its flow named: a LoRA's checkpoints, anything a retried attempt stored before. Usage and
+    storage cost count the artifacts, so an object left out would be stored and never paid for.
+    The result document itself is counted by the catalog (result_document)."""
+    listed = {store.key_of(a.uri) for a in result.artifacts if store.owns(a.uri)}
+    found: list[Artifact] = []
+    for root in roots:
+        for info in store.list(root):
+            if info.key in listed or info.key == result_key:
+                continue
+            head = store.head(info.key) or info
+            digest = head.sha256 or hashlib.sha256(store.get_bytes(info.key)).hexdigest()
+            found.append(
+                Artifact(
+                    uri=store.uri(info.key),
+                    size_bytes=head.size_bytes,
+                    sha256=digest,
+                    content_type=head.content_type,
+                )
+            )
+    if not found:
+        return result
+    return result.model_copy(update={"artifacts": [*result.artifacts, *found]})
 
 
 def with_lineage(result: RunResult, snap: SpecSnapshot) -> RunResult:

@@ -13,6 +13,12 @@ from . import keys
 from .base import ObjectStore
 
 
+def result_document(result: RunResult) -> bytes:
+    """The bytes a result is stored as (result.json). The catalog counts the stored object by them:
+    the same result, read back or handed over, is the same bytes."""
+    return result.model_dump_json(by_alias=True, exclude_none=True, indent=1).encode()
+
+
 def read_result(store: ObjectStore, key: str) -> RunResult | None:
     """The result document under `key`; None when there is none, or it is not one."""
     if not store.exists(key):

@@ -36,7 +36,7 @@ from contentgen.catalog import Catalog
 from contentgen.catalog.evaluations import record_evaluation
 from contentgen.store import ObjectStore
 
-from .reevaluate import RECORD_FILE, Target, claim, subject_faces
+from .reevaluate import RECORD_FILE, Target, claim, claim_object, subject_faces
 
 # The caps, documented in docs/likeness.md and the HTTP API's document: pictures per request (the
 # baseline's counted apart), bytes per picture, bytes in all, pixels per picture (a small file
@@ -300,7 +300,12 @@ def score_pictures(
             "costUsd": 0.0,
             "costDetail": "nothing was generated: pictures made elsewhere were scored",
             "likeness": report,
-            "artifacts": [grid.wire(), scores.wire(), *([faces_artifact] if faces_artifact else [])],
+            "artifacts": [
+                grid.wire(),
+                scores.wire(),
+                *([faces_artifact] if faces_artifact else []),
+                *claim_object(store, folder),
+            ],
         }
         written = store.put_once_bytes(
             folder + RECORD_FILE, json.dumps(record, indent=1).encode(), "application/json"

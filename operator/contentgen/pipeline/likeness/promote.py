@@ -115,10 +115,13 @@ def promote(
         }
         data = json.dumps(entry, indent=1).encode()
         try:
-            store.put_bytes(f"{prefix}p{entry['promotion']}.json", data, "application/json", if_absent=True)
+            written = store.put_bytes(
+                f"{prefix}p{entry['promotion']}.json", data, "application/json", if_absent=True
+            )
         except KeyTaken:
             continue
-        record_promotion(catalog, str(doc["_id"]), {**entry, "at": at}, now=at)
+        stored = written.wire()  # counted with the version's objects (usage, storage cost)
+        record_promotion(catalog, str(doc["_id"]), {**entry, "at": at, "object": stored}, now=at)
         return entry
     raise TransientError(
         f"could not number a promotion of v{number} of {doc['_id']}: {CLAIM_ATTEMPTS} others came first; "

@@ -185,6 +185,17 @@ def unrecorded(store: ObjectStore, goal: Target) -> list[dict[str, Any]]:
     return [done[n] for n in sorted(done) if n not in recorded]
 
 
+def claim_object(store: ObjectStore, folder: str) -> list[dict[str, Any]]:
+    """The claim of the evaluation stored under `folder`, as one of its objects (usage counts it)."""
+    info = store.head(folder + CLAIM_FILE)
+    if info is None:
+        return []
+    sha = {"sha256": info.sha256} if info.sha256 else {}
+    return [
+        {"uri": store.uri(info.key), "sizeBytes": info.size_bytes, **sha, "contentType": "application/json"}
+    ]
+
+
 def claim(store: ObjectStore, goal: Target, claimant: str) -> int:
     """The number `claimant` evaluates the version under: its own claim that has not finished (an
     attempt stopped before it finished is resumed under its number, with its checkpoints), else one
@@ -316,7 +327,12 @@ def run(
         "costUsd": usd,
         "costDetail": detail[:1024],
         "likeness": likeness.wire(),
-        "artifacts": [grid.wire(), scores.wire(), *([faces_artifact] if faces_artifact else [])],
+        "artifacts": [
+            grid.wire(),
+            scores.wire(),
+            *([faces_artifact] if faces_artifact else []),
+            *claim_object(store, folder),
+        ],
     }
     if resource is not None:
         record["resource"] = dict(resource)
