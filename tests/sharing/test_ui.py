@@ -105,8 +105,10 @@ def test_usage_and_a_shared_collection(chromium: Any, base: str) -> None:
     alice.fill("#new-collection input[name=name]", "campaign")
     alice.click("#new-collection button[type=submit]")
     alice.wait_for_selector("main[data-ready=collection]")
-    alice.fill("#add-member input[name=ref]", "a-img-1")
+    # added as found by its words (issue 45: not by typing its id)
+    alice.fill("#add-member input[name=q]", "suit")
     alice.click("#add-member button[type=submit]")
+    alice.click("#add-candidates .asset-card[data-id='a-img-1'] button.add")
     until(
         alice,
         "(document.getElementById('member-count') || {}).textContent === '1'",
@@ -129,7 +131,7 @@ def test_usage_and_a_shared_collection(chromium: Any, base: str) -> None:
         "#collections"
     )
     show(bob, f"#/collection/{cid}")
-    assert "default/portrait" in bob.inner_text("#members")
+    assert "default/portrait" in bob.inner_text("#members .asset-card[data-id='a-img-1']")
     with bob.expect_download() as download:
         bob.click("#archive")
     names = zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes())).namelist()

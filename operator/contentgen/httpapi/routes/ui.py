@@ -51,6 +51,11 @@ class UiConfig(BaseModel):
     logout_url: str = Field(alias="logoutUrl", description="Where Log out goes for proxy sessions ('' none).")
     create: str = Field(description="kubernetes, local or off: whether (and how) things are made.")
     default_namespace: str = Field(alias="defaultNamespace")
+    offline: bool = Field(
+        default=False,
+        description="Creates run with the offline provider whatever provider they name "
+        "(CONTENTGEN_API_OFFLINE, `contentgen api --local --offline`): free placeholders.",
+    )
     version: str
 
 
@@ -136,6 +141,7 @@ def config(svc: ServicesDep) -> dict[str, Any]:
         "logoutUrl": svc.settings.api_logout_url,
         "create": create,
         "defaultNamespace": svc.settings.api_default_namespace,
+        "offline": bool(getattr(creator, "offline", False)),
         "version": __version__,
     }
 

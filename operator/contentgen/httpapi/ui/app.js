@@ -8,7 +8,7 @@ const streams = new Set(); // EventSources of the current view, closed when it c
 const timers = new Set(); // timeouts of the current view, cleared when it changes
 const created = new Set(); // ids this page just created (their record may not be written yet)
 let session = null;
-let config = { create: "off", tokens: true, logoutUrl: "", defaultNamespace: "default" };
+let config = { create: "off", tokens: true, logoutUrl: "", defaultNamespace: "default", offline: false };
 const PAGE = { gallery: 24, list: 25 };
 // A record's own page (a LoraEvaluation's: its score, its grid and its LoRA version).
 const KIND_LINK = { LoraTraining: "lora", ImageGeneration: "image", Transcription: "transcript", LoraEvaluation: "evaluation", VideoGeneration: "video" };
@@ -25,7 +25,7 @@ function el(tag, attrs, ...children) {
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
     else node.setAttribute(key, value === true ? "" : String(value));
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) { // nested lists (a list of [separator, link]) too
     if (child === undefined || child === null || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -35,7 +35,7 @@ function el(tag, attrs, ...children) {
 // node's children become `children`, leaving out null, undefined and false (which the DOM's own
 // replaceChildren would write as text).
 function put(node, ...children) {
-  node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  node.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
 }
 
 class ApiFailure extends Error {
@@ -147,6 +147,7 @@ function when(text) {
 
 function usd(value) {
   if (value === null || value === undefined) return "-";
+  if (value > 0 && value < 0.00005) return "under $0.0001"; // something costs: not "$0.0000"
   return `$${Number(value).toFixed(value && Math.abs(value) < 0.1 ? 4 : 2)}`;
 }
 
@@ -173,10 +174,10 @@ function downloadButton(id, uri, parts, label, version) {
   return el("a", { class: "button download", href: contentUrl(id, uri, parts, true, version), download: "" }, label);
 }
 
-function progressBar(percent, big) {
+function progressBar(percent, big, label) {
   const fill = el("div", {});
   fill.style.width = `${percent}%`; // CSSOM, which the page's CSP allows (style attributes it does not)
-  return el("div", { class: big ? "progress big" : "progress", role: "progressbar", "aria-valuenow": percent }, fill);
+  return el("div", { class: big ? "progress big" : "progress", role: "progressbar", "aria-valuenow": percent, "aria-label": label || "progress" }, fill);
 }
 
 function setProgress(bar, percent) {
@@ -323,7 +324,7 @@ async function rerun(record, version, newSeed, status) {
 }
 
 function closeDialog() {
-  document.getElementById("manifest-dialog")?.remove();
+  for (const dialog of document.querySelectorAll(".dialog")) dialog.remove();
 }
 
 // The version's settings as a manifest `kubectl apply -f -` takes as it is (fresh: under a new name).
@@ -422,6 +423,7 @@ function openLightbox(items, start) {
       picture.src = shown.src;
       picture.alt = shown.alt || shown.title;
       box.dataset.picture = shown.kind || "picture";
+      stage.tabIndex = shown.kind === "grid" ? 0 : -1; // a grid scrolls in it: by keyboard too
       put(side, navRow(), el("h2", { id: "lb-title" }, shown.title),
         shown.aside ? shown.aside() : null,
         el("div", { class: "actions" }, el("a", { class: "button download", id: "lb-download", href: shown.download, download: "" }, "Download")),
@@ -526,19 +528,19 @@ async function gallery() {
         const at = items.length;
         items.push({ run, version, image, n: n + 1 });
         cards.push(el("article", { class: "card image-card", "data-id": run.id, "data-version": version.version, "data-n": n + 1 },
-          el("a", { href: `#/image/${ref(run.id)}`, class: "open", onclick: (event) => { event.preventDefault(); openLightbox(items, at); } },
+          el("a", { href: `#/image/${ref(run.id)}?version=${version.version}`, class: "open", onclick: (event) => { event.preventDefault(); openLightbox(items, at); } },
             el("img", { class: "thumb", src: thumbOf(run.id, image, version.version), alt: version.prompt || run.prompt, width: 240 })),
           el("div", { class: "title" }, version.prompt || run.prompt),
           el("div", { class: "meta" }, `${ownerPrefix(run)}${run.namespace}/${run.name} v${version.version} · ${version.model || run.model}`,
             image.seed !== null && image.seed !== undefined ? ` · seed ${image.seed}` : "",
             lora ? ` · LoRA ${lora.name || lora.uid} v${lora.version}` : ""),
-          el("div", {}, badge(run.status), downloadButton(run.id, image.uri, 1, "Download", version.version))));
+          el("div", { class: "card-actions" }, badge(run.status), downloadButton(run.id, image.uri, 1, "Download", version.version), collectButton(run))));
       });
     }
   }
   // Videos beside images, newest first.
   const createdAt = new Map([...page.items, ...videos.items].map((r) => [r.id, r.createdAt || ""]));
-  for (const run of videos.items) if (run.versions.length) cards.push(videoCard(run));
+  for (const run of videos.items) cards.push(...run.versions.slice().reverse().map((version) => videoCard(run, version))); // every version, newest first
   cards = cards.map((card, n) => [card, n]).sort(([a, i], [b, j]) => (createdAt.get(b.dataset.id) || "").localeCompare(createdAt.get(a.dataset.id) || "") || i - j).map(([card]) => card);
   put(main, 
     el("h1", {}, "Gallery"),
@@ -565,7 +567,7 @@ async function imageView(id) {
   const [run, lineage] = await Promise.all([api(`/api/jobs/${ref(id)}`), api(`/api/assets/${ref(id)}/lineage`)]);
   const items = [];
   const status = el("div", { id: "action-status" });
-  const versions = run.versions.slice().reverse().map((version) => el("section", { class: "version", "data-version": version.version },
+  const versions = run.versions.slice().reverse().map((version) => el("section", { class: "version", "data-version": version.version, id: `version-${version.version}` },
     el("h2", {}, `Version ${version.version}`),
     el("p", { class: "meta" }, `${version.prompt} · ${version.model} · ${when(version.createdAt)}`),
     el("div", { class: "images-large" }, version.images.map((image, n) => {
@@ -593,22 +595,22 @@ async function imageView(id) {
     ...(versions.length ? versions : [el("p", { class: "empty" }, "No images yet. ", el("a", { href: `#/job/${ref(run.id)}` }, "Follow its run"))]),
     usagePanel(run),
   );
+  showAsked(filterValues().version);
 }
 
 // --- videos ---------------------------------------------------------------------------------
 
-function videoCard(run) {
-  const version = run.versions[run.versions.length - 1];
+function videoCard(run, version) {
   const video = version.video || {};
   const still = video.thumbnailUri || video.posterUri;
   return el("article", { class: "card video-card", "data-id": run.id, "data-version": version.version },
-    el("a", { href: `#/video/${ref(run.id)}`, class: "open poster" },
+    el("a", { href: `#/video/${ref(run.id)}?version=${version.version}`, class: "open poster", "aria-label": `${run.namespace}/${run.name} version ${version.version}` },
       still ? el("img", { class: "thumb", src: contentUrl(run.id, still, still === video.thumbnailUri ? 2 : 1, false, version.version), alt: version.prompt || run.prompt, width: 240 }) : el("div", { class: "thumb" }),
       el("span", { class: "play", "aria-hidden": "true" }, "▶"),
       el("span", { class: "duration", "data-seconds": video.durationSeconds || 0 }, clock(video.durationSeconds || 0))),
     el("div", { class: "title" }, version.prompt || run.prompt),
     el("div", { class: "meta" }, `${ownerPrefix(run)}${run.namespace}/${run.name} v${version.version} · ${version.model || run.model} · video`),
-    el("div", {}, badge(run.status)));
+    el("div", { class: "card-actions" }, badge(run.status), collectButton(run)));
 }
 
 // The likeness of the face along the video: a line of its samples against the threshold.
@@ -621,9 +623,10 @@ function videoLikeness(l) {
   const line = samples.length ? svg("polyline", { points: samples.map((s) => `${x(s.timeSeconds)},${y(s.score)}`).join(" "), fill: "none", stroke: "currentColor", "stroke-width": 2 }) : null;
   const threshold = typeof l.threshold === "number" ? svg("line", { x1: 10, x2: 310, y1: y(l.threshold), y2: y(l.threshold), stroke: "gray", "stroke-dasharray": "4 3" }) : null;
   return el("div", { class: "video-likeness", "data-verdict": l.verdict },
-    el("h3", {}, "Likeness over time ", el("span", { class: `badge verdict-${l.verdict}` }, l.verdict)),
-    el("p", { class: "meta" }, `median ${num(l.median)} · lowest ${num(l.lowest)} · drift ${num(l.drift)}`,
-      typeof l.threshold === "number" ? ` · threshold ${num(l.threshold)}` : "", l.lora ? ` · against LoRA ${l.lora.name || l.lora.uid || l.lora}` : ""),
+    el("h3", {}, "Likeness over time ", verdictBadge(l)),
+    el("p", { class: "meta" }, [["median", l.median], ["lowest", l.lowest], ["drift", l.drift], ["threshold", l.threshold]]
+      .filter(([, value]) => typeof value === "number").map(([label, value]) => `${label} ${num(value)}`).join(" · ") || "nothing measured",
+      l.lora ? ` · against LoRA ${l.lora.name || l.lora.uid || l.lora}` : ""),
     samples.length ? svg("svg", { viewBox: "0 0 320 100", width: 320, height: 100, role: "img", "aria-label": `likeness of ${samples.length} samples over ${clock(end)}` },
       svg("title", {}, `${samples.length} samples`), threshold, line) : null,
     (l.reasons || []).length ? el("ul", { class: "reasons" }, l.reasons.map((r) => el("li", {}, r))) : null);
@@ -633,7 +636,7 @@ function videoVersion(run, version) {
   const video = version.video || {};
   const poster = video.posterUri ? contentUrl(run.id, video.posterUri, 1, false, version.version) : undefined;
   const picture = version.image;
-  return el("section", { class: "version", "data-version": version.version },
+  return el("section", { class: "version", "data-version": version.version, id: `version-${version.version}` },
     el("h2", {}, `Version ${version.version}`),
     el("p", { class: "meta" }, `${version.prompt} · ${version.model} · ${when(version.createdAt)}`),
     video.uri ? el("video", { controls: true, preload: "metadata", poster, id: `video-v${version.version}`, src: contentUrl(run.id, video.uri, 1, false, version.version), width: video.width || undefined, height: video.height || undefined, playsinline: true }) : null,
@@ -641,9 +644,9 @@ function videoVersion(run, version) {
     el("p", { class: "meta video-facts" }, `${clock(video.durationSeconds || 0)} (${num(video.durationSeconds)} s) · ${video.width}×${video.height} · ${video.frames} frames at ${video.fps} fps · ${video.codec || "-"} · ${bytes(video.sizeBytes || 0)}`,
       video.seed !== null && video.seed !== undefined ? ` · seed ${video.seed} ` : " ",
       video.uri ? downloadButton(run.id, video.uri, 1, "Download", version.version) : null),
-    el("ul", { class: "lineage" },
+    picture || (version.loras || []).length ? el("ul", { class: "lineage" },
       picture ? el("li", {}, "animates ", picture.uid ? el("a", { href: `#/image/${ref(picture.uid)}` }, `${picture.name || picture.uid} v${picture.version} image ${picture.image}`) : picture.uri) : null,
-      (version.loras || []).map((l) => el("li", {}, l.uid ? el("a", { href: `#/lora/${ref(l.uid)}` }, `LoRA ${l.name || l.uid} v${l.version}`) : `LoRA ${l.name || l.url || "(by URL)"}`))),
+      (version.loras || []).map((l) => el("li", {}, l.uid ? el("a", { href: `#/lora/${ref(l.uid)}` }, `LoRA ${l.name || l.uid} v${l.version}`) : `LoRA ${l.name || l.url || "(by URL)"}`))) : null,
     videoLikeness(video.likeness));
 }
 
@@ -664,6 +667,15 @@ async function videoView(id) {
     ...(versions.length ? versions : [el("p", { class: "empty" }, "No video yet. ", el("a", { href: `#/job/${ref(run.id)}` }, "Follow its run"))]),
     usagePanel(run),
   );
+  showAsked(filterValues().version);
+}
+
+// ?version=N (a gallery card of an older version): that version's section, marked and in view.
+function showAsked(version) {
+  const section = version && document.getElementById(`version-${version}`);
+  if (!section) return;
+  section.classList.add("asked");
+  section.scrollIntoView({ block: "start" });
 }
 
 async function loras() {
@@ -796,16 +808,21 @@ function gridItem(loraId, version, uri, title, aside) {
   return { picture: { kind: "grid", src: contentUrl(loraId, uri, 2, false, version), download: contentUrl(loraId, uri, 2, true, version), title, alt: title, aside } };
 }
 
-function likenessGrid(lora, v) {
+// The version's likeness grid (a row per picture, with and without the LoRA) as a thumbnail of its
+// top rows that opens it whole in the lightbox; `caption`: say so under it.
+function likenessGrid(lora, v, caption) {
   const grid = v.likeness && v.likeness.gridUri;
+  if (!grid) return null;
   const open = (event) => {
     event.preventDefault();
     openLightbox([gridItem(lora.id, v.version, grid, `Likeness grid of version ${v.version}`, () => [verdictReasons(v.likeness)])], 0);
   };
-  return grid
-    ? el("a", { href: contentUrl(lora.id, grid, 2, false, v.version), onclick: open },
-      el("img", { class: "likeness-grid", src: contentUrl(lora.id, grid, 2, false, v.version), alt: `likeness grid of version ${v.version}` }))
-    : null;
+  const link = el("a", { href: contentUrl(lora.id, grid, 2, false, v.version), class: "open-likeness-grid", onclick: open },
+    el("img", { class: "likeness-grid", src: contentUrl(lora.id, grid, 2, false, v.version), alt: `likeness grid of version ${v.version}` }));
+  if (!caption) return link;
+  const pictures = v.likeness.images ? `${v.likeness.images} pictures` : "Every picture";
+  return el("figure", { class: "likeness-thumb", id: `likeness-grid-v${v.version}` }, link,
+    el("figcaption", { class: "meta" }, `${pictures} with the LoRA and without it, each with its similarity. Click to open the grid whole.`));
 }
 
 // Which evaluation a version's report is: its training run's (e0), a re-evaluation, or a score
@@ -828,7 +845,7 @@ function likenessSection(lora, v) {
       likenessCurve(lora, v),
       checkpointList(lora, v),
       checkpointsGrid(lora, v),
-      likenessGrid(lora, v),
+      likenessGrid(lora, v, true),
     ] : el("p", { class: "empty" }, "No likeness evaluation for this version."),
     el("h3", {}, "Evaluations"),
     evaluationHistory(lora, v),
@@ -1059,7 +1076,7 @@ function svg(tag, attrs, ...children) {
   for (const [key, value] of Object.entries(attrs || {})) {
     if (value !== undefined && value !== null && value !== false) node.setAttribute(key, String(value));
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child !== undefined && child !== null && child !== false) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
   return node;
@@ -1089,7 +1106,7 @@ function likenessCurve(lora, v) {
   const measured = points.filter((p) => p.median !== null && p.median !== undefined);
   const label = `likeness per checkpoint of version ${v.version}: ` + points.map((p) => `step ${p.step} ${p.verdict}${p.median == null ? "" : ` ${num(p.median)}`}`).join(", ");
   return el("figure", { class: "likeness-curve" },
-    svg("svg", { class: "likeness-curve", "data-version": v.version, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": label },
+    svg("svg", { class: "likeness-curve", "data-version": v.version, viewBox: `0 0 ${width} ${height}`, role: points.some((p) => p.gridUri) ? "group" : "img", "aria-label": label },
       svg("line", { class: "axis", x1: left, y1: y(0), x2: width - right, y2: y(0) }),
       svg("line", { class: "axis", x1: left, y1: y(0), x2: left, y2: y(1) }),
       [0, 0.5, 1].map((value) => svg("text", { class: "tick", x: left - 6, y: y(value) + 4, "text-anchor": "end" }, value.toFixed(1))),
@@ -1471,7 +1488,7 @@ function follow(id, onStatus, onEnd) {
 // What a Jobs row shows of a record: its status, versions and latest run (why it waits), live.
 function jobRow(job) {
   const run = job.latestRun;
-  const bar = progressBar(run.progress);
+  const bar = progressBar(run.progress, false, `progress of ${job.namespace}/${job.name}`);
   const row = el("tr", { "data-id": job.id });
   const cells = {
     status: el("td", { class: "status", "data-label": "status" }),
@@ -1569,7 +1586,7 @@ async function jobView(id) {
     return;
   }
   const run = job.latestRun;
-  const bar = progressBar(run.progress, true);
+  const bar = progressBar(run.progress, true, "progress of the latest run");
   const percent = el("span", { id: "percent" }, `${run.progress} %`);
   const status = el("dd", { id: "job-status" }, badge(job.status));
   const phase = el("dd", { id: "job-run" }, runBadge(run), run.version ? ` version ${run.version}` : "");
@@ -1577,7 +1594,12 @@ async function jobView(id) {
   const message = el("dd", { id: "job-message" }, run.message || "-");
   const why = el("dd", { id: "job-waits" }, waits(run) || "-");
   const versions = el("dd", { id: "job-versions" }, job.versions.map((v) => `v${v.version}`).join(", ") || "-");
+  const cost = el("dd", { id: "job-cost" }, costOf(job));
   const actionStatus = el("div", { id: "action-status" });
+  // What changes when the run ends: the actions (no Cancel run), what it made, its storage.
+  const ending = el("div", { id: "job-ending" });
+  const drawEnding = (record) => put(ending, recordActions(record, record.latestVersion, actionStatus), actionStatus, jobOutputs(record), usagePanel(record));
+  drawEnding(job);
   put(main, 
     el("h1", {}, `${job.kind} ${job.namespace}/${job.name}`),
     el("div", { id: "job-progress" }, bar, " ", percent),
@@ -1585,10 +1607,19 @@ async function jobView(id) {
       el("dt", {}, "status"), status, el("dt", {}, "latest run"), phase, el("dt", {}, "stage"), stage,
       el("dt", {}, "message"), message, el("dt", {}, "why"), why, el("dt", {}, "versions"), versions,
       session.admin ? [el("dt", {}, "owner"), el("dd", {}, job.owner)] : [],
-      el("dt", {}, "cost"), el("dd", {}, job.cost ? usd(job.cost.actualUsd ?? job.cost.estimatedUsd) : "-"),
+      el("dt", {}, "cost"), cost,
       el("dt", {}, "outputs"), el("dd", {}, el("a", { href: outputsOf(job), id: "outputs" }, "view"))),
-    recordActions(job, job.latestVersion, actionStatus), actionStatus, usagePanel(job));
+    ending);
   if (run.phase === "Pending" || run.phase === "Running") {
+    const ended = async () => { // read the record as the run left it (still on this page)
+      if (!location.hash.includes(ref(job.id))) return;
+      const done = await api(`/api/jobs/${ref(job.id)}`).catch(() => null);
+      if (!done || !location.hash.includes(ref(job.id))) return;
+      versions.textContent = done.versions.map((v) => `v${v.version}`).join(", ") || "-";
+      cost.textContent = costOf(done);
+      drawEnding(done);
+      ending.dataset.ended = done.latestRun.phase;
+    };
     follow(job.id, (state) => {
       const latest = state.latestRun;
       setProgress(bar, latest.progress);
@@ -1599,8 +1630,41 @@ async function jobView(id) {
       message.textContent = latest.message || "-";
       put(why, waits(latest) || "-");
       versions.textContent = state.versionCount ? `v${state.latestVersion} (${state.versionCount})` : "-";
-    });
+    }, ended);
   }
+}
+
+function costOf(job) {
+  return job.cost ? usd(job.cost.actualUsd ?? job.cost.estimatedUsd) : "-";
+}
+
+// The first picture of what a record's latest version made, as a thumbnail (an image's, a video's
+// still, a LoRA's contact sheet); null where it has none (a transcript, nothing made yet).
+function recordThumb(record) {
+  const v = (record.versions || [])[record.versions.length - 1];
+  if (!v) return null;
+  const image = (v.images || [])[0];
+  if (image && image.uri) return { src: thumbOf(record.id, image, v.version), version: v.version };
+  const video = v.video || {};
+  const still = video.thumbnailUri || video.posterUri;
+  if (still) return { src: contentUrl(record.id, still, still === video.thumbnailUri ? 2 : 1, false, v.version), version: v.version };
+  const sheet = v.contactSheetThumbnailUri || v.contactSheetUri;
+  if (sheet) return { src: contentUrl(record.id, sheet, 2, false, v.version), version: v.version };
+  return null;
+}
+
+// On a job's page, once it has made something: its latest version's pictures, a link to each.
+function jobOutputs(job) {
+  const v = (job.versions || [])[job.versions.length - 1];
+  if (!v) return null;
+  const open = `${outputsOf(job)}${job.kind === "Transcription" ? `?version=${v.version}` : ""}`;
+  const pictures = job.kind === "ImageGeneration"
+    ? (v.images || []).map((image, n) => el("a", { href: open, class: "output" }, el("img", { class: "thumb", src: thumbOf(job.id, image, v.version), alt: `image ${n + 1} of version ${v.version}`, width: 160 })))
+    : [recordThumb(job)].filter(Boolean).map((t) => el("a", { href: open, class: "output" }, el("img", { class: "thumb", src: t.src, alt: `what version ${v.version} made`, width: 160 })));
+  return el("section", { id: "job-outputs", class: "job-outputs" },
+    el("h2", {}, `What version ${v.version} made`),
+    pictures.length ? el("div", { class: "outputs" }, pictures) : null,
+    el("p", {}, el("a", { href: open, id: "job-open" }, job.kind === "Transcription" ? "Read the transcript" : job.kind === "LoraTraining" ? "Open the LoRA" : "Open it")));
 }
 
 // A LoraEvaluation's page: the LoRA version it evaluated, its score (the verdict, the median on its
@@ -1681,16 +1745,14 @@ async function search() {
   const said = (item) => ((hitsOf[item.id] || {}).transcript || []).map((hit) => el("li", { class: "said" },
     el("a", { class: "time", href: hit.link.replace(/^\/?/, ""), title: "Play from here" }, hit.atSeconds === null ? "--:--" : clock(hit.atSeconds)),
     hit.version > 1 ? ` v${hit.version} ` : " ", ...snippet(hit)));
-  const rows = page.items.map((item) => el("tr", { "data-id": item.id },
-    el("td", { "data-label": "name" }, el("a", { href: `#/${KIND_LINK[item.kind]}/${ref(item.id)}` }, `${item.namespace}/${item.name}`)),
-    session.admin ? el("td", { "data-label": "owner", class: "owner" }, item.owner) : null,
-    el("td", { "data-label": "type" }, item.type), el("td", { "data-label": "status" }, badge(item.status)),
-    el("td", { "data-label": "about" }, item.prompt || item.triggerWord || item.description || "",
-      said(item).length ? el("ul", { class: "snippets" }, said(item)) : null)));
+  const cards = page.items.map((item) => assetCard(item, {
+    below: said(item).length ? el("ul", { class: "snippets" }, said(item)) : null,
+    actions: collectButton(item),
+  }));
   put(main, 
     el("h1", {}, `Search: ${values.q || ""}`),
     filterForm("search", ["type", "status", "tag", "since", "until"]),
-    rows.length ? el("table", { id: "results", class: "stack" }, rows) : el("p", { class: "empty", id: "empty" }, "Nothing matches. Words and \"phrases\" must all occur, as whole words, in a name, tag, description, prompt, trigger word or transcript."),
+    cards.length ? el("div", { class: "grid", id: "results" }, cards) : el("p", { class: "empty", id: "empty" }, "Nothing matches. Words and \"phrases\" must all occur, as whole words, in a name, tag, description, prompt, trigger word or transcript."),
     pager("search", page),
   );
   // Keep the words when the filters change.
@@ -1703,12 +1765,12 @@ function thisMonth() {
   return new Date().toISOString().slice(0, 7);
 }
 
-function meter(spent, limit) {
+function meter(spent, limit, label) {
   const fraction = limit ? Math.min(1, spent / limit) : 0;
   const fill = el("div", {});
   fill.style.width = `${(fraction * 100).toFixed(1)}%`;
   const state = limit && spent >= limit ? "meter over" : limit && spent >= 0.8 * limit ? "meter near" : "meter";
-  return el("div", { class: state, role: "meter", "aria-valuenow": spent.toFixed(4), "aria-valuemax": limit || 0 }, fill);
+  return el("div", { class: state, role: "meter", "aria-valuenow": spent.toFixed(4), "aria-valuemax": limit || 0, "aria-label": label }, fill);
 }
 
 function spendTable(id, title, entries) {
@@ -1718,7 +1780,7 @@ function spendTable(id, title, entries) {
     entries.map(([key, value]) => el("tr", { "data-key": key },
       el("td", { "data-label": title.split(" ").pop() }, key),
       el("td", { "data-label": "USD" }, usd(value)),
-      el("td", {}, meter(value, top)))))];
+      el("td", {}, meter(value, top, `${key}: ${usd(value)}`)))))];
 }
 
 async function spend() {
@@ -1736,7 +1798,7 @@ async function spend() {
     el("td", { "data-label": "owner" }, b.owner),
     el("td", { "data-label": month }, usd(b.spent)),
     el("td", { "data-label": "budget" }, b.monthlyUsd === null ? "no limit" : `${usd(b.monthlyUsd)} (${b.source})`),
-    el("td", {}, b.monthlyUsd === null ? "" : [meter(b.spent, b.monthlyUsd),
+    el("td", {}, b.monthlyUsd === null ? "" : [meter(b.spent, b.monthlyUsd, `${b.owner}'s budget spent`),
       el("span", { class: "meta" }, b.spent >= b.monthlyUsd ? "spent: new runs wait (BudgetExceeded) until next month or a higher budget" : `${usd(b.monthlyUsd - b.spent)} left`)])));
   const namespaceLimits = Object.entries(budget.namespaces);
   put(main, 
@@ -1745,7 +1807,7 @@ async function spend() {
     el("div", { class: "tiles", id: "spend-tiles" },
       el("div", { class: "tile", id: "tile-month" }, el("div", { class: "meta" }, `Provider spend in ${month}`), el("div", { class: "value" }, usd(monthSpend))),
       el("div", { class: "tile", id: "tile-total" }, el("div", { class: "meta" }, "Provider spend, all time"), el("div", { class: "value" }, usd(stats.spend.totalUsd))),
-      el("div", { class: "tile", id: "tile-storage" }, el("div", { class: "meta" }, `Storage: ${stats.totalGB.toFixed(3)} GiB`), el("div", { class: "value" }, `${usd(stats.estimatedMonthlyCost)}/month`),
+      el("div", { class: "tile", id: "tile-storage" }, el("div", { class: "meta" }, `Storage: ${stats.totalGB.toFixed(3)} GiB`), el("div", { class: "value" }, usd(stats.estimatedMonthlyCost), el("span", { class: "unit" }, " a month")),
         el("div", { class: "meta" }, `at $${stats.pricePerGbMonth}/GiB-month`)),
       el("div", { class: "tile", id: "tile-records" }, el("div", { class: "meta" }, "Records (versions)"), el("div", { class: "value" }, `${stats.totalJobs} (${stats.totalVersions})`),
         el("div", { class: "meta" }, Object.entries(stats.byStatus).map(([k, v]) => `${v} ${k}`).join(", ")))),
@@ -1765,6 +1827,25 @@ async function spend() {
 }
 
 // --- create forms ----------------------------------------------------------------------------------
+
+// A Kubernetes name (RFC 1123 subdomain), in words and as the check.
+const NAME_RULE = "lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253";
+const NAME_PATTERN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+// A field error as a person reads it: a name's pattern said in words.
+function inWords(problem) {
+  return /should match pattern|does not match/i.test(problem.message || "") && /(^|\.)name$/.test(problem.field || "") ? NAME_RULE : problem.message;
+}
+
+// The provider a create runs with. An API that runs offline runs every create offline whatever
+// it names: the only choice shown is that one.
+function providerField(options, chosen) {
+  if (config.offline) {
+    return field("Provider", select("provider", [["offline", "offline: free placeholders"]], "offline"), false,
+      "this API runs every create offline (started with --offline)");
+  }
+  return field("Provider", select("provider", options, chosen));
+}
 
 function field(label, input, wide, hint) {
   return el("label", { class: wide ? "wide" : undefined }, label, input, hint ? el("span", { class: "meta" }, hint) : null);
@@ -1870,7 +1951,7 @@ async function createView(which) {
       ? field("Owner", el("select", { name: "owner", id: "f-owner" }, session.owners.map((o) => el("option", { value: o, selected: o === (prefill.owner || session.owner) }, o))))
       : null;
   const common = [
-    field("Name (optional; the same name again is an idempotent repeat)", input("name", { placeholder: "a fresh name", pattern: "[a-z0-9]([-a-z0-9.]*[a-z0-9])?", maxlength: 253 })),
+    field("Name (optional; the same name again is an idempotent repeat)", input("name", { placeholder: "a fresh name", maxlength: 253 }), false, NAME_RULE),
     field("Namespace", input("namespace", { value: values.namespace || config.defaultNamespace, required: true })),
     owners,
   ];
@@ -1883,10 +1964,11 @@ async function createView(which) {
     const loraList = await api("/api/assets/loras", { limit: 200 }).catch(() => ({ items: [] }));
     const prefillLora = ((prefill.loras || [])[0] || {}).loraRef || {};
     const chosenLora = values.lora || prefillLora.name || "";
-    const loraSelect = select("lora", [["", "none"], ...loraList.items.map((l) => [l.name, `${l.namespace}/${l.name} (${l.triggerWord}, ${l.versions.length} version(s))`])], chosenLora);
+    const usable = loraList.items.filter((l) => l.versions.length); // a LoRA whose runs all failed has nothing to use
+    const loraSelect = select("lora", [["", "none"], ...usable.map((l) => [l.name, `${l.namespace}/${l.name} (${l.triggerWord}, ${l.versions.length} version(s))`])], chosenLora);
     const versionSelect = select("loraVersion", [["", "its latest version"]], "");
     const fillVersions = () => {
-      const lora = loraList.items.find((l) => l.name === loraSelect.value);
+      const lora = usable.find((l) => l.name === loraSelect.value);
       put(versionSelect, el("option", { value: "" }, "its latest version"),
         ...(lora ? lora.versions.map((v) => el("option", { value: v.version, selected: String(v.version) === String(values.loraVersion || prefillLora.version || "") },
           `v${v.version}${v.likeness ? ` · likeness ${v.likeness.verdict}${v.likeness.median == null ? "" : ` ${num(v.likeness.median)}`}` : ""}`)) : []));
@@ -1902,7 +1984,7 @@ async function createView(which) {
       field("Seed", input("seed", { type: "number", min: 0, max: 4294967295, placeholder: "random", value: values.from ? "" : pick("seed", "") }), false, values.from ? "empty: a new seed" : ""),
       field("LoRA", loraSelect), field("LoRA version", versionSelect),
       field("LoRA scale", input("scale", { type: "number", min: 0, max: 2, step: 0.05, value: String(((prefill.loras || [])[0] || {}).scale ?? 1) })),
-      field("Provider", select("provider", [["", "default (fal)"], ["fal", "fal"], ["offline", "offline (free placeholder images)"]], pick("provider", ""))),
+      providerField([["", "default (fal)"], ["fal", "fal"], ["offline", "offline (free placeholder images)"]], pick("provider", "")),
     ];
   } else if (kind === "VideoGeneration") {
     fields = [
@@ -1913,21 +1995,21 @@ async function createView(which) {
       field("Frame rate", input("fps", { type: "number", min: 1, max: 60, placeholder: "the model's default", value: pick("fps", "") })),
       field("Resolution", select("resolution", [["", "the model's default"], ["480p", "480p"], ["580p", "580p"], ["720p", "720p"]], pick("resolution", ""))),
       field("Seed", input("seed", { type: "number", min: 0, max: 4294967295, placeholder: "random", value: values.from ? "" : pick("seed", "") }), false, values.from ? "empty: a new seed" : ""),
-      field("Provider", select("provider", [["", "default (fal)"], ["fal", "fal"], ["offline", "offline (a free placeholder video)"], ["cluster", "cluster"]], pick("provider", ""))),
+      providerField([["", "default (fal)"], ["fal", "fal"], ["offline", "offline (a free placeholder video)"], ["cluster", "cluster"]], pick("provider", "")),
     ];
   } else if (kind === "LoraTraining") {
     fields = [
       field("Source video URL", input("source", { type: "text", required: true, placeholder: "https://…/video.mp4 or s3://bucket/key", value: values.source || "" }), true),
       field("Trigger word", input("triggerWord", { required: true, maxlength: 32, value: values.triggerWord || "" }), false, "the word that calls the LoRA in a prompt"),
       field("Training steps", input("steps", { type: "number", min: 100, max: 10000, placeholder: "1000" })),
-      field("Provider", select("provider", [["", "default (fal)"], ["fal", "fal"], ["offline", "offline (free, placeholder weights)"]], values.provider || "")),
+      providerField([["", "default (fal)"], ["fal", "fal"], ["offline", "offline (free, placeholder weights)"]], values.provider || ""),
     ];
   } else {
     fields = [
       field("Audio or video URL", input("source", { type: "text", required: true, placeholder: "https://…/audio.mp3", value: values.source || "" }), true),
       field("Language code", input("languageCode", { placeholder: "detected", maxlength: 10 })),
       el("label", { class: "check" }, input("speakerLabels", { type: "checkbox", checked: true }), "Label speakers"),
-      field("Provider", select("provider", [["", "default (assemblyai)"], ["assemblyai", "assemblyai"], ["offline", "offline (free placeholder)"]], values.provider || "")),
+      providerField([["", "default (assemblyai)"], ["assemblyai", "assemblyai"], ["offline", "offline (free placeholder)"]], values.provider || ""),
     ];
   }
   const status = el("div", { id: "create-status" });
@@ -1940,6 +2022,14 @@ async function createView(which) {
     for (const old of form.querySelectorAll(".field-error")) old.remove();
     for (const old of form.querySelectorAll(".invalid")) old.classList.remove("invalid");
     const data = new FormData(form);
+    const name = (data.get("name") || "").toString().trim();
+    if (name && !NAME_PATTERN.test(name)) { // said in words before the API says it as a pattern
+      const control = form.querySelector("[name=name]");
+      control.classList.add("invalid");
+      control.after(el("span", { class: "field-error", "data-field": "metadata.name" }, `metadata.name: ${NAME_RULE}`));
+      notice(status, `The name “${name}” cannot be used: ${NAME_RULE}`, true).id = "create-error";
+      return;
+    }
     const metadata = { namespace: (data.get("namespace") || "").toString().trim() || undefined };
     if ((data.get("name") || "").toString().trim()) metadata.name = data.get("name").toString().trim();
     try {
@@ -1952,7 +2042,7 @@ async function createView(which) {
         const control = inputFor(form, problem.field || "");
         if (!control) continue;
         control.classList.add("invalid");
-        control.after(el("span", { class: "field-error", "data-field": problem.field }, `${problem.field}: ${problem.message}`));
+        control.after(el("span", { class: "field-error", "data-field": problem.field }, `${problem.field}: ${inWords(problem)}`));
       }
     }
   });
@@ -2032,25 +2122,89 @@ function usagePanel(record) {
 // Its owner shares it (or takes a grant back) from its page: a laptop's record keeps the grant;
 // a cluster resource's answer is the kubectl command that shares it (docs/sharing.md).
 function shareForm(record) {
-  const status = el("div", { id: "share-status" });
+  return grantsForm(record.shares, `/api/assets/${ref(record.id)}/shares`, "share");
+}
+
+// Grants (owner:NAME or group:NAME, read or use) of what `path` shares, each with Take back, and
+// a form to give one; the ids start with `prefix` (share-form, collection-share-form).
+function grantsForm(shares, path, prefix) {
+  const status = el("div", { id: `${prefix}-status` });
   const to = el("input", { name: "to", placeholder: "owner:NAME or group:NAME", pattern: "(owner|group):[^\\s,=]+", required: true, "aria-label": "Share with" });
-  const access = select("access", [["read", "read: see, download"], ["use", "use: in a loraRef, no files"]], "read");
-  access.setAttribute("aria-label", "Access");
-  const change = async (method, path, body) => {
+  const access = el("select", { name: "access", "aria-label": "Access" },
+    [["read", "read: see, download"], ["use", "use: in a loraRef, no files"]].map(([value, label]) => el("option", { value }, label)));
+  const change = async (method, url, body) => {
     try {
-      await send(method, path, body);
+      await send(method, url, body);
       await route();
     } catch (error) { notice(status, error.message || String(error), true); }
   };
-  const grants = (record.shares || []).map((g) => el("li", {}, `${g.to} (${g.access}) `,
-    el("button", { type: "button", onclick: () => change("DELETE", `/api/assets/${ref(record.id)}/shares/${encodeURIComponent(g.to)}`) }, "Take back")));
+  const grants = (shares || []).map((g) => el("li", {}, `${g.to} (${g.access}) `,
+    el("button", { type: "button", onclick: () => change("DELETE", `${path}/${encodeURIComponent(g.to)}`) }, "Take back")));
   return el("div", { class: "share" },
-    grants.length ? el("ul", { class: "plain", id: "grants" }, grants) : null,
-    el("form", { id: "share-form", class: "inline", onsubmit: (event) => {
+    grants.length ? el("ul", { class: "plain", id: prefix === "share" ? "grants" : `${prefix}-grants` }, grants) : null,
+    el("form", { id: `${prefix}-form`, class: "inline", onsubmit: (event) => {
       event.preventDefault();
-      change("PUT", `/api/assets/${ref(record.id)}/shares`, { to: to.value.trim(), access: access.value });
+      change("PUT", path, { to: to.value.trim(), access: access.value });
     } }, to, access, el("button", { type: "submit" }, "Share")),
     status);
+}
+
+// "+ Collection" on a card: add the record to one of the caller's collections, chosen in a dialog.
+function collectButton(record) {
+  return el("button", { type: "button", class: "collect", "data-id": record.id, title: "Add to a collection",
+    "aria-label": `Add ${record.namespace}/${record.name} to a collection`, onclick: () => collectDialog(record) }, "+ Collection");
+}
+
+async function collectDialog(record) {
+  closeDialog();
+  const status = el("div", { id: "collect-status" });
+  const list = el("ul", { class: "plain collect-list", id: "collect-list" }, el("li", { class: "meta" }, "loading…"));
+  const add = async (c) => {
+    try {
+      const after = await send("POST", `/api/collections/${encodeURIComponent(c.id)}/members`, { ref: record.id });
+      put(status, el("p", { class: "notice", role: "status", id: "collect-done" }, `Added to ${c.name} (${after.memberCount} ${after.memberCount === 1 ? "asset" : "assets"}). `,
+        el("a", { href: `#/collection/${encodeURIComponent(c.id)}`, onclick: closeDialog }, "Open it")));
+    } catch (error) { notice(status, error.message || String(error), true); }
+  };
+  const name = el("input", { name: "name", required: true, pattern: "[0-9A-Za-z][0-9A-Za-z._-]*", maxlength: 100, placeholder: "a new collection", "aria-label": "New collection's name" });
+  const make = el("form", { class: "inline", id: "collect-new", onsubmit: async (event) => {
+    event.preventDefault();
+    try { await add(await send("POST", "/api/collections", { name: name.value.trim(), description: "" })); await fill(); }
+    catch (error) { notice(status, error.message || String(error), true); }
+  } }, name, el("button", { type: "submit" }, "Make it and add"));
+  const fill = async () => {
+    const found = await api("/api/collections");
+    const own = found.items.filter((c) => c.access === "owner");
+    put(list, own.length ? own.map((c) => el("li", {}, el("button", { type: "button", class: "add-to", "data-collection": c.id, onclick: () => add(c) }, `Add to ${c.name}`),
+      el("span", { class: "meta" }, ` ${c.memberCount} ${c.memberCount === 1 ? "asset" : "assets"}${c.description ? ` · ${c.description}` : ""}`)))
+      : el("li", { class: "meta" }, "You have no collection yet: name one below."));
+  };
+  const dialog = el("div", { class: "dialog", id: "collect-dialog", role: "dialog", "aria-modal": "true", "aria-label": "Add to a collection" },
+    el("div", {},
+      el("h2", {}, `Add ${record.namespace}/${record.name} to a collection`),
+      list, make, status,
+      el("div", { class: "actions" }, el("button", { type: "button", id: "collect-close", onclick: closeDialog }, "Close"))));
+  dialog.addEventListener("click", (event) => { if (event.target === dialog) closeDialog(); });
+  dialog.addEventListener("keydown", (event) => { if (event.key === "Escape") closeDialog(); });
+  document.body.append(dialog);
+  try { await fill(); } catch (error) { put(list, el("li", { class: "error" }, error.message || String(error))); }
+  dialog.querySelector("button").focus();
+}
+
+// A record as a card with its picture (what its latest version made, or a label of its kind where
+// it made none): search results, a collection's members, assets to add to it.
+function assetCard(item, { below = null, actions = [] } = {}) {
+  const link = `#/${KIND_LINK[item.kind] || "job"}/${ref(item.id)}`;
+  const picture = recordThumb(item);
+  const about = item.prompt || item.triggerWord || item.description || "";
+  return el("article", { class: "card asset-card", "data-id": item.id, "data-kind": item.kind },
+    el("a", { href: link, class: "open", "aria-label": `${item.namespace}/${item.name}` },
+      picture ? el("img", { class: "thumb", src: picture.src, alt: about || item.name, width: 240 })
+        : el("div", { class: "thumb no-picture", "data-kind": item.kind }, item.type)),
+    el("div", { class: "title" }, el("a", { href: link, class: "name" }, `${item.namespace}/${item.name}`)),
+    el("div", { class: "meta" }, `${session.admin || !session.owners.includes(item.owner) ? `${item.owner} · ` : ""}${item.type}`, about ? ` · ${about}` : ""),
+    below,
+    el("div", { class: "card-actions" }, badge(item.status), actions));
 }
 
 async function collectionsView() {
@@ -2072,7 +2226,7 @@ async function collectionsView() {
     el("td", { "data-label": "about" }, c.description || "")));
   put(main, el("h1", {}, "Collections"), form, status,
     rows.length ? el("table", { id: "collections", class: "stack" }, rows)
-      : el("p", { class: "empty", id: "empty" }, "No collection yet: name one above, then add assets on its page (by id or namespace/name)."));
+      : el("p", { class: "empty", id: "empty" }, "No collection yet: name one above, then add assets on its page or with + Collection on a card in the gallery or the search."));
 }
 
 async function collectionView(id) {
@@ -2085,26 +2239,25 @@ async function collectionView(id) {
     event.preventDefault();
     location.hash = `#/collection/${encodeURIComponent(c.id)}${q.value.trim() ? `?${new URLSearchParams({ q: q.value.trim() })}` : ""}`;
   } }, q, el("button", { type: "submit" }, "Search"));
-  const member = el("input", { name: "ref", placeholder: "id or namespace/name", "aria-label": "Asset to add" });
+  // Assets to add: found by words (the search), each a card with an Add button.
+  const words = el("input", { type: "search", name: "q", placeholder: "Find assets to add: words of a name, prompt or tag", "aria-label": "Find assets to add" });
+  const found = el("div", { class: "grid", id: "add-candidates" });
   const addForm = mine ? el("form", { id: "add-member", class: "inline", onsubmit: async (event) => {
     event.preventDefault();
-    try { await send("POST", `/api/collections/${encodeURIComponent(c.id)}/members`, { ref: member.value.trim() }); await route(); }
+    if (!words.value.trim()) return;
+    try {
+      const page = await api("/api/assets/search", { q: words.value.trim(), limit: 12 });
+      const inIt = new Set(c.items.map((item) => item.id));
+      put(found, page.items.length ? page.items.map((item) => assetCard(item, { actions: inIt.has(item.id) ? el("span", { class: "meta" }, "in it") : el("button", { type: "button", class: "add", onclick: async () => {
+        try { await send("POST", `/api/collections/${encodeURIComponent(c.id)}/members`, { ref: item.id }); await route(); }
+        catch (error) { notice(status, error.message || String(error), true); }
+      } }, "Add") })) : el("p", { class: "empty" }, "Nothing matches those words."));
+    } catch (error) { notice(status, error.message || String(error), true); }
+  } }, words, el("button", { type: "submit" }, "Find")) : null;
+  const cards = c.items.map((item) => assetCard(item, { actions: mine ? el("button", { type: "button", class: "remove", onclick: async () => {
+    try { await send("DELETE", `/api/collections/${encodeURIComponent(c.id)}/members/${encodeURIComponent(item.id)}`); await route(); }
     catch (error) { notice(status, error.message || String(error), true); }
-  } }, member, el("button", { type: "submit" }, "Add")) : null;
-  const thumb = (item) => {
-    const v = (item.versions || [])[item.versions.length - 1];
-    const image = v && v.images && v.images[0];
-    return image ? el("img", { src: thumbOf(item.id, image, v.version), alt: "", loading: "lazy", class: "thumb" }) : null;
-  };
-  const rows = c.items.map((item) => el("tr", { "data-id": item.id },
-    el("td", { "data-label": "" }, thumb(item)),
-    el("td", { "data-label": "name" }, el("a", { href: `#/${KIND_LINK[item.kind] || "job"}/${ref(item.id)}` }, `${item.namespace}/${item.name}`)),
-    el("td", { "data-label": "type" }, item.type), el("td", { "data-label": "status" }, badge(item.status)),
-    el("td", { "data-label": "owner" }, item.owner),
-    mine ? el("td", {}, el("button", { type: "button", onclick: async () => {
-      try { await send("DELETE", `/api/collections/${encodeURIComponent(c.id)}/members/${encodeURIComponent(item.id)}`); await route(); }
-      catch (error) { notice(status, error.message || String(error), true); }
-    } }, "Remove")) : null));
+  } }, "Remove") : null }));
   const shares = (c.shares || []).map((s) => `${s.to} (${s.access})`).join(", ");
   put(main, el("h1", {}, `Collection ${c.name}`),
     el("dl", { class: "facts" },
@@ -2114,9 +2267,12 @@ async function collectionView(id) {
       mine ? [el("dt", {}, "shared with"), el("dd", { id: "collection-shares" }, shares || "nobody")] : [],
       el("dt", {}, "download"), el("dd", {}, c.access === "use" ? "use only: no files"
         : el("a", { href: `/api/collections/${encodeURIComponent(c.id)}/archive`, id: "archive", download: `${c.name}.zip` }, "Download as zip"))),
-    searchForm, addForm, status,
-    rows.length ? el("table", { id: "members", class: "stack" }, rows)
-      : el("p", { class: "empty", id: "empty" }, values.q ? "No asset of it matches." : "No assets in it yet."));
+    mine ? [el("h2", {}, "Share it"), grantsForm(c.shares, `/api/collections/${encodeURIComponent(c.id)}/shares`, "collection-share")] : null,
+    el("h2", {}, values.q ? `Its assets matching “${values.q}”` : "Its assets"),
+    searchForm, status,
+    cards.length ? el("div", { class: "grid", id: "members" }, cards)
+      : el("p", { class: "empty", id: "empty" }, values.q ? "No asset of it matches." : mine ? "No assets in it yet: find them below, or use + Collection on a card in the gallery or the search." : "No assets in it yet."),
+    mine ? [el("h2", {}, "Add assets"), addForm, found] : null);
 }
 
 // --- notifications: the webhook delivery log (issue 38; docs/notifications.md) ---------------------
