@@ -8,11 +8,13 @@ out (a LoRA counted about 40 % low)."""
 from __future__ import annotations
 
 import json
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from contentgen.api import KINDS
 from contentgen.catalog import open_catalog
@@ -35,9 +37,7 @@ def stored_bytes(doc: dict[str, Any], version: int) -> dict[str, int]:
     return {info.key: info.size_bytes for root in roots for info in store.list(root)}
 
 
-def test_usage_counts_every_object_the_store_holds(
-    workspace: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def run_every_kind(capsys: pytest.CaptureFixture[str]) -> None:
     for args in (
         ["--source", str(SAMPLE), str(EXAMPLES / "loratraining.yaml")],
         [str(EXAMPLES / "imagegeneration-lora.yaml")],
@@ -102,3 +102,53 @@ def test_a_promotions_stored_object_is_counted_with_its_version() -> None:
     assert new["versions"][0]["artifacts"][-1] == stored
     assert "object" not in json.dumps(new["versions"][0]["promotions"])
     assert entry["object"] == stored  # the caller's entry is left as it was (a retried write reuses it)
+
+
+def test_a_collection_archive_holds_every_file_and_the_current_reports(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every member's latest version whole: the LoRA's two likeness.json (its run's and the
+    re-evaluation's) and both contact sheets (the sheet and its thumbnail) kept under their paths,
+    two members of one namespace/name (a LoRA and a picture both called demo-avatar) in folders of
+    their own; as many files as announced, each the stored object's bytes, and a manifest naming
+    the version's current likeness report."""
+    run_every_kind(capsys)
+    picture = yaml.safe_load((EXAMPLES / "imagegeneration.yaml").read_text())
+    picture["metadata"]["name"] = "demo-avatar"
+    (workspace / "same-name.yaml").write_text(yaml.safe_dump(picture))
+    assert main(["run", "--offline", str(workspace / "same-name.yaml")]) == 0
+    assert main(["collections", "create", "all", "--owner", "demo-user", "-o", "json"]) == 0
+    catalog = open_catalog()
+    docs = catalog.find_raw({})
+    for doc in docs:
+        assert main(["collections", "add", "all", str(doc["_id"]), "--owner", "demo-user", "-o", "json"]) == 0
+    capsys.readouterr()
+    assert main(["collections", "archive", "all", "--owner", "demo-user", "--out", "all.zip"]) == 0
+    announced = capsys.readouterr().err
+    zipped = zipfile.ZipFile(workspace / "all.zip")
+    names = zipped.namelist()
+    assert len(names) == len(set(names))
+    files = [n for n in names if n != "manifest.json"]
+    assert f"{len(files)} files of {len(docs)} members" in announced
+    manifest = json.loads(zipped.read("manifest.json"))
+    assert manifest["files"] == len(files) and manifest["missing"] == []
+    assert sorted(f["name"] for m in manifest["members"] for f in m["files"]) == sorted(files)
+    assert len({m["folder"] for m in manifest["members"]}) == len(docs)
+
+    store = open_store(DEFAULT_LOCAL_STORE)
+    for member in manifest["members"]:
+        doc = next(d for d in docs if d["_id"] == member["id"])
+        version = doc["versions"][-1]
+        held = stored_bytes(doc, version["version"])
+        inside = {store.key_of(f["uri"]): f["name"] for f in member["files"]}
+        assert sorted(held) == sorted(k for k in inside if k in held), doc["kind"]  # every object
+        for key, name in inside.items():
+            assert zipped.read(name) == store.get_bytes(key), name
+    lora = next(m for m in manifest["members"] if m["kind"] == "LoraTraining")
+    folder = lora["folder"]
+    for name in ("likeness.json", "likeness/e1/likeness.json", "dataset/contact-sheet.jpg"):
+        assert folder + name in names, name
+    record = next(d for d in docs if d["_id"] == lora["id"])["versions"][-1]["likeness"]
+    report = lora["likeness"]["report"]
+    assert lora["likeness"]["verdict"] == record["verdict"]
+    assert zipped.read(report) == store.get_bytes(store.key_of(record["reportUri"]))

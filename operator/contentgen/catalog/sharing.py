@@ -13,6 +13,7 @@ catalog's database; who may see or use what is decided in api/sharing.py.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import tempfile
@@ -356,20 +357,96 @@ def matches_words(doc: dict[str, Any], words: Iterable[str]) -> bool:
 _UNSAFE = re.compile(r"[^0-9A-Za-z._-]+")
 
 
-def archive_files(store: ObjectStore, members: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """(name in the archive, uri) of every member's latest version's files in `store`: a folder per
-    member, NAMESPACE_NAME-vN/."""
+MANIFEST = "manifest.json"
+MISSING = "MISSING.txt"
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """`name`, or name-2, name-3 ... (before its extension) where an earlier file took it."""
+    stem, dot, ext = name.rpartition(".")
+    if not dot or "/" in ext:
+        stem, dot, ext = name, "", ""
+    found, n = name, 1
+    while found in taken or found in (MANIFEST, MISSING):
+        n += 1
+        found = f"{stem}-{n}{dot}{ext}"
+    taken.add(found)
+    return found
+
+
+def _inside(key: str, version: int) -> str:
+    """Where an object of version `version` sits in its member's folder: its path under the
+    version's prefix (likeness/e1/likeness.json, images/0001.jpg), a LoRA's dataset under dataset/."""
+    marker = f"/v{version}/"
+    path = key.split(marker, 1)[1] if marker in key else key.rsplit("/", 1)[-1]
+    return f"dataset/{path}" if key.startswith("datasets/") else path
+
+
+def archive_plan(
+    store: ObjectStore, collection: dict[str, Any], members: list[dict[str, Any]]
+) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+    """(name in the archive, uri) of every member's latest version's files in `store`, a folder per
+    member (NAMESPACE_NAME-vN/), each file under a name of its own (two members' or one member's
+    same-named files both kept); and the manifest listing each member and file, with the version's
+    current likeness report where it has one."""
     files: list[tuple[str, str]] = []
+    taken: set[str] = set()
+    listed: list[dict[str, Any]] = []
     for member in members:
         versions = member.get("versions") or []
         if not versions:
             continue
         latest = versions[-1]
-        folder = _UNSAFE.sub("_", f"{member.get('namespace')}_{member.get('name')}-v{latest.get('version')}")
+        number = int(latest.get("version") or 0)
+        name = _UNSAFE.sub("_", f"{member.get('namespace')}_{member.get('name')}-v{number}")
+        folder = _unique(name, taken)
+        sizes = {a["uri"]: a for a in latest.get("artifacts") or []}
+        inside: set[str] = set()
+        entry: dict[str, Any] = {
+            "id": str(member.get("_id") or ""),
+            "kind": str(member.get("kind") or ""),
+            "namespace": str(member.get("namespace") or ""),
+            "name": str(member.get("name") or ""),
+            "owner": str(member.get("owner") or ""),
+            "version": number,
+            "folder": f"{folder}/",
+            "files": [],
+        }
+        by_uri: dict[str, str] = {}
         for uri in version_uris(latest):
-            if store.owns(uri):
-                files.append((f"{folder}/{store.key_of(uri).rsplit('/', 1)[-1]}", uri))
-    return files
+            if not store.owns(uri):
+                continue
+            path = f"{folder}/{_unique(_inside(store.key_of(uri), number), inside)}"
+            files.append((path, uri))
+            by_uri[uri] = path
+            known = sizes.get(uri) or {}
+            entry["files"].append(
+                {
+                    "name": path,
+                    "uri": uri,
+                    **({"sizeBytes": int(known["sizeBytes"])} if "sizeBytes" in known else {}),
+                    **({"sha256": known["sha256"]} if known.get("sha256") else {}),
+                }
+            )
+        likeness = latest.get("likeness") or {}
+        if likeness.get("verdict"):  # the version's likeness as the record holds it now
+            entry["likeness"] = {
+                "verdict": likeness.get("verdict"),
+                "median": likeness.get("median"),
+                "report": by_uri.get(str(likeness.get("reportUri") or ""), ""),
+                "grid": by_uri.get(str(likeness.get("gridUri") or ""), ""),
+            }
+        listed.append(entry)
+    manifest = {
+        "collection": {
+            "id": str(collection.get("_id") or ""),
+            "name": str(collection.get("name") or ""),
+            "owner": str(collection.get("owner") or ""),
+        },
+        "members": listed,
+        "files": len(files),
+    }
+    return files, manifest
 
 
 class _Sink:
@@ -394,18 +471,16 @@ class _Sink:
         return out
 
 
-def zipped(store: ObjectStore, files: list[tuple[str, str]]) -> Iterator[bytes]:
-    """A zip of `files`, made as it is read (ZIP_STORED: pictures and models do not compress), a
-    file at a time from the store, never whole in memory; a file the store cannot give is left out,
-    with a line in MISSING.txt."""
+def zipped(
+    store: ObjectStore, files: list[tuple[str, str]], manifest: dict[str, Any] | None = None
+) -> Iterator[bytes]:
+    """A zip of `files` (names unique: archive_plan), made as it is read (ZIP_STORED: pictures and
+    models do not compress), a file at a time from the store, never whole in memory; a file the
+    store cannot give is left out, with a line in MISSING.txt and `missing` in the manifest."""
     sink = _Sink()
     missing: list[str] = []
-    seen: set[str] = set()
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
         for name, uri in files:
-            if name in seen:
-                continue
-            seen.add(name)
             try:
                 with (
                     _local_copy(store, uri) as path,
@@ -419,7 +494,11 @@ def zipped(store: ObjectStore, files: list[tuple[str, str]]) -> Iterator[bytes]:
                 missing.append(f"{name}: {exc}")
             yield sink.take()
         if missing:
-            archive.writestr("MISSING.txt", "\n".join(missing) + "\n")
+            archive.writestr(MISSING, "\n".join(missing) + "\n")
+        if manifest is not None:
+            gone = {line.split(": ", 1)[0] for line in missing}
+            written = {**manifest, "missing": sorted(gone)}
+            archive.writestr(MANIFEST, json.dumps(written, indent=1) + "\n")
     yield sink.take()
 
 

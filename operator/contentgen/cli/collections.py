@@ -20,7 +20,7 @@ from contentgen.catalog import CatalogMissing, CatalogUnavailable, open_catalog,
 from contentgen.catalog.sharing import (
     CollectionError,
     Collections,
-    archive_files,
+    archive_plan,
     downloadable,
     matches_words,
     visible_members,
@@ -240,13 +240,16 @@ def _act(args: argparse.Namespace, collections: Collections, output: str) -> int
         m for m in _members(args, collections, doc) if not args.owner or downloadable(doc, m, _owners(args))
     ]
     store = _store(args)
-    files = archive_files(store, members)
+    files, manifest = archive_plan(store, doc, members)
     if args.out == "-":
-        for chunk in zipped(store, files):
+        for chunk in zipped(store, files, manifest):
             sys.stdout.buffer.write(chunk)
     else:
         with Path(args.out).open("wb") as target:
-            for chunk in zipped(store, files):
+            for chunk in zipped(store, files, manifest):
                 target.write(chunk)
-    print(f"{len(files)} files of {len(members)} members -> {args.out}", file=sys.stderr)
+    print(
+        f"{len(files)} files of {len(manifest['members'])} members, listed in manifest.json -> {args.out}",
+        file=sys.stderr,
+    )
     return 0

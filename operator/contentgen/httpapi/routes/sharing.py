@@ -27,7 +27,7 @@ from contentgen.catalog.sharing import (
     CollectionError,
     Collections,
     NotShareable,
-    archive_files,
+    archive_plan,
     change_record_shares,
     downloadable,
     kubectl_share,
@@ -527,7 +527,9 @@ _UNSAFE = re.compile(r"[^0-9A-Za-z._-]+")
     response_class=StreamingResponse,
     responses={
         200: {
-            "description": "application/zip: a folder per member (NAMESPACE_NAME-vN/) with its files.",
+            "description": "application/zip: a folder per member (NAMESPACE_NAME-vN/) with its latest "
+            "version's files, each under its path in the version (likeness/e1/likeness.json), and "
+            "manifest.json listing each member and file and the version's current likeness report.",
             "content": {"application/zip": {}},
         },
         403: _err("The collection is shared with the caller for use only (code use_only): no files."),
@@ -548,7 +550,7 @@ def archive(cid: CollectionPath, svc: ServicesDep, who: CallerDep) -> StreamingR
     store = svc.store()
     name = _UNSAFE.sub("_", str(doc.get("name") or "collection"))
     return StreamingResponse(
-        zipped(store, archive_files(store, members)),
+        zipped(store, *archive_plan(store, doc, members)),
         media_type="application/zip",
         headers={
             "Content-Disposition": f'attachment; filename="{name}.zip"',
