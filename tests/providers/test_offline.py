@@ -206,7 +206,8 @@ def test_transcript_says_it_is_a_placeholder_with_the_measured_duration(tmp_path
     assert out.placeholder
     assert out.text.startswith("Speaker A: [OFFLINE PLACEHOLDER] This is not a transcript")
     assert "2.0 seconds long" in out.text
-    assert (out.duration_seconds, out.speakers, out.word_count, out.language_code) == (2.0, 1, 0, "de")
+    assert (out.duration_seconds, out.speakers, out.language_code) == (2.0, 1, "de")
+    assert out.word_count == len(out.text.removeprefix("Speaker A: ").split()) > 20  # its own words
     response = out.response
     assert {
         "id",

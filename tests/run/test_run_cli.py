@@ -219,6 +219,11 @@ def test_transcription_offline(workspace: Path, capsys: pytest.CaptureFixture[st
     assert json.loads(local(result.transcript.json_uri).read_text())["audio_duration"] == pytest.approx(
         25, abs=1
     )
+    # the placeholder counts its own words, as the record and `assets list` say (not "0 words")
+    said = json.loads(local(result.transcript.json_uri).read_text())["text"].split()
+    assert result.transcript.word_count == len(said) > 20
+    assert main(["assets", "list", "-o", "table"]) == 0
+    assert f"{len(said)} words" in capsys.readouterr().out
     # what search keeps: the words, and when every fifth is said (untimed here: spread over the audio)
     words, times = (result.transcript_text or "").split(), result.transcript_times or []
     assert len(times) == (len(words) + 4) // 5 and times[0] == [0, 0.0]

@@ -194,7 +194,7 @@ class OfflineProvider:
         return TranscriptionOutput(
             response=response,
             text=f"Speaker A: {text}" if request.speaker_labels else text,
-            word_count=0,  # no word was recognized
+            word_count=len(text.split()),  # the placeholder's own words: what transcript.txt holds
             duration_seconds=float(duration or 0.0),
             speakers=1 if request.speaker_labels else 0,
             language_code=language,
