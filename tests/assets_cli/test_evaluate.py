@@ -119,19 +119,24 @@ def test_offline_evaluations_keep_the_history_and_recompute_the_faces(cli: Cli, 
     assert code == 0, err
     assert "as evaluation e2: no-faces" in out
     shown = record(uid)["versions"][0]
-    assert shown["likenessEvaluation"] == 2 and shown["likeness"]["seeds"] == [3]
-    # the earlier evaluation stays readable: listed, and its objects untouched in the store
-    [earlier] = shown["likenessHistory"]
-    assert (earlier["evaluation"], earlier["seeds"], earlier["by"]) == (1, [1, 2], "cli")
+    # neither measured anything: the version's verdict stays the first (it has none of its own run),
+    # the later one is in its history, never silently in its place
+    assert shown["likenessEvaluation"] == 1 and shown["likeness"]["seeds"] == [1, 2]
+    assert shown["likenessChoice"]["how"] == "first"
+    [later] = shown["likenessHistory"]
+    assert (later["evaluation"], later["seeds"], later["by"]) == (2, [3], "cli")
     assert json.loads(store.get_bytes(prefix + "evaluation.json"))["seeds"] == [1, 2]
-    assert store.exists(store.key_of(earlier["likeness"]["gridUri"]))
+    assert store.exists(store.key_of(later["likeness"]["gridUri"]))
     assert {a["uri"] for a in shown["artifacts"]} >= {
-        earlier["likeness"]["gridUri"],
+        later["likeness"]["gridUri"],
         shown["likeness"]["gridUri"],
     }
 
     code, out, _ = cli("assets", "get", "demo-avatar", "-o", "table")
-    assert "likeness no-faces" in out and "(evaluation e2; earlier: e1 no-faces)" in out
+    assert "likeness no-faces" in out and "(the verdict of evaluation e1; also e2 no-faces (cli))" in out
+    # an evaluation that measured nothing cannot be chosen as the verdict
+    code, _, err = cli("assets", "promote", "demo-avatar", "--evaluation", "2")
+    assert code != 0 and "--evaluation: e2 measured nothing (no-faces): it cannot be a verdict" in err
 
     # fal cannot fetch the LoRA from a local store: refused before anything is asked of it
     fal = FakeFal()

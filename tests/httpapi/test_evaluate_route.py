@@ -103,14 +103,17 @@ async def test_a_dry_run_then_an_evaluation_kept_beside_the_earlier_one(
 
     record = (await client.get(f"/api/jobs/{uid}")).json()
     version = record["versions"][0]
-    assert version["likenessEvaluation"] == 1 and version["likeness"]["seeds"] == [5]
-    [run] = version["likenessHistory"]  # the run's own report, still there
-    assert run["evaluation"] == 0 and run["likeness"]["seeds"] == [1, 2]
+    # the run's own report stays the version's verdict; the re-evaluation is in its history
+    assert version["likenessEvaluation"] == 0 and version["likeness"]["seeds"] == [1, 2]
+    assert version["likenessChoice"]["how"] == "run"
+    [again_first] = version["likenessHistory"]
+    assert again_first["evaluation"] == 1 and again_first["likeness"]["seeds"] == [5]
+    assert again_first["by"] == "api" and again_first["provider"] == "offline"
 
     again = await client.post(path + "?confirm=true")
     assert again.status_code == 201 and again.json()["evaluation"] == 2
     history = (await client.get(f"/api/jobs/{uid}")).json()["versions"][0]["likenessHistory"]
-    assert [h["evaluation"] for h in history] == [0, 1]
+    assert [h["evaluation"] for h in history] == [1, 2]
 
 
 @pytest.mark.asyncio
@@ -134,4 +137,4 @@ async def test_an_api_that_does_not_create_pays_for_nothing(trained: tuple[Catal
         paid = await client.post(f"/api/assets/{uid}/versions/1/evaluate?confirm=true")
     assert paid.status_code == 403 and paid.json()["error"]["code"] == "create_disabled"
     assert answers.undocumented() == []
-    assert not list(store.list(f"loras/demo-user/{uid}/v1/likeness/"))
+    assert not list(store.list(f"loras/demo-user/{uid}/v1/likeness/e"))

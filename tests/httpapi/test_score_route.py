@@ -135,9 +135,12 @@ async def test_pictures_are_scored_and_kept_beside_the_version(
     assert {i.key: i.sha256 for i in store.list(prefix)} == {i.key: i.sha256 for i in stored.values()}
     record = (await client.get(f"/api/jobs/{uid}", headers=auth("alice"))).json()
     version = record["versions"][0]
-    assert (version["likenessEvaluation"], version["likenessSource"]) == (2, "pictures")
-    [first] = version["likenessHistory"]
+    # outside pictures are not a verdict on the LoRA: its own evaluation's stays, both scorings listed
+    assert (version["likenessEvaluation"], version["likenessSource"]) == (0, "")
+    first, second = version["likenessHistory"]
     assert (first["evaluation"], first["source"], len(first["pictures"])) == (1, "pictures", 3)
+    assert (second["evaluation"], second["source"], second["by"]) == (2, "pictures", "api")
+    assert first["likeness"]["verdict"] in ("alike", "unlike")  # what these pictures look like
 
 
 @pytest.mark.asyncio
@@ -151,7 +154,7 @@ async def test_another_owner_cannot_score_against_the_lora(
     assert refused.status_code == 404  # not visible to bob, as every route answers
     unauthenticated = await client.post(SCORE.format(uid=uid, version=1), files=_files("astronaut-small.jpg"))
     assert unauthenticated.status_code == 401
-    assert not list(store.list(f"loras/alice/{uid}/v1/likeness/"))
+    assert not list(store.list(f"loras/alice/{uid}/v1/likeness/e"))
 
 
 @pytest.mark.asyncio
@@ -195,7 +198,7 @@ async def test_refusals_name_the_field(http: tuple[httpx.AsyncClient, LocalStore
         SCORE.format(uid=uid, version=9), files=_files("astronaut-small.jpg"), headers=alice
     )
     assert missing.status_code == 404 and "no usable version 9" in missing.json()["error"]["message"]
-    assert not list(store.list(f"loras/alice/{uid}/v1/likeness/"))  # nothing stored by a refusal
+    assert not list(store.list(f"loras/alice/{uid}/v1/likeness/e"))  # nothing stored by a refusal
 
 
 def test_the_document_states_the_body_and_its_caps(
@@ -228,7 +231,7 @@ async def test_an_api_that_does_not_create_stores_nothing(
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "create_disabled"
     assert "contentgen assets evaluate REF --pictures DIR" in refused.json()["error"]["message"]
     assert answers.undocumented() == []
-    assert not list(store.list(f"loras/alice/{uid}/v1/likeness/"))
+    assert not list(store.list(f"loras/alice/{uid}/v1/likeness/e"))
 
 
 def test_an_upload_is_checked_without_numpy_or_opencv(tmp_path: Path) -> None:

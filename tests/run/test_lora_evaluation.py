@@ -89,8 +89,11 @@ def test_a_lora_version_evaluated_again_on_a_laptop(
     assert traced.loras[0].trained is not None and traced.loras[0].trained.dataset_uri
     lora = to_record(catalog.get(LORA_UID)).wire()  # type: ignore[arg-type]
     (version,) = lora["versions"]
-    assert version["likenessEvaluation"] == 1 and version["likeness"]["seeds"] == [3, 4]
-    assert [h["evaluation"] for h in version["likenessHistory"]] == [0]  # the training's own
+    # the training's own evaluation stays the version's verdict; the LoraEvaluation's is in its history
+    assert version["likenessEvaluation"] == 0 and version["likenessChoice"]["how"] == "run"
+    [again] = version["likenessHistory"]
+    assert again["evaluation"] == 1 and again["likeness"]["seeds"] == [3, 4]
+    assert again["resource"]["kind"] == "LoraEvaluation"
     assert store.uri(likeness + "likeness-grid.jpg") in [a["uri"] for a in version["artifacts"]]
 
     # run again: a new run of the resource, its own version and number; the first stays
@@ -99,8 +102,8 @@ def test_a_lora_version_evaluated_again_on_a_laptop(
     second = result_of(workspace / "second.json")
     assert (second.version, second.evaluation.evaluation) == (2, 2)  # type: ignore[union-attr]
     lora = to_record(catalog.get(LORA_UID)).wire()  # type: ignore[arg-type]
-    assert lora["versions"][0]["likenessEvaluation"] == 2
-    assert [h["evaluation"] for h in lora["versions"][0]["likenessHistory"]] == [0, 1]
+    assert lora["versions"][0]["likenessEvaluation"] == 0
+    assert [h["evaluation"] for h in lora["versions"][0]["likenessHistory"]] == [1, 2]
     assert [v["version"] for v in to_record(catalog.get(first.uid)).wire()["versions"]] == [1, 2]  # type: ignore[arg-type]
 
 
@@ -231,8 +234,12 @@ def test_a_fal_evaluation_is_paid_once_its_checkpoints_its_own_and_its_cost_coun
     assert once_more.detail.startswith("actual: 12 megapixels of fal-ai/flux-lora")  # the account's price
     lora = to_record(catalog.get(LORA_UID)).wire()  # type: ignore[arg-type]
     assert lora["cost"]["evaluationsUsd"] == 0  # counted in the LoraEvaluations' records
-    history = lora["versions"][0]["likenessHistory"]
-    assert [(h["evaluation"], h.get("costUsd")) for h in history[1:]] == [(1, pytest.approx(first))]
+    version = lora["versions"][0]
+    every = [
+        *version["likenessHistory"],
+        {"evaluation": version["likenessEvaluation"], **(version["likenessEntry"] or {})},
+    ]
+    assert {h["evaluation"]: h.get("costUsd") for h in every}[1] == pytest.approx(first)
     from contentgen.catalog.queries import fold_spend
 
     spent = fold_spend(catalog.find_raw({}, {"owner": 1, "type": 1, "cost": 1, "evaluationCost": 1}))

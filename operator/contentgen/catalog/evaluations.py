@@ -4,8 +4,9 @@ pipeline/likeness/reevaluate.py), kept in the record beside what its run reporte
 In the document each version keeps `evaluations`, oldest first: {evaluation (its number), at, by,
 provider, promptSet, seeds, costUsd, costDetail, usage, likeness, artifacts}; what the run
 reported stays the version's `likeness` (a status write never changes the history). The record a
-reader gets shows the newest as the version's `likeness` and lists every earlier one, the run's
-first, in `likenessHistory` (records.py, `presented`). What the re-evaluations cost is the record's
+reader gets shows the version's verdict as its `likeness` (`verdict_of`: its run's own, unless a
+person chose another) and lists every other evaluation, the run's first, in `likenessHistory`
+(records.py, `presented`). What the re-evaluations cost is the record's
 `evaluationCost.byMonth`, apart from `cost` (the resource's status.cost, which the operator
 writes): it stays when versions are deleted, as spent money does. An evaluation a LoraEvaluation
 made names it (`resource`): its cost is that resource's, counted in its own record, not again here.
@@ -26,6 +27,43 @@ from .migrate import SCHEMA, upgrade
 # Re-evaluations a version keeps in full in the record; older ones stay in the store
 # (likeness/e{k}/evaluation.json) and are counted in `olderEvaluations`.
 MAX_EVALUATIONS = 20
+# Verdict choices a version keeps in the record (each is stored too: likeness/choices/c{k}.json).
+MAX_CHOICES = 20
+
+
+def with_verdict_choice(
+    doc: dict[str, Any], entry: dict[str, Any], *, now: datetime
+) -> dict[str, Any] | None:
+    """`doc` with `entry` ({choice, version, evaluation, by, at, note}) added to its version's
+    verdict choices (None: the version is gone, or the choice is recorded already)."""
+    new = copy.deepcopy(upgrade(doc))
+    version = next((v for v in new.get("versions") or [] if int(v["version"]) == int(entry["version"])), None)
+    if version is None:
+        return None
+    choices = list(version.get("verdictChoices") or [])
+    if any(c.get("choice") == entry["choice"] for c in choices):
+        return None
+    stored = entry.get("object")
+    version["verdictChoices"] = [*choices, {k: v for k, v in entry.items() if k != "object"}][-MAX_CHOICES:]
+    if stored and stored["uri"] not in {a.get("uri") for a in version.get("artifacts") or []}:
+        version["artifacts"] = [*(version.get("artifacts") or []), stored]
+    new.update(schema=SCHEMA, rev=int(doc.get("rev") or 0) + 1, updatedAt=now)
+    return summarize(new)
+
+
+def record_verdict_choice(catalog: Catalog, uid: str, entry: dict[str, Any], *, now: datetime) -> bool:
+    """Write `entry` into the record `uid` (a conditional write, retried on a race); whether it was."""
+    written = [False]
+
+    def change(current: dict[str, Any] | None) -> dict[str, Any] | None:
+        if current is None:
+            return None
+        new = with_verdict_choice(current, entry, now=now)
+        written[0] = new is not None
+        return new
+
+    catalog.modify(uid, change)
+    return written[0]
 
 
 def with_evaluation(doc: dict[str, Any], entry: dict[str, Any], *, now: datetime) -> dict[str, Any] | None:

@@ -14,6 +14,7 @@ from contentgen.api import Timestamp
 
 from .document import promoted
 from .migrate import upgrade
+from .verdicts import evaluations_of, verdict_of
 
 
 class RecordModel(BaseModel):
@@ -205,6 +206,22 @@ class LikenessEntryInfo(LikenessEvaluationInfo):
     )
 
 
+class LikenessChoiceInfo(RecordModel):
+    """Which evaluation is a LoRA version's verdict, and why (docs/likeness.md#one-verdict-per-version)."""
+
+    how: Literal["run", "first-measured", "first", "chosen"] = Field(
+        description="run: the version's own evaluation (its training run's); first-measured: the first "
+        "evaluation of its generated pictures that measured something, its run's having measured nothing "
+        "or not run; first: the first evaluation of generated pictures, none having measured anything; "
+        "chosen: a person chose it (contentgen assets promote --evaluation)."
+    )
+    evaluation: int = Field(description="The evaluation's number (0: the run's own).")
+    choice: int | None = Field(default=None, description="chosen: its number (likeness/choices/c{k}.json).")
+    by: str = Field(default="", description="chosen: who chose it.")
+    at: Timestamp | None = None
+    note: str = Field(default="", description="chosen: why, as the person said it.")
+
+
 class PromotionInfo(RecordModel):
     """A scored checkpoint a person made the version's model, over the automatic choice."""
 
@@ -253,25 +270,33 @@ class LoraVersionInfo(VersionInfo):
     dataset: dict[str, Any] | None = Field(default=None, description="Its dataset's counts, when known.")
     likeness: dict[str, Any] | None = Field(
         default=None,
-        description="Whether it looks like the person (docs/likeness.md), when evaluated: the newest "
-        "evaluation's report (a re-evaluation's, else its run's).",
+        description="Whether it looks like the person (docs/likeness.md#one-verdict-per-version): the "
+        "version's verdict, its run's own evaluation unless a person chose another (likenessChoice); a "
+        "re-evaluation or a scoring of outside pictures never replaces it by itself.",
     )
     likeness_evaluation: int = Field(
         default=0, description="Which evaluation `likeness` is: 0 its run's, 1, 2, ... its re-evaluations."
     )
     likeness_source: str = Field(
         default="",
-        description="pictures where `likeness` scored pictures made elsewhere (see likenessHistory's "
-        "source); empty where the pictures were generated with the LoRA.",
+        description="Always empty: a scoring of pictures made elsewhere is never the version's verdict "
+        "(it is in likenessHistory with source pictures).",
+    )
+    likeness_choice: LikenessChoiceInfo | None = Field(
+        default=None,
+        description="Why `likeness` is the verdict, where the version has other evaluations: null or how run "
+        "for its run's own.",
     )
     likeness_history: list[LikenessEvaluationInfo] = Field(
-        default=[], description="The earlier evaluations, oldest first (its run's as evaluation 0)."
+        default=[],
+        description="Every other evaluation, oldest first (its run's as evaluation 0), each with what made "
+        "it (by, resource, provider, source: pictures for outside pictures).",
     )
     likeness_entry: LikenessEntryInfo | None = Field(
         default=None,
         description="Where `likeness` is a re-evaluation's: its entry as likenessHistory's (who asked, when, "
-        "the provider or source, the cost) without the report, which is `likeness`; null where `likeness` "
-        "is its run's own.",
+        "the provider, the cost) without the report, which is `likeness`; null where `likeness` is its "
+        "run's own.",
     )
     older_evaluations: int = Field(
         default=0, description="Re-evaluations left out of the history (their evaluation.json stays stored)."
@@ -561,26 +586,29 @@ def _artifact(stored: dict[str, Any]) -> dict[str, Any]:
 
 
 def presented(version: dict[str, Any]) -> dict[str, Any]:
-    """A version entry as readers get it: `likeness` is the newest evaluation's (a
-    re-evaluation's, else the run's), `likenessHistory` the earlier ones, oldest first (the run's
-    own as evaluation 0)."""
+    """A version entry as readers get it: `likeness` is the version's verdict (evaluations.py,
+    `verdict_of`: its run's own unless a person chose another; never a scoring of pictures made
+    elsewhere), `likenessChoice` says which and why, `likenessHistory` lists every other evaluation,
+    oldest first (the run's own as evaluation 0)."""
     chosen = promoted(version)
     if chosen is not None:
         version = {**version, "promotion": chosen, "modelUri": chosen["modelUri"]}
-    evaluations = version.get("evaluations") or []
-    if not evaluations:
+    if not version.get("evaluations") and not version.get("verdictChoices"):
         return version
-    history = []
-    if isinstance(version.get("likeness"), dict):
-        history.append({"evaluation": 0, "at": version.get("createdAt"), "likeness": version["likeness"]})
-    history += [_shown(e) for e in evaluations]
-    newest = history.pop()
+    verdict, choice = verdict_of(version)
+    number = int(verdict.get("evaluation") or 0) if verdict is not None else -1
+    history = [_shown(e) for e in evaluations_of(version) if int(e.get("evaluation") or 0) != number]
+    shown = {k: v for k, v in version.items() if k != "likeness"}
+    if verdict is None:  # only pictures made elsewhere were scored: no verdict on the LoRA
+        return {**shown, "likenessHistory": history}
+    entry = _shown(verdict)
     return {
-        **version,
-        "likenessEntry": {k: v for k, v in newest.items() if k != "likeness"},
-        "likeness": newest["likeness"],
-        "likenessEvaluation": newest["evaluation"],
-        "likenessSource": newest.get("source", ""),
+        **shown,
+        "likenessEntry": {k: v for k, v in entry.items() if k != "likeness"} if number else None,
+        "likeness": verdict["likeness"],
+        "likenessEvaluation": number,
+        "likenessSource": "",
+        "likenessChoice": choice,
         "likenessHistory": history,
     }
 

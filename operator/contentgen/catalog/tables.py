@@ -164,13 +164,33 @@ def _describe(item: dict[str, Any]) -> str:
         text += f"; memory plan {item['memoryPlan']}"
     if isinstance(item.get("likeness"), dict):
         text += f"; likeness {likeness_summary(item['likeness'])}"
-    if item.get("likenessEvaluation"):
-        earlier = ", ".join(
-            f"e{h.get('evaluation', 0)} {(h.get('likeness') or {}).get('verdict', '-')}"
-            for h in item.get("likenessHistory") or []
-        )
-        text += f" (evaluation e{item['likenessEvaluation']}; earlier: {earlier or 'none'})"
+    if item.get("likenessHistory"):
+        text += f" ({verdict_origin(item)})"
     return text + "".join(f"\n    {line}" for line in checkpoint_lines(item))
+
+
+def verdict_origin(version: dict[str, Any]) -> str:
+    """Which evaluation a LoRA version's verdict is and what else evaluated it, in words:
+    "the verdict of its run's evaluation e0; also e1 good (LoraEvaluation), e2 pictures: alike"."""
+    choice = version.get("likenessChoice") or {}
+    number = int(version.get("likenessEvaluation") or 0)
+    how = {
+        "chosen": f"evaluation e{number}, chosen by {choice.get('by') or '-'}",
+        "first-measured": f"evaluation e{number}, the first that measured it (its run's measured nothing)",
+        "first": f"evaluation e{number}",
+    }.get(str(choice.get("how")), f"its run's evaluation e{number}")
+    others = []
+    for entry in version.get("likenessHistory") or []:
+        said = str((entry.get("likeness") or {}).get("verdict") or "-")
+        if entry.get("source") == "pictures":
+            what = "outside pictures"
+        else:
+            what = str(entry.get("by") or "run") if entry.get("evaluation") else "run"
+            if (entry.get("resource") or {}).get("name"):
+                what = f"LoraEvaluation {entry['resource']['name']}"
+        others.append(f"e{entry.get('evaluation', 0)} {said} ({what})")
+    head = f"the verdict of {how}" if version.get("likeness") else "no verdict on the LoRA"
+    return head + (f"; also {', '.join(others)}" if others else "")
 
 
 def _video_likeness(likeness: dict[str, Any]) -> str:
@@ -220,10 +240,17 @@ def checkpoint_lines(version: dict[str, Any]) -> list[str]:
     return lines
 
 
+# A scoring of outside pictures says whether those pictures look like the subject, not a verdict.
+PICTURES_SAY = {
+    "alike": "these pictures look like the subject",
+    "unlike": "these pictures do not look like the subject",
+}
+
+
 def likeness_summary(likeness: dict[str, Any]) -> str:
     """A version's likeness report in one line (docs/likeness.md): the verdict, the median on the
     version's own scale with both its ends named, and every reason the verdict has."""
-    verdict = str(likeness.get("verdict", "-"))
+    verdict = PICTURES_SAY.get(str(likeness.get("verdict", "-")), str(likeness.get("verdict", "-")))
     reasons = "; ".join(str(r) for r in likeness.get("reasons") or [])
     if likeness.get("median") is None:
         return verdict + (f" ({reasons})" if reasons else "")

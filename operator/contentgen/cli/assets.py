@@ -320,19 +320,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     promote = sub.add_parser(
         "promote",
-        help="make a scored checkpoint a LoRA version's model, over the automatic choice",
-        description="Make the LoRA of checkpoint STEP (one its likeness evaluation scored: `contentgen "
-        "assets get` lists them) the version's model: a loraRef to the version uses it from then on. "
-        "Recorded as a numbered promotion beside the version (who chose, when, and the automatic "
+        help="make a scored checkpoint a LoRA version's model, or an evaluation its verdict",
+        description="--step: make the LoRA of checkpoint STEP (one its likeness evaluation scored: "
+        "`contentgen assets get` lists them) the version's model: a loraRef to the version uses it from "
+        "then on. Recorded as a numbered promotion beside the version (who chose, when, and the automatic "
         "choice, which stays); nothing is written over. Promote the automatic step again to go back "
-        "(docs/likeness.md#choosing-a-checkpoint-yourself).",
+        "(docs/likeness.md#choosing-a-checkpoint-yourself). --evaluation: make re-evaluation K (one of "
+        "pictures the LoRA generated that measured something) the version's verdict instead of its own "
+        "evaluation's; --evaluation 0 goes back (docs/likeness.md#one-verdict-per-version).",
     )
     _add_ref(promote)
     promote.add_argument(
         "--version", type=_int_at_least(1), metavar="N", help="the version (default: the latest)"
     )
-    promote.add_argument(
-        "--step", type=_int_at_least(1), metavar="STEP", required=True, help="the checkpoint"
+    which = promote.add_mutually_exclusive_group(required=True)
+    which.add_argument("--step", type=_int_at_least(1), metavar="STEP", help="the checkpoint")
+    which.add_argument(
+        "--evaluation", type=_int_at_least(0), metavar="K", help="the evaluation (e{K}) to be the verdict"
     )
     promote.add_argument("--note", default="", metavar="TEXT", help="why (kept with the promotion)")
     _add_common(promote)
@@ -652,6 +656,8 @@ def _promote(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
 
     doc = _get_doc(catalog, args)
     number = args.version or int(doc.get("latestVersion") or 0)
+    if args.evaluation is not None:
+        return _choose_verdict(args, catalog, doc, number, output)
     try:
         entry = promote.promote(
             catalog,
@@ -675,6 +681,40 @@ def _promote(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
         f"{entry['modelUri']} (promotion p{entry['promotion']}; the automatic choice, "
         f"{'step ' + str(automatic) if automatic is not None else 'its own model'}, is kept: promote it "
         "again to go back)"
+    )
+    return 0
+
+
+def _choose_verdict(
+    args: argparse.Namespace, catalog: Catalog, doc: dict[str, Any], number: int, output: str
+) -> int:
+    """Make an evaluation the version's verdict (pipeline/likeness/promote.choose_verdict)."""
+    import getpass
+
+    from contentgen.api import now
+    from contentgen.pipeline.likeness import promote
+
+    try:
+        entry = promote.choose_verdict(
+            catalog,
+            _store(args),
+            doc,
+            number,
+            args.evaluation,
+            by=f"cli:{getpass.getuser()}",
+            at=now(),
+            note=args.note,
+        )
+    except promote.NotPromotable as exc:
+        text = str(exc)
+        raise CommandError(f"--{text}" if text.startswith(("evaluation:", "version:")) else text) from None
+    if output == "json":
+        _print_json({"id": doc["_id"], **entry})
+        return 0
+    back = "" if args.evaluation == 0 else "; --evaluation 0 goes back to its own evaluation's"
+    print(
+        f"v{number} of {doc['namespace']}/{doc['name']}: its verdict is now evaluation e{args.evaluation}'s "
+        f"(choice c{entry['choice']}; every evaluation stays in its history{back})"
     )
     return 0
 
@@ -769,8 +809,15 @@ def _evaluate(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
         print(f"recorded evaluation e{number}, which an earlier attempt finished", file=sys.stderr)
     verb = "evaluated" if outcome.ran else "already evaluated"
     print(f"{verb} {what} as evaluation e{outcome.number}: {likeness_summary(entry['likeness'])}")
+    choose = (
+        f" unless you choose this one (contentgen assets promote {args.id} --version {goal.version} "
+        f"--evaluation {outcome.number})"
+        if entry["likeness"].get("verdict") in ("good", "poor")
+        else ", and this one measured nothing"
+    )
     print(
-        f"cost ${float(entry.get('costUsd') or 0):.4f}; earlier evaluations are kept in the version's history"
+        f"cost ${float(entry.get('costUsd') or 0):.4f}; kept in the version's history: the version's verdict "
+        f"stays its own evaluation's{choose}"
     )
     if not outcome.recorded:
         print(f"not recorded: {what} is no longer in the record (deleted meanwhile)", file=sys.stderr)
@@ -866,7 +913,10 @@ def _score_pictures(args: argparse.Namespace, catalog: Catalog, output: str) -> 
                 f" (closest training image {scored['nearestTraining']}, {scored['nearestSimilarity']:.2f})"
             )
         print(f"  {scored['name']:<{width}}  {shown}")
-    print("nothing was paid; earlier evaluations are kept in the version's history")
+    print(
+        "nothing was paid; kept in the version's history: these pictures were made elsewhere, so this is "
+        "not a verdict on the LoRA"
+    )
     if not done.recorded:
         print(f"not recorded: {what} is no longer in the record (deleted meanwhile)", file=sys.stderr)
     return 0

@@ -236,7 +236,7 @@ def score_pictures(
 
     from .evaluation import scores as scored_faces
     from .faces import FaceReader
-    from .score import Generated, evaluate
+    from .score import Generated, evaluate, outside_pictures
 
     check_all(pictures, baseline)
     work = work_dir / f"{goal.uid}-likeness-v{goal.version}-pictures-{uuid.uuid4().hex[:12]}"
@@ -268,8 +268,7 @@ def score_pictures(
             [*each, *without],
             len(pictures),
             title=(
-                f"{goal.name} v{goal.version} e{number}: {likeness.verdict}, "
-                f"median {_number(likeness.median)}",
+                f"{goal.name} v{goal.version} e{number}: these pictures, median {_number(likeness.median)}",
                 f"{len(pictures)} pictures given"
                 + (
                     f", {len(baseline)} without the LoRA {_number(likeness.baseline_median)}"
@@ -279,7 +278,7 @@ def score_pictures(
             ),
         )
         grid = store.put_once_file(folder + "likeness-grid.jpg", grid_path, "image/jpeg")
-        per_picture = likeness.as_dict()
+        per_picture = outside_pictures(likeness.as_dict())
         per_picture["baselineScored"] = [s.__dict__ for s in without]
         scores = store.put_once_bytes(
             folder + "likeness.json", json.dumps(per_picture, indent=1).encode(), "application/json"
@@ -287,7 +286,7 @@ def score_pictures(
         found = likeness.as_dict()
         found.pop("scored")
         found |= {"grid_uri": grid.uri, "report_uri": scores.uri}
-        report = LikenessReport.model_validate(found).wire()
+        report = outside_pictures(LikenessReport.model_validate(found).wire())
         record: dict[str, Any] = {
             "evaluation": number,
             "version": goal.version,

@@ -20,14 +20,17 @@ from typing import Any
 
 from contentgen.api.lora import PROMOTED_ANNOTATION
 from contentgen.catalog import Catalog
+from contentgen.catalog.evaluations import record_verdict_choice
 from contentgen.catalog.migrate import upgrade
 from contentgen.catalog.promotions import record_promotion
+from contentgen.catalog.verdicts import choosable
 from contentgen.errors import InvalidInput, TransientError
 from contentgen.store import ObjectStore, keys
 from contentgen.store.base import KeyTaken
 from contentgen.store.results import promotion_numbers
 
 FOLDER = "promotions/"
+CHOICES = "likeness/choices/"  # a person's choice of the evaluation that is the version's verdict
 CLAIM_ATTEMPTS = 20
 
 
@@ -126,5 +129,57 @@ def promote(
     raise TransientError(
         f"could not number a promotion of v{number} of {doc['_id']}: {CLAIM_ATTEMPTS} others came first; "
         "try again",
+        reason="StoreUnavailable",
+    )
+
+
+def choose_verdict(
+    catalog: Catalog,
+    store: ObjectStore,
+    doc: dict[str, Any],
+    number: int,
+    evaluation: int,
+    *,
+    by: str,
+    at: datetime,
+    note: str = "",
+) -> dict[str, Any]:
+    """Make evaluation `evaluation` version `number`'s verdict (docs/likeness.md#one-verdict-per-
+    version): a numbered write-once object beside the version, likeness/choices/c{k}.json, and the
+    record's `verdictChoices`. Only an evaluation of pictures the LoRA generated that measured
+    something can be; 0, the run's own, goes back. NotPromotable says why not."""
+    doc = upgrade(doc)
+    if doc.get("kind") != "LoraTraining":
+        raise NotPromotable(f"{doc.get('name')!r} is a {doc.get('kind')}: only a LoRA version has a verdict")
+    version = next((v for v in doc.get("versions") or [] if int(v.get("version") or 0) == number), None)
+    if version is None:
+        have = ", ".join(f"v{v['version']}" for v in doc.get("versions") or []) or "none"
+        raise NotPromotable(f"version: {doc['name']} has no usable version {number} (usable: {have})")
+    why = choosable(version, evaluation)
+    if why:
+        raise NotPromotable(why)
+    prefix = keys.lora_version(str(doc["owner"]), str(doc["_id"]), number) + CHOICES
+    for _ in range(CLAIM_ATTEMPTS):
+        taken = [int(o.key.rsplit("/c", 1)[1].removesuffix(".json")) for o in store.list(prefix)]
+        entry = {
+            "choice": max(taken, default=0) + 1,
+            "version": number,
+            "evaluation": evaluation,
+            "by": by,
+            "at": at.isoformat().replace("+00:00", "Z"),
+            "note": note[:500],
+        }
+        data = json.dumps(entry, indent=1).encode()
+        try:
+            written = store.put_bytes(
+                f"{prefix}c{entry['choice']}.json", data, "application/json", if_absent=True
+            )
+        except KeyTaken:
+            continue
+        record_verdict_choice(catalog, str(doc["_id"]), {**entry, "at": at, "object": written.wire()}, now=at)
+        return entry
+    raise TransientError(
+        f"could not number a verdict choice of v{number} of {doc['_id']}: {CLAIM_ATTEMPTS} others came "
+        "first; try again",
         reason="StoreUnavailable",
     )

@@ -253,6 +253,7 @@ def _from_baseline(with_lora: Sequence[Generated], baseline: Sequence[Generated]
     the face the base model drew at the same prompt and seed (the picture of the same name): near
     1 where the LoRA left the base model's person as it was, a stranger's where it drew another
     person. None where no name has such a face on both sides."""
+
     def drawn(g: Generated) -> np.ndarray | None:
         return unit(g.faces[0]) if (g.kind == "portrait" and g.faces) or len(g.faces) == 1 else None
 
@@ -345,4 +346,33 @@ def passed(report: Likeness) -> list[str]:
             f"{report.copies} of {report.faces} faces are copies of a training image (the closest "
             f"{report.copy_similarity:.2f}, copies from {COPY:.2f})"
         )
+    return out
+
+
+# How a scoring of pictures made elsewhere words what the rules found: about those pictures, never
+# about what a LoRA generated (pictures.py).
+_OUTSIDE_WORDS = (
+    ("the generated faces' median", "these pictures' faces' median"),
+    (": they look like the subject", ": these pictures look like the subject"),
+    (": they do not look like the subject", ": these pictures do not look like the subject"),
+    ("of the generated images show no face", "of these pictures show no face"),
+    ("generated images: nothing to compare", "pictures: nothing to compare"),
+    ("generated faces are copies", "faces in these pictures are copies"),
+    ("the generated faces are near-copies", "the faces in these pictures are near-copies"),
+)
+
+
+def outside_pictures(report: dict[str, Any]) -> dict[str, Any]:
+    """A report (wire form) of pictures made elsewhere as what it is, whether these pictures look
+    like the subject, not a verdict on a LoRA: `verdict` alike (the median at or over the
+    threshold) or unlike, no-faces and unmeasured as they are; the reasons about these pictures."""
+    out = dict(report)
+    if out.get("median") is not None and out.get("verdict") in ("good", "poor"):
+        out["verdict"] = "alike" if float(out["median"]) >= THRESHOLD else "unlike"
+    reasons = []
+    for reason in out.get("reasons") or []:
+        for generated, given in _OUTSIDE_WORDS:
+            reason = reason.replace(generated, given)
+        reasons.append(reason)
+    out["reasons"] = reasons
     return out

@@ -1,0 +1,75 @@
+"""Which of a LoRA version's evaluations is its verdict (docs/likeness.md#one-verdict-per-version):
+pure functions over a version entry as the catalog stores it (evaluations.py keeps the history)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# What a verdict that measured something says; no-faces, unmeasured and skipped measured nothing.
+MEASURED = ("good", "poor")
+PICTURES = "pictures"
+
+
+def evaluations_of(version: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every evaluation of a version, oldest first: its run's own (number 0, where it has a report)
+    and its re-evaluations and scorings as recorded."""
+    own = version.get("likeness")
+    first = (
+        [{"evaluation": 0, "at": version.get("createdAt"), "likeness": own}] if isinstance(own, dict) else []
+    )
+    return [*first, *(version.get("evaluations") or [])]
+
+
+def measured(entry: dict[str, Any]) -> bool:
+    return str((entry.get("likeness") or {}).get("verdict")) in MEASURED
+
+
+def verdict_of(version: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Which evaluation is the version's verdict, and why (`choice`: {how, evaluation, and who
+    chose it where a person did}). A verdict is about the LoRA's own pictures: a scoring of pictures
+    made elsewhere never is one. In order: the evaluation a person chose (the newest choice,
+    `verdictChoices`); else the run's own where it measured something; else the first generated
+    evaluation that did (a version whose run was not evaluated, skipped or saw no face); else the
+    run's own report, or the first generated evaluation, though they measured nothing. Later
+    evaluations never replace it silently: they are in the history for a person to choose."""
+    entries = [e for e in evaluations_of(version) if e.get("source") != PICTURES]
+    by_number = {int(e.get("evaluation") or 0): e for e in entries}
+    for choice in reversed(version.get("verdictChoices") or []):
+        chosen = by_number.get(int(choice.get("evaluation") or 0))
+        if chosen is not None:
+            keep = ("choice", "by", "at", "note")
+            return chosen, {
+                "how": "chosen",
+                "evaluation": chosen["evaluation"],
+                **{k: choice[k] for k in keep if k in choice},
+            }
+    first = next((e for e in entries if measured(e)), None)
+    if first is not None:
+        how = "run" if int(first.get("evaluation") or 0) == 0 else "first-measured"
+        return first, {"how": how, "evaluation": int(first.get("evaluation") or 0)}
+    if entries:
+        return entries[0], {
+            "how": "run" if int(entries[0].get("evaluation") or 0) == 0 else "first",
+            "evaluation": int(entries[0].get("evaluation") or 0),
+        }
+    return None, {}
+
+
+def choosable(version: dict[str, Any], number: int) -> str:
+    """Why evaluation `number` cannot be chosen as the version's verdict ('' where it can)."""
+    entries = {int(e.get("evaluation") or 0): e for e in evaluations_of(version)}
+    entry = entries.get(number)
+    if entry is None:
+        have = ", ".join(f"e{n}" for n in sorted(entries)) or "none"
+        return (
+            f"evaluation: e{number} is not an evaluation of version {version.get('version')} (it has: {have})"
+        )
+    if entry.get("source") == PICTURES:
+        return (
+            f"evaluation: e{number} scored pictures made elsewhere: it says whether those pictures look like "
+            "the subject, not what the LoRA draws; choose an evaluation of pictures the LoRA generated"
+        )
+    if not measured(entry):
+        verdict = (entry.get("likeness") or {}).get("verdict")
+        return f"evaluation: e{number} measured nothing ({verdict}): it cannot be a verdict"
+    return ""
