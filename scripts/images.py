@@ -196,6 +196,7 @@ def describe_step(created_by: str) -> str:
     text = re.sub(r"^/bin/sh -c #\(nop\)\s*", "", created_by.strip())
     text = re.sub(r"^/bin/sh -c ", "RUN ", text)
     text = re.sub(r"\|\d+ ", "", text)
+    text = re.sub(r"\b(?:dir|file|multi):[0-9a-f]{64} in ", "", text)  # buildah's content hash
     return " ".join(text.split())[:110]
 
 

