@@ -247,3 +247,44 @@ async def test_a_replica_that_cannot_prove_its_lease_writes_no_catalog_record(
     await catalog_sync.sync_catalog(op, state, state["status"], None)
     await catalog_sync.mark_gone(op, state)
     assert catalog.writes == [] and catalog.record(UID) is None
+
+
+class AwayCatalog(CountingCatalog):
+    """MongoDB away while `down`: every write fails as the catalog's guard says it (one line)."""
+
+    down = True
+
+    def modify(self, uid: str, change: Any) -> Any:
+        if self.down:
+            from contentgen.catalog import CatalogUnavailable
+
+            raise CatalogUnavailable("the catalog cannot be reached (ServerSelectionTimeoutError)")
+        return super().modify(uid, change)
+
+
+@pytest.mark.asyncio
+async def test_a_deletion_the_catalog_missed_is_written_when_it_is_back(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 48: a resource deleted while the catalog was down stayed live in the catalog until
+    the safety net's two looks (20 minutes); its mark is now written again as soon as the catalog
+    takes writes, and said in one line meanwhile."""
+    catalog = AwayCatalog(clock)
+    catalog.down = False
+    op = operator(catalog)
+    await catalog_sync.sync_catalog(op, body("dataset", 40), body("dataset", 40)["status"], None)
+    catalog.down = True
+    with caplog.at_level("WARNING", "contentgen.operator"):
+        await catalog_sync.mark_gone(op, body("dataset", 40))
+        assert await catalog_sync.mark_gone_again(op) == 0  # still away: kept for later
+    assert list(op.deletions_behind) == [UID]
+    assert catalog.record(UID)["latestRun"]["phase"] == "Running"  # type: ignore[index]
+    said = [r for r in caplog.records if "deleted in the catalog" in r.getMessage()]
+    assert said and all(r.exc_info is None and "the catalog is away" in r.getMessage() for r in said)
+    catalog.down = False
+    assert await catalog_sync.mark_gone_again(op) == 1
+    doc = catalog.record(UID)
+    assert (
+        doc is not None and doc["latestRun"]["phase"] == "Cancelled" and doc["deleted"]["policy"] == "Retain"
+    )
+    assert op.deletions_behind == {} and await catalog_sync.mark_gone_again(op) == 0

@@ -211,6 +211,41 @@ async def test_a_restart_mid_retry_loses_and_duplicates_nothing(
 
 
 @pytest.mark.asyncio
+async def test_a_receivers_recovery_brings_its_retries_forward(
+    tmp_path: Path, receiver: tuple[str, Receiver]
+) -> None:
+    """Down for a while (two events answered 503, their retries drawn minutes and hours away), the
+    receiver answers again: the first delivery that succeeds brings the others' retries forward,
+    so they are sent in the next round rather than on their timers (issue 48)."""
+    url, got = receiver
+    kube, clock = FakeKube(url), Clock()
+    catalog = EmbeddedCatalog(tmp_path / "catalog")
+    op = _operator(catalog, kube)
+    first, second = await _record(
+        op, _resource("talk", "u-1", "Succeeded"), _resource("call", "u-2", "Failed")
+    )
+    got.script[first] = [503, 503]
+    got.script[second] = [503, 503]
+    sender = notifier.Notifier(op, Deliveries(catalog, clock), rand=lambda: 1.0)
+    await sender.round()
+    clock.now += webhooks.SCHEDULE[0]
+    await sender.round()  # the second attempts: 503 again, the next ones 5 minutes away
+    waiting = {d["eventId"]: d["nextAttemptAt"] - clock.now for d in Deliveries(catalog, clock).log("n-1")}
+    assert waiting == {first: webhooks.SCHEDULE[1], second: webhooks.SCHEDULE[1]}
+    # a third event: delivered at once; the receiver is back
+    clock.now += 1
+    (third,) = [
+        e for e in await _record(op, _resource("more", "u-3", "Succeeded")) if e not in (first, second)
+    ]
+    await sender.round()
+    assert third in got.accepted
+    await sender.round()  # no clock moved: the retries were brought forward
+    assert sorted(got.accepted) == sorted([first, second, third])
+    assert all(d["status"] == "delivered" for d in Deliveries(catalog, clock).log("n-1"))
+    catalog.close()
+
+
+@pytest.mark.asyncio
 async def test_internal_addresses_are_refused_unless_allowed(
     tmp_path: Path, receiver: tuple[str, Receiver]
 ) -> None:

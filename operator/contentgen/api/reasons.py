@@ -45,6 +45,7 @@ REASONS: dict[str, Reason] = {
     "BudgetExceeded": Reason(PENDING, "A monthly budget would be exceeded; the numbers are in the message. It starts by itself when the budget allows.", stalled=True),
     # --- running ------------------------------------------------------------------------------------
     "Running": Reason(RUNNING, "The worker is working; `progress` and `stage` are live."),
+    "ResultUnreadable": Reason(RUNNING, "The run's Job has finished and the operator cannot read its result from the object store now (the message says why); it reads it again every 30 s at most and records the run as soon as it can, or as `Failed`/`StoreUnavailable` 10 minutes after the Job finished. A warning Event says so."),
     "SpecChanged": Reason(RUNNING, "The spec was edited during the run, and the run finishes first (bookkeeping-only changes, or a provider that cannot be stopped)."),
     # --- done ---------------------------------------------------------------------------------------
     "Succeeded": Reason(SUCCEEDED, "The outputs are in the status, the store and the catalog."),

@@ -230,11 +230,40 @@ class RunFailure(ApiModel):
     usage: list[UsageLine] | None = None
     # LoraTraining: what the dataset stage found, when the run got that far (DatasetTooSmall).
     dataset: DatasetSummary | None = None
+    # The URIs the run stored before it failed (kept: no run writes under its version again).
+    kept: list[str] = Field(default_factory=list)
+    kept_total: int | None = None  # how many there were, when `kept` was cut to fit the message
+
+    def explained(self, again: str = "edit the spec to run again (a new description is enough)") -> str:
+        """The message as people read it in the status and the catalog: what the worker said, what
+        it stored before failing, and for a transient failure what to do (`again`: how to run it
+        again where it ran)."""
+        parts = [self.message]
+        if self.kept:
+            parts.append(f"kept in the store: {kept_summary(self.kept, self.kept_total)}")
+        if self.transient:
+            parts.append(
+                f"this can pass: {again}; what was paid for is taken from the provider's checkpoint, "
+                "not paid again"
+            )
+        return "; ".join(parts)
 
     def merge_outputs(self, status: dict[str, Any]) -> None:
         """Put what a failed run found into a resource's status (wire form): status.dataset."""
         if self.dataset is not None:
             status["dataset"] = self.dataset.wire()
+
+
+def kept_summary(uris: list[str], total: int | None = None, most: int = 5) -> str:
+    """'3 objects under s3://b/loras/a/u/v2/ (model.safetensors, config.json, ...)'."""
+    folder = uris[0].rpartition("/")[0] + "/"
+    while not all(u.startswith(folder) for u in uris):
+        folder = folder.rstrip("/").rpartition("/")[0] + "/"
+    names = [u[len(folder) :] for u in uris[:most]]
+    total = max(total or 0, len(uris))
+    more = ", ..." if total > most else ""
+    count = f"{total} object{'s' if total != 1 else ''}"
+    return f"{count} under {folder} ({', '.join(names)}{more})"
 
 
 # --- the Job's termination message: how a finished worker hands over to the operator ----------
@@ -290,7 +319,12 @@ def failure_message(failed: RunFailure) -> str:
         summed[key] = line.model_copy(update={"quantity": total, "request": ""})
     usage = list(summed.values()) if failed.usage is not None else None
     slim = failed.model_copy(update={"message": failed.message[:1000], "usage": usage})
-    return slim.model_dump_json(by_alias=True, exclude_none=True)
+    text = slim.model_dump_json(by_alias=True, exclude_none=True)
+    while len(text) > TERMINATION_LIMIT and slim.kept:  # the first ones name the folder
+        cut = {"kept": slim.kept[: len(slim.kept) // 2], "kept_total": slim.kept_total or len(slim.kept)}
+        slim = slim.model_copy(update=cut)
+        text = slim.model_dump_json(by_alias=True, exclude_none=True)
+    return text
 
 
 def parse_termination(text: str) -> RunResult | RunFailure | None:

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         snapshot_for,
     )
     from contentgen.pipeline.reporters import ConsoleProgress, FanOut
-    from contentgen.pipeline.runner import execute, failure
+    from contentgen.pipeline.runner import execute, failure, stored_outputs
     from contentgen.pipeline.settings import PipelineSettings
     from contentgen.pipeline.summary import summarize
     from contentgen.store import open_store
@@ -148,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
                 catalog.close()
                 catalog = None
         reporters: list[Any] = [console] if catalog is None else [console, CatalogProgress(catalog, snapshot)]
+        written = store.record_writes()  # named by a failure: what this run stored before it
         ctx = RunContext(
             snapshot, store, settings, work_dir, FanOut(*reporters), local=True, provider=provider
         )
@@ -155,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
             result = execute(ctx)
         except ContentgenError as exc:
             console.close()
-            failed = failure(exc, ctx.priced_usage())
+            failed = failure(exc, ctx.priced_usage(), stored_outputs(store, written))
             waiting = _record(
                 catalog,
                 url,

@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from contentgen.pipeline.context import RunContext
     from contentgen.pipeline.kube_status import KubeStatusClient
     from contentgen.pipeline.reporters import ConsoleProgress, FanOut, Throttled
-    from contentgen.pipeline.runner import execute, failure
+    from contentgen.pipeline.runner import execute, failure, stored_outputs
     from contentgen.pipeline.settings import PipelineSettings
     from contentgen.store import open_store
 
@@ -122,9 +122,11 @@ def run(args: argparse.Namespace) -> int:
                 )
             )
         )
+    store = open_store(settings.store)
+    written = store.record_writes()  # named by a failure: what this run stored before it
     ctx = RunContext(
         snapshot,
-        open_store(settings.store),
+        store,
         settings,
         settings.work_dir / snapshot.uid,
         FanOut(*reporters),
@@ -147,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"contentgen worker: {why}", file=sys.stderr)
         return EXIT_STOPPED
     except Exception as exc:
-        failed = failure(exc, ctx.priced_usage())
+        failed = failure(exc, ctx.priced_usage(), stored_outputs(store, written))
         _write(args.termination_log, failure_message(failed))
         print(f"contentgen worker: {failed.reason}: {failed.message}", file=sys.stderr)
         # The Job's podFailurePolicy fails the Job at once on EXIT_PERMANENT; other exits are

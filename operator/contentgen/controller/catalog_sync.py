@@ -24,6 +24,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from contentgen.api import KINDS, Kind, RunResult, now, parse_timestamp
@@ -41,6 +42,7 @@ from contentgen.store.results import version_result
 from . import metrics
 from .leader import may_act
 from .naming import ANNOTATION_SKIP_CLEANUP
+from .outages import report
 from .state import Operator
 
 log = logging.getLogger("contentgen.operator")
@@ -229,6 +231,16 @@ async def _write_later(op: Operator, uid: str, body_of: BodyOf, wait: float) -> 
         log.warning("catalog mirror of %s failed: %s", uid, exc)
 
 
+@dataclass(frozen=True)
+class GoneMark:
+    """A deletion the catalog still has to be told of."""
+
+    uid: str
+    name: str  # namespace/name, for the log
+    policy: str
+    outputs_kept: bool
+
+
 def _mark(policy: str, outputs_kept: bool) -> Callable[[dict[str, Any] | None], dict[str, Any] | None]:
     def change(current: dict[str, Any] | None) -> dict[str, Any] | None:
         if current is None:
@@ -247,11 +259,40 @@ async def mark_gone(op: Operator, body: dict[str, Any]) -> None:
     policy = str(spec.get("deletionPolicy") or "Retain")
     skipped = (meta.get("annotations") or {}).get(ANNOTATION_SKIP_CLEANUP) == "true"
     kept = policy != "Delete" or skipped
+    mark = GoneMark(meta["uid"], f"{meta['namespace']}/{meta['name']}", policy, kept)
+    if not await _marked(op, mark):  # the safety net writes it again once the catalog is back
+        op.deletions_behind[mark.uid] = mark
+        metrics.CATALOG_BEHIND.set(len(op.catalog_behind) + len(op.deletions_behind))
+
+
+async def _marked(op: Operator, mark: GoneMark) -> bool:
+    assert op.catalog is not None
     try:
-        await asyncio.to_thread(op.catalog.modify, meta["uid"], _mark(policy, kept))
-        metrics.CATALOG_WRITES.labels("deleted").inc()
-    except Exception as exc:  # the safety net marks it later
-        log.warning("could not mark %s/%s deleted in the catalog: %s", meta["namespace"], meta["name"], exc)
+        await asyncio.to_thread(op.catalog.modify, mark.uid, _mark(mark.policy, mark.outputs_kept))
+    except Exception as exc:
+        report(
+            f"marking {mark.name} deleted in the catalog", exc, "the mark is written again when it is back"
+        )
+        return False
+    metrics.CATALOG_WRITES.labels("deleted").inc()
+    return True
+
+
+async def mark_gone_again(op: Operator) -> int:
+    """The safety net: deletions the catalog could not take when they happened, written again (in
+    order, stopping at the first that still fails: the catalog is still away). Returns how many
+    were written."""
+    if op.catalog is None or not may_act():
+        return 0
+    written = 0
+    for uid, mark in list(op.deletions_behind.items()):
+        if not await _marked(op, mark):
+            break
+        op.deletions_behind.pop(uid, None)
+        written += 1
+        log.info("catalog: %s marked deleted, now that the catalog is back", mark.name)
+    metrics.CATALOG_BEHIND.set(len(op.catalog_behind) + len(op.deletions_behind))
+    return written
 
 
 def _ours(doc: dict[str, Any]) -> bool:

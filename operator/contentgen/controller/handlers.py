@@ -53,6 +53,7 @@ from .relist import gone, prune_every, unchanged
 from .settings import OperatorSettings
 from .shares import ShareMirror
 from .state import Kept, Operator
+from .uploads import sweep_uploads
 
 log = logging.getLogger("contentgen.operator")
 MANAGED_SELECTOR = f"app.kubernetes.io/managed-by={MANAGED_BY}"
@@ -191,6 +192,7 @@ async def _work_when_indexed(op: Operator, informers: list[Informer[Any]]) -> No
         op.spawn(worker(op))
     op.spawn(prune_every(op, op.settings.resync_interval_seconds))
     op.spawn(notifier.run(op))  # webhook deliveries (docs/notifications.md)
+    op.spawn(sweep_uploads(op))  # multipart uploads a store outage left unfinished
     await safety_net(op)
 
 
@@ -336,7 +338,9 @@ def job_changed(op: Operator, old: JobState | None, new: JobState | None, labels
         wake(op, owner[0], job.namespace, owner[1])
     else:  # deleted while the watch was away: found missing by a new listing, labels unknown
         _wake_uid(op, job.namespace, job.uid)
-    if new is None:
+    if new is None or (new.finished and not (old is not None and old.finished)):
+        # its slot is free whatever its owner's decision makes of it (even one that cannot be
+        # recorded yet): the namespace's queued runs start now
         wake_namespace(op, job.namespace)
 
 

@@ -39,7 +39,7 @@ import httpx
 
 from contentgen.api import format_time, now
 from contentgen.api.notification import ANNOTATION_REPLAY, PLURAL
-from contentgen.catalog import CatalogUnavailable, webhooks
+from contentgen.catalog import webhooks
 from contentgen.catalog.deliveries import Deliveries, Sender
 from contentgen.errors import ContentgenError
 from contentgen.pipeline.fetch import Resolver, _getaddrinfo, resolve_checked
@@ -49,6 +49,7 @@ from . import leader, metrics
 from .conditions import set_condition
 from .kube import KubeError
 from .leader import may_act
+from .outages import report
 from .state import Operator
 
 log = logging.getLogger("contentgen.operator.notifier")
@@ -296,6 +297,10 @@ class Notifier:
         )
         if recorded is None:
             log.warning("delivery %s: the claim was lost before its record", delivery["_id"])
+        elif recorded["status"] == "delivered":  # the receiver is back: its retries are due now
+            moved = await asyncio.to_thread(self.deliveries.hasten, delivery["notification"]["uid"])
+            if moved:
+                log.info("%s answers again: %d delivery retries brought forward", _name(body), moved)
 
     async def report(self, body: Mapping[str, Any], problem: SecretProblem | None) -> None:
         """The Notification's status from its deliveries (a merge patch fenced by the
@@ -400,6 +405,5 @@ async def run(op: Operator, deliveries: Deliveries | None = None) -> None:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the catalog or the API server away: the next round tries again
-            away = isinstance(exc, CatalogUnavailable | KubeError)
-            log.warning("notifications: round failed: %s", exc, exc_info=not away)
+            report("notifications", exc, f"the next round tries again in {ROUND_SECONDS:g} s")
         await asyncio.sleep(ROUND_SECONDS)

@@ -36,6 +36,8 @@ class JobState:
     failed_message: str = ""
     start_time: str | None = None
     completion_time: str | None = None
+    # when it finished: its completionTime, or its Failed condition's lastTransitionTime
+    finished_at: str | None = None
     deleting: bool = False
     inputs: str = ""  # what it runs: a digest of its spec (supersede.inputs_digest); "" if unknown
     provider: str = ""  # the provider it runs on
@@ -75,6 +77,7 @@ def job_state(job: dict[str, Any]) -> JobState | None:
         failed_message=str(failed.get("message") or ""),
         start_time=status.get("startTime"),
         completion_time=status.get("completionTime"),
+        finished_at=status.get("completionTime") or failed.get("lastTransitionTime"),
         deleting=bool(meta.get("deletionTimestamp")),
         inputs=str(annotations.get(ANNOTATION_INPUTS) or ""),
         provider=str(annotations.get(ANNOTATION_PROVIDER) or ""),

@@ -1,7 +1,8 @@
 """What a finished Job produced: the worker's termination message, or the result it stored.
 
-Always answers: a RunResult, or a RunFailure that says why there is none, so a finished Job is
-recorded exactly once and never run again by accident.
+Always answers: a RunResult, a RunFailure that says why there is none (the worker's own failure,
+whatever its reason, StoreUnavailable included), or ResultUnreadable when the operator's own read of
+the stored result failed, so a finished Job is recorded exactly once and never run again by accident.
 """
 
 from __future__ import annotations
@@ -15,14 +16,18 @@ from contentgen.store import ObjectStore, keys
 from contentgen.store.results import read_result
 
 from .observe import JobState
-from .reconcile import Observed
+from .reconcile import Observed, ResultUnreadable
 
 log = logging.getLogger(__name__)
 
 
+def one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:500] or type(exc).__name__
+
+
 async def read_outcome(
     job: JobState, res: Observed, message: str | None, store: ObjectStore | None
-) -> RunResult | RunFailure:
+) -> RunResult | RunFailure | ResultUnreadable:
     """`message` is the worker's termination message (from the Job's latest finished pod)."""
     lost = job.name.startswith("lost:")
     message = None if lost else message
@@ -37,12 +42,14 @@ async def read_outcome(
         try:
             stored = await asyncio.to_thread(read_result, store, key)
         except Exception as exc:  # a store outage: say so rather than guess
-            log.warning("cannot read %s: %s", key, exc)
-            return RunFailure(
-                reason="StoreUnavailable",
-                message=f"cannot read the result of {job.name}: {exc}",
-                transient=True,
+            log.warning(
+                "cannot read the result of Job %s/%s (%s): %s; will retry",
+                job.namespace,
+                job.name,
+                key,
+                one_line(exc),
             )
+            return ResultUnreadable(uri=store.uri(key), error=one_line(exc))
         if stored is not None and stored.generation == job.generation:
             return stored
 

@@ -73,6 +73,21 @@ class Observed:
 
 
 @dataclass(frozen=True)
+class ResultUnreadable:
+    """The operator's own read of a finished Job's stored result failed (the store is away): not
+    the worker's failure, which comes as a RunFailure whatever its reason."""
+
+    uri: str
+    error: str
+
+
+# How long after its Job finished a run whose result the operator cannot read (the store is away)
+# is shown as still being recorded; then it is Failed (StoreUnavailable), so no run stays Running.
+RESULT_READ_SECONDS = 600.0
+RESULT_RETRY_SECONDS = 30.0  # the longest wait between two reads of it
+
+
+@dataclass(frozen=True)
 class World:
     """Everything else the decision depends on."""
 
@@ -84,6 +99,7 @@ class World:
     may_start: bool = True  # a Job may start in this namespace now (concurrency limit)
     missing_credentials: str = ""  # the provider key the operator is not configured with
     outcome: RunResult | RunFailure | None = None  # of `Decision.needs_outcome`, once read
+    unreadable: ResultUnreadable | None = None  # that outcome could not be read (the store is away)
     pod_problem: str = ""  # why the running Job's pod cannot start (a missing Secret, unschedulable)
     creation_problem: str = ""  # why the Job controller cannot create its pod (quota, LimitRange, ...)
     # spend (issue 12): the price table status.cost is reckoned with, and why a start would
@@ -143,9 +159,16 @@ def decide(res: Observed, world: World) -> Decision:
 
     # A finished Job whose outcome the status does not show yet: record it first.
     if newest is not None and newest.finished and not _recorded(status, newest):
-        if world.outcome is None:
+        outcome = world.outcome
+        if outcome is None and world.unreadable is not None:
+            outcome = _unreadable(res, status, newest, world.unreadable, world.now)
+            if outcome is None:  # still within the bound: said, and read again with backoff
+                decision = _finish(res, status, world)
+                decision.recheck = True
+                return decision
+        if outcome is None:
             return Decision(status=res.status, needs_outcome=newest)
-        status, recorded = _apply_outcome(res, status, newest, world.outcome, world.now)
+        status, recorded = _apply_outcome(res, status, newest, outcome, world.now)
         _settle_cost(status, world)
         if recorded is not None:
             set_version_cost(status, recorded.version or 0, (status.get("cost") or {}).get("actualUsd"))
@@ -250,6 +273,36 @@ def _lost_version(res: Observed, status: dict[str, Any]) -> int:
     if status.get("runVersion"):
         return int(status["runVersion"])
     return int(status.get("latestVersion", 0)) + 1 if res.kind.kind == "LoraTraining" else 0
+
+
+def _unreadable(
+    res: Observed, status: dict[str, Any], job: JobState, unreadable: ResultUnreadable, now: datetime
+) -> RunFailure | None:
+    """A finished Job whose stored result cannot be read: for RESULT_READ_SECONDS after it finished,
+    the status says so (still Running: the result may well be there); after that, a transient
+    StoreUnavailable failure naming where the result and outputs are kept."""
+    name = job.name.removeprefix("lost:")
+    finished = parse_timestamp(job.finished_at) if job.finished_at else None
+    waited = (now - finished).total_seconds() if finished is not None else 0.0
+    if waited < RESULT_READ_SECONDS:
+        message = (
+            f"Job {name} finished; its result {unreadable.uri} cannot be read from the store "
+            f"({unreadable.error}); the operator reads it again with backoff, "
+            f"and records the run as Failed (StoreUnavailable) {int(RESULT_READ_SECONDS // 60)} minutes "
+            "after the Job finished if the store is still away"
+        )
+        status.update(phase=Phase.RUNNING, jobName=name, message=message)
+        status["conditions"] = _working(status, res, now, "ResultUnreadable", message)
+        return None
+    return RunFailure(
+        reason="StoreUnavailable",
+        message=(
+            f"Job {name} finished, and its result {unreadable.uri} could not be read from the store for "
+            f"{int(waited // 60)} minutes ({unreadable.error}); whatever the run stored is kept there"
+        ),
+        transient=True,
+        usage=None,
+    )
 
 
 def _recorded(status: dict[str, Any], job: JobState) -> bool:
@@ -379,7 +432,7 @@ def _apply_outcome(
         )
         return status, outcome
     if isinstance(outcome, RunFailure):
-        reason, message = outcome.reason, outcome.message
+        reason, message = outcome.reason, outcome.explained()
         outcome.merge_outputs(status)  # status.dataset of a DatasetTooSmall
     elif job.failed_reason:
         reason = job.failed_reason
@@ -791,6 +844,7 @@ def _finish(
             "ImageVersionNotFound",
             "LoraNotEvaluable",
             "MissingCredentials",
+            "ResultUnreadable",
             *POD_PROBLEMS,
             "BudgetExceeded",
             "OwnerNotAllowed",

@@ -18,26 +18,29 @@ from collections.abc import Collection
 from dataclasses import replace
 from typing import Any, cast
 
-from contentgen.api import KINDS, Kind, Phase, RunFailure, SpecSnapshot, now, parse_timestamp
+from contentgen.api import KINDS, Kind, Phase, SpecSnapshot, now, parse_timestamp
 from contentgen.pricing import estimated, month_of, without_evaluation
 from contentgen.store import keys
 
 from . import metrics
 from . import owners as owners_rule
 from .budget import ANNOTATION, Admission, Budgets, admit, annotation_problem, limits_for
-from .catalog_sync import sweep_gone, sync_catalog
+from .catalog_sync import mark_gone_again, sweep_gone, sync_catalog
 from .cleanup import delete, pods_pending
 from .events import post_event, transition_key
 from .jobs import missing_credentials, render_job
 from .kube import JobNameTaken, KubeError
 from .naming import FINALIZER, LABEL_KIND, LABEL_UID
 from .observe import ImageState, JobState, LoraState, image_state, job_state
+from .outages import report
 from .outcomes import read_outcome
 from .pods import PodState, pod_problem, termination_message
 from .provider_cancel import cancellable, stop_superseded
 from .reconcile import (
+    RESULT_RETRY_SECONDS,
     Decision,
     Observed,
+    ResultUnreadable,
     World,
     decide,
     lora_key,
@@ -337,10 +340,10 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
             return None
         message = termination_message(pods)
         outcome = await read_outcome(job, res, message, op.store)
-        if isinstance(outcome, RunFailure) and outcome.reason == "StoreUnavailable":
-            op.backoff.failed(res.uid, time.monotonic())
-            return None  # try again later rather than record a guess
-        world = replace(world, outcome=outcome)
+        if isinstance(outcome, ResultUnreadable):  # our own read failed: said, and read again
+            world = replace(world, unreadable=outcome)
+        else:
+            world = replace(world, outcome=outcome)
     may_start_now = first.job is not None or first.waiting == "Queued"
     metadata = await _namespace_metadata(op, res.namespace) if may_start_now else None
     annotations = metadata[0] if metadata is not None else None
@@ -521,8 +524,12 @@ def _schedule(op: Operator, res: Observed, decision: Decision) -> None:
         and decision.waiting not in (*LORA_WAITS, *IMAGE_WAITS, "Queued", "MissingCredentials")
     ):
         # A Job Kueue holds: what Kueue says of it changes with nothing on the Job to announce it.
-        held = decision.recheck and ready_reason(decision.status) == "Queued" and may_read(op)
-        op.backoff.failed(res.uid, time.monotonic(), cap=RECHECK_SECONDS if held else None)
+        reason = ready_reason(decision.status)
+        held = decision.recheck and reason == "Queued" and may_read(op)
+        # A result the store cannot give now: read again often enough to record it soon after the
+        # store is back, and within RESULT_READ_SECONDS when it is not.
+        cap = RECHECK_SECONDS if held else RESULT_RETRY_SECONDS if reason == "ResultUnreadable" else None
+        op.backoff.failed(res.uid, time.monotonic(), cap=cap)
     else:
         op.backoff.reset(res.uid)
 
@@ -577,23 +584,40 @@ async def _quietly(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
     try:
         await reconcile(op, kind, body)
     except Exception as exc:  # the backoff brings it back
-        log.warning(
-            "reconcile of %s/%s failed: %s", body["metadata"]["namespace"], body["metadata"]["name"], exc
+        meta = body["metadata"]
+        report(
+            f"reconcile of {kind.kind} {meta['namespace']}/{meta['name']}", exc, "it is retried with backoff"
         )
+
+
+# A record found without its resource is marked deleted when a second look this much later finds
+# the same (the first may have come before the resource's watch listed it).
+SWEEP_CONFIRM_SECONDS = 30.0
 
 
 async def safety_net(op: Operator) -> None:
     """Every few seconds: resources whose backoff is due; every resync interval: every resource
     that is not finished, catalog writes still owed, and catalog records whose resource is gone."""
     last_resync = time.monotonic()
+    last_sweep = last_resync - op.settings.resync_interval_seconds  # a first look at once
     step = min(op.settings.reconcile_interval_seconds, 5.0)
+    remarking: asyncio.Task[int] | None = None
     while True:
         await asyncio.sleep(step)
         clock = time.monotonic()
         resync = clock - last_resync >= op.settings.resync_interval_seconds
         if resync:
             last_resync = clock
-            op.spawn(sweep_gone(op))  # catalog records of resources that are gone
+        # Catalog records of resources that are gone: a look every resync, and the second look
+        # that confirms a first one's findings soon after it rather than a resync later.
+        since = clock - last_sweep
+        if since >= op.settings.resync_interval_seconds or (
+            op.catalog_missing and since >= SWEEP_CONFIRM_SECONDS
+        ):
+            last_sweep = clock
+            op.spawn(sweep_gone(op))
+        if op.deletions_behind and (remarking is None or remarking.done()):
+            remarking = op.spawn(mark_gone_again(op))  # deletions the catalog could not take
         for kind in KINDS.values():
             index = op.indexes.get(f"{kind.plural}_by_uid")
             if index is None:

@@ -289,6 +289,13 @@ class OperatorSettings(ProviderSettings):
         description="The safety net: how often every unfinished resource is looked at again, besides the "
         "events that drive the operator.",
     )
+    stale_upload_seconds: float = Field(
+        default=86400.0,
+        gt=0,
+        description="The leader aborts unfinished multipart uploads under the store's prefix begun more "
+        "than this long ago (at its start, then hourly): parts an upload cut by a store outage left "
+        "behind, stored and billed until aborted. Longer than any upload takes.",
+    )
     catalog_write_interval_seconds: float = Field(
         default=1.0,
         gt=0,

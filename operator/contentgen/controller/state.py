@@ -26,6 +26,15 @@ class Kept(NamedTuple):
     spend: Spender
 
 
+def _said(task: asyncio.Task[Any]) -> None:
+    """A background task's failure in one line (a dependency away) rather than asyncio's
+    "exception was never retrieved" traceback; what it was for is retried by the safety net."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        from .outages import report
+
+        report(f"background task {task.get_coro().__qualname__}", exc, "the safety net does it again")
+
+
 @dataclass
 class KueueAccess:
     """Whether Kueue's Workloads can be read (workloads.py), as far as the last look knows."""
@@ -49,6 +58,8 @@ class Operator:
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)  # per namespace-wide chore
     # Catalog writes that failed (MongoDB down): uid -> the result to record, if any.
     catalog_behind: dict[str, RunResult | None] = field(default_factory=dict)
+    # deletions the catalog could not take when they happened (catalog_sync.mark_gone): uid -> mark
+    deletions_behind: dict[str, Any] = field(default_factory=dict)
     # The catalog's live mirror (catalog_sync.py): uid -> (when last written, what was written: a
     # digest of spec and status), and the delayed write waiting for the throttle, if any.
     catalog_written: dict[str, tuple[float, str]] = field(default_factory=dict)
@@ -116,4 +127,5 @@ class Operator:
         task = asyncio.get_running_loop().create_task(coroutine)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(_said)
         return task

@@ -333,7 +333,9 @@ def run_status(
         reason = "Succeeded"
     else:
         assert failure is not None
-        status.update(phase="Failed", progress=0, stage="", message=f"{failure.reason}: {failure.message}")
+        status.update(
+            phase="Failed", progress=0, stage="", message=f"{failure.reason}: {failure.explained(AGAIN)}"
+        )
         failure.merge_outputs(status)
         reason = failure.reason
     status["conditions"] = [
@@ -450,6 +452,10 @@ def record_start(
         return catalog_document(state, now=started, origin=ORIGIN, previous=previous, revive=True)
 
     catalog.modify(snapshot.uid, change)
+
+
+# How a failed run on a laptop is run again: `contentgen run` resumes the version it stopped in.
+AGAIN = "run the same `contentgen run` again"
 
 
 def record_run(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from contentgen.api import KINDS, Artifact, RunFailure, RunResult, SpecSnapshot, UsageLine, now
 from contentgen.errors import ContentgenError, PermanentError, TransientError
@@ -56,6 +56,13 @@ def execute(ctx: RunContext) -> RunResult:
     if done is not None and done.generation == snap.generation:
         ctx.progress("done", 100)
         return done
+    # Uploads an earlier attempt of this run began and could not end (the store went away under
+    # it): only this run writes under these prefixes, and no earlier attempt of it still runs.
+    for root in [
+        *keys.version_roots(kind.catalog_type, snap.owner, snap.uid, snap.version),
+        keys.temp_root(snap.uid),
+    ]:
+        ctx.store.abort_uploads(root)
     result = with_lineage(_flow(snap.kind)(ctx), snap)
     if has_pictures(result):
         with ctx.stage("thumbnails", 100, 100):
@@ -121,9 +128,10 @@ def with_lineage(result: RunResult, snap: SpecSnapshot) -> RunResult:
     return result
 
 
-def failure(exc: BaseException, usage: list[UsageLine] | None = None) -> RunFailure:
+def failure(exc: BaseException, usage: list[UsageLine] | None = None, kept: Sequence[str] = ()) -> RunFailure:
     """The hand-over of a failed run. `usage` is the context's: None when the failure came during a
-    paid call, whose bill is then unknown unless the failure itself says nothing was billed."""
+    paid call, whose bill is then unknown unless the failure itself says nothing was billed.
+    `kept`: the URIs the run stored before it failed (`stored_outputs`)."""
     if isinstance(exc, ContentgenError):
         if usage is None and exc.reason in UNBILLED:
             usage = []
@@ -133,7 +141,18 @@ def failure(exc: BaseException, usage: list[UsageLine] | None = None) -> RunFail
             transient=isinstance(exc, TransientError),
             usage=usage,
             dataset=getattr(exc, "summary", None),  # DatasetTooSmall's counts
+            kept=list(kept),
         )
     return RunFailure(
-        reason="InternalError", message=f"{type(exc).__name__}: {exc}"[:2000], transient=False, usage=usage
+        reason="InternalError",
+        message=f"{type(exc).__name__}: {exc}"[:2000],
+        transient=False,
+        usage=usage,
+        kept=list(kept),
     )
+
+
+def stored_outputs(store: ObjectStore, written: Sequence[str]) -> list[str]:
+    """The URIs of what a run wrote (`ObjectStore.record_writes`), without the providers' working
+    state under temp/ (their checkpoints, which the next attempt reads)."""
+    return [store.uri(key) for key in written if not key.startswith(keys.TEMP)]

@@ -76,6 +76,15 @@ def download_checked(dest: Path, chunks: Iterable[bytes], check: Callable[[str],
 class ObjectStore(ABC):
     """Keys are relative ('loras/u/uid/v1/model.safetensors'); URIs name store and key."""
 
+    # The keys written once since `record_writes()` (a run's outputs so far): None when not asked.
+    _written: list[str] | None = None
+
+    def record_writes(self) -> list[str]:
+        """From now on, note each key `put_once_*` writes or finds already written, in order, in
+        the list returned: what a run that fails has stored, so that its failure names it."""
+        self._written = []
+        return self._written
+
     @abstractmethod
     def uri(self, key: str) -> str:
         """s3://bucket/prefix/key or file:///dir/key."""
@@ -134,9 +143,9 @@ class ObjectStore(ABC):
         # conditional create is what keeps the promise when writers race between look and write.
         existing = self._existing(key, sha256, size, content_type)
         if existing is not None:
-            return existing
+            return self._wrote(key, existing)
         try:
-            return create()
+            return self._wrote(key, create())
         except KeyTaken:
             existing = self._existing(key, sha256, size, content_type)
         if existing is None:
@@ -144,7 +153,12 @@ class ObjectStore(ABC):
                 f"{self.uri(key)} was written by another writer and deleted since; try again",
                 reason="StoreUnavailable",
             )
-        return existing
+        return self._wrote(key, existing)
+
+    def _wrote(self, key: str, artifact: Artifact) -> Artifact:
+        if self._written is not None and key not in self._written:
+            self._written.append(key)
+        return artifact
 
     def _existing(self, key: str, sha256: str, size: int, content_type: str) -> Artifact | None:
         info = self.head(key)
@@ -178,6 +192,12 @@ class ObjectStore(ABC):
     @abstractmethod
     def delete(self, key: str) -> bool:
         """Delete one object; False when it did not exist."""
+
+    def abort_uploads(self, prefix: str, older_than: float = 0.0) -> int:
+        """Abort unfinished uploads under `prefix` begun more than `older_than` seconds ago (S3's
+        multipart uploads, whose parts are stored and billed until then); how many. A store
+        without them has none."""
+        return 0
 
     @abstractmethod
     def delete_prefix(self, prefix: str) -> int:

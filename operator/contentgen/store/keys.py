@@ -143,8 +143,11 @@ def likeness_evaluation(owner: str, uid: str, version: int, number: int) -> str:
     return f"{lora_version(owner, uid, version)}likeness/e{number}/"
 
 
+TEMP = "temp/"  # a run's working state (provider checkpoints, request folders), not its outputs
+
+
 def temp_root(uid: str) -> str:
-    return f"temp/{_seg(uid, 'uid')}/"
+    return f"{TEMP}{_seg(uid, 'uid')}/"
 
 
 def outbox(name: str) -> str:

@@ -14,10 +14,12 @@ trusted (ConditionalWritesUnsupported).
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
+import logging
 import os
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -36,7 +38,10 @@ from .base import (
     download_checked,
 )
 
+log = logging.getLogger(__name__)
+
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
+ABORT_SECONDS = 60.0  # how long a failed multipart upload's abort is tried again
 MAX_LINK_SECONDS = 7 * 24 * 3600  # SigV4 presigned URLs: S3 refuses longer ones
 CONFLICT_RETRIES = 5
 RESTORE = "restore it from a backup, or delete it and run again"
@@ -194,9 +199,51 @@ class S3Store(ObjectStore):
                 **({"IfNoneMatch": "*"} if if_absent else {}),
             )
         except BaseException:
-            with contextlib.suppress(Exception):
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload_id)
+            self._abort(full, upload_id)
             raise
+
+    def _abort(self, full: str, upload_id: str) -> bool:
+        """Abort a failed multipart upload, again and again for up to ABORT_SECONDS while the
+        store does not answer (its parts are stored, and billed, until it is aborted): True once
+        it is gone. One the store does not take back in time is aborted by the next start of a
+        run writing there (`abort_uploads`) or the operator's sweep of stale uploads."""
+        wait, deadline = 0.5, time.monotonic() + ABORT_SECONDS
+        while True:
+            try:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload_id)
+                return True
+            except Exception as exc:
+                if _code(exc) == "NoSuchUpload":
+                    return True
+                if time.monotonic() + wait > deadline:
+                    log.warning(
+                        "could not abort the upload of s3://%s/%s (%s) for %.0f s; it is aborted by the "
+                        "next run writing there or the operator's sweep of stale uploads",
+                        self.bucket,
+                        full,
+                        " ".join(str(exc).split())[:200],
+                        ABORT_SECONDS,
+                    )
+                    return False
+            time.sleep(wait)
+            wait = min(wait * 2, 8.0)
+
+    def abort_uploads(self, prefix: str, older_than: float = 0.0) -> int:
+        """Abort the multipart uploads under `prefix` (of this store's prefix) begun more than
+        `older_than` seconds ago; how many. Uploads outside the store's prefix are never touched."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
+        pages = self.client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.bucket, Prefix=self._full(prefix)
+        )
+        aborted = 0
+        try:
+            for page in pages:
+                for upload in page.get("Uploads") or []:
+                    if upload["Initiated"] <= cutoff and self._abort(upload["Key"], upload["UploadId"]):
+                        aborted += 1
+        except Exception as exc:
+            raise _classify(exc, self) from exc
+        return aborted
 
     def _write(self, key: str, if_absent: bool, fn: Any, **kwargs: Any) -> None:
         for _ in range(CONFLICT_RETRIES):

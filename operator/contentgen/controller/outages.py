@@ -1,0 +1,53 @@
+"""What is away when a call fails: the operator's dependencies (the API server, the catalog, the
+object store) go away and come back, and it says so in one line and retries; only what is none of
+these (a bug) is logged with its traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+
+from contentgen.catalog.base import CatalogUnavailable
+from contentgen.errors import ContentgenError
+
+from .kube import KubeError
+
+log = logging.getLogger("contentgen.operator")
+
+STORE_REASONS = ("StoreUnavailable", "StoreAccessDenied")
+
+
+def away(exc: BaseException) -> str:
+    """'the API server', 'the catalog' or 'the object store' when `exc` says it cannot be reached
+    (or answers 5xx, or times out); "" for anything else."""
+    if isinstance(exc, CatalogUnavailable):
+        return "the catalog"
+    if isinstance(exc, ContentgenError) and exc.reason in STORE_REASONS:
+        return "the object store"
+    if isinstance(exc, KubeError):
+        return "the API server" if exc.status in (0, 429) or exc.status >= 500 else ""
+    if isinstance(exc, aiohttp.ClientError | asyncio.TimeoutError | ConnectionError):
+        return "the API server"  # the operator's only aiohttp peer
+    try:
+        import pymongo.errors
+    except ImportError:  # pragma: no cover - the operator's image has pymongo
+        return ""
+    if isinstance(exc, pymongo.errors.ConnectionFailure):
+        return "the catalog"
+    return ""
+
+
+def one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300] or type(exc).__name__
+
+
+def report(what: str, exc: BaseException, then: str) -> None:
+    """`what` failed: one line when a dependency is away (`then`: what happens next), else the
+    traceback too (a bug, to be reported)."""
+    gone = away(exc)
+    if gone:
+        log.warning("%s: %s is away (%s); %s", what, gone, one_line(exc), then)
+    else:
+        log.warning("%s failed: %s; %s", what, one_line(exc), then, exc_info=exc)
