@@ -152,6 +152,7 @@ def world() -> Iterator[World]:
         world = World(f"http://127.0.0.1:{port}", root, store, catalog, ids)
         world.ids["collection"] = _collection(world, "campaign", [ids["demo-landscape"], ids["demo-waves"]])
         _collection(world, "portfolio", [ids["demo-landscape"]])
+        _deliveries(catalog, ids["demo-avatar"])
         yield world
         server.should_exit = True
         thread.join(timeout=10)
@@ -174,6 +175,20 @@ def _collection(world: World, name: str, members: list[str]) -> str:
             added = client.post(f"/api/collections/{cid}/members", json={"ref": member})
             assert added.status_code == 200, added.text
     return cid
+
+
+def _deliveries(catalog: Catalog, lora: str) -> None:
+    """Webhook deliveries of the LoRA's events, attempted through the delivery log's own API:
+    one answered after a retry, one that timed out (the Notifications page's rows)."""
+    from contentgen.catalog.deliveries import Deliveries
+    from tests.httpapi.test_ui_notifications import Clock, _deliver, _events, _notification
+
+    clock = Clock()
+    log = Deliveries(catalog, clock)
+    hooks = _notification("default", "studio-backend")
+    first, second = _events("demo-user", lora, "demo-avatar", "LoraTraining", versions=2)
+    _deliver(log, clock, first, hooks, [(503, "busy", ""), (204, "", "")])
+    _deliver(log, clock, second, hooks, [(0, "", "timeout after 10 s")])
 
 
 @dataclass
@@ -318,6 +333,11 @@ def test_every_page_has_no_serious_accessibility_violation(
     keep_screenshot(page, f"{size}-{scheme}-likeness-grid-lightbox", full_page=False)
     found["likeness grid"] = violations(page)
     page.keyboard.press("Escape")
+    show(page, "#/notifications")
+    page.click("table.deliveries tr.delivery button.expand")
+    page.wait_for_selector("table.deliveries tr.delivery-detail:not([hidden])")
+    keep_screenshot(page, f"{size}-{scheme}-notifications-opened")
+    found["a delivery opened"] = violations(page)
     show(page, "#/gallery")
     page.click("#gallery .card button.collect")
     page.wait_for_selector("#collect-dialog button.add-to")
