@@ -6,6 +6,7 @@ it."""
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -80,3 +81,33 @@ def test_a_job_created_and_deleted_between_two_looks_is_not_taken_for_a_running_
     job_changed(op, job, None, labels)
     assert _jobs(op, "ns", res.uid) == ()
     assert not op.created_jobs
+
+
+def test_a_finished_job_frees_its_slot_for_the_queue_at_once() -> None:
+    """Issue 48: a namespace's queued runs start as soon as a Job finishes, whatever its owner's
+    decision makes of it (even one that cannot be recorded yet: its result unreadable)."""
+    from contentgen.api import KINDS
+    from contentgen.controller.state import Kept
+
+    op = operator()
+    op.queue = NamespaceQueue(1)
+    res = started(op)
+    made = op.kube.created[0]  # type: ignore[attr-defined]
+    labels = made["metadata"]["labels"]
+    store = op.indexes["jobs_by_owner"]
+    running = job_state({**made, "status": {"active": 1, "ready": 1}})
+    assert running is not None
+    job_changed(op, store.put(running), running, labels)
+    waiting_uid = "1c8e2f4d-bbbb-4ccc-8ddd-223456789abc"
+    kind = KINDS["ImageGeneration"]
+    body = json.dumps({"metadata": {"namespace": "ns", "uid": waiting_uid}})
+    op.indexes[f"{kind.plural}_by_uid"] = {("ns", waiting_uid): [Kept(body, None)]}  # type: ignore[arg-type]
+    op.queue.wait("ns", waiting_uid, "2026-11-21T12:00:01Z")
+    op.queue.seen("ns", [res.uid])
+    asyncio.run(asyncio.sleep(0))
+    key = ("ImageGeneration", "ns", waiting_uid)
+    assert key not in op.work._queued  # the slot is taken: nobody woke it
+
+    failed = replace(running, active=0, failed=1, failed_reason="BackoffLimitExceeded", finished_at="t")
+    job_changed(op, store.put(failed), failed, labels)
+    assert key in op.work._queued  # woken by the Job's end, before its owner is recorded
