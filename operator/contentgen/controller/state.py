@@ -32,7 +32,8 @@ def _said(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and (exc := task.exception()) is not None:
         from .outages import report
 
-        report(f"background task {task.get_coro().__qualname__}", exc, "the safety net does it again")
+        name = getattr(task.get_coro(), "__qualname__", task.get_name())
+        report(f"background task {name}", exc, "the safety net does it again")
 
 
 @dataclass

@@ -21,7 +21,7 @@ async def abort_stale_uploads(op: Operator) -> int:
     if op.store is None or not may_act():
         return 0
     try:
-        aborted = await asyncio.to_thread(op.store.abort_uploads, "", op.settings.stale_upload_seconds)
+        aborted: int = await asyncio.to_thread(op.store.abort_uploads, "", op.settings.stale_upload_seconds)
     except Exception as exc:
         report("aborting stale uploads", exc, f"tried again in {EVERY_SECONDS / 60:.0f} minutes")
         return 0
