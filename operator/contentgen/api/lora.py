@@ -183,7 +183,8 @@ class TrainingSpec(ApiModel):
         Field(
             ge=0,
             le=10000,
-            description="provider cluster: store a checkpoint every this many steps (and at the last); "
+            description="provider cluster (offline: simulated, placeholder LoRAs): store a checkpoint every "
+            "this many steps (and at the last); "
             "a retried pod resumes from the newest, and the likeness evaluation scores them "
             f"(evaluation.checkpoints). 0 (or more than steps): only the last step. At most "
             f"{MAX_STORED_CHECKPOINTS} checkpoints: steps / checkpointEvery ≤ {MAX_STORED_CHECKPOINTS}.",
