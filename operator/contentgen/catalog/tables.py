@@ -117,7 +117,9 @@ def record_block(record: JobRecord) -> str:
     lines = []
     width = max(len(k) for k in data)
     for key, value in data.items():
-        if isinstance(value, list) and value and isinstance(value[0], dict):
+        if key == "latestRun" and isinstance(value, dict):
+            lines.append(f"{key.ljust(width)}  {run_summary(value, data)}")
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
             lines.append(f"{key}:")
             lines += [f"  - {_describe(item)}" for item in value]
         elif isinstance(value, dict):
@@ -125,6 +127,27 @@ def record_block(record: JobRecord) -> str:
         else:
             lines.append(f"{key.ljust(width)}  {_scalar(value)}")
     return "\n".join(lines)
+
+
+def run_summary(run: dict[str, Any], record: dict[str, Any]) -> str:
+    """The latest run in one line, as a run beside the versions that stand: "v2 Failed
+    (InvalidInput): source file ... does not exist; v1 stands (the record's versions are usable)".
+    The error's message is the run's, said once, without the reason repeated before it."""
+    phase, reason = str(run.get("phase") or "-"), str(run.get("reason") or "")
+    text = f"v{run.get('version', 0)} {phase}"
+    if phase == "Failed":
+        text += f" ({reason})" if reason else ""
+        message = str(run.get("message") or (run.get("error") or {}).get("message") or "")
+        message = message.removeprefix(f"{reason}: ") if reason else message
+        text += f": {message}" if message else ""
+    elif phase in ("Pending", "Running"):
+        text += f" ({run.get('stage') or '-'}, {run.get('progress') or 0} %)"
+    if run.get("startedAt"):
+        text += f", started {run['startedAt']}"
+    usable = [f"v{v.get('version')}" for v in record.get("versions") or []]
+    if phase != "Succeeded" and usable:
+        text += f"; {', '.join(usable)} {'stands' if len(usable) == 1 else 'stand'}, usable"
+    return text
 
 
 def _describe(item: dict[str, Any]) -> str:
