@@ -127,7 +127,8 @@ def validate_document(doc: Document, *, local: bool = False) -> Outcome:
         resource = model.model_validate_json(json.dumps(content), context={"local": local})
     except ValidationError as exc:
         problems = tuple(
-            Problem(doc.source, doc.label, path, reason) for path, reason in _explain(exc, content, kind)
+            Problem(doc.source, doc.label, path, reason)
+            for path, reason in _explain(exc, Resource[kind.spec])  # type: ignore[name-defined]
         )
         return Outcome(doc, kind, problems=problems)
     return Outcome(doc, kind, resource)
@@ -139,8 +140,8 @@ def _notification(doc: Document, content: dict[str, Any]) -> Outcome:
         NotificationSpec.model_validate_json(json.dumps(content.get("spec")))
     except ValidationError as exc:
         problems = tuple(
-            Problem(doc.source, doc.label, _path(["spec", *err["loc"]]), str(err["msg"]))
-            for err in exc.errors(include_url=False)
+            Problem(doc.source, doc.label, path, reason)
+            for path, reason in _explain(exc, NotificationSpec, within=["spec"])
         )
         return Outcome(doc, problems=problems)
     return Outcome(doc, note="a Notification: valid")
@@ -150,14 +151,18 @@ def validate_documents(docs: list[Document], *, local: bool = False) -> list[Out
     return [validate_document(doc, local=local) for doc in docs]
 
 
-def _explain(exc: ValidationError, content: dict[str, Any], kind: Kind) -> list[tuple[str, str]]:
+def _explain(
+    exc: ValidationError, root: type[BaseModel], within: list[Any] | None = None
+) -> list[tuple[str, str]]:
+    """Each error of validating `root` (found at `within` in the manifest: ["spec"] for a spec
+    validated alone) as (field path, reason)."""
     out: list[tuple[str, str]] = []
     for err in exc.errors(include_url=False):
         loc = list(err["loc"])
         ctx = err.get("ctx") or {}
         if err["type"] == CEL_ERROR and ctx.get("field_path"):
             loc += [p for p in str(ctx["field_path"]).split(".") if p]
-        out.append((_path(loc), _reason(err, loc, kind)))
+        out.append((_path([*(within or []), *loc]), _reason(err, loc, root, within or [])))
     # Stable, de-duplicated (a union can report the same thing twice).
     return list(dict.fromkeys(out))
 
@@ -188,7 +193,7 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _reason(err: Any, loc: list[Any], kind: Kind) -> str:
+def _reason(err: Any, loc: list[Any], root: type[BaseModel], within: list[Any]) -> str:
     kind_of_error: str = err["type"]
     ctx = err.get("ctx") or {}
     value = err.get("input")
@@ -196,7 +201,7 @@ def _reason(err: Any, loc: list[Any], kind: Kind) -> str:
     if kind_of_error == "missing":
         return "required; add it"
     if kind_of_error == "extra_forbidden":
-        return _unknown_field(loc, kind)
+        return _unknown_field(loc, root, within)
     if kind_of_error in ("int_type", "int_from_float"):
         return f"must be an integer, got {_json_type(value)} {_show(value)}"
     if kind_of_error == "float_type":
@@ -240,11 +245,11 @@ def _reason(err: Any, loc: list[Any], kind: Kind) -> str:
     return str(err["msg"])
 
 
-def _unknown_field(loc: list[Any], kind: Kind) -> str:
+def _unknown_field(loc: list[Any], root: type[BaseModel], within: list[Any]) -> str:
     name = str(loc[-1])
-    known = _known_fields(loc[:-1], kind)
+    known = _known_fields(loc[:-1], root)
     base = f'unknown field "{name}"; the API server would silently drop it'
-    if name in PREDECESSOR_FIELDS and loc[0] == "spec":
+    if name in PREDECESSOR_FIELDS and [*within, *loc][0] == "spec":
         return f"{base}: use {PREDECESSOR_FIELDS[name]} (the predecessor's name for it)"
     guess = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     if guess:
@@ -252,9 +257,9 @@ def _unknown_field(loc: list[Any], kind: Kind) -> str:
     return f"{base}; known fields here: {', '.join(known)}" if known else base
 
 
-def _known_fields(parent: list[Any], kind: Kind) -> list[str]:
-    """The wire names of the fields allowed at `parent` (a loc without the unknown field)."""
-    model: type[BaseModel] | None = Resource[kind.spec]  # type: ignore[name-defined]
+def _known_fields(parent: list[Any], root: type[BaseModel]) -> list[str]:
+    """The wire names of the fields allowed at `parent` (a loc in `root` without the unknown field)."""
+    model: type[BaseModel] | None = root
     for part in parent:
         if model is None:
             return []

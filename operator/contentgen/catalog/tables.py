@@ -106,9 +106,22 @@ def records_table(records: Sequence[JobRecord]) -> str:
 
 
 def _scalar(value: Any) -> str:
+    """A value for people, never Python's notation: nothing as "-", yes/no, a mapping as
+    key=value pairs (nested ones in parentheses), a list comma-separated."""
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_nested(v)}" for k, v in value.items()) if value else "-"
     if isinstance(value, list):
-        return ", ".join(str(v) for v in value) if value else "-"
-    return "-" if value in (None, "") else str(value)
+        return ", ".join(_nested(v) for v in value) if value else "-"
+    return str(value)
+
+
+def _nested(value: Any) -> str:
+    shown = _scalar(value)
+    return f"({shown})" if isinstance(value, dict | list) and value else shown
 
 
 def record_block(record: JobRecord) -> str:
@@ -122,8 +135,6 @@ def record_block(record: JobRecord) -> str:
         elif isinstance(value, list) and value and isinstance(value[0], dict):
             lines.append(f"{key}:")
             lines += [f"  - {_describe(item)}" for item in value]
-        elif isinstance(value, dict):
-            lines.append(f"{key.ljust(width)}  {', '.join(f'{k}={v}' for k, v in value.items())}")
         else:
             lines.append(f"{key.ljust(width)}  {_scalar(value)}")
     return "\n".join(lines)

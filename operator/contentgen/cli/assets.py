@@ -201,7 +201,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="where a record's outputs came from, and what was made from them",
         description="An image generation: the LoRAs used (name, id, version), each version's dataset "
         "and source video. A LoRA: every version with its dataset and source video, and every image "
-        "generation made with it. A transcription: its source.",
+        "generation made with it. A VideoGeneration: the picture it animates (an image generation's "
+        "version and image) followed back to the LoRAs that made it, their datasets and source "
+        "videos, and the video's own LoRAs. A LoRA evaluation: the LoRA versions it evaluated, "
+        "followed back the same way. A transcription: its source.",
     )
     _add_ref(lineage_cmd)
     _add_common(lineage_cmd)

@@ -1,7 +1,8 @@
-"""Run the operator (kopf): watch LoraTraining, ImageGeneration, Transcription and LoraEvaluation
-resources and run each as a Job. Settings come from CONTENTGEN_* environment variables (the chart's
-ConfigMap). One replica acts: it holds a Lease (coordination.k8s.io) in its namespace, the others
-wait for it; then it runs `kopf run --standalone -m contentgen.controller.handlers`.
+"""Run the operator (kopf): watch LoraTraining, ImageGeneration, VideoGeneration, Transcription and
+LoraEvaluation resources and run each as a Job, and deliver Notifications' webhooks. Settings come
+from CONTENTGEN_* environment variables (the chart's ConfigMap). One replica acts: it holds a Lease
+(coordination.k8s.io) in its namespace, the others wait for it; then it runs
+`kopf run --standalone -m contentgen.controller.handlers`.
 """
 
 from __future__ import annotations

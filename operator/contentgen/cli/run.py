@@ -29,7 +29,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "manifest",
         metavar="MANIFEST",
-        help="a file with one LoraTraining, ImageGeneration, Transcription or LoraEvaluation",
+        help="a file with one LoraTraining, ImageGeneration, VideoGeneration, Transcription or "
+        "LoraEvaluation",
     )
     parser.add_argument(
         "--offline", action="store_true", help="use the offline provider (no network, no keys)"

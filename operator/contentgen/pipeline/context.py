@@ -19,6 +19,8 @@ from .fetch import Fetched, fetch
 from .progress import Progress, Span, SubProgress
 from .settings import PipelineSettings
 
+SOURCE_FIELD = "source.url"  # what a fetch's errors name, unless told another field
+
 _PAID = (
     "{were} paid for and {are} kept in the provider's checkpoint: the next attempt stores {them} "
     "without paying again"
@@ -166,18 +168,26 @@ class RunContext:
         wanted = {(line.item, line.unit) for line in usage if line.provider == self.provider}
         return stamped(usage, price_quotes(self.provider, wanted), self.settings.prices)
 
-    def fetch_source(self, url: str, progress: SubProgress, *, folder: str = "source") -> Fetched:
-        """Fetch a spec's source (or another input) into a `folder` of the work directory,
-        within the settings' limits."""
-        return fetch(
-            url,
-            self.scratch(folder),
-            max_bytes=self.settings.max_download_bytes,
-            allow_private=self.settings.allow_private_sources,
-            local=self.local,
-            timeout=self.settings.http_timeout_seconds,
-            progress=progress,
-        )
+    def fetch_source(
+        self, url: str, progress: SubProgress, *, folder: str = "source", spec_field: str = SOURCE_FIELD
+    ) -> Fetched:
+        """Fetch a spec's source (or another input, whose spec field is `spec_field`: its errors
+        name that field) into a `folder` of the work directory, within the settings' limits."""
+        try:
+            return fetch(
+                url,
+                self.scratch(folder),
+                max_bytes=self.settings.max_download_bytes,
+                allow_private=self.settings.allow_private_sources,
+                local=self.local,
+                timeout=self.settings.http_timeout_seconds,
+                progress=progress,
+            )
+        except ContentgenError as exc:
+            if spec_field == SOURCE_FIELD:
+                raise
+            message = str(exc).replace(f"check {SOURCE_FIELD}", f"check {spec_field}")
+            raise type(exc)(f"{spec_field}: {message}", reason=exc.reason) from None
 
     @contextmanager
     def storing_paid_output(self, what: str) -> Iterator[None]:

@@ -123,6 +123,17 @@ def resolve_checked(
     return str(allowed[0])
 
 
+_PICTURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"BM", "BMP"))
+
+
+def still_picture(head: bytes) -> str:
+    """The picture format the first bytes of a file are ("" for anything else): a source that
+    should be a video and is a picture is said as such, not as a video too short to use."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return next((name for magic, name in _PICTURES if head.startswith(magic)), "")
+
+
 def fetch(
     url: str,
     dest_dir: Path,

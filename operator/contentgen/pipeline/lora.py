@@ -42,6 +42,7 @@ from contentgen.store import keys
 
 from .context import RunContext, StoreCheckpoint, StoreFiles
 from .dataset import LocalDataset, SubjectAmbiguous, apply_captions, build_dataset, template_caption
+from .fetch import still_picture
 from .likeness.checkpoints import SIMULATED, Scored, choose, spread
 from .likeness.evaluation import Candidate, Evaluation, curve_point, draw_checkpoint_grid, run_evaluations
 from .likeness.evaluation import report as likeness_report
@@ -66,6 +67,12 @@ def run_lora(ctx: RunContext) -> RunResult:
 
     with ctx.stage("fetch", 0, 8) as span:
         source = ctx.fetch_source(spec.source.url, span)
+        with source.path.open("rb") as head:
+            if picture := still_picture(head.read(16)):
+                raise InvalidInput(
+                    f"source.url: {source.path.name} is a {picture} picture, not a video: give a video "
+                    "of the person (pictures of them go in dataset.subject.referenceImages)"
+                )
         references = _fetch_references(ctx, spec)
 
     with ctx.stage("dataset", 8, 45) as span:
@@ -485,11 +492,7 @@ def _fetch_references(ctx: RunContext, spec: LoraTrainingSpec) -> list[tuple[Pat
     fetched = []
     for number, url in enumerate(subject.reference_images):
         field = f"dataset.subject.referenceImages[{number}]"
-        try:
-            photo = ctx.fetch_source(url, lambda _: None, folder=f"reference-{number}")
-        except ContentgenError as exc:
-            message = str(exc).replace("check source.url", f"check {field}")
-            raise type(exc)(f"{field}: {message}", reason=exc.reason) from None
+        photo = ctx.fetch_source(url, lambda _: None, folder=f"reference-{number}", spec_field=field)
         fetched.append((photo.path, f"{field} ({Path(url).name or url})"))
     return fetched
 

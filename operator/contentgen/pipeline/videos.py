@@ -64,7 +64,11 @@ def run_videos(ctx: RunContext) -> RunResult:
             picture = _picture(ctx, snap.image, span)
             decoded = cv2.imread(str(picture), cv2.IMREAD_COLOR)
             if decoded is None:
-                raise InvalidInput(f"the picture to animate ({snap.image.uri}) cannot be decoded as an image")
+                field = "imageRef" if snap.image.name else "image.url"
+                raise InvalidInput(
+                    f"{field}: the picture to animate ({snap.image.uri}) cannot be decoded as an image; "
+                    "give a PNG, JPEG or WebP picture"
+                )
             size = (int(decoded.shape[1]), int(decoded.shape[0]))
             picture_url = provider_url(snap.image.uri, ctx.store, ctx.settings.presign_seconds)
         width, height = frame_size(shape.resolution, shape.aspect_ratio, size)
@@ -173,7 +177,8 @@ def _picture(ctx: RunContext, image: ResolvedImage, span: object) -> Path:
         return ctx.store.get_file(
             key, folder / key.rsplit("/", 1)[-1], max_bytes=ctx.settings.max_download_bytes
         )
-    return ctx.fetch_source(image.uri, span, folder="picture").path  # type: ignore[arg-type]
+    field = "imageRef" if image.name else "image.url"
+    return ctx.fetch_source(image.uri, span, folder="picture", spec_field=field).path  # type: ignore[arg-type]
 
 
 def subject_lora(snap: SpecSnapshot) -> list[ResolvedLora]:

@@ -229,7 +229,7 @@ CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {
     "/resources",
     response_model=Created,
     status_code=201,
-    summary="Create a LoraTraining, ImageGeneration, Transcription or LoraEvaluation",
+    summary="Create a LoraTraining, ImageGeneration, VideoGeneration, Transcription or LoraEvaluation",
     responses=CREATE_RESPONSES,
 )
 async def create_resource(
