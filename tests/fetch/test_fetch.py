@@ -186,3 +186,30 @@ def test_s3_sources(s3: str, tmp_path: Path) -> None:
         get(f"s3://{s3}/videos/missing.mp4", tmp_path)
     with pytest.raises(InvalidInput, match="limit"):
         get(f"s3://{s3}/videos/v.mp4", tmp_path, max_bytes=1000)
+
+
+def test_https_goes_direct_not_through_https_proxy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A source (a video's picture, a LoRA's video) is fetched from the address checked, never
+    through HTTPS_PROXY or HTTP_PROXY (docs/videos.md): the fetcher's own client, given only a CA
+    that trusts the test server, answers without the proxy ever being asked."""
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    made = httpx.Client
+
+    def trusting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        return made(*args, **{**kwargs, "verify": client_ctx})  # the fetcher's other options kept
+
+    monkeypatch.setattr(httpx, "Client", trusting)
+    with (
+        serve({}) as (proxy, asked),
+        serve({"/picture.png": (200, {}, BODY)}, ssl_context=server_ctx) as (base, seen),
+    ):
+        for variable in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "ALL_PROXY"):
+            monkeypatch.setenv(variable, proxy)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        fetched = get(f"{base.replace('127.0.0.1', 'localhost')}/picture.png", tmp_path)
+    assert fetched.path.read_bytes() == BODY and len(seen) == 1 and asked == []
