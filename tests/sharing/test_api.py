@@ -225,3 +225,33 @@ async def test_bobs_lineage_follows_a_lora_shared_with_him(api: httpx.AsyncClien
     after = (await api.get("/api/assets/b-img-1/lineage", headers=auth("bob"))).json()
     (use,) = after["loras"]
     assert use["found"] and use["lora"]["owner"] == "alice" and use["trained"]["version"] == 2
+
+
+async def test_a_members_ref_is_taken_in_every_form_its_document_states(api: httpx.AsyncClient) -> None:
+    """The document states the member's `ref` as /api/assets/{ref}'s pattern (issue 45: it said a
+    string, and the route refused some it allowed with 400 "not a record reference"): each form
+    the pattern allows names the record; one it forbids is a 400 naming the field; a reference the
+    pattern allows that names nothing is a 404, never a 400."""
+    document = (await api.get("/openapi.json")).json()
+    ref = document["components"]["schemas"]["MemberRequest"]["properties"]["ref"]
+    assert (
+        ref["pattern"]
+        == document["paths"]["/api/assets/{ref}/usage"]["get"]["parameters"][0]["schema"]["pattern"]
+    )
+    made = await api.post("/api/collections", json={"name": "refs"}, headers=auth("alice"))
+    cid = made.json()["id"]
+    for form in ("a-img-1", "a-im", "default/portrait", "default/portrait@a-img", "portrait"):
+        added = await api.post(f"/api/collections/{cid}/members", json={"ref": form}, headers=auth("alice"))
+        assert added.status_code == 200, (form, added.text)
+        assert added.json()["memberCount"] == 1, form  # the same record each time
+    for allowed_but_missing in ("0", "x.y", "nobody/nothing", "n/m@0-0", "Z_z"):
+        answer = await api.post(
+            f"/api/collections/{cid}/members", json={"ref": allowed_but_missing}, headers=auth("alice")
+        )
+        assert answer.status_code == 404, (allowed_but_missing, answer.text)
+    for forbidden in ("a b", "/x", "a/b/c", "a@", "-a", "a\n", "a@b_c"):
+        answer = await api.post(
+            f"/api/collections/{cid}/members", json={"ref": forbidden}, headers=auth("alice")
+        )
+        assert answer.status_code == 400, (forbidden, answer.text)
+        assert "ref" in answer.text

@@ -39,6 +39,7 @@ from contentgen.catalog.sharing import (
 from contentgen.catalog.usage import AssetUsage, usage_of
 
 from ..deps import (
+    REF_PATTERN,
     SEARCH_PATTERN,
     CallerDep,
     RefPath,
@@ -249,7 +250,12 @@ class MemberRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     ref: str = Field(
-        min_length=1, max_length=400, description="A record the caller may see: id, namespace/name..."
+        min_length=1,
+        max_length=400,
+        pattern=REF_PATTERN,
+        description="A record the caller may see: its id, a unique prefix of it (4+ characters), "
+        "namespace/name, namespace/name@id-prefix, or a bare name (letters, digits, '.', '_', '-'; "
+        "the same references as /api/assets/{ref}).",
     )
 
 
@@ -409,16 +415,7 @@ def add_member(
     cid: CollectionPath, wanted: Annotated[MemberRequest, Body()], svc: ServicesDep, who: CallerDep
 ) -> dict[str, Any]:
     doc, _ = _collection(svc, who, cid, owner=True)
-    if not matches(
-        r"^[0-9A-Za-z][0-9A-Za-z._-]*(/[0-9A-Za-z][0-9A-Za-z._-]*)?(@[0-9A-Za-z-]+)?$", wanted.ref
-    ):
-        raise ApiError(
-            400,
-            "invalid",
-            f"ref: {wanted.ref!r} is not a record reference",
-            fields=[{"field": "ref", "message": "not a record reference"}],
-        )
-    record = find_readable(svc, who, wanted.ref)
+    record = find_readable(svc, who, wanted.ref)  # its pattern checked as the document states it
     try:
         after = Collections(svc.catalog).add(str(doc["_id"]), str(record["_id"]), who.user, now())
     except CollectionError as exc:
