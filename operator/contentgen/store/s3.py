@@ -232,8 +232,9 @@ class S3Store(ObjectStore):
         """Abort the multipart uploads under `prefix` (of this store's prefix) begun more than
         `older_than` seconds ago; how many. Uploads outside the store's prefix are never touched."""
         cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
+        # "" is the whole store prefix (the leader's sweep), not a key: _full refuses it
         pages = self.client.get_paginator("list_multipart_uploads").paginate(
-            Bucket=self.bucket, Prefix=self._full(prefix)
+            Bucket=self.bucket, Prefix=self._full(prefix) if prefix else self.prefix
         )
         aborted = 0
         try:
