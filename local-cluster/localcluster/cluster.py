@@ -18,9 +18,10 @@ from typing import Any, Literal
 
 from . import binaries, kubeconfig
 from .client import ApiError, Client
-from .controlplane import ControlPlane
+from .controlplane import SERVICE_CIDR, ControlPlane
 from .node import Images, Network, ProcessNode
 from .node.images import Image
+from .node.real import RealNode
 
 log = logging.getLogger("localcluster")
 
@@ -41,6 +42,14 @@ class Options:
     gpus: int = 0
     backoff_base: float = 10.0  # the kubelet's container restart back-off (10 s, doubling to 5 min)
     wait_for: list[tuple[str, str]] = field(default_factory=list)  # Deployments to be Available first
+    # "process": the process node (images are entry points on this machine, `images`); "real":
+    # a kubelet with containerd and runc (images from `image_archives`; `images`, `network`,
+    # `node_capacity`, `gpus` and `backoff_base` do not apply)
+    node: Literal["process", "real"] = "process"
+    # the real node's images: OCI or docker archives (`docker save`, `buildah push ...
+    # docker-archive:`, `podman save`), imported into containerd at start; pods name them by the
+    # references the archives carry, with imagePullPolicy IfNotPresent or Never
+    image_archives: list[Path] = field(default_factory=list)
 
 
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -63,11 +72,17 @@ class LocalCluster:
         self.network: Network | None = None
         self.control: ControlPlane | None = None
         self.node: ProcessNode | None = None
+        self.real: RealNode | None = None
         self.version = ""
+        # seconds: the control plane to a ready API server; the node to schedulable (for the real
+        # node, its network and reaper made before the control plane too)
+        self.timings: dict[str, float] = {}
 
     @property
     def host_ip(self) -> str:
         """Where the API server listens and the pods can reach the host."""
+        if self.real is not None:
+            return self.real.layout.host_ip
         return self.network.host_ip if self.network is not None else "127.0.0.1"
 
     @property
@@ -79,7 +94,15 @@ class LocalCluster:
         writes it with `write_kubeconfig(cluster.kubeconfig)` once its own parts are ready)."""
         self.kubeconfig.unlink(missing_ok=True)
         found = binaries.find()
-        if self.options.network in ("auto", "isolated"):
+        began = time.monotonic()
+        if self.options.node == "real":
+            self.real = RealNode(self.dir / "node", name=NODE, archives=self.options.image_archives)
+            try:
+                self.real.prepare()  # NodeUnavailable: one line saying what this machine lacks
+            except BaseException:
+                self.real.stop()
+                raise
+        elif self.options.network in ("auto", "isolated"):
             self.network = Network.create()
             if self.network is None and self.options.network == "isolated":
                 raise RuntimeError(
@@ -92,11 +115,20 @@ class LocalCluster:
                 host=self.host_ip,
                 port=self.options.port,
                 audit_log=self.options.audit_log,
+                service_cidr=self.real.layout.service_cidr if self.real is not None else SERVICE_CIDR,
             )
+            prepared = time.monotonic()
             self.control.start(timeout)
+            if self.real is not None:
+                self.real.adopt([c.process.pid for c in self.control.components.values() if c.process])
+            controlled = time.monotonic()
             self._start_node()
             deadline = time.monotonic() + timeout
             self._wait_schedulable(deadline)
+            self.timings = {
+                "control_plane": controlled - prepared,
+                "node": prepared - began + time.monotonic() - controlled,
+            }
             self.install(self.options.manifests)
             for namespace, name in self.options.wait_for:
                 self.wait_available(namespace, name, deadline)
@@ -132,6 +164,10 @@ class LocalCluster:
             }
         )
         admin.close()
+        if self.real is not None:
+            self.real.start(control)
+            self.version = found_version(control)
+            return
         ca = control.ca
         identity = ca.issue(
             f"node-{NODE}", common_name=f"system:node:{NODE}", organisations=("system:nodes",), client=True
@@ -281,6 +317,8 @@ class LocalCluster:
             self.node.stop()
         if self.control is not None:
             self.control.stop()
+        if self.real is not None:  # after the control plane: its teardown ends what is left
+            self.real.stop()
         if self.network is not None:
             self.network.destroy()
 

@@ -18,6 +18,7 @@ limits how fast Jobs get pods, and the operator's benchmark measures the operato
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import os
 import signal
@@ -107,6 +108,7 @@ class ControlPlane:
     host: str = "127.0.0.1"
     port: int = 0
     audit_log: Path | None = None
+    service_cidr: str = SERVICE_CIDR  # the real node gives each cluster its own (layout.py)
     extra_apiserver_args: list[str] = field(default_factory=list)
     components: dict[str, Component] = field(default_factory=dict)
 
@@ -118,7 +120,8 @@ class ControlPlane:
         self.port = self.port or free_port(self.host)
         self.url = f"https://{self.host}:{self.port}"
         self.admin_kubeconfig = self.root / "admin.kubeconfig"
-        hosts = tuple(dict.fromkeys((self.host, "127.0.0.1", SERVICE_IP, *API_NAMES)))
+        self.service_ip = str(ipaddress.ip_network(self.service_cidr)[1])  # the `kubernetes` Service's
+        hosts = tuple(dict.fromkeys((self.host, "127.0.0.1", self.service_ip, *API_NAMES)))
         self.serving = self.ca.issue("apiserver", common_name="kube-apiserver", hosts=hosts, server=True)
         self.admin = self.ca.issue(
             "admin", common_name="localcluster-admin", organisations=("system:masters",), client=True
@@ -179,7 +182,7 @@ class ControlPlane:
             f"--service-account-issuer={ISSUER}",
             f"--service-account-key-file={self.sa_key.cert}",
             f"--service-account-signing-key-file={self.sa_key.key}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            f"--service-cluster-ip-range={self.service_cidr}",
             "--authorization-mode=Node,RBAC",
             "--enable-admission-plugins=NodeRestriction,OwnerReferencesPermissionEnforcement",
             f"--kubelet-client-certificate={self.kubelet_client.cert}",

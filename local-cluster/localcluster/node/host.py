@@ -1,0 +1,84 @@
+"""What this machine offers a real node: root, the container runtime's programs, the CNI plugins,
+the cgroup version. `check()` answers the programs to run, or raises NodeUnavailable with one line
+saying what is missing and how to install it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+CNI_DIRS = ("/usr/lib/cni", "/opt/cni/bin")  # Debian's containernetworking-plugins, then upstream's
+CNI_PLUGINS = ("bridge", "host-local", "loopback", "portmap")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+INSTALL = "apt-get install containerd runc containernetworking-plugins iptables iproute2"
+
+
+class NodeUnavailable(RuntimeError):
+    """This machine cannot run a real node; the message is one line saying what to do."""
+
+
+@dataclass(frozen=True)
+class Programs:
+    containerd: str
+    ctr: str
+    runc: str
+    cni_bin_dir: str
+    iptables: str
+    ip: str
+    nsenter: str
+
+
+def cgroup_v2(root: Path = CGROUP_ROOT) -> bool:
+    """cgroup v2 alone (the unified hierarchy at the root); v1 or hybrid otherwise."""
+    return (root / "cgroup.controllers").exists()
+
+
+def hierarchies(root: Path = CGROUP_ROOT) -> list[Path]:
+    """Every cgroup hierarchy's root directory: /sys/fs/cgroup on v2; on v1 each mounted one
+    (cpu, memory, ..., name=systemd, and the empty unified one of hybrid mode)."""
+    if cgroup_v2(root):
+        return [root]
+    found = []
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and fields[2] in ("cgroup", "cgroup2") and fields[1].startswith(str(root) + "/"):
+            found.append(Path(fields[1]))
+    return sorted(set(found))
+
+
+def missing_programs(which: dict[str, str | None], cni_dir: str | None) -> list[str]:
+    """The names of what is missing, from what `which` found (pure, for the one-line refusal)."""
+    missing = [name for name, path in which.items() if path is None]
+    if cni_dir is None:
+        missing.append("CNI plugins (" + ", ".join(CNI_PLUGINS) + ")")
+    return missing
+
+
+def _cni_dir() -> str | None:
+    for directory in CNI_DIRS:
+        if all(os.access(Path(directory) / p, os.X_OK) for p in CNI_PLUGINS):
+            return directory
+    return None
+
+
+def check() -> Programs:
+    if os.geteuid() != 0:
+        raise NodeUnavailable(
+            "the real node needs root (containerd, network namespaces, cgroups); run as root, "
+            "or use the process node (Options(node='process'))"
+        )
+    names = ("containerd", "ctr", "runc", "iptables", "ip", "nsenter")
+    which = {name: shutil.which(name) for name in names}
+    cni_dir = _cni_dir()
+    missing = missing_programs(which, cni_dir)
+    if missing:
+        raise NodeUnavailable(
+            f"the real node needs {', '.join(missing)} on this machine, which has none: {INSTALL}"
+        )
+    if not hierarchies():
+        raise NodeUnavailable("the real node needs cgroups mounted at /sys/fs/cgroup (v1 or v2)")
+    paths = {name: str(path) for name, path in which.items() if path is not None}
+    assert cni_dir is not None
+    return Programs(cni_bin_dir=cni_dir, **paths)

@@ -1,0 +1,112 @@
+"""The real node's decisions, without a machine to run it on: its addresses and names, the settings
+that mend the errors met on this kind of machine, the subnet it picks, the refusal's words, the
+image archives it makes."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from localcluster.node import configs, ociimage
+from localcluster.node.host import missing_programs
+from localcluster.node.layout import Layout
+from localcluster.node.nodenet import free_subnet
+from localcluster.node.teardown import shim_socket
+
+LAYOUT = Layout(201, Path("/tmp/c/node"))
+
+
+def test_a_node_is_drawn_from_its_subnet() -> None:
+    assert (LAYOUT.host_ip, LAYOUT.node_ip, LAYOUT.pod_cidr, LAYOUT.service_cidr) == (
+        "10.201.0.1",
+        "10.201.0.2",
+        "10.201.128.0/17",
+        "10.201.64.0/18",
+    )
+    assert all(len(name) <= 15 for name in (LAYOUT.netns, LAYOUT.host_veth, LAYOUT.node_veth, LAYOUT.bridge))
+    assert LAYOUT.owns_ip("10.201.128.7") and LAYOUT.owns_ip("10.201.255.1")
+    assert not LAYOUT.owns_ip("10.201.0.2") and not LAYOUT.owns_ip("10.202.128.7")
+    assert len(str(LAYOUT.containerd_socket) + ".ttrpc") < 108  # a unix socket's limit
+
+
+def test_free_subnet_skips_registered_and_routed_ones() -> None:
+    routes = "default via 172.16.0.1 dev eth0\n10.200.0.0/16 dev lcbr200 proto kernel\n"
+    assert free_subnet(set(), routes) == 201
+    assert free_subnet({201, 202}, routes) == 203
+    with pytest.raises(RuntimeError, match="no free"):
+        free_subnet(set(range(200, 255)), "")
+
+
+def test_containerd_is_configured_for_this_kind_of_machine() -> None:
+    config = tomllib.loads(
+        configs.containerd_config(LAYOUT, runc="/usr/sbin/runc", cni_bin_dir="/usr/lib/cni")
+    )
+    cri = config["plugins"]["io.containerd.grpc.v1.cri"]
+    assert cri["restrict_oom_score_adj"] is True  # no CAP_SYS_RESOURCE
+    assert cri["netns_mounts_under_state_dir"] is True
+    assert cri["sandbox_image"] == configs.PAUSE_IMAGE
+    options = cri["containerd"]["runtimes"]["runc"]["options"]
+    assert options == {"BinaryName": "/usr/sbin/runc", "Root": str(LAYOUT.runc_root), "SystemdCgroup": False}
+    assert cri["cni"]["conf_dir"] == str(LAYOUT.cni_conf_dir)  # not the host's /etc/cni/net.d
+    assert config["root"].startswith(str(LAYOUT.directory)) and config["state"].startswith(
+        str(LAYOUT.directory)
+    )
+    assert config["grpc"]["address"] == str(LAYOUT.containerd_socket)
+    assert "io.containerd.internal.v1.opt" in config["disabled_plugins"]
+
+
+def test_the_kubelet_refuses_cgroup_v1_unless_told() -> None:
+    serving = (Path("s.crt"), Path("s.key"))
+    v1 = configs.kubelet_config(LAYOUT, ca_file=Path("ca.crt"), serving=serving, cgroup_v1=True, max_pods=10)
+    v2 = configs.kubelet_config(LAYOUT, ca_file=Path("ca.crt"), serving=serving, cgroup_v1=False, max_pods=10)
+    assert v1["failCgroupV1"] is False and "failCgroupV1" not in v2
+    assert v1["cgroupDriver"] == "cgroupfs" and v1["cgroupRoot"] == "/localcluster201"
+    assert v1["failSwapOn"] is False and v1["readOnlyPort"] == 0
+    assert (
+        v1["authentication"]["x509"]["clientCAFile"] == "ca.crt" and v1["authorization"]["mode"] == "Webhook"
+    )
+    assert v1["clusterDNS"] == [LAYOUT.node_ip] and v1["resolvConf"] == ""
+    assert v1["imageGCHighThresholdPercent"] == 100
+
+
+def test_the_pod_network_is_the_nodes_own() -> None:
+    network = configs.cni_network(LAYOUT)
+    bridge = network["plugins"][0]
+    assert bridge["bridge"] == "lc201pods" and bridge["ipMasq"] is False
+    assert bridge["ipam"]["ranges"] == [[{"subnet": "10.201.128.0/17", "gateway": "10.201.128.1"}]]
+    assert bridge["ipam"]["dataDir"].startswith(str(LAYOUT.directory))  # not /var/lib/cni
+    assert "bind 10.201.0.2" in configs.corefile(LAYOUT, kubeconfig=Path("k"))
+
+
+def test_the_refusal_names_what_is_missing() -> None:
+    found = {"containerd": None, "ctr": None, "runc": "/usr/sbin/runc", "ip": "/usr/sbin/ip"}
+    assert missing_programs(found, "/usr/lib/cni") == ["containerd", "ctr"]
+    assert missing_programs({"runc": "/usr/sbin/runc"}, None) == [
+        "CNI plugins (bridge, host-local, loopback, portmap)"
+    ]
+
+
+def test_a_shim_socket_is_where_containerd_1x_puts_it() -> None:
+    # sha256("/run/localcluster/lc201/containerd.sock/k8s.io/abc"), as containerd's shim.SocketAddress
+    path = shim_socket(Path("/run/localcluster/lc201/containerd.sock"), "k8s.io", "abc")
+    assert path.parent == Path("/run/containerd/s") and len(path.name) == 64
+
+
+def test_an_image_made_from_scratch() -> None:
+    spec = ociimage.ImageSpec("localcluster.local/x:1", {"/bin/x": ociimage.File(b"#!x")}, ["/bin/x"], ["a"])
+    data = ociimage.archive(spec)
+    assert data == ociimage.archive(spec)  # reproducible
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+        config = json.loads(tar.extractfile(manifest[0]["Config"]).read())  # type: ignore[union-attr]
+        layer = tar.extractfile(manifest[0]["Layers"][0]).read()  # type: ignore[union-attr]
+    assert manifest[0]["RepoTags"] == ["localcluster.local/x:1"]
+    assert config["config"]["Entrypoint"] == ["/bin/x"] and config["config"]["Cmd"] == ["a"]
+    with tarfile.open(fileobj=io.BytesIO(layer)) as files:
+        assert files.getnames() == ["bin", "bin/x"]
+        assert files.getmember("bin/x").mode == 0o755
