@@ -146,7 +146,9 @@ def test_the_examples(box: Box, tmp_path: Path) -> None:
     k = box.kubectl
     # What local-cluster printed: its copies of examples/, sources pointing at its sample media.
     out = k.run("apply", "-f", str(box.dir / "examples")).stdout
-    assert out.count(" created") == 7, out
+    assert out.count(" created") == 8, out  # the seven kinds of work, and the Notification
+    hooks = k.json("get", "notification", "demo-hooks")
+    assert hooks["spec"]["url"] == "https://hooks.example.com/contentgen"
     k.run(
         "wait",
         "--for=condition=Ready",

@@ -78,10 +78,11 @@ class Outcome:
     resource: Resource[Any] | None = None
     problems: tuple[Problem, ...] = ()
     note: str = ""  # why it was skipped
+    notification: bool = False  # a Notification checked (a contentgen resource, not a kind of work)
 
     @property
     def skipped(self) -> bool:
-        return self.kind is None and not self.problems
+        return self.kind is None and not self.problems and not self.notification
 
 
 def validate_document(doc: Document, *, local: bool = False) -> Outcome:
@@ -144,7 +145,7 @@ def _notification(doc: Document, content: dict[str, Any]) -> Outcome:
             for path, reason in _explain(exc, NotificationSpec, within=["spec"])
         )
         return Outcome(doc, problems=problems)
-    return Outcome(doc, note="a Notification: valid")
+    return Outcome(doc, note="a Notification: valid", notification=True)
 
 
 def validate_documents(docs: list[Document], *, local: bool = False) -> list[Outcome]:

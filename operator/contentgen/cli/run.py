@@ -30,7 +30,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "manifest",
         metavar="MANIFEST",
         help="a file with one LoraTraining, ImageGeneration, VideoGeneration, Transcription or "
-        "LoraEvaluation",
+        "LoraEvaluation, or a Notification (kept: later runs send it their events)",
     )
     parser.add_argument(
         "--offline", action="store_true", help="use the offline provider (no network, no keys)"
@@ -97,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
         for problem in outcome.problems:
             print(problem.line(), file=sys.stderr)
         raise CommandError(f"{args.manifest} is not valid ({len(outcome.problems)} problem(s) above)")
+    if content.get("kind") == "Notification":
+        return _keep_notification(args, content)
     if outcome.resource is None:
         raise CommandError(f"{args.manifest} is not a contentgen resource")
 
@@ -114,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
     lock = RunLock(settings.work_dir, identity(outcome.resource)[2])
     alone = lock.acquire()  # False: another run of this resource goes on on this machine
     catalog = _open(url, store, outbox, settings)  # None while the catalog is away
+    record: dict[str, Any] | None = None  # before the run: its events are what it changed
     try:
         try:
             record = catalog.get(identity(outcome.resource)[2]) if catalog is not None else None
@@ -181,6 +184,7 @@ def run(args: argparse.Namespace) -> int:
         )
     finally:
         if catalog is not None:
+            _notify(catalog, record, identity(outcome.resource)[2], settings)
             catalog.close()
         lock.release()
     if not args.work_dir:
@@ -195,6 +199,50 @@ def run(args: argparse.Namespace) -> int:
     if args.result != "-":
         print(summarize(result))
     return EXIT_RECORDING_PENDING if waiting else 0
+
+
+def _keep_notification(args: argparse.Namespace, content: dict[str, Any]) -> int:
+    """A Notification has no run: it is kept in the local catalog, and later runs send it their
+    events (cli/laptop_notifications.py)."""
+    from contentgen.catalog import catalog_url, open_catalog
+    from contentgen.pipeline.settings import PipelineSettings
+
+    from .laptop_notifications import keep
+
+    settings = PipelineSettings()
+    try:
+        catalog = open_catalog(catalog_url(args.catalog), create=True)
+    except Exception as exc:
+        raise CommandError(f"cannot keep the Notification: the catalog is away ({exc})") from None
+    try:
+        body, key = keep(catalog, content, settings.work_dir.parent)
+    finally:
+        catalog.close()
+    meta = body["metadata"]
+    print(
+        f"Notification {meta['namespace']}/{meta['name']} kept in the local catalog: the events of later "
+        f"`contentgen run`s go to {body['spec']['url']}, signed with the key in {key}"
+    )
+    return 0
+
+
+def _notify(catalog: Any, before: dict[str, Any] | None, uid: str, settings: Any) -> None:
+    """The run's events to the laptop's Notifications; a line on stderr per attempt. Never fails
+    the run: a notification that cannot be sent is said, and tried again after the next run."""
+    from .laptop_notifications import after_run
+
+    try:
+        lines = after_run(
+            catalog,
+            before,
+            catalog.get(uid),
+            settings.work_dir.parent,
+            allow_private=settings.allow_private_sources,
+        )
+    except Exception as exc:  # the run's outcome stands whatever happens here
+        lines = [f"notifications not sent: {type(exc).__name__}: {exc}"]
+    for line in lines:
+        print(f"contentgen run: {line}", file=sys.stderr)
 
 
 def _announce_estimate(snapshot: Any, settings: Any, baseline_cached: bool) -> None:
