@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "crds": ("contentgen.cli.crds", "write or print the CustomResourceDefinitions"),
     "run": ("contentgen.cli.run", "run one resource's pipeline locally, on embedded defaults"),
     "worker": ("contentgen.cli.worker", "the worker image's entrypoint (runs the Job's spec snapshot)"),
+    "pool": ("contentgen.cli.pool", "a warm pool worker: keeps a FLUX pipeline loaded, draws Jobs' pictures"),
     "assets": ("contentgen.cli.assets", "find stored assets: list, get, search, stats, download links"),
     "collections": (
         "contentgen.cli.collections",

@@ -43,6 +43,7 @@ def run_images(ctx: RunContext) -> RunResult:
             # pictures already made; another version (another spec) makes its own
             outputs=StoreFiles(ctx.store, keys.pictures_made(uid, snap.version)),
             memory_plan=spec.memory_plan,
+            owner=snap.owner,
         )
 
     with ctx.stage("generate", 5, 85) as span:

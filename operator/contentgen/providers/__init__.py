@@ -158,6 +158,7 @@ def cluster_provider(env: Mapping[str, str] | None = None) -> ClusterProvider:
         gpus=worker.gpu_count,
         inference_steps=settings.cluster_inference_steps or None,
         models_store=worker.cluster_models_store,
+        pool_url=worker.cluster_pool_url,
     )
 
 

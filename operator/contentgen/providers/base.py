@@ -137,6 +137,7 @@ class ImageRequest:
     # is kept as it is made, so that a retried pod takes it instead of making it again (None: none)
     outputs: CheckpointFiles | None = None
     memory_plan: str = "auto"  # provider cluster: the spec's memoryPlan (providers/cluster/memory.py)
+    owner: str = ""  # whose request it is: a warm pool serves owners in turn (providers/cluster/pool.py)
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,13 @@ class ClusterWorkerSettings(BaseSettings):
         description="cpu, cuda or cuda:N; empty: the GPU when there is one, else the CPU. Never set by the "
         "operator: a GPU pod sees the GPUs it holds and runs on them.",
     )
+    cluster_pool_url: str = Field(
+        default="",
+        pattern=r"^(|http://[^/\s]+)$",
+        description="A warm pool of generation workers (http://HOST:PORT) that keeps the FLUX pipeline "
+        "loaded: an ImageGeneration's pictures are drawn there instead of by a pipeline this worker "
+        "loads; empty: the worker draws them itself.",
+    )
     gpu_count: int = Field(
         default=1,
         ge=1,

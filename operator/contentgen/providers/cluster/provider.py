@@ -14,7 +14,7 @@ import secrets
 import shutil
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -36,6 +36,7 @@ from contentgen.providers.progress import Monotonic, SubProgress
 from . import devices, flux, generation, memory, pictures, pipelines, training
 from .files import FolderFiles
 from .models import model_dir
+from .pool import Drawn, DrawRequest, PoolClient
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +58,15 @@ class ClusterProvider:
         inference_steps: int | None = None,
         sizes: Mapping[str, tuple[int, int]] = IMAGE_SIZES,
         models_store: str = "",
+        pool_url: str = "",
     ) -> None:
+        self.pool_url = pool_url  # a warm pool of this model's pipelines draws the pictures (pool.py)
         self.models_store = models_store  # a store prefix the models are copied from first (staging)
         self.root, self.flux_model, self.schnell_model = root, flux_model, schnell_model
         self.device_name, self.gpus, self.inference_steps, self.sizes = device, gpus, inference_steps, sizes
 
-    def _model(self, name: str) -> Path:
+    def base_model(self, name: str) -> Path:
+        """The staged base model `name` (copied from the models' store first, where there is one)."""
         if self.models_store:
             from .staging import staged
 
@@ -80,7 +84,7 @@ class ClusterProvider:
         self, request: TrainingRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
     ) -> TrainingOutput:
         name = self.flux_model if request.model == DEFAULT_TRAINING_MODEL else request.model
-        base = self._model(name)  # ModelNotFound before any GPU time
+        base = self.base_model(name)  # ModelNotFound before any GPU time
         devices.check_torch(self.device_name)  # DeviceUnavailable, in one line, before any load
         pipelines.release()  # training loads its own copy: the kept generation pipeline goes first
         began = time.monotonic()
@@ -212,44 +216,31 @@ class ClusterProvider:
         made = folder.taken(request.num_images, seeds)
         todo = [n for n in seeds if n not in made]
         if todo:
-            base = self._model(name)  # ModelNotFound before any GPU time
+            base = self.base_model(name)  # ModelNotFound before any GPU time
             loras = [
                 (self._fetch_lora(lora.url, work_dir, n), lora.scale) for n, lora in enumerate(request.loras)
             ]
-            devices.check_torch(self.device_name)  # DeviceUnavailable, in one line, before any load
-            began = time.monotonic()
-            on = flux.device(self.device_name)
-            # the memory plan (GpuMemoryTooSmall with the numbers before any load), then the pipeline
-            # loaded once per process for it and kept; LoRAs and VAE tiling per request
-            plan = memory.choose_generation(
-                flux.card(on),
-                flux.count(base).sizes,
-                memory.GenerationJob(width, height),
-                request.memory_plan,
+            wanted = DrawRequest(
+                owner=request.owner,
+                prompt=request.prompt,
+                width=width,
+                height=height,
+                steps=steps,
+                guidance=guidance,
+                memory_plan=request.memory_plan,
+                loras=(),
+                pictures=tuple((n, seeds[n]) for n in todo),
             )
-            described = plan.describe()
-            log.info("memory plan: %s", described)
-            plain = plan.base == "bf16" and not plan.offload
-            pipe = pipelines.pipeline(
-                base,
-                on,
-                variant=() if plain else (plan.base, plan.offload),
-                load=None if plain else partial(flux.load_pipeline, plan=plan),
-            )
-            flux.tiling(pipe, plan.vae_tiling)
-            progress(20)
-            with generation.loras_loaded(pipe, loras):
-                for done, number in enumerate(todo, start=1):
-                    picture = generation.Picture(
-                        request.prompt, width, height, seeds[number], steps, guidance
-                    )
-                    path = generation.draw(pipe, picture, work_dir / pictures.picture_name(number))
-                    now = time.monotonic()
-                    held, began = now - began, now
-                    made[number] = folder.keep(
-                        number, seeds[number], path, self._gpu_seconds(held, on), described
-                    )
-                    progress(20 + 80 * done / len(todo))
+            if self.pool_url:
+                drawing = self._pooled(wanted, loras, work_dir, progress)
+            else:
+                drawing = self.draw(base, wanted, loras, work_dir, lambda: False, loaded=lambda: progress(20))
+            for done, drawn in enumerate(drawing, start=1):
+                path = drawn.path.replace(work_dir / pictures.picture_name(drawn.number))
+                made[drawn.number] = folder.keep(
+                    drawn.number, drawn.seed, path, drawn.gpu_seconds, drawn.memory_plan
+                )
+                progress(20 + 80 * done / len(todo))
         progress(100)
         return [
             ImageOutput(
@@ -264,6 +255,69 @@ class ClusterProvider:
             )
             for n in sorted(made)
         ]
+
+    def draw(
+        self,
+        base: Path,
+        wanted: DrawRequest,
+        loras: Sequence[tuple[Path, float]],
+        folder: Path,
+        cancelled: Callable[[], bool],
+        *,
+        loaded: Callable[[], None] = lambda: None,
+    ) -> Iterator[Drawn]:
+        """The pictures of `wanted`, one at a time, on this process's kept pipeline of `base`
+        (loaded the first time, and for another memory plan), with `loras` loaded for them and
+        unloaded after; each picture's GPU time is the seconds since the last one (the first's
+        includes the pipeline's and the LoRAs' loading). What a Job's worker draws with, and what
+        a warm pool draws with for its clients (pool.py)."""
+        devices.check_torch(self.device_name)  # DeviceUnavailable, in one line, before any load
+        began = time.monotonic()
+        on = flux.device(self.device_name)
+        # the memory plan (GpuMemoryTooSmall with the numbers before any load), then the pipeline
+        # loaded once per process for it and kept; LoRAs and VAE tiling per request
+        plan = memory.choose_generation(
+            flux.card(on),
+            flux.count(base).sizes,
+            memory.GenerationJob(wanted.width, wanted.height),
+            wanted.memory_plan,
+        )
+        described = plan.describe()
+        log.info("memory plan: %s", described)
+        plain = plan.base == "bf16" and not plan.offload
+        pipe = pipelines.pipeline(
+            base,
+            on,
+            variant=() if plain else (plan.base, plan.offload),
+            load=None if plain else partial(flux.load_pipeline, plan=plan),
+        )
+        flux.tiling(pipe, plan.vae_tiling)
+        loaded()
+        with generation.loras_loaded(pipe, loras):
+            for number, seed in wanted.pictures:
+                if cancelled():
+                    return
+                picture = generation.Picture(
+                    wanted.prompt, wanted.width, wanted.height, seed, wanted.steps, wanted.guidance
+                )
+                path = generation.draw(pipe, picture, folder / f"drawn-{number}.png")
+                now = time.monotonic()
+                held, began = now - began, now
+                yield Drawn(number, seed, path, self._gpu_seconds(held, on), described)
+
+    def _pooled(
+        self, wanted: DrawRequest, loras: Sequence[tuple[Path, float]], work_dir: Path, progress: SubProgress
+    ) -> Iterator[Drawn]:
+        """The pictures of `wanted` drawn by the warm pool (CONTENTGEN_CLUSTER_POOL_URL): the LoRA
+        files uploaded once by their SHA-256, the place in its queue said while waiting."""
+        client = PoolClient(self.pool_url)
+        shas = tuple((client.upload_lora(path), scale) for path, scale in loras)
+
+        def waiting(position: int, state: str) -> None:
+            log.info("generation pool: %s, place %d in its queue", state or "queued", position)
+
+        progress(20)
+        yield from client.draw(replace(wanted, loras=shas), work_dir, waiting)
 
     def _fetch_lora(self, url: str, work_dir: Path, number: int) -> Path:
         """A LoRA file from a file:// path (a local store) or an http(s) URL (presigned)."""

@@ -1,0 +1,58 @@
+"""A warm pool worker of provider cluster (docs/cluster-gpus.md#warm-pools): keeps one base model's
+FLUX pipeline loaded on this machine's GPU and draws the pictures ImageGeneration Jobs send it
+(their workers with CONTENTGEN_CLUSTER_POOL_URL), owners served in turn, LoRAs loaded per request
+and unloaded after. The base model is loaded at start; `GET /v1/status` says `loading`, then
+`warm`. The models' root, device and GPUs are the worker's settings (CONTENTGEN_CLUSTER_MODELS_DIR,
+CONTENTGEN_CLUSTER_DEVICE, CONTENTGEN_GPU_COUNT)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+from pathlib import Path
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        default=os.environ.get("CONTENTGEN_CLUSTER_FLUX_MODEL", "FLUX.1-dev"),
+        help="the staged base model (a directory under the models' root; default: %(default)s)",
+    )
+    parser.add_argument("--host", default="0.0.0.0", help="the address to listen on (default: %(default)s)")  # noqa: S104
+    parser.add_argument("--port", type=int, default=8090, help="the port (default: %(default)s)")
+    parser.add_argument(
+        "--work-dir",
+        default=os.environ.get("CONTENTGEN_WORK_DIR", "contentgen-data/pool"),
+        help="where uploaded LoRA files and pictures in flight are kept (default: %(default)s)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from contentgen.providers import cluster_provider
+    from contentgen.providers.cluster import pipelines
+    from contentgen.providers.cluster.pool import DrawRequest, Pool, serve
+
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
+    provider = cluster_provider()
+    base = provider.base_model(args.model)  # ModelNotFound, in one line, before anything listens
+    work = Path(args.work_dir)
+
+    def warm_up() -> int:
+        before = pipelines.loads
+        empty = DrawRequest("", "", 512, 512, 1, 0.0, "auto", (), ())
+        for _ in provider.draw(base, empty, (), work, lambda: False):
+            pass
+        return pipelines.loads - before
+
+    def draw(wanted, loras, folder, cancelled):  # type: ignore[no-untyped-def]
+        return provider.draw(base, wanted, loras, folder, cancelled)
+
+    pool = Pool(args.model, draw, work, warm_up).start()
+    server = serve(pool, args.host, args.port)
+    print(f"contentgen pool: {args.model} on {args.host}:{server.server_address[1]}", file=sys.stderr)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+    return 0

@@ -1,0 +1,496 @@
+"""A warm pool of generation workers (issue 47): a long-lived process that keeps one base model's
+pipeline loaded and draws the pictures that ImageGeneration Jobs ask it for, so a request pays its
+denoising, not a load of tens of GB.
+
+The Job per request stays: its worker does everything it does today (the spec, the write-once
+picture folder a retried pod resumes from, the outputs, the result, the status, the bill) and only
+hands the drawing to the pool (`ClusterProvider(pool_url=...)`). Deleting the resource deletes the
+Job, whose connection to the pool then closes: the pool drops what that request has not drawn.
+
+- **LoRAs** come as files the client uploads once by their SHA-256 (kept on the pool's disk,
+  checked); each request loads its LoRAs onto the kept pipeline and unloads them after
+  (`generation.loras_loaded`), so the base is never reloaded and no LoRA reaches the next request.
+- **Fairness**: requests wait in a queue taken round-robin by owner (`FairQueue`): one owner's
+  thousand requests do not starve another's one. While a request waits, the pool tells its
+  client its place in the queue.
+- **GPU time**: each picture's drawing time (its LoRAs' loading included) is the request's; the
+  pool's own time (loading, idle and warm) is the pool's, in its status, never a request's.
+
+The protocol, over HTTP/1.1 (`POST /v1/draw` answers with a stream of JSON lines):
+    GET  /v1/status                -> {"model", "state": "loading" | "warm", "loads", "queued", ...}
+    HEAD /v1/loras/SHA256          -> 200 when the pool has that LoRA file, else 404
+    PUT  /v1/loras/SHA256          <- the file (its SHA-256 must be SHA256)
+    POST /v1/draw                  <- {"owner", "prompt", "width", "height", "steps", "guidance",
+                                       "memoryPlan", "loras": [[sha256, scale]], "pictures": [[n, seed]]}
+                                   -> {"position": k} while queued, then one line per picture:
+                                      {"number", "seed", "png": base64, "gpuSeconds", "memoryPlan"},
+                                      then {"done": true}; or {"error": reason, "message": ...}
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.client
+import json
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+from urllib.parse import urlparse
+
+from contentgen.errors import ContentgenError, PermanentError, TransientError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+POSITION_SECONDS = 2.0  # how often a waiting request hears its place in the queue
+SHA256 = 64
+
+
+class FairQueue(Generic[T]):
+    """Items of many owners, taken round-robin by owner (each owner's in the order put): the order
+    of the items is a pure function of what was put and taken, so a waiting item's position is
+    known. Thread-safe; `take` blocks until there is an item."""
+
+    def __init__(self) -> None:
+        self._owners: dict[str, deque[tuple[int, T]]] = {}
+        self._turn: deque[str] = deque()  # owners with items, the next to be served first
+        self._tickets = 0
+        self._ready = threading.Condition()
+
+    def put(self, owner: str, item: T) -> int:
+        with self._ready:
+            self._tickets += 1
+            if owner not in self._owners:
+                self._owners[owner] = deque()
+                self._turn.append(owner)
+            self._owners[owner].append((self._tickets, item))
+            self._ready.notify()
+            return self._tickets
+
+    def take(self, timeout: float | None = None) -> tuple[int, T] | None:
+        with self._ready:
+            if not self._ready.wait_for(lambda: bool(self._turn), timeout):
+                return None
+            owner = self._turn.popleft()
+            ticket, item = self._owners[owner].popleft()
+            if self._owners[owner]:
+                self._turn.append(owner)
+            else:
+                del self._owners[owner]
+            return ticket, item
+
+    def order(self) -> list[int]:
+        """The tickets in the order they will be taken."""
+        with self._ready:
+            queues = [list(self._owners[owner]) for owner in self._turn]
+        depth = max((len(q) for q in queues), default=0)
+        return [q[r][0] for r in range(depth) for q in queues if r < len(q)]
+
+    def position(self, ticket: int) -> int | None:
+        """1 for the next to be taken; None when not waiting."""
+        order = self.order()
+        return order.index(ticket) + 1 if ticket in order else None
+
+    def discard(self, ticket: int) -> bool:
+        with self._ready:
+            for owner, items in list(self._owners.items()):
+                kept = deque(i for i in items if i[0] != ticket)
+                if len(kept) == len(items):
+                    continue
+                if kept:
+                    self._owners[owner] = kept
+                else:
+                    del self._owners[owner]
+                    self._turn.remove(owner)
+                return True
+        return False
+
+    def __len__(self) -> int:
+        with self._ready:
+            return sum(len(q) for q in self._owners.values())
+
+
+@dataclass(frozen=True)
+class DrawRequest:
+    """What a client asks the pool to draw (the wire's body, typed)."""
+
+    owner: str
+    prompt: str
+    width: int
+    height: int
+    steps: int
+    guidance: float
+    memory_plan: str
+    loras: tuple[tuple[str, float], ...]  # (sha256, scale)
+    pictures: tuple[tuple[int, int], ...]  # (number, seed)
+
+    def wire(self) -> dict[str, Any]:
+        return {
+            "owner": self.owner,
+            "prompt": self.prompt,
+            "width": self.width,
+            "height": self.height,
+            "steps": self.steps,
+            "guidance": self.guidance,
+            "memoryPlan": self.memory_plan,
+            "loras": [list(lora) for lora in self.loras],
+            "pictures": [list(p) for p in self.pictures],
+        }
+
+    @classmethod
+    def parse(cls, data: Any) -> DrawRequest:
+        try:
+            return cls(
+                owner=str(data["owner"]),
+                prompt=str(data["prompt"]),
+                width=int(data["width"]),
+                height=int(data["height"]),
+                steps=int(data["steps"]),
+                guidance=float(data["guidance"]),
+                memory_plan=str(data.get("memoryPlan") or ""),
+                loras=tuple((str(s), float(scale)) for s, scale in data.get("loras") or []),
+                pictures=tuple((int(n), int(seed)) for n, seed in data["pictures"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a draw request: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Drawn:
+    number: int
+    seed: int
+    path: Path  # the PNG
+    gpu_seconds: float
+    memory_plan: str
+
+
+# The drawing itself: (request, its LoRA files and scales, a folder for the PNGs, whether the
+# request was cancelled) -> each picture as it is drawn (`ClusterProvider.draw`).
+Drawer = Callable[[DrawRequest, Sequence[tuple[Path, float]], Path, Callable[[], bool]], Iterator[Drawn]]
+
+
+@dataclass
+class _Job:
+    request: DrawRequest
+    out: queue.Queue[Drawn | ContentgenError | None] = field(default_factory=queue.Queue)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class PoolState:
+    model: str
+    state: str = "loading"  # loading, warm
+    loads: int = 0
+    drawn: int = 0
+    requests: int = 0
+    busy_seconds: float = 0.0  # drawing requests' pictures: the requests' GPU time
+    started: float = field(default_factory=time.monotonic)
+
+
+class Pool:
+    """The pool's work: a queue and one drawing thread (one pipeline, one GPU)."""
+
+    def __init__(
+        self, model: str, drawer: Drawer, work: Path, warm_up: Callable[[], int] | None = None
+    ) -> None:
+        self.state = PoolState(model)
+        self.drawer = drawer
+        self.loras, self.pictures = work / "loras", work / "pictures"
+        self.queue: FairQueue[_Job] = FairQueue()
+        self.warm_up = warm_up  # loads the pipeline before the first request; how many loads
+        self.loras.mkdir(parents=True, exist_ok=True)
+        self.pictures.mkdir(parents=True, exist_ok=True)
+        self._thread = threading.Thread(target=self._draw_forever, name="pool-draw", daemon=True)
+
+    def start(self) -> Pool:
+        self._thread.start()
+        return self
+
+    def status(self) -> dict[str, Any]:
+        alive = time.monotonic() - self.state.started
+        return {
+            "model": self.state.model,
+            "state": self.state.state,
+            "loads": self.state.loads,
+            "queued": len(self.queue),
+            "requests": self.state.requests,
+            "drawn": self.state.drawn,
+            "busySeconds": round(self.state.busy_seconds, 3),
+            "warmSeconds": round(max(0.0, alive - self.state.busy_seconds), 3),
+        }
+
+    def lora_path(self, sha256: str) -> Path:
+        if len(sha256) != SHA256 or any(c not in "0123456789abcdef" for c in sha256):
+            raise ValueError(f"{sha256!r} is not a SHA-256")
+        return self.loras / f"{sha256}.safetensors"
+
+    def keep_lora(self, sha256: str, body: Iterator[bytes]) -> None:
+        """A LoRA file, kept only when its bytes have that SHA-256 (written aside, then renamed)."""
+        target = self.lora_path(sha256)
+        partial = target.with_suffix(f".{threading.get_ident()}.partial")
+        digest = hashlib.sha256()
+        with partial.open("wb") as out:
+            for chunk in body:
+                digest.update(chunk)
+                out.write(chunk)
+        if digest.hexdigest() != sha256:
+            partial.unlink()
+            raise ValueError(f"the LoRA's bytes have SHA-256 {digest.hexdigest()}, not {sha256}")
+        partial.replace(target)
+
+    def submit(self, request: DrawRequest) -> tuple[int, _Job]:
+        missing = [s for s, _ in request.loras if not self.lora_path(s).is_file()]
+        if missing:
+            raise ValueError(f"the pool has no LoRA {missing[0]}: PUT /v1/loras/{missing[0]} first")
+        job = _Job(request)
+        return self.queue.put(request.owner, job), job
+
+    def cancel(self, ticket: int, job: _Job) -> None:
+        job.cancelled.set()
+        self.queue.discard(ticket)
+
+    def _draw_forever(self) -> None:
+        if self.warm_up is not None:
+            self.state.loads = self.warm_up()
+        self.state.state = "warm"
+        while True:
+            taken = self.queue.take()
+            assert taken is not None
+            job = taken[1]
+            if job.cancelled.is_set():
+                continue
+            self.state.requests += 1
+            loras = [(self.lora_path(s), scale) for s, scale in job.request.loras]
+            folder = self.pictures / str(taken[0])
+            folder.mkdir(exist_ok=True)
+            try:
+                for drawn in self.drawer(job.request, loras, folder, job.cancelled.is_set):
+                    self.state.drawn += 1
+                    self.state.busy_seconds += drawn.gpu_seconds
+                    job.out.put(drawn)
+            except ContentgenError as exc:
+                job.out.put(exc)
+            except Exception as exc:  # a bug: the client fails the run with it, the pool goes on
+                log.exception("drawing failed")
+                job.out.put(PermanentError(f"the pool failed to draw: {exc}", reason="ProviderError"))
+            job.out.put(None)
+
+
+def serve(pool: Pool, host: str, port: int) -> ThreadingHTTPServer:
+    """The pool's HTTP server (started by the caller's serve_forever)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, fmt: str, *args: Any) -> None:
+            log.debug("%s " + fmt, self.address_string(), *args)
+
+        def _json(self, code: int, body: Any) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _lora(self) -> str | None:
+            sha = self.path.removeprefix("/v1/loras/")
+            try:
+                pool.lora_path(sha)
+            except ValueError as exc:
+                self._json(400, {"error": "bad_request", "message": str(exc)})
+                return None
+            return sha
+
+        def do_GET(self) -> None:
+            if self.path == "/v1/status":
+                self._json(200, pool.status())
+            else:
+                self._json(404, {"error": "not_found", "message": self.path})
+
+        def do_HEAD(self) -> None:
+            sha = self._lora() if self.path.startswith("/v1/loras/") else None
+            found = sha is not None and pool.lora_path(sha).is_file()
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_PUT(self) -> None:
+            sha = self._lora() if self.path.startswith("/v1/loras/") else None
+            if sha is None:
+                return
+            left = int(self.headers.get("Content-Length") or 0)
+
+            def chunks() -> Iterator[bytes]:
+                nonlocal left
+                while left > 0:
+                    chunk = self.rfile.read(min(left, 1 << 20))
+                    if not chunk:
+                        return
+                    left -= len(chunk)
+                    yield chunk
+
+            try:
+                pool.keep_lora(sha, chunks())
+            except ValueError as exc:
+                self._json(400, {"error": "bad_request", "message": str(exc)})
+                return
+            self._json(201, {"sha256": sha})
+
+        def do_POST(self) -> None:
+            if self.path != "/v1/draw":
+                self._json(404, {"error": "not_found", "message": self.path})
+                return
+            try:
+                raw = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                ticket, job = pool.submit(DrawRequest.parse(raw))
+            except ValueError as exc:
+                self._json(400, {"error": "bad_request", "message": str(exc)})
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-ndjson")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            try:
+                self._stream(ticket, job)
+                self._line(None)
+            except OSError:  # the client went away (its Job was deleted): nothing more for it
+                pool.cancel(ticket, job)
+
+        def _line(self, body: Any) -> None:
+            data = b"" if body is None else json.dumps(body).encode() + b"\n"
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+
+        def _stream(self, ticket: int, job: _Job) -> None:
+            while True:
+                try:
+                    item = job.out.get(timeout=POSITION_SECONDS)
+                except queue.Empty:
+                    position = pool.queue.position(ticket)
+                    self._line({"position": position or 0, "state": pool.state.state})
+                    continue
+                if item is None:
+                    self._line({"done": True})
+                    return
+                if isinstance(item, ContentgenError):
+                    self._line({"error": item.reason, "message": item.message})
+                    return
+                png = item.path.read_bytes()
+                item.path.unlink()  # the client keeps it; the pool keeps nothing of a request
+                self._line(
+                    {
+                        "number": item.number,
+                        "seed": item.seed,
+                        "png": base64.b64encode(png).decode(),
+                        "gpuSeconds": item.gpu_seconds,
+                        "memoryPlan": item.memory_plan,
+                    }
+                )
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    return server
+
+
+class PoolClient:
+    """A Job's side: LoRAs uploaded once, pictures asked for, each handed over as it comes."""
+
+    def __init__(self, url: str, timeout: float = 600.0) -> None:
+        parsed = urlparse(url)
+        if parsed.scheme != "http" or not parsed.hostname:
+            raise ValueError(f"pool URL {url!r}: use http://HOST:PORT (a Service in the cluster)")
+        self.host, self.port, self.timeout = parsed.hostname, parsed.port or 80, timeout
+
+    def _connection(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+
+    @contextmanager
+    def _call(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> Iterator[http.client.HTTPResponse]:
+        connection = self._connection()
+        try:
+            try:
+                connection.request(method, path, body=body, headers=headers or {})
+                response = connection.getresponse()
+            except OSError as exc:
+                raise TransientError(
+                    f"the generation pool at {self.host}:{self.port} cannot be reached ({exc})",
+                    reason="ProviderUnreachable",
+                ) from None
+            yield response
+        finally:
+            connection.close()
+
+    def status(self) -> dict[str, Any]:
+        with self._call("GET", "/v1/status") as response:
+            return dict(json.loads(response.read()))
+
+    def upload_lora(self, path: Path) -> str:
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        with self._call("HEAD", f"/v1/loras/{sha}") as response:
+            response.read()
+            if response.status == 200:
+                return sha
+        size = path.stat().st_size
+        with (
+            path.open("rb") as body,
+            self._call("PUT", f"/v1/loras/{sha}", body, {"Content-Length": str(size)}) as response,
+        ):
+            answer = response.read()
+        if response.status != 201:
+            raise PermanentError(f"the pool refused a LoRA: {answer[:300]!r}", reason="ProviderRejected")
+        return sha
+
+    def draw(
+        self, request: DrawRequest, folder: Path, waiting: Callable[[int, str], None] = lambda p, s: None
+    ) -> Iterator[Drawn]:
+        """Each picture as the pool draws it, its PNG in `folder`; `waiting(position, state)` while
+        the request is queued."""
+        body = json.dumps(request.wire()).encode()
+        headers = {"Content-Type": "application/json", "Content-Length": str(len(body))}
+        with self._call("POST", "/v1/draw", body, headers) as response:
+            if response.status != 200:
+                raise PermanentError(
+                    f"the pool refused: {response.read()[:300]!r}", reason="ProviderRejected"
+                )
+            while True:
+                try:
+                    line = response.readline()
+                except OSError as exc:
+                    raise TransientError(
+                        f"the generation pool went away ({exc})", reason="ProviderUnreachable"
+                    ) from None
+                if not line:
+                    raise TransientError(
+                        "the generation pool went away mid-request", reason="ProviderUnreachable"
+                    )
+                message = json.loads(line)
+                if "position" in message:
+                    waiting(int(message["position"]), str(message.get("state") or ""))
+                elif "png" in message:
+                    number = int(message["number"])
+                    path = folder / f"pool-{number}.png"
+                    path.write_bytes(base64.b64decode(message["png"]))
+                    yield Drawn(
+                        number=number,
+                        seed=int(message["seed"]),
+                        path=path,
+                        gpu_seconds=float(message["gpuSeconds"]),
+                        memory_plan=str(message.get("memoryPlan") or ""),
+                    )
+                elif message.get("done"):
+                    return
+                else:
+                    error = str(message.get("error") or "ProviderError")
+                    raise PermanentError(str(message.get("message") or error), reason=error)

@@ -1,0 +1,151 @@
+"""A warm pool of generation workers (issue 47, providers/cluster/pool.py), on the tiny FLUX: a Job's
+worker hands its pictures to a pool that keeps the pipeline loaded; requests with two LoRAs and
+with none give exactly the pictures a fresh process gives for the same seeds, the base loaded once
+for all of them; the queue serves owners in turn; a client that goes away has the rest of its
+request dropped."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from contentgen.providers.base import ImageRequest, LoraWeights, MemoryCheckpoint
+from contentgen.providers.cluster import pipelines
+from contentgen.providers.cluster.pool import DrawRequest, FairQueue, Pool, PoolClient, serve
+from contentgen.providers.cluster.provider import ClusterProvider
+
+from .conftest import DEVICE
+from .test_kept_pipeline import counted, random_lora  # noqa: F401 - the fixture, and the LoRA maker
+
+SIZES = {"square": (64, 64)}
+
+
+def test_the_queue_serves_owners_in_turn() -> None:
+    """One owner's thousand requests do not starve another's one: owners are served round-robin,
+    each owner's in the order put; a waiting item's place is known and cancelled ones leave."""
+    line: FairQueue[str] = FairQueue()
+    alice = [line.put("alice", f"a{n}") for n in range(1000)]
+    bob = line.put("bob", "b0")
+    carol = line.put("carol", "c0")
+    assert line.position(alice[0]) == 1 and line.position(bob) == 2 and line.position(carol) == 3
+    assert line.position(alice[1]) == 4
+    taken = [line.take(0) for _ in range(4)]
+    assert [t[1] for t in taken if t] == ["a0", "b0", "c0", "a1"]
+    assert line.discard(alice[5]) and not line.discard(alice[5])
+    late = line.put("dave", "d0")
+    assert line.position(late) == 2  # after alice's next, not after her 995 others
+    assert [line.take(0)[1] for _ in range(3)] == ["a2", "d0", "a3"]  # type: ignore[index]
+    assert len(line) == 1003 - 7 - 1  # put, taken, cancelled
+    assert line.take(0.01) is not None and FairQueue[str]().take(0.01) is None
+
+
+@pytest.fixture
+def pool(models_root: Path, tmp_path: Path) -> Iterator[tuple[str, Pool]]:
+    """A pool of the tiny FLUX on a free port of this machine, its pipeline loaded at start."""
+    drawer = ClusterProvider(models_root, device=DEVICE, inference_steps=2, sizes=SIZES)
+    base = models_root / "FLUX.1-dev"
+
+    def warm_up() -> int:
+        before = pipelines.loads
+        [*_] = drawer.draw(
+            base, DrawRequest("", "warm", 64, 64, 2, 3.5, "auto", (), ()), (), tmp_path, lambda: False
+        )
+        return pipelines.loads - before
+
+    running = Pool(
+        "FLUX.1-dev",
+        lambda wanted, loras, folder, cancelled: drawer.draw(base, wanted, loras, folder, cancelled),
+        tmp_path / "pool",
+        warm_up,
+    ).start()
+    server = serve(running, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", running
+    server.shutdown()
+
+
+def pictures(
+    provider: ClusterProvider, folder: Path, seed: int, count: int, *loras: tuple[Path, float]
+) -> list[str]:
+    folder.mkdir(parents=True)
+    request = ImageRequest(
+        prompt="a photo of sks",
+        model="flux-lora" if loras else "flux-dev",
+        image_size="square",
+        num_images=count,
+        seed=seed,
+        loras=tuple(LoraWeights(url=path.resolve().as_uri(), scale=scale) for path, scale in loras),
+        owner="alice",
+    )
+    made = provider.generate_images(request, folder, lambda _: None, MemoryCheckpoint())
+    return [hashlib.sha256(out.path.read_bytes()).hexdigest() for out in made]
+
+
+def test_pool_pictures_are_a_fresh_processs_and_the_base_loads_once(
+    models_root: Path,
+    tmp_path: Path,
+    pool: tuple[str, Pool],
+    counted: list[Path],  # noqa: F811
+) -> None:
+    url, _ = pool
+    first, second = random_lora(models_root, tmp_path, 1), random_lora(models_root, tmp_path, 2)
+    cases: dict[str, list[tuple[Path, float]]] = {
+        "first": [(first, 0.5)],
+        "second": [(second, 0.5)],
+        "none": [],
+        "first again": [(first, 0.5)],
+    }
+    client = ClusterProvider(models_root, inference_steps=2, sizes=SIZES, pool_url=url)
+    pooled = {
+        name: pictures(client, tmp_path / "pooled" / name, 7, 2, *loras) for name, loras in cases.items()
+    }
+    status = PoolClient(url).status()
+    assert status["state"] == "warm" and status["requests"] == 4 and status["drawn"] == 8
+    assert len(counted) == 1  # the pool's one load, at its start: no request loaded the base
+    assert status["busySeconds"] > 0 and status["warmSeconds"] >= 0
+
+    fresh = {}
+    local = ClusterProvider(models_root, device=DEVICE, inference_steps=2, sizes=SIZES)
+    for name, loras in cases.items():
+        pipelines.release()  # a new process's load
+        fresh[name] = pictures(local, tmp_path / "fresh" / name, 7, 2, *loras)
+    assert pooled == fresh
+    assert pooled["first again"] == pooled["first"]
+    assert len({tuple(v) for v in pooled.values()}) == 3  # each LoRA changed the pictures: it was there
+
+
+def test_a_cancelled_request_draws_nothing_more(tmp_path: Path) -> None:
+    """A client that goes away (its Job deleted) has its request cancelled: the drawer hears it
+    before each picture and draws nothing more of it; a waiting request leaves the queue."""
+    from contentgen.providers.cluster.pool import Drawn
+
+    gate, drawn = threading.Semaphore(0), []
+
+    def drawer(wanted: DrawRequest, loras: Any, folder: Path, cancelled: Any) -> Iterator[Drawn]:
+        for number, seed in wanted.pictures:
+            gate.acquire()
+            if cancelled():
+                return
+            drawn.append(number)
+            path = folder / f"{number}.png"
+            path.write_bytes(b"png")
+            yield Drawn(number, seed, path, 1.0, "bf16")
+
+    running = Pool("FLUX.1-dev", drawer, tmp_path).start()
+    ticket, job = running.submit(
+        DrawRequest("alice", "p", 64, 64, 2, 3.5, "auto", (), ((1, 1), (2, 2), (3, 3)))
+    )
+    waiting, queued = running.submit(DrawRequest("bob", "p", 64, 64, 2, 3.5, "auto", (), ((1, 9),)))
+    gate.release()
+    assert job.out.get(timeout=60).number == 1  # type: ignore[union-attr]
+    running.cancel(ticket, job)
+    running.cancel(waiting, queued)
+    gate.release()
+    assert job.out.get(timeout=60) is None  # the request ended without picture 2
+    assert drawn == [1] and len(running.queue) == 0 and running.status()["drawn"] == 1
