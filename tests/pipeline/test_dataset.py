@@ -194,6 +194,29 @@ def test_near_duplicates_kept_once(tmp_path: Path, media_dir: Path) -> None:
     assert sorted(scene_of(video, i.time) % 2 for i in dataset.images) == [0, 1]
 
 
+def test_a_lighting_change_is_another_image_the_same_light_is_not(tmp_path: Path, media_dir: Path) -> None:
+    """Issue 45: a close-up at brightness ×1.22, a little closer than one in the room's light, was
+    dropped as a duplicate of it (the aligned comparison is blind to brightness). Lighting makes a
+    different training image: both are kept, and the first one shown again in its own light
+    after a cutaway is still one image."""
+    from scripts.synthetic_video import SceneSpec, other_scene, write_video
+
+    close = SceneSpec("grace_hopper", 2.0, center=(0.5, 0.42), view=0.7, face=True)
+    plan = [
+        close,
+        other_scene(1.5, "coffee"),
+        SceneSpec("grace_hopper", 2.0, center=(0.5, 0.42), view=0.7 / 1.08, face=True, brightness=1.22),
+        other_scene(1.5, "rocket"),
+        close,  # the same framing in the same light again
+    ]
+    video = write_video(media_dir / "relit.mp4", plan, width=320, height=180, fps=24)
+    dataset = build(video, tmp_path)
+
+    lights = sorted("brighter" if scene_of(video, i.time) == 2 else "first" for i in dataset.images)
+    assert lights == ["brighter", "first"]  # the repeat in the first light (scene 0 or 4) is no third image
+    assert dataset.summary is not None and dataset.summary.dropped.duplicate == 1
+
+
 def test_portrait_photos_in_a_landscape_video(tmp_path: Path, media_dir: Path) -> None:
     """Black bars beside the picture are neither darkness nor part of a training image."""
     from scripts.synthetic_video import SceneSpec, other_scene, write_video

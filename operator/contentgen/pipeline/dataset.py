@@ -739,7 +739,7 @@ def _pick(
     if analysed.area[2]:
         bars = Box(*analysed.area).scaled(analysed.scale)
         area = Box(bars.x, bars.y, min(bars.w, width - bars.x), min(bars.h, height - bars.y))
-    face_box = None
+    face_box, light = None, None
     if face is not None:
         obstacles = [other.scaled(analysed.scale) for other in others]
         found = subject_crop(width, height, face.scaled(analysed.scale), obstacles, area=area)
@@ -747,6 +747,7 @@ def _pick(
             return None
         box = found
         face_box = (face.x / gray_w, face.y / gray_h, face.w / gray_w, face.h / gray_h)
+        light = face_light(analysed.gray, analysed.full_range, face)
     else:
         box = detail_crop(width, height, analysed.gray, area=area)
     return Pick(
@@ -759,7 +760,20 @@ def _pick(
         sharpness=candidate.sharpness,
         face_box=face_box,
         thumb=thumb(analysed.gray) if face_box is not None else None,
+        light=light,
     )
+
+
+def face_light(gray: np.ndarray, full_range: bool, face: Box) -> float | None:
+    """The face's mean luma at true levels (0-255): what tells one framing in two lights apart
+    (selection.one_light). None for a box outside the picture."""
+    height, width = gray.shape[:2]
+    x0, y0 = max(int(face.x), 0), max(int(face.y), 0)
+    x1, y1 = min(int(face.x + face.w), width), min(int(face.y + face.h), height)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    region = np.ascontiguousarray(gray[y0:y1, x0:x1])
+    return float((region if full_range else expand_range(region)).mean())
 
 
 def too_small(name: str, spec: DatasetSpec, summary: DatasetSummary, longest: float) -> str:

@@ -11,7 +11,10 @@ and scaled so that the faces coincide, show the same picture (a camera that went
 a little still passes; a mirrored framing or another background does not). Without faces:
 the whole frames look alike (perceptual hash). The training crop is not what is compared: a
 crop centred on the face makes a zoomed-in and a zoomed-out framing of one person look
-alike, and those are exactly the variety a LoRA needs.
+alike, and those are exactly the variety a LoRA needs. Light is compared too: the aligned
+comparison is a correlation, blind to brightness, so the face's own mean luma tells a framing
+lit another way (a dim room, a window, a brighter grade) apart from the same framing in the
+same light (`one_light`); a lighting change is a different training image.
 
 The limits were chosen on the face benchmark's development videos (bench/faces.py, sets `dev`
 and `seen`), where one shot's two images differ by at most 8 % in face size and 4 % of the
@@ -36,6 +39,10 @@ from .scoring import aligned_similarity, is_duplicate
 SAME_SCALE = 1.15
 SAME_SHIFT = 0.12
 SAME_PICTURE = 0.85
+# One light: the faces' mean luma at most this much apart (a ratio). One shot's frames stay within
+# a few percent (a hand-held camera, noise, compression); the framings in another look of the
+# transitions benchmark are ×0.45-×1.35 of it.
+SAME_LIGHT = 1.12
 
 T = TypeVar("T")
 F = TypeVar("F")
@@ -122,6 +129,7 @@ class Pick(Generic[T]):
     sharpness: float = 0.0
     face_box: tuple[float, float, float, float] | None = None
     thumb: np.ndarray | None = None
+    light: float | None = None  # the face's mean luma (0-255, true levels), where it has a face
 
 
 def one_framing(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
@@ -132,11 +140,19 @@ def one_framing(a: tuple[float, float, float, float], b: tuple[float, float, flo
     return scale <= SAME_SCALE and dx <= SAME_SHIFT and dy <= SAME_SHIFT
 
 
+def one_light(a: float | None, b: float | None) -> bool:
+    """Two faces' mean luma within SAME_LIGHT of each other (unknown: the same)."""
+    if a is None or b is None:
+        return True
+    low, high = sorted((max(a, 1.0), max(b, 1.0)))
+    return high / low <= SAME_LIGHT
+
+
 def same_shot(a: Pick[T], b: Pick[T]) -> bool:
     """Whether two picks show the same shot (see the module)."""
     if a.face_box is None or b.face_box is None:
         return a.face_box is None and b.face_box is None and is_duplicate(a.phash, b.phash)
-    if not one_framing(a.face_box, b.face_box):
+    if not one_framing(a.face_box, b.face_box) or not one_light(a.light, b.light):
         return False
     if a.thumb is None or b.thumb is None:
         return is_duplicate(a.phash, b.phash)
