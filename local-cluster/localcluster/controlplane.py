@@ -227,6 +227,8 @@ class ControlPlane:
             "--bind-address=127.0.0.1",
             f"--secure-port={free_port()}",
             f"--cert-dir={self.root / 'controller-manager'}",
+            # its default, /usr/libexec/kubernetes/kubelet-plugins/volume/exec, would be made on the host
+            f"--flex-volume-plugin-dir={self.root / 'volume-plugins'}",
             "--use-service-account-credentials=true",
             f"--service-account-private-key-file={self.sa_key.key}",
             f"--root-ca-file={self.ca.cert_file}",

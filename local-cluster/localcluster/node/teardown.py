@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from dataclasses import asdict, dataclass
@@ -28,6 +29,7 @@ MNT_DETACH = 2
 CONTAINER_LOG_LINKS = Path("/var/log/containers")  # the kubelet's, fixed in its code
 SHIM_SOCKETS = Path("/run/containerd/s")  # containerd 1.x's shims' sockets, fixed in its code
 CNI_CACHE = Path("/var/lib/cni/results")  # libcni's default cache
+DEVICE_PLUGINS = Path("/var/lib/kubelet/device-plugins")  # the kubelet's, whatever its root dir
 
 
 @dataclass
@@ -197,11 +199,24 @@ def shim_socket(address: Path, namespace: str, grouping: str) -> Path:
     return SHIM_SOCKETS / digest
 
 
+def _dead_socket(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return True
+    return False
+
+
 def remove_files(layout: Layout, others_live: bool) -> None:
     tasks = layout.containerd_state / "io.containerd.runtime.v2.task"
     for namespace in tasks.iterdir() if tasks.is_dir() else []:
         for container in namespace.iterdir():
             shim_socket(layout.containerd_socket, namespace.name, container.name).unlink(missing_ok=True)
+            (CNI_CACHE / f"cni-loopback-{container.name}-lo").unlink(missing_ok=True)
+    sandboxes = layout.containerd_state / "io.containerd.grpc.v1.cri" / "sandboxes"
+    for sandbox in sandboxes.iterdir() if sandboxes.is_dir() else []:
+        (CNI_CACHE / f"cni-loopback-{sandbox.name}-lo").unlink(missing_ok=True)
     if CONTAINER_LOG_LINKS.is_dir():
         for link in CONTAINER_LOG_LINKS.iterdir():
             with contextlib.suppress(OSError):
@@ -210,10 +225,21 @@ def remove_files(layout: Layout, others_live: bool) -> None:
     if CNI_CACHE.is_dir():
         for cached in CNI_CACHE.glob(f"{layout.network_name}-*"):
             cached.unlink(missing_ok=True)
-    if not others_live:  # directories the runtime made on the host, if nobody else uses them
-        for directory in (SHIM_SOCKETS, SHIM_SOCKETS.parent, CONTAINER_LOG_LINKS):
+    if not others_live:  # what the runtime and the kubelet made on the host, if nobody else uses it
+        kubelet_socket = DEVICE_PLUGINS / "kubelet.sock"
+        if kubelet_socket.is_socket() and _dead_socket(kubelet_socket):
+            kubelet_socket.unlink(missing_ok=True)
+        for directory in (
+            SHIM_SOCKETS,
+            SHIM_SOCKETS.parent,
+            CONTAINER_LOG_LINKS,
+            CNI_CACHE,
+            CNI_CACHE.parent,
+            DEVICE_PLUGINS,
+            DEVICE_PLUGINS.parent,
+        ):
             with contextlib.suppress(OSError):
-                directory.rmdir()
+                directory.rmdir()  # only when empty
     left = mounts_under(layout.directory, layout.run_dir)
     if not left:  # never rmtree across a mount
         for directory in layout.runtime_dirs():
@@ -249,6 +275,9 @@ def leftovers(layout: Layout) -> list[str]:
         ]
     if CNI_CACHE.is_dir():
         found += [f"CNI cache {p}" for p in CNI_CACHE.glob(f"{layout.network_name}-*")]
+        tasks = layout.containerd_state / "io.containerd.runtime.v2.task" / "k8s.io"
+        ids = [d.name for d in tasks.iterdir()] if tasks.is_dir() else []
+        found += [f"CNI cache {p}" for i in ids if (p := CNI_CACHE / f"cni-loopback-{i}-lo").exists()]
     return found
 
 
