@@ -43,8 +43,8 @@ class Options:
     backoff_base: float = 10.0  # the kubelet's container restart back-off (10 s, doubling to 5 min)
     wait_for: list[tuple[str, str]] = field(default_factory=list)  # Deployments to be Available first
     # "process": the process node (images are entry points on this machine, `images`); "real":
-    # a kubelet with containerd and runc (images from `image_archives`; `images`, `network`,
-    # `node_capacity`, `gpus` and `backoff_base` do not apply)
+    # a kubelet with containerd and runc (images from `image_archives`; `images`, `node_capacity`
+    # and `gpus` are refused with it, `network` and `backoff_base` do not apply)
     node: Literal["process", "real"] = "process"
     # the real node's images: OCI or docker archives (`docker save`, `buildah push ...
     # docker-archive:`, `podman save`), imported into containerd at start; pods name them by the
@@ -54,6 +54,23 @@ class Options:
 
 GPU_RESOURCE = "nvidia.com/gpu"
 DEFAULT_CAPACITY = {"cpu": "64", "memory": "256Gi", "pods": "1000", "ephemeral-storage": "500Gi"}
+
+
+def real_node_refusal(options: Options) -> str | None:
+    """What the real node cannot do of what the options ask (one line), None when it can all."""
+    if options.node != "real":
+        return None
+    if options.images:
+        return (
+            "Options.images: the real node runs images from archives (Options.image_archives), "
+            "not entry points"
+        )
+    if options.gpus or options.node_capacity:
+        return (
+            "Options.gpus/node_capacity: the real node's capacity is the machine's (no device "
+            "plugin); use node='process'"
+        )
+    return None
 
 
 def node_capacity(options: Options) -> dict[str, str]:
@@ -95,6 +112,8 @@ class LocalCluster:
         self.kubeconfig.unlink(missing_ok=True)
         found = binaries.find()
         began = time.monotonic()
+        if (refusal := real_node_refusal(self.options)) is not None:
+            raise ValueError(refusal)
         if self.options.node == "real":
             self.real = RealNode(self.dir / "node", name=NODE, archives=self.options.image_archives)
             try:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from localcluster import Image, Options
+from localcluster.cluster import real_node_refusal
 from localcluster.node import configs, ociimage
 from localcluster.node.host import missing_programs
 from localcluster.node.layout import Layout
@@ -110,3 +112,12 @@ def test_an_image_made_from_scratch() -> None:
     with tarfile.open(fileobj=io.BytesIO(layer)) as files:
         assert files.getnames() == ["bin", "bin/x"]
         assert files.getmember("bin/x").mode == 0o755
+
+
+def test_what_the_real_node_cannot_do_is_refused_in_one_line() -> None:
+    assert real_node_refusal(Options(Path("d"), node="real", image_archives=[Path("a.tar")])) is None
+    assert real_node_refusal(Options(Path("d"), gpus=1)) is None  # the process node advertises them
+    refused = real_node_refusal(Options(Path("d"), node="real", gpus=1))
+    assert refused is not None and refused.startswith("Options.gpus") and "\n" not in refused
+    refused = real_node_refusal(Options(Path("d"), node="real", images={"x": Image(entrypoint=["x"])}))
+    assert refused is not None and "image_archives" in refused
