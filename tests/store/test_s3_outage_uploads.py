@@ -68,7 +68,7 @@ def test_an_abort_is_tried_again_until_the_server_is_back(
         if len(tries) == 2:
             server.start()
 
-    monkeypatch.setattr("contentgen.store.s3.time.sleep", wait)
+    monkeypatch.setattr("contentgen.store.s3.pause", wait)
     with pytest.raises(TransientError) as failed:
         store.put_once_file(KEY, big_file(tmp_path), "application/octet-stream")
     assert failed.value.reason == "StoreUnavailable"

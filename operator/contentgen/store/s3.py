@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 ABORT_SECONDS = 60.0  # how long a failed multipart upload's abort is tried again
+pause = time.sleep  # between two tries of an abort (a test's hook)
 MAX_LINK_SECONDS = 7 * 24 * 3600  # SigV4 presigned URLs: S3 refuses longer ones
 CONFLICT_RETRIES = 5
 RESTORE = "restore it from a backup, or delete it and run again"
@@ -225,7 +226,7 @@ class S3Store(ObjectStore):
                         ABORT_SECONDS,
                     )
                     return False
-            time.sleep(wait)
+            pause(wait)
             wait = min(wait * 2, 8.0)
 
     def abort_uploads(self, prefix: str, older_than: float = 0.0) -> int:
