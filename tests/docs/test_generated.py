@@ -92,6 +92,8 @@ NOT_REASONS = {
     "LocalStore",
     "ObjectStore", "ObjectInfo", "ObjectNotFound", "SubProgress",
     "FlowMatchEulerDiscreteScheduler", "UniPCMultistepScheduler",
+    # picture formats (pipeline/fetch.py still_picture)
+    "WebP",
 }  # fmt: skip
 
 
