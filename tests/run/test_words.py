@@ -4,6 +4,7 @@ the field and what to do, the help names every kind, tables print values for peo
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -33,7 +34,7 @@ def test_the_help_names_every_kind(capsys: pytest.CaptureFixture[str]) -> None:
     assert "VideoGeneration" in helped(capsys, "operator")
 
 
-def manifest(path: Path, kind: str, spec: dict[str, object]) -> str:
+def manifest(path: Path, kind: str, spec: dict[str, Any]) -> str:
     doc = {"apiVersion": "contentgen.io/v1alpha1", "kind": kind, "metadata": {"name": "x"}, "spec": spec}
     path.write_text(yaml.safe_dump(doc))
     return str(path)

@@ -68,9 +68,9 @@ def run_lora(ctx: RunContext) -> RunResult:
     with ctx.stage("fetch", 0, 8) as span:
         source = ctx.fetch_source(spec.source.url, span)
         with source.path.open("rb") as head:
-            if picture := still_picture(head.read(16)):
+            if still := still_picture(head.read(16)):
                 raise InvalidInput(
-                    f"source.url: {source.path.name} is a {picture} picture, not a video: give a video "
+                    f"source.url: {source.path.name} is a {still} picture, not a video: give a video "
                     "of the person (pictures of them go in dataset.subject.referenceImages)"
                 )
         references = _fetch_references(ctx, spec)
