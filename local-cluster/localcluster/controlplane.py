@@ -122,7 +122,10 @@ class ControlPlane:
         self.admin_kubeconfig = self.root / "admin.kubeconfig"
         self.service_ip = str(ipaddress.ip_network(self.service_cidr)[1])  # the `kubernetes` Service's
         hosts = tuple(dict.fromkeys((self.host, "127.0.0.1", self.service_ip, *API_NAMES)))
-        self.serving = self.ca.issue("apiserver", common_name="kube-apiserver", hosts=hosts, server=True)
+        # named by its address: a directory started again on another one (the real node's subnet
+        # is the first free one at each start) gets a certificate for it
+        name = f"apiserver-{self.host}"
+        self.serving = self.ca.issue(name, common_name="kube-apiserver", hosts=hosts, server=True)
         self.admin = self.ca.issue(
             "admin", common_name="localcluster-admin", organisations=("system:masters",), client=True
         )

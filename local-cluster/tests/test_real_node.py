@@ -182,6 +182,29 @@ def test_two_clusters_at_once_and_nothing_left_after_stop(real: Kube, archive: P
     real.kubectl("delete", "pod", "twin", "--wait=true")
 
 
+def test_a_directory_started_again_on_another_subnet(real: Kube, archive: Path, tmp_path: Path) -> None:
+    """`contentgen local-cluster --dir` starts one directory again and again; the subnet is the
+    first free one each time, so its certificates follow the addresses."""
+    options = Options(tmp_path / "again", node="real", image_archives=[archive])
+    first = LocalCluster(options).start()
+    subnet = layout_of(first).subnet
+    first.stop()
+    taker = LocalCluster(Options(tmp_path / "taker", node="real", image_archives=[archive])).start()
+    try:
+        assert layout_of(taker).subnet == subnet
+        again = LocalCluster(options).start()
+        try:
+            assert layout_of(again).subnet != subnet
+            kube = Kube(again, tmp_path / "home")
+            kube.apply(probe_pod("sleeper", "sleep"))
+            kube.phase("sleeper", "Running")
+            assert kube.kubectl("exec", "sleeper", "--", "/probe", "echo", "again") == "again\n"
+        finally:
+            again.stop()
+    finally:
+        taker.stop()
+
+
 def _get(url: str) -> str:
     try:
         return httpx.get(url, timeout=5).text

@@ -187,7 +187,7 @@ class RealNode:
             client=True,
         )
         serving = ca.issue(
-            f"kubelet-{self.name}",
+            f"kubelet-{self.name}-{layout.subnet}",  # its IP is the subnet's
             common_name=f"system:node:{self.name}",
             organisations=("system:nodes",),
             hosts=(layout.node_ip, self.name),
