@@ -8,8 +8,9 @@
 The engine is docker or podman when one answers `ENGINE info`, else Debian's buildah (installed
 with apt-get when missing and this is root); CONTAINER_ENGINE (docker, podman, buildah) picks one.
 Each image is tagged REGISTRY/NAME:TAG (IMAGE_REGISTRY, default ghcr.io/contentgen; IMAGE_TAG,
-default the package version) and saved as a docker-archive tar under .images/ (IMAGE_CACHE_DIR),
-listed in .images/index.json with its content key: the Dockerfile, the build context's files (as
+default the package version), built from the repository (IMAGE_CONTEXT: a copy of it) and saved
+as a docker-archive tar under .images/ (IMAGE_CACHE_DIR), listed in .images/index.json with its
+content key: the Dockerfile, the build context's files (as
 .dockerignore leaves them) and the base image's id. An image whose key is unchanged is not built
 again. The base (FROM python:…-slim-bookworm) is the engine's copy when it has one; else it is
 pulled (IMAGE_BASE=pull; the default with docker or podman) or made from Debian packages
@@ -77,6 +78,25 @@ def tags(registry: str, tag: str) -> dict[str, str]:
 
 def cache_dir() -> Path:
     return Path(os.environ.get("IMAGE_CACHE_DIR") or ROOT / ".images")
+
+
+def context_dir() -> Path:
+    """Where the Dockerfiles and the build context are read: the repository, or a copy of it
+    (IMAGE_CONTEXT, as the tests build from, so that edits made meanwhile change nothing)."""
+    return Path(os.environ.get("IMAGE_CONTEXT") or ROOT)
+
+
+def snapshot_context(destination: Path) -> Path:
+    """A copy of what a build reads (the context as .dockerignore leaves it, the Dockerfiles and
+    .dockerignore): the same keys as the repository, frozen."""
+    root = ROOT
+    wanted = [path for path, _, _ in image_context.context_manifest(root)]
+    wanted += [*IMAGES.values(), ".dockerignore"]
+    for rel in wanted:
+        target = destination / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / rel, target)
+    return destination
 
 
 # --- pure decisions ------------------------------------------------------------------------------
@@ -329,7 +349,7 @@ def _check(done: subprocess.CompletedProcess[str], what: str) -> None:
 
 def ensure_base(engine: str, directory: Path, wanted: str | None, log: object = print) -> dict[str, object]:
     """The base image in the engine's storage: what it is, where from, its id."""
-    texts = [(ROOT / f).read_text() for f in IMAGES.values()]
+    texts = [(context_dir() / f).read_text() for f in IMAGES.values()]
     reference = image_base.from_images(texts)
     name = image_base.qualified(reference)
     record_path = directory / "base.json"
@@ -401,12 +421,8 @@ def egress(directory: Path) -> Egress:
     return Egress(egress_mounts(settings, conf), conf.parent)
 
 
-def manifest_of(name: str) -> tuple[bytes, list[tuple[str, bool, str]]]:
-    return (ROOT / IMAGES[name]).read_bytes(), image_context.context_manifest(ROOT)
-
-
 def key_of(name: str, image: str, base_digest: str, manifest: list[tuple[str, bool, str]]) -> str:
-    return image_context.cache_key((ROOT / IMAGES[name]).read_bytes(), manifest, base_digest, image)
+    return image_context.cache_key((context_dir() / IMAGES[name]).read_bytes(), manifest, base_digest, image)
 
 
 def build(
@@ -424,7 +440,7 @@ def build(
         base = ensure_base(engine, directory, wanted_base, say)
         index = read_index(directory)
         entries: dict[str, dict[str, object]] = index["images"]  # type: ignore[assignment]
-        manifest = image_context.context_manifest(ROOT)
+        manifest = image_context.context_manifest(context_dir())
         all_tags = tags(registry, tag)
         mounts: Egress | None = None
         for name in names:
@@ -446,7 +462,7 @@ def build(
             command = build_command(engine, IMAGES[name], image, mounts.volumes if mounts else ())
             say("+ " + shlex.join(command))
             started = time.monotonic()
-            done = subprocess.run(command, cwd=ROOT, check=False)  # noqa: S603 - the engine's build
+            done = subprocess.run(command, cwd=context_dir(), check=False)  # noqa: S603 - the engine's build
             if done.returncode != 0:
                 raise BuildFailed(f"`{shlex.join(command)}` failed (its output is above)")
             archive = directory / f"{name}.tar"
@@ -494,7 +510,8 @@ def archive(name: str) -> Path:
     base = index.get("base") or {}
     if not entry:
         raise LookupError(f"{name} is not built: run `make images`")
-    key = key_of(name, entry["image"], base.get("digest", ""), image_context.context_manifest(ROOT))  # type: ignore[union-attr]
+    manifest = image_context.context_manifest(context_dir())
+    key = key_of(name, entry["image"], base.get("digest", ""), manifest)  # type: ignore[union-attr]
     if not current(entry, key, directory):
         raise LookupError(f"{name}'s archive is older than the sources: run `make images`")
     return directory / str(entry["archive"])
