@@ -354,6 +354,38 @@ def test_options_gpus_are_in_the_node_capacity(tmp_path: Path) -> None:
     }
 
 
+def test_a_pod_that_ends_while_the_api_server_is_away_is_reported_once_it_is_back(
+    kube: Kube, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its final status is written again until the API server takes it, as the kubelet's status
+    manager does: written once, it stayed Running for good, and its Job never finished
+    (bench/faults.py's kube-apiserver stop)."""
+    import logging
+
+    go = tmp_path / "go"
+    kube.apply(pod("ends-while-away", f"while [ ! -f {go} ]; do sleep 0.1; done; exit 0"))
+    kube.phase("ends-while-away", "Running")
+    control = kube.cluster.control
+    assert control is not None
+    control.components["kube-apiserver"].stop(timeout=5.0)
+    with caplog.at_level(logging.WARNING, "localcluster.node"):
+        go.touch()
+        # Refused again and again: once its container ended and once as the pod's last word, the
+        # node gave up after at most three (where the pod stayed Running for good).
+        kube.wait(
+            lambda: sum("ends-while-away: status not written" in r.getMessage() for r in caplog.records) >= 5,
+            90,
+            "the final status refused while the API server is away",
+        )
+    control.start_apiserver()
+    assert (
+        kube.phase("ends-while-away", "Succeeded")["status"]["containerStatuses"][0]["state"]["terminated"][
+            "exitCode"
+        ]
+        == 0
+    )
+
+
 def test_the_api_server_starts_again_once_its_port_is_let_go(kube: Kube) -> None:
     """A restarted kube-apiserver whose port is held for a moment (by another socket: a client's
     connection can take a freed port) exits on "address already in use" and is started again

@@ -269,7 +269,10 @@ class PodWorker:
         self._finish()
 
     def _finish(self) -> None:
-        self.write_status()
+        # The final status is written again until the API server takes it (as the kubelet's status
+        # manager does): a pod that ended while it was away would stay Running, its Job unfinished.
+        while not self.write_status() and not self.node.stopping:
+            self.wait(2.0)
         if self.pod["metadata"].get("deletionTimestamp") and not self.node.stopping:
             self.node.finish_deletion(self.pod)
 
@@ -352,7 +355,8 @@ class PodWorker:
             )
         return out
 
-    def write_status(self) -> None:
+    def write_status(self) -> bool:
+        """Write the pod's status where it changed; False when the API server did not take it."""
         with self._lock:
             phase = self.phase()
             inits = {c["name"] for c in self.pod["spec"].get("initContainers") or []}
@@ -376,7 +380,7 @@ class PodWorker:
                 ],
             }
             if comparable == self._written:
-                return
+                return True
             body = {"metadata": {"uid": self.uid}, "status": status}
             try:
                 answer = self.node.client.patch(
@@ -384,11 +388,15 @@ class PodWorker:
                 )
                 self.pod = answer
                 self._written = comparable
+                return True
             except ApiError as exc:
                 if exc.code not in (404, 409, 422):
                     log.warning("pod %s/%s: status not written: %s", self.namespace, self.name, exc)
+                    return False
+                return True
             except OSError as exc:  # the API server restarting
                 log.warning("pod %s/%s: status not written: %s", self.namespace, self.name, exc)
+                return False
 
     # --- events ------------------------------------------------------------------------------------
 
@@ -443,6 +451,12 @@ class ContainerLoop:
             except ConfigError as exc:
                 self._set({"waiting": {"reason": "CreateContainerConfigError", "message": str(exc)}})
                 self.w.warn("Failed", f"Error: {exc}", self.name)
+                self.w.wait(2.0)
+                continue
+            except OSError as exc:  # the API server away while its ConfigMaps or Secrets are read
+                log.warning(
+                    "pod %s/%s: %s not started yet: %s", self.w.namespace, self.w.name, self.name, exc
+                )
                 self.w.wait(2.0)
                 continue
             except NotFound as exc:
