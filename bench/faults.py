@@ -172,6 +172,9 @@ def problems(result: dict[str, Any]) -> list[str]:
             f"converged {result['converged_s']:.0f} s after the fault, "
             f"over its bound {result['bound_s']:.0f} s"
         )
+    delay = result.get("event_delay_s")
+    if delay is not None and delay > result["bound_s"]:
+        found.append(f"events delivered {delay:.0f} s after the receiver was back, over its bound")
     for count in COUNTS:
         if result[count]:
             found.append(f"{count.replace('_', ' ')}: {result[count]}")
@@ -895,6 +898,14 @@ def run_scenario(w: World, name: str, offline: int, paid: int, large: int) -> di
         "paid_twice": len(twice_paid),
         "fal_billed": len(billed),
         "costs_missing": costs_missing,
+        "actual_cost_usd": round(
+            sum(
+                float(((o.get("status") or {}).get("cost") or {}).get("actualUsd") or 0)
+                for o in results.values()
+                if o
+            ),
+            4,
+        ),
         "open_uploads": left_open,
         "tracebacks": tracebacks(w),
         "events_delivered_twice": sum(1 for whens in events.values() if len(whens) > 1),

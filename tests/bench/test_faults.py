@@ -116,6 +116,8 @@ def test_the_benchmark_fails_on_a_late_run_or_any_count() -> None:
     assert result(unconverged=["paid-0"])["problems"] == ["1 runs did not converge: paid-0"]
     assert result(open_uploads=1)["problems"] == ["open uploads: 1"]
     assert result(tracebacks=2, paid_twice=1)["problems"] == ["paid twice: 1", "tracebacks: 2"]
+    late = result(scenario="webhook", bound_s=330.0, event_delay_s=400.0)["problems"]
+    assert late == ["events delivered 400 s after the receiver was back, over its bound"]
 
 
 def test_the_table_goes_between_the_markers() -> None:
