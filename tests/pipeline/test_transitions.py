@@ -311,3 +311,36 @@ def test_scanner_finds_dissolves_and_fades_and_uses_no_frame_mid_transition(soft
         if spec.transition != "cut"
     ]
     assert candidates and not [t for t in candidates if any(a <= t <= b for a, b in windows)]
+
+
+def test_two_changes_whose_guards_only_touch_stay_two() -> None:
+    """Issue 45's held-out medium shot at ×0.68: a fade into it (18.88 s, guard 18.32-19.4), then a
+    dissolve out of it that a long window saw from the fade's end (21.8 s, guard 19.24-22.8). Merged,
+    they were one change whose guard covered the whole shot; the same change seen twice still is."""
+    from contentgen.pipeline.video.transitions import Cut, one_change
+
+    fade = Cut(246, 18.88, "fade", (18.32, 19.4))
+    dissolve = Cut(284, 21.8, "dissolve", (19.24, 22.8))
+    assert not one_change(fade, dissolve) and not one_change(dissolve, fade)
+    shorter = Cut(280, 21.36, "dissolve", (20.4, 22.32))  # the same dissolve, a shorter window's
+    assert one_change(dissolve, shorter) and one_change(shorter, dissolve)
+    back = Cut(250, 19.3, "cut", None)  # a fade whose picture comes back with a jump
+    assert one_change(fade, back)
+    assert not one_change(Cut(1, 5.0, "cut", None), Cut(2, 5.2, "cut", None))  # two hard cuts
+
+
+def test_a_scene_inside_guards_is_judged_on_its_frames_farthest_from_the_transitions() -> None:
+    """A scene whose every candidate lies in a guard gets the guarded candidates farthest from the
+    transitions' middles beside it, none nearer than CLEAR_SECONDS; none where it is too short."""
+    from contentgen.pipeline.video.scan import CLEAR_SECONDS, spared
+    from contentgen.pipeline.video.selection import Candidate
+
+    def at(time: float) -> Candidate[object]:
+        return Candidate(index=int(time * 25), time=time, quality=1.0, sharpness=50.0, payload=object())
+
+    frames = [at(18.9 + 0.25 * k) for k in range(12)]  # 18.9-21.65 s
+    chosen = spared(frames, 18.88, 21.8, [18.88, 21.8], keep=2)
+    assert [c.time for c in chosen] == [20.4, 20.15]
+    assert all(min(abs(c.time - m) for m in (18.88, 21.8)) >= CLEAR_SECONDS for c in chosen)
+    assert spared(frames, 18.88, 20.5, [18.88, 20.5], keep=2) == []  # a 1.6 s scene: all mid-transition
+    assert spared(frames, 10.0, 12.0, [10.0, 12.0], keep=2) == []  # another scene's candidates

@@ -25,6 +25,7 @@ from collections.abc import Generator, Iterable, Iterator
 from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import av
 import numpy as np
@@ -55,6 +56,29 @@ class Analysed:
     def size(self) -> tuple[int, int]:
         """The upright source frame's (width, height)."""
         return round(self.gray.shape[1] * self.scale), round(self.gray.shape[0] * self.scale)
+
+
+# A scene whose every candidate lies in a transition's guard (a guard can reach past the mix: a
+# long window's estimate of a dissolve beside a fade into a dim shot) is judged on the guarded
+# candidates farthest from the middles of the transitions beside it, at least this far from each
+# (a 2 s dissolve has ended there; the longest, 3 s, is down to a sixth of the other shot). At
+# most SPARE guarded candidates are kept meanwhile.
+CLEAR_SECONDS = 1.0
+SPARE = 48
+T = TypeVar("T")
+
+
+def spared(
+    guarded: Iterable[Candidate[T]], start: float, end: float, middles: list[float], keep: int
+) -> list[Candidate[T]]:
+    """The scene's guarded candidates to judge it on when it has no other: the `keep` farthest from
+    every transition's middle in `middles`, each at least CLEAR_SECONDS from all of them."""
+
+    def distance(candidate: Candidate[T]) -> float:
+        return min((abs(candidate.time - middle) for middle in middles), default=math.inf)
+
+    inside = [c for c in guarded if start <= c.time < end and distance(c) >= CLEAR_SECONDS]
+    return sorted(inside, key=distance, reverse=True)[:keep]
 
 
 @dataclass
@@ -142,6 +166,8 @@ class Scanner:
         pool: CandidatePool[Analysed] = CandidatePool(self.keep)
         pending: deque[Candidate[Analysed]] = deque()
         guards: list[tuple[float, float]] = []  # mid-transition time spans
+        # the scene's guarded candidates, for a scene that has no other (_clear_of)
+        spare: deque[Candidate[Analysed]] = deque(maxlen=SPARE)
         start, time = 0.0, 0.0
 
         def drain(before_index: float, before_time: float) -> None:
@@ -149,6 +175,8 @@ class Scanner:
                 candidate = pending.popleft()
                 if not any(a <= candidate.time <= b for a, b in guards):
                     pool.offer(candidate)
+                else:
+                    spare.append(candidate)
 
         def close(cut: Cut | None, end: float) -> ClosedScene:
             nonlocal start
@@ -157,6 +185,10 @@ class Scanner:
                 if cut.guard is not None:
                     guards.append(cut.guard)
                 drain(cut.index, math.inf)
+            if not len(pool):
+                for candidate in spared(spare, start, end, [c.time for c in self.cuts[-2:]], self.keep):
+                    pool.offer(candidate)
+            spare.clear()
             scene = ClosedScene(len(self.scenes), start, end, pool.take())
             self.scenes.append((start, end))
             start = end

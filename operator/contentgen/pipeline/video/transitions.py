@@ -391,14 +391,7 @@ class SceneDetector:
     def _add(self, cut: Cut) -> None:
         """Into the buffer, merged with a cut of the same change."""
         for i, other in enumerate(self._buffer):
-            near = abs(other.time - cut.time) < MERGE_SECONDS and (other.guard or cut.guard)
-            overlapping = (
-                other.guard is not None
-                and cut.guard is not None
-                and other.guard[0] < cut.guard[1]
-                and cut.guard[0] < other.guard[1]
-            )
-            if near or overlapping:
+            if one_change(other, cut):
                 self._buffer[i] = _merged(other, cut)
                 return
         self._buffer.append(cut)
@@ -429,6 +422,18 @@ class SceneDetector:
     def _hard_earliest(self) -> float:
         pending = self._pushed - self.hard.lag
         return self._time_of(max(pending, self._first)) if self._times else 0.0
+
+
+def one_change(a: Cut, b: Cut) -> bool:
+    """Whether two reported cuts are one change: closer than MERGE_SECONDS, one of them gradual;
+    or gradual both, one's middle in the other's guard. Two changes seconds apart whose guards
+    only touch (a fade into a dim shot, then a dissolve that a long window saw from the fade's
+    end) stay two, or the shot between them is lost."""
+    if abs(a.time - b.time) < MERGE_SECONDS and (a.guard or b.guard):
+        return True
+    if a.guard is None or b.guard is None:
+        return False
+    return a.guard[0] <= b.time <= a.guard[1] or b.guard[0] <= a.time <= b.guard[1]
 
 
 def _merged(a: Cut, b: Cut) -> Cut:
