@@ -60,6 +60,15 @@ VIDEO_LIKENESS = {  # as a run with a LoRA measures a video's face along it
 }
 
 
+MISSING = "source.url: /tmp/no-such-video.mp4 does not exist: check source.url"
+QUEUED = (
+    "Queued",
+    "Kueue holds the Job in LocalQueue default/gpu-queue: couldn't assign flavors to pod set main: "
+    "insufficient unused quota for nvidia.com/gpu in flavor a100-80gb, 1 more needed; the ClusterQueue "
+    "gpu-cluster-queue has 4 admitted workloads and 7 pending ahead of it",
+)
+
+
 def axe_source() -> str:
     """axe-core's script, as `make axe` fetched it from npm (never from a CDN)."""
     found = sorted((ROOT / ".tools").glob("axe-core-*/axe.min.js"))
@@ -116,6 +125,14 @@ def _fill(root: Path) -> tuple[LocalStore, dict[str, str]]:
         versions=0,
         uri_of=store.uri,
     )
+    # A run that waits with a long message (the Jobs table's widest cell).
+    from tests.httpapi.test_browser import live_job
+
+    catalog.upsert(live_job(catalog, "queued-0000-job", "queued-call", 0, "", "Pending", reason=QUEUED))
+    ids["queued-call"] = "queued-0000-job"
+    failed = {"reason": "InvalidInput", "message": MISSING}  # as a run whose source is missing fails
+    broken["latestRun"].update(reason="InvalidInput", message=MISSING, error=failed)
+    broken["runs"][-1]["error"] = failed
     catalog.upsert(broken)
     ids["broken-avatar"] = broken["_id"]
     catalog.close()
@@ -366,9 +383,17 @@ def test_the_jobs_table_keeps_its_columns_readable_at_desktop_width(
     heights = {h.inner_text(): box_of(h)["height"] for h in heads}
     line = min(heights.values())
     assert all(height < 1.5 * line for height in heights.values()), heights  # every header on one line
+    text_height = (  # of the cell's text, not of its row
+        "(td) => { const r = document.createRange(); r.selectNodeContents(td); "
+        "return r.getBoundingClientRect().height; }"
+    )
+    one = page.query_selector("#jobs tr.head th").evaluate(text_height)  # a line of text
+    assert "Kueue holds the Job" in page.inner_text(f"#jobs tr[data-id='{world.ids['queued-call']}']")
     for row in page.query_selector_all("#jobs tr[data-id]"):
-        for cell in row.query_selector_all("td[data-label=type], td[data-label=created]"):
-            assert box_of(cell)["height"] < 2.5 * line, cell.inner_text()  # not a letter or two a line
+        for label, lines in (("type", 1), ("status", 1), ("versions", 1), ("created", 2), ("name", 2)):
+            cell = row.query_selector(f"td[data-label='{label}']")
+            assert cell.evaluate(text_height) < (lines + 0.5) * one, (label, cell.inner_text())
+        assert box_of(row.query_selector("td.stage"))["width"] >= 180  # a message in a readable measure
         name = row.query_selector("td[data-label=name]")
         assert box_of(name)["width"] > 120
     assert page.evaluate("document.documentElement.scrollWidth") <= SIZES["wide"]["width"]
@@ -548,6 +573,10 @@ def test_every_version_is_reachable_from_the_gallery(open_page: Callable[..., Ta
     page.click(f"#gallery .video-card[data-id='{uid}'][data-version='1'] a.open")
     page.wait_for_selector("main[data-ready=video]")
     assert page.query_selector("section.version.asked").get_attribute("data-version") == "1"
+    # its likeness over time wears the verdict badge (white on the verdict's colour; axe-core checks
+    # its contrast on every page), not a brown word on brown
+    badge = page.query_selector("section.version.asked .video-likeness h3 .badge")
+    assert "verdict" in (badge.get_attribute("class") or "").split() and badge.inner_text() == "no-faces"
     # every image version too, each card opening its own version's page
     images = world.catalog.find(Filters(type="image-generation"), page=Page(50)).docs
     wanted = {(d["_id"], v["version"]) for d in images if d["owner"] == "demo-user" for v in d["versions"]}
@@ -557,3 +586,14 @@ def test_every_version_is_reachable_from_the_gallery(open_page: Callable[..., Ta
         for c in page.query_selector_all("#gallery .image-card")
     }
     assert wanted <= shown
+
+
+def test_a_failed_lora_says_why_once_and_offers_nothing_to_generate(
+    open_page: Callable[..., Tab], world: World
+) -> None:
+    page = open_page().page
+    show(page, f"#/lora/{world.ids['broken-avatar']}")
+    status = page.inner_text("dl.facts dt:text-is('status') + dd")
+    assert "run Failed: InvalidInput" in status
+    assert status.count(MISSING) == 1 and status.count("InvalidInput") == 1  # each said once
+    assert page.query_selector("main a:text-is('Generate with it')") is None  # no version to use

@@ -135,10 +135,18 @@ function waits(run) {
     return el("span", { class: "waits", "data-reason": run.reason || "" }, "waits: ", el("b", {}, run.reason || "Pending"),
       run.message ? ` — ${run.message}` : "");
   }
-  if (run.phase === "Failed" && run.error) {
-    return el("span", { class: "waits", "data-reason": run.error.reason }, el("b", {}, run.error.reason), run.error.message ? ` — ${run.error.message}` : "");
+  // Failed: its message (the run's badge names the reason), where there is one to add.
+  if (run.phase === "Failed" && run.error && run.error.message && run.error.message !== run.error.reason) {
+    return el("span", { class: "waits", "data-reason": run.error.reason }, run.error.message);
   }
   return null;
+}
+
+// The latest run in a line: its badge, its message and why it waits or failed, each said once.
+function runFacts(run) {
+  const why = waits(run);
+  const message = run.message && !(why && why.textContent.includes(run.message)) ? ` ${run.message}` : "";
+  return [runBadge(run), message, why];
 }
 
 function when(text) {
@@ -584,7 +592,7 @@ async function imageView(id) {
     el("dl", { class: "facts" },
       el("dt", {}, "prompt"), el("dd", {}, run.prompt, copyButton(run.prompt, "Copy", "copy-prompt")),
       el("dt", {}, "model"), el("dd", {}, run.model),
-      el("dt", {}, "status"), el("dd", {}, badge(run.status), runBadge(run.latestRun), run.latestRun.message ? ` ${run.latestRun.message}` : "", waits(run.latestRun)),
+      el("dt", {}, "status"), el("dd", {}, badge(run.status), runFacts(run.latestRun)),
       session.admin ? [el("dt", {}, "owner"), el("dd", {}, run.owner)] : [],
       el("dt", {}, "tags"), el("dd", {}, (run.tags || []).join(", ") || "-"),
       el("dt", {}, "id"), el("dd", {}, el("code", {}, run.id))),
@@ -659,7 +667,7 @@ async function videoView(id) {
     el("dl", { class: "facts" },
       el("dt", {}, "prompt"), el("dd", {}, run.prompt, copyButton(run.prompt, "Copy", "copy-prompt")),
       el("dt", {}, "model"), el("dd", {}, run.model),
-      el("dt", {}, "status"), el("dd", {}, badge(run.status), runBadge(run.latestRun), run.latestRun.message ? ` ${run.latestRun.message}` : "", waits(run.latestRun)),
+      el("dt", {}, "status"), el("dd", {}, badge(run.status), runFacts(run.latestRun)),
       session.admin ? [el("dt", {}, "owner"), el("dd", {}, run.owner)] : [],
       el("dt", {}, "tags"), el("dd", {}, (run.tags || []).join(", ") || "-"),
       el("dt", {}, "id"), el("dd", {}, el("code", {}, run.id))),
@@ -941,12 +949,14 @@ function checkpointsGrid(lora, v) {
     el("figcaption", { class: "meta" }, "Seed × checkpoint: each checkpoint's pictures of the same prompts and seeds, a row each. Click to open it large beside the curve."));
 }
 
-// Every evaluation of the version, newest first: its report's own, then the earlier ones.
+// Every evaluation of the version, newest first (by its number); the one whose report the version
+// shows (the API's choice) is marked `current`.
 function evaluationsOf(v) {
   if (!v.likeness) return [];
   const own = (entry) => (entry.evaluation ? entry : { ...entry, at: entry.at || v.createdAt, provider: entry.provider || v.provider });
   const current = own({ ...(v.likenessEntry || {}), evaluation: v.likenessEvaluation || 0, likeness: v.likeness, source: v.likenessSource || (v.likenessEntry || {}).source || "", current: true });
-  return [current, ...(v.likenessHistory || []).slice().reverse().map(own)];
+  const others = (v.likenessHistory || []).map(own).filter((e) => e.evaluation !== current.evaluation);
+  return [current, ...others].sort((a, b) => b.evaluation - a.evaluation);
 }
 
 function evaluatedBy(entry) {
@@ -1353,12 +1363,12 @@ async function loraView(id) {
     el("h1", {}, `LoRA ${lora.namespace}/${lora.name}`),
     el("dl", { class: "facts" },
       el("dt", {}, "trigger word"), el("dd", {}, el("code", { id: "trigger" }, lora.triggerWord), copyButton(lora.triggerWord, "Copy", "copy-trigger")),
-      el("dt", {}, "status"), el("dd", {}, badge(lora.status), runBadge(lora.latestRun), lora.latestRun.message ? ` ${lora.latestRun.message}` : "", waits(lora.latestRun)),
+      el("dt", {}, "status"), el("dd", {}, badge(lora.status), runFacts(lora.latestRun)),
       session.admin ? [el("dt", {}, "owner"), el("dd", {}, lora.owner)] : [],
       el("dt", {}, "versions"), el("dd", {}, String(lora.versions.length)),
       el("dt", {}, "images made with it"), el("dd", {}, String(lineage.imagesTotal)),
       el("dt", {}, "use it"), el("dd", {}, "an ImageGeneration's ", el("code", {}, `loras: [{loraRef: {name: ${lora.name}}}]`),
-        creates() ? [" — ", el("a", { href: `#/create/image?${new URLSearchParams({ lora: lora.name, prompt: `a photo of ${lora.triggerWord}` })}` }, "Generate with it")] : ""),
+        creates() && lora.versions.length ? [" — ", el("a", { href: `#/create/image?${new URLSearchParams({ lora: lora.name, prompt: `a photo of ${lora.triggerWord}` })}` }, "Generate with it")] : ""),
       el("dt", {}, "id"), el("dd", {}, el("code", {}, lora.id))),
     recordActions(lora, lora.latestVersion, status), status,
     tabList, ...panels, comparePanel, usagePanel(lora),
