@@ -84,6 +84,7 @@ NOT_REASONS = {
     "QuotaReserved",
     # S3 and HTTP
     "AccessDenied", "InvalidAccessKeyId", "NoSuchBucket", "InvalidBucketName", "NoSuchKey", "NotFound",
+    "NoSuchUpload",  # an abort of an upload that is gone already (store/s3.py)
     "SignatureDoesNotMatch", "ContentLength", "ContentType", "ResponseContentDisposition",
     "IfNoneMatch", "PreconditionFailed", "NotImplemented", "ConditionalRequestConflict",
     "ChecksumSHA256", "UploadId", "PartNumber",
