@@ -95,8 +95,20 @@ speech:  ## install Debian's espeak-ng, which speaks the cluster transcriber's t
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null && espeak-ng --version; \
 	else echo "make speech: espeak-ng is missing: install Debian's espeak-ng (sudo apt-get install espeak-ng)" >&2; exit 1; fi
 
+# What the local cluster's real node runs pods with, and what `make images` builds with where no
+# docker or podman works: Debian's packages (containerd 1.6 and runc; see local-cluster/README.md).
+NODE_PACKAGES := containerd runc containernetworking-plugins iptables iproute2 buildah mmdebstrap
+
+.PHONY: node
+node:  ## install Debian's containerd, runc, CNI plugins, iptables, iproute2, buildah and mmdebstrap (the real node, the images; apt-get; needs root)
+	@missing=$$(for p in $(NODE_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -z "$$missing" ]; then echo "make node: $(NODE_PACKAGES) installed"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null && echo "make node: installed $$missing"; \
+	else echo "make node: missing $$missing: install them (sudo apt-get install $$missing)" >&2; exit 1; fi
+
 .PHONY: test
-test: install tools kube s3-server mongo-server browser speech axe lint types  ## lint, types and the whole test suite (with the browser tests)
+test: install tools kube s3-server mongo-server browser speech axe node lint types  ## lint, types and the whole test suite (with the browser tests)
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 .PHONY: demo
