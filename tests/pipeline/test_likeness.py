@@ -252,13 +252,17 @@ def test_a_lora_that_turns_each_face_into_a_stranger_is_said_so() -> None:
     assert "turns faces into someone else" in line
     # the base model's man again at the same seeds (another view of each): the LoRA changed little
     again = [np.ascontiguousarray(picture[:, ::-1]) for picture in base]
-    same = evaluate(rows, names, [generated(n, "portrait", p) for n, p in zip(seeds, again, strict=True)], without)
+    same = evaluate(
+        rows, names, [generated(n, "portrait", p) for n, p in zip(seeds, again, strict=True)], without
+    )
     assert same.from_baseline is not None and same.from_baseline >= score.THRESHOLD
     assert any("it changes little" in reason for reason in same.reasons)
     assert not any("someone else" in reason for reason in same.reasons)
     # the subject at those seeds (a LoRA that works) moved away from the base model too, and is good
     her = [moments()[s] for s in LATER_SECONDS]
-    good = evaluate(rows, names, [generated(n, "portrait", p) for n, p in zip(seeds, her, strict=True)], without)
+    good = evaluate(
+        rows, names, [generated(n, "portrait", p) for n, p in zip(seeds, her, strict=True)], without
+    )
     assert good.verdict == "good", good.reasons
     assert good.from_baseline is not None and good.from_baseline < score.THRESHOLD
 
