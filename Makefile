@@ -155,8 +155,8 @@ bench-transitions: install  ## dissolves (linear, eased, through black; 0.5-3 s)
 	$(BIN)/python -m bench.transitions --set all
 
 .PHONY: bench-images
-bench-images:  ## image builds warm and cold (an empty cache and storage) and the images' sizes (numbers go into docs/performance.md)
-	$(PYTHON) -m bench.images --cold --docs
+bench-images:  ## image builds warm and cold (an empty cache and storage; the GPU worker's cold build only with COLD_GPU=1: gigabytes) and the images' sizes (numbers go into docs/performance.md)
+	$(PYTHON) -m bench.images --cold $(if $(COLD_GPU),,--cold-images contentgen contentgen-worker) --base --docs
 
 .PHONY: bench-validate
 bench-validate: install  ## time `contentgen validate` on a big generated GitOps tree

@@ -69,7 +69,7 @@ def cold(engine: str, names: list[str]) -> dict[str, object]:
     """Every image built from nothing: a storage and a cache of their own, the base's archive
     copied in (its making is timed apart)."""
     warm_cache = images.cache_dir()
-    scratch = Path(tempfile.mkdtemp(prefix="bench-images-", dir=warm_cache.parent))
+    scratch = Path(tempfile.mkdtemp(prefix="bench-images-", dir=warm_cache))
     try:
         (scratch / "storage.conf").write_text(STORAGE_CONF.format(root=scratch))
         cache = scratch / "cache"
@@ -99,7 +99,7 @@ def base_seconds(engine: str) -> float | None:
     """The Debian base made anew (mmdebstrap and its archive), in a cache of its own."""
     if images.read_index(images.cache_dir()).get("base", {}).get("source") != "debian":  # type: ignore[union-attr]
         return None
-    scratch = Path(tempfile.mkdtemp(prefix="bench-base-", dir=images.cache_dir().parent))
+    scratch = Path(tempfile.mkdtemp(prefix="bench-base-", dir=images.cache_dir()))
     try:
         (scratch / "storage.conf").write_text(STORAGE_CONF.format(root=scratch))
         with environment(CONTAINERS_STORAGE_CONF=str(scratch / "storage.conf")):
