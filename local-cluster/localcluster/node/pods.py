@@ -240,6 +240,9 @@ class PodWorker:
             except ConfigError as exc:
                 self.warn("FailedMount", str(exc))
                 self.wait(2.0)
+            except OSError as exc:  # the API server away while its Secrets and tokens are read
+                log.warning("pod %s/%s: volumes not ready yet: %s", self.namespace, self.name, exc)
+                self.wait(2.0)
         self.sandbox_ready = True
         self.write_status()
         return True
