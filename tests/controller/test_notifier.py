@@ -418,3 +418,20 @@ def _events_of_a_version() -> dict[str, Any]:
            "owner": "alice", "versions": [{"version": 1, "generation": 1}]}  # fmt: skip
     [event] = webhooks.events_of(None, doc, datetime.now(UTC))
     return event
+
+
+def test_a_receiver_whose_host_does_not_resolve_is_named_by_its_field() -> None:
+    """The delivery log says which field to check: the Notification's spec.url, not a source's."""
+    import socket
+
+    def unknown(host: str, port: int) -> Any:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    answer = notifier.send(
+        "https://hooks.invalid/x",
+        {"id": "e", "type": "t"},
+        [b"k" * 32],
+        allow_private=False,
+        resolver=unknown,
+    )
+    assert answer.code == 0 and answer.error.endswith("check the Notification's spec.url"), answer.error

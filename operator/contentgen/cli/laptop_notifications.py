@@ -117,7 +117,7 @@ def after_run(
         if done is not None and done["status"] == "delivered":
             said.append(f"{what} delivered (HTTP {answer.code})")
         else:
-            why = f"HTTP {answer.code}" if answer.code else answer.error.replace("source.url", "its spec.url")
+            why = f"HTTP {answer.code}" if answer.code else answer.error
             retried = done is not None and done["status"] == "retrying"
             later = "sent again by a later contentgen run" if retried else "given up"
             said.append(f"{what} not delivered ({why}); {later}")

@@ -111,7 +111,14 @@ def send(
         if parsed.scheme not in ("http", "https") or not parsed.host:
             return Answer(0, error="the URL is not http:// or https://")
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        address = resolve_checked(parsed.host, port, allow_private, resolver, sleep=lambda _: None)
+        address = resolve_checked(
+            parsed.host,
+            port,
+            allow_private,
+            resolver,
+            sleep=lambda _: None,
+            field="the Notification's spec.url",
+        )
         host = f"[{address}]" if ipaddress.ip_address(address).version == 6 else address
         headers = webhooks.headers(event, secrets, int(clock()), body)
         headers["host"] = parsed.netloc.decode("ascii")

@@ -79,10 +79,11 @@ def resolve(
     resolver: Resolver = _getaddrinfo,
     sleep: Callable[[float], None] = time.sleep,
     jitter: Callable[[], float] = random.random,
+    field: str = "source.url",
 ) -> Sequence[tuple[Any, ...]]:
     """`resolver(host, port)`, retried with backoff while the failure is temporary. InvalidInput
-    only when the name is definitely unknown twice in a row; TransientError when the resolver
-    never answered for sure."""
+    (naming `field`, where the URL came from) only when the name is definitely unknown twice in a
+    row; TransientError when the resolver never answered for sure."""
     definite = 0
     why = ""
     for attempt in range(1, DNS_ATTEMPTS + 1):
@@ -92,7 +93,7 @@ def resolve(
             why = exc.strerror or str(exc)
             definite = definite + 1 if exc.errno in _DEFINITE else 0
             if definite >= 2:
-                raise InvalidInput(f"cannot resolve host {host!r}: {why}; check source.url") from None
+                raise InvalidInput(f"cannot resolve host {host!r}: {why}; check {field}") from None
         except OSError as exc:  # a timeout or a socket error while asking
             why, definite = type(exc).__name__, 0
         if attempt < DNS_ATTEMPTS:
@@ -110,9 +111,10 @@ def resolve_checked(
     allow_private: bool,
     resolver: Resolver = _getaddrinfo,
     sleep: Callable[[float], None] = time.sleep,
+    field: str = "source.url",
 ) -> str:
     """An address for `host` that may be fetched; SourceRefused when none may."""
-    infos = resolve(host, port, resolver, sleep)
+    infos = resolve(host, port, resolver, sleep, field=field)
     addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
     allowed = [a for a in addresses if allow_private or not _blocked(a)]
     if not allowed:
