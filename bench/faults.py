@@ -196,18 +196,21 @@ COUNTS = (
 def markdown(results: list[dict[str, Any]], load: str, when: str) -> str:
     """The docs' table: one row per scenario."""
     head = (
-        "| fault | runs (ok / failed) | converged after the fault's end | bound | lost | written twice "
-        "| paid twice | costs missing | open uploads | tracebacks | events twice | event delay |\n"
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+        "| fault | runs (ok / failed) | converged after the fault's end | bound | not converged | lost "
+        "| written twice | paid twice | costs missing | open uploads | tracebacks | events twice "
+        "| event delay |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
     )
     rows = []
     for r in results:
         failed = ", ".join(f"{n} {reason}" for reason, n in sorted(r["failed_reasons"].items()))
         delay = f"{r['event_delay_s']:.0f} s" if r.get("event_delay_s") is not None else ""
-        runs = f"{r['runs']} ({r['succeeded']} / {r['failed']}{': ' + failed if failed else ''})"
+        deleted = f", {len(r['deleted'])} deleted" if r.get("deleted") else ""
+        runs = f"{r['runs']} ({r['succeeded']} / {r['failed']}{': ' + failed if failed else ''}{deleted})"
         rows.append(
             f"| {WHAT[r['scenario']]} | {runs} "
-            f"| {r['converged_s']:.0f} s | {r['bound_s']:.0f} s | {r['lost_outputs']} | {r['written_twice']} "
+            f"| {r['converged_s']:.0f} s | {r['bound_s']:.0f} s | {len(r['unconverged'])} "
+            f"| {r['lost_outputs']} | {r['written_twice']} "
             f"| {r['paid_twice']} | {r['costs_missing']} | {r['open_uploads']} | {r['tracebacks']} "
             f"| {r['events_delivered_twice']} | {delay} |"
         )

@@ -126,6 +126,8 @@ def test_the_table_goes_between_the_markers() -> None:
     )
     assert "passed" in table and "| 1 StoreUnavailable" not in table
     assert "3 (2 / 1: 1 StoreUnavailable)" in table and "| 12 s |" in table
+    late = markdown([result(unconverged=["large-0"], deleted=["offline-0"])], "2.0", "now")
+    assert "3 (2 / 1: 1 StoreUnavailable, 1 deleted) | 40 s | 120 s | 1 |" in late and "FAILED" in late
     page = with_table("# Performance\n\nText.\n", table)
     assert page.count("## Faults (issue 48)") == 1 and MARK_START in page and MARK_END in page
     again = with_table(page, markdown([result(tracebacks=1)], "2.0", "later"))
