@@ -19,7 +19,15 @@ from scripts import image_base, images
 
 # A cold build downloads the pinned sets (the GPU one is gigabytes) and writes each archive.
 pytestmark = pytest.mark.timeout(3600)
-NAMES = list(images.IMAGES)
+# The GPU worker (8.5 GB: CUDA's libraries and torch) takes about 20 minutes to build cold and
+# minutes more after each edit of the project: `make images` builds it, and this suite only when
+# asked (CONTENTGEN_TEST_GPU_IMAGE=1), so that `make test` stays within its time.
+GPU = "contentgen-worker-gpu"
+GPU_IMAGE = os.environ.get("CONTENTGEN_TEST_GPU_IMAGE") == "1"
+NAMES = [name for name in images.IMAGES if GPU_IMAGE or name != GPU]
+needs_gpu_image = pytest.mark.skipif(
+    not GPU_IMAGE, reason="the GPU worker image is tested with CONTENTGEN_TEST_GPU_IMAGE=1 (20 minutes cold)"
+)
 WORKER_HELP = ["contentgen", "worker", "--help"]
 
 
@@ -65,7 +73,7 @@ def run(engine: str, name: str, *argv: str, user: str = "10001:10001") -> subpro
 
 def test_the_images_are_built_and_archived(built: tuple[str, dict[str, object]]) -> None:
     engine, index = built
-    assert set(index["images"]) == set(NAMES)  # type: ignore[arg-type]
+    assert set(NAMES) <= set(index["images"])  # type: ignore[arg-type]
     for name in NAMES:
         found = entry(index, name)
         archive = images.archive(name)
@@ -91,9 +99,7 @@ def test_a_warm_build_rebuilds_nothing(built: tuple[str, dict[str, object]]) -> 
 
 def test_the_base_is_the_dockerfiles_python_minor(built: tuple[str, dict[str, object]]) -> None:
     engine, _ = built
-    reference = image_base.from_images(
-        [(images.context_dir() / d).read_text() for d in images.IMAGES.values()]
-    )
+    reference = image_base.from_images([(images.context_dir() / images.IMAGES[n]).read_text() for n in NAMES])
     minor = image_base.parse_base(reference).minor
     code = "import sys; print('%d.%d' % sys.version_info[:2])"
     base = images.run_in_image(engine, image_base.qualified(reference), ["python3", "-c", code], user="0:0")
@@ -138,7 +144,7 @@ def test_the_operator_starts_as_10001_and_as_an_arbitrary_uid(built: tuple[str, 
 
 def test_the_worker_runs_its_command(built: tuple[str, dict[str, object]]) -> None:
     engine, _ = built
-    for name in ("contentgen-worker", "contentgen-worker-gpu"):
+    for name in (n for n in NAMES if n != "contentgen"):
         done = run(engine, name, *WORKER_HELP)
         assert done.returncode == 0 and "--termination-log" in done.stdout, (name, done.stderr)
 
@@ -156,6 +162,7 @@ print(json.dumps(found))
 """
 
 
+@needs_gpu_image
 def test_the_gpu_workers_cuda_libraries_load_without_a_gpu(built: tuple[str, dict[str, object]]) -> None:
     engine, _ = built
     done = run(engine, "contentgen-worker-gpu", "python", "-c", CUDA_PROBE)
