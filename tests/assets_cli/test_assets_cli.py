@@ -181,8 +181,8 @@ def test_get_prints_the_likeness_of_each_checkpoint_with_the_versions_model_mark
         "    * step 500: good, median 0.58",
         "      step 750: no-faces",
     ]
-    # a re-evaluation of the model (no checkpoints) becomes the version's likeness: the curve shown
-    # is still its run's
+    # a re-evaluation of the model (no checkpoints) joins its history and does not replace the
+    # run's own verdict (issue 45: one meaning per verdict); the curve shown is still its run's
     again = Likeness(verdict="poor", median=0.3).wire()
     version["evaluations"] = [{"evaluation": 1, "at": T0, "by": "cli", "likeness": again, "costUsd": 0.4}]
     catalog = EmbeddedCatalog(tmp_path / "catalog")
@@ -191,7 +191,8 @@ def test_get_prints_the_likeness_of_each_checkpoint_with_the_versions_model_mark
     code, out, _ = cli("get", "lora-gpu", "-o", "table")
     print(out)
     assert (
-        "(evaluation e1; earlier: e0 good)" in out and "    * step 500: good, median 0.58" in out.splitlines()
+        "likeness good, median 0.58 (the verdict of its run's evaluation e0; also e1 poor (cli))" in out
+        and "    * step 500: good, median 0.58" in out.splitlines()
     )
 
 

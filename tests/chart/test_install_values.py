@@ -3,14 +3,6 @@ Ingress, and the commands `make images` runs."""
 
 from __future__ import annotations
 
-import os
-import stat
-import subprocess
-import sys
-from pathlib import Path
-
-import pytest
-
 from contentgen.api import SpecSnapshot
 from contentgen.controller.jobs import render_job
 from scripts import images
@@ -120,62 +112,3 @@ def test_the_build_commands_tag_the_images_as_the_chart_names_them() -> None:
     )
     for dockerfile in images.IMAGES.values():
         assert (ROOT / dockerfile).is_file()
-
-
-def fake_engine(directory: Path, name: str, exit_code: int, output: str) -> None:
-    path = directory / name
-    path.write_text(
-        f"#!/bin/sh\necho '{output}' >&2\necho \"$@\" >> {directory}/{name}.calls\nexit {exit_code}\n"
-    )
-    path.chmod(path.stat().st_mode | stat.S_IXUSR)
-
-
-SYSTEM_DIRS = ("/usr/bin", "/bin")  # for make and sh; no container engine may be in them
-
-
-def make_images(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """`make ARGS` with the fakes in tmp_path first on a PATH without any real container engine."""
-    path = os.pathsep.join([str(tmp_path), str(Path(sys.executable).parent), *SYSTEM_DIRS])
-    return subprocess.run(
-        ["make", "--no-print-directory", *args, f"PYTHON={sys.executable}"],
-        cwd=ROOT, env={"PATH": path, "HOME": str(tmp_path), **env},
-        capture_output=True, text=True, check=False, timeout=120,
-    )  # fmt: skip
-
-
-@pytest.mark.skipif(
-    any(Path(d, e).exists() for d in SYSTEM_DIRS for e in images.ENGINES),
-    reason="a container engine is installed in /usr/bin: this test needs a PATH without one",
-)
-def test_make_images_says_what_is_missing_when_no_engine_works(tmp_path: Path) -> None:
-    done = make_images(tmp_path, "images")
-    assert done.returncode != 0
-    assert (
-        "make images: no working container engine (docker: not installed; podman: not installed)"
-        in done.stderr
-    )
-    fake_engine(tmp_path, "docker", 1, "Cannot connect to the Docker daemon at unix:///var/run/docker.sock")
-    done = make_images(tmp_path, "images")
-    assert "docker: installed but not working (Cannot connect to the Docker daemon" in done.stderr
-    assert "install docker or podman, start its daemon or socket" in done.stderr
-
-
-def test_make_images_builds_them_with_the_engine_that_works(tmp_path: Path) -> None:
-    fake_engine(tmp_path, "docker", 1, "Cannot connect to the Docker daemon")
-    fake_engine(tmp_path, "podman", 0, "podman version 4.3.1")
-    done = make_images(tmp_path, "images", IMAGE_REGISTRY="registry.example.com/x", IMAGE_TAG="9.9")
-    assert done.returncode == 0, done.stderr
-    calls = (tmp_path / "podman.calls").read_text().splitlines()
-    assert calls == [
-        "version",
-        "build --file Dockerfile --tag registry.example.com/x/contentgen:9.9 .",
-        "build --file worker-image/Dockerfile --tag registry.example.com/x/contentgen-worker:9.9 .",
-        "build --file worker-image/gpu.Dockerfile --tag registry.example.com/x/contentgen-worker-gpu:9.9 .",
-    ]
-    done = make_images(tmp_path, "push-images", CONTAINER_ENGINE="podman", IMAGE_TAG="9.9")
-    assert done.returncode == 0, done.stderr
-    assert (tmp_path / "podman.calls").read_text().splitlines()[-3:] == [
-        "push ghcr.io/contentgen/contentgen:9.9",
-        "push ghcr.io/contentgen/contentgen-worker:9.9",
-        "push ghcr.io/contentgen/contentgen-worker-gpu:9.9",
-    ]
