@@ -16,13 +16,10 @@ from contentgen.store import ObjectStore, keys
 from contentgen.store.results import read_result
 
 from .observe import JobState
+from .outages import one_line
 from .reconcile import Observed, ResultUnreadable
 
 log = logging.getLogger(__name__)
-
-
-def one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:500] or type(exc).__name__
 
 
 async def read_outcome(
