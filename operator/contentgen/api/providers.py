@@ -1,0 +1,45 @@
+"""The providers as the API and every layer above it know them: what each one is, declared once.
+
+Code outside `providers/` never compares a provider's name (tests/providers/test_provider_names.py):
+it asks the provider's entry here (`provider(name)`), or, in a run, the provider's outputs, which
+carry what they are billed by and whether they are placeholders (providers/base.py). `providers/`
+builds each one by name from its own registry, whose entries are these names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str
+    # labelled placeholders, made without network or keys: nothing is paid for them (offline)
+    placeholders: bool = False
+    # the cluster's own GPUs: a GPU Job in the platform's queues, billed by the GPU time it holds,
+    # with the settings only its own models take (memory plans, trainer settings, checkpoints)
+    own_gpus: bool = False
+    # the environment variable of its API key, for a paid provider reached over the network
+    key: str = ""
+    # its price list names its apps, not our models, and counts each app's units its own way (fal)
+    prices_by_app: bool = False
+
+
+OFFLINE = Provider("offline", placeholders=True)
+FAL = Provider("fal", key="FAL_KEY", prices_by_app=True)
+ASSEMBLYAI = Provider("assemblyai", key="ASSEMBLYAI_API_KEY")
+CLUSTER = Provider("cluster", own_gpus=True)
+
+PROVIDERS: dict[str, Provider] = {p.name: p for p in (FAL, ASSEMBLYAI, CLUSTER, OFFLINE)}
+_UNKNOWN = Provider("")
+
+
+def provider(name: str) -> Provider:
+    """The entry of the provider called `name`; one with no traits for a name no provider has
+    (a record from before it, a test's fake)."""
+    return PROVIDERS.get(name, _UNKNOWN)
+
+
+def placeholders(name: str) -> bool:
+    """Whether what the provider `name` makes is a labelled placeholder (nothing paid for)."""
+    return provider(name).placeholders
