@@ -3,12 +3,13 @@
 catalog or a webhook receiver is away, one fault at a time, with runs in flight.
 
 The cluster is the local cluster (the real kube-apiserver, controller-manager and scheduler, and
-the process node running the operator's and the worker's images as this installation's entry
-points); the store is versitygw (its access log read for every write), the catalog FerretDB
-(MongoDB's wire), both on the cluster's host address where pods reach them; fal is its fake
-(tests/providers/fake_fal.py, fal's documented protocol, counting the requests it bills) behind
-tests/kube/fal_relay.py, as the operator's tests run it; a webhook receiver on the host records
-each delivery by its event id.
+the real node: the operator's and the worker's images, each with a test layer that relays fal's
+hosts to the fake, under a kubelet, containerd and runc, with pod networking; `--node process`
+runs the images' entry points as processes of this machine instead); the store is versitygw (its
+access log read for every write), the catalog FerretDB (MongoDB's wire), both on the cluster's
+host address where pods reach them; fal is its fake (tests/providers/fake_fal.py, fal's documented
+protocol, counting the requests it bills) behind tests/kube/fal_relay.py, as the operator's tests
+run it; a webhook receiver on the host records each delivery by its event id.
 
 Each scenario has its own namespace and owner, and these runs in flight: offline
 ImageGenerations, paid ImageGenerations on the fal fake, and a paid VideoGeneration whose video
@@ -35,7 +36,7 @@ counts is not 0. Results go to bench/out/faults.json; `--docs` writes the table 
 docs/performance.md.
 
     .venv/bin/python -m bench.faults [--scenarios s3-away,...] [--offline 3] [--paid 2] [--large 1]
-        [--node process] [--docs]
+        [--node real|process] [--docs]
 """
 
 from __future__ import annotations
@@ -193,7 +194,7 @@ COUNTS = (
 )
 
 
-def markdown(results: list[dict[str, Any]], load: str, when: str) -> str:
+def markdown(results: list[dict[str, Any]], load: str, when: str, node: str = "real") -> str:
     """The docs' table: one row per scenario."""
     head = (
         "| fault | runs (ok / failed) | converged after the fault's end | bound | not converged | lost "
@@ -215,9 +216,14 @@ def markdown(results: list[dict[str, Any]], load: str, when: str) -> str:
             f"| {r['events_delivered_twice']} | {delay} |"
         )
     verdict = "passed" if all(not r["problems"] for r in results) else "FAILED"
-    return f"{when}, load average {load}: {verdict}.\n\n" + head + "\n".join(rows) + "\n"
+    where = NODES.get(node, node)
+    return f"{when}, {where}, load average {load}: {verdict}.\n\n" + head + "\n".join(rows) + "\n"
 
 
+NODES = {
+    "real": "on the real node (the images under a kubelet, containerd and runc, pod networking)",
+    "process": "on the process node (the images' entry points as processes of this machine)",
+}
 MARK_START, MARK_END = "<!-- faults:start -->", "<!-- faults:end -->"
 
 
@@ -444,32 +450,36 @@ def world(root: Path, node: str) -> Iterator[World]:
     from tests.kubectl import Kubectl
     from tests.providers.fake_fal import FAL_KEY
 
-    if node != "process":
-        # The real node (Options(node="real")) runs the images' archives, where the fal relay of
-        # the process node's entry points cannot be put: the paid runs need fal reachable from a
-        # real image first (a fal base URL setting, or the relay baked into a test image).
-        raise SystemExit(
-            "bench.faults: --node real needs fal's fake reachable from the real images; only process runs now"
-        )
     w = World(root, node)
-    images = local_cluster.images()
-    cluster = LocalCluster(Options(root / "cluster", images=images, backoff_base=2.0, node="process")).start()
+    if node == "real":
+        # The images as they ship, each with fal's hosts relayed to the fake (tests/kube/fal_relay.py:
+        # a test layer over the product image), imported into the real node's containerd.
+        names = ["contentgen", "contentgen-worker"]
+        relayed = fal_relay.images(names, OPERATOR_NS, ROOT / ".images" / "relay")
+        options = Options(
+            root / "cluster", backoff_base=2.0, node="real", image_archives=[a for _, a in relayed.values()]
+        )
+    else:
+        images = local_cluster.images()
+        options = Options(root / "cluster", images=images, backoff_base=2.0, node="process")
+    cluster = LocalCluster(options).start()
     w.cluster = cluster
     try:
         host = cluster.host_ip
         w.fal = large_video_fal()
         relay_context = fal_relay.serve(w.fal, host=host)
         w.relay = relay_context.__enter__()
-        # The process node reads its images from this dict when it starts a pod: the operator's and
-        # the worker's entry points wrapped so that their requests to fal's hosts reach the fake
-        # (tests/kube/fal_relay.py), whose address is known only now that the node's network is.
-        for name, argv in (("contentgen", ["operator"]), ("contentgen-worker", ["worker"])):
-            images[name] = dataclasses.replace(
-                images[name],
-                entrypoint=[sys.executable, fal_relay.__file__],
-                cmd=argv,
-                env={**images[name].env, fal_relay.RELAY_ENV: w.relay.url},
-            )
+        if node == "process":
+            # The process node reads its images from this dict when it starts a pod: the operator's
+            # and the worker's entry points wrapped so that their requests to fal's hosts reach the
+            # fake, whose address is known only now that the node's network is.
+            for name, argv in (("contentgen", ["operator"]), ("contentgen-worker", ["worker"])):
+                images[name] = dataclasses.replace(
+                    images[name],
+                    entrypoint=[sys.executable, fal_relay.__file__],
+                    cmd=argv,
+                    env={**images[name].env, fal_relay.RELAY_ENV: w.relay.url},
+                )
         access = {"AWS_ACCESS_KEY_ID": "faults", "AWS_SECRET_ACCESS_KEY": secrets.token_hex(16)}
         w.s3 = S3Server(
             root / "s3",
@@ -491,6 +501,9 @@ def world(root: Path, node: str) -> Iterator[World]:
         w.receiver = Receiver(host).start()
         w.kubectl = Kubectl(cluster.kubeconfig, root / "home")
         w.kubectl.run("create", "namespace", OPERATOR_NS)
+        if node == "real":
+            for doc in fal_relay.service_to(w.relay, host, OPERATOR_NS):
+                w.kubectl.run("apply", "-f", "-", stdin=json.dumps(doc))
         w.secrets = {
             "contentgen-s3": access,
             "contentgen-fal": {"FAL_KEY": FAL_KEY},
@@ -508,6 +521,11 @@ def world(root: Path, node: str) -> Iterator[World]:
             "reconcileIntervalSeconds": 2,
             "maxRunningJobsPerNamespace": 8,
         }
+        if node == "real":
+            for key, name in (("image", "contentgen"), ("worker", "contentgen-worker")):
+                repository, tag = relayed[name][0].rsplit(":", 1)
+                image = {"repository": repository, "tag": tag, "pullPolicy": "Never"}
+                values[key] = {"image": image} if key == "worker" else image
         (root / "values.yaml").write_text(json.dumps(values))
         chart = str(ROOT / "charts" / "contentgen")
         w.helm(
@@ -946,7 +964,7 @@ def main() -> int:
         "--large", type=int, default=1, help="VideoGenerations on the fal fake with a multipart output"
     )
     parser.add_argument(
-        "--node", choices=("process", "real"), default="process", help="the local cluster's node"
+        "--node", choices=("process", "real"), default="real", help="the local cluster's node"
     )
     parser.add_argument("--docs", action="store_true", help="write the table into docs/performance.md")
     args = parser.parse_args()
@@ -984,7 +1002,7 @@ def main() -> int:
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(report, indent=1) + "\n")
-    table = markdown(results, load, when)
+    table = markdown(results, load, when, args.node)
     print(table)
     for r in results:
         for problem in r["problems"]:

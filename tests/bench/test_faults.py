@@ -125,6 +125,8 @@ def test_the_table_goes_between_the_markers() -> None:
         [result(), result(scenario="webhook", event_delay_s=12.0)], "1.9-2.4", "2026-11-25 15:00 UTC"
     )
     assert "passed" in table and "| 1 StoreUnavailable" not in table
+    assert "on the real node" in table
+    assert "on the process node" in markdown([result()], "2.0", "now", "process")
     assert "3 (2 / 1: 1 StoreUnavailable)" in table and "| 12 s |" in table
     late = markdown([result(unconverged=["large-0"], deleted=["offline-0"])], "2.0", "now")
     assert "3 (2 / 1: 1 StoreUnavailable, 1 deleted) | 40 s | 120 s | 1 |" in late and "FAILED" in late

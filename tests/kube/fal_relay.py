@@ -10,11 +10,19 @@ tests/kube/fal_relay.py worker`: `main` replaces httpx's transport in the worker
 runs `contentgen worker` as the image does. A request to one of `FAL_HOSTS` goes to URL instead,
 its own URL in a header, and `serve` answers it there with the fake, one request at a time, as
 the fake answers in-process tests (`tests.providers.fakes.mocked`). Every other request (the
-source, the store, the API server) goes where it was going."""
+source, the store, the API server) goes where it was going.
+
+On the real node a pod runs an image, not this checkout: `images` layers the project's operator and
+worker images with this file as their entry point and the relay's address as a cluster DNS name
+(`SERVICE` in the operator's namespace), fixed before the cluster and the relay exist;
+`service_to` points that Service at the relay on the host once both do."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -80,6 +88,7 @@ def main() -> int:
 class Relay:
     url: str
     problems: list[str] = field(default_factory=list)  # requests the fake could not answer
+    port: int = 0
 
 
 @contextmanager
@@ -127,6 +136,7 @@ def serve(fake: Callable[[httpx.Request], httpx.Response], host: str = "127.0.0.
     server = ThreadingHTTPServer((host, 0), Handler)
     server.daemon_threads = True
     relay.url = f"http://{host}:{server.server_address[1]}"
+    relay.port = int(server.server_address[1])
     thread = threading.Thread(target=server.serve_forever, name="fal-relay", daemon=True)
     thread.start()
     try:
@@ -134,6 +144,91 @@ def serve(fake: Callable[[httpx.Request], httpx.Response], host: str = "127.0.0.
     finally:
         server.shutdown()
         server.server_close()
+
+
+# --- the real node's images -------------------------------------------------------------------------
+
+SERVICE = "fal-relay"  # a Service without a selector, its EndpointSlice the relay on the host
+IN_IMAGE = "/opt/fal-relay/fal_relay.py"
+REPOSITORY = "localcluster.local/{name}-falrelay"
+
+
+def service_url(namespace: str) -> str:
+    return f"http://{SERVICE}.{namespace}.svc.cluster.local"
+
+
+def images(names: list[str], namespace: str, out: Path) -> dict[str, tuple[str, Path]]:
+    """name -> (reference, archive): the project's image `name` (built or current, scripts/images.py)
+    with this file as its entry point and the relay's Service URL in RELAY_ENV, by buildah. The
+    reference's tag is a digest of the product image, this file and the URL: a new build only
+    when one of them changed."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from scripts import images as product
+
+    engine = product.find_engine(os.environ.get("CONTAINER_ENGINE") or None, install=True)
+    index = product.build(names, product.DEFAULT_REGISTRY, product.version(), engine, log=lambda _: None)
+    url = service_url(namespace)
+    made: dict[str, tuple[str, Path]] = {}
+    for name in names:
+        entry = index["images"][name]  # type: ignore[index]
+        key = hashlib.sha256(f"{entry['digest']}\n{url}\n".encode() + Path(__file__).read_bytes()).hexdigest()
+        reference = f"{REPOSITORY.format(name=name)}:{key[:16]}"
+        archive = out / f"{name}-falrelay-{key[:16]}.tar"
+        if not archive.is_file():
+            _layer(engine, str(entry["image"]), reference, url, archive)
+        made[name] = (reference, archive)
+    return made
+
+
+def _layer(engine: str, base: str, reference: str, url: str, archive: Path) -> None:
+    def run(*args: str) -> str:
+        done = subprocess.run([engine, *args], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{Path(engine).name} {args[0]}: {done.stderr.strip()}")
+        return done.stdout.strip()
+
+    container = run("from", "--pull=never", "--quiet", base).splitlines()[-1]
+    try:
+        run("copy", "--chmod", "0644", container, __file__, IN_IMAGE)
+        run(
+            "config",
+            "--entrypoint",
+            json.dumps(["python", IN_IMAGE]),
+            "--env",
+            f"{RELAY_ENV}={url}",
+            container,
+        )
+        run("commit", "--quiet", container, reference)
+    finally:
+        run("rm", container)
+    partial = archive.with_suffix(".partial")
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    run("push", "--quiet", reference, f"docker-archive:{partial}:{reference}")
+    partial.rename(archive)
+
+
+def service_to(relay: Relay, host: str, namespace: str) -> list[dict[str, Any]]:
+    """The Service `SERVICE` in `namespace` and its EndpointSlice: port 80 to the relay on `host`."""
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": SERVICE, "namespace": namespace},
+            "spec": {"ports": [{"name": "http", "port": 80, "targetPort": relay.port, "protocol": "TCP"}]},
+        },
+        {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {
+                "name": SERVICE,
+                "namespace": namespace,
+                "labels": {"kubernetes.io/service-name": SERVICE},
+            },
+            "addressType": "IPv4",
+            "ports": [{"name": "http", "port": relay.port, "protocol": "TCP"}],
+            "endpoints": [{"addresses": [host], "conditions": {"ready": True}}],
+        },
+    ]
 
 
 if __name__ == "__main__":
