@@ -37,6 +37,7 @@ runs made.
     cost             the resource's status.cost (byMonth: what every run cost)
     evaluationCost   LoraTraining: what its versions' re-evaluations cost, {byMonth, counted}
                      (evaluations.py); each version keeps its re-evaluations in `evaluations`
+    the kind's own fields, each kind's module in kinds/ writes them:
     LoraTraining:    triggerWord, latestModelUri, sourceUrl (the spec's), dataset (the latest run's
                      counts)
     ImageGeneration: prompt, model, images, loras (the latest version's, else the spec's prompt and
@@ -71,6 +72,7 @@ from contentgen.api import KINDS, parse_timestamp
 from contentgen.api.versions import adopt_legacy
 
 from .bounds import bounded
+from .kinds import catalog_kind
 from .migrate import SCHEMA, upgrade
 from .resource import ResourceState
 from .versions import artifacts_of, version_entries
@@ -205,25 +207,8 @@ def catalog_document(
         # who it is shared with (api/sharing.py): the resource's annotation, else the record's own
         "shares": list(res.shares) if res.shares is not None else list(before.get("shares") or []),
     }
-    if res.kind == "LoraTraining":
-        doc["dataset"] = status.get("dataset") or before.get("dataset")
+    catalog_kind(res.kind).from_status(doc, status, before)
     return summarize(doc)
-
-
-def promoted(version: dict[str, Any]) -> dict[str, Any] | None:
-    """A LoRA version's newest promotion (promotions.py: a laptop's, numbered; in a cluster the
-    status's, from the LoraTraining's annotation), or None where its model is the automatic choice."""
-    promotions = version.get("promotions") or []
-    if promotions:
-        return dict(promotions[-1])
-    chosen = version.get("promotion")
-    return dict(chosen) if isinstance(chosen, dict) else None
-
-
-def model_of(version: dict[str, Any]) -> str:
-    """The LoRA a version's users get: its newest promotion's, else its own model."""
-    chosen = promoted(version)
-    return str(chosen["modelUri"]) if chosen else str(version.get("modelUri") or "")
 
 
 def summarize(doc: dict[str, Any]) -> dict[str, Any]:
@@ -239,48 +224,7 @@ def summarize(doc: dict[str, Any]) -> dict[str, Any]:
     doc["deletedAt"] = (gone or {}).get("at")
     doc["startedAt"], doc["completedAt"] = run.get("startedAt"), run.get("completedAt")
     doc["placeholder"] = bool(newest.get("placeholder"))
-    kind = doc["kind"]
-    if kind == "LoraTraining":
-        doc["triggerWord"] = spec.get("triggerWord", "")
-        doc["latestModelUri"] = model_of(newest)
-    elif kind == "ImageGeneration":
-        doc["prompt"] = newest.get("prompt") or spec.get("prompt", "")
-        doc["model"] = newest.get("model") or spec.get("model", "")
-        doc["images"] = newest.get("images") or []
-        doc["loras"] = newest.get("loras") or []
-        every = [lora for v in versions for lora in v.get("loras") or []]
-        doc["models"] = sorted({str(v.get("model")) for v in versions if v.get("model")} | {doc["model"]})
-        doc["loraUids"] = sorted({lora["uid"] for lora in every if lora.get("uid")})
-        doc["loraVersions"] = sorted(
-            {f"{lora['uid']}/v{lora.get('version', 0)}" for lora in every if lora.get("uid")}
-        )
-    elif kind == "VideoGeneration":
-        doc["prompt"] = newest.get("prompt") or spec.get("prompt", "")
-        doc["model"] = newest.get("model") or spec.get("model", "")
-        doc["video"] = newest.get("video") or None
-        doc["durationSeconds"] = float((newest.get("video") or {}).get("durationSeconds") or 0.0)
-        doc["image"] = newest.get("image") or None
-        doc["loras"] = newest.get("loras") or []
-        every = [lora for v in versions for lora in v.get("loras") or []]
-        doc["models"] = sorted({str(v.get("model")) for v in versions if v.get("model")} | {doc["model"]})
-        doc["loraUids"] = sorted({lora["uid"] for lora in every if lora.get("uid")})
-        doc["loraVersions"] = sorted(
-            {f"{lora['uid']}/v{lora.get('version', 0)}" for lora in every if lora.get("uid")}
-        )
-        # the pictures its versions animate (lineage: an image's videos)
-        pictures = [v.get("image") or {} for v in versions]
-        doc["imageUids"] = sorted({p["uid"] for p in pictures if p.get("uid")})
-    elif kind == "LoraEvaluation":
-        doc["provider"] = doc.get("provider") or newest.get("provider", "")  # unset: the version's
-        doc["lora"] = newest.get("lora") or None
-        doc["evaluation"] = int(newest.get("evaluation") or 0)
-        doc["likeness"] = newest.get("likeness") or None
-    else:
-        transcript = newest.get("transcript") or {}
-        doc["transcript"] = transcript
-        doc["wordCount"] = transcript.get("wordCount", 0)
-        doc["durationSeconds"] = transcript.get("durationSeconds", 0.0)
-        doc["transcriptText"] = newest.get("transcriptText", "")
+    catalog_kind(doc["kind"]).summary(doc, newest, versions, spec)
     if isinstance(spec.get("source"), dict):
         doc["sourceUrl"] = spec["source"].get("url", "")
     doc["artifacts"] = artifacts_of(versions)

@@ -16,7 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from .base import Catalog
-from .document import model_of, promoted, summarize
+from .document import summarize
+from .kinds.lora_training import model_of, promoted
 from .migrate import SCHEMA, upgrade
 
 # Promotions a version keeps in the record; each is in the store too (promotions/p{k}.json).

@@ -12,7 +12,7 @@ from pydantic.alias_generators import to_camel
 
 from contentgen.api import Timestamp
 
-from .document import promoted
+from .kinds.lora_training import promoted
 from .migrate import upgrade
 from .verdicts import evaluations_of, verdict_of
 

@@ -27,10 +27,8 @@ from typing import Any
 from contentgen.api import RunResult, parse_timestamp
 from contentgen.store.results import result_document
 
+from .kinds import catalog_kind
 from .resource import ResourceState
-
-# How much of a transcript a version keeps for search (the whole text is in the store).
-SEARCH_TEXT_CHARS = 20_000
 
 
 def _derived_artifacts(entry: dict[str, Any]) -> list[dict[str, Any]]:
@@ -93,51 +91,52 @@ def _deep(before: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _entry(
-    res: ResourceState,
-    status_entry: dict[str, Any],
-    before: dict[str, Any] | None,
-    result: RunResult | None,
-) -> dict[str, Any]:
+def _merged(status_entry: dict[str, Any], before: dict[str, Any] | None) -> dict[str, Any]:
+    """The status's entry over the stored one's."""
     entry = {**(before or {}), **status_entry}
     for nested in _SLIMMED:  # a video version the status slimmed (api/versions.py): the record's stays
         if isinstance((before or {}).get(nested), dict) and isinstance(status_entry.get(nested), dict):
             entry[nested] = _deep(before[nested], status_entry[nested])  # type: ignore[index]
     for moment in ("createdAt", "startedAt"):  # strings in a status, BSON dates in the catalog
         entry[moment] = parse_timestamp(entry.get(moment))
+    return entry
+
+
+def _spec_of(res: ResourceState, entry: dict[str, Any], result: RunResult | None) -> dict[str, Any] | None:
+    """The spec snapshot the version ran."""
     spec = result.spec if result is not None and result.spec else entry.get("spec")
     ran_now = entry.get("version") == res.status.get("runVersion")
     if spec is None and ran_now and res.generation == entry.get("generation"):
         spec = res.spec  # the run just recorded, and the resource's spec is still the one it ran
-    entry["spec"] = spec
+    return spec
+
+
+def _artifacts(entry: dict[str, Any], result: RunResult | None) -> list[dict[str, Any]]:
+    """Every object the version stored: its result's, else the record's, else what its entry
+    names; and its re-evaluations' (evaluations.py)."""
     stored = [a.wire() for a in result.artifacts] + _result_object(result) if result is not None else []
-    if stored:
-        entry["artifacts"] = stored
-    elif not entry.get("artifacts"):
-        entry["artifacts"] = _derived_artifacts(entry)
-    listed = {a["uri"] for a in entry["artifacts"]}
-    for evaluation in entry.get("evaluations") or []:  # re-evaluations' objects (evaluations.py)
-        entry["artifacts"] += [a for a in evaluation.get("artifacts") or [] if a["uri"] not in listed]
+    artifacts: list[dict[str, Any]] = stored or entry.get("artifacts") or _derived_artifacts(entry)
+    listed = {a["uri"] for a in artifacts}
+    for evaluation in entry.get("evaluations") or []:
+        artifacts += [a for a in evaluation.get("artifacts") or [] if a["uri"] not in listed]
         listed |= {a["uri"] for a in evaluation.get("artifacts") or []}
+    return artifacts
+
+
+def _entry(
+    res: ResourceState,
+    status_entry: dict[str, Any],
+    before: dict[str, Any] | None,
+    result: RunResult | None,
+) -> dict[str, Any]:
+    entry = _merged(status_entry, before)
+    spec = entry["spec"] = _spec_of(res, entry, result)
+    entry["artifacts"] = _artifacts(entry, result)
     if result is not None and result.dataset is not None and result.dataset.summary is not None:
         entry["dataset"] = result.dataset.summary.wire()
     if "likeness" not in entry and result is not None and result.lora and result.lora.likeness:
         entry["likeness"] = result.lora.likeness.wire()  # an older version's status leaves it out
-    if res.kind in ("ImageGeneration", "VideoGeneration"):
-        entry["prompt"] = str((spec or {}).get("prompt") or entry.get("prompt") or "")
-        entry["model"] = str(entry.get("model") or (spec or {}).get("model") or "")
-    if res.kind == "Transcription":
-        text = result.transcript_text if result is not None else None
-        entry["transcriptText"] = (text if text is not None else entry.get("transcriptText") or "")[
-            :SEARCH_TEXT_CHARS
-        ]
-        # where in that text the recording's words start (search hits' times), when the run said;
-        # two flat lists, as FerretDB 1.x stores no arrays in arrays
-        times = result.transcript_times if result is not None and text is not None else None
-        if times is not None:
-            chars = len(entry["transcriptText"])
-            kept = [mark for mark in times if mark[0] < chars]
-            entry["transcriptTimes"] = {"chars": [int(m[0]) for m in kept], "seconds": [m[1] for m in kept]}
+    catalog_kind(res.kind).version(entry, spec, result)
     return entry
 
 

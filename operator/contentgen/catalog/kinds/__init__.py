@@ -1,0 +1,19 @@
+"""The catalog's kinds: each module of this package (those not starting with _) declares one kind
+as `KIND`, a CatalogKind: how its record shows its newest outputs, what its version entries add,
+what the record keeps of its status. Adding a kind to the catalog is adding its module here."""
+
+from __future__ import annotations
+
+from contentgen.api.registry import UnknownKind, declared, lookup
+
+from ._base import CatalogKind
+
+CATALOG_KINDS: dict[str, CatalogKind] = declared(__name__, __path__, CatalogKind)
+
+
+def catalog_kind(kind: str) -> CatalogKind:
+    """The declaration of `kind`; UnknownKind for a kind no module here declares."""
+    return lookup(CATALOG_KINDS, kind, __name__)
+
+
+__all__ = ["CATALOG_KINDS", "CatalogKind", "UnknownKind", "catalog_kind"]
