@@ -90,6 +90,15 @@ def s3(s3_endpoint, monkeypatch, request):
     return bucket
 
 
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's chromium under Playwright, one for a module's tests (each opens its own contexts)."""
+    from tests.harness.browser import launch
+
+    with launch() as browser:
+        yield browser
+
+
 @pytest.fixture(autouse=True)
 def _fresh_fal_prices():
     """fal's prices are cached per process for an hour: each test starts without them, so one

@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 import yaml
 
 from contentgen.catalog import Catalog
 from contentgen.httpapi import ApiSettings, create_app
 from contentgen.store import ObjectStore
-from tests.waiting import wait_for
+from tests.harness.servers import serve_app
 
 
 @contextmanager
@@ -27,17 +26,8 @@ def serve_api(catalog: Catalog, store: ObjectStore, tokens: dict[str, str], fold
     path = folder / "tokens.yaml"
     path.write_text(yaml.safe_dump({"tokens": [{"owner": o, "token": t} for o, t in tokens.items()]}))
     settings = ApiSettings(catalog="unused://", store="unused", api_tokens_file=path, stream_poll_seconds=0.2)
-    app = create_app(settings, catalog=catalog, store=lambda: store)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, 30, "the API to start")
-    try:
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_app(create_app(settings, catalog=catalog, store=lambda: store)) as base:
+        yield base
 
 
 class Events:

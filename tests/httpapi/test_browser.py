@@ -17,37 +17,31 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import pytest
-import uvicorn
 import yaml
-from playwright.sync_api import sync_playwright
 
-from contentgen.api import TranscriptionSpec, now
-from contentgen.catalog import Catalog, Filters, ResourceState, catalog_document
+from contentgen.catalog import Catalog, Filters
 from contentgen.catalog.embedded import EmbeddedCatalog
 from contentgen.cli.main import main
 from contentgen.httpapi import ApiSettings, create_app
 from contentgen.pricing import Budgets
 from contentgen.store import LocalStore
 from tests.conftest import EXAMPLES
-
-playwright = pytest.importorskip(
-    "playwright.sync_api", reason="pip install playwright (the dev extra has it)"
+from tests.harness.browser import (
+    WAIT_MS,
+    WHITE,
+    box_of,
+    difference,
+    local_page,
+    region,
+    screenshot,
+    show,
+    until,
 )
+from tests.harness.records import WAITS, live_job
+from tests.harness.servers import serve_app
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TOKENS = {
     "demo-user": "demo-user-token-0123456789",
     "bob": "bob-token-0123456789",
@@ -57,8 +51,6 @@ TOKENS = {
 CAROLS = 30
 SAMPLE = EXAMPLES / "media" / "sample.mp4"
 BAR_BGR = (214, 88, 36)  # #2458d6, the progress bar's fill (style.css --bar)
-WAIT_MS = 20_000  # hang guard, not a measurement
-WHITE = cv2.imencode(".png", np.full((10, 10, 3), 255, np.uint8))[1].tobytes()
 
 
 @dataclass
@@ -112,44 +104,6 @@ def _fill(root: Path) -> tuple[LocalStore, dict[str, str]]:
 
 
 HOUR = timedelta(hours=1)
-WAITS = ("BudgetExceeded", "owner demo-user has spent $2.10 of its $2.00 budget for 2026-11")
-
-
-def live_job(
-    catalog: Catalog,
-    uid: str,
-    name: str,
-    progress: int,
-    stage: str,
-    phase: str = "Running",
-    reason: tuple[str, str] | None = None,
-) -> dict[str, Any]:
-    """A transcription's record as the operator writes it while its run goes on (a new one, or the
-    stored one with its latest run moved on); `reason`: why it waits (its Ready condition)."""
-    spec = TranscriptionSpec.model_validate({"owner": "demo-user", "source": {"url": "https://e.com/a.mp3"}})
-    status: dict[str, Any] = {
-        "phase": phase,
-        "progress": progress,
-        "stage": stage,
-        "message": stage,
-        "runVersion": 1,
-    }
-    if reason:
-        status["message"] = reason[1]
-        status["conditions"] = [
-            {"type": "Ready", "status": "False", "reason": reason[0], "message": reason[1]}
-        ]
-    state = ResourceState(
-        kind="Transcription",
-        name=name,
-        namespace="default",
-        uid=uid,
-        generation=1,
-        spec=spec.wire(),
-        status=status,
-        created_at=now(),
-    )
-    return catalog_document(state, now=now(), origin="operator", previous=catalog.get(uid))
 
 
 def _all() -> Any:
@@ -177,18 +131,8 @@ def world() -> Iterator[World]:
             budgets=Budgets(owner_monthly_usd=5.0, owners={"demo-user": 2.0}),
         )
         app = create_app(settings, catalog=catalog, store=lambda: store)
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline, "the API did not start"
-            time.sleep(0.05)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield World(f"http://127.0.0.1:{port}", root, store, catalog, ids)
-        server.should_exit = True
-        thread.join(timeout=10)
+        with serve_app(app) as base:
+            yield World(base, root, store, catalog, ids)
         catalog.close()
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -198,16 +142,6 @@ def world() -> Iterator[World]:
 class Browser:
     page: Any
     outside: list[str]  # requests to anywhere but the server under test (all refused)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    if not Path(CHROMIUM).is_file():
-        pytest.fail("chromium is not installed: `make browser` installs Debian's (apt-get install chromium)")
-    with sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -228,69 +162,6 @@ def open_browser(chromium: Any, world: World, tmp_path: Path) -> Iterator[Callab
     yield start
     for context in contexts:
         context.close()
-
-
-def local_page(context: Any, base: str) -> tuple[Any, list[str]]:
-    """A page of `context` that may load only from `base` (no CDN): every request elsewhere is
-    refused and listed in the second item."""
-    outside: list[str] = []
-
-    def only_local(route: Any) -> None:
-        if route.request.url.startswith(base):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", only_local)
-    page = context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    return page, outside
-
-
-def until(page: Any, expression: str) -> None:
-    """Wait for a JavaScript expression to be true. (Playwright's wait_for_function evaluates
-    strings with eval, which the page's Content-Security-Policy rightly forbids.)"""
-    deadline = time.monotonic() + WAIT_MS / 1000
-    while not page.evaluate(expression):
-        assert time.monotonic() < deadline, f"still false: {expression}"
-        time.sleep(0.05)
-
-
-def show(page: Any, hash_: str) -> None:
-    view = hash_.split("/")[1].split("?")[0]
-    page.evaluate("document.getElementById('main').removeAttribute('data-ready')")
-    page.evaluate(f"location.hash = {hash_!r}")
-    page.wait_for_selector(f"main[data-ready={view}]")
-    # Every picture on the page has arrived (or the check below fails on it).
-    until(page, "[...document.images].every((i) => i.complete)")
-
-
-def screenshot(page: Any) -> np.ndarray:
-    picture = cv2.imdecode(np.frombuffer(page.screenshot(full_page=True), np.uint8), cv2.IMREAD_COLOR)
-    assert picture is not None
-    return picture
-
-
-def region(shot: np.ndarray, box: dict[str, float]) -> np.ndarray:
-    x, y, w, h = (round(box[k]) for k in ("x", "y", "width", "height"))
-    return shot[y : y + h, x : x + w]
-
-
-def difference(shot: np.ndarray, box: dict[str, float], stored: bytes) -> float:
-    """Mean absolute difference (0-255) between the screenshot where an image is drawn and the
-    stored picture scaled to that size."""
-    drawn = region(shot, box).astype(np.float32)
-    expected = cv2.imdecode(np.frombuffer(stored, np.uint8), cv2.IMREAD_COLOR)
-    assert expected is not None and drawn.size
-    expected = cv2.resize(expected, (drawn.shape[1], drawn.shape[0]), interpolation=cv2.INTER_AREA)
-    return float(np.abs(drawn - expected.astype(np.float32)).mean())
-
-
-def box_of(element: Any) -> dict[str, float]:
-    box = element.bounding_box()
-    assert box is not None
-    return box
 
 
 def stored(world: World, uri: str) -> bytes:

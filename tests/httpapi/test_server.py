@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from contentgen.catalog.embedded import EmbeddedCatalog
 from contentgen.cli.main import main
 from contentgen.httpapi import ApiSettings, create_app
 from tests.catalog.factory import transcript_doc
+from tests.harness.servers import serve_app
 from tests.httpapi.conftest import MakeApp, auth
 
 
@@ -138,17 +137,8 @@ def server(tmp_path: Path, settings: ApiSettings) -> Iterator[tuple[str, Catalog
     """The app on a real socket (uvicorn in a thread), on the embedded catalog, polling every 5 ms."""
     catalog = EmbeddedCatalog(tmp_path / "catalog")
     app = create_app(settings.model_copy(update={"stream_poll_seconds": 0.005}), catalog=catalog)
-    instance = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    while not instance.started:
-        if not thread.is_alive():
-            pytest.fail("the server did not start")
-        time.sleep(0.01)
-    port = instance.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}", catalog
-    instance.should_exit = True
-    thread.join(timeout=10)
+    with serve_app(app, lifespan="auto") as base:
+        yield base, catalog
     catalog.close()
 
 

@@ -23,8 +23,6 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -34,7 +32,6 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-import uvicorn
 import yaml
 
 from contentgen.catalog import Catalog, Filters, Page
@@ -43,20 +40,24 @@ from contentgen.cli.main import main
 from contentgen.httpapi import ApiSettings, create_app
 from contentgen.store import LocalStore
 from tests.conftest import EXAMPLES
-from tests.httpapi.test_browser import box_of, difference, local_page, region, until
-from tests.httpapi.test_ui_studio import (
-    SIZES,
+from tests.harness.browser import (
     Tab,
+    box_of,
     check_scheme,
-    chromium,  # noqa: F401 (a fixture)
+    difference,
     fits,
+    local_page,
     no_stray_text,
     pbox,
-    record,
+    region,
     screenshot,
-    show,
+    until,
 )
+from tests.harness.browser import show_checked as show
+from tests.harness.records import record
+from tests.harness.servers import serve_app
 
+SIZES = {"wide": {"width": 1400, "height": 1000}, "narrow": {"width": 420, "height": 900}}
 SAMPLE = EXAMPLES / "media" / "sample.mp4"
 # style.css's verdict colours (--ok, --bad) as BGR, light and dark.
 VERDICT_BGR = {
@@ -280,19 +281,6 @@ def _fill(root: Path) -> tuple[LocalStore, dict[str, str]]:
     return store, ids
 
 
-def _serve(app: Any) -> tuple[uvicorn.Server, threading.Thread, str]:
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the API did not start"
-        time.sleep(0.05)
-    return server, thread, f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-
-
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
     root = Path(tempfile.mkdtemp(prefix="contentgen-likeness-ui-"))
@@ -312,11 +300,8 @@ def lab() -> Iterator[Lab]:
             store=lambda: store,
         )
         off = create_app(ApiSettings(**common, api_create="off"), catalog=catalog, store=lambda: store)  # type: ignore[arg-type]
-        servers = [_serve(laptop), _serve(off)]
-        yield Lab(servers[0][2], servers[1][2], root, store, catalog, ids)
-        for server, thread, _ in servers:
-            server.should_exit = True
-            thread.join(timeout=10)
+        with serve_app(laptop) as base, serve_app(off) as off_base:
+            yield Lab(base, off_base, root, store, catalog, ids)
         laptop.state.services.creator.close()
         catalog.close()
     finally:
@@ -324,7 +309,7 @@ def lab() -> Iterator[Lab]:
 
 
 @pytest.fixture
-def open_page(chromium: Any, lab: Lab) -> Iterator[Callable[..., Tab]]:  # noqa: F811
+def open_page(chromium: Any, lab: Lab) -> Iterator[Callable[..., Tab]]:
     contexts: list[Any] = []
 
     def start(size: str = "wide", scheme: str = "light", base: str | None = None) -> Tab:
@@ -334,7 +319,7 @@ def open_page(chromium: Any, lab: Lab) -> Iterator[Callable[..., Tab]]:  # noqa:
         page.on("dialog", lambda dialog: dialog.accept())  # confirm() of promoting a checkpoint
         page.goto((base or lab.base) + "/")
         page.wait_for_selector("main[data-ready=gallery]")
-        return Tab(page, outside, scheme, SIZES[size]["width"])
+        return Tab(page, outside, SIZES[size]["width"], scheme)
 
     yield start
     for context in contexts:

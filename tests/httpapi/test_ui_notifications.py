@@ -9,79 +9,28 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
-from contentgen.catalog import Catalog, webhooks
-from contentgen.catalog.deliveries import Deliveries, Sender
+from contentgen.catalog import Catalog
+from contentgen.catalog.deliveries import Deliveries
 from contentgen.catalog.embedded import EmbeddedCatalog
 from contentgen.httpapi import ApiSettings, create_app
-from tests.httpapi.test_browser import local_page, until
-from tests.httpapi.test_ui_studio import chromium, no_stray_text  # noqa: F401 (a fixture)
+from tests.harness.browser import local_page, no_stray_text, until
+from tests.harness.deliveries import Clock, deliver, events, notification
+from tests.harness.servers import serve_app
 
 HOSTILE = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">busy'
-T0 = 1_800_000_000.0
 
 
 @dataclass
 class Served:
     base: str
     catalog: Catalog
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _events(
-    owner: str, uid: str, name: str, kind: str = "Transcription", versions: int = 1
-) -> list[dict[str, Any]]:
-    doc = {
-        "_id": uid,
-        "schema": 2,
-        "kind": kind,
-        "name": name,
-        "namespace": "team-a",
-        "owner": owner,
-        "versions": [{"version": v, "generation": 1} for v in range(1, versions + 1)],
-    }
-    return webhooks.events_of(None, doc, datetime(2026, 11, 24, tzinfo=UTC))
-
-
-def _notification(namespace: str, name: str) -> dict[str, Any]:
-    return {"metadata": {"namespace": namespace, "name": name, "uid": f"uid-{namespace}-{name}"}}
-
-
-def _deliver(
-    store: Deliveries,
-    clock: Clock,
-    event: dict[str, Any],
-    to: dict[str, Any],
-    answers: list[tuple[int, str, str]],
-) -> None:
-    """`event` fanned out to the Notification `to`, then attempted once per answer (code, body,
-    error), each a minute after the last, through the log's own claim and record."""
-    store.enqueue([event])
-    store.fan_out(event, [to])
-    for code, answer, error in answers:
-        [due] = [d for d in store.due(of=[to["metadata"]["uid"]]) if d["eventId"] == event["id"]]
-        claim = store.claim(due, Sender("operator-0", 1))
-        assert claim is not None
-        assert store.record(claim, code=code, answer=answer, error=error, rand=lambda: 0.5) is not None
-        clock.now += 60 * 60 * 24  # past any wait: the next attempt is due
-    clock.now += 60
 
 
 @pytest.fixture(scope="module")
@@ -97,18 +46,8 @@ def served() -> Iterator[Served]:
             api_offline=True,
         )
         app = create_app(settings, catalog=catalog)
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline, "the API did not start"
-            time.sleep(0.05)
-        yield Served(f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}", catalog)
-        server.should_exit = True
-        thread.join(timeout=10)
+        with serve_app(app) as base:
+            yield Served(base, catalog)
         app.state.services.creator.close()
     finally:
         catalog.close()
@@ -132,15 +71,15 @@ def _open(page: Any, base: str, hash_: str = "#/notifications") -> None:
 
 
 def test_the_delivery_log_by_notification_with_every_attempt_and_answers_as_text(
-    chromium: Any,  # noqa: F811
+    chromium: Any,
     served: Served,
 ) -> None:
     clock = Clock()
     store = Deliveries(served.catalog, clock)
-    hooks, bot = _notification("team-a", "studio-backend"), _notification("team-b", "chat-bot")
+    hooks, bot = notification("team-a", "studio-backend"), notification("team-b", "chat-bot")
     # Bob's resource's delivery: never shown to demo-user.
-    [bobs] = _events("bob", "bob-0001", "bobs-talk")
-    _deliver(store, clock, bobs, hooks, [(500, "bob's secret answer", "")])
+    [bobs] = events("bob", "bob-0001", "bobs-talk")
+    deliver(store, clock, bobs, hooks, [(500, "bob's secret answer", "")])
 
     context = chromium.new_context(viewport={"width": 1400, "height": 1000})
     try:
@@ -154,15 +93,15 @@ def test_the_delivery_log_by_notification_with_every_attempt_and_answers_as_text
 
         # demo-user's: a LoRA's two versions to studio-backend (one retried, then delivered; one
         # answered with HTML and waiting to be retried), a transcript's to chat-bot (410: disabled).
-        lora_v1, lora_v2 = _events("demo-user", "lora-0001", "avatar", "LoraTraining", versions=2)
-        _deliver(
+        lora_v1, lora_v2 = events("demo-user", "lora-0001", "avatar", "LoraTraining", versions=2)
+        deliver(
             store, clock, lora_v1, hooks, [(503, "busy", ""), (0, "", "timeout after 10 s"), (204, "", "")]
         )
-        _deliver(store, clock, lora_v2, hooks, [(502, HOSTILE, "")])
-        [talk] = _events("demo-user", "talk-0001", "talk")
-        _deliver(store, clock, talk, bot, [(410, "gone", "")])
-        [pending] = _events("demo-user", "talk-0002", "talk-2")
-        _deliver(store, clock, pending, bot, [])
+        deliver(store, clock, lora_v2, hooks, [(502, HOSTILE, "")])
+        [talk] = events("demo-user", "talk-0001", "talk")
+        deliver(store, clock, talk, bot, [(410, "gone", "")])
+        [pending] = events("demo-user", "talk-0002", "talk-2")
+        deliver(store, clock, pending, bot, [])
 
         _open(page, served.base)
         text = page.locator("main").inner_text()

@@ -22,8 +22,6 @@ import os
 import re
 import shutil
 import tempfile
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +30,6 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-import uvicorn
 import yaml
 
 from contentgen.catalog import Catalog, Filters, Page
@@ -41,14 +38,18 @@ from contentgen.cli.main import main
 from contentgen.httpapi import ApiSettings, create_app
 from contentgen.store import LocalStore
 from tests.conftest import EXAMPLES
-from tests.httpapi.test_browser import box_of, difference, local_page, until
-from tests.httpapi.test_ui_studio import chromium, no_stray_text  # noqa: F401 (a fixture)
+from tests.harness.browser import Tab, box_of, difference, fits, local_page, no_stray_text, until
+from tests.harness.browser import show as show_view
+from tests.harness.deliveries import Clock, deliver, events, notification
+from tests.harness.records import live_job
+from tests.harness.servers import serve_app
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = EXAMPLES / "media" / "sample.mp4"
 TOKEN = "demo-user-token-0123456789"
 SIZES = {"wide": {"width": 1280, "height": 900}, "narrow": {"width": 420, "height": 900}}
 SEVERE = ("serious", "critical")
+DIALOGS = "main *, header *, .dialog *"  # what must fit the window
 VIDEO_LIKENESS = {  # as a run with a LoRA measures a video's face along it
     "verdict": "no-faces",
     "median": None,
@@ -126,8 +127,6 @@ def _fill(root: Path) -> tuple[LocalStore, dict[str, str]]:
         uri_of=store.uri,
     )
     # A run that waits with a long message (the Jobs table's widest cell).
-    from tests.httpapi.test_browser import live_job
-
     catalog.upsert(live_job(catalog, "queued-0000-job", "queued-call", 0, "", "Pending", reason=QUEUED))
     ids["queued-call"] = "queued-0000-job"
     failed = {"reason": "InvalidInput", "message": MISSING}  # as a run whose source is missing fails
@@ -156,23 +155,14 @@ def world() -> Iterator[World]:
             stream_poll_seconds=0.1,
         )
         app = create_app(settings, catalog=catalog, store=lambda: store)
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline, "the API did not start"
-            time.sleep(0.05)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        world = World(f"http://127.0.0.1:{port}", root, store, catalog, ids)
-        world.ids["collection"] = _collection(world, "campaign", [ids["demo-landscape"], ids["demo-waves"]])
-        _collection(world, "portfolio", [ids["demo-landscape"]])
-        _deliveries(catalog, ids["demo-avatar"])
-        yield world
-        server.should_exit = True
-        thread.join(timeout=10)
+        with serve_app(app) as base:
+            world = World(base, root, store, catalog, ids)
+            world.ids["collection"] = _collection(
+                world, "campaign", [ids["demo-landscape"], ids["demo-waves"]]
+            )
+            _collection(world, "portfolio", [ids["demo-landscape"]])
+            _deliveries(catalog, ids["demo-avatar"])
+            yield world
         app.state.services.creator.close()
         catalog.close()
     finally:
@@ -198,26 +188,17 @@ def _deliveries(catalog: Catalog, lora: str) -> None:
     """Webhook deliveries of the LoRA's events, attempted through the delivery log's own API:
     one answered after a retry, one that timed out (the Notifications page's rows)."""
     from contentgen.catalog.deliveries import Deliveries
-    from tests.httpapi.test_ui_notifications import Clock, _deliver, _events, _notification
 
     clock = Clock()
     log = Deliveries(catalog, clock)
-    hooks = _notification("default", "studio-backend")
-    first, second = _events("demo-user", lora, "demo-avatar", "LoraTraining", versions=2)
-    _deliver(log, clock, first, hooks, [(503, "busy", ""), (204, "", "")])
-    _deliver(log, clock, second, hooks, [(0, "", "timeout after 10 s")])
-
-
-@dataclass
-class Tab:
-    page: Any
-    outside: list[str]
-    width: int
-    scheme: str
+    hooks = notification("default", "studio-backend")
+    first, second = events("demo-user", lora, "demo-avatar", "LoraTraining", versions=2)
+    deliver(log, clock, first, hooks, [(503, "busy", ""), (204, "", "")])
+    deliver(log, clock, second, hooks, [(0, "", "timeout after 10 s")])
 
 
 @pytest.fixture
-def open_page(chromium: Any, world: World) -> Iterator[Callable[..., Tab]]:  # noqa: F811
+def open_page(chromium: Any, world: World) -> Iterator[Callable[..., Tab]]:
     contexts: list[Any] = []
 
     def start(size: str = "wide", scheme: str = "light", login: bool = True) -> Tab:
@@ -240,11 +221,7 @@ def open_page(chromium: Any, world: World) -> Iterator[Callable[..., Tab]]:  # n
 
 
 def show(page: Any, hash_: str) -> None:
-    view = hash_.split("/")[1].split("?")[0]
-    page.evaluate("document.getElementById('main').removeAttribute('data-ready')")
-    page.evaluate(f"location.hash = {hash_!r}")
-    page.wait_for_selector(f"main[data-ready={view}]")
-    until(page, "[...document.images].every((i) => i.complete)")
+    show_view(page, hash_)
     until(page, "!document.querySelector('#usage p.meta')?.textContent.includes('loading')")
 
 
@@ -268,19 +245,6 @@ def keep_screenshot(page: Any, name: str, full_page: bool = True) -> None:
         Path(keep).mkdir(parents=True, exist_ok=True)
         name = re.sub(r"[^a-zA-Z0-9]+", "-", name).strip("-")
         page.screenshot(path=str(Path(keep) / f"{name}.png"), full_page=full_page)
-
-
-def fits(tab: Tab) -> None:
-    """Nothing is wider than the window."""
-    page = tab.page
-    assert page.evaluate("document.documentElement.scrollWidth") <= tab.width
-    past = page.evaluate(
-        """(w) => [...document.querySelectorAll('main *, header *, .dialog *')]
-            .filter((e) => e.offsetParent !== null && e.getBoundingClientRect().right > w + 1)
-            .map((e) => e.tagName + '#' + e.id + '.' + e.className).slice(0, 5)""",
-        tab.width,
-    )
-    assert past == [], f"past the right edge at {tab.width} px: {past}"
 
 
 def pages(world: World) -> list[str]:
@@ -334,7 +298,7 @@ def test_every_page_has_no_serious_accessibility_violation(
         keep_screenshot(page, f"{size}-{scheme}-{hash_[2:]}")
         found[hash_] = violations(page)
         if size == "narrow":
-            fits(tab)
+            fits(tab, DIALOGS)
     # What opens over a page: the lightbox (an image, a likeness grid) and the + Collection dialog.
     show(page, "#/gallery")
     page.click("#gallery .image-card a.open")
@@ -361,7 +325,7 @@ def test_every_page_has_no_serious_accessibility_violation(
     keep_screenshot(page, f"{size}-{scheme}-collect-dialog", full_page=False)
     found["+ Collection"] = violations(page)
     if size == "narrow":
-        fits(tab)
+        fits(tab, DIALOGS)
     bad = {
         where: [f"{v['id']} ({v['impact']}): {'; '.join(v['nodes'])}" for v in these]
         for where, these in found.items()

@@ -13,11 +13,9 @@ dry run: the CRDs' schema and CEL rules judge it, and a tampered one is refused.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import tempfile
-import threading
 import time
 import wave
 from collections.abc import Callable, Iterator
@@ -27,9 +25,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-import uvicorn
 import yaml
-from playwright.sync_api import sync_playwright
 
 from contentgen.catalog import Catalog, Filters, Page
 from contentgen.catalog.embedded import EmbeddedCatalog
@@ -37,16 +33,23 @@ from contentgen.cli.main import main
 from contentgen.httpapi import ApiSettings, create_app
 from contentgen.store import LocalStore
 from tests.conftest import EXAMPLES
-from tests.httpapi.test_browser import (
-    CHROMIUM,
-    FLAGS,
+from tests.harness.browser import (
     WHITE,
+    Tab,
     box_of,
+    check_scheme,
     difference,
+    fits,
     local_page,
+    no_stray_text,
+    pbox,
     region,
+    screenshot,
     until,
 )
+from tests.harness.browser import show_checked as show
+from tests.harness.records import record
+from tests.harness.servers import serve_app
 
 SAMPLE = EXAMPLES / "media" / "sample.mp4"
 SIZES = {"wide": {"width": 1400, "height": 1000}, "narrow": {"width": 420, "height": 900}}
@@ -247,41 +250,12 @@ def studio() -> Iterator[Studio]:
             stream_poll_seconds=0.1,
         )
         app = create_app(settings, catalog=catalog, store=lambda: store)
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline, "the API did not start"
-            time.sleep(0.05)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield Studio(f"http://127.0.0.1:{port}", root, store, catalog, ids)
-        server.should_exit = True
-        thread.join(timeout=10)
+        with serve_app(app) as base:
+            yield Studio(base, root, store, catalog, ids)
         app.state.services.creator.close()
         catalog.close()
     finally:
         shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    if not Path(CHROMIUM).is_file():
-        pytest.fail("chromium is not installed: `make browser` installs Debian's (apt-get install chromium)")
-    with sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield browser
-        browser.close()
-
-
-@dataclass
-class Tab:
-    page: Any
-    outside: list[str]
-    scheme: str
-    width: int
 
 
 @pytest.fixture
@@ -301,99 +275,19 @@ def open_page(chromium: Any, studio: Studio) -> Iterator[Callable[..., Tab]]:
         page.goto(studio.base + "/")
         page.wait_for_selector("main[data-ready=gallery]")  # auth local: no login
         until(page, "[...document.images].every((i) => i.complete)")
-        return Tab(page, outside, scheme, SIZES[size]["width"])
+        return Tab(page, outside, SIZES[size]["width"], scheme)
 
     yield start
     for context in contexts:
         context.close()
 
 
-def show(page: Any, hash_: str) -> None:
-    view = hash_.split("/")[1].split("?")[0]
-    page.evaluate("document.getElementById('main').removeAttribute('data-ready')")
-    page.evaluate(f"location.hash = {hash_!r}")
-    page.wait_for_selector(f"main[data-ready={view}]")
-    until(page, "[...document.images].every((i) => i.complete)")
-    no_stray_text(page)
-
-
-def no_stray_text(page: Any) -> None:
-    """No value the page failed to fill shows as text (null, undefined, NaN, [object Object])."""
-    stray = page.evaluate(
-        r"""() => {
-            const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-            const found = [];
-            while (walk.nextNode()) {
-                const text = walk.currentNode.textContent;
-                if (/\b(null|undefined|NaN)\b|\[object /.test(text)) found.push(text);
-            }
-            return found.slice(0, 5);
-        }"""
-    )
-    assert stray == [], f"stray text on the page: {stray}"
-
-
-def fits(tab: Tab) -> None:
-    """Nothing is wider than the window: no horizontal scrolling, no element past its right edge."""
-    page = tab.page
-    assert page.evaluate("document.documentElement.scrollWidth") <= tab.width
-    past = page.evaluate(
-        """(w) => [...document.querySelectorAll('main *, #lightbox *, header *')]
-            .filter((e) => e.offsetParent !== null && e.getBoundingClientRect().right > w + 1)
-            .map((e) => e.tagName + '#' + e.id + '.' + e.className).slice(0, 5)""",
-        tab.width,
-    )
-    assert past == [], f"past the right edge at {tab.width} px: {past}"
-
-
-def screenshot(page: Any) -> np.ndarray:
-    """A full-page screenshot; kept in $CONTENTGEN_UI_SHOTS (when set) for a person to look at."""
-    from tests.httpapi.test_browser import screenshot as take
-
-    shot = take(page)
-    keep = os.environ.get("CONTENTGEN_UI_SHOTS")
-    if keep:
-        import cv2
-
-        name = re.sub(r"[^a-zA-Z0-9]+", "-", os.environ.get("PYTEST_CURRENT_TEST", "shot").split(" ")[0])
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(Path(keep) / f"{name}-{time.monotonic_ns()}.png"), shot)
-    return shot
-
-
-def pbox(page: Any, element: Any) -> dict[str, float]:
-    """An element's box in a full-page screenshot (bounding boxes are the viewport's)."""
-    box = dict(box_of(element))
-    scroll_x, scroll_y = page.evaluate("[window.scrollX, window.scrollY]")
-    box["x"] += scroll_x
-    box["y"] += scroll_y
-    return box
-
-
-def background(shot: np.ndarray) -> float:
-    """The page's background brightness (0-255), from its bottom-left corner."""
-    return float(shot[-6:-2, 2:6].mean())
-
-
 def luminance(shot: np.ndarray, box: dict[str, float]) -> float:
     return float(region(shot, box).mean())
 
 
-def check_scheme(tab: Tab, shot: np.ndarray) -> None:
-    if tab.scheme == "dark":
-        assert background(shot) < 60, "dark mode asked for, a light page drawn"
-    else:
-        assert background(shot) > 200, "light mode asked for, a dark page drawn"
-
-
 def stored(studio: Studio, uri: str) -> bytes:
     return studio.store.get_bytes(studio.store.key_of(uri))
-
-
-def record(studio: Studio, uid: str) -> dict[str, Any]:
-    doc = studio.catalog.get(uid)
-    assert doc is not None, uid
-    return doc
 
 
 def wait_done(page: Any) -> None:

@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 import yaml
 
 from contentgen.catalog import Filters, Page
@@ -22,8 +19,8 @@ from contentgen.catalog.embedded import EmbeddedCatalog
 from contentgen.cli.main import main
 from contentgen.httpapi import ApiSettings, create_app
 from tests.conftest import EXAMPLES
-from tests.httpapi.test_browser import local_page, until
-from tests.httpapi.test_ui_studio import chromium  # noqa: F401 (a fixture)
+from tests.harness.browser import local_page, until
+from tests.harness.servers import serve_app
 
 LIKENESS = {
     "verdict": "poor",
@@ -67,18 +64,8 @@ def served() -> Iterator[tuple[str, str]]:
             api_offline=True,
         )
         app = create_app(settings, catalog=catalog)
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline, "the API did not start"
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}", uid
-        server.should_exit = True
-        thread.join(timeout=10)
+        with serve_app(app) as base:
+            yield base, uid
         app.state.services.creator.close()
         catalog.close()
     finally:
@@ -86,7 +73,7 @@ def served() -> Iterator[tuple[str, str]]:
 
 
 def test_the_gallery_lists_the_video_and_its_page_plays_and_seeks(
-    chromium: Any,  # noqa: F811
+    chromium: Any,
     served: tuple[str, str],
 ) -> None:
     base, uid = served
@@ -138,7 +125,7 @@ def test_the_gallery_lists_the_video_and_its_page_plays_and_seeks(
 
 
 def test_the_create_form_makes_a_video_and_names_a_bad_field(
-    chromium: Any,  # noqa: F811
+    chromium: Any,
     served: tuple[str, str],
 ) -> None:
     base, _ = served

@@ -8,15 +8,12 @@ from __future__ import annotations
 import io
 import shutil
 import tempfile
-import threading
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 import yaml
 
 from contentgen.api import ResolvedLora
@@ -24,11 +21,9 @@ from contentgen.catalog.embedded import EmbeddedCatalog
 from contentgen.httpapi import ApiSettings, create_app
 from contentgen.store import LocalStore
 from tests.catalog.factory import image_doc, lora_doc
-from tests.httpapi.test_browser import CHROMIUM, FLAGS, local_page, show, until
+from tests.harness.browser import local_page, show, until
+from tests.harness.servers import serve_app
 
-playwright = pytest.importorskip(
-    "playwright.sync_api", reason="pip install playwright (the dev extra has it)"
-)
 TOKENS = {o: f"{o}-token-0123456789" for o in ("alice", "bob", "carol")}
 
 
@@ -45,36 +40,10 @@ def base() -> Iterator[str]:
     tokens = root / "tokens.yaml"
     tokens.write_text(yaml.safe_dump({"tokens": [{"owner": o, "token": t} for o, t in TOKENS.items()]}))
     settings = ApiSettings(catalog="unused://", store=str(store.root), api_tokens_file=tokens)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, catalog=catalog, store=lambda: store),
-            host="127.0.0.1",
-            port=0,
-            log_level="warning",
-            lifespan="off",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the API did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_app(create_app(settings, catalog=catalog, store=lambda: store)) as url:
+        yield url
     catalog.close()
     shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    if not Path(CHROMIUM).is_file():
-        pytest.fail("chromium is not installed: `make browser` installs Debian's (apt-get install chromium)")
-    with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield browser
-        browser.close()
 
 
 def login(chromium: Any, base: str, owner: str) -> Any:

@@ -1,0 +1,183 @@
+"""The browser for the web UI's tests: Debian's chromium, headless, driven by Playwright (its own
+browser download is not used; `make browser` installs chromium), pages that may load only from
+the server under test, waits that are hang guards, and screenshots checked for what they show."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WAIT_MS = 20_000  # hang guard, not a measurement
+WHITE = cv2.imencode(".png", np.full((10, 10, 3), 255, np.uint8))[1].tobytes()
+
+
+@contextmanager
+def launch() -> Iterator[Any]:
+    """Debian's chromium under Playwright; fails in one line when it is not installed."""
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="pip install playwright (the dev extra has it)"
+    )
+    if not Path(CHROMIUM).is_file():
+        pytest.fail("chromium is not installed: `make browser` installs Debian's (apt-get install chromium)")
+    with sync_api.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+def local_page(context: Any, base: str) -> tuple[Any, list[str]]:
+    """A page of `context` that may load only from `base` (no CDN): every request elsewhere is
+    refused and listed in the second item."""
+    outside: list[str] = []
+
+    def only_local(route: Any) -> None:
+        if route.request.url.startswith(base):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_local)
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    return page, outside
+
+
+def until(page: Any, expression: str) -> None:
+    """Wait for a JavaScript expression to be true. (Playwright's wait_for_function evaluates
+    strings with eval, which the page's Content-Security-Policy rightly forbids.)"""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"still false: {expression}"
+        time.sleep(0.05)
+
+
+def show(page: Any, hash_: str) -> None:
+    """Go to a view by its hash and wait until it is drawn with every picture arrived."""
+    view = hash_.split("/")[1].split("?")[0]
+    page.evaluate("document.getElementById('main').removeAttribute('data-ready')")
+    page.evaluate(f"location.hash = {hash_!r}")
+    page.wait_for_selector(f"main[data-ready={view}]")
+    until(page, "[...document.images].every((i) => i.complete)")
+
+
+def no_stray_text(page: Any) -> None:
+    """No value the page failed to fill shows as text (null, undefined, NaN, [object Object])."""
+    stray = page.evaluate(
+        r"""() => {
+            const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+            const found = [];
+            while (walk.nextNode()) {
+                const text = walk.currentNode.textContent;
+                if (/\b(null|undefined|NaN)\b|\[object /.test(text)) found.push(text);
+            }
+            return found.slice(0, 5);
+        }"""
+    )
+    assert stray == [], f"stray text on the page: {stray}"
+
+
+def show_checked(page: Any, hash_: str) -> None:
+    """`show`, then no value the page failed to fill shows as text."""
+    show(page, hash_)
+    no_stray_text(page)
+
+
+def screenshot(page: Any) -> np.ndarray:
+    """A full-page screenshot; kept in $CONTENTGEN_UI_SHOTS (when set) for a person to look at."""
+    picture = cv2.imdecode(np.frombuffer(page.screenshot(full_page=True), np.uint8), cv2.IMREAD_COLOR)
+    assert picture is not None
+    keep = os.environ.get("CONTENTGEN_UI_SHOTS")
+    if keep:
+        name = re.sub(r"[^a-zA-Z0-9]+", "-", os.environ.get("PYTEST_CURRENT_TEST", "shot").split(" ")[0])
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(Path(keep) / f"{name}-{time.monotonic_ns()}.png"), picture)
+    return picture
+
+
+def region(shot: np.ndarray, box: dict[str, float]) -> np.ndarray:
+    x, y, w, h = (round(box[k]) for k in ("x", "y", "width", "height"))
+    return shot[y : y + h, x : x + w]
+
+
+def difference(shot: np.ndarray, box: dict[str, float], stored: bytes) -> float:
+    """Mean absolute difference (0-255) between the screenshot where an image is drawn and the
+    stored picture scaled to that size."""
+    drawn = region(shot, box).astype(np.float32)
+    expected = cv2.imdecode(np.frombuffer(stored, np.uint8), cv2.IMREAD_COLOR)
+    assert expected is not None and drawn.size
+    expected = cv2.resize(expected, (drawn.shape[1], drawn.shape[0]), interpolation=cv2.INTER_AREA)
+    return float(np.abs(drawn - expected.astype(np.float32)).mean())
+
+
+def box_of(element: Any) -> dict[str, float]:
+    box = element.bounding_box()
+    assert box is not None
+    return box
+
+
+@dataclass
+class Tab:
+    """A page opened at a width in a colour scheme; `outside`: the requests refused (see local_page)."""
+
+    page: Any
+    outside: list[str]
+    width: int
+    scheme: str = "light"
+
+
+def fits(tab: Tab, within: str = "main *, #lightbox *, header *") -> None:
+    """Nothing is wider than the window: no horizontal scrolling, no element (of the `within`
+    selector) past its right edge."""
+    page = tab.page
+    assert page.evaluate("document.documentElement.scrollWidth") <= tab.width
+    past = page.evaluate(
+        """([w, within]) => [...document.querySelectorAll(within)]
+            .filter((e) => e.offsetParent !== null && e.getBoundingClientRect().right > w + 1)
+            .map((e) => e.tagName + '#' + e.id + '.' + e.className).slice(0, 5)""",
+        [tab.width, within],
+    )
+    assert past == [], f"past the right edge at {tab.width} px: {past}"
+
+
+def pbox(page: Any, element: Any) -> dict[str, float]:
+    """An element's box in a full-page screenshot (bounding boxes are the viewport's)."""
+    box = dict(box_of(element))
+    scroll_x, scroll_y = page.evaluate("[window.scrollX, window.scrollY]")
+    box["x"] += scroll_x
+    box["y"] += scroll_y
+    return box
+
+
+def background(shot: np.ndarray) -> float:
+    """The page's background brightness (0-255), from its bottom-left corner."""
+    return float(shot[-6:-2, 2:6].mean())
+
+
+def check_scheme(tab: Tab, shot: np.ndarray) -> None:
+    if tab.scheme == "dark":
+        assert background(shot) < 60, "dark mode asked for, a light page drawn"
+    else:
+        assert background(shot) > 200, "light mode asked for, a dark page drawn"
