@@ -22,7 +22,7 @@ from contentgen.pricing import (
     stamped,
     without_evaluation,
 )
-from tests.controller.test_reconcile import NOW, resource
+from tests.harness.controller import NOW, resource
 
 CLUSTER = ClusterPrices(
     gpu_hour_usd=3.0, startup_seconds=30, training_step_seconds=1.5, image_seconds=6, audio_hour_seconds=120

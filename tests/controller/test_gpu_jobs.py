@@ -16,8 +16,8 @@ from contentgen.controller.jobs import render_job
 from contentgen.controller.observe import job_state
 from contentgen.controller.reconcile import World, decide
 from contentgen.controller.settings import OperatorSettings
-from tests.controller.test_jobs import UID, full_settings
-from tests.controller.test_reconcile import NOW, apply, cond, job, reason, resource
+from tests.harness.controller import NOW, apply, cond, job, reason, resource
+from tests.harness.jobs import UID, full_settings
 
 SPECS: dict[str, dict[str, Any]] = {
     "LoraTraining": {"source": {"url": "https://example.com/v.mp4"}, "triggerWord": "tw"},

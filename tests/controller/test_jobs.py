@@ -14,10 +14,10 @@ from contentgen.api import KINDS, SpecSnapshot
 from contentgen.cli.main import main
 from contentgen.controller.jobs import missing_credentials, render_job
 from contentgen.controller.naming import job_name, label_value
-from contentgen.controller.settings import OperatorSettings, SecretKey
+from contentgen.controller.settings import OperatorSettings
 from tests.conftest import EXAMPLES
+from tests.harness.jobs import UID, full_settings
 
-UID = "6f1c2a8e-9d3b-4c5e-8f7a-1b2c3d4e5f60"
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # the examples of kinds of work: a Notification (examples/notification.yaml) makes no Job
 EXAMPLE_FILES = [p for p in sorted(EXAMPLES.glob("*.yaml")) if yaml.safe_load(p.read_text())["kind"] in KINDS]
@@ -29,16 +29,6 @@ def snapshot(
     base = {"owner": "alice", "provider": "fal", "prompt": "p"}
     base.update(spec)
     return SpecSnapshot(kind=kind, name=name, namespace="team-a", uid=UID, generation=generation, spec=base)
-
-
-def full_settings() -> OperatorSettings:
-    return OperatorSettings(
-        store="s3://bucket/contentgen",
-        fal_key_secret=SecretKey(name="fal-credentials", key="FAL_KEY"),
-        assemblyai_key_secret=SecretKey(name="aai", key="ASSEMBLYAI_API_KEY"),
-        s3_secret="s3-credentials",
-        s3_endpoint_url="https://minio.example.com",
-    )
 
 
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.name)

@@ -14,68 +14,13 @@ from contentgen.api import format_time
 from contentgen.controller.kueue import MAX_WORDS, Workload, explain, workload_of, workload_state
 from contentgen.controller.queue import Backoff
 from contentgen.controller.reconcile import World, decide
+from tests.harness.controller import NOW, apply, job, reason
+from tests.harness.kueue import JOB_UID, PENDING_QUOTA, WORKLOAD, condition, started, workload
 
-from .test_reconcile import NOW, apply, job, reason, resource
-
-JOB_UID = "5d3c8a52-1111-4222-8333-444455556666"
-WORKLOAD = "job-demo-ig-0b7f1f3e-g1-3c2ab"
-PENDING_QUOTA = (
-    "couldn't assign flavors to pod set main: insufficient unused quota for nvidia.com/gpu in flavor "
-    "default-flavor, 1 more needed"
-)
 PREEMPTED = (
     "Preempted to accommodate a workload (UID: 8f1e..., JobUID: 77aa...) due to prioritization in the "
     "ClusterQueue; preemptor path: /gpu-cq; preemptee path: /gpu-cq"
 )
-
-
-def condition(kind: str, status: str, reason: str, message: str) -> dict[str, Any]:
-    return {
-        "type": kind,
-        "status": status,
-        "reason": reason,
-        "message": message,
-        "lastTransitionTime": "2026-11-21T11:59:00Z",
-        "observedGeneration": 1,
-    }
-
-
-def workload(
-    *conditions: dict[str, Any],
-    active: bool | None = None,
-    job_uid: str = JOB_UID,
-    name: str = WORKLOAD,
-    **status: Any,
-) -> dict[str, Any]:
-    """A Workload of a batch/v1 Job as Kueue makes it (jobframework.ConstructWorkload)."""
-    spec: dict[str, Any] = {
-        "queueName": "gpus",
-        "podSets": [{"name": "main", "count": 1, "template": {"spec": {"containers": []}}}],
-    }
-    if active is not None:
-        spec["active"] = active
-    return {
-        "apiVersion": "kueue.x-k8s.io/v1beta2",
-        "kind": "Workload",
-        "metadata": {
-            "name": name,
-            "namespace": "ns",
-            "creationTimestamp": "2026-11-21T11:58:00Z",
-            "labels": {"kueue.x-k8s.io/job-uid": job_uid},
-            "ownerReferences": [
-                {
-                    "apiVersion": "batch/v1",
-                    "kind": "Job",
-                    "name": "demo-ig-0b7f1f3e-g1",
-                    "uid": job_uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
-        },
-        "spec": spec,
-        "status": {"conditions": list(conditions), **status},
-    }
 
 
 def says(obj: dict[str, Any]) -> str:
@@ -238,11 +183,6 @@ def test_a_v1beta1_workload_reads_the_same() -> None:
 
 def held() -> Any:
     return job(active=0, suspended=True, queue="gpus", gpus="1 nvidia.com/gpu", job_uid=JOB_UID)
-
-
-def started() -> Any:
-    res = resource("ImageGeneration", provider="cluster")
-    return apply(res, decide(res, World(now=NOW)))
 
 
 def test_the_queued_message_and_its_event_carry_kueues_reason() -> None:

@@ -20,9 +20,8 @@ from contentgen.controller.reconciler import _schedule
 from contentgen.controller.settings import OperatorSettings
 from contentgen.controller.state import Operator
 from contentgen.controller.workloads import may_read, read_workload
-
-from .test_kueue import JOB_UID, PENDING_QUOTA, WORKLOAD, condition, started, workload
-from .test_reconcile import NOW, job, reason
+from tests.harness.controller import NOW, job, reason
+from tests.harness.kueue import JOB_UID, PENDING_QUOTA, WORKLOAD, condition, started, workload
 
 HELD = job(suspended=True, queue="gpus", job_uid=JOB_UID)
 

@@ -24,9 +24,8 @@ from contentgen.api.run import REASONS_LIMIT
 from contentgen.catalog.tables import likeness_summary
 from contentgen.controller.reconcile import World, decide
 from tests.conftest import ROOT
-from tests.controller.test_lora_evaluation import evaluation as lora_evaluation
-from tests.controller.test_lora_evaluation import trained
-from tests.controller.test_reconcile import NOW, apply, job, lora_result, resource
+from tests.harness.controller import NOW, apply, job, lora_result, resource, trained
+from tests.harness.controller import evaluation as lora_evaluation
 
 
 def flux_check() -> dict[str, str]:

@@ -13,37 +13,18 @@ from contentgen.controller.observe import LoraState, UsableVersion, lora_state
 from contentgen.controller.reconcile import World, decide, lora_refs, run_provider
 from contentgen.controller.settings import OperatorSettings
 from contentgen.pricing import PriceTable, estimated
-from tests.controller.test_reconcile import NOW, apply, cond, job, reason, resource
-
-URI = "s3://bkt/loras/alice/lora-uid/v{}/model.safetensors"
-DATASET = "s3://bkt/datasets/alice/lora-uid/v{}/dataset.zip"
-
-
-def trained(provider: str = "fal", *, dataset: bool = True, owner: str = "alice") -> LoraState:
-    """A LoraTraining with versions 1 and 3 (2 was deleted), trained on `provider`."""
-    usable = tuple(
-        UsableVersion(n, URI.format(n), provider, "dmavatar", DATASET.format(n) if dataset else "")
-        for n in (1, 3)
-    )
-    return LoraState(
-        "avatar",
-        owner,
-        "Succeeded",
-        3,
-        URI.format(3),
-        uid="lora-uid",
-        model_uris=tuple((v.number, v.model_uri) for v in usable),
-        usable=usable,
-    )
-
-
-def evaluation(version: int | None = None, **spec: object) -> object:
-    ref: dict[str, object] = {"name": "avatar"} | ({"version": version} if version else {})
-    fields = {"loraRef": ref, "evaluation": {"promptSet": "likeness-v1", "seeds": [3, 4]}, **spec}
-    res = resource("LoraEvaluation", **fields)
-    res.spec.pop("provider")  # unset: the version's
-    res.spec.update({k: v for k, v in spec.items() if k == "provider"})
-    return res
+from tests.harness.controller import (  # noqa: F401
+    DATASET,
+    NOW,
+    URI,
+    apply,
+    cond,
+    evaluation,
+    job,
+    reason,
+    resource,
+    trained,
+)
 
 
 def test_the_latest_version_is_evaluated_with_the_provider_that_trained_it() -> None:

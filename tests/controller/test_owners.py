@@ -8,7 +8,7 @@ import pytest
 
 from contentgen.controller.owners import ANNOTATION, OwnerPolicy, allowed, owner_problem
 from contentgen.controller.reconcile import World, decide
-from tests.controller.test_reconcile import NOW, apply, cond, reason, resource
+from tests.harness.controller import NOW, apply, cond, reason, resource
 
 OPEN = OwnerPolicy()
 MAPPED = OwnerPolicy(namespaces={"team-a": ["alice", "bob"], "locked": []}, default=[])

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from contentgen.controller.observe import LoraState, lora_state
 from contentgen.controller.reconcile import World, decide
-from tests.controller.test_reconcile import NOW, apply, cond, reason, resource
+from tests.harness.controller import (
+    NOW,
+    apply,
+    cond,
+    pinned,
+    reason,
+    resource,
+)
 
 URI = "s3://bkt/loras/alice/u/v{}/model.safetensors"
 STYLE = LoraState(
@@ -19,10 +26,6 @@ STYLE = LoraState(
     uid="u",
     model_uris=((1, URI.format(1)), (3, URI.format(3))),
 )
-
-
-def pinned(version: int) -> list[dict[str, object]]:
-    return [{"loraRef": {"name": "style", "version": version}, "scale": 0.5}]
 
 
 def test_a_pinned_version_uses_its_weights() -> None:

@@ -15,7 +15,7 @@ from contentgen.api import Likeness
 from contentgen.api.lora import PROMOTED_ANNOTATION, CheckpointLikeness
 from contentgen.controller.observe import lora_state
 from contentgen.controller.reconcile import World, decide
-from tests.controller.test_reconcile import LORA_REF, NOW, UID, apply, job, lora_result, resource
+from tests.harness.controller import LORA_REF, NOW, UID, apply, job, lora_result, resource
 
 CHECKPOINT = "s3://bkt/loras/alice/{uid}/v1/checkpoints/step-{step:06d}.safetensors"
 

@@ -3,90 +3,34 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from contentgen.api import (
-    KINDS,
     GeneratedImage,
     Likeness,
-    LoraVersion,
     RunFailure,
     RunResult,
     TranscriptOutput,
 )
-from contentgen.controller.observe import JobState, LoraState, job_state
-from contentgen.controller.reconcile import Decision, Observed, World, decide
-
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
-UID = "0b7f1f3e-aaaa-4bbb-8ccc-123456789abc"
-SHA = "ab" * 32
-JOB = "demo-lt-0b7f1f3e"  # naming.job_name of the LoraTraining `demo`, less its generation
-
-# The labels of a Job of version 0.1's operator, as this one reads them (naming.labels).
-LABELS = {
-    "app.kubernetes.io/managed-by": "contentgen-operator",
-    "contentgen.io/kind": "LoraTraining",
-    "contentgen.io/uid": UID,
-    "contentgen.io/generation": "1",
-    "contentgen.io/version": "1",
-}
-
-
-def resource(
-    kind: str = "LoraTraining", generation: int = 1, status: dict[str, Any] | None = None, **spec: Any
-) -> Observed:
-    base: dict[str, Any] = {"owner": "alice", "provider": "offline"}
-    if kind == "LoraTraining":
-        base.update(source={"url": "s3://bkt/v.mp4"}, triggerWord="tw")
-    elif kind == "ImageGeneration":
-        base.update(prompt="p", model="flux-dev")
-    else:
-        base.update(source={"url": "s3://bkt/a.mp3"})
-    base.update(spec)
-    return Observed(KINDS[kind], "demo", "ns", UID, generation, base, status or {})
-
-
-def job(generation: int = 1, *, version: int = 1, **state: Any) -> JobState:
-    return JobState(
-        name=f"{JOB}-g{generation}", namespace="ns", uid=UID, generation=generation, version=version, **state
-    )
-
-
-def lora_result(version: int, generation: int) -> RunResult:
-    return RunResult(
-        kind="LoraTraining",
-        provider="offline",
-        generation=generation,
-        placeholder=True,
-        version=version,
-        lora=LoraVersion(
-            version=version,
-            model_uri=f"s3://bkt/loras/alice/{UID}/v{version}/model.safetensors",
-            size_bytes=10,
-            sha256=SHA,
-            provider="offline",
-            trigger_word="tw",
-            frames=8,
-            generation=generation,
-            created_at=NOW,
-        ),
-    )
-
-
-def apply(res: Observed, decision: Decision) -> Observed:
-    """The resource after the operator patched its status."""
-    return replace(res, status=decision.status)
-
-
-def reason(status: dict[str, Any], type_: str = "Ready") -> str:
-    return next(c["reason"] for c in status["conditions"] if c["type"] == type_)
-
-
-def cond(status: dict[str, Any], type_: str) -> str:
-    return next(c["status"] for c in status["conditions"] if c["type"] == type_)
+from contentgen.controller.observe import LoraState, job_state
+from contentgen.controller.reconcile import World, decide
+from tests.harness.controller import (
+    JOB,
+    LABELS,
+    LORA_REF,
+    NOW,
+    SHA,
+    UID,
+    apply,
+    cond,
+    job,
+    lora_result,
+    reason,
+    resource,
+)
 
 
 def test_new_resource_gets_a_job() -> None:
@@ -503,9 +447,6 @@ def test_statuses_from_before_versions_become_version_1() -> None:
     )
     beyond = decide(res, World(now=NOW, jobs=(legacy_job,), stored_version=4))
     assert beyond.job is not None and beyond.job.version == 5
-
-
-LORA_REF = [{"loraRef": {"name": "style"}, "scale": 0.7}]
 
 
 def test_lora_ref_missing_is_stalled_and_resolves_by_itself() -> None:

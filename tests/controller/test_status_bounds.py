@@ -31,8 +31,7 @@ from contentgen.catalog import ResourceState, catalog_document
 from contentgen.controller.observe import lora_state
 from contentgen.controller.reconcile import World, decide
 from tests.catalog.factory import T0, _longest_likeness, _spec, s3_uri, sha
-from tests.controller.test_pinned_lora import pinned
-from tests.controller.test_reconcile import NOW, resource
+from tests.harness.controller import NOW, pinned, resource
 
 ETCD_LIMIT = 1536 * 1024  # etcd's default --max-request-bytes
 RUNS = 250

@@ -22,8 +22,7 @@ from contentgen.providers.cancel import (
     Cancelled,
     Pending,
 )
-
-from .test_reconcile import NOW, apply, cond, reason, resource
+from tests.harness.controller import NOW, apply, cond, reason, resource
 
 FAL = frozenset({"fal", "offline"})
 APP = "fal-ai/flux/dev"

@@ -19,8 +19,7 @@ from contentgen.controller.reconcile import World, decide
 from contentgen.controller.reconciler import _jobs, _start_job
 from contentgen.controller.settings import OperatorSettings
 from contentgen.controller.state import Operator
-
-from .test_reconcile import NOW, apply, resource
+from tests.harness.controller import NOW, apply, resource
 
 
 class Jobs:
