@@ -52,6 +52,12 @@ class Options:
     image_archives: list[Path] = field(default_factory=list)
 
 
+# How long start() waits at most for each stage (the control plane ready, the node schedulable):
+# a hang guard, not a measure. Every wait ends at once when the process it waits on exits, saying
+# why; on a loaded 2-core machine a start that works can take minutes (the control plane alone
+# missed a 60 s deadline under the whole suite), so only a hang reaches this.
+START_HANG_GUARD_S = 300.0
+
 GPU_RESOURCE = "nvidia.com/gpu"
 DEFAULT_CAPACITY = {"cpu": "64", "memory": "256Gi", "pods": "1000", "ephemeral-storage": "500Gi"}
 
@@ -106,7 +112,7 @@ class LocalCluster:
     def isolated(self) -> bool:
         return self.network is not None
 
-    def start(self, timeout: float = 60.0, *, announce: bool = True) -> LocalCluster:
+    def start(self, timeout: float = START_HANG_GUARD_S, *, announce: bool = True) -> LocalCluster:
         """Start everything; DIR/kubeconfig is written last (unless announce=False: the caller
         writes it with `write_kubeconfig(cluster.kubeconfig)` once its own parts are ready)."""
         self.kubeconfig.unlink(missing_ok=True)
@@ -141,7 +147,7 @@ class LocalCluster:
             if self.real is not None:
                 self.real.adopt([c.process.pid for c in self.control.components.values() if c.process])
             controlled = time.monotonic()
-            self._start_node()
+            self._start_node(timeout)
             deadline = time.monotonic() + timeout
             self._wait_schedulable(deadline)
             self.timings = {
@@ -158,7 +164,7 @@ class LocalCluster:
             self.write_kubeconfig(self.kubeconfig)
         return self
 
-    def _start_node(self) -> None:
+    def _start_node(self, timeout: float) -> None:
         control = self.control
         assert control is not None
         admin = control.client()
@@ -184,7 +190,7 @@ class LocalCluster:
         )
         admin.close()
         if self.real is not None:
-            self.real.start(control)
+            self.real.start(control, timeout)
             self.version = found_version(control)
             return
         ca = control.ca

@@ -101,16 +101,17 @@ def ensure() -> Path:
 
 @dataclass
 class Server:
-    """A running FerretDB on 127.0.0.1:port, its SQLite files in `data`."""
+    """A running FerretDB on host:port, its SQLite files in `data`."""
 
     process: subprocess.Popen[bytes]
     port: int
     data: Path
     log: Path
+    host: str = "127.0.0.1"
 
     @property
     def url(self) -> str:
-        return f"mongodb://127.0.0.1:{self.port}/"
+        return f"mongodb://{self.host}:{self.port}/"
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -122,32 +123,33 @@ class Server:
                 self.process.wait()
 
 
-def start(data: Path, binary: Path | None = None) -> Server:
-    """Start FerretDB on a free port with its SQLite files (and log) in `data`; return once it
-    accepts connections (SystemExit with its log's tail when it does not, or exits)."""
+def start(data: Path, binary: Path | None = None, host: str = "127.0.0.1") -> Server:
+    """Start FerretDB on a free port of `host` (a local cluster's host IP, where its pods reach
+    it) with its SQLite files (and log) in `data`; return once it accepts connections (SystemExit
+    with its log's tail when it does not, or exits)."""
     binary = binary or ensure()
     data.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = free_port(host)
     log = data / "ferretdb.log"
     command = [
         str(binary),
         "--handler=sqlite",
         f"--sqlite-url=file:{data}/",
         f"--state-dir={data}",
-        f"--listen-addr=127.0.0.1:{port}",
+        f"--listen-addr={host}:{port}",
         "--debug-addr=-",
         "--telemetry=disable",
         "--log-level=warn",
     ]
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
-    server = Server(process, port, data, log)
+    server = Server(process, port, data, log, host)
     deadline = time.monotonic() + START_DEADLINE_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
             break
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            socket.create_connection((host, port), timeout=1).close()
             return server
         except OSError:
             time.sleep(0.1)
