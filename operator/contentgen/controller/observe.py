@@ -6,8 +6,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from contentgen.api.lora import PROMOTED_ANNOTATION, promotions_of
+
+# What a reference resolves against (api/references.py), as the operator reads it off the cluster
+from contentgen.api.references import ImageState as ImageState
+from contentgen.api.references import LoraState as LoraState
+from contentgen.api.references import UsableVersion as UsableVersion
 from contentgen.api.sharing import ANNOTATION as SHARED_ANNOTATION
-from contentgen.api.sharing import Grant, parse_annotation
+from contentgen.api.sharing import parse_annotation
 
 from .naming import (
     ANNOTATION_GPUS,
@@ -88,44 +93,6 @@ def job_state(job: dict[str, Any]) -> JobState | None:
     )
 
 
-@dataclass(frozen=True)
-class UsableVersion:
-    """A LoRA version a loraRef may resolve to, with what a LoraEvaluation needs of it."""
-
-    number: int
-    model_uri: str
-    provider: str = ""  # the provider that trained it
-    trigger_word: str = ""
-    dataset_uri: str = ""
-
-
-@dataclass(frozen=True)
-class LoraState:
-    """What an ImageGeneration or a LoraEvaluation needs to know of a LoraTraining it references."""
-
-    name: str
-    owner: str
-    phase: str
-    latest_version: int
-    latest_model_uri: str
-    uid: str = ""
-    reason: str = ""  # its Ready condition's reason (why it failed, when it did)
-    message: str = ""  # its status message
-    model_uris: tuple[tuple[int, str], ...] = ()  # every usable version's weights (a pinned loraRef)
-    older_versions: int = 0  # versions its status no longer lists (api/versions.py)
-    usable: tuple[UsableVersion, ...] = ()  # every usable version, as a LoraEvaluation resolves it
-    namespace: str = ""
-    grants: tuple[Grant, ...] = ()  # its annotation contentgen.io/shared-with (api/sharing.py)
-
-    def version(self, number: int) -> UsableVersion | None:
-        return next((v for v in self.usable if v.number == number), None)
-
-    @property
-    def failed(self) -> bool:
-        """Failed with nothing usable: a loraRef to it cannot resolve until it trains again."""
-        return self.phase == "Failed" and (self.latest_version < 1 or not self.latest_model_uri)
-
-
 def lora_state(body: dict[str, Any]) -> LoraState:
     """What a loraRef to the LoraTraining `body` resolves to: each version's model, or where a
     person promoted a checkpoint (its annotation, api/lora.promotions_of), that checkpoint's LoRA."""
@@ -172,27 +139,6 @@ def lora_state(body: dict[str, Any]) -> LoraState:
         namespace=meta.get("namespace", ""),
         grants=parse_annotation((meta.get("annotations") or {}).get(SHARED_ANNOTATION))[0],
     )
-
-
-@dataclass(frozen=True)
-class ImageState:
-    """What a VideoGeneration's imageRef needs to know of the ImageGeneration it names: each usable
-    version's pictures, in order."""
-
-    name: str
-    owner: str
-    phase: str
-    uid: str
-    latest_version: int
-    versions: tuple[tuple[int, tuple[str, ...]], ...] = ()  # (version, its images' URIs)
-    # (version, the LoRAs its images were made with, as its status says them)
-    loras: tuple[tuple[int, tuple[dict[str, Any], ...]], ...] = ()
-
-    def images(self, version: int) -> tuple[str, ...] | None:
-        return next((uris for number, uris in self.versions if number == version), None)
-
-    def loras_of(self, version: int) -> tuple[dict[str, Any], ...]:
-        return next((found for number, found in self.loras if number == version), ())
 
 
 def image_state(body: dict[str, Any]) -> ImageState:

@@ -23,10 +23,8 @@ from typing import Any
 
 from contentgen.api import (
     Cost,
-    EvaluatedLora,
     Kind,
     Phase,
-    ResolvedImage,
     ResolvedLora,
     RunFailure,
     RunResult,
@@ -34,11 +32,12 @@ from contentgen.api import (
     format_time,
     parse_timestamp,
 )
-from contentgen.api.evaluation import not_evaluable
 from contentgen.api.lora import PROMOTED_ANNOTATION, promotions_of
+from contentgen.api.references import Catalog, Refusal, resolve, url_lora
+from contentgen.api.references import lora_key as lora_key  # the reconciler's and the preview's too
+from contentgen.api.references import lora_location as lora_location
+from contentgen.api.references import lora_refs as lora_refs
 from contentgen.api.run import likeness_reasons
-from contentgen.api.sharing import ANNOTATION as SHARED_ANNOTATION
-from contentgen.api.sharing import annotation_of, grant, may_use, use_refusal, with_grant
 from contentgen.api.versions import adopt_legacy, next_version, set_version_cost
 from contentgen.api.video import DEFAULT_MODEL as DEFAULT_VIDEO_MODEL
 from contentgen.api.video import unloadable_lora
@@ -487,32 +486,9 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
 
     if res.kind.kind == "VideoGeneration" and (unloadable := _video_lora_problem(res.spec)):
         return wait(Phase.PENDING, "LoraIncompatible", unloadable, stalled=True)
-    loras: list[ResolvedLora] = []
-    for entry in res.spec.get("loras") or []:
-        if "url" in entry:
-            loras.append(_url_lora(entry["url"], entry.get("scale", 1.0)))
-            continue
-        found = _resolved(res, entry["loraRef"], entry.get("scale", 1.0), world)
-        if isinstance(found, Waiting):
-            return wait(Phase.PENDING, found.reason, found.message, stalled=found.stalled)
-        loras.append(found)
-    picture: ResolvedImage | None = None
-    if "imageRef" in res.spec:  # a VideoGeneration animating an ImageGeneration's picture
-        found_image = resolved_image(res, res.spec["imageRef"], world.image)
-        if isinstance(found_image, Waiting):
-            return wait(Phase.PENDING, found_image.reason, found_image.message, stalled=found_image.stalled)
-        picture = found_image
-    elif isinstance(res.spec.get("image"), dict) and res.spec["image"].get("url"):
-        picture = ResolvedImage(uri=str(res.spec["image"]["url"]))  # a picture by URL, as given
-    evaluated: EvaluatedLora | None = None
-    if "loraRef" in res.spec:  # a LoraEvaluation: the version it evaluates
-        resolved = _resolved(res, res.spec["loraRef"], 1.0, world)
-        if isinstance(resolved, Waiting):
-            return wait(Phase.PENDING, resolved.reason, resolved.message, stalled=resolved.stalled)
-        evaluable = _evaluated(resolved, world.loras[lora_key(res.spec["loraRef"])])
-        if isinstance(evaluable, Waiting):
-            return wait(Phase.PENDING, evaluable.reason, evaluable.message, stalled=evaluable.stalled)
-        evaluated = evaluable
+    found = resolve(res.spec, res.namespace, references(world))
+    if isinstance(found, Refusal):
+        return wait(Phase.PENDING, found.reason, found.message, stalled=found.stalled)
 
     if world.over_budget:
         return wait(Phase.PENDING, "BudgetExceeded", world.over_budget, stalled=True)
@@ -534,10 +510,10 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
         generation=g,
         version=version,
         spec=res.spec,
-        loras=loras,
+        loras=found.loras,
         skip_evaluation=world.skip_evaluation,
-        lora=evaluated,
-        image=picture,
+        lora=found.lora,
+        image=found.image,
     )
     from .naming import job_name  # local: keeps this module's imports about decisions
 
@@ -570,30 +546,9 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
     return decision
 
 
-@dataclass(frozen=True)
-class Waiting:
-    """Why a run cannot start yet: a Pending reason, its message, whether it waits for a person."""
-
-    reason: str
-    message: str
-    stalled: bool
-
-
-def lora_refs(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The loraRefs of a spec: an ImageGeneration's `loras[].loraRef`, a LoraEvaluation's `loraRef`."""
-    refs = [e["loraRef"] for e in spec.get("loras") or [] if "loraRef" in e]
-    return [*refs, spec["loraRef"]] if "loraRef" in spec else refs
-
-
-def lora_key(ref: Mapping[str, Any]) -> str:
-    """Where World.loras keeps what a loraRef names: its name, or namespace/name for one that names
-    another namespace (another owner's LoRA, shared: docs/sharing.md)."""
-    return f"{ref['namespace']}/{ref['name']}" if ref.get("namespace") else str(ref["name"])
-
-
-def lora_location(ref: Mapping[str, Any], namespace: str) -> tuple[str, str]:
-    """The (namespace, name) of the LoraTraining a loraRef of a resource in `namespace` names."""
-    return str(ref.get("namespace") or namespace), str(ref["name"])
+def references(world: World) -> Catalog:
+    """What the spec's references resolve against in a cluster: the resources the operator read."""
+    return Catalog(room="cluster", loras=world.loras, image=world.image, lineage=lora_of_uri)
 
 
 def run_provider(spec: Mapping[str, Any], loras: Mapping[str, LoraState | None]) -> str:
@@ -610,195 +565,17 @@ def run_provider(spec: Mapping[str, Any], loras: Mapping[str, LoraState | None])
     return found.provider if found is not None else ""
 
 
-def _older_hint(res: Observed, name: str, pinned: int, lora: LoraState) -> str:
-    """Where a pinned version older than the LoRA's status lists (api/versions.py) is still found."""
-    listed = min((n for n, _ in lora.model_uris), default=0)
-    if not lora.older_versions or pinned >= listed:
-        return ""
-    where = (
-        f"give that version's model as url (its modelUri in the catalog: `contentgen assets get {name}`)"
-        if res.kind.kind == "ImageGeneration"
-        else f"evaluate it with `contentgen assets evaluate {name} --version {pinned}`"
-    )
-    return f"; versions before v{listed} are no longer listed in its status: {where}"
-
-
-def _resolved(res: Observed, ref: Mapping[str, Any], scale: float, world: World) -> ResolvedLora | Waiting:
-    """The LoRA version a loraRef names (pinned, or its LoraTraining's latest), or why not yet."""
-    name = str(ref["name"])
-    where, _ = lora_location(ref, res.namespace)
-    lora = world.loras.get(lora_key(ref))
-    if lora is None:
-        return Waiting(
-            "LoraNotFound",
-            f"loraRef {name!r}: there is no LoraTraining {name!r} in namespace {where}; "
-            "this resolves by itself when it is created",
-            stalled=True,
-        )
-    owner = str(res.spec.get("owner") or "")
-    if lora.owner != owner:
-        uses = res.kind.kind in ("ImageGeneration", "VideoGeneration")  # a LoraEvaluation evaluates its own
-        shared = uses and ref.get("owner") == lora.owner
-        if not shared:
-            hint = (
-                f"name its owner (loraRef.owner: {lora.owner}) to use it where {lora.owner} shared it with "
-                f"{owner} (docs/sharing.md), or use a LoraTraining of owner {owner}"
-                if uses
-                else f"a LoraEvaluation evaluates a LoRA of its own owner; use owner {lora.owner}"
-            )
-            return Waiting(
-                "LoraOwnerMismatch",
-                f"loraRef {name!r} belongs to owner {lora.owner!r}, not {owner!r} (spec.owner); {hint}",
-                stalled=True,
-            )
-        if not may_use(lora.grants, lora.owner, owner):
-            shares = annotation_of(with_grant(lora.grants, grant(owner, "use")))
-            how = f"kubectl annotate loratraining/{name} -n {where} {SHARED_ANNOTATION}={shares} --overwrite"
-            return Waiting("LoraNotShared", use_refusal(name, lora.owner, owner, how), stalled=True)
-    elif ref.get("owner") not in (None, owner):
-        return Waiting(
-            "LoraOwnerMismatch",
-            f"loraRef {name!r} names owner {ref.get('owner')!r}, but LoraTraining {where}/{name} belongs to "
-            f"{lora.owner!r}; leave loraRef.owner out, or name the LoRA of that owner",
-            stalled=True,
-        )
-    pinned = ref.get("version")
-    if pinned is not None and lora.latest_version >= 1:
-        uri = dict(lora.model_uris).get(int(pinned))
-        if uri is None:
-            have = ", ".join(f"v{n}" for n, _ in lora.model_uris) or "none"
-            return Waiting(
-                "LoraVersionNotFound",
-                f"loraRef {name!r} version {pinned}: LoraTraining {name!r} has no usable version {pinned} "
-                f"(usable versions: {have}){_older_hint(res, name, int(pinned), lora)}; pin another version, "
-                "or leave version out for its latest",
-                stalled=True,
-            )
-        return ResolvedLora(uri=uri, scale=scale, name=name, uid=lora.uid, version=int(pinned))
-    if lora.failed:
-        return Waiting("LoraFailed", _lora_failed(name, lora), stalled=True)
-    if lora.latest_version < 1 or not lora.latest_model_uri:
-        state = f"is {lora.phase}" if lora.phase else "has not started"
-        return Waiting(
-            "LoraNotReady",
-            f"waiting for LoraTraining {name!r}, which {state} and has no trained version yet",
-            stalled=False,
-        )
-    return ResolvedLora(
-        uri=lora.latest_model_uri, scale=scale, name=name, uid=lora.uid, version=lora.latest_version
-    )
-
-
-def resolved_image(
-    res: Observed, ref: Mapping[str, Any], image: ImageState | None
-) -> ResolvedImage | Waiting:
-    """The picture a VideoGeneration's imageRef names: the ImageGeneration's pinned or latest
-    version's `image`-th picture (the first by default), or why not yet."""
-    name = str(ref["name"])
-    if image is None:
-        return Waiting(
-            "ImageNotFound",
-            f"imageRef {name!r}: there is no ImageGeneration {name!r} in namespace {res.namespace}; "
-            "this resolves by itself when it is created",
-            stalled=True,
-        )
-    owner = str(res.spec.get("owner") or "")
-    if image.owner != owner:
-        return Waiting(
-            "ImageOwnerMismatch",
-            f"imageRef {name!r} belongs to owner {image.owner!r}, not {owner!r} (spec.owner); "
-            "use an ImageGeneration of the same owner",
-            stalled=True,
-        )
-    index = int(ref.get("image") or 1)
-    pinned = ref.get("version")
-    have = ", ".join(f"v{n}" for n, _ in image.versions) or "none"
-    if pinned is not None:
-        version = int(pinned)
-        uris = image.images(version)
-        if uris is None:
-            return Waiting(
-                "ImageVersionNotFound",
-                f"imageRef {name!r} version {version}: ImageGeneration {name!r} has no usable version "
-                f"{version} (usable versions: {have}); pin another, or leave version out for its latest",
-                stalled=True,
-            )
-    else:
-        version = image.latest_version
-        found = image.images(version) if version >= 1 else None
-        if found is None:
-            state = f"is {image.phase}" if image.phase else "has not started"
-            return Waiting(
-                "ImageNotReady",
-                f"waiting for ImageGeneration {name!r}, which {state} and has no generated version yet",
-                stalled=image.phase == "Failed",
-            )
-        uris = found
-    if index > len(uris):
-        return Waiting(
-            "ImageVersionNotFound",
-            f"imageRef {name!r} image {index}: version {version} of ImageGeneration {name!r} has "
-            f"{len(uris)} image(s)",
-            stalled=True,
-        )
-    return ResolvedImage(
-        uri=uris[index - 1],
-        name=name,
-        uid=image.uid,
-        version=version,
-        image=index,
-        loras=[ResolvedLora.model_validate(lora) for lora in image.loras_of(version)][:8],
-    )
-
-
-def _evaluated(found: ResolvedLora, lora: LoraState | None) -> EvaluatedLora | Waiting:
-    """The resolved version as a LoraEvaluation evaluates it: it needs its dataset (the subject's
-    faces are taken from it)."""
-    usable = lora.version(found.version) if lora is not None else None
-    if usable is None or not usable.dataset_uri:
-        return Waiting("LoraNotEvaluable", not_evaluable(found.name, found.version), stalled=True)
-    return EvaluatedLora(
-        name=found.name,
-        uid=found.uid,
-        version=found.version,
-        model_uri=found.uri,
-        provider=usable.provider,
-        trigger_word=usable.trigger_word,
-        dataset_uri=usable.dataset_uri,
-    )
-
-
 def _video_lora_problem(spec: Mapping[str, Any]) -> str | None:
     """Why a VideoGeneration's model cannot load one of its LoRAs (a LoraTraining's, FLUX.1), said
     before its loraRef is waited for: admission refuses a loraRef, so this meets resources admitted
     before it did, and a LoraTraining's file given by url."""
     given = [
-        _url_lora(entry["url"], entry.get("scale", 1.0))
+        url_lora(entry["url"], entry.get("scale", 1.0), Catalog("cluster", lineage=lora_of_uri))
         if "url" in entry
         else ResolvedLora(uri="", name=str(entry["loraRef"]["name"]))
         for entry in spec.get("loras") or []
     ]
     return unloadable_lora(str(spec.get("model") or DEFAULT_VIDEO_MODEL), given)
-
-
-def _url_lora(url: str, scale: float) -> ResolvedLora:
-    """A LoRA given by URL; one of our stored versions keeps its lineage (uid and version)."""
-    found = lora_of_uri(url)
-    uid, version = (found[1], found[2]) if found else ("", 0)
-    return ResolvedLora(uri=url, scale=scale, uid=uid, version=version)
-
-
-def _lora_failed(ref: str, lora: LoraState) -> str:
-    """LoraFailed: the referenced LoraTraining failed and has no version to use. Stalled, so
-    `kubectl wait` and Argo CD stop waiting; rechecked like the other waits, so it resolves by
-    itself when the LoraTraining trains a version."""
-    why = lora.message or lora.reason or "no reason given"
-    if lora.reason and not why.startswith(lora.reason):
-        why = f"{lora.reason}: {why}"
-    return (
-        f"loraRef {ref!r}: LoraTraining {ref!r} failed and has no trained version ({why}); "
-        "fix it, and this resolves by itself when it trains a version"
-    )
 
 
 def _settle_cost(status: dict[str, Any], world: World) -> None:
