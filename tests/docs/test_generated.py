@@ -75,7 +75,7 @@ NOT_REASONS = {
     "ClusterRole", "ConfigMap", "RoleBinding", "ServiceAccount", "DeleteOptions", "IfNotPresent",
     "RuntimeDefault", "FallbackToLogsOnError", "FailJob", "DisruptionTarget", "PodScheduled",
     "CreateContainerConfigError", "CreateContainerError", "ErrImagePull", "ImagePullBackOff",
-    "InvalidImageName", "BearerToken", "DirectoryOrCreate", "NoSchedule",
+    "ErrImageNeverPull", "InvalidImageName", "BearerToken", "DirectoryOrCreate", "NoSchedule",
     # condition types of ours that are not also a reason (docs/likeness.md#gates)
     "LikenessEvaluated",
     # a Notification's condition reasons: not a work resource's (docs/notifications.md lists them)

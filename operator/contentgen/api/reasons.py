@@ -83,6 +83,7 @@ REASONS: dict[str, Reason] = {
     "StoreUnsupported": Reason(FAILED, "The S3 server does not support conditional writes (`If-None-Match: *`, answered 501); outputs are not written where another writer could replace them.", stalled=True),
     "DeadlineExceeded": Reason(FAILED, "The Job ran longer than its `activeDeadlineSeconds`.", stalled=True),
     "BackoffLimitExceeded": Reason(FAILED, "The worker failed on every attempt (`backoffLimit`); the worker's last words are in the message.", stalled=True),
+    "OOMKilled": Reason(FAILED, "The kernel killed the worker for using more than its memory limit (the Job's `resources.limits.memory`: the chart's `jobs.<Kind>.resources.limits.memory`) on its last attempt; the message names the limit. What a paid provider billed before is not known. Raise the limit and edit the spec to run again.", stalled=True),
     "PodFailurePolicy": Reason(FAILED, "The worker failed with an error that retrying cannot fix.", stalled=True),
     "JobLost": Reason(FAILED, "The run's Job disappeared before it ended and left no result; edit the spec to run again.", stalled=True),
     "ResultMissing": Reason(FAILED, "The Job completed without leaving a result.", stalled=True),

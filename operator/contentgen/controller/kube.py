@@ -29,6 +29,7 @@ POD_START_PROBLEMS = {
     "CreateContainerConfigError",
     "CreateContainerError",
     "ErrImagePull",
+    "ErrImageNeverPull",  # imagePullPolicy Never and the node lacks the image
     "ImagePullBackOff",
     "InvalidImageName",
 }
