@@ -1,0 +1,103 @@
+"""What the e2e tests on the real node share: the project's images built (as `make images` builds
+them, cached) and their archives, the gate, and the probe a hardened container runs to say what
+the runtime let it do."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from scripts import images
+
+# A real node needs root (containerd, namespaces, cgroups); its e2e tests take minutes (the images
+# checked against the sources, the chart installed, the examples run in containers), more than
+# `make test` can add on this 2-core machine: they run with CONTENTGEN_TEST_REAL_NODE=1.
+needs_real_node = [
+    pytest.mark.skipif(
+        os.environ.get("CONTENTGEN_TEST_REAL_NODE") != "1",
+        reason="the real node's e2e tests run with CONTENTGEN_TEST_REAL_NODE=1 (minutes: not in make test)",
+    ),
+    pytest.mark.skipif(
+        os.geteuid() != 0, reason="the real node needs root (containerd, namespaces, cgroups)"
+    ),
+]
+
+NAMES = ("contentgen", "contentgen-worker")
+
+
+def image_archives(context: Path) -> dict[str, Path]:
+    """The operator's and the worker's archives, built now from a copy of the sources (`context`,
+    an empty folder) unless the cache has them current: nothing stale runs."""
+    try:
+        engine = images.find_engine("buildah")
+    except images.EngineMissing as exc:
+        if shutil.which("buildah") is None and images.install_buildah() is not None:
+            engine = images.find_engine("buildah")
+        else:
+            pytest.skip(f"the images cannot be built here: {exc}")
+    saved = os.environ.get("IMAGE_CONTEXT")
+    os.environ["IMAGE_CONTEXT"] = str(images.snapshot_context(context))
+    try:
+        index = images.build(list(NAMES), images.DEFAULT_REGISTRY, images.version(), engine, log=print)
+    except images.EngineMissing as exc:
+        pytest.skip(f"the images cannot be built here: {exc}")
+    finally:
+        if saved is None:
+            os.environ.pop("IMAGE_CONTEXT", None)
+        else:
+            os.environ["IMAGE_CONTEXT"] = saved
+    entries: dict[str, dict[str, object]] = index["images"]  # type: ignore[assignment]
+    return {name: images.cache_dir() / str(entries[name]["archive"]) for name in NAMES}
+
+
+def image(name: str) -> str:
+    return images.tags(images.DEFAULT_REGISTRY, images.version())[name]
+
+
+# Run in a container (python -c PROBE DIR): what the runtime lets it do, as JSON. DIR is a path the
+# pod mounts writable (an emptyDir).
+PROBE = r"""
+import getpass, json, os, socket, sys
+status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines())
+def attempt(action):
+    try:
+        action()
+        return "allowed"
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+def write(path):
+    with open(path, "w") as f:
+        f.write("x")
+def raw_socket():
+    socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP).close()
+print(json.dumps({
+    "uid": os.getuid(), "gid": os.getgid(), "groups": sorted(os.getgroups()), "user": getpass.getuser(),
+    "cap_eff": status["CapEff"].strip(), "seccomp": status["Seccomp"].strip(),
+    "no_new_privs": status["NoNewPrivs"].strip(),
+    "write_root": attempt(lambda: write("/probe")),
+    "write_image": attempt(lambda: write(sys.executable + ".probe")),
+    "write_volume": attempt(lambda: write(os.path.join(sys.argv[1], "probe"))),
+    "raw_socket": attempt(raw_socket),
+    "setuid_root": attempt(lambda: os.setuid(0)),
+    "token": os.path.exists("/var/run/secrets/kubernetes.io/serviceaccount/token"),
+}))
+"""
+
+# What PROBE says in a container run as the chart and the operator's Jobs ask (uid and gid 10001,
+# no capabilities, seccomp RuntimeDefault, no privilege escalation, a read-only root file system).
+HARDENED = {
+    "uid": 10001,
+    "gid": 10001,
+    "user": "contentgen",
+    "cap_eff": "0000000000000000",
+    "seccomp": "2",  # SECCOMP_MODE_FILTER: the runtime's default profile
+    "no_new_privs": "1",
+    "write_root": "Read-only file system",
+    "write_image": "Read-only file system",
+    "write_volume": "allowed",
+    "raw_socket": "Operation not permitted",
+    "setuid_root": "Operation not permitted",
+}

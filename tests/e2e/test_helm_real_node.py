@@ -1,0 +1,301 @@
+"""The chart installed with the real helm onto the real node (a kubelet, containerd and runc) with
+the project's own images imported: the operator runs as the chart's Deployment and the worker as
+the containers of its Jobs, against versitygw and FerretDB on the cluster's host address, where
+pods reach them. The examples reach Ready; the runtime, not the manifest, is asked whether the
+pods are hardened (a container of each image says what it may do); and what only a real kubelet
+shows reaches the resource in one line: an image that cannot be pulled, a Job's deadline, a worker
+killed for its memory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pymongo
+import pytest
+import yaml
+
+from contentgen.cli.local_cluster import MediaServer, write_examples
+from localcluster import LocalCluster, Options, mongowire
+from localcluster.s3server import S3Server
+from tests.conftest import EXAMPLES, ROOT
+from tests.e2e.real_node import HARDENED, PROBE, image, image_archives, needs_real_node
+from tests.kubectl import Kubectl
+from tests.s3server import S3_ENV, client, make_bucket
+from tests.waiting import wait_for
+
+pytestmark = [*needs_real_node, pytest.mark.timeout(1800), pytest.mark.slow]
+CHART = ROOT / "charts" / "contentgen"
+HELM = ROOT / ".tools" / "bin" / "helm"
+NS = "contentgen"
+BUCKET = "contentgen-test"
+# Not a registry: nothing listens there, so a pull fails at once and no traffic leaves the machine.
+UNPULLABLE = "127.0.0.1:9/contentgen/contentgen-worker"
+
+
+@dataclass
+class World:
+    cluster: LocalCluster
+    kubectl: Kubectl
+    root: Path
+    s3: S3Server
+    catalog: mongowire.Server
+    media: MediaServer
+
+    @property
+    def records(self) -> Any:
+        return pymongo.MongoClient(self.catalog.url, serverSelectionTimeoutMS=5000)["contentgen"]["jobs"]
+
+    def helm(self, *args: str, **values: Any) -> str:
+        path = self.root / "values.yaml"
+        path.write_text(yaml.safe_dump(self.values(**values)))
+        done = subprocess.run(
+            [str(HELM), *args, str(CHART), "-n", NS, "--wait", "--timeout=10m", "-f", str(path)],
+            capture_output=True,
+            text=True,
+            env=self.kubectl.env(),
+            timeout=660,
+            check=False,
+        )
+        assert done.returncode == 0, f"helm {' '.join(args)}: {done.stderr}"
+        return done.stdout
+
+    def values(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "store": {"url": f"s3://{BUCKET}/assets", "endpointUrl": self.s3.endpoint, "region": "us-east-1"},
+            "s3": {"existingSecret": "contentgen-s3"},
+            "mongodb": {"existingSecret": "contentgen-mongodb"},
+            "allowPrivateSources": True,  # the sample media, served on the host's address
+            "logFormat": "plain",
+            "reconcileIntervalSeconds": 2,
+            # a LoraTraining asks for 2 CPUs, all this machine's node has
+            "jobs": {"LoraTraining": {"resources": {"requests": {"cpu": "500m"}}}},
+            **extra,
+        }
+
+
+def secret(name: str, namespace: str, data: dict[str, str]) -> str:
+    meta = {"name": name, "namespace": namespace}
+    return json.dumps({"apiVersion": "v1", "kind": "Secret", "metadata": meta, "stringData": data})
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    root = tmp_path_factory.mktemp("helm-real")
+    archives = image_archives(root / "context")
+    cluster = LocalCluster(Options(root / "cluster", node="real", image_archives=list(archives.values())))
+    cluster.start()
+    stops: list[Any] = [cluster.stop]
+    try:
+        host = cluster.host_ip
+        s3 = S3Server(
+            root / "s3",
+            host=host,
+            access_key=S3_ENV["AWS_ACCESS_KEY_ID"],
+            secret_key=S3_ENV["AWS_SECRET_ACCESS_KEY"],
+        ).start()
+        stops.append(s3.stop)
+        make_bucket(s3.endpoint, BUCKET)
+        catalog = mongowire.start(root / "ferretdb", host=host)
+        stops.append(catalog.stop)
+        media = MediaServer(EXAMPLES / "media", host)
+        stops.append(media.stop)
+        k = Kubectl(cluster.kubeconfig, root / "home")
+        k.run("create", "namespace", NS)
+        s3_keys = {k_: v for k_, v in S3_ENV.items() if k_.startswith("AWS_") and "REGION" not in k_}
+        for namespace in (NS, "default"):  # the operator's and the workers' (README: per namespace)
+            k.run("apply", "-f", "-", stdin=secret("contentgen-s3", namespace, s3_keys))
+        k.run("apply", "-f", "-", stdin=secret("contentgen-mongodb", NS, {"uri": f"{catalog.url}contentgen"}))
+        w = World(cluster, k, root, s3, catalog, media)
+        w.helm("install", "contentgen")
+        yield w
+    finally:
+        for stop in reversed(stops):
+            stop()
+
+
+def offline(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The examples with the offline provider (no key, no paid API); a LoraEvaluation takes the
+    provider that trained its LoRA."""
+    for doc in docs:
+        if doc["kind"] not in ("Notification", "LoraEvaluation"):
+            doc["spec"]["provider"] = "offline"
+    return docs
+
+
+def image_generation(name: str, **spec: Any) -> str:
+    doc = yaml.safe_load((EXAMPLES / "imagegeneration.yaml").read_text())
+    doc["metadata"]["name"] = name
+    doc["spec"].update(provider="offline", **spec)
+    return yaml.safe_dump(doc)
+
+
+def ready_condition(obj: dict[str, Any]) -> dict[str, Any]:
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"), {})
+
+
+def jobs_of(k: Kubectl, uid: str) -> list[dict[str, Any]]:
+    return list(k.json("get", "jobs", "-l", f"contentgen.io/uid={uid}")["items"])
+
+
+def pods_of(k: Kubectl, job: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(
+        k.json("get", "pods", "-l", f"batch.kubernetes.io/job-name={job['metadata']['name']}")["items"]
+    )
+
+
+def test_install_runs_an_image_generation_in_containers(world: World) -> None:
+    k = world.kubectl
+    (pod,) = k.json("get", "pods", "-n", NS, "-l", "app.kubernetes.io/component=operator")["items"]
+    (container,) = pod["status"]["containerStatuses"]
+    assert container["ready"] and container["image"] == image("contentgen"), container
+    assert container["containerID"].startswith("containerd://") and container["restartCount"] == 0
+    k.run("apply", "-f", "-", stdin=image_generation("real-landscape"))
+    k.run("wait", "--for=condition=Ready", "imggen/real-landscape", "--timeout=300s")
+    found = k.json("get", "imggen", "real-landscape")
+    status = found["status"]
+    assert status["phase"] == "Succeeded", status
+    key = status["images"][0]["uri"].removeprefix(f"s3://{BUCKET}/")
+    assert client(world.s3.endpoint).head_object(Bucket=BUCKET, Key=key)["ContentLength"] > 0
+    (job,) = jobs_of(k, found["metadata"]["uid"])
+    (worker,) = pods_of(k, job)
+    (ran,) = worker["status"]["containerStatuses"]
+    assert ran["image"] == image("contentgen-worker") and ran["containerID"].startswith("containerd://")
+    assert ran["state"]["terminated"]["exitCode"] == 0
+    # the operator's catalog is FerretDB, which it reached from its pod
+    record = wait_for(
+        lambda: world.records.find_one({"_id": found["metadata"]["uid"]}), 60, "the catalog's record"
+    )
+    assert record["latestRun"]["phase"] == "Succeeded", record
+
+
+def probe(k: Kubectl, *args: str) -> dict[str, Any]:
+    out = k.run(*args, timeout=120).stdout
+    return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def test_the_runtime_enforces_the_hardened_pods(world: World) -> None:
+    """Each image in the pod its installation gives it (the operator's Deployment, a Job's pod
+    template) says what the runtime let it do: not root, no capability, seccomp's filter, a root
+    file system it cannot write; and a pod of the worker asked to run as root is refused."""
+    k = world.kubectl
+    operator = probe(k, "exec", "-n", NS, "deploy/contentgen-operator", "--", "python", "-c", PROBE, "/tmp")
+    assert operator == {**HARDENED, "groups": [10001], "token": True}, operator
+    job = k.json("get", "jobs", "-l", "contentgen.io/kind=ImageGeneration")["items"][0]
+    spec = job["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    container.update(command=["python", "-c", PROBE, "/work"], args=[])
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "worker-probe"}, "spec": spec}
+    k.run("apply", "-f", "-", stdin=json.dumps(pod))
+    k.run("wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/worker-probe", "--timeout=180s")
+    worker = probe(k, "logs", "worker-probe")
+    assert worker == {**HARDENED, "groups": [10001], "token": True}, worker
+    # as root: the kubelet refuses to start it (runAsNonRoot), whatever the image
+    container["securityContext"]["runAsUser"] = 0
+    pod["metadata"]["name"] = "worker-as-root"
+    k.run("apply", "-f", "-", stdin=json.dumps(pod))
+
+    def refused() -> str:
+        found = k.json("get", "pod", "worker-as-root")
+        waiting = (found["status"].get("containerStatuses") or [{}])[0].get("state", {}).get("waiting", {})
+        refusal = waiting.get("reason") == "CreateContainerConfigError"
+        return str(waiting.get("message", "")) if refusal else ""
+
+    assert "runAsUser breaks non-root policy" in wait_for(refused, 120, "the root pod refused")
+    k.run("delete", "pod", "worker-probe", "worker-as-root", "--wait=false")
+
+
+def test_the_examples_reach_ready(world: World) -> None:
+    k = world.kubectl
+    written = write_examples(EXAMPLES, world.root / "examples", world.media.url)
+    docs = offline([d for path in written for d in yaml.safe_load_all(path.read_text()) if d])
+    out = k.run("apply", "-f", "-", stdin=yaml.safe_dump_all(docs)).stdout
+    assert out.count(" created") == 8, out  # the seven kinds of work, and the Notification
+    k.run(
+        "wait",
+        "--for=condition=Ready",
+        "loratraining,imagegeneration,transcription,loraevaluation,videogeneration",
+        "--all",
+        "--timeout=900s",
+        timeout=960,
+    )
+    table = k.run("get", "contentgen").stdout
+    # the seven examples, and the first test's ImageGeneration
+    assert table.count("Succeeded") == 8, table
+    clip = k.json("get", "vg", "demo-avatar-clip")["status"]
+    assert clip["video"]["likeness"]["verdict"] == "no-faces", clip
+    lora = k.json("get", "lora", "demo-avatar")["status"]
+    assert lora["latestVersion"] == 1
+    (job,) = jobs_of(k, k.json("get", "lora", "demo-avatar")["metadata"]["uid"])
+    logs = k.run("logs", f"job/{job['metadata']['name']}").stdout
+    assert "LoraTraining default/demo-avatar succeeded" in logs, logs
+
+
+def one_line_reason(k: Kubectl, name: str, reasons: tuple[str, ...]) -> dict[str, Any]:
+    """The resource's status once its Ready condition's reason is one of `reasons`."""
+    seen: list[dict[str, Any]] = [{}]
+
+    def reached() -> dict[str, Any] | None:
+        seen[0] = k.json("get", "imggen", name).get("status") or {}
+        return seen[0] if ready_condition({"status": seen[0]}).get("reason") in reasons else None
+
+    try:
+        status: dict[str, Any] = wait_for(reached, 300, f"{name}: {' or '.join(reasons)}", interval=1.0)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; its status: {seen[0]}") from None
+    message = ready_condition({"status": status})["message"]
+    assert message and "\n" not in message and "Traceback" not in message, message
+    return status
+
+
+def test_an_image_that_cannot_be_pulled_says_so_then_the_deadline_ends_it(world: World) -> None:
+    """The worker's image names a registry that answers no pull: the resource says why its pod
+    does not start (the kubelet's ErrImagePull or ImagePullBackOff, in one line); the Job's
+    activeDeadlineSeconds then ends the run as Failed, DeadlineExceeded: nothing waits forever."""
+    k = world.kubectl
+    world.helm(
+        "upgrade",
+        "contentgen",
+        worker={"image": {"repository": UNPULLABLE}},
+        jobs={
+            "LoraTraining": {"resources": {"requests": {"cpu": "500m"}}},
+            "ImageGeneration": {"activeDeadlineSeconds": 60},
+        },
+    )
+    k.run("apply", "-f", "-", stdin=image_generation("unpullable"))
+    status = one_line_reason(k, "unpullable", ("PodNotStarting",))
+    message = ready_condition({"status": status})["message"]
+    assert status["phase"] == "Pending" and UNPULLABLE in message, status
+    assert "ErrImagePull" in message or "ImagePullBackOff" in message, message
+    status = one_line_reason(k, "unpullable", ("DeadlineExceeded",))
+    assert status["phase"] == "Failed", status
+    (job,) = jobs_of(k, k.json("get", "imggen", "unpullable")["metadata"]["uid"])
+    pods = pods_of(k, job)
+    assert all(p["status"]["phase"] not in ("Pending", "Running") or p["metadata"].get("deletionTimestamp")
+               for p in pods), [p["status"]["phase"] for p in pods]  # fmt: skip
+
+
+def test_a_worker_over_its_memory_limit_is_oomkilled_and_said_so(world: World) -> None:
+    k = world.kubectl
+    world.helm(
+        "upgrade",
+        "contentgen",
+        jobs={
+            "LoraTraining": {"resources": {"requests": {"cpu": "500m"}}},
+            "ImageGeneration": {
+                "resources": {"requests": {"memory": "32Mi"}, "limits": {"memory": "32Mi"}},
+                "backoffLimit": 0,
+            },
+        },
+    )
+    k.run("apply", "-f", "-", stdin=image_generation("squeezed"))
+    status = one_line_reason(k, "squeezed", ("OOMKilled",))
+    message = ready_condition({"status": status})["message"]
+    assert status["phase"] == "Failed" and "32Mi" in message, status
+    (job,) = jobs_of(k, k.json("get", "imggen", "squeezed")["metadata"]["uid"])
+    (pod,) = pods_of(k, job)
+    assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["reason"] == "OOMKilled"
