@@ -62,6 +62,7 @@ from contentgen.api.lora import (
     checkpoints_scored,
     checkpoints_stored,
 )
+from contentgen.api.providers import CLUSTER, FAL, provider_entry
 from contentgen.api.video import VideoShape, shape_of_wire
 
 PRICES_AS_OF = "2026-11-22"
@@ -130,13 +131,13 @@ class PriceTable(BaseModel):
         listed = (by_item.get(item) or {}).get(unit)
         if listed is not None:
             return float(listed)
-        if (provider, unit) == ("cluster", "gpu-hour"):
+        if unit == "gpu-hour" and provider_entry(provider).own_gpus:
             return self.cluster.gpu_hour_usd
         return max((float(units[unit]) for units in by_item.values() if unit in units), default=0.0)
 
     def prices(self, provider: str) -> bool:
         """Whether this table prices `provider` at all (the offline provider costs nothing)."""
-        return provider in self.items or provider == "cluster"
+        return provider in self.items or provider_entry(provider).own_gpus
 
 
 _DEFAULT_ITEMS: dict[str, dict[str, dict[str, float]]] = {
@@ -178,7 +179,7 @@ def image_usage(
     provider: str, model: str, sizes: Iterable[tuple[int, int]], request: str = ""
 ) -> list[UsageLine]:
     total = sum(megapixels(w, h) for w, h in sizes)
-    item = FAL_APPS.get(model, model) if provider == "fal" else model
+    item = FAL_APPS.get(model, model) if provider_entry(provider).prices_by_app else model
     return [UsageLine(provider=provider, item=item, unit="megapixel", quantity=total, request=request)]
 
 
@@ -192,7 +193,7 @@ _PRICED_BY_RESOLUTION = ("fal-ai/wan/v2.2-a14b/image-to-video",)
 def video_item(provider: str, shape: VideoShape) -> str:
     """What a video's usage line names: fal's app (with the resolution where it sets the price),
     elsewhere the model."""
-    if provider != "fal":
+    if not provider_entry(provider).prices_by_app:
         return shape.model.name
     app = shape.app
     return f"{app} {shape.resolution}" if app in _PRICED_BY_RESOLUTION else app
@@ -200,7 +201,8 @@ def video_item(provider: str, shape: VideoShape) -> str:
 
 def video_usage(provider: str, shape: VideoShape, request: str = "") -> list[UsageLine]:
     """A video's seconds as its provider bills them (at the frame rate the app counts in)."""
-    billed_fps = VIDEO_BILLED_FPS.get(shape.model.name, shape.fps) if provider == "fal" else shape.fps
+    by_app = provider_entry(provider).prices_by_app
+    billed_fps = VIDEO_BILLED_FPS.get(shape.model.name, shape.fps) if by_app else shape.fps
     seconds = round(shape.frames / max(1, billed_fps), 6)
     item = video_item(provider, shape)
     return [UsageLine(provider=provider, item=item, unit="video-second", quantity=seconds, request=request)]
@@ -211,20 +213,25 @@ def training_usage(provider: str, app: str, steps: int, request: str = "") -> li
     return [UsageLine(provider=provider, item=item, unit="step", quantity=steps, request=request)]
 
 
-def cluster_usage(item: str, gpu_seconds: float, request: str = "") -> list[UsageLine]:
-    """provider: cluster: the GPU time a run held, in GPU-hours (seconds held × GPUs), priced per
-    GPU-hour. `item` names the work (lora-training, image-generation, transcription,
-    likeness-evaluation); one price per GPU-hour prices every item (`PriceTable.price` falls back
-    to the provider's dearest price for the unit)."""
+def gpu_usage(provider: str, item: str, gpu_seconds: float, request: str = "") -> list[UsageLine]:
+    """The GPU time a run held on `provider`'s own GPUs (provider cluster), in GPU-hours (seconds
+    held × GPUs), priced per GPU-hour. `item` names the work (lora-training, image-generation,
+    transcription, likeness-evaluation); one price per GPU-hour prices every item
+    (`PriceTable.price` falls back to the provider's dearest price for the unit)."""
     return [
         UsageLine(
-            provider="cluster",
+            provider=provider,
             item=item,
             unit="gpu-hour",
             quantity=max(0.0, gpu_seconds) / 3600.0,
             request=request,
         )
     ]
+
+
+def cluster_usage(item: str, gpu_seconds: float, request: str = "") -> list[UsageLine]:
+    """`gpu_usage` of provider cluster."""
+    return gpu_usage(CLUSTER.name, item, gpu_seconds, request)
 
 
 def caption_usage(provider: str, item: str, requests: Iterable[str]) -> list[UsageLine]:
@@ -270,7 +277,7 @@ def scored_loras(spec: Mapping[str, Any]) -> int:
     """How many LoRAs a LoraTraining's likeness evaluation scores (`spec` as on the wire): where
     the trainer stores checkpoints (provider cluster), `evaluation.checkpoints` of them at most;
     elsewhere the one LoRA (docs/likeness.md#checkpoints)."""
-    if spec.get("provider") != "cluster":
+    if not provider_entry(str(spec.get("provider") or "")).own_gpus:
         return 1
     training, evaluation = spec.get("training") or {}, spec.get("evaluation") or {}
     default_training, default_evaluation = TrainingSpec(), EvaluationSpec()
@@ -325,6 +332,10 @@ def expected_gpu_seconds(
     return seconds * max(1, cluster.gpus.get(kind, 1))
 
 
+# The app that writes a LoraTraining's dataset captions (captioning: auto), per provider that bills
+# them (offline's cost nothing).
+CAPTION_APPS = {FAL.name: FAL_CAPTION_APP}
+
 CLUSTER_ITEMS = {
     "LoraTraining": "lora-training",
     "ImageGeneration": "image-generation",
@@ -339,9 +350,9 @@ def expected_usage(
     """What a run of `spec` should bill, known before it starts (a LoraEvaluation's `spec` with
     the provider it runs on, and whether its baseline is stored already: `baseline_cached`)."""
     provider = str(spec.get("provider", ""))
-    if provider == "cluster":
+    if provider_entry(provider).own_gpus:
         seconds = expected_gpu_seconds(kind, spec, prices, baseline_cached=baseline_cached)
-        return cluster_usage(CLUSTER_ITEMS.get(kind, "transcription"), seconds)
+        return gpu_usage(provider, CLUSTER_ITEMS.get(kind, "transcription"), seconds)
     if kind == "LoraEvaluation":
         prompt_set, seeds = _likeness_plan(spec.get("evaluation") or {})
         return evaluation_usage(provider, prompt_set, seeds, baseline_cached=baseline_cached)
@@ -355,9 +366,10 @@ def expected_usage(
         training = spec.get("training") or {}
         lines = training_usage(provider, str(training.get("model", "")), int(training.get("steps", 1000)))
         dataset = spec.get("dataset") or {}
-        if dataset.get("captioning") == "auto" and provider == "fal":  # at most one per image
+        caption_app = CAPTION_APPS.get(provider)  # the captions' app, where it bills them
+        if dataset.get("captioning") == "auto" and caption_app:  # at most one per image
             frames = int(dataset.get("maxFrames", DEFAULT_MAX_FRAMES))
-            lines.append(UsageLine(provider=provider, item=FAL_CAPTION_APP, unit="request", quantity=frames))
+            lines.append(UsageLine(provider=provider, item=caption_app, unit="request", quantity=frames))
         evaluation = spec.get("evaluation") or {}
         if evaluation.get("enabled", True):  # the baseline too, unless it is stored already
             lines += evaluation_usage(provider, *_likeness_plan(evaluation), baseline_cached=baseline_cached)

@@ -1,7 +1,7 @@
 """The providers as the API and every layer above it know them: what each one is, declared once.
 
 Code outside `providers/` never compares a provider's name (tests/providers/test_provider_names.py):
-it asks the provider's entry here (`provider(name)`), or, in a run, the provider's outputs, which
+it asks the provider's entry here (`provider_entry(name)`), or, in a run, the provider's outputs, which
 carry what they are billed by and whether they are placeholders (providers/base.py). `providers/`
 builds each one by name from its own registry, whose entries are these names.
 """
@@ -23,23 +23,29 @@ class Provider:
     key: str = ""
     # its price list names its apps, not our models, and counts each app's units its own way (fal)
     prices_by_app: bool = False
+    # the most pictures one request makes (0: no limit)
+    max_images: int = 0
+    # whether its transcripts can say who speaks (the cluster stages no diarisation model)
+    speaker_labels: bool = True
+    # whether a request in flight can be cancelled at the provider (fal's queue)
+    cancels: bool = False
 
 
 OFFLINE = Provider("offline", placeholders=True)
-FAL = Provider("fal", key="FAL_KEY", prices_by_app=True)
+# max_images: on every FLUX app fal serves
+FAL = Provider("fal", key="FAL_KEY", prices_by_app=True, max_images=4, cancels=True)
 ASSEMBLYAI = Provider("assemblyai", key="ASSEMBLYAI_API_KEY")
-CLUSTER = Provider("cluster", own_gpus=True)
+CLUSTER = Provider("cluster", own_gpus=True, speaker_labels=False)
 
 PROVIDERS: dict[str, Provider] = {p.name: p for p in (FAL, ASSEMBLYAI, CLUSTER, OFFLINE)}
-_UNKNOWN = Provider("")
 
 
-def provider(name: str) -> Provider:
+def provider_entry(name: str) -> Provider:
     """The entry of the provider called `name`; one with no traits for a name no provider has
     (a record from before it, a test's fake)."""
-    return PROVIDERS.get(name, _UNKNOWN)
+    return PROVIDERS.get(name) or Provider(name)
 
 
 def placeholders(name: str) -> bool:
     """Whether what the provider `name` makes is a labelled placeholder (nothing paid for)."""
-    return provider(name).placeholders
+    return provider_entry(name).placeholders

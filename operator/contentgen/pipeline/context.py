@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from contentgen.api import SpecSnapshot, StageTiming, UsageLine
+from contentgen.api.providers import placeholders
 from contentgen.errors import ContentgenError, PermanentError, TransientError
 from contentgen.store import ObjectStore
 
@@ -196,7 +197,7 @@ class RunContext:
         from the provider's checkpoint without paying again (the offline provider's: that nothing
         was paid, and the next attempt makes them again)."""
         plural = what.endswith("s")  # "the images", "the LoRA weights"; "the video"
-        kept = (_UNPAID if self.provider == "offline" else _PAID).format(
+        kept = (_UNPAID if placeholders(self.provider) else _PAID).format(
             were="were" if plural else "was", are="are" if plural else "is", them="them" if plural else "it"
         )
         try:

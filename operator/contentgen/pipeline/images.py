@@ -8,7 +8,7 @@ import numpy as np
 
 from contentgen.api import Artifact, GeneratedImage, ImageGenerationSpec, RunResult
 from contentgen.errors import PermanentError
-from contentgen.pricing import cluster_usage, image_usage
+from contentgen.pricing import gpu_usage, image_usage
 from contentgen.providers import image_generator
 from contentgen.providers.base import ImageOutput, ImageRequest, LoraWeights
 from contentgen.store import keys
@@ -52,11 +52,11 @@ def run_images(ctx: RunContext) -> RunResult:
         checkpoint = StoreCheckpoint(ctx.store, keys.checkpoint(uid, "images"))
         ctx.usage = None  # a paid call is under way
         outputs = provider.generate_images(request, ctx.scratch("images"), span, checkpoint)
-        if provider.name == "cluster":  # the GPU time each picture held, counted once per picture
+        if any(o.gpu_seconds is not None for o in outputs):  # the GPU time each picture held, once each
             ctx.usage = [
                 line
                 for o in outputs
-                for line in cluster_usage("image-generation", o.gpu_seconds, o.request_id)
+                for line in gpu_usage(provider.name, "image-generation", o.gpu_seconds or 0.0, o.request_id)
             ]
         else:
             billed = outputs[0].request_id if outputs else ""
@@ -90,7 +90,7 @@ def run_images(ctx: RunContext) -> RunResult:
     return RunResult(
         kind=snap.kind,
         provider=provider.name,
-        placeholder=ctx.provider == "offline",
+        placeholder=any(o.placeholder for o in outputs),
         artifacts=artifacts,
         images=images,
         # each plan the pictures were drawn with, once (a retry on another card may have another)

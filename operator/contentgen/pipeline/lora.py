@@ -29,7 +29,7 @@ from contentgen.api import (
 from contentgen.api.lora import loss_curve
 from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.files import sha256_file
-from contentgen.pricing import caption_usage, cluster_usage, training_usage
+from contentgen.pricing import caption_usage, gpu_usage, training_usage
 from contentgen.providers import captioner, image_generator, trainer
 from contentgen.providers.base import (
     CaptionRequest,
@@ -179,8 +179,10 @@ def run_lora(ctx: RunContext) -> RunResult:
                 span,
                 checkpoint,
             )
-        if provider.name == "cluster":  # the GPU time it held, not a provider's bill
-            ctx.usage = billed + cluster_usage("lora-training", trained.gpu_seconds, trained.request_id)
+        if trained.gpu_seconds is not None:  # the GPU time it held, not a provider's bill
+            ctx.usage = billed + gpu_usage(
+                provider.name, "lora-training", trained.gpu_seconds, trained.request_id
+            )
         else:
             ctx.usage = billed + training_usage(
                 provider.name, spec.training.model, spec.training.steps, trained.request_id

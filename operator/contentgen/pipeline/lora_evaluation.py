@@ -20,6 +20,7 @@ from contentgen.api import (
     UsageLine,
     now,
 )
+from contentgen.api.providers import placeholders
 from contentgen.errors import PermanentError
 from contentgen.providers import image_generator
 
@@ -90,7 +91,7 @@ def result(kind: str, provider: str, record: dict[str, Any], lora: EvaluatedLora
     evaluation = EvaluationVersion(
         version=version,
         provider=provider,
-        placeholder=provider == "offline",
+        placeholder=placeholders(provider),
         created_at=now(),
         lora=lora,
         evaluation=int(record["evaluation"]),
@@ -100,7 +101,7 @@ def result(kind: str, provider: str, record: dict[str, Any], lora: EvaluatedLora
     return RunResult(
         kind=kind,
         provider=provider,
-        placeholder=provider == "offline",
+        placeholder=placeholders(provider),
         evaluation=evaluation,
         evaluation_record=record,
     )

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 
 from contentgen.api import RunResult, TranscriptionSpec, TranscriptOutput
+from contentgen.api.providers import provider_entry
 from contentgen.errors import InvalidInput
-from contentgen.pricing import cluster_usage, transcription_usage
+from contentgen.pricing import gpu_usage, transcription_usage
 from contentgen.providers import transcriber
 from contentgen.providers.base import TranscriptionRequest
 from contentgen.store import keys
@@ -58,15 +59,15 @@ def run_transcription(ctx: RunContext) -> RunResult:
                 duration_seconds=info.duration,
                 # the provider's models: AssemblyAI's in priority order, or the cluster's Whisper
                 speech_models=(spec.whisper_model,)
-                if provider.name == "cluster"
+                if provider_entry(provider.name).own_gpus
                 else tuple(spec.speech_models),
             ),
             ctx.scratch("transcribe"),
             span,
             checkpoint,
         )
-        if provider.name == "cluster":
-            ctx.usage = cluster_usage("transcription", output.gpu_seconds, output.request_id)
+        if output.gpu_seconds is not None:  # the GPU time it held
+            ctx.usage = gpu_usage(provider.name, "transcription", output.gpu_seconds, output.request_id)
         else:
             ctx.usage = transcription_usage(
                 provider.name,

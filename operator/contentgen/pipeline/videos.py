@@ -23,7 +23,7 @@ from contentgen.api import (
 )
 from contentgen.api.video import frame_size, shape_of, unloadable_lora
 from contentgen.errors import InvalidInput
-from contentgen.pricing import cluster_usage, video_usage
+from contentgen.pricing import gpu_usage, video_usage
 from contentgen.providers import video_generator
 from contentgen.providers.base import LoraWeights, VideoRequest
 from contentgen.store import keys
@@ -103,8 +103,8 @@ def run_videos(ctx: RunContext) -> RunResult:
         checkpoint = StoreCheckpoint(ctx.store, keys.checkpoint(uid, "video"))
         ctx.usage = None  # a paid call is under way
         output = provider.generate_video(request, ctx.scratch("video"), span, checkpoint)
-        if provider.name == "cluster":  # the GPU time the video held
-            ctx.usage = cluster_usage("video-generation", output.gpu_seconds, output.request_id)
+        if output.gpu_seconds is not None:  # the GPU time the video held
+            ctx.usage = gpu_usage(provider.name, "video-generation", output.gpu_seconds, output.request_id)
         else:
             ctx.usage = video_usage(provider.name, shape, output.request_id)
 
@@ -162,7 +162,7 @@ def run_videos(ctx: RunContext) -> RunResult:
     return RunResult(
         kind=snap.kind,
         provider=provider.name,
-        placeholder=ctx.provider == "offline",
+        placeholder=output.placeholder,
         artifacts=artifacts,
         video=video,
     )

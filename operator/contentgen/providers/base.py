@@ -63,6 +63,13 @@ class CheckpointFiles(Protocol):
         is still never written again once it was."""
 
 
+# What an output is billed by, as it carries it: the GPU time its work held (seconds × GPUs: the
+# cluster's own GPUs, priced per GPU-hour), or None where the provider's price list counts the
+# request (its steps, megapixels, seconds of video or audio). `placeholder`: a labelled placeholder,
+# nothing paid for (offline). So no run asks which provider made it.
+GpuSeconds = float | None
+
+
 # --- LoRA training --------------------------------------------------------------------------
 
 
@@ -103,7 +110,7 @@ class TrainingOutput:
     details: dict[str, Any] = field(default_factory=dict)  # provider specifics worth keeping
     checkpoints: tuple[TrainedCheckpoint, ...] = ()  # intermediate LoRAs, oldest first (cluster)
     loss: Path | None = None  # training-loss.json: the loss of every step, where the trainer reports it
-    gpu_seconds: float = 0.0  # seconds the work held the device × its GPUs (cluster)
+    gpu_seconds: GpuSeconds = None  # seconds the work held the device × its GPUs (cluster)
 
 
 class LoraTrainer(Protocol):
@@ -148,8 +155,9 @@ class ImageOutput:
     content_type: str
     seed: int | None = None
     request_id: str = ""  # the provider's request that made (and billed) it
-    gpu_seconds: float = 0.0  # its share of the GPU time the call held (cluster)
+    gpu_seconds: GpuSeconds = None  # its share of the GPU time the call held (cluster)
     memory_plan: str = ""  # the memory plan it was drawn with, in words (cluster; "" elsewhere)
+    placeholder: bool = False
 
 
 class ImageGenerator(Protocol):
@@ -185,7 +193,7 @@ class TranscriptionOutput:
     request_id: str
     placeholder: bool = False
     speech_model: str = ""  # the model that made it (and is billed), as the provider reports it
-    gpu_seconds: float = 0.0  # provider cluster: GPU time it held (seconds × GPUs), its cost
+    gpu_seconds: GpuSeconds = None  # provider cluster: GPU time it held (seconds × GPUs), its cost
 
 
 class Transcriber(Protocol):
@@ -235,7 +243,7 @@ class VideoOutput:
     content_type: str = "video/mp4"
     seed: int | None = None
     request_id: str = ""  # the provider's request that made (and billed) it
-    gpu_seconds: float = 0.0  # GPU time it held (cluster)
+    gpu_seconds: GpuSeconds = None  # GPU time it held (cluster)
     placeholder: bool = False
 
 

@@ -151,7 +151,14 @@ class OfflineProvider:
             path = work_dir / f"image-{index + 1:02d}.png"
             path.write_bytes(_placeholder_png(request, width, height, seed, index))
             outputs.append(
-                ImageOutput(path=path, width=width, height=height, content_type="image/png", seed=seed)
+                ImageOutput(
+                    path=path,
+                    width=width,
+                    height=height,
+                    content_type="image/png",
+                    seed=seed,
+                    placeholder=True,
+                )
             )
         progress(100)
         return outputs

@@ -21,7 +21,7 @@ import numpy as np
 from contentgen.api import CheckpointLikeness, UsageLine
 from contentgen.api import Likeness as LikenessReport
 from contentgen.errors import PermanentError
-from contentgen.pricing import cluster_usage, image_usage
+from contentgen.pricing import gpu_usage, image_usage
 from contentgen.providers.base import Checkpoint, CheckpointFiles, ImageGenerator, ImageRequest, LoraWeights
 from contentgen.providers.progress import SubProgress
 from contentgen.store import ObjectStore, keys
@@ -130,8 +130,8 @@ def run_evaluations(
                 reason="ProviderError",
             )
         output = outputs[0]
-        if generator.name == "cluster":  # the cluster's GPU time, not a bill per picture
-            used = cluster_usage("likeness-evaluation", output.gpu_seconds, output.request_id)
+        if output.gpu_seconds is not None:  # the GPU time it held, not a bill per picture
+            used = gpu_usage(generator.name, "likeness-evaluation", output.gpu_seconds, output.request_id)
         else:
             used = image_usage(generator.name, plan.model, [(output.width, output.height)], output.request_id)
         _add(billed, used)

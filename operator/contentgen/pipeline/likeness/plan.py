@@ -10,6 +10,7 @@ from typing import Any
 
 from contentgen.api import UsageLine
 from contentgen.api.lora import LIKENESS_IMAGE_SIZE, LIKENESS_MODEL
+from contentgen.api.providers import provider_entry
 from contentgen.pricing import evaluation_usage
 from contentgen.store import ObjectStore, keys
 
@@ -61,7 +62,7 @@ def estimate_baseline_cached(store: ObjectStore | None, kind: str, spec: Mapping
     baseline_model), which only its generator knows: counted."""
     plan = of_spec(kind, spec)
     provider = str(spec.get("provider") or "")
-    if store is None or plan is None or not provider or provider == "cluster":
+    if store is None or plan is None or not provider or provider_entry(provider).own_gpus:
         return False
     try:
         return baseline_cached(store, provider, plan)
