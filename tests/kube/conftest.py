@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.harness.kube import served_media
+
 from .harness import Cluster
 
 
@@ -20,3 +22,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     clusters = [v for v in getattr(item, "funcargs", {}).values() if isinstance(v, Cluster)]
     for cluster in clusters:
         report.sections.append(("cluster state and operator log", cluster.describe()))
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The face clip (tests/harness/kube.py: face_clip), and a text file posing as a video, served
+    over HTTP; yields the base URL."""
+    with served_media(tmp_path_factory.mktemp("media")) as base:
+        yield base

@@ -14,9 +14,9 @@ import pytest
 from contentgen.api import now
 from contentgen.controller.budget import ANNOTATION
 from contentgen.pricing import month_of
+from tests.harness.kube import image as offline_image
+from tests.harness.kube import lora
 from tests.kube.harness import cluster, operator, wait_for
-from tests.kube.test_operator import image as offline_image
-from tests.kube.test_operator import lora, media  # noqa: F401 (media: the served clip, a fixture)
 
 
 def image(name: str, **spec: Any) -> dict[str, Any]:
@@ -103,7 +103,7 @@ def test_a_budget_exceeded_then_raised(tmp_path: Path, monkeypatch: pytest.Monke
 def test_a_budget_for_the_training_only_skips_the_likeness_evaluation(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    media: str,  # noqa: F811 (the fixture imported above)
+    media: str,
 ) -> None:
     """Issue 30: the LoraTraining is not held for its evaluation; it trains, says why it was not
     evaluated, and counts only the training against the budget."""

@@ -32,9 +32,9 @@ from contentgen.store import keys
 from contentgen.store.s3 import s3_client
 from scripts.chart import template
 from tests.cluster.tiny_flux import session_cache, tiny_flux
+from tests.harness.kube import face_clip, image, lora, record_calls, uid_of
 from tests.httpserver import serve
 from tests.kube.harness import BUCKET, Cluster, cluster, operator
-from tests.kube.test_operator import face_clip, image, lora, record_calls, uid_of
 from tests.providers.cluster_models import HEARD, TINY_WHISPER, speech, tiny_whisper_dir
 from tests.staged_models import upload_model
 

@@ -19,6 +19,7 @@ from urllib.parse import unquote
 
 import pytest
 
+from tests.harness.kube import image, reason, record_calls
 from tests.kube.harness import LOG, Cluster, cluster, operator, wait_for
 from tests.kube.kueue import (
     NO_GPU_LEFT,
@@ -28,7 +29,6 @@ from tests.kube.kueue import (
     set_conditions,
     suspend_like_kueue,
 )
-from tests.kube.test_operator import image, reason, record_calls
 
 pytestmark = pytest.mark.timeout(600)
 GPU = "nvidia.com/gpu"

@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from localcluster.faults import FaultProxy
+from tests.harness.handover import Replica, holder, image
 from tests.kube.harness import Cluster, cluster, free_port, wait_for
 
 NAMESPACE = "handover"
@@ -37,18 +38,6 @@ WRITES = ("create", "update", "patch", "delete")
 LONG = 300 + 6 * RESOURCES  # a hang guard: 100 worker processes on two busy cores take minutes
 STARTED = ("Running", "Succeeded")
 RANK = {"Pending": 0, "Running": 1, "Succeeded": 2, "Failed": 2}
-
-
-@dataclass
-class Replica:
-    identity: str
-    proxy: FaultProxy
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def tail(self) -> str:
-        lines = self.log.read_text(errors="replace").splitlines() if self.log.exists() else []
-        return "\n".join([f"--- {self.identity}'s last log lines ---", *lines[-60:]])
 
 
 def start_replica(c: Cluster, identity: str) -> Replica:
@@ -73,20 +62,6 @@ def start_replica(c: Cluster, identity: str) -> Replica:
             [sys.executable, "-m", "contentgen", "operator"], env=env, stdout=out, stderr=subprocess.STDOUT
         )
     return Replica(identity, proxy, process, log)
-
-
-def holder(c: Cluster) -> str:
-    lease = c.get("leases", "contentgen", "contentgen-operator", "coordination.k8s.io/v1") or {}
-    return str((lease.get("spec") or {}).get("holderIdentity") or "")
-
-
-def image(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "contentgen.io/v1alpha1",
-        "kind": "ImageGeneration",
-        "metadata": {"name": name},
-        "spec": {"owner": "alice", "provider": "offline", "prompt": "a lighthouse", "numImages": 1},
-    }
 
 
 @dataclass

@@ -20,13 +20,12 @@ import yaml
 
 from contentgen.catalog import Catalog, to_record
 from contentgen.store import keys
+from tests.harness.kube import image, lora, namespaced_rbac, reason, record_calls, uid_of
 from tests.kube.harness import Cluster, cluster, operated, operator, wait_for
-from tests.kube.test_operator import image, lora, media, namespaced_rbac, reason, record_calls, uid_of
 from tests.kubectl import Kubectl
 from tests.rbac.record import identity
 
 pytestmark = pytest.mark.timeout(600)
-__all__ = ["media"]  # the kube tests' media server, a fixture of this module too
 
 
 def evaluation(name: str, lora_name: str, **spec: Any) -> dict[str, Any]:

@@ -31,9 +31,9 @@ from contentgen.catalog.deliveries import Deliveries
 from contentgen.catalog.mongo import MongoCatalog
 from localcluster import mongowire
 from localcluster.faults import FaultProxy
+from tests.harness.handover import Replica, holder, image
+from tests.harness.kube import namespaced_rbac, record_calls
 from tests.kube.harness import Cluster, cluster, free_port, operator, wait_for
-from tests.kube.test_handover import Replica, holder, image
-from tests.kube.test_operator import media, namespaced_rbac, record_calls  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.timeout(600)
 SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
@@ -106,7 +106,7 @@ def notification_status(c: Cluster, ns: str) -> dict[str, Any]:
 def test_a_succeeded_transcription_is_delivered_signed(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    media: str,  # noqa: F811
+    media: str,
     receiver: tuple[str, Receiver],
 ) -> None:
     url, got = receiver

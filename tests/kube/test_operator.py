@@ -14,40 +14,18 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from prometheus_client import REGISTRY
 
 from contentgen.store import LocalStore, keys
-from scripts.synthetic_video import face_scene, other_scene, write_video
 from tests.conftest import EXAMPLES
+from tests.harness.kube import image, lora, namespaced_rbac, reason, record_calls, uid_of
 from tests.httpserver import serve
 from tests.kube.harness import ApiError, Cluster, cluster, operated, operator, wait_for
 from tests.kube.kueue import install_workloads, make_workload, set_conditions, suspend_like_kueue
 from tests.kubectl import Kubectl
-from tests.rbac.record import CALLS_FILE, OPERATOR_USER, identity, record_decisions
+from tests.rbac.record import CALLS_FILE, OPERATOR_USER, identity
 
 pytestmark = pytest.mark.timeout(600)
-
-
-def face_clip(root: Path) -> Path:
-    """A short video with sound in five shots: four framings of a face and a cup of coffee, so a
-    LoRA dataset keeps four images and drops one for having no face."""
-    shots = [face_scene(1.5), other_scene(1.5, "coffee"), *(face_scene(1.5, variant=v) for v in (1, 2, 3))]
-    return write_video(root / "clip.mp4", shots, audio=True).path
-
-
-@pytest.fixture(scope="module")
-def media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The face clip (`face_clip`), and a text file posing as a video, served over HTTP."""
-    root = tmp_path_factory.mktemp("media")
-    routes = {
-        "/clip.mp4": (200, {}, face_clip(root).read_bytes()),
-        "/notes.mp4": (200, {}, b"this is not a video\n" * 50),
-        # the 25 s sample: a dataset stage long enough to watch its progress (test_records.py)
-        "/sample.mp4": (200, {}, (EXAMPLES / "media" / "sample.mp4").read_bytes()),
-    }
-    with serve(routes) as (base, _):
-        yield base
 
 
 @pytest.fixture(scope="module")
@@ -55,26 +33,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     with operated(tmp_path_factory) as c:
         yield c
     record_calls(c)
-
-
-def lora(name: str, media: str, *, source: str = "clip.mp4", **spec: Any) -> dict[str, Any]:
-    body = {
-        "owner": "alice",
-        "provider": "offline",
-        "source": {"url": f"{media}/{source}"},
-        "triggerWord": "tw",
-        # the clip's four face shots, all of them needed (minFrames may not be below 4)
-        "dataset": {"maxFrames": 4, "minFrames": 4, "minSceneSeconds": 0.5},
-        "training": {"steps": 100},
-        "tags": ["avatar"],
-    }
-    body.update(spec)
-    return {
-        "apiVersion": "contentgen.io/v1alpha1",
-        "kind": "LoraTraining",
-        "metadata": {"name": name},
-        "spec": body,
-    }
 
 
 # What the dataset stage finds in the clip (status.dataset).
@@ -99,27 +57,6 @@ def clip_dataset(status: dict[str, Any], **changes: Any) -> dict[str, Any]:
     assert person["number"] == 1 and person["subject"] and person["scenes"] == 4
     assert dataset["subject"] == {"person": 1, "chosenBy": "screenTime", "purity": 1.0}
     return {key: dataset[key] for key in {**CLIP_DATASET, **changes}}
-
-
-def image(name: str, **spec: Any) -> dict[str, Any]:
-    body = {"owner": "alice", "provider": "offline", "prompt": "a lighthouse", "numImages": 1}
-    body.update(spec)
-    return {
-        "apiVersion": "contentgen.io/v1alpha1",
-        "kind": "ImageGeneration",
-        "metadata": {"name": name},
-        "spec": body,
-    }
-
-
-def uid_of(c: Cluster, kind: str, ns: str, name: str) -> str:
-    obj = c.resource(kind, ns, name)
-    assert obj is not None
-    return str(obj["metadata"]["uid"])
-
-
-def reason(status: dict[str, Any], type_: str = "Ready") -> str:
-    return next(c["reason"] for c in status["conditions"] if c["type"] == type_)
 
 
 def catalog_status(c: Cluster, uid: str, status: str, **latest: Any) -> dict[str, Any]:
@@ -766,29 +703,6 @@ def test_operator_restart_mid_job_creates_no_second_job(
 
 
 # --- what the operator and the worker asked of the API server (for the chart's RBAC) -----------
-
-
-def record_calls(c: Cluster, mode: str = "cluster-wide") -> None:
-    record_decisions(c.decisions(), mode)
-
-
-def namespaced_rbac(namespaces: list[str]) -> list[dict[str, Any]]:
-    """The chart rendered for watchNamespaces: the namespaces (they exist before an install), the
-    operator's ServiceAccount, the RBAC and the ConfigMap the operator mirrors grants into."""
-    from scripts.chart import template
-
-    docs = [
-        d
-        for d in yaml.safe_load_all(template("--set-json", f"watchNamespaces={json.dumps(namespaces)}"))
-        if d
-    ]
-    kinds = ("ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
-    namespace_docs = [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
-        for ns in ["contentgen", *namespaces]
-    ]
-    shares = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "contentgen-shares"]
-    return namespace_docs + [d for d in docs if d["kind"] in kinds] + shares
 
 
 def test_namespaced_install_stays_in_its_namespaces(

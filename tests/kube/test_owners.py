@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from contentgen.controller.owners import ANNOTATION
+from tests.harness.kube import image, record_calls
 from tests.kube.harness import cluster, default_manifests, operator, wait_for
-from tests.kube.test_operator import image, record_calls
 from tests.kubectl import Kubectl
 
 pytestmark = pytest.mark.timeout(600)

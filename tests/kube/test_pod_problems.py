@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from tests.harness.kube import image, reason, record_calls
 from tests.kube.harness import Cluster, cluster, operator, wait_for
-from tests.kube.test_operator import image, reason, record_calls
 
 pytestmark = pytest.mark.timeout(600)
 WITHIN = 60.0  # the promise: the cause is in the status within a minute

@@ -15,12 +15,11 @@ import httpx
 import pytest
 
 from contentgen.catalog import Catalog, Filters, Page, pruning
+from tests.harness.kube import image, lora, uid_of
 from tests.kube.harness import Cluster, operated, wait_for
-from tests.kube.test_operator import image, lora, media, uid_of
 from tests.sse import Events, serve_api
 
 pytestmark = pytest.mark.timeout(600)
-__all__ = ["media"]  # the kube tests' media server, a fixture of this module too
 TOKEN = "alice-token-0123456789"
 
 

@@ -17,8 +17,8 @@ import pytest
 
 from contentgen.catalog import Catalog, to_record
 from contentgen.store import keys
+from tests.harness.kube import image, namespaced_rbac, reason, record_calls, uid_of
 from tests.kube.harness import Cluster, cluster, operated, operator, wait_for
-from tests.kube.test_operator import image, namespaced_rbac, reason, record_calls, uid_of
 from tests.rbac.record import identity
 
 pytestmark = pytest.mark.timeout(600)

@@ -137,7 +137,7 @@ def owner(job: dict[str, Any]) -> str:
 
 
 def queued(c: Cluster, ns: str, name: str) -> bool:
-    from tests.kube.test_operator import reason
+    from tests.harness.kube import reason
 
     status = c.status("ImageGeneration", ns, name)
     return bool(status.get("conditions")) and reason(status) == "Queued"
@@ -150,7 +150,7 @@ def test_a_resource_deleted_while_the_watch_was_away_leaves_every_index_and_queu
     it no longer stands first in its namespace's queue: the next slot goes to the resource behind
     it, and no Job is made for it), and the unchanged resources the relist delivered again are
     not written again."""
-    from tests.kube.test_operator import image, uid_of
+    from tests.harness.kube import image, uid_of
 
     c, ns = env, "relist-cr"
     c.apply(image("settled"), ns)
