@@ -141,9 +141,11 @@ def test_the_best_scoring_checkpoint_is_the_versions_model_and_each_picture_is_m
     assert f"; memory plan {version.memory_plan}" in shown
     assert "> the model is step 100's, chosen by cli:" in shown and "* step 68: good" in shown
     assert "> step 100: poor" in shown
-    from contentgen.pipeline.local_run import _resolve
+    from contentgen.pipeline.local_run import resolve_locally
 
-    resolved = _resolve("jx", None, 1.0, "demo", "default", store)
+    [resolved] = resolve_locally(
+        {"owner": "demo", "loras": [{"loraRef": {"name": "jx"}}]}, "default", store
+    ).loras
     assert resolved.uri == version.final_model_uri  # step 100's LoRA, not model.safetensors
     record = open_catalog().get(result.uid)
     assert record is not None and record["latestModelUri"] == version.final_model_uri

@@ -21,7 +21,7 @@ import pytest_asyncio
 from contentgen.catalog import Catalog
 from contentgen.httpapi import create_app
 from contentgen.httpapi.creating import LocalCreator
-from contentgen.pipeline.local_run import _resolve
+from contentgen.pipeline.local_run import resolve_locally
 from contentgen.pipeline.settings import PipelineSettings
 from contentgen.store import LocalStore
 from tests.httpapi.conftest import auth
@@ -30,6 +30,7 @@ from tests.httpapi.test_score_route import _client, _settings, trained  # noqa: 
 
 PROMOTE = "/api/assets/{uid}/versions/{version}/promote"
 STEPS = (250, 500, 750, 1000)
+USES = {"owner": "alice", "loras": [{"loraRef": {"name": "demo-avatar"}}]}  # a spec using the LoRA
 
 
 def with_curve(catalog: Catalog, store: LocalStore, uid: str) -> None:
@@ -101,16 +102,14 @@ async def test_a_promoted_checkpoint_is_the_model_and_the_automatic_choice_stays
     version = record["versions"][0]
     assert version["modelUri"] == chosen and version["promotion"]["step"] == 500
     assert version["likeness"]["chosenStep"] == 750  # the automatic choice, as the run made it
-    resolved = _resolve("demo-avatar", None, 1.0, "alice", "default", store)
+    resolved = resolve_locally(USES, "default", store).loras[0]
     assert resolved.uri == chosen  # the next local run's loraRef uses the person's choice
 
     # back to the automatic choice: a second promotion; the first stays as it was
     back = await client.post(PROMOTE.format(uid=uid, version=1), json={"step": 750}, headers=auth("ops"))
     assert back.status_code == 200 and back.json()["promotion"] == 2 and back.json()["by"] == "ops"
     assert json.loads(store.get_bytes(f"loras/alice/{uid}/v1/promotions/p1.json")) == kept
-    assert _resolve("demo-avatar", None, 1.0, "alice", "default", store).uri.endswith(
-        "step-000750.safetensors"
-    )
+    assert resolve_locally(USES, "default", store).loras[0].uri.endswith("step-000750.safetensors")
 
 
 @pytest.mark.asyncio

@@ -115,7 +115,8 @@ def test_a_version_without_its_dataset_is_refused_in_one_line(
     manifest["spec"]["loraRef"]["version"] = 2
     (workspace / "v2.yaml").write_text(yaml.safe_dump(manifest))
     code, _, err = run(capsys, str(workspace / "v2.yaml"))
-    assert code == 1 and "loraRef 'demo-avatar' version 2" in err and "trained: v1" in err
+    assert code == 1 and "LoraVersionNotFound: loraRef 'demo-avatar' version 2" in err
+    assert "has no usable version 2 (usable versions: v1)" in err
     assert len(err.strip().splitlines()) == 1
 
 

@@ -374,7 +374,7 @@ class LocalCreator:
         from contentgen.api.manifests import Document
         from contentgen.api.run import offline_spec
         from contentgen.api.validation import validate_document
-        from contentgen.pipeline.local_run import RunLock, local_uid, snapshot_for
+        from contentgen.pipeline.local_run import RunLock, Unresolved, local_uid, snapshot_for
 
         asked = wanted
         if self.offline:  # what runs, and what a repeat is compared with
@@ -402,7 +402,9 @@ class LocalCreator:
             _runs_here(resource.kind, str(named))
         try:
             snapshot = snapshot_for(resource, self.store(), existing, self._grants_of_lora)
-        except (ValueError, InvalidInput) as exc:  # a reference that does not resolve
+        except Unresolved as exc:  # a reference that does not resolve: the refusal names its field
+            raise Invalid([FieldProblem(exc.refusal.field, str(exc))], UNRESOLVED) from None
+        except (ValueError, InvalidInput) as exc:
             field = "spec.loraRef" if resource.kind == "LoraEvaluation" else "spec.loras"
             raise Invalid([FieldProblem(field, str(exc))], UNRESOLVED) from None
         except (ContentgenError, OSError) as exc:  # the store itself: unusable, refusing, away

@@ -30,21 +30,26 @@ from typing import Any
 
 from contentgen.api import (
     KINDS,
-    EvaluatedLora,
-    ImageGenerationSpec,
-    LoraEvaluationSpec,
-    ResolvedImage,
-    ResolvedLora,
     Resource,
     RunFailure,
     RunResult,
     SpecSnapshot,
-    VideoGenerationSpec,
     format_time,
     now,
 )
-from contentgen.api.evaluation import not_evaluable
-from contentgen.api.sharing import Grant, may_use, use_refusal
+from contentgen.api.references import (
+    Catalog,
+    ImageState,
+    LoraState,
+    Refusal,
+    Resolved,
+    UsableVersion,
+    lora_key,
+    lora_location,
+    lora_refs,
+    resolve,
+)
+from contentgen.api.sharing import Grant
 from contentgen.api.versions import LEGACY_VERSION, set_version_cost
 from contentgen.catalog.document import UNFINISHED, catalog_document, run_history, with_progress
 from contentgen.catalog.evaluations import record_evaluation
@@ -116,32 +121,8 @@ def snapshot_for(
     spec = resource.spec
     used = stored_versions(store, kind.catalog_type, spec.owner, uid) | recorded_versions(record)
     version = max(used, default=0) + 1
-    loras: list[ResolvedLora] = []
-    if isinstance(spec, ImageGenerationSpec | VideoGenerationSpec):
-        loras = [
-            _resolve(
-                entry.lora_ref.name if entry.lora_ref else None,
-                entry.url,
-                entry.scale,
-                spec.owner,
-                namespace,
-                store,
-                entry.lora_ref.version if entry.lora_ref else None,
-                *_shared(entry.lora_ref, spec.owner, namespace, grants_of_lora),
-            )
-            for entry in spec.loras
-        ]
-    evaluated = None
-    if isinstance(spec, LoraEvaluationSpec):
-        ref = spec.lora_ref
-        evaluated = _evaluated(ref.name, ref.version, spec.owner, namespace, store)
-    picture = None
-    if isinstance(spec, VideoGenerationSpec):
-        if spec.image_ref is not None:
-            ref_ = spec.image_ref
-            picture = resolve_image(ref_.name, ref_.version, ref_.image, spec.owner, namespace, store)
-        elif spec.image is not None:
-            picture = ResolvedImage(uri=spec.image.url)
+    wire = spec.wire()
+    found = resolve_locally(wire, namespace, store, grants_of_lora)
     return SpecSnapshot(
         kind=kind.kind,
         name=name,
@@ -149,10 +130,120 @@ def snapshot_for(
         uid=uid,
         generation=meta.generation or 1,
         version=version,
-        spec=spec.wire(),
-        loras=loras,
-        lora=evaluated,
-        image=picture,
+        spec=wire,
+        loras=found.loras,
+        lora=found.lora,
+        image=found.image,
+    )
+
+
+class Unresolved(InvalidInput):
+    """A reference of the spec that does not resolve here (api/references.py's refusal)."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(str(refusal))
+        self.refusal = refusal
+
+
+def resolve_locally(
+    spec: dict[str, Any], namespace: str, store: ObjectStore, grants_of_lora: GrantsOf | None = None
+) -> Resolved:
+    """What the spec's references resolve to on a laptop (what this store and catalog hold), or
+    Unresolved: nothing changes while a laptop run waits."""
+    found = resolve(spec, namespace, stored_references(spec, namespace, store, grants_of_lora))
+    if isinstance(found, Refusal):
+        raise Unresolved(found)
+    return found
+
+
+def stored_references(
+    spec: dict[str, Any], namespace: str, store: ObjectStore, grants_of_lora: GrantsOf | None = None
+) -> Catalog:
+    """What the spec's references name, as this laptop has them: the versions run here (the
+    store), another owner's grants (its record in the catalog, docs/sharing.md)."""
+    owner = str(spec.get("owner") or "")
+    loras: dict[str, LoraState | None] = {}
+    for ref in lora_refs(spec):
+        where, name = lora_location(ref, namespace)
+        theirs = str(ref.get("owner") or owner)
+        uid = local_uid("LoraTraining", where, name)
+        grants: tuple[Grant, ...] | None = ()
+        if theirs != owner:
+            grants = grants_of_lora(uid) if grants_of_lora is not None else None
+        evaluated = ref is spec.get("loraRef")
+        loras[lora_key(ref)] = stored_lora(store, where, name, theirs, grants, evaluated=evaluated)
+    image = None
+    if isinstance(spec.get("imageRef"), dict):
+        image = stored_image(store, namespace, str(spec["imageRef"]["name"]), owner)
+    return Catalog(room="laptop", loras=loras, image=image, lineage=keys.lora_of_uri, store=repr(store))
+
+
+def stored_lora(
+    store: ObjectStore,
+    namespace: str,
+    name: str,
+    owner: str,
+    grants: tuple[Grant, ...] | None = (),
+    *,
+    evaluated: bool = False,
+) -> LoraState | None:
+    """The LoraTraining `name` as run here for `owner`: its trained versions (those with a stored
+    result), each one's model (a checkpoint a person promoted, or its own), and, for a
+    LoraEvaluation, what evaluating each needs; None where none was trained. `grants`: None where
+    they are not known (no record in the catalog)."""
+    uid = local_uid("LoraTraining", namespace, name)
+    versions = completed_versions(store, owner, uid)
+    if not versions:
+        return None
+    uris = tuple((n, _model_uri(store, owner, uid, n)) for n in versions)
+    usable = tuple(u for n in versions if (u := _usable(store, owner, uid, n))) if evaluated else ()
+    return LoraState(
+        name=name,
+        owner=owner,
+        phase="Succeeded",
+        latest_version=versions[-1],
+        latest_model_uri=uris[-1][1],
+        uid=uid,
+        model_uris=uris,
+        usable=usable,
+        namespace=namespace,
+        grants=grants or (),
+        grants_known=grants is not None,
+    )
+
+
+def _model_uri(store: ObjectStore, owner: str, uid: str, version: int) -> str:
+    """A version's model: the checkpoint a person promoted, or its own."""
+    own = store.uri(keys.lora_version(owner, uid, version) + "model.safetensors")
+    return promoted_model(store, owner, uid, version) or own
+
+
+def _usable(store: ObjectStore, owner: str, uid: str, version: int) -> UsableVersion | None:
+    """What a LoraEvaluation needs of a version (its stored result): None without one."""
+    stored = version_result(store, "lora-training", owner, uid, version)
+    trained = stored.lora if stored is not None else None
+    if stored is None or trained is None:
+        return None
+    provider = trained.provider or stored.provider
+    return UsableVersion(version, trained.model_uri, provider, trained.trigger_word, trained.dataset_uri)
+
+
+def stored_image(store: ObjectStore, namespace: str, name: str, owner: str) -> ImageState | None:
+    """The ImageGeneration `name` as run here for `owner`: each generated version's pictures and
+    the LoRAs they were made with; None where none was generated."""
+    uid = local_uid("ImageGeneration", namespace, name)
+    versions = image_versions(store, owner, uid)
+    if not versions:
+        return None
+    results = [(n, r) for n in versions if (r := version_result(store, "image-generation", owner, uid, n))]
+    return ImageState(
+        name=name,
+        owner=owner,
+        phase="Succeeded",
+        uid=uid,
+        latest_version=versions[-1],
+        versions=tuple((n, tuple(i.uri for i in r.images or [])) for n, r in results),
+        loras=tuple((n, tuple(lora.wire() for lora in r.loras or [])) for n, r in results),
     )
 
 
@@ -164,117 +255,6 @@ def image_versions(store: ObjectStore, owner: str, uid: str) -> list[int]:
         if match:
             found.append(int(match.group(1)))
     return sorted(found)
-
-
-def resolve_image(
-    ref: str, pinned: int | None, image: int, owner: str, namespace: str, store: ObjectStore
-) -> ResolvedImage:
-    """A VideoGeneration's imageRef, resolved as a loraRef is: the ImageGeneration run here for the
-    same owner, its pinned or latest version, that version's `image`-th picture."""
-    uid = local_uid("ImageGeneration", namespace, ref)
-    versions = image_versions(store, owner, uid)
-    if not versions:
-        raise InvalidInput(
-            f"imageRef {ref!r}: no generated version of ImageGeneration {namespace}/{ref} for owner "
-            f"{owner!r} in {store!r}; run its manifest first (contentgen run imagegeneration.yaml)"
-        )
-    if pinned is not None and pinned not in versions:
-        have = ", ".join(f"v{n}" for n in versions)
-        raise InvalidInput(
-            f"imageRef {ref!r} version {pinned}: ImageGeneration {namespace}/{ref} has no version {pinned} "
-            f"here (made: {have}); pin another, or leave version out for the latest"
-        )
-    chosen = pinned if pinned is not None else versions[-1]
-    stored = version_result(store, "image-generation", owner, uid, chosen)
-    images = (stored.images or []) if stored is not None else []
-    if image > len(images):
-        raise InvalidInput(
-            f"imageRef {ref!r} image {image}: version {chosen} of ImageGeneration {namespace}/{ref} has "
-            f"{len(images)} image(s)"
-        )
-    made_with = (stored.loras or []) if stored is not None else []
-    return ResolvedImage(
-        uri=images[image - 1].uri, name=ref, uid=uid, version=chosen, image=image, loras=made_with[:8]
-    )
-
-
-def _evaluated(ref: str, pinned: int | None, owner: str, namespace: str, store: ObjectStore) -> EvaluatedLora:
-    """A LoraEvaluation's loraRef, resolved as an ImageGeneration's is (the version trained here),
-    with what its evaluation needs of that version (its stored result)."""
-    found = _resolve(ref, None, 1.0, owner, namespace, store, pinned)
-    stored = version_result(store, "lora-training", owner, found.uid, found.version)
-    trained = stored.lora if stored is not None else None
-    if stored is None or trained is None or not trained.dataset_uri:
-        raise InvalidInput(not_evaluable(ref, found.version))
-    return EvaluatedLora(
-        name=ref,
-        uid=found.uid,
-        version=found.version,
-        model_uri=trained.model_uri,
-        provider=trained.provider or stored.provider,
-        trigger_word=trained.trigger_word,
-        dataset_uri=trained.dataset_uri,
-    )
-
-
-def _shared(ref: Any, owner: str, namespace: str, grants_of_lora: GrantsOf | None) -> tuple[str, str]:
-    """(the LoRA's owner, its namespace) for a loraRef: this resource's, or another owner's LoRA
-    that its owner shared with `owner` for use (its record's grants in the catalog); InvalidInput
-    (LoraNotShared's words) where it is not."""
-    if ref is None:
-        return owner, namespace
-    where = ref.namespace or namespace
-    if not ref.owner or ref.owner == owner:
-        return owner, where
-    uid = local_uid("LoraTraining", where, ref.name)
-    grants = grants_of_lora(uid) if grants_of_lora is not None else None
-    if grants is None:
-        raise InvalidInput(
-            f"loraRef {ref.name!r}: no LoraTraining {where}/{ref.name} of owner {ref.owner!r} in the "
-            "catalog, where its grants are: run it first, or give the catalog it was recorded in (--catalog)"
-        )
-    if not may_use(grants, ref.owner, owner):
-        how = (
-            f"contentgen assets share {where}/{ref.name} --owner {ref.owner} --to owner:{owner} --access use"
-        )
-        raise InvalidInput("LoraNotShared: " + use_refusal(ref.name, ref.owner, owner, how))
-    return ref.owner, where
-
-
-def _resolve(
-    ref: str | None,
-    url: str | None,
-    scale: float,
-    owner: str,
-    namespace: str,
-    store: ObjectStore,
-    pinned: int | None = None,
-    lora_owner: str | None = None,
-    lora_namespace: str | None = None,
-) -> ResolvedLora:
-    if url is not None:
-        found = keys.lora_of_uri(url)
-        uid, version = (found[1], found[2]) if found else ("", 0)
-        return ResolvedLora(uri=url, scale=scale, uid=uid, version=version)
-    assert ref is not None
-    owner, namespace = lora_owner or owner, lora_namespace or namespace  # another owner's, shared
-    uid = local_uid("LoraTraining", namespace, ref)
-    versions = completed_versions(store, owner, uid)
-    if not versions:
-        raise InvalidInput(
-            f"loraRef {ref!r}: no trained version of LoraTraining {namespace}/{ref} for owner {owner!r} in "
-            f"{store!r}; run its manifest first (contentgen run loratraining.yaml)"
-        )
-    if pinned is not None and pinned not in versions:
-        have = ", ".join(f"v{n}" for n in versions)
-        raise InvalidInput(
-            f"loraRef {ref!r} version {pinned}: LoraTraining {namespace}/{ref} has no trained version "
-            f"{pinned} here (trained: {have}); pin another, or leave version out for the latest"
-        )
-    chosen = pinned if pinned is not None else versions[-1]
-    key = keys.lora_version(owner, uid, chosen) + "model.safetensors"
-    uri = promoted_model(store, owner, uid, chosen) or store.uri(key)  # a checkpoint a person chose
-    return ResolvedLora(uri=uri, scale=scale, name=ref, uid=uid, version=chosen)
 
 
 def stored_results(
