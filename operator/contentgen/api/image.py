@@ -16,8 +16,9 @@ from .common import (
     CommonStatus,
     VersionBase,
 )
+from .providers import FAL, provider_entry
 
-FAL_MAX_IMAGES = 4  # per request, on every FLUX app fal serves
+FAL_MAX_IMAGES = FAL.max_images  # per request, on every FLUX app fal serves
 # The fal app each model runs on (https://fal.ai/docs/model-api-reference/image-generation-api/).
 FAL_APPS = {
     "flux-dev": "fal-ai/flux/dev",
@@ -130,7 +131,7 @@ class ImageGenerationSpec(CommonSpec):
             message="flux-pro has no open weights to run on the cluster: use flux-dev, flux-schnell or "
             "flux-lora with provider cluster",
             field_path=".model",
-            check=lambda spec: spec.provider != "cluster" or spec.model != "flux-pro",
+            check=lambda spec: not provider_entry(spec.provider).own_gpus or spec.model != "flux-pro",
         ),
         # fal's FLUX apps document num_images 1 to 4 (https://fal.ai/docs/model-api-reference/
         # image-generation-api/flux-dev); more would be refused by fal after admission said yes.
@@ -139,7 +140,9 @@ class ImageGenerationSpec(CommonSpec):
             message=f"fal's FLUX apps make at most {FAL_MAX_IMAGES} images per request: ask for "
             f"{FAL_MAX_IMAGES} or fewer (create another ImageGeneration for more), or use provider offline",
             field_path=".numImages",
-            check=lambda spec: spec.provider != "fal" or spec.num_images <= FAL_MAX_IMAGES,
+            check=lambda spec: (
+                spec.num_images <= (provider_entry(spec.provider).max_images or spec.num_images)
+            ),
         ),
         CelRule(
             rule="!has(self.memoryPlan) || self.memoryPlan == 'auto' || "
@@ -147,7 +150,7 @@ class ImageGenerationSpec(CommonSpec):
             message="memoryPlan is for provider cluster (how FLUX is held on the cluster's GPU): leave it "
             "auto, or use provider cluster",
             field_path=".memoryPlan",
-            check=lambda spec: spec.memory_plan == "auto" or spec.provider == "cluster",
+            check=lambda spec: spec.memory_plan == "auto" or provider_entry(spec.provider).own_gpus,
         ),
     )
 

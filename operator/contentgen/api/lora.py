@@ -9,6 +9,7 @@ from pydantic import Field
 
 from .base import ApiModel, CelRule
 from .common import Artifact, CommonSpec, CommonStatus, SourceSpec, SourceUrl, VersionBase
+from .providers import provider_entry
 
 DEFAULT_TRAINING_MODEL = "fal-ai/flux-lora-fast-training"
 
@@ -328,7 +329,9 @@ def _cluster_only_rule(field: str, attribute: str, cel_default: str, default: An
         message=f"training.{field} is for provider cluster (fal and offline ignore it): leave it {shown}, "
         "or use provider cluster",
         field_path=f".training.{field}",
-        check=lambda spec: spec.provider == "cluster" or getattr(spec.training, attribute) == default,
+        check=lambda spec: (
+            provider_entry(spec.provider).own_gpus or getattr(spec.training, attribute) == default
+        ),
     )
 
 

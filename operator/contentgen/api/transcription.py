@@ -8,6 +8,7 @@ from pydantic import Field
 
 from .base import ApiModel, CelRule
 from .common import CommonSpec, CommonStatus, SourceSpec, VersionBase
+from .providers import provider_entry
 
 # AssemblyAI's recommended model, then the one that covers every other language
 DEFAULT_SPEECH_MODELS = ("universal-3-5-pro", "universal-2")
@@ -23,7 +24,7 @@ class TranscriptionSpec(CommonSpec):
             message="speakerLabels is not available with provider cluster (no diarisation model is "
             "staged in the cluster): set speakerLabels to false, or use provider assemblyai",
             field_path=".speakerLabels",
-            check=lambda spec: not (spec.provider == "cluster" and spec.speaker_labels),
+            check=lambda spec: provider_entry(spec.provider).speaker_labels or not spec.speaker_labels,
         ),
     )
 

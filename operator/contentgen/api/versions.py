@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .providers import placeholders
+
 LEGACY_VERSION = 1
 # A status is one object in etcd (1.5 MiB at most, by default), written on every change: it keeps
 # the newest MAX_STATUS_VERSIONS versions (olderVersions counts the rest), and of a LoRA version
@@ -65,7 +67,7 @@ def adopt_legacy(kind: str, status: dict[str, Any]) -> dict[str, Any]:
     else:
         provider = str(status["transcript"].get("provider") or "")
         entry.update(provider=provider, transcript=status["transcript"])
-    entry["placeholder"] = provider == "offline"
+    entry["placeholder"] = placeholders(provider)
     adopted = {**status, "versions": [{k: v for k, v in entry.items() if v is not None}]}
     adopted["latestVersion"] = LEGACY_VERSION
     return adopted

@@ -20,6 +20,7 @@ from pydantic import Field
 from .base import ApiModel, CelRule
 from .common import NAME_PATTERN, CommonSpec, CommonStatus, SourceUrl, VersionBase
 from .image import LoraEntry, ResolvedLora
+from .providers import placeholders
 
 JsonDict = dict[str, Any]
 
@@ -350,7 +351,7 @@ def _model_rules(m: VideoModelInfo) -> list[VideoRule]:
         f"model {name} runs on provider {m.provider} (or offline, as a placeholder): use provider "
         f"{m.provider} or offline, or another model (docs/videos.md#models)",
         "model",
-        lambda s: s.provider in ("offline", m.provider) or s.model != name,
+        lambda s: placeholders(s.provider) or s.provider == m.provider or s.model != name,
         {
             "anyOf": [
                 {"required": ["provider"], "properties": {"provider": {"enum": ["offline", m.provider]}}},

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from contentgen.api import API_VERSION, KINDS, SpecSnapshot
+from contentgen.api.providers import ASSEMBLYAI, FAL, PROVIDERS, provider_entry
 
 from .naming import ANNOTATION_GPUS, ANNOTATION_INPUTS, ANNOTATION_PROVIDER, LABEL_QUEUE, job_name, labels
 from .settings import GpuJob, OperatorSettings, Resources, gpu_defaults
@@ -23,7 +24,7 @@ WORK_DIR = "/work"
 # fails at once instead of spending its backoff limit on retries that cannot succeed.
 EXIT_PERMANENT = 2
 
-PROVIDER_KEYS = {"fal": "FAL_KEY", "assemblyai": "ASSEMBLYAI_API_KEY"}
+PROVIDER_KEYS = {p.name: p.key for p in PROVIDERS.values() if p.key}  # fal's, AssemblyAI's
 # What the worker of provider cluster reads (providers/cluster): the models' root, and, with a
 # store prefix, where the models are copied from and the node's cache they are copied into.
 MODELS_DIR, MODELS_CACHE = "/models", "/models-cache"
@@ -52,22 +53,17 @@ def worker_env(snapshot: SpecSnapshot, settings: OperatorSettings, job: str) -> 
         {"name": "CONTENTGEN_ALLOW_PRIVATE_SOURCES", "value": str(settings.allow_private_sources).lower()},
         {"name": "HOME", "value": "/tmp"},  # noqa: S108 - an emptyDir of its own
     ]
-    provider = snapshot.provider
+    provider, entry = snapshot.provider, provider_entry(snapshot.provider)
     # The provider settings and the price table the operator was given, for the worker's own
     # reading (providers/settings.py; pricing: prices the worker cannot read from the provider).
     env += [{"name": name, "value": value} for name, value in settings.environment(provider).items()]
-    if provider in PROVIDER_KEYS or provider == "cluster":
+    if entry.key or entry.own_gpus:
         env.append({"name": "CONTENTGEN_PRICES", "value": settings.prices.model_dump_json(by_alias=True)})
-    if provider == "cluster":
+    if entry.own_gpus:
         env += gpu_env(gpu_job(snapshot.kind, settings), settings)
-    if provider == "fal" and settings.fal_key_secret.name:
-        env.append(_secret_env("FAL_KEY", settings.fal_key_secret.name, settings.fal_key_secret.key))
-    if provider == "assemblyai" and settings.assemblyai_key_secret.name:
-        env.append(
-            _secret_env(
-                "ASSEMBLYAI_API_KEY", settings.assemblyai_key_secret.name, settings.assemblyai_key_secret.key
-            )
-        )
+    secret = {FAL.key: settings.fal_key_secret, ASSEMBLYAI.key: settings.assemblyai_key_secret}.get(entry.key)
+    if secret is not None and secret.name:
+        env.append(_secret_env(entry.key, secret.name, secret.key))
     if settings.s3_secret and settings.store.startswith("s3://"):  # a file:// store needs no keys
         env.append(_secret_env("AWS_ACCESS_KEY_ID", settings.s3_secret, "AWS_ACCESS_KEY_ID"))
         env.append(_secret_env("AWS_SECRET_ACCESS_KEY", settings.s3_secret, "AWS_SECRET_ACCESS_KEY"))
@@ -152,7 +148,7 @@ def queue_name(snapshot: SpecSnapshot, namespace_queue: str, settings: OperatorS
     (the platform's queues are for GPU work); "" for none."""
     if asked := str(snapshot.spec.get("queueName") or ""):
         return asked
-    if snapshot.provider != "cluster":
+    if not provider_entry(snapshot.provider).own_gpus:
         return ""
     return namespace_queue or settings.queue_name
 
@@ -168,7 +164,7 @@ def render_job(
         snapshot = snapshot.model_copy(update={"spec": {**snapshot.spec, "provider": "offline"}})
     kind = KINDS[snapshot.kind]
     defaults = settings.kinds.get(kind.kind) or settings.kinds["LoraTraining"]
-    gpu = gpu_job(kind.kind, settings) if snapshot.provider == "cluster" else None
+    gpu = gpu_job(kind.kind, settings) if provider_entry(snapshot.provider).own_gpus else None
     name = job_name(kind, snapshot.name, snapshot.uid, snapshot.generation)
     job_labels = labels(
         kind, snapshot.name, snapshot.owner, snapshot.uid, snapshot.generation, snapshot.version

@@ -16,6 +16,7 @@ import logging
 import os
 from typing import Any
 
+from contentgen.api.providers import provider_entry
 from contentgen.providers.cancel import (
     Cancelled,
     FalCanceller,
@@ -63,9 +64,10 @@ def cancel_all(documents: list[dict[str, Any]], fal_key: str, fal_client: Any = 
     outcomes = []
     canceller = FalCanceller(fal_key, fal_client) if fal_key else None
     for request in pending(documents):
-        if request.provider == "fal" and canceller is not None:
+        cancels = provider_entry(request.provider).cancels  # at fal, with its key
+        if cancels and canceller is not None:
             outcomes.append(canceller.cancel(request))
-        elif request.provider == "fal":
+        elif cancels:
             outcomes.append(uncancellable(request, "the operator has no FAL_KEY"))
         else:
             outcomes.append(uncancellable(request, f"{request.provider} offers no cancel"))

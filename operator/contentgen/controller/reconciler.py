@@ -19,6 +19,7 @@ from dataclasses import replace
 from typing import Any, cast
 
 from contentgen.api import KINDS, Kind, Phase, SpecSnapshot, now, parse_timestamp
+from contentgen.api.providers import provider_entry
 from contentgen.pricing import estimated, month_of, without_evaluation
 from contentgen.store import keys
 
@@ -495,7 +496,8 @@ async def _worker_access(op: Operator, namespace: str) -> None:
 async def _start_job(op: Operator, snapshot: SpecSnapshot) -> None:
     namespace = snapshot.namespace
     await _worker_access(op, namespace)
-    metadata = await _namespace_metadata(op, namespace) if snapshot.provider == "cluster" else None
+    gpus = provider_entry(snapshot.provider).own_gpus
+    metadata = await _namespace_metadata(op, namespace) if gpus else None
     queue = metadata[1].get(op.settings.queue_name_label, "") if metadata is not None else ""
     manifest = render_job(snapshot, op.settings, namespace_queue=queue)
     created = await op.kube.create_job(manifest)  # JobNameTaken: another's Job is never deleted

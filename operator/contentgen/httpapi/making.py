@@ -27,6 +27,7 @@ from contentgen.api import API_VERSION, KINDS
 from contentgen.api.common import LORA_URL_RULE, NAME_PATTERN, OWNER_PATTERN, SOURCE_URL_RULE
 from contentgen.api.image import FAL_MAX_IMAGES, ImageModel, ImageSize
 from contentgen.api.manifests import Document
+from contentgen.api.providers import placeholders
 from contentgen.api.resource import DNS_LABEL_PATTERN
 from contentgen.api.validation import validate_document
 
@@ -583,7 +584,7 @@ def compare(
     seed = request.seed if request.seed is not None else seed_source.randbelow(MAX_SEED + 1)
     token = secrets.token_hex(3)
     provider = request.provider or (
-        "offline" if doc.get("placeholder") or doc.get("provider") == "offline" else "fal"
+        "offline" if doc.get("placeholder") or placeholders(str(doc.get("provider") or "")) else "fal"
     )
     name = str(doc["name"])
     wanted = []
