@@ -229,7 +229,12 @@ class LocalCluster:
         client = self.client()
         try:
             while time.monotonic() < deadline:
-                node = client.get(f"/api/v1/nodes/{NODE}")
+                if self.real is not None and (exited := self.real.check()):
+                    raise RuntimeError(f"the node's {exited[0]} exited: {self.real.tail(exited[0])}")
+                node = client.get_or_none(f"/api/v1/nodes/{NODE}")
+                if node is None:  # the kubelet has not registered it yet
+                    time.sleep(0.1)
+                    continue
                 taints = [
                     t for t in (node.get("spec") or {}).get("taints") or [] if t.get("effect") == "NoSchedule"
                 ]

@@ -36,6 +36,15 @@ def test_a_node_is_drawn_from_its_subnet() -> None:
     assert len(str(LAYOUT.containerd_socket) + ".ttrpc") < 108  # a unix socket's limit
 
 
+def test_the_kubelets_sockets_fit_whatever_the_nodes_directory() -> None:
+    """The kubelet's root is a short link to the node's directory: its pod-resources socket
+    (a 10-digit name) under 108 bytes even for a long --dir, where the kubelet exited at start."""
+    deep = Layout(201, Path("/tmp/pytest-of-root/pytest-145/test_the_examples_on_the_real_0/cluster/node"))
+    assert len(str(deep.kubelet_root / "pod-resources" / "3690785165")) >= 108  # what failed
+    assert len(str(deep.kubelet_link / "pod-resources" / "3690785165")) < 108
+    assert deep.kubelet_link.parent == deep.run_dir  # removed with it at stop
+
+
 def test_free_subnet_skips_registered_and_routed_ones() -> None:
     routes = "default via 172.16.0.1 dev eth0\n10.200.0.0/16 dev lcbr200 proto kernel\n"
     assert free_subnet(set(), routes) == 201

@@ -142,6 +142,13 @@ class Layout:
         return self.directory / "kubelet"
 
     @property
+    def kubelet_link(self) -> Path:
+        """The kubelet's --root-dir: a link to kubelet_root in run_dir, as the kubelet makes unix
+        sockets under its root (pod-resources/NNNNNNNNNN) and a long node directory (a user's
+        --dir, a test's temporary folder) put them over 108 bytes: the kubelet exited at start."""
+        return self.run_dir / "kubelet"
+
+    @property
     def pod_logs(self) -> Path:
         return self.directory / "pod-logs"
 

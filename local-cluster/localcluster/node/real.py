@@ -116,6 +116,8 @@ class RealNode:
             layout.run_dir,
         ):
             directory.mkdir(parents=True, exist_ok=True)
+        layout.kubelet_link.unlink(missing_ok=True)
+        layout.kubelet_link.symlink_to(layout.kubelet_root)
         self._cgroups()
         files = self._write_configs(control)
         self._apply(control, configs.COREDNS_RBAC)
@@ -128,7 +130,7 @@ class RealNode:
                 str(self.kubelet),
                 f"--config={files['kubelet']}",
                 f"--kubeconfig={files['kubelet-kubeconfig']}",
-                f"--root-dir={layout.kubelet_root}",
+                f"--root-dir={layout.kubelet_link}",
                 f"--cert-dir={layout.kubelet_root / 'pki'}",
                 f"--node-ip={layout.node_ip}",
                 f"--hostname-override={self.name}",
@@ -296,10 +298,12 @@ class RealNode:
             return False
 
     def _wait(self, deadline: float, name: str, check: Any) -> None:
+        """Until `check()`; at once when any node process has exited (kube-proxy waits on a
+        kubelet that is gone as long as it is let)."""
         while time.monotonic() < deadline:
-            process = self.processes[name]
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited with {process.returncode}: {self.tail(name)}")
+            for exited in self.check():
+                code = self.processes[exited].returncode
+                raise RuntimeError(f"{exited} exited with {code}: {self.tail(exited)}")
             if check():
                 return
             time.sleep(0.05)
