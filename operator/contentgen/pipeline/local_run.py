@@ -71,12 +71,17 @@ def local_uid(kind: str, namespace: str, name: str) -> str:
 
 def completed_versions(store: ObjectStore, owner: str, uid: str) -> list[int]:
     """LoRA versions with a stored result (a version without one never finished)."""
-    found = []
-    for info in store.list(keys.lora_root(owner, uid)):
-        match = _VERSION_DIR.search(info.key)
-        if match:
-            found.append(int(match.group(1)))
-    return sorted(found)
+    return _finished(store, keys.lora_root(owner, uid))
+
+
+def image_versions(store: ObjectStore, owner: str, uid: str) -> list[int]:
+    """An ImageGeneration's versions with a stored result (a version without one never finished)."""
+    return _finished(store, keys.images_root(owner, uid))
+
+
+def _finished(store: ObjectStore, root: str) -> list[int]:
+    found = (_VERSION_DIR.search(info.key) for info in store.list(root))
+    return sorted(int(match.group(1)) for match in found if match)
 
 
 def identity(resource: Resource[Any]) -> tuple[str, str, str]:
@@ -245,16 +250,6 @@ def stored_image(store: ObjectStore, namespace: str, name: str, owner: str) -> I
         versions=tuple((n, tuple(i.uri for i in r.images or [])) for n, r in results),
         loras=tuple((n, tuple(lora.wire() for lora in r.loras or [])) for n, r in results),
     )
-
-
-def image_versions(store: ObjectStore, owner: str, uid: str) -> list[int]:
-    """An ImageGeneration's versions with a stored result (a version without one never finished)."""
-    found = []
-    for info in store.list(keys.images_root(owner, uid)):
-        match = _VERSION_DIR.search(info.key)
-        if match:
-            found.append(int(match.group(1)))
-    return sorted(found)
 
 
 def stored_results(
