@@ -9,10 +9,12 @@ import ast
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal, get_args, get_origin
 
 import pytest
 
 from contentgen import providers
+from contentgen.api import KINDS
 from contentgen.api.providers import PROVIDERS
 from tests.conftest import ROOT
 
@@ -68,6 +70,27 @@ def found(package: Path = PACKAGE, own: Path = OWN) -> list[str]:
 def test_every_registered_provider_is_declared_once() -> None:
     assert set(providers.REGISTRY) == NAMES
     assert all(providers.REGISTRY[name].provider is PROVIDERS[name] for name in NAMES)
+
+
+def _choices(annotation: object) -> set[str]:
+    """The strings of a Literal, however deep in Optional and Annotated."""
+    if get_origin(annotation) is Literal:
+        return {a for a in get_args(annotation) if isinstance(a, str)}
+    return set().union(*(_choices(a) for a in get_args(annotation)))
+
+
+@pytest.mark.parametrize(
+    ("kind", "offered"),
+    [
+        ("LoraTraining", providers.TRAINERS),
+        ("ImageGeneration", providers.IMAGE_GENERATORS),
+        ("LoraEvaluation", providers.IMAGE_GENERATORS),
+        ("Transcription", providers.TRANSCRIBERS),
+        ("VideoGeneration", providers.VIDEO_GENERATORS),
+    ],
+)
+def test_each_kind_offers_the_providers_that_make_it(kind: str, offered: tuple[str, ...]) -> None:
+    assert _choices(KINDS[kind].spec.model_fields["provider"].annotation) == set(offered)
 
 
 def test_no_provider_name_is_compared_outside_providers() -> None:
