@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from contentgen.api import KINDS, Artifact, RunFailure, RunResult, SpecSnapshot, UsageLine, now
 from contentgen.errors import ContentgenError, PermanentError, TransientError
@@ -11,32 +11,8 @@ from contentgen.store import ObjectStore, keys
 from contentgen.store.results import read_result, result_document
 
 from .context import UNBILLED, RunContext
+from .kinds import pipeline_kind
 from .thumbnails import add_thumbnails, has_pictures
-
-
-def _flow(kind: str) -> Callable[[RunContext], RunResult]:
-    # Imported on use: each flow pulls in its own heavy dependencies.
-    if kind == "LoraTraining":
-        from .lora import run_lora
-
-        return run_lora
-    if kind == "ImageGeneration":
-        from .images import run_images
-
-        return run_images
-    if kind == "Transcription":
-        from .transcription import run_transcription
-
-        return run_transcription
-    if kind == "LoraEvaluation":
-        from .lora_evaluation import run_lora_evaluation
-
-        return run_lora_evaluation
-    if kind == "VideoGeneration":
-        from .videos import run_videos
-
-        return run_videos
-    raise ValueError(f"unknown kind {kind!r}")
 
 
 def execute(ctx: RunContext) -> RunResult:
@@ -63,7 +39,7 @@ def execute(ctx: RunContext) -> RunResult:
         keys.temp_root(snap.uid),
     ]:
         ctx.store.abort_uploads(root)
-    result = with_lineage(_flow(snap.kind)(ctx), snap)
+    result = with_lineage(pipeline_kind(snap.kind).run(ctx), snap)
     if has_pictures(result):
         with ctx.stage("thumbnails", 100, 100):
             result = add_thumbnails(ctx.store, result)
@@ -115,17 +91,11 @@ def with_every_object(store: ObjectStore, result: RunResult, roots: list[str], r
 
 
 def with_lineage(result: RunResult, snap: SpecSnapshot) -> RunResult:
-    """Where the outputs came from: an ImageGeneration's LoRAs (name, uid, version), a
-    VideoGeneration's LoRAs and the picture it animates (an ImageGeneration's: name, uid, version,
-    image), a LoRA version's source video (its dataset is already named)."""
-    if snap.kind == "ImageGeneration":
-        return result.model_copy(update={"loras": list(snap.loras)})
-    if snap.kind == "VideoGeneration":
-        return result.model_copy(update={"loras": list(snap.loras), "image": snap.image})
-    if result.lora is not None and not result.lora.source_url:
-        source = str((snap.spec.get("source") or {}).get("url") or "")
-        return result.model_copy(update={"lora": result.lora.model_copy(update={"source_url": source})})
-    return result
+    """Where the outputs came from, as the kind declares it (kinds/): an ImageGeneration's LoRAs
+    (name, uid, version), a VideoGeneration's LoRAs and the picture it animates (an
+    ImageGeneration's: name, uid, version, image), a LoRA version's source video (its dataset is
+    already named)."""
+    return pipeline_kind(snap.kind).lineage(result, snap)
 
 
 def failure(exc: BaseException, usage: list[UsageLine] | None = None, kept: Sequence[str] = ()) -> RunFailure:
