@@ -288,3 +288,18 @@ async def test_a_deletion_the_catalog_missed_is_written_when_it_is_back(
         doc is not None and doc["latestRun"]["phase"] == "Cancelled" and doc["deleted"]["policy"] == "Retain"
     )
     assert op.deletions_behind == {} and await catalog_sync.mark_gone_again(op) == 0
+
+
+def test_a_new_leader_looks_for_gone_records_at_once_and_confirms_soon() -> None:
+    """The safety net's looks (reconciler.sweep_due): a standby takes none and counts none, so the
+    replica that takes over looks within a step of leading and confirms SWEEP_CONFIRM_SECONDS
+    later, not a resync interval after it started (found on the real node: a deletion the former
+    leader could not write while the catalog was down waited 6 minutes for its mark)."""
+    from contentgen.controller.reconciler import SWEEP_CONFIRM_SECONDS, sweep_due
+
+    resync = 300.0
+    assert not sweep_due(10_000.0, resync, confirming=False, leading=False)  # a standby never looks
+    assert sweep_due(resync, resync, confirming=False, leading=True)  # its first look as the leader
+    assert not sweep_due(SWEEP_CONFIRM_SECONDS - 1, resync, confirming=True, leading=True)
+    assert sweep_due(SWEEP_CONFIRM_SECONDS, resync, confirming=True, leading=True)  # the second look
+    assert not sweep_due(SWEEP_CONFIRM_SECONDS, resync, confirming=False, leading=True)

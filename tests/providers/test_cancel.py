@@ -86,6 +86,17 @@ def test_without_a_key_nothing_is_cancelled_and_the_event_says_why(tmp_path):
     assert fal.count("cancel") == 0 and "the operator has no FAL_KEY" in outcome.detail
 
 
+def test_a_run_with_nothing_at_fal_never_needs_fals_sdk(monkeypatch):
+    """The operator's image cancels with fal's SDK; a run with nothing pending at fal (offline's,
+    or one whose requests all ended) is stopped without it, even where the operator has a FAL_KEY
+    (found on the real node: an image without the SDK left a superseded offline run Pending)."""
+    monkeypatch.setitem(__import__("sys").modules, "fal_client", None)  # `import fal_client` fails
+    ended = {"provider": "fal", "app": APP, "request_id": "b", "result": {}}
+    assert cancel_all([], FAL_KEY) == [] and cancel_all([ended], FAL_KEY) == []
+    with pytest.raises(ImportError):
+        cancel_all([{"provider": "fal", "app": APP, "request_id": "a"}], FAL_KEY)
+
+
 def test_what_is_pending_in_a_runs_checkpoints():
     documents = [
         {"provider": "fal", "app": APP, "request_id": "a"},  # waiting: cancel

@@ -62,10 +62,11 @@ def cancellable() -> frozenset[str]:
 
 def cancel_all(documents: list[dict[str, Any]], fal_key: str, fal_client: Any = None) -> list[Cancelled]:
     outcomes = []
-    canceller = FalCanceller(fal_key, fal_client) if fal_key else None
+    canceller: FalCanceller | None = None  # made for the first request it cancels: not for offline's
     for request in pending(documents):
         cancels = provider_entry(request.provider).cancels  # at fal, with its key
-        if cancels and canceller is not None:
+        if cancels and fal_key:
+            canceller = canceller or FalCanceller(fal_key, fal_client)
             outcomes.append(canceller.cancel(request))
         elif cancels:
             outcomes.append(uncancellable(request, "the operator has no FAL_KEY"))

@@ -31,6 +31,7 @@ from .cleanup import delete, pods_pending
 from .events import post_event, transition_key
 from .jobs import missing_credentials, render_job
 from .kube import JobNameTaken, KubeError
+from .leader import may_act
 from .naming import FINALIZER, LABEL_KIND, LABEL_UID
 from .observe import ImageState, JobState, LoraState, image_state, job_state
 from .outages import report
@@ -597,6 +598,13 @@ async def _quietly(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
 SWEEP_CONFIRM_SECONDS = 30.0
 
 
+def sweep_due(since: float, resync_interval: float, confirming: bool, leading: bool) -> bool:
+    """Whether the safety net looks for records whose resource is gone, `since` seconds after its
+    last look. A standby does not look (it may not write), nor count a look it did not take: a
+    replica that becomes the leader looks at once, not a resync interval after it started."""
+    return leading and (since >= resync_interval or (confirming and since >= SWEEP_CONFIRM_SECONDS))
+
+
 async def safety_net(op: Operator) -> None:
     """Every few seconds: resources whose backoff is due; every resync interval: every resource
     that is not finished, catalog writes still owed, and catalog records whose resource is gone."""
@@ -613,9 +621,7 @@ async def safety_net(op: Operator) -> None:
         # Catalog records of resources that are gone: a look every resync, and the second look
         # that confirms a first one's findings soon after it rather than a resync later.
         since = clock - last_sweep
-        if since >= op.settings.resync_interval_seconds or (
-            op.catalog_missing and since >= SWEEP_CONFIRM_SECONDS
-        ):
+        if sweep_due(since, op.settings.resync_interval_seconds, bool(op.catalog_missing), may_act()):
             last_sweep = clock
             op.spawn(sweep_gone(op))
         if op.deletions_behind and (remarking is None or remarking.done()):
