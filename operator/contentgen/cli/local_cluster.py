@@ -12,12 +12,17 @@ KUBECONFIG=DIR/kubeconfig: `kubectl apply -f DIR/examples/`, and `kubectl wait
 every example is Ready. Images are not pulled: the node runs `contentgen` for the images `.../contentgen` and
 `.../contentgen-worker`. Needs the `local-cluster` extra (pip install ./local-cluster) and the
 binaries (`make kube`, `make s3-server`). Stop it with Ctrl-C.
+
+With `--node real`, the node is Kubernetes' kubelet with containerd and runc, and the operator and
+the workers run the project's images (the archives `make images` wrote): the store's account is
+the chart's Secret, the catalog FerretDB on the cluster's host address (docs/local-cluster.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import signal
 import sys
@@ -29,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 if TYPE_CHECKING:
-    from localcluster import Image, LocalCluster
+    from localcluster import Image, LocalCluster, mongowire
     from localcluster.s3server import S3Server
 
 INSTALL = Path(__file__).with_name("chart-install.yaml")
@@ -37,6 +42,7 @@ NAMESPACE = "contentgen"
 OPERATOR = "contentgen-operator"
 IMAGE_PATH = "/opt/contentgen/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BUCKET = "contentgen"
+S3_SECRET = "contentgen-s3"  # noqa: S105 - a Secret's name (the chart's s3.existingSecret)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -61,6 +67,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=4,
         help="Jobs running at once per namespace (the operator's setting)",
+    )
+    parser.add_argument(
+        "--node",
+        choices=("process", "real"),
+        default="process",
+        help="real: Kubernetes' kubelet with containerd and runc, running the project's images (needs "
+        "root and `make node images`); process (default): pods as processes of this installation",
+    )
+    parser.add_argument(
+        "--images",
+        type=Path,
+        default=Path(".images"),
+        help="with --node real: where `make images` left the operator's and the worker's archives "
+        "(default: %(default)s, the repository's)",
     )
     parser.add_argument(
         "--network",
@@ -157,9 +177,15 @@ def settings(
     return values
 
 
-def manifests(directory: Path, config: dict[str, str]) -> list[dict[str, Any]]:
+def manifests(
+    directory: Path,
+    config: dict[str, str],
+    catalog: str = "",
+    secrets: dict[str, dict[str, str]] | None = None,
+) -> list[dict[str, Any]]:
     """The CRDs from the API models, then the chart's install with local-cluster's settings and a
-    catalog Secret (the chart reads the catalog's URI from one)."""
+    catalog Secret (the chart reads the catalog's URI from one: `catalog`, else DIR/catalog), and
+    `secrets` (name -> data) in contentgen's namespace and `default`, where the workers run."""
     from contentgen.api.crd import rendered_crds
 
     docs: list[dict[str, Any]] = [yaml.safe_load(text) for text in rendered_crds().values()]
@@ -175,10 +201,92 @@ def manifests(directory: Path, config: dict[str, str]) -> list[dict[str, Any]]:
                     "apiVersion": "v1",
                     "kind": "Secret",
                     "metadata": {"name": "contentgen-mongodb", "namespace": NAMESPACE},
-                    "stringData": {"uri": (directory / "catalog").as_uri()},
+                    "stringData": {"uri": catalog or (directory / "catalog").as_uri()},
                 }
             )
+            for name, data in (secrets or {}).items():
+                docs += [
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Secret",
+                        "metadata": {"name": name, "namespace": namespace},
+                        "stringData": data,
+                    }
+                    for namespace in (NAMESPACE, "default")
+                ]
     return docs
+
+
+# A local cluster's node has this machine's CPUs (2 here), and a LoraTraining's Job asks for 2:
+# on the real node, whose capacity is the machine's, each kind asks for at most this much, so the
+# scheduler places the examples (their limits, the memory the kernel enforces, stay the chart's).
+REAL_NODE_CPU_REQUEST = "500m"
+
+
+def fitted_kinds(kinds: str) -> str:
+    """CONTENTGEN_KINDS (JSON, per kind) with every CPU request at most REAL_NODE_CPU_REQUEST."""
+    parsed = json.loads(kinds)
+    cap = cpu_millis(REAL_NODE_CPU_REQUEST)
+    for job in parsed.values():
+        requests = (job.get("resources") or {}).get("requests") or {}
+        if "cpu" in requests and cpu_millis(str(requests["cpu"])) > cap:
+            requests["cpu"] = REAL_NODE_CPU_REQUEST
+    return json.dumps(parsed, sort_keys=True)
+
+
+def cpu_millis(quantity: str) -> int:
+    return int(quantity[:-1]) if quantity.endswith("m") else int(float(quantity) * 1000)
+
+
+def image_archives(directory: Path) -> list[Path]:
+    """The operator's and the worker's archives that `make images` listed in DIRECTORY/index.json;
+    ValueError (one line) when they are not there."""
+    index = directory / "index.json"
+    try:
+        entries = json.loads(index.read_text()).get("images") or {}
+    except (OSError, ValueError):
+        entries = {}
+    archives = []
+    for name in ("contentgen", "contentgen-worker"):
+        archive = directory / str((entries.get(name) or {}).get("archive") or f"{name}.tar")
+        if not archive.is_file():
+            raise ValueError(
+                f"--images {directory}: no archive of the {name} image; run `make images` in the "
+                "repository (or give --images the folder it wrote)"
+            )
+        archives.append(archive)
+    return archives
+
+
+class CatalogServer:
+    """FerretDB (MongoDB's wire; `make mongo-server`) on the cluster's host address, where the
+    real node's pods reach it: the catalog, its files in DIR/ferretdb."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory.resolve() / "ferretdb"
+        self.server: mongowire.Server | None = None
+
+    @property
+    def uri(self) -> str:
+        assert self.server is not None
+        return f"{self.server.url}contentgen"
+
+    def start(self, host: str) -> None:
+        from localcluster import mongowire
+
+        self.server = mongowire.start(self.directory, host=host)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+
+def chart_setting(name: str) -> str:
+    """An entry of the chart install's operator ConfigMap."""
+    for doc in yaml.safe_load_all(INSTALL.read_text()):
+        if doc and doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == OPERATOR:
+            return str(doc["data"][name])
+    raise LookupError(name)
 
 
 class MediaServer:
@@ -242,23 +350,32 @@ def start(
     backoff_base: float = 10.0,
     gpus: int = 0,
     operator: bool = True,
-    timeout: float = 120.0,
+    timeout: float = 300.0,  # a hang guard per stage (localcluster.cluster.START_HANG_GUARD_S)
     announce: bool = True,
     store: S3Server | None = None,
+    archives: list[Path] | None = None,
+    catalog: CatalogServer | None = None,
 ) -> LocalCluster:
     """Start the cluster and wait for the operator (unless operator=False: then no Deployment).
     With `store` (`store_server()`), the store is its bucket: it is started on the node's address
-    once the node's network is there, before contentgen is installed; the caller stops it."""
+    once the node's network is there, before contentgen is installed; the caller stops it.
+    With `archives` (the operator's and the worker's images), the node is the real one (a kubelet,
+    containerd and runc): the store's account is a Secret, and the catalog is `catalog` (FerretDB,
+    started beside the store; the caller stops it), as the images cannot reach DIR/catalog."""
     import boto3
 
     from localcluster import LocalCluster, Options
 
     directory = directory.resolve()
+    real = archives is not None
     identity = None
     if store is not None:
         identity = {"AWS_ACCESS_KEY_ID": store.access_key, "AWS_SECRET_ACCESS_KEY": store.secret_key}
-    cluster = LocalCluster(
-        Options(
+    if real:
+        options = Options(directory, node="real", image_archives=list(archives or []), port=port)
+        options.audit_log = audit_log
+    else:
+        options = Options(
             directory,
             images=images(identity),
             port=port,
@@ -267,7 +384,7 @@ def start(
             backoff_base=backoff_base,
             gpus=gpus,
         )
-    )
+    cluster = LocalCluster(options)
     cluster.start(timeout, announce=False)
     try:
         deadline = time.monotonic() + timeout
@@ -282,7 +399,17 @@ def start(
                 aws_secret_access_key=store.secret_key,
             )
             client.create_bucket(Bucket=BUCKET)
-        docs = manifests(directory, settings(directory, offline, max_running_jobs, store))
+        config = settings(directory, offline, max_running_jobs, store)
+        secrets: dict[str, dict[str, str]] = {}
+        if real:
+            if catalog is not None:
+                catalog.start(cluster.host_ip)
+            if store is not None:  # no identity on a real node's pods: the chart's Secret
+                secrets[S3_SECRET] = identity or {}
+                config["CONTENTGEN_S3_SECRET"] = S3_SECRET
+            config["CONTENTGEN_KINDS"] = fitted_kinds(chart_setting("CONTENTGEN_KINDS"))
+        uri = catalog.uri if real and catalog is not None else ""
+        docs = manifests(directory, config, uri, secrets)
         if not operator:
             docs = [d for d in docs if d["kind"] != "Deployment"]
         cluster.install(docs)
@@ -292,10 +419,19 @@ def start(
         cluster.stop()
         if store is not None:
             store.stop()
+        if catalog is not None:
+            catalog.stop()
         raise
     if announce:
         cluster.write_kubeconfig(cluster.kubeconfig)
     return cluster
+
+
+def node_refusal(message: str) -> str:
+    """NodeUnavailable's line, with the repository's one command for what it says to install."""
+    if "apt-get install" in message:
+        return f"{message} (from the repository: `make node`)"
+    return message
 
 
 def store_environment(store: S3Server) -> str:
@@ -309,6 +445,7 @@ def run(args: argparse.Namespace) -> int:
     from contentgen.cli.main import CommandError
 
     try:
+        from localcluster import NodeUnavailable
         from localcluster.binaries import BinariesMissing
     except ImportError:
         raise CommandError(
@@ -322,6 +459,19 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("--max-running-jobs must be at least 1")
     if not 0 <= args.gpus <= 64:
         raise CommandError("--gpus: a number of GPUs from 0 to 64")
+    real = args.node == "real"
+    archives: list[Path] | None = None
+    catalog: CatalogServer | None = None
+    if real:
+        if args.gpus:
+            raise CommandError(
+                "--gpus: the real node has no GPUs to advertise (no device plugin); use --node process"
+            )
+        try:
+            archives = image_archives(args.images)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        catalog = CatalogServer(args.dir)
     store = store_server(args.dir)
     try:
         cluster = start(
@@ -334,7 +484,11 @@ def run(args: argparse.Namespace) -> int:
             gpus=args.gpus,
             announce=False,
             store=store,
+            archives=archives,
+            catalog=catalog,
         )
+    except NodeUnavailable as exc:
+        raise CommandError(f"--node real: {node_refusal(str(exc))}") from None
     except (BinariesMissing, OSError, RuntimeError) as exc:
         raise CommandError(str(exc)) from None
     assert cluster.control is not None
@@ -347,9 +501,11 @@ def run(args: argparse.Namespace) -> int:
     mode = "offline provider (placeholders, no paid API)" if args.offline else "the providers in each spec"
     network = (
         f"each pod in its own network on {cluster.host_ip}"
-        if cluster.isolated
+        if cluster.isolated or real
         else "pods share the host's network"
     )
+    if real:
+        network = f"the real node (kubelet, containerd, runc; the project's images), {network}"
     print(
         f"contentgen local-cluster: Kubernetes {cluster.version} at {cluster.control.url}, {mode}; {network}",
         flush=True,
@@ -359,7 +515,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"  kubectl apply -f {cluster.dir / 'examples'}/  (their sources: {media.url})", flush=True)
     print(
         f"  store s3://{BUCKET} at {store.endpoint} (its files in {store.root}; `source "
-        f"{cluster.dir / 'store.env'}` for its account), catalog {cluster.dir / 'catalog'}",
+        f"{cluster.dir / 'store.env'}` for its account), catalog "
+        f"{catalog.uri if catalog is not None else cluster.dir / 'catalog'}",
         flush=True,
     )
     print(f"  operator's log: kubectl logs -n {NAMESPACE} deploy/{OPERATOR}", flush=True)
@@ -377,6 +534,8 @@ def run(args: argparse.Namespace) -> int:
             media.stop()
         cluster.stop()
         store.stop()
+        if catalog is not None:
+            catalog.stop()
         (cluster.dir / "store.env").unlink(missing_ok=True)
         logging.getLogger("contentgen.local-cluster").info("stopped in %.1f s", time.monotonic() - started)
     return 0
