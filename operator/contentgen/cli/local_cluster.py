@@ -428,7 +428,9 @@ def start(
 
 
 def node_refusal(message: str) -> str:
-    """NodeUnavailable's line, with the repository's one command for what it says to install."""
+    """NodeUnavailable's line in the command's words, with the repository's one command for what
+    it says to install."""
+    message = message.replace("Options(node='process')", "--node process")
     if "apt-get install" in message:
         return f"{message} (from the repository: `make node`)"
     return message
