@@ -467,8 +467,14 @@ def test_operator_set_runs_the_operator_and_the_api(operator_venv: Path, tmp_pat
     ]
     help_ = contentgen(operator_venv, "api", "--help", env=env, cwd=cwd)
     assert help_.returncode == 0 and "--port" in help_.stdout
-    # What `contentgen operator` and `contentgen api` import, with nothing but this set.
-    code = "import contentgen.controller.handlers, contentgen.httpapi.app, pythonjsonlogger, pymongo"
+    # What `contentgen operator` and `contentgen api` import, with nothing but this set; and what the
+    # operator imports only when it acts: fal's SDK, to cancel a deleted or superseded run's
+    # requests (missing, a superseded run stayed Pending on the real node).
+    code = (
+        "import contentgen.controller.handlers, contentgen.httpapi.app, pythonjsonlogger, pymongo\n"
+        "from contentgen.providers.cancel import FalCanceller\n"
+        "FalCanceller('key')"
+    )
     done = subprocess.run(
         [str(operator_venv / "bin" / "python"), "-c", code], env=env, cwd=cwd, capture_output=True, text=True
     )
