@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -26,6 +28,15 @@ needs_real_node = [
 ]
 
 NAMES = ("contentgen", "contentgen-worker")
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def real_node_test(test: F) -> F:
+    """`needs_real_node` on one test."""
+    for mark in needs_real_node:
+        test = mark(test)
+    return test
 
 
 def image_archives(context: Path) -> dict[str, Path]:
