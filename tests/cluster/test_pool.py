@@ -18,9 +18,9 @@ from contentgen.providers.base import ImageRequest, LoraWeights, MemoryCheckpoin
 from contentgen.providers.cluster import pipelines
 from contentgen.providers.cluster.pool import DrawRequest, FairQueue, Pool, PoolClient, serve
 from contentgen.providers.cluster.provider import ClusterProvider
+from tests.harness.cluster import random_lora
 
 from .conftest import DEVICE
-from .test_kept_pipeline import counted, random_lora  # noqa: F401 - the fixture, and the LoRA maker
 
 SIZES = {"square": (64, 64)}
 
@@ -91,7 +91,7 @@ def test_pool_pictures_are_a_fresh_processs_and_the_base_loads_once(
     models_root: Path,
     tmp_path: Path,
     pool: tuple[str, Pool],
-    counted: list[Path],  # noqa: F811
+    counted: list[Path],
 ) -> None:
     url, _ = pool
     first, second = random_lora(models_root, tmp_path, 1), random_lora(models_root, tmp_path, 2)
@@ -149,3 +149,59 @@ def test_a_cancelled_request_draws_nothing_more(tmp_path: Path) -> None:
     gate.release()
     assert job.out.get(timeout=60) is None  # the request ended without picture 2
     assert drawn == [1] and len(running.queue) == 0 and running.status()["drawn"] == 1
+
+
+def test_ready_once_warm_and_a_client_waits_for_a_pool_that_is_not_up(tmp_path: Path) -> None:
+    """The pod's readiness (`GET /v1/ready`) is 503 while the pipeline loads and 200 once warm,
+    so that the pool's Service sends work to warm pods only; a Job's worker whose pool cannot be
+    reached (scaled to zero, loading) says `starting` and tries again until it answers, and gives
+    up as ProviderUnreachable after its wait."""
+    import http.client
+    import socket
+
+    from contentgen.errors import TransientError
+
+    loaded = threading.Event()
+
+    def warm_up() -> int:
+        assert loaded.wait(60)  # hang guard
+        return 1
+
+    running = Pool("FLUX.1-dev", lambda *_: iter(()), tmp_path, warm_up).start()
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    servers: list[Any] = []
+
+    def come_up(_: float) -> None:  # the pool's pod starting while the worker waits
+        if not servers:
+            servers.append(serve(running, "127.0.0.1", port))
+            threading.Thread(target=servers[0].serve_forever, daemon=True).start()
+
+    said: list[tuple[int, str]] = []
+    client = PoolClient(f"http://127.0.0.1:{port}", wait=60, sleep=come_up)
+    assert client.reached(lambda p, s: said.append((p, s)))["state"] == "loading"
+    assert said == [(0, "starting")]
+
+    def ready() -> int:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        connection.request("GET", "/v1/ready")
+        code = connection.getresponse().status
+        connection.close()
+        return code
+
+    assert ready() == 503
+    loaded.set()
+    for _ in range(6000):  # hang guard: the drawing thread marks it warm right after the load
+        if running.status()["state"] == "warm":
+            break
+        threading.Event().wait(0.01)
+    assert ready() == 200 and running.status()["loads"] == 1
+    servers[0].shutdown()
+    servers[0].server_close()  # gone: its port refuses
+
+    slept: list[float] = []
+    away = PoolClient(f"http://127.0.0.1:{port}", wait=5, sleep=slept.append)
+    with pytest.raises(TransientError, match="did not answer in 5 s") as caught:
+        away.reached()
+    assert caught.value.reason == "ProviderUnreachable" and slept == [1.0, 2.0, 4.0]

@@ -18,6 +18,8 @@ Job, whose connection to the pool then closes: the pool drops what that request 
 
 The protocol, over HTTP/1.1 (`POST /v1/draw` answers with a stream of JSON lines):
     GET  /v1/status                -> {"model", "state": "loading" | "warm", "loads", "queued", ...}
+    GET  /v1/ready                 -> 200 once the pipeline is loaded (warm), else 503: the pod's
+                                      readiness, so that a Service sends work to warm pods only
     HEAD /v1/loras/SHA256          -> 200 when the pool has that LoRA file, else 404
     PUT  /v1/loras/SHA256          <- the file (its SHA-256 must be SHA256)
     POST /v1/draw                  <- {"owner", "prompt", "width", "height", "steps", "guidance",
@@ -52,6 +54,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 POSITION_SECONDS = 2.0  # how often a waiting request hears its place in the queue
+# How long a Job's worker waits for a pool that cannot be reached: one scaled to zero comes back
+# when its autoscaler sees the waiting Jobs, after a node, the image and a load of tens of GB.
+# The Job's own activeDeadlineSeconds bounds it too.
+POOL_WAIT_SECONDS = 1800.0
 SHA256 = 64
 
 
@@ -314,6 +320,9 @@ def serve(pool: Pool, host: str, port: int) -> ThreadingHTTPServer:
         def do_GET(self) -> None:
             if self.path == "/v1/status":
                 self._json(200, pool.status())
+            elif self.path == "/v1/ready":
+                status = pool.status()
+                self._json(200 if status["state"] == "warm" else 503, status)
             else:
                 self._json(404, {"error": "not_found", "message": self.path})
 
@@ -405,11 +414,38 @@ def serve(pool: Pool, host: str, port: int) -> ThreadingHTTPServer:
 class PoolClient:
     """A Job's side: LoRAs uploaded once, pictures asked for, each handed over as it comes."""
 
-    def __init__(self, url: str, timeout: float = 600.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 600.0,
+        wait: float = POOL_WAIT_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         parsed = urlparse(url)
         if parsed.scheme != "http" or not parsed.hostname:
             raise ValueError(f"pool URL {url!r}: use http://HOST:PORT (a Service in the cluster)")
         self.host, self.port, self.timeout = parsed.hostname, parsed.port or 80, timeout
+        self.wait, self.sleep = wait, sleep
+
+    def reached(self, waiting: Callable[[int, str], None] = lambda p, s: None) -> dict[str, Any]:
+        """The pool's status once it answers: while it cannot be reached (scaled to zero, its pods
+        loading: its Service sends work to warm pods only), `waiting(0, "starting")` and again
+        after a pause doubling to 30 s, for `wait` seconds at most (ProviderUnreachable)."""
+        waited, pause = 0.0, 1.0
+        while True:
+            try:
+                return self.status()
+            except TransientError:
+                if waited >= self.wait:
+                    raise TransientError(
+                        f"the generation pool at {self.host}:{self.port} did not answer in {self.wait:.0f} s "
+                        "(scaled to zero and not scaled up, or its pods not ready: kubectl get "
+                        "deployment,pods -l app.kubernetes.io/component=pool)",
+                        reason="ProviderUnreachable",
+                    ) from None
+            waiting(0, "starting")
+            self.sleep(pause)
+            waited, pause = waited + pause, min(pause * 2, 30.0)
 
     def _connection(self) -> http.client.HTTPConnection:
         return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)

@@ -216,7 +216,8 @@ class ClusterProvider:
         made = folder.taken(request.num_images, seeds)
         todo = [n for n in seeds if n not in made]
         if todo:
-            base = self.base_model(name)  # ModelNotFound before any GPU time
+            # ModelNotFound before any GPU time; a pool's worker needs no weights of its own
+            base = self.base_model(name) if not self.pool_url else Path()
             loras = [
                 (self._fetch_lora(lora.url, work_dir, n), lora.scale) for n, lora in enumerate(request.loras)
             ]
@@ -311,11 +312,12 @@ class ClusterProvider:
         """The pictures of `wanted` drawn by the warm pool (CONTENTGEN_CLUSTER_POOL_URL): the LoRA
         files uploaded once by their SHA-256, the place in its queue said while waiting."""
         client = PoolClient(self.pool_url)
-        shas = tuple((client.upload_lora(path), scale) for path, scale in loras)
 
         def waiting(position: int, state: str) -> None:
             log.info("generation pool: %s, place %d in its queue", state or "queued", position)
 
+        client.reached(waiting)  # a pool scaled to zero comes back for the waiting Jobs
+        shas = tuple((client.upload_lora(path), scale) for path, scale in loras)
         progress(20)
         yield from client.draw(replace(wanted, loras=shas), work_dir, waiting)
 
