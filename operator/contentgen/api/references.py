@@ -392,7 +392,7 @@ def _image(
     if index > len(uris):
         said = (
             f"imageRef {name!r} image {index}: version {version} of ImageGeneration {name!r} has "
-            f"{len(uris)} image(s)"
+            f"{len(uris)} image(s); name one of them (image: 1 to {len(uris)})"
         )
         return refusing("ImageVersionNotFound", at, said)
     return ResolvedImage(
