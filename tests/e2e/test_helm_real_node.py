@@ -235,6 +235,53 @@ def test_the_examples_reach_ready(world: World) -> None:
     assert "LoraTraining default/demo-avatar succeeded" in logs, logs
 
 
+def test_a_worker_pod_deleted_or_evicted_is_run_again_to_succeeded(world: World) -> None:
+    """A LoraTraining's worker pod deleted by hand (SIGTERM: the worker stops where it is, the Job
+    counts a failure) and another's evicted (the Job's DisruptionTarget rule: not counted): each
+    Job's next pod runs its resource to Succeeded; nothing stays Running."""
+    k = world.kubectl
+    (lora,) = [
+        d
+        for path in write_examples(EXAMPLES, world.root / "again", world.media.url)
+        for d in yaml.safe_load_all(path.read_text())
+        if d and d["kind"] == "LoraTraining"
+    ]
+    docs = []
+    for name in ("deleted", "evicted"):
+        doc = json.loads(json.dumps(lora))
+        doc["metadata"]["name"] = name
+        doc["spec"].update(provider="offline", triggerWord=f"{name}x")
+        docs.append(doc)
+    k.run("apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
+
+    def running_pod(name: str) -> str:
+        uid = k.json("get", "lora", name)["metadata"]["uid"]
+        for job in jobs_of(k, uid):
+            for pod in pods_of(k, job):
+                states = [s.get("state", {}) for s in pod["status"].get("containerStatuses") or []]
+                if any("running" in state for state in states):
+                    return str(pod["metadata"]["name"])
+        return ""
+
+    deleted = wait_for(lambda: running_pod("deleted"), 300, "the worker of deleted running", interval=0.5)
+    k.run("delete", "pod", deleted, "--wait=false")
+    evicted = wait_for(lambda: running_pod("evicted"), 300, "the worker of evicted running", interval=0.5)
+    eviction = {
+        "apiVersion": "policy/v1",
+        "kind": "Eviction",
+        "metadata": {"name": evicted, "namespace": "default"},
+    }
+    path = world.root / "eviction.json"
+    path.write_text(json.dumps(eviction))
+    k.run("create", "--raw", f"/api/v1/namespaces/default/pods/{evicted}/eviction", "-f", str(path))
+    k.run("wait", "--for=condition=Ready", "lora/deleted", "lora/evicted", "--timeout=600s", timeout=660)
+    for name, failed in (("deleted", 1), ("evicted", 0)):
+        found = k.json("get", "lora", name)
+        assert found["status"]["phase"] == "Succeeded", found["status"]
+        (job,) = jobs_of(k, found["metadata"]["uid"])
+        assert job["status"].get("succeeded") == 1 and job["status"].get("failed", 0) == failed, job["status"]
+
+
 def one_line_reason(k: Kubectl, name: str, reasons: tuple[str, ...]) -> dict[str, Any]:
     """The resource's status once its Ready condition's reason is one of `reasons`."""
     seen: list[dict[str, Any]] = [{}]
