@@ -152,6 +152,13 @@ class ImageGenerationSpec(CommonSpec):
             field_path=".memoryPlan",
             check=lambda spec: spec.memory_plan == "auto" or provider_entry(spec.provider).own_gpus,
         ),
+        CelRule(
+            rule="!has(self.denoising) || (has(self.provider) && self.provider == 'cluster')",
+            message="denoising is for provider cluster (a warm pool or a Job per request on the cluster's "
+            "GPUs): leave it out, or use provider cluster",
+            field_path=".denoising",
+            check=lambda spec: spec.denoising is None or spec.provider == "cluster",
+        ),
     )
 
     prompt: Annotated[str, Field(min_length=1, max_length=4000, description="What to draw.")]
@@ -192,6 +199,19 @@ class ImageGenerationSpec(CommonSpec):
             "records the plan used (memoryPlan). Other providers: auto only.",
         ),
     ] = "auto"
+    denoising: (
+        Annotated[
+            Literal["pool", "job"],
+            Field(
+                description="provider cluster: where the pictures are drawn. pool: by the warm pool of "
+                "the base model (docs/cluster-gpus.md#warm-pools), which keeps it loaded (a Job per request "
+                "where the chart made no pool for it); job: by a Job of its own, which loads the base model. "
+                "Unset: the chart's pools.denoising. Either way the resource runs, records and bills as its "
+                "Job does.",
+            ),
+        ]
+        | None
+    ) = None
 
 
 class GeneratedImage(ApiModel):

@@ -14,6 +14,7 @@ from typing import Any
 from contentgen.api import API_VERSION, KINDS, SpecSnapshot
 from contentgen.api.providers import ASSEMBLYAI, FAL, PROVIDERS, provider_entry
 
+from .denoising import ANNOTATION_DENOISING, LABEL_POOL, denoising
 from .naming import ANNOTATION_GPUS, ANNOTATION_INPUTS, ANNOTATION_PROVIDER, LABEL_QUEUE, job_name, labels
 from .settings import GpuJob, OperatorSettings, Resources, gpu_defaults
 from .supersede import inputs_digest
@@ -60,7 +61,11 @@ def worker_env(snapshot: SpecSnapshot, settings: OperatorSettings, job: str) -> 
     if entry.key or entry.own_gpus:
         env.append({"name": "CONTENTGEN_PRICES", "value": settings.prices.model_dump_json(by_alias=True)})
     if entry.own_gpus:
-        env += gpu_env(gpu_job(snapshot.kind, settings), settings)
+        where = denoising(snapshot, settings)
+        if where is not None and where.pool is not None:  # the pool holds the GPU and the models
+            env.append({"name": "CONTENTGEN_CLUSTER_POOL_URL", "value": where.pool.url})
+        else:
+            env += gpu_env(gpu_job(snapshot.kind, settings), settings)
     secret = {FAL.key: settings.fal_key_secret, ASSEMBLYAI.key: settings.assemblyai_key_secret}.get(entry.key)
     if secret is not None and secret.name:
         env.append(_secret_env(entry.key, secret.name, secret.key))
@@ -150,6 +155,9 @@ def queue_name(snapshot: SpecSnapshot, namespace_queue: str, settings: OperatorS
         return asked
     if not provider_entry(snapshot.provider).own_gpus:
         return ""
+    where = denoising(snapshot, settings)
+    if where is not None and where.pool is not None:
+        return ""  # it holds no GPU: the pool's pods do, in their own queue (pools.items[].queueName)
     return namespace_queue or settings.queue_name
 
 
@@ -164,7 +172,9 @@ def render_job(
         snapshot = snapshot.model_copy(update={"spec": {**snapshot.spec, "provider": "offline"}})
     kind = KINDS[snapshot.kind]
     defaults = settings.kinds.get(kind.kind) or settings.kinds["LoraTraining"]
-    gpu = gpu_job(kind.kind, settings) if provider_entry(snapshot.provider).own_gpus else None
+    where = denoising(snapshot, settings)
+    pooled = where is not None and where.pool is not None  # no GPU, no models: the pool's
+    gpu = gpu_job(kind.kind, settings) if provider_entry(snapshot.provider).own_gpus and not pooled else None
     name = job_name(kind, snapshot.name, snapshot.uid, snapshot.generation)
     job_labels = labels(
         kind, snapshot.name, snapshot.owner, snapshot.uid, snapshot.generation, snapshot.version
@@ -178,6 +188,11 @@ def render_job(
         {"name": "work", "mountPath": WORK_DIR},
         {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir of its own
     ]
+    pod_labels = dict(job_labels)
+    if where is not None:
+        annotations[ANNOTATION_DENOISING] = where.describe()
+        if where.pool is not None:
+            pod_labels[LABEL_POOL] = where.pool.name  # counted by the pool's autoscaler
     if gpu is not None:
         annotations[ANNOTATION_GPUS] = f"{gpu.count} {gpu.resource_name}"
         if (models := models_volume(settings)) is not None:
@@ -195,7 +210,8 @@ def render_job(
     }
     container = {
         "name": "worker",
-        "image": settings.gpu_worker_image if gpu is not None else settings.worker_image,
+        # a pooled worker runs the cluster provider too (torch), without a GPU
+        "image": settings.gpu_worker_image if gpu is not None or pooled else settings.worker_image,
         "imagePullPolicy": settings.worker_image_pull_policy,
         "args": ["worker"],
         "env": worker_env(snapshot, settings, name),
@@ -242,7 +258,7 @@ def render_job(
                 ]
             },
             "template": {
-                "metadata": {"labels": dict(job_labels)},
+                "metadata": {"labels": pod_labels},
                 "spec": {
                     "restartPolicy": "Never",
                     # SIGTERM stops the worker at once (cli/worker.py); SIGKILL after this

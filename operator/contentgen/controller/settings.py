@@ -13,7 +13,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_settings import SettingsConfigDict
 
 from contentgen.pricing import PriceTable
-from contentgen.providers.settings import ProviderSettings
+from contentgen.providers.settings import MODEL_NAME, ProviderSettings
 
 from .budget import Budgets
 from .owners import OwnerPolicy
@@ -93,6 +93,16 @@ class GpuJob(BaseModel):
     )
     node_selector: dict[str, str] = Field(default={}, description="Added to the GPU Jobs' nodeSelector.")
     resources: Resources = Resources()
+
+
+class ClusterPool(BaseModel):
+    """A warm generation pool the chart made (pools.items): where pooled Jobs send their drawing."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63, description="Its name.")
+    base_model: str = Field(pattern=MODEL_NAME, description="The staged base model it keeps loaded.")
+    url: str = Field(pattern=r"^http://[^/\s]+$", description="Its Service: http://HOST:PORT.")
 
 
 def gpu_defaults() -> dict[str, GpuJob]:
@@ -375,6 +385,16 @@ class OperatorSettings(ProviderSettings):
         default_factory=ModelsSource,
         description="Where GPU workers find the base models (JSON): persistentVolumeClaim, hostPath, or "
         "storePrefix with cacheHostPath (or an emptyDir of cacheSize).",
+    )
+    cluster_denoising: Literal["job", "pool"] = Field(
+        default="job",
+        description="Where a provider cluster ImageGeneration whose spec.denoising is unset draws: job (its "
+        "Job loads the base model) or pool (the warm pool of its base model in cluster_pools, else its Job).",
+    )
+    cluster_pools: list[ClusterPool] = Field(
+        default=[],
+        description="The warm generation pools (JSON list of name, baseModel, url), one per base model: the "
+        "chart's pools.items.",
     )
     queue_name: str = Field(
         default="",

@@ -1,0 +1,50 @@
+"""Where a `provider: cluster` ImageGeneration's pictures are drawn (issue 47,
+docs/cluster-gpus.md#warm-pools): by its own Job, which loads the base model, or by the warm pool
+of that model, which keeps it loaded. A pure decision, from the spec and the operator's settings.
+
+Either way the resource runs as a Job (its status, versions, outputs, cost, cancel): a pooled
+Job's worker hands only the drawing to the pool's Service (CONTENTGEN_CLUSTER_POOL_URL), so it
+holds no GPU and needs no models; the pool's pods hold them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from contentgen.api import SpecSnapshot
+
+from .settings import ClusterPool, OperatorSettings
+
+# On a pooled Job's pod: the pool it waits on, which the pool's autoscaler counts (KEDA's query).
+LABEL_POOL = "contentgen.io/pool"
+# On every cluster ImageGeneration's Job: where it draws and why (kubectl describe job).
+ANNOTATION_DENOISING = "contentgen.io/denoising"
+
+
+@dataclass(frozen=True)
+class Denoising:
+    pool: ClusterPool | None  # None: the Job draws itself
+    why: str  # one line, for the Job's annotation
+
+    def describe(self) -> str:
+        return f"pool {self.pool.name}: {self.why}" if self.pool else f"job: {self.why}"
+
+
+def base_model(model: str, settings: OperatorSettings) -> str:
+    """The staged model an ImageGeneration's `model` draws with (providers/cluster/provider.py)."""
+    return settings.cluster_flux_schnell_model if model == "flux-schnell" else settings.cluster_flux_model
+
+
+def denoising(snapshot: SpecSnapshot, settings: OperatorSettings) -> Denoising | None:
+    """Where `snapshot` draws; None where the question does not arise (another kind or provider)."""
+    if snapshot.kind != "ImageGeneration" or snapshot.provider != "cluster":
+        return None
+    asked = str(snapshot.spec.get("denoising") or "")
+    wanted = asked or settings.cluster_denoising
+    source = "spec.denoising" if asked else "the chart's pools.denoising"
+    if wanted == "job":
+        return Denoising(None, f"{source} is job")
+    model = base_model(str(snapshot.spec.get("model") or "flux-dev"), settings)
+    pool = next((p for p in settings.cluster_pools if p.base_model == model), None)
+    if pool is None:
+        return Denoising(None, f"{source} is pool, but no pool serves {model} (the chart's pools.items)")
+    return Denoising(pool, f"{source} is pool, and it serves {model} at {pool.url}")
