@@ -228,6 +228,24 @@ seccompProfile:
 {{- if and $models.cacheHostPath (not $models.storePrefix) -}}
 {{- fail "gpu.models.cacheHostPath needs gpu.models.storePrefix: the cache holds what the worker copies from the store" -}}
 {{- end -}}
+{{- $poolNames := list -}}
+{{- $poolModels := list -}}
+{{- range .Values.pools.items -}}
+{{- if has .name $poolNames -}}
+{{- fail (printf "pools.items: two pools are named %s: give each its own name" .name) -}}
+{{- end -}}
+{{- if has .baseModel $poolModels -}}
+{{- fail (printf "pools.items: two pools serve %s: one pool per base model (raise its replicas)" .baseModel) -}}
+{{- end -}}
+{{- if gt (int (default 0 .minReplicas)) (int .replicas) -}}
+{{- fail (printf "pools.items %s: minReplicas %v is above replicas %v" .name .minReplicas .replicas) -}}
+{{- end -}}
+{{- $poolNames = append $poolNames .name -}}
+{{- $poolModels = append $poolModels .baseModel -}}
+{{- end -}}
+{{- if and .Values.pools.keda.enabled .Values.pools.items (not .Values.pools.keda.prometheus.serverAddress) -}}
+{{- fail "pools.keda.enabled needs pools.keda.prometheus.serverAddress: the Prometheus KEDA counts the pools' waiting Jobs in" -}}
+{{- end -}}
 {{- if .Values.api.enabled -}}
 {{- if not .Values.mongodb.existingSecret -}}
 {{- fail "api.enabled needs mongodb.existingSecret: the API serves the MongoDB catalog" -}}
@@ -282,3 +300,14 @@ creates over HTTP are to come, and no right is granted before a call needs it). 
 {{- end }}
 {{- $prices | toJson }}
 {{- end }}
+
+{{/* The pools the operator sends pooled Jobs to (CONTENTGEN_CLUSTER_POOLS): name, base model, Service URL. */}}
+{{- define "contentgen.pools" -}}
+{{- $pools := list -}}
+{{- range .Values.pools.items -}}
+{{- $name := printf "%s-pool-%s" (include "contentgen.fullname" $) .name | trunc 63 | trimSuffix "-" -}}
+{{- $url := printf "http://%s.%s.svc:%d" $name $.Release.Namespace (int (default 8090 .port)) -}}
+{{- $pools = append $pools (dict "name" .name "baseModel" .baseModel "url" $url) -}}
+{{- end -}}
+{{- $pools | toJson -}}
+{{- end -}}
