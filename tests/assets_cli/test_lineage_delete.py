@@ -3,7 +3,6 @@ are missing or down, on catalogs `contentgen run --offline` filled for real."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +12,9 @@ from contentgen.catalog import FILTER_HELP, SORT_HELP, Filters
 from contentgen.cli.main import build_parser, main
 from contentgen.httpapi import ApiSettings, create_app
 from tests.conftest import EXAMPLES
+from tests.harness.cli import as_json, cli
 
 SAMPLE = EXAMPLES / "media" / "sample.mp4"
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -54,12 +47,6 @@ def here(made: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for variable in ("CONTENTGEN_STORE", "CONTENTGEN_CATALOG"):
         monkeypatch.delenv(variable, raising=False)
     return work
-
-
-def as_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
-    code, out, err = cli(capsys, *args, "-o", "json")
-    assert code == 0, err
-    return json.loads(out)
 
 
 def test_lineage_of_an_image_and_of_its_lora(here: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from contentgen.cli.main import main
-from tests.assets_cli.test_lineage_delete import as_json, cli
 from tests.conftest import EXAMPLES
+from tests.harness.cli import as_json, cli
 
 
 @pytest.fixture

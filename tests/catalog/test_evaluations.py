@@ -6,7 +6,6 @@ once the version is deleted."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from contentgen.catalog import to_record
@@ -14,37 +13,8 @@ from contentgen.catalog.document import without_versions
 from contentgen.catalog.evaluations import MAX_EVALUATIONS, with_evaluation, with_verdict_choice
 from contentgen.catalog.queries import fold_spend
 from contentgen.catalog.verdicts import choosable
-from tests.catalog.factory import T0, lora_doc
-
-LATER = T0 + timedelta(days=1)
-
-
-def evaluation(
-    number: int, *, version: int = 1, cost: float = 0.42, seeds: list[int] | None = None
-) -> dict[str, Any]:
-    folder = f"s3://bucket/loras/alice/lora-1/v{version}/likeness/e{number}/"
-    return {
-        "evaluation": number,
-        "version": version,
-        "at": "2025-03-02T12:00:00Z",
-        "by": "cli",
-        "provider": "fal",
-        "promptSet": "likeness-v1",
-        "seeds": seeds or [number],
-        "costUsd": cost,
-        "likeness": {
-            "verdict": "good",
-            "median": 0.5 + number / 100,
-            "gridUri": folder + "likeness-grid.jpg",
-        },
-        "artifacts": [{"uri": folder + "likeness-grid.jpg", "sizeBytes": 10, "contentType": "image/jpeg"}],
-    }
-
-
-def trained() -> dict[str, Any]:
-    doc = lora_doc("lora-1", versions=2)
-    doc["versions"][0]["likeness"] = {"verdict": "poor", "median": 0.2}  # what its run reported
-    return doc
+from tests.catalog.factory import lora_doc
+from tests.harness.evaluations import LATER, evaluation, scoring, trained, unmeasured
 
 
 def test_the_runs_own_verdict_stands_and_the_others_are_listed() -> None:
@@ -68,22 +38,6 @@ def test_the_runs_own_verdict_stands_and_the_others_are_listed() -> None:
     # the other version is untouched
     other = to_record(doc).wire()["versions"][1]
     assert other["likenessEvaluation"] == 0 and other["likenessHistory"] == []
-
-
-def scoring(number: int, verdict: str = "alike", median: float | None = 0.69) -> dict[str, Any]:
-    """`contentgen assets evaluate --pictures`: outside pictures scored (one coffee photograph: no face)."""
-    entry = evaluation(number, cost=0.0)
-    entry |= {"source": "pictures", "pictures": [{"name": "coffee.jpg"}]}
-    entry["likeness"] = {"verdict": verdict, "median": median}
-    return entry
-
-
-def unmeasured(number: int) -> dict[str, Any]:
-    """An offline "Evaluate again": placeholders, no face, nothing measured."""
-    entry = evaluation(number, cost=0.0)
-    entry["provider"] = "offline"
-    entry["likeness"] = {"verdict": "no-faces", "median": None}
-    return entry
 
 
 def test_an_outside_scoring_or_an_unmeasured_evaluation_never_replaces_a_measured_verdict() -> None:

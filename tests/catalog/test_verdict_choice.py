@@ -16,7 +16,7 @@ from contentgen.catalog.evaluations import with_evaluation
 from contentgen.pipeline.likeness.promote import NotPromotable, choose_verdict
 from contentgen.store import LocalStore
 from tests.catalog.factory import T0
-from tests.catalog.test_evaluations import LATER, evaluation, scoring, trained, unmeasured
+from tests.harness.evaluations import LATER, evaluation, scoring, trained, unmeasured
 
 
 def test_a_chosen_evaluation_is_the_verdict_and_the_choice_is_kept(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from contentgen.api import RunResult
 from contentgen.catalog import open_catalog
 from contentgen.cli.main import main
 from contentgen.store import LocalStore
-from tests.pipeline.test_likeness_evaluation import a_copy, another_person, the_subject
+from tests.harness.faces import a_copy, another_person, the_subject
 from tests.run.checkpoint_pictures import PicturesByCheckpoint, manifest
 
 from .conftest import DEVICE

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,11 +13,13 @@ import pytest_asyncio
 import yaml
 from fastapi import FastAPI
 
-from contentgen.catalog import Catalog
+from contentgen.catalog import Catalog, open_catalog
 from contentgen.catalog.mongo import MongoCatalog
+from contentgen.cli.main import main
 from contentgen.httpapi import ApiSettings, create_app
 from contentgen.store import LocalStore, ObjectStore
 from tests.catalog.factory import T0, image_doc, lora_doc, transcript_doc
+from tests.conftest import EXAMPLES
 from tests.httpapi.documented import Answers
 
 TOKENS = {
@@ -119,3 +121,23 @@ async def client(make_app: MakeApp, catalog: Catalog, store: LocalStore) -> Asyn
         yield http
     # Every status the server answered is one the OpenAPI document lists for that route.
     assert answers.undocumented() == []
+
+
+@pytest.fixture
+def trained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Catalog, LocalStore, str]]:
+    """For the score and promote routes: alice's offline LoRA of the sample video (its subject: the
+    astronaut), by `contentgen run`."""
+    monkeypatch.chdir(tmp_path)
+    for variable in ("CONTENTGEN_STORE", "CONTENTGEN_CATALOG", "CONTENTGEN_BUDGETS"):
+        monkeypatch.delenv(variable, raising=False)
+    manifest = yaml.safe_load((EXAMPLES / "loratraining.yaml").read_text())
+    manifest["spec"]["owner"] = "alice"
+    manifest["spec"]["dataset"]["captioning"] = "template"
+    manifest["spec"]["evaluation"] = {"enabled": False}
+    (tmp_path / "lora.yaml").write_text(yaml.safe_dump(manifest))
+    source = str(EXAMPLES / "media" / "sample.mp4")
+    assert main(["run", "--offline", "--source", source, str(tmp_path / "lora.yaml")]) == 0
+    catalog = open_catalog()
+    [doc] = catalog.find_raw({"kind": "LoraTraining"})
+    yield catalog, LocalStore(tmp_path / "contentgen-data" / "store"), str(doc["_id"])
+    catalog.close()

@@ -24,9 +24,9 @@ from contentgen.httpapi.creating import LocalCreator
 from contentgen.pipeline.local_run import resolve_locally
 from contentgen.pipeline.settings import PipelineSettings
 from contentgen.store import LocalStore
+from tests.harness.scoring import score_client, score_settings
 from tests.httpapi.conftest import auth
 from tests.httpapi.documented import Answers
-from tests.httpapi.test_score_route import _client, _settings, trained  # noqa: F401 - the fixture
 
 PROMOTE = "/api/assets/{uid}/versions/{version}/promote"
 STEPS = (250, 500, 750, 1000)
@@ -74,10 +74,10 @@ async def http(
     )
     answers = Answers(
         create_app(
-            _settings(store, tokens_file, "local"), catalog=catalog, store=lambda: store, creator=creator
+            score_settings(store, tokens_file, "local"), catalog=catalog, store=lambda: store, creator=creator
         )
     )
-    async with _client(answers) as client:
+    async with score_client(answers) as client:
         yield client, catalog, store, uid
     creator.close()
     assert answers.undocumented() == []
@@ -138,8 +138,10 @@ async def test_an_api_that_does_not_create_does_not_promote(
 ) -> None:
     catalog, store, uid = trained
     with_curve(catalog, store, uid)
-    answers = Answers(create_app(_settings(store, tokens_file, "off"), catalog=catalog, store=lambda: store))
-    async with _client(answers) as client:
+    answers = Answers(
+        create_app(score_settings(store, tokens_file, "off"), catalog=catalog, store=lambda: store)
+    )
+    async with score_client(answers) as client:
         refused = await client.post(
             PROMOTE.format(uid=uid, version=1), json={"step": 500}, headers=auth("alice")
         )

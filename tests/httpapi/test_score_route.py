@@ -11,26 +11,23 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import cv2
 import httpx
 import pytest
 import pytest_asyncio
-import yaml
 
-from contentgen.catalog import Catalog, open_catalog
-from contentgen.cli.main import main
-from contentgen.httpapi import ApiSettings, create_app
+from contentgen.catalog import Catalog
+from contentgen.httpapi import create_app
 from contentgen.httpapi.creating import LocalCreator
 from contentgen.httpapi.routes.evaluate import MAX_UPLOAD_BYTES
 from contentgen.pipeline.likeness import pictures as scoring
 from contentgen.pipeline.settings import PipelineSettings
 from contentgen.store import LocalStore
 from scripts.likeness_pictures import pictures as demo_pictures
-from tests.conftest import EXAMPLES
+from tests.harness.scoring import score_client, score_settings
 from tests.httpapi.conftest import auth
 from tests.httpapi.documented import Answers
 
@@ -44,41 +41,6 @@ def picture(name: str) -> bytes:
     return bytes(data.tobytes())
 
 
-@pytest.fixture
-def trained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Catalog, LocalStore, str]]:
-    """alice's offline LoRA of the sample video (its subject: the astronaut), by `contentgen run`."""
-    monkeypatch.chdir(tmp_path)
-    for variable in ("CONTENTGEN_STORE", "CONTENTGEN_CATALOG", "CONTENTGEN_BUDGETS"):
-        monkeypatch.delenv(variable, raising=False)
-    manifest = yaml.safe_load((EXAMPLES / "loratraining.yaml").read_text())
-    manifest["spec"]["owner"] = "alice"
-    manifest["spec"]["dataset"]["captioning"] = "template"
-    manifest["spec"]["evaluation"] = {"enabled": False}
-    (tmp_path / "lora.yaml").write_text(yaml.safe_dump(manifest))
-    source = str(EXAMPLES / "media" / "sample.mp4")
-    assert main(["run", "--offline", "--source", source, str(tmp_path / "lora.yaml")]) == 0
-    catalog = open_catalog()
-    [doc] = catalog.find_raw({"kind": "LoraTraining"})
-    yield catalog, LocalStore(tmp_path / "contentgen-data" / "store"), str(doc["_id"])
-    catalog.close()
-
-
-def _settings(store: LocalStore, tokens_file: Path, create: str) -> ApiSettings:
-    return ApiSettings(
-        catalog="unused://",
-        store=str(store.root),
-        api_tokens_file=tokens_file,
-        api_create=create,
-        api_offline=True,
-        api_default_namespace="default",
-    )
-
-
-def _client(app: Any) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
-    return httpx.AsyncClient(transport=transport, base_url="http://api", timeout=120)
-
-
 @pytest_asyncio.fixture
 async def http(
     trained: tuple[Catalog, LocalStore, str], tokens_file: Path, tmp_path: Path
@@ -89,10 +51,10 @@ async def http(
     )
     answers = Answers(
         create_app(
-            _settings(store, tokens_file, "local"), catalog=catalog, store=lambda: store, creator=creator
+            score_settings(store, tokens_file, "local"), catalog=catalog, store=lambda: store, creator=creator
         )
     )
-    async with _client(answers) as client:
+    async with score_client(answers) as client:
         yield client, store, uid
     creator.close()
     assert answers.undocumented() == []
@@ -205,7 +167,9 @@ def test_the_document_states_the_body_and_its_caps(
     trained: tuple[Catalog, LocalStore, str], tokens_file: Path
 ) -> None:
     catalog, store, _ = trained
-    app = create_app(_settings(store, tokens_file, "off"), catalog=catalog, store=lambda: store, creator=None)
+    app = create_app(
+        score_settings(store, tokens_file, "off"), catalog=catalog, store=lambda: store, creator=None
+    )
     operation = app.openapi()["paths"]["/api/assets/{ref}/versions/{version}/score"]["post"]
     body = operation["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert body["required"] == ["pictures"]
@@ -222,9 +186,11 @@ async def test_an_api_that_does_not_create_stores_nothing(
 ) -> None:
     catalog, store, uid = trained
     answers = Answers(
-        create_app(_settings(store, tokens_file, "off"), catalog=catalog, store=lambda: store, creator=None)
+        create_app(
+            score_settings(store, tokens_file, "off"), catalog=catalog, store=lambda: store, creator=None
+        )
     )
-    async with _client(answers) as client:
+    async with score_client(answers) as client:
         refused = await client.post(
             SCORE.format(uid=uid, version=1), files=_files("astronaut-small.jpg"), headers=auth("alice")
         )

@@ -28,12 +28,12 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT
+from tests.harness.faces import another_person, baseline_strangers, the_subject
 from tests.harness.kube import lora, uid_of
 from tests.httpserver import serve
 from tests.kube.fal_relay import serve as serve_fal
 from tests.kube.harness import Cluster, cluster, operator, wait_for
 from tests.kubectl import Kubectl
-from tests.pipeline.test_likeness_evaluation import another_person, baseline_strangers, the_subject
 from tests.providers.fake_fal import FAL_KEY, IMAGE_APPS, TRAINING_APPS, FakeFal, status
 from tests.run.checkpoint_pictures import subject_video
 

@@ -10,30 +10,15 @@ import cv2
 import numpy as np
 import pytest
 
-from contentgen.api import DatasetReport, DatasetSpec
+from contentgen.api import DatasetReport
 from contentgen.errors import InvalidInput
 from contentgen.pipeline.dataset import DatasetTooSmall, LocalDataset, build_dataset
 from contentgen.pipeline.likeness.faces import load_faces
 from contentgen.pipeline.likeness.score import centroid
 from contentgen.pipeline.video.identity import SAME_PERSON
 from scripts.synthetic_video import SyntheticVideo
+from tests.harness.dataset import spec
 from tests.pipeline.conftest import cut_f1, scene_of
-
-TEMPLATE = "a photo of {trigger}, a person"
-
-
-def spec(*, min_frames: int = 1, **changes: object) -> DatasetSpec:
-    """A valid spec; `min_frames` below the API's least (4) only to test selection on short videos
-    (the gate has its own tests, with valid values)."""
-    fields: dict[str, object] = {
-        "max_frames": 12,
-        "min_frames": 4,
-        "min_scene_seconds": 1.0,
-        "face_filter": True,
-    }
-    fields["caption_template"] = TEMPLATE
-    fields.update(changes)
-    return DatasetSpec.model_validate(fields).model_copy(update={"min_frames": min_frames})
 
 
 def build(video: SyntheticVideo, out: Path, **changes: object) -> LocalDataset:

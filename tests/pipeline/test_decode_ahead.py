@@ -237,7 +237,7 @@ def test_the_dataset_is_the_same_ahead_or_in_turn(
 ) -> None:
     """The whole dataset stage, images byte for byte, with the decoder ahead or in turn."""
     from contentgen.pipeline import dataset
-    from tests.pipeline.test_dataset import spec
+    from tests.harness.dataset import spec
 
     def images(folder: Path) -> list[tuple[float, str]]:
         built = dataset.build_dataset(mixed.path, spec(), "person", folder, lambda _: None)

@@ -23,6 +23,7 @@ from contentgen.pipeline.likeness.prompts import PROMPT_SETS
 from contentgen.pipeline.likeness.score import Generated, evaluate, leave_one_out
 from contentgen.providers.base import ImageRequest, MemoryCheckpoint
 from contentgen.providers.offline import OfflineProvider
+from tests.harness.faces import another_person, baseline_strangers, the_subject
 from tests.pipeline.likeness_faces import (
     LATER_SECONDS,
     TRAINING_SECONDS,
@@ -33,7 +34,6 @@ from tests.pipeline.likeness_faces import (
     side_by_side,
     subject,
 )
-from tests.pipeline.test_likeness_evaluation import another_person, baseline_strangers, the_subject
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -24,9 +24,16 @@ from contentgen.providers.base import Checkpoint, ImageGenerator, LoraWeights, M
 from contentgen.providers.fal import FalProvider
 from contentgen.providers.offline import OfflineProvider
 from contentgen.store.local import LocalStore
+from tests.harness.faces import (
+    a_copy,
+    another_person,
+    is_pair,
+    shows,
+    square,
+    the_subject,
+)
 from tests.pipeline.likeness_faces import (
     LATER_SECONDS,
-    TRAINING_SECONDS,
     moments,
     photo,
     side_by_side,
@@ -37,62 +44,16 @@ from tests.providers.fakes import FakeSleep, mocked, retry
 
 WEIGHTS = "https://example.com/loras/dmavatar.safetensors"
 PLAN = Plan(seeds=(1,))  # six prompts, one seed: twelve pictures a fresh evaluation
-STRANGERS = ("grace_hopper", "astronaut", "luispedro", "lenna", "takeo", "einstein_tongue")
-
-
-def square(image: np.ndarray) -> np.ndarray:
-    """`image` in the middle of a grey square (the fake resizes to the square size asked for)."""
-    height, width = image.shape[:2]
-    side = max(height, width)
-    out = np.full((side, side, 3), 128, np.uint8)
-    top, left = (side - height) // 2, (side - width) // 2
-    out[top : top + height, left : left + width] = image
-    return out
-
-
-def is_pair(arguments: dict[str, Any]) -> bool:
-    return any(word in arguments["prompt"] for word in ("another person", "a friend"))
-
-
-def stranger(arguments: dict[str, Any]) -> np.ndarray:
-    return photo(STRANGERS[sum(map(ord, arguments["prompt"])) % len(STRANGERS)])
-
-
-def baseline_strangers(arguments: dict[str, Any]) -> np.ndarray:
-    """Without the LoRA the base model draws strangers (and two of them in pair prompts)."""
-    if is_pair(arguments):
-        return square(side_by_side(stranger(arguments), photo("grace_hopper")))
-    return square(stranger(arguments))
-
-
-def the_subject(arguments: dict[str, Any]) -> np.ndarray:
-    later = moments()[LATER_SECONDS[sum(map(ord, arguments["prompt"])) % len(LATER_SECONDS)]]
-    return square(side_by_side(later, photo("luispedro")) if is_pair(arguments) else later)
-
-
-def another_person(arguments: dict[str, Any]) -> np.ndarray:
-    return square(side_by_side(photo("takeo"), photo("lenna")) if is_pair(arguments) else photo("takeo"))
 
 
 def no_face(arguments: dict[str, Any]) -> np.ndarray:
     return square(photo("coffee"))
 
 
-def a_copy(arguments: dict[str, Any]) -> np.ndarray:
-    return square(moments()[TRAINING_SECONDS[2]])
-
-
 def subject_twice(arguments: dict[str, Any]) -> np.ndarray:
     if is_pair(arguments):
         return square(side_by_side(moments()[LATER_SECONDS[0]], moments()[LATER_SECONDS[1]]))
     return square(moments()[LATER_SECONDS[2]])
-
-
-def shows(with_lora: Callable[[dict[str, Any]], np.ndarray]) -> Callable[[dict[str, Any], int], np.ndarray]:
-    def picture(arguments: dict[str, Any], _: int) -> np.ndarray:
-        return with_lora(arguments) if arguments.get("loras") else baseline_strangers(arguments)
-
-    return picture
 
 
 class Checkpoints:

@@ -441,7 +441,7 @@ def test_a_group_video_s_subject_is_the_person_of_the_close_ups(
     """On screen alone Ross would not be clearly the subject (17 s against his neighbours' 12 s,
     under 1.5×); the group shots shared six ways, he is."""
     from contentgen.pipeline.dataset import build_dataset
-    from tests.pipeline.test_dataset import spec
+    from tests.harness.dataset import spec
 
     dataset = build_dataset(group_event.path, spec(), "ross", tmp_path, lambda _: None)
     summary = dataset.summary

@@ -27,8 +27,8 @@ from contentgen.providers.base import (
 )
 from contentgen.providers.progress import SubProgress
 from scripts import synthetic_video
+from tests.harness.faces import baseline_strangers
 from tests.pipeline.likeness_faces import TRAINING_SECONDS, VIDEO
-from tests.pipeline.test_likeness_evaluation import baseline_strangers
 
 Picture = Callable[[dict[str, Any]], np.ndarray]
 

@@ -15,7 +15,7 @@ from contentgen.catalog import open_catalog
 from contentgen.cli.main import main
 from contentgen.errors import ContentgenError, PermanentError, TransientError
 from contentgen.store import LocalStore
-from tests.pipeline.test_likeness_evaluation import a_copy, another_person, the_subject
+from tests.harness.faces import a_copy, another_person, the_subject
 from tests.run.checkpoint_pictures import CheckpointFiles, PicturesByCheckpoint, manifest, subject_video
 
 PROMPTS = 6  # likeness-v1, one seed

@@ -20,9 +20,9 @@ from contentgen.catalog.lineage import lineage
 from contentgen.pipeline.local_run import local_uid
 from contentgen.store import LocalStore
 from tests.conftest import EXAMPLES
+from tests.harness.cli import SAMPLE, result_of, run, snapshot_file, worker
 from tests.providers.fake_fal import FAL_KEY, FakeFal
 from tests.providers.fakes import mocked, unslept_retries
-from tests.run.test_run_cli import SAMPLE, result_of, run, snapshot_file, worker
 
 EVALUATION = EXAMPLES / "loraevaluation.yaml"
 LORA_UID = local_uid("LoraTraining", "default", "demo-avatar")

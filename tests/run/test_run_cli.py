@@ -6,29 +6,17 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
-from contentgen.api import RunFailure, RunResult, SpecSnapshot
+from contentgen.api import RunFailure, RunResult
 from contentgen.api.run import TERMINATION_LIMIT, parse_termination, termination_message
 from contentgen.catalog import Filters, open_catalog
 from contentgen.cli.main import main
 from tests.conftest import EXAMPLES
+from tests.harness.cli import SAMPLE, result_of, run, snapshot_file, worker
 from tests.httpserver import serve
-
-SAMPLE = EXAMPLES / "media" / "sample.mp4"
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(["run", *args])
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def result_of(path: Path) -> RunResult:
-    return RunResult.model_validate_json(path.read_text())
 
 
 def local(uri: str) -> Path:
@@ -350,33 +338,6 @@ def test_a_store_directory_that_cannot_be_written_is_said_in_one_line(
 
 
 # --- the worker --------------------------------------------------------------------------------
-
-
-def snapshot_file(tmp_path: Path, kind: str, spec: dict[str, Any], **extra: Any) -> Path:
-    path = tmp_path / "spec.json"
-    snap = SpecSnapshot(
-        kind=kind,
-        name="w",
-        namespace="ns",
-        uid="11111111-2222-3333-4444-555555555555",
-        generation=1,
-        spec=spec,
-        **extra,
-    )
-    path.write_text(snap.model_dump_json(by_alias=True))
-    return path
-
-
-def worker(tmp_path: Path, spec: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> tuple[int, str]:
-    monkeypatch.setenv("CONTENTGEN_STORE", (tmp_path / "store").as_uri())
-    monkeypatch.setenv("CONTENTGEN_WORK_DIR", str(tmp_path / "work"))
-    monkeypatch.delenv("CONTENTGEN_KUBE_API", raising=False)
-    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    log = tmp_path / "termination-log"
-    code = main(["worker", "--spec", str(spec), "--termination-log", str(log)])
-    return code, log.read_text() if log.exists() else ""
 
 
 def test_worker_runs_the_snapshot_and_leaves_its_result(

@@ -19,7 +19,7 @@ from contentgen.cli.main import main
 from contentgen.pipeline.likeness.plan import Plan, baseline_cached
 from contentgen.pricing import FAL_APPS, PriceTable
 from contentgen.store import open_store
-from tests.pipeline.test_likeness_evaluation import shows, the_subject
+from tests.harness.faces import shows, the_subject
 from tests.providers.fake_fal import FAL_KEY, FakeFal
 from tests.providers.fakes import mocked, unslept_retries
 from tests.run.checkpoint_pictures import subject_video

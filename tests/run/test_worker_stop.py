@@ -21,9 +21,9 @@ from contentgen.controller.provider_cancel import checkpoints
 from contentgen.providers import retry as retry_module
 from contentgen.providers.cancel import pending
 from contentgen.store import open_store
+from tests.harness.cli import snapshot_file
 from tests.providers.fake_fal import FAL_KEY, FakeFal
 from tests.providers.fakes import FakeSleep, mocked
-from tests.run.test_run_cli import snapshot_file
 
 UID = "11111111-2222-3333-4444-555555555555"
 SPEC = {"owner": "alice", "provider": "fal", "prompt": "a red fox", "model": "flux-dev", "numImages": 1}

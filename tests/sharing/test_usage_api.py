@@ -20,7 +20,7 @@ import yaml
 from contentgen.catalog.mongo import MongoCatalog
 from contentgen.httpapi import ApiSettings, create_app
 from contentgen.store import LocalStore
-from tests.catalog.test_usage import LORA, fill
+from tests.harness.usage import LORA, fill
 from tests.httpapi.documented import Answers
 
 pytestmark = pytest.mark.asyncio
