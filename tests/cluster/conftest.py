@@ -8,9 +8,11 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from contentgen.providers.cluster import flux, pipelines
 from tests.run.checkpoint_pictures import subject_video
 
 from .tiny_flux import session_cache, tiny_flux
@@ -71,3 +73,19 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, models_root: Path
     monkeypatch.setenv("CONTENTGEN_CLUSTER_INFERENCE_STEPS", "2")
     subject_video(tmp_path / "subject.mp4", monkeypatch)
     return tmp_path
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The pipelines loaded from here on (none kept before)."""
+    pipelines.release()
+    loaded: list[Path] = []
+    load = flux.load_pipeline
+
+    def counting(model_dir: Path, on: flux.Device) -> Any:
+        loaded.append(model_dir)
+        return load(model_dir, on)
+
+    monkeypatch.setattr(flux, "load_pipeline", counting)
+    yield loaded
+    pipelines.release()

@@ -21,9 +21,9 @@ from contentgen.providers.cluster import flux, memory, pipelines
 from contentgen.providers.cluster.files import FolderFiles
 from contentgen.providers.cluster.provider import ClusterProvider
 from contentgen.store import LocalStore
+from tests.harness.cluster import worker_spec
 
 from .conftest import DEVICE
-from .test_pipeline import worker_spec
 
 pytestmark = pytest.mark.cluster_models
 

@@ -9,59 +9,21 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 import torch
-from safetensors.torch import save_file
 
 from contentgen.errors import DeviceUnavailable
 from contentgen.providers.base import ImageRequest, LoraWeights, MemoryCheckpoint
-from contentgen.providers.cluster import flux, lora_files, pipelines
+from contentgen.providers.cluster import flux, pipelines
 from contentgen.providers.cluster import provider as provider_module
 from contentgen.providers.cluster.gpus import GpuClock
 from contentgen.providers.cluster.provider import ClusterProvider
+from tests.harness.cluster import random_lora
 
 from .conftest import DEVICE
 
 pytestmark = pytest.mark.cluster_models
-
-
-def random_lora(models_root: Path, folder: Path, seed: int) -> Path:
-    """A LoRA on every attention projection of the tiny FLUX (diffusers' naming), rank 4."""
-    from diffusers import FluxTransformer2DModel
-
-    model = FluxTransformer2DModel.from_pretrained(models_root / "FLUX.1-dev", subfolder="transformer")
-    generator = torch.Generator().manual_seed(seed)
-    tensors = {}
-    for name, module in model.named_modules():
-        if isinstance(module, torch.nn.Linear) and name.endswith(lora_files.TARGETS) and "blocks" in name:
-            tensors[f"transformer.{name}.lora_A.weight"] = torch.randn(
-                4, module.in_features, generator=generator
-            )
-            tensors[f"transformer.{name}.lora_B.weight"] = torch.randn(
-                module.out_features, 4, generator=generator
-            )
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"lora-{seed}.safetensors"
-    save_file(tensors, str(path))
-    return path
-
-
-@pytest.fixture
-def counted(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """The pipelines loaded from here on (none kept before)."""
-    pipelines.release()
-    loaded: list[Path] = []
-    load = flux.load_pipeline
-
-    def counting(model_dir: Path, on: flux.Device) -> Any:
-        loaded.append(model_dir)
-        return load(model_dir, on)
-
-    monkeypatch.setattr(flux, "load_pipeline", counting)
-    yield loaded
-    pipelines.release()
 
 
 def picture(provider: ClusterProvider, folder: Path, *loras: tuple[Path, float]) -> str:

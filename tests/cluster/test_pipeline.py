@@ -5,36 +5,15 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
-from contentgen.api import SpecSnapshot, UsageLine
+from contentgen.api import UsageLine
 from contentgen.cli.main import main
 from contentgen.store import LocalStore
-
-from .conftest import DEVICE
+from tests.harness.cluster import worker_spec
 
 pytestmark = pytest.mark.cluster_models
-
-
-def worker_spec(store: LocalStore, models_root, tmp_path, monkeypatch, **spec: object) -> tuple[Path, Path]:  # type: ignore[no-untyped-def]
-    """An ImageGeneration of provider cluster for `contentgen worker` on `store`, the tiny FLUX and
-    two inference steps: (its spec file, its termination log)."""
-    monkeypatch.setattr("contentgen.store.open_store", lambda url, **_: store)
-    monkeypatch.chdir(tmp_path)
-    for variable in ("CONTENTGEN_STORE", "CONTENTGEN_CATALOG", "FAL_KEY"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("CONTENTGEN_CLUSTER_MODELS_DIR", str(models_root))
-    monkeypatch.setenv("CONTENTGEN_CLUSTER_DEVICE", DEVICE)
-    monkeypatch.setenv("CONTENTGEN_CLUSTER_INFERENCE_STEPS", "2")
-    body = {"owner": "alice", "prompt": "a red fox", "provider": "cluster", **spec}
-    snapshot = SpecSnapshot(
-        kind="ImageGeneration", name="fox", namespace="ns", uid="uid-1", version=1, spec=body
-    )
-    path, log = tmp_path / "spec.json", tmp_path / "log"
-    path.write_text(snapshot.model_dump_json(by_alias=True))
-    return path, log
 
 
 def test_an_image_generation_on_the_cluster_records_its_gpu_time(models_root, tmp_path, monkeypatch):
@@ -66,7 +45,7 @@ def test_a_retried_worker_makes_only_the_pictures_it_lacks_and_counts_each_once(
     from contentgen.pricing import PriceTable, settled
     from contentgen.providers.cluster import generation, pictures
     from contentgen.store import keys
-    from tests.run.test_write_once import CountingStore
+    from tests.harness.stores import CountingStore
 
     store = CountingStore(tmp_path / "store")
     path, log = worker_spec(store, models_root, tmp_path, monkeypatch, numImages=3, seed=5)

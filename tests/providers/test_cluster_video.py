@@ -16,6 +16,7 @@ from contentgen.providers.base import LoraWeights, MemoryCheckpoint, VideoReques
 from contentgen.providers.cluster import memory, pipelines, video, video_state
 from contentgen.providers.cluster.files import FolderFiles
 from contentgen.providers.cluster.video import ClusterVideoGenerator, VideoJob, plan_memory
+from tests.harness.cluster import request
 
 from .cluster_models import device, refuse_hubs, tiny_lora, tiny_ltx, tiny_wan
 
@@ -40,24 +41,6 @@ def models_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def generator(models_root: Path, monkeypatch: pytest.MonkeyPatch) -> ClusterVideoGenerator:
     refuse_hubs(monkeypatch)
     return ClusterVideoGenerator(models_root, device=device(), gpus=2, inference_steps=STEPS)
-
-
-def request(tmp_path: Path, name: str = "made", **changes: object) -> VideoRequest:
-    fields: dict[str, object] = {
-        "prompt": "a red fox runs through snow",
-        "model": "wan-1.3b-t2v",
-        "app": "diffusers WanPipeline",
-        "frames": 9,
-        "fps": 8,
-        "width": 64,
-        "height": 64,
-        "resolution": "480p",
-        "aspect_ratio": "1:1",
-        "seed": 7,
-        "frames_made": FolderFiles(tmp_path / name),
-    }
-    fields.update(changes)
-    return VideoRequest(**fields)  # type: ignore[arg-type]
 
 
 def generate(

@@ -24,9 +24,9 @@ from contentgen.providers.base import MemoryCheckpoint, VideoRequest
 from contentgen.providers.cluster import pipelines, video, video_state
 from contentgen.providers.cluster.files import FolderFiles
 from contentgen.providers.cluster.video import ClusterVideoGenerator
+from tests.harness.cluster import request as clip_request
 
 from .cluster_models import WAN21_SCHEDULER, device, refuse_hubs, tiny_ltx, tiny_wan
-from .test_cluster_video import request as clip_request
 
 pytestmark = pytest.mark.cluster_models
 
