@@ -17,6 +17,7 @@ from contentgen.store import ObjectNotFound, ObjectStore
 from contentgen.store.keys import version_of_uri
 
 from .document import DELETED
+from .kinds import catalog_kind
 from .migrate import upgrade
 from .params import check_expires
 from .records import SignedUrl
@@ -77,15 +78,9 @@ class NoSuchVersion(DownloadError):
 
 
 def primary_uri(version: dict[str, Any], kind: str) -> str:
-    """A version's main output: the LoRA model, the first image, the video, transcript.txt."""
-    if kind == "LoraTraining":
-        return str(version.get("modelUri") or "")
-    if kind == "VideoGeneration":
-        return str((version.get("video") or {}).get("uri") or "")
-    if kind == "ImageGeneration":
-        images = version.get("images") or []
-        return str(images[0]["uri"]) if images else ""
-    return str((version.get("transcript") or {}).get("textUri") or "")
+    """A version's main output, as its kind declares it (kinds/): the LoRA model, the first image,
+    the video, transcript.txt."""
+    return catalog_kind(kind).primary(version)
 
 
 def version_uris(version: dict[str, Any]) -> list[str]:

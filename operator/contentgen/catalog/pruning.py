@@ -18,6 +18,7 @@ from contentgen.store import ObjectStore, keys
 from .base import Catalog
 from .document import marked_deleted, without_versions
 from .downloads import NoSuchVersion, version_of, version_uris
+from .kinds import makes_loras
 from .migrate import upgrade
 from .queries import Filters, Page
 
@@ -60,7 +61,7 @@ def _version_keys(store: ObjectStore, doc: dict[str, Any], version: dict[str, An
 
 
 def _used_by(catalog: Catalog, doc: dict[str, Any], numbers: list[int]) -> dict[int, int]:
-    if doc.get("kind") != "LoraTraining":
+    if not makes_loras(doc.get("kind")):
         return {}
     used = {}
     for number in numbers:

@@ -12,6 +12,7 @@ from pydantic.alias_generators import to_camel
 
 from contentgen.api import Timestamp
 
+from .kinds import CATALOG_KINDS
 from .kinds.lora_training import promoted
 from .migrate import upgrade
 from .verdicts import evaluations_of, verdict_of
@@ -635,14 +636,9 @@ def to_record(doc: dict[str, Any]) -> JobRecord:
         for month, usd in spent.items():
             months[month] = round(months.get(month, 0.0) + float(usd), 6)
         fields["cost"] = {**cost, "byMonth": months, "evaluationsUsd": round(sum(spent.values()), 6)}
-    if doc.get("kind") == "Transcription":
-        transcript = doc.get("transcript") or {}
-        fields.update(
-            speakers=transcript.get("speakers", 0),
-            languageCode=transcript.get("languageCode", ""),
-            textUri=transcript.get("textUri", ""),
-            jsonUri=transcript.get("jsonUri", ""),
-        )
+    declared = CATALOG_KINDS.get(str(doc.get("kind")))  # an unknown kind: the common record
+    if declared is not None:
+        fields.update(declared.record_fields(doc))
     model = _BY_KIND.get(str(doc.get("kind")), JobRecord)
     return model.model_validate(fields)
 

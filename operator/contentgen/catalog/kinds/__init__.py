@@ -16,4 +16,10 @@ def catalog_kind(kind: str) -> CatalogKind:
     return lookup(CATALOG_KINDS, kind, __name__)
 
 
-__all__ = ["CATALOG_KINDS", "CatalogKind", "UnknownKind", "catalog_kind"]
+def makes_loras(kind: object) -> bool:
+    """Whether records of `kind` (a document's `kind`: any value) have LoRAs for versions."""
+    declared = CATALOG_KINDS.get(str(kind))
+    return declared is not None and declared.makes_loras
+
+
+__all__ = ["CATALOG_KINDS", "CatalogKind", "UnknownKind", "catalog_kind", "makes_loras"]

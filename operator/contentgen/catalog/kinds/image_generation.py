@@ -18,4 +18,10 @@ def summary(
     lora_filters(doc, versions)
 
 
-KIND = CatalogKind("ImageGeneration", summary=summary, version=version_prompt_and_model)
+def primary(version: dict[str, Any]) -> str:
+    """The first image."""
+    images = version.get("images") or []
+    return str(images[0]["uri"]) if images else ""
+
+
+KIND = CatalogKind("ImageGeneration", summary=summary, primary=primary, version=version_prompt_and_model)

@@ -17,4 +17,9 @@ def summary(
     doc["likeness"] = newest.get("likeness") or None
 
 
-KIND = CatalogKind("LoraEvaluation", summary=summary)
+def primary(version: dict[str, Any]) -> str:
+    """None: its files are the LoRA version's."""
+    return ""
+
+
+KIND = CatalogKind("LoraEvaluation", summary=summary, primary=primary)

@@ -35,4 +35,11 @@ def from_status(doc: dict[str, Any], status: dict[str, Any], before: dict[str, A
     doc["dataset"] = status.get("dataset") or before.get("dataset")
 
 
-KIND = CatalogKind("LoraTraining", summary=summary, from_status=from_status)
+def primary(version: dict[str, Any]) -> str:
+    """The LoRA's model."""
+    return str(version.get("modelUri") or "")
+
+
+KIND = CatalogKind(
+    "LoraTraining", summary=summary, primary=primary, from_status=from_status, makes_loras=True
+)

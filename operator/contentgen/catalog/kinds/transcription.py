@@ -38,4 +38,22 @@ def version(entry: dict[str, Any], spec: dict[str, Any] | None, result: RunResul
         entry["transcriptTimes"] = {"chars": [int(m[0]) for m in kept], "seconds": [m[1] for m in kept]}
 
 
-KIND = CatalogKind("Transcription", summary=summary, version=version)
+def primary(version: dict[str, Any]) -> str:
+    """transcript.txt."""
+    return str((version.get("transcript") or {}).get("textUri") or "")
+
+
+def record_fields(doc: dict[str, Any]) -> dict[str, Any]:
+    """The transcript's speakers, language and files, at the record's top."""
+    transcript = doc.get("transcript") or {}
+    return {
+        "speakers": transcript.get("speakers", 0),
+        "languageCode": transcript.get("languageCode", ""),
+        "textUri": transcript.get("textUri", ""),
+        "jsonUri": transcript.get("jsonUri", ""),
+    }
+
+
+KIND = CatalogKind(
+    "Transcription", summary=summary, primary=primary, version=version, record_fields=record_fields
+)

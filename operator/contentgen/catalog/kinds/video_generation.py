@@ -24,4 +24,9 @@ def summary(
     doc["imageUids"] = sorted({p["uid"] for p in pictures if p.get("uid")})
 
 
-KIND = CatalogKind("VideoGeneration", summary=summary, version=version_prompt_and_model)
+def primary(version: dict[str, Any]) -> str:
+    """The video."""
+    return str((version.get("video") or {}).get("uri") or "")
+
+
+KIND = CatalogKind("VideoGeneration", summary=summary, primary=primary, version=version_prompt_and_model)

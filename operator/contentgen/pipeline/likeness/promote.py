@@ -21,6 +21,7 @@ from typing import Any
 from contentgen.api.lora import PROMOTED_ANNOTATION
 from contentgen.catalog import Catalog
 from contentgen.catalog.evaluations import record_verdict_choice
+from contentgen.catalog.kinds import makes_loras
 from contentgen.catalog.migrate import upgrade
 from contentgen.catalog.promotions import record_promotion
 from contentgen.catalog.verdicts import choosable
@@ -62,7 +63,7 @@ def target(
     NotPromotable saying why. `in_cluster`: the caller promotes by annotating the LoraTraining (the
     HTTP API in a cluster), so a record the operator writes is promotable too."""
     doc = upgrade(doc)
-    if doc.get("kind") != "LoraTraining":
+    if not makes_loras(doc.get("kind")):
         raise NotPromotable(
             f"{doc.get('name')!r} is a {doc.get('kind')}: only a LoRA's checkpoints are promoted"
         )
@@ -149,7 +150,7 @@ def choose_verdict(
     record's `verdictChoices`. Only an evaluation of pictures the LoRA generated that measured
     something can be; 0, the run's own, goes back. NotPromotable says why not."""
     doc = upgrade(doc)
-    if doc.get("kind") != "LoraTraining":
+    if not makes_loras(doc.get("kind")):
         raise NotPromotable(f"{doc.get('name')!r} is a {doc.get('kind')}: only a LoRA version has a verdict")
     version = next((v for v in doc.get("versions") or [] if int(v.get("version") or 0) == number), None)
     if version is None:

@@ -34,6 +34,7 @@ from typing import Any
 
 from contentgen.api import UsageLine
 from contentgen.api.lora import LIKENESS_PROMPT_SETS
+from contentgen.catalog.kinds import makes_loras
 from contentgen.errors import InvalidInput, TransientError
 from contentgen.pricing import PriceTable, priced
 from contentgen.providers.base import ImageGenerator
@@ -102,7 +103,7 @@ def check_plan(prompt_set: str | None, seeds: list[int] | None) -> Plan:
 def target(doc: dict[str, Any], version: int | None, provider: str | None, plan: Plan) -> Target:
     """The version `version` (default: the newest usable one) of a LoRA record (current shape);
     `provider` defaults to the one that trained it (offline stays offline)."""
-    if doc.get("kind") != "LoraTraining":
+    if not makes_loras(doc.get("kind")):
         raise NotEvaluable(f"{doc['_id']} is a {doc.get('kind')}: only a LoRA's versions are evaluated")
     versions = doc.get("versions") or []
     if not versions:
