@@ -580,13 +580,21 @@ def operator_pods(w: World) -> list[str]:
 
 
 def tracebacks(w: World) -> int:
-    """New 'Traceback' lines in the operator pods' logs since the last look."""
+    """New 'Traceback' lines in the operator pods' logs since the last look (their current and
+    previous containers'); each new one is printed with what follows it."""
     new = 0
     for pod in operator_pods(w):
-        done = w.kubectl.run("logs", "-n", OPERATOR_NS, pod, check=False, timeout=60)
-        count = done.stdout.count("Traceback")
-        new += max(0, count - w.log_seen.get(pod, 0))
-        w.log_seen[pod] = count
+        for previous in (False, True):
+            args = ["logs", "-n", OPERATOR_NS, pod, *(["--previous"] if previous else [])]
+            text = w.kubectl.run(*args, check=False, timeout=60).stdout
+            seen = f"{pod}{' (previous)' if previous else ''}"
+            lines = text.splitlines()
+            found = [i for i, line in enumerate(lines) if "Traceback" in line]
+            for i in found[w.log_seen.get(seen, 0) :]:
+                say = f"bench.faults: a traceback in {seen}:"
+                print(say, *lines[i : i + 40], sep="\n  ", file=sys.stderr)
+            new += max(0, len(found) - w.log_seen.get(seen, 0))
+            w.log_seen[seen] = len(found)
     return new
 
 
@@ -872,7 +880,14 @@ def run_scenario(w: World, name: str, offline: int, paid: int, large: int) -> di
         obj = results[run.name]
         if run.paid and obj and (obj.get("status") or {}).get("phase") == "Succeeded":
             record = w.mongo.find_one({"_id": obj["metadata"]["uid"]})
-            costs_missing += not cost_recorded(obj, record)
+            if not cost_recorded(obj, record):
+                costs_missing += 1
+                cost = (obj.get("status") or {}).get("cost")
+                print(
+                    f"bench.faults: {name}: {run.name}'s actual cost is missing: status {cost}, "
+                    f"catalog {(record or {}).get('cost')}",
+                    file=sys.stderr,
+                )
     prompts = {r.prompt for r in s.runs}
     billed = [
         j.arguments.get("prompt", "") for j in w.fal.ours if j.billed and j.request_id not in billed_before

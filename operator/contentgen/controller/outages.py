@@ -39,6 +39,16 @@ def away(exc: BaseException) -> str:
     return ""
 
 
+def deleted_meanwhile(exc: BaseException, plural: str, name: str) -> bool:
+    """The API server answered 404 Not Found for the resource itself (`plural`/`name`): it was
+    deleted while its reconcile ran (its deletion is handled on its own; nothing to retry, nothing
+    to report). Any other 404 (a CRD or a Secret missing) is not this."""
+    if not isinstance(exc, KubeError) or exc.status != 404 or not isinstance(exc.body, dict):
+        return False
+    details = exc.body.get("details") or {}
+    return bool(details.get("kind") == plural and details.get("name") == name)
+
+
 def one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:300] or type(exc).__name__
 

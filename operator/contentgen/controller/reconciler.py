@@ -34,7 +34,7 @@ from .kube import JobNameTaken, KubeError
 from .leader import may_act
 from .naming import FINALIZER, LABEL_KIND, LABEL_UID
 from .observe import ImageState, JobState, LoraState, image_state, job_state
-from .outages import report
+from .outages import deleted_meanwhile, one_line, report
 from .outcomes import read_outcome
 from .pods import PodState, pod_problem, termination_message
 from .provider_cancel import cancellable, stop_superseded
@@ -588,9 +588,11 @@ async def _quietly(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
         await reconcile(op, kind, body)
     except Exception as exc:  # the backoff brings it back
         meta = body["metadata"]
-        report(
-            f"reconcile of {kind.kind} {meta['namespace']}/{meta['name']}", exc, "it is retried with backoff"
-        )
+        what = f"reconcile of {kind.kind} {meta['namespace']}/{meta['name']}"
+        if deleted_meanwhile(exc, kind.plural, meta["name"]):
+            log.info("%s: it was deleted meanwhile (%s)", what, one_line(exc))
+            return
+        report(what, exc, "it is retried with backoff")
 
 
 # A record found without its resource is marked deleted when a second look this much later finds
