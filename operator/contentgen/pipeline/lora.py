@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from contentgen.api import (
@@ -26,13 +26,15 @@ from contentgen.api import (
     UsageLine,
     now,
 )
-from contentgen.api.lora import loss_curve
+from contentgen.api.lora import LossPoint, loss_curve
 from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.files import sha256_file
 from contentgen.pricing import caption_usage, gpu_usage, training_usage
 from contentgen.providers import captioner, image_generator, trainer
 from contentgen.providers.base import (
+    Captioner,
     CaptionRequest,
+    LoraTrainer,
     LoraWeights,
     TrainedCheckpoint,
     TrainingOutput,
@@ -42,7 +44,7 @@ from contentgen.store import keys
 
 from .context import RunContext, StoreCheckpoint, StoreFiles
 from .dataset import LocalDataset, SubjectAmbiguous, apply_captions, build_dataset, template_caption
-from .fetch import still_picture
+from .fetch import Fetched, still_picture
 from .likeness.checkpoints import SIMULATED, Scored, choose, spread
 from .likeness.evaluation import Candidate, Evaluation, curve_point, draw_checkpoint_grid, run_evaluations
 from .likeness.evaluation import report as likeness_report
@@ -56,15 +58,65 @@ log = logging.getLogger(__name__)
 
 
 def run_lora(ctx: RunContext) -> RunResult:
-    snap = ctx.snapshot
-    spec = snap.parsed_spec(local=ctx.local)
-    assert isinstance(spec, LoraTrainingSpec)
-    if snap.version < 1:
-        raise ValueError("a LoraTraining run needs the version it trains (1, 2, ...)")
+    spec = _spec(ctx)
     provider = trainer(ctx.provider)  # fails at once when a live provider has no key
     describer = captioner(ctx.provider) if spec.dataset.captioning == "auto" else None
-    owner, uid, version = spec.owner, snap.uid, snap.version
+    source, references = _fetch(ctx, spec)
+    dataset = _build_dataset(ctx, spec, source, references)
+    billed = _caption(ctx, spec, dataset, describer)
+    uploaded = _upload_dataset(ctx, spec, dataset)
+    trained = _train(ctx, spec, provider, dataset, billed)
+    stored = _store_model(ctx, spec, trained, uploaded, dataset)
+    evaluated = _evaluate_version(ctx, spec, trained, dataset, stored.model)
+    stored = _store_chosen_model(ctx, stored, evaluated.chosen, trained)
+    return _lora_result(ctx, spec, provider.name, dataset, trained, uploaded, stored, evaluated)
 
+
+@dataclass(frozen=True)
+class _Uploaded:
+    """The dataset as stored under the version: its pictures and captions, archive, sheet, faces."""
+
+    uris: dict[Path, str]  # each image's stored picture
+    pictures: list[Artifact]  # the images and captions: objects of the version like the rest
+    archive: Artifact
+    sheet: Artifact | None
+    faces: Artifact | None  # the subject's face embeddings, for the likeness evaluation
+
+
+@dataclass(frozen=True)
+class _StoredModel:
+    """What the store-model stage wrote: the model unless checkpoints are scored first (None until
+    one is chosen), and the version's other objects so far."""
+
+    prefix: str
+    model: Artifact | None
+    artifacts: list[Artifact]  # all but the model and the last step's LoRA
+    config_uri: str
+    loss_uri: str
+    loss_points: list[LossPoint]
+    final: Artifact | None = None  # the last step's LoRA, where another checkpoint is the model
+
+
+@dataclass(frozen=True)
+class _Evaluated:
+    """The version's likeness, the objects its evaluation stored, and the checkpoint chosen as its
+    model (None without checkpoints)."""
+
+    likeness: Likeness | None
+    artifacts: list[Artifact]
+    chosen: TrainedCheckpoint | None
+
+
+def _spec(ctx: RunContext) -> LoraTrainingSpec:
+    spec = ctx.snapshot.parsed_spec(local=ctx.local)
+    assert isinstance(spec, LoraTrainingSpec)
+    if ctx.snapshot.version < 1:
+        raise ValueError("a LoraTraining run needs the version it trains (1, 2, ...)")
+    return spec
+
+
+def _fetch(ctx: RunContext, spec: LoraTrainingSpec) -> tuple[Fetched, list[tuple[Path, str]]]:
+    """The source video (refused where it is a still picture) and the subject's reference images."""
     with ctx.stage("fetch", 0, 8) as span:
         source = ctx.fetch_source(spec.source.url, span)
         with source.path.open("rb") as head:
@@ -73,11 +125,15 @@ def run_lora(ctx: RunContext) -> RunResult:
                     f"source.url: {source.path.name} is a {still} picture, not a video: give a video "
                     "of the person (pictures of them go in dataset.subject.referenceImages)"
                 )
-        references = _fetch_references(ctx, spec)
+        return source, _fetch_references(ctx, spec)
 
+
+def _build_dataset(
+    ctx: RunContext, spec: LoraTrainingSpec, source: Fetched, references: list[tuple[Path, str]]
+) -> LocalDataset:
     with ctx.stage("dataset", 8, 45) as span:
         try:
-            dataset = build_dataset(
+            return build_dataset(
                 source.path,
                 spec.dataset,
                 spec.trigger_word,
@@ -87,48 +143,58 @@ def run_lora(ctx: RunContext) -> RunResult:
                 reference_images=references,
             )
         except SubjectAmbiguous as unclear:  # and SubjectNotFound: show the user who is there
-            key = (
-                keys.dataset_version(owner, uid, version)
-                + f"people-{sha256_file(unclear.contact_sheet)[:16]}.jpg"
-            )
-            if ctx.store.exists(key):  # the same failure again: the same sheet, stored already
-                uri = ctx.store.uri(key)
-            else:
-                uri = ctx.store.put_file(key, unclear.contact_sheet, "image/jpeg").uri
-            raise unclear.located(uri) from None
+            raise unclear.located(_people_sheet(ctx, spec, unclear)) from None
 
-    billed: list[UsageLine] = []  # what the provider billed so far: captions, then training
-    if describer is not None:
-        with ctx.stage("captions", 45, 48) as span, ctx.paying(billed):
-            out = describer.caption_images(
-                CaptionRequest(images=tuple(image.path for image in dataset.images)),
-                ctx.scratch("captions"),
-                span,
-                # one per resource: a later run of the same images (a new version after a failed
-                # one) delivers the captions already paid for (each is fingerprinted by its image)
-                StoreCheckpoint(ctx.store, keys.checkpoint(uid, "captions"), earlier="captions"),
-                billed=lambda item, request: billed.extend(caption_usage(describer.name, item, [request])),
-            )
-            ctx.usage = list(billed)
-            apply_captions(
-                dataset,
-                [
-                    template_caption(spec.dataset.caption_template, spec.trigger_word, d)
-                    for d in out.descriptions
-                ],
-                Captioning(
-                    mode="auto",
-                    provider=describer.name,
-                    model=out.model,
-                    placeholder=out.placeholder,
-                    cost_usd=out.cost_usd,
-                ),
-            )
 
+def _people_sheet(ctx: RunContext, spec: LoraTrainingSpec, unclear: SubjectAmbiguous) -> str:
+    """The sheet of the people found, stored under the version: its URI."""
+    key = (
+        keys.dataset_version(spec.owner, ctx.snapshot.uid, ctx.snapshot.version)
+        + f"people-{sha256_file(unclear.contact_sheet)[:16]}.jpg"
+    )
+    if ctx.store.exists(key):  # the same failure again: the same sheet, stored already
+        return ctx.store.uri(key)
+    return ctx.store.put_file(key, unclear.contact_sheet, "image/jpeg").uri
+
+
+def _caption(
+    ctx: RunContext, spec: LoraTrainingSpec, dataset: LocalDataset, describer: Captioner | None
+) -> list[UsageLine]:
+    """With captioning: auto, each image described by the provider's vision model. What the
+    provider billed so far: the captions' (none without a describer)."""
+    billed: list[UsageLine] = []
+    if describer is None:
+        return billed
+    with ctx.stage("captions", 45, 48) as span, ctx.paying(billed):
+        out = describer.caption_images(
+            CaptionRequest(images=tuple(image.path for image in dataset.images)),
+            ctx.scratch("captions"),
+            span,
+            # one per resource: a later run of the same images (a new version after a failed
+            # one) delivers the captions already paid for (each is fingerprinted by its image)
+            StoreCheckpoint(ctx.store, keys.checkpoint(ctx.snapshot.uid, "captions"), earlier="captions"),
+            billed=lambda item, request: billed.extend(caption_usage(describer.name, item, [request])),
+        )
+        ctx.usage = list(billed)
+        apply_captions(
+            dataset,
+            [template_caption(spec.dataset.caption_template, spec.trigger_word, d) for d in out.descriptions],
+            Captioning(
+                mode="auto",
+                provider=describer.name,
+                model=out.model,
+                placeholder=out.placeholder,
+                cost_usd=out.cost_usd,
+            ),
+        )
+    return billed
+
+
+def _upload_dataset(ctx: RunContext, spec: LoraTrainingSpec, dataset: LocalDataset) -> _Uploaded:
     with ctx.stage("upload-dataset", 48, 50) as span:
-        prefix = keys.dataset_version(owner, uid, version)
+        prefix = keys.dataset_version(spec.owner, ctx.snapshot.uid, ctx.snapshot.version)
         uris: dict[Path, str] = {}
-        uploaded: list[Artifact] = []  # the images and captions: objects of the version like the rest
+        pictures: list[Artifact] = []
         total = max(1, 2 * len(dataset.images))
         for i, image in enumerate(dataset.images):
             stem = image.path.stem
@@ -137,7 +203,7 @@ def run_lora(ctx: RunContext) -> RunResult:
             caption = ctx.store.put_once_file(
                 f"{prefix}captions/{stem}.txt", image.caption_path, "text/plain; charset=utf-8"
             )
-            uploaded += [picture, caption]
+            pictures += [picture, caption]
             span(100.0 * (2 * i + 2) / total)
         archive = ctx.store.put_once_file(f"{prefix}dataset.zip", dataset.archive, "application/zip")
         sheet = _put_contact_sheet(ctx, prefix, dataset)
@@ -147,7 +213,17 @@ def run_lora(ctx: RunContext) -> RunResult:
             if dataset.faces is not None
             else None
         )
+    return _Uploaded(uris=uris, pictures=pictures, archive=archive, sheet=sheet, faces=faces)
 
+
+def _train(
+    ctx: RunContext,
+    spec: LoraTrainingSpec,
+    provider: LoraTrainer,
+    dataset: LocalDataset,
+    billed: list[UsageLine],
+) -> TrainingOutput:
+    owner, uid, version = spec.owner, ctx.snapshot.uid, ctx.snapshot.version
     with ctx.stage("train", 50, 88) as span:
         # one per resource, fingerprinted by the dataset and the training's inputs: a later run
         # with the same ones resumes the training already paid for instead of paying again
@@ -187,13 +263,23 @@ def run_lora(ctx: RunContext) -> RunResult:
             ctx.usage = billed + training_usage(
                 provider.name, spec.training.model, spec.training.steps, trained.request_id
             )
+    return trained
 
-    # Where the trainer stored checkpoints and they are scored, the version's model is the
-    # best-scoring one, known only once they are: its model.safetensors is written after them.
-    # The last step's LoRA is in the store already (checkpoints/), whatever happens meanwhile.
-    scoring = bool(trained.checkpoints) and _evaluates(snap.skip_evaluation, spec, dataset)
+
+def _store_model(
+    ctx: RunContext,
+    spec: LoraTrainingSpec,
+    trained: TrainingOutput,
+    uploaded: _Uploaded,
+    dataset: LocalDataset,
+) -> _StoredModel:
+    """The paid output first: the LoRA, its config and loss curve. Where the trainer stored
+    checkpoints and they are scored, the version's model is the best-scoring one, known only once
+    they are: its model.safetensors is written after them. The last step's LoRA is in the store
+    already (checkpoints/), whatever happens meanwhile."""
+    scoring = bool(trained.checkpoints) and _evaluates(ctx.snapshot.skip_evaluation, spec, dataset)
     with ctx.stage("store-model", 88, 90), ctx.storing_paid_output("the LoRA weights"):
-        prefix = keys.lora_version(owner, uid, version)
+        prefix = keys.lora_version(spec.owner, ctx.snapshot.uid, ctx.snapshot.version)
         model = None
         if not scoring:
             model = ctx.store.put_once_file(
@@ -213,69 +299,101 @@ def run_lora(ctx: RunContext) -> RunResult:
             curve = ctx.store.put_once_file(f"{prefix}training-loss.json", trained.loss, "application/json")
             artifacts.append(curve)
             loss_uri = curve.uri
-        artifacts += [archive, *uploaded]
-        if sheet is not None:
-            artifacts.append(sheet)
-        if faces is not None:
-            artifacts.append(faces)
+        artifacts += [uploaded.archive, *uploaded.pictures]
+        if uploaded.sheet is not None:
+            artifacts.append(uploaded.sheet)
+        if uploaded.faces is not None:
+            artifacts.append(uploaded.faces)
+    return _StoredModel(prefix, model, artifacts, config_uri, loss_uri, loss_points)
 
-    likeness = None
-    chosen = max(trained.checkpoints, key=lambda c: c.step, default=None)  # the last, unless scored
-    if snap.skip_evaluation:  # the budget covers the training only (controller/budget.py)
-        likeness = Likeness(
+
+def _evaluate_version(
+    ctx: RunContext,
+    spec: LoraTrainingSpec,
+    trained: TrainingOutput,
+    dataset: LocalDataset,
+    model: Artifact | None,
+) -> _Evaluated:
+    """The version's likeness evaluation; the checkpoint chosen as its model is the last, unless its
+    checkpoints are scored (the model not stored yet)."""
+    chosen = max(trained.checkpoints, key=lambda c: c.step, default=None)
+    if ctx.snapshot.skip_evaluation:  # the budget covers the training only (controller/budget.py)
+        skipped = Likeness(
             verdict="skipped",
-            reasons=[snap.skip_evaluation],
+            reasons=[ctx.snapshot.skip_evaluation],
             prompt_set=spec.evaluation.prompt_set,
             seeds=list(spec.evaluation.seeds),
         )
-    elif spec.evaluation.enabled:
-        with ctx.stage("evaluate", 90, 100) as span:
-            billed = list(ctx.usage or [])
-            if model is None:
-                likeness, evaluation_artifacts, chosen = _evaluate_checkpoints(
-                    ctx, spec, trained.checkpoints, dataset, span, billed, simulated=trained.placeholder
-                )
-            else:
-                likeness, evaluation_artifacts = _evaluate(ctx, spec, model, dataset, span, billed)
-            artifacts += evaluation_artifacts
-    final_uri = ""
-    if model is None:  # the chosen checkpoint's LoRA, once everything that chose it is stored
-        assert chosen is not None
-        model, final = _store_chosen(ctx, prefix, chosen, trained)
-        if final is not None:
-            final_uri = final.uri
-            artifacts.append(final)
-    artifacts.insert(0, model)
+        return _Evaluated(skipped, [], chosen)
+    if not spec.evaluation.enabled:
+        return _Evaluated(None, [], chosen)
+    with ctx.stage("evaluate", 90, 100) as span:
+        billed = list(ctx.usage or [])
+        if model is None:
+            scored = _evaluate_checkpoints(
+                ctx, spec, trained.checkpoints, dataset, span, billed, simulated=trained.placeholder
+            )
+            return _Evaluated(*scored)
+        likeness, artifacts = _evaluate(ctx, spec, model, dataset, span, billed)
+        return _Evaluated(likeness, artifacts, chosen)
 
+
+def _store_chosen_model(
+    ctx: RunContext, stored: _StoredModel, chosen: TrainedCheckpoint | None, trained: TrainingOutput
+) -> _StoredModel:
+    """The version with its model: stored already, or the chosen checkpoint's LoRA, once everything
+    that chose it is stored."""
+    if stored.model is not None:
+        return stored
+    assert chosen is not None
+    model, final = _store_chosen(ctx, stored.prefix, chosen, trained)
+    return replace(stored, model=model, final=final)
+
+
+def _lora_result(
+    ctx: RunContext,
+    spec: LoraTrainingSpec,
+    provider: str,
+    dataset: LocalDataset,
+    trained: TrainingOutput,
+    uploaded: _Uploaded,
+    stored: _StoredModel,
+    evaluated: _Evaluated,
+) -> RunResult:
+    """The run's result: the version (LoraVersion), its objects (the model first) and the dataset's
+    report."""
+    model, final, chosen = stored.model, stored.final, evaluated.chosen
+    assert model is not None
     lora = LoraVersion(
-        version=version,
+        version=ctx.snapshot.version,
         model_uri=model.uri,
-        final_model_uri=final_uri or model.uri,
+        final_model_uri=(final.uri if final is not None else "") or model.uri,
         chosen_step=chosen.step if chosen is not None else None,
-        config_uri=config_uri,
-        loss_uri=loss_uri,
-        training_loss=loss_points,
+        config_uri=stored.config_uri,
+        loss_uri=stored.loss_uri,
+        training_loss=stored.loss_points,
         size_bytes=model.size_bytes,
         sha256=model.sha256,
-        dataset_uri=archive.uri,
-        contact_sheet_uri=sheet.uri if sheet is not None else "",
+        dataset_uri=uploaded.archive.uri,
+        contact_sheet_uri=uploaded.sheet.uri if uploaded.sheet is not None else "",
         frames=len(dataset.images),
-        provider=provider.name,
+        provider=provider,
         trigger_word=spec.trigger_word,
         training_model=spec.training.model,
         steps=spec.training.steps,
         memory_plan=str(trained.details.get("memoryPlan", "")),
-        generation=snap.generation,
+        generation=ctx.snapshot.generation,
         created_at=now(),
-        likeness=likeness,
+        likeness=evaluated.likeness,
     )
-    report = dataset.report(lambda path: uris[path], archive, sheet)
+    report = dataset.report(lambda path: uploaded.uris[path], uploaded.archive, uploaded.sheet)
+    final_objects = [final] if final is not None else []
     return RunResult(
-        kind=snap.kind,
-        provider=provider.name,
+        kind=ctx.snapshot.kind,
+        provider=provider,
         placeholder=trained.placeholder,
-        artifacts=artifacts,
-        version=version,
+        artifacts=[model, *stored.artifacts, *evaluated.artifacts, *final_objects],
+        version=ctx.snapshot.version,
         lora=lora,
         dataset=report,
     )
