@@ -7,6 +7,7 @@ touches an earlier video."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -21,11 +22,11 @@ from contentgen.api import (
     VideoGenerationSpec,
     VideoLikeness,
 )
-from contentgen.api.video import frame_size, shape_of, unloadable_lora
+from contentgen.api.video import VideoShape, frame_size, shape_of, unloadable_lora
 from contentgen.errors import InvalidInput
 from contentgen.pricing import gpu_usage, video_usage
 from contentgen.providers import video_generator
-from contentgen.providers.base import LoraWeights, VideoRequest
+from contentgen.providers.base import LoraWeights, VideoGenerator, VideoOutput, VideoRequest
 from contentgen.store import keys
 
 from .clips import (
@@ -45,13 +46,46 @@ MP4 = "video/mp4"
 
 
 def run_videos(ctx: RunContext) -> RunResult:
-    snap = ctx.snapshot
-    spec = snap.parsed_spec(local=ctx.local)
-    assert isinstance(spec, VideoGenerationSpec)
+    spec = _spec(ctx)
     provider = video_generator(ctx.provider)
-    owner, uid, version = spec.owner, snap.uid, snap.version
     shape = shape_of(spec)
+    request = _prepare(ctx, spec, shape)
+    output = _generate(ctx, provider, request, shape)
+    stored = _store_video(ctx, spec, output)
+    likeness = _measure_likeness(ctx, stored, placeholder=getattr(provider, "placeholder_pictures", False))
+    return RunResult(
+        kind=ctx.snapshot.kind,
+        provider=provider.name,
+        placeholder=output.placeholder,
+        artifacts=stored.artifacts,
+        video=_video(stored, output, likeness),
+    )
 
+
+@dataclass(frozen=True)
+class _StoredVideo:
+    """The video as stored under the run's version, with the file it was made from."""
+
+    artifacts: list[Artifact]  # the delivered original (where transcoded) first
+    original: Artifact | None  # as delivered, where it was not playable
+    original_codec: str
+    playable: Path  # the stored video.mp4's local file
+    info: ClipInfo
+    video: Artifact
+    poster: Artifact
+    thumbnail: Artifact
+    strip: Artifact
+
+
+def _spec(ctx: RunContext) -> VideoGenerationSpec:
+    spec = ctx.snapshot.parsed_spec(local=ctx.local)
+    assert isinstance(spec, VideoGenerationSpec)
+    return spec
+
+
+def _prepare(ctx: RunContext, spec: VideoGenerationSpec, shape: VideoShape) -> VideoRequest:
+    """The provider's request: the picture to animate (checked, and its size), the LoRAs' links."""
+    snap = ctx.snapshot
     with ctx.stage("prepare", 0, 10) as span:
         # before anything is fetched, paid or drawn: a LoraTraining's LoRA (FLUX.1) in a video
         trained = [keys.lora_of_uri(lora.uri) is not None for lora in snap.loras]
@@ -62,17 +96,10 @@ def run_videos(ctx: RunContext) -> RunResult:
         size: tuple[int, int] | None = None
         if snap.image is not None:
             picture = _picture(ctx, snap.image, span)
-            decoded = cv2.imread(str(picture), cv2.IMREAD_COLOR)
-            if decoded is None:
-                field = "imageRef" if snap.image.name else "image.url"
-                raise InvalidInput(
-                    f"{field}: the picture to animate ({snap.image.uri}) cannot be decoded as an image; "
-                    "give a PNG, JPEG or WebP picture"
-                )
-            size = (int(decoded.shape[1]), int(decoded.shape[0]))
+            size = _picture_size(snap.image, picture)
             picture_url = provider_url(snap.image.uri, ctx.store, ctx.settings.presign_seconds)
         width, height = frame_size(shape.resolution, shape.aspect_ratio, size)
-        request = VideoRequest(
+        return VideoRequest(
             prompt=spec.prompt,
             model=spec.model,
             app=shape.app,
@@ -94,20 +121,43 @@ def run_videos(ctx: RunContext) -> RunResult:
                 for lora in snap.loras
             ),
             # per version, as images' pictures: a retried pod of this run takes the frames made
-            frames_made=StoreFiles(ctx.store, keys.frames_made(uid, version)),
+            frames_made=StoreFiles(ctx.store, keys.frames_made(snap.uid, snap.version)),
         )
 
+
+def _picture_size(image: ResolvedImage, picture: Path) -> tuple[int, int]:
+    """The picture to animate's width and height, refused where it does not decode."""
+    decoded = cv2.imread(str(picture), cv2.IMREAD_COLOR)
+    if decoded is None:
+        field = "imageRef" if image.name else "image.url"
+        raise InvalidInput(
+            f"{field}: the picture to animate ({image.uri}) cannot be decoded as an image; "
+            "give a PNG, JPEG or WebP picture"
+        )
+    return (int(decoded.shape[1]), int(decoded.shape[0]))
+
+
+def _generate(
+    ctx: RunContext, provider: VideoGenerator, request: VideoRequest, shape: VideoShape
+) -> VideoOutput:
+    """The paid call, and its usage once it has returned."""
     with ctx.stage("generate", 10, 80) as span:
         # One per resource, not per generation: a later generation with the same provider inputs
         # (after a failed store, say) delivers what was paid for instead of paying again.
-        checkpoint = StoreCheckpoint(ctx.store, keys.checkpoint(uid, "video"))
+        checkpoint = StoreCheckpoint(ctx.store, keys.checkpoint(ctx.snapshot.uid, "video"))
         ctx.usage = None  # a paid call is under way
         output = provider.generate_video(request, ctx.scratch("video"), span, checkpoint)
         if output.gpu_seconds is not None:  # the GPU time the video held
             ctx.usage = gpu_usage(provider.name, "video-generation", output.gpu_seconds, output.request_id)
         else:
             ctx.usage = video_usage(provider.name, shape, output.request_id)
+    return output
 
+
+def _store_video(ctx: RunContext, spec: VideoGenerationSpec, output: VideoOutput) -> _StoredVideo:
+    """The paid video stored first as delivered where it is not playable, then playable (H.264,
+    faststart) with its poster, thumbnail and strip of frames."""
+    owner, uid, version = spec.owner, ctx.snapshot.uid, ctx.snapshot.version
     artifacts: list[Artifact] = []
     original: Artifact | None = None
     original_codec = ""
@@ -134,37 +184,37 @@ def run_videos(ctx: RunContext) -> RunResult:
         )
         strip_art = ctx.store.put_once_bytes(keys.video(owner, uid, version, "strip.jpg"), strip, JPEG)
         artifacts += [stored, poster_art, thumb, strip_art]
+    return _StoredVideo(
+        artifacts, original, original_codec, playable, info, stored, poster_art, thumb, strip_art
+    )
 
+
+def _measure_likeness(ctx: RunContext, stored: _StoredVideo, *, placeholder: bool) -> VideoLikeness | None:
     with ctx.stage("likeness", 95, 100):
-        likeness = _likeness(
-            ctx, snap, playable, info, placeholder=getattr(provider, "placeholder_pictures", False)
-        )
+        return _likeness(ctx, ctx.snapshot, stored.playable, stored.info, placeholder=placeholder)
 
-    video = GeneratedVideo(
-        uri=stored.uri,
+
+def _video(stored: _StoredVideo, output: VideoOutput, likeness: VideoLikeness | None) -> GeneratedVideo:
+    """The run's video as its status and the catalog record it."""
+    info = stored.info
+    return GeneratedVideo(
+        uri=stored.video.uri,
         content_type=MP4,
-        size_bytes=stored.size_bytes,
-        sha256=stored.sha256,
+        size_bytes=stored.video.size_bytes,
+        sha256=stored.video.sha256,
         duration_seconds=info.duration_seconds,
         frames=info.frames,
         fps=round(info.fps, 3),
         width=info.width,
         height=info.height,
         codec=info.codec,
-        original_uri=original.uri if original is not None else "",
-        original_codec=original_codec,
+        original_uri=stored.original.uri if stored.original is not None else "",
+        original_codec=stored.original_codec,
         seed=output.seed,
-        poster_uri=poster_art.uri,
-        thumbnail_uri=thumb.uri,
-        strip_uri=strip_art.uri,
+        poster_uri=stored.poster.uri,
+        thumbnail_uri=stored.thumbnail.uri,
+        strip_uri=stored.strip.uri,
         likeness=likeness,
-    )
-    return RunResult(
-        kind=snap.kind,
-        provider=provider.name,
-        placeholder=output.placeholder,
-        artifacts=artifacts,
-        video=video,
     )
 
 
