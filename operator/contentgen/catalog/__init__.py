@@ -8,11 +8,12 @@ embedded store on a laptop, behind one interface.
 
 Modules: base (the Catalog class, conditional writes), mongo and embedded (the backends), config
 (open_catalog), dates (BSON date normalisation), document (the document and its changes), versions
-(a record's versions), migrate (documents from before versions), queries (the read side), search
-(the search index, its ranking and hits: where a transcript says the words), names
-(what a REF names), records (the output format), params (parsing user input), downloads (which
-artifact, its name, and a link to it), pruning (removing versions), lineage (where outputs came
-from and what was made from them), tables (text output).
+(a record's versions), kinds (what each kind's record and versions hold: one module per kind),
+migrate (documents from before versions), queries (the read side), search (the search index, its
+ranking and hits: where a transcript says the words), names (what a REF names), records (the
+output format), params (parsing user input), downloads (which artifact, its name, and a link to
+it), pruning (removing versions), lineage (where outputs came from and what was made from them),
+tables (text output).
 """
 
 from .base import INDEXES, AmbiguousReference, Catalog, CatalogUnavailable, WriteConflict
