@@ -205,3 +205,63 @@ def test_ready_once_warm_and_a_client_waits_for_a_pool_that_is_not_up(tmp_path: 
     with pytest.raises(TransientError, match="did not answer in 5 s") as caught:
         away.reached()
     assert caught.value.reason == "ProviderUnreachable" and slept == [1.0, 2.0, 4.0]
+
+
+def test_the_requests_place_in_the_pool_is_told_as_it_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the worker puts into the resource's status.pool: queued with its place while another
+    owner's request is drawn, drawing once its pictures come, and nothing once done; its GPU
+    seconds are the pool's drawing time of its own pictures, not the other request's."""
+    from contentgen.providers.cluster import pool as pool_module
+    from contentgen.providers.cluster.pool import Drawn, place
+
+    assert place(0, "starting") == ("starting", 0) and place(3, "loading") == ("loading", 3)
+    assert place(2, "warm") == ("queued", 2) and place(0, "warm") == ("drawing", 0)
+
+    monkeypatch.setattr(pool_module, "POSITION_SECONDS", 0.05)
+    monkeypatch.setattr(pool_module, "_listeners", [])
+    told: list[tuple[str, int]] = []
+    queued = threading.Event()
+
+    def hear(state: str, position: int) -> None:
+        told.append((state, position))
+        if state == "queued":
+            queued.set()
+
+    pool_module.listen(hear)
+    gate = threading.Event()
+
+    def drawer(wanted: DrawRequest, loras: Any, folder: Path, cancelled: Any) -> Iterator[Drawn]:
+        from PIL import Image
+
+        if wanted.owner == "bob":
+            assert gate.wait(60)  # hang guard: bob's request holds the pool until alice is queued
+        for number, seed in wanted.pictures:
+            path = folder / f"{number}.png"
+            Image.new("RGB", (64, 64), (seed % 256, 0, 0)).save(path)
+            yield Drawn(number, seed, path, 1.5, "bf16")
+
+    running = Pool("FLUX.1-dev", drawer, tmp_path / "pool").start()
+    server = serve(running, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    running.submit(DrawRequest("bob", "p", 64, 64, 2, 3.5, "auto", (), ((1, 1),)))
+
+    def release() -> None:
+        assert queued.wait(60)  # hang guard
+        gate.set()
+
+    releaser = threading.Thread(target=release, daemon=True)
+    releaser.start()
+    client = ClusterProvider(tmp_path / "no-models", inference_steps=2, sizes=SIZES, pool_url=url)
+    request = ImageRequest(
+        prompt="p", model="flux-dev", image_size="square", num_images=2, seed=5, owner="alice"
+    )
+    (tmp_path / "alice").mkdir()
+    made = client.generate_images(request, tmp_path / "alice", lambda _: None, MemoryCheckpoint())
+    server.shutdown()
+    server.server_close()
+    assert [out.gpu_seconds for out in made] == [1.5, 1.5]
+    assert ("queued", 1) in told and told[-2:] == [("drawing", 0), ("", 0)]
+    assert told.index(("queued", 1)) < told.index(("drawing", 0))

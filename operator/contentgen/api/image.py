@@ -253,8 +253,32 @@ class ImageVersion(VersionBase):
     ] = ""
 
 
+class PoolPlace(ApiModel):
+    """provider cluster, drawn by a warm pool (spec.denoising): where the running request is in it,
+    as the pool tells the Job's worker (docs/cluster-gpus.md#warm-pools)."""
+
+    state: Annotated[
+        Literal["starting", "loading", "queued", "drawing"],
+        Field(
+            description="starting: the pool cannot be reached yet (scaled to zero, its pods loading); "
+            "loading: the pool loads its base model; queued: waiting in the pool's queue; drawing: its "
+            "pictures are being drawn."
+        ),
+    ]
+    position: Annotated[
+        int, Field(ge=0, description="Its place in the pool's queue, 1 next; 0 when not queued.")
+    ] = 0
+
+
 class ImageGenerationStatus(CommonStatus):
     provider: Annotated[str, Field(description="The provider that made the latest version's images.")] = ""
+    pool: (
+        Annotated[
+            PoolPlace,
+            Field(description="The running request's place in the warm pool drawing it; unset otherwise."),
+        ]
+        | None
+    ) = None
     images: Annotated[list[GeneratedImage], Field(description="The images of the latest version.")] = []
     loras: Annotated[
         list[ResolvedLora], Field(description="The LoRAs the latest version's images were made with.")

@@ -91,7 +91,16 @@ IMAGE_GENERATION = Kind(
     spec=ImageGenerationSpec,
     status=ImageGenerationStatus,
     description="Generates images from a prompt, optionally with trained LoRAs.",
-    columns=_columns(Column("Model", ".spec.model", description="The image model.")),
+    columns=_columns(
+        Column("Model", ".spec.model", description="The image model."),
+        Column(
+            "Pool",
+            ".status.pool.state",
+            description="In the warm pool: starting, loading, queued or drawing.",
+            priority=1,
+        ),
+        Column("Place", ".status.pool.position", "integer", "Its place in the pool's queue.", priority=1),
+    ),
 )
 TRANSCRIPTION = Kind(
     kind="Transcription",

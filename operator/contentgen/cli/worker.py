@@ -86,9 +86,10 @@ def run(args: argparse.Namespace) -> int:
     from contentgen.api.run import failure_message, termination_message
     from contentgen.pipeline.context import RunContext
     from contentgen.pipeline.kube_status import KubeStatusClient
-    from contentgen.pipeline.reporters import ConsoleProgress, FanOut, Throttled
+    from contentgen.pipeline.reporters import Changes, ConsoleProgress, FanOut, Throttled
     from contentgen.pipeline.runner import execute, failure, stored_outputs
     from contentgen.pipeline.settings import PipelineSettings
+    from contentgen.providers.cluster import pool
     from contentgen.store import open_store
 
     raw = Path(args.spec).read_text() if args.spec else os.environ.get("CONTENTGEN_SPEC", "")
@@ -119,6 +120,14 @@ def run(args: argparse.Namespace) -> int:
             Throttled(
                 lambda stage, pct: kube.patch_progress(
                     kind, snapshot.namespace, snapshot.name, job_name, stage, pct, snapshot.uid
+                )
+            )
+        )
+        # a warm pool's request: its place in the pool, into status.pool (docs/cluster-gpus.md)
+        pool.listen(
+            Changes(
+                lambda state, position: kube.patch_pool(
+                    kind, snapshot.namespace, snapshot.name, job_name, state, position, snapshot.uid
                 )
             )
         )

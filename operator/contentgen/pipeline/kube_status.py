@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import ssl
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -52,15 +53,36 @@ class KubeStatusClient:
         """Stage and percent into the resource's status, only while this Job is its current one:
         the JSON patch tests the resource's uid (a resource deleted and made again under the same
         name has the same Job name, `NAME-g1`, but not the same uid) and its status.jobName."""
-        headers = {"Content-Type": "application/json-patch+json"}
-        if self.token_file is not None:  # re-read: projected tokens rotate
-            headers["Authorization"] = f"Bearer {self.token_file.read_text().strip()}"
         patch = [
             *([{"op": "test", "path": "/metadata/uid", "value": uid}] if uid else []),
             {"op": "test", "path": "/status/jobName", "value": job_name},
             {"op": "add", "path": "/status/progress", "value": max(0, min(100, percent))},
             {"op": "add", "path": "/status/stage", "value": stage[:63]},
         ]
+        self._patch(kind, namespace, name, patch)
+
+    def patch_pool(
+        self, kind: Kind, namespace: str, name: str, job_name: str, state: str, position: int, uid: str = ""
+    ) -> None:
+        """status.pool (a warm pool's request: its state and place), only while this Job is the
+        resource's current one; state "" removes it (the request is done with the pool; where the
+        status has none, the patch fails as a moved-on Job's does, and changes nothing)."""
+        change = (
+            {"op": "add", "path": "/status/pool", "value": {"state": state, "position": max(0, position)}}
+            if state
+            else {"op": "remove", "path": "/status/pool"}
+        )
+        patch = [
+            *([{"op": "test", "path": "/metadata/uid", "value": uid}] if uid else []),
+            {"op": "test", "path": "/status/jobName", "value": job_name},
+            change,
+        ]
+        self._patch(kind, namespace, name, patch)
+
+    def _patch(self, kind: Kind, namespace: str, name: str, patch: Sequence[object]) -> None:
+        headers = {"Content-Type": "application/json-patch+json"}
+        if self.token_file is not None:  # re-read: projected tokens rotate
+            headers["Authorization"] = f"Bearer {self.token_file.read_text().strip()}"
         url = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{kind.plural}/{name}/status"
         response = self.client.patch(url, json=patch, headers=headers)
         if response.status_code == 422:

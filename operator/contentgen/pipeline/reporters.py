@@ -64,6 +64,22 @@ class Throttled:
             log.warning("could not report progress: %s", exc)
 
 
+class Changes:
+    """Passes a warm pool's (state, position) on when it changes (cli/worker.py: status.pool)."""
+
+    def __init__(self, sink: Callable[[str, int], None]) -> None:
+        self.sink, self.last = sink, ("", 0)
+
+    def __call__(self, state: str, position: int) -> None:
+        if (state, position) == self.last:
+            return
+        self.last = (state, position)
+        try:
+            self.sink(state, position)
+        except Exception as exc:  # best effort, as progress is; the run goes on
+            log.warning("could not report the pool's place: %s", exc)
+
+
 class FanOut:
     """One Progress that reports to several."""
 

@@ -61,6 +61,29 @@ POOL_WAIT_SECONDS = 1800.0
 SHA256 = 64
 
 
+# Who hears where a pooled request is (cli/worker.py: the resource's status.pool): (state, position);
+# ("", 0) when the request is done with the pool.
+Listener = Callable[[str, int], None]
+_listeners: list[Listener] = []
+
+
+def listen(listener: Listener) -> None:
+    _listeners.append(listener)
+
+
+def tell(state: str, position: int) -> None:
+    for listener in _listeners:
+        listener(state, position)
+
+
+def place(position: int, state: str) -> tuple[str, int]:
+    """The request's place from what the pool says while it waits (`PoolClient.draw`'s `waiting`):
+    (starting | loading | queued | drawing, its place in the queue)."""
+    if state in ("starting", "loading"):
+        return state, position
+    return ("queued", position) if position > 0 else ("drawing", 0)
+
+
 class FairQueue(Generic[T]):
     """Items of many owners, taken round-robin by owner (each owner's in the order put): the order
     of the items is a pure function of what was put and taken, so a waiting item's position is

@@ -36,7 +36,7 @@ from contentgen.providers.progress import Monotonic, SubProgress
 from . import devices, flux, generation, memory, pictures, pipelines, training
 from .files import FolderFiles
 from .models import model_dir
-from .pool import Drawn, DrawRequest, PoolClient
+from .pool import Drawn, DrawRequest, PoolClient, place, tell
 
 log = logging.getLogger(__name__)
 
@@ -315,11 +315,18 @@ class ClusterProvider:
 
         def waiting(position: int, state: str) -> None:
             log.info("generation pool: %s, place %d in its queue", state or "queued", position)
+            tell(*place(position, state))
 
-        client.reached(waiting)  # a pool scaled to zero comes back for the waiting Jobs
-        shas = tuple((client.upload_lora(path), scale) for path, scale in loras)
-        progress(20)
-        yield from client.draw(replace(wanted, loras=shas), work_dir, waiting)
+        try:
+            client.reached(waiting)  # a pool scaled to zero comes back for the waiting Jobs
+            shas = tuple((client.upload_lora(path), scale) for path, scale in loras)
+            progress(20)
+            for number, drawn in enumerate(client.draw(replace(wanted, loras=shas), work_dir, waiting)):
+                if number == 0:
+                    tell("drawing", 0)
+                yield drawn
+        finally:
+            tell("", 0)
 
     def _fetch_lora(self, url: str, work_dir: Path, number: int) -> Path:
         """A LoRA file from a file:// path (a local store) or an http(s) URL (presigned)."""
