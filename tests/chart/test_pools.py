@@ -29,7 +29,7 @@ from tests.chart.conftest import (
     settings_env,
     template_error,
 )
-from tests.chart.test_render import KUBERNETES_VERSION, assert_restricted, secret_problems, validate
+from tests.harness.chart import KUBERNETES_VERSION, assert_restricted, secret_problems, validate
 
 KEDA = "keda.sh/v1alpha1/ScaledObject"
 POOLS: Doc = {

@@ -13,7 +13,7 @@ from contentgen.controller.observe import LoraState, UsableVersion, lora_state
 from contentgen.controller.reconcile import World, decide, lora_refs, run_provider
 from contentgen.controller.settings import OperatorSettings
 from contentgen.pricing import PriceTable, estimated
-from tests.harness.controller import (  # noqa: F401
+from tests.harness.controller import (
     DATASET,
     NOW,
     URI,
@@ -22,7 +22,6 @@ from tests.harness.controller import (  # noqa: F401
     evaluation,
     job,
     reason,
-    resource,
     trained,
 )
 

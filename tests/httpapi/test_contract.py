@@ -9,7 +9,6 @@ answer (status, headers, body, a 400's code) is one the document describes."""
 from __future__ import annotations
 
 import re
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +18,11 @@ from schemathesis.config import SchemathesisConfig
 
 from contentgen.catalog import Catalog
 from contentgen.httpapi import ApiSettings, create_app
-from contentgen.httpapi.creating import LocalCreator
 from contentgen.pipeline.settings import PipelineSettings
 from contentgen.store import LocalStore
 from tests.catalog.factory import T0
 from tests.catalog.video_factory import VIDEO_FILES, video_doc
+from tests.harness.creators import HeldCreator
 from tests.httpapi.conftest import HOUR, TOKENS, fill
 from tests.httpapi.documented import Answers
 
@@ -47,25 +46,6 @@ def schema_valid_creates_are_not_invalid(ctx: Any, response: Any, case: Any) -> 
     if code not in BEYOND_THE_DOCUMENT:
         raise AssertionError(f"a request the document allows was refused with code {code}")
     return None
-
-
-class HeldCreator(LocalCreator):
-    """Creates are accepted, recorded and queued as on a laptop; the runs wait and are cancelled."""
-
-    def __init__(self, *args: Any, **kw: Any) -> None:
-        self.release = threading.Event()
-        super().__init__(*args, **kw)
-
-    def _run(self, run: Any) -> None:
-        self.release.wait()
-        super()._run(run)
-
-    def close(self, timeout: float = 30.0) -> None:
-        with self._lock:  # cancelled before they are let go: none runs
-            for run in self._runs.values():
-                run.cancel.set()
-        self.release.set()
-        super().close(timeout)
 
 
 def config(token: str) -> SchemathesisConfig:

@@ -63,7 +63,7 @@ async def test_a_transcript_as_subtitles_and_segments(client: httpx.AsyncClient,
 
 @pytest.mark.asyncio
 async def test_a_version_as_a_manifest_kubectl_applies(client: httpx.AsyncClient, tmp_path: Path) -> None:
-    from tests.httpapi.test_kube import _apply_crds
+    from tests.harness.kubeapi import apply_crds
 
     got = await client.get("/api/assets/a-img-1/manifest", headers=auth("alice"))
     assert got.status_code == 200 and got.headers["content-type"].startswith("application/yaml")
@@ -80,7 +80,7 @@ async def test_a_version_as_a_manifest_kubectl_applies(client: httpx.AsyncClient
     )
     assert fresh["metadata"]["name"] != manifest["metadata"]["name"] and fresh["spec"]["seed"] == 42
     # The real kubectl and kube-apiserver take it as it is (schema, defaults and CEL rules).
-    _apply_crds()
+    apply_crds()
     kubectl = Kubectl(apiserver.admin_kubeconfig(), tmp_path / "home")
     for doc in (manifest, fresh):
         # As it is: in its own namespace (the record's, default), no -n.

@@ -23,7 +23,6 @@ import pytest
 import yaml
 
 from contentgen.api import now
-from contentgen.api.crd import rendered_crds
 from contentgen.catalog import Catalog, ResourceState, catalog_document
 from contentgen.catalog.mongo import MongoCatalog
 from contentgen.httpapi import ApiSettings, create_app
@@ -32,12 +31,12 @@ from localcluster import kubeconfig
 from tests import apiserver
 from tests.catalog.factory import lora_doc
 from tests.chart.conftest import render
+from tests.harness.kubeapi import RELEASE_NAMESPACE, apply_crds, service_token
 from tests.httpapi.conftest import ALICE_IDS, TOKENS, auth, fill
 from tests.httpapi.documented import Answers
 from tests.rbac.record import audit_decisions, record_decisions
 from tests.waiting import wait_for
 
-RELEASE_NAMESPACE = "contentgen"  # where the chart renders the API's ServiceAccount
 POLICY_LABEL = "contentgen.test/owner-policy"
 
 
@@ -46,38 +45,6 @@ class Setup:
     kubeconfig: Path  # the API's ServiceAccount
     namespace: str  # where its creates go
     other: str  # a namespace it may not create in (namespaced install)
-
-
-def _apply_crds() -> None:
-    client = apiserver.admin()
-    for text in rendered_crds().values():
-        client.apply(yaml.safe_load(text))
-    for text in rendered_crds().values():
-        name = yaml.safe_load(text)["metadata"]["name"]
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            crd = client.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
-            if any(
-                c["type"] == "Established" and c["status"] == "True"
-                for c in crd["status"].get("conditions", [])
-            ):
-                break
-            time.sleep(0.05)
-        plural, _, group = name.partition(".")
-        path = f"/apis/{group}/v1alpha1/{plural}"
-        wait_for(lambda path=path: _served(path), 60, f"{name} served")
-
-
-def _served(path: str) -> bool:
-    """Whether the API server lists `path` (a CRD just established may answer 429 while its
-    storage starts)."""
-    try:
-        apiserver.admin().get(path)
-    except apiserver.ApiError as exc:
-        if exc.code == 429:
-            return False
-        raise
-    return True
 
 
 def _namespace(name: str, **annotations: str) -> None:
@@ -111,29 +78,11 @@ def _install(values: dict[str, Any], account_namespace: str, tmp: Path) -> Path:
     _namespace(account_namespace)
     for doc in _api_objects(values, account_namespace):
         apiserver.admin().apply(doc)
-    token = _token(account_namespace, "contentgen-api")
+    token = service_token(account_namespace, "contentgen-api")
     url, ca = apiserver.server()
     return kubeconfig.write(
         tmp / f"{account_namespace}.kubeconfig", server=url, ca_pem=ca.encode(), user="api", token=token
     )
-
-
-def _token(namespace: str, account: str) -> str:
-    client = apiserver.admin()
-    if client.get_or_none(f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}") is None:
-        client.create(
-            f"/api/v1/namespaces/{namespace}/serviceaccounts",
-            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": account}},
-        )
-    answer = client.create(
-        f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
-        {
-            "apiVersion": "authentication.k8s.io/v1",
-            "kind": "TokenRequest",
-            "spec": {"expirationSeconds": 3600},
-        },
-    )
-    return str(answer["status"]["token"])
 
 
 CLUSTER_WIDE = {
@@ -145,7 +94,7 @@ CLUSTER_WIDE = {
 @pytest.fixture(scope="module")
 def cluster_wide(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     tmp = tmp_path_factory.mktemp("kube-api")
-    _apply_crds()
+    apply_crds()
     namespace = apiserver.fresh_namespace("api-create")
     config = _install(CLUSTER_WIDE, RELEASE_NAMESPACE, tmp)
     yield Setup(config, namespace, "")
@@ -458,7 +407,7 @@ def test_a_kubernetes_token_is_reviewed_and_sees_only_its_owners(
     review."""
     fill(catalog, store)
     team = apiserver.fresh_namespace("team")
-    ci, stranger = _token(team, "alice-ci"), _token(team, "stranger")
+    ci, stranger = service_token(team, "alice-ci"), service_token(team, "stranger")
     owners = tmp_path / "owners.yaml"
     owners.write_text(
         yaml.safe_dump({"owners": [{"owner": "alice", "users": [f"system:serviceaccount:{team}:alice-ci"]}]})
@@ -818,7 +767,7 @@ def test_a_delivery_is_sent_again_by_annotating_the_notification(
 def test_a_namespaced_install_creates_in_its_namespaces_only(
     catalog: Catalog, store: LocalStore, tmp_path: Path
 ) -> None:
-    _apply_crds()
+    apply_crds()
     watched, other = apiserver.fresh_namespace("watched"), apiserver.fresh_namespace("unwatched")
     account = "contentgen-nsd"
     values = {**CLUSTER_WIDE, "watchNamespaces": [watched]}
@@ -828,7 +777,7 @@ def test_a_namespaced_install_creates_in_its_namespaces_only(
         yaml.safe_dump({"owners": [{"owner": "alice", "groups": [f"system:serviceaccounts:{watched}"]}]})
     )
     app = _app(setup, catalog, store, tmp_path, api_owners_file=owners)
-    robot = _token(watched, "robot")  # an account of the watched namespace: alice's, by its group
+    robot = service_token(watched, "robot")  # an account of the watched namespace: alice's, by its group
 
     async def run() -> None:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:

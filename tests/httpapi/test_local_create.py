@@ -21,9 +21,8 @@ from contentgen.catalog import Catalog
 from contentgen.httpapi import ApiSettings, create_app
 from contentgen.httpapi.creating import LocalCreator
 from contentgen.store import LocalStore
+from tests.harness.creators import LOCAL, finished_run
 from tests.httpapi.documented import Answers
-
-LOCAL = {"Host": "localhost:8080"}
 
 
 class HeldCreator(LocalCreator):
@@ -79,23 +78,6 @@ def _image(name: str | None, prompt: str = "a lighthouse at dusk", **spec: Any) 
     return body
 
 
-async def _finished(http: httpx.AsyncClient, uid: str) -> dict[str, Any]:
-    async def phase() -> dict[str, Any] | None:
-        got = await http.get(f"/api/jobs/{uid}")
-        if got.status_code != 200:
-            return None
-        doc: dict[str, Any] = got.json()
-        return doc if (doc.get("latestRun") or {}).get("phase") in ("Succeeded", "Failed") else None
-
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        found = await phase()
-        if found is not None:
-            return found
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"the local run {uid} did not finish")
-
-
 @pytest.mark.asyncio
 async def test_a_laptop_creates_as_local_runs(
     http: tuple[httpx.AsyncClient, Answers], creator: HeldCreator, catalog: Catalog
@@ -135,10 +117,10 @@ async def test_a_laptop_creates_as_local_runs(
     cancelled = await client.post(f"/api/jobs/{seed.json()['jobId']}/cancel")
     assert cancelled.status_code == 202 and "cancelled" in cancelled.json()["message"]
     creator.release.set()
-    done = await _finished(client, fox["jobId"])
+    done = await finished_run(client, fox["jobId"])
     assert done["latestRun"]["phase"] == "Succeeded" and done["status"] == "Succeeded", done
     assert done["versions"][-1]["spec"]["seed"] == 11
-    stopped = await _finished(client, seed.json()["jobId"])
+    stopped = await finished_run(client, seed.json()["jobId"])
     assert stopped["latestRun"]["phase"] == "Failed"
     assert "cancelled before it started" in str(stopped["latestRun"])
     # Nothing to cancel once it has finished.
@@ -155,7 +137,7 @@ async def test_a_laptop_creates_as_local_runs(
     assert rerun_again.status_code == 200 and rerun_again.json()["jobId"] == rerun.json()["jobId"]
     missing = await client.post(f"/api/jobs/{fox['jobId']}/rerun", json={"version": 9})
     assert missing.status_code == 404 and "usable versions: v1" in missing.text
-    second = await _finished(client, rerun.json()["jobId"])
+    second = await finished_run(client, rerun.json()["jobId"])
     assert second["latestRun"]["phase"] == "Succeeded"
     # Delete: Retain keeps the outputs, the record is marked deleted.
     deleted = await client.delete(f"/api/jobs/{fox['jobId']}")
@@ -202,7 +184,7 @@ async def test_a_local_create_and_a_contentgen_run_of_one_resource_never_run_at_
     contentgen_run = RunLock(work, uid)
     assert not contentgen_run.acquire()  # queued (held behind `release`): it goes on
     creator.release.set()
-    done = await _finished(client, uid)
+    done = await finished_run(client, uid)
     assert done["latestRun"]["phase"] == "Succeeded"
     deadline = time.monotonic() + 60
     while not contentgen_run.acquire():  # released right after the record's last write
@@ -251,7 +233,7 @@ async def test_a_laptop_whose_store_fails_answers_store_error(
             made = await c.post("/api/resources", json=_image("fox", seed=11))
             assert made.status_code == 201, made.text
             uid = made.json()["jobId"]
-            assert (await _finished(c, uid))["latestRun"]["phase"] == "Succeeded"
+            assert (await finished_run(c, uid))["latestRun"]["phase"] == "Succeeded"
             broken["now"] = True
             refused = await c.post("/api/resources", json=_image("hare", seed=3))
             assert refused.status_code == 502, refused.text
@@ -295,7 +277,7 @@ async def test_an_offline_laptop_validates_as_asked_and_runs_without_cluster_set
     again = await client.post("/api/resources", json=_image("on-gpu", provider="cluster", memoryPlan="nf4"))
     assert again.status_code == 200 and not again.json()["created"]
     creator.release.set()
-    done = await _finished(client, made.json()["jobId"])
+    done = await finished_run(client, made.json()["jobId"])
     assert done["latestRun"]["phase"] == "Succeeded", done
     ran = done["versions"][-1]["spec"]
     assert ran["provider"] == "offline" and "memoryPlan" not in ran  # what ran, as `run --offline` records it

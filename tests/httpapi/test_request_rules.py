@@ -19,8 +19,8 @@ from contentgen.catalog import Catalog
 from contentgen.httpapi import ApiSettings, create_app, request_rules
 from contentgen.pipeline.settings import PipelineSettings
 from contentgen.store import LocalStore
+from tests.harness.creators import HeldCreator
 from tests.httpapi.documented import Answers
-from tests.httpapi.test_contract import HeldCreator
 
 LOCAL = {"Host": "localhost:8080"}
 HTTPS = "https://example.com/v.mp4"

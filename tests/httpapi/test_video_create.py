@@ -15,8 +15,8 @@ from contentgen.catalog import Catalog
 from contentgen.httpapi import ApiSettings, create_app
 from contentgen.httpapi.creating import LocalCreator
 from contentgen.store import LocalStore
+from tests.harness.creators import LOCAL, finished_run
 from tests.httpapi.documented import Answers
-from tests.httpapi.test_local_create import LOCAL, _finished
 
 WAVES = {"prompt": "waves on a pebble beach", "model": "wan-2.2-t2v", "numFrames": 17, "fps": 16, "seed": 7}
 
@@ -57,7 +57,7 @@ async def test_a_video_is_created_rerun_and_played_in_ranges(client: httpx.Async
     made = await client.post("/api/resources", json=_video("waves"))
     assert made.status_code == 201, made.text
     assert made.json()["kind"] == "VideoGeneration"
-    done = await _finished(client, made.json()["jobId"])
+    done = await finished_run(client, made.json()["jobId"])
     assert done["latestRun"]["phase"] == "Succeeded", done["latestRun"]
     uid = made.json()["jobId"]
 
@@ -72,7 +72,7 @@ async def test_a_video_is_created_rerun_and_played_in_ranges(client: httpx.Async
     assert again.status_code == 201, again.text
     assert again.json()["manifest"]["spec"]["seed"] != 7
     assert again.json()["manifest"]["spec"]["prompt"] == WAVES["prompt"]
-    assert (await _finished(client, again.json()["jobId"]))["latestRun"]["phase"] == "Succeeded"
+    assert (await finished_run(client, again.json()["jobId"]))["latestRun"]["phase"] == "Succeeded"
 
 
 @pytest.mark.asyncio

@@ -23,9 +23,9 @@ LABEL = "contentgen.test/owner-policy"
 
 def install_policy(tag: str, values: dict[str, Any]) -> None:
     """The chart's policy and binding (under names of their own), for namespaces labelled `tag`."""
-    from tests.httpapi.test_kube import _apply_crds
+    from tests.harness.kubeapi import apply_crds
 
-    _apply_crds()
+    apply_crds()
     docs = [
         d
         for d in render({"ownerPolicy": {**values, "namespaceSelector": {LABEL: tag}}})

@@ -36,9 +36,9 @@ TAG = "shares"
 def release() -> dict[str, str]:
     """The policy, its binding and its ConfigMap (under names of their own), for namespaces labelled
     LABEL; the ConfigMap in a namespace standing for the release's."""
-    from tests.httpapi.test_kube import _apply_crds
+    from tests.harness.kubeapi import apply_crds
 
-    _apply_crds()
+    apply_crds()
     home = apiserver.fresh_namespace("release")
     docs = render({"sharePolicy": {"namespaceSelector": {LABEL: TAG}}})
     ours = [d for d in docs if d["metadata"]["name"] == "contentgen-shares"]
@@ -325,7 +325,7 @@ def test_the_operator_may_get_and_patch_its_configmap_and_nothing_more(tmp_path:
     allowed calls are recorded in tests/rbac/observed-calls.json (the chart's RBAC test holds the
     chart to them), as tests/kube records the rest of the operator's."""
     from localcluster import kubeconfig
-    from tests.httpapi.test_kube import RELEASE_NAMESPACE, _token
+    from tests.harness.kubeapi import RELEASE_NAMESPACE, service_token
     from tests.rbac.record import OPERATOR_USER, audit_decisions, record_decisions
 
     values: dict[str, Any] = {"watchNamespaces": ["team-a"]} if mode == "namespaced" else {}
@@ -359,7 +359,7 @@ def test_the_operator_may_get_and_patch_its_configmap_and_nothing_more(tmp_path:
         server=url,
         ca_pem=ca.encode(),
         user="operator",
-        token=_token(RELEASE_NAMESPACE, "contentgen-operator"),
+        token=service_token(RELEASE_NAMESPACE, "contentgen-operator"),
     )
     config = kubernetes.client.Configuration()
     kubernetes.config.load_kube_config(config_file=str(path), client_configuration=config)  # type: ignore[no-untyped-call]
