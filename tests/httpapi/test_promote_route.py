@@ -63,7 +63,7 @@ def with_curve(catalog: Catalog, store: LocalStore, uid: str) -> None:
 
 @pytest_asyncio.fixture
 async def http(
-    trained: tuple[Catalog, LocalStore, str],  # noqa: F811 - the fixture imported above
+    trained: tuple[Catalog, LocalStore, str],
     tokens_file: Path,
     tmp_path: Path,
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Catalog, LocalStore, str]]:
@@ -133,7 +133,7 @@ async def test_refusals_name_what_is_wrong(http: tuple[httpx.AsyncClient, Catalo
 
 @pytest.mark.asyncio
 async def test_an_api_that_does_not_create_does_not_promote(
-    trained: tuple[Catalog, LocalStore, str],  # noqa: F811 - the fixture imported above
+    trained: tuple[Catalog, LocalStore, str],
     tokens_file: Path,
 ) -> None:
     catalog, store, uid = trained
