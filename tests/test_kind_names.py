@@ -41,7 +41,6 @@ ALLOWANCE: dict[str, int] = {
     "catalog/usage.py": 2,
     "cli/run.py": 3,
     "cli/sharing.py": 1,
-    "controller/denoising.py": 1,  # issue 47's, written beside this guard
     "controller/handlers.py": 3,
     "controller/reconcile.py": 7,
     "controller/reconciler.py": 2,

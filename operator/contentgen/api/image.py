@@ -157,7 +157,7 @@ class ImageGenerationSpec(CommonSpec):
             message="denoising is for provider cluster (a warm pool or a Job per request on the cluster's "
             "GPUs): leave it out, or use provider cluster",
             field_path=".denoising",
-            check=lambda spec: spec.denoising is None or spec.provider == "cluster",
+            check=lambda spec: spec.denoising is None or provider_entry(spec.provider).own_gpus,
         ),
     )
 

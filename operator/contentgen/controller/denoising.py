@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from contentgen.api import SpecSnapshot
+from contentgen.api import KINDS, SpecSnapshot
+from contentgen.api.providers import provider_entry
 
 from .settings import ClusterPool, OperatorSettings
 
@@ -35,8 +36,12 @@ def base_model(model: str, settings: OperatorSettings) -> str:
 
 
 def denoising(snapshot: SpecSnapshot, settings: OperatorSettings) -> Denoising | None:
-    """Where `snapshot` draws; None where the question does not arise (another kind or provider)."""
-    if snapshot.kind != "ImageGeneration" or snapshot.provider != "cluster":
+    """Where `snapshot` draws; None where the question does not arise (a kind without
+    spec.denoising, or a provider without the cluster's own GPUs)."""
+    kind = KINDS.get(snapshot.kind)
+    if kind is None or "denoising" not in kind.spec.model_fields:
+        return None
+    if not provider_entry(snapshot.provider).own_gpus:
         return None
     asked = str(snapshot.spec.get("denoising") or "")
     wanted = asked or settings.cluster_denoising
