@@ -66,6 +66,8 @@ EDGES: list[tuple[str, dict[str, Any], bool, bool]] = [
     ("/api/resources", image(loras=[{"url": S3_LORA}]), False, False),  # loras need flux-lora
     ("/api/resources", image(model="flux-lora", loras=[{"url": S3_LORA}]), True, True),
     ("/api/resources", image(model="flux-pro", loras=[]), True, True),
+    ("/api/resources", image(denoising="pool"), False, False),  # a pool is the cluster's GPUs'
+    ("/api/resources", image(denoising="job", provider="offline"), False, False),
     (
         "/api/resources",
         image(model="flux-lora", loras=[{"url": S3_LORA, "loraRef": {"name": "x"}}]),

@@ -117,6 +117,13 @@ def rules(*, local: bool) -> dict[str, JsonDict | None]:
                 {"required": ["provider"], "properties": {"provider": {"const": "cluster"}}},
             ]
         },
+        # ImageGeneration: denoising (a warm pool or a Job per request) only with provider cluster
+        "!has(self.denoising) || (has(self.provider) && self.provider == 'cluster')": {
+            "anyOf": [
+                {"not": _has("denoising", "string")},
+                {"required": ["provider"], "properties": {"provider": {"const": "cluster"}}},
+            ]
+        },
         # LoraTraining: the training fields only provider cluster reads, at their defaults with
         # another provider (provider defaults to fal)
         **{
