@@ -3,6 +3,8 @@ the run's version (generated-images/{owner}/{uid}/v{n}/): a re-run never touches
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
@@ -10,7 +12,7 @@ from contentgen.api import Artifact, GeneratedImage, ImageGenerationSpec, RunRes
 from contentgen.errors import PermanentError
 from contentgen.pricing import gpu_usage, image_usage
 from contentgen.providers import image_generator
-from contentgen.providers.base import ImageOutput, ImageRequest, LoraWeights
+from contentgen.providers.base import ImageGenerator, ImageOutput, ImageRequest, LoraWeights
 from contentgen.store import keys
 
 from .context import RunContext, StoreCheckpoint, StoreFiles
@@ -20,18 +22,37 @@ PNG = "image/png"
 
 
 def run_images(ctx: RunContext) -> RunResult:
-    snap = ctx.snapshot
-    spec = snap.parsed_spec(local=ctx.local)
-    assert isinstance(spec, ImageGenerationSpec)
+    spec = _spec(ctx)
     provider = image_generator(ctx.provider)
-    owner, uid = spec.owner, snap.uid
+    request = _prepare(ctx, spec)
+    outputs = _generate(ctx, spec, provider, request)
+    artifacts, images = _store_images(ctx, spec, outputs, provider.name)
+    return RunResult(
+        kind=ctx.snapshot.kind,
+        provider=provider.name,
+        placeholder=any(o.placeholder for o in outputs),
+        artifacts=artifacts,
+        images=images,
+        # each plan the pictures were drawn with, once (a retry on another card may have another)
+        memory_plan=" | ".join(dict.fromkeys(o.memory_plan for o in outputs if o.memory_plan)),
+    )
 
+
+def _spec(ctx: RunContext) -> ImageGenerationSpec:
+    spec = ctx.snapshot.parsed_spec(local=ctx.local)
+    assert isinstance(spec, ImageGenerationSpec)
+    return spec
+
+
+def _prepare(ctx: RunContext, spec: ImageGenerationSpec) -> ImageRequest:
+    """The provider's request, with the LoRAs' links."""
+    snap = ctx.snapshot
     with ctx.stage("prepare", 0, 5):
         loras = tuple(
             LoraWeights(url=provider_url(lora.uri, ctx.store, ctx.settings.presign_seconds), scale=lora.scale)
             for lora in snap.loras
         )
-        request = ImageRequest(
+        return ImageRequest(
             prompt=spec.prompt,
             model=spec.model,
             num_images=spec.num_images,
@@ -41,15 +62,20 @@ def run_images(ctx: RunContext) -> RunResult:
             loras=loras,
             # per version, beside the run's checkpoints: a retried pod of this run takes the
             # pictures already made; another version (another spec) makes its own
-            outputs=StoreFiles(ctx.store, keys.pictures_made(uid, snap.version)),
+            outputs=StoreFiles(ctx.store, keys.pictures_made(snap.uid, snap.version)),
             memory_plan=spec.memory_plan,
             owner=snap.owner,
         )
 
+
+def _generate(
+    ctx: RunContext, spec: ImageGenerationSpec, provider: ImageGenerator, request: ImageRequest
+) -> list[ImageOutput]:
+    """The paid call, its usage once it has returned, and as many pictures as were asked for."""
     with ctx.stage("generate", 5, 85) as span:
         # One per resource, not per generation: a later generation with the same provider inputs
         # (after a failed store, say) delivers what was paid for instead of paying again.
-        checkpoint = StoreCheckpoint(ctx.store, keys.checkpoint(uid, "images"))
+        checkpoint = StoreCheckpoint(ctx.store, keys.checkpoint(ctx.snapshot.uid, "images"))
         ctx.usage = None  # a paid call is under way
         outputs = provider.generate_images(request, ctx.scratch("images"), span, checkpoint)
         if any(o.gpu_seconds is not None for o in outputs):  # the GPU time each picture held, once each
@@ -66,13 +92,21 @@ def run_images(ctx: RunContext) -> RunResult:
                 f"{provider.name} returned {len(outputs)} images where {spec.num_images} were asked for",
                 reason="ProviderError",
             )
+    return outputs
 
+
+def _store_images(
+    ctx: RunContext, spec: ImageGenerationSpec, outputs: Sequence[ImageOutput], provider: str
+) -> tuple[list[Artifact], list[GeneratedImage]]:
+    """Each paid picture stored as PNG under the run's version, with its real size."""
     images: list[GeneratedImage] = []
     artifacts: list[Artifact] = []
     with ctx.stage("store-images", 85, 100) as span, ctx.storing_paid_output("the images"):
         for n, output in enumerate(outputs, start=1):
-            data, width, height = _as_png(output, n, provider.name)
-            artifact = ctx.store.put_once_bytes(keys.image(owner, uid, snap.version, n), data, PNG)
+            data, width, height = _as_png(output, n, provider)
+            artifact = ctx.store.put_once_bytes(
+                keys.image(spec.owner, ctx.snapshot.uid, ctx.snapshot.version, n), data, PNG
+            )
             artifacts.append(artifact)
             images.append(
                 GeneratedImage(
@@ -86,16 +120,7 @@ def run_images(ctx: RunContext) -> RunResult:
                 )
             )
             span(100.0 * n / len(outputs))
-
-    return RunResult(
-        kind=snap.kind,
-        provider=provider.name,
-        placeholder=any(o.placeholder for o in outputs),
-        artifacts=artifacts,
-        images=images,
-        # each plan the pictures were drawn with, once (a retry on another card may have another)
-        memory_plan=" | ".join(dict.fromkeys(o.memory_plan for o in outputs if o.memory_plan)),
-    )
+    return artifacts, images
 
 
 def _as_png(output: ImageOutput, n: int, provider: str) -> tuple[bytes, int, int]:
