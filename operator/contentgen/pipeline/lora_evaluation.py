@@ -32,20 +32,41 @@ BY = "LoraEvaluation"  # the record's `by`: who asked for it
 
 
 def run_lora_evaluation(ctx: RunContext) -> RunResult:
-    snap = ctx.snapshot
-    spec = snap.parsed_spec(local=ctx.local)
+    spec = _spec(ctx)
+    lora = _lora(ctx)
+    goal = _target(ctx, spec, lora)
+    # this run of this resource, whichever pod runs it
+    claimant = f"{ctx.snapshot.uid}/v{ctx.snapshot.version}"
+    record = _finished(ctx, goal, claimant)
+    if record is None:
+        record = _evaluate(ctx, goal, claimant)
+    else:  # an earlier attempt stored it and stopped before handing it over: its bill is this run's
+        ctx.usage = _usage(record)
+    return result(ctx.snapshot.kind, ctx.provider, record, lora, ctx.snapshot.version)
+
+
+def _spec(ctx: RunContext) -> LoraEvaluationSpec:
+    spec = ctx.snapshot.parsed_spec(local=ctx.local)
     assert isinstance(spec, LoraEvaluationSpec)
-    lora = snap.lora
-    if lora is None:
+    return spec
+
+
+def _lora(ctx: RunContext) -> EvaluatedLora:
+    """The LoRA version to evaluate, as the snapshot resolved spec.loraRef."""
+    if ctx.snapshot.lora is None:
         raise PermanentError(
             "the spec snapshot names no LoRA version to evaluate: snapshots are made by the operator or "
             "`contentgen run`, which resolve spec.loraRef",
             reason="InvalidSpec",
         )
-    goal = reevaluate.Target(
+    return ctx.snapshot.lora
+
+
+def _target(ctx: RunContext, spec: LoraEvaluationSpec, lora: EvaluatedLora) -> reevaluate.Target:
+    return reevaluate.Target(
         uid=lora.uid,
         owner=spec.owner,
-        namespace=snap.namespace,
+        namespace=ctx.snapshot.namespace,
         name=lora.name,
         version=lora.version,
         trigger_word=lora.trigger_word,
@@ -54,34 +75,44 @@ def run_lora_evaluation(ctx: RunContext) -> RunResult:
         provider=ctx.provider,
         plan=Plan(spec.evaluation.prompt_set, tuple(spec.evaluation.seeds)),
     )
-    claimant = f"{snap.uid}/v{snap.version}"  # this run of this resource, whichever pod runs it
+
+
+def _finished(ctx: RunContext, goal: reevaluate.Target, claimant: str) -> dict[str, Any] | None:
+    """The record of the evaluation this run claimed and stored already, if it did."""
     with ctx.stage("prepare", 0, 5):
-        record = reevaluate.finished_claim(ctx.store, goal, claimant)
-    if record is None:
-        number = reevaluate.claim(ctx.store, goal, claimant)
-        billed: list[UsageLine] = []
-        resource = {"kind": snap.kind, "namespace": snap.namespace, "name": snap.name, "uid": snap.uid}
-        with ctx.stage("evaluate", 5, 100) as span, ctx.paying(billed):
-            record = reevaluate.run(
-                image_generator(ctx.provider),
-                ctx.store,
-                goal,
-                number,
-                ctx.scratch("evaluation"),
-                span,
-                billed,
-                presign_seconds=ctx.settings.presign_seconds,
-                prices=ctx.settings.prices,
-                by=BY,
-                at=now(),
-                checkpoints=snap.uid,
-                resource=resource,
-                stamp=lambda lines: ctx.priced_usage(lines) or [],
-            )
-        ctx.usage = billed
-    else:  # an earlier attempt stored it and stopped before handing it over: its bill is this run's
-        ctx.usage = [UsageLine.model_validate_json(json.dumps(line)) for line in record.get("usage") or []]
-    return result(snap.kind, ctx.provider, record, lora, snap.version)
+        return reevaluate.finished_claim(ctx.store, goal, claimant)
+
+
+def _evaluate(ctx: RunContext, goal: reevaluate.Target, claimant: str) -> dict[str, Any]:
+    """The evaluation, its number claimed beside the version, each picture paid once: its record."""
+    snap = ctx.snapshot
+    number = reevaluate.claim(ctx.store, goal, claimant)
+    billed: list[UsageLine] = []
+    resource = {"kind": snap.kind, "namespace": snap.namespace, "name": snap.name, "uid": snap.uid}
+    with ctx.stage("evaluate", 5, 100) as span, ctx.paying(billed):
+        record = reevaluate.run(
+            image_generator(ctx.provider),
+            ctx.store,
+            goal,
+            number,
+            ctx.scratch("evaluation"),
+            span,
+            billed,
+            presign_seconds=ctx.settings.presign_seconds,
+            prices=ctx.settings.prices,
+            by=BY,
+            at=now(),
+            checkpoints=snap.uid,
+            resource=resource,
+            stamp=lambda lines: ctx.priced_usage(lines) or [],
+        )
+    ctx.usage = billed
+    return record
+
+
+def _usage(record: dict[str, Any]) -> list[UsageLine]:
+    """What a stored evaluation's record says it was billed."""
+    return [UsageLine.model_validate_json(json.dumps(line)) for line in record.get("usage") or []]
 
 
 def result(kind: str, provider: str, record: dict[str, Any], lora: EvaluatedLora, version: int) -> RunResult:
