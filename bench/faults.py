@@ -883,9 +883,14 @@ def run_scenario(w: World, name: str, offline: int, paid: int, large: int) -> di
             if not cost_recorded(obj, record):
                 costs_missing += 1
                 cost = (obj.get("status") or {}).get("cost")
+                managers = [
+                    (m.get("manager"), m.get("operation"), m.get("subresource"), m.get("time"))
+                    for m in obj["metadata"].get("managedFields") or []
+                ]
                 print(
                     f"bench.faults: {name}: {run.name}'s actual cost is missing: status {cost}, "
-                    f"catalog {(record or {}).get('cost')}",
+                    f"catalog {(record or {}).get('cost')}; status {json.dumps(obj.get('status'))}; "
+                    f"written by {managers}",
                     file=sys.stderr,
                 )
     prompts = {r.prompt for r in s.runs}
