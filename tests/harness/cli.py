@@ -4,16 +4,39 @@ worker's snapshot file and the worker run on it (tests/run, assets_cli)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from contentgen.api import RunResult, SpecSnapshot
+from contentgen.catalog import Catalog, open_catalog
 from contentgen.cli.main import main
+from contentgen.store import LocalStore
 from tests.conftest import EXAMPLES
 
 SAMPLE = EXAMPLES / "media" / "sample.mp4"
+
+
+def offline_lora(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit: Callable[[dict[str, Any]], None]
+) -> Iterator[tuple[Catalog, LocalStore, str]]:
+    """The example LoRA of the sample video (template captions, `edit` on its spec), trained by
+    `contentgen run --offline` in `tmp_path`: its catalog, store and uid, the catalog closed after."""
+    monkeypatch.chdir(tmp_path)
+    for variable in ("CONTENTGEN_STORE", "CONTENTGEN_CATALOG", "CONTENTGEN_BUDGETS"):
+        monkeypatch.delenv(variable, raising=False)
+    manifest = yaml.safe_load((EXAMPLES / "loratraining.yaml").read_text())
+    manifest["spec"]["dataset"]["captioning"] = "template"
+    edit(manifest["spec"])
+    (tmp_path / "lora.yaml").write_text(yaml.safe_dump(manifest))
+    assert main(["run", "--offline", "--source", str(SAMPLE), str(tmp_path / "lora.yaml")]) == 0
+    catalog = open_catalog()
+    [doc] = catalog.find_raw({"kind": "LoraTraining"})
+    yield catalog, LocalStore(tmp_path / "contentgen-data" / "store"), str(doc["_id"])
+    catalog.close()
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -5,6 +5,7 @@ import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import mongomock
@@ -13,13 +14,12 @@ import pytest_asyncio
 import yaml
 from fastapi import FastAPI
 
-from contentgen.catalog import Catalog, open_catalog
+from contentgen.catalog import Catalog
 from contentgen.catalog.mongo import MongoCatalog
-from contentgen.cli.main import main
 from contentgen.httpapi import ApiSettings, create_app
 from contentgen.store import LocalStore, ObjectStore
 from tests.catalog.factory import T0, image_doc, lora_doc, transcript_doc
-from tests.conftest import EXAMPLES
+from tests.harness.cli import offline_lora
 from tests.httpapi.documented import Answers
 
 TOKENS = {
@@ -127,17 +127,9 @@ async def client(make_app: MakeApp, catalog: Catalog, store: LocalStore) -> Asyn
 def trained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Catalog, LocalStore, str]]:
     """For the score and promote routes: alice's offline LoRA of the sample video (its subject: the
     astronaut), by `contentgen run`."""
-    monkeypatch.chdir(tmp_path)
-    for variable in ("CONTENTGEN_STORE", "CONTENTGEN_CATALOG", "CONTENTGEN_BUDGETS"):
-        monkeypatch.delenv(variable, raising=False)
-    manifest = yaml.safe_load((EXAMPLES / "loratraining.yaml").read_text())
-    manifest["spec"]["owner"] = "alice"
-    manifest["spec"]["dataset"]["captioning"] = "template"
-    manifest["spec"]["evaluation"] = {"enabled": False}
-    (tmp_path / "lora.yaml").write_text(yaml.safe_dump(manifest))
-    source = str(EXAMPLES / "media" / "sample.mp4")
-    assert main(["run", "--offline", "--source", source, str(tmp_path / "lora.yaml")]) == 0
-    catalog = open_catalog()
-    [doc] = catalog.find_raw({"kind": "LoraTraining"})
-    yield catalog, LocalStore(tmp_path / "contentgen-data" / "store"), str(doc["_id"])
-    catalog.close()
+
+    def alices_without_evaluation(spec: dict[str, Any]) -> None:
+        spec["owner"] = "alice"
+        spec["evaluation"] = {"enabled": False}
+
+    yield from offline_lora(tmp_path, monkeypatch, alices_without_evaluation)

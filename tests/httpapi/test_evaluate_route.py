@@ -12,15 +12,13 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-import yaml
 
-from contentgen.catalog import Catalog, open_catalog
-from contentgen.cli.main import main
+from contentgen.catalog import Catalog
 from contentgen.httpapi import ApiSettings, create_app
 from contentgen.httpapi.creating import LocalCreator
 from contentgen.pipeline.settings import PipelineSettings
 from contentgen.store import LocalStore
-from tests.conftest import EXAMPLES
+from tests.harness.cli import offline_lora
 from tests.httpapi.documented import Answers
 
 LOCAL = {"Host": "localhost:8080"}
@@ -29,18 +27,7 @@ LOCAL = {"Host": "localhost:8080"}
 @pytest.fixture
 def trained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Catalog, LocalStore, str]]:
     """An offline LoRA of the sample video, trained by `contentgen run` with its evaluation on."""
-    monkeypatch.chdir(tmp_path)
-    for variable in ("CONTENTGEN_STORE", "CONTENTGEN_CATALOG", "CONTENTGEN_BUDGETS"):
-        monkeypatch.delenv(variable, raising=False)
-    manifest = yaml.safe_load((EXAMPLES / "loratraining.yaml").read_text())
-    manifest["spec"]["dataset"]["captioning"] = "template"
-    (tmp_path / "lora.yaml").write_text(yaml.safe_dump(manifest))
-    source = str(EXAMPLES / "media" / "sample.mp4")
-    assert main(["run", "--offline", "--source", source, str(tmp_path / "lora.yaml")]) == 0
-    catalog = open_catalog()
-    [doc] = catalog.find_raw({"kind": "LoraTraining"})
-    yield catalog, LocalStore(tmp_path / "contentgen-data" / "store"), str(doc["_id"])
-    catalog.close()
+    yield from offline_lora(tmp_path, monkeypatch, lambda spec: None)
 
 
 def _client(app: Any) -> httpx.AsyncClient:

@@ -5,7 +5,6 @@ shared with bob for use, is used by bob's ImageGeneration (`contentgen run`); ca
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -15,21 +14,9 @@ import yaml
 
 from contentgen.cli.main import main
 from tests.conftest import EXAMPLES
+from tests.harness.cli import as_json, cli
 
 SAMPLE = EXAMPLES / "media" / "sample.mp4"
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def as_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
-    code, out, err = cli(capsys, *args, "-o", "json")
-    assert code == 0, err
-    return json.loads(out)
 
 
 def manifest(path: Path, kind: str, name: str, owner: str, **spec: Any) -> Path:
