@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -181,10 +180,11 @@ def images(names: list[str], namespace: str, out: Path) -> dict[str, tuple[str, 
 
 
 def _layer(engine: str, base: str, reference: str, url: str, archive: Path) -> None:
+    from scripts import images as product
+
     def run(*args: str) -> str:
-        done = subprocess.run([engine, *args], capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"{Path(engine).name} {args[0]}: {done.stderr.strip()}")
+        done = product._run([engine, *args])
+        product._check(done, f"{Path(engine).name} {args[0]}")
         return done.stdout.strip()
 
     container = run("from", "--pull=never", "--quiet", base).splitlines()[-1]
@@ -203,7 +203,7 @@ def _layer(engine: str, base: str, reference: str, url: str, archive: Path) -> N
         run("rm", container)
     partial = archive.with_suffix(".partial")
     archive.parent.mkdir(parents=True, exist_ok=True)
-    run("push", "--quiet", reference, f"docker-archive:{partial}:{reference}")
+    run(*product.save_command(engine, reference, partial)[1:])
     partial.rename(archive)
 
 
