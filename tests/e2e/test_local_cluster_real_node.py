@@ -26,6 +26,13 @@ pytestmark = [pytest.mark.timeout(1800), pytest.mark.slow]
 CONTENTGEN = str(Path(sys.executable).parent / "contentgen")
 
 
+def refused(directory: Path, images: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`contentgen local-cluster --node real` where it cannot start (a hang guard of 300 s)."""
+    command = [CONTENTGEN, "local-cluster", "--node", "real", "--dir", str(directory)]
+    command += ["--images", str(images)]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="root: the refusal checked here is containerd's absence")
 def test_without_containerd_it_says_what_to_install(tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"
@@ -40,23 +47,7 @@ def test_without_containerd_it_says_what_to_install(tmp_path: Path) -> None:
     for name in ("contentgen", "contentgen-worker"):  # what --images needs before the node's check
         (images / f"{name}.tar").write_bytes(b"")
     before = set(NODES.glob("lc*.json"))
-    done = subprocess.run(
-        [
-            CONTENTGEN,
-            "local-cluster",
-            "--node",
-            "real",
-            "--dir",
-            str(tmp_path / "c"),
-            "--images",
-            str(images),
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PATH": str(bin_dir)},
-        timeout=300,
-        check=False,
-    )
+    done = refused(tmp_path / "c", images, {**os.environ, "PATH": str(bin_dir)})
     assert done.returncode != 0 and done.stdout == "", done
     lines = [line for line in done.stderr.splitlines() if "local-cluster" in line or "containerd" in line]
     (line,) = [line for line in lines if "containerd" in line]
@@ -66,22 +57,7 @@ def test_without_containerd_it_says_what_to_install(tmp_path: Path) -> None:
 
 
 def test_without_the_images_it_says_to_build_them(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            CONTENTGEN,
-            "local-cluster",
-            "--node",
-            "real",
-            "--dir",
-            str(tmp_path / "c"),
-            "--images",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = refused(tmp_path / "c", tmp_path, dict(os.environ))
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "no archive of the contentgen image; run `make images`" in done.stderr, done.stderr
 
