@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from contentgen.api import (
@@ -97,23 +97,7 @@ def video_doc(uid: str, *, owner: str, name: str, minutes: int, picture: Resolve
         finished_at=completed,
         spec=spec,
     )
-    status = VideoGenerationStatus(
-        phase=Phase.SUCCEEDED, progress=100, completed_at=completed, run_version=1
-    ).wire()
-    status["observedGeneration"] = 1
-    result.merge_outputs(status)
-    state = ResourceState(
-        kind="VideoGeneration",
-        name=name,
-        namespace="default",
-        uid=uid,
-        generation=1,
-        spec=spec,
-        status=status,
-        created_at=completed,
-        results={1: result},
-    )
-    return catalog_document(state, now=completed, origin="operator", previous=None)
+    return _recorded(VideoGenerationStatus, name, uid, spec, result, completed)
 
 
 def evaluation_doc(uid: str, *, version: int, minutes: int) -> dict[str, Any]:
@@ -134,14 +118,19 @@ def evaluation_doc(uid: str, *, version: int, minutes: int) -> dict[str, Any]:
     result = RunResult(
         kind="LoraEvaluation", provider="offline", evaluation=evaluated, version=1, generation=1, spec=spec
     )
-    status = LoraEvaluationStatus(
-        phase=Phase.SUCCEEDED, progress=100, completed_at=completed, run_version=1
-    ).wire()
+    return _recorded(LoraEvaluationStatus, "again", uid, spec, result, completed)
+
+
+def _recorded(
+    status_model: Any, name: str, uid: str, spec: dict[str, Any], result: RunResult, completed: datetime
+) -> dict[str, Any]:
+    """The operator's catalog record of `result`, its first generation succeeded at `completed`."""
+    status = status_model(phase=Phase.SUCCEEDED, progress=100, completed_at=completed, run_version=1).wire()
     status["observedGeneration"] = 1
     result.merge_outputs(status)
     state = ResourceState(
-        kind="LoraEvaluation",
-        name="again",
+        kind=result.kind,
+        name=name,
         namespace="default",
         uid=uid,
         generation=1,
