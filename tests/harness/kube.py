@@ -38,23 +38,18 @@ def lora(name: str, media: str, *, source: str = "clip.mp4", **spec: Any) -> dic
         "tags": ["avatar"],
     }
     body.update(spec)
-    return {
-        "apiVersion": "contentgen.io/v1alpha1",
-        "kind": "LoraTraining",
-        "metadata": {"name": name},
-        "spec": body,
-    }
+    return manifest("LoraTraining", name, body)
+
+
+def manifest(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """A contentgen resource of `kind` named `name` (its namespace the one it is applied in)."""
+    return {"apiVersion": "contentgen.io/v1alpha1", "kind": kind, "metadata": {"name": name}, "spec": spec}
 
 
 def image(name: str, **spec: Any) -> dict[str, Any]:
     body = {"owner": "alice", "provider": "offline", "prompt": "a lighthouse", "numImages": 1}
     body.update(spec)
-    return {
-        "apiVersion": "contentgen.io/v1alpha1",
-        "kind": "ImageGeneration",
-        "metadata": {"name": name},
-        "spec": body,
-    }
+    return manifest("ImageGeneration", name, body)
 
 
 def uid_of(c: Cluster, kind: str, ns: str, name: str) -> str:

@@ -20,7 +20,7 @@ import yaml
 
 from contentgen.catalog import Catalog, to_record
 from contentgen.store import keys
-from tests.harness.kube import image, lora, namespaced_rbac, reason, record_calls, uid_of
+from tests.harness.kube import image, lora, manifest, namespaced_rbac, reason, record_calls, uid_of
 from tests.kube.harness import Cluster, cluster, operated, operator, wait_for
 from tests.kubectl import Kubectl
 from tests.rbac.record import identity
@@ -31,12 +31,7 @@ pytestmark = pytest.mark.timeout(600)
 def evaluation(name: str, lora_name: str, **spec: Any) -> dict[str, Any]:
     body = {"owner": "alice", "loraRef": {"name": lora_name, "version": 1}, "evaluation": {"seeds": [3]}}
     body.update(spec)
-    return {
-        "apiVersion": "contentgen.io/v1alpha1",
-        "kind": "LoraEvaluation",
-        "metadata": {"name": name},
-        "spec": body,
-    }
+    return manifest("LoraEvaluation", name, body)
 
 
 @pytest.fixture(scope="module")

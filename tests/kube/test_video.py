@@ -17,7 +17,7 @@ import pytest
 
 from contentgen.catalog import Catalog, to_record
 from contentgen.store import keys
-from tests.harness.kube import image, namespaced_rbac, reason, record_calls, uid_of
+from tests.harness.kube import image, manifest, namespaced_rbac, reason, record_calls, uid_of
 from tests.kube.harness import Cluster, cluster, operated, operator, wait_for
 from tests.rbac.record import identity
 
@@ -35,12 +35,7 @@ def clip(name: str, picture: str, **spec: Any) -> dict[str, Any]:
         "resolution": "480p",
     }
     body.update(spec)
-    return {
-        "apiVersion": "contentgen.io/v1alpha1",
-        "kind": "VideoGeneration",
-        "metadata": {"name": name},
-        "spec": body,
-    }
+    return manifest("VideoGeneration", name, body)
 
 
 @pytest.fixture(scope="module")
