@@ -161,7 +161,9 @@ def images(names: list[str], namespace: str, out: Path) -> dict[str, tuple[str, 
     with this file as its entry point and the relay's Service URL in RELAY_ENV, by buildah. The
     reference's tag is a digest of the product image, this file and the URL: a new build only
     when one of them changed."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    checkout = str(Path(__file__).resolve().parents[2])  # scripts/ is the checkout's, not a package's
+    if checkout not in sys.path:
+        sys.path.insert(0, checkout)
     from scripts import images as product
 
     engine = product.find_engine(os.environ.get("CONTAINER_ENGINE") or None, install=True)
