@@ -727,6 +727,47 @@ def test_the_recorded_outcome_settles_the_cost_into_its_month() -> None:
     assert "actual unknown" in failed.status["cost"]["detail"]
 
 
+@pytest.mark.parametrize("offline", [False, True])
+def test_a_job_whose_start_was_never_written_gets_its_estimate_and_its_cost_settled(offline: bool) -> None:
+    """Issue 48: the API server went away between the Job's creation and the status write after it.
+    The next look finds the Job running with a status that never named it: it gets what the start
+    would have written (its version, its estimate) so that its cost is settled when it ends."""
+    from contentgen.api import UsageLine
+    from contentgen.controller.jobs import render_job
+    from contentgen.controller.settings import OperatorSettings
+    from contentgen.pricing import PriceTable
+
+    prices = PriceTable()
+    res = resource("ImageGeneration", provider="fal", numImages=2)
+    start = decide(res, World(now=NOW, prices=prices))
+    assert start.job is not None
+    manifest = render_job(start.job, OperatorSettings(prices=prices, offline=offline))
+    created = job_state({**manifest, "status": {"startTime": "2026-11-21T12:00:01Z", "active": 1}})
+    assert created is not None
+    later = NOW + timedelta(minutes=1)
+    seen = decide(res, World(now=later, jobs=(created,), prices=prices))  # res: the status never written
+    assert seen.job is None and seen.status["jobName"] == created.name
+    if offline:  # the Job runs the offline provider: its estimate is what that run costs
+        assert seen.status["cost"]["estimatedUsd"] == 0
+        return
+    assert seen.status["cost"] == start.status["cost"] and seen.status["cost"][
+        "estimatedUsd"
+    ] == pytest.approx(0.05)
+    assert seen.status["runVersion"] == start.status["runVersion"]
+    assert seen.status["startedAt"] == "2026-11-21T12:00:01Z"
+    usage = [UsageLine(provider="fal", item="fal-ai/flux/dev", unit="megapixel", quantity=2, request="req-1")]
+    result = RunResult(kind="ImageGeneration", provider="fal", generation=1, images=[], usage=usage)
+    finished = replace(created, active=0, complete=True, succeeded=1, completion_time="2026-11-21T12:05:00Z")
+    done = decide(apply(res, seen), World(now=later, jobs=(finished,), outcome=result, prices=prices))
+    assert done.status["phase"] == "Succeeded"
+    assert done.status["cost"]["actualUsd"] == pytest.approx(0.05)
+    assert done.status["cost"]["byMonth"] == {"2026-11": pytest.approx(0.05)}
+    # and a run that finished before anyone looked again is settled all the same
+    unseen = decide(res, World(now=later, jobs=(finished,), outcome=result, prices=prices))
+    assert unseen.status["cost"]["actualUsd"] == pytest.approx(0.05)
+    assert unseen.status["cost"]["estimatedUsd"] == pytest.approx(0.05)
+
+
 def test_a_budget_that_covers_only_the_training_starts_it_without_its_evaluation() -> None:
     """Issue 30: the evaluation is skipped with a reason instead of holding the training."""
     from contentgen.pricing import PriceTable

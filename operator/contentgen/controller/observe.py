@@ -50,6 +50,7 @@ class JobState:
     queue: str = ""  # the Kueue LocalQueue it was submitted to
     suspended: bool = False  # spec.suspend: held (by Kueue) with no pod until it is admitted
     job_uid: str = ""  # the Job's own uid (Kueue labels the Job's Workload with it); "" until created
+    snapshot: str = ""  # the SpecSnapshot its worker runs (its CONTENTGEN_SPEC), as JSON; "" if none
 
     @property
     def finished(self) -> bool:
@@ -90,7 +91,18 @@ def job_state(job: dict[str, Any]) -> JobState | None:
         queue=str(labels.get(LABEL_QUEUE) or ""),
         suspended=suspended,
         job_uid=str(meta.get("uid") or ""),
+        snapshot=_worker_spec(job),
     )
+
+
+def _worker_spec(job: dict[str, Any]) -> str:
+    """The run's SpecSnapshot as the Job hands it to its worker (controller/jobs.worker_env)."""
+    pod = (((job.get("spec") or {}).get("template") or {}).get("spec")) or {}
+    for container in pod.get("containers") or []:
+        for entry in container.get("env") or []:
+            if entry.get("name") == "CONTENTGEN_SPEC":
+                return str(entry.get("value") or "")
+    return ""
 
 
 def lora_state(body: dict[str, Any]) -> LoraState:
