@@ -31,6 +31,7 @@ from . import notifier
 from .budget import spender
 from .catalog_sync import note_change, sync_catalog
 from .informer import Informer, Store
+from .kinds import controller_kind
 from .kube import Kube, Timeouts, client_configuration
 from .leader import may_act
 from .main import lease_namespace
@@ -44,9 +45,8 @@ from .reconciler import (
     owner_of,
     safety_net,
     wake,
-    wake_image_waiters,
-    wake_lora_waiters,
     wake_namespace,
+    wake_waiters,
     worker,
 )
 from .relist import gone, prune_every, unchanged
@@ -253,20 +253,19 @@ INDEXES = [  # kopf's: the custom resources
 
 
 def _register(kind: Kind) -> None:
+    declared = controller_kind(kind.kind)
+
     async def on_event(**kwargs: Any) -> None:
         op, body, event = _operator(kwargs), kwargs["body"], kwargs.get("type")
         meta = body["metadata"]
-        if kind.kind == "LoraTraining" and op.share_mirror is not None:
+        if declared.grants_mirrored and op.share_mirror is not None:
             op.share_mirror.changed()  # its grants, or its going, may change what admission reads
         if event == "DELETED":
             gone(op, kind, dict(body))
             return
         if unchanged(op, kind, meta, listing=event is None):
             return  # kopf listing again (410 Gone): this resource did not change meanwhile
-        if kind.kind == "LoraTraining":
-            wake_lora_waiters(op, meta["namespace"], meta["name"])
-        if kind.kind == "ImageGeneration":  # VideoGenerations animating its pictures
-            wake_image_waiters(op, meta["namespace"], meta["name"])
+        wake_waiters(op, declared, meta["namespace"], meta["name"])  # the runs whose references name it
         if event is None and op.catalog is not None:  # a listing (a start, or a relist): catch up
             await sync_catalog(op, dict(body), dict(body.get("status") or {}), None)
         written = op.written.get(meta["uid"])

@@ -25,7 +25,6 @@ from contentgen.api import (
     Cost,
     Kind,
     Phase,
-    ResolvedLora,
     RunFailure,
     RunResult,
     SpecSnapshot,
@@ -33,19 +32,18 @@ from contentgen.api import (
     parse_timestamp,
 )
 from contentgen.api.lora import PROMOTED_ANNOTATION, promotions_of
-from contentgen.api.references import Catalog, Refusal, resolve, url_lora
+from contentgen.api.references import Catalog, Refusal, resolve
 from contentgen.api.references import lora_key as lora_key  # the reconciler's and the preview's too
 from contentgen.api.references import lora_location as lora_location
 from contentgen.api.references import lora_refs as lora_refs
 from contentgen.api.run import likeness_reasons
 from contentgen.api.versions import adopt_legacy, next_version, set_version_cost
-from contentgen.api.video import DEFAULT_MODEL as DEFAULT_VIDEO_MODEL
-from contentgen.api.video import unloadable_lora
 from contentgen.pricing import PriceTable, estimated, settled, without_evaluation
 from contentgen.providers.cancel import summary
 from contentgen.store.keys import lora_of_uri
 
 from .conditions import conditions_for, set_condition
+from .kinds import ControllerKind, controller_kind
 from .kueue import Workload, explain
 from .observe import ImageState, JobState, LoraState
 from .supersede import Superseded, spent, superseding
@@ -154,8 +152,6 @@ def decide(res: Observed, world: World) -> Decision:
             return Decision(status=res.status, needs_cancel=True)
         return _superseded(res, status, world)
     newest = jobs[-1] if jobs else _lost_job(res, status)
-    if newest is not None and not newest.name.startswith("lost:") and status.get("jobName") != newest.name:
-        _adopt_start(status, newest, world)
     recorded: RunResult | None = None
 
     # A finished Job whose outcome the status does not show yet: record it first.
@@ -268,12 +264,16 @@ def _lost_job(res: Observed, status: dict[str, Any]) -> JobState | None:
     return None
 
 
+def _declared(res: Observed) -> ControllerKind:
+    return controller_kind(res.kind.kind)
+
+
 def _lost_version(res: Observed, status: dict[str, Any]) -> int:
     """The version a lost Job was making: status.runVersion (statuses before it: a LoraTraining's
     next version, the unversioned layout of the others)."""
     if status.get("runVersion"):
         return int(status["runVersion"])
-    return int(status.get("latestVersion", 0)) + 1 if res.kind.kind == "LoraTraining" else 0
+    return int(status.get("latestVersion", 0)) + 1 if _declared(res).numbered_before_run_version else 0
 
 
 def _unreadable(
@@ -486,7 +486,7 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
             stalled=True,
         )
 
-    if res.kind.kind == "VideoGeneration" and (unloadable := _video_lora_problem(res.spec)):
+    if unloadable := _declared(res).lora_problem(res.spec):
         return wait(Phase.PENDING, "LoraIncompatible", unloadable, stalled=True)
     found = resolve(res.spec, res.namespace, references(world))
     if isinstance(found, Refusal):
@@ -567,41 +567,6 @@ def run_provider(spec: Mapping[str, Any], loras: Mapping[str, LoraState | None])
     return found.provider if found is not None else ""
 
 
-def _video_lora_problem(spec: Mapping[str, Any]) -> str | None:
-    """Why a VideoGeneration's model cannot load one of its LoRAs (a LoraTraining's, FLUX.1), said
-    before its loraRef is waited for: admission refuses a loraRef, so this meets resources admitted
-    before it did, and a LoraTraining's file given by url."""
-    given = [
-        url_lora(entry["url"], entry.get("scale", 1.0), Catalog("cluster", lineage=lora_of_uri))
-        if "url" in entry
-        else ResolvedLora(uri="", name=str(entry["loraRef"]["name"]))
-        for entry in spec.get("loras") or []
-    ]
-    return unloadable_lora(str(spec.get("model") or DEFAULT_VIDEO_MODEL), given)
-
-
-def _adopt_start(status: dict[str, Any], job: JobState, world: World) -> None:
-    """What `_start` writes for `job`, when the status never got it: the Job was created but the
-    status write after it was lost (the API server went away between them, or a new leader took
-    over first). Without it the run would have no runVersion nor startedAt, and no estimate: its
-    cost would never be settled nor counted in its budget."""
-    status.update(
-        runVersion=job.version, progress=0, stage="", startedAt=job.start_time or format_time(world.now)
-    )
-    status.pop("completedAt", None)
-    status.pop("dataset", None)
-    if world.prices is None or not job.snapshot:
-        return
-    snapshot = SpecSnapshot.model_validate_json(job.snapshot)  # what the Job runs (an offline
-    spec = snapshot.priced_spec()  # operator's Job of a paid provider runs `offline`: costs nothing)
-    if snapshot.skip_evaluation:
-        spec = without_evaluation(snapshot.kind, spec) or spec
-    cost = estimated(
-        snapshot.kind, spec, world.prices, status.get("cost"), baseline_cached=world.baseline_cached
-    )
-    status["cost"] = cost.wire()
-
-
 def _settle_cost(status: dict[str, Any], world: World) -> None:
     """The recorded run's actual cost into status.cost (issue 12's spend)."""
     if world.prices is None or not status.get("cost") or world.outcome is None:
@@ -623,11 +588,11 @@ def _finish(
     """The decision, with an Event when the phase or its reason changed."""
     if "phase" in status:
         status["phase"] = str(status["phase"])  # plain strings on the wire and in the catalog
-    if res.kind.kind == "LoraTraining":
-        promotion_events = mirror_promotions(status, res)
-    if res.kind.kind == "LoraTraining" and status.get("likeness"):
+    declared = _declared(res)
+    promotion_events = mirror_promotions(status, res) if declared.promotions else []
+    if declared.likeness and status.get("likeness"):
         status["conditions"] = likeness_condition(status, world.now)
-    if res.kind.kind in ("LoraTraining", "LoraEvaluation"):
+    if declared.evaluates_likeness:
         status["conditions"] = evaluated_condition(status, res.generation, world.now)
     decision = Decision(status=status, outcome_recorded=recorded)
     before = (res.status.get("phase"), ready_reason(res.status))
@@ -657,8 +622,7 @@ def _finish(
             decision.events.append(Event("Warning", "LikenessPoor", poor))
         if after[0] == Phase.SUCCEEDED and (chosen := _checkpoint_chosen(status)):
             decision.events.append(Event("Normal", "CheckpointChosen", chosen))
-    if res.kind.kind == "LoraTraining":
-        decision.events += promotion_events
+    decision.events += promotion_events
     return decision
 
 

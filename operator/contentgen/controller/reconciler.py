@@ -30,6 +30,7 @@ from .catalog_sync import mark_gone_again, sweep_gone, sync_catalog
 from .cleanup import delete, pods_pending
 from .events import post_event, transition_key
 from .jobs import missing_credentials, render_job
+from .kinds import ControllerKind, controller_kind
 from .kube import JobNameTaken, KubeError
 from .leader import may_act
 from .naming import FINALIZER, LABEL_KIND, LABEL_UID
@@ -399,7 +400,7 @@ async def _baseline_cached(op: Operator, res: Observed, provider: str) -> bool:
     """A LoraTraining's or LoraEvaluation's pictures without the LoRA are stored already
     (likeness/baselines/), so its estimate leaves them out; False when unknown (no store, or it
     cannot be read now: the estimate then counts them, as it is at most)."""
-    if op.store is None or not provider or res.kind.kind not in ("LoraTraining", "LoraEvaluation"):
+    if op.store is None or not provider or not controller_kind(res.kind.kind).evaluates_likeness:
         return False
     from contentgen.pipeline.likeness.plan import estimate_baseline_cached
 
@@ -568,14 +569,16 @@ def wake_namespace(op: Operator, namespace: str) -> None:
                 break
 
 
-def wake_lora_waiters(op: Operator, namespace: str, lora_name: str) -> None:
-    for uid, kind_name in list(op.lora_waiters.get((namespace, lora_name), {}).items()):
-        wake(op, kind_name, namespace, uid)
-
-
 def wake_image_waiters(op: Operator, namespace: str, image_name: str) -> None:
     for uid, kind_name in list(op.image_waiters.get((namespace, image_name), {}).items()):
         wake(op, kind_name, namespace, uid)
+
+
+def wake_waiters(op: Operator, kind: ControllerKind, namespace: str, name: str) -> None:
+    """Wake the runs waiting for `kind`'s resource `name` (none where no reference names the kind)."""
+    if kind.waiters is not None:
+        for uid, kind_name in list(kind.waiters(op).get((namespace, name), {}).items()):
+            wake(op, kind_name, namespace, uid)
 
 
 def owner_of(labels: dict[str, str]) -> tuple[str, str] | None:

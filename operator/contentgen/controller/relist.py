@@ -30,7 +30,8 @@ from contentgen.api import GROUP, KINDS, VERSION, Kind
 
 from . import metrics
 from .catalog_sync import mark_gone
-from .reconciler import wake_image_waiters, wake_lora_waiters, wake_namespace
+from .kinds import controller_kind
+from .reconciler import wake_namespace, wake_waiters
 from .state import Operator
 
 log = logging.getLogger("contentgen.operator")
@@ -117,10 +118,9 @@ def gone(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
     meta = body["metadata"]
     op.forget(meta["namespace"], meta["uid"])
     wake_namespace(op, meta["namespace"])
-    if kind.kind == "LoraTraining":  # ImageGenerations waiting for it: LoraNotFound now
-        wake_lora_waiters(op, meta["namespace"], meta["name"])
-    if kind.kind == "ImageGeneration":  # VideoGenerations waiting for it: ImageNotFound now
-        wake_image_waiters(op, meta["namespace"], meta["name"])
+    # the runs waiting for it (ImageGenerations for a LoraTraining, VideoGenerations for an
+    # ImageGeneration): LoraNotFound, ImageNotFound now
+    wake_waiters(op, controller_kind(kind.kind), meta["namespace"], meta["name"])
     op.spawn(mark_gone(op, body))
 
 
@@ -129,7 +129,8 @@ def _drop_from_indexes(op: Operator, kind: Kind, meta: dict[str, Any]) -> None:
     call (`Index._discard`, keyed by (namespace, name, uid)); kopf has no public one, as its
     indexes are only ever changed by events."""
     key = (meta["namespace"], meta["name"], meta["uid"])
-    names = [f"{kind.plural}_by_uid"] + (["loras_by_name"] if kind.kind == "LoraTraining" else [])
+    by_name = controller_kind(kind.kind).by_name
+    names = [f"{kind.plural}_by_uid"] + ([by_name] if by_name else [])
     for name in names:
         index = op.indexes.get(name)
         if index is not None:

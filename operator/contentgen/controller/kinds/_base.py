@@ -1,0 +1,42 @@
+"""What the controller knows of one kind, declared once in the kind's own module of this package."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..state import Operator
+
+# (namespace, name) -> {uid: kind name}: the runs waiting for the resource of that name
+Waiters = dict[tuple[str, str], dict[str, str]]
+# lora_problem(spec): why the kind's model cannot load one of the spec's LoRAs (None: it can)
+LoraProblem = Callable[[Mapping[str, Any]], str | None]
+
+
+def _loads_any(_: Mapping[str, Any]) -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class ControllerKind:
+    kind: str
+    # waiters(op): the runs waiting for a resource of this kind, by its name (another kind's
+    # reference names it): woken when it changes, is made or goes. None: no reference names it.
+    waiters: Callable[[Operator], Waiters] | None = None
+    # kopf's index of its resources by (namespace, name), beside the one by uid ("" for none)
+    by_name: str = ""
+    # its resources' grants are mirrored for admission (shares.py): the mirror hears of their changes
+    grants_mirrored: bool = False
+    # checkpoints people promote (its annotation) are mirrored into status.versions, with Events
+    promotions: bool = False
+    # the LikenessPoor condition says the newest version's likeness
+    likeness: bool = False
+    # its runs evaluate a LoRA's likeness: the LikenessEvaluated gate, and an estimate that leaves
+    # out a likeness baseline stored already
+    evaluates_likeness: bool = False
+    # a status from before runVersion numbered its versions (latestVersion + 1 was the next)
+    numbered_before_run_version: bool = False
+    # said before its references are waited for (LoraIncompatible)
+    lora_problem: LoraProblem = _loads_any
