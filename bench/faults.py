@@ -194,6 +194,29 @@ COUNTS = (
 )
 
 
+def timeline(
+    objs: dict[str, dict[str, Any] | None], done_at: dict[str, float], ended: float
+) -> dict[str, dict[str, float | None]]:
+    """Per run, seconds after the fault's end (negative: before it) at which its Job started and
+    ended (status.startedAt, completedAt) and the run converged: a run queued behind others, or
+    still running when the fault ended, converges late with no fault of the operator's."""
+    wall_end = time.time() - (time.monotonic() - ended)
+
+    def since(stamp: object) -> float | None:
+        if not stamp:
+            return None
+        return round(datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp() - wall_end, 1)
+
+    return {
+        name: {
+            "started": since(((obj or {}).get("status") or {}).get("startedAt")),
+            "completed": since(((obj or {}).get("status") or {}).get("completedAt")),
+            "converged": round(done_at[name] - ended, 1) if name in done_at else None,
+        }
+        for name, obj in objs.items()
+    }
+
+
 def markdown(results: list[dict[str, Any]], load: str, when: str, node: str = "real") -> str:
     """The docs' table: one row per scenario."""
     head = (
@@ -955,6 +978,7 @@ def run_scenario(w: World, name: str, offline: int, paid: int, large: int) -> di
         if name == "webhook"
         else None,
         "waited_s": round(finished - s.ended, 1),
+        "timeline": timeline(results, done_at, s.ended),
         "statuses": {
             n: {
                 "phase": (o.get("status") or {}).get("phase"),
