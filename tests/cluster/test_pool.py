@@ -2,7 +2,9 @@
 worker hands its pictures to a pool that keeps the pipeline loaded; requests with two LoRAs and
 with none give exactly the pictures a fresh process gives for the same seeds, the base loaded once
 for all of them; the queue serves owners in turn; a client that goes away has the rest of its
-request dropped."""
+request dropped. Faults on a pool pod's real process (pool_pod.py): stopped by SIGTERM it draws
+its request to the end and refuses new ones, killed it leaves a request its retry finishes with
+only the pictures not stored, each billed once."""
 
 from __future__ import annotations
 
@@ -265,3 +267,333 @@ def test_the_requests_place_in_the_pool_is_told_as_it_changes(
     assert [out.gpu_seconds for out in made] == [1.5, 1.5]
     assert ("queued", 1) in told and told[-2:] == [("drawing", 0), ("", 0)]
     assert told.index(("queued", 1)) < told.index(("drawing", 0))
+
+
+# --- faults (issue 47 item 3): each request ends once, its pictures stored and billed once ------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        return int(free.getsockname()[1])
+
+
+def until(condition: Any, what: str) -> None:
+    """Waits for `condition()` (a hang guard, not a measurement)."""
+    for _ in range(6000):
+        if condition():
+            return
+        threading.Event().wait(0.01)
+    raise AssertionError(f"never: {what}")
+
+
+@pytest.fixture
+def pool_pod(tmp_path: Path) -> Iterator[tuple[Any, str, Path]]:
+    """A pool pod's process (pool_pod.py): (the process, its URL, the file that lets it draw on)."""
+    import subprocess
+    import sys
+
+    release = tmp_path / "release"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.cluster.pool_pod", str(tmp_path / "pod"), str(release)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline())
+        yield process, f"http://127.0.0.1:{port}", release
+    finally:
+        process.kill()
+        process.wait(60)
+
+
+def test_a_pod_stopped_by_sigterm_finishes_its_request_refuses_new_ones_and_exits(
+    pool_pod: tuple[Any, str, Path], tmp_path: Path
+) -> None:
+    """A rolling upgrade or an eviction (SIGTERM): the pod is no longer ready, refuses a new
+    request and tells a waiting one to ask again (PoolStopping: another pod takes it), draws the
+    request it had begun to its end, and exits when no request is open."""
+    import http.client
+    import signal
+
+    from contentgen.providers.cluster.pool import Stopping
+
+    process, url, release = pool_pod
+    client = PoolClient(url)
+    drawing = client.draw(DrawRequest("alice", "p", 64, 64, 2, 3.5, "auto", (), ((1, 1), (2, 2))), tmp_path)
+    assert next(drawing).number == 1  # picture 2 waits for `release`
+    waited: list[Stopping] = []
+
+    def bob() -> None:
+        try:
+            [*_] = client.draw(DrawRequest("bob", "p", 64, 64, 2, 3.5, "auto", (), ((1, 9),)), tmp_path)
+        except Stopping as exc:
+            waited.append(exc)
+
+    queued = threading.Thread(target=bob, daemon=True)
+    queued.start()
+    until(lambda: client.status()["queued"] == 1, "bob's request waits")
+    process.send_signal(signal.SIGTERM)
+    until(lambda: client.status()["state"] == "stopping", "the pool says it stops")
+
+    connection = http.client.HTTPConnection(client.host, client.port, timeout=60)
+    connection.request("GET", "/v1/ready")
+    assert connection.getresponse().status == 503  # the Service sends it nothing more
+    connection.close()
+    with pytest.raises(Stopping):
+        [*_] = client.draw(DrawRequest("carol", "p", 64, 64, 2, 3.5, "auto", (), ((1, 3),)), tmp_path)
+    queued.join(60)
+    assert len(waited) == 1 and waited[0].reason == "ProviderUnreachable"  # transient: ask again
+    assert process.poll() is None  # alice's request is still open: the pod waits for it
+
+    release.touch()
+    assert [d.number for d in drawing] == [2]  # the rest of alice's request, then its end
+    assert process.wait(60) == 0  # idle: it exits on its own, before the grace period's SIGKILL
+
+
+def test_a_killed_pod_cuts_the_request_and_its_retry_draws_only_the_pictures_not_stored(
+    pool_pod: tuple[Any, str, Path], tmp_path: Path
+) -> None:
+    """A pool pod killed mid-request (SIGKILL, out of memory, a node lost): the Job's worker sees
+    the connection cut and fails as ProviderUnreachable (transient: the Job retries it), not with
+    the HTTP library's error; the retried pod takes the pictures the write-once folder holds and
+    asks the pool for the rest only. Each picture is billed once: by the GPU-seconds in its
+    record, under its record's request id, which a retry keeps; the picture the killed pod was
+    drawing reached no record, so its time is the lost pod's and the picture is billed when it
+    is drawn again."""
+    import json
+    import os
+    import signal
+    from datetime import UTC, datetime
+
+    from contentgen.api.cost import Cost
+    from contentgen.errors import TransientError
+    from contentgen.pricing import PriceTable, gpu_usage, settled
+    from contentgen.providers.cluster.files import FolderFiles
+    from contentgen.providers.cluster.pool import Drawn
+
+    from .pool_pod import GPU_SECONDS, picture
+
+    process, url, _ = pool_pod
+    store = FolderFiles(tmp_path / "store" / "pictures")
+    request = ImageRequest(
+        prompt="p", model="flux-dev", image_size="square", num_images=3, seed=5, owner="alice", outputs=store
+    )
+
+    def kill_after_the_first(percent: float) -> None:
+        if percent > 20 and process.poll() is None:  # picture 1 stored; picture 2 being drawn
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(60)
+
+    first = ClusterProvider(tmp_path / "no-models", inference_steps=2, sizes=SIZES, pool_url=url)
+    (tmp_path / "attempt-1").mkdir()
+    with pytest.raises(TransientError) as cut:
+        first.generate_images(request, tmp_path / "attempt-1", kill_after_the_first, MemoryCheckpoint())
+    assert cut.value.reason == "ProviderUnreachable" and process.returncode == -signal.SIGKILL
+    stored = json.loads((tmp_path / "store" / "pictures" / "image-1.json").read_text())
+    assert sorted(store.names()) == ["image-1.json", "image-1.png", "request.json"]
+
+    drawn: list[int] = []
+
+    def drawer(wanted: DrawRequest, loras: Any, folder: Path, cancelled: Any) -> Iterator[Drawn]:
+        for number, seed in wanted.pictures:
+            drawn.append(number)
+            yield Drawn(number, seed, picture(folder, number, seed), GPU_SECONDS, "bf16")
+
+    again = Pool("FLUX.1-dev", drawer, tmp_path / "pod-2").start()
+    server = serve(again, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    retry = ClusterProvider(
+        tmp_path / "no-models",
+        inference_steps=2,
+        sizes=SIZES,
+        pool_url=f"http://127.0.0.1:{server.server_address[1]}",
+    )
+    (tmp_path / "attempt-2").mkdir()
+    made = retry.generate_images(request, tmp_path / "attempt-2", lambda _: None, MemoryCheckpoint())
+    server.shutdown()
+    server.server_close()
+    assert drawn == [2, 3]  # not picture 1 again
+    assert len(made) == 3 and made[0].seed == stored["seed"]
+    assert made[0].request_id == stored["request_id"] and made[0].gpu_seconds == stored["gpu_seconds"]
+
+    # the run's bill (pipeline/images.py): a line per picture under its request id, counted once
+    lines = [
+        line
+        for m in made
+        for line in gpu_usage("cluster", "image-generation", m.gpu_seconds or 0.0, m.request_id)
+    ]
+    assert sum(line.quantity for line in lines) * 3600 == pytest.approx(3 * GPU_SECONDS)
+    prices = PriceTable()
+    once = settled(Cost(), lines, prices, datetime(2026, 11, 25, tzinfo=UTC))
+    twice = settled(once, lines, prices, datetime(2026, 11, 25, tzinfo=UTC))
+    assert once.by_month == twice.by_month == {"2026-11": pytest.approx(3 * GPU_SECONDS / 3600 * 2.0)}
+
+
+def test_a_pod_killed_while_it_sends_a_picture_is_unreachable_too(tmp_path: Path) -> None:
+    """A kill can cut a picture's line half-way (its pod dies mid-write): the worker fails as
+    ProviderUnreachable then too, for the Job to retry, not with the HTTP library's
+    IncompleteRead (which failed the run as InternalError)."""
+    import base64
+    import json
+    import socket
+
+    from contentgen.errors import TransientError
+
+    from .pool_pod import picture
+
+    png = base64.b64encode(picture(tmp_path, 1, 1).read_bytes()).decode()
+    line = json.dumps({"number": 1, "seed": 1, "png": png, "gpuSeconds": 1.0, "memoryPlan": "bf16"}).encode()
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def pod() -> None:
+        connection, _ = listener.accept()
+        with connection, connection.makefile("rb") as request:
+            headers = iter(request.readline, b"\r\n")
+            length = next(int(h.split(b":")[1]) for h in headers if h.lower().startswith(b"content-length"))
+            [*_] = headers  # the rest of them
+            request.read(length)
+            answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            connection.sendall(answer + b"%x\r\n" % (len(line) + 1) + line[: len(line) // 2])
+            connection.shutdown(socket.SHUT_RDWR)  # killed mid-line
+
+    threading.Thread(target=pod, daemon=True).start()
+    client = PoolClient(f"http://127.0.0.1:{listener.getsockname()[1]}")
+    with pytest.raises(TransientError) as cut:
+        [*_] = client.draw(DrawRequest("alice", "p", 64, 64, 2, 3.5, "auto", (), ((1, 1),)), tmp_path)
+    listener.close()
+    assert cut.value.reason == "ProviderUnreachable"
+
+
+def test_a_client_that_goes_away_is_cancelled_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client whose connection closes (its Job deleted, its pod gone) has its request cancelled
+    when it closes, not at the pool's next write to it: waiting, it leaves the queue; drawing,
+    the drawer stops before the next picture."""
+    import http.client
+    import json
+
+    from contentgen.providers.cluster import pool as pool_module
+    from contentgen.providers.cluster.pool import Drawn
+
+    from .pool_pod import picture
+
+    monkeypatch.setattr(pool_module, "POSITION_SECONDS", 3600.0)  # no write tells it the client left
+    heard: list[str] = []
+
+    def drawer(wanted: DrawRequest, loras: Any, folder: Path, cancelled: Any) -> Iterator[Drawn]:
+        for number, seed in wanted.pictures:
+            if number > 1:
+                until(cancelled, "the request is cancelled")
+                heard.append(f"{wanted.owner} cancelled before {number}")
+                return
+            yield Drawn(number, seed, picture(folder, number, seed), 1.0, "bf16")
+
+    running = Pool("FLUX.1-dev", drawer, tmp_path / "pool").start()
+    server = serve(running, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def ask(owner: str) -> http.client.HTTPConnection:
+        body = json.dumps(DrawRequest(owner, "p", 64, 64, 2, 3.5, "auto", (), ((1, 1), (2, 2))).wire())
+        connection = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=60)
+        connection.request("POST", "/v1/draw", body, {"Content-Type": "application/json"})
+        return connection
+
+    alice = ask("alice")
+    answer = alice.getresponse()
+    assert "png" in json.loads(answer.readline())  # picture 1; picture 2 waits for a cancel
+    bob = ask("bob")
+    until(lambda: len(running.queue) == 1, "bob's request waits")
+    bob.close()
+    until(lambda: len(running.queue) == 0, "bob's request leaves the queue")
+    alice.close()
+    answer.close()
+    until(lambda: bool(heard), "alice's drawing stops")
+    server.shutdown()
+    server.server_close()
+    assert heard == ["alice cancelled before 2"] and running.status()["drawn"] == 1
+    assert running.status()["requests"] == 1  # bob's was never drawn
+
+
+def test_a_request_waiting_on_a_stopping_pod_is_drawn_by_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request queued in a pod that stops (PoolStopping) is not failed: the Job's worker waits
+    for a pod of the pool that is not stopping (its Service's next one) and asks it for the
+    pictures, once each; status.pool says starting meanwhile."""
+    from functools import partial
+
+    from contentgen.providers.cluster import pool as pool_module
+    from contentgen.providers.cluster import provider as provider_module
+    from contentgen.providers.cluster.pool import Drawn, stop_when_idle
+
+    from .pool_pod import picture
+
+    monkeypatch.setattr(pool_module, "POSITION_SECONDS", 0.05)
+    monkeypatch.setattr(pool_module, "_listeners", [])
+    drawing, gate = threading.Event(), threading.Event()
+    drawn: dict[str, list[int]] = {"old": [], "new": []}
+
+    def drawer(name: str) -> Any:
+        def draw(wanted: DrawRequest, loras: Any, folder: Path, cancelled: Any) -> Iterator[Drawn]:
+            if wanted.owner == "bob":
+                drawing.set()
+                assert gate.wait(60)  # hang guard: bob's request holds the old pod
+            for number, seed in wanted.pictures:
+                drawn[name].append(number)
+                yield Drawn(number, seed, picture(folder, number, seed), 1.0, "bf16")
+
+        return draw
+
+    port = free_port()
+    old = Pool("FLUX.1-dev", drawer("old"), tmp_path / "old").start()
+    servers = [serve(old, "127.0.0.1", port)]
+    threading.Thread(target=servers[0].serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{port}"
+    bob = threading.Thread(
+        target=lambda: [
+            *PoolClient(url).draw(DrawRequest("bob", "p", 64, 64, 2, 3.5, "auto", (), ((1, 9),)), tmp_path)
+        ],
+        daemon=True,
+    )
+    bob.start()
+    assert drawing.wait(60)
+    stopping: list[threading.Thread] = []
+    told: list[tuple[str, int]] = []
+
+    def hear(state: str, position: int) -> None:
+        told.append((state, position))
+        if state == "queued" and not stopping:  # alice waits behind bob: the old pod gets SIGTERM
+            stopping.append(threading.Thread(target=stop_when_idle, args=(old, servers[0]), daemon=True))
+            stopping[0].start()
+
+    pool_module.listen(hear)
+
+    def next_pod(_: float) -> None:  # while the worker waits, bob's request ends and a new pod comes up
+        if len(servers) == 1:
+            gate.set()
+            stopping[0].join(60)
+            servers[0].server_close()
+            servers.append(
+                serve(Pool("FLUX.1-dev", drawer("new"), tmp_path / "new").start(), "127.0.0.1", port)
+            )
+            threading.Thread(target=servers[1].serve_forever, daemon=True).start()
+
+    monkeypatch.setattr(provider_module, "PoolClient", partial(PoolClient, sleep=next_pod))
+    client = ClusterProvider(tmp_path / "no-models", inference_steps=2, sizes=SIZES, pool_url=url)
+    request = ImageRequest(
+        prompt="p", model="flux-dev", image_size="square", num_images=2, seed=5, owner="alice"
+    )
+    (tmp_path / "alice").mkdir()
+    made = client.generate_images(request, tmp_path / "alice", lambda _: None, MemoryCheckpoint())
+    servers[1].shutdown()
+    servers[1].server_close()
+    bob.join(60)
+    assert len(made) == 2 and all(m.gpu_seconds == 1.0 for m in made)
+    assert drawn == {"old": [1], "new": [1, 2]}  # bob's on the old pod; alice's on the new one, once
+    assert told.index(("queued", 1)) < told.index(("starting", 0)) < told.index(("drawing", 0))
+    assert told[-1] == ("", 0)

@@ -2,13 +2,13 @@
 FLUX pipeline loaded on this machine's GPU and draws the pictures ImageGeneration Jobs send it
 (their workers with CONTENTGEN_CLUSTER_POOL_URL), owners served in turn, LoRAs loaded per request
 and unloaded after. The base model is loaded at start; `GET /v1/status` says `loading`, then
-`warm`. The models' root, device and GPUs are the worker's settings (CONTENTGEN_CLUSTER_MODELS_DIR,
-CONTENTGEN_CLUSTER_DEVICE, CONTENTGEN_GPU_COUNT)."""
+`warm`. On SIGTERM (a rolling upgrade, an eviction) it says `stopping`, takes no new request,
+finishes the one it draws and exits. The models' root, device and GPUs are the worker's
+settings (CONTENTGEN_CLUSTER_MODELS_DIR, CONTENTGEN_CLUSTER_DEVICE, CONTENTGEN_GPU_COUNT)."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import sys
@@ -33,7 +33,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from contentgen.providers import cluster_provider
     from contentgen.providers.cluster import pipelines
-    from contentgen.providers.cluster.pool import DrawRequest, Pool, serve
+    from contentgen.providers.cluster.pool import DrawRequest, Pool, serve, serve_until_stopped
 
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
     provider = cluster_provider()
@@ -53,6 +53,5 @@ def run(args: argparse.Namespace) -> int:
     pool = Pool(args.model, draw, work, warm_up).start()
     server = serve(pool, args.host, args.port)
     print(f"contentgen pool: {args.model} on {args.host}:{server.server_address[1]}", file=sys.stderr)
-    with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
+    serve_until_stopped(pool, server)  # SIGTERM: finishes what it took, then exits
     return 0

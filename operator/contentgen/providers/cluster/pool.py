@@ -15,11 +15,23 @@ Job, whose connection to the pool then closes: the pool drops what that request 
   client its place in the queue.
 - **GPU time**: each picture's drawing time (its LoRAs' loading included) is the request's; the
   pool's own time (loading, idle and warm) is the pool's, in its status, never a request's.
+- **Faults** (each request ends once, its pictures stored and billed once): a pod stopped with
+  SIGTERM (a rolling upgrade, an eviction) says `stopping` (readiness 503, new draws refused with
+  `PoolStopping`, waiting requests told so), finishes the request it draws and exits once no
+  request is open (`stop_when_idle`); a client told `PoolStopping` asks again, through the
+  Service, for the pictures it has not got. A pod killed outright cuts its connections: the Job's
+  worker fails with ProviderUnreachable and its retried pod draws only the pictures its write-once
+  folder lacks; a picture the killed pod was drawing was never the request's (its time went
+  with the pod), so it is billed once, when drawn again. A client whose connection closes (its
+  Job deleted) has its request cancelled at once: waiting, it leaves the queue; drawing, it
+  stops before its next picture.
 
 The protocol, over HTTP/1.1 (`POST /v1/draw` answers with a stream of JSON lines):
-    GET  /v1/status                -> {"model", "state": "loading" | "warm", "loads", "queued", ...}
-    GET  /v1/ready                 -> 200 once the pipeline is loaded (warm), else 503: the pod's
-                                      readiness, so that a Service sends work to warm pods only
+    GET  /v1/status                -> {"model", "state": "loading" | "warm" | "stopping", "loads",
+                                       "queued", ...}
+    GET  /v1/ready                 -> 200 once the pipeline is loaded (warm), else 503 (loading,
+                                      stopping): the pod's readiness, so that a Service sends
+                                      work to warm pods only
     HEAD /v1/loras/SHA256          -> 200 when the pool has that LoRA file, else 404
     PUT  /v1/loras/SHA256          <- the file (its SHA-256 must be SHA256)
     POST /v1/draw                  <- {"owner", "prompt", "width", "height", "steps", "guidance",
@@ -27,16 +39,20 @@ The protocol, over HTTP/1.1 (`POST /v1/draw` answers with a stream of JSON lines
                                    -> {"position": k} while queued, then one line per picture:
                                       {"number", "seed", "png": base64, "gpuSeconds", "memoryPlan"},
                                       then {"done": true}; or {"error": reason, "message": ...}
+                                      (503 {"error": "PoolStopping"} when stopping: ask again)
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import http.client
 import json
 import logging
 import queue
+import signal
+import socket
 import threading
 import time
 from collections import deque
@@ -59,6 +75,15 @@ POSITION_SECONDS = 2.0  # how often a waiting request hears its place in the que
 # The Job's own activeDeadlineSeconds bounds it too.
 POOL_WAIT_SECONDS = 1800.0
 SHA256 = 64
+STOPPING = "PoolStopping"  # the error of a pool that stops: not this request's fault, ask again
+
+
+class Stopping(TransientError):
+    """The pool's pod is stopping (SIGTERM): it draws nothing more for this request; another pod
+    of the pool (through its Service) will."""
+
+    def __init__(self, message: str = "the generation pool's pod is stopping") -> None:
+        super().__init__(message, reason="ProviderUnreachable")
 
 
 # Who hears where a pooled request is (cli/worker.py: the resource's status.pool): (state, position);
@@ -128,6 +153,14 @@ class FairQueue(Generic[T]):
         """1 for the next to be taken; None when not waiting."""
         order = self.order()
         return order.index(ticket) + 1 if ticket in order else None
+
+    def drain(self) -> list[T]:
+        """Every waiting item, taken at once (in no particular order)."""
+        with self._ready:
+            items = [item for owner in self._turn for _, item in self._owners[owner]]
+            self._owners.clear()
+            self._turn.clear()
+            return items
 
     def discard(self, ticket: int) -> bool:
         with self._ready:
@@ -217,7 +250,7 @@ class _Job:
 @dataclass
 class PoolState:
     model: str
-    state: str = "loading"  # loading, warm
+    state: str = "loading"  # loading, warm, stopping
     loads: int = 0
     drawn: int = 0
     requests: int = 0
@@ -239,6 +272,8 @@ class Pool:
         self.loras.mkdir(parents=True, exist_ok=True)
         self.pictures.mkdir(parents=True, exist_ok=True)
         self._thread = threading.Thread(target=self._draw_forever, name="pool-draw", daemon=True)
+        self._open = 0  # requests submitted and not yet answered to the end
+        self._lock = threading.Condition()
 
     def start(self) -> Pool:
         self._thread.start()
@@ -277,11 +312,37 @@ class Pool:
         partial.replace(target)
 
     def submit(self, request: DrawRequest) -> tuple[int, _Job]:
+        """The request queued (Stopping once the pool stops); `answered` when done with it."""
         missing = [s for s, _ in request.loras if not self.lora_path(s).is_file()]
         if missing:
             raise ValueError(f"the pool has no LoRA {missing[0]}: PUT /v1/loras/{missing[0]} first")
         job = _Job(request)
-        return self.queue.put(request.owner, job), job
+        with self._lock:
+            if self.state.state == "stopping":
+                raise Stopping()
+            self._open += 1
+            return self.queue.put(request.owner, job), job
+
+    def answered(self) -> None:
+        """A submitted request's answer ended (drawn, failed, refused, or its client gone)."""
+        with self._lock:
+            self._open -= 1
+            self._lock.notify_all()
+
+    def stop(self) -> None:
+        """Stopping (SIGTERM): not ready, new requests refused, waiting ones told to ask again;
+        the one being drawn goes on to its end."""
+        with self._lock:
+            self.state.state = "stopping"
+            waiting = self.queue.drain()
+        for job in waiting:
+            job.out.put(Stopping())
+            job.out.put(None)
+
+    def idle(self, timeout: float | None = None) -> bool:
+        """Whether every submitted request was answered, waiting `timeout` seconds at most."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self._open == 0, timeout)
 
     def cancel(self, ticket: int, job: _Job) -> None:
         job.cancelled.set()
@@ -290,7 +351,9 @@ class Pool:
     def _draw_forever(self) -> None:
         if self.warm_up is not None:
             self.state.loads = self.warm_up()
-        self.state.state = "warm"
+        with self._lock:
+            if self.state.state == "loading":
+                self.state.state = "warm"
         while True:
             taken = self.queue.take()
             assert taken is not None
@@ -312,6 +375,37 @@ class Pool:
                 log.exception("drawing failed")
                 job.out.put(PermanentError(f"the pool failed to draw: {exc}", reason="ProviderError"))
             job.out.put(None)
+
+
+def stop_when_idle(pool: Pool, server: ThreadingHTTPServer) -> None:
+    """What SIGTERM does (cli/pool.py, in a thread of its own): the pool stops taking work, and
+    the server stops once every request it took is answered (the kubelet's SIGKILL at the end of
+    the pod's grace period cuts one that takes longer)."""
+    pool.stop()
+    pool.idle()
+    server.shutdown()
+
+
+def serve_until_stopped(pool: Pool, server: ThreadingHTTPServer) -> None:
+    """The pool's server until SIGTERM, then until every request it took is answered."""
+
+    def stopping(signum: int, frame: Any) -> None:  # the main thread serves: stop from another
+        log.info("SIGTERM: the pool stops taking work and exits once idle")
+        threading.Thread(target=stop_when_idle, args=(pool, server), name="pool-stop", daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stopping)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+
+
+def _closed(connection: socket.socket) -> bool:
+    """Whether the client closed its connection (waits until it closes it, reset included, or
+    sends more): a draw's client sends nothing after its request. Once the answer is complete it
+    says True too, and cancelling a request that ended changes nothing."""
+    try:
+        return connection.recv(1, socket.MSG_PEEK) == b""
+    except OSError:  # reset: a client that closed with the answer's end unread
+        return True
 
 
 def serve(pool: Pool, host: str, port: int) -> ThreadingHTTPServer:
@@ -388,14 +482,27 @@ def serve(pool: Pool, host: str, port: int) -> ThreadingHTTPServer:
             except ValueError as exc:
                 self._json(400, {"error": "bad_request", "message": str(exc)})
                 return
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-ndjson")
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
+            except Stopping as exc:
+                self._json(503, {"error": STOPPING, "message": exc.message})
+                return
             try:
+                # a client that goes away (its Job deleted) is heard at once, not at the next write
+                threading.Thread(
+                    target=self._watch, args=(ticket, job), name=f"pool-watch-{ticket}", daemon=True
+                ).start()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-ndjson")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
                 self._stream(ticket, job)
                 self._line(None)
-            except OSError:  # the client went away (its Job was deleted): nothing more for it
+            except OSError:  # the client went away: nothing more for it
+                pool.cancel(ticket, job)
+            finally:
+                pool.answered()
+
+        def _watch(self, ticket: int, job: _Job) -> None:
+            if _closed(self.connection):
                 pool.cancel(ticket, job)
 
         def _line(self, body: Any) -> None:
@@ -413,6 +520,9 @@ def serve(pool: Pool, host: str, port: int) -> ThreadingHTTPServer:
                     continue
                 if item is None:
                     self._line({"done": True})
+                    return
+                if isinstance(item, Stopping):
+                    self._line({"error": STOPPING, "message": item.message})
                     return
                 if isinstance(item, ContentgenError):
                     self._line({"error": item.reason, "message": item.message})
@@ -451,13 +561,17 @@ class PoolClient:
         self.wait, self.sleep = wait, sleep
 
     def reached(self, waiting: Callable[[int, str], None] = lambda p, s: None) -> dict[str, Any]:
-        """The pool's status once it answers: while it cannot be reached (scaled to zero, its pods
-        loading: its Service sends work to warm pods only), `waiting(0, "starting")` and again
-        after a pause doubling to 30 s, for `wait` seconds at most (ProviderUnreachable)."""
+        """The pool's status once it answers, not stopping: while it cannot be reached (scaled to
+        zero, its pods loading: its Service sends work to warm pods only) or the pod that answers
+        stops, `waiting(0, "starting")` and again after a pause doubling to 30 s, for `wait`
+        seconds at most (ProviderUnreachable)."""
         waited, pause = 0.0, 1.0
         while True:
             try:
-                return self.status()
+                status = self.status()
+                if status.get("state") != "stopping":
+                    return status
+                raise Stopping()
             except TransientError:
                 if waited >= self.wait:
                     raise TransientError(
@@ -520,13 +634,14 @@ class PoolClient:
         headers = {"Content-Type": "application/json", "Content-Length": str(len(body))}
         with self._call("POST", "/v1/draw", body, headers) as response:
             if response.status != 200:
-                raise PermanentError(
-                    f"the pool refused: {response.read()[:300]!r}", reason="ProviderRejected"
-                )
+                answer = response.read()
+                if response.status == 503 and STOPPING.encode() in answer:
+                    raise Stopping()
+                raise PermanentError(f"the pool refused: {answer[:300]!r}", reason="ProviderRejected")
             while True:
                 try:
                     line = response.readline()
-                except OSError as exc:
+                except (OSError, http.client.HTTPException) as exc:  # a cut mid-chunk: IncompleteRead
                     raise TransientError(
                         f"the generation pool went away ({exc})", reason="ProviderUnreachable"
                     ) from None
@@ -550,6 +665,8 @@ class PoolClient:
                     )
                 elif message.get("done"):
                     return
+                elif message.get("error") == STOPPING:
+                    raise Stopping()
                 else:
                     error = str(message.get("error") or "ProviderError")
                     raise PermanentError(str(message.get("message") or error), reason=error)

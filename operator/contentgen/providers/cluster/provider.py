@@ -36,7 +36,7 @@ from contentgen.providers.progress import Monotonic, SubProgress
 from . import devices, flux, generation, memory, pictures, pipelines, training
 from .files import FolderFiles
 from .models import model_dir
-from .pool import Drawn, DrawRequest, PoolClient, place, tell
+from .pool import Drawn, DrawRequest, PoolClient, Stopping, place, tell
 
 log = logging.getLogger(__name__)
 
@@ -310,21 +310,33 @@ class ClusterProvider:
         self, wanted: DrawRequest, loras: Sequence[tuple[Path, float]], work_dir: Path, progress: SubProgress
     ) -> Iterator[Drawn]:
         """The pictures of `wanted` drawn by the warm pool (CONTENTGEN_CLUSTER_POOL_URL): the LoRA
-        files uploaded once by their SHA-256, the place in its queue said while waiting."""
+        files uploaded once by their SHA-256, the place in its queue said while waiting; where the
+        pod that took it stops (Stopping), the pictures not yet drawn asked for again, of another
+        pod through the pool's Service."""
         client = PoolClient(self.pool_url)
 
         def waiting(position: int, state: str) -> None:
             log.info("generation pool: %s, place %d in its queue", state or "queued", position)
             tell(*place(position, state))
 
+        left = wanted
         try:
-            client.reached(waiting)  # a pool scaled to zero comes back for the waiting Jobs
-            shas = tuple((client.upload_lora(path), scale) for path, scale in loras)
-            progress(20)
-            for number, drawn in enumerate(client.draw(replace(wanted, loras=shas), work_dir, waiting)):
-                if number == 0:
-                    tell("drawing", 0)
-                yield drawn
+            while left.pictures:
+                told = False
+                client.reached(waiting)  # a pool scaled to zero comes back for the waiting Jobs
+                # each pod keeps its own LoRA files: a new one may lack them
+                shas = tuple((client.upload_lora(path), scale) for path, scale in loras)
+                progress(20)
+                try:
+                    for drawn in client.draw(replace(left, loras=shas), work_dir, waiting):
+                        if not told:
+                            tell("drawing", 0)
+                            told = True
+                        left = replace(left, pictures=tuple(p for p in left.pictures if p[0] != drawn.number))
+                        yield drawn
+                    return
+                except Stopping:
+                    log.info("generation pool: its pod stopped; %d pictures asked again", len(left.pictures))
         finally:
             tell("", 0)
 
