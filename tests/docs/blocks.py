@@ -112,6 +112,35 @@ def runnable_blocks(path: Path) -> list[Block]:
     return blocks
 
 
+def handed_over(pages: dict[Path, list[Block]]) -> dict[Path, tuple[int, Path]]:
+    """The pages whose last blocks are, word for word (and option for option), another page's
+    first blocks: page -> (the index of the first of them, the other page). They run once, in the
+    other page's session (README's `contentgen local-cluster` walkthrough is the local cluster
+    page's opening: one cluster started for both, not two); the page runs only the blocks before
+    them, and its test checks they leave the terminal as the other page's session starts: fresh.
+    A page another one hands its blocks to hands none of its own (it runs them all)."""
+
+    def same(a: Block, b: Block) -> bool:
+        return (a.text, a.background, a.ready) == (b.text, b.background, b.ready)
+
+    found: dict[Path, tuple[int, Path]] = {}
+    for path, blocks in sorted(pages.items()):
+        for start in range(1, len(blocks)):
+            tail = blocks[start:]
+            others = [
+                other
+                for other, theirs in sorted(pages.items())
+                if other != path
+                and other not in found
+                and len(theirs) > len(tail)
+                and all(same(a, b) for a, b in zip(tail, theirs, strict=False))
+            ]
+            if others:
+                found[path] = (start, others[0])
+                break
+    return {path: handed for path, handed in found.items() if path not in {o for _, o in found.values()}}
+
+
 def documents() -> list[Path]:
     """Every markdown file of the repository (git's list: nothing under .venv or build/)."""
     done = subprocess.run(

@@ -1,6 +1,8 @@
 """Every shell block the docs mark runnable runs, page by page, as a reader would run it (see
 blocks.py): against `contentgen local-cluster` with the real kubectl where the page starts one,
-otherwise on this machine. The chart's NOTES are run the same way in tests/e2e/test_helm.py."""
+otherwise on this machine. Blocks a page shares word for word with another page's opening run once,
+in that page's session (blocks.handed_over). The chart's NOTES are run the same way in
+tests/e2e/test_helm.py."""
 
 from __future__ import annotations
 
@@ -9,9 +11,20 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.docs.blocks import Block, MarkerError, Session, documents, parse_options, runnable_blocks
+from tests.docs.blocks import (
+    Block,
+    MarkerError,
+    Session,
+    documents,
+    handed_over,
+    parse_options,
+    runnable_blocks,
+)
 
 PAGES = {path: blocks for path in documents() if (blocks := runnable_blocks(path))}
+HANDED_OVER = handed_over(PAGES)
+# What a terminal's state is: the session's blocks carry their exports and directory over.
+STATE = Block(ROOT / "README.md", 0, "export -p; pwd\n")
 
 
 def test_the_pages_that_must_have_runnable_blocks_have_them() -> None:
@@ -25,16 +38,36 @@ def test_the_pages_that_must_have_runnable_blocks_have_them() -> None:
 )
 @pytest.mark.timeout(1800)
 def test_runnable_blocks(path: Path, tmp_path: Path) -> None:
+    blocks = PAGES[path]
+    start, other = HANDED_OVER.get(path, (len(blocks), path))
     session = Session(tmp_path)
     try:
-        for block in PAGES[path]:
+        fresh = session.run(STATE)
+        for block in blocks[:start]:
             if block.background:
                 session.start(block)
             else:
                 session.run(block)
+        if other != path:  # the rest runs in `other`'s session, which starts as this one did
+            assert session.run(STATE) == fresh, (
+                f"{blocks[start - 1].where} leaves the terminal changed, but the blocks after it run in "
+                f"{other.relative_to(ROOT)}'s fresh session: have them differ from its blocks"
+            )
     finally:
         problems = session.close()
     assert not problems, "\n".join(problems)
+
+
+def test_readmes_local_cluster_blocks_run_in_the_local_cluster_pages_session() -> None:
+    """The one hand-over there is today (a cluster started once for both pages), and the rule."""
+    readme, local = ROOT / "README.md", ROOT / "docs" / "local-cluster.md"
+    assert {readme: (1, local)} == HANDED_OVER, HANDED_OVER
+    one, two, three = (Block(ROOT / "x.md", n, f"echo {n}\n") for n in (1, 2, 3))
+    pages = {ROOT / "a.md": [one, two], ROOT / "b.md": [two, three], ROOT / "c.md": [one, two]}
+    assert handed_over(pages) == {ROOT / "a.md": (1, ROOT / "b.md"), ROOT / "c.md": (1, ROOT / "b.md")}
+    # a page that is the whole of another's tail, or its opening's only copy, hands over nothing
+    assert handed_over({ROOT / "a.md": [one, two], ROOT / "b.md": [two]}) == {}
+    assert handed_over({ROOT / "a.md": [one], ROOT / "b.md": [one, two]}) == {}
 
 
 # --- the marker itself ---------------------------------------------------------------------------
