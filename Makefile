@@ -186,6 +186,10 @@ bench-chaos: install kube  ## 200 resources, a flapping and restarted kube-apise
 bench-faults: install tools kube s3-server mongo-server  ## the operator (the chart, two replicas) under five faults: S3 away 60 s and SIGKILLed mid-multipart, kube-apiserver stopped, the catalog down, a webhook receiver down; every run converges within a bound (numbers go into docs/performance.md)
 	$(BIN)/python -m bench.faults --docs $(ARGS)
 
+.PHONY: bench-pools
+bench-pools: install  ## a warm pool of tiny FLUX pipelines against a Job per request, on the CPU: 100 ImageGenerations across 20 LoRAs of two owners; time to first picture cold and warm, pictures per pod-hour, loads per picture, time per picture against the drawing alone, pictures against a fresh process's (numbers go into docs/performance.md)
+	$(BIN)/python -m bench.pools --docs $(ARGS)
+
 .PHONY: bench-shared
 bench-shared: install kube  ## the operator beside 20,000 foreign Pods and 5,000 foreign Jobs with churn (numbers go into bench/README.md)
 	$(BIN)/python -m bench.shared --readme

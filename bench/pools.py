@@ -1,0 +1,669 @@
+"""Warm pools (`make bench-pools`, issue 47): ImageGenerations of provider cluster across LoRAs of
+two owners, drawn by a warm pool of tiny FLUX pipelines, against a Job per request, measured in
+the same run on this machine's CPU.
+
+The node is `process` (the only one so far, see docs/performance.md#warm-pools for why not the
+real node): every request runs as its Job's container runs it, `contentgen worker --spec FILE`
+(a process of this machine, the spec as the operator writes it, its LoRA resolved to the store,
+the pictures stored in a file store), and the pool is `contentgen pool` (cli/pool.py), one process
+as one pool pod. The models are the tests' tiny FLUX (tests/cluster/tiny_flux.py: random weights,
+shaped like FLUX.1) and rank-4 random LoRAs, on the CPU: the numbers say what the pool's mechanism
+costs and saves, not what a GPU does with FLUX.1-dev.
+
+Two runs, one after the other:
+- **job**: the first `--baseline` requests of the plan, each a fresh worker that loads the base
+  model (`--job-concurrency` at once: one GPU, one Job at a time by default);
+- **pool**: all `--requests`, `--concurrency` workers at once, each handing its drawing to the
+  pool (CONTENTGEN_CLUSTER_POOL_URL); the pool process is started with the first request (a pool
+  scaled to zero, brought back by the waiting Job), stopped after the last.
+
+Measured: time to first picture (a request's worker start to its exit, its one picture stored):
+cold (every Job per request; the pool's first request) and warm (the pool's others), p50/p95;
+pictures per pod-hour (a Job holds its GPU for its life; the pool's pod from its start to the
+last picture, loading and idle included; a pooled Job's worker holds none); base-model loads per
+picture (diffusers' "Loading pipeline components" in each process's output, and the pool's own
+count); the pool's time per picture (its `busySeconds`, what each request is billed: LoRA loading
+and unloading included) against the drawing alone (`generation.draw` on a kept pipeline without a
+LoRA, in a process of its own, before the runs); and, for every request of the baseline, the
+pooled picture's SHA-256 against the fresh process's. It fails (exit 1, FAIL lines) when a goal is
+missed (GOALS). Results go to bench/out/pools.json; `--docs` writes the table into
+docs/performance.md.
+
+    .venv/bin/python -m bench.pools [--requests 100] [--loras 20] [--baseline 21] [--steps 4]
+        [--concurrency 2] [--job-concurrency 1] [--docs]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import math
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out" / "pools.json"
+CACHE = ROOT / "bench" / "out" / "pools" / "tiny-flux-cache"
+DOCS = ROOT / "docs" / "performance.md"
+CONTENTGEN = ROOT / ".venv" / "bin" / "contentgen"
+OWNERS = ("alice", "bob")
+PROMPT = "a photo of sks"
+SCALE = 0.8
+# What the pool must do to pass (issue 47): its base loaded once for its life, a picture at most
+# 1.2× the drawing alone, more pictures per pod-hour than a Job per request, a warm request
+# faster than a cold one, and the fresh process's pictures.
+MAX_PICTURE_RATIO = 1.2
+# diffusers' progress bar of `DiffusionPipeline.from_pretrained` at its start: once per pipeline
+# loaded (its 100% line comes twice, at the last update and at the close)
+LOAD_LINE = re.compile(r"Loading pipeline components\.\.\.:\s+0%")
+MARKERS = ("<!-- bench-pools:start -->", "<!-- bench-pools:end -->")
+
+
+# --- decisions (pure) -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    index: int
+    owner: str
+    lora: int | None  # which of the LoRAs; None: the base alone
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"req-{self.index:03d}"
+
+
+def plan(requests: int, loras: int, owners: Sequence[str] = OWNERS) -> list[Request]:
+    """`requests` requests over `loras` LoRAs split between `owners` (LoRA k is owner
+    k % len(owners)'s), each LoRA in turn and then one without a LoRA (its owner in turn), every
+    request its own seed: the first loras + 1 requests use every LoRA once and the base once, and
+    any first few are of every owner."""
+    if requests < 1 or loras < 1 or not owners:
+        raise ValueError("plan: requests, loras and owners must be at least 1")
+    made = []
+    for index in range(requests):
+        k = index % (loras + 1)
+        if k == loras:
+            owner, lora = owners[(index // (loras + 1)) % len(owners)], None
+        else:
+            owner, lora = owners[k % len(owners)], k
+        made.append(Request(index, owner, lora, 1000 + index))
+    return made
+
+
+def sample(requests: Sequence[Request], count: int) -> list[Request]:
+    """`count` of `requests` spread evenly over them (the first among them): the Job-per-request
+    baseline, late pooled requests (after many LoRAs came and went) and, where the plan has one
+    among them, a request without a LoRA compared with a fresh process's."""
+    count = min(count, len(requests))
+    return [requests[i * len(requests) // count] for i in range(count)]
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100), by the nearest rank; nan for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def loads_in(output: str) -> int:
+    """The pipelines a process loaded, from its output (diffusers' progress bar)."""
+    return len(LOAD_LINE.findall(output))
+
+
+@dataclass(frozen=True)
+class Done:
+    """One request's worker, as it ended."""
+
+    name: str
+    started: float  # seconds after its run began
+    seconds: float  # its start to its exit: the time to its (one) picture
+    ok: bool
+    loads: int
+    picture: str  # the stored picture's SHA-256 ("" when none)
+    gpu_seconds: float  # what it was billed (its usage)
+    error: str = ""
+
+
+@dataclass
+class Measures:
+    requests: int
+    loras: int
+    steps: int
+    draw_seconds: float  # the drawing alone, median
+    job: list[Done] = field(default_factory=list)
+    job_pod_seconds: float = 0.0  # the Jobs' lives, summed
+    pool: list[Done] = field(default_factory=list)
+    pool_pod_seconds: float = 0.0  # the pool process's life
+    pool_cold_seconds: float = 0.0  # the pool process's start to warm
+    pool_status: dict[str, Any] = field(default_factory=dict)
+    pool_loads_seen: int = 0  # from the pool's output
+    equal: int = 0  # pooled pictures equal to the fresh process's
+    compared: int = 0
+    unequal: list[str] = field(default_factory=list)
+
+
+def compare(job: Sequence[Done], pool: Sequence[Done]) -> tuple[int, int, list[str]]:
+    """(equal, compared, the names that differ) over the requests both runs drew."""
+    pooled = {d.name: d.picture for d in pool if d.ok}
+    both = [d for d in job if d.ok and d.name in pooled]
+    differ = [d.name for d in both if d.picture != pooled[d.name]]
+    return len(both) - len(differ), len(both), differ
+
+
+def per_hour(pictures: int, seconds: float) -> float:
+    return pictures * 3600 / seconds if seconds > 0 else 0.0
+
+
+def figures(m: Measures) -> dict[str, float]:
+    """The numbers the goals and the table are made of."""
+    job_ok, pool_ok = [d for d in m.job if d.ok], [d for d in m.pool if d.ok]
+    # cold: started before the pool was warm (they waited for its load); warm: the others
+    cold = [d for d in pool_ok if d.started < m.pool_cold_seconds]
+    warm = [d for d in pool_ok if d.started >= m.pool_cold_seconds]
+    drawn = int(m.pool_status.get("drawn") or 0)
+    busy = float(m.pool_status.get("busySeconds") or 0.0)
+    per_picture = busy / drawn if drawn else math.nan
+    return {
+        "job_p50": percentile([d.seconds for d in job_ok], 50),
+        "job_p95": percentile([d.seconds for d in job_ok], 95),
+        "pool_cold_p50": percentile([d.seconds for d in cold], 50),
+        "pool_cold_p95": percentile([d.seconds for d in cold], 95),
+        "pool_cold_count": float(len(cold)),
+        "warm_p50": percentile([d.seconds for d in warm], 50),
+        "warm_p95": percentile([d.seconds for d in warm], 95),
+        "job_per_hour": per_hour(len(job_ok), m.job_pod_seconds),
+        "pool_per_hour": per_hour(len(pool_ok), m.pool_pod_seconds),
+        "job_loads_per_picture": sum(d.loads for d in job_ok) / len(job_ok) if job_ok else math.nan,
+        "pool_loads": float(max(int(m.pool_status.get("loads") or 0), m.pool_loads_seen)),
+        "pool_loads_per_picture": max(int(m.pool_status.get("loads") or 0), m.pool_loads_seen) / len(pool_ok)
+        if pool_ok
+        else math.nan,
+        "pool_per_picture": per_picture,
+        "picture_ratio": per_picture / m.draw_seconds if m.draw_seconds > 0 else math.nan,
+        "job_per_picture_billed": statistics.median([d.gpu_seconds for d in job_ok]) if job_ok else math.nan,
+    }
+
+
+def problems(m: Measures) -> list[str]:
+    """Each goal missed, in one line (none: passed)."""
+    f = figures(m)
+    found = []
+    failed = [d for d in (*m.job, *m.pool) if not d.ok]
+    if failed:
+        found.append(f"{len(failed)} request(s) failed, e.g. {failed[0].name}: {failed[0].error}")
+    if len(m.pool) != m.requests or len([d for d in m.pool if d.ok]) != m.requests:
+        found.append(f"the pool drew {len([d for d in m.pool if d.ok])} of {m.requests} requests")
+    if f["pool_loads"] != 1:
+        found.append(
+            f"the pool loaded its base {f['pool_loads']:.0f} times (status {m.pool_status.get('loads')}, "
+            f"output {m.pool_loads_seen}): goal once for its life"
+        )
+    if any(d.loads for d in m.pool):
+        found.append("a pooled request's worker loaded a pipeline of its own: goal none")
+    if not f["picture_ratio"] <= MAX_PICTURE_RATIO:
+        found.append(
+            f"the pool's time per picture is {f['picture_ratio']:.2f}× the drawing alone "
+            f"({f['pool_per_picture']:.2f} s against {m.draw_seconds:.2f} s): goal ≤ {MAX_PICTURE_RATIO}×"
+        )
+    if not f["pool_per_hour"] > f["job_per_hour"]:
+        found.append(
+            f"pictures per pod-hour: pool {f['pool_per_hour']:.0f}, Job per request {f['job_per_hour']:.0f}: "
+            "goal more with the pool"
+        )
+    if not f["warm_p50"] < f["job_p50"]:
+        found.append(
+            f"time to first picture: warm p50 {f['warm_p50']:.1f} s, a Job per request's p50 "
+            f"{f['job_p50']:.1f} s: goal faster warm"
+        )
+    if m.compared == 0:
+        found.append("no pooled picture was compared with a fresh process's")
+    elif m.unequal:
+        found.append(
+            f"{len(m.unequal)} of {m.compared} pooled pictures differ from a fresh process's "
+            f"(e.g. {m.unequal[0]}): goal equal"
+        )
+    return found
+
+
+def markdown(m: Measures, load: str, when: str, seconds: float) -> str:
+    f = figures(m)
+    goal = "met" if f["picture_ratio"] <= MAX_PICTURE_RATIO else "missed"
+    status = m.pool_status
+    pool_ok, job_ok = len([d for d in m.pool if d.ok]), len([d for d in m.job if d.ok])
+    rows = [
+        (
+            "requests (LoRAs, owners)",
+            f"{m.requests} ({m.loras} LoRAs of {len(OWNERS)} owners, 1 in {m.loras + 1} without)",
+            f"{len(m.job)} (spread over the plan)",
+            "",
+        ),
+        ("failed", str(len(m.pool) - pool_ok), str(len(m.job) - job_ok), "0"),
+        (
+            "time to first picture, cold: p50 / p95",
+            f"{f['pool_cold_p50']:.1f} s / {f['pool_cold_p95']:.1f} s ({f['pool_cold_count']:.0f} started "
+            f"while the pool came up from zero: {m.pool_cold_seconds:.1f} s to warm)",
+            f"{f['job_p50']:.1f} s / {f['job_p95']:.1f} s (every request)",
+            "",
+        ),
+        (
+            "time to first picture, warm: p50 / p95",
+            f"**{f['warm_p50']:.1f} s** / {f['warm_p95']:.1f} s",
+            "(none: every Job is cold)",
+            "warm p50 < the Jobs' p50",
+        ),
+        (
+            "pictures per pod-hour",
+            f"**{f['pool_per_hour']:.0f}** ({pool_ok} in {m.pool_pod_seconds:.0f} s of the pool's pod)",
+            f"{f['job_per_hour']:.0f} ({job_ok} in {m.job_pod_seconds:.0f} s of Jobs)",
+            "more with the pool",
+        ),
+        (
+            "base-model loads per picture",
+            f"**{f['pool_loads_per_picture']:.3f}** ({f['pool_loads']:.0f} load for the pod's life)",
+            f"{f['job_loads_per_picture']:.2f}",
+            "1 per pool pod's life",
+        ),
+        (
+            "time per picture ÷ the drawing alone",
+            f"**{f['picture_ratio']:.2f}×** ({f['pool_per_picture']:.2f} s billed a picture; "
+            f"drawing alone {m.draw_seconds:.2f} s)",
+            f"({f['job_per_picture_billed']:.2f} s billed a picture, the load included)",
+            f"≤ {MAX_PICTURE_RATIO}× ({goal})",
+        ),
+        (
+            "pictures equal to a fresh process's (SHA-256)",
+            f"**{m.equal} of {m.compared}**",
+            "(the fresh processes)",
+            "all",
+        ),
+        (
+            "the pool's own account",
+            f"{status.get('requests')} requests, {status.get('drawn')} drawn, "
+            f"busy {status.get('busySeconds')} s, warm {status.get('warmSeconds')} s",
+            "",
+            "",
+        ),
+    ]
+    lines = [
+        f"Warm pool against a Job per request, {when}, node `process` (the workers and the pool as "
+        f"processes of this machine), tiny FLUX on the CPU, 512 × 512, {m.steps} steps; "
+        f"{seconds / 60:.1f} min; load average {load}:",
+        "",
+        "| measure | pool | Job per request | goal |",
+        "| --- | --- | --- | --- |",
+        *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows),
+    ]
+    return "\n".join(lines)
+
+
+def with_table(page: str, table: str) -> str:
+    start, end = MARKERS
+    if start not in page or end not in page:
+        raise ValueError(f"docs/performance.md: no {start} ... {end} to write the table between")
+    before, rest = page.split(start, 1)
+    return before + start + "\n" + table + "\n" + end + rest.split(end, 1)[1]
+
+
+# --- adapters -------------------------------------------------------------------------------------
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def models(root: Path) -> Path:
+    """A models' root with the tiny FLUX staged as FLUX.1-dev (built once, cached)."""
+    from tests.cluster.tiny_flux import tiny_flux
+
+    built = tiny_flux(CACHE)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "FLUX.1-dev").symlink_to(built, target_is_directory=True)
+    return root
+
+
+def lora_key(owner: str, k: int) -> str:
+    return f"loras/{owner}/bench-lora-{k}/v1/lora.safetensors"
+
+
+def make_loras(models_root: Path, store_dir: Path, count: int) -> None:
+    """`count` random rank-4 LoRAs of the tiny FLUX, in the store where their owners' trainings
+    would have put them."""
+    from tests.harness.cluster import random_lora
+
+    for k, request in enumerate(plan(count, count)[:count]):
+        made = random_lora(models_root, store_dir / "made", k + 1)
+        target = store_dir / lora_key(request.owner, k)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        made.replace(target)
+
+
+def spec_file(request: Request, run: str, store_dir: Path, folder: Path) -> Path:
+    """The ImageGeneration's spec as the operator hands it to its Job (its loraRef resolved); a
+    uid of its own per run, so that the pool's run resumes nothing the Jobs' run drew (a retried
+    worker takes the pictures its uid already has)."""
+    from contentgen.api import SpecSnapshot
+
+    spec: dict[str, Any] = {
+        "owner": request.owner,
+        "prompt": PROMPT,
+        "provider": "cluster",
+        "model": "flux-dev",
+        "imageSize": "square",
+        "numImages": 1,
+        "seed": request.seed,
+    }
+    loras = []
+    if request.lora is not None:
+        name = f"bench-lora-{request.lora}"
+        spec["model"] = "flux-lora"
+        spec["loras"] = [{"loraRef": {"name": name}, "scale": SCALE}]
+        uri = (store_dir / lora_key(request.owner, request.lora)).as_uri()
+        loras = [{"uri": uri, "scale": SCALE, "name": name, "uid": f"uid-{name}", "version": 1}]
+    snapshot = SpecSnapshot.model_validate(
+        {
+            "kind": "ImageGeneration",
+            "name": request.name,
+            "namespace": request.owner,
+            "uid": f"uid-{run}-{request.name}",
+            "version": 1,
+            "spec": spec,
+            "loras": loras,
+        }
+    )
+    path = folder / f"{request.name}.json"
+    path.write_text(snapshot.model_dump_json(by_alias=True))
+    return path
+
+
+def environment(models_root: Path, store_dir: Path, steps: int, pool_url: str = "") -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTENTGEN_")}
+    env.update(
+        {
+            "CONTENTGEN_STORE": store_dir.as_uri(),
+            "CONTENTGEN_CLUSTER_MODELS_DIR": str(models_root),
+            "CONTENTGEN_CLUSTER_DEVICE": "cpu",
+            "CONTENTGEN_CLUSTER_INFERENCE_STEPS": str(steps),
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.pop("FAL_KEY", None)
+    if pool_url:
+        env["CONTENTGEN_CLUSTER_POOL_URL"] = pool_url
+    return env
+
+
+def picture_hash(store_dir: Path, result: dict[str, Any]) -> str:
+    [image] = result["images"]
+    uri = str(image.get("uri") or image.get("url") or "")
+    path = Path(urllib.request.url2pathname(uri.removeprefix("file://")))
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+
+
+def run_worker(
+    request: Request, spec: Path, env: dict[str, str], folder: Path, store_dir: Path, t0: float
+) -> Done:
+    """One request's Job: `contentgen worker` on its spec, to its exit."""
+    log, output = folder / f"{request.name}.log", folder / f"{request.name}.out"
+    work = folder / request.name
+    work.mkdir()
+    began = time.monotonic()
+    with output.open("w") as out:
+        code = subprocess.call(
+            [str(CONTENTGEN), "worker", "--spec", str(spec), "--termination-log", str(log)],
+            cwd=work,
+            env={**env, "CONTENTGEN_WORK_DIR": str(work)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=1800,  # hang guard
+        )
+    seconds = time.monotonic() - began
+    text = output.read_text(errors="replace")
+    try:
+        result = json.loads(log.read_text())
+    except (OSError, ValueError):
+        result = {}
+    ok = code == 0 and bool(result.get("images"))
+    error = "" if ok else (result.get("message") or text.strip().splitlines()[-1:] or [f"exit {code}"])[0]
+    return Done(
+        name=request.name,
+        started=round(began - t0, 3),
+        seconds=round(seconds, 3),
+        ok=ok,
+        loads=loads_in(text),
+        picture=picture_hash(store_dir, result) if ok else "",
+        gpu_seconds=round(sum(float(u.get("quantity") or 0) for u in result.get("usage") or []) * 3600, 3),
+        error=str(error)[:300],
+    )
+
+
+def run_jobs(
+    requests: Sequence[Request],
+    env: dict[str, str],
+    folder: Path,
+    store_dir: Path,
+    concurrency: int,
+    t0: float,
+) -> list[Done]:
+    folder.mkdir(parents=True, exist_ok=True)
+    specs = {r.name: spec_file(r, folder.name, store_dir, folder) for r in requests}
+    done: dict[str, Done] = {}
+
+    def one(request: Request) -> None:
+        done[request.name] = run_worker(request, specs[request.name], env, folder, store_dir, t0)
+        d = done[request.name]
+        print(
+            f"  {request.name} {request.owner} lora {request.lora}: {d.seconds:.1f} s, "
+            f"{'ok' if d.ok else 'FAILED ' + d.error}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    with ThreadPoolExecutor(max_workers=concurrency) as workers:
+        list(workers.map(one, requests))
+    return [done[r.name] for r in requests]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def status(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{url}/v1/status", timeout=10) as answer:
+        return dict(json.loads(answer.read()))
+
+
+@contextlib.contextmanager
+def pool_process(env: dict[str, str], folder: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
+    """`contentgen pool` on a free loopback port: (its URL, the process, its output file)."""
+    port = free_port()
+    output = folder / "pool.out"
+    folder.mkdir(parents=True, exist_ok=True)
+    with output.open("w") as out:
+        process = subprocess.Popen(
+            [
+                *(str(CONTENTGEN), "pool", "--model", "FLUX.1-dev"),
+                *("--host", "127.0.0.1", "--port", str(port), "--work-dir", str(folder / "work")),
+            ],
+            cwd=folder,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield f"http://127.0.0.1:{port}", process, output
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_warm(url: str, process: subprocess.Popen[bytes], began: float, hang_guard: float = 900) -> float:
+    """Seconds from `began` until the pool says warm."""
+    while time.monotonic() - began < hang_guard:
+        if process.poll() is not None:
+            raise RuntimeError(f"the pool exited ({process.returncode}) before it was warm")
+        with contextlib.suppress(OSError, ValueError):
+            if status(url).get("state") == "warm":
+                return time.monotonic() - began
+        time.sleep(0.2)
+    raise RuntimeError(f"the pool was not warm in {hang_guard:.0f} s")
+
+
+def draw_floor(models_root: Path, steps: int, repeat: int) -> float:
+    """The drawing alone: `generation.draw` on a kept pipeline, no LoRA, 512 × 512 (a process of
+    its own, with the torch threads a worker has), the median of `repeat` after one to warm up."""
+    code = (
+        "import json, sys, time; from pathlib import Path;"
+        "from contentgen.providers.cluster import flux, generation;"
+        "base = Path(sys.argv[1]) / 'FLUX.1-dev'; pipe = flux.load_pipeline(base, flux.device('cpu'));"
+        "times = [];"
+        "[times.append((lambda t: (generation.draw(pipe, generation.Picture("
+        f"{PROMPT!r}, 512, 512, 7 + i, int(sys.argv[2]), generation.DEV_GUIDANCE), Path('floor.png')),"
+        " time.monotonic() - t)[1])(time.monotonic())) for i in range(int(sys.argv[3]) + 1)];"
+        "print(json.dumps(times[1:]))"
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-pools-floor-") as tmp:
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(models_root), str(steps), str(repeat)],
+            cwd=tmp,
+            env=environment(models_root, Path(tmp), steps),
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"the drawing alone failed: {done.stderr.strip().splitlines()[-1:]}")
+    times = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"  the drawing alone: {', '.join(f'{t:.2f}' for t in times)} s", file=sys.stderr)
+    return float(statistics.median(times))
+
+
+def measure(args: argparse.Namespace, root: Path) -> Measures:
+    models_root = models(root / "models")
+    store_dir = root / "store"
+    print(f"bench.pools: {args.loras} LoRAs, the drawing alone ({load_average()})", file=sys.stderr)
+    make_loras(models_root, store_dir, args.loras)
+    m = Measures(args.requests, args.loras, args.steps, draw_floor(models_root, args.steps, args.floor))
+    requests = plan(args.requests, args.loras)
+
+    print(f"bench.pools: a Job per request, {args.baseline} ({load_average()})", file=sys.stderr)
+    began = time.monotonic()
+    m.job = run_jobs(
+        sample(requests, args.baseline),
+        environment(models_root, store_dir, args.steps),
+        root / "job",
+        store_dir,
+        args.job_concurrency,
+        began,
+    )
+    m.job_pod_seconds = round(sum(d.seconds for d in m.job), 3)
+    print(f"  {time.monotonic() - began:.0f} s", file=sys.stderr)
+
+    print(f"bench.pools: the pool, {args.requests} ({load_average()})", file=sys.stderr)
+    pool_env = environment(models_root, store_dir, args.steps)
+    with pool_process(pool_env, root / "pool") as (url, process, output):
+        started = time.monotonic()
+        warm: list[float] = []
+        watcher = threading.Thread(target=lambda: warm.append(wait_warm(url, process, started)), daemon=True)
+        watcher.start()
+        m.pool = run_jobs(
+            requests,
+            environment(models_root, store_dir, args.steps, pool_url=url),
+            root / "pooled",
+            store_dir,
+            args.concurrency,
+            started,
+        )
+        m.pool_pod_seconds = round(time.monotonic() - started, 3)
+        watcher.join(timeout=60)
+        m.pool_cold_seconds = round(warm[0], 3) if warm else math.nan
+        m.pool_status = status(url)
+    m.pool_loads_seen = loads_in(output.read_text(errors="replace"))
+    m.equal, m.compared, m.unequal = compare(m.job, m.pool)
+    return m
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=100, help="requests drawn by the pool")
+    parser.add_argument("--loras", type=int, default=20, help="LoRAs, split between two owners")
+    parser.add_argument(
+        "--baseline", type=int, default=10, help="requests (spread over the plan) run as a Job per request"
+    )
+    parser.add_argument("--steps", type=int, default=4, help="denoising steps a picture")
+    parser.add_argument("--concurrency", type=int, default=2, help="pooled requests' workers at once")
+    parser.add_argument("--job-concurrency", type=int, default=1, help="Jobs per request at once")
+    parser.add_argument("--floor", type=int, default=3, help="drawings timed for the drawing alone")
+    parser.add_argument("--node", choices=("process",), default="process", help="where the workers run")
+    parser.add_argument("--docs", action="store_true", help="write the table into docs/performance.md")
+    args = parser.parse_args()
+    for name in ("requests", "loras", "baseline", "steps", "concurrency", "job_concurrency", "floor"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')}: at least 1")
+    if args.baseline > args.requests:
+        parser.error("--baseline: at most --requests (the baseline runs some of the plan's requests)")
+    keep = os.environ.get("BENCH_KEEP")  # a directory to keep the workers' outputs in
+    began, loads = time.monotonic(), [load_average()]
+    with tempfile.TemporaryDirectory(prefix="bench-pools-") as tmp:
+        root = Path(keep) if keep else Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
+        m = measure(args, root)
+    loads.append(load_average())
+    seconds = time.monotonic() - began
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    load = f"{loads[0]} at the start, {loads[-1]} at the end (1, 5, 15 min)"
+    found = problems(m)
+    report = {
+        "when": when,
+        "node": args.node,
+        "load_average": loads,
+        "seconds": round(seconds, 1),
+        "figures": figures(m),
+        "measures": asdict(m),
+        "problems": found,
+        "passed": not found,
+    }
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(report, indent=1) + "\n")
+    table = markdown(m, load, when, seconds)
+    print(table)
+    for problem in found:
+        print(f"FAIL {problem}")
+    if args.docs:
+        DOCS.write_text(with_table(DOCS.read_text(), table))
+    return 0 if not found else 1
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

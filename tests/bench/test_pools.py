@@ -1,0 +1,143 @@
+"""bench/pools.py's decisions: the plan of requests over LoRAs and owners, the baseline's sample,
+percentiles, the loads counted from a process's output, the pictures compared, what fails the
+benchmark, and the docs' table between its markers. (The benchmark itself runs the tiny FLUX in
+worker and pool processes: `make bench-pools`.)"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import Counter
+
+import pytest
+
+from bench.pools import (
+    MARKERS,
+    Done,
+    Measures,
+    compare,
+    loads_in,
+    markdown,
+    percentile,
+    plan,
+    problems,
+    sample,
+    with_table,
+)
+
+
+def test_the_plan_uses_every_lora_of_both_owners_and_the_base_alone() -> None:
+    made = plan(100, 20)
+    assert len(made) == 100 and len({r.seed for r in made}) == 100
+    first = made[:21]
+    assert sorted(r.lora for r in first if r.lora is not None) == list(range(20))
+    assert [r.lora for r in first].count(None) == 1
+    owners = {r.lora: r.owner for r in made if r.lora is not None}
+    assert Counter(owners.values()) == {"alice": 10, "bob": 10}  # each LoRA one owner's, half each
+    assert all(owners[r.lora] == r.owner for r in made if r.lora is not None)
+    assert {r.owner for r in made if r.lora is None} == {"alice", "bob"}
+    with pytest.raises(ValueError, match="at least 1"):
+        plan(0, 20)
+
+
+def test_the_baseline_is_spread_over_the_plan() -> None:
+    made = plan(100, 20)
+    chosen = sample(made, 10)
+    assert [r.index for r in chosen] == list(range(0, 100, 10))
+    assert {r.owner for r in chosen} == {"alice", "bob"} and any(r.lora is None for r in chosen)
+    assert sample(made[:3], 10) == made[:3]
+
+
+def test_percentiles_by_the_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 21)]
+    assert percentile(values, 50) == 10.0 and percentile(values, 95) == 19.0
+    assert percentile([3.0], 95) == 3.0 and math.isnan(percentile([], 50))
+
+
+def test_loads_are_counted_once_each_from_a_process_output() -> None:
+    bar = "Loading pipeline components...:   0%|          | 0/7 [00:00<?, ?it/s]\r"
+    done = "Loading pipeline components...: 100%|██████████| 7/7 [00:01<00:00,  6.55it/s]"
+    one = bar + "Loading pipeline components...:  57%|█████▋    | 4/7\r" + done + done + "\n"
+    assert loads_in(one) == 1 and loads_in(one * 3) == 3 and loads_in("memory plan: bf16\n") == 0
+
+
+def done(name: str, started: float, seconds: float, picture: str = "p", **changes: object) -> Done:
+    made = Done(name, started, seconds, ok=True, loads=0, picture=picture, gpu_seconds=1.0)
+    return dataclasses.replace(made, **changes)  # type: ignore[arg-type]
+
+
+def passing() -> Measures:
+    """What a pool that meets every goal measures: 4 requests, 2 of them also as Jobs."""
+    job = [done("req-000", 0, 30.0, "a", loads=1, gpu_seconds=25.0), done("req-002", 30, 30.0, "c", loads=1)]
+    pool = [
+        done("req-000", 0.0, 40.0, "a"),
+        done("req-001", 0.5, 42.0, "b"),
+        done("req-002", 40.0, 8.0, "c"),
+        done("req-003", 42.0, 9.0, "d"),
+    ]
+    return Measures(
+        requests=4,
+        loras=2,
+        steps=4,
+        draw_seconds=2.0,
+        job=job,
+        job_pod_seconds=60.0,
+        pool=pool,
+        pool_pod_seconds=52.0,
+        pool_cold_seconds=35.0,
+        pool_status={"loads": 1, "drawn": 4, "busySeconds": 9.2, "requests": 4, "warmSeconds": 40.0},
+        pool_loads_seen=1,
+        equal=2,
+        compared=2,
+    )
+
+
+def test_a_pool_meeting_every_goal_passes_and_its_table_says_so() -> None:
+    m = passing()
+    assert compare(m.job, m.pool) == (2, 2, [])
+    assert problems(m) == []
+    table = markdown(m, "1.0 1.0 1.0", "2026-11-25 20:00 UTC", 600)
+    assert "| time per picture ÷ the drawing alone | **1.15×**" in table
+    assert "≤ 1.2× (met)" in table and "**2 of 2**" in table
+    assert "40.0 s / 42.0 s (2 started while the pool came up" in table  # cold: before warm
+    assert "**8.0 s** / 9.0 s" in table  # warm p50 / p95
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ({"pool_status": {"loads": 1, "drawn": 4, "busySeconds": 10.0}}, "1.25× the drawing alone"),
+        ({"pool_loads_seen": 2}, "loaded its base 2 times"),
+        ({"pool_pod_seconds": 3600.0}, "pictures per pod-hour: pool 4, Job per request 120"),
+        ({"job": [done("req-000", 0, 5.0, "a", loads=1)]}, "warm p50 8.0 s"),
+        ({"equal": 1, "unequal": ["req-002"]}, "1 of 2 pooled pictures differ"),
+        ({"compared": 0, "equal": 0}, "no pooled picture was compared"),
+    ],
+)
+def test_each_goal_missed_fails_the_benchmark(change: dict[str, object], said: str) -> None:
+    m = dataclasses.replace(passing(), **change)  # type: ignore[arg-type]
+    found = problems(m)
+    assert len(found) == 1 and said in found[0], found
+
+
+def test_failed_requests_and_a_pooled_worker_that_loads_fail_it() -> None:
+    m = passing()
+    m.pool[3] = dataclasses.replace(m.pool[3], ok=False, error="ProviderUnreachable: gone")
+    m.pool[2] = dataclasses.replace(m.pool[2], loads=1)
+    found = problems(m)
+    assert any("1 request(s) failed, e.g. req-003: ProviderUnreachable" in p for p in found)
+    assert any("the pool drew 3 of 4" in p for p in found)
+    assert any("loaded a pipeline of its own" in p for p in found)
+    assert compare(m.job, [dataclasses.replace(d, picture="x") for d in m.pool]) == (
+        0,
+        2,
+        ["req-000", "req-002"],
+    )
+
+
+def test_the_table_goes_between_its_markers() -> None:
+    start, end = MARKERS
+    page = f"# Performance\n\n{start}\nold\n{end}\n\nafter\n"
+    assert with_table(page, "new") == f"# Performance\n\n{start}\nnew\n{end}\n\nafter\n"
+    with pytest.raises(ValueError, match="no <!-- bench-pools:start -->"):
+        with_table("# Performance\n", "new")
