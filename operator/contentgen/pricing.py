@@ -43,7 +43,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -104,6 +104,17 @@ class ClusterPrices(BaseModel):
     gpus: dict[str, int] = Field(
         default_factory=dict,
         description="GPUs of a Job per kind (the operator fills it in from its GPU settings; unset: 1).",
+    )
+    denoising: Literal["job", "pool"] = Field(
+        default="job",
+        description="Where an ImageGeneration whose spec.denoising is unset draws (the operator fills it "
+        "in from the chart's pools.denoising).",
+    )
+    pooled_models: list[str] = Field(
+        default_factory=list,
+        description="The ImageGeneration models (spec.model) a warm pool draws where denoising is pool: "
+        "their estimate counts no startupSeconds, the pool's pods having loaded the base model (the "
+        "operator fills it in from the chart's pools.items; unset: none).",
     )
 
 
@@ -302,15 +313,25 @@ def _likeness_plan(evaluation: Mapping[str, Any]) -> tuple[str, int]:
     return str(evaluation.get("promptSet", default.prompt_set)), len(evaluation.get("seeds") or default.seeds)
 
 
+def pooled(kind: str, spec: Mapping[str, Any], cluster: ClusterPrices) -> bool:
+    """Whether a warm pool draws a run of `spec`, so that its Job loads no base model (what
+    controller/denoising.py decides from the same settings)."""
+    if kind != "ImageGeneration":
+        return False
+    wanted = str(spec.get("denoising") or cluster.denoising)
+    return wanted == "pool" and str(spec.get("model") or "flux-dev") in cluster.pooled_models
+
+
 def expected_gpu_seconds(
     kind: str, spec: Mapping[str, Any], prices: PriceTable, *, baseline_cached: bool = False
 ) -> float:
     """provider: cluster: the GPU-seconds a run of `spec` is expected to hold (the Job's seconds,
-    from `prices.cluster`, times its GPUs): the weights' loading, then the training steps and the
-    likeness evaluation's pictures, the images, a LoraEvaluation's pictures (with the LoRA, and
-    without it unless `baseline_cached`), or the audio's assumed hours."""
+    from `prices.cluster`, times its GPUs): the weights' loading (none where a warm pool draws),
+    then the training steps and the likeness evaluation's pictures, the images, a LoraEvaluation's
+    pictures (with the LoRA, and without it unless `baseline_cached`), or the audio's assumed
+    hours."""
     cluster = prices.cluster
-    seconds = cluster.startup_seconds
+    seconds = 0.0 if pooled(kind, spec, cluster) else cluster.startup_seconds
     if kind == "LoraEvaluation":
         prompt_set, seeds = _likeness_plan(spec.get("evaluation") or {})
         pictures = LIKENESS_PROMPT_SETS.get(prompt_set, 0) * seeds * (1 if baseline_cached else 2)

@@ -140,3 +140,26 @@ def test_the_pool_settings_are_read_from_the_charts_json() -> None:
         pytest.raises(ValueError, match="url"),
     ):
         OperatorSettings()
+
+
+@pytest.mark.parametrize("chart", ["job", "pool"])
+@pytest.mark.parametrize(
+    "spec",
+    [{}, {"model": "flux-lora"}, {"model": "flux-schnell"}, {"denoising": "job"}, {"denoising": "pool"}],
+)
+def test_a_pooled_requests_estimate_counts_no_load(chart: str, spec: dict[str, Any]) -> None:
+    """A warm pool keeps the base model loaded, so a request it draws is estimated at its
+    pictures' seconds only; one its own Job draws (job, or no pool for its model) still counts
+    the Job's load (startupSeconds), exactly where the operator's decision sends it."""
+    from contentgen.pricing import expected_usage
+
+    chosen = OperatorSettings(cluster_pools=[DEV], cluster_denoising=chart)
+    cluster = chosen.prices.cluster
+    wanted = snapshot(numImages=3, **spec)
+    seconds = expected_usage("ImageGeneration", wanted.priced_spec(), chosen.prices)[0].quantity * 3600
+    where = denoising(wanted, chosen)
+    assert where is not None
+    load = 0 if where.pool is not None else cluster.startup_seconds
+    assert seconds == pytest.approx(load + 3 * cluster.image_seconds)
+    if spec.get("denoising") == "pool" or (chart == "pool" and not spec):
+        assert load == 0  # the cases a pool serves do drop the load

@@ -32,7 +32,7 @@ class Denoising:
 
 def base_model(model: str, settings: OperatorSettings) -> str:
     """The staged model an ImageGeneration's `model` draws with (providers/cluster/provider.py)."""
-    return settings.cluster_flux_schnell_model if model == "flux-schnell" else settings.cluster_flux_model
+    return settings.base_model(model)
 
 
 def denoising(snapshot: SpecSnapshot, settings: OperatorSettings) -> Denoising | None:

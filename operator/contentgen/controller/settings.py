@@ -6,12 +6,13 @@ CONTENTGEN_WATCH_NAMESPACES='["team-a","team-b"]'.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_settings import SettingsConfigDict
 
+from contentgen.api.image import ImageModel
 from contentgen.pricing import PriceTable
 from contentgen.providers.settings import MODEL_NAME, ProviderSettings
 
@@ -414,9 +415,17 @@ class OperatorSettings(ProviderSettings):
 
     @model_validator(mode="after")
     def _gpus_priced(self) -> OperatorSettings:
-        """Estimates of cluster runs count each kind's GPUs (pricing.expected_gpu_seconds)."""
+        """Estimates of cluster runs count each kind's GPUs, and no load where a warm pool draws
+        (pricing.expected_gpu_seconds)."""
         counts = {kind: job.count for kind, job in self.gpu_jobs.items() if job.count != 1}
-        if self.prices.cluster.gpus != counts:
-            cluster = self.prices.cluster.model_copy(update={"gpus": counts})
+        served = {pool.base_model for pool in self.cluster_pools}
+        pooled = [model for model in get_args(ImageModel) if self.base_model(model) in served]
+        update = {"gpus": counts, "denoising": self.cluster_denoising, "pooled_models": pooled}
+        if any(getattr(self.prices.cluster, name) != value for name, value in update.items()):
+            cluster = self.prices.cluster.model_copy(update=update)
             self.prices = self.prices.model_copy(update={"cluster": cluster})
         return self
+
+    def base_model(self, model: str) -> str:
+        """The staged model an ImageGeneration's `model` draws with (providers/cluster/provider.py)."""
+        return self.cluster_flux_schnell_model if model == "flux-schnell" else self.cluster_flux_model
