@@ -118,6 +118,9 @@ def latest_run(status: dict[str, Any], deleted: dict[str, Any] | None = None) ->
     }
     if phase == "Failed":
         run["error"] = {"reason": ready.get("reason", "Failed"), "message": status.get("message", "")}
+    pool = status.get("pool")
+    if isinstance(pool, dict) and pool.get("state") and phase in UNFINISHED:  # an ended run has no place
+        run["pool"] = {"state": pool["state"], "position": int(pool.get("position") or 0)}
     if deleted is not None and phase in UNFINISHED:
         cancel(run, deleted)
     return run

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from contentgen.api import Timestamp
+from contentgen.api.image import PoolPlace
 
 from .kinds import CATALOG_KINDS
 from .kinds.lora_training import promoted
@@ -107,6 +108,14 @@ class RunInfo(RecordModel):
     completed_at: Timestamp | None = None
     estimated_usd: float | None = Field(default=None, description="What it should cost (USD).")
     actual_usd: float | None = Field(default=None, description="What it cost, once known (USD).")
+    pool: PoolPlace | None = Field(
+        default=None,
+        description="provider cluster, drawn by a warm pool (an ImageGeneration's spec.denoising): while "
+        "it waits or runs, where it is in the pool (the resource's status.pool): starting (the pool "
+        "cannot be reached: scaled to zero, or its pods loading or stopping), loading (the pool loads "
+        "its base model), queued (with its position, 1 next) or drawing; unset otherwise "
+        "(docs/cluster-gpus.md#warm-pools).",
+    )
 
 
 class RunSummary(RecordModel):
