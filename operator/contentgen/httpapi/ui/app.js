@@ -143,10 +143,23 @@ function waits(run) {
 }
 
 // The latest run in a line: its badge, its message and why it waits or failed, each said once.
+// A warm pool's request (latestRun.pool): the pool's state, and the request's place in its queue.
+const POOL_STATES = {
+  starting: "pool starting (scaled to zero, or its pods loading)",
+  loading: "pool loading its model",
+  drawing: "drawing in the pool",
+};
+function poolPlace(run) {
+  if (!run.pool) return null;
+  const { state, position } = run.pool;
+  const text = state === "queued" ? `queued in the pool: #${position}` : POOL_STATES[state] || `pool ${state}`;
+  return el("span", { class: "pool", "data-pool": state }, ` · ${text}`);
+}
+
 function runFacts(run) {
   const why = waits(run);
   const message = run.message && !(why && why.textContent.includes(run.message)) ? ` ${run.message}` : "";
-  return [runBadge(run), message, why];
+  return [runBadge(run), message, why, poolPlace(run)];
 }
 
 function when(text) {
