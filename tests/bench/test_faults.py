@@ -4,18 +4,24 @@ markers. (The benchmark itself needs the local cluster: `make bench-faults`.)"""
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from bench.faults import (
     MARK_END,
     MARK_START,
     converged,
     cost_recorded,
+    job_ends,
     markdown,
     output_uris,
     paid_twice,
     problems,
     record_agrees,
+    timeline,
     with_table,
     written_twice,
 )
@@ -93,6 +99,7 @@ def result(**changes: Any) -> dict[str, Any]:
         "failed": 1,
         "failed_reasons": {"StoreUnavailable": 1},
         "converged_s": 40.0,
+        "lag_s": 25.0,
         "bound_s": 120.0,
         "unconverged": [],
         "lost_outputs": 0,
@@ -112,12 +119,47 @@ def result(**changes: Any) -> dict[str, Any]:
 
 def test_the_benchmark_fails_on_a_late_run_or_any_count() -> None:
     assert result()["problems"] == []
-    assert "over its bound" in result(converged_s=121.0)["problems"][0]
+    # late for its Job's own course after the fault (the worker's time), not for the operator's
+    assert result(converged_s=200.0)["problems"] == []
+    assert "over the bound 120 s" in result(converged_s=200.0, lag_s=121.0)["problems"][0]
     assert result(unconverged=["paid-0"])["problems"] == ["1 runs did not converge: paid-0"]
     assert result(open_uploads=1)["problems"] == ["open uploads: 1"]
     assert result(tracebacks=2, paid_twice=1)["problems"] == ["paid twice: 1", "tracebacks: 2"]
     late = result(scenario="webhook", bound_s=330.0, event_delay_s=400.0)["problems"]
     assert late == ["events delivered 400 s after the receiver was back, over its bound"]
+
+
+def test_a_runs_lag_is_counted_from_the_later_of_the_faults_end_and_its_jobs_end() -> None:
+    ended = time.monotonic()
+    wall = datetime.fromtimestamp(time.time(), UTC)
+
+    def at(seconds: float) -> str:
+        return (wall + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def made(uid: str, generation: int, **status: Any) -> dict[str, Any]:
+        labels = {"contentgen.io/uid": uid, "contentgen.io/generation": str(generation)}
+        return {"metadata": {"labels": labels}, "status": status}
+
+    failed = {"conditions": [{"type": "Failed", "status": "True", "lastTransitionTime": at(-10)}]}
+    jobs = {
+        "items": [
+            made("u-early", 1, completionTime=at(-30)),  # ended before the fault did
+            made("u-held", 1, completionTime=at(-50)),  # an older generation's
+            made("u-held", 2, completionTime=at(90)),  # held up by the fault, ended 90 s after
+            made("u-failed", 1, **failed),
+        ]
+    }
+    ends = job_ends(jobs)
+    assert set(ends) == {"u-early", "u-held", "u-failed"} and ends["u-held"] == at(90)
+    objs: dict[str, dict[str, Any] | None] = {
+        n: {"metadata": {"uid": f"u-{n}"}, "status": {}} for n in ("early", "held", "failed", "gone")
+    }
+    done = {"early": ended + 20.0, "held": ended + 95.0, "failed": ended + 3.0}
+    lines = timeline(objs, ends, done, ended)
+    assert lines["early"]["lag"] == pytest.approx(20.0, abs=1.5)  # from the fault's end
+    assert lines["held"]["lag"] == pytest.approx(5.0, abs=1.5)  # from its Job's end
+    assert lines["failed"]["lag"] == pytest.approx(3.0, abs=1.5)
+    assert lines["gone"] == {"started": None, "job_ended": None, "converged": None, "lag": None}
 
 
 def test_the_table_goes_between_the_markers() -> None:
@@ -129,7 +171,7 @@ def test_the_table_goes_between_the_markers() -> None:
     assert "on the process node" in markdown([result()], "2.0", "now", "process")
     assert "3 (2 / 1: 1 StoreUnavailable)" in table and "| 12 s |" in table
     late = markdown([result(unconverged=["large-0"], deleted=["offline-0"])], "2.0", "now")
-    assert "3 (2 / 1: 1 StoreUnavailable, 1 deleted) | 40 s | 120 s | 1 |" in late and "FAILED" in late
+    assert "3 (2 / 1: 1 StoreUnavailable, 1 deleted) | 40 s | 25 s | 120 s | 1 |" in late and "FAILED" in late
     page = with_table("# Performance\n\nText.\n", table)
     assert page.count("## Faults (issue 48)") == 1 and MARK_START in page and MARK_END in page
     again = with_table(page, markdown([result(tracebacks=1)], "2.0", "later"))
