@@ -314,7 +314,7 @@ def test_a_pod_stopped_by_sigterm_finishes_its_request_refuses_new_ones_and_exit
     pool_pod: tuple[Any, str, Path], tmp_path: Path
 ) -> None:
     """A rolling upgrade or an eviction (SIGTERM): the pod is no longer ready, refuses a new
-    request and tells a waiting one to ask again (PoolStopping: another pod takes it), draws the
+    request and tells a waiting one to ask again (pool_stopping: another pod takes it), draws the
     request it had begun to its end, and exits when no request is open."""
     import http.client
     import signal
@@ -517,12 +517,13 @@ def test_a_client_that_goes_away_is_cancelled_at_once(
     server.server_close()
     assert heard == ["alice cancelled before 2"] and running.status()["drawn"] == 1
     assert running.status()["requests"] == 1  # bob's was never drawn
+    until(lambda: not any((tmp_path / "pool" / "pictures").iterdir()), "the pool keeps nothing of them")
 
 
 def test_a_request_waiting_on_a_stopping_pod_is_drawn_by_another(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A request queued in a pod that stops (PoolStopping) is not failed: the Job's worker waits
+    """A request queued in a pod that stops (pool_stopping) is not failed: the Job's worker waits
     for a pod of the pool that is not stopping (its Service's next one) and asks it for the
     pictures, once each; status.pool says starting meanwhile."""
     from functools import partial

@@ -17,8 +17,8 @@ Job, whose connection to the pool then closes: the pool drops what that request 
   pool's own time (loading, idle and warm) is the pool's, in its status, never a request's.
 - **Faults** (each request ends once, its pictures stored and billed once): a pod stopped with
   SIGTERM (a rolling upgrade, an eviction) says `stopping` (readiness 503, new draws refused with
-  `PoolStopping`, waiting requests told so), finishes the request it draws and exits once no
-  request is open (`stop_when_idle`); a client told `PoolStopping` asks again, through the
+  `pool_stopping`, waiting requests told so), finishes the request it draws and exits once no
+  request is open (`stop_when_idle`); a client told `pool_stopping` asks again, through the
   Service, for the pictures it has not got. A pod killed outright cuts its connections: the Job's
   worker fails with ProviderUnreachable and its retried pod draws only the pictures its write-once
   folder lacks; a picture the killed pod was drawing was never the request's (its time went
@@ -39,7 +39,7 @@ The protocol, over HTTP/1.1 (`POST /v1/draw` answers with a stream of JSON lines
                                    -> {"position": k} while queued, then one line per picture:
                                       {"number", "seed", "png": base64, "gpuSeconds", "memoryPlan"},
                                       then {"done": true}; or {"error": reason, "message": ...}
-                                      (503 {"error": "PoolStopping"} when stopping: ask again)
+                                      (503 {"error": "pool_stopping"} when stopping: ask again)
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ import http.client
 import json
 import logging
 import queue
+import shutil
 import signal
 import socket
 import threading
@@ -75,7 +76,7 @@ POSITION_SECONDS = 2.0  # how often a waiting request hears its place in the que
 # The Job's own activeDeadlineSeconds bounds it too.
 POOL_WAIT_SECONDS = 1800.0
 SHA256 = 64
-STOPPING = "PoolStopping"  # the error of a pool that stops: not this request's fault, ask again
+STOPPING = "pool_stopping"  # the error of a pool that stops: not this request's fault, ask again
 
 
 class Stopping(TransientError):
@@ -375,6 +376,8 @@ class Pool:
                 log.exception("drawing failed")
                 job.out.put(PermanentError(f"the pool failed to draw: {exc}", reason="ProviderError"))
             job.out.put(None)
+            if job.cancelled.is_set():  # nobody takes its pictures: the pool keeps nothing of it
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def stop_when_idle(pool: Pool, server: ThreadingHTTPServer) -> None:
@@ -500,6 +503,8 @@ def serve(pool: Pool, host: str, port: int) -> ThreadingHTTPServer:
                 pool.cancel(ticket, job)
             finally:
                 pool.answered()
+                with contextlib.suppress(OSError):  # its pictures were handed over: nothing left
+                    (pool.pictures / str(ticket)).rmdir()
 
         def _watch(self, ticket: int, job: _Job) -> None:
             if _closed(self.connection):
