@@ -1,4 +1,4 @@
-"""The web UI: one page (ui/index.html) with its script and styles, served from the package, and
+"""The web UI: one page (ui/index.html) with its script's modules and styles, served from the package, and
 its session: POST /ui/session trades a token for an HttpOnly, SameSite=Strict cookie holding it,
 so that images and EventSource streams, which cannot send an Authorization header, are
 authenticated like every API call (the token is checked again on each request, so removing it
@@ -8,6 +8,7 @@ from the tokens file ends the session at once). Nothing is fetched from other or
 from __future__ import annotations
 
 from importlib import resources
+from pathlib import PurePosixPath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
@@ -201,12 +202,21 @@ def logout() -> Response:
     return response
 
 
-_STATIC = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
+# The page's files by their ending: its script's modules (app.js imports the others; a module
+# served as anything but JavaScript is refused by the browser) and its styles.
+STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+
+
+def static_type(name: str) -> str | None:
+    """The content type /ui/NAME is served with; None: not a file the page loads."""
+    return STATIC_TYPES.get(PurePosixPath(name).suffix)
 
 
 # Last: /ui/session above is not a file.
 @router.get("/ui/{name}", include_in_schema=False)
 def static(name: str) -> Response:
-    if name not in _STATIC:
+    media_type = static_type(name)
+    file = UI / name
+    if media_type is None or not file.is_file():
         raise ApiError(404, "not_found", f"no file {name!r}")
-    return Response((UI / name).read_bytes(), media_type=_STATIC[name], headers={"Cache-Control": "no-cache"})
+    return Response(file.read_bytes(), media_type=media_type, headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,50 @@
+// Form controls of the create forms, and an error's field path to its control.
+
+import { el } from "./dom.js";
+import { config } from "./state.js";
+
+// A Kubernetes name (RFC 1123 subdomain), in words and as the check.
+export const NAME_RULE = "lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253";
+export const NAME_PATTERN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+// A field error as a person reads it: a name's pattern said in words.
+export function inWords(problem) {
+  return /should match pattern|does not match/i.test(problem.message || "") && /(^|\.)name$/.test(problem.field || "") ? NAME_RULE : problem.message;
+}
+
+// The provider a create runs with. An API that runs offline runs every create offline whatever
+// it names: the only choice shown is that one.
+export function providerField(options, chosen) {
+  if (config.offline) {
+    return field("Provider", select("provider", [["offline", "offline: free placeholders"]], "offline"), false,
+      "this API runs every create offline (started with --offline)");
+  }
+  return field("Provider", select("provider", options, chosen));
+}
+
+export function field(label, input, wide, hint) {
+  return el("label", { class: wide ? "wide" : undefined }, label, input, hint ? el("span", { class: "meta" }, hint) : null);
+}
+
+export function select(name, options, chosen) {
+  return el("select", { name, id: `f-${name}` }, options.map(([value, label]) => el("option", { value, selected: value === chosen }, label)));
+}
+
+export function input(name, attrs) {
+  return el("input", { name, id: `f-${name}`, ...attrs });
+}
+
+// Which form control a field path of an error names (spec.source.url -> source).
+const FIELD_INPUTS = {
+  "metadata.name": "name", "metadata.namespace": "namespace", "spec.owner": "owner", "spec.prompt": "prompt",
+  "spec.negativePrompt": "negativePrompt", "spec.numImages": "numImages", "spec.imageSize": "imageSize", "spec.seed": "seed",
+  "spec.model": "model", "spec.loras": "lora", "spec.source": "source", "spec.triggerWord": "triggerWord",
+  "spec.training.steps": "steps", "spec.languageCode": "languageCode", "spec.tags": "tags", "spec.description": "description",
+  "spec.provider": "provider", "spec.durationSeconds": "durationSeconds", "spec.fps": "fps", "spec.numFrames": "durationSeconds",
+  "spec.imageRef": "imageRef", "spec.image": "imageRef", "spec.resolution": "resolution", "spec.aspectRatio": "resolution",
+};
+
+export function inputFor(form, path) {
+  const key = Object.keys(FIELD_INPUTS).filter((k) => path === k || path.startsWith(`${k}.`) || path.startsWith(`${k}[`)).sort((a, b) => b.length - a.length)[0];
+  return key ? form.querySelector(`[name=${FIELD_INPUTS[key]}]`) : null;
+}

@@ -1,0 +1,59 @@
+// An ImageGeneration's page: its versions' images and their lineage.
+
+import { recordActions } from "./actions.js";
+import { api, contentUrl, ref } from "./api.js";
+import { copyButton, el, put } from "./dom.js";
+import { filterValues } from "./filters.js";
+import { bytes, when } from "./format.js";
+import { openLightbox } from "./lightbox.js";
+import { badge, downloadButton, runFacts, showAsked } from "./parts.js";
+import { usagePanel } from "./sharing.js";
+import { main, session } from "./state.js";
+
+function lineageList(use) {
+  const trained = use.trained || {};
+  const name = use.name || (use.lora && use.lora.name) || "(by URL)";
+  return el("li", { class: "lora-use" },
+    use.found ? el("a", { href: `#/lora/${ref(use.uid)}` }, `LoRA ${name}`) : `LoRA ${name}`,
+    ` v${use.version} (scale ${use.scale})`,
+    el("ol", {},
+      el("li", {}, "id ", el("code", {}, use.uid || "-")),
+      use.trained ? el("li", {}, `dataset: ${trained.datasetUri || "-"} (${trained.frames} images)`) : null,
+      use.trained ? el("li", { class: "source" }, `source video: ${trained.sourceUrl || "-"}`) : null,
+      use.found ? null : el("li", {}, `weights: ${use.uri}`)));
+}
+
+export async function imageView(id) {
+  const [run, lineage] = await Promise.all([api(`/api/jobs/${ref(id)}`), api(`/api/assets/${ref(id)}/lineage`)]);
+  const items = [];
+  const status = el("div", { id: "action-status" });
+  const versions = run.versions.slice().reverse().map((version) => el("section", { class: "version", "data-version": version.version, id: `version-${version.version}` },
+    el("h2", {}, `Version ${version.version}`),
+    el("p", { class: "meta" }, `${version.prompt} · ${version.model} · ${when(version.createdAt)}`),
+    el("div", { class: "images-large" }, version.images.map((image, n) => {
+      const at = items.length;
+      items.push({ run, version, image, n: n + 1 });
+      return el("figure", {},
+        el("img", { src: contentUrl(run.id, image.uri, 1, false, version.version), alt: version.prompt, onclick: () => openLightbox(items, at) }),
+        el("figcaption", { class: "meta" }, `${image.width}×${image.height}, ${bytes(image.sizeBytes)}`,
+          image.seed !== null && image.seed !== undefined ? `, seed ${image.seed} ` : " ",
+          downloadButton(run.id, image.uri, 1, "Download", version.version)));
+    }))));
+  put(main, 
+    el("h1", {}, `${run.namespace}/${run.name}`),
+    el("dl", { class: "facts" },
+      el("dt", {}, "prompt"), el("dd", {}, run.prompt, copyButton(run.prompt, "Copy", "copy-prompt")),
+      el("dt", {}, "model"), el("dd", {}, run.model),
+      el("dt", {}, "status"), el("dd", {}, badge(run.status), runFacts(run.latestRun)),
+      session.admin ? [el("dt", {}, "owner"), el("dd", {}, run.owner)] : [],
+      el("dt", {}, "tags"), el("dd", {}, (run.tags || []).join(", ") || "-"),
+      el("dt", {}, "id"), el("dd", {}, el("code", {}, run.id))),
+    recordActions(run, run.latestVersion, status), status,
+    el("h2", {}, "Lineage"),
+    el("div", { class: "lineage", id: "lineage" },
+      lineage.loras.length ? el("ol", {}, lineage.loras.map(lineageList)) : el("p", { class: "empty" }, "Made without LoRAs.")),
+    ...(versions.length ? versions : [el("p", { class: "empty" }, "No images yet. ", el("a", { href: `#/job/${ref(run.id)}` }, "Follow its run"))]),
+    usagePanel(run),
+  );
+  showAsked(filterValues().version);
+}

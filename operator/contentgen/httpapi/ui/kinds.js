@@ -1,0 +1,195 @@
+// The kind registry: what the web UI does with each kind, declared once here: where a record's
+// page is, what its actions and its job page offer, and the form that creates it with the spec that
+// form makes. Which kinds the API creates, and their models and sizes, come from the API's schema
+// (schema.js). No other module names a kind (tests/httpapi/test_ui_modules.py checks it).
+
+import { api } from "./api.js";
+import { el, put } from "./dom.js";
+import { num } from "./format.js";
+import { field, input, providerField, select } from "./forms.js";
+import { choices, creatableKinds, defaultOf } from "./schema.js";
+
+// LoraTraining -> lora-training: the `type` the API's lists and streams filter by.
+function typeOf(kind) {
+  return kind.replace(/([a-z0-9])([A-Z])/g, "$1-$2").toLowerCase();
+}
+
+// A kind as declared, with the defaults of what it leaves out. `link`: its record's page (#/link/ID) and
+// its create tab; `create`: its form (label, example manifest, fields, spec), or none.
+function declare(entry) {
+  return {
+    type: typeOf(entry.kind),
+    seeded: false, // "Same settings, new seed"
+    editable: false, // "Edit and run": its create form filled with a version's settings
+    pictures: false, // its job page shows every picture of its latest version
+    versionInLink: false, // its page opens at a version (?version=N)
+    usable: false, // other records use it (its usage says "nothing yet" rather than "-")
+    opens: "Open it", // the job page's link to it
+    create: null,
+    choices: (name) => choices(entry.kind, name),
+    defaultOf: (name) => defaultOf(entry.kind, name),
+    ...entry,
+  };
+}
+
+const prompt = (pick) => field("Prompt", el("textarea", { name: "prompt", id: "f-prompt", rows: 3, required: true, maxlength: 4000 }, pick("prompt", "")), true);
+const seed = (values, pick) => field("Seed", input("seed", { type: "number", min: 0, max: 4294967295, placeholder: "random", value: values.from ? "" : pick("seed", "") }), false, values.from ? "empty: a new seed" : "");
+// The model that applies LoRAs (an image made with one is made with it).
+const LORA_MODEL = "flux-lora";
+
+export const IMAGES = declare({
+  kind: "ImageGeneration",
+  link: "image",
+  seeded: true,
+  editable: true,
+  pictures: true,
+  compareSize: "square", // Compare versions' first choice
+  create: {
+    label: "Images",
+    example: "imagegeneration.yaml",
+    async fields({ values, prefill, pick }) {
+      const loraList = await api("/api/assets/loras", { limit: 200 }).catch(() => ({ items: [] }));
+      const prefillLora = ((prefill.loras || [])[0] || {}).loraRef || {};
+      const chosenLora = values.lora || prefillLora.name || "";
+      const usable = loraList.items.filter((l) => l.versions.length); // a LoRA whose runs all failed has nothing to use
+      const loraSelect = select("lora", [["", "none"], ...usable.map((l) => [l.name, `${l.namespace}/${l.name} (${l.triggerWord}, ${l.versions.length} version(s))`])], chosenLora);
+      const versionSelect = select("loraVersion", [["", "its latest version"]], "");
+      const fillVersions = () => {
+        const lora = usable.find((l) => l.name === loraSelect.value);
+        put(versionSelect, el("option", { value: "" }, "its latest version"),
+          ...(lora ? lora.versions.map((v) => el("option", { value: v.version, selected: String(v.version) === String(values.loraVersion || prefillLora.version || "") },
+            `v${v.version}${v.likeness ? ` · likeness ${v.likeness.verdict}${v.likeness.median == null ? "" : ` ${num(v.likeness.median)}`}` : ""}`)) : []));
+      };
+      loraSelect.addEventListener("change", fillVersions);
+      fillVersions();
+      return [
+        prompt(pick),
+        field("Negative prompt", el("textarea", { name: "negativePrompt", id: "f-negativePrompt", rows: 2, maxlength: 4000 }, pick("negativePrompt", "")), true),
+        field("Model", select("model", [["", `default (${IMAGES.defaultOf("model")})`], ...IMAGES.choices("model").map((m) => [m, m])], pick("model", ""))),
+        field("Size", select("imageSize", IMAGES.choices("imageSize").map((s) => [s, s]), pick("imageSize", IMAGES.defaultOf("imageSize")))),
+        field("Images", input("numImages", { type: "number", min: 1, max: 8, value: pick("numImages", "1") })),
+        seed(values, pick),
+        field("LoRA", loraSelect), field("LoRA version", versionSelect),
+        field("LoRA scale", input("scale", { type: "number", min: 0, max: 2, step: 0.05, value: String(((prefill.loras || [])[0] || {}).scale ?? 1) })),
+        providerField([["", `default (${IMAGES.defaultOf("provider")})`], ["fal", "fal"], ["offline", "offline (free placeholder images)"]], pick("provider", "")),
+      ];
+    },
+    spec(spec, { text, number }) {
+      spec.prompt = text("prompt");
+      if (text("negativePrompt")) spec.negativePrompt = text("negativePrompt");
+      if (text("model")) spec.model = text("model");
+      spec.imageSize = text("imageSize");
+      spec.numImages = number("numImages");
+      if (number("seed") !== undefined) spec.seed = number("seed");
+      if (text("lora")) {
+        const loraRef = { name: text("lora") };
+        if (text("loraVersion")) loraRef.version = Number(text("loraVersion"));
+        spec.loras = [{ loraRef, scale: number("scale") ?? 1 }];
+        spec.model = LORA_MODEL;
+      }
+    },
+  },
+});
+
+export const LORAS = declare({
+  kind: "LoraTraining",
+  link: "lora",
+  usable: true,
+  opens: "Open the LoRA",
+  create: {
+    label: "LoRA",
+    example: "loratraining.yaml",
+    async fields({ values }) {
+      return [
+        field("Source video URL", input("source", { type: "text", required: true, placeholder: "https://…/video.mp4 or s3://bucket/key", value: values.source || "" }), true),
+        field("Trigger word", input("triggerWord", { required: true, maxlength: 32, value: values.triggerWord || "" }), false, "the word that calls the LoRA in a prompt"),
+        field("Training steps", input("steps", { type: "number", min: 100, max: 10000, placeholder: "1000" })),
+        providerField([["", `default (${LORAS.defaultOf("provider")})`], ["fal", "fal"], ["offline", "offline (free, placeholder weights)"]], values.provider || ""),
+      ];
+    },
+    spec(spec, { text, number }) {
+      spec.source = { url: text("source") };
+      spec.triggerWord = text("triggerWord");
+      if (number("steps") !== undefined) spec.training = { steps: number("steps") };
+    },
+  },
+});
+
+export const TRANSCRIPTS = declare({
+  kind: "Transcription",
+  link: "transcript",
+  versionInLink: true,
+  opens: "Read the transcript",
+  create: {
+    label: "Transcript",
+    example: "transcription.yaml",
+    async fields({ values }) {
+      return [
+        field("Audio or video URL", input("source", { type: "text", required: true, placeholder: "https://…/audio.mp3", value: values.source || "" }), true),
+        field("Language code", input("languageCode", { placeholder: "detected", maxlength: 10 })),
+        el("label", { class: "check" }, input("speakerLabels", { type: "checkbox", checked: true }), "Label speakers"),
+        providerField([["", `default (${TRANSCRIPTS.defaultOf("provider")})`], ["assemblyai", "assemblyai"], ["offline", "offline (free placeholder)"]], values.provider || ""),
+      ];
+    },
+    spec(spec, { text, data }) {
+      spec.source = { url: text("source") };
+      if (text("languageCode")) spec.languageCode = text("languageCode");
+      if (data.get("speakerLabels")) spec.speakerLabels = true;
+    },
+  },
+});
+
+// Made by "Evaluate again" on a LoRA version, not by a create form.
+export const EVALUATIONS = declare({ kind: "LoraEvaluation", link: "evaluation" });
+
+export const VIDEOS = declare({
+  kind: "VideoGeneration",
+  link: "video",
+  seeded: true,
+  create: {
+    label: "Video",
+    example: "videogeneration.yaml",
+    async fields({ values, prefill, pick }) {
+      return [
+        prompt(pick),
+        field("Model", select("model", [["", `default (${VIDEOS.defaultOf("model")})`], ...VIDEOS.choices("model").map((m) => [m, m])], pick("model", ""))),
+        field("Animate the images of (optional)", input("imageRef", { placeholder: "an ImageGeneration's name", value: (prefill.imageRef || {}).name || values.imageRef || "" }), false, "image-to-video models"),
+        field("Length (seconds)", input("durationSeconds", { type: "number", min: 0, max: 120, step: 0.5, placeholder: "the model's default", value: pick("durationSeconds", "") })),
+        field("Frame rate", input("fps", { type: "number", min: 1, max: 60, placeholder: "the model's default", value: pick("fps", "") })),
+        // The resolutions some model takes (the schema's list also has 1080p, which none does).
+        field("Resolution", select("resolution", [["", "the model's default"], ["480p", "480p"], ["580p", "580p"], ["720p", "720p"]], pick("resolution", ""))),
+        seed(values, pick),
+        providerField([["", `default (${VIDEOS.defaultOf("provider")})`], ["fal", "fal"], ["offline", "offline (a free placeholder video)"], ["cluster", "cluster"]], pick("provider", "")),
+      ];
+    },
+    spec(spec, { text, number }) {
+      spec.prompt = text("prompt");
+      if (text("model")) spec.model = text("model");
+      if (number("durationSeconds") !== undefined) spec.durationSeconds = number("durationSeconds");
+      if (number("fps") !== undefined) spec.fps = number("fps");
+      if (text("resolution")) spec.resolution = text("resolution");
+      if (number("seed") !== undefined) spec.seed = number("seed");
+      if (text("imageRef")) spec.imageRef = { name: text("imageRef") };
+    },
+  },
+});
+
+// The order of the create form's tabs.
+const KINDS = [IMAGES, LORAS, TRANSCRIPTS, EVALUATIONS, VIDEOS];
+
+// A record's kind as the UI knows it; undefined for a kind it does not (its job page still shows it).
+export function kindOf(kind) {
+  return KINDS.find((k) => k.kind === kind);
+}
+
+// A record's own page (#/LINK/ID), or undefined.
+export function linkOf(kind) {
+  const known = kindOf(kind);
+  return known ? known.link : undefined;
+}
+
+// The kinds the create view offers: those with a form that the API creates.
+export function creatable() {
+  const made = creatableKinds();
+  return KINDS.filter((k) => k.create && made.includes(k.kind));
+}
