@@ -150,7 +150,8 @@ class Measures:
     requests: int
     loras: int
     steps: int
-    draw_seconds: float  # the drawing alone, median
+    draw_seconds: float  # the drawing alone, median wall time
+    draw_cpu_seconds: float  # and its CPU time
     job: list[Done] = field(default_factory=list)
     job_pod_seconds: float = 0.0  # the Jobs' lives, summed
     pool: list[Done] = field(default_factory=list)
@@ -158,6 +159,9 @@ class Measures:
     pool_cold_seconds: float = 0.0  # the pool process's start to warm
     pool_status: dict[str, Any] = field(default_factory=dict)
     pool_loads_seen: int = 0  # from the pool's output
+    # the pool process's CPU seconds and pictures drawn from warm to the last picture
+    pool_cpu_seconds: float = 0.0
+    pool_cpu_pictures: int = 0
     equal: int = 0  # pooled pictures equal to the fresh process's
     compared: int = 0
     unequal: list[str] = field(default_factory=list)
@@ -184,6 +188,7 @@ def figures(m: Measures) -> dict[str, float]:
     drawn = int(m.pool_status.get("drawn") or 0)
     busy = float(m.pool_status.get("busySeconds") or 0.0)
     per_picture = busy / drawn if drawn else math.nan
+    cpu_per_picture = m.pool_cpu_seconds / m.pool_cpu_pictures if m.pool_cpu_pictures else math.nan
     return {
         "job_p50": percentile([d.seconds for d in job_ok], 50),
         "job_p95": percentile([d.seconds for d in job_ok], 95),
@@ -201,6 +206,8 @@ def figures(m: Measures) -> dict[str, float]:
         else math.nan,
         "pool_per_picture": per_picture,
         "picture_ratio": per_picture / m.draw_seconds if m.draw_seconds > 0 else math.nan,
+        "pool_cpu_per_picture": cpu_per_picture,
+        "cpu_ratio": cpu_per_picture / m.draw_cpu_seconds if m.draw_cpu_seconds > 0 else math.nan,
         "job_per_picture_billed": statistics.median([d.gpu_seconds for d in job_ok]) if job_ok else math.nan,
     }
 
@@ -221,10 +228,11 @@ def problems(m: Measures) -> list[str]:
         )
     if any(d.loads for d in m.pool):
         found.append("a pooled request's worker loaded a pipeline of its own: goal none")
-    if not f["picture_ratio"] <= MAX_PICTURE_RATIO:
+    if not f["cpu_ratio"] <= MAX_PICTURE_RATIO:
         found.append(
-            f"the pool's time per picture is {f['picture_ratio']:.2f}× the drawing alone "
-            f"({f['pool_per_picture']:.2f} s against {m.draw_seconds:.2f} s): goal ≤ {MAX_PICTURE_RATIO}×"
+            f"the pool's CPU time per picture is {f['cpu_ratio']:.2f}× the drawing alone's "
+            f"({f['pool_cpu_per_picture']:.2f} s against {m.draw_cpu_seconds:.2f} s): "
+            f"goal ≤ {MAX_PICTURE_RATIO}×"
         )
     if not f["pool_per_hour"] > f["job_per_hour"]:
         found.append(
@@ -248,7 +256,7 @@ def problems(m: Measures) -> list[str]:
 
 def markdown(m: Measures, load: str, when: str, seconds: float) -> str:
     f = figures(m)
-    goal = "met" if f["picture_ratio"] <= MAX_PICTURE_RATIO else "missed"
+    goal = "met" if f["cpu_ratio"] <= MAX_PICTURE_RATIO else "missed"
     status = m.pool_status
     pool_ok, job_ok = len([d for d in m.pool if d.ok]), len([d for d in m.job if d.ok])
     rows = [
@@ -285,11 +293,18 @@ def markdown(m: Measures, load: str, when: str, seconds: float) -> str:
             "1 per pool pod's life",
         ),
         (
-            "time per picture ÷ the drawing alone",
+            "CPU time per picture ÷ the drawing alone's",
+            f"**{f['cpu_ratio']:.2f}×** ({f['pool_cpu_per_picture']:.2f} s a picture over "
+            f"{m.pool_cpu_pictures} pictures; drawing alone {m.draw_cpu_seconds:.2f} s)",
+            "",
+            f"≤ {MAX_PICTURE_RATIO}× ({goal})",
+        ),
+        (
+            "wall time per picture ÷ the drawing alone's (shared CPU)",
             f"**{f['picture_ratio']:.2f}×** ({f['pool_per_picture']:.2f} s billed a picture; "
             f"drawing alone {m.draw_seconds:.2f} s)",
             f"({f['job_per_picture_billed']:.2f} s billed a picture, the load included)",
-            f"≤ {MAX_PICTURE_RATIO}× ({goal})",
+            "",
         ),
         (
             "pictures equal to a fresh process's (SHA-256)",
@@ -538,24 +553,31 @@ def wait_warm(url: str, process: subprocess.Popen[bytes], began: float, hang_gua
     raise RuntimeError(f"the pool was not warm in {hang_guard:.0f} s")
 
 
-def draw_floor(models_root: Path, steps: int, repeat: int) -> float:
-    """The drawing alone: `generation.draw` on a kept pipeline, no LoRA, 512 × 512 (a process of
-    its own, with the torch threads a worker has), the median of `repeat` after one to warm up."""
-    code = (
-        "import json, sys, time; from pathlib import Path;"
-        "from contentgen.providers.cluster import flux, generation;"
-        "base = Path(sys.argv[1]) / 'FLUX.1-dev'; pipe = flux.load_pipeline(base, flux.device('cpu'));"
-        "times = [];"
-        "[times.append((lambda t: (generation.draw(pipe, generation.Picture("
-        f"{PROMPT!r}, 512, 512, 7 + i, int(sys.argv[2]), generation.DEV_GUIDANCE), Path('floor.png')),"
-        " time.monotonic() - t)[1])(time.monotonic())) for i in range(int(sys.argv[3]) + 1)];"
-        "print(json.dumps(times[1:]))"
-    )
+def floor_here(models_root: str, steps: int, repeat: int) -> None:
+    """In the floor's own process: print [[wall, CPU], ...] seconds of `repeat` drawings after one
+    to warm up."""
+    from contentgen.providers.cluster import flux, generation
+
+    pipe = flux.load_pipeline(Path(models_root) / "FLUX.1-dev", flux.device("cpu"))
+    times = []
+    for i in range(repeat + 1):
+        picture = generation.Picture(PROMPT, 512, 512, 7 + i, steps, generation.DEV_GUIDANCE)
+        wall, cpu = time.monotonic(), time.process_time()
+        generation.draw(pipe, picture, Path("floor.png"))
+        times.append([time.monotonic() - wall, time.process_time() - cpu])
+    print(json.dumps(times[1:]))
+
+
+def draw_floor(models_root: Path, steps: int, repeat: int) -> tuple[float, float]:
+    """The drawing alone: `generation.draw` on a kept pipeline, no LoRA, 512 × 512, in a process
+    of its own with the torch threads the pool has: the medians of (wall, CPU) seconds."""
+    code = f"from bench.pools import floor_here; floor_here({str(models_root)!r}, {steps}, {repeat})"
     with tempfile.TemporaryDirectory(prefix="bench-pools-floor-") as tmp:
+        env = {**environment(models_root, Path(tmp), steps), "PYTHONPATH": str(ROOT)}
         done = subprocess.run(
-            [sys.executable, "-c", code, str(models_root), str(steps), str(repeat)],
+            [sys.executable, "-c", code],
             cwd=tmp,
-            env=environment(models_root, Path(tmp), steps),
+            env=env,
             capture_output=True,
             text=True,
             timeout=1800,
@@ -564,8 +586,14 @@ def draw_floor(models_root: Path, steps: int, repeat: int) -> float:
     if done.returncode != 0:
         raise RuntimeError(f"the drawing alone failed: {done.stderr.strip().splitlines()[-1:]}")
     times = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"  the drawing alone: {', '.join(f'{t:.2f}' for t in times)} s", file=sys.stderr)
-    return float(statistics.median(times))
+    print(f"  the drawing alone (wall, CPU): {times} s", file=sys.stderr)
+    return float(statistics.median(t[0] for t in times)), float(statistics.median(t[1] for t in times))
+
+
+def process_cpu(pid: int) -> float:
+    """The CPU seconds (user and system, all threads) process `pid` has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure(args: argparse.Namespace, root: Path) -> Measures:
@@ -573,7 +601,7 @@ def measure(args: argparse.Namespace, root: Path) -> Measures:
     store_dir = root / "store"
     print(f"bench.pools: {args.loras} LoRAs, the drawing alone ({load_average()})", file=sys.stderr)
     make_loras(models_root, store_dir, args.loras)
-    m = Measures(args.requests, args.loras, args.steps, draw_floor(models_root, args.steps, args.floor))
+    m = Measures(args.requests, args.loras, args.steps, *draw_floor(models_root, args.steps, args.floor))
     requests = plan(args.requests, args.loras)
 
     print(f"bench.pools: a Job per request, {args.baseline} ({load_average()})", file=sys.stderr)
@@ -594,7 +622,13 @@ def measure(args: argparse.Namespace, root: Path) -> Measures:
     with pool_process(pool_env, root / "pool") as (url, process, output):
         started = time.monotonic()
         warm: list[float] = []
-        watcher = threading.Thread(target=lambda: warm.append(wait_warm(url, process, started)), daemon=True)
+        at_warm: list[tuple[float, int]] = []  # the pool's CPU seconds and pictures once warm
+
+        def watch() -> None:
+            warm.append(wait_warm(url, process, started))
+            at_warm.append((process_cpu(process.pid), int(status(url).get("drawn") or 0)))
+
+        watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
         m.pool = run_jobs(
             requests,
@@ -608,6 +642,9 @@ def measure(args: argparse.Namespace, root: Path) -> Measures:
         watcher.join(timeout=60)
         m.pool_cold_seconds = round(warm[0], 3) if warm else math.nan
         m.pool_status = status(url)
+        if at_warm:
+            m.pool_cpu_seconds = round(process_cpu(process.pid) - at_warm[0][0], 3)
+            m.pool_cpu_pictures = int(m.pool_status.get("drawn") or 0) - at_warm[0][1]
     m.pool_loads_seen = loads_in(output.read_text(errors="replace"))
     m.equal, m.compared, m.unequal = compare(m.job, m.pool)
     return m
