@@ -1,0 +1,124 @@
+"""A pooled ImageGeneration end to end on the real control plane (issue 47): the warm pool of the
+tiny FLUX runs as a process of this machine (`contentgen pool`, as the chart's Deployment runs
+it), the operator is set as the chart sets it for a pool (`pools.denoising: pool`, `pools.items`),
+and the Job's worker, on the process node, hands its drawing to the pool. The resource ends
+Succeeded with its pictures stored once, its cost the GPU-seconds the pool measured (its estimate
+without a load: the pool had loaded the model), and status.pool written while it waited or drew
+and removed after; the pool loaded its model once, at its start."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from contentgen.controller.denoising import ANNOTATION_DENOISING
+from contentgen.providers.cluster.pool import PoolClient
+from contentgen.store import keys
+from tests.cluster.tiny_flux import session_cache, tiny_flux
+from tests.harness.kube import image, uid_of
+from tests.kube.harness import Cluster, cluster, free_port, operator, wait_for
+
+pytestmark = [pytest.mark.timeout(900), pytest.mark.cluster_models]
+
+NS = "pooled-work"
+GPU_HOUR_USD = 4.0
+IMAGE_SECONDS = 10.0  # prices.cluster.imageSeconds' default: the estimate of each picture
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`contentgen pool` of the tiny FLUX staged as FLUX.1-dev, on this machine's CPU; its URL
+    once it is warm."""
+    root = tmp_path_factory.mktemp("pool")
+    (root / "models").mkdir()
+    (root / "models" / "FLUX.1-dev").symlink_to(tiny_flux(session_cache(tmp_path_factory)))
+    port = free_port()
+    env = {
+        **os.environ,
+        "CONTENTGEN_CLUSTER_MODELS_DIR": str(root / "models"),
+        "CONTENTGEN_CLUSTER_DEVICE": "cpu",
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+    }
+    command = [sys.executable, "-m", "contentgen", "pool", "--model", "FLUX.1-dev", "--host", "127.0.0.1"]
+    with (root / "pool.log").open("w") as log:
+        process = subprocess.Popen(
+            [*command, "--port", str(port), "--work-dir", str(root / "work")], env=env, stderr=log
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        client = PoolClient(url, wait=0)
+
+        def warm() -> bool:
+            assert process.poll() is None, (root / "pool.log").read_text()[-3000:]
+            try:
+                return client.status()["state"] == "warm"
+            except Exception:
+                return False
+
+        wait_for(warm, 300, "the pool's model loaded")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(60)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory, pool: str) -> Iterator[Cluster]:
+    with (
+        pytest.MonkeyPatch.context() as mp,
+        cluster(tmp_path_factory.mktemp("cluster"), mp) as c,
+    ):
+        # what the chart's ConfigMap says for pools.denoising: pool and one pool of FLUX.1-dev
+        mp.setenv("CONTENTGEN_CLUSTER_DENOISING", "pool")
+        mp.setenv(
+            "CONTENTGEN_CLUSTER_POOLS",
+            json.dumps([{"name": "flux-dev", "baseModel": "FLUX.1-dev", "url": pool}]),
+        )
+        mp.setenv("CONTENTGEN_CLUSTER_INFERENCE_STEPS", "2")
+        mp.setenv("CONTENTGEN_PRICES", json.dumps({"cluster": {"gpuHourUsd": GPU_HOUR_USD}}))
+        with operator(c):
+            yield c
+
+
+def test_a_pooled_image_generation_draws_in_the_warm_pool(env: Cluster, pool: str) -> None:
+    c = env
+    c.ensure_namespace(NS)
+    c.apply(image("pooled", provider="cluster", numImages=2, imageSize="square", seed=11), NS)
+    status = c.wait_phase("ImageGeneration", NS, "pooled", "Succeeded", timeout=600)
+
+    (job,) = [j for j in c.jobs(NS) if j["metadata"]["name"] == status["jobName"]]
+    assert job["metadata"]["annotations"][ANNOTATION_DENOISING].startswith("pool flux-dev:")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert {"name": "CONTENTGEN_CLUSTER_POOL_URL", "value": pool} in container["env"]
+    assert "nvidia.com/gpu" not in json.dumps(container.get("resources") or {})  # the pool holds it
+
+    drawn = PoolClient(pool).status()
+    assert (drawn["requests"], drawn["drawn"], drawn["loads"]) == (1, 2, 1)  # loaded once, at its start
+    assert [i["seed"] for i in status["images"]] == [11, 12]
+    uid = uid_of(c, "ImageGeneration", NS, "pooled")
+    made = sorted(i.key.rsplit("/", 1)[1] for i in c.store.list(keys.pictures_made(uid, 1)))
+    assert made == ["image-1.json", "image-1.png", "image-2.json", "image-2.png", "request.json"]
+
+    # the bill: the pool's drawing time of these two pictures, at the GPU-hour's price; the
+    # estimate: two pictures, no load
+    cost = status["cost"]
+    assert cost["estimatedUsd"] == pytest.approx(2 * IMAGE_SECONDS / 3600 * GPU_HOUR_USD, abs=1e-6)
+    assert 0 < cost["actualUsd"] <= drawn["busySeconds"] / 3600 * GPU_HOUR_USD + 1e-6
+    assert "image-generation" in cost["detail"]
+
+    # status.pool while the request was with the pool, and none after
+    places: list[Any] = [
+        (s.get("status") or {}).get("pool") for s in c.history("ImageGeneration", NS, "pooled")
+    ]
+    states = {p["state"] for p in places if p}
+    assert states and states <= {"starting", "loading", "queued", "drawing"}, places
+    assert "drawing" in states
+    assert "pool" not in status and "pool" not in c.status("ImageGeneration", NS, "pooled")
+    assert PoolClient(pool).status()["state"] == "warm"  # the next request draws without a load
