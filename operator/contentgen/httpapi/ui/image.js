@@ -2,13 +2,13 @@
 
 import { recordActions } from "./actions.js";
 import { api, contentUrl, ref } from "./api.js";
-import { copyButton, el, put } from "./dom.js";
+import { el, put } from "./dom.js";
 import { filterValues } from "./filters.js";
 import { bytes, when } from "./format.js";
 import { openLightbox } from "./lightbox.js";
-import { badge, downloadButton, runFacts, showAsked } from "./parts.js";
+import { downloadButton, generationFacts, showAsked } from "./parts.js";
 import { usagePanel } from "./sharing.js";
-import { main, session } from "./state.js";
+import { main } from "./state.js";
 
 function lineageList(use) {
   const trained = use.trained || {};
@@ -41,13 +41,7 @@ export async function imageView(id) {
     }))));
   put(main, 
     el("h1", {}, `${run.namespace}/${run.name}`),
-    el("dl", { class: "facts" },
-      el("dt", {}, "prompt"), el("dd", {}, run.prompt, copyButton(run.prompt, "Copy", "copy-prompt")),
-      el("dt", {}, "model"), el("dd", {}, run.model),
-      el("dt", {}, "status"), el("dd", {}, badge(run.status), runFacts(run.latestRun)),
-      session.admin ? [el("dt", {}, "owner"), el("dd", {}, run.owner)] : [],
-      el("dt", {}, "tags"), el("dd", {}, (run.tags || []).join(", ") || "-"),
-      el("dt", {}, "id"), el("dd", {}, el("code", {}, run.id))),
+    generationFacts(run),
     recordActions(run, run.latestVersion, status), status,
     el("h2", {}, "Lineage"),
     el("div", { class: "lineage", id: "lineage" },

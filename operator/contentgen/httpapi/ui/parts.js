@@ -1,7 +1,7 @@
 // Pieces every view shows: status badges, why a run waits, downloads, empty lists, record thumbnails.
 
 import { contentUrl, thumbOf } from "./api.js";
-import { el } from "./dom.js";
+import { copyButton, el } from "./dom.js";
 import { usd } from "./format.js";
 import { config, session } from "./state.js";
 
@@ -51,6 +51,17 @@ export function runFacts(run) {
 
 export function downloadButton(id, uri, parts, label, version) {
   return el("a", { class: "button download", href: contentUrl(id, uri, parts, true, version), download: "" }, label);
+}
+
+// What an image's or a video's page says of it first: its prompt, model, status, owner, tags and id.
+export function generationFacts(run) {
+  return el("dl", { class: "facts" },
+    el("dt", {}, "prompt"), el("dd", {}, run.prompt, copyButton(run.prompt, "Copy", "copy-prompt")),
+    el("dt", {}, "model"), el("dd", {}, run.model),
+    el("dt", {}, "status"), el("dd", {}, badge(run.status), runFacts(run.latestRun)),
+    session.admin ? [el("dt", {}, "owner"), el("dd", {}, run.owner)] : [],
+    el("dt", {}, "tags"), el("dd", {}, (run.tags || []).join(", ") || "-"),
+    el("dt", {}, "id"), el("dd", {}, el("code", {}, run.id)));
 }
 
 // What to do when a list is empty: the form that makes the first one, or the manifest to apply.

@@ -2,13 +2,13 @@
 
 import { recordActions } from "./actions.js";
 import { api, contentUrl, ref } from "./api.js";
-import { copyButton, el, put, svg } from "./dom.js";
+import { el, put, svg } from "./dom.js";
 import { filterValues } from "./filters.js";
 import { bytes, clock, num, when } from "./format.js";
 import { verdictBadge } from "./likeness.js";
-import { badge, downloadButton, ownerPrefix, runFacts, showAsked } from "./parts.js";
+import { badge, downloadButton, generationFacts, ownerPrefix, showAsked } from "./parts.js";
 import { collectButton, usagePanel } from "./sharing.js";
-import { main, session } from "./state.js";
+import { main } from "./state.js";
 
 export function videoCard(run, version) {
   const video = version.video || {};
@@ -66,13 +66,7 @@ export async function videoView(id) {
   const versions = (run.versions || []).slice().reverse().map((version) => videoVersion(run, version));
   put(main,
     el("h1", {}, `${run.namespace}/${run.name}`),
-    el("dl", { class: "facts" },
-      el("dt", {}, "prompt"), el("dd", {}, run.prompt, copyButton(run.prompt, "Copy", "copy-prompt")),
-      el("dt", {}, "model"), el("dd", {}, run.model),
-      el("dt", {}, "status"), el("dd", {}, badge(run.status), runFacts(run.latestRun)),
-      session.admin ? [el("dt", {}, "owner"), el("dd", {}, run.owner)] : [],
-      el("dt", {}, "tags"), el("dd", {}, (run.tags || []).join(", ") || "-"),
-      el("dt", {}, "id"), el("dd", {}, el("code", {}, run.id))),
+    generationFacts(run),
     recordActions(run, run.latestVersion, status), status,
     ...(versions.length ? versions : [el("p", { class: "empty" }, "No video yet. ", el("a", { href: `#/job/${ref(run.id)}` }, "Follow its run"))]),
     usagePanel(run),
