@@ -152,6 +152,8 @@ def decide(res: Observed, world: World) -> Decision:
             return Decision(status=res.status, needs_cancel=True)
         return _superseded(res, status, world)
     newest = jobs[-1] if jobs else _lost_job(res, status)
+    if newest is not None and not newest.name.startswith("lost:") and status.get("jobName") != newest.name:
+        _adopt_start(status, newest, world)
     recorded: RunResult | None = None
 
     # A finished Job whose outcome the status does not show yet: record it first.
@@ -565,6 +567,28 @@ def run_provider(spec: Mapping[str, Any], loras: Mapping[str, LoraState | None])
         return ""
     found = lora.version(int(ref.get("version") or lora.latest_version))
     return found.provider if found is not None else ""
+
+
+def _adopt_start(status: dict[str, Any], job: JobState, world: World) -> None:
+    """What `_start` writes for `job`, when the status never got it: the Job was created but the
+    status write after it was lost (the API server went away between them, or a new leader took
+    over first). Without it the run would have no runVersion nor startedAt, and no estimate: its
+    cost would never be settled nor counted in its budget."""
+    status.update(
+        runVersion=job.version, progress=0, stage="", startedAt=job.start_time or format_time(world.now)
+    )
+    status.pop("completedAt", None)
+    status.pop("dataset", None)
+    if world.prices is None or not job.snapshot:
+        return
+    snapshot = SpecSnapshot.model_validate_json(job.snapshot)  # what the Job runs (an offline
+    spec = snapshot.priced_spec()  # operator's Job of a paid provider runs `offline`: costs nothing)
+    if snapshot.skip_evaluation:
+        spec = without_evaluation(snapshot.kind, spec) or spec
+    cost = estimated(
+        snapshot.kind, spec, world.prices, status.get("cost"), baseline_cached=world.baseline_cached
+    )
+    status["cost"] = cost.wire()
 
 
 def _settle_cost(status: dict[str, Any], world: World) -> None:
