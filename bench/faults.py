@@ -155,10 +155,20 @@ def output_uris(obj: dict[str, Any]) -> list[str]:
 
 
 def cost_recorded(obj: dict[str, Any], record: dict[str, Any] | None) -> bool:
-    """A paid run that succeeded has its actual cost in the status and in the catalog's record."""
-    actual = ((obj.get("status") or {}).get("cost") or {}).get("actualUsd")
+    """A paid run that succeeded has its estimate and its actual cost in the status, its actual
+    cost in the catalog's record, and the run its version and start (a status that never got its
+    start's write has none of them)."""
+    status = obj.get("status") or {}
+    cost = status.get("cost") or {}
     in_record = ((record or {}).get("cost") or {}).get("actualUsd")
-    return actual is not None and float(actual) > 0 and in_record is not None and float(in_record) > 0
+    return (
+        float(cost.get("actualUsd") or 0) > 0
+        and float(cost.get("estimatedUsd") or 0) > 0
+        and in_record is not None
+        and float(in_record) > 0
+        and int(status.get("runVersion") or 0) > 0
+        and bool(status.get("startedAt"))
+    )
 
 
 def problems(result: dict[str, Any]) -> list[str]:

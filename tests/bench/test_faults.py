@@ -84,9 +84,16 @@ def test_outputs_and_costs_of_a_succeeded_paid_run() -> None:
     obj["status"]["images"] = [{"uri": "s3://b/i/1.png"}]
     obj["status"]["video"] = {"uri": "s3://b/v/video.mp4"}
     assert output_uris(obj) == ["s3://b/i/1.png", "s3://b/v/video.mp4"]
-    obj["status"]["cost"] = {"actualUsd": 0.02}
+    obj["status"].update(runVersion=1, startedAt="2026-11-25T20:00:00Z")
+    obj["status"]["cost"] = {"actualUsd": 0.02, "estimatedUsd": 0.025}
     assert cost_recorded(obj, {"cost": {"actualUsd": 0.02}})
     assert not cost_recorded(obj, {"cost": {"estimatedUsd": 0.02}})
+    # settled, but the start's write never landed (the defect the benchmark found at 20:26)
+    unstarted = {"status": {**obj["status"], "cost": {"actualUsd": 0.02, "estimatedUsd": 0}}}
+    assert not cost_recorded(unstarted, {"cost": {"actualUsd": 0.02}})
+    del unstarted["status"]["runVersion"]
+    unstarted["status"]["cost"]["estimatedUsd"] = 0.025
+    assert not cost_recorded(unstarted, {"cost": {"actualUsd": 0.02}})
     del obj["status"]["cost"]
     assert not cost_recorded(obj, {"cost": {"actualUsd": 0.02}})
 
