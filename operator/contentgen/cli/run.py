@@ -61,6 +61,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from contentgen.api import now
     from contentgen.api.manifests import Document, load_one
+    from contentgen.api.notification import KIND as NOTIFICATION
     from contentgen.api.run import offline_spec
     from contentgen.api.validation import validate_document
     from contentgen.catalog import catalog_url
@@ -89,15 +90,16 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     if args.source:
         spec = content.get("spec")
-        if not isinstance(spec, dict) or content.get("kind") not in ("LoraTraining", "Transcription"):
-            raise CommandError("--source applies to a LoraTraining or Transcription (they have spec.source)")
+        sourced = _sourced()
+        if not isinstance(spec, dict) or content.get("kind") not in sourced:
+            raise CommandError(f"--source applies to a {' or '.join(sourced)} (they have spec.source)")
         spec["source"] = {"url": args.source}
     outcome = validate_document(Document(args.manifest, 1, content), local=True)
     if outcome.problems:
         for problem in outcome.problems:
             print(problem.line(), file=sys.stderr)
         raise CommandError(f"{args.manifest} is not valid ({len(outcome.problems)} problem(s) above)")
-    if content.get("kind") == "Notification":
+    if content.get("kind") == NOTIFICATION:
         return _keep_notification(args, content)
     if outcome.resource is None:
         raise CommandError(f"{args.manifest} is not a contentgen resource")
@@ -199,6 +201,13 @@ def run(args: argparse.Namespace) -> int:
     if args.result != "-":
         print(summarize(result))
     return EXIT_RECORDING_PENDING if waiting else 0
+
+
+def _sourced() -> list[str]:
+    """The kinds whose spec has a source (what --source sets), as the API's models say."""
+    from contentgen.api import KINDS
+
+    return [k.kind for k in KINDS.values() if "source" in k.spec.model_fields]
 
 
 def _keep_notification(args: argparse.Namespace, content: dict[str, Any]) -> int:

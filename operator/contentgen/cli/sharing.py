@@ -17,6 +17,7 @@ from typing import Any
 from contentgen.api import now
 from contentgen.api.sharing import ACCESSES, BadGrant, grant, grantee, grants_of
 from contentgen.catalog import AmbiguousReference, Catalog, params, resolve, to_record
+from contentgen.catalog.kinds import makes_loras
 from contentgen.catalog.sharing import NotShareable, Usage, change_record_shares, readable, shared_with
 from contentgen.catalog.tables import records_table
 from contentgen.catalog.usage import AssetUsage, usage_of
@@ -165,7 +166,7 @@ def usage_block(found: AssetUsage) -> str:
         f"at {found.price_per_gb_month} USD per GiB-month",
     ]
     lines += [f"    v{v.version}: {v.bytes} bytes, {v.downloads} downloads" for v in found.versions]
-    if found.used_in or found.kind == "LoraTraining":
+    if found.used_in or makes_loras(found.kind):  # a LoRA says where it is used, or that it is not
         lines.append(f"  used in       {found.used_in_total} records")
         for used in found.used_in:
             which = ", ".join(f"v{n}" for n in used.versions)

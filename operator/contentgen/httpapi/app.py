@@ -11,7 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
@@ -38,7 +38,7 @@ from .identity import (
     parse_networks,
 )
 from .kube import Kube, in_cluster, load
-from .making import KindName
+from .making import created_kinds
 from .routes import assets, create, evaluate, health, jobs, notifications, promote, sharing, stream, ui
 from .settings import ApiSettings, load_settings
 
@@ -266,7 +266,7 @@ def _typed_resource_requests(schema: dict[str, Any]) -> None:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     variants = {}
     for kind in KINDS.values():
-        if kind.kind not in get_args(KindName):  # a kind the API does not create (Notification)
+        if kind.kind not in created_kinds():  # a kind the API does not create (Notification)
             continue
         spec = kind.spec.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
         for name, definition in spec.pop("$defs", {}).items():

@@ -37,6 +37,7 @@ from contentgen.catalog import Catalog, ResourceState, catalog_document
 from contentgen.errors import ContentgenError, InvalidInput, PermanentError
 from contentgen.store import ObjectStore
 
+from .kinds import http_kind
 from .kube import Kube, KubeError
 from .making import UNRESOLVED, FieldProblem, Invalid, Wanted, check, normalized
 from .request_rules import code_of
@@ -405,7 +406,7 @@ class LocalCreator:
         except Unresolved as exc:  # a reference that does not resolve: the refusal names its field
             raise Invalid([FieldProblem(exc.refusal.field, str(exc))], UNRESOLVED) from None
         except (ValueError, InvalidInput) as exc:
-            field = "spec.loraRef" if resource.kind == "LoraEvaluation" else "spec.loras"
+            field = http_kind(resource.kind).references
             raise Invalid([FieldProblem(field, str(exc))], UNRESOLVED) from None
         except (ContentgenError, OSError) as exc:  # the store itself: unusable, refusing, away
             raise StoreFailed(f"{store_failure(exc)}; nothing was created") from None
@@ -548,15 +549,7 @@ class LocalCreator:
 def _runs_here(kind: str, provider: str) -> None:
     """Invalid (provider_unavailable) unless this process's providers run `provider` for `kind`
     (providers/__init__.py: what `contentgen run` runs)."""
-    from contentgen import providers
-
-    have = {
-        "LoraTraining": providers.TRAINERS,
-        "ImageGeneration": providers.IMAGE_GENERATORS,
-        "Transcription": providers.TRANSCRIBERS,
-        "LoraEvaluation": providers.IMAGE_GENERATORS,
-        "VideoGeneration": providers.VIDEO_GENERATORS,
-    }[kind]
+    have = http_kind(kind).runs_here()
     if provider not in have:
         message = (
             f"provider {provider} does not run on this machine (a local run here runs {kind} with "

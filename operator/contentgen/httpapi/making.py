@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, PlainValidator, model_validator
+from pydantic_core import PydanticCustomError
 
 from contentgen.api import API_VERSION, KINDS
 from contentgen.api.common import LORA_URL_RULE, NAME_PATTERN, OWNER_PATTERN, SOURCE_URL_RULE
@@ -30,21 +31,33 @@ from contentgen.api.manifests import Document
 from contentgen.api.providers import placeholders
 from contentgen.api.resource import DNS_LABEL_PATTERN
 from contentgen.api.validation import validate_document
+from contentgen.catalog.kinds import makes_loras
 
+from .kinds import HTTP_KINDS, seeded
 from .request_rules import INVALID, code_of
 
 ANNOTATION_CREATED_BY = "contentgen.io/created-by"
 ANNOTATION_RERUN_OF = "contentgen.io/rerun-of"
 MAX_SEED = 4294967295
-NAME_PREFIX = {
-    "LoraTraining": "lora",
-    "ImageGeneration": "image",
-    "Transcription": "transcript",
-    "LoraEvaluation": "evaluation",
-    "VideoGeneration": "video",
-}
-KindName = Literal["LoraTraining", "ImageGeneration", "Transcription", "LoraEvaluation", "VideoGeneration"]
-SEEDED = ("ImageGeneration", "VideoGeneration")
+
+
+def created_kinds() -> list[str]:
+    """The kinds a request may create: those the HTTP API declares (httpapi/kinds/), in the API's
+    order (not Notification, which is kept, not run)."""
+    return [kind for kind in KINDS if kind in HTTP_KINDS]
+
+
+def _created_kind(value: Any) -> str:
+    if not isinstance(value, str) or value not in HTTP_KINDS:
+        *first, last = (f"'{kind}'" for kind in created_kinds())
+        expected = f"{', '.join(first)} or {last}" if first else last
+        raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
+    return value
+
+
+# A kind a request may create, checked against the registry when the request comes (the OpenAPI
+# document says which, one schema per kind: app.py's _typed_resource_requests).
+KindName = Annotated[str, PlainValidator(_created_kind, json_schema_input_type=str)]
 Name = Annotated[str, Field(min_length=1, max_length=253, pattern=NAME_PATTERN)]
 Namespace = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN)]
 Owner = Annotated[str, Field(max_length=63, pattern=OWNER_PATTERN)]
@@ -100,8 +113,10 @@ class Wanted:
 
 def new_name(kind: str, base: str = "") -> str:
     """A fresh name: `base` (or the kind's prefix) and six random hex digits."""
-    stem = re.sub(r"[^a-z0-9-]+", "-", (base or NAME_PREFIX.get(kind, "resource")).lower()).strip("-")
-    return f"{stem[:200].rstrip('-') or NAME_PREFIX.get(kind, 'resource')}-{secrets.token_hex(3)}"
+    declared = HTTP_KINDS.get(kind)
+    prefix = declared.prefix if declared is not None else "resource"
+    stem = re.sub(r"[^a-z0-9-]+", "-", (base or prefix).lower()).strip("-")
+    return f"{stem[:200].rstrip('-') or prefix}-{secrets.token_hex(3)}"
 
 
 def check(wanted: Wanted, *, local: bool) -> Wanted:
@@ -514,7 +529,7 @@ def rerun(
     kind = str(doc["kind"])
     spec, number = settings_of(doc, request.version, stored)
     if request.new_seed or request.seed is not None:
-        if kind not in SEEDED:
+        if not seeded(kind):
             raise Invalid(
                 [
                     FieldProblem(
@@ -564,7 +579,7 @@ def compare(
 ) -> tuple[str, list[Wanted]]:
     """One ImageGeneration per version of the LoRA `doc`, tagged `compare-ID` (ID returned), each
     pinning its version by loraRef, with the same prompt, seed and size."""
-    if doc.get("kind") != "LoraTraining":
+    if not makes_loras(doc.get("kind")):
         raise Invalid(
             [FieldProblem("", f"{doc['_id']} is a {doc.get('kind')}: only a LoRA's versions compare")],
             NOT_APPLICABLE,

@@ -39,6 +39,7 @@ from ..deps import (
     stored_spec,
 )
 from ..errors import ERROR_RESPONSES, ApiError, ErrorResponse, bad_request
+from ..kinds import has_transcript, seeded
 from ..ranges import PartOfFile, RangeHeader, Unsatisfiable, WholeFile, wanted
 from .common import page_of
 
@@ -451,7 +452,7 @@ def transcript(
     from contentgen.transcripts import MEDIA_TYPES, as_json, export, read
 
     doc = find_record(svc, who, ref)
-    if doc.get("kind") != "Transcription":
+    if not has_transcript(doc.get("kind")):
         raise ApiError(
             409, "not_applicable", f"ref: {doc['_id']} is a {doc.get('kind')}, not a Transcription"
         )
@@ -508,10 +509,10 @@ def manifest(
 ) -> Response:
     """apiVersion, kind, metadata (name, namespace) and the spec the version ran, without the
     fields that say what the defaults say."""
-    from ..making import SEEDED, manifest_yaml
+    from ..making import manifest_yaml
 
     doc = find_record(svc, who, ref)
-    if seed is not None and doc.get("kind") not in SEEDED:
+    if seed is not None and not seeded(doc.get("kind")):
         raise ApiError(409, "not_applicable", f"seed: a {doc.get('kind')} has no seed")
     try:
         text = manifest_yaml(doc, version, fresh_name=fresh, seed=seed, stored=stored_spec(svc, doc))

@@ -1,0 +1,15 @@
+"""Transcription in the HTTP API: named transcript-…, run by the transcribers; its records'
+transcripts export as JSON, SRT, VTT or text."""
+
+from __future__ import annotations
+
+from ._base import HttpKind
+
+
+def runs_here() -> tuple[str, ...]:
+    from contentgen.providers import TRANSCRIBERS
+
+    return TRANSCRIBERS
+
+
+KIND = HttpKind("Transcription", prefix="transcript", runs_here=runs_here, transcript=True)
