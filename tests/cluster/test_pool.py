@@ -153,6 +153,24 @@ def test_a_cancelled_request_draws_nothing_more(tmp_path: Path) -> None:
     assert drawn == [1] and len(running.queue) == 0 and running.status()["drawn"] == 1
 
 
+def test_a_cancel_stops_the_picture_under_way(models_root: Path, tmp_path: Path) -> None:
+    """A request cancelled while a picture is drawn stops after the denoising step under way
+    (diffusers' interrupt), not after its remaining steps: a cancel frees the GPU within a step,
+    and the half-drawn picture is dropped."""
+    drawer = ClusterProvider(models_root, device=DEVICE, inference_steps=6, sizes=SIZES)
+    asked: list[bool] = []
+
+    def cancelled() -> bool:  # asked before the picture, then after each step; cancelled at the 3rd
+        asked.append(len(asked) >= 2)
+        return asked[-1]
+
+    wanted = DrawRequest("alice", "p", 64, 64, 6, 3.5, "auto", (), ((1, 1), (2, 2)))
+    drawn = [*drawer.draw(models_root / "FLUX.1-dev", wanted, (), tmp_path, cancelled)]
+    assert drawn == [] and not any(tmp_path.glob("drawn-*.png"))
+    # before picture 1, after steps 1 and 2 (cancelled: steps 3 to 6 skipped), after the picture
+    assert asked == [False, False, True, True]
+
+
 def test_ready_once_warm_and_a_client_waits_for_a_pool_that_is_not_up(tmp_path: Path) -> None:
     """The pod's readiness (`GET /v1/ready`) is 503 while the pipeline loads and 200 once warm,
     so that the pool's Service sends work to warm pods only; a Job's worker whose pool cannot be

@@ -6,7 +6,7 @@ The same seed, prompt, size, steps and LoRAs give the same picture on one machin
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,8 +58,15 @@ def loras_loaded(pipe: Any, loras: Sequence[tuple[Path, float]]) -> Iterator[Non
             pipe.unload_lora_weights()
 
 
-def draw(pipe: Any, picture: Picture, path: Path) -> Path:
-    """One picture, as a PNG file at `path`."""
+def draw(pipe: Any, picture: Picture, path: Path, cancelled: Callable[[], bool] = lambda: False) -> Path:
+    """One picture, as a PNG file at `path`; once `cancelled()` says so after a denoising step,
+    the remaining steps are skipped (the picture is then not the one asked for: drop it)."""
+
+    def step_ended(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+        if cancelled():
+            pipe._interrupt = True  # diffusers' own way out of its loop: the steps left are skipped
+        return tensors
+
     generator = torch.Generator("cpu").manual_seed(picture.seed)
     with torch.inference_mode():
         [image] = pipe(
@@ -72,6 +79,7 @@ def draw(pipe: Any, picture: Picture, path: Path) -> Path:
             max_sequence_length=flux.max_sequence(pipe),
             generator=generator,
             output_type="pil",
+            callback_on_step_end=step_ended,
         ).images
     image.save(path, format="PNG")
     return path

@@ -24,7 +24,7 @@ Job, whose connection to the pool then closes: the pool drops what that request 
   folder lacks; a picture the killed pod was drawing was never the request's (its time went
   with the pod), so it is billed once, when drawn again. A client whose connection closes (its
   Job deleted) has its request cancelled at once: waiting, it leaves the queue; drawing, it
-  stops before its next picture.
+  stops after the denoising step under way (`ClusterProvider.draw`).
 
 The protocol, over HTTP/1.1 (`POST /v1/draw` answers with a stream of JSON lines):
     GET  /v1/status                -> {"model", "state": "loading" | "warm" | "stopping", "loads",

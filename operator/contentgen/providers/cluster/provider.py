@@ -270,8 +270,9 @@ class ClusterProvider:
         """The pictures of `wanted`, one at a time, on this process's kept pipeline of `base`
         (loaded the first time, and for another memory plan), with `loras` loaded for them and
         unloaded after; each picture's GPU time is the seconds since the last one (the first's
-        includes the pipeline's and the LoRAs' loading). What a Job's worker draws with, and what
-        a warm pool draws with for its clients (pool.py)."""
+        includes the pipeline's and the LoRAs' loading); once `cancelled()`, nothing more, not even
+        the rest of the picture under way. What a Job's worker draws with, and what a warm pool
+        draws with for its clients (pool.py)."""
         devices.check_torch(self.device_name)  # DeviceUnavailable, in one line, before any load
         began = time.monotonic()
         on = flux.device(self.device_name)
@@ -301,7 +302,10 @@ class ClusterProvider:
                 picture = generation.Picture(
                     wanted.prompt, wanted.width, wanted.height, seed, wanted.steps, wanted.guidance
                 )
-                path = generation.draw(pipe, picture, folder / f"drawn-{number}.png")
+                path = generation.draw(pipe, picture, folder / f"drawn-{number}.png", cancelled)
+                if cancelled():  # stopped within the picture: not the picture asked for
+                    path.unlink(missing_ok=True)
+                    return
                 now = time.monotonic()
                 held, began = now - began, now
                 yield Drawn(number, seed, path, self._gpu_seconds(held, on), described)
