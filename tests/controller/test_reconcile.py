@@ -758,8 +758,10 @@ def test_a_job_whose_start_was_never_written_gets_its_estimate_and_its_cost_sett
     usage = [UsageLine(provider="fal", item="fal-ai/flux/dev", unit="megapixel", quantity=2, request="req-1")]
     result = RunResult(kind="ImageGeneration", provider="fal", generation=1, images=[], usage=usage)
     finished = replace(created, active=0, complete=True, succeeded=1, completion_time="2026-11-21T12:05:00Z")
-    done = decide(apply(res, seen), World(now=later, jobs=(finished,), outcome=result, prices=prices))
-    assert done.status["phase"] == "Succeeded"
+    drawing = apply(res, seen)  # a worker killed in its last attempt leaves where the pool had it
+    drawing.status["pool"] = {"state": "warm", "position": 0}
+    done = decide(drawing, World(now=later, jobs=(finished,), outcome=result, prices=prices))
+    assert done.status["phase"] == "Succeeded" and "pool" not in done.status
     assert done.status["cost"]["actualUsd"] == pytest.approx(0.05)
     assert done.status["cost"]["byMonth"] == {"2026-11": pytest.approx(0.05)}
     # and a run that finished before anyone looked again is settled all the same

@@ -418,6 +418,7 @@ def _apply_outcome(
     name = job.name.removeprefix("lost:")
     completed = job.completion_time or format_time(now)
     status.update(jobName=name, observedGeneration=job.generation, completedAt=completed)
+    status.pop("pool", None)  # where a warm pool had the request: a killed worker leaves its last
     lost = job.name.startswith("lost:")
     if isinstance(outcome, RunResult) and outcome.generation == job.generation and (job.complete or lost):
         message = outcome.summary()
