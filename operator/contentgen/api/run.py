@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field
 
 from .base import ApiModel, Timestamp, now, parse_timestamp
-from .common import Artifact, CommonSpec
+from .common import Artifact, CommonSpec, VersionBase
 from .cost import UsageLine
 from .evaluation import EvaluatedLora, EvaluationVersion
 from .image import GeneratedImage, ImageVersion, ResolvedLora
@@ -169,6 +169,8 @@ class RunResult(ApiModel):
             entry = VideoVersion(
                 **common, model=model, video=self.video, image=self.image, loras=self.loras or []
             )
+        elif self.artifacts:  # a kind with no output model of its own: the version is its files
+            entry = VersionBase(**common)
         else:
             return None
         return entry.wire()

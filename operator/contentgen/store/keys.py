@@ -10,6 +10,7 @@ transcripts/{owner}/{uid}/v{n}/transcript.json, transcript.txt, result.json
 generated-videos/{owner}/{uid}/v{n}/video.mp4, poster.jpg, thumbs/poster.jpg, strip.jpg, result.json
 evaluations/{owner}/{uid}/v{n}/result.json   a LoraEvaluation's runs; what each evaluated is the
                  LoRA version's: loras/{owner}/{lora uid}/v{m}/likeness/e{k}/
+{type}/{owner}/{uid}/v{n}/...  a kind with no layout above, by its catalog type: its outputs, result.json
 temp/{uid}/...   scratch, provider checkpoints and pictures being made (mutable state, not
                  outputs; a 24 h lifecycle rule may expire it)
 outbox/catalog/  catalog records of local runs waiting for the catalog (catalog/outbox.py)
@@ -177,6 +178,11 @@ def is_mutable(key: str) -> bool:
     return key.startswith(MUTABLE_PREFIXES)
 
 
+def kind_root(catalog_type: str, owner: str, uid: str) -> str:
+    """Where the outputs of a kind with no layout of its own above live, by its catalog type."""
+    return f"{_seg(catalog_type, 'type')}/{_seg(owner, 'owner')}/{_seg(uid, 'uid')}/"
+
+
 def output_roots(catalog_type: str, owner: str, uid: str) -> list[str]:
     """The prefixes a resource's outputs live under, every version's."""
     by_type = {
@@ -186,7 +192,7 @@ def output_roots(catalog_type: str, owner: str, uid: str) -> list[str]:
         "lora-evaluation": [evaluations_root(owner, uid)],
         "video-generation": [videos_root(owner, uid)],
     }
-    return by_type[catalog_type]
+    return by_type.get(catalog_type) or [kind_root(catalog_type, owner, uid)]
 
 
 def resource_roots(catalog_type: str, owner: str, uid: str) -> list[str]:
@@ -203,7 +209,7 @@ def version_roots(catalog_type: str, owner: str, uid: str, version: int) -> list
         "lora-evaluation": [evaluations_version(owner, uid, version)],
         "video-generation": [videos_version(owner, uid, version)],
     }
-    return by_type[catalog_type]
+    return by_type.get(catalog_type) or [kind_root(catalog_type, owner, uid) + _version(version)]
 
 
 def versions_in(catalog_type: str, owner: str, uid: str, stored: list[str]) -> set[int]:
@@ -232,5 +238,7 @@ def result_key(catalog_type: str, owner: str, uid: str, version: int) -> str:
         return f"{evaluations_version(owner, uid, version)}result.json"
     if catalog_type == "video-generation":
         return f"{videos_version(owner, uid, version)}result.json"
-    root = images_root(owner, uid) if catalog_type == "image-generation" else transcripts_root(owner, uid)
-    return f"{root}result.json" if version == 0 else f"{root}{_version(version)}result.json"
+    if catalog_type in LEGACY_TYPES:
+        root = images_root(owner, uid) if catalog_type == "image-generation" else transcripts_root(owner, uid)
+        return f"{root}result.json" if version == 0 else f"{root}{_version(version)}result.json"
+    return f"{kind_root(catalog_type, owner, uid)}{_version(version)}result.json"
