@@ -47,6 +47,15 @@ def created_kinds() -> list[str]:
     return [kind for kind in KINDS if kind in HTTP_KINDS]
 
 
+def seeded_kinds() -> list[str]:
+    """The kinds whose re-runs take a seed, in the API's order."""
+    return [kind for kind in created_kinds() if seeded(kind)]
+
+
+def _a(kind: str) -> str:
+    return f"{'an' if kind[0] in 'AEIOU' else 'a'} {kind}"
+
+
 def _created_kind(value: Any) -> str:
     if not isinstance(value, str) or value not in HTTP_KINDS:
         *first, last = (f"'{kind}'" for kind in created_kinds())
@@ -533,7 +542,7 @@ def rerun(
             raise Invalid(
                 [
                     FieldProblem(
-                        "seed", f"a {kind} has no seed; only an ImageGeneration or a VideoGeneration does"
+                        "seed", f"a {kind} has no seed; only {' or '.join(map(_a, seeded_kinds()))} does"
                     )
                 ],
                 NOT_APPLICABLE,
