@@ -423,6 +423,10 @@ def environment(models_root: Path, store_dir: Path, steps: int, pool_url: str = 
             "TRANSFORMERS_OFFLINE": "1",
             "HF_HUB_DISABLE_TELEMETRY": "1",
             "PYTHONUNBUFFERED": "1",
+            # torch on one thread in every process: with two on two shared cores, a thread spins
+            # while its partner waits for a core, and CPU time measures the machine's load (the
+            # drawing alone took 0.53 s of CPU at load 5 and 2.28 s at load 25)
+            "OMP_NUM_THREADS": "1",
         }
     )
     env.pop("FAL_KEY", None)
