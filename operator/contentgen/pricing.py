@@ -48,7 +48,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from contentgen.api import Cost, UsageLine
+from contentgen.api import KINDS, Cost, UsageLine
 from contentgen.api.cost import Unit
 from contentgen.api.image import FAL_APPS, IMAGE_SIZES
 from contentgen.api.lora import (
@@ -316,7 +316,8 @@ def _likeness_plan(evaluation: Mapping[str, Any]) -> tuple[str, int]:
 def pooled(kind: str, spec: Mapping[str, Any], cluster: ClusterPrices) -> bool:
     """Whether a warm pool draws a run of `spec`, so that its Job loads no base model (what
     controller/denoising.py decides from the same settings)."""
-    if kind != "ImageGeneration":
+    declared = KINDS.get(kind)  # the kinds whose spec says where they draw (as controller/denoising.py)
+    if declared is None or "denoising" not in declared.spec.model_fields:
         return False
     wanted = str(spec.get("denoising") or cluster.denoising)
     return wanted == "pool" and str(spec.get("model") or "flux-dev") in cluster.pooled_models
