@@ -182,6 +182,10 @@ bench-catalog-size: install  ## how large a long-lived resource's record grows (
 bench-chaos: install kube  ## 200 resources, a flapping and restarted kube-apiserver, the operator SIGKILLed five times: all converge
 	$(BIN)/python -m bench.chaos
 
+.PHONY: bench-pod-start
+bench-pod-start: install kube node  ## pod create -> Running on the real node, 50 pods one after another (numbers go into docs/performance.md)
+	$(BIN)/python -m bench.pod_start $(ARGS)
+
 .PHONY: bench-faults
 bench-faults: install tools kube s3-server mongo-server  ## the operator (the chart, two replicas) under five faults: S3 away 60 s and SIGKILLed mid-multipart, kube-apiserver stopped, the catalog down, a webhook receiver down; every run converges within a bound (numbers go into docs/performance.md)
 	$(BIN)/python -m bench.faults --docs $(ARGS)
