@@ -11,6 +11,22 @@ from typing import Any
 import httpx
 
 from contentgen.httpapi.creating import LocalCreator
+from contentgen.httpapi.settings import ApiSettings
+from contentgen.store import LocalStore
+
+
+def laptop_settings(store: LocalStore, create: str = "local") -> ApiSettings:
+    """The HTTP API as `contentgen api` serves it on a laptop: the local user, offline runs,
+    creates as `create` says (local, or off)."""
+    return ApiSettings(
+        catalog="unused://",
+        store=str(store.root),
+        api_auth=["local"],
+        api_create=create,
+        api_local_owner="demo-user",
+        api_offline=True,
+        api_default_namespace="default",
+    )
 
 
 class HeldCreator(LocalCreator):

@@ -14,11 +14,12 @@ import pytest
 import pytest_asyncio
 
 from contentgen.catalog import Catalog
-from contentgen.httpapi import ApiSettings, create_app
+from contentgen.httpapi import create_app
 from contentgen.httpapi.creating import LocalCreator
 from contentgen.pipeline.settings import PipelineSettings
 from contentgen.store import LocalStore
 from tests.harness.cli import offline_lora
+from tests.harness.creators import laptop_settings
 from tests.httpapi.documented import Answers
 
 LOCAL = {"Host": "localhost:8080"}
@@ -35,18 +36,6 @@ def _client(app: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url="http://localhost:8080", headers=LOCAL)
 
 
-def _settings(store: LocalStore, create: str) -> ApiSettings:
-    return ApiSettings(
-        catalog="unused://",
-        store=str(store.root),
-        api_auth=["local"],
-        api_create=create,
-        api_local_owner="demo-user",
-        api_offline=True,
-        api_default_namespace="default",
-    )
-
-
 @pytest_asyncio.fixture
 async def http(
     trained: tuple[Catalog, LocalStore, str], tmp_path: Path
@@ -56,7 +45,7 @@ async def http(
         catalog, lambda: store, offline=True, settings=PipelineSettings(work_dir=tmp_path / "work")
     )
     answers = Answers(
-        create_app(_settings(store, "local"), catalog=catalog, store=lambda: store, creator=creator)
+        create_app(laptop_settings(store, "local"), catalog=catalog, store=lambda: store, creator=creator)
     )
     async with _client(answers) as client:
         yield client, uid
@@ -117,7 +106,9 @@ async def test_refusals_name_the_field(http: tuple[httpx.AsyncClient, str]) -> N
 @pytest.mark.asyncio
 async def test_an_api_that_does_not_create_pays_for_nothing(trained: tuple[Catalog, LocalStore, str]) -> None:
     catalog, store, uid = trained
-    answers = Answers(create_app(_settings(store, "off"), catalog=catalog, store=lambda: store, creator=None))
+    answers = Answers(
+        create_app(laptop_settings(store, "off"), catalog=catalog, store=lambda: store, creator=None)
+    )
     async with _client(answers) as client:
         dry = await client.post(f"/api/assets/{uid}/versions/1/evaluate")
         assert dry.status_code == 200  # what it would cost is still said

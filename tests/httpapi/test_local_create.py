@@ -18,10 +18,10 @@ import pytest
 import pytest_asyncio
 
 from contentgen.catalog import Catalog
-from contentgen.httpapi import ApiSettings, create_app
+from contentgen.httpapi import create_app
 from contentgen.httpapi.creating import LocalCreator
 from contentgen.store import LocalStore
-from tests.harness.creators import LOCAL, finished_run
+from tests.harness.creators import LOCAL, finished_run, laptop_settings
 from tests.httpapi.documented import Answers
 
 
@@ -53,15 +53,7 @@ def creator(catalog: Catalog, store: LocalStore, tmp_path: Path) -> HeldCreator:
 async def http(
     catalog: Catalog, store: LocalStore, creator: HeldCreator
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Answers]]:
-    settings = ApiSettings(
-        catalog="unused://",
-        store=str(store.root),
-        api_auth=["local"],
-        api_create="local",
-        api_local_owner="demo-user",
-        api_offline=True,
-        api_default_namespace="default",
-    )
+    settings = laptop_settings(store)
     answers = Answers(create_app(settings, catalog=catalog, store=lambda: store, creator=creator))
     transport = httpx.ASGITransport(app=answers, client=("127.0.0.1", 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://localhost:8080", headers=LOCAL) as c:
@@ -215,15 +207,7 @@ async def test_a_laptop_whose_store_fails_answers_store_error(
         return store
 
     creator = LocalCreator(catalog, opened, offline=True, settings=PipelineSettings(work_dir=tmp_path / "w"))
-    settings = ApiSettings(
-        catalog="unused://",
-        store=str(store.root),
-        api_auth=["local"],
-        api_create="local",
-        api_local_owner="demo-user",
-        api_offline=True,
-        api_default_namespace="default",
-    )
+    settings = laptop_settings(store)
     answers = Answers(create_app(settings, catalog=catalog, store=opened, creator=creator))
     transport = httpx.ASGITransport(app=answers, client=("127.0.0.1", 50000))
     try:

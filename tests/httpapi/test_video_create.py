@@ -12,10 +12,10 @@ import pytest
 import pytest_asyncio
 
 from contentgen.catalog import Catalog
-from contentgen.httpapi import ApiSettings, create_app
+from contentgen.httpapi import create_app
 from contentgen.httpapi.creating import LocalCreator
 from contentgen.store import LocalStore
-from tests.harness.creators import LOCAL, finished_run
+from tests.harness.creators import LOCAL, finished_run, laptop_settings
 from tests.httpapi.documented import Answers
 
 WAVES = {"prompt": "waves on a pebble beach", "model": "wan-2.2-t2v", "numFrames": 17, "fps": 16, "seed": 7}
@@ -28,15 +28,7 @@ async def client(catalog: Catalog, store: LocalStore, tmp_path: Path) -> AsyncIt
     creator = LocalCreator(
         catalog, lambda: store, offline=True, settings=PipelineSettings(work_dir=tmp_path / "work")
     )
-    settings = ApiSettings(
-        catalog="unused://",
-        store=str(store.root),
-        api_auth=["local"],
-        api_create="local",
-        api_local_owner="demo-user",
-        api_offline=True,
-        api_default_namespace="default",
-    )
+    settings = laptop_settings(store)
     answers = Answers(create_app(settings, catalog=catalog, store=lambda: store, creator=creator))
     transport = httpx.ASGITransport(app=answers, client=("127.0.0.1", 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://localhost:8080", headers=LOCAL) as c:

@@ -24,12 +24,12 @@ from contentgen.catalog.mongo import MongoCatalog
 from contentgen.cli.main import main
 from contentgen.controller.observe import JobState
 from contentgen.controller.reconcile import Observed, World, decide
-from contentgen.httpapi import ApiSettings, create_app
+from contentgen.httpapi import create_app
 from contentgen.httpapi.creating import LocalCreator
 from contentgen.pipeline.settings import PipelineSettings
 from contentgen.store import LocalStore
 from tests.conftest import ROOT
-from tests.harness.creators import LOCAL
+from tests.harness.creators import LOCAL, laptop_settings
 from tests.kinds import haiku
 
 MANIFEST = """\
@@ -133,15 +133,7 @@ async def http(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, MongoCa
     creator = LocalCreator(
         catalog, lambda: store, offline=True, settings=PipelineSettings(work_dir=tmp_path / "work")
     )
-    settings = ApiSettings(
-        catalog="unused://",
-        store=str(store.root),
-        api_auth=["local"],
-        api_create="local",
-        api_local_owner="demo-user",
-        api_offline=True,
-        api_default_namespace="default",
-    )
+    settings = laptop_settings(store)
     app = create_app(settings, catalog=catalog, store=lambda: store, creator=creator)
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://localhost:8080", headers=LOCAL) as c:
