@@ -92,7 +92,7 @@ NOT_REASONS = {
     "LoraTraining", "ImageGeneration", "LoraEvaluation", "VideoGeneration", "AssemblyAI", "FalProvider",
     "LocalStore",
     "ObjectStore", "ObjectInfo", "ObjectNotFound", "SubProgress",
-    "PipelineKind", "ControllerKind", "UnknownKind",  # the kind registries' declaration and error (an exception, no reason)
+    "PipelineKind", "ControllerKind", "UnknownKind",  # the kind registries' declarations, and their error
     "FlowMatchEulerDiscreteScheduler", "UniPCMultistepScheduler",
     # picture formats (pipeline/fetch.py still_picture)
     "WebP",
