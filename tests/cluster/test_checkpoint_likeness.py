@@ -164,12 +164,12 @@ def test_the_tiny_fluxs_noise_shows_no_face_at_any_checkpoint_and_the_last_step_
     stop = [PROMPTS + 2]  # the first run is stopped in the second checkpoint's pictures
     draw = generation.draw
 
-    def counted(pipe: object, picture: generation.Picture, path: Path) -> Path:
+    def counted(pipe: object, picture: generation.Picture, path: Path, *rest: object) -> Path:
         if stop and len(drawn) == stop[0]:
             stop.clear()
             raise KeyboardInterrupt  # Ctrl-C, as a killed pod ends
         drawn.append(picture.seed)
-        return draw(pipe, picture, path)
+        return draw(pipe, picture, path, *rest)
 
     monkeypatch.setattr(generation, "draw", counted)
     lora = manifest(workspace / "lora.yaml", every=50)

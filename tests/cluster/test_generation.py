@@ -175,7 +175,7 @@ def test_a_retry_takes_the_pictures_already_made_and_makes_the_rest(provider, tm
     monkeypatch.setattr(
         generation,
         "draw",
-        lambda pipe, picture, path: calls.append(picture.seed) or draw(pipe, picture, path),
+        lambda pipe, picture, path, *rest: calls.append(picture.seed) or draw(pipe, picture, path, *rest),
     )
     retried = _three(provider, tmp_path / "retry", stored)
     assert calls == [12, 13]  # pictures 2 and 3, never 1 again

@@ -67,7 +67,9 @@ def test_a_retried_worker_makes_only_the_pictures_it_lacks_and_counts_each_once(
 
     drawn: list[int] = []
     draw = generation.draw
-    monkeypatch.setattr(generation, "draw", lambda pipe, p, out: drawn.append(p.seed) or draw(pipe, p, out))
+    monkeypatch.setattr(
+        generation, "draw", lambda pipe, p, out, *rest: drawn.append(p.seed) or draw(pipe, p, out, *rest)
+    )
     assert main(["worker", "--spec", str(path), "--termination-log", str(log)]) == 0
     assert drawn == [6, 7]
     result = json.loads(log.read_text())
