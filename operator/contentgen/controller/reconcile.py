@@ -524,25 +524,8 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
 
     name = job_name(res.kind, res.name, res.uid, g)
     message = _created(name, version, g)
-    status.update(
-        phase=Phase.PENDING,
-        jobName=name,
-        observedGeneration=g,
-        runVersion=version,
-        progress=0,
-        stage="",
-        message=message,
-        startedAt=format_time(world.now),
-    )
-    status.pop("completedAt", None)
-    status.pop("dataset", None)  # the latest run's report: this run's comes with its outcome
-    priced_spec = snapshot.priced_spec()
-    if world.skip_evaluation:  # the run's estimate, and so its share of the budget, is without it
-        priced_spec = without_evaluation(res.kind.kind, priced_spec) or priced_spec
-    if world.prices is not None:
-        cached = world.baseline_cached
-        cost = estimated(res.kind.kind, priced_spec, world.prices, status.get("cost"), baseline_cached=cached)
-        status["cost"] = cost.wire()
+    status.update(phase=Phase.PENDING, jobName=name, observedGeneration=g, message=message)
+    _begun(status, snapshot, version, format_time(world.now), world)
     status["conditions"] = _working(status, res, world.now, "JobCreated", message)
     decision = _finish(res, status, world, recorded=recorded)
     decision.job = snapshot
@@ -574,16 +557,24 @@ def _adopt_start(status: dict[str, Any], job: JobState, world: World) -> None:
     """What `_start` writes for `job`, when the status never got it: the Job was created but the
     status write after it was lost (the API server went away between them, or a new leader took
     over first). Without it the run would have no runVersion nor startedAt, and no estimate: its
-    cost would never be settled nor counted in its budget."""
-    status.update(
-        runVersion=job.version, progress=0, stage="", startedAt=job.start_time or format_time(world.now)
-    )
+    cost would never be settled nor counted in its budget. The estimate is of what the Job runs
+    (an offline operator's Job of a paid provider runs `offline`: it costs nothing)."""
+    snapshot = SpecSnapshot.model_validate_json(job.snapshot) if job.snapshot else None
+    _begun(status, snapshot, job.version, job.start_time or format_time(world.now), world)
+
+
+def _begun(
+    status: dict[str, Any], snapshot: SpecSnapshot | None, version: int, started_at: str, world: World
+) -> None:
+    """What a run's start writes: its version and start, the latest run's report gone (this run's
+    comes with its outcome), and its estimate (without the likeness evaluation it skips, so that
+    its share of the budget is without it too)."""
+    status.update(runVersion=version, progress=0, stage="", startedAt=started_at)
     status.pop("completedAt", None)
     status.pop("dataset", None)
-    if world.prices is None or not job.snapshot:
+    if world.prices is None or snapshot is None:
         return
-    snapshot = SpecSnapshot.model_validate_json(job.snapshot)  # what the Job runs (an offline
-    spec = snapshot.priced_spec()  # operator's Job of a paid provider runs `offline`: costs nothing)
+    spec = snapshot.priced_spec()
     if snapshot.skip_evaluation:
         spec = without_evaluation(snapshot.kind, spec) or spec
     cost = estimated(
