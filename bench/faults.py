@@ -205,22 +205,13 @@ COUNTS = (
 
 
 def job_ends(jobs: dict[str, Any] | None) -> dict[str, str]:
-    """When each run's newest Job ended (its completionTime, or its Failed condition's time), by
-    the uid of the resource it runs (the Job's label)."""
-    ends: dict[str, tuple[int, str]] = {}
-    for job in (jobs or {}).get("items") or []:
-        labels = (job.get("metadata") or {}).get("labels") or {}
-        status = job.get("status") or {}
-        failed = [
-            c
-            for c in status.get("conditions") or []
-            if c.get("type") == "Failed" and c.get("status") == "True"
-        ]
-        end = status.get("completionTime") or (failed[0].get("lastTransitionTime") if failed else None)
-        uid, generation = labels.get("contentgen.io/uid"), int(labels.get("contentgen.io/generation") or 0)
-        if uid and end and generation >= ends.get(uid, (0, ""))[0]:
-            ends[uid] = (generation, str(end))
-    return {uid: end for uid, (_, end) in ends.items()}
+    """When each run's newest Job ended (its completionTime, or its Failed condition's time: as the
+    operator reads it), by the uid of the resource it runs."""
+    from contentgen.controller.observe import job_state
+
+    states = [state for job in (jobs or {}).get("items") or [] if (state := job_state(job)) is not None]
+    newest = {state.uid: state for state in sorted(states, key=lambda state: state.generation)}
+    return {uid: state.finished_at for uid, state in newest.items() if state.finished_at}
 
 
 def timeline(
@@ -235,9 +226,10 @@ def timeline(
     wall_end = time.time() - (time.monotonic() - ended)
 
     def since(stamp: object) -> float | None:
-        if not stamp:
-            return None
-        return round(datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp() - wall_end, 1)
+        from contentgen.api import parse_timestamp
+
+        when = parse_timestamp(stamp)
+        return None if when is None else round(when.timestamp() - wall_end, 1)
 
     lines: dict[str, dict[str, float | None]] = {}
     for name, obj in objs.items():
