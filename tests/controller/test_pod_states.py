@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from contentgen.api import RunFailure
+from contentgen.api import RunFailure, now
 from contentgen.api.run import parse_termination
 from contentgen.controller.pods import pod_problem, pod_state, termination_message
 
@@ -52,4 +52,4 @@ def test_an_image_never_pulled_is_a_start_problem() -> None:
     waiting = {"waiting": {"reason": "ErrImageNeverPull", "message": 'Container image "x:1" is not present'}}
     state = pod_state(worker_pod(waiting))
     assert state is not None
-    assert pod_problem([state]) == 'ErrImageNeverPull: Container image "x:1" is not present'
+    assert pod_problem([state], now()) == 'ErrImageNeverPull: Container image "x:1" is not present'

@@ -46,6 +46,7 @@ REASONS: dict[str, Reason] = {
     # --- running ------------------------------------------------------------------------------------
     "Running": Reason(RUNNING, "The worker is working; `progress` and `stage` are live."),
     "ResultUnreadable": Reason(RUNNING, "The run's Job has finished and the operator cannot read its result from the object store now (the message says why); it reads it again every 30 s at most and records the run as soon as it can, or as `Failed`/`StoreUnavailable` 10 minutes after the Job finished. A warning Event says so."),
+    "NodeLost": Reason(RUNNING, "The run's pod was deleted (evicted from a node that went unreachable or not ready, or by hand) and its node has not confirmed its end past its grace period: a node down or cut off, so the pod stays Terminating and the Job makes none in its place. The message names the pod and the node. The Job runs a new pod once the node comes back, or once a person who knows the node is down deletes the pod with `--force`; else the Job's `activeDeadlineSeconds` ends the run (Failed, `DeadlineExceeded`).", stalled=True),
     "SpecChanged": Reason(RUNNING, "The spec was edited during the run, and the run finishes first (bookkeeping-only changes, or a provider that cannot be stopped)."),
     # --- done ---------------------------------------------------------------------------------------
     "Succeeded": Reason(SUCCEEDED, "The outputs are in the status, the store and the catalog."),

@@ -34,7 +34,7 @@ __all__ = ["ANNOTATION", "Admission", "Budgets", "Limits", "Spender"]
 
 ANNOTATION = "contentgen.io/budget"
 # Ready reasons of a resource whose Job exists but whose run is not recorded yet.
-_UNDER_WAY = frozenset({"JobCreated", "Running", "PodNotStarting", "SpecChanged"})
+_UNDER_WAY = frozenset({"JobCreated", "Running", "PodNotStarting", "NodeLost", "SpecChanged"})
 
 
 def parse_annotation(value: str) -> tuple[float | None, float | None]:

@@ -36,12 +36,13 @@ class JobState:
     ready: int = 0
     succeeded: int = 0
     failed: int = 0
-    complete: bool = False
-    failed_reason: str = ""  # the Job's Failed condition: BackoffLimitExceeded, DeadlineExceeded, ...
+    complete: bool = False  # its Complete condition, or SuccessCriteriaMet before it
+    # the Job's Failed condition, or FailureTarget before it: BackoffLimitExceeded, DeadlineExceeded, ...
+    failed_reason: str = ""
     failed_message: str = ""
     start_time: str | None = None
     completion_time: str | None = None
-    # when it finished: its completionTime, or its Failed condition's lastTransitionTime
+    # when it finished: its completionTime, or its (interim) condition's lastTransitionTime
     finished_at: str | None = None
     deleting: bool = False
     inputs: str = ""  # what it runs: a digest of its spec (supersede.inputs_digest); "" if unknown
@@ -66,7 +67,11 @@ def job_state(job: dict[str, Any]) -> JobState | None:
         return None
     status = job.get("status") or {}
     conditions = {c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"}
-    failed = conditions.get("Failed") or {}
+    # Kubernetes 1.31+ sets Failed and Complete only once every pod has ended, FailureTarget and
+    # SuccessCriteriaMet as soon as the Job's end is decided: a pod that never ends (stuck on a
+    # lost node) holds back the terminal one for ever, and the run ends at the interim one.
+    failed = conditions.get("Failed") or conditions.get("FailureTarget") or {}
+    succeeded = conditions.get("Complete") or conditions.get("SuccessCriteriaMet") or {}
     suspended = bool((job.get("spec") or {}).get("suspend"))
     return JobState(
         name=meta.get("name", ""),
@@ -78,12 +83,14 @@ def job_state(job: dict[str, Any]) -> JobState | None:
         ready=int(status.get("ready") or 0),
         succeeded=int(status.get("succeeded") or 0),
         failed=int(status.get("failed") or 0),
-        complete="Complete" in conditions,
+        complete=bool(succeeded),
         failed_reason=str(failed.get("reason") or ("Failed" if failed else "")),
         failed_message=str(failed.get("message") or ""),
         start_time=status.get("startTime"),
         completion_time=status.get("completionTime"),
-        finished_at=status.get("completionTime") or failed.get("lastTransitionTime"),
+        finished_at=status.get("completionTime")
+        or succeeded.get("lastTransitionTime")
+        or failed.get("lastTransitionTime"),
         deleting=bool(meta.get("deletionTimestamp")),
         inputs=str(annotations.get(ANNOTATION_INPUTS) or ""),
         provider=str(annotations.get(ANNOTATION_PROVIDER) or ""),

@@ -1,14 +1,16 @@
 """What the operator reads off a worker pod (pure parsing), kept in an index of the Jobs' pods
 (a label-selected watch) instead of listing pods: why a pod cannot start, and the worker's
 termination message when it has finished (for a worker the kernel killed for its memory, a
-failure the operator words itself: the worker had no chance to)."""
+failure the operator words itself: the worker had no chance to), and a pod deleted whose end its
+node never confirms (NodeLost)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from contentgen.api import RunFailure
+from contentgen.api import RunFailure, parse_timestamp
 
 from .kube import POD_START_PROBLEMS
 from .naming import LABEL_KIND
@@ -22,6 +24,20 @@ class PodState:
     problem: str = ""  # "CreateContainerConfigError: secret \"x\" not found", "Unschedulable: 0/1 nodes ..."
     finished_at: str = ""  # when the worker container terminated ("" while it runs)
     message: str | None = None  # its termination message
+    node: str = ""  # the node it was bound to
+    # Deleted (metadata.deletionTimestamp: the delete's time plus its grace period, by when the
+    # kubelet has stopped it) and not ended yet (phase neither Succeeded nor Failed); "" otherwise.
+    deleting_until: str = ""
+    deleted_by: str = ""  # why: its DisruptionTarget condition ("DeletionByTaintManager: ..."), if any
+
+
+# Only a pod's kubelet ends a deleted pod (it stops the containers, then removes the pod); a pod
+# still there this long after its grace period ran out has a kubelet that does not answer: a node
+# down or cut off. The Job controller makes no pod in its place (podReplacementPolicy Failed, as
+# a podFailurePolicy wants) and Kubernetes never removes it by itself (the pod garbage collector
+# only does on a node tainted node.kubernetes.io/out-of-service).
+NODE_LOST = "NodeLost"
+CONFIRM_SECONDS = 15.0  # what a live kubelet may take past the grace period to report the end
 
 
 def pod_state(pod: dict[str, Any]) -> PodState | None:
@@ -49,7 +65,51 @@ def pod_state(pod: dict[str, Any]) -> PodState | None:
             message = terminated.get("message")
             if terminated.get("reason") == "OOMKilled":
                 message = out_of_memory(pod, str(labels.get(LABEL_KIND) or ""))
-    return PodState(meta.get("name", ""), meta.get("namespace", ""), job, problem, finished_at, message)
+    status = pod.get("status") or {}
+    ended = status.get("phase") in ("Succeeded", "Failed")
+    disruption: dict[str, Any] = next(
+        (
+            c
+            for c in status.get("conditions") or []
+            if c.get("type") == "DisruptionTarget" and c.get("status") == "True"
+        ),
+        {},
+    )
+    return PodState(
+        meta.get("name", ""),
+        meta.get("namespace", ""),
+        job,
+        problem,
+        finished_at,
+        message,
+        node=str((pod.get("spec") or {}).get("nodeName") or ""),
+        deleting_until="" if ended else str(meta.get("deletionTimestamp") or ""),
+        deleted_by=f"{disruption.get('reason', '')}: {disruption.get('message', '')}".strip(": "),
+    )
+
+
+def node_lost(pod: PodState, now: datetime) -> str:
+    """The line `NodeLost: ...` for a pod deleted and never ended (stuck Terminating), once its
+    kubelet had its grace period and `CONFIRM_SECONDS` more to end it; else ""."""
+    until = parse_timestamp(pod.deleting_until) if pod.deleting_until else None
+    if until is None or now < until + timedelta(seconds=CONFIRM_SECONDS):
+        return ""
+    node = pod.node or "its node"
+    why = {
+        "DeletionByTaintManager": f"evicted by the taint manager ({node} has a NoExecute taint: "
+        "unreachable or not ready)",
+        "TerminationByKubelet": f"ended by the kubelet of {node} (node pressure or shutdown)",
+        "EvictionByEvictionAPI": "evicted",
+        "PreemptionByScheduler": "preempted by the scheduler",
+    }.get(pod.deleted_by.partition(":")[0], "deleted")
+    waited = int((now - until).total_seconds())
+    return (
+        f"{NODE_LOST}: pod {pod.name} of Job {pod.job} was {why} and is stuck Terminating: {node} has not "
+        f"confirmed its end {waited}s after its grace period (down or cut off: kubectl get node {node}); "
+        f"no pod replaces it until then, so the run waits for the node, or for `kubectl delete pod -n "
+        f"{pod.namespace} {pod.name} --force` once the node is known to be down, or ends at its "
+        "Job's activeDeadlineSeconds"
+    )
 
 
 def out_of_memory(pod: dict[str, Any], kind: str) -> str:
@@ -68,8 +128,16 @@ def out_of_memory(pod: dict[str, Any], kind: str) -> str:
     return failure.model_dump_json(by_alias=True, exclude_none=True)
 
 
-def pod_problem(pods: list[PodState]) -> str:
-    return next((p.problem for p in pods if p.problem), "")
+def pod_problem(pods: list[PodState], now: datetime) -> str:
+    """Why the Job's pod does not run: one stuck on a lost node first (the others are gone)."""
+    lost = next((line for p in pods if (line := node_lost(p, now))), "")
+    return lost or next((p.problem for p in pods if p.problem), "")
+
+
+def end_may_come(pods: list[PodState], now: datetime) -> bool:
+    """Whether a pod of a failed Job may still end and say why (its termination message): none
+    has ended yet, and some is not stuck on a lost node, which never will."""
+    return bool(pods) and not any(p.finished_at for p in pods) and not all(node_lost(p, now) for p in pods)
 
 
 def termination_message(pods: list[PodState]) -> str | None:

@@ -46,6 +46,7 @@ from .conditions import conditions_for, set_condition
 from .kinds import ControllerKind, controller_kind
 from .kueue import Workload, explain
 from .observe import ImageState, JobState, LoraState
+from .pods import NODE_LOST
 from .supersede import Superseded, spent, superseding
 
 JOB_FAILURES = {
@@ -329,15 +330,17 @@ def _working(
     )
 
 
-# Why a Job's pod does not run, each a Pending reason (the Job keeps trying: a quota raised, a
-# node added, a Secret created, and it goes on by itself).
-POD_PROBLEMS = ("PodNotCreated", "PodNotScheduled", "PodNotStarting")
+# Why a Job's pod does not run: a Pending reason (the Job keeps trying: a quota raised, a node
+# added, a Secret created, and it goes on by itself), or its pod stuck on a lost node (pods.py).
+POD_PROBLEMS = ("PodNotCreated", "PodNotScheduled", "PodNotStarting", NODE_LOST)
 
 
 def pod_reason(world: World) -> tuple[str, str]:
     """(reason, what stands in the way) when the pod is not running for a known cause, else ("", "")."""
     if world.creation_problem:
         return "PodNotCreated", world.creation_problem
+    if world.pod_problem.startswith(f"{NODE_LOST}: "):
+        return NODE_LOST, world.pod_problem.removeprefix(f"{NODE_LOST}: ")
     if world.pod_problem.startswith("Unschedulable"):
         return "PodNotScheduled", world.pod_problem.removeprefix("Unschedulable: ")
     if world.pod_problem:
@@ -388,7 +391,9 @@ def _running(res: Observed, status: dict[str, Any], job: JobState, world: World)
     phase = Phase.RUNNING if started else Phase.PENDING
     problem, why = ("", "") if job.suspended else pod_reason(world)
     reason = "Running" if started else ("Queued" if job.suspended else (problem or "JobCreated"))
-    if started:
+    if problem == NODE_LOST:  # started or not: its pod went with its node, and none replaces it
+        reason, message = problem, why
+    elif started:
         message = f"Job {job.name} is running"
     elif job.suspended:
         message = queued(job, world)
@@ -408,7 +413,17 @@ def _running(res: Observed, status: dict[str, Any], job: JobState, world: World)
             f"{job.generation}; the change runs when it finishes"
         )
     status.update(phase=phase, jobName=job.name, observedGeneration=job.generation, message=message)
-    status["conditions"] = _working(status, res, now, reason, message)
+    stalled = reason == NODE_LOST  # it waits for the node, or for a person
+    status["conditions"] = _conditions(
+        status,
+        res,
+        now,
+        ready=False,
+        reconciling=not stalled,
+        stalled=stalled,
+        reason=reason,
+        message=message,
+    )
     return status
 
 

@@ -37,7 +37,7 @@ from .naming import FINALIZER, LABEL_KIND, LABEL_UID
 from .observe import ImageState, JobState, LoraState, image_state, job_state
 from .outages import deleted_meanwhile, one_line, report
 from .outcomes import read_outcome
-from .pods import PodState, pod_problem, termination_message
+from .pods import PodState, end_may_come, pod_problem, termination_message
 from .provider_cancel import cancellable, stop_superseded
 from .reconcile import (
     RESULT_RETRY_SECONDS,
@@ -306,10 +306,11 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
     pods = _pods(op, res.namespace, starting[-1].name) if starting else []
     held = starting[-1] if starting and starting[-1].suspended and starting[-1].queue else None
     workload_read, workload = await read_workload(op, held) if held is not None else (False, None)
+    moment = now()
     world = World(
-        now=now(),
+        now=moment,
         jobs=jobs,
-        pod_problem=pod_problem(pods),
+        pod_problem=pod_problem(pods, moment),
         # a Job held suspended (Kueue) has no pod by design: nothing to ask about
         creation_problem=(
             await _creation_problem(op, starting[-1])
@@ -337,9 +338,10 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
     if first.needs_outcome is not None:
         job = first.needs_outcome
         pods = _pods(op, res.namespace, job.name)
-        if job.failed_reason and pods and not any(p.finished_at for p in pods):
+        if job.failed_reason and end_may_come(pods, world.now):
             # The Job's failure came before its pod's end (two watches): the pod's event, with
-            # the worker's termination message (e.g. DatasetTooSmall's counts), wakes us again.
+            # the worker's termination message (e.g. DatasetTooSmall's counts), wakes us again
+            # (not a pod stuck on a lost node: that end never comes).
             return None
         message = termination_message(pods)
         outcome = await read_outcome(job, res, message, op.store)

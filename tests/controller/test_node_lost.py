@@ -1,0 +1,221 @@
+"""A worker's node that stops answering (issue 44), as the control plane then writes the objects:
+the node controller marks the Node's Ready Unknown and taints it unreachable, the taint manager
+evicts the pod (DisruptionTarget, DeletionByTaintManager; a deletionTimestamp), and no kubelet
+ever confirms its end, so it stays Terminating. The Job makes no pod in its place
+(podReplacementPolicy Failed) and, at its deadline, sets FailureTarget and never Failed
+(Kubernetes 1.31+ holds the terminal condition back until every pod has ended). The resource
+says NodeLost in one line, and the run ends at FailureTarget instead of staying Running."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from contentgen.api import RunFailure, format_time
+from contentgen.controller.observe import job_state
+from contentgen.controller.outcomes import read_outcome
+from contentgen.controller.pods import CONFIRM_SECONDS, end_may_come, pod_problem, pod_state
+from contentgen.controller.reconcile import World, decide
+from tests.harness.controller import JOB, LABELS, NOW, apply, cond, reason, resource
+
+EVICTED = NOW + timedelta(seconds=60)  # the taint manager's delete, 5 s of grace
+DELETING_UNTIL = EVICTED + timedelta(seconds=5)
+STUCK = DELETING_UNTIL + timedelta(seconds=CONFIRM_SECONDS + 1)
+POD = f"{JOB}-g1-7xq2k"
+
+
+def stuck_pod() -> dict[str, Any]:
+    """The worker pod evicted from a node that stopped answering, as the API server then holds
+    it: the kubelet's last report (Running), the node controller's Ready False, the taint
+    manager's DisruptionTarget and deletion, the Job controller's finalizer."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": POD,
+            "namespace": "ns",
+            "uid": "9d3c1a52-2f1e-4c55-b1f7-3c6e0f0f1a2b",
+            "labels": {
+                **LABELS,
+                "batch.kubernetes.io/job-name": f"{JOB}-g1",
+                "job-name": f"{JOB}-g1",
+                "batch.kubernetes.io/controller-uid": "4f6b2c0e-1d7a-4d8e-9f3a-5b2c1d0e9f8a",
+            },
+            "deletionTimestamp": format_time(DELETING_UNTIL),
+            "deletionGracePeriodSeconds": 5,
+            "finalizers": ["batch.kubernetes.io/job-tracking"],
+        },
+        "spec": {
+            "nodeName": "local",
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 5,
+            "containers": [{"name": "worker", "image": "ghcr.io/contentgen/contentgen-worker:0.1.0"}],
+            "tolerations": [
+                {
+                    "key": f"node.kubernetes.io/{taint}",
+                    "operator": "Exists",
+                    "effect": "NoExecute",
+                    "tolerationSeconds": 0,
+                }
+                for taint in ("unreachable", "not-ready")
+            ],
+        },
+        "status": {
+            "phase": "Running",
+            "conditions": [
+                {
+                    "type": "DisruptionTarget",
+                    "status": "True",
+                    "reason": "DeletionByTaintManager",
+                    "message": "Taint manager: deleting due to NoExecute taint",
+                    "lastTransitionTime": format_time(EVICTED),
+                },
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": format_time(NOW)},
+                {"type": "Initialized", "status": "True", "lastTransitionTime": format_time(NOW)},
+                {"type": "ContainersReady", "status": "True", "lastTransitionTime": format_time(NOW)},
+                {"type": "Ready", "status": "False", "lastTransitionTime": format_time(EVICTED)},
+            ],
+            "containerStatuses": [
+                {
+                    "name": "worker",
+                    "ready": True,
+                    "restartCount": 0,
+                    "started": True,
+                    "state": {"running": {"startedAt": format_time(NOW)}},
+                }
+            ],
+        },
+    }
+
+
+def job_with(conditions: list[dict[str, Any]], **status: Any) -> dict[str, Any]:
+    """The run's Job as the Job controller writes it with its pod stuck Terminating."""
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": f"{JOB}-g1", "namespace": "ns", "labels": LABELS, "uid": "4f6b2c0e"},
+        "spec": {"activeDeadlineSeconds": 150, "podReplacementPolicy": "Failed"},
+        "status": {
+            "startTime": format_time(NOW),
+            "active": 0,
+            "ready": 0,
+            "terminating": 1,
+            "uncountedTerminatedPods": {},
+            "conditions": conditions,
+            **status,
+        },
+    }
+
+
+def interim(kind: str, reason: str, message: str, at: str) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "status": "True",
+        "reason": reason,
+        "message": message,
+        "lastProbeTime": at,
+        "lastTransitionTime": at,
+    }
+
+
+DEADLINE = format_time(NOW + timedelta(seconds=150))
+FAILURE_TARGET = interim(
+    "FailureTarget", "DeadlineExceeded", "Job was active longer than specified deadline", DEADLINE
+)
+
+
+def test_a_pod_past_its_grace_period_and_not_ended_is_node_lost_in_one_line() -> None:
+    state = pod_state(stuck_pod())
+    assert state is not None
+    assert pod_problem([state], DELETING_UNTIL) == ""  # its kubelet may still be ending it
+    line = pod_problem([state], STUCK)
+    assert line.startswith("NodeLost: ") and "\n" not in line, line
+    assert POD in line and "local" in line and "Terminating" in line and "taint manager" in line, line
+    assert f"kubectl delete pod -n ns {POD} --force" in line, line
+    assert not end_may_come([state], STUCK)  # its end, and the worker's words, never come
+
+
+def test_a_pod_its_kubelet_ended_or_is_ending_is_not_node_lost() -> None:
+    ended = stuck_pod()
+    ended["status"]["phase"] = "Failed"
+    ended["status"]["containerStatuses"][0]["state"] = {
+        "terminated": {"exitCode": 143, "reason": "Error", "finishedAt": format_time(EVICTED)}
+    }
+    by_hand = stuck_pod()  # deleted by hand a moment ago, on a node that answers
+    del by_hand["status"]["conditions"][0]
+    by_hand["metadata"]["deletionTimestamp"] = format_time(STUCK + timedelta(seconds=30))
+    for pod in (ended, by_hand):
+        state = pod_state(pod)
+        assert state is not None and pod_problem([state], STUCK) == "", pod
+    running = pod_state(by_hand)
+    assert running is not None and end_may_come([running], STUCK)
+
+
+def test_a_job_with_failure_target_alone_has_ended_and_says_why() -> None:
+    state = job_state(job_with([FAILURE_TARGET], failed=0))
+    assert state is not None and state.finished and not state.complete
+    assert (state.failed_reason, state.finished_at) == ("DeadlineExceeded", DEADLINE)
+    # once the pod has ended (the node back), Failed follows: the same reason
+    failed = interim("Failed", "DeadlineExceeded", "Job was active longer than specified deadline", DEADLINE)
+    later = job_state(job_with([FAILURE_TARGET, failed], terminating=0, failed=1))
+    assert later is not None and later.failed_reason == "DeadlineExceeded"
+
+
+def test_a_job_whose_success_is_decided_has_ended() -> None:
+    met = interim(
+        "SuccessCriteriaMet", "CompletionsReached", "Reached expected number of succeeded pods", DEADLINE
+    )
+    state = job_state(job_with([met], succeeded=1, terminating=0))
+    assert state is not None and state.complete and state.finished and state.finished_at == DEADLINE
+    running = job_state(job_with([], active=1, terminating=0))
+    assert running is not None and not running.finished
+
+
+def test_a_started_run_says_node_lost_then_ends_at_its_jobs_deadline() -> None:
+    """Running (the worker reported a stage), then its node is lost: NodeLost, Stalled, one line,
+    a Warning Event; at the Job's FailureTarget the run is Failed, DeadlineExceeded, though the
+    Job never reaches Failed and its pod never ends."""
+    res = apply(resource(), decide(resource(), World(now=NOW)))
+    res = replace(res, status={**res.status, "stage": "dataset", "progress": 30})
+    running = job_state(job_with([], active=1, ready=1, terminating=0))
+    assert running is not None
+    res = apply(res, decide(res, World(now=NOW, jobs=(running,))))
+    assert reason(res.status) == "Running"
+    pod = pod_state(stuck_pod())
+    assert pod is not None
+    silent = job_state(job_with([]))
+    assert silent is not None and not silent.finished
+    lost = decide(res, World(now=STUCK, jobs=(silent,), pod_problem=pod_problem([pod], STUCK)))
+    status = lost.status
+    assert status["phase"] == "Running" and reason(status) == "NodeLost", status
+    assert cond(status, "Stalled") == "True" and cond(status, "Reconciling") == "False"
+    assert POD in status["message"] and "\n" not in status["message"]
+    assert [(e.type, e.reason) for e in lost.events] == [("Warning", "NodeLost")]
+    res = apply(res, lost)
+
+    ended = job_state(job_with([FAILURE_TARGET]))
+    assert ended is not None
+    later = NOW + timedelta(seconds=151)
+    first = decide(res, World(now=later, jobs=(ended,)))
+    assert first.needs_outcome == ended
+    assert not end_may_come([pod], later)  # the reconciler does not wait for the pod's words
+    outcome = asyncio.run(read_outcome(ended, res, None, None))
+    assert isinstance(outcome, RunFailure)
+    failed = decide(res, World(now=later, jobs=(ended,), outcome=outcome))
+    assert failed.status["phase"] == "Failed" and reason(failed.status) == "DeadlineExceeded", failed.status
+    assert "deadline" in failed.status["message"]
+
+
+def test_the_pod_problem_of_another_pod_does_not_hide_the_lost_one() -> None:
+    pulling = copy.deepcopy(stuck_pod())
+    pulling["metadata"].pop("deletionTimestamp")
+    pulling["metadata"]["name"] = f"{JOB}-g1-other"
+    pulling["status"]["containerStatuses"][0]["state"] = {
+        "waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}
+    }
+    states = [s for s in (pod_state(pulling), pod_state(stuck_pod())) if s is not None]
+    assert pod_problem(states, STUCK).startswith("NodeLost: ")
+    assert pod_problem(states, NOW).startswith("ImagePullBackOff")
