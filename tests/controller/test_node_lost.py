@@ -135,6 +135,7 @@ def test_a_pod_past_its_grace_period_and_not_ended_is_node_lost_in_one_line() ->
     assert line.startswith("NodeLost: ") and "\n" not in line, line
     assert POD in line and "local" in line and "Terminating" in line and "taint manager" in line, line
     assert f"kubectl delete pod -n ns {POD} --force" in line, line
+    assert pod_problem([state], STUCK + timedelta(minutes=5)) == line  # the status stays put
     assert not end_may_come([state], STUCK)  # its end, and the worker's words, never come
 
 

@@ -102,13 +102,13 @@ def node_lost(pod: PodState, now: datetime) -> str:
         "EvictionByEvictionAPI": "evicted",
         "PreemptionByScheduler": "preempted by the scheduler",
     }.get(pod.deleted_by.partition(":")[0], "deleted")
-    waited = int((now - until).total_seconds())
+    # no time that grows: the line, and so the status, stays the same from one look to the next
     return (
         f"{NODE_LOST}: pod {pod.name} of Job {pod.job} was {why} and is stuck Terminating: {node} has not "
-        f"confirmed its end {waited}s after its grace period (down or cut off: kubectl get node {node}); "
-        f"no pod replaces it until then, so the run waits for the node, or for `kubectl delete pod -n "
-        f"{pod.namespace} {pod.name} --force` once the node is known to be down, or ends at its "
-        "Job's activeDeadlineSeconds"
+        f"confirmed its end, due by {pod.deleting_until} (down or cut off: kubectl get node {node}); no "
+        f"pod replaces it until then, so the run waits for the node, or for `kubectl delete pod -n "
+        f"{pod.namespace} {pod.name} --force` once the node is known to be down, or ends at its Job's "
+        "activeDeadlineSeconds"
     )
 
 
