@@ -183,18 +183,23 @@ def test_a_started_run_says_node_lost_then_ends_at_its_jobs_deadline() -> None:
     res = replace(res, status={**res.status, "stage": "dataset", "progress": 30})
     running = job_state(job_with([], active=1, ready=1, terminating=0))
     assert running is not None
-    res = apply(res, decide(res, World(now=NOW, jobs=(running,))))
-    assert reason(res.status) == "Running"
+    ready = decide(res, World(now=NOW, jobs=(running,)))
+    assert reason(ready.status) == "Running" and not ready.recheck  # its Job's events wake it
+    res = apply(res, ready)
     pod = pod_state(stuck_pod())
     assert pod is not None
     silent = job_state(job_with([]))
     assert silent is not None and not silent.finished
+    # evicted, its grace period not over: nothing announces its end, so the operator looks again
+    evicted = decide(res, World(now=EVICTED, jobs=(silent,), pod_problem=pod_problem([pod], EVICTED)))
+    assert reason(evicted.status) == "Running" and evicted.recheck
     lost = decide(res, World(now=STUCK, jobs=(silent,), pod_problem=pod_problem([pod], STUCK)))
     status = lost.status
     assert status["phase"] == "Running" and reason(status) == "NodeLost", status
     assert cond(status, "Stalled") == "True" and cond(status, "Reconciling") == "False"
     assert POD in status["message"] and "\n" not in status["message"]
     assert [(e.type, e.reason) for e in lost.events] == [("Warning", "NodeLost")]
+    assert lost.recheck  # until the node is back, or the pod force-deleted, or the deadline
     res = apply(res, lost)
 
     ended = job_state(job_with([FAILURE_TARGET]))

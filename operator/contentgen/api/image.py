@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -291,3 +292,12 @@ class ImageGenerationStatus(CommonStatus):
             "(olderVersions counts the rest; the catalog keeps every one)."
         ),
     ] = []
+
+
+def legacy_version(status: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A status from before versions (0.1): its images as version 1's fields (wire form); None
+    when it holds none."""
+    if not status.get("images"):
+        return None
+    provider = str(status.get("provider") or "")
+    return {"provider": provider, "images": status["images"], "loras": status.get("loras") or []}

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from pydantic import BaseModel
+
+from . import image, transcription
 from .common import CommonSpec, CommonStatus
 from .evaluation import LoraEvaluationSpec, LoraEvaluationStatus
 from .image import ImageGenerationSpec, ImageGenerationStatus
-from .lora import LoraTrainingSpec, LoraTrainingStatus
+from .lora import CLUSTER_ONLY_TRAINING, LoraTrainingSpec, LoraTrainingStatus
 from .transcription import TranscriptionSpec, TranscriptionStatus
 from .video import VideoGenerationSpec, VideoGenerationStatus
 
@@ -26,6 +31,15 @@ class Column:
     priority: int = 0
 
 
+# legacy(status): the outputs a status written before versions (0.1) holds, as version 1's fields
+# (wire form); None when it holds none
+Legacy = Callable[[Mapping[str, Any]], dict[str, Any] | None]
+
+
+def _no_legacy(_: Mapping[str, Any]) -> dict[str, Any] | None:
+    return None
+
+
 @dataclass(frozen=True)
 class Kind:
     kind: str
@@ -36,10 +50,27 @@ class Kind:
     status: type[CommonStatus]
     description: str
     columns: tuple[Column, ...]
+    # the latest version's fields, repeated at the top of its status (as before versions)
+    latest: tuple[str, ...] = ()
+    # what a version older than the status's detailed ones leaves out (dotted: a field of a field)
+    bulky: tuple[str, ...] = ()
+    # its outputs in a status from before versions (versions.adopt_legacy)
+    legacy: Legacy = _no_legacy
+    # the spec's fields (wire form, dotted) that only provider cluster reads: the offline provider
+    # runs the spec without them (run.offline_spec)
+    cluster_only: tuple[str, ...] = ()
 
     @property
     def singular(self) -> str:
         return self.kind.lower()
+
+    @property
+    def likeness_plan(self) -> type[BaseModel] | None:
+        """The model of the likeness evaluation its runs make (its spec's `evaluation`: a
+        LoraTraining's, a LoraEvaluation's); None for a kind that makes none."""
+        field = self.spec.model_fields.get("evaluation")
+        plan = field.annotation if field is not None else None
+        return plan if isinstance(plan, type) and issubclass(plan, BaseModel) else None
 
     @property
     def crd_name(self) -> str:
@@ -82,6 +113,9 @@ LORA_TRAINING = Kind(
             priority=1,
         ),
     ),
+    latest=("likeness",),
+    bulky=("likeness", "trainingLoss"),
+    cluster_only=tuple(f"training.{field}" for field, *_ in CLUSTER_ONLY_TRAINING),
 )
 IMAGE_GENERATION = Kind(
     kind="ImageGeneration",
@@ -101,6 +135,9 @@ IMAGE_GENERATION = Kind(
         ),
         Column("Place", ".status.pool.position", "integer", "Its place in the pool's queue.", priority=1),
     ),
+    latest=("images", "loras", "provider"),
+    legacy=image.legacy_version,
+    cluster_only=("memoryPlan",),
 )
 TRANSCRIPTION = Kind(
     kind="Transcription",
@@ -113,6 +150,8 @@ TRANSCRIPTION = Kind(
     columns=_columns(
         Column("Words", ".status.transcript.wordCount", "integer", "Words in the transcript."),
     ),
+    latest=("transcript",),
+    legacy=transcription.legacy_version,
 )
 
 LORA_EVALUATION = Kind(
@@ -129,6 +168,7 @@ LORA_EVALUATION = Kind(
         Column("Verdict", ".status.likeness.verdict", description="Whether it looks like the person."),
         Column("Median", ".status.likeness.median", "number", "The median face similarity to the person."),
     ),
+    latest=("likeness", "lora", "evaluation"),
 )
 
 VIDEO_GENERATION = Kind(
@@ -152,6 +192,8 @@ VIDEO_GENERATION = Kind(
         ),
         Column("Version", ".status.latestVersion", "integer", "The newest version.", priority=1),
     ),
+    latest=("video", "image", "loras", "provider"),
+    bulky=("video.likeness.samples", "video.likeness.reasons", "image.loras"),
 )
 
 KINDS: dict[str, Kind] = {

@@ -22,7 +22,7 @@ from .image import GeneratedImage, ImageVersion, ResolvedLora
 from .kinds import API_VERSION, KINDS, Kind
 from .lora import DatasetReport, DatasetSummary, LoraVersion
 from .transcription import TranscriptOutput, TranscriptVersion
-from .versions import LEGACY_VERSION, add_version
+from .versions import LEGACY_VERSION, add_version, without_fields
 from .video import GeneratedVideo, ResolvedImage, VideoVersion
 
 
@@ -346,16 +346,10 @@ def parse_termination(text: str) -> RunResult | RunFailure | None:
 
 def offline_spec(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
     """`spec` as the offline provider runs it (`contentgen run --offline`, `contentgen api
-    --offline`): provider offline, without the settings only provider cluster reads (a
-    LoraTraining's cluster-only training fields, an ImageGeneration's memoryPlan), which the
-    offline provider ignores and the API's rules refuse beside it. The request itself is
-    validated as asked, for its own provider, before."""
-    from .lora import CLUSTER_ONLY_TRAINING
-
+    --offline`): provider offline, without the settings only provider cluster reads (its kind's
+    `cluster_only` fields: a LoraTraining's cluster-only training fields, an ImageGeneration's
+    memoryPlan), which the offline provider ignores and the API's rules refuse beside it. The
+    request itself is validated as asked, for its own provider, before."""
     ran = {**spec, "provider": "offline"}
-    if kind == "LoraTraining" and isinstance(ran.get("training"), dict):
-        cluster_only = {field for field, *_ in CLUSTER_ONLY_TRAINING}
-        ran["training"] = {k: v for k, v in ran["training"].items() if k not in cluster_only}
-    if kind == "ImageGeneration":
-        ran.pop("memoryPlan", None)
-    return ran
+    declared = KINDS.get(kind)
+    return without_fields(ran, declared.cluster_only) if declared is not None else ran

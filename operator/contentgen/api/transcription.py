@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -99,3 +100,11 @@ class TranscriptionStatus(CommonStatus):
             "(olderVersions counts the rest; the catalog keeps every one)."
         ),
     ] = []
+
+
+def legacy_version(status: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A status from before versions (0.1): its transcript as version 1's fields (wire form); None
+    when it holds none."""
+    if not status.get("transcript"):
+        return None
+    return {"provider": str(status["transcript"].get("provider") or ""), "transcript": status["transcript"]}

@@ -13,61 +13,50 @@ from __future__ import annotations
 
 from typing import Any
 
+from .kinds import KINDS
 from .providers import placeholders
 
 LEGACY_VERSION = 1
 # A status is one object in etcd (1.5 MiB at most, by default), written on every change: it keeps
-# the newest MAX_STATUS_VERSIONS versions (olderVersions counts the rest), and of a LoRA version
-# older than the newest DETAILED_STATUS_VERSIONS it leaves out the likeness report (up to 20
-# checkpoints' scores) and the training loss curve (_BULKY, for videos too). The catalog keeps
-# every version whole (a version, or a field, the status no longer lists stays in its record), the
-# store each version's result.json and likeness.json.
+# the newest MAX_STATUS_VERSIONS versions (olderVersions counts the rest), and of a version older
+# than the newest DETAILED_STATUS_VERSIONS it leaves out what its kind declares bulky (Kind.bulky:
+# a LoRA version's likeness report, up to 20 checkpoints' scores, and its training loss curve; a
+# video's frame scores and reasons, and its picture's LoRAs). The catalog keeps every version whole
+# (a version, or a field, the status no longer lists stays in its record), the store each
+# version's result.json and likeness.json.
 MAX_STATUS_VERSIONS = 100
 DETAILED_STATUS_VERSIONS = 10
-# of a video version so old, its likeness keeps its numbers but not its frames' scores and
-# reasons, and its picture not the LoRAs that picture was made with (the version's own stay).
-_BULKY: dict[str, tuple[str, ...]] = {
-    "LoraTraining": ("likeness", "trainingLoss"),
-    "VideoGeneration": ("video.likeness.samples", "video.likeness.reasons", "image.loras"),
-}
-# The latest version's outputs, repeated at the top of the status (as before versions).
-_LATEST_FIELDS = {
-    "ImageGeneration": {"images": "images", "loras": "loras", "provider": "provider"},
-    "Transcription": {"transcript": "transcript"},
-    "LoraTraining": {"likeness": "likeness"},
-    "LoraEvaluation": {"likeness": "likeness", "lora": "lora", "evaluation": "evaluation"},
-    "VideoGeneration": {"video": "video", "image": "image", "loras": "loras", "provider": "provider"},
-}
 
 
 def version_numbers(status: dict[str, Any]) -> list[int]:
     return sorted(int(v.get("version") or 0) for v in status.get("versions") or [])
 
 
+def _legacy(kind: str, status: dict[str, Any]) -> dict[str, Any] | None:
+    """The outputs in the status that no version holds (a status written before versions), as
+    its kind declares them (Kind.legacy); None for none."""
+    declared = KINDS.get(kind)
+    if status.get("versions") or declared is None:
+        return None
+    return declared.legacy(status)
+
+
 def legacy_outputs(kind: str, status: dict[str, Any]) -> bool:
     """Outputs in the status that no version holds (a status written before versions)."""
-    if status.get("versions"):
-        return False
-    if kind == "ImageGeneration":
-        return bool(status.get("images"))
-    return kind == "Transcription" and bool(status.get("transcript"))
+    return _legacy(kind, status) is not None
 
 
 def adopt_legacy(kind: str, status: dict[str, Any]) -> dict[str, Any]:
     """`status` with outputs from before versions as version 1 (unchanged when there are none)."""
-    if not legacy_outputs(kind, status):
+    outputs = _legacy(kind, status)
+    if outputs is None:
         return status
     made = status.get("completedAt") or status.get("startedAt")
     entry: dict[str, Any] = {"version": LEGACY_VERSION, "createdAt": made}
     if status.get("phase") == "Succeeded":
         entry["generation"] = int(status.get("observedGeneration") or 0)
-    if kind == "ImageGeneration":
-        provider = str(status.get("provider") or "")
-        entry.update(provider=provider, images=status["images"], loras=status.get("loras") or [])
-    else:
-        provider = str(status["transcript"].get("provider") or "")
-        entry.update(provider=provider, transcript=status["transcript"])
-    entry["placeholder"] = placeholders(provider)
+    entry.update(outputs)
+    entry["placeholder"] = placeholders(str(outputs.get("provider") or ""))
     adopted = {**status, "versions": [{k: v for k, v in entry.items() if v is not None}]}
     adopted["latestVersion"] = LEGACY_VERSION
     return adopted
@@ -104,20 +93,22 @@ def add_version(kind: str, status: dict[str, Any], entry: dict[str, Any]) -> Non
         status["olderVersions"] = int(status.get("olderVersions") or 0) + dropped
     versions = versions[dropped:]
     older = len(versions) - DETAILED_STATUS_VERSIONS
+    declared = KINDS.get(kind)
+    bulky, latest = (declared.bulky, declared.latest) if declared is not None else ((), ())
     status["versions"] = [
-        _without(version, _BULKY.get(kind, ())) if n < older else version
-        for n, version in enumerate(versions)
+        without_fields(version, bulky) if n < older else version for n, version in enumerate(versions)
     ]
     newest = status["versions"][-1]
     status["latestVersion"] = int(newest["version"])
-    for field, source in _LATEST_FIELDS.get(kind, {}).items():
-        status[field] = newest.get(source, [] if field in ("images", "loras") else None)
+    for field in latest:
+        status[field] = newest.get(field, [] if field in ("images", "loras") else None)
         if status[field] is None:
             del status[field]
 
 
-def _without(version: dict[str, Any], paths: tuple[str, ...]) -> dict[str, Any]:
-    """`version` without the fields at `paths` (dotted: a field of a field), copied where changed."""
+def without_fields(version: dict[str, Any], paths: tuple[str, ...]) -> dict[str, Any]:
+    """`version` (or a spec) without the fields at `paths` (dotted: a field of a field), copied
+    where changed."""
     slim = dict(version)
     for path in paths:
         head, _, rest = path.partition(".")
@@ -126,7 +117,7 @@ def _without(version: dict[str, Any], paths: tuple[str, ...]) -> dict[str, Any]:
         if not rest:
             del slim[head]
         elif isinstance(slim[head], dict):
-            slim[head] = _without(slim[head], (rest,))
+            slim[head] = without_fields(slim[head], (rest,))
     return slim
 
 

@@ -183,8 +183,9 @@ def decide(res: Observed, world: World) -> Decision:
         ):
             return _stopping(res, status, newest, world, "" if stopping else why)
         decision = _finish(res, _running(res, status, newest, world), world)
-        # A pod that is never created sends no event: look again until it runs.
-        decision.recheck = decision.status.get("phase") == Phase.PENDING
+        # A pod that is never created sends no event, nor does a deleted pod's grace period running
+        # out (NodeLost): look again until it runs, and while none is ready.
+        decision.recheck = decision.status.get("phase") == Phase.PENDING or newest.ready == 0
         return decision
 
     if status.get("observedGeneration") == res.generation and status.get("phase") in (

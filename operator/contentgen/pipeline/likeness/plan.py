@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from contentgen.api import UsageLine
+from contentgen.api import KINDS, UsageLine
 from contentgen.api.lora import LIKENESS_IMAGE_SIZE, LIKENESS_MODEL
 from contentgen.api.providers import provider_entry
 from contentgen.pricing import evaluation_usage
@@ -44,10 +44,10 @@ def expected_usage(
 
 
 def of_spec(kind: str, spec: Mapping[str, Any]) -> Plan | None:
-    """The likeness evaluation a run of `spec` (as on the wire) makes: a LoraEvaluation's, or a
-    LoraTraining's unless it is turned off; None for other kinds."""
-    evaluation = spec.get("evaluation") or {}
-    if kind not in ("LoraTraining", "LoraEvaluation") or not evaluation.get("enabled", True):
+    """The likeness evaluation a run of `spec` (as on the wire) makes: its kind's likeness plan (a
+    LoraEvaluation's, or a LoraTraining's unless it is turned off); None for a kind without one."""
+    declared, evaluation = KINDS.get(kind), spec.get("evaluation") or {}
+    if declared is None or declared.likeness_plan is None or not evaluation.get("enabled", True):
         return None
     return Plan(
         str(evaluation.get("promptSet") or DEFAULT_SET), tuple(evaluation.get("seeds") or DEFAULT_SEEDS)
