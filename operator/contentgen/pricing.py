@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -63,6 +63,7 @@ from contentgen.api.lora import (
     checkpoints_stored,
 )
 from contentgen.api.providers import CLUSTER, FAL, provider_entry
+from contentgen.api.registry import UnknownKind
 from contentgen.api.video import VideoShape, shape_of_wire
 
 PRICES_AS_OF = "2026-11-22"
@@ -300,9 +301,11 @@ def scored_loras(spec: Mapping[str, Any]) -> int:
 
 
 def without_evaluation(kind: str, spec: Mapping[str, Any]) -> dict[str, Any] | None:
-    """`spec` with its likeness evaluation turned off, or None when it has none to turn off."""
-    evaluation = spec.get("evaluation") or {}
-    if kind != "LoraTraining" or not evaluation.get("enabled", True):
+    """`spec` with its likeness evaluation turned off, or None when it has none to turn off (its
+    kind's likeness plan has no switch, as a LoraEvaluation's, or none at all)."""
+    declared, evaluation = KINDS.get(kind), spec.get("evaluation") or {}
+    plan = declared.likeness_plan if declared is not None else None
+    if plan is None or "enabled" not in plan.model_fields or not evaluation.get("enabled", True):
         return None
     return {**spec, "evaluation": {**evaluation, "enabled": False}}
 
@@ -323,47 +326,150 @@ def pooled(kind: str, spec: Mapping[str, Any], cluster: ClusterPrices) -> bool:
     return wanted == "pool" and str(spec.get("model") or "flux-dev") in cluster.pooled_models
 
 
-def expected_gpu_seconds(
-    kind: str, spec: Mapping[str, Any], prices: PriceTable, *, baseline_cached: bool = False
-) -> float:
-    """provider: cluster: the GPU-seconds a run of `spec` is expected to hold (the Job's seconds,
-    from `prices.cluster`, times its GPUs): the weights' loading (none where a warm pool draws),
-    then the training steps and the likeness evaluation's pictures, the images, a LoraEvaluation's
-    pictures (with the LoRA, and without it unless `baseline_cached`), or the audio's assumed
-    hours."""
+# --- estimates: what a run will cost, known before it starts -------------------------------------
+
+Spec = Mapping[str, Any]
+# gpu_seconds(spec, prices, baseline_cached, loading): the seconds a Job of one GPU holds for a run
+# of `spec`, from `loading` (the weights' loading: none where a warm pool draws)
+GpuSeconds = Callable[[Spec, "PriceTable", bool, float], float]
+# usage(provider, spec, prices, baseline_cached): what a run of `spec` bills `provider`, at most
+Usage = Callable[[str, Spec, "PriceTable", bool], list[UsageLine]]
+
+
+def _assumes_nothing(_: PriceTable) -> str:
+    return ""
+
+
+@dataclass(frozen=True)
+class KindPricing:
+    """How a kind's run is estimated before it starts, declared once per kind (PRICING_KINDS)."""
+
+    kind: str
+    item: str  # what its GPU time on a provider's own GPUs is billed as (gpu_usage's item)
+    gpu_seconds: GpuSeconds
+    usage: Usage
+    # what its estimate assumes until the run has measured it, for the cost's detail ("": nothing)
+    assumes: Callable[[PriceTable], str] = _assumes_nothing
+
+
+def _training_seconds(spec: Spec, prices: PriceTable, baseline_cached: bool, loading: float) -> float:
+    """The training steps, then the likeness evaluation's pictures: one per prompt and seed with
+    each checkpoint scored, and once without a LoRA unless that is stored already."""
     cluster = prices.cluster
-    seconds = 0.0 if pooled(kind, spec, cluster) else cluster.startup_seconds
-    if kind == "LoraEvaluation":
-        prompt_set, seeds = _likeness_plan(spec.get("evaluation") or {})
-        pictures = LIKENESS_PROMPT_SETS.get(prompt_set, 0) * seeds * (1 if baseline_cached else 2)
-        seconds += pictures * cluster.image_seconds
-    elif kind == "ImageGeneration":
-        seconds += int(spec.get("numImages", 1)) * cluster.image_seconds
-    elif kind == "VideoGeneration":
-        seconds += shape_of_wire(spec).frames * cluster.video_frame_seconds
-    elif kind == "LoraTraining":
-        seconds += int((spec.get("training") or {}).get("steps", 1000)) * cluster.training_step_seconds
-        evaluation = spec.get("evaluation") or {}
-        if evaluation.get("enabled", True):  # a picture per prompt and seed with each checkpoint
-            prompt_set, seeds = _likeness_plan(evaluation)  # scored, and once without a LoRA
-            prompts = LIKENESS_PROMPT_SETS.get(prompt_set, 0)  # unless that is stored already
-            loras = scored_loras(spec) + (0 if baseline_cached else 1)
-            seconds += loras * prompts * seeds * cluster.image_seconds
-    else:
-        seconds += prices.assumed_audio_hours * cluster.audio_hour_seconds
-    return seconds * max(1, cluster.gpus.get(kind, 1))
+    seconds = loading + int((spec.get("training") or {}).get("steps", 1000)) * cluster.training_step_seconds
+    evaluation = spec.get("evaluation") or {}
+    if evaluation.get("enabled", True):
+        prompt_set, seeds = _likeness_plan(evaluation)
+        prompts = LIKENESS_PROMPT_SETS.get(prompt_set, 0)
+        loras = scored_loras(spec) + (0 if baseline_cached else 1)
+        seconds += loras * prompts * seeds * cluster.image_seconds
+    return seconds
 
 
 # The app that writes a LoraTraining's dataset captions (captioning: auto), per provider that bills
 # them (offline's cost nothing).
 CAPTION_APPS = {FAL.name: FAL_CAPTION_APP}
 
-CLUSTER_ITEMS = {
-    "LoraTraining": "lora-training",
-    "ImageGeneration": "image-generation",
-    "LoraEvaluation": "likeness-evaluation",
-    "VideoGeneration": "video-generation",
+
+def _training_usage(provider: str, spec: Spec, _: PriceTable, baseline_cached: bool) -> list[UsageLine]:
+    """The training steps, the dataset's captions (at most one per image) where they are billed,
+    and the likeness evaluation with its baseline, unless that is stored already."""
+    training = spec.get("training") or {}
+    lines = training_usage(provider, str(training.get("model", "")), int(training.get("steps", 1000)))
+    dataset = spec.get("dataset") or {}
+    caption_app = CAPTION_APPS.get(provider)
+    if dataset.get("captioning") == "auto" and caption_app:
+        frames = int(dataset.get("maxFrames", DEFAULT_MAX_FRAMES))
+        lines.append(UsageLine(provider=provider, item=caption_app, unit="request", quantity=frames))
+    evaluation = spec.get("evaluation") or {}
+    if evaluation.get("enabled", True):
+        lines += evaluation_usage(provider, *_likeness_plan(evaluation), baseline_cached=baseline_cached)
+    return lines
+
+
+def _image_seconds(spec: Spec, prices: PriceTable, _: bool, loading: float) -> float:
+    return loading + int(spec.get("numImages", 1)) * prices.cluster.image_seconds
+
+
+def _image_usage(provider: str, spec: Spec, _: PriceTable, __: bool) -> list[UsageLine]:
+    width, height = IMAGE_SIZES.get(str(spec.get("imageSize", "landscape_4_3")), (1024, 768))
+    count = int(spec.get("numImages", 1))
+    return image_usage(provider, str(spec.get("model", "flux-dev")), [(width, height)] * count)
+
+
+def _evaluation_seconds(spec: Spec, prices: PriceTable, baseline_cached: bool, loading: float) -> float:
+    """The pictures with the LoRA, and without it unless `baseline_cached`."""
+    prompt_set, seeds = _likeness_plan(spec.get("evaluation") or {})
+    pictures = LIKENESS_PROMPT_SETS.get(prompt_set, 0) * seeds * (1 if baseline_cached else 2)
+    return loading + pictures * prices.cluster.image_seconds
+
+
+def _evaluation_usage(provider: str, spec: Spec, _: PriceTable, baseline_cached: bool) -> list[UsageLine]:
+    prompt_set, seeds = _likeness_plan(spec.get("evaluation") or {})
+    return evaluation_usage(provider, prompt_set, seeds, baseline_cached=baseline_cached)
+
+
+def _video_seconds(spec: Spec, prices: PriceTable, _: bool, loading: float) -> float:
+    return loading + shape_of_wire(spec).frames * prices.cluster.video_frame_seconds
+
+
+def _video_usage(provider: str, spec: Spec, _: PriceTable, __: bool) -> list[UsageLine]:
+    return video_usage(provider, shape_of_wire(spec))
+
+
+def _transcription_seconds(_: Spec, prices: PriceTable, __: bool, loading: float) -> float:
+    return loading + prices.assumed_audio_hours * prices.cluster.audio_hour_seconds
+
+
+def _transcription_usage(provider: str, spec: Spec, prices: PriceTable, _: bool) -> list[UsageLine]:
+    """The audio's assumed hours on the dearest model it may run on, and its speaker labels."""
+    seconds, labels = prices.assumed_audio_hours * 3600, bool(spec.get("speakerLabels"))
+    models = [str(m) for m in spec.get("speechModels") or []]
+    model = max(models, key=lambda m: prices.price(provider, m, "audio-hour"), default="")
+    return transcription_usage(provider, seconds, labels, model=model)
+
+
+def _assumed_audio(prices: PriceTable) -> str:
+    return f"assuming {prices.assumed_audio_hours:g} h of audio until it is measured"
+
+
+PRICING_KINDS: dict[str, KindPricing] = {
+    p.kind: p
+    for p in (
+        KindPricing("LoraTraining", "lora-training", _training_seconds, _training_usage),
+        KindPricing("ImageGeneration", "image-generation", _image_seconds, _image_usage),
+        KindPricing("LoraEvaluation", "likeness-evaluation", _evaluation_seconds, _evaluation_usage),
+        KindPricing("VideoGeneration", "video-generation", _video_seconds, _video_usage),
+        KindPricing(
+            "Transcription", "transcription", _transcription_seconds, _transcription_usage, _assumed_audio
+        ),
+    )
 }
+
+
+def pricing_kind(kind: str) -> KindPricing:
+    """How `kind` is priced; UnknownKind for a kind PRICING_KINDS does not declare (never another
+    kind's price)."""
+    try:
+        return PRICING_KINDS[kind]
+    except KeyError:
+        raise UnknownKind(
+            f"kind {kind!r} has no pricing: declare how it is priced in contentgen.pricing.PRICING_KINDS"
+            f" (known: {', '.join(sorted(PRICING_KINDS))})"
+        ) from None
+
+
+def expected_gpu_seconds(
+    kind: str, spec: Mapping[str, Any], prices: PriceTable, *, baseline_cached: bool = False
+) -> float:
+    """provider: cluster: the GPU-seconds a run of `spec` is expected to hold (the Job's seconds,
+    from `prices.cluster`, times its GPUs): the weights' loading (none where a warm pool draws),
+    then its kind's work (KindPricing.gpu_seconds; a likeness baseline stored already,
+    `baseline_cached`, is not drawn again)."""
+    cluster = prices.cluster
+    loading = 0.0 if pooled(kind, spec, cluster) else cluster.startup_seconds
+    seconds = pricing_kind(kind).gpu_seconds(spec, prices, baseline_cached, loading)
+    return seconds * max(1, cluster.gpus.get(kind, 1))
 
 
 def expected_usage(
@@ -371,36 +477,11 @@ def expected_usage(
 ) -> list[UsageLine]:
     """What a run of `spec` should bill, known before it starts (a LoraEvaluation's `spec` with
     the provider it runs on, and whether its baseline is stored already: `baseline_cached`)."""
-    provider = str(spec.get("provider", ""))
+    provider, declared = str(spec.get("provider", "")), pricing_kind(kind)
     if provider_entry(provider).own_gpus:
         seconds = expected_gpu_seconds(kind, spec, prices, baseline_cached=baseline_cached)
-        return gpu_usage(provider, CLUSTER_ITEMS.get(kind, "transcription"), seconds)
-    if kind == "LoraEvaluation":
-        prompt_set, seeds = _likeness_plan(spec.get("evaluation") or {})
-        return evaluation_usage(provider, prompt_set, seeds, baseline_cached=baseline_cached)
-    if kind == "VideoGeneration":
-        return video_usage(provider, shape_of_wire(spec))
-    if kind == "ImageGeneration":
-        width, height = IMAGE_SIZES.get(str(spec.get("imageSize", "landscape_4_3")), (1024, 768))
-        count = int(spec.get("numImages", 1))
-        return image_usage(provider, str(spec.get("model", "flux-dev")), [(width, height)] * count)
-    if kind == "LoraTraining":
-        training = spec.get("training") or {}
-        lines = training_usage(provider, str(training.get("model", "")), int(training.get("steps", 1000)))
-        dataset = spec.get("dataset") or {}
-        caption_app = CAPTION_APPS.get(provider)  # the captions' app, where it bills them
-        if dataset.get("captioning") == "auto" and caption_app:  # at most one per image
-            frames = int(dataset.get("maxFrames", DEFAULT_MAX_FRAMES))
-            lines.append(UsageLine(provider=provider, item=caption_app, unit="request", quantity=frames))
-        evaluation = spec.get("evaluation") or {}
-        if evaluation.get("enabled", True):  # the baseline too, unless it is stored already
-            lines += evaluation_usage(provider, *_likeness_plan(evaluation), baseline_cached=baseline_cached)
-        return lines
-    seconds, labels = prices.assumed_audio_hours * 3600, bool(spec.get("speakerLabels"))
-    models = [str(m) for m in spec.get("speechModels") or []]
-    # before it runs, the dearest model it may run on
-    model = max(models, key=lambda m: prices.price(provider, m, "audio-hour"), default="")
-    return transcription_usage(provider, seconds, labels, model=model)
+        return gpu_usage(provider, declared.item, seconds)
+    return declared.usage(provider, spec, prices, baseline_cached)
 
 
 # --- where a price comes from ------------------------------------------------------------------
@@ -526,8 +607,9 @@ def estimated(
 ) -> Cost:
     """The cost a status shows when a run starts: its estimate, the resource's earlier spend."""
     usd, detail = priced(expected_usage(kind, spec, prices, baseline_cached=baseline_cached), prices)
-    if kind == "Transcription" and usd > 0:
-        detail += f" (assuming {prices.assumed_audio_hours:g} h of audio until it is measured)"
+    assumed = pricing_kind(kind).assumes(prices)
+    if assumed and usd > 0:
+        detail += f" ({assumed})"
     return Cost(
         estimated_usd=usd,
         by_month=dict((previous or {}).get("byMonth") or {}),

@@ -1,7 +1,7 @@
 """A kind defined only in the tests (tests/kinds/haiku/: one module per layer) goes through every
 layer as the product's kinds do: validation, a laptop run (`contentgen run`: the pipeline's runner,
-the store, the catalog), the operator's decisions, and the HTTP API (a create that runs, its
-record, the OpenAPI document). Nothing in operator/ names it."""
+the store, the catalog), its estimate, the operator's decisions, and the HTTP API (a
+create that runs, its record, the OpenAPI document). Nothing in operator/ names it."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import pytest
 import pytest_asyncio
 
 from contentgen.api import KINDS, Artifact, RunResult
+from contentgen.api.registry import UnknownKind
 from contentgen.catalog import open_catalog
 from contentgen.catalog.mongo import MongoCatalog
 from contentgen.cli.main import main
@@ -27,6 +28,7 @@ from contentgen.controller.reconcile import Observed, World, decide
 from contentgen.httpapi import create_app
 from contentgen.httpapi.creating import LocalCreator
 from contentgen.pipeline.settings import PipelineSettings
+from contentgen.pricing import PRICING_KINDS, PriceTable, estimated, expected_usage
 from contentgen.store import LocalStore
 from tests.conftest import ROOT
 from tests.harness.creators import LOCAL, laptop_settings
@@ -124,6 +126,25 @@ def test_the_operator_runs_it_and_records_its_version() -> None:
     assert done.outcome_recorded == outcome
     # no LoRA's conditions: its controller declaration asks for none
     assert not [c for c in done.status["conditions"] if c["type"].startswith("Likeness")]
+
+
+def test_its_estimate_is_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Priced as its pricing declaration says (tests/kinds/haiku/pricing.py), not as a transcript."""
+    prices = PriceTable(items={"offline": {"haiku": {"request": 0.25}}})  # the offline provider, priced
+    spec = {"owner": "alice", "season": "spring", "provider": "offline"}
+    cost = estimated("Haiku", spec, prices, None)
+    assert (cost.estimated_usd, cost.detail) == (
+        0.25,
+        f"estimate: 1 request of haiku x $0.25 (table, as of {prices.as_of})",
+    )
+    # on a provider's own GPUs: the weights' loading and its second of writing, as its own item
+    [line] = expected_usage("Haiku", {**spec, "provider": "cluster"}, prices)
+    loading = prices.cluster.startup_seconds
+    assert (line.item, line.unit, line.quantity) == ("haiku-writing", "gpu-hour", (loading + 1) / 3600)
+    # a kind without a pricing declaration is refused, never priced as another kind
+    monkeypatch.delitem(PRICING_KINDS, "Haiku")
+    with pytest.raises(UnknownKind, match="kind 'Haiku' has no pricing"):
+        estimated("Haiku", spec, prices, None)
 
 
 @pytest_asyncio.fixture
