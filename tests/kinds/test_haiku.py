@@ -1,6 +1,6 @@
 """A kind defined only in the tests (tests/kinds/haiku/: one module per layer) goes through every
 layer as the product's kinds do: validation, a laptop run (`contentgen run`: the pipeline's runner,
-the store, the catalog), its estimate, the operator's decisions, and the HTTP API (a
+the store, the catalog), its estimate, the operator's decisions and watches, and the HTTP API (a
 create that runs, its record, the OpenAPI document). Nothing in operator/ names it."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import kopf
 import mongomock
 import pytest
 import pytest_asyncio
@@ -23,6 +24,7 @@ from contentgen.api.registry import UnknownKind
 from contentgen.catalog import open_catalog
 from contentgen.catalog.mongo import MongoCatalog
 from contentgen.cli.main import main
+from contentgen.controller.handlers import register_kinds
 from contentgen.controller.observe import JobState
 from contentgen.controller.reconcile import Observed, World, decide
 from contentgen.httpapi import create_app
@@ -145,6 +147,23 @@ def test_its_estimate_is_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delitem(PRICING_KINDS, "Haiku")
     with pytest.raises(UnknownKind, match="kind 'Haiku' has no pricing"):
         estimated("Haiku", spec, prices, None)
+
+
+def test_the_operator_watches_it_when_it_starts() -> None:
+    """The operator's watches are made when it starts, over the kinds registered by then
+    (controller/handlers.register_kinds): Haiku, registered after the handlers' import, has its
+    index and its event handler as every kind has, each once."""
+    registry = kopf.OperatorRegistry()
+    names = register_kinds(registry)
+    assert names[0] == "loras_by_name" and "haikus_by_uid" in names
+    indexes = {h.id: h.selector.any_name for h in registry._indexing.get_all_handlers() if h.selector}
+    events = {h.id: h.selector.any_name for h in registry._watching.get_all_handlers() if h.selector}
+    assert indexes["haikus_by_uid"] == events["haiku-event"] == "haikus"
+    assert set(indexes) == set(names)
+    assert set(events) == {f"{k.singular}-event" for k in KINDS.values()}
+    register_kinds(registry)  # again: nothing watched twice
+    assert len(registry._watching.get_all_handlers()) == len(KINDS)
+    assert len(registry._indexing.get_all_handlers()) == len(names)
 
 
 @pytest_asyncio.fixture

@@ -18,6 +18,7 @@ import concurrent.futures
 import json
 import logging
 import os
+import weakref
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -85,8 +86,8 @@ class NoDiffBase(kopf.AnnotationsDiffBaseStorage):
 
 def _operator(kwargs: dict[str, Any]) -> Operator:
     op: Operator = kwargs["memo"].operator
-    if INDEXES[0] not in op.indexes:
-        op.indexes.update({name: kwargs[name] for name in INDEXES if name in kwargs})
+    if BY_NAME not in op.indexes:
+        op.indexes.update({name: kwargs[name] for name in index_names() if name in kwargs})
     return op
 
 
@@ -175,7 +176,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 
 
 async def _work_when_indexed(op: Operator, informers: list[Informer[Any]]) -> None:
-    while INDEXES[0] not in op.indexes:  # the first handler call hands us kopf's indexes
+    while BY_NAME not in op.indexes:  # the first handler call hands us kopf's indexes
         await asyncio.sleep(0.05)
     for informer in informers:  # and every Job and pod of ours is known
         await informer.synced.wait()
@@ -212,7 +213,9 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 # (async, though they do no I/O: kopf runs a plain function on its thread pool, one hop per event)
 
 
-@kopf.index(GROUP, VERSION, "loratrainings")
+BY_NAME = "loras_by_name"
+
+
 async def loras_by_name(body: kopf.Body, **_: Any) -> dict[tuple[str, str], LoraState]:
     return {(body["metadata"]["namespace"], body["metadata"]["name"]): lora_state(dict(body))}
 
@@ -233,26 +236,29 @@ def _kept(body: kopf.Body) -> Kept:
     return Kept(json.dumps(kept, separators=(",", ":")), spender(dict(body)))
 
 
-def _register_index(kind: Kind) -> str:
-    name = f"{kind.plural}_by_uid"
+def _by_uid(kind: Kind) -> str:
+    return f"{kind.plural}_by_uid"
+
+
+def index_names() -> list[str]:
+    """kopf's indexes of the custom resources, of every kind registered by now."""
+    return [BY_NAME, *(_by_uid(k) for k in KINDS.values())]
+
+
+def _register_index(kind: Kind, registry: kopf.OperatorRegistry) -> None:
+    name = _by_uid(kind)
 
     async def index(body: kopf.Body, **_: Any) -> dict[tuple[str, str], Kept]:
         return {(body["metadata"]["namespace"], body["metadata"]["uid"]): _kept(body)}
 
     index.__name__ = name
-    kopf.index(GROUP, VERSION, kind.plural, id=name)(index)
-    return name
+    kopf.index(GROUP, VERSION, kind.plural, id=name, registry=registry)(index)
 
-
-INDEXES = [  # kopf's: the custom resources
-    "loras_by_name",
-    *[_register_index(k) for k in KINDS.values()],
-]
 
 # --- events --------------------------------------------------------------------------------------
 
 
-def _register(kind: Kind) -> None:
+def _register(kind: Kind, registry: kopf.OperatorRegistry) -> None:
     declared = controller_kind(kind.kind)
 
     async def on_event(**kwargs: Any) -> None:
@@ -281,11 +287,33 @@ def _register(kind: Kind) -> None:
         wake(op, kind.kind, namespace, uid)
 
     on_event.__name__ = f"{kind.singular}_event"
-    kopf.on.event(GROUP, VERSION, kind.plural, id=f"{kind.singular}-event")(on_event)
+    kopf.on.event(GROUP, VERSION, kind.plural, id=f"{kind.singular}-event", registry=registry)(on_event)
 
 
-for _kind in KINDS.values():
-    _register(_kind)
+# the kinds each registry watches already
+_WATCHED: weakref.WeakKeyDictionary[kopf.OperatorRegistry, set[str]] = weakref.WeakKeyDictionary()
+
+
+def register_kinds(registry: kopf.OperatorRegistry | None = None) -> list[str]:
+    """Watch every kind registered by now (api.KINDS) in `registry` (kopf's default): its index by
+    uid and its events, each kind once, beside the LoraTrainings' index by name. kopf's import of
+    this module, when the operator starts, calls it; a kind registered in the process later is
+    watched once this is called again before kopf runs (not from a startup handler: kopf sets up
+    its indexes before it calls those). The names of the indexes."""
+    registry = registry if registry is not None else kopf.get_default_registry()
+    if registry not in _WATCHED:
+        kopf.index(GROUP, VERSION, "loratrainings", id=BY_NAME, registry=registry)(loras_by_name)
+    watched = _WATCHED.setdefault(registry, set())
+    new = [k for k in KINDS.values() if k.kind not in watched]
+    for kind in new:
+        _register_index(kind, registry)
+    for kind in new:
+        _register(kind, registry)
+    watched.update(k.kind for k in new)
+    return index_names()
+
+
+register_kinds()
 
 
 # --- Jobs and pods: informers of our own (informer.py) -------------------------------------------
