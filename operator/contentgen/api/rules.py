@@ -1,0 +1,346 @@
+"""A rule over a spec's fields, declared once as typed terms and made into its three forms: the CEL
+rule the API server enforces at admission (`x-kubernetes-validations`), its Python check
+(`contentgen validate`, the models' validation) and its JSON Schema (the HTTP API's document,
+httpapi/request_rules.py), so the three cannot drift apart.
+
+A rule holds where any of its terms does, in order (CEL's `||`, and Python's `any`, stop at the
+first: a term after `Absent(f)` may read `f`). A term's JSON Schema is the spec as sent, its
+defaults left out, so a field's default says what its absence means; None where JSON Schema
+cannot say the term (two values compared or multiplied, a frame count on a grid).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic.alias_generators import to_snake
+
+from .base import CelRule
+
+JsonDict = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SpecField:
+    """A spec's field as the rules read it: its wire name, its JSON type, its default (None: none)."""
+
+    name: str
+    json_type: str
+    default: Any = None
+
+    @property
+    def attribute(self) -> str:
+        return to_snake(self.name)
+
+    def value(self, spec: Any) -> Any:
+        return getattr(spec, self.attribute)
+
+    def has(self) -> JsonDict:
+        """`has(self.field)` as pydantic reads it: present and not null."""
+        return {"required": [self.name], "properties": {self.name: {"type": self.json_type}}}
+
+    def cel_literal(self, value: Any) -> str:
+        if isinstance(value, str):
+            return f"'{value}'"
+        return repr(float(value)) if self.json_type == "number" else repr(value)
+
+
+class Term(ABC):
+    """One alternative of a rule."""
+
+    # CEL that needs no parentheses after `!`
+    atomic = False
+
+    @abstractmethod
+    def cel(self) -> str: ...
+
+    @abstractmethod
+    def check(self, spec: Any) -> bool: ...
+
+    @abstractmethod
+    def json_schema(self) -> list[JsonDict] | None:
+        """The term's alternatives in JSON Schema (any of them holds); None: it cannot say it."""
+
+
+@dataclass(frozen=True)
+class Has(Term):
+    field: SpecField
+    atomic = True
+
+    def cel(self) -> str:
+        return f"has(self.{self.field.name})"
+
+    def check(self, spec: Any) -> bool:
+        return self.field.value(spec) is not None
+
+    def json_schema(self) -> list[JsonDict]:
+        return [self.field.has()]
+
+
+@dataclass(frozen=True)
+class Not(Term):
+    term: Term
+
+    def cel(self) -> str:
+        inner = self.term.cel()
+        return f"!{inner}" if self.term.atomic else f"!({inner})"
+
+    def check(self, spec: Any) -> bool:
+        return not self.term.check(spec)
+
+    def json_schema(self) -> list[JsonDict] | None:
+        said = self.term.json_schema()
+        if said is None:
+            return None
+        return [{"not": said[0] if len(said) == 1 else {"anyOf": said}}]
+
+
+@dataclass(frozen=True)
+class Absent(Term):
+    field: SpecField
+    atomic = True
+
+    def cel(self) -> str:
+        return f"!has(self.{self.field.name})"
+
+    def check(self, spec: Any) -> bool:
+        return self.field.value(spec) is None
+
+    def json_schema(self) -> list[JsonDict]:
+        return [{"not": self.field.has()}]
+
+
+@dataclass(frozen=True)
+class Either(Term):
+    """Any of `terms` (one alternative in JSON Schema, so `Not` can take it whole)."""
+
+    terms: tuple[Term, ...]
+
+    def cel(self) -> str:
+        return " || ".join(t.cel() for t in self.terms)
+
+    def check(self, spec: Any) -> bool:
+        return any(t.check(spec) for t in self.terms)
+
+    def json_schema(self) -> list[JsonDict] | None:
+        return _joined("anyOf", self.terms)
+
+
+@dataclass(frozen=True)
+class Both(Term):
+    terms: tuple[Term, ...]
+
+    def cel(self) -> str:
+        # `&&` binds tighter than the `||` inside a term
+        return " && ".join(t.cel() if t.atomic else f"({t.cel()})" for t in self.terms)
+
+    def check(self, spec: Any) -> bool:
+        return all(t.check(spec) for t in self.terms)
+
+    def json_schema(self) -> list[JsonDict] | None:
+        return _joined("allOf", self.terms)
+
+
+@dataclass(frozen=True)
+class Differs(Term):
+    """The field is not `value` (its default where it is left out)."""
+
+    field: SpecField
+    value: str
+
+    def cel(self) -> str:
+        return f"self.{self.field.name} != {self.field.cel_literal(self.value)}"
+
+    def check(self, spec: Any) -> bool:
+        return bool(self.field.value(spec) != self.value)
+
+    def json_schema(self) -> list[JsonDict]:
+        name = self.field.name
+        named: JsonDict = {"required": [name], "properties": {name: {"const": self.value}}}
+        left_out = {"anyOf": [{"not": {"required": [name]}}, named]}
+        return [{"not": left_out if self.value == self.field.default else named}]
+
+
+@dataclass(frozen=True)
+class Equals(Term):
+    """The field is one of `values` (its default where it is left out), said as CEL's `==`."""
+
+    field: SpecField
+    values: tuple[str, ...]
+
+    def cel(self) -> str:
+        return " || ".join(f"self.{self.field.name} == {self.field.cel_literal(v)}" for v in self.values)
+
+    def check(self, spec: Any) -> bool:
+        return self.field.value(spec) in self.values
+
+    def json_schema(self) -> list[JsonDict]:
+        name = self.field.name
+        named: JsonDict = {"required": [name], "properties": {name: {"enum": list(self.values)}}}
+        return [named, *([{"not": {"required": [name]}}] if self.field.default in self.values else [])]
+
+
+@dataclass(frozen=True)
+class In(Term):
+    """The field's value is one of `values` (CEL's `in`; read after `Absent`)."""
+
+    field: SpecField
+    values: tuple[Any, ...]
+
+    def cel(self) -> str:
+        listed = ", ".join(self.field.cel_literal(v) for v in self.values)
+        return f"self.{self.field.name} in [{listed}]"
+
+    def check(self, spec: Any) -> bool:
+        return self.field.value(spec) in self.values
+
+    def json_schema(self) -> list[JsonDict]:
+        return [{"properties": {self.field.name: {"enum": list(self.values)}}}]
+
+
+@dataclass(frozen=True)
+class Between(Term):
+    """low ≤ the field ≤ high, and on the grid step·k + 1 where step > 1 (read after `Absent`)."""
+
+    field: SpecField
+    low: int
+    high: int
+    step: int = 1
+
+    def cel(self) -> str:
+        name = self.field.name
+        grid = f" && (self.{name} - 1) % {self.step} == 0" if self.step > 1 else ""
+        return f"(self.{name} >= {self.low} && self.{name} <= {self.high}{grid})"
+
+    def check(self, spec: Any) -> bool:
+        value = self.field.value(spec)
+        return bool(self.low <= value <= self.high and (value - 1) % self.step == 0)
+
+    def json_schema(self) -> list[JsonDict] | None:
+        if self.step > 1:
+            return None  # JSON Schema's multipleOf cannot shift by one
+        return [{"properties": {self.field.name: {"minimum": self.low, "maximum": self.high}}}]
+
+
+@dataclass(frozen=True)
+class ProductBetween(Term):
+    """low ≤ the field times `by` (`by_default` where `by` is left out) ≤ high (read after `Absent`)."""
+
+    field: SpecField
+    by: SpecField
+    by_default: float
+    low: int
+    high: int
+
+    def cel(self) -> str:
+        by = f"(has(self.{self.by.name}) ? double(self.{self.by.name}) : {float(self.by_default)})"
+        product = f"self.{self.field.name} * {by}"
+        return f"({product} >= {float(self.low)} && {product} <= {float(self.high)})"
+
+    def check(self, spec: Any) -> bool:
+        by = self.by.value(spec)
+        product = self.field.value(spec) * float(by if by is not None else self.by_default)
+        return bool(self.low <= product <= self.high)
+
+    def json_schema(self) -> None:
+        return None  # two values multiplied
+
+
+@dataclass(frozen=True)
+class Empty(Term):
+    """The list is left out or empty."""
+
+    field: SpecField
+
+    def cel(self) -> str:
+        return f"!has(self.{self.field.name}) || size(self.{self.field.name}) == 0"
+
+    def check(self, spec: Any) -> bool:
+        return not self.field.value(spec)
+
+    def json_schema(self) -> list[JsonDict]:
+        return [{"properties": {self.field.name: {"maxItems": 0}}}]
+
+
+@dataclass(frozen=True)
+class NoneHas(Term):
+    """No entry of the list (left out: none) has the entry field `key`."""
+
+    field: SpecField
+    key: str
+
+    def cel(self) -> str:
+        name = self.field.name
+        return f"!has(self.{name}) || self.{name}.all(l, !has(l.{self.key}))"
+
+    def check(self, spec: Any) -> bool:
+        attribute = to_snake(self.key)
+        return all(getattr(entry, attribute) is None for entry in self.field.value(spec))
+
+    def json_schema(self) -> list[JsonDict]:
+        return [{"properties": {self.field.name: {"items": {"not": {"required": [self.key]}}}}}]
+
+
+def _joined(keyword: str, terms: tuple[Term, ...]) -> list[JsonDict] | None:
+    said = _alternatives(terms)
+    return None if said is None else [{keyword: said}]
+
+
+def _alternatives(terms: tuple[Term, ...]) -> list[JsonDict] | None:
+    said = [t.json_schema() for t in terms]
+    return None if any(s is None for s in said) else [a for s in said if s is not None for a in s]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A spec holds where any of `terms` does; else `message`, at `field`."""
+
+    field: SpecField
+    message: str
+    terms: tuple[Term, ...]
+
+    def cel_rule(self) -> CelRule:
+        holds = Either(self.terms)
+        return CelRule(
+            rule=holds.cel(), message=self.message, check=holds.check, field_path=f".{self.field.name}"
+        )
+
+    def json_schema(self) -> JsonDict | None:
+        said = _alternatives(self.terms)
+        if said is None:
+            return None
+        return said[0] if len(said) == 1 else {"anyOf": said}
+
+
+@dataclass(frozen=True)
+class ForModel:
+    """Rules for one model (`model` is `name`): every other model passes them."""
+
+    model: SpecField
+    name: str
+
+    def takes(self, field: SpecField, message: str, holds: Term | None = None) -> Rule:
+        """The model takes `field` where `holds` does (None: no value of it): the field left out, or
+        another model, or `holds`."""
+        return Rule(
+            field, message, (Absent(field), Differs(self.model, self.name), *([holds] if holds else []))
+        )
+
+    def needs(self, field: SpecField, message: str, holds: Term) -> Rule:
+        """The model needs `holds`, whatever the spec leaves out: the error names `field`."""
+        return Rule(field, message, (holds, Differs(self.model, self.name)))
+
+
+@dataclass(frozen=True)
+class GeneratedRule:
+    """A rule's CEL with its Python check (`cel`), and its JSON Schema (None: JSON Schema cannot
+    say it)."""
+
+    cel: CelRule
+    json_schema: JsonDict | None
+
+
+def generate(rule: Rule) -> GeneratedRule:
+    return GeneratedRule(rule.cel_rule(), rule.json_schema())

@@ -1,0 +1,284 @@
+"""The video models VideoGeneration runs on and what each takes, as one table (`MODELS`): the rules
+(limits.py), the docs' models table and a run's shape (shape.py) are all made from it, so a limit is
+said once.
+
+Each model's limits are what its provider documents: fal's app pages (the input schema of each app,
+read 2026-11-24), diffusers' Wan and LTX-Video pipelines for provider cluster. Where a page leaves a
+value out, the table is narrower than the provider may be (a request the provider would refuse is
+never admitted), and says so in `notes`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+VideoModel = Literal[
+    "wan-2.2-t2v",
+    "wan-2.2-i2v",
+    "ltx-video-13b",
+    "kling-2.5-turbo",
+    "wan-1.3b-t2v",
+    "wan-14b-i2v",
+    "ltx-video",
+]
+Resolution = Literal["480p", "580p", "720p", "1080p"]
+AspectRatio = Literal["16:9", "9:16", "1:1", "4:3", "3:4", "auto"]
+Mode = Literal["text", "image"]
+DEFAULT_MODEL: VideoModel = "wan-2.2-t2v"
+DEFAULT_PROVIDER: Literal["fal", "offline", "cluster"] = "fal"
+# The family every LoraTraining's LoRA is made for: fal's two trainers (flux-lora-fast-training,
+# flux-lora-portrait-trainer) and the cluster's trainer all train FLUX.1 LoRAs, which no video model
+# can load (their layers are not FLUX's), so a video's loraRef is refused at admission.
+LORA_TRAINING_FAMILY = "FLUX.1"
+# A video's frames when neither numFrames nor durationSeconds says, for a model that takes
+# durations only (Kling): its default duration at the frame rate assumed for it.
+ASSUMED_FPS = 24
+
+
+@dataclass(frozen=True)
+class VideoModelInfo:
+    """One model: the provider that runs it and what it takes, as that provider documents it."""
+
+    name: str
+    provider: Literal["fal", "cluster"]
+    modes: tuple[Mode, ...]  # text: from the prompt alone; image: animates a picture
+    apps: dict[str, str]  # mode -> fal's app, or the diffusers pipeline on the cluster
+    frames: tuple[int, int] | None  # numFrames' range (inclusive); None: durations only
+    frame_step: int  # numFrames is frame_step·k + 1 (the VAE's temporal stride); 1: any
+    default_frames: int
+    fps: tuple[int, ...] | tuple[int, int] | None  # fps_range's (min, max), or the only choices
+    fps_range: bool  # fps is a range (True) or a set of choices (False)
+    default_fps: int | None  # None: the provider's own, not settable
+    durations: tuple[int, ...]  # seconds a model with durations only takes
+    resolutions: tuple[Resolution, ...]  # () : not settable
+    default_resolution: Resolution | None
+    aspect_ratios: tuple[AspectRatio, ...]
+    default_aspect_ratio: AspectRatio
+    loras: bool
+    family: str  # the model family its LoRAs are made for (Wan 2.2, Wan 2.1, LTX-Video, Kling)
+    price: str  # in words, for the docs; the table's numbers are in pricing.py
+    source: str  # where the limits were read
+    notes: str = ""
+
+    def takes(self, mode: Mode) -> bool:
+        return mode in self.modes
+
+
+_FAL_WAN_T2V = "https://fal.ai/models/fal-ai/wan/v2.2-a14b/text-to-video/lora/llms.txt"
+_FAL_WAN_I2V = "https://fal.ai/models/fal-ai/wan/v2.2-a14b/image-to-video/llms.txt"
+_FAL_LTX = "https://fal.ai/models/fal-ai/ltxv-13b-098-distilled/extend/llms.txt"
+_FAL_KLING = "https://fal.ai/models/fal-ai/kling-video/v2.5-turbo/pro/image-to-video/llms.txt"
+_DIFFUSERS_WAN = "https://huggingface.co/docs/diffusers/api/pipelines/wan"
+_DIFFUSERS_LTX = "https://huggingface.co/docs/diffusers/api/pipelines/ltx_video"
+
+MODELS: dict[str, VideoModelInfo] = {
+    m.name: m
+    for m in (
+        VideoModelInfo(
+            name="wan-2.2-t2v",
+            provider="fal",
+            modes=("text",),
+            apps={"text": "fal-ai/wan/v2.2-a14b/text-to-video/lora"},
+            frames=(17, 161),
+            frame_step=1,
+            default_frames=81,
+            fps=(4, 60),
+            fps_range=True,
+            default_fps=16,
+            durations=(),
+            resolutions=("480p", "580p", "720p"),
+            default_resolution="480p",
+            aspect_ratios=("16:9", "9:16", "1:1"),
+            default_aspect_ratio="16:9",
+            loras=True,
+            family="Wan 2.2",
+            price="$0.10 per second of video",
+            source=_FAL_WAN_T2V,
+            notes="the app that takes LoRAs made for Wan 2.2",
+        ),
+        VideoModelInfo(
+            name="wan-2.2-i2v",
+            provider="fal",
+            modes=("image",),
+            apps={"image": "fal-ai/wan/v2.2-a14b/image-to-video"},
+            frames=(17, 161),
+            frame_step=1,
+            default_frames=81,
+            fps=(4, 60),
+            fps_range=True,
+            default_fps=16,
+            durations=(),
+            resolutions=("480p", "580p", "720p"),
+            default_resolution="480p",
+            aspect_ratios=("auto", "16:9", "9:16", "1:1"),
+            default_aspect_ratio="auto",
+            loras=False,
+            family="Wan 2.2",
+            price="$0.04 (480p), $0.06 (580p), $0.08 (720p) per second of video, counted at 16 frames "
+            "a second",
+            source=_FAL_WAN_I2V,
+            notes="a picture of another aspect ratio is resized and centre-cropped",
+        ),
+        VideoModelInfo(
+            name="ltx-video-13b",
+            provider="fal",
+            modes=("text", "image"),
+            apps={
+                "text": "fal-ai/ltxv-13b-098-distilled",
+                "image": "fal-ai/ltxv-13b-098-distilled/image-to-video",
+            },
+            frames=(9, 1441),
+            frame_step=1,
+            default_frames=121,
+            fps=(24,),
+            fps_range=False,
+            default_fps=24,
+            durations=(),
+            resolutions=("480p", "720p"),
+            default_resolution="720p",
+            aspect_ratios=("16:9", "9:16", "1:1", "auto"),
+            default_aspect_ratio="16:9",
+            loras=True,
+            family="LTX-Video",
+            price="$0.02 per second of video, counted at 24 frames a second",
+            source=_FAL_LTX,
+            notes="fal's pages document no range for its frame rate: 24, the rate it bills at, only",
+        ),
+        VideoModelInfo(
+            name="kling-2.5-turbo",
+            provider="fal",
+            modes=("text", "image"),
+            apps={
+                "text": "fal-ai/kling-video/v2.5-turbo/pro/text-to-video",
+                "image": "fal-ai/kling-video/v2.5-turbo/pro/image-to-video",
+            },
+            frames=None,
+            frame_step=1,
+            default_frames=5 * ASSUMED_FPS,
+            fps=None,
+            fps_range=False,
+            default_fps=None,
+            durations=(5, 10),
+            resolutions=(),
+            default_resolution=None,
+            aspect_ratios=("16:9", "9:16", "1:1"),
+            default_aspect_ratio="16:9",
+            loras=False,
+            family="Kling",
+            price="$0.35 for 5 seconds, $0.07 for each second more",
+            source=_FAL_KLING,
+            notes="durationSeconds 5 or 10 only; frame rate and resolution are Kling's own",
+        ),
+        VideoModelInfo(
+            name="wan-1.3b-t2v",
+            provider="cluster",
+            modes=("text",),
+            apps={"text": "diffusers WanPipeline, Wan2.1-T2V-1.3B"},
+            frames=(5, 81),
+            frame_step=4,
+            default_frames=81,
+            fps=(4, 60),
+            fps_range=True,
+            default_fps=16,
+            durations=(),
+            resolutions=("480p",),
+            default_resolution="480p",
+            aspect_ratios=("16:9", "9:16", "1:1"),
+            default_aspect_ratio="16:9",
+            loras=True,
+            family="Wan 2.1",
+            price="GPU time (the cluster's GPU-hour price)",
+            source=_DIFFUSERS_WAN,
+            notes="trained at 480p; numFrames 4k+1",
+        ),
+        VideoModelInfo(
+            name="wan-14b-i2v",
+            provider="cluster",
+            modes=("image",),
+            apps={"image": "diffusers WanImageToVideoPipeline, Wan2.1-I2V-14B"},
+            frames=(5, 81),
+            frame_step=4,
+            default_frames=81,
+            fps=(4, 60),
+            fps_range=True,
+            default_fps=16,
+            durations=(),
+            resolutions=("480p", "720p"),
+            default_resolution="480p",
+            aspect_ratios=("auto", "16:9", "9:16", "1:1"),
+            default_aspect_ratio="auto",
+            loras=True,
+            family="Wan 2.1",
+            price="GPU time (the cluster's GPU-hour price)",
+            source=_DIFFUSERS_WAN,
+            notes="numFrames 4k+1; 720p wants a card of 80 GB or CPU offload",
+        ),
+        VideoModelInfo(
+            name="ltx-video",
+            provider="cluster",
+            modes=("text", "image"),
+            apps={
+                "text": "diffusers LTXPipeline, LTX-Video",
+                "image": "diffusers LTXImageToVideoPipeline, LTX-Video",
+            },
+            frames=(9, 257),
+            frame_step=8,
+            default_frames=121,
+            fps=(4, 60),
+            fps_range=True,
+            default_fps=24,
+            durations=(),
+            resolutions=("480p", "720p"),
+            default_resolution="480p",
+            aspect_ratios=("16:9", "9:16", "1:1", "auto"),
+            default_aspect_ratio="16:9",
+            loras=True,
+            family="LTX-Video",
+            price="GPU time (the cluster's GPU-hour price)",
+            source=_DIFFUSERS_LTX,
+            notes="numFrames 8k+1; width and height multiples of 32",
+        ),
+    )
+}
+
+# The short side of each resolution, and the sides of its 16:9 frame (as Wan and LTX make them:
+# multiples of 16).
+_SIZES_16_9 = {"480p": (832, 480), "580p": (1024, 576), "720p": (1280, 720), "1080p": (1920, 1088)}
+
+
+def frame_size(resolution: str, aspect_ratio: str, picture: tuple[int, int] | None = None) -> tuple[int, int]:
+    """(width, height) of a video's frames: `auto` takes the picture's aspect (16:9 without one)."""
+    long_side, short = _SIZES_16_9.get(resolution, _SIZES_16_9["720p"])
+    ratio = aspect_ratio
+    if ratio == "auto":
+        if picture is None or picture[0] >= picture[1]:
+            ratio = "16:9" if picture is None or picture[0] * 9 >= picture[1] * 16 else "4:3"
+        else:
+            ratio = "9:16" if picture[1] * 9 >= picture[0] * 16 else "3:4"
+    sides = {
+        "16:9": (long_side, short),
+        "9:16": (short, long_side),
+        "1:1": (short, short),
+        "4:3": (_even16(short * 4 / 3), short),
+        "3:4": (short, _even16(short * 4 / 3)),
+    }
+    return sides[ratio]
+
+
+def _even16(value: float) -> int:
+    return round(value / 16) * 16
+
+
+def on_grid(model: VideoModelInfo, frames: int) -> int:
+    """The frame count nearest `frames` that the model makes (step·k + 1, within its range)."""
+    if model.frames is None:
+        return max(1, frames)
+    low, high = model.frames
+    step = model.frame_step
+    nearest = step * round((frames - 1) / step) + 1
+    while nearest < low:
+        nearest += step
+    while nearest > high:
+        nearest -= step
+    return nearest
