@@ -1,0 +1,307 @@
+"""LoraTraining's spec: the video to learn from, how its frames become a dataset, how the LoRA is
+trained (and which of that only provider cluster reads), and its likeness evaluation (likeness.py)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from ..base import ApiModel, CelRule
+from ..common import CommonSpec, SourceSpec, SourceUrl
+from ..providers import provider_entry
+from .likeness import EvaluationSpec
+
+DEFAULT_TRAINING_MODEL = "fal-ai/flux-lora-fast-training"
+
+DEFAULT_MIN_FRAMES = 10
+# The vision-language app that writes captions on fal (captioning: auto), one request per image.
+FAL_CAPTION_APP = "openrouter/router/vision"
+DEFAULT_MAX_FRAMES = 40
+
+CaptionTemplate = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=300,
+        description="The caption of every dataset image: {trigger} becomes the trigger word; with "
+        "captioning auto, {caption} becomes the vision model's description (appended after a comma "
+        "when the template has no {caption}).",
+    ),
+    CelRule(
+        rule="self.contains('{trigger}')",
+        message="must contain {trigger}, where the trigger word goes",
+        check=lambda value: "{trigger}" in value,
+    ),
+]
+
+
+MAX_REFERENCE_IMAGES = 5
+# A reference photo's URL: the same rule as source.url, described as what it is.
+ReferenceImageUrl = Annotated[
+    SourceUrl,
+    Field(
+        description="Where to fetch one photo of the person (JPEG, PNG or WebP): an http://, https:// "
+        "or s3://bucket/key URL, like source.url."
+    ),
+]
+
+
+class SubjectSpec(ApiModel):
+    reference_images: Annotated[
+        list[ReferenceImageUrl],
+        Field(
+            min_length=1,
+            max_length=MAX_REFERENCE_IMAGES,
+            description="Photos of the person to train on (http(s):// or s3:// URLs, like source.url; "
+            "one face each, the largest counts): the dataset keeps the person in the video who looks "
+            "like them.",
+        ),
+    ]
+
+
+class DatasetSpec(ApiModel):
+    cel_rules = (
+        CelRule(
+            rule=f"!has(self.minFrames) || self.minFrames <= "
+            f"(has(self.maxFrames) ? self.maxFrames : {DEFAULT_MAX_FRAMES})",
+            message="minFrames must not be larger than maxFrames",
+            field_path=".minFrames",
+            check=lambda spec: spec.min_frames is None or spec.min_frames <= spec.max_frames,
+        ),
+        CelRule(
+            rule="!has(self.subject) || !has(self.faceFilter) || self.faceFilter",
+            message="subject needs faceFilter: true (people are told apart by their faces)",
+            field_path=".subject",
+            check=lambda spec: spec.subject is None or spec.face_filter,
+        ),
+    )
+
+    max_frames: Annotated[
+        int, Field(ge=4, le=200, description="At most this many images in the dataset (one per scene).")
+    ] = DEFAULT_MAX_FRAMES
+    min_frames: (
+        Annotated[
+            int,
+            Field(
+                ge=4,
+                le=200,
+                description=f"Fewer usable images than this fail the run (DatasetTooSmall) before "
+                f"anything is uploaded or paid for; at most maxFrames. Unset: {DEFAULT_MIN_FRAMES}, "
+                "or maxFrames when that is smaller.",
+            ),
+        ]
+        | None
+    ) = None
+    min_scene_seconds: Annotated[
+        float, Field(ge=0.2, le=60, description="Scenes shorter than this many seconds are skipped.")
+    ] = 1.0
+    face_filter: Annotated[
+        bool,
+        Field(
+            description="Use only scenes that show the subject's face (frontal, turned or in profile; its "
+            "height at least 15 % of the picture's shorter side) and crop around it; turn off for "
+            "subjects without a face (then no one is told apart)."
+        ),
+    ] = True
+    subject: Annotated[
+        SubjectSpec | None,
+        Field(
+            description="Whose face the dataset shows (faceFilter). Unset: the person with clearly the "
+            "most screen time."
+        ),
+    ] = None
+    caption_template: CaptionTemplate = "a photo of {trigger}"
+    captioning: Annotated[
+        Literal["template", "auto"],
+        Field(
+            description="template: every image gets captionTemplate; auto: a vision-language model "
+            "describes each image through the provider (paid on fal, checkpointed), put into the template."
+        ),
+    ] = "template"
+
+    @property
+    def least_frames(self) -> int:
+        """The fewest images a run accepts: minFrames, or its default (10, at most maxFrames)."""
+        return self.min_frames if self.min_frames is not None else min(DEFAULT_MIN_FRAMES, self.max_frames)
+
+
+# A training stores a state (the LoRA and its optimizer's moments, a few hundred MB on a real
+# FLUX) per checkpoint: at most this many (`checkpoints_stored`).
+MAX_STORED_CHECKPOINTS = 50
+
+
+def checkpoints_stored(steps: int, every: int) -> int:
+    """How many checkpoints a training of `steps` stores with `checkpointEvery` `every`: every
+    `every`-th step and the last, so ceil(steps / every); 0 (or more than steps) stores the last."""
+    return 1 if every <= 0 or every >= steps else -(-steps // every)
+
+
+class TrainingSpec(ApiModel):
+    cel_rules = (
+        CelRule(
+            rule="!has(self.checkpointEvery) || self.checkpointEvery == 0 || "
+            f"((has(self.steps) ? self.steps : 1000) + self.checkpointEvery - 1) / self.checkpointEvery "
+            f"<= {MAX_STORED_CHECKPOINTS}",
+            message=f"training.steps / training.checkpointEvery must be at most {MAX_STORED_CHECKPOINTS} "
+            f"(one stored checkpoint each): make checkpointEvery at least steps / {MAX_STORED_CHECKPOINTS}, "
+            "or 0 for only the last step",
+            field_path=".checkpointEvery",
+            check=lambda spec: (
+                checkpoints_stored(spec.steps, spec.checkpoint_every) <= MAX_STORED_CHECKPOINTS
+            ),
+        ),
+    )
+
+    model: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=200,
+            description="The provider's training model; with provider cluster, the base model's directory "
+            "under the cluster's models root (FLUX.1-dev, say), and fal's default means the cluster's "
+            "default (CONTENTGEN_CLUSTER_FLUX_MODEL).",
+        ),
+    ] = DEFAULT_TRAINING_MODEL
+    steps: Annotated[int, Field(ge=100, le=10000, description="Training steps.")] = 1000
+    learning_rate: (
+        Annotated[float, Field(gt=0, le=0.01, description="Learning rate; the model's default when unset.")]
+        | None
+    ) = None
+    rank: Annotated[
+        int, Field(ge=1, le=128, description="provider cluster: the LoRA's rank (alpha is the same).")
+    ] = 16
+    resolution: Annotated[
+        int,
+        Field(
+            ge=256,
+            le=1024,
+            multiple_of=64,
+            description="provider cluster: the side of the square the pictures are trained at.",
+        ),
+    ] = 512
+    checkpoint_every: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=10000,
+            description="provider cluster (offline: simulated, placeholder LoRAs): store a checkpoint every "
+            "this many steps (and at the last); "
+            "a retried pod resumes from the newest, and the likeness evaluation scores them "
+            f"(evaluation.checkpoints). 0 (or more than steps): only the last step. At most "
+            f"{MAX_STORED_CHECKPOINTS} checkpoints: steps / checkpointEvery ≤ {MAX_STORED_CHECKPOINTS}.",
+        ),
+    ] = 250
+    optimizer: Annotated[
+        Literal["adamw", "adamw8bit"],
+        Field(
+            description="provider cluster: AdamW, or 8-bit AdamW (bitsandbytes' AdamW8bit: its moments in "
+            "8 bits, a quarter of the memory) for smaller GPUs."
+        ),
+    ] = "adamw"
+    memory_plan: Annotated[
+        Literal["auto", "bf16", "int8", "fp8", "nf4"],
+        Field(
+            description="provider cluster: how the base model is held on the GPU. auto: bf16 where it fits "
+            "the card's free memory, else an 8-bit base (fp8 on Ada and Hopper, int8 before them; torchao "
+            "weight-only), else a 4-bit NF4 base (bitsandbytes, QLoRA); a named plan is used as it is. A "
+            "plan that cannot fit fails before any GPU time (GpuMemoryTooSmall, with the numbers); the "
+            "version records the plan used (memoryPlan)."
+        ),
+    ] = "auto"
+    lora_targets: Annotated[
+        Literal["attention", "attention+feedforward", "all-linear"],
+        Field(
+            description="provider cluster: the layers the LoRA adapts. attention: every attention "
+            "projection (266 layers on FLUX.1-dev); attention+feedforward: and the double blocks' "
+            "feed-forward layers, as diffusers' FLUX example (342); all-linear: every linear layer of the "
+            "blocks, as ai-toolkit (494)."
+        ),
+    ] = "attention+feedforward"
+    guidance: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=10,
+            description="provider cluster: the distilled guidance FLUX.1-dev is given while it trains (1.0, "
+            "as diffusers' FLUX example's and ai-toolkit's recommended settings; pictures are still drawn at "
+            "3.5). Models without guidance embedding (schnell) ignore it.",
+        ),
+    ] = 1.0
+    timestep_sampling: Annotated[
+        Literal["shift", "logit-normal", "uniform"],
+        Field(
+            description="provider cluster: how each step's noise level is drawn. shift: uniform, shifted by "
+            "FLUX's resolution-dependent shift (the noise levels its sampler spends its steps at, at the "
+            "training resolution; kohya's flux_shift); logit-normal: diffusers' logit_normal weighting "
+            "(mean 0, std 1; ai-toolkit's sigmoid); uniform: the scheduler's training schedule, uniformly."
+        ),
+    ] = "shift"
+    max_grad_norm: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=100,
+            description="provider cluster: clip the LoRA's gradient to this norm before each step (1.0, as "
+            "diffusers' FLUX example); 0 does not clip.",
+        ),
+    ] = 1.0
+
+
+# The training fields only provider cluster reads (fal's trainer and the offline placeholder ignore
+# them): each refused with another provider unless it is its default, so a manifest never asks for
+# what it would not get. (the field, its attribute, its default as CEL writes it, the default)
+CLUSTER_ONLY_TRAINING: tuple[tuple[str, str, str, Any], ...] = (
+    ("memoryPlan", "memory_plan", "'auto'", "auto"),
+    ("loraTargets", "lora_targets", "'attention+feedforward'", "attention+feedforward"),
+    ("guidance", "guidance", "1.0", 1.0),
+    ("timestepSampling", "timestep_sampling", "'shift'", "shift"),
+    ("maxGradNorm", "max_grad_norm", "1.0", 1.0),
+)
+
+
+def _cluster_only_rule(field: str, attribute: str, cel_default: str, default: Any) -> CelRule:
+    shown = str(default)
+    return CelRule(
+        rule=f"!has(self.training) || !has(self.training.{field}) || self.training.{field} == {cel_default} "
+        "|| (has(self.provider) && self.provider == 'cluster')",
+        message=f"training.{field} is for provider cluster (fal and offline ignore it): leave it {shown}, "
+        "or use provider cluster",
+        field_path=f".training.{field}",
+        check=lambda spec: (
+            provider_entry(spec.provider).own_gpus or getattr(spec.training, attribute) == default
+        ),
+    )
+
+
+CLUSTER_ONLY_TRAINING_RULES = tuple(_cluster_only_rule(*entry) for entry in CLUSTER_ONLY_TRAINING)
+
+
+class LoraTrainingSpec(CommonSpec):
+    cel_rules = CLUSTER_ONLY_TRAINING_RULES
+
+    source: Annotated[SourceSpec, Field(description="The video to learn from.")]
+    trigger_word: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=32,
+            pattern=r"^[A-Za-z0-9_-]{1,32}$",
+            description="The word that invokes the LoRA in prompts (1-32 of A-Z, a-z, 0-9, _ and -).",
+        ),
+    ]
+    provider: Annotated[
+        Literal["fal", "offline", "cluster"],
+        Field(
+            description="fal trains on fal.ai; cluster on the cluster's own GPUs (docs/cluster-gpus.md); "
+            "offline makes a labelled placeholder, for demos and CI."
+        ),
+    ] = "fal"
+    dataset: Annotated[DatasetSpec, Field(default_factory=DatasetSpec, description="How frames are chosen.")]
+    training: Annotated[
+        TrainingSpec, Field(default_factory=TrainingSpec, description="How the LoRA is trained.")
+    ]
+    evaluation: Annotated[
+        EvaluationSpec,
+        Field(default_factory=EvaluationSpec, description="Whether each version looks like the person."),
+    ]
