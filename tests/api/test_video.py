@@ -1,6 +1,7 @@
-"""VideoGeneration's limits per model (api/video.py's MODELS), enforced twice as every rule is: by
-the CRD at admission (the real API server's CEL) and by `contentgen validate`, naming the same
-field; each model's edge on both sides. And what a spec makes: frames, rate, size."""
+"""VideoGeneration's limits per model (api/video/table.py, made into rules by api/video/limits.py),
+enforced twice as every rule is: by the CRD at admission (the real API server's CEL) and by
+`contentgen validate`, naming the same field; each model's edge on both sides. And what a spec
+makes: frames, rate, size."""
 
 from __future__ import annotations
 

@@ -50,7 +50,7 @@ class SpecField:
 class Term(ABC):
     """One alternative of a rule."""
 
-    # CEL that needs no parentheses after `!`
+    # CEL that needs no parentheses after `!` or beside `&&`
     atomic = False
 
     @abstractmethod
