@@ -12,8 +12,12 @@ from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 from starlette.convertors import Convertor, register_url_convertor
 
+from contentgen.api import CATALOG_TYPES
 from contentgen.catalog import (
     FILTER_HELP,
     SORT_HELP,
@@ -35,11 +39,33 @@ from .identity import LOOPBACK_HOSTS, Caller, Identities
 from .kube import KubeUnavailable
 from .settings import ApiSettings
 
-# The catalog's vocabularies as types, so the OpenAPI document lists them (tests/httpapi checks
-# that they match contentgen.catalog).
-TypeName = Literal[
-    "lora-training", "image-generation", "transcription", "lora-evaluation", "video-generation"
-]
+
+class _CatalogType:
+    """A catalog type (api.CATALOG_TYPES, one per kind), checked and listed from the kinds'
+    registry when a request is read and when the OpenAPI document is written, not when this
+    module is imported: a kind declared later is filtered by too. Its refusal and its schema are
+    a Literal's."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(_known_type, core_schema.str_schema())
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {"enum": list(CATALOG_TYPES), "type": "string"}
+
+
+def _known_type(name: str) -> str:
+    if name not in CATALOG_TYPES:
+        *rest, last = (repr(t) for t in CATALOG_TYPES)
+        expected = f"{', '.join(rest)} or {last}" if rest else last
+        raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
+    return name
+
+
+# The catalog's vocabularies as types, so the OpenAPI document lists them (the types are the
+# kinds' registry's; tests/httpapi checks that the others match contentgen.catalog).
+TypeName = Annotated[str, _CatalogType()]
 StatusName = Literal["Pending", "Running", "Succeeded", "Failed", "Deleted"]
 RunPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Cancelled"]
 SortField = Literal["createdAt", "updatedAt", "completedAt", "name", "status", "type", "owner", "totalBytes"]
