@@ -28,7 +28,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import astuple, dataclass
 from typing import Any
 
+from contentgen.api import Cost
 from contentgen.pricing import Budgets, Limits, Spender, exceeded, limits
+
+from .status import read_common, ready_reason
 
 __all__ = ["ANNOTATION", "Admission", "Budgets", "Limits", "Spender"]
 
@@ -99,17 +102,14 @@ def annotation_problem(annotation: str | None) -> str:
 def spender(body: Mapping[str, Any]) -> Spender:
     """A resource's share, from its body as the API server has it."""
     meta = body.get("metadata") or {}
-    status = body.get("status") or {}
-    cost = status.get("cost") or {}
-    ready: Mapping[str, Any] = next(
-        (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}
-    )
-    under_way = float(cost.get("estimatedUsd") or 0.0) if ready.get("reason") in _UNDER_WAY else 0.0
+    status = read_common(body.get("status") or {})
+    cost = status.cost or Cost()
+    under_way = cost.estimated_usd if ready_reason(status) in _UNDER_WAY else 0.0
     return Spender(
         uid=str(meta.get("uid", "")),
         namespace=str(meta.get("namespace", "")),
         owner=str((body.get("spec") or {}).get("owner", "")),
-        by_month={k: float(v) for k, v in (cost.get("byMonth") or {}).items()},
+        by_month=dict(cost.by_month),
         under_way=under_way,
     )
 

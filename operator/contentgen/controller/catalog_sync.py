@@ -23,14 +23,15 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from contentgen.api import KINDS, Kind, RunResult, now, parse_timestamp
+from contentgen.api.common import CommonStatus
 from contentgen.api.sharing import ANNOTATION as SHARED
 from contentgen.api.sharing import parse_annotation
-from contentgen.api.versions import LEGACY_VERSION, adopt_legacy
+from contentgen.api.versions import LEGACY_VERSION
 from contentgen.catalog.deliveries import Deliveries
 from contentgen.catalog.document import catalog_document, marked_deleted
 from contentgen.catalog.evaluations import record_evaluation
@@ -44,6 +45,7 @@ from .leader import may_act
 from .naming import ANNOTATION_SKIP_CLEANUP
 from .outages import report
 from .state import Operator
+from .status import read_common, read_status, versions
 
 log = logging.getLogger("contentgen.operator")
 ORIGIN = "operator"
@@ -70,17 +72,12 @@ def _digest(body: dict[str, Any], status: dict[str, Any]) -> str:
 FINISHED = ("Succeeded", "Failed")
 
 
-def progress_key(generation: int, status: dict[str, Any]) -> tuple[int, int, int, int]:
+def progress_key(generation: int, status: CommonStatus) -> tuple[int, int, int, int]:
     """How far a resource's state has come: its generation, the generation and run version its
     status speaks of, and whether that run has finished. It only grows as the operator moves a
     resource on."""
-    finished = 1 if status.get("phase") in FINISHED else 0
-    return (
-        generation,
-        int(status.get("observedGeneration") or 0),
-        int(status.get("runVersion") or 0),
-        finished,
-    )
+    finished = 1 if status.phase in FINISHED else 0
+    return generation, status.observed_generation, status.run_version, finished
 
 
 def recorded_key(doc: dict[str, Any]) -> tuple[int, int, int, int]:
@@ -95,12 +92,12 @@ def recorded_key(doc: dict[str, Any]) -> tuple[int, int, int, int]:
     )
 
 
-def goes_back(previous: dict[str, Any] | None, generation: int, status: dict[str, Any]) -> bool:
+def goes_back(previous: dict[str, Any] | None, generation: int, status: Mapping[str, Any]) -> bool:
     """Whether writing this state over the stored document would move it backwards: a write that
     comes late (a former leader's, a mirror write that waited) never undoes a newer one."""
     if previous is None:
         return False
-    return progress_key(generation, status) < recorded_key(upgrade(previous))
+    return progress_key(generation, read_common(status)) < recorded_key(upgrade(previous))
 
 
 def _state(
@@ -115,6 +112,7 @@ def _state(
     read results of versions the document misses from the store); `written` gets the results of
     the versions it writes."""
     meta, spec = body["metadata"], dict(body.get("spec") or {})
+    typed = read_status(kind, status)
     results: dict[int, RunResult] = {}
     if result is not None:
         results[result.version or LEGACY_VERSION] = result
@@ -130,14 +128,14 @@ def _state(
                 int(v["version"])
                 for v in (before.get("versions") or []) + (before.get("deletedVersions") or [])
             }
-            for entry in adopt_legacy(kind.kind, status).get("versions") or []:
-                number = int(entry["version"])
+            for entry in versions(typed):
+                number = entry.version
                 if number in known or number in found:
                     continue
                 stored = version_result(
                     op.store, kind.catalog_type, str(spec.get("owner")), meta["uid"], number
                 )
-                if stored is not None and stored.generation == entry.get("generation"):
+                if stored is not None and stored.generation == entry.generation:
                     found[number] = stored
         state = ResourceState(
             kind=kind.kind,

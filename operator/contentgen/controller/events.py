@@ -8,23 +8,25 @@ import hashlib
 import logging
 import socket
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from contentgen.api import format_time, now
 
 from .kube import KubeError
 from .state import Operator
+from .status import read_common
 
 log = logging.getLogger("contentgen.operator")
 COMPONENT = "contentgen-operator"
 MAX_MESSAGE = 1024  # longer messages are cut in the middle
 
 
-def transition_key(status: dict[str, Any]) -> str:
+def transition_key(status: Mapping[str, Any]) -> str:
     """The state a transition reaches: the generation and run it speaks of, and its phase (with
     the Event's reason, what names its Event)."""
-    run = f"{status.get('observedGeneration') or 0}/{status.get('runVersion') or 0}"
-    return f"{run}/{status.get('phase') or ''}"
+    state = read_common(status)
+    return f"{state.observed_generation}/{state.run_version}/{state.phase or ''}"
 
 
 def event_name(resource: dict[str, Any], reason: str, transition: str) -> str:

@@ -38,7 +38,7 @@ from typing import Any
 import httpx
 
 from contentgen.api import format_time, now
-from contentgen.api.notification import ANNOTATION_REPLAY, PLURAL
+from contentgen.api.notification import ANNOTATION_REPLAY, PLURAL, NotificationStatus
 from contentgen.catalog import webhooks
 from contentgen.catalog.deliveries import Deliveries, Sender
 from contentgen.errors import ContentgenError
@@ -51,6 +51,7 @@ from .kube import KubeError
 from .leader import may_act
 from .outages import report
 from .state import Operator
+from .status import read_model
 
 log = logging.getLogger("contentgen.operator.notifier")
 ROUND_SECONDS = 2.0  # how often the leader looks for events to fan out and attempts that are due
@@ -203,7 +204,7 @@ class Notifier:
         touched: set[str] = set()
         for uid, body in self.notifications.items():
             wanted = (body["metadata"].get("annotations") or {}).get(ANNOTATION_REPLAY, "")
-            done = self.replayed.get(uid) or (body.get("status") or {}).get("replayed")
+            done = self.replayed.get(uid) or read_model(NotificationStatus, body.get("status") or {}).replayed
             if wanted and wanted != done:
                 event_id = replay_target(wanted)
                 found = await asyncio.to_thread(self.deliveries.replay, body, event_id)

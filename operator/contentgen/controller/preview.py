@@ -79,5 +79,5 @@ def render_for_manifest(resource: Resource[Any], settings: OperatorSettings) -> 
     )
     decision = decide(observed, World(now=now(), loras=loras, image=image))
     if decision.job is None:  # cannot happen for a fresh generation; kept explicit
-        raise ValueError(f"no Job would be created: {decision.status.get('message')}")
+        raise ValueError(f"no Job would be created: {decision.state.message}")
     return render_job(decision.job, settings)

@@ -15,10 +15,10 @@ that version to status.versions, of every kind, and earlier versions stay.
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from contentgen.api import (
@@ -31,7 +31,8 @@ from contentgen.api import (
     format_time,
     parse_timestamp,
 )
-from contentgen.api.lora import PROMOTED_ANNOTATION, promotions_of
+from contentgen.api.common import CommonStatus
+from contentgen.api.lora import PROMOTED_ANNOTATION, LoraTrainingStatus, promotions_of
 from contentgen.api.references import Catalog, Refusal, resolve
 from contentgen.api.references import lora_key as lora_key  # the reconciler's and the preview's too
 from contentgen.api.references import lora_location as lora_location
@@ -47,6 +48,7 @@ from .kinds import ControllerKind, controller_kind
 from .kueue import Workload, explain
 from .observe import ImageState, JobState, LoraState
 from .pods import NODE_LOST
+from .status import latest_version, likeness, read_status, ready_reason, versions
 from .supersede import Superseded, spent, superseding
 
 JOB_FAILURES = {
@@ -58,7 +60,7 @@ JOB_FAILURES = {
 
 @dataclass(frozen=True)
 class Observed:
-    """The resource as the API server has it."""
+    """The resource as the API server has it; `state` is its status typed (status.py)."""
 
     kind: Kind
     name: str
@@ -68,6 +70,10 @@ class Observed:
     spec: dict[str, Any]
     status: dict[str, Any]
     annotations: Mapping[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def state(self) -> CommonStatus:
+        return read_status(self.kind, self.status)
 
 
 @dataclass(frozen=True)
@@ -132,7 +138,8 @@ class Event:
 
 @dataclass
 class Decision:
-    status: dict[str, Any]
+    status: dict[str, Any]  # the status to write
+    state: CommonStatus  # it, typed
     job: SpecSnapshot | None = None  # create a Job running this snapshot
     needs_outcome: JobState | None = None  # read this Job's outcome and decide again
     events: list[Event] = field(default_factory=list)
@@ -144,21 +151,25 @@ class Decision:
 
 
 def decide(res: Observed, world: World) -> Decision:
+    # `status` is what is written back (unknown fields kept); `was` is it typed, read again after
+    # each write that a later read depends on.
     status = adopt_legacy(res.kind.kind, copy.deepcopy(res.status))
+    was = res.state
     # Jobs of generations before the one the status shows were recorded or superseded already.
-    seen = int(status.get("observedGeneration") or 0)
+    seen = was.observed_generation
     jobs = sorted((j for j in world.jobs if j.generation >= seen), key=lambda j: j.generation)
-    if not jobs and _superseding(status, res):  # the superseded Job and its pod are gone
+    if not jobs and _superseding(was, res):  # the superseded Job and its pod are gone
         if world.superseded is None:
-            return Decision(status=res.status, needs_cancel=True)
+            return Decision(status=res.status, state=res.state, needs_cancel=True)
         return _superseded(res, status, world)
-    newest = jobs[-1] if jobs else _lost_job(res, status)
-    if newest is not None and not newest.name.startswith("lost:") and status.get("jobName") != newest.name:
-        _adopt_start(status, newest, world)
+    newest = jobs[-1] if jobs else _lost_job(res, was)
+    if newest is not None and not newest.name.startswith("lost:") and was.job_name != newest.name:
+        _adopt_start(status, was.cost, newest, world)
+        was = read_status(res.kind, status)
     recorded: RunResult | None = None
 
     # A finished Job whose outcome the status does not show yet: record it first.
-    if newest is not None and newest.finished and not _recorded(status, newest):
+    if newest is not None and newest.finished and not _recorded(was, newest):
         outcome = world.outcome
         if outcome is None and world.unreadable is not None:
             outcome = _unreadable(res, status, newest, world.unreadable, world.now)
@@ -167,44 +178,42 @@ def decide(res: Observed, world: World) -> Decision:
                 decision.recheck = True
                 return decision
         if outcome is None:
-            return Decision(status=res.status, needs_outcome=newest)
-        status, recorded = _apply_outcome(res, status, newest, outcome, world.now)
-        _settle_cost(status, world)
+            return Decision(status=res.status, state=res.state, needs_outcome=newest)
+        status, recorded = _apply_outcome(res, status, was, newest, outcome, world.now)
+        cost = _settle_cost(status, was, world)
         if recorded is not None:
-            set_version_cost(status, recorded.version or 0, (status.get("cost") or {}).get("actualUsd"))
+            set_version_cost(status, recorded.version or 0, cost.actual_usd if cost is not None else None)
         if newest.generation == res.generation:
             return _finish(res, status, world, recorded=recorded)
         newest = None  # recorded; the newer generation runs next (below)
+        was = read_status(res.kind, status)
 
     if newest is not None and not newest.finished:
-        stopping = _superseding(status, res) and status.get("jobName") == newest.name
+        stopping = _superseding(was, res) and was.job_name == newest.name
         if newest.generation < res.generation and (
             stopping or (why := superseding(newest, res.spec, world.cancellable))
         ):
-            return _stopping(res, status, newest, world, "" if stopping else why)
-        decision = _finish(res, _running(res, status, newest, world), world)
+            return _stopping(res, status, was, newest, world, "" if stopping else why)
+        decision = _finish(res, _running(res, status, was, newest, world), world)
         # A pod that is never created sends no event, nor does a deleted pod's grace period running
         # out (NodeLost): look again until it runs, and while none is ready.
-        decision.recheck = decision.status.get("phase") == Phase.PENDING or newest.ready == 0
+        decision.recheck = decision.state.phase == Phase.PENDING or newest.ready == 0
         return decision
 
-    if status.get("observedGeneration") == res.generation and status.get("phase") in (
-        Phase.SUCCEEDED,
-        Phase.FAILED,
-    ):
+    if was.observed_generation == res.generation and was.phase in (Phase.SUCCEEDED, Phase.FAILED):
         return _finish(res, status, world, recorded=recorded)
 
-    return _start(res, status, world, recorded)
+    return _start(res, status, was.cost, world, recorded)
 
 
-def _superseding(status: dict[str, Any], res: Observed) -> bool:
+def _superseding(was: CommonStatus, res: Observed) -> bool:
     """The status says a run of an older generation is being stopped for the current one."""
-    return (
-        ready_reason(status) == "Superseding" and int(status.get("observedGeneration") or 0) < res.generation
-    )
+    return ready_reason(was) == "Superseding" and was.observed_generation < res.generation
 
 
-def _stopping(res: Observed, status: dict[str, Any], job: JobState, world: World, why: str) -> Decision:
+def _stopping(
+    res: Observed, status: dict[str, Any], was: CommonStatus, job: JobState, world: World, why: str
+) -> Decision:
     """Stop `job` for the current generation: its Job is deleted, its pod first (Foreground);
     its provider work is cancelled once both are gone (`_superseded`)."""
     if why:
@@ -214,7 +223,7 @@ def _stopping(res: Observed, status: dict[str, Any], job: JobState, world: World
             f"pod is gone, then generation {res.generation} runs"
         )
     else:
-        message = status.get("message") or f"stopping Job {job.name} for generation {res.generation}"
+        message = was.message or f"stopping Job {job.name} for generation {res.generation}"
     status.update(phase=Phase.PENDING, jobName=job.name, observedGeneration=job.generation, message=message)
     status["conditions"] = _working(status, res, world.now, "Superseding", message)
     decision = _finish(res, status, world)
@@ -227,14 +236,14 @@ def _superseded(res: Observed, status: dict[str, Any], world: World) -> Decision
     when nothing was billed; its estimate when something may have been) and run the current
     generation."""
     assert world.superseded is not None
-    old, name = int(status.get("observedGeneration") or 0), str(status.get("jobName") or "")
-    counted = list((status.get("cost") or {}).get("countedRequests") or [])
+    was = res.state
+    old, name, cost = was.observed_generation, was.job_name, was.cost
+    counted = list(cost.counted_requests) if cost is not None else []
     stopped = world.superseded
     usage = spent(stopped.outcomes, stopped.completed, counted) if stopped.seen else None
-    if world.prices is not None and status.get("cost"):
-        started = parse_timestamp(status.get("startedAt")) or world.now
-        cost = Cost.model_validate_json(json.dumps(status["cost"]))
-        status["cost"] = settled(cost, usage, world.prices, started).wire()
+    if world.prices is not None and cost is not None:
+        cost = settled(cost, usage, world.prices, was.started_at or world.now)
+        status["cost"] = cost.wire()
     status.pop("jobName", None)
     billed = "nothing was billed" if usage == [] else "what it may have billed counts at its estimate"
     message = (
@@ -242,28 +251,24 @@ def _superseded(res: Observed, status: dict[str, Any], world: World) -> Decision
         f"{summary(stopped.outcomes) if stopped.seen else 'its provider requests are unknown (no store)'}; "
         f"{billed}"
     )
-    decision = _start(res, status, world, None)
+    decision = _start(res, status, cost, world, None)
     decision.events.insert(0, Event("Normal" if usage == [] else "Warning", "Superseded", message[:1024]))
     return decision
 
 
-def _lost_job(res: Observed, status: dict[str, Any]) -> JobState | None:
+def _lost_job(res: Observed, was: CommonStatus) -> JobState | None:
     """A Job the status says is running but that no longer exists (deleted by its TTL while the
     operator was away, or by hand). Its result, if it left one, is in the store; if not, the
     generation fails with reason JobLost rather than silently paying for a second run."""
-    if (
-        status.get("jobName")
-        and status.get("phase") in (Phase.PENDING, Phase.RUNNING)
-        and status.get("observedGeneration")
-    ):
+    if was.job_name and was.phase in (Phase.PENDING, Phase.RUNNING) and was.observed_generation:
         return JobState(
-            name=f"lost:{status['jobName']}",
+            name=f"lost:{was.job_name}",
             namespace=res.namespace,
             uid=res.uid,
-            generation=int(status["observedGeneration"]),
-            version=_lost_version(res, status),
+            generation=was.observed_generation,
+            version=_lost_version(res, was),
             failed_reason="JobLost",
-            failed_message=f"Job {status['jobName']} no longer exists",
+            failed_message=f"Job {was.job_name} no longer exists",
         )
     return None
 
@@ -272,12 +277,12 @@ def _declared(res: Observed) -> ControllerKind:
     return controller_kind(res.kind.kind)
 
 
-def _lost_version(res: Observed, status: dict[str, Any]) -> int:
+def _lost_version(res: Observed, was: CommonStatus) -> int:
     """The version a lost Job was making: status.runVersion (statuses before it: a LoraTraining's
     next version, the unversioned layout of the others)."""
-    if status.get("runVersion"):
-        return int(status["runVersion"])
-    return int(status.get("latestVersion", 0)) + 1 if _declared(res).numbered_before_run_version else 0
+    if was.run_version:
+        return was.run_version
+    return latest_version(was) + 1 if _declared(res).numbered_before_run_version else 0
 
 
 def _unreadable(
@@ -310,11 +315,11 @@ def _unreadable(
     )
 
 
-def _recorded(status: dict[str, Any], job: JobState) -> bool:
+def _recorded(was: CommonStatus, job: JobState) -> bool:
     return (
-        status.get("jobName") == job.name.removeprefix("lost:")
-        and status.get("phase") in (Phase.SUCCEEDED, Phase.FAILED)
-        and status.get("observedGeneration") == job.generation
+        was.job_name == job.name.removeprefix("lost:")
+        and was.phase in (Phase.SUCCEEDED, Phase.FAILED)
+        and was.observed_generation == job.generation
     )
 
 
@@ -383,12 +388,12 @@ def queued(job: JobState, world: World) -> str:
     )
 
 
-def _running(res: Observed, status: dict[str, Any], job: JobState, world: World) -> dict[str, Any]:
+def _running(
+    res: Observed, status: dict[str, Any], was: CommonStatus, job: JobState, world: World
+) -> dict[str, Any]:
     # Running once the pod is ready, or once the worker has reported a stage for this Job; a Job
     # held suspended (Kueue admits it, or evicted it) waits as Queued whatever ran before.
-    started = not job.suspended and (
-        job.ready > 0 or (bool(status.get("stage")) and status.get("jobName") == job.name)
-    )
+    started = not job.suspended and (job.ready > 0 or (bool(was.stage) and was.job_name == job.name))
     phase = Phase.RUNNING if started else Phase.PENDING
     problem, why = ("", "") if job.suspended else pod_reason(world)
     reason = "Running" if started else ("Queued" if job.suspended else (problem or "JobCreated"))
@@ -429,7 +434,12 @@ def _running(res: Observed, status: dict[str, Any], job: JobState, world: World)
 
 
 def _apply_outcome(
-    res: Observed, status: dict[str, Any], job: JobState, outcome: RunResult | RunFailure, now: datetime
+    res: Observed,
+    status: dict[str, Any],
+    was: CommonStatus,
+    job: JobState,
+    outcome: RunResult | RunFailure,
+    now: datetime,
 ) -> tuple[dict[str, Any], RunResult | None]:
     name = job.name.removeprefix("lost:")
     completed = job.completion_time or format_time(now)
@@ -439,7 +449,7 @@ def _apply_outcome(
     if isinstance(outcome, RunResult) and outcome.generation == job.generation and (job.complete or lost):
         message = outcome.summary()
         status.update(phase=Phase.SUCCEEDED, progress=100, stage="done", message=message)
-        outcome.merge_outputs(status, started_at=status.get("startedAt"))
+        outcome.merge_outputs(status, started_at=format_time(was.started_at) if was.started_at else None)
         status["conditions"] = _conditions(
             status,
             res,
@@ -469,8 +479,11 @@ def _apply_outcome(
     return status, None
 
 
-def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunResult | None) -> Decision:
-    """Run the current generation, unless something has to be waited for."""
+def _start(
+    res: Observed, status: dict[str, Any], cost: Cost | None, world: World, recorded: RunResult | None
+) -> Decision:
+    """Run the current generation, unless something has to be waited for (`cost`: the status's
+    spend so far)."""
     g = res.generation
 
     def wait(phase: Phase, reason: str, message: str, stalled: bool) -> Decision:
@@ -541,7 +554,7 @@ def _start(res: Observed, status: dict[str, Any], world: World, recorded: RunRes
     name = job_name(res.kind, res.name, res.uid, g)
     message = _created(name, version, g)
     status.update(phase=Phase.PENDING, jobName=name, observedGeneration=g, message=message)
-    _begun(status, snapshot, version, format_time(world.now), world)
+    _begun(status, cost, snapshot, version, format_time(world.now), world)
     status["conditions"] = _working(status, res, world.now, "JobCreated", message)
     decision = _finish(res, status, world, recorded=recorded)
     decision.job = snapshot
@@ -569,22 +582,27 @@ def run_provider(spec: Mapping[str, Any], loras: Mapping[str, LoraState | None])
     return found.provider if found is not None else ""
 
 
-def _adopt_start(status: dict[str, Any], job: JobState, world: World) -> None:
+def _adopt_start(status: dict[str, Any], cost: Cost | None, job: JobState, world: World) -> None:
     """What `_start` writes for `job`, when the status never got it: the Job was created but the
     status write after it was lost (the API server went away between them, or a new leader took
     over first). Without it the run would have no runVersion nor startedAt, and no estimate: its
     cost would never be settled nor counted in its budget. The estimate is of what the Job runs
     (an offline operator's Job of a paid provider runs `offline`: it costs nothing)."""
     snapshot = SpecSnapshot.model_validate_json(job.snapshot) if job.snapshot else None
-    _begun(status, snapshot, job.version, job.start_time or format_time(world.now), world)
+    _begun(status, cost, snapshot, job.version, job.start_time or format_time(world.now), world)
 
 
 def _begun(
-    status: dict[str, Any], snapshot: SpecSnapshot | None, version: int, started_at: str, world: World
+    status: dict[str, Any],
+    cost: Cost | None,
+    snapshot: SpecSnapshot | None,
+    version: int,
+    started_at: str,
+    world: World,
 ) -> None:
     """What a run's start writes: its version and start, the latest run's report gone (this run's
     comes with its outcome), and its estimate (without the likeness evaluation it skips, so that
-    its share of the budget is without it too)."""
+    its share of the budget is without it too), with `cost`'s spend so far."""
     status.update(runVersion=version, progress=0, stage="", startedAt=started_at)
     status.pop("completedAt", None)
     status.pop("dataset", None)
@@ -593,19 +611,18 @@ def _begun(
     spec = snapshot.priced_spec()
     if snapshot.skip_evaluation:
         spec = without_evaluation(snapshot.kind, spec) or spec
-    cost = estimated(
-        snapshot.kind, spec, world.prices, status.get("cost"), baseline_cached=world.baseline_cached
-    )
+    previous = cost.wire() if cost is not None else None
+    estimate = estimated(snapshot.kind, spec, world.prices, previous, baseline_cached=world.baseline_cached)
+    status["cost"] = estimate.wire()
+
+
+def _settle_cost(status: dict[str, Any], was: CommonStatus, world: World) -> Cost | None:
+    """The recorded run's actual cost into status.cost (issue 12's spend); the status's cost."""
+    if world.prices is None or was.cost is None or world.outcome is None:
+        return was.cost
+    cost = settled(was.cost, world.outcome.usage, world.prices, was.started_at or world.now)
     status["cost"] = cost.wire()
-
-
-def _settle_cost(status: dict[str, Any], world: World) -> None:
-    """The recorded run's actual cost into status.cost (issue 12's spend)."""
-    if world.prices is None or not status.get("cost") or world.outcome is None:
-        return
-    started = parse_timestamp(status.get("startedAt")) or world.now
-    cost = Cost.model_validate_json(json.dumps(status["cost"]))
-    status["cost"] = settled(cost, world.outcome.usage, world.prices, started).wire()
+    return cost
 
 
 def _created(job_name: str, version: int, generation: int) -> str:
@@ -618,17 +635,19 @@ def _finish(
     res: Observed, status: dict[str, Any], world: World, *, recorded: RunResult | None = None
 ) -> Decision:
     """The decision, with an Event when the phase or its reason changed."""
-    if "phase" in status:
-        status["phase"] = str(status["phase"])  # plain strings on the wire and in the catalog
     declared = _declared(res)
     promotion_events = mirror_promotions(status, res) if declared.promotions else []
-    if declared.likeness and status.get("likeness"):
-        status["conditions"] = likeness_condition(status, world.now)
+    decided = read_status(res.kind, status)
+    if decided.phase is not None:
+        status["phase"] = str(decided.phase)  # plain strings on the wire and in the catalog
+    if declared.likeness and likeness(decided) is not None:
+        _set_condition(status, likeness_condition(decided), world.now)
     if declared.evaluates_likeness:
-        status["conditions"] = evaluated_condition(status, res.generation, world.now)
-    decision = Decision(status=status, outcome_recorded=recorded)
-    before = (res.status.get("phase"), ready_reason(res.status))
-    after = (status.get("phase"), ready_reason(status))
+        _set_condition(status, evaluated_condition(decided, res.generation), world.now)
+    decided = read_status(res.kind, status)
+    decision = Decision(status=status, state=decided, outcome_recorded=recorded)
+    before = (res.state.phase, ready_reason(res.state))
+    after = (decided.phase, ready_reason(decided))
     if before != after and after[0]:
         failed = after[0] == Phase.FAILED or after[1] in (
             "LoraNotFound",
@@ -648,11 +667,11 @@ def _finish(
             "OwnerNotAllowed",
         )
         decision.events.append(
-            Event("Warning" if failed else "Normal", str(after[1] or after[0]), status.get("message", ""))
+            Event("Warning" if failed else "Normal", str(after[1] or after[0]), decided.message)
         )
-        if after[0] == Phase.SUCCEEDED and (poor := _poor_likeness(status)):
+        if after[0] == Phase.SUCCEEDED and (poor := _poor_likeness(decided)):
             decision.events.append(Event("Warning", "LikenessPoor", poor))
-        if after[0] == Phase.SUCCEEDED and (chosen := _checkpoint_chosen(status)):
+        if after[0] == Phase.SUCCEEDED and (chosen := _checkpoint_chosen(decided)):
             decision.events.append(Event("Normal", "CheckpointChosen", chosen))
     decision.events += promotion_events
     return decision
@@ -688,7 +707,7 @@ def mirror_promotions(status: dict[str, Any], res: Observed) -> list[Event]:
                     f"{chosen.automatic_step})"
                 )
         events.append(Event("Normal", "CheckpointPromoted", "; ".join(said)[:1024]))
-    if problem != status.get("promotionProblem", ""):
+    if problem != (res.state.promotion_problem if isinstance(res.state, LoraTrainingStatus) else ""):
         if problem:
             events.append(Event("Warning", "PromotionRefused", problem[:1024]))
             status["promotionProblem"] = problem[:1024]
@@ -697,50 +716,71 @@ def mirror_promotions(status: dict[str, Any], res: Observed) -> list[Event]:
     return events
 
 
-def _checkpoint_chosen(status: dict[str, Any]) -> str:
+def _checkpoint_chosen(decided: CommonStatus) -> str:
     """Where the newest version's model is an earlier checkpoint than its training's last step
     (docs/likeness.md#checkpoints), which one and why ("" otherwise)."""
-    likeness = status.get("likeness") or {}
-    chosen, final = likeness.get("chosenStep"), likeness.get("finalStep")
+    report = likeness(decided)
+    if report is None:
+        return ""
+    chosen, final = report.chosen_step, report.final_step
     if chosen is None or final is None or chosen == final:
         return ""
     return (
-        f"version {status.get('latestVersion')}: its model is the LoRA of step {chosen}, not of the last "
-        f"step {final} (kept as finalModelUri): {likeness.get('choice', '')}"
+        f"version {latest_version(decided)}: its model is the LoRA of step {chosen}, not of the last "
+        f"step {final} (kept as finalModelUri): {report.choice}"
     )[:1024]
 
 
-def _poor_likeness(status: dict[str, Any]) -> str:
+def _poor_likeness(decided: CommonStatus) -> str:
     """Why the newest version does not look like the person ("" when it does, or is unmeasured):
     it is kept and usable, and this says so where people look (docs/likeness.md)."""
-    likeness = status.get("likeness") or {}
-    if likeness.get("verdict") != "poor":
+    report = likeness(decided)
+    if report is None or report.verdict != "poor":
         return ""
-    reasons = "; ".join(str(r) for r in likeness.get("reasons") or [])
-    return f"version {status.get('latestVersion')} is kept and usable, but {reasons}"[:1024]
+    reasons = "; ".join(report.reasons)
+    return f"version {latest_version(decided)} is kept and usable, but {reasons}"[:1024]
 
 
-def likeness_condition(status: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
-    """The conditions with `LikenessPoor` for the newest version's likeness (docs/likeness.md):
-    True when it does not look like the person (it is still kept and usable: Ready stays True),
-    False when it does, Unknown when nothing could be measured (no faces, unmeasured, skipped).
-    Its observedGeneration is that version's spec generation, so that `kubectl wait` on it after a
-    spec change waits for the new generation's version instead of taking the old one's verdict."""
-    likeness = status.get("likeness") or {}
-    verdict, version = likeness.get("verdict"), status.get("latestVersion")
-    generation = _version_generation(status, version)
-    reasons = "; ".join(str(r) for r in likeness.get("reasons") or [])
+@dataclass(frozen=True)
+class Gate:
+    """One condition to set: its type, status, reason and message, of a spec generation."""
+
+    type: str
+    state: str
+    reason: str
+    message: str
+    generation: int
+
+
+def _set_condition(status: dict[str, Any], gate: Gate, now: datetime) -> None:
+    conditions = list(status.get("conditions") or [])
+    status["conditions"] = set_condition(
+        conditions, gate.type, gate.state, gate.reason, gate.message[:1024], gate.generation, now
+    )
+
+
+def likeness_condition(decided: CommonStatus) -> Gate:
+    """`LikenessPoor` for the newest version's likeness (docs/likeness.md): True when it does not
+    look like the person (it is still kept and usable: Ready stays True), False when it does,
+    Unknown when nothing could be measured (no faces, unmeasured, skipped). Its observedGeneration
+    is that version's spec generation, so that `kubectl wait` on it after a spec change waits for
+    the new generation's version instead of taking the old one's verdict."""
+    report = likeness(decided)
+    verdict = report.verdict if report is not None else None
+    found = report.reasons if report is not None else []
+    version = latest_version(decided)
+    generation = _version_generation(decided, version)
+    reasons = "; ".join(found)
     if verdict == "poor":
-        state, reason, message = "True", "LikenessPoor", _poor_likeness(status)
+        state, reason, message = "True", "LikenessPoor", _poor_likeness(decided)
     elif verdict == "good":
         state, reason, message = "False", "LikenessGood", f"version {version} looks like the person"
-        good = likeness_reasons(likeness.get("reasons") or [])
+        good = likeness_reasons(found)
         message += f" ({good})" if good else ""
     else:
         state, reason = "Unknown", "LikenessUnmeasured"
         message = f"version {version}: likeness {verdict}" + (f" ({reasons})" if reasons else "")
-    conditions = list(status.get("conditions") or [])
-    return set_condition(conditions, "LikenessPoor", state, reason, message[:1024], generation, now)
+    return Gate("LikenessPoor", state, reason, message, generation)
 
 
 # LikenessEvaluated's reason by the verdict of the generation's report.
@@ -753,44 +793,31 @@ _EVALUATED_REASONS = {
 }
 
 
-def _version_generation(status: dict[str, Any], version: Any) -> int:
+def _version_generation(decided: CommonStatus, version: int) -> int:
     """The spec generation version `version` was made from (0 where the status does not list it)."""
-    listed: dict[str, Any] = next(
-        (v for v in status.get("versions") or [] if v.get("version") == version), {}
-    )
-    return int(listed.get("generation") or 0)
+    return next((v.generation for v in versions(decided) if v.version == version), 0)
 
 
-def evaluated_condition(status: dict[str, Any], generation: int, now: datetime) -> list[dict[str, Any]]:
-    """The conditions with `LikenessEvaluated`, the gate that resolves (docs/likeness.md#gates):
-    True once the run of the spec's current `generation` has ended, whatever came of it, its reason
-    the verdict of that run's likeness report (LikenessGood, LikenessPoor, LikenessUnmeasured,
-    LikenessSkipped), or LikenessNotEvaluated where the run ended without a report (it failed, or
-    made none); Unknown (LikenessPending) until then. `kubectl wait --for=condition=LikenessEvaluated`
-    returns on every outcome, and the reason says which."""
-    ended = int(status.get("observedGeneration") or 0) == generation and status.get("phase") in (
-        Phase.SUCCEEDED,
-        Phase.FAILED,
-    )
-    version = status.get("latestVersion")
-    likeness = status.get("likeness") or {}
-    made = status.get("phase") == Phase.SUCCEEDED and _version_generation(status, version) == generation
+def evaluated_condition(decided: CommonStatus, generation: int) -> Gate:
+    """`LikenessEvaluated`, the gate that resolves (docs/likeness.md#gates): True once the run of
+    the spec's current `generation` has ended, whatever came of it, its reason the verdict of that
+    run's likeness report (LikenessGood, LikenessPoor, LikenessUnmeasured, LikenessSkipped), or
+    LikenessNotEvaluated where the run ended without a report (it failed, or made none); Unknown
+    (LikenessPending) until then. `kubectl wait --for=condition=LikenessEvaluated` returns on every
+    outcome, and the reason says which."""
+    ended = decided.observed_generation == generation and decided.phase in (Phase.SUCCEEDED, Phase.FAILED)
+    version = latest_version(decided)
+    report = likeness(decided)
+    made = decided.phase == Phase.SUCCEEDED and _version_generation(decided, version) == generation
     if not ended:
         state, reason = "Unknown", "LikenessPending"
         message = f"generation {generation}'s run has not ended: its likeness is not known yet"
-    elif made and likeness.get("verdict") in _EVALUATED_REASONS:
-        verdict = str(likeness["verdict"])
-        reasons = "; ".join(str(r) for r in likeness.get("reasons") or [])
-        state, reason = "True", _EVALUATED_REASONS[verdict]
-        message = f"version {version}: likeness {verdict}" + (f" ({reasons})" if reasons else "")
+    elif made and report is not None and report.verdict in _EVALUATED_REASONS:
+        reasons = "; ".join(report.reasons)
+        state, reason = "True", _EVALUATED_REASONS[report.verdict]
+        message = f"version {version}: likeness {report.verdict}" + (f" ({reasons})" if reasons else "")
     else:
         state, reason = "True", "LikenessNotEvaluated"
-        why = status.get("message") or "it made no likeness report"
+        why = decided.message or "it made no likeness report"
         message = f"generation {generation}'s run ended without a likeness report: {why}"
-    conditions = list(status.get("conditions") or [])
-    return set_condition(conditions, "LikenessEvaluated", state, reason, message[:1024], generation, now)
-
-
-def ready_reason(status: dict[str, Any]) -> str:
-    ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
-    return str(ready.get("reason", ""))
+    return Gate("LikenessEvaluated", state, reason, message, generation)

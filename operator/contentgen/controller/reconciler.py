@@ -49,10 +49,10 @@ from .reconcile import (
     lora_key,
     lora_location,
     lora_refs,
-    ready_reason,
     run_provider,
 )
 from .state import Kept, Operator
+from .status import read_status, ready_reason
 from .workloads import RECHECK_SECONDS, may_read, read_workload
 
 log = logging.getLogger("contentgen.operator")
@@ -246,22 +246,19 @@ async def _reconcile(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
             raise
         op.written[res.uid] = (int(written["metadata"]["resourceVersion"]), dict(written.get("status") or {}))
     for event in decision.events:
-        metrics.TRANSITIONS.labels(kind.kind, str(decision.status.get("phase")), event.reason).inc()
+        metrics.TRANSITIONS.labels(kind.kind, str(decision.state.phase), event.reason).inc()
     if patch or decision.outcome_recorded is not None or res.uid in op.catalog_behind:
         await sync_catalog(op, body, decision.status, decision.outcome_recorded)
-    if decision.outcome_recorded is not None or decision.status.get("phase") in (
-        Phase.SUCCEEDED,
-        Phase.FAILED,
-    ):
+    if decision.outcome_recorded is not None or decision.state.phase in (Phase.SUCCEEDED, Phase.FAILED):
         wake_namespace(op, res.namespace)  # a slot may have come free
 
 
 def _summary(decision: Decision) -> str:
     """One line of what was decided, for the debug log."""
-    status = decision.status
+    decided = decision.state
     acts = [
-        f"{status.get('phase')}/{ready_reason(status)} observed={status.get('observedGeneration')}",
-        f"jobName={status.get('jobName')}",
+        f"{decided.phase}/{ready_reason(decided)} observed={decided.observed_generation}",
+        f"jobName={decided.job_name}",
         *([f"create {decision.job.generation}"] if decision.job is not None else []),
         *([f"stop {decision.stop_job.name}"] if decision.stop_job is not None else []),
         *([f"waiting {decision.waiting}"] if decision.waiting else []),
@@ -375,7 +372,7 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
             op.queue.start(res.namespace, res.uid)  # reserved
         elif decision.waiting == "Queued":
             op.queue.wait(res.namespace, res.uid, created)
-        elif decision.waiting or decision.status.get("phase") in (Phase.SUCCEEDED, Phase.FAILED):
+        elif decision.waiting or decision.state.phase in (Phase.SUCCEEDED, Phase.FAILED):
             op.queue.forget(res.namespace, res.uid)
     metrics.QUEUE_LENGTH.set(op.queue.length())
     return decision
@@ -424,10 +421,10 @@ async def _baseline_cached(op: Operator, res: Observed, provider: str) -> bool:
 async def _stored_version(op: Operator, res: Observed) -> int:
     """For a status from before runVersion about to run a new generation: the highest version
     number in the store, so that the new run takes a number no earlier run wrote under."""
-    status = res.status
-    if op.store is None or status.get("runVersion") or not status.get("observedGeneration"):
+    was = res.state
+    if op.store is None or was.run_version or not was.observed_generation:
         return 0
-    if status.get("observedGeneration") == res.generation:
+    if was.observed_generation == res.generation:
         return 0
     owner, kind = str(res.spec.get("owner")), res.kind.catalog_type
 
@@ -472,7 +469,8 @@ def _admission(
         for kept in store
     ]
     owner = str(res.spec.get("owner", ""))
-    prices, cost, spec = op.settings.prices, res.status.get("cost"), snapshot.priced_spec()
+    prices, spec = op.settings.prices, snapshot.priced_spec()
+    cost = res.state.cost.wire() if res.state.cost is not None else None
     estimate = estimated(res.kind.kind, spec, prices, cost, baseline_cached=baseline_cached).estimated_usd
     training = without_evaluation(res.kind.kind, spec)
     alone = estimated(res.kind.kind, training, prices, cost).estimated_usd if training is not None else None
@@ -530,7 +528,7 @@ def _schedule(op: Operator, res: Observed, decision: Decision) -> None:
         and decision.waiting not in (*LORA_WAITS, *IMAGE_WAITS, "Queued", "MissingCredentials")
     ):
         # A Job Kueue holds: what Kueue says of it changes with nothing on the Job to announce it.
-        reason = ready_reason(decision.status)
+        reason = ready_reason(decision.state)
         held = decision.recheck and reason == "Queued" and may_read(op)
         # A result the store cannot give now: read again often enough to record it soon after the
         # store is back, and within RESULT_READ_SECONDS when it is not.
@@ -644,17 +642,17 @@ async def safety_net(op: Operator) -> None:
                 due = uid in op.backoff.next_at and op.backoff.due(uid, clock)
                 behind = uid in op.catalog_behind
                 # bodies are decoded only on a resync, not every few seconds for every resource
-                if due or behind or (resync and not settled(json.loads(kept.body), op)):
+                if due or behind or (resync and not settled(kind, json.loads(kept.body), op)):
                     wake(op, kind.kind, namespace, uid)
 
 
-def settled(body: dict[str, Any], op: Operator) -> bool:
+def settled(kind: Kind, body: dict[str, Any], op: Operator) -> bool:
     """Nothing to do: the current generation has finished and no Job of it is left running."""
-    status = body.get("status") or {}
+    status = read_status(kind, body.get("status") or {})
     meta = body["metadata"]
-    if status.get("phase") not in (Phase.SUCCEEDED, Phase.FAILED):
+    if status.phase not in (Phase.SUCCEEDED, Phase.FAILED):
         return False
-    if status.get("observedGeneration") != meta.get("generation"):
+    if status.observed_generation != meta.get("generation"):
         return False
     return not any(not j.finished for j in _jobs(op, meta["namespace"], meta["uid"]))
 
