@@ -12,7 +12,7 @@ import json
 import pytest
 
 from contentgen.api import RunResult
-from contentgen.catalog.records import ImageVersionInfo
+from contentgen.catalog.kinds.image_generation import ImageVersionInfo
 from contentgen.catalog.tables import _describe
 from contentgen.cli.main import main
 from contentgen.errors import GpuMemoryTooSmall, InvalidInput

@@ -88,8 +88,12 @@ def test_a_laptop_run_stores_it_and_the_catalog_records_it(
     capsys.readouterr()
     assert main(["assets", "get", result.uid, "-o", "json"]) == 0
     record = json.loads(capsys.readouterr().out)
-    # the common record: a kind's own record fields need a record model (catalog/records.py)
+    # its record: the common one with its own fields, as its catalog declaration's model says
     assert (record["kind"], record["type"], record["status"]) == ("Haiku", "haiku", "Succeeded")
+    assert record["season"] == "spring" and [v["version"] for v in record["versions"]] == [1]
+    assert main(["assets", "list", "--type", "haiku", "-o", "table"]) == 0
+    [row] = capsys.readouterr().out.splitlines()[1:]
+    assert row.startswith(result.uid) and row.endswith("a haiku of spring")  # its declared DETAIL
     catalog = open_catalog()
     try:  # what its catalog declaration summarizes, in the stored document
         assert (catalog.get(result.uid) or {})["season"] == "spring"
@@ -205,6 +209,13 @@ async def test_the_http_api_creates_and_runs_it(http: tuple[httpx.AsyncClient, M
         "autumn",
         "winter",
     ]
+    # its record, and the type that filters for it, as the catalog's registry says
+    read = document["paths"]["/api/jobs/{ref}"]["get"]
+    answer = read["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer["discriminator"]["mapping"]["Haiku"] == "#/components/schemas/HaikuRecord"
+    assert schemas["HaikuRecord"]["properties"]["season"]["type"] == "string"
+    [type_] = [p for p in read["parameters"] if p["name"] == "type"]
+    assert "haiku" in type_["schema"]["anyOf"][0]["enum"]
 
     refused = await client.post("/api/resources", json={"kind": "Haiku", "spec": {"season": "monsoon"}})
     assert refused.status_code == 400, refused.text
@@ -217,6 +228,14 @@ async def test_the_http_api_creates_and_runs_it(http: tuple[httpx.AsyncClient, M
     doc = await _finished(catalog, uid)
     assert (doc["latestRun"]["phase"], doc["owner"], doc["season"]) == ("Succeeded", "demo-user", "autumn")
     assert [v["version"] for v in doc["versions"]] == [1]
+    read_back = await client.get(f"/api/jobs/{uid}")  # its record, as its declared model says
+    assert read_back.status_code == 200, read_back.text
+    record = read_back.json()
+    assert (record["kind"], record["season"], record["latestVersion"]) == ("Haiku", "autumn", 1)
+    listed = await client.get("/api/jobs", params={"type": "haiku"})
+    assert listed.status_code == 200, listed.text
+    assert [(r["id"], r["season"]) for r in listed.json()["items"]] == [(uid, "autumn")]
+    assert (await client.get("/api/jobs", params={"type": "image-generation"})).json()["items"] == []
     content = await client.get(f"/api/assets/{uid}/content")  # its primary output
     assert content.status_code == 200, content.text
     assert content.text == "on a withered branch\na crow has alighted\nnightfall in autumn\n"

@@ -11,14 +11,20 @@ Modules: base (the Catalog class, conditional writes), mongo and embedded (the b
 (a record's versions), kinds (what each kind's record and versions hold: one module per kind),
 migrate (documents from before versions), queries (the read side), search (the search index, its
 ranking and hits: where a transcript says the words), names (what a REF names), records (the
-output format), params (parsing user input), downloads (which artifact, its name, and a link to
-it), pruning (removing versions), lineage (where outputs came from and what was made from them),
-tables (text output).
+output format; common_record: what every kind's record has), params (parsing user input),
+downloads (which artifact, its name, and a link to it), pruning (removing versions), lineage
+(where outputs came from and what was made from them), tables (text output).
 """
 
 from .base import INDEXES, AmbiguousReference, Catalog, CatalogUnavailable, WriteConflict
+from .common_record import JobRecord
 from .config import DEFAULT_CATALOG, ENV, CatalogMissing, catalog_url, open_catalog
 from .document import CANCELLED, COLLECTION, DELETED, RUN_PHASES, catalog_document
+from .kinds.image_generation import ImageGenerationRecord
+from .kinds.lora_evaluation import LoraEvaluationRecord
+from .kinds.lora_training import LoraTrainingRecord
+from .kinds.transcription import TranscriptionRecord
+from .kinds.video_generation import VideoGenerationRecord
 from .names import resolve
 from .queries import (
     DEFAULT_LIMIT,
@@ -38,19 +44,13 @@ from .queries import (
 )
 from .records import (
     AnyRecord,
-    ImageGenerationRecord,
     ImagePage,
     JobPage,
-    JobRecord,
-    LoraEvaluationRecord,
     LoraPage,
-    LoraTrainingRecord,
     RecordPage,
     SignedUrl,
     Stats,
-    TranscriptionRecord,
     TranscriptPage,
-    VideoGenerationRecord,
     record_json,
     to_record,
 )

@@ -8,8 +8,9 @@
     video generation → the picture it animates (an image generation's version and image) → the
                        LoRAs that picture was made with → … → source video; and its own LoRAs
 
-Only records the caller may see are followed: another owner's LoRA shows as its uid and version,
-with `found: false`, never with its details.
+What each kind's lineage follows is declared with the kind (catalog/kinds/: loras_used,
+pictures_used, makes_loras). Only records the caller may see are followed: another owner's LoRA
+shows as its uid and version, with `found: false`, never with its details.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from pydantic import Field
 from contentgen.api.sharing import grants_of, may_see
 
 from .base import Catalog
+from .common_record import RecordModel
+from .kinds import CATALOG_KINDS
+from .kinds.lora_training import LoraVersionInfo
 from .migrate import upgrade
 from .queries import MAX_LIMIT, Filters, OwnerScope, Page, Sort
-from .records import LoraVersionInfo, RecordModel
 
 
 class RecordRef(RecordModel):
@@ -120,40 +123,20 @@ def lineage(catalog: Catalog, doc: dict[str, Any], owner: OwnerScope) -> Lineage
     """The lineage of `doc`, following only records of `owner` (None: everyone's, for admins)."""
     doc = upgrade(doc)
     out = Lineage.model_validate(_ref(doc) | {"sourceUrl": doc.get("sourceUrl", "")})
-    if doc.get("kind") == "ImageGeneration":
-        used: dict[tuple[Any, ...], dict[str, Any]] = {}  # newest version's first, each once
-        for version in reversed(doc.get("versions") or []):
-            for lora in version.get("loras") or []:
-                used.setdefault((lora.get("uid"), lora.get("version"), lora.get("uri")), lora)
-        out.loras = [_lora_use(catalog, u, owner) for u in used.values()]
-    elif doc.get("kind") == "VideoGeneration":
-        used_loras: dict[tuple[Any, ...], dict[str, Any]] = {}
-        pictures: dict[tuple[Any, ...], dict[str, Any]] = {}  # newest version's first, each once
-        for version in reversed(doc.get("versions") or []):
-            for lora in version.get("loras") or []:
-                used_loras.setdefault((lora.get("uid"), lora.get("version"), lora.get("uri")), lora)
-            picture = version.get("image") or {}
-            if picture.get("uri"):
-                pictures.setdefault((picture.get("uid"), picture.get("version"), picture.get("uri")), picture)
-        out.loras = [_lora_use(catalog, u, owner) for u in used_loras.values()]
-        out.pictures = [_picture_use(catalog, p, owner) for p in pictures.values()]
-    elif doc.get("kind") == "LoraEvaluation":
-        evaluated: dict[tuple[Any, ...], dict[str, Any]] = {}  # newest version's first, each once
-        for version in reversed(doc.get("versions") or []):
-            lora = version.get("lora") or {}
-            use = {k: lora.get(k) for k in ("name", "uid", "version") if lora.get(k)}
-            evaluated.setdefault(
-                (lora.get("uid"), lora.get("version")), {"uri": lora.get("modelUri", ""), **use}
-            )
-        out.loras = [_lora_use(catalog, u, owner) for u in evaluated.values()]
-    elif doc.get("kind") == "LoraTraining":
+    declared = CATALOG_KINDS.get(str(doc.get("kind")))
+    if declared is None:
+        return out
+    versions = doc.get("versions") or []
+    out.loras = [_lora_use(catalog, u, owner) for u in declared.loras_used(versions)]
+    out.pictures = [_picture_use(catalog, p, owner) for p in declared.pictures_used(versions)]
+    if declared.makes_loras:
         made = catalog.find(
             Filters(owner=owner, type="image-generation", lora=doc["_id"]),
             Sort("createdAt", descending=True),
             Page(MAX_LIMIT),
         )
         out.images_total = made.total
-        for version in doc.get("versions") or []:
+        for version in versions:
             tag = f"{doc['_id']}/v{version.get('version')}"
             runs = [_image_run(d, tag) for d in made.docs if tag in (d.get("loraVersions") or [])]
             out.versions.append(VersionLineage.model_validate(version | {"images": runs}))

@@ -2,8 +2,9 @@
 
 Before versions, a document held the latest run's phase, progress, stage, message and error at its
 top level, in `status`; an ImageGeneration its latest images and a Transcription its latest
-transcript, unversioned (generated-images/{owner}/{uid}/image_1.png): those are version 1 here.
-A LoraTraining kept its versions as now. `status: Deleted` meant its stored objects were removed.
+transcript, unversioned (generated-images/{owner}/{uid}/image_1.png): those are version 1 here
+(each kind's legacy_outputs, catalog/kinds/). A LoraTraining kept its versions as now
+(legacy_versions). `status: Deleted` meant its stored objects were removed.
 
 Reading upgrades a document in memory (`upgrade`); the next write stores the current shape. The
 queries match both shapes (queries.py), so a catalog from before versions is read correctly
@@ -16,6 +17,8 @@ from typing import Any
 
 from contentgen.api import parse_timestamp
 
+from .kinds import CATALOG_KINDS
+
 SCHEMA = 2
 _DELETED = "Deleted"
 _UNFINISHED = ("Pending", "Running")
@@ -27,10 +30,13 @@ def _artifacts_under(doc: dict[str, Any], version: int) -> list[dict[str, Any]]:
 
 
 def _legacy_versions(doc: dict[str, Any], succeeded: bool) -> list[dict[str, Any]]:
-    kind, cost = doc.get("kind"), doc.get("cost") or {}
+    declared = CATALOG_KINDS.get(str(doc.get("kind")))
+    if declared is None:
+        return []
+    cost = doc.get("cost") or {}
     spec = doc.get("spec")
     latest_generation = int(doc.get("generation") or 0)
-    if kind == "LoraTraining":
+    if declared.legacy_versions:
         versions = []
         for stored in doc.get("versions") or []:
             entry = dict(stored)
@@ -52,23 +58,8 @@ def _legacy_versions(doc: dict[str, Any], succeeded: bool) -> list[dict[str, Any
         "spec": spec if succeeded else None,
         "artifacts": list(doc.get("artifacts") or []),
     }
-    if kind == "ImageGeneration" and doc.get("images"):
-        made.update(
-            prompt=doc.get("prompt", ""),
-            model=doc.get("model", ""),
-            images=doc["images"],
-            loras=doc.get("loras") or [],
-        )
-        return [made]
-    transcript = doc.get("transcript") or {}
-    if kind == "Transcription" and transcript.get("textUri"):
-        made.update(
-            transcript=transcript,
-            sourceUrl=doc.get("sourceUrl", ""),
-            transcriptText=doc.get("transcriptText", ""),
-        )
-        return [made]
-    return []
+    outputs = declared.legacy_outputs(doc)
+    return [{**made, **outputs}] if outputs else []
 
 
 def upgrade(doc: dict[str, Any]) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from .common_record import RecordModel
 from .dates import from_storage, to_storage
 from .document import DELETED
 from .queries import (
@@ -45,7 +46,7 @@ from .queries import (
     check_page,
     search_words,
 )
-from .records import JobPage, RecordModel, to_record
+from .records import JobPage, to_record
 
 ENGINES = ("sqlite-fts5", "mongodb-text", "scan")
 RELEVANCE = "relevance"

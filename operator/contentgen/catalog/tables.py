@@ -8,15 +8,9 @@ from typing import TYPE_CHECKING, Any
 from contentgen.api.lora import ONE_PERSON_SIMILARITY as SAME
 from contentgen.api.lora import STRANGERS_SIMILARITY as DIFFERENT
 
-from .records import (
-    ImageGenerationRecord,
-    JobRecord,
-    LoraEvaluationRecord,
-    LoraTrainingRecord,
-    Stats,
-    TranscriptionRecord,
-    VideoGenerationRecord,
-)
+from .common_record import JobRecord
+from .kinds import CATALOG_KINDS
+from .records import Stats
 
 if TYPE_CHECKING:
     from .lineage import Lineage
@@ -40,19 +34,9 @@ def detail(record: JobRecord) -> str:
     text = ""
     if record.deleted is not None:
         text = "resource deleted, outputs kept; " if record.deleted.outputs_kept else "resource deleted; "
-    if isinstance(record, LoraTrainingRecord):
-        text += f"trigger {record.trigger_word}"
-    elif isinstance(record, TranscriptionRecord):
-        text += f"{record.word_count} words, {record.duration_seconds:.0f} s"
-    elif isinstance(record, ImageGenerationRecord):
-        count = sum(len(v.images) for v in record.versions)
-        text += f"{count} image(s): {record.prompt}"
-    elif isinstance(record, VideoGenerationRecord):
-        shape = f"{record.video.width}x{record.video.height} " if record.video is not None else ""
-        text += f"{record.duration_seconds:.1f} s {shape}video: {record.prompt}"
-    elif isinstance(record, LoraEvaluationRecord) and record.lora is not None:
-        verdict = (record.likeness or {}).get("verdict", "")
-        text += f"{record.lora.name} v{record.lora.version} e{record.evaluation}: {verdict}"
+    declared = CATALOG_KINDS.get(record.kind)
+    if declared is not None and isinstance(record, declared.record):  # its own (kinds/: detail)
+        text += declared.detail(record)
     return text if len(text) <= 60 else text[:59] + "…"
 
 
@@ -344,8 +328,9 @@ def lineage_block(found: Lineage) -> str:
         if use.trained is not None:
             lines.append(f"    dataset {use.trained.dataset_uri or '-'} ({use.trained.frames} images)")
             lines.append(f"    source  {use.trained.source_url or '-'}")
-    if not found.loras and found.kind == "ImageGeneration":
-        lines.append("  made without LoRAs")
+    declared = CATALOG_KINDS.get(found.kind)
+    if not found.loras and declared is not None and declared.without_loras:
+        lines.append(f"  {declared.without_loras}")
     for picture in found.pictures:
         made = (
             f"{picture.name} {picture.uid} v{picture.version} image {picture.image}"

@@ -7,6 +7,9 @@ hold it. Counted in sharing.Usage; put together here.
                       made with one directly (no video model loads a FLUX.1 LoRA)
     image generation  video generations animating one of its pictures (image, from an imageRef)
 
+(A LoRA: a kind whose versions are LoRAs; an image generation: one whose pictures videos animate;
+each says so in its module of catalog/kinds/: makes_loras, makes_pictures.)
+
 A consumer is listed only where the caller may see it (its own, or one its owner shared with the
 caller, as lineage follows a shared LoRA); the others are counted, for the asset's owner, never
 named.
@@ -21,10 +24,11 @@ from pydantic import Field
 from contentgen.api.sharing import grants_of, may_see
 
 from .base import Catalog
+from .common_record import RecordModel
 from .document import DELETED
+from .kinds import CATALOG_KINDS
 from .migrate import upgrade
 from .queries import BYTES_PER_GB, MAX_LIMIT, OwnerScope
-from .records import RecordModel
 from .sharing import Collections, Usage
 
 # How many consumers are looked at (and counted) at most.
@@ -143,7 +147,8 @@ def _consumer(doc: dict[str, Any], uid: str) -> Consumer:
 def consumers(catalog: Catalog, doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Every record (any owner's, not deleted) that used the record `doc`, by id: its owner,
     shares and createdAt only, to decide who may see it."""
-    uid, kind = str(doc["_id"]), doc.get("kind")
+    uid = str(doc["_id"])
+    declared = CATALOG_KINDS.get(str(doc.get("kind")))
     alive = {"status": {"$ne": DELETED}}
     found: dict[str, dict[str, Any]] = {}
 
@@ -151,14 +156,21 @@ def consumers(catalog: Catalog, doc: dict[str, Any]) -> dict[str, dict[str, Any]
         for d in catalog.find_raw({**query, **alive}, _LIGHT, limit=MAX_CONSUMERS):
             found.setdefault(str(d["_id"]), d)
 
-    if kind == "LoraTraining":
+    if declared is None:
+        return found
+    if declared.makes_loras:
         add({"loraUids": uid})  # image generations (document.summarize; a video's loras too)
         add({"lora.uid": uid})  # LoraEvaluations
         # videos animating a picture made with it: through the pictures' image generations (a
         # deleted one's too: the video was made), then the version of the picture each animates
-        pictures = catalog.find_raw(
-            {"kind": "ImageGeneration", "loraUids": uid}, {"_id": 1}, limit=MAX_CONSUMERS
-        )
+        pictures = [
+            made
+            for maker in CATALOG_KINDS.values()
+            if maker.makes_pictures
+            for made in catalog.find_raw(
+                {"kind": maker.kind, "loraUids": uid}, {"_id": 1}, limit=MAX_CONSUMERS
+            )
+        ]
         if pictures:
             for d in catalog.find_raw(
                 {"imageUids": {"$in": [str(p["_id"]) for p in pictures]}, **alive},
@@ -167,7 +179,7 @@ def consumers(catalog: Catalog, doc: dict[str, Any]) -> dict[str, dict[str, Any]
             ):
                 if "picture" in _uses(d, uid):
                     found.setdefault(str(d["_id"]), {k: d.get(k) for k in _LIGHT if k in d})
-    elif kind == "ImageGeneration":
+    elif declared.makes_pictures:
         add({"imageUids": uid})  # video generations animating one of its pictures
     found.pop(uid, None)
     return found

@@ -1,10 +1,19 @@
-"""Haiku in the catalog: its season on the record; its poem is its versions' primary output."""
+"""Haiku in the catalog: its season on the record (HaikuRecord); its poem is its versions' primary
+output."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from contentgen.catalog.kinds import CatalogKind
+from pydantic import Field
+
+from contentgen.catalog.kinds import CatalogKind, JobRecord, VersionInfo
+
+
+class HaikuRecord(JobRecord):
+    kind: Literal["Haiku"] = "Haiku"
+    season: str = Field(default="", description="The season of the current spec.")
+    versions: list[VersionInfo] = Field(default=[], description="Every usable version, oldest first.")
 
 
 def summary(
@@ -20,4 +29,8 @@ def primary(version: dict[str, Any]) -> str:
     )
 
 
-KIND = CatalogKind("Haiku", summary=summary, primary=primary)
+def detail(record: HaikuRecord) -> str:
+    return f"a haiku of {record.season}"
+
+
+KIND = CatalogKind("Haiku", summary=summary, primary=primary, record=HaikuRecord, detail=detail)

@@ -1,11 +1,13 @@
 """The catalog's kinds: each module of this package (those not starting with _) declares one kind
-as `KIND`, a CatalogKind: how its record shows its newest outputs, what its version entries add,
-what the record keeps of its status. Adding a kind to the catalog is adding its module here."""
+as `KIND`, a CatalogKind: its record's model, how its record shows its newest outputs, what its
+version entries add, what the record keeps of its status, what its lineage follows. Adding a kind
+to the catalog is adding its module here (its record: a JobRecord with its own fields)."""
 
 from __future__ import annotations
 
 from contentgen.api.registry import UnknownKind, declared, lookup
 
+from ..common_record import JobRecord, RecordModel, VersionInfo
 from ._base import CatalogKind
 
 CATALOG_KINDS: dict[str, CatalogKind] = declared(__name__, __path__, CatalogKind)
@@ -22,4 +24,13 @@ def makes_loras(kind: object) -> bool:
     return declared is not None and declared.makes_loras
 
 
-__all__ = ["CATALOG_KINDS", "CatalogKind", "UnknownKind", "catalog_kind", "makes_loras"]
+__all__ = [
+    "CATALOG_KINDS",
+    "CatalogKind",
+    "JobRecord",
+    "RecordModel",
+    "UnknownKind",
+    "VersionInfo",
+    "catalog_kind",
+    "makes_loras",
+]

@@ -1,10 +1,25 @@
 """What the kinds made from a prompt (ImageGeneration, VideoGeneration) keep alike: the prompt and
-model each version ran, and the filters that find every output made with a model, a LoRA or one
-of its versions."""
+model each version ran, the LoRAs it was made with, and the filters that find every output made
+with a model, a LoRA or one of its versions."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from pydantic import Field
+
+from ..common_record import RecordModel
+from ._base import each_once
+
+
+class LoraUseInfo(RecordModel):
+    """A LoRA the images were made with."""
+
+    uri: str
+    scale: float = 1.0
+    name: str = Field(default="", description="The LoraTraining (loraRef), when it came from one.")
+    uid: str = Field(default="", description="Its id: `contentgen assets lineage` follows it.")
+    version: int = 0
 
 
 def prompt_and_model(doc: dict[str, Any], newest: dict[str, Any], spec: dict[str, Any]) -> None:
@@ -27,3 +42,14 @@ def version_prompt_and_model(entry: dict[str, Any], spec: dict[str, Any] | None,
     """A version's prompt (its spec's first) and model (its own first)."""
     entry["prompt"] = str((spec or {}).get("prompt") or entry.get("prompt") or "")
     entry["model"] = str(entry.get("model") or (spec or {}).get("model") or "")
+
+
+def _loras(version: dict[str, Any]) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
+    return [
+        ((lora.get("uid"), lora.get("version"), lora.get("uri")), lora) for lora in version.get("loras") or []
+    ]
+
+
+def loras_used(versions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The LoRAs its versions were made with (lineage), newest version's first, each once."""
+    return each_once(versions, _loras)

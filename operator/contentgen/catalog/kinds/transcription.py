@@ -1,17 +1,48 @@
 """Transcription in the catalog: transcript, wordCount, durationSeconds, transcriptText (the
 latest version's); each version keeps the start of its text for search, and where in it the
-recording's words start."""
+recording's words start. Its versions hold the transcript (transcript.json)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from contentgen.api import RunResult
 
+from ..common_record import JobRecord, RecordModel, VersionInfo
 from ._base import CatalogKind
 
 # How much of a transcript a version keeps for search (the whole text is in the store).
 SEARCH_TEXT_CHARS = 20_000
+
+
+class TranscriptInfo(RecordModel):
+    json_uri: str = ""
+    text_uri: str = ""
+    word_count: int = 0
+    duration_seconds: float = 0.0
+    speakers: int = 0
+    language_code: str = ""
+
+
+class TranscriptVersionInfo(VersionInfo):
+    transcript: TranscriptInfo = Field(default_factory=TranscriptInfo)
+    source_url: str = Field(default="", description="What was transcribed.")
+
+
+class TranscriptionRecord(JobRecord):
+    kind: Literal["Transcription"] = "Transcription"
+    word_count: int = 0
+    duration_seconds: float = 0.0
+    speakers: int = 0
+    language_code: str = ""
+    text_uri: str = Field(default="", description="The latest version's transcript.txt")
+    json_uri: str = Field(default="", description="The provider's full response (transcript.json).")
+    source_url: str = Field(default="", description="What the current spec transcribes.")
+    versions: list[TranscriptVersionInfo] = Field(
+        default=[], description="Every usable version, oldest first."
+    )
 
 
 def summary(
@@ -54,6 +85,30 @@ def record_fields(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def detail(record: TranscriptionRecord) -> str:
+    return f"{record.word_count} words, {record.duration_seconds:.0f} s"
+
+
+def legacy_outputs(doc: dict[str, Any]) -> dict[str, Any]:
+    """Before versions, the latest transcript at the document's top."""
+    transcript = doc.get("transcript") or {}
+    if not transcript.get("textUri"):
+        return {}
+    return {
+        "transcript": transcript,
+        "sourceUrl": doc.get("sourceUrl", ""),
+        "transcriptText": doc.get("transcriptText", ""),
+    }
+
+
 KIND = CatalogKind(
-    "Transcription", summary=summary, primary=primary, version=version, record_fields=record_fields
+    "Transcription",
+    summary=summary,
+    primary=primary,
+    record=TranscriptionRecord,
+    detail=detail,
+    version=version,
+    record_fields=record_fields,
+    legacy_outputs=legacy_outputs,
+    transcript=True,
 )
