@@ -31,7 +31,7 @@ from contentgen.api import (
     format_time,
     parse_timestamp,
 )
-from contentgen.api.common import CommonStatus
+from contentgen.api.common import CommonStatus, Condition
 from contentgen.api.lora import PROMOTED_ANNOTATION, LoraTrainingStatus, promotions_of
 from contentgen.api.references import Catalog, Refusal, resolve
 from contentgen.api.references import lora_key as lora_key  # the reconciler's and the preview's too
@@ -48,7 +48,7 @@ from .kinds import ControllerKind, controller_kind
 from .kueue import Workload, explain
 from .observe import ImageState, JobState, LoraState
 from .pods import NODE_LOST
-from .status import latest_version, likeness, read_status, ready_reason, versions
+from .status import latest_version, likeness, read_common, read_status, ready_reason, versions
 from .supersede import Superseded, spent, superseding
 
 JOB_FAILURES = {
@@ -640,11 +640,12 @@ def _finish(
     decided = read_status(res.kind, status)
     if decided.phase is not None:
         status["phase"] = str(decided.phase)  # plain strings on the wire and in the catalog
-    if declared.likeness and likeness(decided) is not None:
-        _set_condition(status, likeness_condition(decided), world.now)
-    if declared.evaluates_likeness:
-        _set_condition(status, evaluated_condition(decided, res.generation), world.now)
-    decided = read_status(res.kind, status)
+    gates = [
+        *([likeness_condition(decided)] if declared.likeness and likeness(decided) is not None else []),
+        *([evaluated_condition(decided, res.generation)] if declared.evaluates_likeness else []),
+    ]
+    if gates:
+        decided = decided.model_copy(update={"conditions": _set_gates(status, gates, world.now)})
     decision = Decision(status=status, state=decided, outcome_recorded=recorded)
     before = (res.state.phase, ready_reason(res.state))
     after = (decided.phase, ready_reason(decided))
@@ -752,11 +753,15 @@ class Gate:
     generation: int
 
 
-def _set_condition(status: dict[str, Any], gate: Gate, now: datetime) -> None:
+def _set_gates(status: dict[str, Any], gates: list[Gate], now: datetime) -> list[Condition]:
+    """`gates` into the status's conditions; the conditions, typed."""
     conditions = list(status.get("conditions") or [])
-    status["conditions"] = set_condition(
-        conditions, gate.type, gate.state, gate.reason, gate.message[:1024], gate.generation, now
-    )
+    for gate in gates:
+        conditions = set_condition(
+            conditions, gate.type, gate.state, gate.reason, gate.message[:1024], gate.generation, now
+        )
+    status["conditions"] = conditions
+    return read_common({"conditions": conditions}).conditions
 
 
 def likeness_condition(decided: CommonStatus) -> Gate:

@@ -52,7 +52,7 @@ from .reconcile import (
     run_provider,
 )
 from .state import Kept, Operator
-from .status import read_status, ready_reason
+from .status import read_common, ready_reason
 from .workloads import RECHECK_SECONDS, may_read, read_workload
 
 log = logging.getLogger("contentgen.operator")
@@ -642,13 +642,13 @@ async def safety_net(op: Operator) -> None:
                 due = uid in op.backoff.next_at and op.backoff.due(uid, clock)
                 behind = uid in op.catalog_behind
                 # bodies are decoded only on a resync, not every few seconds for every resource
-                if due or behind or (resync and not settled(kind, json.loads(kept.body), op)):
+                if due or behind or (resync and not settled(json.loads(kept.body), op)):
                     wake(op, kind.kind, namespace, uid)
 
 
-def settled(kind: Kind, body: dict[str, Any], op: Operator) -> bool:
+def settled(body: dict[str, Any], op: Operator) -> bool:
     """Nothing to do: the current generation has finished and no Job of it is left running."""
-    status = read_status(kind, body.get("status") or {})
+    status = read_common(body.get("status") or {})  # every resource at every resync: not its versions
     meta = body["metadata"]
     if status.phase not in (Phase.SUCCEEDED, Phase.FAILED):
         return False
