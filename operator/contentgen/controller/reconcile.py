@@ -180,7 +180,7 @@ def decide(res: Observed, world: World) -> Decision:
         if outcome is None:
             return Decision(status=res.status, state=res.state, needs_outcome=newest)
         status, recorded = _apply_outcome(res, status, was, newest, outcome, world.now)
-        cost = _settle_cost(status, was, world)
+        cost = _settle_cost(status, was, world)  # `was` still holds: an outcome writes no cost nor start
         if recorded is not None:
             set_version_cost(status, recorded.version or 0, cost.actual_usd if cost is not None else None)
         if newest.generation == res.generation:

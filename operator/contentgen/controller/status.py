@@ -2,9 +2,9 @@
 
 The status the API server returns is whatever an operator wrote: this version, an older one (a
 field since renamed or added, a status from before versions: `adopt_legacy` first), a newer one
-(a field this version does not know). Reading it never fails: a value this version cannot read
-is left at its model's default, as a missing key reads today. The typed status is for reading
-only; the status dict stays what is written back, so nothing in it is dropped on the way through.
+(a field this version does not know). Reading it never fails: what this version cannot read is
+left at its model's default, as a missing key always read. The typed status is for reading only;
+the status dict stays what is written back, so nothing in it is dropped on the way through.
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ _ZEROS: dict[Any, Any] = {str: "", int: 0, float: 0.0, bool: False, datetime: da
 def read_status(kind: Kind, raw: Mapping[str, Any]) -> CommonStatus:
     """`raw` (a status as the API server has it) as `kind`'s status model, leniently: strings for
     timestamps and numbers are read as the API server would, unknown fields are left out, a value
-    that cannot be read is left unset (its default), and a required one that is missing reads as
-    its type's zero (a condition without lastTransitionTime keeps its reason)."""
+    that cannot be read is left unset (its default), a required one that is missing reads as its
+    type's zero (a condition without lastTransitionTime keeps its reason), and a required one that
+    cannot be read takes the object it belongs to with it (a version, a condition)."""
     return _read(kind.status, adopt_legacy(kind.kind, dict(raw)))
 
 
