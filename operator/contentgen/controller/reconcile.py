@@ -224,7 +224,12 @@ def _stopping(
         )
     else:
         message = was.message or f"stopping Job {job.name} for generation {res.generation}"
-    status.update(phase=Phase.PENDING, jobName=job.name, observedGeneration=job.generation, message=message)
+    _write(
+        status,
+        CommonStatus(
+            phase=Phase.PENDING, job_name=job.name, observed_generation=job.generation, message=message
+        ),
+    )
     status["conditions"] = _working(status, res, world.now, "Superseding", message)
     decision = _finish(res, status, world)
     decision.stop_job = None if job.deleting else job
@@ -301,7 +306,7 @@ def _unreadable(
             f"and records the run as Failed (StoreUnavailable) {int(RESULT_READ_SECONDS // 60)} minutes "
             "after the Job finished if the store is still away"
         )
-        status.update(phase=Phase.RUNNING, jobName=name, message=message)
+        _write(status, CommonStatus(phase=Phase.RUNNING, job_name=name, message=message))
         status["conditions"] = _working(status, res, now, "ResultUnreadable", message)
         return None
     return RunFailure(
@@ -418,7 +423,10 @@ def _running(
             f"the spec changed (generation {res.generation}) while Job {job.name} runs generation "
             f"{job.generation}; the change runs when it finishes"
         )
-    status.update(phase=phase, jobName=job.name, observedGeneration=job.generation, message=message)
+    _write(
+        status,
+        CommonStatus(phase=phase, job_name=job.name, observed_generation=job.generation, message=message),
+    )
     stalled = reason == NODE_LOST  # it waits for the node, or for a person
     status["conditions"] = _conditions(
         status,
@@ -442,13 +450,13 @@ def _apply_outcome(
     now: datetime,
 ) -> tuple[dict[str, Any], RunResult | None]:
     name = job.name.removeprefix("lost:")
-    completed = job.completion_time or format_time(now)
-    status.update(jobName=name, observedGeneration=job.generation, completedAt=completed)
+    completed = parse_timestamp(job.completion_time) or now
+    _write(status, CommonStatus(job_name=name, observed_generation=job.generation, completed_at=completed))
     status.pop("pool", None)  # where a warm pool had the request: a killed worker leaves its last
     lost = job.name.startswith("lost:")
     if isinstance(outcome, RunResult) and outcome.generation == job.generation and (job.complete or lost):
         message = outcome.summary()
-        status.update(phase=Phase.SUCCEEDED, progress=100, stage="done", message=message)
+        _write(status, CommonStatus(phase=Phase.SUCCEEDED, progress=100, stage="done", message=message))
         outcome.merge_outputs(status, started_at=format_time(was.started_at) if was.started_at else None)
         status["conditions"] = _conditions(
             status,
@@ -472,7 +480,7 @@ def _apply_outcome(
             "ResultMissing",
             f"Job {name} completed but left no result for generation {job.generation}",
         )
-    status.update(phase=Phase.FAILED, stage="", message=f"{reason}: {message}")
+    _write(status, CommonStatus(phase=Phase.FAILED, stage="", message=f"{reason}: {message}"))
     status["conditions"] = _conditions(
         status, res, now, ready=False, reconciling=False, stalled=True, reason=reason, message=message
     )
@@ -487,7 +495,9 @@ def _start(
     g = res.generation
 
     def wait(phase: Phase, reason: str, message: str, stalled: bool) -> Decision:
-        status.update(phase=phase, message=message, observedGeneration=g, stage="", progress=0)
+        _write(
+            status, CommonStatus(phase=phase, message=message, observed_generation=g, stage="", progress=0)
+        )
         # A waiting generation has no Job: the last run's name, kept beside a Pending phase,
         # would read as this generation's Job, lost (`_lost_job`) on the next look.
         status.pop("jobName", None)
@@ -553,8 +563,8 @@ def _start(
 
     name = job_name(res.kind, res.name, res.uid, g)
     message = _created(name, version, g)
-    status.update(phase=Phase.PENDING, jobName=name, observedGeneration=g, message=message)
-    _begun(status, cost, snapshot, version, format_time(world.now), world)
+    _write(status, CommonStatus(phase=Phase.PENDING, job_name=name, observed_generation=g, message=message))
+    _begun(status, cost, snapshot, version, world.now, world)
     status["conditions"] = _working(status, res, world.now, "JobCreated", message)
     decision = _finish(res, status, world, recorded=recorded)
     decision.job = snapshot
@@ -589,7 +599,7 @@ def _adopt_start(status: dict[str, Any], cost: Cost | None, job: JobState, world
     cost would never be settled nor counted in its budget. The estimate is of what the Job runs
     (an offline operator's Job of a paid provider runs `offline`: it costs nothing)."""
     snapshot = SpecSnapshot.model_validate_json(job.snapshot) if job.snapshot else None
-    _begun(status, cost, snapshot, job.version, job.start_time or format_time(world.now), world)
+    _begun(status, cost, snapshot, job.version, parse_timestamp(job.start_time) or world.now, world)
 
 
 def _begun(
@@ -597,13 +607,13 @@ def _begun(
     cost: Cost | None,
     snapshot: SpecSnapshot | None,
     version: int,
-    started_at: str,
+    started_at: datetime,
     world: World,
 ) -> None:
     """What a run's start writes: its version and start, the latest run's report gone (this run's
     comes with its outcome), and its estimate (without the likeness evaluation it skips, so that
     its share of the budget is without it too), with `cost`'s spend so far."""
-    status.update(runVersion=version, progress=0, stage="", startedAt=started_at)
+    _write(status, CommonStatus(run_version=version, progress=0, stage="", started_at=started_at))
     status.pop("completedAt", None)
     status.pop("dataset", None)
     if world.prices is None or snapshot is None:
@@ -625,6 +635,12 @@ def _settle_cost(status: dict[str, Any], was: CommonStatus, world: World) -> Cos
     return cost
 
 
+def _write(status: dict[str, Any], fields: CommonStatus) -> None:
+    """The fields given to `fields` into the status, as the API server keeps them (a phase as a
+    plain string, a time as metav1.Time), on the wire and in the catalog."""
+    status.update(fields.model_dump(mode="json", by_alias=True, exclude_unset=True))
+
+
 def _created(job_name: str, version: int, generation: int) -> str:
     """The message while a Job's pod starts (the same whether just created or seen since)."""
     what = f"version {version}" if version else f"generation {generation}"
@@ -638,8 +654,6 @@ def _finish(
     declared = _declared(res)
     promotion_events = mirror_promotions(status, res) if declared.promotions else []
     decided = read_status(res.kind, status)
-    if decided.phase is not None:
-        status["phase"] = str(decided.phase)  # plain strings on the wire and in the catalog
     gates = [
         *([likeness_condition(decided)] if declared.likeness and likeness(decided) is not None else []),
         *([evaluated_condition(decided, res.generation)] if declared.evaluates_likeness else []),
