@@ -50,6 +50,35 @@ def newest_runs(runs: list[dict[str, Any]], latest: dict[str, Any]) -> tuple[lis
 CURVE_POINT = ("step", "verdict", "median", "chosen")
 
 
+# The key orders a point of a curve that _older made can have: CURVE_POINT's, some left out.
+_SLIM_POINTS = frozenset(
+    tuple(k for i, k in enumerate(CURVE_POINT) if present >> i & 1)
+    for present in range(2 ** len(CURVE_POINT))
+)
+_NO_TIMES: dict[str, list[Any]] = {"chars": [], "seconds": []}
+
+
+def _slim(version: dict[str, Any]) -> bool:
+    """Whether _older would give `version` back as it is, key order included: a version an earlier
+    write slimmed. Only looked at, never copied, so a write over a record of a thousand older
+    versions does not build them all again."""
+    if "spec" not in version or version["spec"] is not None:
+        return False
+    if version.get("transcriptText", "") != "":
+        return False
+    times = version.get("transcriptTimes", _NO_TIMES)
+    if times != _NO_TIMES or list(times) != list(_NO_TIMES):
+        return False
+    prompt = version.get("prompt")
+    if isinstance(prompt, str) and len(prompt) > OLDER_PROMPT_CHARS:
+        return False
+    likeness = version.get("likeness")
+    if not isinstance(likeness, dict) or not likeness.get("checkpoints"):
+        return True
+    points = likeness["checkpoints"]
+    return isinstance(points, list) and all(isinstance(p, dict) and tuple(p) in _SLIM_POINTS for p in points)
+
+
 def _older(version: dict[str, Any]) -> dict[str, Any]:
     slim = {**version, "spec": None}
     if "transcriptText" in slim:
@@ -75,5 +104,5 @@ def bounded(doc: dict[str, Any]) -> dict[str, Any]:
     doc["olderDeletedVersions"] = int(doc.get("olderDeletedVersions") or 0) + extra
     versions = doc["versions"]
     cut = max(0, len(versions) - DETAILED_VERSIONS)
-    doc["versions"] = [_older(v) for v in versions[:cut]] + versions[cut:]
+    doc["versions"] = [v if _slim(v) else _older(v) for v in versions[:cut]] + versions[cut:]
     return doc
