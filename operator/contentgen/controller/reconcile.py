@@ -653,7 +653,7 @@ def _finish(
     """The decision, with an Event when the phase or its reason changed."""
     declared = _declared(res)
     promotion_events = mirror_promotions(status, res) if declared.promotions else []
-    decided = read_status(res.kind, status)
+    decided = res.state if status == res.status else read_status(res.kind, status)  # most looks write nothing
     gates = [
         *([likeness_condition(decided)] if declared.likeness and likeness(decided) is not None else []),
         *([evaluated_condition(decided, res.generation)] if declared.evaluates_likeness else []),
