@@ -331,9 +331,9 @@ def pooled(kind: str, spec: Mapping[str, Any], cluster: ClusterPrices) -> bool:
 Spec = Mapping[str, Any]
 # gpu_seconds(spec, prices, baseline_cached, loading): the seconds a Job of one GPU holds for a run
 # of `spec`, from `loading` (the weights' loading: none where a warm pool draws)
-GpuSeconds = Callable[[Spec, "PriceTable", bool, float], float]
+GpuSeconds = Callable[[Spec, PriceTable, bool, float], float]
 # usage(provider, spec, prices, baseline_cached): what a run of `spec` bills `provider`, at most
-Usage = Callable[[str, Spec, "PriceTable", bool], list[UsageLine]]
+Usage = Callable[[str, Spec, PriceTable, bool], list[UsageLine]]
 
 
 def _assumes_nothing(_: PriceTable) -> str:
