@@ -9,24 +9,29 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .base import ApiModel, CelRule
+from .base import ApiModel
 from .common import CommonSpec, CommonStatus, VersionBase
 from .image import LoraRef
 from .lora import Likeness, PromptSetChoice, Seeds
+from .rules import Distinct, Rule, SpecField, generate
+
+SEEDS = SpecField("seeds", "array")
+SEED_RULES = (
+    generate(
+        Rule(
+            SEEDS,
+            "seeds must be different: the same seed makes the same pictures again",
+            (Distinct(SEEDS),),
+        )
+    ),
+)
 
 
 class LikenessPlan(ApiModel):
     """What the evaluation generates: the prompt set × seeds with the LoRA, and once without it
     (the baseline, stored once per provider, prompt and seed, and shared)."""
 
-    cel_rules = (
-        CelRule(
-            rule="!has(self.seeds) || self.seeds.all(s, self.seeds.filter(t, t == s).size() == 1)",
-            message="seeds must be different: the same seed makes the same pictures again",
-            field_path=".seeds",
-            check=lambda plan: len(set(plan.seeds)) == len(plan.seeds),
-        ),
-    )
+    cel_rules = tuple(r.cel for r in SEED_RULES)
 
     prompt_set: PromptSetChoice = "likeness-v1"
     seeds: Seeds = [1, 2]

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from .base import ApiModel, CelRule
+from .base import ApiModel
 from .common import (
     LORA_URL_RULE,
     MAX_URL_LENGTH,
@@ -17,7 +17,22 @@ from .common import (
     CommonStatus,
     VersionBase,
 )
-from .providers import FAL, provider_entry
+from .providers import FAL, OWN_GPUS
+from .rules import (
+    Absent,
+    AtMost,
+    Differs,
+    Empty,
+    Equals,
+    GeneratedRule,
+    Is,
+    NotDefault,
+    OneOf,
+    Rule,
+    SpecField,
+    ValueIs,
+    generate,
+)
 
 FAL_MAX_IMAGES = FAL.max_images  # per request, on every FLUX app fal serves
 # The fal app each model runs on (https://fal.ai/docs/model-api-reference/image-generation-api/).
@@ -41,6 +56,63 @@ ImageSize = Literal["square_hd", "square", "portrait_4_3", "portrait_16_9", "lan
 # provider cluster: how FLUX is held on the GPU (providers/cluster/memory.py's GENERATION_WANTED:
 # the training's training.memoryPlan names, and offload)
 ImageMemoryPlan = Literal["auto", "bf16", "offload", "int8", "fp8", "nf4"]
+
+
+LORA_ENTRY_RULES: list[GeneratedRule] = [
+    generate(
+        Rule(
+            None,
+            "set exactly one of loraRef (a LoraTraining in this namespace) or url",
+            (OneOf(SpecField("loraRef", "object"), SpecField("url", "string")),),
+        )
+    )
+]
+
+MODEL = SpecField("model", "string", "flux-dev")
+PROVIDER = SpecField("provider", "string", FAL.name)
+MEMORY_PLAN = SpecField("memoryPlan", "string", "auto")
+DENOISING = SpecField("denoising", "string")
+NUM_IMAGES = SpecField("numImages", "integer", 1)
+LORAS = SpecField("loras", "array")
+ON_OWN_GPUS = Is(PROVIDER, OWN_GPUS)
+
+IMAGE_RULES: list[GeneratedRule] = [
+    generate(r)
+    for r in (
+        Rule(
+            LORAS,
+            "loras are allowed only when model is flux-lora",
+            (Equals(MODEL, ("flux-lora",)), Empty(LORAS)),
+        ),
+        Rule(
+            MODEL,
+            "flux-pro has no open weights to run on the cluster: use flux-dev, flux-schnell or "
+            "flux-lora with provider cluster",
+            (Differs(PROVIDER, OWN_GPUS), Differs(MODEL, "flux-pro")),
+        ),
+        # fal's FLUX apps document num_images 1 to 4 (https://fal.ai/docs/model-api-reference/
+        # image-generation-api/flux-dev); more would be refused by fal after admission said yes.
+        # fal is the default provider: any other is one set.
+        Rule(
+            NUM_IMAGES,
+            f"fal's FLUX apps make at most {FAL_MAX_IMAGES} images per request: ask for "
+            f"{FAL_MAX_IMAGES} or fewer (create another ImageGeneration for more), or use provider offline",
+            (NotDefault(PROVIDER), AtMost(NUM_IMAGES, FAL_MAX_IMAGES)),
+        ),
+        Rule(
+            MEMORY_PLAN,
+            "memoryPlan is for provider cluster (how FLUX is held on the cluster's GPU): leave it "
+            "auto, or use provider cluster",
+            (Absent(MEMORY_PLAN), ValueIs(MEMORY_PLAN, "auto"), ON_OWN_GPUS),
+        ),
+        Rule(
+            DENOISING,
+            "denoising is for provider cluster (a warm pool or a Job per request on the cluster's "
+            "GPUs): leave it out, or use provider cluster",
+            (Absent(DENOISING), ON_OWN_GPUS),
+        ),
+    )
+]
 
 
 class LoraRef(ApiModel):
@@ -95,13 +167,7 @@ class LoraRef(ApiModel):
 
 
 class LoraEntry(ApiModel):
-    cel_rules = (
-        CelRule(
-            rule="has(self.loraRef) != has(self.url)",
-            message="set exactly one of loraRef (a LoraTraining in this namespace) or url",
-            check=lambda entry: (entry.lora_ref is None) != (entry.url is None),
-        ),
-    )
+    cel_rules = tuple(r.cel for r in LORA_ENTRY_RULES)
 
     lora_ref: Annotated[LoraRef, Field(description="Use a LoraTraining from this namespace.")] | None = None
     url: (
@@ -120,47 +186,7 @@ class LoraEntry(ApiModel):
 
 
 class ImageGenerationSpec(CommonSpec):
-    cel_rules = (
-        CelRule(
-            rule="self.model == 'flux-lora' || !has(self.loras) || size(self.loras) == 0",
-            message="loras are allowed only when model is flux-lora",
-            field_path=".loras",
-            check=lambda spec: spec.model == "flux-lora" or not spec.loras,
-        ),
-        CelRule(
-            rule="self.provider != 'cluster' || self.model != 'flux-pro'",
-            message="flux-pro has no open weights to run on the cluster: use flux-dev, flux-schnell or "
-            "flux-lora with provider cluster",
-            field_path=".model",
-            check=lambda spec: not provider_entry(spec.provider).own_gpus or spec.model != "flux-pro",
-        ),
-        # fal's FLUX apps document num_images 1 to 4 (https://fal.ai/docs/model-api-reference/
-        # image-generation-api/flux-dev); more would be refused by fal after admission said yes.
-        CelRule(
-            rule=f"self.provider != 'fal' || self.numImages <= {FAL_MAX_IMAGES}",
-            message=f"fal's FLUX apps make at most {FAL_MAX_IMAGES} images per request: ask for "
-            f"{FAL_MAX_IMAGES} or fewer (create another ImageGeneration for more), or use provider offline",
-            field_path=".numImages",
-            check=lambda spec: (
-                spec.num_images <= (provider_entry(spec.provider).max_images or spec.num_images)
-            ),
-        ),
-        CelRule(
-            rule="!has(self.memoryPlan) || self.memoryPlan == 'auto' || "
-            "(has(self.provider) && self.provider == 'cluster')",
-            message="memoryPlan is for provider cluster (how FLUX is held on the cluster's GPU): leave it "
-            "auto, or use provider cluster",
-            field_path=".memoryPlan",
-            check=lambda spec: spec.memory_plan == "auto" or provider_entry(spec.provider).own_gpus,
-        ),
-        CelRule(
-            rule="!has(self.denoising) || (has(self.provider) && self.provider == 'cluster')",
-            message="denoising is for provider cluster (a warm pool or a Job per request on the cluster's "
-            "GPUs): leave it out, or use provider cluster",
-            field_path=".denoising",
-            check=lambda spec: spec.denoising is None or provider_entry(spec.provider).own_gpus,
-        ),
-    )
+    cel_rules = tuple(r.cel for r in IMAGE_RULES)
 
     prompt: Annotated[str, Field(min_length=1, max_length=4000, description="What to draw.")]
     negative_prompt: Annotated[str, Field(max_length=4000, description="What to keep out.")] = ""

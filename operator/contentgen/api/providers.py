@@ -38,6 +38,8 @@ ASSEMBLYAI = Provider("assemblyai", key="ASSEMBLYAI_API_KEY")
 CLUSTER = Provider("cluster", own_gpus=True, speaker_labels=False)
 
 PROVIDERS: dict[str, Provider] = {p.name: p for p in (FAL, ASSEMBLYAI, CLUSTER, OFFLINE)}
+# The one provider on the cluster's own GPUs: the API's rules refuse its settings with any other.
+(OWN_GPUS,) = (p.name for p in PROVIDERS.values() if p.own_gpus)
 
 
 def provider_entry(name: str) -> Provider:

@@ -6,12 +6,13 @@ httpapi/request_rules.py), so the three cannot drift apart.
 A rule holds where any of its terms does, in order (CEL's `||`, and Python's `any`, stop at the
 first: a term after `Absent(f)` may read `f`). A term's JSON Schema is the spec as sent, its
 defaults left out, so a field's default says what its absence means; None where JSON Schema
-cannot say the term (two values compared or multiplied, a frame count on a grid).
+cannot say the term (two values compared, multiplied or divided, a frame count on a grid).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,27 +25,46 @@ JsonDict = dict[str, Any]
 
 @dataclass(frozen=True)
 class SpecField:
-    """A spec's field as the rules read it: its wire name, its JSON type, its default (None: none)."""
+    """A spec's field as the rules read it: its wire name (dotted for a field of a nested object,
+    `training.memoryPlan`, which `AtDefault` reads; the other terms read the spec's own fields), its
+    JSON type, its default (None: none)."""
 
     name: str
     json_type: str
     default: Any = None
 
     @property
-    def attribute(self) -> str:
-        return to_snake(self.name)
+    def path(self) -> list[str]:
+        return self.name.split(".")
 
     def value(self, spec: Any) -> Any:
-        return getattr(spec, self.attribute)
+        """The field's value; None where it, or the object holding it, is left out."""
+        for part in self.path:
+            if spec is None:
+                return None
+            spec = getattr(spec, to_snake(part))
+        return spec
+
+    def within(self, schema: JsonDict) -> JsonDict:
+        """`schema` said of the object holding the field (an object left out passes)."""
+        for part in reversed(self.path[:-1]):
+            schema = {"properties": {part: schema}}
+        return schema
 
     def has(self) -> JsonDict:
         """`has(self.field)` as pydantic reads it: present and not null."""
         return {"required": [self.name], "properties": {self.name: {"type": self.json_type}}}
 
     def cel_literal(self, value: Any) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
         if isinstance(value, str):
             return f"'{value}'"
         return repr(float(value)) if self.json_type == "number" else repr(value)
+
+    def cel_equals(self, value: Any) -> str:
+        """CEL's `self.field == value`; a field that is true is said as itself."""
+        return f"self.{self.name}" if value is True else f"self.{self.name} == {self.cel_literal(value)}"
 
 
 class Term(ABC):
@@ -52,6 +72,9 @@ class Term(ABC):
 
     # CEL that needs no parentheses after `!` or beside `&&`
     atomic = False
+    # CEL that is an `&&` chain: no parentheses beside `&&`, and (as the rules have always been
+    # written) in parentheses beside `||`
+    conjunction = False
 
     @abstractmethod
     def cel(self) -> str: ...
@@ -119,7 +142,7 @@ class Either(Term):
     terms: tuple[Term, ...]
 
     def cel(self) -> str:
-        return " || ".join(t.cel() for t in self.terms)
+        return " || ".join(f"({t.cel()})" if t.conjunction else t.cel() for t in self.terms)
 
     def check(self, spec: Any) -> bool:
         return any(t.check(spec) for t in self.terms)
@@ -130,17 +153,172 @@ class Either(Term):
 
 @dataclass(frozen=True)
 class Both(Term):
+    """All of `terms`; fields each set to a value (`Is`) are one object in JSON Schema."""
+
     terms: tuple[Term, ...]
+    conjunction = True
 
     def cel(self) -> str:
         # `&&` binds tighter than the `||` inside a term
-        return " && ".join(t.cel() if t.atomic else f"({t.cel()})" for t in self.terms)
+        return " && ".join(t.cel() if t.atomic or t.conjunction else f"({t.cel()})" for t in self.terms)
 
     def check(self, spec: Any) -> bool:
         return all(t.check(spec) for t in self.terms)
 
     def json_schema(self) -> list[JsonDict] | None:
-        return _joined("allOf", self.terms)
+        values = _values(self.terms, Is)
+        return [_set_to(values)] if values else _joined("allOf", self.terms)
+
+
+@dataclass(frozen=True)
+class Is(Term):
+    """The field is set to `value`, which is not its default: `has` guards it in CEL, as admission
+    sees a defaulted field as set."""
+
+    field: SpecField
+    value: Any
+    conjunction = True
+
+    def __post_init__(self) -> None:
+        if self.value == self.field.default:
+            raise ValueError(f"{self.field.name}: its default {self.value!r} is not a value it is set to")
+
+    def cel(self) -> str:
+        return f"has(self.{self.field.name}) && {self.field.cel_equals(self.value)}"
+
+    def check(self, spec: Any) -> bool:
+        return bool(self.field.value(spec) == self.value)
+
+    def json_schema(self) -> list[JsonDict]:
+        return [_set_to({self.field: self.value})]
+
+
+@dataclass(frozen=True)
+class NotDefault(Term):
+    """The field is set to a value other than its default: `Differs` from the default in meaning,
+    said in JSON Schema as a present field's `not const` (ForModel's `Differs` keeps its own shape,
+    which the HTTP API's document groups the models by)."""
+
+    field: SpecField
+
+    def cel(self) -> str:
+        return f"self.{self.field.name} != {self.field.cel_literal(self.field.default)}"
+
+    def check(self, spec: Any) -> bool:
+        return bool(self.field.value(spec) != self.field.default)
+
+    def json_schema(self) -> list[JsonDict]:
+        name = self.field.name
+        return [{"required": [name], "properties": {name: {"not": {"const": self.field.default}}}}]
+
+
+@dataclass(frozen=True)
+class AtDefault(Term):
+    """The field (or the object holding it) is left out, or it is at its default."""
+
+    field: SpecField
+
+    def cel(self) -> str:
+        path = self.field.path
+        left_out = [f"!has(self.{'.'.join(path[: n + 1])})" for n in range(len(path))]
+        return " || ".join([*left_out, self.field.cel_equals(self.field.default)])
+
+    def check(self, spec: Any) -> bool:
+        value = self.field.value(spec)
+        return value is None or bool(value == self.field.default)
+
+    def json_schema(self) -> list[JsonDict]:
+        return [self.field.within({"properties": {self.field.path[-1]: {"const": self.field.default}}})]
+
+
+@dataclass(frozen=True)
+class AtMost(Term):
+    """The field is at most `high` (read after `Absent`, or of a field with a default)."""
+
+    field: SpecField
+    high: int
+
+    def cel(self) -> str:
+        return f"self.{self.field.name} <= {self.field.cel_literal(self.high)}"
+
+    def check(self, spec: Any) -> bool:
+        return bool(self.field.value(spec) <= self.high)
+
+    def json_schema(self) -> list[JsonDict]:
+        return [{"properties": {self.field.name: {"maximum": self.high}}}]
+
+
+@dataclass(frozen=True)
+class NotAbove(Term):
+    """The field is at most `other` (its default where it is left out; read after `Absent`)."""
+
+    field: SpecField
+    other: SpecField
+
+    def cel(self) -> str:
+        other = self.other.name
+        default = self.other.cel_literal(self.other.default)
+        return f"self.{self.field.name} <= (has(self.{other}) ? self.{other} : {default})"
+
+    def check(self, spec: Any) -> bool:
+        other = self.other.value(spec)
+        return bool(self.field.value(spec) <= (self.other.default if other is None else other))
+
+    def json_schema(self) -> None:
+        return None  # two values compared
+
+
+@dataclass(frozen=True)
+class Distinct(Term):
+    """The list (left out: empty) holds no value twice."""
+
+    field: SpecField
+
+    def cel(self) -> str:
+        name = self.field.name
+        return f"!has(self.{name}) || self.{name}.all(s, self.{name}.filter(t, t == s).size() == 1)"
+
+    def check(self, spec: Any) -> bool:
+        values = self.field.value(spec) or []
+        return len(set(values)) == len(values)
+
+    def json_schema(self) -> list[JsonDict]:
+        return [{"properties": {self.field.name: {"uniqueItems": True}}}]
+
+
+@dataclass(frozen=True)
+class Written(Term):
+    """A term no other term says (values divided, say), written in CEL and as its Python check;
+    JSON Schema cannot say it. Read after `Absent`."""
+
+    cel_text: str
+    holds: Callable[[Any], bool]
+
+    def cel(self) -> str:
+        return self.cel_text
+
+    def check(self, spec: Any) -> bool:
+        return self.holds(spec)
+
+    def json_schema(self) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class OneOf(Term):
+    """Exactly one of the two fields is set."""
+
+    first: SpecField
+    second: SpecField
+
+    def cel(self) -> str:
+        return f"has(self.{self.first.name}) != has(self.{self.second.name})"
+
+    def check(self, spec: Any) -> bool:
+        return (self.first.value(spec) is None) != (self.second.value(spec) is None)
+
+    def json_schema(self) -> list[JsonDict]:
+        return [{"oneOf": [self.first.has(), self.second.has()]}]
 
 
 @dataclass(frozen=True)
@@ -148,7 +326,7 @@ class Differs(Term):
     """The field is not `value` (its default where it is left out)."""
 
     field: SpecField
-    value: str
+    value: Any
 
     def cel(self) -> str:
         return f"self.{self.field.name} != {self.field.cel_literal(self.value)}"
@@ -178,7 +356,7 @@ class Equals(Term):
 
     def json_schema(self) -> list[JsonDict]:
         name = self.field.name
-        named: JsonDict = {"required": [name], "properties": {name: {"enum": list(self.values)}}}
+        named: JsonDict = {"required": [name], "properties": {name: _one_of(self.values)}}
         return [named, *([{"not": {"required": [name]}}] if self.field.default in self.values else [])]
 
 
@@ -198,6 +376,23 @@ class In(Term):
 
     def json_schema(self) -> list[JsonDict]:
         return [{"properties": {self.field.name: {"enum": list(self.values)}}}]
+
+
+@dataclass(frozen=True)
+class ValueIs(Term):
+    """The field's value is `value` (CEL's `==`; read after `Absent`)."""
+
+    field: SpecField
+    value: Any
+
+    def cel(self) -> str:
+        return self.field.cel_equals(self.value)
+
+    def check(self, spec: Any) -> bool:
+        return bool(self.field.value(spec) == self.value)
+
+    def json_schema(self) -> list[JsonDict]:
+        return [{"properties": {self.field.name: {"const": self.value}}}]
 
 
 @dataclass(frozen=True)
@@ -283,6 +478,25 @@ class NoneHas(Term):
         return [{"properties": {self.field.name: {"items": {"not": {"required": [self.key]}}}}}]
 
 
+def _one_of(values: tuple[Any, ...]) -> JsonDict:
+    return {"const": values[0]} if len(values) == 1 else {"enum": list(values)}
+
+
+def _set_to(values: dict[SpecField, Any]) -> JsonDict:
+    """Each field present, at its value."""
+    return {
+        "required": [f.name for f in values],
+        "properties": {f.name: {"const": v} for f, v in values.items()},
+    }
+
+
+def _values(terms: tuple[Term, ...], kind: type[Is | Differs]) -> dict[SpecField, Any] | None:
+    """Each term's field and value, where every term is a `kind` of a value other than its field's
+    default, each of another field; else None."""
+    values = {t.field: t.value for t in terms if isinstance(t, kind) and t.value != t.field.default}
+    return values if len(values) == len(terms) > 1 else None
+
+
 def _joined(keyword: str, terms: tuple[Term, ...]) -> list[JsonDict] | None:
     said = _alternatives(terms)
     return None if said is None else [{keyword: said}]
@@ -295,19 +509,22 @@ def _alternatives(terms: tuple[Term, ...]) -> list[JsonDict] | None:
 
 @dataclass(frozen=True)
 class Rule:
-    """A spec holds where any of `terms` does; else `message`, at `field`."""
+    """A spec holds where any of `terms` does; else `message`, at `field` (None: at the object)."""
 
-    field: SpecField
+    field: SpecField | None
     message: str
     terms: tuple[Term, ...]
 
     def cel_rule(self) -> CelRule:
         holds = Either(self.terms)
-        return CelRule(
-            rule=holds.cel(), message=self.message, check=holds.check, field_path=f".{self.field.name}"
-        )
+        field_path = None if self.field is None else f".{self.field.name}"
+        return CelRule(rule=holds.cel(), message=self.message, check=holds.check, field_path=field_path)
 
     def json_schema(self) -> JsonDict | None:
+        # fields that differ from values (none a default), any of them: not all of them at theirs
+        differ = _values(self.terms, Differs)
+        if differ:
+            return {"not": _set_to(differ)}
         said = _alternatives(self.terms)
         if said is None:
             return None

@@ -7,27 +7,36 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from .base import ApiModel, CelRule
+from .base import ApiModel
 from .common import CommonSpec, CommonStatus, SourceSpec, VersionBase
-from .providers import provider_entry
+from .providers import PROVIDERS
+from .rules import Both, GeneratedRule, Is, Not, Rule, SpecField, generate
 
 # AssemblyAI's recommended model, then the one that covers every other language
 DEFAULT_SPEECH_MODELS = ("universal-3-5-pro", "universal-2")
 # provider cluster: the faster-whisper model staged under the models' root (docs/cluster-gpus.md)
 DEFAULT_WHISPER_MODEL = "whisper-large-v3"
 
+PROVIDER = SpecField("provider", "string", "assemblyai")
+SPEAKER_LABELS = SpecField("speakerLabels", "boolean", False)
+
+
+# The providers whose transcripts cannot say who speaks (the cluster stages no diarisation model)
+(_UNLABELLED,) = (p.name for p in PROVIDERS.values() if not p.speaker_labels)
+TRANSCRIPTION_RULES: list[GeneratedRule] = [
+    generate(
+        Rule(
+            SPEAKER_LABELS,
+            "speakerLabels is not available with provider cluster (no diarisation model is "
+            "staged in the cluster): set speakerLabels to false, or use provider assemblyai",
+            (Not(Both((Is(PROVIDER, _UNLABELLED), Is(SPEAKER_LABELS, True)))),),
+        )
+    )
+]
+
 
 class TranscriptionSpec(CommonSpec):
-    cel_rules = (
-        CelRule(
-            rule="!(has(self.provider) && self.provider == 'cluster' && has(self.speakerLabels) "
-            "&& self.speakerLabels)",
-            message="speakerLabels is not available with provider cluster (no diarisation model is "
-            "staged in the cluster): set speakerLabels to false, or use provider assemblyai",
-            field_path=".speakerLabels",
-            check=lambda spec: provider_entry(spec.provider).speaker_labels or not spec.speaker_labels,
-        ),
-    )
+    cel_rules = tuple(r.cel for r in TRANSCRIPTION_RULES)
 
     source: Annotated[SourceSpec, Field(description="The audio or video to transcribe.")]
     language_code: (

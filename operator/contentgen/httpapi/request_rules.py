@@ -18,7 +18,10 @@ from typing import Any
 
 from contentgen.api import KINDS
 from contentgen.api.common import LORA_URL_RULE, SOURCE_URL_RULE
-from contentgen.api.lora import CLUSTER_ONLY_TRAINING
+from contentgen.api.evaluation import SEED_RULES
+from contentgen.api.image import IMAGE_RULES, LORA_ENTRY_RULES
+from contentgen.api.lora import CLUSTER_ONLY_TRAINING_RULES, DATASET_RULES, TRAINING_RULES
+from contentgen.api.transcription import TRANSCRIPTION_RULES
 from contentgen.api.video import VIDEO_RULES
 
 JsonDict = dict[str, Any]
@@ -32,9 +35,16 @@ _LOCAL_PATH: JsonDict = {
 }
 
 
-def _has(field: str, type_: str) -> JsonDict:
-    """`has(self.field)` as pydantic reads it: present and not null."""
-    return {"required": [field], "properties": {field: {"type": type_}}}
+GENERATED_RULES = (
+    *LORA_ENTRY_RULES,
+    *IMAGE_RULES,
+    *TRANSCRIPTION_RULES,
+    *DATASET_RULES,
+    *TRAINING_RULES,
+    *CLUSTER_ONLY_TRAINING_RULES,
+    *SEED_RULES,
+    *VIDEO_RULES,
+)
 
 
 # The characters Python's `\s` matches (the server checks the rules with Python's re): regex
@@ -70,86 +80,9 @@ def rules(*, local: bool) -> dict[str, JsonDict | None]:
         "self == oldSelf": {},
         # LoraTraining dataset.captionTemplate
         "self.contains('{trigger}')": {"pattern": r"\{trigger\}"},
-        # LoraEntry: exactly one of loraRef and url
-        "has(self.loraRef) != has(self.url)": {"oneOf": [_has("loraRef", "object"), _has("url", "string")]},
-        # ImageGeneration: loras only with flux-lora (model defaults to flux-dev)
-        "self.model == 'flux-lora' || !has(self.loras) || size(self.loras) == 0": {
-            "anyOf": [
-                {"required": ["model"], "properties": {"model": {"const": "flux-lora"}}},
-                {"properties": {"loras": {"maxItems": 0}}},
-            ]
-        },
-        # ImageGeneration: at most 4 images with fal (the default provider)
-        "self.provider != 'fal' || self.numImages <= 4": {
-            "anyOf": [
-                {"required": ["provider"], "properties": {"provider": {"not": {"const": "fal"}}}},
-                {"properties": {"numImages": {"maximum": 4}}},
-            ]
-        },
-        # LoraTraining dataset: a subject needs faceFilter (which defaults to true)
-        "!has(self.subject) || !has(self.faceFilter) || self.faceFilter": {
-            "anyOf": [
-                {"not": _has("subject", "object")},
-                {"properties": {"faceFilter": {"const": True}}},
-            ]
-        },
-        # Transcription: no speaker labels with provider cluster (no diarisation model staged)
-        "!(has(self.provider) && self.provider == 'cluster' && has(self.speakerLabels)"
-        " && self.speakerLabels)": {
-            "not": {
-                "required": ["provider", "speakerLabels"],
-                "properties": {"provider": {"const": "cluster"}, "speakerLabels": {"const": True}},
-            }
-        },
-        # ImageGeneration: provider cluster has no flux-pro (its weights are not published)
-        "self.provider != 'cluster' || self.model != 'flux-pro'": {
-            "not": {
-                "required": ["provider", "model"],
-                "properties": {"provider": {"const": "cluster"}, "model": {"const": "flux-pro"}},
-            }
-        },
-        # ImageGeneration: a memoryPlan other than auto only with provider cluster
-        "!has(self.memoryPlan) || self.memoryPlan == 'auto' || "
-        "(has(self.provider) && self.provider == 'cluster')": {
-            "anyOf": [
-                {"not": _has("memoryPlan", "string")},
-                {"properties": {"memoryPlan": {"const": "auto"}}},
-                {"required": ["provider"], "properties": {"provider": {"const": "cluster"}}},
-            ]
-        },
-        # ImageGeneration: denoising (a warm pool or a Job per request) only with provider cluster
-        "!has(self.denoising) || (has(self.provider) && self.provider == 'cluster')": {
-            "anyOf": [
-                {"not": _has("denoising", "string")},
-                {"required": ["provider"], "properties": {"provider": {"const": "cluster"}}},
-            ]
-        },
-        # LoraTraining: the training fields only provider cluster reads, at their defaults with
-        # another provider (provider defaults to fal)
-        **{
-            f"!has(self.training) || !has(self.training.{field}) || self.training.{field} == {cel} "
-            "|| (has(self.provider) && self.provider == 'cluster')": {
-                "anyOf": [
-                    {"properties": {"training": {"properties": {field: {"const": default}}}}},
-                    {"required": ["provider"], "properties": {"provider": {"const": "cluster"}}},
-                ]
-            }
-            for field, _, cel, default in CLUSTER_ONLY_TRAINING
-        },
-        # LoraEvaluation evaluation: different seeds
-        "!has(self.seeds) || self.seeds.all(s, self.seeds.filter(t, t == s).size() == 1)": {
-            "properties": {"seeds": {"uniqueItems": True}}
-        },
-        # LoraTraining dataset: minFrames at most maxFrames (default 40): two values compared,
-        # which JSON Schema cannot say.
-        "!has(self.minFrames) || self.minFrames <= (has(self.maxFrames) ? self.maxFrames : 40)": None,
-        # LoraTraining training: at most 50 stored checkpoints, ceil(steps / checkpointEvery): two
-        # values divided, which JSON Schema cannot say.
-        "!has(self.checkpointEvery) || self.checkpointEvery == 0 || ((has(self.steps) ? self.steps : 1000) "
-        "+ self.checkpointEvery - 1) / self.checkpointEvery <= 50": None,
-        # VideoGeneration: each model's limits, made from its models table with their JSON Schema
-        # (api/video.py; None where two values are compared or multiplied)
-        **{r.cel.rule: r.json_schema for r in VIDEO_RULES},
+        # The specs' rules, each declared once as terms (api/rules.py) with its JSON Schema (None
+        # where two values are compared, multiplied or divided)
+        **{r.cel.rule: r.json_schema for r in GENERATED_RULES},
     }
 
 

@@ -9,7 +9,8 @@ from pydantic import Field
 
 from ..base import ApiModel, CelRule
 from ..common import CommonSpec, SourceSpec, SourceUrl
-from ..providers import provider_entry
+from ..providers import OWN_GPUS
+from ..rules import Absent, AtDefault, Is, NotAbove, Rule, SpecField, ValueIs, Written, generate
 from .likeness import EvaluationSpec
 
 DEFAULT_TRAINING_MODEL = "fal-ai/flux-lora-fast-training"
@@ -60,22 +61,28 @@ class SubjectSpec(ApiModel):
     ]
 
 
+MIN_FRAMES = SpecField("minFrames", "integer")
+SUBJECT = SpecField("subject", "object")
+DATASET_RULES = (
+    generate(
+        Rule(
+            MIN_FRAMES,
+            "minFrames must not be larger than maxFrames",
+            (Absent(MIN_FRAMES), NotAbove(MIN_FRAMES, SpecField("maxFrames", "integer", DEFAULT_MAX_FRAMES))),
+        )
+    ),
+    generate(
+        Rule(
+            SUBJECT,
+            "subject needs faceFilter: true (people are told apart by their faces)",
+            (Absent(SUBJECT), AtDefault(SpecField("faceFilter", "boolean", True))),
+        )
+    ),
+)
+
+
 class DatasetSpec(ApiModel):
-    cel_rules = (
-        CelRule(
-            rule=f"!has(self.minFrames) || self.minFrames <= "
-            f"(has(self.maxFrames) ? self.maxFrames : {DEFAULT_MAX_FRAMES})",
-            message="minFrames must not be larger than maxFrames",
-            field_path=".minFrames",
-            check=lambda spec: spec.min_frames is None or spec.min_frames <= spec.max_frames,
-        ),
-        CelRule(
-            rule="!has(self.subject) || !has(self.faceFilter) || self.faceFilter",
-            message="subject needs faceFilter: true (people are told apart by their faces)",
-            field_path=".subject",
-            check=lambda spec: spec.subject is None or spec.face_filter,
-        ),
-    )
+    cel_rules = tuple(r.cel for r in DATASET_RULES)
 
     max_frames: Annotated[
         int, Field(ge=4, le=200, description="At most this many images in the dataset (one per scene).")
@@ -137,21 +144,32 @@ def checkpoints_stored(steps: int, every: int) -> int:
     return 1 if every <= 0 or every >= steps else -(-steps // every)
 
 
-class TrainingSpec(ApiModel):
-    cel_rules = (
-        CelRule(
-            rule="!has(self.checkpointEvery) || self.checkpointEvery == 0 || "
-            f"((has(self.steps) ? self.steps : 1000) + self.checkpointEvery - 1) / self.checkpointEvery "
-            f"<= {MAX_STORED_CHECKPOINTS}",
-            message=f"training.steps / training.checkpointEvery must be at most {MAX_STORED_CHECKPOINTS} "
+CHECKPOINT_EVERY = SpecField("checkpointEvery", "integer", 250)
+TRAINING_RULES = (
+    generate(
+        Rule(
+            CHECKPOINT_EVERY,
+            f"training.steps / training.checkpointEvery must be at most {MAX_STORED_CHECKPOINTS} "
             f"(one stored checkpoint each): make checkpointEvery at least steps / {MAX_STORED_CHECKPOINTS}, "
             "or 0 for only the last step",
-            field_path=".checkpointEvery",
-            check=lambda spec: (
-                checkpoints_stored(spec.steps, spec.checkpoint_every) <= MAX_STORED_CHECKPOINTS
+            (
+                Absent(CHECKPOINT_EVERY),
+                ValueIs(CHECKPOINT_EVERY, 0),
+                Written(
+                    "((has(self.steps) ? self.steps : 1000) + self.checkpointEvery - 1) "
+                    f"/ self.checkpointEvery <= {MAX_STORED_CHECKPOINTS}",
+                    lambda spec: (
+                        checkpoints_stored(spec.steps, spec.checkpoint_every) <= MAX_STORED_CHECKPOINTS
+                    ),
+                ),
             ),
-        ),
-    )
+        )
+    ),
+)
+
+
+class TrainingSpec(ApiModel):
+    cel_rules = tuple(r.cel for r in TRAINING_RULES)
 
     model: Annotated[
         str,
@@ -250,35 +268,31 @@ class TrainingSpec(ApiModel):
 
 # The training fields only provider cluster reads (fal's trainer and the offline placeholder ignore
 # them): each refused with another provider unless it is its default, so a manifest never asks for
-# what it would not get. (the field, its attribute, its default as CEL writes it, the default)
-CLUSTER_ONLY_TRAINING: tuple[tuple[str, str, str, Any], ...] = (
-    ("memoryPlan", "memory_plan", "'auto'", "auto"),
-    ("loraTargets", "lora_targets", "'attention+feedforward'", "attention+feedforward"),
-    ("guidance", "guidance", "1.0", 1.0),
-    ("timestepSampling", "timestep_sampling", "'shift'", "shift"),
-    ("maxGradNorm", "max_grad_norm", "1.0", 1.0),
+# what it would not get. (the field, its default)
+CLUSTER_ONLY_TRAINING: tuple[tuple[str, Any], ...] = (
+    ("memoryPlan", "auto"),
+    ("loraTargets", "attention+feedforward"),
+    ("guidance", 1.0),
+    ("timestepSampling", "shift"),
+    ("maxGradNorm", 1.0),
 )
 
 
-def _cluster_only_rule(field: str, attribute: str, cel_default: str, default: Any) -> CelRule:
-    shown = str(default)
-    return CelRule(
-        rule=f"!has(self.training) || !has(self.training.{field}) || self.training.{field} == {cel_default} "
-        "|| (has(self.provider) && self.provider == 'cluster')",
-        message=f"training.{field} is for provider cluster (fal and offline ignore it): leave it {shown}, "
+def _cluster_only_rule(field: str, default: Any) -> Rule:
+    training = SpecField(f"training.{field}", "number" if isinstance(default, float) else "string", default)
+    return Rule(
+        training,
+        f"{training.name} is for provider cluster (fal and offline ignore it): leave it {default}, "
         "or use provider cluster",
-        field_path=f".training.{field}",
-        check=lambda spec: (
-            provider_entry(spec.provider).own_gpus or getattr(spec.training, attribute) == default
-        ),
+        (AtDefault(training), Is(SpecField("provider", "string", "fal"), OWN_GPUS)),
     )
 
 
-CLUSTER_ONLY_TRAINING_RULES = tuple(_cluster_only_rule(*entry) for entry in CLUSTER_ONLY_TRAINING)
+CLUSTER_ONLY_TRAINING_RULES = tuple(generate(_cluster_only_rule(*entry)) for entry in CLUSTER_ONLY_TRAINING)
 
 
 class LoraTrainingSpec(CommonSpec):
-    cel_rules = CLUSTER_ONLY_TRAINING_RULES
+    cel_rules = tuple(r.cel for r in CLUSTER_ONLY_TRAINING_RULES)
 
     source: Annotated[SourceSpec, Field(description="The video to learn from.")]
     trigger_word: Annotated[
