@@ -161,7 +161,7 @@ _DEFAULT_ITEMS: dict[str, dict[str, dict[str, float]]] = {
         "fal-ai/flux-lora-fast-training": {"step": 0.002},
         "fal-ai/flux-lora-portrait-trainer": {"step": 0.002},
         FAL_CAPTION_APP: {"request": 0.001},
-        # video (api/video.py's models): per second of video, as each app's page prices it
+        # video (api/video/table.py's models): per second of video, as each app's page prices it
         "fal-ai/wan/v2.2-a14b/text-to-video/lora": {"video-second": 0.10},
         "fal-ai/wan/v2.2-a14b/image-to-video 480p": {"video-second": 0.04},
         "fal-ai/wan/v2.2-a14b/image-to-video 580p": {"video-second": 0.06},

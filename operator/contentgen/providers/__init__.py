@@ -140,7 +140,7 @@ def _cluster_video(env: Env) -> VideoGenerator:
 
 # Each provider once, in the order the choices are named in messages. Video: fal's apps
 # (providers/fal/video.py), the cluster's Wan and LTX-Video pipelines (providers/cluster/video.py)
-# and offline; api/video.py's MODELS says what each model takes.
+# and offline; api/video/table.py's MODELS says what each model takes.
 REGISTRY: dict[str, Registered] = {
     r.provider.name: r
     for r in (

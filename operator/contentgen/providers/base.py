@@ -210,10 +210,10 @@ class Transcriber(Protocol):
 
 @dataclass(frozen=True)
 class VideoRequest:
-    """One video, its shape resolved from the spec and its model (api/video.py `shape_of`)."""
+    """One video, its shape resolved from the spec and its model (api/video/shape.py `shape_of`)."""
 
     prompt: str
-    model: str  # a name of api/video.py's MODELS
+    model: str  # a name of api/video/table.py's MODELS
     app: str  # fal's app, or the cluster's pipeline, for the mode asked
     frames: int
     fps: int

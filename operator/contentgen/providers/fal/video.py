@@ -1,4 +1,4 @@
-"""fal's video apps (api/video.py's MODELS, provider fal): one paid request per video, made once
+"""fal's video apps (api/video/table.py's MODELS, provider fal): one paid request per video, made once
 through the queue (queue.py), the video downloaded from fal's CDN.
 
 What each app is sent is what its page documents (the `source` of its MODELS entry):
