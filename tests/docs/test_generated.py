@@ -96,6 +96,7 @@ NOT_REASONS = {
     "LocalStore",
     "ObjectStore", "ObjectInfo", "ObjectNotFound", "SubProgress",
     "PipelineKind", "ControllerKind", "UnknownKind",  # the kind registries' declarations, and their error
+    "StatusT",  # a type variable (controller/status.py)
     "FlowMatchEulerDiscreteScheduler", "UniPCMultistepScheduler",
     # picture formats (pipeline/fetch.py still_picture)
     "WebP",
