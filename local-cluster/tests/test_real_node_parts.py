@@ -15,7 +15,7 @@ import pytest
 from localcluster import Image, Options
 from localcluster.cluster import real_node_refusal
 from localcluster.node import configs, ociimage
-from localcluster.node.host import missing_programs
+from localcluster.node.host import in_pod, missing_programs
 from localcluster.node.layout import Layout
 from localcluster.node.nodenet import free_subnet
 from localcluster.node.teardown import shim_socket
@@ -130,3 +130,15 @@ def test_what_the_real_node_cannot_do_is_refused_in_one_line() -> None:
     assert refused is not None and refused.startswith("Options.gpus") and "\n" not in refused
     refused = real_node_refusal(Options(Path("d"), node="real", images={"x": Image(entrypoint=["x"])}))
     assert refused is not None and "image_archives" in refused
+
+
+def test_a_pods_processes_are_found_by_its_cgroup() -> None:
+    uid = "5c1e0c5e-8d51-4d6f-9a57-0f1b2f3a4b5c"
+    cgroupfs = f"12:memory:/cg-node/kubepods/besteffort/pod{uid}/0123abcd\n0::/\n"
+    systemd = (
+        f"1:name=systemd:/kubepods.slice/kubepods-pod{uid.replace('-', '_')}.slice/cri-containerd-1.scope\n"
+    )
+    sandbox = f"12:memory:/cg-node/kubepods/burstable/pod{uid}\n"
+    assert in_pod(cgroupfs, uid) and in_pod(systemd, uid) and in_pod(sandbox, uid)
+    assert not in_pod(f"12:memory:/cg-node/kubepods/besteffort/pod{uid}x/1\n", uid)
+    assert not in_pod("12:memory:/cg-node/node\n", uid)

@@ -4,7 +4,7 @@ the containers of its Jobs, against versitygw and FerretDB on the cluster's host
 pods reach them. The examples reach Ready; the runtime, not the manifest, is asked whether the
 pods are hardened (a container of each image says what it may do); and what only a real kubelet
 shows reaches the resource in one line: an image that cannot be pulled, a Job's deadline, a worker
-killed for its memory."""
+killed for its memory, a node that stops answering with a worker on it."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import json
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import yaml
 from contentgen.cli.local_cluster import MediaServer, write_examples
 from localcluster import LocalCluster, Options, mongowire
 from localcluster.s3server import S3Server
+from localcluster.standby import StandbyNode
 from tests.conftest import EXAMPLES, ROOT
 from tests.e2e.real_node import HARDENED, PROBE, image, image_archives, needs_real_node
 from tests.kubectl import Kubectl
@@ -148,6 +150,15 @@ def pods_of(k: Kubectl, job: dict[str, Any]) -> list[dict[str, Any]]:
     )
 
 
+def running_worker(k: Kubectl, uid: str) -> dict[str, Any] | None:
+    """The pod of the resource `uid` whose worker container runs, if any."""
+    for pod in k.json("get", "pods", "-l", f"contentgen.io/uid={uid}")["items"]:
+        states = [s.get("state", {}) for s in pod["status"].get("containerStatuses") or []]
+        if any("running" in state for state in states):
+            return pod  # type: ignore[no-any-return]
+    return None
+
+
 def test_install_runs_an_image_generation_in_containers(world: World) -> None:
     k = world.kubectl
     (pod,) = k.json("get", "pods", "-n", NS, "-l", "app.kubernetes.io/component=operator")["items"]
@@ -255,13 +266,8 @@ def test_a_worker_pod_deleted_or_evicted_is_run_again_to_succeeded(world: World)
     k.run("apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
 
     def running_pod(name: str) -> str:
-        uid = k.json("get", "lora", name)["metadata"]["uid"]
-        for job in jobs_of(k, uid):
-            for pod in pods_of(k, job):
-                states = [s.get("state", {}) for s in pod["status"].get("containerStatuses") or []]
-                if any("running" in state for state in states):
-                    return str(pod["metadata"]["name"])
-        return ""
+        pod = running_worker(k, k.json("get", "lora", name)["metadata"]["uid"])
+        return str(pod["metadata"]["name"]) if pod else ""
 
     deleted = wait_for(lambda: running_pod("deleted"), 300, "the worker of deleted running", interval=0.5)
     k.run("delete", "pod", deleted, "--wait=false")
@@ -346,3 +352,80 @@ def test_a_worker_over_its_memory_limit_is_oomkilled_and_said_so(world: World) -
     (job,) = jobs_of(k, k.json("get", "imggen", "squeezed")["metadata"]["uid"])
     (pod,) = pods_of(k, job)
     assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["reason"] == "OOMKilled"
+
+
+def condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == kind), {})
+
+
+def test_a_node_that_stops_answering_leaves_its_pod_terminating_said_so_then_the_deadline_ends_it(
+    world: World,
+) -> None:
+    """The node goes silent with a worker on it (its kubelet stopped, the worker frozen: a node
+    powered off or cut off) while another node answers (with every node down the node controller
+    evicts nothing): the node is marked unreachable, the taint manager evicts the pod, which
+    stays Terminating, for no kubelet confirms its end, and the Job makes none in its place.
+    The resource says so in one line (NodeLost), and the Job's deadline ends the run as Failed,
+    DeadlineExceeded, though the Job itself is only FailureTarget: Kubernetes sets Failed once
+    the pod has ended, after the node is back. Last in this file: the node is away for minutes."""
+    k = world.kubectl
+    node, control = world.cluster.real, world.cluster.control
+    assert node is not None and control is not None
+    quick = [  # evicted at once from a node that stops answering (else after 300 s)
+        {
+            "key": f"node.kubernetes.io/{taint}",
+            "operator": "Exists",
+            "effect": "NoExecute",
+            "tolerationSeconds": 0,
+        }
+        for taint in ("unreachable", "not-ready")
+    ]
+    world.helm(
+        "upgrade",
+        "contentgen",
+        worker={"tolerations": quick, "terminationGracePeriodSeconds": 5},
+        jobs={
+            "LoraTraining": {"resources": {"requests": {"cpu": "500m"}}},
+            "ImageGeneration": {"activeDeadlineSeconds": 150},
+        },
+    )
+    standby = StandbyNode(control.client()).start()
+    try:
+        k.run("apply", "-f", "-", stdin=image_generation("stranded"))
+        uid = k.json("get", "imggen", "stranded")["metadata"]["uid"]
+        pod = wait_for(lambda: running_worker(k, uid), 300, "the worker of stranded running", interval=0.1)
+        name = pod["metadata"]["name"]
+        node.stop_answering([pod["metadata"]["uid"]])
+        print("silent at", datetime.now(UTC).isoformat(timespec="seconds"))
+        try:
+            status = one_line_reason(k, "stranded", ("NodeLost",))
+            message = ready_condition({"status": status})["message"]
+            assert name in message and "Terminating" in message, message
+            assert condition({"status": status}, "Stalled").get("status") == "True", status
+            stuck, lost = k.json("get", "pod", name), k.json("get", "node", node.name)
+            (job,) = jobs_of(k, uid)
+            seen = {"pod": stuck, "node": lost["status"]["conditions"], "job": job["status"], "said": message}
+            print("NodeLost:", json.dumps(seen))  # the objects as Kubernetes left them (-s shows them)
+            assert stuck["metadata"].get("deletionTimestamp") and stuck["status"]["phase"] == "Running"
+            assert condition(stuck, "DisruptionTarget").get("reason") == "DeletionByTaintManager", stuck
+            assert condition(lost, "Ready").get("status") == "Unknown", lost["status"]["conditions"]
+            assert not condition(job, "Failed") and job["status"].get("terminating") == 1, job["status"]
+            status = one_line_reason(k, "stranded", ("DeadlineExceeded",))
+            assert status["phase"] == "Failed", status
+            (job,) = jobs_of(k, uid)
+            print("DeadlineExceeded:", json.dumps(job["status"]))
+            assert condition(job, "FailureTarget").get("reason") == "DeadlineExceeded", job["status"]
+            assert not condition(job, "Failed"), job["status"]  # held back by the pod that never ends
+        finally:
+            node.answer_again()
+
+        def failed() -> dict[str, Any] | None:
+            (job,) = jobs_of(k, uid)
+            return job if condition(job, "Failed").get("status") == "True" else None
+
+        job = wait_for(failed, 300, "the Job Failed once its node is back")
+        print("back:", json.dumps(job["status"]))
+        assert condition(job, "Failed")["reason"] == "DeadlineExceeded", job["status"]
+        k.run("wait", "--for=condition=Ready", f"node/{node.name}", "--timeout=120s")
+    finally:
+        standby.stop()

@@ -48,6 +48,27 @@ def hierarchies(root: Path = CGROUP_ROOT) -> list[Path]:
     return sorted(set(found))
 
 
+def in_pod(cgroups: str, uid: str) -> bool:
+    """Whether a process whose /proc/PID/cgroup reads `cgroups` is in the pod `uid`: the kubelet
+    names a pod's cgroup pod<uid> (cgroupfs driver), or pod<uid with underscores> (systemd)."""
+    names = (f"/pod{uid}/", f"pod{uid.replace('-', '_')}.slice/")
+    return any(name in line + "/" for line in cgroups.splitlines() for name in names)
+
+
+def pod_processes(uid: str, proc: Path = Path("/proc")) -> list[int]:
+    """The processes of the pod `uid` on this machine (its sandbox's and its containers')."""
+    found = []
+    for entry in proc.iterdir():
+        if entry.name.isdigit():
+            try:
+                cgroups = (entry / "cgroup").read_text()
+            except OSError:  # ended meanwhile
+                continue
+            if in_pod(cgroups, uid):
+                found.append(int(entry.name))
+    return found
+
+
 def missing_programs(which: dict[str, str | None], cni_dir: str | None) -> list[str]:
     """The names of what is missing, from what `which` found (pure, for the one-line refusal)."""
     missing = [name for name, path in which.items() if path is None]

@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ class RealNode:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._reaper: subprocess.Popen[bytes] | None = None
         self._lifeline: int | None = None  # the pipe's write end: closed when this process ends
+        self._silenced: list[int] = []  # processes stop_answering stopped, in that order
         self.cgroup_v1 = not host.cgroup_v2()
 
     @property
@@ -320,10 +322,34 @@ class RealNode:
         """Node processes that have exited."""
         return [name for name, p in self.processes.items() if p.poll() is not None]
 
+    # --- a fault: the node goes silent ----------------------------------------------------------------
+
+    def stop_answering(self, pods: Iterable[str] = ()) -> None:
+        """The node as one powered off or cut off from the network, seen from the control plane:
+        its kubelet stopped (SIGSTOP: no Lease renewed, no pod status reported, nothing stopped
+        that it is asked to stop), and the processes of `pods` (their uids) frozen with it, so that
+        what their containers would do meanwhile neither happens nor is seen. The other pods run
+        on, unwatched. `answer_again()` resumes them all."""
+        kubelet = self.processes["kubelet"]
+        kubelet.send_signal(signal.SIGSTOP)
+        self._silenced.append(kubelet.pid)
+        for uid in pods:
+            for pid in host.pod_processes(uid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGSTOP)
+                    self._silenced.append(pid)
+
+    def answer_again(self) -> None:
+        """Resume what `stop_answering` stopped: the pods' processes, then the kubelet."""
+        while self._silenced:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._silenced.pop(), signal.SIGCONT)
+
     # --- stop ----------------------------------------------------------------------------------------
 
     def stop(self) -> list[str]:
         """Stop it all and leave nothing behind; what could not be removed (empty when all went)."""
+        self.answer_again()  # a stopped process would take no SIGTERM
         left: list[str] = []
         if self.state is not None:
             for name in COMPONENTS:
