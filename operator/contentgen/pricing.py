@@ -74,7 +74,8 @@ DEFAULT_TRAINING_APP = "fal-ai/flux-lora-fast-training"
 class ClusterPrices(BaseModel):
     """provider: cluster: what a GPU-hour costs, and how much GPU time a run is expected to hold
     before it starts (its estimate; the worker measures the actual GPU-seconds). The seconds are
-    of one Job on its GPUs; a Job with `gpus` GPUs holds that many GPU-seconds per second."""
+    of one Job on its GPUs; a Job with `gpus` GPUs holds that many GPU-seconds per second, and a
+    run a warm pool draws holds the pool pod's (`pool_gpus`)."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
@@ -116,6 +117,12 @@ class ClusterPrices(BaseModel):
         description="The ImageGeneration models (spec.model) a warm pool draws where denoising is pool: "
         "their estimate counts no startupSeconds, the pool's pods having loaded the base model (the "
         "operator fills it in from the chart's pools.items; unset: none).",
+    )
+    pool_gpus: dict[str, int] = Field(
+        default_factory=dict,
+        description="GPUs of a pool pod per pooled model (spec.model): a pooled run's seconds are counted "
+        "on the GPUs of the pool that draws it, not on its Job's (the operator fills it in from the "
+        "chart's pools.items[].gpus.count; unset: 1).",
     )
 
 
@@ -323,7 +330,12 @@ def pooled(kind: str, spec: Mapping[str, Any], cluster: ClusterPrices) -> bool:
     if declared is None or "denoising" not in declared.spec.model_fields:
         return False
     wanted = str(spec.get("denoising") or cluster.denoising)
-    return wanted == "pool" and str(spec.get("model") or "flux-dev") in cluster.pooled_models
+    return wanted == "pool" and _model(spec) in cluster.pooled_models
+
+
+def _model(spec: Mapping[str, Any]) -> str:
+    """An ImageGeneration's model, as its spec's default fills it in."""
+    return str(spec.get("model") or "flux-dev")
 
 
 # --- estimates: what a run will cost, known before it starts -------------------------------------
@@ -462,14 +474,17 @@ def pricing_kind(kind: str) -> KindPricing:
 def expected_gpu_seconds(
     kind: str, spec: Mapping[str, Any], prices: PriceTable, *, baseline_cached: bool = False
 ) -> float:
-    """provider: cluster: the GPU-seconds a run of `spec` is expected to hold (the Job's seconds,
-    from `prices.cluster`, times its GPUs): the weights' loading (none where a warm pool draws),
+    """provider: cluster: the GPU-seconds a run of `spec` is expected to hold (its seconds, from
+    `prices.cluster`, times the GPUs that draw it: its Job's, or where a warm pool draws, the
+    pool pod's): the weights' loading (none where a warm pool draws),
     then its kind's work (KindPricing.gpu_seconds; a likeness baseline stored already,
     `baseline_cached`, is not drawn again)."""
     cluster = prices.cluster
-    loading = 0.0 if pooled(kind, spec, cluster) else cluster.startup_seconds
+    drawn_by_pool = pooled(kind, spec, cluster)
+    loading = 0.0 if drawn_by_pool else cluster.startup_seconds
     seconds = pricing_kind(kind).gpu_seconds(spec, prices, baseline_cached, loading)
-    return seconds * max(1, cluster.gpus.get(kind, 1))
+    gpus = cluster.pool_gpus.get(_model(spec), 1) if drawn_by_pool else cluster.gpus.get(kind, 1)
+    return seconds * max(1, gpus)
 
 
 def expected_usage(

@@ -16,6 +16,7 @@ import yaml
 
 from contentgen.api import SpecSnapshot
 from contentgen.controller.jobs import render_job
+from contentgen.pricing import expected_gpu_seconds
 from contentgen.providers.settings import ClusterWorkerSettings, from_environment
 from scripts import chart as chart_files
 from tests.chart.conftest import (
@@ -179,6 +180,15 @@ def test_a_pooled_job_reaches_the_pools_service_and_holds_no_gpu() -> None:
     assert pod["metadata"]["labels"]["contentgen.io/pool"] == "flux-dev"  # what KEDA's query counts
     assert job["metadata"]["annotations"]["contentgen.io/denoising"].startswith("pool flux-dev: ")
     assert_restricted("the pooled Job", pod["spec"])
+
+    # the estimate counts what draws it: the pool's pods (no load, their GPUs), else the Job
+    assert [p.gpus for p in settings.cluster_pools] == [2, 1]
+    cluster = settings.prices.cluster
+    pictures = 3 * cluster.image_seconds
+    assert [
+        expected_gpu_seconds("ImageGeneration", snapshot(numImages=3, **spec).priced_spec(), settings.prices)
+        for spec in ({"model": "flux-lora"}, {"model": "flux-schnell"}, {"denoising": "job"})
+    ] == pytest.approx([2 * pictures, pictures, cluster.startup_seconds + pictures])
 
     own = render_job(snapshot(model="flux-schnell", denoising="job"), settings)
     (container,) = own["spec"]["template"]["spec"]["containers"]

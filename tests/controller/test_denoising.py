@@ -163,3 +163,26 @@ def test_a_pooled_requests_estimate_counts_no_load(chart: str, spec: dict[str, A
     assert seconds == pytest.approx(load + 3 * cluster.image_seconds)
     if spec.get("denoising") == "pool" or (chart == "pool" and not spec):
         assert load == 0  # the cases a pool serves do drop the load
+
+
+def test_a_pooled_requests_estimate_counts_the_pool_pods_gpus_not_the_jobs() -> None:
+    """A request the pool draws holds the pool pod's GPUs (pools.items[].gpus) for its pictures;
+    one its own Job draws holds the Job's (gpu.jobs.ImageGeneration.count)."""
+    from contentgen.controller.settings import GpuJob
+    from contentgen.pricing import expected_gpu_seconds
+
+    chosen = OperatorSettings(
+        cluster_pools=[DEV.model_copy(update={"gpus": 4})],
+        cluster_denoising="pool",
+        gpu_jobs={"ImageGeneration": GpuJob(count=2)},
+    )
+    cluster = chosen.prices.cluster
+    assert cluster.pool_gpus == dict.fromkeys(cluster.pooled_models, 4)  # the models whose base it serves
+    assert {"flux-dev", "flux-lora"} <= set(cluster.pool_gpus) and "flux-schnell" not in cluster.pool_gpus
+    drawn, own = snapshot(numImages=3), snapshot(numImages=3, model="flux-schnell")
+    assert denoising(drawn, chosen).pool == chosen.cluster_pools[0]  # type: ignore[union-attr]
+    assert denoising(own, chosen).pool is None  # type: ignore[union-attr]
+    pooled_seconds = expected_gpu_seconds("ImageGeneration", drawn.priced_spec(), chosen.prices)
+    own_seconds = expected_gpu_seconds("ImageGeneration", own.priced_spec(), chosen.prices)
+    assert pooled_seconds == pytest.approx(4 * 3 * cluster.image_seconds)
+    assert own_seconds == pytest.approx(2 * (cluster.startup_seconds + 3 * cluster.image_seconds))

@@ -128,6 +128,28 @@ def test_the_gpus_of_a_kind_multiply_its_estimate():
     assert four == pytest.approx(4 * one)
 
 
+@pytest.mark.parametrize(
+    ("spec", "load", "gpus"),
+    [
+        ({}, 0, 4),  # the flux-dev pool draws it: no load, on its pod's 4 GPUs
+        ({"model": "flux-schnell"}, 30, 2),  # no pool serves it: its Job loads, on the Job's 2
+        ({"denoising": "job"}, 30, 2),  # the spec asks for its own Job
+    ],
+)
+def test_a_pooled_run_is_counted_on_the_pool_pods_gpus_and_a_jobs_on_its_own(spec, load, gpus):
+    pooled = CLUSTER.model_copy(
+        update={
+            "gpus": {"ImageGeneration": 2},
+            "denoising": "pool",
+            "pooled_models": ["flux-dev", "flux-lora"],
+            "pool_gpus": {"flux-dev": 4, "flux-lora": 4},
+        }
+    )
+    table = TABLE.model_copy(update={"cluster": pooled})
+    (line,) = expected_usage("ImageGeneration", {"provider": "cluster", "numImages": 3, **spec}, table)
+    assert line.quantity * 3600 == pytest.approx((load + 3 * 6) * gpus)
+
+
 def test_the_price_comes_from_the_table_and_a_listed_item_wins():
     assert PriceTable().price("cluster", "lora-training", "gpu-hour") == ClusterPrices().gpu_hour_usd
     table = PriceTable.model_validate(

@@ -301,13 +301,15 @@ creates over HTTP are to come, and no right is granted before a call needs it). 
 {{- $prices | toJson }}
 {{- end }}
 
-{{/* The pools the operator sends pooled Jobs to (CONTENTGEN_CLUSTER_POOLS): name, base model, Service URL. */}}
+{{/* The pools the operator sends pooled Jobs to (CONTENTGEN_CLUSTER_POOLS): name, base model, Service URL,
+and each pod's GPUs (what a pooled request's estimate counts). */}}
 {{- define "contentgen.pools" -}}
 {{- $pools := list -}}
 {{- range .Values.pools.items -}}
 {{- $name := printf "%s-pool-%s" (include "contentgen.fullname" $) .name | trunc 63 | trimSuffix "-" -}}
 {{- $url := printf "http://%s.%s.svc:%d" $name $.Release.Namespace (int (default 8090 .port)) -}}
-{{- $pools = append $pools (dict "name" .name "baseModel" .baseModel "url" $url) -}}
+{{- $gpus := int (default 1 (default (dict) .gpus).count) -}}
+{{- $pools = append $pools (dict "name" .name "baseModel" .baseModel "url" $url "gpus" $gpus) -}}
 {{- end -}}
 {{- $pools | toJson -}}
 {{- end -}}

@@ -104,6 +104,12 @@ class ClusterPool(BaseModel):
     name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63, description="Its name.")
     base_model: str = Field(pattern=MODEL_NAME, description="The staged base model it keeps loaded.")
     url: str = Field(pattern=r"^http://[^/\s]+$", description="Its Service: http://HOST:PORT.")
+    gpus: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="GPUs of each of its pods, which a request it draws holds (gpus.count).",
+    )
 
 
 def gpu_defaults() -> dict[str, GpuJob]:
@@ -394,8 +400,8 @@ class OperatorSettings(ProviderSettings):
     )
     cluster_pools: list[ClusterPool] = Field(
         default=[],
-        description="The warm generation pools (JSON list of name, baseModel, url), one per base model: the "
-        "chart's pools.items.",
+        description="The warm generation pools (JSON list of name, baseModel, url, gpus), one per base "
+        "model: the chart's pools.items.",
     )
     queue_name: str = Field(
         default="",
@@ -415,12 +421,21 @@ class OperatorSettings(ProviderSettings):
 
     @model_validator(mode="after")
     def _gpus_priced(self) -> OperatorSettings:
-        """Estimates of cluster runs count each kind's GPUs, and no load where a warm pool draws
-        (pricing.expected_gpu_seconds)."""
+        """Estimates of cluster runs count each kind's GPUs, and where a warm pool draws, no load
+        and the pool pod's GPUs (pricing.expected_gpu_seconds)."""
         counts = {kind: job.count for kind, job in self.gpu_jobs.items() if job.count != 1}
-        served = {pool.base_model for pool in self.cluster_pools}
-        pooled = [model for model in get_args(ImageModel) if self.base_model(model) in served]
-        update = {"gpus": counts, "denoising": self.cluster_denoising, "pooled_models": pooled}
+        by_base = {pool.base_model: pool.gpus for pool in self.cluster_pools}
+        pool_gpus = {
+            model: by_base[self.base_model(model)]
+            for model in get_args(ImageModel)
+            if self.base_model(model) in by_base
+        }
+        update = {
+            "gpus": counts,
+            "denoising": self.cluster_denoising,
+            "pooled_models": list(pool_gpus),
+            "pool_gpus": pool_gpus,
+        }
         if any(getattr(self.prices.cluster, name) != value for name, value in update.items()):
             cluster = self.prices.cluster.model_copy(update=update)
             self.prices = self.prices.model_copy(update={"cluster": cluster})
