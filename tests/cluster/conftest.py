@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +92,21 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     monkeypatch.setattr(flux, "load_pipeline", counting)
     yield loaded
     pipelines.release()
+
+
+@pytest.fixture
+def pool_pod(tmp_path: Path) -> Iterator[tuple[Any, str, Path]]:
+    """A pool pod's process (pool_pod.py): (the process, its URL, the file that lets it draw on)."""
+    release = tmp_path / "release"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.cluster.pool_pod", str(tmp_path / "pod"), str(release)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline())
+        yield process, f"http://127.0.0.1:{port}", release
+    finally:
+        process.kill()
+        process.wait(60)

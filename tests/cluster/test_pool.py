@@ -307,27 +307,6 @@ def until(condition: Any, what: str) -> None:
     raise AssertionError(f"never: {what}")
 
 
-@pytest.fixture
-def pool_pod(tmp_path: Path) -> Iterator[tuple[Any, str, Path]]:
-    """A pool pod's process (pool_pod.py): (the process, its URL, the file that lets it draw on)."""
-    import subprocess
-    import sys
-
-    release = tmp_path / "release"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.cluster.pool_pod", str(tmp_path / "pod"), str(release)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        port = int(process.stdout.readline())
-        yield process, f"http://127.0.0.1:{port}", release
-    finally:
-        process.kill()
-        process.wait(60)
-
-
 def test_a_pod_stopped_by_sigterm_finishes_its_request_refuses_new_ones_and_exits(
     pool_pod: tuple[Any, str, Path], tmp_path: Path
 ) -> None:

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import cv2
-import numpy as np
-
 from contentgen.api import Artifact, GeneratedImage, ImageGenerationSpec, RunResult
 from contentgen.errors import PermanentError
 from contentgen.pricing import gpu_usage, image_usage
@@ -125,6 +122,9 @@ def _store_images(
 
 def _as_png(output: ImageOutput, n: int, provider: str) -> tuple[bytes, int, int]:
     """The image as PNG bytes with its real size (decoded, not taken on trust)."""
+    import cv2  # once pictures are made: a pooled worker asks its pool first (issue 47)
+    import numpy as np
+
     data = output.path.read_bytes()
     decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if decoded is None:

@@ -6,9 +6,6 @@ removed with the resource's other objects.
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
-
 from contentgen.api import Artifact, GeneratedImage, RunResult
 from contentgen.errors import PermanentError
 from contentgen.store import ObjectStore, keys
@@ -21,6 +18,9 @@ QUALITY = 85
 def thumbnail_jpeg(data: bytes, max_side: int = MAX_SIDE) -> bytes:
     """`data` (any format OpenCV decodes) shrunk to at most `max_side` on its longer side, as JPEG.
     Never enlarged; transparency is flattened onto white, as a gallery shows it."""
+    import cv2  # here: a pooled worker starts (and asks its pool) without OpenCV's second of CPU
+    import numpy as np
+
     decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if decoded is None:
         raise PermanentError("cannot make a thumbnail: the image cannot be decoded", reason="InvalidImage")

@@ -12,10 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from . import flux
-
 # Steps and guidance as the model cards give them: dev is guidance-distilled (28 steps at 3.5),
 # schnell is timestep-distilled (4 steps, no guidance).
 DEV_STEPS, DEV_GUIDANCE = 28, 3.5
@@ -61,6 +57,11 @@ def loras_loaded(pipe: Any, loras: Sequence[tuple[Path, float]]) -> Iterator[Non
 def draw(pipe: Any, picture: Picture, path: Path, cancelled: Callable[[], bool] = lambda: False) -> Path:
     """One picture, as a PNG file at `path`; once `cancelled()` says so after a denoising step,
     the remaining steps are skipped (the picture is then not the one asked for: drop it)."""
+    # here, not above: a worker whose pictures a pool draws reads this module's steps and seeds
+    # and never draws (issue 47: torch is seconds of CPU at its start)
+    import torch
+
+    from . import flux
 
     def step_ended(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
         if cancelled():

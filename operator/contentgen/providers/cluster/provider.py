@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from contentgen.api.image import IMAGE_SIZES
@@ -33,10 +34,16 @@ from contentgen.providers.base import (
 )
 from contentgen.providers.progress import Monotonic, SubProgress
 
-from . import devices, flux, generation, memory, pictures, pipelines, training
+from . import devices, generation, memory, pictures
 from .files import FolderFiles
 from .models import model_dir
 from .pool import Drawn, DrawRequest, PoolClient, Stopping, place, tell
+
+# flux, pipelines and training (torch, diffusers, transformers: seconds of CPU) are imported by the
+# methods that load a model: a Job's worker whose pictures a warm pool draws never loads one, and
+# the pool waits for it no longer than its start without them (issue 47).
+if TYPE_CHECKING:
+    from . import flux
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +74,8 @@ class ClusterProvider:
 
     def base_model(self, name: str) -> Path:
         """The staged base model `name` (copied from the models' store first, where there is one)."""
+        from . import flux
+
         if self.models_store:
             from .staging import staged
 
@@ -83,6 +92,8 @@ class ClusterProvider:
     def train_lora(
         self, request: TrainingRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
     ) -> TrainingOutput:
+        from . import flux, pipelines, training
+
         name = self.flux_model if request.model == DEFAULT_TRAINING_MODEL else request.model
         base = self.base_model(name)  # ModelNotFound before any GPU time
         devices.check_torch(self.device_name)  # DeviceUnavailable, in one line, before any load
@@ -273,6 +284,8 @@ class ClusterProvider:
         includes the pipeline's and the LoRAs' loading); once `cancelled()`, nothing more, not even
         the rest of the picture under way. What a Job's worker draws with, and what a warm pool
         draws with for its clients (pool.py)."""
+        from . import flux, pipelines
+
         devices.check_torch(self.device_name)  # DeviceUnavailable, in one line, before any load
         began = time.monotonic()
         on = flux.device(self.device_name)
