@@ -65,6 +65,9 @@ def pool(models_root: Path, tmp_path: Path) -> Iterator[tuple[str, Pool]]:
         tmp_path / "pool",
         warm_up,
     ).start()
+    # warm before a test loads anything itself: two diffusers loads at once in two threads make
+    # meta tensors (accelerate's empty-weights patch is process-wide)
+    until(lambda: running.status()["state"] == "warm", "the pool's pipeline is loaded")
     server = serve(running, "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
