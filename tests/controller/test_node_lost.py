@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from contentgen.api import RunFailure, format_time
@@ -28,9 +28,15 @@ POD = f"{JOB}-g1-7xq2k"
 
 
 def stuck_pod() -> dict[str, Any]:
-    """The worker pod evicted from a node that stopped answering, as the API server then holds
-    it: the kubelet's last report (Running), the node controller's Ready False, the taint
-    manager's DisruptionTarget and deletion, the Job controller's finalizer."""
+    """The worker pod evicted from a node that stopped answering, as the real node's e2e test
+    (test_helm_real_node) found it: the kubelet's last report (Running, its container ready), the
+    node controller's Ready False, the taint manager's DisruptionTarget and deletion (5 s of
+    grace), the Job controller's finalizer."""
+
+    def cond(kind: str, state: str, at: datetime, **more: str) -> dict[str, Any]:
+        found = {"lastProbeTime": None, "lastTransitionTime": format_time(at), "observedGeneration": 1}
+        return {**found, "status": state, "type": kind, **more}
+
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -38,6 +44,8 @@ def stuck_pod() -> dict[str, Any]:
             "name": POD,
             "namespace": "ns",
             "uid": "9d3c1a52-2f1e-4c55-b1f7-3c6e0f0f1a2b",
+            "generateName": f"{JOB}-g1-",
+            "creationTimestamp": format_time(NOW),
             "labels": {
                 **LABELS,
                 "batch.kubernetes.io/job-name": f"{JOB}-g1",
@@ -55,9 +63,9 @@ def stuck_pod() -> dict[str, Any]:
             "containers": [{"name": "worker", "image": "ghcr.io/contentgen/contentgen-worker:0.1.0"}],
             "tolerations": [
                 {
+                    "effect": "NoExecute",
                     "key": f"node.kubernetes.io/{taint}",
                     "operator": "Exists",
-                    "effect": "NoExecute",
                     "tolerationSeconds": 0,
                 }
                 for taint in ("unreachable", "not-ready")
@@ -66,17 +74,18 @@ def stuck_pod() -> dict[str, Any]:
         "status": {
             "phase": "Running",
             "conditions": [
-                {
-                    "type": "DisruptionTarget",
-                    "status": "True",
-                    "reason": "DeletionByTaintManager",
-                    "message": "Taint manager: deleting due to NoExecute taint",
-                    "lastTransitionTime": format_time(EVICTED),
-                },
-                {"type": "PodScheduled", "status": "True", "lastTransitionTime": format_time(NOW)},
-                {"type": "Initialized", "status": "True", "lastTransitionTime": format_time(NOW)},
-                {"type": "ContainersReady", "status": "True", "lastTransitionTime": format_time(NOW)},
-                {"type": "Ready", "status": "False", "lastTransitionTime": format_time(EVICTED)},
+                cond("PodReadyToStartContainers", "True", NOW),
+                cond("Initialized", "True", NOW),
+                cond("Ready", "False", EVICTED),
+                cond("ContainersReady", "True", NOW),
+                cond("PodScheduled", "True", NOW),
+                cond(
+                    "DisruptionTarget",
+                    "True",
+                    EVICTED,
+                    message="Taint manager: deleting due to NoExecute taint",
+                    reason="DeletionByTaintManager",
+                ),
             ],
             "containerStatuses": [
                 {
@@ -98,13 +107,13 @@ def job_with(conditions: list[dict[str, Any]], **status: Any) -> dict[str, Any]:
         "kind": "Job",
         "metadata": {"name": f"{JOB}-g1", "namespace": "ns", "labels": LABELS, "uid": "4f6b2c0e"},
         "spec": {"activeDeadlineSeconds": 150, "podReplacementPolicy": "Failed"},
+        # as found: no `active` (0), the evicted pod counted as terminating, nothing failed
         "status": {
             "startTime": format_time(NOW),
-            "active": 0,
             "ready": 0,
             "terminating": 1,
             "uncountedTerminatedPods": {},
-            "conditions": conditions,
+            **({"conditions": conditions} if conditions else {}),
             **status,
         },
     }
@@ -146,13 +155,17 @@ def test_a_pod_its_kubelet_ended_or_is_ending_is_not_node_lost() -> None:
         "terminated": {"exitCode": 143, "reason": "Error", "finishedAt": format_time(EVICTED)}
     }
     by_hand = stuck_pod()  # deleted by hand a moment ago, on a node that answers
-    del by_hand["status"]["conditions"][0]
+    by_hand["status"]["conditions"] = [
+        c for c in by_hand["status"]["conditions"] if c["type"] != "DisruptionTarget"
+    ]
     by_hand["metadata"]["deletionTimestamp"] = format_time(STUCK + timedelta(seconds=30))
     for pod in (ended, by_hand):
         state = pod_state(pod)
         assert state is not None and pod_problem([state], STUCK) == "", pod
     running = pod_state(by_hand)
     assert running is not None and end_may_come([running], STUCK)
+    # deleted by hand on a node that then stops answering: stuck all the same, once its time is up
+    assert "was deleted and is stuck Terminating" in pod_problem([running], STUCK + timedelta(seconds=60))
 
 
 def test_a_job_with_failure_target_alone_has_ended_and_says_why() -> None:

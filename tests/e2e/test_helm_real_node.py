@@ -362,12 +362,13 @@ def test_a_node_that_stops_answering_leaves_its_pod_terminating_said_so_then_the
     world: World,
 ) -> None:
     """The node goes silent with a worker on it (its kubelet stopped, the worker frozen: a node
-    powered off or cut off) while another node answers (with every node down the node controller
-    evicts nothing): the node is marked unreachable, the taint manager evicts the pod, which
-    stays Terminating, for no kubelet confirms its end, and the Job makes none in its place.
-    The resource says so in one line (NodeLost), and the Job's deadline ends the run as Failed,
-    DeadlineExceeded, though the Job itself is only FailureTarget: Kubernetes sets Failed once
-    the pod has ended, after the node is back. Last in this file: the node is away for minutes."""
+    powered off or cut off). Every node down, the node controller evicts nothing ("master
+    disruption mode") and the run shows Running. Once another node answers, the silent one is
+    tainted unreachable and the taint manager evicts the pod, which stays Terminating, for no
+    kubelet confirms its end, and the Job makes none in its place. The resource says so in one
+    line (NodeLost), and the Job's deadline ends the run as Failed, DeadlineExceeded, though the
+    Job itself is only FailureTarget: Kubernetes sets Failed once the pod has ended, after the
+    node is back. Last in this file: the node is away for minutes."""
     k = world.kubectl
     node, control = world.cluster.real, world.cluster.control
     assert node is not None and control is not None
@@ -386,46 +387,55 @@ def test_a_node_that_stops_answering_leaves_its_pod_terminating_said_so_then_the
         worker={"tolerations": quick, "terminationGracePeriodSeconds": 5},
         jobs={
             "LoraTraining": {"resources": {"requests": {"cpu": "500m"}}},
-            "ImageGeneration": {"activeDeadlineSeconds": 150},
+            "ImageGeneration": {"activeDeadlineSeconds": 240},
         },
     )
-    standby = StandbyNode(control.client()).start()
+    k.run("apply", "-f", "-", stdin=image_generation("stranded"))
+    uid = k.json("get", "imggen", "stranded")["metadata"]["uid"]
+    pod = wait_for(lambda: running_worker(k, uid), 300, "the worker of stranded running", interval=0.1)
+    name = pod["metadata"]["name"]
+    controller_log = control.logs / "kube-controller-manager.log"
+    node.stop_answering([pod["metadata"]["uid"]])
+    print("silent at", datetime.now(UTC).isoformat(timespec="seconds"))
+    standby: StandbyNode | None = None
     try:
-        k.run("apply", "-f", "-", stdin=image_generation("stranded"))
-        uid = k.json("get", "imggen", "stranded")["metadata"]["uid"]
-        pod = wait_for(lambda: running_worker(k, uid), 300, "the worker of stranded running", interval=0.1)
-        name = pod["metadata"]["name"]
-        node.stop_answering([pod["metadata"]["uid"]])
-        print("silent at", datetime.now(UTC).isoformat(timespec="seconds"))
-        try:
-            status = one_line_reason(k, "stranded", ("NodeLost",))
-            message = ready_condition({"status": status})["message"]
-            assert name in message and "Terminating" in message, message
-            assert condition({"status": status}, "Stalled").get("status") == "True", status
-            stuck, lost = k.json("get", "pod", name), k.json("get", "node", node.name)
-            (job,) = jobs_of(k, uid)
-            seen = {"pod": stuck, "node": lost["status"]["conditions"], "job": job["status"], "said": message}
-            print("NodeLost:", json.dumps(seen))  # the objects as Kubernetes left them (-s shows them)
-            assert stuck["metadata"].get("deletionTimestamp") and stuck["status"]["phase"] == "Running"
-            assert condition(stuck, "DisruptionTarget").get("reason") == "DeletionByTaintManager", stuck
-            assert condition(lost, "Ready").get("status") == "Unknown", lost["status"]["conditions"]
-            assert not condition(job, "Failed") and job["status"].get("terminating") == 1, job["status"]
-            status = one_line_reason(k, "stranded", ("DeadlineExceeded",))
-            assert status["phase"] == "Failed", status
-            (job,) = jobs_of(k, uid)
-            print("DeadlineExceeded:", json.dumps(job["status"]))
-            assert condition(job, "FailureTarget").get("reason") == "DeadlineExceeded", job["status"]
-            assert not condition(job, "Failed"), job["status"]  # held back by the pod that never ends
-        finally:
-            node.answer_again()
-
-        def failed() -> dict[str, Any] | None:
-            (job,) = jobs_of(k, uid)
-            return job if condition(job, "Failed").get("status") == "True" else None
-
-        job = wait_for(failed, 300, "the Job Failed once its node is back")
-        print("back:", json.dumps(job["status"]))
-        assert condition(job, "Failed")["reason"] == "DeadlineExceeded", job["status"]
-        k.run("wait", "--for=condition=Ready", f"node/{node.name}", "--timeout=120s")
+        wait_for(
+            lambda: "Entering master disruption mode" in controller_log.read_text(errors="replace"),
+            300,
+            "the node controller: every node down",
+        )
+        alone = k.json("get", "pod", name)
+        assert not alone["metadata"].get("deletionTimestamp") and not condition(alone, "DisruptionTarget")
+        assert ready_condition(k.json("get", "imggen", "stranded")).get("reason") == "Running"
+        standby = StandbyNode(control.client()).start()
+        status = one_line_reason(k, "stranded", ("NodeLost",))
+        message = ready_condition({"status": status})["message"]
+        assert name in message and "Terminating" in message, message
+        assert condition({"status": status}, "Stalled").get("status") == "True", status
+        stuck, lost = k.json("get", "pod", name), k.json("get", "node", node.name)
+        (job,) = jobs_of(k, uid)
+        seen = {"pod": stuck, "node": lost["status"]["conditions"], "job": job["status"], "said": message}
+        print("NodeLost:", json.dumps(seen))  # the objects as Kubernetes left them (-s shows them)
+        assert stuck["metadata"].get("deletionTimestamp") and stuck["status"]["phase"] == "Running"
+        assert condition(stuck, "DisruptionTarget").get("reason") == "DeletionByTaintManager", stuck
+        assert condition(lost, "Ready").get("status") == "Unknown", lost["status"]["conditions"]
+        assert not condition(job, "Failed") and job["status"].get("terminating") == 1, job["status"]
+        status = one_line_reason(k, "stranded", ("DeadlineExceeded",))
+        assert status["phase"] == "Failed", status
+        (job,) = jobs_of(k, uid)
+        print("DeadlineExceeded:", json.dumps(job["status"]))
+        assert condition(job, "FailureTarget").get("reason") == "DeadlineExceeded", job["status"]
+        assert not condition(job, "Failed"), job["status"]  # held back by the pod that never ends
     finally:
-        standby.stop()
+        node.answer_again()
+        if standby is not None:
+            standby.stop()
+
+    def failed() -> dict[str, Any] | None:
+        (job,) = jobs_of(k, uid)
+        return job if condition(job, "Failed").get("status") == "True" else None
+
+    job = wait_for(failed, 300, "the Job Failed once its node is back")
+    print("back:", json.dumps(job["status"]))
+    assert condition(job, "Failed")["reason"] == "DeadlineExceeded", job["status"]
+    k.run("wait", "--for=condition=Ready", f"node/{node.name}", "--timeout=120s")
