@@ -105,7 +105,8 @@ class ClusterPrices(BaseModel):
     )
     gpus: dict[str, int] = Field(
         default_factory=dict,
-        description="GPUs of a Job per kind (the operator fills it in from its GPU settings; unset: 1).",
+        description="GPUs of a Job per kind (the operator fills it in from its GPU settings, the HTTP API "
+        "from the same CONTENTGEN_GPU_JOBS; unset: 1).",
     )
     denoising: Literal["job", "pool"] = Field(
         default="job",
@@ -157,6 +158,28 @@ class PriceTable(BaseModel):
     def prices(self, provider: str) -> bool:
         """Whether this table prices `provider` at all (the offline provider costs nothing)."""
         return provider in self.items or provider_entry(provider).own_gpus
+
+
+def with_cluster_settings(
+    prices: PriceTable,
+    *,
+    job_gpus: Mapping[str, int],
+    denoising: Literal["job", "pool"] | None = None,
+    pool_gpus: Mapping[str, int] | None = None,
+) -> PriceTable:
+    """`prices` with what the operator's GPU settings tell a cluster estimate, so that every table
+    made from the same chart values estimates alike (the operator's and the HTTP API's):
+    `job_gpus`, each kind's GPUs per Job (the chart's gpu.jobs counts); `denoising` and
+    `pool_gpus` (the ImageGeneration models a warm pool draws, and its pod's GPUs), where given.
+    `prices` itself when nothing changes."""
+    update: dict[str, Any] = {"gpus": {kind: count for kind, count in job_gpus.items() if count != 1}}
+    if denoising is not None:
+        update["denoising"] = denoising
+    if pool_gpus is not None:
+        update["pooled_models"], update["pool_gpus"] = list(pool_gpus), dict(pool_gpus)
+    if all(getattr(prices.cluster, name) == value for name, value in update.items()):
+        return prices
+    return prices.model_copy(update={"cluster": prices.cluster.model_copy(update=update)})
 
 
 _DEFAULT_ITEMS: dict[str, dict[str, dict[str, float]]] = {

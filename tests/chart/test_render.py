@@ -247,6 +247,7 @@ def test_budgets_and_prices_reach_the_operator() -> None:
             "items": {"fal": {"fal-ai/flux/dev": {"megapixel": 0.02}}},
             "assumedAudioHours": 1,
         },
+        "gpu": {"jobs": {"LoraEvaluation": {"count": 2}}},
     }
     settings = operator_settings(settings_env(render(values)))
     assert settings.budgets.namespace_monthly_usd == 200 and settings.budgets.owners == {"alice": 25.5}
@@ -255,14 +256,15 @@ def test_budgets_and_prices_reach_the_operator() -> None:
         settings.prices.as_of == "2026-12-01"
         and settings.prices.price("fal", "fal-ai/flux/dev", "megapixel") == 0.02
     )
-    # the API shows estimates (a re-evaluation's in a cluster) with the same prices and budgets
-    from contentgen.httpapi.settings import ApiSettings
+    # the API shows estimates (a re-evaluation's in a cluster) with the same prices, the same GPUs
+    # per Job, and the same budgets, read from its own environment
+    from contentgen.httpapi.settings import ENV_PREFIX, ApiSettings
 
     pod = one(render({**API, **values}), "Deployment", f"{RELEASE}-api")["spec"]["template"]["spec"]
     env = {e["name"]: e["value"] for e in pod["containers"][0]["env"] if "value" in e}
-    api = ApiSettings.model_validate(
-        {"prices": json.loads(env["CONTENTGEN_PRICES"]), "budgets": json.loads(env["CONTENTGEN_BUDGETS"])}
-    )
+    with mock.patch.dict(os.environ, {k: v for k, v in env.items() if k.startswith(ENV_PREFIX)}, clear=True):
+        api = ApiSettings()
+    assert settings.prices.cluster.gpus == {"LoraEvaluation": 2}
     assert api.prices == settings.prices and api.budgets == settings.budgets
 
 

@@ -13,7 +13,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_settings import SettingsConfigDict
 
 from contentgen.api.image import ImageModel
-from contentgen.pricing import PriceTable
+from contentgen.pricing import PriceTable, with_cluster_settings
 from contentgen.providers.settings import MODEL_NAME, ProviderSettings
 
 from .budget import Budgets
@@ -423,22 +423,18 @@ class OperatorSettings(ProviderSettings):
     def _gpus_priced(self) -> OperatorSettings:
         """Estimates of cluster runs count each kind's GPUs, and where a warm pool draws, no load
         and the pool pod's GPUs (pricing.expected_gpu_seconds)."""
-        counts = {kind: job.count for kind, job in self.gpu_jobs.items() if job.count != 1}
         by_base = {pool.base_model: pool.gpus for pool in self.cluster_pools}
         pool_gpus = {
             model: by_base[self.base_model(model)]
             for model in get_args(ImageModel)
             if self.base_model(model) in by_base
         }
-        update = {
-            "gpus": counts,
-            "denoising": self.cluster_denoising,
-            "pooled_models": list(pool_gpus),
-            "pool_gpus": pool_gpus,
-        }
-        if any(getattr(self.prices.cluster, name) != value for name, value in update.items()):
-            cluster = self.prices.cluster.model_copy(update=update)
-            self.prices = self.prices.model_copy(update={"cluster": cluster})
+        job_gpus = {kind: job.count for kind, job in self.gpu_jobs.items()}
+        priced = with_cluster_settings(
+            self.prices, job_gpus=job_gpus, denoising=self.cluster_denoising, pool_gpus=pool_gpus
+        )
+        if priced is not self.prices:
+            self.prices = priced
         return self
 
     def base_model(self, model: str) -> str:

@@ -5,17 +5,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contentgen.api.common import OWNER_PATTERN
 from contentgen.catalog import DEFAULT_CATALOG, DEFAULT_PRICE_PER_GB_MONTH
-from contentgen.pricing import Budgets, PriceTable
+from contentgen.pricing import Budgets, PriceTable, with_cluster_settings
 from contentgen.store import DEFAULT_LOCAL_STORE
 
 ENV_PREFIX = "CONTENTGEN_"
 AuthMode = Literal["tokens", "proxy", "kubernetes", "local"]
 CreateMode = Literal["auto", "kubernetes", "local", "off"]
+
+
+class JobGpus(BaseModel):
+    """One kind's GPU Jobs as this API's estimates read them (the chart's gpu.jobs.KIND): their GPUs;
+    the rest is the operator's."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    count: int = Field(default=1, ge=1, le=16, description="GPUs per Job.")
 
 
 class ApiSettings(BaseSettings):
@@ -110,11 +119,17 @@ class ApiSettings(BaseSettings):
         description="CONTENTGEN_BUDGETS: the operator's monthly budgets (JSON, as the chart's "
         "`budgets`), shown on the web UI's Spend page.",
     )
+    gpu_jobs: dict[str, JobGpus] = Field(
+        default={},
+        description="CONTENTGEN_GPU_JOBS: the operator's GPU Jobs per kind (JSON, as the chart's "
+        "`gpu.jobs`), of which this API reads each kind's GPUs (`count`), for its estimates to count them "
+        "as the operator's do.",
+    )
     prices: PriceTable = Field(
         default_factory=PriceTable,
         description="CONTENTGEN_PRICES: the operator's price table (JSON, as the chart's `prices`), for "
         "the estimates this API shows where it does not run the work itself (a re-evaluation in a "
-        "cluster).",
+        "cluster), with each kind's GPUs from CONTENTGEN_GPU_JOBS.",
     )
     price_per_gb_month: float = Field(
         default=DEFAULT_PRICE_PER_GB_MONTH,
@@ -133,6 +148,13 @@ class ApiSettings(BaseSettings):
         gt=0,
         description="CONTENTGEN_STREAM_HEARTBEAT_SECONDS: a comment line this often when idle.",
     )
+
+    @field_validator("prices")
+    @classmethod
+    def _gpus_priced(cls, prices: PriceTable, info: ValidationInfo) -> PriceTable:
+        """The GPUs of each kind's Jobs, as the operator's settings put them into its table."""
+        jobs: dict[str, JobGpus] = info.data.get("gpu_jobs") or {}
+        return with_cluster_settings(prices, job_gpus={kind: job.count for kind, job in jobs.items()})
 
     @field_validator("api_tokens_file", "api_owners_file", "api_kubeconfig", mode="before")
     @classmethod

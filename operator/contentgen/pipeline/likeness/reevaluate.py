@@ -36,15 +36,16 @@ from contentgen.api import UsageLine
 from contentgen.api.lora import LIKENESS_PROMPT_SETS
 from contentgen.catalog.kinds import makes_loras
 from contentgen.errors import InvalidInput, TransientError
-from contentgen.pricing import PriceTable, priced
+from contentgen.pricing import PriceTable, expected_usage, priced
 from contentgen.providers.base import ImageGenerator
 from contentgen.store import ObjectStore, keys
 from contentgen.store.base import KeyTaken
 
-from .plan import Plan, baseline_cached, expected_usage
+from .plan import Plan, estimate_baseline_cached
 from .prompts import DEFAULT_SEEDS, DEFAULT_SET
 
 RECORD_FILE = "evaluation.json"
+EVALUATION_KIND = "LoraEvaluation"  # the kind a re-evaluation is in a cluster, estimated as it is
 CLAIM_FILE = "claim.json"
 MAX_SEEDS = 4
 CLAIM_ATTEMPTS = 20
@@ -144,9 +145,15 @@ class Estimate:
 
 
 def estimate(store: ObjectStore, goal: Target, prices: PriceTable) -> Estimate:
-    """What the evaluation bills at most (the baseline only when it is not stored yet)."""
-    cached = baseline_cached(store, goal.provider, goal.plan)
-    lines = expected_usage(goal.provider, goal.plan, baseline_cached=cached)
+    """What the evaluation bills at most (the baseline only when it is not stored yet), estimated
+    as the operator estimates the LoraEvaluation of the same spec: a provider's pictures, or on
+    the cluster's own GPUs, their GPU time."""
+    spec = {
+        "provider": goal.provider,
+        "evaluation": {"promptSet": goal.plan.prompt_set, "seeds": list(goal.plan.seeds)},
+    }
+    cached = estimate_baseline_cached(store, EVALUATION_KIND, spec)
+    lines = expected_usage(EVALUATION_KIND, spec, prices, baseline_cached=cached)
     usd, detail = priced(lines, prices)
     return Estimate(usd, detail, lines, cached)
 

@@ -1,0 +1,86 @@
+"""The estimate "Evaluate again" shows before anything runs (POST .../evaluate, a dry run) is the
+operator's estimate of the LoraEvaluation the API would make: on the cluster's own GPUs, its GPU
+time × the GPUs of a LoraEvaluation Job (gpu.jobs, which the chart gives the API as it gives the
+operator), not pictures priced per megapixel, which the cluster does not bill ($0 before)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import httpx
+import mongomock
+import pytest
+
+from contentgen.api.image import IMAGE_SIZES
+from contentgen.api.lora import LIKENESS_IMAGE_SIZE, LIKENESS_PROMPT_SETS
+from contentgen.catalog.mongo import MongoCatalog
+from contentgen.controller.settings import OperatorSettings
+from contentgen.httpapi import ApiSettings, create_app
+from contentgen.pricing import estimated, megapixels
+from contentgen.store import LocalStore
+from tests.catalog.factory import lora_doc
+
+# what the chart gives both (CONTENTGEN_PRICES, CONTENTGEN_GPU_JOBS)
+CHART_ENV = {
+    "CONTENTGEN_PRICES": json.dumps(
+        {"cluster": {"gpuHourUsd": 3.0, "startupSeconds": 40, "imageSeconds": 7}}
+    ),
+    "CONTENTGEN_GPU_JOBS": json.dumps({"LoraEvaluation": {"count": 2, "resourceName": "nvidia.com/gpu"}}),
+}
+
+
+def _read(settings: type[Any], **given: Any) -> Any:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CONTENTGEN_")}
+    with mock.patch.dict(os.environ, {**clean, **CHART_ENV}, clear=True):
+        return settings(**given)
+
+
+async def _dry_run(tmp_path: Path, body: dict[str, Any]) -> dict[str, Any]:
+    catalog = MongoCatalog(mongomock.MongoClient(), "contentgen")
+    doc = lora_doc("a-lora", name="jesse-avatar")
+    for version in doc["versions"]:
+        version["datasetUri"] = f"s3://bkt/datasets/alice/a-lora/v{version['version']}/dataset.zip"
+    catalog.upsert(doc)
+    settings = _read(
+        ApiSettings, catalog="unused://", api_auth=["local"], api_local_owner="alice", api_create="off"
+    )
+    store = LocalStore(tmp_path / "store")
+    app = create_app(settings, catalog=catalog, store=lambda: store, creator=None)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost:8080") as http:
+        answer = await http.post(
+            "/api/assets/a-lora/versions/1/evaluate", json=body, headers={"Host": "localhost:8080"}
+        )
+    assert answer.status_code == 200 and answer.json()["dryRun"], answer.text
+    result: dict[str, Any] = answer.json()
+    return result
+
+
+@pytest.mark.asyncio
+async def test_a_cluster_reevaluations_estimate_is_the_operators(tmp_path: Path) -> None:
+    plan = await _dry_run(tmp_path, {"provider": "cluster", "seeds": [5, 6]})
+    operator = _read(OperatorSettings)
+    spec = {
+        "owner": "alice",
+        "loraRef": {"name": "jesse-avatar", "version": 1},
+        "evaluation": {"promptSet": "likeness-v1", "seeds": [5, 6]},
+        "provider": "cluster",
+    }
+    assert plan["estimateUsd"] == estimated("LoraEvaluation", spec, operator.prices, None).estimated_usd
+    # its load and the pictures with the LoRA and without, on the Job's 2 GPUs, at $3 a GPU-hour
+    pictures = 2 * LIKENESS_PROMPT_SETS["likeness-v1"] * 2
+    assert plan["estimateUsd"] == pytest.approx(round(2 * (40 + pictures * 7) / 3600 * 3.0, 6))
+    assert "gpu-hour" in plan["estimate"] and not plan["baselineCached"]
+
+
+@pytest.mark.asyncio
+async def test_a_providers_reevaluation_is_still_its_pictures(tmp_path: Path) -> None:
+    plan = await _dry_run(tmp_path, {"provider": "fal", "seeds": [5]})
+    pictures = 2 * LIKENESS_PROMPT_SETS["likeness-v1"]  # with the LoRA and without, 1 seed
+    each = megapixels(*IMAGE_SIZES[LIKENESS_IMAGE_SIZE]) * 0.035  # flux-lora's price per megapixel
+    assert plan["estimateUsd"] == pytest.approx(pictures * each)
+    assert "megapixel" in plan["estimate"]
