@@ -139,13 +139,44 @@ FAILURE_TARGET = interim(
 def test_a_pod_past_its_grace_period_and_not_ended_is_node_lost_in_one_line() -> None:
     state = pod_state(stuck_pod())
     assert state is not None
-    assert pod_problem([state], DELETING_UNTIL) == ""  # its kubelet may still be ending it
+    # its kubelet may still be ending it: said as a silent node until then
+    assert "stopped answering" in pod_problem([state], DELETING_UNTIL)
     line = pod_problem([state], STUCK)
     assert line.startswith("NodeLost: ") and "\n" not in line, line
     assert POD in line and "local" in line and "Terminating" in line and "taint manager" in line, line
     assert f"kubectl delete pod -n ns {POD} --force" in line, line
     assert pod_problem([state], STUCK + timedelta(minutes=5)) == line  # the status stays put
     assert not end_may_come([state], STUCK)  # its end, and the worker's words, never come
+
+
+def silent_pod() -> dict[str, Any]:
+    """The pod on a node that stopped answering, not evicted (every node down, or its toleration
+    not over): the node controller's Ready False beside the kubelet's last ContainersReady True."""
+    pod = stuck_pod()
+    for key in ("deletionTimestamp", "deletionGracePeriodSeconds"):
+        pod["metadata"].pop(key)
+    pod["status"]["conditions"] = [c for c in pod["status"]["conditions"] if c["type"] != "DisruptionTarget"]
+    return pod
+
+
+def test_a_pod_whose_node_stopped_answering_is_node_lost_before_any_eviction() -> None:
+    state = pod_state(silent_pod())
+    assert state is not None
+    line = pod_problem([state], NOW + timedelta(hours=1))
+    assert line.startswith("NodeLost: ") and "\n" not in line, line
+    assert "local, which stopped answering" in line and format_time(EVICTED) in line, line
+    assert not end_may_come([state], EVICTED)  # its worker's words will not come either
+    # the same Ready False from the kubelet itself (a readiness gate not met, its containers
+    # not ready) is no silent node
+    gated = silent_pod()
+    gated["spec"]["readinessGates"] = [{"conditionType": "example.com/ready"}]
+    not_ready = silent_pod()
+    for condition in not_ready["status"]["conditions"]:
+        if condition["type"] == "ContainersReady":
+            condition["status"] = "False"
+    for pod in (gated, not_ready):
+        found = pod_state(pod)
+        assert found is not None and pod_problem([found], EVICTED) == "", pod
 
 
 def test_a_pod_its_kubelet_ended_or_is_ending_is_not_node_lost() -> None:
@@ -156,7 +187,9 @@ def test_a_pod_its_kubelet_ended_or_is_ending_is_not_node_lost() -> None:
     }
     by_hand = stuck_pod()  # deleted by hand a moment ago, on a node that answers
     by_hand["status"]["conditions"] = [
-        c for c in by_hand["status"]["conditions"] if c["type"] != "DisruptionTarget"
+        {**c, "status": "True"} if c["type"] == "Ready" else c
+        for c in by_hand["status"]["conditions"]
+        if c["type"] != "DisruptionTarget"
     ]
     by_hand["metadata"]["deletionTimestamp"] = format_time(STUCK + timedelta(seconds=30))
     for pod in (ended, by_hand):
@@ -203,15 +236,19 @@ def test_a_started_run_says_node_lost_then_ends_at_its_jobs_deadline() -> None:
     assert pod is not None
     silent = job_state(job_with([]))
     assert silent is not None and not silent.finished
-    # evicted, its grace period not over: nothing announces its end, so the operator looks again
+    # evicted, its grace period not over: a silent node so far; nothing will announce the end of
+    # the grace period, so the operator looks again
     evicted = decide(res, World(now=EVICTED, jobs=(silent,), pod_problem=pod_problem([pod], EVICTED)))
-    assert reason(evicted.status) == "Running" and evicted.recheck
+    assert reason(evicted.status) == "NodeLost" and evicted.recheck
+    assert "stopped answering" in evicted.status["message"]
+    assert [(e.type, e.reason) for e in evicted.events] == [("Warning", "NodeLost")]
+    res = apply(res, evicted)
     lost = decide(res, World(now=STUCK, jobs=(silent,), pod_problem=pod_problem([pod], STUCK)))
     status = lost.status
     assert status["phase"] == "Running" and reason(status) == "NodeLost", status
     assert cond(status, "Stalled") == "True" and cond(status, "Reconciling") == "False"
     assert POD in status["message"] and "\n" not in status["message"]
-    assert [(e.type, e.reason) for e in lost.events] == [("Warning", "NodeLost")]
+    assert "stuck Terminating" in status["message"] and lost.events == []  # said already
     assert lost.recheck  # until the node is back, or the pod force-deleted, or the deadline
     res = apply(res, lost)
 
@@ -235,6 +272,10 @@ def test_the_pod_problem_of_another_pod_does_not_hide_the_lost_one() -> None:
     pulling["status"]["containerStatuses"][0]["state"] = {
         "waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}
     }
+    pulling["status"]["conditions"] = [
+        c for c in pulling["status"]["conditions"] if c["type"] == "PodScheduled"
+    ]
+    pulling["status"]["phase"] = "Pending"
     states = [s for s in (pod_state(pulling), pod_state(stuck_pod())) if s is not None]
     assert pod_problem(states, STUCK).startswith("NodeLost: ")
-    assert pod_problem(states, NOW).startswith("ImagePullBackOff")
+    assert pod_problem(states[:1], STUCK).startswith("ImagePullBackOff")

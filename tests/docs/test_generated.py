@@ -76,9 +76,9 @@ NOT_REASONS = {
     "RuntimeDefault", "FallbackToLogsOnError", "FailJob", "DisruptionTarget", "PodScheduled",
     "CreateContainerConfigError", "CreateContainerError", "ErrImagePull", "ImagePullBackOff",
     "ErrImageNeverPull", "InvalidImageName", "BearerToken", "DirectoryOrCreate", "NoSchedule",
-    # a Job's interim conditions, a pod's DisruptionTarget reasons (controller/observe.py, pods.py)
+    # a Job's interim conditions, a pod's DisruptionTarget reasons and ContainersReady (observe.py, pods.py)
     "FailureTarget", "SuccessCriteriaMet", "DeletionByTaintManager", "TerminationByKubelet",
-    "EvictionByEvictionAPI", "PreemptionByScheduler",
+    "EvictionByEvictionAPI", "PreemptionByScheduler", "ContainersReady",
     # condition types of ours that are not also a reason (docs/likeness.md#gates)
     "LikenessEvaluated",
     # a Notification's condition reasons: not a work resource's (docs/notifications.md lists them)

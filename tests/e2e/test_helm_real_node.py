@@ -358,12 +358,18 @@ def condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
     return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == kind), {})
 
 
+def said(k: Kubectl, name: str, words: str) -> dict[str, Any] | None:
+    """The ImageGeneration's status once its Ready condition's message has `words`."""
+    status: dict[str, Any] = k.json("get", "imggen", name).get("status") or {}
+    return status if words in ready_condition({"status": status}).get("message", "") else None
+
+
 def test_a_node_that_stops_answering_leaves_its_pod_terminating_said_so_then_the_deadline_ends_it(
     world: World,
 ) -> None:
     """The node goes silent with a worker on it (its kubelet stopped, the worker frozen: a node
     powered off or cut off). Every node down, the node controller evicts nothing ("master
-    disruption mode") and the run shows Running. Once another node answers, the silent one is
+    disruption mode"); the run says NodeLost all the same. Once another node answers, the silent one is
     tainted unreachable and the taint manager evicts the pod, which stays Terminating, for no
     kubelet confirms its end, and the Job makes none in its place. The resource says so in one
     line (NodeLost), and the Job's deadline ends the run as Failed, DeadlineExceeded, though the
@@ -387,7 +393,7 @@ def test_a_node_that_stops_answering_leaves_its_pod_terminating_said_so_then_the
         worker={"tolerations": quick, "terminationGracePeriodSeconds": 5},
         jobs={
             "LoraTraining": {"resources": {"requests": {"cpu": "500m"}}},
-            "ImageGeneration": {"activeDeadlineSeconds": 240},
+            "ImageGeneration": {"activeDeadlineSeconds": 180},
         },
     )
     k.run("apply", "-f", "-", stdin=image_generation("stranded"))
@@ -404,13 +410,17 @@ def test_a_node_that_stops_answering_leaves_its_pod_terminating_said_so_then_the
             300,
             "the node controller: every node down",
         )
-        alone = k.json("get", "pod", name)
-        assert not alone["metadata"].get("deletionTimestamp") and not condition(alone, "DisruptionTarget")
-        assert ready_condition(k.json("get", "imggen", "stranded")).get("reason") == "Running"
-        standby = StandbyNode(control.client()).start()
         status = one_line_reason(k, "stranded", ("NodeLost",))
         message = ready_condition({"status": status})["message"]
-        assert name in message and "Terminating" in message, message
+        assert name in message and "stopped answering" in message, message
+        alone = k.json("get", "pod", name)
+        assert not alone["metadata"].get("deletionTimestamp") and not condition(alone, "DisruptionTarget")
+        standby = StandbyNode(control.client()).start()
+        status = wait_for(
+            lambda: said(k, "stranded", "stuck Terminating"), 300, "stranded: NodeLost, stuck Terminating"
+        )
+        message = ready_condition({"status": status})["message"]
+        assert name in message and ready_condition({"status": status})["reason"] == "NodeLost", message
         assert condition({"status": status}, "Stalled").get("status") == "True", status
         stuck, lost = k.json("get", "pod", name), k.json("get", "node", node.name)
         (job,) = jobs_of(k, uid)

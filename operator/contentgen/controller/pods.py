@@ -29,13 +29,19 @@ class PodState:
     # kubelet has stopped it) and not ended yet (phase neither Succeeded nor Failed); "" otherwise.
     deleting_until: str = ""
     deleted_by: str = ""  # why: its DisruptionTarget condition ("DeletionByTaintManager: ..."), if any
+    # When the node controller marked it not ready, its node having stopped answering: Ready False
+    # while ContainersReady stays True, which a kubelet never writes for a pod without readiness
+    # gates (its Ready is its containers' readiness); "" otherwise.
+    unanswered_since: str = ""
 
 
 # Only a pod's kubelet ends a deleted pod (it stops the containers, then removes the pod); a pod
 # still there this long after its grace period ran out has a kubelet that does not answer: a node
 # down or cut off. The Job controller makes no pod in its place (podReplacementPolicy Failed, as
 # a podFailurePolicy wants) and Kubernetes never removes it by itself (the pod garbage collector
-# only does on a node tainted node.kubernetes.io/out-of-service).
+# only does on a node tainted node.kubernetes.io/out-of-service). Before that, a node that stops
+# answering shows on its pods as the node controller's Ready False; it evicts them after their
+# toleration (300 s by default) where another node is ready, and never where none is.
 NODE_LOST = "NodeLost"
 CONFIRM_SECONDS = 15.0  # what a live kubelet may take past the grace period to report the end
 
@@ -67,6 +73,13 @@ def pod_state(pod: dict[str, Any]) -> PodState | None:
                 message = out_of_memory(pod, str(labels.get(LABEL_KIND) or ""))
     status = pod.get("status") or {}
     ended = status.get("phase") in ("Succeeded", "Failed")
+    readiness = {c.get("type"): c for c in status.get("conditions") or []}
+    ready, containers = readiness.get("Ready") or {}, readiness.get("ContainersReady") or {}
+    marked = (
+        status.get("phase") == "Running"
+        and not (pod.get("spec") or {}).get("readinessGates")
+        and (ready.get("status"), containers.get("status")) == ("False", "True")
+    )
     disruption: dict[str, Any] = next(
         (
             c
@@ -85,16 +98,27 @@ def pod_state(pod: dict[str, Any]) -> PodState | None:
         node=str((pod.get("spec") or {}).get("nodeName") or ""),
         deleting_until="" if ended else str(meta.get("deletionTimestamp") or ""),
         deleted_by=f"{disruption.get('reason', '')}: {disruption.get('message', '')}".strip(": "),
+        unanswered_since=str(ready.get("lastTransitionTime") or "?") if marked else "",
     )
 
 
 def node_lost(pod: PodState, now: datetime) -> str:
     """The line `NodeLost: ...` for a pod deleted and never ended (stuck Terminating), once its
-    kubelet had its grace period and `CONFIRM_SECONDS` more to end it; else ""."""
+    kubelet had its grace period and `CONFIRM_SECONDS` more to end it, or one whose node the node
+    controller found silent; else ""."""
     until = parse_timestamp(pod.deleting_until) if pod.deleting_until else None
-    if until is None or now < until + timedelta(seconds=CONFIRM_SECONDS):
-        return ""
     node = pod.node or "its node"
+    if until is None or now < until + timedelta(seconds=CONFIRM_SECONDS):
+        if not pod.unanswered_since:
+            return ""
+        return (
+            f"{NODE_LOST}: pod {pod.name} of Job {pod.job} is on {node}, which stopped answering (the "
+            f"node controller marked the pod not ready at {pod.unanswered_since}: kubectl get node {node}); "
+            "the worker's fate is unknown and no pod replaces it: Kubernetes evicts it after its "
+            "toleration if another node is ready, never if none is, so the run waits for the node, or "
+            f"for `kubectl delete pod -n {pod.namespace} {pod.name} --force` once the node is known to "
+            "be down, or ends at its Job's activeDeadlineSeconds"
+        )
     why = {
         "DeletionByTaintManager": f"evicted by the taint manager ({node} has a NoExecute taint: "
         "unreachable or not ready)",
