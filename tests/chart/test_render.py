@@ -166,6 +166,24 @@ def test_schema_rejects_unknown_keys_everywhere_but_free_form_maps() -> None:
     assert open_objects == []
 
 
+# The cluster prices the operator fills in itself (from its GPU and pool settings), not a value.
+OPERATOR_FILLED = {"gpus", "denoising", "pooledModels", "poolGpus"}
+
+
+def test_every_cluster_price_is_a_value_with_its_default() -> None:
+    """prices.cluster in values.yaml and its schema state every price of ClusterPrices at its default:
+    a documented price the schema leaves out is refused by `helm install` (videoFrameSeconds was)."""
+    from contentgen.pricing import ClusterPrices
+
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    stated = set(schema["properties"]["prices"]["properties"]["cluster"]["properties"])
+    values = yaml.safe_load((CHART / "values.yaml").read_text())["prices"]["cluster"]
+    defaults = ClusterPrices().model_dump(by_alias=True)
+    prices = set(defaults) - OPERATOR_FILLED
+    assert stated == prices
+    assert values == {name: defaults[name] for name in prices}
+
+
 # --- what is rendered in each mode ---------------------------------------------------------------
 
 
