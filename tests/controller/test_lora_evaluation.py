@@ -21,6 +21,7 @@ from tests.harness.controller import (
     cond,
     evaluation,
     job,
+    listed_lora,
     reason,
     trained,
 )
@@ -172,14 +173,8 @@ def test_a_loraevaluation_waits_for_its_loras_events_and_keeps_every_usable_vers
             "phase": "Succeeded",
             "latestVersion": 2,
             "versions": [
-                {
-                    "version": 1,
-                    "modelUri": URI.format(1),
-                    "provider": "fal",
-                    "triggerWord": "t",
-                    "datasetUri": "d",
-                },
-                {"version": 2, "modelUri": URI.format(2), "provider": "cluster"},
+                listed_lora(1, URI.format(1), provider="fal", triggerWord="t", datasetUri="d"),
+                listed_lora(2, URI.format(2), provider="cluster"),
             ],
         },
     }

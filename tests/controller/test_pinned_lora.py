@@ -11,6 +11,7 @@ from tests.harness.controller import (
     NOW,
     apply,
     cond,
+    listed_lora,
     pinned,
     reason,
     resource,
@@ -64,8 +65,8 @@ def test_the_observed_state_keeps_every_usable_version() -> None:
             "phase": "Succeeded",
             "latestVersion": 3,
             "versions": [
-                {"version": 1, "modelUri": URI.format(1)},
-                {"version": 3, "modelUri": URI.format(3)},
+                listed_lora(1, URI.format(1)),
+                listed_lora(3, URI.format(3)),
             ],
         },
     }

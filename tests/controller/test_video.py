@@ -20,6 +20,7 @@ from contentgen.controller.reconciler import _schedule, wake_image_waiters
 from contentgen.controller.settings import OperatorSettings
 from contentgen.controller.state import Operator
 from contentgen.pricing import PriceTable, estimated
+from tests.harness.controller import listed_image
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 UID = "0b7f1f3e-aaaa-4bbb-8ccc-123456789abc"
@@ -50,7 +51,7 @@ def portrait(owner: str = "alice", versions: int = 1, images: int = 2, phase: st
                     {
                         "version": v,
                         "images": [
-                            {"uri": f"s3://bkt/generated-images/{owner}/{IMAGE_UID}/v{v}/image_{i}.png"}
+                            listed_image(f"s3://bkt/generated-images/{owner}/{IMAGE_UID}/v{v}/image_{i}.png")
                             for i in range(1, images + 1)
                         ],
                     }
@@ -235,7 +236,7 @@ def test_the_picture_carries_the_loras_it_was_made_with() -> None:
             "phase": "Succeeded",
             "latestVersion": 2,
             "versions": [
-                {"version": v, "images": [{"uri": f"s3://bkt/img/v{v}/image_1.png"}], "loras": loras}
+                {"version": v, "images": [listed_image(f"s3://bkt/img/v{v}/image_1.png")], "loras": loras}
                 for v, loras in (
                     (1, []),
                     (

@@ -94,6 +94,18 @@ def cond(status: dict[str, Any], type_: str) -> str:
 LORA_REF = [{"loraRef": {"name": "style"}, "scale": 0.7}]
 
 
+def listed_lora(version: int, model_uri: str, **fields: Any) -> dict[str, Any]:
+    """A version in a LoraTraining's status as the API server holds one (its CRD requires
+    createdAt, sizeBytes, sha256 and triggerWord), with `fields` (wire names) over them."""
+    required = {"createdAt": "2026-11-21T12:00:00Z", "sizeBytes": 1, "sha256": SHA, "triggerWord": ""}
+    return {"version": version, "modelUri": model_uri, **required, **fields}
+
+
+def listed_image(uri: str) -> dict[str, Any]:
+    """An image in an ImageGeneration's status version as the API server holds one."""
+    return {"uri": uri, "width": 1024, "height": 1024, "sizeBytes": 1, "sha256": SHA}
+
+
 def pinned(version: int) -> list[dict[str, object]]:
     return [{"loraRef": {"name": "style", "version": version}, "scale": 0.5}]
 

@@ -25,6 +25,7 @@ from contentgen.api.sharing import (
 from contentgen.controller.observe import LoraState, lora_state
 from contentgen.controller.preview import render_for_manifest  # noqa: F401  (imports cleanly)
 from contentgen.controller.reconcile import Observed, World, decide
+from tests.harness.controller import listed_lora
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 MODEL = "s3://bkt/loras/alice/lu/v2/model.safetensors"
@@ -84,7 +85,7 @@ def alices_lora(annotation: str | None) -> LoraState:
             "annotations": {"contentgen.io/shared-with": annotation} if annotation else {},
         },
         "spec": {"owner": "alice"},
-        "status": {"phase": "Succeeded", "latestVersion": 2, "versions": [{"version": 2, "modelUri": MODEL}]},
+        "status": {"phase": "Succeeded", "latestVersion": 2, "versions": [listed_lora(2, MODEL)]},
     }
     return lora_state(body)
 

@@ -1,11 +1,15 @@
-"""What the operator reads off Jobs and LoraTrainings, as plain values (pure parsing)."""
+"""What the operator reads off Jobs and the resources a spec references, as plain values (pure
+parsing; a referenced resource's status read as its kind's model, controller/status.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from contentgen.api.lora import PROMOTED_ANNOTATION, promotions_of
+from contentgen.api import ImageGenerationStatus, Kind
+from contentgen.api.kinds import IMAGE_GENERATION, LORA_TRAINING
+from contentgen.api.lora import PROMOTED_ANNOTATION, LoraTrainingStatus, promotions_of
 
 # What a reference resolves against (api/references.py), as the operator reads it off the cluster
 from contentgen.api.references import ImageState as ImageState
@@ -23,6 +27,7 @@ from .naming import (
     LABEL_UID,
     LABEL_VERSION,
 )
+from .status import StatusT, read_status, ready_reason
 
 
 @dataclass(frozen=True)
@@ -112,72 +117,59 @@ def _worker_spec(job: dict[str, Any]) -> str:
     return ""
 
 
-def lora_state(body: dict[str, Any]) -> LoraState:
+def lora_state(body: Mapping[str, Any]) -> LoraState:
     """What a loraRef to the LoraTraining `body` resolves to: each version's model, or where a
     person promoted a checkpoint (its annotation, api/lora.promotions_of), that checkpoint's LoRA."""
-    status = body.get("status") or {}
+    status = _status(LORA_TRAINING, LoraTrainingStatus, body)
     meta = body.get("metadata") or {}
-    promoted, _ = promotions_of(
-        (meta.get("annotations") or {}).get(PROMOTED_ANNOTATION), status.get("versions") or []
+    annotations = meta.get("annotations") or {}
+    asked = annotations.get(PROMOTED_ANNOTATION)
+    promoted, _ = promotions_of(asked, [v.wire() for v in status.versions] if asked else [])
+    usable = tuple(
+        UsableVersion(
+            v.version,
+            promoted[v.version].model_uri if v.version in promoted else v.model_uri,
+            v.provider,
+            v.trigger_word,
+            v.dataset_uri,
+        )
+        for v in status.versions
     )
-    versions = [
-        {**v, "modelUri": promoted[int(v["version"])].model_uri}
-        if int(v.get("version") or 0) in promoted
-        else v
-        for v in status.get("versions") or []
-    ]
-    latest = status.get("latestVersion") or 0
-    uri = next((v.get("modelUri", "") for v in versions if v.get("version") == latest), "")
-    ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    usable = tuple(v for v in usable if v.model_uri)
+    latest = status.latest_version
     return LoraState(
         name=meta.get("name", ""),
         owner=(body.get("spec") or {}).get("owner", ""),
-        phase=status.get("phase") or "",
-        latest_version=int(latest),
-        latest_model_uri=uri,
+        phase=str(status.phase or ""),
+        latest_version=latest,
+        latest_model_uri=next((v.model_uri for v in usable if v.number == latest), ""),
         uid=meta.get("uid", ""),
-        reason=str(ready.get("reason") or ""),
-        message=str(status.get("message") or ""),
-        model_uris=tuple(
-            (int(v["version"]), str(v["modelUri"]))
-            for v in versions
-            if v.get("version") and v.get("modelUri")
-        ),
-        older_versions=int(status.get("olderVersions") or 0),
-        usable=tuple(
-            UsableVersion(
-                int(v["version"]),
-                str(v["modelUri"]),
-                str(v.get("provider") or ""),
-                str(v.get("triggerWord") or ""),
-                str(v.get("datasetUri") or ""),
-            )
-            for v in versions
-            if v.get("version") and v.get("modelUri")
-        ),
+        reason=ready_reason(status),
+        message=status.message,
+        model_uris=tuple((v.number, v.model_uri) for v in usable),
+        older_versions=status.older_versions,
+        usable=usable,
         namespace=meta.get("namespace", ""),
-        grants=parse_annotation((meta.get("annotations") or {}).get(SHARED_ANNOTATION))[0],
+        grants=parse_annotation(annotations.get(SHARED_ANNOTATION))[0],
     )
 
 
-def image_state(body: dict[str, Any]) -> ImageState:
+def image_state(body: Mapping[str, Any]) -> ImageState:
     """What an imageRef to the ImageGeneration `body` resolves to (from its status)."""
-    status = body.get("status") or {}
+    status = _status(IMAGE_GENERATION, ImageGenerationStatus, body)
     meta = body.get("metadata") or {}
     return ImageState(
         name=str(meta.get("name", "")),
         owner=str((body.get("spec") or {}).get("owner", "")),
-        phase=str(status.get("phase") or ""),
+        phase=str(status.phase or ""),
         uid=str(meta.get("uid", "")),
-        latest_version=int(status.get("latestVersion") or 0),
-        versions=tuple(
-            (int(v["version"]), tuple(str(i.get("uri", "")) for i in v.get("images") or []))
-            for v in status.get("versions") or []
-            if v.get("version")
-        ),
-        loras=tuple(
-            (int(v["version"]), tuple(dict(lora) for lora in v.get("loras") or [] if isinstance(lora, dict)))
-            for v in status.get("versions") or []
-            if v.get("version")
-        ),
+        latest_version=status.latest_version,
+        versions=tuple((v.version, tuple(i.uri for i in v.images)) for v in status.versions),
+        loras=tuple((v.version, tuple(lora.wire() for lora in v.loras)) for v in status.versions),
     )
+
+
+def _status(kind: Kind, model: type[StatusT], body: Mapping[str, Any]) -> StatusT:
+    """The status of `body`, a `kind`, read where it enters (controller/status.py: leniently)."""
+    status = read_status(kind, body.get("status") or {})
+    return status if isinstance(status, model) else model()
