@@ -656,7 +656,7 @@ def _finish(
     decided = res.state if status == res.status else read_status(res.kind, status)  # most looks write nothing
     gates = [
         *([likeness_condition(decided)] if declared.likeness and likeness(decided) is not None else []),
-        *([evaluated_condition(decided, res.generation)] if declared.evaluates_likeness else []),
+        *([evaluated_condition(decided, res.generation)] if res.kind.likeness_plan is not None else []),
     ]
     if gates:
         decided = decided.model_copy(update={"conditions": _set_gates(status, gates, world.now)})

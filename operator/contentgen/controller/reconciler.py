@@ -30,7 +30,7 @@ from .catalog_sync import mark_gone_again, sweep_gone, sync_catalog
 from .cleanup import delete, pods_pending
 from .events import post_event, transition_key
 from .jobs import missing_credentials, render_job
-from .kinds import ControllerKind, controller_kind
+from .kinds import ControllerKind
 from .kube import JobNameTaken, KubeError
 from .leader import may_act
 from .naming import FINALIZER, LABEL_KIND, LABEL_UID
@@ -399,7 +399,7 @@ async def _baseline_cached(op: Operator, res: Observed, provider: str) -> bool:
     """A LoraTraining's or LoraEvaluation's pictures without the LoRA are stored already
     (likeness/baselines/), so its estimate leaves them out; False when unknown (no store, or it
     cannot be read now: the estimate then counts them, as it is at most)."""
-    if op.store is None or not provider or not controller_kind(res.kind.kind).evaluates_likeness:
+    if op.store is None or not provider or res.kind.likeness_plan is None:
         return False
     from contentgen.pipeline.likeness.plan import estimate_baseline_cached
 

@@ -33,9 +33,6 @@ class ControllerKind:
     promotions: bool = False
     # the LikenessPoor condition says the newest version's likeness
     likeness: bool = False
-    # its runs evaluate a LoRA's likeness: the LikenessEvaluated gate, and an estimate that leaves
-    # out a likeness baseline stored already
-    evaluates_likeness: bool = False
     # a status from before runVersion numbered its versions (latestVersion + 1 was the next)
     numbered_before_run_version: bool = False
     # said before its references are waited for (LoraIncompatible)

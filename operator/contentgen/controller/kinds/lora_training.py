@@ -23,6 +23,5 @@ KIND = ControllerKind(
     grants_mirrored=True,
     promotions=True,
     likeness=True,
-    evaluates_likeness=True,
     numbered_before_run_version=True,
 )
