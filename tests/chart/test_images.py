@@ -20,11 +20,16 @@ from pathlib import Path
 
 import pytest
 import yaml
+from PIL import Image
 
 from contentgen.api import SpecSnapshot
 from contentgen.controller.jobs import WORKER_UID
 from localcluster.ports import free_port
 from tests.chart.conftest import operator_deployment, render
+from tests.cluster.pool_pod import GPU_SECONDS as POOL_GPU_SECONDS
+from tests.cluster.pool_pod import pooled_spec
+from tests.cluster.pool_pod import started as pool_pod_started
+from tests.cluster.test_pooled_worker import DRAWING
 from tests.conftest import ROOT
 from tests.httpserver import serve
 
@@ -399,6 +404,41 @@ def test_worker_set_runs_a_lora_training_on_the_sample_video(worker_venv: Path, 
     assert imports(worker_venv, "cv2", env, cwd) and imports(worker_venv, "av", env, cwd)
     assert not imports(worker_venv, "kopf", env, cwd) and not imports(worker_venv, "fastapi", env, cwd)
     assert_no_local_cluster(worker_venv, env, cwd)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # a cold uv cache downloads the sets
+def test_worker_set_runs_an_image_generation_a_warm_pool_draws(worker_venv: Path, tmp_path: Path) -> None:
+    """A pooled Job runs the plain worker image (controller/jobs.py, issue 47): with the worker's
+    set alone, where the drawing stack is not even installed, `contentgen worker` sends a cluster
+    ImageGeneration to a pool pod's real server (pool_pod.py, run by the tests' Python, which has
+    the pool's set) and stores the pictures the pool drew."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    env = clean_env(worker_venv, tmp_path / "home")
+    assert not [m for m in DRAWING if imports(worker_venv, m, env, cwd)]
+    spec = pooled_spec(tmp_path / "spec.json")
+    log, store = tmp_path / "termination-log", tmp_path / "store"
+    with pool_pod_started(tmp_path) as (_, url, release):
+        release.touch()  # every picture drawn at once
+        env.update(
+            CONTENTGEN_STORE=store.as_uri(),
+            CONTENTGEN_WORK_DIR=str(tmp_path / "work"),
+            CONTENTGEN_CLUSTER_POOL_URL=url,  # and no models: a pooled Job mounts none
+        )
+        done = contentgen(
+            worker_venv, "worker", "--spec", str(spec), "--termination-log", str(log), env=env, cwd=cwd
+        )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(log.read_text())
+    assert [image["seed"] for image in result["images"]] == [7, 8]
+    for number, image in enumerate(result["images"], start=1):
+        path = Path(image["uri"].removeprefix("file://"))
+        assert store in path.parents
+        with Image.open(path) as drawn:  # as pool_pod.picture drew it for that seed
+            assert drawn.convert("RGB").getpixel((0, 0)) == (image["seed"] % 256, number, 0)
+    assert sum(u["quantity"] for u in result["usage"]) == pytest.approx(2 * POOL_GPU_SECONDS / 3600)
+    assert list(cwd.iterdir()) == []
 
 
 def wait_for_http(url: str, process: subprocess.Popen[str], limit: float = 60) -> int:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ import pytest
 from contentgen.providers.cluster import flux, pipelines
 from tests.run.checkpoint_pictures import subject_video
 
+from .pool_pod import started as pool_pod_started
 from .tiny_flux import session_cache, tiny_flux
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -97,16 +96,5 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 @pytest.fixture
 def pool_pod(tmp_path: Path) -> Iterator[tuple[Any, str, Path]]:
     """A pool pod's process (pool_pod.py): (the process, its URL, the file that lets it draw on)."""
-    release = tmp_path / "release"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.cluster.pool_pod", str(tmp_path / "pod"), str(release)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        port = int(process.stdout.readline())
-        yield process, f"http://127.0.0.1:{port}", release
-    finally:
-        process.kill()
-        process.wait(60)
+    with pool_pod_started(tmp_path) as started:
+        yield started

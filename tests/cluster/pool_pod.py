@@ -3,17 +3,20 @@
 later one only once the file RELEASE exists, so that the test can stop it (SIGTERM) or kill it
 (SIGKILL) while a request is mid-way. It prints its port when it listens.
 
-python -m tests.cluster.pool_pod WORK_DIR RELEASE"""
+python -m tests.cluster.pool_pod WORK_DIR RELEASE, or started() from a test"""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from PIL import Image
 
+from contentgen.api import SpecSnapshot
 from contentgen.providers.cluster.pool import Drawn, DrawRequest, Pool, serve, serve_until_stopped
 
 GPU_SECONDS = 1.5  # each picture's, as the pool reports it
@@ -49,6 +52,41 @@ def main() -> None:
     server = serve(pool, "127.0.0.1", 0)
     print(server.server_address[1], flush=True)
     serve_until_stopped(pool, server)
+
+
+def pooled_spec(path: Path) -> Path:
+    """`path`, written with the spec snapshot of a cluster ImageGeneration of two pictures (seeds 7
+    and 8), as a Job's worker reads it (--spec): what the tests send to this pool pod."""
+    snapshot = SpecSnapshot(
+        kind="ImageGeneration",
+        name="pooled",
+        namespace="ns",
+        uid="11111111-2222-3333-4444-555555555555",
+        generation=1,
+        version=1,
+        spec={"owner": "alice", "provider": "cluster", "prompt": "a fox", "numImages": 2, "seed": 7},
+    )
+    path.write_text(snapshot.model_dump_json(by_alias=True))
+    return path
+
+
+@contextmanager
+def started(folder: Path) -> Iterator[tuple[subprocess.Popen[str], str, Path]]:
+    """This pool pod in a process of its own (the tests' Python): (the process, its URL, the file
+    that lets it draw on)."""
+    release = folder / "release"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.cluster.pool_pod", str(folder / "pod"), str(release)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline())
+        yield process, f"http://127.0.0.1:{port}", release
+    finally:
+        process.kill()
+        process.wait(60)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from contentgen.api import SpecSnapshot
+from .pool_pod import pooled_spec
 
 DRAWING = ("torch", "diffusers", "transformers", "accelerate", "peft", "safetensors")
 BEFORE_ASKING = (*DRAWING, "cv2")
@@ -46,17 +46,7 @@ def test_a_pooled_worker_never_imports_the_drawing_stack(
 ) -> None:
     _, pool_url, release = pool_pod
     release.touch()  # every picture drawn at once
-    snapshot = SpecSnapshot(
-        kind="ImageGeneration",
-        name="pooled",
-        namespace="ns",
-        uid="11111111-2222-3333-4444-555555555555",
-        generation=1,
-        version=1,
-        spec={"owner": "alice", "provider": "cluster", "prompt": "a fox", "numImages": 2, "seed": 7},
-    )
-    spec = tmp_path / "spec.json"
-    spec.write_text(snapshot.model_dump_json(by_alias=True))
+    spec = pooled_spec(tmp_path / "spec.json")
     env = {
         **{k: v for k, v in os.environ.items() if k not in OUTSIDE_A_POD},
         "CONTENTGEN_STORE": (tmp_path / "store").as_uri(),
