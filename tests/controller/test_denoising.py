@@ -1,8 +1,8 @@
 """Where a `provider: cluster` ImageGeneration draws (issue 47, controller/denoising.py): the spec's
 `denoising`, else the chart's default; `pool` only where a pool serves the model's base; and the Job
 of each choice: a pooled Job keeps everything a Job is (its spec, store, deadlines, restricted pod)
-but sends its drawing to the pool's Service, holds no GPU, mounts no models, stays out of the
-platform's GPU queue and carries the label the pool's autoscaler counts."""
+but sends its drawing to the pool's Service, holds no GPU, mounts no models, runs the plain worker
+image, stays out of the platform's GPU queue and carries the label the pool's autoscaler counts."""
 
 from __future__ import annotations
 
@@ -97,7 +97,9 @@ def test_a_pooled_job_sends_its_drawing_to_the_pool_and_holds_no_gpu() -> None:
     } | {"CONTENTGEN_CLUSTER_POOL_URL": DEV.url}
     assert own_container["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert container["resources"] == chosen.kinds["ImageGeneration"].resources.model_dump()
-    assert container["image"] == own_container["image"]  # the cluster provider's code
+    # it imports no drawing stack (tests/cluster/test_pooled_worker.py), and the plain image has
+    # all it does import (tests/chart/test_images.py): a 620 MB pull where the GPU image is 8.5 GB
+    assert (container["image"], own_container["image"]) == (chosen.worker_image, chosen.gpu_worker_image)
     assert "models" not in {v["name"] for v in pod["spec"]["volumes"]}
     assert "contentgen.io/gpus" not in pooled["metadata"]["annotations"]
     assert "accelerator" not in pod["spec"].get("nodeSelector", {})  # not a GPU node's place

@@ -210,8 +210,8 @@ def render_job(
     }
     container = {
         "name": "worker",
-        # a pooled worker runs the cluster provider too (torch), without a GPU
-        "image": settings.gpu_worker_image if gpu is not None or pooled else settings.worker_image,
+        # a pooled worker only asks the pool and stores its pictures: the plain image has all it imports
+        "image": settings.gpu_worker_image if gpu is not None else settings.worker_image,
         "imagePullPolicy": settings.worker_image_pull_policy,
         "args": ["worker"],
         "env": worker_env(snapshot, settings, name),

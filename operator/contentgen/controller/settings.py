@@ -369,7 +369,8 @@ class OperatorSettings(ProviderSettings):
     # provider: cluster (docs/cluster-gpus.md)
     gpu_worker_image: str = Field(
         default="ghcr.io/contentgen/contentgen-worker-gpu:0.1.0",
-        description="The image the Jobs of provider cluster run (torch, diffusers, faster-whisper).",
+        description="The image the Jobs of provider cluster that hold GPUs run (torch, diffusers, "
+        "faster-whisper); one whose pictures a warm pool draws runs the worker image.",
     )
     gpu_jobs: dict[str, GpuJob] = Field(
         default_factory=gpu_defaults,
