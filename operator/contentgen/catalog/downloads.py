@@ -17,7 +17,7 @@ from contentgen.store import ObjectNotFound, ObjectStore
 from contentgen.store.keys import version_of_uri
 
 from .document import DELETED
-from .kinds import CATALOG_KINDS, catalog_kind
+from .kinds import CATALOG_KINDS, catalog_kind, transcript_kinds
 from .migrate import upgrade
 from .params import check_expires
 from .records import SignedUrl
@@ -190,7 +190,9 @@ def transcript_of(
     doc = upgrade(doc)
     declared = CATALOG_KINDS.get(str(doc.get("kind")))
     if declared is None or not declared.transcript:
-        raise NoSuchFile(f"{doc['_id']} is a {doc.get('kind')}, not a Transcription: it has no transcript")
+        raise NoSuchFile(
+            f"{doc['_id']} is a {doc.get('kind')}, not a {transcript_kinds()}: it has no transcript"
+        )
     if version is None and not doc.get("versions") and doc.get("status") != DELETED:
         state = (doc.get("latestRun") or {}).get("phase") or doc.get("status")
         raise NoOutputs(f"{doc['_id']} has no transcript yet (latest run {state})")

@@ -9,8 +9,8 @@
                        LoRAs that picture was made with → … → source video; and its own LoRAs
 
 What each kind's lineage follows is declared with the kind (catalog/kinds/: loras_used,
-pictures_used, makes_loras). Only records the caller may see are followed: another owner's LoRA
-shows as its uid and version, with `found: false`, never with its details.
+pictures_used, makes_loras, makes_pictures). Only records the caller may see are followed: another
+owner's LoRA shows as its uid and version, with `found: false`, never with its details.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import Field
 
+from contentgen.api import KINDS
 from contentgen.api.sharing import grants_of, may_see
 
 from .base import Catalog
@@ -130,15 +131,20 @@ def lineage(catalog: Catalog, doc: dict[str, Any], owner: OwnerScope) -> Lineage
     out.loras = [_lora_use(catalog, u, owner) for u in declared.loras_used(versions)]
     out.pictures = [_picture_use(catalog, p, owner) for p in declared.pictures_used(versions)]
     if declared.makes_loras:
-        made = catalog.find(
-            Filters(owner=owner, type="image-generation", lora=doc["_id"]),
-            Sort("createdAt", descending=True),
-            Page(MAX_LIMIT),
-        )
-        out.images_total = made.total
+        made = [
+            catalog.find(
+                Filters(owner=owner, type=KINDS[maker.kind].catalog_type, lora=doc["_id"]),
+                Sort("createdAt", descending=True),
+                Page(MAX_LIMIT),
+            )
+            for maker in CATALOG_KINDS.values()
+            if maker.makes_pictures  # its pictures are what a LoRA's lineage shows made with it
+        ]
+        out.images_total = sum(page.total for page in made)
+        pictures = [d for page in made for d in page.docs]  # each kind's newest first
         for version in versions:
             tag = f"{doc['_id']}/v{version.get('version')}"
-            runs = [_image_run(d, tag) for d in made.docs if tag in (d.get("loraVersions") or [])]
+            runs = [_image_run(d, tag) for d in pictures if tag in (d.get("loraVersions") or [])]
             out.versions.append(VersionLineage.model_validate(version | {"images": runs}))
     return out
 

@@ -24,6 +24,11 @@ def makes_loras(kind: object) -> bool:
     return declared is not None and declared.makes_loras
 
 
+def transcript_kinds() -> str:
+    """The kinds whose versions hold a transcript, as a refusal names them ("Transcription")."""
+    return " or ".join(declared.kind for declared in CATALOG_KINDS.values() if declared.transcript)
+
+
 __all__ = [
     "CATALOG_KINDS",
     "CatalogKind",
@@ -33,4 +38,5 @@ __all__ = [
     "VersionInfo",
     "catalog_kind",
     "makes_loras",
+    "transcript_kinds",
 ]

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from contentgen.api import now
 from contentgen.catalog import ImagePage, LoraPage, SignedUrl, Stats, TranscriptPage, pruning
 from contentgen.catalog.downloads import DownloadError, choose_artifact, download_name, sign
+from contentgen.catalog.kinds import transcript_kinds
 from contentgen.catalog.lineage import Lineage, lineage
 from contentgen.catalog.params import DEFAULT_EXPIRES, MAX_EXPIRES, MIN_EXPIRES
 from contentgen.catalog.queries import SORT_HELP, search_words
@@ -454,7 +455,7 @@ def transcript(
     doc = find_record(svc, who, ref)
     if not has_transcript(doc.get("kind")):
         raise ApiError(
-            409, "not_applicable", f"ref: {doc['_id']} is a {doc.get('kind')}, not a Transcription"
+            409, "not_applicable", f"ref: {doc['_id']} is a {doc.get('kind')}, not a {transcript_kinds()}"
         )
     try:
         response, duration, number = transcript_of(doc, svc.store(), version)
