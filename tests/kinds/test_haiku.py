@@ -215,7 +215,8 @@ async def test_the_http_api_creates_and_runs_it(http: tuple[httpx.AsyncClient, M
     assert answer["discriminator"]["mapping"]["Haiku"] == "#/components/schemas/HaikuRecord"
     assert schemas["HaikuRecord"]["properties"]["season"]["type"] == "string"
     [type_] = [p for p in read["parameters"] if p["name"] == "type"]
-    assert "haiku" in type_["schema"]["anyOf"][0]["enum"]
+    assert "haiku" in type_["schema"]["anyOf"][0]["enum"] and type_["description"].endswith(", haiku")
+    assert schemas["HaikuRecord"]["properties"]["type"]["description"].endswith(" or haiku.")
 
     refused = await client.post("/api/resources", json={"kind": "Haiku", "spec": {"season": "monsoon"}})
     assert refused.status_code == 400, refused.text

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from contentgen.api import Timestamp
+from contentgen.api import CATALOG_TYPES, Timestamp
 from contentgen.api.image import PoolPlace
 
 
@@ -144,11 +144,15 @@ class ShareInfo(RecordModel):
     at: str = Field(default="", description="When (empty: from the resource's annotation).")
 
 
+def _describe_type(schema: dict[str, Any]) -> None:
+    """JobRecord.type's description: the catalog types as registered when its schema is written."""
+    *rest, last = CATALOG_TYPES
+    schema["description"] = f"{', '.join(rest)} or {last}." if rest else f"{last}."
+
+
 class JobRecord(RecordModel):
     id: str = Field(description="The resource's uid.")
-    type: str = Field(
-        description="lora-training, image-generation, transcription, lora-evaluation or video-generation."
-    )
+    type: str = Field(json_schema_extra=_describe_type)
     kind: str
     name: str
     namespace: str

@@ -37,7 +37,7 @@ from contentgen.catalog import (
 )
 from contentgen.catalog.downloads import DownloadError, choose_artifact, download_name, output_uris, sign
 from contentgen.catalog.lineage import Lineage, lineage
-from contentgen.catalog.queries import DEFAULT_LIMIT, SORT_FIELDS, STATUSES, Filters, Page, Sort
+from contentgen.catalog.queries import DEFAULT_LIMIT, SORT_FIELDS, STATUSES, Filters, Page, Sort, type_help
 from contentgen.catalog.search import RELEVANCE, search_page
 from contentgen.catalog.tables import lineage_block, record_block, records_table, stats_block
 from contentgen.cli import sharing
@@ -128,7 +128,7 @@ def _add_owner(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_type(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--type", choices=CATALOG_TYPES, help=FILTER_HELP["type"])
+    parser.add_argument("--type", choices=CATALOG_TYPES, help=type_help())
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:

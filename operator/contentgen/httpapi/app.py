@@ -21,7 +21,8 @@ from fastapi.staticfiles import StaticFiles
 
 from contentgen import __version__
 from contentgen.api import API_VERSION, KINDS
-from contentgen.catalog import Catalog, open_catalog
+from contentgen.catalog import FILTER_HELP, Catalog, open_catalog
+from contentgen.catalog.queries import type_help
 from contentgen.store import ObjectStore, open_store
 
 from . import errors, request_rules
@@ -235,7 +236,7 @@ def _serve_docs_offline(app: FastAPI) -> None:
 def _document_400_not_422(app: FastAPI) -> None:
     """FastAPI documents validation errors as 422 with its own body; this API answers 400 with
     {"error"} (errors.py), so the OpenAPI document says so. The creates' request bodies say their
-    rules in JSON Schema (request_rules.py)."""
+    rules in JSON Schema (request_rules.py); ?type= names the kinds registered when it is written."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -244,6 +245,9 @@ def _document_400_not_422(app: FastAPI) -> None:
             for operations in schema.get("paths", {}).values():
                 for operation in operations.values():
                     operation.get("responses", {}).pop("422", None)
+                    for parameter in operation.get("parameters", []):  # ?type=, written at import
+                        if parameter.get("description") == FILTER_HELP["type"]:
+                            parameter["description"] = type_help()
             for name in ("HTTPValidationError", "ValidationError"):
                 schema.get("components", {}).get("schemas", {}).pop(name, None)
             _typed_resource_requests(schema)
