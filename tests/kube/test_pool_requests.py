@@ -98,6 +98,7 @@ def test_a_pooled_image_generation_draws_in_the_warm_pool(env: Cluster, pool: st
     (container,) = job["spec"]["template"]["spec"]["containers"]
     assert {"name": "CONTENTGEN_CLUSTER_POOL_URL", "value": pool} in container["env"]
     assert "nvidia.com/gpu" not in json.dumps(container.get("resources") or {})  # the pool holds it
+    assert container["image"].rsplit("/", 1)[-1].startswith("contentgen-worker:")  # not the GPU image
 
     drawn = PoolClient(pool).status()
     assert (drawn["requests"], drawn["drawn"], drawn["loads"]) == (1, 2, 1)  # loaded once, at its start
