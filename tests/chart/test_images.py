@@ -26,10 +26,9 @@ from contentgen.api import SpecSnapshot
 from contentgen.controller.jobs import WORKER_UID
 from localcluster.ports import free_port
 from tests.chart.conftest import operator_deployment, render
+from tests.cluster.pool_pod import DRAWING, pooled_spec
 from tests.cluster.pool_pod import GPU_SECONDS as POOL_GPU_SECONDS
-from tests.cluster.pool_pod import pooled_spec
 from tests.cluster.pool_pod import started as pool_pod_started
-from tests.cluster.test_pooled_worker import DRAWING
 from tests.conftest import ROOT
 from tests.httpserver import serve
 

@@ -20,6 +20,8 @@ from contentgen.api import SpecSnapshot
 from contentgen.providers.cluster.pool import Drawn, DrawRequest, Pool, serve, serve_until_stopped
 
 GPU_SECONDS = 1.5  # each picture's, as the pool reports it
+# What a worker whose pictures a pool draws never imports (test_pooled_worker, chart/test_images).
+DRAWING = ("torch", "diffusers", "transformers", "accelerate", "peft", "safetensors")
 
 
 def picture(folder: Path, number: int, seed: int) -> Path:

@@ -14,9 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .pool_pod import pooled_spec
+from .pool_pod import DRAWING, pooled_spec
 
-DRAWING = ("torch", "diffusers", "transformers", "accelerate", "peft", "safetensors")
 BEFORE_ASKING = (*DRAWING, "cv2")
 OUTSIDE_A_POD = ("CONTENTGEN_KUBE_API", "KUBERNETES_SERVICE_HOST")  # no status to patch
 WORKER = """
