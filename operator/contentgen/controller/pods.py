@@ -52,54 +52,69 @@ def pod_state(pod: dict[str, Any]) -> PodState | None:
     job = labels.get("batch.kubernetes.io/job-name") or labels.get("job-name")
     if not job:
         return None
-    problem, finished_at, message = "", "", None
-    for condition in (pod.get("status") or {}).get("conditions") or []:  # the scheduler's verdict
-        if (condition.get("type"), condition.get("status"), condition.get("reason")) == (
-            "PodScheduled",
-            "False",
-            "Unschedulable",
-        ):
-            problem = f"Unschedulable: {condition.get('message', '')}".strip(": ")
-    for container in (pod.get("status") or {}).get("containerStatuses") or []:
-        state = container.get("state") or {}
-        waiting = state.get("waiting") or {}
+    status = pod.get("status") or {}
+    finished_at, message = _worker_end(pod, str(labels.get(LABEL_KIND) or ""))
+    disruption = _condition(status, "DisruptionTarget")
+    return PodState(
+        meta.get("name", ""),
+        meta.get("namespace", ""),
+        job,
+        _start_problem(status),
+        finished_at,
+        message,
+        node=str((pod.get("spec") or {}).get("nodeName") or ""),
+        deleting_until="" if _ended(status) else str(meta.get("deletionTimestamp") or ""),
+        deleted_by=f"{disruption.get('reason', '')}: {disruption.get('message', '')}".strip(": ")
+        if disruption.get("status") == "True"
+        else "",
+        unanswered_since=_unanswered_since(pod),
+    )
+
+
+def _condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next((c for c in status.get("conditions") or [] if c.get("type") == kind), {})
+
+
+def _ended(status: dict[str, Any]) -> bool:
+    return status.get("phase") in ("Succeeded", "Failed")
+
+
+def _start_problem(status: dict[str, Any]) -> str:
+    """Why the pod does not start: a container's waiting reason of POD_START_PROBLEMS, else the
+    scheduler's verdict; "" for none."""
+    problem = ""
+    scheduled = _condition(status, "PodScheduled")
+    if (scheduled.get("status"), scheduled.get("reason")) == ("False", "Unschedulable"):
+        problem = f"Unschedulable: {scheduled.get('message', '')}".strip(": ")
+    for container in status.get("containerStatuses") or []:
+        waiting = (container.get("state") or {}).get("waiting") or {}
         if waiting.get("reason") in POD_START_PROBLEMS:
             problem = f"{waiting['reason']}: {waiting.get('message', '')}".strip(": ")
-        terminated = state.get("terminated")
+    return problem
+
+
+def _worker_end(pod: dict[str, Any], kind: str) -> tuple[str, str | None]:
+    """(when the worker container terminated, its termination message): ("", None) while it runs;
+    for a worker the kernel killed at its memory limit, the operator's own words."""
+    for container in (pod.get("status") or {}).get("containerStatuses") or []:
+        terminated = (container.get("state") or {}).get("terminated")
         if container.get("name") == "worker" and terminated:
-            finished_at = str(terminated.get("finishedAt") or "")
-            message = terminated.get("message")
             if terminated.get("reason") == "OOMKilled":
-                message = out_of_memory(pod, str(labels.get(LABEL_KIND) or ""))
+                return str(terminated.get("finishedAt") or ""), out_of_memory(pod, kind)
+            return str(terminated.get("finishedAt") or ""), terminated.get("message")
+    return "", None
+
+
+def _unanswered_since(pod: dict[str, Any]) -> str:
+    """When the node controller marked a running pod not ready (see PodState); "" otherwise."""
     status = pod.get("status") or {}
-    ended = status.get("phase") in ("Succeeded", "Failed")
-    readiness = {c.get("type"): c for c in status.get("conditions") or []}
-    ready, containers = readiness.get("Ready") or {}, readiness.get("ContainersReady") or {}
+    ready, containers = _condition(status, "Ready"), _condition(status, "ContainersReady")
     marked = (
         status.get("phase") == "Running"
         and not (pod.get("spec") or {}).get("readinessGates")
         and (ready.get("status"), containers.get("status")) == ("False", "True")
     )
-    disruption: dict[str, Any] = next(
-        (
-            c
-            for c in status.get("conditions") or []
-            if c.get("type") == "DisruptionTarget" and c.get("status") == "True"
-        ),
-        {},
-    )
-    return PodState(
-        meta.get("name", ""),
-        meta.get("namespace", ""),
-        job,
-        problem,
-        finished_at,
-        message,
-        node=str((pod.get("spec") or {}).get("nodeName") or ""),
-        deleting_until="" if ended else str(meta.get("deletionTimestamp") or ""),
-        deleted_by=f"{disruption.get('reason', '')}: {disruption.get('message', '')}".strip(": "),
-        unanswered_since=str(ready.get("lastTransitionTime") or "?") if marked else "",
-    )
+    return str(ready.get("lastTransitionTime") or "?") if marked else ""
 
 
 def node_lost(pod: PodState, now: datetime) -> str:
