@@ -261,8 +261,8 @@ def request_costs(n: int, root: Path) -> dict[str, dict[str, float]]:
     JobCreated Event. Together they bound what operator ÷ baseline can be where the API server's
     CPU is what limits both."""
     from contentgen.api import KINDS, now
+    from contentgen.controller.decide import Observed, World, decide
     from contentgen.controller.events import event_body
-    from contentgen.controller.reconcile import Observed, World, decide
     from contentgen.controller.reconciler import status_patch
 
     cluster = Cluster(root)

@@ -114,7 +114,7 @@ def test_the_converted_modules_compare_no_kind_name(found: dict[str, int]) -> No
         "cli/run.py",
         "cli/sharing.py",
         "controller/handlers.py",
-        "controller/reconcile.py",
+        "controller/decide.py",
         "controller/reconciler.py",
         "controller/relist.py",
         "httpapi/creating.py",

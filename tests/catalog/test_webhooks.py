@@ -14,8 +14,8 @@ import standardwebhooks
 
 from contentgen.api import KINDS, GeneratedVideo, ResolvedLora, RunResult, VideoLikeness
 from contentgen.catalog import ResourceState, catalog_document, webhooks
+from contentgen.controller.decide import Observed, World, decide
 from contentgen.controller.observe import JobState
-from contentgen.controller.reconcile import Observed, World, decide
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 # The specification's published example (standard-webhooks' spec and every library's tests).

@@ -14,7 +14,7 @@ import pytest
 
 from contentgen.catalog.mongo import MongoCatalog
 from contentgen.controller import catalog_sync
-from contentgen.controller.queue import Backoff, NamespaceQueue
+from contentgen.controller.job_admission import Backoff, NamespaceQueue
 from contentgen.controller.settings import OperatorSettings
 from contentgen.controller.state import Kept, Operator
 

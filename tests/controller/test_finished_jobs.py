@@ -16,9 +16,7 @@ import pytest
 from contentgen.api import KINDS, LoraVersion, RunFailure, RunResult
 from contentgen.api.reasons import FAILED, REASONS
 from contentgen.api.run import failure_message, termination_message
-from contentgen.controller.observe import JobState
-from contentgen.controller.outcomes import read_outcome
-from contentgen.controller.reconcile import (
+from contentgen.controller.decide import (
     RESULT_READ_SECONDS,
     Decision,
     Observed,
@@ -26,6 +24,8 @@ from contentgen.controller.reconcile import (
     World,
     decide,
 )
+from contentgen.controller.observe import JobState
+from contentgen.controller.outcomes import read_outcome
 from contentgen.errors import TransientError
 from contentgen.pipeline.runner import failure, stored_outputs
 from contentgen.store import LocalStore

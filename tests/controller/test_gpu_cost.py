@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from contentgen.controller.budget import Admission, Limits, Spender, admit
-from contentgen.controller.reconcile import World, decide
+from contentgen.controller.decide import World, decide
 from contentgen.controller.settings import OperatorSettings
 from contentgen.pricing import (
     ClusterPrices,

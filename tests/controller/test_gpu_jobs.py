@@ -12,9 +12,9 @@ import kubernetes_validate
 import pytest
 
 from contentgen.api import SpecSnapshot
+from contentgen.controller.decide import World, decide
 from contentgen.controller.jobs import render_job
 from contentgen.controller.observe import job_state
-from contentgen.controller.reconcile import World, decide
 from contentgen.controller.settings import OperatorSettings
 from tests.harness.controller import NOW, apply, cond, job, reason, resource
 from tests.harness.jobs import UID, full_settings

@@ -1,4 +1,4 @@
-"""The informer for Jobs and pods (controller/informer.py) against a scripted API server: pages,
+"""The informer for Jobs and pods (controller/runtime/informer.py) against a scripted API server: pages,
 resumed watches, 410 Gone and what a new listing lacks, errors that are retried, never escalated."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from contentgen.controller import informer as informer_module
-from contentgen.controller.informer import Informer, Store
 from contentgen.controller.kube import KubeError
+from contentgen.controller.runtime import informer as informer_module
+from contentgen.controller.runtime.informer import Informer, Store
 
 SELECTOR = "app.kubernetes.io/managed-by=contentgen-operator"
 

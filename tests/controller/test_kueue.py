@@ -1,7 +1,7 @@
 """What Kueue says of a Job it holds, in the resource's Queued message: the Job's Workload as
 Kueue writes it (conditions, reasons and messages from Kueue v0.19.2's source: the scheduler's
 flavor assigner, the workload and job reconcilers, preemption), read as plain values and put
-into words (controller/kueue.py), and the decision that carries them (reconcile.queued)."""
+into words (controller/kueue.py), and the decision that carries them (decide.queued)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from contentgen.api import format_time
+from contentgen.controller.decide import World, decide
+from contentgen.controller.job_admission import Backoff
 from contentgen.controller.kueue import MAX_WORDS, Workload, explain, workload_of, workload_state
-from contentgen.controller.queue import Backoff
-from contentgen.controller.reconcile import World, decide
 from tests.harness.controller import NOW, apply, job, reason
 from tests.harness.kueue import JOB_UID, PENDING_QUOTA, WORKLOAD, condition, started, workload
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from contentgen.controller import workloads
+from contentgen.controller.decide import World, decide
+from contentgen.controller.job_admission import Backoff, NamespaceQueue
 from contentgen.controller.kube import Kube, KubeError
-from contentgen.controller.queue import Backoff, NamespaceQueue
-from contentgen.controller.reconcile import World, decide
 from contentgen.controller.reconciler import _schedule
 from contentgen.controller.settings import OperatorSettings
 from contentgen.controller.state import Operator

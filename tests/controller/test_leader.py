@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from contentgen.controller import leader as election
-from contentgen.controller.leader import LeaderElector, Timing, decide
+from contentgen.controller.runtime import leader as election
+from contentgen.controller.runtime.leader import LeaderElector, Timing, decide
 from tests.apiserver import ApiError, admin, fresh_namespace
 
 TIMING = Timing(lease_duration=15, renew_deadline=10, retry_period=2)

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 
 from contentgen.api import EvaluatedLora, EvaluationVersion, Likeness, RunResult
+from contentgen.controller.decide import World, decide, lora_refs, run_provider
 from contentgen.controller.jobs import render_job
 from contentgen.controller.observe import LoraState, UsableVersion, lora_state
-from contentgen.controller.reconcile import World, decide, lora_refs, run_provider
 from contentgen.controller.settings import OperatorSettings
 from contentgen.pricing import PriceTable, estimated
 from tests.harness.controller import (

@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from contentgen.api import RunFailure, format_time
+from contentgen.controller.decide import World, decide
 from contentgen.controller.observe import job_state
 from contentgen.controller.outcomes import read_outcome
 from contentgen.controller.pods import CONFIRM_SECONDS, end_may_come, pod_problem, pod_state
-from contentgen.controller.reconcile import World, decide
 from tests.harness.controller import JOB, LABELS, NOW, apply, cond, reason, resource
 
 EVICTED = NOW + timedelta(seconds=60)  # the taint manager's delete, 5 s of grace

@@ -25,8 +25,8 @@ from contentgen.catalog import webhooks
 from contentgen.catalog.deliveries import CLAIM_SECONDS, Deliveries, Sender
 from contentgen.catalog.embedded import EmbeddedCatalog
 from contentgen.controller import catalog_sync, notifier
+from contentgen.controller.job_admission import Backoff, NamespaceQueue
 from contentgen.controller.kube import KubeError
-from contentgen.controller.queue import Backoff, NamespaceQueue
 from contentgen.controller.settings import OperatorSettings
 from contentgen.controller.state import Operator
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from contentgen.controller.decide import World, decide
 from contentgen.controller.owners import ANNOTATION, OwnerPolicy, allowed, owner_problem
-from contentgen.controller.reconcile import World, decide
 from tests.harness.controller import NOW, apply, cond, reason, resource
 
 OPEN = OwnerPolicy()

@@ -5,8 +5,8 @@ usable version's weights."""
 
 from __future__ import annotations
 
+from contentgen.controller.decide import World, decide
 from contentgen.controller.observe import LoraState, lora_state
-from contentgen.controller.reconcile import World, decide
 from tests.harness.controller import (
     NOW,
     apply,

@@ -13,8 +13,8 @@ from typing import Any
 
 from contentgen.api import Likeness
 from contentgen.api.lora import PROMOTED_ANNOTATION, CheckpointLikeness
+from contentgen.controller.decide import World, decide
 from contentgen.controller.observe import lora_state
-from contentgen.controller.reconcile import World, decide
 from tests.harness.controller import LORA_REF, NOW, UID, apply, job, lora_result, resource
 
 CHECKPOINT = "s3://bkt/loras/alice/{uid}/v1/checkpoints/step-{step:06d}.safetensors"

@@ -14,8 +14,8 @@ from kopf._core.engines.indexing import OperatorIndexer
 from contentgen.api import KINDS
 from contentgen.controller import relist
 from contentgen.controller.budget import spender
+from contentgen.controller.job_admission import Backoff, NamespaceQueue
 from contentgen.controller.kube import Kube
-from contentgen.controller.queue import Backoff, NamespaceQueue
 from contentgen.controller.settings import OperatorSettings
 from contentgen.controller.state import Kept, Operator
 

@@ -28,8 +28,8 @@ from contentgen.api import (
 )
 from contentgen.api.versions import DETAILED_STATUS_VERSIONS, MAX_STATUS_VERSIONS
 from contentgen.catalog import ResourceState, catalog_document
+from contentgen.controller.decide import World, decide
 from contentgen.controller.observe import lora_state
-from contentgen.controller.reconcile import World, decide
 from tests.catalog.factory import T0, _longest_likeness, _spec, s3_uri, sha
 from tests.harness.controller import NOW, pinned, resource
 

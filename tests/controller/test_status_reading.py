@@ -8,7 +8,7 @@ import copy
 from datetime import UTC, datetime
 
 from contentgen.api import KINDS, Phase
-from contentgen.controller.reconcile import World, decide
+from contentgen.controller.decide import World, decide
 from contentgen.controller.status import latest_version, likeness, read_status, ready_reason, versions
 from tests.harness.controller import NOW, job, resource
 

@@ -1,5 +1,5 @@
 """A spec change while a run is in flight: the policy (supersede.py) and the decisions around it
-(reconcile.decide), from the stop of the old Job to the start of the new generation."""
+(decide.decide), from the stop of the old Job to the start of the new generation."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from contentgen.api import SpecSnapshot
+from contentgen.controller.decide import Observed, World, decide
 from contentgen.controller.jobs import render_job
 from contentgen.controller.observe import JobState, job_state
-from contentgen.controller.reconcile import Observed, World, decide
 from contentgen.controller.settings import OperatorSettings
 from contentgen.controller.supersede import Superseded, inputs_digest, spent, superseding
 from contentgen.pricing import PriceTable

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from contentgen.api import KINDS, GeneratedVideo, ResolvedImage, RunResult, SpecSnapshot
+from contentgen.controller.decide import Observed, World, decide
+from contentgen.controller.job_admission import Backoff, NamespaceQueue
 from contentgen.controller.jobs import render_job
 from contentgen.controller.observe import JobState, image_state
-from contentgen.controller.queue import Backoff, NamespaceQueue
-from contentgen.controller.reconcile import Observed, World, decide
 from contentgen.controller.reconciler import _schedule, wake_image_waiters
 from contentgen.controller.settings import OperatorSettings
 from contentgen.controller.state import Operator

@@ -10,13 +10,13 @@ import json
 from dataclasses import replace
 from typing import Any
 
+from contentgen.controller.decide import World, decide
 from contentgen.controller.handlers import job_changed
-from contentgen.controller.informer import Store
+from contentgen.controller.job_admission import Backoff, NamespaceQueue
 from contentgen.controller.kube import Kube
 from contentgen.controller.observe import JobState, job_state
-from contentgen.controller.queue import Backoff, NamespaceQueue
-from contentgen.controller.reconcile import World, decide
 from contentgen.controller.reconciler import _jobs, _start_job
+from contentgen.controller.runtime.informer import Store
 from contentgen.controller.settings import OperatorSettings
 from contentgen.controller.state import Operator
 from tests.harness.controller import NOW, apply, resource

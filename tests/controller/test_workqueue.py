@@ -6,7 +6,7 @@ import asyncio
 import pytest
 
 from contentgen.controller.events import MAX_MESSAGE, event_body, event_name, transition_key
-from contentgen.controller.workqueue import WorkQueue
+from contentgen.controller.runtime.workqueue import WorkQueue
 
 
 def run(coro):  # type: ignore[no-untyped-def]

@@ -12,8 +12,8 @@ from contentgen.api import (
     LoraVersion,
     RunResult,
 )
+from contentgen.controller.decide import Decision, Observed
 from contentgen.controller.observe import JobState, LoraState, UsableVersion
-from contentgen.controller.reconcile import Decision, Observed
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from contentgen.controller.reconcile import World, decide
+from contentgen.controller.decide import World, decide
 from tests.harness.controller import NOW, apply, resource
 
 JOB_UID = "5d3c8a52-1111-4222-8333-444455556666"

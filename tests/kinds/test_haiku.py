@@ -24,9 +24,9 @@ from contentgen.api.registry import UnknownKind
 from contentgen.catalog import open_catalog
 from contentgen.catalog.mongo import MongoCatalog
 from contentgen.cli.main import main
+from contentgen.controller.decide import Observed, World, decide
 from contentgen.controller.handlers import register_kinds
 from contentgen.controller.observe import JobState
-from contentgen.controller.reconcile import Observed, World, decide
 from contentgen.httpapi import create_app
 from contentgen.httpapi.creating import LocalCreator
 from contentgen.pipeline.settings import PipelineSettings

@@ -22,9 +22,9 @@ from contentgen.api.sharing import (
     with_grant,
     without_grant,
 )
+from contentgen.controller.decide import Observed, World, decide
 from contentgen.controller.observe import LoraState, lora_state
 from contentgen.controller.preview import render_for_manifest  # noqa: F401  (imports cleanly)
-from contentgen.controller.reconcile import Observed, World, decide
 from tests.harness.controller import listed_lora
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

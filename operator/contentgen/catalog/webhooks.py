@@ -114,7 +114,7 @@ def _run_id(run: Mapping[str, Any]) -> str:
 
 def _waits(run: Mapping[str, Any]) -> str:
     """Which waiting event a latest run is in, if any, from the Ready condition's reason the
-    operator writes (controller/reconcile.py): Queued is both a Job held suspended (its jobName
+    operator writes (controller/decide.py): Queued is both a Job held suspended (its jobName
     kept) and a generation waiting for the namespace's Job limit (no Job, its jobName dropped)."""
     if run.get("phase") != "Pending":
         return ""

@@ -41,9 +41,9 @@ from contentgen.catalog.webhooks import events_of
 from contentgen.store.results import version_result
 
 from . import metrics
-from .leader import may_act
 from .naming import ANNOTATION_SKIP_CLEANUP
 from .outages import report
+from .runtime.leader import may_act
 from .state import Operator
 from .status import read_common, read_status, versions
 

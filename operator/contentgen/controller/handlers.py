@@ -1,6 +1,6 @@
 """The kopf wiring: thin glue between watch events and `reconciler.reconcile`.
 
-Events drive everything: a resource's own events (kopf), its Jobs' and their pods' (informer.py:
+Events drive everything: a resource's own events (kopf), its Jobs' and their pods' (runtime/informer.py:
 label-selected watches of our own, so the API server sends only ours, feeding the same work
 queue), and a LoraTraining's for the ImageGenerations waiting on it. When kopf lists a kind again
 (410 Gone), what was deleted meanwhile is found by relist.py. Only raw event handlers are
@@ -31,15 +31,13 @@ from contentgen.api.sharing import ANNOTATION as SHARED_ANNOTATION
 from . import notifier
 from .budget import spender
 from .catalog_sync import note_change, sync_catalog
-from .informer import Informer, Store
+from .job_admission import Backoff, NamespaceQueue
 from .kinds import controller_kind
 from .kube import Kube, Timeouts, client_configuration
-from .leader import may_act
 from .main import lease_namespace
 from .naming import MANAGED_BY
 from .observe import JobState, LoraState, job_state, lora_state
 from .pods import PodState, pod_state
-from .queue import Backoff, NamespaceQueue
 from .reconciler import (
     current_body,
     job_seen,
@@ -51,6 +49,8 @@ from .reconciler import (
     worker,
 )
 from .relist import gone, prune_every, unchanged
+from .runtime.informer import Informer, Store
+from .runtime.leader import may_act
 from .settings import OperatorSettings
 from .shares import ShareMirror
 from .state import Kept, Operator
@@ -115,7 +115,7 @@ def login(**_: Any) -> kopf.ConnectionInfo:
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     config = OperatorSettings()
-    settings.peering.standalone = True  # leadership is the Lease's (leader.py)
+    settings.peering.standalone = True  # leadership is the Lease's (runtime/leader.py)
     settings.scanning.disabled = True  # the CRDs are ours and known; no need to watch for new ones
     settings.posting.reporting_component = "contentgen-operator"
     settings.persistence.diffbase_storage = NoDiffBase()
@@ -316,7 +316,7 @@ def register_kinds(registry: kopf.OperatorRegistry | None = None) -> list[str]:
 register_kinds()
 
 
-# --- Jobs and pods: informers of our own (informer.py) -------------------------------------------
+# --- Jobs and pods: informers of our own (runtime/informer.py) -----------------------------------
 
 
 def _informers(op: Operator) -> list[Informer[Any]]:

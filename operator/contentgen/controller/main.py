@@ -56,7 +56,7 @@ def elector(settings: OperatorSettings, observer: Any = None) -> Any:
     import kubernetes
 
     from .kube import client_configuration
-    from .leader import LeaderElector, Timing
+    from .runtime.leader import LeaderElector, Timing
 
     timing = Timing()
     config = client_configuration()
@@ -107,8 +107,8 @@ def run_operator(settings: OperatorSettings) -> int:
     (leader.may_act) and the process exits, before another replica may take over."""
     import kopf.cli
 
-    from . import leader as election
     from .health import Health, HealthServer
+    from .runtime import leader as election
 
     stop = threading.Event()
     health = Health()

@@ -45,11 +45,12 @@ from contentgen.errors import ContentgenError
 from contentgen.pipeline.fetch import Resolver, _getaddrinfo, resolve_checked
 from contentgen.redact import redact_url
 
-from . import leader, metrics
+from . import metrics
 from .conditions import set_condition
 from .kube import KubeError
-from .leader import may_act
 from .outages import report
+from .runtime import leader
+from .runtime.leader import may_act
 from .state import Operator
 from .status import read_model
 

@@ -15,9 +15,9 @@ from contentgen.api.run import parse_termination
 from contentgen.store import ObjectStore, keys
 from contentgen.store.results import read_result
 
+from .decide import Observed, ResultUnreadable
 from .observe import JobState
 from .outages import one_line
-from .reconcile import Observed, ResultUnreadable
 
 log = logging.getLogger(__name__)
 

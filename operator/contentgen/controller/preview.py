@@ -8,8 +8,8 @@ from typing import Any
 from contentgen.api import KINDS, Resource, now
 from contentgen.api.sharing import Grant
 
+from .decide import Observed, World, decide, lora_key, lora_refs
 from .observe import ImageState, LoraState, UsableVersion
-from .reconcile import Observed, World, decide, lora_key, lora_refs
 from .settings import OperatorSettings
 
 # The provider a LoraEvaluation without spec.provider shows (the operator uses the one that

@@ -1,4 +1,4 @@
-"""Reconciling one resource: gather what `reconcile.decide` needs from kopf's indexes (no API
+"""Reconciling one resource: gather what `decide.decide` needs from kopf's indexes (no API
 reads), decide, then act (create the Job, patch the status, post Events, write the catalog).
 
 Events drive it: the resource's own, its Jobs' and their pods', and those of a LoraTraining an
@@ -28,18 +28,7 @@ from . import owners as owners_rule
 from .budget import ANNOTATION, Admission, Budgets, admit, annotation_problem, limits_for
 from .catalog_sync import mark_gone_again, sweep_gone, sync_catalog
 from .cleanup import delete, pods_pending
-from .events import post_event, transition_key
-from .jobs import missing_credentials, render_job
-from .kinds import ControllerKind
-from .kube import JobNameTaken, KubeError
-from .leader import may_act
-from .naming import FINALIZER, LABEL_KIND, LABEL_UID
-from .observe import ImageState, JobState, LoraState, image_state, job_state
-from .outages import deleted_meanwhile, one_line, report
-from .outcomes import read_outcome
-from .pods import PodState, end_may_come, pod_problem, termination_message
-from .provider_cancel import cancellable, stop_superseded
-from .reconcile import (
+from .decide import (
     RESULT_RETRY_SECONDS,
     Decision,
     Observed,
@@ -51,6 +40,17 @@ from .reconcile import (
     lora_refs,
     run_provider,
 )
+from .events import post_event, transition_key
+from .jobs import missing_credentials, render_job
+from .kinds import ControllerKind
+from .kube import JobNameTaken, KubeError
+from .naming import FINALIZER, LABEL_KIND, LABEL_UID
+from .observe import ImageState, JobState, LoraState, image_state, job_state
+from .outages import deleted_meanwhile, one_line, report
+from .outcomes import read_outcome
+from .pods import PodState, end_may_come, pod_problem, termination_message
+from .provider_cancel import cancellable, stop_superseded
+from .runtime.leader import may_act
 from .state import Kept, Operator
 from .status import read_common, ready_reason
 from .workloads import RECHECK_SECONDS, may_read, read_workload

@@ -11,7 +11,7 @@ The leader writes it (Kube.request refuses a write from a replica that cannot pr
 every LoraTraining from the index once it is complete (a new leader's full resync), then again
 after each change of one (coalesced). Each write is a JSON patch guarded by the resourceVersion
 just read, so a write still in flight from a former leader cannot undo a newer one. The operator's
-own check of the grant (reconcile.py, LoraNotShared) stays: it is what holds for a grant taken back
+own check of the grant (decide.py, LoraNotShared) stays: it is what holds for a grant taken back
 after a resource was admitted, or given before this mirror caught up.
 """
 

@@ -11,11 +11,11 @@ from typing import Any, NamedTuple
 from contentgen.api import RunResult
 
 from .budget import Spender
+from .job_admission import Backoff, NamespaceQueue
 from .kube import Kube
-from .queue import Backoff, NamespaceQueue
+from .runtime.workqueue import WorkQueue
 from .settings import OperatorSettings
 from .shares import ShareMirror
-from .workqueue import WorkQueue
 
 
 class Kept(NamedTuple):

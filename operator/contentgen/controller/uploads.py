@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from .leader import may_act
 from .outages import report
+from .runtime.leader import may_act
 from .state import Operator
 
 log = logging.getLogger("contentgen.operator")

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from contentgen.controller.queue import NamespaceQueue
+from contentgen.controller.job_admission import NamespaceQueue
 
 SAME_SECOND = "2026-11-22T10:00:00Z"
 

@@ -15,8 +15,8 @@ from contentgen.api import (
     RunResult,
     TranscriptOutput,
 )
+from contentgen.controller.decide import World, decide
 from contentgen.controller.observe import LoraState, job_state
-from contentgen.controller.reconcile import World, decide
 from tests.harness.controller import (
     JOB,
     LABELS,

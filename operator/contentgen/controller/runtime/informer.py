@@ -24,8 +24,8 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import aiohttp
 
-from . import metrics
-from .kube import Kube, KubeError
+from .. import metrics
+from ..kube import Kube, KubeError
 
 log = logging.getLogger("contentgen.operator")
 
