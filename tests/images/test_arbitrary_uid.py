@@ -25,7 +25,9 @@ import getpass, json, os, sys
 import kopf.cli
 from kopf._core.engines import peering
 from contentgen.cli import main as cli
-from contentgen.controller import health, leader, main as controller
+from contentgen.controller import health
+from contentgen.controller import main as controller
+from contentgen.controller.runtime import leader
 from contentgen.controller.settings import OperatorSettings
 
 uid = int(sys.argv[1])
