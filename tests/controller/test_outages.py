@@ -3,6 +3,7 @@ and for a resource deleted while its reconcile ran; the traceback only for what 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -57,3 +58,64 @@ def test_an_outage_is_one_line_and_a_bug_keeps_its_traceback(caplog: pytest.LogC
     outage, bug = caplog.records
     assert "the API server is away" in outage.getMessage() and outage.exc_info is None
     assert "a bug" in bug.getMessage() and bug.exc_info is not None
+
+
+# What kube-apiserver answered a Job's creation in CI, its CRDs installed moments before (and again
+# after it restarted): its garbage-collector admission (plugin/pkg/admission/gc) reads kinds from a
+# discovery cache refreshed every 30 seconds.
+KIND_UNKNOWN = {
+    "kind": "Status",
+    "status": "Failure",
+    "reason": "Forbidden",
+    "code": 403,
+    "message": 'jobs.batch "a-ig-4c390d92-g1" is forbidden: cannot set blockOwnerDeletion in this case'
+    " because cannot find RESTMapping for APIVersion contentgen.io/v1alpha1 Kind ImageGeneration: no"
+    ' matches for kind "ImageGeneration" in version "contentgen.io/v1alpha1"',
+}
+JOBS = "POST /apis/batch/v1/namespaces/ns/jobs"
+
+
+def test_a_kind_the_api_server_does_not_know_yet_passes_and_is_retried_soon() -> None:
+    from contentgen.controller.job_admission import Backoff
+    from contentgen.controller.outages import KIND_UNKNOWN_RETRY_SECONDS, kind_not_yet_known
+
+    exc = KubeError(403, KIND_UNKNOWN, JOBS)
+    assert kind_not_yet_known(exc) and away(exc) == "the API server"
+    lacking = {**KIND_UNKNOWN, "message": 'jobs.batch is forbidden: User "x" cannot create resource "jobs"'}
+    assert not kind_not_yet_known(KubeError(403, lacking, JOBS)) and away(KubeError(403, lacking, JOBS)) == ""
+    backoff = Backoff(0.3)
+    delays = [backoff.failed("u", 0.0, cap=KIND_UNKNOWN_RETRY_SECONDS) for _ in range(12)]
+    assert max(delays) == KIND_UNKNOWN_RETRY_SECONDS < 30.0  # looked at again within the cache's refresh
+
+
+def test_a_reconcile_the_api_server_refused_for_an_unknown_kind_is_looked_at_again_within_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The resource's backoff is capped at a few seconds, not the 300 s of a failure: a resource
+    applied right after `helm install` gets its Job within seconds of the server knowing its kind."""
+    import time
+    from types import SimpleNamespace
+
+    from contentgen.api import KINDS
+    from contentgen.controller import reconciler
+    from contentgen.controller.job_admission import Backoff
+    from contentgen.controller.outages import KIND_UNKNOWN_RETRY_SECONDS
+
+    async def refused(*_: object) -> None:
+        raise KubeError(403, KIND_UNKNOWN, JOBS)
+
+    monkeypatch.setattr(reconciler, "_reconcile", refused)
+    op = SimpleNamespace(backoff=Backoff(0.3), written={})
+    body = {"metadata": {"uid": "u", "namespace": "ns", "name": "a"}}
+    for _ in range(12):
+        with pytest.raises(KubeError):
+            asyncio.run(reconciler.reconcile(op, KINDS["ImageGeneration"], body))  # type: ignore[arg-type]
+    assert op.backoff.next_at["u"] - time.monotonic() <= KIND_UNKNOWN_RETRY_SECONDS
+
+    async def lacking(*_: object) -> None:  # any other refusal backs off as far as the backoff goes
+        raise KubeError(403, {"message": 'User "x" cannot create resource "jobs"'}, JOBS)
+
+    monkeypatch.setattr(reconciler, "_reconcile", lacking)
+    with pytest.raises(KubeError):
+        asyncio.run(reconciler.reconcile(op, KINDS["ImageGeneration"], body))  # type: ignore[arg-type]
+    assert op.backoff.next_at["u"] - time.monotonic() > 60.0

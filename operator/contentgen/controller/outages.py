@@ -18,6 +18,17 @@ log = logging.getLogger("contentgen.operator")
 
 STORE_REASONS = ("StoreUnavailable", "StoreAccessDenied")
 
+# How soon a resource is looked at again while the API server does not yet know its kind: its
+# garbage-collector admission reads kinds from a discovery cache it refreshes every 30 seconds.
+KIND_UNKNOWN_RETRY_SECONDS = 5.0
+
+
+def kind_not_yet_known(exc: BaseException) -> bool:
+    """kube-apiserver refused a Job's owner reference (blockOwnerDeletion) to a kind its admission's
+    discovery cache does not hold yet: the CRDs were installed moments ago, or the server has just
+    started. It passes by itself within 30 seconds; it is not the operator lacking a permission."""
+    return isinstance(exc, KubeError) and exc.status == 403 and "cannot find RESTMapping" in str(exc)
+
 
 def away(exc: BaseException) -> str:
     """'the API server', 'the catalog' or 'the object store' when `exc` says it cannot be reached
@@ -26,6 +37,8 @@ def away(exc: BaseException) -> str:
         return "the catalog"
     if isinstance(exc, ContentgenError) and exc.reason in STORE_REASONS:
         return "the object store"
+    if kind_not_yet_known(exc):
+        return "the API server"  # not ready for the kind yet: what it says is in the line logged
     if isinstance(exc, KubeError):
         return "the API server" if exc.status in (0, 429) or exc.status >= 500 else ""
     if isinstance(exc, aiohttp.ClientError | asyncio.TimeoutError | ConnectionError):

@@ -46,7 +46,7 @@ from .kinds import ControllerKind
 from .kube import JobNameTaken, KubeError
 from .naming import FINALIZER, LABEL_KIND, LABEL_UID
 from .observe import ImageState, JobState, LoraState, image_state, job_state
-from .outages import deleted_meanwhile, one_line, report
+from .outages import KIND_UNKNOWN_RETRY_SECONDS, deleted_meanwhile, kind_not_yet_known, one_line, report
 from .outcomes import read_outcome
 from .pods import PodState, end_may_come, pod_problem, termination_message
 from .provider_cancel import cancellable, stop_superseded
@@ -192,7 +192,8 @@ async def reconcile(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
         metrics.RECONCILE_SECONDS.labels(kind.kind).observe(time.monotonic() - began)
     except Exception as exc:
         metrics.ERRORS.labels(kind.kind, type(exc).__name__).inc()
-        op.backoff.failed(uid, time.monotonic())
+        cap = KIND_UNKNOWN_RETRY_SECONDS if kind_not_yet_known(exc) else None
+        op.backoff.failed(uid, time.monotonic(), cap=cap)
         raise
 
 
