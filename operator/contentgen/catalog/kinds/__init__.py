@@ -24,6 +24,12 @@ def makes_loras(kind: object) -> bool:
     return declared is not None and declared.makes_loras
 
 
+def has_transcript(kind: object) -> bool:
+    """Whether the versions of records of `kind` (a document's `kind`: any value) hold a transcript."""
+    declared = CATALOG_KINDS.get(str(kind))
+    return declared is not None and declared.transcript
+
+
 def transcript_kinds() -> str:
     """The kinds whose versions hold a transcript, as a refusal names them ("Transcription")."""
     return " or ".join(declared.kind for declared in CATALOG_KINDS.values() if declared.transcript)
@@ -37,6 +43,7 @@ __all__ = [
     "UnknownKind",
     "VersionInfo",
     "catalog_kind",
+    "has_transcript",
     "makes_loras",
     "transcript_kinds",
 ]

@@ -23,10 +23,4 @@ def seeded(kind: object) -> bool:
     return declared is not None and declared.seeded
 
 
-def has_transcript(kind: object) -> bool:
-    """Whether the records of `kind` (a record's `kind`: any value) have transcripts to export."""
-    declared = HTTP_KINDS.get(str(kind))
-    return declared is not None and declared.transcript
-
-
-__all__ = ["HTTP_KINDS", "HttpKind", "UnknownKind", "has_transcript", "http_kind", "seeded"]
+__all__ = ["HTTP_KINDS", "HttpKind", "UnknownKind", "http_kind", "seeded"]

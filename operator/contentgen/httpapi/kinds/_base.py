@@ -20,5 +20,3 @@ class HttpKind:
     seeded: bool = False
     # the field a refusal of the spec's references names
     references: str = "spec.loras"
-    # its records' transcripts export (GET /api/assets/{ref}/transcript)
-    transcript: bool = False

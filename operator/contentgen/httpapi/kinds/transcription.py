@@ -1,5 +1,5 @@
-"""Transcription in the HTTP API: named transcript-…, run by the transcribers; its records'
-transcripts export as JSON, SRT, VTT or text."""
+"""Transcription in the HTTP API: named transcript-…, run by the transcribers (its records'
+transcripts export as JSON, SRT, VTT or text: the catalog's declaration says they have one)."""
 
 from __future__ import annotations
 
@@ -12,4 +12,4 @@ def runs_here() -> tuple[str, ...]:
     return TRANSCRIBERS
 
 
-KIND = HttpKind("Transcription", prefix="transcript", runs_here=runs_here, transcript=True)
+KIND = HttpKind("Transcription", prefix="transcript", runs_here=runs_here)

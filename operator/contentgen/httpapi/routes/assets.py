@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from contentgen.api import now
 from contentgen.catalog import ImagePage, LoraPage, SignedUrl, Stats, TranscriptPage, pruning
 from contentgen.catalog.downloads import DownloadError, choose_artifact, download_name, sign
-from contentgen.catalog.kinds import transcript_kinds
+from contentgen.catalog.kinds import has_transcript, transcript_kinds
 from contentgen.catalog.lineage import Lineage, lineage
 from contentgen.catalog.params import DEFAULT_EXPIRES, MAX_EXPIRES, MIN_EXPIRES
 from contentgen.catalog.queries import SORT_HELP, search_words
@@ -40,7 +40,7 @@ from ..deps import (
     stored_spec,
 )
 from ..errors import ERROR_RESPONSES, ApiError, ErrorResponse, bad_request
-from ..kinds import has_transcript, seeded
+from ..kinds import seeded
 from ..ranges import PartOfFile, RangeHeader, Unsatisfiable, WholeFile, wanted
 from .common import page_of
 
