@@ -5,7 +5,9 @@ operator knows reads as far as it can, and the status written back keeps what wa
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime
+from typing import Any
 
 from contentgen.api import KINDS, Phase
 from contentgen.controller.decide import World, decide
@@ -94,3 +96,84 @@ def test_what_the_operator_does_not_understand_is_written_back_as_it_was() -> No
     decision = decide(res, World(now=NOW, jobs=(job(2, version=2, ready=1),)))
     assert decision.status["shards"] == [{"id": 1}]
     assert decision.state.phase == Phase.RUNNING == decision.status["phase"]
+
+
+def test_a_reference_reads_the_fields_of_a_lora_trainings_status_under_their_own_names_and_types() -> None:
+    """observe.ReferencedLora, the part of a LoraTraining's status a loraRef reads on every event,
+    is LoraTrainingStatus's fields: a field renamed or retyped there is renamed or retyped here."""
+    from contentgen.api.lora import LoraTrainingStatus, LoraVersion
+    from contentgen.controller.observe import ReferencedLora, ReferencedVersion
+
+    for part, whole in ((ReferencedLora, LoraTrainingStatus), (ReferencedVersion, LoraVersion)):
+        for name, field in part.model_fields.items():
+            if name == "versions":
+                continue
+            assert name in whole.model_fields, f"{part.__name__}.{name} is not a field of {whole.__name__}"
+            theirs = whole.model_fields[name]
+            assert (field.annotation, field.is_required(), field.alias) == (
+                theirs.annotation,
+                theirs.is_required(),
+                theirs.alias,
+            ), name
+            assert [repr(m) for m in field.metadata] == [repr(m) for m in theirs.metadata], name
+
+
+def _as_the_whole_status_reads(body: dict[str, Any]) -> tuple[Any, ...]:
+    """What lora_state gave when it read the whole status (before ReferencedLora)."""
+    from contentgen.controller.status import read_status
+
+    status = read_status(KINDS["LoraTraining"], body.get("status") or {})
+    usable = tuple(
+        (v.version, v.model_uri, v.provider, v.trigger_word, v.dataset_uri)
+        for v in status.versions  # type: ignore[attr-defined]
+        if v.model_uri
+    )
+    return (
+        str(status.phase or ""),
+        status.latest_version,  # type: ignore[attr-defined]
+        ready_reason(status),
+        status.message,
+        status.older_versions,
+        usable,
+    )
+
+
+def test_a_loras_state_read_from_its_part_of_the_status_is_what_the_whole_status_gives() -> None:
+    """Long, damaged, legacy and promoted statuses: the narrow read drops and keeps the same versions."""
+    from contentgen.api.lora import PROMOTED_ANNOTATION
+    from contentgen.controller.observe import lora_state
+    from tests.controller.test_status_bounds import _grown
+
+    grown, _ = _grown("LoraTraining", 40)
+    damaged = copy.deepcopy(grown)
+    versions = damaged["versions"]
+    del versions[0]["sha256"]  # a required field missing: read as its zero, the version kept
+    versions[1]["sizeBytes"] = "many"  # a required field unreadable: the version goes
+    versions[2]["modelUri"] = ""  # no model: not usable
+    versions[3]["likeness"] = {"checkpoints": "garbled"}  # what a reference does not read
+    versions[4]["triggerWord"] = 7
+    legacy = {"phase": "Succeeded", "outputs": {"modelUri": "s3://b/m.safetensors", "triggerWord": "x"}}
+    for status in (grown, damaged, legacy, {}, {**WRITTEN, "versions": grown["versions"][:3]}):
+        body: dict[str, Any] = {"metadata": {"name": "style", "uid": "u"}, "spec": {}, "status": status}
+        state = lora_state(body)
+        read = (
+            state.phase,
+            state.latest_version,
+            state.reason,
+            state.message,
+            state.older_versions,
+            tuple((v.number, v.model_uri, v.provider, v.trigger_word, v.dataset_uri) for v in state.usable),
+        )
+        assert read == _as_the_whole_status_reads(body)
+    last = grown["versions"][-1]
+    step = last["likeness"]["checkpoints"][0]
+    promoted = {
+        "metadata": {
+            "name": "style",
+            "uid": "u",
+            "annotations": {PROMOTED_ANNOTATION: json.dumps({str(last["version"]): step["step"]})},
+        },
+        "status": grown,
+    }
+    chosen = dict(lora_state(promoted).model_uris)[last["version"]]
+    assert chosen == step["modelUri"] != last["modelUri"]

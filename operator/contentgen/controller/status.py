@@ -38,6 +38,13 @@ def read_status(kind: Kind, raw: Mapping[str, Any]) -> CommonStatus:
     return _read(kind.status, adopt_legacy(kind.kind, dict(raw)))
 
 
+def read_part(kind: Kind, model: type[StatusT], raw: Mapping[str, Any]) -> StatusT:
+    """What `model` (a part of `kind`'s status: fields of the same names and types, other fields
+    ignored) reads of `raw`, read_status's way: a reader that needs a few fields does not pay for
+    the rest."""
+    return _read(model, adopt_legacy(kind.kind, dict(raw)))
+
+
 def read_common(raw: Mapping[str, Any]) -> CommonStatus:
     """What every kind's status has, of a status whose kind does not matter (read_status's way)."""
     return _read(CommonStatus, raw)
