@@ -3,10 +3,20 @@ Ingress, and the commands `make images` runs."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from contentgen.api import SpecSnapshot
 from contentgen.controller.jobs import render_job
 from scripts import images
-from tests.chart.conftest import EVERYTHING, of_kind, operator_settings, render, settings_env, template_error
+from tests.chart.conftest import (
+    API,
+    EVERYTHING,
+    of_kind,
+    operator_settings,
+    render,
+    settings_env,
+    template_error,
+)
 from tests.conftest import ROOT
 
 SNAPSHOT = SpecSnapshot(
@@ -112,3 +122,33 @@ def test_the_build_commands_tag_the_images_as_the_chart_names_them() -> None:
     )
     for dockerfile in images.IMAGES.values():
         assert (ROOT / dockerfile).is_file()
+
+
+NODE_LOSS = ("node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready")
+
+
+def _deployments(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    deployments = of_kind(render(values), "Deployment")
+    return {d["metadata"]["name"]: d["spec"]["template"]["spec"] for d in deployments}
+
+
+def test_the_operator_and_the_api_leave_a_lost_node_within_30_seconds_not_five_minutes() -> None:
+    """A single operator replica on a node that stops answering reconciles nothing until its pod is
+    evicted: 300 s by the API server's default toleration, 30 s by the chart's. Given tolerations
+    are kept, the node-loss ones added after them; null leaves the API server's default."""
+    for values in (API, EVERYTHING):
+        pods = _deployments(values)
+        assert len(pods) == 2, pods.keys()  # the operator's and the API's
+        for name, pod in pods.items():
+            tolerations = pod["tolerations"]
+            part: Any = values["api"] if name.endswith("-api") else values
+            theirs = part.get("tolerations") or []
+            assert tolerations[: len(theirs)] == theirs, name
+            lost = {t["key"]: t for t in tolerations if t.get("effect") == "NoExecute"}
+            assert set(lost) == set(NODE_LOSS), name
+            assert all(t["tolerationSeconds"] == 30 and t["operator"] == "Exists" for t in lost.values())
+    for pod in _deployments({**API, "nodeLossTolerationSeconds": 5}).values():
+        assert {t["tolerationSeconds"] for t in pod["tolerations"]} == {5}
+    for pod in _deployments({**API, "nodeLossTolerationSeconds": None}).values():
+        assert "tolerations" not in pod  # the API server adds its 300 s
+    assert "nodeLossTolerationSeconds" in template_error("--set", "nodeLossTolerationSeconds=-1")

@@ -313,3 +313,23 @@ and each pod's GPUs (what a pooled request's estimate counts). */}}
 {{- end -}}
 {{- $pools | toJson -}}
 {{- end -}}
+
+{{/*
+A long-lived pod's tolerations: those given (first of the list), then, unless the seconds (second)
+are null, a stay of that many seconds on a node that stops answering or turns NotReady, in place of
+the 300 s the API server's DefaultTolerationSeconds adds (those it adds only where none is given).
+*/}}
+{{- define "contentgen.tolerations" -}}
+{{- $given := index . 0 | default list -}}
+{{- $seconds := index . 1 -}}
+{{- $all := $given -}}
+{{- if not (kindIs "invalid" $seconds) -}}
+{{- range list "node.kubernetes.io/unreachable" "node.kubernetes.io/not-ready" -}}
+{{- $all = append $all (dict "key" . "operator" "Exists" "effect" "NoExecute" "tolerationSeconds" (int $seconds)) -}}
+{{- end -}}
+{{- end -}}
+{{- with $all -}}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end -}}
+{{- end -}}
