@@ -71,6 +71,9 @@ class Handover:
     new: Replica
     old_exit: int | None
     in_flight: int  # resources not finished when the leader's traffic was dropped
+    # op-a had given up before its traffic was dropped: its Lease reads (3 s) timed out on a machine
+    # so loaded that the slowed API server took that long (seen at load 6 on two cores)
+    gave_up_first: bool
 
 
 @pytest.fixture(scope="module")
@@ -103,13 +106,14 @@ def handover(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Handover]:
                 c.status("ImageGeneration", NAMESPACE, f"img-{n}").get("phase") != "Succeeded"
                 for n in range(RESOURCES)
             )
+            gave_up_first = "lost the lease" in old.log.read_text()
             old.proxy.drop()  # then nothing: op-a cannot renew, op-b takes over
             wait_for(lambda: holder(c) == "op-b", 120, "op-b to take over")
             old.proxy.heal()  # op-a's traffic passes again: it must have stopped by itself
             for n in range(RESOURCES):
                 c.wait_phase("ImageGeneration", NAMESPACE, f"img-{n}", "Succeeded", timeout=LONG)
             old_exit = old.process.wait(120)
-            yield Handover(c, old, new, old_exit, in_flight)
+            yield Handover(c, old, new, old_exit, in_flight, gave_up_first)
         except BaseException:
             print("\n".join(r.tail() for r in replicas))
             raise
@@ -134,8 +138,9 @@ def test_the_old_leader_writes_nothing_after_the_new_leaders_first_write(handove
     first_new = min(d.received for d in by_new)
     late = [(d.received, d.verb, d.uri, d.code) for d in by_old if d.received >= first_new]
     assert not late, f"the old leader wrote after the new leader's first write at {first_new}: {late}"
-    # Its requests were dropped meanwhile, not merely absent (it still led when they were).
-    assert old.proxy.dropped > 0, old.tail()
+    # Its requests were dropped meanwhile, not merely absent (it still led when they were), unless
+    # it had stopped leading by itself before (the handover above holds either way).
+    assert old.proxy.dropped > 0 or handover.gave_up_first, old.tail()
 
 
 def test_every_status_moves_forward_and_each_transition_has_one_event(handover: Handover) -> None:
