@@ -117,8 +117,8 @@ def test_the_converted_modules_compare_no_kind_name(found: dict[str, int]) -> No
         "controller/decide.py",
         "controller/reconciler.py",
         "controller/relist.py",
-        "httpapi/creating.py",
-        "httpapi/making.py",
+        "httpapi/creators.py",
+        "httpapi/manifests.py",
         "httpapi/routes/assets.py",
     )
     assert {f: n for f, n in found.items() if f in converted} == {}

@@ -17,7 +17,7 @@ from contentgen.catalog import Catalog, WriteConflict, record_json
 from contentgen.catalog.bounds import CURVE_POINT, DETAILED_VERSIONS, MAX_DELETED_VERSIONS, MAX_RUNS
 from contentgen.catalog.dates import to_storage
 from contentgen.catalog.document import without_versions
-from contentgen.httpapi.making import settings_of
+from contentgen.httpapi.manifests import settings_of
 from tests.catalog.factory import T0, grown, image_doc
 from tests.catalog.video_factory import video_doc
 

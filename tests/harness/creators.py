@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from contentgen.httpapi.creating import LocalCreator
+from contentgen.httpapi.creators import LocalCreator
 from contentgen.httpapi.settings import ApiSettings
 from contentgen.store import LocalStore
 

@@ -15,7 +15,7 @@ import pytest_asyncio
 
 from contentgen.catalog import Catalog
 from contentgen.httpapi import create_app
-from contentgen.httpapi.creating import LocalCreator
+from contentgen.httpapi.creators import LocalCreator
 from contentgen.pipeline.settings import PipelineSettings
 from contentgen.store import LocalStore
 from tests.harness.cli import offline_lora

@@ -896,9 +896,9 @@ def test_admissions_own_refusal_names_the_fields(cluster_wide: Setup) -> None:
     """Should a create pass the API's own checks and fail the API server's (the CRDs' schema and
     CEL rules), the server's 422 comes back as the same field problems: here the API's checks are
     skipped on purpose, so the real kube-apiserver is the one that refuses."""
-    from contentgen.httpapi.creating import KubeCreator
+    from contentgen.httpapi.creators import KubeCreator
     from contentgen.httpapi.kube import Kube, from_kubeconfig
-    from contentgen.httpapi.making import Invalid, Wanted
+    from contentgen.httpapi.manifests import Invalid, Wanted
 
     creator = KubeCreator(Kube(from_kubeconfig(cluster_wide.kubeconfig)))
     spec = {"owner": "alice", "prompt": "p", "numImages": 0, "imageSize": "huge"}

@@ -15,7 +15,7 @@ import pytest
 from contentgen.catalog import Catalog, webhooks
 from contentgen.catalog.deliveries import Deliveries, Sender
 from contentgen.httpapi import ApiSettings, create_app
-from contentgen.httpapi.creating import KubeCreator
+from contentgen.httpapi.creators import KubeCreator
 from contentgen.httpapi.kube import KubeError
 from contentgen.httpapi.routes.notifications import replay_value
 from contentgen.store import LocalStore

@@ -280,7 +280,7 @@ def test_the_seeds_routes_take_their_kinds_providers() -> None:
     from typing import get_args
 
     from contentgen.api import KINDS
-    from contentgen.httpapi.making import ImagesGenerateRequest, LoraTrainRequest, TranscribeRequest
+    from contentgen.httpapi.manifests import ImagesGenerateRequest, LoraTrainRequest, TranscribeRequest
 
     for request, kind in (
         (LoraTrainRequest, "LoraTraining"),

@@ -21,7 +21,7 @@ import pytest_asyncio
 
 from contentgen.catalog import Catalog
 from contentgen.httpapi import create_app
-from contentgen.httpapi.creating import LocalCreator
+from contentgen.httpapi.creators import LocalCreator
 from contentgen.httpapi.routes.evaluate import MAX_UPLOAD_BYTES
 from contentgen.pipeline.likeness import pictures as scoring
 from contentgen.pipeline.settings import PipelineSettings

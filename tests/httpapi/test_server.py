@@ -230,7 +230,7 @@ def test_a_laptop_starts_without_a_tokens_file(
 ) -> None:
     """`contentgen api --local` on a fresh machine: no tokens file, no catalog yet (made, as
     `contentgen run` makes it), one owner, creates run here; it listens on this machine only."""
-    from contentgen.httpapi.creating import LocalCreator
+    from contentgen.httpapi.creators import LocalCreator
 
     monkeypatch.chdir(tmp_path)
     for key in (

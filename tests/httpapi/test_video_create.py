@@ -13,7 +13,7 @@ import pytest_asyncio
 
 from contentgen.catalog import Catalog
 from contentgen.httpapi import create_app
-from contentgen.httpapi.creating import LocalCreator
+from contentgen.httpapi.creators import LocalCreator
 from contentgen.store import LocalStore
 from tests.harness.creators import LOCAL, finished_run, laptop_settings
 from tests.httpapi.documented import Answers

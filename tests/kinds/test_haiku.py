@@ -28,7 +28,7 @@ from contentgen.controller.decide import Observed, World, decide
 from contentgen.controller.handlers import register_kinds
 from contentgen.controller.observe import JobState
 from contentgen.httpapi import create_app
-from contentgen.httpapi.creating import LocalCreator
+from contentgen.httpapi.creators import LocalCreator
 from contentgen.pipeline.settings import PipelineSettings
 from contentgen.pricing import PRICING_KINDS, PriceTable, estimated, expected_usage
 from contentgen.store import LocalStore

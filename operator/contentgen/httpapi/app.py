@@ -1,5 +1,5 @@
 """The HTTP API (`contentgen api`): records, assets, search, stats, lineage, download links and a
-live progress stream; creating, re-running, cancelling and deleting resources (creating.py); for
+live progress stream; creating, re-running, cancelling and deleting resources (creators.py); for
 identities from static tokens, an authenticating proxy, Kubernetes tokens or a laptop's one local
 owner (identity.py); the web UI at /, and the interactive docs at /docs (Swagger UI served from
 this package: nothing from a CDN)."""
@@ -27,7 +27,7 @@ from contentgen.store import ObjectStore, open_store
 
 from . import errors, request_rules
 from .auth import TokenError, TokenSource
-from .creating import Creator, KubeCreator, LocalCreator
+from .creators import Creator, KubeCreator, LocalCreator
 from .deps import Authenticator, Services
 from .identity import (
     Identities,
@@ -39,7 +39,7 @@ from .identity import (
     parse_networks,
 )
 from .kube import Kube, in_cluster, load
-from .making import created_kinds
+from .manifests import created_kinds
 from .routes import assets, create, evaluate, health, jobs, notifications, promote, sharing, stream, ui
 from .settings import ApiSettings, load_settings
 
@@ -159,7 +159,7 @@ def create_app(
 def build_creator(
     settings: ApiSettings, catalog: Catalog, store: Callable[[], ObjectStore]
 ) -> Creator | None:
-    """How creates are made (CONTENTGEN_API_CREATE; creating.py); None when they are not."""
+    """How creates are made (CONTENTGEN_API_CREATE; creators.py); None when they are not."""
     mode = settings.api_create
     if mode == "auto":
         in_a_pod = in_cluster() is not None or settings.api_kubeconfig is not None

@@ -83,7 +83,7 @@ class Services:
     identities: Identities
     open_store: Callable[[], ObjectStore]
     sleep: Callable[[float], Awaitable[None]]
-    creator: Any = None  # creating.Creator, or None when creating is off
+    creator: Any = None  # creators.Creator, or None when creating is off
     _store: ObjectStore | None = field(default=None, init=False)
     _lock: Lock = field(default_factory=Lock, init=False)
 

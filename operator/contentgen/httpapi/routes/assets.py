@@ -510,7 +510,7 @@ def manifest(
 ) -> Response:
     """apiVersion, kind, metadata (name, namespace) and the spec the version ran, without the
     fields that say what the defaults say."""
-    from ..making import manifest_yaml
+    from ..manifests import manifest_yaml
 
     doc = find_record(svc, who, ref)
     if seed is not None and not seeded(doc.get("kind")):

@@ -1,6 +1,6 @@
 """Making things: create (kind-generic and the seeds' routes), re-run, compare a LoRA's versions,
 cancel and delete. In a cluster each creates a custom resource through the Kubernetes API, on a
-laptop each is a local run (creating.py). A create names its owner in `spec.owner` (default: the
+laptop each is a local run (creators.py). A create names its owner in `spec.owner` (default: the
 caller's); it must be one the caller acts for."""
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from starlette.concurrency import run_in_threadpool
 
 from contentgen.errors import ContentgenError
 
-from ..creating import Conflict, Creator, Gone, Made, Refused, StoreFailed, make, store_failure
+from ..creators import Conflict, Creator, Gone, Made, Refused, StoreFailed, make, store_failure
 from ..deps import CallerDep, RefPath, Services, ServicesDep, find_record, stored_spec
 from ..errors import ERROR_RESPONSES, ApiError, ErrorResponse, FieldError
 from ..identity import Caller
 from ..kube import KubeUnavailable
-from ..making import (
+from ..manifests import (
     ANNOTATION_CREATED_BY,
     CompareRequest,
     ImagesGenerateRequest,

@@ -35,7 +35,7 @@ from contentgen.providers import IMAGE_GENERATORS
 from ..deps import CallerDep, RefPath, Services, ServicesDep, find_record
 from ..errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from ..identity import Caller
-from ..making import Wanted, new_name
+from ..manifests import Wanted, new_name
 from .create import CREATE_ERRORS, Created, create_for
 
 router = APIRouter(prefix="/api/assets", tags=["create"])

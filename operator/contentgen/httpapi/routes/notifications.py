@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from contentgen.api.notification import ANNOTATION_REPLAY, PLURAL
 from contentgen.catalog.deliveries import Deliveries
 
-from ..creating import PATCH_ATTEMPTS, KubeCreator
+from ..creators import PATCH_ATTEMPTS, KubeCreator
 from ..deps import CallerDep, Services, ServicesDep
 from ..errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from ..identity import Caller

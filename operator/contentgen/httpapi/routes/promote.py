@@ -22,7 +22,7 @@ from contentgen.api.lora import PROMOTED_ANNOTATION
 from contentgen.errors import ContentgenError
 from contentgen.pipeline.likeness import promote
 
-from ..creating import Conflict, Gone, KubeCreator, Refused
+from ..creators import Conflict, Gone, KubeCreator, Refused
 from ..deps import CallerDep, RefPath, Services, ServicesDep, find_record
 from ..errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from ..identity import Caller

@@ -124,7 +124,7 @@ def whoami(who: CallerDep) -> dict[str, Any]:
 def config(svc: ServicesDep) -> dict[str, Any]:
     from contentgen import __version__
 
-    from ..creating import KubeCreator, LocalCreator
+    from ..creators import KubeCreator, LocalCreator
 
     creator = svc.creator
     create = (

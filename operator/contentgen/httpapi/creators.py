@@ -1,4 +1,4 @@
-"""Making what a create asks for (making.py says what), in one of two ways:
+"""Making what a create asks for (manifests.py says what), in one of two ways:
 
 - in a cluster (KubeCreator): the custom resource is created through the Kubernetes API as the
   API's own ServiceAccount, which may create, get and delete the kinds and nothing else;
@@ -39,7 +39,7 @@ from contentgen.store import ObjectStore
 
 from .kinds import http_kind
 from .kube import Kube, KubeError
-from .making import UNRESOLVED, FieldProblem, Invalid, Wanted, check, normalized
+from .manifests import UNRESOLVED, FieldProblem, Invalid, Wanted, check, normalized
 from .request_rules import code_of
 
 PROVIDER_UNAVAILABLE = "provider_unavailable"
