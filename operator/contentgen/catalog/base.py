@@ -136,7 +136,7 @@ class Catalog:
         with self._guard:
             for keys, name in INDEXES:
                 self._collection.create_index(keys, name=name)
-            # collections (sharing.py): an owner's by name, and those shared with a grantee
+            # collections (collections.py): an owner's by name, and those shared with a grantee
             collections = self._collection.database["collections"]
             collections.create_index([("owner", 1), ("name", 1)], name="owner_name")
             collections.create_index([("shares.to", 1)], name="shares_to")

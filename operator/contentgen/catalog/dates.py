@@ -34,3 +34,8 @@ def from_storage(value: Any) -> Any:
     if isinstance(value, list):
         return [from_storage(v) for v in value]
     return value
+
+
+def iso_z(when: datetime) -> str:
+    """`when` (aware, UTC) as the ISO 8601 text the catalog's own timestamps are: ...Z."""
+    return when.isoformat().replace("+00:00", "Z")

@@ -1,6 +1,6 @@
 """Per-asset usage (issue 38): downloads, last access, storage and its monthly cost, and where the
 asset was used: its lineage's consumers (lineage.py, read the other way), and the collections that
-hold it. Counted in sharing.Usage; put together here.
+hold it. Counted here (Usage); put together here.
 
     LoRA              image generations made with one of its versions (loras), its LoraEvaluations
                       (lora), videos animating a picture made with one (image.loras); no video is
@@ -17,6 +17,7 @@ named.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import Field
@@ -24,12 +25,13 @@ from pydantic import Field
 from contentgen.api.sharing import grants_of, may_see
 
 from .base import Catalog
+from .collections import Collections
 from .common_record import RecordModel
+from .dates import iso_z
 from .document import DELETED
 from .kinds import CATALOG_KINDS
 from .migrate import upgrade
 from .queries import BYTES_PER_GB, MAX_LIMIT, OwnerScope
-from .sharing import Collections, Usage
 
 # How many consumers are looked at (and counted) at most.
 MAX_CONSUMERS = 10_000
@@ -246,3 +248,40 @@ def usage_of(
             if any(m.get("id") == uid for m in c.get("members") or [])
         ]
     return out
+
+
+# --- counting -------------------------------------------------------------------------------------
+# One document per record: {_id, downloads, byVersion {N: count}, lastAccessedAt, lastDownloadedAt},
+# counted with atomic increments (no read, no rev: a download never races the operator's writes of
+# the record).
+
+USAGE = "usage"
+
+
+class Usage:
+    """Downloads and last access per record, counted with atomic increments."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.docs = catalog.sibling(USAGE)
+        self.guard = catalog.guard
+
+    def downloaded(self, uid: str, version: int, when: datetime) -> None:
+        at = iso_z(when)
+        with self.guard:
+            self.docs.update_one(
+                {"_id": uid},
+                {
+                    "$inc": {"downloads": 1, f"byVersion.{int(version)}": 1},
+                    "$set": {"lastDownloadedAt": at, "lastAccessedAt": at},
+                },
+                upsert=True,
+            )
+
+    def accessed(self, uid: str, when: datetime) -> None:
+        with self.guard:
+            self.docs.update_one({"_id": uid}, {"$set": {"lastAccessedAt": iso_z(when)}}, upsert=True)
+
+    def of(self, uid: str) -> dict[str, Any]:
+        with self.guard:
+            found = self.docs.find_one({"_id": uid})
+        return dict(found) if found is not None else {"_id": uid}

@@ -17,7 +17,7 @@ from typing import Any
 from contentgen.api import now
 from contentgen.api.sharing import ACCESSES, BadGrant, grant, grantee
 from contentgen.catalog import CatalogMissing, CatalogUnavailable, open_catalog, to_record
-from contentgen.catalog.sharing import (
+from contentgen.catalog.collections import (
     CollectionError,
     Collections,
     archive_plan,

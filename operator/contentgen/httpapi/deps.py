@@ -379,10 +379,10 @@ def find_readable(
 
 
 def counted_download(svc: Services, doc: dict[str, Any], uri: str) -> None:
-    """A download of `uri` counted in the record's usage (catalog/sharing.Usage); never fails the
+    """A download of `uri` counted in the record's usage (catalog/usage.Usage); never fails the
     download."""
     from contentgen.api import now
-    from contentgen.catalog.sharing import Usage
+    from contentgen.catalog.usage import Usage
     from contentgen.store.keys import version_of_uri
 
     try:
@@ -394,7 +394,7 @@ def counted_download(svc: Services, doc: dict[str, Any], uri: str) -> None:
 def accessed(svc: Services, doc: dict[str, Any]) -> None:
     """A view of the record, as its usage's last access; never fails the request."""
     from contentgen.api import now
-    from contentgen.catalog.sharing import Usage
+    from contentgen.catalog.usage import Usage
 
     try:
         Usage(svc.catalog).accessed(str(doc["_id"]), now())

@@ -21,21 +21,18 @@ from contentgen.api.sharing import (
     grants_of,
 )
 from contentgen.catalog import AnyRecord, JobPage, ResultPage, to_record
-from contentgen.catalog.queries import search_words
-from contentgen.catalog.sharing import (
+from contentgen.catalog.collections import (
     MAX_MEMBERS,
     CollectionError,
     Collections,
-    NotShareable,
     archive_plan,
-    change_record_shares,
     downloadable,
-    kubectl_share,
     matches_words,
-    shared_with,
     visible_members,
     zipped,
 )
+from contentgen.catalog.queries import search_words
+from contentgen.catalog.sharing import NotShareable, change_record_shares, kubectl_share, shared_with
 from contentgen.catalog.usage import AssetUsage, usage_of
 
 from ..deps import (

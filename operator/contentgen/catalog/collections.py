@@ -1,0 +1,377 @@
+"""Collections in the catalog (issue 38): one document per collection, {_id, name, owner,
+description, members [{id, addedAt, by}], shares, createdAt, updatedAt, rev}, whose members are
+records of any kind; what a collection shows (a member another owner did not share with the caller
+is not shown), searches and archives (a zip of its members' files with a manifest).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import tempfile
+import zipfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from contentgen.api.sharing import (
+    Grant,
+    access_of,
+    grantee_keys,
+    grants_of,
+    with_grant,
+    without_grant,
+)
+from contentgen.errors import ContentgenError
+from contentgen.store import LocalStore, ObjectStore
+
+from .base import Catalog
+from .dates import iso_z
+from .downloads import version_uris
+from .migrate import upgrade
+from .sharing import MAX_SHARED_LISTED
+
+COLLECTIONS = "collections"
+MAX_MEMBERS = 1000
+
+
+class CollectionError(ValueError):
+    """A collection change that cannot be made (the message says why)."""
+
+
+class Collections:
+    """The collections of a catalog."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.docs = catalog.sibling(COLLECTIONS)
+        self.guard = catalog.guard
+
+    def create(self, owner: str, name: str, description: str, by: str, now: datetime) -> dict[str, Any]:
+        if self.named(owner, name) is not None:
+            raise CollectionError(f"owner {owner!r} has a collection named {name!r} already")
+        doc = {
+            "_id": "c" + secrets.token_hex(8),
+            "name": name,
+            "owner": owner,
+            "description": description,
+            "members": [],
+            "shares": [],
+            "createdBy": by,
+            "createdAt": iso_z(now),
+            "updatedAt": iso_z(now),
+            "rev": 1,
+        }
+        with self.guard:
+            self.docs.insert_one(dict(doc))
+        return doc
+
+    def get(self, cid: str) -> dict[str, Any] | None:
+        with self.guard:
+            found = self.docs.find_one({"_id": cid})
+        return dict(found) if found is not None else None
+
+    def named(self, owner: str, name: str) -> dict[str, Any] | None:
+        with self.guard:
+            found = self.docs.find_one({"owner": owner, "name": name})
+        return dict(found) if found is not None else None
+
+    def visible(
+        self, owners: Iterable[str], groups: Iterable[str] = (), admin: bool = False
+    ) -> list[dict[str, Any]]:
+        """The caller's collections and those shared with it (an admin: every one), by name."""
+        owners = list(owners)
+        query: dict[str, Any] = (
+            {}
+            if admin
+            else {"$or": [{"owner": {"$in": owners}}, {"shares.to": {"$in": grantee_keys(owners, groups)}}]}
+        )
+        with self.guard:
+            docs = [dict(d) for d in self.docs.find(query).limit(MAX_SHARED_LISTED)]
+        return sorted(docs, key=lambda d: (str(d.get("owner")), str(d.get("name")), str(d["_id"])))
+
+    def find(
+        self, ref: str, owners: Iterable[str], groups: Iterable[str] = (), admin: bool = False
+    ) -> tuple[dict[str, Any], str] | None:
+        """The collection `ref` (its id, or the name of one of the caller's own) with the caller's
+        access (owner, read, use); None where the caller may not see it."""
+        owners = list(owners)
+        doc = self.get(ref)
+        if doc is None:
+            mine = [c for o in owners if (c := self.named(o, ref)) is not None]
+            doc = mine[0] if len(mine) == 1 else None
+        if doc is None:
+            return None
+        if admin:
+            return doc, "owner"
+        access = access_of(grants_of(doc), str(doc.get("owner") or ""), owners, groups)
+        return (doc, access) if access != "none" else None
+
+    def _change(self, cid: str, change: Any) -> dict[str, Any]:
+        """Apply `change` (doc -> new doc) conditionally on the collection's rev; retried."""
+        for _ in range(8):
+            current = self.get(cid)
+            if current is None:
+                raise CollectionError(f"collection {cid} is gone")
+            new = change(dict(current))
+            new["rev"] = int(current.get("rev") or 0) + 1
+            with self.guard:
+                result = self.docs.replace_one({"_id": cid, "rev": current.get("rev")}, new)
+            if result.matched_count:
+                return dict(new)
+        raise CollectionError(f"collection {cid}: too many writers at once; try again")
+
+    def add(self, cid: str, record_id: str, by: str, now: datetime) -> dict[str, Any]:
+        def change(doc: dict[str, Any]) -> dict[str, Any]:
+            members = list(doc.get("members") or [])
+            if any(m.get("id") == record_id for m in members):
+                return doc
+            if len(members) >= MAX_MEMBERS:
+                raise CollectionError(f"a collection holds at most {MAX_MEMBERS} assets")
+            members.append({"id": record_id, "addedAt": iso_z(now), "by": by})
+            return {**doc, "members": members, "updatedAt": iso_z(now)}
+
+        return self._change(cid, change)
+
+    def remove(self, cid: str, record_id: str, now: datetime) -> tuple[dict[str, Any], bool]:
+        removed = False
+
+        def change(doc: dict[str, Any]) -> dict[str, Any]:
+            nonlocal removed
+            members = [m for m in doc.get("members") or [] if m.get("id") != record_id]
+            removed = len(members) != len(doc.get("members") or [])
+            return {**doc, "members": members, "updatedAt": iso_z(now)}
+
+        return self._change(cid, change), removed
+
+    def share(
+        self, cid: str, now: datetime, *, give: Grant | None = None, take: str | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        changed = True
+
+        def change(doc: dict[str, Any]) -> dict[str, Any]:
+            nonlocal changed
+            current = grants_of(doc)
+            if give is not None:
+                after = with_grant(current, give)
+            else:
+                after, changed = without_grant(current, take or "")
+            return {**doc, "shares": [g.wire() for g in after], "updatedAt": iso_z(now)}
+
+        return self._change(cid, change), changed
+
+    def delete(self, cid: str) -> bool:
+        with self.guard:
+            return bool(self.docs.delete_one({"_id": cid}).deleted_count)
+
+    def members(self, doc: dict[str, Any]) -> list[dict[str, Any]]:
+        """The member records (current shape) that still exist, in the order they were added."""
+        ids = [str(m.get("id")) for m in doc.get("members") or []]
+        found = {d["_id"]: upgrade(d) for d in self.catalog.find_raw({"_id": {"$in": ids}})} if ids else {}
+        return [found[i] for i in ids if i in found]
+
+
+# --- what a collection shows, searches and archives -----------------------------------------------
+
+
+def visible_members(
+    collection: dict[str, Any],
+    members: list[dict[str, Any]],
+    owners: Iterable[str],
+    groups: Iterable[str] = (),
+) -> list[dict[str, Any]]:
+    """The members a caller sees through a collection it may see: the collection owner's own
+    records (the collection's grant shares them), and another owner's only where the caller may
+    see that record itself (a collection does not share onward what was shared with its owner)."""
+    owners, groups = list(owners), list(groups)
+    return [
+        m
+        for m in members
+        if str(m.get("owner")) == collection.get("owner")
+        or access_of(grants_of(m), str(m.get("owner")), owners, groups) != "none"
+    ]
+
+
+def downloadable(
+    collection: dict[str, Any], member: dict[str, Any], owners: Iterable[str], groups: Iterable[str] = ()
+) -> bool:
+    """Whether a caller with read of `collection` gets `member`'s files in its archive."""
+    owner = str(member.get("owner"))
+    if owner in owners or owner == collection.get("owner"):
+        return True
+    return access_of(grants_of(member), owner, owners, groups) in ("owner", "read")
+
+
+def matches_words(doc: dict[str, Any], words: Iterable[str]) -> bool:
+    """Whether every word occurs (any case) in what search matches of a record: document.py's
+    searchText (name, tags, description, prompts, trigger words, transcripts)."""
+    text = str(doc.get("searchText") or "") or " ".join(
+        [str(doc.get("name") or ""), *map(str, doc.get("tags") or []), str(doc.get("description") or "")]
+    )
+    text = text.lower()
+    return all(w.lower() in text for w in words)
+
+
+_UNSAFE = re.compile(r"[^0-9A-Za-z._-]+")
+
+
+MANIFEST = "manifest.json"
+MISSING = "MISSING.txt"
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """`name`, or name-2, name-3 ... (before its extension) where an earlier file took it."""
+    stem, dot, ext = name.rpartition(".")
+    if not dot or "/" in ext:
+        stem, dot, ext = name, "", ""
+    found, n = name, 1
+    while found in taken or found in (MANIFEST, MISSING):
+        n += 1
+        found = f"{stem}-{n}{dot}{ext}"
+    taken.add(found)
+    return found
+
+
+def _inside(key: str, version: int) -> str:
+    """Where an object of version `version` sits in its member's folder: its path under the
+    version's prefix (likeness/e1/likeness.json, images/0001.jpg), a LoRA's dataset under dataset/."""
+    marker = f"/v{version}/"
+    path = key.split(marker, 1)[1] if marker in key else key.rsplit("/", 1)[-1]
+    return f"dataset/{path}" if key.startswith("datasets/") else path
+
+
+def archive_plan(
+    store: ObjectStore, collection: dict[str, Any], members: list[dict[str, Any]]
+) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+    """(name in the archive, uri) of every member's latest version's files in `store`, a folder per
+    member (NAMESPACE_NAME-vN/), each file under a name of its own (two members' or one member's
+    same-named files both kept); and the manifest listing each member and file, with the version's
+    current likeness report where it has one."""
+    files: list[tuple[str, str]] = []
+    taken: set[str] = set()
+    listed: list[dict[str, Any]] = []
+    for member in members:
+        versions = member.get("versions") or []
+        if not versions:
+            continue
+        latest = versions[-1]
+        number = int(latest.get("version") or 0)
+        name = _UNSAFE.sub("_", f"{member.get('namespace')}_{member.get('name')}-v{number}")
+        folder = _unique(name, taken)
+        sizes = {a["uri"]: a for a in latest.get("artifacts") or []}
+        inside: set[str] = set()
+        entry: dict[str, Any] = {
+            "id": str(member.get("_id") or ""),
+            "kind": str(member.get("kind") or ""),
+            "namespace": str(member.get("namespace") or ""),
+            "name": str(member.get("name") or ""),
+            "owner": str(member.get("owner") or ""),
+            "version": number,
+            "folder": f"{folder}/",
+            "files": [],
+        }
+        by_uri: dict[str, str] = {}
+        for uri in version_uris(latest):
+            if not store.owns(uri):
+                continue
+            path = f"{folder}/{_unique(_inside(store.key_of(uri), number), inside)}"
+            files.append((path, uri))
+            by_uri[uri] = path
+            known = sizes.get(uri) or {}
+            entry["files"].append(
+                {
+                    "name": path,
+                    "uri": uri,
+                    **({"sizeBytes": int(known["sizeBytes"])} if "sizeBytes" in known else {}),
+                    **({"sha256": known["sha256"]} if known.get("sha256") else {}),
+                }
+            )
+        likeness = latest.get("likeness") or {}
+        if likeness.get("verdict"):  # the version's likeness as the record holds it now
+            entry["likeness"] = {
+                "verdict": likeness.get("verdict"),
+                "median": likeness.get("median"),
+                "report": by_uri.get(str(likeness.get("reportUri") or ""), ""),
+                "grid": by_uri.get(str(likeness.get("gridUri") or ""), ""),
+            }
+        listed.append(entry)
+    manifest = {
+        "collection": {
+            "id": str(collection.get("_id") or ""),
+            "name": str(collection.get("name") or ""),
+            "owner": str(collection.get("owner") or ""),
+        },
+        "members": listed,
+        "files": len(files),
+    }
+    return files, manifest
+
+
+class _Sink:
+    """A write-only file that hands what is written on as it comes."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.chunks.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        out = b"".join(self.chunks)
+        self.chunks.clear()
+        return out
+
+
+def zipped(
+    store: ObjectStore, files: list[tuple[str, str]], manifest: dict[str, Any] | None = None
+) -> Iterator[bytes]:
+    """A zip of `files` (names unique: archive_plan), made as it is read (ZIP_STORED: pictures and
+    models do not compress), a file at a time from the store, never whole in memory; a file the
+    store cannot give is left out, with a line in MISSING.txt and `missing` in the manifest."""
+    sink = _Sink()
+    missing: list[str] = []
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, uri in files:
+            try:
+                with (
+                    _local_copy(store, uri) as path,
+                    open(path, "rb") as source,
+                    archive.open(name, "w", force_zip64=True) as target,
+                ):
+                    while chunk := source.read(1 << 20):
+                        target.write(chunk)
+                        yield sink.take()
+            except (OSError, ContentgenError) as exc:
+                missing.append(f"{name}: {exc}")
+            yield sink.take()
+        if missing:
+            archive.writestr(MISSING, "\n".join(missing) + "\n")
+        if manifest is not None:
+            gone = {line.split(": ", 1)[0] for line in missing}
+            written = {**manifest, "missing": sorted(gone)}
+            archive.writestr(MANIFEST, json.dumps(written, indent=1) + "\n")
+    yield sink.take()
+
+
+@contextmanager
+def _local_copy(store: ObjectStore, uri: str) -> Iterator[Path]:
+    """A stored object as a local path: the file itself in a local store, else a temporary copy."""
+    key = store.key_of(uri)
+    if isinstance(store, LocalStore):
+        path = store.root / key
+        if not path.is_file():
+            raise OSError(f"{uri} is missing from the store")
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="contentgen-zip-") as tmp:
+        yield store.get_file(key, Path(tmp) / "object")
