@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.faces import DISTRACTORS  # noqa: E402
-from contentgen.pipeline.video.faces import (  # noqa: E402
+from contentgen.pipeline.footage.faces import (  # noqa: E402
     MIN_FACE_SHARE,
     Box,
     FaceFinder,

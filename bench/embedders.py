@@ -97,7 +97,7 @@ def views(seed: int = SEED) -> list[View]:
 
 def locate(view: View) -> object | None:
     """The person's face in the view, as the pipeline finds it (the nearest to where it is)."""
-    from contentgen.pipeline.video.faces import FaceFinder
+    from contentgen.pipeline.footage.faces import FaceFinder
 
     finder = _FINDER.setdefault("f", FaceFinder(min_share=0.08))
     assert isinstance(finder, FaceFinder)
@@ -113,7 +113,7 @@ _FINDER: dict[str, object] = {}
 
 
 def sface_blazeface(gray_only: bool = False) -> Callable[[View, object], np.ndarray]:
-    from contentgen.pipeline.video.identity import Embedder
+    from contentgen.pipeline.footage.identity import Embedder
 
     embedder = Embedder()
 

@@ -173,8 +173,8 @@ class View:
 
 def views(sources: list[Source], seed: int, count: int = VIEWS) -> tuple[list[View], list[str]]:
     """`count` random views of each source, embedded; and the views whose face was not found."""
+    from contentgen.pipeline.footage.faces import FaceFinder
     from contentgen.pipeline.likeness.faces import FaceReader
-    from contentgen.pipeline.video.faces import FaceFinder
 
     reader = FaceReader()
     whole = FaceFinder(min_share=0.03)

@@ -1,7 +1,7 @@
 """What the operator pays on every LoraTraining event to know what a loraRef resolves to
 (`python -m bench.references`): the kopf index of references calls observe.lora_state on each
 event of each LoraTraining, with its whole status. Measured for statuses grown as the operator
-grows them (tests/controller/test_status_bounds.py's `_grown`: each run as large as the API lets
+grows them (tests/harness/grown_status.py: each run as large as the API lets
 it be, the newest DETAILED_STATUS_VERSIONS versions with their likeness curve and report), of 1,
 10 and 100 versions (MAX_STATUS_VERSIONS: the most a status lists): CPU time per call, median of
 7 rounds, of the part of the status a reference reads (observe.ReferencedLora) against the whole
@@ -52,13 +52,13 @@ def main() -> int:
     from contentgen.api import KINDS
     from contentgen.controller.observe import lora_state
     from contentgen.controller.status import read_status
-    from tests.controller.test_status_bounds import _grown
+    from tests.harness.grown_status import grown_status
 
     print(f"load average {os.getloadavg()[0]:.2f} (1 min) at the start")
     print("| versions in the status | status JSON | whole status read | lora_state (its part) | ratio |")
     print("|---|---|---|---|---|")
     for size in SIZES:
-        status, _ = _grown("LoraTraining", size)
+        status, _ = grown_status("LoraTraining", size)
         body: dict[str, Any] = {"metadata": {"name": "style", "uid": "u"}, "spec": {}, "status": status}
         whole = per_call(lambda status=status: read_status(KINDS["LoraTraining"], status))
         part = per_call(lambda body=body: lora_state(body))

@@ -264,7 +264,7 @@ def dataset_only(video: Path, work: Path, result: Path, *, in_turn: bool = False
     `in_turn`, the decoder on the scanning thread, not ahead of it: for --focus)."""
     from contentgen.api import DatasetSpec
     from contentgen.pipeline import dataset as stage
-    from contentgen.pipeline.video.scan import Scanner
+    from contentgen.pipeline.footage.scan import Scanner
 
     if in_turn:
         stage.Scanner = functools.partial(Scanner, ahead=0)  # type: ignore[misc]

@@ -142,9 +142,9 @@ def test_a_loras_state_read_from_its_part_of_the_status_is_what_the_whole_status
     """Long, damaged, legacy and promoted statuses: the narrow read drops and keeps the same versions."""
     from contentgen.api.lora import PROMOTED_ANNOTATION
     from contentgen.controller.observe import lora_state
-    from tests.controller.test_status_bounds import _grown
+    from tests.harness.grown_status import grown_status
 
-    grown, _ = _grown("LoraTraining", 40)
+    grown, _ = grown_status("LoraTraining", 40)
     damaged = copy.deepcopy(grown)
     versions = damaged["versions"]
     del versions[0]["sha256"]  # a required field missing: read as its zero, the version kept

@@ -13,9 +13,9 @@ import pytest
 from contentgen.api import DatasetReport
 from contentgen.errors import InvalidInput
 from contentgen.pipeline.dataset import DatasetTooSmall, LocalDataset, build_dataset
+from contentgen.pipeline.footage.identity import SAME_PERSON
 from contentgen.pipeline.likeness.faces import load_faces
 from contentgen.pipeline.likeness.score import centroid
-from contentgen.pipeline.video.identity import SAME_PERSON
 from scripts.synthetic_video import SyntheticVideo
 from tests.harness.dataset import spec
 from tests.pipeline.conftest import cut_f1, scene_of

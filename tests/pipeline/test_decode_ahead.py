@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from contentgen.errors import InvalidInput
-from contentgen.pipeline.video.decode import AHEAD, DecodeAhead, decode, luma
-from contentgen.pipeline.video.scan import ClosedScene, Scanner
+from contentgen.pipeline.footage.decode import AHEAD, DecodeAhead, decode, luma
+from contentgen.pipeline.footage.scan import ClosedScene, Scanner
 from scripts.synthetic_video import SyntheticVideo, face_scene, other_scene, write_video
 from tests.waiting import wait_for
 

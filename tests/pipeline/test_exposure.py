@@ -10,7 +10,7 @@ import pytest
 
 from contentgen.api import DatasetSpec
 from contentgen.pipeline.dataset import DatasetTooSmall, build_dataset
-from contentgen.pipeline.video.scoring import MIN_EXPOSURE, exposure, face_exposure
+from contentgen.pipeline.footage.scoring import MIN_EXPOSURE, exposure, face_exposure
 from scripts.synthetic_video import SceneSpec, SyntheticVideo, other_scene, write_video
 from tests.pipeline.conftest import scene_of
 

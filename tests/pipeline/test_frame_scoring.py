@@ -10,11 +10,11 @@ import cv2
 import numpy as np
 import pytest
 
-from contentgen.pipeline.video.crop import best_window, detail_crop, face_crop, output_side, render
-from contentgen.pipeline.video.decode import upright
-from contentgen.pipeline.video.faces import Box, FaceFinder, largest
-from contentgen.pipeline.video.scan import analyse
-from contentgen.pipeline.video.scoring import (
+from contentgen.pipeline.footage.crop import best_window, detail_crop, face_crop, output_side, render
+from contentgen.pipeline.footage.decode import upright
+from contentgen.pipeline.footage.faces import Box, FaceFinder, largest
+from contentgen.pipeline.footage.scan import analyse
+from contentgen.pipeline.footage.scoring import (
     DUPLICATE_BITS,
     MIN_EXPOSURE,
     aligned_similarity,
@@ -27,7 +27,7 @@ from contentgen.pipeline.video.scoring import (
     sharpness,
     thumb,
 )
-from contentgen.pipeline.video.selection import (
+from contentgen.pipeline.footage.selection import (
     Admission,
     Candidate,
     CandidatePool,

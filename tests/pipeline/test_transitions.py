@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from contentgen.pipeline.video.scan import Scanner
-from contentgen.pipeline.video.transitions import (
+from contentgen.pipeline.footage.scan import Scanner
+from contentgen.pipeline.footage.transitions import (
     Cut,
     DissolveDetector,
     FadeDetector,
@@ -86,7 +86,7 @@ def test_a_mix_of_two_moving_shots_is_still_a_mix_once_blurred() -> None:
     a pixel or so. Compared blurred (RESIDUE_BLUR) it is; a sharp other picture is not."""
     import cv2
 
-    from contentgen.pipeline.video.transitions import MAX_RESIDUE, RESIDUE_BLUR
+    from contentgen.pipeline.footage.transitions import MAX_RESIDUE, RESIDUE_BLUR
 
     def photo(seed: int) -> np.ndarray:  # detail down to 3 px, as a tiny frame of a photograph
         rng = np.random.default_rng(seed)
@@ -317,7 +317,7 @@ def test_two_changes_whose_guards_only_touch_stay_two() -> None:
     """Issue 45's held-out medium shot at ×0.68: a fade into it (18.88 s, guard 18.32-19.4), then a
     dissolve out of it that a long window saw from the fade's end (21.8 s, guard 19.24-22.8). Merged,
     they were one change whose guard covered the whole shot; the same change seen twice still is."""
-    from contentgen.pipeline.video.transitions import Cut, one_change
+    from contentgen.pipeline.footage.transitions import Cut, one_change
 
     fade = Cut(246, 18.88, "fade", (18.32, 19.4))
     dissolve = Cut(284, 21.8, "dissolve", (19.24, 22.8))
@@ -332,8 +332,8 @@ def test_two_changes_whose_guards_only_touch_stay_two() -> None:
 def test_a_scene_inside_guards_is_judged_on_its_frames_farthest_from_the_transitions() -> None:
     """A scene whose every candidate lies in a guard gets the guarded candidates farthest from the
     transitions' middles beside it, none nearer than CLEAR_SECONDS; none where it is too short."""
-    from contentgen.pipeline.video.scan import CLEAR_SECONDS, spared
-    from contentgen.pipeline.video.selection import Candidate
+    from contentgen.pipeline.footage.scan import CLEAR_SECONDS, spared
+    from contentgen.pipeline.footage.selection import Candidate
 
     def at(time: float) -> Candidate[object]:
         return Candidate(index=int(time * 25), time=time, quality=1.0, sharpness=50.0, payload=object())

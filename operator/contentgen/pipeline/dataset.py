@@ -1,11 +1,11 @@
 """The LoRA dataset stage: a video in, a folder and a zip of captioned training images out.
 
-One decode pass finds the scenes and each scene's best frame (video/scan.py). With faceFilter,
+One decode pass finds the scenes and each scene's best frame (footage/scan.py). With faceFilter,
 each face of that frame is staged as a training square around it that leaves other faces out
-(video/crop.py) and embedded (video/identity.py); once the video is through, the faces are
-grouped into people and the subject chosen (video/subject.py: the reference photos' person, or
+(footage/crop.py) and embedded (footage/identity.py); once the video is through, the faces are
+grouped into people and the subject chosen (footage/subject.py: the reference photos' person, or
 clearly the most screen time, weighed by prominence), and the subject's best scenes become the
-dataset (video/selection.py). Every scene is accounted for (`DatasetSummary`): too short, blurred,
+dataset (footage/selection.py). Every scene is accounted for (`DatasetSummary`): too short, blurred,
 dark, without a face, only another person, too crowded to crop, the same shot as a kept one,
 or over maxFrames. An unclear subject fails the run with `SubjectAmbiguous` (or
 `SubjectNotFound`) and fewer images than `minFrames` with `DatasetTooSmall`, here, before
@@ -59,10 +59,7 @@ from contentgen.api import (
 from contentgen.errors import InvalidInput, PermanentError
 from contentgen.files import sha256_file
 from contentgen.pipeline.contact_sheet import write_contact_sheet
-from contentgen.pipeline.likeness.faces import FACES_FILE, faces_document
-from contentgen.pipeline.media import probe
-from contentgen.pipeline.progress import SubProgress
-from contentgen.pipeline.video.crop import (
+from contentgen.pipeline.footage.crop import (
     detail_crop,
     encode_jpeg,
     face_thumbnail,
@@ -70,11 +67,11 @@ from contentgen.pipeline.video.crop import (
     render,
     subject_crop,
 )
-from contentgen.pipeline.video.decode import expand_range, reduce, to_bgr
-from contentgen.pipeline.video.faces import MIN_FACE_SHARE, Box, Face, FaceFinder, overlap
-from contentgen.pipeline.video.identity import SAME_PERSON, Embedder, centroid, similarity
-from contentgen.pipeline.video.scan import Analysed, ClosedScene, Scanner
-from contentgen.pipeline.video.scoring import (
+from contentgen.pipeline.footage.decode import expand_range, reduce, to_bgr
+from contentgen.pipeline.footage.faces import MIN_FACE_SHARE, Box, Face, FaceFinder, overlap
+from contentgen.pipeline.footage.identity import SAME_PERSON, Embedder, centroid, similarity
+from contentgen.pipeline.footage.scan import Analysed, ClosedScene, Scanner
+from contentgen.pipeline.footage.scoring import (
     CANDIDATE_LONG_SIDE,
     MIN_EXPOSURE,
     MIN_SHARPNESS,
@@ -83,8 +80,8 @@ from contentgen.pipeline.video.scoring import (
     quality,
     thumb,
 )
-from contentgen.pipeline.video.selection import Candidate, Pick, Shortlist, choose
-from contentgen.pipeline.video.subject import (
+from contentgen.pipeline.footage.selection import Candidate, Pick, Shortlist, choose
+from contentgen.pipeline.footage.subject import (
     PersonFound,
     Subject,
     choose_subject,
@@ -93,6 +90,9 @@ from contentgen.pipeline.video.subject import (
     purity,
     screen_shares,
 )
+from contentgen.pipeline.likeness.faces import FACES_FILE, faces_document
+from contentgen.pipeline.media import probe
+from contentgen.pipeline.progress import SubProgress
 
 ARCHIVE = "dataset.zip"
 CONTACT_SHEET = "contact-sheet.jpg"
@@ -467,7 +467,7 @@ def build_dataset(
     face (the best such frame is taken, cropped around that face and away from other faces): a
     LoRA of a person learns nothing from shots without them, and a blend of faces from shots of
     others. The subject is the person `reference_images` show ((photo, its field for messages)),
-    or the one with clearly the most screen time weighed by prominence (video/subject.py). A
+    or the one with clearly the most screen time weighed by prominence (footage/subject.py). A
     shot seen again is kept once (`selection.same_shot`). When more than `spec.max_frames` scenes
     qualify, the best ones are kept, in chronological order.
 

@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 
 from contentgen.errors import InvalidInput
-from contentgen.pipeline.video.faces import Face, FaceFinder
-from contentgen.pipeline.video.identity import MODEL_FILE, MODEL_SHA256, Embedder
+from contentgen.pipeline.footage.faces import Face, FaceFinder
+from contentgen.pipeline.footage.identity import MODEL_FILE, MODEL_SHA256, Embedder
 
 FACES_FILE = "faces.json"
 # Smaller faces than this share of a picture's short side are not scored: a face in the
@@ -80,11 +80,11 @@ def faces_from_archive(archive: Path, reader: FaceReader | None = None) -> dict[
     version trained before faces.json was kept: every image's faces (of MIN_FACE_SHARE or more,
     as the dataset stage trains on) grouped into people, and the subject chosen as the dataset
     stage chooses without reference photos: clearly the most prominent screen time, each image
-    counting as one scene (video/subject.py). InvalidInput when no one clearly is the subject."""
+    counting as one scene (footage/subject.py). InvalidInput when no one clearly is the subject."""
     import zipfile
 
-    from contentgen.pipeline.video.faces import MIN_FACE_SHARE, Box
-    from contentgen.pipeline.video.subject import choose_subject, identify, screen_shares
+    from contentgen.pipeline.footage.faces import MIN_FACE_SHARE, Box
+    from contentgen.pipeline.footage.subject import choose_subject, identify, screen_shares
 
     reader = reader or FaceReader(FaceFinder(min_share=MIN_FACE_SHARE))
     names: list[str] = []

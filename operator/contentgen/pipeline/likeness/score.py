@@ -1,6 +1,6 @@
 """Does a LoRA's output look like its subject? The score, from face embeddings alone (pure).
 
-Inputs are unit SFace embeddings (video/identity.py): the subject's, one per dataset image
+Inputs are unit SFace embeddings (footage/identity.py): the subject's, one per dataset image
 (persisted with the dataset version, `faces.json`), and each generated image's faces, largest
 first. Similarity is cosine similarity to the subject's centroid (the unit mean of the dataset's
 faces), the same measure the dataset stage told people apart with.
