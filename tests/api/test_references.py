@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from contentgen.api.image import ResolvedLora
 from contentgen.api.references import (
     Catalog,
     ImageState,
@@ -226,7 +227,7 @@ def test_a_version_is_evaluable_with_its_dataset_and_the_provider_that_trained_i
 
 
 def picture(owner: str = "alice", phase: str = "Succeeded") -> ImageState:
-    lineage = ({"uri": "s3://b/l.safetensors", "name": "avatar", "uid": "u-avatar", "version": 1},)
+    lineage = (ResolvedLora(uri="s3://b/l.safetensors", name="avatar", uid="u-avatar", version=1),)
     return ImageState(
         "still",
         owner,

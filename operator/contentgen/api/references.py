@@ -82,12 +82,12 @@ class ImageState:
     latest_version: int
     versions: tuple[tuple[int, tuple[str, ...]], ...] = ()  # (version, its images' URIs)
     # (version, the LoRAs its images were made with, as its status says them)
-    loras: tuple[tuple[int, tuple[dict[str, Any], ...]], ...] = ()
+    loras: tuple[tuple[int, tuple[ResolvedLora, ...]], ...] = ()
 
     def images(self, version: int) -> tuple[str, ...] | None:
         return next((uris for number, uris in self.versions if number == version), None)
 
-    def loras_of(self, version: int) -> tuple[dict[str, Any], ...]:
+    def loras_of(self, version: int) -> tuple[ResolvedLora, ...]:
         return next((found for number, found in self.loras if number == version), ())
 
 
@@ -401,5 +401,5 @@ def _image(
         uid=image.uid,
         version=version,
         image=index,
-        loras=[ResolvedLora.model_validate(lora) for lora in image.loras_of(version)][:8],
+        loras=list(image.loras_of(version))[:8],
     )

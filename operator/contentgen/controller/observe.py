@@ -195,7 +195,7 @@ def image_state(body: Mapping[str, Any]) -> ImageState:
         uid=str(meta.get("uid", "")),
         latest_version=status.latest_version,
         versions=tuple((v.version, tuple(i.uri for i in v.images)) for v in status.versions),
-        loras=tuple((v.version, tuple(lora.wire() for lora in v.loras)) for v in status.versions),
+        loras=tuple((v.version, tuple(v.loras)) for v in status.versions),
     )
 
 

@@ -248,7 +248,7 @@ def stored_image(store: ObjectStore, namespace: str, name: str, owner: str) -> I
         uid=uid,
         latest_version=versions[-1],
         versions=tuple((n, tuple(i.uri for i in r.images or [])) for n, r in results),
-        loras=tuple((n, tuple(lora.wire() for lora in r.loras or [])) for n, r in results),
+        loras=tuple((n, tuple(r.loras or [])) for n, r in results),
     )
 
 
