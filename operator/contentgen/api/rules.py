@@ -559,5 +559,15 @@ class GeneratedRule:
     json_schema: JsonDict | None
 
 
+# Every rule generated, by its CEL text: what the HTTP API's document states of the specs
+# (httpapi/request_rules.py), without a list there that a new rule would have to be added to.
+GENERATED: dict[str, GeneratedRule] = {}
+
+
 def generate(rule: Rule) -> GeneratedRule:
-    return GeneratedRule(rule.cel_rule(), rule.json_schema())
+    """`rule`'s three forms, registered in GENERATED (a rule declared twice must say the same)."""
+    generated = GeneratedRule(rule.cel_rule(), rule.json_schema())
+    known = GENERATED.setdefault(generated.cel.rule, generated)
+    if known.json_schema != generated.json_schema:
+        raise ValueError(f"the rule {generated.cel.rule!r} is declared twice with two JSON Schemas")
+    return generated

@@ -18,11 +18,7 @@ from typing import Any
 
 from contentgen.api import KINDS
 from contentgen.api.common import LORA_URL_RULE, SOURCE_URL_RULE
-from contentgen.api.evaluation import SEED_RULES
-from contentgen.api.image import IMAGE_RULES, LORA_ENTRY_RULES
-from contentgen.api.lora import CLUSTER_ONLY_TRAINING_RULES, DATASET_RULES, TRAINING_RULES
-from contentgen.api.transcription import TRANSCRIPTION_RULES
-from contentgen.api.video import VIDEO_RULES
+from contentgen.api.rules import GENERATED
 
 JsonDict = dict[str, Any]
 
@@ -33,18 +29,6 @@ INVALID_COMBINATION = "invalid_combination"
 _LOCAL_PATH: JsonDict = {
     "anyOf": [{"pattern": "^file://"}, {"not": {"pattern": "^[a-zA-Z][a-zA-Z0-9+.-]*://"}}]
 }
-
-
-GENERATED_RULES = (
-    *LORA_ENTRY_RULES,
-    *IMAGE_RULES,
-    *TRANSCRIPTION_RULES,
-    *DATASET_RULES,
-    *TRAINING_RULES,
-    *CLUSTER_ONLY_TRAINING_RULES,
-    *SEED_RULES,
-    *VIDEO_RULES,
-)
 
 
 # The characters Python's `\s` matches (the server checks the rules with Python's re): regex
@@ -80,9 +64,9 @@ def rules(*, local: bool) -> dict[str, JsonDict | None]:
         "self == oldSelf": {},
         # LoraTraining dataset.captionTemplate
         "self.contains('{trigger}')": {"pattern": r"\{trigger\}"},
-        # The specs' rules, each declared once as terms (api/rules.py) with its JSON Schema (None
-        # where two values are compared, multiplied or divided)
-        **{r.cel.rule: r.json_schema for r in GENERATED_RULES},
+        # The specs' rules, each declared once as terms (api/rules.py, which registers each in
+        # GENERATED) with its JSON Schema (None where two values are compared, multiplied or divided)
+        **{rule: generated.json_schema for rule, generated in GENERATED.items()},
     }
 
 
