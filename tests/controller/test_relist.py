@@ -121,3 +121,44 @@ def test_a_relisted_resource_at_the_version_handled_changed_nothing() -> None:
     # A watch event at the version handled is not a relist's: only listings are skipped.
     assert asyncio.run(go()) == [False, True, False, False]
     assert "ImageGeneration" in op.relisting  # the second listing was taken for kopf's relist
+
+
+def test_a_resource_deleted_while_its_decision_read_the_namespace_takes_no_place_in_the_queue(
+    monkeypatch: Any,
+) -> None:
+    """Found in CI (tests/kube/test_watches.py): a Queued resource's reconcile was reading its
+    namespace when a relist found it deleted and forgot it; the reconcile then put it back in the
+    queue, before the resource behind it, which never started. Now a decision whose resource left
+    the index meanwhile takes no place and decides nothing."""
+    from contentgen.controller import reconciler
+    from contentgen.controller.decide import Observed
+
+    server = Server(listed=["u-first"], now={"first": "u-first"})
+    first, gone = body("first", "u-first"), body("gone", "u-gone")
+    op, indexer = operator(server, first, gone)
+    for name in ("loras_by_name", "jobs_by_owner", "pods_by_job"):
+        op.indexes[name] = OperatorIndexer().index
+    op.store = None
+    reading, read = asyncio.Event(), asyncio.Event()
+
+    async def namespace(op: Operator, namespace: str) -> Any:
+        reading.set()
+        await read.wait()  # the relist runs meanwhile
+        return {}, {}
+
+    monkeypatch.setattr(reconciler, "_namespace_metadata", namespace)
+    observed = Observed(IMAGES, "gone", "n", "u-gone", 1, gone["spec"], {})
+
+    async def go() -> Any:
+        op.queue.start("n", "u-a")  # both slots held: gone would be Queued
+        op.queue.start("n", "u-b")
+        deciding = asyncio.ensure_future(reconciler._decide(op, observed, "2026-11-23T00:00:00Z"))
+        await asyncio.wait_for(reading.wait(), 10)
+        assert await relist.prune(op, IMAGES) == 1  # forgotten while its decision was reading
+        read.set()
+        return await deciding
+
+    monkeypatch.setattr(reconciler, "running_uids", lambda op, namespace: {"u-a", "u-b"})
+    assert asyncio.run(go()) is None
+    assert "u-gone" not in op.queue.waiting.get("n", {})
+    assert ("n", "u-gone") not in indexer.index

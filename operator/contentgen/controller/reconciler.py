@@ -102,6 +102,12 @@ def _kept(op: Operator, kind: Kind, namespace: str, uid: str) -> Kept | None:
     return next(iter(index.get((namespace, uid), [])), None)
 
 
+def _forgotten(op: Operator, kind: Kind, namespace: str, uid: str) -> bool:
+    """The resource left the index (deleted) since its reconcile began."""
+    index = op.indexes.get(f"{kind.plural}_by_uid")
+    return index is not None and (namespace, uid) not in index
+
+
 def owner_body(op: Operator, kind: Kind, namespace: str, uid: str) -> dict[str, Any] | None:
     found = _kept(op, kind, namespace, uid)
     return json.loads(found.body) if found is not None else None
@@ -360,6 +366,12 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
             baseline_cached=await _baseline_cached(op, res, run_provider(res.spec, loras)),
         )
     async with op.admission(res.namespace):  # no I/O in here
+        if _forgotten(op, res.kind, res.namespace, res.uid):
+            # Deleted while this decision read the namespace (its DELETED event, or a relist that
+            # lacked it, forgot it meanwhile): it takes no place in the queue, where it would stand
+            # before every later resource of its namespace for good, and starts nothing.
+            op.queue.forget(res.namespace, res.uid)
+            return None
         running = running_uids(op, res.namespace)
         op.queue.seen(res.namespace, running)
         world = replace(world, may_start=op.queue.may_start(res.namespace, res.uid, created, running))
