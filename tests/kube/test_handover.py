@@ -145,7 +145,10 @@ def test_the_old_leader_writes_nothing_after_the_new_leaders_first_write(handove
 
 def test_every_status_moves_forward_and_each_transition_has_one_event(handover: Handover) -> None:
     c = handover.c
-    assert handover.in_flight > 0, "every run had finished before the handover"
+    # Runs were in flight when the leader's traffic was dropped; where it had given up by itself
+    # before (a loaded machine), the new leader may have taken over and seen every run finish
+    # before the drop: the statuses and Events below must hold then too.
+    assert handover.in_flight > 0 or handover.gave_up_first, "every run had finished before the handover"
     for n in range(RESOURCES):
         name = f"img-{n}"
         versions = c.history("ImageGeneration", NAMESPACE, name)
