@@ -43,14 +43,14 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from contentgen.api import KINDS, Cost, UsageLine
 from contentgen.api.cost import Unit
-from contentgen.api.image import FAL_APPS, IMAGE_SIZES
+from contentgen.api.image import FAL_APPS, IMAGE_SIZES, ImageModel
 from contentgen.api.lora import (
     DEFAULT_MAX_FRAMES,
     FAL_CAPTION_APP,
@@ -180,6 +180,19 @@ def with_cluster_settings(
     if all(getattr(prices.cluster, name) == value for name, value in update.items()):
         return prices
     return prices.model_copy(update={"cluster": prices.cluster.model_copy(update=update)})
+
+
+def with_local_pool(prices: PriceTable, pool_url: str) -> PriceTable:
+    """`prices` for a run made outside the operator (`contentgen run`, `contentgen api --local`)
+    whose worker hands its pictures to the warm pool at `pool_url` (CONTENTGEN_CLUSTER_POOL_URL):
+    an ImageGeneration is estimated as the operator estimates a Job its pool draws (no load; the
+    pool pod's GPUs: the table's `poolGpus`, else 1), unless its spec says `denoising: job`, which
+    its worker then draws itself (pipeline/images.py). `prices` itself without a pool."""
+    if not pool_url:
+        return prices
+    models = get_args(ImageModel)
+    pool_gpus = {model: prices.cluster.pool_gpus.get(model, 1) for model in models}
+    return with_cluster_settings(prices, job_gpus=prices.cluster.gpus, denoising="pool", pool_gpus=pool_gpus)
 
 
 _DEFAULT_ITEMS: dict[str, dict[str, dict[str, float]]] = {

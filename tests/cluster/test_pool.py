@@ -125,6 +125,25 @@ def test_pool_pictures_are_a_fresh_processs_and_the_base_loads_once(
     assert len({tuple(v) for v in pooled.values()}) == 3  # each LoRA changed the picture: it was there
 
 
+def test_denoising_job_is_drawn_by_its_own_process_though_a_pool_is_named(
+    models_root: Path, tmp_path: Path, pool: tuple[str, Pool]
+) -> None:
+    """A request whose spec says `denoising: job` (ImageRequest.drawn_here) is drawn by the worker
+    itself, never sent to the pool the environment names: the picture a fresh process draws."""
+    url, _ = pool
+    named = ClusterProvider(models_root, device=DEVICE, inference_steps=2, sizes=SIZES, pool_url=url)
+    folder = tmp_path / "own"
+    folder.mkdir()
+    request = ImageRequest(
+        prompt="a photo of sks", model="flux-dev", image_size="square", seed=7, owner="alice", drawn_here=True
+    )
+    own = named.generate_images(request, folder, lambda _: None, MemoryCheckpoint())
+    assert PoolClient(url).status()["requests"] == 0  # the pool drew nothing
+    local = ClusterProvider(models_root, device=DEVICE, inference_steps=2, sizes=SIZES)
+    fresh = pictures(local, tmp_path / "fresh", 7, 1)
+    assert [hashlib.sha256(out.path.read_bytes()).hexdigest() for out in own] == fresh
+
+
 def test_a_cancelled_request_draws_nothing_more(tmp_path: Path) -> None:
     """A client that goes away (its Job deleted) has its request cancelled: the drawer hears it
     before each picture and draws nothing more of it; a waiting request leaves the queue."""

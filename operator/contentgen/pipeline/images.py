@@ -62,6 +62,7 @@ def _prepare(ctx: RunContext, spec: ImageGenerationSpec) -> ImageRequest:
             outputs=StoreFiles(ctx.store, keys.pictures_made(snap.uid, snap.version)),
             memory_plan=spec.memory_plan,
             owner=snap.owner,
+            drawn_here=spec.denoising == "job",
         )
 
 

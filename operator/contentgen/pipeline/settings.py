@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from contentgen.pricing import PriceTable
+from contentgen.pricing import PriceTable, with_local_pool
 
 GIB = 1024**3
 
@@ -37,3 +38,14 @@ class PipelineSettings(BaseSettings):
         default_factory=PriceTable,
         description="The price table (JSON) local runs are priced with; see Spend and budgets.",
     )
+
+    @model_validator(mode="after")
+    def _estimated_where_it_draws(self) -> PipelineSettings:
+        """A run whose worker hands its pictures to a warm pool (CONTENTGEN_CLUSTER_POOL_URL, read
+        as providers/settings.py's ClusterWorkerSettings reads it) is estimated as the operator
+        estimates a Job its pool draws: without the base model's load."""
+        pool_url = os.environ.get("CONTENTGEN_CLUSTER_POOL_URL", "").strip()
+        priced = with_local_pool(self.prices, pool_url)
+        if priced is not self.prices:
+            self.prices = priced
+        return self

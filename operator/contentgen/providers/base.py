@@ -145,6 +145,9 @@ class ImageRequest:
     outputs: CheckpointFiles | None = None
     memory_plan: str = "auto"  # provider cluster: the spec's memoryPlan (providers/cluster/memory.py)
     owner: str = ""  # whose request it is: a warm pool serves owners in turn (providers/cluster/pool.py)
+    # provider cluster: the spec's `denoising: job`, drawn by this worker even where a warm pool is
+    # named (the operator names none for such a Job; a local run pointed at one obeys the spec too)
+    drawn_here: bool = False
 
 
 @dataclass(frozen=True)

@@ -132,7 +132,8 @@ class ClusterWorkerSettings(BaseSettings):
         pattern=r"^(|http://[^/\s]+)$",
         description="A warm pool of generation workers (http://HOST:PORT) that keeps the FLUX pipeline "
         "loaded: an ImageGeneration's pictures are drawn there instead of by a pipeline this worker "
-        "loads; empty: the worker draws them itself.",
+        "loads (unless its spec says denoising: job), and a run made outside the operator is estimated "
+        "without the load; empty: the worker draws them itself.",
     )
     gpu_count: int = Field(
         default=1,

@@ -227,8 +227,9 @@ class ClusterProvider:
         made = folder.taken(request.num_images, seeds)
         todo = [n for n in seeds if n not in made]
         if todo:
+            pooled = bool(self.pool_url) and not request.drawn_here
             # ModelNotFound before any GPU time; a pool's worker needs no weights of its own
-            base = self.base_model(name) if not self.pool_url else Path()
+            base = self.base_model(name) if not pooled else Path()
             loras = [
                 (self._fetch_lora(lora.url, work_dir, n), lora.scale) for n, lora in enumerate(request.loras)
             ]
@@ -243,7 +244,7 @@ class ClusterProvider:
                 loras=(),
                 pictures=tuple((n, seeds[n]) for n in todo),
             )
-            if self.pool_url:
+            if pooled:
                 drawing = self._pooled(wanted, loras, work_dir, progress)
             else:
                 drawing = self.draw(base, wanted, loras, work_dir, lambda: False, loaded=lambda: progress(20))
