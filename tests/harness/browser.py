@@ -10,7 +10,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,77 @@ def local_page(context: Any, base: str) -> tuple[Any, list[str]]:
     context.route("**/*", only_local)
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
+    _follow(page)
     return page, outside
+
+
+# What each page said and asked for, for the message of a wait that timed out (keyed by id(page)).
+_TRAILS: dict[int, Trail] = {}
+
+
+@dataclass
+class Trail:
+    said: list[str] = field(default_factory=list)  # console errors, page errors, failed requests
+    pending: dict[int, tuple[str, float]] = field(default_factory=dict)  # id(request) -> url, since
+
+
+def _follow(page: Any) -> None:
+    trail = _TRAILS[id(page)] = Trail()
+
+    def console(message: Any) -> None:
+        if message.type in ("error", "warning"):
+            trail.said.append(f"console {message.type}: {message.text}")
+
+    def answered(response: Any) -> None:
+        if response.status >= 400:
+            trail.said.append(f"{response.status} {response.request.method} {response.url}")
+
+    def finished(request: Any) -> None:
+        trail.pending.pop(id(request), None)
+
+    def failed(request: Any) -> None:
+        finished(request)
+        trail.said.append(f"failed {request.method} {request.url}: {request.failure}")
+
+    page.on("console", console)
+    page.on("pageerror", lambda error: trail.said.append(f"page error: {error}"))
+    page.on(
+        "request", lambda request: trail.pending.__setitem__(id(request), (request.url, time.monotonic()))
+    )
+    page.on("requestfinished", finished)
+    page.on("requestfailed", failed)
+    page.on("response", answered)
+    page.on("close", lambda _page: _TRAILS.pop(id(page), None))
+
+
+def what_it_shows(page: Any) -> str:
+    """Where a page is, for a wait's failure: the view, what it shows, what it said, what it still
+    waits for."""
+    trail = _TRAILS.get(id(page), Trail())
+    now = time.monotonic()
+    try:
+        view, text = page.evaluate(
+            "[document.getElementById('main')?.dataset.view, document.getElementById('main')?.innerText]"
+        )
+    except Exception as exc:
+        view, text = "?", f"(the page did not answer: {exc})"
+    waiting = [f"{url} ({now - since:.0f} s)" for url, since in trail.pending.values()]
+    return (
+        f"at {page.url} view {view!r} showing {str(text)[:300]!r}; said {trail.said[-8:]}; "
+        f"still waiting for {waiting[:8]}"
+    )
+
+
+def ready(page: Any, view: str) -> None:
+    """Wait until the page has drawn `view` (its main element's data-ready)."""
+    try:
+        page.wait_for_selector(f"main[data-ready={view}]")
+    except Exception as exc:  # Playwright's TimeoutError
+        if type(exc).__name__ != "TimeoutError":
+            raise
+        raise AssertionError(
+            f"view {view!r} not drawn in {WAIT_MS / 1000:.0f} s: {what_it_shows(page)}"
+        ) from None
 
 
 def until(page: Any, expression: str) -> None:
@@ -73,7 +143,7 @@ def until(page: Any, expression: str) -> None:
     strings with eval, which the page's Content-Security-Policy rightly forbids.)"""
     deadline = time.monotonic() + WAIT_MS / 1000
     while not page.evaluate(expression):
-        assert time.monotonic() < deadline, f"still false: {expression}"
+        assert time.monotonic() < deadline, f"still false: {expression}: {what_it_shows(page)}"
         time.sleep(0.05)
 
 
@@ -82,7 +152,7 @@ def show(page: Any, hash_: str) -> None:
     view = hash_.split("/")[1].split("?")[0]
     page.evaluate("document.getElementById('main').removeAttribute('data-ready')")
     page.evaluate(f"location.hash = {hash_!r}")
-    page.wait_for_selector(f"main[data-ready={view}]")
+    ready(page, view)
     until(page, "[...document.images].every((i) => i.complete)")
 
 

@@ -34,6 +34,7 @@ from tests.harness.browser import (
     box_of,
     difference,
     local_page,
+    ready,
     region,
     screenshot,
     show,
@@ -155,7 +156,7 @@ def open_browser(chromium: Any, world: World, tmp_path: Path) -> Iterator[Callab
         page.goto(world.base + "/")
         page.fill("#token", TOKENS[owner])
         page.click("#login-form button[type=submit]")
-        page.wait_for_selector("main[data-ready=gallery]")
+        ready(page, "gallery")
         until(page, "[...document.images].every((i) => i.complete)")
         return Browser(page, outside)
 
@@ -261,7 +262,7 @@ def test_an_image_page_traces_back_to_the_source_video(
     assert f"datasets/demo-user/{world.ids['demo-avatar']}/v1/dataset.zip" in lineage
     assert "source video:" in lineage and "sample.mp4" in lineage
     page.click("#lineage a")  # on to the LoRA
-    page.wait_for_selector("main[data-ready=lora]")
+    ready(page, "lora")
     assert page.inner_text("#trigger") == "dmavatar"
 
 
@@ -269,7 +270,7 @@ def test_a_transcript_shows_its_text(open_browser: Callable[[str], Browser], wor
     page = open_browser("demo-user").page
     show(page, "#/transcripts")
     page.click(f"#transcripts tr[data-id='{world.ids['demo-interview']}'] a")
-    page.wait_for_selector("main[data-ready=transcript]")
+    ready(page, "transcript")
     until(page, "!document.getElementById('transcript-text').textContent.includes('loading')")
     record = world.catalog.get(world.ids["demo-interview"])
     assert record is not None
@@ -289,7 +290,7 @@ def test_search_plays_a_transcript_from_where_it_says_the_words(
     page = open_browser("demo-user").page
     page.fill("#search-q", word)
     page.press("#search-q", "Enter")
-    page.wait_for_selector("main[data-ready=search]")
+    ready(page, "search")
     link = page.query_selector(f"#results .asset-card[data-id='{uid}'] .snippets a.time")
     assert link is not None
     href = link.get_attribute("href") or ""
@@ -297,7 +298,7 @@ def test_search_plays_a_transcript_from_where_it_says_the_words(
     marked = page.query_selector(f"#results .asset-card[data-id='{uid}'] .snippets mark")
     assert marked is not None and marked.inner_text().lower() == word.lower()
     link.click()
-    page.wait_for_selector("main[data-ready=transcript]")
+    ready(page, "transcript")
     page.wait_for_selector("#segments .segment.hit")  # the turn it is said in, marked and in view
     seconds = float(href.rsplit("t=", 1)[1])
     start = float(page.get_attribute("#segments .segment.hit", "data-start") or "nan")
@@ -354,7 +355,7 @@ def test_two_tabs_of_the_jobs_page_with_ten_live_jobs(
             lambda request, page=page: "/api/stream/" in request.url and streams[page].append(request.url),
         )
     second_page.goto(world.base + "/")
-    second_page.wait_for_selector("main[data-ready=gallery]")
+    ready(second_page, "gallery")
     for page in (first.page, second_page):
         show(page, "#/jobs")
         until(page, f"document.querySelectorAll('#jobs tr[data-id^=\"tab-\"]').length === {len(uids)}")
@@ -404,7 +405,7 @@ def test_a_change_while_the_jobs_stream_starts_is_not_lost(
     page.wait_for_timeout(300)  # what the page does meanwhile
     world.catalog.upsert(live_job(world.catalog, uid, "slow-start", 60, "transcribe"))
     answer.set()
-    page.wait_for_selector("main[data-ready=jobs]")
+    ready(page, "jobs")
     bar = f"document.querySelector('#jobs tr[data-id=\"{uid}\"] .progress')"
     until(page, f"{bar}.getAttribute('aria-valuenow') === '60'")
     world.catalog.upsert(live_job(world.catalog, uid, "slow-start", 100, "done", "Succeeded"))
@@ -414,7 +415,7 @@ def test_search_and_filters(open_browser: Callable[[str], Browser], world: World
     page = open_browser("demo-user").page
     page.fill("#search-q", "lighthouse")
     page.press("#search-q", "Enter")
-    page.wait_for_selector("main[data-ready=search]")
+    ready(page, "search")
     assert [r.get_attribute("data-id") for r in page.query_selector_all("#results .asset-card")] == [
         world.ids["demo-landscape"]
     ]
@@ -422,7 +423,7 @@ def test_search_and_filters(open_browser: Callable[[str], Browser], world: World
     page.select_option("#filters select[name=model]", "flux-lora")
     page.evaluate("document.getElementById('main').removeAttribute('data-ready')")
     page.click("#filters button[type=submit]")
-    page.wait_for_selector("main[data-ready=gallery]")
+    ready(page, "gallery")
     assert "model=flux-lora" in page.evaluate("location.hash")
     cards = page.query_selector_all("#gallery .image-card")
     assert [c.get_attribute("data-id") for c in cards] == [world.ids["demo-avatar-portrait"]]
@@ -469,7 +470,7 @@ def test_log_out_is_not_on_the_login_page(chromium: Any, world: World) -> None:
         page = context.new_page()
         page.set_default_timeout(WAIT_MS)
         page.goto(world.base + "/")
-        page.wait_for_selector("main[data-ready=login]")
+        ready(page, "login")
         assert not page.is_visible("#logout") and not page.is_visible("#nav")
         # Nothing is drawn in the header's right half (where Log out sits once logged in).
         shot = screenshot(page)
@@ -486,13 +487,13 @@ def test_log_out_is_not_on_the_login_page(chromium: Any, world: World) -> None:
         assert float(np.abs(right.astype(np.int32) - right[2, 2].astype(np.int32)).max()) < 30
         page.fill("#token", TOKENS["demo-user"])
         page.click("#login-form button[type=submit]")
-        page.wait_for_selector("main[data-ready=gallery]")
+        ready(page, "gallery")
         assert page.is_visible("#logout")
         shot = screenshot(page)
         button = box_of(page.query_selector("#logout"))
         assert float(region(shot, button).std()) > 10  # drawn: a label on a button
         page.click("#logout")
-        page.wait_for_selector("main[data-ready=login]")
+        ready(page, "login")
         assert not page.is_visible("#logout")
     finally:
         context.close()
@@ -502,12 +503,12 @@ def test_the_search_box_does_not_keep_an_old_query(open_browser: Callable[[str],
     page = open_browser("demo-user").page
     page.fill("#search-q", "lighthouse")
     page.press("#search-q", "Enter")
-    page.wait_for_selector("main[data-ready=search]")
+    ready(page, "search")
     assert page.input_value("#search-q") == "lighthouse"
     show(page, "#/loras")
     assert page.input_value("#search-q") == ""
     page.go_back()  # back to the search: its words again
-    page.wait_for_selector("main[data-ready=search]")
+    ready(page, "search")
     until(page, "document.getElementById('search-q').value === 'lighthouse'")
 
 
@@ -520,7 +521,7 @@ def test_empty_states_say_how_to_make_the_first(open_browser: Callable[[str], Br
     show(page, "#/transcripts?tag=nothing-has-it")
     assert "match these filters" in page.inner_text("#empty")
     page.click("#empty a")
-    page.wait_for_selector("main[data-ready=transcripts]")
+    ready(page, "transcripts")
     assert "?" not in page.evaluate("location.hash")
 
 
@@ -552,7 +553,7 @@ def test_admins_see_an_owner_column_and_filter_by_owner(
     page.fill("#filters input[name=owner]", "bob")
     page.evaluate("document.getElementById('main').removeAttribute('data-ready')")
     page.click("#filters button[type=submit]")
-    page.wait_for_selector("main[data-ready=jobs]")
+    ready(page, "jobs")
     assert {c.inner_text() for c in page.query_selector_all("#jobs td.owner")} == {"bob"}
     # ...and someone who is not an admin has neither.
     page = open_browser("demo-user").page
@@ -569,7 +570,7 @@ def test_lists_page(open_browser: Callable[[str], Browser]) -> None:
     assert page.query_selector(".pager a[rel=prev]") is None
     page.evaluate("document.getElementById('main').removeAttribute('data-ready')")
     page.click(".pager a[rel=next]")
-    page.wait_for_selector("main[data-ready=transcripts]")
+    ready(page, "transcripts")
     rest = [r.query_selector("a").inner_text() for r in page.query_selector_all("#transcripts tr[data-id]")]
     assert page.inner_text(".pager .range") == f"26–{CAROLS} of {CAROLS}" and len(rest) == CAROLS - 25
     assert not set(names) & set(rest)

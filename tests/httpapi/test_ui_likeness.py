@@ -49,6 +49,7 @@ from tests.harness.browser import (
     local_page,
     no_stray_text,
     pbox,
+    ready,
     region,
     screenshot,
     until,
@@ -318,7 +319,7 @@ def open_page(chromium: Any, lab: Lab) -> Iterator[Callable[..., Tab]]:
         page, outside = local_page(context, base or lab.base)
         page.on("dialog", lambda dialog: dialog.accept())  # confirm() of promoting a checkpoint
         page.goto((base or lab.base) + "/")
-        page.wait_for_selector("main[data-ready=gallery]")
+        ready(page, "gallery")
         return Tab(page, outside, SIZES[size]["width"], scheme)
 
     yield start
@@ -404,7 +405,7 @@ def test_lora_cards_and_version_tabs_show_each_versions_verdict_with_its_median_
     assert options == [f"v{n}" for n in range(8, 0, -1)]
     page.evaluate("document.getElementById('main').removeAttribute('data-ready')")
     page.select_option("#older-versions", "v2")
-    page.wait_for_selector("main[data-ready=lora]")
+    ready(page, "lora")
     assert page.is_visible("section.version[data-version='2']")
     assert page.get_attribute("#version-tabs [data-tab=v2]", "aria-selected") == "true"
     assert page.inner_text("#verdict-v2").startswith("good 0.48")
@@ -500,7 +501,7 @@ def test_using_a_checkpoint_makes_it_the_model_and_says_who_chose_it(
     assert page.query_selector("#checkpoints-v1 tr[data-step='68'] button.promote") is None  # in use
     page.evaluate("document.getElementById('main').removeAttribute('data-ready')")
     page.click("#checkpoints-v1 tr[data-step='34'] button.promote")
-    page.wait_for_selector("main[data-ready=lora]")
+    ready(page, "lora")
     until(page, "document.getElementById('model-v1')?.textContent.startsWith('step 34')")
     said = page.inner_text("#model-v1")
     assert re.match(r"step 34, chosen by \S+ at 20\d\d-\d\d-\d\d \d\d:\d\d UTC", said) and said.endswith(
@@ -518,7 +519,7 @@ def test_using_a_checkpoint_makes_it_the_model_and_says_who_chose_it(
     # going back is choosing the automatic step again
     page.evaluate("document.getElementById('main').removeAttribute('data-ready')")
     page.click("#checkpoints-v1 tr[data-step='68'] button.promote")
-    page.wait_for_selector("main[data-ready=lora]")
+    ready(page, "lora")
     until(page, "document.getElementById('model-v1')?.textContent.startsWith('step 68, chosen by')")
     assert wire(lab, uid)["versions"][0]["promotion"]["step"] == 68
     no_stray_text(page)
@@ -613,7 +614,7 @@ def test_evaluate_again_shows_the_estimate_then_evaluates_and_scoring_pictures_r
     assert record(lab, uid)["versions"][0].get("evaluations", [])[-1]["evaluation"] == 1  # nothing ran yet
     page.evaluate("document.getElementById('main').removeAttribute('data-ready')")
     page.click("#evaluate-confirm-v1")
-    page.wait_for_selector("main[data-ready=lora]")
+    ready(page, "lora")
     until(page, "document.querySelector('#evaluations-v1 tr[data-evaluation]')?.dataset.evaluation === '2'")
     newest = [c.inner_text() for c in page.query_selector_all("#evaluations-v1 tr[data-evaluation='2'] td")]
     assert newest[2] == "api" and newest[3] == "offline" and newest[4] == "no-faces"
@@ -633,7 +634,7 @@ def test_evaluate_again_shows_the_estimate_then_evaluates_and_scoring_pictures_r
     page.set_input_files("#score-pictures-v1", pictures)
     page.evaluate("document.getElementById('main').removeAttribute('data-ready')")
     page.click("#score-submit-v1")
-    page.wait_for_selector("main[data-ready=lora]")
+    ready(page, "lora")
     until(page, "document.querySelector('#evaluations-v1 tr[data-evaluation]')?.dataset.evaluation === '3'")
     scored = [c.inner_text() for c in page.query_selector_all("#evaluations-v1 tr[data-evaluation='3'] td")]
     assert scored[3] == "source: pictures (2 made elsewhere)" and scored[4] == "no-faces"
@@ -734,7 +735,7 @@ def test_a_lora_evaluation_has_its_own_page_with_its_score_on_its_scale_its_grid
     page.wait_for_selector("#lightbox[data-picture=grid]")
     page.keyboard.press("Escape")
     page.click("#evaluation-lora")
-    page.wait_for_selector("main[data-ready=lora]")
+    ready(page, "lora")
     assert page.is_visible("section.version[data-version='1']")
     no_stray_text(page)
     assert tab.outside == []

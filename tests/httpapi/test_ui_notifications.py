@@ -20,7 +20,7 @@ from contentgen.catalog import Catalog
 from contentgen.catalog.deliveries import Deliveries
 from contentgen.catalog.embedded import EmbeddedCatalog
 from contentgen.httpapi import ApiSettings, create_app
-from tests.harness.browser import local_page, no_stray_text, until
+from tests.harness.browser import local_page, no_stray_text, ready, until
 from tests.harness.deliveries import Clock, deliver, events, notification
 from tests.harness.servers import serve_app
 
@@ -67,7 +67,7 @@ def _open(page: Any, base: str, hash_: str = "#/notifications") -> None:
         page.evaluate(f"location.hash = {hash_!r}")
     else:
         page.goto(f"{base}/{hash_}")
-    page.wait_for_selector("main[data-ready=notifications]")
+    ready(page, "notifications")
 
 
 def test_the_delivery_log_by_notification_with_every_attempt_and_answers_as_text(
@@ -185,7 +185,7 @@ def test_the_delivery_log_by_notification_with_every_attempt_and_answers_as_text
         page.evaluate("document.getElementById('main').removeAttribute('data-ready')")
         page.click("#filters button[type=submit]")
         until(page, "location.hash.includes('status=delivered')")
-        page.wait_for_selector("main[data-ready=notifications]")
+        ready(page, "notifications")
         assert page.locator("tr.delivery").count() == 1
         assert page.locator("tr.delivery").get_attribute("data-event") == lora_v1["id"]
         _open(page, served.base, "#/notifications?notification=team-b%2Fchat-bot")

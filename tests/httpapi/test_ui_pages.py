@@ -38,7 +38,7 @@ from contentgen.cli.main import main
 from contentgen.httpapi import ApiSettings, create_app
 from contentgen.store import LocalStore
 from tests.conftest import EXAMPLES
-from tests.harness.browser import Tab, box_of, difference, fits, local_page, no_stray_text, until
+from tests.harness.browser import Tab, box_of, difference, fits, local_page, no_stray_text, ready, until
 from tests.harness.browser import show as show_view
 from tests.harness.deliveries import Clock, deliver, events, notification
 from tests.harness.records import live_job
@@ -207,11 +207,11 @@ def open_page(chromium: Any, world: World) -> Iterator[Callable[..., Tab]]:
         page, outside = local_page(context, world.base)
         page.on("dialog", lambda dialog: dialog.accept())
         page.goto(world.base + "/")
-        page.wait_for_selector("main[data-ready=login]")
+        ready(page, "login")
         if login:
             page.fill("#token", TOKEN)
             page.click("#login-form button[type=submit]")
-            page.wait_for_selector("main[data-ready=gallery]")
+            ready(page, "gallery")
             until(page, "[...document.images].every((i) => i.complete)")
         return Tab(page, outside, SIZES[size]["width"], scheme)
 
@@ -291,7 +291,7 @@ def test_every_page_has_no_serious_accessibility_violation(
     found["login"] = violations(page)
     page.fill("#token", TOKEN)
     page.click("#login-form button[type=submit]")
-    page.wait_for_selector("main[data-ready=gallery]")
+    ready(page, "gallery")
     for hash_ in pages(world):
         show(page, hash_)
         no_stray_text(page)
@@ -411,7 +411,7 @@ def test_after_create_the_job_page_shows_what_the_finished_run_made(
     page.fill("#f-prompt", "A lighthouse at night, long exposure")
     page.fill("#f-name", "night-lighthouse")
     page.click("#create-submit")
-    page.wait_for_selector("main[data-ready=job]")
+    ready(page, "job")
     until(page, "document.getElementById('job-ending')?.dataset.ended === 'Succeeded'")
     assert page.query_selector("#cancel") is None  # no Cancel run on a run that succeeded
     assert page.query_selector("#delete") is not None
@@ -423,7 +423,7 @@ def test_after_create_the_job_page_shows_what_the_finished_run_made(
     until(page, "!!document.getElementById('usage-storage')")
     assert not page.inner_text("#usage-storage").startswith("0 B")
     page.click("#job-outputs a.output")
-    page.wait_for_selector("main[data-ready=image]")
+    ready(page, "image")
 
 
 @pytest.mark.parametrize("size", ["wide", "narrow"])
@@ -464,7 +464,7 @@ def test_search_results_are_cards_with_their_pictures_and_add_to_a_collection(
     page = open_page().page
     page.fill("#search-q", "lighthouse")
     page.press("#search-q", "Enter")
-    page.wait_for_selector("main[data-ready=search]")
+    ready(page, "search")
     until(page, "[...document.images].every((i) => i.complete)")
     uid = world.ids["demo-landscape"]
     card = page.query_selector(f"#results .asset-card[data-id='{uid}']")
@@ -497,7 +497,7 @@ def test_search_results_are_cards_with_their_pictures_and_add_to_a_collection(
     page.wait_for_selector("#collect-done")
     assert "Added to campaign" in page.inner_text("#collect-done")
     page.click("#collect-done a")
-    page.wait_for_selector("main[data-ready=collection]")
+    ready(page, "collection")
     assert page.query_selector(f"#members .asset-card[data-id='{uid}']") is not None
 
 
@@ -521,7 +521,7 @@ def test_a_collection_page_shows_cards_shares_and_adds_from_search(
     page.wait_for_selector(add)
     page.evaluate("document.getElementById('main').removeAttribute('data-ready')")
     page.click(add)
-    page.wait_for_selector("main[data-ready=collection]")
+    ready(page, "collection")
     assert page.inner_text("#member-count") == "2"
     assert (
         page.query_selector(f"#members .asset-card[data-id='{world.ids['demo-avatar']}'] img.thumb")
@@ -535,7 +535,7 @@ def test_every_version_is_reachable_from_the_gallery(open_page: Callable[..., Ta
     cards = page.query_selector_all(f"#gallery .video-card[data-id='{uid}']")
     assert [c.get_attribute("data-version") for c in cards] == ["2", "1"]
     page.click(f"#gallery .video-card[data-id='{uid}'][data-version='1'] a.open")
-    page.wait_for_selector("main[data-ready=video]")
+    ready(page, "video")
     assert page.query_selector("section.version.asked").get_attribute("data-version") == "1"
     # its likeness over time wears the verdict badge (white on the verdict's colour; axe-core checks
     # its contrast on every page), not a brown word on brown

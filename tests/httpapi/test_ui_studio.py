@@ -43,6 +43,7 @@ from tests.harness.browser import (
     local_page,
     no_stray_text,
     pbox,
+    ready,
     region,
     screenshot,
     until,
@@ -273,7 +274,7 @@ def open_page(chromium: Any, studio: Studio) -> Iterator[Callable[..., Tab]]:
         page, outside = local_page(context, studio.base)
         page.on("dialog", lambda dialog: dialog.accept())  # confirm() of cancel and delete
         page.goto(studio.base + "/")
-        page.wait_for_selector("main[data-ready=gallery]")  # auth local: no login
+        ready(page, "gallery")  # auth local: no login
         until(page, "[...document.images].every((i) => i.complete)")
         return Tab(page, outside, SIZES[size]["width"], scheme)
 
@@ -405,7 +406,7 @@ def test_create_an_image_generation_from_the_form(
     page.select_option("#f-imageSize", "square")
     page.fill("#f-tags", "fog, studio")
     page.click("#create-submit")
-    page.wait_for_selector("main[data-ready=job]")
+    ready(page, "job")
     wait_done(page)
     uid = page.evaluate("decodeURIComponent(location.hash.split('/')[2])")
     doc = record(studio, uid)
@@ -418,7 +419,7 @@ def test_create_an_image_generation_from_the_form(
         ["fog", "studio"],
     )
     page.click("#outputs")
-    page.wait_for_selector("main[data-ready=image]")
+    ready(page, "image")
     until(page, "[...document.images].every((i) => i.complete)")
     shot = screenshot(page)
     check_scheme(tab, shot)
@@ -436,7 +437,7 @@ def test_rerun_with_a_new_seed_makes_a_new_image_with_the_same_settings(
     page.query_selector(f"#gallery .image-card[data-id='{original['_id']}'] img.thumb").click()
     page.wait_for_selector("#lightbox")
     page.click("#lb-new-seed")
-    page.wait_for_selector("main[data-ready=job]")
+    ready(page, "job")
     assert page.query_selector("#lightbox") is None
     wait_done(page)
     uid = page.evaluate("decodeURIComponent(location.hash.split('/')[2])")
@@ -448,7 +449,7 @@ def test_rerun_with_a_new_seed_makes_a_new_image_with_the_same_settings(
     assert again["versions"][-1]["images"][0]["seed"] == after["seed"]
     # Its image is drawn, and it is not the old picture.
     page.click("#outputs")
-    page.wait_for_selector("main[data-ready=image]")
+    ready(page, "image")
     until(page, "[...document.images].every((i) => i.complete)")
     shot = screenshot(page)
     drawn = pbox(page, page.query_selector("section.version img"))
@@ -457,7 +458,7 @@ def test_rerun_with_a_new_seed_makes_a_new_image_with_the_same_settings(
     assert new < 14 and old > new + 5
     # Re-run (same seed) from the record's page: the same settings exactly.
     page.click("#rerun")
-    page.wait_for_selector("main[data-ready=job]")
+    ready(page, "job")
     wait_done(page)
     third = record(studio, page.evaluate("decodeURIComponent(location.hash.split('/')[2])"))
     assert third["versions"][-1]["spec"] == after
@@ -569,7 +570,7 @@ def test_compare_a_loras_versions_on_the_same_prompt(
     assert not page.is_visible("section.version[data-version='1']")
     assert "1200 steps" in page.inner_text("section.version[data-version='2']")
     page.click("#version-tabs [data-tab=v1]")
-    page.wait_for_selector("main[data-ready=lora]")
+    ready(page, "lora")
     until(page, "document.querySelector(\"section.version[data-version='1']\")?.hidden === false")
     assert "1000 steps" in page.inner_text("section.version[data-version='1']")
     page.click("#copy-trigger")
@@ -829,7 +830,7 @@ def test_edit_and_run_starts_from_a_versions_settings_and_delete_removes_it(
     original = record(studio, studio.ids["demo-landscape"])
     show(page, f"#/image/{original['_id']}")
     page.click("#record-actions a:has-text('Edit and run')")
-    page.wait_for_selector("main[data-ready=create]")
+    ready(page, "create")
     before = original["versions"][-1]["spec"]
     assert page.input_value("#f-prompt") == before["prompt"]
     assert page.input_value("#f-imageSize") == before["imageSize"]
@@ -839,7 +840,7 @@ def test_edit_and_run_starts_from_a_versions_settings_and_delete_removes_it(
     page.fill("#f-prompt", "A lighthouse on a cliff at dusk, watercolor")
     page.fill("#f-numImages", "1")
     page.click("#create-submit")
-    page.wait_for_selector("main[data-ready=job]")
+    ready(page, "job")
     wait_done(page)
     uid = page.evaluate("decodeURIComponent(location.hash.split('/')[2])")
     spec = record(studio, uid)["versions"][-1]["spec"]

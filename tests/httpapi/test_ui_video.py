@@ -19,7 +19,7 @@ from contentgen.catalog.embedded import EmbeddedCatalog
 from contentgen.cli.main import main
 from contentgen.httpapi import ApiSettings, create_app
 from tests.conftest import EXAMPLES
-from tests.harness.browser import local_page, until
+from tests.harness.browser import local_page, ready, until
 from tests.harness.servers import serve_app
 
 LIKENESS = {
@@ -90,7 +90,7 @@ def test_the_gallery_lists_the_video_and_its_page_plays_and_seeks(
             ),
         )
         page.goto(base + "/")
-        page.wait_for_selector("main[data-ready=gallery]")
+        ready(page, "gallery")
         card = page.locator(f".video-card[data-id='{uid}']")
         assert card.count() == 1
         assert card.locator(".duration").inner_text() == "00:02"  # 33 frames at 16 fps
@@ -100,12 +100,12 @@ def test_the_gallery_lists_the_video_and_its_page_plays_and_seeks(
         page.select_option("#filter-media", "videos")
         page.click("#filters button[type=submit]")
         until(page, "location.hash.includes('media=videos')")
-        page.wait_for_selector("main[data-ready=gallery]")
+        ready(page, "gallery")
         assert page.locator(".image-card").count() == 0 and page.locator(".video-card").count() == 1
 
         card = page.locator(f".video-card[data-id='{uid}'] a.open")
         card.click()
-        page.wait_for_selector("main[data-ready=video]")
+        ready(page, "video")
         video = page.locator("video#video-v1")
         assert video.get_attribute("preload") == "metadata" and video.get_attribute("poster")
         assert page.locator("img.strip").count() == 1
@@ -133,7 +133,7 @@ def test_the_create_form_makes_a_video_and_names_a_bad_field(
     try:
         page, outside = local_page(context, base)
         page.goto(base + "/#/create/video")
-        page.wait_for_selector("main[data-ready=create]")
+        ready(page, "create")
         assert page.locator("#create-form").get_attribute("data-kind") == "VideoGeneration"
         page.fill("#f-prompt", "a lighthouse beam sweeping over the sea")
         page.fill("[name=durationSeconds]", "500")

@@ -21,7 +21,7 @@ from contentgen.catalog.embedded import EmbeddedCatalog
 from contentgen.httpapi import ApiSettings, create_app
 from contentgen.store import LocalStore
 from tests.catalog.factory import image_doc, lora_doc
-from tests.harness.browser import local_page, show, until
+from tests.harness.browser import local_page, ready, show, until
 from tests.harness.servers import serve_app
 
 TOKENS = {o: f"{o}-token-0123456789" for o in ("alice", "bob", "carol")}
@@ -52,7 +52,7 @@ def login(chromium: Any, base: str, owner: str) -> Any:
     page.goto(base + "/")
     page.fill("#token", TOKENS[owner])
     page.click("#login-form button[type=submit]")
-    page.wait_for_selector("main[data-ready=gallery]")
+    ready(page, "gallery")
     return page
 
 
@@ -73,7 +73,7 @@ def test_usage_and_a_shared_collection(chromium: Any, base: str) -> None:
     show(alice, "#/collections")
     alice.fill("#new-collection input[name=name]", "campaign")
     alice.click("#new-collection button[type=submit]")
-    alice.wait_for_selector("main[data-ready=collection]")
+    ready(alice, "collection")
     # added as found by its words (issue 45: not by typing its id)
     alice.fill("#add-member input[name=q]", "suit")
     alice.click("#add-member button[type=submit]")
