@@ -12,6 +12,7 @@ import pytest
 from contentgen.api import KINDS
 from contentgen.api.crd import crd
 from contentgen.api.manifests import Document
+from contentgen.api.run import offline_spec
 from contentgen.api.validation import validate_document
 from tests.admission import admit
 
@@ -484,3 +485,28 @@ def test_local_runs_accept_local_sources(example) -> None:
     assert validate_document(Document("x.yaml", 1, obj), local=True).problems == ()
     obj["spec"]["source"]["url"] = "ftp://h/x.mp4"  # still not a local path
     assert validate_document(Document("x.yaml", 1, obj), local=True).problems
+
+
+@pytest.mark.parametrize(
+    ("kind", "settings"),
+    [
+        ("ImageGeneration", {"memoryPlan": "int8", "denoising": "pool"}),
+        ("ImageGeneration", {"memoryPlan": "nf4", "denoising": "job"}),
+        ("LoraTraining", {"training": {"memoryPlan": "int8", "loraTargets": "attention", "guidance": 3.5}}),
+    ],
+)
+def test_an_offline_run_of_a_cluster_spec_drops_what_only_the_cluster_reads(
+    kind: str, settings: dict[str, Any], example
+) -> None:
+    """`contentgen run --offline` and `contentgen api --offline` run a provider-cluster spec on the
+    offline provider (api/run.py offline_spec): without the settings only provider cluster reads,
+    which the rules refuse beside any other provider (the contract test's finding: a `denoising:
+    pool` request refused as invalid by an offline API)."""
+    obj = example(kind)
+    obj["spec"]["provider"] = "cluster"
+    for field, value in settings.items():
+        obj["spec"][field] = {**obj["spec"].get(field, {}), **value} if isinstance(value, dict) else value
+    assert validate_document(Document("x.yaml", 1, obj)).problems == ()
+    ran = {**obj, "spec": offline_spec(kind, obj["spec"])}
+    assert ran["spec"]["provider"] == "offline"
+    assert validate_document(Document("x.yaml", 1, ran)).problems == ()

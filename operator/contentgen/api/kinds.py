@@ -137,7 +137,7 @@ IMAGE_GENERATION = Kind(
     ),
     latest=("images", "loras", "provider"),
     legacy=image.legacy_version,
-    cluster_only=("memoryPlan",),
+    cluster_only=("memoryPlan", "denoising"),
 )
 TRANSCRIPTION = Kind(
     kind="Transcription",
