@@ -109,7 +109,7 @@ node:  ## install Debian's containerd, runc, CNI plugins, iptables, iproute2, bu
 
 .PHONY: test
 test: install tools kube s3-server mongo-server browser speech axe node lint types  ## lint, types and the whole test suite (with the browser tests)
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
+	CONTENTGEN_TEST_PROBE_REAL_NODE=1 $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 .PHONY: demo
 demo: install  ## run the examples offline on the bundled sample video, on embedded defaults

@@ -1,6 +1,12 @@
 from __future__ import annotations
 
 import copy
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +31,39 @@ LONGEST_FIRST = (
     "tests/kube/",
     "tests/httpapi/test_browser.py",
 )
+
+
+# `make test` sets it: whether the real node runs on this machine, found beside the suite and said at
+# its end (localcluster/probe.py), without failing the suite where it does not (issue 44).
+PROBE_REAL_NODE = "CONTENTGEN_TEST_PROBE_REAL_NODE"
+_probe: tuple[subprocess.Popen[str], Path] | None = None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    global _probe
+    if os.environ.get(PROBE_REAL_NODE) != "1" or hasattr(session.config, "workerinput"):
+        return  # asked for, and only in the process that reports (not in each xdist worker)
+    root = Path(tempfile.mkdtemp(prefix="contentgen-probe-"))
+    command = [sys.executable, "-m", "localcluster.probe", str(root)]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    _probe = (process, root)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _probe is None:
+        return
+    process, root = _probe
+    try:
+        out, _ = process.communicate(timeout=120)  # it began with the suite: long done by now
+        said = (out.strip().splitlines() or ["(nothing)"])[-1]
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # its node's reaper removes what it left
+        process.communicate()
+        said = "the real node does not run here: the probe did not end within 120 s of the suite"
+    shutil.rmtree(root, ignore_errors=True)
+    terminalreporter.write_line(f"real node probe: {said}")
 
 
 def _rank(item: pytest.Item) -> int:
