@@ -144,6 +144,25 @@ def test_the_worker_runs_the_operators_models_and_steps_on_its_own_gpu() -> None
     assert defaults["CONTENTGEN_CLUSTER_INFERENCE_STEPS"] == "0"  # the model's own
 
 
+def test_settings_read_from_a_given_environment_take_nothing_from_the_readers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Job's environment, read where it is rendered (the operator, the chart's tests), is that
+    Job's alone: what the reading process has set is not filled in for what the Job leaves out."""
+    from contentgen.providers.settings import ClusterWorkerSettings, ProviderSettings, from_environment
+
+    monkeypatch.setenv("CONTENTGEN_CLUSTER_POOL_URL", "http://the-operators-own:8080")
+    monkeypatch.setenv("CONTENTGEN_CLUSTER_INFERENCE_STEPS", "7")
+    job = {"CONTENTGEN_CLUSTER_DEVICE": "cuda:0"}
+    worker = from_environment(ClusterWorkerSettings, job)
+    assert (worker.cluster_pool_url, worker.cluster_device) == ("", "cuda:0")
+    assert isinstance(worker, ClusterWorkerSettings)
+    assert from_environment(ProviderSettings, job).cluster_inference_steps == 0
+    # with no environment given, the process's own is read
+    assert from_environment(ClusterWorkerSettings).cluster_pool_url == "http://the-operators-own:8080"
+    assert from_environment(ProviderSettings).cluster_inference_steps == 7
+
+
 def test_a_bad_cluster_setting_is_one_line_naming_it() -> None:
     from contentgen.errors import InvalidInput
     from contentgen.providers.settings import ClusterWorkerSettings, ProviderSettings, from_environment

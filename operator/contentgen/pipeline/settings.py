@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contentgen.pricing import PriceTable, with_local_pool
+from contentgen.providers.settings import ClusterWorkerSettings, from_environment
 
 GIB = 1024**3
 
@@ -41,11 +41,10 @@ class PipelineSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _estimated_where_it_draws(self) -> PipelineSettings:
-        """A run whose worker hands its pictures to a warm pool (CONTENTGEN_CLUSTER_POOL_URL, read
-        as providers/settings.py's ClusterWorkerSettings reads it) is estimated as the operator
-        estimates a Job its pool draws: without the base model's load."""
-        pool_url = os.environ.get("CONTENTGEN_CLUSTER_POOL_URL", "").strip()
-        priced = with_local_pool(self.prices, pool_url)
+        """A run whose worker hands its pictures to a warm pool (CONTENTGEN_CLUSTER_POOL_URL, the
+        worker's own setting) is estimated as the operator estimates a Job its pool draws: without
+        the base model's load."""
+        priced = with_local_pool(self.prices, from_environment(ClusterWorkerSettings).cluster_pool_url)
         if priced is not self.prices:
             self.prices = priced
         return self

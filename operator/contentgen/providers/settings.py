@@ -7,13 +7,14 @@ its GPU settings (the models' volume, the Job's GPUs), and never the device (the
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from contentgen.errors import InvalidInput
 
@@ -147,6 +148,27 @@ class ClusterWorkerSettings(BaseSettings):
 Settings = TypeVar("Settings", bound=BaseSettings)
 
 
+@functools.cache
+def _only_given(cls: type[Settings]) -> type[Settings]:
+    """`cls` reading only what it is given: a BaseSettings validated from a mapping still fills the
+    fields the mapping leaves out from the process's environment, and an `env` given for another
+    process (a Job's, rendered by the operator or the chart) must not take the reader's values."""
+
+    class Given(cls):  # type: ignore[valid-type,misc]
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            *_: Any,
+            **__: Any,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings,)
+
+    Given.__name__ = Given.__qualname__ = cls.__name__
+    return Given
+
+
 def from_environment(cls: type[Settings], env: Mapping[str, str] | None = None) -> Settings:
     """`cls` read from `env` (the process's environment when None); a value it refuses is
     InvalidInput naming the variable and why, in one line."""
@@ -155,7 +177,8 @@ def from_environment(cls: type[Settings], env: Mapping[str, str] | None = None) 
             return cls()
         given = {k[len(PREFIX) :].lower(): v.strip() for k, v in env.items() if k.startswith(PREFIX)}
         fields = cls.model_fields
-        return cls.model_validate({k: v for k, v in given.items() if k in fields and v})
+        only: type[Settings] = _only_given(cls)
+        return only.model_validate({k: v for k, v in given.items() if k in fields and v})
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
         variable = f"{PREFIX}{str(error['loc'][0]).upper()}" if error["loc"] else cls.__name__
