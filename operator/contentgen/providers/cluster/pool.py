@@ -411,142 +411,162 @@ def _closed(connection: socket.socket) -> bool:
         return True
 
 
-def serve(pool: Pool, host: str, port: int) -> ThreadingHTTPServer:
-    """The pool's HTTP server (started by the caller's serve_forever)."""
+def _line_of(item: Drawn | ContentgenError | None) -> dict[str, Any]:
+    """What a draw's answer says of what its job handed over: a picture (read, then removed: the
+    client keeps it, the pool keeps nothing of a request), the end, or why it ended early."""
+    if item is None:
+        return {"done": True}
+    if isinstance(item, Stopping):
+        return {"error": STOPPING, "message": item.message}
+    if isinstance(item, ContentgenError):
+        return {"error": item.reason, "message": item.message}
+    png = item.path.read_bytes()
+    item.path.unlink()
+    return {
+        "number": item.number,
+        "seed": item.seed,
+        "png": base64.b64encode(png).decode(),
+        "gpuSeconds": item.gpu_seconds,
+        "memoryPlan": item.memory_plan,
+    }
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
 
-        def log_message(self, fmt: str, *args: Any) -> None:
-            log.debug("%s " + fmt, self.address_string(), *args)
+class PoolServer(ThreadingHTTPServer):
+    """The pool's HTTP server (started by the caller's serve_forever): its handler's pool."""
 
-        def _json(self, code: int, body: Any) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    daemon_threads = True
 
-        def _lora(self) -> str | None:
-            sha = self.path.removeprefix("/v1/loras/")
+    def __init__(self, pool: Pool, address: tuple[str, int]) -> None:
+        self.pool = pool
+        super().__init__(address, PoolHandler)
+
+
+class PoolHandler(BaseHTTPRequestHandler):
+    """GET /v1/status and /v1/ready; HEAD and PUT /v1/loras/SHA256; POST /v1/draw (module doc)."""
+
+    protocol_version = "HTTP/1.1"
+    server: PoolServer
+
+    @property
+    def pool(self) -> Pool:
+        return self.server.pool
+
+    def log_message(self, fmt: str, *args: Any) -> None:
+        log.debug("%s " + fmt, self.address_string(), *args)
+
+    def _json(self, code: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _refuse(self, code: int, error: str, message: str) -> None:
+        self._json(code, {"error": error, "message": message})
+
+    def _lora(self) -> str | None:
+        """The LoRA a /v1/loras/ path names (None, answered 400, where it names none)."""
+        sha = self.path.removeprefix("/v1/loras/")
+        try:
+            self.pool.lora_path(sha)
+        except ValueError as exc:
+            self._refuse(400, "bad_request", str(exc))
+            return None
+        return sha
+
+    def do_GET(self) -> None:
+        if self.path not in ("/v1/status", "/v1/ready"):
+            self._refuse(404, "not_found", self.path)
+            return
+        status = self.pool.status()
+        self._json(200 if self.path == "/v1/status" or status["state"] == "warm" else 503, status)
+
+    def do_HEAD(self) -> None:
+        sha = self._lora() if self.path.startswith("/v1/loras/") else None
+        found = sha is not None and self.pool.lora_path(sha).is_file()
+        self.send_response(200 if found else 404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _body(self) -> Iterator[bytes]:
+        left = int(self.headers.get("Content-Length") or 0)
+        while left > 0:
+            chunk = self.rfile.read(min(left, 1 << 20))
+            if not chunk:
+                return
+            left -= len(chunk)
+            yield chunk
+
+    def do_PUT(self) -> None:
+        sha = self._lora() if self.path.startswith("/v1/loras/") else None
+        if sha is None:
+            return
+        try:
+            self.pool.keep_lora(sha, self._body())
+        except ValueError as exc:
+            self._refuse(400, "bad_request", str(exc))
+            return
+        self._json(201, {"sha256": sha})
+
+    def do_POST(self) -> None:
+        if self.path != "/v1/draw":
+            self._refuse(404, "not_found", self.path)
+            return
+        try:
+            raw = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            ticket, job = self.pool.submit(DrawRequest.parse(raw))
+        except ValueError as exc:
+            self._refuse(400, "bad_request", str(exc))
+            return
+        except Stopping as exc:
+            self._refuse(503, STOPPING, exc.message)
+            return
+        try:
+            self._answer(ticket, job)
+        except OSError:  # the client went away: nothing more for it
+            self.pool.cancel(ticket, job)
+        finally:
+            self.pool.answered()
+            with contextlib.suppress(OSError):  # its pictures were handed over: nothing left
+                (self.pool.pictures / str(ticket)).rmdir()
+
+    def _answer(self, ticket: int, job: _Job) -> None:
+        """A draw's answer: ndjson lines, chunked, each as it comes (module doc)."""
+        # a client that goes away (its Job deleted) is heard at once, not at the next write
+        threading.Thread(
+            target=self._watch, args=(ticket, job), name=f"pool-watch-{ticket}", daemon=True
+        ).start()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-ndjson")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        while True:
             try:
-                pool.lora_path(sha)
-            except ValueError as exc:
-                self._json(400, {"error": "bad_request", "message": str(exc)})
-                return None
-            return sha
-
-        def do_GET(self) -> None:
-            if self.path == "/v1/status":
-                self._json(200, pool.status())
-            elif self.path == "/v1/ready":
-                status = pool.status()
-                self._json(200 if status["state"] == "warm" else 503, status)
-            else:
-                self._json(404, {"error": "not_found", "message": self.path})
-
-        def do_HEAD(self) -> None:
-            sha = self._lora() if self.path.startswith("/v1/loras/") else None
-            found = sha is not None and pool.lora_path(sha).is_file()
-            self.send_response(200 if found else 404)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def do_PUT(self) -> None:
-            sha = self._lora() if self.path.startswith("/v1/loras/") else None
-            if sha is None:
-                return
-            left = int(self.headers.get("Content-Length") or 0)
-
-            def chunks() -> Iterator[bytes]:
-                nonlocal left
-                while left > 0:
-                    chunk = self.rfile.read(min(left, 1 << 20))
-                    if not chunk:
-                        return
-                    left -= len(chunk)
-                    yield chunk
-
-            try:
-                pool.keep_lora(sha, chunks())
-            except ValueError as exc:
-                self._json(400, {"error": "bad_request", "message": str(exc)})
-                return
-            self._json(201, {"sha256": sha})
-
-        def do_POST(self) -> None:
-            if self.path != "/v1/draw":
-                self._json(404, {"error": "not_found", "message": self.path})
-                return
-            try:
-                raw = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-                ticket, job = pool.submit(DrawRequest.parse(raw))
-            except ValueError as exc:
-                self._json(400, {"error": "bad_request", "message": str(exc)})
-                return
-            except Stopping as exc:
-                self._json(503, {"error": STOPPING, "message": exc.message})
-                return
-            try:
-                # a client that goes away (its Job deleted) is heard at once, not at the next write
-                threading.Thread(
-                    target=self._watch, args=(ticket, job), name=f"pool-watch-{ticket}", daemon=True
-                ).start()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-ndjson")
-                self.send_header("Transfer-Encoding", "chunked")
-                self.end_headers()
-                self._stream(ticket, job)
-                self._line(None)
-            except OSError:  # the client went away: nothing more for it
-                pool.cancel(ticket, job)
-            finally:
-                pool.answered()
-                with contextlib.suppress(OSError):  # its pictures were handed over: nothing left
-                    (pool.pictures / str(ticket)).rmdir()
-
-        def _watch(self, ticket: int, job: _Job) -> None:
-            if _closed(self.connection):
-                pool.cancel(ticket, job)
-
-        def _line(self, body: Any) -> None:
-            data = b"" if body is None else json.dumps(body).encode() + b"\n"
-            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-            self.wfile.flush()
-
-        def _stream(self, ticket: int, job: _Job) -> None:
-            while True:
-                try:
-                    item = job.out.get(timeout=POSITION_SECONDS)
-                except queue.Empty:
-                    position = pool.queue.position(ticket)
-                    self._line({"position": position or 0, "state": pool.state.state})
-                    continue
-                if item is None:
-                    self._line({"done": True})
-                    return
-                if isinstance(item, Stopping):
-                    self._line({"error": STOPPING, "message": item.message})
-                    return
-                if isinstance(item, ContentgenError):
-                    self._line({"error": item.reason, "message": item.message})
-                    return
-                png = item.path.read_bytes()
-                item.path.unlink()  # the client keeps it; the pool keeps nothing of a request
+                item = job.out.get(timeout=POSITION_SECONDS)
+            except queue.Empty:
                 self._line(
-                    {
-                        "number": item.number,
-                        "seed": item.seed,
-                        "png": base64.b64encode(png).decode(),
-                        "gpuSeconds": item.gpu_seconds,
-                        "memoryPlan": item.memory_plan,
-                    }
+                    {"position": self.pool.queue.position(ticket) or 0, "state": self.pool.state.state}
                 )
+                continue
+            self._line(_line_of(item))
+            if not isinstance(item, Drawn):
+                break
+        self._line(None)
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    return server
+    def _watch(self, ticket: int, job: _Job) -> None:
+        if _closed(self.connection):
+            self.pool.cancel(ticket, job)
+
+    def _line(self, body: Any) -> None:
+        data = b"" if body is None else json.dumps(body).encode() + b"\n"
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+
+def serve(pool: Pool, host: str, port: int) -> PoolServer:
+    """The pool's HTTP server on host:port (started by the caller's serve_forever)."""
+    return PoolServer(pool, (host, port))
 
 
 class PoolClient:
