@@ -16,7 +16,7 @@ import pytest
 
 from contentgen.api.lora import LIKENESS_PROMPT_SETS, LikenessPromptSet
 from contentgen.pipeline.likeness import score
-from contentgen.pipeline.likeness.evaluation import Evaluation, run_evaluation
+from contentgen.pipeline.likeness.evaluation import Candidate, Evaluation, run_evaluation, run_evaluations
 from contentgen.pipeline.likeness.plan import Plan, expected_usage
 from contentgen.pipeline.likeness.prompts import PROMPT_SETS, prompt_set
 from contentgen.pricing import PriceTable, priced
@@ -191,3 +191,30 @@ def test_the_apis_prompt_sets_are_the_pipelines() -> None:
     """The API names the sets and prices them by their number of prompts; the pipeline has them."""
     assert {name: len(prompt_set(name)) for name in PROMPT_SETS} == LIKENESS_PROMPT_SETS
     assert set(get_args(LikenessPromptSet)) == set(PROMPT_SETS)
+
+
+def test_each_checkpoint_is_scored_against_the_training_faces(
+    fal: FakeFal, provider: FalProvider, store: LocalStore, tmp_path: Path
+) -> None:
+    """Several LoRAs on one baseline (a training's checkpoints): every one's pictures are scored
+    against the dataset's faces as a version's single LoRA is, their nearest training image named
+    among the dataset's, not among the pictures' names (the second checkpoint's were, before)."""
+    fal.picture = shows(the_subject)
+    names, rows = subject()
+    steps = ("500", "1000", "1500")
+    for step in steps:
+        fal.files[f"{WEIGHTS}?step={step}"] = fal.weights
+    candidates = [Candidate(LoraWeights(url=f"{WEIGHTS}?step={s}"), f"step-{s}", f" step {s}") for s in steps]
+    with mocked(fal):
+        evaluations = run_evaluations(
+            provider, store, PLAN, "dmavatar", candidates, (names, rows), tmp_path / "all",
+            lambda *_: None, Checkpoints(), [],
+        )  # fmt: skip
+        single, _ = evaluate_with(provider, store, tmp_path / "one")
+    assert len(evaluations) == len(steps)
+    for evaluation in evaluations:
+        scored = evaluation.likeness.scored
+        assert scored and all(s.faces for s in scored)
+        assert {s.nearest_training for s in scored} <= set(names), [s.nearest_training for s in scored]
+        assert [s.nearest_training for s in scored] == [s.nearest_training for s in single.likeness.scored]
+        assert evaluation.names == [name for name, _, _, _ in PLAN.items()]

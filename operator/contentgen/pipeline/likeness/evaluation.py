@@ -178,7 +178,8 @@ def run_evaluations(
             store.put_once_bytes(key, path.read_bytes(), PNG)
         without.append(path)
 
-    names, rows = subject
+    names, rows = subject  # the dataset's faces: what "nearest training image" names
+    picture_names = [n for n, _, _, _ in items]
 
     def faces_in(path: Path) -> list[np.ndarray]:
         return [] if placeholders else reader.faces_in(path)
@@ -209,8 +210,7 @@ def run_evaluations(
                 f"without the LoRA {_number(likeness.baseline_median)}; {plan.prompt_set}",
             ),
         )
-        names = [n for n, _, _, _ in items]
-        evaluations.append(Evaluation(likeness, grid, pictures, without, unscored, names))
+        evaluations.append(Evaluation(likeness, grid, pictures, without, unscored, picture_names))
     return evaluations
 
 
