@@ -59,11 +59,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from contentgen.api import now
-    from contentgen.api.manifests import Document, load_one
     from contentgen.api.notification import KIND as NOTIFICATION
-    from contentgen.api.run import offline_spec
-    from contentgen.api.validation import validate_document
     from contentgen.catalog import catalog_url
     from contentgen.catalog.outbox import Outbox
     from contentgen.errors import ContentgenError
@@ -74,45 +70,17 @@ def run(args: argparse.Namespace) -> int:
         RunLock,
         identity,
         record_start,
-        resumed,
-        resumes,
         snapshot_for,
     )
     from contentgen.pipeline.reporters import ConsoleProgress, FanOut
     from contentgen.pipeline.runner import execute, failure, stored_outputs
-    from contentgen.pipeline.settings import PipelineSettings
-    from contentgen.pipeline.summary import summarize
-    from contentgen.store import open_store
 
-    try:
-        content = load_one(args.manifest)
-    except ValueError as exc:
-        raise CommandError(str(exc)) from None
-    if args.source:
-        spec = content.get("spec")
-        sourced = _sourced()
-        if not isinstance(spec, dict) or content.get("kind") not in sourced:
-            raise CommandError(f"--source applies to a {' or '.join(sourced)} (they have spec.source)")
-        spec["source"] = {"url": args.source}
-    outcome = validate_document(Document(args.manifest, 1, content), local=True)
-    if outcome.problems:
-        for problem in outcome.problems:
-            print(problem.line(), file=sys.stderr)
-        raise CommandError(f"{args.manifest} is not valid ({len(outcome.problems)} problem(s) above)")
+    content, outcome = _validated(args)
     if content.get("kind") == NOTIFICATION:
         return _keep_notification(args, content)
     if outcome.resource is None:
         raise CommandError(f"{args.manifest} is not a contentgen resource")
-
-    # Internal addresses are refused here as in the cluster, unless CONTENTGEN_ALLOW_PRIVATE_SOURCES.
-    settings = PipelineSettings()
-    if args.store:
-        settings.store = args.store
-    try:
-        store = open_store(settings.store)
-        store.check()  # a missing bucket is said here, before anything is recorded
-    except (ValueError, ContentgenError) as exc:
-        raise CommandError(str(exc)) from None
+    settings, store = _settings_and_store(args)
     url = catalog_url(args.catalog)
     outbox = Outbox(store, url)
     lock = RunLock(settings.work_dir, identity(outcome.resource)[2])
@@ -128,20 +96,7 @@ def run(args: argparse.Namespace) -> int:
         work_dir = Path(args.work_dir) if args.work_dir else settings.work_dir / snapshot.uid
         console = ConsoleProgress()
         provider = "offline" if args.offline else snapshot.provider
-        if args.offline:  # recorded as what ran, so the catalog does not claim a live provider
-            ran = offline_spec(snapshot.kind, snapshot.spec)
-            snapshot.spec.clear()
-            snapshot.spec.update(ran)
-        started = now()
-        stopped = resumes(record, snapshot) if alone else None
-        if stopped is not None:
-            snapshot, started = resumed(snapshot, stopped, started)
-            print(
-                f"contentgen run: resumes run {snapshot.version} of {snapshot.kind} "
-                f"{snapshot.namespace}/{snapshot.name}, stopped before it ended: the same version, what "
-                "was paid for is adopted, not paid again",
-                file=sys.stderr,
-            )
+        snapshot, started = _prepared(snapshot, record if alone else None, offline=args.offline)
         cached = estimate_baseline_cached(store, snapshot.kind, snapshot.priced_spec())
         _announce_estimate(snapshot, settings, cached)
         if catalog is not None:
@@ -192,15 +147,88 @@ def run(args: argparse.Namespace) -> int:
     if not args.work_dir:
         shutil.rmtree(work_dir, ignore_errors=True)
 
-    if args.result == "-":
-        print(result.model_dump_json(by_alias=True, exclude_none=True, indent=2))
-    elif args.result:
-        Path(args.result).write_text(
-            result.model_dump_json(by_alias=True, exclude_none=True, indent=2) + "\n"
-        )
-    if args.result != "-":
-        print(summarize(result))
+    _report(args, result)
     return EXIT_RECORDING_PENDING if waiting else 0
+
+
+def _validated(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
+    """The manifest (with --source) and its validation as a laptop's run; a CommandError, with a
+    line per problem on stderr, where it is not valid."""
+    from contentgen.api.manifests import Document, load_one
+    from contentgen.api.validation import validate_document
+
+    try:
+        content = load_one(args.manifest)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    if args.source:
+        spec = content.get("spec")
+        sourced = _sourced()
+        if not isinstance(spec, dict) or content.get("kind") not in sourced:
+            raise CommandError(f"--source applies to a {' or '.join(sourced)} (they have spec.source)")
+        spec["source"] = {"url": args.source}
+    outcome = validate_document(Document(args.manifest, 1, content), local=True)
+    if outcome.problems:
+        for problem in outcome.problems:
+            print(problem.line(), file=sys.stderr)
+        raise CommandError(f"{args.manifest} is not valid ({len(outcome.problems)} problem(s) above)")
+    return content, outcome
+
+
+def _settings_and_store(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The pipeline's settings (internal addresses refused here as in the cluster, unless
+    CONTENTGEN_ALLOW_PRIVATE_SOURCES) and the store, checked before anything is recorded."""
+    from contentgen.errors import ContentgenError
+    from contentgen.pipeline.settings import PipelineSettings
+    from contentgen.store import open_store
+
+    settings = PipelineSettings()
+    if args.store:
+        settings.store = args.store
+    try:
+        store = open_store(settings.store)
+        store.check()  # a missing bucket is said here
+    except (ValueError, ContentgenError) as exc:
+        raise CommandError(str(exc)) from None
+    return settings, store
+
+
+def _prepared(snapshot: Any, record: dict[str, Any] | None, *, offline: bool) -> tuple[Any, Any]:
+    """The snapshot as it runs and when it started: with the offline provider's spec (recorded as
+    what ran, so the catalog does not claim a live provider), and as the run of `record` that
+    stopped before it ended where there is one (None: another run of it goes on here)."""
+    from contentgen.api import now
+    from contentgen.api.run import offline_spec
+    from contentgen.pipeline.local_run import resumed, resumes
+
+    if offline:
+        ran = offline_spec(snapshot.kind, snapshot.spec)
+        snapshot.spec.clear()
+        snapshot.spec.update(ran)
+    started = now()
+    stopped = resumes(record, snapshot) if record is not None else None
+    if stopped is not None:
+        snapshot, started = resumed(snapshot, stopped, started)
+        print(
+            f"contentgen run: resumes run {snapshot.version} of {snapshot.kind} "
+            f"{snapshot.namespace}/{snapshot.name}, stopped before it ended: the same version, what "
+            "was paid for is adopted, not paid again",
+            file=sys.stderr,
+        )
+    return snapshot, started
+
+
+def _report(args: argparse.Namespace, result: Any) -> None:
+    """The result as --result asks (a file, or stdout for '-') and, unless on stdout, its summary."""
+    from contentgen.pipeline.summary import summarize
+
+    text = result.model_dump_json(by_alias=True, exclude_none=True, indent=2)
+    if args.result == "-":
+        print(text)
+        return
+    if args.result:
+        Path(args.result).write_text(text + "\n")
+    print(summarize(result))
 
 
 def _sourced() -> list[str]:
