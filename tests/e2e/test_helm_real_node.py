@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pymongo
 import pytest
@@ -26,6 +27,7 @@ from localcluster.s3server import S3Server
 from localcluster.standby import StandbyNode
 from tests.conftest import EXAMPLES, ROOT
 from tests.e2e.real_node import HARDENED, PROBE, image, image_archives, needs_real_node
+from tests.holding_proxy import HoldingProxy
 from tests.kubectl import Kubectl
 from tests.s3server import S3_ENV, client, make_bucket
 from tests.waiting import wait_for
@@ -249,8 +251,14 @@ def test_the_examples_reach_ready(world: World) -> None:
 def test_a_worker_pod_deleted_or_evicted_is_run_again_to_succeeded(world: World) -> None:
     """A LoraTraining's worker pod deleted by hand (SIGTERM: the worker stops where it is, the Job
     counts a failure) and another's evicted (the Job's DisruptionTarget rule: not counted): each
-    Job's next pod runs its resource to Succeeded; nothing stays Running."""
+    Job's next pod runs its resource to Succeeded; nothing stays Running. Each first worker is held
+    in its source's download (a proxy before the media server), so that the deletion and the
+    eviction meet a worker at work however fast the offline run is (seven seconds on a quiet
+    machine: a worker that had already ended counted no failure)."""
     k = world.kubectl
+    media = urlsplit(world.media.url)
+    proxy = HoldingProxy((str(media.hostname), int(media.port or 80)), host=str(media.hostname)).start()
+    held = {name: proxy.hold(f"?for={name} ".encode()) for name in ("deleted", "evicted")}
     (lora,) = [
         d
         for path in write_examples(EXAMPLES, world.root / "again", world.media.url)
@@ -262,16 +270,32 @@ def test_a_worker_pod_deleted_or_evicted_is_run_again_to_succeeded(world: World)
         doc = json.loads(json.dumps(lora))
         doc["metadata"]["name"] = name
         doc["spec"].update(provider="offline", triggerWord=f"{name}x")
+        file = doc["spec"]["source"]["url"].rsplit("/", 1)[-1]
+        doc["spec"]["source"]["url"] = f"{proxy.endpoint}/{file}?for={name}"
         docs.append(doc)
     k.run("apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
 
     def running_pod(name: str) -> str:
+        assert held[name].wait(300), f"the worker of {name} never asked for its source"
         pod = running_worker(k, k.json("get", "lora", name)["metadata"]["uid"])
         return str(pod["metadata"]["name"]) if pod else ""
 
-    deleted = wait_for(lambda: running_pod("deleted"), 300, "the worker of deleted running", interval=0.5)
-    k.run("delete", "pod", deleted, "--wait=false")
-    evicted = wait_for(lambda: running_pod("evicted"), 300, "the worker of evicted running", interval=0.5)
+    try:
+        deleted = wait_for(lambda: running_pod("deleted"), 300, "the worker of deleted running", interval=0.5)
+        k.run("delete", "pod", deleted, "--wait=false")
+        evicted = wait_for(lambda: running_pod("evicted"), 300, "the worker of evicted running", interval=0.5)
+        _evict(world, k, evicted)
+        k.run("wait", "--for=condition=Ready", "lora/deleted", "lora/evicted", "--timeout=600s", timeout=660)
+    finally:
+        proxy.stop()
+    for name, failed in (("deleted", 1), ("evicted", 0)):
+        found = k.json("get", "lora", name)
+        assert found["status"]["phase"] == "Succeeded", found["status"]
+        (job,) = jobs_of(k, found["metadata"]["uid"])
+        assert job["status"].get("succeeded") == 1 and job["status"].get("failed", 0) == failed, job["status"]
+
+
+def _evict(world: World, k: Kubectl, evicted: str) -> None:
     eviction = {
         "apiVersion": "policy/v1",
         "kind": "Eviction",
@@ -280,12 +304,6 @@ def test_a_worker_pod_deleted_or_evicted_is_run_again_to_succeeded(world: World)
     path = world.root / "eviction.json"
     path.write_text(json.dumps(eviction))
     k.run("create", "--raw", f"/api/v1/namespaces/default/pods/{evicted}/eviction", "-f", str(path))
-    k.run("wait", "--for=condition=Ready", "lora/deleted", "lora/evicted", "--timeout=600s", timeout=660)
-    for name, failed in (("deleted", 1), ("evicted", 0)):
-        found = k.json("get", "lora", name)
-        assert found["status"]["phase"] == "Succeeded", found["status"]
-        (job,) = jobs_of(k, found["metadata"]["uid"])
-        assert job["status"].get("succeeded") == 1 and job["status"].get("failed", 0) == failed, job["status"]
 
 
 def one_line_reason(k: Kubectl, name: str, reasons: tuple[str, ...]) -> dict[str, Any]:
@@ -413,8 +431,10 @@ def test_a_node_that_stops_answering_leaves_its_pod_terminating_said_so_then_the
         status = one_line_reason(k, "stranded", ("NodeLost",))
         message = ready_condition({"status": status})["message"]
         assert name in message and "stopped answering" in message, message
-        alone = k.json("get", "pod", name)
-        assert not alone["metadata"].get("deletionTimestamp") and not condition(alone, "DisruptionTarget")
+        # Whether the pod is evicted already is Kubernetes' race, not ours: kube-controller-manager
+        # 1.36 may taint the node unreachable in the pass that then finds every node down, and the
+        # taint-eviction controller deletes a pod tolerating it 0 s at once (13 ms after "Entering
+        # master disruption mode" at 05:59:14 on 2026-11-26). Either way it stays Terminating.
         standby = StandbyNode(control.client()).start()
         status = wait_for(
             lambda: said(k, "stranded", "stuck Terminating"), 300, "stranded: NodeLost, stuck Terminating"
@@ -430,7 +450,11 @@ def test_a_node_that_stops_answering_leaves_its_pod_terminating_said_so_then_the
         assert condition(stuck, "DisruptionTarget").get("reason") == "DeletionByTaintManager", stuck
         assert condition(lost, "Ready").get("status") == "Unknown", lost["status"]["conditions"]
         assert not condition(job, "Failed") and job["status"].get("terminating") == 1, job["status"]
-        status = one_line_reason(k, "stranded", ("DeadlineExceeded",))
+        try:
+            status = one_line_reason(k, "stranded", ("DeadlineExceeded",))
+        except AssertionError as exc:
+            (job,) = jobs_of(k, uid)
+            raise AssertionError(f"{exc}; the Job's status: {json.dumps(job['status'])}") from None
         assert status["phase"] == "Failed", status
         (job,) = jobs_of(k, uid)
         print("DeadlineExceeded:", json.dumps(job["status"]))
