@@ -28,6 +28,7 @@ from contentgen.store import ObjectStore, keys
 
 from .faces import FaceReader
 from .plan import Plan
+from .prompts import Prompt
 from .score import Generated, ImageScore, Likeness, centroid, evaluate, score_image
 
 WITHOUT = "a person"  # the trigger word's stand-in in the baseline's prompts
@@ -111,19 +112,56 @@ def run_evaluations(
     prompts and seeds for each, the pictures without a LoRA made (or read) once and shared.
     `kept_in(name)`: where a generator that makes pictures itself (provider cluster) keeps that
     call's picture as it is made, for a retried pod to take instead of making it again."""
-    reader = reader or FaceReader()
-    model = baseline_model(generator, plan.model)
     items = plan.items()
-    total = (len(candidates) + 1) * len(items)
-    done = 0
+    maker = _Maker(
+        generator, plan, work_dir, progress, checkpoint, billed, kept_in, (len(candidates) + 1) * len(items)
+    )
+    with_lora = [_with_lora(maker, trigger_word, candidate) for candidate in candidates]
+    # The offline provider's placeholders show a label and the prompt, never a face: searching
+    # them (~13 ms a picture, and loading the networks) would only find what is known, no face.
+    # They are PNGs of OpenCV's own, too: encoded again, the same bytes.
+    placeholders = bool(getattr(generator, "placeholder_pictures", False))
+    without = _baseline(maker, store, baseline_model(generator, plan.model), placeholders)
+    read = reader or FaceReader()
+    faces_in: Callable[[Path], list[np.ndarray]] = (lambda _: []) if placeholders else read.faces_in
+    found_without = _found(items, without, faces_in)
+    names, rows = subject
+    unscored = scores(found_without, rows, names)
+    context = _Scoring(
+        plan, trigger_word, subject, without, unscored, found_without, work_dir, generator.name, placeholders
+    )
+    return [
+        context.evaluated(candidate, pictures, _found(items, pictures, faces_in))
+        for candidate, pictures in zip(candidates, with_lora, strict=True)
+    ]
 
-    def generate(name: str, request: ImageRequest) -> Path:
-        nonlocal done
-        folder = work_dir / name
+
+@dataclass
+class _Maker:
+    """Makes an evaluation's pictures one at a time: each billed as it returns (`billed`), each
+    counted in the progress, each with its own provider checkpoint."""
+
+    generator: ImageGenerator
+    plan: Plan
+    work_dir: Path
+    progress: SubProgress
+    checkpoint: Callable[[str], Checkpoint]
+    billed: list[UsageLine]
+    kept_in: Callable[[str], CheckpointFiles] | None
+    total: int
+    done: int = 0
+
+    def count(self) -> None:
+        self.done += 1
+        self.progress(100.0 * self.done / self.total)
+
+    def make(self, name: str, request: ImageRequest) -> Path:
+        folder = self.work_dir / name
         folder.mkdir(parents=True, exist_ok=True)
-        if kept_in is not None:
-            request = replace(request, outputs=kept_in(name))
-        outputs = generator.generate_images(request, folder, lambda *_: None, checkpoint(name))
+        if self.kept_in is not None:
+            request = replace(request, outputs=self.kept_in(name))
+        generator = self.generator
+        outputs = generator.generate_images(request, folder, lambda *_: None, self.checkpoint(name))
         if len(outputs) != 1:
             raise PermanentError(
                 f"{generator.name} returned {len(outputs)} pictures where one was asked for",
@@ -133,85 +171,102 @@ def run_evaluations(
         if output.gpu_seconds is not None:  # the GPU time it held, not a bill per picture
             used = gpu_usage(generator.name, "likeness-evaluation", output.gpu_seconds, output.request_id)
         else:
-            used = image_usage(generator.name, plan.model, [(output.width, output.height)], output.request_id)
-        _add(billed, used)
-        done += 1
-        progress(100.0 * done / total)
+            sizes = [(output.width, output.height)]
+            used = image_usage(generator.name, self.plan.model, sizes, output.request_id)
+        _add(self.billed, used)
+        self.count()
         return output.path
 
-    with_lora: list[list[Path]] = []
-    for candidate in candidates:
-        prefix = f"{candidate.name}-" if candidate.name else ""
-        with_lora.append(
-            [
-                generate(
-                    f"{prefix}lora-{name}",
-                    ImageRequest(
-                        prompt=prompt.filled(trigger_word),
-                        model=plan.model,
-                        image_size=plan.image_size,
-                        seed=seed,
-                        loras=(candidate.lora,),
-                    ),
-                )
-                for name, seed, _, prompt in items
-            ]
+
+def _with_lora(maker: _Maker, trigger_word: str, candidate: Candidate) -> list[Path]:
+    """The plan's pictures with `candidate`'s LoRA, in the plan's order."""
+    plan = maker.plan
+    prefix = f"{candidate.name}-" if candidate.name else ""
+    return [
+        maker.make(
+            f"{prefix}lora-{name}",
+            ImageRequest(
+                prompt=prompt.filled(trigger_word),
+                model=plan.model,
+                image_size=plan.image_size,
+                seed=seed,
+                loras=(candidate.lora,),
+            ),
         )
-    # The offline provider's placeholders show a label and the prompt, never a face: searching
-    # them (~13 ms a picture, and loading the networks) would only find what is known, no face.
-    # They are PNGs of OpenCV's own, too: encoded again, the same bytes.
-    placeholders = bool(getattr(generator, "placeholder_pictures", False))
+        for name, seed, _, prompt in plan.items()
+    ]
+
+
+def _baseline(maker: _Maker, store: ObjectStore, model: str, placeholders: bool) -> list[Path]:
+    """The plan's pictures without a LoRA: read from the store where an earlier evaluation with
+    the same provider, model, prompt and seed stored them, else made and stored once."""
+    plan, name_of_provider = maker.plan, maker.generator.name
     without: list[Path] = []
-    for name, seed, index, prompt in items:
-        key = keys.likeness_baseline(generator.name, model, plan.prompt_set, seed, index)
-        path = work_dir / f"baseline-{name}.png"
+    for name, seed, index, prompt in plan.items():
+        key = keys.likeness_baseline(name_of_provider, model, plan.prompt_set, seed, index)
+        path = maker.work_dir / f"baseline-{name}.png"
         if store.exists(key):
             store.get_file(key, path)
-            done += 1
-            progress(100.0 * done / total)
+            maker.count()
         else:
             request = ImageRequest(
                 prompt=prompt.filled(WITHOUT), model=plan.model, image_size=plan.image_size, seed=seed
             )
-            made = generate(f"baseline-{name}", request)
+            made = maker.make(f"baseline-{name}", request)
             path.write_bytes(made.read_bytes() if placeholders else _png(made))
             store.put_once_bytes(key, path.read_bytes(), PNG)
         without.append(path)
+    return without
 
-    names, rows = subject  # the dataset's faces: what "nearest training image" names
-    picture_names = [n for n, _, _, _ in items]
 
-    def faces_in(path: Path) -> list[np.ndarray]:
-        return [] if placeholders else reader.faces_in(path)
+def _found(
+    items: Sequence[tuple[str, int, int, Prompt]],
+    pictures: Sequence[Path],
+    faces_in: Callable[[Path], list[np.ndarray]],
+) -> list[Generated]:
+    return [Generated(n, p.kind, faces_in(f)) for (n, _, _, p), f in zip(items, pictures, strict=True)]
 
-    found_without = [
-        Generated(n, p.kind, faces_in(f)) for (n, _, _, p), f in zip(items, without, strict=True)
-    ]
-    unscored = scores(found_without, rows, names)
-    evaluations = []
-    for candidate, pictures in zip(candidates, with_lora, strict=True):
-        found_with = [
-            Generated(n, p.kind, faces_in(f)) for (n, _, _, p), f in zip(items, pictures, strict=True)
-        ]
-        likeness = evaluate(rows, names, found_with, found_without)
-        if placeholders and likeness.verdict == "no-faces":
+
+@dataclass
+class _Scoring:
+    """What every candidate is scored against: the dataset's faces (`subject`: their names, what
+    "nearest training image" names, and their embeddings) and the shared baseline."""
+
+    plan: Plan
+    trigger_word: str
+    subject: tuple[Sequence[str], np.ndarray]
+    without: list[Path]
+    unscored: list[ImageScore]  # the baseline's pictures' scores
+    found_without: list[Generated]
+    work_dir: Path
+    provider: str
+    placeholders: bool
+
+    def evaluated(
+        self, candidate: Candidate, pictures: list[Path], found_with: list[Generated]
+    ) -> Evaluation:
+        """`candidate`'s likeness and its grid, in its own folder where it has a name."""
+        names, rows = self.subject
+        likeness = evaluate(rows, names, found_with, self.found_without)
+        if self.placeholders and likeness.verdict == "no-faces":
             likeness.reasons.append(
-                f"the pictures are {generator.name} placeholders, a label and the prompt with no face by "
+                f"the pictures are {self.provider} placeholders, a label and the prompt with no face by "
                 "construction: not searched for faces"
             )
-        folder = work_dir / candidate.name if candidate.name else work_dir
+        folder = self.work_dir / candidate.name if candidate.name else self.work_dir
         folder.mkdir(parents=True, exist_ok=True)
         grid = draw_grid(
             folder / "likeness-grid.jpg",
             list(zip(pictures, scores(found_with, rows, names), strict=True)),
-            list(zip(without, unscored, strict=True)),
+            list(zip(self.without, self.unscored, strict=True)),
             title=(
-                f"{trigger_word}{candidate.title}: {likeness.verdict}, median {_number(likeness.median)}",
-                f"without the LoRA {_number(likeness.baseline_median)}; {plan.prompt_set}",
+                f"{self.trigger_word}{candidate.title}: {likeness.verdict}, "
+                f"median {_number(likeness.median)}",
+                f"without the LoRA {_number(likeness.baseline_median)}; {self.plan.prompt_set}",
             ),
         )
-        evaluations.append(Evaluation(likeness, grid, pictures, without, unscored, picture_names))
-    return evaluations
+        picture_names = [n for n, _, _, _ in self.plan.items()]
+        return Evaluation(likeness, grid, pictures, self.without, self.unscored, picture_names)
 
 
 def baseline_model(generator: ImageGenerator, model: str) -> str:
