@@ -99,6 +99,7 @@ def _follow(page: Any) -> None:
 
     page.on("console", console)
     page.on("pageerror", lambda error: trail.said.append(f"page error: {error}"))
+    page.on("crash", lambda _page: trail.said.append("the page crashed"))
     page.on(
         "request", lambda request: trail.pending.__setitem__(id(request), (request.url, time.monotonic()))
     )
