@@ -162,25 +162,10 @@ def train(
     """Train (or go on training) a LoRA; see the module's description. `choose` gives the memory
     plan, from the base a stored state was trained with (None: no state); without it, the weights
     as they are (the stored state's base on a retry)."""
-    import gc
-
-    from peft import LoraConfig
-    from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
-
     started = time.monotonic()
     identity = fingerprint(model_dir.name, plan, examples)
-    found = latest_state(files.names())
-    state: dict[str, Any] | None = None
-    if found is not None:  # read first: the plan it was trained with is the plan it goes on with
-        state = torch.load(files.get(found[1], work_dir / found[1]), map_location="cpu", weights_only=True)
-        if state["fingerprint"] != identity:
-            raise PermanentError(
-                f"the stored training state {found[1]} belongs to another dataset, model or plan: delete the "
-                "version's checkpoints/ to start over",
-                reason="CheckpointUnreadable",
-            )
-    stored = str(state["memory"]) if state is not None and "memory" in state else None
-    chosen = (choose or _as_stored)(stored)
+    found, state = _stored_state(files, work_dir, identity)
+    chosen = (choose or _as_stored)(str(state["memory"]) if state is not None and "memory" in state else None)
     log.info("memory plan: %s", chosen.describe())
     metadata = {
         **(metadata or {}),
@@ -191,15 +176,104 @@ def train(
     }
     pipe = flux.load_for_training(model_dir, on, chosen)
     latents, texts = _cache(pipe, examples, plan.resolution, on)
-    transformer = pipe.transformer
-    scheduler = pipe.scheduler
-    pipe.text_encoder = pipe.text_encoder_2 = pipe.vae = None  # only the transformer trains
+    transformer, scheduler = pipe.transformer, pipe.scheduler
+    _keep_only_the_transformer(pipe, chosen, on)
+    params = _with_adapter(transformer, plan)
+    optimizer = _optimizer(plan, params)
+    generator = torch.Generator("cpu").manual_seed(plan.seed)
+    done = _Done()
+    if found is not None and state is not None:
+        done = _resumed(found, state, transformer, optimizer, generator, files, work_dir, metadata)
+        log.info("resuming the LoRA training after step %d of %d", found[0], plan.steps)
+
+    noise = _NoiseLevels(scheduler, plan)
+    marks = set(plan.checkpoint_steps())
+    began, ran = time.monotonic(), 0
+    final = work_dir / lora_name(plan.steps)
+    for step in range(done.start + 1, plan.steps + 1):
+        loss = _loss(transformer, latents, texts, plan, on, generator, noise)
+        loss.backward()  # type: ignore[no-untyped-call]
+        if plan.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(params, plan.max_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        done.losses.append((step, round(float(loss.detach()), 6)))
+        ran += 1
+        if step in marks:
+            state_of = {
+                "fingerprint": identity,
+                "memory": chosen.base,
+                "seconds": done.before + time.monotonic() - started,
+            }
+            done.saved.append(
+                _kept(step, transformer, optimizer, generator, done, state_of, files, work_dir, metadata)
+            )
+        progress(step, plan.steps)
+
+    if not final.exists():  # every step was done before this process: the last LoRA is stored
+        files.get(lora_name(plan.steps), final)
+    seconds = time.monotonic() - began
+    return Trained(
+        final=final,
+        checkpoints=done.saved,
+        resumed_from=done.start,
+        steps_run=ran,
+        seconds_per_step=seconds / ran if ran else 0.0,
+        seconds_before=done.before,
+        peak_memory_bytes=int(torch.cuda.max_memory_allocated(on.where)) if on.cuda else 0,
+        memory=chosen,
+        losses=done.losses,
+    )
+
+
+@dataclass
+class _Done:
+    """What the steps before this process did: the last of them, the seconds they took, the
+    checkpoints they saved and their losses."""
+
+    start: int = 0
+    before: float = 0.0
+    saved: list[Saved] = field(default_factory=list)
+    losses: list[tuple[int, float]] = field(default_factory=list)
+
+
+def _stored_state(
+    files: CheckpointFiles, work_dir: Path, identity: str
+) -> tuple[tuple[int, str] | None, dict[str, Any] | None]:
+    """The latest stored training state and its contents, read first: the plan it was trained
+    with is the plan it goes on with. Refused when it is another dataset's, model's or plan's."""
+    found = latest_state(files.names())
+    if found is None:
+        return None, None
+    state: dict[str, Any] = torch.load(
+        files.get(found[1], work_dir / found[1]), map_location="cpu", weights_only=True
+    )
+    if state["fingerprint"] != identity:
+        raise PermanentError(
+            f"the stored training state {found[1]} belongs to another dataset, model or plan: delete the "
+            "version's checkpoints/ to start over",
+            reason="CheckpointUnreadable",
+        )
+    return found, state
+
+
+def _keep_only_the_transformer(pipe: Any, chosen: memory.MemoryPlan, on: flux.Device) -> None:
+    """Only the transformer trains: the encoders and the VAE go (their outputs are cached)."""
+    import gc
+
+    pipe.text_encoder = pipe.text_encoder_2 = pipe.vae = None
     gc.collect()
     if chosen.base != "nf4":  # bitsandbytes placed its 4-bit weights as it loaded them
-        transformer.to(on.where)
+        pipe.transformer.to(on.where)
     if on.cuda:
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(on.where)
+
+
+def _with_adapter(transformer: Any, plan: Plan) -> list[torch.nn.Parameter]:
+    """The LoRA added to the plan's targets (its initial weights from the plan's seed): the
+    parameters that train, in float32."""
+    from peft import LoraConfig
 
     transformer.requires_grad_(False)
     torch.manual_seed(plan.seed)  # the LoRA's initial weights
@@ -218,99 +292,120 @@ def train(
     if plan.gradient_checkpointing:
         transformer.enable_gradient_checkpointing()
     transformer.train()
-    optimizer = _optimizer(plan, params)
-    generator = torch.Generator("cpu").manual_seed(plan.seed)
+    return params
 
-    start, saved, before = 0, [], 0.0
-    losses: list[tuple[int, float]] = []
-    if found is not None and state is not None:
-        step, name = found
-        set_peft_model_state_dict(transformer, state["lora"])
-        optimizer.load_state_dict(state["optimizer"])
-        generator.set_state(state["generator"])
-        start, before = step, float(state.get("seconds", 0.0))
-        saved = [Saved(s, *state_uris) for s, *state_uris in state["saved"]]
-        losses = [(int(s), float(v)) for s, v in state.get("losses") or [] if int(s) <= step]
-        if lora_name(step) in files.names():
-            saved.append(Saved(step, files.uri(lora_name(step)), files.uri(name)))
-        else:  # killed between the state and its LoRA file
-            lora = state["lora"]
-            saved.append(_save_lora(files, work_dir, step, lora, metadata, state_uri=files.uri(name)))
-        log.info("resuming the LoRA training after step %d of %d", step, plan.steps)
 
-    sigmas = scheduler.sigmas.to(torch.float32)
-    timesteps = scheduler.timesteps.to(torch.float32)
-    image_tokens = (plan.resolution // 16) ** 2
-    marks = set(plan.checkpoint_steps())
-    began, ran = time.monotonic(), 0
-    final = work_dir / lora_name(plan.steps)
-    for step in range(start + 1, plan.steps + 1):
-        index = int(torch.randint(len(examples), (1,), generator=generator))
-        x0 = latents[index]
-        noise = torch.randn(x0.shape, generator=generator).to(on.where, torch.float32)
-        drawn, timestep = draw_sigma(
-            plan.timestep_sampling, generator, sigmas, timesteps, image_tokens, scheduler.config
-        )
-        sigma, timestep = drawn.to(on.where), timestep.to(on.where)
-        noisy = ((1.0 - sigma) * x0 + sigma * noise).to(on.dtype)
-        embeds, pooled, text_ids = texts[index]
-        height, width = x0.shape[-2:]
-        guidance = torch.full((1,), plan.guidance, device=on.where, dtype=on.dtype)
-        prediction = transformer(
-            hidden_states=flux.pack(noisy),
-            timestep=(timestep / 1000).expand(1).to(on.dtype),
-            guidance=guidance if transformer.config.guidance_embeds else None,
-            pooled_projections=pooled,
-            encoder_hidden_states=embeds,
-            txt_ids=text_ids,
-            img_ids=flux.image_ids(height, width, on),
-            return_dict=False,
-        )[0]
-        loss = torch.nn.functional.mse_loss(flux.unpack(prediction, height, width).float(), noise - x0)
-        loss.backward()  # type: ignore[no-untyped-call]
-        if plan.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(params, plan.max_grad_norm)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append((step, round(float(loss.detach()), 6)))
-        ran += 1
-        if step in marks:
-            lora_state = {
-                k: v.detach().cpu().clone() for k, v in get_peft_model_state_dict(transformer).items()
-            }
-            name = state_name(step)
-            torch.save(
-                {
-                    "fingerprint": identity,
-                    "step": step,
-                    "lora": lora_state,
-                    "optimizer": optimizer.state_dict(),
-                    "generator": generator.get_state(),
-                    "memory": chosen.base,
-                    "saved": [[s.step, s.lora, s.state] for s in saved],
-                    "losses": [list(pair) for pair in losses],
-                    "seconds": before + time.monotonic() - started,
-                },
-                work_dir / name,
-            )
-            state_uri = files.put(name, work_dir / name)
-            saved.append(_save_lora(files, work_dir, step, lora_state, metadata, state_uri=state_uri))
-        progress(step, plan.steps)
+def _resumed(
+    found: tuple[int, str],
+    state: dict[str, Any],
+    transformer: Any,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    files: CheckpointFiles,
+    work_dir: Path,
+    metadata: dict[str, str],
+) -> _Done:
+    """The stored state put back (the LoRA, the optimizer, the random generator) and what it had
+    done; its step's LoRA file stored where the state was killed before it."""
+    from peft.utils import set_peft_model_state_dict
 
-    if not final.exists():  # every step was done before this process: the last LoRA is stored
-        files.get(lora_name(plan.steps), final)
-    seconds = time.monotonic() - began
-    return Trained(
-        final=final,
-        checkpoints=saved,
-        resumed_from=start,
-        steps_run=ran,
-        seconds_per_step=seconds / ran if ran else 0.0,
-        seconds_before=before,
-        peak_memory_bytes=int(torch.cuda.max_memory_allocated(on.where)) if on.cuda else 0,
-        memory=chosen,
-        losses=losses,
+    step, name = found
+    set_peft_model_state_dict(transformer, state["lora"])
+    optimizer.load_state_dict(state["optimizer"])
+    generator.set_state(state["generator"])
+    done = _Done(
+        start=step,
+        before=float(state.get("seconds", 0.0)),
+        saved=[Saved(s, *state_uris) for s, *state_uris in state["saved"]],
+        losses=[(int(s), float(v)) for s, v in state.get("losses") or [] if int(s) <= step],
     )
+    if lora_name(step) in files.names():
+        done.saved.append(Saved(step, files.uri(lora_name(step)), files.uri(name)))
+    else:  # killed between the state and its LoRA file
+        done.saved.append(
+            _save_lora(files, work_dir, step, state["lora"], metadata, state_uri=files.uri(name))
+        )
+    return done
+
+
+class _NoiseLevels:
+    """The scheduler's noise levels as one step draws from them."""
+
+    def __init__(self, scheduler: Any, plan: Plan) -> None:
+        self.sigmas = scheduler.sigmas.to(torch.float32)
+        self.timesteps = scheduler.timesteps.to(torch.float32)
+        self.image_tokens = (plan.resolution // 16) ** 2
+        self.config = scheduler.config
+
+
+def _loss(
+    transformer: Any,
+    latents: Sequence[torch.Tensor],
+    texts: Sequence[Any],
+    plan: Plan,
+    on: flux.Device,
+    generator: torch.Generator,
+    levels: _NoiseLevels,
+) -> torch.Tensor:
+    """One step's flow-matching loss on an example drawn by `generator` (its draws in this order:
+    the example, the noise, the noise level)."""
+    index = int(torch.randint(len(latents), (1,), generator=generator))
+    x0 = latents[index]
+    noise = torch.randn(x0.shape, generator=generator).to(on.where, torch.float32)
+    drawn, timestep = draw_sigma(
+        plan.timestep_sampling, generator, levels.sigmas, levels.timesteps, levels.image_tokens, levels.config
+    )
+    sigma, timestep = drawn.to(on.where), timestep.to(on.where)
+    noisy = ((1.0 - sigma) * x0 + sigma * noise).to(on.dtype)
+    embeds, pooled, text_ids = texts[index]
+    height, width = x0.shape[-2:]
+    guidance = torch.full((1,), plan.guidance, device=on.where, dtype=on.dtype)
+    prediction = transformer(
+        hidden_states=flux.pack(noisy),
+        timestep=(timestep / 1000).expand(1).to(on.dtype),
+        guidance=guidance if transformer.config.guidance_embeds else None,
+        pooled_projections=pooled,
+        encoder_hidden_states=embeds,
+        txt_ids=text_ids,
+        img_ids=flux.image_ids(height, width, on),
+        return_dict=False,
+    )[0]
+    return torch.nn.functional.mse_loss(flux.unpack(prediction, height, width).float(), noise - x0)
+
+
+def _kept(
+    step: int,
+    transformer: Any,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    done: _Done,
+    state_of: dict[str, Any],
+    files: CheckpointFiles,
+    work_dir: Path,
+    metadata: dict[str, str],
+) -> Saved:
+    """A checkpoint: the training's state at `step` (what a retried pod goes on from), then the
+    step's LoRA, each stored."""
+    from peft.utils import get_peft_model_state_dict
+
+    lora_state = {k: v.detach().cpu().clone() for k, v in get_peft_model_state_dict(transformer).items()}
+    name = state_name(step)
+    torch.save(
+        {
+            "fingerprint": state_of["fingerprint"],
+            "step": step,
+            "lora": lora_state,
+            "optimizer": optimizer.state_dict(),
+            "generator": generator.get_state(),
+            "memory": state_of["memory"],
+            "saved": [[s.step, s.lora, s.state] for s in done.saved],
+            "losses": [list(pair) for pair in done.losses],
+            "seconds": state_of["seconds"],
+        },
+        work_dir / name,
+    )
+    state_uri = files.put(name, work_dir / name)
+    return _save_lora(files, work_dir, step, lora_state, metadata, state_uri=state_uri)
 
 
 def _as_stored(stored: str | None) -> memory.MemoryPlan:
