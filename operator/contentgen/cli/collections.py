@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -168,76 +170,123 @@ def _show(summary: dict[str, Any], members: list[dict[str, Any]], output: str) -
 
 
 def _act(args: argparse.Namespace, collections: Collections, output: str) -> int:
-    when = now()
-    action = args.action
-    if action == "list":
-        docs = collections.visible(_owners(args), admin=not args.owner)
-        items = [
-            _summary(d, "owner" if not args.owner or d.get("owner") == args.owner else "read") for d in docs
-        ]
-        if output == "json":
-            _print({"items": items})
-        else:
-            for item in items:
-                print(f"{item['id']}  {item['owner']:<16} {item['name']:<24} {item['memberCount']} members")
-        return 0
-    if action == "create":
+    if args.action == "list":
+        return _list(args, collections, output)
+    if args.action == "create":
         try:
-            doc = collections.create(args.owner, args.name, args.description, args.owner, when)
+            doc = collections.create(args.owner, args.name, args.description, args.owner, now())
         except CollectionError as exc:
             raise CommandError(str(exc)) from None
         return _show(_summary(doc, "owner"), [], output)
-    doc, access = _find(args, collections, owner=action in ("add", "remove", "delete", "share", "unshare"))
-    cid = str(doc["_id"])
-    if action == "show":
-        return _show(_summary(doc, access), _members(args, collections, doc), output)
-    if action == "add":
-        record = sharing.find(
-            collections.catalog, argparse.Namespace(id=args.record, owner=args.owner, type=None), shared=True
+    owned = args.action in ("add", "remove", "delete", "share", "unshare")
+    doc, access = _find(args, collections, owner=owned)
+    return ON_ONE[args.action](_One(args, collections, output, doc, access))
+
+
+def _list(args: argparse.Namespace, collections: Collections, output: str) -> int:
+    docs = collections.visible(_owners(args), admin=not args.owner)
+    items = [_summary(d, "owner" if not args.owner or d.get("owner") == args.owner else "read") for d in docs]
+    if output == "json":
+        _print({"items": items})
+    else:
+        for item in items:
+            print(f"{item['id']}  {item['owner']:<16} {item['name']:<24} {item['memberCount']} members")
+    return 0
+
+
+@dataclass
+class _One:
+    """An action on one collection: the command's arguments, the collection found and the
+    caller's access to it."""
+
+    args: argparse.Namespace
+    collections: Collections
+    output: str
+    doc: dict[str, Any]
+    access: str
+
+    @property
+    def cid(self) -> str:
+        return str(self.doc["_id"])
+
+    def shown(
+        self, doc: dict[str, Any], access: str = "owner", members: list[dict[str, Any]] | None = None
+    ) -> int:
+        listed = _members(self.args, self.collections, doc) if members is None else members
+        return _show(_summary(doc, access), listed, self.output)
+
+
+def _show_one(one: _One) -> int:
+    return one.shown(one.doc, one.access)
+
+
+def _add(one: _One) -> int:
+    args = one.args
+    record = sharing.find(
+        one.collections.catalog, argparse.Namespace(id=args.record, owner=args.owner, type=None), shared=True
+    )
+    try:
+        doc = one.collections.add(one.cid, str(record["_id"]), args.owner or "admin", now())
+    except CollectionError as exc:
+        raise CommandError(str(exc)) from None
+    return one.shown(doc)
+
+
+def _remove(one: _One) -> int:
+    record, doc = one.args.record, one.doc
+    members = one.collections.members(doc)
+    ids = [str(m["_id"]) for m in members if m["_id"] == record or m["_id"].startswith(record)]
+    ids += [str(m["_id"]) for m in members if f"{m.get('namespace')}/{m.get('name')}" == record]
+    if len(set(ids)) != 1:
+        raise CommandError(
+            f"{record!r} names {'no' if not ids else 'more than one'} member of {doc.get('name')!r}"
         )
-        try:
-            doc = collections.add(cid, str(record["_id"]), args.owner or "admin", when)
-        except CollectionError as exc:
-            raise CommandError(str(exc)) from None
-        return _show(_summary(doc, "owner"), _members(args, collections, doc), output)
-    if action == "remove":
-        members = collections.members(doc)
-        ids = [str(m["_id"]) for m in members if m["_id"] == args.record or m["_id"].startswith(args.record)]
-        ids += [str(m["_id"]) for m in members if f"{m.get('namespace')}/{m.get('name')}" == args.record]
-        if len(set(ids)) != 1:
-            raise CommandError(
-                f"{args.record!r} names {'no' if not ids else 'more than one'} member of {doc.get('name')!r}"
-            )
-        doc, _ = collections.remove(cid, ids[0], when)
-        return _show(_summary(doc, "owner"), _members(args, collections, doc), output)
-    if action == "delete":
-        collections.delete(cid)
-        print(f"deleted collection {doc.get('name')} ({cid}); its assets stay", file=sys.stderr)
-        return 0
-    if action in ("share", "unshare"):
-        try:
-            if action == "share":
-                given = grant(args.to, args.access, by=args.owner or "admin", at=when.isoformat())
-                doc, _ = collections.share(cid, when, give=given)
-            else:
-                doc, had = collections.share(cid, when, take=grantee(args.to))
-                if not had:
-                    raise CommandError(
-                        f"collection {doc.get('name')!r} is not shared with {grantee(args.to)}"
-                    )
-        except BadGrant as exc:
-            raise CommandError(str(exc)) from None
-        return _show(_summary(doc, "owner"), _members(args, collections, doc), output)
-    if action == "search":
-        hits = [m for m in _members(args, collections, doc) if matches_words(m, args.words)]
-        return _show(_summary(doc, access), hits, output)
-    # archive
-    if access == "use":
+    removed, _ = one.collections.remove(one.cid, ids[0], now())
+    return one.shown(removed)
+
+
+def _delete(one: _One) -> int:
+    one.collections.delete(one.cid)
+    print(f"deleted collection {one.doc.get('name')} ({one.cid}); its assets stay", file=sys.stderr)
+    return 0
+
+
+def _share(one: _One) -> int:
+    args = one.args
+    try:
+        given = grant(args.to, args.access, by=args.owner or "admin", at=now().isoformat())
+        doc, _ = one.collections.share(one.cid, now(), give=given)
+    except BadGrant as exc:
+        raise CommandError(str(exc)) from None
+    return one.shown(doc)
+
+
+def _unshare(one: _One) -> int:
+    try:
+        who = grantee(one.args.to)
+        doc, had = one.collections.share(one.cid, now(), take=who)
+    except BadGrant as exc:
+        raise CommandError(str(exc)) from None
+    if not had:
+        raise CommandError(f"collection {doc.get('name')!r} is not shared with {who}")
+    return one.shown(doc)
+
+
+def _search(one: _One) -> int:
+    hits = [m for m in _members(one.args, one.collections, one.doc) if matches_words(m, one.args.words)]
+    return one.shown(one.doc, one.access, hits)
+
+
+def _archive(one: _One) -> int:
+    args, doc = one.args, one.doc
+    if one.access == "use":
         raise CommandError(
             f"collection {doc.get('name')!r} is shared with {args.owner} for use only: no files"
         )
     members = [
-        m for m in _members(args, collections, doc) if not args.owner or downloadable(doc, m, _owners(args))
+        m
+        for m in _members(args, one.collections, doc)
+        if not args.owner or downloadable(doc, m, _owners(args))
     ]
     store = _store(args)
     files, manifest = archive_plan(store, doc, members)
@@ -253,3 +302,15 @@ def _act(args: argparse.Namespace, collections: Collections, output: str) -> int
         file=sys.stderr,
     )
     return 0
+
+
+ON_ONE: dict[str, Callable[[_One], int]] = {
+    "show": _show_one,
+    "add": _add,
+    "remove": _remove,
+    "delete": _delete,
+    "share": _share,
+    "unshare": _unshare,
+    "search": _search,
+    "archive": _archive,
+}
