@@ -131,4 +131,17 @@ def test_a_collection_is_shared_with_bob_and_not_carol(
     assert (
         cli(capsys, "collections", "add", made["id"], "default/avatar", "--owner", "bob")[0] == 1
     )  # read only
+    # unshared: bob no longer finds it; unsharing again says it was not shared, in one line
+    unshared = as_json(capsys, "collections", "unshare", "campaign", "--owner", "alice", "--to", "bob")
+    assert unshared["shares"] == []
+    code, _, err = cli(capsys, "collections", "show", made["id"], "--owner", "bob")
+    assert code == 1 and "no collection" in err
+    code, _, err = cli(capsys, "collections", "unshare", "campaign", "--owner", "alice", "--to", "bob")
+    assert code == 1 and err.strip().endswith("collection 'campaign' is not shared with owner:bob"), err
+    # a member taken out by namespace/name (the asset stays); one that is not a member is named
+    code, _, err = cli(capsys, "collections", "remove", "campaign", "default/nothing", "--owner", "alice")
+    assert code == 1 and "'default/nothing' names no member of 'campaign'" in err, err
+    left = as_json(capsys, "collections", "remove", "campaign", "default/avatar", "--owner", "alice")
+    assert left["memberCount"] == 0 and left["items"] == []
+    assert as_json(capsys, "assets", "get", "default/avatar", "--owner", "alice")["name"] == "avatar"
     assert cli(capsys, "collections", "delete", "campaign", "--owner", "alice")[0] == 0
