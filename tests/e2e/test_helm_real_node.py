@@ -454,7 +454,13 @@ def test_a_node_that_stops_answering_leaves_its_pod_terminating_said_so_then_the
             status = one_line_reason(k, "stranded", ("DeadlineExceeded",))
         except AssertionError as exc:
             (job,) = jobs_of(k, uid)
-            raise AssertionError(f"{exc}; the Job's status: {json.dumps(job['status'])}") from None
+            # the stopped kubelet serves no `kubectl logs`: the operator's log as the node wrote it
+            logs = sorted(node.layout.pod_logs.glob(f"{NS}_contentgen-operator-*/*/*.log"))
+            operator_log = "".join(path.read_text(errors="replace")[-4000:] for path in logs)
+            raise AssertionError(
+                f"{exc}; the Job's status: {json.dumps(job['status'])}; "
+                f"the operator's log ends: {operator_log}"
+            ) from None
         assert status["phase"] == "Failed", status
         (job,) = jobs_of(k, uid)
         print("DeadlineExceeded:", json.dumps(job["status"]))
