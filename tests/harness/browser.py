@@ -100,9 +100,11 @@ def _follow(page: Any) -> None:
     page.on("console", console)
     page.on("pageerror", lambda error: trail.said.append(f"page error: {error}"))
     page.on("crash", lambda _page: trail.said.append("the page crashed"))
-    page.on(
-        "request", lambda request: trail.pending.__setitem__(id(request), (request.url, time.monotonic()))
-    )
+
+    def asked(request: Any) -> None:
+        trail.pending[id(request)] = (request.url, time.monotonic())
+
+    page.on("request", asked)
     page.on("requestfinished", finished)
     page.on("requestfailed", failed)
     page.on("response", answered)
@@ -129,11 +131,11 @@ def what_it_shows(page: Any) -> str:
 
 def ready(page: Any, view: str) -> None:
     """Wait until the page has drawn `view` (its main element's data-ready)."""
+    from playwright.sync_api import TimeoutError as NotInTime
+
     try:
         page.wait_for_selector(f"main[data-ready={view}]")
-    except Exception as exc:  # Playwright's TimeoutError
-        if type(exc).__name__ != "TimeoutError":
-            raise
+    except NotInTime:
         raise AssertionError(
             f"view {view!r} not drawn in {WAIT_MS / 1000:.0f} s: {what_it_shows(page)}"
         ) from None

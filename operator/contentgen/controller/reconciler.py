@@ -95,16 +95,22 @@ def status_patch(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any
     return patch
 
 
+def _by_uid(op: Operator, kind: Kind) -> Any:
+    """kopf's index of `kind` by (namespace, uid); None before kopf has made it."""
+    return op.indexes.get(f"{kind.plural}_by_uid")
+
+
 def _kept(op: Operator, kind: Kind, namespace: str, uid: str) -> Kept | None:
-    index = op.indexes.get(f"{kind.plural}_by_uid")
+    index = _by_uid(op, kind)
     if index is None or (namespace, uid) not in index:
         return None
     return next(iter(index.get((namespace, uid), [])), None)
 
 
 def _forgotten(op: Operator, kind: Kind, namespace: str, uid: str) -> bool:
-    """The resource left the index (deleted) since its reconcile began."""
-    index = op.indexes.get(f"{kind.plural}_by_uid")
+    """The resource left the index (deleted) since its reconcile began. An index not made yet
+    knows nothing, which is not a deletion (unlike `_kept`'s None)."""
+    index = _by_uid(op, kind)
     return index is not None and (namespace, uid) not in index
 
 
