@@ -21,10 +21,10 @@ EXAMPLES = ROOT / "examples"
 # workers in collection order (--dist loadfile --no-loadscope-reorder): these go first, so that
 # no worker is left with a long file at the end while the other idles.
 LONGEST_FIRST = (
-    "tests/kube/test_operator.py",
+    "tests/e2e/test_helm_real_node.py",
     "tests/e2e/test_local_cluster.py",
+    "tests/kube/test_operator.py",
     "tests/docs/test_runnable.py",
-    "tests/e2e/test_helm.py",
     "tests/httpapi/test_contract.py",
     "tests/httpapi/test_ui_studio.py",
     "local-cluster/tests/test_node.py",

@@ -2,7 +2,7 @@
 blocks.py): against `contentgen local-cluster` with the real kubectl where the page starts one,
 otherwise on this machine. Blocks a page shares word for word with another page's opening run once,
 in that page's session (blocks.handed_over). The chart's NOTES are run the same way in
-tests/e2e/test_helm.py."""
+tests/e2e/test_helm_real_node.py."""
 
 from __future__ import annotations
 

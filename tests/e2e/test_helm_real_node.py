@@ -9,6 +9,8 @@ killed for its memory, a node that stops answering with a worker on it."""
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ from localcluster.standby import StandbyNode
 from tests.conftest import EXAMPLES, ROOT
 from tests.e2e.real_node import HARDENED, PROBE, image, image_archives, needs_real_node
 from tests.holding_proxy import HoldingProxy
-from tests.kubectl import Kubectl
+from tests.kubectl import KUBECTL, Kubectl
 from tests.s3server import S3_ENV, client, make_bucket
 from tests.waiting import wait_for
 
@@ -248,6 +250,57 @@ def test_the_examples_reach_ready(world: World) -> None:
     assert "LoraTraining default/demo-avatar succeeded" in logs, logs
 
 
+# A command NOTES prints: a line indented by two spaces that starts with kubectl or helm. Those
+# with a placeholder (<chart>, YOUR-BUCKET) are templates for the reader to fill in.
+NOTES_COMMAND = re.compile(r"^  (?P<command>(?:kubectl|helm) .+)$", re.MULTILINE)
+PLACEHOLDER = re.compile(r"<[a-z-]+>|YOUR-")
+
+
+def run_notes_command(world: World, command: str) -> str:
+    """As a reader would, from the repository's root with the release's kubeconfig; a watch runs
+    until it has printed its table, still running then."""
+    argv = shlex.split(command)
+    argv[0] = str(HELM if argv[0] == "helm" else KUBECTL)
+    env = world.kubectl.env()
+    if "-w" in argv or "--watch" in argv:
+        with subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        ) as watch:
+            assert watch.stdout is not None
+            header = watch.stdout.readline().decode()  # blocks until the table starts (the test's guard)
+            running = watch.poll() is None
+            watch.terminate()
+            _, err = watch.communicate(timeout=60)
+        assert running and header.startswith("NAME"), f"{command}: {header}{err.decode()}"
+        return header
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, f"{command}: {done.stderr}"
+    return done.stdout
+
+
+def test_the_notes_print_commands_that_work(world: World) -> None:
+    """What `helm install` printed (helm get notes), run as printed: every command works on the
+    release, and what the notes say of a fal resource without fal.existingSecret is true. After the
+    examples: the notes apply examples/imagegeneration.yaml as it is (provider fal)."""
+    notes = subprocess.run(
+        [str(HELM), "get", "notes", "contentgen", "-n", NS],
+        capture_output=True,
+        text=True,
+        env=world.kubectl.env(),
+        timeout=120,
+        check=True,
+    ).stdout
+    commands = [m["command"] for m in NOTES_COMMAND.finditer(notes)]
+    runnable = [c for c in commands if not PLACEHOLDER.search(c)]
+    assert any("apply -f examples/imagegeneration.yaml" in c for c in runnable), notes
+    assert any(" -w" in c for c in runnable) and not any("get contentgen -w" in c for c in commands)
+    outputs = {command: run_notes_command(world, command) for command in runnable}
+    assert "demo-landscape" in next(out for c, out in outputs.items() if "describe" in c)
+    assert "no fal.existingSecret" in notes
+    # the offline example of test_the_examples_reach_ready, now fal's as the notes apply it
+    one_line_reason(world.kubectl, "demo-landscape", ("MissingCredentials",))
+
+
 def test_a_worker_pod_deleted_or_evicted_is_run_again_to_succeeded(world: World) -> None:
     """A LoraTraining's worker pod deleted by hand (SIGTERM: the worker stops where it is, the Job
     counts a failure) and another's evicted (the Job's DisruptionTarget rule: not counted): each
@@ -295,15 +348,16 @@ def test_a_worker_pod_deleted_or_evicted_is_run_again_to_succeeded(world: World)
         assert job["status"].get("succeeded") == 1 and job["status"].get("failed", 0) == failed, job["status"]
 
 
-def _evict(world: World, k: Kubectl, evicted: str) -> None:
+def _evict(world: World, k: Kubectl, evicted: str, namespace: str = "default") -> None:
+    """What `kubectl drain` asks for each pod."""
     eviction = {
         "apiVersion": "policy/v1",
         "kind": "Eviction",
-        "metadata": {"name": evicted, "namespace": "default"},
+        "metadata": {"name": evicted, "namespace": namespace},
     }
     path = world.root / "eviction.json"
     path.write_text(json.dumps(eviction))
-    k.run("create", "--raw", f"/api/v1/namespaces/default/pods/{evicted}/eviction", "-f", str(path))
+    k.run("create", "--raw", f"/api/v1/namespaces/{namespace}/pods/{evicted}/eviction", "-f", str(path))
 
 
 def one_line_reason(k: Kubectl, name: str, reasons: tuple[str, ...]) -> dict[str, Any]:
@@ -380,6 +434,46 @@ def said(k: Kubectl, name: str, words: str) -> dict[str, Any] | None:
     """The ImageGeneration's status once its Ready condition's message has `words`."""
     status: dict[str, Any] = k.json("get", "imggen", name).get("status") or {}
     return status if words in ready_condition({"status": status}).get("message", "") else None
+
+
+def operator_pods(k: Kubectl) -> list[dict[str, Any]]:
+    pods = k.json("get", "pods", "-n", NS, "-l", "app.kubernetes.io/component=operator")["items"]
+    return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+
+
+def ready(pod: dict[str, Any]) -> bool:
+    return condition(pod, "Ready").get("status") == "True"
+
+
+def leader(k: Kubectl) -> str:
+    return str(k.json("get", "lease", "-n", NS, "contentgen-operator")["spec"].get("holderIdentity") or "")
+
+
+@pytest.mark.parametrize("replicas", [1, 2])
+def test_upgrade_rolls_the_operator_out(world: World, replicas: int) -> None:
+    """`helm upgrade` replaces every operator pod (a settings change: the ConfigMap's checksum is in
+    the pod template) with one and with two replicas; a standby is Ready, so the rolling update and
+    the PodDisruptionBudget count it, and a node drain may evict it; the new leader acts."""
+    k = world.kubectl
+    before = {p["metadata"]["name"] for p in operator_pods(k)}
+    world.helm("upgrade", "contentgen", replicaCount=replicas, maxRunningJobsPerNamespace=10 + replicas)
+    k.run("rollout", "status", "deployment/contentgen-operator", "-n", NS, "--timeout=300s", timeout=320)
+    pods = wait_for(
+        lambda: (p := operator_pods(k)) and len(p) == replicas and all(map(ready, p)) and p, 120, "pods"
+    )
+    assert not before & {p["metadata"]["name"] for p in pods}, "every pod was replaced"
+    assert all(p["status"]["containerStatuses"][0]["restartCount"] == 0 for p in pods), "no probe restarts"
+    holder = wait_for(
+        lambda: leader(k) in {p["metadata"]["name"] for p in pods} and leader(k), 120, "a new leader"
+    )
+    name = f"after-upgrade-{replicas}"
+    k.run("apply", "-f", "-", stdin=image_generation(name))
+    k.run("wait", "--for=condition=Ready", f"imggen/{name}", "--timeout=300s", timeout=320)
+    if replicas == 2:
+        pdb = k.json("get", "pdb", "-n", NS, "contentgen-operator")["status"]
+        assert pdb["currentHealthy"] == 2 and pdb["disruptionsAllowed"] == 1, pdb
+        standby = next(p["metadata"]["name"] for p in pods if p["metadata"]["name"] != holder)
+        _evict(world, k, standby, NS)  # allowed while the other replica is Ready
 
 
 def test_a_node_that_stops_answering_leaves_its_pod_terminating_said_so_then_the_deadline_ends_it(

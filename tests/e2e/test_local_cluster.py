@@ -1,14 +1,16 @@
-"""End to end: `contentgen local-cluster --offline` (its own process: the real etcd, kube-apiserver,
-kube-controller-manager and kube-scheduler, the process node, the chart's install with the operator
-as a pod under its ServiceAccount) driven by the real kubectl 1.36, as a user would on a cluster.
-The API server's audit log is checked against the chart's RBAC at the end (nothing the operator or
-the worker did was denied)."""
+"""End to end: `contentgen local-cluster --node real --offline` (its own process: the real etcd,
+kube-apiserver, kube-controller-manager and kube-scheduler, the real node with the project's
+images, the chart's install with the operator as a container under its ServiceAccount, the store
+and the catalog on the cluster's host address) driven by the real kubectl 1.36, as a user would on
+a cluster. The API server's audit log is checked against the chart's RBAC at the end (nothing the
+operator or the worker did was denied), and Ctrl-C (SIGTERM) leaves no node behind."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -26,14 +28,18 @@ import pytest
 import yaml
 
 from contentgen.store.s3 import S3Store
+from localcluster.node import host
+from localcluster.node.layout import NODES
+from localcluster.node.teardown import State, leftovers
 from tests.conftest import EXAMPLES
+from tests.e2e.real_node import image_archives, needs_real_node
 from tests.httpserver import serve
 from tests.kubectl import Kubectl
 from tests.rbac.record import audit_decisions, record_decisions
 from tests.sse import Events, serve_api
 from tests.waiting import wait_for
 
-pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
+pytestmark = [*needs_real_node, pytest.mark.timeout(1800), pytest.mark.slow]
 CONTENTGEN = str(Path(sys.executable).parent / "contentgen")
 # A burst created within a second or two, with 2 slots: enough for several same-second
 # creationTimestamps (what deadlocked the queue once: the test asks for 3), few enough to keep the
@@ -47,19 +53,28 @@ class Box:
     dir: Path
     kubectl: Kubectl
     media: str  # base URL of files the tests serve (pods reach it)
+    catalog: str  # the catalog's URI (FerretDB on the cluster's host address), as local-cluster said it
 
-    def operator_pid(self) -> int:
-        """The operator container's process (the node's containerID is localcluster://PID)."""
-        pod = self.kubectl.json(
+    def operator(self) -> tuple[str, str]:
+        """The operator pod's uid and its running container's id ("" while none runs)."""
+        pods = self.kubectl.json(
             "get", "pods", "-n", "contentgen", "-l", "app.kubernetes.io/component=operator"
-        )
-        running = [
-            s["containerID"]
-            for p in pod["items"]
-            for s in p["status"].get("containerStatuses") or []
-            if "running" in s.get("state", {}) and s.get("containerID")
-        ]
-        return int(running[0].rsplit("/", 1)[-1]) if running else 0
+        )["items"]
+        for pod in pods:
+            for status in pod["status"].get("containerStatuses") or []:
+                if "running" in status.get("state", {}) and status.get("containerID"):
+                    return pod["metadata"]["uid"], str(status["containerID"]).rsplit("/", 1)[-1]
+        return "", ""
+
+    def operator_processes(self) -> list[int]:
+        """The processes of the operator's running container, found by its cgroup on this machine."""
+        uid, container = self.operator()
+        found = []
+        for pid in host.pod_processes(uid) if uid else []:
+            with contextlib.suppress(OSError):
+                if container in Path(f"/proc/{pid}/cgroup").read_text():
+                    found.append(pid)
+        return found
 
     @property
     def store_env(self) -> dict[str, str]:
@@ -87,18 +102,25 @@ class Box:
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
     root = tmp_path_factory.mktemp("box")
+    archives = image_archives(root / "context")
     # Beside local-cluster's own sample media (--examples): a text file posing as a video, on
     # every address, so that pods reach it on the node's.
     routes = {
         "/sample.mp4": (200, {"Content-Type": "video/mp4"}, (EXAMPLES / "media" / "sample.mp4").read_bytes()),
         "/notes.mp4": (200, {"Content-Type": "video/mp4"}, b"this is not a video\n" * 50),
     }
+    log_path = root / "local-cluster.log"
+    layouts: list[Any] = []
     with serve(routes, host="0.0.0.0") as (base, _):
-        log = (root / "local-cluster.log").open("w")
+        log = log_path.open("w")
         process = subprocess.Popen(
             [
                 CONTENTGEN,
                 "local-cluster",
+                "--node",
+                "real",
+                "--images",
+                str(archives["contentgen"].parent),
                 "--dir",
                 str(root / "cluster"),
                 "--offline",
@@ -116,18 +138,29 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
         )
         kubeconfig = root / "cluster" / "kubeconfig"
         try:
-            wait_for(lambda: kubeconfig.exists() or process.poll() is not None, 180, "DIR/kubeconfig")
-            assert process.poll() is None, (root / "local-cluster.log").read_text()
+            wait_for(lambda: kubeconfig.exists() or process.poll() is not None, 900, "DIR/kubeconfig")
+            said = log_path.read_text()
+            assert process.poll() is None, said
+            assert "the real node (kubelet, containerd, runc" in said, said
+            (catalog,) = re.findall(r"catalog (mongodb://\S+)", said)
             server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
             node = urlsplit(server).hostname
             media = base.replace("0.0.0.0", str(node))
-            yield Box(process, root / "cluster", Kubectl(kubeconfig, root / "home"), media)
+            layouts += [
+                state.layout
+                for path in NODES.glob("lc*.json")
+                if (state := State.read(path)) is not None
+                and Path(state.directory) == (root / "cluster" / "node").resolve()
+            ]
+            yield Box(process, root / "cluster", Kubectl(kubeconfig, root / "home"), media, catalog)
         finally:
             process.send_signal(signal.SIGTERM)
-            process.wait(60)
+            process.wait(120)
             log.close()
-    assert process.returncode == 0, (root / "local-cluster.log").read_text()[-3000:]
+    assert process.returncode == 0, log_path.read_text()[-3000:]
     assert not kubeconfig.exists()  # a stopped cluster leaves no kubeconfig pointing nowhere
+    (layout,) = layouts
+    assert leftovers(layout) == []  # Ctrl-C: no network, mount, cgroup or process of the node left
     decisions = audit_decisions(root / "audit.jsonl")
     assert {d.user for d in decisions} >= {"system:serviceaccount:contentgen:contentgen-operator"}
     record_decisions(decisions, "cluster-wide")
@@ -145,6 +178,8 @@ def first_jobs(k: Kubectl, namespace: str) -> list[str]:
 
 def test_the_examples(box: Box, tmp_path: Path) -> None:
     k = box.kubectl
+    node = k.json("get", "node", "local")["status"]["nodeInfo"]
+    assert node["containerRuntimeVersion"].startswith("containerd://"), node
     # What local-cluster printed: its copies of examples/, sources pointing at its sample media.
     out = k.run("apply", "-f", str(box.dir / "examples")).stdout
     assert out.count(" created") == 8, out  # the seven kinds of work, and the Notification
@@ -155,9 +190,11 @@ def test_the_examples(box: Box, tmp_path: Path) -> None:
         "--for=condition=Ready",
         "loratraining,imagegeneration,transcription,loraevaluation,videogeneration",
         "--all",
-        "--timeout=600s",
-        timeout=660,  # kubectl's own limit first: the examples take minutes on a loaded machine
+        "--timeout=900s",
+        timeout=960,  # kubectl's own limit first: the examples take minutes on a loaded machine
     )
+    (operator,) = k.json("get", "pods", "-n", "contentgen")["items"]
+    assert operator["status"]["containerStatuses"][0]["containerID"].startswith("containerd://")
     table = k.run("get", "contentgen").stdout
     assert "loratraining.contentgen.io/demo-avatar" in table and "dmavatar" in table
     assert table.count("Succeeded") == 7, table
@@ -211,12 +248,22 @@ def test_the_examples(box: Box, tmp_path: Path) -> None:
     )
 
 
+def work_namespace(k: Kubectl, namespace: str) -> None:
+    """Make `namespace` ready for work as docs/local-cluster.md says: the store's Secret copied
+    into it from `default` (a Job's pod reads its Secrets from its own namespace)."""
+    namespace_doc = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+    k.run("apply", "-f", "-", stdin=yaml.safe_dump(namespace_doc))
+    found = k.json("get", "secret", "contentgen-s3", "-n", "default")
+    copy = {"apiVersion": "v1", "kind": "Secret", "type": found.get("type", "Opaque"), "data": found["data"]}
+    copy["metadata"] = {"name": "contentgen-s3", "namespace": namespace}
+    k.run("apply", "-f", "-", stdin=json.dumps(copy))
+
+
 def image_generations(
     k: Kubectl, tmp_path: Path, namespace: str, names: list[str], owner: str, images: int
 ) -> Path:
-    """Create `namespace` and write a manifest of ImageGenerations named `names` into it (one file)."""
-    namespace_doc = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
-    k.run("apply", "-f", "-", stdin=yaml.safe_dump(namespace_doc))
+    """Make `namespace` and write a manifest of ImageGenerations named `names` into it (one file)."""
+    work_namespace(k, namespace)
     docs = [
         {
             "apiVersion": "contentgen.io/v1alpha1",
@@ -315,11 +362,15 @@ def test_delete_with_each_policy(box: Box, tmp_path: Path) -> None:
 def test_the_operator_killed_mid_run_converges_with_one_job_per_generation(box: Box, tmp_path: Path) -> None:
     k = box.kubectl
     path = image_generations(k, tmp_path, "chaos", [f"c{i}" for i in range(8)], "carl", 2)
-    first = box.operator_pid()
+    _, first = box.operator()
     k.run("apply", "-f", str(path))
     wait_for(lambda: k.json("get", "jobs", "-n", "chaos")["items"], 60, "a first Job")
-    os.kill(first, signal.SIGKILL)
-    wait_for(lambda: box.operator_pid() != first, 60, "the operator restarted")
+    killed = box.operator_processes()
+    assert killed, "the operator container's processes"
+    for pid in killed:  # the container's processes, as the kernel's OOM killer or a crash ends them
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: box.operator()[1] not in ("", first), 120, "the operator restarted")
     k.run(
         "wait",
         "--for=condition=Ready",
@@ -341,7 +392,7 @@ def test_the_operator_killed_mid_run_converges_with_one_job_per_generation(box: 
 
 def assets(box: Box, *args: str) -> Any:
     """`contentgen assets ARGS -o json` on the cluster's catalog (DIR/catalog), as a user runs it."""
-    where = ["--catalog", str(box.dir / "catalog"), "--store", "s3://contentgen"]
+    where = ["--catalog", box.catalog, "--store", "s3://contentgen"]
     done = subprocess.run(
         [CONTENTGEN, "assets", *args, *where, "-o", "json"],
         capture_output=True,
@@ -367,7 +418,7 @@ def test_a_new_seed_keeps_both_images_and_a_failed_retraining_hides_nothing(box:
     from contentgen.catalog import open_catalog
 
     k = box.kubectl
-    k.run("create", "namespace", "kept")
+    work_namespace(k, "kept")
     image = {"apiVersion": "contentgen.io/v1alpha1", "kind": "ImageGeneration",
              "metadata": {"name": "seeded", "namespace": "kept"},
              "spec": {"owner": "erin", "prompt": "a harbour at dusk", "numImages": 1, "seed": 1}}  # fmt: skip
@@ -375,7 +426,7 @@ def test_a_new_seed_keeps_both_images_and_a_failed_retraining_hides_nothing(box:
             "metadata": {"name": "retrained", "namespace": "kept"},
             "spec": {"owner": "erin", "source": {"url": f"{box.media}/sample.mp4"}, "triggerWord": "erinx",
                      "dataset": {"maxFrames": 12, "minFrames": 4}, "training": {"steps": 100}}}  # fmt: skip
-    catalog = open_catalog(str(box.dir / "catalog"))
+    catalog = open_catalog(box.catalog)
     seen: list[tuple[str, str, int]] = []  # the LoRA's latest run, each state the catalog showed
     stop = threading.Event()
 
@@ -474,7 +525,7 @@ def test_a_new_seed_keeps_both_images_and_a_failed_retraining_hides_nothing(box:
 
 def test_deleted_pending_resources_do_not_stay_pending(box: Box, tmp_path: Path) -> None:
     k = box.kubectl
-    k.run("create", "namespace", "waiting")
+    work_namespace(k, "waiting")
     spec = {
         "owner": "wendy",
         "prompt": "p",

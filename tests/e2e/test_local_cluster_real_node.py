@@ -1,13 +1,11 @@
-"""`contentgen local-cluster --node real` as a user runs it (its own process): the real node with
-the project's images, the store (versitygw) and the catalog (FerretDB) on the cluster's host
-address; the examples it writes reach Ready with the real kubectl; Ctrl-C (SIGTERM) stops it all,
-leaving no node behind. Where the machine cannot run the node, one line says what to install."""
+"""`contentgen local-cluster --node real` where it cannot start: where the machine cannot run the
+node, or the images are not built, one line says what to do; and what it asks of the node. The
+cluster itself, with the examples to Ready and nothing left after Ctrl-C, is test_local_cluster.py."""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,11 +14,6 @@ import pytest
 
 from contentgen.cli import local_cluster
 from localcluster.node.layout import NODES
-from localcluster.node.teardown import State, leftovers
-from tests.conftest import EXAMPLES
-from tests.e2e.real_node import image_archives, real_node_test
-from tests.kubectl import Kubectl
-from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.timeout(1800), pytest.mark.slow]
 CONTENTGEN = str(Path(sys.executable).parent / "contentgen")
@@ -60,68 +53,6 @@ def test_without_the_images_it_says_to_build_them(tmp_path: Path) -> None:
     done = refused(tmp_path / "c", tmp_path, dict(os.environ))
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "no archive of the contentgen image; run `make images`" in done.stderr, done.stderr
-
-
-@real_node_test
-def test_the_examples_on_the_real_node(tmp_path: Path) -> None:
-    archives = image_archives(tmp_path / "context")
-    directory = tmp_path / "cluster"
-    log_path = tmp_path / "local-cluster.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [
-                CONTENTGEN,
-                "local-cluster",
-                "--node",
-                "real",
-                "--images",
-                str(archives["contentgen"].parent),
-                "--dir",
-                str(directory),
-                "--offline",
-                "--examples",
-                str(EXAMPLES),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        kubeconfig = directory / "kubeconfig"
-        try:
-            wait_for(lambda: kubeconfig.exists() or process.poll() is not None, 900, "DIR/kubeconfig")
-            assert process.poll() is None, log_path.read_text()
-            said = log_path.read_text()
-            assert "the real node (kubelet, containerd, runc" in said and "catalog mongodb://" in said, said
-            k = Kubectl(kubeconfig, tmp_path / "home")
-            node = k.json("get", "node", "local")["status"]["nodeInfo"]
-            assert node["containerRuntimeVersion"].startswith("containerd://")
-            out = k.run("apply", "-f", str(directory / "examples")).stdout
-            assert out.count(" created") == 8, out
-            k.run(
-                "wait",
-                "--for=condition=Ready",
-                "loratraining,imagegeneration,transcription,loraevaluation,videogeneration",
-                "--all",
-                "--timeout=900s",
-                timeout=960,
-            )
-            table = k.run("get", "contentgen").stdout
-            assert table.count("Succeeded") == 7, table
-            (pod,) = k.json("get", "pods", "-n", "contentgen")["items"]
-            assert pod["status"]["containerStatuses"][0]["containerID"].startswith("containerd://")
-            (layout,) = [
-                state.layout
-                for path in NODES.glob("lc*.json")
-                if (state := State.read(path)) is not None
-                and Path(state.directory) == (directory / "node").resolve()
-            ]
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(120)
-    assert process.returncode == 0, log_path.read_text()[-3000:]
-    assert not kubeconfig.exists()
-    assert leftovers(layout) == []  # Ctrl-C: no network, mount, cgroup or process of the node left
 
 
 def test_each_kind_asks_for_at_most_half_a_cpu_on_the_real_node() -> None:
