@@ -23,6 +23,7 @@ EXAMPLES = ROOT / "examples"
 LONGEST_FIRST = (
     "tests/e2e/test_helm_real_node.py",
     "tests/e2e/test_local_cluster.py",
+    "local-cluster/tests/test_real_node.py",
     "tests/kube/test_operator.py",
     "tests/docs/test_runnable.py",
     "tests/httpapi/test_contract.py",

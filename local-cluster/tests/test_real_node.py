@@ -24,25 +24,16 @@ import pytest
 from conftest import KUBECTL, Kube
 
 from localcluster import LocalCluster, NodeUnavailable, Options
-from localcluster.node import ociimage
+from localcluster.node import host, ociimage
 from localcluster.node.layout import NODES, Layout
 from localcluster.node.nodenet import registry_lock
 from localcluster.node.teardown import State, leftovers, remove_dead
 
-# The real node is not yet what the project's cluster tests run on (issue 44): `make test` leaves
-# these (about 75 s alone) to an explicit run (CONTENTGEN_TEST_REAL_NODE=1 .venv/bin/pytest
-# local-cluster/tests/test_real_node.py) until the tests move to it. Its start waits under a hang
-# guard (LocalCluster.start), no longer a deadline the whole suite's load could miss.
-pytestmark = [
-    pytest.mark.skipif(
-        os.environ.get("CONTENTGEN_TEST_REAL_NODE") != "1",
-        reason="the real node's tests run with CONTENTGEN_TEST_REAL_NODE=1 (not yet in make test)",
-    ),
-    pytest.mark.timeout(600),
-    pytest.mark.skipif(
-        os.geteuid() != 0, reason="the real node needs root (containerd, namespaces, cgroups)"
-    ),
-]
+# Wherever the machine has what a node needs (host.check), else skipped saying what is missing;
+# CONTENTGEN_TEST_REAL_NODE=0 skips them, =1 fails them where they cannot run. Each start waits
+# under a hang guard (LocalCluster.start), not a deadline the whole suite's load could miss.
+SKIP_REASON = host.suite_skip_reason()
+pytestmark = [pytest.mark.skipif(bool(SKIP_REASON), reason=SKIP_REASON or "-"), pytest.mark.timeout(600)]
 
 PROBE = ociimage.PROBE_IMAGE
 

@@ -14,7 +14,7 @@ import pytest
 
 from localcluster import Image, Options
 from localcluster.cluster import real_node_refusal
-from localcluster.node import configs, ociimage
+from localcluster.node import configs, host, ociimage
 from localcluster.node.host import in_pod, missing_programs
 from localcluster.node.layout import Layout
 from localcluster.node.nodenet import free_subnet
@@ -142,3 +142,16 @@ def test_a_pods_processes_are_found_by_its_cgroup() -> None:
     assert in_pod(cgroupfs, uid) and in_pod(systemd, uid) and in_pod(sandbox, uid)
     assert not in_pod(f"12:memory:/cg-node/kubepods/besteffort/pod{uid}x/1\n", uid)
     assert not in_pod("12:memory:/cg-node/node\n", uid)
+
+
+def test_a_suites_real_node_tests_run_where_the_node_can_unless_told() -> None:
+    try:
+        host.check()
+        here = ""
+    except host.NodeUnavailable as exc:
+        here = str(exc)
+    assert host.suite_skip_reason({}) == (
+        f"{here} (CONTENTGEN_TEST_REAL_NODE=1 runs them regardless)" if here else ""
+    )
+    assert host.suite_skip_reason({"CONTENTGEN_TEST_REAL_NODE": "0"}) == "CONTENTGEN_TEST_REAL_NODE=0"
+    assert host.suite_skip_reason({"CONTENTGEN_TEST_REAL_NODE": "1"}) == ""  # then a failure says why

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -14,25 +13,10 @@ import pytest
 from localcluster.node import host
 from scripts import images
 
-SETTING = "CONTENTGEN_TEST_REAL_NODE"
-
-
-def refusal(environ: Mapping[str, str] = os.environ) -> str:
-    """Why the real node's tests do not run here, or "" where they run: on a machine that has what
-    a node needs (root, containerd, runc, the CNI plugins, cgroups: localcluster's own check), unless
-    CONTENTGEN_TEST_REAL_NODE=0; with =1 they run regardless, and a machine that lacks something
-    fails them with its one line instead of skipping them."""
-    setting = environ.get(SETTING, "")
-    if setting == "0":
-        return f"{SETTING}=0"
-    try:
-        host.check()
-    except host.NodeUnavailable as exc:
-        return "" if setting == "1" else f"{exc} ({SETTING}=1 runs them regardless)"
-    return ""
-
-
-needs_real_node = [pytest.mark.skipif(bool(refusal()), reason=refusal() or "-")]
+# They run wherever the machine has what a node needs (localcluster's own check), and skip
+# elsewhere saying what is missing; CONTENTGEN_TEST_REAL_NODE=0 skips them, =1 fails them there.
+SKIP_REASON = host.suite_skip_reason()
+needs_real_node = [pytest.mark.skipif(bool(SKIP_REASON), reason=SKIP_REASON or "-")]
 
 NAMES = ("contentgen", "contentgen-worker")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,3 +104,20 @@ def check() -> Programs:
     paths = {name: str(path) for name, path in which.items() if path is not None}
     assert cni_dir is not None
     return Programs(cni_bin_dir=cni_dir, **paths)
+
+
+SUITE_SETTING = "CONTENTGEN_TEST_REAL_NODE"
+
+
+def suite_skip_reason(environ: Mapping[str, str] = os.environ) -> str:
+    """Why a test suite's real-node tests do not run here, or "" where they run: on a machine
+    that passes `check()`, unless CONTENTGEN_TEST_REAL_NODE=0; with =1 they run regardless, and a
+    machine that lacks something fails them with its one line instead of skipping them."""
+    setting = environ.get(SUITE_SETTING, "")
+    if setting == "0":
+        return f"{SUITE_SETTING}=0"
+    try:
+        check()
+    except NodeUnavailable as exc:
+        return "" if setting == "1" else f"{exc} ({SUITE_SETTING}=1 runs them regardless)"
+    return ""
