@@ -20,7 +20,8 @@ AXE := $(TOOLS)/axe-core-$(AXE_VERSION)/axe.min.js
 PYTEST_ARGS ?=
 # Three pytest workers (pytest-xdist), a test file each at a time, on 2 cores: the cluster and
 # browser tests mostly wait on other processes, so a third fills the idle time (measured on this
-# machine, 2,860 tests: 19:05 on two workers, 14:32 on three). TEST_WORKERS=0: one process.
+# machine, 2,860 tests: 19:05 on two workers, 14:32 on three; with the real node's e2e tests,
+# 2,866: 16:32 on three, 17:05 on four, the CPUs busy). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 3
 
 export PATH := $(CURDIR)/$(TOOLS)/bin:$(CURDIR)/$(BIN):$(PATH)
