@@ -26,6 +26,7 @@ import yaml
 
 from contentgen.cli.local_cluster import MediaServer, write_examples
 from localcluster import LocalCluster, Options, mongowire
+from localcluster.node import host
 from localcluster.s3server import S3Server
 from localcluster.standby import StandbyNode
 from tests.conftest import EXAMPLES, ROOT
@@ -477,13 +478,13 @@ def test_upgrade_rolls_the_operator_out(world: World, replicas: int) -> None:
         _evict(world, k, standby, NS)  # allowed while the other replica is Ready
 
 
-def where_it_stands(world: World, uid: str, pod: str) -> str:
-    """For a wait of the silent-node test that ran out: the resource, its Job, its pod, the nodes'
-    taints and Ready conditions, and the operator's last log lines (the stopped kubelet serves no
-    `kubectl logs`: read from the node's pod-log directory)."""
+def where_it_stands(world: World, name: str, uid: str, pod: str) -> str:
+    """For a wait of the silent-node test that ran out: the ImageGeneration `name`, its Jobs, its
+    pod, the nodes' taints and Ready conditions, and the operator's last log lines (the stopped
+    kubelet serves no `kubectl logs`: read from the node's pod-log directory)."""
     k, node = world.kubectl, world.cluster.real
     assert node is not None
-    resource = k.json("get", "imggen", "stranded").get("status") or {}
+    resource = k.json("get", "imggen", name).get("status") or {}
     jobs = [j["status"] for j in jobs_of(k, uid)]
     found = k.run("get", "pod", pod, "-o", "json", check=False).stdout
     pod_state = json.loads(found) if found.strip() else {}
@@ -501,7 +502,7 @@ def where_it_stands(world: World, uid: str, pod: str) -> str:
 
 
 @pytest.mark.skipif(
-    os.environ.get("CONTENTGEN_TEST_REAL_NODE") != "1",
+    os.environ.get(host.SUITE_SETTING) != "1",
     reason="minutes of a silent node, and once in five full runs (10:29, 11-26) the eviction was not "
     "said within 300 s: with CONTENTGEN_TEST_REAL_NODE=1 until that is understood",
 )
@@ -570,7 +571,7 @@ def test_a_node_that_stops_answering_leaves_its_pod_terminating_said_so_then_the
                 lambda: said(k, "stranded", "stuck Terminating"), 300, "stranded: NodeLost, stuck Terminating"
             )
         except AssertionError as exc:
-            raise AssertionError(f"{exc}; {where_it_stands(world, uid, name)}") from None
+            raise AssertionError(f"{exc}; {where_it_stands(world, 'stranded', uid, name)}") from None
         message = ready_condition({"status": status})["message"]
         assert name in message and ready_condition({"status": status})["reason"] == "NodeLost", message
         assert condition({"status": status}, "Stalled").get("status") == "True", status
@@ -585,7 +586,7 @@ def test_a_node_that_stops_answering_leaves_its_pod_terminating_said_so_then_the
         try:
             status = one_line_reason(k, "stranded", ("DeadlineExceeded",))
         except AssertionError as exc:
-            raise AssertionError(f"{exc}; {where_it_stands(world, uid, name)}") from None
+            raise AssertionError(f"{exc}; {where_it_stands(world, 'stranded', uid, name)}") from None
         assert status["phase"] == "Failed", status
         (job,) = jobs_of(k, uid)
         print("DeadlineExceeded:", json.dumps(job["status"]))
