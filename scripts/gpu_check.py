@@ -166,6 +166,9 @@ def main(argv: list[str]) -> int:
         "--docs", action="store_true", help="--full: write the table into docs/cluster-gpus.md"
     )
     parser.add_argument("--estimates", metavar="FILE", help="--full: write the estimate defaults it implies")
+    parser.add_argument(
+        "--only", metavar="REGEX", help='--full: measure only the rows whose "what, plan" it matches'
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.full:

@@ -32,10 +32,12 @@ import gc
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -57,6 +59,7 @@ WARMUP_STEPS, TIMED_STEPS = 2, 5
 WHISPER_TOKENS = 100  # tokens decoded per 30 s window (about 75 words of speech)
 AUDIO_SECONDS = 300
 SECTION = "gpu-full"
+POOL = f"warm pool: a picture with a LoRA swapped in, {PICTURE[0]}×{PICTURE[1]}, {PICTURE_STEPS} steps"
 
 
 @dataclass
@@ -115,6 +118,10 @@ def planned(card: memory.Card) -> list[Row]:
         rows.append(
             _plan(what, wanted, partial(memory.choose_generation, card, sizes.sizes, picture, wanted))
         )
+        if wanted == "bf16" and "plan" in rows[-1].extra:
+            pool = Row(POOL, wanted, note="not measured: the picture above was not")
+            rows[-1].extra["pool"] = pool
+            rows.append(pool)
     rows.append(
         Row(
             "transcription, 5 min of speech",
@@ -187,19 +194,15 @@ def estimates(rows: list[Row], audio_rtf: float | None) -> dict[str, Any]:
 
 
 def build_transformer(torch: Any, base: str, on: str) -> Any:
-    """FLUX.1-dev's transformer from its config, random bf16 weights made on `on`, stored as `base`."""
+    """FLUX.1-dev's transformer from its config, random bf16 weights kept on `on`, stored as `base`."""
     from diffusers import FluxTransformer2DModel
 
     from tests.cluster.flux_dev import FLUX_DEV
 
     config = {k: v for k, v in FLUX_DEV["transformer"].items() if not k.startswith("_")}
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.bfloat16)
-    try:
-        with torch.device("cpu" if base == "nf4" else on):  # bitsandbytes quantises as it moves
-            transformer = FluxTransformer2DModel(**config)
-    finally:
-        torch.set_default_dtype(previous)
+    transformer = made_on_gpu(torch, lambda: FluxTransformer2DModel(**config))
+    if base == "nf4" or on == "cpu":  # bitsandbytes quantises as it moves from the CPU to `on`
+        transformer = transformer.to("cpu")
     if base in ("int8", "fp8"):
         from torchao.quantization import Float8WeightOnlyConfig, Int8WeightOnlyConfig, quantize_
 
@@ -207,6 +210,18 @@ def build_transformer(torch: Any, base: str, on: str) -> Any:
     elif base == "nf4":
         transformer = _nf4(torch, transformer, on)
     return transformer
+
+
+def made_on_gpu(torch: Any, make: Callable[[], Any]) -> Any:
+    """`make()`'s module with random bf16 weights drawn on the GPU: seconds, where 16 billion
+    drawn on the CPU take minutes (where the weights are drawn changes no timed step)."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.bfloat16)
+    try:
+        with torch.device("cuda"):
+            return make()
+    finally:
+        torch.set_default_dtype(previous)
 
 
 def _nf4(torch: Any, module: Any, on: str) -> Any:
@@ -239,9 +254,10 @@ def training_step(torch: Any, base: str, resolution: int, on: str) -> tuple[floa
     """The trainer's step at `resolution` on the `base` transformer: (seconds per step, peak bytes)."""
     from peft import LoraConfig
 
-    from contentgen.providers.cluster import flux, lora_files
+    from contentgen.providers.cluster import flux, lora_files, training
     from tests.cluster.flux_dev import FLUX_DEV, MAX_SEQUENCE
 
+    training.attention_for_training(flux.Device(torch.device(on), torch.bfloat16))  # as the trainer
     transformer = build_transformer(torch, base, on)
     transformer.requires_grad_(False)
     linear = [n for n, m in transformer.named_modules() if isinstance(m, torch.nn.Linear)]
@@ -300,8 +316,11 @@ def training_step(torch: Any, base: str, resolution: int, on: str) -> tuple[floa
     return seconds, peak
 
 
-def picture_seconds(torch: Any, plan: memory.MemoryPlan, on: str) -> tuple[float, int]:
-    """One PICTURE at PICTURE_STEPS through FluxPipeline laid out as `plan`: (seconds, peak bytes)."""
+def picture_seconds(
+    torch: Any, plan: memory.MemoryPlan, on: str, pool: Row | None = None
+) -> tuple[float, int]:
+    """One PICTURE at PICTURE_STEPS through FluxPipeline laid out as `plan`: (seconds, peak bytes);
+    with `pool`, then the warm pool's pictures on the same loaded pipeline (`swapped`) into it."""
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline
     from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
 
@@ -312,15 +331,11 @@ def picture_seconds(torch: Any, plan: memory.MemoryPlan, on: str) -> tuple[float
         clip_tokenizer = tiny_flux._clip_tokenizer(Path(folder) / "clip", 77)
         t5_tokenizer = tiny_flux._t5_tokenizer(Path(folder) / "t5", MAX_SEQUENCE)
     made = "cpu" if plan.offload else on
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.bfloat16)
-    try:
-        with torch.device(made):
-            clip = CLIPTextModel(CLIPTextConfig(**_fields(FLUX_DEV["text_encoder"])))
-            t5 = T5EncoderModel(T5Config(**_fields(FLUX_DEV["text_encoder_2"])))
-            vae = AutoencoderKL(**_fields(FLUX_DEV["vae"]), **VAE_SCALING)
-    finally:
-        torch.set_default_dtype(previous)
+    clip = made_on_gpu(torch, lambda: CLIPTextModel(CLIPTextConfig(**_fields(FLUX_DEV["text_encoder"])))).to(
+        made
+    )
+    t5 = made_on_gpu(torch, lambda: T5EncoderModel(T5Config(**_fields(FLUX_DEV["text_encoder_2"])))).to(made)
+    vae = made_on_gpu(torch, lambda: AutoencoderKL(**_fields(FLUX_DEV["vae"]), **VAE_SCALING)).to(made)
     transformer = build_transformer(torch, plan.base, "cpu" if plan.offload and plan.base != "nf4" else on)
     pipe = FluxPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(**SCHEDULER),
@@ -358,7 +373,52 @@ def picture_seconds(torch: Any, plan: memory.MemoryPlan, on: str) -> tuple[float
     draw(PICTURE_STEPS)
     torch.cuda.synchronize()
     seconds, peak = time.perf_counter() - began, int(torch.cuda.max_memory_allocated())
+    if pool is not None:
+        swapped(torch, pipe, transformer, seconds, pool)
     return seconds, peak
+
+
+def swapped(torch: Any, pipe: Any, transformer: Any, alone: float, row: Row) -> None:
+    """The warm pool's work (issue 47) at real size: on the pipeline loaded once, pictures with
+    LoRAs of the trainer's size (rank RANK on PRESET, float32, as training saves them) loaded,
+    applied and unloaded per request by the pool's own code (`generation.loras_loaded`, `draw`),
+    two LoRAs in turn and then none: each picture's seconds against the picture alone."""
+    from contentgen.providers.cluster import generation, lora_files
+
+    targets = lora_files.target_modules(
+        [n for n, m in transformer.named_modules() if isinstance(m, torch.nn.Linear)], PRESET
+    )
+    modules = dict(transformer.named_modules())
+    with tempfile.TemporaryDirectory(prefix="gpu-full-loras-") as folder:
+        files = []
+        for number in range(2):
+            state = {}
+            for name in targets:
+                linear = modules[name]
+                state[f"{name}.lora_A.weight"] = torch.randn(RANK, linear.in_features) * 0.01
+                state[f"{name}.lora_B.weight"] = torch.randn(linear.out_features, RANK) * 0.01
+            files.append(lora_files.save(Path(folder) / f"lora{number}.safetensors", state, {}))
+        megabytes = files[0].stat().st_size / 1e6
+        picture = generation.Picture(
+            "a portrait photograph of a person in a garden, soft light", *PICTURE, seed=0, steps=PICTURE_STEPS
+        )
+        times: list[float] = []
+        loads: list[float] = []
+        for loras in ([(files[0], 0.8)], [(files[1], 1.0)], []):
+            torch.cuda.synchronize()
+            began = time.perf_counter()
+            with generation.loras_loaded(pipe, loras):
+                loads.append(time.perf_counter() - began)
+                generation.draw(pipe, picture, Path(folder) / "picture.png")
+            torch.cuda.synchronize()
+            times.append(time.perf_counter() - began)
+    with_lora = max(times[:2])
+    row.seconds = with_lora
+    row.note = (
+        f"the pipeline loaded once; a {megabytes:.0f} MB LoRA loaded and unloaded per picture: "
+        f"{times[0]:.2f} s and {times[1]:.2f} s with one (loading {loads[0]:.2f} s, {loads[1]:.2f} s), "
+        f"{times[2]:.2f} s with none after them; the worst {with_lora / alone:.2f}× the picture alone"
+    )
 
 
 def _fields(config: dict[str, Any]) -> dict[str, Any]:
@@ -420,11 +480,20 @@ def whisper_rtf(device: str, scratch: Path) -> tuple[float, float]:
     return AUDIO_SECONDS / seconds, seconds
 
 
-def measure(torch: Any, rows: list[Row], on: str, progress: Callable[[str], None]) -> float | None:
-    """Each planned row measured on the GPU (the refused ones left as they are); Whisper's RTF."""
-    for row in rows:
+def measure(
+    torch: Any, rows: list[Row], on: str, progress: Callable[[str], None], only: str | None = None
+) -> float | None:
+    """Each planned row measured on the GPU (the refused ones left as they are), the plans that
+    keep the base resident first (they set the estimates), each row said as it ends (a run cut
+    short keeps what it measured); Whisper's RTF. `only`: the rows whose "what, plan" it matches."""
+    wanted = re.compile(only) if only else None
+    order = sorted(rows, key=lambda r: not (r.plan == "bf16" and not r.what.startswith("transcription")))
+    for row in order:
         plan = row.extra.get("plan")
         if plan is None:
+            continue
+        if wanted and not wanted.search(f"{row.what}, {row.plan}"):
+            row.note = f"not measured in this run (--only {only})"
             continue
         progress(f"{row.what}, {row.plan} ...")
         try:
@@ -432,15 +501,21 @@ def measure(torch: Any, rows: list[Row], on: str, progress: Callable[[str], None
                 resolution = int(row.what.split(", ")[1].split()[0])
                 seconds, peak = training_step(torch, plan.base, resolution, on)
             else:
-                seconds, peak = picture_seconds(torch, plan, on)
+                seconds, peak = picture_seconds(torch, plan, on, row.extra.get("pool"))
         except Exception as failed:
+            traceback.print_exc()  # where it failed, beside the row's one line
             row.note = f"failed: {type(failed).__name__}: {str(failed).splitlines()[0][:200]}"
         else:
             row.seconds, row.peak_gib = seconds, round(peak / memory.GIB, 1)
             row.note = plan.describe()
+        for done in [row, *([row.extra["pool"]] if "pool" in row.extra else [])]:
+            progress("measured: " + table([done], {}).splitlines()[-1])
         gc.collect()  # the row's model goes before the next is built
         torch.cuda.empty_cache()
     whisper = rows[-1]
+    if wanted and not wanted.search(f"{whisper.what}, {whisper.plan}"):
+        whisper.note = f"not measured in this run (--only {only})"
+        return None
     progress("transcription ...")
     try:
         with tempfile.TemporaryDirectory(prefix="gpu-full-whisper-") as scratch:
@@ -476,7 +551,7 @@ def run(args: Any) -> int:
     rows = planned(card)
     rtf = None
     if not args.dry_run:
-        rtf = measure(torch, rows, "cuda", lambda text: print(text, file=sys.stderr, flush=True))
+        rtf = measure(torch, rows, "cuda", lambda text: print(text, file=sys.stderr, flush=True), args.only)
     text = table(rows, header(card, command, measured=not args.dry_run))
     print(text, end="")
     if args.docs and not args.dry_run:

@@ -326,3 +326,18 @@ def test_an_8bit_generation_plan_draws_and_takes_a_lora(models_root, tmp_path):
         with_lora = generation.draw(pipe, picture, tmp_path / "lora.png").read_bytes()
     assert with_lora != plain
     assert generation.draw(pipe, picture, tmp_path / "again.png").read_bytes() == plain
+
+
+def test_training_on_a_gpu_turns_cudnn_attention_off_and_on_the_cpu_leaves_it() -> None:
+    """cuDNN's fused attention failed FLUX.1-dev's backward on an H100 and an H200 (torch 2.11,
+    docs/cluster-gpus.md): the trainer turns it off where it trains on a GPU, and only there."""
+    before = torch.backends.cuda.cudnn_sdp_enabled()
+    try:
+        torch.backends.cuda.enable_cudnn_sdp(True)
+        training.attention_for_training(flux.Device(torch.device("cpu"), torch.float32))
+        assert torch.backends.cuda.cudnn_sdp_enabled()
+        training.attention_for_training(flux.Device(torch.device("cuda"), torch.bfloat16))
+        assert not torch.backends.cuda.cudnn_sdp_enabled()
+        assert torch.backends.cuda.flash_sdp_enabled() and torch.backends.cuda.mem_efficient_sdp_enabled()
+    finally:
+        torch.backends.cuda.enable_cudnn_sdp(before)

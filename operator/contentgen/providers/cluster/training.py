@@ -174,6 +174,7 @@ def train(
         "contentgen.lora_targets": plan.targets,
         "contentgen.memory_plan": chosen.base,
     }
+    attention_for_training(on)
     pipe = flux.load_for_training(model_dir, on, chosen)
     latents, texts = _cache(pipe, examples, plan.resolution, on)
     transformer, scheduler = pipe.transformer, pipe.scheduler
@@ -235,6 +236,19 @@ class _Done:
     before: float = 0.0
     saved: list[Saved] = field(default_factory=list)
     losses: list[tuple[int, float]] = field(default_factory=list)
+
+
+def attention_for_training(on: flux.Device) -> None:
+    """On a GPU, the transformer's attention without cuDNN's fused kernel, for this process.
+
+    torch 2.11 made cuDNN's attention the default on Hopper, and its backward failed FLUX.1-dev's
+    training step on an H100 (an illegal memory access) and an H200 (`mha_graph.execute(...)
+    .is_good()`) in `make gpu-check FULL=1` (2026-11-26, torch 2.11.0+cu130), as in pytorch/pytorch
+    #196678 and #190321, whose mitigation this is; flash and memory-efficient attention trained it
+    (docs/cluster-gpus.md). The image's torch 2.10 does not choose cuDNN's first (#196678 calls it
+    2.11's regression): there this changes nothing, and a move to 2.11 keeps training."""
+    if on.cuda:
+        torch.backends.cuda.enable_cudnn_sdp(False)
 
 
 def _stored_state(
