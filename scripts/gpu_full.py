@@ -60,6 +60,7 @@ WHISPER_TOKENS = 100  # tokens decoded per 30 s window (about 75 words of speech
 AUDIO_SECONDS = 300
 SECTION = "gpu-full"
 POOL = f"warm pool: a picture with a LoRA swapped in, {PICTURE[0]}×{PICTURE[1]}, {PICTURE_STEPS} steps"
+KEPT = f"warm pool: a picture with a kept LoRA, {PICTURE[0]}×{PICTURE[1]}, {PICTURE_STEPS} steps"
 
 
 @dataclass
@@ -119,9 +120,10 @@ def planned(card: memory.Card) -> list[Row]:
             _plan(what, wanted, partial(memory.choose_generation, card, sizes.sizes, picture, wanted))
         )
         if wanted == "bf16" and "plan" in rows[-1].extra:
-            pool = Row(POOL, wanted, note="not measured: the picture above was not")
+            unmeasured = "not measured: the picture above was not"
+            pool = [Row(what, wanted, note=unmeasured) for what in (POOL, KEPT)]
             rows[-1].extra["pool"] = pool
-            rows.append(pool)
+            rows.extend(pool)
     rows.append(
         Row(
             "transcription, 5 min of speech",
@@ -317,7 +319,7 @@ def training_step(torch: Any, base: str, resolution: int, on: str) -> tuple[floa
 
 
 def picture_seconds(
-    torch: Any, plan: memory.MemoryPlan, on: str, pool: Row | None = None
+    torch: Any, plan: memory.MemoryPlan, on: str, pool: list[Row] | None = None
 ) -> tuple[float, int]:
     """One PICTURE at PICTURE_STEPS through FluxPipeline laid out as `plan`: (seconds, peak bytes);
     with `pool`, then the warm pool's pictures on the same loaded pipeline (`swapped`) into it."""
@@ -374,21 +376,26 @@ def picture_seconds(
     torch.cuda.synchronize()
     seconds, peak = time.perf_counter() - began, int(torch.cuda.max_memory_allocated())
     if pool is not None:
-        swapped(torch, pipe, transformer, seconds, pool)
+        swapped(torch, pipe, transformer, seconds, *pool)
     return seconds, peak
 
 
-def swapped(torch: Any, pipe: Any, transformer: Any, alone: float, row: Row) -> None:
-    """The warm pool's work (issue 47) at real size: on the pipeline loaded once, pictures with
-    LoRAs of the trainer's size (rank RANK on PRESET, float32, as training saves them) loaded,
-    applied and unloaded per request by the pool's own code (`generation.loras_loaded`, `draw`),
-    two LoRAs in turn and then none: each picture's seconds against the picture alone."""
+def swapped(torch: Any, pipe: Any, transformer: Any, alone: float, swap: Row, kept: Row) -> None:
+    """The warm pool's work (issue 47) at real size, on the pipeline loaded once, with LoRAs of the
+    trainer's size (rank RANK on PRESET, float32, as training saves them), by the pool's own code
+    (`generation.draw`): into `swap`, two LoRAs in turn loaded and unloaded per request
+    (`loras_loaded`), then none; into `kept`, the same requests with the LoRAs kept between them
+    (`KeptLoras`: each loaded once, then asked for again). Each picture's seconds against the
+    picture alone."""
     from contentgen.providers.cluster import generation, lora_files
 
     targets = lora_files.target_modules(
         [n for n, m in transformer.named_modules() if isinstance(m, torch.nn.Linear)], PRESET
     )
     modules = dict(transformer.named_modules())
+    picture = generation.Picture(
+        "a portrait photograph of a person in a garden, soft light", *PICTURE, seed=0, steps=PICTURE_STEPS
+    )
     with tempfile.TemporaryDirectory(prefix="gpu-full-loras-") as folder:
         files = []
         for number in range(2):
@@ -399,25 +406,40 @@ def swapped(torch: Any, pipe: Any, transformer: Any, alone: float, row: Row) -> 
                 state[f"{name}.lora_B.weight"] = torch.randn(linear.out_features, RANK) * 0.01
             files.append(lora_files.save(Path(folder) / f"lora{number}.safetensors", state, {}))
         megabytes = files[0].stat().st_size / 1e6
-        picture = generation.Picture(
-            "a portrait photograph of a person in a garden, soft light", *PICTURE, seed=0, steps=PICTURE_STEPS
-        )
-        times: list[float] = []
-        loads: list[float] = []
-        for loras in ([(files[0], 0.8)], [(files[1], 1.0)], []):
-            torch.cuda.synchronize()
-            began = time.perf_counter()
-            with generation.loras_loaded(pipe, loras):
-                loads.append(time.perf_counter() - began)
-                generation.draw(pipe, picture, Path(folder) / "picture.png")
-            torch.cuda.synchronize()
-            times.append(time.perf_counter() - began)
-    with_lora = max(times[:2])
-    row.seconds = with_lora
-    row.note = (
+        requests = [[(files[0], 0.8)], [(files[1], 1.0)], [], [(files[0], 0.8)], [(files[1], 1.0)]]
+
+        def timed(loading: Callable[[list[tuple[Path, float]]], Any]) -> list[tuple[float, float]]:
+            """(seconds to its drawing, seconds in all) of each request."""
+            times = []
+            for loras in requests:
+                torch.cuda.synchronize()
+                began = time.perf_counter()
+                with loading(loras):
+                    ready = time.perf_counter() - began
+                    generation.draw(pipe, picture, Path(folder) / "picture.png")
+                torch.cuda.synchronize()
+                times.append((ready, time.perf_counter() - began))
+            return times
+
+        each = timed(partial(generation.loras_loaded, pipe))
+        keeping = generation.KeptLoras(2)
+        again = timed(partial(keeping.using, pipe))
+        keeping.forget()
+    worst = max(t for _, t in each[:2])
+    swap.seconds = worst
+    swap.note = (
         f"the pipeline loaded once; a {megabytes:.0f} MB LoRA loaded and unloaded per picture: "
-        f"{times[0]:.2f} s and {times[1]:.2f} s with one (loading {loads[0]:.2f} s, {loads[1]:.2f} s), "
-        f"{times[2]:.2f} s with none after them; the worst {with_lora / alone:.2f}× the picture alone"
+        f"{each[0][1]:.2f} s and {each[1][1]:.2f} s with one (loading {each[0][0]:.2f} s, "
+        f"{each[1][0]:.2f} s), {each[2][1]:.2f} s with none after them; the worst {worst / alone:.2f}× "
+        "the picture alone"
+    )
+    hits = [again[3], again[4]]
+    kept.seconds = max(t for _, t in hits)
+    kept.note = (
+        f"the same LoRAs kept between requests ({keeping.loads} loads for 4 requests with one): asked "
+        f"for again, {hits[0][1]:.2f} s and {hits[1][1]:.2f} s (activating {hits[0][0]:.3f} s, "
+        f"{hits[1][0]:.3f} s); {again[2][1]:.2f} s with none (all disabled); the worst "
+        f"{kept.seconds / alone:.2f}× the picture alone"
     )
 
 
@@ -508,7 +530,7 @@ def measure(
         else:
             row.seconds, row.peak_gib = seconds, round(peak / memory.GIB, 1)
             row.note = plan.describe()
-        for done in [row, *([row.extra["pool"]] if "pool" in row.extra else [])]:
+        for done in [row, *row.extra.get("pool", [])]:
             progress("measured: " + table([done], {}).splitlines()[-1])
         gc.collect()  # the row's model goes before the next is built
         torch.cuda.empty_cache()

@@ -46,7 +46,7 @@ POOLS: Doc = {
                 "nodeSelector": {"gpu": "l4"},
                 "gpus": {"count": 2, "resourceName": "nvidia.com/mig-3g.40gb"},
             },
-            {"name": "schnell", "baseModel": "FLUX.1-schnell", "replicas": 1, "port": 9000},
+            {"name": "schnell", "baseModel": "FLUX.1-schnell", "replicas": 1, "port": 9000, "keptLoras": 0},
         ],
         "keda": {
             "enabled": True,
@@ -105,7 +105,10 @@ def test_a_pool_is_a_hardened_deployment_and_a_service_ready_once_warm() -> None
     assert pod["automountServiceAccountToken"] is False  # it needs no API
     (container,) = pod["containers"]
     assert container["image"] == "ghcr.io/contentgen/contentgen-worker-gpu:0.1.0"
-    assert container["args"] == ["pool", "--model", "FLUX.1-dev", "--port", "8090", "--work-dir", "/work"]
+    assert container["args"] == [
+        *("pool", "--model", "FLUX.1-dev", "--port", "8090", "--work-dir", "/work"),
+        *("--kept-loras", "32"),  # the default
+    ]
     assert container["resources"]["requests"]["nvidia.com/mig-3g.40gb"] == "2"
     assert container["resources"]["limits"]["nvidia.com/mig-3g.40gb"] == "2"
     assert container["resources"]["limits"]["memory"] == "48Gi"  # gpu.jobs.ImageGeneration's
@@ -133,6 +136,7 @@ def test_a_pool_is_a_hardened_deployment_and_a_service_ready_once_warm() -> None
     assert service["spec"]["selector"].items() <= schnell["metadata"]["labels"].items()
     assert service["spec"]["ports"] == [{"name": "http", "port": 9000, "targetPort": "http"}]
     assert schnell["spec"]["containers"][0]["ports"] == [{"name": "http", "containerPort": 9000}]
+    assert schnell["spec"]["containers"][0]["args"][-2:] == ["--kept-loras", "0"]  # 0 is 0, not the default
     # one pool's Service does not select the other's pods
     assert (
         not service["spec"]["selector"].items()

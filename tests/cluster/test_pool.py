@@ -50,6 +50,7 @@ def test_the_queue_serves_owners_in_turn() -> None:
 def pool(models_root: Path, tmp_path: Path) -> Iterator[tuple[str, Pool]]:
     """A pool of the tiny FLUX on a free port of this machine, its pipeline loaded at start."""
     drawer = ClusterProvider(models_root, device=DEVICE, inference_steps=2, sizes=SIZES)
+    drawer.keep_loras(2)  # as `contentgen pool` does
     base = models_root / "FLUX.1-dev"
 
     def warm_up() -> int:
@@ -123,6 +124,41 @@ def test_pool_pictures_are_a_fresh_processs_and_the_base_loads_once(
     assert pooled == fresh
     assert again[0] == pooled["first"][0] and again[1] != again[0]  # after another LoRA and none
     assert len({tuple(v) for v in pooled.values()}) == 3  # each LoRA changed the picture: it was there
+
+
+def test_kept_loras_draw_a_fresh_processs_pictures_and_load_each_file_once_while_kept(
+    models_root: Path, tmp_path: Path
+) -> None:
+    """The pool's LoRAs kept between requests (two at most here): a LoRA asked for again loads
+    nothing, one more than the pool keeps drops the least recently used, two at once and none at
+    all come after others; every picture equals the one drawn with each request's LoRAs loaded
+    and unloaded (`loras_loaded`, a Job's worker), and a file replaced under the same path is
+    loaded anew."""
+    a, b, c = (random_lora(models_root, tmp_path / "loras", seed) for seed in (1, 2, 3))
+    plan: list[list[tuple[Path, float]]] = [
+        [(a, 0.5)],
+        [(b, 0.7)],
+        [],
+        [(a, 1.0)],  # kept: no load, another scale
+        [(c, 0.5)],  # drops b, the least recently used
+        [(a, 0.5), (c, 0.3)],  # both kept
+        [(b, 0.7)],  # drops a
+        [],
+    ]
+    kept = ClusterProvider(models_root, device=DEVICE, inference_steps=2, sizes=SIZES)
+    kept.keep_loras(2)
+    plain = ClusterProvider(models_root, device=DEVICE, inference_steps=2, sizes=SIZES)
+    drawn = [pictures(kept, tmp_path / "kept" / str(n), 7, 1, *loras) for n, loras in enumerate(plan)]
+    assert kept.kept is not None and kept.kept.loads == 4  # a, b, c, then b again
+    fresh = [pictures(plain, tmp_path / "plain" / str(n), 7, 1, *loras) for n, loras in enumerate(plan)]
+    assert drawn == fresh
+    assert drawn[2] == drawn[7] and drawn[1] == drawn[6]  # none, and b at 0.7, twice each
+    assert len({d[0] for d in drawn}) == 6  # every other request a picture of its own: its LoRAs showed
+
+    b.write_bytes(random_lora(models_root, tmp_path / "other", 4).read_bytes())  # replaced in place
+    again = pictures(kept, tmp_path / "replaced", 7, 1, (b, 0.7))
+    assert kept.kept.loads == 5 and again != drawn[1]
+    assert again == pictures(plain, tmp_path / "replaced-plain", 7, 1, (b, 0.7))
 
 
 def test_denoising_job_is_drawn_by_its_own_process_though_a_pool_is_named(

@@ -1,10 +1,11 @@
 """A warm pool worker of provider cluster (docs/cluster-gpus.md#warm-pools): keeps one base model's
 FLUX pipeline loaded on this machine's GPU and draws the pictures ImageGeneration Jobs send it
-(their workers with CONTENTGEN_CLUSTER_POOL_URL), owners served in turn, LoRAs loaded per request
-and unloaded after. The base model is loaded at start; `GET /v1/status` says `loading`, then
-`warm`. On SIGTERM (a rolling upgrade, an eviction) it says `stopping`, takes no new request,
-finishes the one it draws and exits. The models' root, device and GPUs are the worker's
-settings (CONTENTGEN_CLUSTER_MODELS_DIR, CONTENTGEN_CLUSTER_DEVICE, CONTENTGEN_GPU_COUNT)."""
+(their workers with CONTENTGEN_CLUSTER_POOL_URL), owners served in turn, the LoRAs of recent
+requests kept loaded (`--kept-loras`), a request's own activated at its scales. The base model is
+loaded at start; `GET /v1/status` says `loading`, then `warm`. On SIGTERM (a rolling upgrade, an
+eviction) it says `stopping`, takes no new request, finishes the one it draws and exits. The
+models' root, device and GPUs are the worker's settings (CONTENTGEN_CLUSTER_MODELS_DIR,
+CONTENTGEN_CLUSTER_DEVICE, CONTENTGEN_GPU_COUNT)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="0.0.0.0", help="the address to listen on (default: %(default)s)")  # noqa: S104
     parser.add_argument("--port", type=int, default=8090, help="the port (default: %(default)s)")
     parser.add_argument(
+        "--kept-loras",
+        type=int,
+        default=32,
+        help="LoRAs kept loaded between requests, the least recently used dropped first; 0: each "
+        "request's loaded and unloaded (default: %(default)s)",
+    )
+    parser.add_argument(
         "--work-dir",
         default=os.environ.get("CONTENTGEN_WORK_DIR", "contentgen-data/pool"),
         help="where uploaded LoRA files and pictures in flight are kept (default: %(default)s)",
@@ -38,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
     provider = cluster_provider()
     base = provider.base_model(args.model)  # ModelNotFound, in one line, before anything listens
+    if args.kept_loras < 0:
+        print("contentgen pool: --kept-loras must be 0 or more", file=sys.stderr)
+        return 2
+    provider.keep_loras(args.kept_loras)
     work = Path(args.work_dir)
 
     def warm_up() -> int:

@@ -158,6 +158,13 @@ def card(on: Device) -> memory.Card:
     )
 
 
+def room(on: Device) -> int:
+    """The GPU's bytes free for more tensors: free on the device, and held free by this process's
+    allocator."""
+    free, _ = torch.cuda.mem_get_info(on.where)
+    return int(free + torch.cuda.memory_reserved(on.where) - torch.cuda.memory_allocated(on.where))
+
+
 @dataclass(frozen=True)
 class Counted:
     """A model's sizes (memory.Sizes) and its transformer's linear layers: (name, in, out)."""

@@ -6,6 +6,9 @@ The same seed, prompt, size, steps and LoRAs give the same picture on one machin
 
 from __future__ import annotations
 
+import hashlib
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,6 +55,92 @@ def loras_loaded(pipe: Any, loras: Sequence[tuple[Path, float]]) -> Iterator[Non
     finally:
         if names:
             pipe.unload_lora_weights()
+
+
+class KeptLoras:
+    """LoRAs kept loaded on a kept pipeline from one request to the next (a warm pool's: issue 47),
+    `capacity` at most and while the GPU has room, the least recently used deleted first: a
+    request whose LoRAs are kept
+    loads nothing, and activates its own at its scales (`set_adapters`); a request without LoRAs
+    draws with them all disabled. peft's layers add only their active adapters and, disabled,
+    run the base layer alone, so a picture is the one `loras_loaded` draws (tested), while a
+    179 MB LoRA's load and unload per request cost FLUX.1-dev a quarter of its picture on an H200
+    (docs/performance.md). A LoRA is known by its bytes' SHA-256 (read once per file on disk: a
+    file replaced is read again), wherever its file lies. A request naming one LoRA twice, or a
+    load that fails, goes through `loras_loaded` after every kept LoRA is unloaded."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.loads = 0  # LoRA files loaded (a test and the benchmark count them)
+        self._pipe: weakref.ref[Any] | None = None  # weak: a released pipeline goes
+        self._names: OrderedDict[str, str] = OrderedDict()  # SHA-256 -> adapter name
+        self._digests: dict[tuple[str, int, int, int], str] = {}  # a file on disk -> its SHA-256
+        self._made = 0
+
+    @contextmanager
+    def using(
+        self, pipe: Any, loras: Sequence[tuple[Path, float]], room: Callable[[], int] | None = None
+    ) -> Iterator[None]:
+        """The request's LoRAs active on `pipe` while the block runs; `room()`, where given, the
+        device's bytes free: a LoRA is loaded only with its file's size and a GiB to spare,
+        kept ones not asked for deleted first to make room."""
+        if self._pipe is None or self._pipe() is not pipe:  # another pipeline: nothing kept on it
+            self._pipe, self._names = weakref.ref(pipe), OrderedDict()
+        keys = [self._digest(path) for path, _ in loras]
+        if self.capacity < len(set(keys)) or len(set(keys)) < len(keys):
+            self.forget()
+            with loras_loaded(pipe, loras):
+                yield
+            return
+        try:
+            names = [
+                self._loaded(pipe, key, path, keys, room) for key, (path, _) in zip(keys, loras, strict=True)
+            ]
+            if names:
+                pipe.enable_lora()
+                pipe.set_adapters(names, adapter_weights=[scale for _, scale in loras])
+            elif self._names:
+                pipe.disable_lora()
+        except BaseException:
+            self.forget()  # the pipeline as loaded: a LoRA half loaded never reaches a picture
+            raise
+        yield
+
+    def forget(self) -> None:
+        """Every kept LoRA unloaded: the pipeline as it was loaded."""
+        pipe = self._pipe() if self._pipe is not None else None
+        if self._names and pipe is not None:
+            pipe.unload_lora_weights()
+        self._names.clear()
+
+    def _digest(self, path: Path) -> str:
+        found = path.stat()
+        on_disk = (str(path.resolve()), found.st_ino, found.st_size, found.st_mtime_ns)
+        if on_disk not in self._digests:
+            if len(self._digests) >= 4 * self.capacity + 16:
+                self._digests.clear()
+            with path.open("rb") as read:
+                self._digests[on_disk] = hashlib.file_digest(read, "sha256").hexdigest()
+        return self._digests[on_disk]
+
+    def _loaded(
+        self, pipe: Any, key: str, path: Path, wanted: list[str], room: Callable[[], int] | None
+    ) -> str:
+        if key in self._names:
+            self._names.move_to_end(key)
+            return self._names[key]
+        need = path.stat().st_size + 2**30  # on disk at most float32: at least its size in memory
+        while len(self._names) >= self.capacity or (room is not None and room() < need):
+            oldest = next((k for k in self._names if k not in wanted), None)
+            if oldest is None:  # nothing left to drop: the load will tell whether it fits
+                break
+            pipe.delete_adapters(self._names.pop(oldest))
+        self._made += 1
+        name = f"kept{self._made}"
+        self._names[key] = name  # before the load: a load that fails is unloaded by forget()
+        pipe.load_lora_weights(str(path), adapter_name=name)
+        self.loads += 1
+        return name
 
 
 def draw(pipe: Any, picture: Picture, path: Path, cancelled: Callable[[], bool] = lambda: False) -> Path:

@@ -71,6 +71,13 @@ class ClusterProvider:
         self.models_store = models_store  # a store prefix the models are copied from first (staging)
         self.root, self.flux_model, self.schnell_model = root, flux_model, schnell_model
         self.device_name, self.gpus, self.inference_steps, self.sizes = device, gpus, inference_steps, sizes
+        self.kept: generation.KeptLoras | None = None  # a warm pool's LoRAs kept between requests
+
+    def keep_loras(self, capacity: int) -> None:
+        """Up to `capacity` LoRAs kept loaded on the kept pipeline from one `draw` to the next
+        (a warm pool's: `generation.KeptLoras`), where the memory plan keeps the base on the GPU;
+        0: each request's loaded and unloaded (a Job's worker draws one request)."""
+        self.kept = generation.KeptLoras(capacity) if capacity > 0 else None
 
     def base_model(self, name: str) -> Path:
         """The staged base model `name` (copied from the models' store first, where there is one)."""
@@ -309,7 +316,13 @@ class ClusterProvider:
         )
         flux.tiling(pipe, plan.vae_tiling)
         loaded()
-        with generation.loras_loaded(pipe, loras):
+        # kept only where the base stays on the GPU: offloaded, kept LoRAs would travel with it
+        loading = (
+            self.kept.using(pipe, loras, partial(flux.room, on) if on.cuda else None)
+            if self.kept is not None and not plan.offload
+            else generation.loras_loaded(pipe, loras)
+        )
+        with loading:
             for number, seed in wanted.pictures:
                 if cancelled():
                     return
