@@ -29,6 +29,7 @@ from contentgen.controller.outcomes import read_outcome
 from contentgen.errors import TransientError
 from contentgen.pipeline.runner import failure, stored_outputs
 from contentgen.store import LocalStore
+from tests.harness.conditions import reason
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 UID = "0b7f1f3e-aaaa-4bbb-8ccc-123456789abc"
@@ -77,10 +78,6 @@ def lora_result(version: int, generation: int) -> RunResult:
         version=version,
         lora=lora,
     )
-
-
-def reason(status: dict[str, Any]) -> str:
-    return next(c["reason"] for c in status["conditions"] if c["type"] == "Ready")
 
 
 def cond(status: dict[str, Any], type_: str) -> str:

@@ -20,6 +20,7 @@ from contentgen.controller.reconciler import _schedule, wake_image_waiters
 from contentgen.controller.settings import OperatorSettings
 from contentgen.controller.state import Operator
 from contentgen.pricing import PriceTable, estimated
+from tests.harness.conditions import reason
 from tests.harness.controller import listed_image
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -60,10 +61,6 @@ def portrait(owner: str = "alice", versions: int = 1, images: int = 2, phase: st
             },
         }
     )
-
-
-def reason(status: dict[str, Any]) -> str:
-    return next(c["reason"] for c in status["conditions"] if c["type"] == "Ready")
 
 
 def stalled(status: dict[str, Any]) -> str:

@@ -31,6 +31,7 @@ from localcluster.s3server import S3Server
 from localcluster.standby import StandbyNode
 from tests.conftest import EXAMPLES, ROOT
 from tests.e2e.real_node import HARDENED, PROBE, image, image_archives, needs_real_node
+from tests.harness.conditions import condition
 from tests.holding_proxy import HoldingProxy
 from tests.kubectl import KUBECTL, Kubectl
 from tests.s3server import S3_ENV, client, make_bucket
@@ -140,10 +141,6 @@ def image_generation(name: str, **spec: Any) -> str:
     doc["metadata"]["name"] = name
     doc["spec"].update(provider="offline", **spec)
     return yaml.safe_dump(doc)
-
-
-def ready_condition(obj: dict[str, Any]) -> dict[str, Any]:
-    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"), {})
 
 
 def jobs_of(k: Kubectl, uid: str) -> list[dict[str, Any]]:
@@ -368,13 +365,13 @@ def one_line_reason(k: Kubectl, name: str, reasons: tuple[str, ...]) -> dict[str
 
     def reached() -> dict[str, Any] | None:
         seen[0] = k.json("get", "imggen", name).get("status") or {}
-        return seen[0] if ready_condition({"status": seen[0]}).get("reason") in reasons else None
+        return seen[0] if condition(seen[0]).get("reason") in reasons else None
 
     try:
         status: dict[str, Any] = wait_for(reached, 300, f"{name}: {' or '.join(reasons)}", interval=1.0)
     except AssertionError as exc:
         raise AssertionError(f"{exc}; its status: {seen[0]}") from None
-    message = ready_condition({"status": status})["message"]
+    message = condition(status)["message"]
     assert message and "\n" not in message and "Traceback" not in message, message
     return status
 
@@ -395,7 +392,7 @@ def test_an_image_that_cannot_be_pulled_says_so_then_the_deadline_ends_it(world:
     )
     k.run("apply", "-f", "-", stdin=image_generation("unpullable"))
     status = one_line_reason(k, "unpullable", ("PodNotStarting",))
-    message = ready_condition({"status": status})["message"]
+    message = condition(status)["message"]
     assert status["phase"] == "Pending" and UNPULLABLE in message, status
     assert "ErrImagePull" in message or "ImagePullBackOff" in message, message
     status = one_line_reason(k, "unpullable", ("DeadlineExceeded",))
@@ -421,21 +418,17 @@ def test_a_worker_over_its_memory_limit_is_oomkilled_and_said_so(world: World) -
     )
     k.run("apply", "-f", "-", stdin=image_generation("squeezed"))
     status = one_line_reason(k, "squeezed", ("OOMKilled",))
-    message = ready_condition({"status": status})["message"]
+    message = condition(status)["message"]
     assert status["phase"] == "Failed" and "32Mi" in message, status
     (job,) = jobs_of(k, k.json("get", "imggen", "squeezed")["metadata"]["uid"])
     (pod,) = pods_of(k, job)
     assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["reason"] == "OOMKilled"
 
 
-def condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
-    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == kind), {})
-
-
 def said(k: Kubectl, name: str, words: str) -> dict[str, Any] | None:
     """The ImageGeneration's status once its Ready condition's message has `words`."""
     status: dict[str, Any] = k.json("get", "imggen", name).get("status") or {}
-    return status if words in ready_condition({"status": status}).get("message", "") else None
+    return status if words in condition(status).get("message", "") else None
 
 
 def operator_pods(k: Kubectl) -> list[dict[str, Any]]:
@@ -444,7 +437,7 @@ def operator_pods(k: Kubectl) -> list[dict[str, Any]]:
 
 
 def ready(pod: dict[str, Any]) -> bool:
-    return condition(pod, "Ready").get("status") == "True"
+    return condition(pod.get("status"), "Ready").get("status") == "True"
 
 
 def leader(k: Kubectl) -> str:
@@ -489,7 +482,10 @@ def where_it_stands(world: World, name: str, uid: str, pod: str) -> str:
     found = k.run("get", "pod", pod, "-o", "json", check=False).stdout
     pod_state = json.loads(found) if found.strip() else {}
     nodes = {
-        n["metadata"]["name"]: {"taints": n["spec"].get("taints"), "ready": condition(n, "Ready")}
+        n["metadata"]["name"]: {
+            "taints": n["spec"].get("taints"),
+            "ready": condition(n.get("status"), "Ready"),
+        }
         for n in k.json("get", "nodes")["items"]
     }
     logs = sorted(node.layout.pod_logs.glob(f"{NS}_contentgen-operator-*/*/*.log"))
@@ -559,7 +555,7 @@ def test_a_node_that_stops_answering_leaves_its_pod_terminating_said_so_then_the
             "the node controller: every node down",
         )
         status = one_line_reason(k, "stranded", ("NodeLost",))
-        message = ready_condition({"status": status})["message"]
+        message = condition(status)["message"]
         assert name in message and "stopped answering" in message, message
         # Whether the pod is evicted already is Kubernetes' race, not ours: kube-controller-manager
         # 1.36 may taint the node unreachable in the pass that then finds every node down, and the
@@ -572,17 +568,21 @@ def test_a_node_that_stops_answering_leaves_its_pod_terminating_said_so_then_the
             )
         except AssertionError as exc:
             raise AssertionError(f"{exc}; {where_it_stands(world, 'stranded', uid, name)}") from None
-        message = ready_condition({"status": status})["message"]
-        assert name in message and ready_condition({"status": status})["reason"] == "NodeLost", message
-        assert condition({"status": status}, "Stalled").get("status") == "True", status
+        message = condition(status)["message"]
+        assert name in message and condition(status)["reason"] == "NodeLost", message
+        assert condition(status, "Stalled").get("status") == "True", status
         stuck, lost = k.json("get", "pod", name), k.json("get", "node", node.name)
         (job,) = jobs_of(k, uid)
         seen = {"pod": stuck, "node": lost["status"]["conditions"], "job": job["status"], "said": message}
         print("NodeLost:", json.dumps(seen))  # the objects as Kubernetes left them (-s shows them)
         assert stuck["metadata"].get("deletionTimestamp") and stuck["status"]["phase"] == "Running"
-        assert condition(stuck, "DisruptionTarget").get("reason") == "DeletionByTaintManager", stuck
-        assert condition(lost, "Ready").get("status") == "Unknown", lost["status"]["conditions"]
-        assert not condition(job, "Failed") and job["status"].get("terminating") == 1, job["status"]
+        assert condition(stuck.get("status"), "DisruptionTarget").get("reason") == "DeletionByTaintManager", (
+            stuck
+        )
+        assert condition(lost.get("status"), "Ready").get("status") == "Unknown", lost["status"]["conditions"]
+        assert not condition(job.get("status"), "Failed") and job["status"].get("terminating") == 1, job[
+            "status"
+        ]
         try:
             status = one_line_reason(k, "stranded", ("DeadlineExceeded",))
         except AssertionError as exc:
@@ -590,8 +590,12 @@ def test_a_node_that_stops_answering_leaves_its_pod_terminating_said_so_then_the
         assert status["phase"] == "Failed", status
         (job,) = jobs_of(k, uid)
         print("DeadlineExceeded:", json.dumps(job["status"]))
-        assert condition(job, "FailureTarget").get("reason") == "DeadlineExceeded", job["status"]
-        assert not condition(job, "Failed"), job["status"]  # held back by the pod that never ends
+        assert condition(job.get("status"), "FailureTarget").get("reason") == "DeadlineExceeded", job[
+            "status"
+        ]
+        assert not condition(job.get("status"), "Failed"), job[
+            "status"
+        ]  # held back by the pod that never ends
     finally:
         node.answer_again()
         if standby is not None:
@@ -599,9 +603,9 @@ def test_a_node_that_stops_answering_leaves_its_pod_terminating_said_so_then_the
 
     def failed() -> dict[str, Any] | None:
         (job,) = jobs_of(k, uid)
-        return job if condition(job, "Failed").get("status") == "True" else None
+        return job if condition(job.get("status"), "Failed").get("status") == "True" else None
 
     job = wait_for(failed, 300, "the Job Failed once its node is back")
     print("back:", json.dumps(job["status"]))
-    assert condition(job, "Failed")["reason"] == "DeadlineExceeded", job["status"]
+    assert condition(job.get("status"), "Failed")["reason"] == "DeadlineExceeded", job["status"]
     k.run("wait", "--for=condition=Ready", f"node/{node.name}", "--timeout=120s")

@@ -166,10 +166,6 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
     record_decisions(decisions, "cluster-wide")
 
 
-def condition(obj: dict[str, Any], type_: str = "Ready") -> dict[str, Any]:
-    return next(c for c in obj["status"]["conditions"] if c["type"] == type_)
-
-
 def first_jobs(k: Kubectl, namespace: str) -> list[str]:
     """The names of the namespace's ImageGenerations' first Jobs ({name}-ig-{uid}-g1), sorted."""
     items = k.json("get", "imggen", "-n", namespace)["items"]

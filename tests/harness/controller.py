@@ -14,6 +14,7 @@ from contentgen.api import (
 )
 from contentgen.controller.decide import Decision, Observed
 from contentgen.controller.observe import JobState, LoraState, UsableVersion
+from tests.harness.conditions import condition, reason  # noqa: F401 (reason re-exported)
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -83,12 +84,8 @@ def apply(res: Observed, decision: Decision) -> Observed:
     return replace(res, status=decision.status)
 
 
-def reason(status: dict[str, Any], type_: str = "Ready") -> str:
-    return next(c["reason"] for c in status["conditions"] if c["type"] == type_)
-
-
 def cond(status: dict[str, Any], type_: str) -> str:
-    return next(c["status"] for c in status["conditions"] if c["type"] == type_)
+    return str(condition(status, type_)["status"])
 
 
 LORA_REF = [{"loraRef": {"name": "style"}, "scale": 0.7}]

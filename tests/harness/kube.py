@@ -14,6 +14,7 @@ import yaml
 
 from scripts.synthetic_video import face_scene, other_scene, write_video
 from tests.conftest import EXAMPLES
+from tests.harness.conditions import reason  # noqa: F401 (re-exported)
 from tests.httpserver import serve
 from tests.kube.harness import ApiError, Cluster, cluster, operated, operator  # noqa: F401 (re-exported)
 from tests.rbac.record import record_decisions
@@ -56,10 +57,6 @@ def uid_of(c: Cluster, kind: str, ns: str, name: str) -> str:
     obj = c.resource(kind, ns, name)
     assert obj is not None
     return str(obj["metadata"]["uid"])
-
-
-def reason(status: dict[str, Any], type_: str = "Ready") -> str:
-    return next(c["reason"] for c in status["conditions"] if c["type"] == type_)
 
 
 def record_calls(c: Cluster, mode: str = "cluster-wide") -> None:

@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT
+from tests.harness.conditions import state
 from tests.harness.faces import another_person, baseline_strangers, the_subject
 from tests.harness.kube import lora, uid_of
 from tests.httpserver import serve
@@ -92,11 +93,6 @@ def ended(c: Cluster, ns: str) -> dict[str, Any]:
     return wait_for(check, 240, f"the run of {ns}/avatar to end")  # type: ignore[no-any-return]
 
 
-def condition(status: dict[str, Any], type_: str) -> tuple[str, str]:
-    found = next(c for c in status["conditions"] if c["type"] == type_)
-    return found["status"], found["reason"]
-
-
 def test_a_poor_version_fails_the_documented_gate_at_once_and_a_good_one_passes_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -146,10 +142,10 @@ def test_a_poor_version_fails_the_documented_gate_at_once_and_a_good_one_passes_
             assert not any("changes little" in r for r in poor["reasons"]), poor["reasons"]
             assert (good["verdict"], good["faces"]) == ("good", PROMPTS), good
             assert poor["median"] < poor["threshold"] <= good["median"]
-            assert condition(statuses[POOR], "LikenessPoor") == ("True", "LikenessPoor")
-            assert condition(statuses[GOOD], "LikenessPoor") == ("False", "LikenessGood")
-            assert condition(statuses[POOR], "LikenessEvaluated") == ("True", "LikenessPoor")
-            assert condition(statuses[GOOD], "LikenessEvaluated") == ("True", "LikenessGood")
+            assert state(statuses[POOR], "LikenessPoor") == ("True", "LikenessPoor")
+            assert state(statuses[GOOD], "LikenessPoor") == ("False", "LikenessGood")
+            assert state(statuses[POOR], "LikenessEvaluated") == ("True", "LikenessPoor")
+            assert state(statuses[GOOD], "LikenessEvaluated") == ("True", "LikenessGood")
 
             # the docs' gate and transcript, with the real kubectl, in each resource's namespace
             assert c.local.control is not None

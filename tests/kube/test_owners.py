@@ -7,22 +7,17 @@ contentgen.io/owners annotation allows the owner."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from contentgen.controller.owners import ANNOTATION
+from tests.harness.conditions import state
 from tests.harness.kube import image, record_calls
 from tests.kube.harness import cluster, default_manifests, operator, wait_for
 from tests.kubectl import Kubectl
 
 pytestmark = pytest.mark.timeout(600)
-
-
-def condition(status: dict[str, Any], type_: str) -> tuple[str, str]:
-    found = next(c for c in status.get("conditions") or [] if c["type"] == type_)
-    return found["status"], found["reason"]
 
 
 def test_the_operator_holds_an_owner_the_namespace_does_not_allow(
@@ -52,12 +47,12 @@ def test_the_operator_holds_an_owner_the_namespace_does_not_allow(
             held = wait_for(
                 lambda: (
                     (s := c.status("ImageGeneration", "team", "alices")).get("conditions")
-                    and condition(s, "Ready")[1] == "OwnerNotAllowed"
+                    and state(s, "Ready")[1] == "OwnerNotAllowed"
                     and s
                 ),
                 what="OwnerNotAllowed",
             )
-            assert held["phase"] == "Pending" and condition(held, "Stalled") == ("True", "OwnerNotAllowed")
+            assert held["phase"] == "Pending" and state(held, "Stalled") == ("True", "OwnerNotAllowed")
             shown = kubectl.run("get", "imagegeneration", "alices", "-n", "team").stdout
             assert "Pending" in shown, shown
             assert held["message"].startswith(

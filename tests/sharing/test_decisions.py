@@ -25,6 +25,7 @@ from contentgen.api.sharing import (
 from contentgen.controller.decide import Observed, World, decide
 from contentgen.controller.observe import LoraState, lora_state
 from contentgen.controller.preview import render_for_manifest  # noqa: F401  (imports cleanly)
+from tests.harness.conditions import reason
 from tests.harness.controller import listed_lora
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -88,11 +89,6 @@ def alices_lora(annotation: str | None) -> LoraState:
         "status": {"phase": "Succeeded", "latestVersion": 2, "versions": [listed_lora(2, MODEL)]},
     }
     return lora_state(body)
-
-
-def reason(status: dict[str, object]) -> str:
-    ready = next(c for c in status["conditions"] if c["type"] == "Ready")  # type: ignore[attr-defined]
-    return str(ready["reason"])
 
 
 REF = {"name": "avatar", "namespace": "studio-a", "owner": "alice"}
