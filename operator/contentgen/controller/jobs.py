@@ -16,7 +16,7 @@ from contentgen.api.providers import ASSEMBLYAI, FAL, PROVIDERS, provider_entry
 
 from .denoising import ANNOTATION_DENOISING, LABEL_POOL, denoising
 from .naming import ANNOTATION_GPUS, ANNOTATION_INPUTS, ANNOTATION_PROVIDER, LABEL_QUEUE, job_name, labels
-from .settings import GpuJob, OperatorSettings, Resources, gpu_defaults
+from .settings import GpuJob, KindDefaults, OperatorSettings, Resources, gpu_defaults
 from .supersede import inputs_digest
 
 WORKER_UID = 10001
@@ -166,10 +166,7 @@ def render_job(
 ) -> dict[str, Any]:
     """The Job of `snapshot`; `namespace_queue`: the Kueue LocalQueue its namespace names, if any."""
     inputs = inputs_digest(snapshot.spec)  # of the resource's spec, as a later generation compares it
-    if settings.offline and snapshot.provider in PROVIDER_KEYS:
-        # the Job runs (and records) the offline provider instead of a paid one; the cluster's own
-        # GPUs cost no provider anything and run as asked
-        snapshot = snapshot.model_copy(update={"spec": {**snapshot.spec, "provider": "offline"}})
+    snapshot = as_run(snapshot, settings)
     kind = KINDS[snapshot.kind]
     defaults = settings.kinds.get(kind.kind) or settings.kinds["LoraTraining"]
     where = denoising(snapshot, settings)
@@ -180,14 +177,6 @@ def render_job(
         kind, snapshot.name, snapshot.owner, snapshot.uid, snapshot.generation, snapshot.version
     )
     annotations = {ANNOTATION_INPUTS: inputs, ANNOTATION_PROVIDER: snapshot.provider}
-    volumes: list[dict[str, Any]] = [
-        {"name": "work", "emptyDir": {"sizeLimit": defaults.work_volume_size}},
-        {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
-    ]
-    mounts: list[dict[str, Any]] = [
-        {"name": "work", "mountPath": WORK_DIR},
-        {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir of its own
-    ]
     pod_labels = dict(job_labels)
     if where is not None:
         annotations[ANNOTATION_DENOISING] = where.describe()
@@ -195,32 +184,10 @@ def render_job(
             pod_labels[LABEL_POOL] = where.pool.name  # counted by the pool's autoscaler
     if gpu is not None:
         annotations[ANNOTATION_GPUS] = f"{gpu.count} {gpu.resource_name}"
-        if (models := models_volume(settings)) is not None:
-            volumes.append(models[0])
-            mounts.append(models[1])
     job_metadata_labels = dict(job_labels)
     if queue := queue_name(snapshot, namespace_queue, settings):
         job_metadata_labels[LABEL_QUEUE] = queue  # Kueue suspends the Job until it admits it
-    restricted = {
-        "allowPrivilegeEscalation": False,
-        "readOnlyRootFilesystem": True,
-        "runAsNonRoot": True,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-    container = {
-        "name": "worker",
-        # a pooled worker only asks the pool and stores its pictures: the plain image has all it imports
-        "image": settings.gpu_worker_image if gpu is not None else settings.worker_image,
-        "imagePullPolicy": settings.worker_image_pull_policy,
-        "args": ["worker"],
-        "env": worker_env(snapshot, settings, name),
-        "resources": gpu_resources(gpu) if gpu is not None else defaults.resources.model_dump(),
-        "securityContext": restricted,
-        "terminationMessagePath": "/dev/termination-log",
-        "terminationMessagePolicy": "FallbackToLogsOnError",
-        "volumeMounts": mounts,
-    }
+    volumes, mounts = storage(defaults, gpu, settings)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -229,55 +196,130 @@ def render_job(
             "namespace": snapshot.namespace,
             "labels": job_metadata_labels,
             "annotations": annotations,
-            "ownerReferences": [
-                {
-                    "apiVersion": API_VERSION,
-                    "kind": kind.kind,
-                    "name": snapshot.name,
-                    "uid": snapshot.uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [owner_reference(kind.kind, snapshot)],
         },
         "spec": {
             "backoffLimit": defaults.backoff_limit,
             "activeDeadlineSeconds": defaults.active_deadline_seconds,
             "ttlSecondsAfterFinished": defaults.ttl_seconds_after_finished,
-            "podFailurePolicy": {
-                "rules": [
-                    {
-                        "action": "FailJob",
-                        "onExitCodes": {
-                            "containerName": "worker",
-                            "operator": "In",
-                            "values": [EXIT_PERMANENT],
-                        },
-                    },
-                    {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
-                ]
-            },
+            "podFailurePolicy": failure_policy(),
             "template": {
                 "metadata": {"labels": pod_labels},
-                "spec": {
-                    "restartPolicy": "Never",
-                    # SIGTERM stops the worker at once (cli/worker.py); SIGKILL after this
-                    "terminationGracePeriodSeconds": settings.worker_termination_grace_period_seconds,
-                    "serviceAccountName": settings.worker_service_account,
-                    "imagePullSecrets": [{"name": name} for name in settings.worker_image_pull_secrets],
-                    "automountServiceAccountToken": True,  # the progress channel needs it
-                    "enableServiceLinks": False,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": WORKER_UID,
-                        "runAsGroup": WORKER_UID,
-                        "fsGroup": WORKER_UID,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
-                    "containers": [container],
-                    "volumes": volumes,
-                    **scheduling(settings, gpu),
-                },
+                "spec": pod_spec(
+                    worker_container(snapshot, settings, name, defaults, gpu, mounts), volumes, settings, gpu
+                ),
             },
         },
+    }
+
+
+def as_run(snapshot: SpecSnapshot, settings: OperatorSettings) -> SpecSnapshot:
+    """The snapshot the Job runs: with the operator offline, a paid provider's run is the offline
+    provider's (recorded as such); the cluster's own GPUs cost no provider anything and run as asked."""
+    if settings.offline and snapshot.provider in PROVIDER_KEYS:
+        return snapshot.model_copy(update={"spec": {**snapshot.spec, "provider": "offline"}})
+    return snapshot
+
+
+def storage(
+    defaults: KindDefaults, gpu: GpuJob | None, settings: OperatorSettings
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The worker's volumes and their mounts: its work folder, its /tmp, and a GPU Job's models."""
+    volumes: list[dict[str, Any]] = [
+        {"name": "work", "emptyDir": {"sizeLimit": defaults.work_volume_size}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+    ]
+    mounts: list[dict[str, Any]] = [
+        {"name": "work", "mountPath": WORK_DIR},
+        {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir of its own
+    ]
+    if gpu is not None and (models := models_volume(settings)) is not None:
+        volumes.append(models[0])
+        mounts.append(models[1])
+    return volumes, mounts
+
+
+def owner_reference(kind: str, snapshot: SpecSnapshot) -> dict[str, Any]:
+    """The resource as the Job's controller: deleting it deletes the Job (foreground waits)."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": kind,
+        "name": snapshot.name,
+        "uid": snapshot.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def failure_policy() -> dict[str, Any]:
+    """A worker's permanent failure ends the Job at once; a pod disrupted (evicted, preempted, its
+    node drained) is retried without counting against backoffLimit."""
+    return {
+        "rules": [
+            {
+                "action": "FailJob",
+                "onExitCodes": {"containerName": "worker", "operator": "In", "values": [EXIT_PERMANENT]},
+            },
+            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+        ]
+    }
+
+
+def restricted() -> dict[str, Any]:
+    """The Pod Security Standards' restricted profile for a container, its root read-only."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def worker_container(
+    snapshot: SpecSnapshot,
+    settings: OperatorSettings,
+    name: str,
+    defaults: KindDefaults,
+    gpu: GpuJob | None,
+    mounts: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The worker's container: its image, environment, resources and hardening."""
+    return {
+        "name": "worker",
+        # a pooled worker only asks the pool and stores its pictures: the plain image has all it imports
+        "image": settings.gpu_worker_image if gpu is not None else settings.worker_image,
+        "imagePullPolicy": settings.worker_image_pull_policy,
+        "args": ["worker"],
+        "env": worker_env(snapshot, settings, name),
+        "resources": gpu_resources(gpu) if gpu is not None else defaults.resources.model_dump(),
+        "securityContext": restricted(),
+        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": mounts,
+    }
+
+
+def pod_spec(
+    container: dict[str, Any], volumes: list[dict[str, Any]], settings: OperatorSettings, gpu: GpuJob | None
+) -> dict[str, Any]:
+    """The worker's pod: never restarted in place (the Job retries), its account, its user."""
+    return {
+        "restartPolicy": "Never",
+        # SIGTERM stops the worker at once (cli/worker.py); SIGKILL after this
+        "terminationGracePeriodSeconds": settings.worker_termination_grace_period_seconds,
+        "serviceAccountName": settings.worker_service_account,
+        "imagePullSecrets": [{"name": secret} for secret in settings.worker_image_pull_secrets],
+        "automountServiceAccountToken": True,  # the progress channel needs it
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": WORKER_UID,
+            "runAsGroup": WORKER_UID,
+            "fsGroup": WORKER_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": volumes,
+        **scheduling(settings, gpu),
     }
