@@ -14,7 +14,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 from contentgen import store as stores
 from contentgen.api import CATALOG_TYPES
@@ -55,6 +55,9 @@ REF_HELP = (
     "the record: its id, a unique prefix of it (4+ characters), namespace/name (the resource that "
     "exists now), namespace/name@id-prefix (one of several of that name), or a bare name"
 )
+
+
+Actions: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"  # makes the actions' parsers
 
 
 def _flag_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -157,17 +160,39 @@ def _add_ref(parser: argparse.ArgumentParser) -> None:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    """The actions, one parser each (the `_add_*_action` below), and sharing's (cli/sharing.py)."""
     _add_common(parser, default=None)
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for add in (
+        _add_list_action,
+        _add_get_action,
+        _add_search_action,
+        _add_stats_action,
+        _add_lineage_action,
+        _add_url_action,
+        _add_transcript_action,
+        _add_delete_action,
+        _add_evaluate_action,
+        _add_promote_action,
+        _add_prune_action,
+    ):
+        add(sub)
+    sharing.add_actions(sub, _add_ref, _add_common)  # share, unshare, shared, usage (cli/sharing.py)
 
+
+def _add_list_action(sub: Actions) -> None:
     listing = sub.add_parser("list", help="list records, newest first", description="List catalog records.")
     _add_filters(listing)
     _add_common(listing)
 
+
+def _add_get_action(sub: Actions) -> None:
     get = sub.add_parser("get", help="show one record", description="Show one record.")
     _add_ref(get)
     _add_common(get)
 
+
+def _add_search_action(sub: Actions) -> None:
     search = sub.add_parser(
         "search",
         help="find records by words",
@@ -183,6 +208,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
             action.choices, action.default = (RELEVANCE, *SORT_FIELDS), RELEVANCE
             action.help = "relevance (best first: the default), or a field: " + SORT_HELP["sort"][9:]
 
+
+def _add_stats_action(sub: Actions) -> None:
     stats = sub.add_parser(
         "stats",
         help="counts, storage and its monthly cost",
@@ -196,6 +223,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     _add_common(stats)
 
+
+def _add_lineage_action(sub: Actions) -> None:
     lineage_cmd = sub.add_parser(
         "lineage",
         help="where a record's outputs came from, and what was made from them",
@@ -209,6 +238,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     _add_ref(lineage_cmd)
     _add_common(lineage_cmd)
 
+
+def _add_url_action(sub: Actions) -> None:
     url = sub.add_parser(
         "url",
         help="a time-limited link to an output",
@@ -231,6 +262,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     _add_common(url)
 
+
+def _add_transcript_action(sub: Actions) -> None:
     transcript = sub.add_parser(
         "transcript",
         help="a transcript as subtitles (SRT, WebVTT) or timed text",
@@ -257,6 +290,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--store", metavar="URL", help="the store (default: $CONTENTGEN_STORE or ./contentgen-data/store)"
     )
 
+
+def _add_delete_action(sub: Actions) -> None:
     delete = sub.add_parser(
         "delete",
         help="delete one version, or every stored object of a record",
@@ -274,6 +309,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     delete.add_argument("--yes", action="store_true", help="delete (without it: only show what would go)")
     _add_common(delete)
 
+
+def _add_evaluate_action(sub: Actions) -> None:
     evaluate = sub.add_parser(
         "evaluate",
         help="evaluate a LoRA version's likeness again, without training it again",
@@ -321,6 +358,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     _add_common(evaluate)
 
+
+def _add_promote_action(sub: Actions) -> None:
     promote = sub.add_parser(
         "promote",
         help="make a scored checkpoint a LoRA version's model, or an evaluation its verdict",
@@ -344,6 +383,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     promote.add_argument("--note", default="", metavar="TEXT", help="why (kept with the promotion)")
     _add_common(promote)
 
+
+def _add_prune_action(sub: Actions) -> None:
     prune = sub.add_parser(
         "prune",
         help="keep the newest N versions of a record, remove the older ones",
@@ -355,7 +396,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     prune.add_argument("--keep", type=_int_at_least(1), required=True, metavar="N", help="versions to keep")
     prune.add_argument("--yes", action="store_true", help="remove (without it: only show what would go)")
     _add_common(prune)
-    sharing.add_actions(sub, _add_ref, _add_common)  # share, unshare, shared, usage (cli/sharing.py)
 
 
 def run(args: argparse.Namespace) -> int:
