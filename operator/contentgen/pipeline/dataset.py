@@ -91,7 +91,7 @@ from contentgen.pipeline.footage.subject import (
     screen_shares,
 )
 from contentgen.pipeline.likeness.faces import FACES_FILE, faces_document
-from contentgen.pipeline.media import probe
+from contentgen.pipeline.media import MediaInfo, probe
 from contentgen.pipeline.progress import SubProgress
 
 ARCHIVE = "dataset.zip"
@@ -477,19 +477,66 @@ def build_dataset(
     `spec.least_frames` images qualify, with the counts and what to change.
     """
     video, out_dir = Path(video), Path(out_dir)
+    info = _checked(video, max_seconds)
+    images_dir, captions_dir, staging = out_dir / "images", out_dir / "captions", out_dir / _STAGING
+    for folder in (images_dir, captions_dir, staging):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    scanner = Scanner(video, fps=info.fps, duration=info.duration, progress=progress, max_seconds=max_seconds)
+    curator = _Curator(spec, staging, embedder)
+    subject = _curated(video, spec, scanner, curator, reference_images, out_dir)
+    summary = curator.summary(len(scanner.scenes), len(curator.shortlist), subject)
+    if len(curator.shortlist) < spec.least_frames:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise DatasetTooSmall(too_small(video.name, spec, summary, curator.longest), summary, scanner.scenes)
+    dataset = LocalDataset(
+        root=out_dir,
+        archive=out_dir / ARCHIVE,
+        scenes=scanner.scenes,
+        cuts=[(cut.time, cut.kind) for cut in scanner.cuts],
+        frames_decoded=scanner.frames_decoded,
+        duration_seconds=scanner.duration,
+        summary=summary,
+    )
+    embeddings = _images_written(dataset, curator, template_caption(spec.caption_template, trigger_word))
+    shutil.rmtree(staging, ignore_errors=True)
+    write_archive(dataset)
+    if embeddings:
+        dataset.faces = out_dir / FACES_FILE
+        dataset.faces.write_text(json.dumps(faces_document(embeddings)), encoding="utf-8")
+    title = f"{trigger_word}: {len(dataset.images)} images, {len(dataset.scenes)} scenes of {video.name}"
+    dataset.contact_sheet = write_contact_sheet(
+        [(image.path, image.time, image.face) for image in dataset.images],
+        out_dir / CONTACT_SHEET,
+        title=title,
+        people=_faces(curator, subject.people, subject) if subject is not None else (),
+    )
+    progress(100.0)
+    return dataset
+
+
+def _checked(video: Path, max_seconds: float | None) -> MediaInfo:
+    """The video's probe; InvalidInput when it is longer than `max_seconds`."""
     info = probe(video, require_video=True)
     if max_seconds is not None and info.duration > max_seconds:
         raise InvalidInput(
             f"{video.name} is {info.duration:.0f} s long, over the limit of {max_seconds:g} s "
             "(CONTENTGEN_MAX_VIDEO_SECONDS); trim the video or split it into parts"
         )
-    images_dir, captions_dir, staging = out_dir / "images", out_dir / "captions", out_dir / _STAGING
-    for folder in (images_dir, captions_dir, staging):
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
+    return info
 
-    scanner = Scanner(video, fps=info.fps, duration=info.duration, progress=progress, max_seconds=max_seconds)
-    curator = _Curator(spec, staging, embedder)
+
+def _curated(
+    video: Path,
+    spec: DatasetSpec,
+    scanner: Scanner,
+    curator: _Curator,
+    reference_images: Sequence[tuple[Path, str]],
+    out_dir: Path,
+) -> Subject | None:
+    """The video scanned into `curator`'s shortlist and the subject decided (None without the face
+    filter); on any failure the staged frames go, and an unclear subject says who was found."""
+    staging = out_dir / _STAGING
     # OpenCV's own worker threads would only fight the decoder's for the cores (and spin while
     # they wait); every OpenCV call here is small. Restored afterwards: the setting is global.
     cv2_threads = cv2.getNumThreads()
@@ -502,7 +549,7 @@ def build_dataset(
             reference = reference_embedding(reference_images, curator.faces, curator.embedder)
         _scan(scanner, curator)
         curator.written()
-        subject = curator.decide(reference)
+        return curator.decide(reference)
     except _Undecided as undecided:
         shutil.rmtree(staging, ignore_errors=True)
         raise _unclear(video.name, undecided, curator, scanner, out_dir / PEOPLE_SHEET) from None
@@ -514,24 +561,14 @@ def build_dataset(
         warming.join()
         cv2.setNumThreads(cv2_threads)
 
-    shortlist = curator.shortlist
-    summary = curator.summary(len(scanner.scenes), len(shortlist), subject)
-    if len(shortlist) < spec.least_frames:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise DatasetTooSmall(too_small(video.name, spec, summary, curator.longest), summary, scanner.scenes)
-    dataset = LocalDataset(
-        root=out_dir,
-        archive=out_dir / ARCHIVE,
-        scenes=scanner.scenes,
-        cuts=[(cut.time, cut.kind) for cut in scanner.cuts],
-        frames_decoded=scanner.frames_decoded,
-        duration_seconds=scanner.duration,
-        summary=summary,
-    )
-    caption = template_caption(spec.caption_template, trigger_word)
+
+def _images_written(dataset: LocalDataset, curator: _Curator, caption: str) -> dict[str, np.ndarray]:
+    """The shortlist's frames moved into the dataset's images, in time order, each with its caption
+    file; the face embeddings of those that had one, by image name."""
+    images_dir, captions_dir = dataset.root / "images", dataset.root / "captions"
     embedding_of = {id(s.pick): s.embedding for s in curator.sightings if s.pick is not None}
     embeddings: dict[str, np.ndarray] = {}
-    for number, pick in enumerate(shortlist.chronological(), start=1):
+    for number, pick in enumerate(curator.shortlist.chronological(), start=1):
         path = pick.payload.path.rename(images_dir / f"{number:04d}.jpg")
         if id(pick) in embedding_of:
             embeddings[path.name] = embedding_of[id(pick)]
@@ -551,20 +588,7 @@ def build_dataset(
                 box=(pick.payload.box.x, pick.payload.box.y, pick.payload.box.w, pick.payload.box.h),
             )
         )
-    shutil.rmtree(staging, ignore_errors=True)
-    write_archive(dataset)
-    if embeddings:
-        dataset.faces = out_dir / FACES_FILE
-        dataset.faces.write_text(json.dumps(faces_document(embeddings)), encoding="utf-8")
-    title = f"{trigger_word}: {len(dataset.images)} images, {len(dataset.scenes)} scenes of {video.name}"
-    dataset.contact_sheet = write_contact_sheet(
-        [(image.path, image.time, image.face) for image in dataset.images],
-        out_dir / CONTACT_SHEET,
-        title=title,
-        people=_faces(curator, subject.people, subject) if subject is not None else (),
-    )
-    progress(100.0)
-    return dataset
+    return embeddings
 
 
 def reference_embedding(
