@@ -28,6 +28,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from contentgen.api import SpecSnapshot
+    from contentgen.pipeline.context import RunContext
 
 EXIT_PERMANENT = 2  # see controller/jobs.py: the Job's podFailurePolicy
 EXIT_STOPPED = 128 + signal.SIGTERM  # as a shell reports a process that SIGTERM ended
@@ -80,22 +85,42 @@ def log_to_stderr() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # imports here, not above: a pooled worker's start imports only what it uses (issue 47)
+    from contentgen.pipeline.context import RunContext
+    from contentgen.pipeline.reporters import FanOut
+    from contentgen.pipeline.settings import PipelineSettings
+    from contentgen.store import open_store
+
+    snapshot = _snapshot(args)
+    if snapshot is None:
+        return EXIT_PERMANENT
+    log_to_stderr()
+    settings = PipelineSettings()
+    store = open_store(settings.store)
+    written = store.record_writes()  # named by a failure: what this run stored before it
+    ctx = RunContext(
+        snapshot,
+        store,
+        settings,
+        settings.work_dir / snapshot.uid,
+        FanOut(*_reporters(snapshot)),
+        local=False,
+        provider=snapshot.provider,
+    )
+    return _executed(ctx, args, written)
+
+
+def _snapshot(args: argparse.Namespace) -> SpecSnapshot | None:
+    """The Job's spec snapshot (--spec FILE, else CONTENTGEN_SPEC), checked as the cluster takes
+    it; None, said on stderr and in the termination log, when there is none or it is invalid."""
     from pydantic import ValidationError
 
-    from contentgen.api import KINDS, RunFailure, SpecSnapshot
-    from contentgen.api.run import failure_message, termination_message
-    from contentgen.pipeline.context import RunContext
-    from contentgen.pipeline.kube_status import KubeStatusClient
-    from contentgen.pipeline.reporters import Changes, ConsoleProgress, FanOut, Throttled
-    from contentgen.pipeline.runner import execute, failure, stored_outputs
-    from contentgen.pipeline.settings import PipelineSettings
-    from contentgen.providers.cluster import pool
-    from contentgen.store import open_store
+    from contentgen.api import RunFailure, SpecSnapshot
 
     raw = Path(args.spec).read_text() if args.spec else os.environ.get("CONTENTGEN_SPEC", "")
     if not raw:
         print("contentgen worker: no spec snapshot: set CONTENTGEN_SPEC or pass --spec FILE", file=sys.stderr)
-        return EXIT_PERMANENT
+        return None
     try:
         snapshot = SpecSnapshot.model_validate_json(raw)
         snapshot.parsed_spec(local=False)  # the cluster never accepts local sources
@@ -106,12 +131,19 @@ def run(args: argparse.Namespace) -> int:
             RunFailure(reason="InvalidSpec", message=reason).model_dump_json(by_alias=True),
         )
         print(f"contentgen worker: {reason}", file=sys.stderr)
-        return EXIT_PERMANENT
+        return None
+    return snapshot
 
-    log_to_stderr()
-    settings = PipelineSettings()
-    console = ConsoleProgress(tty=False)
-    reporters: list[object] = [console]
+
+def _reporters(snapshot: SpecSnapshot) -> list[object]:
+    """Where progress goes: the pod's log, and in a Job the resource's status (its stage and
+    percent, throttled; a warm pool's request, its place in the pool, into status.pool)."""
+    from contentgen.api import KINDS
+    from contentgen.pipeline.kube_status import KubeStatusClient
+    from contentgen.pipeline.reporters import Changes, ConsoleProgress, Throttled
+    from contentgen.providers.cluster import pool
+
+    reporters: list[object] = [ConsoleProgress(tty=False)]
     kube = KubeStatusClient.from_environment()
     job_name = os.environ.get("CONTENTGEN_JOB_NAME", "")
     if kube is not None and job_name:
@@ -123,25 +155,24 @@ def run(args: argparse.Namespace) -> int:
                 )
             )
         )
-        # a warm pool's request: its place in the pool, into status.pool (docs/cluster-gpus.md)
-        pool.listen(
+        pool.listen(  # docs/cluster-gpus.md#a-requests-place-in-the-pool
             Changes(
                 lambda state, position: kube.patch_pool(
                     kind, snapshot.namespace, snapshot.name, job_name, state, position, snapshot.uid
                 )
             )
         )
-    store = open_store(settings.store)
-    written = store.record_writes()  # named by a failure: what this run stored before it
-    ctx = RunContext(
-        snapshot,
-        store,
-        settings,
-        settings.work_dir / snapshot.uid,
-        FanOut(*reporters),
-        local=False,
-        provider=snapshot.provider,
-    )
+    return reporters
+
+
+def _executed(ctx: RunContext, args: argparse.Namespace, written: list[str]) -> int:
+    """The run, its result or failure in the termination log; the exit code the Job's
+    podFailurePolicy reads."""
+    from contentgen.api import RunFailure
+    from contentgen.api.run import failure_message, termination_message
+    from contentgen.pipeline.runner import execute, failure, stored_outputs
+
+    snapshot = ctx.snapshot
     try:
         with stopped_by_sigterm():
             result = execute(ctx)
@@ -158,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"contentgen worker: {why}", file=sys.stderr)
         return EXIT_STOPPED
     except Exception as exc:
-        failed = failure(exc, ctx.priced_usage(), stored_outputs(store, written))
+        failed = failure(exc, ctx.priced_usage(), stored_outputs(ctx.store, written))
         _write(args.termination_log, failure_message(failed))
         print(f"contentgen worker: {failed.reason}: {failed.message}", file=sys.stderr)
         # The Job's podFailurePolicy fails the Job at once on EXIT_PERMANENT; other exits are
