@@ -214,6 +214,18 @@ def figures(m: Measures) -> dict[str, float]:
     }
 
 
+def lora_loads(status: dict[str, Any], pictures: int) -> str:
+    """The pool's LoRA account (its status's `loras`: kept between requests) per picture."""
+    loras = status.get("loras")
+    if not isinstance(loras, dict) or not pictures:
+        return "(not said: each request's loaded and unloaded)"
+    loads = int(loras.get("loads") or 0)
+    return (
+        f"**{loads / pictures:.2f}** ({loads} loads for {pictures} pictures; "
+        f"{loras.get('kept')} kept at the end, {loras.get('capacity')} at most)"
+    )
+
+
 def problems(m: Measures) -> list[str]:
     """Each goal missed, in one line (none: passed)."""
     f = figures(m)
@@ -293,6 +305,12 @@ def markdown(m: Measures, load: str, when: str, seconds: float) -> str:
             f"**{f['pool_loads_per_picture']:.3f}** ({f['pool_loads']:.0f} load for the pod's life)",
             f"{f['job_loads_per_picture']:.2f}",
             "1 per pool pod's life",
+        ),
+        (
+            "LoRA files loaded per picture",
+            lora_loads(status, len([d for d in m.pool if d.ok])),
+            "1.00 (each Job loads its LoRA)",
+            "",
         ),
         (
             "CPU time per picture ÷ the drawing alone's",

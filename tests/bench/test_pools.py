@@ -105,6 +105,10 @@ def test_a_pool_meeting_every_goal_passes_and_its_table_says_so() -> None:
     assert "≤ 1.2× (met)" in table and "**2 of 2**" in table
     assert "40.0 s / 42.0 s (2 started while the pool came up" in table  # cold: before warm
     assert "**8.0 s** / 9.0 s" in table  # warm p50 / p95
+    assert "| LoRA files loaded per picture | (not said: each request's loaded and unloaded) |" in table
+    kept = {**m.pool_status, "loras": {"kept": 2, "capacity": 32, "loads": 2}}
+    table = markdown(dataclasses.replace(m, pool_status=kept), "1.0 1.0 1.0", "2026-11-25 20:00 UTC", 600)
+    assert "| **0.50** (2 loads for 4 pictures; 2 kept at the end, 32 at most) | 1.00 (each Job" in table
 
 
 @pytest.mark.parametrize(

@@ -60,11 +60,13 @@ def pool(models_root: Path, tmp_path: Path) -> Iterator[tuple[str, Pool]]:
         )
         return pipelines.loads - before
 
+    assert drawer.kept is not None
     running = Pool(
         "FLUX.1-dev",
         lambda wanted, loras, folder, cancelled: drawer.draw(base, wanted, loras, folder, cancelled),
         tmp_path / "pool",
         warm_up,
+        drawer.kept.account,
     ).start()
     # warm before a test loads anything itself: two diffusers loads at once in two threads make
     # meta tensors (accelerate's empty-weights patch is process-wide)
@@ -113,6 +115,7 @@ def test_pool_pictures_are_a_fresh_processs_and_the_base_loads_once(
     again = pictures(client, tmp_path / "pooled" / "again", 7, 2, *cases["first"])  # pictures 1 and 2
     status = PoolClient(url).status()
     assert status["state"] == "warm" and status["requests"] == 4 and status["drawn"] == 5
+    assert status["loras"] == {"kept": 2, "capacity": 2, "loads": 2}  # first again: kept, not loaded
     assert len(counted) == 1  # the pool's one load, at its start: no request loaded the base
     assert status["busySeconds"] > 0 and status["warmSeconds"] >= 0
 

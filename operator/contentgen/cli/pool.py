@@ -62,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     def draw(wanted, loras, folder, cancelled):  # type: ignore[no-untyped-def]
         return provider.draw(base, wanted, loras, folder, cancelled)
 
-    pool = Pool(args.model, draw, work, warm_up).start()
+    kept = provider.kept
+    pool = Pool(args.model, draw, work, warm_up, kept.account if kept is not None else None).start()
     server = serve(pool, args.host, args.port)
     print(f"contentgen pool: {args.model} on {args.host}:{server.server_address[1]}", file=sys.stderr)
     serve_until_stopped(pool, server)  # SIGTERM: finishes what it took, then exits

@@ -106,6 +106,10 @@ class KeptLoras:
             raise
         yield
 
+    def account(self) -> dict[str, int]:
+        """What a pool's status says of them: kept now, the most kept, and files loaded so far."""
+        return {"kept": len(self._names), "capacity": self.capacity, "loads": self.loads}
+
     def forget(self) -> None:
         """Every kept LoRA unloaded: the pipeline as it was loaded."""
         pipe = self._pipe() if self._pipe is not None else None

@@ -28,7 +28,7 @@ Job, whose connection to the pool then closes: the pool drops what that request 
 
 The protocol, over HTTP/1.1 (`POST /v1/draw` answers with a stream of JSON lines):
     GET  /v1/status                -> {"model", "state": "loading" | "warm" | "stopping", "loads",
-                                       "queued", ...}
+                                       "queued", ..., "loras": {"kept", "capacity", "loads"}}
     GET  /v1/ready                 -> 200 once the pipeline is loaded (warm), else 503 (loading,
                                       stopping): the pod's readiness, so that a Service sends
                                       work to warm pods only
@@ -263,9 +263,15 @@ class Pool:
     """The pool's work: a queue and one drawing thread (one pipeline, one GPU)."""
 
     def __init__(
-        self, model: str, drawer: Drawer, work: Path, warm_up: Callable[[], int] | None = None
+        self,
+        model: str,
+        drawer: Drawer,
+        work: Path,
+        warm_up: Callable[[], int] | None = None,
+        loras: Callable[[], dict[str, int]] | None = None,
     ) -> None:
         self.state = PoolState(model)
+        self.loras_account = loras  # the drawer's kept LoRAs (generation.KeptLoras.account)
         self.drawer = drawer
         self.loras, self.pictures = work / "loras", work / "pictures"
         self.queue: FairQueue[_Job] = FairQueue()
@@ -291,6 +297,7 @@ class Pool:
             "drawn": self.state.drawn,
             "busySeconds": round(self.state.busy_seconds, 3),
             "warmSeconds": round(max(0.0, alive - self.state.busy_seconds), 3),
+            **({"loras": self.loras_account()} if self.loras_account is not None else {}),
         }
 
     def lora_path(self, sha256: str) -> Path:
