@@ -32,7 +32,7 @@ fails (exit 1, FAIL lines) when a goal is missed (`problems`). Results go to
 bench/out/pools.json; `--docs` writes the table into docs/performance.md.
 
     .venv/bin/python -m bench.pools [--requests 100] [--loras 20] [--baseline 10] [--steps 4]
-        [--concurrency 2] [--job-concurrency 1] [--floor 3] [--docs]
+        [--concurrency 2] [--job-concurrency 1] [--floor 3] [--kept-loras 32] [--docs]
 """
 
 from __future__ import annotations
@@ -538,7 +538,9 @@ def status(url: str) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def pool_process(env: dict[str, str], folder: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
+def pool_process(
+    env: dict[str, str], folder: Path, kept_loras: int = 32
+) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
     """`contentgen pool` on a free loopback port: (its URL, the process, its output file)."""
     port = free_port()
     output = folder / "pool.out"
@@ -548,6 +550,7 @@ def pool_process(env: dict[str, str], folder: Path) -> Iterator[tuple[str, subpr
             [
                 *(str(CONTENTGEN), "pool", "--model", "FLUX.1-dev"),
                 *("--host", "127.0.0.1", "--port", str(port), "--work-dir", str(folder / "work")),
+                *("--kept-loras", str(kept_loras)),
             ],
             cwd=folder,
             env=env,
@@ -643,7 +646,7 @@ def measure(args: argparse.Namespace, root: Path) -> Measures:
 
     print(f"bench.pools: the pool, {args.requests} ({load_average()})", file=sys.stderr)
     pool_env = environment(models_root, store_dir, args.steps)
-    with pool_process(pool_env, root / "pool") as (url, process, output):
+    with pool_process(pool_env, root / "pool", args.kept_loras) as (url, process, output):
         started = time.monotonic()
         warm: list[float] = []
         at_warm: list[tuple[float, int]] = []  # the pool's CPU seconds and pictures once warm
@@ -685,6 +688,12 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=2, help="pooled requests' workers at once")
     parser.add_argument("--job-concurrency", type=int, default=1, help="Jobs per request at once")
     parser.add_argument("--floor", type=int, default=3, help="drawings timed for the drawing alone")
+    parser.add_argument(
+        "--kept-loras",
+        type=int,
+        default=32,
+        help="the pool's --kept-loras (0: each request's LoRA loaded and unloaded)",
+    )
     parser.add_argument("--node", choices=("process",), default="process", help="where the workers run")
     parser.add_argument("--docs", action="store_true", help="write the table into docs/performance.md")
     args = parser.parse_args()
