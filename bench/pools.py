@@ -154,6 +154,8 @@ class Measures:
     steps: int
     draw_seconds: float  # the drawing alone, median wall time
     draw_cpu_seconds: float  # and its CPU time
+    draw_samples: list[list[float]] = field(default_factory=list)  # [wall, CPU] of each drawing
+    draw_bracketed: bool = False  # timed before and after the runs
     job: list[Done] = field(default_factory=list)
     job_pod_seconds: float = 0.0  # the Jobs' lives, summed
     pool: list[Done] = field(default_factory=list)
@@ -212,6 +214,13 @@ def figures(m: Measures) -> dict[str, float]:
         "cpu_ratio": cpu_per_picture / m.draw_cpu_seconds if m.draw_cpu_seconds > 0 else math.nan,
         "job_per_picture_billed": statistics.median([d.gpu_seconds for d in job_ok]) if job_ok else math.nan,
     }
+
+
+def bracketed(m: Measures) -> str:
+    """How the drawing alone's median was taken, where it was taken both before and after."""
+    return (
+        f", the median of {len(m.draw_samples)} before and after the runs" if len(m.draw_samples) > 3 else ""
+    )
 
 
 def lora_loads(status: dict[str, Any], pictures: int) -> str:
@@ -315,7 +324,7 @@ def markdown(m: Measures, load: str, when: str, seconds: float) -> str:
         (
             "CPU time per picture ÷ the drawing alone's",
             f"**{f['cpu_ratio']:.2f}×** ({f['pool_cpu_per_picture']:.2f} s a picture over "
-            f"{m.pool_cpu_pictures} pictures; drawing alone {m.draw_cpu_seconds:.2f} s)",
+            f"{m.pool_cpu_pictures} pictures; drawing alone {m.draw_cpu_seconds:.2f} s{bracketed(m)})",
             "",
             f"≤ {MAX_PICTURE_RATIO}× ({goal})",
         ),
@@ -595,9 +604,14 @@ def floor_here(models_root: str, steps: int, repeat: int) -> None:
     print(json.dumps(times[1:]))
 
 
-def draw_floor(models_root: Path, steps: int, repeat: int) -> tuple[float, float]:
+def medians(samples: Sequence[Sequence[float]]) -> tuple[float, float]:
+    """The medians of [wall, CPU] samples."""
+    return float(statistics.median(t[0] for t in samples)), float(statistics.median(t[1] for t in samples))
+
+
+def draw_floor(models_root: Path, steps: int, repeat: int) -> list[list[float]]:
     """The drawing alone: `generation.draw` on a kept pipeline, no LoRA, 512 × 512, in a process
-    of its own with the torch threads the pool has: the medians of (wall, CPU) seconds."""
+    of its own with the torch threads the pool has: each drawing's [wall, CPU] seconds."""
     code = f"from bench.pools import floor_here; floor_here({str(models_root)!r}, {steps}, {repeat})"
     with tempfile.TemporaryDirectory(prefix="bench-pools-floor-") as tmp:
         env = {**environment(models_root, Path(tmp), steps), "PYTHONPATH": str(ROOT)}
@@ -614,7 +628,7 @@ def draw_floor(models_root: Path, steps: int, repeat: int) -> tuple[float, float
         raise RuntimeError(f"the drawing alone failed: {done.stderr.strip().splitlines()[-1:]}")
     times = json.loads(done.stdout.strip().splitlines()[-1])
     print(f"  the drawing alone (wall, CPU): {times} s", file=sys.stderr)
-    return float(statistics.median(t[0] for t in times)), float(statistics.median(t[1] for t in times))
+    return [[float(wall), float(cpu)] for wall, cpu in times]
 
 
 def process_cpu(pid: int) -> float:
@@ -628,7 +642,8 @@ def measure(args: argparse.Namespace, root: Path) -> Measures:
     store_dir = root / "store"
     print(f"bench.pools: {args.loras} LoRAs, the drawing alone ({load_average()})", file=sys.stderr)
     make_loras(models_root, store_dir, args.loras)
-    m = Measures(args.requests, args.loras, args.steps, *draw_floor(models_root, args.steps, args.floor))
+    before = draw_floor(models_root, args.steps, args.floor)
+    m = Measures(args.requests, args.loras, args.steps, *medians(before), draw_samples=before)
     requests = plan(args.requests, args.loras)
 
     print(f"bench.pools: a Job per request, {args.baseline} ({load_average()})", file=sys.stderr)
@@ -674,6 +689,12 @@ def measure(args: argparse.Namespace, root: Path) -> Measures:
             m.pool_cpu_pictures = int(m.pool_status.get("drawn") or 0) - at_warm[0][1]
     m.pool_loads_seen = loads_in(output.read_text(errors="replace"))
     m.equal, m.compared, m.unequal = compare(m.job, m.pool)
+    # the drawing alone again: the ratio's baseline brackets the runs, so a machine that drifts
+    # between the first and the last minute moves both sides
+    print(f"bench.pools: the drawing alone again ({load_average()})", file=sys.stderr)
+    m.draw_samples = before + draw_floor(models_root, args.steps, args.floor)
+    m.draw_seconds, m.draw_cpu_seconds = medians(m.draw_samples)
+    m.draw_bracketed = True
     return m
 
 

@@ -18,6 +18,7 @@ from bench.pools import (
     compare,
     loads_in,
     markdown,
+    medians,
     percentile,
     plan,
     problems,
@@ -109,6 +110,18 @@ def test_a_pool_meeting_every_goal_passes_and_its_table_says_so() -> None:
     kept = {**m.pool_status, "loras": {"kept": 2, "capacity": 32, "loads": 2}}
     table = markdown(dataclasses.replace(m, pool_status=kept), "1.0 1.0 1.0", "2026-11-25 20:00 UTC", 600)
     assert "| **0.50** (2 loads for 4 pictures; 2 kept at the end, 32 at most) | 1.00 (each Job" in table
+    assert "before and after the runs" not in table
+
+
+def test_the_drawing_alone_brackets_the_runs() -> None:
+    """Timed before and after the runs, its medians are those of both sets."""
+    before, after = [[2.0, 3.0], [2.2, 3.2], [2.1, 3.1]], [[2.6, 3.6], [2.5, 3.5], [2.4, 3.4]]
+    assert medians(before) == (2.1, 3.1) and medians(before + after) == (2.3, 3.3)
+    m = dataclasses.replace(
+        passing(), draw_samples=before + after, draw_bracketed=True, draw_seconds=2.3, draw_cpu_seconds=3.3
+    )
+    table = markdown(m, "1.0 1.0 1.0", "2026-11-26 13:00 UTC", 600)
+    assert "drawing alone 3.30 s, the median of 6 before and after the runs)" in table
 
 
 @pytest.mark.parametrize(
