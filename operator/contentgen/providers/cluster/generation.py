@@ -60,14 +60,14 @@ def loras_loaded(pipe: Any, loras: Sequence[tuple[Path, float]]) -> Iterator[Non
 class KeptLoras:
     """LoRAs kept loaded on a kept pipeline from one request to the next (a warm pool's: issue 47),
     `capacity` at most and while the GPU has room, the least recently used deleted first: a
-    request whose LoRAs are kept
-    loads nothing, and activates its own at its scales (`set_adapters`); a request without LoRAs
-    draws with them all disabled. peft's layers add only their active adapters and, disabled,
-    run the base layer alone, so a picture is the one `loras_loaded` draws (tested), while a
-    179 MB LoRA's load and unload per request cost FLUX.1-dev a quarter of its picture on an H200
-    (docs/performance.md). A LoRA is known by its bytes' SHA-256 (read once per file on disk: a
-    file replaced is read again), wherever its file lies. A request naming one LoRA twice, or a
-    load that fails, goes through `loras_loaded` after every kept LoRA is unloaded."""
+    request whose LoRAs are kept loads nothing, and activates its own at its scales
+    (`set_adapters`); a request without LoRAs draws with them all disabled. peft's layers add only
+    their active adapters and, disabled, run the base layer alone, so a picture is the one
+    `loras_loaded` draws (tested), while loading and unloading a 179 MB LoRA per request made
+    FLUX.1-dev's picture a third longer on an H200 (docs/performance.md). A LoRA is known by its
+    bytes' SHA-256 (read once per file on disk: a file replaced is read again), wherever its file
+    lies. A request naming one LoRA twice goes through `loras_loaded` after every kept LoRA is
+    unloaded; a load that fails unloads them all before its error goes on."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
@@ -133,7 +133,7 @@ class KeptLoras:
         if key in self._names:
             self._names.move_to_end(key)
             return self._names[key]
-        need = path.stat().st_size + 2**30  # on disk at most float32: at least its size in memory
+        need = path.stat().st_size + 2**30  # the file (float32 at most) is no smaller than its tensors
         while len(self._names) >= self.capacity or (room is not None and room() < need):
             oldest = next((k for k in self._names if k not in wanted), None)
             if oldest is None:  # nothing left to drop: the load will tell whether it fits
