@@ -43,7 +43,7 @@ from .pool import Drawn, DrawRequest, PoolClient, Stopping, place, tell
 # methods that load a model: a Job's worker whose pictures a warm pool draws never loads one, and
 # the pool waits for it no longer than its start without them (issue 47).
 if TYPE_CHECKING:
-    from . import flux
+    from . import flux, training
 
 log = logging.getLogger(__name__)
 
@@ -107,32 +107,8 @@ class ClusterProvider:
         pipelines.release()  # training loads its own copy: the kept generation pipeline goes first
         began = time.monotonic()
         on = flux.device(self.device_name)
-        plan = training.Plan(
-            steps=request.steps,
-            rank=request.rank,
-            learning_rate=request.learning_rate or DEFAULT_LEARNING_RATE,
-            resolution=request.resolution,
-            checkpoint_every=request.checkpoint_every,
-            optimizer="adamw8bit" if request.optimizer == "adamw8bit" else "adamw",
-            targets=request.lora_targets,  # type: ignore[arg-type]
-            guidance=request.guidance,
-            timestep_sampling=request.timestep_sampling,  # type: ignore[arg-type]
-            max_grad_norm=request.max_grad_norm,
-        )
-        # the memory plan, before anything is loaded: GpuMemoryTooSmall with the numbers here
-        counted, card = flux.count(base), flux.card(on)
-        job = memory.TrainingJob(
-            resolution=plan.resolution,
-            lora_parameters=counted.lora_parameters(plan.targets, plan.rank),
-            optimizer=plan.optimizer,
-        )
-        memory.choose_training(card, counted.sizes, job, request.memory_plan)
-
-        def choose(stored: str | None) -> memory.MemoryPlan:
-            """The spec's plan; on a retry, the one its stored state was trained with."""
-            chosen = memory.choose_training(card, counted.sizes, job, stored or request.memory_plan)
-            return replace(chosen, chosen_by="resumed") if stored and card.gpu else chosen
-
+        plan = training_plan(request)
+        choose = memory_chooser(base, on, plan, request.memory_plan)  # GpuMemoryTooSmall here
         pictures = work_dir / "pictures"
         pictures.mkdir(parents=True, exist_ok=True)
         examples = training.read_dataset(request.dataset_zip, pictures, request.trigger_word)
@@ -149,32 +125,7 @@ class ClusterProvider:
             metadata={"contentgen.provider": self.name, "contentgen.base_model": name},
             choose=choose,
         )
-        weights = work_dir / "model.safetensors"
-        shutil.copyfile(trained.final, weights)
-        config = work_dir / "config.json"  # the same on every attempt: it is stored once (no resume count)
-        config.write_text(
-            json.dumps(
-                {
-                    "provider": self.name,
-                    "base_model": name,
-                    "steps": plan.steps,
-                    "rank": plan.rank,
-                    "learning_rate": plan.learning_rate,
-                    "resolution": plan.resolution,
-                    "checkpoint_every": plan.checkpoint_every,
-                    "optimizer": plan.optimizer,
-                    "lora_targets": plan.targets,
-                    "guidance": plan.guidance,
-                    "timestep_sampling": plan.timestep_sampling,
-                    "max_grad_norm": plan.max_grad_norm,
-                    "memory_plan": trained.memory.base,
-                    "images": len(examples),
-                },
-                indent=1,
-            )
-        )
-        loss = work_dir / "training-loss.json"  # every step's, the killed attempts' kept in the state
-        loss.write_text(json.dumps({"steps": [[s, v] for s, v in trained.losses]}, separators=(",", ":")))
+        weights, config, loss = self._trained_files(work_dir, trained, plan, name, len(examples))
         # this process's time, and that of the killed ones before it up to the state it resumed
         seconds = time.monotonic() - began + trained.seconds_before
         # one id per training (its inputs, and where its checkpoints go: the version), so that a
@@ -193,6 +144,39 @@ class ClusterProvider:
             gpu_seconds=self._gpu_seconds(seconds, on),
             loss=loss,
         )
+
+    def _trained_files(
+        self, work_dir: Path, trained: training.Trained, plan: training.Plan, name: str, images: int
+    ) -> tuple[Path, Path, Path]:
+        """The training's outputs in `work_dir`: the final LoRA, its config (the same on every
+        attempt: stored once) and every step's loss (the killed attempts' kept in the state)."""
+        weights = work_dir / "model.safetensors"
+        shutil.copyfile(trained.final, weights)
+        config = work_dir / "config.json"
+        config.write_text(
+            json.dumps(
+                {
+                    "provider": self.name,
+                    "base_model": name,
+                    "steps": plan.steps,
+                    "rank": plan.rank,
+                    "learning_rate": plan.learning_rate,
+                    "resolution": plan.resolution,
+                    "checkpoint_every": plan.checkpoint_every,
+                    "optimizer": plan.optimizer,
+                    "lora_targets": plan.targets,
+                    "guidance": plan.guidance,
+                    "timestep_sampling": plan.timestep_sampling,
+                    "max_grad_norm": plan.max_grad_norm,
+                    "memory_plan": trained.memory.base,
+                    "images": images,
+                },
+                indent=1,
+            )
+        )
+        loss = work_dir / "training-loss.json"
+        loss.write_text(json.dumps({"steps": [[s, v] for s, v in trained.losses]}, separators=(",", ":")))
+        return weights, config, loss
 
     # --- image generation ---------------------------------------------------------------------
 
@@ -396,3 +380,44 @@ class ClusterProvider:
                 f"loras[{number}]: could not fetch {url} ({exc})", reason="SourceUnavailable"
             ) from None
         return target
+
+
+def training_plan(request: TrainingRequest) -> training.Plan:
+    """The trainer's plan of a training request (`training.Plan`)."""
+    from . import training
+
+    return training.Plan(
+        steps=request.steps,
+        rank=request.rank,
+        learning_rate=request.learning_rate or DEFAULT_LEARNING_RATE,
+        resolution=request.resolution,
+        checkpoint_every=request.checkpoint_every,
+        optimizer="adamw8bit" if request.optimizer == "adamw8bit" else "adamw",
+        targets=request.lora_targets,  # type: ignore[arg-type]
+        guidance=request.guidance,
+        timestep_sampling=request.timestep_sampling,  # type: ignore[arg-type]
+        max_grad_norm=request.max_grad_norm,
+    )
+
+
+def memory_chooser(
+    base: Path, on: flux.Device, plan: training.Plan, wanted: str
+) -> Callable[[str | None], memory.MemoryPlan]:
+    """The memory plan's choice for training `plan` on `base`, checked now, before anything is
+    loaded (GpuMemoryTooSmall with the numbers); the chooser gives the `wanted` plan, or on a retry
+    the one its stored state was trained with."""
+    from . import flux
+
+    counted, card = flux.count(base), flux.card(on)
+    job = memory.TrainingJob(
+        resolution=plan.resolution,
+        lora_parameters=counted.lora_parameters(plan.targets, plan.rank),
+        optimizer=plan.optimizer,
+    )
+    memory.choose_training(card, counted.sizes, job, wanted)
+
+    def choose(stored: str | None) -> memory.MemoryPlan:
+        chosen = memory.choose_training(card, counted.sizes, job, stored or wanted)
+        return replace(chosen, chosen_by="resumed") if stored and card.gpu else chosen
+
+    return choose
