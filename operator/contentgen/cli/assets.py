@@ -41,6 +41,8 @@ from contentgen.catalog.queries import DEFAULT_LIMIT, SORT_FIELDS, STATUSES, Fil
 from contentgen.catalog.search import RELEVANCE, search_page
 from contentgen.catalog.tables import lineage_block, record_block, records_table, stats_block
 from contentgen.cli import sharing
+from contentgen.cli.flags import flag_type as _flag_type
+from contentgen.cli.flags import int_at_least as _int_at_least
 from contentgen.cli.main import CommandError
 from contentgen.errors import ContentgenError, InvalidInput, MissingCredentials
 from contentgen.pipeline.likeness.pictures import MAX_PICTURE_BYTES, MAX_PICTURES
@@ -58,31 +60,6 @@ REF_HELP = (
 
 
 Actions: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"  # makes the actions' parsers
-
-
-def _flag_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    """An argparse type from a parser raising ValueError (argparse then names the flag)."""
-
-    def convert(text: str) -> Any:
-        try:
-            return parse(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    return convert
-
-
-def _int_at_least(low: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise ValueError(f"not a whole number: {text!r}") from None
-        if value < low:
-            raise ValueError(f"must be at least {low}, got {value}")
-        return value
-
-    return _flag_type(parse)
 
 
 def _expires(text: str) -> int:

@@ -15,6 +15,8 @@ import os
 import sys
 from pathlib import Path
 
+from contentgen.cli.flags import int_at_least
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -26,7 +28,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8090, help="the port (default: %(default)s)")
     parser.add_argument(
         "--kept-loras",
-        type=int,
+        type=int_at_least(0),
         default=32,
         help="LoRAs kept loaded between requests, the least recently used dropped first; 0: each "
         "request's loaded and unloaded (default: %(default)s)",
@@ -46,9 +48,6 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
     provider = cluster_provider()
     base = provider.base_model(args.model)  # ModelNotFound, in one line, before anything listens
-    if args.kept_loras < 0:
-        print("contentgen pool: --kept-loras must be 0 or more", file=sys.stderr)
-        return 2
     provider.keep_loras(args.kept_loras)
     work = Path(args.work_dir)
 
