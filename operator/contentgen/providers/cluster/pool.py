@@ -268,10 +268,10 @@ class Pool:
         drawer: Drawer,
         work: Path,
         warm_up: Callable[[], int] | None = None,
-        loras: Callable[[], dict[str, int]] | None = None,
+        lora_account: Callable[[], dict[str, int]] | None = None,
     ) -> None:
         self.state = PoolState(model)
-        self.loras_account = loras  # the drawer's kept LoRAs (generation.KeptLoras.account)
+        self.lora_account = lora_account  # the drawer's kept LoRAs (generation.KeptLoras.account)
         self.drawer = drawer
         self.loras, self.pictures = work / "loras", work / "pictures"
         self.queue: FairQueue[_Job] = FairQueue()
@@ -297,7 +297,7 @@ class Pool:
             "drawn": self.state.drawn,
             "busySeconds": round(self.state.busy_seconds, 3),
             "warmSeconds": round(max(0.0, alive - self.state.busy_seconds), 3),
-            **({"loras": self.loras_account()} if self.loras_account is not None else {}),
+            **({"loras": self.lora_account()} if self.lora_account is not None else {}),
         }
 
     def lora_path(self, sha256: str) -> Path:
