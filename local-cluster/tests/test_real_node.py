@@ -253,13 +253,18 @@ def _start_owner(directory: Path, archive: Path) -> tuple[subprocess.Popen[str],
     return owner, layout
 
 
+def _waited(check: Any, timeout: float = 60.0) -> None:
+    """Poll `check()` until it is true or `timeout` seconds pass (a hang guard: the caller asserts)."""
+    deadline = time.monotonic() + timeout
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def test_a_sigkilled_owner_leaves_nothing_behind(archive: Path, tmp_path: Path) -> None:
     owner, layout = _start_owner(tmp_path / "killed", archive)
     os.killpg(owner.pid, signal.SIGKILL)  # the owner and its process group: the reaper is not in it
     owner.wait()
-    deadline = time.monotonic() + 60
-    while leftovers(layout) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    _waited(lambda: not leftovers(layout))
     assert leftovers(layout) == []
 
 
@@ -274,9 +279,7 @@ def test_a_node_whose_owner_and_reaper_died_is_removed_at_the_next_start(
     owner.wait()
     # A SIGKILL ends a process once the kernel schedules it: under the whole suite's load the
     # reaper still ran when remove_dead looked (11-26, 10:0x), which rightly left a live node alone.
-    deadline = time.monotonic() + 60
-    while state.live() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _waited(lambda: not state.live())
     assert not state.live(), "the reaper did not end within 60 s of its SIGKILL"
     assert leftovers(layout) != []  # nobody cleaned up
     with registry_lock():  # what the next node's start does first
