@@ -576,13 +576,11 @@ def test_a_node_that_stops_answering_leaves_its_pod_terminating_said_so_then_the
         seen = {"pod": stuck, "node": lost["status"]["conditions"], "job": job["status"], "said": message}
         print("NodeLost:", json.dumps(seen))  # the objects as Kubernetes left them (-s shows them)
         assert stuck["metadata"].get("deletionTimestamp") and stuck["status"]["phase"] == "Running"
-        assert condition(stuck.get("status"), "DisruptionTarget").get("reason") == "DeletionByTaintManager", (
-            stuck
-        )
-        assert condition(lost.get("status"), "Ready").get("status") == "Unknown", lost["status"]["conditions"]
-        assert not condition(job.get("status"), "Failed") and job["status"].get("terminating") == 1, job[
-            "status"
-        ]
+        disrupted = condition(stuck["status"], "DisruptionTarget")
+        assert disrupted.get("reason") == "DeletionByTaintManager", stuck
+        assert condition(lost["status"], "Ready").get("status") == "Unknown", lost["status"]["conditions"]
+        gone = condition(job["status"], "Failed")
+        assert not gone and job["status"].get("terminating") == 1, job["status"]
         try:
             status = one_line_reason(k, "stranded", ("DeadlineExceeded",))
         except AssertionError as exc:
@@ -590,12 +588,8 @@ def test_a_node_that_stops_answering_leaves_its_pod_terminating_said_so_then_the
         assert status["phase"] == "Failed", status
         (job,) = jobs_of(k, uid)
         print("DeadlineExceeded:", json.dumps(job["status"]))
-        assert condition(job.get("status"), "FailureTarget").get("reason") == "DeadlineExceeded", job[
-            "status"
-        ]
-        assert not condition(job.get("status"), "Failed"), job[
-            "status"
-        ]  # held back by the pod that never ends
+        assert condition(job["status"], "FailureTarget").get("reason") == "DeadlineExceeded", job["status"]
+        assert not condition(job["status"], "Failed"), job["status"]  # held back by the pod that never ends
     finally:
         node.answer_again()
         if standby is not None:
