@@ -158,7 +158,7 @@ def table(rows: list[Row], header: dict[str, str]) -> str:
             f"`{row.plan}`",
             "—" if row.estimate_gib is None else f"{row.estimate_gib:.1f}",
             "—" if row.seconds is None else f"{row.seconds:.3f}",
-            "—" if row.peak_gib is None else f"{row.peak_gib:.1f}",
+            "—" if row.peak_gib is None else f"{row.peak_gib:.2f}",
             row.note.replace("|", "\\|"),
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -203,7 +203,7 @@ def build_transformer(torch: Any, base: str, on: str) -> Any:
 
     config = {k: v for k, v in FLUX_DEV["transformer"].items() if not k.startswith("_")}
     transformer = made_on_gpu(torch, lambda: FluxTransformer2DModel(**config))
-    if base == "nf4" or on == "cpu":  # bitsandbytes quantises as it moves from the CPU to `on`
+    if on == "cpu":
         transformer = transformer.to("cpu")
     if base in ("int8", "fp8"):
         from torchao.quantization import Float8WeightOnlyConfig, Int8WeightOnlyConfig, quantize_
@@ -228,7 +228,8 @@ def made_on_gpu(torch: Any, make: Callable[[], Any]) -> Any:
 
 def _nf4(torch: Any, module: Any, on: str) -> Any:
     """Every linear layer as bitsandbytes' Linear4bit (NF4, double-quantised, bf16 compute), the
-    layers diffusers' BitsAndBytesConfig(load_in_4bit) converts, moved to `on` (quantised there)."""
+    layers diffusers' BitsAndBytesConfig(load_in_4bit) converts, quantised as they move to `on`
+    (bitsandbytes quantises a Params4bit on its first move, wherever its weights already are)."""
     import bitsandbytes as bnb
 
     for name, child in list(module.named_children()):
@@ -240,6 +241,7 @@ def _nf4(torch: Any, module: Any, on: str) -> Any:
                 compute_dtype=torch.bfloat16,
                 compress_statistics=True,
                 quant_type="nf4",
+                device="meta",  # its own weight is replaced at once: nothing drawn for it
             )
             layer.weight = bnb.nn.Params4bit(
                 child.weight.data, requires_grad=False, compress_statistics=True, quant_type="nf4"
@@ -261,6 +263,9 @@ def training_step(torch: Any, base: str, resolution: int, on: str) -> tuple[floa
 
     training.attention_for_training(flux.Device(torch.device(on), torch.bfloat16))  # as the trainer
     transformer = build_transformer(torch, base, on)
+    if base in ("int8", "fp8"):  # the trainer's move: diffusers quantises on the CPU, then `.to(GPU)`
+        transformer.to("cpu")
+        transformer.to(on)
     transformer.requires_grad_(False)
     linear = [n for n, m in transformer.named_modules() if isinstance(m, torch.nn.Linear)]
     if base == "nf4":
@@ -528,7 +533,7 @@ def measure(
             traceback.print_exc()  # where it failed, beside the row's one line
             row.note = f"failed: {type(failed).__name__}: {str(failed).splitlines()[0][:200]}"
         else:
-            row.seconds, row.peak_gib = seconds, round(peak / memory.GIB, 1)
+            row.seconds, row.peak_gib = seconds, round(peak / memory.GIB, 2)
             row.note = plan.describe()
         for done in [row, *row.extra.get("pool", [])]:
             progress("measured: " + table([done], {}).splitlines()[-1])

@@ -57,7 +57,9 @@ RESERVE_SHARE = 0.05
 SAVED_PER_BLOCK = 2
 RECOMPUTED_BLOCK = 24
 # A picture's activations while denoising (no gradients): the same unit, for one block at a time.
-INFERENCE_ACTIVATIONS = 16
+# Measured on an H100 (docs/cluster-gpus.md): 16 put the offloaded 1024 px picture's estimate at
+# 22.6 GiB under its 22.7 GiB peak; 24 is the least that covers it.
+INFERENCE_ACTIVATIONS = 24
 # The VAE's decoder at 1 megapixel (its largest tensors, 128 channels at the full size, in bf16);
 # tiling decodes 512-pixel tiles, a quarter of that at most.
 VAE_DECODE_BYTES_PER_MEGAPIXEL = 3 * GIB
