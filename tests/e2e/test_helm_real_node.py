@@ -30,8 +30,8 @@ from localcluster.node import host
 from localcluster.s3server import S3Server
 from localcluster.standby import StandbyNode
 from tests.conftest import EXAMPLES, ROOT
-from tests.e2e.real_node import HARDENED, PROBE, image, image_archives, needs_real_node
 from tests.harness.conditions import condition
+from tests.harness.real_node import HARDENED, PROBE, image, image_archives, needs_real_node
 from tests.holding_proxy import HoldingProxy
 from tests.kubectl import KUBECTL, Kubectl
 from tests.s3server import S3_ENV, client, make_bucket

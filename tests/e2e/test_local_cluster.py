@@ -32,7 +32,7 @@ from localcluster.node import host
 from localcluster.node.layout import NODES
 from localcluster.node.teardown import State, leftovers
 from tests.conftest import EXAMPLES
-from tests.e2e.real_node import image_archives, needs_real_node
+from tests.harness.real_node import image_archives, needs_real_node
 from tests.httpserver import serve
 from tests.kubectl import Kubectl
 from tests.rbac.record import audit_decisions, record_decisions

@@ -83,13 +83,13 @@ def namespaced_rbac(namespaces: list[str]) -> list[dict[str, Any]]:
 
 
 @contextmanager
-def served_media(root: Path) -> Iterator[str]:
-    """The face clip (`face_clip`), and a text file posing as a video, served over HTTP."""
+def served_media(root: Path, host: str = "127.0.0.1") -> Iterator[str]:
+    """The face clip (`face_clip`), and a text file posing as a video, served over HTTP on `host`."""
     routes = {
         "/clip.mp4": (200, {}, face_clip(root).read_bytes()),
         "/notes.mp4": (200, {}, b"this is not a video\n" * 50),
         # the 25 s sample: a dataset stage long enough to watch its progress (test_records.py)
         "/sample.mp4": (200, {}, (EXAMPLES / "media" / "sample.mp4").read_bytes()),
     }
-    with serve(routes) as (base, _):
+    with serve(routes, host=host) as (base, _):
         yield base

@@ -1,23 +1,31 @@
 """A cluster for the operator's integration tests: the real control plane of `contentgen
 local-cluster` (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) with the chart's
-install (RBAC, ConfigMap; not its Deployment) and the process node running the real worker for
-every Job, a local object store (or, with `s3=True`, a bucket of the real S3 server as `contentgen
+install (RBAC, ConfigMap; not its Deployment) and a node running the real worker for every Job, a
+local object store (or, with `s3=True`, a bucket of the real S3 server as `contentgen
 local-cluster` has, the workers reaching it through a proxy that can hold a request), a mongomock
 catalog that can be taken down, and the real operator started in this process as `contentgen
 operator` starts it, under its own ServiceAccount's token (every call it makes passes the chart's
 RBAC, or fails with a 403), through a fault proxy that can answer chosen requests with a 500
-(localcluster.faults)."""
+(localcluster.faults).
+
+With `real=True` the node is the real one (Kubernetes' kubelet, containerd and runc) and every
+worker is a container of the project's worker image (tests/harness/real_node.py builds it, cached):
+the store is then always the S3 server's bucket, its account the chart's Secret in each namespace
+the test makes, and the sources the test serves are at `Cluster.media` on the node's host address.
+Without it, the process node runs each worker as a process of this machine."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import os
 import secrets
 import signal
 import sys
+import tempfile
 import threading
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
@@ -39,12 +47,14 @@ from contentgen.cli import local_cluster
 from contentgen.controller.main import kopf_args
 from contentgen.controller.settings import OperatorSettings
 from contentgen.store import LocalStore, ObjectStore
+from contentgen.store.base import ObjectInfo
 from localcluster import LocalCluster
 from localcluster.client import MERGE, ApiError, Client
 from localcluster.faults import FaultProxy
 from localcluster.ports import free_port
 from localcluster.s3server import S3Server
 from tests import waiting
+from tests.harness import real_node
 from tests.holding_proxy import HoldingProxy
 from tests.rbac.record import audit_decisions
 from tests.s3server import follow_environment
@@ -52,6 +62,7 @@ from tests.s3server import follow_environment
 __all__ = ["ApiError", "Cluster", "cluster", "free_port", "operated", "operator", "wait_for"]
 
 OPERATOR_NAMESPACE, OPERATOR_ACCOUNT = "contentgen", "contentgen-operator"
+S3_SECRET = local_cluster.S3_SECRET  # the store's account on the real node: the chart's Secret
 
 
 class FlakyCollection:
@@ -81,13 +92,16 @@ def _path(kind_or_plural: str, namespace: str = "", name: str = "", group: str =
 class History:
     """Every version of every contentgen resource, as watches deliver them (kubectl get -w)."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, pods: bool = False) -> None:
+        """`pods`: the Pods too (`started`), for what the real node ran."""
         self.client = client
         self.versions: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+        # the Pods whose container started, in the order seen: (namespace, pod, its Job's name)
+        self.started: list[tuple[str, str, str]] = []
         self._stop = threading.Event()
         self._threads = [
             threading.Thread(target=self._watch, args=(kind,), daemon=True, name=f"history-{kind}")
-            for kind in KINDS
+            for kind in [*KINDS, *(["pods"] if pods else [])]
         ]
 
     def start(self) -> None:
@@ -102,11 +116,12 @@ class History:
         while not self._stop.is_set():
             try:
                 if not version:
-                    listing = self.client.get(_path(kind))
+                    listing = self.client.get(_path(kind, group="" if kind == "pods" else GROUP))
                     version = listing["metadata"]["resourceVersion"]
                     for obj in listing["items"]:
                         self._record(kind, obj)
-                for event in self.client.watch(_path(kind), resourceVersion=version, timeoutSeconds=60):
+                path = _path(kind, group="" if kind == "pods" else GROUP)
+                for event in self.client.watch(path, resourceVersion=version, timeoutSeconds=60):
                     if self._stop.is_set():
                         return
                     if event["type"] == "ERROR":
@@ -121,6 +136,12 @@ class History:
 
     def _record(self, kind: str, obj: dict[str, Any]) -> None:
         m = obj["metadata"]
+        if kind == "pods":
+            ran = bool(_state(obj) & {"running", "terminated"})
+            job = (m.get("labels") or {}).get("job-name", "")
+            if ran and job and (m["namespace"], m["name"], job) not in self.started:
+                self.started.append((m["namespace"], m["name"], job))
+            return
         versions = self.versions[(kind, m["namespace"], m["name"])]
         if not versions or versions[-1]["metadata"]["resourceVersion"] != m["resourceVersion"]:
             versions.append(obj)
@@ -141,11 +162,37 @@ class Cluster:
     env: dict[str, str] = field(default_factory=dict)
     s3: S3Server | None = None  # with s3=True: the store's server (its access log on)
     s3_proxy: HoldingProxy | None = None  # where the workers reach it
+    media: str = ""  # with real=True: the sources' base URL (served_media), on the node's host address
+
+    @property
+    def real(self) -> bool:
+        return self.local.real is not None
 
     @property
     def node(self) -> Any:
-        assert self.local.node is not None
+        assert self.local.node is not None, "the process node's own controls: see hold(), release()"
         return self.local.node
+
+    @property
+    def node_name(self) -> str:
+        from localcluster.cluster import NODE
+
+        return NODE
+
+    def hold(self) -> None:
+        """New pods start nothing until `release()`: the process node holds their containers (the
+        pods bound, Pending); the real node is cordoned (the pods Pending, unscheduled: a pod bound
+        to a real node needs its kubelet to be deleted, and a test that holds may delete)."""
+        if self.real:
+            self.admin.patch(f"/api/v1/nodes/{self.node_name}", {"spec": {"unschedulable": True}}, MERGE)
+        else:
+            self.node.hold()
+
+    def release(self) -> None:
+        if self.real:
+            self.admin.patch(f"/api/v1/nodes/{self.node_name}", {"spec": {"unschedulable": False}}, MERGE)
+        else:
+            self.node.release()
 
     @property
     def host_ip(self) -> str:
@@ -163,6 +210,16 @@ class Cluster:
         except ApiError as exc:
             if exc.code != 409:
                 raise
+        if self.real and self.s3 is not None:  # the workers' account in each namespace (the chart's README)
+            keys = {"AWS_ACCESS_KEY_ID": self.s3.access_key, "AWS_SECRET_ACCESS_KEY": self.s3.secret_key}
+            secret = {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": S3_SECRET},
+                "stringData": keys,
+            }
+            with contextlib.suppress(ApiError):  # 409: there already
+                self.admin.create(f"/api/v1/namespaces/{namespace}/secrets", secret)
 
     def apply(self, manifest: dict[str, Any] | str, namespace: str) -> dict[str, Any]:
         obj = yaml.safe_load(manifest) if isinstance(manifest, str) else json.loads(json.dumps(manifest))
@@ -201,6 +258,13 @@ class Cluster:
             f"{kind} {namespace}/{name} to be {phase} (now {self.status(kind, namespace, name)})",
         )
 
+    def object_at(self, uri: str) -> ObjectInfo | None:
+        """What the store holds at a status's URI (file:// or s3://, as the store is), or None."""
+        return self.store.head(self.store.key_of(uri))
+
+    def read(self, uri: str) -> bytes:
+        return self.store.get_bytes(self.store.key_of(uri))
+
     def jobs(self, namespace: str) -> list[dict[str, Any]]:
         return list(self.admin.get(_path("jobs", namespace, group="batch/v1"))["items"])
 
@@ -221,6 +285,15 @@ class Cluster:
         """Signal the running worker of a Job's pod, its whole process group (a container's
         processes), as a node loss or the OOM killer ends a pod: no SIGTERM, nothing the worker
         can do first. The pod's name."""
+        if self.local.real is not None:
+            pods = [
+                p
+                for p in self.pods(namespace)
+                if (p["metadata"].get("labels") or {}).get("job-name") == job_name and "running" in _state(p)
+            ]
+            assert len(pods) == 1, f"{len(pods)} running workers of Job {namespace}/{job_name}"
+            self.local.real.kill_container(pods[0]["status"]["containerStatuses"][0]["containerID"], sig)
+            return str(pods[0]["metadata"]["name"])
         running = [
             p
             for p in self.node.processes
@@ -231,8 +304,12 @@ class Cluster:
         return str(running[0].pod)
 
     def runs(self, job_name: str | None = None) -> list[str]:
-        """Job names, once per worker process the node started."""
-        names = [p.pod.rsplit("-", 1)[0] for p in self.node.processes]
+        """Job names, once per worker the node started (a process; on the real node, a Pod whose
+        container started)."""
+        if self.local.real is not None:
+            names = [job for _, _, job in self.history_log.started]
+        else:
+            names = [p.pod.rsplit("-", 1)[0] for p in self.node.processes]
         return [n for n in names if job_name is None or n == job_name]
 
     def catalog_doc(self, uid: str) -> dict[str, Any] | None:
@@ -282,6 +359,12 @@ class Cluster:
         lines.append("--- the operator's and the node's last log lines ---")
         lines.extend(LOG.lines())
         return "\n".join(lines)
+
+
+def _state(pod: dict[str, Any]) -> set[str]:
+    """The states its containers are in (waiting, running, terminated)."""
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return {state for x in statuses for state in x.get("state") or {}}
 
 
 def _alive(pid: int) -> bool:
@@ -352,6 +435,7 @@ def cluster(
     gpus: int = 0,
     s3: bool = False,
     fal_relay: str = "",
+    real: bool = False,
 ) -> Iterator[Cluster]:
     """The control plane and node, with the operator's kubeconfig (its ServiceAccount's token,
     through the fault proxy) in $KUBECONFIG for an operator started in this process. `rbac`
@@ -360,10 +444,15 @@ def cluster(
     (versitygw, with its access log) on the node's address, its credentials every pod's (a
     workload identity, as `contentgen local-cluster` gives them), the workers reaching it through
     `Cluster.s3_proxy` (the operator and the test directly); `fal_relay`: the URL of a fal fake the
-    test serves (tests/kube/fal_relay.py), where the workers' requests to fal's hosts go."""
+    test serves (tests/kube/fal_relay.py), where the workers' requests to fal's hosts go; `real`:
+    the real node (the module's docstring)."""
     from contentgen.api.crd import rendered_crds
     from localcluster import Options
 
+    if real:
+        if real_node.SKIP_REASON:
+            pytest.skip(real_node.SKIP_REASON)
+        s3 = True  # the workers' containers reach no file of this machine
     LOG.attach()
     audit = root / "audit.jsonl"
     manifests = default_manifests(root / "cluster")
@@ -394,8 +483,16 @@ def cluster(
             entrypoint=[sys.executable, relay.__file__],
             env={**worker.env, relay.RELAY_ENV: fal_relay},
         )
-    local = LocalCluster(
-        Options(
+    if real:
+        options = Options(
+            root / "cluster",
+            manifests=manifests,
+            audit_log=audit,
+            node="real",
+            image_archives=[_archives()["contentgen-worker"]],
+        )
+    else:
+        options = Options(
             root / "cluster",
             images=images,
             manifests=manifests,
@@ -404,11 +501,11 @@ def cluster(
             network="host",  # pods reach sources served on 127.0.0.1 (tests/e2e runs them isolated)
             gpus=gpus,
         )
-    ).start()
+    local = LocalCluster(options).start()
     assert local.control is not None
     admin = local.client()
     proxy = FaultProxy(local.control.url, local.control.ca).start()
-    history = History(local.client())
+    history = History(local.client(), pods=real)
     history.start()
     down = threading.Event()
     collection = mongomock.MongoClient()["contentgen"]["jobs"]
@@ -425,7 +522,7 @@ def cluster(
         "CONTENTGEN_MONGODB_URI": "mongodb://catalog.test:27017/contentgen",
         "CONTENTGEN_ALLOW_PRIVATE_SOURCES": "true",
         "CONTENTGEN_LOG_FORMAT": "plain",
-        "CONTENTGEN_WORKER_IMAGE": "ghcr.io/contentgen/contentgen-worker:0.1.0",
+        "CONTENTGEN_WORKER_IMAGE": real_node.image("contentgen-worker"),
         "CONTENTGEN_RECONCILE_INTERVAL_SECONDS": "0.3",
         "CONTENTGEN_RESYNC_INTERVAL_SECONDS": "5",
         "CONTENTGEN_HEALTH_PORT": str(health_port),
@@ -437,6 +534,7 @@ def cluster(
         "CONTENTGEN_SHARE_POLICY_CONFIG_MAP": "contentgen-shares",
     }
     s3_proxy = None
+    media = contextlib.ExitStack()
     try:
         if server is not None:
             server.host = local.host_ip
@@ -447,7 +545,8 @@ def cluster(
                     "CONTENTGEN_STORE": f"s3://{BUCKET}",
                     "CONTENTGEN_S3_ENDPOINT_URL": s3_proxy.endpoint,  # the workers'
                     "CONTENTGEN_S3_REGION": server.region,
-                    "CONTENTGEN_S3_SECRET": "",  # the pods' identity, no Secret
+                    # the process node's pods have an identity (images()); the real node's the Secret
+                    "CONTENTGEN_S3_SECRET": S3_SECRET if real else "",
                     **server.env,  # this process's own client: the operator's and the test's
                 }
             )
@@ -471,7 +570,7 @@ def cluster(
             "contentgen.catalog.open_catalog",
             lambda url=None, **_: Catalog(FlakyCollection(collection, down), lambda: None),
         )
-        yield Cluster(
+        made = Cluster(
             local,
             admin,
             proxy,
@@ -486,7 +585,15 @@ def cluster(
             server,
             s3_proxy,
         )
+        if real:
+            from tests.harness.kube import served_media  # it imports this module
+
+            made.media = media.enter_context(served_media(root / "media", host=local.host_ip))
+            for namespace in ("default", OPERATOR_NAMESPACE):
+                made.ensure_namespace(namespace)
+        yield made
     finally:
+        media.close()
         if local.node is not None:
             local.node.release()
         history.stop()
@@ -497,6 +604,12 @@ def cluster(
             s3_proxy.stop()
         if server is not None:
             server.stop(grace=1.0)  # its files are this test's, read already
+
+
+@functools.cache
+def _archives() -> dict[str, Path]:
+    """The project's images, built or found current once per test process."""
+    return real_node.image_archives(Path(tempfile.mkdtemp(prefix="kube-images-")))
 
 
 @contextmanager
@@ -520,11 +633,13 @@ def _healthy(port: int) -> bool:
 
 
 @contextmanager
-def operated(tmp_path_factory: pytest.TempPathFactory, name: str = "cluster") -> Iterator[Cluster]:
+def operated(
+    tmp_path_factory: pytest.TempPathFactory, name: str = "cluster", *, real: bool = False
+) -> Iterator[Cluster]:
     """A test module's cluster with the operator running in this process."""
     with (
         pytest.MonkeyPatch.context() as mp,
-        cluster(tmp_path_factory.mktemp(name), mp) as c,
+        cluster(tmp_path_factory.mktemp(name), mp, real=real) as c,
         operator(c),
     ):
         yield c

@@ -36,7 +36,7 @@ def evaluation(name: str, lora_name: str, **spec: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with operated(tmp_path_factory) as c:
+    with operated(tmp_path_factory, real=True) as c:
         yield c
     # the chart's default (cluster-wide) install: every call the module's tests made, an
     # evaluation deleted with deletionPolicy Delete and a LoRA's grants mirrored among them, is one
@@ -48,9 +48,9 @@ def stored(c: Cluster, prefix: str) -> list[str]:
     return sorted(i.key.removeprefix(prefix) for i in c.store.list(prefix))
 
 
-def test_a_lora_version_evaluated_again_in_the_cluster(env: Cluster, media: str) -> None:
+def test_a_lora_version_evaluated_again_in_the_cluster(env: Cluster) -> None:
     c, ns = env, "evaluate"
-    c.apply(lora("face", media), ns)
+    c.apply(lora("face", c.media), ns)
     c.wait_phase("LoraTraining", ns, "face", "Succeeded")
     lora_uid = uid_of(c, "LoraTraining", ns, "face")
     c.apply(evaluation("face-again", "face", deletionPolicy="Delete"), ns)
@@ -108,10 +108,10 @@ def test_a_lora_version_evaluated_again_in_the_cluster(env: Cluster, media: str)
     assert [h["evaluation"] for h in kept["likenessHistory"]] == [1]
 
 
-def test_an_evaluation_it_cannot_run_waits_and_says_why(env: Cluster, media: str) -> None:
+def test_an_evaluation_it_cannot_run_waits_and_says_why(env: Cluster) -> None:
     c, ns = env, "evaluate-refused"
     c.apply(evaluation("of-nothing", "nobody"), ns)
-    c.apply(lora("bobs", media, owner="bob"), ns)
+    c.apply(lora("bobs", c.media, owner="bob"), ns)
     c.apply(evaluation("of-bobs", "bobs"), ns)
 
     def waiting(name: str, why: str) -> dict[str, Any]:
@@ -141,14 +141,14 @@ def _image_waiting(c: Cluster, ns: str, name: str, why: str) -> dict[str, Any]:
 
 
 def test_a_lora_shared_with_bob_is_used_by_his_image_generation_and_not_by_carols(
-    env: Cluster, media: str, tmp_path: Path
+    env: Cluster, tmp_path: Path
 ) -> None:
     """Admission refuses carol's and, once the operator has mirrored alice's grant into the share
     policy's ConfigMap, admits bob's, which runs with her version; a grant taken back after a
     resource was admitted is the operator's to refuse (LoraNotShared, nothing run)."""
     c = env
     kubectl = Kubectl(c.local.control.admin_kubeconfig, tmp_path / "kubectl-home")
-    c.apply(lora("avatar", media), "share-alice")
+    c.apply(lora("avatar", c.media), "share-alice")
     c.wait_phase("LoraTraining", "share-alice", "avatar", "Succeeded")
     lora_uid = uid_of(c, "LoraTraining", "share-alice", "avatar")
     ref = {"loraRef": {"name": "avatar", "namespace": "share-alice", "owner": "alice"}, "scale": 0.8}
@@ -242,7 +242,7 @@ def test_a_lora_shared_with_bob_is_used_by_his_image_generation_and_not_by_carol
     ["namespaced"] if os.environ.get("UPDATE_OBSERVED_CALLS") != "1" else ["cluster-wide", "namespaced"],
 )
 def test_the_charts_rbac_runs_it_in_both_install_modes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, media: str, mode: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> None:
     """Every call the operator and the worker make for the kind, and the operator's mirror of a
     LoRA's grants, is one the chart's RBAC test knows (tests/rbac/observed-calls.json). Recording
@@ -250,12 +250,14 @@ def test_the_charts_rbac_runs_it_in_both_install_modes(
     watch ends (the operator stopped, and the API server told so by the next event it would send:
     minutes); checking them need not."""
     namespaced = mode == "namespaced"
-    with cluster(tmp_path, monkeypatch, rbac=namespaced_rbac(["team-e"]) if namespaced else None) as c:
+    with cluster(
+        tmp_path, monkeypatch, rbac=namespaced_rbac(["team-e"]) if namespaced else None, real=True
+    ) as c:
         if namespaced:
             monkeypatch.setenv("CONTENTGEN_WATCH_NAMESPACES", '["team-e"]')
             monkeypatch.setenv("CONTENTGEN_MANAGE_WORKER_ACCESS", "false")  # the chart makes them there
         with operator(c):
-            shared = lora("face", media)
+            shared = lora("face", c.media)
             shared["metadata"]["annotations"] = {"contentgen.io/shared-with": "owner:bob=use"}
             c.apply(shared, "team-e")
             c.apply(evaluation("face-again", "face", deletionPolicy="Delete"), "team-e")

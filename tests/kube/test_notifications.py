@@ -106,18 +106,17 @@ def notification_status(c: Cluster, ns: str) -> dict[str, Any]:
 def test_a_succeeded_transcription_is_delivered_signed(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    media: str,
     receiver: tuple[str, Receiver],
 ) -> None:
     url, got = receiver
     ns = "team-n"
     monkeypatch.setattr("contentgen.controller.notifier.ROUND_SECONDS", 0.5)
-    with cluster(tmp_path, monkeypatch, rbac=namespaced_rbac([ns])) as c:
+    with cluster(tmp_path, monkeypatch, rbac=namespaced_rbac([ns]), real=True) as c:
         monkeypatch.setenv("CONTENTGEN_WATCH_NAMESPACES", json.dumps([ns]))
         monkeypatch.setenv("CONTENTGEN_MANAGE_WORKER_ACCESS", "false")
         subscribe(c, ns, url, ["succeeded"])
         with operator(c):
-            spec = {"owner": "bob", "provider": "offline", "source": {"url": f"{media}/clip.mp4"}}
+            spec = {"owner": "bob", "provider": "offline", "source": {"url": f"{c.media}/clip.mp4"}}
             manifest = {"apiVersion": "contentgen.io/v1alpha1", "kind": "Transcription"}
             c.apply({**manifest, "metadata": {"name": "talk"}, "spec": spec}, ns)
             c.wait_phase("Transcription", ns, "talk", "Succeeded")
@@ -145,7 +144,7 @@ def test_killing_the_operator_mid_retry_loses_and_duplicates_nothing(
     ns = "team-k"
     server = mongowire.start(tmp_path / "ferretdb")
     catalog = f"{server.url}contentgen"
-    with cluster(tmp_path, monkeypatch) as c:
+    with cluster(tmp_path, monkeypatch, real=True) as c:
         subscribe(c, ns, url, [])
         first = start_replica_with_catalog(c, "op-a", catalog)
         replicas = [first]

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
-from contentgen.store import LocalStore, keys
+from contentgen.store import keys
 from tests.conftest import EXAMPLES
 from tests.harness.kube import image, lora, namespaced_rbac, reason, record_calls, uid_of
 from tests.httpserver import serve
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.timeout(600)
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with operated(tmp_path_factory) as c:
+    with operated(tmp_path_factory, real=True) as c:
         yield c
     record_calls(c)
 
@@ -75,9 +75,9 @@ def catalog_status(c: Cluster, uid: str, status: str, **latest: Any) -> dict[str
 # --- the lifecycle ---------------------------------------------------------------------------
 
 
-def test_lora_training_runs_as_a_job_and_succeeds(env: Cluster, media: str, tmp_path: Path) -> None:
+def test_lora_training_runs_as_a_job_and_succeeds(env: Cluster, tmp_path: Path) -> None:
     c, ns = env, "lifecycle"
-    c.apply(lora("avatar", media), ns)
+    c.apply(lora("avatar", c.media), ns)
     status = c.wait_phase("LoraTraining", ns, "avatar", "Succeeded")
     uid = uid_of(c, "LoraTraining", ns, "avatar")
 
@@ -94,8 +94,8 @@ def test_lora_training_runs_as_a_job_and_succeeds(env: Cluster, media: str, tmp_
 
     assert status["progress"] == 100 and status["latestVersion"] == 1 and reason(status) == "Succeeded"
     (v1,) = status["versions"]
-    model = Path(v1["modelUri"].removeprefix("file://"))
-    assert model.is_file() and model.stat().st_size == v1["sizeBytes"]
+    model = c.object_at(v1["modelUri"])
+    assert model is not None and model.size_bytes == v1["sizeBytes"]
     assert "placeholder" in status["message"]
     # the offline placeholders show no face: the likeness condition says it is not measured
     measured = next(c for c in status["conditions"] if c["type"] == "LikenessPoor")
@@ -150,9 +150,9 @@ def test_lora_training_runs_as_a_job_and_succeeds(env: Cluster, media: str, tmp_
     )
 
 
-def test_spec_change_trains_version_two(env: Cluster, media: str) -> None:
+def test_spec_change_trains_version_two(env: Cluster) -> None:
     c, ns = env, "versions"
-    c.apply(lora("style", media), ns)
+    c.apply(lora("style", c.media), ns)
     c.wait_phase("LoraTraining", ns, "style", "Succeeded")
 
     c.patch("LoraTraining", ns, "style", {"spec": {"training": {"steps": 200}}})
@@ -167,14 +167,14 @@ def test_spec_change_trains_version_two(env: Cluster, media: str) -> None:
     assert [v["version"] for v in status["versions"]] == [1, 2]
     assert [v["steps"] for v in status["versions"]] == [100, 200]
     assert status["observedGeneration"] == 2
-    assert all(Path(v["modelUri"].removeprefix("file://")).is_file() for v in status["versions"])
+    assert all(c.object_at(v["modelUri"]) for v in status["versions"])
     assert len(c.jobs(ns)) == 2
     doc = catalog_status(c, uid_of(c, "LoraTraining", ns, "style"), "Succeeded", version=2, phase="Succeeded")
     assert [v["version"] for v in doc["versions"]] == [1, 2]
     assert [v["spec"]["training"]["steps"] for v in doc["versions"]] == [100, 200]  # each one's snapshot
 
 
-def test_lora_ref_waits_then_resolves(env: Cluster, media: str) -> None:
+def test_lora_ref_waits_then_resolves(env: Cluster) -> None:
     c, ns = env, "refs"
     c.apply(image("portrait", model="flux-lora", loras=[{"loraRef": {"name": "later"}, "scale": 0.6}]), ns)
     stalled = wait_for(
@@ -182,7 +182,7 @@ def test_lora_ref_waits_then_resolves(env: Cluster, media: str) -> None:
     )
     assert reason(stalled, "Stalled") == "LoraNotFound" and not c.jobs(ns)
 
-    c.apply(lora("later", media), ns)
+    c.apply(lora("later", c.media), ns)
     status = c.wait_phase("ImageGeneration", ns, "portrait", "Succeeded")
     lora_status = c.status("LoraTraining", ns, "later")
     history = [s["status"] for s in c.history("ImageGeneration", ns, "portrait") if s.get("status")]
@@ -202,9 +202,9 @@ def test_lora_ref_waits_then_resolves(env: Cluster, media: str) -> None:
     assert status["loras"] == [used]  # lineage, in the status too
 
 
-def test_too_small_a_dataset_fails_before_paying_with_its_counts(env: Cluster, media: str) -> None:
+def test_too_small_a_dataset_fails_before_paying_with_its_counts(env: Cluster) -> None:
     c, ns = env, "gate"
-    c.apply(lora("small", media, dataset={"maxFrames": 8, "minFrames": 5, "minSceneSeconds": 0.5}), ns)
+    c.apply(lora("small", c.media, dataset={"maxFrames": 8, "minFrames": 5, "minSceneSeconds": 0.5}), ns)
     status = c.wait_phase("LoraTraining", ns, "small", "Failed")
     assert reason(status) == "DatasetTooSmall" and reason(status, "Stalled") == "DatasetTooSmall"
     assert "gives 4 usable image(s), fewer than dataset.minFrames 5" in status["message"]
@@ -232,9 +232,9 @@ def test_too_small_a_dataset_fails_before_paying_with_its_counts(env: Cluster, m
     assert [i for i in c.store.list("datasets/") if f"/{uid}/" in i.key]  # now uploaded
 
 
-def test_failure_is_reported_with_the_workers_reason(env: Cluster, media: str) -> None:
+def test_failure_is_reported_with_the_workers_reason(env: Cluster) -> None:
     c, ns = env, "failures"
-    c.apply(lora("broken", media, source="notes.mp4"), ns)
+    c.apply(lora("broken", c.media, source="notes.mp4"), ns)
     status = c.wait_phase("LoraTraining", ns, "broken", "Failed")
     assert reason(status) == "InvalidInput" and reason(status, "Stalled") == "InvalidInput"
     assert "notes.mp4" in status["message"] or "video" in status["message"]
@@ -249,7 +249,7 @@ def test_failure_is_reported_with_the_workers_reason(env: Cluster, media: str) -
     assert doc["latestRun"]["error"]["reason"] == "InvalidInput"
 
 
-def test_transcription_succeeds(env: Cluster, media: str) -> None:
+def test_transcription_succeeds(env: Cluster) -> None:
     c, ns = env, "speech"
     manifest = {
         "apiVersion": "contentgen.io/v1alpha1",
@@ -258,7 +258,7 @@ def test_transcription_succeeds(env: Cluster, media: str) -> None:
         "spec": {
             "owner": "bob",
             "provider": "offline",
-            "source": {"url": f"{media}/clip.mp4"},
+            "source": {"url": f"{c.media}/clip.mp4"},
             "speakerLabels": True,
         },
     }
@@ -266,7 +266,7 @@ def test_transcription_succeeds(env: Cluster, media: str) -> None:
     status = c.wait_phase("Transcription", ns, "talk", "Succeeded")
     transcript = status["transcript"]
     assert transcript["durationSeconds"] == pytest.approx(7.5, abs=0.2)
-    assert Path(transcript["textUri"].removeprefix("file://")).read_text()
+    assert c.read(transcript["textUri"]).decode()
 
 
 def test_admission_rejects_invalid_resources(env: Cluster) -> None:
@@ -281,7 +281,7 @@ def test_admission_rejects_invalid_resources(env: Cluster) -> None:
 
 def test_concurrency_limit_queues_the_rest(env: Cluster) -> None:
     c, ns = env, "busy"
-    c.node.hold()
+    c.hold()
     try:
         for n in range(3):
             c.apply(image(f"img-{n}"), ns)
@@ -299,13 +299,13 @@ def test_concurrency_limit_queues_the_rest(env: Cluster) -> None:
         )
         assert len(queued) == 1 and len(c.jobs(ns)) == 2
     finally:
-        c.node.release()
+        c.release()
     for n in range(3):
         c.wait_phase("ImageGeneration", ns, f"img-{n}", "Succeeded")
     assert len(c.jobs(ns)) == 3
 
 
-def test_delete_policy_removes_objects_and_marks_the_record(env: Cluster, media: str) -> None:
+def test_delete_policy_removes_objects_and_marks_the_record(env: Cluster) -> None:
     c, ns = env, "cleanup"
     c.apply(image("gone", deletionPolicy="Delete"), ns)
     c.apply(image("kept", deletionPolicy="Retain"), ns)
@@ -316,12 +316,12 @@ def test_delete_policy_removes_objects_and_marks_the_record(env: Cluster, media:
         "spec": {
             "owner": "alice",
             "provider": "offline",
-            "source": {"url": f"{media}/clip.mp4"},
+            "source": {"url": f"{c.media}/clip.mp4"},
             "deletionPolicy": "Delete",
         },
     }
     c.apply(talk, ns)
-    c.apply(lora("learnt", media, deletionPolicy="Delete"), ns)
+    c.apply(lora("learnt", c.media, deletionPolicy="Delete"), ns)
     gone = c.wait_phase("ImageGeneration", ns, "gone", "Succeeded")
     kept = c.wait_phase("ImageGeneration", ns, "kept", "Succeeded")
     gone_uid, kept_uid = uid_of(c, "ImageGeneration", ns, "gone"), uid_of(c, "ImageGeneration", ns, "kept")
@@ -336,8 +336,8 @@ def test_delete_policy_removes_objects_and_marks_the_record(env: Cluster, media:
         ),
         what="deletion",
     )
-    assert not Path(gone["images"][0]["uri"].removeprefix("file://")).exists()
-    assert Path(kept["images"][0]["uri"].removeprefix("file://")).exists()
+    assert c.object_at(gone["images"][0]["uri"]) is None
+    assert c.object_at(kept["images"][0]["uri"]) is not None
     assert c.catalog_doc(gone_uid)["status"] == "Deleted" and c.catalog_doc(gone_uid)["deletedAt"]
     assert c.catalog_doc(gone_uid)["deleted"]["policy"] == "Delete"
     # Retain: the record says the resource is gone, and that its outputs are kept (still usable)
@@ -355,7 +355,7 @@ def test_delete_policy_removes_objects_and_marks_the_record(env: Cluster, media:
 
 def test_deleting_a_running_resource_stops_its_job(env: Cluster) -> None:
     c, ns = env, "stop"
-    c.node.hold()
+    c.hold()
     try:
         c.apply(image("halt"), ns)
         wait_for(lambda: c.jobs(ns), what="a Job")
@@ -365,7 +365,7 @@ def test_deleting_a_running_resource_stops_its_job(env: Cluster) -> None:
             what="resource and Job gone",
         )
     finally:
-        c.node.release()
+        c.release()
 
 
 def test_a_deleted_resource_stops_its_worker_and_cleans_up_after_it(env: Cluster) -> None:
@@ -383,7 +383,7 @@ def test_a_deleted_resource_stops_its_worker_and_cleans_up_after_it(env: Cluster
         return 200, {}, video
 
     pods: list[dict[str, Any]] = []
-    with serve({"/stalled.mp4": stalled}) as (base, asked):
+    with serve({"/stalled.mp4": stalled}, host=c.host_ip) as (base, asked):
         manifest = {
             "apiVersion": "contentgen.io/v1alpha1",
             "kind": "Transcription",
@@ -450,7 +450,7 @@ def test_a_spec_change_supersedes_the_run_in_flight(env: Cluster) -> None:
     """A new prompt while generation 1 runs: its Job (and pod) are stopped, generation 2 runs at
     once, and Events say what happened and what was billed."""
     c, ns = env, "supersede"
-    c.node.hold()
+    c.hold()
     try:
         c.apply(image("swap"), ns)
         (first,) = wait_for(lambda: c.jobs(ns), what="a Job")
@@ -464,7 +464,7 @@ def test_a_spec_change_supersedes_the_run_in_flight(env: Cluster) -> None:
             what="generation 1's Job gone, generation 2's made",
         )
     finally:
-        c.node.release()
+        c.release()
     assert second["metadata"]["labels"]["contentgen.io/generation"] == "2"
     status = c.wait_phase("ImageGeneration", ns, "swap", "Succeeded")
     assert status["observedGeneration"] == 2 and status["jobName"] == second["metadata"]["name"]
@@ -502,7 +502,7 @@ def test_a_spec_change_that_must_wait_keeps_waiting(env: Cluster) -> None:
             status = c.status("ImageGeneration", ns, "rerun")
 
 
-def test_one_name_in_three_kinds(env: Cluster, media: str) -> None:
+def test_one_name_in_three_kinds(env: Cluster) -> None:
     """An ImageGeneration, a Transcription and a LoraTraining named alike in one namespace: each
     has a Job of its own (names carry the kind and uid), and all three succeed. Jobs were named
     `{name}-g{n}` once: the second kind deleted the first one's Job, which ended JobLost."""
@@ -511,10 +511,10 @@ def test_one_name_in_three_kinds(env: Cluster, media: str) -> None:
         "apiVersion": "contentgen.io/v1alpha1",
         "kind": "Transcription",
         "metadata": {"name": "same"},
-        "spec": {"owner": "alice", "provider": "offline", "source": {"url": f"{media}/clip.mp4"}},
+        "spec": {"owner": "alice", "provider": "offline", "source": {"url": f"{c.media}/clip.mp4"}},
     }
     kinds = ("ImageGeneration", "Transcription", "LoraTraining")
-    for manifest in (image("same"), transcription, lora("same", media)):
+    for manifest in (image("same"), transcription, lora("same", c.media)):
         c.apply(manifest, ns)
     statuses = {kind: c.wait_phase(kind, ns, "same", "Succeeded", timeout=300) for kind in kinds}
     jobs = {j["metadata"]["labels"]["contentgen.io/uid"]: j["metadata"]["name"] for j in c.jobs(ns)}
@@ -531,7 +531,7 @@ def test_a_job_kept_with_cascade_orphan_is_left_alone(env: Cluster) -> None:
     (the garbage collector took its ownerReference), so the operator leaves it alone (it runs out,
     and its ttlSecondsAfterFinished collects it); the new resource runs a Job of its own."""
     c, ns = env, "again"
-    c.node.hold()
+    c.hold()
     try:
         c.apply(image("twice"), ns)
         (old,) = wait_for(lambda: c.jobs(ns), what="the first Job")
@@ -544,7 +544,7 @@ def test_a_job_kept_with_cascade_orphan_is_left_alone(env: Cluster) -> None:
             lambda: [j for j in c.jobs(ns) if j["metadata"]["name"] != old_name], what="the new Job"
         )
     finally:
-        c.node.release()
+        c.release()
     status = c.wait_phase("ImageGeneration", ns, "twice", "Succeeded", timeout=180)
     assert (
         status["jobName"] == new["metadata"]["name"] and new["metadata"]["labels"]["contentgen.io/uid"] == uid
@@ -571,7 +571,7 @@ def test_failed_cleanup_is_retried_and_can_be_skipped(env: Cluster, monkeypatch:
     def refuse(self: object, prefix: str) -> int:
         raise PermissionError("AccessDenied: the store refused the deletion")
 
-    monkeypatch.setattr(LocalStore, "delete_prefix", refuse)
+    monkeypatch.setattr(type(c.store), "delete_prefix", refuse)  # the operator's store is of its kind
     c.delete("ImageGeneration", ns, "sticky")
     wait_for(
         lambda: "cleanup failed" in c.status("ImageGeneration", ns, "sticky").get("message", ""),
@@ -651,7 +651,7 @@ def test_health_and_metrics(env: Cluster) -> None:
 
 def test_pod_that_cannot_start_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A Secret missing in the resource's namespace keeps the pod from starting: say so in status."""
-    with cluster(tmp_path, monkeypatch) as c:
+    with cluster(tmp_path, monkeypatch, real=True) as c:
         monkeypatch.setenv("CONTENTGEN_FAL_KEY_SECRET__NAME", "fal-credentials")
         monkeypatch.setenv(
             "CONTENTGEN_WORKER_SERVICE_ACCOUNT_ANNOTATIONS",
@@ -688,14 +688,14 @@ def test_pod_that_cannot_start_is_reported(tmp_path: Path, monkeypatch: pytest.M
 def test_operator_restart_mid_job_creates_no_second_job(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with cluster(tmp_path, monkeypatch) as c:
-        c.node.hold()
+    with cluster(tmp_path, monkeypatch, real=True) as c:
+        c.hold()
         with operator(c):
             c.apply(image("survivor"), "default")
             wait_for(lambda: c.jobs("default"), what="a Job")
         # The operator is gone; the pod runs on.
         with operator(c):
-            c.node.release()
+            c.release()
             status = c.wait_phase("ImageGeneration", "default", "survivor", "Succeeded")
         (job,) = c.jobs("default")
         assert c.runs() == [job["metadata"]["name"]] and status["jobName"] == job["metadata"]["name"]
@@ -705,12 +705,10 @@ def test_operator_restart_mid_job_creates_no_second_job(
 # --- what the operator and the worker asked of the API server (for the chart's RBAC) -----------
 
 
-def test_namespaced_install_stays_in_its_namespaces(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, media: str
-) -> None:
+def test_namespaced_install_stays_in_its_namespaces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With watchNamespaces the operator works only there, with namespace-scoped calls only (Kueue's
     Workload of a Job it holds read there too), and reads the share policy's ConfigMap in its own."""
-    with cluster(tmp_path, monkeypatch, rbac=namespaced_rbac(["team-a"])) as c:
+    with cluster(tmp_path, monkeypatch, rbac=namespaced_rbac(["team-a"]), real=True) as c:
         monkeypatch.setenv("CONTENTGEN_WATCH_NAMESPACES", '["team-a"]')
         monkeypatch.setenv("CONTENTGEN_MANAGE_WORKER_ACCESS", "false")  # the chart makes them there
         monkeypatch.setattr("contentgen.controller.reconciler.RECHECK_SECONDS", 1.0)
@@ -723,7 +721,7 @@ def test_namespaced_install_stays_in_its_namespaces(
             "spec": {
                 "owner": "alice",
                 "provider": "offline",
-                "source": {"url": f"{media}/clip.mp4"},
+                "source": {"url": f"{c.media}/clip.mp4"},
                 "deletionPolicy": "Delete",
             },
         }
@@ -770,7 +768,7 @@ def test_namespaced_install_stays_in_its_namespaces(
             )
             name = held["metadata"]["name"]
             c.admin.patch(f"/apis/batch/v1/namespaces/team-a/jobs/{name}", {"spec": {"suspend": False}})
-            c.apply(lora("face", media, deletionPolicy="Delete"), "team-a")
+            c.apply(lora("face", c.media, deletionPolicy="Delete"), "team-a")
             c.apply(talk, "team-a")
             c.apply(image("not-mine"), "team-b")
             for kind, name in (
@@ -820,7 +818,7 @@ def test_leader_election_works_under_the_charts_rbac(
     from contentgen.controller.settings import OperatorSettings
 
     rbac = namespaced_rbac(["team-a"]) if mode == "namespaced" else None
-    with cluster(tmp_path, monkeypatch, rbac=rbac) as c:
+    with cluster(tmp_path, monkeypatch, rbac=rbac, real=True) as c:
         leader = elector(OperatorSettings(leader_identity="pod-a"))
         assert leader.acquire(threading.Event())
         assert leader.try_acquire_or_renew()  # renewing

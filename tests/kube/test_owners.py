@@ -28,7 +28,10 @@ def test_the_operator_holds_an_owner_the_namespace_does_not_allow(
     ]
     assert len(without_policy) < len(default_manifests(tmp_path / "cluster"))  # the chart has one
     with cluster(
-        tmp_path, monkeypatch, rbac=[d for d in without_policy if d["kind"] != "CustomResourceDefinition"]
+        tmp_path,
+        monkeypatch,
+        rbac=[d for d in without_policy if d["kind"] != "CustomResourceDefinition"],
+        real=True,
     ) as c:
         c.admin.create(
             "/api/v1/namespaces",

@@ -22,7 +22,7 @@ WITHIN = 60.0  # the issue's promise: the cause is in the status within a minute
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     with (
         pytest.MonkeyPatch.context() as mp,
-        cluster(tmp_path_factory.mktemp("cluster"), mp) as c,
+        cluster(tmp_path_factory.mktemp("cluster"), mp, real=True) as c,
     ):
         mp.setenv("CONTENTGEN_RECONCILE_INTERVAL_SECONDS", "2")
         with operator(c):
@@ -83,7 +83,7 @@ def test_a_limit_range_below_the_workers_memory_refuses_the_pod(env: Cluster) ->
 
 def test_an_unschedulable_pod_is_reported(env: Cluster) -> None:
     c, ns = env, "nowhere"
-    node = f"/api/v1/nodes/{c.node.name}"
+    node = f"/api/v1/nodes/{c.node_name}"
     c.admin.patch(node, {"spec": {"unschedulable": True}})  # kubectl cordon
     try:
         c.apply(image("homeless"), ns)

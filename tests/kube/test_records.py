@@ -8,7 +8,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,7 +24,7 @@ TOKEN = "alice-token-0123456789"
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with operated(tmp_path_factory) as c:
+    with operated(tmp_path_factory, real=True) as c:
         yield c
 
 
@@ -74,8 +73,8 @@ def test_an_image_rerun_with_a_new_seed_keeps_both_images(env: Cluster, api: str
     )
     assert [v["version"] for v in status["versions"]] == [1, 2]
     assert [{i["seed"] for i in v["images"]} for v in status["versions"]] == [{1}, {2}]
-    paths = [Path(i["uri"].removeprefix("file://")) for v in status["versions"] for i in v["images"]]
-    assert len(set(paths)) == 4 and all(p.is_file() for p in paths)  # both stored, nothing written over
+    uris = [i["uri"] for v in status["versions"] for i in v["images"]]
+    assert len(set(uris)) == 4 and all(c.object_at(u) for u in uris)  # both stored, nothing written over
     assert first["images"][0]["uri"] == status["versions"][0]["images"][0]["uri"]
     doc = record(c, "ImageGeneration", ns, "fox", version=2, phase="Succeeded")
     assert [v["version"] for v in doc["versions"]] == [1, 2]
@@ -85,11 +84,11 @@ def test_an_image_rerun_with_a_new_seed_keeps_both_images(env: Cluster, api: str
     assert [len(v["images"]) for v in gallery[0]["versions"]] == [2, 2]
 
 
-def test_a_failed_rerun_leaves_the_earlier_version_in_the_gallery(env: Cluster, api: str, media: str) -> None:
+def test_a_failed_rerun_leaves_the_earlier_version_in_the_gallery(env: Cluster, api: str) -> None:
     """An ImageGeneration made with a LoRA version that is then deleted: its re-run fails (the
     weights are gone); its first images stay usable, listed, in ?status=Succeeded, in the stats."""
     c, ns = env, "failed-rerun"
-    c.apply(lora("style", media), ns)
+    c.apply(lora("style", c.media), ns)
     c.wait_phase("LoraTraining", ns, "style", "Succeeded")
     c.apply(image("styled", model="flux-lora", loras=[{"loraRef": {"name": "style"}}]), ns)
     c.wait_phase("ImageGeneration", ns, "styled", "Succeeded")
@@ -113,7 +112,7 @@ def test_a_failed_rerun_leaves_the_earlier_version_in_the_gallery(env: Cluster, 
 
 
 def test_progress_reaches_the_catalog_and_the_stream_while_the_dataset_stage_runs(
-    env: Cluster, api: str, media: str
+    env: Cluster, api: str
 ) -> None:
     c, ns = env, "live"
     stream = Events(f"{api}/api/stream/jobs", TOKEN)
@@ -133,7 +132,7 @@ def test_progress_reaches_the_catalog_and_the_stream_while_the_dataset_stage_run
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
     try:
-        c.apply(lora("watched", media, source="sample.mp4", dataset={"maxFrames": 12, "minFrames": 4}), ns)
+        c.apply(lora("watched", c.media, source="sample.mp4", dataset={"maxFrames": 12, "minFrames": 4}), ns)
         c.wait_phase("LoraTraining", ns, "watched", "Succeeded")
         record(c, "LoraTraining", ns, "watched", phase="Succeeded")
         wait_for(lambda: ("Succeeded", "done", 100) in seen, 30, "the final state in the catalog")
@@ -162,7 +161,7 @@ def test_deleted_resources_do_not_stay_pending_or_running(env: Cluster) -> None:
     uids = {name: uid_of(c, "ImageGeneration", ns, name) for name in names}
     for name in names:
         record(c, "ImageGeneration", ns, name, phase="Pending")
-    c.node.hold()  # the local node starts no process: the Job's pod stays waiting
+    c.hold()  # the local node starts no process: the Job's pod stays waiting
     try:
         c.apply(image("running"), ns)
         uids["running"] = uid_of(c, "ImageGeneration", ns, "running")
@@ -171,7 +170,7 @@ def test_deleted_resources_do_not_stay_pending_or_running(env: Cluster) -> None:
             c.delete("ImageGeneration", ns, name)
         wait_for(lambda: all(c.resource("ImageGeneration", ns, n) is None for n in uids), what="deletion")
     finally:
-        c.node.release()
+        c.release()
 
     def marked() -> list[dict[str, Any]] | None:
         docs = [catalog(c).record(uid) for uid in uids.values()]

@@ -40,7 +40,7 @@ def clip(name: str, picture: str, **spec: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with operated(tmp_path_factory) as c:
+    with operated(tmp_path_factory, real=True) as c:
         yield c
 
 
@@ -112,7 +112,8 @@ def test_the_charts_rbac_runs_it_in_both_install_modes(
     """Every call the operator and the worker make for the kind is one the chart's RBAC test knows
     (tests/rbac/observed-calls.json; UPDATE_OBSERVED_CALLS=1 records them, its watch too)."""
     namespaced = mode == "namespaced"
-    with cluster(tmp_path, monkeypatch, rbac=namespaced_rbac(["team-v"]) if namespaced else None) as c:
+    rbac = namespaced_rbac(["team-v"]) if namespaced else None
+    with cluster(tmp_path, monkeypatch, rbac=rbac, real=True) as c:
         if namespaced:
             monkeypatch.setenv("CONTENTGEN_WATCH_NAMESPACES", '["team-v"]')
             monkeypatch.setenv("CONTENTGEN_MANAGE_WORKER_ACCESS", "false")  # the chart makes them there

@@ -23,7 +23,7 @@ SELECTOR = "app.kubernetes.io/managed-by=contentgen-operator"
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with operated(tmp_path_factory, "watches") as c:
+    with operated(tmp_path_factory, "watches", real=True) as c:
         yield c
 
 
@@ -163,7 +163,7 @@ def test_a_resource_deleted_while_the_watch_was_away_leaves_every_index_and_queu
         return first if first is not None and catalog_rev(c, settled) == first else None
 
     rev = wait_for(rev_stable, 60, "the settled resource's catalog record to stay put")
-    node = f"/api/v1/nodes/{c.node.name}"
+    node = f"/api/v1/nodes/{c.node_name}"
     c.admin.patch(node, {"spec": {"unschedulable": True}})  # kubectl cordon: Jobs stay unfinished
     try:
         for name in ("a", "b"):  # the namespace's two slots, held

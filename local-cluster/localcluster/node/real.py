@@ -322,6 +322,13 @@ class RealNode:
         """Node processes that have exited."""
         return [name for name, p in self.processes.items() if p.poll() is not None]
 
+    # --- faults ---------------------------------------------------------------------------------------
+
+    def kill_container(self, container_id: str, sig: signal.Signals = signal.SIGKILL) -> None:
+        """Signal every process of a container (`containerd://ID` as a pod's status names it, or
+        ID), as the OOM killer or a node's loss ends it: nothing the container can do first."""
+        self._ctr("tasks", "kill", "--all", "--signal", sig.name, container_id.split("://")[-1])
+
     # --- a fault: the node goes silent ----------------------------------------------------------------
 
     def stop_answering(self, pods: Iterable[str] = ()) -> None:
