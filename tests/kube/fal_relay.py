@@ -14,8 +14,9 @@ source, the store, the API server) goes where it was going.
 
 On the real node a pod runs an image, not this checkout: `images` layers the project's operator and
 worker images with this file as their entry point and the relay's address as a cluster DNS name
-(`SERVICE` in the operator's namespace), fixed before the cluster and the relay exist;
-`service_to` points that Service at the relay on the host once both do."""
+(`SERVICE` in `default`, whatever namespace the workers run in), fixed before the cluster and
+the relay exist; `service_to` points that Service at the relay on the host once both do
+(`cluster(fal_relay=URL, real=True)` does both)."""
 
 from __future__ import annotations
 

@@ -444,8 +444,10 @@ def cluster(
     (versitygw, with its access log) on the node's address, its credentials every pod's (a
     workload identity, as `contentgen local-cluster` gives them), the workers reaching it through
     `Cluster.s3_proxy` (the operator and the test directly); `fal_relay`: the URL of a fal fake the
-    test serves (tests/kube/fal_relay.py), where the workers' requests to fal's hosts go; `real`:
-    the real node (the module's docstring)."""
+    test serves (tests/kube/fal_relay.py), where the workers' requests to fal's hosts go (on the
+    real node, the worker image layered with the relay as its entry point, reaching the fake at
+    the Service `fal_relay.SERVICE` in `default`, which points at this URL's port on the node's host
+    address: serve the fake on 0.0.0.0); `real`: the real node (the module's docstring)."""
     from contentgen.api.crd import rendered_crds
     from localcluster import Options
 
@@ -483,13 +485,21 @@ def cluster(
             entrypoint=[sys.executable, relay.__file__],
             env={**worker.env, relay.RELAY_ENV: fal_relay},
         )
+    worker_image, worker_archive = real_node.image("contentgen-worker"), Path()
     if real:
+        worker_archive = _archives()["contentgen-worker"]
+        if fal_relay:
+            from scripts import images as built
+            from tests.kube import fal_relay as relay
+
+            layered = relay.images(["contentgen-worker"], "default", built.cache_dir() / "fal-relay")
+            worker_image, worker_archive = layered["contentgen-worker"]
         options = Options(
             root / "cluster",
             manifests=manifests,
             audit_log=audit,
             node="real",
-            image_archives=[_archives()["contentgen-worker"]],
+            image_archives=[worker_archive],
         )
     else:
         options = Options(
@@ -522,7 +532,7 @@ def cluster(
         "CONTENTGEN_MONGODB_URI": "mongodb://catalog.test:27017/contentgen",
         "CONTENTGEN_ALLOW_PRIVATE_SOURCES": "true",
         "CONTENTGEN_LOG_FORMAT": "plain",
-        "CONTENTGEN_WORKER_IMAGE": real_node.image("contentgen-worker"),
+        "CONTENTGEN_WORKER_IMAGE": worker_image,
         "CONTENTGEN_RECONCILE_INTERVAL_SECONDS": "0.3",
         "CONTENTGEN_RESYNC_INTERVAL_SECONDS": "5",
         "CONTENTGEN_HEALTH_PORT": str(health_port),
@@ -591,6 +601,13 @@ def cluster(
             made.media = media.enter_context(served_media(root / "media", host=local.host_ip))
             for namespace in ("default", OPERATOR_NAMESPACE):
                 made.ensure_namespace(namespace)
+            if fal_relay:
+                from urllib.parse import urlsplit
+
+                from tests.kube import fal_relay as relay
+
+                at = relay.Relay(fal_relay, port=urlsplit(fal_relay).port or 80)
+                local.install(relay.service_to(at, local.host_ip, "default"))
         yield made
     finally:
         media.close()

@@ -99,9 +99,9 @@ def test_a_poor_version_fails_the_documented_gate_at_once_and_a_good_one_passes_
     video = subject_video(tmp_path / "subject.mp4", monkeypatch).read_bytes()
     fal = fal_fake()
     with (
-        serve({"/subject.mp4": (200, {}, video)}) as (media, _),
-        serve_fal(fal) as relay,
-        cluster(tmp_path / "cluster", monkeypatch, s3=True, fal_relay=relay.url) as c,
+        serve_fal(fal, host="0.0.0.0") as relay,  # the node's pods reach it at the host's address
+        cluster(tmp_path / "cluster", monkeypatch, fal_relay=relay.url, real=True) as c,
+        serve({"/subject.mp4": (200, {}, video)}, host=c.host_ip) as (media, _),
     ):
         monkeypatch.setenv("CONTENTGEN_FAL_KEY_SECRET__NAME", SECRET)
         with operator(c):
