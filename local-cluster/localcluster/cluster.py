@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import binaries, kubeconfig
-from .client import ApiError, Client
+from .client import MERGE, ApiError, Client
 from .controlplane import SERVICE_CIDR, ControlPlane
 from .node import Images, Network, ProcessNode
 from .node.images import Image
@@ -38,13 +38,15 @@ class Options:
     audit_log: Path | None = None
     node_capacity: dict[str, str] | None = None
     # GPUs the node advertises (nvidia.com/gpu in its capacity), so the real scheduler places GPU
-    # pods by them; the node runs their containers as any other (on this machine's CPU or GPU)
+    # pods by them; the node runs their containers as any other (on this machine's CPU or GPU).
+    # On the real node an extended resource written into the Node's status, as Kubernetes' docs
+    # advertise one by hand ("Advertise Extended Resources for a Node"): no device plugin
     gpus: int = 0
     backoff_base: float = 10.0  # the kubelet's container restart back-off (10 s, doubling to 5 min)
     wait_for: list[tuple[str, str]] = field(default_factory=list)  # Deployments to be Available first
     # "process": the process node (images are entry points on this machine, `images`); "real":
-    # a kubelet with containerd and runc (images from `image_archives`; `images`, `node_capacity`
-    # and `gpus` are refused with it, `network` and `backoff_base` do not apply)
+    # a kubelet with containerd and runc (images from `image_archives`; `images` and
+    # `node_capacity` are refused with it, `network` and `backoff_base` do not apply)
     node: Literal["process", "real"] = "process"
     # the real node's images: OCI or docker archives (`docker save`, `buildah push ...
     # docker-archive:`, `podman save`), imported into containerd at start; pods name them by the
@@ -71,11 +73,8 @@ def real_node_refusal(options: Options) -> str | None:
             "Options.images: the real node runs images from archives (Options.image_archives), "
             "not entry points"
         )
-    if options.gpus or options.node_capacity:
-        return (
-            "Options.gpus/node_capacity: the real node's capacity is the machine's (no device "
-            "plugin); use node='process'"
-        )
+    if options.node_capacity:
+        return "Options.node_capacity: the real node's capacity is the machine's; use node='process'"
     return None
 
 
@@ -150,6 +149,8 @@ class LocalCluster:
             self._start_node(timeout)
             deadline = time.monotonic() + timeout
             self._wait_schedulable(deadline)
+            if self.real is not None and self.options.gpus:
+                self.set_capacity({GPU_RESOURCE: str(self.options.gpus)})
             self.timings = {
                 "control_plane": controlled - prepared,
                 "node": prepared - began + time.monotonic() - controlled,
@@ -263,6 +264,22 @@ class LocalCluster:
             f"the Deployment {namespace}/{name} was not Available in time; "
             f"see its pods' logs in {self.dir}/node/pods"
         )
+
+    def set_capacity(self, resources: dict[str, str]) -> None:
+        """Change what the node advertises, e.g. `{"nvidia.com/gpu": "1"}`, the scheduler placing
+        pods by it from then on (a pod already bound keeps its place). The real node's kubelet keeps
+        an extended resource written into the Node's capacity and follows it in its allocatable;
+        both are written here so that the scheduler sees it at once."""
+        if self.real is None:
+            assert self.node is not None
+            self.node.set_capacity(resources)
+            return
+        client = self.client()
+        try:
+            status = {"status": {"capacity": resources, "allocatable": resources}}
+            client.patch(f"/api/v1/nodes/{NODE}/status", status, MERGE)
+        finally:
+            client.close()
 
     def client(self, **kw: Any) -> Client:
         assert self.control is not None

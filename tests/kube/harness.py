@@ -163,6 +163,7 @@ class Cluster:
     s3: S3Server | None = None  # with s3=True: the store's server (its access log on)
     s3_proxy: HoldingProxy | None = None  # where the workers reach it
     media: str = ""  # with real=True: the sources' base URL (served_media), on the node's host address
+    held: str = ""  # what hold() holds: "new" pods, or those "bound"
 
     @property
     def real(self) -> bool:
@@ -179,20 +180,31 @@ class Cluster:
 
         return NODE
 
-    def hold(self) -> None:
+    def hold(self, *, bound: bool = False) -> None:
         """New pods start nothing until `release()`: the process node holds their containers (the
-        pods bound, Pending); the real node is cordoned (the pods Pending, unscheduled: a pod bound
-        to a real node needs its kubelet to be deleted, and a test that holds may delete)."""
-        if self.real:
+        pods bound, Pending). The real node is cordoned (the pods Pending, unscheduled: a pod bound
+        to a real node needs its kubelet to be deleted, and a test that holds may delete), or with
+        `bound`, its containerd stopped (the pods bound, Pending: delete none meanwhile)."""
+        if self.local.real is not None and bound:
+            self.local.real.freeze_runtime()
+        elif self.real:
             self.admin.patch(f"/api/v1/nodes/{self.node_name}", {"spec": {"unschedulable": True}}, MERGE)
         else:
             self.node.hold()
+        self.held = "bound" if bound else "new"
 
     def release(self) -> None:
-        if self.real:
+        if self.local.real is not None and self.held == "bound":
+            self.local.real.thaw_runtime()
+        elif self.real:
             self.admin.patch(f"/api/v1/nodes/{self.node_name}", {"spec": {"unschedulable": False}}, MERGE)
         else:
             self.node.release()
+        self.held = ""
+
+    def set_capacity(self, resources: dict[str, str]) -> None:
+        """What the node advertises, e.g. `{"nvidia.com/gpu": "1"}` (LocalCluster.set_capacity)."""
+        self.local.set_capacity(resources)
 
     @property
     def host_ip(self) -> str:
@@ -500,6 +512,7 @@ def cluster(
             audit_log=audit,
             node="real",
             image_archives=[worker_archive],
+            gpus=gpus,
         )
     else:
         options = Options(
@@ -601,6 +614,9 @@ def cluster(
             made.media = media.enter_context(served_media(root / "media", host=local.host_ip))
             for namespace in ("default", OPERATOR_NAMESPACE):
                 made.ensure_namespace(namespace)
+            if gpus:  # the GPU image's reference names the worker image: these tests schedule, not draw
+                assert local.real is not None
+                local.real.tag(worker_image, OperatorSettings().gpu_worker_image)
             if fal_relay:
                 from urllib.parse import urlsplit
 

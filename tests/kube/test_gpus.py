@@ -1,17 +1,19 @@
-"""provider: cluster on the real scheduler: the process node advertises GPUs (nvidia.com/gpu in
-its capacity), and a cluster resource's Job asks for one. With none on the node the status says
-why (in GPUs) and the run starts once one is there; with one GPU, two resources run one after the
-other (their pods are never placed together); with Kueue's queue label, a Job held suspended (as
-Kueue's webhook suspends it, played here by a MutatingAdmissionPolicy) shows Pending/Queued, in
-Kueue's words once its Workload says why (Kueue's Workload API a CRD of ours, its status written
-by the test as Kueue's scheduler writes it), and the operator leaves it suspended until it is
-resumed.
+"""provider: cluster on the real scheduler: the real node advertises GPUs (nvidia.com/gpu in
+its capacity, an extended resource written into its status: no device plugin), and a cluster
+resource's Job asks for one. With none on the node the status says why (in GPUs) and the run
+starts once one is there; with one GPU, two resources run one after the other (their pods are
+never placed together); with Kueue's queue label, a Job held suspended (as Kueue's webhook suspends
+it, played here by a MutatingAdmissionPolicy) shows Pending/Queued, in Kueue's words once its
+Workload says why (Kueue's Workload API a CRD of ours, its status written by the test as Kueue's
+scheduler writes it), and the operator leaves it suspended until it is resumed.
 
-No models are staged: the workers end Failed (ModelNotFound, or before the cluster provider is
-built, InvalidInput). These tests are about scheduling and statuses."""
+No models are staged, and the GPU image's reference names the worker image (these tests schedule,
+they draw nothing): the workers end Failed (ModelNotFound, or before the cluster provider is built,
+InvalidInput). These tests are about scheduling and statuses."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -38,9 +40,12 @@ GPU = "nvidia.com/gpu"
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     with (
         pytest.MonkeyPatch.context() as mp,
-        cluster(tmp_path_factory.mktemp("cluster"), mp, gpus=1) as c,
+        cluster(tmp_path_factory.mktemp("cluster"), mp, gpus=1, real=True) as c,
     ):
         mp.setenv("CONTENTGEN_RECONCILE_INTERVAL_SECONDS", "1")
+        # a GPU Job asks for a GPU node's memory by default (gpu_defaults); this node has the machine's
+        small = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "2Gi"}}
+        mp.setenv("CONTENTGEN_GPU_JOBS", json.dumps({"ImageGeneration": {"resources": small}}))
         mp.setattr("contentgen.controller.reconciler.RECHECK_SECONDS", 1.0)  # a held Job's, for Kueue's words
         with operator(c):
             yield c
@@ -52,9 +57,9 @@ def gpu_image(name: str) -> dict[str, Any]:
 
 
 def gpus(c: Cluster, count: int) -> None:
-    c.node.set_capacity({GPU: str(count)})
+    c.set_capacity({GPU: str(count)})
     wait_for(
-        lambda: c.get("nodes", "", c.node.name)["status"]["allocatable"].get(GPU) == str(count),  # type: ignore[index]
+        lambda: c.get("nodes", "", c.node_name)["status"]["allocatable"].get(GPU) == str(count),  # type: ignore[index]
         60,
         f"the node advertising {count} GPU",
     )
@@ -107,7 +112,7 @@ def test_with_no_gpu_on_the_node_the_status_says_so_and_the_run_starts_once_ther
         gpus(c, 1)  # a GPU is installed: the scheduler places the pod by itself
     finished(c, ns, "waits")
     (pod,) = c.pods(ns)
-    assert pod["spec"]["nodeName"] == c.node.name
+    assert pod["spec"]["nodeName"] == c.node_name
 
 
 class PodLog:
@@ -166,7 +171,7 @@ def test_one_gpu_runs_two_resources_one_after_the_other(env: Cluster) -> None:
     c, ns = env, "one-gpu"
     c.ensure_namespace(ns)
     with PodLog(c, ns) as pods:
-        c.node.hold()  # the first pod holds the GPU (bound, its container not started) until released
+        c.hold(bound=True)  # the first pod holds the GPU (bound, its container not started) until released
         try:
             c.apply(gpu_image("first"), ns)
             c.apply(gpu_image("second"), ns)
@@ -187,7 +192,7 @@ def test_one_gpu_runs_two_resources_one_after_the_other(env: Cluster) -> None:
             assert f"no node has 1 {GPU} GPU free" in message, message
             assert sum(1 for p in c.pods(ns) if p["spec"].get("nodeName")) == 1
         finally:
-            c.node.release()
+            c.release()
         for name in ("first", "second"):
             finished(c, ns, name)
         assert pods.broken is None, pods.broken

@@ -329,6 +329,19 @@ class RealNode:
         ID), as the OOM killer or a node's loss ends it: nothing the container can do first."""
         self._ctr("tasks", "kill", "--all", "--signal", sig.name, container_id.split("://")[-1])
 
+    def freeze_runtime(self) -> None:
+        """containerd stopped (SIGSTOP) until `thaw_runtime()`: pods bound to the node stay
+        Pending, their sandboxes not made, while the kubelet goes on answering; the containers
+        already running run on (their shims are their own processes)."""
+        self.processes["containerd"].send_signal(signal.SIGSTOP)
+
+    def thaw_runtime(self) -> None:
+        self.processes["containerd"].send_signal(signal.SIGCONT)
+
+    def tag(self, image: str, reference: str) -> None:
+        """An imported image under a second reference (`ctr images tag`)."""
+        self._ctr("images", "tag", "--force", image, reference)
+
     # --- a fault: the node goes silent ----------------------------------------------------------------
 
     def stop_answering(self, pods: Iterable[str] = ()) -> None:

@@ -12,6 +12,7 @@ The provider modules are imported on demand: their SDKs are in the worker's depe
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -138,6 +139,23 @@ def _cluster_video(env: Env) -> VideoGenerator:
     )
 
 
+def _in_gpu_image(make: Callable[[Env], T], *modules: str) -> Callable[[Env], T]:
+    """`make`, once this image is found to hold `modules`: provider cluster's work runs in the GPU
+    worker image, and the worker image (the chart's gpu.image set to it) lacks them. Said in
+    one line, a refusal that is not retried, rather than an ImportError's traceback, retried."""
+
+    def made(env: Env) -> T:
+        missing = [m for m in modules if importlib.util.find_spec(m) is None]
+        if missing:
+            raise InvalidInput(
+                f"provider cluster: this worker image has no {' or '.join(missing)}; its Jobs run the "
+                "GPU worker image (the chart's gpu.image, ghcr.io/contentgen/contentgen-worker-gpu)"
+            )
+        return make(env)
+
+    return made
+
+
 # Each provider once, in the order the choices are named in messages. Video: fal's apps
 # (providers/fal/video.py), the cluster's Wan and LTX-Video pipelines (providers/cluster/video.py)
 # and offline; api/video/table.py's MODELS says what each model takes.
@@ -163,10 +181,10 @@ REGISTRY: dict[str, Registered] = {
         ),
         Registered(
             CLUSTER,
-            trainer=lambda env: cluster_provider(env),
-            image_generator=lambda env: cluster_provider(env),
-            transcriber=_cluster_whisper,
-            video_generator=_cluster_video,
+            trainer=_in_gpu_image(lambda env: cluster_provider(env), "torch", "diffusers"),
+            image_generator=_in_gpu_image(lambda env: cluster_provider(env), "torch", "diffusers"),
+            transcriber=_in_gpu_image(_cluster_whisper, "faster_whisper"),
+            video_generator=_in_gpu_image(_cluster_video, "torch", "diffusers"),
         ),
     )
 }
