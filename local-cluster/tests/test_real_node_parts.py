@@ -126,8 +126,9 @@ def test_an_image_made_from_scratch() -> None:
 def test_what_the_real_node_cannot_do_is_refused_in_one_line() -> None:
     assert real_node_refusal(Options(Path("d"), node="real", image_archives=[Path("a.tar")])) is None
     assert real_node_refusal(Options(Path("d"), gpus=1)) is None  # the process node advertises them
-    refused = real_node_refusal(Options(Path("d"), node="real", gpus=1))
-    assert refused is not None and refused.startswith("Options.gpus") and "\n" not in refused
+    assert real_node_refusal(Options(Path("d"), node="real", gpus=1)) is None  # ... and the real one
+    refused = real_node_refusal(Options(Path("d"), node="real", node_capacity={"cpu": "8"}))
+    assert refused is not None and refused.startswith("Options.node_capacity") and "\n" not in refused
     refused = real_node_refusal(Options(Path("d"), node="real", images={"x": Image(entrypoint=["x"])}))
     assert refused is not None and "image_archives" in refused
 
