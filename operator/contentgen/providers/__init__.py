@@ -139,13 +139,21 @@ def _cluster_video(env: Env) -> VideoGenerator:
     )
 
 
-def _in_gpu_image(make: Callable[[Env], T], *modules: str) -> Callable[[Env], T]:
+def _pooled(env: Env) -> bool:
+    return bool(from_environment(ClusterWorkerSettings, env).cluster_pool_url)
+
+
+def _in_gpu_image(
+    make: Callable[[Env], T], *modules: str, elsewhere: Callable[[Env], bool] = lambda env: False
+) -> Callable[[Env], T]:
     """`make`, once this image is found to hold `modules`: provider cluster's work runs in the GPU
     worker image, and the worker image (the chart's gpu.image set to it) lacks them. Said in
-    one line, a refusal that is not retried, rather than an ImportError's traceback, retried."""
+    one line, a refusal that is not retried, rather than an ImportError's traceback, retried.
+    `elsewhere(env)`: the work is done elsewhere (a warm pool draws a pooled Job's pictures, and
+    that Job runs the worker image), so nothing is asked of this image."""
 
     def made(env: Env) -> T:
-        missing = [m for m in modules if importlib.util.find_spec(m) is None]
+        missing = [] if elsewhere(env) else [m for m in modules if importlib.util.find_spec(m) is None]
         if missing:
             raise InvalidInput(
                 f"provider cluster: this worker image has no {' or '.join(missing)}; its Jobs run the "
@@ -182,7 +190,9 @@ REGISTRY: dict[str, Registered] = {
         Registered(
             CLUSTER,
             trainer=_in_gpu_image(lambda env: cluster_provider(env), "torch", "diffusers"),
-            image_generator=_in_gpu_image(lambda env: cluster_provider(env), "torch", "diffusers"),
+            image_generator=_in_gpu_image(
+                lambda env: cluster_provider(env), "torch", "diffusers", elsewhere=_pooled
+            ),
             transcriber=_in_gpu_image(_cluster_whisper, "faster_whisper"),
             video_generator=_in_gpu_image(_cluster_video, "torch", "diffusers"),
         ),
