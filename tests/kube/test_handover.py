@@ -78,14 +78,14 @@ class Handover:
 
 @pytest.fixture(scope="module")
 def handover(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Handover]:
-    with pytest.MonkeyPatch.context() as mp, cluster(tmp_path_factory.mktemp("handover"), mp) as c:
+    with pytest.MonkeyPatch.context() as mp, cluster(tmp_path_factory.mktemp("handover"), mp, real=True) as c:
         old = start_replica(c, "op-a")
         replicas = [old]
         try:
             wait_for(lambda: holder(c) == "op-a", 120, "op-a to lead")
             new = start_replica(c, "op-b")
             replicas.append(new)
-            c.node.hold()  # every run waits to start until the leader is slowed down
+            c.hold()  # every run waits to start until the leader is slowed down
             for n in range(RESOURCES):
                 c.apply(image(f"img-{n}"), NAMESPACE)
             wait_for(lambda: len(c.jobs(NAMESPACE)) == RESOURCES, LONG, f"{RESOURCES} Jobs")
@@ -93,7 +93,7 @@ def handover(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Handover]:
             # op-a still leads (at 1 s, with two busy loops beside, its Lease reads timed out and
             # it gave up before its traffic was dropped).
             old.proxy.slow(0.3)
-            c.node.release()
+            c.release()
             wait_for(
                 lambda: any(
                     c.status("ImageGeneration", NAMESPACE, f"img-{n}").get("phase") in STARTED

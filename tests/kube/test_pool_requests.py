@@ -1,7 +1,8 @@
 """A pooled ImageGeneration end to end on the real control plane (issue 47): the warm pool of the
 tiny FLUX runs as a process of this machine (`contentgen pool`, as the chart's Deployment runs
 it), the operator is set as the chart sets it for a pool (`pools.denoising: pool`, `pools.items`),
-and the Job's worker, on the process node, hands its drawing to the pool. The resource ends
+and the Job's worker, a container of the worker image on the real node, hands its drawing to the
+pool at the node's host address. The resource ends
 Succeeded with its pictures stored once, its cost the GPU-seconds the pool measured (its estimate
 without a load: the pool had loaded the model), and status.pool written while it waited or drew
 and removed after; the pool loaded its model once, at its start."""
@@ -33,8 +34,8 @@ IMAGE_SECONDS = 10.0  # prices.cluster.imageSeconds' default: the estimate of ea
 
 @pytest.fixture(scope="module")
 def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`contentgen pool` of the tiny FLUX staged as FLUX.1-dev, on this machine's CPU; its URL
-    once it is warm."""
+    """`contentgen pool` of the tiny FLUX staged as FLUX.1-dev, on this machine's CPU and every
+    address of it (the node's pods reach it at their host's); its URL here once it is warm."""
     root = tmp_path_factory.mktemp("pool")
     (root / "models").mkdir()
     (root / "models" / "FLUX.1-dev").symlink_to(tiny_flux(session_cache(tmp_path_factory)))
@@ -46,7 +47,7 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "OMP_NUM_THREADS": "1",
         "HF_HUB_OFFLINE": "1",
     }
-    command = [sys.executable, "-m", "contentgen", "pool", "--model", "FLUX.1-dev", "--host", "127.0.0.1"]
+    command = [sys.executable, "-m", "contentgen", "pool", "--model", "FLUX.1-dev", "--host", "0.0.0.0"]
     with (root / "pool.log").open("w") as log:
         process = subprocess.Popen(
             [*command, "--port", str(port), "--work-dir", str(root / "work")], env=env, stderr=log
@@ -69,17 +70,22 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process.wait(60)
 
 
+def reached(c: Cluster, pool: str) -> str:
+    """The pool's URL where the node's pods reach it."""
+    return pool.replace("127.0.0.1", c.host_ip)
+
+
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory, pool: str) -> Iterator[Cluster]:
     with (
         pytest.MonkeyPatch.context() as mp,
-        cluster(tmp_path_factory.mktemp("cluster"), mp) as c,
+        cluster(tmp_path_factory.mktemp("cluster"), mp, real=True) as c,
     ):
         # what the chart's ConfigMap says for pools.denoising: pool and one pool of FLUX.1-dev
         mp.setenv("CONTENTGEN_CLUSTER_DENOISING", "pool")
         mp.setenv(
             "CONTENTGEN_CLUSTER_POOLS",
-            json.dumps([{"name": "flux-dev", "baseModel": "FLUX.1-dev", "url": pool}]),
+            json.dumps([{"name": "flux-dev", "baseModel": "FLUX.1-dev", "url": reached(c, pool)}]),
         )
         mp.setenv("CONTENTGEN_CLUSTER_INFERENCE_STEPS", "2")
         mp.setenv("CONTENTGEN_PRICES", json.dumps({"cluster": {"gpuHourUsd": GPU_HOUR_USD}}))
@@ -96,7 +102,7 @@ def test_a_pooled_image_generation_draws_in_the_warm_pool(env: Cluster, pool: st
     (job,) = [j for j in c.jobs(NS) if j["metadata"]["name"] == status["jobName"]]
     assert job["metadata"]["annotations"][ANNOTATION_DENOISING].startswith("pool flux-dev:")
     (container,) = job["spec"]["template"]["spec"]["containers"]
-    assert {"name": "CONTENTGEN_CLUSTER_POOL_URL", "value": pool} in container["env"]
+    assert {"name": "CONTENTGEN_CLUSTER_POOL_URL", "value": reached(c, pool)} in container["env"]
     assert "nvidia.com/gpu" not in json.dumps(container.get("resources") or {})  # the pool holds it
     assert container["image"].rsplit("/", 1)[-1].startswith("contentgen-worker:")  # not the GPU image
 
