@@ -16,6 +16,7 @@ Without it, the process node runs each worker as a process of this machine."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import functools
@@ -23,6 +24,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import signal
 import sys
 import tempfile
@@ -34,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlsplit
 
 import mongomock
 import pymongo.errors
@@ -48,14 +51,16 @@ from contentgen.controller.main import kopf_args
 from contentgen.controller.settings import OperatorSettings
 from contentgen.store import LocalStore, ObjectStore
 from contentgen.store.base import ObjectInfo
-from localcluster import LocalCluster
+from localcluster import LocalCluster, Options
 from localcluster.client import MERGE, ApiError, Client
+from localcluster.cluster import NODE
 from localcluster.faults import FaultProxy
 from localcluster.ports import free_port
 from localcluster.s3server import S3Server
 from tests import waiting
 from tests.harness import real_node
 from tests.holding_proxy import HoldingProxy
+from tests.kube import fal_relay as relays
 from tests.rbac.record import audit_decisions
 from tests.s3server import follow_environment
 
@@ -176,8 +181,6 @@ class Cluster:
 
     @property
     def node_name(self) -> str:
-        from localcluster.cluster import NODE
-
         return NODE
 
     def hold(self, *, bound: bool = False) -> None:
@@ -185,22 +188,27 @@ class Cluster:
         pods bound, Pending). The real node is cordoned (the pods Pending, unscheduled: a pod bound
         to a real node needs its kubelet to be deleted, and a test that holds may delete), or with
         `bound`, its containerd stopped (the pods bound, Pending: delete none meanwhile)."""
-        if self.local.real is not None and bound:
-            self.local.real.freeze_runtime()
-        elif self.real:
-            self.admin.patch(f"/api/v1/nodes/{self.node_name}", {"spec": {"unschedulable": True}}, MERGE)
-        else:
+        real = self.local.real
+        if real is None:
             self.node.hold()
+        elif bound:
+            real.freeze_runtime()
+        else:
+            self._cordon(True)
         self.held = "bound" if bound else "new"
 
     def release(self) -> None:
-        if self.local.real is not None and self.held == "bound":
-            self.local.real.thaw_runtime()
-        elif self.real:
-            self.admin.patch(f"/api/v1/nodes/{self.node_name}", {"spec": {"unschedulable": False}}, MERGE)
-        else:
+        real = self.local.real
+        if real is None:
             self.node.release()
+        elif self.held == "bound":
+            real.thaw_runtime()
+        else:
+            self._cordon(False)
         self.held = ""
+
+    def _cordon(self, on: bool) -> None:
+        self.admin.patch(f"/api/v1/nodes/{NODE}", {"spec": {"unschedulable": on}}, MERGE)
 
     def set_capacity(self, resources: dict[str, str]) -> None:
         """What the node advertises, e.g. `{"nvidia.com/gpu": "1"}` (LocalCluster.set_capacity)."""
@@ -461,7 +469,6 @@ def cluster(
     the Service `fal_relay.SERVICE` in `default`, which points at this URL's port on the node's host
     address: serve the fake on 0.0.0.0); `real`: the real node (the module's docstring)."""
     from contentgen.api.crd import rendered_crds
-    from localcluster import Options
 
     if real:
         if real_node.SKIP_REASON:
@@ -475,55 +482,10 @@ def cluster(
     server = None
     if s3:
         server = S3Server(root / "s3", secret_key=secrets.token_hex(16), access_log=root / "s3-access.log")
-    identity = (
-        {"AWS_ACCESS_KEY_ID": server.access_key, "AWS_SECRET_ACCESS_KEY": server.secret_key}
-        if server
-        else None
-    )
-    images = local_cluster.images(identity)
-    gpu = images["contentgen-worker-gpu"]
-    # The machine's cores are shared by the test processes: one thread per CPU-bound worker (as
-    # tests/cluster's torch.set_num_threads(1)); OpenMP's spinning threads on a machine with more
-    # runnable threads than cores made a training step ten times slower.
-    images["contentgen-worker-gpu"] = dataclasses.replace(gpu, env={**gpu.env, "OMP_NUM_THREADS": "1"})
-    if fal_relay:  # the worker's entry point wrapped (test infrastructure, not the image's)
-        from tests.kube import fal_relay as relay
-
-        worker = images["contentgen-worker"]
-        images["contentgen-worker"] = dataclasses.replace(
-            worker,
-            # a script by its path: the node rewrites container paths in the environment (PYTHONPATH
-            # under /work or /tmp would name the pod's volumes), not in the image's entry point
-            entrypoint=[sys.executable, relay.__file__],
-            env={**worker.env, relay.RELAY_ENV: fal_relay},
-        )
-    worker_image, worker_archive = real_node.image("contentgen-worker"), Path()
     if real:
-        worker_archive = _archives()["contentgen-worker"]
-        if fal_relay:
-            from scripts import images as built
-            from tests.kube import fal_relay as relay
-
-            layered = relay.images(["contentgen-worker"], "default", built.cache_dir() / "fal-relay")
-            worker_image, worker_archive = layered["contentgen-worker"]
-        options = Options(
-            root / "cluster",
-            manifests=manifests,
-            audit_log=audit,
-            node="real",
-            image_archives=[worker_archive],
-            gpus=gpus,
-        )
+        options, worker_image = _real_node(root, manifests, audit, gpus, fal_relay)
     else:
-        options = Options(
-            root / "cluster",
-            images=images,
-            manifests=manifests,
-            audit_log=audit,
-            backoff_base=1.0,
-            network="host",  # pods reach sources served on 127.0.0.1 (tests/e2e runs them isolated)
-            gpus=gpus,
-        )
+        options, worker_image = _process_node(root, manifests, audit, gpus, fal_relay, server)
     local = LocalCluster(options).start()
     assert local.control is not None
     admin = local.client()
@@ -618,12 +580,8 @@ def cluster(
                 assert local.real is not None
                 local.real.tag(worker_image, OperatorSettings().gpu_worker_image)
             if fal_relay:
-                from urllib.parse import urlsplit
-
-                from tests.kube import fal_relay as relay
-
-                at = relay.Relay(fal_relay, port=urlsplit(fal_relay).port or 80)
-                local.install(relay.service_to(at, local.host_ip, "default"))
+                at = relays.Relay(fal_relay, port=urlsplit(fal_relay).port or 80)
+                local.install(relays.service_to(at, local.host_ip, "default"))
         yield made
     finally:
         media.close()
@@ -639,10 +597,77 @@ def cluster(
             server.stop(grace=1.0)  # its files are this test's, read already
 
 
+def _real_node(
+    root: Path, manifests: list[dict[str, Any]], audit: Path, gpus: int, fal_relay: str
+) -> tuple[Options, str]:
+    """The real node's options, and the worker image's reference: the project's worker image, or
+    with `fal_relay` that image layered with the relay as its entry point."""
+    worker_image, worker_archive = real_node.image("contentgen-worker"), _archives()["contentgen-worker"]
+    if fal_relay:
+        from scripts import images as built
+
+        layered = relays.images(["contentgen-worker"], "default", built.cache_dir() / "fal-relay")
+        worker_image, worker_archive = layered["contentgen-worker"]
+    options = Options(
+        root / "cluster",
+        manifests=manifests,
+        audit_log=audit,
+        node="real",
+        image_archives=[worker_archive],
+        gpus=gpus,
+    )
+    return options, worker_image
+
+
+def _process_node(
+    root: Path,
+    manifests: list[dict[str, Any]],
+    audit: Path,
+    gpus: int,
+    fal_relay: str,
+    server: S3Server | None,
+) -> tuple[Options, str]:
+    """The process node's options (the images as entry points on this machine, the store's
+    account their identity), and the worker image's reference the operator names."""
+    identity = (
+        {"AWS_ACCESS_KEY_ID": server.access_key, "AWS_SECRET_ACCESS_KEY": server.secret_key}
+        if server
+        else None
+    )
+    images = local_cluster.images(identity)
+    gpu = images["contentgen-worker-gpu"]
+    # The machine's cores are shared by the test processes: one thread per CPU-bound worker (as
+    # tests/cluster's torch.set_num_threads(1)); OpenMP's spinning threads on a machine with more
+    # runnable threads than cores made a training step ten times slower.
+    images["contentgen-worker-gpu"] = dataclasses.replace(gpu, env={**gpu.env, "OMP_NUM_THREADS": "1"})
+    if fal_relay:  # the worker's entry point wrapped (test infrastructure, not the image's)
+        worker = images["contentgen-worker"]
+        images["contentgen-worker"] = dataclasses.replace(
+            worker,
+            # a script by its path: the node rewrites container paths in the environment (PYTHONPATH
+            # under /work or /tmp would name the pod's volumes), not in the image's entry point
+            entrypoint=[sys.executable, relays.__file__],
+            env={**worker.env, relays.RELAY_ENV: fal_relay},
+        )
+    options = Options(
+        root / "cluster",
+        images=images,
+        manifests=manifests,
+        audit_log=audit,
+        backoff_base=1.0,
+        network="host",  # pods reach sources served on 127.0.0.1 (tests/e2e runs them isolated)
+        gpus=gpus,
+    )
+    return options, real_node.image("contentgen-worker")
+
+
 @functools.cache
 def _archives() -> dict[str, Path]:
-    """The project's images, built or found current once per test process."""
-    return real_node.image_archives(Path(tempfile.mkdtemp(prefix="kube-images-")))
+    """The project's images, built or found current once per test process (the sources' copy they
+    are built from removed when it ends)."""
+    context = Path(tempfile.mkdtemp(prefix="kube-images-"))
+    atexit.register(shutil.rmtree, context, True)
+    return real_node.image_archives(context)
 
 
 @contextmanager
