@@ -150,6 +150,29 @@ def ready(page: Any, view: str, *, again: bool = True) -> None:
         ) from None
 
 
+def load(page: Any, url: str) -> None:
+    """Go to `url`; a load chromium cut with ERR_NETWORK_CHANGED (see `ready`) is made once more."""
+    from playwright.sync_api import Error
+
+    try:
+        page.goto(url)
+    except Error as exc:
+        if "ERR_NETWORK_CHANGED" not in str(exc):
+            raise
+        page.goto(url)
+
+
+def sign_in(page: Any, base: str, token: str) -> None:
+    """Open the UI at `base`, sign in with `token` and wait for the gallery. Each step waits with
+    `ready`, so a page that never shows the login form says where it is (make test's CI run on
+    11-26 timed out at the token field twice with nothing else to go on)."""
+    load(page, base + "/")
+    ready(page, "login")
+    page.fill("#token", token)
+    page.click("#login-form button[type=submit]")
+    ready(page, "gallery")
+
+
 def until(page: Any, expression: str) -> None:
     """Wait for a JavaScript expression to be true. (Playwright's wait_for_function evaluates
     strings with eval, which the page's Content-Security-Policy rightly forbids.)"""

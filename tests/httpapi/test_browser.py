@@ -33,11 +33,13 @@ from tests.harness.browser import (
     WHITE,
     box_of,
     difference,
+    load,
     local_page,
     ready,
     region,
     screenshot,
     show,
+    sign_in,
     until,
 )
 from tests.harness.records import WAITS, live_job
@@ -153,10 +155,7 @@ def open_browser(chromium: Any, world: World, tmp_path: Path) -> Iterator[Callab
         context = chromium.new_context(viewport={"width": 1280, "height": 1000}, device_scale_factor=1)
         contexts.append(context)
         page, outside = local_page(context, world.base)
-        page.goto(world.base + "/")
-        page.fill("#token", TOKENS[owner])
-        page.click("#login-form button[type=submit]")
-        ready(page, "gallery")
+        sign_in(page, world.base, TOKENS[owner])
         until(page, "[...document.images].every((i) => i.complete)")
         return Browser(page, outside)
 
@@ -354,7 +353,7 @@ def test_two_tabs_of_the_jobs_page_with_ten_live_jobs(
             "request",
             lambda request, page=page: "/api/stream/" in request.url and streams[page].append(request.url),
         )
-    second_page.goto(world.base + "/")
+    load(second_page, world.base + "/")
     ready(second_page, "gallery")
     for page in (first.page, second_page):
         show(page, "#/jobs")
@@ -452,7 +451,7 @@ def test_owners_see_only_their_own(open_browser: Callable[[str], Browser], world
 def test_the_docs_work_offline(open_browser: Callable[[str], Browser], world: World) -> None:
     browser = open_browser("demo-user")
     page = browser.page
-    page.goto(world.base + "/docs")
+    load(page, world.base + "/docs")
     page.wait_for_selector("text=contentgen catalog API")
     page.wait_for_selector(".opblock-summary-path[data-path='/api/assets/{ref}/lineage']")
     assert browser.outside == []  # Swagger UI's files, favicon and no validator badge: all local
@@ -469,7 +468,7 @@ def test_log_out_is_not_on_the_login_page(chromium: Any, world: World) -> None:
     try:
         page = context.new_page()
         page.set_default_timeout(WAIT_MS)
-        page.goto(world.base + "/")
+        load(page, world.base + "/")
         ready(page, "login")
         assert not page.is_visible("#logout") and not page.is_visible("#nav")
         # Nothing is drawn in the header's right half (where Log out sits once logged in).

@@ -46,6 +46,7 @@ from tests.harness.browser import (
     check_scheme,
     difference,
     fits,
+    load,
     local_page,
     no_stray_text,
     pbox,
@@ -318,7 +319,7 @@ def open_page(chromium: Any, lab: Lab) -> Iterator[Callable[..., Tab]]:
         contexts.append(context)
         page, outside = local_page(context, base or lab.base)
         page.on("dialog", lambda dialog: dialog.accept())  # confirm() of promoting a checkpoint
-        page.goto((base or lab.base) + "/")
+        load(page, (base or lab.base) + "/")
         ready(page, "gallery")
         return Tab(page, outside, SIZES[size]["width"], scheme)
 

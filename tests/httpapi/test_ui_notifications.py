@@ -20,7 +20,7 @@ from contentgen.catalog import Catalog
 from contentgen.catalog.deliveries import Deliveries
 from contentgen.catalog.embedded import EmbeddedCatalog
 from contentgen.httpapi import ApiSettings, create_app
-from tests.harness.browser import local_page, no_stray_text, ready, until
+from tests.harness.browser import load, local_page, no_stray_text, ready, until
 from tests.harness.deliveries import Clock, deliver, events, notification
 from tests.harness.servers import serve_app
 
@@ -66,7 +66,7 @@ def _open(page: Any, base: str, hash_: str = "#/notifications") -> None:
         page.evaluate("document.getElementById('main').removeAttribute('data-ready')")
         page.evaluate(f"location.hash = {hash_!r}")
     else:
-        page.goto(f"{base}/{hash_}")
+        load(page, f"{base}/{hash_}")
     ready(page, "notifications")
 
 

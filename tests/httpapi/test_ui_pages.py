@@ -38,7 +38,18 @@ from contentgen.cli.main import main
 from contentgen.httpapi import ApiSettings, create_app
 from contentgen.store import LocalStore
 from tests.conftest import EXAMPLES
-from tests.harness.browser import Tab, box_of, difference, fits, local_page, no_stray_text, ready, until
+from tests.harness.browser import (
+    Tab,
+    box_of,
+    difference,
+    fits,
+    load,
+    local_page,
+    no_stray_text,
+    ready,
+    sign_in,
+    until,
+)
 from tests.harness.browser import show as show_view
 from tests.harness.deliveries import Clock, deliver, events, notification
 from tests.harness.records import live_job
@@ -206,12 +217,11 @@ def open_page(chromium: Any, world: World) -> Iterator[Callable[..., Tab]]:
         contexts.append(context)
         page, outside = local_page(context, world.base)
         page.on("dialog", lambda dialog: dialog.accept())
-        page.goto(world.base + "/")
-        ready(page, "login")
         if login:
-            page.fill("#token", TOKEN)
-            page.click("#login-form button[type=submit]")
-            ready(page, "gallery")
+            sign_in(page, world.base, TOKEN)
+        else:
+            load(page, world.base + "/")
+            ready(page, "login")
             until(page, "[...document.images].every((i) => i.complete)")
         return Tab(page, outside, SIZES[size]["width"], scheme)
 

@@ -40,6 +40,7 @@ from tests.harness.browser import (
     check_scheme,
     difference,
     fits,
+    load,
     local_page,
     no_stray_text,
     pbox,
@@ -273,7 +274,7 @@ def open_page(chromium: Any, studio: Studio) -> Iterator[Callable[..., Tab]]:
         contexts.append(context)
         page, outside = local_page(context, studio.base)
         page.on("dialog", lambda dialog: dialog.accept())  # confirm() of cancel and delete
-        page.goto(studio.base + "/")
+        load(page, studio.base + "/")
         ready(page, "gallery")  # auth local: no login
         until(page, "[...document.images].every((i) => i.complete)")
         return Tab(page, outside, SIZES[size]["width"], scheme)

@@ -19,7 +19,7 @@ from contentgen.catalog.embedded import EmbeddedCatalog
 from contentgen.cli.main import main
 from contentgen.httpapi import ApiSettings, create_app
 from tests.conftest import EXAMPLES
-from tests.harness.browser import local_page, ready, until
+from tests.harness.browser import load, local_page, ready, until
 from tests.harness.servers import serve_app
 
 LIKENESS = {
@@ -89,7 +89,7 @@ def test_the_gallery_lists_the_video_and_its_page_plays_and_seeks(
                 else None
             ),
         )
-        page.goto(base + "/")
+        load(page, base + "/")
         ready(page, "gallery")
         card = page.locator(f".video-card[data-id='{uid}']")
         assert card.count() == 1
@@ -132,7 +132,7 @@ def test_the_create_form_makes_a_video_and_names_a_bad_field(
     context = chromium.new_context(viewport={"width": 1400, "height": 1000})
     try:
         page, outside = local_page(context, base)
-        page.goto(base + "/#/create/video")
+        load(page, base + "/#/create/video")
         ready(page, "create")
         assert page.locator("#create-form").get_attribute("data-kind") == "VideoGeneration"
         page.fill("#f-prompt", "a lighthouse beam sweeping over the sea")

@@ -21,7 +21,7 @@ from contentgen.catalog.embedded import EmbeddedCatalog
 from contentgen.httpapi import ApiSettings, create_app
 from contentgen.store import LocalStore
 from tests.catalog.factory import image_doc, lora_doc
-from tests.harness.browser import local_page, ready, show, until
+from tests.harness.browser import local_page, ready, show, sign_in, until
 from tests.harness.servers import serve_app
 
 TOKENS = {o: f"{o}-token-0123456789" for o in ("alice", "bob", "carol")}
@@ -49,10 +49,7 @@ def base() -> Iterator[str]:
 def login(chromium: Any, base: str, owner: str) -> Any:
     context = chromium.new_context(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
     page, _outside = local_page(context, base)
-    page.goto(base + "/")
-    page.fill("#token", TOKENS[owner])
-    page.click("#login-form button[type=submit]")
-    ready(page, "gallery")
+    sign_in(page, base, TOKENS[owner])
     return page
 
 
