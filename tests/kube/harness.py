@@ -82,7 +82,9 @@ class FlakyCollection:
         return getattr(self._collection, name)
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 180.0, what: str = "condition") -> Any:
+def wait_for(
+    check: Callable[[], Any], timeout: float = 180.0, what: str | Callable[[], str] = "condition"
+) -> Any:
     """Poll until `check()` is truthy; fail (not a timing assertion: a hang guard) otherwise."""
     return waiting.wait_for(check, timeout, what, interval=0.1)
 
@@ -209,6 +211,26 @@ class Cluster:
 
     def _cordon(self, on: bool) -> None:
         self.admin.patch(f"/api/v1/nodes/{NODE}", {"spec": {"unschedulable": on}}, MERGE)
+
+    def enforce_quota(self, namespace: str, hard: dict[str, str], name: str = "quota") -> None:
+        """A ResourceQuota `name` in `namespace`, made and waited for until it is enforced: the API
+        server's quota admission checks only what the quota controller has written into its
+        status.hard, so a pod made before that is admitted as if there were no quota (make test on
+        11-26: a Job's pod ran to Succeeded past a fresh `limits.cpu` quota)."""
+        path = f"/api/v1/namespaces/{namespace}/resourcequotas"
+        metadata = {"name": name}
+        self.admin.create(
+            path, {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": metadata, "spec": {"hard": hard}}
+        )
+
+        def enforced() -> bool:
+            return set((self.admin.get(f"{path}/{name}").get("status") or {}).get("hard") or {}) >= set(hard)
+
+        wait_for(
+            enforced,
+            60,
+            f"the quota controller to enforce the ResourceQuota {namespace}/{name}",
+        )
 
     def set_capacity(self, resources: dict[str, str]) -> None:
         """What the node advertises, e.g. `{"nvidia.com/gpu": "1"}` (LocalCluster.set_capacity)."""

@@ -726,13 +726,7 @@ def test_namespaced_install_stays_in_its_namespaces(tmp_path: Path, monkeypatch:
             },
         }
         # A quota that admits no pod at first: the operator reads why (its Job's FailedCreate).
-        quota = {
-            "apiVersion": "v1",
-            "kind": "ResourceQuota",
-            "metadata": {"name": "none"},
-            "spec": {"hard": {"pods": "0"}},
-        }
-        c.admin.create("/api/v1/namespaces/team-a/resourcequotas", quota)
+        c.enforce_quota("team-a", {"pods": "0"}, "none")
         with operator(c):
             c.apply(image("mine", deletionPolicy="Delete"), "team-a")
             wait_for(

@@ -37,7 +37,7 @@ def reported(c: Cluster, namespace: str, name: str, why: str) -> dict[str, Any]:
             (s := c.status("ImageGeneration", namespace, name)).get("conditions") and reason(s) == why and s
         ),
         WITHIN + 30,
-        f"{why} for {namespace}/{name} (now {c.status('ImageGeneration', namespace, name)})",
+        lambda: f"{why} for {namespace}/{name} (now {c.status('ImageGeneration', namespace, name)})",
     )
     assert time.monotonic() - began < WITHIN + 30  # a hang guard, generous; the status carries the cause
     assert status["phase"] == "Pending"
@@ -52,13 +52,7 @@ def reported(c: Cluster, namespace: str, name: str, why: str) -> dict[str, Any]:
 def test_a_quota_on_cpu_limits_refuses_the_pod(env: Cluster) -> None:
     c, ns = env, "quota"
     c.ensure_namespace(ns)
-    quota = {
-        "apiVersion": "v1",
-        "kind": "ResourceQuota",
-        "metadata": {"name": "cpu", "namespace": ns},
-        "spec": {"hard": {"limits.cpu": "4"}},
-    }
-    c.admin.create(f"/api/v1/namespaces/{ns}/resourcequotas", quota)
+    c.enforce_quota(ns, {"limits.cpu": "4"}, "cpu")
     c.apply(image("capped"), ns)
     status = reported(c, ns, "capped", "PodNotCreated")
     assert "cannot create its pod" in status["message"] and "limits.cpu" in status["message"], status
