@@ -24,7 +24,7 @@ import pytest
 from conftest import KUBECTL, Kube
 
 from localcluster import LocalCluster, NodeUnavailable, Options
-from localcluster.node import host, ociimage
+from localcluster.node import host, ociimage, seed
 from localcluster.node.layout import NODES, Layout
 from localcluster.node.nodenet import registry_lock
 from localcluster.node.teardown import State, leftovers, remove_dead
@@ -165,6 +165,29 @@ class _Hello(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args: object) -> None:
         pass
+
+
+def test_the_images_are_linked_from_a_seed_made_once(real: Kube, tmp_path: Path) -> None:
+    """The node's containerd root is the seed's tree: blobs and layers hard-linked (the same
+    files), the databases containerd writes copied (its own)."""
+    node = real.cluster.real
+    assert node is not None and node.programs is not None
+    seed_root = seed.SEEDS / seed.key(node.programs, [node.pause, *node.archives]) / "root"
+    root = layout_of(real.cluster).containerd_root
+    blobs = [b for b in (seed_root / "io.containerd.content.v1.content" / "blobs").rglob("*") if b.is_file()]
+    # (what no image refers to, such as an archive's own index, the node's containerd collects)
+    linked = [b for b in blobs if (root / b.relative_to(seed_root)).exists()]
+    assert len(linked) >= 3, "the probe's and the pause image's config, manifest and layer"
+    for blob in linked:
+        assert (root / blob.relative_to(seed_root)).stat().st_ino == blob.stat().st_ino
+    databases = list(seed_root.rglob("*.db"))
+    assert len(databases) >= 2  # containerd's metadata and the overlayfs snapshotter's
+    for database in databases:
+        assert (root / database.relative_to(seed_root)).stat().st_ino != database.stat().st_ino
+    # A seed that cannot be made leaves nothing: the node imports its images as before.
+    missing = tmp_path / "no-such-archive.tar"
+    assert not seed.plant(tmp_path / "root", node.programs, [missing], tmp_path / "seeds")
+    assert not (tmp_path / "root").exists()
 
 
 def test_two_clusters_at_once_and_nothing_left_after_stop(real: Kube, archive: Path, tmp_path: Path) -> None:

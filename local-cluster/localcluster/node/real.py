@@ -30,7 +30,7 @@ import yaml
 
 from .. import binaries, kubeconfig
 from ..controlplane import ControlPlane
-from . import configs, host, nodenet, ociimage
+from . import configs, host, nodenet, ociimage, seed
 from .host import NodeUnavailable, Programs
 from .layout import Layout
 from .teardown import State, started, teardown
@@ -42,11 +42,18 @@ COMPONENTS = ("kubelet", "kube-proxy", "coredns")  # stopped gently first, then 
 
 class RealNode:
     def __init__(
-        self, directory: Path, *, name: str = "local", archives: list[Path] | None = None, max_pods: int = 250
+        self,
+        directory: Path,
+        *,
+        name: str = "local",
+        archives: list[Path] | None = None,
+        max_pods: int = 250,
+        seeds: Path | None = seed.SEEDS,
     ) -> None:
         self.directory = directory.resolve()
         self.name = name
         self.archives = [Path(a) for a in archives or []]
+        self.seeds = seeds  # where the seeds of imported images are kept (None: import at each start)
         self.max_pods = max_pods
         self.programs: Programs | None = None
         self.state: State | None = None
@@ -105,8 +112,9 @@ class RealNode:
     # --- start ---------------------------------------------------------------------------------------
 
     def start(self, control: ControlPlane, timeout: float = 60.0) -> None:
-        """containerd, the pause image, then the kubelet, kube-proxy and CoreDNS, while the
-        archives are imported (`timeout` counts from there: a large archive takes its time)."""
+        """containerd with the pause image and the archives (from a seed: seed.py; else imported
+        while the kubelet, kube-proxy and CoreDNS start: `timeout` counts from there, a large
+        archive takes its time), then the kubelet, kube-proxy and CoreDNS."""
         deadline = time.monotonic() + timeout
         layout, programs = self.layout, self.programs
         assert programs is not None
@@ -123,9 +131,12 @@ class RealNode:
         self._cgroups()
         files = self._write_configs(control)
         self._apply(control, configs.COREDNS_RBAC)
+        images = [self.pause, *self.archives]
+        seeded = self.seeds is not None and seed.plant(layout.containerd_root, programs, images, self.seeds)
         self._spawn("containerd", [programs.containerd, "--config", str(files["containerd"])])
         self._wait(deadline, "containerd", self._containerd_ready)
-        self._ctr("images", "import", str(self.pause))
+        if not seeded:
+            self._ctr("images", "import", str(self.pause))
         self._spawn(
             "kubelet",
             [
@@ -141,7 +152,7 @@ class RealNode:
         )
         self._spawn("kube-proxy", [str(self.kube_proxy), f"--config={files['kube-proxy']}", "--v=1"])
         self._spawn("coredns", [str(self.coredns), "-conf", str(files["coredns"])])
-        for archive in self.archives:
+        for archive in [] if seeded else self.archives:
             self._ctr("images", "import", str(archive))
         deadline = time.monotonic() + timeout
         self._wait(deadline, "coredns", self._dns_ready)
