@@ -4,10 +4,9 @@ real control plane.
 The control plane is the real etcd and kube-apiserver (bench/cluster.py). The benchmark plays the
 Job controller and the worker, as bench/operator.py does: every Job it sees, it finishes a moment
 later (the result in the store, then SuccessCriteriaMet and Complete), retrying while the API
-server is away. With --real-node, the real kube-controller-manager, kube-scheduler and the process
-node run the real worker (`contentgen worker`, offline) for every pod instead; see bench/README.md
-for why that is not the default yet. The operator runs as its own process under its
-ServiceAccount's token, through localcluster's fault proxy.
+server is away (bench/faults.py is the cluster with the real Job controller, node and worker
+image under faults). The operator runs as its own process under its ServiceAccount's token,
+through localcluster's fault proxy.
 
 200 ImageGenerations in 4 namespaces with at most 2 running Jobs per namespace; 1000 unrelated
 Jobs (suspended, no label of ours) and 500 ConfigMaps in the way. While they run:
@@ -22,7 +21,7 @@ a generation: counted from a final listing of the Jobs, not from the watch), nev
 unfinished Jobs in a namespace (as the benchmark's watch saw them), and no leaked slot: after the
 storm, 8 more resources in each namespace all run and succeed.
 
-    .venv/bin/python -m bench.chaos [--resources 200] [--kills 5] [--apiserver-restarts 2] [--real-node]
+    .venv/bin/python -m bench.chaos [--resources 200] [--kills 5] [--apiserver-restarts 2]
 """
 
 from __future__ import annotations
@@ -79,17 +78,12 @@ def main() -> int:
     parser.add_argument("--resources", type=int, default=200)
     parser.add_argument("--kills", type=int, default=5)
     parser.add_argument("--apiserver-restarts", type=int, default=2)
-    parser.add_argument(
-        "--real-node",
-        action="store_true",
-        help="the real Job controller, scheduler and process node run the real worker",
-    )
     args = parser.parse_args()
     keep = os.environ.get("BENCH_KEEP")  # a directory to keep the logs in
     with tempfile.TemporaryDirectory(prefix="bench-chaos-") as tmp:
         root = Path(keep) if keep else Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
-        report = run(root, args.resources, args.kills, args.apiserver_restarts, args.real_node)
+        report = run(root, args.resources, args.kills, args.apiserver_restarts)
     print(json.dumps(report, indent=1))
     return 0 if report["passed"] else 1
 
@@ -127,9 +121,9 @@ class Flapping(threading.Thread):
                 self.drops += 1
 
 
-def run(root: Path, n: int, kills: int, restarts: int, real_node: bool) -> dict[str, Any]:
+def run(root: Path, n: int, kills: int, restarts: int) -> dict[str, Any]:
     began = time.monotonic()
-    cluster = Cluster(root, node=real_node, proxy=True)
+    cluster = Cluster(root, proxy=True)
     env = operator_env(root, n)
     env["CONTENTGEN_MAX_RUNNING_JOBS_PER_NAMESPACE"] = str(SLOTS)
     env["CONTENTGEN_RECONCILE_INTERVAL_SECONDS"] = "1"
@@ -171,8 +165,7 @@ def run(root: Path, n: int, kills: int, restarts: int, real_node: bool) -> dict[
                 most_running[meta["namespace"]] = max(
                     most_running[meta["namespace"]], len(unfinished[meta["namespace"]])
                 )
-                if not real_node:
-                    finisher.submit(finish, obj)
+                finisher.submit(finish, obj)
 
     def resource_seen(kind: str, obj: dict[str, Any]) -> None:
         if (obj.get("status") or {}).get("phase") == "Succeeded":
@@ -264,7 +257,7 @@ def run(root: Path, n: int, kills: int, restarts: int, real_node: bool) -> dict[
             "resources": total,
             "namespaces": NAMESPACES,
             "slots_per_namespace": SLOTS,
-            "job_controller_and_worker": "real (process node)" if real_node else "the benchmark",
+            "job_controller_and_worker": "the benchmark",
             "operator_kills": killed,
             "operator_exits_on_its_own": len(exits),
             "apiserver_restarts": restarted,

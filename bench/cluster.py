@@ -4,13 +4,10 @@ chart's install (RBAC, ConfigMap; not its Deployment: the benchmark runs the ope
 its own process under its ServiceAccount's token), and the API server's audit log, from which the
 requests of each user are counted.
 
-Two shapes:
-- `Cluster(root)`: etcd and kube-apiserver only, no controllers and no node (as envtest runs it).
-  Nothing acts on Jobs or Pods but the benchmark: what is measured is the operator and the API
-  server it shares the machine with.
-- `Cluster(root, node=True)`: `contentgen local-cluster` without the operator's Deployment: the
-  real kube-controller-manager (Job controller, garbage collector, ...), kube-scheduler and the
-  process node running the real worker for every pod.
+etcd and kube-apiserver only, no controllers and no node (as envtest runs it): nothing acts on
+Jobs or Pods but the benchmark, so what is measured is the operator and the API server it shares
+the machine with. (The whole cluster with the real node, its Job controller and the project's
+images: bench/faults.py.)
 
 `proxy=True` puts localcluster's fault proxy between the operator and the API server (injected
 500s, cut watches); the benchmark's own requests go to the API server directly.
@@ -117,29 +114,17 @@ class Requests:
 
 
 class Cluster:
-    def __init__(self, root: Path, *, node: bool = False, proxy: bool = False, workers: int = 16) -> None:
+    def __init__(self, root: Path, *, proxy: bool = False, workers: int = 16) -> None:
         self.root = root.resolve()
         self.audit = self.root / "audit.jsonl"
         self.store = self.root / STORE
-        self.local: Any = None
-        if node:
-            self.local = local_cluster.start(
-                self.root / "cluster",
-                offline=True,
-                network="host",
-                audit_log=self.audit,
-                backoff_base=1.0,
-                operator=False,
-            )
-            self.control: ControlPlane = self.local.control
-        else:
-            self.control = ControlPlane(self.root / "cluster", binaries.find(), audit_log=self.audit)
-            self.control.start(controllers=False)
-            admin = self.control.client()
-            try:
-                install(admin, chart_manifests(self.root / "cluster"))
-            finally:
-                admin.close()
+        self.control = ControlPlane(self.root / "cluster", binaries.find(), audit_log=self.audit)
+        self.control.start(controllers=False)
+        admin = self.control.client()
+        try:
+            install(admin, chart_manifests(self.root / "cluster"))
+        finally:
+            admin.close()
         self.requests = Requests(self.audit)
         self.server = self.control.url
         self.ssl = ssl.create_default_context(cafile=str(self.control.ca.cert_file))
@@ -201,10 +186,7 @@ class Cluster:
         self.http.close()
         if self.proxy is not None:
             self.proxy.stop()
-        if self.local is not None:
-            self.local.stop()
-        else:
-            self.control.stop()
+        self.control.stop()
 
 
 class Received(threading.Thread):

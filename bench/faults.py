@@ -4,8 +4,7 @@ catalog or a webhook receiver is away, one fault at a time, with runs in flight.
 
 The cluster is the local cluster (the real kube-apiserver, controller-manager and scheduler, and
 the real node: the operator's and the worker's images, each with a test layer that relays fal's
-hosts to the fake, under a kubelet, containerd and runc, with pod networking; `--node process`
-runs the images' entry points as processes of this machine instead); the store is versitygw (its
+hosts to the fake, under a kubelet, containerd and runc, with pod networking); the store is versitygw (its
 access log read for every write), the catalog FerretDB (MongoDB's wire), both on the cluster's
 host address where pods reach them; fal is its fake (tests/providers/fake_fal.py, fal's documented
 protocol, counting the requests it bills) behind tests/kube/fal_relay.py, as the operator's tests
@@ -35,14 +34,12 @@ benchmark fails (exit 1) when a run does not converge within its scenario's boun
 counts is not 0. Results go to bench/out/faults.json; `--docs` writes the table into
 docs/performance.md.
 
-    .venv/bin/python -m bench.faults [--scenarios s3-away,...] [--offline 3] [--paid 2] [--large 1]
-        [--node real|process] [--docs]
+    .venv/bin/python -m bench.faults [--scenarios s3-away,...] [--offline 3] [--paid 2] [--large 1] [--docs]
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import re
@@ -246,7 +243,7 @@ def timeline(
     return lines
 
 
-def markdown(results: list[dict[str, Any]], load: str, when: str, node: str = "real") -> str:
+def markdown(results: list[dict[str, Any]], load: str, when: str) -> str:
     """The docs' table: one row per scenario."""
     head = (
         "| fault | runs (ok / failed) | converged after the fault's end | after the fault and the run's Job "
@@ -270,14 +267,10 @@ def markdown(results: list[dict[str, Any]], load: str, when: str, node: str = "r
             f"| {r['events_delivered_twice']} | {delay} |"
         )
     verdict = "passed" if all(not r["problems"] for r in results) else "FAILED"
-    where = NODES.get(node, node)
-    return f"{when}, {where}, load average {load}: {verdict}.\n\n" + head + "\n".join(rows) + "\n"
+    return f"{when}, {WHERE}, load average {load}: {verdict}.\n\n" + head + "\n".join(rows) + "\n"
 
 
-NODES = {
-    "real": "on the real node (the images under a kubelet, containerd and runc, pod networking)",
-    "process": "on the process node (the images' entry points as processes of this machine)",
-}
+WHERE = "on the real node (the images under a kubelet, containerd and runc, pod networking)"
 MARK_START, MARK_END = "<!-- faults:start -->", "<!-- faults:end -->"
 
 
@@ -457,7 +450,6 @@ def large_video_fal() -> Any:
 @dataclass
 class World:
     root: Path
-    node: str
     cluster: Any = None
     s3: Any = None
     catalog: Catalog | None = None
@@ -491,31 +483,24 @@ class World:
 
 
 @contextmanager
-def world(root: Path, node: str) -> Iterator[World]:
+def world(root: Path) -> Iterator[World]:
     """The cluster, versitygw, FerretDB, the fal fake and a receiver, all on the cluster's host
     address; the chart installed with two operator replicas."""
     import boto3
     import pymongo
 
-    from contentgen.cli import local_cluster
     from localcluster import LocalCluster, Options
     from localcluster.s3server import S3Server
     from tests.kube import fal_relay
     from tests.kubectl import Kubectl
     from tests.providers.fake_fal import FAL_KEY
 
-    w = World(root, node)
-    if node == "real":
-        # The images as they ship, each with fal's hosts relayed to the fake (tests/kube/fal_relay.py:
-        # a test layer over the product image), imported into the real node's containerd.
-        names = ["contentgen", "contentgen-worker"]
-        relayed = fal_relay.images(names, OPERATOR_NS, ROOT / ".images" / "relay")
-        options = Options(
-            root / "cluster", backoff_base=2.0, node="real", image_archives=[a for _, a in relayed.values()]
-        )
-    else:
-        images = local_cluster.images()
-        options = Options(root / "cluster", images=images, backoff_base=2.0, node="process")
+    w = World(root)
+    # The images as they ship, each with fal's hosts relayed to the fake (tests/kube/fal_relay.py:
+    # a test layer over the product image), imported into the node's containerd.
+    names = ["contentgen", "contentgen-worker"]
+    relayed = fal_relay.images(names, OPERATOR_NS, ROOT / ".images" / "relay")
+    options = Options(root / "cluster", image_archives=[a for _, a in relayed.values()])
     cluster = LocalCluster(options).start()
     w.cluster = cluster
     try:
@@ -523,17 +508,6 @@ def world(root: Path, node: str) -> Iterator[World]:
         w.fal = large_video_fal()
         relay_context = fal_relay.serve(w.fal, host=host)
         w.relay = relay_context.__enter__()
-        if node == "process":
-            # The process node reads its images from this dict when it starts a pod: the operator's
-            # and the worker's entry points wrapped so that their requests to fal's hosts reach the
-            # fake, whose address is known only now that the node's network is.
-            for name, argv in (("contentgen", ["operator"]), ("contentgen-worker", ["worker"])):
-                images[name] = dataclasses.replace(
-                    images[name],
-                    entrypoint=[sys.executable, fal_relay.__file__],
-                    cmd=argv,
-                    env={**images[name].env, fal_relay.RELAY_ENV: w.relay.url},
-                )
         access = {"AWS_ACCESS_KEY_ID": "faults", "AWS_SECRET_ACCESS_KEY": secrets.token_hex(16)}
         w.s3 = S3Server(
             root / "s3",
@@ -555,9 +529,8 @@ def world(root: Path, node: str) -> Iterator[World]:
         w.receiver = Receiver(host).start()
         w.kubectl = Kubectl(cluster.kubeconfig, root / "home")
         w.kubectl.run("create", "namespace", OPERATOR_NS)
-        if node == "real":
-            for doc in fal_relay.service_to(w.relay, host, OPERATOR_NS):
-                w.kubectl.run("apply", "-f", "-", stdin=json.dumps(doc))
+        for doc in fal_relay.service_to(w.relay, host, OPERATOR_NS):
+            w.kubectl.run("apply", "-f", "-", stdin=json.dumps(doc))
         w.secrets = {
             "contentgen-s3": access,
             "contentgen-fal": {"FAL_KEY": FAL_KEY},
@@ -575,11 +548,10 @@ def world(root: Path, node: str) -> Iterator[World]:
             "reconcileIntervalSeconds": 2,
             "maxRunningJobsPerNamespace": 8,
         }
-        if node == "real":
-            for key, name in (("image", "contentgen"), ("worker", "contentgen-worker")):
-                repository, tag = relayed[name][0].rsplit(":", 1)
-                image = {"repository": repository, "tag": tag, "pullPolicy": "Never"}
-                values[key] = {"image": image} if key == "worker" else image
+        for key, name in (("image", "contentgen"), ("worker", "contentgen-worker")):
+            repository, tag = relayed[name][0].rsplit(":", 1)
+            image = {"repository": repository, "tag": tag, "pullPolicy": "Never"}
+            values[key] = {"image": image} if key == "worker" else image
         (root / "values.yaml").write_text(json.dumps(values))
         chart = str(ROOT / "charts" / "contentgen")
         w.helm(
@@ -1040,9 +1012,6 @@ def main() -> int:
     parser.add_argument(
         "--large", type=int, default=1, help="VideoGenerations on the fal fake with a multipart output"
     )
-    parser.add_argument(
-        "--node", choices=("process", "real"), default="real", help="the local cluster's node"
-    )
     parser.add_argument("--docs", action="store_true", help="write the table into docs/performance.md")
     args = parser.parse_args()
     chosen = [s for s in args.scenarios.split(",") if s]
@@ -1057,7 +1026,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-faults-") as tmp:
         root = Path(keep) if keep else Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
-        with world(root, args.node) as w:
+        with world(root) as w:
             for name in chosen:
                 results.append(run_scenario(w, name, args.offline, args.paid, args.large))
                 loads.append(load_average())
@@ -1073,13 +1042,13 @@ def main() -> int:
         "when": when,
         "load_average": loads,
         "seconds": round(time.monotonic() - began, 1),
-        "node": args.node,
+        "node": "real",
         "results": results,
         "passed": all(not r["problems"] for r in results),
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(report, indent=1) + "\n")
-    table = markdown(results, load, when, args.node)
+    table = markdown(results, load, when)
     print(table)
     for r in results:
         for problem in r["problems"]:

@@ -68,7 +68,7 @@ def main() -> None:
         root = Path(tmp)
         archive = ociimage.probe_archive(root / "probe.tar")
         began = time.monotonic()
-        cluster = LocalCluster(Options(root / "cluster", node="real", image_archives=[archive])).start()
+        cluster = LocalCluster(Options(root / "cluster", image_archives=[archive])).start()
         start = time.monotonic() - began
         try:
             client = cluster.client()

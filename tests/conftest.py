@@ -28,7 +28,6 @@ LONGEST_FIRST = (
     "tests/docs/test_runnable.py",
     "tests/httpapi/test_contract.py",
     "tests/httpapi/test_ui_studio.py",
-    "local-cluster/tests/test_node.py",
     "tests/kube/",
     "tests/httpapi/test_browser.py",
 )

@@ -42,7 +42,7 @@ def probe(root: Path) -> str:
     began = time.monotonic()
     archive = ociimage.probe_archive(root / "probe.tar")
     built = time.monotonic()
-    cluster = LocalCluster(Options(root / "cluster", node="real", image_archives=[archive])).start()
+    cluster = LocalCluster(Options(root / "cluster", image_archives=[archive])).start()
     try:
         started = time.monotonic()
         client = cluster.client()

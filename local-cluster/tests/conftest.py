@@ -1,30 +1,21 @@
-"""One local cluster for the node's tests: the real control plane and the process node, with a
-"toolbox" image that is this machine's shell and Python, driven by the real kubectl."""
+"""The real kubectl against a local cluster, for the node's tests (test_real_node.py)."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-from localcluster import Image, LocalCluster, Options
+from localcluster import LocalCluster
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBECTL = ROOT / ".tools" / "bin" / "kubectl"
-TOOLBOX = Image(
-    entrypoint=[],
-    cmd=["sh"],
-    env={"PATH": "/usr/local/bin:/usr/bin:/bin", "IMAGE_SAYS": "hello"},
-    workdir="/",
-)
 
 
 @dataclass
@@ -74,32 +65,3 @@ class Kube:
             timeout,
             f"{name} {phase}",
         )
-
-
-def pod(name: str, script: str, **spec: Any) -> dict[str, Any]:
-    container = {"name": "main", "image": "toolbox:1", "command": ["sh", "-c", script]}
-    container.update(spec.pop("container", {}))
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {
-            "restartPolicy": "Never",
-            "terminationGracePeriodSeconds": 5,
-            "containers": [container],
-            **spec,
-        },
-    }
-
-
-@pytest.fixture(scope="module")  # stopped with its file: no node heartbeat in later tests
-def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
-    if not KUBECTL.exists():
-        pytest.fail("kubectl is missing: run `make tools`")
-    root = tmp_path_factory.mktemp("local-cluster")
-    images = {"toolbox": TOOLBOX, "python": Image(entrypoint=[sys.executable], workdir="/")}
-    cluster = LocalCluster(Options(root / "cluster", images=images, backoff_base=1.0)).start()
-    try:
-        yield Kube(cluster, root / "home")
-    finally:
-        cluster.stop()

@@ -48,7 +48,7 @@ def real(tmp_path_factory: pytest.TempPathFactory, archive: Path) -> Iterator[Ku
     if not KUBECTL.exists():
         pytest.fail("kubectl is missing: run `make tools`")
     root = tmp_path_factory.mktemp("real-node")
-    cluster = LocalCluster(Options(root / "cluster", node="real", image_archives=[archive])).start()
+    cluster = LocalCluster(Options(root / "cluster", image_archives=[archive])).start()
     try:
         yield Kube(cluster, root / "home")
     finally:
@@ -191,7 +191,7 @@ def test_the_images_are_linked_from_a_seed_made_once(real: Kube, tmp_path: Path)
 
 
 def test_two_clusters_at_once_and_nothing_left_after_stop(real: Kube, archive: Path, tmp_path: Path) -> None:
-    second = LocalCluster(Options(tmp_path / "second", node="real", image_archives=[archive])).start()
+    second = LocalCluster(Options(tmp_path / "second", image_archives=[archive])).start()
     layout = layout_of(second)
     try:
         assert layout.subnet != layout_of(real.cluster).subnet
@@ -214,11 +214,11 @@ def test_two_clusters_at_once_and_nothing_left_after_stop(real: Kube, archive: P
 def test_a_directory_started_again_on_another_subnet(real: Kube, archive: Path, tmp_path: Path) -> None:
     """`contentgen local-cluster --dir` starts one directory again and again; the subnet is the
     first free one each time, so its certificates follow the addresses."""
-    options = Options(tmp_path / "again", node="real", image_archives=[archive])
+    options = Options(tmp_path / "again", image_archives=[archive])
     first = LocalCluster(options).start()
     subnet = layout_of(first).subnet
     first.stop()
-    taker = LocalCluster(Options(tmp_path / "taker", node="real", image_archives=[archive])).start()
+    taker = LocalCluster(Options(tmp_path / "taker", image_archives=[archive])).start()
     try:
         assert layout_of(taker).subnet == subnet
         again = LocalCluster(options).start()
@@ -246,7 +246,7 @@ OWNER = textwrap.dedent(
     import json, sys, time
     from pathlib import Path
     from localcluster import LocalCluster, Options
-    options = Options(Path(sys.argv[1]), node="real", image_archives=[Path(sys.argv[2])])
+    options = Options(Path(sys.argv[1]), image_archives=[Path(sys.argv[2])])
     cluster = LocalCluster(options).start()
     client = cluster.client()
     container = {"name": "main", "image": sys.argv[3], "imagePullPolicy": "Never"}
@@ -323,7 +323,7 @@ def test_without_containerd_the_node_says_what_to_install(
     monkeypatch.setenv("PATH", str(bin_dir))
     before = set(NODES.glob("lc*.json"))
     with pytest.raises(NodeUnavailable) as refused:
-        LocalCluster(Options(tmp_path / "cluster", node="real")).start()
+        LocalCluster(Options(tmp_path / "cluster")).start()
     message = str(refused.value)
     assert "\n" not in message
     assert "containerd, ctr" in message and "apt-get install containerd" in message

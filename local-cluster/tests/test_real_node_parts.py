@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from localcluster import Image, Options
-from localcluster.cluster import real_node_refusal
 from localcluster.node import configs, host, ociimage
 from localcluster.node.host import in_pod, missing_programs
 from localcluster.node.layout import Layout
@@ -121,16 +119,6 @@ def test_an_image_made_from_scratch() -> None:
     with tarfile.open(fileobj=io.BytesIO(layer)) as files:
         assert files.getnames() == ["bin", "bin/x"]
         assert files.getmember("bin/x").mode == 0o755
-
-
-def test_what_the_real_node_cannot_do_is_refused_in_one_line() -> None:
-    assert real_node_refusal(Options(Path("d"), node="real", image_archives=[Path("a.tar")])) is None
-    assert real_node_refusal(Options(Path("d"), gpus=1)) is None  # the process node advertises them
-    assert real_node_refusal(Options(Path("d"), node="real", gpus=1)) is None  # ... and the real one
-    refused = real_node_refusal(Options(Path("d"), node="real", node_capacity={"cpu": "8"}))
-    assert refused is not None and refused.startswith("Options.node_capacity") and "\n" not in refused
-    refused = real_node_refusal(Options(Path("d"), node="real", images={"x": Image(entrypoint=["x"])}))
-    assert refused is not None and "image_archives" in refused
 
 
 def test_a_pods_processes_are_found_by_its_cgroup() -> None:

@@ -175,7 +175,6 @@ def test_the_table_goes_between_the_markers() -> None:
     )
     assert "passed" in table and "| 1 StoreUnavailable" not in table
     assert "on the real node" in table
-    assert "on the process node" in markdown([result()], "2.0", "now", "process")
     assert "3 (2 / 1: 1 StoreUnavailable)" in table and "| 12 s |" in table
     late = markdown([result(unconverged=["large-0"], deleted=["offline-0"])], "2.0", "now")
     assert "3 (2 / 1: 1 StoreUnavailable, 1 deleted) | 40 s | 25 s | 120 s | 1 |" in late and "FAILED" in late

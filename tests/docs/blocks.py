@@ -29,6 +29,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from scripts import images
 from tests.conftest import ROOT
 
 MARKER = re.compile(r"^<!-- runnable(?::\s*(?P<options>.*?))?\s*-->\s*$")
@@ -163,7 +164,7 @@ class Background:
 class Session:
     """One reader's terminal(s) for one page."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, own_network: bool = True) -> None:
         self.root = root
         self.home = root / "home"
         self.work = root / "work"
@@ -172,14 +173,18 @@ class Session:
         shutil.copytree(ROOT / "examples", self.work / "examples")
         (self.work / "charts").symlink_to(ROOT / "charts")
         (self.work / "scripts").symlink_to(ROOT / "scripts")  # scripts/likeness_pictures.py
+        (self.work / ".images").symlink_to(images.cache_dir())  # what `make images` left: local-cluster's
         self.state = root / "state.sh"  # what the blocks exported, and where they were
         self.state.write_text(f"cd {self.work}\n")
         self.background: list[Background] = []
         # Its own network namespace where it may (root, iproute2): the ports a page names (the
-        # API's 8080) are the page's own, whatever else runs on this machine.
+        # API's 8080) are the page's own, whatever else runs on this machine. Not for a page that
+        # starts a local cluster (`own_network=False`): `ip netns exec` mounts a /sys of its own,
+        # without the cgroup file systems the node's kubelet and containerd need; the cluster's
+        # ports are free ones, and its node has a network of its own anyway.
         self.netns = ""
         self.prefix: list[str] = []
-        if os.geteuid() == 0 and shutil.which("ip"):
+        if own_network and os.geteuid() == 0 and shutil.which("ip"):
             self.netns = f"contentgen-docs-{uuid.uuid4().hex[:8]}"
             subprocess.run(["ip", "netns", "add", self.netns], check=True)
             self.prefix = ["ip", "netns", "exec", self.netns]

@@ -20,6 +20,7 @@ from tests.docs.blocks import (
     parse_options,
     runnable_blocks,
 )
+from tests.harness import real_node
 
 PAGES = {path: blocks for path in documents() if (blocks := runnable_blocks(path))}
 HANDED_OVER = handed_over(PAGES)
@@ -40,7 +41,13 @@ def test_the_pages_that_must_have_runnable_blocks_have_them() -> None:
 def test_runnable_blocks(path: Path, tmp_path: Path) -> None:
     blocks = PAGES[path]
     start, other = HANDED_OVER.get(path, (len(blocks), path))
-    session = Session(tmp_path)
+    cluster = any("contentgen local-cluster" in b.text for b in blocks[:start])
+    if cluster:
+        # the node runs the project's images: built here (cached) before the page's first block
+        if real_node.SKIP_REASON:
+            pytest.skip(real_node.SKIP_REASON)
+        real_node.image_archives(tmp_path / "images")
+    session = Session(tmp_path / "session", own_network=not cluster)
     try:
         fresh = session.run(STATE)
         for block in blocks[:start]:

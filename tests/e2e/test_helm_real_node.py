@@ -96,7 +96,7 @@ def secret(name: str, namespace: str, data: dict[str, str]) -> str:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("helm-real")
     archives = image_archives(root / "context")
-    cluster = LocalCluster(Options(root / "cluster", node="real", image_archives=list(archives.values())))
+    cluster = LocalCluster(Options(root / "cluster", image_archives=list(archives.values())))
     cluster.start()
     stops: list[Any] = [cluster.stop]
     try:

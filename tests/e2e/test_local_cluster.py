@@ -1,4 +1,4 @@
-"""End to end: `contentgen local-cluster --node real --offline` (its own process: the real etcd,
+"""End to end: `contentgen local-cluster --offline` (its own process: the real etcd,
 kube-apiserver, kube-controller-manager and kube-scheduler, the real node with the project's
 images, the chart's install with the operator as a container under its ServiceAccount, the store
 and the catalog on the cluster's host address) driven by the real kubectl 1.36, as a user would on
@@ -117,8 +117,6 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
             [
                 CONTENTGEN,
                 "local-cluster",
-                "--node",
-                "real",
                 "--images",
                 str(archives["contentgen"].parent),
                 "--dir",

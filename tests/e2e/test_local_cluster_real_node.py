@@ -1,4 +1,4 @@
-"""`contentgen local-cluster --node real` where it cannot start: where the machine cannot run the
+"""`contentgen local-cluster` where it cannot start: where the machine cannot run the
 node, or the images are not built, one line says what to do; and what it asks of the node. The
 cluster itself, with the examples to Ready and nothing left after Ctrl-C, is test_local_cluster.py."""
 
@@ -20,8 +20,8 @@ CONTENTGEN = str(Path(sys.executable).parent / "contentgen")
 
 
 def refused(directory: Path, images: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """`contentgen local-cluster --node real` where it cannot start (a hang guard of 300 s)."""
-    command = [CONTENTGEN, "local-cluster", "--node", "real", "--dir", str(directory)]
+    """`contentgen local-cluster` where it cannot start (a hang guard of 300 s)."""
+    command = [CONTENTGEN, "local-cluster", "--dir", str(directory)]
     command += ["--images", str(images)]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
 
@@ -44,7 +44,7 @@ def test_without_containerd_it_says_what_to_install(tmp_path: Path) -> None:
     assert done.returncode != 0 and done.stdout == "", done
     lines = [line for line in done.stderr.splitlines() if "local-cluster" in line or "containerd" in line]
     (line,) = [line for line in lines if "containerd" in line]
-    assert "--node real" in line and "apt-get install containerd" in line and "make node" in line, line
+    assert "apt-get install containerd" in line and "make node" in line, line
     assert "Traceback" not in done.stderr
     assert set(NODES.glob("lc*.json")) == before  # nothing claimed
 
@@ -80,10 +80,6 @@ def test_the_archives_are_those_make_images_listed(tmp_path: Path) -> None:
 
 
 def test_the_refusals_are_in_the_commands_words() -> None:
-    assert local_cluster.node_refusal(
-        "the real node needs root (containerd, network namespaces, cgroups); run as root, "
-        "or use the process node (Options(node='process'))"
-    ).endswith("or use the process node (--node process)")
     assert local_cluster.node_refusal("needs containerd: apt-get install containerd").endswith(
         "(from the repository: `make node`)"
     )

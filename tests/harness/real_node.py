@@ -19,11 +19,19 @@ SKIP_REASON = host.suite_skip_reason()
 needs_real_node = [pytest.mark.skipif(bool(SKIP_REASON), reason=SKIP_REASON or "-")]
 
 NAMES = ("contentgen", "contentgen-worker")
+GPU = "contentgen-worker-gpu"
+# The GPU worker image is built (20 minutes cold, 8.5 GB) and its tests run only when asked, so
+# that `make test` stays within its time.
+GPU_IMAGE = os.environ.get("CONTENTGEN_TEST_GPU_IMAGE") == "1"
+needs_gpu_image = pytest.mark.skipif(
+    not GPU_IMAGE, reason="the GPU worker image is tested with CONTENTGEN_TEST_GPU_IMAGE=1 (20 minutes cold)"
+)
 
 
-def image_archives(context: Path) -> dict[str, Path]:
-    """The operator's and the worker's archives, built now from a copy of the sources (`context`,
-    an empty folder) unless the cache has them current: nothing stale runs."""
+def image_archives(context: Path, names: tuple[str, ...] = NAMES) -> dict[str, Path]:
+    """The archives of the images `names` (the operator's and the worker's), built now from a copy
+    of the sources (`context`, an empty folder) unless the cache has them current: nothing stale
+    runs."""
     try:
         engine = images.find_engine("buildah")
     except images.EngineMissing as exc:
@@ -34,7 +42,7 @@ def image_archives(context: Path) -> dict[str, Path]:
     saved = os.environ.get("IMAGE_CONTEXT")
     os.environ["IMAGE_CONTEXT"] = str(images.snapshot_context(context))
     try:
-        index = images.build(list(NAMES), images.DEFAULT_REGISTRY, images.version(), engine, log=print)
+        index = images.build(list(names), images.DEFAULT_REGISTRY, images.version(), engine, log=print)
     except images.EngineMissing as exc:
         pytest.skip(f"the images cannot be built here: {exc}")
     finally:
@@ -43,7 +51,7 @@ def image_archives(context: Path) -> dict[str, Path]:
         else:
             os.environ["IMAGE_CONTEXT"] = saved
     entries: dict[str, dict[str, object]] = index["images"]  # type: ignore[assignment]
-    return {name: images.cache_dir() / str(entries[name]["archive"]) for name in NAMES}
+    return {name: images.cache_dir() / str(entries[name]["archive"]) for name in names}
 
 
 def image(name: str) -> str:

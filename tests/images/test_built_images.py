@@ -16,18 +16,15 @@ from pathlib import Path
 import pytest
 
 from scripts import image_base, images
+from tests.harness.real_node import GPU, GPU_IMAGE, needs_gpu_image
 
 # A cold build downloads the pinned sets (the GPU one is gigabytes) and writes each archive.
 pytestmark = pytest.mark.timeout(3600)
 # The GPU worker (8.5 GB: CUDA's libraries and torch) takes about 20 minutes to build cold and
 # minutes more after each edit of the project: `make images` builds it, and this suite only when
-# asked (CONTENTGEN_TEST_GPU_IMAGE=1), so that `make test` stays within its time.
-GPU = "contentgen-worker-gpu"
-GPU_IMAGE = os.environ.get("CONTENTGEN_TEST_GPU_IMAGE") == "1"
+# asked (CONTENTGEN_TEST_GPU_IMAGE=1, tests/harness/real_node.py), so that `make test` stays within
+# its time.
 NAMES = [name for name in images.IMAGES if GPU_IMAGE or name != GPU]
-needs_gpu_image = pytest.mark.skipif(
-    not GPU_IMAGE, reason="the GPU worker image is tested with CONTENTGEN_TEST_GPU_IMAGE=1 (20 minutes cold)"
-)
 WORKER_HELP = ["contentgen", "worker", "--help"]
 
 

@@ -4,19 +4,16 @@ and the worker image's entry point wrapped so that the worker's requests to fal'
 
 Test infrastructure only, nothing of the product: contentgen has no setting that points fal
 elsewhere, and fal-client's own (FAL_QUEUE_RUN_HOST) moves only the queue, still over https, with
-its storage and CDN hosts fixed. A pod of the process node is a process of this machine, so
-`cluster(fal_relay=URL)` (tests/kube/harness.py) runs the worker image as `python
-tests/kube/fal_relay.py worker`: `main` replaces httpx's transport in the worker's own process, then
-runs `contentgen worker` as the image does. A request to one of `FAL_HOSTS` goes to URL instead,
-its own URL in a header, and `serve` answers it there with the fake, one request at a time, as
-the fake answers in-process tests (`tests.providers.fakes.mocked`). Every other request (the
-source, the store, the API server) goes where it was going.
-
-On the real node a pod runs an image, not this checkout: `images` layers the project's operator and
-worker images with this file as their entry point and the relay's address as a cluster DNS name
-(`SERVICE` in `default`, whatever namespace the workers run in), fixed before the cluster and
-the relay exist; `service_to` points that Service at the relay on the host once both do
-(`cluster(fal_relay=URL, real=True)` does both)."""
+its storage and CDN hosts fixed. A pod runs an image, not this checkout: `images` layers the
+project's operator and worker images with this file as their entry point (`python fal_relay.py
+worker`: `main` replaces httpx's transport in the worker's own process, then runs `contentgen
+worker` as the image does) and the relay's address as a cluster DNS name (`SERVICE` in `default`,
+whatever namespace the workers run in), fixed before the cluster and the relay exist;
+`service_to` points that Service at the relay on the host once both do (`cluster(fal_relay=URL)`,
+tests/kube/harness.py, does both). A request to one of `FAL_HOSTS` goes to the relay instead, its
+own URL in a header, and `serve` answers it there with the fake, one request at a time, as the
+fake answers in-process tests (`tests.providers.fakes.mocked`). Every other request (the source,
+the store, the API server) goes where it was going."""
 
 from __future__ import annotations
 

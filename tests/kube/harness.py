@@ -1,32 +1,25 @@
 """A cluster for the operator's integration tests: the real control plane of `contentgen
 local-cluster` (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) with the chart's
-install (RBAC, ConfigMap; not its Deployment) and a node running the real worker for every Job, a
-local object store (or, with `s3=True`, a bucket of the real S3 server as `contentgen
-local-cluster` has, the workers reaching it through a proxy that can hold a request), a mongomock
-catalog that can be taken down, and the real operator started in this process as `contentgen
-operator` starts it, under its own ServiceAccount's token (every call it makes passes the chart's
-RBAC, or fails with a 403), through a fault proxy that can answer chosen requests with a 500
-(localcluster.faults).
-
-With `real=True` the node is the real one (Kubernetes' kubelet, containerd and runc) and every
-worker is a container of the project's worker image (tests/harness/real_node.py builds it, cached):
-the store is then always the S3 server's bucket, its account the chart's Secret in each namespace
-the test makes, and the sources the test serves are at `Cluster.media` on the node's host address.
-Without it, the process node runs each worker as a process of this machine."""
+install (RBAC, ConfigMap; not its Deployment) and its node (Kubernetes' kubelet, containerd and
+runc), where every Job's worker is a container of the project's worker image
+(tests/harness/real_node.py builds it, cached); the store a bucket of the real S3 server as
+`contentgen local-cluster` has, its account the chart's Secret in each namespace the test makes,
+the workers reaching it through a proxy that can hold a request; the sources the test serves at
+`Cluster.media` on the node's host address; a mongomock catalog that can be taken down; and the
+real operator started in this process as `contentgen operator` starts it, under its own
+ServiceAccount's token (every call it makes passes the chart's RBAC, or fails with a 403), through
+a fault proxy that can answer chosen requests with a 500 (localcluster.faults)."""
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import dataclasses
 import functools
 import json
 import logging
-import os
 import secrets
 import shutil
 import signal
-import sys
 import tempfile
 import threading
 from collections import defaultdict, deque
@@ -49,12 +42,13 @@ from contentgen.catalog.base import Catalog
 from contentgen.cli import local_cluster
 from contentgen.controller.main import kopf_args
 from contentgen.controller.settings import OperatorSettings
-from contentgen.store import LocalStore, ObjectStore
+from contentgen.store import ObjectStore
 from contentgen.store.base import ObjectInfo
 from localcluster import LocalCluster, Options
 from localcluster.client import MERGE, ApiError, Client
 from localcluster.cluster import NODE
 from localcluster.faults import FaultProxy
+from localcluster.node.real import RealNode
 from localcluster.ports import free_port
 from localcluster.s3server import S3Server
 from tests import waiting
@@ -99,8 +93,8 @@ def _path(kind_or_plural: str, namespace: str = "", name: str = "", group: str =
 class History:
     """Every version of every contentgen resource, as watches deliver them (kubectl get -w)."""
 
-    def __init__(self, client: Client, pods: bool = False) -> None:
-        """`pods`: the Pods too (`started`), for what the real node ran."""
+    def __init__(self, client: Client) -> None:
+        """The contentgen resources, and the Pods (`started`: what the node ran)."""
         self.client = client
         self.versions: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
         # the Pods whose container started, in the order seen: (namespace, pod, its Job's name)
@@ -108,7 +102,7 @@ class History:
         self._stop = threading.Event()
         self._threads = [
             threading.Thread(target=self._watch, args=(kind,), daemon=True, name=f"history-{kind}")
-            for kind in [*KINDS, *(["pods"] if pods else [])]
+            for kind in [*KINDS, "pods"]
         ]
 
     def start(self) -> None:
@@ -167,44 +161,34 @@ class Cluster:
     history_log: History
     audit_log: Path
     env: dict[str, str] = field(default_factory=dict)
-    s3: S3Server | None = None  # with s3=True: the store's server (its access log on)
+    s3: S3Server | None = None  # the store's server (its access log on)
     s3_proxy: HoldingProxy | None = None  # where the workers reach it
-    media: str = ""  # with real=True: the sources' base URL (served_media), on the node's host address
+    media: str = ""  # the sources' base URL (served_media), on the node's host address
     held: str = ""  # what hold() holds: "new" pods, or those "bound"
 
     @property
-    def real(self) -> bool:
-        return self.local.real is not None
-
-    @property
-    def node(self) -> Any:
-        assert self.local.node is not None, "the process node's own controls: see hold(), release()"
-        return self.local.node
+    def node(self) -> RealNode:
+        assert self.local.real is not None
+        return self.local.real
 
     @property
     def node_name(self) -> str:
         return NODE
 
     def hold(self, *, bound: bool = False) -> None:
-        """New pods start nothing until `release()`: the process node holds their containers (the
-        pods bound, Pending). The real node is cordoned (the pods Pending, unscheduled: a pod bound
-        to a real node needs its kubelet to be deleted, and a test that holds may delete), or with
-        `bound`, its containerd stopped (the pods bound, Pending: delete none meanwhile)."""
-        real = self.local.real
-        if real is None:
-            self.node.hold()
-        elif bound:
-            real.freeze_runtime()
+        """New pods start nothing until `release()`: the node is cordoned (the pods Pending,
+        unscheduled: a pod bound to a node needs its kubelet to be deleted, and a test that holds
+        may delete), or with `bound`, its containerd stopped (the pods bound, Pending: delete none
+        meanwhile)."""
+        if bound:
+            self.node.freeze_runtime()
         else:
             self._cordon(True)
         self.held = "bound" if bound else "new"
 
     def release(self) -> None:
-        real = self.local.real
-        if real is None:
-            self.node.release()
-        elif self.held == "bound":
-            real.thaw_runtime()
+        if self.held == "bound":
+            self.node.thaw_runtime()
         else:
             self._cordon(False)
         self.held = ""
@@ -252,7 +236,7 @@ class Cluster:
         except ApiError as exc:
             if exc.code != 409:
                 raise
-        if self.real and self.s3 is not None:  # the workers' account in each namespace (the chart's README)
+        if self.s3 is not None:  # the workers' account in each namespace (the chart's README)
             keys = {"AWS_ACCESS_KEY_ID": self.s3.access_key, "AWS_SECRET_ACCESS_KEY": self.s3.secret_key}
             secret = {
                 "apiVersion": "v1",
@@ -327,31 +311,18 @@ class Cluster:
         """Signal the running worker of a Job's pod, its whole process group (a container's
         processes), as a node loss or the OOM killer ends a pod: no SIGTERM, nothing the worker
         can do first. The pod's name."""
-        if self.local.real is not None:
-            pods = [
-                p
-                for p in self.pods(namespace)
-                if (p["metadata"].get("labels") or {}).get("job-name") == job_name and "running" in _state(p)
-            ]
-            assert len(pods) == 1, f"{len(pods)} running workers of Job {namespace}/{job_name}"
-            self.local.real.kill_container(pods[0]["status"]["containerStatuses"][0]["containerID"], sig)
-            return str(pods[0]["metadata"]["name"])
-        running = [
+        pods = [
             p
-            for p in self.node.processes
-            if p.namespace == namespace and p.pod.rsplit("-", 1)[0] == job_name and _alive(p.pid)
+            for p in self.pods(namespace)
+            if (p["metadata"].get("labels") or {}).get("job-name") == job_name and "running" in _state(p)
         ]
-        assert len(running) == 1, f"{len(running)} running workers of Job {namespace}/{job_name}"
-        os.killpg(running[0].pid, sig)
-        return str(running[0].pod)
+        assert len(pods) == 1, f"{len(pods)} running workers of Job {namespace}/{job_name}"
+        self.node.kill_container(pods[0]["status"]["containerStatuses"][0]["containerID"], sig)
+        return str(pods[0]["metadata"]["name"])
 
     def runs(self, job_name: str | None = None) -> list[str]:
-        """Job names, once per worker the node started (a process; on the real node, a Pod whose
-        container started)."""
-        if self.local.real is not None:
-            names = [job for _, _, job in self.history_log.started]
-        else:
-            names = [p.pod.rsplit("-", 1)[0] for p in self.node.processes]
+        """Job names, once per worker the node started (a Pod whose container started)."""
+        names = [job for _, _, job in self.history_log.started]
         return [n for n in names if job_name is None or n == job_name]
 
     def catalog_doc(self, uid: str) -> dict[str, Any] | None:
@@ -407,14 +378,6 @@ def _state(pod: dict[str, Any]) -> set[str]:
     """The states its containers are in (waiting, running, terminated)."""
     statuses = (pod.get("status") or {}).get("containerStatuses") or []
     return {state for x in statuses for state in x.get("state") or {}}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _brief(kind: str, obj: dict[str, Any], state: str) -> str:
@@ -475,44 +438,37 @@ def cluster(
     *,
     rbac: list[dict[str, Any]] | None = None,
     gpus: int = 0,
-    s3: bool = False,
+    gpu_image: bool = False,
     fal_relay: str = "",
-    real: bool = False,
 ) -> Iterator[Cluster]:
     """The control plane and node, with the operator's kubeconfig (its ServiceAccount's token,
     through the fault proxy) in $KUBECONFIG for an operator started in this process. `rbac`
     replaces the chart's default install (the CRDs are always installed); `gpus`: what the node
-    advertises (nvidia.com/gpu); `s3`: the store is the bucket `contentgen` of the real S3 server
-    (versitygw, with its access log) on the node's address, its credentials every pod's (a
-    workload identity, as `contentgen local-cluster` gives them), the workers reaching it through
+    advertises (nvidia.com/gpu), the worker image standing in for the GPU worker image (these
+    tests schedule, they do not draw) unless `gpu_image`: the GPU worker image itself, built
+    (real_node.needs_gpu_image); the store is the bucket `contentgen` of the real S3 server
+    (versitygw, with its access log) on the node's address, the workers reaching it through
     `Cluster.s3_proxy` (the operator and the test directly); `fal_relay`: the URL of a fal fake the
-    test serves (tests/kube/fal_relay.py), where the workers' requests to fal's hosts go (on the
-    real node, the worker image layered with the relay as its entry point, reaching the fake at
-    the Service `fal_relay.SERVICE` in `default`, which points at this URL's port on the node's host
-    address: serve the fake on 0.0.0.0); `real`: the real node (the module's docstring)."""
+    test serves (tests/kube/fal_relay.py), where the workers' requests to fal's hosts go (the
+    worker image layered with the relay as its entry point, reaching the fake at the Service
+    `fal_relay.SERVICE` in `default`, which points at this URL's port on the node's host address:
+    serve the fake on 0.0.0.0)."""
     from contentgen.api.crd import rendered_crds
 
-    if real:
-        if real_node.SKIP_REASON:
-            pytest.skip(real_node.SKIP_REASON)
-        s3 = True  # the workers' containers reach no file of this machine
+    if real_node.SKIP_REASON:
+        pytest.skip(real_node.SKIP_REASON)
     LOG.attach()
     audit = root / "audit.jsonl"
     manifests = default_manifests(root / "cluster")
     if rbac is not None:
         manifests = [yaml.safe_load(t) for t in rendered_crds().values()] + rbac
-    server = None
-    if s3:
-        server = S3Server(root / "s3", secret_key=secrets.token_hex(16), access_log=root / "s3-access.log")
-    if real:
-        options, worker_image = _real_node(root, manifests, audit, gpus, fal_relay)
-    else:
-        options, worker_image = _process_node(root, manifests, audit, gpus, fal_relay, server)
+    server = S3Server(root / "s3", secret_key=secrets.token_hex(16), access_log=root / "s3-access.log")
+    options, worker_image = _real_node(root, manifests, audit, gpus, fal_relay, gpu_image)
     local = LocalCluster(options).start()
     assert local.control is not None
     admin = local.client()
     proxy = FaultProxy(local.control.url, local.control.ca).start()
-    history = History(local.client(), pods=real)
+    history = History(local.client())
     history.start()
     down = threading.Event()
     collection = mongomock.MongoClient()["contentgen"]["jobs"]
@@ -543,33 +499,25 @@ def cluster(
     s3_proxy = None
     media = contextlib.ExitStack()
     try:
-        if server is not None:
-            server.host = local.host_ip
-            server.start()
-            s3_proxy = HoldingProxy((server.host, server.port), host=local.host_ip).start()
-            env.update(
-                {
-                    "CONTENTGEN_STORE": f"s3://{BUCKET}",
-                    "CONTENTGEN_S3_ENDPOINT_URL": s3_proxy.endpoint,  # the workers'
-                    "CONTENTGEN_S3_REGION": server.region,
-                    # the process node's pods have an identity (images()); the real node's the Secret
-                    "CONTENTGEN_S3_SECRET": S3_SECRET if real else "",
-                    **server.env,  # this process's own client: the operator's and the test's
-                }
-            )
-        else:
-            env["CONTENTGEN_STORE"] = (root / "store").as_uri()
+        server.host = local.host_ip
+        server.start()
+        s3_proxy = HoldingProxy((server.host, server.port), host=local.host_ip).start()
+        env.update(
+            {
+                "CONTENTGEN_STORE": f"s3://{BUCKET}",
+                "CONTENTGEN_S3_ENDPOINT_URL": s3_proxy.endpoint,  # the workers'
+                "CONTENTGEN_S3_REGION": server.region,
+                "CONTENTGEN_S3_SECRET": S3_SECRET,  # the workers' account: the chart's Secret
+                **server.env,  # this process's own client: the operator's and the test's
+            }
+        )
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         follow_environment()  # this cluster's S3 account, not the one a client of this process saw first
-        store: ObjectStore
-        if server is not None:
-            from contentgen.store.s3 import S3Store, s3_client
+        from contentgen.store.s3 import S3Store, s3_client
 
-            s3_client().create_bucket(Bucket=BUCKET)
-            store = S3Store(BUCKET, "")
-        else:
-            store = LocalStore(root / "store")
+        s3_client().create_bucket(Bucket=BUCKET)
+        store = S3Store(BUCKET, "")
         # Namespace annotations (budgets, owners) are read at most every 30 s; the tests that change
         # one wait for the next read, which need not take half a minute here.
         monkeypatch.setattr("contentgen.controller.reconciler.NAMESPACE_CACHE_SECONDS", 3.0)
@@ -592,95 +540,49 @@ def cluster(
             server,
             s3_proxy,
         )
-        if real:
-            from tests.harness.kube import served_media  # it imports this module
+        from tests.harness.kube import served_media  # it imports this module
 
-            made.media = media.enter_context(served_media(root / "media", host=local.host_ip))
-            for namespace in ("default", OPERATOR_NAMESPACE):
-                made.ensure_namespace(namespace)
-            if gpus:  # the GPU image's reference names the worker image: these tests schedule, not draw
-                assert local.real is not None
-                local.real.tag(worker_image, OperatorSettings().gpu_worker_image)
-            if fal_relay:
-                at = relays.Relay(fal_relay, port=urlsplit(fal_relay).port or 80)
-                local.install(relays.service_to(at, local.host_ip, "default"))
+        made.media = media.enter_context(served_media(root / "media", host=local.host_ip))
+        for namespace in ("default", OPERATOR_NAMESPACE):
+            made.ensure_namespace(namespace)
+        if gpus and not gpu_image:  # the GPU image's reference names the worker image
+            made.node.tag(worker_image, OperatorSettings().gpu_worker_image)
+        if fal_relay:
+            at = relays.Relay(fal_relay, port=urlsplit(fal_relay).port or 80)
+            local.install(relays.service_to(at, local.host_ip, "default"))
         yield made
     finally:
         media.close()
-        if local.node is not None:
-            local.node.release()
         history.stop()
         proxy.stop()
         admin.close()
         local.stop()
         if s3_proxy is not None:
             s3_proxy.stop()
-        if server is not None:
-            server.stop(grace=1.0)  # its files are this test's, read already
+        server.stop(grace=1.0)  # its files are this test's, read already
 
 
 def _real_node(
-    root: Path, manifests: list[dict[str, Any]], audit: Path, gpus: int, fal_relay: str
+    root: Path, manifests: list[dict[str, Any]], audit: Path, gpus: int, fal_relay: str, gpu_image: bool
 ) -> tuple[Options, str]:
-    """The real node's options, and the worker image's reference: the project's worker image, or
-    with `fal_relay` that image layered with the relay as its entry point."""
+    """The node's options, and the worker image's reference: the project's worker image, or with
+    `fal_relay` that image layered with the relay as its entry point; with `gpu_image`, the GPU
+    worker image too."""
     worker_image, worker_archive = real_node.image("contentgen-worker"), _archives()["contentgen-worker"]
     if fal_relay:
         from scripts import images as built
 
         layered = relays.images(["contentgen-worker"], "default", built.cache_dir() / "fal-relay")
         worker_image, worker_archive = layered["contentgen-worker"]
+    archives = [worker_archive]
+    if gpu_image:
+        context = Path(tempfile.mkdtemp(prefix="kube-gpu-image-"))
+        atexit.register(shutil.rmtree, context, True)
+        archives.append(real_node.image_archives(context, (real_node.GPU,))[real_node.GPU])
     options = Options(
-        root / "cluster",
-        manifests=manifests,
-        audit_log=audit,
-        node="real",
-        image_archives=[worker_archive],
-        gpus=gpus,
+        root / "cluster", manifests=manifests, audit_log=audit, image_archives=archives, gpus=gpus
     )
     return options, worker_image
-
-
-def _process_node(
-    root: Path,
-    manifests: list[dict[str, Any]],
-    audit: Path,
-    gpus: int,
-    fal_relay: str,
-    server: S3Server | None,
-) -> tuple[Options, str]:
-    """The process node's options (the images as entry points on this machine, the store's
-    account their identity), and the worker image's reference the operator names."""
-    identity = (
-        {"AWS_ACCESS_KEY_ID": server.access_key, "AWS_SECRET_ACCESS_KEY": server.secret_key}
-        if server
-        else None
-    )
-    images = local_cluster.images(identity)
-    gpu = images["contentgen-worker-gpu"]
-    # The machine's cores are shared by the test processes: one thread per CPU-bound worker (as
-    # tests/cluster's torch.set_num_threads(1)); OpenMP's spinning threads on a machine with more
-    # runnable threads than cores made a training step ten times slower.
-    images["contentgen-worker-gpu"] = dataclasses.replace(gpu, env={**gpu.env, "OMP_NUM_THREADS": "1"})
-    if fal_relay:  # the worker's entry point wrapped (test infrastructure, not the image's)
-        worker = images["contentgen-worker"]
-        images["contentgen-worker"] = dataclasses.replace(
-            worker,
-            # a script by its path: the node rewrites container paths in the environment (PYTHONPATH
-            # under /work or /tmp would name the pod's volumes), not in the image's entry point
-            entrypoint=[sys.executable, relays.__file__],
-            env={**worker.env, relays.RELAY_ENV: fal_relay},
-        )
-    options = Options(
-        root / "cluster",
-        images=images,
-        manifests=manifests,
-        audit_log=audit,
-        backoff_base=1.0,
-        network="host",  # pods reach sources served on 127.0.0.1 (tests/e2e runs them isolated)
-        gpus=gpus,
-    )
-    return options, real_node.image("contentgen-worker")
 
 
 @functools.cache
@@ -713,13 +615,11 @@ def _healthy(port: int) -> bool:
 
 
 @contextmanager
-def operated(
-    tmp_path_factory: pytest.TempPathFactory, name: str = "cluster", *, real: bool = False
-) -> Iterator[Cluster]:
+def operated(tmp_path_factory: pytest.TempPathFactory, name: str = "cluster") -> Iterator[Cluster]:
     """A test module's cluster with the operator running in this process."""
     with (
         pytest.MonkeyPatch.context() as mp,
-        cluster(tmp_path_factory.mktemp(name), mp, real=real) as c,
+        cluster(tmp_path_factory.mktemp(name), mp) as c,
         operator(c),
     ):
         yield c

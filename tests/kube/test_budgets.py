@@ -32,7 +32,7 @@ def ready(status: dict[str, Any], type_: str = "Ready") -> tuple[str, str]:
 
 
 def test_a_budget_exceeded_then_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with cluster(tmp_path, monkeypatch, real=True) as c:
+    with cluster(tmp_path, monkeypatch) as c:
         # $1 a megapixel: two landscape_4_3 images (1024x768, 1 MP each) cost $2
         prices = {"asOf": "test", "items": {"offline": {"flux-dev": {"megapixel": 1.0}}}}
         monkeypatch.setenv("CONTENTGEN_PRICES", json.dumps(prices))
@@ -106,7 +106,7 @@ def test_a_budget_for_the_training_only_skips_the_likeness_evaluation(
 ) -> None:
     """Issue 30: the LoraTraining is not held for its evaluation; it trains, says why it was not
     evaluated, and counts only the training against the budget."""
-    with cluster(tmp_path, monkeypatch, real=True) as c:
+    with cluster(tmp_path, monkeypatch) as c:
         # 100 steps at $0.01 = $1.00; the evaluation's 24 pictures at $0.10 = $2.40 more
         items = {"fal-ai/flux-lora-fast-training": {"step": 0.01}, "flux-lora": {"megapixel": 0.1}}
         monkeypatch.setenv("CONTENTGEN_PRICES", json.dumps({"asOf": "test", "items": {"offline": items}}))

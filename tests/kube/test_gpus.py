@@ -40,7 +40,7 @@ GPU = "nvidia.com/gpu"
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     with (
         pytest.MonkeyPatch.context() as mp,
-        cluster(tmp_path_factory.mktemp("cluster"), mp, gpus=1, real=True) as c,
+        cluster(tmp_path_factory.mktemp("cluster"), mp, gpus=1) as c,
     ):
         mp.setenv("CONTENTGEN_RECONCILE_INTERVAL_SECONDS", "1")
         # a GPU Job asks for a GPU node's memory by default (gpu_defaults); this node has the machine's

@@ -78,7 +78,7 @@ class Handover:
 
 @pytest.fixture(scope="module")
 def handover(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Handover]:
-    with pytest.MonkeyPatch.context() as mp, cluster(tmp_path_factory.mktemp("handover"), mp, real=True) as c:
+    with pytest.MonkeyPatch.context() as mp, cluster(tmp_path_factory.mktemp("handover"), mp) as c:
         old = start_replica(c, "op-a")
         replicas = [old]
         try:

@@ -1,6 +1,6 @@
 """The likeness gate of docs/likeness.md#gates on the real control plane, on a version whose
-faces are real and not the subject's (issue 36): the real operator, the real worker run by the
-process node for each Job, the real kubectl, and fal played by its fake (tests/providers/
+faces are real and not the subject's (issue 36): the real operator, the worker image run by the
+node for each Job (tests/kube/harness.py), the real kubectl, and fal played by its fake (tests/providers/
 fake_fal.py) behind the worker's own fal provider (tests/kube/fal_relay.py). The store is a bucket
 of the real S3 server, as fal needs: it is handed presigned links to the LoRA, never file:// ones.
 
@@ -100,7 +100,7 @@ def test_a_poor_version_fails_the_documented_gate_at_once_and_a_good_one_passes_
     fal = fal_fake()
     with (
         serve_fal(fal, host="0.0.0.0") as relay,  # the node's pods reach it at the host's address
-        cluster(tmp_path / "cluster", monkeypatch, fal_relay=relay.url, real=True) as c,
+        cluster(tmp_path / "cluster", monkeypatch, fal_relay=relay.url) as c,
         serve({"/subject.mp4": (200, {}, video)}, host=c.host_ip) as (media, _),
     ):
         monkeypatch.setenv("CONTENTGEN_FAL_KEY_SECRET__NAME", SECRET)

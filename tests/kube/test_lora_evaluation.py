@@ -36,7 +36,7 @@ def evaluation(name: str, lora_name: str, **spec: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with operated(tmp_path_factory, real=True) as c:
+    with operated(tmp_path_factory) as c:
         yield c
     # the chart's default (cluster-wide) install: every call the module's tests made, an
     # evaluation deleted with deletionPolicy Delete and a LoRA's grants mirrored among them, is one
@@ -250,9 +250,7 @@ def test_the_charts_rbac_runs_it_in_both_install_modes(
     watch ends (the operator stopped, and the API server told so by the next event it would send:
     minutes); checking them need not."""
     namespaced = mode == "namespaced"
-    with cluster(
-        tmp_path, monkeypatch, rbac=namespaced_rbac(["team-e"]) if namespaced else None, real=True
-    ) as c:
+    with cluster(tmp_path, monkeypatch, rbac=namespaced_rbac(["team-e"]) if namespaced else None) as c:
         if namespaced:
             monkeypatch.setenv("CONTENTGEN_WATCH_NAMESPACES", '["team-e"]')
             monkeypatch.setenv("CONTENTGEN_MANAGE_WORKER_ACCESS", "false")  # the chart makes them there

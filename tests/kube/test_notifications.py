@@ -111,7 +111,7 @@ def test_a_succeeded_transcription_is_delivered_signed(
     url, got = receiver
     ns = "team-n"
     monkeypatch.setattr("contentgen.controller.notifier.ROUND_SECONDS", 0.5)
-    with cluster(tmp_path, monkeypatch, rbac=namespaced_rbac([ns]), real=True) as c:
+    with cluster(tmp_path, monkeypatch, rbac=namespaced_rbac([ns])) as c:
         monkeypatch.setenv("CONTENTGEN_WATCH_NAMESPACES", json.dumps([ns]))
         monkeypatch.setenv("CONTENTGEN_MANAGE_WORKER_ACCESS", "false")
         subscribe(c, ns, url, ["succeeded"])
@@ -144,7 +144,7 @@ def test_killing_the_operator_mid_retry_loses_and_duplicates_nothing(
     ns = "team-k"
     server = mongowire.start(tmp_path / "ferretdb")
     catalog = f"{server.url}contentgen"
-    with cluster(tmp_path, monkeypatch, real=True) as c:
+    with cluster(tmp_path, monkeypatch) as c:
         subscribe(c, ns, url, [])
         first = start_replica_with_catalog(c, "op-a", catalog)
         replicas = [first]

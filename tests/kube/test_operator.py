@@ -30,7 +30,7 @@ pytestmark = pytest.mark.timeout(600)
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with operated(tmp_path_factory, real=True) as c:
+    with operated(tmp_path_factory) as c:
         yield c
     record_calls(c)
 
@@ -651,7 +651,7 @@ def test_health_and_metrics(env: Cluster) -> None:
 
 def test_pod_that_cannot_start_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A Secret missing in the resource's namespace keeps the pod from starting: say so in status."""
-    with cluster(tmp_path, monkeypatch, real=True) as c:
+    with cluster(tmp_path, monkeypatch) as c:
         monkeypatch.setenv("CONTENTGEN_FAL_KEY_SECRET__NAME", "fal-credentials")
         monkeypatch.setenv(
             "CONTENTGEN_WORKER_SERVICE_ACCOUNT_ANNOTATIONS",
@@ -688,7 +688,7 @@ def test_pod_that_cannot_start_is_reported(tmp_path: Path, monkeypatch: pytest.M
 def test_operator_restart_mid_job_creates_no_second_job(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with cluster(tmp_path, monkeypatch, real=True) as c:
+    with cluster(tmp_path, monkeypatch) as c:
         c.hold()
         with operator(c):
             c.apply(image("survivor"), "default")
@@ -708,7 +708,7 @@ def test_operator_restart_mid_job_creates_no_second_job(
 def test_namespaced_install_stays_in_its_namespaces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With watchNamespaces the operator works only there, with namespace-scoped calls only (Kueue's
     Workload of a Job it holds read there too), and reads the share policy's ConfigMap in its own."""
-    with cluster(tmp_path, monkeypatch, rbac=namespaced_rbac(["team-a"]), real=True) as c:
+    with cluster(tmp_path, monkeypatch, rbac=namespaced_rbac(["team-a"])) as c:
         monkeypatch.setenv("CONTENTGEN_WATCH_NAMESPACES", '["team-a"]')
         monkeypatch.setenv("CONTENTGEN_MANAGE_WORKER_ACCESS", "false")  # the chart makes them there
         monkeypatch.setattr("contentgen.controller.reconciler.RECHECK_SECONDS", 1.0)
@@ -812,7 +812,7 @@ def test_leader_election_works_under_the_charts_rbac(
     from contentgen.controller.settings import OperatorSettings
 
     rbac = namespaced_rbac(["team-a"]) if mode == "namespaced" else None
-    with cluster(tmp_path, monkeypatch, rbac=rbac, real=True) as c:
+    with cluster(tmp_path, monkeypatch, rbac=rbac) as c:
         leader = elector(OperatorSettings(leader_identity="pod-a"))
         assert leader.acquire(threading.Event())
         assert leader.try_acquire_or_renew()  # renewing

@@ -31,7 +31,6 @@ def test_the_operator_holds_an_owner_the_namespace_does_not_allow(
         tmp_path,
         monkeypatch,
         rbac=[d for d in without_policy if d["kind"] != "CustomResourceDefinition"],
-        real=True,
     ) as c:
         c.admin.create(
             "/api/v1/namespaces",

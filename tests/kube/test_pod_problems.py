@@ -22,7 +22,7 @@ WITHIN = 60.0  # the issue's promise: the cause is in the status within a minute
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     with (
         pytest.MonkeyPatch.context() as mp,
-        cluster(tmp_path_factory.mktemp("cluster"), mp, real=True) as c,
+        cluster(tmp_path_factory.mktemp("cluster"), mp) as c,
     ):
         mp.setenv("CONTENTGEN_RECONCILE_INTERVAL_SECONDS", "2")
         with operator(c):

@@ -79,7 +79,7 @@ def reached(c: Cluster, pool: str) -> str:
 def env(tmp_path_factory: pytest.TempPathFactory, pool: str) -> Iterator[Cluster]:
     with (
         pytest.MonkeyPatch.context() as mp,
-        cluster(tmp_path_factory.mktemp("cluster"), mp, real=True) as c,
+        cluster(tmp_path_factory.mktemp("cluster"), mp) as c,
     ):
         # what the chart's ConfigMap says for pools.denoising: pool and one pool of FLUX.1-dev
         mp.setenv("CONTENTGEN_CLUSTER_DENOISING", "pool")

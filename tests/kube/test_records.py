@@ -24,7 +24,7 @@ TOKEN = "alice-token-0123456789"
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with operated(tmp_path_factory, real=True) as c:
+    with operated(tmp_path_factory) as c:
         yield c
 
 

@@ -40,7 +40,7 @@ def clip(name: str, picture: str, **spec: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with operated(tmp_path_factory, real=True) as c:
+    with operated(tmp_path_factory) as c:
         yield c
 
 
@@ -113,7 +113,7 @@ def test_the_charts_rbac_runs_it_in_both_install_modes(
     (tests/rbac/observed-calls.json; UPDATE_OBSERVED_CALLS=1 records them, its watch too)."""
     namespaced = mode == "namespaced"
     rbac = namespaced_rbac(["team-v"]) if namespaced else None
-    with cluster(tmp_path, monkeypatch, rbac=rbac, real=True) as c:
+    with cluster(tmp_path, monkeypatch, rbac=rbac) as c:
         if namespaced:
             monkeypatch.setenv("CONTENTGEN_WATCH_NAMESPACES", '["team-v"]')
             monkeypatch.setenv("CONTENTGEN_MANAGE_WORKER_ACCESS", "false")  # the chart makes them there

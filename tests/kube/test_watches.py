@@ -23,7 +23,7 @@ SELECTOR = "app.kubernetes.io/managed-by=contentgen-operator"
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with operated(tmp_path_factory, "watches", real=True) as c:
+    with operated(tmp_path_factory, "watches") as c:
         yield c
 
 

@@ -1,7 +1,2 @@
-"""The process node (node.py) and what it is made of."""
-
-from .images import Image, Images
-from .network import Network
-from .node import ProcessNode
-
-__all__ = ["Image", "Images", "Network", "ProcessNode"]
+"""The node: Kubernetes' kubelet and kube-proxy with containerd and runc, the CNI plugins and
+CoreDNS (real.py), and what it is made of."""

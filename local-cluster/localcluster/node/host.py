@@ -88,8 +88,8 @@ def _cni_dir() -> str | None:
 def check() -> Programs:
     if os.geteuid() != 0:
         raise NodeUnavailable(
-            "the real node needs root (containerd, network namespaces, cgroups); run as root, "
-            "or use the process node (Options(node='process'))"
+            "the local cluster's node needs root (containerd, network namespaces, cgroups): run it "
+            "as root (sudo), or in a container or VM where you are root"
         )
     names = ("containerd", "ctr", "runc", "iptables", "ip", "nsenter")
     which = {name: shutil.which(name) for name in names}

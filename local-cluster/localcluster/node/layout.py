@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SUBNETS = range(200, 255)
-RUN = Path("/run/localcluster")  # the machine's registry lock (shared with the process node's network)
+RUN = Path("/run/localcluster")  # the machine's registry of nodes and its lock
 NODES = RUN / "nodes"  # the real nodes' registry: one lcX.json per live node
 CGROUP_PREFIX = "localcluster"
 

@@ -1,31 +1,25 @@
-"""A real Kubernetes cluster on this machine, without containers: etcd, kube-apiserver,
-kube-controller-manager and kube-scheduler (built from their Go modules by `make kube`), one node
-that runs pods as local processes, and contentgen installed as the chart installs it (its CRDs,
-RBAC, ConfigMap and the operator's Deployment, whose pod runs this installation's `contentgen
-operator`). The store is a bucket of a real S3 server (versitygw, built by `make s3-server`) on the
-node's address, as a chart install would use S3 or MinIO; its files and the catalog live in DIR.
-Once the operator is Ready it writes
-DIR/kubeconfig and DIR/examples/ (the examples with their sources pointing at the sample media,
-which it serves on the node's address). Then, with the real kubectl and
+"""A real Kubernetes cluster on this machine: etcd, kube-apiserver, kube-controller-manager and
+kube-scheduler (built from their Go modules by `make kube`), and one node: Kubernetes' kubelet and
+kube-proxy with containerd and runc, the CNI plugins and CoreDNS. contentgen is installed as the
+chart installs it (its CRDs, RBAC, ConfigMap and the operator's Deployment), and the operator and
+the workers run the project's images (the archives `make images` wrote). The store is a bucket of
+a real S3 server (versitygw, `make s3-server`) on the cluster's host address, its account the
+chart's Secret; the catalog is FerretDB (`make mongo-server`) there too. Once the operator is
+Ready it writes DIR/kubeconfig and DIR/examples/ (the examples with their sources pointing at the
+sample media, which it serves on the host address). Then, with the real kubectl and
 KUBECONFIG=DIR/kubeconfig: `kubectl apply -f DIR/examples/`, and `kubectl wait
 --for=condition=Ready loratrainings,imagegenerations,transcriptions,loraevaluations --all` until
-every example is Ready. Images are not pulled: the node runs `contentgen` for the images `.../contentgen` and
-`.../contentgen-worker`. Needs the `local-cluster` extra (pip install ./local-cluster) and the
-binaries (`make kube`, `make s3-server`). Stop it with Ctrl-C.
-
-With `--node real`, the node is Kubernetes' kubelet with containerd and runc, and the operator and
-the workers run the project's images (the archives `make images` wrote): the store's account is
-the chart's Secret, the catalog FerretDB on the cluster's host address (docs/local-cluster.md).
+every example is Ready. Images are not pulled: they are imported into the node's containerd. Needs
+root, the `local-cluster` extra (pip install ./local-cluster) and `make kube s3-server
+mongo-server node images`. Stop it with Ctrl-C (docs/local-cluster.md).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import signal
-import sys
 import threading
 import time
 from pathlib import Path
@@ -34,13 +28,12 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 if TYPE_CHECKING:
-    from localcluster import Image, LocalCluster, mongowire
+    from localcluster import LocalCluster, mongowire
     from localcluster.s3server import S3Server
 
 INSTALL = Path(__file__).with_name("chart-install.yaml")
 NAMESPACE = "contentgen"
 OPERATOR = "contentgen-operator"
-IMAGE_PATH = "/opt/contentgen/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BUCKET = "contentgen"
 S3_SECRET = "contentgen-s3"  # noqa: S105 - a Secret's name (the chart's s3.existingSecret)
 
@@ -58,8 +51,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--gpus",
         type=int,
         default=0,
-        help="GPUs the node advertises (nvidia.com/gpu), for provider cluster's Jobs: the scheduler "
-        "runs as many at once (their workers run on this machine; default: none)",
+        help="GPUs the node advertises (nvidia.com/gpu, an extended resource), for provider cluster's "
+        "Jobs: the scheduler runs as many at once (their containers run on this machine's CPU; "
+        "default: none)",
     )
     parser.add_argument("--port", type=int, default=0, help="the API server's port (default: any free)")
     parser.add_argument(
@@ -70,24 +64,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--node",
-        choices=("process", "real"),
-        default="process",
-        help="real: Kubernetes' kubelet with containerd and runc, running the project's images (needs "
-        "root and `make node images`); process (default): pods as processes of this installation",
+        choices=("real",),
+        default="real",
+        help="the node: Kubernetes' kubelet with containerd and runc (the only one; the option is "
+        "kept for scripts that name it)",
     )
     parser.add_argument(
         "--images",
         type=Path,
         default=Path(".images"),
-        help="with --node real: where `make images` left the operator's and the worker's archives "
+        help="where `make images` left the operator's and the worker's archives "
         "(default: %(default)s, the repository's)",
-    )
-    parser.add_argument(
-        "--network",
-        choices=("auto", "isolated", "host"),
-        default="auto",
-        help="isolated: each pod in its own network namespace (needs root); host: pods share the "
-        "host's network; auto (default): isolated where possible",
     )
     parser.add_argument(
         "--audit-log", type=Path, help="the API server's audit log (every request, JSON lines)"
@@ -101,59 +88,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def images(identity: dict[str, str] | None = None) -> dict[str, Image]:
-    """The two images (Dockerfile, worker-image/Dockerfile) as entry points of this installation.
-    `identity`: the store's credentials as every pod of the node has them, as a workload identity
-    (IRSA) would give them, so that no namespace needs an S3 Secret."""
-    from localcluster import Image
-
-    bin_dir = str(Path(sys.executable).parent)
-    common = {"PATH": IMAGE_PATH, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "HOME": "/tmp"}  # noqa: S108
-    common.update(identity or {})
-    path_map = {"/opt/contentgen/bin": bin_dir}
-    worker = Image(
-        entrypoint=["contentgen"],
-        cmd=["worker"],
-        env={**common, "CONTENTGEN_WORK_DIR": "/work"},
-        workdir="/work",
-        path_map=path_map,
-        fallback_env={
-            "CONTENTGEN_KUBE_API": "{api_url}",
-            "CONTENTGEN_KUBE_TOKEN_FILE": "{token_file}",
-            "CONTENTGEN_KUBE_CA_FILE": "{ca_file}",
-            "CONTENTGEN_TERMINATION_LOG": "{termination_log}",
-        },
-    )
-    return {
-        "contentgen": Image(
-            entrypoint=["contentgen"],
-            cmd=["operator"],
-            env=common,
-            workdir="/tmp",  # noqa: S108 - the image's
-            path_map=path_map,
-            fallback_env={"KUBECONFIG": "{kubeconfig}"},
-        ),
-        "contentgen-worker": worker,
-        # the GPU worker image (worker-image/gpu.Dockerfile): the same entry point, with this
-        # installation's gpu extra, and as the image does, no model hub asked
-        "contentgen-worker-gpu": dataclasses.replace(
-            worker,
-            env={
-                **worker.env,
-                "CONTENTGEN_CLUSTER_MODELS_DIR": "/models",
-                "HF_HUB_OFFLINE": "1",
-                "HF_HUB_DISABLE_TELEMETRY": "1",
-            },
-        ),
-    }
-
-
 def settings(
     directory: Path, offline: bool, max_running_jobs: int, store: S3Server | None = None
 ) -> dict[str, str]:
     """The operator's ConfigMap entries local-cluster sets over the chart's defaults; CONTENTGEN_*
     variables in local-cluster's own environment come last (e.g. CONTENTGEN_FAL_KEY_SECRET__NAME).
-    The store: the bucket of `store` (started), else DIR/store."""
+    The store: the bucket of `store` (started; its account the Secret S3_SECRET), else DIR/store
+    (for an operator run in a test's own process)."""
     values = {
         "CONTENTGEN_STORE": (directory / "store").as_uri(),
         "CONTENTGEN_LOG_FORMAT": "plain",
@@ -167,7 +108,7 @@ def settings(
                 "CONTENTGEN_STORE": f"s3://{BUCKET}",
                 "CONTENTGEN_S3_ENDPOINT_URL": store.endpoint,
                 "CONTENTGEN_S3_REGION": store.region,
-                "CONTENTGEN_S3_SECRET": "",  # the node's identity (images()), no Secret
+                "CONTENTGEN_S3_SECRET": S3_SECRET,  # the chart's s3.existingSecret
                 # the operator's own store client, as the chart sets it with store.endpointUrl
                 "AWS_ENDPOINT_URL": store.endpoint,
                 "AWS_REGION": store.region,
@@ -218,8 +159,8 @@ def manifests(
 
 
 # A local cluster's node has this machine's CPUs (2 here), and a LoraTraining's Job asks for 2:
-# on the real node, whose capacity is the machine's, each kind asks for at most this much, so the
-# scheduler places the examples (their limits, the memory the kernel enforces, stay the chart's).
+# each kind asks for at most this much, so the scheduler places the examples (their limits, the
+# memory the kernel enforces, stay the chart's).
 REAL_NODE_CPU_REQUEST = "500m"
 
 
@@ -260,7 +201,7 @@ def image_archives(directory: Path) -> list[Path]:
 
 class CatalogServer:
     """FerretDB (MongoDB's wire; `make mongo-server`) on the cluster's host address, where the
-    real node's pods reach it: the catalog, its files in DIR/ferretdb."""
+    node's pods reach it: the catalog, its files in DIR/ferretdb."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory.resolve() / "ferretdb"
@@ -341,53 +282,35 @@ def store_server(directory: Path) -> S3Server:
 
 def start(
     directory: Path,
+    archives: list[Path],
     *,
     offline: bool = False,
     port: int = 0,
     max_running_jobs: int = 4,
-    network: str = "auto",
     audit_log: Path | None = None,
-    backoff_base: float = 10.0,
     gpus: int = 0,
     operator: bool = True,
     timeout: float = 300.0,  # a hang guard per stage (localcluster.cluster.START_HANG_GUARD_S)
     announce: bool = True,
     store: S3Server | None = None,
-    archives: list[Path] | None = None,
     catalog: CatalogServer | None = None,
 ) -> LocalCluster:
-    """Start the cluster and wait for the operator (unless operator=False: then no Deployment).
-    With `store` (`store_server()`), the store is its bucket: it is started on the node's address
-    once the node's network is there, before contentgen is installed; the caller stops it.
-    With `archives` (the operator's and the worker's images), the node is the real one (a kubelet,
-    containerd and runc): the store's account is a Secret, and the catalog is `catalog` (FerretDB,
-    started beside the store; the caller stops it), as the images cannot reach DIR/catalog."""
+    """Start the cluster with `archives` (the operator's and the worker's images) and wait for the
+    operator (unless operator=False: then no Deployment). With `store` (`store_server()`), the
+    store is its bucket, its account the chart's Secret: it is started on the host address once
+    the node's network is there, before contentgen is installed; with `catalog`, the catalog is
+    FerretDB, started beside it (the images cannot reach DIR/catalog). The caller stops both."""
     import boto3
 
     from localcluster import LocalCluster, Options
 
     directory = directory.resolve()
-    real = archives is not None
-    identity = None
-    if store is not None:
-        identity = {"AWS_ACCESS_KEY_ID": store.access_key, "AWS_SECRET_ACCESS_KEY": store.secret_key}
-    if real:
-        options = Options(directory, node="real", image_archives=list(archives or []), port=port)
-        options.audit_log = audit_log
-    else:
-        options = Options(
-            directory,
-            images=images(identity),
-            port=port,
-            network=network,  # type: ignore[arg-type]
-            audit_log=audit_log,
-            backoff_base=backoff_base,
-            gpus=gpus,
-        )
+    options = Options(directory, image_archives=list(archives), port=port, audit_log=audit_log, gpus=gpus)
     cluster = LocalCluster(options)
     cluster.start(timeout, announce=False)
     try:
         deadline = time.monotonic() + timeout
+        secrets: dict[str, dict[str, str]] = {}
         if store is not None:
             store.host = cluster.host_ip
             store.start(timeout)
@@ -399,17 +322,15 @@ def start(
                 aws_secret_access_key=store.secret_key,
             )
             client.create_bucket(Bucket=BUCKET)
+            secrets[S3_SECRET] = {
+                "AWS_ACCESS_KEY_ID": store.access_key,
+                "AWS_SECRET_ACCESS_KEY": store.secret_key,
+            }
         config = settings(directory, offline, max_running_jobs, store)
-        secrets: dict[str, dict[str, str]] = {}
-        if real:
-            if catalog is not None:
-                catalog.start(cluster.host_ip)
-            if store is not None:  # no identity on a real node's pods: the chart's Secret
-                secrets[S3_SECRET] = identity or {}
-                config["CONTENTGEN_S3_SECRET"] = S3_SECRET
-            config["CONTENTGEN_KINDS"] = fitted_kinds(chart_setting("CONTENTGEN_KINDS"))
-        uri = catalog.uri if real and catalog is not None else ""
-        docs = manifests(directory, config, uri, secrets)
+        if catalog is not None:
+            catalog.start(cluster.host_ip)
+        config["CONTENTGEN_KINDS"] = fitted_kinds(chart_setting("CONTENTGEN_KINDS"))
+        docs = manifests(directory, config, catalog.uri if catalog is not None else "", secrets)
         if not operator:
             docs = [d for d in docs if d["kind"] != "Deployment"]
         cluster.install(docs)
@@ -430,15 +351,15 @@ def start(
 def node_refusal(message: str) -> str:
     """NodeUnavailable's line in the command's words, with the repository's one command for what
     it says to install."""
-    message = message.replace("Options(node='process')", "--node process")
     if "apt-get install" in message:
         return f"{message} (from the repository: `make node`)"
     return message
 
 
-def store_environment(store: S3Server) -> str:
-    """DIR/store.env: what `contentgen assets --store s3://contentgen` (or any S3 client) needs."""
-    return "".join(f"export {k}={v}\n" for k, v in store.env.items())
+def store_environment(store: S3Server, catalog: str) -> str:
+    """DIR/store.env: what `contentgen assets` (the store and the catalog) or any S3 client needs."""
+    values = {**store.env, "CONTENTGEN_STORE": f"s3://{BUCKET}", "CONTENTGEN_CATALOG": catalog}
+    return "".join(f"export {k}={v}\n" for k, v in values.items())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -461,36 +382,27 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("--max-running-jobs must be at least 1")
     if not 0 <= args.gpus <= 64:
         raise CommandError("--gpus: a number of GPUs from 0 to 64")
-    real = args.node == "real"
-    archives: list[Path] | None = None
-    catalog: CatalogServer | None = None
-    if real:
-        if args.gpus:
-            raise CommandError(
-                "--gpus: the real node has no GPUs to advertise (no device plugin); use --node process"
-            )
-        try:
-            archives = image_archives(args.images)
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
-        catalog = CatalogServer(args.dir)
+    try:
+        archives = image_archives(args.images)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    catalog = CatalogServer(args.dir)
     store = store_server(args.dir)
     try:
         cluster = start(
             args.dir,
+            archives,
             offline=args.offline,
             port=args.port,
             max_running_jobs=args.max_running_jobs,
-            network=args.network,
             audit_log=args.audit_log,
             gpus=args.gpus,
             announce=False,
             store=store,
-            archives=archives,
             catalog=catalog,
         )
     except NodeUnavailable as exc:
-        raise CommandError(f"--node real: {node_refusal(str(exc))}") from None
+        raise CommandError(node_refusal(str(exc))) from None
     except (BinariesMissing, OSError, RuntimeError) as exc:
         raise CommandError(str(exc)) from None
     assert cluster.control is not None
@@ -498,16 +410,10 @@ def run(args: argparse.Namespace) -> int:
     if (args.examples / "media").is_dir():
         media = MediaServer(args.examples / "media", cluster.host_ip)
         write_examples(args.examples, cluster.dir / "examples", media.url)
-    (cluster.dir / "store.env").write_text(store_environment(store))
+    (cluster.dir / "store.env").write_text(store_environment(store, catalog.uri))
     cluster.write_kubeconfig(cluster.kubeconfig)  # last: its appearance says everything is ready
     mode = "offline provider (placeholders, no paid API)" if args.offline else "the providers in each spec"
-    network = (
-        f"each pod in its own network on {cluster.host_ip}"
-        if cluster.isolated or real
-        else "pods share the host's network"
-    )
-    if real:
-        network = f"the real node (kubelet, containerd, runc; the project's images), {network}"
+    network = f"the node a kubelet with containerd and runc (the project's images), pods on {cluster.host_ip}"
     print(
         f"contentgen local-cluster: Kubernetes {cluster.version} at {cluster.control.url}, {mode}; {network}",
         flush=True,
@@ -516,9 +422,8 @@ def run(args: argparse.Namespace) -> int:
     if media is not None:
         print(f"  kubectl apply -f {cluster.dir / 'examples'}/  (their sources: {media.url})", flush=True)
     print(
-        f"  store s3://{BUCKET} at {store.endpoint} (its files in {store.root}; `source "
-        f"{cluster.dir / 'store.env'}` for its account), catalog "
-        f"{catalog.uri if catalog is not None else cluster.dir / 'catalog'}",
+        f"  store s3://{BUCKET} at {store.endpoint} (its files in {store.root}), catalog {catalog.uri}; "
+        f"`source {cluster.dir / 'store.env'}` for both (contentgen assets, any S3 client)",
         flush=True,
     )
     print(f"  operator's log: kubectl logs -n {NAMESPACE} deploy/{OPERATOR}", flush=True)
@@ -536,8 +441,7 @@ def run(args: argparse.Namespace) -> int:
             media.stop()
         cluster.stop()
         store.stop()
-        if catalog is not None:
-            catalog.stop()
+        catalog.stop()
         (cluster.dir / "store.env").unlink(missing_ok=True)
         logging.getLogger("contentgen.local-cluster").info("stopped in %.1f s", time.monotonic() - started)
     return 0
