@@ -199,7 +199,8 @@ class Session:
 
     def env(self) -> dict[str, str]:
         return {
-            "PATH": f"{VENV_BIN}:{TOOLS_BIN}:/usr/local/bin:/usr/bin:/bin",
+            # root's PATH on Debian (iptables, ip: what the local cluster's node needs are in sbin)
+            "PATH": f"{VENV_BIN}:{TOOLS_BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "HOME": str(self.home),
             "LANG": "C.UTF-8",
             "TMPDIR": str(self.root),

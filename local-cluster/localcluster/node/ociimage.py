@@ -146,11 +146,15 @@ def kubernetes_source() -> Path:
 
 
 def pause_archive() -> Path:
-    """servers/bin/pause.tar: the pause image, built when missing or when pause.c changed."""
-    source = kubernetes_source() / "build" / "pause" / "linux" / "pause.c"
-    pin = hashlib.sha256(source.read_bytes() + PAUSE_IMAGE.encode()).hexdigest()
+    """servers/bin/pause.tar: the pause image, built when missing or when the kubernetes module it
+    comes from changed (kube/go.mod pins it; reading that needs no Go, so a cluster's start does
+    not either once the image is built)."""
+    from .. import build  # not at import: `python -m localcluster.build` runs it
+
+    pin = hashlib.sha256((build.KUBE / "go.mod").read_bytes() + PAUSE_IMAGE.encode()).hexdigest()
     if PAUSE_ARCHIVE.exists() and PAUSE_STAMP.exists() and PAUSE_STAMP.read_text() == pin:
         return PAUSE_ARCHIVE
+    source = kubernetes_source() / "build" / "pause" / "linux" / "pause.c"
     cc = shutil.which("gcc") or shutil.which("cc")
     if cc is None:
         raise NodeUnavailable("the pause image is compiled here from pause.c: apt-get install gcc libc6-dev")

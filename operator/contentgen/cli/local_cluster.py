@@ -413,7 +413,10 @@ def run(args: argparse.Namespace) -> int:
     (cluster.dir / "store.env").write_text(store_environment(store, catalog.uri))
     cluster.write_kubeconfig(cluster.kubeconfig)  # last: its appearance says everything is ready
     mode = "offline provider (placeholders, no paid API)" if args.offline else "the providers in each spec"
-    network = f"the node a kubelet with containerd and runc (the project's images), pods on {cluster.host_ip}"
+    network = (
+        f"the real node (kubelet, containerd, runc; the project's images), each pod in its own network "
+        f"on {cluster.host_ip}"
+    )
     print(
         f"contentgen local-cluster: Kubernetes {cluster.version} at {cluster.control.url}, {mode}; {network}",
         flush=True,
@@ -422,8 +425,11 @@ def run(args: argparse.Namespace) -> int:
     if media is not None:
         print(f"  kubectl apply -f {cluster.dir / 'examples'}/  (their sources: {media.url})", flush=True)
     print(
-        f"  store s3://{BUCKET} at {store.endpoint} (its files in {store.root}), catalog {catalog.uri}; "
-        f"`source {cluster.dir / 'store.env'}` for both (contentgen assets, any S3 client)",
+        f"  store s3://{BUCKET} at {store.endpoint} (its files in {store.root}), catalog {catalog.uri}",
+        flush=True,
+    )
+    print(
+        f"  source {cluster.dir / 'store.env'}  (both, for contentgen assets or any S3 client)",
         flush=True,
     )
     print(f"  operator's log: kubectl logs -n {NAMESPACE} deploy/{OPERATOR}", flush=True)
