@@ -21,12 +21,13 @@ EXAMPLES = ROOT / "examples"
 # workers in collection order (--dist loadfile --no-loadscope-reorder): these go first, so that
 # no worker is left with a long file at the end while the other idles.
 LONGEST_FIRST = (
+    "tests/kube/test_operator.py",
     "tests/e2e/test_helm_real_node.py",
     "tests/e2e/test_local_cluster.py",
-    "local-cluster/tests/test_real_node.py",
-    "tests/kube/test_operator.py",
     "tests/docs/test_runnable.py",
     "tests/httpapi/test_contract.py",
+    "local-cluster/tests/test_real_node.py",
+    "tests/httpapi/test_ui_pages.py",
     "tests/httpapi/test_ui_studio.py",
     "tests/kube/",
     "tests/httpapi/test_browser.py",
