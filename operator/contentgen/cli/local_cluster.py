@@ -365,17 +365,42 @@ def store_environment(store: S3Server, catalog: str) -> str:
 def run(args: argparse.Namespace) -> int:
     import logging
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    archives = _checked(args)
+    catalog, store = CatalogServer(args.dir), store_server(args.dir)
+    cluster = _started(args, archives, store, catalog)
+    media = None
+    if (args.examples / "media").is_dir():
+        media = MediaServer(args.examples / "media", cluster.host_ip)
+        write_examples(args.examples, cluster.dir / "examples", media.url)
+    (cluster.dir / "store.env").write_text(store_environment(store, catalog.uri))
+    cluster.write_kubeconfig(cluster.kubeconfig)  # last: its appearance says everything is ready
+    _announce(args, cluster, store, catalog, media)
+    try:
+        _wait_for_ctrl_c(cluster)
+    finally:
+        started = time.monotonic()
+        if media is not None:
+            media.stop()
+        cluster.stop()
+        store.stop()
+        catalog.stop()
+        (cluster.dir / "store.env").unlink(missing_ok=True)
+        logging.getLogger("contentgen.local-cluster").info("stopped in %.1f s", time.monotonic() - started)
+    return 0
+
+
+def _checked(args: argparse.Namespace) -> list[Path]:
+    """The arguments checked, the package there; the image archives to run."""
     from contentgen.cli.main import CommandError
 
     try:
-        from localcluster import NodeUnavailable
-        from localcluster.binaries import BinariesMissing
+        import localcluster  # noqa: F401
     except ImportError:
         raise CommandError(
             "needs the local-cluster extra: pip install ./local-cluster (from the repository), "
-            "then `make kube s3-server` for the Kubernetes binaries and the S3 server"
+            "then `make kube s3-server mongo-server node images`"
         ) from None
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.dir.exists() and not args.dir.is_dir():
         raise CommandError(f"--dir {args.dir}: not a directory")
     if args.max_running_jobs < 1:
@@ -383,13 +408,21 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.gpus <= 64:
         raise CommandError("--gpus: a number of GPUs from 0 to 64")
     try:
-        archives = image_archives(args.images)
+        return image_archives(args.images)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    catalog = CatalogServer(args.dir)
-    store = store_server(args.dir)
+
+
+def _started(
+    args: argparse.Namespace, archives: list[Path], store: S3Server, catalog: CatalogServer
+) -> LocalCluster:
+    """`start` with the command's arguments; what stops it said in one line."""
+    from contentgen.cli.main import CommandError
+    from localcluster import NodeUnavailable
+    from localcluster.binaries import BinariesMissing
+
     try:
-        cluster = start(
+        return start(
             args.dir,
             archives,
             offline=args.offline,
@@ -405,49 +438,43 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(node_refusal(str(exc))) from None
     except (BinariesMissing, OSError, RuntimeError) as exc:
         raise CommandError(str(exc)) from None
+
+
+def _announce(
+    args: argparse.Namespace,
+    cluster: LocalCluster,
+    store: S3Server,
+    catalog: CatalogServer,
+    media: MediaServer | None,
+) -> None:
+    """What is where, and what to do next."""
     assert cluster.control is not None
-    media: MediaServer | None = None
-    if (args.examples / "media").is_dir():
-        media = MediaServer(args.examples / "media", cluster.host_ip)
-        write_examples(args.examples, cluster.dir / "examples", media.url)
-    (cluster.dir / "store.env").write_text(store_environment(store, catalog.uri))
-    cluster.write_kubeconfig(cluster.kubeconfig)  # last: its appearance says everything is ready
     mode = "offline provider (placeholders, no paid API)" if args.offline else "the providers in each spec"
-    network = (
-        f"the real node (kubelet, containerd, runc; the project's images), each pod in its own network "
-        f"on {cluster.host_ip}"
-    )
-    print(
-        f"contentgen local-cluster: Kubernetes {cluster.version} at {cluster.control.url}, {mode}; {network}",
-        flush=True,
-    )
-    print(f"  export KUBECONFIG={cluster.kubeconfig}", flush=True)
+    lines = [
+        f"contentgen local-cluster: Kubernetes {cluster.version} at {cluster.control.url}, {mode}; the real "
+        f"node (kubelet, containerd, runc; the project's images), each pod in its own network on "
+        f"{cluster.host_ip}",
+        f"  export KUBECONFIG={cluster.kubeconfig}",
+    ]
     if media is not None:
-        print(f"  kubectl apply -f {cluster.dir / 'examples'}/  (their sources: {media.url})", flush=True)
-    print(
+        lines.append(f"  kubectl apply -f {cluster.dir / 'examples'}/  (their sources: {media.url})")
+    lines += [
         f"  store s3://{BUCKET} at {store.endpoint} (its files in {store.root}), catalog {catalog.uri}",
-        flush=True,
-    )
-    print(
         f"  source {cluster.dir / 'store.env'}  (both, for contentgen assets or any S3 client)",
-        flush=True,
-    )
-    print(f"  operator's log: kubectl logs -n {NAMESPACE} deploy/{OPERATOR}", flush=True)
-    print(f"  control plane's logs: {cluster.dir}/control-plane/logs; Ctrl-C stops everything", flush=True)
+        f"  operator's log: kubectl logs -n {NAMESPACE} deploy/{OPERATOR}",
+        f"  control plane's logs: {cluster.dir}/control-plane/logs; Ctrl-C stops everything",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def _wait_for_ctrl_c(cluster: LocalCluster) -> None:
+    """Until SIGINT or SIGTERM; a control plane process that exits meanwhile is an error."""
+    from contentgen.cli.main import CommandError
+
+    assert cluster.control is not None
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    try:
-        while not stop.wait(1.0):
-            if failed := cluster.control.check():
-                raise CommandError(f"{', '.join(failed)} exited; see {cluster.control.logs}")
-    finally:
-        started = time.monotonic()
-        if media is not None:
-            media.stop()
-        cluster.stop()
-        store.stop()
-        catalog.stop()
-        (cluster.dir / "store.env").unlink(missing_ok=True)
-        logging.getLogger("contentgen.local-cluster").info("stopped in %.1f s", time.monotonic() - started)
-    return 0
+    while not stop.wait(1.0):
+        if failed := cluster.control.check():
+            raise CommandError(f"{', '.join(failed)} exited; see {cluster.control.logs}")
