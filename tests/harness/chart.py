@@ -1,11 +1,15 @@
 """The chart's rendered objects checked as Kubernetes would: validated against the cluster's schemas,
-the restricted Pod Security profile, no secret in a value (tests/chart)."""
+the restricted Pod Security profile, no secret in a value (tests/chart); and the chart rendered
+with a user's values, for tests that install part of it or run the operator as it configures it
+(`rendered`, `operator_settings`)."""
 
 from __future__ import annotations
 
 import math
 import re
+import tempfile
 from collections import Counter
+from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 import kubernetes_validate
@@ -18,6 +22,24 @@ from tests.chart.conftest import (
 )
 
 KUBERNETES_VERSION = "1.33.0"
+
+
+def rendered(values: dict[str, Any]) -> list[Doc]:
+    """`helm template` of the chart with `values` (the release `contentgen` in `contentgen`)."""
+    from scripts.chart import template
+
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as file:
+        yaml.safe_dump(values, file)
+        file.flush()
+        return [d for d in yaml.safe_load_all(template("--values", file.name)) if d]
+
+
+def operator_settings(docs: list[Doc], prefixes: tuple[str, ...]) -> dict[str, str]:
+    """The operator's ConfigMap entries starting with `prefixes`, as the chart renders them."""
+    (config,) = [
+        d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "contentgen-operator"
+    ]
+    return {k: v for k, v in config["data"].items() if k.startswith(prefixes)}
 
 
 def validate(doc: Doc) -> None:

@@ -23,18 +23,16 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
 
 from contentgen.store import keys
 from contentgen.store.s3 import s3_client
-from scripts.chart import template
 from tests.cluster.tiny_flux import session_cache, tiny_flux
+from tests.harness.chart import operator_settings, rendered
 from tests.harness.kube import face_clip, image, lora, record_calls, uid_of
 from tests.harness.real_node import needs_gpu_image
 from tests.httpserver import serve
@@ -52,21 +50,9 @@ VALUES = {
     "prices": {"cluster": {"gpuHourUsd": GPU_HOUR_USD}},
 }
 NS = "gpu-work"
+SETTINGS = ("CONTENTGEN_GPU_", "CONTENTGEN_CLUSTER_", "CONTENTGEN_PRICES")  # what these tests set
 # Keys rewritten by design: provider checkpoints (temp/{uid}/checkpoints/*.json)
 REWRITTEN = re.compile(r"^temp/[^/]+/checkpoints/[^/]+\.json$")
-
-
-def chart_settings(values: dict[str, Any]) -> dict[str, str]:
-    """The operator's provider-cluster settings as the chart's ConfigMap renders them from `values`."""
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as file:
-        yaml.safe_dump(values, file)
-        file.flush()
-        docs = [d for d in yaml.safe_load_all(template("--values", file.name)) if d]
-    (config,) = [
-        d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "contentgen-operator"
-    ]
-    wanted = ("CONTENTGEN_GPU_", "CONTENTGEN_CLUSTER_", "CONTENTGEN_PRICES")
-    return {k: v for k, v in config["data"].items() if k.startswith(wanted)}
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +73,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         pytest.MonkeyPatch.context() as mp,
         cluster(tmp_path_factory.mktemp("cluster"), mp, gpus=1, gpu_image=True) as c,
     ):
-        for name, value in chart_settings(VALUES).items():
+        for name, value in operator_settings(rendered(VALUES), SETTINGS).items():
             mp.setenv(name, value)
         # a GPU Job asks for a GPU node's memory by default (gpu_defaults); this node has the machine's
         small = {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "8Gi"}}
