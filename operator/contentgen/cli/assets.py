@@ -14,7 +14,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from contentgen import store as stores
 from contentgen.api import CATALOG_TYPES
@@ -48,6 +48,13 @@ from contentgen.errors import ContentgenError, InvalidInput, MissingCredentials
 from contentgen.pipeline.likeness.pictures import MAX_PICTURE_BYTES, MAX_PICTURES
 from contentgen.providers import IMAGE_GENERATORS
 from contentgen.store import DEFAULT_LOCAL_STORE, ObjectStore
+
+if TYPE_CHECKING:
+    from contentgen.pipeline.likeness.plan import Plan
+    from contentgen.pipeline.likeness.reevaluate import Estimate, Target
+    from contentgen.pipeline.likeness.rescore import Outcome
+    from contentgen.pipeline.settings import PipelineSettings
+    from contentgen.pricing import Budgets
 
 OUTPUTS = ("table", "json")
 DEFAULT_PROMPT_SET = EvaluationSpec().prompt_set
@@ -741,45 +748,93 @@ def _choose_verdict(
 
 def _evaluate(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
     """Estimate, confirm, evaluate and record (pipeline/likeness/rescore.py)."""
-    from contentgen.api import now
-    from contentgen.catalog.tables import likeness_summary
-    from contentgen.pipeline.likeness import reevaluate, rescore
+    from contentgen.pipeline.likeness import reevaluate
     from contentgen.pipeline.settings import PipelineSettings
-    from contentgen.pricing import Budgets
 
     if getattr(args, "pictures", None) is not None or getattr(args, "baseline", None) is not None:
         return _score_pictures(args, catalog, output)
-    doc = _get_doc(catalog, args)
-    try:
-        plan = reevaluate.check_plan(args.prompt_set, args.seed)
-        goal = reevaluate.target(doc, args.version, args.provider, plan)
-    except ValueError as exc:
-        text = str(exc)
-        for said, flag in _EVALUATE_FLAGS:
-            text = text.replace(said, flag, 1) if text.startswith(said) else text
-        raise CommandError(text) from None
-    try:
-        budgets = Budgets.model_validate_json(os.environ.get("CONTENTGEN_BUDGETS") or "{}")
-    except ValueError as exc:
-        raise CommandError(f"CONTENTGEN_BUDGETS: {str(exc).splitlines()[0]}") from None
-    settings = PipelineSettings()
-    store = _store(args)
+    plan, goal = _evaluation_goal(args, _get_doc(catalog, args))
+    budgets = _budgets()
+    settings, store = PipelineSettings(), _store(args)
     planned = reevaluate.estimate(store, goal, settings.prices)
     what = f"v{goal.version} of {goal.namespace}/{goal.name} ({goal.uid})"
-    pictures = len(plan.items()) * (1 if planned.baseline_cached else 2)
-    print(
-        f"evaluating {what} with {goal.provider}: {pictures} pictures ({plan.prompt_set}, seeds "
-        f"{', '.join(map(str, plan.seeds))}{'; the baseline is stored' if planned.baseline_cached else ''}), "
-        f"estimated ${planned.usd:.4f} ({planned.detail}; prices of {settings.prices.as_of})",
-        file=sys.stderr,
-    )
+    _say_estimate(what, goal.provider, plan, planned, settings.prices.as_of)
     if planned.usd > 0 and not args.yes and not _confirmed(f"pay up to ${planned.usd:.4f}?"):
         if output == "json":
             _print_json({"id": goal.uid, "version": goal.version, "dryRun": True, **_estimate(planned)})
         print("nothing was paid; add --yes to evaluate", file=sys.stderr)
         return 0
+    outcome = _evaluated_again(catalog, store, goal, settings, budgets, planned)
+    if output == "json":
+        _print_json(
+            {
+                "id": goal.uid,
+                "version": goal.version,
+                "dryRun": False,
+                "evaluation": outcome.number,
+                "ran": outcome.ran,
+                "recorded": outcome.recorded,
+                "adopted": outcome.adopted,
+                **_estimate(planned),
+                **{
+                    k: outcome.entry[k]
+                    for k in ("provider", "promptSet", "seeds", "costUsd", "likeness", "artifacts")
+                },
+            }
+        )
+        return 0
+    _say_evaluated(args, what, goal.version, outcome)
+    return 0
+
+
+def _evaluation_goal(args: argparse.Namespace, doc: dict[str, Any]) -> tuple[Plan, Target]:
+    """The prompt set and seeds, and the version to evaluate; a refusal in the command's flags."""
+    from contentgen.pipeline.likeness import reevaluate
+
     try:
-        outcome = rescore.evaluate_again(
+        plan = reevaluate.check_plan(args.prompt_set, args.seed)
+        return plan, reevaluate.target(doc, args.version, args.provider, plan)
+    except ValueError as exc:
+        text = str(exc)
+        for said, flag in _EVALUATE_FLAGS:
+            text = text.replace(said, flag, 1) if text.startswith(said) else text
+        raise CommandError(text) from None
+
+
+def _budgets() -> Budgets:
+    """The budgets the operator would hold this run to (CONTENTGEN_BUDGETS, as its settings)."""
+    from contentgen.pricing import Budgets
+
+    try:
+        return Budgets.model_validate_json(os.environ.get("CONTENTGEN_BUDGETS") or "{}")
+    except ValueError as exc:
+        raise CommandError(f"CONTENTGEN_BUDGETS: {str(exc).splitlines()[0]}") from None
+
+
+def _say_estimate(what: str, provider: str, plan: Plan, planned: Estimate, prices_of: str) -> None:
+    pictures = len(plan.items()) * (1 if planned.baseline_cached else 2)
+    print(
+        f"evaluating {what} with {provider}: {pictures} pictures ({plan.prompt_set}, seeds "
+        f"{', '.join(map(str, plan.seeds))}{'; the baseline is stored' if planned.baseline_cached else ''}), "
+        f"estimated ${planned.usd:.4f} ({planned.detail}; prices of {prices_of})",
+        file=sys.stderr,
+    )
+
+
+def _evaluated_again(
+    catalog: Catalog,
+    store: ObjectStore,
+    goal: Target,
+    settings: PipelineSettings,
+    budgets: Budgets,
+    planned: Estimate,
+) -> Outcome:
+    """rescore.evaluate_again, each refusal or failure in one line saying what was paid."""
+    from contentgen.api import now
+    from contentgen.pipeline.likeness import rescore
+
+    try:
+        return rescore.evaluate_again(
             catalog,
             store,
             goal,
@@ -806,31 +861,18 @@ def _evaluate(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
             f"{exc.reason}: {exc}; what was paid is kept in its checkpoints: the same command again "
             "resumes it without paying twice"
         ) from None
+
+
+def _say_evaluated(args: argparse.Namespace, what: str, version: int, outcome: Outcome) -> None:
+    from contentgen.catalog.tables import likeness_summary
+
     entry = outcome.entry
-    if output == "json":
-        _print_json(
-            {
-                "id": goal.uid,
-                "version": goal.version,
-                "dryRun": False,
-                "evaluation": outcome.number,
-                "ran": outcome.ran,
-                "recorded": outcome.recorded,
-                "adopted": outcome.adopted,
-                **_estimate(planned),
-                **{
-                    k: entry[k]
-                    for k in ("provider", "promptSet", "seeds", "costUsd", "likeness", "artifacts")
-                },
-            }
-        )
-        return 0
     for number in outcome.adopted:
         print(f"recorded evaluation e{number}, which an earlier attempt finished", file=sys.stderr)
     verb = "evaluated" if outcome.ran else "already evaluated"
     print(f"{verb} {what} as evaluation e{outcome.number}: {likeness_summary(entry['likeness'])}")
     choose = (
-        f" unless you choose this one (contentgen assets promote {args.id} --version {goal.version} "
+        f" unless you choose this one (contentgen assets promote {args.id} --version {version} "
         f"--evaluation {outcome.number})"
         if entry["likeness"].get("verdict") in ("good", "poor")
         else ", and this one measured nothing"
@@ -841,7 +883,6 @@ def _evaluate(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
     )
     if not outcome.recorded:
         print(f"not recorded: {what} is no longer in the record (deleted meanwhile)", file=sys.stderr)
-    return 0
 
 
 def _score_pictures(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
