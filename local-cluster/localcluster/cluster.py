@@ -61,7 +61,7 @@ class LocalCluster:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.kubeconfig = self.dir / "kubeconfig"
         self.control: ControlPlane | None = None
-        self.real: RealNode | None = None  # the node, once start() has prepared it
+        self.real = RealNode(self.dir / "node", name=NODE, archives=options.image_archives)
         self.version = ""
         # seconds: the control plane to a ready API server; the node to schedulable (its network
         # and reaper made before the control plane too)
@@ -70,8 +70,7 @@ class LocalCluster:
     @property
     def host_ip(self) -> str:
         """Where the API server listens and the pods can reach the host."""
-        assert self.real is not None, "start() first"
-        return self.real.layout.host_ip
+        return self.real.layout.host_ip  # once start() has prepared the node
 
     def start(self, timeout: float = START_HANG_GUARD_S, *, announce: bool = True) -> LocalCluster:
         """Start everything; DIR/kubeconfig is written last (unless announce=False: the caller
@@ -79,7 +78,6 @@ class LocalCluster:
         self.kubeconfig.unlink(missing_ok=True)
         found = binaries.find()
         began = time.monotonic()
-        self.real = RealNode(self.dir / "node", name=NODE, archives=self.options.image_archives)
         try:
             self.real.prepare()  # NodeUnavailable: one line saying what this machine lacks
         except BaseException:
@@ -142,7 +140,6 @@ class LocalCluster:
             }
         )
         admin.close()
-        assert self.real is not None
         self.real.start(control, timeout)
         self.version = found_version(control)
 
@@ -151,7 +148,7 @@ class LocalCluster:
         client = self.client()
         try:
             while time.monotonic() < deadline:
-                if self.real is not None and (exited := self.real.check()):
+                if exited := self.real.check():
                     raise RuntimeError(f"the node's {exited[0]} exited: {self.real.tail(exited[0])}")
                 node = client.get_or_none(f"/api/v1/nodes/{NODE}")
                 if node is None:  # the kubelet has not registered it yet
@@ -183,7 +180,7 @@ class LocalCluster:
             client.close()
         raise RuntimeError(
             f"the Deployment {namespace}/{name} was not Available in time; "
-            f"see its pods' logs in {self.real.layout.pod_logs if self.real else self.dir}"
+            f"see its pods' logs in {self.real.layout.pod_logs}"
         )
 
     def set_capacity(self, resources: dict[str, str]) -> None:
@@ -279,8 +276,7 @@ class LocalCluster:
         self.kubeconfig.unlink(missing_ok=True)
         if self.control is not None:
             self.control.stop()
-        if self.real is not None:  # after the control plane: its teardown ends what is left
-            self.real.stop()
+        self.real.stop()  # after the control plane: its teardown ends what is left
 
 
 def found_version(control: ControlPlane) -> str:

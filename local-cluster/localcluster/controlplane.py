@@ -21,7 +21,6 @@ import contextlib
 import ipaddress
 import logging
 import os
-import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from . import kubeconfig
+from . import kubeconfig, processes
 from .binaries import Binaries
 from .client import ApiError, Client
 from .pki import Authority
@@ -83,14 +82,7 @@ class Component:
         return self.process is not None and self.process.poll() is None
 
     def stop(self, timeout: float = 20.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
+        processes.stop(self.process, timeout)
 
     def tail(self, lines: int = 30) -> str:
         with contextlib.suppress(OSError):

@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import processes
 from .build import find_go
 from .ports import free_port
 
@@ -114,13 +115,7 @@ class Server:
         return f"mongodb://{self.host}:{self.port}/"
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        processes.stop(self.process, 30)
 
 
 def start(data: Path, binary: Path | None = None, host: str = "127.0.0.1") -> Server:

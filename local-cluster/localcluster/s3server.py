@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import build
+from . import build, processes
 from .ports import free_port
 
 SERVERS = Path(__file__).resolve().parent.parent / "servers"
@@ -174,13 +174,7 @@ class S3Server:
     def stop(self, grace: float = 30.0) -> None:
         """SIGTERM, then SIGKILL after `grace` seconds: versitygw waits for its clients' idle
         keep-alive connections to close (ten seconds) before it exits."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(grace)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        processes.stop(self.process, grace)
 
 
 def main() -> None:

@@ -168,7 +168,6 @@ class Cluster:
 
     @property
     def node(self) -> RealNode:
-        assert self.local.real is not None
         return self.local.real
 
     @property
@@ -576,9 +575,7 @@ def _real_node(
         worker_image, worker_archive = layered["contentgen-worker"]
     archives = [worker_archive]
     if gpu_image:
-        context = Path(tempfile.mkdtemp(prefix="kube-gpu-image-"))
-        atexit.register(shutil.rmtree, context, True)
-        archives.append(real_node.image_archives(context, (real_node.GPU,))[real_node.GPU])
+        archives.append(_archives((real_node.GPU,))[real_node.GPU])
     options = Options(
         root / "cluster", manifests=manifests, audit_log=audit, image_archives=archives, gpus=gpus
     )
@@ -586,12 +583,12 @@ def _real_node(
 
 
 @functools.cache
-def _archives() -> dict[str, Path]:
-    """The project's images, built or found current once per test process (the sources' copy they
-    are built from removed when it ends)."""
+def _archives(names: tuple[str, ...] = real_node.NAMES) -> dict[str, Path]:
+    """The project's images `names`, built or found current once per test process (the sources'
+    copy they are built from removed when it ends)."""
     context = Path(tempfile.mkdtemp(prefix="kube-images-"))
     atexit.register(shutil.rmtree, context, True)
-    return real_node.image_archives(context)
+    return real_node.image_archives(context, names)
 
 
 @contextmanager

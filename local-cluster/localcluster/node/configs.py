@@ -29,28 +29,28 @@ DISABLED_PLUGINS = (
 )
 
 
-def _toml_string(value: str) -> str:
+def toml_string(value: str) -> str:
     return json.dumps(value)  # a TOML basic string is a JSON string for the paths written here
 
 
 def containerd_config(layout: Layout, *, runc: str, cni_bin_dir: str) -> str:
     """containerd's config (version 2: read by containerd 1.6 and 1.7, and migrated by 2.x)."""
     socket = str(layout.containerd_socket)
-    disabled = ", ".join(_toml_string(p) for p in DISABLED_PLUGINS)
+    disabled = ", ".join(toml_string(p) for p in DISABLED_PLUGINS)
     cri = '[plugins."io.containerd.grpc.v1.cri"'
     return f"""version = 2
-root = {_toml_string(str(layout.containerd_root))}
-state = {_toml_string(str(layout.containerd_state))}
+root = {toml_string(str(layout.containerd_root))}
+state = {toml_string(str(layout.containerd_state))}
 disabled_plugins = [{disabled}]
 
 [grpc]
-  address = {_toml_string(socket)}
+  address = {toml_string(socket)}
 
 [ttrpc]
-  address = {_toml_string(socket + ".ttrpc")}
+  address = {toml_string(socket + ".ttrpc")}
 
 {cri}]
-  sandbox_image = {_toml_string(PAUSE_IMAGE)}
+  sandbox_image = {toml_string(PAUSE_IMAGE)}
   # containerd gives sandboxes oom_score_adj -998; without CAP_SYS_RESOURCE a negative value is
   # EACCES and every sandbox fails in runc ("can't get final child's PID from pipe: EOF")
   restrict_oom_score_adj = true
@@ -70,17 +70,17 @@ disabled_plugins = [{disabled}]
   runtime_type = "io.containerd.runc.v2"
 
 {cri}.containerd.runtimes.runc.options]
-  BinaryName = {_toml_string(runc)}
-  Root = {_toml_string(str(layout.runc_root))}
+  BinaryName = {toml_string(runc)}
+  Root = {toml_string(str(layout.runc_root))}
   SystemdCgroup = false
 
 {cri}.cni]
-  bin_dir = {_toml_string(cni_bin_dir)}
-  conf_dir = {_toml_string(str(layout.cni_conf_dir))}
+  bin_dir = {toml_string(cni_bin_dir)}
+  conf_dir = {toml_string(str(layout.cni_conf_dir))}
   max_conf_num = 1
 
 {cri}.registry]
-  config_path = {_toml_string(str(layout.directory / "containerd" / "certs.d"))}
+  config_path = {toml_string(str(layout.directory / "containerd" / "certs.d"))}
 """
 
 

@@ -48,12 +48,10 @@ class RealNode:
         name: str = "local",
         archives: list[Path] | None = None,
         max_pods: int = 250,
-        seeds: Path | None = seed.SEEDS,
     ) -> None:
         self.directory = directory.resolve()
         self.name = name
         self.archives = [Path(a) for a in archives or []]
-        self.seeds = seeds  # where the seeds of imported images are kept (None: import at each start)
         self.max_pods = max_pods
         self.programs: Programs | None = None
         self.state: State | None = None
@@ -132,7 +130,7 @@ class RealNode:
         files = self._write_configs(control)
         self._apply(control, configs.COREDNS_RBAC)
         images = [self.pause, *self.archives]
-        seeded = self.seeds is not None and seed.plant(layout.containerd_root, programs, images, self.seeds)
+        seeded = seed.plant(layout.containerd_root, programs, images)
         self._spawn("containerd", [programs.containerd, "--config", str(files["containerd"])])
         self._wait(deadline, "containerd", self._containerd_ready)
         if not seeded:

@@ -21,14 +21,14 @@ import hashlib
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .configs import DISABLED_PLUGINS, _toml_string
+from .. import processes
+from .configs import DISABLED_PLUGINS, toml_string
 from .host import Programs
 
 log = logging.getLogger("localcluster.node")
@@ -46,11 +46,12 @@ def plant(root: Path, programs: Programs, archives: list[Path], seeds: Path = SE
     try:
         seed = seeds / key(programs, archives)
         with _locked(seeds):
-            if not (seed / "done").exists():
+            if (seed / "done").exists():
+                (seed / "done").touch()  # its time: when it was last used
+            else:
                 began = time.monotonic()
                 grow(seed, programs, archives)
                 log.info("seeded %s in %.1f s: %s", seed.name, time.monotonic() - began, archives)
-            (seed / "done").touch()  # its time: when it was last used
             prune(seeds, KEEP)
         link(seed / "root", root)
     except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
@@ -62,9 +63,9 @@ def plant(root: Path, programs: Programs, archives: list[Path], seeds: Path = SE
 
 def key(programs: Programs, archives: list[Path]) -> str:
     digest = hashlib.sha256()
-    for path in [Path(programs.containerd), *archives]:
-        stat = path.resolve().stat()
-        digest.update(f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    for path in (Path(p).resolve() for p in [Path(programs.containerd), *archives]):
+        stat = path.stat()
+        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:16]
 
 
@@ -86,12 +87,12 @@ def grow(seed: Path, programs: Programs, archives: list[Path]) -> None:
     state = Path(tempfile.mkdtemp(prefix="seed-"))  # a socket's path must be short
     socket = state / "c.sock"
     config = partial / "config.toml"
-    disabled = ", ".join(_toml_string(p) for p in (*DISABLED_PLUGINS, "io.containerd.grpc.v1.cri"))
+    disabled = ", ".join(toml_string(p) for p in (*DISABLED_PLUGINS, "io.containerd.grpc.v1.cri"))
     config.write_text(
-        f"version = 2\nroot = {_toml_string(str(partial / 'root'))}\n"
-        f"state = {_toml_string(str(state / 'state'))}\ndisabled_plugins = [{disabled}]\n"
-        f"[grpc]\n  address = {_toml_string(str(socket))}\n"
-        f"[ttrpc]\n  address = {_toml_string(str(socket) + '.ttrpc')}\n"
+        f"version = 2\nroot = {toml_string(str(partial / 'root'))}\n"
+        f"state = {toml_string(str(state / 'state'))}\ndisabled_plugins = [{disabled}]\n"
+        f"[grpc]\n  address = {toml_string(str(socket))}\n"
+        f"[ttrpc]\n  address = {toml_string(str(socket) + '.ttrpc')}\n"
     )
 
     def ctr(*args: str, timeout: float = 300) -> None:
@@ -126,12 +127,7 @@ def grow(seed: Path, programs: Programs, archives: list[Path]) -> None:
     except subprocess.CalledProcessError as exc:
         raise RuntimeError(f"ctr {' '.join(exc.cmd[5:])}: {str(exc.stderr).strip()}") from None
     finally:
-        containerd.send_signal(signal.SIGTERM)
-        try:
-            containerd.wait(30)
-        except subprocess.TimeoutExpired:
-            containerd.kill()
-            containerd.wait()
+        processes.stop(containerd, 30)
         shutil.rmtree(state, ignore_errors=True)
     partial.rename(seed)
     (seed / "done").touch()

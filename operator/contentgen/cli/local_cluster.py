@@ -283,23 +283,21 @@ def store_server(directory: Path) -> S3Server:
 def start(
     directory: Path,
     archives: list[Path],
+    store: S3Server,
+    catalog: CatalogServer,
     *,
     offline: bool = False,
     port: int = 0,
     max_running_jobs: int = 4,
     audit_log: Path | None = None,
     gpus: int = 0,
-    operator: bool = True,
     timeout: float = 300.0,  # a hang guard per stage (localcluster.cluster.START_HANG_GUARD_S)
-    announce: bool = True,
-    store: S3Server | None = None,
-    catalog: CatalogServer | None = None,
 ) -> LocalCluster:
     """Start the cluster with `archives` (the operator's and the worker's images) and wait for the
-    operator (unless operator=False: then no Deployment). With `store` (`store_server()`), the
-    store is its bucket, its account the chart's Secret: it is started on the host address once
-    the node's network is there, before contentgen is installed; with `catalog`, the catalog is
-    FerretDB, started beside it (the images cannot reach DIR/catalog). The caller stops both."""
+    operator. The store is the bucket of `store` (`store_server()`), its account the chart's
+    Secret, started on the host address once the node's network is there, before contentgen is
+    installed; the catalog is `catalog`, FerretDB started beside it (the images cannot reach
+    DIR/catalog). The caller stops both, and writes DIR/kubeconfig once its own parts are ready."""
     import boto3
 
     from localcluster import LocalCluster, Options
@@ -310,41 +308,27 @@ def start(
     cluster.start(timeout, announce=False)
     try:
         deadline = time.monotonic() + timeout
-        secrets: dict[str, dict[str, str]] = {}
-        if store is not None:
-            store.host = cluster.host_ip
-            store.start(timeout)
-            client = boto3.client(
-                "s3",
-                endpoint_url=store.endpoint,
-                region_name=store.region,
-                aws_access_key_id=store.access_key,
-                aws_secret_access_key=store.secret_key,
-            )
-            client.create_bucket(Bucket=BUCKET)
-            secrets[S3_SECRET] = {
-                "AWS_ACCESS_KEY_ID": store.access_key,
-                "AWS_SECRET_ACCESS_KEY": store.secret_key,
-            }
+        store.host = cluster.host_ip
+        store.start(timeout)
+        client = boto3.client(
+            "s3",
+            endpoint_url=store.endpoint,
+            region_name=store.region,
+            aws_access_key_id=store.access_key,
+            aws_secret_access_key=store.secret_key,
+        )
+        client.create_bucket(Bucket=BUCKET)
+        account = {"AWS_ACCESS_KEY_ID": store.access_key, "AWS_SECRET_ACCESS_KEY": store.secret_key}
+        catalog.start(cluster.host_ip)
         config = settings(directory, offline, max_running_jobs, store)
-        if catalog is not None:
-            catalog.start(cluster.host_ip)
         config["CONTENTGEN_KINDS"] = fitted_kinds(chart_setting("CONTENTGEN_KINDS"))
-        docs = manifests(directory, config, catalog.uri if catalog is not None else "", secrets)
-        if not operator:
-            docs = [d for d in docs if d["kind"] != "Deployment"]
-        cluster.install(docs)
-        if operator:
-            cluster.wait_available(NAMESPACE, OPERATOR, deadline)
+        cluster.install(manifests(directory, config, catalog.uri, {S3_SECRET: account}))
+        cluster.wait_available(NAMESPACE, OPERATOR, deadline)
     except BaseException:
         cluster.stop()
-        if store is not None:
-            store.stop()
-        if catalog is not None:
-            catalog.stop()
+        store.stop()
+        catalog.stop()
         raise
-    if announce:
-        cluster.write_kubeconfig(cluster.kubeconfig)
     return cluster
 
 
@@ -425,14 +409,13 @@ def _started(
         return start(
             args.dir,
             archives,
+            store,
+            catalog,
             offline=args.offline,
             port=args.port,
             max_running_jobs=args.max_running_jobs,
             audit_log=args.audit_log,
             gpus=args.gpus,
-            announce=False,
-            store=store,
-            catalog=catalog,
         )
     except NodeUnavailable as exc:
         raise CommandError(node_refusal(str(exc))) from None
