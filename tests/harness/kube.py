@@ -4,7 +4,9 @@ HTTP, a resource's uid and reason, the RBAC calls recorded, the chart rendered f
 
 from __future__ import annotations
 
+import functools
 import json
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,11 +84,18 @@ def namespaced_rbac(namespaces: list[str]) -> list[dict[str, Any]]:
     return namespace_docs + [d for d in docs if d["kind"] in kinds] + shares
 
 
+@functools.cache
+def _face_clip_bytes() -> bytes:
+    """`face_clip`, made once a process (every cluster serves it)."""
+    with tempfile.TemporaryDirectory() as made:
+        return face_clip(Path(made)).read_bytes()
+
+
 @contextmanager
-def served_media(root: Path, host: str = "127.0.0.1") -> Iterator[str]:
+def served_media(host: str = "127.0.0.1") -> Iterator[str]:
     """The face clip (`face_clip`), and a text file posing as a video, served over HTTP on `host`."""
     routes = {
-        "/clip.mp4": (200, {}, face_clip(root).read_bytes()),
+        "/clip.mp4": (200, {}, _face_clip_bytes()),
         "/notes.mp4": (200, {}, b"this is not a video\n" * 50),
         # the 25 s sample: a dataset stage long enough to watch its progress (test_records.py)
         "/sample.mp4": (200, {}, (EXAMPLES / "media" / "sample.mp4").read_bytes()),

@@ -25,8 +25,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
 
 
 @pytest.fixture(scope="module")
-def media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def media() -> Iterator[str]:
     """The face clip (tests/harness/kube.py: face_clip), and a text file posing as a video, served
     over HTTP; yields the base URL."""
-    with served_media(tmp_path_factory.mktemp("media")) as base:
+    with served_media() as base:
         yield base

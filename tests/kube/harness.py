@@ -452,7 +452,7 @@ def cluster(
     worker image layered with the relay as its entry point, reaching the fake at the Service
     `fal_relay.SERVICE` in `default`, which points at this URL's port on the node's host address:
     serve the fake on 0.0.0.0)."""
-    from contentgen.api.crd import rendered_crds
+    from contentgen.api.crd import crds
 
     if real_node.SKIP_REASON:
         pytest.skip(real_node.SKIP_REASON)
@@ -460,7 +460,7 @@ def cluster(
     audit = root / "audit.jsonl"
     manifests = default_manifests(root / "cluster")
     if rbac is not None:
-        manifests = [yaml.safe_load(t) for t in rendered_crds().values()] + rbac
+        manifests = [*crds().values(), *rbac]
     server = S3Server(root / "s3", secret_key=secrets.token_hex(16), access_log=root / "s3-access.log")
     options, worker_image = _real_node(root, manifests, audit, gpus, fal_relay, gpu_image)
     local = LocalCluster(options).start()
@@ -541,7 +541,7 @@ def cluster(
         )
         from tests.harness.kube import served_media  # it imports this module
 
-        made.media = media.enter_context(served_media(root / "media", host=local.host_ip))
+        made.media = media.enter_context(served_media(host=local.host_ip))
         for namespace in ("default", OPERATOR_NAMESPACE):
             made.ensure_namespace(namespace)
         if gpus and not gpu_image:  # the GPU image's reference names the worker image
@@ -609,6 +609,16 @@ def _healthy(port: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+@contextmanager
+def unoperated(
+    tmp_path_factory: pytest.TempPathFactory, name: str = "cluster", **options: Any
+) -> Iterator[Cluster]:
+    """A test module's cluster for tests that each start the operator (`operator`) with settings
+    of their own (a test's monkeypatch.setenv before it); `options` as `cluster`'s."""
+    with pytest.MonkeyPatch.context() as mp, cluster(tmp_path_factory.mktemp(name), mp, **options) as c:
+        yield c
 
 
 @contextmanager

@@ -85,13 +85,18 @@ def render(kind: Kind) -> str:
     return _dump(crd(kind))
 
 
-def rendered_crds() -> dict[str, str]:
-    """File name -> content: every kind, and Notification (a subscription, not a kind of work)."""
+def crds() -> dict[str, dict[str, Any]]:
+    """File name -> CRD: every kind, and Notification (a subscription, not a kind of work)."""
     from .notification import PLURAL, notification_crd
 
-    rendered = {crd_file_name(k): render(k) for k in KINDS.values()}
-    rendered[f"{GROUP}_{PLURAL}.yaml"] = _dump(notification_crd())
-    return rendered
+    made = {crd_file_name(k): crd(k) for k in KINDS.values()}
+    made[f"{GROUP}_{PLURAL}.yaml"] = notification_crd()
+    return made
+
+
+def rendered_crds() -> dict[str, str]:
+    """File name -> the YAML of `crds()`."""
+    return {name: _dump(document) for name, document in crds().items()}
 
 
 def write_crds(out_dir: Path) -> list[Path]:

@@ -127,10 +127,10 @@ def manifests(
     """The CRDs from the API models, then the chart's install with local-cluster's settings and a
     catalog Secret (the chart reads the catalog's URI from one: `catalog`, else DIR/catalog), and
     `secrets` (name -> data) in contentgen's namespace and `default`, where the workers run."""
-    from contentgen.api.crd import rendered_crds
+    from contentgen.api.crd import crds
 
-    docs: list[dict[str, Any]] = [yaml.safe_load(text) for text in rendered_crds().values()]
-    for doc in yaml.safe_load_all(INSTALL.read_text()):
+    docs: list[dict[str, Any]] = list(crds().values())
+    for doc in yaml.load_all(INSTALL.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
         if not doc:
             continue
         if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == OPERATOR:
