@@ -649,65 +649,13 @@ def test_health_and_metrics(env: Cluster) -> None:
     assert transitions is not None and transitions >= 1
 
 
-def test_pod_that_cannot_start_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A Secret missing in the resource's namespace keeps the pod from starting: say so in status."""
-    with cluster(tmp_path, monkeypatch) as c:
-        monkeypatch.setenv("CONTENTGEN_FAL_KEY_SECRET__NAME", "fal-credentials")
-        monkeypatch.setenv(
-            "CONTENTGEN_WORKER_SERVICE_ACCOUNT_ANNOTATIONS",
-            '{"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/w"}',
-        )
-        with operator(c):
-            c.apply(image("needs-key", provider="fal"), "team-b")
-            status = wait_for(
-                lambda: (
-                    (s := c.status("ImageGeneration", "team-b", "needs-key")).get("conditions")
-                    and reason(s) == "PodNotStarting"
-                    and s
-                ),
-                what="PodNotStarting",
-            )
-            assert 'CreateContainerConfigError: secret "fal-credentials" not found' in status["message"]
-            assert status["phase"] == "Pending"
-            wait_for(
-                lambda: any(
-                    e["reason"] == "PodNotStarting" and e["type"] == "Warning"
-                    for e in c.events("team-b", "needs-key")
-                ),
-                what="a Warning",
-            )
-            account = c.get("serviceaccounts", "team-b", "contentgen-worker")
-            assert account is not None and account["metadata"]["annotations"] == {
-                "eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/w"
-            }
-            c.delete("ImageGeneration", "team-b", "needs-key")  # nothing reaches fal
-            wait_for(lambda: c.resource("ImageGeneration", "team-b", "needs-key") is None, what="deletion")
-        assert c.runs() == []
-
-
-def test_operator_restart_mid_job_creates_no_second_job(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with cluster(tmp_path, monkeypatch) as c:
-        c.hold()
-        with operator(c):
-            c.apply(image("survivor"), "default")
-            wait_for(lambda: c.jobs("default"), what="a Job")
-        # The operator is gone; the pod runs on.
-        with operator(c):
-            c.release()
-            status = c.wait_phase("ImageGeneration", "default", "survivor", "Succeeded")
-        (job,) = c.jobs("default")
-        assert c.runs() == [job["metadata"]["name"]] and status["jobName"] == job["metadata"]["name"]
-        record_calls(c)
-
-
 # --- what the operator and the worker asked of the API server (for the chart's RBAC) -----------
 
 
 def test_namespaced_install_stays_in_its_namespaces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With watchNamespaces the operator works only there, with namespace-scoped calls only (Kueue's
-    Workload of a Job it holds read there too), and reads the share policy's ConfigMap in its own."""
+    Workload of a Job it holds read there too), and reads the share policy's ConfigMap in its own,
+    where its Lease is taken, renewed and released too."""
     with cluster(tmp_path, monkeypatch, rbac=namespaced_rbac(["team-a"])) as c:
         monkeypatch.setenv("CONTENTGEN_WATCH_NAMESPACES", '["team-a"]')
         monkeypatch.setenv("CONTENTGEN_MANAGE_WORKER_ACCESS", "false")  # the chart makes them there
@@ -784,6 +732,7 @@ def test_namespaced_install_stays_in_its_namespaces(tmp_path: Path, monkeypatch:
         assert {
             (d.namespace, d.uri.split("?")[0].rsplit("/", 1)[-1]) for d in ours if d.resource == "configmaps"
         } == {("contentgen", "contentgen-shares")}
+        lease_round(c)  # `contentgen operator`'s Lease calls, under the namespaced install's RBAC
         record_calls(c, "namespaced")
 
 
@@ -800,23 +749,24 @@ def test_recorded_calls_cover_every_identity() -> None:
     ), worker
 
 
-@pytest.mark.parametrize("mode", ["cluster-wide", "namespaced"])
-def test_leader_election_works_under_the_charts_rbac(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
-) -> None:
+def test_leader_election_works_under_the_charts_rbac(env: Cluster) -> None:
     """`contentgen operator`'s Lease calls (create, get, renew, release), with the operator's own
-    credentials, in both install modes."""
+    credentials, cluster-wide (the module's operator runs without the Lease; recorded at the
+    module's end); the namespaced install's are in test_namespaced_install_stays_in_its_namespaces."""
+    lease_round(env)
+
+
+def lease_round(c: Cluster) -> None:
+    """The Lease taken, renewed and released as `contentgen operator` does, with the credentials
+    in $KUBECONFIG (the operator's)."""
     import threading
 
     from contentgen.controller.main import elector
     from contentgen.controller.settings import OperatorSettings
 
-    rbac = namespaced_rbac(["team-a"]) if mode == "namespaced" else None
-    with cluster(tmp_path, monkeypatch, rbac=rbac) as c:
-        leader = elector(OperatorSettings(leader_identity="pod-a"))
-        assert leader.acquire(threading.Event())
-        assert leader.try_acquire_or_renew()  # renewing
-        leader.release()
-        lease = c.get("leases", "contentgen", "contentgen-operator", "coordination.k8s.io/v1")
-        assert lease["spec"]["holderIdentity"] == ""
-        record_calls(c, mode)
+    leader = elector(OperatorSettings(leader_identity="pod-a"))
+    assert leader.acquire(threading.Event())
+    assert leader.try_acquire_or_renew()  # renewing
+    leader.release()
+    lease = c.get("leases", "contentgen", "contentgen-operator", "coordination.k8s.io/v1")
+    assert lease["spec"]["holderIdentity"] == ""
