@@ -170,78 +170,6 @@ def first_jobs(k: Kubectl, namespace: str) -> list[str]:
     return sorted(f"{i['metadata']['name']}-ig-{i['metadata']['uid'][:8]}-g1" for i in items)
 
 
-def test_the_examples(box: Box, tmp_path: Path) -> None:
-    k = box.kubectl
-    node = k.json("get", "node", "local")["status"]["nodeInfo"]
-    assert node["containerRuntimeVersion"].startswith("containerd://"), node
-    # What local-cluster printed: its copies of examples/, sources pointing at its sample media.
-    out = k.run("apply", "-f", str(box.dir / "examples")).stdout
-    assert out.count(" created") == 8, out  # the seven kinds of work, and the Notification
-    hooks = k.json("get", "notification", "demo-hooks")
-    assert hooks["spec"]["url"] == "https://hooks.example.com/contentgen"
-    k.run(
-        "wait",
-        "--for=condition=Ready",
-        "loratraining,imagegeneration,transcription,loraevaluation,videogeneration",
-        "--all",
-        "--timeout=900s",
-        timeout=960,  # kubectl's own limit first: the examples take minutes on a loaded machine
-    )
-    (operator,) = k.json("get", "pods", "-n", "contentgen")["items"]
-    assert operator["status"]["containerStatuses"][0]["containerID"].startswith("containerd://")
-    table = k.run("get", "contentgen").stdout
-    assert "loratraining.contentgen.io/demo-avatar" in table and "dmavatar" in table
-    assert table.count("Succeeded") == 7, table
-    # the LoRA's version 1 evaluated again on the example's seeds, with the provider that trained it
-    again = k.json("get", "loraeval", "demo-avatar-again")["status"]
-    assert (again["lora"]["version"], again["lora"]["provider"], again["evaluation"]) == (1, "offline", 1)
-    assert again["likeness"]["verdict"] == "no-faces" and again["likeness"]["seeds"] == [3, 4]
-    lora = k.json("get", "lora", "demo-avatar")
-    assert lora["status"]["latestVersion"] == 1 and "placeholder" in lora["status"]["message"]
-    portrait = k.json("get", "imggen", "demo-avatar-portrait")
-    assert portrait["status"]["phase"] == "Succeeded"
-    # the portrait animated: its LoRA rides with the picture, and the clip is measured against the
-    # LoRA's person (the offline placeholders show no face); kubectl shows the verdict
-    clip = k.json("get", "vg", "demo-avatar-clip")["status"]
-    assert [lora["name"] for lora in clip["image"]["loras"]] == ["demo-avatar"]
-    likeness = clip["video"]["likeness"]
-    assert likeness["verdict"] == "no-faces" and likeness["lora"]["name"] == "demo-avatar"
-    assert len(likeness["samples"]) == 16
-    columns = k.run("get", "videogenerations", "demo-avatar-clip").stdout.splitlines()
-    assert columns[0].split()[3:5] == ["DURATION", "LIKENESS"] and columns[1].split()[4] == "no-faces"
-    # its lineage reaches the source video: clip <- portrait <- LoRA <- dataset <- sample video
-    lineage = wait_for(
-        lambda: (found := assets(box, "lineage", "default/demo-avatar-clip")).get("pictures") and found,
-        60,
-        "the clip's lineage in the catalog",
-    )
-    (picture,) = lineage["pictures"]
-    assert picture["found"] and picture["imageGeneration"]["name"] == "demo-avatar-portrait"
-    assert "sample" in json.dumps(lineage), lineage  # the LoRA's source video, as the box serves it
-    described = k.run("describe", "lora", "demo-avatar").stdout
-    for reason in ("JobCreated", "Running", "Succeeded"):
-        assert reason in described
-    assert "maxFrames\t<integer>" in k.run("explain", "loratraining.spec.dataset").stdout
-    # the worker's files are in the store, and the Job ran as the worker's ServiceAccount
-    assert any(key.endswith("/model.safetensors") for key in box.store_files("loras/demo-user"))
-    job = k.json("get", "lora", "demo-avatar")["status"]["jobName"]  # demo-avatar-lt-{uid}-g1
-    assert job.startswith("demo-avatar-lt-") and job.endswith("-g1")
-    pod = k.json("get", "pods", "-l", f"batch.kubernetes.io/job-name={job}")["items"][0]
-    assert pod["spec"]["serviceAccountName"] == "contentgen-worker"
-    # kubectl logs, through pods/log: the worker's progress and its last word
-    logs = k.run("logs", f"job/{job}").stdout
-    assert logs.startswith("fetch 0%") and "LoraTraining default/demo-avatar succeeded" in logs, logs
-    last = k.run("logs", pod["metadata"]["name"], "--tail=1").stdout
-    assert last == logs.splitlines(keepends=True)[-1]
-    assert k.run("logs", f"job/{job}", "--limit-bytes=5").stdout == "fetch"
-    assert k.run("logs", "-f", f"job/{job}").stdout == logs  # it ended: so does the stream
-    wrong = k.run("logs", f"job/{job}", "-c", "nope", check=False)
-    assert (
-        wrong.returncode == 1
-        and f"container nope is not valid for pod {pod['metadata']['name']}" in wrong.stderr
-    )
-
-
 def work_namespace(k: Kubectl, namespace: str) -> None:
     """Make `namespace` ready for work as docs/local-cluster.md says: the store's Secret copied
     into it from `default` (a Job's pod reads its Secrets from its own namespace)."""
@@ -296,9 +224,17 @@ def test_a_burst_in_one_second_with_two_slots_all_reach_ready(box: Box, tmp_path
 
 
 def test_a_spec_edit_trains_a_new_version(box: Box) -> None:
+    """The example LoRA, from the copy of examples/ local-cluster wrote (its source on the media it
+    serves), trained again after an edit. Every example reaching Ready, and what users read of
+    them, is test_helm_real_node.py's test_the_examples_reach_ready (and docs/local-cluster.md's)."""
     k = box.kubectl
-    wait_for(lambda: k.run("get", "lora", "demo-avatar", check=False).returncode == 0, 60, "the example LoRA")
+    node = k.json("get", "node", "local")["status"]["nodeInfo"]
+    assert node["containerRuntimeVersion"].startswith("containerd://"), node
+    out = k.run("apply", "-f", str(box.dir / "examples" / "loratraining.yaml")).stdout
+    assert out.strip() == "loratraining.contentgen.io/demo-avatar created", out
     k.run("wait", "--for=condition=Ready", "lora/demo-avatar", "--timeout=600s", timeout=660)
+    (operator,) = k.json("get", "pods", "-n", "contentgen")["items"]
+    assert operator["status"]["containerStatuses"][0]["containerID"].startswith("containerd://")
     k.run(
         "patch",
         "lora",
