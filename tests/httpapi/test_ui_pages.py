@@ -432,8 +432,12 @@ def test_after_create_the_job_page_shows_what_the_finished_run_made(
     assert len(page.query_selector_all("#job-outputs img")) == 1
     until(page, "!!document.getElementById('usage-storage')")
     assert not page.inner_text("#usage-storage").startswith("0 B")
+    job = page.evaluate("location.hash")
     page.click("#job-outputs a.output")
     ready(page, "image")
+    # the page of a run that ended before it was drawn says so at once (a fast run's first view)
+    show(page, job)
+    until(page, "document.getElementById('job-ending')?.dataset.ended === 'Succeeded'")
 
 
 @pytest.mark.parametrize("size", ["wide", "narrow"])

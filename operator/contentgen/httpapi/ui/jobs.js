@@ -111,6 +111,8 @@ export async function jobView(id) {
   const ending = el("div", { id: "job-ending" });
   const drawEnding = (record) => put(ending, recordActions(record, record.latestVersion, actionStatus), actionStatus, jobOutputs(record), usagePanel(record));
   drawEnding(job);
+  // A run that ended before the page was drawn (an offline one may end within the create's answer).
+  if (run.phase !== "Pending" && run.phase !== "Running") ending.dataset.ended = run.phase;
   put(main, 
     el("h1", {}, `${job.kind} ${job.namespace}/${job.name}`),
     el("div", { id: "job-progress" }, bar, " ", percent),
