@@ -55,6 +55,28 @@ def image(name: str, **spec: Any) -> dict[str, Any]:
     return manifest("ImageGeneration", name, body)
 
 
+def clip(name: str, picture: str, **spec: Any) -> dict[str, Any]:
+    """A VideoGeneration animating the ImageGeneration `picture`."""
+    body = {
+        "owner": "alice",
+        "provider": "offline",
+        "prompt": "the lighthouse's beam sweeps the sea",
+        "model": "wan-2.2-i2v",
+        "imageRef": {"name": picture},
+        "numFrames": 17,
+        "resolution": "480p",
+    }
+    body.update(spec)
+    return manifest("VideoGeneration", name, body)
+
+
+def evaluation(name: str, lora_name: str, **spec: Any) -> dict[str, Any]:
+    """A LoraEvaluation of the LoraTraining `lora_name`'s version 1."""
+    body = {"owner": "alice", "loraRef": {"name": lora_name, "version": 1}, "evaluation": {"seeds": [3]}}
+    body.update(spec)
+    return manifest("LoraEvaluation", name, body)
+
+
 def uid_of(c: Cluster, kind: str, ns: str, name: str) -> str:
     obj = c.resource(kind, ns, name)
     assert obj is not None

@@ -4,13 +4,13 @@ LoRA trained offline, then its version 1 evaluated again: Succeeded with `no-fac
 pictures show none), the report and the cost in its status, the evaluation in the LoRA version's
 likeness history in the catalog; one of a LoRA that does not exist, and one of another owner's,
 wait Stalled saying why; deleting it with `deletionPolicy: Delete` removes its own objects and
-nothing of the LoRA's. Both install modes, so that the chart's RBAC for the kind is proven. On the
+nothing of the LoRA's. Under the chart's cluster-wide install here; its namespaced install is
+test_namespaced_install.py's. On the
 same cluster, issue 38's sharing: a LoRA of alice's used by bob's ImageGeneration once her
 LoraTraining's annotation shares it with him, and carol's refused (LoraNotShared)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,18 +20,11 @@ import yaml
 
 from contentgen.catalog import Catalog, to_record
 from contentgen.store import keys
-from tests.harness.kube import image, lora, manifest, namespaced_rbac, reason, record_calls, uid_of
-from tests.kube.harness import Cluster, cluster, operated, operator, wait_for
+from tests.harness.kube import evaluation, image, lora, reason, record_calls, uid_of
+from tests.kube.harness import Cluster, operated, wait_for
 from tests.kubectl import Kubectl
-from tests.rbac.record import identity
 
 pytestmark = pytest.mark.timeout(600)
-
-
-def evaluation(name: str, lora_name: str, **spec: Any) -> dict[str, Any]:
-    body = {"owner": "alice", "loraRef": {"name": lora_name, "version": 1}, "evaluation": {"seeds": [3]}}
-    body.update(spec)
-    return manifest("LoraEvaluation", name, body)
 
 
 @pytest.fixture(scope="module")
@@ -233,56 +226,3 @@ def test_a_lora_shared_with_bob_is_used_by_his_image_generation_and_not_by_carol
     # Her LoraTraining deleted, its grants leave the ConfigMap.
     c.delete("LoraTraining", "share-alice", "avatar")
     wait_for(lambda: "share-alice.avatar" not in grants(), 60, "the deleted LoRA's grants gone")
-
-
-# cluster-wide: the module's own cluster (`env`, the chart's default install) checks its calls; with
-# UPDATE_OBSERVED_CALLS=1 this test runs cluster-wide too, to record its watch
-@pytest.mark.parametrize(
-    "mode",
-    ["namespaced"] if os.environ.get("UPDATE_OBSERVED_CALLS") != "1" else ["cluster-wide", "namespaced"],
-)
-def test_the_charts_rbac_runs_it_in_both_install_modes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
-) -> None:
-    """Every call the operator and the worker make for the kind, and the operator's mirror of a
-    LoRA's grants, is one the chart's RBAC test knows (tests/rbac/observed-calls.json). Recording
-    them (UPDATE_OBSERVED_CALLS=1) waits for its watch too, which the audit log has only once the
-    watch ends (the operator stopped, and the API server told so by the next event it would send:
-    minutes); checking them need not."""
-    namespaced = mode == "namespaced"
-    with cluster(tmp_path, monkeypatch, rbac=namespaced_rbac(["team-e"]) if namespaced else None) as c:
-        if namespaced:
-            monkeypatch.setenv("CONTENTGEN_WATCH_NAMESPACES", '["team-e"]')
-            monkeypatch.setenv("CONTENTGEN_MANAGE_WORKER_ACCESS", "false")  # the chart makes them there
-        with operator(c):
-            shared = lora("face", c.media)
-            shared["metadata"]["annotations"] = {"contentgen.io/shared-with": "owner:bob=use"}
-            c.apply(shared, "team-e")
-            c.apply(evaluation("face-again", "face", deletionPolicy="Delete"), "team-e")
-            # its grant mirrored for the share policy: the ConfigMap's get and patch, by name
-            wait_for(
-                lambda: (
-                    ((c.get("configmaps", "contentgen", "contentgen-shares") or {}).get("data") or {})
-                    == {"team-e.face": "owner:bob=use"}
-                ),
-                60,
-                "the grant mirrored",
-            )
-            status = c.wait_phase("LoraEvaluation", "team-e", "face-again", "Succeeded")
-            assert status["likeness"]["verdict"] == "no-faces" and status["lora"]["version"] == 1
-            c.delete("LoraEvaluation", "team-e", "face-again")
-            wait_for(
-                lambda: c.resource("LoraEvaluation", "team-e", "face-again") is None,
-                what="face-again deleted",
-            )
-        if os.environ.get("UPDATE_OBSERVED_CALLS") == "1":  # recording the calls: its watch too
-            c.apply(evaluation("after", "face"), "team-e")  # an event for the stopped operator's watch
-
-            def watch_ended() -> bool:
-                return any(
-                    d.verb == "watch" and d.resource == "loraevaluations" and identity(d.user) == "operator"
-                    for d in c.decisions()
-                )
-
-            wait_for(watch_ended, 180, "the operator's watch of LoraEvaluations in the audit log")
-        record_calls(c, mode)

@@ -3,39 +3,22 @@ the chart's RBAC, with the real worker run by the node for its Job, on the offli
 ImageGeneration's picture animated by imageRef: it waits for the picture (ImageNotFound, stalled,
 until the ImageGeneration exists), then Succeeded with the video, its duration and its picture in
 the status and the catalog, its files under its version; deleting it with `deletionPolicy: Delete`
-removes its own objects and nothing of the picture's. Both install modes, so that the chart's RBAC
-for the kind is proven (tests/rbac/observed-calls.json)."""
+removes its own objects and nothing of the picture's. Under the chart's cluster-wide install here;
+its namespaced install is test_namespaced_install.py's (tests/rbac/observed-calls.json)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from contentgen.catalog import Catalog, to_record
 from contentgen.store import keys
-from tests.harness.kube import image, manifest, namespaced_rbac, reason, record_calls, uid_of
-from tests.kube.harness import Cluster, cluster, operated, operator, wait_for
-from tests.rbac.record import identity
+from tests.harness.kube import clip, image, reason, record_calls, uid_of
+from tests.kube.harness import Cluster, operated, wait_for
 
 pytestmark = pytest.mark.timeout(600)
-
-
-def clip(name: str, picture: str, **spec: Any) -> dict[str, Any]:
-    body = {
-        "owner": "alice",
-        "provider": "offline",
-        "prompt": "the lighthouse's beam sweeps the sea",
-        "model": "wan-2.2-i2v",
-        "imageRef": {"name": picture},
-        "numFrames": 17,
-        "resolution": "480p",
-    }
-    body.update(spec)
-    return manifest("VideoGeneration", name, body)
 
 
 @pytest.fixture(scope="module")
@@ -98,40 +81,3 @@ def test_a_picture_animated_in_the_cluster(env: Cluster) -> None:
     assert stored(c, keys.videos_root("alice", uid)) == [] and stored(c, keys.temp_root(uid)) == []
     assert stored(c, keys.images_root("alice", image_uid))  # the picture is the ImageGeneration's
     record_calls(c, "cluster-wide")  # under the chart's cluster-wide roles: every call one it knows
-
-
-# cluster-wide: the test above, under the chart's default install (UPDATE_OBSERVED_CALLS=1 with this
-# test's "cluster-wide" records its watch too)
-@pytest.mark.parametrize(
-    "mode",
-    ["namespaced"] if os.environ.get("UPDATE_OBSERVED_CALLS") != "1" else ["cluster-wide", "namespaced"],
-)
-def test_the_charts_rbac_runs_it_in_both_install_modes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
-) -> None:
-    """Every call the operator and the worker make for the kind is one the chart's RBAC test knows
-    (tests/rbac/observed-calls.json; UPDATE_OBSERVED_CALLS=1 records them, its watch too)."""
-    namespaced = mode == "namespaced"
-    rbac = namespaced_rbac(["team-v"]) if namespaced else None
-    with cluster(tmp_path, monkeypatch, rbac=rbac) as c:
-        if namespaced:
-            monkeypatch.setenv("CONTENTGEN_WATCH_NAMESPACES", '["team-v"]')
-            monkeypatch.setenv("CONTENTGEN_MANAGE_WORKER_ACCESS", "false")  # the chart makes them there
-        with operator(c):
-            c.apply(image("lighthouse"), "team-v")
-            c.apply(clip("beam", "lighthouse", deletionPolicy="Delete"), "team-v")
-            status = c.wait_phase("VideoGeneration", "team-v", "beam", "Succeeded", timeout=240)
-            assert status["video"]["frames"] == 17
-            c.delete("VideoGeneration", "team-v", "beam")
-            wait_for(lambda: c.resource("VideoGeneration", "team-v", "beam") is None, what="beam deleted")
-        if os.environ.get("UPDATE_OBSERVED_CALLS") == "1":  # recording the calls: its watch too
-            c.apply(clip("after", "lighthouse"), "team-v")  # an event for the stopped operator's watch
-
-            def watch_ended() -> bool:
-                return any(
-                    d.verb == "watch" and d.resource == "videogenerations" and identity(d.user) == "operator"
-                    for d in c.decisions()
-                )
-
-            wait_for(watch_ended, 180, "the operator's watch of VideoGenerations in the audit log")
-        record_calls(c, mode)
