@@ -37,6 +37,8 @@ from .teardown import State, started, teardown
 
 log = logging.getLogger("localcluster.node")
 
+# containerd's CRI plugin logs this right before it answers CRI calls (see `_containerd_ready`)
+CRI_STARTED = b'msg="Start streaming server"'
 COMPONENTS = ("kubelet", "kube-proxy", "coredns")  # stopped gently first, then everything is killed
 
 
@@ -131,8 +133,10 @@ class RealNode:
         self._apply(control, configs.COREDNS_RBAC)
         images = [self.pause, *self.archives]
         seeded = seed.plant(layout.containerd_root, programs, images)
+        log = layout.logs / "containerd.log"
+        since = log.stat().st_size if log.exists() else 0  # the log is appended to at each start
         self._spawn("containerd", [programs.containerd, "--config", str(files["containerd"])])
-        self._wait(deadline, "containerd", self._containerd_ready)
+        self._wait(deadline, "containerd", lambda: self._containerd_ready(since))
         if not seeded:
             self._ctr("images", "import", str(self.pause))
         self._spawn(
@@ -286,14 +290,20 @@ class RealNode:
             raise RuntimeError(f"ctr {' '.join(args)}: {done.stderr.strip()}")
         return done.stdout
 
-    def _containerd_ready(self) -> bool:
+    def _containerd_ready(self, since: int) -> bool:
+        """containerd answers, and its CRI plugin is initialized: the kubelet exits at once on a CRI
+        that answers "server is not initialized yet". The plugin says nothing when it is; it logs
+        "Start streaming server" right before (containerd 1.6's pkg/cri/server/service.go `Run`)."""
         if not self.layout.containerd_socket.exists():
             return False
         try:
             self._ctr("version")
         except RuntimeError:
             return False
-        return True
+        with contextlib.suppress(OSError), (self.layout.logs / "containerd.log").open("rb") as log:
+            log.seek(since)
+            return CRI_STARTED in log.read()
+        return False
 
     def _dns_ready(self) -> bool:
         return self._get(f"http://{self.layout.dns_ip}:8181/ready")
