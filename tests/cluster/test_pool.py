@@ -286,6 +286,10 @@ def test_ready_once_warm_and_a_client_waits_for_a_pool_that_is_not_up(tmp_path: 
     with pytest.raises(TransientError, match="did not answer in 5 s") as caught:
         away.reached()
     assert caught.value.reason == "ProviderUnreachable" and slept == [1.0, 2.0, 4.0]
+    slept.clear()
+    with pytest.raises(TransientError, match="did not answer in 20 s"):
+        PoolClient(f"http://127.0.0.1:{port}", wait=20, sleep=slept.append).reached()
+    assert slept == [1.0, 2.0, 4.0, 5.0, 5.0, 5.0]  # asked again every 5 s at most
 
 
 def test_the_requests_place_in_the_pool_is_told_as_it_changes(

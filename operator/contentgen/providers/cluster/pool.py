@@ -75,6 +75,11 @@ POSITION_SECONDS = 2.0  # how often a waiting request hears its place in the que
 # when its autoscaler sees the waiting Jobs, after a node, the image and a load of tens of GB.
 # The Job's own activeDeadlineSeconds bounds it too.
 POOL_WAIT_SECONDS = 1800.0
+# How often a waiting worker asks again at most: a connect a Service refuses costs nothing, and a
+# longer pause is time lost after the pool is warm (on the real node, a pause doubling to 30 s made
+# a pool brought up from zero in 10.9 s answer its first two requests after 20.9 s: make
+# bench-pools ARGS="--node real", 2026-11-26).
+POOL_POLL_MAX_SECONDS = 5.0
 SHA256 = 64
 STOPPING = "pool_stopping"  # the error of a pool that stops: not this request's fault, ask again
 
@@ -595,8 +600,8 @@ class PoolClient:
     def reached(self, waiting: Callable[[int, str], None] = lambda p, s: None) -> dict[str, Any]:
         """The pool's status once it answers, not stopping: while it cannot be reached (scaled to
         zero, its pods loading: its Service sends work to warm pods only) or the pod that answers
-        stops, `waiting(0, "starting")` and again after a pause doubling to 30 s, for `wait`
-        seconds at most (ProviderUnreachable)."""
+        stops, `waiting(0, "starting")` and again after a pause doubling to POOL_POLL_MAX_SECONDS,
+        for `wait` seconds at most (ProviderUnreachable)."""
         waited, pause = 0.0, 1.0
         while True:
             try:
@@ -614,7 +619,7 @@ class PoolClient:
                     ) from None
             waiting(0, "starting")
             self.sleep(pause)
-            waited, pause = waited + pause, min(pause * 2, 30.0)
+            waited, pause = waited + pause, min(pause * 2, POOL_POLL_MAX_SECONDS)
 
     def _connection(self) -> http.client.HTTPConnection:
         return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
