@@ -2,11 +2,12 @@
 two owners, drawn by a warm pool of tiny FLUX pipelines, against a Job per request, measured in
 the same run on this machine's CPU.
 
-The node is `process` (the only one so far, see docs/performance.md#warm-pools for why not the
-real node): every request runs as its Job's container runs it, `contentgen worker --spec FILE`
-(a process of this machine, the spec as the operator writes it, its LoRA resolved to the store,
-the pictures stored in a file store), and the pool is `contentgen pool` (cli/pool.py), one process
-as one pool pod. The models are the tests' tiny FLUX (tests/cluster/tiny_flux.py: random weights,
+With `--node process` (the default) every request runs as its Job's container runs it,
+`contentgen worker --spec FILE` (a process of this machine, the spec as the operator writes it, its
+LoRA resolved to the store, the pictures stored in a file store), and the pool is `contentgen pool`
+(cli/pool.py), one process as one pool pod. With `--node real` every request is an ImageGeneration
+through the operator on the local cluster's real node, the pool the chart's Deployment
+(bench/pools_real.py). The models are the tests' tiny FLUX (tests/cluster/tiny_flux.py: random weights,
 shaped like FLUX.1) and rank-4 random LoRAs, on the CPU: the numbers say what the pool's mechanism
 costs and saves, not what a GPU does with FLUX.1-dev.
 
@@ -32,7 +33,8 @@ fails (exit 1, FAIL lines) when a goal is missed (`problems`). Results go to
 bench/out/pools.json; `--docs` writes the table into docs/performance.md.
 
     .venv/bin/python -m bench.pools [--requests 100] [--loras 20] [--baseline 10] [--steps 4]
-        [--concurrency 2] [--job-concurrency 1] [--floor 3] [--kept-loras 32] [--docs]
+        [--concurrency 2] [--job-concurrency 1] [--floor 3] [--kept-loras 32] [--node process|real]
+        [--docs]
 """
 
 from __future__ import annotations
@@ -75,7 +77,10 @@ MAX_PICTURE_RATIO = 1.2
 # diffusers' progress bar of `DiffusionPipeline.from_pretrained` at its start: once per pipeline
 # loaded (its 100% line comes twice, at the last update and at the close)
 LOAD_LINE = re.compile(r"Loading pipeline components\.\.\.:\s+0%")
-MARKERS = ("<!-- bench-pools:start -->", "<!-- bench-pools:end -->")
+MARKERS = {  # where --docs writes each node's table in docs/performance.md
+    "process": ("<!-- bench-pools:start -->", "<!-- bench-pools:end -->"),
+    "real": ("<!-- bench-pools-real:start -->", "<!-- bench-pools-real:end -->"),
+}
 
 
 # --- decisions (pure) -----------------------------------------------------------------------------
@@ -277,7 +282,14 @@ def problems(m: Measures) -> list[str]:
     return found
 
 
-def markdown(m: Measures, load: str, when: str, seconds: float) -> str:
+NODES = {
+    "process": "node `process` (the workers and the pool as processes of this machine)",
+    "real": "the local cluster's real node (every worker and the pool a container under the kubelet, "
+    "containerd and runc; each request an ImageGeneration through the operator)",
+}
+
+
+def markdown(m: Measures, load: str, when: str, seconds: float, node: str = "process") -> str:
     f = figures(m)
     goal = "met" if f["cpu_ratio"] <= MAX_PICTURE_RATIO else "missed"
     status = m.pool_status
@@ -350,8 +362,8 @@ def markdown(m: Measures, load: str, when: str, seconds: float) -> str:
         ),
     ]
     lines = [
-        f"Warm pool against a Job per request, {when}, node `process` (the workers and the pool as "
-        f"processes of this machine), tiny FLUX on the CPU, 512 × 512, {m.steps} steps; "
+        f"Warm pool against a Job per request, {when}, {NODES[node]}, tiny FLUX on the CPU, 512 × 512, "
+        f"{m.steps} steps; "
         f"{seconds / 60:.1f} min; load average {load}:",
         "",
         "| measure | pool | Job per request | goal |",
@@ -361,8 +373,8 @@ def markdown(m: Measures, load: str, when: str, seconds: float) -> str:
     return "\n".join(lines)
 
 
-def with_table(page: str, table: str) -> str:
-    start, end = MARKERS
+def with_table(page: str, table: str, node: str = "process") -> str:
+    start, end = MARKERS[node]
     if start not in page or end not in page:
         raise ValueError(f"docs/performance.md: no {start} ... {end} to write the table between")
     before, rest = page.split(start, 1)
@@ -715,7 +727,13 @@ def main() -> int:
         default=32,
         help="the pool's --kept-loras (0: each request's LoRA loaded and unloaded)",
     )
-    parser.add_argument("--node", choices=("process",), default="process", help="where the workers run")
+    parser.add_argument(
+        "--node",
+        choices=("process", "real"),
+        default="process",
+        help="where the workers run: processes of this machine, or pods of the local cluster's real node "
+        "(bench/pools_real.py)",
+    )
     parser.add_argument("--docs", action="store_true", help="write the table into docs/performance.md")
     args = parser.parse_args()
     for name in ("requests", "loras", "baseline", "steps", "concurrency", "job_concurrency", "floor"):
@@ -728,7 +746,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-pools-") as tmp:
         root = Path(keep) if keep else Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
-        m = measure(args, root)
+        if args.node == "real":
+            from bench.pools_real import measure_real
+
+            m = measure_real(args, root)
+        else:
+            m = measure(args, root)
     loads.append(load_average())
     seconds = time.monotonic() - began
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -744,14 +767,15 @@ def main() -> int:
         "problems": found,
         "passed": not found,
     }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(report, indent=1) + "\n")
-    table = markdown(m, load, when, seconds)
+    out = OUT if args.node == "process" else OUT.with_name("pools-real.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    table = markdown(m, load, when, seconds, args.node)
     print(table)
     for problem in found:
         print(f"FAIL {problem}")
     if args.docs:
-        DOCS.write_text(with_table(DOCS.read_text(), table))
+        DOCS.write_text(with_table(DOCS.read_text(), table, args.node))
     return 0 if not found else 1
 
 

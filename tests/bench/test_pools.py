@@ -6,6 +6,7 @@ worker and pool processes: `make bench-pools`.)"""
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections import Counter
 
@@ -157,8 +158,35 @@ def test_failed_requests_and_a_pooled_worker_that_loads_fail_it() -> None:
 
 
 def test_the_table_goes_between_its_markers() -> None:
-    start, end = MARKERS
-    page = f"# Performance\n\n{start}\nold\n{end}\n\nafter\n"
-    assert with_table(page, "new") == f"# Performance\n\n{start}\nnew\n{end}\n\nafter\n"
+    start, end = MARKERS["process"]
+    real_start, real_end = MARKERS["real"]
+    page = f"# Performance\n\n{start}\nold\n{end}\n\n{real_start}\nold\n{real_end}\n"
+    process_only = f"# Performance\n\n{start}\nnew\n{end}\n\n{real_start}\nold\n{real_end}\n"
+    assert with_table(page, "new") == process_only
+    assert with_table(page, "new", "real").endswith(f"{real_start}\nnew\n{real_end}\n")  # each node its own
     with pytest.raises(ValueError, match="no <!-- bench-pools:start -->"):
         with_table("# Performance\n", "new")
+
+
+def test_on_the_real_node_each_request_is_an_imagegeneration_users_could_apply() -> None:
+    """bench/pools_real.py's requests pass the API's validation as written (the LoRA by its s3://
+    URL in the store, the denoising each run asks for); the pool runs torch on one thread."""
+    from bench.pools_real import manifest, one_thread, seconds_between
+    from contentgen.api.manifests import parse
+    from contentgen.api.validation import validate_document
+
+    with_lora, alone = plan(21, 20)[3], plan(21, 20)[20]
+    for request, run in ((with_lora, "pool"), (alone, "job")):
+        doc = manifest(request, run)
+        (parsed,) = parse(json.dumps(doc), "bench")
+        outcome = validate_document(parsed)
+        assert outcome.kind is not None and outcome.problems == (), outcome.problems
+        assert doc["spec"]["denoising"] == run and doc["metadata"]["name"] == f"{run}-{request.name}"
+    assert manifest(with_lora, "pool")["spec"]["loras"] == [
+        {"url": f"s3://contentgen/bench-loras/{with_lora.owner}/lora-3.safetensors", "scale": 0.8}
+    ]
+    assert "loras" not in manifest(alone, "job")["spec"]
+    deployment = {"spec": {"template": {"spec": {"containers": [{"name": "pool", "env": [{"name": "A"}]}]}}}}
+    (container,) = one_thread(deployment)["spec"]["template"]["spec"]["containers"]
+    assert container["env"] == [{"name": "A"}, {"name": "OMP_NUM_THREADS", "value": "1"}]
+    assert seconds_between("2026-11-26T21:00:05Z", "2026-11-26T21:01:07Z") == 62
