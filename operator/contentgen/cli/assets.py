@@ -50,6 +50,7 @@ from contentgen.providers import IMAGE_GENERATORS
 from contentgen.store import DEFAULT_LOCAL_STORE, ObjectStore
 
 if TYPE_CHECKING:
+    from contentgen.pipeline.likeness.pictures import Picture, Scored
     from contentgen.pipeline.likeness.plan import Plan
     from contentgen.pipeline.likeness.reevaluate import Estimate, Target
     from contentgen.pipeline.likeness.rescore import Outcome
@@ -888,13 +889,26 @@ def _say_evaluated(args: argparse.Namespace, what: str, version: int, outcome: O
 def _score_pictures(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
     """Score pictures made elsewhere against the version's subject (pipeline/likeness/pictures.py):
     nothing is generated or paid; the report is a new numbered evaluation in the version's history."""
-    from pathlib import Path
+    _refuse_generation_options(args)
+    goal = _scoring_target(catalog, args)
+    given, baseline = _pictures_given(args)
+    what = f"v{goal.version} of {goal.namespace}/{goal.name} ({goal.uid})"
+    extra = f" and {len(baseline)} without the LoRA from {args.baseline}" if baseline else ""
+    print(
+        f"scoring {len(given)} pictures from {args.pictures}{extra} against {what}: "
+        "nothing is generated or paid",
+        file=sys.stderr,
+    )
+    done = _scored(args, catalog, goal, given, baseline)
+    if output == "json":
+        _print_json(_scored_json(goal, done))
+    else:
+        _say_scored(what, done)
+    return 0
 
-    from contentgen.api import now
-    from contentgen.catalog.tables import likeness_summary
-    from contentgen.pipeline.likeness import pictures, reevaluate
-    from contentgen.pipeline.settings import PipelineSettings
 
+def _refuse_generation_options(args: argparse.Namespace) -> None:
+    """--pictures generates nothing: the options of a generating evaluation are refused with it."""
     if args.pictures is None:
         raise CommandError("--baseline: only with --pictures (the pictures made with the LoRA)")
     asked = [
@@ -904,29 +918,49 @@ def _score_pictures(args: argparse.Namespace, catalog: Catalog, output: str) -> 
     ]
     if asked or args.yes:
         raise CommandError(f"{(asked or ['--yes'])[0]}: not with --pictures (nothing is generated or paid)")
+
+
+def _scoring_target(catalog: Catalog, args: argparse.Namespace) -> Target:
+    """The version the pictures are scored against (reevaluate.Target), its refusal in the
+    command's words."""
+    from contentgen.pipeline.likeness import reevaluate
+
     doc = _get_doc(catalog, args)
     try:
-        goal = reevaluate.target(doc, args.version, None, reevaluate.check_plan(None, None))
+        return reevaluate.target(doc, args.version, None, reevaluate.check_plan(None, None))
     except ValueError as exc:
         text = str(exc)
         raise CommandError(
             text.replace("version:", "--version:", 1) if text.startswith("version:") else text
         ) from None
+
+
+def _pictures_given(args: argparse.Namespace) -> tuple[list[Picture], list[Picture]]:
+    """The pictures of --pictures and --baseline, checked (formats, sizes, counts)."""
+    from pathlib import Path
+
+    from contentgen.pipeline.likeness import pictures
+
     try:
         given = pictures.from_folder(Path(args.pictures))
         baseline = pictures.from_folder(Path(args.baseline)) if args.baseline is not None else []
         pictures.check_all(given, baseline, where=args.pictures)
     except pictures.PictureError as exc:
         raise CommandError(str(exc)) from None
-    what = f"v{goal.version} of {goal.namespace}/{goal.name} ({goal.uid})"
-    extra = f" and {len(baseline)} without the LoRA from {args.baseline}" if baseline else ""
-    print(
-        f"scoring {len(given)} pictures from {args.pictures}{extra} against {what}: "
-        "nothing is generated or paid",
-        file=sys.stderr,
-    )
+    return given, baseline
+
+
+def _scored(
+    args: argparse.Namespace, catalog: Catalog, goal: Target, given: list[Picture], baseline: list[Picture]
+) -> Scored:
+    """The pictures scored, stored and recorded (pictures.Scored); a picture that cannot be read,
+    or a dataset whose faces cannot be, in one line."""
+    from contentgen.api import now
+    from contentgen.pipeline.likeness import pictures
+    from contentgen.pipeline.settings import PipelineSettings
+
     try:
-        done = pictures.score_pictures(
+        return pictures.score_pictures(
             catalog,
             _store(args),
             goal,
@@ -940,25 +974,30 @@ def _score_pictures(args: argparse.Namespace, catalog: Catalog, output: str) -> 
         raise CommandError(str(exc)) from None
     except InvalidInput as exc:  # the dataset's faces cannot be read
         raise CommandError(f"{exc.reason}: {exc}") from None
+
+
+def _scored_json(goal: Target, done: Scored) -> dict[str, Any]:
     entry = done.entry
-    if output == "json":
-        _print_json(
-            {
-                "id": goal.uid,
-                "version": goal.version,
-                "evaluation": done.number,
-                "recorded": done.recorded,
-                "source": entry["source"],
-                "pictures": entry["pictures"],
-                **({"baseline": entry["baseline"]} if "baseline" in entry else {}),
-                "costUsd": 0.0,
-                "likeness": entry["likeness"],
-                "scores": done.scores,
-                "artifacts": entry["artifacts"],
-            }
-        )
-        return 0
-    likeness = entry["likeness"]
+    return {
+        "id": goal.uid,
+        "version": goal.version,
+        "evaluation": done.number,
+        "recorded": done.recorded,
+        "source": entry["source"],
+        "pictures": entry["pictures"],
+        **({"baseline": entry["baseline"]} if "baseline" in entry else {}),
+        "costUsd": 0.0,
+        "likeness": entry["likeness"],
+        "scores": done.scores,
+        "artifacts": entry["artifacts"],
+    }
+
+
+def _say_scored(what: str, done: Scored) -> None:
+    """The scoring as a table for people: the summary, its reasons, each picture's score."""
+    from contentgen.catalog.tables import likeness_summary
+
+    likeness = done.entry["likeness"]
     summary = likeness_summary(likeness)
     print(f"scored {what} as evaluation e{done.number}: {summary}")
     for reason in likeness.get("reasons") or []:
@@ -980,7 +1019,6 @@ def _score_pictures(args: argparse.Namespace, catalog: Catalog, output: str) -> 
     )
     if not done.recorded:
         print(f"not recorded: {what} is no longer in the record (deleted meanwhile)", file=sys.stderr)
-    return 0
 
 
 def _estimate(planned: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from contentgen.api import (
     Artifact,
     Captioning,
+    CheckpointLikeness,
     Likeness,
     LoraTrainingSpec,
     LoraVersion,
@@ -45,7 +46,7 @@ from contentgen.store import keys
 from .context import RunContext, StoreCheckpoint, StoreFiles
 from .dataset import LocalDataset, SubjectAmbiguous, apply_captions, build_dataset, template_caption
 from .fetch import Fetched, still_picture
-from .likeness.checkpoints import SIMULATED, Scored, choose, spread
+from .likeness.checkpoints import SIMULATED, Choice, Scored, choose, spread
 from .likeness.evaluation import Candidate, Evaluation, curve_point, draw_checkpoint_grid, run_evaluations
 from .likeness.evaluation import report as likeness_report
 from .likeness.faces import FACES_FILE, load_faces
@@ -475,52 +476,18 @@ def _evaluate_checkpoints(
         evaluations = _run_evaluations(ctx, spec, plan, candidates, dataset.faces, span, billed)
     except Exception as failed:  # the trained LoRA is kept and usable whatever stopped its scoring
         log.warning("the checkpoints' likeness evaluation did not finish", exc_info=True)
-        what = "could not run" if isinstance(failed, InvalidInput) else "failed"
-        detail = str(failed) if isinstance(failed, ContentgenError) else f"{type(failed).__name__}: {failed}"
-        why = f"the last step's LoRA (step {final.step}) is the version's model, unscored"
-        return (
-            Likeness(
-                verdict="skipped",
-                reasons=[f"the checkpoints' evaluation {what}: {detail}; {why}"],
-                prompt_set=plan.prompt_set,
-                seeds=list(plan.seeds),
-                chosen_step=final.step,
-                final_step=final.step,
-                choice=f"the checkpoints' evaluation {what}: {why}",
-            ),
-            [],
-            final,
-        )
+        return _unscored(plan, final, failed), [], final
     ctx.usage = list(billed)
     prefix = keys.lora_version(spec.owner, ctx.snapshot.uid, ctx.snapshot.version)
-    artifacts: list[Artifact] = []
-    points = []
     with ctx.storing_paid_output("the likeness evaluation's pictures"):
-        for checkpoint, evaluation in zip(scored, evaluations, strict=True):
-            folder = f"{prefix}likeness/step-{checkpoint.step:06d}/"
-            grid, report = _store_evaluation(ctx, folder, evaluation.grid, evaluation.likeness)
-            artifacts += [grid, report]
-            points.append(
-                curve_point(evaluation.likeness, checkpoint.step, checkpoint.uri, grid.uri, report.uri)
-            )
+        points, artifacts = _store_each(ctx, prefix, scored, evaluations)
         choice = choose([Scored(p.step, p.verdict, p.median) for p in points])
         if simulated:
             choice = replace(choice, why=f"{choice.why} ({SIMULATED})")
         best = steps.index(choice.step)
         curve = [p.model_copy(update={"chosen": p.step == choice.step}) for p in points]
         grid, report = _store_evaluation(ctx, prefix, evaluations[best].grid, evaluations[best].likeness)
-        rows = [
-            (f"step {p.step}{' *' if p.chosen else ''}\n{p.verdict}\nmedian {_shown(p.median)}", e)
-            for p, e in zip(curve, evaluations, strict=True)
-        ]
-        drawn_grid = draw_checkpoint_grid(
-            ctx.scratch("likeness") / "likeness-checkpoints.jpg",
-            rows,
-            title=f"{spec.trigger_word}: {len(rows)} {'simulated ' if simulated else ''}checkpoints "
-            f"(* the version's model); {plan.prompt_set}",
-        )
-        side_by_side = ctx.store.put_once_file(f"{prefix}likeness-checkpoints.jpg", drawn_grid, "image/jpeg")
-        artifacts.append(side_by_side)
+        side_by_side = _store_side_by_side(ctx, spec, prefix, plan, curve, evaluations, simulated)
         likeness = likeness_report(evaluations[best].likeness, plan, grid.uri, report.uri).model_copy(
             update={
                 "checkpoints": curve,
@@ -530,12 +497,73 @@ def _evaluate_checkpoints(
                 "checkpoints_grid_uri": side_by_side.uri,
             }
         )
-        drawn = {"chosenStep": choice.step, "finalStep": choice.final, "choice": choice.why}
-        drawn["checkpoints"] = [p.wire() for p in curve]
-        written = ctx.store.put_once_bytes(
-            f"{prefix}likeness-curve.json", json.dumps(drawn, indent=1).encode(), "application/json"
-        )
-    return likeness, [*artifacts, grid, report, written], scored[best]
+        written = _store_curve(ctx, prefix, choice, curve)
+    return likeness, [*artifacts, side_by_side, grid, report, written], scored[best]
+
+
+def _unscored(plan: Plan, final: TrainedCheckpoint, failed: Exception) -> Likeness:
+    """The report of checkpoints whose evaluation did not finish: the last step's LoRA is the
+    version's model, unscored, and why."""
+    what = "could not run" if isinstance(failed, InvalidInput) else "failed"
+    detail = str(failed) if isinstance(failed, ContentgenError) else f"{type(failed).__name__}: {failed}"
+    why = f"the last step's LoRA (step {final.step}) is the version's model, unscored"
+    return Likeness(
+        verdict="skipped",
+        reasons=[f"the checkpoints' evaluation {what}: {detail}; {why}"],
+        prompt_set=plan.prompt_set,
+        seeds=list(plan.seeds),
+        chosen_step=final.step,
+        final_step=final.step,
+        choice=f"the checkpoints' evaluation {what}: {why}",
+    )
+
+
+def _store_each(
+    ctx: RunContext, prefix: str, scored: Sequence[TrainedCheckpoint], evaluations: Sequence[Evaluation]
+) -> tuple[list[CheckpointLikeness], list[Artifact]]:
+    """Each checkpoint's grid and report under likeness/step-NNNNNN/, and its point of the curve."""
+    artifacts: list[Artifact] = []
+    points = []
+    for checkpoint, evaluation in zip(scored, evaluations, strict=True):
+        folder = f"{prefix}likeness/step-{checkpoint.step:06d}/"
+        grid, report = _store_evaluation(ctx, folder, evaluation.grid, evaluation.likeness)
+        artifacts += [grid, report]
+        points.append(curve_point(evaluation.likeness, checkpoint.step, checkpoint.uri, grid.uri, report.uri))
+    return points, artifacts
+
+
+def _store_side_by_side(
+    ctx: RunContext,
+    spec: LoraTrainingSpec,
+    prefix: str,
+    plan: Plan,
+    curve: Sequence[CheckpointLikeness],
+    evaluations: Sequence[Evaluation],
+    simulated: bool,
+) -> Artifact:
+    """The checkpoints' grids side by side, the chosen one starred."""
+    rows = [
+        (f"step {p.step}{' *' if p.chosen else ''}\n{p.verdict}\nmedian {_shown(p.median)}", e)
+        for p, e in zip(curve, evaluations, strict=True)
+    ]
+    drawn_grid = draw_checkpoint_grid(
+        ctx.scratch("likeness") / "likeness-checkpoints.jpg",
+        rows,
+        title=f"{spec.trigger_word}: {len(rows)} {'simulated ' if simulated else ''}checkpoints "
+        f"(* the version's model); {plan.prompt_set}",
+    )
+    return ctx.store.put_once_file(f"{prefix}likeness-checkpoints.jpg", drawn_grid, "image/jpeg")
+
+
+def _store_curve(
+    ctx: RunContext, prefix: str, choice: Choice, curve: Sequence[CheckpointLikeness]
+) -> Artifact:
+    """likeness-curve.json: the choice and every checkpoint's point."""
+    drawn = {"chosenStep": choice.step, "finalStep": choice.final, "choice": choice.why}
+    drawn["checkpoints"] = [p.wire() for p in curve]
+    return ctx.store.put_once_bytes(
+        f"{prefix}likeness-curve.json", json.dumps(drawn, indent=1).encode(), "application/json"
+    )
 
 
 def _shown(median: float | None) -> str:

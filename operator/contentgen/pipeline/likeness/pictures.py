@@ -229,91 +229,147 @@ def score_pictures(
     """Score `pictures` (and `baseline`, pictures without the LoRA) against `goal`'s dataset faces,
     store the report as a new numbered re-evaluation of the version and record it in its history.
     PictureError names a picture that cannot be decoded; nothing is stored then."""
-    import cv2
-    import numpy as np
-
-    from contentgen.api import Likeness as LikenessReport
-
-    from .evaluation import scores as scored_faces
-    from .faces import FaceReader
-    from .score import Generated, evaluate, outside_pictures
-
     check_all(pictures, baseline)
     work = work_dir / f"{goal.uid}-likeness-v{goal.version}-pictures-{uuid.uuid4().hex[:12]}"
     work.mkdir(parents=True, exist_ok=True)
     try:
         (names, rows), faces_artifact = subject_faces(store, goal, work)
-        reader = FaceReader()
-        seen: list[Generated] = []
-        shown: list[Any] = []
-        for picture in [*pictures, *baseline]:
-            image = cv2.imdecode(np.frombuffer(picture.data, np.uint8), cv2.IMREAD_COLOR)
-            if image is None:
-                raise PictureError(
-                    f"{picture.name}: a damaged {picture.format.upper()} (it cannot be decoded)"
-                )
-            seen.append(Generated(picture.name, "portrait", reader.faces(image)))
-            scale = _TILE / max(image.shape[:2])
-            size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
-            shown.append(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
-        mine, theirs = seen[: len(pictures)], seen[len(pictures) :]
-        likeness = evaluate(rows, names, mine, theirs)
-        each = scored_faces(mine, rows, names)
-        without = scored_faces(theirs, rows, names)
+        read = _read(pictures, baseline)
+        judged = _judge(read, rows, names, len(pictures))
         number = claim(store, goal, f"{SOURCE}-{uuid.uuid4().hex}")
         folder = goal.folder(number)
-        grid_path = _draw(
-            work / "likeness-grid.jpg",
-            shown,
-            [*each, *without],
-            len(pictures),
-            title=(
-                f"{goal.name} v{goal.version} e{number}: these pictures, median {_number(likeness.median)}",
-                f"{len(pictures)} pictures given"
-                + (
-                    f", {len(baseline)} without the LoRA {_number(likeness.baseline_median)}"
-                    if baseline
-                    else ""
-                ),
-            ),
-        )
-        grid = store.put_once_file(folder + "likeness-grid.jpg", grid_path, "image/jpeg")
-        per_picture = outside_pictures(likeness.as_dict())
-        per_picture["baselineScored"] = [s.__dict__ for s in without]
-        scores = store.put_once_bytes(
-            folder + "likeness.json", json.dumps(per_picture, indent=1).encode(), "application/json"
-        )
-        found = likeness.as_dict()
-        found.pop("scored")
-        found |= {"grid_uri": grid.uri, "report_uri": scores.uri}
-        report = outside_pictures(LikenessReport.model_validate(found).wire())
-        record: dict[str, Any] = {
-            "evaluation": number,
-            "version": goal.version,
-            "at": now().isoformat().replace("+00:00", "Z"),
-            "by": by,
-            "source": SOURCE,
-            "pictures": [p.wire() for p in pictures],
-            **({"baseline": [p.wire() for p in baseline]} if baseline else {}),
-            "usage": [],
-            "costUsd": 0.0,
-            "costDetail": "nothing was generated: pictures made elsewhere were scored",
-            "likeness": report,
-            "artifacts": [
-                grid.wire(),
-                scores.wire(),
-                *([faces_artifact] if faces_artifact else []),
-                *claim_object(store, folder),
-            ],
-        }
+        stored = _store_report(store, goal, number, folder, judged, read, work, len(baseline))
+        record = _record(goal, number, pictures, baseline, stored, by=by, at=now())
+        record["artifacts"] += [*([faces_artifact] if faces_artifact else []), *claim_object(store, folder)]
         written = store.put_once_bytes(
             folder + RECORD_FILE, json.dumps(record, indent=1).encode(), "application/json"
         )
         record["artifacts"].append(written.wire())
         recorded = record_evaluation(catalog, goal.uid, record, now=now())
-        return Scored(record, number, recorded, [_wire_score(s) for s in each])
+        return Scored(record, number, recorded, [_wire_score(s) for s in judged.each])
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+@dataclass
+class _Read:
+    """The pictures decoded: the faces found in each (the given ones, then the baseline), and each
+    as a grid tile."""
+
+    seen: list[Any]  # score.Generated
+    tiles: list[Any]  # BGR arrays, _TILE pixels on their longer side
+
+
+def _read(pictures: Sequence[Picture], baseline: Sequence[Picture]) -> _Read:
+    """Decode each picture, find its faces and make its tile; PictureError for one that cannot be
+    decoded."""
+    import cv2
+    import numpy as np
+
+    from .faces import FaceReader
+    from .score import Generated
+
+    reader = FaceReader()
+    read = _Read([], [])
+    for picture in [*pictures, *baseline]:
+        image = cv2.imdecode(np.frombuffer(picture.data, np.uint8), cv2.IMREAD_COLOR)
+        if image is None:
+            raise PictureError(f"{picture.name}: a damaged {picture.format.upper()} (it cannot be decoded)")
+        read.seen.append(Generated(picture.name, "portrait", reader.faces(image)))
+        scale = _TILE / max(image.shape[:2])
+        size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+        read.tiles.append(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+    return read
+
+
+@dataclass
+class _Judged:
+    likeness: Any  # score.Likeness of the given pictures, against the baseline's
+    each: list[Any]  # the given pictures' scores
+    without: list[Any]  # the baseline's
+
+
+def _judge(read: _Read, rows: Any, names: Any, given: int) -> _Judged:
+    from .evaluation import scores as scored_faces
+    from .score import evaluate
+
+    mine, theirs = read.seen[:given], read.seen[given:]
+    return _Judged(
+        evaluate(rows, names, mine, theirs),
+        scored_faces(mine, rows, names),
+        scored_faces(theirs, rows, names),
+    )
+
+
+@dataclass
+class _Stored:
+    grid: Any  # the stored grid's ObjectInfo
+    scores: Any  # the stored per-picture scores' ObjectInfo
+    report: dict[str, Any]  # the Likeness report as the record carries it
+
+
+def _store_report(
+    store: ObjectStore,
+    goal: Target,
+    number: int,
+    folder: str,
+    judged: _Judged,
+    read: _Read,
+    work: Path,
+    baseline: int,
+) -> _Stored:
+    """The grid of the pictures with their scores, and the per-picture scores, stored once under
+    the evaluation's folder; the report pointing at both."""
+    from contentgen.api import Likeness as LikenessReport
+
+    from .score import outside_pictures
+
+    likeness, given = judged.likeness, len(judged.each)
+    title = (
+        f"{goal.name} v{goal.version} e{number}: these pictures, median {_number(likeness.median)}",
+        f"{given} pictures given"
+        + (f", {baseline} without the LoRA {_number(likeness.baseline_median)}" if baseline else ""),
+    )
+    grid_path = _draw(
+        work / "likeness-grid.jpg", read.tiles, [*judged.each, *judged.without], given, title=title
+    )
+    grid = store.put_once_file(folder + "likeness-grid.jpg", grid_path, "image/jpeg")
+    per_picture = outside_pictures(likeness.as_dict())
+    per_picture["baselineScored"] = [s.__dict__ for s in judged.without]
+    scores = store.put_once_bytes(
+        folder + "likeness.json", json.dumps(per_picture, indent=1).encode(), "application/json"
+    )
+    found = likeness.as_dict()
+    found.pop("scored")
+    found |= {"grid_uri": grid.uri, "report_uri": scores.uri}
+    return _Stored(grid, scores, outside_pictures(LikenessReport.model_validate(found).wire()))
+
+
+def _record(
+    goal: Target,
+    number: int,
+    pictures: Sequence[Picture],
+    baseline: Sequence[Picture],
+    stored: _Stored,
+    *,
+    by: str,
+    at: datetime,
+) -> dict[str, Any]:
+    """The re-evaluation's record: what was scored, by whom, free, and the report."""
+    return {
+        "evaluation": number,
+        "version": goal.version,
+        "at": at.isoformat().replace("+00:00", "Z"),
+        "by": by,
+        "source": SOURCE,
+        "pictures": [p.wire() for p in pictures],
+        **({"baseline": [p.wire() for p in baseline]} if baseline else {}),
+        "usage": [],
+        "costUsd": 0.0,
+        "costDetail": "nothing was generated: pictures made elsewhere were scored",
+        "likeness": stored.report,
+        "artifacts": [stored.grid.wire(), stored.scores.wire()],
+    }
 
 
 def _wire_score(scored: Any) -> dict[str, Any]:
