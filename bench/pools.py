@@ -414,13 +414,9 @@ def make_loras(models_root: Path, store_dir: Path, count: int) -> None:
         made.replace(target)
 
 
-def spec_file(request: Request, run: str, store_dir: Path, folder: Path) -> Path:
-    """The ImageGeneration's spec as the operator hands it to its Job (its loraRef resolved); a
-    uid of its own per run, so that the pool's run resumes nothing the Jobs' run drew (a retried
-    worker takes the pictures its uid already has)."""
-    from contentgen.api import SpecSnapshot
-
-    spec: dict[str, Any] = {
+def request_spec(request: Request) -> dict[str, Any]:
+    """The ImageGeneration's spec without its LoRA: one picture of provider cluster, its seed."""
+    return {
         "owner": request.owner,
         "prompt": PROMPT,
         "provider": "cluster",
@@ -429,6 +425,15 @@ def spec_file(request: Request, run: str, store_dir: Path, folder: Path) -> Path
         "numImages": 1,
         "seed": request.seed,
     }
+
+
+def spec_file(request: Request, run: str, store_dir: Path, folder: Path) -> Path:
+    """The ImageGeneration's spec as the operator hands it to its Job (its loraRef resolved); a
+    uid of its own per run, so that the pool's run resumes nothing the Jobs' run drew (a retried
+    worker takes the pictures its uid already has)."""
+    from contentgen.api import SpecSnapshot
+
+    spec = request_spec(request)
     loras = []
     if request.lora is not None:
         name = f"bench-lora-{request.lora}"

@@ -40,7 +40,6 @@ from typing import Any
 from bench.pools import (
     CACHE,
     LOAD_LINE,
-    PROMPT,
     SCALE,
     Done,
     Measures,
@@ -51,6 +50,7 @@ from bench.pools import (
     medians,
     models,
     plan,
+    request_spec,
     sample,
 )
 
@@ -69,16 +69,7 @@ def lora_url(owner: str, k: int) -> str:
 def manifest(request: Request, run: str) -> dict[str, Any]:
     """The request as an ImageGeneration of provider cluster, drawn by its own Job (`run` job) or
     the pool (`run` pool)."""
-    spec: dict[str, Any] = {
-        "owner": request.owner,
-        "prompt": PROMPT,
-        "provider": "cluster",
-        "model": "flux-dev",
-        "imageSize": "square",
-        "numImages": 1,
-        "seed": request.seed,
-        "denoising": run,
-    }
+    spec = {**request_spec(request), "denoising": run}
     if request.lora is not None:
         spec["model"] = "flux-lora"
         spec["loras"] = [{"url": lora_url(request.owner, request.lora), "scale": SCALE}]
