@@ -122,6 +122,12 @@ def seconds_between(start: str, end: str) -> float:
     return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
 
 
+def held_seconds(pod: dict[str, Any]) -> float:
+    """The GPU seconds a Job's pod held: its start to its worker's end."""
+    ended = ((pod["status"].get("containerStatuses") or [{}])[0].get("state") or {}).get("terminated")
+    return seconds_between(pod["status"]["startTime"], ended["finishedAt"]) if ended else 0.0
+
+
 def container_cpu_seconds(container_id: str) -> float:
     """The CPU seconds of the container's cgroup (v1 cpuacct.usage, v2 cpu.stat's usage_usec)."""
     short = container_id.split("://")[-1]
@@ -140,6 +146,7 @@ class Run:
 
     def __init__(self, c: Any, run: str, t0: float) -> None:
         self.c, self.run, self.t0 = c, run, t0
+        self.held: dict[str, float] = {}  # request name -> the GPU seconds its Job's pod held
 
     def one(self, request: Request) -> Done:
         c, name = self.c, f"{self.run}-{request.name}"
@@ -154,7 +161,8 @@ class Run:
         seconds = time.monotonic() - began
         ok = status.get("phase") == "Succeeded" and len(status.get("images") or []) == 1
         pod = self.pod(status.get("jobName", ""))
-        logs = self.logs(pod) if pod else ""
+        logs = self.logs(pod) if pod and ok else ""  # a failed request's Done says its error
+        self.held[request.name] = held_seconds(pod) if pod else 0.0
         billed = float((status.get("cost") or {}).get("actualUsd") or 0) / GPU_HOUR_USD * 3600
         done = Done(
             name=request.name,
@@ -175,22 +183,12 @@ class Run:
         return done
 
     def pod(self, job: str) -> dict[str, Any] | None:
-        pods = [p for p in self.c.pods(NS) if (p["metadata"].get("labels") or {}).get("job-name") == job]
-        return pods[-1] if pods else None
+        """The last pod of the Job `job`, as the kubelet left it."""
+        found = self.c.admin.get(f"/api/v1/namespaces/{NS}/pods", labelSelector=f"job-name={job}")["items"]
+        return found[-1] if found else None
 
     def logs(self, pod: dict[str, Any]) -> str:
-        path = f"/api/v1/namespaces/{NS}/pods/{pod['metadata']['name']}/log"
-        with contextlib.suppress(Exception):
-            return str(self.c.admin.text(path))
-        return ""
-
-    def held_seconds(self, done: Done) -> float:
-        """The GPU seconds a Job held: its pod's start to its worker's end."""
-        pod = self.pod(self.c.status("ImageGeneration", NS, f"{self.run}-{done.name}").get("jobName", ""))
-        if pod is None:
-            return 0.0
-        ended = ((pod["status"].get("containerStatuses") or [{}])[0].get("state") or {}).get("terminated")
-        return seconds_between(pod["status"]["startTime"], ended["finishedAt"]) if ended else 0.0
+        return str(self.c.admin.text(f"/api/v1/namespaces/{NS}/pods/{pod['metadata']['name']}/log"))
 
     def all(self, requests: list[Request], concurrency: int) -> list[Done]:
         with ThreadPoolExecutor(max_workers=concurrency) as workers:
@@ -271,7 +269,7 @@ def measure_real(args: argparse.Namespace, root: Path) -> Measures:
             began = time.monotonic()
             jobs = Run(c, "job", began)
             m.job = jobs.all(sample(requests, args.baseline), args.job_concurrency)
-            m.job_pod_seconds = round(sum(jobs.held_seconds(d) for d in m.job), 3)
+            m.job_pod_seconds = round(sum(jobs.held.values()), 3)
             print(f"  {time.monotonic() - began:.0f} s", file=sys.stderr)
 
             print(f"bench.pools (real node): the pool, {args.requests} ({load_average()})", file=sys.stderr)

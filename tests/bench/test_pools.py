@@ -171,7 +171,7 @@ def test_the_table_goes_between_its_markers() -> None:
 def test_on_the_real_node_each_request_is_an_imagegeneration_users_could_apply() -> None:
     """bench/pools_real.py's requests pass the API's validation as written (the LoRA by its s3://
     URL in the store, the denoising each run asks for); the pool runs torch on one thread."""
-    from bench.pools_real import manifest, one_thread, seconds_between
+    from bench.pools_real import held_seconds, manifest, one_thread, seconds_between
     from contentgen.api.manifests import parse
     from contentgen.api.validation import validate_document
 
@@ -190,3 +190,7 @@ def test_on_the_real_node_each_request_is_an_imagegeneration_users_could_apply()
     (container,) = one_thread(deployment)["spec"]["template"]["spec"]["containers"]
     assert container["env"] == [{"name": "A"}, {"name": "OMP_NUM_THREADS", "value": "1"}]
     assert seconds_between("2026-11-26T21:00:05Z", "2026-11-26T21:01:07Z") == 62
+    ended = {"terminated": {"finishedAt": "2026-11-26T21:00:15Z"}}
+    pod = {"status": {"startTime": "2026-11-26T21:00:05Z", "containerStatuses": [{"state": ended}]}}
+    assert held_seconds(pod) == 10  # a Job holds its GPU from its pod's start to its worker's end
+    assert held_seconds({"status": {"startTime": "2026-11-26T21:00:05Z"}}) == 0  # it never ran

@@ -13,7 +13,6 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ from localcluster.node import host
 from localcluster.s3server import S3Server
 from localcluster.standby import StandbyNode
 from tests.conftest import EXAMPLES, ROOT
+from tests.harness.cli import assets_json
 from tests.harness.conditions import condition
 from tests.harness.real_node import HARDENED, PROBE, image, image_archives, needs_real_node
 from tests.holding_proxy import HoldingProxy
@@ -299,17 +299,7 @@ def test_the_examples_reach_ready(world: World) -> None:
 
 def assets(world: World, *args: str) -> Any:
     """`contentgen assets ARGS -o json` on the release's catalog and store, as a user runs it."""
-    where = ["--catalog", f"{world.catalog.url}contentgen", "--store", f"s3://{BUCKET}/assets"]
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "contentgen"), "assets", *args, *where, "-o", "json"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-        env={**os.environ, **world.s3.env},  # its account and endpoint (AWS_ENDPOINT_URL)
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return assets_json(f"{world.catalog.url}contentgen", f"s3://{BUCKET}/assets", world.s3.env, *args)
 
 
 # A command NOTES prints: a line indented by two spaces that starts with kubectl or helm. Those

@@ -32,6 +32,7 @@ from localcluster.node import host
 from localcluster.node.layout import NODES
 from localcluster.node.teardown import State, leftovers
 from tests.conftest import EXAMPLES
+from tests.harness.cli import assets_json
 from tests.harness.real_node import image_archives, needs_real_node
 from tests.httpserver import serve
 from tests.kubectl import Kubectl
@@ -322,17 +323,7 @@ def test_the_operator_killed_mid_run_converges_with_one_job_per_generation(box: 
 
 def assets(box: Box, *args: str) -> Any:
     """`contentgen assets ARGS -o json` on the cluster's catalog (DIR/catalog), as a user runs it."""
-    where = ["--catalog", box.catalog, "--store", "s3://contentgen"]
-    done = subprocess.run(
-        [CONTENTGEN, "assets", *args, *where, "-o", "json"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-        env={**os.environ, **box.store_env},
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return assets_json(box.catalog, "s3://contentgen", box.store_env, *args)
 
 
 def apply(box: Box, tmp_path: Path, name: str, docs: list[dict[str, Any]]) -> Path:

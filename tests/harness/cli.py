@@ -4,6 +4,9 @@ worker's snapshot file and the worker run on it (tests/run, assets_cli)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -87,3 +90,19 @@ def as_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
     code, out, err = cli(capsys, *args, "-o", "json")
     assert code == 0, err
     return json.loads(out)
+
+
+def assets_json(catalog: str, store: str, env: dict[str, str], *args: str) -> Any:
+    """`contentgen assets ARGS --catalog CATALOG --store STORE -o json` as its own process, as a
+    user runs it against a cluster's catalog and store (`env`: the store's account and endpoint)."""
+    where = ["--catalog", catalog, "--store", store, "-o", "json"]
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "contentgen"), "assets", *args, *where],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env={**os.environ, **env},
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)

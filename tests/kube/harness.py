@@ -624,9 +624,5 @@ def unoperated(
 @contextmanager
 def operated(tmp_path_factory: pytest.TempPathFactory, name: str = "cluster") -> Iterator[Cluster]:
     """A test module's cluster with the operator running in this process."""
-    with (
-        pytest.MonkeyPatch.context() as mp,
-        cluster(tmp_path_factory.mktemp(name), mp) as c,
-        operator(c),
-    ):
+    with unoperated(tmp_path_factory, name) as c, operator(c):
         yield c

@@ -977,20 +977,11 @@ def _scored(
 
 
 def _scored_json(goal: Target, done: Scored) -> dict[str, Any]:
-    entry = done.entry
-    return {
-        "id": goal.uid,
-        "version": goal.version,
-        "evaluation": done.number,
-        "recorded": done.recorded,
-        "source": entry["source"],
-        "pictures": entry["pictures"],
-        **({"baseline": entry["baseline"]} if "baseline" in entry else {}),
-        "costUsd": 0.0,
-        "likeness": entry["likeness"],
-        "scores": done.scores,
-        "artifacts": entry["artifacts"],
-    }
+    """The HTTP API's answer, with `baseline` only where some were given, and the artifacts."""
+    answer = done.answer(goal)
+    if "baseline" not in done.entry:
+        del answer["baseline"]
+    return {**answer, "artifacts": done.entry["artifacts"]}
 
 
 def _say_scored(what: str, done: Scored) -> None:

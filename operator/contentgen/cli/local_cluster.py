@@ -17,6 +17,8 @@ mongo-server node images`. Stop it with Ctrl-C (docs/local-cluster.md).
 from __future__ import annotations
 
 import argparse
+import copy
+import functools
 import json
 import os
 import signal
@@ -130,9 +132,7 @@ def manifests(
     from contentgen.api.crd import crds
 
     docs: list[dict[str, Any]] = list(crds().values())
-    for doc in yaml.load_all(INSTALL.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-        if not doc:
-            continue
+    for doc in install_documents():
         if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == OPERATOR:
             doc["data"].update(config)
         docs.append(doc)
@@ -222,10 +222,23 @@ class CatalogServer:
             self.server.stop()
 
 
+def install_documents() -> list[dict[str, Any]]:
+    """The chart's install (chart-install.yaml) as Kubernetes reads its YAML, parsed once a
+    process; each call a copy of its own to change."""
+    return copy.deepcopy(_install_documents())
+
+
+@functools.cache
+def _install_documents() -> list[dict[str, Any]]:
+    from contentgen.api.manifests import parse
+
+    return [read.content for read in parse(INSTALL.read_text(), str(INSTALL)) if read.content]
+
+
 def chart_setting(name: str) -> str:
     """An entry of the chart install's operator ConfigMap."""
-    for doc in yaml.safe_load_all(INSTALL.read_text()):
-        if doc and doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == OPERATOR:
+    for doc in _install_documents():
+        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == OPERATOR:
             return str(doc["data"][name])
     raise LookupError(name)
 

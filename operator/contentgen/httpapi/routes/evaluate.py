@@ -515,19 +515,7 @@ def _score(
         raise ApiError(400, "invalid", str(exc)) from None
     except ContentgenError as exc:
         raise ApiError(502, "store_error", f"{exc.reason}: {exc}; nothing was recorded") from None
-    entry = done.entry
-    return {
-        "id": goal.uid,
-        "version": goal.version,
-        "evaluation": done.number,
-        "recorded": done.recorded,
-        "source": entry["source"],
-        "pictures": entry["pictures"],
-        "baseline": entry.get("baseline", []),
-        "costUsd": 0.0,
-        "likeness": entry["likeness"],
-        "scores": done.scores,
-    }
+    return done.answer(goal)
 
 
 @router.post(

@@ -214,6 +214,21 @@ class Scored:
     recorded: bool  # False: the record did not take it (the version was deleted meanwhile)
     scores: list[dict[str, Any]]  # each picture's score, in the pictures' order
 
+    def answer(self, goal: Target) -> dict[str, Any]:
+        """The scoring as the HTTP API answers it (PicturesScored) and the CLI prints it."""
+        return {
+            "id": goal.uid,
+            "version": goal.version,
+            "evaluation": self.number,
+            "recorded": self.recorded,
+            "source": self.entry["source"],
+            "pictures": self.entry["pictures"],
+            "baseline": self.entry.get("baseline", []),
+            "costUsd": 0.0,
+            "likeness": self.entry["likeness"],
+            "scores": self.scores,
+        }
+
 
 def score_pictures(
     catalog: Catalog,
