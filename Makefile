@@ -193,7 +193,7 @@ bench-faults: install tools kube s3-server mongo-server  ## the operator (the ch
 	$(BIN)/python -m bench.faults --docs $(ARGS)
 
 .PHONY: bench-pools
-bench-pools: install  ## a warm pool of tiny FLUX pipelines against a Job per request, on the CPU: 100 ImageGenerations across 20 LoRAs of two owners; time to first picture cold and warm, pictures per pod-hour, loads per picture, time per picture against the drawing alone, pictures against a fresh process's (numbers go into docs/performance.md); ARGS="--node real": on the local cluster's real node
+bench-pools: install  ## a warm pool of tiny FLUX pipelines against a Job per request, on the CPU: 100 ImageGenerations across 20 LoRAs of two owners; time to first picture cold and warm, pictures per pod-hour, loads per picture, time per picture against the drawing alone, pictures against a fresh process's (numbers go into docs/performance.md); ARGS="--node real": on the local cluster's real node; ARGS="--node gpu": FLUX.1-dev's size on this machine's GPU
 	$(BIN)/python -m bench.pools --docs $(ARGS)
 
 .PHONY: bench-shared

@@ -173,6 +173,7 @@ class Run:
             picture=hashlib.sha256(c.read(status["images"][0]["uri"])).hexdigest() if ok else "",
             gpu_seconds=round(billed, 3),
             error="" if ok else str(status.get("message") or status.get("phase") or "no end")[:300],
+            lora=request.lora,
         )
         print(
             f"  {name} {request.owner} lora {request.lora}: {done.seconds:.1f} s, "
@@ -252,8 +253,9 @@ def measure_real(args: argparse.Namespace, root: Path) -> Measures:
     with cluster_for(root / "cluster", args.job_concurrency) as (c, mp):
         print(f"bench.pools (real node): staging, the drawing alone ({load_average()})", file=sys.stderr)
         models_root = stage(c, root, args.loras)
-        before = draw_floor(models_root, args.steps, args.floor)
+        before, load = draw_floor(models_root, args.steps, args.floor)
         m = Measures(args.requests, args.loras, args.steps, *medians(before), draw_samples=before)
+        m.draw_load_seconds = round(load, 3)
         docs = rendered(values(c, args.steps, args.kept_loras))
         pool = [d for d in docs if (d["metadata"].get("labels") or {}).get("contentgen.io/pool") == POOL]
         pool = [one_thread(d) if d["kind"] == "Deployment" else d for d in pool]
@@ -311,7 +313,7 @@ def measure_real(args: argparse.Namespace, root: Path) -> Measures:
             m.pool_loads_seen = len(LOAD_LINE.findall(str(c.admin.text(path))))
         m.equal, m.compared, m.unequal = compare(m.job, m.pool)
         print(f"bench.pools (real node): the drawing alone again ({load_average()})", file=sys.stderr)
-        m.draw_samples = before + draw_floor(models_root, args.steps, args.floor)
+        m.draw_samples = before + draw_floor(models_root, args.steps, args.floor)[0]
         m.draw_seconds, m.draw_cpu_seconds = medians(m.draw_samples)
         m.draw_bracketed = True
     if math.isnan(m.pool_cold_seconds):

@@ -323,11 +323,10 @@ def training_step(torch: Any, base: str, resolution: int, on: str) -> tuple[floa
     return seconds, peak
 
 
-def picture_seconds(
-    torch: Any, plan: memory.MemoryPlan, on: str, pool: list[Row] | None = None
-) -> tuple[float, int]:
-    """One PICTURE at PICTURE_STEPS through FluxPipeline laid out as `plan`: (seconds, peak bytes);
-    with `pool`, then the warm pool's pictures on the same loaded pipeline (`swapped`) into it."""
+def flux_dev_pipeline(torch: Any, on: str, transformer: Any) -> Any:
+    """FluxPipeline at FLUX.1-dev's size around `transformer`: random T5-XXL, CLIP and VAE drawn on
+    the GPU in bf16, kept on `on`, and character tokenizers (the prompt's tokens, not their values,
+    cost time)."""
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline
     from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
 
@@ -337,22 +336,29 @@ def picture_seconds(
     with tempfile.TemporaryDirectory(prefix="gpu-full-tokenizers-") as folder:
         clip_tokenizer = tiny_flux._clip_tokenizer(Path(folder) / "clip", 77)
         t5_tokenizer = tiny_flux._t5_tokenizer(Path(folder) / "t5", MAX_SEQUENCE)
-    made = "cpu" if plan.offload else on
-    clip = made_on_gpu(torch, lambda: CLIPTextModel(CLIPTextConfig(**_fields(FLUX_DEV["text_encoder"])))).to(
-        made
-    )
-    t5 = made_on_gpu(torch, lambda: T5EncoderModel(T5Config(**_fields(FLUX_DEV["text_encoder_2"])))).to(made)
-    vae = made_on_gpu(torch, lambda: AutoencoderKL(**_fields(FLUX_DEV["vae"]), **VAE_SCALING)).to(made)
-    transformer = build_transformer(torch, plan.base, "cpu" if plan.offload and plan.base != "nf4" else on)
-    pipe = FluxPipeline(
+    clip = made_on_gpu(torch, lambda: CLIPTextModel(CLIPTextConfig(**_fields(FLUX_DEV["text_encoder"]))))
+    t5 = made_on_gpu(torch, lambda: T5EncoderModel(T5Config(**_fields(FLUX_DEV["text_encoder_2"]))))
+    vae = made_on_gpu(torch, lambda: AutoencoderKL(**_fields(FLUX_DEV["vae"]), **VAE_SCALING))
+    return FluxPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(**SCHEDULER),
-        vae=vae,
-        text_encoder=clip,
+        vae=vae.to(on),
+        text_encoder=clip.to(on),
         tokenizer=clip_tokenizer,
-        text_encoder_2=t5,
+        text_encoder_2=t5.to(on),
         tokenizer_2=t5_tokenizer,
         transformer=transformer,
     )
+
+
+def picture_seconds(
+    torch: Any, plan: memory.MemoryPlan, on: str, pool: list[Row] | None = None
+) -> tuple[float, int]:
+    """One PICTURE at PICTURE_STEPS through FluxPipeline laid out as `plan`: (seconds, peak bytes);
+    with `pool`, then the warm pool's pictures on the same loaded pipeline (`swapped`) into it."""
+    from tests.cluster.flux_dev import MAX_SEQUENCE
+
+    transformer = build_transformer(torch, plan.base, "cpu" if plan.offload and plan.base != "nf4" else on)
+    pipe = flux_dev_pipeline(torch, "cpu" if plan.offload else on, transformer)
     pipe.set_progress_bar_config(disable=True)
     if plan.offload:
         pipe.enable_model_cpu_offload()

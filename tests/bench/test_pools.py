@@ -9,6 +9,7 @@ import dataclasses
 import json
 import math
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,7 @@ from bench.pools import (
     MARKERS,
     Done,
     Measures,
+    by_lora,
     compare,
     loads_in,
     markdown,
@@ -24,6 +26,9 @@ from bench.pools import (
     plan,
     problems,
     sample,
+    saved,
+    split_row,
+    table_from,
     with_table,
 )
 
@@ -194,3 +199,50 @@ def test_on_the_real_node_each_request_is_an_imagegeneration_users_could_apply()
     pod = {"status": {"startTime": "2026-11-26T21:00:05Z", "containerStatuses": [{"state": ended}]}}
     assert held_seconds(pod) == 10  # a Job holds its GPU from its pod's start to its worker's end
     assert held_seconds({"status": {"startTime": "2026-11-26T21:00:05Z"}}) == 0  # it never ran
+
+
+def test_on_a_gpu_the_time_per_picture_is_judged_by_wall_time() -> None:
+    """A GPU's picture is its wall time (the CPU thread that waits for it spins): the goal is the
+    billed seconds per picture against the drawing alone's, and the CPU ratio is not shown."""
+    m = dataclasses.replace(passing(), device="cuda", size="full", pool_cpu_seconds=100.0)
+    assert problems(m) == []  # the CPU ratio (8.33×) no longer counts
+    slow = dataclasses.replace(m, pool_status={**m.pool_status, "busySeconds": 10.0})
+    (found,) = problems(slow)
+    assert "time per picture is 1.25× the drawing alone's (2.50 s against 2.00 s)" in found
+    table = markdown(m, "1.0 1.0 1.0", "2026-11-27 01:00 UTC", 600, "gpu")
+    assert "CPU time per picture" not in table
+    assert "| wall time per picture ÷ the drawing alone's | **1.15×**" in table and "≤ 1.2× (met)" in table
+    assert "FLUX.1-dev's architecture with random bf16 weights on cuda, 1024 × 1024" in table
+
+
+def test_the_pooled_requests_are_split_by_what_their_lora_cost() -> None:
+    """A LoRA's first request (its file loaded), the kept LoRA's later ones, and none, in the
+    order the requests started."""
+    pool = [
+        done("req-001", 1.0, 9.0, lora=1, gpu_seconds=4.0),
+        done("req-000", 0.0, 9.0, lora=0, gpu_seconds=3.0),
+        done("req-002", 2.0, 9.0, lora=None, gpu_seconds=2.0),
+        done("req-003", 3.0, 9.0, lora=0, gpu_seconds=2.2),
+        done("req-004", 4.0, 9.0, lora=1, gpu_seconds=2.4, ok=False),
+    ]
+    assert by_lora(pool) == {"first": [3.0, 4.0], "kept": [2.2], "none": [2.0]}
+    m = dataclasses.replace(passing(), pool=pool)
+    assert split_row(m) == (
+        "a LoRA's first request 1.75× (3.50 s, 2); a kept LoRA 1.10× (2.20 s, 1); no LoRA 1.00× (2.00 s, 1)"
+    )
+
+
+def test_a_saved_run_gives_its_table_again(tmp_path: Path) -> None:
+    """`--table-from`: the Measures as the results file keeps them, and the same table."""
+    m = dataclasses.replace(passing(), device="cuda", size="full")
+    report = {
+        "when": "2026-11-27 01:00 UTC",
+        "node": "gpu",
+        "load_average": ["0.4 0.1 0.0", "3.6 1.7 0.7"],
+        "seconds": 340.0,
+        "measures": dataclasses.asdict(m),
+    }
+    assert saved(json.loads(json.dumps(report))) == m
+    path = tmp_path / "pools-gpu.json"
+    path.write_text(json.dumps(report))
+    assert table_from(path, docs=False) == 0
