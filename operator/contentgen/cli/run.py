@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,19 +62,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from contentgen.api.notification import KIND as NOTIFICATION
     from contentgen.catalog import catalog_url
-    from contentgen.catalog.outbox import Outbox
     from contentgen.errors import ContentgenError
-    from contentgen.pipeline.context import RunContext
     from contentgen.pipeline.likeness.plan import estimate_baseline_cached
-    from contentgen.pipeline.local_run import (
-        CatalogProgress,
-        RunLock,
-        identity,
-        record_start,
-        snapshot_for,
-    )
-    from contentgen.pipeline.reporters import ConsoleProgress, FanOut
-    from contentgen.pipeline.runner import execute, failure, stored_outputs
+    from contentgen.pipeline.local_run import RunLock, identity, snapshot_for
 
     content, outcome = _validated(args)
     if content.get("kind") == NOTIFICATION:
@@ -81,74 +72,124 @@ def run(args: argparse.Namespace) -> int:
     if outcome.resource is None:
         raise CommandError(f"{args.manifest} is not a contentgen resource")
     settings, store = _settings_and_store(args)
-    url = catalog_url(args.catalog)
-    outbox = Outbox(store, url)
-    lock = RunLock(settings.work_dir, identity(outcome.resource)[2])
+    uid = identity(outcome.resource)[2]
+    lock = RunLock(settings.work_dir, uid)
     alone = lock.acquire()  # False: another run of this resource goes on on this machine
-    catalog = _open(url, store, outbox, settings)  # None while the catalog is away
+    recording = _Recording.opened(catalog_url(args.catalog), store, settings)
     record: dict[str, Any] | None = None  # before the run: its events are what it changed
     try:
         try:
-            record = catalog.get(identity(outcome.resource)[2]) if catalog is not None else None
-            snapshot = snapshot_for(outcome.resource, store, record, _grants_from(catalog))
+            record = recording.get(uid)
+            snapshot = snapshot_for(outcome.resource, store, record, _grants_from(recording.catalog))
         except (ValueError, ContentgenError) as exc:
             raise CommandError(str(exc)) from None
         work_dir = Path(args.work_dir) if args.work_dir else settings.work_dir / snapshot.uid
-        console = ConsoleProgress()
         provider = "offline" if args.offline else snapshot.provider
         snapshot, started = _prepared(snapshot, record if alone else None, offline=args.offline)
         cached = estimate_baseline_cached(store, snapshot.kind, snapshot.priced_spec())
         _announce_estimate(snapshot, settings, cached)
-        if catalog is not None:
-            try:
-                record_start(
-                    catalog, snapshot, started, settings.prices, store, alone=alone, baseline_cached=cached
-                )
-            except Exception as exc:
-                _away(url, exc, "; the run goes on, and its record is written at the end (or waits)")
-                catalog.close()
-                catalog = None
-        reporters: list[Any] = [console] if catalog is None else [console, CatalogProgress(catalog, snapshot)]
-        written = store.record_writes()  # named by a failure: what this run stored before it
-        ctx = RunContext(
-            snapshot, store, settings, work_dir, FanOut(*reporters), local=True, provider=provider
-        )
-        try:
-            result = execute(ctx)
-        except ContentgenError as exc:
-            console.close()
-            failed = failure(exc, ctx.priced_usage(), stored_outputs(store, written))
-            waiting = _record(
-                catalog,
-                url,
-                outbox,
-                store,
-                snapshot,
-                started,
-                settings,
-                failure=failed,
-                baseline_cached=cached,
-            )
-            if args.result and args.result != "-":  # what went wrong, with e.g. the dataset's counts
-                Path(args.result).write_text(
-                    failed.model_dump_json(by_alias=True, exclude_none=True, indent=2) + "\n"
-                )
-            note = "; its record waits in the outbox for the catalog" if waiting else ""
-            raise CommandError(f"{exc.reason}: {exc}{note}") from None
-        console.close()
-        waiting = _record(
-            catalog, url, outbox, store, snapshot, started, settings, result=result, baseline_cached=cached
-        )
+        recording.start(snapshot, started, cached, alone=alone)
+        result = _executed(args, recording, snapshot, started, cached, work_dir, provider)
+        waiting = recording.record(snapshot, started, result=result, baseline_cached=cached)
     finally:
-        if catalog is not None:
-            _notify(catalog, record, identity(outcome.resource)[2], settings)
-            catalog.close()
+        recording.close(record, uid)
         lock.release()
     if not args.work_dir:
         shutil.rmtree(work_dir, ignore_errors=True)
-
     _report(args, result)
     return EXIT_RECORDING_PENDING if waiting else 0
+
+
+@dataclass
+class _Recording:
+    """Where a laptop's run is recorded: the catalog (None while it is away), or, when it is
+    away, the store's outbox, from which the next run against that catalog writes it."""
+
+    url: str
+    store: Any
+    outbox: Any
+    settings: Any
+    catalog: Any = None
+
+    @classmethod
+    def opened(cls, url: str, store: Any, settings: Any) -> _Recording:
+        from contentgen.catalog.outbox import Outbox
+
+        outbox = Outbox(store, url)
+        return cls(url, store, outbox, settings, _open(url, store, outbox, settings))
+
+    def get(self, uid: str) -> dict[str, Any] | None:
+        return self.catalog.get(uid) if self.catalog is not None else None
+
+    def start(self, snapshot: Any, started: Any, cached: bool, *, alone: bool) -> None:
+        """The run's start in the catalog; a catalog that fails it is let go for this run."""
+        from contentgen.pipeline.local_run import record_start
+
+        if self.catalog is None:
+            return
+        try:
+            prices = self.settings.prices
+            record_start(
+                self.catalog, snapshot, started, prices, self.store, alone=alone, baseline_cached=cached
+            )
+        except Exception as exc:
+            _away(self.url, exc, "; the run goes on, and its record is written at the end (or waits)")
+            self.catalog.close()
+            self.catalog = None
+
+    def record(self, snapshot: Any, started: Any, **outcome: Any) -> bool:
+        """The run's end recorded; whether its record waits in the outbox."""
+        return _record(
+            self.catalog, self.url, self.outbox, self.store, snapshot, started, self.settings, **outcome
+        )
+
+    def close(self, before: dict[str, Any] | None, uid: str) -> None:
+        """The run's events sent to the laptop's Notifications, and the catalog closed."""
+        if self.catalog is not None:
+            _notify(self.catalog, before, uid, self.settings)
+            self.catalog.close()
+
+
+def _executed(
+    args: argparse.Namespace,
+    recording: _Recording,
+    snapshot: Any,
+    started: Any,
+    cached: bool,
+    work_dir: Path,
+    provider: str,
+) -> Any:
+    """The run's result; on failure, its record (and --result) written first, then a
+    CommandError naming the reason."""
+    from contentgen.errors import ContentgenError
+    from contentgen.pipeline.context import RunContext
+    from contentgen.pipeline.local_run import CatalogProgress
+    from contentgen.pipeline.reporters import ConsoleProgress, FanOut
+    from contentgen.pipeline.runner import execute, failure, stored_outputs
+
+    console = ConsoleProgress()
+    reporters: list[Any] = [console]
+    if recording.catalog is not None:
+        reporters.append(CatalogProgress(recording.catalog, snapshot))
+    store = recording.store
+    written = store.record_writes()  # named by a failure: what this run stored before it
+    ctx = RunContext(
+        snapshot, store, recording.settings, work_dir, FanOut(*reporters), local=True, provider=provider
+    )
+    try:
+        result = execute(ctx)
+    except ContentgenError as exc:
+        console.close()
+        failed = failure(exc, ctx.priced_usage(), stored_outputs(store, written))
+        waiting = recording.record(snapshot, started, failure=failed, baseline_cached=cached)
+        if args.result and args.result != "-":  # what went wrong, with e.g. the dataset's counts
+            Path(args.result).write_text(
+                failed.model_dump_json(by_alias=True, exclude_none=True, indent=2) + "\n"
+            )
+        note = "; its record waits in the outbox for the catalog" if waiting else ""
+        raise CommandError(f"{exc.reason}: {exc}{note}") from None
+    console.close()
+    return result
 
 
 def _validated(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:

@@ -305,6 +305,29 @@ def _image_ref(op: Operator, res: Observed) -> ImageState | None:
 async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
     """The decision, with a finished Job's outcome read outside any lock; a slot reserved under
     the namespace's lock. None when the outcome cannot be read now (the store is away)."""
+    world = await _observed(op, res)
+    first = decide(res, world)
+    if first.needs_cancel:  # a superseded run's Job is gone: stop its provider work first
+        stopped = await _superseded_stopped(op, res, world)
+        if stopped is None:
+            return None
+        world, first = stopped, decide(res, stopped)
+    if first.needs_outcome is not None:
+        read = await _with_outcome(op, res, world, first.needs_outcome)
+        if read is None:
+            return None
+        world = read
+    annotation = None
+    if first.job is not None or first.waiting == "Queued":  # it may start now
+        annotation, world = await _with_namespace_rules(op, res, world)
+    decision = await _admitted(op, res, created, world, annotation)
+    metrics.QUEUE_LENGTH.set(op.queue.length())
+    return decision
+
+
+async def _observed(op: Operator, res: Observed) -> World:
+    """What the decision reads of the cluster: the resource's Jobs, its LoRAs and image, its
+    starting pod's problem, its held Workload, its stored version (nothing started yet)."""
     jobs = _jobs(op, res.namespace, res.uid)
     starting = [j for j in jobs if not j.finished and not j.ready]
     lora_index = op.indexes["loras_by_name"]
@@ -312,12 +335,11 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
     for ref in lora_refs(res.spec):  # another namespace's too: a LoRA shared with this owner
         where = lora_location(ref, res.namespace)
         loras[lora_key(ref)] = next(iter(lora_index.get(where, [])), None) if where in lora_index else None
-    image = _image_ref(op, res)
     pods = _pods(op, res.namespace, starting[-1].name) if starting else []
     held = starting[-1] if starting and starting[-1].suspended and starting[-1].queue else None
     workload_read, workload = await read_workload(op, held) if held is not None else (False, None)
     moment = now()
-    world = World(
+    return World(
         now=moment,
         jobs=jobs,
         pod_problem=pod_problem(pods, moment),
@@ -328,7 +350,7 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
             else ""
         ),
         loras=loras,
-        image=image,
+        image=_image_ref(op, res),
         may_start=False,
         missing_credentials=missing_credentials(run_provider(res.spec, loras), op.settings),
         prices=op.settings.prices,
@@ -337,41 +359,55 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
         workload=workload,
         workload_read=workload_read,
     )
-    first = decide(res, world)
-    if first.needs_cancel:  # a superseded run's Job is gone: stop its provider work first
-        superseded = await stop_superseded(op, res.uid)
-        if superseded is None:
-            op.backoff.failed(res.uid, time.monotonic())
-            return None  # the store is away: try again rather than leave requests running
-        world = replace(world, superseded=superseded)
-        first = decide(res, world)
-    if first.needs_outcome is not None:
-        job = first.needs_outcome
-        pods = _pods(op, res.namespace, job.name)
-        if job.failed_reason and end_may_come(pods, world.now):
-            # The Job's failure came before its pod's end (two watches): the pod's event, with
-            # the worker's termination message (e.g. DatasetTooSmall's counts), wakes us again
-            # (not a pod stuck on a lost node: that end never comes).
-            return None
-        message = termination_message(pods)
-        outcome = await read_outcome(job, res, message, op.store)
-        if isinstance(outcome, ResultUnreadable):  # our own read failed: said, and read again
-            world = replace(world, unreadable=outcome)
-        else:
-            world = replace(world, outcome=outcome)
-    may_start_now = first.job is not None or first.waiting == "Queued"
-    metadata = await _namespace_metadata(op, res.namespace) if may_start_now else None
+
+
+async def _superseded_stopped(op: Operator, res: Observed, world: World) -> World | None:
+    """The world once a superseded run's provider work is stopped; None when the store is away
+    (tried again, rather than leave its requests running)."""
+    superseded = await stop_superseded(op, res.uid)
+    if superseded is None:
+        op.backoff.failed(res.uid, time.monotonic())
+        return None
+    return replace(world, superseded=superseded)
+
+
+async def _with_outcome(op: Operator, res: Observed, world: World, job: JobState) -> World | None:
+    """The world with the finished Job's outcome (or our failure to read it); None while its
+    pod's end is still to come."""
+    pods = _pods(op, res.namespace, job.name)
+    if job.failed_reason and end_may_come(pods, world.now):
+        # The Job's failure came before its pod's end (two watches): the pod's event, with the
+        # worker's termination message (e.g. DatasetTooSmall's counts), wakes us again (not a
+        # pod stuck on a lost node: that end never comes).
+        return None
+    outcome = await read_outcome(job, res, termination_message(pods), op.store)
+    if isinstance(outcome, ResultUnreadable):  # our own read failed: said, and read again
+        return replace(world, unreadable=outcome)
+    return replace(world, outcome=outcome)
+
+
+async def _with_namespace_rules(op: Operator, res: Observed, world: World) -> tuple[str | None, World]:
+    """For a run that may start: its namespace's budget annotation, and the world with the
+    owner rule's answer and whether its likeness baseline is cached."""
+    metadata = await _namespace_metadata(op, res.namespace)
     annotations = metadata[0] if metadata is not None else None
     annotation = annotations.get(ANNOTATION) if annotations is not None else None
-    if may_start_now:
-        owners = annotations.get(owners_rule.ANNOTATION) if annotations is not None else None
-        owner = str(res.spec.get("owner", ""))
-        world = replace(
-            world,
-            owner_problem=owners_rule.owner_problem(res.namespace, owner, owners, op.settings.owner_policy),
-            baseline_cached=await _baseline_cached(op, res, run_provider(res.spec, loras)),
-        )
-    async with op.admission(res.namespace):  # no I/O in here
+    owners = annotations.get(owners_rule.ANNOTATION) if annotations is not None else None
+    owner = str(res.spec.get("owner", ""))
+    world = replace(
+        world,
+        owner_problem=owners_rule.owner_problem(res.namespace, owner, owners, op.settings.owner_policy),
+        baseline_cached=await _baseline_cached(op, res, run_provider(res.spec, world.loras)),
+    )
+    return annotation, world
+
+
+async def _admitted(
+    op: Operator, res: Observed, created: str, world: World, annotation: str | None
+) -> Decision | None:
+    """The decision under the namespace's lock (no I/O in there): its place in the queue, its
+    budget, a slot reserved where it starts; None when it was deleted meanwhile."""
+    async with op.admission(res.namespace):
         if _forgotten(op, res.kind, res.namespace, res.uid):
             # Deleted while this decision read the namespace (its DELETED event, or a relist that
             # lacked it, forgot it meanwhile): it takes no place in the queue, where it would stand
@@ -393,8 +429,7 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
             op.queue.wait(res.namespace, res.uid, created)
         elif decision.waiting or decision.state.phase in (Phase.SUCCEEDED, Phase.FAILED):
             op.queue.forget(res.namespace, res.uid)
-    metrics.QUEUE_LENGTH.set(op.queue.length())
-    return decision
+        return decision
 
 
 CREATION_GRACE_SECONDS = 5.0  # a Job younger than this may simply not have its pod yet

@@ -216,35 +216,8 @@ class FalProvider:
         Sent: prompt, image_size, num_images, seed when set, and loras as [{path, scale}] for
         flux-lora. `negative_prompt` is not sent: none of these FLUX apps documents one.
         """
-        app = IMAGE_APPS.get(request.model)
-        if app is None:
-            raise InvalidInput(
-                f"fal has no app for image model {request.model!r}; use one of {sorted(IMAGE_APPS)}"
-            )
-        if not 1 <= request.num_images <= MAX_IMAGES_PER_REQUEST:
-            raise InvalidInput(
-                f"numImages: fal's FLUX apps make 1 to {MAX_IMAGES_PER_REQUEST} images per request, "
-                f"not {request.num_images}; ask for at most {MAX_IMAGES_PER_REQUEST}"
-            )
-        if request.loras and request.model != "flux-lora":
-            raise InvalidInput(f"loras need the flux-lora model, not {request.model}")
-        if any(not lora.url.startswith(("https://", "http://")) for lora in request.loras):
-            raise InvalidInput(
-                "fal can only fetch LoRA weights from http(s) URLs; a local store's file:// links "
-                "work with the offline provider only"
-            )
-        if request.negative_prompt:
-            log.info("negative prompt not sent: %s documents none", app)
-        args: dict[str, Any] = {
-            "prompt": request.prompt,
-            "image_size": request.image_size,
-            "num_images": request.num_images,
-        }
-        if request.seed is not None:
-            args["seed"] = request.seed
-        if request.model == "flux-lora":
-            args["loras"] = [{"path": lora.url, "scale": lora.scale} for lora in request.loras]
-
+        app = _image_app(request)
+        args = _image_args(request)
         meter = Meter(progress)
         # without query strings: presigned LoRA URLs are signed anew by every attempt
         fingerprint = _fingerprint(app, redact(json.dumps(args, sort_keys=True)))
@@ -253,52 +226,50 @@ class FalProvider:
         waiting = Waiting(meter.queue(0, 10), meter.running(10, 70), IMAGE_RESOLVE_WAIT)
         request_id, result = self._queue.run(app, lambda: args, saved, checkpoint, waiting)
         where = getattr(checkpoint, "location", "") or "the run's checkpoint"
-
-        images = result.get("images")
-        if not isinstance(images, list) or not images:
-            raise bad_response("fal", f"request {request_id} on {app}", "a result without images")
-        if any(not isinstance(image, dict) or not image.get("url") for image in images):
-            raise bad_response("fal", f"request {request_id} on {app}", "an image without a URL")
+        images = _result_images(result, f"request {request_id} on {app}")
         seed = result.get("seed") if isinstance(result.get("seed"), int) else request.seed
-        if any(result.get("has_nsfw_concepts") or []):
-            log.warning("fal's safety checker flagged some images of this request; they may be blank")
-        outputs = []
         share = 30.0 / len(images)
-        for index, image in enumerate(images):
-            part = work_dir / f"image-{index + 1:02d}.part"
-            start = 70 + index * share
-            self.download(
+        outputs = [
+            self._image_downloaded(
                 image,
-                part,
-                limit=self._limits.image_bytes,
-                what="an image",
-                meter=meter.span(start, start + share),
-                paid=(app, request_id, where),
+                work_dir,
+                index + 1,
+                meter.span(70 + index * share, 70 + (index + 1) * share),
+                (app, request_id, where),
+                seed,
             )
-            content_type, width, height = image_header(part)
-            if (width, height) != (image.get("width"), image.get("height")):
-                log.warning(
-                    "fal said image %d is %sx%s, the file is %dx%d; keeping the file's",
-                    index + 1,
-                    image.get("width"),
-                    image.get("height"),
-                    width,
-                    height,
-                )
-            path = part.with_suffix(EXTENSIONS[content_type])
-            part.replace(path)
-            outputs.append(
-                ImageOutput(
-                    path=path,
-                    width=width,
-                    height=height,
-                    content_type=content_type,
-                    seed=seed,
-                    request_id=request_id,
-                )
-            )
+            for index, image in enumerate(images)
+        ]
         meter.at(100)
         return outputs
+
+    def _image_downloaded(
+        self,
+        image: dict[str, Any],
+        work_dir: Path,
+        number: int,
+        meter: Callable[[float], None],
+        paid: tuple[str, str, str],
+        seed: int | None,
+    ) -> ImageOutput:
+        """One image of a paid result, downloaded and read: its file's own size and type."""
+        request_id, part = paid[1], work_dir / f"image-{number:02d}.part"
+        self.download(image, part, limit=self._limits.image_bytes, what="an image", meter=meter, paid=paid)
+        content_type, width, height = image_header(part)
+        if (width, height) != (image.get("width"), image.get("height")):
+            log.warning(
+                "fal said image %d is %sx%s, the file is %dx%d; keeping the file's",
+                number,
+                image.get("width"),
+                image.get("height"),
+                width,
+                height,
+            )
+        path = part.with_suffix(EXTENSIONS[content_type])
+        part.replace(path)
+        return ImageOutput(
+            path=path, width=width, height=height, content_type=content_type, seed=seed, request_id=request_id
+        )
 
     # --- downloads ----------------------------------------------------------------------------
 
@@ -369,6 +340,56 @@ def _matching(saved: dict[str, Any], app: str, fingerprint: str) -> dict[str, An
     if saved.get("app") == app and saved.get("fingerprint") == fingerprint:
         return saved
     return {}
+
+
+def _image_app(request: ImageRequest) -> str:
+    """The fal app that draws `request`, or InvalidInput naming the field (before anything is paid)."""
+    app = IMAGE_APPS.get(request.model)
+    if app is None:
+        raise InvalidInput(
+            f"fal has no app for image model {request.model!r}; use one of {sorted(IMAGE_APPS)}"
+        )
+    if not 1 <= request.num_images <= MAX_IMAGES_PER_REQUEST:
+        raise InvalidInput(
+            f"numImages: fal's FLUX apps make 1 to {MAX_IMAGES_PER_REQUEST} images per request, "
+            f"not {request.num_images}; ask for at most {MAX_IMAGES_PER_REQUEST}"
+        )
+    if request.loras and request.model != "flux-lora":
+        raise InvalidInput(f"loras need the flux-lora model, not {request.model}")
+    if any(not lora.url.startswith(("https://", "http://")) for lora in request.loras):
+        raise InvalidInput(
+            "fal can only fetch LoRA weights from http(s) URLs; a local store's file:// links "
+            "work with the offline provider only"
+        )
+    if request.negative_prompt:
+        log.info("negative prompt not sent: %s documents none", app)
+    return app
+
+
+def _image_args(request: ImageRequest) -> dict[str, Any]:
+    """The arguments fal's FLUX apps take for `request` (pure)."""
+    args: dict[str, Any] = {
+        "prompt": request.prompt,
+        "image_size": request.image_size,
+        "num_images": request.num_images,
+    }
+    if request.seed is not None:
+        args["seed"] = request.seed
+    if request.model == "flux-lora":
+        args["loras"] = [{"path": lora.url, "scale": lora.scale} for lora in request.loras]
+    return args
+
+
+def _result_images(result: dict[str, Any], what: str) -> list[dict[str, Any]]:
+    """A result's images, each with a URL, or ProviderError naming the request."""
+    images = result.get("images")
+    if not isinstance(images, list) or not images:
+        raise bad_response("fal", what, "a result without images")
+    if any(not isinstance(image, dict) or not image.get("url") for image in images):
+        raise bad_response("fal", what, "an image without a URL")
+    if any(result.get("has_nsfw_concepts") or []):
+        log.warning("fal's safety checker flagged some images of this request; they may be blank")
+    return images
 
 
 def _fingerprint(*parts: Any) -> str:
