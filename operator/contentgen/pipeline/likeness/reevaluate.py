@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from contentgen.api import UsageLine
 from contentgen.api.lora import LIKENESS_PROMPT_SETS
@@ -43,6 +43,9 @@ from contentgen.store.base import KeyTaken
 
 from .plan import Plan, estimate_baseline_cached
 from .prompts import DEFAULT_SEEDS, DEFAULT_SET
+
+if TYPE_CHECKING:
+    from .evaluation import Evaluation  # it imports the face models: only where a run needs them
 
 RECORD_FILE = "evaluation.json"
 EVALUATION_KIND = "LoraEvaluation"  # the kind a re-evaluation is in a cluster, estimated as it is
@@ -284,32 +287,21 @@ def run(
     LoraEvaluation that asked (kind, namespace, name, uid), whose own record counts the cost.
     `stamp`: prices the billed lines (the provider's pricing API, as a run's usage is priced), so
     the record's cost is the one its run reports; else the table prices them."""
-    from contentgen.providers.base import LoraWeights
-
-    from ..context import StoreCheckpoint, StoreFiles
-    from ..links import provider_url
-    from .evaluation import report, run_evaluation
+    from .evaluation import report
 
     work.mkdir(parents=True, exist_ok=True)
     subject, faces_artifact = subject_faces(store, goal, work)
-    weights = LoraWeights(url=provider_url(goal.model_uri, store, presign_seconds))
-    uid, version = checkpoints or goal.uid, goal.version
-    evaluation = run_evaluation(
+    evaluation = _evaluated(
         generator,
         store,
-        goal.plan,
-        goal.trigger_word,
-        weights,
-        subject,
-        work / "pictures",
+        goal,
+        number,
+        work,
         progress,
-        lambda name: StoreCheckpoint(
-            store, keys.checkpoint(uid, f"likeness-v{version}-e{number}-{goal.plan.prompt_set}-{name}")
-        ),
         billed,
-        kept_in=lambda name: StoreFiles(
-            store, keys.pictures_made(uid, version) + f"likeness-e{number}-{goal.plan.prompt_set}-{name}/"
-        ),
+        subject,
+        presign_seconds,
+        checkpoints or goal.uid,
     )
     folder = goal.folder(number)
     grid = store.put_once_file(folder + "likeness-grid.jpg", evaluation.grid, "image/jpeg")
@@ -321,27 +313,15 @@ def run(
     likeness = report(evaluation.likeness, goal.plan, grid.uri, scores.uri)
     if stamp is not None:
         billed[:] = stamp(list(billed))
-    usd, detail = priced(billed, prices)
-    record: dict[str, Any] = {
-        "evaluation": number,
-        "version": version,
-        "at": at.isoformat().replace("+00:00", "Z"),
-        "by": by,
-        "provider": goal.provider,
-        "promptSet": goal.plan.prompt_set,
-        "seeds": list(goal.plan.seeds),
-        "facesRecomputed": faces_artifact is not None,
-        "usage": [line.wire() for line in billed],
-        "costUsd": usd,
-        "costDetail": detail[:1024],
-        "likeness": likeness.wire(),
-        "artifacts": [
-            grid.wire(),
-            scores.wire(),
-            *([faces_artifact] if faces_artifact else []),
-            *claim_object(store, folder),
-        ],
-    }
+    artifacts = [
+        grid.wire(),
+        scores.wire(),
+        *([faces_artifact] if faces_artifact else []),
+        *claim_object(store, folder),
+    ]
+    record = _record(
+        goal, number, by, at, billed, prices, likeness.wire(), artifacts, faces_artifact is not None
+    )
     if resource is not None:
         record["resource"] = dict(resource)
     written = store.put_once_bytes(
@@ -349,3 +329,71 @@ def run(
     )
     record["artifacts"].append(written.wire())
     return record
+
+
+def _evaluated(
+    generator: ImageGenerator,
+    store: ObjectStore,
+    goal: Target,
+    number: int,
+    work: Path,
+    progress: Callable[[float], None],
+    billed: list[UsageLine],
+    subject: tuple[list[str], Any],
+    presign_seconds: int,
+    uid: str,
+) -> Evaluation:
+    """The evaluation's pictures drawn with the LoRA and judged against the subject's faces, each
+    picture's provider checkpoint and file kept under `uid`'s keys for this evaluation."""
+    from contentgen.providers.base import LoraWeights
+
+    from ..context import StoreCheckpoint, StoreFiles
+    from ..links import provider_url
+    from .evaluation import run_evaluation
+
+    weights = LoraWeights(url=provider_url(goal.model_uri, store, presign_seconds))
+    named = f"likeness-v{goal.version}-e{number}-{goal.plan.prompt_set}"
+    kept = keys.pictures_made(uid, goal.version) + f"likeness-e{number}-{goal.plan.prompt_set}"
+    return run_evaluation(
+        generator,
+        store,
+        goal.plan,
+        goal.trigger_word,
+        weights,
+        subject,
+        work / "pictures",
+        progress,
+        lambda name: StoreCheckpoint(store, keys.checkpoint(uid, f"{named}-{name}")),
+        billed,
+        kept_in=lambda name: StoreFiles(store, f"{kept}-{name}/"),
+    )
+
+
+def _record(
+    goal: Target,
+    number: int,
+    by: str,
+    at: datetime,
+    billed: list[UsageLine],
+    prices: PriceTable,
+    likeness: dict[str, Any],
+    artifacts: list[dict[str, Any]],
+    faces_recomputed: bool,
+) -> dict[str, Any]:
+    """The re-evaluation's record (what `evaluation.json` holds), its billed lines priced."""
+    usd, detail = priced(billed, prices)
+    return {
+        "evaluation": number,
+        "version": goal.version,
+        "at": at.isoformat().replace("+00:00", "Z"),
+        "by": by,
+        "provider": goal.provider,
+        "promptSet": goal.plan.prompt_set,
+        "seeds": list(goal.plan.seeds),
+        "facesRecomputed": faces_recomputed,
+        "usage": [line.wire() for line in billed],
+        "costUsd": usd,
+        "costDetail": detail[:1024],
+        "likeness": likeness,
+        "artifacts": artifacts,
+    }

@@ -384,7 +384,6 @@ def denoise(
     import diffusers
     import torch
 
-    library: Any = diffusers  # its pipelines are untyped
     generator = torch.Generator("cpu").manual_seed(clip.seed)
     resumed = checkpoints.resumed if checkpoints is not None else None
     done = resumed.done if resumed is not None else 0
@@ -416,37 +415,8 @@ def denoise(
         "callback_on_step_end": callback,
         "callback_on_step_end_tensor_inputs": ["latents"],
     }
-    text = {"prompt": clip.prompt, "negative_prompt": clip.negative_prompt or None}
-    if isinstance(pipe, library.LTXPipeline):
-        kwargs["frame_rate"] = clip.fps
-        if clip.image is not None:  # the kept pipeline's components, animating the picture
-            pipe = library.LTXImageToVideoPipeline(**pipe.components)
-            pipe.set_progress_bar_config(disable=True)
-            kwargs["image"] = clip.image
-        kwargs.update(text)
-    elif isinstance(pipe, library.WanImageToVideoPipeline):
-        if clip.image is None:
-            raise InvalidInput("model wan-14b-i2v animates a picture: give spec.image")
-        kwargs["image"] = clip.image
-        # diffusers 0.42's image-to-video pipeline cleans prompts with ftfy without checking that
-        # it is installed; the text-to-video pipeline's encoder (the same components) checks
-        text_only = library.WanPipeline(
-            tokenizer=pipe.tokenizer,
-            text_encoder=pipe.text_encoder,
-            vae=pipe.vae,
-            scheduler=pipe.scheduler,
-            transformer=pipe.transformer,
-        )
-        with torch.inference_mode():
-            positive, negative = text_only.encode_prompt(
-                clip.prompt,
-                clip.negative_prompt or None,
-                do_classifier_free_guidance=clip.guidance > 1.0,
-                device=pipe._execution_device,
-            )
-        kwargs.update(prompt_embeds=positive, negative_prompt_embeds=negative)
-    else:
-        kwargs.update(text)
+    pipe, inputs = _inputs(pipe, clip)
+    kwargs.update(inputs)
     with ExitStack() as resuming:
         if resumed is not None:
             # the loop starts from the kept latents, its generator where the kept steps left it
@@ -465,6 +435,44 @@ def denoise(
         )
     array = np.asarray(frames, dtype=np.float32)
     return np.ascontiguousarray(np.clip(np.rint(array * 255.0), 0, 255).astype(np.uint8))
+
+
+def _inputs(pipe: Any, clip: Clip) -> tuple[Any, dict[str, Any]]:
+    """The pipeline that draws `clip` and what it takes beside the shared arguments: the prompt
+    (as text, or as embeddings), the picture it animates, LTX's frame rate."""
+    import diffusers
+    import torch
+
+    library: Any = diffusers  # its pipelines are untyped
+    text = {"prompt": clip.prompt, "negative_prompt": clip.negative_prompt or None}
+    if isinstance(pipe, library.LTXPipeline):
+        inputs: dict[str, Any] = {"frame_rate": clip.fps, **text}
+        if clip.image is not None:  # the kept pipeline's components, animating the picture
+            pipe = library.LTXImageToVideoPipeline(**pipe.components)
+            pipe.set_progress_bar_config(disable=True)
+            inputs["image"] = clip.image
+        return pipe, inputs
+    if not isinstance(pipe, library.WanImageToVideoPipeline):
+        return pipe, text
+    if clip.image is None:
+        raise InvalidInput("model wan-14b-i2v animates a picture: give spec.image")
+    # diffusers 0.42's image-to-video pipeline cleans prompts with ftfy without checking that it
+    # is installed; the text-to-video pipeline's encoder (the same components) checks
+    text_only = library.WanPipeline(
+        tokenizer=pipe.tokenizer,
+        text_encoder=pipe.text_encoder,
+        vae=pipe.vae,
+        scheduler=pipe.scheduler,
+        transformer=pipe.transformer,
+    )
+    with torch.inference_mode():
+        positive, negative = text_only.encode_prompt(
+            clip.prompt,
+            clip.negative_prompt or None,
+            do_classifier_free_guidance=clip.guidance > 1.0,
+            device=pipe._execution_device,
+        )
+    return pipe, {"image": clip.image, "prompt_embeds": positive, "negative_prompt_embeds": negative}
 
 
 def cover(path: Path, width: int, height: int) -> Any:
