@@ -223,9 +223,9 @@ def by_lora(pool: Sequence[Done]) -> dict[str, list[float]]:
 
 def split_row(m: Measures) -> str:
     """Each kind of pooled request's mean billed seconds against the drawing alone's."""
-    said = []
+    said, split = [], by_lora(m.pool)
     for key, words in (("first", "a LoRA's first request"), ("kept", "a kept LoRA"), ("none", "no LoRA")):
-        values = by_lora(m.pool)[key]
+        values = split[key]
         if values and m.draw_seconds > 0:
             mean = statistics.fmean(values)
             said.append(f"{words} {mean / m.draw_seconds:.2f}× ({mean:.2f} s, {len(values)})")
@@ -488,13 +488,13 @@ def make_loras(models_root: Path, store_dir: Path, count: int, size: str = "tiny
     them."""
     from bench.pools_gpu import lora
 
+    if size != "full":
+        from tests.harness.cluster import random_lora  # not at full size: it imports av and pytest
     for k, request in enumerate(plan(count, count)[:count]):
         target = store_dir / lora_key(request.owner, k)
         if size == "full":
             lora(models_root, target, k + 1)
             continue
-        from tests.harness.cluster import random_lora  # (it imports the harness: av, pytest)
-
         made = random_lora(models_root, store_dir / "made", k + 1)
         target.parent.mkdir(parents=True, exist_ok=True)
         made.replace(target)
@@ -913,12 +913,16 @@ def main() -> int:
     out = OUT if args.node == "process" else OUT.with_name(f"pools-{args.node}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1) + "\n")
-    table = markdown(m, load, when, seconds, args.node)
+    return said(markdown(m, load, when, seconds, args.node), found, args.node, args.docs)
+
+
+def said(table: str, found: list[str], node: str, docs: bool) -> int:
+    """The table and each goal missed on stdout, the table into the docs with `docs`: the exit status."""
     print(table)
     for problem in found:
         print(f"FAIL {problem}")
-    if args.docs:
-        DOCS.write_text(with_table(DOCS.read_text(), table, args.node))
+    if docs:
+        DOCS.write_text(with_table(DOCS.read_text(), table, node))
     return 0 if not found else 1
 
 
@@ -936,12 +940,7 @@ def table_from(path: Path, docs: bool) -> int:
     m, loads = saved(report), report["load_average"]
     load = f"{loads[0]} at the start, {loads[-1]} at the end (1, 5, 15 min)"
     table = markdown(m, load, report["when"], float(report["seconds"]), report["node"])
-    print(table)
-    for problem in problems(m):
-        print(f"FAIL {problem}")
-    if docs:
-        DOCS.write_text(with_table(DOCS.read_text(), table, report["node"]))
-    return 0 if not problems(m) else 1
+    return said(table, problems(m), report["node"], docs)
 
 
 if __name__ == "__main__":

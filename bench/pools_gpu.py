@@ -18,7 +18,6 @@ path, run on a machine without a GPU (tests/bench/test_pools.py)."""
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 from pathlib import Path
 
@@ -92,7 +91,3 @@ def gpu_name() -> str:
         )
         return out.strip().splitlines()[0]
     return ""
-
-
-def cores() -> int:
-    return len(os.sched_getaffinity(0))
