@@ -1,0 +1,197 @@
+"""The structure numbers issue 46 asks for, measured on the product's source (operator/contentgen):
+functions (how many, median and longest lines, most complex), `dict[str, Any]` annotations per
+folder, provider-name comparisons outside providers/, string-key reads of `status` in the
+controller, and lines of Python. Kind-name comparisons outside the registries are
+tests/test_kind_names.py's (a ratchet at 0).
+
+    .venv/bin/python -m scripts.structure [--top N] [--json]
+
+Complexity is McCabe's, counted on the syntax tree: 1, plus one for each if, loop, except, case,
+conditional expression, comprehension filter, and each extra operand of `and` / `or`. A nested
+function counts apart from the one that holds it."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import statistics
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "operator" / "contentgen"
+PROVIDER_NAMES = frozenset({"offline", "fal", "assemblyai", "cluster"})
+STATUS = frozenset({"status"})
+BRANCHES = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.ExceptHandler, ast.IfExp, ast.match_case)
+
+
+@dataclass(frozen=True)
+class Function:
+    where: str  # module:qualified name
+    lines: int
+    complexity: int
+
+
+def modules(package: Path = PACKAGE) -> list[tuple[str, ast.Module]]:
+    return [
+        (path.relative_to(package).as_posix(), ast.parse(path.read_text(encoding="utf-8")))
+        for path in sorted(package.rglob("*.py"))
+        if "__pycache__" not in path.parts
+    ]
+
+
+def complexity(function: ast.AST) -> int:
+    """McCabe's number of `function`'s own body (nested functions and classes left out)."""
+    found = 1
+    stack = list(ast.iter_child_nodes(function))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef):
+            continue
+        if isinstance(node, BRANCHES):
+            found += 1
+        elif isinstance(node, ast.BoolOp):
+            found += len(node.values) - 1
+        elif isinstance(node, ast.comprehension):
+            found += len(node.ifs)
+        stack.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def functions(parsed: list[tuple[str, ast.Module]]) -> list[Function]:
+    out: list[Function] = []
+
+    def visit(node: ast.AST, module: str, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                name = f"{prefix}{child.name}"
+                span = (child.end_lineno or child.lineno) - child.lineno + 1
+                out.append(Function(f"{module}:{name}", span, complexity(child)))
+                visit(child, module, f"{name}.")
+            elif isinstance(child, ast.ClassDef):
+                visit(child, module, f"{prefix}{child.name}.")
+
+    for module, tree in parsed:
+        visit(tree, module, "")
+    return out
+
+
+def dict_any(parsed: list[tuple[str, ast.Module]]) -> Counter[str]:
+    """`dict[str, Any]` in annotations, by top-level folder."""
+    found: Counter[str] = Counter()
+    for module, tree in parsed:
+        folder = module.split("/")[0] if "/" in module else "*.py"
+        found[folder] += sum(
+            1
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Subscript)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "dict"
+            and ast.unparse(node.slice).strip("()") == "str, Any"
+        )
+    return found
+
+
+def _is_name(node: ast.expr, names: frozenset[str]) -> bool:
+    return isinstance(node, ast.Constant) and node.value in names
+
+
+def provider_checks(parsed: list[tuple[str, ast.Module]]) -> dict[str, int]:
+    """Comparisons of a `.name` / `.provider` / `provider` against a provider's name, outside
+    providers/: per module."""
+    found: dict[str, int] = {}
+    for module, tree in parsed:
+        if module.startswith("providers/"):
+            continue
+        n = 0
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Compare):
+                continue
+            sides = [node.left, *node.comparators]
+            texts = [ast.unparse(s) for s in sides]
+            if not any(t.endswith(("provider", ".name", "provider_name")) for t in texts):
+                continue
+            for op, right in zip(node.ops, sides[1:], strict=True):
+                if isinstance(op, ast.Eq | ast.NotEq):
+                    n += int(_is_name(node.left, PROVIDER_NAMES) or _is_name(right, PROVIDER_NAMES))
+                elif isinstance(op, ast.In | ast.NotIn) and isinstance(right, ast.Tuple | ast.List | ast.Set):
+                    n += sum(_is_name(e, PROVIDER_NAMES) for e in right.elts)
+        if n:
+            found[module] = n
+    return found
+
+
+def status_reads(parsed: list[tuple[str, ast.Module]], folder: str = "controller/") -> dict[str, int]:
+    """`x["status"]` and `x.get("status")` in `folder`'s modules."""
+    found: dict[str, int] = {}
+    for module, tree in parsed:
+        if not module.startswith(folder):
+            continue
+        n = 0
+        for node in ast.walk(tree):
+            subscript = isinstance(node, ast.Subscript) and _is_name(node.slice, STATUS)
+            got = (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "get"
+                and bool(node.args)
+                and _is_name(node.args[0], STATUS)
+            )
+            n += int(subscript or got)
+        if n:
+            found[module] = n
+    return found
+
+
+def lines(package: Path = PACKAGE) -> int:
+    return sum(
+        len(p.read_text(encoding="utf-8").splitlines())
+        for p in package.rglob("*.py")
+        if "__pycache__" not in p.parts
+    )
+
+
+def measure(top: int = 10) -> dict[str, object]:
+    parsed = modules()
+    found = functions(parsed)
+    spans = [f.lines for f in found]
+    return {
+        "functions": len(found),
+        "median_lines": statistics.median(spans),
+        "longest": [asdict(f) for f in sorted(found, key=lambda f: (-f.lines, f.where))[:top]],
+        "most_complex": [asdict(f) for f in sorted(found, key=lambda f: (-f.complexity, f.where))[:top]],
+        "dict_str_any": dict(sorted(dict_any(parsed).items(), key=lambda kv: -kv[1])),
+        "provider_checks_outside_providers": provider_checks(parsed),
+        "controller_status_reads": status_reads(parsed),
+        "product_lines": lines(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--top", type=int, default=10, help="how many longest and most complex functions")
+    parser.add_argument("--json", action="store_true", help="the numbers as JSON")
+    args = parser.parse_args()
+    numbers = measure(args.top)
+    if args.json:
+        print(json.dumps(numbers, indent=1))
+        return
+    dicts = numbers["dict_str_any"]
+    assert isinstance(dicts, dict)
+    print(f"functions {numbers['functions']}, median {numbers['median_lines']} lines")
+    print(f"product lines {numbers['product_lines']:,}")
+    print(f"dict[str, Any] {sum(dicts.values())}: {dicts}")
+    print(f"provider-name checks outside providers/: {numbers['provider_checks_outside_providers']}")
+    print(f"status read by string key in controller/: {numbers['controller_status_reads']}")
+    for title in ("longest", "most_complex"):
+        print(f"{title}:")
+        rows = numbers[title]
+        assert isinstance(rows, list)
+        for row in rows:
+            print(f"  {row['lines']:4d} lines, complexity {row['complexity']:3d}  {row['where']}")
+
+
+if __name__ == "__main__":
+    main()

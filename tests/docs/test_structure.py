@@ -1,0 +1,55 @@
+"""scripts/structure.py counts what issue 46 measures: each counter finds what it should in a
+snippet made for it, and leaves alone what it should not count."""
+
+from __future__ import annotations
+
+import ast
+
+from scripts.structure import complexity, dict_any, functions, provider_checks, status_reads
+
+
+def parsed(module: str, source: str) -> list[tuple[str, ast.Module]]:
+    return [(module, ast.parse(source))]
+
+
+def test_complexity_counts_branches_and_boolean_operands_not_nested_functions() -> None:
+    source = (
+        "def f(a, b):\n"
+        "    if a and b or a:\n"  # if: 1, and/or: 2
+        "        return [x for x in a if x]\n"  # comprehension filter: 1
+        "    for x in b:\n"  # 1
+        "        try:\n"
+        "            pass\n"
+        "        except ValueError:\n"  # 1
+        "            pass\n"
+        "    def g():\n"  # counted apart
+        "        if a:\n"
+        "            pass\n"
+        "    return 1 if a else 2\n"  # 1
+    )
+    (f,) = ast.parse(source).body
+    assert complexity(f) == 1 + 1 + 2 + 1 + 1 + 1 + 1
+    found = {fn.where: fn for fn in functions(parsed("m.py", source))}
+    assert (found["m.py:f"].lines, found["m.py:f.g"].complexity) == (12, 2)
+
+
+def test_dict_any_counts_by_folder() -> None:
+    source = (
+        "from typing import Any\ndef f(a: dict[str, Any]) -> dict[str, int]:\n    x: dict[str, Any] = {}\n"
+    )
+    assert dict_any(parsed("catalog/x.py", source))["catalog"] == 2
+
+
+def test_provider_checks_outside_providers_only() -> None:
+    source = (
+        "if provider.name == 'cluster' or spec.provider in ('fal', 'x'):\n    pass\n"
+        "if kind == 'fal':\n    pass\n"
+    )
+    assert provider_checks(parsed("pipeline/x.py", source)) == {"pipeline/x.py": 2}
+    assert provider_checks(parsed("providers/x.py", source)) == {}
+
+
+def test_status_reads_in_the_controller() -> None:
+    source = "a = body['status']\nb = body.get('status') or {}\nc = body['spec']\n"
+    assert status_reads(parsed("controller/x.py", source)) == {"controller/x.py": 2}
+    assert status_reads(parsed("catalog/x.py", source)) == {}
