@@ -33,7 +33,7 @@ from contentgen.api import (
 )
 from contentgen.api.common import CommonStatus, Condition
 from contentgen.api.lora import PROMOTED_ANNOTATION, LoraTrainingStatus, promotions_of
-from contentgen.api.references import Catalog, Refusal, resolve
+from contentgen.api.references import Catalog, Refusal, Resolved, resolve
 from contentgen.api.references import lora_key as lora_key  # the reconciler's and the preview's too
 from contentgen.api.references import lora_location as lora_location
 from contentgen.api.references import lora_refs as lora_refs
@@ -492,59 +492,88 @@ def _start(
 ) -> Decision:
     """Run the current generation, unless something has to be waited for (`cost`: the status's
     spend so far)."""
-    g = res.generation
+    found = _blocked(res, world)
+    if isinstance(found, _Wait):
+        return _waiting(res, status, world, recorded, found)
+    return _started(res, status, cost, world, recorded, found)
 
-    def wait(phase: Phase, reason: str, message: str, stalled: bool) -> Decision:
-        _write(
-            status, CommonStatus(phase=phase, message=message, observed_generation=g, stage="", progress=0)
-        )
-        # A waiting generation has no Job: the last run's name, kept beside a Pending phase,
-        # would read as this generation's Job, lost (`_lost_job`) on the next look.
-        status.pop("jobName", None)
-        status["conditions"] = _conditions(
-            status,
-            res,
-            world.now,
-            ready=False,
-            reconciling=not stalled,
-            stalled=stalled,
-            reason=reason,
-            message=message,
-        )
-        decision = _finish(res, status, world, recorded=recorded)
-        decision.waiting = reason
-        return decision
 
+@dataclass(frozen=True)
+class _Wait:
+    """Why the current generation cannot start yet: a condition's reason and message, and whether
+    it waits for a person (stalled) rather than for the cluster."""
+
+    reason: str
+    message: str
+    stalled: bool
+
+
+def _blocked(res: Observed, world: World) -> _Wait | Resolved:
+    """The first thing the generation waits for, in the order a user fixes them; else what its
+    references resolved to."""
     if world.owner_problem:
-        return wait(Phase.PENDING, "OwnerNotAllowed", world.owner_problem, stalled=True)
-
+        return _Wait("OwnerNotAllowed", world.owner_problem, stalled=True)
     if world.missing_credentials:
         provider = run_provider(res.spec, world.loras)
-        return wait(
-            Phase.PENDING,
+        return _Wait(
             "MissingCredentials",
             f"the operator has no {world.missing_credentials} for provider {provider!r}: an administrator "
             "sets it in the chart (fal.existingSecret / assemblyai.existingSecret), or use provider: offline",
             stalled=True,
         )
-
     if unloadable := _declared(res).lora_problem(res.spec):
-        return wait(Phase.PENDING, "LoraIncompatible", unloadable, stalled=True)
+        return _Wait("LoraIncompatible", unloadable, stalled=True)
     found = resolve(res.spec, res.namespace, references(world))
     if isinstance(found, Refusal):
-        return wait(Phase.PENDING, found.reason, found.message, stalled=found.stalled)
-
+        return _Wait(found.reason, found.message, stalled=found.stalled)
     if world.over_budget:
-        return wait(Phase.PENDING, "BudgetExceeded", world.over_budget, stalled=True)
-
+        return _Wait("BudgetExceeded", world.over_budget, stalled=True)
     if not world.may_start:
-        return wait(
-            Phase.PENDING,
+        return _Wait(
             "Queued",
             f"waiting for a free slot: namespace {res.namespace} runs its maximum of concurrent Jobs",
             stalled=False,
         )
+    return found
 
+
+def _waiting(
+    res: Observed, status: dict[str, Any], world: World, recorded: RunResult | None, wait: _Wait
+) -> Decision:
+    """Pending for `wait`'s reason, with no Job."""
+    g = res.generation
+    _write(
+        status,
+        CommonStatus(phase=Phase.PENDING, message=wait.message, observed_generation=g, stage="", progress=0),
+    )
+    # A waiting generation has no Job: the last run's name, kept beside a Pending phase, would
+    # read as this generation's Job, lost (`_lost_job`) on the next look.
+    status.pop("jobName", None)
+    status["conditions"] = _conditions(
+        status,
+        res,
+        world.now,
+        ready=False,
+        reconciling=not wait.stalled,
+        stalled=wait.stalled,
+        reason=wait.reason,
+        message=wait.message,
+    )
+    decision = _finish(res, status, world, recorded=recorded)
+    decision.waiting = wait.reason
+    return decision
+
+
+def _started(
+    res: Observed,
+    status: dict[str, Any],
+    cost: Cost | None,
+    world: World,
+    recorded: RunResult | None,
+    found: Resolved,
+) -> Decision:
+    """The generation's Job, as a snapshot of what it runs, and its status as created."""
+    g = res.generation
     version = next_version(res.kind.kind, status, world.stored_version)
     snapshot = SpecSnapshot(
         kind=res.kind.kind,

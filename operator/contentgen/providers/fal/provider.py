@@ -129,48 +129,12 @@ class FalProvider:
         """
         app = request.model or DEFAULT_TRAINING_APP
         meter = Meter(progress)
-        fingerprint = _fingerprint(
-            app, sha256_file(request.dataset_zip), request.trigger_word, request.steps, request.learning_rate
-        )
-        saved = _matching(checkpoint.load(), app, fingerprint)
-        saved.update(provider=self.name, app=app, fingerprint=fingerprint)
-
-        def upload() -> None:
-            saved["dataset_url"] = self.upload(request.dataset_zip, "the dataset")
-            saved["dataset_uploads"] = int(saved.get("dataset_uploads") or 0) + 1
-            checkpoint.save(saved)
-
-        def arguments() -> dict[str, Any]:
-            if not saved.get("dataset_url"):
-                upload()
-            meter.at(5)
-            names = TRAINER_INPUTS.get(app, TRAINER_INPUTS[DEFAULT_TRAINING_APP])
-            args: dict[str, Any] = {
-                "images_data_url": saved["dataset_url"],
-                str(names["trigger"]): request.trigger_word,
-                "steps": request.steps,
-            }
-            if request.learning_rate is not None and names["learning_rate"]:
-                args[names["learning_rate"]] = request.learning_rate
-            elif request.learning_rate is not None:
-                log.info("learning rate not sent: %s documents none", app)
-            return args
-
-        def heal(failure: JobFailure) -> bool:
-            """fal could not fetch the uploaded dataset (an expired upload): upload it once more."""
-            if not input_unreachable(failure.errors, "images_data_url"):
-                return False
-            if int(saved.get("dataset_uploads") or 1) >= DATASET_UPLOADS:
-                return False
-            log.warning(
-                "fal could not fetch the dataset of request %s; uploading it again", failure.request_id
-            )
-            upload()
-            return True
-
+        training = _Training(self, request, app, checkpoint, meter)
         waiting = Waiting(meter.queue(5, 10), meter.running(10, 90, keyword="step"), TRAINING_RESOLVE_WAIT)
-        request_id, result = self._queue.run(app, arguments, saved, checkpoint, waiting, heal=heal)
-        where = getattr(checkpoint, "location", "") or "the run's checkpoint"
+        request_id, result = self._queue.run(
+            app, training.arguments, training.saved, checkpoint, waiting, heal=training.heal
+        )
+        paid = (app, request_id, getattr(checkpoint, "location", "") or "the run's checkpoint")
         weights_file = result_file(result, "diffusers_lora_file", app)
         weights = work_dir / "model.safetensors"
         self.download(
@@ -179,21 +143,10 @@ class FalProvider:
             limit=self._limits.weights_bytes,
             what="the LoRA weights",
             meter=meter.span(90, 98),
-            paid=(app, request_id, where),
+            paid=paid,
         )
         check_safetensors(weights)
-        config: Path | None = None
-        config_file = result.get("config_file")
-        if isinstance(config_file, dict) and config_file.get("url"):
-            config = work_dir / "config.json"
-            self.download(
-                config_file,
-                config,
-                limit=self._limits.config_bytes,
-                what="the training config",
-                meter=meter.span(98, 99),
-                paid=(app, request_id, where),
-            )
+        config = self._training_config(result, work_dir, meter, paid)
         meter.at(100)
         return TrainingOutput(
             weights=weights,
@@ -201,10 +154,28 @@ class FalProvider:
             request_id=request_id,
             details={
                 "app": app,
-                "dataset_url": redact(str(saved.get("dataset_url", ""))),
+                "dataset_url": redact(str(training.saved.get("dataset_url", ""))),
                 "weights_url": redact(str(weights_file["url"])),
             },
         )
+
+    def _training_config(
+        self, result: dict[str, Any], work_dir: Path, meter: Meter, paid: tuple[str, str, str]
+    ) -> Path | None:
+        """The trainer's config file, where its result has one."""
+        config_file = result.get("config_file")
+        if not (isinstance(config_file, dict) and config_file.get("url")):
+            return None
+        config = work_dir / "config.json"
+        self.download(
+            config_file,
+            config,
+            limit=self._limits.config_bytes,
+            what="the training config",
+            meter=meter.span(98, 99),
+            paid=paid,
+        )
+        return config
 
     # --- image generation ---------------------------------------------------------------------
 
@@ -333,6 +304,54 @@ class FalProvider:
             classify=lambda exc: error_for_transport(exc, provider="fal's CDN"),
             what=f"downloading {what} from {redact(url)}",
         )
+
+
+class _Training:
+    """A training request's checkpointed state (the dataset's upload, how often it was uploaded)
+    and what its queue run asks of it: the arguments, and whether a failure heals by uploading
+    the dataset again."""
+
+    def __init__(
+        self, fal: FalProvider, request: TrainingRequest, app: str, checkpoint: Checkpoint, meter: Meter
+    ) -> None:
+        self.fal, self.request, self.app, self.checkpoint, self.meter = fal, request, app, checkpoint, meter
+        fingerprint = _fingerprint(
+            app, sha256_file(request.dataset_zip), request.trigger_word, request.steps, request.learning_rate
+        )
+        self.saved = _matching(checkpoint.load(), app, fingerprint)
+        self.saved.update(provider=fal.name, app=app, fingerprint=fingerprint)
+
+    def upload(self) -> None:
+        self.saved["dataset_url"] = self.fal.upload(self.request.dataset_zip, "the dataset")
+        self.saved["dataset_uploads"] = int(self.saved.get("dataset_uploads") or 0) + 1
+        self.checkpoint.save(self.saved)
+
+    def arguments(self) -> dict[str, Any]:
+        if not self.saved.get("dataset_url"):
+            self.upload()
+        self.meter.at(5)
+        names = TRAINER_INPUTS.get(self.app, TRAINER_INPUTS[DEFAULT_TRAINING_APP])
+        request = self.request
+        args: dict[str, Any] = {
+            "images_data_url": self.saved["dataset_url"],
+            str(names["trigger"]): request.trigger_word,
+            "steps": request.steps,
+        }
+        if request.learning_rate is not None and names["learning_rate"]:
+            args[names["learning_rate"]] = request.learning_rate
+        elif request.learning_rate is not None:
+            log.info("learning rate not sent: %s documents none", self.app)
+        return args
+
+    def heal(self, failure: JobFailure) -> bool:
+        """fal could not fetch the uploaded dataset (an expired upload): upload it once more."""
+        if not input_unreachable(failure.errors, "images_data_url"):
+            return False
+        if int(self.saved.get("dataset_uploads") or 1) >= DATASET_UPLOADS:
+            return False
+        log.warning("fal could not fetch the dataset of request %s; uploading it again", failure.request_id)
+        self.upload()
+        return True
 
 
 def _matching(saved: dict[str, Any], app: str, fingerprint: str) -> dict[str, Any]:
