@@ -123,3 +123,29 @@ def test_another_pipeline_keeps_nothing_of_the_last(files: dict[str, Path]) -> N
     request(kept, first, (files["a"], 1.0))
     assert request(kept, second, (files["a"], 1.0))[0] == ("load", "a")
     assert request(kept, first, (files["a"], 1.0))[0] == ("load", "a")
+
+
+def test_a_vouched_file_is_not_read_to_know_it_and_one_replaced_since_is(
+    files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pool's LoRA files are named by the SHA-256 it checked on upload (`vouch`): the first use
+    does not hash 179 MB again. A file replaced since is read, as any other."""
+    import hashlib
+
+    read: list[str] = []
+    digest = hashlib.file_digest
+
+    def counted(f: Any, name: str) -> Any:
+        read.append(Path(f.name).name)
+        return digest(f, name)
+
+    monkeypatch.setattr(hashlib, "file_digest", counted)
+    kept, pipe = KeptLoras(4), Pipe()
+    a, b = files["a"], files["b"]
+    kept.vouch(a, hashlib.sha256(a.read_bytes()).hexdigest())
+    assert request(kept, pipe, (a, 1.0))[0] == ("load", "a")
+    assert request(kept, pipe, (b, 1.0))[0] == ("load", "b")
+    assert read == ["b"]  # only the file nobody vouched for
+    a.write_bytes(b"lora a, trained again")  # another inode or size: vouched no more
+    request(kept, pipe, (a, 1.0))
+    assert read == ["b", "a"] and kept.loads == 3

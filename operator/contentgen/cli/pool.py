@@ -58,10 +58,14 @@ def run(args: argparse.Namespace) -> int:
             pass
         return pipelines.loads - before
 
+    kept = provider.kept
+
     def draw(wanted, loras, folder, cancelled):  # type: ignore[no-untyped-def]
+        if kept is not None:  # the pool's LoRA files are named by the SHA-256 it checked on upload
+            for (path, _), (sha256, _) in zip(loras, wanted.loras, strict=True):
+                kept.vouch(path, sha256)
         return provider.draw(base, wanted, loras, folder, cancelled)
 
-    kept = provider.kept
     pool = Pool(args.model, draw, work, warm_up, kept.account if kept is not None else None).start()
     server = serve(pool, args.host, args.port)
     print(f"contentgen pool: {args.model} on {args.host}:{server.server_address[1]}", file=sys.stderr)
