@@ -225,6 +225,24 @@ def screenshot(page: Any) -> np.ndarray:
     return picture
 
 
+PICTURES_DRAWN = "[...document.images].every((i) => i.complete && i.naturalWidth > 0)"
+MARK_PICTURES = "[...document.images].forEach((i) => { i.dataset.shot = '1'; })"
+SAME_PICTURES = "[...document.images].every((i) => i.dataset.shot === '1' && i.naturalWidth > 0)"
+
+
+def settled_screenshot(page: Any, tries: int = 5) -> np.ndarray:
+    """A full-page screenshot in which every picture is drawn: taken again when the page replaced
+    a picture while it was taken (a view redraws as runs move; its new <img> is not loaded yet)."""
+    for _ in range(tries):
+        until(page, PICTURES_DRAWN)
+        page.evaluate(MARK_PICTURES)
+        shot = screenshot(page)
+        if page.evaluate(SAME_PICTURES):
+            return shot
+    shows = what_it_shows(page)
+    raise AssertionError(f"the page kept replacing its pictures over {tries} screenshots: {shows}")
+
+
 def region(shot: np.ndarray, box: dict[str, float]) -> np.ndarray:
     x, y, w, h = (round(box[k]) for k in ("x", "y", "width", "height"))
     return shot[y : y + h, x : x + w]

@@ -47,6 +47,7 @@ from tests.harness.browser import (
     ready,
     region,
     screenshot,
+    settled_screenshot,
     until,
 )
 from tests.harness.browser import show_checked as show
@@ -804,9 +805,9 @@ def test_dark_mode_follows_the_browser(open_page: Callable[..., Tab], studio: St
     for scheme in ("light", "dark"):
         tab = open_page(size, scheme)
         page = tab.page
+        shot = settled_screenshot(page)  # the card asked for after: the shot's, not a replaced one
         card = page.query_selector(f"#gallery .image-card[data-id='{studio.ids['demo-landscape']}']")
         assert card is not None
-        shot = screenshot(page)
         check_scheme(tab, shot)
         title = pbox(page, card.query_selector(".title"))
         text = region(shot, title).astype(np.float32).mean(axis=2)
