@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +68,37 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         said = "the real node does not run here: the probe did not end within 120 s of the suite"
     shutil.rmtree(root, ignore_errors=True)
     terminalreporter.write_line(f"real node probe: {said}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """With CONTENTGEN_TEST_CPU=DIR, each test's CPU seconds (setup, call and teardown) in the
+    test's own process and in the children it waited for, one JSON line a test in DIR (a file per
+    xdist worker): `python -m tests.cpu_report DIR` sums them by file. Containers' processes are
+    the container runtime's children, not the test's: the process accounting of the machine
+    (`accton`) counts those."""
+    where = os.environ.get("CONTENTGEN_TEST_CPU")
+    if not where:
+        yield
+        return
+    began = (time.monotonic(), time.process_time(), _children_cpu())
+    yield
+    wall, cpu, children = time.monotonic(), time.process_time(), _children_cpu()
+    line = {
+        "test": item.nodeid,
+        "wall": round(wall - began[0], 3),
+        "cpu": round(cpu - began[1], 3),
+        "children": round(children - began[2], 3),
+    }
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    Path(where).mkdir(parents=True, exist_ok=True)
+    with (Path(where) / f"{worker}.jsonl").open("a") as out:
+        out.write(json.dumps(line) + "\n")
+
+
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def _rank(item: pytest.Item) -> int:
