@@ -33,7 +33,9 @@ def test_a_child():
 def test_each_tests_cpu_is_recorded_and_summed_by_file(tmp_path: Path) -> None:
     sample = tmp_path / "test_sample.py"
     sample.write_text(SAMPLE)
-    env = {**os.environ, "CONTENTGEN_TEST_CPU": str(tmp_path / "cpu")}
+    # Not an xdist worker, nor a suite that starts the real node probe: a pytest of its own.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "CONTENTGEN_TEST_"))}
+    env["CONTENTGEN_TEST_CPU"] = str(tmp_path / "cpu")
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.conftest", str(sample)],
         cwd=ROOT,
