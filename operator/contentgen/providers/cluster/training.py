@@ -163,68 +163,141 @@ def train(
     plan, from the base a stored state was trained with (None: no state); without it, the weights
     as they are (the stored state's base on a retry)."""
     started = time.monotonic()
-    identity = fingerprint(model_dir.name, plan, examples)
-    found, state = _stored_state(files, work_dir, identity)
-    chosen = (choose or _as_stored)(str(state["memory"]) if state is not None and "memory" in state else None)
-    log.info("memory plan: %s", chosen.describe())
-    metadata = {
-        **(metadata or {}),
-        "contentgen.steps": str(plan.steps),
-        "contentgen.rank": str(plan.rank),
-        "contentgen.lora_targets": plan.targets,
-        "contentgen.memory_plan": chosen.base,
-    }
-    attention_for_training(on)
-    pipe = flux.load_for_training(model_dir, on, chosen)
-    latents, texts = _cache(pipe, examples, plan.resolution, on)
-    transformer, scheduler = pipe.transformer, pipe.scheduler
-    _keep_only_the_transformer(pipe, chosen, on)
-    params = _with_adapter(transformer, plan)
-    optimizer = _optimizer(plan, params)
-    generator = torch.Generator("cpu").manual_seed(plan.seed)
-    done = _Done()
-    if found is not None and state is not None:
-        done = _resumed(found, state, transformer, optimizer, generator, files, work_dir, metadata)
-        log.info("resuming the LoRA training after step %d of %d", found[0], plan.steps)
-
-    noise = _NoiseLevels(scheduler, plan)
-    marks = set(plan.checkpoint_steps())
+    run = _Run.begin(model_dir, examples, plan, on, work_dir, files, metadata or {}, choose or _as_stored)
     began, ran = time.monotonic(), 0
-    final = work_dir / lora_name(plan.steps)
-    for step in range(done.start + 1, plan.steps + 1):
-        loss = _loss(transformer, latents, texts, plan, on, generator, noise)
+    for step in range(run.done.start + 1, plan.steps + 1):
+        run.step(step)
+        ran += 1
+        if step in run.marks:
+            run.keep(step, run.done.before + time.monotonic() - started)
+        progress(step, plan.steps)
+    return run.trained(time.monotonic() - began, ran)
+
+
+@dataclass
+class _Run:
+    """A training under way: what its steps use (the cached latents and text encodings, the
+    transformer with its adapter, the optimizer, the generator) and what was done."""
+
+    plan: Plan
+    on: flux.Device
+    work_dir: Path
+    files: CheckpointFiles
+    identity: str
+    chosen: memory.MemoryPlan
+    metadata: dict[str, str]
+    latents: Any
+    texts: Any
+    transformer: Any
+    params: list[torch.nn.Parameter]
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
+    noise: _NoiseLevels
+    done: _Done
+    marks: set[int]
+
+    @classmethod
+    def begin(
+        cls,
+        model_dir: Path,
+        examples: Sequence[Example],
+        plan: Plan,
+        on: flux.Device,
+        work_dir: Path,
+        files: CheckpointFiles,
+        metadata: dict[str, str],
+        choose: Callable[[str | None], memory.MemoryPlan],
+    ) -> _Run:
+        """The memory plan chosen, the pipeline loaded, the examples cached, the adapter added,
+        and a stored state resumed from where there is one."""
+        identity = fingerprint(model_dir.name, plan, examples)
+        found, state = _stored_state(files, work_dir, identity)
+        chosen = choose(str(state["memory"]) if state is not None and "memory" in state else None)
+        log.info("memory plan: %s", chosen.describe())
+        metadata = {
+            **metadata,
+            "contentgen.steps": str(plan.steps),
+            "contentgen.rank": str(plan.rank),
+            "contentgen.lora_targets": plan.targets,
+            "contentgen.memory_plan": chosen.base,
+        }
+        attention_for_training(on)
+        pipe = flux.load_for_training(model_dir, on, chosen)
+        latents, texts = _cache(pipe, examples, plan.resolution, on)
+        transformer, scheduler = pipe.transformer, pipe.scheduler
+        _keep_only_the_transformer(pipe, chosen, on)
+        params = _with_adapter(transformer, plan)
+        optimizer = _optimizer(plan, params)
+        generator = torch.Generator("cpu").manual_seed(plan.seed)
+        done = _Done()
+        if found is not None and state is not None:
+            done = _resumed(found, state, transformer, optimizer, generator, files, work_dir, metadata)
+            log.info("resuming the LoRA training after step %d of %d", found[0], plan.steps)
+        return cls(
+            plan=plan,
+            on=on,
+            work_dir=work_dir,
+            files=files,
+            identity=identity,
+            chosen=chosen,
+            metadata=metadata,
+            latents=latents,
+            texts=texts,
+            transformer=transformer,
+            params=params,
+            optimizer=optimizer,
+            generator=generator,
+            noise=_NoiseLevels(scheduler, plan),
+            done=done,
+            marks=set(plan.checkpoint_steps()),
+        )
+
+    def step(self, step: int) -> None:
+        """One optimisation step, its loss recorded."""
+        plan = self.plan
+        loss = _loss(self.transformer, self.latents, self.texts, plan, self.on, self.generator, self.noise)
         loss.backward()  # type: ignore[no-untyped-call]
         if plan.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(params, plan.max_grad_norm)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        done.losses.append((step, round(float(loss.detach()), 6)))
-        ran += 1
-        if step in marks:
-            state_of = {
-                "fingerprint": identity,
-                "memory": chosen.base,
-                "seconds": done.before + time.monotonic() - started,
-            }
-            done.saved.append(
-                _kept(step, transformer, optimizer, generator, done, state_of, files, work_dir, metadata)
-            )
-        progress(step, plan.steps)
+            torch.nn.utils.clip_grad_norm_(self.params, plan.max_grad_norm)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.done.losses.append((step, round(float(loss.detach()), 6)))
 
-    if not final.exists():  # every step was done before this process: the last LoRA is stored
-        files.get(lora_name(plan.steps), final)
-    seconds = time.monotonic() - began
-    return Trained(
-        final=final,
-        checkpoints=done.saved,
-        resumed_from=done.start,
-        steps_run=ran,
-        seconds_per_step=seconds / ran if ran else 0.0,
-        seconds_before=done.before,
-        peak_memory_bytes=int(torch.cuda.max_memory_allocated(on.where)) if on.cuda else 0,
-        memory=chosen,
-        losses=done.losses,
-    )
+    def keep(self, step: int, seconds: float) -> None:
+        """The state after `step` and its LoRA, stored once (`seconds`: the training's so far)."""
+        state_of = {"fingerprint": self.identity, "memory": self.chosen.base, "seconds": seconds}
+        self.done.saved.append(
+            _kept(
+                step,
+                self.transformer,
+                self.optimizer,
+                self.generator,
+                self.done,
+                state_of,
+                self.files,
+                self.work_dir,
+                self.metadata,
+            )
+        )
+
+    def trained(self, seconds: float, ran: int) -> Trained:
+        """What the training made: the last LoRA (fetched from the store when every step was
+        done before this process), its checkpoints and how the steps went."""
+        final = self.work_dir / lora_name(self.plan.steps)
+        if not final.exists():
+            self.files.get(lora_name(self.plan.steps), final)
+        on = self.on
+        return Trained(
+            final=final,
+            checkpoints=self.done.saved,
+            resumed_from=self.done.start,
+            steps_run=ran,
+            seconds_per_step=seconds / ran if ran else 0.0,
+            seconds_before=self.done.before,
+            peak_memory_bytes=int(torch.cuda.max_memory_allocated(on.where)) if on.cuda else 0,
+            memory=self.chosen,
+            losses=self.done.losses,
+        )
 
 
 @dataclass
