@@ -397,12 +397,15 @@ def test_the_documented_receiver_verifies_and_handles_each_event_once(tmp_path: 
         keys = [webhooks.decode_secret(NEW), webhooks.decode_secret(OLD)]  # during a rotation
 
         def deliver(secrets: list[bytes]) -> notifier.Answer:
-            for _ in range(100):  # until it listens
+            # Until it listens: a hang guard, not a timing (a loaded machine took over 5 s to start it).
+            deadline = time.monotonic() + 120
+            while True:
                 answer = notifier.send(url, event, secrets, allow_private=True)
                 if answer.code:
                     return answer
+                assert receiver.poll() is None, f"the receiver exited: {receiver.communicate()[1][-2000:]}"
+                assert time.monotonic() < deadline, answer.error
                 time.sleep(0.05)
-            raise AssertionError(answer.error)
 
         assert deliver(keys).code == 204
         assert deliver(keys).code == 204  # the same event again: answered, handled once
