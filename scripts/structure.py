@@ -17,11 +17,13 @@ import ast
 import json
 import statistics
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PACKAGE = ROOT / "operator" / "contentgen"
+from scripts.sizes import CONTENTGEN as PACKAGE
+from scripts.sizes import lines
+
 PROVIDER_NAMES = frozenset({"offline", "fal", "assemblyai", "cluster"})
 STATUS = frozenset({"status"})
 BRANCHES = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.ExceptHandler, ast.IfExp, ast.match_case)
@@ -98,29 +100,40 @@ def _is_name(node: ast.expr, names: frozenset[str]) -> bool:
     return isinstance(node, ast.Constant) and node.value in names
 
 
-def provider_checks(parsed: list[tuple[str, ast.Module]]) -> dict[str, int]:
-    """Comparisons of a `.name` / `.provider` / `provider` against a provider's name, outside
-    providers/: per module."""
-    found: dict[str, int] = {}
-    for module, tree in parsed:
-        if module.startswith("providers/"):
-            continue
-        n = 0
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Compare):
-                continue
+def compared(
+    tree: ast.AST, names: frozenset[str], about: Callable[[ast.Compare], bool] = lambda _: True
+) -> int:
+    """How often `tree` compares a string in `names`: a constant on either side of ==, !=, is,
+    is not; in an in / not in over a tuple, list or set literal; a case pattern. `about` picks the
+    comparisons that count (every one by default). tests/test_kind_names.py counts kind names so."""
+    found = 0
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare) and about(node):
             sides = [node.left, *node.comparators]
-            texts = [ast.unparse(s) for s in sides]
-            if not any(t.endswith(("provider", ".name", "provider_name")) for t in texts):
-                continue
-            for op, right in zip(node.ops, sides[1:], strict=True):
-                if isinstance(op, ast.Eq | ast.NotEq):
-                    n += int(_is_name(node.left, PROVIDER_NAMES) or _is_name(right, PROVIDER_NAMES))
+            for op, left, right in zip(node.ops, sides[:-1], sides[1:], strict=True):
+                if isinstance(op, ast.Eq | ast.NotEq | ast.Is | ast.IsNot):
+                    found += _is_name(left, names) + _is_name(right, names)
                 elif isinstance(op, ast.In | ast.NotIn) and isinstance(right, ast.Tuple | ast.List | ast.Set):
-                    n += sum(_is_name(e, PROVIDER_NAMES) for e in right.elts)
-        if n:
-            found[module] = n
+                    found += _is_name(left, names) + sum(_is_name(e, names) for e in right.elts)
+        elif isinstance(node, ast.MatchValue):
+            found += _is_name(node.value, names)
     return found
+
+
+def _of_a_provider(node: ast.Compare) -> bool:
+    """A comparison of a `.name`, `.provider` or `provider`: what a provider's name is held in."""
+    sides = [node.left, *node.comparators]
+    return any(ast.unparse(s).endswith(("provider", ".name", "provider_name")) for s in sides)
+
+
+def provider_checks(parsed: list[tuple[str, ast.Module]]) -> dict[str, int]:
+    """Comparisons of a provider's name outside providers/: per module."""
+    found = {
+        module: compared(tree, PROVIDER_NAMES, _of_a_provider)
+        for module, tree in parsed
+        if not module.startswith("providers/")
+    }
+    return {module: n for module, n in found.items() if n}
 
 
 def status_reads(parsed: list[tuple[str, ast.Module]], folder: str = "controller/") -> dict[str, int]:
@@ -145,14 +158,6 @@ def status_reads(parsed: list[tuple[str, ast.Module]], folder: str = "controller
     return found
 
 
-def lines(package: Path = PACKAGE) -> int:
-    return sum(
-        len(p.read_text(encoding="utf-8").splitlines())
-        for p in package.rglob("*.py")
-        if "__pycache__" not in p.parts
-    )
-
-
 def measure(top: int = 10) -> dict[str, object]:
     parsed = modules()
     found = functions(parsed)
@@ -165,7 +170,7 @@ def measure(top: int = 10) -> dict[str, object]:
         "dict_str_any": dict(sorted(dict_any(parsed).items(), key=lambda kv: -kv[1])),
         "provider_checks_outside_providers": provider_checks(parsed),
         "controller_status_reads": status_reads(parsed),
-        "product_lines": lines(),
+        "product_lines": lines(PACKAGE),
     }
 
 

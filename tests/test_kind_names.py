@@ -28,6 +28,7 @@ from contentgen.controller.kinds import CONTROLLER_KINDS, controller_kind
 from contentgen.httpapi.kinds import HTTP_KINDS, http_kind
 from contentgen.pipeline.kinds import PIPELINE_KINDS, pipeline_kind
 from contentgen.pricing import PRICING_KINDS, pricing_kind
+from scripts.structure import compared
 from tests.conftest import ROOT
 
 PACKAGE = ROOT / "operator" / "contentgen"
@@ -45,24 +46,9 @@ REGISTRIES = (
 ALLOWANCE: dict[str, int] = {}
 
 
-def _names(node: ast.expr) -> int:
-    return int(isinstance(node, ast.Constant) and node.value in KIND_NAMES)
-
-
 def comparisons(source: str) -> int:
     """How many kind names `source` compares (see the module docstring)."""
-    found = 0
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Compare):
-            sides = [node.left, *node.comparators]
-            for op, left, right in zip(node.ops, sides[:-1], sides[1:], strict=True):
-                if isinstance(op, ast.Eq | ast.NotEq | ast.Is | ast.IsNot):
-                    found += _names(left) + _names(right)
-                elif isinstance(op, ast.In | ast.NotIn) and isinstance(right, ast.Tuple | ast.List | ast.Set):
-                    found += _names(left) + sum(_names(e) for e in right.elts)
-        elif isinstance(node, ast.MatchValue):
-            found += _names(node.value)
-    return found
+    return compared(ast.parse(source), KIND_NAMES)
 
 
 def counts(package: Path) -> dict[str, int]:
