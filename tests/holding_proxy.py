@@ -36,11 +36,14 @@ class HoldingProxy:
         return self
 
     def stop(self) -> None:
+        """No more connections, and each one cut (as a process that dies cuts its own)."""
         self._stopped.set()
         with contextlib.suppress(OSError):
             self._listener.close()
         with self._lock:
             for sock in list(self._sockets):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)  # wakes a pump blocked in recv, which close does not
                 with contextlib.suppress(OSError):
                     sock.close()
 

@@ -64,6 +64,7 @@ from contentgen.api.lora import (
 )
 from contentgen.api.providers import CLUSTER, FAL, provider_entry
 from contentgen.api.registry import UnknownKind
+from contentgen.api.video import MODELS as VIDEO_MODELS
 from contentgen.api.video import VideoShape, shape_of_wire
 
 PRICES_AS_OF = "2026-11-22"
@@ -110,12 +111,13 @@ class ClusterPrices(BaseModel):
     )
     denoising: Literal["job", "pool"] = Field(
         default="job",
-        description="Where an ImageGeneration whose spec.denoising is unset draws (the operator fills it "
-        "in from the chart's pools.denoising).",
+        description="Where an ImageGeneration or VideoGeneration whose spec.denoising is unset draws (the "
+        "operator fills it in from the chart's pools.denoising).",
     )
     pooled_models: list[str] = Field(
         default_factory=list,
-        description="The ImageGeneration models (spec.model) a warm pool draws where denoising is pool: "
+        description="The ImageGeneration and VideoGeneration models (spec.model) a warm pool draws where "
+        "denoising is pool (a video model where a pool serves each of its staged directories): "
         "their estimate counts no startupSeconds, the pool's pods having loaded the base model (the "
         "operator fills it in from the chart's pools.items; unset: none).",
     )
@@ -190,7 +192,8 @@ def with_local_pool(prices: PriceTable, pool_url: str) -> PriceTable:
     its worker then draws itself (pipeline/images.py). `prices` itself without a pool."""
     if not pool_url:
         return prices
-    models = get_args(ImageModel)
+    videos = (name for name, model in VIDEO_MODELS.items() if model.provider == CLUSTER.name)
+    models = (*get_args(ImageModel), *videos)
     pool_gpus = {model: prices.cluster.pool_gpus.get(model, 1) for model in models}
     return with_cluster_settings(prices, job_gpus=prices.cluster.gpus, denoising="pool", pool_gpus=pool_gpus)
 
@@ -366,12 +369,14 @@ def pooled(kind: str, spec: Mapping[str, Any], cluster: ClusterPrices) -> bool:
     if declared is None or "denoising" not in declared.spec.model_fields:
         return False
     wanted = str(spec.get("denoising") or cluster.denoising)
-    return wanted == "pool" and _model(spec) in cluster.pooled_models
+    return wanted == "pool" and _model(kind, spec) in cluster.pooled_models
 
 
-def _model(spec: Mapping[str, Any]) -> str:
-    """An ImageGeneration's model, as its spec's default fills it in."""
-    return str(spec.get("model") or "flux-dev")
+def _model(kind: str, spec: Mapping[str, Any]) -> str:
+    """A spec's model, as its kind's default fills it in."""
+    declared = KINDS.get(kind)
+    default = declared.spec.model_fields["model"].default if declared is not None else ""
+    return str(spec.get("model") or default)
 
 
 # --- estimates: what a run will cost, known before it starts -------------------------------------
@@ -519,7 +524,7 @@ def expected_gpu_seconds(
     drawn_by_pool = pooled(kind, spec, cluster)
     loading = 0.0 if drawn_by_pool else cluster.startup_seconds
     seconds = pricing_kind(kind).gpu_seconds(spec, prices, baseline_cached, loading)
-    gpus = cluster.pool_gpus.get(_model(spec), 1) if drawn_by_pool else cluster.gpus.get(kind, 1)
+    gpus = cluster.pool_gpus.get(_model(kind, spec), 1) if drawn_by_pool else cluster.gpus.get(kind, 1)
     return seconds * max(1, gpus)
 
 

@@ -1,5 +1,6 @@
-"""Where a `provider: cluster` ImageGeneration draws (issue 47, controller/denoising.py): the spec's
-`denoising`, else the chart's default; `pool` only where a pool serves the model's base; and the Job
+"""Where a `provider: cluster` ImageGeneration or VideoGeneration draws (issue 47,
+controller/denoising.py): the spec's `denoising`, else the chart's default; `pool` only where a pool
+serves the model's base (a video model's staged directory at the clip's resolution); and the Job
 of each choice: a pooled Job keeps everything a Job is (its spec, store, deadlines, restricted pod)
 but sends its drawing to the pool's Service, holds no GPU, mounts no models, runs the plain worker
 image, stays out of the platform's GPU queue and carries the label the pool's autoscaler counts."""
@@ -25,7 +26,7 @@ DEV = ClusterPool(
 
 def snapshot(kind: str = "ImageGeneration", **spec: Any) -> SpecSnapshot:
     body = {"owner": "alice", "provider": "cluster", "prompt": "a cat", **spec}
-    if kind != "ImageGeneration":
+    if kind == "Transcription":
         body = {"owner": "alice", "provider": "cluster", "source": {"url": "https://e.com/a.mp3"}}
     return SpecSnapshot(kind=kind, name="cat", namespace="team-a", uid=UID, generation=1, spec=body)
 
@@ -74,7 +75,55 @@ def test_other_kinds_and_providers_are_not_asked() -> None:
     chosen = settings(cluster_denoising="pool")
     assert denoising(snapshot("Transcription"), chosen) is None
     assert denoising(snapshot(provider="offline"), chosen) is None
-    assert base_model("flux-schnell", chosen) == chosen.cluster_flux_schnell_model
+    assert base_model({"model": "flux-schnell"}, "flux-dev", chosen) == chosen.cluster_flux_schnell_model
+
+
+WAN_480 = ClusterPool(
+    name="wan-i2v",
+    base_model="Wan2.1-I2V-14B-480P-Diffusers",
+    url="http://contentgen-pool-wan-i2v:8090",
+    gpus=2,
+)
+T2V = ClusterPool(
+    name="wan-t2v", base_model="Wan2.1-T2V-1.3B-Diffusers", url="http://contentgen-pool-wan-t2v:8090"
+)
+
+
+@pytest.mark.parametrize(
+    ("spec", "pool", "why"),
+    [
+        (
+            {"model": "wan-1.3b-t2v"},
+            "wan-t2v",
+            "pool wan-t2v: the chart's pools.denoising is pool, and it serves Wan2.1-T2V-1.3B",
+        ),
+        ({"model": "wan-14b-i2v", "image": {"url": "https://e.com/a.png"}}, "wan-i2v", "pool wan-i2v"),
+        # its 720p checkpoint is another staged directory, which no pool serves
+        (
+            {"model": "wan-14b-i2v", "resolution": "720p", "image": {"url": "https://e.com/a.png"}},
+            None,
+            "job: the chart's pools.denoising is pool, but no pool serves Wan2.1-I2V-14B-720P-Diffusers",
+        ),
+        (
+            {"model": "ltx-video"},
+            None,
+            "job: the chart's pools.denoising is pool, but no pool serves LTX-Video",
+        ),
+        ({"model": "wan-1.3b-t2v", "denoising": "job"}, None, "job: spec.denoising is job"),
+    ],
+)
+def test_a_clip_is_denoised_by_the_pool_of_its_staged_directory(
+    spec: dict[str, Any], pool: str | None, why: str
+) -> None:
+    chosen = settings(cluster_denoising="pool", cluster_pools=[DEV, WAN_480, T2V])
+    where = denoising(snapshot("VideoGeneration", **spec), chosen)
+    assert where is not None and (where.pool.name if where.pool else None) == pool
+    assert where.describe().startswith(why)
+    job = render_job(snapshot("VideoGeneration", **spec), chosen)
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env.get("CONTENTGEN_CLUSTER_POOL_URL") == (where.pool.url if where.pool else None)
+    assert ("nvidia.com/gpu" in container["resources"].get("limits", {})) == (pool is None)
 
 
 def test_a_pooled_job_sends_its_drawing_to_the_pool_and_holds_no_gpu() -> None:

@@ -219,3 +219,26 @@ def test_a_stored_baseline_leaves_its_pictures_out_of_a_trainings_estimate(tmp_p
     assert not estimate_baseline_cached(store, "LoraTraining", {**fal, "evaluation": {"enabled": False}})
     assert not estimate_baseline_cached(store, "ImageGeneration", fal)
     assert estimate_baseline_cached(store, "LoraEvaluation", fal)
+
+
+@pytest.mark.parametrize(
+    ("directories", "pooled"),
+    [
+        (["Wan2.1-I2V-14B-480P-Diffusers", "Wan2.1-I2V-14B-720P-Diffusers"], True),
+        # a 720p clip of it would still load its own checkpoint: its estimate keeps the load
+        (["Wan2.1-I2V-14B-480P-Diffusers"], False),
+    ],
+)
+def test_a_video_model_is_estimated_pooled_only_where_a_pool_serves_each_of_its_directories(
+    directories, pooled
+):
+    pools = [
+        {"name": f"wan-{n}", "baseModel": directory, "url": f"http://wan-{n}:8090"}
+        for n, directory in enumerate(directories)
+    ]
+    settings = OperatorSettings(cluster_denoising="pool", cluster_pools=pools, prices=TABLE)
+    assert ("wan-14b-i2v" in settings.prices.cluster.pooled_models) is pooled
+    spec = {"provider": "cluster", "model": "wan-14b-i2v", "image": {"url": "https://e.com/a.png"}}
+    own = expected_usage("VideoGeneration", {**spec, "denoising": "job"}, settings.prices)[0].quantity
+    asked = expected_usage("VideoGeneration", spec, settings.prices)[0].quantity
+    assert (asked < own) is pooled  # no load counted, where it is surely the pool's

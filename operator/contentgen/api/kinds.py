@@ -117,6 +117,16 @@ LORA_TRAINING = Kind(
     bulky=("likeness", "trainingLoss"),
     cluster_only=tuple(f"training.{field}" for field, *_ in CLUSTER_ONLY_TRAINING),
 )
+# Where a request a warm pool draws is in it (status.pool), where the kind has one
+POOL_COLUMNS = (
+    Column(
+        "Pool",
+        ".status.pool.state",
+        description="In the warm pool: starting, loading, queued or drawing.",
+        priority=1,
+    ),
+    Column("Place", ".status.pool.position", "integer", "Its place in the pool's queue.", priority=1),
+)
 IMAGE_GENERATION = Kind(
     kind="ImageGeneration",
     plural="imagegenerations",
@@ -127,13 +137,7 @@ IMAGE_GENERATION = Kind(
     description="Generates images from a prompt, optionally with trained LoRAs.",
     columns=_columns(
         Column("Model", ".spec.model", description="The image model."),
-        Column(
-            "Pool",
-            ".status.pool.state",
-            description="In the warm pool: starting, loading, queued or drawing.",
-            priority=1,
-        ),
-        Column("Place", ".status.pool.position", "integer", "Its place in the pool's queue.", priority=1),
+        *POOL_COLUMNS,
     ),
     latest=("images", "loras", "provider"),
     legacy=image.legacy_version,
@@ -191,9 +195,11 @@ VIDEO_GENERATION = Kind(
             description="Whether the face stays the LoRA's person along the latest video.",
         ),
         Column("Version", ".status.latestVersion", "integer", "The newest version.", priority=1),
+        *POOL_COLUMNS,
     ),
     latest=("video", "image", "loras", "provider"),
     bulky=("video.likeness.samples", "video.likeness.reasons", "image.loras"),
+    cluster_only=("denoising",),
 )
 
 KINDS: dict[str, Kind] = {

@@ -73,7 +73,8 @@ class RunInfo(RecordModel):
     actual_usd: float | None = Field(default=None, description="What it cost, once known (USD).")
     pool: PoolPlace | None = Field(
         default=None,
-        description="provider cluster, drawn by a warm pool (an ImageGeneration's spec.denoising): while "
+        description="provider cluster, drawn by a warm pool (spec.denoising of an ImageGeneration or a "
+        "VideoGeneration): while "
         "it waits or runs, where it is in the pool (the resource's status.pool): starting (the pool "
         "cannot be reached: scaled to zero, or its pods loading or stopping), loading (the pool loads "
         "its base model), queued (with its position, 1 next) or drawing; unset otherwise "

@@ -1,7 +1,9 @@
 """A warm pool worker of provider cluster (docs/cluster-gpus.md#warm-pools): keeps one base model's
-FLUX pipeline loaded on this machine's GPU and draws the pictures ImageGeneration Jobs send it
-(their workers with CONTENTGEN_CLUSTER_POOL_URL), owners served in turn, the LoRAs of recent
-requests kept loaded (`--kept-loras`), a request's own activated at its scales. The base model is
+pipeline loaded on this machine's GPU and draws what the Jobs of its kind send it (their workers
+with CONTENTGEN_CLUSTER_POOL_URL), owners served in turn: a FLUX model's pictures for
+ImageGenerations, the LoRAs of recent requests kept loaded (`--kept-loras`), a request's own
+activated at its scales; a video model's clips for VideoGenerations (a staged directory of
+providers/cluster/video_models.py), each clip's LoRAs loaded for it and unloaded after. The base model is
 loaded at start; `GET /v1/status` says `loading`, then `warm`. On SIGTERM (a rolling upgrade, an
 eviction) it says `stopping`, takes no new request, finishes the one it draws and exits. The
 models' root, device and GPUs are the worker's settings (CONTENTGEN_CLUSTER_MODELS_DIR,
@@ -14,8 +16,12 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from contentgen.cli.flags import int_at_least
+
+if TYPE_CHECKING:
+    from contentgen.providers.cluster.pool import Pool
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -41,15 +47,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from contentgen.providers import cluster_provider
-    from contentgen.providers.cluster import pipelines
-    from contentgen.providers.cluster.pool import DrawRequest, Pool, serve, serve_until_stopped
+    from contentgen.providers.cluster.pool import serve, serve_until_stopped
+    from contentgen.providers.cluster.video_models import staged_as
 
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
+    work = Path(args.work_dir)
+    video = staged_as(args.model)
+    pool = _clips(args, work, *video) if video is not None else _pictures(args, work)
+    server = serve(pool.start(), args.host, args.port)
+    print(f"contentgen pool: {args.model} on {args.host}:{server.server_address[1]}", file=sys.stderr)
+    serve_until_stopped(pool, server)  # SIGTERM: finishes what it took, then exits
+    return 0
+
+
+def _pictures(args: argparse.Namespace, work: Path) -> Pool:
+    """A pool of a FLUX model's pictures."""
+    from contentgen.errors import InvalidInput
+    from contentgen.providers import cluster_provider
+    from contentgen.providers.cluster import pipelines
+    from contentgen.providers.cluster.pool import DrawRequest, Pool
+
     provider = cluster_provider()
     base = provider.base_model(args.model)  # ModelNotFound, in one line, before anything listens
     provider.keep_loras(args.kept_loras)
-    work = Path(args.work_dir)
 
     def warm_up() -> int:
         before = pipelines.loads
@@ -61,13 +81,57 @@ def run(args: argparse.Namespace) -> int:
     kept = provider.kept
 
     def draw(wanted, loras, folder, cancelled):  # type: ignore[no-untyped-def]
+        if not isinstance(wanted, DrawRequest):
+            raise InvalidInput(f"this pool draws {args.model}'s pictures, not clips")
         if kept is not None:  # the pool's LoRA files are named by the SHA-256 it checked on upload
             for (path, _), (sha256, _) in zip(loras, wanted.loras, strict=True):
                 kept.vouch(path, sha256)
         return provider.draw(base, wanted, loras, folder, cancelled)
 
-    pool = Pool(args.model, draw, work, warm_up, kept.account if kept is not None else None).start()
-    server = serve(pool, args.host, args.port)
-    print(f"contentgen pool: {args.model} on {args.host}:{server.server_address[1]}", file=sys.stderr)
-    serve_until_stopped(pool, server)  # SIGTERM: finishes what it took, then exits
-    return 0
+    return Pool(args.model, draw, work, warm_up, kept.account if kept is not None else None)
+
+
+def _clips(args: argparse.Namespace, work: Path, model: str, resolution: str) -> Pool:
+    """A pool of a video model's clips: `model` (api/video/table.py's) at `resolution` is what
+    its staged directory draws; the pipeline is loaded at start by a clip of one frame and step."""
+    from functools import partial
+
+    from contentgen.api.video import MODELS
+    from contentgen.errors import InvalidInput
+    from contentgen.providers import video_generator
+    from contentgen.providers.cluster import pipelines
+    from contentgen.providers.cluster.pool import ClipRequest, Pool, relayed
+    from contentgen.providers.cluster.video import ClusterVideoGenerator
+    from contentgen.providers.cluster.video_models import STAGED, staged_directory
+
+    generator = video_generator("cluster")
+    assert isinstance(generator, ClusterVideoGenerator)
+    generator.pool_url = ""  # this process denoises
+    generator.check_staged(model, resolution)  # ModelNotFound, in one line, before anything listens
+    side = STAGED[model].multiple
+    still = b"" if MODELS[model].takes("text") else _gray(side)  # an image-to-video model animates one
+
+    def warm_up() -> int:
+        before = pipelines.loads
+        first = ClipRequest("", "warm", "", model, resolution, side, side, 1, 8, 1, 0, {}, (), (), still)
+        generator.clip_for_pool(first, (), work / "warm-up", lambda: False, lambda line: None)
+        return pipelines.loads - before
+
+    def draw(clip, loras, folder, cancelled):  # type: ignore[no-untyped-def]
+        if not isinstance(clip, ClipRequest) or staged_directory(clip.model, clip.resolution) != args.model:
+            what = f"{clip.model} at {clip.resolution}" if isinstance(clip, ClipRequest) else "pictures"
+            raise InvalidInput(f"this pool denoises {args.model}'s clips, not {what}")
+        return relayed(partial(generator.clip_for_pool, clip, loras, folder, cancelled))
+
+    return Pool(args.model, draw, work, warm_up)
+
+
+def _gray(side: int) -> bytes:
+    """A gray PNG of side × side pixels."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (side, side), (128, 128, 128)).save(out, "PNG")
+    return out.getvalue()

@@ -1,6 +1,7 @@
-"""Where a `provider: cluster` ImageGeneration's pictures are drawn (issue 47,
-docs/cluster-gpus.md#warm-pools): by its own Job, which loads the base model, or by the warm pool
-of that model, which keeps it loaded. A pure decision, from the spec and the operator's settings.
+"""Where a `provider: cluster` ImageGeneration's pictures, or a VideoGeneration's clip, are drawn
+(issue 47, docs/cluster-gpus.md#warm-pools): by its own Job, which loads the base model, or by the
+warm pool of that model, which keeps it loaded. A pure decision, from the spec and the operator's
+settings.
 
 Either way the resource runs as a Job (its status, versions, outputs, cost, cancel): a pooled
 Job's worker hands only the drawing to the pool's Service (CONTENTGEN_CLUSTER_POOL_URL), so it
@@ -9,9 +10,12 @@ holds no GPU and needs no models; the pool's pods hold them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from contentgen.api import KINDS, SpecSnapshot
 from contentgen.api.providers import provider_entry
+from contentgen.api.video import shape_of_wire
+from contentgen.providers.cluster.video_models import STAGED, staged_directory
 
 from .settings import ClusterPool, OperatorSettings
 
@@ -30,8 +34,12 @@ class Denoising:
         return f"pool {self.pool.name}: {self.why}" if self.pool else f"job: {self.why}"
 
 
-def base_model(model: str, settings: OperatorSettings) -> str:
-    """The staged model an ImageGeneration's `model` draws with (providers/cluster/provider.py)."""
+def base_model(spec: dict[str, Any], default_model: str, settings: OperatorSettings) -> str:
+    """The staged model a spec's `model` draws with: a video model's directory at the clip's
+    resolution (providers/cluster/video_models.py), else a FLUX model's (providers/cluster/provider.py)."""
+    model = str(spec.get("model") or default_model)
+    if model in STAGED:
+        return staged_directory(model, shape_of_wire({**spec, "model": model}).resolution)
     return settings.base_model(model)
 
 
@@ -48,7 +56,7 @@ def denoising(snapshot: SpecSnapshot, settings: OperatorSettings) -> Denoising |
     source = "spec.denoising" if asked else "the chart's pools.denoising"
     if wanted == "job":
         return Denoising(None, f"{source} is job")
-    model = base_model(str(snapshot.spec.get("model") or "flux-dev"), settings)
+    model = base_model(snapshot.spec, str(kind.spec.model_fields["model"].default), settings)
     pool = next((p for p in settings.cluster_pools if p.base_model == model), None)
     if pool is None:
         return Denoising(None, f"{source} is pool, but no pool serves {model} (the chart's pools.items)")

@@ -14,6 +14,7 @@ from pydantic_settings import SettingsConfigDict
 
 from contentgen.api.image import ImageModel
 from contentgen.pricing import PriceTable, with_cluster_settings
+from contentgen.providers.cluster.video_models import STAGED, staged_directory
 from contentgen.providers.settings import MODEL_NAME, ProviderSettings
 
 from .budget import Budgets
@@ -396,8 +397,9 @@ class OperatorSettings(ProviderSettings):
     )
     cluster_denoising: Literal["job", "pool"] = Field(
         default="job",
-        description="Where a provider cluster ImageGeneration whose spec.denoising is unset draws: job (its "
-        "Job loads the base model) or pool (the warm pool of its base model in cluster_pools, else its Job).",
+        description="Where a provider cluster ImageGeneration or VideoGeneration whose spec.denoising is "
+        "unset is drawn: job (its Job loads the base model) or pool (the warm pool of its base model in "
+        "cluster_pools, else its Job).",
     )
     cluster_pools: list[ClusterPool] = Field(
         default=[],
@@ -430,6 +432,10 @@ class OperatorSettings(ProviderSettings):
             for model in get_args(ImageModel)
             if self.base_model(model) in by_base
         }
+        for model in STAGED:  # a video model is estimated pooled where each of its directories is
+            directories = {staged_directory(model, resolution) for resolution in ("480p", "720p")}
+            if directories <= set(by_base):
+                pool_gpus[model] = max(by_base[d] for d in directories)
         job_gpus = {kind: job.count for kind, job in self.gpu_jobs.items()}
         priced = with_cluster_settings(
             self.prices, job_gpus=job_gpus, denoising=self.cluster_denoising, pool_gpus=pool_gpus

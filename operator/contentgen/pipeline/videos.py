@@ -122,6 +122,8 @@ def _prepare(ctx: RunContext, spec: VideoGenerationSpec, shape: VideoShape) -> V
             ),
             # per version, as images' pictures: a retried pod of this run takes the frames made
             frames_made=StoreFiles(ctx.store, keys.frames_made(snap.uid, snap.version)),
+            owner=snap.owner,
+            drawn_here=spec.denoising == "job",
         )
 
 

@@ -136,6 +136,7 @@ def _cluster_video(env: Env) -> VideoGenerator:
         gpus=worker.gpu_count,
         inference_steps=_settings(env).cluster_inference_steps or None,
         models_store=worker.cluster_models_store,
+        pool_url=worker.cluster_pool_url,
     )
 
 
@@ -194,7 +195,7 @@ REGISTRY: dict[str, Registered] = {
                 lambda env: cluster_provider(env), "torch", "diffusers", elsewhere=_pooled
             ),
             transcriber=_in_gpu_image(_cluster_whisper, "faster_whisper"),
-            video_generator=_in_gpu_image(_cluster_video, "torch", "diffusers"),
+            video_generator=_in_gpu_image(_cluster_video, "torch", "diffusers", elsewhere=_pooled),
         ),
     )
 }

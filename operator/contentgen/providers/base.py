@@ -235,6 +235,10 @@ class VideoRequest:
     # provider cluster: a write-once folder where frames are kept as they are made, so that a
     # retried pod takes them instead of drawing them again (None: none)
     frames_made: CheckpointFiles | None = None
+    owner: str = ""  # whose request it is: a warm pool serves owners in turn (providers/cluster/pool.py)
+    # provider cluster: the spec's `denoising: job`, denoised by this worker even where a warm pool
+    # is named (as ImageRequest's)
+    drawn_here: bool = False
 
 
 @dataclass(frozen=True)

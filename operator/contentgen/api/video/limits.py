@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..image import ResolvedLora
-from ..providers import PROVIDERS
+from ..providers import OWN_GPUS, PROVIDERS
 from ..rules import (
+    Absent,
     Between,
     Both,
     Either,
@@ -18,6 +19,7 @@ from ..rules import (
     GeneratedRule,
     Has,
     In,
+    Is,
     NoneHas,
     Not,
     ProductBetween,
@@ -37,6 +39,7 @@ FPS = SpecField("fps", "integer")
 RESOLUTION = SpecField("resolution", "string")
 ASPECT_RATIO = SpecField("aspectRatio", "string")
 LORAS = SpecField("loras", "array")
+DENOISING = SpecField("denoising", "string")
 
 PICTURE = Either((Has(IMAGE), Has(IMAGE_REF)))
 # Providers whose videos are labelled placeholders run every model.
@@ -52,6 +55,12 @@ COMMON_RULES = (
         NUM_FRAMES,
         "set at most one of durationSeconds and numFrames",
         (Not(Both((Has(DURATION), Has(NUM_FRAMES)))),),
+    ),
+    Rule(
+        DENOISING,
+        "denoising is for provider cluster (a warm pool or a Job per request on the cluster's "
+        "GPUs): leave it out, or use provider cluster",
+        (Absent(DENOISING), Is(PROVIDER, OWN_GPUS)),
     ),
 )
 

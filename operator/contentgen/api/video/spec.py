@@ -112,3 +112,16 @@ class VideoGenerationSpec(CommonSpec):
             "offline encodes a labelled placeholder video of the asked shape."
         ),
     ] = DEFAULT_PROVIDER
+    denoising: (
+        Annotated[
+            Literal["pool", "job"],
+            Field(
+                description="provider cluster: where the clip is denoised. pool: by the warm pool of its "
+                "model's staged directory (docs/cluster-gpus.md#warm-pools), which keeps it loaded (a Job "
+                "per request where the chart made no pool for it); job: by a Job of its own, which loads "
+                "the model. Unset: the chart's pools.denoising. Either way the resource runs, records and "
+                "bills as its Job does.",
+            ),
+        ]
+        | None
+    ) = None

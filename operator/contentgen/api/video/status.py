@@ -8,7 +8,7 @@ from pydantic import Field
 
 from ..base import ApiModel
 from ..common import CommonStatus, VersionBase
-from ..image import ResolvedLora
+from ..image import PoolPlace, ResolvedLora
 
 
 class LikenessSample(ApiModel):
@@ -136,6 +136,13 @@ class VideoVersion(VersionBase):
 
 class VideoGenerationStatus(CommonStatus):
     provider: Annotated[str, Field(description="The provider that made the latest version's video.")] = ""
+    pool: (
+        Annotated[
+            PoolPlace,
+            Field(description="The running request's place in the warm pool denoising it; unset otherwise."),
+        ]
+        | None
+    ) = None
     video: Annotated[GeneratedVideo, Field(description="The latest version's video.")] | None = None
     image: Annotated[ResolvedImage, Field(description="The picture the latest version animates.")] | None = (
         None

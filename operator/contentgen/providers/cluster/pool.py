@@ -40,6 +40,20 @@ The protocol, over HTTP/1.1 (`POST /v1/draw` answers with a stream of JSON lines
                                       {"number", "seed", "png": base64, "gpuSeconds", "memoryPlan"},
                                       then {"done": true}; or {"error": reason, "message": ...}
                                       (503 {"error": "pool_stopping"} when stopping: ask again)
+    POST /v1/draw                  <- {"owner", "clip": {"prompt", ..., "inputs", "files", "image"},
+                                       "loras"}: a VideoGeneration's clip (`ClipRequest`), to a pool
+                                       of a video model
+                                   -> {"position": k} while queued, then, as the clip is denoised,
+                                      {"put": name, "data": base64} and {"delete": name} (its
+                                      write-once folder's changes: the loop's states, then the
+                                      frames and their record) and {"progress": percent}, then
+                                      {"clip": {"gpuSeconds"}} and {"done": true}
+
+A clip's folder travels with it: the Job's worker sends what its write-once store holds (the
+request's seed, the denoising state an earlier attempt kept), the pool denoises in a copy of it
+and sends back each file it puts or deletes, which the worker applies to its store as they come.
+So a state the pool keeps is in the Job's store at once: a pool pod killed mid-clip loses the
+steps since the last one, and the Job's retry resumes from it, in any pool pod or its own.
 """
 
 from __future__ import annotations
@@ -233,6 +247,92 @@ class DrawRequest:
 
 
 @dataclass(frozen=True)
+class ClipRequest:
+    """A VideoGeneration's clip, as its Job's worker resolved it (the wire's body with "clip",
+    typed): the folder's `inputs` (the pool's copy of the folder begins with them, so its seed and
+    states are the Job's), what the folder holds (`files`: name, bytes) and the still to animate
+    (PNG or JPEG bytes; b"" for text to video)."""
+
+    owner: str
+    prompt: str
+    negative_prompt: str
+    model: str  # api/video/table.py's
+    resolution: str
+    width: int
+    height: int
+    frames: int
+    fps: int
+    steps: int
+    seed: int
+    inputs: dict[str, Any]
+    loras: tuple[tuple[str, float], ...]  # (sha256, scale)
+    files: tuple[tuple[str, bytes], ...] = ()
+    image: bytes = b""
+
+    def wire(self) -> dict[str, Any]:
+        return {
+            "owner": self.owner,
+            "loras": [list(lora) for lora in self.loras],
+            "clip": {
+                "prompt": self.prompt,
+                "negativePrompt": self.negative_prompt,
+                "model": self.model,
+                "resolution": self.resolution,
+                "width": self.width,
+                "height": self.height,
+                "frames": self.frames,
+                "fps": self.fps,
+                "steps": self.steps,
+                "seed": self.seed,
+                "inputs": self.inputs,
+                "files": {name: base64.b64encode(data).decode() for name, data in self.files},
+                "image": base64.b64encode(self.image).decode(),
+            },
+        }
+
+    @classmethod
+    def parse(cls, data: Any) -> ClipRequest:
+        try:
+            clip = data["clip"]
+            if not isinstance(clip["inputs"], dict) or not isinstance(clip.get("files") or {}, dict):
+                raise TypeError("inputs and files are JSON objects")
+            return cls(
+                owner=str(data["owner"]),
+                prompt=str(clip["prompt"]),
+                negative_prompt=str(clip.get("negativePrompt") or ""),
+                model=str(clip["model"]),
+                resolution=str(clip.get("resolution") or ""),
+                width=int(clip["width"]),
+                height=int(clip["height"]),
+                frames=int(clip["frames"]),
+                fps=int(clip["fps"]),
+                steps=int(clip["steps"]),
+                seed=int(clip["seed"]),
+                inputs=dict(clip["inputs"]),
+                loras=tuple((str(s), float(scale)) for s, scale in data.get("loras") or []),
+                files=tuple(
+                    (_file_name(str(name)), base64.b64decode(text, validate=True))
+                    for name, text in (clip.get("files") or {}).items()
+                ),
+                image=base64.b64decode(str(clip.get("image") or ""), validate=True),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a clip request: {exc}") from None
+
+
+def _file_name(name: str) -> str:
+    """A name in a request's folder: a plain file name, never a path."""
+    if not name or "/" in name or "\\" in name or name in (".", "..") or name.startswith("."):
+        raise ValueError(f"{name!r} is not a file name")
+    return name
+
+
+def parse_request(data: Any) -> DrawRequest | ClipRequest:
+    """A draw's body: a clip's (it has "clip") or pictures'."""
+    return ClipRequest.parse(data) if isinstance(data, dict) and "clip" in data else DrawRequest.parse(data)
+
+
+@dataclass(frozen=True)
 class Drawn:
     number: int
     seed: int
@@ -241,15 +341,50 @@ class Drawn:
     memory_plan: str
 
 
-# The drawing itself: (request, its LoRA files and scales, a folder for the PNGs, whether the
-# request was cancelled) -> each picture as it is drawn (`ClusterProvider.draw`).
-Drawer = Callable[[DrawRequest, Sequence[tuple[Path, float]], Path, Callable[[], bool]], Iterator[Drawn]]
+@dataclass(frozen=True)
+class Relayed:
+    """A line of a clip's answer, as the drawing makes it (a file put or deleted in the clip's
+    folder, progress, the end's GPU time); `gpu_seconds` is the clip's at its end, else 0."""
+
+    message: dict[str, Any]
+    gpu_seconds: float = 0.0
+
+
+# The drawing itself: (request, its LoRA files and scales, a folder for its files, whether the
+# request was cancelled) -> each picture as it is drawn (`ClusterProvider.draw`), or a clip's
+# lines (`ClusterVideoGenerator.clip_for_pool`).
+Drawer = Callable[
+    [Any, Sequence[tuple[Path, float]], Path, Callable[[], bool]], Iterator[Drawn] | Iterator[Relayed]
+]
+
+
+def relayed(work: Callable[[Callable[[dict[str, Any]], None]], float]) -> Iterator[Relayed]:
+    """The lines `work(emit)` emits, as it emits them, then its end: {"clip": {"gpuSeconds"}} with
+    the seconds it returns. `work` runs in a thread of its own (the lines come from within the
+    denoising loop); what it raises is raised here, after its lines."""
+    lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
+    outcome: list[float | BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(work(lines.put))
+        except BaseException as exc:  # handed to the drawing thread, which answers the client with it
+            outcome.append(exc)
+        finally:
+            lines.put(None)
+
+    threading.Thread(target=run, name="pool-clip", daemon=True).start()
+    while (line := lines.get()) is not None:
+        yield Relayed(line)
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    yield Relayed({"clip": {"gpuSeconds": outcome[0]}}, gpu_seconds=outcome[0])
 
 
 @dataclass
 class _Job:
-    request: DrawRequest
-    out: queue.Queue[Drawn | ContentgenError | None] = field(default_factory=queue.Queue)
+    request: DrawRequest | ClipRequest
+    out: queue.Queue[Drawn | Relayed | ContentgenError | None] = field(default_factory=queue.Queue)
     cancelled: threading.Event = field(default_factory=threading.Event)
 
 
@@ -324,7 +459,7 @@ class Pool:
             raise ValueError(f"the LoRA's bytes have SHA-256 {digest.hexdigest()}, not {sha256}")
         partial.replace(target)
 
-    def submit(self, request: DrawRequest) -> tuple[int, _Job]:
+    def submit(self, request: DrawRequest | ClipRequest) -> tuple[int, _Job]:
         """The request queued (Stopping once the pool stops); `answered` when done with it."""
         missing = [s for s, _ in request.loras if not self.lora_path(s).is_file()]
         if missing:
@@ -378,10 +513,11 @@ class Pool:
             folder = self.pictures / str(taken[0])
             folder.mkdir(exist_ok=True)
             try:
-                for drawn in self.drawer(job.request, loras, folder, job.cancelled.is_set):
-                    self.state.drawn += 1
-                    self.state.busy_seconds += drawn.gpu_seconds
-                    job.out.put(drawn)
+                for made in self.drawer(job.request, loras, folder, job.cancelled.is_set):
+                    if made.gpu_seconds:  # a picture, or a clip's end
+                        self.state.drawn += 1
+                        self.state.busy_seconds += made.gpu_seconds
+                    job.out.put(made)
             except ContentgenError as exc:
                 job.out.put(exc)
             except Exception as exc:  # a bug: the client fails the run with it, the pool goes on
@@ -423,11 +559,14 @@ def _closed(connection: socket.socket) -> bool:
         return True
 
 
-def _line_of(item: Drawn | ContentgenError | None) -> dict[str, Any]:
+def _line_of(item: Drawn | Relayed | ContentgenError | None) -> dict[str, Any]:
     """What a draw's answer says of what its job handed over: a picture (read, then removed: the
-    client keeps it, the pool keeps nothing of a request), the end, or why it ended early."""
+    client keeps it, the pool keeps nothing of a request), a clip's line, the end, or why it ended
+    early."""
     if item is None:
         return {"done": True}
+    if isinstance(item, Relayed):
+        return item.message
     if isinstance(item, Stopping):
         return {"error": STOPPING, "message": item.message}
     if isinstance(item, ContentgenError):
@@ -527,7 +666,7 @@ class PoolHandler(BaseHTTPRequestHandler):
             return
         try:
             raw = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-            ticket, job = self.pool.submit(DrawRequest.parse(raw))
+            ticket, job = self.pool.submit(parse_request(raw))
         except ValueError as exc:
             self._refuse(400, "bad_request", str(exc))
             return
@@ -562,7 +701,7 @@ class PoolHandler(BaseHTTPRequestHandler):
                 )
                 continue
             self._line(_line_of(item))
-            if not isinstance(item, Drawn):
+            if not isinstance(item, Drawn | Relayed):
                 break
         self._line(None)
 
@@ -667,9 +806,33 @@ class PoolClient:
     ) -> Iterator[Drawn]:
         """Each picture as the pool draws it, its PNG in `folder`; `waiting(position, state)` while
         the request is queued."""
-        body = json.dumps(request.wire()).encode()
-        headers = {"Content-Type": "application/json", "Content-Length": str(len(body))}
-        with self._call("POST", "/v1/draw", body, headers) as response:
+        for message in self._asked(request.wire(), waiting):
+            if "png" not in message:
+                continue
+            number = int(message["number"])
+            path = folder / f"pool-{number}.png"
+            path.write_bytes(base64.b64decode(message["png"]))
+            yield Drawn(
+                number=number,
+                seed=int(message["seed"]),
+                path=path,
+                gpu_seconds=float(message["gpuSeconds"]),
+                memory_plan=str(message.get("memoryPlan") or ""),
+            )
+
+    def clip(
+        self, request: ClipRequest, waiting: Callable[[int, str], None] = lambda p, s: None
+    ) -> Iterator[dict[str, Any]]:
+        """Each line of a clip's answer as it comes (its folder's puts and deletes, progress, its
+        end's GPU time: the module's description); `waiting(position, state)` while queued."""
+        yield from self._asked(request.wire(), waiting)
+
+    def _asked(self, body: dict[str, Any], waiting: Callable[[int, str], None]) -> Iterator[dict[str, Any]]:
+        """The lines of a draw's answer but its queue positions (told to `waiting`) and its end;
+        Stopping, or the refusal or error it ends with, raised."""
+        data = json.dumps(body).encode()
+        headers = {"Content-Type": "application/json", "Content-Length": str(len(data))}
+        with self._call("POST", "/v1/draw", data, headers) as response:
             if response.status != 200:
                 answer = response.read()
                 if response.status == 503 and STOPPING.encode() in answer:
@@ -689,21 +852,12 @@ class PoolClient:
                 message = json.loads(line)
                 if "position" in message:
                     waiting(int(message["position"]), str(message.get("state") or ""))
-                elif "png" in message:
-                    number = int(message["number"])
-                    path = folder / f"pool-{number}.png"
-                    path.write_bytes(base64.b64decode(message["png"]))
-                    yield Drawn(
-                        number=number,
-                        seed=int(message["seed"]),
-                        path=path,
-                        gpu_seconds=float(message["gpuSeconds"]),
-                        memory_plan=str(message.get("memoryPlan") or ""),
-                    )
                 elif message.get("done"):
                     return
                 elif message.get("error") == STOPPING:
                     raise Stopping()
-                else:
+                elif "error" in message:
                     error = str(message.get("error") or "ProviderError")
                     raise PermanentError(str(message.get("message") or error), reason=error)
+                else:
+                    yield message

@@ -55,10 +55,12 @@ the same seed, and refuses frames made for other inputs."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
 import secrets
+import shutil
 import struct
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -71,16 +73,20 @@ from typing import Any
 import numpy as np
 
 from contentgen.api.video import MODELS
-from contentgen.errors import GpuMemoryTooSmall, InvalidInput, ModelNotFound
+from contentgen.errors import GpuMemoryTooSmall, InvalidInput, ModelNotFound, PermanentError, TransientError
 from contentgen.files import sha256_file
-from contentgen.providers.base import Checkpoint, VideoOutput, VideoRequest
+from contentgen.providers.base import Checkpoint, LoraWeights, VideoOutput, VideoRequest
 from contentgen.providers.progress import Monotonic, SubProgress
 
 from . import devices, flux, generation, memory, pipelines
 from .files import FolderFiles
 from .models import model_dir
+from .video_models import STAGED, Staged, staged_directory
 from .video_state import (
     CHECKPOINT_SECONDS,
+    FRAMES,
+    RECORD,
+    STATE,
     Checkpoints,
     FramesMade,
     Kept,
@@ -91,48 +97,6 @@ from .video_state import (
 )
 
 log = logging.getLogger(__name__)
-
-WAN_REQUIRED = ("model_index.json", "scheduler", "text_encoder", "tokenizer", "transformer", "vae")
-WAN_I2V_REQUIRED = (*WAN_REQUIRED, "image_encoder", "image_processor")
-LTX_REQUIRED = WAN_REQUIRED
-
-
-@dataclass(frozen=True)
-class Staged:
-    """A video model as it is staged: the directory's name under the models' root (its published
-    repository's), what it must hold, and how it is run (the model card's steps and guidance)."""
-
-    directory: str
-    repository: str  # where the platform team downloads it from (never this worker)
-    required: tuple[str, ...]
-    family: str  # wan | ltx
-    steps: int
-    guidance: float
-    multiple: int  # the frame's width and height are multiples of this
-    directory_720p: str = ""  # another checkpoint for 720p requests ("" the same)
-
-
-STAGED: dict[str, Staged] = {
-    "wan-1.3b-t2v": Staged(
-        "Wan2.1-T2V-1.3B-Diffusers", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", WAN_REQUIRED, "wan", 50, 5.0, 16
-    ),
-    "wan-14b-i2v": Staged(
-        "Wan2.1-I2V-14B-480P-Diffusers",
-        "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers",
-        WAN_I2V_REQUIRED,
-        "wan",
-        50,
-        5.0,
-        16,
-        directory_720p="Wan2.1-I2V-14B-720P-Diffusers",
-    ),
-    "ltx-video": Staged("LTX-Video", "Lightricks/LTX-Video", LTX_REQUIRED, "ltx", 50, 3.0, 32),
-}
-
-
-def staged_directory(model: str, resolution: str) -> str:
-    entry = STAGED[model]
-    return entry.directory_720p if resolution == "720p" and entry.directory_720p else entry.directory
 
 
 def generation_size(width: int, height: int, multiple: int) -> tuple[int, int]:
@@ -508,6 +472,55 @@ def _all_loaded(pipe: Any, count: int) -> None:
 # --- the generator -------------------------------------------------------------------------------
 
 
+def _stepped(meter: Monotonic, cancelled: Callable[[], bool], done: int, total: int) -> None:
+    """After each denoising step: progress, or the end of a request whose client went away (a
+    warm pool's: nothing more is drawn for it)."""
+    if cancelled():
+        raise TransientError("the clip's request was cancelled: its client went away", reason="Cancelled")
+    meter(15 + 70 * done / total)
+
+
+class RelayedFiles(FolderFiles):
+    """A clip's folder in a warm pool: a local folder whose every put and delete is emitted as a
+    line for the Job's worker, which makes the same change to its own store (`_apply`)."""
+
+    def __init__(self, folder: Path, emit: Callable[[dict[str, Any]], None]) -> None:
+        super().__init__(folder)
+        self.emit = emit
+
+    def put(self, name: str, path: Path) -> str:
+        uri = super().put(name, path)
+        self.emit({"put": name, "data": base64.b64encode(path.read_bytes()).decode()})
+        return uri
+
+    def delete(self, name: str) -> None:
+        super().delete(name)
+        self.emit({"delete": name})
+
+
+def _apply(message: dict[str, Any], store: FramesMade, work_dir: Path, meter: Monotonic) -> None:
+    """A line of a pooled clip's answer applied by the Job's worker: a file its store keeps (write
+    once), one it no longer needs, or progress."""
+    if "put" in message:
+        name = _relayed_name(str(message["put"]))
+        path = work_dir / f"pooled-{name}"
+        path.write_bytes(base64.b64decode(str(message["data"])))
+        store.files.put(name, path)
+        path.unlink()
+    elif "delete" in message:
+        store.files.delete(_relayed_name(str(message["delete"])))
+    elif "progress" in message:
+        meter(float(message["progress"]))
+
+
+def _relayed_name(name: str) -> str:
+    if name not in (FRAMES, RECORD) and not STATE.fullmatch(name):
+        raise PermanentError(
+            f"the generation pool named a file {name!r} no clip keeps", reason="ProviderError"
+        )
+    return name
+
+
 class ClusterVideoGenerator:
     """`VideoGenerator` on the cluster's own GPUs (see the module's description)."""
 
@@ -523,12 +536,18 @@ class ClusterVideoGenerator:
         models_store: str = "",
         checkpoint_seconds: float = CHECKPOINT_SECONDS,
         checkpoint_steps: int = 0,
+        pool_url: str = "",
     ) -> None:
         self.root, self.device_name, self.gpus = root, device, gpus
+        self.pool_url = pool_url  # a warm pool of the clip's model denoises it (pool.py)
         self.inference_steps, self.models_store = inference_steps, models_store
         # the denoising loop's state is kept after a step ending this long after the last kept,
         # and every `checkpoint_steps` steps (0: by time only)
         self.checkpoint_seconds, self.checkpoint_steps = checkpoint_seconds, checkpoint_steps
+
+    def check_staged(self, model: str, resolution: str) -> Path:
+        """`model`'s staged directory at `resolution` (ModelNotFound, in one line, where it is not)."""
+        return self._model(model, resolution)
 
     def _model(self, model: str, resolution: str) -> Path:
         entry, name = STAGED[model], staged_directory(model, resolution)
@@ -587,6 +606,14 @@ class ClusterVideoGenerator:
             frames, kept = found
             store.forget_states()  # the frames were kept and the pod died before forgetting them
             log.info("frames taken from %s: not denoised again", store.where())
+        elif self.pool_url and not request.drawn_here:
+            self._pooled(request, inputs, (width, height), steps, seed, work_dir, meter, store)
+            pooled = store.taken(seed)
+            if pooled is None:
+                raise PermanentError(
+                    "the generation pool ended the clip without its frames", reason="ProviderError"
+                )
+            frames, kept = pooled
         else:
             frames, kept = self._draw(
                 request, entry, name, (width, height), steps, seed, work_dir, meter, store
@@ -626,6 +653,7 @@ class ClusterVideoGenerator:
         work_dir: Path,
         meter: Monotonic,
         store: FramesMade,
+        cancelled: Callable[[], bool] = lambda: False,
     ) -> tuple[np.ndarray, Kept]:
         from .provider import ClusterProvider
 
@@ -677,11 +705,124 @@ class ClusterVideoGenerator:
                     f"loras: model {request.model} could not load them ({first}): give LoRAs made for "
                     f"{family} (docs/videos.md#loras)"
                 ) from None
-            frames = denoise(pipe, clip, lambda done, total: meter(15 + 70 * done / total), checkpoints)
+            frames = denoise(pipe, clip, partial(_stepped, meter, cancelled), checkpoints)
         held = (time.monotonic() - began) * self.gpus  # × the pod's GPUs, as images count them
         if checkpoints is not None and checkpoints.resumed is not None:
             held += checkpoints.resumed.gpu_seconds  # the earlier attempts' steps taken
         return frames, store.keep(frames, seed, held, described)
+
+    def _pooled(
+        self,
+        request: VideoRequest,
+        inputs: Mapping[str, Any],
+        size: tuple[int, int],
+        steps: int,
+        seed: int,
+        work_dir: Path,
+        meter: Monotonic,
+        store: FramesMade,
+    ) -> None:
+        """The clip denoised by the warm pool of its model (CONTENTGEN_CLUSTER_POOL_URL): the
+        store's files sent with it, the pool's changes to them applied to the store as they come
+        (pool.py's description), its place in the queue said while it waits; where the pod that
+        took it stops (Stopping), asked again, with what the store holds by then, of another pod
+        through the pool's Service."""
+        from .pool import ClipRequest, PoolClient, Stopping, place, tell
+        from .provider import ClusterProvider
+
+        client = PoolClient(self.pool_url)
+        fetcher = ClusterProvider(self.root)  # fetches LoRA files as the image generator does
+        loras = [
+            (fetcher._fetch_lora(lora.url, work_dir, n), lora.scale) for n, lora in enumerate(request.loras)
+        ]
+        image = request.image_path.read_bytes() if request.image_path is not None else b""
+
+        def waiting(position: int, state: str) -> None:
+            log.info("generation pool: %s, place %d in its queue", state or "queued", position)
+            tell(*place(position, state))
+
+        try:
+            while True:
+                client.reached(waiting)  # a pool scaled to zero comes back for the waiting Jobs
+                shas = tuple((client.upload_lora(path), scale) for path, scale in loras)
+                clip = ClipRequest(
+                    owner=request.owner,
+                    prompt=request.prompt,
+                    negative_prompt=request.negative_prompt,
+                    model=request.model,
+                    resolution=request.resolution,
+                    width=size[0],
+                    height=size[1],
+                    frames=request.frames,
+                    fps=request.fps,
+                    steps=steps,
+                    seed=seed,
+                    inputs=dict(inputs),
+                    loras=shas,
+                    files=tuple(
+                        (n, store.files.get(n, work_dir / n).read_bytes()) for n in store.files.names()
+                    ),
+                    image=image,
+                )
+                try:
+                    for message in client.clip(clip, waiting):
+                        _apply(message, store, work_dir, meter)
+                    return
+                except Stopping:
+                    log.info("generation pool: its pod stopped; the clip is asked again")
+        finally:
+            tell("", 0)
+
+    def clip_for_pool(
+        self,
+        clip: Any,
+        loras: Sequence[tuple[Path, float]],
+        folder: Path,
+        cancelled: Callable[[], bool],
+        emit: Callable[[dict[str, Any]], None],
+    ) -> float:
+        """A warm pool's side of `_pooled` (cli/pool.py): `clip` (pool.ClipRequest) denoised in
+        `folder`, a copy of its Job's write-once folder (its `files`), each file put or deleted
+        there emitted as a line, progress too; the seconds it held the GPU. The folder goes
+        after."""
+        if clip.model not in STAGED:
+            raise InvalidInput(
+                f"model {clip.model} is not one of provider cluster's: {', '.join(sorted(STAGED))}"
+            )
+        try:
+            made = RelayedFiles(folder / "made", emit)
+            for name, data in clip.files:
+                (made.folder / name).write_bytes(data)  # what the Job's store holds: not sent back
+            still = None
+            if clip.image:
+                still = folder / "still"
+                still.write_bytes(clip.image)
+            request = VideoRequest(
+                prompt=clip.prompt,
+                model=clip.model,
+                app="",
+                frames=clip.frames,
+                fps=clip.fps,
+                width=clip.width,
+                height=clip.height,
+                resolution=clip.resolution,
+                aspect_ratio="",
+                negative_prompt=clip.negative_prompt,
+                seed=clip.seed,
+                image_path=still,
+                loras=tuple(LoraWeights(url=path.resolve().as_uri(), scale=scale) for path, scale in loras),
+            )
+            store = FramesMade(made, folder)
+            seed = store.begin(clip.inputs, clip.seed, clip.seed)  # the Job's: its request.json agrees
+            entry = STAGED[clip.model]
+            name = staged_directory(clip.model, clip.resolution)
+            meter = Monotonic(lambda percent: emit({"progress": percent}))
+            began = time.monotonic()
+            size = (clip.width, clip.height)
+            self._draw(request, entry, name, size, clip.steps, seed, folder, meter, store, cancelled)
+            return (time.monotonic() - began) * self.gpus
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def _checkpoints(
         self, pipe: Any, on: flux.Device, store: FramesMade, seed: int, steps: int, began: float

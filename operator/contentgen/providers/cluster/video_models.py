@@ -1,0 +1,61 @@
+"""provider cluster's video models as a platform team stages them (video.py's "Staged layout"):
+each model's directory under the models' root, what it must hold and how it is run. Plain data,
+read by the operator too (a warm pool serves one staged directory: controller/denoising.py), so
+nothing here imports the drawing stack."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+WAN_REQUIRED = ("model_index.json", "scheduler", "text_encoder", "tokenizer", "transformer", "vae")
+WAN_I2V_REQUIRED = (*WAN_REQUIRED, "image_encoder", "image_processor")
+LTX_REQUIRED = WAN_REQUIRED
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A video model as it is staged: the directory's name under the models' root (its published
+    repository's), what it must hold, and how it is run (the model card's steps and guidance)."""
+
+    directory: str
+    repository: str  # where the platform team downloads it from (never this worker)
+    required: tuple[str, ...]
+    family: str  # wan | ltx
+    steps: int
+    guidance: float
+    multiple: int  # the frame's width and height are multiples of this
+    directory_720p: str = ""  # another checkpoint for 720p requests ("" the same)
+
+
+STAGED: dict[str, Staged] = {
+    "wan-1.3b-t2v": Staged(
+        "Wan2.1-T2V-1.3B-Diffusers", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", WAN_REQUIRED, "wan", 50, 5.0, 16
+    ),
+    "wan-14b-i2v": Staged(
+        "Wan2.1-I2V-14B-480P-Diffusers",
+        "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers",
+        WAN_I2V_REQUIRED,
+        "wan",
+        50,
+        5.0,
+        16,
+        directory_720p="Wan2.1-I2V-14B-720P-Diffusers",
+    ),
+    "ltx-video": Staged("LTX-Video", "Lightricks/LTX-Video", LTX_REQUIRED, "ltx", 50, 3.0, 32),
+}
+
+
+def staged_directory(model: str, resolution: str) -> str:
+    entry = STAGED[model]
+    return entry.directory_720p if resolution == "720p" and entry.directory_720p else entry.directory
+
+
+def staged_as(directory: str) -> tuple[str, str] | None:
+    """The video model (api/video/table.py's name) and resolution a staged directory draws, or
+    None where it is no video model's (a FLUX model's)."""
+    for model, entry in STAGED.items():
+        if directory == entry.directory_720p:
+            return model, "720p"
+        if directory == entry.directory:
+            return model, "480p"
+    return None
