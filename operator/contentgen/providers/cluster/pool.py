@@ -129,6 +129,13 @@ def place(position: int, state: str) -> tuple[str, int]:
     return ("queued", position) if position > 0 else ("drawing", 0)
 
 
+def waiting(position: int, state: str) -> None:
+    """A Job's worker while its request waits on the pool (`PoolClient.draw`'s and `clip`'s
+    `waiting`): said in its log, and told to whoever hears (the resource's status.pool)."""
+    log.info("generation pool: %s, place %d in its queue", state or "queued", position)
+    tell(*place(position, state))
+
+
 class FairQueue(Generic[T]):
     """Items of many owners, taken round-robin by owner (each owner's in the order put): the order
     of the items is a pure function of what was put and taken, so a waiting item's position is

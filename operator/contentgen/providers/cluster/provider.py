@@ -37,7 +37,7 @@ from contentgen.providers.progress import Monotonic, SubProgress
 from . import devices, generation, memory, pictures
 from .files import FolderFiles
 from .models import model_dir
-from .pool import Drawn, DrawRequest, PoolClient, Stopping, place, tell
+from .pool import Drawn, DrawRequest, PoolClient, Stopping, tell, waiting
 
 # flux, pipelines and training (torch, diffusers, transformers: seconds of CPU) are imported by the
 # methods that load a model: a Job's worker whose pictures a warm pool draws never loads one, and
@@ -329,10 +329,6 @@ class ClusterProvider:
         pod that took it stops (Stopping), the pictures not yet drawn asked for again, of another
         pod through the pool's Service."""
         client = PoolClient(self.pool_url)
-
-        def waiting(position: int, state: str) -> None:
-            log.info("generation pool: %s, place %d in its queue", state or "queued", position)
-            tell(*place(position, state))
 
         left = wanted
         try:

@@ -727,7 +727,7 @@ class ClusterVideoGenerator:
         (pool.py's description), its place in the queue said while it waits; where the pod that
         took it stops (Stopping), asked again, with what the store holds by then, of another pod
         through the pool's Service."""
-        from .pool import ClipRequest, PoolClient, Stopping, place, tell
+        from .pool import ClipRequest, PoolClient, Stopping, tell, waiting
         from .provider import ClusterProvider
 
         client = PoolClient(self.pool_url)
@@ -736,10 +736,6 @@ class ClusterVideoGenerator:
             (fetcher._fetch_lora(lora.url, work_dir, n), lora.scale) for n, lora in enumerate(request.loras)
         ]
         image = request.image_path.read_bytes() if request.image_path is not None else b""
-
-        def waiting(position: int, state: str) -> None:
-            log.info("generation pool: %s, place %d in its queue", state or "queued", position)
-            tell(*place(position, state))
 
         try:
             while True:
