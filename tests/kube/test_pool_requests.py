@@ -1,11 +1,11 @@
-"""A pooled ImageGeneration end to end on the real control plane (issue 47): the warm pool of the
-tiny FLUX runs as a process of this machine (`contentgen pool`, as the chart's Deployment runs
-it), the operator is set as the chart sets it for a pool (`pools.denoising: pool`, `pools.items`),
-and the Job's worker, a container of the worker image on the real node, hands its drawing to the
-pool at the node's host address. The resource ends
-Succeeded with its pictures stored once, its cost the GPU-seconds the pool measured (its estimate
-without a load: the pool had loaded the model), and status.pool written while it waited or drew
-and removed after; the pool loaded its model once, at its start."""
+"""A pooled ImageGeneration and VideoGeneration end to end on the real control plane (issue 47): the
+warm pools of the tiny FLUX and the tiny Wan 2.1 run as processes of this machine (`contentgen
+pool`, as the chart's Deployments run it), the operator is set as the chart sets it for pools
+(`pools.denoising: pool`, `pools.items`), and the Job's worker, a container of the worker image on
+the real node, hands its drawing to the pool at the node's host address. The resource ends
+Succeeded with its pictures (or its clip's frames) stored once, its cost the GPU-seconds the pool
+measured (its estimate without a load: the pool had loaded the model), and status.pool written
+while it waited or drew and removed after; the pool loaded its model once, at its start."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,14 +23,16 @@ from contentgen.controller.denoising import ANNOTATION_DENOISING
 from contentgen.providers.cluster.pool import PoolClient
 from contentgen.store import keys
 from tests.cluster.tiny_flux import session_cache, tiny_flux
-from tests.harness.kube import image, uid_of
+from tests.harness.kube import image, manifest, uid_of
 from tests.kube.harness import Cluster, cluster, free_port, operator, wait_for
+from tests.providers.cluster_models import tiny_wan
 
 pytestmark = [pytest.mark.timeout(900), pytest.mark.cluster_models]
 
 NS = "pooled-work"
 GPU_HOUR_USD = 4.0
 IMAGE_SECONDS = 10.0  # prices.cluster.imageSeconds' default: the estimate of each picture
+WAN = "Wan2.1-T2V-1.3B-Diffusers"
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +42,19 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("pool")
     (root / "models").mkdir()
     (root / "models" / "FLUX.1-dev").symlink_to(tiny_flux(session_cache(tmp_path_factory)))
+    yield from _served(root, "FLUX.1-dev")
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`contentgen pool` of the tiny Wan 2.1 staged as Wan2.1-T2V-1.3B-Diffusers: a video model's
+    pool, which denoises VideoGenerations' clips."""
+    root = tmp_path_factory.mktemp("clips")
+    tiny_wan(root / "models" / WAN)
+    yield from _served(root, WAN)
+
+
+def _served(root: Path, model: str) -> Iterator[str]:
     port = free_port()
     env = {
         **os.environ,
@@ -47,7 +63,7 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "OMP_NUM_THREADS": "1",
         "HF_HUB_OFFLINE": "1",
     }
-    command = [sys.executable, "-m", "contentgen", "pool", "--model", "FLUX.1-dev", "--host", "0.0.0.0"]
+    command = [sys.executable, "-m", "contentgen", "pool", "--model", model, "--host", "0.0.0.0"]
     with (root / "pool.log").open("w") as log:
         process = subprocess.Popen(
             [*command, "--port", str(port), "--work-dir", str(root / "work")], env=env, stderr=log
@@ -63,7 +79,7 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except Exception:
                 return False
 
-        wait_for(warm, 300, "the pool's model loaded")
+        wait_for(warm, 300, f"the pool's {model} loaded")
         yield url
     finally:
         process.terminate()
@@ -76,17 +92,18 @@ def reached(c: Cluster, pool: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory, pool: str) -> Iterator[Cluster]:
+def env(tmp_path_factory: pytest.TempPathFactory, pool: str, clips: str) -> Iterator[Cluster]:
     with (
         pytest.MonkeyPatch.context() as mp,
         cluster(tmp_path_factory.mktemp("cluster"), mp) as c,
     ):
-        # what the chart's ConfigMap says for pools.denoising: pool and one pool of FLUX.1-dev
+        # what the chart's ConfigMap says for pools.denoising: pool, a pool of FLUX.1-dev and one of Wan
         mp.setenv("CONTENTGEN_CLUSTER_DENOISING", "pool")
-        mp.setenv(
-            "CONTENTGEN_CLUSTER_POOLS",
-            json.dumps([{"name": "flux-dev", "baseModel": "FLUX.1-dev", "url": reached(c, pool)}]),
-        )
+        pools = [
+            {"name": "flux-dev", "baseModel": "FLUX.1-dev", "url": reached(c, pool)},
+            {"name": "wan-t2v", "baseModel": WAN, "url": reached(c, clips)},
+        ]
+        mp.setenv("CONTENTGEN_CLUSTER_POOLS", json.dumps(pools))
         mp.setenv("CONTENTGEN_CLUSTER_INFERENCE_STEPS", "2")
         mp.setenv("CONTENTGEN_PRICES", json.dumps({"cluster": {"gpuHourUsd": GPU_HOUR_USD}}))
         with operator(c):
@@ -129,3 +146,43 @@ def test_a_pooled_image_generation_draws_in_the_warm_pool(env: Cluster, pool: st
     assert "drawing" in states
     assert "pool" not in status and "pool" not in c.status("ImageGeneration", NS, "pooled")
     assert PoolClient(pool).status()["state"] == "warm"  # the next request draws without a load
+
+
+def test_a_pooled_video_generation_is_denoised_in_its_models_pool(env: Cluster, clips: str) -> None:
+    """The clip's frames come back into the Job's write-once folder as the pool keeps them; the
+    Job's worker (the worker image: no torch) encodes and stores the video, as its own Job would."""
+    c = env
+    c.ensure_namespace(NS)
+    spec = {
+        "owner": "bob",
+        "provider": "cluster",
+        "prompt": "a red fox runs through snow",
+        "model": "wan-1.3b-t2v",
+        "aspectRatio": "1:1",
+        "numFrames": 5,
+        "fps": 8,
+        "seed": 3,
+    }
+    c.apply(manifest("VideoGeneration", "fox", spec), NS)
+    status = c.wait_phase("VideoGeneration", NS, "fox", "Succeeded", timeout=600)
+
+    (job,) = [j for j in c.jobs(NS) if j["metadata"]["name"] == status["jobName"]]
+    assert job["metadata"]["annotations"][ANNOTATION_DENOISING].startswith("pool wan-t2v: the chart's")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert {"name": "CONTENTGEN_CLUSTER_POOL_URL", "value": reached(c, clips)} in container["env"]
+    assert container["image"].rsplit("/", 1)[-1].startswith("contentgen-worker:")  # not the GPU image
+
+    denoised = PoolClient(clips).status()
+    assert (denoised["requests"], denoised["drawn"], denoised["loads"]) == (1, 1, 1)
+    video = status["video"]
+    assert (video["frames"], video["width"], video["height"]) == (5, 480, 480) and status["versions"][-1]
+    uid = uid_of(c, "VideoGeneration", NS, "fox")
+    made = sorted(i.key.rsplit("/", 1)[1] for i in c.store.list(keys.frames_made(uid, 1)))
+    assert made == ["frames.json", "frames.npz", "request.json"]  # the states the pool kept, gone after
+    record = json.loads(c.store.get_bytes(f"{keys.frames_made(uid, 1)}frames.json"))
+    assert 0 < record["gpu_seconds"] <= denoised["busySeconds"] + 1e-6
+    cost = status["cost"]
+    assert 0 < cost["actualUsd"] <= denoised["busySeconds"] / 3600 * GPU_HOUR_USD + 1e-6
+    places = [(s.get("status") or {}).get("pool") for s in c.history("VideoGeneration", NS, "fox")]
+    assert "drawing" in {p["state"] for p in places if p}, places
+    assert "pool" not in c.status("VideoGeneration", NS, "fox")

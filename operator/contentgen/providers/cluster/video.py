@@ -68,7 +68,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -78,7 +78,7 @@ from contentgen.files import sha256_file
 from contentgen.providers.base import Checkpoint, LoraWeights, VideoOutput, VideoRequest
 from contentgen.providers.progress import Monotonic, SubProgress
 
-from . import devices, flux, generation, memory, pipelines
+from . import devices, generation, memory
 from .files import FolderFiles
 from .models import model_dir
 from .video_models import STAGED, Staged, staged_directory
@@ -95,6 +95,9 @@ from .video_state import (
     restore_scheduler,
     skipping,
 )
+
+if TYPE_CHECKING:  # flux imports torch: a pooled Job's worker image has none
+    from . import flux
 
 log = logging.getLogger(__name__)
 
@@ -521,6 +524,37 @@ def _relayed_name(name: str) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class _Planned:
+    entry: Staged
+    name: str  # its staged directory
+    size: tuple[int, int]  # as drawn: the model's multiple
+    steps: int
+    inputs: dict[str, Any]
+
+
+def _encoded(frames: np.ndarray, request: VideoRequest, path: Path, meter: Monotonic) -> Path:
+    """The frames at the asked size, encoded as H.264 faststart MP4 at `path` (progress 90 to 100)."""
+    from contentgen.providers.offline_video import encode
+
+    if frames.shape[1:3] != (request.height, request.width):
+        import cv2
+
+        frames = np.stack(
+            [cv2.resize(f, (request.width, request.height), interpolation=cv2.INTER_AREA) for f in frames]
+        )
+    path = encode(
+        path,
+        (np.ascontiguousarray(f[:, :, ::-1]) for f in frames),  # RGB to the encoder's BGR
+        fps=request.fps,
+        width=request.width,
+        height=request.height,
+        progress=lambda n: meter(90 + 10 * n / len(frames)),
+    )
+    meter(100)
+    return path
+
+
 class ClusterVideoGenerator:
     """`VideoGenerator` on the cluster's own GPUs (see the module's description)."""
 
@@ -568,29 +602,42 @@ class ClusterVideoGenerator:
         self, request: VideoRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
     ) -> VideoOutput:
         """One clip: taken from `request.frames_made` when an earlier attempt kept its frames,
-        else denoised and decoded (then kept there); encoded as H.264 faststart MP4 either way.
-        `checkpoint` is not used: nothing is paid to anyone, the GPU time is the cost."""
-        from contentgen.providers.offline_video import encode
-
+        else denoised and decoded, here or by a warm pool (then kept there); encoded as H.264
+        faststart MP4 either way. `checkpoint` is not used: nothing is paid to anyone, the GPU time
+        is the cost."""
         if request.model not in STAGED:
             raise InvalidInput(
                 f"model {request.model} is not one of provider cluster's: {', '.join(sorted(STAGED))}"
             )
         if request.frames < 1 or request.fps < 1:
             raise InvalidInput(f"a video of {request.frames} frames at {request.fps} fps cannot be made")
-        entry = STAGED[request.model]
-        name = staged_directory(request.model, request.resolution)
-        width, height = generation_size(request.width, request.height, entry.multiple)
-        steps = self.inference_steps or entry.steps
         meter = Monotonic(progress)
         work_dir.mkdir(parents=True, exist_ok=True)
         store = FramesMade(request.frames_made or FolderFiles(work_dir / "frames-made"), work_dir)
+        clip = self._planned(request)
+        seed = store.begin(clip.inputs, request.seed, secrets.randbelow(generation.SEEDS))
+        frames, kept = self._frames(request, clip, seed, work_dir, meter, store)
+        meter(90)
+        return VideoOutput(
+            path=_encoded(frames, request, work_dir / "video.mp4", meter),
+            content_type="video/mp4",
+            seed=seed,
+            request_id=kept.request_id,
+            gpu_seconds=kept.gpu_seconds,
+        )
+
+    def _planned(self, request: VideoRequest) -> _Planned:
+        """The clip as it is drawn, and the inputs its write-once folder is begun with."""
+        entry = STAGED[request.model]
+        name = staged_directory(request.model, request.resolution)
+        size = generation_size(request.width, request.height, entry.multiple)
+        steps = self.inference_steps or entry.steps
         inputs = {
             "prompt": request.prompt,
             "negative_prompt": request.negative_prompt,
             "model": request.model,
             "weights": name,
-            "size": [width, height],
+            "size": list(size),
             "frames": request.frames,
             "fps": request.fps,
             "steps": steps,
@@ -600,47 +647,35 @@ class ClusterVideoGenerator:
             # a presigned link's query changes with every attempt; the object it names does not
             "loras": [[lora.url.split("?", 1)[0], lora.scale] for lora in request.loras],
         }
-        seed = store.begin(inputs, request.seed, secrets.randbelow(generation.SEEDS))
+        return _Planned(entry, name, size, steps, inputs)
+
+    def _frames(
+        self,
+        request: VideoRequest,
+        clip: _Planned,
+        seed: int,
+        work_dir: Path,
+        meter: Monotonic,
+        store: FramesMade,
+    ) -> tuple[np.ndarray, Kept]:
+        """The clip's frames and their record: kept by an earlier attempt, or denoised by the warm
+        pool (which keeps them in the store), or here."""
         found = store.taken(seed)
         if found is not None:
-            frames, kept = found
             store.forget_states()  # the frames were kept and the pod died before forgetting them
             log.info("frames taken from %s: not denoised again", store.where())
-        elif self.pool_url and not request.drawn_here:
-            self._pooled(request, inputs, (width, height), steps, seed, work_dir, meter, store)
-            pooled = store.taken(seed)
-            if pooled is None:
-                raise PermanentError(
-                    "the generation pool ended the clip without its frames", reason="ProviderError"
-                )
-            frames, kept = pooled
-        else:
-            frames, kept = self._draw(
-                request, entry, name, (width, height), steps, seed, work_dir, meter, store
+            return found
+        if not self.pool_url or request.drawn_here:
+            return self._draw(
+                request, clip.entry, clip.name, clip.size, clip.steps, seed, work_dir, meter, store
             )
-        meter(90)
-        if frames.shape[1:3] != (request.height, request.width):
-            import cv2
-
-            frames = np.stack(
-                [cv2.resize(f, (request.width, request.height), interpolation=cv2.INTER_AREA) for f in frames]
+        self._pooled(request, clip.inputs, clip.size, clip.steps, seed, work_dir, meter, store)
+        pooled = store.taken(seed)
+        if pooled is None:
+            raise PermanentError(
+                "the generation pool ended the clip without its frames", reason="ProviderError"
             )
-        path = encode(
-            work_dir / "video.mp4",
-            (np.ascontiguousarray(f[:, :, ::-1]) for f in frames),  # RGB to the encoder's BGR
-            fps=request.fps,
-            width=request.width,
-            height=request.height,
-            progress=lambda n: meter(90 + 10 * n / len(frames)),
-        )
-        meter(100)
-        return VideoOutput(
-            path=path,
-            content_type="video/mp4",
-            seed=seed,
-            request_id=kept.request_id,
-            gpu_seconds=kept.gpu_seconds,
-        )
+        return pooled
 
     def _draw(
         self,
@@ -655,6 +690,7 @@ class ClusterVideoGenerator:
         store: FramesMade,
         cancelled: Callable[[], bool] = lambda: False,
     ) -> tuple[np.ndarray, Kept]:
+        from . import flux, pipelines
         from .provider import ClusterProvider
 
         width, height = size
