@@ -180,3 +180,35 @@ def test_a_pool_draws_only_its_own_models_clips(tmp_path: Path, pool: tuple[str,
     picture = DrawRequest("alice", "a cat", 64, 64, 2, 3.5, "auto", (), ((1, 7),))
     with pytest.raises(InvalidInput, match=re.escape(f"this pool denoises {T2V}'s clips, not pictures")):
         running.drawer(picture, (), tmp_path, lambda: False)
+
+
+def test_a_pool_that_cannot_load_its_model_exits_saying_why(tmp_path: Path) -> None:
+    """A staged directory with every part named but none loadable: the pool listens (its status
+    says loading), its warm-up fails, and the process exits 1 with the reason in one line, so its
+    pod restarts with the reason in its log rather than stay unready with nothing said."""
+    import os
+    import subprocess
+    import sys
+
+    broken = tmp_path / "models" / T2V
+    for part in ("scheduler", "text_encoder", "tokenizer", "transformer", "vae"):
+        (broken / part).mkdir(parents=True)
+    (broken / "model_index.json").write_text("{}")
+    env = {
+        **os.environ,
+        "CONTENTGEN_CLUSTER_MODELS_DIR": str(tmp_path / "models"),
+        "CONTENTGEN_CLUSTER_DEVICE": "cpu",
+        "HF_HUB_OFFLINE": "1",
+    }
+    command = [sys.executable, "-m", "contentgen", "pool", "--model", T2V, "--host", "127.0.0.1"]
+    done = subprocess.run(
+        [*command, "--port", "0", "--work-dir", str(tmp_path / "work")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"contentgen pool: could not load {T2V}: "), done.stderr[-2000:]

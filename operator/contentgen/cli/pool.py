@@ -57,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
     server = serve(pool.start(), args.host, args.port)
     print(f"contentgen pool: {args.model} on {args.host}:{server.server_address[1]}", file=sys.stderr)
     serve_until_stopped(pool, server)  # SIGTERM: finishes what it took, then exits
+    if pool.failed.is_set():  # its pod restarts, the reason in its log, rather than stay unready
+        print(f"contentgen pool: could not load {args.model}: {pool.failure}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -428,6 +428,8 @@ class Pool:
         self._thread = threading.Thread(target=self._draw_forever, name="pool-draw", daemon=True)
         self._open = 0  # requests submitted and not yet answered to the end
         self._lock = threading.Condition()
+        self.failed = threading.Event()  # its warm-up raised (`failure`): it never gets warm
+        self.failure = ""
 
     def start(self) -> Pool:
         self._thread.start()
@@ -505,7 +507,13 @@ class Pool:
 
     def _draw_forever(self) -> None:
         if self.warm_up is not None:
-            self.state.loads = self.warm_up()
+            try:
+                self.state.loads = self.warm_up()
+            except Exception as exc:  # its model cannot be loaded: the pod says so and exits
+                log.exception("the pool could not load %s", self.state.model)
+                self.failure = f"{type(exc).__name__}: {exc}"
+                self.failed.set()
+                return
         with self._lock:
             if self.state.state == "loading":
                 self.state.state = "warm"
@@ -545,13 +553,19 @@ def stop_when_idle(pool: Pool, server: ThreadingHTTPServer) -> None:
 
 
 def serve_until_stopped(pool: Pool, server: ThreadingHTTPServer) -> None:
-    """The pool's server until SIGTERM, then until every request it took is answered."""
+    """The pool's server until SIGTERM, then until every request it took is answered; or until
+    its warm-up fails (`pool.failed`), when nothing could be drawn."""
 
     def stopping(signum: int, frame: Any) -> None:  # the main thread serves: stop from another
         log.info("SIGTERM: the pool stops taking work and exits once idle")
         threading.Thread(target=stop_when_idle, args=(pool, server), name="pool-stop", daemon=True).start()
 
+    def failing() -> None:  # a pool that cannot load its model is not left `loading` forever
+        pool.failed.wait()
+        server.shutdown()
+
     signal.signal(signal.SIGTERM, stopping)
+    threading.Thread(target=failing, name="pool-failed", daemon=True).start()
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
 
