@@ -13,7 +13,7 @@ from .kinds import CATALOG_KINDS
 from .records import Stats
 
 if TYPE_CHECKING:
-    from .lineage import Lineage
+    from .lineage import Lineage, LoraUse, PictureUse, VersionLineage
 
 
 def human_bytes(size: int) -> str:
@@ -321,43 +321,56 @@ def lineage_block(found: Lineage) -> str:
     if found.source_url:
         lines.append(f"  source {found.source_url}")
     for use in found.loras:
-        name = use.name or (use.lora.name if use.lora else "") or "(by URL)"
-        lines.append(f"  made with LoRA {name} {use.uid or '-'} v{use.version} (scale {use.scale})")
-        if not use.found:
-            lines.append(f"    weights {use.uri} (no record of it visible here)")
-        if use.trained is not None:
-            lines.append(f"    dataset {use.trained.dataset_uri or '-'} ({use.trained.frames} images)")
-            lines.append(f"    source  {use.trained.source_url or '-'}")
+        lines += _lora_lines(use, "  ", unseen=not use.found)
     declared = CATALOG_KINDS.get(found.kind)
     if not found.loras and declared is not None and declared.without_loras:
         lines.append(f"  {declared.without_loras}")
     for picture in found.pictures:
-        made = (
-            f"{picture.name} {picture.uid} v{picture.version} image {picture.image}"
-            if picture.uid
-            else "(by URL)"
-        )
-        lines.append(f"  animates picture {made}")
-        lines.append(
-            f"    picture {picture.uri}"
-            + ("" if picture.found or not picture.uid else " (no record of it visible here)")
-        )
-        for use in picture.loras:
-            name = use.name or (use.lora.name if use.lora else "") or "(by URL)"
-            lines.append(f"    made with LoRA {name} {use.uid or '-'} v{use.version} (scale {use.scale})")
-            if use.trained is not None:
-                lines.append(f"      dataset {use.trained.dataset_uri or '-'} ({use.trained.frames} images)")
-                lines.append(f"      source  {use.trained.source_url or '-'}")
+        lines += _picture_lines(picture)
     for version in found.versions:
-        lines.append(f"  v{version.version} {version.model_uri}")
-        lines.append(f"    dataset {version.dataset_uri or '-'} ({version.frames} images)")
-        lines.append(f"    source  {version.source_url or '-'}")
-        if version.contact_sheet_uri:
-            lines.append(f"    contact sheet {version.contact_sheet_uri}")
-        for run in version.images:
-            lines.append(
-                f"    image generation {run.namespace}/{run.name} ({run.id}, {run.status}): {run.prompt}"
-            )
-        if not version.images:
-            lines.append("    no image generations made with it")
+        lines += _version_lines(version)
     return "\n".join(lines)
+
+
+def _lora_lines(use: LoraUse, indent: str, *, unseen: bool = False) -> list[str]:
+    """A LoRA a run used, back to its dataset and source video; `unseen`: its record is not visible."""
+    name = use.name or (use.lora.name if use.lora else "") or "(by URL)"
+    lines = [f"{indent}made with LoRA {name} {use.uid or '-'} v{use.version} (scale {use.scale})"]
+    if unseen:
+        lines.append(f"{indent}  weights {use.uri} (no record of it visible here)")
+    if use.trained is not None:
+        lines.append(f"{indent}  dataset {use.trained.dataset_uri or '-'} ({use.trained.frames} images)")
+        lines.append(f"{indent}  source  {use.trained.source_url or '-'}")
+    return lines
+
+
+def _picture_lines(picture: PictureUse) -> list[str]:
+    """The picture a video animates, back to the run that made it and its LoRAs."""
+    made = (
+        f"{picture.name} {picture.uid} v{picture.version} image {picture.image}"
+        if picture.uid
+        else "(by URL)"
+    )
+    unseen = "" if picture.found or not picture.uid else " (no record of it visible here)"
+    lines = [f"  animates picture {made}", f"    picture {picture.uri}{unseen}"]
+    for use in picture.loras:
+        lines += _lora_lines(use, "    ")
+    return lines
+
+
+def _version_lines(version: VersionLineage) -> list[str]:
+    """A LoRA's version, what it was trained from, and the image generations made with it."""
+    lines = [
+        f"  v{version.version} {version.model_uri}",
+        f"    dataset {version.dataset_uri or '-'} ({version.frames} images)",
+        f"    source  {version.source_url or '-'}",
+    ]
+    if version.contact_sheet_uri:
+        lines.append(f"    contact sheet {version.contact_sheet_uri}")
+    lines += [
+        f"    image generation {run.namespace}/{run.name} ({run.id}, {run.status}): {run.prompt}"
+        for run in version.images
+    ]
+    if not version.images:
+        lines.append("    no image generations made with it")
+    return lines
