@@ -524,6 +524,12 @@ def _relayed_name(name: str) -> str:
     return name
 
 
+def _staged(model: str) -> Staged:
+    if model not in STAGED:
+        raise InvalidInput(f"model {model} is not one of provider cluster's: {', '.join(sorted(STAGED))}")
+    return STAGED[model]
+
+
 @dataclass(frozen=True)
 class _Planned:
     entry: Staged
@@ -605,10 +611,7 @@ class ClusterVideoGenerator:
         else denoised and decoded, here or by a warm pool (then kept there); encoded as H.264
         faststart MP4 either way. `checkpoint` is not used: nothing is paid to anyone, the GPU time
         is the cost."""
-        if request.model not in STAGED:
-            raise InvalidInput(
-                f"model {request.model} is not one of provider cluster's: {', '.join(sorted(STAGED))}"
-            )
+        _staged(request.model)
         if request.frames < 1 or request.fps < 1:
             raise InvalidInput(f"a video of {request.frames} frames at {request.fps} fps cannot be made")
         meter = Monotonic(progress)
@@ -666,9 +669,8 @@ class ClusterVideoGenerator:
             log.info("frames taken from %s: not denoised again", store.where())
             return found
         if not self.pool_url or request.drawn_here:
-            return self._draw(
-                request, clip.entry, clip.name, clip.size, clip.steps, seed, work_dir, meter, store
-            )
+            loras = self._fetched_loras(request, work_dir)
+            return self._draw(request, clip, loras, seed, work_dir, meter, store)
         self._pooled(request, clip.inputs, clip.size, clip.steps, seed, work_dir, meter, store)
         pooled = store.taken(seed)
         if pooled is None:
@@ -677,13 +679,18 @@ class ClusterVideoGenerator:
             )
         return pooled
 
+    def _fetched_loras(self, request: VideoRequest, work_dir: Path) -> list[tuple[Path, float]]:
+        """The request's LoRA files in the work directory, fetched as the image generator does."""
+        from .provider import ClusterProvider
+
+        fetch = ClusterProvider(self.root)._fetch_lora
+        return [(fetch(lora.url, work_dir, n), lora.scale) for n, lora in enumerate(request.loras)]
+
     def _draw(
         self,
         request: VideoRequest,
-        entry: Staged,
-        name: str,
-        size: tuple[int, int],
-        steps: int,
+        planned: _Planned,
+        loras: Sequence[tuple[Path, float]],
         seed: int,
         work_dir: Path,
         meter: Monotonic,
@@ -691,15 +698,11 @@ class ClusterVideoGenerator:
         cancelled: Callable[[], bool] = lambda: False,
     ) -> tuple[np.ndarray, Kept]:
         from . import flux, pipelines
-        from .provider import ClusterProvider
 
-        width, height = size
+        entry, steps = planned.entry, planned.steps
+        width, height = planned.size
         base = self._model(request.model, request.resolution)  # ModelNotFound before any GPU time
         picture = cover(request.image_path, width, height) if request.image_path is not None else None
-        fetcher = ClusterProvider(self.root)  # fetches LoRA files as the image generator does
-        loras = [
-            (fetcher._fetch_lora(lora.url, work_dir, n), lora.scale) for n, lora in enumerate(request.loras)
-        ]
         family = MODELS[request.model].family
         check_loras([f for f, _ in loras], [lora.url for lora in request.loras], request.model, family, base)
         devices.check_torch(self.device_name)  # DeviceUnavailable, in one line, before any load
@@ -764,13 +767,9 @@ class ClusterVideoGenerator:
         took it stops (Stopping), asked again, with what the store holds by then, of another pod
         through the pool's Service."""
         from .pool import ClipRequest, PoolClient, Stopping, tell, waiting
-        from .provider import ClusterProvider
 
         client = PoolClient(self.pool_url)
-        fetcher = ClusterProvider(self.root)  # fetches LoRA files as the image generator does
-        loras = [
-            (fetcher._fetch_lora(lora.url, work_dir, n), lora.scale) for n, lora in enumerate(request.loras)
-        ]
+        loras = self._fetched_loras(request, work_dir)
         image = request.image_path.read_bytes() if request.image_path is not None else b""
 
         try:
@@ -817,10 +816,7 @@ class ClusterVideoGenerator:
         `folder`, a copy of its Job's write-once folder (its `files`), each file put or deleted
         there emitted as a line, progress too; the seconds it held the GPU. The folder goes
         after."""
-        if clip.model not in STAGED:
-            raise InvalidInput(
-                f"model {clip.model} is not one of provider cluster's: {', '.join(sorted(STAGED))}"
-            )
+        entry = _staged(clip.model)
         try:
             made = RelayedFiles(folder / "made", emit)
             for name, data in clip.files:
@@ -846,12 +842,11 @@ class ClusterVideoGenerator:
             )
             store = FramesMade(made, folder)
             seed = store.begin(clip.inputs, clip.seed, clip.seed)  # the Job's: its request.json agrees
-            entry = STAGED[clip.model]
             name = staged_directory(clip.model, clip.resolution)
+            planned = _Planned(entry, name, (clip.width, clip.height), clip.steps, clip.inputs)
             meter = Monotonic(lambda percent: emit({"progress": percent}))
             began = time.monotonic()
-            size = (clip.width, clip.height)
-            self._draw(request, entry, name, size, clip.steps, seed, folder, meter, store, cancelled)
+            self._draw(request, planned, loras, seed, folder, meter, store, cancelled)
             return (time.monotonic() - began) * self.gpus
         finally:
             shutil.rmtree(folder, ignore_errors=True)
