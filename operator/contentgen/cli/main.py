@@ -17,7 +17,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "crds": ("contentgen.cli.crds", "write or print the CustomResourceDefinitions"),
     "run": ("contentgen.cli.run", "run one resource's pipeline locally, on embedded defaults"),
     "worker": ("contentgen.cli.worker", "the worker image's entrypoint (runs the Job's spec snapshot)"),
-    "pool": ("contentgen.cli.pool", "a warm pool worker: keeps a FLUX pipeline loaded, draws Jobs' pictures"),
+    "pool": (
+        "contentgen.cli.pool",
+        "a warm pool worker: keeps a FLUX or Wan pipeline loaded, draws Jobs' pictures and clips",
+    ),
     "assets": ("contentgen.cli.assets", "find stored assets: list, get, search, stats, download links"),
     "collections": (
         "contentgen.cli.collections",
@@ -37,7 +40,12 @@ class CommandError(Exception):
     """A failure to report as one line on stderr (exit 1)."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Every subcommand with its options; with `only`, that subcommand's alone, the others listed
+    by name and help (what `contentgen --help` shows) without importing their modules. A command
+    imports what its subcommand needs and no more: the worker image's entrypoint starts each Job,
+    and importing every subcommand (the catalog, OpenCV, the HTTP API) would cost it about a
+    second of CPU."""
     parser = argparse.ArgumentParser(
         prog="contentgen",
         description="Kubernetes operator for AI content generation: LoRA training from video (and its "
@@ -46,11 +54,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"contentgen {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
+        if only is not None and name != only:
+            sub.add_parser(name, help=help_text, description=help_text)
+            continue
         module = importlib.import_module(module_name)
         command = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip())
         module.configure(command)
         command.set_defaults(_module=module)
     return parser
+
+
+def chosen(argv: Sequence[str]) -> str | None:
+    """The subcommand `argv` names: its first word, where it is one (the top-level options take
+    no value); None otherwise, and argparse says what is wrong."""
+    first = next((word for word in argv if not word.startswith("-")), None)
+    return first if first in COMMANDS else None
 
 
 # What getpass.getuser() reads before it asks the passwd database.
@@ -83,7 +101,8 @@ def name_the_user() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     name_the_user()
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(chosen(words) or "").parse_args(words)
     try:
         code: int = args._module.run(args)
     except CommandError as exc:
