@@ -108,7 +108,7 @@ def test_the_queue_bound_holds(mixed: SyntheticVideo) -> None:
     with DecodeAhead(mixed.path, depth=depth, skip_nonref=True) as ahead:
         for consumed, _ in enumerate(ahead, start=1):
             limit = min(consumed + depth + 1, total)
-            wait_for(lambda limit=limit: ahead.decoded >= limit, 30, "the decoder to fill the queue")
+            wait_for(lambda limit=limit: ahead.decoded >= limit, 30, "the decoder to fill the queue", 0.001)
             if consumed % 10 == 0:
                 time.sleep(0.05)  # room for it to overstep, if it could
             ahead_by.append(ahead.decoded - consumed)
