@@ -315,56 +315,18 @@ class Notifier:
         """The Notification's status from its deliveries (a merge patch fenced by the
         resourceVersion listed: a 409 waits for the next round)."""
         meta = body["metadata"]
-        newest, waiting = await asyncio.to_thread(self.deliveries.summary, meta["uid"])
-        status = dict(body.get("status") or {})
-        wanted = dict(status)
         generation = int(meta.get("generation") or 1)
-        conditions = list(status.get("conditions") or [])
-        moment = now()
-        last = None
-        if newest is not None:
-            attempts = newest.get("attempts") or [{}]
-            last = {
-                "eventId": newest["eventId"],
-                "type": newest.get("type") or "",
-                "status": newest["status"],
-                "attempts": int(newest.get("attemptCount") or 0),
-                "code": int(newest.get("lastCode") or 0),
-                "at": format_time(datetime.fromtimestamp(float(attempts[-1].get("at") or 0), UTC)),
-            }
+        newest, waiting = await asyncio.to_thread(self.deliveries.summary, meta["uid"])
+        last = _last_delivery(newest)
         disabled = await asyncio.to_thread(self.deliveries.disabled, meta["uid"], generation)
-        failing = (
-            problem is not None
-            or disabled
-            or (last is not None and last["status"] in ("retrying", "failed", "disabled"))
-        )
-        if problem is not None:
-            reason, message = problem.reason, str(problem)
-        elif disabled:
-            reason, message = "Disabled", "the receiver answered 410 Gone: change the spec to deliver again"
-        elif failing and last is not None:
-            reason = "DeliveryFailing"
-            message = f"the last attempt of {last['eventId']} got {last['code'] or 'no answer'}"
-        else:
-            reason, message = "Delivering", "deliveries succeed" if last else "no event yet"
-        conditions = set_condition(conditions, "Ready", str(not failing), reason, message, generation, moment)
-        conditions = set_condition(
-            conditions,
-            "Failing",
-            str(failing),
-            reason if failing else "Delivering",
-            message if failing else "",
-            generation,
-            moment,
-        )
-        wanted.update(observedGeneration=generation, conditions=conditions, pending=waiting)
-        if last is not None:
-            wanted["lastDelivery"] = last
-        replay = (meta.get("annotations") or {}).get(ANNOTATION_REPLAY)
-        if replay:
-            wanted["replayed"] = replay
-        if _same(wanted, status):
-            return
+        status = dict(body.get("status") or {})
+        health = _health(problem, disabled, last)
+        wanted = _wanted(status, health, generation, last, waiting, meta.get("annotations") or {})
+        if not _same(wanted, status):
+            await self._write(body, wanted)
+
+    async def _write(self, body: Mapping[str, Any], wanted: dict[str, Any]) -> None:
+        meta = body["metadata"]
         patch = {"metadata": {"resourceVersion": meta.get("resourceVersion")}, "status": wanted}
         try:
             await self.op.kube.request(
@@ -376,6 +338,74 @@ class Notifier:
         except KubeError as exc:
             if exc.status not in (404, 409):
                 log.warning("status of Notification %s not written: %s", _name(body), exc)
+
+
+@dataclass(frozen=True)
+class _Health:
+    failing: bool
+    reason: str
+    message: str
+
+
+def _last_delivery(newest: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """status.lastDelivery: the newest delivery, as its log keeps it."""
+    if newest is None:
+        return None
+    attempts = newest.get("attempts") or [{}]
+    return {
+        "eventId": newest["eventId"],
+        "type": newest.get("type") or "",
+        "status": newest["status"],
+        "attempts": int(newest.get("attemptCount") or 0),
+        "code": int(newest.get("lastCode") or 0),
+        "at": format_time(datetime.fromtimestamp(float(attempts[-1].get("at") or 0), UTC)),
+    }
+
+
+def _health(problem: SecretProblem | None, disabled: bool, last: Mapping[str, Any] | None) -> _Health:
+    """Whether deliveries are failing, and why in a reason and a sentence: the Secret first, then
+    a receiver that said 410 Gone, then the newest delivery."""
+    if problem is not None:
+        return _Health(True, problem.reason, str(problem))
+    if disabled:
+        return _Health(True, "Disabled", "the receiver answered 410 Gone: change the spec to deliver again")
+    if last is not None and last["status"] in ("retrying", "failed", "disabled"):
+        message = f"the last attempt of {last['eventId']} got {last['code'] or 'no answer'}"
+        return _Health(True, "DeliveryFailing", message)
+    return _Health(False, "Delivering", "deliveries succeed" if last else "no event yet")
+
+
+def _wanted(
+    status: Mapping[str, Any],
+    health: _Health,
+    generation: int,
+    last: dict[str, Any] | None,
+    waiting: int,
+    annotations: Mapping[str, str],
+) -> dict[str, Any]:
+    """The status to write: `status` with the conditions, the pending count, the newest delivery
+    and the replay asked for."""
+    moment = now()
+    conditions = list(status.get("conditions") or [])
+    failing, reason, message = health.failing, health.reason, health.message
+    conditions = set_condition(conditions, "Ready", str(not failing), reason, message, generation, moment)
+    conditions = set_condition(
+        conditions,
+        "Failing",
+        str(failing),
+        reason if failing else "Delivering",
+        message if failing else "",
+        generation,
+        moment,
+    )
+    wanted = dict(status)
+    wanted.update(observedGeneration=generation, conditions=conditions, pending=waiting)
+    if last is not None:
+        wanted["lastDelivery"] = last
+    replay = annotations.get(ANNOTATION_REPLAY)
+    if replay:
+        wanted["replayed"] = replay
+    return wanted
 
 
 def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
