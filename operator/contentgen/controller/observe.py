@@ -74,40 +74,54 @@ def job_state(job: dict[str, Any]) -> JobState | None:
     if LABEL_UID not in labels:
         return None
     status = job.get("status") or {}
-    conditions = {c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"}
-    # Kubernetes 1.31+ sets Failed and Complete only once every pod has ended, FailureTarget and
-    # SuccessCriteriaMet as soon as the Job's end is decided: a pod that never ends (stuck on a
-    # lost node) holds back the terminal one for ever, and the run ends at the interim one.
-    failed = conditions.get("Failed") or conditions.get("FailureTarget") or {}
-    succeeded = conditions.get("Complete") or conditions.get("SuccessCriteriaMet") or {}
-    suspended = bool((job.get("spec") or {}).get("suspend"))
+    failed, succeeded = _ended(status)
     return JobState(
         name=meta.get("name", ""),
         namespace=meta.get("namespace", ""),
         uid=labels[LABEL_UID],
-        generation=int(labels.get(LABEL_GENERATION, "0") or 0),
-        version=int(labels.get(LABEL_VERSION, "0") or 0),
-        active=int(status.get("active") or 0),
-        ready=int(status.get("ready") or 0),
-        succeeded=int(status.get("succeeded") or 0),
-        failed=int(status.get("failed") or 0),
+        generation=_count(labels, LABEL_GENERATION),
+        version=_count(labels, LABEL_VERSION),
+        active=_count(status, "active"),
+        ready=_count(status, "ready"),
+        succeeded=_count(status, "succeeded"),
+        failed=_count(status, "failed"),
         complete=bool(succeeded),
-        failed_reason=str(failed.get("reason") or ("Failed" if failed else "")),
-        failed_message=str(failed.get("message") or ""),
+        failed_reason=_text(failed, "reason") or ("Failed" if failed else ""),
+        failed_message=_text(failed, "message"),
         start_time=status.get("startTime"),
         completion_time=status.get("completionTime"),
         finished_at=status.get("completionTime")
         or succeeded.get("lastTransitionTime")
         or failed.get("lastTransitionTime"),
         deleting=bool(meta.get("deletionTimestamp")),
-        inputs=str(annotations.get(ANNOTATION_INPUTS) or ""),
-        provider=str(annotations.get(ANNOTATION_PROVIDER) or ""),
-        gpus=str(annotations.get(ANNOTATION_GPUS) or ""),
-        queue=str(labels.get(LABEL_QUEUE) or ""),
-        suspended=suspended,
-        job_uid=str(meta.get("uid") or ""),
+        inputs=_text(annotations, ANNOTATION_INPUTS),
+        provider=_text(annotations, ANNOTATION_PROVIDER),
+        gpus=_text(annotations, ANNOTATION_GPUS),
+        queue=_text(labels, LABEL_QUEUE),
+        suspended=bool((job.get("spec") or {}).get("suspend")),
+        job_uid=_text(meta, "uid"),
         snapshot=_worker_spec(job),
     )
+
+
+def _ended(status: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The condition that failed the Job and the one that completed it ({} for none).
+    Kubernetes 1.31+ sets Failed and Complete only once every pod has ended, FailureTarget and
+    SuccessCriteriaMet as soon as the Job's end is decided: a pod that never ends (stuck on a lost
+    node) holds back the terminal one for ever, and the run ends at the interim one."""
+    conditions = {c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"}
+    failed = conditions.get("Failed") or conditions.get("FailureTarget") or {}
+    succeeded = conditions.get("Complete") or conditions.get("SuccessCriteriaMet") or {}
+    return failed, succeeded
+
+
+def _count(fields: dict[str, Any], key: str) -> int:
+    """A count or a number label: 0 where it is missing, null or empty."""
+    return int(fields.get(key) or 0)
+
+
+def _text(fields: dict[str, Any], key: str) -> str:
+    return str(fields.get(key) or "")
 
 
 def _worker_spec(job: dict[str, Any]) -> str:
