@@ -146,6 +146,7 @@ def run_summary(run: dict[str, Any], record: dict[str, Any]) -> str:
 
 
 def _describe(item: dict[str, Any]) -> str:
+    """One line for an item of a record's history, versions or outputs (and its checkpoints')."""
     if "version" in item and "phase" in item:  # a run of the history
         error = item.get("error") or {}
         why = f" ({error.get('reason')})" if error else ""
@@ -154,26 +155,41 @@ def _describe(item: dict[str, Any]) -> str:
         return f"v{item['version']} deleted {item.get('deletedAt')} by {item.get('by') or '-'}"
     head = item.get("uri") or item.get("modelUri") or ""
     if "version" in item:
-        images = item.get("images") or []
-        transcript = item.get("transcript") or {}
-        video = item.get("video") or {}
-        if images:
-            head = f"{len(images)} image(s) {images[0].get('uri', '')}"
-        elif video:
-            shape = f"{video.get('width', 0)}x{video.get('height', 0)} {video.get('codec', '')}"
-            head = (
-                f"{float(video.get('durationSeconds') or 0):.1f} s video ({video.get('frames', 0)} frames at "
-                f"{video.get('fps', 0):g} fps, {shape}) {video.get('uri', '')}"
-            )
-            picture = item.get("image") or {}
-            if picture.get("name"):
-                which = f"v{picture.get('version', 0)} image {picture.get('image', 0)}"
-                head += f"; animates {picture['name']} {which}"
-            if isinstance(video.get("likeness"), dict):
-                head += f"; likeness over time {_video_likeness(video['likeness'])}"
-        elif transcript:
-            head = f"{transcript.get('wordCount', 0)} words {transcript.get('textUri', '')}"
-        head = f"v{item['version']} ({item.get('createdAt') or '-'}) {head}"
+        head = f"v{item['version']} ({item.get('createdAt') or '-'}) {_made(item) or head}"
+    return _with_details(item, head) + "".join(f"\n    {line}" for line in checkpoint_lines(item))
+
+
+def _made(version: dict[str, Any]) -> str:
+    """What a version made, where it made pictures, a clip or a transcript ("" otherwise)."""
+    images = version.get("images") or []
+    video = version.get("video") or {}
+    transcript = version.get("transcript") or {}
+    if images:
+        return f"{len(images)} image(s) {images[0].get('uri', '')}"
+    if video:
+        return _clip(version, video)
+    if transcript:
+        return f"{transcript.get('wordCount', 0)} words {transcript.get('textUri', '')}"
+    return ""
+
+
+def _clip(version: dict[str, Any], video: dict[str, Any]) -> str:
+    shape = f"{video.get('width', 0)}x{video.get('height', 0)} {video.get('codec', '')}"
+    text = (
+        f"{float(video.get('durationSeconds') or 0):.1f} s video ({video.get('frames', 0)} frames at "
+        f"{video.get('fps', 0):g} fps, {shape}) {video.get('uri', '')}"
+    )
+    picture = version.get("image") or {}
+    if picture.get("name"):
+        which = f"v{picture.get('version', 0)} image {picture.get('image', 0)}"
+        text += f"; animates {picture['name']} {which}"
+    if isinstance(video.get("likeness"), dict):
+        text += f"; likeness over time {_video_likeness(video['likeness'])}"
+    return text
+
+
+def _with_details(item: dict[str, Any], head: str) -> str:
+    """`head` with the item's size, contact sheet, memory plan and likeness, where it has them."""
     size = item.get("sizeBytes")
     text = f"{head} ({human_bytes(int(size))})" if size is not None else str(head)
     if item.get("contactSheetUri"):
@@ -184,7 +200,7 @@ def _describe(item: dict[str, Any]) -> str:
         text += f"; likeness {likeness_summary(item['likeness'])}"
     if item.get("likenessHistory"):
         text += f" ({verdict_origin(item)})"
-    return text + "".join(f"\n    {line}" for line in checkpoint_lines(item))
+    return text
 
 
 def verdict_origin(version: dict[str, Any]) -> str:
