@@ -151,6 +151,8 @@ class Decision:
 
 
 def decide(res: Observed, world: World) -> Decision:
+    """The next step for a resource: record a finished Job's outcome, follow (or stop) the Job in
+    flight, keep a finished generation as it is, or start the current generation's run."""
     # `status` is what is written back (unknown fields kept); `was` is it typed, read again after
     # each write that a later read depends on.
     status = adopt_legacy(res.kind.kind, copy.deepcopy(res.status))
@@ -167,43 +169,58 @@ def decide(res: Observed, world: World) -> Decision:
         _adopt_start(status, was.cost, newest, world)
         was = read_status(res.kind, status)
     recorded: RunResult | None = None
-
-    # A finished Job whose outcome the status does not show yet: record it first.
     if newest is not None and newest.finished and not _recorded(was, newest):
-        outcome = world.outcome
-        if outcome is None and world.unreadable is not None:
-            outcome = _unreadable(res, status, newest, world.unreadable, world.now)
-            if outcome is None:  # still within the bound: said, and read again with backoff
-                decision = _finish(res, status, world)
-                decision.recheck = True
-                return decision
-        if outcome is None:
-            return Decision(status=res.status, state=res.state, needs_outcome=newest)
-        status, recorded = _apply_outcome(res, status, was, newest, outcome, world.now)
-        cost = _settle_cost(status, was, world)  # `was` still holds: an outcome writes no cost nor start
-        if recorded is not None:
-            set_version_cost(status, recorded.version or 0, cost.actual_usd if cost is not None else None)
-        if newest.generation == res.generation:
-            return _finish(res, status, world, recorded=recorded)
+        step = _record_finished(res, status, was, newest, world)
+        if isinstance(step, Decision):
+            return step
+        status, recorded = step
         newest = None  # recorded; the newer generation runs next (below)
         was = read_status(res.kind, status)
-
     if newest is not None and not newest.finished:
-        stopping = _superseding(was, res) and was.job_name == newest.name
-        if newest.generation < res.generation and (
-            stopping or (why := superseding(newest, res.spec, world.cancellable))
-        ):
-            return _stopping(res, status, was, newest, world, "" if stopping else why)
-        decision = _finish(res, _running(res, status, was, newest, world), world)
-        # A pod that is never created sends no event, nor does a deleted pod's grace period running
-        # out (NodeLost): look again until it runs, and while none is ready.
-        decision.recheck = decision.state.phase == Phase.PENDING or newest.ready == 0
-        return decision
-
+        return _in_flight(res, status, was, newest, world)
     if was.observed_generation == res.generation and was.phase in (Phase.SUCCEEDED, Phase.FAILED):
         return _finish(res, status, world, recorded=recorded)
-
     return _start(res, status, was.cost, world, recorded)
+
+
+def _record_finished(
+    res: Observed, status: dict[str, Any], was: CommonStatus, job: JobState, world: World
+) -> Decision | tuple[dict[str, Any], RunResult | None]:
+    """A finished Job whose outcome the status does not show yet, recorded first: the decision
+    when that is all for now (its outcome still to be read, or its generation the current one),
+    else the status with it recorded, for the newer generation to run."""
+    outcome = world.outcome
+    if outcome is None and world.unreadable is not None:
+        outcome = _unreadable(res, status, job, world.unreadable, world.now)
+        if outcome is None:  # still within the bound: said, and read again with backoff
+            decision = _finish(res, status, world)
+            decision.recheck = True
+            return decision
+    if outcome is None:
+        return Decision(status=res.status, state=res.state, needs_outcome=job)
+    status, recorded = _apply_outcome(res, status, was, job, outcome, world.now)
+    cost = _settle_cost(status, was, world)  # `was` still holds: an outcome writes no cost nor start
+    if recorded is not None:
+        set_version_cost(status, recorded.version or 0, cost.actual_usd if cost is not None else None)
+    if job.generation == res.generation:
+        return _finish(res, status, world, recorded=recorded)
+    return status, recorded
+
+
+def _in_flight(
+    res: Observed, status: dict[str, Any], was: CommonStatus, job: JobState, world: World
+) -> Decision:
+    """The Job still running: stopped when a newer generation supersedes it, else followed."""
+    stopping = _superseding(was, res) and was.job_name == job.name
+    if job.generation < res.generation and (
+        stopping or (why := superseding(job, res.spec, world.cancellable))
+    ):
+        return _stopping(res, status, was, job, world, "" if stopping else why)
+    decision = _finish(res, _running(res, status, was, job, world), world)
+    # A pod that is never created sends no event, nor does a deleted pod's grace period running
+    # out (NodeLost): look again until it runs, and while none is ready.
+    decision.recheck = decision.state.phase == Phase.PENDING or job.ready == 0
+    return decision
 
 
 def _superseding(was: CommonStatus, res: Observed) -> bool:
