@@ -1,10 +1,12 @@
 """The web UI's videos, in Debian's chromium (Playwright), against `contentgen api --local` with a
 VideoGeneration made by `contentgen run --offline`: the gallery shows its card (poster, duration,
 play icon) beside the images and filters to videos; its page plays the video through /content,
-and seeking asks for a byte range (206)."""
+and seeking asks for a byte range (206); a clip whose next run waits in a warm pool says its place
+there (issue 47)."""
 
 from __future__ import annotations
 
+import copy
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -56,6 +58,7 @@ def served() -> Iterator[tuple[str, str]]:
         assert doc is not None
         doc["versions"][-1]["video"]["likeness"] = LIKENESS  # as a run with a LoRA measures it
         catalog.upsert(doc)
+        catalog.upsert(pooled(doc))
         settings = ApiSettings(
             catalog="unused://",
             store=str(root / "store"),
@@ -70,6 +73,33 @@ def served() -> Iterator[tuple[str, str]]:
         catalog.close()
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+POOLED = "u-pooled-clip"
+
+
+def pooled(doc: dict[str, Any]) -> dict[str, Any]:
+    """The clip's record as another VideoGeneration's whose second run waits, second in its warm
+    pool's queue (status.pool, as the worker writes it and the catalog keeps it)."""
+    again = copy.deepcopy(doc)
+    again.update(_id=POOLED, name="pooled-clip")
+    run = {**again["latestRun"], "phase": "Running", "version": 2, "stage": "", "progress": 0}
+    again["latestRun"] = {**run, "pool": {"state": "queued", "position": 2}}
+    return again
+
+
+def test_a_clip_waiting_in_a_warm_pool_says_its_place(chromium: Any, served: tuple[str, str]) -> None:
+    base, _ = served
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page, outside = local_page(context, base)
+        load(page, f"{base}/#/video/{POOLED}")
+        ready(page, "video")
+        place = page.locator(".facts .pool[data-pool=queued]")
+        assert place.is_visible() and place.inner_text().strip() == "· queued in the pool: #2"
+        assert outside == []
+    finally:
+        context.close()
 
 
 def test_the_gallery_lists_the_video_and_its_page_plays_and_seeks(
@@ -101,7 +131,8 @@ def test_the_gallery_lists_the_video_and_its_page_plays_and_seeks(
         page.click("#filters button[type=submit]")
         until(page, "location.hash.includes('media=videos')")
         ready(page, "gallery")
-        assert page.locator(".image-card").count() == 0 and page.locator(".video-card").count() == 1
+        # the clip and POOLED
+        assert page.locator(".image-card").count() == 0 and page.locator(".video-card").count() == 2
 
         card = page.locator(f".video-card[data-id='{uid}'] a.open")
         card.click()
