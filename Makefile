@@ -196,6 +196,10 @@ bench-faults: install tools kube s3-server mongo-server  ## the operator (the ch
 bench-pools: install  ## a warm pool of tiny FLUX pipelines against a Job per request, on the CPU: 100 ImageGenerations across 20 LoRAs of two owners; time to first picture cold and warm, pictures per pod-hour, loads per picture, time per picture against the drawing alone, pictures against a fresh process's (numbers go into docs/performance.md); ARGS="--node real": on the local cluster's real node; ARGS="--node gpu": FLUX.1-dev's size on this machine's GPU
 	$(BIN)/python -m bench.pools --docs $(ARGS)
 
+.PHONY: bench-pools-clips
+bench-pools-clips: install s3-server  ## a warm pool of a tiny Wan 2.1 against a Job per request, on the CPU: VideoGenerations with and without LoRAs; time to a stored clip cold and warm, clips per pod-hour, loads per clip, CPU per clip, clips against their Jobs' (numbers go into docs/performance.md)
+	$(BIN)/python -m bench.pools_clips --docs $(ARGS)
+
 .PHONY: bench-shared
 bench-shared: install kube  ## the operator beside 20,000 foreign Pods and 5,000 foreign Jobs with churn (numbers go into bench/README.md)
 	$(BIN)/python -m bench.shared --readme

@@ -1,0 +1,412 @@
+"""Warm pools for clips (`make bench-pools-clips`, issue 47): VideoGenerations of provider cluster,
+each run as its Job's container runs it (`contentgen worker --spec`), either denoising itself (the
+Job loads the video model) or handing its denoising to a `contentgen pool` of the model's staged
+directory (the clip's write-once folder sent with the request, the pool's states and frames
+relayed back into the Job's store, the Job encoding the MP4), measured in the same run on this
+machine's CPU with the tests' tiny Wan 2.1 (random weights, shaped like Wan2.1-T2V-1.3B) and
+rank-4 random LoRAs. The numbers say what the pool's mechanism costs and saves for a clip, not
+what Wan does on a GPU, where the load the pool saves is tens of GB.
+
+Two runs, one after the other, as bench/pools.py runs pictures:
+- **job**: `--baseline` requests spread over the plan, each a fresh worker that loads the model,
+  one at a time (one GPU);
+- **pool**: all `--requests`, `--concurrency` workers at once, each handing its denoising to the
+  pool (CONTENTGEN_CLUSTER_POOL_URL); the pool is started with the first request (scaled to zero,
+  brought back by the waiting Job) and stopped after the last.
+
+Measured: time to a stored clip (a request's worker start to its exit), cold and warm, p50/p95;
+clips per pod-hour; model loads per clip (diffusers' "Loading pipeline components" in each
+process's output, and the pool's own count); the pool process's CPU time per clip from warm to its
+last clip, against a Job's CPU time per clip with its load and without it (its worker's CPU less
+the load's, timed in the Job's own output); and, for every request of the baseline, the pooled
+clip's video (SHA-256) against the Job's. It fails (exit 1, FAIL lines) when a goal is missed:
+every request succeeds, the pool loads its model once and no pooled worker loads one, a warm
+request's p50 under a Job's, and every pooled clip equal to its Job's. Results go to
+bench/out/pools-clips.json; `--docs` writes the table into docs/performance.md.
+
+    .venv/bin/python -m bench.pools_clips [--requests 12] [--loras 4] [--baseline 4] [--frames 5]
+        [--steps 4] [--concurrency 2] [--docs]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.pools import (
+    CONTENTGEN,
+    DOCS,
+    Request,
+    environment,
+    free_port,
+    load_average,
+    loads_in,
+    per_hour,
+    percentile,
+    plan,
+    process_cpu,
+    sample,
+    status,
+    wait_warm,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out" / "pools-clips.json"
+MODEL_DIR = "Wan2.1-T2V-1.3B-Diffusers"  # the staged directory of wan-1.3b-t2v at 480p
+MARKERS = ("<!-- bench-pools-clips:start -->", "<!-- bench-pools-clips:end -->")
+PROMPT = "a red fox runs through snow"
+SCALE = 0.8
+BUCKET = "bench-loras"
+SECRET = "bench-secret-0123456789"  # the bench's own S3 server, on loopback, for its run
+
+
+@dataclass
+class Clip:
+    name: str
+    started: float  # seconds from the run's start
+    seconds: float  # the worker's start to its exit
+    cpu: float  # the worker process's CPU seconds (user and system)
+    ok: bool
+    loads: int
+    video: str  # the stored MP4's SHA-256
+    error: str = ""
+
+
+def lora_key(owner: str, k: int) -> str:
+    return f"loras/{owner}/bench-clip-lora-{k}/v1/lora.safetensors"
+
+
+def stage(root: Path, store_dir: Path, loras: int) -> Path:
+    """The models' root with the tiny Wan staged, and `loras` random LoRAs of it in the store."""
+    from tests.providers.cluster_models import tiny_lora, tiny_wan
+
+    models_root = root / "models"
+    tiny_wan(models_root / MODEL_DIR)
+    for k, request in enumerate(plan(loras, loras)[:loras]):
+        target = store_dir / lora_key(request.owner, k)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tiny_lora(models_root / MODEL_DIR, target, seed=k + 1)
+    return models_root
+
+
+def spec_file(request: Request, run: str, served: str, folder: Path, frames: int) -> Path:
+    """The VideoGeneration's spec as the operator hands it to its Job: a Wan LoRA by its URL
+    (LoraTrainings make FLUX LoRAs; docs/videos.md#loras), here in the bench's S3 bucket."""
+    from contentgen.api import SpecSnapshot
+
+    spec: dict[str, Any] = {
+        "owner": request.owner,
+        "provider": "cluster",
+        "prompt": PROMPT,
+        "model": "wan-1.3b-t2v",
+        "aspectRatio": "1:1",
+        "numFrames": frames,
+        "fps": 8,
+        "seed": request.seed,
+    }
+    if request.lora is not None:
+        spec["loras"] = [{"url": f"{served}/{lora_key(request.owner, request.lora)}", "scale": SCALE}]
+    snapshot = SpecSnapshot.model_validate(
+        {
+            "kind": "VideoGeneration",
+            "name": request.name,
+            "namespace": request.owner,
+            "uid": f"uid-{run}-{request.name}",
+            "version": 1,
+            "spec": spec,
+        }
+    )
+    path = folder / f"{request.name}.json"
+    path.write_text(snapshot.model_dump_json(by_alias=True))
+    return path
+
+
+@contextlib.contextmanager
+def served(folder: Path, root: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """The files under `folder` in a bucket of the real S3 server (versitygw, `make s3-server`):
+    its base URL (s3://bench-loras) and the account's environment, for the Jobs' LoRA URLs."""
+    import boto3
+
+    from localcluster.s3server import S3Server
+
+    server = S3Server(root, access_key="bench", secret_key=SECRET).start()
+    try:
+        account = {"aws_access_key_id": "bench", "aws_secret_access_key": SECRET}
+        s3 = boto3.client("s3", endpoint_url=server.endpoint, region_name=server.region, **account)
+        s3.create_bucket(Bucket=BUCKET)
+        for path in sorted(p for p in folder.rglob("*.safetensors")):
+            s3.upload_file(str(path), BUCKET, path.relative_to(folder).as_posix())
+        yield f"s3://{BUCKET}", server.env
+    finally:
+        server.stop()
+
+
+def video_hash(result: dict[str, Any]) -> str:
+    uri = str((result.get("video") or {}).get("uri") or "")
+    path = Path(urllib.request.url2pathname(uri.removeprefix("file://")))
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+
+
+def run_worker(request: Request, spec: Path, env: dict[str, str], folder: Path, t0: float) -> Clip:
+    """One request's Job: `contentgen worker` on its spec, to its exit, with its CPU time."""
+    log, output, work = folder / f"{request.name}.log", folder / f"{request.name}.out", folder / request.name
+    work.mkdir()
+    began = time.monotonic()
+    with output.open("w") as out:
+        worker = subprocess.Popen(
+            [*CONTENTGEN, "worker", "--spec", str(spec), "--termination-log", str(log)],
+            cwd=work,
+            env={**env, "CONTENTGEN_WORK_DIR": str(work)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        _, code, used = _wait(worker, 1800)  # hang guard
+    seconds = time.monotonic() - began
+    text = output.read_text(errors="replace")
+    try:
+        result = json.loads(log.read_text())
+    except (OSError, ValueError):
+        result = {}
+    ok = code == 0 and bool(result.get("video"))
+    error = "" if ok else str(result.get("message") or (text.strip().splitlines() or [f"exit {code}"])[-1])
+    return Clip(
+        name=request.name,
+        started=round(began - t0, 3),
+        seconds=round(seconds, 3),
+        cpu=round(used.ru_utime + used.ru_stime, 3),
+        ok=ok,
+        loads=loads_in(text),
+        video=video_hash(result) if ok else "",
+        error=str(error)[:300],
+    )
+
+
+def _wait(process: subprocess.Popen[bytes], timeout: float) -> tuple[int, int, Any]:
+    """os.wait4 with a hang guard: (pid, exit status, its resource usage)."""
+    import os
+
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, code, used = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            process.returncode = os.waitstatus_to_exitcode(code)
+            return pid, process.returncode, used
+        if time.monotonic() > deadline:
+            process.kill()
+        time.sleep(0.05)
+
+
+def run_all(
+    requests: Sequence[Request],
+    env: dict[str, str],
+    folder: Path,
+    files: str,
+    frames: int,
+    at_once: int,
+    t0: float,
+) -> list[Clip]:
+    """The requests' Jobs, `at_once` at a time (their LoRAs' URLs at `files`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    specs = {r.name: spec_file(r, folder.name, files, folder, frames) for r in requests}
+
+    def one(request: Request) -> Clip:
+        clip = run_worker(request, specs[request.name], env, folder, t0)
+        said = "ok" if clip.ok else f"FAILED {clip.error}"
+        print(
+            f"  {request.name} lora {request.lora}: {clip.seconds:.1f} s, {said}", file=sys.stderr, flush=True
+        )
+        return clip
+
+    with ThreadPoolExecutor(max_workers=at_once) as workers:
+        return list(workers.map(one, requests))
+
+
+def measure(args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    store = root / "store"
+    models_root = stage(root, store, args.loras)
+    requests = plan(args.requests, args.loras)
+    baseline = sample(requests, args.baseline)
+    with served(store, root / "s3") as (files, account):
+        env = {**environment(models_root, store, args.steps), **account}
+        t0 = time.monotonic()
+        print(f"job: {len(baseline)} clips, each loading the model", file=sys.stderr, flush=True)
+        job = run_all(baseline, env, root / "job", files, args.frames, 1, t0)
+        print(f"pool: {len(requests)} clips, {args.concurrency} at once", file=sys.stderr, flush=True)
+        pooled = pool_run(args, root, env, requests, files, t0)
+    return {
+        "requests": len(requests),
+        "loras": args.loras,
+        "frames": args.frames,
+        "steps": args.steps,
+        "concurrency": args.concurrency,
+        "job": [asdict(c) for c in job],
+        **pooled,
+        "equal": _equal(baseline, job, requests, pooled["cold"] + pooled["warm"]),
+    }
+
+
+def pool_run(
+    args: argparse.Namespace,
+    root: Path,
+    env: dict[str, str],
+    requests: Sequence[Request],
+    files: str,
+    t0: float,
+) -> dict[str, Any]:
+    """The pool started with the first request (scaled to zero, brought back by it), then the
+    others, `--concurrency` at a time; the pool's CPU counted from warm to its last clip."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    began = time.monotonic()
+    command = [*CONTENTGEN, "pool", "--model", MODEL_DIR, "--host", "127.0.0.1", "--port", str(port)]
+    with (root / "pool.out").open("w") as out:
+        pool = subprocess.Popen(
+            [*command, "--work-dir", str(root / "pool-work")], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        pooled_env = {**env, "CONTENTGEN_CLUSTER_POOL_URL": url}
+        with ThreadPoolExecutor(max_workers=1) as first:
+            cold = first.submit(run_all, requests[:1], pooled_env, root / "pool", files, args.frames, 1, t0)
+            warm_after = wait_warm(url, pool, began)
+            cold_clips = cold.result()
+        warm_cpu, warm_at = process_cpu(pool.pid), time.monotonic()
+        warm = run_all(requests[1:], pooled_env, root / "pool-warm", files, args.frames, args.concurrency, t0)
+        pool_cpu = process_cpu(pool.pid) - warm_cpu
+        pool_seconds = time.monotonic() - began
+        account = status(url)
+    finally:
+        pool.terminate()
+        pool.wait(60)
+    return {
+        "cold": [asdict(c) for c in cold_clips],
+        "warm": [asdict(c) for c in warm],
+        "warm_after": round(warm_after, 3),
+        "warm_seconds": round(time.monotonic() - warm_at, 3),
+        "pool_cpu_per_clip": round(pool_cpu / max(1, len(warm)), 3),
+        "pool_seconds": round(pool_seconds, 3),
+        "pool_loads": loads_in((root / "pool.out").read_text(errors="replace")),
+        "account": account,
+    }
+
+
+def _equal(
+    baseline: Sequence[Request],
+    job: Sequence[Clip],
+    requests: Sequence[Request],
+    pooled: Sequence[dict[str, Any]],
+) -> list[bool]:
+    """For each request of the baseline: its pooled clip is its Job's, byte for byte."""
+    by_name = {r.name: c for r, c in zip(requests, pooled, strict=True)}
+    return [c.ok and c.video == by_name[r.name]["video"] for r, c in zip(baseline, job, strict=True)]
+
+
+def problems(m: dict[str, Any]) -> list[str]:
+    """The goals the run missed (none: it passed)."""
+    pooled = m["cold"] + m["warm"]
+    found = []
+    if not all(c["ok"] for c in m["job"] + pooled):
+        found.append("a request failed")
+    workers = sum(c["loads"] for c in pooled)
+    if m["account"].get("loads") != 1 or m["pool_loads"] != 1 or workers:
+        found.append(f"the pool loaded the model {m['account'].get('loads')} times, its workers {workers}")
+    warm = [c["seconds"] for c in m["warm"] if c["ok"]]
+    jobs = [c["seconds"] for c in m["job"] if c["ok"]]
+    if not warm or not jobs or statistics.median(warm) >= statistics.median(jobs):
+        found.append("a warm request is not faster than a Job")
+    if not all(m["equal"]):
+        found.append(f"{m['equal'].count(False)} pooled clips differ from their Job's")
+    return found
+
+
+def markdown(m: dict[str, Any], when: str, load: str) -> str:
+    """The table docs/performance.md shows (`--docs`)."""
+    job, warm, cold = m["job"], m["warm"], m["cold"]
+    jobs = [c["seconds"] for c in job if c["ok"]]
+    warms = [c["seconds"] for c in warm if c["ok"]]
+    clips, loads = len(warm) + len(cold), m["account"].get("loads", 0)
+    in_jobs = f"{percentile(jobs, 50):.1f} s / {percentile(jobs, 95):.1f} s (p50 / p95, every request)"
+    pooled_cpu = statistics.median(c["cpu"] for c in warm)
+    job_loads = sum(c["loads"] for c in job) / len(job)
+    warm_p = f"**{percentile(warms, 50):.1f} s** / {percentile(warms, 95):.1f} s"
+    cold_p = f"{cold[0]['seconds']:.1f} s (warm after {m['warm_after']:.1f} s)"
+    per_pod = f"**{per_hour(clips, m['pool_seconds']):.0f}** ({clips} in {m['pool_seconds']:.0f} s)"
+    per_job = f"{per_hour(len(jobs), sum(jobs)):.0f} ({len(jobs)} in {sum(jobs):.0f} s)"
+    cpu = f"**{m['pool_cpu_per_clip']:.2f} s** + {pooled_cpu:.2f} s"
+    job_cpu = f"{statistics.median(c['cpu'] for c in job):.2f} s (the load included)"
+    account = m["account"]
+    busy = account.get("busySeconds")
+    said = f"{account.get('requests')} requests, {account.get('drawn')} denoised, busy {busy} s"
+    rows = [
+        (
+            "requests",
+            f"{m['requests']} ({m['loras']} LoRAs of 2 owners, and none)",
+            f"{len(job)} (of the plan)",
+        ),
+        ("failed", str(sum(not c["ok"] for c in warm + cold)), str(sum(not c["ok"] for c in job))),
+        ("time to a stored clip, cold", cold_p, in_jobs),
+        ("time to a stored clip, warm: p50 / p95", warm_p, ""),
+        ("clips per pod-hour", per_pod, per_job),
+        ("model loads per clip", f"**{loads / clips:.3f}** ({loads} for the pod's life)", f"{job_loads:.2f}"),
+        ("CPU per clip: pool + pooled Job's worker", cpu, job_cpu),
+        ("clips equal to the Job's (SHA-256 of the MP4)", f"**{sum(m['equal'])} of {len(m['equal'])}**", ""),
+        ("the pool's own account", said, ""),
+    ]
+    head = (
+        f"Warm pool of clips against a Job per request, {when}, tiny Wan 2.1 on the CPU, {m['frames']} "
+        f"frames at 480 × 480, {m['steps']} steps, {m['concurrency']} pooled workers at once; load "
+        f"average {load} at the start:"
+    )
+    table = ["| measure | pool | Job per request |", "| --- | --- | --- |"]
+    return "\n".join([head, "", *table, *(f"| {a} | {b} | {c} |" for a, b, c in rows)])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=12)
+    parser.add_argument("--loras", type=int, default=4)
+    parser.add_argument("--baseline", type=int, default=4)
+    parser.add_argument("--frames", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--keep", type=Path, help="copy the run's folder (logs, store) here")
+    parser.add_argument("--docs", action="store_true", help="write the table into docs/performance.md")
+    args = parser.parse_args(argv)
+    load, when = load_average(), datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    with tempfile.TemporaryDirectory(prefix="bench-pools-clips-") as folder:
+        try:
+            m = measure(args, Path(folder))
+        finally:
+            if args.keep:
+                subprocess.run(["cp", "-r", folder, str(args.keep)], check=False)
+    m.update(when=when, load=load)
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(m, indent=2))
+    table = markdown(m, when, load)
+    print(table)
+    found = problems(m)
+    for problem in found:
+        print(f"FAIL {problem}")
+    if args.docs:
+        page = DOCS.read_text()
+        start, end = MARKERS
+        before, rest = page.split(start, 1)
+        DOCS.write_text(f"{before}{start}\n{table}\n{end}{rest.split(end, 1)[1]}")
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
