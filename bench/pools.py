@@ -577,40 +577,75 @@ def picture_hash(store_dir: Path, result: dict[str, Any]) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
 
 
-def run_worker(
-    request: Request, spec: Path, env: dict[str, str], folder: Path, store_dir: Path, t0: float
-) -> Done:
-    """One request's Job: `contentgen worker` on its spec, to its exit."""
-    log, output = folder / f"{request.name}.log", folder / f"{request.name}.out"
-    work = folder / request.name
+@dataclass(frozen=True)
+class Ran:
+    """A Job's worker process, run to its exit: what it said and left."""
+
+    code: int
+    began: float  # time.monotonic() at its start
+    seconds: float
+    output: str  # stdout and stderr
+    result: dict[str, Any]  # its termination message ({} where it left none)
+    cpu: float  # its CPU seconds, user and system
+
+    def error(self) -> str:
+        """Why it failed, in a line: its result's message, else its output's last line."""
+        lines = self.output.strip().splitlines()
+        return str(self.result.get("message") or (lines[-1] if lines else f"exit {self.code}"))[:300]
+
+
+def run_spec(name: str, spec: Path, env: dict[str, str], folder: Path) -> Ran:
+    """`contentgen worker --spec SPEC` as a Job's container runs it, in folder/NAME, to its exit."""
+    log, output, work = folder / f"{name}.log", folder / f"{name}.out", folder / name
     work.mkdir()
     began = time.monotonic()
     with output.open("w") as out:
-        code = subprocess.call(
+        worker = subprocess.Popen(
             [*CONTENTGEN, "worker", "--spec", str(spec), "--termination-log", str(log)],
             cwd=work,
             env={**env, "CONTENTGEN_WORK_DIR": str(work)},
             stdout=out,
             stderr=subprocess.STDOUT,
-            timeout=1800,  # hang guard
         )
+        code, cpu = _waited(worker, 1800)  # hang guard
     seconds = time.monotonic() - began
-    text = output.read_text(errors="replace")
     try:
         result = json.loads(log.read_text())
     except (OSError, ValueError):
         result = {}
-    ok = code == 0 and bool(result.get("images"))
-    error = "" if ok else (result.get("message") or text.strip().splitlines()[-1:] or [f"exit {code}"])[0]
+    return Ran(code, began, seconds, output.read_text(errors="replace"), result, cpu)
+
+
+def _waited(process: subprocess.Popen[bytes], timeout: float) -> tuple[int, float]:
+    """The process's exit status and CPU seconds (os.wait4), killed after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, used = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            process.returncode = os.waitstatus_to_exitcode(status)
+            return process.returncode, used.ru_utime + used.ru_stime
+        if time.monotonic() > deadline:
+            process.kill()
+        time.sleep(0.05)
+
+
+def run_worker(
+    request: Request, spec: Path, env: dict[str, str], folder: Path, store_dir: Path, t0: float
+) -> Done:
+    """One request's Job: `contentgen worker` on its spec, to its exit."""
+    ran = run_spec(request.name, spec, env, folder)
+    ok = ran.code == 0 and bool(ran.result.get("images"))
     return Done(
         name=request.name,
-        started=round(began - t0, 3),
-        seconds=round(seconds, 3),
+        started=round(ran.began - t0, 3),
+        seconds=round(ran.seconds, 3),
         ok=ok,
-        loads=loads_in(text),
-        picture=picture_hash(store_dir, result) if ok else "",
-        gpu_seconds=round(sum(float(u.get("quantity") or 0) for u in result.get("usage") or []) * 3600, 3),
-        error=str(error)[:300],
+        loads=loads_in(ran.output),
+        picture=picture_hash(store_dir, ran.result) if ok else "",
+        gpu_seconds=round(
+            sum(float(u.get("quantity") or 0) for u in ran.result.get("usage") or []) * 3600, 3
+        ),
+        error="" if ok else ran.error(),
         lora=request.lora,
     )
 

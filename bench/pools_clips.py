@@ -59,6 +59,7 @@ from bench.pools import (
     percentile,
     plan,
     process_cpu,
+    run_spec,
     sample,
     status,
     wait_warm,
@@ -163,51 +164,18 @@ def video_hash(result: dict[str, Any]) -> str:
 
 def run_worker(request: Request, spec: Path, env: dict[str, str], folder: Path, t0: float) -> Clip:
     """One request's Job: `contentgen worker` on its spec, to its exit, with its CPU time."""
-    log, output, work = folder / f"{request.name}.log", folder / f"{request.name}.out", folder / request.name
-    work.mkdir()
-    began = time.monotonic()
-    with output.open("w") as out:
-        worker = subprocess.Popen(
-            [*CONTENTGEN, "worker", "--spec", str(spec), "--termination-log", str(log)],
-            cwd=work,
-            env={**env, "CONTENTGEN_WORK_DIR": str(work)},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        _, code, used = _wait(worker, 1800)  # hang guard
-    seconds = time.monotonic() - began
-    text = output.read_text(errors="replace")
-    try:
-        result = json.loads(log.read_text())
-    except (OSError, ValueError):
-        result = {}
-    ok = code == 0 and bool(result.get("video"))
-    error = "" if ok else str(result.get("message") or (text.strip().splitlines() or [f"exit {code}"])[-1])
+    ran = run_spec(request.name, spec, env, folder)
+    ok = ran.code == 0 and bool(ran.result.get("video"))
     return Clip(
         name=request.name,
-        started=round(began - t0, 3),
-        seconds=round(seconds, 3),
-        cpu=round(used.ru_utime + used.ru_stime, 3),
+        started=round(ran.began - t0, 3),
+        seconds=round(ran.seconds, 3),
+        cpu=round(ran.cpu, 3),
         ok=ok,
-        loads=loads_in(text),
-        video=video_hash(result) if ok else "",
-        error=str(error)[:300],
+        loads=loads_in(ran.output),
+        video=video_hash(ran.result) if ok else "",
+        error="" if ok else ran.error(),
     )
-
-
-def _wait(process: subprocess.Popen[bytes], timeout: float) -> tuple[int, int, Any]:
-    """os.wait4 with a hang guard: (pid, exit status, its resource usage)."""
-    import os
-
-    deadline = time.monotonic() + timeout
-    while True:
-        pid, code, used = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            process.returncode = os.waitstatus_to_exitcode(code)
-            return pid, process.returncode, used
-        if time.monotonic() > deadline:
-            process.kill()
-        time.sleep(0.05)
 
 
 def run_all(
