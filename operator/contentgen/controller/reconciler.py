@@ -215,22 +215,37 @@ async def _reconcile(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
         if FINALIZER in (meta.get("finalizers") or []):
             await _finalize(op, kind, body)
         return
-    if _wants_finalizer(body) and FINALIZER not in (meta.get("finalizers") or []):
-        updated = await op.kube.set_finalizers(
-            kind,
-            meta["namespace"],
-            meta["name"],
-            str(meta["resourceVersion"]),
-            [*(meta.get("finalizers") or []), FINALIZER],
-        )
-        body = {**body, "metadata": updated["metadata"]}
+    body = await _with_finalizer(op, kind, body)
     res = observed(kind, body)
-    created = str(meta.get("creationTimestamp", ""))
-    decision = await _decide(op, res, created)
+    decision = await _decide(op, res, str(meta.get("creationTimestamp", "")))
     if decision is None:
         return
     if log.isEnabledFor(logging.DEBUG):
         log.debug("%s/%s generation %d: %s", res.namespace, res.name, res.generation, _summary(decision))
+    await _act(op, res, body, decision)
+    _schedule(op, res, decision)
+    await _write_status(op, kind, res, body, decision)
+    if decision.outcome_recorded is not None or decision.state.phase in (Phase.SUCCEEDED, Phase.FAILED):
+        wake_namespace(op, res.namespace)  # a slot may have come free
+
+
+async def _with_finalizer(op: Operator, kind: Kind, body: dict[str, Any]) -> dict[str, Any]:
+    """The resource with the cleanup finalizer, where its deletion policy wants one."""
+    meta = body["metadata"]
+    if not _wants_finalizer(body) or FINALIZER in (meta.get("finalizers") or []):
+        return body
+    updated = await op.kube.set_finalizers(
+        kind,
+        meta["namespace"],
+        meta["name"],
+        str(meta["resourceVersion"]),
+        [*(meta.get("finalizers") or []), FINALIZER],
+    )
+    return {**body, "metadata": updated["metadata"]}
+
+
+async def _act(op: Operator, res: Observed, body: dict[str, Any], decision: Decision) -> None:
+    """The Jobs the decision stops and starts."""
     if decision.stop_job is not None:  # superseded: its pod goes first, then the Job (supersede.py)
         await op.kube.delete_job(res.namespace, decision.stop_job.name, propagation="Foreground")
     if decision.job is not None:
@@ -241,7 +256,13 @@ async def _reconcile(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
             if isinstance(exc, JobNameTaken):  # retried with backoff, and said
                 await post_event(op, body, "Warning", "JobNameTaken", str(exc))
             raise
-    _schedule(op, res, decision)
+
+
+async def _write_status(
+    op: Operator, kind: Kind, res: Observed, body: dict[str, Any], decision: Decision
+) -> None:
+    """The decision's Events, its status (fenced by the version it was decided on) and the
+    catalog's record."""
     patch = status_patch(res.status, decision.status)
     # The Events first, each named after the state it reaches (events.transition_key): posted
     # again by anyone (a retry, a replica that took over before the status write landed), it is a
@@ -262,8 +283,6 @@ async def _reconcile(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
         metrics.TRANSITIONS.labels(kind.kind, str(decision.state.phase), event.reason).inc()
     if patch or decision.outcome_recorded is not None or res.uid in op.catalog_behind:
         await sync_catalog(op, body, decision.status, decision.outcome_recorded)
-    if decision.outcome_recorded is not None or decision.state.phase in (Phase.SUCCEEDED, Phase.FAILED):
-        wake_namespace(op, res.namespace)  # a slot may have come free
 
 
 def _summary(decision: Decision) -> str:
