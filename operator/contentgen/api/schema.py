@@ -39,55 +39,64 @@ def _resolve(node: JsonDict, defs: JsonDict) -> JsonDict:
 
 
 def _convert(node: JsonDict, defs: JsonDict) -> JsonDict:
-    node = _resolve(node, defs)
-    if "anyOf" in node:
-        branches = [_resolve(b, defs) for b in node.pop("anyOf")]
-        non_null = [b for b in branches if b.get("type") != "null"]
-        if len(non_null) != 1:
-            raise ValueError(f"cannot express anyOf {branches} structurally")
-        merged = non_null[0]
-        merged.update(node)
-        node = _resolve(merged, defs)
-
+    node = _nullable_merged(_resolve(node, defs), defs)
     out: JsonDict = {}
     for key, value in node.items():
         if key == "additionalProperties" and isinstance(value, dict) and "properties" not in node:
             # A map (dict[str, X]): without this the API server prunes every key of it.
             out["additionalProperties"] = _convert(value, defs)
-            continue
-        if key in _DROP:
-            continue
-        if key == "properties":
-            out["properties"] = {name: _convert(sub, defs) for name, sub in value.items()}
-        elif key == "items":
-            out["items"] = _convert(value, defs)
-        elif key == "exclusiveMinimum":
-            out["minimum"], out["exclusiveMinimum"] = value, True
-        elif key == "exclusiveMaximum":
-            out["maximum"], out["exclusiveMaximum"] = value, True
-        elif key == "const":
-            out["enum"] = [value]
-        elif key == "default":
-            if value not in (None, "", [], {}):
-                out["default"] = value
-        else:
-            out[key] = copy.deepcopy(value)
-
+        elif key not in _DROP:
+            out.update(_keyword(key, value, defs))
     if out.get("type") == "object" and "properties" in out:
-        required = set(out.get("required", []))
-        for name, sub in out["properties"].items():
-            # Nested defaults only apply when the parent object exists: default the parent to {}.
-            # The API server validates every default against its own schema (apiextensions
-            # ValidateDefaults), so {} is only a default where {} is valid: no required fields.
-            if (
-                name not in required
-                and sub.get("type") == "object"
-                and "default" not in sub
-                and not sub.get("required")
-                and _has_defaults(sub)
-            ):
-                out["properties"][name] = _ordered({**sub, "default": {}})
+        _default_parents(out)
     return _ordered(out)
+
+
+def _nullable_merged(node: JsonDict, defs: JsonDict) -> JsonDict:
+    """`X | None` (anyOf X and null) as X: a structural schema has no anyOf; null is "absent"."""
+    if "anyOf" not in node:
+        return node
+    branches = [_resolve(b, defs) for b in node.pop("anyOf")]
+    non_null = [b for b in branches if b.get("type") != "null"]
+    if len(non_null) != 1:
+        raise ValueError(f"cannot express anyOf {branches} structurally")
+    merged = non_null[0]
+    merged.update(node)
+    return _resolve(merged, defs)
+
+
+def _keyword(key: str, value: Any, defs: JsonDict) -> JsonDict:
+    """One JSON Schema keyword in a CRD's dialect (OpenAPI v3.0: boolean exclusive bounds, no
+    const; a default only where it says something)."""
+    if key == "properties":
+        return {"properties": {name: _convert(sub, defs) for name, sub in value.items()}}
+    if key == "items":
+        return {"items": _convert(value, defs)}
+    if key == "exclusiveMinimum":
+        return {"minimum": value, "exclusiveMinimum": True}
+    if key == "exclusiveMaximum":
+        return {"maximum": value, "exclusiveMaximum": True}
+    if key == "const":
+        return {"enum": [value]}
+    if key == "default":
+        return {"default": value} if value not in (None, "", [], {}) else {}
+    return {key: copy.deepcopy(value)}
+
+
+def _default_parents(out: JsonDict) -> None:
+    """Nested defaults only apply when the parent object exists: default the parent to {}. The API
+    server validates every default against its own schema (apiextensions ValidateDefaults), so {}
+    is only a default where {} is valid: no required fields."""
+    required = set(out.get("required", []))
+    for name, sub in out["properties"].items():
+        if (
+            name not in required
+            and sub.get("type") == "object"
+            and "default" not in sub
+            and not sub.get("required")
+            and _has_defaults(sub)
+        ):
+            out["properties"][name] = _ordered({**sub, "default": {}})
 
 
 def _has_defaults(node: JsonDict) -> bool:
