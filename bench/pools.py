@@ -58,12 +58,12 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out" / "pools.json"
@@ -84,6 +84,7 @@ MARKERS = {  # where --docs writes each node's table in docs/performance.md
     "process": ("<!-- bench-pools:start -->", "<!-- bench-pools:end -->"),
     "real": ("<!-- bench-pools-real:start -->", "<!-- bench-pools-real:end -->"),
     "gpu": ("<!-- bench-pools-gpu:start -->", "<!-- bench-pools-gpu:end -->"),
+    "clips": ("<!-- bench-pools-clips:start -->", "<!-- bench-pools-clips:end -->"),  # bench/pools_clips.py
 }
 # What each node draws with unless told (--device, --size, --steps): the GPU node at real size.
 DEFAULTS = {
@@ -572,7 +573,11 @@ def environment(
 
 def picture_hash(store_dir: Path, result: dict[str, Any]) -> str:
     [image] = result["images"]
-    uri = str(image.get("uri") or image.get("url") or "")
+    return stored_hash(str(image.get("uri") or image.get("url") or ""))
+
+
+def stored_hash(uri: str) -> str:
+    """The SHA-256 of an output the file store holds at `uri` ("" where it holds none)."""
     path = Path(urllib.request.url2pathname(uri.removeprefix("file://")))
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
 
@@ -661,21 +666,37 @@ def run_jobs(
 ) -> list[Done]:
     folder.mkdir(parents=True, exist_ok=True)
     specs = {r.name: spec_file(r, folder.name, store_dir, folder, size) for r in requests}
-    done: dict[str, Done] = {}
+    return each(requests, concurrency, lambda r: run_worker(r, specs[r.name], env, folder, store_dir, t0))
 
-    def one(request: Request) -> None:
-        done[request.name] = run_worker(request, specs[request.name], env, folder, store_dir, t0)
-        d = done[request.name]
+
+class _Ended(Protocol):  # a request's end, as Done and pools_clips.Clip say it
+    @property
+    def seconds(self) -> float: ...
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def error(self) -> str: ...
+
+
+E = TypeVar("E", bound=_Ended)
+
+
+def each(requests: Sequence[Request], at_once: int, run: Callable[[Request], E]) -> list[E]:
+    """`run` on every request, `at_once` at a time, in the requests' order; each said on stderr as
+    it ends."""
+
+    def one(request: Request) -> E:
+        ended = run(request)
+        said = "ok" if ended.ok else f"FAILED {ended.error}"
         print(
-            f"  {request.name} {request.owner} lora {request.lora}: {d.seconds:.1f} s, "
-            f"{'ok' if d.ok else 'FAILED ' + d.error}",
+            f"  {request.name} {request.owner} lora {request.lora}: {ended.seconds:.1f} s, {said}",
             file=sys.stderr,
             flush=True,
         )
+        return ended
 
-    with ThreadPoolExecutor(max_workers=concurrency) as workers:
-        list(workers.map(one, requests))
-    return [done[r.name] for r in requests]
+    with ThreadPoolExecutor(max_workers=at_once) as workers:
+        return list(workers.map(one, requests))
 
 
 def free_port() -> int:

@@ -17,12 +17,13 @@ Two runs, one after the other, as bench/pools.py runs pictures:
 Measured: time to a stored clip (a request's worker start to its exit), cold and warm, p50/p95;
 clips per pod-hour; model loads per clip (diffusers' "Loading pipeline components" in each
 process's output, and the pool's own count); the pool process's CPU time per clip from warm to its
-last clip, against a Job's CPU time per clip with its load and without it (its worker's CPU less
-the load's, timed in the Job's own output); and, for every request of the baseline, the pooled
-clip's video (SHA-256) against the Job's. It fails (exit 1, FAIL lines) when a goal is missed:
-every request succeeds, the pool loads its model once and no pooled worker loads one, a warm
-request's p50 under a Job's, and every pooled clip equal to its Job's. Results go to
-bench/out/pools-clips.json; `--docs` writes the table into docs/performance.md.
+last clip and the pooled Job's worker's, against a Job's worker's (its load included); and, for
+every request of the baseline, the pooled clip's video (SHA-256) against the Job's. It fails
+(exit 1, FAIL lines) when a goal is missed: every request succeeds, the pool loads its model once
+and no pooled worker loads one, a warm request's p50 under a Job's, and every pooled clip equal to
+its Job's. Results go to
+bench/out/pools-clips.json; `--docs` writes the table into docs/performance.md; BENCH_KEEP=DIR
+keeps every worker's output there, as bench/pools.py does.
 
     .venv/bin/python -m bench.pools_clips [--requests 12] [--loras 4] [--baseline 4] [--frames 5]
         [--steps 4] [--concurrency 2] [--docs]
@@ -32,14 +33,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -51,10 +51,12 @@ from bench.pools import (
     CONTENTGEN,
     DOCS,
     Request,
+    each,
     environment,
     free_port,
     load_average,
     loads_in,
+    lora_key,
     per_hour,
     percentile,
     plan,
@@ -62,13 +64,14 @@ from bench.pools import (
     run_spec,
     sample,
     status,
+    stored_hash,
     wait_warm,
+    with_table,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out" / "pools-clips.json"
 MODEL_DIR = "Wan2.1-T2V-1.3B-Diffusers"  # the staged directory of wan-1.3b-t2v at 480p
-MARKERS = ("<!-- bench-pools-clips:start -->", "<!-- bench-pools-clips:end -->")
 PROMPT = "a red fox runs through snow"
 SCALE = 0.8
 BUCKET = "bench-loras"
@@ -85,10 +88,6 @@ class Clip:
     loads: int
     video: str  # the stored MP4's SHA-256
     error: str = ""
-
-
-def lora_key(owner: str, k: int) -> str:
-    return f"loras/{owner}/bench-clip-lora-{k}/v1/lora.safetensors"
 
 
 def stage(root: Path, store_dir: Path, loras: int) -> Path:
@@ -156,12 +155,6 @@ def served(folder: Path, root: Path) -> Iterator[tuple[str, dict[str, str]]]:
         server.stop()
 
 
-def video_hash(result: dict[str, Any]) -> str:
-    uri = str((result.get("video") or {}).get("uri") or "")
-    path = Path(urllib.request.url2pathname(uri.removeprefix("file://")))
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
-
-
 def run_worker(request: Request, spec: Path, env: dict[str, str], folder: Path, t0: float) -> Clip:
     """One request's Job: `contentgen worker` on its spec, to its exit, with its CPU time."""
     ran = run_spec(request.name, spec, env, folder)
@@ -173,7 +166,7 @@ def run_worker(request: Request, spec: Path, env: dict[str, str], folder: Path, 
         cpu=round(ran.cpu, 3),
         ok=ok,
         loads=loads_in(ran.output),
-        video=video_hash(ran.result) if ok else "",
+        video=stored_hash(str(ran.result["video"].get("uri") or "")) if ok else "",
         error="" if ok else ran.error(),
     )
 
@@ -190,17 +183,7 @@ def run_all(
     """The requests' Jobs, `at_once` at a time (their LoRAs' URLs at `files`)."""
     folder.mkdir(parents=True, exist_ok=True)
     specs = {r.name: spec_file(r, folder.name, files, folder, frames) for r in requests}
-
-    def one(request: Request) -> Clip:
-        clip = run_worker(request, specs[request.name], env, folder, t0)
-        said = "ok" if clip.ok else f"FAILED {clip.error}"
-        print(
-            f"  {request.name} lora {request.lora}: {clip.seconds:.1f} s, {said}", file=sys.stderr, flush=True
-        )
-        return clip
-
-    with ThreadPoolExecutor(max_workers=at_once) as workers:
-        return list(workers.map(one, requests))
+    return each(requests, at_once, lambda r: run_worker(r, specs[r.name], env, folder, t0))
 
 
 def measure(args: argparse.Namespace, root: Path) -> dict[str, Any]:
@@ -350,16 +333,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=5)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=2)
-    parser.add_argument("--keep", type=Path, help="copy the run's folder (logs, store) here")
     parser.add_argument("--docs", action="store_true", help="write the table into docs/performance.md")
     args = parser.parse_args(argv)
     load, when = load_average(), datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    with tempfile.TemporaryDirectory(prefix="bench-pools-clips-") as folder:
-        try:
-            m = measure(args, Path(folder))
-        finally:
-            if args.keep:
-                subprocess.run(["cp", "-r", folder, str(args.keep)], check=False)
+    keep = os.environ.get("BENCH_KEEP")  # a directory to keep the workers' outputs in
+    with tempfile.TemporaryDirectory(prefix="bench-pools-clips-") as tmp:
+        root = Path(keep) if keep else Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
+        m = measure(args, root)
     m.update(when=when, load=load)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(m, indent=2))
@@ -369,10 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for problem in found:
         print(f"FAIL {problem}")
     if args.docs:
-        page = DOCS.read_text()
-        start, end = MARKERS
-        before, rest = page.split(start, 1)
-        DOCS.write_text(f"{before}{start}\n{table}\n{end}{rest.split(end, 1)[1]}")
+        DOCS.write_text(with_table(DOCS.read_text(), table, "clips"))
     return 1 if found else 0
 
 

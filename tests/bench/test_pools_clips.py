@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench.pools import DOCS, plan
-from bench.pools_clips import MARKERS, markdown, problems, spec_file
+from bench.pools import DOCS, MARKERS, plan
+from bench.pools_clips import markdown, problems, spec_file
 
 
 def clip(
@@ -61,6 +61,6 @@ def test_the_table_and_its_place_in_the_docs() -> None:
     table = markdown(PASSING, "2026-11-27 11:16 UTC", "0.8 1.1 1.7")
     assert "| clips equal to the Job's (SHA-256 of the MP4) | **2 of 2** |" in table
     assert "| model loads per clip | **0.333**" in table
-    start, end = MARKERS
+    start, end = MARKERS["clips"]
     page = DOCS.read_text()
     assert page.count(start) == 1 and page.index(start) < page.index(end)

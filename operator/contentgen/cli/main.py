@@ -41,8 +41,9 @@ class CommandError(Exception):
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """Every subcommand with its options; with `only`, that subcommand's alone, the others listed
-    by name and help (what `contentgen --help` shows) without importing their modules. A command
+    """Every subcommand with its options; with `only`, that subcommand's alone (none for `only=""`),
+    the others listed by name and help (what `contentgen --help` shows) without importing their
+    modules. A command
     imports what its subcommand needs and no more: the worker image's entrypoint starts each Job,
     and importing every subcommand (the catalog, OpenCV, the HTTP API) would cost it about a
     second of CPU."""
@@ -102,7 +103,7 @@ def name_the_user() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     name_the_user()
     words = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(chosen(words) or "").parse_args(words)
+    args = build_parser(chosen(words) or "").parse_args(words)  # no command: argparse says so
     try:
         code: int = args._module.run(args)
     except CommandError as exc:
