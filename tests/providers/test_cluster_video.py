@@ -203,6 +203,24 @@ def test_memory_plans_resident_tiled_offloaded_or_refused():
         plan_memory(card(4), weights, job)
 
 
+def test_the_estimates_cover_wan_s_peaks_measured_at_real_size():
+    """Wan 2.1 T2V 1.3B at 832 × 480 × 81 frames on an H200 (bench/video_gpu.py, docs/cluster-gpus.md):
+    torch's peak allocation, every component resident, decoded whole and in tiles. The constants
+    before that measurement (1,536 bytes a pixel, 512-pixel tiles) gave 20.4 GB for a 24.2 GB peak:
+    on a 24 GB card the planner would have kept the decode whole, and run out of memory."""
+    job = VideoJob("wan", 832, 480, 81, 1536)
+    # its components as component_bytes counts them: 1.42 B bf16, UMT5-XXL 5.68 B bf16, the VAE in fp32
+    weights = {"transformer": 2_837_993_600, "text_encoder": 11_361_820_672, "vae": 507_570_124}
+    whole = sum(weights.values()) + job.tokens() * 1536 * 2 * video.ACTIVATIONS_PER_TOKEN + job.decode(False)
+    tiled = sum(weights.values()) + job.tokens() * 1536 * 2 * video.ACTIVATIONS_PER_TOKEN + job.decode(True)
+    assert whole >= 24_219_405_824 and tiled >= 16_826_224_640
+    # and not so far above as to waste the card
+    assert whole < 1.2 * 24_219_405_824 and tiled < 1.2 * 16_826_224_640
+    card = memory.Card(free=int(23.3 * memory.GIB), total=24 * memory.GIB, capability=(8, 9), name="L4")
+    on_a_24gb_card = plan_memory(card, weights, job)
+    assert on_a_24gb_card.vae_tiling and not on_a_24gb_card.offload
+
+
 def test_provider_cluster_is_the_video_generator(models_root, monkeypatch):
     from contentgen.providers import video_generator
 

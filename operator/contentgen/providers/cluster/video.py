@@ -113,12 +113,25 @@ def generation_size(width: int, height: int, multiple: int) -> tuple[int, int]:
 # --- memory -------------------------------------------------------------------------------------
 
 # Activations while denoising, per latent token, in units of the transformer's width × 2 bytes (one
-# block at a time, classifier-free guidance's two passes), and the VAE's decode per pixel of the
-# frames it decodes at once (Wan decodes causally, 4 frames at a time; LTX all together); tiling
-# decodes 512-pixel tiles. Estimates to be measured on a GPU (docs/videos.md).
+# block at a time, classifier-free guidance's two passes). Measured for Wan 2.1 T2V 1.3B at 832 × 480
+# × 81 frames on an H200 (docs/cluster-gpus.md, "The video step at real size"): 1.71 GB over the
+# weights, where this gives 3.2 GB.
 ACTIVATIONS_PER_TOKEN = 32
-DECODE_BYTES_PER_PIXEL = 1536
-TILE_PIXELS = 512 * 512
+
+
+@dataclass(frozen=True)
+class Decode:
+    """A family's VAE decode: the bytes each pixel of the frames it decodes at once holds (Wan
+    decodes causally, 4 frames at a time; LTX all together), and a tile's pixels when tiled
+    (diffusers' tile_sample_min)."""
+
+    bytes_per_pixel: int
+    tile_pixels: int
+
+
+# Wan's measured with its activations above: 9.40 GB to decode 832 × 480 whole (5,884 bytes a pixel
+# of its 4 frames, rounded up here), 2.01 GB in its 256 × 256 tiles. LTX's are not measured yet.
+DECODE = {"wan": Decode(6144, 256 * 256), "ltx": Decode(1536, 512 * 512)}
 
 
 @dataclass(frozen=True)
@@ -153,9 +166,10 @@ class VideoJob:
         )  # Wan: 8 × 8, patch 2 × 2
 
     def decode(self, tiled: bool) -> int:
+        vae = DECODE[self.family]
         at_once = self.frames if self.family == "ltx" else min(self.frames, 4)
-        pixels = min(self.width * self.height, TILE_PIXELS) if tiled else self.width * self.height
-        return at_once * pixels * DECODE_BYTES_PER_PIXEL
+        pixels = min(self.width * self.height, vae.tile_pixels) if tiled else self.width * self.height
+        return at_once * pixels * vae.bytes_per_pixel
 
 
 def plan_memory(card: memory.Card, components: Mapping[str, int], job: VideoJob) -> VideoPlan:
