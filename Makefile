@@ -200,6 +200,10 @@ bench-pools: install  ## a warm pool of tiny FLUX pipelines against a Job per re
 bench-pools-clips: install s3-server  ## a warm pool of a tiny Wan 2.1 against a Job per request, on the CPU: VideoGenerations with and without LoRAs; time to a stored clip cold and warm, clips per pod-hour, loads per clip, CPU per clip, clips against their Jobs' (numbers go into docs/performance.md)
 	$(BIN)/python -m bench.pools_clips --docs $(ARGS)
 
+.PHONY: bench-video-gpu
+bench-video-gpu: install  ## the video step and a warm video pool's clips at real size on this machine's GPU: Wan 2.1 T2V 1.3B (random weights), 81 frames at 832 x 480, cold, warm, with LoRAs; times, GPU-seconds, memory plan and peaks (docs/cluster-gpus.md); ARGS="--size tiny --device cpu" on a machine without one
+	$(BIN)/python -m bench.video_gpu $(ARGS)
+
 .PHONY: bench-shared
 bench-shared: install kube  ## the operator beside 20,000 foreign Pods and 5,000 foreign Jobs with churn (numbers go into bench/README.md)
 	$(BIN)/python -m bench.shared --readme
