@@ -38,14 +38,10 @@ class HoldingProxy:
     def stop(self) -> None:
         """No more connections, and each one cut (as a process that dies cuts its own)."""
         self._stopped.set()
-        with contextlib.suppress(OSError):
-            self._listener.close()
         with self._lock:
+            _cut(self._listener)  # wakes the accept, which close alone does not
             for sock in list(self._sockets):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)  # wakes a pump blocked in recv, which close does not
-                with contextlib.suppress(OSError):
-                    sock.close()
+                _cut(sock)
 
     def hold(self, pattern: bytes) -> threading.Event:
         """Hold the next request that contains `pattern` (once); the event is set when it is held."""
@@ -83,10 +79,9 @@ class HoldingProxy:
         except OSError:
             pass
         finally:
-            for sock in (source, target):
-                with contextlib.suppress(OSError):
-                    sock.close()
             with self._lock:
+                for sock in (source, target):
+                    _cut(sock)
                 self._sockets.difference_update((source, target))
 
     def _matches(self, data: bytes) -> bool:
@@ -98,3 +93,13 @@ class HoldingProxy:
                     held.set()
                     return True
         return False
+
+
+def _cut(sock: socket.socket) -> None:
+    """Shut down, then closed: the other end told at once. A socket only closed, while another
+    thread is blocked in recv or accept on it, stays open (that call holds it) and tells nobody:
+    its peer would wait for the rest of an answer until its own timeout."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(OSError):
+        sock.close()

@@ -83,12 +83,12 @@ def _every_step(init):  # type: ignore[no-untyped-def]
     return init_keeping_every_step
 
 
-def _until(check) -> None:  # type: ignore[no-untyped-def]
+def _until(check, what: str = "the pool did not get warm") -> None:  # type: ignore[no-untyped-def]
     import time
 
     deadline = time.monotonic() + 300  # a hang guard
     while not check():
-        assert time.monotonic() < deadline, "the pool did not get warm"
+        assert time.monotonic() < deadline, what
         time.sleep(0.05)
 
 
@@ -164,6 +164,9 @@ def test_a_pool_cut_mid_clip_leaves_its_state_in_the_jobs_store_and_the_retry_re
     assert cut.value.reason == "ProviderUnreachable"
     states = sorted(p.name for p in store.iterdir() if p.suffix == ".pt")
     assert states and "frames.npz" not in {p.name for p in store.iterdir()}
+    # a killed pod's drawing ends with it; this pool, a thread of this process, ends the cut clip
+    # at its next step (its client gone) and keeps nothing of it: only then is its pipeline free
+    _until(lambda: not list((tmp_path / "pool" / "pictures").iterdir()), "the pool drew on after the cut")
 
     # the retry: its own Job this time (the chart's pool gone), from the state the pool kept
     caplog.set_level(logging.INFO, "contentgen.providers.cluster.video")
