@@ -73,36 +73,45 @@ def with_evaluation(doc: dict[str, Any], entry: dict[str, Any], *, now: datetime
     new = copy.deepcopy(upgrade(doc))
     number, wanted = int(entry["evaluation"]), int(entry["version"])
     version = next((v for v in new.get("versions") or [] if int(v["version"]) == wanted), None)
-    spent = round(float(entry.get("costUsd") or 0.0), 6)
-    at = parse_timestamp(entry.get("at")) or now
-    month = at.strftime("%Y-%m")
-    history = list(version.get("evaluations") or []) if version is not None else []
-    if any(int(e.get("evaluation") or 0) == number for e in history):
+    if version is not None and any(
+        int(e.get("evaluation") or 0) == number for e in version.get("evaluations") or []
+    ):
         return None
-    cost = dict(new.get("evaluationCost") or {})
-    counted = list(cost.get("counted") or [])
-    key = f"v{wanted}/e{number}"
+    cost, key = dict(new.get("evaluationCost") or {}), f"v{wanted}/e{number}"
     owned = bool(entry.get("resource"))  # a LoraEvaluation's: its own record counts what it cost
-    if version is None and (key in counted or owned):
+    if version is None and (key in (cost.get("counted") or []) or owned):
         return None
-    if key not in counted and not owned:
-        by_month = dict(cost.get("byMonth") or {})
-        by_month[month] = round(by_month.get(month, 0.0) + spent, 6)
-        cost = {"byMonth": by_month, "counted": [*counted, key][-200:]}
-    new["evaluationCost"] = cost
+    at = parse_timestamp(entry.get("at")) or now
+    new["evaluationCost"] = cost if owned else _counted(cost, key, entry, at)
     if version is not None:
-        kept = {**entry, "at": at}
-        history.append(kept)
-        extra = max(0, len(history) - MAX_EVALUATIONS)
-        version["evaluations"] = history[extra:]
-        version["olderEvaluations"] = int(version.get("olderEvaluations") or 0) + extra
-        listed = {a["uri"] for a in version.get("artifacts") or []}
-        version["artifacts"] = [
-            *(version.get("artifacts") or []),
-            *(a for a in entry.get("artifacts") or [] if a["uri"] not in listed),
-        ]
+        _kept(version, {**entry, "at": at})
     new.update(schema=SCHEMA, rev=int(doc.get("rev") or 0) + 1, updatedAt=now)
     return summarize(new)
+
+
+def _counted(cost: dict[str, Any], key: str, entry: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """The record's evaluation cost with `entry`'s counted in its month, once (by `key`)."""
+    counted = list(cost.get("counted") or [])
+    if key in counted:
+        return cost
+    month = at.strftime("%Y-%m")
+    by_month = dict(cost.get("byMonth") or {})
+    by_month[month] = round(by_month.get(month, 0.0) + round(float(entry.get("costUsd") or 0.0), 6), 6)
+    return {"byMonth": by_month, "counted": [*counted, key][-200:]}
+
+
+def _kept(version: dict[str, Any], kept: dict[str, Any]) -> None:
+    """`kept` appended to the version's evaluations (the oldest beyond MAX_EVALUATIONS counted,
+    not kept) and its artifacts to the version's, each listed once."""
+    history = [*(version.get("evaluations") or []), kept]
+    extra = max(0, len(history) - MAX_EVALUATIONS)
+    version["evaluations"] = history[extra:]
+    version["olderEvaluations"] = int(version.get("olderEvaluations") or 0) + extra
+    listed = {a["uri"] for a in version.get("artifacts") or []}
+    version["artifacts"] = [
+        *(version.get("artifacts") or []),
+        *(a for a in kept.get("artifacts") or [] if a["uri"] not in listed),
+    ]
 
 
 def record_evaluation(catalog: Catalog, uid: str, entry: dict[str, Any], *, now: datetime) -> bool:

@@ -14,6 +14,7 @@ kind, when each was created and whether its resource was deleted), as names to u
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from .base import AmbiguousReference, Catalog
@@ -79,6 +80,22 @@ def resolve(
     ref = ref.strip()
     if not ref:
         raise ValueError("an empty id: give a record's id, a unique prefix of it, or namespace/name")
+    find = _finder(catalog, owner, type)
+    if "@" in ref:
+        return _by_name_and_prefix(ref, find)
+    exact = catalog.get(ref, owner)
+    if exact is not None and (type is None or exact.get("type") == type):
+        return upgrade(exact)
+    if "/" in ref:
+        return _one(ref, find(_named(ref)))
+    return _by_prefix_or_name(ref, find)
+
+
+Find = Callable[[dict[str, Any]], list[dict[str, Any]]]
+
+
+def _finder(catalog: Catalog, owner: OwnerScope, type: str | None) -> Find:
+    """The records a query matches within the owner's scope (and of `type`), upgraded."""
     scope: dict[str, Any] = {} if owner is None else {"owner": owner_condition(owner)}
     if type is not None:
         scope["type"] = type
@@ -86,25 +103,29 @@ def resolve(
     def find(query: dict[str, Any]) -> list[dict[str, Any]]:
         return [upgrade(d) for d in catalog.find_raw({**scope, **query}, limit=SHOWN * 5 + 1)]
 
-    def named(name: str) -> dict[str, Any]:
-        if "/" in name:
-            namespace, _, bare = name.partition("/")
-            return {"namespace": namespace, "name": bare}
-        return {"name": name}
+    return find
 
-    if "@" in ref:
-        name, _, prefix = ref.rpartition("@")
-        if not name or not prefix or not _ID_CHARS.match(prefix):
-            raise ValueError(f"{ref!r}: write NAMESPACE/NAME@ID-PREFIX (the id's first characters)")
-        found = [d for d in find(named(name)) if d["_id"].startswith(prefix)]
-        if len(found) > 1:
-            raise ambiguity(ref, found)
-        return found[0] if found else None
-    exact = catalog.get(ref, owner)
-    if exact is not None and (type is None or exact.get("type") == type):
-        return upgrade(exact)
-    if "/" in ref:
-        return _one(ref, find(named(ref)))
+
+def _named(name: str) -> dict[str, Any]:
+    if "/" in name:
+        namespace, _, bare = name.partition("/")
+        return {"namespace": namespace, "name": bare}
+    return {"name": name}
+
+
+def _by_name_and_prefix(ref: str, find: Find) -> dict[str, Any] | None:
+    """NAMESPACE/NAME@ID-PREFIX: one of a name's records by the first characters of its id."""
+    name, _, prefix = ref.rpartition("@")
+    if not name or not prefix or not _ID_CHARS.match(prefix):
+        raise ValueError(f"{ref!r}: write NAMESPACE/NAME@ID-PREFIX (the id's first characters)")
+    found = [d for d in find(_named(name)) if d["_id"].startswith(prefix)]
+    if len(found) > 1:
+        raise ambiguity(ref, found)
+    return found[0] if found else None
+
+
+def _by_prefix_or_name(ref: str, find: Find) -> dict[str, Any] | None:
+    """A bare ref: an id's prefix or a name (the default namespace's first), never both."""
     looks_like_id = len(ref) >= MIN_PREFIX and _ID_CHARS.match(ref) is not None
     by_id = find({"_id": {"$regex": "^" + re.escape(ref)}}) if looks_like_id else []
     in_default = [d for d in find({"namespace": DEFAULT_NAMESPACE, "name": ref}) if not d.get("deleted")]
