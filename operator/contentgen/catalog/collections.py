@@ -254,50 +254,8 @@ def archive_plan(
     taken: set[str] = set()
     listed: list[dict[str, Any]] = []
     for member in members:
-        versions = member.get("versions") or []
-        if not versions:
-            continue
-        latest = versions[-1]
-        number = int(latest.get("version") or 0)
-        name = _UNSAFE.sub("_", f"{member.get('namespace')}_{member.get('name')}-v{number}")
-        folder = _unique(name, taken)
-        sizes = {a["uri"]: a for a in latest.get("artifacts") or []}
-        inside: set[str] = set()
-        entry: dict[str, Any] = {
-            "id": str(member.get("_id") or ""),
-            "kind": str(member.get("kind") or ""),
-            "namespace": str(member.get("namespace") or ""),
-            "name": str(member.get("name") or ""),
-            "owner": str(member.get("owner") or ""),
-            "version": number,
-            "folder": f"{folder}/",
-            "files": [],
-        }
-        by_uri: dict[str, str] = {}
-        for uri in version_uris(latest):
-            if not store.owns(uri):
-                continue
-            path = f"{folder}/{_unique(_inside(store.key_of(uri), number), inside)}"
-            files.append((path, uri))
-            by_uri[uri] = path
-            known = sizes.get(uri) or {}
-            entry["files"].append(
-                {
-                    "name": path,
-                    "uri": uri,
-                    **({"sizeBytes": int(known["sizeBytes"])} if "sizeBytes" in known else {}),
-                    **({"sha256": known["sha256"]} if known.get("sha256") else {}),
-                }
-            )
-        likeness = latest.get("likeness") or {}
-        if likeness.get("verdict"):  # the version's likeness as the record holds it now
-            entry["likeness"] = {
-                "verdict": likeness.get("verdict"),
-                "median": likeness.get("median"),
-                "report": by_uri.get(str(likeness.get("reportUri") or ""), ""),
-                "grid": by_uri.get(str(likeness.get("gridUri") or ""), ""),
-            }
-        listed.append(entry)
+        if member.get("versions"):
+            listed.append(_member(store, member, taken, files))
     manifest = {
         "collection": {
             "id": str(collection.get("_id") or ""),
@@ -308,6 +266,52 @@ def archive_plan(
         "files": len(files),
     }
     return files, manifest
+
+
+def _member(
+    store: ObjectStore, member: dict[str, Any], taken: set[str], files: list[tuple[str, str]]
+) -> dict[str, Any]:
+    """A member's entry in the manifest: its latest version's files in `store` added to `files`
+    under a folder of its own (its name added to `taken`), and its likeness."""
+    latest = member["versions"][-1]
+    number = int(latest.get("version") or 0)
+    folder = _unique(_UNSAFE.sub("_", f"{member.get('namespace')}_{member.get('name')}-v{number}"), taken)
+    sizes = {a["uri"]: a for a in latest.get("artifacts") or []}
+    inside: set[str] = set()
+    by_uri: dict[str, str] = {}
+    listed: list[dict[str, Any]] = []
+    for uri in (u for u in version_uris(latest) if store.owns(u)):
+        path = f"{folder}/{_unique(_inside(store.key_of(uri), number), inside)}"
+        files.append((path, uri))
+        by_uri[uri] = path
+        listed.append({"name": path, "uri": uri, **_known(sizes.get(uri) or {})})
+    entry: dict[str, Any] = {
+        "id": str(member.get("_id") or ""),
+        "kind": str(member.get("kind") or ""),
+        "namespace": str(member.get("namespace") or ""),
+        "name": str(member.get("name") or ""),
+        "owner": str(member.get("owner") or ""),
+        "version": number,
+        "folder": f"{folder}/",
+        "files": listed,
+    }
+    likeness = latest.get("likeness") or {}
+    if likeness.get("verdict"):  # the version's likeness as the record holds it now
+        entry["likeness"] = {
+            "verdict": likeness.get("verdict"),
+            "median": likeness.get("median"),
+            "report": by_uri.get(str(likeness.get("reportUri") or ""), ""),
+            "grid": by_uri.get(str(likeness.get("gridUri") or ""), ""),
+        }
+    return entry
+
+
+def _known(artifact: dict[str, Any]) -> dict[str, Any]:
+    """What the version's artifact list says of a file: its size and SHA-256, where it says."""
+    return {
+        **({"sizeBytes": int(artifact["sizeBytes"])} if "sizeBytes" in artifact else {}),
+        **({"sha256": artifact["sha256"]} if artifact.get("sha256") else {}),
+    }
 
 
 class _Sink:
