@@ -125,6 +125,32 @@ def _taken(wanted: Wanted, differs: list[str]) -> Conflict:
     return Conflict(f"metadata.name: {what} exists already and is not yours to reuse: choose another name")
 
 
+def _repeated(wanted: Wanted, uid: str, existing: dict[str, Any]) -> Made:
+    """A local resource asked for again: the one made, where the owner and the spec are the same."""
+    if existing.get("owner") != wanted.owner:
+        raise _taken(wanted, [])
+    differs = _same(wanted.kind, existing.get("spec") or {}, wanted.spec)
+    if differs:
+        raise _taken(wanted, differs)
+    return Made(uid, wanted.kind, wanted.name, wanted.namespace, wanted.owner, False, wanted.manifest())
+
+
+def _validated(asked: Wanted, wanted: Wanted) -> Resource[Any]:
+    """The resource as asked, then as it runs (offline's spec), validated as a document is
+    (Invalid, each problem named by its field)."""
+    from contentgen.api.manifests import Document
+    from contentgen.api.validation import validate_document
+
+    outcome = validate_document(Document("request", 1, asked.manifest()), local=True)
+    if outcome.resource is not None and asked is not wanted:
+        outcome = validate_document(Document("request", 1, wanted.manifest()), local=True)
+    if outcome.resource is None:
+        problems = [FieldProblem(p.path, p.reason) for p in outcome.problems]
+        raise Invalid(problems, code_of([p.message for p in problems]))
+    resource: Resource[Any] = outcome.resource
+    return resource
+
+
 # --- in a cluster ---------------------------------------------------------------------------------
 
 
@@ -372,10 +398,8 @@ class LocalCreator:
             return bool(self._runs)
 
     def create(self, wanted: Wanted) -> Made:
-        from contentgen.api.manifests import Document
         from contentgen.api.run import offline_spec
-        from contentgen.api.validation import validate_document
-        from contentgen.pipeline.local_run import RunLock, Unresolved, local_uid, snapshot_for
+        from contentgen.pipeline.local_run import local_uid
 
         asked = wanted
         if self.offline:  # what runs, and what a repeat is compared with
@@ -383,21 +407,17 @@ class LocalCreator:
         uid = local_uid(wanted.kind, wanted.namespace, wanted.name)
         existing = self.catalog.get(uid)
         if existing is not None and not existing.get("deleted"):
-            if existing.get("owner") != wanted.owner:
-                raise _taken(wanted, [])
-            differs = _same(wanted.kind, existing.get("spec") or {}, wanted.spec)
-            if differs:
-                raise _taken(wanted, differs)
-            return Made(
-                uid, wanted.kind, wanted.name, wanted.namespace, wanted.owner, False, wanted.manifest()
-            )
-        outcome = validate_document(Document("request", 1, asked.manifest()), local=True)
-        if outcome.resource is not None and asked is not wanted:  # as asked, then as it runs
-            outcome = validate_document(Document("request", 1, wanted.manifest()), local=True)
-        if outcome.resource is None:
-            problems = [FieldProblem(p.path, p.reason) for p in outcome.problems]
-            raise Invalid(problems, code_of([p.message for p in problems]))
-        resource: Resource[Any] = outcome.resource
+            return _repeated(wanted, uid, existing)
+        snapshot = self._snapshot(_validated(asked, wanted), existing)
+        queued = self._queued(uid, wanted, snapshot)
+        return Made(uid, wanted.kind, wanted.name, wanted.namespace, wanted.owner, queued, wanted.manifest())
+
+    def _snapshot(self, resource: Resource[Any], existing: dict[str, Any] | None) -> Any:
+        """The run's snapshot, its references resolved (Invalid where one does not, StoreFailed
+        where the store cannot say), refused where its provider does not run here."""
+        from contentgen.api.run import offline_spec
+        from contentgen.pipeline.local_run import Unresolved, snapshot_for
+
         named = getattr(resource.spec, "provider", None)
         if not self.offline and named is not None:
             _runs_here(resource.kind, str(named))
@@ -412,16 +432,22 @@ class LocalCreator:
             raise StoreFailed(f"{store_failure(exc)}; nothing was created") from None
         if not self.offline and named is None:  # a LoraEvaluation's: its LoRA version's
             _runs_here(resource.kind, snapshot.provider)
-        provider = "offline" if self.offline else snapshot.provider
         if self.offline:  # recorded as `contentgen run --offline` records it, defaults filled in
             ran = offline_spec(snapshot.kind, snapshot.spec)
             snapshot.spec.clear()
             snapshot.spec.update(ran)
+        return snapshot
+
+    def _queued(self, uid: str, wanted: Wanted, snapshot: Any) -> bool:
+        """The run queued behind the one under way, its record written Pending; False where the
+        same resource was asked for at once and the first one stands (Conflict where a `contentgen
+        run` of it goes on on this machine)."""
+        from contentgen.pipeline.local_run import RunLock
+
+        provider = "offline" if self.offline else snapshot.provider
         with self._lock:
             if uid in self._runs:  # asked twice at once: the first one stands
-                return Made(
-                    uid, wanted.kind, wanted.name, wanted.namespace, wanted.owner, False, wanted.manifest()
-                )
+                return False
             lock = RunLock(self.settings.work_dir, uid)
             if not lock.acquire():
                 raise Conflict(
@@ -437,7 +463,7 @@ class LocalCreator:
             lock.release()
             raise
         self._queue.put(uid)
-        return Made(uid, wanted.kind, wanted.name, wanted.namespace, wanted.owner, True, wanted.manifest())
+        return True
 
     def _record_queued(self, snapshot: Any) -> None:
         at = now()
