@@ -13,6 +13,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -51,58 +52,21 @@ def judge(
     lora: ResolvedLora | None = None,
 ) -> VideoLikeness:
     """The verdict on a clip's sampled frames against the subject's dataset faces (rows)."""
-    center = centroid(subject)
-    bound = leave_one_out(subject)
-    samples: list[LikenessSample] = []
-    for frame in sampled:
-        scored = score_image(
-            Generated(f"{frame.time_seconds}s", "portrait", frame.faces), subject, names, center
-        )
-        samples.append(
-            LikenessSample(time_seconds=frame.time_seconds, score=scored.similarity, faces=scored.faces)
-        )
+    samples, bound = _scored(sampled, subject, names), leave_one_out(subject)
+    report = partial(_report, samples=samples, upper_bound=bound, lora=lora)
     with_face = [s for s in samples if s.score is not None]
-
-    def report(verdict: str, reasons: list[str], **numbers: float | None) -> VideoLikeness:
-        return VideoLikeness(
-            verdict=verdict,  # type: ignore[arg-type]
-            reasons=reasons,
-            samples=samples,
-            threshold=THRESHOLD,
-            upper_bound=bound,
-            lora=lora,
-            **numbers,
-        )
-
     if not samples:
         return report("unmeasured", ["no frame could be decoded"])
     if not with_face:
         nothing = f"no face in any of the {len(samples)} frames sampled: nothing to compare with the person"
         return report("no-faces", [nothing])
-    scores = [float(s.score) for s in with_face if s.score is not None]
-    median = _median(scores)
+    median = _median([float(s.score) for s in with_face if s.score is not None])
     assert median is not None
     low = min(with_face, key=lambda s: float(s.score or 0.0))
     third = max(1, len(samples) // 3)
     first = _median([float(s.score) for s in samples[:third] if s.score is not None])
     last = _median([float(s.score) for s in samples[-third:] if s.score is not None])
-    drift = round(first - last, 4) if first is not None and last is not None else None
-    reasons: list[str] = []
-    verdict: str
-    if median < THRESHOLD:
-        verdict = "poor"
-        reasons.append(f"the face is not the person: median {median:.2f} under the threshold {THRESHOLD:.2f}")
-    elif first is not None and last is not None and first >= THRESHOLD > last:
-        verdict = "poor"
-        reasons.append(
-            f"the face drifts from the person: {first:.2f} in the first third, {last:.2f} in the last, "
-            f"under the threshold {THRESHOLD:.2f} from {_drifted_at(samples):g} s"
-        )
-    else:
-        verdict = "good"
-        reasons.append(
-            f"the face is the person: median {median:.2f}, at or over the threshold {THRESHOLD:.2f}"
-        )
+    verdict, reasons = _verdict(median, first, last, samples)
     under = [s for s in with_face if (s.score or 0.0) < THRESHOLD]
     if under and verdict == "good":
         reasons.append(
@@ -117,8 +81,59 @@ def judge(
         median=median,
         lowest=round(float(low.score or 0.0), 4),
         lowest_at_seconds=low.time_seconds,
-        drift=drift,
+        drift=round(first - last, 4) if first is not None and last is not None else None,
         percent=percent(median, None, bound),
+    )
+
+
+def _scored(sampled: Sequence[Sampled], subject: np.ndarray, names: Sequence[str]) -> list[LikenessSample]:
+    """Each sampled frame's faces scored against the subject's (its best face's similarity)."""
+    center = centroid(subject)
+    samples: list[LikenessSample] = []
+    for frame in sampled:
+        scored = score_image(
+            Generated(f"{frame.time_seconds}s", "portrait", frame.faces), subject, names, center
+        )
+        samples.append(
+            LikenessSample(time_seconds=frame.time_seconds, score=scored.similarity, faces=scored.faces)
+        )
+    return samples
+
+
+def _verdict(
+    median: float, first: float | None, last: float | None, samples: Sequence[LikenessSample]
+) -> tuple[str, list[str]]:
+    """Poor where the median face is not the person's, or where it was and drifts away (the first
+    third's over the threshold, the last's under); else good."""
+    if median < THRESHOLD:
+        return "poor", [
+            f"the face is not the person: median {median:.2f} under the threshold {THRESHOLD:.2f}"
+        ]
+    if first is not None and last is not None and first >= THRESHOLD > last:
+        return "poor", [
+            f"the face drifts from the person: {first:.2f} in the first third, {last:.2f} in the last, "
+            f"under the threshold {THRESHOLD:.2f} from {_drifted_at(samples):g} s"
+        ]
+    return "good", [f"the face is the person: median {median:.2f}, at or over the threshold {THRESHOLD:.2f}"]
+
+
+def _report(
+    verdict: str,
+    reasons: list[str],
+    *,
+    samples: list[LikenessSample],
+    upper_bound: float | None,
+    lora: ResolvedLora | None,
+    **numbers: float | None,
+) -> VideoLikeness:
+    return VideoLikeness(
+        verdict=verdict,  # type: ignore[arg-type]
+        reasons=reasons,
+        samples=samples,
+        threshold=THRESHOLD,
+        upper_bound=upper_bound,
+        lora=lora,
+        **numbers,
     )
 
 
