@@ -37,8 +37,8 @@ from typing import Any
 
 import httpx
 
-from contentgen.api import format_time, now
-from contentgen.api.notification import ANNOTATION_REPLAY, PLURAL, NotificationStatus
+from contentgen.api import now
+from contentgen.api.notification import ANNOTATION_REPLAY, PLURAL, LastDelivery, NotificationStatus
 from contentgen.catalog import webhooks
 from contentgen.catalog.deliveries import Deliveries, Sender
 from contentgen.errors import ContentgenError
@@ -347,30 +347,30 @@ class _Health:
     message: str
 
 
-def _last_delivery(newest: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def _last_delivery(newest: Mapping[str, Any] | None) -> LastDelivery | None:
     """status.lastDelivery: the newest delivery, as its log keeps it."""
     if newest is None:
         return None
     attempts = newest.get("attempts") or [{}]
-    return {
-        "eventId": newest["eventId"],
-        "type": newest.get("type") or "",
-        "status": newest["status"],
-        "attempts": int(newest.get("attemptCount") or 0),
-        "code": int(newest.get("lastCode") or 0),
-        "at": format_time(datetime.fromtimestamp(float(attempts[-1].get("at") or 0), UTC)),
-    }
+    return LastDelivery(
+        event_id=newest["eventId"],
+        type=newest.get("type") or "",
+        status=newest["status"],
+        attempts=int(newest.get("attemptCount") or 0),
+        code=int(newest.get("lastCode") or 0),
+        at=datetime.fromtimestamp(float(attempts[-1].get("at") or 0), UTC),
+    )
 
 
-def _health(problem: SecretProblem | None, disabled: bool, last: Mapping[str, Any] | None) -> _Health:
+def _health(problem: SecretProblem | None, disabled: bool, last: LastDelivery | None) -> _Health:
     """Whether deliveries are failing, and why in a reason and a sentence: the Secret first, then
     a receiver that said 410 Gone, then the newest delivery."""
     if problem is not None:
         return _Health(True, problem.reason, str(problem))
     if disabled:
         return _Health(True, "Disabled", "the receiver answered 410 Gone: change the spec to deliver again")
-    if last is not None and last["status"] in ("retrying", "failed", "disabled"):
-        message = f"the last attempt of {last['eventId']} got {last['code'] or 'no answer'}"
+    if last is not None and last.status in ("retrying", "failed", "disabled"):
+        message = f"the last attempt of {last.event_id} got {last.code or 'no answer'}"
         return _Health(True, "DeliveryFailing", message)
     return _Health(False, "Delivering", "deliveries succeed" if last else "no event yet")
 
@@ -379,7 +379,7 @@ def _wanted(
     status: Mapping[str, Any],
     health: _Health,
     generation: int,
-    last: dict[str, Any] | None,
+    last: LastDelivery | None,
     waiting: int,
     annotations: Mapping[str, str],
 ) -> dict[str, Any]:
@@ -401,7 +401,7 @@ def _wanted(
     wanted = dict(status)
     wanted.update(observedGeneration=generation, conditions=conditions, pending=waiting)
     if last is not None:
-        wanted["lastDelivery"] = last
+        wanted["lastDelivery"] = last.model_dump(mode="json", by_alias=True)
     replay = annotations.get(ANNOTATION_REPLAY)
     if replay:
         wanted["replayed"] = replay
