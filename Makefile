@@ -201,7 +201,7 @@ bench-pools-clips: install s3-server  ## a warm pool of a tiny Wan 2.1 against a
 	$(BIN)/python -m bench.pools_clips --docs $(ARGS)
 
 .PHONY: bench-video-gpu
-bench-video-gpu: install  ## the video step and a warm video pool's clips at real size on this machine's GPU: Wan 2.1 T2V 1.3B (random weights), 81 frames at 832 x 480, cold, warm, with LoRAs; times, GPU-seconds, memory plan and peaks (docs/cluster-gpus.md); ARGS="--size tiny --device cpu" on a machine without one
+bench-video-gpu: install  ## the video step and a warm video pool's clips at real size on this machine's GPU: Wan 2.1 T2V 1.3B (random weights), 81 frames at 832 x 480, cold, warm, with LoRAs; times, GPU-seconds, memory plan and peaks (docs/cluster-gpus.md); ARGS="--size tiny --device cpu --frame 64x64" on a machine without one
 	$(BIN)/python -m bench.video_gpu $(ARGS)
 
 .PHONY: bench-shared

@@ -24,7 +24,7 @@ so far) is skipped and said so. `--size tiny --device cpu` runs the same path on
 machine without a GPU (tests/bench/test_video_gpu.py).
 
     python -m bench.video_gpu [--size full|tiny] [--device cuda|cpu] [--models DIR] [--frames 81]
-        [--aspect-ratio 16:9] [--steps 50] [--rank 16] [--drop-caches] [--deadline S] [--out FILE]
+        [--frame 16:9|WxH] [--steps 50] [--rank 16] [--drop-caches] [--deadline S] [--out FILE]
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def peak_memory(device: str) -> Iterator[dict[str, int]]:
 
 
 def clip(
-    generator: Any, work: Path, name: str, frames: int, aspect: str, seed: int, loras: Sequence[Path]
+    generator: Any, work: Path, name: str, frames: int, size: str, seed: int, loras: Sequence[Path]
 ) -> dict[str, Any]:
     """One clip through the generator, as a Job's worker asks for it; what it took."""
     import numpy as np
@@ -132,7 +132,7 @@ def clip(
     from contentgen.providers.cluster.files import FolderFiles
     from contentgen.providers.cluster.video_state import FRAMES, RECORD
 
-    width, height = frame_size("480p", aspect)
+    width, height = (int(n) for n in size.split("x")) if "x" in size else frame_size("480p", size)
     folder = work / name
     request = VideoRequest(
         prompt=PROMPT,
@@ -143,7 +143,7 @@ def clip(
         width=width,
         height=height,
         resolution="480p",
-        aspect_ratio=aspect,
+        aspect_ratio="" if "x" in size else size,
         seed=seed,
         loras=tuple(LoraWeights(url=path.resolve().as_uri(), scale=SCALE) for path in loras),
         frames_made=FolderFiles(folder / "frames-made"),
@@ -207,7 +207,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             lines.append(skipped)
             _emit(args.out, skipped)
             continue
-        found = clip(generator, work, name, args.frames, args.aspect_ratio, seed, with_loras)
+        found = clip(generator, work, name, args.frames, args.frame, seed, with_loras)
         longest = max(longest, found["seconds"] if name != "cold" else 0.0)
         if name == "again":
             found["largest_difference_from_cold"] = frames_differ(work, "cold", "again")
@@ -230,7 +230,9 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--models", default="/tmp/video-gpu/models", help="the models' root")
     parser.add_argument("--work", default="/tmp/video-gpu/work", help="the clips' work folders")
     parser.add_argument("--frames", type=int, default=81, help="wan-1.3b-t2v's default: 81")
-    parser.add_argument("--aspect-ratio", default="16:9", help="at 480p; 16:9: 832 x 480")
+    parser.add_argument(
+        "--frame", default="16:9", help="an aspect ratio at 480p (16:9: 832 x 480), or WxH (tiny runs)"
+    )
     parser.add_argument("--steps", type=int, default=0, help="0: the model card's (50)")
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--drop-caches", action="store_true", help="(as root) the first load from the disk")
