@@ -202,11 +202,33 @@ def usage_of(
     owner (it then learns how many records of other owners used it)."""
     doc = upgrade(doc)
     uid = str(doc["_id"])
-    counted = Usage(catalog).of(uid)
+    out = _counted(doc, Usage(catalog).of(uid), price_per_gb_month)
+    found = consumers(catalog, doc)
+    mine = None if scope is None else ((scope,) if isinstance(scope, str) else tuple(scope))
+    visible = [
+        d
+        for d in found.values()
+        if mine is None or may_see(grants_of(d), str(d.get("owner") or ""), mine, groups)
+    ]
+    if mine is not None and owner_view:
+        out.used_by_other_owners = sum(1 for d in found.values() if d.get("owner") not in mine)
+    visible.sort(key=lambda d: str(d.get("createdAt") or ""), reverse=True)
+    shown = [str(d["_id"]) for d in visible[:MAX_LIMIT]]
+    full = {str(d["_id"]): d for d in catalog.find_raw({"_id": {"$in": shown}})} if shown else {}
+    out.used_in = [_consumer(full[i], uid) for i in shown if i in full]
+    out.used_in_total = len(visible)
+    if owners:
+        out.collections = _collections_with(catalog, uid, owners)
+    return out
+
+
+def _counted(doc: dict[str, Any], counted: dict[str, Any], price_per_gb_month: float) -> AssetUsage:
+    """The record's usage as counted (downloads, last access, bytes and their monthly cost), by
+    version too; whose records used it is added after."""
     by_version = {str(k): int(v) for k, v in (counted.get("byVersion") or {}).items()}
     total = int(doc.get("totalBytes") or 0)
-    out = AssetUsage(
-        id=uid,
+    return AssetUsage(
+        id=str(doc["_id"]),
         kind=str(doc.get("kind") or ""),
         name=str(doc.get("name") or ""),
         namespace=str(doc.get("namespace") or ""),
@@ -226,28 +248,15 @@ def usage_of(
             for v in doc.get("versions") or []
         ],
     )
-    found = consumers(catalog, doc)
-    if scope is None:
-        visible = list(found.values())
-    else:
-        mine = (scope,) if isinstance(scope, str) else tuple(scope)
-        visible = [
-            d for d in found.values() if may_see(grants_of(d), str(d.get("owner") or ""), mine, groups)
-        ]
-        if owner_view:
-            out.used_by_other_owners = sum(1 for d in found.values() if d.get("owner") not in mine)
-    visible.sort(key=lambda d: str(d.get("createdAt") or ""), reverse=True)
-    shown = [str(d["_id"]) for d in visible[:MAX_LIMIT]]
-    full = {str(d["_id"]): d for d in catalog.find_raw({"_id": {"$in": shown}})} if shown else {}
-    out.used_in = [_consumer(full[i], uid) for i in shown if i in full]
-    out.used_in_total = len(visible)
-    if owners:
-        out.collections = [
-            CollectionRef(id=str(c["_id"]), name=str(c.get("name") or ""), owner=str(c.get("owner") or ""))
-            for c in Collections(catalog).visible(owners)
-            if any(m.get("id") == uid for m in c.get("members") or [])
-        ]
-    return out
+
+
+def _collections_with(catalog: Catalog, uid: str, owners: tuple[str, ...]) -> list[CollectionRef]:
+    """The collections `owners` see that hold the record `uid`."""
+    return [
+        CollectionRef(id=str(c["_id"]), name=str(c.get("name") or ""), owner=str(c.get("owner") or ""))
+        for c in Collections(catalog).visible(owners)
+        if any(m.get("id") == uid for m in c.get("members") or [])
+    ]
 
 
 # --- counting -------------------------------------------------------------------------------------
