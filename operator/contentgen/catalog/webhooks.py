@@ -142,31 +142,36 @@ def events_of(
     """The events of a record's change from `previous` (None: it is new) to `doc`, oldest first."""
     before = upgrade(dict(previous)) if previous is not None else None
     after = upgrade(dict(doc))
-    out: list[dict[str, Any]] = []
     known = _versions(before)
+    out: list[dict[str, Any]] = []
     for version in after.get("versions") or []:
-        number = int(version["version"])
-        if number in known:
-            continue
-        likeness = likeness_of(version)
-        data = {
-            "version": number,
-            "generation": version.get("generation"),
-            "costUsd": version.get("costUsd"),
-            "provider": version.get("provider"),
-            "placeholder": bool(version.get("placeholder")),
-        }
-        if likeness:
-            data["likeness"] = {k: likeness[k] for k in LIKENESS_FIELDS if k in likeness}
-        out.append(
-            cloud_event(after, "succeeded", f"v{number}/succeeded", version.get("createdAt"), now, data)
-        )
-        if likeness and likeness.get("verdict") == "poor":
-            out.append(
-                cloud_event(
-                    after, "likenessPoor", f"v{number}/likenessPoor", version.get("createdAt"), now, data
-                )
-            )
+        if int(version["version"]) not in known:
+            out += _version_events(after, version, now)
+    return out + _run_events(before, after, now)
+
+
+def _version_events(after: dict[str, Any], version: Mapping[str, Any], now: datetime) -> list[dict[str, Any]]:
+    """A new version's events: succeeded, and likenessPoor where its likeness is poor."""
+    number = int(version["version"])
+    likeness = likeness_of(version)
+    data = {
+        "version": number,
+        "generation": version.get("generation"),
+        "costUsd": version.get("costUsd"),
+        "provider": version.get("provider"),
+        "placeholder": bool(version.get("placeholder")),
+    }
+    if likeness:
+        data["likeness"] = {k: likeness[k] for k in LIKENESS_FIELDS if k in likeness}
+    at = version.get("createdAt")
+    out = [cloud_event(after, "succeeded", f"v{number}/succeeded", at, now, data)]
+    if likeness and likeness.get("verdict") == "poor":
+        out.append(cloud_event(after, "likenessPoor", f"v{number}/likenessPoor", at, now, data))
+    return out
+
+
+def _run_events(before: dict[str, Any] | None, after: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+    """The latest run's events: failed, or the wait it is in, each once per run."""
     run = after.get("latestRun") or {}
     old = (before or {}).get("latestRun") or {}
     same_run = before is not None and _run_id(old) == _run_id(run)
@@ -177,6 +182,7 @@ def events_of(
         "reason": run.get("reason"),
         "message": run.get("message"),
     }
+    out: list[dict[str, Any]] = []
     if run.get("phase") == "Failed" and not (same_run and old.get("phase") == "Failed"):
         error = run.get("error") or {}
         data = {
