@@ -136,14 +136,24 @@ def _explain(workload: Workload | None, now: datetime) -> str:
     if workload.true("Admitted"):
         return f"admitted by {queue}; Kueue resumes the Job"
     if workload.true("QuotaReserved"):
-        waiting = [
-            f"{c.name} is {c.state}" + (f" ({c.message})" if c.message else "")
-            for c in workload.checks
-            if c.state != "Ready"
-        ]
-        admitted = workload.conditions.get("Admitted")
-        why = "; ".join(waiting) or (_said(admitted) if admitted is not None else "")
-        return f"quota reserved in {queue}, not admitted yet" + (f": {why}" if why else "")
+        return _reserved(workload, queue)
+    return _pending(workload, evicted, now)
+
+
+def _reserved(workload: Workload, queue: str) -> str:
+    """Quota reserved, not admitted: the admission checks not Ready, else Admitted's word."""
+    waiting = [
+        f"{c.name} is {c.state}" + (f" ({c.message})" if c.message else "")
+        for c in workload.checks
+        if c.state != "Ready"
+    ]
+    admitted = workload.conditions.get("Admitted")
+    why = "; ".join(waiting) or (_said(admitted) if admitted is not None else "")
+    return f"quota reserved in {queue}, not admitted yet" + (f": {why}" if why else "")
+
+
+def _pending(workload: Workload, evicted: Condition | None, now: datetime) -> str:
+    """No quota yet: an eviction, QuotaReserved's word, and a requeue's backoff, each where there."""
     parts = []
     if evicted:
         parts.append(f"evicted ({evicted.reason}): {evicted.message or 'no message'}")
