@@ -98,30 +98,51 @@ def from_kubeconfig(path: Path) -> KubeConfig:
         doc = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ValueError(f"cannot read the kubeconfig {path}: {exc}") from None
-
-    def named(section: str, name: str) -> dict[str, Any]:
-        for item in doc.get(section) or []:
-            if item.get("name") == name:
-                return dict(item.get(section.rstrip("s")) or {})
-        raise ValueError(f"kubeconfig {path}: no {section.rstrip('s')} {name!r}")
-
     current = doc.get("current-context") or ""
-    context = named("contexts", current)
-    cluster, user = named("clusters", context.get("cluster", "")), named("users", context.get("user", ""))
+    context = _named(doc, path, "contexts", current)
+    cluster = _named(doc, path, "clusters", context.get("cluster", ""))
+    user = _named(doc, path, "users", context.get("user", ""))
     server = cluster.get("server")
     if not server:
         raise ValueError(f"kubeconfig {path}: the cluster of context {current!r} has no server")
     base = path.parent
+    ssl_context = _trusting(cluster, base)
+    _with_client_certificate(ssl_context, user, base)
+    token_file = Path(base / user["tokenFile"]) if user.get("tokenFile") else None
+    return KubeConfig(
+        str(server).rstrip("/"),
+        ssl_context,
+        token=str(user.get("token") or ""),
+        token_file=token_file,
+        namespace=str(context.get("namespace") or "default"),
+    )
+
+
+def _named(doc: dict[str, Any], path: Path, section: str, name: str) -> dict[str, Any]:
+    """The kubeconfig's entry `name` of `section` (contexts, clusters, users)."""
+    for item in doc.get(section) or []:
+        if item.get("name") == name:
+            return dict(item.get(section.rstrip("s")) or {})
+    raise ValueError(f"kubeconfig {path}: no {section.rstrip('s')} {name!r}")
+
+
+def _trusting(cluster: dict[str, Any], base: Path) -> ssl.SSLContext:
+    """What the cluster's server is trusted by: the kubeconfig's CA (data or file), the system's,
+    or nothing where it asks to skip the check."""
     if cluster.get("insecure-skip-tls-verify"):
-        ssl_context = ssl._create_unverified_context()  # noqa: S323 - the kubeconfig asks for it
-    elif cluster.get("certificate-authority-data"):
-        ssl_context = ssl.create_default_context(
+        return ssl._create_unverified_context()  # noqa: S323 - the kubeconfig asks for it
+    if cluster.get("certificate-authority-data"):
+        return ssl.create_default_context(
             cadata=base64.b64decode(cluster["certificate-authority-data"]).decode()
         )
-    elif cluster.get("certificate-authority"):
-        ssl_context = ssl.create_default_context(cafile=str(base / cluster["certificate-authority"]))
-    else:
-        ssl_context = ssl.create_default_context()
+    if cluster.get("certificate-authority"):
+        return ssl.create_default_context(cafile=str(base / cluster["certificate-authority"]))
+    return ssl.create_default_context()
+
+
+def _with_client_certificate(ssl_context: ssl.SSLContext, user: dict[str, Any], base: Path) -> None:
+    """The user's client certificate and key loaded, from files or their *-data (written to
+    temporary files for the load, removed after)."""
     cert = user.get("client-certificate") or (
         _data_file(user["client-certificate-data"], ".crt") if user.get("client-certificate-data") else None
     )
@@ -133,14 +154,6 @@ def from_kubeconfig(path: Path) -> KubeConfig:
     for written in (cert, key):  # loaded: the copies of *-data are not needed any more
         if written and not user.get("client-certificate") and not user.get("client-key"):
             _remove(str(written))
-    token_file = Path(base / user["tokenFile"]) if user.get("tokenFile") else None
-    return KubeConfig(
-        str(server).rstrip("/"),
-        ssl_context,
-        token=str(user.get("token") or ""),
-        token_file=token_file,
-        namespace=str(context.get("namespace") or "default"),
-    )
 
 
 def load(kubeconfig: Path | None = None) -> KubeConfig | None:
