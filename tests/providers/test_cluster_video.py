@@ -211,8 +211,7 @@ def test_the_estimates_cover_wan_s_peaks_measured_at_real_size():
     job = VideoJob("wan", 832, 480, 81, 1536)
     # its components as component_bytes counts them: 1.42 B bf16, UMT5-XXL 5.68 B bf16, the VAE in fp32
     weights = {"transformer": 2_837_993_600, "text_encoder": 11_361_820_672, "vae": 507_570_124}
-    whole = sum(weights.values()) + job.tokens() * 1536 * 2 * video.ACTIVATIONS_PER_TOKEN + job.decode(False)
-    tiled = sum(weights.values()) + job.tokens() * 1536 * 2 * video.ACTIVATIONS_PER_TOKEN + job.decode(True)
+    (_, _, whole), (_, _, tiled), _ = video.layouts(weights, job)
     assert whole >= 24_219_405_824 and tiled >= 16_826_224_640
     # and not so far above as to waste the card
     assert whole < 1.2 * 24_219_405_824 and tiled < 1.2 * 16_826_224_640

@@ -43,10 +43,9 @@ class CommandError(Exception):
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """Every subcommand with its options; with `only`, that subcommand's alone (none for `only=""`),
     the others listed by name and help (what `contentgen --help` shows) without importing their
-    modules. A command
-    imports what its subcommand needs and no more: the worker image's entrypoint starts each Job,
-    and importing every subcommand (the catalog, OpenCV, the HTTP API) would cost it about a
-    second of CPU."""
+    modules. A command imports what its subcommand needs and no more: the worker image's
+    entrypoint starts each Job, and importing every subcommand (the catalog, OpenCV, the HTTP API)
+    would cost it about a second of CPU."""
     parser = argparse.ArgumentParser(
         prog="contentgen",
         description="Kubernetes operator for AI content generation: LoRA training from video (and its "

@@ -121,17 +121,18 @@ ACTIVATIONS_PER_TOKEN = 32
 
 @dataclass(frozen=True)
 class Decode:
-    """A family's VAE decode: the bytes each pixel of the frames it decodes at once holds (Wan
-    decodes causally, 4 frames at a time; LTX all together), and a tile's pixels when tiled
-    (diffusers' tile_sample_min)."""
+    """A family's VAE decode: the bytes each pixel of the frames it decodes at once holds, a tile's
+    pixels when tiled (diffusers' tile_sample_min), and how many frames it decodes at once (Wan
+    causally, 4 at a time; 0: all together, as LTX)."""
 
     bytes_per_pixel: int
     tile_pixels: int
+    frames_at_once: int = 0
 
 
 # Wan's measured with its activations above: 9.40 GB to decode 832 × 480 whole (5,884 bytes a pixel
 # of its 4 frames, rounded up here), 2.01 GB in its 256 × 256 tiles. LTX's are not measured yet.
-DECODE = {"wan": Decode(6144, 256 * 256), "ltx": Decode(1536, 512 * 512)}
+DECODE = {"wan": Decode(6144, 256 * 256, frames_at_once=4), "ltx": Decode(1536, 512 * 512)}
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,7 @@ class VideoJob:
 
     def decode(self, tiled: bool) -> int:
         vae = DECODE[self.family]
-        at_once = self.frames if self.family == "ltx" else min(self.frames, 4)
+        at_once = min(self.frames, vae.frames_at_once or self.frames)
         pixels = min(self.width * self.height, vae.tile_pixels) if tiled else self.width * self.height
         return at_once * pixels * vae.bytes_per_pixel
 
@@ -178,13 +179,7 @@ def plan_memory(card: memory.Card, components: Mapping[str, int], job: VideoJob)
     if not card.gpu:
         return VideoPlan()
     room = memory.usable(card)
-    activations = job.tokens() * job.hidden * 2 * ACTIVATIONS_PER_TOKEN
-    weights, largest = sum(components.values()), max(components.values(), default=0)
-    tried = [
-        (False, False, weights + activations + job.decode(False)),
-        (False, True, weights + activations + job.decode(True)),
-        (True, True, largest + activations + job.decode(True)),
-    ]
+    tried = layouts(components, job)
     for offload, tiling, needed in tried:
         if needed <= room:
             return VideoPlan(offload, tiling, needed, card.free, "auto")
@@ -194,6 +189,18 @@ def plan_memory(card: memory.Card, components: Mapping[str, int], job: VideoJob)
         f"GPU memory even with model CPU offload and VAE tiling, and {card.name} has {memory.gib(card.free)} "
         f"free of {memory.gib(card.total)}: ask for fewer frames or a lower resolution, or use a larger card"
     )
+
+
+def layouts(components: Mapping[str, int], job: VideoJob) -> list[tuple[bool, bool, int]]:
+    """(offload, VAE tiling, bytes needed) of each layout, in the order they are tried (pure):
+    every component resident and decoding whole, resident and tiled, offloaded and tiled."""
+    activations = job.tokens() * job.hidden * 2 * ACTIVATIONS_PER_TOKEN
+    weights, largest = sum(components.values()), max(components.values(), default=0)
+    return [
+        (False, False, weights + activations + job.decode(False)),
+        (False, True, weights + activations + job.decode(True)),
+        (True, True, largest + activations + job.decode(True)),
+    ]
 
 
 def component_bytes(model: Path, on: flux.Device) -> dict[str, int]:
