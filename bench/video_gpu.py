@@ -124,13 +124,11 @@ def clip(
     generator: Any, work: Path, name: str, frames: int, size: str, seed: int, loras: Sequence[Path]
 ) -> dict[str, Any]:
     """One clip through the generator, as a Job's worker asks for it; what it took."""
-    import numpy as np
-
     from contentgen.api.video.table import frame_size
     from contentgen.files import sha256_file
     from contentgen.providers.base import LoraWeights, MemoryCheckpoint, VideoRequest
     from contentgen.providers.cluster.files import FolderFiles
-    from contentgen.providers.cluster.video_state import FRAMES, RECORD
+    from contentgen.providers.cluster.video_state import RECORD
 
     width, height = (int(n) for n in size.split("x")) if "x" in size else frame_size("480p", size)
     folder = work / name
@@ -154,9 +152,6 @@ def clip(
         output = generator.generate_video(request, folder, lambda percent: None, MemoryCheckpoint())
         seconds = time.monotonic() - started
     record = json.loads((folder / "frames-made" / RECORD).read_text())
-    with np.load(folder / "frames-made" / FRAMES) as stored:
-        made = stored["frames"]
-    np.save(folder / "frames.npy", made)
     return {
         "clip": name,
         "frames": frames,
@@ -167,16 +162,26 @@ def clip(
         "gpu_seconds": round(output.gpu_seconds, 3),
         "memory_plan": record.get("memory_plan", ""),
         "video_sha256": sha256_file(output.path),
-        "frames_shape": list(made.shape),
+        "frames_shape": list(_frames(work, name).shape),
         **{key: round(value / 2**30, 2) for key, value in peak.items()},
     }
+
+
+def _frames(work: Path, name: str) -> Any:
+    """The clip's decoded frames, as the generator kept them in its write-once folder."""
+    import numpy as np
+
+    from contentgen.providers.cluster.video_state import FRAMES
+
+    with np.load(work / name / "frames-made" / FRAMES) as stored:
+        return stored["frames"]
 
 
 def frames_differ(work: Path, one: str, other: str) -> int:
     """The largest difference between two clips' decoded frames (0 to 255; 0: the same clip)."""
     import numpy as np
 
-    first, second = (np.load(work / name / "frames.npy").astype(np.int16) for name in (one, other))
+    first, second = (_frames(work, name).astype(np.int16) for name in (one, other))
     return int(np.abs(first - second).max())
 
 
