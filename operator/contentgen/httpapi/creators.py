@@ -125,13 +125,19 @@ def _taken(wanted: Wanted, differs: list[str]) -> Conflict:
     return Conflict(f"metadata.name: {what} exists already and is not yours to reuse: choose another name")
 
 
-def _repeated(wanted: Wanted, uid: str, existing: dict[str, Any]) -> Made:
-    """A local resource asked for again: the one made, where the owner and the spec are the same."""
-    if existing.get("owner") != wanted.owner:
+def _reusable(wanted: Wanted, owner: object, spec: dict[str, Any]) -> None:
+    """A resource asked for again is the one made only where its owner and spec are the same
+    (Conflict otherwise, naming the fields that differ)."""
+    if owner != wanted.owner:
         raise _taken(wanted, [])
-    differs = _same(wanted.kind, existing.get("spec") or {}, wanted.spec)
+    differs = _same(wanted.kind, spec, wanted.spec)
     if differs:
         raise _taken(wanted, differs)
+
+
+def _repeated(wanted: Wanted, uid: str, existing: dict[str, Any]) -> Made:
+    """A local resource asked for again: the one made."""
+    _reusable(wanted, existing.get("owner"), existing.get("spec") or {})
     return Made(uid, wanted.kind, wanted.name, wanted.namespace, wanted.owner, False, wanted.manifest())
 
 
@@ -179,11 +185,7 @@ class KubeCreator:
         except KubeError as exc:
             raise _translated(exc, wanted) from None
         spec = existing.get("spec") or {}
-        if spec.get("owner") != wanted.owner:
-            raise _taken(wanted, [])
-        differs = _same(wanted.kind, spec, wanted.spec)
-        if differs:
-            raise _taken(wanted, differs)
+        _reusable(wanted, spec.get("owner"), spec)
         return self._made(existing, created=False)
 
     @staticmethod
