@@ -59,7 +59,8 @@ def stage(models_root: Path, size: str) -> Path:
     from transformers import UMT5Config, UMT5EncoderModel
 
     from scripts.gpu_full import made_on_gpu
-    from tests.providers.cluster_models import WAN21_SCHEDULER, t5_tokenizer
+    from tests.cluster.tiny_flux import t5_tokenizer
+    from tests.providers.cluster_models import WAN21_SCHEDULER
     from tests.providers.wan_t2v import TEXT_TOKENS, WAN_T2V_13B
 
     building = models_root / f".{MODEL_DIR}.building"

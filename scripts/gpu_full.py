@@ -335,7 +335,7 @@ def flux_dev_pipeline(torch: Any, on: str, transformer: Any) -> Any:
 
     with tempfile.TemporaryDirectory(prefix="gpu-full-tokenizers-") as folder:
         clip_tokenizer = tiny_flux._clip_tokenizer(Path(folder) / "clip", 77)
-        t5_tokenizer = tiny_flux._t5_tokenizer(Path(folder) / "t5", MAX_SEQUENCE)
+        t5_tokenizer = tiny_flux.t5_tokenizer(Path(folder) / "t5", MAX_SEQUENCE)
     clip = made_on_gpu(torch, lambda: CLIPTextModel(CLIPTextConfig(**_fields(FLUX_DEV["text_encoder"]))))
     t5 = made_on_gpu(torch, lambda: T5EncoderModel(T5Config(**_fields(FLUX_DEV["text_encoder_2"]))))
     vae = made_on_gpu(torch, lambda: AutoencoderKL(**_fields(FLUX_DEV["vae"]), **VAE_SCALING))

@@ -71,7 +71,9 @@ def _clip_tokenizer(folder: Path, max_length: int) -> Any:
     return tokenizer
 
 
-def _t5_tokenizer(folder: Path, max_length: int) -> Any:
+def t5_tokenizer(folder: Path, max_length: int) -> Any:
+    """A T5 Unigram tokenizer over single characters, saved in `folder`, at most `max_length`
+    tokens (FLUX's T5 and Wan's UMT5 alike: a prompt's tokens, not their values, cost time)."""
     from transformers import T5TokenizerFast
 
     vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -1.0)]
@@ -89,7 +91,7 @@ def _build(folder: Path, config: dict[str, Any]) -> None:
     torch.manual_seed(0)
     width = config["width"]
     clip_tokenizer = _clip_tokenizer(folder / "tokenizer", 77)
-    t5_tokenizer = _t5_tokenizer(folder / "tokenizer_2", config["max_sequence"])
+    t5_tokenizer_2 = t5_tokenizer(folder / "tokenizer_2", config["max_sequence"])
     clip = CLIPTextModel(
         CLIPTextConfig(
             vocab_size=len(clip_tokenizer),
@@ -106,7 +108,7 @@ def _build(folder: Path, config: dict[str, Any]) -> None:
     )
     t5 = T5EncoderModel(
         T5Config(
-            vocab_size=len(t5_tokenizer),
+            vocab_size=len(t5_tokenizer_2),
             d_model=width,
             d_kv=8,
             d_ff=2 * width,
@@ -160,7 +162,7 @@ def _build(folder: Path, config: dict[str, Any]) -> None:
         text_encoder=clip,
         tokenizer=clip_tokenizer,
         text_encoder_2=t5,
-        tokenizer_2=t5_tokenizer,
+        tokenizer_2=t5_tokenizer_2,
         transformer=transformer,
     ).save_pretrained(folder)
 

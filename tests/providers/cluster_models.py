@@ -9,7 +9,6 @@ import shutil
 import socket
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -72,23 +71,11 @@ def refuse_hubs(monkeypatch: pytest.MonkeyPatch) -> None:
 TINY_TEXT_WIDTH = 32
 
 
-def t5_tokenizer(folder: Path, length: int) -> Any:
-    """A T5 Unigram tokenizer over single characters, saved in `folder`, at most `length` tokens."""
-    import string
-
-    from transformers import T5TokenizerFast
-
-    characters = sorted(set(string.ascii_letters + string.digits + string.punctuation))
-    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -1.0)]
-    vocab += [(c, -2.0) for c in characters]
-    tokenizer = T5TokenizerFast(vocab=vocab, extra_ids=0, model_max_length=length)
-    tokenizer.save_pretrained(folder)
-    return tokenizer
-
-
 def _t5_parts(folder: Path, *, wan: bool) -> tuple[object, object]:
     """A tokenizer over single characters and a one-layer encoder: UMT5 (Wan's) or T5 (LTX's)."""
     from transformers import T5Config, T5EncoderModel, UMT5Config, UMT5EncoderModel
+
+    from tests.cluster.tiny_flux import t5_tokenizer
 
     tokenizer = t5_tokenizer(folder / "tokenizer", 32)
     config = (UMT5Config if wan else T5Config)(
