@@ -113,6 +113,10 @@ node:  ## install Debian's containerd, runc, CNI plugins, iptables, iproute2, bu
 test: install tools kube s3-server mongo-server browser speech axe node lint types  ## lint, types and the whole test suite (with the browser tests)
 	CONTENTGEN_TEST_PROBE_REAL_NODE=1 $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
+.PHONY: test-quick
+test-quick: install tools kube s3-server mongo-server browser speech axe lint types  ## lint, types and the suite without the tests that start the real node or build its images (-m "not real_node"): a developer's loop, not CI's
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not real_node" $(PYTEST_ARGS)
+
 .PHONY: demo
 demo: install  ## run the examples offline on the bundled sample video, on embedded defaults
 	$(BIN)/contentgen validate examples/

@@ -106,8 +106,24 @@ def _rank(item: pytest.Item) -> int:
     return next((i for i, p in enumerate(LONGEST_FIRST) if path.startswith(p)), len(LONGEST_FIRST))
 
 
+# The tests that start the local cluster's real node (containerd, runc, the kubelet: pods of the
+# project's images) or build those images: `make test-quick` leaves them out (-m "not real_node").
+# They are about half of the suite's CPU (issue 44's closing notes); tests/test_quick_tier.py checks
+# that every test module that starts a node or builds the images is here. The docs' pages whose
+# commands start `contentgen local-cluster` are marked in tests/docs/test_runnable.py.
+REAL_NODE = (
+    "tests/kube/",
+    "tests/e2e/",
+    "tests/images/",
+    "local-cluster/tests/test_real_node.py",
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=_rank)  # stable: every file's tests keep their order
+    for item in items:
+        if item.nodeid.startswith(REAL_NODE):
+            item.add_marker(pytest.mark.real_node)
 
 
 def load_yaml(path: Path) -> dict[str, Any]:

@@ -34,14 +34,26 @@ def test_the_pages_that_must_have_runnable_blocks_have_them() -> None:
     assert {"README.md", "docs/getting-started.md", "docs/local-cluster.md"} <= pages, pages
 
 
+def starts_a_cluster(path: Path) -> bool:
+    """Whether the blocks that run in `path`'s own session start `contentgen local-cluster`."""
+    start, _ = HANDED_OVER.get(path, (len(PAGES[path]), path))
+    return any("contentgen local-cluster" in b.text for b in PAGES[path][:start])
+
+
 @pytest.mark.parametrize(
-    "path", sorted(PAGES), ids=lambda p: str(p.relative_to(ROOT)) if isinstance(p, Path) else str(p)
+    "path",
+    [
+        pytest.param(
+            p, id=str(p.relative_to(ROOT)), marks=[pytest.mark.real_node] if starts_a_cluster(p) else []
+        )
+        for p in sorted(PAGES)
+    ],
 )
 @pytest.mark.timeout(1800)
 def test_runnable_blocks(path: Path, tmp_path: Path) -> None:
     blocks = PAGES[path]
     start, other = HANDED_OVER.get(path, (len(blocks), path))
-    cluster = any("contentgen local-cluster" in b.text for b in blocks[:start])
+    cluster = starts_a_cluster(path)
     if cluster:
         # the node runs the project's images: built here (cached) before the page's first block
         if real_node.SKIP_REASON:
