@@ -219,42 +219,56 @@ def _lines(text: str) -> list[str]:
 def cues(timed: Timed) -> list[Segment]:
     """Subtitle cues (see the module docstring): each fits two lines of 42 characters (a single
     longer word gets a cue of its own) and lasts 1 to 7 seconds where the speech allows."""
+    out = [cue for segment in segments(timed) for cue in _turn_cues(segment)]
+    _hold_short_cues(out, timed.duration)
+    return out
+
+
+def _turn_cues(segment: Segment) -> list[Segment]:
+    """A reading segment's words as cues, in order."""
+    words, at = segment.words, 0
     out: list[Segment] = []
-    for segment in segments(timed):
-        words = segment.words
-        at = 0
-        while at < len(words):
-            # The first cue of a turn makes room for the speaker's name (SRT writes it there).
-            label = f"{_speaker_label(segment.speaker)}: " if at == 0 and segment.speaker is not None else ""
-            longest, sentence, clause = at + 1, 0, 0  # a single word always makes a cue
-            for end in range(at + 1, len(words) + 1):
-                stretch = words[at:end]
-                if len(stretch) > 1 and (
-                    stretch[-1].end - stretch[0].start > CUE_SECONDS
-                    or stretch[-1].start - stretch[-2].end > PAUSE_SECONDS
-                    or not _fits(stretch, label)
-                ):
-                    break
-                longest = end
-                if _SENTENCE_END.search(stretch[-1].text):
-                    sentence = end
-                elif _CLAUSE_END.search(stretch[-1].text):
-                    clause = end
-            cut = longest
-            if longest < len(words):  # cut where the text pauses, unless that leaves a stub
-                if sentence and sentence - at >= (longest - at) / 3:
-                    cut = sentence
-                elif clause and clause - at >= (longest - at) / 2:
-                    cut = clause
-            chosen = words[at:cut]
-            out.append(Segment(chosen[0].start, chosen[-1].end, segment.speaker, _join(chosen), chosen))
-            at = cut
-    # Each cue shows at least MIN_CUE_SECONDS, without running into the next one.
+    while at < len(words):
+        # The first cue of a turn makes room for the speaker's name (SRT writes it there).
+        label = f"{_speaker_label(segment.speaker)}: " if at == 0 and segment.speaker is not None else ""
+        cut = _cue_end(words, at, label)
+        chosen = words[at:cut]
+        out.append(Segment(chosen[0].start, chosen[-1].end, segment.speaker, _join(chosen), chosen))
+        at = cut
+    return out
+
+
+def _cue_end(words: list[Word], at: int, label: str) -> int:
+    """Where the cue that starts at `words[at]` ends: as many words as fit its time, its pauses and
+    its lines, cut back to a sentence's or a clause's end unless that leaves a stub."""
+    longest, sentence, clause = at + 1, 0, 0  # a single word always makes a cue
+    for end in range(at + 1, len(words) + 1):
+        stretch = words[at:end]
+        if len(stretch) > 1 and (
+            stretch[-1].end - stretch[0].start > CUE_SECONDS
+            or stretch[-1].start - stretch[-2].end > PAUSE_SECONDS
+            or not _fits(stretch, label)
+        ):
+            break
+        longest = end
+        if _SENTENCE_END.search(stretch[-1].text):
+            sentence = end
+        elif _CLAUSE_END.search(stretch[-1].text):
+            clause = end
+    if longest < len(words):  # cut where the text pauses, unless that leaves a stub
+        if sentence and sentence - at >= (longest - at) / 3:
+            return sentence
+        if clause and clause - at >= (longest - at) / 2:
+            return clause
+    return longest
+
+
+def _hold_short_cues(out: list[Segment], duration: float) -> None:
+    """Each cue shows at least MIN_CUE_SECONDS, without running into the next one."""
     for n, cue in enumerate(out):
-        following = out[n + 1].start if n + 1 < len(out) else max(timed.duration, cue.end + MIN_CUE_SECONDS)
+        following = out[n + 1].start if n + 1 < len(out) else max(duration, cue.end + MIN_CUE_SECONDS)
         if cue.end - cue.start < MIN_CUE_SECONDS:
             cue.end = max(cue.end, min(cue.start + MIN_CUE_SECONDS, following))
-    return out
 
 
 def _clock(seconds: float, separator: str) -> str:
