@@ -185,9 +185,17 @@ def transcript_of(
 ) -> tuple[dict[str, Any], float, int]:
     """(the provider's response in transcript.json, the audio's length in seconds, the version) of
     a transcription's `version` (default: the latest usable one)."""
-    import json
-
     doc = upgrade(doc)
+    _check_transcribed(doc, version)
+    uri = choose_artifact(doc, "transcript.json", version)
+    chosen = _version_listing(doc, uri, version)
+    response = _stored_transcript(store, uri)
+    duration = float((chosen.get("transcript") or {}).get("durationSeconds") or 0.0)
+    return response, duration, int(chosen.get("version") or version or 0)
+
+
+def _check_transcribed(doc: dict[str, Any], version: int | None) -> None:
+    """NoSuchFile for a record of a kind without transcripts; NoOutputs for one not transcribed yet."""
     declared = CATALOG_KINDS.get(str(doc.get("kind")))
     if declared is None or not declared.transcript:
         raise NoSuchFile(
@@ -196,10 +204,20 @@ def transcript_of(
     if version is None and not doc.get("versions") and doc.get("status") != DELETED:
         state = (doc.get("latestRun") or {}).get("phase") or doc.get("status")
         raise NoOutputs(f"{doc['_id']} has no transcript yet (latest run {state})")
-    uri = choose_artifact(doc, "transcript.json", version)
+
+
+def _version_listing(doc: dict[str, Any], uri: str, version: int | None) -> dict[str, Any]:
+    """The version asked for, else the newest that lists `uri` ({} for none)."""
     chosen = version_of(doc, version) if version is not None else None
     if chosen is None:
         chosen = next((v for v in reversed(doc.get("versions") or []) if uri in version_uris(v)), {})
+    return chosen
+
+
+def _stored_transcript(store: ObjectStore, uri: str) -> dict[str, Any]:
+    """The JSON object stored at `uri`; ArtifactMissing when it is gone, damaged or not an object."""
+    import json
+
     if not store.owns(uri):
         raise StoreMismatch(uri, store)
     try:
@@ -212,5 +230,4 @@ def transcript_of(
         raise ArtifactMissing(f"{uri} is not JSON: the stored transcript is damaged") from None
     if not isinstance(response, dict):
         raise ArtifactMissing(f"{uri} is not a transcript (a JSON object)")
-    duration = float((chosen.get("transcript") or {}).get("durationSeconds") or 0.0)
-    return response, duration, int(chosen.get("version") or version or 0)
+    return response
