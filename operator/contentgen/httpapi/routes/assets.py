@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import mimetypes
+from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -19,7 +20,7 @@ from contentgen.catalog.params import DEFAULT_EXPIRES, MAX_EXPIRES, MIN_EXPIRES
 from contentgen.catalog.queries import SORT_HELP, search_words
 from contentgen.catalog.search import RELEVANCE, SearchPage, search_page
 from contentgen.errors import ContentgenError
-from contentgen.store import LocalStore
+from contentgen.store import LocalStore, ObjectStore
 
 from ..deps import (
     SEARCH_PATTERN,
@@ -557,13 +558,25 @@ _MEDIA = {
 def source(ref: RefPath, svc: ServicesDep, who: CallerDep, version: VersionQuery = None) -> Response:
     """The version's source URL: an http(s) one is redirected to; one in the API's store is
     presigned; a local file only by a laptop's API (auth local), and only a media file."""
-    from pathlib import Path as FilePath
-    from urllib.parse import unquote, urlparse
-
     from contentgen.api import is_local_path
-    from contentgen.catalog.downloads import version_of
 
     doc = find_record(svc, who, ref)
+    url = _source_url(doc, version)
+    if url.startswith(("http://", "https://")):
+        return RedirectResponse(url, status_code=307)
+    store = svc.store()
+    if url.startswith("s3://"):
+        return RedirectResponse(_presigned_source(store, url), status_code=307)
+    if is_local_path(url) and svc.identities.local and (path := _local_media(url)) is not None:
+        media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return FileResponse(path, media_type=media, headers=_CONTENT_HEADERS)
+    raise ApiError(404, "not_found", f"the source {url} cannot be played from here")
+
+
+def _source_url(doc: dict[str, Any], version: int | None) -> str:
+    """The source URL of the version asked for, else of the newest, else of the record; 404 for none."""
+    from contentgen.catalog.downloads import version_of
+
     try:
         chosen = version_of(doc, version) if version is not None else None
     except DownloadError as exc:
@@ -573,24 +586,26 @@ def source(ref: RefPath, svc: ServicesDep, who: CallerDep, version: VersionQuery
     url = str(picked.get("sourceUrl") or doc.get("sourceUrl") or "")
     if not url:
         raise ApiError(404, "not_found", f"{doc['_id']} has no source")
-    if url.startswith(("http://", "https://")):
-        return RedirectResponse(url, status_code=307)
-    store = svc.store()
-    if url.startswith("s3://"):
-        if not store.owns(url):
-            raise ApiError(
-                404, "not_found", f"the source {url} is not in this API's store: it cannot be played here"
-            )
-        try:
-            signed = sign(store, url, DEFAULT_EXPIRES)
-        except DownloadError as exc:
-            raise ApiError(_DOWNLOAD_STATUS.get(exc.code, 500), exc.code, str(exc)) from None
-        except ContentgenError as exc:
-            raise ApiError(502, "store_error", str(exc)) from None
-        return RedirectResponse(signed.url, status_code=307)
-    if is_local_path(url) and svc.identities.local:
-        path = FilePath(unquote(urlparse(url).path) if url.startswith("file://") else url).expanduser()
-        if path.suffix.lower() in _MEDIA and path.is_file():
-            media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            return FileResponse(path, media_type=media, headers=_CONTENT_HEADERS)
-    raise ApiError(404, "not_found", f"the source {url} cannot be played from here")
+    return url
+
+
+def _presigned_source(store: ObjectStore, url: str) -> str:
+    """A time-limited link to `url` in the API's store; 404 for a URL of another store."""
+    if not store.owns(url):
+        raise ApiError(
+            404, "not_found", f"the source {url} is not in this API's store: it cannot be played here"
+        )
+    try:
+        return sign(store, url, DEFAULT_EXPIRES).url
+    except DownloadError as exc:
+        raise ApiError(_DOWNLOAD_STATUS.get(exc.code, 500), exc.code, str(exc)) from None
+    except ContentgenError as exc:
+        raise ApiError(502, "store_error", str(exc)) from None
+
+
+def _local_media(url: str) -> FilePath | None:
+    """The media file a local path or file:// URL names, if it is one."""
+    from urllib.parse import unquote, urlparse
+
+    path = FilePath(unquote(urlparse(url).path) if url.startswith("file://") else url).expanduser()
+    return path if path.suffix.lower() in _MEDIA and path.is_file() else None
