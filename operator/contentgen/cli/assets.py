@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from contentgen.pipeline.likeness.rescore import Outcome
     from contentgen.pipeline.settings import PipelineSettings
     from contentgen.pricing import Budgets
+    from contentgen.providers.erase import Erasure
 
 OUTPUTS = ("table", "json")
 DEFAULT_PROMPT_SET = EvaluationSpec().prompt_set
@@ -595,34 +596,14 @@ def _remove(
     output: str,
     plan_of: Callable[[], pruning.Removal],
 ) -> int:
-    from contentgen.api import now
-    from contentgen.providers.erase import Erasure, erase_provider_copies
+    from contentgen.providers.erase import Erasure
 
-    try:
-        plan = plan_of()
-    except DownloadError as exc:
-        raise CommandError(str(exc)) from None
-    except ContentgenError as exc:
-        raise CommandError(f"{exc}; nothing was removed") from None
+    plan = _removal_plan(plan_of)
     doc = plan.doc
     what = f"{doc.get('type')} {doc.get('namespace')}/{doc.get('name')} ({doc['_id']})"
-    removed = 0
-    at_provider = Erasure()
+    removed, at_provider = 0, Erasure()
     if args.yes and (plan.versions or plan.whole):
-        runs = _run_documents(store, plan.objects)  # what names the provider requests, read first
-        try:
-            removed = pruning.erase(store, plan)
-        except ContentgenError as exc:
-            raise CommandError(f"{doc['_id']}: {exc}; the record is unchanged") from None
-        try:
-            pruning.record(catalog, plan, when=now(), by="cli")
-        except Exception as exc:
-            raise CommandError(
-                f"removed {removed} stored object(s) of {what} but could not record it ({exc}); "
-                "run the same command again to record it"
-            ) from None
-        # The provider's copies: of every request of the record, or of the versions' own.
-        at_provider = erase_provider_copies(doc if plan.whole else {}, documents=runs)
+        removed, at_provider = _erase(catalog, store, plan, what)
     summary = plan.summary()
     if output == "json":
         _print_json(
@@ -635,31 +616,72 @@ def _remove(
                 "providerKept": at_provider.kept,
             }
         )
-        return 0
-    versions = ", ".join(f"v{n}" for n in plan.versions) or "no version"
-    used = "; ".join(f"{v} was used by {n} image generation(s)" for v, n in summary["usedBy"].items())
-    if args.yes:
-        if plan.whole:
-            print(f"deleted {removed} stored object(s) of {what}; the record is now {DELETED}")
-        elif plan.versions:
-            kept = ", ".join(f"v{n}" for n in summary["kept"]) or "none"
-            print(f"deleted {versions} of {what} ({removed} stored object(s)); usable versions: {kept}")
-        else:
-            print(f"nothing to remove: {what} has {len(summary['kept'])} usable version(s)")
-        for line in at_provider.erased:
-            print(f"erased at the provider: {line}")
-        for line in at_provider.kept:
-            print(f"not erased at the provider: {line}", file=sys.stderr)
-        return 0
+    elif args.yes:
+        _say_removed(plan, summary, what, removed, at_provider)
+    else:
+        _say_what_would_go(plan, summary, what)
+    return 0
+
+
+def _removal_plan(plan_of: Callable[[], pruning.Removal]) -> pruning.Removal:
+    try:
+        return plan_of()
+    except DownloadError as exc:
+        raise CommandError(str(exc)) from None
+    except ContentgenError as exc:
+        raise CommandError(f"{exc}; nothing was removed") from None
+
+
+def _erase(catalog: Catalog, store: ObjectStore, plan: pruning.Removal, what: str) -> tuple[int, Erasure]:
+    """The plan's stored objects removed and recorded, then the provider's copies erased: of every
+    request of the record, or of the versions' own; (objects removed, what the provider erased)."""
+    from contentgen.api import now
+    from contentgen.providers.erase import erase_provider_copies
+
+    doc = plan.doc
+    runs = _run_documents(store, plan.objects)  # what names the provider requests, read first
+    try:
+        removed = pruning.erase(store, plan)
+    except ContentgenError as exc:
+        raise CommandError(f"{doc['_id']}: {exc}; the record is unchanged") from None
+    try:
+        pruning.record(catalog, plan, when=now(), by="cli")
+    except Exception as exc:
+        raise CommandError(
+            f"removed {removed} stored object(s) of {what} but could not record it ({exc}); "
+            "run the same command again to record it"
+        ) from None
+    return removed, erase_provider_copies(doc if plan.whole else {}, documents=runs)
+
+
+def _say_removed(
+    plan: pruning.Removal, summary: dict[str, Any], what: str, removed: int, at_provider: Erasure
+) -> None:
+    if plan.whole:
+        print(f"deleted {removed} stored object(s) of {what}; the record is now {DELETED}")
+    elif plan.versions:
+        versions = ", ".join(f"v{n}" for n in plan.versions)
+        kept = ", ".join(f"v{n}" for n in summary["kept"]) or "none"
+        print(f"deleted {versions} of {what} ({removed} stored object(s)); usable versions: {kept}")
+    else:
+        print(f"nothing to remove: {what} has {len(summary['kept'])} usable version(s)")
+    for line in at_provider.erased:
+        print(f"erased at the provider: {line}")
+    for line in at_provider.kept:
+        print(f"not erased at the provider: {line}", file=sys.stderr)
+
+
+def _say_what_would_go(plan: pruning.Removal, summary: dict[str, Any], what: str) -> None:
     for key in plan.objects:
         print(key)
+    versions = ", ".join(f"v{n}" for n in plan.versions) or "no version"
+    used = "; ".join(f"{v} was used by {n} image generation(s)" for v, n in summary["usedBy"].items())
     scope = "every stored object" if plan.whole else versions
     note = f" ({used})" if used else ""
     print(
         f"would delete {scope} of {what}: {len(plan.objects)} stored object(s){note}; add --yes to delete",
         file=sys.stderr,
     )
-    return 0
 
 
 def _run_documents(store: Any, keys_: list[str]) -> list[Any]:
