@@ -202,6 +202,19 @@ class Notifier:
         if not may_act():
             return
         self.notifications = await self.list_notifications()
+        touched = await self._replay_asked()
+        touched |= await self._fan_out()
+        problems = await self._send(await self._due(), touched)
+        for uid in touched | set(problems):
+            if uid in self.notifications:
+                await self.report(self.notifications[uid], problems.get(uid))
+        if time.time() - self.pruned_at > 3600:
+            self.pruned_at = time.time()
+            await asyncio.to_thread(self.deliveries.prune, KEEP_SECONDS)
+
+    async def _replay_asked(self) -> set[str]:
+        """The replays the Notifications' annotations ask for and that were not made yet, queued;
+        the uids of those Notifications."""
         touched: set[str] = set()
         for uid, body in self.notifications.items():
             wanted = (body["metadata"].get("annotations") or {}).get(ANNOTATION_REPLAY, "")
@@ -214,6 +227,11 @@ class Notifier:
                 )
                 self.replayed[uid] = wanted
                 touched.add(uid)
+        return touched
+
+    async def _fan_out(self) -> set[str]:
+        """Each event not fanned out yet, a delivery for every Notification it matches; their uids."""
+        touched: set[str] = set()
         for event in await asyncio.to_thread(self.deliveries.unfanned):
             matching = [
                 body
@@ -222,9 +240,12 @@ class Notifier:
             ]
             await asyncio.to_thread(self.deliveries.fan_out, event, matching)
             touched.update(b["metadata"]["uid"] for b in matching)
-        problems: dict[str, SecretProblem] = {}
-        # Deliveries of Notifications that are gone are given up; the others are asked for per
-        # Notification that may send (not paused, not disabled by a 410), each at most DUE_PER_ROUND.
+        return touched
+
+    async def _due(self) -> list[dict[str, Any]]:
+        """The deliveries to attempt this round. Those of Notifications that are gone are given up;
+        the others are asked for per Notification that may send (not paused, not disabled by a
+        410), each at most DUE_PER_ROUND."""
         for orphan in await asyncio.to_thread(self.deliveries.due, not_of=list(self.notifications)):
             await asyncio.to_thread(self.deliveries.abandon, orphan, "the Notification was deleted")
         due: list[dict[str, Any]] = []
@@ -235,7 +256,14 @@ class Notifier:
                 continue  # 410 Gone: nothing until the spec changes
             due += await asyncio.to_thread(self.deliveries.due, DUE_PER_ROUND, of=[uid])
         metrics.WEBHOOK_PENDING.set(len(due))
-        keys: dict[str, asyncio.Task[list[bytes]]] = {}  # the Secret read once per Notification a round
+        return due
+
+    async def _send(self, due: list[dict[str, Any]], touched: set[str]) -> dict[str, SecretProblem]:
+        """Each delivery attempted, at most SENDS_AT_ONCE at a time, each Notification's Secret
+        read once; `touched` gains the uids attempted. The Notifications whose Secret could not be
+        read, and why (none of their deliveries is attempted after that)."""
+        problems: dict[str, SecretProblem] = {}
+        keys: dict[str, asyncio.Task[list[bytes]]] = {}
         limit = asyncio.Semaphore(SENDS_AT_ONCE)
 
         async def attempt(delivery: dict[str, Any]) -> None:
@@ -253,12 +281,7 @@ class Notifier:
                     problems[uid] = exc
 
         await asyncio.gather(*(attempt(d) for d in due))
-        for uid in touched | set(problems):
-            if uid in self.notifications:
-                await self.report(self.notifications[uid], problems.get(uid))
-        if time.time() - self.pruned_at > 3600:
-            self.pruned_at = time.time()
-            await asyncio.to_thread(self.deliveries.prune, KEEP_SECONDS)
+        return problems
 
     async def secrets(self, body: Mapping[str, Any]) -> list[bytes]:
         ref = (body.get("spec") or {}).get("secretRef") or {}
