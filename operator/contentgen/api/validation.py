@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -196,54 +197,74 @@ def _show(value: Any) -> str:
 
 def _reason(err: Any, loc: list[Any], root: type[BaseModel], within: list[Any]) -> str:
     kind_of_error: str = err["type"]
-    ctx = err.get("ctx") or {}
-    value = err.get("input")
-    got = f", got {_show(value)}"
-    if kind_of_error == "missing":
-        return "required; add it"
     if kind_of_error == "extra_forbidden":
         return _unknown_field(loc, root, within)
-    if kind_of_error in ("int_type", "int_from_float"):
-        return f"must be an integer, got {_json_type(value)} {_show(value)}"
-    if kind_of_error == "float_type":
-        return f"must be a number, got {_json_type(value)} {_show(value)}"
-    if kind_of_error == "bool_type":
-        return f"must be true or false, got {_json_type(value)} {_show(value)}"
-    if kind_of_error == "string_type":
-        return f"must be a string, got {_json_type(value)}"
-    if kind_of_error in ("model_type", "dict_type", "model_attributes_type"):
-        return f"must be an object, got {_json_type(value)}"
-    if kind_of_error == "list_type":
-        return f"must be a list, got {_json_type(value)}"
-    if kind_of_error == "greater_than_equal":
-        return f"must be at least {ctx['ge']}{got}"
-    if kind_of_error == "greater_than":
-        return f"must be greater than {ctx['gt']}{got}"
-    if kind_of_error == "less_than_equal":
-        return f"must be at most {ctx['le']}{got}"
-    if kind_of_error == "less_than":
-        return f"must be less than {ctx['lt']}{got}"
-    if kind_of_error == "string_too_short":
-        return (
-            "must not be empty"
-            if ctx.get("min_length") == 1
-            else f"must be at least {ctx['min_length']} characters"
-        )
-    if kind_of_error == "string_too_long":
-        return f"must be at most {ctx['max_length']} characters (it has {len(value)})"
-    if kind_of_error == "too_long":
-        return f"must have at most {ctx['max_length']} items (it has {ctx.get('actual_length', len(value))})"
-    if kind_of_error == "string_pattern_mismatch":
-        pattern = str(ctx.get("pattern", ""))
-        return f"{_show(value)} is not valid: use {PATTERN_HINTS.get(pattern, 'a value matching ' + pattern)}"
-    if kind_of_error in ("literal_error", "enum"):
-        expected = str(ctx.get("expected", "")).replace("'", "")
-        return f"must be one of {expected}{got}"
-    if kind_of_error == CEL_ERROR:
-        return str(ctx.get("message", err["msg"]))
-    if kind_of_error == "value_error":
-        return str(err["msg"]).removeprefix("Value error, ")
-    return str(err["msg"])
+    wording = _WORDINGS.get(kind_of_error)
+    return wording(err.get("input"), err.get("ctx") or {}, err) if wording else str(err["msg"])
+
+
+# A kind of pydantic error in words: (the input, the error's ctx, the error) -> the reason.
+Wording = Callable[[Any, dict[str, Any], Any], str]
+
+
+def _typed(expected: str, *, shown: bool = True) -> Wording:
+    """`must be {expected}, got {its JSON type}` (and the value, where `shown`)."""
+    return lambda value, ctx, err: (
+        f"must be {expected}, got {_json_type(value)}" + (f" {_show(value)}" if shown else "")
+    )
+
+
+def _bound(words: str, key: str) -> Wording:
+    return lambda value, ctx, err: f"must be {words} {ctx[key]}, got {_show(value)}"
+
+
+def _too_short(value: Any, ctx: dict[str, Any], err: Any) -> str:
+    return (
+        "must not be empty"
+        if ctx.get("min_length") == 1
+        else f"must be at least {ctx['min_length']} characters"
+    )
+
+
+def _pattern(value: Any, ctx: dict[str, Any], err: Any) -> str:
+    pattern = str(ctx.get("pattern", ""))
+    return f"{_show(value)} is not valid: use {PATTERN_HINTS.get(pattern, 'a value matching ' + pattern)}"
+
+
+def _one_of(value: Any, ctx: dict[str, Any], err: Any) -> str:
+    expected = str(ctx.get("expected", "")).replace("'", "")
+    return f"must be one of {expected}, got {_show(value)}"
+
+
+# How each kind of pydantic error is said, by its type.
+_WORDINGS: dict[str, Wording] = {
+    "missing": lambda value, ctx, err: "required; add it",
+    "int_type": _typed("an integer"),
+    "int_from_float": _typed("an integer"),
+    "float_type": _typed("a number"),
+    "bool_type": _typed("true or false"),
+    "string_type": _typed("a string", shown=False),
+    "model_type": _typed("an object", shown=False),
+    "dict_type": _typed("an object", shown=False),
+    "model_attributes_type": _typed("an object", shown=False),
+    "list_type": _typed("a list", shown=False),
+    "greater_than_equal": _bound("at least", "ge"),
+    "greater_than": _bound("greater than", "gt"),
+    "less_than_equal": _bound("at most", "le"),
+    "less_than": _bound("less than", "lt"),
+    "string_too_short": _too_short,
+    "string_too_long": lambda value, ctx, err: (
+        f"must be at most {ctx['max_length']} characters (it has {len(value)})"
+    ),
+    "too_long": lambda value, ctx, err: (
+        f"must have at most {ctx['max_length']} items (it has {ctx.get('actual_length', len(value))})"
+    ),
+    "string_pattern_mismatch": _pattern,
+    "literal_error": _one_of,
+    "enum": _one_of,
+    CEL_ERROR: lambda value, ctx, err: str(ctx.get("message", err["msg"])),
+    "value_error": lambda value, ctx, err: str(err["msg"]).removeprefix("Value error, "),
+}
 
 
 def _unknown_field(loc: list[Any], root: type[BaseModel], within: list[Any]) -> str:
