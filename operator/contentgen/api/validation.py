@@ -88,12 +88,28 @@ class Outcome:
 
 def validate_document(doc: Document, *, local: bool = False) -> Outcome:
     """Validate one document. `local` accepts what only local runs allow (local source paths)."""
+    stop = _not_a_contentgen_resource(doc)
+    if stop is not None:
+        return stop
+    content: dict[str, Any] = doc.content
+    if content["kind"] == NOTIFICATION:
+        return _notification(doc, content)
+    kind = KINDS.get(content["kind"])
+    if kind is None:
+        return _unknown_kind(doc, content["kind"])
+    return _resource(doc, kind, content, local)
 
-    def problem(path: str, reason: str) -> Outcome:
-        return Outcome(doc, problems=(Problem(doc.source, doc.label, path, reason),))
 
+def _problem(doc: Document, path: str, reason: str) -> Outcome:
+    return Outcome(doc, problems=(Problem(doc.source, doc.label, path, reason),))
+
+
+def _not_a_contentgen_resource(doc: Document) -> Outcome | None:
+    """The outcome of a document that is not a contentgen resource of this API version (skipped,
+    or a problem: unreadable, not an object, no apiVersion or kind, another version); None for one
+    that is (a mapping with this apiVersion and a kind)."""
     if doc.error:
-        return problem("", doc.error)
+        return _problem(doc, "", doc.error)
     content = doc.content
     fields = content if isinstance(content, dict) else {}
     ours = fields.get("kind") in KINDS or str(fields.get("apiVersion", "")).startswith("contentgen")
@@ -101,29 +117,32 @@ def validate_document(doc: Document, *, local: bool = False) -> Outcome:
         # Found in a repository: values files, Chart.yaml, configs are not resources.
         return Outcome(doc, note="not a Kubernetes object (it has no apiVersion and kind)")
     if not isinstance(content, dict):
-        return problem("", "not a Kubernetes object (expected a mapping with apiVersion and kind)")
+        return _problem(doc, "", "not a Kubernetes object (expected a mapping with apiVersion and kind)")
     api_version, kind_name = content.get("apiVersion"), content.get("kind")
     if not isinstance(api_version, str) or not api_version:
-        return problem("apiVersion", f"missing; a contentgen resource has apiVersion: {API_VERSION}")
+        return _problem(doc, "apiVersion", f"missing; a contentgen resource has apiVersion: {API_VERSION}")
     if not isinstance(kind_name, str) or not kind_name:
-        return problem("kind", f"missing; one of {', '.join(KINDS)}")
+        return _problem(doc, "kind", f"missing; one of {', '.join(KINDS)}")
     group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
     if not group.startswith("contentgen"):
         return Outcome(doc, note=f"{api_version} {kind_name}, not {GROUP}")  # not ours to judge
     if api_version != API_VERSION:
-        return problem("apiVersion", f'unknown apiVersion "{api_version}"; use {API_VERSION}')
-    if kind_name == NOTIFICATION:
-        return _notification(doc, content)
-    kind = KINDS.get(kind_name)
-    if kind is None:
-        guess = difflib.get_close_matches(kind_name, list(KINDS), n=1, cutoff=0.5) or [
-            k for k in KINDS if k.lower() == kind_name.lower()
-        ]
-        hint = f'; did you mean "{guess[0]}"?' if guess else ""
-        return problem(
-            "kind", f'unknown kind "{kind_name}" in {GROUP}: expected one of {", ".join(KINDS)}{hint}'
-        )
+        return _problem(doc, "apiVersion", f'unknown apiVersion "{api_version}"; use {API_VERSION}')
+    return None
 
+
+def _unknown_kind(doc: Document, kind_name: str) -> Outcome:
+    guess = difflib.get_close_matches(kind_name, list(KINDS), n=1, cutoff=0.5) or [
+        k for k in KINDS if k.lower() == kind_name.lower()
+    ]
+    hint = f'; did you mean "{guess[0]}"?' if guess else ""
+    return _problem(
+        doc, "kind", f'unknown kind "{kind_name}" in {GROUP}: expected one of {", ".join(KINDS)}{hint}'
+    )
+
+
+def _resource(doc: Document, kind: Kind, content: dict[str, Any], local: bool) -> Outcome:
+    """The document validated as a resource of `kind`, as the API server's schema and rules would."""
     model = Resource[kind.spec]  # type: ignore[name-defined]
     try:
         resource = model.model_validate_json(json.dumps(content), context={"local": local})
