@@ -9,7 +9,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field
@@ -146,64 +147,111 @@ class RunResult(ApiModel):
             "started_at": parse_timestamp(started_at),
             "created_at": self.finished_at or now(),
         }
-        entry: ApiModel
-        if self.lora is not None:
-            keep = ("placeholder", "started_at") if started_at else ("placeholder",)
-            entry = self.lora.model_copy(update={k: common[k] for k in keep})
-        elif self.images is not None:
-            model = str((self.spec or {}).get("model") or "")
-            entry = ImageVersion(
-                **common,
-                model=model,
-                images=self.images,
-                loras=self.loras or [],
-                memory_plan=self.memory_plan,
-            )
-        elif self.transcript is not None:
-            source = str(((self.spec or {}).get("source") or {}).get("url") or "")
-            entry = TranscriptVersion(**common, transcript=self.transcript, source_url=source)
-        elif self.evaluation is not None:
-            entry = self.evaluation.model_copy(update=common)
-        elif self.video is not None:
-            model = str((self.spec or {}).get("model") or "")
-            entry = VideoVersion(
-                **common, model=model, video=self.video, image=self.image, loras=self.loras or []
-            )
-        elif self.artifacts:  # a kind with no output model of its own: the version is its files
-            entry = VersionBase(**common)
-        else:
-            return None
-        return entry.wire()
+        output = self._output()
+        if output is not None:
+            return output.version(self, common, started_at).wire()
+        if self.artifacts:  # a kind with no output model of its own: the version is its files
+            return VersionBase(**common).wire()
+        return None
 
     def summary(self) -> str:
         """One line on what the run made (a status message)."""
-        if self.lora is not None:
-            frames = f" from {self.lora.frames} images" if self.lora.frames else ""
-            text = f"trained version {self.lora.version}{frames}"
-        elif self.images is not None:
-            text = f"generated {len(self.images)} image(s)"
-        elif self.transcript is not None:
-            t = self.transcript
-            text = f"transcribed {t.word_count} words ({t.duration_seconds:.0f} s)"
-        elif self.evaluation is not None:
-            e = self.evaluation
-            text = (
-                f"evaluated version {e.lora.version} of {e.lora.name} again as its evaluation "
-                f"e{e.evaluation}: {e.likeness.verdict}"
-            )
-            why = likeness_reasons(e.likeness.reasons)
-            if e.likeness.median is not None:
-                text += f", median {e.likeness.median:.3f}" + (f"; {why}" if why else "")
-            elif why:
-                text += f" ({why})"
-        elif self.video is not None:
-            v = self.video
-            text = f"generated a {v.duration_seconds:.1f} s video ({v.frames} frames, {v.width}x{v.height})"
-        else:
-            text = "done"
+        output = self._output()
+        text = output.summary(self) if output is not None else "done"
         if self.placeholder:
             text += " (offline provider: placeholder outputs)"
         return text
+
+    def _output(self) -> Output | None:
+        """What the run made, as OUTPUTS declares it (the first field set); None for none."""
+        return next((o for o in OUTPUTS if getattr(self, o.field) is not None), None)
+
+
+@dataclass(frozen=True)
+class Output:
+    """A kind's output in a RunResult: its field, the version entry it makes (the result, the
+    fields every version has, when its run started) and its one-line summary."""
+
+    field: str
+    version: Callable[[RunResult, dict[str, Any], str | None], ApiModel]
+    summary: Callable[[RunResult], str]
+
+
+def _lora_version(result: RunResult, common: dict[str, Any], started_at: str | None) -> ApiModel:
+    assert result.lora is not None
+    keep = ("placeholder", "started_at") if started_at else ("placeholder",)
+    return result.lora.model_copy(update={k: common[k] for k in keep})
+
+
+def _lora_summary(result: RunResult) -> str:
+    assert result.lora is not None
+    frames = f" from {result.lora.frames} images" if result.lora.frames else ""
+    return f"trained version {result.lora.version}{frames}"
+
+
+def _image_version(result: RunResult, common: dict[str, Any], started_at: str | None) -> ApiModel:
+    assert result.images is not None
+    return ImageVersion(
+        **common,
+        model=str((result.spec or {}).get("model") or ""),
+        images=result.images,
+        loras=result.loras or [],
+        memory_plan=result.memory_plan,
+    )
+
+
+def _transcript_version(result: RunResult, common: dict[str, Any], started_at: str | None) -> ApiModel:
+    assert result.transcript is not None
+    source = str(((result.spec or {}).get("source") or {}).get("url") or "")
+    return TranscriptVersion(**common, transcript=result.transcript, source_url=source)
+
+
+def _transcript_summary(result: RunResult) -> str:
+    t = result.transcript
+    assert t is not None
+    return f"transcribed {t.word_count} words ({t.duration_seconds:.0f} s)"
+
+
+def _evaluation_version(result: RunResult, common: dict[str, Any], started_at: str | None) -> ApiModel:
+    assert result.evaluation is not None
+    return result.evaluation.model_copy(update=common)
+
+
+def _evaluation_summary(result: RunResult) -> str:
+    e = result.evaluation
+    assert e is not None
+    text = (
+        f"evaluated version {e.lora.version} of {e.lora.name} again as its evaluation "
+        f"e{e.evaluation}: {e.likeness.verdict}"
+    )
+    why = likeness_reasons(e.likeness.reasons)
+    if e.likeness.median is not None:
+        return text + f", median {e.likeness.median:.3f}" + (f"; {why}" if why else "")
+    return text + (f" ({why})" if why else "")
+
+
+def _video_version(result: RunResult, common: dict[str, Any], started_at: str | None) -> ApiModel:
+    assert result.video is not None
+    model = str((result.spec or {}).get("model") or "")
+    return VideoVersion(
+        **common, model=model, video=result.video, image=result.image, loras=result.loras or []
+    )
+
+
+def _video_summary(result: RunResult) -> str:
+    v = result.video
+    assert v is not None
+    return f"generated a {v.duration_seconds:.1f} s video ({v.frames} frames, {v.width}x{v.height})"
+
+
+# The outputs a run makes, one per kind that has an output model, in the order they are looked for.
+OUTPUTS = (
+    Output("lora", _lora_version, _lora_summary),
+    Output("images", _image_version, lambda r: f"generated {len(r.images or [])} image(s)"),
+    Output("transcript", _transcript_version, _transcript_summary),
+    Output("evaluation", _evaluation_version, _evaluation_summary),
+    Output("video", _video_version, _video_summary),
+)
 
 
 # The most characters of a likeness report's reasons a status message or condition carries (all of
