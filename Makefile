@@ -21,7 +21,8 @@ PYTEST_ARGS ?=
 # Three pytest workers (pytest-xdist), a test file each at a time, on 2 cores: the cluster and
 # browser tests mostly wait on other processes, so a third fills the idle time (measured on this
 # machine, 2,860 tests: 19:05 on two workers, 14:32 on three; with the real node's e2e tests,
-# 2,866: 16:32 on three, 17:05 on four, the CPUs busy). TEST_WORKERS=0: one process.
+# 2,866: 16:32 on three, 17:05 on four, the CPUs busy; on the real node, 2,909: 25:28 on three,
+# 28:23 on four, tests/README.md). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 3
 
 export PATH := $(CURDIR)/$(TOOLS)/bin:$(CURDIR)/$(BIN):$(PATH)
