@@ -149,7 +149,7 @@ class RunResult(ApiModel):
         }
         output = self._output()
         if output is not None:
-            return output.version(self, common, started_at).wire()
+            return output.version(self, common).wire()
         if self.artifacts:  # a kind with no output model of its own: the version is its files
             return VersionBase(**common).wire()
         return None
@@ -169,17 +169,17 @@ class RunResult(ApiModel):
 
 @dataclass(frozen=True)
 class Output:
-    """A kind's output in a RunResult: its field, the version entry it makes (the result, the
-    fields every version has, when its run started) and its one-line summary."""
+    """A kind's output in a RunResult: its field, the version entry it makes (from the result and
+    the fields every version has) and its one-line summary."""
 
     field: str
-    version: Callable[[RunResult, dict[str, Any], str | None], ApiModel]
+    version: Callable[[RunResult, dict[str, Any]], ApiModel]
     summary: Callable[[RunResult], str]
 
 
-def _lora_version(result: RunResult, common: dict[str, Any], started_at: str | None) -> ApiModel:
+def _lora_version(result: RunResult, common: dict[str, Any]) -> ApiModel:
     assert result.lora is not None
-    keep = ("placeholder", "started_at") if started_at else ("placeholder",)
+    keep = ("placeholder", "started_at") if common["started_at"] is not None else ("placeholder",)
     return result.lora.model_copy(update={k: common[k] for k in keep})
 
 
@@ -189,7 +189,7 @@ def _lora_summary(result: RunResult) -> str:
     return f"trained version {result.lora.version}{frames}"
 
 
-def _image_version(result: RunResult, common: dict[str, Any], started_at: str | None) -> ApiModel:
+def _image_version(result: RunResult, common: dict[str, Any]) -> ApiModel:
     assert result.images is not None
     return ImageVersion(
         **common,
@@ -200,7 +200,7 @@ def _image_version(result: RunResult, common: dict[str, Any], started_at: str | 
     )
 
 
-def _transcript_version(result: RunResult, common: dict[str, Any], started_at: str | None) -> ApiModel:
+def _transcript_version(result: RunResult, common: dict[str, Any]) -> ApiModel:
     assert result.transcript is not None
     source = str(((result.spec or {}).get("source") or {}).get("url") or "")
     return TranscriptVersion(**common, transcript=result.transcript, source_url=source)
@@ -212,7 +212,7 @@ def _transcript_summary(result: RunResult) -> str:
     return f"transcribed {t.word_count} words ({t.duration_seconds:.0f} s)"
 
 
-def _evaluation_version(result: RunResult, common: dict[str, Any], started_at: str | None) -> ApiModel:
+def _evaluation_version(result: RunResult, common: dict[str, Any]) -> ApiModel:
     assert result.evaluation is not None
     return result.evaluation.model_copy(update=common)
 
@@ -230,7 +230,7 @@ def _evaluation_summary(result: RunResult) -> str:
     return text + (f" ({why})" if why else "")
 
 
-def _video_version(result: RunResult, common: dict[str, Any], started_at: str | None) -> ApiModel:
+def _video_version(result: RunResult, common: dict[str, Any]) -> ApiModel:
     assert result.video is not None
     model = str((result.spec or {}).get("model") or "")
     return VideoVersion(
