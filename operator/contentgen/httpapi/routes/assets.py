@@ -56,6 +56,24 @@ _DOWNLOAD_STATUS = {
     "store_mismatch": 409,  # the outputs are in another store than this server's CONTENTGEN_STORE
     "version_not_found": 404,
 }
+
+
+def _refused(exc: DownloadError) -> ApiError:
+    """Why there is no link or file, as the API answers it (_DOWNLOAD_STATUS)."""
+    return ApiError(_DOWNLOAD_STATUS.get(exc.code, 500), exc.code, str(exc))
+
+
+def _signed(store: ObjectStore, uri: str, expires: int, saved_as: str | None = None) -> SignedUrl:
+    """A time-limited link to `uri` (saved as `saved_as`); the store's refusal or failure as the API
+    answers it."""
+    try:
+        return sign(store, uri, expires, download_name=saved_as)
+    except DownloadError as exc:
+        raise _refused(exc) from None
+    except ContentgenError as exc:
+        raise ApiError(502, "store_error", str(exc)) from None
+
+
 # Another owner's record shared with the caller for use only (docs/sharing.md): no files.
 _USE_ONLY = {
     "model": ErrorResponse,
@@ -180,7 +198,7 @@ def _chosen(doc: dict[str, Any], file: str | None, version: int | None = None) -
     try:
         return choose_artifact(doc, file, version)
     except DownloadError as exc:
-        raise ApiError(_DOWNLOAD_STATUS.get(exc.code, 500), exc.code, str(exc)) from None
+        raise _refused(exc) from None
 
 
 @router.get(
@@ -209,12 +227,7 @@ def download(
     expiry. Counted in the record's usage (GET .../usage); a record shared for use only answers 403."""
     doc = find_readable(svc, who, ref, download=True)
     uri = _chosen(doc, file, version)
-    try:
-        signed = sign(svc.store(), uri, expires, download_name=download_name(doc, uri))
-    except DownloadError as exc:
-        raise ApiError(_DOWNLOAD_STATUS.get(exc.code, 500), exc.code, str(exc)) from None
-    except ContentgenError as exc:
-        raise ApiError(502, "store_error", str(exc)) from None
+    signed = _signed(svc.store(), uri, expires, download_name(doc, uri))
     counted_download(svc, doc, uri)
     return signed.wire()
 
@@ -277,12 +290,7 @@ def content(
             (a.get("contentType") for a in doc.get("artifacts") or [] if a.get("uri") == uri), None
         ) or (mimetypes.guess_type(name)[0] or "application/octet-stream")
         return _ranged(path, range_, media_type=media, filename=saved_as, attach=download)
-    try:
-        signed = sign(store, uri, DEFAULT_EXPIRES, download_name=saved_as if download else None)
-    except DownloadError as exc:
-        raise ApiError(_DOWNLOAD_STATUS.get(exc.code, 500), exc.code, str(exc)) from None
-    except ContentgenError as exc:
-        raise ApiError(502, "store_error", str(exc)) from None
+    signed = _signed(store, uri, DEFAULT_EXPIRES, saved_as if download else None)
     return RedirectResponse(signed.url, status_code=307, headers=_CONTENT_HEADERS)
 
 
@@ -342,7 +350,7 @@ def _planned(make: Any) -> pruning.Removal:
     try:
         plan: pruning.Removal = make()
     except DownloadError as exc:
-        raise ApiError(_DOWNLOAD_STATUS.get(exc.code, 500), exc.code, str(exc)) from None
+        raise _refused(exc) from None
     except ValueError as exc:
         raise bad_request("keep", str(exc)) from None
     except ContentgenError as exc:
@@ -461,7 +469,7 @@ def transcript(
     try:
         response, duration, number = transcript_of(doc, svc.store(), version)
     except DownloadError as exc:
-        raise ApiError(_DOWNLOAD_STATUS.get(exc.code, 500), exc.code, str(exc)) from None
+        raise _refused(exc) from None
     except ContentgenError as exc:
         raise ApiError(502, "store_error", str(exc)) from None
     if format == "json":
@@ -564,9 +572,8 @@ def source(ref: RefPath, svc: ServicesDep, who: CallerDep, version: VersionQuery
     url = _source_url(doc, version)
     if url.startswith(("http://", "https://")):
         return RedirectResponse(url, status_code=307)
-    store = svc.store()
     if url.startswith("s3://"):
-        return RedirectResponse(_presigned_source(store, url), status_code=307)
+        return RedirectResponse(_presigned_source(svc.store(), url), status_code=307)
     if is_local_path(url) and svc.identities.local and (path := _local_media(url)) is not None:
         media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         return FileResponse(path, media_type=media, headers=_CONTENT_HEADERS)
@@ -580,7 +587,7 @@ def _source_url(doc: dict[str, Any], version: int | None) -> str:
     try:
         chosen = version_of(doc, version) if version is not None else None
     except DownloadError as exc:
-        raise ApiError(_DOWNLOAD_STATUS.get(exc.code, 500), exc.code, str(exc)) from None
+        raise _refused(exc) from None
     versions = doc.get("versions") or []
     picked = chosen or (versions[-1] if versions else {})
     url = str(picked.get("sourceUrl") or doc.get("sourceUrl") or "")
@@ -595,12 +602,7 @@ def _presigned_source(store: ObjectStore, url: str) -> str:
         raise ApiError(
             404, "not_found", f"the source {url} is not in this API's store: it cannot be played here"
         )
-    try:
-        return sign(store, url, DEFAULT_EXPIRES).url
-    except DownloadError as exc:
-        raise ApiError(_DOWNLOAD_STATUS.get(exc.code, 500), exc.code, str(exc)) from None
-    except ContentgenError as exc:
-        raise ApiError(502, "store_error", str(exc)) from None
+    return _signed(store, url, DEFAULT_EXPIRES).url
 
 
 def _local_media(url: str) -> FilePath | None:
