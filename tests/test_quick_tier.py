@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from tests.conftest import REAL_NODE, ROOT
-from tests.docs import test_runnable
+from tests.docs.blocks import cluster_pages, runnable_pages
 
 # What starts a node or builds the images, called from a test module.
 STARTS = re.compile(r"\b(LocalCluster|RealNode|image_archives|images\.build|operated|unoperated)\(")
@@ -23,6 +23,10 @@ def modules() -> list[Path]:
     return sorted(p for p in found if p != Path(__file__))
 
 
+def relative(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
 def starts_a_node(path: Path) -> bool:
     text = path.read_text()
     if STARTS.search(text):
@@ -33,19 +37,15 @@ def starts_a_node(path: Path) -> bool:
 
 
 def test_every_module_that_starts_a_node_is_marked() -> None:
-    marked = [str(p.relative_to(ROOT)) for p in modules() if str(p.relative_to(ROOT)).startswith(REAL_NODE)]
-    unmarked = [
-        str(p.relative_to(ROOT))
-        for p in modules()
-        if starts_a_node(p) and not str(p.relative_to(ROOT)).startswith(REAL_NODE)
-    ]
+    marked = [relative(p) for p in modules() if relative(p).startswith(REAL_NODE)]
+    unmarked = [relative(p) for p in modules() if starts_a_node(p) and not relative(p).startswith(REAL_NODE)]
     # the docs' commands: marked page by page (a page that starts `contentgen local-cluster`)
     assert unmarked == ["tests/docs/test_runnable.py"], unmarked
     assert all(any(m.startswith(prefix) for m in marked) for prefix in REAL_NODE), (REAL_NODE, marked)
 
 
 def test_the_docs_page_that_starts_a_cluster_is_marked_and_the_others_are_not() -> None:
-    pages = {str(p.relative_to(ROOT)) for p in test_runnable.PAGES if test_runnable.starts_a_cluster(p)}
+    pages = {relative(p) for p in cluster_pages(runnable_pages())}
     assert pages == {"docs/local-cluster.md"}, pages
 
 

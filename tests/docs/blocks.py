@@ -142,6 +142,22 @@ def handed_over(pages: dict[Path, list[Block]]) -> dict[Path, tuple[int, Path]]:
     return {path: handed for path, handed in found.items() if path not in {o for _, o in found.values()}}
 
 
+def runnable_pages() -> dict[Path, list[Block]]:
+    """Every document that has runnable blocks, with its blocks."""
+    return {path: blocks for path in documents() if (blocks := runnable_blocks(path))}
+
+
+def cluster_pages(pages: dict[Path, list[Block]]) -> set[Path]:
+    """The pages whose own session (their blocks before any they hand over: handed_over) starts
+    `contentgen local-cluster`."""
+    handed = handed_over(pages)
+
+    def own(path: Path) -> list[Block]:
+        return pages[path][: handed.get(path, (len(pages[path]), path))[0]]
+
+    return {path for path in pages if any("contentgen local-cluster" in b.text for b in own(path))}
+
+
 def documents() -> list[Path]:
     """Every markdown file of the repository (git's list: nothing under .venv or build/)."""
     done = subprocess.run(

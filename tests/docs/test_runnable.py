@@ -15,15 +15,17 @@ from tests.docs.blocks import (
     Block,
     MarkerError,
     Session,
-    documents,
+    cluster_pages,
     handed_over,
     parse_options,
     runnable_blocks,
+    runnable_pages,
 )
 from tests.harness import real_node
 
-PAGES = {path: blocks for path in documents() if (blocks := runnable_blocks(path))}
+PAGES = runnable_pages()
 HANDED_OVER = handed_over(PAGES)
+CLUSTER_PAGES = cluster_pages(PAGES)
 # What a terminal's state is: the session's blocks carry their exports and directory over.
 STATE = Block(ROOT / "README.md", 0, "export -p; pwd\n")
 
@@ -34,17 +36,11 @@ def test_the_pages_that_must_have_runnable_blocks_have_them() -> None:
     assert {"README.md", "docs/getting-started.md", "docs/local-cluster.md"} <= pages, pages
 
 
-def starts_a_cluster(path: Path) -> bool:
-    """Whether the blocks that run in `path`'s own session start `contentgen local-cluster`."""
-    start, _ = HANDED_OVER.get(path, (len(PAGES[path]), path))
-    return any("contentgen local-cluster" in b.text for b in PAGES[path][:start])
-
-
 @pytest.mark.parametrize(
     "path",
     [
         pytest.param(
-            p, id=str(p.relative_to(ROOT)), marks=[pytest.mark.real_node] if starts_a_cluster(p) else []
+            p, id=str(p.relative_to(ROOT)), marks=[pytest.mark.real_node] if p in CLUSTER_PAGES else []
         )
         for p in sorted(PAGES)
     ],
@@ -53,7 +49,7 @@ def starts_a_cluster(path: Path) -> bool:
 def test_runnable_blocks(path: Path, tmp_path: Path) -> None:
     blocks = PAGES[path]
     start, other = HANDED_OVER.get(path, (len(blocks), path))
-    cluster = starts_a_cluster(path)
+    cluster = path in CLUSTER_PAGES
     if cluster:
         # the node runs the project's images: built here (cached) before the page's first block
         if real_node.SKIP_REASON:
