@@ -21,7 +21,9 @@ def imported_test_modules(source: str) -> list[tuple[int, str]]:
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             module = "." * node.level + (node.module or "")
-            names = [module] + [module + alias.name for alias in node.names if not node.module]
+            joined = module + "." if node.module else module
+            aliases = [joined + alias.name for alias in node.names]
+            names = [module] if any(p.startswith("test_") for p in module.split(".")) else aliases
         else:
             continue
         found += [(node.lineno, n) for n in names if any(p.startswith("test_") for p in n.split("."))]
@@ -44,6 +46,7 @@ import tests.kube.test_operator
 from tests.kube.test_operator import image
 from .test_reconcile import NOW
 from . import test_reconcile
+from tests.docs import test_runnable
 def later():
     from tests.run.test_run_cli import run as r
 """
@@ -52,6 +55,7 @@ def later():
         "tests.kube.test_operator",
         ".test_reconcile",
         ".test_reconcile",
+        "tests.docs.test_runnable",
         "tests.run.test_run_cli",
     ]
     allowed = "from tests.harness.kube import image\nfrom tests.conftest import EXAMPLES\nimport pytest\n"
