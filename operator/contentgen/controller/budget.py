@@ -31,6 +31,7 @@ from typing import Any
 from contentgen.api import Cost
 from contentgen.pricing import Budgets, Limits, Spender, exceeded, limits
 
+from .objects import CustomResource
 from .status import read_common, ready_reason
 
 __all__ = ["ANNOTATION", "Admission", "Budgets", "Limits", "Spender"]
@@ -101,14 +102,14 @@ def annotation_problem(annotation: str | None) -> str:
 
 def spender(body: Mapping[str, Any]) -> Spender:
     """A resource's share, from its body as the API server has it."""
-    meta = body.get("metadata") or {}
-    status = read_common(body.get("status") or {})
+    resource = CustomResource.of(body)
+    status = read_common(resource.status)
     cost = status.cost or Cost()
     under_way = cost.estimated_usd if ready_reason(status) in _UNDER_WAY else 0.0
     return Spender(
-        uid=str(meta.get("uid", "")),
-        namespace=str(meta.get("namespace", "")),
-        owner=str((body.get("spec") or {}).get("owner", "")),
+        uid=resource.metadata.uid,
+        namespace=resource.metadata.namespace,
+        owner=str(resource.spec.get("owner", "")),
         by_month=dict(cost.by_month),
         under_way=under_way,
     )

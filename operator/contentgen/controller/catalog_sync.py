@@ -42,6 +42,7 @@ from contentgen.store.results import version_result
 
 from . import metrics
 from .naming import ANNOTATION_SKIP_CLEANUP
+from .objects import CustomResource
 from .outages import report
 from .runtime.leader import may_act
 from .state import Operator
@@ -224,7 +225,7 @@ async def _write_later(op: Operator, uid: str, body_of: BodyOf, wait: float) -> 
     if body is None:  # deleted meanwhile: mark_gone has the last word
         return
     try:
-        await sync_catalog(op, body, dict(body.get("status") or {}), None)
+        await sync_catalog(op, body, CustomResource.of(body).status, None)
     except Exception as exc:  # sync_catalog defers its own failures; this is a bug, not an outage
         log.warning("catalog mirror of %s failed: %s", uid, exc)
 

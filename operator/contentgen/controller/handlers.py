@@ -36,6 +36,7 @@ from .kinds import controller_kind
 from .kube import Kube, Timeouts, client_configuration
 from .main import lease_namespace
 from .naming import MANAGED_BY
+from .objects import CustomResource
 from .observe import JobState, LoraState, job_state, lora_state
 from .pods import PodState, pod_state
 from .reconciler import (
@@ -226,12 +227,13 @@ def _kept(body: kopf.Body) -> Kept:
     annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k in KEPT_ANNOTATIONS}
     if annotations:
         kept_meta["annotations"] = annotations
+    resource = CustomResource.of(body)
     kept = {
         "apiVersion": body["apiVersion"],
         "kind": body["kind"],
         "metadata": kept_meta,
-        "spec": body.get("spec") or {},
-        "status": body.get("status") or {},
+        "spec": resource.spec,
+        "status": resource.status,
     }
     return Kept(json.dumps(kept, separators=(",", ":")), spender(dict(body)))
 
@@ -273,7 +275,7 @@ def _register(kind: Kind, registry: kopf.OperatorRegistry) -> None:
             return  # kopf listing again (410 Gone): this resource did not change meanwhile
         wake_waiters(op, declared, meta["namespace"], meta["name"])  # the runs whose references name it
         if event is None and op.catalog is not None:  # a listing (a start, or a relist): catch up
-            await sync_catalog(op, dict(body), dict(body.get("status") or {}), None)
+            await sync_catalog(op, dict(body), CustomResource.of(body).status, None)
         written = op.written.get(meta["uid"])
         if written is not None and str(written[0]) == str(meta.get("resourceVersion")):
             # Our own status write coming back, nothing else changed: decided already. (Its

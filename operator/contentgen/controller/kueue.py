@@ -35,6 +35,8 @@ from typing import Any
 
 from contentgen.api import format_time, parse_timestamp
 
+from . import objects
+
 GROUP = "kueue.x-k8s.io"
 VERSIONS = ("v1beta2", "v1beta1")  # the preferred first
 LABEL_JOB_UID = "kueue.x-k8s.io/job-uid"  # on a Workload: the uid of the Job it was made for
@@ -72,46 +74,35 @@ class Workload:
         return condition if condition is not None and condition.status == "True" else None
 
 
-def workload_state(obj: dict[str, Any]) -> Workload:
-    spec, status = obj.get("spec") or {}, obj.get("status") or {}
-    requeue = status.get("requeueState") or {}
-    conditions = {
-        str(c.get("type")): Condition(
-            str(c.get("status") or ""), str(c.get("reason") or ""), str(c.get("message") or "")
-        )
-        for c in status.get("conditions") or []
-    }
-    checks = tuple(
-        AdmissionCheck(str(c.get("name") or ""), str(c.get("state") or ""), str(c.get("message") or ""))
-        for c in status.get("admissionChecks") or []
-    )
+def workload_state(raw: Mapping[str, Any]) -> Workload:
+    return _state(objects.Workload.of(raw))
+
+
+def _state(obj: objects.Workload) -> Workload:
+    status = obj.status
     return Workload(
-        name=str((obj.get("metadata") or {}).get("name") or ""),
-        active=spec.get("active") is not False,
-        conditions=conditions,
-        cluster_queue=str((status.get("admission") or {}).get("clusterQueue") or ""),
-        checks=checks,
-        requeue_at=parse_timestamp(requeue.get("requeueAt")),
-        requeue_count=int(requeue.get("count") or 0),
+        name=obj.metadata.name,
+        active=obj.spec.active is not False,
+        conditions={c.type: Condition(c.status, c.reason, c.message) for c in status.conditions},
+        cluster_queue=status.admission.cluster_queue,
+        checks=tuple(AdmissionCheck(c.name, c.state, c.message) for c in status.admission_checks),
+        requeue_at=parse_timestamp(status.requeue_state.requeue_at),
+        requeue_count=status.requeue_state.count,
     )
 
 
-def workload_of(items: Iterable[dict[str, Any]], job_uid: str) -> Workload | None:
+def workload_of(items: Iterable[Mapping[str, Any]], job_uid: str) -> Workload | None:
     """The Workload Kueue made for the Job of `job_uid`, among those the label selected: the one
     the Job controls (Kueue replaces one that no longer matches its Job; the new one is newer)."""
     ours = [
         obj
-        for obj in items
-        if not (obj.get("metadata") or {}).get("deletionTimestamp")
-        and any(
-            ref.get("uid") == job_uid and ref.get("controller")
-            for ref in (obj.get("metadata") or {}).get("ownerReferences") or []
-        )
+        for obj in map(objects.Workload.of, items)
+        if not obj.metadata.deletion_timestamp
+        and any(ref.uid == job_uid and ref.controller for ref in obj.metadata.owner_references)
     ]
     if not ours:
         return None
-    newest = max(ours, key=lambda o: str((o.get("metadata") or {}).get("creationTimestamp") or ""))
-    return workload_state(newest)
+    return _state(max(ours, key=lambda o: o.metadata.creation_timestamp))
 
 
 def explain(workload: Workload | None, now: datetime) -> str:

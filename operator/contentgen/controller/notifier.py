@@ -48,6 +48,7 @@ from contentgen.redact import redact_url
 from . import metrics
 from .conditions import set_condition
 from .kube import KubeError
+from .objects import CustomResource
 from .outages import report
 from .runtime import leader
 from .runtime.leader import may_act
@@ -217,8 +218,9 @@ class Notifier:
         the uids of those Notifications."""
         touched: set[str] = set()
         for uid, body in self.notifications.items():
-            wanted = (body["metadata"].get("annotations") or {}).get(ANNOTATION_REPLAY, "")
-            done = self.replayed.get(uid) or read_model(NotificationStatus, body.get("status") or {}).replayed
+            resource = CustomResource.of(body)
+            wanted = resource.metadata.annotations.get(ANNOTATION_REPLAY, "")
+            done = self.replayed.get(uid) or read_model(NotificationStatus, resource.status).replayed
             if wanted and wanted != done:
                 event_id = replay_target(wanted)
                 found = await asyncio.to_thread(self.deliveries.replay, body, event_id)
@@ -317,7 +319,8 @@ class Notifier:
             error=answer.error,
             rand=self.rand,
         )
-        metrics.WEBHOOK_ATTEMPTS.labels(webhooks.outcome(answer.code)).inc()
+        outcome = webhooks.outcome(answer.code)  # what attempted() recorded as the delivery's status
+        metrics.WEBHOOK_ATTEMPTS.labels(outcome).inc()
         level = logging.INFO if 200 <= answer.code < 300 else logging.WARNING
         log.log(
             level,
@@ -329,7 +332,7 @@ class Notifier:
         )
         if recorded is None:
             log.warning("delivery %s: the claim was lost before its record", delivery["_id"])
-        elif recorded["status"] == "delivered":  # the receiver is back: its retries are due now
+        elif outcome == "delivered":  # the receiver is back: its retries are due now
             moved = await asyncio.to_thread(self.deliveries.hasten, delivery["notification"]["uid"])
             if moved:
                 log.info("%s answers again: %d delivery retries brought forward", _name(body), moved)
@@ -337,14 +340,14 @@ class Notifier:
     async def report(self, body: Mapping[str, Any], problem: SecretProblem | None) -> None:
         """The Notification's status from its deliveries (a merge patch fenced by the
         resourceVersion listed: a 409 waits for the next round)."""
-        meta = body["metadata"]
-        generation = int(meta.get("generation") or 1)
-        newest, waiting = await asyncio.to_thread(self.deliveries.summary, meta["uid"])
+        resource = CustomResource.of(body)
+        meta, status = resource.metadata, resource.status
+        generation = meta.generation or 1
+        newest, waiting = await asyncio.to_thread(self.deliveries.summary, meta.uid)
         last = _last_delivery(newest)
-        disabled = await asyncio.to_thread(self.deliveries.disabled, meta["uid"], generation)
-        status = dict(body.get("status") or {})
+        disabled = await asyncio.to_thread(self.deliveries.disabled, meta.uid, generation)
         health = _health(problem, disabled, last)
-        wanted = _wanted(status, health, generation, last, waiting, meta.get("annotations") or {})
+        wanted = _wanted(status, health, generation, last, waiting, meta.annotations)
         if not _same(wanted, status):
             await self._write(body, wanted)
 

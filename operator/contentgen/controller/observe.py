@@ -30,6 +30,7 @@ from .naming import (
     LABEL_UID,
     LABEL_VERSION,
 )
+from .objects import Condition, CustomResource, Job, JobStatus
 from .status import StatusT, read_part, read_status, ready_reason
 
 
@@ -66,71 +67,66 @@ class JobState:
         return self.complete or bool(self.failed_reason)
 
 
-def job_state(job: dict[str, Any]) -> JobState | None:
+def job_state(raw: Mapping[str, Any]) -> JobState | None:
     """None for Jobs not made by this operator."""
-    meta = job.get("metadata", {})
-    labels = meta.get("labels") or {}
-    annotations = meta.get("annotations") or {}
-    if LABEL_UID not in labels:
+    job = Job.of(raw)
+    meta, status = job.metadata, job.status
+    if LABEL_UID not in meta.labels:
         return None
-    status = job.get("status") or {}
     failed, succeeded = _ended(status)
     return JobState(
-        name=meta.get("name", ""),
-        namespace=meta.get("namespace", ""),
-        uid=labels[LABEL_UID],
-        generation=_count(labels, LABEL_GENERATION),
-        version=_count(labels, LABEL_VERSION),
-        active=_count(status, "active"),
-        ready=_count(status, "ready"),
-        succeeded=_count(status, "succeeded"),
-        failed=_count(status, "failed"),
-        complete=bool(succeeded),
-        failed_reason=_text(failed, "reason") or ("Failed" if failed else ""),
-        failed_message=_text(failed, "message"),
-        start_time=status.get("startTime"),
-        completion_time=status.get("completionTime"),
-        finished_at=status.get("completionTime")
-        or succeeded.get("lastTransitionTime")
-        or failed.get("lastTransitionTime"),
-        deleting=bool(meta.get("deletionTimestamp")),
-        inputs=_text(annotations, ANNOTATION_INPUTS),
-        provider=_text(annotations, ANNOTATION_PROVIDER),
-        gpus=_text(annotations, ANNOTATION_GPUS),
-        queue=_text(labels, LABEL_QUEUE),
-        suspended=bool((job.get("spec") or {}).get("suspend")),
-        job_uid=_text(meta, "uid"),
+        name=meta.name,
+        namespace=meta.namespace,
+        uid=meta.labels[LABEL_UID],
+        generation=_number(meta.labels, LABEL_GENERATION),
+        version=_number(meta.labels, LABEL_VERSION),
+        active=status.active,
+        ready=status.ready,
+        succeeded=status.succeeded,
+        failed=status.failed,
+        complete=succeeded is not None,
+        failed_reason=(failed.reason or "Failed") if failed is not None else "",
+        failed_message=failed.message if failed is not None else "",
+        start_time=status.start_time,
+        completion_time=status.completion_time,
+        finished_at=status.completion_time or _since(succeeded) or _since(failed),
+        deleting=bool(meta.deletion_timestamp),
+        inputs=meta.annotations.get(ANNOTATION_INPUTS, ""),
+        provider=meta.annotations.get(ANNOTATION_PROVIDER, ""),
+        gpus=meta.annotations.get(ANNOTATION_GPUS, ""),
+        queue=meta.labels.get(LABEL_QUEUE, ""),
+        suspended=job.spec.suspend,
+        job_uid=meta.uid,
         snapshot=_worker_spec(job),
     )
 
 
-def _ended(status: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The condition that failed the Job and the one that completed it ({} for none).
+def _ended(status: JobStatus) -> tuple[Condition | None, Condition | None]:
+    """The condition that failed the Job and the one that completed it (None for none).
     Kubernetes 1.31+ sets Failed and Complete only once every pod has ended, FailureTarget and
     SuccessCriteriaMet as soon as the Job's end is decided: a pod that never ends (stuck on a lost
     node) holds back the terminal one for ever, and the run ends at the interim one."""
-    conditions = {c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"}
-    failed = conditions.get("Failed") or conditions.get("FailureTarget") or {}
-    succeeded = conditions.get("Complete") or conditions.get("SuccessCriteriaMet") or {}
+    true = {c.type: c for c in status.conditions if c.true}
+    failed = true.get("Failed") or true.get("FailureTarget")
+    succeeded = true.get("Complete") or true.get("SuccessCriteriaMet")
     return failed, succeeded
 
 
-def _count(fields: dict[str, Any], key: str) -> int:
-    """A count or a number label: 0 where it is missing, null or empty."""
-    return int(fields.get(key) or 0)
+def _since(condition: Condition | None) -> str | None:
+    return condition.last_transition_time if condition is not None else None
 
 
-def _text(fields: dict[str, Any], key: str) -> str:
-    return str(fields.get(key) or "")
+def _number(labels: Mapping[str, str], key: str) -> int:
+    """A number label: 0 where it is missing or empty."""
+    return int(labels.get(key) or 0)
 
 
-def _worker_spec(job: dict[str, Any]) -> str:
+def _worker_spec(job: Job) -> str:
     """The run's SpecSnapshot as the Job hands it to its worker (controller/jobs.worker_env)."""
-    pod = (((job.get("spec") or {}).get("template") or {}).get("spec")) or {}
-    for container in pod.get("containers") or []:
-        for entry in container.get("env") or []:
-            if entry.get("name") == "CONTENTGEN_SPEC":
-                return str(entry.get("value") or "")
+    for container in job.spec.template.spec.containers:
+        for entry in container.env:
+            if entry.name == "CONTENTGEN_SPEC":
+                return entry.value
     return ""
 
 
@@ -162,12 +158,12 @@ class ReferencedLora(CommonStatus):
 def lora_state(body: Mapping[str, Any]) -> LoraState:
     """What a loraRef to the LoraTraining `body` resolves to: each version's model, or where a
     person promoted a checkpoint (its annotation, api/lora.promotions_of), that checkpoint's LoRA."""
-    status = read_part(LORA_TRAINING, ReferencedLora, body.get("status") or {})
-    meta = body.get("metadata") or {}
-    annotations = meta.get("annotations") or {}
-    asked = annotations.get(PROMOTED_ANNOTATION)
+    resource = CustomResource.of(body)
+    status = read_part(LORA_TRAINING, ReferencedLora, resource.status)
+    meta = resource.metadata
+    asked = meta.annotations.get(PROMOTED_ANNOTATION)
     # Only a promotion reads the likeness curves (its checkpoints' LoRAs), from the whole status.
-    whole = _status(LORA_TRAINING, LoraTrainingStatus, body) if asked else None
+    whole = _status(LORA_TRAINING, LoraTrainingStatus, resource) if asked else None
     promoted, _ = promotions_of(asked, [v.wire() for v in whole.versions] if whole else [])
     usable = tuple(
         UsableVersion(
@@ -182,38 +178,39 @@ def lora_state(body: Mapping[str, Any]) -> LoraState:
     usable = tuple(v for v in usable if v.model_uri)
     latest = status.latest_version
     return LoraState(
-        name=meta.get("name", ""),
-        owner=(body.get("spec") or {}).get("owner", ""),
+        name=meta.name,
+        owner=resource.spec.get("owner", ""),
         phase=str(status.phase or ""),
         latest_version=latest,
         latest_model_uri=next((v.model_uri for v in usable if v.number == latest), ""),
-        uid=meta.get("uid", ""),
+        uid=meta.uid,
         reason=ready_reason(status),
         message=status.message,
         model_uris=tuple((v.number, v.model_uri) for v in usable),
         older_versions=status.older_versions,
         usable=usable,
-        namespace=meta.get("namespace", ""),
-        grants=parse_annotation(annotations.get(SHARED_ANNOTATION))[0],
+        namespace=meta.namespace,
+        grants=parse_annotation(meta.annotations.get(SHARED_ANNOTATION))[0],
     )
 
 
 def image_state(body: Mapping[str, Any]) -> ImageState:
     """What an imageRef to the ImageGeneration `body` resolves to (from its status)."""
-    status = _status(IMAGE_GENERATION, ImageGenerationStatus, body)
-    meta = body.get("metadata") or {}
+    resource = CustomResource.of(body)
+    status = _status(IMAGE_GENERATION, ImageGenerationStatus, resource)
+    meta = resource.metadata
     return ImageState(
-        name=str(meta.get("name", "")),
-        owner=str((body.get("spec") or {}).get("owner", "")),
+        name=meta.name,
+        owner=str(resource.spec.get("owner", "")),
         phase=str(status.phase or ""),
-        uid=str(meta.get("uid", "")),
+        uid=meta.uid,
         latest_version=status.latest_version,
         versions=tuple((v.version, tuple(i.uri for i in v.images)) for v in status.versions),
         loras=tuple((v.version, tuple(v.loras)) for v in status.versions),
     )
 
 
-def _status(kind: Kind, model: type[StatusT], body: Mapping[str, Any]) -> StatusT:
-    """The status of `body`, a `kind`, read where it enters (controller/status.py: leniently)."""
-    status = read_status(kind, body.get("status") or {})
+def _status(kind: Kind, model: type[StatusT], resource: CustomResource) -> StatusT:
+    """The status of `resource`, a `kind`, read where it enters (controller/status.py: leniently)."""
+    status = read_status(kind, resource.status)
     return status if isinstance(status, model) else model()

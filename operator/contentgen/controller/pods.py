@@ -6,6 +6,7 @@ node never confirms (NodeLost)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from contentgen.api import RunFailure, parse_timestamp
 
 from .kube import POD_START_PROBLEMS
 from .naming import LABEL_KIND
+from .objects import Pod, PodStatus, condition
 
 
 @dataclass(frozen=True)
@@ -46,75 +48,68 @@ NODE_LOST = "NodeLost"
 CONFIRM_SECONDS = 15.0  # what a live kubelet may take past the grace period to report the end
 
 
-def pod_state(pod: dict[str, Any]) -> PodState | None:
-    meta = pod.get("metadata") or {}
-    labels = meta.get("labels") or {}
+def pod_state(raw: Mapping[str, Any]) -> PodState | None:
+    pod = Pod.of(raw)
+    labels = pod.metadata.labels
     job = labels.get("batch.kubernetes.io/job-name") or labels.get("job-name")
     if not job:
         return None
-    status = pod.get("status") or {}
-    finished_at, message = _worker_end(pod, str(labels.get(LABEL_KIND) or ""))
-    disruption = _condition(status, "DisruptionTarget")
+    finished_at, message = _worker_end(pod, labels.get(LABEL_KIND) or "")
+    disruption = condition(pod.status.conditions, "DisruptionTarget")
     return PodState(
-        meta.get("name", ""),
-        meta.get("namespace", ""),
+        pod.metadata.name,
+        pod.metadata.namespace,
         job,
-        _start_problem(status),
+        _start_problem(pod.status),
         finished_at,
         message,
-        node=str((pod.get("spec") or {}).get("nodeName") or ""),
-        deleting_until="" if _ended(status) else str(meta.get("deletionTimestamp") or ""),
-        deleted_by=f"{disruption.get('reason', '')}: {disruption.get('message', '')}".strip(": ")
-        if disruption.get("status") == "True"
-        else "",
+        node=pod.spec.node_name,
+        deleting_until="" if _ended(pod.status) else pod.metadata.deletion_timestamp,
+        deleted_by=f"{disruption.reason}: {disruption.message}".strip(": ") if disruption.true else "",
         unanswered_since=_unanswered_since(pod),
     )
 
 
-def _condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
-    return next((c for c in status.get("conditions") or [] if c.get("type") == kind), {})
+def _ended(status: PodStatus) -> bool:
+    return status.phase in ("Succeeded", "Failed")
 
 
-def _ended(status: dict[str, Any]) -> bool:
-    return status.get("phase") in ("Succeeded", "Failed")
-
-
-def _start_problem(status: dict[str, Any]) -> str:
+def _start_problem(status: PodStatus) -> str:
     """Why the pod does not start: a container's waiting reason of POD_START_PROBLEMS, else the
     scheduler's verdict; "" for none."""
     problem = ""
-    scheduled = _condition(status, "PodScheduled")
-    if (scheduled.get("status"), scheduled.get("reason")) == ("False", "Unschedulable"):
-        problem = f"Unschedulable: {scheduled.get('message', '')}".strip(": ")
-    for container in status.get("containerStatuses") or []:
-        waiting = (container.get("state") or {}).get("waiting") or {}
-        if waiting.get("reason") in POD_START_PROBLEMS:
-            problem = f"{waiting['reason']}: {waiting.get('message', '')}".strip(": ")
+    scheduled = condition(status.conditions, "PodScheduled")
+    if (scheduled.status, scheduled.reason) == ("False", "Unschedulable"):
+        problem = f"Unschedulable: {scheduled.message}".strip(": ")
+    for container in status.container_statuses:
+        waiting = container.state.waiting
+        if waiting.reason in POD_START_PROBLEMS:
+            problem = f"{waiting.reason}: {waiting.message}".strip(": ")
     return problem
 
 
-def _worker_end(pod: dict[str, Any], kind: str) -> tuple[str, str | None]:
+def _worker_end(pod: Pod, kind: str) -> tuple[str, str | None]:
     """(when the worker container terminated, its termination message): ("", None) while it runs;
     for a worker the kernel killed at its memory limit, the operator's own words."""
-    for container in (pod.get("status") or {}).get("containerStatuses") or []:
-        terminated = (container.get("state") or {}).get("terminated")
-        if container.get("name") == "worker" and terminated:
-            if terminated.get("reason") == "OOMKilled":
-                return str(terminated.get("finishedAt") or ""), out_of_memory(pod, kind)
-            return str(terminated.get("finishedAt") or ""), terminated.get("message")
+    for container in pod.status.container_statuses:
+        terminated = container.state.terminated
+        if container.name == "worker" and terminated is not None:
+            if terminated.reason == "OOMKilled":
+                return terminated.finished_at, out_of_memory(pod, kind)
+            return terminated.finished_at, terminated.message
     return "", None
 
 
-def _unanswered_since(pod: dict[str, Any]) -> str:
+def _unanswered_since(pod: Pod) -> str:
     """When the node controller marked a running pod not ready (see PodState); "" otherwise."""
-    status = pod.get("status") or {}
-    ready, containers = _condition(status, "Ready"), _condition(status, "ContainersReady")
+    ready = condition(pod.status.conditions, "Ready")
+    containers = condition(pod.status.conditions, "ContainersReady")
     marked = (
-        status.get("phase") == "Running"
-        and not (pod.get("spec") or {}).get("readinessGates")
-        and (ready.get("status"), containers.get("status")) == ("False", "True")
+        pod.status.phase == "Running"
+        and not pod.spec.readiness_gates
+        and (ready.status, containers.status) == ("False", "True")
     )
-    return str(ready.get("lastTransitionTime") or "?") if marked else ""
+    return (ready.last_transition_time or "?") if marked else ""
 
 
 def node_lost(pod: PodState, now: datetime) -> str:
@@ -151,13 +146,12 @@ def node_lost(pod: PodState, now: datetime) -> str:
     )
 
 
-def out_of_memory(pod: dict[str, Any], kind: str) -> str:
+def out_of_memory(pod: Pod, kind: str) -> str:
     """The termination message of a worker the kernel killed at its memory limit (its own, cut
     short, is at most its last log lines): reason OOMKilled, the limit and where it is set. What a
     provider billed before is not known (usage None)."""
-    containers = (pod.get("spec") or {}).get("containers") or []
-    worker: dict[str, Any] = next((c for c in containers if c.get("name") == "worker"), {})
-    limit = ((worker.get("resources") or {}).get("limits") or {}).get("memory", "")
+    worker = pod.spec.container("worker")
+    limit = worker.resources.limits.get("memory", "") if worker is not None else ""
     setting = f"jobs.{kind}.resources.limits.memory" if kind else "the Job's memory limit"
     failure = RunFailure(
         reason="OOMKilled",

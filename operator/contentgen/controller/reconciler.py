@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 from typing import Any, cast
 
@@ -45,6 +45,7 @@ from .jobs import missing_credentials, render_job
 from .kinds import ControllerKind
 from .kube import JobNameTaken, KubeError
 from .naming import FINALIZER, LABEL_KIND, LABEL_UID
+from .objects import CustomResource
 from .observe import ImageState, JobState, LoraState, image_state, job_state
 from .outages import KIND_UNKNOWN_RETRY_SECONDS, deleted_meanwhile, kind_not_yet_known, one_line, report
 from .outcomes import read_outcome
@@ -75,17 +76,18 @@ class StaleDecision(Exception):
     on. Read it again and decide again."""
 
 
-def observed(kind: Kind, body: dict[str, Any]) -> Observed:
-    meta = body["metadata"]
+def observed(kind: Kind, body: Mapping[str, Any]) -> Observed:
+    resource = CustomResource.of(body)
+    meta = resource.metadata
     return Observed(
         kind=kind,
-        name=meta["name"],
-        namespace=meta["namespace"],
-        uid=meta["uid"],
-        generation=int(meta.get("generation") or 1),
-        spec=dict(body.get("spec") or {}),
-        status=dict(body.get("status") or {}),
-        annotations=dict(meta.get("annotations") or {}),
+        name=meta.name,
+        namespace=meta.namespace,
+        uid=meta.uid,
+        generation=meta.generation or 1,
+        spec=resource.spec,
+        status=resource.status,
+        annotations=dict(meta.annotations),
     )
 
 
@@ -278,7 +280,8 @@ async def _write_status(
             if exc.status == 409:
                 raise StaleDecision(f"{res.namespace}/{res.name} changed since version {decided_on}") from exc
             raise
-        op.written[res.uid] = (int(written["metadata"]["resourceVersion"]), dict(written.get("status") or {}))
+        now_written = CustomResource.of(written)
+        op.written[res.uid] = (int(now_written.metadata.resource_version), now_written.status)
     for event in decision.events:
         metrics.TRANSITIONS.labels(kind.kind, str(decision.state.phase), event.reason).inc()
     if patch or decision.outcome_recorded is not None or res.uid in op.catalog_behind:
@@ -719,15 +722,16 @@ async def safety_net(op: Operator) -> None:
                     wake(op, kind.kind, namespace, uid)
 
 
-def settled(body: dict[str, Any], op: Operator) -> bool:
+def settled(body: Mapping[str, Any], op: Operator) -> bool:
     """Nothing to do: the current generation has finished and no Job of it is left running."""
-    status = read_common(body.get("status") or {})  # every resource at every resync: not its versions
-    meta = body["metadata"]
+    resource = CustomResource.of(body)
+    status = read_common(resource.status)  # every resource at every resync: not its versions
+    meta = resource.metadata
     if status.phase not in (Phase.SUCCEEDED, Phase.FAILED):
         return False
-    if status.observed_generation != meta.get("generation"):
+    if status.observed_generation != meta.generation:
         return False
-    return not any(not j.finished for j in _jobs(op, meta["namespace"], meta["uid"]))
+    return not any(not j.finished for j in _jobs(op, meta.namespace, meta.uid))
 
 
 # --- deletion --------------------------------------------------------------------------------------
