@@ -561,6 +561,20 @@ def test_condition_times_move_only_on_change() -> None:
     assert times["Ready"] == "2026-11-21T12:05:00Z"
 
 
+def test_a_condition_without_a_time_is_given_one() -> None:
+    """One written without lastTransitionTime (by hand, or emptied) would be kept so, and the
+    CRD refuses the status write (a date-time is required); it is given the decision's time."""
+    res = apply(resource(), decide(resource(), World(now=NOW)))
+    by_type = {c["type"]: c for c in res.status["conditions"]}
+    del by_type["Ready"]["lastTransitionTime"]
+    by_type["Reconciling"]["lastTransitionTime"] = ""
+    later = NOW + timedelta(minutes=5)
+    d = decide(res, World(now=later, jobs=(job(ready=1, active=1),)))
+    times = {c["type"]: c["lastTransitionTime"] for c in d.status["conditions"]}
+    assert times["Ready"] == times["Reconciling"] == "2026-11-21T12:05:00Z"
+    assert times["Stalled"] == "2026-11-21T12:00:00Z"  # unchanged, and its time kept
+
+
 @pytest.mark.parametrize(
     ("status", "expected"),
     [

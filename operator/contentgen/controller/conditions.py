@@ -7,6 +7,8 @@ from typing import Any
 
 from contentgen.api import format_time
 
+from .objects import Condition
+
 
 def set_condition(
     conditions: list[dict[str, Any]],
@@ -18,14 +20,15 @@ def set_condition(
     now: datetime,
 ) -> list[dict[str, Any]]:
     """The list with `type_` set; lastTransitionTime only moves when `status` changes."""
-    previous = next((c for c in conditions if c.get("type") == type_), None)
-    changed = previous is None or previous.get("status") != status
+    previous = next((Condition.of(c) for c in conditions if c.get("type") == type_), None)
+    # one written without a time (by hand) is given one: the CRD wants a date-time there
+    kept = previous.last_transition_time if previous is not None and previous.status == status else ""
     updated = {
         "type": type_,
         "status": status,
         "reason": reason,
         "message": message,
-        "lastTransitionTime": format_time(now) if changed else previous["lastTransitionTime"],  # type: ignore[index]
+        "lastTransitionTime": kept or format_time(now),
         "observedGeneration": generation,
     }
     rest = [c for c in conditions if c.get("type") != type_]
