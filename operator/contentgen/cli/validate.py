@@ -11,6 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from contentgen.api.manifests import Read
+    from contentgen.api.validation import Outcome, Problem
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -35,43 +41,71 @@ def run(args: argparse.Namespace) -> int:
 
     found = read(args.paths, tuple(args.exclude))
     outcomes = validate_documents(found.documents)
-    problems = [p for o in outcomes for p in o.problems]
-    checked = [o for o in outcomes if not o.skipped]
-    skipped_docs = [o for o in outcomes if o.skipped]
+    checked = _Checked.of(found, outcomes)
     if args.output == "json":
-        json.dump(
-            {
-                "valid": not problems,
-                "resources": len(checked),
-                "skipped": len(skipped_docs),
-                "skippedFiles": len(found.skipped),
-                "problems": [p.as_dict() for p in problems],
-            },
-            sys.stdout,
-            indent=2,
-        )
-        sys.stdout.write("\n")
+        _print_json(checked)
     else:
-        for p in problems:
-            print(p.line())
-        if args.verbose:
-            for path, why in found.skipped:
-                print(f"skipped {path}: {why}", file=sys.stderr)
-            for o in skipped_docs:
-                print(f"skipped {o.document.source}: {o.document.label}: {o.note}", file=sys.stderr)
-        bad = sum(1 for o in checked if o.problems)
-        summary = (
-            f"{len(problems)} problem(s) in {bad} of {len(checked)} document(s)"
-            if problems
-            else f"{len(checked)} resource(s) valid"
+        _print_text(checked, args.verbose)
+    return 1 if checked.problems else 0
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """What validating what was read found."""
+
+    problems: list[Problem]
+    checked: list[Outcome]  # the contentgen resources
+    skipped: list[Outcome]  # the other documents
+    unread: list[tuple[str, str]]  # the paths not read, and why
+
+    @classmethod
+    def of(cls, found: Read, outcomes: list[Outcome]) -> _Checked:
+        return cls(
+            problems=[p for o in outcomes for p in o.problems],
+            checked=[o for o in outcomes if not o.skipped],
+            skipped=[o for o in outcomes if o.skipped],
+            unread=list(found.skipped),
         )
-        if skipped_docs:
-            summary += f"; {len(skipped_docs)} other document(s) skipped"
-        if found.skipped:
-            summary += f"; {len(found.skipped)} path(s) not read"
-        if (skipped_docs or found.skipped) and not args.verbose:
-            summary += " (--verbose lists them)"
-        print(summary, file=sys.stderr)
-    if not checked and not problems and args.output == "text":
+
+
+def _print_json(checked: _Checked) -> None:
+    report = {
+        "valid": not checked.problems,
+        "resources": len(checked.checked),
+        "skipped": len(checked.skipped),
+        "skippedFiles": len(checked.unread),
+        "problems": [p.as_dict() for p in checked.problems],
+    }
+    json.dump(report, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def _print_text(checked: _Checked, verbose: bool) -> None:
+    """A line per problem on stdout; what was skipped (with --verbose) and a summary on stderr."""
+    for p in checked.problems:
+        print(p.line())
+    if verbose:
+        for path, why in checked.unread:
+            print(f"skipped {path}: {why}", file=sys.stderr)
+        for o in checked.skipped:
+            print(f"skipped {o.document.source}: {o.document.label}: {o.note}", file=sys.stderr)
+    print(_summary(checked, verbose), file=sys.stderr)
+    if not checked.checked and not checked.problems:
         print("(no contentgen resources found)", file=sys.stderr)
-    return 1 if problems else 0
+
+
+def _summary(checked: _Checked, verbose: bool) -> str:
+    problems, skipped, unread = checked.problems, checked.skipped, checked.unread
+    bad = sum(1 for o in checked.checked if o.problems)
+    summary = (
+        f"{len(problems)} problem(s) in {bad} of {len(checked.checked)} document(s)"
+        if problems
+        else f"{len(checked.checked)} resource(s) valid"
+    )
+    if skipped:
+        summary += f"; {len(skipped)} other document(s) skipped"
+    if unread:
+        summary += f"; {len(unread)} path(s) not read"
+    if (skipped or unread) and not verbose:
+        summary += " (--verbose lists them)"
+    return summary
