@@ -114,7 +114,7 @@ async def job_events(
         try:
             doc = await read()
         except CatalogUnavailable as exc:  # the browser's EventSource reconnects by itself
-            yield event("error", {"code": "catalog_unavailable", "message": str(exc)})
+            yield _unavailable(exc)
             return
     yield event("error", {"code": "not_found", "message": "the record is gone"})
 
@@ -129,40 +129,67 @@ async def list_events(
     """A `job` event for every record that is written after the stream starts with something new
     to show. `read(since)` gives the records written at or after `since`, oldest write first;
     `newest` is the newest write when the stream starts."""
-    cursor = newest
-    shown: dict[str, tuple[datetime | None, dict[str, Any]]] = {}  # id -> (its write, what it showed)
+    seen = _Seen(newest)
     try:
-        for doc in await read(cursor - LOOKBACK) if cursor is not None else []:
-            shown[doc["_id"]] = (doc.get("updatedAt"), _news(status_of(doc)))
+        seen.remember(await read(seen.since()) if newest is not None else [])
     except CatalogUnavailable as exc:
-        yield event("error", {"code": "catalog_unavailable", "message": str(exc)})
+        yield _unavailable(exc)
         return
-    yield event("ready", {"since": format_time(cursor) if cursor is not None else None})
+    yield event("ready", {"since": format_time(newest) if newest is not None else None})
     idle = 0
     while True:
         await sleep(poll_seconds)
         try:
-            docs = await read(cursor - LOOKBACK if cursor else None)
+            docs = await read(seen.since())
         except CatalogUnavailable as exc:
-            yield event("error", {"code": "catalog_unavailable", "message": str(exc)})
+            yield _unavailable(exc)
             return
-        sent = False
-        for doc in docs:
-            state = status_of(doc)
-            before = shown.get(doc["_id"])
-            if before is None or before[1] != _news(state):
-                yield event("job", state)
-                sent = True
-            shown[doc["_id"]] = (doc.get("updatedAt"), _news(state))
-            if doc.get("updatedAt") is not None and (cursor is None or doc["updatedAt"] > cursor):
-                cursor = doc["updatedAt"]
-        if cursor is not None:  # what is behind the look-back can no longer come back
-            horizon = cursor - 2 * LOOKBACK
-            shown = {k: v for k, v in shown.items() if v[0] is None or v[0] >= horizon}
-        idle = 0 if sent else idle + 1
+        news = seen.news(docs)
+        for state in news:
+            yield event("job", state)
+        idle = 0 if news else idle + 1
         if idle >= heartbeat_every:
             yield ": keep-alive\n\n"
             idle = 0
+
+
+class _Seen:
+    """What a list stream has shown of each record, and the newest write it has seen."""
+
+    def __init__(self, newest: datetime | None) -> None:
+        self.cursor = newest
+        # id -> (its write, what it showed)
+        self.shown: dict[str, tuple[datetime | None, dict[str, Any]]] = {}
+
+    def since(self) -> datetime | None:
+        """Where the next look starts: LOOKBACK behind the newest write seen."""
+        return self.cursor - LOOKBACK if self.cursor is not None else None
+
+    def remember(self, docs: list[dict[str, Any]]) -> None:
+        """What the records showed when the stream started (not news)."""
+        for doc in docs:
+            self.shown[doc["_id"]] = (doc.get("updatedAt"), _news(status_of(doc)))
+
+    def news(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The states of the records in `docs` with something new to show, in their order."""
+        news = []
+        for doc in docs:
+            state = status_of(doc)
+            before = self.shown.get(doc["_id"])
+            if before is None or before[1] != _news(state):
+                news.append(state)
+            self.shown[doc["_id"]] = (doc.get("updatedAt"), _news(state))
+            written = doc.get("updatedAt")
+            if written is not None and (self.cursor is None or written > self.cursor):
+                self.cursor = written
+        if self.cursor is not None:  # what is behind the look-back can no longer come back
+            horizon = self.cursor - 2 * LOOKBACK
+            self.shown = {k: v for k, v in self.shown.items() if v[0] is None or v[0] >= horizon}
+        return news
+
+
+def _unavailable(exc: CatalogUnavailable) -> str:
+    return event("error", {"code": "catalog_unavailable", "message": str(exc)})
 
 
 def _heartbeat_every(svc: Services) -> int:
