@@ -148,20 +148,40 @@ def compare(ours: Any, theirs: Any) -> int:
     there with our value; fields fal added are ignored), REWRITTEN (the same but for URLs fal
     may have rewritten) or DIFFERS."""
     if isinstance(ours, dict):
-        if not isinstance(theirs, dict):
-            return DIFFERS
-        return max(
-            (compare(v, theirs[k]) if k in theirs else DIFFERS for k, v in ours.items() if v is not None),
-            default=SAME,
-        )
+        return _compare_fields(ours, theirs)
     if isinstance(ours, list):
-        if not isinstance(theirs, list) or len(ours) != len(theirs):
-            return DIFFERS
-        return max((compare(a, b) for a, b in zip(ours, theirs, strict=True)), default=SAME)
+        return _compare_items(ours, theirs)
     if isinstance(ours, str) and ours.startswith(("https://", "http://")):
-        if not isinstance(theirs, str):
-            return DIFFERS
-        return SAME if without_queries(theirs) == ours else REWRITTEN
+        return _compare_url(ours, theirs)
+    return _compare_value(ours, theirs)
+
+
+def _compare_fields(ours: dict[str, Any], theirs: Any) -> int:
+    """Each field we sent (but nulls) against fal's; the fields fal added are ignored."""
+    if not isinstance(theirs, dict):
+        return DIFFERS
+    return max(
+        (compare(v, theirs[k]) if k in theirs else DIFFERS for k, v in ours.items() if v is not None),
+        default=SAME,
+    )
+
+
+def _compare_items(ours: list[Any], theirs: Any) -> int:
+    if not isinstance(theirs, list) or len(ours) != len(theirs):
+        return DIFFERS
+    return max((compare(a, b) for a, b in zip(ours, theirs, strict=True)), default=SAME)
+
+
+def _compare_url(ours: str, theirs: Any) -> int:
+    """A URL we sent: SAME where fal's is it but for a query string, else REWRITTEN (fal may
+    rewrite the URLs it was sent)."""
+    if not isinstance(theirs, str):
+        return DIFFERS
+    return SAME if without_queries(theirs) == ours else REWRITTEN
+
+
+def _compare_value(ours: Any, theirs: Any) -> int:
+    """A scalar: a number as a number (1 and 1.0 are the same), a boolean only as a boolean."""
     if isinstance(ours, bool) or isinstance(theirs, bool):
         return SAME if ours is theirs else DIFFERS
     if isinstance(ours, int | float) and isinstance(theirs, int | float):
