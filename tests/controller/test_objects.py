@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from contentgen.controller.objects import Condition, CustomResource, Job, Pod, Workload, condition
+from contentgen.api.reading import Condition, condition
+from contentgen.controller.objects import CustomResource, Job, Pod, Workload
 from contentgen.controller.pods import pod_state
 
 

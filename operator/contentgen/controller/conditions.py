@@ -6,8 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from contentgen.api import format_time
-
-from .objects import Condition
+from contentgen.api.reading import Condition
 
 
 def set_condition(

@@ -13,6 +13,7 @@ from contentgen.api import ImageGenerationStatus, Kind
 from contentgen.api.common import CommonStatus, VersionBase
 from contentgen.api.kinds import IMAGE_GENERATION, LORA_TRAINING
 from contentgen.api.lora import PROMOTED_ANNOTATION, LoraTrainingStatus, promotions_of
+from contentgen.api.reading import Condition
 
 # What a reference resolves against (api/references.py), as the operator reads it off the cluster
 from contentgen.api.references import ImageState as ImageState
@@ -30,7 +31,7 @@ from .naming import (
     LABEL_UID,
     LABEL_VERSION,
 )
-from .objects import Condition, CustomResource, Job, JobStatus
+from .objects import CustomResource, Job, JobStatus
 from .status import StatusT, read_part, read_status, ready_reason
 
 

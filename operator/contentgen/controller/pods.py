@@ -12,10 +12,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from contentgen.api import RunFailure, parse_timestamp
+from contentgen.api.reading import condition
 
 from .kube import POD_START_PROBLEMS
 from .naming import LABEL_KIND
-from .objects import Pod, PodStatus, condition
+from .objects import Pod, PodStatus
 
 
 @dataclass(frozen=True)
