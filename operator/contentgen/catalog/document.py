@@ -69,6 +69,7 @@ from datetime import datetime
 from typing import Any
 
 from contentgen.api import KINDS, parse_timestamp
+from contentgen.api.reading import Condition, Count, Reading, Text, condition
 from contentgen.api.versions import adopt_legacy
 
 from .bounds import bounded
@@ -96,31 +97,56 @@ def record_status(usable: int, run_phase: str, deleted: dict[str, Any] | None) -
     return DELETED  # its runs succeeded, and every version they made was deleted since
 
 
-def latest_run(status: dict[str, Any], deleted: dict[str, Any] | None = None) -> dict[str, Any]:
+class _Spend(Reading):
+    estimated_usd: Any = None  # as written: absent stays None
+    actual_usd: Any = None
+
+
+class _PoolPlace(Reading):
+    state: Text = ""
+    position: Count = 0
+
+
+class _RunStatus(Reading):
+    """What the latest run's record reads of a resource's status."""
+
+    phase: Text = ""
+    run_version: Count = 0
+    observed_generation: Count = 0
+    progress: Count = 0
+    stage: Text = ""
+    message: Text = ""
+    job_name: Text = ""
+    started_at: Any = None  # a timestamp as written (a string; a datetime from a laptop's run)
+    completed_at: Any = None
+    conditions: tuple[Condition, ...] = ()
+    cost: _Spend = _Spend()
+    pool: _PoolPlace | None = None
+
+
+def latest_run(raw: dict[str, Any], deleted: dict[str, Any] | None = None) -> dict[str, Any]:
     """The latest run, from a resource's status."""
-    phase = str(status.get("phase") or "Pending")
-    ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
-    cost = status.get("cost") or {}
+    status = _RunStatus.of(raw)
+    phase = status.phase or "Pending"
+    ready = condition(status.conditions, "Ready")
+    failed = {"reason": ready.reason or "Failed", "message": status.message}
     run: dict[str, Any] = {
-        "version": int(status.get("runVersion") or 0),
-        "generation": int(status.get("observedGeneration") or 0),
+        "version": status.run_version,
+        "generation": status.observed_generation,
         "phase": phase,
-        "progress": int(status.get("progress") or 0),
-        "stage": str(status.get("stage") or ""),
-        "message": str(status.get("message") or ""),
-        "reason": str(ready.get("reason") or ""),
-        "error": None,
-        "jobName": str(status.get("jobName") or ""),
-        "startedAt": parse_timestamp(status.get("startedAt")),
-        "completedAt": parse_timestamp(status.get("completedAt")),
-        "estimatedUsd": cost.get("estimatedUsd"),
-        "actualUsd": cost.get("actualUsd"),
+        "progress": status.progress,
+        "stage": status.stage,
+        "message": status.message,
+        "reason": ready.reason,
+        "error": failed if phase == "Failed" else None,
+        "jobName": status.job_name,
+        "startedAt": parse_timestamp(status.started_at),
+        "completedAt": parse_timestamp(status.completed_at),
+        "estimatedUsd": status.cost.estimated_usd,
+        "actualUsd": status.cost.actual_usd,
     }
-    if phase == "Failed":
-        run["error"] = {"reason": ready.get("reason", "Failed"), "message": status.get("message", "")}
-    pool = status.get("pool")
-    if isinstance(pool, dict) and pool.get("state") and phase in UNFINISHED:  # an ended run has no place
-        run["pool"] = {"state": pool["state"], "position": int(pool.get("position") or 0)}
+    if status.pool is not None and status.pool.state and phase in UNFINISHED:  # an ended run has no place
+        run["pool"] = {"state": status.pool.state, "position": status.pool.position}
     if deleted is not None and phase in UNFINISHED:
         cancel(run, deleted)
     return run
