@@ -2,7 +2,8 @@
 version), declared for reading only: each says which fields its reader uses, nothing more.
 
 Reading is as lenient as the wire: a field left out or null reads as its zero, a word or a count
-is read from whatever scalar carries it (as `str(x or "")` and `int(x or 0)` read it), and
+is read from whatever scalar carries it (as `str(x or "")`, `int(x or 0)` and `float(x or 0)`
+read it), and
 fields not declared are ignored. Timestamps stay the RFC 3339 strings that were written.
 """
 
@@ -23,8 +24,13 @@ def _count(value: Any) -> int:
     return int(value or 0)
 
 
+def _number(value: Any) -> float:
+    return float(value or 0)
+
+
 Text = Annotated[str, BeforeValidator(_text)]
 Count = Annotated[int, BeforeValidator(_count)]
+Number = Annotated[float, BeforeValidator(_number)]
 Flag = Annotated[bool, BeforeValidator(bool)]
 
 

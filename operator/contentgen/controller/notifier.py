@@ -39,6 +39,7 @@ import httpx
 
 from contentgen.api import now
 from contentgen.api.notification import ANNOTATION_REPLAY, PLURAL, LastDelivery, NotificationStatus
+from contentgen.api.reading import Count, Number, Reading, Text
 from contentgen.catalog import webhooks
 from contentgen.catalog.deliveries import Deliveries, Sender
 from contentgen.errors import ContentgenError
@@ -373,18 +374,34 @@ class _Health:
     message: str
 
 
+class _Attempt(Reading):
+    at: Number = 0.0  # seconds since the epoch
+
+
+class _Delivered(Reading):
+    """The newest delivery, as its log keeps it (catalog/deliveries.py)."""
+
+    event_id: Text = ""
+    type: Text = ""
+    status: Text = ""
+    attempt_count: Count = 0
+    last_code: Count = 0
+    attempts: tuple[_Attempt, ...] = ()
+
+
 def _last_delivery(newest: Mapping[str, Any] | None) -> LastDelivery | None:
     """status.lastDelivery: the newest delivery, as its log keeps it."""
     if newest is None:
         return None
-    attempts = newest.get("attempts") or [{}]
+    delivered = _Delivered.of(newest)
+    last = delivered.attempts[-1] if delivered.attempts else _Attempt()
     return LastDelivery(
-        event_id=newest["eventId"],
-        type=newest.get("type") or "",
-        status=newest["status"],
-        attempts=int(newest.get("attemptCount") or 0),
-        code=int(newest.get("lastCode") or 0),
-        at=datetime.fromtimestamp(float(attempts[-1].get("at") or 0), UTC),
+        event_id=delivered.event_id,
+        type=delivered.type,
+        status=delivered.status,  # type: ignore[arg-type]  # one of the log's, checked by LastDelivery
+        attempts=delivered.attempt_count,
+        code=delivered.last_code,
+        at=datetime.fromtimestamp(last.at, UTC),
     )
 
 
