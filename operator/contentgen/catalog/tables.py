@@ -128,21 +128,26 @@ def run_summary(run: dict[str, Any], record: dict[str, Any]) -> str:
     """The latest run in one line, as a run beside the versions that stand: "v2 Failed
     (InvalidInput): source file ... does not exist; v1 stands (the record's versions are usable)".
     The error's message is the run's, said once, without the reason repeated before it."""
-    phase, reason = str(run.get("phase") or "-"), str(run.get("reason") or "")
-    text = f"v{run.get('version', 0)} {phase}"
-    if phase == "Failed":
-        text += f" ({reason})" if reason else ""
-        message = str(run.get("message") or (run.get("error") or {}).get("message") or "")
-        message = message.removeprefix(f"{reason}: ") if reason else message
-        text += f": {message}" if message else ""
-    elif phase in ("Pending", "Running"):
-        text += f" ({run.get('stage') or '-'}, {run.get('progress') or 0} %)"
+    phase = str(run.get("phase") or "-")
+    text = f"v{run.get('version', 0)} {phase}{_how_it_went(run, phase)}"
     if run.get("startedAt"):
         text += f", started {run['startedAt']}"
     usable = [f"v{v.get('version')}" for v in record.get("versions") or []]
     if phase != "Succeeded" and usable:
         text += f"; {', '.join(usable)} {'stands' if len(usable) == 1 else 'stand'}, usable"
     return text
+
+
+def _how_it_went(run: dict[str, Any], phase: str) -> str:
+    """Why a failed run failed; where a run under way is; nothing for the others."""
+    if phase in ("Pending", "Running"):
+        return f" ({run.get('stage') or '-'}, {run.get('progress') or 0} %)"
+    if phase != "Failed":
+        return ""
+    reason = str(run.get("reason") or "")
+    message = str(run.get("message") or (run.get("error") or {}).get("message") or "")
+    message = message.removeprefix(f"{reason}: ") if reason else message
+    return (f" ({reason})" if reason else "") + (f": {message}" if message else "")
 
 
 def _describe(item: dict[str, Any]) -> str:
