@@ -506,25 +506,37 @@ def settings_of(
     version's comes from `stored` (its result.json in the store). ValueError naming the versions
     there are, or saying the settings are nowhere."""
     versions = doc.get("versions") or []
-    if version is not None:
-        found = next((v for v in versions if int(v.get("version") or 0) == version), None)
-        if found is None:
-            have = ", ".join(f"v{v['version']}" for v in versions) or "none"
-            raise ValueError(
-                f"version: {doc['_id']} has no usable version {version} (usable versions: {have})"
-            )
-        ran = found.get("spec")
-        if ran is None and int(found.get("generation") or 0) not in (0, int(doc.get("generation") or 0)):
-            ran = stored(version) if stored is not None else None
-            if ran is None:
-                raise ValueError(
-                    f"version: the settings {doc['_id']} v{version} ran are no longer in its record (it "
-                    "keeps the newest versions' settings), and its result.json is not in the store"
-                )
-        return dict(ran or doc.get("spec") or {}), version
-    if versions and versions[-1].get("spec"):
-        return dict(versions[-1]["spec"]), int(versions[-1]["version"])
-    return dict(doc.get("spec") or {}), 0
+    if version is None:
+        if versions and versions[-1].get("spec"):
+            return dict(versions[-1]["spec"]), int(versions[-1]["version"])
+        return dict(doc.get("spec") or {}), 0
+    found = _usable(doc, versions, version)
+    return dict(_ran(doc, found, version, stored) or doc.get("spec") or {}), version
+
+
+def _usable(doc: dict[str, Any], versions: list[dict[str, Any]], version: int) -> dict[str, Any]:
+    found = next((v for v in versions if int(v.get("version") or 0) == version), None)
+    if found is None:
+        have = ", ".join(f"v{v['version']}" for v in versions) or "none"
+        raise ValueError(f"version: {doc['_id']} has no usable version {version} (usable versions: {have})")
+    return found
+
+
+def _ran(
+    doc: dict[str, Any], found: dict[str, Any], version: int, stored: StoredSpec | None
+) -> dict[str, Any] | None:
+    """The version's snapshot; an older generation's from the store (the record's spec is the
+    current generation's: the one a version of it, or one without a generation, ran)."""
+    ran: dict[str, Any] | None = found.get("spec")
+    if ran is not None or int(found.get("generation") or 0) in (0, int(doc.get("generation") or 0)):
+        return ran
+    ran = stored(version) if stored is not None else None
+    if ran is None:
+        raise ValueError(
+            f"version: the settings {doc['_id']} v{version} ran are no longer in its record (it "
+            "keeps the newest versions' settings), and its result.json is not in the store"
+        )
+    return ran
 
 
 def rerun(
