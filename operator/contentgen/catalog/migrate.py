@@ -66,40 +66,12 @@ def upgrade(doc: dict[str, Any]) -> dict[str, Any]:
     """`doc` in the current shape (a current document is returned as it is)."""
     if int(doc.get("schema") or 0) >= SCHEMA:
         return doc
-    legacy = str(doc.get("status") or "Pending")
-    gone = legacy == _DELETED
-    error = doc.get("error")
-    if gone:
-        phase = "Failed" if error else ("Succeeded" if doc.get("completedAt") else "Cancelled")
-    else:
-        phase = legacy
-    cost = doc.get("cost") or {}
+    gone = str(doc.get("status") or "Pending") == _DELETED
+    phase = _legacy_phase(doc, gone)
     versions = _legacy_versions(doc, phase == "Succeeded")
-    run_version = max((int(v["version"]) for v in versions), default=0) if phase == "Succeeded" else 0
-    run: dict[str, Any] = {
-        "version": run_version,
-        "generation": int(doc.get("generation") or 0),
-        "phase": phase,
-        "progress": int(doc.get("progress") or 0),
-        "stage": str(doc.get("stage") or ""),
-        "message": str(doc.get("message") or ""),
-        "error": error,
-        "jobName": "",
-        "startedAt": doc.get("startedAt"),
-        "completedAt": doc.get("completedAt"),
-        "estimatedUsd": cost.get("estimatedUsd"),
-        "actualUsd": cost.get("actualUsd"),
-    }
-    deleted = None
-    deleted_versions: list[dict[str, Any]] = []
-    if gone:  # its objects were removed: what it made is history now
-        deleted = {"at": doc.get("deletedAt"), "policy": "Delete", "outputsKept": False, "by": ""}
-        deleted_versions = [
-            {"version": v["version"], "generation": v.get("generation", 0), "createdAt": v.get("createdAt"),
-             "deletedAt": doc.get("deletedAt"), "by": ""}
-            for v in versions
-        ]  # fmt: skip
-        versions = []
+    run = _legacy_run(doc, phase, versions)
+    deleted, deleted_versions = _removed(doc, versions) if gone else (None, [])
+    versions = [] if gone else versions  # its objects were removed: what it made is history now
     upgraded = {
         **doc,
         "schema": SCHEMA,
@@ -109,12 +81,50 @@ def upgrade(doc: dict[str, Any]) -> dict[str, Any]:
         "deletedVersions": deleted_versions,
         "runs": [] if phase in _UNFINISHED else [{k: run[k] for k in _RUN_KEYS}],
         "deleted": deleted,
+        "status": _DELETED if gone else ("Succeeded" if versions else phase),
     }
-    usable = bool(versions)
-    upgraded["status"] = _DELETED if gone else ("Succeeded" if usable else phase)
     for top in ("progress", "stage", "message", "error"):
         upgraded.pop(top, None)
     return upgraded
+
+
+def _legacy_phase(doc: dict[str, Any], gone: bool) -> str:
+    """The run's phase: the record's status, or for a deleted record, how its run had ended."""
+    if not gone:
+        return str(doc.get("status") or "Pending")
+    return "Failed" if doc.get("error") else ("Succeeded" if doc.get("completedAt") else "Cancelled")
+
+
+def _legacy_run(doc: dict[str, Any], phase: str, versions: list[dict[str, Any]]) -> dict[str, Any]:
+    """The record's one run, from the fields a record had at its top before runs."""
+    cost = doc.get("cost") or {}
+    return {
+        "version": max((int(v["version"]) for v in versions), default=0) if phase == "Succeeded" else 0,
+        "generation": int(doc.get("generation") or 0),
+        "phase": phase,
+        "progress": int(doc.get("progress") or 0),
+        "stage": str(doc.get("stage") or ""),
+        "message": str(doc.get("message") or ""),
+        "error": doc.get("error"),
+        "jobName": "",
+        "startedAt": doc.get("startedAt"),
+        "completedAt": doc.get("completedAt"),
+        "estimatedUsd": cost.get("estimatedUsd"),
+        "actualUsd": cost.get("actualUsd"),
+    }
+
+
+def _removed(
+    doc: dict[str, Any], versions: list[dict[str, Any]]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A deleted record's deletion, and its versions as deleted ones."""
+    deleted = {"at": doc.get("deletedAt"), "policy": "Delete", "outputsKept": False, "by": ""}
+    deleted_versions = [
+        {"version": v["version"], "generation": v.get("generation", 0), "createdAt": v.get("createdAt"),
+         "deletedAt": doc.get("deletedAt"), "by": ""}
+        for v in versions
+    ]  # fmt: skip
+    return deleted, deleted_versions
 
 
 _RUN_KEYS = ("version", "generation", "phase", "error", "startedAt", "completedAt", "actualUsd")
