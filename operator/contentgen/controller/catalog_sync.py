@@ -112,47 +112,22 @@ def _state(
     """The change that writes the resource's document over `previous` (run in a thread: it may
     read results of versions the document misses from the store); `written` gets the results of
     the versions it writes."""
-    meta, spec = body["metadata"], dict(body.get("spec") or {})
+    resource = CustomResource.of(body)
+    meta = resource.metadata
     typed = read_status(kind, status)
     results: dict[int, RunResult] = {}
     if result is not None:
         results[result.version or LEGACY_VERSION] = result
 
     def change(previous: dict[str, Any] | None) -> dict[str, Any] | None:
-        if goes_back(previous, int(meta.get("generation") or 1), status):
-            log.info("catalog: %s/%s has a newer state already; not written", meta["namespace"], meta["name"])
+        if goes_back(previous, meta.generation or 1, status):
+            log.info("catalog: %s/%s has a newer state already; not written", meta.namespace, meta.name)
             return None
-        found = dict(results)
-        if op.store is not None:
-            before = upgrade(previous) if previous is not None else {}
-            known = {
-                int(v["version"])
-                for v in (before.get("versions") or []) + (before.get("deletedVersions") or [])
-            }
-            for entry in versions(typed):
-                number = entry.version
-                if number in known or number in found:
-                    continue
-                stored = version_result(
-                    op.store, kind.catalog_type, str(spec.get("owner")), meta["uid"], number
-                )
-                if stored is not None and stored.generation == entry.generation:
-                    found[number] = stored
-        state = ResourceState(
-            kind=kind.kind,
-            name=meta["name"],
-            namespace=meta["namespace"],
-            uid=meta["uid"],
-            generation=int(meta.get("generation") or 1),
-            spec=spec,
-            status=status,
-            created_at=parse_timestamp(meta.get("creationTimestamp")) or now(),
-            results=found,
-            shares=tuple(g.wire() for g in parse_annotation((meta.get("annotations") or {}).get(SHARED))[0]),
-        )
+        found = {**results, **_stored_results(op, kind, resource, typed, previous, set(results))}
         if written is not None:
             written.clear()
             written.update(found)
+        state = _resource_state(kind, resource, status, found)
         doc = catalog_document(state, now=now(), origin=ORIGIN, previous=previous)
         # The record's transitions as webhook events, kept before the record is written (once per
         # event id, however often this runs): a record that shows a transition has its event.
@@ -162,6 +137,50 @@ def _state(
         return doc
 
     return change
+
+
+def _stored_results(
+    op: Operator,
+    kind: Kind,
+    resource: CustomResource,
+    typed: CommonStatus,
+    previous: dict[str, Any] | None,
+    at_hand: set[int],
+) -> dict[int, RunResult]:
+    """The results of the status's versions the document has never had (nor deleted), read from
+    the store: a version written while the catalog was behind. Those `at_hand` are not read."""
+    if op.store is None:
+        return {}
+    before = upgrade(previous) if previous is not None else {}
+    had = (before.get("versions") or []) + (before.get("deletedVersions") or [])
+    known = {int(v["version"]) for v in had}
+    owner, uid = str(resource.spec.get("owner")), resource.metadata.uid
+    found: dict[int, RunResult] = {}
+    for entry in versions(typed):
+        if entry.version in known or entry.version in at_hand:
+            continue
+        stored = version_result(op.store, kind.catalog_type, owner, uid, entry.version)
+        if stored is not None and stored.generation == entry.generation:
+            found[entry.version] = stored
+    return found
+
+
+def _resource_state(
+    kind: Kind, resource: CustomResource, status: dict[str, Any], results: dict[int, RunResult]
+) -> ResourceState:
+    meta = resource.metadata
+    return ResourceState(
+        kind=kind.kind,
+        name=meta.name,
+        namespace=meta.namespace,
+        uid=meta.uid,
+        generation=meta.generation or 1,
+        spec=resource.spec,
+        status=status,
+        created_at=parse_timestamp(meta.creation_timestamp) or now(),
+        results=results,
+        shares=tuple(g.wire() for g in parse_annotation(meta.annotations.get(SHARED))[0]),
+    )
 
 
 def _record_evaluations(op: Operator, results: dict[int, RunResult]) -> None:
