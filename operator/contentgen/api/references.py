@@ -244,59 +244,85 @@ class _Refusing:
 
 def _lora(ref: _Ref, scale: float, catalog: Catalog, refusing: _Refusing) -> ResolvedLora | Refusal:
     """The LoRA version a loraRef names (pinned, or its LoraTraining's latest), or why not."""
-    name, where, owner = ref.name, ref.where, ref.owner
     lora = catalog.loras.get(lora_key(ref.wire))
     if lora is None:
-        looked = refusing.looked("a trained version", str(ref.wire.get("owner") or owner), catalog)
-        said = f"loraRef {name!r}: there is no LoraTraining {name!r} in namespace {where}{looked}"
+        looked = refusing.looked("a trained version", str(ref.wire.get("owner") or ref.owner), catalog)
+        said = f"loraRef {ref.name!r}: there is no LoraTraining {ref.name!r} in namespace {ref.where}{looked}"
         return refusing("LoraNotFound", ref.field, said)
-    if lora.owner != owner:
-        if not (ref.uses and ref.wire.get("owner") == lora.owner):
-            hint = (
-                f"name its owner (loraRef.owner: {lora.owner}) to use it where {lora.owner} shared it with "
-                f"{owner} (docs/sharing.md), or use a LoraTraining of owner {owner}"
-                if ref.uses
-                else f"a LoraEvaluation evaluates a LoRA of its own owner; use owner {lora.owner}"
-            )
-            said = f"loraRef {name!r} belongs to owner {lora.owner!r}, not {owner!r} (spec.owner); {hint}"
-            return refusing("LoraOwnerMismatch", ref.field, said)
-        if not lora.grants_known:
-            said = (
-                f"loraRef {name!r}: no record of LoraTraining {where}/{name} of owner {lora.owner!r} in the "
-                "catalog, where its grants are: run it first, or give the catalog it was recorded in "
-                "(--catalog)"
-            )
-            return refusing("LoraNotShared", ref.field, said)
-        if not may_use(lora.grants, lora.owner, owner):
-            return refusing(
-                "LoraNotShared", ref.field, use_refusal(name, lora.owner, owner, _share(ref, lora, refusing))
-            )
-    elif ref.wire.get("owner") not in (None, owner):
-        said = (
-            f"loraRef {name!r} names owner {ref.wire.get('owner')!r}, but LoraTraining {where}/{name} "
-            f"belongs to {lora.owner!r}; leave loraRef.owner out, or name the LoRA of that owner"
-        )
-        return refusing("LoraOwnerMismatch", ref.field, said)
+    refused = (
+        _not_theirs(ref, lora, refusing) if lora.owner != ref.owner else _named_another(ref, lora, refusing)
+    )
+    if refused is not None:
+        return refused
     pinned = ref.wire.get("version")
     if pinned is not None and lora.latest_version >= 1:
-        uri = dict(lora.model_uris).get(int(pinned))
-        if uri is None:
-            have = ", ".join(f"v{n}" for n, _ in lora.model_uris) or "none"
-            said = (
-                f"loraRef {name!r} version {pinned}: LoraTraining {name!r} has no usable version {pinned} "
-                f"(usable versions: {have}){_older_hint(ref, int(pinned), lora)}; pin another version, "
-                "or leave version out for its latest"
-            )
-            return refusing("LoraVersionNotFound", ref.field, said)
-        return ResolvedLora(uri=uri, scale=scale, name=name, uid=lora.uid, version=int(pinned))
+        return _pinned(ref, lora, pinned, scale, refusing)
+    return _latest(ref, lora, scale, refusing)
+
+
+def _not_theirs(ref: _Ref, lora: LoraState, refusing: _Refusing) -> Refusal | None:
+    """A LoRA of another owner: usable where its owner is named and it is shared with ours."""
+    name, owner = ref.name, ref.owner
+    if not (ref.uses and ref.wire.get("owner") == lora.owner):
+        hint = (
+            f"name its owner (loraRef.owner: {lora.owner}) to use it where {lora.owner} shared it with "
+            f"{owner} (docs/sharing.md), or use a LoraTraining of owner {owner}"
+            if ref.uses
+            else f"a LoraEvaluation evaluates a LoRA of its own owner; use owner {lora.owner}"
+        )
+        said = f"loraRef {name!r} belongs to owner {lora.owner!r}, not {owner!r} (spec.owner); {hint}"
+        return refusing("LoraOwnerMismatch", ref.field, said)
+    if not lora.grants_known:
+        said = (
+            f"loraRef {name!r}: no record of LoraTraining {ref.where}/{name} of owner {lora.owner!r} in the "
+            "catalog, where its grants are: run it first, or give the catalog it was recorded in "
+            "(--catalog)"
+        )
+        return refusing("LoraNotShared", ref.field, said)
+    if not may_use(lora.grants, lora.owner, owner):
+        return refusing(
+            "LoraNotShared", ref.field, use_refusal(name, lora.owner, owner, _share(ref, lora, refusing))
+        )
+    return None
+
+
+def _named_another(ref: _Ref, lora: LoraState, refusing: _Refusing) -> Refusal | None:
+    """A LoRA of our owner, where the loraRef names another owner."""
+    named, name = ref.wire.get("owner"), ref.name
+    if named in (None, ref.owner):
+        return None
+    said = (
+        f"loraRef {name!r} names owner {named!r}, but LoraTraining {ref.where}/{name} "
+        f"belongs to {lora.owner!r}; leave loraRef.owner out, or name the LoRA of that owner"
+    )
+    return refusing("LoraOwnerMismatch", ref.field, said)
+
+
+def _pinned(
+    ref: _Ref, lora: LoraState, pinned: Any, scale: float, refusing: _Refusing
+) -> ResolvedLora | Refusal:
+    name, uri = ref.name, dict(lora.model_uris).get(int(pinned))
+    if uri is None:
+        have = ", ".join(f"v{n}" for n, _ in lora.model_uris) or "none"
+        said = (
+            f"loraRef {name!r} version {pinned}: LoraTraining {name!r} has no usable version {pinned} "
+            f"(usable versions: {have}){_older_hint(ref, int(pinned), lora)}; pin another version, "
+            "or leave version out for its latest"
+        )
+        return refusing("LoraVersionNotFound", ref.field, said)
+    return ResolvedLora(uri=uri, scale=scale, name=name, uid=lora.uid, version=int(pinned))
+
+
+def _latest(ref: _Ref, lora: LoraState, scale: float, refusing: _Refusing) -> ResolvedLora | Refusal:
+    """Its LoraTraining's latest version, or why there is none to use (yet)."""
     if lora.failed:
-        return refusing("LoraFailed", ref.field, _lora_failed(name, lora))
+        return refusing("LoraFailed", ref.field, _lora_failed(ref.name, lora))
     if lora.latest_version < 1 or not lora.latest_model_uri:
         state = f"is {lora.phase}" if lora.phase else "has not started"
-        said = f"loraRef {name!r}: LoraTraining {name!r} {state} and has no trained version yet"
+        said = f"loraRef {ref.name!r}: LoraTraining {ref.name!r} {state} and has no trained version yet"
         return refusing("LoraNotReady", ref.field, said, stalled=False)
     return ResolvedLora(
-        uri=lora.latest_model_uri, scale=scale, name=name, uid=lora.uid, version=lora.latest_version
+        uri=lora.latest_model_uri, scale=scale, name=ref.name, uid=lora.uid, version=lora.latest_version
     )
 
 
