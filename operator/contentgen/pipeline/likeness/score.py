@@ -285,48 +285,72 @@ def moved_elsewhere(report: Likeness) -> bool:
 def reasons(report: Likeness) -> list[str]:
     """Why a measured version is poor (empty: it is good), one sentence per rule it fails, each
     saying what was measured."""
-    found: list[str] = []
+    return [sentence for rule in _POOR_WHEN if (sentence := rule(report))]
+
+
+def _unlike(report: Likeness) -> str:
     if report.median is not None and report.median < THRESHOLD:
-        found.append(
+        return (
             f"the generated faces' median similarity {report.median:.2f} is under the threshold "
             f"{THRESHOLD:.2f}: they do not look like the subject"
         )
-    if report.no_face_rate > MAJORITY:
-        found.append(f"{report.no_face_rate:.0%} of the generated images show no face")
+    return ""
+
+
+def _faceless(report: Likeness) -> str:
+    return (
+        f"{report.no_face_rate:.0%} of the generated images show no face"
+        if report.no_face_rate > MAJORITY
+        else ""
+    )
+
+
+def _no_gain(report: Likeness) -> str:
+    """Faces moved toward another person, turned into someone else, or barely changed."""
     if moved_elsewhere(report):
         without = (
             "" if report.baseline_sameness is None else f", {report.baseline_sameness:.2f} without the LoRA"
         )
-        found.append(
+        return (
             f"the LoRA moved the faces toward another person: they look like each other (median "
             f"similarity {report.sameness:.2f}{without}) but not like the subject"
         )
-    elif report.gain is not None and report.gain < MIN_GAIN and turned_elsewhere(report):
-        found.append(
+    if report.gain is None or not report.gain < MIN_GAIN:  # (a NaN gain says nothing)
+        return ""
+    if turned_elsewhere(report):
+        return (
             f"the LoRA turns faces into someone else: at the same prompts and seeds its faces are not the "
             f"base model's (median similarity {report.from_baseline:.2f} to them) and not the subject's"
         )
-    elif report.gain is not None and report.gain < MIN_GAIN:
-        found.append(
-            f"the LoRA raises the median similarity by {report.gain:+.2f} over the base model alone "
-            f"(at least {MIN_GAIN:+.2f} expected): it changes little"
-        )
+    return (
+        f"the LoRA raises the median similarity by {report.gain:+.2f} over the base model alone "
+        f"(at least {MIN_GAIN:+.2f} expected): it changes little"
+    )
+
+
+def _bleeds(report: Likeness) -> str:
     if report.bleed_share is not None and report.bleed_share > MAJORITY:
-        found.append(
+        return (
             f"in {report.bleed_share:.0%} of the two-person images the other person looks like the "
             "subject too (bleed)"
         )
+    return ""
+
+
+def _copied(report: Likeness) -> str:
+    """Faces that copy training images, else faces that copy each other."""
     if report.faces and report.copies / report.faces > MAJORITY:
         of = "one training image" if report.copied_images == 1 else f"{report.copied_images} training images"
-        found.append(
+        return (
             f"{report.copies} of {report.faces} generated faces are copies of {of} "
             f"(similarity ≥ {COPY:.2f}; the closest {report.copy_of}, {report.copy_similarity:.2f})"
         )
-    elif report.sameness is not None and report.sameness >= SAMENESS:
-        found.append(
-            f"the generated faces are near-copies of each other (median similarity {report.sameness:.2f})"
-        )
-    return found
+    if report.sameness is not None and report.sameness >= SAMENESS:
+        return f"the generated faces are near-copies of each other (median similarity {report.sameness:.2f})"
+    return ""
+
+
+_POOR_WHEN = (_unlike, _faceless, _no_gain, _bleeds, _copied)  # in the order the sentences are said
 
 
 def passed(report: Likeness) -> list[str]:
