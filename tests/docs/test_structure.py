@@ -1,8 +1,8 @@
 """scripts/structure.py counts what issue 46 measures: each counter finds what it should in a
-snippet made for it, and leaves alone what it should not count. Two of its counts are rules of
-the product, held here: no provider's name is compared outside providers/, and the controller
-reads no status by string key (what it reads is parsed where it enters: controller/objects.py,
-controller/status.py, api/reading.py)."""
+snippet made for it, and leaves alone what it should not count. One of its counts is a rule of
+the product, held here: the controller reads no status by string key (what it reads is parsed
+where it enters: controller/objects.py, controller/status.py, api/reading.py). The other,
+provider names outside providers/, is held by tests/providers/test_provider_names.py."""
 
 from __future__ import annotations
 
@@ -56,10 +56,6 @@ def test_status_reads_in_the_controller() -> None:
     source = "a = body['status']\nb = body.get('status') or {}\nc = body['spec']\n"
     assert status_reads(parsed("controller/x.py", source)) == {"controller/x.py": 2}
     assert status_reads(parsed("catalog/x.py", source)) == {}
-
-
-def test_the_product_compares_no_provider_name_outside_providers() -> None:
-    assert provider_checks(modules()) == {}
 
 
 def test_the_controller_reads_no_status_by_string_key() -> None:
