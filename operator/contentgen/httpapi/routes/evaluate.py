@@ -18,7 +18,7 @@ runs."""
 from __future__ import annotations
 
 from pathlib import PurePosixPath
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,13 +30,18 @@ from contentgen.api.lora import LikenessPromptSet, Seed
 from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.pipeline.likeness import pictures, reevaluate
 from contentgen.pipeline.likeness.reevaluate import Target
+from contentgen.pricing import PriceTable
 from contentgen.providers import IMAGE_GENERATORS
+from contentgen.store import ObjectStore
 
 from ..deps import CallerDep, RefPath, Services, ServicesDep, find_record
 from ..errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from ..identity import Caller
 from ..manifests import Wanted, new_name
 from .create import CREATE_ERRORS, Created, create_for
+
+if TYPE_CHECKING:
+    from contentgen.pipeline.settings import PipelineSettings
 
 router = APIRouter(prefix="/api/assets", tags=["create"])
 
@@ -190,7 +195,19 @@ def _evaluate(
     store = svc.store()
     prices = settings.prices if settings is not None else svc.settings.prices
     planned = reevaluate.estimate(store, goal, prices)
-    answer: dict[str, Any] = {
+    answer = _plan(goal, planned, confirm)
+    if not confirm:
+        return answer
+    if in_cluster:
+        made = create_for(svc, who, _resource(goal, body))
+        return {**answer, "resource": made.wire()}
+    assert settings is not None
+    return {**answer, **_evaluated_here(svc, store, goal, settings, prices, planned)}
+
+
+def _plan(goal: Target, planned: reevaluate.Estimate, confirm: bool) -> dict[str, Any]:
+    """What the evaluation will ask for and is expected to cost (a dry run's whole answer)."""
+    return {
         "id": goal.uid,
         "version": goal.version,
         "dryRun": not confirm,
@@ -201,14 +218,20 @@ def _evaluate(
         "estimate": planned.detail,
         "baselineCached": planned.baseline_cached,
     }
-    if not confirm:
-        return answer
-    if in_cluster:
-        made = create_for(svc, who, _resource(goal, body))
-        return {**answer, "resource": made.wire()}
+
+
+def _evaluated_here(
+    svc: Services,
+    store: ObjectStore,
+    goal: Target,
+    settings: PipelineSettings,
+    prices: PriceTable,
+    planned: reevaluate.Estimate,
+) -> dict[str, Any]:
+    """Evaluate in this process (`contentgen api --local`), each refusal or failure as the API
+    answers it."""
     from contentgen.pipeline.likeness import rescore  # generating and scoring: the worker's set
 
-    assert settings is not None
     try:
         outcome = rescore.evaluate_again(
             svc.catalog,
@@ -235,15 +258,13 @@ def _evaluate(
             f"{exc.reason}: {exc}; what was paid is kept in its checkpoints: the same request again resumes "
             "it without paying twice",
         ) from None
-    entry = outcome.entry
     return {
-        **answer,
         "evaluation": outcome.number,
         "ran": outcome.ran,
         "recorded": outcome.recorded,
         "adopted": outcome.adopted,
-        "costUsd": entry.get("costUsd"),
-        "likeness": entry.get("likeness"),
+        "costUsd": outcome.entry.get("costUsd"),
+        "likeness": outcome.entry.get("likeness"),
     }
 
 
