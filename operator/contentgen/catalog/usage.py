@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import Field
 
+from contentgen.api.reading import Count, Reading
 from contentgen.api.sharing import grants_of, may_see
 
 from .base import Catalog
@@ -111,22 +112,43 @@ def _version_bytes(version: dict[str, Any]) -> int:
     return sum(int(a.get("sizeBytes") or 0) for a in version.get("artifacts") or [])
 
 
+class _Used(Reading):
+    """An asset a version names: a LoRA it used, evaluated or whose picture it animates."""
+
+    uid: str | None = None
+    version: Count = 0
+
+
+class _Picture(_Used):
+    loras: tuple[_Used, ...] = ()  # the LoRAs the picture was made with
+
+
+class _Version(Reading):
+    """What a version of a record used (catalog/versions.py)."""
+
+    loras: tuple[_Used, ...] = ()  # an ImageGeneration's or a VideoGeneration's
+    lora: _Used = _Used()  # a LoraEvaluation's
+    image: _Picture = _Picture()  # a VideoGeneration's picture
+
+
+class _Record(Reading):
+    versions: tuple[_Version, ...] = ()
+
+
 def _uses(doc: dict[str, Any], uid: str) -> dict[str, set[int]]:
     """Which of the asset `uid`'s versions the record `doc` used, by relation (RELATIONS)."""
     used: dict[str, set[int]] = {}
-    for version in doc.get("versions") or []:
-        for lora in version.get("loras") or []:
-            if lora.get("uid") == uid:
-                used.setdefault("lora", set()).add(int(lora.get("version") or 0))
-        evaluated = version.get("lora") or {}
-        if evaluated.get("uid") == uid:
-            used.setdefault("evaluation", set()).add(int(evaluated.get("version") or 0))
-        picture = version.get("image") or {}
-        if picture.get("uid") == uid:
-            used.setdefault("image", set()).add(int(picture.get("version") or 0))
-        for lora in picture.get("loras") or []:
-            if lora.get("uid") == uid:
-                used.setdefault("picture", set()).add(int(lora.get("version") or 0))
+    for version in _Record.of(doc).versions:
+        named = {
+            "lora": version.loras,
+            "evaluation": (version.lora,),
+            "image": (version.image,),
+            "picture": version.image.loras,
+        }
+        for relation, assets in named.items():
+            for asset in assets:
+                if asset.uid == uid:
+                    used.setdefault(relation, set()).add(asset.version)
     return used
 
 
