@@ -3,6 +3,7 @@ pure functions over a version entry as the catalog stores it (evaluations.py kee
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 # What a verdict that measured something says; no-faces, unmeasured and skipped measured nothing.
@@ -24,6 +25,9 @@ def measured(entry: dict[str, Any]) -> bool:
     return str((entry.get("likeness") or {}).get("verdict")) in MEASURED
 
 
+Verdict = tuple[dict[str, Any], dict[str, Any]]  # the evaluation, and how it was chosen
+
+
 def verdict_of(version: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """Which evaluation is the version's verdict, and why (`choice`: {how, evaluation, and who
     chose it where a person did}). A verdict is about the LoRA's own pictures: a scoring of pictures
@@ -33,26 +37,38 @@ def verdict_of(version: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str
     run's own report, or the first generated evaluation, though they measured nothing. Later
     evaluations never replace it silently: they are in the history for a person to choose."""
     entries = [e for e in evaluations_of(version) if e.get("source") != PICTURES]
-    by_number = {int(e.get("evaluation") or 0): e for e in entries}
+    return (
+        _chosen(version, entries)
+        or _first(entries, "first-measured", measured)
+        or _first(entries, "first")
+        or (None, {})
+    )
+
+
+def _chosen(version: dict[str, Any], entries: list[dict[str, Any]]) -> Verdict | None:
+    """The evaluation a person chose: the newest choice of one that is there."""
+    by_number = {_number(e): e for e in entries}
     for choice in reversed(version.get("verdictChoices") or []):
         chosen = by_number.get(int(choice.get("evaluation") or 0))
         if chosen is not None:
-            keep = ("choice", "by", "at", "note")
-            return chosen, {
-                "how": "chosen",
-                "evaluation": chosen["evaluation"],
-                **{k: choice[k] for k in keep if k in choice},
-            }
-    first = next((e for e in entries if measured(e)), None)
-    if first is not None:
-        how = "run" if int(first.get("evaluation") or 0) == 0 else "first-measured"
-        return first, {"how": how, "evaluation": int(first.get("evaluation") or 0)}
-    if entries:
-        return entries[0], {
-            "how": "run" if int(entries[0].get("evaluation") or 0) == 0 else "first",
-            "evaluation": int(entries[0].get("evaluation") or 0),
-        }
-    return None, {}
+            said = {k: choice[k] for k in ("choice", "by", "at", "note") if k in choice}
+            return chosen, {"how": "chosen", "evaluation": chosen["evaluation"], **said}
+    return None
+
+
+def _first(
+    entries: list[dict[str, Any]], how: str, which: Callable[[dict[str, Any]], bool] | None = None
+) -> Verdict | None:
+    """The first evaluation (of those `which` holds of): the run's own (number 0), else a
+    generated one, chosen `how`."""
+    found = next((e for e in entries if which is None or which(e)), None)
+    if found is None:
+        return None
+    return found, {"how": "run" if _number(found) == 0 else how, "evaluation": _number(found)}
+
+
+def _number(entry: dict[str, Any]) -> int:
+    return int(entry.get("evaluation") or 0)
 
 
 def choosable(version: dict[str, Any], number: int) -> str:
