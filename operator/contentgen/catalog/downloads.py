@@ -126,12 +126,20 @@ def choose_artifact(doc: dict[str, Any], file: str | None = None, version: int |
     if doc.get("status") == DELETED and version is None:
         raise AssetsDeleted(f"{doc['_id']} was deleted; its assets were removed")
     versions = [version_of(doc, version)] if version is not None else doc.get("versions") or []
-    if not file:
-        uri = primary_uri(versions[-1], str(doc.get("kind"))) if versions else ""
-        if not uri:
-            state = (doc.get("latestRun") or {}).get("phase") or doc.get("status")
-            raise NoOutputs(f"{doc['_id']} has no outputs yet (latest run {state})")
-        return uri
+    return _named(doc, versions, file, version) if file else _main_output(doc, versions)
+
+
+def _main_output(doc: dict[str, Any], versions: list[dict[str, Any]]) -> str:
+    """The last version's main output (its kind says which)."""
+    uri = primary_uri(versions[-1], str(doc.get("kind"))) if versions else ""
+    if not uri:
+        state = (doc.get("latestRun") or {}).get("phase") or doc.get("status")
+        raise NoOutputs(f"{doc['_id']} has no outputs yet (latest run {state})")
+    return uri
+
+
+def _named(doc: dict[str, Any], versions: list[dict[str, Any]], file: str, version: int | None) -> str:
+    """The newest of the versions' files (and, of any version, the record's) named `file`."""
     uris = [u for v in versions for u in version_uris(v)]
     if version is None:
         uris = list(dict.fromkeys([a["uri"] for a in doc.get("artifacts") or []] + uris))
