@@ -19,32 +19,49 @@ def _type(node: dict[str, Any]) -> str:
 
 
 def _rules(node: dict[str, Any], required: bool) -> str:
-    parts: list[str] = []
-    if required:
-        parts.append("**required**")
-    if "enum" in node:
-        parts.append(" \\| ".join(f"`{v}`" for v in node["enum"]))
-    if "minimum" in node or "maximum" in node:
-        low = node.get("minimum")
-        high = node.get("maximum")
-        if low is not None and high is not None:
-            left = "(" if node.get("exclusiveMinimum") else "["
-            parts.append(f"{left}{low}, {high}]")
-        else:
-            parts.append(f"≥ {low}" if low is not None else f"≤ {high}")
-    if "minLength" in node or "maxLength" in node:
-        low, high = node.get("minLength", 0), node.get("maxLength")
-        parts.append(f"{low}–{high} chars" if low else f"≤ {high} chars")
-    if "maxItems" in node:
-        parts.append(f"≤ {node['maxItems']} items")
+    """What the schema allows of a field, in the table's words: each keyword's part in turn."""
+    parts = ["**required**"] if required else []
+    parts += [part for said in _SAID for part in said(node)]
+    return "; ".join(parts).replace("|", "\\|").replace("\\\\|", "\\|")
+
+
+def _enum(node: dict[str, Any]) -> list[str]:
+    return [" \\| ".join(f"`{v}`" for v in node["enum"])] if "enum" in node else []
+
+
+def _range(node: dict[str, Any]) -> list[str]:
+    if "minimum" not in node and "maximum" not in node:
+        return []
+    low, high = node.get("minimum"), node.get("maximum")
+    if low is not None and high is not None:
+        return [f"{'(' if node.get('exclusiveMinimum') else '['}{low}, {high}]"]
+    return [f"≥ {low}" if low is not None else f"≤ {high}"]
+
+
+def _length(node: dict[str, Any]) -> list[str]:
+    if "minLength" not in node and "maxLength" not in node:
+        return []
+    low, high = node.get("minLength", 0), node.get("maxLength")
+    return [f"{low}–{high} chars" if low else f"≤ {high} chars"]
+
+
+def _items(node: dict[str, Any]) -> list[str]:
+    parts = [f"≤ {node['maxItems']} items"] if "maxItems" in node else []
     items = node.get("items", {})
     if items.get("type") == "string" and "maxLength" in items:
         parts.append(f"each ≤ {items['maxLength']} chars")
-    if "pattern" in node:
-        parts.append(f"`{node['pattern']}`")
-    for rule in node.get("x-kubernetes-validations", []):
-        parts.append(rule["message"])
-    return "; ".join(parts).replace("|", "\\|").replace("\\\\|", "\\|")
+    return parts
+
+
+def _pattern(node: dict[str, Any]) -> list[str]:
+    return [f"`{node['pattern']}`"] if "pattern" in node else []
+
+
+def _validations(node: dict[str, Any]) -> list[str]:
+    return [rule["message"] for rule in node.get("x-kubernetes-validations", [])]
+
+
+_SAID = (_enum, _range, _length, _items, _pattern, _validations)  # in the table's order
 
 
 def _rows(node: dict[str, Any], prefix: str, required: set[str]) -> list[str]:
