@@ -51,6 +51,21 @@ LORA_LIMIT = 2 * 1024**3  # a FLUX LoRA of rank 128 is about 1.2 GB
 DEFAULT_LEARNING_RATE = 1e-4
 
 
+def _inputs(request: ImageRequest, wanted: DrawRequest, model: str) -> dict[str, object]:
+    """What the pictures are drawn from, as the folder records it (pictures.Folder.begin: an
+    earlier attempt with the same inputs is taken up, a folder begun for others refused)."""
+    return {
+        "prompt": request.prompt,
+        "model": model,
+        "size": [wanted.width, wanted.height],
+        "steps": wanted.steps,
+        "guidance": wanted.guidance,
+        "seed": request.seed,
+        # a presigned link's query changes with every attempt; the object it names does not
+        "loras": [[lora.url.split("?", 1)[0], lora.scale] for lora in request.loras],
+    }
+
+
 class ClusterProvider:
     name = "cluster"
 
@@ -197,60 +212,21 @@ class ClusterProvider:
             raise InvalidInput(
                 "model flux-pro has no open weights: use flux-dev or flux-lora with provider cluster"
             )
-        schnell = request.model == "flux-schnell"
-        name = self.schnell_model if schnell else self.flux_model
-        width, height = self.sizes[request.image_size]
-        steps = self.inference_steps or (generation.SCHNELL_STEPS if schnell else generation.DEV_STEPS)
-        guidance = 0.0 if schnell else generation.DEV_GUIDANCE
+        wanted = self._drawing(request)
         folder = pictures.Folder(request.outputs or FolderFiles(work_dir / "pictures"), work_dir)
-        inputs = {
-            "prompt": request.prompt,
-            "model": name,
-            "size": [width, height],
-            "steps": steps,
-            "guidance": guidance,
-            "seed": request.seed,
-            # a presigned link's query changes with every attempt; the object it names does not
-            "loras": [[lora.url.split("?", 1)[0], lora.scale] for lora in request.loras],
-        }
+        inputs = _inputs(request, wanted, self._model_name(request))
         seed = folder.begin(inputs, request.seed, secrets.randbelow(generation.SEEDS))
         seeds = {n: generation.picture_seed(seed, n) for n in range(1, request.num_images + 1)}
         made = folder.taken(request.num_images, seeds)
-        todo = [n for n in seeds if n not in made]
+        todo = tuple((n, s) for n, s in seeds.items() if n not in made)
         if todo:
-            pooled = bool(self.pool_url) and not request.drawn_here
-            # ModelNotFound before any GPU time; a pool's worker needs no weights of its own
-            base = self.base_model(name) if not pooled else Path()
-            loras = [
-                (self._fetch_lora(lora.url, work_dir, n), lora.scale) for n, lora in enumerate(request.loras)
-            ]
-            wanted = DrawRequest(
-                owner=request.owner,
-                prompt=request.prompt,
-                width=width,
-                height=height,
-                steps=steps,
-                guidance=guidance,
-                memory_plan=request.memory_plan,
-                loras=(),
-                pictures=tuple((n, seeds[n]) for n in todo),
-            )
-            if pooled:
-                drawing = self._pooled(wanted, loras, work_dir, progress)
-            else:
-                drawing = self.draw(base, wanted, loras, work_dir, lambda: False, loaded=lambda: progress(20))
-            for done, drawn in enumerate(drawing, start=1):
-                path = drawn.path.replace(work_dir / pictures.picture_name(drawn.number))
-                made[drawn.number] = folder.keep(
-                    drawn.number, drawn.seed, path, drawn.gpu_seconds, drawn.memory_plan
-                )
-                progress(20 + 80 * done / len(todo))
+            self._draw_the_rest(request, replace(wanted, pictures=todo), folder, made, work_dir, progress)
         progress(100)
         return [
             ImageOutput(
                 path=made[n].path,
-                width=width,
-                height=height,
+                width=wanted.width,
+                height=wanted.height,
                 content_type="image/png",
                 seed=made[n].seed,
                 request_id=made[n].request_id,
@@ -259,6 +235,52 @@ class ClusterProvider:
             )
             for n in sorted(made)
         ]
+
+    def _drawing(self, request: ImageRequest) -> DrawRequest:
+        """What to draw for `request` (its pictures not yet chosen): the model's steps and
+        guidance, the size in pixels."""
+        schnell = request.model == "flux-schnell"
+        width, height = self.sizes[request.image_size]
+        return DrawRequest(
+            owner=request.owner,
+            prompt=request.prompt,
+            width=width,
+            height=height,
+            steps=self.inference_steps or (generation.SCHNELL_STEPS if schnell else generation.DEV_STEPS),
+            guidance=0.0 if schnell else generation.DEV_GUIDANCE,
+            memory_plan=request.memory_plan,
+            loras=(),
+            pictures=(),
+        )
+
+    def _draw_the_rest(
+        self,
+        request: ImageRequest,
+        wanted: DrawRequest,
+        folder: pictures.Folder,
+        made: dict[int, pictures.Made],
+        work_dir: Path,
+        progress: SubProgress,
+    ) -> None:
+        """Draw `wanted`'s pictures (here, or in the warm pool), each kept as it comes."""
+        pooled = bool(self.pool_url) and not request.drawn_here
+        # ModelNotFound before any GPU time; a pool's worker needs no weights of its own
+        base = self.base_model(self._model_name(request)) if not pooled else Path()
+        loras = [
+            (self._fetch_lora(lora.url, work_dir, n), lora.scale) for n, lora in enumerate(request.loras)
+        ]
+        if pooled:
+            drawing = self._pooled(wanted, loras, work_dir, progress)
+        else:
+            drawing = self.draw(base, wanted, loras, work_dir, lambda: False, loaded=lambda: progress(20))
+        for done, drawn in enumerate(drawing, start=1):
+            path = drawn.path.replace(work_dir / pictures.picture_name(drawn.number))
+            kept = folder.keep(drawn.number, drawn.seed, path, drawn.gpu_seconds, drawn.memory_plan)
+            made[drawn.number] = kept
+            progress(20 + 80 * done / len(wanted.pictures))
+
+    def _model_name(self, request: ImageRequest) -> str:
+        return self.schnell_model if request.model == "flux-schnell" else self.flux_model
 
     def draw(
         self,
