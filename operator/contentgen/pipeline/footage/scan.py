@@ -162,42 +162,11 @@ class Scanner:
             yield from self._scan(decoded)
 
     def _scan(self, frames: Iterable[av.VideoFrame]) -> Iterator[ClosedScene]:
-        detector = self.detector
-        pool: CandidatePool[Analysed] = CandidatePool(self.keep)
-        pending: deque[Candidate[Analysed]] = deque()
-        guards: list[tuple[float, float]] = []  # mid-transition time spans
-        # the scene's guarded candidates, for a scene that has no other (_clear_of)
-        spare: deque[Candidate[Analysed]] = deque(maxlen=SPARE)
-        start, time = 0.0, 0.0
-
-        def drain(before_index: float, before_time: float) -> None:
-            while pending and pending[0].index < before_index and pending[0].time < before_time:
-                candidate = pending.popleft()
-                if not any(a <= candidate.time <= b for a, b in guards):
-                    pool.offer(candidate)
-                else:
-                    spare.append(candidate)
-
-        def close(cut: Cut | None, end: float) -> ClosedScene:
-            nonlocal start
-            if cut is not None:
-                self.cuts.append(cut)
-                if cut.guard is not None:
-                    guards.append(cut.guard)
-                drain(cut.index, math.inf)
-            if not len(pool):
-                for candidate in spared(spare, start, end, [c.time for c in self.cuts[-2:]], self.keep):
-                    pool.offer(candidate)
-            spare.clear()
-            scene = ClosedScene(len(self.scenes), start, end, pool.take())
-            self.scenes.append((start, end))
-            start = end
-            return scene
-
+        detector, scene = self.detector, _Scene(self)
         limit = self.max_seconds if self.max_seconds is not None else math.inf
         # Progress goes out once per percent: at these times into the video.
         percent_seconds = self.expected / 100 if self.expected > 0 else math.inf
-        next_report, next_sample = 0.0, 0.0
+        next_report, next_sample, time = 0.0, 0.0, 0.0
         index, origin = -1, None
         for index, frame in enumerate(frames):
             stamp = frame.time
@@ -210,27 +179,71 @@ class Scanner:
                     "trim the video or split it into parts"
                 )
             y, full_range = luma(frame, CANDIDATE_LONG_SIDE)
-            tiny = thumbnail(y, ANALYSIS_LONG_SIDE)
-            for cut in detector.push(tiny, time, full_range):
-                yield close(cut, cut.time)
+            for cut in detector.push(thumbnail(y, ANALYSIS_LONG_SIDE), time, full_range):
+                yield scene.close(cut, cut.time)
             if time >= next_sample:
                 # A frame too dark or too bright as a whole stays a candidate (ranked low by its
                 # quality): with faceFilter its face's exposure decides (a dim room, a window
                 # behind the person; dataset._Curator.take).
-                pending.append(analyse(index, time, frame, y, full_range))
+                scene.pending.append(analyse(index, time, frame, y, full_range))
                 next_sample = time + self.sample_every
-            drain(math.inf, detector.settled)
-            guards[:] = [g for g in guards if g[1] >= detector.settled - 60]
+            scene.settled(detector.settled)
             if time >= next_report:
                 percent = min(99, int(time / percent_seconds))
                 self.progress(float(percent))
                 next_report = (percent + 1) * percent_seconds
-
         self.frames_decoded = index + 1
         if self.frames_decoded == 0:
             raise InvalidInput(f"{self.path.name} has no video frames; point the source at a video file")
         for cut in detector.flush():
-            yield close(cut, cut.time)
-        drain(math.inf, math.inf)
+            yield scene.close(cut, cut.time)
+        scene.drain(math.inf, math.inf)
         self.duration = time + 1 / self.fps
-        yield close(None, self.duration)
+        yield scene.close(None, self.duration)
+
+
+class _Scene:
+    """The scene being read: its sampled candidates waiting until the detector has settled past
+    them, the best of those kept, the spans of transitions they must stay out of, and the
+    guarded ones kept spare for a scene that has no other (`spared`)."""
+
+    def __init__(self, scanner: Scanner) -> None:
+        self.scanner = scanner
+        self.pool: CandidatePool[Analysed] = CandidatePool(scanner.keep)
+        self.pending: deque[Candidate[Analysed]] = deque()
+        self.guards: list[tuple[float, float]] = []  # mid-transition time spans
+        self.spare: deque[Candidate[Analysed]] = deque(maxlen=SPARE)
+        self.start = 0.0
+
+    def drain(self, before_index: float, before_time: float) -> None:
+        """The pending candidates before both marks into the pool, or spare where guarded."""
+        pending = self.pending
+        while pending and pending[0].index < before_index and pending[0].time < before_time:
+            candidate = pending.popleft()
+            if not any(a <= candidate.time <= b for a, b in self.guards):
+                self.pool.offer(candidate)
+            else:
+                self.spare.append(candidate)
+
+    def settled(self, at: float) -> None:
+        """The detector will cut nothing before `at`: what came before is judged now."""
+        self.drain(math.inf, at)
+        self.guards[:] = [g for g in self.guards if g[1] >= at - 60]
+
+    def close(self, cut: Cut | None, end: float) -> ClosedScene:
+        """The scene ends at `end` (at `cut`, or the video's end); the next begins there."""
+        scanner = self.scanner
+        if cut is not None:
+            scanner.cuts.append(cut)
+            if cut.guard is not None:
+                self.guards.append(cut.guard)
+            self.drain(cut.index, math.inf)
+        if not len(self.pool):
+            middles = [c.time for c in scanner.cuts[-2:]]
+            for candidate in spared(self.spare, self.start, end, middles, scanner.keep):
+                self.pool.offer(candidate)
+        self.spare.clear()
+        scene = ClosedScene(len(scanner.scenes), self.start, end, self.pool.take())
+        scanner.scenes.append((self.start, end))
+        self.start = end
+        return scene
