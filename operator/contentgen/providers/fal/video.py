@@ -63,15 +63,8 @@ class FalVideoGenerator:
     def generate_video(
         self, request: VideoRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
     ) -> VideoOutput:
-        model = _model(request)
-        app = request.app
-        if app not in model.apps.values():
-            raise InvalidInput(
-                f"model {model.name} runs on fal's {' or '.join(model.apps.values())}, not {app}"
-            )
-        image_mode = app == model.apps.get("image")
-        if image_mode and request.image_path is None:
-            raise InvalidInput(f"fal's {app} animates a picture: set image or imageRef")
+        model, app = _model(request), request.app
+        image_mode = _animates(model, request)
         base = arguments(model, request, image=image_mode)
         meter = Meter(progress)
         # without query strings (presigned LoRA links are signed anew by every attempt); the
@@ -80,33 +73,31 @@ class FalVideoGenerator:
         fingerprint = _fingerprint(app, redact(json.dumps(base, sort_keys=True)), picture)
         saved = _matching(checkpoint.load(), app, fingerprint)
         saved.update(provider=self.name, app=app, fingerprint=fingerprint)
-
-        def upload() -> None:
-            assert request.image_path is not None
-            saved["image_url"] = self._fal.upload(request.image_path, "the picture to animate")
-            saved["image_uploads"] = int(saved.get("image_uploads") or 0) + 1
-            checkpoint.save(saved)
-
-        def submitted() -> dict[str, Any]:
-            if image_mode and not saved.get("image_url"):
-                upload()
-            meter.at(2)
-            return {**base, "image_url": saved["image_url"]} if image_mode else dict(base)
-
-        def heal(failure: JobFailure) -> bool:
-            """fal could not fetch the uploaded picture (an expired upload): upload it once more."""
-            if not image_mode or not input_unreachable(failure.errors, "image_url"):
-                return False
-            if int(saved.get("image_uploads") or 1) >= PICTURE_UPLOADS:
-                return False
-            log.warning(
-                "fal could not fetch the picture of request %s; uploading it again", failure.request_id
-            )
-            upload()
-            return True
-
+        sent = (_Animated if image_mode else _Sent)(self._fal, request, base, saved, checkpoint, meter)
         waiting = Waiting(meter.queue(2, 10), meter.running(10, 85), VIDEO_RESOLVE_WAIT)
-        request_id, result = self._fal.queue.run(app, submitted, saved, checkpoint, waiting, heal=heal)
+        request_id, result = self._fal.queue.run(
+            app, sent.submitted, saved, checkpoint, waiting, heal=sent.heal
+        )
+        path, content_type = self._download(result, work_dir, app, request_id, checkpoint, meter)
+        seed = result.get("seed")
+        meter.at(100)
+        return VideoOutput(
+            path=path,
+            content_type=content_type,
+            seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else request.seed,
+            request_id=request_id,
+        )
+
+    def _download(
+        self,
+        result: dict[str, Any],
+        work_dir: Path,
+        app: str,
+        request_id: str,
+        checkpoint: Checkpoint,
+        meter: Meter,
+    ) -> tuple[Path, str]:
+        """The paid video, downloaded and named by its container; (its path, its content type)."""
         where = getattr(checkpoint, "location", "") or "the run's checkpoint"
         video = result.get("video")
         if not isinstance(video, dict) or not video.get("url"):
@@ -123,14 +114,57 @@ class FalVideoGenerator:
         content_type, suffix = _container(part, app, request_id, where)
         path = part.with_suffix(suffix)
         part.replace(path)
-        seed = result.get("seed")
-        meter.at(100)
-        return VideoOutput(
-            path=path,
-            content_type=content_type,
-            seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else request.seed,
-            request_id=request_id,
-        )
+        return path, content_type
+
+
+class _Sent:
+    """What a text-to-video request sends: its arguments as they are; nothing to heal."""
+
+    def __init__(
+        self,
+        fal: FalProvider,
+        request: VideoRequest,
+        base: dict[str, Any],
+        saved: dict[str, Any],
+        checkpoint: Checkpoint,
+        meter: Meter,
+    ) -> None:
+        self.fal, self.request, self.base, self.saved = fal, request, base, saved
+        self.checkpoint, self.meter = checkpoint, meter
+
+    def submitted(self) -> dict[str, Any]:
+        self.meter.at(2)
+        return dict(self.base)
+
+    def heal(self, failure: JobFailure) -> bool:
+        return False
+
+
+class _Animated(_Sent):
+    """An image-to-video request: the picture uploaded to fal's CDN before it is submitted (the
+    upload checkpointed with the request), and once more where fal could not fetch it."""
+
+    def submitted(self) -> dict[str, Any]:
+        if not self.saved.get("image_url"):
+            self._upload()
+        self.meter.at(2)
+        return {**self.base, "image_url": self.saved["image_url"]}
+
+    def heal(self, failure: JobFailure) -> bool:
+        """fal could not fetch the uploaded picture (an expired upload): upload it once more."""
+        if not input_unreachable(failure.errors, "image_url"):
+            return False
+        if int(self.saved.get("image_uploads") or 1) >= PICTURE_UPLOADS:
+            return False
+        log.warning("fal could not fetch the picture of request %s; uploading it again", failure.request_id)
+        self._upload()
+        return True
+
+    def _upload(self) -> None:
+        assert self.request.image_path is not None
+        self.saved["image_url"] = self.fal.upload(self.request.image_path, "the picture to animate")
+        self.saved["image_uploads"] = int(self.saved.get("image_uploads") or 0) + 1
+        self.checkpoint.save(self.saved)
 
 
 def arguments(model: VideoModelInfo, request: VideoRequest, *, image: bool) -> dict[str, Any]:
@@ -178,6 +212,18 @@ def _model(request: VideoRequest) -> VideoModelInfo:
             f"model: fal runs {', '.join(fal_models)}, not {request.model}; choose one of them"
         )
     return model
+
+
+def _animates(model: VideoModelInfo, request: VideoRequest) -> bool:
+    """Whether the request's app animates a picture (the model's image-to-video app); refused where
+    the app is not one of the model's, or animates a picture the request does not give."""
+    app = request.app
+    if app not in model.apps.values():
+        raise InvalidInput(f"model {model.name} runs on fal's {' or '.join(model.apps.values())}, not {app}")
+    image_mode = app == model.apps.get("image")
+    if image_mode and request.image_path is None:
+        raise InvalidInput(f"fal's {app} animates a picture: set image or imageRef")
+    return image_mode
 
 
 def _container(path: Path, app: str, request_id: str, where: str) -> tuple[str, str]:
