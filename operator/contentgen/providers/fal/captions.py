@@ -31,10 +31,10 @@ from contentgen.providers.progress import SubProgress
 
 from ..base import Billed, CaptionOutput, CaptionRequest, Checkpoint
 from ..billing import Part
-from .errors import input_unreachable
 from .progress import Meter
 from .provider import IMAGE_RESOLVE_WAIT, FalProvider, _fingerprint, _matching
-from .queue import JobFailure, Waiting
+from .queue import Waiting
+from .uploads import Upload
 
 log = logging.getLogger(__name__)
 
@@ -123,16 +123,20 @@ class FalCaptioner:
         saved.update(provider=self.name, app=self.app, fingerprint=fingerprint)
         new = not isinstance(saved.get("result"), dict)
 
-        def upload() -> None:
-            saved["image_url"] = self.fal.upload(path, f"dataset image {path.name}")
-            saved["uploads"] = int(saved.get("uploads") or 0) + 1
-            part.save(saved)
+        image = Upload(
+            self.fal.upload,
+            path,
+            f"dataset image {path.name}",
+            "image_urls",
+            saved,
+            part.save,
+            url_key="image_url",
+            count_key="uploads",
+        )
 
         def arguments() -> dict[str, Any]:
-            if not saved.get("image_url"):
-                upload()
             return {
-                "image_urls": [saved["image_url"]],
+                "image_urls": [image.url()],
                 "prompt": PROMPT,
                 "system_prompt": SYSTEM_PROMPT,
                 "model": self.model,
@@ -143,15 +147,7 @@ class FalCaptioner:
         middle = start + (end - start) / 2
         waiting = Waiting(meter.queue(start, middle), meter.running(middle, end), IMAGE_RESOLVE_WAIT)
 
-        def heal(failure: JobFailure) -> bool:
-            """fal could not fetch the uploaded image (an expired upload): upload it once more."""
-            if not input_unreachable(failure.errors, "image_urls") or int(saved.get("uploads") or 1) >= 2:
-                return False
-            log.warning("fal could not fetch dataset image %s; uploading it again", path.name)
-            upload()
-            return True
-
-        request_id, result = self.fal.queue.run(self.app, arguments, saved, part, waiting, heal=heal)
+        request_id, result = self.fal.queue.run(self.app, arguments, saved, part, waiting, heal=image.heal)
         return request_id, result, new
 
 

@@ -27,11 +27,12 @@ from ..base import (
     TrainingRequest,
 )
 from ..retry import Retry, bad_response, error_for_status, error_for_transport, redact, retry_after
-from .errors import classify, input_unreachable, output_lost, response_detail
+from .errors import classify, output_lost, response_detail
 from .history import History
 from .outputs import EXTENSIONS, MiB, check_safetensors, image_header, result_file, too_large
 from .progress import Meter
-from .queue import FalQueue, JobFailure, Waiting
+from .queue import FalQueue, Waiting
+from .uploads import Upload
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,6 @@ _CHUNK = MiB
 # ended): an image request ends within minutes, a training within the hour.
 IMAGE_RESOLVE_WAIT = 600.0
 TRAINING_RESOLVE_WAIT = 3600.0
-DATASET_UPLOADS = 2  # the first, and one more when fal could not fetch it
 
 
 @dataclass(frozen=True)
@@ -307,33 +307,37 @@ class FalProvider:
 
 
 class _Training:
-    """A training request's checkpointed state (the dataset's upload, how often it was uploaded)
-    and what its queue run asks of it: the arguments, and whether a failure heals by uploading
-    the dataset again."""
+    """A training request's checkpointed state and what its queue run asks of it: the arguments,
+    and whether a failure heals by uploading the dataset again (`Upload`)."""
 
     def __init__(
         self, fal: FalProvider, request: TrainingRequest, app: str, checkpoint: Checkpoint, meter: Meter
     ) -> None:
-        self.fal, self.request, self.app, self.checkpoint, self.meter = fal, request, app, checkpoint, meter
+        self.request, self.app, self.meter = request, app, meter
         fingerprint = _fingerprint(
             app, sha256_file(request.dataset_zip), request.trigger_word, request.steps, request.learning_rate
         )
         self.saved = _matching(checkpoint.load(), app, fingerprint)
         self.saved.update(provider=fal.name, app=app, fingerprint=fingerprint)
-
-    def upload(self) -> None:
-        self.saved["dataset_url"] = self.fal.upload(self.request.dataset_zip, "the dataset")
-        self.saved["dataset_uploads"] = int(self.saved.get("dataset_uploads") or 0) + 1
-        self.checkpoint.save(self.saved)
+        self.dataset = Upload(
+            fal.upload,
+            request.dataset_zip,
+            "the dataset",
+            "images_data_url",
+            self.saved,
+            checkpoint.save,
+            url_key="dataset_url",
+            count_key="dataset_uploads",
+        )
+        self.heal = self.dataset.heal
 
     def arguments(self) -> dict[str, Any]:
-        if not self.saved.get("dataset_url"):
-            self.upload()
+        url = self.dataset.url()
         self.meter.at(5)
         names = TRAINER_INPUTS.get(self.app, TRAINER_INPUTS[DEFAULT_TRAINING_APP])
         request = self.request
         args: dict[str, Any] = {
-            "images_data_url": self.saved["dataset_url"],
+            "images_data_url": url,
             str(names["trigger"]): request.trigger_word,
             "steps": request.steps,
         }
@@ -342,16 +346,6 @@ class _Training:
         elif request.learning_rate is not None:
             log.info("learning rate not sent: %s documents none", self.app)
         return args
-
-    def heal(self, failure: JobFailure) -> bool:
-        """fal could not fetch the uploaded dataset (an expired upload): upload it once more."""
-        if not input_unreachable(failure.errors, "images_data_url"):
-            return False
-        if int(self.saved.get("dataset_uploads") or 1) >= DATASET_UPLOADS:
-            return False
-        log.warning("fal could not fetch the dataset of request %s; uploading it again", failure.request_id)
-        self.upload()
-        return True
 
 
 def _matching(saved: dict[str, Any], app: str, fingerprint: str) -> dict[str, Any]:

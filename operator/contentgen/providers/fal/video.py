@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,18 +35,17 @@ from contentgen.providers.progress import SubProgress
 
 from ..base import Checkpoint, VideoOutput, VideoRequest
 from ..retry import bad_response, redact
-from .errors import input_unreachable
 from .outputs import MiB
 from .progress import Meter
 from .provider import FalProvider, _fingerprint, _matching
 from .queue import JobFailure, Waiting
+from .uploads import Upload
 
 log = logging.getLogger(__name__)
 
 # How long a lost submit is looked for in fal's request list: a video ends within the half hour.
 VIDEO_RESOLVE_WAIT = 1800.0
 VIDEO_BYTES = 1024 * MiB  # ten seconds of 1080p is tens of MiB; more is not a video of ours
-PICTURE_UPLOADS = 2  # the first, and one more when fal could not fetch it
 # The container formats fal's apps deliver, by their first bytes.
 _FTYP = b"ftyp"
 _WEBM = b"\x1a\x45\xdf\xa3"
@@ -73,7 +73,7 @@ class FalVideoGenerator:
         fingerprint = _fingerprint(app, redact(json.dumps(base, sort_keys=True)), picture)
         saved = _matching(checkpoint.load(), app, fingerprint)
         saved.update(provider=self.name, app=app, fingerprint=fingerprint)
-        sent = (_Animated if image_mode else _Sent)(self._fal, request, base, saved, checkpoint, meter)
+        sent = _Sent(base, meter, _picture(self._fal, request, saved, checkpoint) if image_mode else None)
         waiting = Waiting(meter.queue(2, 10), meter.running(10, 85), VIDEO_RESOLVE_WAIT)
         request_id, result = self._fal.queue.run(
             app, sent.submitted, saved, checkpoint, waiting, heal=sent.heal
@@ -117,54 +117,42 @@ class FalVideoGenerator:
         return path, content_type
 
 
+@dataclass
 class _Sent:
-    """What a text-to-video request sends: its arguments as they are; nothing to heal."""
+    """What a request sends: its arguments, and for an image-to-video request the picture's URL
+    (the picture uploaded to fal's CDN before it is submitted, and once more where fal could not
+    fetch it: `Upload`)."""
 
-    def __init__(
-        self,
-        fal: FalProvider,
-        request: VideoRequest,
-        base: dict[str, Any],
-        saved: dict[str, Any],
-        checkpoint: Checkpoint,
-        meter: Meter,
-    ) -> None:
-        self.fal, self.request, self.base, self.saved = fal, request, base, saved
-        self.checkpoint, self.meter = checkpoint, meter
+    base: dict[str, Any]
+    meter: Meter
+    picture: Upload | None = None
 
     def submitted(self) -> dict[str, Any]:
+        sent = dict(self.base)
+        if self.picture is not None:
+            sent["image_url"] = self.picture.url()
         self.meter.at(2)
-        return dict(self.base)
+        return sent
 
     def heal(self, failure: JobFailure) -> bool:
-        return False
+        return self.picture is not None and self.picture.heal(failure)
 
 
-class _Animated(_Sent):
-    """An image-to-video request: the picture uploaded to fal's CDN before it is submitted (the
-    upload checkpointed with the request), and once more where fal could not fetch it."""
-
-    def submitted(self) -> dict[str, Any]:
-        if not self.saved.get("image_url"):
-            self._upload()
-        self.meter.at(2)
-        return {**self.base, "image_url": self.saved["image_url"]}
-
-    def heal(self, failure: JobFailure) -> bool:
-        """fal could not fetch the uploaded picture (an expired upload): upload it once more."""
-        if not input_unreachable(failure.errors, "image_url"):
-            return False
-        if int(self.saved.get("image_uploads") or 1) >= PICTURE_UPLOADS:
-            return False
-        log.warning("fal could not fetch the picture of request %s; uploading it again", failure.request_id)
-        self._upload()
-        return True
-
-    def _upload(self) -> None:
-        assert self.request.image_path is not None
-        self.saved["image_url"] = self.fal.upload(self.request.image_path, "the picture to animate")
-        self.saved["image_uploads"] = int(self.saved.get("image_uploads") or 0) + 1
-        self.checkpoint.save(self.saved)
+def _picture(
+    fal: FalProvider, request: VideoRequest, saved: dict[str, Any], checkpoint: Checkpoint
+) -> Upload:
+    """The picture an image-to-video request animates, as fal is sent it."""
+    assert request.image_path is not None  # _animates refused the request without one
+    return Upload(
+        fal.upload,
+        request.image_path,
+        "the picture to animate",
+        "image_url",
+        saved,
+        checkpoint.save,
+        url_key="image_url",
+        count_key="image_uploads",
+    )
 
 
 def arguments(model: VideoModelInfo, request: VideoRequest, *, image: bool) -> dict[str, Any]:
