@@ -102,7 +102,11 @@ def annotation_problem(annotation: str | None) -> str:
 
 def spender(body: Mapping[str, Any]) -> Spender:
     """A resource's share, from its body as the API server has it."""
-    resource = CustomResource.of(body)
+    return share(CustomResource.of(body))
+
+
+def share(resource: CustomResource) -> Spender:
+    """A resource's share, from its body as read (`CustomResource.of`)."""
     status = read_common(resource.status)
     cost = status.cost or Cost()
     under_way = cost.estimated_usd if ready_reason(status) in _UNDER_WAY else 0.0

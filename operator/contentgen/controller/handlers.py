@@ -29,7 +29,7 @@ from contentgen.api.lora import PROMOTED_ANNOTATION
 from contentgen.api.sharing import ANNOTATION as SHARED_ANNOTATION
 
 from . import notifier
-from .budget import spender
+from .budget import share
 from .catalog_sync import note_change, sync_catalog
 from .job_admission import Backoff, NamespaceQueue
 from .kinds import controller_kind
@@ -235,7 +235,7 @@ def _kept(body: kopf.Body) -> Kept:
         "spec": resource.spec,
         "status": resource.status,
     }
-    return Kept(json.dumps(kept, separators=(",", ":")), spender(dict(body)))
+    return Kept(json.dumps(kept, separators=(",", ":")), share(resource))
 
 
 def _by_uid(kind: Kind) -> str:
