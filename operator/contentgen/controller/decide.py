@@ -697,45 +697,61 @@ def _finish(
     res: Observed, status: dict[str, Any], world: World, *, recorded: RunResult | None = None
 ) -> Decision:
     """The decision, with an Event when the phase or its reason changed."""
-    declared = _declared(res)
-    promotion_events = mirror_promotions(status, res) if declared.promotions else []
+    promotion_events = mirror_promotions(status, res) if _declared(res).promotions else []
+    decided = _gated(res, status, world)
+    decision = Decision(status=status, state=decided, outcome_recorded=recorded)
+    decision.events += _phase_events(res.state, decided)
+    decision.events += promotion_events
+    return decision
+
+
+def _gated(res: Observed, status: dict[str, Any], world: World) -> CommonStatus:
+    """`status` as its kind's model, with the conditions that gate on the likeness set."""
     decided = res.state if status == res.status else read_status(res.kind, status)  # most looks write nothing
     gates = [
-        *([likeness_condition(decided)] if declared.likeness and likeness(decided) is not None else []),
+        *([likeness_condition(decided)] if _declared(res).likeness and likeness(decided) is not None else []),
         *([evaluated_condition(decided, res.generation)] if res.kind.likeness_plan is not None else []),
     ]
     if gates:
         decided = decided.model_copy(update={"conditions": _set_gates(status, gates, world.now)})
-    decision = Decision(status=status, state=decided, outcome_recorded=recorded)
-    before = (res.state.phase, ready_reason(res.state))
-    after = (decided.phase, ready_reason(decided))
-    if before != after and after[0]:
-        failed = after[0] == Phase.FAILED or after[1] in (
-            "LoraNotFound",
-            "LoraFailed",
-            "LoraOwnerMismatch",
-            "LoraNotShared",
-            "LoraVersionNotFound",
-            "LoraIncompatible",
-            "ImageNotFound",
-            "ImageOwnerMismatch",
-            "ImageVersionNotFound",
-            "LoraNotEvaluable",
-            "MissingCredentials",
-            "ResultUnreadable",
-            *POD_PROBLEMS,
-            "BudgetExceeded",
-            "OwnerNotAllowed",
-        )
-        decision.events.append(
-            Event("Warning" if failed else "Normal", str(after[1] or after[0]), decided.message)
-        )
-        if after[0] == Phase.SUCCEEDED and (poor := _poor_likeness(decided)):
-            decision.events.append(Event("Warning", "LikenessPoor", poor))
-        if after[0] == Phase.SUCCEEDED and (chosen := _checkpoint_chosen(decided)):
-            decision.events.append(Event("Normal", "CheckpointChosen", chosen))
-    decision.events += promotion_events
-    return decision
+    return decided
+
+
+# The reasons a phase's Event is a warning for, besides Failed: the run waits on something a
+# person must mend.
+_WARNED = frozenset(
+    {
+        "LoraNotFound",
+        "LoraFailed",
+        "LoraOwnerMismatch",
+        "LoraNotShared",
+        "LoraVersionNotFound",
+        "LoraIncompatible",
+        "ImageNotFound",
+        "ImageOwnerMismatch",
+        "ImageVersionNotFound",
+        "LoraNotEvaluable",
+        "MissingCredentials",
+        "ResultUnreadable",
+        *POD_PROBLEMS,
+        "BudgetExceeded",
+        "OwnerNotAllowed",
+    }
+)
+
+
+def _phase_events(was: CommonStatus, decided: CommonStatus) -> list[Event]:
+    """The Events of a change of phase or of its reason (none where neither changed)."""
+    before, (phase, reason) = (was.phase, ready_reason(was)), (decided.phase, ready_reason(decided))
+    if before == (phase, reason) or not phase:
+        return []
+    failed = phase == Phase.FAILED or reason in _WARNED
+    events = [Event("Warning" if failed else "Normal", str(reason or phase), decided.message)]
+    if phase == Phase.SUCCEEDED and (poor := _poor_likeness(decided)):
+        events.append(Event("Warning", "LikenessPoor", poor))
+    if phase == Phase.SUCCEEDED and (chosen := _checkpoint_chosen(decided)):
+        events.append(Event("Normal", "CheckpointChosen", chosen))
+    return events
 
 
 def mirror_promotions(status: dict[str, Any], res: Observed) -> list[Event]:
