@@ -413,42 +413,21 @@ def queued(job: JobState, world: World) -> str:
 def _running(
     res: Observed, status: dict[str, Any], was: CommonStatus, job: JobState, world: World
 ) -> dict[str, Any]:
-    # Running once the pod is ready, or once the worker has reported a stage for this Job; a Job
-    # held suspended (Kueue admits it, or evicted it) waits as Queued whatever ran before.
-    started = not job.suspended and (job.ready > 0 or (bool(was.stage) and was.job_name == job.name))
-    phase = Phase.RUNNING if started else Phase.PENDING
-    problem, why = ("", "") if job.suspended else pod_reason(world)
-    reason = "Running" if started else ("Queued" if job.suspended else (problem or "JobCreated"))
-    if problem == NODE_LOST:  # started or not: its pod went with its node, and none replaces it
-        reason, message = problem, why
-    elif started:
-        message = f"Job {job.name} is running"
-    elif job.suspended:
-        message = queued(job, world)
-    elif problem == "PodNotCreated":
-        message = f"Job {job.name} cannot create its pod: {why}"
-    elif problem == "PodNotScheduled":
-        message = unschedulable(job, why)
-    elif problem:
-        message = f"the pod of Job {job.name} cannot start: {why}"
-    else:
-        message = _created(job.name, job.version, job.generation)
-    now = world.now
-    if job.generation < res.generation:
-        reason = "SpecChanged"
-        message = (
-            f"the spec changed (generation {res.generation}) while Job {job.name} runs generation "
-            f"{job.generation}; the change runs when it finishes"
-        )
+    started, reason, message = _where(res, was, job, world)
     _write(
         status,
-        CommonStatus(phase=phase, job_name=job.name, observed_generation=job.generation, message=message),
+        CommonStatus(
+            phase=Phase.RUNNING if started else Phase.PENDING,
+            job_name=job.name,
+            observed_generation=job.generation,
+            message=message,
+        ),
     )
     stalled = reason == NODE_LOST  # it waits for the node, or for a person
     status["conditions"] = _conditions(
         status,
         res,
-        now,
+        world.now,
         ready=False,
         reconciling=not stalled,
         stalled=stalled,
@@ -456,6 +435,41 @@ def _running(
         message=message,
     )
     return status
+
+
+def _where(res: Observed, was: CommonStatus, job: JobState, world: World) -> tuple[bool, str, str]:
+    """Whether the Job's run has started, and the reason and message of where it is."""
+    # Running once the pod is ready, or once the worker has reported a stage for this Job; a Job
+    # held suspended (Kueue admits it, or evicted it) waits as Queued whatever ran before.
+    started = not job.suspended and (job.ready > 0 or (bool(was.stage) and was.job_name == job.name))
+    problem, why = ("", "") if job.suspended else pod_reason(world)
+    if job.generation < res.generation:
+        return (
+            started,
+            "SpecChanged",
+            (
+                f"the spec changed (generation {res.generation}) while Job {job.name} runs generation "
+                f"{job.generation}; the change runs when it finishes"
+            ),
+        )
+    if problem == NODE_LOST:  # started or not: its pod went with its node, and none replaces it
+        return started, problem, why
+    if started:
+        return started, "Running", f"Job {job.name} is running"
+    if job.suspended:
+        return started, "Queued", queued(job, world)
+    return started, problem or "JobCreated", _not_started(job, problem, why)
+
+
+def _not_started(job: JobState, problem: str, why: str) -> str:
+    """What keeps a Job's pod from starting, or that the Job was just created."""
+    if problem == "PodNotCreated":
+        return f"Job {job.name} cannot create its pod: {why}"
+    if problem == "PodNotScheduled":
+        return unschedulable(job, why)
+    if problem:
+        return f"the pod of Job {job.name} cannot start: {why}"
+    return _created(job.name, job.version, job.generation)
 
 
 def _apply_outcome(
