@@ -234,42 +234,15 @@ class KubeCreator:
         when another writer came first). The operator follows it (status.versions[].promotion)."""
         path = self._path("LoraTraining", str(doc["namespace"]), str(doc["name"]))
         where = f"LoraTraining {doc['namespace']}/{doc['name']}"
+        entry = {"step": step, "by": by, "at": at, **({"note": note} if note else {})}
         for _ in range(PATCH_ATTEMPTS):
-            try:
-                live = self.kube.get(path)
-            except KubeError as exc:
-                if exc.status == 404:
-                    raise Gone(
-                        f"the {where} of this record is gone (its record shows what it made)"
-                    ) from None
-                raise _translated(exc, None) from None
-            meta = live.get("metadata") or {}
-            if meta.get("uid") != doc["_id"]:
-                raise Gone(
-                    f"the {where} of this record is gone: the one of that name now is another resource"
-                )
-            current = (meta.get("annotations") or {}).get(PROMOTED_ANNOTATION) or ""
-            try:
-                asked = json.loads(current) if current else {}
-                if not isinstance(asked, dict):
-                    raise ValueError(current)
-            except ValueError:
-                raise Conflict(
-                    f"metadata.annotations: {PROMOTED_ANNOTATION} on {where} is {current[:80]!r}, not a "
-                    "JSON object of version to step: fix it, or remove it (kubectl annotate -n "
-                    f"{doc['namespace']} loratraining/{doc['name']} {PROMOTED_ANNOTATION}-), then promote "
-                    "again"
-                ) from None
-            entry: dict[str, Any] = {"step": step, "by": by, "at": at}
-            if note:
-                entry["note"] = note
-            merged = {k: v for k, v in asked.items() if _version_key(k) != number}
-            merged[str(number)] = entry
-            merged = dict(sorted(merged.items(), key=lambda kv: (_version_key(kv[0]), kv[0])))
+            meta = self._lora_metadata(path, where, doc["_id"])
+            asked = _promotions_asked(meta, where, doc)
+            annotation = _with_promotion(asked, number, entry)
             patch = {
                 "metadata": {
                     "resourceVersion": meta.get("resourceVersion"),
-                    "annotations": {PROMOTED_ANNOTATION: json.dumps(merged, separators=(", ", ": "))},
+                    "annotations": {PROMOTED_ANNOTATION: annotation},
                 }
             }
             try:
@@ -277,17 +250,24 @@ class KubeCreator:
             except KubeError as exc:
                 if exc.status == 409:  # changed since it was read: read it and merge again
                     continue
-                if exc.status == 404:
-                    raise Gone(
-                        f"the {where} of this record is gone (its record shows what it made)"
-                    ) from None
-                raise _translated(exc, None) from None
+                raise _lora_refusal(exc, where) from None
             return (
                 f"annotated {where}: {PROMOTED_ANNOTATION} asks for checkpoint {step} as version {number}'s "
                 "model; the operator follows it (status.versions[].promotion, a CheckpointPromoted Event; "
                 "status.promotionProblem says why where it cannot)"
             )
         raise Conflict(f"{where} changed {PATCH_ATTEMPTS} times while it was annotated: promote again")
+
+    def _lora_metadata(self, path: str, where: str, uid: Any) -> dict[str, Any]:
+        """The metadata of the record's LoraTraining as it is now; Gone where it is no more."""
+        try:
+            live = self.kube.get(path)
+        except KubeError as exc:
+            raise _lora_refusal(exc, where) from None
+        meta: dict[str, Any] = live.get("metadata") or {}
+        if meta.get("uid") != uid:
+            raise Gone(f"the {where} of this record is gone: the one of that name now is another resource")
+        return meta
 
     def cancel(self, doc: dict[str, Any], by: str) -> str:
         self._delete(doc)
@@ -313,6 +293,39 @@ def _version_key(key: str) -> int:
         return int(key)
     except ValueError:
         return -1
+
+
+def _lora_refusal(exc: KubeError, where: str) -> Exception:
+    """The API server's refusal of a read or write of a record's LoraTraining."""
+    if exc.status == 404:
+        return Gone(f"the {where} of this record is gone (its record shows what it made)")
+    return _translated(exc, None)
+
+
+def _promotions_asked(meta: dict[str, Any], where: str, doc: dict[str, Any]) -> dict[str, Any]:
+    """The promotions a LoraTraining's annotation asks for (version to entry); Conflict where the
+    annotation is not a JSON object."""
+    current = (meta.get("annotations") or {}).get(PROMOTED_ANNOTATION) or ""
+    try:
+        asked = json.loads(current) if current else {}
+    except ValueError:
+        asked = None
+    if not isinstance(asked, dict):
+        raise Conflict(
+            f"metadata.annotations: {PROMOTED_ANNOTATION} on {where} is {current[:80]!r}, not a "
+            "JSON object of version to step: fix it, or remove it (kubectl annotate -n "
+            f"{doc['namespace']} loratraining/{doc['name']} {PROMOTED_ANNOTATION}-), then promote "
+            "again"
+        )
+    return asked
+
+
+def _with_promotion(asked: dict[str, Any], number: int, entry: dict[str, Any]) -> str:
+    """The annotation with `entry` as version `number`'s, in version order."""
+    merged = {k: v for k, v in asked.items() if _version_key(k) != number}
+    merged[str(number)] = entry
+    merged = dict(sorted(merged.items(), key=lambda kv: (_version_key(kv[0]), kv[0])))
+    return json.dumps(merged, separators=(", ", ": "))
 
 
 def _translated(exc: KubeError, wanted: Wanted | None) -> Exception:
