@@ -73,13 +73,9 @@ def with_evaluation(doc: dict[str, Any], entry: dict[str, Any], *, now: datetime
     new = copy.deepcopy(upgrade(doc))
     number, wanted = int(entry["evaluation"]), int(entry["version"])
     version = next((v for v in new.get("versions") or [] if int(v["version"]) == wanted), None)
-    if version is not None and any(
-        int(e.get("evaluation") or 0) == number for e in version.get("evaluations") or []
-    ):
-        return None
     cost, key = dict(new.get("evaluationCost") or {}), f"v{wanted}/e{number}"
     owned = bool(entry.get("resource"))  # a LoraEvaluation's: its own record counts what it cost
-    if version is None and (key in (cost.get("counted") or []) or owned):
+    if _recorded(version, number) if version is not None else key in (cost.get("counted") or []) or owned:
         return None
     at = parse_timestamp(entry.get("at")) or now
     new["evaluationCost"] = cost if owned else _counted(cost, key, entry, at)
@@ -87,6 +83,11 @@ def with_evaluation(doc: dict[str, Any], entry: dict[str, Any], *, now: datetime
         _kept(version, {**entry, "at": at})
     new.update(schema=SCHEMA, rev=int(doc.get("rev") or 0) + 1, updatedAt=now)
     return summarize(new)
+
+
+def _recorded(version: dict[str, Any], number: int) -> bool:
+    """Whether the version's evaluations hold evaluation `number` already."""
+    return any(int(e.get("evaluation") or 0) == number for e in version.get("evaluations") or [])
 
 
 def _counted(cost: dict[str, Any], key: str, entry: dict[str, Any], at: datetime) -> dict[str, Any]:
