@@ -115,21 +115,7 @@ def _words(items: Any, speaker: str | None = None) -> list[Word]:
 def read(response: dict[str, Any], duration_seconds: float = 0.0) -> Timed:
     """The words of a response (utterances' words when speaker labels made them, else `words`),
     in time order."""
-    words: list[Word] = []
-    utterances = response.get("utterances")
-    if isinstance(utterances, list) and utterances:
-        for turn in utterances:
-            if not isinstance(turn, dict):
-                continue
-            speaker = _speaker(turn.get("speaker"))
-            found = _words(turn.get("words"), speaker)
-            if not found and str(turn.get("text") or "").strip() and _seconds(turn.get("start")) is not None:
-                start = _seconds(turn.get("start")) or 0.0
-                end = max(start, _seconds(turn.get("end")) or start)
-                found = _spread(str(turn["text"]), start, end, speaker)
-            words += found
-    if not words:
-        words = _words(response.get("words"))
+    words = _turns(response.get("utterances")) or _words(response.get("words"))
     words.sort(key=lambda w: (w.start, w.end))
     reported = response.get("audio_duration")
     duration = (
@@ -139,6 +125,22 @@ def read(response: dict[str, Any], duration_seconds: float = 0.0) -> Timed:
     return Timed(
         words, str(response.get("text") or "").strip(), duration, bool(response.get("contentgen_placeholder"))
     )
+
+
+def _turns(utterances: Any) -> list[Word]:
+    """The words of the speakers' turns, where speaker labels made them."""
+    turns = utterances if isinstance(utterances, list) else []
+    return [word for turn in turns if isinstance(turn, dict) for word in _turn(turn)]
+
+
+def _turn(turn: dict[str, Any]) -> list[Word]:
+    """A turn's words; a turn that lists none has its text spread over its time."""
+    speaker = _speaker(turn.get("speaker"))
+    words = _words(turn.get("words"), speaker)
+    start = _seconds(turn.get("start"))
+    if words or not str(turn.get("text") or "").strip() or start is None:
+        return words
+    return _spread(str(turn["text"]), start, max(start, _seconds(turn.get("end")) or start), speaker)
 
 
 def _spread(text: str, start: float, end: float, speaker: str | None) -> list[Word]:
