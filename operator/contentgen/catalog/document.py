@@ -187,6 +187,22 @@ def _search_text(doc: dict[str, Any]) -> str:
     return " ".join(unique).lower()
 
 
+class _Stored(Reading):
+    """What a resource's new document keeps of its stored one (in the current shape)."""
+
+    rev: Count = 0
+    deleted: Any = None  # the deletion mark, as written
+    versions: list[dict[str, Any]] = []
+    deleted_versions: list[dict[str, Any]] = []
+    older_deleted_versions: Count = 0
+    runs: list[dict[str, Any]] = []
+    older_runs: Count = 0
+    created_at: Any = None  # a BSON date as stored
+    cost: Any = None
+    evaluation_cost: Any = None
+    shares: list[Any] = []
+
+
 def catalog_document(
     res: ResourceState,
     *,
@@ -199,20 +215,19 @@ def catalog_document(
     """The document for a resource. `previous` is the stored one, if any (any schema); `deleted`
     marks the resource gone (else the stored mark is kept, unless `revive`: a local run of a record
     whose objects were deleted makes it live again)."""
-    info = KINDS[res.kind]
     before = upgrade(previous) if previous is not None else {}
+    stored = _Stored.of(before)
     status = adopt_legacy(res.kind, res.status)
-    gone = deleted if deleted is not None else (None if revive else before.get("deleted"))
-    removed = {int(v["version"]) for v in before.get("deletedVersions") or []}
+    gone = deleted if deleted is not None else (None if revive else stored.deleted)
     run = latest_run(status, gone)
     spec = res.spec
     doc: dict[str, Any] = {
         "_id": res.uid,
         "jobId": res.uid,
         "schema": SCHEMA,
-        "rev": int(before.get("rev") or 0) + 1,
+        "rev": stored.rev + 1,
         "origin": origin,
-        "type": info.catalog_type,
+        "type": KINDS[res.kind].catalog_type,
         "kind": res.kind,
         "name": res.name,
         "namespace": res.namespace,
@@ -221,20 +236,22 @@ def catalog_document(
         "tags": list(spec.get("tags") or []),
         "description": spec.get("description", ""),
         "latestRun": run,
-        "versions": version_entries(res, status, before.get("versions") or [], removed),
-        "deletedVersions": list(before.get("deletedVersions") or []),
-        "olderDeletedVersions": int(before.get("olderDeletedVersions") or 0),
-        "runs": run_history(before.get("runs") or [], run),
-        "olderRuns": int(before.get("olderRuns") or 0),
+        "versions": version_entries(
+            res, status, stored.versions, {int(v["version"]) for v in stored.deleted_versions}
+        ),
+        "deletedVersions": stored.deleted_versions,
+        "olderDeletedVersions": stored.older_deleted_versions,
+        "runs": run_history(stored.runs, run),
+        "olderRuns": stored.older_runs,
         "deleted": gone,
         "generation": res.generation,
         "spec": spec,
-        "createdAt": before.get("createdAt") or res.created_at,
+        "createdAt": stored.created_at or res.created_at,
         "updatedAt": now,
-        "cost": status.get("cost") or before.get("cost"),
-        "evaluationCost": before.get("evaluationCost"),  # re-evaluations' spend (evaluations.py)
+        "cost": status.get("cost") or stored.cost,
+        "evaluationCost": stored.evaluation_cost,  # re-evaluations' spend (evaluations.py)
         # who it is shared with (api/sharing.py): the resource's annotation, else the record's own
-        "shares": list(res.shares) if res.shares is not None else list(before.get("shares") or []),
+        "shares": list(res.shares) if res.shares is not None else stored.shares,
     }
     catalog_kind(res.kind).from_status(doc, status, before)
     return summarize(doc)
