@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import replace
 from typing import Any, cast
 
@@ -707,19 +707,23 @@ async def safety_net(op: Operator) -> None:
             op.spawn(sweep_gone(op))
         if op.deletions_behind and (remarking is None or remarking.done()):
             remarking = op.spawn(mark_gone_again(op))  # deletions the catalog could not take
-        for kind in KINDS.values():
-            index = op.indexes.get(f"{kind.plural}_by_uid")
-            if index is None:
+        for kind, namespace, uid in _to_wake(op, clock, resync):
+            wake(op, kind, namespace, uid)
+
+
+def _to_wake(op: Operator, clock: float, resync: bool) -> Iterator[tuple[str, str, str]]:
+    """The resources (kind, namespace, uid) to look at again now: those whose backoff is due or
+    whose catalog write is owed, and on a resync every one that is not finished."""
+    for kind in KINDS.values():
+        index = op.indexes.get(f"{kind.plural}_by_uid")
+        for (namespace, uid), stored in list(index.items()) if index is not None else []:
+            kept = next(iter(stored), None)
+            if kept is None:
                 continue
-            for (namespace, uid), stored in list(index.items()):
-                kept = next(iter(stored), None)
-                if kept is None:
-                    continue
-                due = uid in op.backoff.next_at and op.backoff.due(uid, clock)
-                behind = uid in op.catalog_behind
-                # bodies are decoded only on a resync, not every few seconds for every resource
-                if due or behind or (resync and not settled(json.loads(kept.body), op)):
-                    wake(op, kind.kind, namespace, uid)
+            due = uid in op.backoff.next_at and op.backoff.due(uid, clock)
+            # bodies are decoded only on a resync, not every few seconds for every resource
+            if due or uid in op.catalog_behind or (resync and not settled(json.loads(kept.body), op)):
+                yield kind.kind, namespace, uid
 
 
 def settled(body: Mapping[str, Any], op: Operator) -> bool:
