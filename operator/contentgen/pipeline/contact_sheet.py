@@ -52,54 +52,78 @@ def write_contact_sheet(
     columns, rows = layout(len(images)) if images else (0, 0)
     face_columns = min(len(people), max(columns, MAX_COLUMNS) * THUMB // FACE)
     face_rows = math.ceil(len(people) / face_columns) if people else 0
-    cell_h = THUMB + _LABEL
     width = max(columns * THUMB + (columns + 1) * _GAP, face_columns * (FACE + _GAP) + _GAP, 480)
-    images_h = rows * cell_h + (rows + 1) * _GAP if images else 0
+    images_h = rows * (THUMB + _LABEL) + (rows + 1) * _GAP if images else 0
     height = _TITLE + images_h + (_TITLE + face_rows * (FACE + _LABEL + _GAP) if people else 0)
     sheet = np.full((height, width, 3), _BACKGROUND, np.uint8)
-    ascii_title = "".join(c if 32 <= ord(c) < 127 else "?" for c in title)  # Hershey fonts are ASCII
-    (text_width, _), _ = cv2.getTextSize(ascii_title, _FONT, 0.7, 1)
-    size = 0.7 * min(1.0, (width - 2 * _GAP) / max(text_width, 1))  # a narrow sheet: smaller type
-    cv2.putText(sheet, ascii_title, (_GAP, 28), _FONT, size, (255, 255, 255), 1, cv2.LINE_AA)
-    for number, (path, seconds, face) in enumerate(images):
-        row, column = divmod(number, columns)
-        x = _GAP + column * (THUMB + _GAP)
-        y = _TITLE + _GAP + row * (cell_h + _GAP)
-        picture = cv2.imread(str(path))
-        if picture is None:
-            raise ValueError(f"{path} is not an image OpenCV can read")
-        scale = THUMB / max(picture.shape[:2])
-        thumb = cv2.resize(
-            picture,
-            (max(1, round(picture.shape[1] * scale)), max(1, round(picture.shape[0] * scale))),
-            interpolation=cv2.INTER_AREA,
-        )
-        top, left = y + (THUMB - thumb.shape[0]) // 2, x + (THUMB - thumb.shape[1]) // 2
-        sheet[top : top + thumb.shape[0], left : left + thumb.shape[1]] = thumb
-        label = f"{number + 1:04d}  {clock(seconds)}" + ("  face" if face else "")
-        cv2.putText(sheet, label, (x + 4, y + THUMB + 19), _FONT, 0.5, (230, 230, 230), 1, cv2.LINE_AA)
+    _draw_title(sheet, title)
+    for number, image in enumerate(images):
+        _draw_frame(sheet, number, image, columns)
     if people:
-        top = _TITLE + images_h
-        heading = f"{len(people)} people found (face, screen time); the dataset shows the subject only"
-        if not images:
-            heading = f"{len(people)} people found (face, screen time)"
-        cv2.putText(sheet, heading, (_GAP, top + 26), _FONT, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
-        for number, (jpeg, label, subject) in enumerate(people):
-            row, column = divmod(number, face_columns)
-            x = _GAP + column * (FACE + _GAP)
-            y = top + _TITLE + row * (FACE + _LABEL + _GAP)
-            picture = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-            if picture is not None:
-                small = cv2.resize(picture, (FACE, FACE), interpolation=cv2.INTER_AREA)
-                sheet[y : y + FACE, x : x + FACE] = small
-            if subject:
-                cv2.rectangle(sheet, (x, y), (x + FACE - 1, y + FACE - 1), (0, 200, 0), 3)
-            ascii_label = "".join(c if 32 <= ord(c) < 127 else "?" for c in label)
-            cv2.putText(
-                sheet, ascii_label, (x + 2, y + FACE + 17), _FONT, 0.45, (230, 230, 230), 1, cv2.LINE_AA
-            )
+        _draw_people(sheet, people, _TITLE + images_h, face_columns, dataset_shown=bool(images))
     ok, data = cv2.imencode(".jpg", sheet, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise RuntimeError("OpenCV could not encode the contact sheet")
     out.write_bytes(data.tobytes())
     return out
+
+
+def _ascii(text: str) -> str:
+    return "".join(c if 32 <= ord(c) < 127 else "?" for c in text)  # Hershey fonts are ASCII
+
+
+def _draw_title(sheet: np.ndarray, title: str) -> None:
+    text = _ascii(title)
+    (text_width, _), _ = cv2.getTextSize(text, _FONT, 0.7, 1)
+    size = 0.7 * min(1.0, (sheet.shape[1] - 2 * _GAP) / max(text_width, 1))  # a narrow sheet: smaller type
+    cv2.putText(sheet, text, (_GAP, 28), _FONT, size, (255, 255, 255), 1, cv2.LINE_AA)
+
+
+def _draw_frame(sheet: np.ndarray, number: int, image: tuple[Path, float, bool], columns: int) -> None:
+    """Dataset image `number`'s thumbnail in its cell, labelled with its number and time."""
+    path, seconds, face = image
+    row, column = divmod(number, columns)
+    x = _GAP + column * (THUMB + _GAP)
+    y = _TITLE + _GAP + row * (THUMB + _LABEL + _GAP)
+    picture = cv2.imread(str(path))
+    if picture is None:
+        raise ValueError(f"{path} is not an image OpenCV can read")
+    scale = THUMB / max(picture.shape[:2])
+    thumb = cv2.resize(
+        picture,
+        (max(1, round(picture.shape[1] * scale)), max(1, round(picture.shape[0] * scale))),
+        interpolation=cv2.INTER_AREA,
+    )
+    top, left = y + (THUMB - thumb.shape[0]) // 2, x + (THUMB - thumb.shape[1]) // 2
+    sheet[top : top + thumb.shape[0], left : left + thumb.shape[1]] = thumb
+    label = f"{number + 1:04d}  {clock(seconds)}" + ("  face" if face else "")
+    cv2.putText(sheet, label, (x + 4, y + THUMB + 19), _FONT, 0.5, (230, 230, 230), 1, cv2.LINE_AA)
+
+
+def _draw_people(
+    sheet: np.ndarray,
+    people: Sequence[tuple[bytes, str, bool]],
+    top: int,
+    columns: int,
+    *,
+    dataset_shown: bool,
+) -> None:
+    """The people the video showed, one face each under a heading, the subject framed."""
+    heading = f"{len(people)} people found (face, screen time)"
+    if dataset_shown:
+        heading += "; the dataset shows the subject only"
+    cv2.putText(sheet, heading, (_GAP, top + 26), _FONT, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
+    for number, (jpeg, label, subject) in enumerate(people):
+        row, column = divmod(number, columns)
+        x = _GAP + column * (FACE + _GAP)
+        y = top + _TITLE + row * (FACE + _LABEL + _GAP)
+        picture = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        if picture is not None:
+            sheet[y : y + FACE, x : x + FACE] = cv2.resize(
+                picture, (FACE, FACE), interpolation=cv2.INTER_AREA
+            )
+        if subject:
+            cv2.rectangle(sheet, (x, y), (x + FACE - 1, y + FACE - 1), (0, 200, 0), 3)
+        cv2.putText(
+            sheet, _ascii(label), (x + 2, y + FACE + 17), _FONT, 0.45, (230, 230, 230), 1, cv2.LINE_AA
+        )
