@@ -33,33 +33,37 @@ def _legacy_versions(doc: dict[str, Any], succeeded: bool) -> list[dict[str, Any
     declared = CATALOG_KINDS.get(str(doc.get("kind")))
     if declared is None:
         return []
-    cost = doc.get("cost") or {}
-    spec = doc.get("spec")
-    latest_generation = int(doc.get("generation") or 0)
     if declared.legacy_versions:
-        versions = []
-        for stored in doc.get("versions") or []:
-            entry = dict(stored)
-            number = int(entry["version"])
-            entry["createdAt"] = parse_timestamp(entry.get("createdAt"))
-            entry.setdefault("artifacts", _artifacts_under(doc, number))
-            ran_spec = succeeded and entry.get("generation") == latest_generation
-            entry.setdefault("spec", spec if ran_spec else None)
-            versions.append(entry)
-        return versions
-    made: dict[str, Any] = {
+        return [_legacy_version(doc, stored, succeeded) for stored in doc.get("versions") or []]
+    made = _only_version(doc, succeeded)
+    outputs = declared.legacy_outputs(doc)
+    return [{**made, **outputs}] if outputs else []
+
+
+def _legacy_version(doc: dict[str, Any], stored: dict[str, Any], succeeded: bool) -> dict[str, Any]:
+    """A version a kind that kept versions before the current shape stored, in the current shape."""
+    entry = dict(stored)
+    entry["createdAt"] = parse_timestamp(entry.get("createdAt"))
+    entry.setdefault("artifacts", _artifacts_under(doc, int(entry["version"])))
+    ran_spec = succeeded and entry.get("generation") == int(doc.get("generation") or 0)
+    entry.setdefault("spec", doc.get("spec") if ran_spec else None)
+    return entry
+
+
+def _only_version(doc: dict[str, Any], succeeded: bool) -> dict[str, Any]:
+    """The one version a record written before versions holds, but the kind's outputs."""
+    cost = doc.get("cost") or {}
+    return {
         "version": 1,
-        "generation": latest_generation if succeeded else 0,
+        "generation": int(doc.get("generation") or 0) if succeeded else 0,
         "provider": doc.get("provider", ""),
         "placeholder": bool(doc.get("placeholder")),
         "startedAt": doc.get("startedAt") if succeeded else None,
         "createdAt": doc.get("completedAt") if succeeded else doc.get("updatedAt"),
         "costUsd": cost.get("actualUsd") if succeeded else None,
-        "spec": spec if succeeded else None,
+        "spec": doc.get("spec") if succeeded else None,
         "artifacts": list(doc.get("artifacts") or []),
     }
-    outputs = declared.legacy_outputs(doc)
-    return [{**made, **outputs}] if outputs else []
 
 
 def upgrade(doc: dict[str, Any]) -> dict[str, Any]:
