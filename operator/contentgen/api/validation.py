@@ -110,15 +110,25 @@ def _not_a_contentgen_resource(doc: Document) -> Outcome | None:
     that is (a mapping with this apiVersion and a kind)."""
     if doc.error:
         return _problem(doc, "", doc.error)
-    content = doc.content
-    fields = content if isinstance(content, dict) else {}
-    ours = fields.get("kind") in KINDS or str(fields.get("apiVersion", "")).startswith("contentgen")
-    if doc.walked and not ours and not (fields.get("apiVersion") and fields.get("kind")):
+    if doc.walked and not _may_be_a_resource(doc.content):
         # Found in a repository: values files, Chart.yaml, configs are not resources.
         return Outcome(doc, note="not a Kubernetes object (it has no apiVersion and kind)")
-    if not isinstance(content, dict):
+    if not isinstance(doc.content, dict):
         return _problem(doc, "", "not a Kubernetes object (expected a mapping with apiVersion and kind)")
-    api_version, kind_name = content.get("apiVersion"), content.get("kind")
+    return _not_this_api(doc, doc.content.get("apiVersion"), doc.content.get("kind"))
+
+
+def _may_be_a_resource(content: Any) -> bool:
+    """Whether a document found in a repository is meant as a Kubernetes object: one of ours by
+    its kind or its group, or anything with an apiVersion and a kind."""
+    fields = content if isinstance(content, dict) else {}
+    ours = fields.get("kind") in KINDS or str(fields.get("apiVersion", "")).startswith("contentgen")
+    return ours or bool(fields.get("apiVersion") and fields.get("kind"))
+
+
+def _not_this_api(doc: Document, api_version: Any, kind_name: Any) -> Outcome | None:
+    """The outcome of an object whose apiVersion and kind are not a resource of this API version
+    (missing: a problem; another group: skipped; another version of ours: a problem)."""
     if not isinstance(api_version, str) or not api_version:
         return _problem(doc, "apiVersion", f"missing; a contentgen resource has apiVersion: {API_VERSION}")
     if not isinstance(kind_name, str) or not kind_name:
