@@ -60,21 +60,13 @@ def judge(
     if not with_face:
         nothing = f"no face in any of the {len(samples)} frames sampled: nothing to compare with the person"
         return report("no-faces", [nothing])
-    median = _median([float(s.score) for s in with_face if s.score is not None])
+    median = _median_score(with_face)
     assert median is not None
     low = min(with_face, key=lambda s: float(s.score or 0.0))
     third = max(1, len(samples) // 3)
-    first = _median([float(s.score) for s in samples[:third] if s.score is not None])
-    last = _median([float(s.score) for s in samples[-third:] if s.score is not None])
+    first, last = _median_score(samples[:third]), _median_score(samples[-third:])
     verdict, reasons = _verdict(median, first, last, samples)
-    under = [s for s in with_face if (s.score or 0.0) < THRESHOLD]
-    if under and verdict == "good":
-        reasons.append(
-            f"{len(under)} of {len(with_face)} frames with a face are under it "
-            f"(lowest {float(low.score or 0.0):.2f} at {low.time_seconds:g} s)"
-        )
-    if len(with_face) < FEW_FACES * len(samples):
-        reasons.append(f"a face in only {len(with_face)} of the {len(samples)} frames sampled")
+    reasons += _caveats(verdict, with_face, len(samples), low)
     return report(
         verdict,
         reasons,
@@ -84,6 +76,26 @@ def judge(
         drift=round(first - last, 4) if first is not None and last is not None else None,
         percent=percent(median, None, bound),
     )
+
+
+def _median_score(samples: Sequence[LikenessSample]) -> float | None:
+    """The median score of the samples with a face, to 4 places (None: none has one)."""
+    return _median([float(s.score) for s in samples if s.score is not None])
+
+
+def _caveats(verdict: str, with_face: list[LikenessSample], sampled: int, low: LikenessSample) -> list[str]:
+    """What else a reader of the verdict should know: frames under the threshold of a good clip,
+    a face in too few of the frames sampled."""
+    caveats = []
+    under = [s for s in with_face if (s.score or 0.0) < THRESHOLD]
+    if under and verdict == "good":
+        caveats.append(
+            f"{len(under)} of {len(with_face)} frames with a face are under it "
+            f"(lowest {float(low.score or 0.0):.2f} at {low.time_seconds:g} s)"
+        )
+    if len(with_face) < FEW_FACES * sampled:
+        caveats.append(f"a face in only {len(with_face)} of the {sampled} frames sampled")
+    return caveats
 
 
 def _scored(sampled: Sequence[Sampled], subject: np.ndarray, names: Sequence[str]) -> list[LikenessSample]:
