@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from contentgen.api.notification import ANNOTATION_REPLAY, PLURAL
+from contentgen.api.reading import Count, Reading, Text
 from contentgen.catalog.deliveries import Deliveries
 
 from ..creators import PATCH_ATTEMPTS, KubeCreator
@@ -65,30 +66,50 @@ def _time(seconds: Any) -> str | None:
     return datetime.fromtimestamp(float(seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class _StoredAttempt(Reading):
+    attempt: Count = 0
+    at: Any = None  # epoch seconds
+    code: Count = 0
+    answer: Text = ""
+    error: Text = ""
+
+
+class _StoredDelivery(Reading):
+    """A delivery as the notifier stores it (catalog/deliveries.py), as far as the API shows it."""
+
+    id: str = Field(alias="_id")
+    notification: dict[str, Any] = {}
+    event_id: str
+    type: Text = ""
+    owner: Text = ""
+    resource: dict[str, Any] = {}
+    status: str
+    attempt_count: Count = 0
+    attempts: tuple[_StoredAttempt, ...] = ()
+    next_attempt_at: Any = None  # epoch seconds
+    created_at: Any = None
+    replays: Count = 0
+
+
 def shown(doc: dict[str, Any]) -> dict[str, Any]:
     """A stored delivery as the API shows it (no claim, no event body)."""
+    stored = _StoredDelivery.of(doc)
     return {
-        "id": doc["_id"],
-        "notification": dict(doc.get("notification") or {}),
-        "eventId": doc["eventId"],
-        "type": str(doc.get("type") or ""),
-        "owner": str(doc.get("owner") or ""),
-        "resource": dict(doc.get("resource") or {}),
-        "status": doc["status"],
-        "attemptCount": int(doc.get("attemptCount") or 0),
+        "id": stored.id,
+        "notification": stored.notification,
+        "eventId": stored.event_id,
+        "type": stored.type,
+        "owner": stored.owner,
+        "resource": stored.resource,
+        "status": stored.status,
+        "attemptCount": stored.attempt_count,
         "attempts": [
-            {
-                "attempt": int(a.get("attempt") or 0),
-                "at": _time(a.get("at")),
-                "code": int(a.get("code") or 0),
-                "answer": str(a.get("answer") or ""),
-                "error": str(a.get("error") or ""),
-            }
-            for a in doc.get("attempts") or []
+            {"attempt": a.attempt, "at": _time(a.at), "code": a.code, "answer": a.answer, "error": a.error}
+            for a in stored.attempts
         ],
-        "nextAttemptAt": _time(doc.get("nextAttemptAt")),
-        "createdAt": _time(doc.get("createdAt")) or "",
-        "replays": int(doc.get("replays") or 0),
+        "nextAttemptAt": _time(stored.next_attempt_at),
+        "createdAt": _time(stored.created_at) or "",
+        "replays": stored.replays,
     }
 
 
