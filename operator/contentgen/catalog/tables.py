@@ -218,18 +218,23 @@ def verdict_origin(version: dict[str, Any]) -> str:
         "first-measured": f"evaluation e{number}, the first that measured it (its run's measured nothing)",
         "first": f"evaluation e{number}",
     }.get(str(choice.get("how")), f"its run's evaluation e{number}")
-    others = []
-    for entry in version.get("likenessHistory") or []:
-        said = str((entry.get("likeness") or {}).get("verdict") or "-")
-        if entry.get("source") == "pictures":
-            what = "outside pictures"
-        else:
-            what = str(entry.get("by") or "run") if entry.get("evaluation") else "run"
-            if (entry.get("resource") or {}).get("name"):
-                what = f"LoraEvaluation {entry['resource']['name']}"
-        others.append(f"e{entry.get('evaluation', 0)} {said} ({what})")
+    others = [_other_evaluation(entry) for entry in version.get("likenessHistory") or []]
     head = f"the verdict of {how}" if version.get("likeness") else "no verdict on the LoRA"
     return head + (f"; also {', '.join(others)}" if others else "")
+
+
+def _other_evaluation(entry: dict[str, Any]) -> str:
+    """One evaluation of a version's history in words: "e1 good (LoraEvaluation alice-check)"."""
+    said = str((entry.get("likeness") or {}).get("verdict") or "-")
+    return f"e{entry.get('evaluation', 0)} {said} ({_evaluated_by(entry)})"
+
+
+def _evaluated_by(entry: dict[str, Any]) -> str:
+    if entry.get("source") == "pictures":
+        return "outside pictures"
+    if (entry.get("resource") or {}).get("name"):
+        return f"LoraEvaluation {entry['resource']['name']}"
+    return str(entry.get("by") or "run") if entry.get("evaluation") else "run"
 
 
 def _video_likeness(likeness: dict[str, Any]) -> str:
@@ -257,26 +262,35 @@ def checkpoint_lines(version: dict[str, Any]) -> list[str]:
     curve = curve_of(version)
     if not curve:
         return []
-    head = f"checkpoints scored: {curve.get('choice') or '-'}"
-    if version.get("finalModelUri") and version["finalModelUri"] != version.get("modelUri"):
-        head += f"; the last step's LoRA {version['finalModelUri']}"
-    if curve.get("checkpointsGridUri"):
-        head += f"; side by side {curve['checkpointsGridUri']}"
-    lines = [head]
+    lines = [_curve_head(version, curve)]
     chosen = version.get("promotion") or {}
     if chosen:
-        how = (
-            f"chosen by {chosen.get('by') or '-'} (promotion p{chosen['promotion']}"
-            if chosen.get("promotion")
-            else "chosen by the annotation contentgen.io/promoted-checkpoints ("
-        )
-        lines.append(f"> the model is step {chosen['step']}'s, {how}; the automatic choice, *, is kept)")
+        lines.append(_promoted(chosen))
     for point in curve["checkpoints"]:
         median = point.get("median")
         shown = f", median {median:.2f}" if median is not None else ""
         mark = ">" if chosen and point["step"] == chosen["step"] else "*" if point.get("chosen") else " "
         lines.append(f"{mark} step {point['step']}: {point['verdict']}{shown}")
     return lines
+
+
+def _curve_head(version: dict[str, Any], curve: dict[str, Any]) -> str:
+    head = f"checkpoints scored: {curve.get('choice') or '-'}"
+    if version.get("finalModelUri") and version["finalModelUri"] != version.get("modelUri"):
+        head += f"; the last step's LoRA {version['finalModelUri']}"
+    if curve.get("checkpointsGridUri"):
+        head += f"; side by side {curve['checkpointsGridUri']}"
+    return head
+
+
+def _promoted(chosen: dict[str, Any]) -> str:
+    """The line of a checkpoint people promoted to be the version's model."""
+    how = (
+        f"chosen by {chosen.get('by') or '-'} (promotion p{chosen['promotion']}"
+        if chosen.get("promotion")
+        else "chosen by the annotation contentgen.io/promoted-checkpoints ("
+    )
+    return f"> the model is step {chosen['step']}'s, {how}; the automatic choice, *, is kept)"
 
 
 # A scoring of outside pictures says whether those pictures look like the subject, not a verdict.
