@@ -75,7 +75,9 @@ def with_evaluation(doc: dict[str, Any], entry: dict[str, Any], *, now: datetime
     version = next((v for v in new.get("versions") or [] if int(v["version"]) == wanted), None)
     cost, key = dict(new.get("evaluationCost") or {}), f"v{wanted}/e{number}"
     owned = bool(entry.get("resource"))  # a LoraEvaluation's: its own record counts what it cost
-    if _recorded(version, number) if version is not None else key in (cost.get("counted") or []) or owned:
+    if version is not None and _recorded(version, number):
+        return None
+    if version is None and (key in (cost.get("counted") or []) or owned):
         return None
     at = parse_timestamp(entry.get("at")) or now
     new["evaluationCost"] = cost if owned else _counted(cost, key, entry, at)
