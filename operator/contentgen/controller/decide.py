@@ -712,19 +712,20 @@ def _finish(
     res: Observed, status: dict[str, Any], world: World, *, recorded: RunResult | None = None
 ) -> Decision:
     """The decision, with an Event when the phase or its reason changed."""
-    promotion_events = mirror_promotions(status, res) if _declared(res).promotions else []
-    decided = _gated(res, status, world)
+    declared = _declared(res)
+    promotion_events = mirror_promotions(status, res) if declared.promotions else []
+    decided = _gated(res, status, world, declared)
     decision = Decision(status=status, state=decided, outcome_recorded=recorded)
     decision.events += _phase_events(res.state, decided)
     decision.events += promotion_events
     return decision
 
 
-def _gated(res: Observed, status: dict[str, Any], world: World) -> CommonStatus:
+def _gated(res: Observed, status: dict[str, Any], world: World, declared: ControllerKind) -> CommonStatus:
     """`status` as its kind's model, with the conditions that gate on the likeness set."""
     decided = res.state if status == res.status else read_status(res.kind, status)  # most looks write nothing
     gates = [
-        *([likeness_condition(decided)] if _declared(res).likeness and likeness(decided) is not None else []),
+        *([likeness_condition(decided)] if declared.likeness and likeness(decided) is not None else []),
         *([evaluated_condition(decided, res.generation)] if res.kind.likeness_plan is not None else []),
     ]
     if gates:

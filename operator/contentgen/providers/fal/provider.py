@@ -132,7 +132,7 @@ class FalProvider:
         training = _Training(self, request, app, checkpoint, meter)
         waiting = Waiting(meter.queue(5, 10), meter.running(10, 90, keyword="step"), TRAINING_RESOLVE_WAIT)
         request_id, result = self._queue.run(
-            app, training.arguments, training.saved, checkpoint, waiting, heal=training.heal
+            app, training.arguments, training.saved, checkpoint, waiting, heal=training.dataset.heal
         )
         paid = (app, request_id, getattr(checkpoint, "location", "") or "the run's checkpoint")
         weights_file = result_file(result, "diffusers_lora_file", app)
@@ -329,7 +329,6 @@ class _Training:
             url_key="dataset_url",
             count_key="dataset_uploads",
         )
-        self.heal = self.dataset.heal
 
     def arguments(self) -> dict[str, Any]:
         url = self.dataset.url()
