@@ -33,6 +33,7 @@ from contentgen.api import (
 )
 from contentgen.api.common import CommonStatus, Condition
 from contentgen.api.lora import PROMOTED_ANNOTATION, LoraTrainingStatus, promotions_of
+from contentgen.api.reasons import PENDING, REASONS
 from contentgen.api.references import Catalog, Refusal, Resolved, resolve
 from contentgen.api.references import lora_key as lora_key  # the reconciler's and the preview's too
 from contentgen.api.references import lora_location as lora_location
@@ -733,25 +734,11 @@ def _gated(res: Observed, status: dict[str, Any], world: World, declared: Contro
 
 
 # The reasons a phase's Event is a warning for, besides Failed: the run waits on something a
-# person must mend.
+# person must mend (api/reasons.py's stalled Pending reasons), its pod cannot go on, or its result
+# cannot be read.
 _WARNED = frozenset(
-    {
-        "LoraNotFound",
-        "LoraFailed",
-        "LoraOwnerMismatch",
-        "LoraNotShared",
-        "LoraVersionNotFound",
-        "LoraIncompatible",
-        "ImageNotFound",
-        "ImageOwnerMismatch",
-        "ImageVersionNotFound",
-        "LoraNotEvaluable",
-        "MissingCredentials",
-        "ResultUnreadable",
-        *POD_PROBLEMS,
-        "BudgetExceeded",
-        "OwnerNotAllowed",
-    }
+    {name for name, reason in REASONS.items() if reason.phase == PENDING and reason.stalled}
+    | {*POD_PROBLEMS, "ResultUnreadable"}
 )
 
 
