@@ -11,12 +11,15 @@ import re
 import secrets
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import BeforeValidator, Field
+
+from contentgen.api.reading import Reading, Text
 from contentgen.api.sharing import (
     Grant,
     access_of,
@@ -42,6 +45,58 @@ class CollectionError(ValueError):
     """A collection change that cannot be made (the message says why)."""
 
 
+class Member(Reading):
+    """A collection's member as stored: the record's id, when and by whom it was added."""
+
+    id: Text = ""
+    added_at: Text = ""
+    by: Text = ""
+
+    def wire(self) -> dict[str, Any]:
+        return {"id": self.id, "addedAt": self.added_at, "by": self.by}
+
+
+def _grants(shares: Any) -> tuple[Grant, ...]:
+    return grants_of({"shares": shares})
+
+
+class Collection(Reading):
+    """A collection as the catalog stores it, read where it leaves MongoDB. Its `shares` are the
+    grants among them (an entry that is no grant is skipped, as everywhere grants are read)."""
+
+    id: str = Field(alias="_id")
+    name: Text = ""
+    owner: Text = ""
+    description: Text = ""
+    members: tuple[Member, ...] = ()
+    shares: Annotated[tuple[Grant, ...], BeforeValidator(_grants)] = ()
+    created_by: Text = ""
+    created_at: Text = ""
+    updated_at: Text = ""
+    rev: int | None = None  # None: written before revisions (matched as absent)
+
+    def holds(self, record_id: str) -> bool:
+        return any(m.id == record_id for m in self.members)
+
+    def access(self, owners: Iterable[str], groups: Iterable[str] = ()) -> str:
+        """What callers acting for `owners` (in `groups`) may do with it: owner, read, use or none."""
+        return access_of(self.shares, self.owner, owners, groups)
+
+    def stored(self) -> dict[str, Any]:
+        """Its fields as the catalog stores them, but its id."""
+        return {
+            "name": self.name,
+            "owner": self.owner,
+            "description": self.description,
+            "members": [m.wire() for m in self.members],
+            "shares": [g.wire() for g in self.shares],
+            "createdBy": self.created_by,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+            "rev": self.rev,
+        }
+
+
 class Collections:
     """The collections of a catalog."""
 
@@ -50,38 +105,36 @@ class Collections:
         self.docs = catalog.sibling(COLLECTIONS)
         self.guard = catalog.guard
 
-    def create(self, owner: str, name: str, description: str, by: str, now: datetime) -> dict[str, Any]:
+    def create(self, owner: str, name: str, description: str, by: str, now: datetime) -> Collection:
         if self.named(owner, name) is not None:
             raise CollectionError(f"owner {owner!r} has a collection named {name!r} already")
-        doc = {
-            "_id": "c" + secrets.token_hex(8),
-            "name": name,
-            "owner": owner,
-            "description": description,
-            "members": [],
-            "shares": [],
-            "createdBy": by,
-            "createdAt": iso_z(now),
-            "updatedAt": iso_z(now),
-            "rev": 1,
-        }
+        made = Collection(
+            _id="c" + secrets.token_hex(8),
+            name=name,
+            owner=owner,
+            description=description,
+            created_by=by,
+            created_at=iso_z(now),
+            updated_at=iso_z(now),
+            rev=1,
+        )
         with self.guard:
-            self.docs.insert_one(dict(doc))
-        return doc
+            self.docs.insert_one({"_id": made.id, **made.stored()})
+        return made
 
-    def get(self, cid: str) -> dict[str, Any] | None:
+    def get(self, cid: str) -> Collection | None:
         with self.guard:
             found = self.docs.find_one({"_id": cid})
-        return dict(found) if found is not None else None
+        return Collection.of(found) if found is not None else None
 
-    def named(self, owner: str, name: str) -> dict[str, Any] | None:
+    def named(self, owner: str, name: str) -> Collection | None:
         with self.guard:
             found = self.docs.find_one({"owner": owner, "name": name})
-        return dict(found) if found is not None else None
+        return Collection.of(found) if found is not None else None
 
     def visible(
         self, owners: Iterable[str], groups: Iterable[str] = (), admin: bool = False
-    ) -> list[dict[str, Any]]:
+    ) -> list[Collection]:
         """The caller's collections and those shared with it (an admin: every one), by name."""
         owners = list(owners)
         query: dict[str, Any] = (
@@ -90,76 +143,74 @@ class Collections:
             else {"$or": [{"owner": {"$in": owners}}, {"shares.to": {"$in": grantee_keys(owners, groups)}}]}
         )
         with self.guard:
-            docs = [dict(d) for d in self.docs.find(query).limit(MAX_SHARED_LISTED)]
-        return sorted(docs, key=lambda d: (str(d.get("owner")), str(d.get("name")), str(d["_id"])))
+            found = [Collection.of(d) for d in self.docs.find(query).limit(MAX_SHARED_LISTED)]
+        return sorted(found, key=lambda c: (c.owner, c.name, c.id))
 
     def find(
         self, ref: str, owners: Iterable[str], groups: Iterable[str] = (), admin: bool = False
-    ) -> tuple[dict[str, Any], str] | None:
+    ) -> tuple[Collection, str] | None:
         """The collection `ref` (its id, or the name of one of the caller's own) with the caller's
         access (owner, read, use); None where the caller may not see it."""
         owners = list(owners)
-        doc = self.get(ref)
-        if doc is None:
+        found = self.get(ref)
+        if found is None:
             mine = [c for o in owners if (c := self.named(o, ref)) is not None]
-            doc = mine[0] if len(mine) == 1 else None
-        if doc is None:
+            found = mine[0] if len(mine) == 1 else None
+        if found is None:
             return None
         if admin:
-            return doc, "owner"
-        access = access_of(grants_of(doc), str(doc.get("owner") or ""), owners, groups)
-        return (doc, access) if access != "none" else None
+            return found, "owner"
+        access = found.access(owners, groups)
+        return (found, access) if access != "none" else None
 
-    def _change(self, cid: str, change: Any) -> dict[str, Any]:
-        """Apply `change` (doc -> new doc) conditionally on the collection's rev; retried."""
+    def _change(self, cid: str, change: Callable[[Collection], Collection]) -> Collection:
+        """Apply `change` conditionally on the collection's rev; retried. Fields this version does
+        not know are kept."""
         for _ in range(8):
             current = self.get(cid)
             if current is None:
                 raise CollectionError(f"collection {cid} is gone")
-            new = change(dict(current))
-            new["rev"] = int(current.get("rev") or 0) + 1
+            new = change(current).model_copy(update={"rev": (current.rev or 0) + 1})
             with self.guard:
-                result = self.docs.replace_one({"_id": cid, "rev": current.get("rev")}, new)
+                result = self.docs.update_one({"_id": cid, "rev": current.rev}, {"$set": new.stored()})
             if result.matched_count:
-                return dict(new)
+                return new
         raise CollectionError(f"collection {cid}: too many writers at once; try again")
 
-    def add(self, cid: str, record_id: str, by: str, now: datetime) -> dict[str, Any]:
-        def change(doc: dict[str, Any]) -> dict[str, Any]:
-            members = list(doc.get("members") or [])
-            if any(m.get("id") == record_id for m in members):
-                return doc
-            if len(members) >= MAX_MEMBERS:
+    def add(self, cid: str, record_id: str, by: str, now: datetime) -> Collection:
+        def change(found: Collection) -> Collection:
+            if found.holds(record_id):
+                return found
+            if len(found.members) >= MAX_MEMBERS:
                 raise CollectionError(f"a collection holds at most {MAX_MEMBERS} assets")
-            members.append({"id": record_id, "addedAt": iso_z(now), "by": by})
-            return {**doc, "members": members, "updatedAt": iso_z(now)}
+            member = Member(id=record_id, added_at=iso_z(now), by=by)
+            return found.model_copy(update={"members": (*found.members, member), "updated_at": iso_z(now)})
 
         return self._change(cid, change)
 
-    def remove(self, cid: str, record_id: str, now: datetime) -> tuple[dict[str, Any], bool]:
+    def remove(self, cid: str, record_id: str, now: datetime) -> tuple[Collection, bool]:
         removed = False
 
-        def change(doc: dict[str, Any]) -> dict[str, Any]:
+        def change(found: Collection) -> Collection:
             nonlocal removed
-            members = [m for m in doc.get("members") or [] if m.get("id") != record_id]
-            removed = len(members) != len(doc.get("members") or [])
-            return {**doc, "members": members, "updatedAt": iso_z(now)}
+            members = tuple(m for m in found.members if m.id != record_id)
+            removed = len(members) != len(found.members)
+            return found.model_copy(update={"members": members, "updated_at": iso_z(now)})
 
         return self._change(cid, change), removed
 
     def share(
         self, cid: str, now: datetime, *, give: Grant | None = None, take: str | None = None
-    ) -> tuple[dict[str, Any], bool]:
+    ) -> tuple[Collection, bool]:
         changed = True
 
-        def change(doc: dict[str, Any]) -> dict[str, Any]:
+        def change(found: Collection) -> Collection:
             nonlocal changed
-            current = grants_of(doc)
             if give is not None:
-                after = with_grant(current, give)
+                after = with_grant(found.shares, give)
             else:
-                after, changed = without_grant(current, take or "")
-            return {**doc, "shares": [g.wire() for g in after], "updatedAt": iso_z(now)}
+                after, changed = without_grant(found.shares, take or "")
+            return found.model_copy(update={"shares": after, "updated_at": iso_z(now)})
 
         return self._change(cid, change), changed
 
@@ -167,9 +218,9 @@ class Collections:
         with self.guard:
             return bool(self.docs.delete_one({"_id": cid}).deleted_count)
 
-    def members(self, doc: dict[str, Any]) -> list[dict[str, Any]]:
+    def members(self, collection: Collection) -> list[dict[str, Any]]:
         """The member records (current shape) that still exist, in the order they were added."""
-        ids = [str(m.get("id")) for m in doc.get("members") or []]
+        ids = [m.id for m in collection.members]
         found = {d["_id"]: upgrade(d) for d in self.catalog.find_raw({"_id": {"$in": ids}})} if ids else {}
         return [found[i] for i in ids if i in found]
 
@@ -178,7 +229,7 @@ class Collections:
 
 
 def visible_members(
-    collection: dict[str, Any],
+    collection: Collection,
     members: list[dict[str, Any]],
     owners: Iterable[str],
     groups: Iterable[str] = (),
@@ -190,17 +241,17 @@ def visible_members(
     return [
         m
         for m in members
-        if str(m.get("owner")) == collection.get("owner")
+        if str(m.get("owner")) == collection.owner
         or access_of(grants_of(m), str(m.get("owner")), owners, groups) != "none"
     ]
 
 
 def downloadable(
-    collection: dict[str, Any], member: dict[str, Any], owners: Iterable[str], groups: Iterable[str] = ()
+    collection: Collection, member: dict[str, Any], owners: Iterable[str], groups: Iterable[str] = ()
 ) -> bool:
     """Whether a caller with read of `collection` gets `member`'s files in its archive."""
     owner = str(member.get("owner"))
-    if owner in owners or owner == collection.get("owner"):
+    if owner in owners or owner == collection.owner:
         return True
     return access_of(grants_of(member), owner, owners, groups) in ("owner", "read")
 
@@ -244,7 +295,7 @@ def _inside(key: str, version: int) -> str:
 
 
 def archive_plan(
-    store: ObjectStore, collection: dict[str, Any], members: list[dict[str, Any]]
+    store: ObjectStore, collection: Collection, members: list[dict[str, Any]]
 ) -> tuple[list[tuple[str, str]], dict[str, Any]]:
     """(name in the archive, uri) of every member's latest version's files in `store`, a folder per
     member (NAMESPACE_NAME-vN/), each file under a name of its own (two members' or one member's
@@ -257,11 +308,7 @@ def archive_plan(
         if member.get("versions"):
             listed.append(_member(store, member, taken, files))
     manifest = {
-        "collection": {
-            "id": str(collection.get("_id") or ""),
-            "name": str(collection.get("name") or ""),
-            "owner": str(collection.get("owner") or ""),
-        },
+        "collection": {"id": collection.id, "name": collection.name, "owner": collection.owner},
         "members": listed,
         "files": len(files),
     }

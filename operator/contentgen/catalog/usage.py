@@ -275,9 +275,9 @@ def _counted(doc: dict[str, Any], counted: dict[str, Any], price_per_gb_month: f
 def _collections_with(catalog: Catalog, uid: str, owners: tuple[str, ...]) -> list[CollectionRef]:
     """The collections `owners` see that hold the record `uid`."""
     return [
-        CollectionRef(id=str(c["_id"]), name=str(c.get("name") or ""), owner=str(c.get("owner") or ""))
+        CollectionRef(id=c.id, name=c.name, owner=c.owner)
         for c in Collections(catalog).visible(owners)
-        if any(m.get("id") == uid for m in c.get("members") or [])
+        if c.holds(uid)
     ]
 
 

@@ -20,6 +20,7 @@ from contentgen.api import now
 from contentgen.api.sharing import ACCESSES, BadGrant, grant, grantee
 from contentgen.catalog import CatalogMissing, CatalogUnavailable, open_catalog, to_record
 from contentgen.catalog.collections import (
+    Collection,
     CollectionError,
     Collections,
     archive_plan,
@@ -120,22 +121,20 @@ def _owners(args: argparse.Namespace) -> list[str]:
 
 def _find(
     args: argparse.Namespace, collections: Collections, *, owner: bool = False
-) -> tuple[dict[str, Any], str]:
+) -> tuple[Collection, str]:
     found = collections.find(args.collection, _owners(args), admin=not args.owner)
     if found is None:
         raise CommandError(
             f"no collection {args.collection!r}; `contentgen collections list` shows what there is"
         )
     if owner and found[1] != "owner":
-        raise CommandError(
-            f"collection {found[0].get('name')!r} is {found[0].get('owner')}'s: only its owner changes it"
-        )
+        raise CommandError(f"collection {found[0].name!r} is {found[0].owner}'s: only its owner changes it")
     return found
 
 
-def _members(args: argparse.Namespace, collections: Collections, doc: dict[str, Any]) -> list[dict[str, Any]]:
-    members = collections.members(doc)
-    return visible_members(doc, members, _owners(args)) if args.owner else members
+def _members(args: argparse.Namespace, collections: Collections, found: Collection) -> list[dict[str, Any]]:
+    members = collections.members(found)
+    return visible_members(found, members, _owners(args)) if args.owner else members
 
 
 def _print(data: Any) -> None:
@@ -143,15 +142,15 @@ def _print(data: Any) -> None:
     sys.stdout.write("\n")
 
 
-def _summary(doc: dict[str, Any], access: str) -> dict[str, Any]:
+def _summary(found: Collection, access: str) -> dict[str, Any]:
     return {
-        "id": doc["_id"],
-        "name": doc.get("name", ""),
-        "owner": doc.get("owner", ""),
-        "description": doc.get("description", ""),
+        "id": found.id,
+        "name": found.name,
+        "owner": found.owner,
+        "description": found.description,
         "access": access,
-        "memberCount": len(doc.get("members") or []),
-        "shares": (doc.get("shares") or []) if access == "owner" else [],
+        "memberCount": len(found.members),
+        "shares": [g.wire() for g in found.shares] if access == "owner" else [],
     }
 
 
@@ -174,18 +173,18 @@ def _act(args: argparse.Namespace, collections: Collections, output: str) -> int
         return _list(args, collections, output)
     if args.action == "create":
         try:
-            doc = collections.create(args.owner, args.name, args.description, args.owner, now())
+            made = collections.create(args.owner, args.name, args.description, args.owner, now())
         except CollectionError as exc:
             raise CommandError(str(exc)) from None
-        return _show(_summary(doc, "owner"), [], output)
+        return _show(_summary(made, "owner"), [], output)
     owned = args.action in ("add", "remove", "delete", "share", "unshare")
-    doc, access = _find(args, collections, owner=owned)
-    return ON_ONE[args.action](_One(args, collections, output, doc, access))
+    found, access = _find(args, collections, owner=owned)
+    return ON_ONE[args.action](_One(args, collections, output, found, access))
 
 
 def _list(args: argparse.Namespace, collections: Collections, output: str) -> int:
-    docs = collections.visible(_owners(args), admin=not args.owner)
-    items = [_summary(d, "owner" if not args.owner or d.get("owner") == args.owner else "read") for d in docs]
+    found = collections.visible(_owners(args), admin=not args.owner)
+    items = [_summary(c, "owner" if not args.owner or c.owner == args.owner else "read") for c in found]
     if output == "json":
         _print({"items": items})
     else:
@@ -202,22 +201,22 @@ class _One:
     args: argparse.Namespace
     collections: Collections
     output: str
-    doc: dict[str, Any]
+    found: Collection
     access: str
 
     @property
     def cid(self) -> str:
-        return str(self.doc["_id"])
+        return self.found.id
 
     def shown(
-        self, doc: dict[str, Any], access: str = "owner", members: list[dict[str, Any]] | None = None
+        self, found: Collection, access: str = "owner", members: list[dict[str, Any]] | None = None
     ) -> int:
-        listed = _members(self.args, self.collections, doc) if members is None else members
-        return _show(_summary(doc, access), listed, self.output)
+        listed = _members(self.args, self.collections, found) if members is None else members
+        return _show(_summary(found, access), listed, self.output)
 
 
 def _show_one(one: _One) -> int:
-    return one.shown(one.doc, one.access)
+    return one.shown(one.found, one.access)
 
 
 def _add(one: _One) -> int:
@@ -226,20 +225,20 @@ def _add(one: _One) -> int:
         one.collections.catalog, argparse.Namespace(id=args.record, owner=args.owner, type=None), shared=True
     )
     try:
-        doc = one.collections.add(one.cid, str(record["_id"]), args.owner or "admin", now())
+        after = one.collections.add(one.cid, str(record["_id"]), args.owner or "admin", now())
     except CollectionError as exc:
         raise CommandError(str(exc)) from None
-    return one.shown(doc)
+    return one.shown(after)
 
 
 def _remove(one: _One) -> int:
-    record, doc = one.args.record, one.doc
-    members = one.collections.members(doc)
+    record, found = one.args.record, one.found
+    members = one.collections.members(found)
     ids = [str(m["_id"]) for m in members if m["_id"] == record or m["_id"].startswith(record)]
     ids += [str(m["_id"]) for m in members if f"{m.get('namespace')}/{m.get('name')}" == record]
     if len(set(ids)) != 1:
         raise CommandError(
-            f"{record!r} names {'no' if not ids else 'more than one'} member of {doc.get('name')!r}"
+            f"{record!r} names {'no' if not ids else 'more than one'} member of {found.name!r}"
         )
     removed, _ = one.collections.remove(one.cid, ids[0], now())
     return one.shown(removed)
@@ -247,7 +246,7 @@ def _remove(one: _One) -> int:
 
 def _delete(one: _One) -> int:
     one.collections.delete(one.cid)
-    print(f"deleted collection {one.doc.get('name')} ({one.cid}); its assets stay", file=sys.stderr)
+    print(f"deleted collection {one.found.name} ({one.cid}); its assets stay", file=sys.stderr)
     return 0
 
 
@@ -255,41 +254,39 @@ def _share(one: _One) -> int:
     args = one.args
     try:
         given = grant(args.to, args.access, by=args.owner or "admin", at=now().isoformat())
-        doc, _ = one.collections.share(one.cid, now(), give=given)
+        after, _ = one.collections.share(one.cid, now(), give=given)
     except BadGrant as exc:
         raise CommandError(str(exc)) from None
-    return one.shown(doc)
+    return one.shown(after)
 
 
 def _unshare(one: _One) -> int:
     try:
         who = grantee(one.args.to)
-        doc, had = one.collections.share(one.cid, now(), take=who)
+        after, had = one.collections.share(one.cid, now(), take=who)
     except BadGrant as exc:
         raise CommandError(str(exc)) from None
     if not had:
-        raise CommandError(f"collection {doc.get('name')!r} is not shared with {who}")
-    return one.shown(doc)
+        raise CommandError(f"collection {after.name!r} is not shared with {who}")
+    return one.shown(after)
 
 
 def _search(one: _One) -> int:
-    hits = [m for m in _members(one.args, one.collections, one.doc) if matches_words(m, one.args.words)]
-    return one.shown(one.doc, one.access, hits)
+    hits = [m for m in _members(one.args, one.collections, one.found) if matches_words(m, one.args.words)]
+    return one.shown(one.found, one.access, hits)
 
 
 def _archive(one: _One) -> int:
-    args, doc = one.args, one.doc
+    args, found = one.args, one.found
     if one.access == "use":
-        raise CommandError(
-            f"collection {doc.get('name')!r} is shared with {args.owner} for use only: no files"
-        )
+        raise CommandError(f"collection {found.name!r} is shared with {args.owner} for use only: no files")
     members = [
         m
-        for m in _members(args, one.collections, doc)
-        if not args.owner or downloadable(doc, m, _owners(args))
+        for m in _members(args, one.collections, found)
+        if not args.owner or downloadable(found, m, _owners(args))
     ]
     store = _store(args)
-    files, manifest = archive_plan(store, doc, members)
+    files, manifest = archive_plan(store, found, members)
     if args.out == "-":
         for chunk in zipped(store, files, manifest):
             sys.stdout.buffer.write(chunk)

@@ -15,7 +15,6 @@ from contentgen.api.sharing import (
     GRANTEE_PATTERN,
     BadGrant,
     Grant,
-    access_of,
     grant,
     grantee,
     grants_of,
@@ -23,6 +22,7 @@ from contentgen.api.sharing import (
 from contentgen.catalog import AnyRecord, JobPage, ResultPage, to_record
 from contentgen.catalog.collections import (
     MAX_MEMBERS,
+    Collection,
     CollectionError,
     Collections,
     archive_plan,
@@ -289,37 +289,37 @@ class CollectionDetail(CollectionInfo):
     total: int
 
 
-def _info(doc: dict[str, Any], access: str, shown: int | None = None) -> dict[str, Any]:
+def _info(found: Collection, access: str, shown: int | None = None) -> dict[str, Any]:
     return {
-        "id": doc["_id"],
-        "name": doc.get("name", ""),
-        "owner": doc.get("owner", ""),
-        "description": doc.get("description", ""),
+        "id": found.id,
+        "name": found.name,
+        "owner": found.owner,
+        "description": found.description,
         "access": access,
-        "memberCount": shown if shown is not None else len(doc.get("members") or []),
-        "shares": (doc.get("shares") or []) if access == "owner" else [],
-        "createdAt": doc.get("createdAt", ""),
-        "updatedAt": doc.get("updatedAt", ""),
+        "memberCount": shown if shown is not None else len(found.members),
+        "shares": [g.wire() for g in found.shares] if access == "owner" else [],
+        "createdAt": found.created_at,
+        "updatedAt": found.updated_at,
     }
 
 
-def _collection(svc: Any, who: Caller, ref: str, *, owner: bool = False) -> tuple[dict[str, Any], str]:
+def _collection(svc: Any, who: Caller, ref: str, *, owner: bool = False) -> tuple[Collection, str]:
     found = Collections(svc.catalog).find(ref, who.owners, who.groups, admin=who.admin)
     if found is None:
         raise ApiError(404, "not_found", f"no collection {ref!r}")
-    doc, access = found
+    collection, access = found
     if owner and access != "owner":
         raise ApiError(
             403,
             "forbidden",
-            f"collection {doc.get('name')!r} is {doc.get('owner')}'s: only its owner changes it",
+            f"collection {collection.name!r} is {collection.owner}'s: only its owner changes it",
         )
     return found
 
 
-def _visible_members(svc: Any, who: Caller, doc: dict[str, Any]) -> list[dict[str, Any]]:
-    members = Collections(svc.catalog).members(doc)
-    return members if who.admin else visible_members(doc, members, who.owners, who.groups)
+def _visible_members(svc: Any, who: Caller, collection: Collection) -> list[dict[str, Any]]:
+    members = Collections(svc.catalog).members(collection)
+    return members if who.admin else visible_members(collection, members, who.owners, who.groups)
 
 
 _COLLECTION_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -334,14 +334,8 @@ _COLLECTION_RESPONSES: dict[int | str, dict[str, Any]] = {
     summary="The caller's collections and those shared with it",
 )
 def collections(svc: ServicesDep, who: CallerDep) -> dict[str, Any]:
-    docs = Collections(svc.catalog).visible(who.owners, who.groups, admin=who.admin)
-    items = []
-    for doc in docs:
-        access = (
-            "owner" if who.admin else access_of(grants_of(doc), str(doc.get("owner")), who.owners, who.groups)
-        )
-        items.append(_info(doc, access))
-    return {"items": items}
+    found = Collections(svc.catalog).visible(who.owners, who.groups, admin=who.admin)
+    return {"items": [_info(c, "owner" if who.admin else c.access(who.owners, who.groups)) for c in found]}
 
 
 @router.post(
@@ -362,10 +356,10 @@ def create_collection(
     if not owner or not who.may_act_for(owner):
         raise ApiError(403, "forbidden", f"{who.user} does not act for owner {owner!r}")
     try:
-        doc = Collections(svc.catalog).create(owner, wanted.name, wanted.description, who.user, now())
+        made = Collections(svc.catalog).create(owner, wanted.name, wanted.description, who.user, now())
     except CollectionError as exc:
         raise ApiError(409, "exists", str(exc)) from None
-    return _info(doc, "owner")
+    return _info(made, "owner")
 
 
 @router.get(
@@ -375,13 +369,13 @@ def create_collection(
     responses={404: _COLLECTION_RESPONSES[404]},
 )
 def get_collection(cid: CollectionPath, svc: ServicesDep, who: CallerDep) -> dict[str, Any]:
-    doc, access = _collection(svc, who, cid)
-    members = _visible_members(svc, who, doc)
+    found, access = _collection(svc, who, cid)
+    members = _visible_members(svc, who, found)
     items = [
         to_record({**m, "shares": []} if not who.may_act_for(str(m.get("owner"))) else m).wire()
         for m in members
     ]
-    return {**_info(doc, access, len(members)), "items": items, "total": len(items)}
+    return {**_info(found, access, len(members)), "items": items, "total": len(items)}
 
 
 @router.delete(
@@ -392,8 +386,8 @@ def get_collection(cid: CollectionPath, svc: ServicesDep, who: CallerDep) -> dic
     responses={204: {"description": "Deleted."}, **_COLLECTION_RESPONSES},
 )
 def delete_collection(cid: CollectionPath, svc: ServicesDep, who: CallerDep) -> Response:
-    doc, _ = _collection(svc, who, cid, owner=True)
-    Collections(svc.catalog).delete(str(doc["_id"]))
+    found, _ = _collection(svc, who, cid, owner=True)
+    Collections(svc.catalog).delete(found.id)
     return Response(status_code=204)
 
 
@@ -411,10 +405,10 @@ def delete_collection(cid: CollectionPath, svc: ServicesDep, who: CallerDep) -> 
 def add_member(
     cid: CollectionPath, wanted: Annotated[MemberRequest, Body()], svc: ServicesDep, who: CallerDep
 ) -> dict[str, Any]:
-    doc, _ = _collection(svc, who, cid, owner=True)
+    found, _ = _collection(svc, who, cid, owner=True)
     record = find_readable(svc, who, wanted.ref)  # its pattern checked as the document states it
     try:
-        after = Collections(svc.catalog).add(str(doc["_id"]), str(record["_id"]), who.user, now())
+        after = Collections(svc.catalog).add(found.id, str(record["_id"]), who.user, now())
     except CollectionError as exc:
         raise ApiError(409, "full", str(exc)) from None
     return _info(after, "owner")
@@ -434,10 +428,10 @@ def remove_member(
     svc: ServicesDep,
     who: CallerDep,
 ) -> dict[str, Any]:
-    doc, _ = _collection(svc, who, cid, owner=True)
-    after, removed = Collections(svc.catalog).remove(str(doc["_id"]), member, now())
+    found, _ = _collection(svc, who, cid, owner=True)
+    after, removed = Collections(svc.catalog).remove(found.id, member, now())
     if not removed:
-        raise ApiError(404, "not_found", f"{member} is not in collection {doc.get('name')!r}")
+        raise ApiError(404, "not_found", f"{member} is not in collection {found.name!r}")
     return _info(after, "owner")
 
 
@@ -452,10 +446,10 @@ def share_collection(
 ) -> dict[str, Any]:
     """Its grantees see it and, through it, the members its owner owns (read: their files too, and
     the archive)."""
-    doc, _ = _collection(svc, who, cid, owner=True)
+    found, _ = _collection(svc, who, cid, owner=True)
     given = _checked(wanted, who)
     try:
-        after, _ = Collections(svc.catalog).share(str(doc["_id"]), now(), give=given)
+        after, _ = Collections(svc.catalog).share(found.id, now(), give=given)
     except (BadGrant, CollectionError) as exc:
         raise ApiError(400, "invalid", str(exc), fields=[{"field": "to", "message": str(exc)}]) from None
     return _info(after, "owner")
@@ -470,12 +464,10 @@ def share_collection(
 def unshare_collection(
     cid: CollectionPath, grantee_: GranteePath, svc: ServicesDep, who: CallerDep
 ) -> dict[str, Any]:
-    doc, _ = _collection(svc, who, cid, owner=True)
-    after, had = Collections(svc.catalog).share(str(doc["_id"]), now(), take=grantee(grantee_))
+    found, _ = _collection(svc, who, cid, owner=True)
+    after, had = Collections(svc.catalog).share(found.id, now(), take=grantee(grantee_))
     if not had:
-        raise ApiError(
-            404, "grant_not_found", f"collection {doc.get('name')!r} is not shared with {grantee_}"
-        )
+        raise ApiError(404, "grant_not_found", f"collection {found.name!r} is not shared with {grantee_}")
     return _info(after, "owner")
 
 
@@ -499,17 +491,17 @@ def search_collection(
         ),
     ],
 ) -> dict[str, Any]:
-    doc, access = _collection(svc, who, cid)
+    found, access = _collection(svc, who, cid)
     try:
         words = [w.lower() for w in search_words(q)]
         if not matches(SEARCH_PATTERN, q):
             raise ValueError("control characters are not searched for: give 1 to 20 words")
     except ValueError as exc:
         raise bad_request("q", str(exc)) from None
-    members = _visible_members(svc, who, doc)
+    members = _visible_members(svc, who, found)
     hits = [m for m in members if matches_words(m, words)]
     items = [to_record({**m, "shares": []}).wire() for m in hits]
-    return {**_info(doc, access, len(members)), "items": items, "total": len(items)}
+    return {**_info(found, access, len(members)), "items": items, "total": len(items)}
 
 
 _UNSAFE = re.compile(r"[^0-9A-Za-z._-]+")
@@ -531,20 +523,20 @@ _UNSAFE = re.compile(r"[^0-9A-Za-z._-]+")
     },
 )
 def archive(cid: CollectionPath, svc: ServicesDep, who: CallerDep) -> StreamingResponse:
-    doc, access = _collection(svc, who, cid)
+    found, access = _collection(svc, who, cid)
     if access == "use":
         raise ApiError(
-            403, "use_only", f"collection {doc.get('name')!r} is shared with you for use only: no files"
+            403, "use_only", f"collection {found.name!r} is shared with you for use only: no files"
         )
     members = [
         m
-        for m in _visible_members(svc, who, doc)
-        if who.admin or downloadable(doc, m, who.owners, who.groups)
+        for m in _visible_members(svc, who, found)
+        if who.admin or downloadable(found, m, who.owners, who.groups)
     ]
     store = svc.store()
-    name = _UNSAFE.sub("_", str(doc.get("name") or "collection"))
+    name = _UNSAFE.sub("_", found.name or "collection")
     return StreamingResponse(
-        zipped(store, *archive_plan(store, doc, members)),
+        zipped(store, *archive_plan(store, found, members)),
         media_type="application/zip",
         headers={
             "Content-Disposition": f'attachment; filename="{name}.zip"',
