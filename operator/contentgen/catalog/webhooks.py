@@ -34,7 +34,10 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import Field
+
 from contentgen.api import KINDS
+from contentgen.api.reading import Flag, Reading
 
 from .migrate import upgrade
 
@@ -71,129 +74,176 @@ def _time(value: Any, fallback: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _source(doc: Mapping[str, Any]) -> str:
-    kind = KINDS.get(str(doc.get("kind")))
-    plural = kind.plural if kind is not None else f"{str(doc.get('kind')).lower()}s"
-    return f"/apis/contentgen.io/v1alpha1/namespaces/{doc.get('namespace')}/{plural}/{doc.get('name')}"
+# A record as its events read it, typed where it leaves the catalog (catalog/document.py writes
+# it). The values an event carries are the record's own, null where the record has none: these
+# fields are optional, not read as zeros.
+Money = int | float | None  # as stored: an int stays an int in the event's JSON
+
+
+class _Error(Reading):
+    reason: str | None = None
+
+
+class _Run(Reading):
+    """The latest run."""
+
+    generation: int | None = None
+    version: int | None = None
+    phase: str | None = None
+    reason: str | None = None
+    message: str | None = None
+    job_name: str | None = None
+    error: _Error = _Error()
+    actual_usd: Money = None
+    completed_at: Any = None  # a BSON date as stored
+
+    @property
+    def id(self) -> str:
+        return f"g{self.generation or 0}/r{self.version or 0}"
+
+    @property
+    def waits(self) -> str:
+        """Which waiting event it is in, if any, from the Ready condition's reason the operator
+        writes (controller/decide.py): Queued is both a Job held suspended (its jobName kept) and a
+        generation waiting for the namespace's Job limit (no Job, its jobName dropped)."""
+        if self.phase != "Pending":
+            return ""
+        if self.reason == "BudgetExceeded":
+            return "budgetReached"
+        if self.reason == "Queued" and self.job_name:
+            return "queued"
+        return ""
+
+    def data(self) -> dict[str, Any]:
+        return {
+            "generation": self.generation,
+            "runVersion": self.version,
+            "phase": self.phase,
+            "reason": self.reason,
+            "message": self.message,
+        }
+
+
+class _Numbered(Reading):
+    version: int
+
+
+class _Version(_Numbered):
+    generation: int | None = None
+    cost_usd: Money = None
+    provider: str | None = None
+    placeholder: Flag = False
+    created_at: Any = None  # a BSON date as stored
+    likeness: Any = None  # as stored: only a mapping is a report
+    video: Any = None
+
+    def likeness_report(self) -> dict[str, Any] | None:
+        """Its likeness report: its own (a LoRA version, a LoraEvaluation), else its video's (a
+        VideoGeneration's likeness over time, docs/videos.md#likeness-over-time)."""
+        found = self.likeness or (self.video or {}).get("likeness")
+        return dict(found) if isinstance(found, Mapping) and found else None
+
+
+class _Record(Reading):
+    id: str | None = Field(default=None, alias="_id")
+    job_id: str | None = None
+    kind: str | None = None
+    name: str | None = None
+    namespace: str | None = None
+    owner: str | None = None
+    versions: tuple[_Version, ...] = ()
+    deleted_versions: tuple[_Numbered, ...] = ()
+    latest_run: _Run = _Run()
+
+    @property
+    def uid(self) -> str:
+        return str(self.id or self.job_id)
+
+    @property
+    def numbers(self) -> set[int]:
+        return {v.version for v in (*self.versions, *self.deleted_versions)}
+
+
+def _source(record: _Record) -> str:
+    kind = KINDS.get(str(record.kind))
+    plural = kind.plural if kind is not None else f"{str(record.kind).lower()}s"
+    return f"/apis/contentgen.io/v1alpha1/namespaces/{record.namespace}/{plural}/{record.name}"
 
 
 def cloud_event(
-    doc: Mapping[str, Any], event: str, about: str, when: Any, now: datetime, data: dict[str, Any]
+    record: _Record, event: str, about: str, when: Any, now: datetime, data: dict[str, Any]
 ) -> dict[str, Any]:
-    """A CloudEvents 1.0 event (JSON format) about the record `doc`."""
-    uid = str(doc.get("_id") or doc.get("jobId"))
+    """A CloudEvents 1.0 event (JSON format) about `record`."""
     return {
         "specversion": SPEC_VERSION,
-        "id": event_id(uid, about),
-        "source": _source(doc),
-        "type": event_type(str(doc.get("kind")), event),
-        "subject": str(doc.get("name")),
+        "id": event_id(record.uid, about),
+        "source": _source(record),
+        "type": event_type(str(record.kind), event),
+        "subject": str(record.name),
         "time": _time(when, now),
         "datacontenttype": "application/json",
         "data": {
             "event": event,
-            "kind": doc.get("kind"),
-            "name": doc.get("name"),
-            "namespace": doc.get("namespace"),
-            "uid": uid,
-            "owner": doc.get("owner"),
+            "kind": record.kind,
+            "name": record.name,
+            "namespace": record.namespace,
+            "uid": record.uid,
+            "owner": record.owner,
             **data,
         },
     }
-
-
-def _versions(doc: Mapping[str, Any] | None) -> set[int]:
-    if doc is None:
-        return set()
-    return {int(v["version"]) for v in (doc.get("versions") or []) + (doc.get("deletedVersions") or [])}
-
-
-def _run_id(run: Mapping[str, Any]) -> str:
-    return f"g{int(run.get('generation') or 0)}/r{int(run.get('version') or 0)}"
-
-
-def _waits(run: Mapping[str, Any]) -> str:
-    """Which waiting event a latest run is in, if any, from the Ready condition's reason the
-    operator writes (controller/decide.py): Queued is both a Job held suspended (its jobName
-    kept) and a generation waiting for the namespace's Job limit (no Job, its jobName dropped)."""
-    if run.get("phase") != "Pending":
-        return ""
-    if run.get("reason") == "BudgetExceeded":
-        return "budgetReached"
-    if run.get("reason") == "Queued" and run.get("jobName"):
-        return "queued"
-    return ""
 
 
 # What an event tells of a likeness: a LoRA version's report, or a video's over time.
 LIKENESS_FIELDS = ("verdict", "median", "reasons", "lowest", "lowestAtSeconds", "drift")
 
 
-def likeness_of(version: Mapping[str, Any]) -> dict[str, Any] | None:
-    """A version's likeness report: its own (a LoRA version, a LoraEvaluation), else its video's
-    (a VideoGeneration's likeness over time, docs/videos.md#likeness-over-time)."""
-    found = version.get("likeness") or (version.get("video") or {}).get("likeness")
-    return dict(found) if isinstance(found, Mapping) and found else None
-
-
 def events_of(
     previous: Mapping[str, Any] | None, doc: Mapping[str, Any], now: datetime
 ) -> list[dict[str, Any]]:
     """The events of a record's change from `previous` (None: it is new) to `doc`, oldest first."""
-    before = upgrade(dict(previous)) if previous is not None else None
-    after = upgrade(dict(doc))
-    known = _versions(before)
+    before = _Record.of(upgrade(dict(previous))) if previous is not None else None
+    after = _Record.of(upgrade(dict(doc)))
+    known = before.numbers if before is not None else set()
     out: list[dict[str, Any]] = []
-    for version in after.get("versions") or []:
-        if int(version["version"]) not in known:
+    for version in after.versions:
+        if version.version not in known:
             out += _version_events(after, version, now)
     return out + _run_events(before, after, now)
 
 
-def _version_events(after: dict[str, Any], version: Mapping[str, Any], now: datetime) -> list[dict[str, Any]]:
+def _version_events(after: _Record, version: _Version, now: datetime) -> list[dict[str, Any]]:
     """A new version's events: succeeded, and likenessPoor where its likeness is poor."""
-    number = int(version["version"])
-    likeness = likeness_of(version)
-    data = {
+    number = version.version
+    likeness = version.likeness_report()
+    data: dict[str, Any] = {
         "version": number,
-        "generation": version.get("generation"),
-        "costUsd": version.get("costUsd"),
-        "provider": version.get("provider"),
-        "placeholder": bool(version.get("placeholder")),
+        "generation": version.generation,
+        "costUsd": version.cost_usd,
+        "provider": version.provider,
+        "placeholder": version.placeholder,
     }
     if likeness:
         data["likeness"] = {k: likeness[k] for k in LIKENESS_FIELDS if k in likeness}
-    at = version.get("createdAt")
+    at = version.created_at
     out = [cloud_event(after, "succeeded", f"v{number}/succeeded", at, now, data)]
     if likeness and likeness.get("verdict") == "poor":
         out.append(cloud_event(after, "likenessPoor", f"v{number}/likenessPoor", at, now, data))
     return out
 
 
-def _run_events(before: dict[str, Any] | None, after: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+def _run_events(before: _Record | None, after: _Record, now: datetime) -> list[dict[str, Any]]:
     """The latest run's events: failed, or the wait it is in, each once per run."""
-    run = after.get("latestRun") or {}
-    old = (before or {}).get("latestRun") or {}
-    same_run = before is not None and _run_id(old) == _run_id(run)
-    run_data = {
-        "generation": run.get("generation"),
-        "runVersion": run.get("version"),
-        "phase": run.get("phase"),
-        "reason": run.get("reason"),
-        "message": run.get("message"),
-    }
+    run = after.latest_run
+    old = before.latest_run if before is not None else _Run()
+    same_run = before is not None and old.id == run.id
     out: list[dict[str, Any]] = []
-    if run.get("phase") == "Failed" and not (same_run and old.get("phase") == "Failed"):
-        error = run.get("error") or {}
-        data = {
-            **run_data,
-            "reason": error.get("reason") or run.get("reason"),
-            "costUsd": run.get("actualUsd"),
-        }
-        out.append(cloud_event(after, "failed", f"{_run_id(run)}/failed", run.get("completedAt"), now, data))
-    waiting = _waits(run)
-    if waiting and not (same_run and _waits(old) == waiting):
-        out.append(cloud_event(after, waiting, f"{_run_id(run)}/{waiting}", None, now, run_data))
+    if run.phase == "Failed" and not (same_run and old.phase == "Failed"):
+        data = {**run.data(), "reason": run.error.reason or run.reason, "costUsd": run.actual_usd}
+        out.append(cloud_event(after, "failed", f"{run.id}/failed", run.completed_at, now, data))
+    waiting = run.waits
+    if waiting and not (same_run and old.waits == waiting):
+        out.append(cloud_event(after, waiting, f"{run.id}/{waiting}", None, now, run.data()))
     return out
 
 
