@@ -13,7 +13,6 @@ import pytest
 
 from contentgen.api import RunResult
 from contentgen.catalog.kinds.image_generation import ImageVersionInfo
-from contentgen.catalog.tables import _describe
 from contentgen.cli.main import main
 from contentgen.errors import GpuMemoryTooSmall, InvalidInput
 from contentgen.providers.base import ImageRequest, MemoryCheckpoint
@@ -21,6 +20,7 @@ from contentgen.providers.cluster import flux, memory, pipelines
 from contentgen.providers.cluster.files import FolderFiles
 from contentgen.providers.cluster.provider import ClusterProvider
 from contentgen.store import LocalStore
+from contentgen.tables import _describe
 from tests.harness.cluster import worker_spec
 
 from .conftest import DEVICE

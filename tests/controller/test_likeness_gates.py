@@ -21,8 +21,8 @@ import yaml
 
 from contentgen.api import EvaluationVersion, Likeness, RunFailure, RunResult
 from contentgen.api.run import REASONS_LIMIT
-from contentgen.catalog.tables import likeness_summary
 from contentgen.controller.decide import World, decide
+from contentgen.tables import likeness_summary
 from tests.conftest import ROOT
 from tests.harness.controller import NOW, apply, job, lora_result, resource, trained
 from tests.harness.controller import evaluation as lora_evaluation

@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 
 from contentgen.api import Likeness, LoraVersion, RunResult, now
-from contentgen.catalog.tables import likeness_summary
 from contentgen.pipeline.likeness import score
 from contentgen.pipeline.likeness.faces import faces_document, load_faces, read_faces
 from contentgen.pipeline.likeness.prompts import PROMPT_SETS
 from contentgen.pipeline.likeness.score import Generated, evaluate, leave_one_out
 from contentgen.providers.base import ImageRequest, MemoryCheckpoint
 from contentgen.providers.offline import OfflineProvider
+from contentgen.tables import likeness_summary
 from tests.harness.faces import another_person, baseline_strangers, the_subject
 from tests.pipeline.likeness_faces import (
     LATER_SECONDS,

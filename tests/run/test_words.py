@@ -13,8 +13,8 @@ from contentgen.api import KINDS
 from contentgen.api.manifests import parse
 from contentgen.api.validation import validate_document
 from contentgen.catalog import open_catalog, to_record
-from contentgen.catalog.tables import record_block
 from contentgen.cli.main import main
+from contentgen.tables import record_block
 from tests.conftest import EXAMPLES
 from tests.httpserver import serve
 

@@ -260,7 +260,7 @@ REASONS_LIMIT = 480
 
 
 def likeness_reasons(reasons: Sequence[str], limit: int = REASONS_LIMIT) -> str:
-    """A likeness report's reasons as the one-line summary prints them (catalog/tables.py's
+    """A likeness report's reasons as the one-line summary prints them (contentgen/tables.py's
     likeness_summary: joined by "; "), cut to `limit` characters, ending in "…", where longer."""
     text = "; ".join(str(reason) for reason in reasons)
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

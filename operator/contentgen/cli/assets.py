@@ -39,7 +39,6 @@ from contentgen.catalog.downloads import DownloadError, choose_artifact, downloa
 from contentgen.catalog.lineage import Lineage, lineage
 from contentgen.catalog.queries import DEFAULT_LIMIT, SORT_FIELDS, STATUSES, Filters, Page, Sort, type_help
 from contentgen.catalog.search import RELEVANCE, search_page
-from contentgen.catalog.tables import lineage_block, record_block, records_table, stats_block
 from contentgen.cli import sharing
 from contentgen.cli.flags import flag_type as _flag_type
 from contentgen.cli.flags import int_at_least as _int_at_least
@@ -48,6 +47,7 @@ from contentgen.errors import ContentgenError, InvalidInput, MissingCredentials
 from contentgen.pipeline.likeness.pictures import MAX_PICTURE_BYTES, MAX_PICTURES
 from contentgen.providers import IMAGE_GENERATORS
 from contentgen.store import DEFAULT_LOCAL_STORE, ObjectStore
+from contentgen.tables import lineage_block, record_block, records_table, stats_block
 
 if TYPE_CHECKING:
     from contentgen.pipeline.likeness.pictures import Picture, Scored
@@ -887,7 +887,7 @@ def _evaluated_again(
 
 
 def _say_evaluated(args: argparse.Namespace, what: str, version: int, outcome: Outcome) -> None:
-    from contentgen.catalog.tables import likeness_summary
+    from contentgen.tables import likeness_summary
 
     entry = outcome.entry
     for number in outcome.adopted:
@@ -1008,7 +1008,7 @@ def _scored_json(goal: Target, done: Scored) -> dict[str, Any]:
 
 def _say_scored(what: str, done: Scored) -> None:
     """The scoring as a table for people: the summary, its reasons, each picture's score."""
-    from contentgen.catalog.tables import likeness_summary
+    from contentgen.tables import likeness_summary
 
     likeness = done.entry["likeness"]
     summary = likeness_summary(likeness)

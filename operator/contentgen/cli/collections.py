@@ -29,10 +29,10 @@ from contentgen.catalog.collections import (
     visible_members,
     zipped,
 )
-from contentgen.catalog.tables import records_table
 from contentgen.cli import sharing
 from contentgen.cli.assets import _add_common, _store
 from contentgen.cli.main import CommandError
+from contentgen.tables import records_table
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

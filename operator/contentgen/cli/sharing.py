@@ -19,9 +19,9 @@ from contentgen.api.sharing import ACCESSES, BadGrant, grant, grantee, grants_of
 from contentgen.catalog import AmbiguousReference, Catalog, params, resolve, to_record
 from contentgen.catalog.kinds import makes_loras
 from contentgen.catalog.sharing import NotShareable, change_record_shares, readable, shared_with
-from contentgen.catalog.tables import records_table
 from contentgen.catalog.usage import AssetUsage, Usage, usage_of
 from contentgen.cli.main import CommandError
+from contentgen.tables import records_table
 
 AddArgs = Callable[[argparse.ArgumentParser], None]
 Action = Callable[[argparse.Namespace, Catalog, str], int]

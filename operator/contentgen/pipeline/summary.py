@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contentgen.api import RunResult
-from contentgen.catalog.tables import likeness_summary
+from contentgen.tables import likeness_summary
 
 
 def summarize(result: RunResult) -> str:

@@ -7,13 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from contentgen.api.lora import ONE_PERSON_SIMILARITY as SAME
 from contentgen.api.lora import STRANGERS_SIMILARITY as DIFFERENT
-
-from .common_record import JobRecord
-from .kinds import CATALOG_KINDS
-from .records import Stats
+from contentgen.catalog.common_record import JobRecord
+from contentgen.catalog.kinds import CATALOG_KINDS
+from contentgen.catalog.records import Stats
 
 if TYPE_CHECKING:
-    from .lineage import Lineage, LoraUse, PictureUse, VersionLineage
+    from contentgen.catalog.lineage import Lineage, LoraUse, PictureUse, VersionLineage
 
 
 def human_bytes(size: int) -> str:
