@@ -40,7 +40,19 @@ from .identity import (
 )
 from .kube import Kube, in_cluster, load
 from .manifests import created_kinds
-from .routes import assets, create, evaluate, health, jobs, notifications, promote, sharing, stream, ui
+from .routes import (
+    assets,
+    collections,
+    create,
+    evaluate,
+    health,
+    jobs,
+    notifications,
+    promote,
+    sharing,
+    stream,
+    ui,
+)
 from .settings import ApiSettings, load_settings
 
 log = logging.getLogger(__name__)
@@ -148,7 +160,19 @@ def create_app(
     )
     app.state.services = services
     errors.install(app)
-    for module in (jobs, create, evaluate, promote, sharing, assets, notifications, stream, health, ui):
+    for module in (
+        jobs,
+        create,
+        evaluate,
+        promote,
+        sharing,
+        collections,
+        assets,
+        notifications,
+        stream,
+        health,
+        ui,
+    ):
         app.include_router(module.router)
     _serve_docs_offline(app)
     _document_400_not_422(app)

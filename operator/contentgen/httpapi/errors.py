@@ -88,7 +88,13 @@ _CODES = {
     415: "unsupported_media_type",
 }
 
+
 # Documented on every route that takes parameters and needs a token.
+def documented_error(description: str) -> dict[str, Any]:
+    """A route's answer other than success, for its OpenAPI `responses`: the error body and why."""
+    return {"model": ErrorResponse, "description": description}
+
+
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "A bad parameter (named in the message)."},
     401: {"model": ErrorResponse, "description": "No token, or an unknown one."},
