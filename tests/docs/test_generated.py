@@ -68,7 +68,13 @@ def test_every_command_is_in_the_reference() -> None:
 # Where reasons are written: status conditions, Events, the worker's failures.
 # api/references.py: the one reference resolver (loraRef, imageRef), whose refusals are reasons
 REASON_SOURCES = (
-    "controller", "pipeline", "providers", "store", "errors.py", "cli/worker.py", "api/references.py"
+    "controller",
+    "pipeline",
+    "providers",
+    "store",
+    "errors.py",
+    "cli/worker.py",
+    "api/references.py",
 )
 CAMEL = re.compile(r"^[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+$")
 # CamelCase words in those modules that are not reasons: Kubernetes' and S3's own vocabulary,
