@@ -323,34 +323,53 @@ def _member(
     latest = member["versions"][-1]
     number = int(latest.get("version") or 0)
     folder = _unique(_UNSAFE.sub("_", f"{member.get('namespace')}_{member.get('name')}-v{number}"), taken)
-    sizes = {a["uri"]: a for a in latest.get("artifacts") or []}
-    inside: set[str] = set()
-    by_uri: dict[str, str] = {}
-    listed: list[dict[str, Any]] = []
-    for uri in (u for u in version_uris(latest) if store.owns(u)):
-        path = f"{folder}/{_unique(_inside(store.key_of(uri), number), inside)}"
-        files.append((path, uri))
-        by_uri[uri] = path
-        listed.append({"name": path, "uri": uri, **_known(sizes.get(uri) or {})})
+    listed, by_uri = _version_files(store, latest, number, folder)
+    files += [(entry["name"], entry["uri"]) for entry in listed]
     entry: dict[str, Any] = {
-        "id": str(member.get("_id") or ""),
-        "kind": str(member.get("kind") or ""),
-        "namespace": str(member.get("namespace") or ""),
-        "name": str(member.get("name") or ""),
-        "owner": str(member.get("owner") or ""),
+        **{field: str(member.get(key) or "") for field, key in _MEMBER_FIELDS},
         "version": number,
         "folder": f"{folder}/",
         "files": listed,
     }
     likeness = latest.get("likeness") or {}
     if likeness.get("verdict"):  # the version's likeness as the record holds it now
-        entry["likeness"] = {
-            "verdict": likeness.get("verdict"),
-            "median": likeness.get("median"),
-            "report": by_uri.get(str(likeness.get("reportUri") or ""), ""),
-            "grid": by_uri.get(str(likeness.get("gridUri") or ""), ""),
-        }
+        entry["likeness"] = _likeness_entry(likeness, by_uri)
     return entry
+
+
+# A member's fields in the manifest: (its name there, its key in the record).
+_MEMBER_FIELDS = (
+    ("id", "_id"),
+    ("kind", "kind"),
+    ("namespace", "namespace"),
+    ("name", "name"),
+    ("owner", "owner"),
+)
+
+
+def _version_files(
+    store: ObjectStore, version: dict[str, Any], number: int, folder: str
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The manifest's entries of a version's files in `store` (each under a name of its own in
+    `folder`), and where each uri is in the archive."""
+    sizes = {a["uri"]: a for a in version.get("artifacts") or []}
+    inside: set[str] = set()
+    listed: list[dict[str, Any]] = []
+    for uri in (u for u in version_uris(version) if store.owns(u)):
+        path = f"{folder}/{_unique(_inside(store.key_of(uri), number), inside)}"
+        listed.append({"name": path, "uri": uri, **_known(sizes.get(uri) or {})})
+    return listed, {entry["uri"]: entry["name"] for entry in listed}
+
+
+def _likeness_entry(likeness: dict[str, Any], by_uri: dict[str, str]) -> dict[str, Any]:
+    """A likeness report as the manifest lists it: its verdict and median, and where its report
+    and grid are in the archive ("" where they are not)."""
+    return {
+        "verdict": likeness.get("verdict"),
+        "median": likeness.get("median"),
+        "report": by_uri.get(str(likeness.get("reportUri") or ""), ""),
+        "grid": by_uri.get(str(likeness.get("gridUri") or ""), ""),
+    }
 
 
 def _known(artifact: dict[str, Any]) -> dict[str, Any]:
