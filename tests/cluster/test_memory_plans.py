@@ -147,9 +147,14 @@ def test_a_named_generation_plan_is_taken_as_it_is_or_refused(flux_dev):
     offload = memory.choose_generation(h100, sizes, picture, "offload")
     assert (offload.base, offload.offload, offload.chosen_by) == ("bf16", True, "spec")
     assert offload.needed < bf16.needed
-    for base in ("int8", "fp8", "nf4"):
+    # resident where they fit (on the H100); taking turns where they do not (a 24 GB card for an
+    # 8-bit transformer beside the T5 encoder, a 12 GB one for NF4)
+    for base, small in (("int8", 23.5), ("fp8", 23.5), ("nf4", 11.5)):
         named = memory.choose_generation(h100, sizes, picture, base)
-        assert (named.base, named.offload) == (base, True)
+        assert (named.base, named.offload) == (base, False)
+        assert named.needed < bf16.needed
+        turns = memory.choose_generation(card(small, (8, 9)), sizes, picture, base)
+        assert (turns.base, turns.offload) == (base, True)
     assert "torchao int8 weight-only" in memory.choose_generation(h100, sizes, picture, "int8").describe()
     # bf16 resident does not fit 32 GB: refused, where auto takes turns
     assert memory.choose_generation(five_ninety, sizes, picture).offload
