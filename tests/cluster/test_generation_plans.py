@@ -59,8 +59,11 @@ def test_the_named_plan_reaches_the_pipeline_and_each_picture_records_it(provide
     assert type(kept.transformer.transformer_blocks[0].attn.to_q.weight).__name__ != "Parameter"
     record = json.loads((tmp_path / "int8" / "kept" / "image-1.json").read_text())
     assert record["memory_plan"] == int8_plan
-    # offload on the CPU is the weights as they are: the plain picture
-    assert draw(provider, tmp_path, "offload", "offload")[0] == plain
+    offload, offload_plan = draw(provider, tmp_path, "offload", "offload")
+    if DEVICE == "cpu":  # offload on the CPU is the weights as they are: the plain picture
+        assert offload == plain
+    else:  # on a GPU the components take turns: the same weights, moved as each runs
+        assert "components offloaded in turn" in offload_plan
 
 
 def test_nf4_without_a_gpu_is_refused_before_any_load(provider, tmp_path):
