@@ -89,23 +89,21 @@ _CODES = {
 }
 
 
-# Documented on every route that takes parameters and needs a token.
 def documented_error(description: str) -> dict[str, Any]:
     """A route's answer other than success, for its OpenAPI `responses`: the error body and why."""
     return {"model": ErrorResponse, "description": description}
 
 
+# Documented on every route that takes parameters and needs a token.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse, "description": "A bad parameter (named in the message)."},
-    401: {"model": ErrorResponse, "description": "No token, or an unknown one."},
-    403: {"model": ErrorResponse, "description": "A non-admin token asked for another owner (?owner=)."},
-    404: {"model": ErrorResponse, "description": "No such record visible to the caller."},
-    409: {
-        "model": ErrorResponse,
-        "description": "An ambiguous reference (code ambiguous): several records answer to it; the "
-        "message lists them.",
-    },
-    503: {"model": ErrorResponse, "description": "The catalog (MongoDB) cannot be reached."},
+    400: documented_error("A bad parameter (named in the message)."),
+    401: documented_error("No token, or an unknown one."),
+    403: documented_error("A non-admin token asked for another owner (?owner=)."),
+    404: documented_error("No such record visible to the caller."),
+    409: documented_error(
+        "An ambiguous reference (code ambiguous): several records answer to it; the message lists them."
+    ),
+    503: documented_error("The catalog (MongoDB) cannot be reached."),
 }
 
 

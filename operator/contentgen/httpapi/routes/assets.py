@@ -40,7 +40,7 @@ from ..deps import (
     record_scope,
     stored_spec,
 )
-from ..errors import ERROR_RESPONSES, ApiError, ErrorResponse, bad_request
+from ..errors import ERROR_RESPONSES, ApiError, bad_request, documented_error
 from ..kinds import seeded
 from ..ranges import PartOfFile, RangeHeader, Unsatisfiable, WholeFile, wanted
 from .common import page_of
@@ -75,18 +75,16 @@ def _signed(store: ObjectStore, uri: str, expires: int, saved_as: str | None = N
 
 
 # Another owner's record shared with the caller for use only (docs/sharing.md): no files.
-_USE_ONLY = {
-    "model": ErrorResponse,
-    "description": "Another owner's record shared with the caller for use only (code use_only): its files "
-    "are not given; or ?owner= of an owner the caller does not act for.",
-}
+_USE_ONLY = documented_error(
+    "Another owner's record shared with the caller for use only (code use_only): its files "
+    "are not given; or ?owner= of an owner the caller does not act for."
+)
 # What a route that reads an output answers when it cannot.
 _MISMATCH = "or they are in another store than this server's (code store_mismatch: the message names it)"
-_STORE_ERROR = {
-    "model": ErrorResponse,
-    "description": "The store failed or refused the request (code store_error: the message says what "
-    "to fix, e.g. a bucket that does not exist).",
-}
+_STORE_ERROR = documented_error(
+    "The store failed or refused the request (code store_error: the message says what "
+    "to fix, e.g. a bucket that does not exist)."
+)
 
 
 @router.get("/loras", response_model=LoraPage, summary="List LoRAs")
@@ -253,11 +251,10 @@ _CONTENT_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Polic
         403: _USE_ONLY,
         409: {"description": f"No outputs yet, {_MISMATCH}."},
         410: {"description": "The assets were deleted."},
-        416: {
-            "model": ErrorResponse,
-            "description": "The range starts past the end of the file (code range_not_satisfiable), "
-            "with Content-Range: bytes */size.",
-        },
+        416: documented_error(
+            "The range starts past the end of the file (code range_not_satisfiable), "
+            "with Content-Range: bytes */size."
+        ),
         502: _STORE_ERROR,
     },
 )

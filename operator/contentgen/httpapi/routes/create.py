@@ -16,7 +16,7 @@ from contentgen.errors import ContentgenError
 
 from ..creators import Conflict, Creator, Gone, Made, Refused, StoreFailed, make, store_failure
 from ..deps import CallerDep, RefPath, Services, ServicesDep, find_record, stored_spec
-from ..errors import ERROR_RESPONSES, ApiError, ErrorResponse, FieldError
+from ..errors import ERROR_RESPONSES, ApiError, FieldError, documented_error
 from ..identity import Caller
 from ..kube import KubeUnavailable
 from ..manifests import (
@@ -72,28 +72,25 @@ CREATE_ERRORS: dict[int | str, dict[str, Any]] = {
         "do not have, e.g. cluster).",
     },
     401: ERROR_RESPONSES[401],
-    403: {
-        "model": ErrorResponse,
-        "description": "The caller does not act for that owner, the namespace does not allow the owner "
+    403: documented_error(
+        "The caller does not act for that owner, the namespace does not allow the owner "
         "(the cluster's admission policy, naming its contentgen.io/owners annotation), the API may "
         "not create in that namespace, or this API does not create at all (code create_disabled: "
         "CONTENTGEN_API_CREATE=off), or a loraRef names another owner's LoRA not shared with this owner "
-        "for use (code lora_not_shared, docs/sharing.md).",
-    },
-    404: {"model": ErrorResponse, "description": "No such namespace (or record, for re-runs)."},
-    409: {
-        "model": ErrorResponse,
-        "description": "The name is taken by a resource with another spec; an ambiguous reference; on "
-        "a laptop, a `contentgen run` of that resource goes on (its run lock is held).",
-    },
-    502: {
-        "model": ErrorResponse,
-        "description": "The store failed or refused (code store_error: one line with the store's reason, "
+        "for use (code lora_not_shared, docs/sharing.md)."
+    ),
+    404: documented_error("No such namespace (or record, for re-runs)."),
+    409: documented_error(
+        "The name is taken by a resource with another spec; an ambiguous reference; on "
+        "a laptop, a `contentgen run` of that resource goes on (its run lock is held)."
+    ),
+    502: documented_error(
+        "The store failed or refused (code store_error: one line with the store's reason, "
         "StoreAccessDenied or StoreUnavailable, and what it said; nothing was created): on a laptop "
         "(`contentgen api --local`) while the run was resolved (its next version, a loraRef, an "
-        "imageRef), or while a re-run read an older version's settings from its result.json.",
-    },
-    503: {"model": ErrorResponse, "description": "The Kubernetes API or the catalog cannot be reached."},
+        "imageRef), or while a re-run read an older version's settings from its result.json."
+    ),
+    503: documented_error("The Kubernetes API or the catalog cannot be reached."),
 }
 
 
@@ -300,11 +297,9 @@ async def transcribe(
         **CREATED,
         200: {"model": Created, "description": "A resource of that `name` exists with these settings."},
         **CREATE_ERRORS,
-        404: {
-            "model": ErrorResponse,
-            "description": "No such record visible to the caller, no such usable version, or no such "
-            "namespace.",
-        },
+        404: documented_error(
+            "No such record visible to the caller, no such usable version, or no such namespace."
+        ),
     },
 )
 async def rerun_job(
@@ -376,11 +371,8 @@ ACT_ERRORS: dict[int | str, dict[str, Any]] = {
     summary="Stop the latest run",
     responses={
         **ACT_ERRORS,
-        404: {"model": ErrorResponse, "description": "No such record visible to the caller."},
-        409: {
-            "model": ErrorResponse,
-            "description": "Nothing to cancel, it cannot be stopped now, or an ambiguous reference.",
-        },
+        404: documented_error("No such record visible to the caller."),
+        409: documented_error("Nothing to cancel, it cannot be stopped now, or an ambiguous reference."),
     },
 )
 async def cancel_job(ref: RefPath, svc: ServicesDep, who: CallerDep) -> dict[str, Any]:
@@ -398,11 +390,8 @@ async def cancel_job(ref: RefPath, svc: ServicesDep, who: CallerDep) -> dict[str
     summary="Delete the resource",
     responses={
         **ACT_ERRORS,
-        404: {"model": ErrorResponse, "description": "No such record, or its resource is gone already."},
-        409: {
-            "model": ErrorResponse,
-            "description": "A local run of it is under way (cancel it first), or an ambiguous reference.",
-        },
+        404: documented_error("No such record, or its resource is gone already."),
+        409: documented_error("A local run of it is under way (cancel it first), or an ambiguous reference."),
     },
 )
 async def delete_job(ref: RefPath, svc: ServicesDep, who: CallerDep) -> dict[str, Any]:

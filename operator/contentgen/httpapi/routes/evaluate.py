@@ -35,7 +35,7 @@ from contentgen.providers import IMAGE_GENERATORS
 from contentgen.store import ObjectStore
 
 from ..deps import CallerDep, RefPath, Services, ServicesDep, find_record
-from ..errors import ERROR_RESPONSES, ApiError, ErrorResponse
+from ..errors import ERROR_RESPONSES, ApiError, documented_error
 from ..identity import Caller
 from ..manifests import Wanted, new_name
 from .create import CREATE_ERRORS, Created, create_for
@@ -122,35 +122,28 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         "its record and the version's likeness history get the result. Its spend is the operator's to "
         "allow (budgets: the LoraEvaluation waits as BudgetExceeded).",
     },
-    400: {
-        "model": ErrorResponse,
-        "description": "A bad field (named), the record is not a LoRA, its version cannot be evaluated, or "
+    400: documented_error(
+        "A bad field (named), the record is not a LoRA, its version cannot be evaluated, or "
         "the provider cannot take its LoRA from this store (nothing was paid); in a cluster, also "
-        "admission's refusal of the LoraEvaluation (as the creates', with `error.fields`).",
-    },
+        "admission's refusal of the LoraEvaluation (as the creates', with `error.fields`)."
+    ),
     401: ERROR_RESPONSES[401],
-    403: {
-        "model": ErrorResponse,
-        "description": "The caller does not act for the record's owner; the budget (CONTENTGEN_BUDGETS) "
+    403: documented_error(
+        "The caller does not act for the record's owner; the budget (CONTENTGEN_BUDGETS) "
         "cannot cover the estimate (code over_budget, with the numbers; nothing was paid); or this API "
         "does not create (code create_disabled); in a cluster, also a refusal of the cluster's RBAC or "
-        "owner policy (the message says).",
-    },
-    404: {"model": ErrorResponse, "description": "No such record visible to the caller, or no such version."},
-    409: {
-        "model": ErrorResponse,
-        "description": "An ambiguous reference, or the version is being evaluated already (code busy); in a "
-        "cluster, a LoraEvaluation of that name with other settings (code conflict).",
-    },
-    502: {
-        "model": ErrorResponse,
-        "description": "The provider or the store failed (what was paid is kept in its checkpoints: the same "
-        "request again resumes it without paying twice).",
-    },
-    503: {
-        "model": ErrorResponse,
-        "description": CREATE_ERRORS[503]["description"] + " " + ERROR_RESPONSES[503]["description"],
-    },
+        "owner policy (the message says)."
+    ),
+    404: documented_error("No such record visible to the caller, or no such version."),
+    409: documented_error(
+        "An ambiguous reference, or the version is being evaluated already (code busy); in a "
+        "cluster, a LoraEvaluation of that name with other settings (code conflict)."
+    ),
+    502: documented_error(
+        "The provider or the store failed (what was paid is kept in its checkpoints: the same "
+        "request again resumes it without paying twice)."
+    ),
+    503: documented_error(CREATE_ERRORS[503]["description"] + " " + ERROR_RESPONSES[503]["description"]),
 }
 
 
@@ -404,31 +397,25 @@ class PicturesScored(BaseModel):
 
 SCORE_RESPONSES: dict[int | str, dict[str, Any]] = {
     201: {"model": PicturesScored, "description": "Scored, stored beside the version and recorded."},
-    400: {
-        "model": ErrorResponse,
-        "description": "A bad field, named in `error.fields`: a part that is not a picture, is damaged, or "
+    400: documented_error(
+        "A bad field, named in `error.fields`: a part that is not a picture, is damaged, or "
         f"is over a cap (code not_a_picture; {_CAPS}), no picture (code invalid, field pictures), a field "
         "other than pictures and baseline, or a body that is not multipart (code bad_request); the record "
-        "is not a LoRA or its version has no dataset to take the faces from (code invalid).",
-    },
+        "is not a LoRA or its version has no dataset to take the faces from (code invalid)."
+    ),
     401: ERROR_RESPONSES[401],
-    403: {
-        "model": ErrorResponse,
-        "description": "The caller does not act for the record's owner (code forbidden), or this API does "
+    403: documented_error(
+        "The caller does not act for the record's owner (code forbidden), or this API does "
         "not store evaluations (code create_disabled: only `contentgen api --local` does; in a cluster, "
-        "score with `contentgen assets evaluate --pictures`).",
-    },
-    404: {"model": ErrorResponse, "description": "No such record visible to the caller, or no such version."},
+        "score with `contentgen assets evaluate --pictures`)."
+    ),
+    404: documented_error("No such record visible to the caller, or no such version."),
     409: ERROR_RESPONSES[409],
-    413: {
-        "model": ErrorResponse,
-        "description": f"The upload is over {MAX_UPLOAD_BYTES // 2**20} MiB (code too_large).",
-    },
-    415: {
-        "model": ErrorResponse,
-        "description": "The body is not multipart/form-data with a boundary (code unsupported_media_type).",
-    },
-    502: {"model": ErrorResponse, "description": "The store failed (nothing was recorded)."},
+    413: documented_error(f"The upload is over {MAX_UPLOAD_BYTES // 2**20} MiB (code too_large)."),
+    415: documented_error(
+        "The body is not multipart/form-data with a boundary (code unsupported_media_type)."
+    ),
+    502: documented_error("The store failed (nothing was recorded)."),
     503: ERROR_RESPONSES[503],
 }
 

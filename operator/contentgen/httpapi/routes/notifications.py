@@ -21,7 +21,7 @@ from contentgen.catalog.deliveries import Deliveries
 
 from ..creators import PATCH_ATTEMPTS, KubeCreator
 from ..deps import CallerDep, Services, ServicesDep
-from ..errors import ERROR_RESPONSES, ApiError, ErrorResponse
+from ..errors import ERROR_RESPONSES, ApiError, documented_error
 from ..identity import Caller
 from ..kube import Kube, KubeError, KubeUnavailable
 
@@ -168,7 +168,7 @@ class ReplayAsked(BaseModel):
 
 
 def _err(description: str) -> dict[str, Any]:
-    return {"model": ErrorResponse, "description": description}
+    return documented_error(description)
 
 
 REPLAY_RESPONSES: dict[int | str, dict[str, Any]] = {

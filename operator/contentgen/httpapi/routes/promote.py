@@ -24,7 +24,7 @@ from contentgen.pipeline.likeness import promote
 
 from ..creators import Conflict, Gone, KubeCreator, Refused
 from ..deps import CallerDep, RefPath, Services, ServicesDep, find_record
-from ..errors import ERROR_RESPONSES, ApiError, ErrorResponse
+from ..errors import ERROR_RESPONSES, ApiError, documented_error
 from ..identity import Caller
 from ..kube import KubeUnavailable
 
@@ -85,37 +85,27 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         "now names the step for the version (merged with its other entries, with the caller, the time "
         "and the note); the operator makes it the version's model.",
     },
-    400: {
-        "model": ErrorResponse,
-        "description": "A bad field, named in `error.fields` (code invalid): the step is not one of the "
-        "version's scored checkpoints, or the version has none, or the record is not a LoRA.",
-    },
+    400: documented_error(
+        "A bad field, named in `error.fields` (code invalid): the step is not one of the "
+        "version's scored checkpoints, or the version has none, or the record is not a LoRA."
+    ),
     401: ERROR_RESPONSES[401],
-    403: {
-        "model": ErrorResponse,
-        "description": "The caller does not act for the record's owner (code forbidden), or this API does "
+    403: documented_error(
+        "The caller does not act for the record's owner (code forbidden), or this API does "
         "not create at all (code create_disabled: CONTENTGEN_API_CREATE=off; the message names the "
-        "kubectl command), or the Kubernetes API refused the API's ServiceAccount (code forbidden).",
-    },
-    404: {
-        "model": ErrorResponse,
-        "description": "No such record visible to the caller, or no such version; in a cluster, the "
-        "record's LoraTraining is gone (code gone).",
-    },
-    409: {
-        "model": ErrorResponse,
-        "description": "An ambiguous reference (code ambiguous); in a cluster, the LoraTraining's "
+        "kubectl command), or the Kubernetes API refused the API's ServiceAccount (code forbidden)."
+    ),
+    404: documented_error(
+        "No such record visible to the caller, or no such version; in a cluster, the "
+        "record's LoraTraining is gone (code gone)."
+    ),
+    409: documented_error(
+        "An ambiguous reference (code ambiguous); in a cluster, the LoraTraining's "
         "annotation is not a JSON object of version to step (fix or remove it), or the LoraTraining "
-        "kept changing while it was annotated (code conflict: promote again).",
-    },
-    502: {
-        "model": ErrorResponse,
-        "description": "On a laptop, the store failed (code store_error; nothing was recorded).",
-    },
-    503: {
-        "model": ErrorResponse,
-        "description": "The catalog, or in a cluster the Kubernetes API, cannot be reached.",
-    },
+        "kept changing while it was annotated (code conflict: promote again)."
+    ),
+    502: documented_error("On a laptop, the store failed (code store_error; nothing was recorded)."),
+    503: documented_error("The catalog, or in a cluster the Kubernetes API, cannot be reached."),
 }
 
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from ..auth import MIN_TOKEN_LENGTH, SESSION_COOKIE
 from ..deps import CallerDep, ServicesDep
-from ..errors import ERROR_RESPONSES, ApiError, ErrorResponse
+from ..errors import ERROR_RESPONSES, ApiError, documented_error
 from ..kube import KubeUnavailable
 
 router = APIRouter(tags=["ui"])
@@ -83,12 +83,9 @@ def page() -> HTMLResponse:
     response_model=Session,
     summary="Log the web UI in: the token becomes an HttpOnly session cookie",
     responses={
-        400: {"model": ErrorResponse, "description": "No token in the body, or this server takes none."},
+        400: documented_error("No token in the body, or this server takes none."),
         401: ERROR_RESPONSES[401],
-        503: {
-            "model": ErrorResponse,
-            "description": "The Kubernetes API that checks tokens cannot be reached.",
-        },
+        503: documented_error("The Kubernetes API that checks tokens cannot be reached."),
     },
 )
 def login(body: Login, request: Request, svc: ServicesDep) -> JSONResponse:
