@@ -82,6 +82,10 @@ class Collection(Reading):
         """What callers acting for `owners` (in `groups`) may do with it: owner, read, use or none."""
         return access_of(self.shares, self.owner, owners, groups)
 
+    def shares_shown(self, access: str) -> list[dict[str, Any]]:
+        """Its grants as the HTTP API and the CLI show them: to its owner only."""
+        return [g.wire() for g in self.shares] if access == "owner" else []
+
     def stored(self) -> dict[str, Any]:
         """Its fields as the catalog stores them, but its id."""
         return {

@@ -150,7 +150,7 @@ def _summary(found: Collection, access: str) -> dict[str, Any]:
         "description": found.description,
         "access": access,
         "memberCount": len(found.members),
-        "shares": [g.wire() for g in found.shares] if access == "owner" else [],
+        "shares": found.shares_shown(access),
     }
 
 

@@ -112,7 +112,7 @@ def _info(found: Collection, access: str, shown: int | None = None) -> dict[str,
         "description": found.description,
         "access": access,
         "memberCount": shown if shown is not None else len(found.members),
-        "shares": [g.wire() for g in found.shares] if access == "owner" else [],
+        "shares": found.shares_shown(access),
         "createdAt": found.created_at,
         "updatedAt": found.updated_at,
     }
