@@ -145,7 +145,7 @@ def presented(version: dict[str, Any]) -> dict[str, Any]:
     chosen = promoted(version)
     if chosen is not None:
         version = {**version, "promotion": chosen, "modelUri": chosen["modelUri"]}
-    if not version.get("evaluations") and not version.get("verdictChoices"):
+    if not any(version.get(k) for k in ("evaluations", "verdictChoices", "verdictChoice")):
         return version
     verdict, choice = verdict_of(version)
     number = int(verdict.get("evaluation") or 0) if verdict is not None else -1

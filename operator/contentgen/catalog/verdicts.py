@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from contentgen.api.lora import VERDICTS_ANNOTATION
+
 # What a verdict that measured something says; no-faces, unmeasured and skipped measured nothing.
 MEASURED = ("good", "poor")
 PICTURES = "pictures"
@@ -31,11 +33,12 @@ Verdict = tuple[dict[str, Any], dict[str, Any]]  # the evaluation, and how it wa
 def verdict_of(version: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """Which evaluation is the version's verdict, and why (`choice`: {how, evaluation, and who
     chose it where a person did}). A verdict is about the LoRA's own pictures: a scoring of pictures
-    made elsewhere never is one. In order: the evaluation a person chose (the newest choice,
-    `verdictChoices`); else the run's own where it measured something; else the first generated
-    evaluation that did (a version whose run was not evaluated, skipped or saw no face); else the
-    run's own report, or the first generated evaluation, though they measured nothing. Later
-    evaluations never replace it silently: they are in the history for a person to choose."""
+    made elsewhere never is one. In order: the evaluation a person chose (in a cluster the
+    LoraTraining's annotation, `verdictChoice`; on a laptop the newest choice, `verdictChoices`);
+    else the run's own where it measured something; else the first generated evaluation that did
+    (a version whose run was not evaluated, skipped or saw no face); else the run's own report, or
+    the first generated evaluation, though they measured nothing. Later evaluations never replace it
+    silently: they are in the history for a person to choose."""
     entries = [e for e in evaluations_of(version) if e.get("source") != PICTURES]
     return (
         _chosen(version, entries)
@@ -46,8 +49,17 @@ def verdict_of(version: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str
 
 
 def _chosen(version: dict[str, Any], entries: list[dict[str, Any]]) -> Verdict | None:
-    """The evaluation a person chose: the newest choice of one that is there."""
+    """The evaluation a person chose: in a cluster the LoraTraining's annotation's (the status's
+    `verdictChoice`, which the operator follows where the evaluation can be a verdict; checked here
+    again, for a choice it followed without the record at hand), else the newest choice of one that
+    is there (a laptop's, `verdictChoices`)."""
     by_number = {_number(e): e for e in entries}
+    asked = version.get("verdictChoice")
+    if isinstance(asked, dict) and not choosable(version, int(asked.get("evaluation") or 0)):
+        annotated = by_number[int(asked.get("evaluation") or 0)]
+        said = {k: asked[k] for k in ("by", "at", "note") if asked.get(k)}
+        how = {"how": "chosen", "evaluation": annotated["evaluation"], "annotation": VERDICTS_ANNOTATION}
+        return annotated, {**how, **said}
     for choice in reversed(version.get("verdictChoices") or []):
         chosen = by_number.get(int(choice.get("evaluation") or 0))
         if chosen is not None:

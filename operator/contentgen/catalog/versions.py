@@ -91,9 +91,15 @@ def _deep(before: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+# A version's fields that a resource's annotations set in its status (a promoted checkpoint, a
+# chosen verdict): where the status's entry has none, the annotation no longer asks for one.
+_ANNOTATED = ("promotion", "verdictChoice")
+
+
 def _merged(status_entry: dict[str, Any], before: dict[str, Any] | None) -> dict[str, Any]:
     """The status's entry over the stored one's."""
-    entry = {**(before or {}), **status_entry}
+    kept = {k: v for k, v in (before or {}).items() if k not in _ANNOTATED}
+    entry = {**kept, **status_entry}
     for nested in _SLIMMED:  # a video version the status slimmed (api/versions.py): the record's stays
         if isinstance((before or {}).get(nested), dict) and isinstance(status_entry.get(nested), dict):
             entry[nested] = _deep(before[nested], status_entry[nested])  # type: ignore[index]

@@ -37,6 +37,7 @@ from contentgen.catalog.document import catalog_document, marked_deleted
 from contentgen.catalog.evaluations import record_evaluation
 from contentgen.catalog.migrate import upgrade
 from contentgen.catalog.resource import ResourceState
+from contentgen.catalog.verdicts import choosable
 from contentgen.catalog.webhooks import events_of
 from contentgen.store.results import version_result
 
@@ -368,3 +369,23 @@ async def sweep_gone(op: Operator) -> int:
             doc["_id"],
         )
     return marked
+
+
+async def verdict_refusals(
+    op: Operator, uid: str, asked: list[tuple[int, int]]
+) -> dict[tuple[int, int], str] | None:
+    """Why each (version, evaluation) of `asked` (a LoraTraining's verdicts annotation) cannot be that
+    version's verdict ("" where it can), from the resource's catalog record (catalog/verdicts.py):
+    the status does not list re-evaluations. None where nothing is asked or the record cannot be
+    read (decide.mirror_verdicts then checks only what the status shows)."""
+    if not asked or op.catalog is None:
+        return None
+    try:
+        doc = await asyncio.to_thread(op.catalog.get, uid)
+    except Exception as exc:  # the catalog away: followed as far as the status says, checked later
+        log.warning("catalog: the evaluations of %s could not be read: %s", uid, exc)
+        return None
+    if doc is None:
+        return None
+    versions = {int(v.get("version") or 0): v for v in upgrade(doc).get("versions") or []}
+    return {(n, e): choosable(versions[n], e) for n, e in asked if n in versions}

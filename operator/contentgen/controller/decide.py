@@ -32,7 +32,13 @@ from contentgen.api import (
     parse_timestamp,
 )
 from contentgen.api.common import CommonStatus, Condition
-from contentgen.api.lora import PROMOTED_ANNOTATION, LoraTrainingStatus, promotions_of
+from contentgen.api.lora import (
+    PROMOTED_ANNOTATION,
+    VERDICTS_ANNOTATION,
+    LoraTrainingStatus,
+    promotions_of,
+    verdicts_of,
+)
 from contentgen.api.reasons import PENDING, REASONS
 from contentgen.api.references import Catalog, Refusal, Resolved, resolve
 from contentgen.api.references import lora_key as lora_key  # the reconciler's and the preview's too
@@ -128,6 +134,10 @@ class World:
     workload_read: bool = False
     # A LoraEvaluation's pictures without the LoRA are stored already (its estimate leaves them out)
     baseline_cached: bool = False
+    # Why each (version, evaluation) the resource's verdicts annotation names cannot be that
+    # version's verdict ("" where it can), from the catalog's record; None where it was not read
+    # (then only what the status shows is checked: mirror_verdicts)
+    verdict_refusals: Mapping[tuple[int, int], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -714,6 +724,7 @@ def _finish(
     """The decision, with an Event when the phase or its reason changed."""
     declared = _declared(res)
     promotion_events = mirror_promotions(status, res) if declared.promotions else []
+    promotion_events += mirror_verdicts(status, res, world.verdict_refusals) if declared.verdicts else []
     decided = _gated(res, status, world, declared)
     decision = Decision(status=status, state=decided, outcome_recorded=recorded)
     decision.events += _phase_events(res.state, decided)
@@ -792,6 +803,50 @@ def mirror_promotions(status: dict[str, Any], res: Observed) -> list[Event]:
             status["promotionProblem"] = problem[:1024]
         else:
             status.pop("promotionProblem", None)
+    return events
+
+
+def mirror_verdicts(
+    status: dict[str, Any], res: Observed, refusals: Mapping[tuple[int, int], str] | None
+) -> list[Event]:
+    """The evaluations people chose as its versions' verdicts (the LoraTraining's annotation,
+    docs/likeness.md#one-verdict-per-version) in its status's versions, as mirror_promotions does
+    the checkpoints, and an Event when they or what is wrong with the annotation change. The
+    status does not list re-evaluations: `refusals` (World.verdict_refusals) says from the catalog
+    why one cannot be a verdict; where it is None only the versions are checked, and the catalog's
+    reading of the record holds the rest (catalog/verdicts.py)."""
+    versions = [dict(v) for v in status.get("versions") or []]
+
+    def refusal(version: int, evaluation: int) -> str | None:
+        return None if refusals is None else refusals.get((version, evaluation))
+
+    chosen, problem = verdicts_of(res.annotations.get(VERDICTS_ANNOTATION), versions, refusal)
+    before = {int(v.get("version") or 0): v.get("verdictChoice") for v in versions}
+    for entry in versions:
+        choice = chosen.get(int(entry.get("version") or 0))
+        if choice is None:
+            entry.pop("verdictChoice", None)
+        else:
+            entry["verdictChoice"] = choice.wire()
+    if versions:
+        status["versions"] = versions
+    events = []
+    after = {int(v.get("version") or 0): v.get("verdictChoice") for v in versions}
+    changed = [n for n in sorted(after) if after[n] != before.get(n)]
+    if changed:
+        said = [
+            f"version {n}: its verdict is evaluation e{chosen[n].evaluation}'s"
+            if n in chosen
+            else f"version {n}: back to its own evaluation's verdict"
+            for n in changed
+        ]
+        events.append(Event("Normal", "VerdictChosen", "; ".join(said)[:1024]))
+    if problem != (res.state.verdict_problem if isinstance(res.state, LoraTrainingStatus) else ""):
+        if problem:
+            events.append(Event("Warning", "VerdictRefused", problem[:1024]))
+            status["verdictProblem"] = problem[:1024]
+        else:
+            status.pop("verdictProblem", None)
     return events
 
 

@@ -19,6 +19,7 @@ from dataclasses import replace
 from typing import Any, cast
 
 from contentgen.api import KINDS, Kind, Phase, SpecSnapshot, now, parse_timestamp
+from contentgen.api.lora import VERDICTS_ANNOTATION, verdicts_asked
 from contentgen.api.providers import provider_entry
 from contentgen.pricing import estimated, month_of, without_evaluation
 from contentgen.store import keys
@@ -26,7 +27,7 @@ from contentgen.store import keys
 from . import metrics
 from . import owners as owners_rule
 from .budget import ANNOTATION, Admission, Budgets, admit, annotation_problem, limits_for
-from .catalog_sync import mark_gone_again, sweep_gone, sync_catalog
+from .catalog_sync import mark_gone_again, sweep_gone, sync_catalog, verdict_refusals
 from .cleanup import delete, pods_pending
 from .decide import (
     RESULT_RETRY_SECONDS,
@@ -42,7 +43,7 @@ from .decide import (
 )
 from .events import post_event, transition_key
 from .jobs import missing_credentials, render_job
-from .kinds import ControllerKind
+from .kinds import ControllerKind, controller_kind
 from .kube import JobNameTaken, KubeError
 from .naming import FINALIZER, LABEL_KIND, LABEL_UID
 from .objects import CustomResource
@@ -380,7 +381,15 @@ async def _observed(op: Operator, res: Observed) -> World:
         stored_version=await _stored_version(op, res),
         workload=workload,
         workload_read=workload_read,
+        verdict_refusals=await verdict_refusals(op, res.uid, _verdicts_asked(res)),
     )
+
+
+def _verdicts_asked(res: Observed) -> list[tuple[int, int]]:
+    """The (version, evaluation) pairs its verdicts annotation names, for a kind that follows it."""
+    if not controller_kind(res.kind.kind).verdicts:
+        return []
+    return verdicts_asked(res.annotations.get(VERDICTS_ANNOTATION))
 
 
 async def _superseded_stopped(op: Operator, res: Observed, world: World) -> World | None:

@@ -1,7 +1,7 @@
 """LoraTraining: a video in, a versioned LoRA out. Its rooms: the spec (spec.py), the likeness
 evaluation (likeness.py), what the dataset stage found (dataset.py), a person's promotion of a
-checkpoint (promotion.py) and what a run made (status.py). Every name the other layers use is
-importable from here."""
+checkpoint (promotion.py), a person's choice of a version's verdict (verdict.py) and what a run
+made (status.py). Every name the other layers use is importable from here."""
 
 from .dataset import (
     MAX_LISTED_PEOPLE,
@@ -54,6 +54,7 @@ from .spec import (
     checkpoints_stored,
 )
 from .status import MAX_LOSS_POINTS, LoraTrainingStatus, LoraVersion, LossPoint, loss_curve
+from .verdict import VERDICTS_ANNOTATION, VerdictChoice, verdict_entry, verdicts_asked, verdicts_of
 
 __all__ = [
     "CLUSTER_ONLY_TRAINING",
@@ -77,6 +78,7 @@ __all__ = [
     "STRANGERS_SIMILARITY",
     "SUBJECT_DOMINANCE",
     "TRAINING_RULES",
+    "VERDICTS_ANNOTATION",
     "CaptionTemplate",
     "Captioning",
     "CheckpointLikeness",
@@ -103,9 +105,13 @@ __all__ = [
     "SubjectSummary",
     "TrainingSpec",
     "Verdict",
+    "VerdictChoice",
     "checkpoints_scored",
     "checkpoints_stored",
     "loss_curve",
     "promotion_entry",
     "promotions_of",
+    "verdict_entry",
+    "verdicts_asked",
+    "verdicts_of",
 ]

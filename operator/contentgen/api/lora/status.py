@@ -12,6 +12,7 @@ from ..common import CommonStatus, VersionBase
 from .dataset import DatasetSummary
 from .likeness import Likeness
 from .promotion import Promotion
+from .verdict import VerdictChoice
 
 MAX_LOSS_POINTS = 64
 
@@ -98,6 +99,14 @@ class LoraVersion(VersionBase):
             "contentgen.io/promoted-checkpoints); a loraRef to the version uses its LoRA, not modelUri."
         ),
     ] = None
+    verdict_choice: Annotated[
+        VerdictChoice | None,
+        Field(
+            description="In a cluster: the evaluation a person made the version's verdict (the annotation "
+            "contentgen.io/verdicts); the catalog's record shows that evaluation's report as the version's "
+            "likeness."
+        ),
+    ] = None
 
 
 class LoraTrainingStatus(CommonStatus):
@@ -108,6 +117,14 @@ class LoraTrainingStatus(CommonStatus):
             max_length=1024,
             description="What is wrong with the annotation contentgen.io/promoted-checkpoints (the "
             "versions it names that cannot be promoted are left as they are); empty when nothing is.",
+        ),
+    ] = ""
+    verdict_problem: Annotated[
+        str,
+        Field(
+            max_length=1024,
+            description="What is wrong with the annotation contentgen.io/verdicts (the versions it names "
+            "whose evaluation cannot be a verdict are left as they are); empty when nothing is.",
         ),
     ] = ""
     likeness: Annotated[

@@ -68,13 +68,20 @@ class LikenessChoiceInfo(RecordModel):
         description="run: the version's own evaluation (its training run's); first-measured: the first "
         "evaluation of its generated pictures that measured something, its run's having measured nothing "
         "or not run; first: the first evaluation of generated pictures, none having measured anything; "
-        "chosen: a person chose it (contentgen assets promote --evaluation)."
+        "chosen: a person chose it (contentgen assets promote --evaluation, the HTTP API, or in a cluster "
+        "the LoraTraining's annotation contentgen.io/verdicts)."
     )
     evaluation: int = Field(description="The evaluation's number (0: the run's own).")
     choice: int | None = Field(default=None, description="chosen: its number (likeness/choices/c{k}.json).")
     by: str = Field(default="", description="chosen: who chose it.")
     at: Timestamp | None = None
     note: str = Field(default="", description="chosen: why, as the person said it.")
+    annotation: str = Field(
+        default="",
+        description="chosen in a cluster: the LoraTraining's annotation that says it "
+        "(contentgen.io/verdicts, status.versions[].verdictChoice); empty for a choice made on a laptop "
+        "(`choice` numbers it).",
+    )
 
 
 class PromotionInfo(RecordModel):

@@ -31,6 +31,9 @@ class ControllerKind:
     grants_mirrored: bool = False
     # checkpoints people promote (its annotation) are mirrored into status.versions, with Events
     promotions: bool = False
+    # the evaluations people choose as versions' verdicts (its annotation) are mirrored into
+    # status.versions, with Events
+    verdicts: bool = False
     # the LikenessPoor condition says the newest version's likeness
     likeness: bool = False
     # a status from before runVersion numbered its versions (latestVersion + 1 was the next)

@@ -1,5 +1,5 @@
 """LoraTraining in the controller: loraRefs name it (the runs waiting for it, its index by name,
-its grants mirrored for admission); its promoted checkpoints and its likeness in its status."""
+its grants mirrored for admission); its promoted checkpoints, chosen verdicts and likeness in its status."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ KIND = ControllerKind(
     by_name="loras_by_name",
     grants_mirrored=True,
     promotions=True,
+    verdicts=True,
     likeness=True,
     numbered_before_run_version=True,
 )
