@@ -35,7 +35,7 @@ CREATES = r"^/api/(resources|lora/train|images/generate|transcribe|jobs/\{ref\}/
 # creates off every other route answers as with creates on, which the "on" runs check.
 READS_THE_CREATOR = (
     r"^/ui/config$|^/api/(resources|lora/train|images/generate|transcribe|jobs/\{ref\}(/(rerun|compare|cancel))?"
-    r"|assets/\{ref\}/versions/\{version\}/(evaluate|score|promote)"
+    r"|assets/\{ref\}/versions/\{version\}/(evaluate|score|promote|verdict)"
     r"|notifications/deliveries/\{delivery_id\}/replay)$"
 )
 ACCEPTED = ["2xx", "3xx", 401, 403, 404, 409, 429]  # schemathesis' own for a schema-valid request

@@ -676,6 +676,108 @@ def test_a_checkpoint_is_promoted_by_annotating_the_loratraining(
     asyncio.run(run())
 
 
+def _verdicts(namespace: str, name: str) -> dict[str, Any]:
+    from contentgen.api.lora import VERDICTS_ANNOTATION
+
+    found = _resource(namespace, name, "loratrainings")
+    assert found is not None
+    value = (found["metadata"].get("annotations") or {}).get(VERDICTS_ANNOTATION)
+    return json.loads(value) if value else {}
+
+
+def test_a_verdict_is_chosen_by_annotating_the_loratraining(
+    cluster_wide: Setup, catalog: Catalog, store: LocalStore, tmp_path: Path
+) -> None:
+    """In a cluster (issue 67) the verdict route merges the version's entry, naming the caller, the
+    time and the note, into the LoraTraining's annotation contentgen.io/verdicts through the real API
+    server as the API's ServiceAccount (patch on loratrainings: the chart's RBAC, recorded), and
+    answers 202; the other entries stay and the spec is untouched. The operator's decision on the
+    annotated resource puts the choice and what it cannot follow in the status, which the real API
+    server keeps as written (the CRD's schema has them). The refusals are the laptop's, in its words,
+    and write nothing; a malformed annotation is a 409 naming the fix; a deleted resource a 404."""
+    from dataclasses import replace
+
+    from contentgen.api.lora import VERDICTS_ANNOTATION
+    from contentgen.catalog.evaluations import with_evaluation
+    from contentgen.controller.decide import World, decide
+    from tests.harness.controller import NOW, apply, job, lora_result, resource
+    from tests.harness.evaluations import LATER, evaluation, scoring
+
+    ns = apiserver.fresh_namespace("verdict")
+    doc = _promotable(ns, "jesse-avatar", {VERDICTS_ANNOTATION: '{"3": 0}'})
+    for entry in (evaluation(1, version=1), scoring(2)):
+        changed = with_evaluation(doc, entry, now=LATER)
+        assert changed is not None
+        doc = changed
+    uid = doc["_id"]
+    catalog.upsert(doc)
+    app = _app(cluster_wide, catalog, store, tmp_path)
+    path = f"/api/assets/{uid}/versions/1/verdict"
+    before = _resource(ns, "jesse-avatar", "loratrainings")
+    assert before is not None
+
+    async def run() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
+            asked = await http.post(path, json={"evaluation": 1, "note": "seeds 1"}, headers=auth("alice"))
+            assert asked.status_code == 202, asked.text
+            body = asked.json()
+            assert (body["id"], body["version"], body["evaluation"], body["by"]) == (uid, 1, 1, "alice")
+            assert body["annotation"] == VERDICTS_ANNOTATION and "\n" not in body["message"]
+            assert body["message"].startswith(f"annotated LoraTraining {ns}/jesse-avatar: ")
+            entry = {"evaluation": 1, "by": "alice", "at": body["at"], "note": "seeds 1"}
+            assert _verdicts(ns, "jesse-avatar") == {"1": entry, "3": 0}  # merged, the other kept
+            after = _resource(ns, "jesse-avatar", "loratrainings")
+            assert after is not None and after["spec"] == before["spec"]
+            assert after["metadata"]["generation"] == before["metadata"]["generation"]
+            # the refusals a laptop answers, in its words; nothing written
+            for number, said in ((2, "e2 scored pictures made elsewhere"), (7, "e7 is not an evaluation")):
+                refused = await http.post(path, json={"evaluation": number}, headers=auth("alice"))
+                assert refused.status_code == 400, refused.text
+                assert refused.json()["error"]["fields"][0]["field"] == "evaluation"
+                assert refused.json()["error"]["message"].startswith(f"evaluation: {said}")
+            missing = await http.post(f"/api/assets/{uid}/versions/9/verdict", json={"evaluation": 0},
+                                      headers=auth("alice"))  # fmt: skip
+            assert missing.status_code == 404 and missing.json()["error"]["code"] == "version_not_found"
+            theirs = await http.post(path, json={"evaluation": 1}, headers=auth("bob"))
+            assert theirs.status_code == 404
+            assert _verdicts(ns, "jesse-avatar") == {"1": entry, "3": 0}
+
+            # the operator's decision on the resource as annotated, its status written back as the
+            # operator writes it: the real API server keeps the choice and the problem
+            res = apply(resource(), decide(resource(), World(now=NOW)))
+            res = apply(
+                res, decide(res, World(now=NOW, jobs=(job(complete=True),), outcome=lora_result(1, 1)))
+            )
+            res = replace(res, annotations=dict(after["metadata"]["annotations"]))
+            decided = decide(res, World(now=NOW, verdict_refusals={(1, 1): ""}))
+            assert [e.reason for e in decided.events] == ["VerdictChosen", "VerdictRefused"]
+            status_path = f"{LORAS.format(ns=ns)}/jesse-avatar/status"
+            apiserver.admin().patch(status_path, {"status": decided.status})
+            kept = (_resource(ns, "jesse-avatar", "loratrainings") or {}).get("status") or {}
+            assert kept["versions"][0]["verdictChoice"] == entry
+            assert kept["verdictProblem"] == (
+                f"annotation {VERDICTS_ANNOTATION}: version 3 is not listed in the status"
+            )
+
+            # an annotation that is not JSON is not written over
+            apiserver.admin().patch(
+                f"{LORAS.format(ns=ns)}/jesse-avatar",
+                {"metadata": {"annotations": {VERDICTS_ANNOTATION: "1=e1"}}},
+            )
+            broken = await http.post(path, json={"evaluation": 1}, headers=auth("alice"))
+            assert broken.status_code == 409 and broken.json()["error"]["code"] == "conflict", broken.text
+            assert f"{VERDICTS_ANNOTATION}-" in broken.json()["error"]["message"]
+            # the resource deleted: gone
+            apiserver.admin().delete(f"{LORAS.format(ns=ns)}/jesse-avatar")
+            wait_for(lambda: _resource(ns, "jesse-avatar", "loratrainings") is None, 30, "deleted")
+            gone = await http.post(path, json={"evaluation": 1}, headers=auth("alice"))
+            assert gone.status_code == 404 and gone.json()["error"]["code"] == "gone", gone.text
+
+    import asyncio
+
+    asyncio.run(run())
+
+
 NOTIFICATIONS = "/apis/contentgen.io/v1alpha1/namespaces/{ns}/notifications"
 
 

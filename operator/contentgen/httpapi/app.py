@@ -52,6 +52,7 @@ from .routes import (
     sharing,
     stream,
     ui,
+    verdict,
 )
 from .settings import ApiSettings, load_settings
 
@@ -165,6 +166,7 @@ def create_app(
         create,
         evaluate,
         promote,
+        verdict,
         sharing,
         collections,
         assets,

@@ -31,7 +31,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from contentgen.api import KINDS, Resource, now
-from contentgen.api.lora import PROMOTED_ANNOTATION
+from contentgen.api.lora import PROMOTED_ANNOTATION, VERDICTS_ANNOTATION
 from contentgen.api.sharing import Grant, grants_of
 from contentgen.catalog import Catalog, ResourceState, catalog_document
 from contentgen.errors import ContentgenError, InvalidInput, PermanentError
@@ -232,17 +232,43 @@ class KubeCreator:
         PROMOTED_ANNOTATION gets the entry {"step", "by", "at", "note"} for the version, merged with
         the others it has, in one merge patch on the resourceVersion read (read and merged again
         when another writer came first). The operator follows it (status.versions[].promotion)."""
+        entry = {"step": step, "by": by, "at": at, **({"note": note} if note else {})}
+        where = self._annotate_version(doc, PROMOTED_ANNOTATION, "step", number, entry)
+        return (
+            f"annotated {where}: {PROMOTED_ANNOTATION} asks for checkpoint {step} as version {number}'s "
+            "model; the operator follows it (status.versions[].promotion, a CheckpointPromoted Event; "
+            "status.promotionProblem says why where it cannot)"
+        )
+
+    def choose_verdict(
+        self, doc: dict[str, Any], number: int, evaluation: int, *, by: str, at: str, note: str = ""
+    ) -> str:
+        """Make evaluation `evaluation` version `number`'s verdict: the LoraTraining's annotation
+        VERDICTS_ANNOTATION gets the entry {"evaluation", "by", "at", "note"} for the version, merged
+        as promote merges its own. The operator follows it (status.versions[].verdictChoice)."""
+        entry = {"evaluation": evaluation, "by": by, "at": at, **({"note": note} if note else {})}
+        where = self._annotate_version(doc, VERDICTS_ANNOTATION, "evaluation", number, entry)
+        return (
+            f"annotated {where}: {VERDICTS_ANNOTATION} asks for evaluation e{evaluation} as version "
+            f"{number}'s verdict; the operator follows it (status.versions[].verdictChoice, a VerdictChosen "
+            "Event; status.verdictProblem says why where it cannot)"
+        )
+
+    def _annotate_version(
+        self, doc: dict[str, Any], annotation: str, unit: str, number: int, entry: dict[str, Any]
+    ) -> str:
+        """The record's LoraTraining's annotation `annotation` (a JSON object of version to `unit`)
+        with `entry` as version `number`'s, the other versions' kept, in one merge patch on the
+        resourceVersion read (read and merged again when another writer came first); where it is."""
         path = self._path("LoraTraining", str(doc["namespace"]), str(doc["name"]))
         where = f"LoraTraining {doc['namespace']}/{doc['name']}"
-        entry = {"step": step, "by": by, "at": at, **({"note": note} if note else {})}
         for _ in range(PATCH_ATTEMPTS):
             meta = self._lora_metadata(path, where, doc["_id"])
-            asked = _promotions_asked(meta, where, doc)
-            annotation = _with_promotion(asked, number, entry)
+            asked = _entries_asked(meta, where, doc, annotation, unit)
             patch = {
                 "metadata": {
                     "resourceVersion": meta.get("resourceVersion"),
-                    "annotations": {PROMOTED_ANNOTATION: annotation},
+                    "annotations": {annotation: _with_entry(asked, number, entry)},
                 }
             }
             try:
@@ -251,12 +277,8 @@ class KubeCreator:
                 if exc.status == 409:  # changed since it was read: read it and merge again
                     continue
                 raise _lora_refusal(exc, where) from None
-            return (
-                f"annotated {where}: {PROMOTED_ANNOTATION} asks for checkpoint {step} as version {number}'s "
-                "model; the operator follows it (status.versions[].promotion, a CheckpointPromoted Event; "
-                "status.promotionProblem says why where it cannot)"
-            )
-        raise Conflict(f"{where} changed {PATCH_ATTEMPTS} times while it was annotated: promote again")
+            return where
+        raise Conflict(f"{where} changed {PATCH_ATTEMPTS} times while it was annotated: ask again")
 
     def _lora_metadata(self, path: str, where: str, uid: Any) -> dict[str, Any]:
         """The metadata of the record's LoraTraining as it is now; Gone where it is no more."""
@@ -302,25 +324,26 @@ def _lora_refusal(exc: KubeError, where: str) -> Exception:
     return _translated(exc, None)
 
 
-def _promotions_asked(meta: dict[str, Any], where: str, doc: dict[str, Any]) -> dict[str, Any]:
-    """The promotions a LoraTraining's annotation asks for (version to entry); Conflict where the
+def _entries_asked(
+    meta: dict[str, Any], where: str, doc: dict[str, Any], annotation: str, unit: str
+) -> dict[str, Any]:
+    """What a LoraTraining's annotation `annotation` asks for (version to entry); Conflict where the
     annotation is not a JSON object."""
-    current = (meta.get("annotations") or {}).get(PROMOTED_ANNOTATION) or ""
+    current = (meta.get("annotations") or {}).get(annotation) or ""
     try:
         asked = json.loads(current) if current else {}
     except ValueError:
         asked = None
     if not isinstance(asked, dict):
         raise Conflict(
-            f"metadata.annotations: {PROMOTED_ANNOTATION} on {where} is {current[:80]!r}, not a "
-            "JSON object of version to step: fix it, or remove it (kubectl annotate -n "
-            f"{doc['namespace']} loratraining/{doc['name']} {PROMOTED_ANNOTATION}-), then promote "
-            "again"
+            f"metadata.annotations: {annotation} on {where} is {current[:80]!r}, not a "
+            f"JSON object of version to {unit}: fix it, or remove it (kubectl annotate -n "
+            f"{doc['namespace']} loratraining/{doc['name']} {annotation}-), then ask again"
         )
     return asked
 
 
-def _with_promotion(asked: dict[str, Any], number: int, entry: dict[str, Any]) -> str:
+def _with_entry(asked: dict[str, Any], number: int, entry: dict[str, Any]) -> str:
     """The annotation with `entry` as version `number`'s, in version order."""
     merged = {k: v for k, v in asked.items() if _version_key(k) != number}
     merged[str(number)] = entry
