@@ -11,7 +11,7 @@ from pydantic import Field
 
 from contentgen.api import Timestamp
 
-from ..common_record import JobRecord, RecordModel, VersionInfo
+from ..common_record import JobRecord, RecordModel, RunInfo, VersionInfo
 from ._base import CatalogKind
 
 
@@ -175,8 +175,48 @@ class LoraVersionInfo(VersionInfo):
     )
 
 
+class LiveTrainingInfo(RecordModel):
+    """A LoraTraining's training under way, as its worker last reported it (status.training): the
+    live view's step, loss, time left and checkpoints (docs/http-api.md#the-web-ui)."""
+
+    version: int = Field(default=0, description="The version the run makes.")
+    step: int = Field(default=0, description="The last step trained.")
+    steps: int = Field(default=0, description="The step it ends at unless it stops early.")
+    first_step: int = Field(default=0, description="The step it started after (a continued training's).")
+    seconds_per_step: float | None = Field(default=None, description="Measured so far.")
+    eta_seconds: float | None = Field(
+        default=None,
+        description="Seconds left at that rate, with the checkpoints' pictures, as of updatedAt.",
+    )
+    loss: list[LossPoint] = Field(default=[], description="The training loss so far (at most 64 points).")
+    checkpoints: list[dict[str, Any]] = Field(
+        default=[],
+        description="Each checkpoint scored so far, oldest first, as the version's likeness curve holds "
+        "them (step, verdict, median, gridUri, ...); `chosen` marks the best so far.",
+    )
+    best_step: int | None = Field(default=None, description="The best-scoring checkpoint so far.")
+    stop_asked: str = Field(
+        default="", description="A stop asked (contentgen.io/stop: keep-best), followed at the next step."
+    )
+    stop: dict[str, Any] | None = Field(
+        default=None, description="Where and why it stopped early (how, step, plannedSteps, why, ...)."
+    )
+    updated_at: Timestamp | None = Field(default=None, description="When the worker last reported.")
+
+
+class LoraRunInfo(RunInfo):
+    training: LiveTrainingInfo | None = Field(
+        default=None,
+        description="While the run trains (and once it ended): its training as the worker reports it "
+        "between steps; unset before the training starts and for trainers that report none.",
+    )
+
+
 class LoraTrainingRecord(JobRecord):
     kind: Literal["LoraTraining"] = "LoraTraining"
+    latest_run: LoraRunInfo = Field(  # the common run, with its training
+        default_factory=LoraRunInfo, description="The latest run, apart from versions."
+    )
     trigger_word: str = ""
     latest_model_uri: str = Field(default="", description="Use as spec.loras[].url of an ImageGeneration.")
     versions: list[LoraVersionInfo] = Field(default=[], description="Every usable version, oldest first.")
@@ -211,6 +251,9 @@ def summary(
 
 def from_status(doc: dict[str, Any], status: dict[str, Any], before: dict[str, Any]) -> None:
     doc["dataset"] = status.get("dataset") or before.get("dataset")
+    training = status.get("training")
+    if isinstance(training, dict) and training.get("version") == doc["latestRun"].get("version"):
+        doc["latestRun"]["training"] = training  # the latest run's own training, live
 
 
 def primary(version: dict[str, Any]) -> str:

@@ -1,0 +1,43 @@
+"""A LoRA training under way in its record (issue 67's live view): the LoraTraining's status.training,
+as the worker reports it between steps, is the record's latestRun.training while it belongs to the
+latest run (its step, steps, loss, time left and each checkpoint's likeness as it is scored), and
+what the HTTP API's stream sends of the record carries it, so a new checkpoint is news."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from contentgen.catalog import to_record
+from contentgen.httpapi.routes.stream import _news, status_of
+from tests.catalog.factory import T0
+from tests.harness.live import running, training
+
+UID = "live-1"
+
+
+def test_the_latest_runs_training_is_in_the_record_as_it_grows() -> None:
+    before = running(UID, "avatar", None)
+    assert to_record(before).wire()["latestRun"]["training"] is None  # not training yet
+
+    at = T0 + timedelta(hours=1)
+    first = running(UID, "avatar", training(UID, 300, [(250, "poor", 0.21)], at=at), previous=before)
+    run = to_record(first).wire()["latestRun"]
+    assert (run["phase"], run["version"]) == ("Running", 2)
+    live = run["training"]
+    assert (live["step"], live["steps"], live["bestStep"], live["etaSeconds"]) == (300, 1000, 250, 1050.0)
+    assert [p["step"] for p in live["loss"]][-1] == 300
+    assert [(c["step"], c["verdict"], c["median"]) for c in live["checkpoints"]] == [(250, "poor", 0.21)]
+
+    scored = [(250, "poor", 0.21), (500, "good", 0.55)]
+    second = running(UID, "avatar", training(UID, 510, scored, at=at), previous=first)
+    assert [c["step"] for c in to_record(second).wire()["latestRun"]["training"]["checkpoints"]] == [250, 500]
+    # the stream's event of the record carries it: a checkpoint scored is news
+    assert _news(status_of(second)) != _news(status_of(first))
+    assert status_of(second)["latestRun"]["training"]["bestStep"] == 500
+
+
+def test_another_runs_training_is_not_shown_as_the_latest_runs() -> None:
+    stale = training(UID, 1000, [(250, "good", 0.5)], at=T0)
+    stale["version"] = 1  # the report of an earlier run, still in the status
+    doc = running(UID, "avatar", stale)
+    assert to_record(doc).wire()["latestRun"]["training"] is None
