@@ -19,6 +19,7 @@ from contentgen.api.image import IMAGE_RULES, LORA_ENTRY_RULES, ImageGenerationS
 from contentgen.api.lora import (
     CLUSTER_ONLY_TRAINING_RULES,
     DATASET_RULES,
+    LIVE_TRAINING_RULES,
     TRAINING_RULES,
     DatasetSpec,
     LoraTrainingSpec,
@@ -144,6 +145,23 @@ DATASET: Values = {
     "subject": [None, {"referenceImages": ["https://e/p.png"]}],
     "faceFilter": [None, True, False],
 }
+# stopWhen (its plateau with the evaluation on and off) and continueFrom beside every provider.
+LIVE: Values = {
+    "owner": ["u"],
+    "source": [{"url": "https://e/v.mp4"}],
+    "triggerWord": ["jx"],
+    "provider": [None, "fal", "offline", "cluster"],
+    "training": [
+        None,
+        {},
+        {"stopWhen": {}},
+        {"stopWhen": {"likenessPlateau": {"patience": 2}}},
+        {"stopWhen": {"maxCostUsd": 5.0}},
+        {"continueFrom": {"version": 2}},
+        {"stopWhen": {"likenessPlateau": {"patience": 1}}, "continueFrom": {"version": 1, "step": 500}},
+    ],
+    "evaluation": [None, {}, {"enabled": True}, {"enabled": False}],
+}
 LIKENESS_PLAN: Values = {"seeds": [None, [1], [1, 2], [2, 2], [1, 2, 1]]}
 
 FORMS: dict[str, tuple[Sequence[GeneratedRule], type[BaseModel], Values, int]] = {
@@ -152,6 +170,7 @@ FORMS: dict[str, tuple[Sequence[GeneratedRule], type[BaseModel], Values, int]] =
     "lora entry": (LORA_ENTRY_RULES, LoraEntry, LORA_ENTRY, 20),
     "transcription": (TRANSCRIPTION_RULES, TranscriptionSpec, TRANSCRIPTION, 30),
     "lora training's cluster-only fields": (CLUSTER_ONLY_TRAINING_RULES, LoraTrainingSpec, LORA, 100),
+    "lora training's stop and continue": (LIVE_TRAINING_RULES, LoraTrainingSpec, LIVE, 120),
     "training": (TRAINING_RULES, TrainingSpec, TRAINING, 100),
     "dataset": (DATASET_RULES, DatasetSpec, DATASET, 60),
     "likeness plan": (SEED_RULES, LikenessPlan, LIKENESS_PLAN, 20),

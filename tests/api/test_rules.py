@@ -166,6 +166,46 @@ REJECTED: dict[str, tuple[str, Mutation, str]] = {
     ),
     "maxGradNorm on fal": ("LoraTraining", put("training.maxGradNorm", 0), "spec.training.maxGradNorm"),
     "learningRate high": ("LoraTraining", put("training.learningRate", 0.011), "spec.training.learningRate"),
+    # a training's stop and continue need a trainer that scores checkpoints as it trains (issue 67)
+    "stopWhen on fal": (
+        "LoraTraining",
+        put("training.stopWhen", {"likenessPlateau": {"patience": 2}}),
+        "spec.training.stopWhen",
+    ),
+    "continueFrom on fal": (
+        "LoraTraining",
+        put("training.continueFrom", {"version": 1}),
+        "spec.training.continueFrom",
+    ),
+    "likenessPlateau without the evaluation": (
+        "LoraTraining",
+        both(
+            put("provider", "cluster"),
+            put("training.stopWhen", {"likenessPlateau": {"patience": 2}}),
+            put("evaluation", {"enabled": False}),
+        ),
+        "spec.training.stopWhen.likenessPlateau",
+    ),
+    "patience zero": (
+        "LoraTraining",
+        both(put("provider", "cluster"), put("training.stopWhen", {"likenessPlateau": {"patience": 0}})),
+        "spec.training.stopWhen.likenessPlateau.patience",
+    ),
+    "patience missing": (
+        "LoraTraining",
+        both(put("provider", "cluster"), put("training.stopWhen", {"likenessPlateau": {"minGain": 0.02}})),
+        "spec.training.stopWhen.likenessPlateau.patience",
+    ),
+    "maxCostUsd zero": (
+        "LoraTraining",
+        both(put("provider", "cluster"), put("training.stopWhen", {"maxCostUsd": 0})),
+        "spec.training.stopWhen.maxCostUsd",
+    ),
+    "continueFrom version zero": (
+        "LoraTraining",
+        both(put("provider", "cluster"), put("training.continueFrom", {"version": 0})),
+        "spec.training.continueFrom.version",
+    ),
     # ImageGeneration
     "prompt missing": ("ImageGeneration", drop("prompt"), "spec.prompt"),
     "prompt empty": ("ImageGeneration", put("prompt", ""), "spec.prompt"),
@@ -389,6 +429,23 @@ ACCEPTED: dict[str, tuple[str, Mutation]] = {
     "speakerLabels on assemblyai": ("Transcription", put("speakerLabels", True)),
     "evaluation of the latest version": ("LoraEvaluation", drop("loraRef.version")),
     "evaluation on the cluster": ("LoraEvaluation", put("provider", "cluster")),
+    "stopWhen and continueFrom on the cluster": (
+        "LoraTraining",
+        both(
+            put("provider", "cluster"),
+            put("training.stopWhen", {"likenessPlateau": {"patience": 3, "minGain": 0.02}, "maxCostUsd": 40}),
+            put("training.continueFrom", {"version": 2, "step": 500}),
+        ),
+    ),
+    "stopWhen offline": ("LoraTraining", both(put("provider", "offline"), put("training.stopWhen", {}))),
+    "maxCostUsd without the evaluation": (
+        "LoraTraining",
+        both(
+            put("provider", "cluster"),
+            put("training.stopWhen", {"maxCostUsd": 3}),
+            put("evaluation", {"enabled": False}),
+        ),
+    ),
     "evaluation with the version's provider": ("LoraEvaluation", drop("evaluation")),
     "evaluation four seeds": ("LoraEvaluation", put("evaluation.seeds", [0, 1, 2, 2**31 - 1])),
     "transcription s3": ("Transcription", put("source.url", "s3://my-bucket/audio/ep1.mp3")),

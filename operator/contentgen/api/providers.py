@@ -29,17 +29,23 @@ class Provider:
     speaker_labels: bool = True
     # whether a request in flight can be cancelled at the provider (fal's queue)
     cancels: bool = False
+    # whether its trainer stores checkpoints as it trains and scores each between steps, so that a
+    # training can stop early, be stopped and kept, and go on from a version (the cluster's own;
+    # offline simulates it); fal's trainers return one LoRA at the end
+    trains_live: bool = False
 
 
-OFFLINE = Provider("offline", placeholders=True)
+OFFLINE = Provider("offline", placeholders=True, trains_live=True)
 # max_images: on every FLUX app fal serves
 FAL = Provider("fal", key="FAL_KEY", prices_by_app=True, max_images=4, cancels=True)
 ASSEMBLYAI = Provider("assemblyai", key="ASSEMBLYAI_API_KEY")
-CLUSTER = Provider("cluster", own_gpus=True, speaker_labels=False)
+CLUSTER = Provider("cluster", own_gpus=True, speaker_labels=False, trains_live=True)
 
 PROVIDERS: dict[str, Provider] = {p.name: p for p in (FAL, ASSEMBLYAI, CLUSTER, OFFLINE)}
 # The one provider on the cluster's own GPUs: the API's rules refuse its settings with any other.
 (OWN_GPUS,) = (p.name for p in PROVIDERS.values() if p.own_gpus)
+# The providers whose trainers score checkpoints while they train (training.stopWhen, continueFrom).
+TRAINS_LIVE = tuple(p.name for p in PROVIDERS.values() if p.trains_live)
 
 
 def provider_entry(name: str) -> Provider:

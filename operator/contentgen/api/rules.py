@@ -136,6 +136,24 @@ class Absent(Term):
 
 
 @dataclass(frozen=True)
+class Unset(Term):
+    """The field is left out, or an object holding it is (`Absent` of a field of a nested object,
+    `training.stopWhen`: each object on its path asked in CEL, as admission needs)."""
+
+    field: SpecField
+
+    def cel(self) -> str:
+        path = self.field.path
+        return " || ".join(f"!has(self.{'.'.join(path[: n + 1])})" for n in range(len(path)))
+
+    def check(self, spec: Any) -> bool:
+        return self.field.value(spec) is None
+
+    def json_schema(self) -> list[JsonDict]:
+        return [self.field.within({"not": {"required": [self.field.path[-1]]}})]
+
+
+@dataclass(frozen=True)
 class Either(Term):
     """Any of `terms` (one alternative in JSON Schema, so `Not` can take it whole)."""
 

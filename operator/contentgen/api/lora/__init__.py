@@ -1,7 +1,8 @@
 """LoraTraining: a video in, a versioned LoRA out. Its rooms: the spec (spec.py), the likeness
 evaluation (likeness.py), what the dataset stage found (dataset.py), a person's promotion of a
-checkpoint (promotion.py), a person's choice of a version's verdict (verdict.py) and what a run
-made (status.py). Every name the other layers use is importable from here."""
+checkpoint (promotion.py), a person's choice of a version's verdict (verdict.py), when a training
+stops early or goes on from a version (stopping.py) and what a run made (status.py). Every name the
+other layers use is importable from here."""
 
 from .dataset import (
     MAX_LISTED_PEOPLE,
@@ -42,6 +43,7 @@ from .spec import (
     DEFAULT_MIN_FRAMES,
     DEFAULT_TRAINING_MODEL,
     FAL_CAPTION_APP,
+    LIVE_TRAINING_RULES,
     MAX_REFERENCE_IMAGES,
     MAX_STORED_CHECKPOINTS,
     TRAINING_RULES,
@@ -53,7 +55,20 @@ from .spec import (
     TrainingSpec,
     checkpoints_stored,
 )
-from .status import MAX_LOSS_POINTS, LoraTrainingStatus, LoraVersion, LossPoint, loss_curve
+from .status import MAX_LOSS_POINTS, LoraTrainingStatus, LoraVersion, LossPoint, TrainingRun, loss_curve
+from .stopping import (
+    DEFAULT_MIN_GAIN,
+    DEFAULT_PATIENCE,
+    KEEP_BEST,
+    STOP_ANNOTATION,
+    STOP_VALUES,
+    ContinuedFrom,
+    ContinueFrom,
+    LikenessPlateau,
+    StopHow,
+    StopWhen,
+    TrainingStop,
+)
 from .verdict import VERDICTS_ANNOTATION, VerdictChoice, verdict_entry, verdicts_asked, verdicts_of
 
 __all__ = [
@@ -62,12 +77,16 @@ __all__ = [
     "DATASET_RULES",
     "DEFAULT_MAX_FRAMES",
     "DEFAULT_MIN_FRAMES",
+    "DEFAULT_MIN_GAIN",
+    "DEFAULT_PATIENCE",
     "DEFAULT_SCORED_CHECKPOINTS",
     "DEFAULT_TRAINING_MODEL",
     "FAL_CAPTION_APP",
+    "KEEP_BEST",
     "LIKENESS_IMAGE_SIZE",
     "LIKENESS_MODEL",
     "LIKENESS_PROMPT_SETS",
+    "LIVE_TRAINING_RULES",
     "MAX_LISTED_PEOPLE",
     "MAX_LOSS_POINTS",
     "MAX_REFERENCE_IMAGES",
@@ -75,6 +94,8 @@ __all__ = [
     "MAX_STORED_CHECKPOINTS",
     "ONE_PERSON_SIMILARITY",
     "PROMOTED_ANNOTATION",
+    "STOP_ANNOTATION",
+    "STOP_VALUES",
     "STRANGERS_SIMILARITY",
     "SUBJECT_DOMINANCE",
     "TRAINING_RULES",
@@ -82,6 +103,8 @@ __all__ = [
     "CaptionTemplate",
     "Captioning",
     "CheckpointLikeness",
+    "ContinueFrom",
+    "ContinuedFrom",
     "DatasetImage",
     "DatasetReport",
     "DatasetSpec",
@@ -89,6 +112,7 @@ __all__ = [
     "DroppedScenes",
     "EvaluationSpec",
     "Likeness",
+    "LikenessPlateau",
     "LikenessPromptSet",
     "LoraTrainingSpec",
     "LoraTrainingStatus",
@@ -101,9 +125,13 @@ __all__ = [
     "Scene",
     "Seed",
     "Seeds",
+    "StopHow",
+    "StopWhen",
     "SubjectSpec",
     "SubjectSummary",
+    "TrainingRun",
     "TrainingSpec",
+    "TrainingStop",
     "Verdict",
     "VerdictChoice",
     "checkpoints_scored",

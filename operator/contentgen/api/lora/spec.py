@@ -9,9 +9,22 @@ from pydantic import Field
 
 from ..base import ApiModel, CelRule
 from ..common import CommonSpec, SourceSpec, SourceUrl
-from ..providers import OWN_GPUS
-from ..rules import Absent, AtDefault, Is, NotAbove, Rule, SpecField, ValueIs, Written, generate
+from ..providers import OWN_GPUS, TRAINS_LIVE
+from ..rules import (
+    Absent,
+    AtDefault,
+    Equals,
+    Is,
+    NotAbove,
+    Rule,
+    SpecField,
+    Unset,
+    ValueIs,
+    Written,
+    generate,
+)
 from .likeness import EvaluationSpec
+from .stopping import ContinueFrom, StopWhen
 
 DEFAULT_TRAINING_MODEL = "fal-ai/flux-lora-fast-training"
 
@@ -264,6 +277,24 @@ class TrainingSpec(ApiModel):
             "diffusers' FLUX example); 0 does not clip.",
         ),
     ] = 1.0
+    stop_when: Annotated[
+        StopWhen | None,
+        Field(
+            description="provider cluster (offline: simulated): stop before the last step, keeping the "
+            "best-scoring checkpoint so far as the version's model and billed for the steps run: when the "
+            "likeness stops rising (likenessPlateau), or before the run's cost would pass maxCostUsd "
+            "(docs/cluster-training.md#stopping-early). Unset: every step runs.",
+        ),
+    ] = None
+    continue_from: Annotated[
+        ContinueFrom | None,
+        Field(
+            description="provider cluster (offline: simulated): go on from a version of this LoraTraining, "
+            "its LoRA and optimizer state as its training left them, for `steps` more steps, numbered on "
+            "from its last; the same base model, rank, loraTargets, optimizer and memory plan "
+            "(docs/cluster-training.md#continuing-a-training).",
+        ),
+    ] = None
 
 
 # The training fields only provider cluster reads (fal's trainer and the offline placeholder ignore
@@ -291,8 +322,35 @@ def _cluster_only_rule(field: str, default: Any) -> Rule:
 CLUSTER_ONLY_TRAINING_RULES = tuple(generate(_cluster_only_rule(*entry)) for entry in CLUSTER_ONLY_TRAINING)
 
 
+def _trains_live_rule(field: str, what: str) -> Rule:
+    training = SpecField(f"training.{field}", "object")
+    return Rule(
+        training,
+        f"{training.name} needs provider cluster, whose trainer {what} (fal's trainer returns one LoRA at "
+        "the end; offline simulates it): remove it, or use provider cluster",
+        (Unset(training), Equals(SpecField("provider", "string", "fal"), TRAINS_LIVE)),
+    )
+
+
+PLATEAU = SpecField("training.stopWhen.likenessPlateau", "object")
+# training.stopWhen and continueFrom with the providers whose trainers score checkpoints as they
+# train (api/providers.py `trains_live`), and a plateau of the likeness with its evaluation on
+LIVE_TRAINING_RULES = (
+    generate(_trains_live_rule("stopWhen", "scores checkpoints as it trains and can stop between steps")),
+    generate(_trains_live_rule("continueFrom", "keeps its training state with each version")),
+    generate(
+        Rule(
+            PLATEAU,
+            "training.stopWhen.likenessPlateau needs the likeness evaluation (evaluation.enabled: true): "
+            "the plateau is of the checkpoints' likeness",
+            (Unset(PLATEAU), AtDefault(SpecField("evaluation.enabled", "boolean", True))),
+        )
+    ),
+)
+
+
 class LoraTrainingSpec(CommonSpec):
-    cel_rules = tuple(r.cel for r in CLUSTER_ONLY_TRAINING_RULES)
+    cel_rules = tuple(r.cel for r in (*CLUSTER_ONLY_TRAINING_RULES, *LIVE_TRAINING_RULES))
 
     source: Annotated[SourceSpec, Field(description="The video to learn from.")]
     trigger_word: Annotated[

@@ -7,11 +7,12 @@ from typing import Annotated
 
 from pydantic import Field
 
-from ..base import ApiModel
+from ..base import ApiModel, Timestamp
 from ..common import CommonStatus, VersionBase
 from .dataset import DatasetSummary
-from .likeness import Likeness
+from .likeness import MAX_SCORED_CHECKPOINTS, CheckpointLikeness, Likeness
 from .promotion import Promotion
+from .stopping import ContinuedFrom, TrainingStop
 from .verdict import VerdictChoice
 
 MAX_LOSS_POINTS = 64
@@ -107,6 +108,66 @@ class LoraVersion(VersionBase):
             "likeness."
         ),
     ] = None
+    stopped: Annotated[
+        TrainingStop | None,
+        Field(
+            description="Where its training ended before the last step the spec asked for: a likeness "
+            "plateau, a budget or a person's stop (docs/cluster-training.md#stopping-early); its model is "
+            "the best-scoring checkpoint so far, and it was billed for the steps it ran. Unset: every step "
+            "ran."
+        ),
+    ] = None
+    continued_from: Annotated[
+        ContinuedFrom | None,
+        Field(description="The version its training went on from (spec.training.continueFrom): its lineage."),
+    ] = None
+    state_uri: Annotated[
+        str,
+        Field(
+            description="The training state kept with the version (checkpoints/step-NNNNNN.pt, written once: "
+            "the LoRA, the optimizer's moments, the step, the random generator) of the step its training "
+            "ended at, which training.continueFrom goes on from; empty where the trainer keeps none."
+        ),
+    ] = ""
+
+
+class TrainingRun(ApiModel):
+    """The training under way (or the last one, once it ended), as its worker reports it between
+    steps: where it is, its loss, its checkpoints' likeness as each is scored, and its stop."""
+
+    version: Annotated[int, Field(ge=0, description="The version the run makes.")]
+    step: Annotated[int, Field(ge=0, description="The last step trained.")] = 0
+    steps: Annotated[int, Field(ge=0, description="The step it ends at unless it stops early.")] = 0
+    first_step: Annotated[
+        int, Field(ge=0, description="The step it started after (continueFrom's, or a retried pod's 0).")
+    ] = 0
+    seconds_per_step: Annotated[float | None, Field(ge=0, description="Measured so far.")] = None
+    eta_seconds: Annotated[
+        float | None, Field(ge=0, description="The steps left at that rate, and their checkpoints' pictures.")
+    ] = None
+    loss: Annotated[
+        list[LossPoint],
+        Field(max_length=MAX_LOSS_POINTS, description="The training loss so far, as at most 64 points."),
+    ] = []
+    checkpoints: Annotated[
+        list[CheckpointLikeness],
+        Field(
+            max_length=MAX_SCORED_CHECKPOINTS,
+            description="Each checkpoint scored so far, oldest first, as the version's likeness curve will "
+            "hold it; `chosen` marks the best so far.",
+        ),
+    ] = []
+    best_step: Annotated[int | None, Field(description="The best-scoring checkpoint so far.")] = None
+    stop_asked: Annotated[
+        str,
+        Field(
+            max_length=256,
+            description="A stop the worker has seen asked (contentgen.io/stop), followed at the next step "
+            "boundary.",
+        ),
+    ] = ""
+    stop: Annotated[TrainingStop | None, Field(description="Where and why it stopped early.")] = None
+    updated_at: Annotated[Timestamp, Field(description="When the worker last reported.")] | None = None
 
 
 class LoraTrainingStatus(CommonStatus):
@@ -127,6 +188,14 @@ class LoraTrainingStatus(CommonStatus):
             "whose evaluation cannot be a verdict are left as they are); empty when nothing is.",
         ),
     ] = ""
+    stop_problem: Annotated[
+        str,
+        Field(
+            max_length=1024,
+            description="What is wrong with the annotation contentgen.io/stop (its value is not keep-best); "
+            "empty when nothing is.",
+        ),
+    ] = ""
     likeness: Annotated[
         Likeness | None,
         Field(description="The newest version's likeness report (its versions[] entry has it too)."),
@@ -141,4 +210,12 @@ class LoraTrainingStatus(CommonStatus):
     dataset: Annotated[
         DatasetSummary | None,
         Field(description="The latest run's dataset: scenes found, kept, and dropped by reason."),
+    ] = None
+    training: Annotated[
+        TrainingRun | None,
+        Field(
+            description="The training under way, live (its step, loss, checkpoints' likeness as each is "
+            "scored, a stop asked), or the last one once it ended; `likeness` stays the newest version's "
+            "report."
+        ),
     ] = None
