@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from contentgen.api.lora import ONE_PERSON_SIMILARITY as SAME
 from contentgen.api.lora import STRANGERS_SIMILARITY as DIFFERENT
+from contentgen.api.words import counted
 from contentgen.catalog.common_record import JobRecord
 from contentgen.catalog.kinds import CATALOG_KINDS
 from contentgen.catalog.records import Stats
@@ -169,7 +170,7 @@ def _made(version: dict[str, Any]) -> str:
     video = version.get("video") or {}
     transcript = version.get("transcript") or {}
     if images:
-        return f"{len(images)} image(s) {images[0].get('uri', '')}"
+        return f"{counted(len(images), 'image')} {images[0].get('uri', '')}"
     if video:
         return _clip(version, video)
     if transcript:

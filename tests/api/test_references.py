@@ -275,7 +275,7 @@ def test_an_image_ref_resolves_to_a_picture_or_says_why_not(room: Room) -> None:
         assert said.message.startswith("imageRef 'still'")
     said = refused(resolve(video(version=1, image=2), "ns", catalog))
     assert said.message == (
-        "imageRef 'still' image 2: version 1 of ImageGeneration 'still' has 1 image(s); name one of them "
+        "imageRef 'still' image 2: version 1 of ImageGeneration 'still' has 1 image; name one of them "
         "(image: 1 to 1)"
     )
     said = refused(resolve(video(version=3), "ns", catalog))

@@ -47,7 +47,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str],
 def test_examples_are_valid(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, str(EXAMPLES))
     assert (code, out) == (0, [])
-    assert f"{len(list(EXAMPLES.glob('*.yaml')))} resource(s) valid" in err
+    assert f"{len(list(EXAMPLES.glob('*.yaml')))} resources valid" in err
 
 
 def test_each_problem_is_one_line_naming_file_document_and_field(
@@ -100,7 +100,7 @@ def test_directories_are_walked_and_other_groups_skipped(
     (tmp_path / "notes.txt").write_text("not a manifest")
     code, out, err = run(capsys, str(tmp_path))
     assert (code, out) == (0, [])
-    assert "1 resource(s) valid; 1 path(s) not read (--verbose lists them)" in err
+    assert "1 resource valid; 1 path not read (--verbose lists them)" in err
 
 
 def test_a_gitops_repository_is_validated_without_noise(
@@ -129,7 +129,7 @@ def test_a_gitops_repository_is_validated_without_noise(
     assert code == 1
     assert {line.split(":")[0] for line in out} == {str(tmp_path / "apps/broken/typo.yaml")}
     assert err.strip().endswith(
-        "3 problem(s) in 1 of 2 document(s); 2 other document(s) skipped; 6 path(s) not read "
+        "3 problems in 1 of 2 documents; 2 other documents skipped; 6 paths not read "
         "(--verbose lists them)"
     )
     code, out, err = run(capsys, str(tmp_path), "--exclude", "vendor/*", "--exclude", "typo.yaml", "-v")
@@ -167,7 +167,7 @@ def test_the_repository_itself_validates(capsys: pytest.CaptureFixture[str]) -> 
         "tests/catalog/legacy",
     )
     assert (code, out) == (0, [])
-    assert err.startswith(f"{len(list(EXAMPLES.glob('*.yaml')))} resource(s) valid;")
+    assert err.startswith(f"{len(list(EXAMPLES.glob('*.yaml')))} resources valid;")
 
 
 def test_latin1_manifests_are_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -97,7 +97,7 @@ def test_delete_removes_the_stored_objects_and_marks_the_record(
     assert folder.is_dir()  # only said what would go
     code, out, _ = cli(capsys, "assets", "delete", "default/demo-landscape", "--yes", "-o", "table")
     assert code == 0 and out.startswith(
-        "deleted 5 stored object(s) of image-generation default/demo-landscape"
+        "deleted 5 stored objects of image-generation default/demo-landscape"
     )
     assert not any(p.is_file() for p in folder.rglob("*"))
     after = as_json(capsys, "assets", "get", record["id"])
@@ -197,7 +197,7 @@ def test_prune_and_delete_a_version_say_what_would_go_then_remove_only_that(
     assert v1
 
     code, _, err = cli(capsys, "assets", "delete", "default/demo-avatar", "--version", "2", "-o", "table")
-    assert code == 0 and "(v2 was used by 1 image generation(s))" in err and "add --yes" in err
+    assert code == 0 and "(v2 was used by 1 image generation)" in err and "add --yes" in err
     code, out, err = cli(capsys, "assets", "prune", "demo-avatar", "--keep", "1", "-o", "table")
     assert code == 0 and "would delete v1 of lora-training default/demo-avatar" in err and "--yes" in err
     assert sorted(out.split()) == sorted(p.relative_to(store).as_posix() for p in v1)

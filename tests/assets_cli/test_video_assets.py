@@ -83,7 +83,7 @@ def test_prune_then_delete_a_video_remove_only_what_they_said(
     assert code == 0 and "add --yes to delete" in err and files(folder / "v2") == VERSION_FILES
     code, out, _ = cli(capsys, "assets", "delete", "default/demo-avatar-clip", "--yes", "-o", "table")
     assert code == 0 and out.startswith(
-        f"deleted {len(VERSION_FILES)} stored object(s) of video-generation default/demo-avatar-clip"
+        f"deleted {len(VERSION_FILES)} stored objects of video-generation default/demo-avatar-clip"
     )
     assert files(folder) == []
     gone = as_json(capsys, "assets", "get", clip["id"])

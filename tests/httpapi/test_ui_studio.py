@@ -586,7 +586,7 @@ def test_compare_a_loras_versions_on_the_same_prompt(
     page.click("#compare-form button[type=submit]")
     page.wait_for_selector("#compare-status .notice")
     said = page.inner_text("#compare-status")
-    assert "Started 2 image generation(s)" in said
+    assert "Started 2 image generations," in said
     found = re.search(r"tagged (compare-[0-9a-f]+)", said)
     assert found
     section = f"document.querySelector('.comparison[data-tag={found[1]}]')"

@@ -207,7 +207,7 @@ def test_too_small_a_dataset_fails_before_paying_with_its_counts(env: Cluster) -
     c.apply(lora("small", c.media, dataset={"maxFrames": 8, "minFrames": 5, "minSceneSeconds": 0.5}), ns)
     status = c.wait_phase("LoraTraining", ns, "small", "Failed")
     assert reason(status) == "DatasetTooSmall" and reason(status, "Stalled") == "DatasetTooSmall"
-    assert "gives 4 usable image(s), fewer than dataset.minFrames 5" in status["message"]
+    assert "gives 4 usable images, fewer than dataset.minFrames 5" in status["message"]
     assert "lower dataset.minFrames to 4" in status["message"]
     # the counts came from the worker's termination message into the status
     assert clip_dataset(status) == {**CLIP_DATASET, "minFrames": 5}

@@ -298,8 +298,8 @@ def test_the_gate_counts_and_says_what_to_change(shots: SyntheticVideo, tmp_path
         build(shots, tmp_path, min_frames=4)
     message = str(caught.value)
     assert caught.value.reason == "DatasetTooSmall"
-    assert message.startswith("shots.mp4 gives 3 usable image(s), fewer than dataset.minFrames 4: ")
-    assert "6 scene(s) found, 5 long enough, 3 showed a face" in message
+    assert message.startswith("shots.mp4 gives 3 usable images, fewer than dataset.minFrames 4: ")
+    assert "6 scenes found, 5 long enough, 3 showed a face" in message
     assert "dropped: 1 shorter than minSceneSeconds 1 s, 2 no face found" in message
     assert "dataset.faceFilter: false" in message and "a longer video" in message
     assert caught.value.summary.kept == 3 and caught.value.summary.min_frames == 4

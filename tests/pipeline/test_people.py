@@ -374,7 +374,7 @@ def test_two_people_with_equal_time_stop_before_anything_is_uploaded(
         "contentgen run: SubjectAmbiguous: two-equal.mp4 shows 2 people and none has clearly"
     )
     assert (
-        "#1 4.0 s (4.0 s on screen in 2 scene(s)), #2 4.0 s (4.0 s on screen in 2 scene(s)): screen time "
+        "#1 4.0 s (4.0 s on screen in 2 scenes), #2 4.0 s (4.0 s on screen in 2 scenes): screen time "
         "weighed by prominence" in last
     )
     assert "set dataset.subject.referenceImages" in last

@@ -212,7 +212,7 @@ def test_a_run_while_the_catalog_is_away_is_recorded_by_the_next_run(
     other.write_text((EXAMPLES / "imagegeneration.yaml").read_text().replace("demo-landscape", "other"))
     code, _, err = run(capsys, "--offline", str(other))
     assert code == 0, err
-    assert "recorded 1 earlier run(s) that waited for the catalog" in err
+    assert "recorded 1 earlier run that waited for the catalog" in err
     assert list(store.list("outbox/catalog/")) == []
     record = catalog.get(first["uid"])
     assert record is not None and record["status"] == "Succeeded"

@@ -142,7 +142,7 @@ def test_too_small_a_dataset_fails_before_anything_is_stored(
 
     assert code == 1 and out == ""
     last = err.strip().splitlines()[-1]
-    assert last.startswith("contentgen run: DatasetTooSmall: sample.mp4 gives 4 usable image(s), fewer than ")
+    assert last.startswith("contentgen run: DatasetTooSmall: sample.mp4 gives 4 usable images, fewer than ")
     assert "dataset.minFrames 10" in last and "lower dataset.minFrames to 4" in last
     failed = RunFailure.model_validate_json((workspace / "r.json").read_text())
     assert failed.reason == "DatasetTooSmall" and failed.dataset is not None

@@ -24,6 +24,7 @@ from .image import ResolvedLora
 from .sharing import ANNOTATION as SHARED_ANNOTATION
 from .sharing import Grant, annotation_of, grant, may_use, use_refusal, with_grant
 from .video import ResolvedImage
+from .words import counted
 
 Room = Literal["cluster", "laptop"]
 Action = Literal["wait", "fail"]
@@ -418,7 +419,7 @@ def _image(
     if index > len(uris):
         said = (
             f"imageRef {name!r} image {index}: version {version} of ImageGeneration {name!r} has "
-            f"{len(uris)} image(s); name one of them (image: 1 to {len(uris)})"
+            f"{counted(len(uris), 'image')}; name one of them (image: 1 to {len(uris)})"
         )
         return refusing("ImageVersionNotFound", at, said)
     return ResolvedImage(

@@ -25,6 +25,7 @@ from .lora import DatasetReport, DatasetSummary, LoraVersion
 from .transcription import TranscriptOutput, TranscriptVersion
 from .versions import LEGACY_VERSION, add_version, without_fields
 from .video import GeneratedVideo, ResolvedImage, VideoVersion
+from .words import counted
 
 
 class SpecSnapshot(ApiModel):
@@ -247,7 +248,7 @@ def _video_summary(result: RunResult) -> str:
 # The outputs a run makes, one per kind that has an output model, in the order they are looked for.
 OUTPUTS = (
     Output("lora", _lora_version, _lora_summary),
-    Output("images", _image_version, lambda r: f"generated {len(r.images or [])} image(s)"),
+    Output("images", _image_version, lambda r: f"generated {counted(len(r.images or []), 'image')}"),
     Output("transcript", _transcript_version, _transcript_summary),
     Output("evaluation", _evaluation_version, _evaluation_summary),
     Output("video", _video_version, _video_summary),

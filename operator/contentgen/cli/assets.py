@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from contentgen import store as stores
 from contentgen.api import CATALOG_TYPES
 from contentgen.api.lora import LIKENESS_PROMPT_SETS, EvaluationSpec
+from contentgen.api.words import counted
 from contentgen.catalog import (
     DELETED,
     FILTER_HELP,
@@ -648,7 +649,7 @@ def _erase(catalog: Catalog, store: ObjectStore, plan: pruning.Removal, what: st
         pruning.record(catalog, plan, when=now(), by="cli")
     except Exception as exc:
         raise CommandError(
-            f"removed {removed} stored object(s) of {what} but could not record it ({exc}); "
+            f"removed {counted(removed, 'stored object')} of {what} but could not record it ({exc}); "
             "run the same command again to record it"
         ) from None
     return removed, erase_provider_copies(doc if plan.whole else {}, documents=runs)
@@ -658,13 +659,13 @@ def _say_removed(
     plan: pruning.Removal, summary: dict[str, Any], what: str, removed: int, at_provider: Erasure
 ) -> None:
     if plan.whole:
-        print(f"deleted {removed} stored object(s) of {what}; the record is now {DELETED}")
+        print(f"deleted {counted(removed, 'stored object')} of {what}; the record is now {DELETED}")
     elif plan.versions:
         versions = ", ".join(f"v{n}" for n in plan.versions)
         kept = ", ".join(f"v{n}" for n in summary["kept"]) or "none"
-        print(f"deleted {versions} of {what} ({removed} stored object(s)); usable versions: {kept}")
+        print(f"deleted {versions} of {what} ({counted(removed, 'stored object')}); usable versions: {kept}")
     else:
-        print(f"nothing to remove: {what} has {len(summary['kept'])} usable version(s)")
+        print(f"nothing to remove: {what} has {counted(len(summary['kept']), 'usable version')}")
     for line in at_provider.erased:
         print(f"erased at the provider: {line}")
     for line in at_provider.kept:
@@ -675,11 +676,14 @@ def _say_what_would_go(plan: pruning.Removal, summary: dict[str, Any], what: str
     for key in plan.objects:
         print(key)
     versions = ", ".join(f"v{n}" for n in plan.versions) or "no version"
-    used = "; ".join(f"{v} was used by {n} image generation(s)" for v, n in summary["usedBy"].items())
+    used = "; ".join(
+        f"{v} was used by {counted(n, 'image generation')}" for v, n in summary["usedBy"].items()
+    )
     scope = "every stored object" if plan.whole else versions
     note = f" ({used})" if used else ""
     print(
-        f"would delete {scope} of {what}: {len(plan.objects)} stored object(s){note}; add --yes to delete",
+        f"would delete {scope} of {what}: {counted(len(plan.objects), 'stored object')}{note}; "
+        "add --yes to delete",
         file=sys.stderr,
     )
 

@@ -197,6 +197,7 @@ def _validated(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
     line per problem on stderr, where it is not valid."""
     from contentgen.api.manifests import Document, load_one
     from contentgen.api.validation import validate_document
+    from contentgen.api.words import counted
 
     try:
         content = load_one(args.manifest)
@@ -212,7 +213,9 @@ def _validated(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
     if outcome.problems:
         for problem in outcome.problems:
             print(problem.line(), file=sys.stderr)
-        raise CommandError(f"{args.manifest} is not valid ({len(outcome.problems)} problem(s) above)")
+        raise CommandError(
+            f"{args.manifest} is not valid ({counted(len(outcome.problems), 'problem')} above)"
+        )
     return content, outcome
 
 
@@ -385,8 +388,11 @@ def _open(url: str, store: Any, outbox: Any, settings: Any) -> Any:
         _away(url, exc, "; the run goes on, and its record waits in the store's outbox")
         return None
     if earlier:
+        from contentgen.api.words import counted
+
         print(
-            f"contentgen run: recorded {earlier} earlier run(s) that waited for the catalog", file=sys.stderr
+            f"contentgen run: recorded {counted(earlier, 'earlier run')} that waited for the catalog",
+            file=sys.stderr,
         )
     return catalog
 

@@ -14,6 +14,8 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from contentgen.api.words import counted
+
 if TYPE_CHECKING:
     from contentgen.api.manifests import Read
     from contentgen.api.validation import Outcome, Problem
@@ -98,14 +100,14 @@ def _summary(checked: _Checked, verbose: bool) -> str:
     problems, skipped, unread = checked.problems, checked.skipped, checked.unread
     bad = sum(1 for o in checked.checked if o.problems)
     summary = (
-        f"{len(problems)} problem(s) in {bad} of {len(checked.checked)} document(s)"
+        f"{counted(len(problems), 'problem')} in {bad} of {counted(len(checked.checked), 'document')}"
         if problems
-        else f"{len(checked.checked)} resource(s) valid"
+        else f"{counted(len(checked.checked), 'resource')} valid"
     )
     if skipped:
-        summary += f"; {len(skipped)} other document(s) skipped"
+        summary += f"; {counted(len(skipped), 'other document')} skipped"
     if unread:
-        summary += f"; {len(unread)} path(s) not read"
+        summary += f"; {counted(len(unread), 'path')} not read"
     if (skipped or unread) and not verbose:
         summary += " (--verbose lists them)"
     return summary

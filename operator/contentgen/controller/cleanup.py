@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from contentgen.api import Kind, now
+from contentgen.api.words import counted
 from contentgen.catalog.document import marked_deleted
 
 from . import metrics
@@ -85,7 +86,7 @@ async def delete(op: Operator, kind: Kind, body: dict[str, Any], retry: int) -> 
         await post_event(op, body, "Warning", "CleanupFailed", message)
         metrics.CLEANUPS.labels(kind.kind, "failed").inc()
         raise CleanupFailed(message) from exc
-    await post_event(op, body, "Normal", "CleanedUp", f"removed {removed} stored object(s)")
+    await post_event(op, body, "Normal", "CleanedUp", f"removed {counted(removed, 'stored object')}")
     metrics.CLEANUPS.labels(kind.kind, "deleted").inc()
 
 

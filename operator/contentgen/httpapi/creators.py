@@ -33,6 +33,7 @@ from typing import Any, Protocol
 from contentgen.api import KINDS, Resource, now
 from contentgen.api.lora import PROMOTED_ANNOTATION, VERDICTS_ANNOTATION
 from contentgen.api.sharing import Grant, grants_of
+from contentgen.api.words import counted
 from contentgen.catalog import Catalog, ResourceState, catalog_document
 from contentgen.errors import ContentgenError, InvalidInput, PermanentError
 from contentgen.store import ObjectStore
@@ -605,7 +606,8 @@ class LocalCreator:
             plan = pruning.plan_record(self.catalog, store, doc)
             removed = pruning.erase(store, plan)
             pruning.record(self.catalog, plan, when=now(), by=by)
-            return f"deleted {doc['namespace']}/{doc['name']}: {removed} stored object(s) removed (Delete)"
+            gone = counted(removed, "stored object")
+            return f"deleted {doc['namespace']}/{doc['name']}: {gone} removed (Delete)"
         self.catalog.mark_deleted(doc["_id"], now(), policy=policy, outputs_kept=True, by=by)
         return f"deleted {doc['namespace']}/{doc['name']}: its outputs are kept (Retain)"
 

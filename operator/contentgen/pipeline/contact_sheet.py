@@ -16,6 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from contentgen.api.words import counted
+
 THUMB = 240
 FACE = 120
 MAX_COLUMNS = 8
@@ -109,7 +111,7 @@ def _draw_people(
     dataset_shown: bool,
 ) -> None:
     """The people the video showed, one face each under a heading, the subject framed."""
-    heading = f"{len(people)} people found (face, screen time)"
+    heading = f"{counted(len(people), 'person')} found (face, screen time)"
     if dataset_shown:
         heading += "; the dataset shows the subject only"
     cv2.putText(sheet, heading, (_GAP, top + 26), _FONT, 0.55, (255, 255, 255), 1, cv2.LINE_AA)

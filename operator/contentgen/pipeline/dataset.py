@@ -56,6 +56,7 @@ from contentgen.api import (
     DroppedScenes,
     Scene,
 )
+from contentgen.api.words import counted
 from contentgen.errors import InvalidInput, PermanentError
 from contentgen.files import sha256_file
 from contentgen.pipeline.contact_sheet import write_contact_sheet
@@ -647,24 +648,25 @@ def _unclear(
     people = undecided.people
     summary = curator.summary(len(scanner.scenes), 0).model_copy(update=people_report(people))
     write_contact_sheet(
-        [], sheet, title=f"{len(people)} people in {name}", people=_faces(curator, people, None)
+        [], sheet, title=f"{counted(len(people), 'person')} in {name}", people=_faces(curator, people, None)
     )
     listed = ", ".join(
-        f"#{p.number} {p.prominent:.1f} s ({p.seconds:.1f} s on screen in {len(p.scenes)} scene(s))"
+        f"#{p.number} {p.prominent:.1f} s ({p.seconds:.1f} s on screen in {counted(len(p.scenes), 'scene')})"
         + (f" (similarity {p.similarity:.2f})" if p.similarity is not None else "")
         for p in people[:MAX_LISTED]
     )
     more = f" and {len(people) - MAX_LISTED} more" if len(people) > MAX_LISTED else ""
     if undecided.with_reference:
         message = (
-            f"no one in {name} looks like dataset.subject.referenceImages: {len(people)} people found "
-            f"({listed}{more}; a similarity of {SAME_PERSON} or more is one person); their faces are "
-            "numbered in the contact sheet {sheet}. To fix: give clear photos of the person as they "
-            "look in this video, or check that the video shows them"
+            f"no one in {name} looks like dataset.subject.referenceImages: "
+            f"{counted(len(people), 'person')} found ({listed}{more}; a similarity of {SAME_PERSON} or "
+            f"more is one person); their faces are numbered in the contact sheet {sheet}. To fix: give "
+            "clear photos of the person as they look in this video, or check that the video shows them"
         )
         return SubjectNotFound(message, summary, scanner.scenes, sheet)
     message = (
-        f"{name} shows {len(people)} people and none has clearly the most screen time ({listed}{more}: "
+        f"{name} shows {counted(len(people), 'person')} and none has clearly the most screen time "
+        f"({listed}{more}: "
         "screen time weighed by prominence, each scene whole for a face alone on screen and shared by "
         "size among the faces of a group; the subject needs "
         f"{SUBJECT_DOMINANCE:g}× the next person's); their "
@@ -826,8 +828,9 @@ def too_small(name: str, spec: DatasetSpec, summary: DatasetSummary, longest: fl
     if summary.kept >= 4:
         fixes.append(f"or lower dataset.minFrames to {summary.kept}")
     return (
-        f"{name} gives {summary.kept} usable image(s), fewer than dataset.minFrames {spec.least_frames}: "
-        f"{summary.scenes} scene(s) found, {summary.candidates} long enough{faces}; dropped: {dropped}. "
+        f"{name} gives {counted(summary.kept, 'usable image')}, fewer than dataset.minFrames "
+        f"{spec.least_frames}: {counted(summary.scenes, 'scene')} found, {summary.candidates} long "
+        f"enough{faces}; dropped: {dropped}. "
         f"To fix: {'; '.join(fixes)}"
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contentgen.api import RunResult
+from contentgen.api.words import counted
 from contentgen.tables import likeness_summary
 
 
@@ -24,9 +25,16 @@ def summarize(result: RunResult) -> str:
         lines.append(f"  dataset: {count} images ({faces} with a face) from {scenes} scenes: {where}")
     for image in result.images or []:
         lines.append(f"  image {image.width}x{image.height}: {image.uri}")
+    if result.video is not None:
+        v = result.video
+        lines.append(f"  video {v.width}x{v.height}, {v.duration_seconds:.1f} s: {v.uri}")
+        lines.append(f"  its poster: {v.poster_uri}")
+        if v.likeness is not None:  # the first reason carries the median, where there is one
+            why = f": {v.likeness.reasons[0]}" if v.likeness.reasons else ""
+            lines.append(f"  likeness over time: {v.likeness.verdict}{why}")
     if result.transcript is not None:
         t = result.transcript
-        stats = f"{t.word_count} words, {t.duration_seconds:.1f} s, {t.speakers} speaker(s)"
+        stats = f"{t.word_count} words, {t.duration_seconds:.1f} s, {counted(t.speakers, 'speaker')}"
         lines.append(f"  transcript: {stats}: {t.text_uri}")
     if result.evaluation is not None:
         e = result.evaluation

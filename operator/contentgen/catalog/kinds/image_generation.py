@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from contentgen.api.words import counted
+
 from ..common_record import JobRecord, RecordModel, VersionInfo
 from ._base import CatalogKind
 from ._prompted import LoraUseInfo, lora_filters, loras_used, prompt_and_model, version_prompt_and_model
@@ -71,7 +73,7 @@ def legacy_outputs(doc: dict[str, Any]) -> dict[str, Any]:
 
 def detail(record: ImageGenerationRecord) -> str:
     count = sum(len(v.images) for v in record.versions)
-    return f"{count} image(s): {record.prompt}"
+    return f"{counted(count, 'image')}: {record.prompt}"
 
 
 KIND = CatalogKind(

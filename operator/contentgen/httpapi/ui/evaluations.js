@@ -2,7 +2,7 @@
 
 import { failure, ref, send } from "./api.js";
 import { el, notice, put } from "./dom.js";
-import { num, usd, when } from "./format.js";
+import { counted, num, usd, when } from "./format.js";
 import { openLightbox } from "./lightbox.js";
 import { gridItem, verdictBadge, verdictReasons } from "./likeness.js";
 import { showVersion } from "./loras.js";
@@ -44,8 +44,9 @@ export function evaluationHistory(lora, v) {
       ? el("button", { type: "button", class: "open-grid", onclick: () => openLightbox(items, gridded.indexOf(e)) }, "grid") : "-")));
   return [
     el("table", { class: "stack evaluations", id: `evaluations-v${n}` },
-      el("tr", { class: "head" }, ["evaluation", "at", "by", "pictures", "verdict", "median", "cost", "grid"].map((h) => el("th", {}, h))), rows),
-    v.olderEvaluations ? el("p", { class: "meta" }, `${v.olderEvaluations} older evaluation(s) are in the store only.`) : null,
+      el("tr", { class: "head" }, ["evaluation", "at", "by", "pictures", "verdict", "median", "cost", "grid", ""].map((h) => el("th", {}, h))), rows),
+    v.olderEvaluations ? el("p", { class: "meta" }, `${counted(v.olderEvaluations, "older evaluation")} ${v.olderEvaluations === 1 ? "is" : "are"} in the store only.`) : null,
+    status,
   ];
 }
 

@@ -36,3 +36,15 @@ export function num(value) {
 export function share(value) {
   return value === null || value === undefined ? "-" : `${Math.round(Number(value) * 100)} %`;
 }
+
+// A count and its noun as a person says them: "1 version", "2 versions", "1 person", "3 people"
+// (api/words.py says them so in Python). `many`: the plural where adding an s would be wrong.
+const IRREGULAR = { person: "people", copy: "copies", entry: "entries", delivery: "deliveries" };
+
+export function counted(count, noun, many) {
+  if (count === 1) return `${count} ${noun}`;
+  const words = noun.split(" ");
+  const last = words.pop();
+  const plural = many || [...words, IRREGULAR[last] || (/(s|x|ch|sh)$/.test(last) ? `${last}es` : `${last}s`)].join(" ");
+  return `${count} ${plural}`;
+}

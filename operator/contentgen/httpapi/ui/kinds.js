@@ -5,7 +5,7 @@
 
 import { api } from "./api.js";
 import { el, put } from "./dom.js";
-import { num } from "./format.js";
+import { counted, num } from "./format.js";
 import { field, input, providerField, select } from "./forms.js";
 import { choices, creatableKinds, defaultOf } from "./schema.js";
 
@@ -52,7 +52,7 @@ export const IMAGES = declare({
       const prefillLora = ((prefill.loras || [])[0] || {}).loraRef || {};
       const chosenLora = values.lora || prefillLora.name || "";
       const usable = loraList.items.filter((l) => l.versions.length); // a LoRA whose runs all failed has nothing to use
-      const loraSelect = select("lora", [["", "none"], ...usable.map((l) => [l.name, `${l.namespace}/${l.name} (${l.triggerWord}, ${l.versions.length} version(s))`])], chosenLora);
+      const loraSelect = select("lora", [["", "none"], ...usable.map((l) => [l.name, `${l.namespace}/${l.name} (${l.triggerWord}, ${counted(l.versions.length, "version")})`])], chosenLora);
       const versionSelect = select("loraVersion", [["", "its latest version"]], "");
       const fillVersions = () => {
         const lora = usable.find((l) => l.name === loraSelect.value);

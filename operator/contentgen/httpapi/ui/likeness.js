@@ -4,7 +4,7 @@ import { contentUrl } from "./api.js";
 import { checkpointList, checkpointsGrid, likenessCurve } from "./checkpoints.js";
 import { el } from "./dom.js";
 import { evaluateAgain, evaluationHistory, scorePictures } from "./evaluations.js";
-import { num, share } from "./format.js";
+import { counted, num, share } from "./format.js";
 import { openLightbox } from "./lightbox.js";
 
 // A version's likeness report (docs/likeness.md): the numbers a person chooses a version by, one
@@ -17,7 +17,7 @@ export const LIKENESS_ROWS = [
   ["faces over the threshold", (l) => share(l.aboveThreshold)],
   ["pictures without a face", (l) => share(l.noFaceRate)],
   ["bleed onto the other person", (l) => num(l.bleed)],
-  ["closest to one training image", (l) => num(l.copySimilarity) + (l.copies ? ` (${l.copies} copies)` : "")],
+  ["closest to one training image", (l) => num(l.copySimilarity) + (l.copies ? ` (${counted(l.copies, "copy")})` : "")],
   ["faces alike to each other", (l) => num(l.sameness)],
   ["the dataset's own (upper bound)", (l) => num(l.upperBound)],
 ];
@@ -111,7 +111,7 @@ export function likenessGrid(lora, v, caption) {
   const link = el("a", { href: contentUrl(lora.id, grid, 2, false, v.version), class: "open-likeness-grid", onclick: open },
     el("img", { class: "likeness-grid", src: contentUrl(lora.id, grid, 2, false, v.version), alt: `likeness grid of version ${v.version}` }));
   if (!caption) return link;
-  const pictures = v.likeness.images ? `${v.likeness.images} pictures` : "Every picture";
+  const pictures = v.likeness.images ? counted(v.likeness.images, "picture") : "Every picture";
   return el("figure", { class: "likeness-thumb", id: `likeness-grid-v${v.version}` }, link,
     el("figcaption", { class: "meta" }, `${pictures} with the LoRA and without it, each with its similarity. Click to open the grid whole.`));
 }

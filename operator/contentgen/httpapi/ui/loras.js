@@ -5,7 +5,7 @@ import { api, contentUrl, followJobs, ref, send, thumbOf, versionOf, withQuery }
 import { lossCurve, modelLine } from "./checkpoints.js";
 import { copyButton, el, notice, put } from "./dom.js";
 import { filterForm, filterValues, isFiltered, pager } from "./filters.js";
-import { bytes, num, usd, when } from "./format.js";
+import { bytes, counted, num, usd, when } from "./format.js";
 import { IMAGES, LORAS } from "./kinds.js";
 import { openLightbox } from "./lightbox.js";
 import { LIKENESS_ROWS, likenessGrid, likenessSection, verdictBadge, verdictReasons } from "./likeness.js";
@@ -34,7 +34,7 @@ export async function loras() {
         ? el("a", { href: `#/lora/${ref(lora.id)}` }, el("img", { class: "thumb", src: contentUrl(lora.id, latest.contactSheetThumbnailUri, 2, false, latest.version), alt: "contact sheet" }))
         : null,
       el("a", { href: `#/lora/${ref(lora.id)}` }, el("div", { class: "title" }, `${lora.namespace}/${lora.name}`)),
-      el("div", { class: "meta" }, `${ownerPrefix(lora)}trigger word ${lora.triggerWord} · ${lora.versions.length} version(s)`),
+      el("div", { class: "meta" }, `${ownerPrefix(lora)}trigger word ${lora.triggerWord} · ${counted(lora.versions.length, "version")}`),
       latest ? verdictReasons(latest.likeness, `likeness of v${latest.version}`) : null,
       el("div", {}, badge(lora.status), runBadge(lora.latestRun)), waits(lora.latestRun));
   });
@@ -193,7 +193,7 @@ function compareForm(lora, box, picked) {
         prompt: prompt.value, versions, imageSize: size.value, seed: seed.value === "" ? undefined : Number(seed.value),
       });
       done.created.forEach((c) => created.add(c.jobId));
-      notice(status, `Started ${done.created.length} image generation(s), tagged ${done.tag}.`);
+      notice(status, `Started ${counted(done.created.length, "image generation")}, tagged ${done.tag}.`);
       await renderComparisons(lora, box);
     } catch (error) {
       notice(status, error.message, true);

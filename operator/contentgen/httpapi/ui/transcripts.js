@@ -4,7 +4,7 @@ import { recordActions } from "./actions.js";
 import { api, apiText, fileOf, ref, withQuery } from "./api.js";
 import { el, put } from "./dom.js";
 import { filterForm, filterValues, isFiltered, pager } from "./filters.js";
-import { clock, when } from "./format.js";
+import { clock, counted, when } from "./format.js";
 import { TRANSCRIPTS } from "./kinds.js";
 import { badge, downloadButton, emptyState, runBadge, waits } from "./parts.js";
 import { main, PAGE, session } from "./state.js";
@@ -17,7 +17,7 @@ export async function transcripts() {
     el("td", { "data-label": "name" }, el("a", { href: `#/transcript/${ref(t.id)}` }, `${t.namespace}/${t.name}`)),
     admin ? el("td", { "data-label": "owner", class: "owner" }, t.owner) : null,
     el("td", { "data-label": "status" }, badge(t.status), runBadge(t.latestRun), waits(t.latestRun)),
-    el("td", { "data-label": "length" }, `${t.wordCount} words, ${clock(t.durationSeconds)}, ${t.speakers} speaker(s)`),
+    el("td", { "data-label": "length" }, `${t.wordCount} words, ${clock(t.durationSeconds)}, ${counted(t.speakers, "speaker")}`),
     el("td", { "data-label": "created" }, when(t.createdAt))));
   const head = ["name", admin ? "owner" : null, "status", "length", "created"].filter(Boolean);
   put(main, 
@@ -54,7 +54,7 @@ export async function transcriptView(id) {
       el("dt", {}, "status"), el("dd", {}, badge(t.status), runBadge(t.latestRun), waits(t.latestRun)),
       session.admin ? [el("dt", {}, "owner"), el("dd", {}, t.owner)] : [],
       el("dt", {}, "version"), el("dd", {}, latest ? `v${latest.version} of ${t.versions.length}` : "-"),
-      el("dt", {}, "length"), el("dd", {}, latest ? `${latest.transcript.wordCount} words, ${clock(latest.transcript.durationSeconds)}, ${latest.transcript.speakers} speaker(s)` : "-"),
+      el("dt", {}, "length"), el("dd", {}, latest ? `${latest.transcript.wordCount} words, ${clock(latest.transcript.durationSeconds)}, ${counted(latest.transcript.speakers, "speaker")}` : "-"),
       el("dt", {}, "source"), el("dd", {}, (latest && latest.sourceUrl) || t.sourceUrl || "-"),
       el("dt", {}, "export"), el("dd", { id: "exports" }, latest ? [exportLink("srt", "SRT subtitles"), " ", exportLink("vtt", "WebVTT"), " ", exportLink("txt", "Timed text"), " ", ...files(latest)] : "-")),
     recordActions(t, latest && latest.version, status), status,

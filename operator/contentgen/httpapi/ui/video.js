@@ -4,7 +4,7 @@ import { recordActions } from "./actions.js";
 import { api, contentUrl, ref } from "./api.js";
 import { el, put, svg } from "./dom.js";
 import { filterValues } from "./filters.js";
-import { bytes, clock, num, when } from "./format.js";
+import { bytes, clock, counted, num, when } from "./format.js";
 import { verdictBadge } from "./likeness.js";
 import { badge, downloadButton, generationFacts, ownerPrefix, showAsked } from "./parts.js";
 import { collectButton, usagePanel } from "./sharing.js";
@@ -37,8 +37,8 @@ function videoLikeness(l) {
     el("p", { class: "meta" }, [["median", l.median], ["lowest", l.lowest], ["drift", l.drift], ["threshold", l.threshold]]
       .filter(([, value]) => typeof value === "number").map(([label, value]) => `${label} ${num(value)}`).join(" · ") || "nothing measured",
       l.lora ? ` · against LoRA ${l.lora.name || l.lora.uid || l.lora}` : ""),
-    samples.length ? svg("svg", { viewBox: "0 0 320 100", width: 320, height: 100, role: "img", "aria-label": `likeness of ${samples.length} samples over ${clock(end)}` },
-      svg("title", {}, `${samples.length} samples`), threshold, line) : null,
+    samples.length ? svg("svg", { viewBox: "0 0 320 100", width: 320, height: 100, role: "img", "aria-label": `likeness of ${counted(samples.length, "sample")} over ${clock(end)}` },
+      svg("title", {}, counted(samples.length, "sample")), threshold, line) : null,
     (l.reasons || []).length ? el("ul", { class: "reasons" }, l.reasons.map((r) => el("li", {}, r))) : null);
 }
 
