@@ -21,11 +21,12 @@ from pydantic import (
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     PlainSerializer,
+    ValidationError,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import PydanticCustomError, core_schema
+from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
 CEL_ERROR = "cel"
 
@@ -73,9 +74,13 @@ class ApiModel(BaseModel):
 
     @model_validator(mode="after")
     def _check_cel_rules(self) -> ApiModel:
-        for rule in type(self).cel_rules:
-            if rule.check is not None and not rule.check(self):
-                raise rule.error()
+        # every rule broken, each its own error, as admission reports every CEL rule at once
+        broken = [r for r in type(self).cel_rules if r.check is not None and not r.check(self)]
+        if len(broken) == 1:
+            raise broken[0].error()
+        if broken:
+            errors = [InitErrorDetails(type=r.error(), loc=(), input=self) for r in broken]
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
         return self
 
     @classmethod
