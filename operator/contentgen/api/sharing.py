@@ -34,10 +34,31 @@ MAX_GRANTS = 100
 _OWNER = r"[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?"
 _GROUP = r"[^\s,=]{1,200}"
 GRANTEE_PATTERN = rf"^(owner:{_OWNER}|group:{_GROUP})$"
+# What each kind of grantee may be given, as the HTTP API's document states it (one shape each).
+OWNER_GRANTEE_PATTERN = rf"^owner:{_OWNER}$"
+GROUP_GRANTEE_PATTERN = rf"^group:{_GROUP}$"
+# A collection's name: how it is found (GET /api/collections/NAME), so what a URL's path carries as is.
+COLLECTION_NAME_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z._-]*$"
+COLLECTION_NAME_MAX = 100
+COLLECTION_NAME_WORDS = "letters, digits, '.', '_' and '-', starting with a letter or digit"
 
 
 class BadGrant(ValueError):
     """A grant that cannot be given, with why in one line."""
+
+
+def collection_name_problem(name: str) -> str | None:
+    """What is wrong with `name` as a collection's name, in words; None when nothing is."""
+    if (
+        not name
+        or len(name) > COLLECTION_NAME_MAX
+        or re.fullmatch(COLLECTION_NAME_PATTERN[1:-1], name) is None
+    ):
+        return (
+            f"{name!r} cannot name a collection: use {COLLECTION_NAME_WORDS}, at most "
+            f"{COLLECTION_NAME_MAX} characters (e.g. waves-and-lighthouses)"
+        )
+    return None
 
 
 @dataclass(frozen=True)

@@ -22,19 +22,50 @@ from .manifests import Document
 from .notification import KIND as NOTIFICATION
 from .notification import NotificationSpec
 from .resource import DNS_LABEL_PATTERN, Resource
+from .sharing import (
+    COLLECTION_NAME_PATTERN,
+    COLLECTION_NAME_WORDS,
+    GRANTEE_PATTERN,
+    GROUP_GRANTEE_PATTERN,
+    OWNER_GRANTEE_PATTERN,
+)
 
-# What a pattern means, in words.
+# What a pattern means, in words: a person is never shown a regular expression. A pattern defined
+# elsewhere (the HTTP API's parameters) is given its words where it is defined, with `said`.
 PATTERN_HINTS = {
     OWNER_PATTERN: "lowercase letters, digits, '.', '_' and '-', starting and ending with a letter or "
     "digit, at most 63 characters (it becomes part of object-store keys)",
     NAME_PATTERN: "a Kubernetes name: lowercase letters, digits, '-' and '.', starting and ending with "
     "a letter or digit",
     DNS_LABEL_PATTERN: "lowercase letters, digits and '-', starting and ending with a letter or digit",
+    GRANTEE_PATTERN: "owner:NAME (an owner: lowercase letters, digits, '.', '_' and '-') or group:NAME "
+    "(an identity group, without spaces, commas or '=')",
+    OWNER_GRANTEE_PATTERN: "owner:NAME (an owner: lowercase letters, digits, '.', '_' and '-')",
+    GROUP_GRANTEE_PATTERN: "group:NAME (an identity group, without spaces, commas or '=')",
+    COLLECTION_NAME_PATTERN: COLLECTION_NAME_WORDS,
     r"^[A-Za-z0-9_-]{1,32}$": "1-32 of A-Z, a-z, 0-9, '_' and '-'",
     r"^[a-z]{2}(_[a-z]{2})?$": "a language code such as en or en_us",
+    r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$": "a Kueue LocalQueue's name: lowercase letters, digits, '-' "
+    "and '.', starting and ending with a letter or digit (or empty)",
+    r"^[a-z0-9][a-z0-9.-]{0,63}$": "a speech model's name: lowercase letters, digits, '.' and '-', "
+    "starting with a letter or digit, at most 64 characters (e.g. universal)",
+    r"^[-._a-zA-Z0-9]+$": "a Secret's key: letters, digits, '-', '_' and '.'",
+    r"^[A-Z][A-Za-z0-9]*$": "a kind's name, such as LoraTraining: letters and digits, starting with a "
+    "capital letter",
+    r"^[0-9a-f]{64}$": "a SHA-256 digest: 64 lowercase hexadecimal digits",
+    r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$": "a reason in CamelCase, such as NotFound",
     r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$": "a model directory's name: letters, digits, '.', '_' and '-', "
     "starting with a letter or digit (e.g. whisper-large-v3)",
 }
+
+
+def said(pattern: str, words: str) -> str:
+    """`pattern`, its meaning in `words` kept for the refusals of values that do not match it."""
+    known = PATTERN_HINTS.setdefault(pattern, words)
+    if known != words:
+        raise ValueError(f"the pattern {pattern!r} is said in two ways: {known!r} and {words!r}")
+    return pattern
+
 
 # Field names of the predecessor service's HTTP API, which users bring along.
 PREDECESSOR_FIELDS = {
@@ -225,11 +256,38 @@ def _show(value: Any) -> str:
 
 
 def _reason(err: Any, loc: list[Any], root: type[BaseModel], within: list[Any]) -> str:
+    if err["type"] == "extra_forbidden":
+        return _unknown_field(loc, root, within)
+    return in_words(err)
+
+
+def in_words(err: Any) -> str:
+    """One of pydantic's errors (an item of `ValidationError.errors()`) in plain words: what the
+    value must be, never a regular expression or pydantic's own phrase."""
     kind_of_error: str = err["type"]
     if kind_of_error == "extra_forbidden":
-        return _unknown_field(loc, root, within)
+        return "not a field here: remove it"
     wording = _WORDINGS.get(kind_of_error)
-    return wording(err.get("input"), err.get("ctx") or {}, err) if wording else str(err["msg"])
+    if wording is not None:
+        return wording(err.get("input"), err.get("ctx") or {}, err)
+    # a kind not worded yet: pydantic's sentence, its own turns of phrase said as this module says them
+    text = str(err.get("msg") or "is not valid")
+    for phrase, ours in _PHRASES:
+        text = text.replace(phrase, ours)
+    return text
+
+
+def problems_in_words(
+    exc: ValidationError, name: Callable[[tuple[Any, ...]], str] | None = None
+) -> list[str]:
+    """Each error of `exc` as one line, `FIELD: what it must be`; `name` says a location (default:
+    its parts joined by dots, list positions in brackets)."""
+    lines = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        where = name(loc) if name is not None else _path(list(loc))
+        lines.append(f"{where}: {in_words(err)}" if where else in_words(err))
+    return list(dict.fromkeys(lines))
 
 
 # A kind of pydantic error in words: (the input, the error's ctx, the error) -> the reason.
@@ -256,13 +314,23 @@ def _too_short(value: Any, ctx: dict[str, Any], err: Any) -> str:
 
 
 def _pattern(value: Any, ctx: dict[str, Any], err: Any) -> str:
-    pattern = str(ctx.get("pattern", ""))
-    return f"{_show(value)} is not valid: use {PATTERN_HINTS.get(pattern, 'a value matching ' + pattern)}"
+    words = PATTERN_HINTS.get(str(ctx.get("pattern", "")), "")  # tests/api/test_words.py: every one has some
+    return f"{_show(value)} is not valid" + (f": use {words}" if words else " here")
 
 
 def _one_of(value: Any, ctx: dict[str, Any], err: Any) -> str:
     expected = str(ctx.get("expected", "")).replace("'", "")
     return f"must be one of {expected}, got {_show(value)}"
+
+
+def _parsed(expected: str) -> Wording:
+    """A value given as text (a query parameter, an environment variable) that does not read as one."""
+    return lambda value, ctx, err: f"must be {expected}, got {_show(value)}"
+
+
+def _union_tag(value: Any, ctx: dict[str, Any], err: Any) -> str:
+    expected = str(ctx.get("expected_tags", "")).replace("'", "")
+    return f"{ctx.get('discriminator', 'its kind')} must be one of {expected}, got {_show(ctx.get('tag'))}"
 
 
 # How each kind of pydantic error is said, by its type.
@@ -277,23 +345,49 @@ _WORDINGS: dict[str, Wording] = {
     "dict_type": _typed("an object", shown=False),
     "model_attributes_type": _typed("an object", shown=False),
     "list_type": _typed("a list", shown=False),
+    "int_parsing": _parsed("an integer"),
+    "int_parsing_size": _parsed("an integer of a usual size"),
+    "float_parsing": _parsed("a number"),
+    "bool_parsing": _parsed("true or false"),
+    "finite_number": lambda value, ctx, err: "must be a finite number",
     "greater_than_equal": _bound("at least", "ge"),
     "greater_than": _bound("greater than", "gt"),
     "less_than_equal": _bound("at most", "le"),
     "less_than": _bound("less than", "lt"),
+    "multiple_of": _bound("a multiple of", "multiple_of"),
     "string_too_short": _too_short,
     "string_too_long": lambda value, ctx, err: (
         f"must be at most {ctx['max_length']} characters (it has {len(value)})"
     ),
+    "too_short": lambda value, ctx, err: f"must have at least {ctx['min_length']} items",
     "too_long": lambda value, ctx, err: (
         f"must have at most {ctx['max_length']} items (it has {ctx.get('actual_length', len(value))})"
     ),
     "string_pattern_mismatch": _pattern,
     "literal_error": _one_of,
     "enum": _one_of,
+    "union_tag_invalid": _union_tag,
+    "union_tag_not_found": lambda value, ctx, err: f"{ctx.get('discriminator', 'its kind')} is required",
+    "json_invalid": lambda value, ctx, err: f"is not valid JSON ({ctx.get('error', 'unreadable')})",
+    "json_type": lambda value, ctx, err: "must be JSON text",
+    "datetime_parsing": _parsed("a date and time such as 2026-11-24T15:02:11Z"),
+    "datetime_from_date_parsing": _parsed("a date and time such as 2026-11-24T15:02:11Z"),
+    "date_parsing": _parsed("a date such as 2026-11-24"),
+    "url_parsing": _parsed("a URL"),
+    "url_scheme": lambda value, ctx, err: f"must be a URL of scheme {ctx.get('expected_schemes', '')}",
     CEL_ERROR: lambda value, ctx, err: str(ctx.get("message", err["msg"])),
     "value_error": lambda value, ctx, err: str(err["msg"]).removeprefix("Value error, "),
+    "assertion_error": lambda value, ctx, err: str(err["msg"]).removeprefix("Assertion failed, "),
 }
+
+# pydantic's turns of phrase, for the kinds of error no wording above covers
+_PHRASES = (
+    ("Input should be", "must be"),
+    ("Input should have", "must have"),
+    ("Field required", "required; add it"),
+    ("Value error, ", ""),
+    ("Extra inputs are not permitted", "not a field here: remove it"),
+)
 
 
 def _unknown_field(loc: list[Any], root: type[BaseModel], within: list[Any]) -> str:
@@ -331,4 +425,13 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-__all__ = ["CommonSpec", "Outcome", "Problem", "validate_document", "validate_documents"]
+__all__ = [
+    "CommonSpec",
+    "Outcome",
+    "Problem",
+    "in_words",
+    "problems_in_words",
+    "said",
+    "validate_document",
+    "validate_documents",
+]

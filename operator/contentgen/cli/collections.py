@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from contentgen.api import now
-from contentgen.api.sharing import ACCESSES, BadGrant, grant, grantee
+from contentgen.api.sharing import ACCESSES, BadGrant, collection_name_problem, grant, grantee
+from contentgen.api.words import counted
 from contentgen.catalog import CatalogMissing, CatalogUnavailable, open_catalog, to_record
 from contentgen.catalog.collections import (
     Collection,
@@ -101,6 +102,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     output = getattr(args, "output", None) or ("table" if sys.stdout.isatty() else "json")
+    if args.action == "create" and (problem := collection_name_problem(args.name)):
+        raise CommandError(problem)  # as the HTTP API refuses it
     try:
         catalog = open_catalog(args.catalog)
     except CatalogMissing as exc:
@@ -164,7 +167,7 @@ def _show(summary: dict[str, Any], members: list[dict[str, Any]], output: str) -
     print(f"shared with: {shares}")
     if records:
         print(records_table(records))
-    print(f"({len(records)} members)", file=sys.stderr)
+    print(f"({counted(len(records), 'member')})", file=sys.stderr)
     return 0
 
 
@@ -189,7 +192,8 @@ def _list(args: argparse.Namespace, collections: Collections, output: str) -> in
         _print({"items": items})
     else:
         for item in items:
-            print(f"{item['id']}  {item['owner']:<16} {item['name']:<24} {item['memberCount']} members")
+            members = counted(item["memberCount"], "member")
+            print(f"{item['id']}  {item['owner']:<16} {item['name']:<24} {members}")
     return 0
 
 
@@ -295,7 +299,8 @@ def _archive(one: _One) -> int:
             for chunk in zipped(store, files, manifest):
                 target.write(chunk)
     print(
-        f"{len(files)} files of {len(manifest['members'])} members, listed in manifest.json -> {args.out}",
+        f"{counted(len(files), 'file')} of {counted(len(manifest['members']), 'member')}, listed in "
+        f"manifest.json -> {args.out}",
         file=sys.stderr,
     )
     return 0

@@ -99,6 +99,20 @@ def name_the_user() -> None:
         os.environ["USER"] = name
 
 
+def _refused_in_words(exc: ValueError) -> list[str] | None:
+    """A pydantic ValidationError as lines of words (a setting by its environment variable); None
+    for any other ValueError."""
+    from pydantic import ValidationError
+
+    from contentgen.api.validation import problems_in_words
+
+    if not isinstance(exc, ValidationError):
+        return None
+    if exc.title.endswith("Settings"):  # read from CONTENTGEN_* variables
+        return problems_in_words(exc, lambda loc: "CONTENTGEN_" + "__".join(map(str, loc)).upper())
+    return problems_in_words(exc)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     name_the_user()
     words = list(sys.argv[1:] if argv is None else argv)
@@ -110,6 +124,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except ContentgenError as exc:  # a reason and a sentence saying what to fix: no traceback
         print(f"contentgen {args.command}: {exc.reason}: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # pydantic's ValidationError is one: settings refused, said in words
+        lines = _refused_in_words(exc)
+        if lines is None:
+            raise
+        for line in lines:
+            print(f"contentgen {args.command}: {line}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"contentgen {args.command}: interrupted", file=sys.stderr)

@@ -18,6 +18,7 @@ from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 from starlette.convertors import Convertor, register_url_convertor
 
 from contentgen.api import CATALOG_TYPES
+from contentgen.api.validation import said
 from contentgen.catalog import (
     FILTER_HELP,
     SORT_HELP,
@@ -216,23 +217,28 @@ def _time(name: str, value: str | None, *, end: bool) -> datetime | None:
 # What a record reference looks like (catalog/names.py reads it): what the path's pattern and the
 # `ref` convertor below admit, so the document refuses what the server would.
 _SEGMENT = r"[0-9A-Za-z][0-9A-Za-z._-]*"
-REF_PATTERN = rf"^{_SEGMENT}(/{_SEGMENT})?(@[0-9A-Za-z-]+)?$"
+REF_PATTERN = said(
+    rf"^{_SEGMENT}(/{_SEGMENT})?(@[0-9A-Za-z-]+)?$",
+    "a record's id, a unique prefix of it (4 or more characters), a name, namespace/name or "
+    "namespace/name@id-prefix (letters, digits, '.', '_' and '-', each part starting with a letter or digit)",
+)
 # An ISO date or datetime (parse_time reads it), years 1000-2999 (no overflow at either end).
-TIME_PATTERN = (
+TIME_PATTERN = said(
     r"^[12][0-9]{3}-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)"
     r"|02-(0[1-9]|1[0-9]|2[0-8]))"
     r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
-    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?$"
+    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?$",
+    "a date (2026-11-24) or a date and time (2026-11-24T15:02:11Z, or with an offset: +01:00)",
 )
 
 
 class RefConvertor(Convertor[str]):
     """A record reference in a path (`{ref:ref}`): one segment, or namespace/name, but never one
-    that ends in an action of its own (cancel, rerun, compare): GET /api/jobs/NS/cancel would
+    that ends in an action of its own (cancel, rerun, compare, stop): GET /api/jobs/NS/cancel would
     otherwise read as the record NS/cancel, and its 405 would name the wrong methods. Such a
     record is reached by its id."""
 
-    regex = r"[^/]+(?:/(?!(?:cancel|rerun|compare)$)[^/]+)?"
+    regex = r"[^/]+(?:/(?!(?:cancel|rerun|compare|stop)$)[^/]+)?"
 
     def convert(self, value: str) -> str:
         return value
@@ -247,7 +253,7 @@ _TIME = {"pattern": TIME_PATTERN}  # checked in _time, with its own message
 
 # 1 to 20 words (queries.search_words), without control characters.
 _WORD = r"[^\s\x00-\x1f\x7f-\x9f]+"
-SEARCH_PATTERN = rf"^\s*{_WORD}(\s+{_WORD}){{0,19}}\s*$"
+SEARCH_PATTERN = said(rf"^\s*{_WORD}(\s+{_WORD}){{0,19}}\s*$", "1 to 20 words, without control characters")
 
 
 def matches(pattern: str, value: str) -> bool:

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from contentgen.api.validation import in_words
 from contentgen.catalog import CatalogUnavailable
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,9 @@ class ErrorBody(BaseModel):
     code: str
     message: str
     fields: list[FieldError] | None = Field(
-        default=None, description="A create's validation errors, one per field (code invalid)."
+        default=None,
+        description="Every problem with the request, one per field: a create's spec (code invalid), "
+        "or the request's shape (code bad_request).",
     )
 
 
@@ -71,10 +74,20 @@ def error_response(
     return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
 
 
-def _describe(error: dict[str, Any]) -> str:
-    # loc is ("query", "limit") or ("path", "id"): name the parameter.
-    name = ".".join(str(p) for p in error.get("loc", ())[1:]) or "request"
-    return f"{name}: {error.get('msg', 'invalid')}"
+def _field(error: dict[str, Any]) -> str:
+    """The parameter or body field an error names: loc is ("query", "limit"), ("path", "id") or
+    ("body", "spec", "loras", 0, "url")."""
+    if error.get("type") == "json_invalid":
+        return "body"  # its loc's second part is the position of the fault in the text
+    text = ""
+    for part in error.get("loc", ())[1:]:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _describe(error: dict[str, Any]) -> dict[str, str]:
+    """One of the request's problems, in words (api/validation.py: no pattern, no pydantic phrase)."""
+    return {"field": _field(error), "message": in_words(error)}
 
 
 _CODES = {
@@ -141,7 +154,9 @@ def install(app: FastAPI) -> None:
 
     async def invalid(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        return error_response(400, "bad_request", "; ".join(_describe(e) for e in exc.errors()))
+        problems = list({tuple(p.items()): p for p in map(_describe, exc.errors())}.values())
+        message = "; ".join(f"{p['field'] or 'the request'}: {p['message']}" for p in problems)
+        return error_response(400, "bad_request", message, fields=problems)
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)

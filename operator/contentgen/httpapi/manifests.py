@@ -30,7 +30,7 @@ from contentgen.api.image import FAL_MAX_IMAGES, ImageModel, ImageSize
 from contentgen.api.manifests import Document
 from contentgen.api.providers import placeholders
 from contentgen.api.resource import DNS_LABEL_PATTERN
-from contentgen.api.validation import validate_document
+from contentgen.api.validation import said, validate_document
 from contentgen.catalog.kinds import makes_loras
 
 from .kinds import HTTP_KINDS, seeded
@@ -271,6 +271,9 @@ class SeedCommon(Body):
 SOURCE_URL: dict[str, Any] = {"x-kubernetes-validations": [SOURCE_URL_RULE.schema_entry()]}
 
 
+_HAS_A_LETTER = said("[A-Za-z0-9]", "at least one letter or digit (A-Z, a-z, 0-9)")
+
+
 class LoraTrainRequest(SeedCommon):
     """The predecessor's `POST /api/lora/train`."""
 
@@ -280,7 +283,7 @@ class LoraTrainRequest(SeedCommon):
         description="An http://, https:// or s3://bucket/key URL (a local file too, on a laptop).",
         json_schema_extra=SOURCE_URL,
     )
-    lora_name: Annotated[str, Field(min_length=1, max_length=253, pattern="[A-Za-z0-9]")] | None = Field(
+    lora_name: Annotated[str, Field(min_length=1, max_length=253, pattern=_HAS_A_LETTER)] | None = Field(
         default=None,
         alias="loraName",
         description="Becomes the resource's name, lowercased, other characters as '-' (jesse_avatar: "

@@ -12,7 +12,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from contentgen.api import now
-from contentgen.api.sharing import BadGrant, grantee
+from contentgen.api.sharing import COLLECTION_NAME_MAX, COLLECTION_NAME_PATTERN, BadGrant, grantee
 from contentgen.catalog import AnyRecord, to_record
 from contentgen.catalog.collections import (
     MAX_MEMBERS,
@@ -39,7 +39,7 @@ CollectionPath = Annotated[
     str,
     Path(
         max_length=200,
-        pattern=r"^[0-9A-Za-z][0-9A-Za-z._-]*$",
+        pattern=COLLECTION_NAME_PATTERN,
         description="The collection: its id, or the name of one of the caller's own.",
     ),
 ]
@@ -48,7 +48,13 @@ CollectionPath = Annotated[
 class CollectionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[0-9A-Za-z][0-9A-Za-z._-]*$")
+    name: str = Field(
+        min_length=1,
+        max_length=COLLECTION_NAME_MAX,
+        pattern=COLLECTION_NAME_PATTERN,
+        description="Letters, digits, '.', '_' and '-', starting with a letter or digit "
+        "(e.g. waves-and-lighthouses): how the collection is found, by the API's paths too.",
+    )
     description: str = Field(default="", max_length=2000)
     owner: str | None = Field(
         default=None,
@@ -238,7 +244,7 @@ def add_member(
 def remove_member(
     cid: CollectionPath,
     member: Annotated[
-        str, Path(max_length=200, pattern=r"^[0-9A-Za-z][0-9A-Za-z._-]*$", description="The member's id.")
+        str, Path(max_length=200, pattern=COLLECTION_NAME_PATTERN, description="The member's id.")
     ],
     svc: ServicesDep,
     who: CallerDep,

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from contentgen.api.notification import ANNOTATION_REPLAY, PLURAL
 from contentgen.api.reading import Count, Reading, Text
+from contentgen.api.validation import said
 from contentgen.catalog.deliveries import Deliveries
 
 from ..creators import PATCH_ATTEMPTS, KubeCreator
@@ -26,7 +27,11 @@ from ..identity import Caller
 from ..kube import Kube, KubeError, KubeUnavailable
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"], responses=ERROR_RESPONSES)
-NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+NAME = said(
+    r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+    "a Kubernetes name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit",
+)
+EVENT_ID = said(r"^evt_[0-9a-f]{1,60}$", "an event's id: evt_ and up to 60 hexadecimal digits")
 
 
 class Attempt(BaseModel):
@@ -123,9 +128,7 @@ async def deliveries(
     notification: Annotated[
         str | None, Query(max_length=253, pattern=NAME, description="The Notification's name.")
     ] = None,
-    event: Annotated[
-        str | None, Query(max_length=64, pattern=r"^evt_[0-9a-f]{1,60}$", description="An event id.")
-    ] = None,
+    event: Annotated[str | None, Query(max_length=64, pattern=EVENT_ID, description="An event id.")] = None,
     status: Annotated[
         Literal["pending", "retrying", "delivered", "failed", "disabled"] | None, Query()
     ] = None,
@@ -147,7 +150,10 @@ async def deliveries(
 
 # --- sending an event again -------------------------------------------------------------------------
 
-DELIVERY_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}:evt_[0-9a-f]{1,60}$"  # "{notification uid}:{event id}"
+DELIVERY_ID = said(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}:evt_[0-9a-f]{1,60}$",
+    "a delivery's id as the delivery log lists it: NOTIFICATION_UID:EVENT_ID",
+)
 
 
 class ReplayAsked(BaseModel):

@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from contentgen.api import now
 from contentgen.api.sharing import (
     GRANTEE_PATTERN,
+    GROUP_GRANTEE_PATTERN,
+    OWNER_GRANTEE_PATTERN,
     BadGrant,
     Grant,
     grant,
@@ -36,8 +38,22 @@ from .common import page_of
 router = APIRouter(tags=["sharing"], responses=ERROR_RESPONSES)
 
 
+def _one_shape_per_grantee(schema: dict[str, Any]) -> None:
+    """What the server takes, exactly: an owner is given read or use, a group read only."""
+    schema["oneOf"] = [
+        {
+            "title": "To an owner",
+            "properties": {"to": {"pattern": OWNER_GRANTEE_PATTERN}, "access": {"enum": ["read", "use"]}},
+        },
+        {
+            "title": "To a group",
+            "properties": {"to": {"pattern": GROUP_GRANTEE_PATTERN}, "access": {"const": "read"}},
+        },
+    ]
+
+
 class ShareRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_shape_per_grantee)
 
     to: str = Field(
         max_length=210,
@@ -46,7 +62,7 @@ class ShareRequest(BaseModel):
     )
     access: Literal["read", "use"] = Field(
         description="read: see it and download its files; use: see it and use it in a loraRef (a LoRA), "
-        "without its files."
+        "without its files. A group is given read only (a loraRef is checked against an owner)."
     )
 
 

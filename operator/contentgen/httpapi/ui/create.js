@@ -3,7 +3,7 @@
 import { api, ref, send } from "./api.js";
 import { el, notice, put } from "./dom.js";
 import { filterValues } from "./filters.js";
-import { field, input, inputFor, inWords, NAME_PATTERN, NAME_RULE } from "./forms.js";
+import { field, input, inputFor, NAME_PATTERN, NAME_RULE } from "./forms.js";
 import { creatable } from "./kinds.js";
 import { creates } from "./parts.js";
 import { config, created, main, session } from "./state.js";
@@ -92,7 +92,7 @@ export async function createView(which) {
         const control = inputFor(form, problem.field || "");
         if (!control) continue;
         control.classList.add("invalid");
-        control.after(el("span", { class: "field-error", "data-field": problem.field }, `${problem.field}: ${inWords(problem)}`));
+        control.after(el("span", { class: "field-error", "data-field": problem.field }, `${problem.field}: ${problem.message}`));
       }
     }
   });

@@ -7,11 +7,6 @@ import { config } from "./state.js";
 export const NAME_RULE = "lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253";
 export const NAME_PATTERN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
-// A field error as a person reads it: a name's pattern said in words.
-export function inWords(problem) {
-  return /should match pattern|does not match/i.test(problem.message || "") && /(^|\.)name$/.test(problem.field || "") ? NAME_RULE : problem.message;
-}
-
 // The provider a create runs with. An API that runs offline runs every create offline whatever
 // it names: the only choice shown is that one.
 export function providerField(options, chosen) {
