@@ -1,6 +1,7 @@
-"""A whole local cluster in one directory: the control plane (controlplane.py) and one real node
-(node/real.py: a kubelet, containerd and runc), started together, with manifests applied once it
-is up, and DIR/kubeconfig written last (its appearance means "ready"). This package knows nothing
+"""A whole local cluster in one directory: the control plane (controlplane.py), its real nodes
+(node/real.py: a kubelet, containerd and runc each; one unless asked for more) and the controllers
+asked for (managers.py: JobSet, Kueue, Kubeflow Trainer), started together, with manifests applied
+once it is up, and DIR/kubeconfig written last (its appearance means "ready"). This package knows nothing
 of what it runs: the caller gives it the images (archives) and the manifests (CRDs, RBAC,
 Deployments, ...).
 
@@ -20,11 +21,17 @@ from typing import Any
 from . import binaries, kubeconfig
 from .client import MERGE, ApiError, Client
 from .controlplane import ControlPlane
+from .managers import Managers
+from .node import nodenet
 from .node.real import RealNode
 
 log = logging.getLogger("localcluster")
 
-NODE = "local"
+NODE = "local"  # the first node's name; the others' are local-2, local-3, ...
+
+
+def node_name(index: int) -> str:
+    return NODE if index == 0 else f"{NODE}-{index + 1}"
 
 
 @dataclass
@@ -37,12 +44,19 @@ class Options:
     # pods by them; the node runs their containers as any other (on this machine's CPU or GPU).
     # An extended resource written into the Node's status, as Kubernetes' docs advertise one by
     # hand ("Advertise Extended Resources for a Node"): no device plugin
-    gpus: int = 0
+    gpus: int = 0  # on each node
     wait_for: list[tuple[str, str]] = field(default_factory=list)  # Deployments to be Available first
+    # real nodes, each with a network namespace of its own, joined to each other (nodenet.link):
+    # a pod on one reaches the pods of the others as on any cluster
+    nodes: int = 1
     # the node's images: OCI or docker archives (`docker save`, `buildah push ... docker-archive:`,
     # `podman save`), imported into containerd (once: node/seed.py); pods name them by the
     # references the archives carry, with imagePullPolicy IfNotPresent or Never
     image_archives: list[Path] = field(default_factory=list)
+    # controllers run beside the control plane (managers.py: "jobset", "kueue", "trainer"), each
+    # with `controller_config[name]` merged over its release's configuration
+    controllers: tuple[str, ...] = ()
+    controller_config: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 # How long start() waits at most for each stage (the control plane ready, the node schedulable):
@@ -61,7 +75,16 @@ class LocalCluster:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.kubeconfig = self.dir / "kubeconfig"
         self.control: ControlPlane | None = None
-        self.real = RealNode(self.dir / "node", name=NODE, archives=options.image_archives)
+        self.managers: Managers | None = None
+        self.nodes = [
+            RealNode(
+                self.dir / ("node" if i == 0 else f"node-{i + 1}"),
+                name=node_name(i),
+                archives=options.image_archives,
+            )
+            for i in range(max(1, options.nodes))
+        ]
+        self.real = self.nodes[0]  # the node the API server's address is on
         self.version = ""
         # seconds: the control plane to a ready API server; the node to schedulable (its network
         # and reaper made before the control plane too)
@@ -79,9 +102,16 @@ class LocalCluster:
         found = binaries.find()
         began = time.monotonic()
         try:
-            self.real.prepare()  # NodeUnavailable: one line saying what this machine lacks
+            for node in self.nodes:
+                node.prepare()  # NodeUnavailable: one line saying what this machine lacks
+            for other in self.nodes[1:]:
+                nodenet.link(self.real.layout, other.layout)
+            for i, one in enumerate(self.nodes[1:], 1):
+                for other in self.nodes[i + 1 :]:
+                    nodenet.link(one.layout, other.layout)
         except BaseException:
-            self.real.stop()
+            for node in self.nodes:
+                node.stop()
             raise
         try:
             self.control = ControlPlane(
@@ -96,11 +126,24 @@ class LocalCluster:
             self.control.start(timeout)
             self.real.adopt([c.process.pid for c in self.control.components.values() if c.process])
             controlled = time.monotonic()
+            if self.options.controllers:
+                self.managers = Managers(
+                    self.dir / "controllers",
+                    self.control,
+                    self.options.controllers,
+                    self.host_ip,
+                    self.options.controller_config,
+                )
+                self.managers.start()  # while the node starts
+                self.real.adopt(self.managers.pids())
             self._start_node(timeout)
             deadline = time.monotonic() + timeout
             self._wait_schedulable(deadline)
+            if self.managers is not None:
+                self.managers.wait(deadline)
             if self.options.gpus:
-                self.set_capacity({GPU_RESOURCE: str(self.options.gpus)})
+                for i in range(len(self.nodes)):
+                    self.set_capacity({GPU_RESOURCE: str(self.options.gpus)}, node_name(i))
             self.timings = {
                 "control_plane": controlled - prepared,
                 "node": prepared - began + time.monotonic() - controlled,
@@ -140,29 +183,31 @@ class LocalCluster:
             }
         )
         admin.close()
-        self.real.start(control, timeout)
+        for node in self.nodes:
+            node.start(control, timeout)
         self.version = found_version(control)
 
     def _wait_schedulable(self, deadline: float) -> None:
-        """Until the node controller has seen the node Ready and lifted its not-ready taint."""
+        """Until the node controller has seen every node Ready and lifted its not-ready taint."""
         client = self.client()
+        waiting = {node_name(i): real for i, real in enumerate(self.nodes)}
         try:
             while time.monotonic() < deadline:
-                if exited := self.real.check():
-                    raise RuntimeError(f"the node's {exited[0]} exited: {self.real.tail(exited[0])}")
-                node = client.get_or_none(f"/api/v1/nodes/{NODE}")
-                if node is None:  # the kubelet has not registered it yet
-                    time.sleep(0.1)
-                    continue
-                taints = [
-                    t for t in (node.get("spec") or {}).get("taints") or [] if t.get("effect") == "NoSchedule"
-                ]
-                if not taints:
+                for name, real in list(waiting.items()):
+                    if exited := real.check():
+                        raise RuntimeError(f"the node {name}'s {exited[0]} exited: {real.tail(exited[0])}")
+                    node = client.get_or_none(f"/api/v1/nodes/{name}")
+                    if node is None:  # the kubelet has not registered it yet
+                        continue
+                    spec = node.get("spec") or {}
+                    if not [t for t in spec.get("taints") or [] if t.get("effect") == "NoSchedule"]:
+                        del waiting[name]
+                if not waiting:
                     return
                 time.sleep(0.1)
         finally:
             client.close()
-        raise RuntimeError("the node did not become schedulable in time")
+        raise RuntimeError(f"the nodes {', '.join(waiting)} did not become schedulable in time")
 
     def wait_available(self, namespace: str, name: str, deadline: float) -> None:
         client = self.client()
@@ -183,15 +228,15 @@ class LocalCluster:
             f"see its pods' logs in {self.real.layout.pod_logs}"
         )
 
-    def set_capacity(self, resources: dict[str, str]) -> None:
-        """Change what the node advertises, e.g. `{"nvidia.com/gpu": "1"}`, the scheduler placing
+    def set_capacity(self, resources: dict[str, str], node: str = NODE) -> None:
+        """Change what a node advertises, e.g. `{"nvidia.com/gpu": "1"}`, the scheduler placing
         pods by it from then on (a pod already bound keeps its place). The real node's kubelet keeps
         an extended resource written into the Node's capacity and follows it in its allocatable;
         both are written here so that the scheduler sees it at once."""
         client = self.client()
         try:
             status = {"status": {"capacity": resources, "allocatable": resources}}
-            client.patch(f"/api/v1/nodes/{NODE}/status", status, MERGE)
+            client.patch(f"/api/v1/nodes/{node}/status", status, MERGE)
         finally:
             client.close()
 
@@ -274,9 +319,12 @@ class LocalCluster:
 
     def stop(self) -> None:
         self.kubeconfig.unlink(missing_ok=True)
+        if self.managers is not None:
+            self.managers.stop()
         if self.control is not None:
             self.control.stop()
-        self.real.stop()  # after the control plane: its teardown ends what is left
+        for node in reversed(self.nodes):
+            node.stop()  # after the control plane: the first one's teardown ends what is left
 
 
 def found_version(control: ControlPlane) -> str:

@@ -77,3 +77,23 @@ def create(layout: Layout) -> None:
     # bridged traffic between two pods passes kube-proxy's iptables rules
     _sysctl(layout, "net.ipv4.ip_forward", "1")
     _sysctl(layout, "net.bridge.bridge-nf-call-iptables", "1")
+
+
+def link_names(a: Layout, b: Layout) -> tuple[str, str]:
+    """The veth pair between two nodes of one cluster: its end in a's namespace, its end in b's."""
+    return f"{a.key}to{b.subnet}", f"{b.key}to{a.subnet}"
+
+
+def link(a: Layout, b: Layout) -> None:
+    """Two nodes of one cluster joined as nodes on one network are: a veth pair between their
+    namespaces, each end addressed as its node (a point-to-point /32 to the other's IP), and each
+    node's pods routed to the other's by way of it. Nothing on the host: the host reaches each node
+    on its own link, and a pod the other node's pods (and the host, the API server, anything served
+    on the host's address) without the host forwarding between them. Deleting either namespace
+    deletes the pair."""
+    in_a, in_b = link_names(a, b)
+    _ip("-n", a.netns, "link", "add", in_a, "type", "veth", "peer", "name", in_b, "netns", b.netns)
+    for near, far, end in ((a, b, in_a), (b, a, in_b)):
+        _ip("-n", near.netns, "addr", "add", near.node_ip, "peer", f"{far.node_ip}/32", "dev", end)
+        _ip("-n", near.netns, "link", "set", end, "up")
+        _ip("-n", near.netns, "route", "add", far.pod_cidr, "via", far.node_ip, "dev", end)
