@@ -16,7 +16,12 @@ CONTENTGEN_PRICES (JSON, the shape of `PriceTable`) to your contract's prices:
   successful outputs", https://fal.ai/docs/documentation/model-apis/pricing):
   FLUX.1 [dev] $0.025/MP, FLUX.1 [schnell] $0.003/MP, FLUX1.1 [pro] $0.04/MP, FLUX.1 [dev] with
   LoRAs $0.035/MP; LoRA training (fal-ai/flux-lora-fast-training) $2 per 1000 steps, linear in
-  steps. fal publishes no separate price for flux-lora-portrait-trainer; it gets the same.
+  steps. fal publishes no separate price for flux-lora-portrait-trainer; it gets the same. Wan
+  LoRAs (api/base_models.py, where each page is named): fal-ai/wan-trainer $0.005 a step,
+  fal-ai/wan-22-image-trainer $0.0045 a step ("minimum of 100 steps is charged"); the Wan 2.2
+  video trainers' pages were not found to read ("billed per step at the rate on the trainer's
+  model page, with a 100-step minimum", fal's guide), so the table leaves them out and prices
+  them at its dearest step until fal's pricing API gives the account's price.
   Dataset captions (openrouter/router/vision) are "charged based on actual token usage"
   (https://fal.ai/docs/model-api-reference/vision-api/openrouter-router); its documented example,
   one image captioned by google/gemini-2.5-flash, reports a cost of $0.0005595. The table prices
@@ -49,10 +54,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from contentgen.api import KINDS, Cost, UsageLine
+from contentgen.api.base_models import DEFAULT_BASE_MODEL, FAL_TRAINERS, base_model, media_of, trainer_of
 from contentgen.api.cost import Unit
 from contentgen.api.image import FAL_APPS, IMAGE_SIZES, ImageModel
 from contentgen.api.lora import (
     DEFAULT_MAX_FRAMES,
+    DEFAULT_TRAINING_MODEL,
     FAL_CAPTION_APP,
     LIKENESS_IMAGE_SIZE,
     LIKENESS_MODEL,
@@ -62,6 +69,7 @@ from contentgen.api.lora import (
     checkpoints_scored,
     checkpoints_stored,
 )
+from contentgen.api.lora.clips import DEFAULT_MAX_CLIPS
 from contentgen.api.providers import CLUSTER, FAL, provider_entry
 from contentgen.api.registry import UnknownKind
 from contentgen.api.video import MODELS as VIDEO_MODELS
@@ -204,8 +212,8 @@ _DEFAULT_ITEMS: dict[str, dict[str, dict[str, float]]] = {
         "fal-ai/flux/schnell": {"megapixel": 0.003},
         "fal-ai/flux-pro/v1.1": {"megapixel": 0.04},
         "fal-ai/flux-lora": {"megapixel": 0.035},
-        "fal-ai/flux-lora-fast-training": {"step": 0.002},
-        "fal-ai/flux-lora-portrait-trainer": {"step": 0.002},
+        # LoRA trainers, per step: api/base_models.py's table, where each page is named
+        **{app: {"step": t.price_per_step} for app, (_, t) in FAL_TRAINERS.items() if t.price_per_step},
         FAL_CAPTION_APP: {"request": 0.001},
         # video (api/video/table.py's models): per second of video, as each app's page prices it
         "fal-ai/wan/v2.2-a14b/text-to-video/lora": {"video-second": 0.10},
@@ -267,8 +275,12 @@ def video_usage(provider: str, shape: VideoShape, request: str = "") -> list[Usa
 
 
 def training_usage(provider: str, app: str, steps: int, request: str = "") -> list[UsageLine]:
+    """A training's steps as its provider bills them: at least a trainer's billed minimum (fal's
+    Wan 2.2 trainers bill 100 steps at least)."""
     item = app or DEFAULT_TRAINING_APP
-    return [UsageLine(provider=provider, item=item, unit="step", quantity=steps, request=request)]
+    known = FAL_TRAINERS.get(item) if provider_entry(provider).prices_by_app else None
+    billed = max(steps, known[1].billed_min_steps) if known else steps
+    return [UsageLine(provider=provider, item=item, unit="step", quantity=billed, request=request)]
 
 
 def gpu_usage(provider: str, item: str, gpu_seconds: float, request: str = "") -> list[UsageLine]:
@@ -428,14 +440,20 @@ def _training_usage(provider: str, spec: Spec, _: PriceTable, baseline_cached: b
     """The training steps, the dataset's captions (at most one per image) where they are billed,
     and the likeness evaluation with its baseline, unless that is stored already."""
     training = spec.get("training") or {}
-    lines = training_usage(provider, str(training.get("model", "")), int(training.get("steps", 1000)))
+    base = str(training.get("baseModel") or DEFAULT_BASE_MODEL)
+    model = str(training.get("model") or DEFAULT_TRAINING_MODEL)
+    trainer = trainer_of(base, provider, model, DEFAULT_TRAINING_MODEL)
+    lines = training_usage(provider, trainer.app if trainer else model, int(training.get("steps", 1000)))
     dataset = spec.get("dataset") or {}
     caption_app = CAPTION_APPS.get(provider)
     if dataset.get("captioning") == "auto" and caption_app:
         frames = int(dataset.get("maxFrames", DEFAULT_MAX_FRAMES))
+        if media_of(base, str(dataset.get("media") or "auto"), trainer)[1]:  # a caption a clip too
+            frames += int((dataset.get("clips") or {}).get("maxClips", DEFAULT_MAX_CLIPS))
         lines.append(UsageLine(provider=provider, item=caption_app, unit="request", quantity=frames))
     evaluation = spec.get("evaluation") or {}
-    if evaluation.get("enabled", True):
+    # a video LoRA is not scored on pictures (docs/lora-datasets.md#video-loras)
+    if evaluation.get("enabled", True) and not base_model(base).video:
         lines += evaluation_usage(provider, *_likeness_plan(evaluation), baseline_cached=baseline_cached)
     return lines
 

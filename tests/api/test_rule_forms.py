@@ -14,6 +14,7 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 from pydantic import BaseModel
 
+from contentgen.api.base_models import BASE_MODEL_RULES
 from contentgen.api.evaluation import SEED_RULES, LikenessPlan
 from contentgen.api.image import IMAGE_RULES, LORA_ENTRY_RULES, ImageGenerationSpec, LoraEntry
 from contentgen.api.lora import (
@@ -162,6 +163,40 @@ LIVE: Values = {
     ],
     "evaluation": [None, {}, {"enabled": True}, {"enabled": False}],
 }
+# Base models, fal's trainers and a dataset's media, each with values that pass and that do not.
+BASE_MODEL: Values = {
+    "owner": ["u"],
+    "source": [{"url": "https://e/v.mp4"}],
+    "triggerWord": ["jx"],
+    "provider": [None, "fal", "offline", "cluster"],
+    "training": [
+        None,
+        {},
+        *sent_specs(
+            {
+                "baseModel": [
+                    None,
+                    "flux.1",
+                    "wan-2.1-t2v-1.3b",
+                    "wan-2.1-i2v-14b",
+                    "wan-2.2-t2v-a14b",
+                    "wan-2.2-i2v-a14b",
+                ],
+                "model": [
+                    None,
+                    "fal-ai/flux-lora-fast-training",
+                    "fal-ai/flux-lora-portrait-trainer",
+                    "fal-ai/wan-trainer",
+                    "fal-ai/wan-22-trainer/t2v-a14b",
+                    "fal-ai/wan-22-image-trainer",
+                    "FLUX.1-dev",
+                ],
+            },
+            60,
+        ),
+    ],
+    "dataset": [None, {}, {"media": "auto"}, {"media": "stills"}, {"media": "clips"}],
+}
 LIKENESS_PLAN: Values = {"seeds": [None, [1], [1, 2], [2, 2], [1, 2, 1]]}
 
 FORMS: dict[str, tuple[Sequence[GeneratedRule], type[BaseModel], Values, int]] = {
@@ -170,6 +205,7 @@ FORMS: dict[str, tuple[Sequence[GeneratedRule], type[BaseModel], Values, int]] =
     "lora entry": (LORA_ENTRY_RULES, LoraEntry, LORA_ENTRY, 20),
     "transcription": (TRANSCRIPTION_RULES, TranscriptionSpec, TRANSCRIPTION, 30),
     "lora training's cluster-only fields": (CLUSTER_ONLY_TRAINING_RULES, LoraTrainingSpec, LORA, 100),
+    "lora training's base model": (BASE_MODEL_RULES, LoraTrainingSpec, BASE_MODEL, 300),
     "lora training's stop and continue": (LIVE_TRAINING_RULES, LoraTrainingSpec, LIVE, 120),
     "training": (TRAINING_RULES, TrainingSpec, TRAINING, 100),
     "dataset": (DATASET_RULES, DatasetSpec, DATASET, 60),

@@ -99,6 +99,7 @@ import cv2
 import httpx
 import numpy as np
 
+from . import fake_fal_trainers as trainers
 from . import fake_fal_video as video
 from .fakes import Fault, Faults, failure, jpeg, json_response, png, safetensors_bytes
 
@@ -115,7 +116,9 @@ SIZES = {
     "landscape_16_9": (1024, 576),
 }
 IMAGE_APPS = {"fal-ai/flux/dev", "fal-ai/flux/schnell", "fal-ai/flux-pro/v1.1", "fal-ai/flux-lora"}
-TRAINING_APPS = {"fal-ai/flux-lora-fast-training", "fal-ai/flux-lora-portrait-trainer"}
+FLUX_TRAINERS = {"fal-ai/flux-lora-fast-training", "fal-ai/flux-lora-portrait-trainer"}
+WAN_TRAINERS = set(trainers.WAN_TRAINERS)  # fake_fal_trainers.py says what each takes and makes
+TRAINING_APPS = FLUX_TRAINERS | WAN_TRAINERS
 VISION_APP = "openrouter/router/vision"
 VIDEO_APPS = set(video.VIDEO_APPS)  # fake_fal_video.py says what each takes and makes
 
@@ -182,6 +185,7 @@ class Variant:
     price_page: int = 50
     unknown_payloads: str = "404"  # "404" | "empty"
     video: video.VideoVariant = field(default_factory=video.VideoVariant)
+    trainers: trainers.TrainerVariant = field(default_factory=trainers.TrainerVariant)
 
 
 DEFAULTS = {  # what the apps document as defaults, filled in by the "fills_defaults" variant
@@ -200,6 +204,8 @@ PRICES: dict[str, tuple[float, str]] = {
     "fal-ai/flux-lora": (0.03, "megapixel"),
     "fal-ai/flux-lora-fast-training": (0.0015, "step"),
     VISION_APP: (0.0000012, "token"),  # "charged based on actual token usage": not a unit a run counts
+    trainers.WAN_TRAINER: (0.005, "step"),
+    trainers.WAN22_IMAGE: (0.0045, "step"),
 }
 
 
@@ -223,6 +229,7 @@ class Job:
     ran_on: str = ""  # the endpoint that ran it, when fal rerouted it
     looks_after_end: int = 0  # list reads since it ended (for the lag variant)
     neighbour: bool = False  # another workload's request
+    trained: trainers.Trained | None = None  # what a Wan trainer read of its zip
 
     @property
     def base(self) -> str:
@@ -253,6 +260,7 @@ class FakeFal:
         self.faults = Faults()
         self.seed = 1234
         self.weights = safetensors_bytes()
+        self.low_noise_weights = safetensors_bytes(2.0)  # a Wan 2.2 pair's low-noise expert
         self.config = json.dumps({"trigger_word": "dmavatar", "steps": 1000}).encode()
         self.variant = Variant()
         self.store_payloads = True  # False: fal keeps no payloads, whatever the submit asks
@@ -517,6 +525,10 @@ class FakeFal:
             return self._validate_vision(args)
         if job.app in VIDEO_APPS:
             return video.validate(job.app, args, self._fetchable, _error)
+        if job.app in WAN_TRAINERS:
+            variant = self.variant.trainers
+            errors, job.trained = trainers.validate(job.app, args, self._content, variant, _error)
+            return errors
         if job.app in TRAINING_APPS:
             trigger, other = ("trigger_phrase", "trigger_word")
             if job.app == "fal-ai/flux-lora-fast-training":
@@ -570,6 +582,13 @@ class FakeFal:
                 )
         return errors
 
+    def _content(self, url: Any) -> bytes | None:
+        """What a model downloads from `url`, or None where it cannot."""
+        if not self._fetchable(url):
+            return None
+        content = self.files.get(url)
+        return content if isinstance(content, bytes) else b""
+
     def _validate_vision(self, args: dict[str, Any]) -> list[dict[str, Any]]:
         errors = [
             _error([name], "field required", "missing")
@@ -612,6 +631,14 @@ class FakeFal:
                     "cost": VISION_COST,
                 },
             }
+        if job.app in WAN_TRAINERS:
+            pair = (self.weights, self.low_noise_weights)
+            result, files = trainers.output(
+                job.app, job.request_id, *pair, self.config, self.variant.trainers
+            )
+            for url, data in files.items():
+                self.files.setdefault(url, data)
+            return result
         if job.app in TRAINING_APPS:
             weights_url = f"https://v3.fal.media/files/out/{job.request_id}/pytorch_lora_weights.safetensors"
             config_url = f"https://v3.fal.media/files/out/{job.request_id}/config.json"

@@ -393,7 +393,7 @@ class In(Term):
         return self.field.value(spec) in self.values
 
     def json_schema(self) -> list[JsonDict]:
-        return [{"properties": {self.field.name: {"enum": list(self.values)}}}]
+        return [self.field.within({"properties": {self.field.path[-1]: {"enum": list(self.values)}}})]
 
 
 @dataclass(frozen=True)
@@ -501,11 +501,17 @@ def _one_of(values: tuple[Any, ...]) -> JsonDict:
 
 
 def _set_to(values: dict[SpecField, Any]) -> JsonDict:
-    """Each field present, at its value."""
-    return {
-        "required": [f.name for f in values],
-        "properties": {f.name: {"const": v} for f, v in values.items()},
-    }
+    """Each field present, at its value (a field of a nested object: that object present too)."""
+    schema: JsonDict = {"required": [], "properties": {}}
+    for f, v in values.items():
+        node = schema
+        for part in f.path[:-1]:
+            if part not in node["required"]:
+                node["required"].append(part)
+            node = node["properties"].setdefault(part, {"required": [], "properties": {}})
+        node["required"].append(f.path[-1])
+        node["properties"][f.path[-1]] = {"const": v}
+    return schema
 
 
 def _values(terms: tuple[Term, ...], kind: type[Is | Differs]) -> dict[SpecField, Any] | None:

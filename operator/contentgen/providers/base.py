@@ -75,7 +75,9 @@ GpuSeconds = float | None
 
 @dataclass(frozen=True)
 class TrainingRequest:
-    dataset_zip: Path  # images/0001.jpg + captions/0001.txt (and 0001.txt next to each image)
+    # images/0001.jpg + captions/0001.txt (and 0001.txt next to each image); for a video base model
+    # flat: 0001.jpg, clip-0001.mp4, each with its .txt beside it (pipeline/dataset.py)
+    dataset_zip: Path
     trigger_word: str
     steps: int
     model: str  # the provider's training model/app id
@@ -93,6 +95,8 @@ class TrainingRequest:
     timestep_sampling: str = "shift"
     max_grad_norm: float = 1.0
     checkpoints: CheckpointFiles | None = None
+    base_model: str = "flux.1"  # what the LoRA is made for (api/base_models.py)
+    clips: int = 0  # clips in the dataset zip, beside its `frames` stills
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,8 @@ class TrainingOutput:
     checkpoints: tuple[TrainedCheckpoint, ...] = ()  # intermediate LoRAs, oldest first (cluster)
     loss: Path | None = None  # training-loss.json: the loss of every step, where the trainer reports it
     gpu_seconds: GpuSeconds = None  # seconds the work held the device × its GPUs (cluster)
+    # Wan 2.2 A14B trained as two LoRAs: the low-noise expert's (`weights` is the high-noise one's)
+    low_noise_weights: Path | None = None
 
 
 class LoraTrainer(Protocol):

@@ -4,6 +4,7 @@ checkpoint (promotion.py), a person's choice of a version's verdict (verdict.py)
 stops early or goes on from a version (stopping.py) and what a run made (status.py). Every name the
 other layers use is importable from here."""
 
+from .clips import CLIP_CAPTION_TEMPLATE, ClipsSpec, ClipsSummary, DroppedClips
 from .dataset import (
     MAX_LISTED_PEOPLE,
     SUBJECT_DOMINANCE,
@@ -72,6 +73,7 @@ from .stopping import (
 from .verdict import VERDICTS_ANNOTATION, VerdictChoice, verdict_entry, verdicts_asked, verdicts_of
 
 __all__ = [
+    "CLIP_CAPTION_TEMPLATE",
     "CLUSTER_ONLY_TRAINING",
     "CLUSTER_ONLY_TRAINING_RULES",
     "DATASET_RULES",
@@ -103,12 +105,15 @@ __all__ = [
     "CaptionTemplate",
     "Captioning",
     "CheckpointLikeness",
+    "ClipsSpec",
+    "ClipsSummary",
     "ContinueFrom",
     "ContinuedFrom",
     "DatasetImage",
     "DatasetReport",
     "DatasetSpec",
     "DatasetSummary",
+    "DroppedClips",
     "DroppedScenes",
     "EvaluationSpec",
     "Likeness",

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from ..base import ApiModel
 from ..common import Artifact
+from .clips import ClipsSummary
 
 
 class DroppedScenes(ApiModel):
@@ -138,6 +139,10 @@ class DatasetSummary(ApiModel):
             description="When the run stopped at the subject (SubjectAmbiguous, SubjectNotFound): a "
             "JPEG with one face of each person found, numbered as in people."
         ),
+    ] = None
+    clips: Annotated[
+        ClipsSummary | None,
+        Field(description="The clips cut for a video LoRA (docs/lora-datasets.md#clips); unset for stills."),
     ] = None
 
 

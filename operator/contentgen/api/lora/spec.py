@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from ..base import ApiModel, CelRule
+from ..base_models import BASE_MODEL_RULES, BaseModelField
 from ..common import CommonSpec, SourceSpec, SourceUrl
 from ..providers import OWN_GPUS, TRAINS_LIVE
 from ..rules import (
@@ -23,6 +24,7 @@ from ..rules import (
     Written,
     generate,
 )
+from .clips import ClipsField, MediaField
 from .likeness import EvaluationSpec
 from .stopping import ContinueFrom, StopWhen
 
@@ -139,6 +141,8 @@ class DatasetSpec(ApiModel):
             "describes each image through the provider (paid on fal, checkpointed), put into the template."
         ),
     ] = "template"
+    media: MediaField = "auto"
+    clips: ClipsField
 
     @property
     def least_frames(self) -> int:
@@ -183,6 +187,8 @@ TRAINING_RULES = (
 
 class TrainingSpec(ApiModel):
     cel_rules = tuple(r.cel for r in TRAINING_RULES)
+
+    base_model: BaseModelField = "flux.1"
 
     model: Annotated[
         str,
@@ -350,7 +356,7 @@ LIVE_TRAINING_RULES = (
 
 
 class LoraTrainingSpec(CommonSpec):
-    cel_rules = tuple(r.cel for r in (*CLUSTER_ONLY_TRAINING_RULES, *LIVE_TRAINING_RULES))
+    cel_rules = tuple(r.cel for r in (*CLUSTER_ONLY_TRAINING_RULES, *BASE_MODEL_RULES, *LIVE_TRAINING_RULES))
 
     source: Annotated[SourceSpec, Field(description="The video to learn from.")]
     trigger_word: Annotated[

@@ -66,6 +66,16 @@ class LoraVersion(VersionBase):
     frames: Annotated[int, Field(ge=0, description="Images in the dataset.")] = 0
     trigger_word: str
     training_model: str = ""
+    base_model: Annotated[
+        str, Field(description="What the LoRA is made for (training.baseModel); empty: flux.1.")
+    ] = ""
+    low_noise_model_uri: Annotated[
+        str,
+        Field(
+            description="Wan 2.2 A14B, trained as two LoRAs: the low-noise expert's "
+            "(model-low-noise.safetensors); modelUri is then the high-noise expert's."
+        ),
+    ] = ""
     steps: Annotated[int, Field(ge=0)] = 0
     memory_plan: Annotated[
         str,

@@ -33,6 +33,8 @@ from .outputs import EXTENSIONS, MiB, check_safetensors, image_header, result_fi
 from .progress import Meter
 from .queue import FalQueue, Waiting
 from .uploads import Upload
+from .wan_training import WAN_TRAINERS
+from .wan_training import train as train_wan
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +104,10 @@ class FalProvider:
         )
 
     @property
+    def limits(self) -> Limits:
+        return self._limits
+
+    @property
     def queue(self) -> FalQueue:
         """The queue every paid request goes through (made once, see queue.py)."""
         return self._queue
@@ -128,6 +134,14 @@ class FalProvider:
         learning_rate to the trainers that document it (TRAINER_INPUTS).
         """
         app = request.model or DEFAULT_TRAINING_APP
+        if app in WAN_TRAINERS:  # a Wan LoRA from stills and clips (wan_training.py)
+            zipped = sha256_file(request.dataset_zip)
+            fingerprint = _fingerprint(
+                app, zipped, request.trigger_word, request.steps, request.learning_rate
+            )
+            saved = _matching(checkpoint.load(), app, fingerprint)
+            saved.update(provider=self.name, app=app, fingerprint=fingerprint)
+            return train_wan(self, request, app, saved, work_dir, progress, checkpoint)
         meter = Meter(progress)
         training = _Training(self, request, app, checkpoint, meter)
         waiting = Waiting(meter.queue(5, 10), meter.running(10, 90, keyword="step"), TRAINING_RESOLVE_WAIT)
@@ -146,7 +160,7 @@ class FalProvider:
             paid=paid,
         )
         check_safetensors(weights)
-        config = self._training_config(result, work_dir, meter, paid)
+        config = self.training_config(result, work_dir, meter, paid)
         meter.at(100)
         return TrainingOutput(
             weights=weights,
@@ -159,7 +173,7 @@ class FalProvider:
             },
         )
 
-    def _training_config(
+    def training_config(
         self, result: dict[str, Any], work_dir: Path, meter: Meter, paid: tuple[str, str, str]
     ) -> Path | None:
         """The trainer's config file, where its result has one."""

@@ -1,0 +1,432 @@
+"""What a LoraTraining's LoRA is made for (`training.baseModel`), who trains it, from what, and
+which models load it: one table (`BASE_MODELS`), from which admission's rules (`BASE_MODEL_RULES`),
+the trainer a run uses (`trainer_of`), the dataset's media (stills, clips: `media_of`), the price of
+a run (pricing.py) and what a video or picture may load (`lora_fits`) are all read.
+
+FLUX.1 is the default: the LoRAs every LoraTraining made before this field. The video models are
+Wan's: a Wan 2.1 LoRA is made for one transformer, a Wan 2.2 A14B LoRA for two (the high-noise
+expert denoises the timesteps at and above the model's boundary, the low-noise expert those below
+it: diffusers' WanPipeline, `boundary_ratio` × the scheduler's training timesteps), trained as
+two LoRAs on their own timestep ranges (`Experts`).
+
+fal's trainers, as their pages document them (read 2026-12-02):
+
+- fal-ai/wan-trainer (https://fal.ai/models/fal-ai/wan-trainer/llms.txt): "Train custom LoRAs
+  for Wan-2.1 I2V 480P"; a zip of "images and/or videos" with captions in text files "with the
+  same name as the image/video file"; number_of_steps 100 to 20000 (default 400);
+  learning_rate 0.000001 to 1 (default 0.0002); trigger_phrase; auto_scale_input; output
+  lora_file and config_file (https://fal.ai/models/fal-ai/wan-trainer/playground); "$0.005 per
+  steps".
+- fal-ai/wan-22-image-trainer (https://fal.ai/models/fal-ai/wan-22-image-trainer/llms.txt):
+  "Wan 2.2 text to image LoRA trainer": stills only; training_data_url and trigger_phrase
+  required; "$0.0045 per step (minimum of 100 steps is charged)".
+- fal-ai/wan-22-trainer/t2v-a14b and .../i2v-a14b: their model pages were not found to read; fal's
+  guide (https://fal.ai/learn/devs/how-to-fine-tune-wan-with-the-api) says: a zip of "10 or more
+  images or short clips with matching .txt captions", "billed per step at the rate on the
+  trainer's model page, with a 100-step minimum", "returns a .safetensors LoRA file", and "the
+  image-to-video trainer ... requires video training data; image-only datasets are supported only
+  by the text-to-video trainer". What it leaves open (the input names, the steps' range, the
+  price, the output's shape) is left open here: the steps stay within the API's own 100 to 10000,
+  the price is the price table's dearest per step until fal's pricing API says (pricing.py), and
+  the provider reads one LoRA file or a high- and low-noise pair (providers/fal/wan_training.py).
+
+Every documented minimum is 100 steps, the API's own minimum for training.steps, so a spec under
+it is refused on the field by the field's own rule.
+
+On the cluster (the diffusers directories and the experts' boundaries, from the published
+repositories' model_index.json: boundary_ratio 0.875 for T2V A14B, 0.9 for I2V A14B) the Wan
+models are declared here for the cluster's Wan trainer, which is not built yet: until it is, no
+Wan base model is offered on provider cluster (`offered_on_cluster`), and admission says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from .providers import FAL, OFFLINE, OWN_GPUS
+from .rules import (
+    AtDefault,
+    Both,
+    Differs,
+    Either,
+    Equals,
+    GeneratedRule,
+    Has,
+    In,
+    Is,
+    Not,
+    Rule,
+    SpecField,
+    generate,
+)
+
+BaseModel = Literal[
+    "flux.1",
+    "wan-2.1-t2v-1.3b",
+    "wan-2.1-t2v-14b",
+    "wan-2.1-i2v-14b",
+    "wan-2.2-t2v-a14b",
+    "wan-2.2-i2v-a14b",
+]
+DEFAULT_BASE_MODEL: BaseModel = "flux.1"
+BaseModelField = Annotated[
+    BaseModel,
+    Field(
+        description="What the LoRA is made for: flux.1 (pictures, the default), or a Wan video model "
+        "(wan-2.1-t2v-1.3b, wan-2.1-t2v-14b, wan-2.1-i2v-14b; wan-2.2-t2v-a14b and wan-2.2-i2v-a14b, two "
+        "LoRAs, one per expert), trained from clips and stills of the same footage "
+        "(docs/lora-datasets.md#video-loras)."
+    ),
+]
+# What a dataset gives the trainer: stills (one image a scene, as always), and clips of the subject.
+Media = Literal["auto", "stills", "clips"]
+TrainerMedia = Literal["stills", "stills+clips", "clips"]
+
+_FAL_WAN_TRAINER = "https://fal.ai/models/fal-ai/wan-trainer/llms.txt"
+_FAL_WAN22_IMAGE = "https://fal.ai/models/fal-ai/wan-22-image-trainer/llms.txt"
+_FAL_WAN22_GUIDE = "https://fal.ai/learn/devs/how-to-fine-tune-wan-with-the-api"
+_FAL_FLUX_FAST = "https://fal.ai/models/fal-ai/flux-lora-fast-training/api"
+_FAL_FLUX_PORTRAIT = "https://fal.ai/models/fal-ai/flux-lora-portrait-trainer/api"
+_DIFFUSERS_WAN = "https://huggingface.co/docs/diffusers/api/pipelines/wan"
+
+
+@dataclass(frozen=True)
+class Trainer:
+    """One of fal's trainers: what its zip may hold, its steps, what it bills."""
+
+    app: str
+    media: TrainerMedia
+    min_steps: int
+    max_steps: int
+    billed_min_steps: int  # fal bills at least this many steps
+    # USD a step from the page read; None where no page said (the price table's dearest step)
+    price_per_step: float | None
+    source: str
+
+    @property
+    def clips(self) -> bool:
+        return self.media != "stills"
+
+    @property
+    def stills(self) -> bool:
+        return self.media != "clips"
+
+
+@dataclass(frozen=True)
+class Experts:
+    """Wan 2.2 A14B's two transformers: the high-noise one denoises timesteps at and above
+    `boundary` × the training timesteps, the low-noise one those below (`expert_ranges`)."""
+
+    boundary: float
+
+
+@dataclass(frozen=True)
+class FrameRule:
+    """The clips a model learns from: `step`·k + 1 frames (its VAE's temporal stride) at `fps`,
+    `max_frames` at most."""
+
+    fps: int
+    step: int
+    max_frames: int
+
+    def frames(self, asked: int) -> int:
+        """The frame count on the rule nearest `asked`, within 1 + step and max_frames."""
+        nearest = self.step * round((asked - 1) / self.step) + 1
+        return max(self.step + 1, min(nearest, self.max_frames))
+
+
+WAN_FRAMES = FrameRule(fps=16, step=4, max_frames=81)
+
+
+@dataclass(frozen=True)
+class BaseModelInfo:
+    name: str
+    title: str
+    family: str  # the family the video models table names (api/video/table.py), or FLUX.1
+    # the models that load its LoRAs: video models (api/video/table.py) or image models
+    loads_on: tuple[str, ...]
+    fal_trainers: tuple[Trainer, ...] = ()  # the first is the default
+    frames: FrameRule | None = None  # None: it learns from stills only
+    experts: Experts | None = None  # Wan 2.2 A14B: two LoRAs, one per expert
+    cluster_dir: str = ""  # its diffusers directory under the cluster's models root
+    # Whether provider cluster trains it (the cluster's Wan trainer is yet to come: none does)
+    offered_on_cluster: bool = False
+    source: str = ""
+
+    @property
+    def video(self) -> bool:
+        return self.frames is not None
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        """The providers that train it; offline simulates every one (a labelled placeholder)."""
+        fal = (FAL.name,) if self.fal_trainers else ()
+        cluster = (OWN_GPUS,) if self.offered_on_cluster else ()
+        return (*fal, *cluster, OFFLINE.name)
+
+    def trainer(self, app: str) -> Trainer | None:
+        return next((t for t in self.fal_trainers if t.app == app), None)
+
+
+_FLUX_TRAINERS = (
+    Trainer("fal-ai/flux-lora-fast-training", "stills", 100, 10000, 0, 0.002, _FAL_FLUX_FAST),
+    Trainer("fal-ai/flux-lora-portrait-trainer", "stills", 100, 10000, 0, 0.002, _FAL_FLUX_PORTRAIT),
+)
+WAN_TRAINER = Trainer("fal-ai/wan-trainer", "stills+clips", 100, 20000, 0, 0.005, _FAL_WAN_TRAINER)
+WAN22_T2V_TRAINER = Trainer(
+    "fal-ai/wan-22-trainer/t2v-a14b", "stills+clips", 100, 10000, 100, None, _FAL_WAN22_GUIDE
+)
+WAN22_I2V_TRAINER = Trainer(
+    "fal-ai/wan-22-trainer/i2v-a14b", "clips", 100, 10000, 100, None, _FAL_WAN22_GUIDE
+)
+WAN22_IMAGE_TRAINER = Trainer(
+    "fal-ai/wan-22-image-trainer", "stills", 100, 10000, 100, 0.0045, _FAL_WAN22_IMAGE
+)
+
+BASE_MODELS: dict[str, BaseModelInfo] = {
+    m.name: m
+    for m in (
+        BaseModelInfo(
+            "flux.1",
+            "FLUX.1",
+            "FLUX.1",
+            loads_on=("flux-lora",),
+            fal_trainers=_FLUX_TRAINERS,
+            offered_on_cluster=True,
+            source=_FAL_FLUX_FAST,
+        ),
+        BaseModelInfo(
+            "wan-2.1-t2v-1.3b",
+            "Wan 2.1 T2V 1.3B",
+            "Wan 2.1",
+            loads_on=("wan-1.3b-t2v",),
+            frames=WAN_FRAMES,
+            cluster_dir="Wan2.1-T2V-1.3B-Diffusers",
+            source=_DIFFUSERS_WAN,
+        ),
+        BaseModelInfo(
+            "wan-2.1-t2v-14b",
+            "Wan 2.1 T2V 14B",
+            "Wan 2.1",
+            # a 14B text-to-video LoRA names layers the image-to-video 14B has too
+            loads_on=("wan-14b-i2v",),
+            frames=WAN_FRAMES,
+            cluster_dir="Wan2.1-T2V-14B-Diffusers",
+            source=_DIFFUSERS_WAN,
+        ),
+        BaseModelInfo(
+            "wan-2.1-i2v-14b",
+            "Wan 2.1 I2V 14B",
+            "Wan 2.1",
+            loads_on=("wan-14b-i2v",),
+            fal_trainers=(WAN_TRAINER,),
+            frames=WAN_FRAMES,
+            cluster_dir="Wan2.1-I2V-14B-480P-Diffusers",
+            source=_FAL_WAN_TRAINER,
+        ),
+        BaseModelInfo(
+            "wan-2.2-t2v-a14b",
+            "Wan 2.2 A14B T2V",
+            "Wan 2.2",
+            loads_on=("wan-2.2-t2v",),
+            fal_trainers=(WAN22_T2V_TRAINER, WAN22_IMAGE_TRAINER),
+            frames=WAN_FRAMES,
+            experts=Experts(boundary=0.875),
+            cluster_dir="Wan2.2-T2V-A14B-Diffusers",
+            source=_FAL_WAN22_GUIDE,
+        ),
+        BaseModelInfo(
+            "wan-2.2-i2v-a14b",
+            "Wan 2.2 A14B I2V",
+            "Wan 2.2",
+            # fal's Wan 2.2 image-to-video app takes no LoRAs, and the cluster runs no Wan 2.2 yet
+            loads_on=(),
+            fal_trainers=(WAN22_I2V_TRAINER,),
+            frames=WAN_FRAMES,
+            experts=Experts(boundary=0.9),
+            cluster_dir="Wan2.2-I2V-A14B-Diffusers",
+            source=_FAL_WAN22_GUIDE,
+        ),
+    )
+}
+VIDEO_BASE_MODELS = tuple(name for name, m in BASE_MODELS.items() if m.video)
+FAL_TRAINERS: dict[str, tuple[BaseModelInfo, Trainer]] = {
+    t.app: (m, t) for m in BASE_MODELS.values() for t in m.fal_trainers
+}
+
+
+def base_model(name: str) -> BaseModelInfo:
+    """The base model `name` (FLUX.1 for a record from before the field: "")."""
+    return BASE_MODELS.get(name or DEFAULT_BASE_MODEL) or BASE_MODELS[DEFAULT_BASE_MODEL]
+
+
+def trainer_of(base: str, provider: str, model: str, default_model: str) -> Trainer | None:
+    """The fal trainer a run of `base` on `provider` uses: training.model where it names one of
+    the base model's, its first where training.model is left at its default; None off fal, or for
+    a training.model that names no trainer of fal's table (sent as given, FLUX's way)."""
+    if provider != FAL.name:
+        return None
+    info = base_model(base)
+    if model == default_model and info.fal_trainers:
+        return info.fal_trainers[0]
+    return info.trainer(model)
+
+
+def media_of(base: str, asked: str, trainer: Trainer | None) -> tuple[bool, bool]:
+    """(stills, clips): what the dataset gives the trainer. A video base model learns from clips
+    and stills unless the person asks for stills (`asked`) or the trainer takes only one of them;
+    FLUX.1 from stills. Admission refuses the combinations that cannot be (BASE_MODEL_RULES)."""
+    info = base_model(base)
+    clips = info.video and asked != "stills" and (trainer is None or trainer.clips)
+    stills = asked != "clips" and (trainer is None or trainer.stills)
+    return stills or not clips, clips
+
+
+def lora_fits(base: str, model: str) -> bool:
+    """Whether a LoRA made for `base` loads into `model` (a video or an image model)."""
+    return model in base_model(base).loads_on
+
+
+def loading(model: str) -> tuple[str, ...]:
+    """The base models whose LoRAs `model` loads."""
+    return tuple(name for name, m in BASE_MODELS.items() if model in m.loads_on)
+
+
+def expert_ranges(boundary: float, train_timesteps: int = 1000) -> dict[str, tuple[float, float]]:
+    """Each expert's timesteps, [low, high): the high-noise expert's from the boundary up, the
+    low-noise expert's below it, as diffusers' WanPipeline hands them out (`t >= boundary_ratio ×
+    num_train_timesteps` goes to `transformer`)."""
+    if not 0 < boundary < 1:
+        raise ValueError(f"a boundary ratio is between 0 and 1, not {boundary}")
+    edge = boundary * train_timesteps
+    return {"high": (edge, float(train_timesteps)), "low": (0.0, edge)}
+
+
+def boundary_of(model_index: dict[str, object], base: str) -> float:
+    """The experts' boundary: the staged model's model_index.json `boundary_ratio` where it says
+    one, else the table's."""
+    experts = base_model(base).experts
+    if experts is None:
+        raise ValueError(f"{base} has one transformer, no experts")
+    said = model_index.get("boundary_ratio")
+    return float(said) if isinstance(said, int | float) and not isinstance(said, bool) else experts.boundary
+
+
+# --- admission: the combinations no provider offers -------------------------------------------
+
+BASE = SpecField("training.baseModel", "string", DEFAULT_BASE_MODEL)
+MODEL = SpecField("training.model", "string", _FLUX_TRAINERS[0].app)  # spec.DEFAULT_TRAINING_MODEL
+PROVIDER = SpecField("provider", "string", FAL.name)
+MEDIA = SpecField("dataset.media", "string", "auto")
+TRAINING = SpecField("training", "object")
+DOCS = "docs/lora-datasets.md#video-loras"
+
+
+def _or(values: tuple[str, ...]) -> str:
+    return " or ".join(values)
+
+
+def _is_base(name: str) -> Is:
+    return Is(BASE, name)
+
+
+def _provider_rule(m: BaseModelInfo) -> Rule:
+    trained = [p for p in m.providers if p != OFFLINE.name]
+    cluster = "" if m.offered_on_cluster else "; the cluster's Wan trainer is yet to come"
+    if trained:
+        offline = f"or {OFFLINE.name}, a labelled simulation{cluster}"
+        said = f"is trained on provider {_or(tuple(trained))} ({offline})"
+    else:
+        said = f"has no trainer here but {OFFLINE.name}'s labelled simulation{cluster}"
+    fal = [n for n, o in BASE_MODELS.items() if o.video and FAL.name in o.providers and n != m.name]
+    hint = f"use provider {_or(m.providers)}"
+    if FAL.name not in m.providers:
+        hint += f", or a baseModel fal trains ({', '.join(fal)})"
+    return Rule(
+        BASE,
+        f"training.baseModel {m.name} {said}: {hint} ({DOCS})",
+        (AtDefault(BASE), Not(_is_base(m.name)), Equals(PROVIDER, m.providers)),
+    )
+
+
+def _trainer_rule(m: BaseModelInfo) -> Rule:
+    apps = tuple(t.app for t in m.fal_trainers)
+    return Rule(
+        MODEL,
+        f"training.model: with training.baseModel {m.name} on provider fal, use one of fal's trainers "
+        f"for it ({', '.join(apps)}), or leave training.model out for {apps[0]} ({DOCS})",
+        (
+            AtDefault(BASE),
+            Not(_is_base(m.name)),
+            Differs(PROVIDER, FAL.name),
+            AtDefault(MODEL),
+            In(MODEL, apps),
+        ),
+    )
+
+
+def _flux_trainer_rule() -> Rule:
+    video_apps = tuple(app for app, (m, _) in FAL_TRAINERS.items() if m.video)
+    return Rule(
+        MODEL,
+        "training.model names a Wan trainer, which makes no FLUX.1 LoRA: set training.baseModel to "
+        f"the Wan model it trains, or leave training.model out ({DOCS})",
+        (
+            AtDefault(MODEL),
+            _video_base(),
+            Differs(PROVIDER, FAL.name),
+            Not(In(MODEL, video_apps)),
+        ),
+    )
+
+
+def _video_base() -> Both:
+    """training.baseModel is a video model (guarded: a spec without training is FLUX.1's)."""
+    return Both((Has(TRAINING), Either(tuple(_is_base(name) for name in VIDEO_BASE_MODELS))))
+
+
+def _media_rules() -> list[Rule]:
+    clips_only = [
+        m.name for m in BASE_MODELS.values() if m.fal_trainers and not any(t.stills for t in m.fal_trainers)
+    ]
+    stills_only = [t.app for m in BASE_MODELS.values() if m.video for t in m.fal_trainers if not t.clips]
+    rules = [
+        Rule(
+            MEDIA,
+            "dataset.media clips needs a video training.baseModel: a FLUX.1 LoRA learns from stills; "
+            f"leave dataset.media auto, or set training.baseModel ({DOCS})",
+            (AtDefault(MEDIA), Not(Is(MEDIA, "clips")), _video_base()),
+        )
+    ]
+    for app in stills_only:
+        rules.append(
+            Rule(
+                MEDIA,
+                f"dataset.media clips: fal's {app} learns from stills only; leave dataset.media auto or "
+                f"stills, or use another of fal's Wan trainers ({DOCS})",
+                (AtDefault(MEDIA), Not(Is(MEDIA, "clips")), AtDefault(MODEL), Not(Is(MODEL, app))),
+            )
+        )
+    for name in clips_only:
+        rules.append(
+            Rule(
+                MEDIA,
+                f"dataset.media stills: training.baseModel {name} learns from clips only (fal's trainer "
+                f"needs video); leave dataset.media auto or clips ({DOCS})",
+                (AtDefault(MEDIA), Not(Is(MEDIA, "stills")), AtDefault(BASE), Not(_is_base(name))),
+            )
+        )
+    return rules
+
+
+def _rules() -> list[Rule]:
+    others = [m for name, m in BASE_MODELS.items() if name != DEFAULT_BASE_MODEL]
+    rules = [_provider_rule(m) for m in others]
+    rules += [_trainer_rule(m) for m in others if m.fal_trainers]
+    return [*rules, _flux_trainer_rule(), *_media_rules()]
+
+
+BASE_MODEL_RULES: tuple[GeneratedRule, ...] = tuple(generate(rule) for rule in _rules())
