@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from contentgen.api import now
-from contentgen.api.sharing import ACCESSES, BadGrant, grant, grantee, grants_of
+from contentgen.api.sharing import ACCESSES, BadGrant, grant, grantee
 from contentgen.catalog import AmbiguousReference, Catalog, params, resolve, to_record
 from contentgen.catalog.kinds import makes_loras
 from contentgen.catalog.sharing import NotShareable, change_record_shares, readable, shared_with
@@ -197,11 +197,6 @@ def _usage(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
     else:
         print(usage_block(found))
     return 0
-
-
-def shares_line(doc: dict[str, Any]) -> str:
-    grants = grants_of(doc)
-    return ", ".join(f"{g.to}={g.access}" for g in grants)
 
 
 ACTIONS: dict[str, Action] = {"share": _share, "unshare": _unshare, "shared": _shared, "usage": _usage}

@@ -490,17 +490,6 @@ async def _baseline_cached(op: Operator, res: Observed, provider: str) -> bool:
 
     spec = {**res.spec, "provider": provider}
     return await asyncio.to_thread(estimate_baseline_cached, op.store, res.kind.kind, spec)
-    from contentgen.pipeline.likeness.plan import Plan, baseline_cached
-
-    evaluation = res.spec.get("evaluation") or {}
-    plan = Plan(
-        str(evaluation.get("promptSet") or Plan.prompt_set), tuple(evaluation.get("seeds") or Plan.seeds)
-    )
-    try:
-        return await asyncio.to_thread(baseline_cached, op.store, provider, plan)
-    except Exception as exc:
-        log.warning("cannot look for the likeness baseline of %s/%s: %s", res.namespace, res.name, exc)
-        return False
 
 
 async def _stored_version(op: Operator, res: Observed) -> int:
