@@ -173,7 +173,8 @@ def test_estimates_follow_the_spec():
 
 def test_an_unlisted_item_is_priced_at_its_providers_dearest():
     prices = PriceTable()
-    assert prices.price("fal", "fal-ai/some-new-trainer", "step") == 0.002
+    # the dearest step: fal-ai/wan-trainer's $0.005 (a Wan 2.2 video trainer, whose page was not read, too)
+    assert prices.price("fal", "fal-ai/some-new-trainer", "step") == 0.005
     assert prices.price("fal", "fal-ai/flux/ultra", "megapixel") == 0.04
     assert prices.price("offline", "flux-dev", "megapixel") == 0.0
 
