@@ -778,6 +778,104 @@ def test_a_verdict_is_chosen_by_annotating_the_loratraining(
     asyncio.run(run())
 
 
+def test_a_training_is_stopped_and_continued_through_the_loratraining(
+    cluster_wide: Setup, catalog: Catalog, store: LocalStore, tmp_path: Path
+) -> None:
+    """In a cluster (issue 67) stop-and-keep annotates the LoraTraining contentgen.io/stop=keep-best
+    and continue patches its spec.training (continueFrom and steps: a new generation, which admission
+    judges), both through the real API server as the API's ServiceAccount (patch on loratrainings:
+    the chart's RBAC, recorded), each answering first, without ?confirm=true, what it would keep or
+    cost. A stop where no training runs is a 409; a continue the spec asks for already changes
+    nothing (200); a version that kept no training state is refused before anything is written;
+    admission's refusal comes back naming its field; a deleted resource is a 404."""
+    from datetime import timedelta
+
+    from contentgen.api.lora import KEEP_BEST, STOP_ANNOTATION
+    from tests.catalog.factory import T0
+    from tests.harness.live import running, training
+
+    ns = apiserver.fresh_namespace("live")
+    doc = _promotable(ns, "jesse-avatar")
+    uid = doc["_id"]
+    doc["versions"][1]["stateUri"] = f"s3://bkt/loras/alice/{uid}/v2/checkpoints/step-001000.pt"
+    catalog.upsert(doc)
+    app = _app(cluster_wide, catalog, store, tmp_path)
+    loras = LORAS.format(ns=ns)
+
+    async def run() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
+            # nothing runs: nothing to stop
+            idle = await http.post(f"/api/jobs/{uid}/stop?confirm=true", headers=auth("alice"))
+            assert idle.status_code == 409 and idle.json()["error"]["code"] == "not_running", idle.text
+            # version 3 trains, checkpoint 500 the best so far
+            scored = [(250, "poor", 0.21), (500, "good", 0.55)]
+            live = training(uid, 510, scored, at=T0 + timedelta(hours=1))
+            catalog.upsert({**running(uid, "jesse-avatar", live, previous=doc), "namespace": ns})
+            asked = await http.post(f"/api/jobs/{uid}/stop", headers=auth("alice"))
+            assert asked.status_code == 200, asked.text
+            plan = asked.json()
+            assert plan["dryRun"] and plan["keeps"] == {"step": 500, "verdict": "good", "median": 0.55}
+            assert "keeps checkpoint 500 (good, median 0.55)" in plan["message"]
+            got = _resource(ns, "jesse-avatar", "loratrainings") or {}
+            assert STOP_ANNOTATION not in (
+                got["metadata"].get("annotations") or {}
+            )  # a dry run writes nothing
+            stopped = await http.post(f"/api/jobs/{uid}/stop?confirm=true", headers=auth("alice"))
+            assert stopped.status_code == 202, stopped.text
+            assert stopped.json()["annotation"] == STOP_ANNOTATION and not stopped.json()["dryRun"]
+            got = _resource(ns, "jesse-avatar", "loratrainings") or {}
+            assert got["metadata"]["annotations"][STOP_ANNOTATION] == KEEP_BEST
+            again = await http.post(f"/api/jobs/{uid}/stop?confirm=true", headers=auth("alice"))
+            assert again.status_code == 202 and "already" in again.json()["message"]
+            theirs = await http.post(f"/api/jobs/{uid}/stop?confirm=true", headers=auth("bob"))
+            assert theirs.status_code == 404
+
+            # continue from version 2 for 500 more steps
+            before = _resource(ns, "jesse-avatar", "loratrainings") or {}
+            path = f"/api/assets/{uid}/versions/2/continue"
+            plan = (await http.post(path, json={"steps": 500}, headers=auth("alice"))).json()
+            assert plan["dryRun"] and plan["training"]["continueFrom"] == {"version": 2}
+            assert plan["training"]["steps"] == 500 and plan["estimate"].startswith("estimate: ")
+            assert (_resource(ns, "jesse-avatar", "loratrainings") or {})["spec"] == before["spec"]
+            done = await http.post(f"{path}?confirm=true", json={"steps": 500}, headers=auth("alice"))
+            assert done.status_code == 202, done.text
+            after = _resource(ns, "jesse-avatar", "loratrainings") or {}
+            assert after["spec"]["training"]["continueFrom"] == {"version": 2}
+            assert after["spec"]["training"]["steps"] == 500
+            assert after["metadata"]["generation"] == before["metadata"]["generation"] + 1
+            same = await http.post(f"{path}?confirm=true", json={"steps": 500}, headers=auth("alice"))
+            assert same.status_code == 200 and same.json()["changed"] is False, same.text
+            # a checkpoint of it to go on from: continueFrom's step; then without it, the step removed
+            from_step = await http.post(f"{path}?confirm=true", json={"steps": 300, "step": 500},
+                                        headers=auth("alice"))  # fmt: skip
+            assert from_step.status_code == 202, from_step.text
+            got = _resource(ns, "jesse-avatar", "loratrainings") or {}
+            assert got["spec"]["training"]["continueFrom"] == {"version": 2, "step": 500}
+            plain = await http.post(f"{path}?confirm=true", json={"steps": 300}, headers=auth("alice"))
+            assert plain.status_code == 202, plain.text
+            got = _resource(ns, "jesse-avatar", "loratrainings") or {}
+            assert got["spec"]["training"]["continueFrom"] == {"version": 2}
+            # version 1 kept no state: refused, nothing written
+            first = f"/api/assets/{uid}/versions/1/continue?confirm=true"
+            stateless = await http.post(first, json={"steps": 5}, headers=auth("alice"))
+            assert stateless.status_code == 400 and "kept no training state" in stateless.text
+            # admission judges the spec: a provider whose trainer cannot go on from a version
+            fal = {"spec": {"provider": "fal", "training": {"continueFrom": None}}}
+            apiserver.admin().patch(f"{loras}/jesse-avatar", fal)
+            refused = await http.post(f"{path}?confirm=true", json={"steps": 700}, headers=auth("alice"))
+            assert refused.status_code == 400, refused.text
+            assert any("continueFrom" in f["field"] + f["message"] for f in refused.json()["error"]["fields"])
+            # the resource deleted: gone
+            apiserver.admin().delete(f"{loras}/jesse-avatar")
+            wait_for(lambda: _resource(ns, "jesse-avatar", "loratrainings") is None, 30, "deleted")
+            gone = await http.post(f"/api/jobs/{uid}/stop?confirm=true", headers=auth("alice"))
+            assert gone.status_code == 404 and gone.json()["error"]["code"] == "gone", gone.text
+
+    import asyncio
+
+    asyncio.run(run())
+
+
 NOTIFICATIONS = "/apis/contentgen.io/v1alpha1/namespaces/{ns}/notifications"
 
 

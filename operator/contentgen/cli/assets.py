@@ -40,7 +40,7 @@ from contentgen.catalog.downloads import DownloadError, choose_artifact, downloa
 from contentgen.catalog.lineage import Lineage, lineage
 from contentgen.catalog.queries import DEFAULT_LIMIT, SORT_FIELDS, STATUSES, Filters, Page, Sort, type_help
 from contentgen.catalog.search import RELEVANCE, search_page
-from contentgen.cli import sharing
+from contentgen.cli import sharing, training
 from contentgen.cli.flags import flag_type as _flag_type
 from contentgen.cli.flags import int_at_least as _int_at_least
 from contentgen.cli.main import CommandError
@@ -165,6 +165,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     ):
         add(sub)
     sharing.add_actions(sub, _add_ref, _add_common)  # share, unshare, shared, usage (cli/sharing.py)
+    training.add_actions(sub, _add_ref, _add_common)  # stop, continue (cli/training.py)
+    training.add_watch(sub.choices["get"])  # get -w
 
 
 def _add_list_action(sub: Actions) -> None:
@@ -475,6 +477,8 @@ def _get_doc(catalog: Catalog, args: argparse.Namespace) -> dict[str, Any]:
 
 def _get(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
     doc = sharing.find(catalog, args, shared=True)  # with --owner: one shared with that owner too
+    if args.watch:
+        return training.watch(catalog, doc, output, args.every)
     record = to_record(doc if args.owner in (None, doc.get("owner")) else {**doc, "shares": []})
     if output == "json":
         _print_json(record.wire())
@@ -1066,4 +1070,5 @@ ACTIONS: dict[str, Callable[[argparse.Namespace, Catalog, str], int]] = {
     "evaluate": _evaluate,
     "promote": _promote,
     **sharing.ACTIONS,
+    **training.actions(_get_doc, _confirmed),
 }

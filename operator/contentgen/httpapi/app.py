@@ -51,6 +51,7 @@ from .routes import (
     promote,
     sharing,
     stream,
+    training,
     ui,
     verdict,
 )
@@ -167,6 +168,7 @@ def create_app(
         evaluate,
         promote,
         verdict,
+        training,
         sharing,
         collections,
         assets,

@@ -31,7 +31,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from contentgen.api import KINDS, Resource, now
-from contentgen.api.lora import PROMOTED_ANNOTATION, VERDICTS_ANNOTATION
+from contentgen.api.lora import KEEP_BEST, PROMOTED_ANNOTATION, STOP_ANNOTATION, VERDICTS_ANNOTATION
 from contentgen.api.sharing import Grant, grants_of
 from contentgen.api.words import counted
 from contentgen.catalog import Catalog, ResourceState, catalog_document
@@ -99,6 +99,15 @@ class Made:
         }
 
 
+@dataclass(frozen=True)
+class Continued:
+    """What asking a LoRA training to go on from a version did."""
+
+    message: str
+    changed: bool  # False: the spec asked for it already (a cluster's idempotent repeat)
+    resource: Made | None = None  # on a laptop: the run queued here
+
+
 class Creator(Protocol):
     local: bool  # whether a run's local allowances apply (a local file as source)
 
@@ -107,6 +116,10 @@ class Creator(Protocol):
     def cancel(self, doc: dict[str, Any], by: str) -> str: ...
 
     def delete(self, doc: dict[str, Any], by: str) -> str: ...
+
+    def stop(self, doc: dict[str, Any], by: str) -> str: ...
+
+    def continue_training(self, doc: dict[str, Any], spec: dict[str, Any], *, by: str) -> Continued: ...
 
 
 def _same(kind: str, existing: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
@@ -281,15 +294,90 @@ class KubeCreator:
             return where
         raise Conflict(f"{where} changed {PATCH_ATTEMPTS} times while it was annotated: ask again")
 
-    def _lora_metadata(self, path: str, where: str, uid: Any) -> dict[str, Any]:
-        """The metadata of the record's LoraTraining as it is now; Gone where it is no more."""
+    def stop(self, doc: dict[str, Any], by: str) -> str:
+        """Stop the LoraTraining's run and keep its best checkpoint so far: its annotation
+        STOP_ANNOTATION=KEEP_BEST, which the operator hands to the worker (it stops at its next step
+        boundary) and removes once the run has ended."""
+        path = self._path("LoraTraining", str(doc["namespace"]), str(doc["name"]))
+        where = f"LoraTraining {doc['namespace']}/{doc['name']}"
+        for _ in range(PATCH_ATTEMPTS):
+            meta = self._lora_metadata(path, where, doc["_id"])
+            if (meta.get("annotations") or {}).get(STOP_ANNOTATION) == KEEP_BEST:
+                return (
+                    f"{where} is annotated {STOP_ANNOTATION}={KEEP_BEST} already: it stops at its next step"
+                )
+            patch = {
+                "metadata": {
+                    "resourceVersion": meta.get("resourceVersion"),
+                    "annotations": {STOP_ANNOTATION: KEEP_BEST},
+                }
+            }
+            try:
+                self.kube.merge_patch(path, patch)
+            except KubeError as exc:
+                if exc.status == 409:
+                    continue
+                raise _lora_refusal(exc, where) from None
+            return (
+                f"annotated {where}: {STOP_ANNOTATION}={KEEP_BEST}; its run stops at its next step "
+                "boundary and keeps its best checkpoint so far (the operator removes the annotation once the "
+                "run ended)"
+            )
+        raise Conflict(f"{where} changed {PATCH_ATTEMPTS} times while it was annotated: ask again")
+
+    def continue_training(self, doc: dict[str, Any], spec: dict[str, Any], *, by: str) -> Continued:
+        """Set the LoraTraining's spec.training.continueFrom and steps to `spec`'s (a merge patch on
+        the resourceVersion read; continueFrom's other fields removed where `spec` has none): a new
+        generation, which the operator trains as a new version. Unchanged where it asks for it
+        already."""
+        path = self._path("LoraTraining", str(doc["namespace"]), str(doc["name"]))
+        where = f"LoraTraining {doc['namespace']}/{doc['name']}"
+        wanted = spec.get("training") or {}
+        going_on, steps = dict(wanted.get("continueFrom") or {}), wanted.get("steps")
+        for _ in range(PATCH_ATTEMPTS):
+            live = self._lora(path, where, doc["_id"])
+            training = (live.get("spec") or {}).get("training") or {}
+            generation = (live.get("metadata") or {}).get("generation")
+            if training.get("continueFrom") == going_on and training.get("steps") == steps:
+                return Continued(
+                    f"{where} asks for this already (generation {generation}): nothing changed; the operator "
+                    "trains it, or has (its record's runs say which)",
+                    changed=False,
+                )
+            removed = {k: None for k in training.get("continueFrom") or {} if k not in going_on}
+            patch = {
+                "metadata": {"resourceVersion": (live.get("metadata") or {}).get("resourceVersion")},
+                "spec": {"training": {"continueFrom": {**removed, **going_on}, "steps": steps}},
+            }
+            try:
+                made = self.kube.merge_patch(path, patch)
+            except KubeError as exc:
+                if exc.status == 409:
+                    continue
+                if exc.status == 404:
+                    raise _lora_refusal(exc, where) from None
+                raise _translated(exc, None) from None
+            now_at = ((made or {}).get("metadata") or {}).get("generation")
+            return Continued(
+                f"patched {where}: spec.training.continueFrom {json.dumps(going_on)}, steps {steps} "
+                f"(generation {now_at}); the operator trains it as a new version",
+                changed=True,
+            )
+        raise Conflict(f"{where} changed {PATCH_ATTEMPTS} times while it was patched: ask again")
+
+    def _lora(self, path: str, where: str, uid: Any) -> dict[str, Any]:
+        """The record's LoraTraining as it is now; Gone where it is no more."""
         try:
-            live = self.kube.get(path)
+            live: dict[str, Any] = self.kube.get(path)
         except KubeError as exc:
             raise _lora_refusal(exc, where) from None
-        meta: dict[str, Any] = live.get("metadata") or {}
-        if meta.get("uid") != uid:
+        if (live.get("metadata") or {}).get("uid") != uid:
             raise Gone(f"the {where} of this record is gone: the one of that name now is another resource")
+        return live
+
+    def _lora_metadata(self, path: str, where: str, uid: Any) -> dict[str, Any]:
+        """The metadata of the record's LoraTraining as it is now; Gone where it is no more."""
+        meta: dict[str, Any] = self._lora(path, where, uid).get("metadata") or {}
         return meta
 
     def cancel(self, doc: dict[str, Any], by: str) -> str:
@@ -593,6 +681,54 @@ class LocalCreator:
                 )
             run.cancel.set()
         return "cancelled: the run stops at its next stage (before any provider request)"
+
+    def stop(self, doc: dict[str, Any], by: str) -> str:
+        """Ask the laptop's run of the record's latest version to stop at its next step and keep its
+        best checkpoint so far: its stop file (pipeline/training_controls.py), which a run of this
+        process and a `contentgen run` of it in another terminal both read."""
+        from contentgen.pipeline.training_controls import ask_local_stop
+
+        if doc.get("origin") != "local":
+            raise Conflict(
+                f"{doc['namespace']}/{doc['name']} runs in a cluster: its LoraTraining's annotation "
+                f"{STOP_ANNOTATION}={KEEP_BEST} stops it"
+            )
+        version = int((doc.get("latestRun") or {}).get("version") or 0)
+        ask_local_stop(self.settings.work_dir, str(doc["_id"]), version, by=by, at=now())
+        with self._lock:
+            here = doc["_id"] in self._runs
+        where = "this API's local run" if here else "its `contentgen run` on this machine"
+        return f"asked v{version}'s training ({where}) to stop at its next step, keeping its best checkpoint"
+
+    def continue_training(self, doc: dict[str, Any], spec: dict[str, Any], *, by: str) -> Continued:
+        """The resource of a record this laptop ran, with `spec` (its training going on from a
+        version), run here as its next version, as `contentgen run` of the changed manifest runs it
+        (Invalid, Conflict, StoreFailed as a create's)."""
+        from contentgen.api.run import offline_spec
+
+        if doc.get("origin") != "local":
+            raise Conflict(
+                f"{doc['namespace']}/{doc['name']} runs in a cluster, where its LoraTraining's spec says "
+                "what it trains: patch spec.training.continueFrom and steps there"
+            )
+        asked = check(Wanted(str(doc["kind"]), str(doc["name"]), str(doc["namespace"]), spec), local=True)
+        wanted = replace(asked, spec=offline_spec(asked.kind, asked.spec)) if self.offline else asked
+        uid = str(doc["_id"])
+        with self._lock:
+            if uid in self._runs:
+                raise Conflict(
+                    f"a run of {doc['namespace']}/{doc['name']} is under way or queued here: wait for it"
+                )
+        snapshot = self._snapshot(_validated(asked, wanted), self.catalog.get(uid))
+        queued = self._queued(uid, wanted, snapshot)
+        made = Made(uid, wanted.kind, wanted.name, wanted.namespace, wanted.owner, queued, wanted.manifest())
+        going_on = (wanted.spec.get("training") or {}).get("continueFrom") or {}
+        return Continued(
+            f"started v{snapshot.version} of {wanted.namespace}/{wanted.name} here: it trains on from "
+            f"v{going_on.get('version')} (a local run, one at a time on this machine)",
+            changed=True,
+            resource=made,
+        )
 
     def delete(self, doc: dict[str, Any], by: str) -> str:
         from contentgen.catalog import pruning

@@ -173,6 +173,22 @@ class LoraVersionInfo(VersionInfo):
         description="Where a person chose the version's model (docs/likeness.md#choosing-a-checkpoint-"
         "yourself): the newest choice; modelUri is then its checkpoint's LoRA. Null: the automatic choice.",
     )
+    stopped: dict[str, Any] | None = Field(
+        default=None,
+        description="Where its training ended before the last step its spec asked for (how: plateau, "
+        "budget or asked; step, plannedSteps, why, by, stepsSaved, gpuSecondsSaved, savedUsd); null: every "
+        "step ran.",
+    )
+    continued_from: dict[str, Any] | None = Field(
+        default=None,
+        description="The version its training went on from (spec.training.continueFrom: version, step, "
+        "stateUri): its lineage.",
+    )
+    state_uri: str = Field(
+        default="",
+        description="The training state kept with it, which a training can go on from (POST "
+        ".../versions/N/continue, contentgen assets continue); empty: none kept.",
+    )
 
 
 class LiveTrainingInfo(RecordModel):
