@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import re
 import socket
@@ -101,6 +102,10 @@ class S3Server:
     region: str = "us-east-1"
     log: Path | None = None
     access_log: Path | None = None  # S3 server access logging: one line per request, with its status
+    # More accounts (access key -> secret), each with versitygw's role "user": what a bucket policy
+    # naming it as Principal grants, action by action, and nothing else (its internal IAM, kept
+    # in ROOT.iam/users.json). The root account is the buckets' owner and is never refused.
+    users: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -121,6 +126,7 @@ class S3Server:
         self.root.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port(self.host)
         log = (self.log or self.root.parent / f"{self.root.name}.versitygw.log").open("ab")
+        iam = self._write_users()
         self.process = subprocess.Popen(  # noqa: S603
             [
                 str(binary()),
@@ -128,6 +134,7 @@ class S3Server:
                 f"{self.host}:{self.port}",
                 "--quiet",
                 *(["--access-log", str(self.access_log)] if self.access_log else []),
+                *(["--iam-dir", str(iam)] if iam else []),
                 "posix",
                 str(self.root),
             ],
@@ -153,6 +160,25 @@ class S3Server:
                 raise RuntimeError(f"versitygw did not listen on {self.host}:{self.port} in {timeout:.0f} s")
             time.sleep(0.05)
         return self
+
+    def _write_users(self) -> Path | None:
+        if not self.users:
+            return None
+        iam = self.root.parent / f"{self.root.name}.iam"
+        iam.mkdir(parents=True, exist_ok=True)
+        accounts = {
+            access: {
+                "access": access,
+                "secret": secret,
+                "role": "user",
+                "userID": 0,
+                "groupID": 0,
+                "projectID": 0,
+            }
+            for access, secret in self.users.items()
+        }
+        (iam / "users.json").write_text(json.dumps({"accessAccounts": accounts}))
+        return iam
 
     def requests(self) -> list[tuple[str, str, int]]:
         """(operation, key, HTTP status) of every request in the access log so far, oldest first:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from contentgen.store.base import UploadsRefused, say_once
+
 from .outages import report
 from .runtime.leader import may_act
 from .state import Operator
@@ -22,6 +24,9 @@ async def abort_stale_uploads(op: Operator) -> int:
         return 0
     try:
         aborted: int = await asyncio.to_thread(op.store.abort_uploads, "", op.settings.stale_upload_seconds)
+    except UploadsRefused as refused:  # the policy leaves it to the bucket's lifecycle rule
+        say_once(log, refused)
+        return 0
     except Exception as exc:
         report("aborting stale uploads", exc, f"tried again in {EVERY_SECONDS / 60:.0f} minutes")
         return 0

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 
 from contentgen.api import KINDS, Artifact, RunFailure, RunResult, SpecSnapshot, UsageLine, now
 from contentgen.errors import ContentgenError, PermanentError, TransientError
 from contentgen.store import ObjectStore, keys
+from contentgen.store.base import UploadsRefused, say_once
 from contentgen.store.results import read_result, result_document
 
 from .context import UNBILLED, RunContext
 from .kinds import pipeline_kind
 from .thumbnails import add_thumbnails, has_pictures
+
+log = logging.getLogger(__name__)
 
 
 def execute(ctx: RunContext) -> RunResult:
@@ -32,13 +36,13 @@ def execute(ctx: RunContext) -> RunResult:
     if done is not None and done.generation == snap.generation:
         ctx.progress("done", 100)
         return done
-    # Uploads an earlier attempt of this run began and could not end (the store went away under
-    # it): only this run writes under these prefixes, and no earlier attempt of it still runs.
-    for root in [
-        *keys.version_roots(kind.catalog_type, snap.owner, snap.uid, snap.version),
-        keys.temp_root(snap.uid),
-    ]:
-        ctx.store.abort_uploads(root)
+    clean_unfinished_uploads(
+        ctx.store,
+        [
+            *keys.version_roots(kind.catalog_type, snap.owner, snap.uid, snap.version),
+            keys.temp_root(snap.uid),
+        ],
+    )
     result = with_lineage(pipeline_kind(snap.kind).run(ctx), snap)
     if has_pictures(result):
         with ctx.stage("thumbnails", 100, 100):
@@ -62,6 +66,24 @@ def execute(ctx: RunContext) -> RunResult:
     )
     ctx.store.put_once_bytes(key, result_document(result), "application/json")
     return result
+
+
+def clean_unfinished_uploads(store: ObjectStore, roots: list[str]) -> None:
+    """Abort the uploads an earlier attempt of this run began and could not end (the store went
+    away under it): only this run writes under `roots`, and no earlier attempt of it still runs.
+    Best effort: housekeeping never stands between a run (a paid one resumed, least of all) and
+    its outputs. A store that refuses it (a policy without the permission, a store without
+    multipart listings) is said once a process and not asked again for this run; any other
+    failure is said and the run goes on (a store that is away fails the run where it is needed)."""
+    for root in roots:
+        try:
+            store.abort_uploads(root)
+        except UploadsRefused as refused:
+            say_once(log, refused)
+            return
+        except Exception as exc:
+            log.warning("unfinished uploads under %s not cleaned up (%s); the run goes on", root, exc)
+            return
 
 
 def with_every_object(store: ObjectStore, result: RunResult, roots: list[str], result_key: str) -> RunResult:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -46,6 +47,32 @@ class ObjectExists(PermanentError):
 
 class KeyTaken(Exception):
     """A create-if-absent found an object under the key (another writer's, or an earlier one)."""
+
+
+class UploadsRefused(Exception):
+    """The store answers a housekeeping call on unfinished multipart uploads (listing or aborting
+    them) with AccessDenied, as a policy without that permission does, or NotImplemented, as an
+    S3-compatible store without them does. Cleaning up is best effort: its callers say this once
+    and go on (the bucket's lifecycle rule for incomplete uploads does it instead)."""
+
+    def __init__(self, code: str, action: str) -> None:
+        super().__init__(
+            f"the object store refuses {action} ({code}): unfinished uploads are not cleaned up here; "
+            f"grant {action} to this identity, or let the bucket's lifecycle rule abort incomplete "
+            "multipart uploads (docs/install.md, the store's permissions)"
+        )
+        self.code, self.action = code, action
+
+
+_SAID: set[str] = set()
+
+
+def say_once(log: logging.Logger, refused: UploadsRefused) -> None:
+    """One warning line a process for each refused action, however many runs, prefixes or uploads
+    meet it: it says what to grant once, and the rest would be the same line."""
+    if refused.action not in _SAID:
+        _SAID.add(refused.action)
+        log.warning("%s", refused)
 
 
 class StoredObjectCorrupt(PermanentError):
@@ -196,7 +223,7 @@ class ObjectStore(ABC):
     def abort_uploads(self, prefix: str, older_than: float = 0.0) -> int:
         """Abort unfinished uploads under `prefix` begun more than `older_than` seconds ago (S3's
         multipart uploads, whose parts are stored and billed until then); how many. A store
-        without them has none."""
+        without them has none. UploadsRefused where the store refuses to list or abort them."""
         return 0
 
     @abstractmethod

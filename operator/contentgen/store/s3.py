@@ -34,8 +34,10 @@ from .base import (
     ObjectNotFound,
     ObjectStore,
     StoredObjectCorrupt,
+    UploadsRefused,
     content_disposition,
     download_checked,
+    say_once,
 )
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,9 @@ ABORT_SECONDS = 60.0  # how long a failed multipart upload's abort is tried agai
 pause = time.sleep  # between two tries of an abort (a test's hook)
 MAX_LINK_SECONDS = 7 * 24 * 3600  # SigV4 presigned URLs: S3 refuses longer ones
 CONFLICT_RETRIES = 5
+# Answers to a housekeeping call on unfinished uploads that no retry changes: a policy without the
+# permission (403 AccessDenied; "403" where the answer has no body), a store without it (501).
+REFUSED = ("AccessDenied", "403", "NotImplemented", "501")
 RESTORE = "restore it from a backup, or delete it and run again"
 
 
@@ -203,19 +208,28 @@ class S3Store(ObjectStore):
             self._abort(full, upload_id)
             raise
 
-    def _abort(self, full: str, upload_id: str) -> bool:
+    def _abort(self, full: str, upload_id: str, *, refusal_raises: bool = False) -> bool:
         """Abort a failed multipart upload, again and again for up to ABORT_SECONDS while the
         store does not answer (its parts are stored, and billed, until it is aborted): True once
         it is gone. One the store does not take back in time is aborted by the next start of a
-        run writing there (`abort_uploads`) or the operator's sweep of stale uploads."""
+        run writing there (`abort_uploads`) or the operator's sweep of stale uploads. A store that
+        refuses aborts (REFUSED) is not asked again: said once (UploadsRefused, raised instead
+        with `refusal_raises`)."""
         wait, deadline = 0.5, time.monotonic() + ABORT_SECONDS
         while True:
             try:
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload_id)
                 return True
             except Exception as exc:
-                if _code(exc) == "NoSuchUpload":
+                code = _code(exc)
+                if code == "NoSuchUpload":
                     return True
+                if code in REFUSED:
+                    refused = UploadsRefused(code, "s3:AbortMultipartUpload")
+                    if refusal_raises:
+                        raise refused from None
+                    say_once(log, refused)
+                    return False
                 if time.monotonic() + wait > deadline:
                     log.warning(
                         "could not abort the upload of s3://%s/%s (%s) for %.0f s; it is aborted by the "
@@ -231,7 +245,9 @@ class S3Store(ObjectStore):
 
     def abort_uploads(self, prefix: str, older_than: float = 0.0) -> int:
         """Abort the multipart uploads under `prefix` (of this store's prefix) begun more than
-        `older_than` seconds ago; how many. Uploads outside the store's prefix are never touched."""
+        `older_than` seconds ago; how many. Uploads outside the store's prefix are never touched.
+        UploadsRefused where the store refuses to list them (s3:ListBucketMultipartUploads) or
+        to abort one (s3:AbortMultipartUpload)."""
         cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
         # "" is the whole store prefix (the leader's sweep), not a key: _full refuses it
         pages = self.client.get_paginator("list_multipart_uploads").paginate(
@@ -241,9 +257,15 @@ class S3Store(ObjectStore):
         try:
             for page in pages:
                 for upload in page.get("Uploads") or []:
-                    if upload["Initiated"] <= cutoff and self._abort(upload["Key"], upload["UploadId"]):
+                    if upload["Initiated"] <= cutoff and self._abort(
+                        upload["Key"], upload["UploadId"], refusal_raises=True
+                    ):
                         aborted += 1
+        except UploadsRefused:
+            raise
         except Exception as exc:
+            if _code(exc) in REFUSED:
+                raise UploadsRefused(_code(exc), "s3:ListBucketMultipartUploads") from None
             raise _classify(exc, self) from exc
         return aborted
 
