@@ -30,6 +30,7 @@ LONGEST_FIRST = (
     "tests/docs/test_runnable.py",
     "tests/httpapi/test_contract.py",
     "local-cluster/tests/test_real_node.py",
+    "local-cluster/tests/test_controllers.py",
     "tests/httpapi/test_ui_pages.py",
     "tests/httpapi/test_ui_studio.py",
     "tests/kube/",
@@ -116,6 +117,7 @@ REAL_NODE = (
     "tests/e2e/",
     "tests/images/",
     "local-cluster/tests/test_real_node.py",
+    "local-cluster/tests/test_controllers.py",
 )
 
 

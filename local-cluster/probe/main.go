@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -16,7 +17,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: probe echo WORDS | sleep | serve PORT | get URL | lookup NAME")
+		fmt.Fprintln(os.Stderr, "usage: probe echo WORDS | sleep | serve PORT [N] | get URL [TRIES] | lookup NAME")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -25,9 +26,12 @@ func main() {
 	case "sleep":
 		wait()
 	case "serve":
+		// serve PORT [N]: until SIGTERM, or until N requests have been answered (then exit 0)
 		name, _ := os.Hostname()
+		answered := make(chan struct{}, 1024)
 		http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintf(w, "hello from %s\n", name)
+			answered <- struct{}{}
 		})
 		fmt.Printf("serving on :%s\n", os.Args[2])
 		go func() {
@@ -36,17 +40,36 @@ func main() {
 				os.Exit(1)
 			}
 		}()
+		if len(os.Args) > 3 {
+			count, _ := strconv.Atoi(os.Args[3])
+			for i := 0; i < count; i++ {
+				<-answered
+			}
+			time.Sleep(200 * time.Millisecond) // the last answer on its way
+			return
+		}
 		wait()
 	case "get":
-		client := http.Client{Timeout: 5 * time.Second}
-		resp, err := client.Get(os.Args[2])
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
+		// get URL [TRIES]: TRIES attempts (1 by default), a second apart, until one answers
+		tries := 1
+		if len(os.Args) > 3 {
+			tries, _ = strconv.Atoi(os.Args[3])
 		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		fmt.Print(string(body))
+		client := http.Client{Timeout: 5 * time.Second}
+		for try := 1; ; try++ {
+			resp, err := client.Get(os.Args[2])
+			if err == nil {
+				defer resp.Body.Close()
+				body, _ := io.ReadAll(resp.Body)
+				fmt.Print(string(body))
+				break
+			}
+			fmt.Fprintln(os.Stderr, err)
+			if try >= tries {
+				os.Exit(1)
+			}
+			time.Sleep(time.Second)
+		}
 	case "lookup":
 		addrs, err := net.LookupHost(os.Args[2])
 		if err != nil {

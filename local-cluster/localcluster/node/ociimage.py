@@ -127,7 +127,8 @@ def go_image(source: Path, reference: str, out: Path, cmd: list[str] | None = No
 
 def probe_archive(out: Path) -> Path:
     """localcluster.local/probe:1, the tests' and the benchmark's image: probe/main.go (echo, sleep,
-    serve PORT, get URL, lookup NAME) as /probe, `sleep` by default."""
+    serve PORT [N]: until N requests are answered, get URL [TRIES], lookup NAME) as /probe, `sleep`
+    by default."""
     return go_image(PROBE_SOURCE, PROBE_IMAGE, out, cmd=["sleep"])
 
 

@@ -1,0 +1,93 @@
+"""The controllers' installs as the cluster applies them, without running them (managers.py): from
+each release's own install as `make kube` rendered it from its module (controllers/bin/NAME.yaml),
+what the manager process is (its Deployment, Services, Secret, APIServices) is left out, every
+webhook and CRD conversion webhook points at the process's address with the cluster's CA, Kueue
+keeps only the webhooks of its own kinds and of the frameworks it runs, and the manager's
+configuration is the release's with the process's needs merged over it. The build's pins."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+import yaml
+
+from localcluster import controllers
+from localcluster.managers import KUEUE_FRAMEWORKS, install_objects, manager_config, merge
+from localcluster.node.layout import Layout
+from localcluster.node.nodenet import link_names
+
+URL = "https://10.200.0.1:4443"
+CA = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+
+def release(name: str) -> list[dict[str, Any]]:
+    controller = controllers.CONTROLLERS[name]
+    if not controller.built():
+        pytest.fail(f"{name} is not built: run `make kube`")
+    return [d for d in yaml.safe_load_all(controller.manifests.read_text()) if d]
+
+
+def test_the_builds_are_pinned_by_their_go_modules() -> None:
+    for name, version in (("jobset", "v0.12.0"), ("kueue", "v0.19.2"), ("trainer", "v2.3.0")):
+        controller = controllers.CONTROLLERS[name]
+        assert controller.version() == version
+        assert f"tool {controller.package}\n" in (controller.source / "go.mod").read_text()
+        assert controller.built(), f"{name}: run `make kube`"
+
+
+@pytest.mark.parametrize("name", ["jobset", "kueue", "trainer"])
+def test_the_install_points_every_webhook_at_the_process(name: str) -> None:
+    docs = release(name)
+    first, hooks, later = install_objects(docs, URL, CA)
+    kinds = {d["kind"] for d in [*first, *later]}
+    assert not kinds & {"Deployment", "Service", "Secret", "APIService"}, kinds
+    assert {"CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding"} <= kinds
+    assert not manager_config(first)  # the manager's own configuration is written by managers.py
+    assert hooks and {h["kind"] for h in hooks} == {
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    }
+    for hook in (h for doc in hooks for h in doc["webhooks"]):
+        config = hook["clientConfig"]
+        assert set(config) == {"url", "caBundle"} and config["url"].startswith(URL + "/"), config
+        assert base64.b64decode(config["caBundle"]) == CA
+    for crd in (d for d in first if d["kind"] == "CustomResourceDefinition"):
+        conversion = crd["spec"].get("conversion") or {}
+        if conversion.get("strategy") == "Webhook":
+            assert conversion["webhook"]["clientConfig"]["url"] == URL + "/convert"
+    if name == "trainer":  # its runtimes are admitted by its own webhooks: applied once it answers
+        assert {d["metadata"]["name"] for d in later} >= {"torch-distributed"}
+
+
+def test_kueue_keeps_the_webhooks_of_its_kinds_and_of_the_frameworks_it_runs() -> None:
+    docs = release("kueue")
+    groups = frozenset({"kueue.x-k8s.io", *KUEUE_FRAMEWORKS.values()})
+    _, all_hooks, _ = install_objects(docs, URL, CA)
+    _, hooks, _ = install_objects(docs, URL, CA, groups)
+    names = {h["name"] for doc in hooks for h in doc["webhooks"]}
+    every = {h["name"] for doc in all_hooks for h in doc["webhooks"]}
+    assert {"mjob.kb.io", "vjob.kb.io", "mjobset.kb.io", "mtrainjob.kb.io", "mworkload.kb.io"} <= names
+    # the Pod, Deployment and StatefulSet integrations' are not (every such creation would wait on Kueue)
+    assert {"mpod.kb.io", "mdeployment.kb.io", "mstatefulset.kb.io"} <= every - names
+    # the release's own configuration, which managers.py changes only where the process needs it
+    assert "batch/job" in manager_config(docs)["integrations"]["frameworks"]
+
+
+def test_settings_merge_mapping_by_mapping() -> None:
+    base = {"webhook": {"port": 9443, "host": ""}, "integrations": {"frameworks": ["a", "b"]}, "keep": 1}
+    over = {"webhook": {"port": 1}, "integrations": {"frameworks": ["c"]}}
+    assert merge(base, over) == {
+        "webhook": {"port": 1, "host": ""},
+        "integrations": {"frameworks": ["c"]},
+        "keep": 1,
+    }
+    assert base["webhook"] == {"port": 9443, "host": ""}  # not changed in place
+
+
+def test_the_links_between_nodes_are_named_within_linux_limits(tmp_path: Any) -> None:
+    a, b = Layout(200, tmp_path / "a"), Layout(254, tmp_path / "b")
+    ends = link_names(a, b)
+    assert ends == ("lc200to254", "lc254to200")
+    assert all(len(end) <= 15 for end in ends)
