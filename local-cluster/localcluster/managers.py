@@ -1,7 +1,7 @@
 """The controllers (controllers.py: JobSet, Kueue, Kubeflow Trainer) as processes of a cluster,
 beside kube-controller-manager, each as its release installs it, but outside the node:
 
-- Its install (controllers/bin/NAME.yaml, rendered from its module's own kustomize folders) is
+- Its install (controllers/bin/NAME.json, rendered from its module's own kustomize folders) is
   applied as it is: its Namespace, ServiceAccount, RBAC and CRDs. Not its Deployment, Services,
   Secret or APIServices: the manager runs here as a process, under its ServiceAccount's token, so
   it meets the RBAC its release grants it and no more.
@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
+import json
 import logging
 import os
 import subprocess
@@ -212,7 +213,7 @@ class Managers:
         controller, directory = manager.controller, manager.directory
         exe = binary(controller.name)
         directory.mkdir(parents=True, exist_ok=True)
-        docs = [d for d in yaml.safe_load_all(controller.manifests.read_text()) if d]
+        docs = json.loads(controller.manifests.read_text())
         port, manager.health_port = free_port(self.host), free_port()
         frameworks = self._kueue_frameworks() if controller.name == "kueue" else []
         groups = (
