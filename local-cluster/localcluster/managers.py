@@ -222,8 +222,8 @@ class Managers:
         first, manager.hooks, manager.later = install_objects(
             docs, f"https://{self.host}:{port}", self.control.ca.pem, groups
         )
-        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": controller.namespace}}
-        _apply_all(client, [namespace, *first])  # Trainer's base leaves its Namespace to an overlay
+        own = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": controller.namespace}}
+        _apply_all(client, [own, *first])  # Trainer's base leaves its Namespace to an overlay
         for crd in (d for d in first if d["kind"] == "CustomResourceDefinition"):
             _established(client, crd["metadata"]["name"])
         namespace, account = _service_account(docs)
