@@ -1,6 +1,8 @@
 """What reading Kueue's Workloads costs (`make bench-kueue`): the operator's lookup of a held Job's
 Workload against a watch of all Workloads, on the real API server (etcd and kube-apiserver,
-bench/cluster.py), with Kueue's Workload API as tests/kube/kueue.py states it.
+bench/cluster.py), with Kueue's Workload API as its release installs it (its CRD, from the install `make
+kube` renders from Kueue's Go module: localcluster/controllers.py); the Workloads and their writes are
+made here, at a scale no test cluster's Kueue would reach.
 
 Kueue's Workloads carry none of the Job's labels (only those its `labelKeysToCopy` names; none by
 default), so no label selector limits a watch to the operator's: a watch gets every Workload of
@@ -21,6 +23,7 @@ the listing a watch starts with; the bytes a watch receives per Workload write.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -31,9 +34,29 @@ from bench.cluster import Cluster, wait
 from contentgen.api import SpecSnapshot
 from contentgen.controller.jobs import render_job
 from contentgen.controller.settings import OperatorSettings
-from tests.kube.kueue import NO_GPU_LEFT, WORKLOAD_CRD
+from localcluster.controllers import CONTROLLERS
 
 GROUP = "/apis/kueue.x-k8s.io/v1beta2"
+# Kueue's scheduler's words when a ClusterQueue has no GPU left (flavorassigner: Assignment.Message)
+NO_GPU_LEFT = (
+    "couldn't assign flavors to pod set main: insufficient unused quota for nvidia.com/gpu in flavor "
+    "default-flavor, 1 more needed"
+)
+
+
+def workload_crd() -> dict[str, Any]:
+    """Kueue's Workload CRD as its release installs it, without its conversion webhook (nothing
+    here serves one; the Workloads are written and read in v1beta2, the version stored)."""
+    kueue = CONTROLLERS["kueue"]
+    if not kueue.built():
+        raise SystemExit("bench.kueue: Kueue's install is not built: run `make kube`")
+    (crd,) = [
+        d
+        for d in json.loads(kueue.manifests.read_text())
+        if d["kind"] == "CustomResourceDefinition" and d["metadata"]["name"] == "workloads.kueue.x-k8s.io"
+    ]
+    crd["spec"].pop("conversion", None)
+    return crd  # type: ignore[no-any-return]
 
 
 def template() -> dict[str, Any]:
@@ -95,7 +118,7 @@ def run(foreign: int, namespaces: int, held: int, rounds: int) -> dict[str, floa
     with tempfile.TemporaryDirectory(prefix="bench-kueue-") as tmp:
         c = Cluster(Path(tmp))
         try:
-            c.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", WORKLOAD_CRD)
+            c.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", workload_crd())
             wait(lambda: c.http.get(f"{GROUP}/workloads").status_code == 200, 60, "Workloads served")
             spaces = c.namespaces(namespaces, prefix="team")
             for i in range(foreign):
