@@ -18,6 +18,7 @@ import yaml
 from contentgen.catalog import open_catalog, to_record
 from contentgen.cli.main import main
 from contentgen.pipeline.likeness import evaluation as evaluation_module
+from contentgen.pipeline.likeness.score import THRESHOLD
 from contentgen.store import DEFAULT_LOCAL_STORE, ObjectStore, open_store
 from tests.conftest import EXAMPLES
 from tests.providers.fake_fal import FAL_KEY, FakeFal
@@ -98,8 +99,9 @@ def test_offline_evaluations_keep_the_history_and_recompute_the_faces(cli: Cli, 
     assert code == 0, err
     first = json.loads(out)
     assert (first["evaluation"], first["ran"], first["recorded"], first["dryRun"]) == (1, True, True, False)
-    # the offline placeholders show no face: an honest "no faces", never a score
-    assert first["likeness"]["verdict"] == "no-faces" and "median" not in first["likeness"]
+    # the offline pictures show the LoRA's simulated likeness (providers/offline_subject.py): the
+    # version's model is its training's last step, over-trained, and measured so
+    assert first["likeness"]["verdict"] == "poor" and first["likeness"]["median"] < THRESHOLD
     assert first["estimateUsd"] == 0 and first["costUsd"] == 0
     # the faces were computed from the dataset archive and kept with the dataset version, once
     faces = store.key_of(doc["versions"][0]["datasetUri"]).rpartition("/")[0] + "/faces.json"
@@ -117,12 +119,12 @@ def test_offline_evaluations_keep_the_history_and_recompute_the_faces(cli: Cli, 
 
     code, out, err = cli("assets", "evaluate", "demo-avatar", "--seed", "3", "-o", "table")
     assert code == 0, err
-    assert "as evaluation e2: no-faces" in out
+    assert "as evaluation e2: poor, median " in out
     shown = record(uid)["versions"][0]
-    # neither measured anything: the version's verdict stays the first (it has none of its own run),
-    # the later one is in its history, never silently in its place
+    # the version's verdict stays the first (it has none of its own run), the later one is in its
+    # history, never silently in its place
     assert shown["likenessEvaluation"] == 1 and shown["likeness"]["seeds"] == [1, 2]
-    assert shown["likenessChoice"]["how"] == "first"
+    assert shown["likenessChoice"]["how"] == "first-measured"
     [later] = shown["likenessHistory"]
     assert (later["evaluation"], later["seeds"], later["by"]) == (2, [3], "cli")
     assert json.loads(store.get_bytes(prefix + "evaluation.json"))["seeds"] == [1, 2]
@@ -133,10 +135,17 @@ def test_offline_evaluations_keep_the_history_and_recompute_the_faces(cli: Cli, 
     }
 
     code, out, _ = cli("assets", "get", "demo-avatar", "-o", "table")
-    assert "likeness no-faces" in out and "(the verdict of evaluation e1; also e2 no-faces (cli))" in out
-    # an evaluation that measured nothing cannot be chosen as the verdict
+    assert (
+        "likeness poor, median " in out
+        and "(the verdict of evaluation e1, the first that measured it (its run's measured nothing); "
+        "also e2 poor (cli))"
+        in out
+    )
+    # a person may choose the later one as the verdict (tests/catalog/test_verdict_choice.py: one
+    # that measured nothing may not)
     code, _, err = cli("assets", "promote", "demo-avatar", "--evaluation", "2")
-    assert code != 0 and "--evaluation: e2 measured nothing (no-faces): it cannot be a verdict" in err
+    assert code == 0, err
+    assert record(uid)["versions"][0]["likenessEvaluation"] == 2
 
     # fal cannot fetch the LoRA from a local store: refused before anything is asked of it
     fal = FakeFal()

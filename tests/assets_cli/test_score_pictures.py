@@ -196,11 +196,14 @@ def test_nothing_is_overwritten_and_the_history_is_kept(cli: Cli, workspace: Pat
     assert kept["source"] == "pictures" and kept["by"] == "cli" and kept["usage"] == []
     assert sorted(p["name"] for p in kept["pictures"]) == sorted(p.name for p in pictures)
 
-    # its run was not evaluated: the first evaluation of generated pictures (the offline e1) is its
-    # verdict, and the pictures' scoring, though newer and measured, is in its history only
+    # its run was not evaluated: the first evaluation of generated pictures that measured, the offline
+    # e1, is its verdict, and the pictures' scoring, though newer and measured, is in its history only
     version = version_record(uid)
     assert (version["likenessEvaluation"], version["likenessSource"]) == (1, "")
-    assert version["likenessEntry"]["provider"] == "offline" and version["likenessChoice"]["how"] == "first"
+    assert (
+        version["likenessEntry"]["provider"] == "offline"
+        and version["likenessChoice"]["how"] == "first-measured"
+    )
     [outside] = version["likenessHistory"]
     assert (outside["evaluation"], outside["source"]) == (2, "pictures")
     assert outside["likeness"]["images"] == len(pictures)

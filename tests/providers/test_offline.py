@@ -67,11 +67,19 @@ def test_training_writes_a_valid_safetensors_marked_as_placeholder(tmp_path):
 
     assert out.placeholder and out.weights == work / "model.safetensors"
     tensors = load_file(out.weights)
-    assert {name: t.shape for name, t in tensors.items()} == {
+    weights = {name: t for name, t in tensors.items() if name.startswith("placeholder.")}
+    assert {name: t.shape for name, t in weights.items()} == {
         "placeholder.lora_A.weight": (4, 8),
         "placeholder.lora_B.weight": (8, 4),
     }
-    assert all(t.dtype == np.float32 and np.isfinite(t).all() for t in tensors.values())
+    assert all(t.dtype == np.float32 and np.isfinite(t).all() for t in weights.values())
+    # and the subject it simulates: the dataset's pictures, as JPEGs in uint8 tensors (offline_subject)
+    subject = {name: t for name, t in tensors.items() if name not in weights}
+    assert sorted(subject) == [f"contentgen.subject.{n:02d}" for n in range(1, 6)]
+    for number, (_, picture) in enumerate(sorted(subject.items()), 1):
+        assert picture.dtype == np.uint8 and picture.ndim == 1
+        decoded = cv2.imdecode(picture, cv2.IMREAD_COLOR)
+        assert decoded.shape == (256, 256, 3) and abs(float(decoded.mean()) - 40 * number) < 3
     with safe_open(out.weights, "np") as f:
         metadata = f.metadata()
     digest = out.details["dataset_sha256"]
@@ -145,6 +153,10 @@ def test_the_safetensors_writer_follows_the_format(tmp_path):
     assert loaded["a"].tolist() == [[3.0, 4.0, 5.0]] and loaded["b"].tolist() == [1.0, 2.0]
     with pytest.raises(ValueError, match="needs 4 values"):
         write_safetensors(path, {"x": ([2, 2], [1.0])}, {})
+    write_safetensors(path, {"a": ([1], [3.0])}, {}, {"bytes": b"\x01\x02\x03"})
+    loaded = load_file(path)  # read by the reference reader
+    assert loaded["bytes"].dtype == np.uint8 and loaded["bytes"].tolist() == [1, 2, 3]
+    assert loaded["a"].tolist() == [3.0]
 
 
 def test_offline_sizes_are_fals_presets():

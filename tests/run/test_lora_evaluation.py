@@ -57,7 +57,9 @@ def test_a_lora_version_evaluated_again_on_a_laptop(
     assert (first.evaluation.lora.name, first.evaluation.lora.uid, first.evaluation.lora.version) == (
         "demo-avatar", LORA_UID, 1,
     )  # fmt: skip
-    assert first.evaluation.evaluation == 1 and first.evaluation.likeness.verdict == "no-faces"
+    # the version's model (its run's choice among the simulated checkpoints) draws the subject's
+    # face offline (providers/offline_subject.py): measured on the manifest's seeds
+    assert first.evaluation.evaluation == 1 and first.evaluation.likeness.median is not None
     assert first.evaluation.likeness.seeds == [3, 4]  # the manifest's, not the training's
     assert "evaluated version 1 of demo-avatar again as its evaluation e1" in out
 
@@ -82,7 +84,8 @@ def test_a_lora_version_evaluated_again_on_a_laptop(
     assert (own_record["type"], own_record["status"], own_record["evaluation"]) == (
         "lora-evaluation", "Succeeded", 1,
     )  # fmt: skip
-    assert own_record["lora"]["name"] == "demo-avatar" and own_record["likeness"]["verdict"] == "no-faces"
+    assert own_record["lora"]["name"] == "demo-avatar"
+    assert own_record["likeness"]["verdict"] == first.evaluation.likeness.verdict
     assert own_record["versions"][0]["recordUri"] == store.uri(likeness + "evaluation.json")
     traced = lineage(catalog, catalog.get(first.uid), None)  # type: ignore[arg-type]
     assert [(u.name, u.uid, u.version, u.found) for u in traced.loras] == [("demo-avatar", LORA_UID, 1, True)]

@@ -13,7 +13,10 @@ while the caller's own stages (frames, dataset, storage, catalog) run for real a
 - checkpoints: where training.checkpointEvery is under training.steps, a placeholder LoRA for
   every checkpointEvery steps and the last, each marked simulated in its metadata and stored where
   the cluster's trainer stores its checkpoints, so that the checkpoints' evaluation, the curve, the
-  seed × checkpoint grid and promoting a step can be tried offline (docs/likeness.md#checkpoints).
+  seed × checkpoint grid and promoting a step can be tried offline (docs/likeness.md#checkpoints);
+- a simulated likeness: each LoRA carries the dataset's own pictures, and an image drawn with one
+  shows its subject's face as far as its step had learned it, labelled as simulated
+  (offline_subject.py), so that the evaluation's numbers are measured on a face.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import hashlib
 import json
 import struct
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +34,7 @@ from contentgen.errors import InvalidInput
 from contentgen.files import sha256_file
 from contentgen.providers.progress import SubProgress
 
+from . import offline_subject
 from .base import (
     Billed,
     CaptionOutput,
@@ -37,6 +42,7 @@ from .base import (
     Checkpoint,
     ImageOutput,
     ImageRequest,
+    LoraWeights,
     TrainedCheckpoint,
     TrainingOutput,
     TrainingRequest,
@@ -60,9 +66,15 @@ class OfflineProvider:
     untouched; training checkpoints are simulated (_simulated_checkpoints)."""
 
     name = "offline"
-    # Its pictures are labelled placeholders of text on a gradient, never a face: the likeness
-    # evaluation records them as faceless without searching them (evaluation.run_evaluations).
+    # Its pictures without a LoRA are labelled placeholders of text on a gradient, never a face:
+    # the likeness evaluation records its baseline as faceless without searching it
+    # (evaluation.run_evaluations). With one of its own LoRAs, a picture shows the LoRA's subject.
     placeholder_pictures = True
+
+    def draws_subject(self, lora: LoraWeights) -> bool:
+        """Whether its pictures drawn with `lora` show a face: a LoRA it trained, carrying its
+        subject, read from a local file (offline_subject)."""
+        return lora.scale > 0 and offline_subject.of_loras([lora.url]) is not None
 
     # --- LoRA training ------------------------------------------------------------------------
 
@@ -82,8 +94,9 @@ class OfflineProvider:
             "contentgen.dataset_images": str(images),
         }
         weights = work_dir / "model.safetensors"
-        write_safetensors(weights, _placeholder_tensors(digest), metadata)
-        checkpoints = _simulated_checkpoints(request, work_dir, digest, metadata)
+        subject = offline_subject.tensors(offline_subject.pictures_of(request.dataset_zip))
+        write_safetensors(weights, _placeholder_tensors(digest), metadata, subject)
+        checkpoints = _simulated_checkpoints(request, work_dir, digest, metadata, subject)
         if checkpoints:  # the trainer's weights are its last step's LoRA, as the cluster's are
             weights.write_bytes((work_dir / f"step-{checkpoints[-1].step:06d}.safetensors").read_bytes())
         progress(90)
@@ -145,11 +158,12 @@ class OfflineProvider:
             raise InvalidInput(f"unknown image size {request.image_size!r}; use one of {sorted(IMAGE_SIZES)}")
         width, height = IMAGE_SIZES[request.image_size]
         seed = request.seed if request.seed is not None else _derived_seed(request.prompt)
+        subject = offline_subject.of_loras([lora.url for lora in request.loras if lora.scale > 0])
         outputs = []
         for index in range(request.num_images):
             progress(100.0 * index / request.num_images)
             path = work_dir / f"image-{index + 1:02d}.png"
-            path.write_bytes(_placeholder_png(request, width, height, seed, index))
+            path.write_bytes(_placeholder_png(request, width, height, seed, index, subject))
             outputs.append(
                 ImageOutput(
                     path=path,
@@ -214,11 +228,15 @@ class OfflineProvider:
 
 
 def write_safetensors(
-    path: Path, tensors: dict[str, tuple[list[int], list[float]]], metadata: dict[str, str]
+    path: Path,
+    tensors: dict[str, tuple[list[int], list[float]]],
+    metadata: dict[str, str],
+    raw: Mapping[str, bytes] | None = None,
 ) -> None:
-    """Writes float32 tensors {name: (shape, values)} in the safetensors format: an 8-byte
-    little-endian header length, the JSON header (offsets into the data, `__metadata__` strings),
-    space-padded to a multiple of 8, then the raw little-endian data."""
+    """Writes float32 tensors {name: (shape, values)}, and `raw` bytes as one-dimensional uint8
+    tensors, in the safetensors format: an 8-byte little-endian header length, the JSON header
+    (offsets into the data, `__metadata__` strings), space-padded to a multiple of 8, then the raw
+    little-endian data."""
     header: dict[str, Any] = {"__metadata__": metadata}
     data = bytearray()
     for name in sorted(tensors):
@@ -230,6 +248,13 @@ def write_safetensors(
             raise ValueError(f"tensor {name}: shape {shape} needs {count} values, got {len(values)}")
         header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(data), len(data) + 4 * count]}
         data += struct.pack(f"<{count}f", *values)
+    for name, value in sorted((raw or {}).items()):
+        header[name] = {
+            "dtype": "U8",
+            "shape": [len(value)],
+            "data_offsets": [len(data), len(data) + len(value)],
+        }
+        data += value
     encoded = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
     encoded += b" " * (-len(encoded) % 8)
     path.write_bytes(struct.pack("<Q", len(encoded)) + encoded + bytes(data))
@@ -254,10 +279,15 @@ def checkpoint_steps(steps: int, every: int) -> list[int]:
 
 
 def _simulated_checkpoints(
-    request: TrainingRequest, work_dir: Path, digest: str, metadata: dict[str, str]
+    request: TrainingRequest,
+    work_dir: Path,
+    digest: str,
+    metadata: dict[str, str],
+    subject: Mapping[str, bytes],
 ) -> tuple[TrainedCheckpoint, ...]:
     """A placeholder LoRA per checkpoint step, stored once each in request.checkpoints; the last
-    step's is the training's weights. Each is marked simulated: no training made it."""
+    step's is the training's weights. Each is marked simulated: no training made it. Each carries
+    the subject's pictures, which it draws as far as its step had learned them (offline_subject)."""
     steps = checkpoint_steps(request.steps, request.checkpoint_every)
     if request.checkpoints is None or not steps:
         return ()
@@ -267,7 +297,10 @@ def _simulated_checkpoints(
         marked = {**metadata, "contentgen.step": str(step), "contentgen.simulated": "true"}
         marked["contentgen.note"] = CHECKPOINT_NOTE
         write_safetensors(
-            path, _placeholder_tensors(hashlib.sha256(f"{digest}:{step}".encode()).hexdigest()), marked
+            path,
+            _placeholder_tensors(hashlib.sha256(f"{digest}:{step}".encode()).hexdigest()),
+            marked,
+            subject,
         )
         stored.append(TrainedCheckpoint(step, request.checkpoints.put(path.name, path)))
     return tuple(stored)
@@ -306,7 +339,16 @@ def _derived_seed(prompt: str) -> int:
     return int.from_bytes(hashlib.sha256(prompt.encode()).digest()[:4], "big")
 
 
-def _placeholder_png(request: ImageRequest, width: int, height: int, seed: int, index: int) -> bytes:
+def _placeholder_png(
+    request: ImageRequest,
+    width: int,
+    height: int,
+    seed: int,
+    index: int,
+    subject: offline_subject.Subject | None = None,
+) -> bytes:
+    """The labelled placeholder; with a `subject` (the request's LoRA is one of ours), its face
+    under the label, as far as the LoRA's step had learned it, said in words above it."""
     import cv2  # the worker image has it; importing it here keeps the module light
     import numpy as np
 
@@ -355,6 +397,16 @@ def _placeholder_png(request: ImageRequest, width: int, height: int, seed: int, 
     footer_y = height - margin - width // 20
     prompt = "".join(c if 32 <= ord(c) < 127 else "?" for c in request.prompt)  # Hershey fonts are ASCII
     scale = width / 1400
+    if subject is not None:
+        y = line(subject.words(), y, width / 1800, 1)
+        prompt_room = 2 * step(scale, 2)[1]
+        side = max(16, min(width - 2 * margin, footer_y - y - prompt_room - margin // 2))
+        face, alpha = offline_subject.drawn(subject, key[6:], side)
+        left = (width - side) // 2 + (key[9] - 128) * margin // 512  # a little to either side
+        left = max(margin // 2 + 3, min(width - margin // 2 - 3 - side, left))
+        area = image[y : y + side, left : left + side].astype(np.float32)
+        image[y : y + side, left : left + side] = (area * (1 - alpha) + face * alpha).astype(np.uint8)
+        y += side + margin // 4
     lines = wrap(prompt, scale, 2)
     room = max(1, (footer_y - y) // step(scale, 2)[1])
     if len(lines) > room:

@@ -117,21 +117,28 @@ def run_evaluations(
         generator, plan, work_dir, progress, checkpoint, billed, kept_in, (len(candidates) + 1) * len(items)
     )
     with_lora = [_with_lora(maker, trigger_word, candidate) for candidate in candidates]
-    # The offline provider's placeholders show a label and the prompt, never a face: searching
-    # them (~13 ms a picture, and loading the networks) would only find what is known, no face.
-    # They are PNGs of OpenCV's own, too: encoded again, the same bytes.
+    # The offline provider's placeholders show a label and the prompt, never a face, unless drawn
+    # with a LoRA that carries its subject (providers/offline_subject.py): searching the others
+    # (~13 ms a picture, and loading the networks) would only find what is known, no face. They
+    # are PNGs of OpenCV's own, too: encoded again, the same bytes.
     placeholders = bool(getattr(generator, "placeholder_pictures", False))
     without = _baseline(maker, store, baseline_model(generator, plan.model), placeholders)
     read = reader or FaceReader()
-    faces_in: Callable[[Path], list[np.ndarray]] = (lambda _: []) if placeholders else read.faces_in
-    found_without = _found(items, without, faces_in)
+
+    def faces_in(lora: LoraWeights | None) -> Callable[[Path], list[np.ndarray]]:
+        draws = getattr(generator, "draws_subject", None)
+        if placeholders and not (lora is not None and callable(draws) and draws(lora)):
+            return lambda _: []
+        return read.faces_in
+
+    found_without = _found(items, without, faces_in(None))
     names, rows = subject
     unscored = scores(found_without, rows, names)
     context = _Scoring(
         plan, trigger_word, subject, without, unscored, found_without, work_dir, generator.name, placeholders
     )
     return [
-        context.evaluated(candidate, pictures, _found(items, pictures, faces_in))
+        context.evaluated(candidate, pictures, _found(items, pictures, faces_in(candidate.lora)))
         for candidate, pictures in zip(candidates, with_lora, strict=True)
     ]
 
@@ -251,7 +258,8 @@ class _Scoring:
         if self.placeholders and likeness.verdict == "no-faces":
             likeness.reasons.append(
                 f"the pictures are {self.provider} placeholders, a label and the prompt with no face by "
-                "construction: not searched for faces"
+                "construction (a face only with a LoRA the offline provider trained, from a local store): "
+                "not searched for faces"
             )
         folder = self.work_dir / candidate.name if candidate.name else self.work_dir
         folder.mkdir(parents=True, exist_ok=True)
