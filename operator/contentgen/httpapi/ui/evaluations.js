@@ -44,9 +44,8 @@ export function evaluationHistory(lora, v) {
       ? el("button", { type: "button", class: "open-grid", onclick: () => openLightbox(items, gridded.indexOf(e)) }, "grid") : "-")));
   return [
     el("table", { class: "stack evaluations", id: `evaluations-v${n}` },
-      el("tr", { class: "head" }, ["evaluation", "at", "by", "pictures", "verdict", "median", "cost", "grid", ""].map((h) => el("th", {}, h))), rows),
+      el("tr", { class: "head" }, ["evaluation", "at", "by", "pictures", "verdict", "median", "cost", "grid"].map((h) => el("th", {}, h))), rows),
     v.olderEvaluations ? el("p", { class: "meta" }, `${counted(v.olderEvaluations, "older evaluation")} ${v.olderEvaluations === 1 ? "is" : "are"} in the store only.`) : null,
-    status,
   ];
 }
 
