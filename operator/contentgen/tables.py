@@ -368,9 +368,18 @@ def lineage_block(found: Lineage) -> str:
 
 
 def _lora_lines(use: LoraUse, indent: str, *, unseen: bool = False) -> list[str]:
-    """A LoRA a run used, back to its dataset and source video; `unseen`: its record is not visible."""
+    """A LoRA a run used (the checkpoint, who had chosen it, and which of the run's versions),
+    back to its dataset and source video; `unseen`: its record is not visible."""
     name = use.name or (use.lora.name if use.lora else "") or "(by URL)"
-    lines = [f"{indent}made with LoRA {name} {use.uid or '-'} v{use.version} (scale {use.scale})"]
+    step = ""
+    if use.step is not None:
+        chosen = use.promotion
+        how = "the automatic choice"
+        if chosen is not None:
+            how = f"promoted by {chosen.by or '-'}" + (f", p{chosen.promotion}" if chosen.promotion else "")
+        step = f" step {use.step} ({how})"
+    made = f", by its v{', v'.join(str(n) for n in use.used_by)}" if use.used_by else ""
+    lines = [f"{indent}made with LoRA {name} {use.uid or '-'} v{use.version}{step} (scale {use.scale}){made}"]
     if unseen:
         lines.append(f"{indent}  weights {use.uri} (no record of it visible here)")
     if use.trained is not None:

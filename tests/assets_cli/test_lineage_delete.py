@@ -53,6 +53,8 @@ def test_lineage_of_an_image_and_of_its_lora(here: Path, capsys: pytest.CaptureF
     image = as_json(capsys, "assets", "lineage", "default/demo-avatar-portrait")
     (lora,) = image["loras"]
     assert (lora["name"], lora["version"], lora["scale"], lora["found"]) == ("demo-avatar", 2, 0.8, True)
+    # the checkpoint it used: the version's model, its run's automatic choice (none promoted)
+    assert (lora["step"], lora["promotion"], lora["usedBy"]) == (lora["trained"]["chosenStep"], None, [1])
     assert lora["trained"]["sourceUrl"] == str(SAMPLE)
     assert lora["trained"]["datasetUri"].endswith(f"/datasets/demo-user/{lora['uid']}/v2/dataset.zip")
     trained = as_json(capsys, "assets", "lineage", lora["uid"][:8])  # a prefix of the id
@@ -62,7 +64,8 @@ def test_lineage_of_an_image_and_of_its_lora(here: Path, capsys: pytest.CaptureF
     code, out, _ = cli(capsys, "assets", "lineage", "default/demo-avatar-portrait", "-o", "table")
     assert code == 0
     assert out.splitlines()[1:4] == [
-        f"  made with LoRA demo-avatar {lora['uid']} v2 (scale 0.8)",
+        f"  made with LoRA demo-avatar {lora['uid']} v2 step {lora['step']} (the automatic choice) "
+        "(scale 0.8), by its v1",
         f"    dataset {lora['trained']['datasetUri']} ({lora['trained']['frames']} images)",
         f"    source  {SAMPLE}",
     ]
@@ -96,9 +99,7 @@ def test_delete_removes_the_stored_objects_and_marks_the_record(
     assert code == 0 and sorted(out.split()) == before and "add --yes to delete" in err
     assert folder.is_dir()  # only said what would go
     code, out, _ = cli(capsys, "assets", "delete", "default/demo-landscape", "--yes", "-o", "table")
-    assert code == 0 and out.startswith(
-        "deleted 5 stored objects of image-generation default/demo-landscape"
-    )
+    assert code == 0 and out.startswith("deleted 5 stored objects of image-generation default/demo-landscape")
     assert not any(p.is_file() for p in folder.rglob("*"))
     after = as_json(capsys, "assets", "get", record["id"])
     assert after["status"] == "Deleted" and after["deletedAt"]

@@ -123,8 +123,9 @@ def test_a_video_of_a_lora_picture_measures_the_likeness_over_time(
     workspace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """make demo's chain: the LoRA, a picture made with it, the picture animated. The picture's
-    LoRAs ride with it (lineage), and the video is measured against that LoRA's person: the
-    offline placeholders show no face, and the report says so and why, frame by frame."""
+    LoRAs ride with it (lineage), and the video is measured against that LoRA's person, frame by
+    frame: the offline picture shows the LoRA's simulated likeness (providers/offline_subject.py),
+    which the clip keeps, and the report says the frames show the picture, nothing generated."""
     sample = str(EXAMPLES / "media" / "sample.mp4")
     code, out = run(capsys, "run", "--offline", "--source", sample, str(EXAMPLES / "loratraining.yaml"))
     assert code == 0, out
@@ -139,15 +140,65 @@ def test_a_video_of_a_lora_picture_measures_the_likeness_over_time(
     assert result.video is not None and result.video.likeness is not None
     likeness = result.video.likeness
     assert likeness.lora is not None and likeness.lora.name == "demo-avatar"
-    assert likeness.verdict == "no-faces" and likeness.median is None
-    assert len(likeness.samples) == 16 and all(s.faces == 0 and s.score is None for s in likeness.samples)
+    assert likeness.verdict == "good" and likeness.median is not None and likeness.median > likeness.threshold
+    assert len(likeness.samples) == 16 and all(s.faces == 1 and s.score is not None for s in likeness.samples)
     assert "made by the offline provider" in likeness.reasons[-1]
     assert re.search(r"stages: .*, likeness \d+\.\ds", out), out  # the stage is timed
+    # the run says where its video is, and how alike it measured
+    assert f"  video 480x640, 2.0 s: {result.video.uri}\n" in out
+    assert f"  likeness over time: good: the face is the person: median {likeness.median:.2f}" in out
 
     code, out = run(capsys, "assets", "get", "demo-avatar-clip", "-o", "table")
-    assert code == 0 and "likeness over time no-faces (no face in any of the 16 frames sampled" in out
+    assert code == 0 and f"likeness over time good, median {likeness.median:.2f}" in out
     record = open_catalog().get(result.uid)
-    assert record is not None and record["versions"][-1]["video"]["likeness"]["verdict"] == "no-faces"
+    assert record is not None and record["versions"][-1]["video"]["likeness"]["verdict"] == "good"
+
+
+def test_a_video_of_a_picture_made_with_a_promoted_checkpoint_keeps_its_likeness(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """make demo promotes a checkpoint before it draws the portrait: the picture's LoRA is then the
+    checkpoint's file (checkpoints/step-000500.safetensors, not the version's model.safetensors),
+    and the clip is still measured against the LoRA version's person (its faces.json). Lineage
+    names which checkpoint each version of the picture was made with, and who had chosen it."""
+    sample = str(EXAMPLES / "media" / "sample.mp4")
+    code, out = run(capsys, "run", "--offline", "--source", sample, str(EXAMPLES / "loratraining.yaml"))
+    assert code == 0, out
+    code, out = run(capsys, "run", "--offline", str(EXAMPLES / "imagegeneration-lora.yaml"))  # v1
+    assert code == 0, out
+    code, out = run(capsys, "assets", "promote", "demo-avatar", "--step", "500", "--note", "less burnt")
+    assert code == 0, out
+    code, out = run(capsys, "run", "--offline", str(EXAMPLES / "imagegeneration-lora.yaml"))  # v2
+    assert code == 0, out
+    code, out = run(
+        capsys, "run", "--offline", "--result", "r.json", str(EXAMPLES / "videogeneration-portrait.yaml")
+    )
+    assert code == 0, out
+    result = RunResult.model_validate_json((workspace / "r.json").read_text())
+    assert result.video is not None and result.video.likeness is not None
+    likeness = result.video.likeness
+    assert likeness.lora is not None and likeness.lora.uri.endswith("/v1/checkpoints/step-000500.safetensors")
+    assert likeness.verdict in ("good", "poor") and likeness.median is not None, likeness.reasons
+    assert all(s.faces == 1 for s in likeness.samples)
+
+    code, out = run(capsys, "assets", "lineage", "demo-avatar-portrait")
+    assert code == 0, out
+    uses = {use["step"]: use for use in json.loads(out)["loras"]}
+    automatic = uses[next(s for s in uses if s != 500)]
+    assert automatic["usedBy"] == [1] and automatic["promotion"] is None
+    assert automatic["uri"].endswith("/v1/model.safetensors")
+    assert automatic["step"] == automatic["trained"]["chosenStep"]  # the run's choice
+    promoted = uses[500]
+    assert promoted["usedBy"] == [2] and promoted["uri"].endswith("/v1/checkpoints/step-000500.safetensors")
+    assert (promoted["promotion"]["promotion"], promoted["promotion"]["note"]) == (1, "less burnt")
+    code, out = run(capsys, "assets", "lineage", "demo-avatar-portrait", "-o", "table")
+    assert code == 0, out
+    lines = [line.strip() for line in out.splitlines() if "made with LoRA" in line]
+    lora, by = f"made with LoRA demo-avatar {promoted['uid']} v1", promoted["promotion"]["by"]
+    assert lines == [
+        f"{lora} step 500 (promoted by {by}, p1) (scale 0.8), by its v2",
+        f"{lora} step {automatic['step']} (the automatic choice) (scale 0.8), by its v1",
+    ]
 
 
 def test_a_lora_training_lora_is_refused_before_anything_is_made(

@@ -197,6 +197,21 @@ def test_key_layout() -> None:
             keys.lora_root(owner, "abc")
 
 
+def test_a_lora_version_is_found_from_its_model_or_any_of_its_checkpoints() -> None:
+    """A promoted checkpoint is the version's model: a picture made with it keeps its lineage (and
+    a video of that picture its person's faces) as one made with model.safetensors does."""
+    model = "s3://b/p/loras/u/abc/v2/model.safetensors?X-Amz-Signature=x"
+    checkpoint = "file:///s/loras/u/abc/v2/checkpoints/step-000500.safetensors"
+    assert keys.lora_of_uri(model) == keys.lora_of_uri(checkpoint) == ("u", "abc", 2)
+    assert (keys.checkpoint_of_uri(model), keys.checkpoint_of_uri(checkpoint)) == (None, 500)
+    for other in (
+        "file:///s/loras/u/abc/v2/config.json",
+        "file:///s/loras/u/abc/v2/checkpoints/step-000500.pt",  # a trainer's state, not a LoRA
+        "https://example.com/my.safetensors",
+    ):
+        assert keys.lora_of_uri(other) is None and keys.checkpoint_of_uri(other) is None
+
+
 def test_versions_in_reads_every_layout() -> None:
     stored = [
         "generated-images/u/abc/image_1.png",  # before versions: version 1

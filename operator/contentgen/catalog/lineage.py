@@ -22,11 +22,13 @@ from pydantic import Field
 
 from contentgen.api import KINDS
 from contentgen.api.sharing import grants_of, may_see
+from contentgen.store import keys
 
 from .base import Catalog
 from .common_record import RecordModel
+from .dates import from_storage
 from .kinds import CATALOG_KINDS
-from .kinds.lora_training import LoraVersionInfo
+from .kinds.lora_training import LoraVersionInfo, PromotionInfo, promoted
 from .migrate import upgrade
 from .queries import MAX_LIMIT, Filters, OwnerScope, Page, Sort
 
@@ -57,9 +59,27 @@ class LoraUse(RecordModel):
     name: str = ""
     uid: str = ""
     version: int = 0
+    step: int | None = Field(
+        default=None,
+        description="The training step whose LoRA was used: a checkpoint's (one a person promoted), or "
+        "the version's automatic choice (its model.safetensors); null where its training stored no "
+        "checkpoints, or the record is not visible.",
+    )
+    promotion: PromotionInfo | None = Field(
+        default=None,
+        description="The promotion that had made `step` the version's model when it was used (who, when, "
+        "the note); null where it was the version's automatic choice.",
+    )
+    used_by: list[int] = Field(
+        default=[],
+        description="Which versions of the record were made with it (an image generation's, a video "
+        "generation's, a LoRA evaluation's), oldest first.",
+    )
     found: bool = Field(default=False, description="The LoRA's record exists and is visible.")
     lora: RecordRef | None = None
-    trained: LoraVersionInfo | None = Field(default=None, description="The version used, as trained.")
+    trained: LoraVersionInfo | None = Field(
+        default=None, description="The version used, as trained, with its promotion as it stands now."
+    )
 
 
 class VersionLineage(LoraVersionInfo):
@@ -128,7 +148,7 @@ def lineage(catalog: Catalog, doc: dict[str, Any], owner: OwnerScope) -> Lineage
     if declared is None:
         return out
     versions = doc.get("versions") or []
-    out.loras = [_lora_use(catalog, u, owner) for u in declared.loras_used(versions)]
+    out.loras = [_lora_use(catalog, u, owner, versions) for u in declared.loras_used(versions)]
     out.pictures = [_picture_use(catalog, p, owner) for p in declared.pictures_used(versions)]
     if declared.makes_loras:
         made = [
@@ -162,12 +182,17 @@ def _picture_use(catalog: Catalog, used: dict[str, Any], owner: OwnerScope) -> P
     version = next((v for v in made.get("versions") or [] if v.get("version") == use.version), None)
     if version is not None:
         use.prompt = str(version.get("prompt") or "")
-        use.loras = [_lora_use(catalog, lora, owner) for lora in version.get("loras") or []]
+        use.loras = [_lora_use(catalog, lora, owner, [version]) for lora in version.get("loras") or []]
     return use
 
 
-def _lora_use(catalog: Catalog, used: dict[str, Any], owner: OwnerScope) -> LoraUse:
+def _lora_use(
+    catalog: Catalog, used: dict[str, Any], owner: OwnerScope, versions: list[dict[str, Any]]
+) -> LoraUse:
+    """The LoRA `used` by `versions` (those of the record that used it), followed back."""
     use = LoraUse.model_validate(used)
+    made_with = [v for v in versions if any(_same_lora(lora, use) for lora in v.get("loras") or [])]
+    use.used_by = sorted(int(v.get("version") or 0) for v in made_with)
     if not use.uid:
         return use
     lora = catalog.record(use.uid, owner)
@@ -180,7 +205,43 @@ def _lora_use(catalog: Catalog, used: dict[str, Any], owner: OwnerScope) -> Lora
         return use
     use.found = True
     use.lora = RecordRef.model_validate(_ref(lora))
-    trained = next((v for v in lora.get("versions") or [] if v.get("version") == use.version), None)
+    trained = next((v for v in upgrade(lora).get("versions") or [] if v.get("version") == use.version), None)
     if trained is not None:
-        use.trained = LoraVersionInfo.model_validate(trained)
+        use.trained = LoraVersionInfo.model_validate(trained | {"promotion": promoted(trained)})
+        newest = max((t for v in made_with if (t := made_at(v)) is not None), default=None)
+        use.step, use.promotion = _step_used(use.uri, trained, newest)
     return use
+
+
+def _same_lora(lora: dict[str, Any], use: LoraUse) -> bool:
+    return (lora.get("uid") or "", int(lora.get("version") or 0), lora.get("uri")) == (
+        use.uid,
+        use.version,
+        use.uri,
+    )
+
+
+def made_at(version: dict[str, Any]) -> datetime | None:
+    """When a version was made (its run's start, else its creation), UTC."""
+    when = version.get("startedAt") or version.get("createdAt")
+    if isinstance(when, str):
+        when = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    return from_storage(when) if isinstance(when, datetime) else None
+
+
+def _step_used(
+    uri: str, version: dict[str, Any], when: datetime | None
+) -> tuple[int | None, PromotionInfo | None]:
+    """Which checkpoint `uri` is of the LoRA `version`, and the promotion that made it the version's
+    model as of `when` (the run that used it): a checkpoint's file names its step (a promotion's,
+    where one chose it); the version's own model.safetensors is its automatic choice."""
+    step = keys.checkpoint_of_uri(uri)
+    if step is None:
+        return (version.get("chosenStep") if keys.lora_of_uri(uri) is not None else None), None
+    chosen = version.get("promotions") or ([version["promotion"]] if version.get("promotion") else [])
+    before = None
+    for promotion in chosen:  # oldest first
+        at = made_at({"createdAt": promotion.get("at")})
+        if promotion.get("modelUri") == uri and (when is None or at is None or at <= when):
+            before = promotion
+    return step, PromotionInfo.model_validate(before) if before else None

@@ -3,7 +3,7 @@
 Every kind is versioned: each run writes under a version prefix of its own, never used by another
 run, so no output is ever written over (the pipeline writes outputs once: `ObjectStore.put_once`).
 
-loras/{owner}/{uid}/v{n}/model.safetensors, config.json, result.json
+loras/{owner}/{uid}/v{n}/model.safetensors, config.json, result.json, checkpoints/step-NNNNNN.safetensors
 datasets/{owner}/{uid}/v{n}/images/0001.jpg, captions/0001.txt, dataset.zip, contact-sheet.jpg
 generated-images/{owner}/{uid}/v{n}/image_{k}.png, thumbs/image_{k}.jpg, result.json
 transcripts/{owner}/{uid}/v{n}/transcript.json, transcript.txt, result.json
@@ -54,13 +54,24 @@ def lora_version(owner: str, uid: str, version: int) -> str:
     return lora_root(owner, uid) + _version(version)
 
 
-_LORA_MODEL = re.compile(r"(?:^|/)loras/([^/]+)/([^/]+)/v(\d+)/model\.safetensors$")
+# A version's model, or one of its training's checkpoints (a promoted one is the version's model).
+_LORA_MODEL = re.compile(
+    r"(?:^|/)loras/([^/]+)/([^/]+)/v(\d+)/(?:model|checkpoints/step-(\d{6}))\.safetensors$"
+)
 
 
 def lora_of_uri(uri: str) -> tuple[str, str, int] | None:
-    """(owner, uid, version) of a LoRA model URI in this layout (any store, any prefix), else None."""
+    """(owner, uid, version) of a LoRA version's model URI, or of one of its checkpoints' (any
+    store, any prefix), else None."""
     match = _LORA_MODEL.search(uri.split("?", 1)[0])
     return (match.group(1), match.group(2), int(match.group(3))) if match else None
+
+
+def checkpoint_of_uri(uri: str) -> int | None:
+    """The step of a LoRA checkpoint's URI (…/vN/checkpoints/step-000500.safetensors), else None
+    (a version's model.safetensors, or not a LoRA of this layout)."""
+    match = _LORA_MODEL.search(uri.split("?", 1)[0])
+    return int(match.group(4)) if match and match.group(4) else None
 
 
 _VERSION_SEGMENT = re.compile(r"/v(\d+)/")
