@@ -108,20 +108,55 @@ def _nested(value: Any) -> str:
     return f"({shown})" if isinstance(value, dict | list) and value else shown
 
 
-def record_block(record: JobRecord) -> str:
-    """Every field of one record, nested lists (artifacts, versions, images) indented."""
+# What `assets get -o table` leaves to --detail (DETAIL_FLAG): the record's bookkeeping and every
+# stored object, which JSON (-o json) always has. Fields in SHOWN_WHEN_SET show when they hold
+# something (a deletion, shares).
+DETAIL_FLAG = "--detail"
+DETAIL_ONLY = frozenset(
+    {"type", "updatedAt", "completedAt", "runs", "olderRuns", "olderDeletedVersions", "artifacts", "cost"}
+    | {"totalBytes", "dataset"}
+    | {"video", "image"}  # the latest version's clip and picture, which its line in `versions` says
+)
+SHOWN_WHEN_SET = frozenset({"deleted", "deletedAt", "deletedVersions", "shares"})
+
+
+def record_block(record: JobRecord, *, detail: bool = False) -> str:
+    """One record for people. The essentials (what it is, its latest run, its versions with what
+    each made, a LoRA version's likeness and checkpoints, what it stored and cost, in a line each),
+    or with `detail` every field, nested lists (artifacts, versions, images) indented."""
     data = record.wire()
+    shown = {
+        key: value
+        for key, value in data.items()
+        if detail
+        or (key not in DETAIL_ONLY and (key not in SHOWN_WHEN_SET or value not in (None, "", [], {})))
+    }
     lines = []
     width = max(len(k) for k in data)
-    for key, value in data.items():
+    for key, value in shown.items():
         if key == "latestRun" and isinstance(value, dict):
             lines.append(f"{key.ljust(width)}  {run_summary(value, data)}")
         elif isinstance(value, list) and value and isinstance(value[0], dict):
             lines.append(f"{key}:")
-            lines += [f"  - {_describe(item)}" for item in value]
+            lines += [f"  - {_describe(item, detail=detail)}" for item in value]
         else:
             lines.append(f"{key.ljust(width)}  {_scalar(value)}")
+    if not detail:
+        lines += [f"{key.ljust(width)}  {said}" for key, said in _in_brief(data)]
     return "\n".join(lines)
+
+
+def _in_brief(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """The lines that stand for the fields DETAIL_ONLY leaves out: what it stored, its cost."""
+    objects = data.get("artifacts") or []
+    stored = (
+        f"{len(objects)} objects, {human_bytes(int(data.get('totalBytes') or 0))} ({DETAIL_FLAG} lists them)"
+    )
+    cost = data.get("cost") or {}
+    spent = f"${float(cost.get('actualUsd') or 0):.2f} spent"
+    if cost.get("estimatedUsd") is not None:
+        spent += f" (estimated ${float(cost['estimatedUsd']):.2f})"
+    return [("stored", stored), ("cost", spent)]
 
 
 def run_summary(run: dict[str, Any], record: dict[str, Any]) -> str:
@@ -150,7 +185,7 @@ def _how_it_went(run: dict[str, Any], phase: str) -> str:
     return (f" ({reason})" if reason else "") + (f": {message}" if message else "")
 
 
-def _describe(item: dict[str, Any]) -> str:
+def _describe(item: dict[str, Any], *, detail: bool = True) -> str:
     """One line for an item of a record's history, versions or outputs (and its checkpoints')."""
     if "version" in item and "phase" in item:  # a run of the history
         error = item.get("error") or {}
@@ -159,9 +194,13 @@ def _describe(item: dict[str, Any]) -> str:
     if "version" in item and "deletedAt" in item:  # a version whose outputs were removed
         return f"v{item['version']} deleted {item.get('deletedAt')} by {item.get('by') or '-'}"
     head = item.get("uri") or item.get("modelUri") or ""
+    if "scale" in item and "version" in item:  # a LoRA a run was made with
+        name = item.get("name") or "(by URL)"
+        return f"LoRA {name} v{item['version']} {head} (scale {item['scale']})"
     if "version" in item:
         head = f"v{item['version']} ({item.get('createdAt') or '-'}) {_made(item) or head}"
-    return _with_details(item, head) + "".join(f"\n    {line}" for line in checkpoint_lines(item))
+    lines = checkpoint_lines(item, detail=detail)
+    return _with_details(item, head) + "".join(f"\n    {line}" for line in lines)
 
 
 def _made(version: dict[str, Any]) -> str:
@@ -202,7 +241,9 @@ def _with_details(item: dict[str, Any], head: str) -> str:
     if item.get("memoryPlan"):
         text += f"; memory plan {item['memoryPlan']}"
     if isinstance(item.get("likeness"), dict):
-        text += f"; likeness {likeness_summary(item['likeness'])}"
+        automatic = item["likeness"].get("chosenStep")
+        of = f" of step {automatic}, the run's choice," if item.get("promotion") and automatic else ""
+        text += f"; likeness{of} {likeness_summary(item['likeness'])}"
     if item.get("likenessHistory"):
         text += f" ({verdict_origin(item)})"
     return text
@@ -257,27 +298,39 @@ def curve_of(version: dict[str, Any]) -> dict[str, Any]:
     return next((r for r in reports if isinstance(r, dict) and r.get("checkpoints")), {})
 
 
-def checkpoint_lines(version: dict[str, Any]) -> list[str]:
-    """A version's likeness per checkpoint, one line each, the version's model marked (*)."""
+def checkpoint_lines(version: dict[str, Any], *, detail: bool = True) -> list[str]:
+    """A version's likeness per checkpoint, one line each: the run's automatic choice marked *, a
+    step a person promoted since (the version's model then) marked >. Nothing measured is said
+    so, never drawn as a number."""
     curve = curve_of(version)
     if not curve:
         return []
-    lines = [_curve_head(version, curve)]
     chosen = version.get("promotion") or {}
+    lines = [_curve_head(version, curve, promoted=bool(chosen), detail=detail)]
     if chosen:
         lines.append(_promoted(chosen))
     for point in curve["checkpoints"]:
         median = point.get("median")
-        shown = f", median {median:.2f}" if median is not None else ""
+        shown = f", median {median:.2f}" if median is not None else ", no median"
         mark = ">" if chosen and point["step"] == chosen["step"] else "*" if point.get("chosen") else " "
         lines.append(f"{mark} step {point['step']}: {point['verdict']}{shown}")
+    if chosen and detail:
+        lines.append(f"  the run's automatic choice, *, as the run said it: {curve.get('choice') or '-'}")
     return lines
 
 
-def _curve_head(version: dict[str, Any], curve: dict[str, Any]) -> str:
-    head = f"checkpoints scored: {curve.get('choice') or '-'}"
-    if version.get("finalModelUri") and version["finalModelUri"] != version.get("modelUri"):
-        head += f"; the last step's LoRA {version['finalModelUri']}"
+def _curve_head(version: dict[str, Any], curve: dict[str, Any], *, promoted: bool, detail: bool) -> str:
+    """Which checkpoint is the model and why, where the run's choice stands; once a person promoted
+    another step, only how many were scored (the next line says which is the model)."""
+    count = len(curve.get("checkpoints") or [])
+    head = f"checkpoints scored: {count}" if promoted else f"checkpoints scored: {curve.get('choice') or '-'}"
+    final = version.get("finalModelUri")
+    if (
+        detail
+        and final
+        and final not in (version.get("modelUri"), (version.get("promotion") or {}).get("modelUri"))
+    ):
+        head += f"; the last step's LoRA {final}"
     if curve.get("checkpointsGridUri"):
         head += f"; side by side {curve['checkpointsGridUri']}"
     return head
@@ -290,7 +343,8 @@ def _promoted(chosen: dict[str, Any]) -> str:
         if chosen.get("promotion")
         else "chosen by the annotation contentgen.io/promoted-checkpoints ("
     )
-    return f"> the model is step {chosen['step']}'s, {how}; the automatic choice, *, is kept)"
+    note = f': "{chosen["note"]}"' if chosen.get("note") else ""
+    return f"> the model is step {chosen['step']}'s, {how}{note}; the automatic choice, *, is kept)"
 
 
 # A scoring of outside pictures says whether those pictures look like the subject, not a verdict.

@@ -175,12 +175,15 @@ def test_get_prints_the_likeness_of_each_checkpoint_with_the_versions_model_mark
     code, out, _ = cli("get", "lora-gpu", "-o", "table")
     assert code == 0
     lines = out.splitlines()
-    start = lines.index(f"    checkpoints scored: {why}; the last step's LoRA {final}")
+    start = lines.index(f"    checkpoints scored: {why}")
     assert lines[start + 1 : start + 4] == [
         "      step 250: poor, median 0.21",
         "    * step 500: good, median 0.58",
-        "      step 750: no-faces",
+        "      step 750: no-faces, no median",  # nothing measured: said, never a number
     ]
+    # the last step's LoRA, with every stored object, behind --detail
+    code, out, _ = cli("get", "lora-gpu", "-o", "table", "--detail")
+    assert code == 0 and f"    checkpoints scored: {why}; the last step's LoRA {final}" in out.splitlines()
     # a re-evaluation of the model (no checkpoints) joins its history and does not replace the
     # run's own verdict (issue 45: one meaning per verdict); the curve shown is still its run's
     again = Likeness(verdict="poor", median=0.3).wire()

@@ -1,12 +1,18 @@
 """Which checkpoints a training's likeness evaluation scores, and which one becomes the version's
 model (pipeline/likeness/checkpoints.py, pure): good beats poor, then the higher median, exact ties
-to the earlier step, and the last step where nothing was measured."""
+to the earlier step, and the last step where nothing was measured; and how their grid draws them."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import cv2
+import numpy as np
 import pytest
 
 from contentgen.pipeline.likeness.checkpoints import Scored, choose, spread
+from contentgen.pipeline.likeness.evaluation import Evaluation, draw_checkpoint_grid
+from contentgen.pipeline.likeness.score import ImageScore, Likeness
 
 
 def test_a_good_checkpoint_beats_a_poor_one_with_a_higher_median() -> None:
@@ -74,3 +80,34 @@ def test_the_scored_checkpoints_are_spread_evenly_with_the_last_among_them(
     stored: list[int], at_most: int, scored: list[int]
 ) -> None:
     assert spread(stored, at_most) == scored
+
+
+def _drawn_rows(tmp_path: Path, label: str) -> np.ndarray:
+    """The title column of the first checkpoint's row of a grid drawn with `label` (luma)."""
+    picture = tmp_path / "p.png"
+    cv2.imwrite(str(picture), np.full((64, 64, 3), 90, np.uint8))
+    scored = ImageScore("p01-s1", "portrait", 0)
+    evaluation = Evaluation(
+        likeness=Likeness("no-faces", [], 1, 0, 1.0, scored=[scored]),
+        grid=picture,
+        with_lora=[picture],
+        baseline=[picture],
+        baseline_scores=[scored],
+        names=["p01-s1"],
+    )
+    out = draw_checkpoint_grid(tmp_path / "grid.jpg", [(label, evaluation)], title="t")
+    sheet = cv2.imread(str(out), cv2.IMREAD_GRAYSCALE)
+    row = 50 + (128 + 22 + 6)  # under the header and the row without the LoRA
+    return sheet[row : row + 128 + 22, : 150 + 3]
+
+
+def test_the_grids_row_titles_are_drawn_a_line_each_and_cut_to_their_column(tmp_path: Path) -> None:
+    """Each line of a row's title under the last (not joined by "?"), each fitted to the title
+    column with "..." where it is longer (not cut mid-letter into the pictures)."""
+    column = _drawn_rows(tmp_path, "step 250\npoor\nno median")
+    lit = [(column[top : top + 18, :150] > 150).sum() for top in (8, 26, 44)]
+    assert all(count > 20 for count in lit), lit  # three lines of text, one under another
+    alone = _drawn_rows(tmp_path, "step 250")
+    assert (alone[26:62, :150] > 150).sum() == 0  # a one-line title leaves the next lines empty
+    long = _drawn_rows(tmp_path, "step 1000 * a title far longer than the column it is drawn in")
+    assert (long[:18, 147:153] > 150).sum() == 0  # fitted: nothing drawn over the column's edge

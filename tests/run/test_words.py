@@ -110,9 +110,10 @@ def test_a_records_table_prints_values_for_people(
     capsys.readouterr()
     shown = []
     for doc in open_catalog().find_raw({}):
-        shown.append(record_block(to_record(doc)))
-        assert main(["assets", "get", str(doc["_id"]), "-o", "table"]) == 0
-        shown.append(capsys.readouterr().out)
+        shown += [record_block(to_record(doc)), record_block(to_record(doc), detail=True)]
+        for detail in ([], ["--detail"]):
+            assert main(["assets", "get", str(doc["_id"]), "-o", "table", *detail]) == 0
+            shown.append(capsys.readouterr().out)
     text = "\n".join(shown)
     for python in ("None", "True", "False", "{'", "['", "[]", "{}"):
         assert python not in text, python

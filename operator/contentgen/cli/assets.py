@@ -48,7 +48,7 @@ from contentgen.errors import ContentgenError, InvalidInput, MissingCredentials
 from contentgen.pipeline.likeness.pictures import MAX_PICTURE_BYTES, MAX_PICTURES
 from contentgen.providers import IMAGE_GENERATORS
 from contentgen.store import DEFAULT_LOCAL_STORE, ObjectStore
-from contentgen.tables import lineage_block, record_block, records_table, stats_block
+from contentgen.tables import DETAIL_FLAG, lineage_block, record_block, records_table, stats_block
 
 if TYPE_CHECKING:
     from contentgen.pipeline.likeness.pictures import Picture, Scored
@@ -176,8 +176,20 @@ def _add_list_action(sub: Actions) -> None:
 
 
 def _add_get_action(sub: Actions) -> None:
-    get = sub.add_parser("get", help="show one record", description="Show one record.")
+    get = sub.add_parser(
+        "get",
+        help="show one record",
+        description="Show one record: as a table, its essentials (what it is, its latest run, its "
+        "versions and what each made, a LoRA version's likeness and checkpoints, what it stored and "
+        f"cost); {DETAIL_FLAG} adds every field (each stored object, every run, the cost's detail). "
+        "JSON (-o json) has every field.",
+    )
     _add_ref(get)
+    get.add_argument(
+        DETAIL_FLAG,
+        action="store_true",
+        help="a table of every field: each stored object, every run, the cost's and the dataset's detail",
+    )
     _add_common(get)
 
 
@@ -483,7 +495,7 @@ def _get(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
     if output == "json":
         _print_json(record.wire())
     else:
-        print(record_block(record))
+        print(record_block(record, detail=args.detail))
     return 0
 
 

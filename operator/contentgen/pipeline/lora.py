@@ -541,16 +541,17 @@ def _store_side_by_side(
     evaluations: Sequence[Evaluation],
     simulated: bool,
 ) -> Artifact:
-    """The checkpoints' grids side by side, the chosen one starred."""
+    """The checkpoints' grids side by side, the run's choice starred. Written once, before anyone
+    can promote another step: its title says whose choice the star is."""
     rows = [
-        (f"step {p.step}{' *' if p.chosen else ''}\n{p.verdict}\nmedian {_shown(p.median)}", e)
+        (f"step {p.step}{' *' if p.chosen else ''}\n{p.verdict}\n{_shown(p.median)}", e)
         for p, e in zip(curve, evaluations, strict=True)
     ]
     drawn_grid = draw_checkpoint_grid(
         ctx.scratch("likeness") / "likeness-checkpoints.jpg",
         rows,
         title=f"{spec.trigger_word}: {len(rows)} {'simulated ' if simulated else ''}checkpoints "
-        f"(* the version's model); {plan.prompt_set}",
+        f"(* the run's automatic choice); {plan.prompt_set}",
     )
     return ctx.store.put_once_file(f"{prefix}likeness-checkpoints.jpg", drawn_grid, "image/jpeg")
 
@@ -567,7 +568,8 @@ def _store_curve(
 
 
 def _shown(median: float | None) -> str:
-    return "-" if median is None else f"{median:.2f}"
+    """A checkpoint's median in its grid row: nothing measured is said, never drawn as a number."""
+    return "no median" if median is None else f"median {median:.2f}"
 
 
 def _run_evaluations(

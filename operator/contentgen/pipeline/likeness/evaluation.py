@@ -395,13 +395,15 @@ def draw_grid(
 
 _SMALL = 128
 _ROW_HEAD = 150  # the row's title column
+_ROW_FONT = 0.42
+_LABEL_LINES = 5  # lines of a row's title (each under the last)
 
 
 def draw_checkpoint_grid(out: Path, steps: Sequence[tuple[str, Evaluation]], *, title: str) -> Path:
     """One JPEG of a training's checkpoints side by side: a column per prompt and seed, a row per
-    checkpoint (`steps`: each row's title and its evaluation), and a first row of the same
-    prompts and seeds without the LoRA; each picture with its similarity under it. What users of
-    ai-toolkit and kohya compare by eye to choose a checkpoint."""
+    checkpoint (`steps`: each row's title, its lines split at "\n", and its evaluation), and a
+    first row of the same prompts and seeds without the LoRA; each picture with its similarity
+    under it. What users of ai-toolkit and kohya compare by eye to choose a checkpoint."""
     first = steps[0][1]
     columns = len(first.names)
     width = _ROW_HEAD + columns * (_SMALL + _GAP) + _GAP
@@ -416,9 +418,16 @@ def draw_checkpoint_grid(out: Path, steps: Sequence[tuple[str, Evaluation]], *, 
     rows += [(label, e.with_lora, e.likeness.scored) for label, e in steps]
     for row, (label, pictures, scored) in enumerate(rows):
         y = _HEAD + row * row_height
-        for line, text in enumerate(_ascii(label).split("\n")[:3]):
+        for line, text in enumerate(label.split("\n")[:_LABEL_LINES]):
             cv2.putText(
-                sheet, text[:20], (_GAP, y + 20 + 18 * line), _FONT, 0.42, (230, 230, 230), 1, cv2.LINE_AA
+                sheet,
+                _fitted(text, _ROW_HEAD - 2 * _GAP),
+                (_GAP, y + 20 + 18 * line),
+                _FONT,
+                _ROW_FONT,
+                (230, 230, 230),
+                1,
+                cv2.LINE_AA,
             )
         for column, (path, score) in enumerate(zip(pictures, scored, strict=True)):
             x = _ROW_HEAD + column * (_SMALL + _GAP)
@@ -448,3 +457,14 @@ def _label(scored: ImageScore) -> str:
 
 def _ascii(text: str) -> str:
     return "".join(c if 32 <= ord(c) < 127 else "?" for c in text)
+
+
+def _fitted(text: str, width: int) -> str:
+    """`text` in ASCII (Hershey fonts have nothing else), cut with "..." to fit `width` pixels in a
+    row title's font."""
+    text = _ascii(text)
+    if cv2.getTextSize(text, _FONT, _ROW_FONT, 1)[0][0] <= width:
+        return text
+    while text and cv2.getTextSize(text + "...", _FONT, _ROW_FONT, 1)[0][0] > width:
+        text = text[:-1]
+    return text + "..."
