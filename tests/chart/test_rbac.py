@@ -64,7 +64,13 @@ API_KUBERNETES = {
 }
 API_READ_ONLY = {"api": {**API_TOKENS["api"], "create": False}, "mongodb": {"existingSecret": "m"}}
 MODE_VARIANTS: dict[str, list[Doc]] = {
-    "cluster-wide": [{"replicaCount": 3, **API_TOKENS}, API_KUBERNETES, API_READ_ONLY],
+    "cluster-wide": [
+        {"replicaCount": 3, **API_TOKENS},
+        API_KUBERNETES,
+        API_READ_ONLY,
+        {"s3": {"existingSecret": "contentgen-s3"}},
+        {"s3": {"existingSecret": "contentgen-s3", "copyToNamespaces": False}},
+    ],
     "namespaced": [
         {"watchNamespaces": ["team-a"]},
         {"watchNamespaces": WATCHED, "replicaCount": 3},
@@ -216,9 +222,28 @@ def recorded(mode: str, identity: str) -> list[tuple[str, str, str, str]]:
     return [(c[2], c[3], c[4], c[5]) for c in CALLS if c[0] == mode and c[1] == identity]
 
 
+# The operator's calls for the store's credentials where Jobs run (s3.copyToNamespaces, with
+# s3.existingSecret, cluster-wide: controller/store_secret.py): asked of an install only when it
+# copies. (Its `get` on Secrets is the Notifications' signing keys' too.)
+STORE_COPY_CALLS = {
+    ("create", "", "secrets"),
+    ("update", "", "secrets"),
+    ("get", "rbac.authorization.k8s.io", "clusterroles"),
+}
+COPYING = {"s3": {"existingSecret": "contentgen-s3"}}
+
+
+def operator_calls(inst: Install) -> list[tuple[str, str, str, str]]:
+    """The operator's recorded calls that this install's values ask for."""
+    calls = recorded(inst.mode, "operator")
+    if inst.settings.copy_s3_secret:
+        return calls
+    return [c for c in calls if c[:3] not in STORE_COPY_CALLS]
+
+
 def missing_calls(inst: Install) -> list[str]:
     problems = []
-    for verb, group, resource, scope in recorded(inst.mode, "operator"):
+    for verb, group, resource, scope in operator_calls(inst):
         # The Lease and the share policy's ConfigMap live in the operator's own namespace;
         # everything else wherever it works.
         own = (group, resource) in (("coordination.k8s.io", "leases"), ("", "configmaps"))
@@ -250,7 +275,8 @@ def excess_grants(inst: Install) -> list[str]:
             problems.append(f"{account}: bound, but neither the operator nor a worker")
             continue
         identity = identities[account]
-        calls = {c[:3] for c in (api_calls(inst) if identity == "api" else recorded(inst.mode, identity))}
+        made = {"api": api_calls, "operator": operator_calls}.get(identity)
+        calls = {c[:3] for c in (made(inst) if made is not None else recorded(inst.mode, identity))}
         for g in sorted(grants, key=lambda g: (g.group, g.resource, g.verb)):
             key = (inst.mode, identity, g.verb, g.group, g.resource)
             if (g.verb, g.group, g.resource) in calls:
@@ -389,8 +415,8 @@ def test_rbac_is_the_same_with_other_values(mode: str) -> None:
 
 
 def test_cluster_scoped_calls_come_from_a_cluster_role_binding() -> None:
-    inst = install("cluster-wide")
-    cluster_calls = [c for c in recorded("cluster-wide", "operator") if c[3] == "cluster"]
+    inst = install("cluster-wide", COPYING)
+    cluster_calls = [c for c in operator_calls(inst) if c[3] == "cluster"]
     assert cluster_calls
     # The same grants as namespace-wide Roles would not do.
     as_roles = {
@@ -451,6 +477,48 @@ def test_name_limited_rules_name_our_own_objects() -> None:
         if mode == "cluster-wide":
             expected |= {("get", "serviceaccounts", worker), ("get", "rolebindings", worker)}
         assert limited == expected
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_the_store_secrets_copies_are_the_one_secret_the_operator_may_write(mode: str) -> None:
+    """Cluster-wide with s3.existingSecret: create on Secrets (RBAC cannot limit it by name: the
+    chart's admission policy does, tests/kube/test_store_secret.py), get and update on that
+    name, get on the worker ClusterRole (the copies' owner), and nothing else of the kind; without
+    the Secret, with copyToNamespaces off, or namespaced: none of it, and the operator is told not
+    to copy."""
+    inst = install(mode, {**MODES[mode], **COPYING})
+    worker_role = inst.settings.worker_cluster_role
+    writes = {g for g in inst.grants[inst.operator] if (g.verb, g.group, g.resource) in STORE_COPY_CALLS}
+    if mode == "cluster-wide":
+        assert inst.settings.copy_s3_secret and inst.settings.s3_secret == "contentgen-s3"
+        assert writes == {
+            Grant("create", "", "secrets", CLUSTER, None),
+            Grant("update", "", "secrets", CLUSTER, frozenset({"contentgen-s3"})),
+            Grant("get", "rbac.authorization.k8s.io", "clusterroles", CLUSTER, frozenset({worker_role})),
+        }
+        assert (
+            Grant("get", "", "secrets", CLUSTER, frozenset({"contentgen-s3"})) in inst.grants[inst.operator]
+        )
+        assert [d["metadata"]["name"] for d in of_kind(inst.docs, "ValidatingAdmissionPolicy")] == [
+            "contentgen-owners",
+            "contentgen-shares",
+            "contentgen-store-secret",
+        ]
+    else:
+        assert not inst.settings.copy_s3_secret and not writes
+    assert missing_calls(inst) == [] and excess_grants(inst) == []
+    for values in (
+        {**MODES[mode]},
+        {**MODES[mode], "s3": {"existingSecret": "x", "copyToNamespaces": False}},
+    ):
+        off = install(mode, values)
+        assert not off.settings.copy_s3_secret
+        assert not any(
+            (g.verb, g.group, g.resource) in STORE_COPY_CALLS or g.names == frozenset({"x"})
+            for g in off.grants[off.operator]
+        )
+        assert "contentgen-store-secret" not in [d["metadata"]["name"] for d in off.docs]
+        assert missing_calls(off) == [] and excess_grants(off) == []
 
 
 def test_without_secret_names_no_secret_is_readable() -> None:

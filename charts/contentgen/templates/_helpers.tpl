@@ -219,6 +219,15 @@ seccompProfile:
       {{- end }}
 {{- end -}}
 
+{{/* Whether the operator copies s3.existingSecret into the namespaces where Jobs run ("true"/"false"). */}}
+{{- define "contentgen.copiesStoreSecret" -}}
+{{- if and (not .Values.watchNamespaces) .Values.s3.existingSecret .Values.s3.copyToNamespaces -}}
+true
+{{- else -}}
+false
+{{- end -}}
+{{- end -}}
+
 {{/* Checks that need more than the schema. */}}
 {{- define "contentgen.validate" -}}
 {{- $models := .Values.gpu.models -}}

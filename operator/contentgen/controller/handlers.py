@@ -55,6 +55,7 @@ from .runtime.leader import may_act
 from .settings import OperatorSettings
 from .shares import ShareMirror
 from .state import Kept, Operator
+from .store_secret import StoreSecrets
 from .uploads import sweep_uploads
 
 log = logging.getLogger("contentgen.operator")
@@ -165,6 +166,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         queue=NamespaceQueue(config.max_running_jobs_per_namespace),
         backoff=Backoff(config.reconcile_interval_seconds),
     )
+    if config.copy_s3_secret and config.s3_secret and config.store.startswith("s3://"):
+        op.store_secrets = StoreSecrets(
+            op.kube, config.s3_secret, lease_namespace(config), config.worker_cluster_role
+        )
     memo.operator = op
     informers = _informers(op)
     for informer in informers:
@@ -195,6 +200,8 @@ async def _work_when_indexed(op: Operator, informers: list[Informer[Any]]) -> No
     op.spawn(prune_every(op, op.settings.resync_interval_seconds))
     op.spawn(notifier.run(op))  # webhook deliveries (docs/notifications.md)
     op.spawn(sweep_uploads(op))  # multipart uploads a store outage left unfinished
+    if op.store_secrets is not None:  # the store's credentials where Jobs run, kept in step
+        op.spawn(op.store_secrets.run(op.settings.resync_interval_seconds))
     await safety_net(op)
 
 

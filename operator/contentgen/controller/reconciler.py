@@ -55,6 +55,7 @@ from .provider_cancel import cancellable, stop_superseded
 from .runtime.leader import may_act
 from .state import Kept, Operator
 from .status import read_common, ready_reason
+from .store_secret import missing_copy
 from .workloads import RECHECK_SECONDS, may_read, read_workload
 
 log = logging.getLogger("contentgen.operator")
@@ -362,10 +363,14 @@ async def _observed(op: Operator, res: Observed) -> World:
     held = starting[-1] if starting and starting[-1].suspended and starting[-1].queue else None
     workload_read, workload = await read_workload(op, held) if held is not None else (False, None)
     moment = now()
+    problem = pod_problem(pods, moment)
+    if op.store_secrets is not None and missing_copy(problem, op.store_secrets.name):
+        op.store_secrets.forget(res.namespace)  # deleted since it was made: made again
+        await op.store_secrets.ensure(res.namespace)
     return World(
         now=moment,
         jobs=jobs,
-        pod_problem=pod_problem(pods, moment),
+        pod_problem=problem,
         # a Job held suspended (Kueue) has no pod by design: nothing to ask about
         creation_problem=(
             await _creation_problem(op, starting[-1])
@@ -572,6 +577,8 @@ async def _worker_access(op: Operator, namespace: str) -> None:
 async def _start_job(op: Operator, snapshot: SpecSnapshot) -> None:
     namespace = snapshot.namespace
     await _worker_access(op, namespace)
+    if op.store_secrets is not None:  # the workers' store credentials there (store_secret.py)
+        await op.store_secrets.ensure(namespace)
     gpus = provider_entry(snapshot.provider).own_gpus
     metadata = await _namespace_metadata(op, namespace) if gpus else None
     queue = metadata[1].get(op.settings.queue_name_label, "") if metadata is not None else ""

@@ -275,6 +275,12 @@ class OperatorSettings(ProviderSettings):
         description="Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for workers; empty: "
         "workload identity.",
     )
+    copy_s3_secret: bool = Field(
+        default=False,
+        description="Copy the Secret s3_secret from the operator's own namespace into each namespace "
+        "before its first Job there, and keep the copies in step with it (cluster-wide installs: the "
+        "chart's s3.copyToNamespaces); a Secret of that name the operator did not make is left alone.",
+    )
     s3_endpoint_url: str = Field(
         default="", description="An S3-compatible endpoint (MinIO, ...); empty: AWS."
     )

@@ -16,6 +16,7 @@ from .kube import Kube
 from .runtime.workqueue import WorkQueue
 from .settings import OperatorSettings
 from .shares import ShareMirror
+from .store_secret import StoreSecrets
 
 
 class Kept(NamedTuple):
@@ -89,6 +90,8 @@ class Operator:
     versions: dict[str, str] = field(default_factory=dict)
     # LoraTrainings' grants mirrored for admission (shares.py), when the settings name its ConfigMap
     share_mirror: ShareMirror | None = None
+    # The store's credentials copied where Jobs run (store_secret.py), when the settings ask for it
+    store_secrets: StoreSecrets | None = None
     # Kinds kopf is listing again: when its last listing event came, and whether a look for what
     # was deleted meanwhile is under way (relist.py)
     relisting: dict[str, float] = field(default_factory=dict)
