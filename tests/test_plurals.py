@@ -32,6 +32,8 @@ CASES = [
     (1, "image generation"),
     (4, "image generation"),
     (2, "delivery"),
+    (3, "failed try"),
+    (2, "day"),
 ]
 # a count interpolated right before a word that ends in "(s)": f"{n} image(s)", `${n} version(s)`
 PY_MAYBE_PLURAL = re.compile(r"\{[^{}]+\}[\w ]*\w\(s\)")
@@ -52,6 +54,8 @@ def test_counted_says_the_count_with_its_noun() -> None:
         "1 image generation",
         "4 image generations",
         "2 deliveries",
+        "3 failed tries",
+        "2 days",
     ]
     assert counted(2, "child", "children") == "2 children"
 

@@ -74,9 +74,11 @@ def words(text: str) -> list[str]:
     except ValueError:  # an unclosed quote: a fragment, not a command
         return []
     out = []
-    for token in tokens:
+    for n, token in enumerate(tokens):
         if set(token) <= set("|&;<>"):
             break
+        if token.isdigit() and n + 1 < len(tokens) and tokens[n + 1][:1] in "<>":
+            break  # a redirection's file descriptor (`2>&1`)
         out.append(token)
     while out and ENV.match(out[0]):
         out.pop(0)

@@ -233,7 +233,7 @@ def test_the_examples_reach_ready(world: World) -> None:
     out = k.run("apply", "-f", "-", stdin=yaml.safe_dump_all(docs)).stdout
     assert out.count(" created") == 8, out  # the seven kinds of work, and the Notification
     assert (
-        k.json("get", "notification", "demo-hooks")["spec"]["url"] == "https://hooks.example.com/contentgen"
+        k.json("get", "notification", "demo-hooks")["spec"]["url"] == "http://127.0.0.1:8000/contentgen"
     )
     k.run(
         "wait",

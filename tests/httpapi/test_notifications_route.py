@@ -1,7 +1,8 @@
 """GET /api/notifications/deliveries: the webhook delivery log, each owner's only; POST
 /api/notifications/deliveries/ID/replay: the Notification's annotation contentgen.io/replay set to
 a new value naming the event (a merge patch on the version read, against a fake API server here;
-tests/httpapi/test_kube.py against the real one), refused on a laptop."""
+tests/httpapi/test_kube.py against the real one); on a laptop the delivery waits again for the next
+run; where there is neither, refused with the kubectl command."""
 
 from __future__ import annotations
 
@@ -155,3 +156,52 @@ def test_a_replay_value_is_new_each_time() -> None:
     assert replay_value("evt_a", "evt_a", "evt_a") == "evt_a#2"
     assert replay_value("evt_a", "evt_a#2", "evt_a") == "evt_a#3"
     assert replay_value("evt_a", "evt_a#again", "") == "evt_a#2"
+
+
+@pytest.mark.asyncio
+async def test_a_replay_on_a_laptop_puts_the_delivery_back_for_its_next_run(
+    catalog: Catalog, store: LocalStore, settings: ApiSettings, tmp_path: Any
+) -> None:
+    """`contentgen api --local`: the delivery of a kept Notification waits again in the local catalog
+    (the next `contentgen run`, or `contentgen notifications send`, sends it); one whose Notification
+    is no longer kept is gone (404)."""
+    from contentgen.catalog.laptop_notifications import KeptNotifications
+    from contentgen.pipeline.settings import PipelineSettings
+    from tests.harness.creators import HeldCreator
+
+    kept, _ = KeptNotifications(catalog).keep(
+        {"apiVersion": "contentgen.io/v1alpha1", "kind": "Notification",
+         "metadata": {"namespace": "team-a", "name": "hooks"}, "spec": {"url": "http://127.0.0.1:8000/"}}
+    )  # fmt: skip
+    doc = {"_id": "u-a", "schema": 2, "kind": "Transcription", "name": "talk", "namespace": "team-a",
+           "owner": "alice", "versions": [{"version": 1, "generation": 1}]}  # fmt: skip
+    [event] = webhooks.events_of(None, doc, datetime(2026, 11, 24, tzinfo=UTC))
+    deliveries = Deliveries(catalog)
+    deliveries.enqueue([event])
+    deliveries.fan_out(event, [kept])
+    [due] = deliveries.due()
+    claim = deliveries.claim(due, Sender("contentgen-run"))
+    assert claim is not None and deliveries.record(claim, code=503, answer="busy") is not None
+    creator = HeldCreator(
+        catalog, lambda: store, offline=True, settings=PipelineSettings(work_dir=tmp_path / "w")
+    )
+    app = Answers(create_app(settings, catalog=catalog, store=lambda: store, creator=creator))
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+            path = REPLAY.format(id=f"{kept['_id']}:{event['id']}")
+            asked = await client.post(path, headers=auth("alice"))
+            assert asked.status_code == 202, asked.text
+            body = asked.json()
+            assert (body["annotation"], body["value"]) == (None, None)
+            assert body["message"] == (
+                f"{event['id']} waits again for Notification team-a/hooks: the next `contentgen run` on "
+                "this machine sends it, or now: contentgen notifications send team-a/hooks."
+            )
+            [again] = deliveries.find(None, event_id=str(event["id"]))
+            assert (again["status"], again["replays"], len(again["attempts"])) == ("pending", 1, 1)
+            KeptNotifications(catalog).delete("team-a", "hooks")
+            gone = await client.post(path, headers=auth("alice"))
+            assert gone.status_code == 404 and gone.json()["error"]["code"] == "gone"
+    finally:
+        creator.close()
+    assert app.undocumented() == []

@@ -19,6 +19,7 @@ import pytest
 from contentgen.catalog import Catalog
 from contentgen.catalog.deliveries import Deliveries
 from contentgen.catalog.embedded import EmbeddedCatalog
+from contentgen.catalog.laptop_notifications import KeptNotifications
 from contentgen.httpapi import ApiSettings, create_app
 from tests.harness.browser import load, local_page, no_stray_text, ready, until
 from tests.harness.deliveries import Clock, deliver, events, notification
@@ -76,7 +77,12 @@ def test_the_delivery_log_by_notification_with_every_attempt_and_answers_as_text
 ) -> None:
     clock = Clock()
     store = Deliveries(served.catalog, clock)
-    hooks, bot = notification("team-a", "studio-backend"), notification("team-b", "chat-bot")
+    # studio-backend is kept on this machine (`contentgen run` of its manifest); chat-bot is not
+    hooks, _ = KeptNotifications(served.catalog).keep(
+        {"apiVersion": "contentgen.io/v1alpha1", "kind": "Notification",
+         "metadata": {"namespace": "team-a", "name": "studio-backend"}, "spec": {"url": "http://127.0.0.1:9/"}}
+    )  # fmt: skip
+    bot = notification("team-b", "chat-bot")
     # Bob's resource's delivery: never shown to demo-user.
     [bobs] = events("bob", "bob-0001", "bobs-talk")
     deliver(store, clock, bobs, hooks, [(500, "bob's secret answer", "")])
@@ -88,6 +94,11 @@ def test_the_delivery_log_by_notification_with_every_attempt_and_answers_as_text
         assert page.locator("nav a[data-section=notifications].active").count() == 1
         empty = page.locator("#empty").inner_text()
         assert "No webhook deliveries yet" in empty and "docs/notifications.md" in empty
+        laptop = page.locator("#notifications-laptop").inner_text()
+        assert (
+            "contentgen run examples/notification.yaml" in laptop
+            and "contentgen notifications receive" in laptop
+        )
         assert page.locator("#notifications-docs").get_attribute("href") == "/docs#/notifications"
         assert "bob" not in page.locator("main").inner_text()
 
@@ -172,13 +183,27 @@ def test_the_delivery_log_by_notification_with_every_attempt_and_answers_as_text
         page.set_viewport_size({"width": 420, "height": 900})
         assert page.evaluate("document.documentElement.scrollWidth") <= 420
         page.set_viewport_size({"width": 1400, "height": 1000})
-        # Send again: on a laptop nothing delivers webhooks, and the answer says where it happens
+        # Send again, on a laptop: the delivery waits again for the next `contentgen run` here
         opened = page.locator(f"tr.delivery-detail[data-for$='{lora_v2['id']}']")
+        assert (
+            "contentgen notifications send team-a/studio-backend"
+            in opened.locator(".delivery-actions").inner_text()
+        )
         opened.locator("button.replay").click()
-        refused = opened.locator(".replay-status .notice.error")
-        refused.wait_for()
-        assert "delivered by the operator in a cluster" in refused.inner_text()
-        assert f"contentgen.io/replay={lora_v2['id']}" in refused.inner_text()
+        queued = opened.locator(".replay-status .notice:not(.error)")
+        queued.wait_for()
+        assert queued.inner_text().startswith(
+            f"{lora_v2['id']} waits again for Notification team-a/studio-backend"
+        )
+        [again] = store.find(None, event_id=lora_v2["id"])
+        assert again["status"] == "pending" and again["replays"] == 1
+        # chat-bot's is not kept here (a cluster's, say): nothing on this machine can send it
+        talks = page.locator(f"tr.delivery-detail[data-for$='{talk['id']}']")
+        page.locator(f"tr.delivery[data-event='{talk['id']}'] button.expand").click()
+        talks.locator("button.replay").click()
+        gone = talks.locator(".replay-status .notice.error")
+        gone.wait_for()
+        assert "is no longer kept here" in gone.inner_text()
 
         # filters: a status, a Notification
         page.select_option("#filter-delivery-status", "delivered")
@@ -197,3 +222,34 @@ def test_the_delivery_log_by_notification_with_every_attempt_and_answers_as_text
         assert outside == []
     finally:
         context.close()
+
+
+def test_an_api_that_cannot_send_again_offers_the_kubectl_command_instead(
+    chromium: Any, served: Served
+) -> None:
+    """With creates off (no Kubernetes API, no laptop's catalog to put it back in), "Send again"
+    could only be refused: the page offers the annotation to set in the delivery's cluster."""
+    clock = Clock()
+    [event] = events("demo-user", "talk-0009", "talk-9")
+    deliver(Deliveries(served.catalog, clock), clock, event, notification("team-c", "hooks"), [(503, "", "")])
+    settings = ApiSettings(
+        catalog="unused://",
+        store=str(Path(tempfile.mkdtemp()) / "store"),
+        api_auth=["local"],
+        api_create="off",
+    )
+    with serve_app(create_app(settings, catalog=served.catalog)) as base:
+        context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+        try:
+            page, outside = local_page(context, base)
+            _open(page, base, "#/notifications?notification=team-c%2Fhooks")
+            page.locator(f"tr.delivery[data-event='{event['id']}'] button.expand").click()
+            opened = page.locator(f"tr.delivery-detail[data-for$='{event['id']}']")
+            assert opened.locator("button.replay").count() == 0
+            assert opened.locator(".replay-elsewhere code").inner_text() == (
+                "kubectl annotate -n team-c notification/hooks "
+                f"contentgen.io/replay={event['id']} --overwrite"
+            )
+            assert outside == []
+        finally:
+            context.close()

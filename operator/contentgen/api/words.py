@@ -3,8 +3,8 @@ never "1 people", "(1 members)" or "image(s)"."""
 
 from __future__ import annotations
 
-# Nouns whose plural is not the noun and an s (or es after s, x, ch, sh), as the messages use them.
-IRREGULAR = {"person": "people", "copy": "copies", "entry": "entries", "delivery": "deliveries"}
+# Nouns whose plural English's rule of thumb (below) gets wrong, as the messages use them.
+IRREGULAR = {"person": "people"}
 
 
 def plural(noun: str) -> str:
@@ -13,6 +13,8 @@ def plural(noun: str) -> str:
     head, space, last = noun.rpartition(" ")
     if last in IRREGULAR:
         many = IRREGULAR[last]
+    elif last.endswith("y") and last[-2:-1] not in ("", "a", "e", "i", "o", "u"):
+        many = last[:-1] + "ies"
     elif last.endswith(("s", "x", "ch", "sh")):
         many = last + "es"
     else:

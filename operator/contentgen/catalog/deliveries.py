@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from contentgen.api import parse_timestamp
+
 from . import webhooks
 from .base import Catalog
 
@@ -50,6 +52,18 @@ class Sender:
 
 def delivery_id(notification_uid: str, event_id: str) -> str:
     return f"{notification_uid}:{event_id}"
+
+
+def wants(notification: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
+    """Whether the Notification (as the API server or a laptop's catalog holds it) is sent `event`:
+    one its filters match (webhooks.matches) that happened once it existed. A new Notification is
+    not sent every event kept from before it was made; earlier events are sent when asked for (a
+    replay). One without a creation time, or an event without a time, is not judged by time."""
+    meta = notification.get("metadata") or {}
+    if not webhooks.matches(notification.get("spec") or {}, str(meta.get("namespace") or ""), event):
+        return False
+    made, happened = parse_timestamp(meta.get("creationTimestamp")), parse_timestamp(event.get("time"))
+    return made is None or happened is None or happened >= made
 
 
 def new_delivery(notification: Mapping[str, Any], event: Mapping[str, Any], now: float) -> dict[str, Any]:
@@ -241,6 +255,32 @@ class Deliveries:
         with self.guard:
             cursor = self.deliveries.find(query).sort([("nextAttemptAt", 1), ("_id", 1)]).limit(limit)
             return [dict(d) for d in cursor]
+
+    def waiting(self, notification_uid: str, limit: int = 1000) -> list[dict[str, Any]]:
+        """The Notification's deliveries that wait for an attempt (pending or retrying), oldest
+        first, whenever their next attempt is due: a laptop's runs are its rounds, and come seldom."""
+        query = {"notification.uid": notification_uid, "status": {"$in": list(WAITING)}}
+        with self.guard:
+            cursor = self.deliveries.find(query).sort([("createdAt", 1), ("_id", 1)]).limit(limit)
+            return [dict(d) for d in cursor]
+
+    def given_up(self, notification_uid: str, since: float, limit: int = 1000) -> list[dict[str, Any]]:
+        """The Notification's deliveries that ended unsent since `since`: their attempts spent
+        (failed), or the receiver's 410 Gone (disabled)."""
+        query = {
+            "notification.uid": notification_uid,
+            "status": {"$in": ["failed", "disabled"]},
+            "lastAttemptAt": {"$gte": since},
+        }
+        with self.guard:
+            cursor = self.deliveries.find(query).sort([("createdAt", 1), ("_id", 1)]).limit(limit)
+            return [dict(d) for d in cursor]
+
+    def kept_events(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """Every event kept (the newest 30 days), oldest first: what a replay of all may send."""
+        with self.guard:
+            cursor = self.events.find({}).sort([("enqueuedAt", 1), ("_id", 1)]).limit(limit)
+            return [dict(d["event"]) for d in cursor]
 
     def _replace(self, before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
         with self.guard:

@@ -26,6 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "contentgen.cli.collections",
         "collections of assets: make, share, search within, download as a zip",
     ),
+    "notifications": (
+        "contentgen.cli.notifications",
+        "a laptop's Notifications: list, pause, resume, delete, send, replay; a receiver to try them",
+    ),
     "api": ("contentgen.cli.api", "serve the catalog's HTTP API: records, search, stats, downloads"),
     "render-job": ("contentgen.cli.render_job", "print the Job the operator would create for a manifest"),
     "operator": ("contentgen.cli.operator", "run the operator (kopf) against the cluster"),

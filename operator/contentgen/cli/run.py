@@ -288,7 +288,7 @@ def _keep_notification(args: argparse.Namespace, content: dict[str, Any]) -> int
     from contentgen.catalog import catalog_url, open_catalog
     from contentgen.pipeline.settings import PipelineSettings
 
-    from .laptop_notifications import keep
+    from .laptop_notifications import keep, on_this_machine
 
     settings = PipelineSettings()
     try:
@@ -296,14 +296,22 @@ def _keep_notification(args: argparse.Namespace, content: dict[str, Any]) -> int
     except Exception as exc:
         raise CommandError(f"cannot keep the Notification: the catalog is away ({exc})") from None
     try:
-        body, key = keep(catalog, content, settings.work_dir.parent)
+        body, key, new = keep(catalog, content, settings.work_dir.parent)
     finally:
         catalog.close()
-    meta = body["metadata"]
+    name = f"{body['metadata']['namespace']}/{body['metadata']['name']}"
+    url = body["spec"]["url"]
     print(
-        f"Notification {meta['namespace']}/{meta['name']} kept in the local catalog: the events of later "
-        f"`contentgen run`s go to {body['spec']['url']}, signed with the key in {key}"
+        f"Notification {name} {'kept in' if new else 'updated in'} the local catalog: the events of "
+        f"`contentgen run`s from now on go to {url}, signed with the key in {key} (events from before: "
+        f"`contentgen notifications replay {name} --all`)"
     )
+    if on_this_machine(url) and not settings.allow_private_sources:
+        print(
+            f"contentgen run: {url} is on this machine or a private network: runs deliver to it with "
+            "CONTENTGEN_ALLOW_PRIVATE_SOURCES=true (refused otherwise, as in a cluster)",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -41,7 +41,7 @@ from contentgen.api import now
 from contentgen.api.notification import ANNOTATION_REPLAY, PLURAL, LastDelivery, NotificationStatus
 from contentgen.api.reading import Count, Number, Reading, Text
 from contentgen.catalog import webhooks
-from contentgen.catalog.deliveries import Deliveries, Sender
+from contentgen.catalog.deliveries import Deliveries, Sender, wants
 from contentgen.errors import ContentgenError
 from contentgen.pipeline.fetch import Resolver, _getaddrinfo, resolve_checked
 from contentgen.redact import redact_url
@@ -233,14 +233,11 @@ class Notifier:
         return touched
 
     async def _fan_out(self) -> set[str]:
-        """Each event not fanned out yet, a delivery for every Notification it matches; their uids."""
+        """Each event not fanned out yet, a delivery for every Notification it matches that existed
+        when it happened (deliveries.wants); their uids."""
         touched: set[str] = set()
         for event in await asyncio.to_thread(self.deliveries.unfanned):
-            matching = [
-                body
-                for body in self.notifications.values()
-                if webhooks.matches(body.get("spec") or {}, body["metadata"]["namespace"], event)
-            ]
+            matching = [body for body in self.notifications.values() if wants(body, event)]
             await asyncio.to_thread(self.deliveries.fan_out, event, matching)
             touched.update(b["metadata"]["uid"] for b in matching)
         return touched

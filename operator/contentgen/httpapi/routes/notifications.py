@@ -1,10 +1,12 @@
 """GET /api/notifications/deliveries: the webhook delivery log (docs/notifications.md), each
-delivery with its attempts, for the caller's owners' resources only. The operator writes it; the
-API only reads it. POST /api/notifications/deliveries/ID/replay sends a delivery's event again: in
+delivery with its attempts, for the caller's owners' resources only. The operator writes it (a
+laptop's `contentgen run`, there); the API reads it. POST /api/notifications/deliveries/ID/replay sends a delivery's event again: in
 a cluster the API sets the Notification's annotation contentgen.io/replay to the event's id (a new
 value, `EVENT_ID#n`, where it names that event already) through the Kubernetes API under its own
 ServiceAccount, as a promotion annotates a LoraTraining (a merge patch on the resourceVersion
-read, 202), and the operator's notifier acts on it; on a laptop nothing delivers webhooks (409)."""
+read, 202), and the operator's notifier acts on it; on a laptop (`contentgen api --local`) the delivery
+waits again in the local catalog, which the next `contentgen run` (or `contentgen notifications send`)
+sends (202)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from contentgen.api.notification import ANNOTATION_REPLAY, PLURAL
 from contentgen.api.reading import Count, Reading, Text
 from contentgen.api.validation import said
 from contentgen.catalog.deliveries import Deliveries
+from contentgen.catalog.laptop_notifications import KeptNotifications
 
 from ..creators import PATCH_ATTEMPTS, KubeCreator
 from ..deps import CallerDep, Services, ServicesDep
@@ -157,20 +160,25 @@ DELIVERY_ID = said(
 
 
 class ReplayAsked(BaseModel):
-    """The Notification's annotation now asks for the event again; the operator's notifier sends it
-    (the delivery back to pending, its log kept, `replays` counted) and notes the value acted on in
-    the Notification's status.replayed."""
+    """In a cluster, the Notification's annotation now asks for the event again; the operator's
+    notifier sends it (the delivery back to pending, its log kept, `replays` counted) and notes the
+    value acted on in the Notification's status.replayed. On a laptop the delivery is back to
+    pending in the local catalog, and the next `contentgen run` (or `contentgen notifications send`)
+    sends it."""
 
     model_config = ConfigDict(populate_by_name=True)
 
     id: str = Field(description="The delivery.")
     notification: dict[str, str] = Field(description="namespace, name and uid of the Notification.")
     event_id: str = Field(alias="eventId")
-    annotation: str = Field(description="The annotation set (contentgen.io/replay).")
-    value: str = Field(
-        description="Its new value: the event's id, with #n where it named that event already."
+    annotation: str | None = Field(
+        description="The annotation set (contentgen.io/replay); null on a laptop, where none is."
     )
-    message: str = Field(description="What was done, and where the operator shows it.")
+    value: str | None = Field(
+        description="Its new value: the event's id, with #n where it named that event already; null on "
+        "a laptop."
+    )
+    message: str = Field(description="What was done, and what sends it.")
 
 
 def _err(description: str) -> dict[str, Any]:
@@ -181,7 +189,9 @@ REPLAY_RESPONSES: dict[int | str, dict[str, Any]] = {
     202: {
         "model": ReplayAsked,
         "description": "In a cluster: the Notification's annotation contentgen.io/replay now names the "
-        "event (a new value); the operator sends it again.",
+        "event (a new value); the operator sends it again. On a laptop (`contentgen api --local`): the "
+        "delivery waits again in the local catalog; the next `contentgen run` on the machine sends it, "
+        "or `contentgen notifications send` at once.",
     },
     400: _err("A bad delivery id (NOTIFICATION_UID:EVENT_ID, as the delivery log lists it)."),
     401: ERROR_RESPONSES[401],
@@ -191,8 +201,8 @@ REPLAY_RESPONSES: dict[int | str, dict[str, Any]] = {
         "or its Notification is gone (code gone)."
     ),
     409: _err(
-        "No cluster to ask (code not_in_cluster): on a laptop, or where this API has no Kubernetes API "
-        "(CONTENTGEN_API_CREATE=off), nothing delivers webhooks; the message has the kubectl command. Or "
+        "Nothing here to send it (code not_in_cluster): this API neither has the Kubernetes API "
+        "(CONTENTGEN_API_CREATE=off) nor runs a laptop's catalog; the message has the kubectl command. Or "
         "the Notification kept changing while it was annotated (code conflict: send again)."
     ),
     503: _err("The catalog, or the Kubernetes API, cannot be reached."),
@@ -275,6 +285,8 @@ def _replay(svc: Services, who: Caller, delivery_id: str) -> dict[str, Any]:
     notification = {k: str(v) for k, v in (doc.get("notification") or {}).items()}
     event_id = str(doc["eventId"])
     creator = svc.creator
+    if creator is not None and creator.local:
+        return _replay_on_a_laptop(svc, doc, notification, event_id)
     if not isinstance(creator, KubeCreator):
         raise ApiError(
             409,
@@ -297,6 +309,33 @@ def _replay(svc: Services, who: Caller, delivery_id: str) -> dict[str, Any]:
         "message": f"annotated {where}: {ANNOTATION_REPLAY}={value}; the operator sends the event again "
         "(the delivery's status goes back to pending, its attempts are kept, and the Notification's "
         "status.replayed names the value acted on)",
+    }
+
+
+def _replay_on_a_laptop(
+    svc: Services, doc: dict[str, Any], notification: dict[str, str], event_id: str
+) -> dict[str, Any]:
+    """The laptop's path (cli/laptop_notifications.py): the delivery waits again in the local catalog,
+    for the next `contentgen run` there, or `contentgen notifications send`, to send."""
+    where = f"{notification.get('namespace')}/{notification.get('name')}"
+    kept = KeptNotifications(svc.catalog).by_uid(notification.get("uid", ""))
+    if kept is None:
+        raise ApiError(404, "gone", f"the Notification {where} of this delivery is no longer kept here")
+    if not Deliveries(svc.catalog).replay(kept, event_id):
+        raise ApiError(404, "gone", f"the event {event_id} is no longer kept (events are kept 30 days)")
+    paused = (
+        " It is paused: `contentgen notifications resume " + where + "` first."
+        if kept["spec"].get("paused")
+        else ""
+    )
+    return {
+        "id": doc["_id"],
+        "notification": notification,
+        "eventId": event_id,
+        "annotation": None,
+        "value": None,
+        "message": f"{event_id} waits again for Notification {where}: the next `contentgen run` on this "
+        f"machine sends it, or now: contentgen notifications send {where}.{paused}",
     }
 
 

@@ -39,12 +39,13 @@ export function share(value) {
 
 // A count and its noun as a person says them: "1 version", "2 versions", "1 person", "3 people"
 // (api/words.py says them so in Python). `many`: the plural where adding an s would be wrong.
-const IRREGULAR = { person: "people", copy: "copies", entry: "entries", delivery: "deliveries" };
+const IRREGULAR = { person: "people" };
 
 export function counted(count, noun, many) {
   if (count === 1) return `${count} ${noun}`;
   const words = noun.split(" ");
   const last = words.pop();
-  const plural = many || [...words, IRREGULAR[last] || (/(s|x|ch|sh)$/.test(last) ? `${last}es` : `${last}s`)].join(" ");
+  const regular = /[^aeiou]y$/.test(last) ? `${last.slice(0, -1)}ies` : /(s|x|ch|sh)$/.test(last) ? `${last}es` : `${last}s`;
+  const plural = many || [...words, IRREGULAR[last] || regular].join(" ");
   return `${count} ${plural}`;
 }

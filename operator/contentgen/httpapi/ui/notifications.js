@@ -42,8 +42,16 @@ function attemptsTable(d) {
 }
 
 // Send the event again (after fixing a receiver): in a cluster the API sets the Notification's
-// annotation contentgen.io/replay and the operator sends it; on a laptop the answer says why not.
+// annotation contentgen.io/replay and the operator sends it; on a laptop the delivery waits again in
+// the local catalog for the next `contentgen run` (or `contentgen notifications send`). An API with
+// neither (creates off) offers the kubectl command instead of a button that could not work.
 function replayButton(d) {
+  const where = `${d.notification.namespace}/${d.notification.name}`;
+  if (config.create === "off") {
+    return el("div", { class: "delivery-actions" },
+      el("p", { class: "meta replay-elsewhere" }, "To send it again, in its cluster: ",
+        el("code", {}, `kubectl annotate -n ${d.notification.namespace} notification/${d.notification.name} contentgen.io/replay=${d.eventId} --overwrite`)));
+  }
   const status = el("div", { class: "replay-status" });
   const button = el("button", { type: "button", class: "replay" }, "Send again");
   button.addEventListener("click", async () => {
@@ -57,7 +65,10 @@ function replayButton(d) {
       button.disabled = false;
     }
   });
-  return el("div", { class: "delivery-actions" }, button, status);
+  const how = config.create === "local"
+    ? el("span", { class: "meta" }, " sent by the next contentgen run on this machine, or at once by ", el("code", {}, `contentgen notifications send ${where}`))
+    : el("span", { class: "meta" }, " the operator sends it");
+  return el("div", { class: "delivery-actions" }, button, how, status);
 }
 
 // A delivery's row and the row under it that a click opens: every attempt logged.
@@ -103,7 +114,12 @@ function notificationsEmpty() {
     el("p", {}, "A Notification is a resource in a namespace that sends the events of your resources there (succeeded, failed, likenessPoor, budgetReached, queued) to a URL of yours as signed webhooks, retried until the receiver answers. Every delivery shows here with its attempts and the receiver's answers."),
     el("p", {}, "To make one, apply a Notification and its Secret: see ", el("code", {}, "docs/notifications.md"),
       " and ", el("a", { href: "/docs#/notifications", id: "notifications-docs" }, "the API reference"),
-      config.create === "local" ? ". On a laptop nothing is delivered: the operator sends them in a cluster." : "."));
+      "."),
+    config.create === "local"
+      ? el("p", { id: "notifications-laptop" }, "On this machine: ", el("code", {}, "contentgen run examples/notification.yaml"),
+        " keeps one, and the runs from then on send it their events; ", el("code", {}, "contentgen notifications receive"),
+        " is a receiver to try them, and ", el("code", {}, "contentgen notifications list"), " shows each one's state.")
+      : null);
 }
 
 // Deliveries newest first, grouped by Notification; filters: a Notification, a status.
