@@ -29,6 +29,8 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
 CEL_ERROR = "cel"
+# Said of a local file where only a local run takes one (a CelRule's local_exception).
+LOCAL_ONLY = " (a local file is taken by local runs only: contentgen run, contentgen api --local)"
 
 
 def format_time(value: datetime) -> str:
@@ -125,9 +127,10 @@ class CelRule:
             entry["reason"] = self.reason
         return entry
 
-    def error(self) -> PydanticCustomError:
+    def error(self, also: str = "") -> PydanticCustomError:
+        message = self.message + also
         return PydanticCustomError(
-            CEL_ERROR, "{message}", {"message": self.message, "field_path": self.field_path or ""}
+            CEL_ERROR, "{message}", {"message": message, "field_path": self.field_path or ""}
         )
 
     # Used as `Annotated[str, CelRule(...)]` on a field: validates the value and adds the rule
@@ -140,8 +143,10 @@ class CelRule:
         def validate(value: Any, info: core_schema.ValidationInfo) -> Any:
             if check is None or check(value):
                 return value
-            if local_exception is not None and (info.context or {}).get("local") and local_exception(value):
-                return value
+            if local_exception is not None and local_exception(value):
+                if (info.context or {}).get("local"):
+                    return value
+                raise self.error(LOCAL_ONLY)
             raise self.error()
 
         return core_schema.with_info_after_validator_function(validate, handler(source))

@@ -36,6 +36,7 @@ SOURCE_URL_RULE = regex_rule(
 LORA_URL_RULE = regex_rule(
     f"{_HTTPS_URL}|{_S3_URL}",
     "must be an https:// or s3://bucket/key URL, without spaces or user:password@",
+    local_exception=is_local_path,
 )
 
 Owner = Annotated[

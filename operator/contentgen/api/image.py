@@ -176,7 +176,8 @@ class LoraEntry(ApiModel):
             Field(
                 min_length=1,
                 max_length=MAX_URL_LENGTH,
-                description="Use weights at an https:// or s3:// URL.",
+                description="Use weights at an https:// or s3:// URL (in a local run, `contentgen run` "
+                "or `contentgen api --local`, a local file too).",
             ),
             LORA_URL_RULE,
         ]

@@ -59,7 +59,7 @@ def rules(*, local: bool) -> dict[str, JsonDict | None]:
     where JSON Schema cannot say it."""
     return {
         SOURCE_URL_RULE.rule: url_schema(SOURCE_URL_RULE.rule, local=local),
-        LORA_URL_RULE.rule: url_schema(LORA_URL_RULE.rule, local=False),
+        LORA_URL_RULE.rule: url_schema(LORA_URL_RULE.rule, local=local),
         # A transition rule: it constrains updates, never a create.
         "self == oldSelf": {},
         # LoraTraining dataset.captionTemplate

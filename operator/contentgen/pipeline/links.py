@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import urlparse
 
+from contentgen.api import is_local_path
 from contentgen.errors import InvalidInput
 from contentgen.store import ObjectNotFound, ObjectStore
 
@@ -24,5 +26,7 @@ def provider_url(uri: str, store: ObjectStore, expires_seconds: int) -> str:
     except ObjectNotFound:
         raise InvalidInput(f"{uri} does not exist") from None
     if scheme == "file":
-        return uri  # only the offline provider can use it; live providers refuse file:// links
+        return uri  # only the offline and cluster providers can use it; live providers refuse file:// links
+    if is_local_path(uri):  # a local run's file by its path (validation let only local runs have one)
+        return Path(uri).expanduser().resolve().as_uri()
     raise InvalidInput(f"cannot hand {uri} to a provider: use https:// or s3://")

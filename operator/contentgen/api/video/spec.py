@@ -54,7 +54,14 @@ class VideoGenerationSpec(CommonSpec):
         ),
     ] = DEFAULT_MODEL
     image: (
-        Annotated[VideoImage, Field(description="Animate the picture at this URL (image-to-video).")] | None
+        Annotated[
+            VideoImage,
+            Field(
+                description="Animate the picture at this URL (image-to-video); a local run takes a local "
+                "file."
+            ),
+        ]
+        | None
     ) = None
     image_ref: (
         Annotated[
