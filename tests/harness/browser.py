@@ -307,3 +307,28 @@ def check_scheme(tab: Tab, shot: np.ndarray) -> None:
         assert background(shot) < 60, "dark mode asked for, a light page drawn"
     else:
         assert background(shot) > 200, "light mode asked for, a dark page drawn"
+
+
+SEVERE = ("serious", "critical")
+
+
+def axe_source() -> str:
+    """axe-core's script, as `make axe` fetched it from npm (never from a CDN)."""
+    root = Path(__file__).resolve().parents[2]
+    found = sorted((root / ".tools").glob("axe-core-*/axe.min.js"))
+    if not found:
+        pytest.fail("axe-core is missing: `make axe` fetches it from npm (npm pack axe-core)")
+    return found[-1].read_text()
+
+
+def violations(page: Any) -> list[dict[str, Any]]:
+    """axe-core's serious and critical violations on the page as it is (WCAG 2.x A and AA rules
+    and axe's best practices, colour contrast included)."""
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.evaluate(axe_source())  # evaluated by the driver: the page's CSP is not loosened
+    found: list[dict[str, Any]] = page.evaluate(
+        """async () => (await axe.run(document, { resultTypes: ["violations"] })).violations
+            .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 4)
+                .map((n) => `${n.target.join(" ")}: ${n.failureSummary}`) }))"""
+    )
+    return [v for v in found if v["impact"] in SEVERE]

@@ -16,10 +16,17 @@ CHECKPOINT_EVERY = 250
 
 
 def checkpoint(
-    uid: str, step: int, verdict: str, median: float | None, *, chosen: bool = False
+    uid: str,
+    step: int,
+    verdict: str,
+    median: float | None,
+    *,
+    chosen: bool = False,
+    folder: str = "",
 ) -> dict[str, Any]:
-    """One scored checkpoint as the worker reports it (api/lora CheckpointLikeness, on the wire)."""
-    folder = f"file:///store/loras/alice/{uid}/v2/"
+    """One scored checkpoint as the worker reports it (api/lora CheckpointLikeness, on the wire);
+    its files under `folder` (the version's, as a URI ending in /)."""
+    folder = folder or f"file:///store/loras/alice/{uid}/v2/"
     point: dict[str, Any] = {
         "step": step,
         "modelUri": f"{folder}checkpoints/step-{step:06d}.safetensors",
@@ -45,6 +52,7 @@ def training(
     seconds_per_step: float = 1.5,
     stop_asked: str = "",
     stop: dict[str, Any] | None = None,
+    folder: str = "",
 ) -> dict[str, Any]:
     """status.training of version 2 at `step`, its checkpoints `scored` ((step, verdict, median)),
     the best so far the one with the highest median."""
@@ -60,7 +68,7 @@ def training(
         "secondsPerStep": seconds_per_step,
         "etaSeconds": left,
         "loss": loss,
-        "checkpoints": [checkpoint(uid, s, v, m, chosen=s == best) for s, v, m in scored],
+        "checkpoints": [checkpoint(uid, s, v, m, chosen=s == best, folder=folder) for s, v, m in scored],
         "updatedAt": format_time(at),
     }
     if best is not None:
@@ -80,10 +88,11 @@ def running(
     previous: dict[str, Any] | None = None,
     at: datetime | None = None,
     progress: int = 50,
+    owner: str = "alice",
 ) -> dict[str, Any]:
-    """alice's LoraTraining `name` (version 1 made) training version 2, its status's training
+    """`owner`'s LoraTraining `name` (version 1 made) training version 2, its status's training
     `report` (None: not started yet), as the operator writes the record."""
-    base = previous or lora_doc(uid, name=name, versions=1, owner="alice")
+    base = previous or lora_doc(uid, name=name, versions=1, owner=owner)
     moment = at or T0 + timedelta(hours=1)
     status: dict[str, Any] = {
         "phase": "Running",

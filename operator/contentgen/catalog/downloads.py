@@ -125,8 +125,25 @@ def choose_artifact(doc: dict[str, Any], file: str | None = None, version: int |
     doc = upgrade(doc)
     if doc.get("status") == DELETED and version is None:
         raise AssetsDeleted(f"{doc['_id']} was deleted; its assets were removed")
+    live = _training_files(doc, version) if file and version is not None else None
+    if live is not None:
+        return _named(doc, [live], file, version)
     versions = [version_of(doc, version)] if version is not None else doc.get("versions") or []
     return _named(doc, versions, file, version) if file else _main_output(doc, versions)
+
+
+def _training_files(doc: dict[str, Any], number: int) -> dict[str, Any] | None:
+    """What a LoRA training under way has stored so far, as a version of its own: each scored
+    checkpoint's grid and report (latestRun.training), which the web UI's live view shows before the
+    version is made; None where `number` is not the latest run's, or is a usable version already."""
+    run = doc.get("latestRun") or {}
+    if int(run.get("version") or 0) != number or any(
+        int(v["version"]) == number for v in doc.get("versions") or []
+    ):
+        return None
+    points = (run.get("training") or {}).get("checkpoints") or []
+    uris = [str(p[k]) for p in points for k in ("gridUri", "reportUri") if p.get(k)]
+    return {"version": number, "artifacts": [{"uri": uri} for uri in uris]} if uris else None
 
 
 def _main_output(doc: dict[str, Any], versions: list[dict[str, Any]]) -> str:

@@ -23,6 +23,30 @@ export function closeDialog() {
   for (const dialog of document.querySelectorAll(".dialog")) dialog.remove();
 }
 
+// A dialog that says what an action does, keeps or costs (`said`: its paragraphs) and acts only
+// when confirmed: `act(note)` (with `note`, a text box whose words go with it, as the CLI's --note).
+// Escape, Cancel or a click beside it closes it without acting.
+export function confirmDialog({ id, title, said, confirm, act, note = false }) {
+  closeDialog();
+  const words = note ? el("textarea", { id: `${id}-note`, name: "note", rows: 2, maxlength: 500, placeholder: "why (optional, kept with it)" }) : null;
+  const button = el("button", { type: "submit", class: "primary", id: `${id}-confirm` }, confirm);
+  const form = el("form", { id: `${id}-form`, onsubmit: async (event) => {
+    event.preventDefault();
+    button.disabled = true;
+    await act(words ? words.value.trim() : "");
+  } },
+    el("h2", { id: `${id}-title` }, title),
+    said.map((line) => el("p", { class: "meta" }, line)),
+    words ? [el("label", { for: `${id}-note` }, "Note"), words] : null,
+    el("div", { class: "actions" }, button, el("button", { type: "button", id: `${id}-cancel`, onclick: closeDialog }, "Cancel")));
+  const dialog = el("div", { class: "dialog", id, role: "dialog", "aria-modal": "true", "aria-labelledby": `${id}-title` }, el("div", {}, form));
+  dialog.addEventListener("click", (event) => { if (event.target === dialog) closeDialog(); });
+  dialog.addEventListener("keydown", (event) => { if (event.key === "Escape") closeDialog(); });
+  document.body.append(dialog);
+  (words || button).focus();
+  return dialog;
+}
+
 // The version's settings as a manifest `kubectl apply -f -` takes as it is (fresh: under a new name).
 export async function showManifest(record, version, status) {
   closeDialog();

@@ -1,5 +1,6 @@
 // A LoRA version's evaluations: their history, Evaluate again, Score your own pictures.
 
+import { closeDialog, confirmDialog } from "./actions.js";
 import { failure, ref, send } from "./api.js";
 import { el, notice, put } from "./dom.js";
 import { counted, num, usd, when } from "./format.js";
@@ -26,12 +27,59 @@ function evaluatedBy(entry) {
   return entry.by || "-";
 }
 
+// Whether an evaluation can be the version's verdict (catalog/verdicts.choosable): one of pictures the
+// LoRA generated that measured something.
+function choosable(e) {
+  return e.source !== "pictures" && e.likeness && ["good", "poor"].includes(e.likeness.verdict);
+}
+
+// "Make it the verdict": a dialog saying what it changes and keeps, with a note; then the choice
+// (POST .../verdict: a laptop records it, a cluster's API annotates the LoraTraining and says so).
+function chooseVerdict(lora, v, e, status) {
+  const n = v.version;
+  const measured = (l) => `${l.verdict}${l.median == null ? "" : `, median ${num(l.median)}`}`;
+  const now = v.likenessEvaluation ? `e${v.likenessEvaluation}` : "its run's own";
+  confirmDialog({
+    id: "verdict-dialog",
+    title: `Make evaluation e${e.evaluation} the verdict of version ${n}?`,
+    said: [
+      `e${e.evaluation} (${measured(e.likeness)}) in place of ${now} (${v.likeness ? measured(v.likeness) : "none"}): the LoRA's badge, lists and this page show it from then on.`,
+      "Free: nothing is generated. Every evaluation stays in the history; choosing e0 goes back to its run's own.",
+    ],
+    confirm: `Make e${e.evaluation} the verdict`,
+    note: true,
+    act: async (note) => {
+      let answer;
+      try {
+        answer = await send("POST", `/api/assets/${ref(lora.id)}/versions/${n}/verdict`, { evaluation: e.evaluation, note });
+      } catch (error) {
+        closeDialog();
+        notice(status, error.message, true).dataset.code = error.code || "";
+        return;
+      }
+      closeDialog();
+      if (answer && answer.annotation) { // in a cluster: the operator follows the annotation
+        notice(status, answer.message, false);
+        return;
+      }
+      await showVersion(lora.id, n);
+    },
+  });
+}
+
 export function evaluationHistory(lora, v) {
   const n = v.version;
   const entries = evaluationsOf(v);
   if (!entries.length) return el("p", { class: "empty", id: `evaluations-v${n}` }, "Not evaluated yet.");
   const gridded = entries.filter((e) => e.likeness && e.likeness.gridUri);
   const items = gridded.map((e) => gridItem(lora.id, n, e.likeness.gridUri, `Version ${n}, evaluation e${e.evaluation}`, () => [verdictReasons(e.likeness)]));
+  const status = el("div", { class: "verdict-status", id: `verdict-status-v${n}` });
+  const verdictCell = (e) => {
+    if (e.current) return el("span", { class: "meta" }, "the verdict");
+    if (!choosable(e)) return el("span", { class: "meta" }, e.source === "pictures" ? "not the LoRA's pictures" : "measured nothing");
+    return el("button", { type: "button", class: "choose-verdict", "data-evaluation": e.evaluation, disabled: !creates(), title: createOffTitle(),
+      onclick: () => chooseVerdict(lora, v, e, status) }, "Make it the verdict");
+  };
   const rows = entries.map((e) => el("tr", { "data-evaluation": e.evaluation, class: e.current ? "current" : undefined },
     el("td", { "data-label": "evaluation" }, `e${e.evaluation}`, e.current ? el("span", { class: "meta" }, " (shown above)") : null),
     el("td", { "data-label": "at" }, when(e.at)),
@@ -41,11 +89,13 @@ export function evaluationHistory(lora, v) {
     el("td", { "data-label": "median" }, num(e.likeness && e.likeness.median)),
     el("td", { "data-label": "cost" }, e.evaluation ? usd(e.costUsd) : "in its run's"),
     el("td", { "data-label": "grid" }, e.likeness && e.likeness.gridUri
-      ? el("button", { type: "button", class: "open-grid", onclick: () => openLightbox(items, gridded.indexOf(e)) }, "grid") : "-")));
+      ? el("button", { type: "button", class: "open-grid", onclick: () => openLightbox(items, gridded.indexOf(e)) }, "grid") : "-"),
+    el("td", { "data-label": "choose" }, verdictCell(e))));
   return [
     el("table", { class: "stack evaluations", id: `evaluations-v${n}` },
-      el("tr", { class: "head" }, ["evaluation", "at", "by", "pictures", "verdict", "median", "cost", "grid"].map((h) => el("th", {}, h))), rows),
+      el("tr", { class: "head" }, ["evaluation", "at", "by", "pictures", "verdict", "median", "cost", "grid", ""].map((h) => el("th", {}, h))), rows),
     v.olderEvaluations ? el("p", { class: "meta" }, `${counted(v.olderEvaluations, "older evaluation")} ${v.olderEvaluations === 1 ? "is" : "are"} in the store only.`) : null,
+    status,
   ];
 }
 

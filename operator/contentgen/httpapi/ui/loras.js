@@ -9,6 +9,7 @@ import { bytes, counted, num, usd, when } from "./format.js";
 import { IMAGES, LORAS } from "./kinds.js";
 import { openLightbox } from "./lightbox.js";
 import { LIKENESS_ROWS, likenessGrid, likenessSection, verdictBadge, verdictReasons } from "./likeness.js";
+import { continueTraining, liveTraining, trainingFacts } from "./live.js";
 import {
   badge,
   createOffTitle,
@@ -106,6 +107,7 @@ function loraVersionPanel(lora, v) {
       el("dt", {}, "trained"), el("dd", {}, `${v.steps} steps of ${v.trainingModel || "-"} on ${v.frames} images (${v.provider})`),
       model ? [el("dt", {}, "model"), el("dd", { id: `model-v${v.version}` }, model)] : [],
       el("dt", {}, "cost"), el("dd", {}, usd(v.costUsd)),
+      trainingFacts(v),
       el("dt", {}, "dataset"), el("dd", {}, v.datasetUri || "-"),
       el("dt", {}, "source video"), el("dd", { class: "source" }, v.sourceUrl || "-"),
       el("dt", {}, "weights"), el("dd", {}, `${bytes(v.sizeBytes)} `, downloadButton(lora.id, v.modelUri, 2, "Download model", v.version),
@@ -114,6 +116,7 @@ function loraVersionPanel(lora, v) {
       ? el("a", { href: contentUrl(lora.id, v.contactSheetUri, 2, false, v.version) },
         el("img", { class: "contact-sheet", src: contentUrl(lora.id, v.contactSheetThumbnailUri || v.contactSheetUri, 2, false, v.version), alt: `contact sheet of version ${v.version}` }))
       : el("p", { class: "empty" }, "No contact sheet for this version."),
+    continueTraining(lora, v),
     loss ? [el("h2", {}, "Training loss"), loss] : null,
     el("h2", {}, "Likeness"),
     likenessSection(lora, v),
@@ -253,6 +256,7 @@ export async function loraView(id) {
         creates() && lora.versions.length ? [" — ", el("a", { href: `#/create/${IMAGES.link}?${new URLSearchParams({ lora: lora.name, prompt: `a photo of ${lora.triggerWord}` })}` }, "Generate with it")] : ""),
       el("dt", {}, "id"), el("dd", {}, el("code", {}, lora.id))),
     recordActions(lora, lora.latestVersion, status), status,
+    liveTraining(lora),
     tabList, ...panels, comparePanel, usagePanel(lora),
   );
   if (selected === "compare") {
