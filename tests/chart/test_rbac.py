@@ -337,8 +337,9 @@ def test_a_namespaced_call_granted_in_one_namespace_only_is_caught() -> None:
 def test_the_api_may_create_get_and_delete_the_kinds_and_review_tokens_only() -> None:
     """The API's own account: exactly what its values ask for, proven by recorded calls (the
     checks above): create, get and delete on the kinds, patch on loratrainings alone (a promoted
-    checkpoint's annotation), get and patch on notifications (a webhook event sent again: the
-    annotation), and nothing like update, impersonation or another kind."""
+    checkpoint's, a chosen verdict's and a stop's annotations, a continue's spec.training: issue
+    67), get and patch on notifications (a webhook event sent again: the annotation), and nothing
+    like update, impersonation or another kind."""
     for mode, values in (
         ("cluster-wide", API_KUBERNETES),
         ("namespaced", {"watchNamespaces": WATCHED, **API_KUBERNETES}),
@@ -348,7 +349,7 @@ def test_the_api_may_create_get_and_delete_the_kinds_and_review_tokens_only() ->
         grants = {(g.verb, g.group, g.resource) for g in inst.grants[inst.api]}
         kinds = {"loratrainings", "imagegenerations", "transcriptions", "loraevaluations"}
         assert grants == {(v, "contentgen.io", k) for v in ("create", "get", "delete") for k in kinds} | {
-            ("patch", "contentgen.io", "loratrainings"),  # a checkpoint promoted: the annotation
+            ("patch", "contentgen.io", "loratrainings"),  # promote, verdict, stop (annotations), continue
             ("get", "contentgen.io", "notifications"),  # a webhook event sent again: the annotation
             ("patch", "contentgen.io", "notifications"),
             ("create", "authentication.k8s.io", "tokenreviews"),

@@ -288,8 +288,10 @@ creates over HTTP are to come, and no right is granted before a call needs it). 
   resources:
     {{- include "contentgen.apiKinds" . | nindent 4 }}
   verbs: ["create", "get", "delete"]
-# Promoting a checkpoint: the LoraTraining's annotation contentgen.io/promoted-checkpoints, merged
-# by a merge patch (never update: the rest of the resource is not the API's to write).
+# A LoraTraining's merge patches (never update: the rest of the resource is not the API's to write):
+# its annotations contentgen.io/promoted-checkpoints (a checkpoint promoted), contentgen.io/verdicts
+# (an evaluation chosen as a version's verdict) and contentgen.io/stop (a training stopped, keeping
+# its best checkpoint), and its spec.training.continueFrom and steps (a training gone on from a version).
 - apiGroups: ["contentgen.io"]
   resources: ["loratrainings"]
   verbs: ["patch"]
