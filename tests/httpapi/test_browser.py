@@ -256,7 +256,13 @@ def test_an_image_page_traces_back_to_the_source_video(
     page = open_browser("demo-user").page
     show(page, f"#/image/{world.ids['demo-avatar-portrait']}")
     lineage = page.inner_text("#lineage")
-    assert "LoRA demo-avatar v1 (scale 0.8)" in lineage
+    # which checkpoint of the version the picture was made with, and which of its versions
+    lora = world.catalog.get(world.ids["demo-avatar"])
+    assert lora is not None
+    step = lora["versions"][0]["chosenStep"]
+    assert (
+        f"LoRA demo-avatar v1, step {step}, the automatic choice (scale 0.8) · images of version 1" in lineage
+    )
     assert world.ids["demo-avatar"] in lineage
     assert f"datasets/demo-user/{world.ids['demo-avatar']}/v1/dataset.zip" in lineage
     assert "source video:" in lineage and "sample.mp4" in lineage

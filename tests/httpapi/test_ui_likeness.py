@@ -20,9 +20,11 @@ geometry elsewhere); `CONTENTGEN_UI_SHOTS=DIR` keeps them for a person to look a
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -54,6 +56,7 @@ from tests.harness.browser import (
     region,
     screenshot,
     until,
+    violations,
 )
 from tests.harness.browser import show_checked as show
 from tests.harness.records import record
@@ -318,7 +321,6 @@ def open_page(chromium: Any, lab: Lab) -> Iterator[Callable[..., Tab]]:
         context = chromium.new_context(viewport=SIZES[size], device_scale_factor=1, color_scheme=scheme)
         contexts.append(context)
         page, outside = local_page(context, base or lab.base)
-        page.on("dialog", lambda dialog: dialog.accept())  # confirm() of promoting a checkpoint
         load(page, (base or lab.base) + "/")
         ready(page, "gallery")
         return Tab(page, outside, SIZES[size]["width"], scheme)
@@ -347,7 +349,7 @@ def coloured(shot: np.ndarray, box: dict[str, float], bgr: tuple[int, int, int])
 
 def curve_points(page: Any, scope: str) -> list[dict[str, Any]]:
     return page.evaluate(
-        f"""[...document.querySelectorAll("{scope} svg.likeness-curve circle.point")].map((c) => ({{
+        f"""[...document.querySelectorAll("{scope} svg.likeness-curve .point")].map((c) => ({{
             step: Number(c.dataset.step), model: c.classList.contains('chosen'),
             automatic: c.classList.contains('automatic') }}))"""
     )
@@ -487,6 +489,24 @@ def test_the_checkpoints_side_by_side_open_large_beside_the_curve_and_the_loss_i
     assert tab.outside == []
 
 
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_promote_dialog_fits_a_phone_and_is_accessible(
+    open_page: Callable[..., Tab], lab: Lab, scheme: str
+) -> None:
+    tab = open_page("narrow", scheme)
+    page = tab.page
+    show(page, f"#/lora/{lab.ids['gpu-avatar']}")
+    page.click("#checkpoints-v1 tr[data-step='100'] button.promote")
+    page.wait_for_selector("#promote-dialog")
+    assert "Its likeness: no-faces, nothing measured." in page.inner_text("#promote-what")
+    fits(tab, "main *, .dialog *")
+    assert violations(page) == []
+    viewport(page)
+    page.click("#promote-cancel")
+    until(page, "!document.getElementById('promote-dialog')")
+    assert wire(lab, lab.ids["gpu-avatar"])["versions"][0].get("promotion") is None
+
+
 def test_using_a_checkpoint_makes_it_the_model_and_says_who_chose_it(
     open_page: Callable[..., Tab], lab: Lab
 ) -> None:
@@ -500,14 +520,30 @@ def test_using_a_checkpoint_makes_it_the_model_and_says_who_chose_it(
         (100, False),
     ]
     assert page.query_selector("#checkpoints-v1 tr[data-step='68'] button.promote") is None  # in use
-    page.evaluate("document.getElementById('main').removeAttribute('data-ready')")
+    # "Use this checkpoint" asks in a dialog that says what it does and takes a note, as the CLI's
+    # --note; Escape (or Cancel) leaves everything as it was
     page.click("#checkpoints-v1 tr[data-step='34'] button.promote")
+    page.wait_for_selector("#promote-dialog[role=dialog][aria-modal=true]")
+    assert page.evaluate("document.activeElement.id") == "promote-note"
+    assert page.inner_text("#promote-title") == "Use checkpoint step 34 as version 1's model?"
+    assert "Its likeness: poor, median 0.13." in page.inner_text("#promote-what")
+    assert violations(page) == []
+    viewport(page)
+    page.keyboard.press("Escape")
+    until(page, "!document.getElementById('promote-dialog')")
+    assert wire(lab, uid)["versions"][0].get("promotion") is None
+    page.click("#checkpoints-v1 tr[data-step='34'] button.promote")
+    page.fill("#promote-note", "sharper eyes")
+    page.evaluate("document.getElementById('main').removeAttribute('data-ready')")
+    page.click("#promote-confirm")
     ready(page, "lora")
     until(page, "document.getElementById('model-v1')?.textContent.startsWith('step 34')")
+    assert page.query_selector("#promote-dialog") is None
     said = page.inner_text("#model-v1")
     assert re.match(r"step 34, chosen by \S+ at 20\d\d-\d\d-\d\d \d\d:\d\d UTC", said) and said.endswith(
-        "(automatic choice: step 68)"
+        "(automatic choice: step 68) — “sharper eyes”"
     )
+    assert wire(lab, uid)["versions"][0]["promotion"]["note"] == "sharper eyes"
     points = curve_points(page, "#panel-v1")
     assert [(p["step"], p["model"], p["automatic"]) for p in points] == [
         (34, True, False),
@@ -517,9 +553,11 @@ def test_using_a_checkpoint_makes_it_the_model_and_says_who_chose_it(
     version = wire(lab, uid)["versions"][0]
     assert version["promotion"]["step"] == 34 and version["promotion"]["automaticStep"] == 68
     assert version["modelUri"].endswith("step-000034.safetensors")
-    # going back is choosing the automatic step again
-    page.evaluate("document.getElementById('main').removeAttribute('data-ready')")
+    # going back is choosing the automatic step again (without a note)
     page.click("#checkpoints-v1 tr[data-step='68'] button.promote")
+    page.wait_for_selector("#promote-dialog")
+    page.evaluate("document.getElementById('main').removeAttribute('data-ready')")
+    page.click("#promote-confirm")
     ready(page, "lora")
     until(page, "document.getElementById('model-v1')?.textContent.startsWith('step 68, chosen by')")
     assert wire(lab, uid)["versions"][0]["promotion"]["step"] == 68
@@ -527,6 +565,7 @@ def test_using_a_checkpoint_makes_it_the_model_and_says_who_chose_it(
     # a cluster's LoRA: the API refuses, and the page says why in the server's words
     show(page, f"#/lora/{lab.ids['cloud-avatar']}")
     page.click("#checkpoints-v1 tr[data-step='34'] button.promote")
+    page.click("#promote-confirm")
     page.wait_for_selector("#promote-status-v1 .notice.error")
     refused = page.query_selector("#promote-status-v1 .notice")
     assert refused.get_attribute("data-code") == "invalid"
@@ -585,8 +624,14 @@ def top_rows(picture: bytes, box: dict[str, float]) -> bytes:
 
 
 def viewport(page: Any) -> np.ndarray:
+    """What the window shows (a dialog or the lightbox, fixed over the page); kept in
+    $CONTENTGEN_UI_SHOTS (when set) as `screenshot` keeps a page."""
     shot = cv2.imdecode(np.frombuffer(page.screenshot(), np.uint8), cv2.IMREAD_COLOR)
     assert shot is not None
+    if keep := os.environ.get("CONTENTGEN_UI_SHOTS"):
+        name = re.sub(r"[^a-zA-Z0-9]+", "-", os.environ.get("PYTEST_CURRENT_TEST", "shot").split(" ")[0])
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(Path(keep) / f"{name}-window-{time.monotonic_ns()}.png"), shot)
     return shot
 
 

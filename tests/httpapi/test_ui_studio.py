@@ -644,30 +644,44 @@ def test_the_lora_page_shows_each_versions_likeness_and_its_grid_side_by_side(
 def test_the_lora_page_draws_the_likeness_of_each_checkpoint_and_marks_the_versions_model(
     open_page: Callable[..., Tab], studio: Studio
 ) -> None:
-    """The curve of a version whose checkpoints were scored: a point per checkpoint at its median
-    (the one without a face on the axis), the threshold dashed across, the version's model marked,
-    each point a link to its checkpoint's own grid."""
+    """The curve of a version whose checkpoints were scored: a point per checkpoint at its median,
+    the threshold dashed across, the version's model marked, each point a link to its checkpoint's
+    own grid. The one without a face has no median: a gap, never a point at zero (a dashed mark
+    across the plot at its step, "no median" under it, the line not drawn to it)."""
     page = open_page("wide", "light").page
     uid = studio.ids["gpu-avatar"]
     show(page, f"#/lora/{uid}")
     curve = "section.version[data-version='1'] svg.likeness-curve"
     page.wait_for_selector(curve)
     drawn = page.evaluate(
-        f"""[...document.querySelectorAll("{curve} circle.point")].map((c) => ({{
+        f"""[...document.querySelectorAll("{curve} .point")].map((c) => ({{
             step: Number(c.dataset.step), verdict: c.dataset.verdict, chosen: c.classList.contains('chosen'),
+            shape: c.tagName, gap: c.classList.contains('gap'),
             y: c.getBBox().y + c.getBBox().height / 2, x: c.getBBox().x + c.getBBox().width / 2,
+            top: c.getBBox().y, bottom: c.getBBox().y + c.getBBox().height,
             href: c.closest('a')?.getAttribute('href') }}))"""
     )
-    assert [(p["step"], p["verdict"], p["chosen"]) for p in drawn] == [
-        (34, "poor", False),
-        (68, "good", True),
-        (100, "no-faces", False),
+    assert [(p["step"], p["verdict"], p["chosen"], p["shape"], p["gap"]) for p in drawn] == [
+        (34, "poor", False, "circle", False),
+        (68, "good", True, "circle", False),
+        (100, "no-faces", False, "line", True),
     ]
     threshold = page.evaluate(f'document.querySelector("{curve} line.threshold").getBBox().y')
     axis = page.evaluate(f'document.querySelector("{curve} line.axis").getBBox().y')
     low, chosen, none = drawn
-    assert chosen["y"] < threshold < low["y"] < axis == none["y"]  # 0.70 over 0.31 over 0.13 over no face
+    assert chosen["y"] < threshold < low["y"] < axis  # 0.70 over 0.31 over 0.13
     assert low["x"] < chosen["x"] < none["x"]
+    assert none["bottom"] == axis and none["top"] < chosen["y"]  # across the plot: no value of its own
+    line = page.evaluate(
+        f"""[...document.querySelectorAll("{curve} polyline.median")].map((l) =>
+            l.getAttribute('points').split(' ').map((p) => Number(p.split(',')[0])))"""
+    )
+    assert [[round(x, 2) for x in run] for run in line] == [[round(low["x"], 2), round(chosen["x"], 2)]]
+    # (the line stops where the measurements do)
+    said = page.evaluate(
+        f'[...document.querySelectorAll("{curve} text.gap-label")].map((t) => t.textContent)'
+    )
+    assert said == ["no median"]
     assert "step 68 scored best of 3 checkpoints" in page.inner_text(
         "section.version[data-version='1'] figure"
     )

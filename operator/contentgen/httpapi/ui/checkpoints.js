@@ -1,5 +1,6 @@
 // A LoRA version's checkpoints: the likeness and loss curves, the checkpoint list and grid, choosing its model.
 
+import { closeDialog } from "./actions.js";
 import { contentUrl, ref, send } from "./api.js";
 import { el, notice, svg } from "./dom.js";
 import { num, when } from "./format.js";
@@ -55,15 +56,41 @@ export function checkpointList(lora, v) {
     status);
 }
 
-async function promoteStep(lora, v, step, status) {
-  if (!window.confirm(`Make checkpoint step ${step} the model of version ${v.version}? A loraRef to the version uses its LoRA from then on; the automatic choice is kept.`)) return;
+// "Use this checkpoint": a dialog saying what it does, with a note kept beside the promotion (as
+// the CLI's --note), then the promotion.
+function promoteStep(lora, v, step, status) {
+  closeDialog();
+  const point = (curveOf(v)?.checkpoints || []).find((p) => p.step === step) || {};
+  const note = el("textarea", { id: "promote-note", name: "note", rows: 3, maxlength: 500, placeholder: "why this checkpoint (optional)" });
+  const title = el("h2", { id: "promote-title" }, `Use checkpoint step ${step} as version ${v.version}'s model?`);
+  const confirm = el("button", { type: "submit", class: "primary", id: "promote-confirm" }, `Use step ${step}`);
+  const form = el("form", { id: "promote-form", onsubmit: (event) => {
+    event.preventDefault();
+    confirm.disabled = true;
+    promoted(lora, v, step, note.value.trim(), status);
+  } },
+    title,
+    el("p", { class: "meta", id: "promote-what" }, `Its likeness: ${point.verdict || "-"}${point.median == null ? ", nothing measured" : `, median ${num(point.median)}`}. `,
+      "A loraRef to the version uses this checkpoint's LoRA from then on; the automatic choice is kept, and choosing its step again goes back."),
+    el("label", { for: "promote-note" }, "Note"), note,
+    el("div", { class: "actions" }, confirm, el("button", { type: "button", id: "promote-cancel", onclick: closeDialog }, "Cancel")));
+  const dialog = el("div", { class: "dialog", id: "promote-dialog", role: "dialog", "aria-modal": "true", "aria-labelledby": "promote-title" }, el("div", {}, form));
+  dialog.addEventListener("click", (event) => { if (event.target === dialog) closeDialog(); });
+  dialog.addEventListener("keydown", (event) => { if (event.key === "Escape") closeDialog(); });
+  document.body.append(dialog);
+  note.focus();
+}
+
+async function promoted(lora, v, step, note, status) {
   let answer;
   try {
-    answer = await send("POST", `/api/assets/${ref(lora.id)}/versions/${v.version}/promote`, { step });
+    answer = await send("POST", `/api/assets/${ref(lora.id)}/versions/${v.version}/promote`, { step, note });
   } catch (error) {
+    closeDialog();
     notice(status, error.message, true).dataset.code = error.code || "";
     return;
   }
+  closeDialog();
   // In a cluster (202) the LoraTraining is annotated and the operator follows: say so, the record
   // shows it once the operator has.
   if (answer && answer.annotation) {
@@ -99,18 +126,19 @@ function curveOf(v) {
 // The likeness of each checkpoint the version's training stored (docs/likeness.md#checkpoints):
 // the median similarity per step as a line over the threshold (dashed), the version's model ringed,
 // each point a link to its checkpoint's grid. A checkpoint whose pictures showed no face has no
-// median: its point sits on the axis, hollow.
+// median: a gap, never a zero: no point on the scale, the line broken there, a dashed mark across
+// the plot at its step and "no median" under the step.
 export function likenessCurve(lora, v) {
   const curve = curveOf(v);
   if (!curve) return null;
   const points = curve.checkpoints;
-  const [width, height, left, right, top, bottom] = [480, 200, 44, 16, 12, 34];
+  const [width, height, left, right, top, bottom] = [480, 212, 44, 16, 12, 46];
   const first = points[0].step, last = points[points.length - 1].step;
   const x = (step) => left + (last > first ? (step - first) / (last - first) : 0.5) * (width - left - right);
   const y = (value) => top + (1 - Math.max(0, Math.min(1, value))) * (height - top - bottom);
+  const edge = (step) => (last > first && step === last ? "end" : last > first && step === first ? "start" : "middle");
   const threshold = curve.threshold ?? v.likeness?.threshold;
   const model = modelStep(v, curve);
-  const measured = points.filter((p) => p.median !== null && p.median !== undefined);
   const label = `likeness per checkpoint of version ${v.version}: ` + points.map((p) => `step ${p.step} ${p.verdict}${p.median == null ? "" : ` ${num(p.median)}`}`).join(", ");
   return el("figure", { class: "likeness-curve" },
     svg("svg", { class: "likeness-curve", "data-version": v.version, viewBox: `0 0 ${width} ${height}`, role: points.some((p) => p.gridUri) ? "group" : "img", "aria-label": label },
@@ -121,21 +149,31 @@ export function likenessCurve(lora, v) {
         svg("line", { class: "threshold", x1: left, y1: y(threshold), x2: width - right, y2: y(threshold), "data-value": threshold }),
         svg("text", { class: "tick", x: width - right, y: y(threshold) - 4, "text-anchor": "end" }, `threshold ${num(threshold)}`),
       ],
-      measured.length > 1 ? svg("polyline", { class: "median", points: measured.map((p) => `${x(p.step)},${y(p.median)}`).join(" ") }) : null,
+      runs(points).filter((run) => run.length > 1).map((run) => svg("polyline", { class: "median", points: run.map((p) => `${x(p.step)},${y(p.median)}`).join(" ") })),
       points.map((p) => {
         const measuredPoint = p.median !== null && p.median !== undefined;
         const isModel = p.step === model;
         const automatic = Boolean(v.promotion) && p.chosen && !isModel; // a person chose another
-        const title = `step ${p.step}: ${p.verdict}${measuredPoint ? `, median ${num(p.median)}` : ""}${isModel ? " (the version's model)" : ""}${automatic ? " (the automatic choice)" : ""}`;
-        const mark = svg("circle", {
-          class: `point${isModel ? " chosen" : ""}${automatic ? " automatic" : ""}${measuredPoint ? "" : " no-median"}`,
-          cx: x(p.step), cy: y(measuredPoint ? p.median : 0), r: isModel ? 7 : 4.5,
-          "data-step": p.step, "data-verdict": p.verdict,
-        }, svg("title", {}, title));
-        const text = svg("text", { class: "tick", x: x(p.step), y: height - bottom + 16, "text-anchor": "middle" }, p.step);
+        const title = `step ${p.step}: ${p.verdict}${measuredPoint ? `, median ${num(p.median)}` : ", nothing measured (no median)"}${isModel ? " (the version's model)" : ""}${automatic ? " (the automatic choice)" : ""}`;
+        const classes = `${isModel ? " chosen" : ""}${automatic ? " automatic" : ""}`;
+        const mark = measuredPoint
+          ? svg("circle", { class: `point${classes}`, cx: x(p.step), cy: y(p.median), r: isModel ? 7 : 4.5, "data-step": p.step, "data-verdict": p.verdict }, svg("title", {}, title))
+          : svg("line", { class: `point gap${classes}`, x1: x(p.step), y1: y(1), x2: x(p.step), y2: y(0), "data-step": p.step, "data-verdict": p.verdict }, svg("title", {}, title));
+        const text = [svg("text", { class: "tick", x: x(p.step), y: height - bottom + 16, "text-anchor": "middle" }, p.step),
+          measuredPoint ? null : svg("text", { class: "tick gap-label", x: x(p.step), y: height - bottom + 30, "text-anchor": edge(p.step) }, "no median")];
         return p.gridUri ? svg("a", { href: contentUrl(lora.id, p.gridUri, 2, false, v.version), "data-step": p.step }, mark, text) : [mark, text];
       })),
     el("figcaption", { class: "meta" }, curve.choice || "", v.promotion ? ` Then a person chose: ${modelLine(v)}.` : ""));
+}
+
+// The measured points in runs of neighbours: the curve's line is broken where a checkpoint has no median.
+function runs(points) {
+  const out = [[]];
+  for (const p of points) {
+    if (p.median === null || p.median === undefined) out.push([]);
+    else out[out.length - 1].push(p);
+  }
+  return out;
 }
 
 // The training loss per step (the cluster's trainer records it, trainingLoss): a line over the

@@ -10,12 +10,23 @@ import { downloadButton, generationFacts, showAsked } from "./parts.js";
 import { usagePanel } from "./sharing.js";
 import { main } from "./state.js";
 
+// Which checkpoint of the LoRA version a run used, and who made it the version's model then:
+// "step 500, promoted by alice (p1): “sharper eyes”", "step 750, the automatic choice".
+function stepUsed(use) {
+  if (use.step === null || use.step === undefined) return "";
+  const p = use.promotion;
+  if (!p) return `, step ${use.step}, the automatic choice`;
+  return `, step ${use.step}, promoted by ${p.by || "someone"}${p.promotion ? ` (p${p.promotion})` : ""}${p.note ? `: “${p.note}”` : ""}`;
+}
+
 function lineageList(use) {
   const trained = use.trained || {};
   const name = use.name || (use.lora && use.lora.name) || "(by URL)";
-  return el("li", { class: "lora-use" },
+  const used = use.usedBy || [];
+  const versions = used.length ? `${used.length === 1 ? "version" : "versions"} ${used.join(", ")}` : "";
+  return el("li", { class: "lora-use", "data-step": use.step ?? "" },
     use.found ? el("a", { href: `#/lora/${ref(use.uid)}` }, `LoRA ${name}`) : `LoRA ${name}`,
-    ` v${use.version} (scale ${use.scale})`,
+    ` v${use.version}${stepUsed(use)} (scale ${use.scale})`, versions ? ` · images of ${versions}` : "",
     el("ol", {},
       el("li", {}, "id ", el("code", {}, use.uid || "-")),
       use.trained ? el("li", {}, `dataset: ${trained.datasetUri || "-"} (${trained.frames} images)`) : null,
