@@ -439,6 +439,8 @@ def cluster(
     gpus: int = 0,
     gpu_image: bool = False,
     fal_relay: str = "",
+    controllers: tuple[str, ...] = (),
+    controller_config: dict[str, dict[str, Any]] | None = None,
 ) -> Iterator[Cluster]:
     """The control plane and node, with the operator's kubeconfig (its ServiceAccount's token,
     through the fault proxy) in $KUBECONFIG for an operator started in this process. `rbac`
@@ -451,7 +453,9 @@ def cluster(
     test serves (tests/kube/fal_relay.py), where the workers' requests to fal's hosts go (the
     worker image layered with the relay as its entry point, reaching the fake at the Service
     `fal_relay.SERVICE` in `default`, which points at this URL's port on the node's host address:
-    serve the fake on 0.0.0.0)."""
+    serve the fake on 0.0.0.0); `controllers`: the real controllers run beside the control plane
+    (localcluster/managers.py: "kueue", "jobset", "trainer"), `controller_config` merged over their
+    releases' configurations."""
     from contentgen.api.crd import crds
 
     if real_node.SKIP_REASON:
@@ -463,6 +467,7 @@ def cluster(
         manifests = [*crds().values(), *rbac]
     server = S3Server(root / "s3", secret_key=secrets.token_hex(16), access_log=root / "s3-access.log")
     options, worker_image = _real_node(root, manifests, audit, gpus, fal_relay, gpu_image)
+    options.controllers, options.controller_config = controllers, controller_config or {}
     local = LocalCluster(options).start()
     assert local.control is not None
     admin = local.client()

@@ -2,10 +2,9 @@
 its capacity, an extended resource written into its status: no device plugin), and a cluster
 resource's Job asks for one. With none on the node the status says why (in GPUs) and the run
 starts once one is there; with one GPU, two resources run one after the other (their pods are
-never placed together); with Kueue's queue label, a Job held suspended (as Kueue's webhook suspends
-it, played here by a MutatingAdmissionPolicy) shows Pending/Queued, in Kueue's words once its
-Workload says why (Kueue's Workload API a CRD of ours, its status written by the test as Kueue's
-scheduler writes it), and the operator leaves it suspended until it is resumed.
+never placed together); with Kueue's queue label, a Job the real Kueue holds (a process of the
+cluster, built from its Go module) shows Pending/Queued in Kueue's words from its Workload, and
+the operator leaves it suspended until Kueue admits it and resumes it.
 
 No models are staged, and the GPU image's reference names the worker image (these tests schedule,
 they draw nothing): the workers end Failed (ModelNotFound, or before the cluster provider is built,
@@ -16,31 +15,27 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
 import pytest
 
+from contentgen.controller.kueue import explain, workload_state
 from tests.harness.kube import image, reason, record_calls
 from tests.kube.harness import LOG, Cluster, cluster, operator, wait_for
-from tests.kube.kueue import (
-    NO_GPU_LEFT,
-    QUEUE_LABEL,
-    install_workloads,
-    make_workload,
-    set_conditions,
-    suspend_like_kueue,
-)
 
 pytestmark = pytest.mark.timeout(600)
 GPU = "nvidia.com/gpu"
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+KUEUE = "/apis/kueue.x-k8s.io/v1beta2/namespaces/{namespace}"
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     with (
         pytest.MonkeyPatch.context() as mp,
-        cluster(tmp_path_factory.mktemp("cluster"), mp, gpus=1) as c,
+        cluster(tmp_path_factory.mktemp("cluster"), mp, gpus=1, controllers=("kueue",)) as c,
     ):
         mp.setenv("CONTENTGEN_RECONCILE_INTERVAL_SECONDS", "1")
         # a GPU Job asks for a GPU node's memory by default (gpu_defaults); this node has the machine's
@@ -210,9 +205,53 @@ def kueue_lines() -> list[str]:
     return [line for line in LOG.lines() if "Kueue's Workloads" in line]
 
 
-def test_a_job_kueue_holds_is_queued_in_kueues_words_and_never_resumed_by_the_operator(env: Cluster) -> None:
+def workload_of(c: Cluster, job: dict[str, Any]) -> dict[str, Any] | None:
+    """The Workload Kueue made for the Job (the operator's own lookup reads it the same way)."""
+    meta = job["metadata"]
+    found = c.admin.get(
+        KUEUE.format(namespace=meta["namespace"]) + "/workloads",
+        labelSelector=f"kueue.x-k8s.io/job-uid={meta['uid']}",
+    )["items"]
+    return found[0] if found else None
+
+
+def gpu_queue(c: Cluster, gpus: int) -> None:
+    """A ClusterQueue `gpu-cq` of `gpus` GPUs (and the CPU and memory the Jobs ask for)."""
+    flavor = {
+        "apiVersion": "kueue.x-k8s.io/v1beta2",
+        "kind": "ResourceFlavor",
+        "metadata": {"name": "gpu-nodes"},
+    }
+    quota = [
+        {"name": "cpu", "nominalQuota": "4"},
+        {"name": "memory", "nominalQuota": "16Gi"},
+        {"name": GPU, "nominalQuota": str(gpus)},
+    ]
+    queue = {
+        "apiVersion": "kueue.x-k8s.io/v1beta2",
+        "kind": "ClusterQueue",
+        "metadata": {"name": "gpu-cq"},
+        "spec": {
+            "namespaceSelector": {},
+            "resourceGroups": [
+                {
+                    "coveredResources": ["cpu", "memory", GPU],
+                    "flavors": [{"name": "gpu-nodes", "resources": quota}],
+                }
+            ],
+        },
+    }
+    for obj in (flavor, queue):
+        c.admin.apply(obj)
+
+
+def test_a_job_kueue_holds_is_queued_in_kueues_words_until_kueue_admits_it(env: Cluster) -> None:
+    """The real Kueue (built from its Go module, a process of the cluster): its webhook suspends the
+    Job that names its queue, its Workload says why it waits, and the resource says so in Kueue's
+    words, as the operator's own reading of that Workload puts them (controller/kueue.py); once
+    Kueue admits it, Kueue resumes the Job and the run goes on. The operator writes nothing to the
+    Job or to Kueue's objects."""
     c, ns = env, "kueue"
-    suspend_like_kueue(c)
     c.ensure_namespace(ns)
     c.admin.patch(
         f"/api/v1/namespaces/{ns}", {"metadata": {"labels": {"contentgen.io/queue-name": "gpu-queue"}}}
@@ -220,68 +259,79 @@ def test_a_job_kueue_holds_is_queued_in_kueues_words_and_never_resumed_by_the_op
     c.apply(gpu_image("held"), ns)
     job = the_job(c, ns)
     assert job["metadata"]["labels"][QUEUE_LABEL] == "gpu-queue"
-    assert job["spec"]["suspend"] is True  # by the policy, as by Kueue: the operator did not ask for it
+    assert job["spec"]["suspend"] is True  # by Kueue's webhook: the operator does not ask for it
+    name = job["metadata"]["name"]
 
     def message() -> str:
         return str(c.status("ImageGeneration", ns, "held").get("message", ""))
 
-    def says(words: str) -> None:
-        wait_for(lambda: words in message(), 60, f"{words!r} in the status (now {message()!r})")
+    def says_what_kueue_says(why: str) -> dict[str, Any]:
+        """Until the Workload waits for `why` and the resource's message is the operator's words
+        for that Workload, as read."""
 
-    # No Workload API yet (Kueue not installed): the message names the queue and where to look.
-    status = wait_for(
-        lambda: (
-            (s := c.status("ImageGeneration", ns, "held")).get("conditions") and reason(s) == "Queued" and s
-        ),
-        120,
-        f"Queued (now {c.status('ImageGeneration', ns, 'held')})",
+        def both() -> dict[str, Any] | None:
+            workload = workload_of(c, job)
+            pending = next(
+                (
+                    x
+                    for x in ((workload or {}).get("status") or {}).get("conditions") or []
+                    if x["type"] == "QuotaReserved"
+                ),
+                {},
+            )
+            if workload is None or pending.get("reason") != why or pending.get("status") != "False":
+                return None
+            words = explain(workload_state(workload), datetime.now(UTC))
+            named = f"(Workload {workload['metadata']['name']})"
+            said = f"Job {name} waits in Kueue queue 'gpu-queue': {words} {named}"
+            return workload if message() == said else None
+
+        return wait_for(
+            both, 120, lambda: f"Kueue's {why} in the status (now {message()!r}, {workload_of(c, job)})"
+        )  # type: ignore[no-any-return]
+
+    # No LocalQueue gpu-queue yet: Kueue's words for that.
+    missing = says_what_kueue_says("Inadmissible")
+    assert "LocalQueue gpu-queue doesn't exist" in message(), missing["status"]
+    assert reason(c.status("ImageGeneration", ns, "held")) == "Queued"
+    # The queue made, with no GPU in its quota: the scheduler's words.
+    gpu_queue(c, 0)
+    local = {"name": "gpu-queue", "namespace": ns}
+    c.admin.apply(
+        {
+            "apiVersion": "kueue.x-k8s.io/v1beta2",
+            "kind": "LocalQueue",
+            "metadata": local,
+            "spec": {"clusterQueue": "gpu-cq"},
+        }
     )
-    assert status["phase"] == "Pending"
-    assert "waits in Kueue queue 'gpu-queue': Kueue holds it suspended" in status["message"], status
-    assert f"kubectl get workloads -n {ns} shows why" in status["message"], status
-    # The operator looks at it again (the Job's events, its rechecks) and leaves it as it is; that
-    # it cannot read Workloads is said once.
-    seen = decisions_about("held")
-    wait_for(lambda: decisions_about("held") >= seen + 3, 120, "three more decisions on the held resource")
-    assert len(kueue_lines()) == 1 and "Kueue is not installed" in kueue_lines()[0], kueue_lines()
-    # Kueue installed: its Workload for the Job, then what its scheduler says, each in the status.
-    install_workloads(c)
-    workload = make_workload(c, job)
-    named = f"(Workload {workload['metadata']['name']})"
-    says(f"waits in Kueue queue 'gpu-queue': Kueue has not considered its Workload yet {named}")
-    set_conditions(c, workload, ("QuotaReserved", "False", "Pending", NO_GPU_LEFT))
-    says(f"waits in Kueue queue 'gpu-queue': {NO_GPU_LEFT} {named}")
-    stopped = "ClusterQueue gpu-cq is stopped"
-    set_conditions(c, workload, ("QuotaReserved", "False", "Inadmissible", stopped))
-    says(f"waits in Kueue queue 'gpu-queue': {stopped} {named}")
-    admission = {"clusterQueue": "gpu-cq", "podSetAssignments": [{"name": "main", "count": 1}]}
-    set_conditions(
-        c,
-        workload,
-        ("QuotaReserved", "True", "QuotaReserved", "Quota reserved in ClusterQueue gpu-cq"),
-        ("Admitted", "True", "Admitted", "The workload is admitted"),
-        admission=admission,
-    )
-    says(
-        f"waits in Kueue queue 'gpu-queue': admitted by ClusterQueue 'gpu-cq'; Kueue resumes the Job {named}"
-    )
-    name = job["metadata"]["name"]
+    says_what_kueue_says("Pending")
+    assert f"insufficient quota for {GPU}" in message(), message()
     assert c.get("jobs", ns, name, "batch/v1")["spec"]["suspend"] is True  # type: ignore[index]
     assert c.pods(ns) == []
-    assert len(kueue_lines()) == 1, kueue_lines()
-    # Nothing written to the Job or to Kueue's objects: Workloads listed, no more.
+    # The operator looks again (the Job's events, its rechecks) and leaves the Job as it is.
+    seen = decisions_about("held")
+    wait_for(lambda: decisions_about("held") >= seen + 3, 120, "three more decisions on the held resource")
+    assert kueue_lines() == [], kueue_lines()  # Workloads readable all along: nothing to say
+    # One Event announced Queued; Kueue's words changed the message, not the reason.
+    assert [e["reason"] for e in c.events(ns, "held")].count("Queued") == 1
+    # A GPU in the quota: Kueue admits the Workload and resumes the Job; the run goes on from there.
+    gpu_queue(c, 1)
+    finished(c, ns, "held")
+    admitted = workload_of(c, job)
+    assert admitted is not None and admitted["status"]["admission"]["clusterQueue"] == "gpu-cq"
+    reasons = [reason(v["status"]) for v in c.history("ImageGeneration", ns, "held") if v.get("status")]
+    queued = [i for i, r in enumerate(reasons) if r == "Queued"]
+    assert queued == list(range(queued[0], queued[-1] + 1)) and reasons[-1] != "Queued", reasons
+    # Nothing written to the Job or to Kueue's objects: Workloads listed, by the Job's uid, no more.
     operator = "system:serviceaccount:contentgen:contentgen-operator"
     ours = [d for d in c.decisions() if d.user == operator]
     assert [d for d in ours if d.resource == "jobs" and d.verb in ("update", "patch")] == []
     reads = [d for d in ours if d.resource.startswith("workloads")]
-    assert {(d.verb, d.namespace) for d in reads} == {("list", ns)}, reads
+    assert reads and {(d.verb, d.namespace) for d in reads} == {("list", ns)}, reads
     selector = f"labelSelector=kueue.x-k8s.io/job-uid={job['metadata']['uid']}"
     assert all(selector in unquote(d.uri) for d in reads), reads
-    # One Event announced Queued; Kueue's words changed the message, not the reason.
-    assert [e["reason"] for e in c.events(ns, "held")].count("Queued") == 1
-    # Kueue admits the workload: it resumes the Job, and the run goes on from there.
-    c.admin.patch(f"/apis/batch/v1/namespaces/{ns}/jobs/{name}", {"spec": {"suspend": False}})
-    finished(c, ns, "held")
-    reasons = [reason(v["status"]) for v in c.history("ImageGeneration", ns, "held") if v.get("status")]
-    queued = [i for i, r in enumerate(reasons) if r == "Queued"]
-    assert queued == list(range(queued[0], queued[-1] + 1)) and reasons[-1] != "Queued", reasons
+    kueue = "system:serviceaccount:kueue-system:kueue-controller-manager"
+    assert any(
+        d.user == kueue and d.resource == "jobs" and d.verb in ("update", "patch") for d in c.decisions()
+    )

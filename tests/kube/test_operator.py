@@ -21,7 +21,6 @@ from tests.conftest import EXAMPLES
 from tests.harness.kube import image, lora, namespaced_rbac, reason, record_calls, uid_of
 from tests.httpserver import serve
 from tests.kube.harness import ApiError, Cluster, cluster, operated, operator, wait_for
-from tests.kube.kueue import install_workloads, make_workload, set_conditions, suspend_like_kueue
 from tests.kubectl import Kubectl
 from tests.rbac.record import CALLS_FILE, OPERATOR_USER, identity
 
@@ -653,15 +652,13 @@ def test_health_and_metrics(env: Cluster) -> None:
 
 
 def test_namespaced_install_stays_in_its_namespaces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """With watchNamespaces the operator works only there, with namespace-scoped calls only (Kueue's
-    Workload of a Job it holds read there too), and reads the share policy's ConfigMap in its own,
-    where its Lease is taken, renewed and released too."""
-    with cluster(tmp_path, monkeypatch, rbac=namespaced_rbac(["team-a"])) as c:
+    """With watchNamespaces the operator works only there, with namespace-scoped calls only (the
+    real Kueue's Workload of a Job it holds read there too), and reads the share policy's ConfigMap
+    in its own, where its Lease is taken, renewed and released too."""
+    with cluster(tmp_path, monkeypatch, rbac=namespaced_rbac(["team-a"]), controllers=("kueue",)) as c:
         monkeypatch.setenv("CONTENTGEN_WATCH_NAMESPACES", '["team-a"]')
         monkeypatch.setenv("CONTENTGEN_MANAGE_WORKER_ACCESS", "false")  # the chart makes them there
         monkeypatch.setattr("contentgen.controller.reconciler.RECHECK_SECONDS", 1.0)
-        suspend_like_kueue(c)
-        install_workloads(c)
         talk = {
             "apiVersion": "contentgen.io/v1alpha1",
             "kind": "Transcription",
@@ -686,7 +683,8 @@ def test_namespaced_install_stays_in_its_namespaces(tmp_path: Path, monkeypatch:
                 "PodNotCreated",
             )
             c.admin.delete("/api/v1/namespaces/team-a/resourcequotas/none")
-            # A Job Kueue holds: Kueue's reason, from its Workload, in the Queued message.
+            # A Job Kueue holds (its webhook suspended it): Kueue's reason, from its Workload, in the
+            # Queued message.
             c.apply(image("queued", queueName="team-queue", deletionPolicy="Delete"), "team-a")
             held = wait_for(
                 lambda: next(
@@ -696,10 +694,6 @@ def test_namespaced_install_stays_in_its_namespaces(tmp_path: Path, monkeypatch:
                 "the Job of queued",
             )
             assert held["spec"]["suspend"] is True
-            workload = make_workload(c, held)
-            set_conditions(
-                c, workload, ("QuotaReserved", "False", "Inadmissible", "LocalQueue team-queue doesn't exist")
-            )
             wait_for(
                 lambda: (
                     "waits in Kueue queue 'team-queue': LocalQueue team-queue doesn't exist"
@@ -708,8 +702,7 @@ def test_namespaced_install_stays_in_its_namespaces(tmp_path: Path, monkeypatch:
                 60,
                 "Kueue's words in queued's status",
             )
-            name = held["metadata"]["name"]
-            c.admin.patch(f"/apis/batch/v1/namespaces/team-a/jobs/{name}", {"spec": {"suspend": False}})
+            team_queue(c, "team-a")  # Kueue admits it and resumes the Job
             c.apply(lora("face", c.media, deletionPolicy="Delete"), "team-a")
             c.apply(talk, "team-a")
             c.apply(image("not-mine"), "team-b")
@@ -734,6 +727,39 @@ def test_namespaced_install_stays_in_its_namespaces(tmp_path: Path, monkeypatch:
         } == {("contentgen", "contentgen-shares")}
         lease_round(c)  # `contentgen operator`'s Lease calls, under the namespaced install's RBAC
         record_calls(c, "namespaced")
+
+
+def team_queue(c: Cluster, namespace: str) -> None:
+    """A LocalQueue team-queue in `namespace`, into a ClusterQueue with room for the Jobs: for every
+    resource they request, or Kueue admits none ("resource ephemeral-storage unavailable in
+    ClusterQueue": the workers ask for scratch space)."""
+    kueue = "kueue.x-k8s.io/v1beta2"
+    quota = [
+        {"name": "cpu", "nominalQuota": "8"},
+        {"name": "memory", "nominalQuota": "32Gi"},
+        {"name": "ephemeral-storage", "nominalQuota": "100Gi"},
+    ]
+    c.admin.apply({"apiVersion": kueue, "kind": "ResourceFlavor", "metadata": {"name": "nodes"}})
+    c.admin.apply(
+        {
+            "apiVersion": kueue,
+            "kind": "ClusterQueue",
+            "metadata": {"name": "team"},
+            "spec": {
+                "namespaceSelector": {},
+                "resourceGroups": [
+                    {
+                        "coveredResources": ["cpu", "memory", "ephemeral-storage"],
+                        "flavors": [{"name": "nodes", "resources": quota}],
+                    }
+                ],
+            },
+        }
+    )
+    local = {"name": "team-queue", "namespace": namespace}
+    c.admin.apply(
+        {"apiVersion": kueue, "kind": "LocalQueue", "metadata": local, "spec": {"clusterQueue": "team"}}
+    )
 
 
 def test_recorded_calls_cover_every_identity() -> None:
