@@ -53,9 +53,10 @@ $(HELM) $(KUBECTL) &: Makefile
 	$(KUBECTL) version --client
 
 .PHONY: kube
-kube: install  ## build (or reuse) etcd, the Kubernetes control plane, kubelet and kube-proxy, and CoreDNS from their Go modules; print their versions
+kube: install tools  ## build (or reuse) etcd, the Kubernetes control plane, kubelet and kube-proxy, CoreDNS, and the controllers JobSet, Kueue and Kubeflow Trainer (their installs rendered with kubectl kustomize) from their Go modules; print their versions
 	$(BIN)/python -m localcluster.build
 	$(BIN)/python -m localcluster.coredns
+	$(BIN)/python -m localcluster.controllers
 
 .PHONY: s3-server
 s3-server: install  ## build (or reuse) the S3 server of the tests and the local cluster (versitygw) from its Go module
