@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from contentgen.catalog import to_record
+from contentgen.catalog.downloads import DownloadError, choose_artifact
 from contentgen.httpapi.routes.stream import _news, status_of
 from tests.catalog.factory import T0
 from tests.harness.live import running, training
@@ -41,3 +42,27 @@ def test_another_runs_training_is_not_shown_as_the_latest_runs() -> None:
     stale["version"] = 1  # the report of an earlier run, still in the status
     doc = running(UID, "avatar", stale)
     assert to_record(doc).wire()["latestRun"]["training"] is None
+
+
+def test_a_training_under_way_hands_out_its_checkpoints_grids_and_nothing_else() -> None:
+    """The content and download routes serve the files a training under way has stored so far (its
+    scored checkpoints' grids and reports, as latestRun.training names them), which the live view
+    shows before the version is made; no other file of that version."""
+    report = training(UID, 510, [(250, "poor", 0.21), (500, "good", 0.55)], at=T0)
+    doc = running(UID, "avatar", report)
+    grid = choose_artifact(doc, "step-000500/likeness-grid.jpg", 2)
+    assert grid == report["checkpoints"][1]["gridUri"]
+    assert choose_artifact(doc, "step-000250/likeness.json", 2) == report["checkpoints"][0]["reportUri"]
+    for other in (
+        "model.safetensors",
+        "checkpoints/step-000500.safetensors",
+        "step-000750/likeness-grid.jpg",
+    ):
+        try:
+            choose_artifact(doc, other, 2)
+        except DownloadError:
+            continue
+        raise AssertionError(f"{other} was handed out")
+    assert choose_artifact(running(UID, "avatar", None), "model.safetensors", 1).endswith(
+        "/v1/model.safetensors"
+    )
