@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import binaries, kubeconfig
+from . import binaries, controllers, kubeconfig
 from .client import MERGE, ApiError, Client
 from .controlplane import ControlPlane
 from .managers import Managers
@@ -100,6 +100,8 @@ class LocalCluster:
         writes it with `write_kubeconfig(cluster.kubeconfig)` once its own parts are ready)."""
         self.kubeconfig.unlink(missing_ok=True)
         found = binaries.find()
+        for name in self.options.controllers:
+            controllers.binary(name)  # ControllerMissing: one line, `make kube`, before anything starts
         began = time.monotonic()
         try:
             for node in self.nodes:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from . import build
+from . import binaries, build
 
 ROOT = Path(__file__).resolve().parent.parent / "controllers"
 BIN = ROOT / "bin"
@@ -118,7 +118,7 @@ CONTROLLERS = {
 }
 
 
-class ControllerMissing(RuntimeError):
+class ControllerMissing(binaries.BinariesMissing):
     pass
 
 
