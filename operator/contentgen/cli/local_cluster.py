@@ -37,6 +37,11 @@ INSTALL = Path(__file__).with_name("chart-install.yaml")
 NAMESPACE = "contentgen"
 OPERATOR = "contentgen-operator"
 BUCKET = "contentgen"
+# The controllers platform teams run beside Kubernetes, built from their Go modules by `make kube`
+# and run as the cluster's processes: JobSet, and Kueue with waitForPodsReady on (a gang whose pods
+# are not all ready within 5 minutes is evicted whole and queued again)
+CONTROLLERS = ("jobset", "kueue")
+CONTROLLER_CONFIG: dict[str, dict[str, Any]] = {"kueue": {"waitForPodsReady": {"timeout": "5m"}}}
 S3_SECRET = "contentgen-s3"  # noqa: S105 - a Secret's name (the chart's s3.existingSecret)
 
 
@@ -317,6 +322,7 @@ def start(
 
     directory = directory.resolve()
     options = Options(directory, image_archives=list(archives), port=port, audit_log=audit_log, gpus=gpus)
+    options.controllers, options.controller_config = CONTROLLERS, CONTROLLER_CONFIG
     cluster = LocalCluster(options)
     cluster.start(timeout, announce=False)
     try:
