@@ -119,24 +119,49 @@ test: install tools kube s3-server mongo-server browser speech axe node lint typ
 test-quick: install tools kube s3-server mongo-server browser speech axe lint types  ## lint, types and the suite without the tests that start the real node or build its images (-m "not real_node"): a developer's loop, not CI's
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not real_node" $(PYTEST_ARGS)
 
+# `make demo`'s own virtualenv: what the offline run needs (the pipeline, the laptop's catalog, the
+# HTTP API and its web UI: requirements/demo.txt), without torch or the CUDA libraries of .venv.
+DEMO_VENV := .venv-demo
+DEMO_BIN := $(DEMO_VENV)/bin
+DEMO_STAMP := $(DEMO_VENV)/.installed-$(shell cat pyproject.toml requirements/demo.txt | sha1sum | cut -c1-12)
+DEMO := $(DEMO_BIN)/contentgen
+
+.PHONY: demo-install
+demo-install: $(DEMO_STAMP)  ## create .venv-demo with what the offline demo runs (requirements/demo.txt: no torch, no CUDA)
+
+$(DEMO_STAMP): pyproject.toml requirements/demo.txt
+	test -x $(DEMO_BIN)/python || $(PYTHON) -m venv $(DEMO_VENV)
+	test -x $(DEMO_BIN)/uv || $(DEMO_BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(DEMO_BIN)/uv pip sync --quiet --python $(DEMO_BIN)/python requirements/demo.txt
+	$(DEMO_BIN)/uv pip install --quiet --python $(DEMO_BIN)/python --no-deps -e .
+	rm -f $(DEMO_VENV)/.installed-* && touch $@
+
 .PHONY: demo
-demo: install  ## run the examples offline on the bundled sample video, on embedded defaults
-	$(BIN)/contentgen validate examples/
-	$(BIN)/contentgen run --offline --source examples/media/sample.mp4 examples/loratraining.yaml
-	@echo; echo "The offline provider simulates four checkpoints; each is scored, and any can be the model:"
-	$(BIN)/contentgen assets get demo-avatar -o table | grep -E '^ +(checkpoints scored|> the model|[>* ]* step [0-9]+:)'
-	$(BIN)/contentgen assets promote demo-avatar --step 500 --note "chosen in the demo" -o table
-	$(BIN)/contentgen run --offline examples/imagegeneration-lora.yaml
-	$(BIN)/contentgen run --offline examples/videogeneration-portrait.yaml
-	$(BIN)/contentgen run --offline examples/loraevaluation.yaml
-	@echo; echo "The offline pictures show no face; score real photographs against the LoRA's subject instead:"
-	$(BIN)/python scripts/likeness_pictures.py contentgen-data/pictures
-	$(BIN)/contentgen assets evaluate demo-avatar --pictures contentgen-data/pictures -o table
-	$(BIN)/contentgen run --offline examples/imagegeneration.yaml
-	$(BIN)/contentgen run --offline examples/videogeneration.yaml
-	$(BIN)/contentgen run --offline --source examples/media/sample.mp4 examples/transcription.yaml
+demo: demo-install  ## run the examples offline on the bundled sample video, on embedded defaults (in .venv-demo)
+	$(DEMO) validate examples/
+	$(DEMO) run --offline --source examples/media/sample.mp4 examples/loratraining.yaml
+	@echo; echo "The offline provider simulated four checkpoints, each drawing the dataset's own face as far"
+	@echo "as its step had learned it (faint, clear, then burnt; labelled SIMULATED LIKENESS), and the"
+	@echo "likeness scorer measured each (* the run's choice: the best good one):"
+	$(DEMO) assets get demo-avatar -o table | grep -E '^ +(checkpoints scored|> the model|[>* ]* step [0-9]+:)'
+	@echo; echo "Step 750's colours start to burn (compare the rows of its grid, below); step 500 is good too:"
+	$(DEMO) assets promote demo-avatar --step 500 --note "750's colours start to burn" -o table
+	$(DEMO) run --offline examples/imagegeneration-lora.yaml
+	$(DEMO) run --offline examples/videogeneration-portrait.yaml
+	$(DEMO) run --offline examples/loraevaluation.yaml
+	$(DEMO) run --offline examples/imagegeneration.yaml
+	$(DEMO) run --offline examples/videogeneration.yaml
+	$(DEMO) run --offline --source examples/media/sample.mp4 examples/transcription.yaml
 	@echo; echo "Outputs are in ./contentgen-data/store; the catalog in ./contentgen-data/catalog:"
-	$(BIN)/contentgen assets list -o table
+	$(DEMO) assets list -o table
+	@echo; echo "Where to look:"
+	@echo "  the web UI: $(DEMO) api --local --offline, then http://127.0.0.1:8080/ (the LoRA's page: its curve)"
+	@printf '  the checkpoints side by side: '; $(DEMO) assets url demo-avatar --file likeness-checkpoints.jpg -o table 2>/dev/null
+	@printf '  the dataset contact sheet:    '; $(DEMO) assets url demo-avatar --file v1/contact-sheet.jpg -o table 2>/dev/null
+	@printf '  the portrait animated:        '; $(DEMO) assets url demo-avatar-clip -o table 2>/dev/null
+	@echo; echo "A video LoRA (Wan 2.2: two experts, two LoRAs) from the sample's clips and stills, simulated, and a clip with it:"
+	$(DEMO) run --offline --source examples/media/sample.mp4 examples/loratraining-video.yaml
+	$(DEMO) run --offline examples/videogeneration-lora.yaml
 
 .PHONY: bench
 bench: install  ## run the benchmarks in bench/ (numbers go into docs/performance.md)
@@ -243,6 +268,9 @@ lock:  ## re-resolve requirements/*.txt from pyproject.toml (needs the package i
 	# dev: the project's dev extra and local-cluster's own dependencies (tests and benchmarks use it)
 	$(BIN)/uv pip compile --quiet pyproject.toml local-cluster/pyproject.toml --extra dev --override requirements/overrides.txt \
 	  --python-version 3.11 -o requirements/dev.txt
+	# demo: what `make demo` runs (the worker, api and local extras, and requirements/demo.in)
+	$(BIN)/uv pip compile --quiet pyproject.toml requirements/demo.in --extra worker --extra api --extra local \
+	  -c requirements/dev.txt --override requirements/overrides.txt --python-version 3.11 -o requirements/demo.txt
 	for extra in worker api gpu; do \
 	  $(BIN)/uv pip compile --quiet pyproject.toml --extra $$extra -c requirements/dev.txt \
 	    --override requirements/overrides.txt --python-version 3.11 -o requirements/$$extra.txt; \
@@ -253,4 +281,4 @@ lock:  ## re-resolve requirements/*.txt from pyproject.toml (needs the package i
 
 .PHONY: clean
 clean:  ## remove the virtualenv, tools, caches and demo outputs
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache contentgen-data
+	rm -rf $(VENV) $(DEMO_VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache contentgen-data

@@ -78,6 +78,8 @@ def test_the_example_lora_offline_has_simulated_checkpoints_to_choose_from(
     good = [p for p in likeness.checkpoints if p.verdict == "good"]
     best = max(good, key=lambda p: (p.median or 0.0, -p.step))
     assert (likeness.chosen_step, likeness.final_step) == (best.step, 1000)
+    # what `make demo` says of them before it promotes step 500 (Makefile)
+    assert (best.step, verdicts[500], verdicts[750]) == (750, "good", "good")
     assert likeness.verdict == "good" and likeness.median == best.median
     assert likeness.choice.startswith(f"step {best.step} scored best of 4 checkpoints")
     assert likeness.choice.endswith(f"({SIMULATED})")
