@@ -172,14 +172,10 @@ def first_jobs(k: Kubectl, namespace: str) -> list[str]:
 
 
 def work_namespace(k: Kubectl, namespace: str) -> None:
-    """Make `namespace` ready for work as docs/local-cluster.md says: the store's Secret copied
-    into it from `default` (a Job's pod reads its Secrets from its own namespace)."""
+    """Make `namespace` as anyone makes one: nothing else is needed for work there (the operator,
+    its own image here, copies the store's Secret into it before its first Job: docs/install.md)."""
     namespace_doc = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
     k.run("apply", "-f", "-", stdin=yaml.safe_dump(namespace_doc))
-    found = k.json("get", "secret", "contentgen-s3", "-n", "default")
-    copy = {"apiVersion": "v1", "kind": "Secret", "type": found.get("type", "Opaque"), "data": found["data"]}
-    copy["metadata"] = {"name": "contentgen-s3", "namespace": namespace}
-    k.run("apply", "-f", "-", stdin=json.dumps(copy))
 
 
 def image_generations(

@@ -59,8 +59,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=0,
         help="GPUs the node advertises (nvidia.com/gpu, an extended resource), for provider cluster's "
-        "Jobs: the scheduler runs as many at once (their containers run on this machine's CPU; "
-        "default: none)",
+        "Jobs: the scheduler runs as many at once, in the GPU worker image when `make images` built it "
+        "(else the worker image stands in, and says so); their containers run on this machine's CPU "
+        "(default: none)",
     )
     parser.add_argument("--port", type=int, default=0, help="the API server's port (default: any free)")
     parser.add_argument(
@@ -79,9 +80,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--images",
         type=Path,
-        default=Path(".images"),
-        help="where `make images` left the operator's and the worker's archives "
-        "(default: %(default)s, the repository's)",
+        default=None,
+        help="where `make images` left the operator's and the worker's archives (default: the "
+        "repository's .images, or $IMAGE_CACHE_DIR, built there first when missing or older than the "
+        "sources)",
     )
     parser.add_argument(
         "--audit-log", type=Path, help="the API server's audit log (every request, JSON lines)"
@@ -89,9 +91,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--examples",
         type=Path,
-        default=Path("examples"),
+        default=None,
         help="example manifests to copy into DIR/examples with their sources served from "
-        "EXAMPLES/media (default: %(default)s, when it exists)",
+        "EXAMPLES/media (default: the repository's examples)",
     )
 
 
@@ -133,7 +135,8 @@ def manifests(
 ) -> list[dict[str, Any]]:
     """The CRDs from the API models, then the chart's install with local-cluster's settings and a
     catalog Secret (the chart reads the catalog's URI from one: `catalog`, else DIR/catalog), and
-    `secrets` (name -> data) in contentgen's namespace and `default`, where the workers run."""
+    `secrets` (name -> data) in contentgen's namespace: the store's, which the operator copies
+    where Jobs run (the chart's s3.copyToNamespaces)."""
     from contentgen.api.crd import crds
 
     docs: list[dict[str, Any]] = list(crds().values())
@@ -151,15 +154,14 @@ def manifests(
                 }
             )
             for name, data in (secrets or {}).items():
-                docs += [
+                docs.append(
                     {
                         "apiVersion": "v1",
                         "kind": "Secret",
-                        "metadata": {"name": name, "namespace": namespace},
+                        "metadata": {"name": name, "namespace": NAMESPACE},
                         "stringData": data,
                     }
-                    for namespace in (NAMESPACE, "default")
-                ]
+                )
     return docs
 
 
@@ -184,24 +186,97 @@ def cpu_millis(quantity: str) -> int:
     return int(quantity[:-1]) if quantity.endswith("m") else int(float(quantity) * 1000)
 
 
+IMAGES = ("contentgen", "contentgen-worker")  # the operator's and the worker's
+GPU_IMAGE = "contentgen-worker-gpu"  # provider cluster's (8.5 GB: built by `make images`, not here)
+
+
+def archive_in(directory: Path, name: str) -> Path | None:
+    """The archive of image `name` that `make images` listed in DIRECTORY/index.json, if there."""
+    try:
+        entries = json.loads((directory / "index.json").read_text()).get("images") or {}
+    except (OSError, ValueError):
+        entries = {}
+    archive = directory / str((entries.get(name) or {}).get("archive") or f"{name}.tar")
+    return archive if archive.is_file() else None
+
+
 def image_archives(directory: Path) -> list[Path]:
     """The operator's and the worker's archives that `make images` listed in DIRECTORY/index.json;
     ValueError (one line) when they are not there."""
-    index = directory / "index.json"
-    try:
-        entries = json.loads(index.read_text()).get("images") or {}
-    except (OSError, ValueError):
-        entries = {}
     archives = []
-    for name in ("contentgen", "contentgen-worker"):
-        archive = directory / str((entries.get(name) or {}).get("archive") or f"{name}.tar")
-        if not archive.is_file():
+    for name in IMAGES:
+        archive = archive_in(directory, name)
+        if archive is None:
             raise ValueError(
                 f"--images {directory}: no archive of the {name} image; run `make images` in the "
                 "repository (or give --images the folder it wrote)"
             )
         archives.append(archive)
     return archives
+
+
+def repository(start: Path | None = None) -> Path | None:
+    """The checkout contentgen runs from: where its own package lies (an editable install, as `make
+    install` makes), else the current folder or one above it; a folder with the project's
+    pyproject.toml, scripts/images.py and examples/. None outside one."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (Path(__file__).resolve().parents[3], here, *here.parents):
+        if all((candidate / p).exists() for p in ("pyproject.toml", "scripts/images.py", "examples")):
+            return candidate
+    return None
+
+
+def repository_images(root: Path, say: Any = print) -> Path:
+    """The repository's archives of IMAGES (`scripts/images.py`'s folder: .images, or
+    $IMAGE_CACHE_DIR), built first where one is missing or older than the sources, which is said;
+    the folder. ValueError (one line) when they cannot be built."""
+    import subprocess
+    import sys
+
+    def images_py(*args: str, capture: bool = True) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, str(root / "scripts" / "images.py"), *args]
+        return subprocess.run(command, cwd=root, capture_output=capture, text=True, check=False)  # noqa: S603
+
+    found = {name: images_py("archive", name) for name in IMAGES}
+    stale = [  # images.py's words ("contentgen is not built: run `make images`"), the doing ours
+        done.stderr.strip().removeprefix("images.py archive: ").removesuffix(": run `make images`")
+        or f"{name} is not built"
+        for name, done in found.items()
+        if done.returncode != 0
+    ]
+    if not stale:
+        return Path(found[IMAGES[0]].stdout.strip()).parent
+    listed = " ".join(IMAGES)
+    say(
+        f"contentgen local-cluster: {'; '.join(stale)}: building them now "
+        f"(python scripts/images.py build {listed}: minutes the first time)",
+        flush=True,
+    )
+    built = images_py("build", *IMAGES, capture=False)
+    if built.returncode != 0:
+        raise ValueError(
+            f"the images could not be built (`python scripts/images.py build {listed}` in {root} "
+            f"exited {built.returncode}: its output is above)"
+        )
+    # where images.py keeps them (its cache_dir); just built from the sources as they were then
+    return Path(os.environ.get("IMAGE_CACHE_DIR") or root / ".images")
+
+
+def gpu_archive(directory: Path) -> Path | None:
+    """The GPU worker image's archive beside the others, if `make images` built it."""
+    return archive_in(directory, GPU_IMAGE)
+
+
+def gpu_line(gpus: int, archive: Path | None, directory: Path) -> str:
+    """What --gpus runs, in one line: the GPU worker image, or the worker image in its place and
+    how to get the GPU one."""
+    if archive is not None:
+        return f"  GPUs: {gpus} nvidia.com/gpu; provider cluster's Jobs run the GPU worker image ({archive})"
+    return (
+        f"  GPUs: {gpus} nvidia.com/gpu; no GPU worker image in {directory}, so the worker image stands in "
+        "for it: GPU Jobs are placed as on GPU nodes, and cannot draw, train or transcribe (no torch, "
+        "diffusers or faster-whisper in it). `make images` builds the GPU one (8.5 GB, about 20 minutes)"
+    )
 
 
 class CatalogServer:
@@ -309,23 +384,33 @@ def start(
     max_running_jobs: int = 4,
     audit_log: Path | None = None,
     gpus: int = 0,
+    gpu_archive: Path | None = None,
     timeout: float = 300.0,  # a hang guard per stage (localcluster.cluster.START_HANG_GUARD_S)
 ) -> LocalCluster:
     """Start the cluster with `archives` (the operator's and the worker's images) and wait for the
-    operator. The store is the bucket of `store` (`store_server()`), its account the chart's
-    Secret, started on the host address once the node's network is there, before contentgen is
-    installed; the catalog is `catalog`, FerretDB started beside it (the images cannot reach
-    DIR/catalog). The caller stops both, and writes DIR/kubeconfig once its own parts are ready."""
+    operator. With `gpus`, the GPU worker image's `gpu_archive` is imported too, or where there is
+    none the worker image is tagged as the GPU worker image (it stands in). The store is the bucket
+    of `store` (`store_server()`), its account the chart's Secret, started on the host address once
+    the node's network is there, before contentgen is installed; the catalog is `catalog`, FerretDB
+    started beside it (the images cannot reach DIR/catalog). The caller stops both, and writes
+    DIR/kubeconfig once its own parts are ready."""
     import boto3
 
     from localcluster import LocalCluster, Options
 
     directory = directory.resolve()
-    options = Options(directory, image_archives=list(archives), port=port, audit_log=audit_log, gpus=gpus)
+    imported = [*archives, *([gpu_archive] if gpus and gpu_archive is not None else [])]
+    options = Options(directory, image_archives=imported, port=port, audit_log=audit_log, gpus=gpus)
     options.controllers, options.controller_config = CONTROLLERS, CONTROLLER_CONFIG
     cluster = LocalCluster(options)
     cluster.start(timeout, announce=False)
     try:
+        if gpus and gpu_archive is None:  # the worker image answers to the GPU worker image's name
+            worker, gpu = (
+                os.environ.get(name) or chart_setting(name)
+                for name in ("CONTENTGEN_WORKER_IMAGE", "CONTENTGEN_GPU_WORKER_IMAGE")
+            )
+            cluster.real.tag(worker, gpu)
         deadline = time.monotonic() + timeout
         store.host = cluster.host_ip
         store.start(timeout)
@@ -370,15 +455,17 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     archives = _checked(args)
+    images = archives[0].parent
+    gpu = gpu_archive(images) if args.gpus else None
     catalog, store = CatalogServer(args.dir), store_server(args.dir)
-    cluster = _started(args, archives, store, catalog)
+    cluster = _started(args, archives, store, catalog, gpu)
     media = None
-    if (args.examples / "media").is_dir():
+    if args.examples is not None and (args.examples / "media").is_dir():
         media = MediaServer(args.examples / "media", cluster.host_ip)
         write_examples(args.examples, cluster.dir / "examples", media.url)
     (cluster.dir / "store.env").write_text(store_environment(store, catalog.uri))
     cluster.write_kubeconfig(cluster.kubeconfig)  # last: its appearance says everything is ready
-    _announce(args, cluster, store, catalog, media)
+    _announce(args, cluster, store, catalog, media, gpu_line(args.gpus, gpu, images) if args.gpus else "")
     try:
         _wait_for_ctrl_c(cluster)
     finally:
@@ -410,14 +497,30 @@ def _checked(args: argparse.Namespace) -> list[Path]:
         raise CommandError("--max-running-jobs must be at least 1")
     if not 0 <= args.gpus <= 64:
         raise CommandError("--gpus: a number of GPUs from 0 to 64")
+    root = repository()
+    if args.examples is None and root is not None:
+        args.examples = root / "examples"
+    if args.examples is not None and not args.examples.is_dir():
+        raise CommandError(f"--examples {args.examples}: not a directory")
     try:
-        return image_archives(args.images)
+        if args.images is not None:
+            return image_archives(args.images)
+        if root is None:
+            raise ValueError(
+                "no images to run: run contentgen local-cluster from a checkout of the repository "
+                "(pip install -e . there: it builds them), or give --images the folder `make images` wrote"
+            )
+        return image_archives(repository_images(root))
     except ValueError as exc:
         raise CommandError(str(exc)) from None
 
 
 def _started(
-    args: argparse.Namespace, archives: list[Path], store: S3Server, catalog: CatalogServer
+    args: argparse.Namespace,
+    archives: list[Path],
+    store: S3Server,
+    catalog: CatalogServer,
+    gpu_archive: Path | None = None,
 ) -> LocalCluster:
     """`start` with the command's arguments; what stops it said in one line."""
     from contentgen.cli.main import CommandError
@@ -435,6 +538,7 @@ def _started(
             max_running_jobs=args.max_running_jobs,
             audit_log=args.audit_log,
             gpus=args.gpus,
+            gpu_archive=gpu_archive,
         )
     except NodeUnavailable as exc:
         raise CommandError(node_refusal(str(exc))) from None
@@ -448,6 +552,7 @@ def _announce(
     store: S3Server,
     catalog: CatalogServer,
     media: MediaServer | None,
+    gpus: str = "",
 ) -> None:
     """What is where, and what to do next."""
     assert cluster.control is not None
@@ -458,6 +563,8 @@ def _announce(
         f"{cluster.host_ip}",
         f"  export KUBECONFIG={cluster.kubeconfig}",
     ]
+    if gpus:
+        lines.append(gpus)
     if media is not None:
         lines.append(f"  kubectl apply -f {cluster.dir / 'examples'}/  (their sources: {media.url})")
     lines += [
