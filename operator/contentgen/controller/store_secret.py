@@ -226,6 +226,9 @@ class StoreSecrets:
         except KubeError as exc:
             if exc.status == 409:  # made or changed meanwhile: looked at again next time
                 return
+            if exc.status == 404:  # the namespace is gone: nothing to keep in step there
+                self.seen.discard(namespace)
+                return
             if exc.status not in (403, 422):
                 raise
             # refused by RBAC or the chart's admission policy: said once a namespace
