@@ -55,7 +55,7 @@ REFUSED: dict[str, tuple[dict[str, Any], str]] = {
         {"model": "wan-2.2-i2v", "image": PICTURE, "loras": [{"url": "https://h/l.safetensors"}]},
         "spec.loras",
     ),
-    # a LoraTraining makes FLUX.1 LoRAs, which no video model loads
+    # no LoraTraining makes LTX-Video LoRAs (a Wan model's loraRef is checked as it resolves)
     **{
         f"{model} loraRef": (
             {
@@ -65,22 +65,8 @@ REFUSED: dict[str, tuple[dict[str, Any], str]] = {
             },
             "spec.loras",
         )
-        for model, provider in (
-            ("wan-2.2-t2v", "fal"),
-            ("ltx-video-13b", "fal"),
-            ("wan-1.3b-t2v", "cluster"),
-            ("ltx-video", "cluster"),
-        )
+        for model, provider in (("ltx-video-13b", "fal"), ("ltx-video", "cluster"))
     },
-    "wan 14b i2v loraRef": (
-        {
-            "model": "wan-14b-i2v",
-            "provider": "offline",
-            "image": PICTURE,
-            "loras": [{"loraRef": {"name": "x"}}],
-        },
-        "spec.loras",
-    ),
     "ltx fps 30": ({"model": "ltx-video-13b", "fps": 30}, "spec.fps"),
     "ltx 580p": ({"model": "ltx-video-13b", "resolution": "580p"}, "spec.resolution"),
     "kling 7 s": ({"model": "kling-2.5-turbo", "durationSeconds": 7.0}, "spec.durationSeconds"),
@@ -129,6 +115,13 @@ TAKEN: dict[str, dict[str, Any]] = {
     },
     "cluster ltx on the grid": {"model": "ltx-video", "provider": "cluster", "numFrames": 257},
     "any model offline": {"model": "wan-14b-i2v", "provider": "offline", "image": PICTURE},
+    # a Wan model's loraRef: a LoraTraining of its base model makes one (api/base_models.py)
+    "wan t2v loraRef": {"model": "wan-2.2-t2v", "loras": [{"loraRef": {"name": "x"}}]},
+    "cluster wan loraRef": {
+        "model": "wan-1.3b-t2v",
+        "provider": "cluster",
+        "loras": [{"loraRef": {"name": "x"}}],
+    },
 }
 
 
@@ -168,10 +161,10 @@ def test_one_line_per_error_naming_the_field_and_the_model() -> None:
 
 
 def test_a_lora_ref_is_refused_in_one_line_naming_the_field_and_what_to_do() -> None:
-    obj = video(model="wan-2.2-t2v", loras=[{"loraRef": {"name": "avatar"}}])
+    obj = video(model="ltx-video-13b", loras=[{"loraRef": {"name": "avatar"}}])
     [problem] = validate_document(Document("v.yaml", 1, obj)).problems
     assert problem.path == "spec.loras" and "\n" not in problem.line()
-    assert "FLUX.1" in problem.reason and "Wan 2.2" in problem.reason and "imageRef" in problem.reason
+    assert "no LoraTraining makes LTX-Video LoRAs" in problem.reason and "imageRef" in problem.reason
     assert all(m.family != LORA_TRAINING_FAMILY for m in MODELS.values())
 
 
@@ -181,10 +174,16 @@ def test_unloadable_lora_names_a_lora_training_by_ref_or_by_its_stored_file() ->
     assert unloadable_lora("ltx-video", [by_url]) is None
     found = unloadable_lora("ltx-video", [by_url, stored])
     assert found is not None and found.startswith("loras[1]: s3://b/loras/u/uid-1/v2/model.safetensors is")
-    assert "LTX-Video LoRAs only" in found and "sig" not in found
-    assert unloadable_lora("wan-2.2-t2v", [by_url], [True]) is not None  # known stored by the caller
-    named = unloadable_lora("wan-1.3b-t2v", [ResolvedLora(uri="", name="avatar")])
-    assert named is not None and named.startswith("loras[0]: loraRef 'avatar' is a LoraTraining's LoRA")
+    assert "which no LoraTraining makes" in found and "sig" not in found
+    # on a Wan model, what a LoraTraining's LoRA is made for decides (unknown: its run reads it)
+    assert unloadable_lora("wan-2.2-t2v", [by_url], [True]) is None
+    flux = ResolvedLora(uri="", name="avatar", base_model="flux.1")
+    named = unloadable_lora("wan-1.3b-t2v", [flux])
+    assert named is not None and named.startswith("loras[0]: loraRef 'avatar' is a FLUX.1 LoRA")
+    assert "training.baseModel wan-2.1-t2v-1.3b" in named
+    wan = ResolvedLora(uri="", name="avatar", base_model="wan-2.1-t2v-1.3b")
+    assert unloadable_lora("wan-1.3b-t2v", [wan]) is None
+    assert "use model wan-1.3b-t2v" in (unloadable_lora("wan-2.2-t2v", [wan]) or "")
 
 
 def _spec(**fields: Any) -> VideoGenerationSpec:

@@ -21,7 +21,7 @@ from contentgen.controller.settings import OperatorSettings
 from contentgen.controller.state import Operator
 from contentgen.pricing import PriceTable, estimated
 from tests.harness.conditions import reason
-from tests.harness.controller import listed_image
+from tests.harness.controller import listed_image, trained
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 UID = "0b7f1f3e-aaaa-4bbb-8ccc-123456789abc"
@@ -305,31 +305,39 @@ def test_over_budget_a_video_waits_with_its_estimate_and_starts_no_job() -> None
 
 
 @pytest.mark.parametrize(
-    ("entries", "named"),
+    ("entries", "model", "named"),
     [
-        # a loraRef admitted before admission refused it: not waited for, the LoRA need not exist
-        ([{"loraRef": {"name": "avatar"}}], "loras[0]: loraRef 'avatar'"),
-        # a LoraTraining's stored file by url (its lineage is known), after a LoRA made for Wan
+        # a loraRef to a FLUX.1 LoRA (api/base_models.py): known once it resolves
+        ([{"loraRef": {"name": "avatar"}}], "wan-2.2-t2v", "loraRef 'avatar' version 3 is a FLUX.1 LoRA"),
+        # a LoraTraining's stored file by url on a model no LoraTraining makes LoRAs for (LTX)
         (
             [
-                {"url": "https://h/wan.safetensors"},
+                {"url": "https://h/ltx.safetensors"},
                 {"url": "s3://bkt/loras/alice/l-1/v3/model.safetensors", "scale": 0.5},
             ],
+            "ltx-video-13b",
             "loras[1]: s3://bkt/loras/alice/l-1/v3/model.safetensors",
         ),
     ],
 )
 def test_a_lora_training_lora_on_a_video_waits_stalled_with_a_warning_and_no_job(
-    entries: list[dict[str, Any]], named: str
+    entries: list[dict[str, Any]], model: str, named: str
 ) -> None:
-    clip = video(loras=entries)
-    d = decide(clip, World(now=NOW))
+    clip = video(model=model, loras=entries)
+    d = decide(clip, World(now=NOW, loras={"avatar": trained()}))
     assert d.job is None and d.status["phase"] == "Pending" and d.waiting == "LoraIncompatible"
     assert reason(d.status) == "LoraIncompatible" and stalled(d.status) == "True"
     message = d.status["message"]
-    assert message.startswith(named) and "FLUX.1" in message and "Wan 2.2" in message and "\n" not in message
+    assert message.startswith(named) and "\n" not in message
+    assert "training.baseModel wan-2.2-t2v-a14b" in message or "no LoraTraining makes" in message
     assert [(e.type, e.reason) for e in d.events] == [("Warning", "LoraIncompatible")]
     assert d.events[0].message == message
-    # a LoRA made for the video model's family runs
+    # a LoRA made for the video model's family runs, and a LoraTraining's of its base model
     ok = decide(video(loras=[{"url": "https://h/wan.safetensors"}]), World(now=NOW))
     assert ok.job is not None and [lora.uri for lora in ok.job.loras] == ["https://h/wan.safetensors"]
+    made = trained()
+    wan = replace(made, usable=tuple(replace(v, base_model="wan-2.2-t2v-a14b") for v in made.usable))
+    fits = decide(video(loras=[{"loraRef": {"name": "avatar"}}]), World(now=NOW, loras={"avatar": wan}))
+    assert fits.job is not None and [(lora.name, lora.base_model) for lora in fits.job.loras] == [
+        ("avatar", "wan-2.2-t2v-a14b")
+    ]

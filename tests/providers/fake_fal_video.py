@@ -4,7 +4,9 @@
   (https://fal.ai/models/fal-ai/wan/v2.2-a14b/image-to-video/llms.txt): prompt (required),
   image_url (required on image-to-video), num_frames 17 to 161 (default 81), frames_per_second
   4 to 60 (default 16), resolution 480p | 580p | 720p (default 480p), aspect_ratio 16:9 | 9:16 |
-  1:1 (and auto on image-to-video), seed, negative_prompt, loras [{path, scale}] on the LoRA app,
+  1:1 (and auto on image-to-video), seed, negative_prompt, loras [{path, scale, transformer}] on the
+  LoRA app (LoRAWeight: transformer high | low | both, default high: which expert it loads into,
+  https://fal.ai/models/fal-ai/wan/v2.7/pro/edit/api#type-LoRAWeight),
   num_interpolated_frames 0 to 4 (default 1) with adjust_fps_for_interpolation (default true): "the
   final FPS will be multiplied by the number of interpolated frames plus one". A picture of another
   aspect ratio is resized and centre-cropped.
@@ -135,6 +137,9 @@ def validate(
     for i, lora in enumerate(args.get("loras") or []):
         if not spec.loras:
             break
+        if spec.family == "wan" and lora.get("transformer", "high") not in ("high", "low", "both"):
+            said = "Input should be 'high', 'low' or 'both'"
+            errors.append(error(["loras", i, "transformer"], said, "enum"))
         if not fetchable(lora.get("path")):
             errors.append(
                 error(

@@ -204,8 +204,9 @@ def test_a_video_of_a_picture_made_with_a_promoted_checkpoint_keeps_its_likeness
 def test_a_lora_training_lora_is_refused_before_anything_is_made(
     workspace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Every LoraTraining makes a FLUX.1 LoRA, which no video model loads: by loraRef the spec is
-    refused as admission refuses it, by its stored file's URL the run stops before the provider."""
+    """A FLUX.1 LoRA (a LoraTraining's by default), which no video model loads: by loraRef the run is
+    refused as the reference resolves, by its stored file's URL it stops before the provider (what the
+    file is made for read from its version's stored result)."""
     sample = str(EXAMPLES / "media" / "sample.mp4")
     code, out = run(
         capsys,
@@ -224,7 +225,7 @@ def test_a_lora_training_lora_is_refused_before_anything_is_made(
     manifest["spec"]["loras"] = [{"loraRef": {"name": "demo-avatar"}}]
     (workspace / "clip.yaml").write_text(yaml.safe_dump(manifest))
     code, out = run(capsys, "run", "--offline", "clip.yaml")
-    assert code != 0 and "spec.loras" in out and "FLUX.1" in out and "Traceback" not in out
+    assert code != 0 and "LoraIncompatible" in out and "FLUX.1" in out and "Traceback" not in out
     # the same file in an S3 store (a laptop's own store's file:// links are no LoRA URLs)
     stored = "s3://bucket/" + trained.lora.model_uri[trained.lora.model_uri.index("loras/") :]
     manifest["spec"]["loras"] = [{"url": stored, "scale": 0.8}]
@@ -232,6 +233,6 @@ def test_a_lora_training_lora_is_refused_before_anything_is_made(
     code, out = run(capsys, "run", "--offline", "clip.yaml")
     assert code != 0 and "Traceback" not in out, out
     [line] = [line for line in out.splitlines() if "loras[0]:" in line]
-    assert f"loras[0]: {stored} is a LoraTraining's LoRA, made for FLUX.1" in line
-    assert "Wan 2.2 LoRAs only" in line and "InvalidInput" in out
+    assert f"loras[0]: {stored} is a FLUX.1 LoRA (its training.baseModel flux.1)" in line
+    assert "training.baseModel wan-2.2-t2v-a14b" in line and "InvalidInput" in out
     assert not list(workspace.rglob("generated-videos/*/*/v1/video.mp4"))

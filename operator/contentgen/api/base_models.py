@@ -42,10 +42,11 @@ Wan base model is offered on provider cluster (`offered_on_cluster`), and admiss
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field
 
+from .image import ImageModel
 from .providers import FAL, OFFLINE, OWN_GPUS
 from .rules import (
     AtDefault,
@@ -193,7 +194,7 @@ BASE_MODELS: dict[str, BaseModelInfo] = {
             "flux.1",
             "FLUX.1",
             "FLUX.1",
-            loads_on=("flux-lora",),
+            loads_on=get_args(ImageModel),  # the image models (fal's take LoRAs on flux-lora)
             fal_trainers=_FLUX_TRAINERS,
             offered_on_cluster=True,
             source=_FAL_FLUX_FAST,
@@ -293,6 +294,27 @@ def lora_fits(base: str, model: str) -> bool:
 def loading(model: str) -> tuple[str, ...]:
     """The base models whose LoRAs `model` loads."""
     return tuple(name for name, m in BASE_MODELS.items() if model in m.loads_on)
+
+
+def misfit(base: str, model: str, what: str) -> str:
+    """Why `what` (a LoRA made for `base`) does not load into `model`, and what to do instead."""
+    info, bases = base_model(base), loading(model)
+    made = f"{what} is a {info.title} LoRA (its training.baseModel {info.name})"
+    if not bases:
+        return f"{made}, and model {model} loads LoRAs no LoraTraining makes: give one made for it by url"
+    titles = " or ".join(dict.fromkeys(BASE_MODELS[b].title for b in bases))
+    if not info.video:
+        instead = (
+            f"train one for it from the same video (a LoraTraining with training.baseModel {bases[0]}), or "
+            "animate a picture made with it (imageRef)"
+        )
+    elif not BASE_MODELS[bases[0]].video:
+        video = f" in a VideoGeneration of model {info.loads_on[0]}" if info.loads_on else " in ComfyUI"
+        instead = f"use it{video}, or train one with training.baseModel {bases[0]}"
+    else:
+        other = f"use model {info.loads_on[0]}, or " if info.loads_on else ""
+        instead = f"{other}train one with training.baseModel {bases[0]}"
+    return f"{made}, and model {model} loads {titles} LoRAs: {instead} ({DOCS})"
 
 
 def expert_ranges(boundary: float, train_timesteps: int = 1000) -> dict[str, tuple[float, float]]:

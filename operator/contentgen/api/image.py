@@ -262,6 +262,16 @@ class ResolvedLora(ApiModel):
     name: Annotated[str, Field(description="The LoraTraining it came from (loraRef), if any.")] = ""
     uid: Annotated[str, Field(description="That LoraTraining's uid.")] = ""
     version: Annotated[int, Field(ge=0, description="The version of it that was used.")] = 0
+    base_model: Annotated[
+        str,
+        Field(
+            description="What it is made for (its LoraTraining's training.baseModel; empty: not known, a "
+            "LoRA by url)."
+        ),
+    ] = ""
+    low_noise_uri: Annotated[
+        str, Field(description="A Wan 2.2 A14B pair's low-noise expert (uri is the high-noise one's).")
+    ] = ""
 
 
 class ImageVersion(VersionBase):

@@ -3,7 +3,8 @@
     resolve(spec, namespace, Catalog(...)) -> Resolved | Refusal
 
 A spec names other resources: an ImageGeneration's or a VideoGeneration's `loras[].loraRef` (a
-LoraTraining's version, its own owner's or another owner's shared with it for use), a
+LoraTraining's version, its own owner's or another owner's shared with it for use, made for a model
+the spec's model loads: api/base_models.py), a
 LoraEvaluation's `loraRef` (a version of its own owner's LoRA that has a dataset archive), a
 VideoGeneration's `imageRef` (a picture of an ImageGeneration's version). Where they stand comes
 in as plain values (`Catalog`: the operator reads them off the cluster, a laptop run off its store
@@ -19,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .base_models import lora_fits, misfit
 from .evaluation import EvaluatedLora, not_evaluable
 from .image import ResolvedLora
 from .sharing import ANNOTATION as SHARED_ANNOTATION
@@ -39,6 +41,8 @@ class UsableVersion:
     provider: str = ""  # the provider that trained it
     trigger_word: str = ""
     dataset_uri: str = ""
+    base_model: str = ""  # what it is made for (training.baseModel; "" from before the field: FLUX.1)
+    low_noise_uri: str = ""  # a Wan 2.2 A14B pair's low-noise expert
 
 
 @dataclass(frozen=True)
@@ -168,6 +172,8 @@ def resolve(spec: Mapping[str, Any], namespace: str, catalog: Catalog) -> Resolv
         found = _lora(ref, entry.get("scale", 1.0), catalog, refusing)
         if isinstance(found, Refusal):
             return found
+        if (refused := _unfit(found, spec.get("model"), ref, refusing)) is not None:
+            return refused
         loras.append(found)
     picture: ResolvedImage | None = None
     if "imageRef" in spec:  # a VideoGeneration animating an ImageGeneration's picture
@@ -311,7 +317,7 @@ def _pinned(
             "or leave version out for its latest"
         )
         return refusing("LoraVersionNotFound", ref.field, said)
-    return ResolvedLora(uri=uri, scale=scale, name=name, uid=lora.uid, version=int(pinned))
+    return _made_for(ResolvedLora(uri=uri, scale=scale, name=name, uid=lora.uid, version=int(pinned)), lora)
 
 
 def _latest(ref: _Ref, lora: LoraState, scale: float, refusing: _Refusing) -> ResolvedLora | Refusal:
@@ -322,9 +328,30 @@ def _latest(ref: _Ref, lora: LoraState, scale: float, refusing: _Refusing) -> Re
         state = f"is {lora.phase}" if lora.phase else "has not started"
         said = f"loraRef {ref.name!r}: LoraTraining {ref.name!r} {state} and has no trained version yet"
         return refusing("LoraNotReady", ref.field, said, stalled=False)
-    return ResolvedLora(
+    found = ResolvedLora(
         uri=lora.latest_model_uri, scale=scale, name=ref.name, uid=lora.uid, version=lora.latest_version
     )
+    return _made_for(found, lora)
+
+
+def _made_for(found: ResolvedLora, lora: LoraState) -> ResolvedLora:
+    """`found` with what its version is made for, where the LoRA's state says (a Wan 2.2 pair's
+    low-noise expert too)."""
+    usable = lora.version(found.version)
+    if usable is None:
+        return found
+    made = usable.base_model or "flux.1"  # a version from before training.baseModel: FLUX.1
+    return found.model_copy(update={"base_model": made, "low_noise_uri": usable.low_noise_uri})
+
+
+def _unfit(found: ResolvedLora, model: Any, ref: _Ref, refusing: _Refusing) -> Refusal | None:
+    """LoraIncompatible where the spec's model cannot load the version's LoRA (a FLUX.1 LoRA in a
+    video, a Wan LoRA in a picture): waited on in a cluster (retraining, or another version,
+    resolves it), the run's end on a laptop."""
+    if not found.base_model or not isinstance(model, str) or lora_fits(found.base_model, model):
+        return None
+    said = misfit(found.base_model, model, f"loraRef {ref.name!r} version {found.version}")
+    return refusing("LoraIncompatible", ref.field, said)
 
 
 def _share(ref: _Ref, lora: LoraState, refusing: _Refusing) -> str:

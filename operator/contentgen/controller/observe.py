@@ -142,6 +142,8 @@ class ReferencedVersion(VersionBase):
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     dataset_uri: str = ""
     trigger_word: str
+    base_model: str = ""
+    low_noise_model_uri: str = ""
 
 
 class ReferencedLora(CommonStatus):
@@ -173,6 +175,8 @@ def lora_state(body: Mapping[str, Any]) -> LoraState:
             v.provider,
             v.trigger_word,
             v.dataset_uri,
+            v.base_model,
+            v.low_noise_model_uri,
         )
         for v in status.versions
     )

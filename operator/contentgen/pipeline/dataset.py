@@ -27,6 +27,11 @@ The archive holds every caption twice on purpose: trainers that read captions be
 images (fal's flux-lora-fast-training reads `0001.txt` next to `0001.jpg`) find them in
 `images/`, trainers that expect a separate folder find them in `captions/`. Captions are
 a few bytes, so the copy costs nothing.
+
+A video LoRA's dataset (`LocalDataset.flat`) adds clips of the subject (clip_dataset.py) and is
+archived flat: `0001.jpg`, `clip-0001.mp4`, each with its caption `.txt` beside it and nothing in
+a folder, which fal's Wan trainers read whether they look at the zip's top level only or into
+its folders (their pages say neither: "a caption in a text file with the same name").
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ from contentgen.api import (
 from contentgen.api.words import counted
 from contentgen.errors import InvalidInput, PermanentError
 from contentgen.files import sha256_file
+from contentgen.pipeline.clip_dataset import LocalClip
 from contentgen.pipeline.contact_sheet import write_contact_sheet
 from contentgen.pipeline.footage.crop import (
     detail_crop,
@@ -185,6 +191,14 @@ class LocalDataset:
     contact_sheet: Path | None = None
     captioning: Captioning = field(default_factory=Captioning)
     faces: Path | None = None  # faces.json: the subject's embedding per image (faceFilter only)
+    # What a video LoRA's clips are cut from (clip_dataset.py): each transition's span, the shots
+    # of the subject (indices into scenes) and their faces' mean embeddings (none without faceFilter)
+    guards: list[tuple[float, float]] = field(default_factory=list)
+    subject_shots: list[int] = field(default_factory=list)
+    subject_centres: list[np.ndarray] = field(default_factory=list)
+    clips: list[LocalClip] = field(default_factory=list)
+    flat: bool = False  # archived flat, clips beside stills (a video LoRA's)
+    stills: bool = True  # its stills in the archive (a trainer of clips only takes none)
 
     def report(
         self,
@@ -459,6 +473,7 @@ def build_dataset(
     max_seconds: float | None = None,
     reference_images: Sequence[tuple[Path, str]] = (),
     embedder: Embedder | None = None,
+    least: int | None = None,
 ) -> LocalDataset:
     """Find `video`'s scenes and build the training dataset in `out_dir` (see the module doc).
 
@@ -475,7 +490,8 @@ def build_dataset(
     Raises `InvalidInput` for an unreadable video or one longer than `max_seconds` seconds, or a
     reference photo without a face; `SubjectAmbiguous` / `SubjectNotFound` when it cannot tell
     who the subject is (with a sheet of the people found); and `DatasetTooSmall` when fewer than
-    `spec.least_frames` images qualify, with the counts and what to change.
+    `spec.least_frames` images qualify (`least`, where the caller gates on clips instead), with
+    the counts and what to change.
     """
     video, out_dir = Path(video), Path(out_dir)
     info = _checked(video, max_seconds)
@@ -487,7 +503,7 @@ def build_dataset(
     curator = _Curator(spec, staging, embedder)
     subject = _curated(video, spec, scanner, curator, reference_images, out_dir)
     summary = curator.summary(len(scanner.scenes), len(curator.shortlist), subject)
-    if len(curator.shortlist) < spec.least_frames:
+    if len(curator.shortlist) < (spec.least_frames if least is None else least):
         shutil.rmtree(staging, ignore_errors=True)
         raise DatasetTooSmall(too_small(video.name, spec, summary, curator.longest), summary, scanner.scenes)
     dataset = LocalDataset(
@@ -498,7 +514,9 @@ def build_dataset(
         frames_decoded=scanner.frames_decoded,
         duration_seconds=scanner.duration,
         summary=summary,
+        guards=[cut.guard for cut in scanner.cuts if cut.guard is not None],
     )
+    dataset.subject_shots, dataset.subject_centres = _subject_shots(curator, subject)
     embeddings = _images_written(dataset, curator, template_caption(spec.caption_template, trigger_word))
     shutil.rmtree(staging, ignore_errors=True)
     write_archive(dataset)
@@ -835,14 +853,37 @@ def too_small(name: str, spec: DatasetSpec, summary: DatasetSummary, longest: fl
     )
 
 
+def _subject_shots(curator: _Curator, subject: Subject | None) -> tuple[list[int], list[np.ndarray]]:
+    """The shots a video LoRA's clips may come from and the subject's faces to check them by: the
+    subject's shots (faceFilter), else every shot that gave a still."""
+    if subject is None:
+        return sorted({pick.scene for pick in curator.shortlist.chronological()}), []
+    shots = sorted({curator.sightings[i].scene for i in subject.members})
+    return shots, [person.centre for person in subject.chosen]
+
+
 def write_archive(dataset: LocalDataset) -> Path:
-    """Write dataset.zip: images/NNNN.jpg and .txt side by side, plus captions/NNNN.txt."""
+    """Write dataset.zip: images/NNNN.jpg and .txt side by side, plus captions/NNNN.txt; a video
+    LoRA's flat (NNNN.jpg, clip-NNNN.mp4, each .txt beside it)."""
+    if dataset.flat:
+        return _write_flat(dataset)
     with zipfile.ZipFile(dataset.archive, "w") as archive:
         for image in dataset.images:
             caption = image.caption_path.read_bytes()
             _add(archive, f"images/{image.path.name}", image.path.read_bytes(), zipfile.ZIP_STORED)
             _add(archive, f"images/{image.caption_path.name}", caption, zipfile.ZIP_DEFLATED)
             _add(archive, f"captions/{image.caption_path.name}", caption, zipfile.ZIP_DEFLATED)
+    return dataset.archive
+
+
+def _write_flat(dataset: LocalDataset) -> Path:
+    with zipfile.ZipFile(dataset.archive, "w") as archive:
+        for image in dataset.images if dataset.stills else []:
+            _add(archive, image.path.name, image.path.read_bytes(), zipfile.ZIP_STORED)
+            _add(archive, image.caption_path.name, image.caption_path.read_bytes(), zipfile.ZIP_DEFLATED)
+        for clip in dataset.clips:
+            _add(archive, clip.path.name, clip.path.read_bytes(), zipfile.ZIP_STORED)
+            _add(archive, clip.caption_path.name, clip.caption_path.read_bytes(), zipfile.ZIP_DEFLATED)
     return dataset.archive
 
 

@@ -175,8 +175,7 @@ def stored_references(
         grants: tuple[Grant, ...] | None = ()
         if theirs != owner:
             grants = grants_of_lora(uid) if grants_of_lora is not None else None
-        evaluated = ref is spec.get("loraRef")
-        loras[lora_key(ref)] = stored_lora(store, where, name, theirs, grants, evaluated=evaluated)
+        loras[lora_key(ref)] = stored_lora(store, where, name, theirs, grants)
     image = None
     if isinstance(spec.get("imageRef"), dict):
         image = stored_image(store, namespace, str(spec["imageRef"]["name"]), owner)
@@ -189,19 +188,19 @@ def stored_lora(
     name: str,
     owner: str,
     grants: tuple[Grant, ...] | None = (),
-    *,
-    evaluated: bool = False,
 ) -> LoraState | None:
     """The LoraTraining `name` as run here for `owner`: its trained versions (those with a stored
-    result), each one's model (a checkpoint a person promoted, or its own), and, for a
-    LoraEvaluation, what evaluating each needs; None where none was trained. `grants`: None where
-    they are not known (no record in the catalog)."""
+    result), each one's model (a checkpoint a person promoted, or its own), what each is made for
+    and what evaluating each needs (a LoraEvaluation); None where none was trained. `grants`: None
+    where they are not known (no record in the catalog)."""
     uid = local_uid("LoraTraining", namespace, name)
     versions = completed_versions(store, owner, uid)
     if not versions:
         return None
     uris = tuple((n, _model_uri(store, owner, uid, n)) for n in versions)
-    usable = tuple(u for n in versions if (u := _usable(store, owner, uid, n))) if evaluated else ()
+    # every version's stored result: what it is made for (a loraRef's model must load it) and
+    # what a LoraEvaluation needs
+    usable = tuple(u for n in versions if (u := _usable(store, owner, uid, n)))
     return LoraState(
         name=name,
         owner=owner,
@@ -230,7 +229,15 @@ def _usable(store: ObjectStore, owner: str, uid: str, version: int) -> UsableVer
     if stored is None or trained is None:
         return None
     provider = trained.provider or stored.provider
-    return UsableVersion(version, trained.model_uri, provider, trained.trigger_word, trained.dataset_uri)
+    return UsableVersion(
+        version,
+        trained.model_uri,
+        provider,
+        trained.trigger_word,
+        trained.dataset_uri,
+        trained.base_model,
+        trained.low_noise_model_uri,
+    )
 
 
 def stored_image(store: ObjectStore, namespace: str, name: str, owner: str) -> ImageState | None:

@@ -43,6 +43,7 @@ from contentgen.providers.base import (
 )
 from contentgen.store import keys
 
+from . import video_lora
 from .context import RunContext, StoreCheckpoint, StoreFiles
 from .dataset import LocalDataset, SubjectAmbiguous, apply_captions, build_dataset, template_caption
 from .fetch import Fetched, still_picture
@@ -132,9 +133,10 @@ def _fetch(ctx: RunContext, spec: LoraTrainingSpec) -> tuple[Fetched, list[tuple
 def _build_dataset(
     ctx: RunContext, spec: LoraTrainingSpec, source: Fetched, references: list[tuple[Path, str]]
 ) -> LocalDataset:
+    plan = video_lora.plan_of(spec, ctx.provider)  # a video LoRA's clips (video_lora.py)
     with ctx.stage("dataset", 8, 45) as span:
         try:
-            return build_dataset(
+            dataset = build_dataset(
                 source.path,
                 spec.dataset,
                 spec.trigger_word,
@@ -142,9 +144,12 @@ def _build_dataset(
                 span,
                 max_seconds=ctx.settings.max_video_seconds,
                 reference_images=references,
+                least=video_lora.least_stills(spec, plan),
             )
         except SubjectAmbiguous as unclear:  # and SubjectNotFound: show the user who is there
             raise unclear.located(_people_sheet(ctx, spec, unclear)) from None
+        video_lora.add_clips(dataset, source.path, spec, plan, lambda _: None)
+        return dataset
 
 
 def _people_sheet(ctx: RunContext, spec: LoraTrainingSpec, unclear: SubjectAmbiguous) -> str:
@@ -167,8 +172,9 @@ def _caption(
     if describer is None:
         return billed
     with ctx.stage("captions", 45, 48) as span, ctx.paying(billed):
+        stills = tuple(image.path for image in dataset.images)
         out = describer.caption_images(
-            CaptionRequest(images=tuple(image.path for image in dataset.images)),
+            CaptionRequest(images=(*stills, *video_lora.caption_frames(dataset))),
             ctx.scratch("captions"),
             span,
             # one per resource: a later run of the same images (a new version after a failed
@@ -177,9 +183,16 @@ def _caption(
             billed=lambda item, request: billed.extend(caption_usage(describer.name, item, [request])),
         )
         ctx.usage = list(billed)
+        clips, described = spec.dataset.clips, out.descriptions[len(stills) :]
+        video_lora.apply_clip_captions(
+            dataset, [template_caption(clips.caption_template, spec.trigger_word, d) for d in described]
+        )
         apply_captions(
             dataset,
-            [template_caption(spec.dataset.caption_template, spec.trigger_word, d) for d in out.descriptions],
+            [
+                template_caption(spec.dataset.caption_template, spec.trigger_word, d)
+                for d in out.descriptions[: len(stills)]
+            ],
             Captioning(
                 mode="auto",
                 provider=describer.name,
@@ -206,6 +219,7 @@ def _upload_dataset(ctx: RunContext, spec: LoraTrainingSpec, dataset: LocalDatas
             )
             pictures += [picture, caption]
             span(100.0 * (2 * i + 2) / total)
+        pictures += video_lora.put_clips(ctx.store, prefix, dataset)
         archive = ctx.store.put_once_file(f"{prefix}dataset.zip", dataset.archive, "application/zip")
         sheet = _put_contact_sheet(ctx, prefix, dataset)
         # the subject's face embeddings, for the likeness evaluation (never computed again)
@@ -235,7 +249,9 @@ def _train(
                     dataset_zip=dataset.archive,
                     trigger_word=spec.trigger_word,
                     steps=spec.training.steps,
-                    model=spec.training.model,
+                    model=video_lora.plan_of(spec, ctx.provider).app,
+                    base_model=spec.training.base_model,
+                    clips=len(dataset.clips),
                     learning_rate=spec.training.learning_rate,
                     frames=len(dataset.images),
                     rank=spec.training.rank,
@@ -261,9 +277,8 @@ def _train(
                 provider.name, "lora-training", trained.gpu_seconds, trained.request_id
             )
         else:
-            ctx.usage = billed + training_usage(
-                provider.name, spec.training.model, spec.training.steps, trained.request_id
-            )
+            app = video_lora.plan_of(spec, ctx.provider).app
+            ctx.usage = billed + training_usage(provider.name, app, spec.training.steps, trained.request_id)
     return trained
 
 
@@ -286,7 +301,9 @@ def _store_model(
             model = ctx.store.put_once_file(
                 f"{prefix}model.safetensors", trained.weights, "application/octet-stream"
             )
-        artifacts: list[Artifact] = []
+        artifacts: list[Artifact] = video_lora.put_lora_files(
+            ctx.store, prefix, spec, trained, ctx.scratch("lora-files")
+        )
         config_uri = ""
         if trained.config is not None:
             config = ctx.store.put_once_file(f"{prefix}config.json", trained.config, "application/json")
@@ -328,6 +345,8 @@ def _evaluate_version(
         return _Evaluated(skipped, [], chosen)
     if not spec.evaluation.enabled:
         return _Evaluated(None, [], chosen)
+    if video_lora.is_video(spec):  # a Wan LoRA on FLUX's pictures: not loadable (video_lora.py)
+        return _Evaluated(video_lora.skipped_likeness(spec), [], chosen)
     with ctx.stage("evaluate", 90, 100) as span:
         billed = list(ctx.usage or [])
         if model is None:
@@ -380,7 +399,9 @@ def _lora_result(
         frames=len(dataset.images),
         provider=provider,
         trigger_word=spec.trigger_word,
-        training_model=spec.training.model,
+        training_model=video_lora.plan_of(spec, provider).app,
+        base_model=spec.training.base_model,
+        low_noise_model_uri=video_lora.low_noise_uri(ctx.store, stored.prefix, trained),
         steps=spec.training.steps,
         memory_plan=str(trained.details.get("memoryPlan", "")),
         generation=ctx.snapshot.generation,

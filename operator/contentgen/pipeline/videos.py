@@ -29,6 +29,7 @@ from contentgen.providers import video_generator
 from contentgen.providers.base import LoraWeights, VideoGenerator, VideoOutput, VideoRequest
 from contentgen.store import keys
 
+from . import video_lora
 from .clips import (
     ClipInfo,
     delivered_codec,
@@ -87,9 +88,10 @@ def _prepare(ctx: RunContext, spec: VideoGenerationSpec, shape: VideoShape) -> V
     """The provider's request: the picture to animate (checked, and its size), the LoRAs' links."""
     snap = ctx.snapshot
     with ctx.stage("prepare", 0, 10) as span:
-        # before anything is fetched, paid or drawn: a LoraTraining's LoRA (FLUX.1) in a video
-        trained = [keys.lora_of_uri(lora.uri) is not None for lora in snap.loras]
-        if problem := unloadable_lora(spec.model, snap.loras, trained):
+        # before anything is fetched, paid or drawn: a LoraTraining's LoRA made for another model
+        loras = video_lora.made_for(ctx.store, list(snap.loras))
+        trained = [keys.lora_of_uri(lora.uri) is not None for lora in loras]
+        if problem := unloadable_lora(spec.model, loras, trained):
             raise InvalidInput(problem)
         picture: Path | None = None
         picture_url = ""
@@ -116,9 +118,16 @@ def _prepare(ctx: RunContext, spec: VideoGenerationSpec, shape: VideoShape) -> V
             image_url=picture_url,
             loras=tuple(
                 LoraWeights(
-                    url=provider_url(lora.uri, ctx.store, ctx.settings.presign_seconds), scale=lora.scale
+                    url=provider_url(lora.uri, ctx.store, ctx.settings.presign_seconds),
+                    scale=lora.scale,
+                    # a Wan 2.2 pair: the low-noise expert's file, beside the high-noise one's
+                    low_noise_url=(
+                        provider_url(lora.low_noise_uri, ctx.store, ctx.settings.presign_seconds)
+                        if lora.low_noise_uri
+                        else ""
+                    ),
                 )
-                for lora in snap.loras
+                for lora in loras
             ),
             # per version, as images' pictures: a retried pod of this run takes the frames made
             frames_made=StoreFiles(ctx.store, keys.frames_made(snap.uid, snap.version)),

@@ -135,6 +135,8 @@ class LoraTrainer(Protocol):
 class LoraWeights:
     url: str  # a URL the provider can fetch (presigned for store objects)
     scale: float = 1.0
+    # a Wan 2.2 A14B pair: the low-noise expert's LoRA ("" for one LoRA; `url` is the high-noise one)
+    low_noise_url: str = ""
 
 
 @dataclass(frozen=True)

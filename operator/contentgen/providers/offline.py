@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from contentgen.api.base_models import base_model
 from contentgen.api.image import IMAGE_SIZES
 from contentgen.errors import InvalidInput
 from contentgen.files import sha256_file
@@ -49,6 +50,7 @@ from .base import (
     TranscriptionOutput,
     TranscriptionRequest,
 )
+from .offline_video_lora import train_video_lora
 
 NOTE = "offline provider: not a trained model"
 CHECKPOINT_NOTE = "offline provider: a simulated checkpoint, not a trained model"
@@ -81,6 +83,8 @@ class OfflineProvider:
     def train_lora(
         self, request: TrainingRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
     ) -> TrainingOutput:
+        if base_model(request.base_model).video:  # a Wan LoRA, simulated (offline_video_lora.py)
+            return train_video_lora(request, work_dir, progress)
         progress(0)
         digest, images = _read_dataset(request.dataset_zip, progress)
         metadata = {

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..base_models import BASE_MODELS, loading, lora_fits, misfit
 from ..image import ResolvedLora
 from ..providers import OWN_GPUS, PROVIDERS
 from ..rules import (
@@ -27,7 +28,7 @@ from ..rules import (
     SpecField,
     generate,
 )
-from .table import ASSUMED_FPS, DEFAULT_MODEL, DEFAULT_PROVIDER, LORA_TRAINING_FAMILY, MODELS, VideoModelInfo
+from .table import ASSUMED_FPS, DEFAULT_MODEL, DEFAULT_PROVIDER, MODELS, VideoModelInfo
 
 MODEL = SpecField("model", "string", DEFAULT_MODEL)
 PROVIDER = SpecField("provider", "string", DEFAULT_PROVIDER)
@@ -156,12 +157,12 @@ def _lora_rules(m: VideoModelInfo, rule: ForModel) -> list[Rule]:
             "(docs/videos.md#models)"
         )
         return [rule.needs(LORAS, message, Empty(LORAS))]
-    if m.family == LORA_TRAINING_FAMILY:
+    if loading(m.name):  # a LoraTraining makes LoRAs it loads: its version is checked as it resolves
         return []
     message = (
-        f"loras[].loraRef: a LoraTraining makes {LORA_TRAINING_FAMILY} LoRAs, and model {m.name} loads "
-        f"{m.family} LoRAs only: give one made for {m.family} by url, or animate a picture made with the "
-        "LoRA (imageRef) instead (docs/videos.md#loras)"
+        f"loras[].loraRef: no LoraTraining makes {m.family} LoRAs (training.baseModel: "
+        f"{', '.join(BASE_MODELS)}), and model {m.name} loads those only: give one made for {m.family} by "
+        "url, or animate a picture made with the LoRA (imageRef) instead (docs/videos.md#loras)"
     )
     return [rule.needs(LORAS, message, NoneHas(LORAS, "loraRef"))]
 
@@ -185,19 +186,25 @@ VIDEO_RULES: list[GeneratedRule] = [
 
 
 def unloadable_lora(model: str, loras: Sequence[ResolvedLora], trained: Sequence[bool] = ()) -> str | None:
-    """Why `model` cannot load one of `loras`, or None: a LoraTraining's LoRA (by loraRef, or by
-    its stored file's URL, so with its lineage: `trained[i]` where the caller knows it otherwise)
-    is a FLUX.1 LoRA, and no video model is FLUX.1. Said before anything is paid or drawn (the
-    run's twin of the loraRef rule above)."""
-    info = MODELS.get(model)
-    if info is None or info.family == LORA_TRAINING_FAMILY:
+    """Why `model` cannot load one of `loras`, or None, said before anything is paid or drawn (the
+    run's twin of the loraRef rules): a LoraTraining's LoRA (by loraRef, or by its stored file's
+    URL, so with its lineage: `trained[i]` where the caller knows it otherwise) made for another
+    model (its `base_model`, api/base_models.py), or one whose base model is not known on a model
+    no LoraTraining makes LoRAs for."""
+    if model not in MODELS:
         return None
     for n, lora in enumerate(loras):
-        if lora.name or lora.uid or (n < len(trained) and trained[n]):
-            what = f"loraRef {lora.name!r}" if lora.name else lora.uri.split("?", 1)[0]
+        if not (lora.name or lora.uid or (n < len(trained) and trained[n])):
+            continue  # a LoRA from elsewhere, by url: what it is made for is the user's to check
+        what = f"loraRef {lora.name!r}" if lora.name else lora.uri.split("?", 1)[0]
+        if lora.base_model:
+            if not lora_fits(lora.base_model, model):
+                return f"loras[{n}]: {misfit(lora.base_model, model, what)}"
+        elif not loading(model):
             return (
-                f"loras[{n}]: {what} is a LoraTraining's LoRA, made for {LORA_TRAINING_FAMILY}, and model "
-                f"{model} loads {info.family} LoRAs only: remove it, give a {info.family} LoRA by url, or "
-                "animate a picture made with it (imageRef) (docs/videos.md#loras)"
+                f"loras[{n}]: {what} is a LoraTraining's LoRA, and model {model} loads "
+                f"{MODELS[model].family} LoRAs, which no LoraTraining makes: remove it, give a "
+                f"{MODELS[model].family} LoRA by url, or animate a picture made with it (imageRef) "
+                "(docs/videos.md#loras)"
             )
     return None

@@ -27,9 +27,8 @@ AspectRatio = Literal["16:9", "9:16", "1:1", "4:3", "3:4", "auto"]
 Mode = Literal["text", "image"]
 DEFAULT_MODEL: VideoModel = "wan-2.2-t2v"
 DEFAULT_PROVIDER: Literal["fal", "offline", "cluster"] = "fal"
-# The family every LoraTraining's LoRA is made for: fal's two trainers (flux-lora-fast-training,
-# flux-lora-portrait-trainer) and the cluster's trainer all train FLUX.1 LoRAs, which no video model
-# can load (their layers are not FLUX's), so a video's loraRef is refused at admission.
+# The family of a LoraTraining's LoRA by default (training.baseModel flux.1), which no video model
+# loads (their layers are not FLUX's); a video LoRA's base model is api/base_models.py's.
 LORA_TRAINING_FAMILY = "FLUX.1"
 # A video's frames when neither numFrames nor durationSeconds says, for a model that takes
 # durations only (Kling): its default duration at the frame rate assumed for it.

@@ -4,7 +4,8 @@ through the queue (queue.py), the video downloaded from fal's CDN.
 What each app is sent is what its page documents (the `source` of its MODELS entry):
 
     Wan 2.2 A14B     prompt, num_frames, frames_per_second, resolution, aspect_ratio, seed,
-                     negative_prompt when set, loras [{path, scale}] on the text-to-video/lora app,
+                     negative_prompt when set, loras [{path, scale}] on the text-to-video/lora app
+                     (a Wan 2.2 pair as two, transformer "high" and "low": lora_entries),
                      image_url on image-to-video; num_interpolated_frames 0: fal's default puts
                      interpolated frames between the generated ones and multiplies the frame rate
                      (adjust_fps_for_interpolation), so the video would not be the frames asked
@@ -33,7 +34,7 @@ from contentgen.errors import InvalidInput, PermanentError
 from contentgen.files import sha256_file
 from contentgen.providers.progress import SubProgress
 
-from ..base import Checkpoint, VideoOutput, VideoRequest
+from ..base import Checkpoint, LoraWeights, VideoOutput, VideoRequest
 from ..retry import bad_response, redact
 from .outputs import MiB
 from .progress import Meter
@@ -159,7 +160,8 @@ def arguments(model: VideoModelInfo, request: VideoRequest, *, image: bool) -> d
     """What `request` is sent to `model`'s app as, without the picture's URL (see the module)."""
     if request.loras and not model.loras:
         raise InvalidInput(f"loras: fal's {model.name} takes none; remove them or choose a model that does")
-    if any(not lora.url.startswith(("https://", "http://")) for lora in request.loras):
+    urls = [url for lora in request.loras for url in (lora.url, lora.low_noise_url) if url]
+    if any(not url.startswith(("https://", "http://")) for url in urls):
         raise InvalidInput(
             "loras: fal can only fetch LoRA weights from http(s) URLs; a local store's file:// links "
             "work with the offline and cluster providers only"
@@ -188,8 +190,21 @@ def arguments(model: VideoModelInfo, request: VideoRequest, *, image: bool) -> d
         args["frames_per_second"] = request.fps
         args["num_interpolated_frames"] = 0
     if model.loras:
-        args["loras"] = [{"path": lora.url, "scale": lora.scale} for lora in request.loras]
+        args["loras"] = [entry for lora in request.loras for entry in lora_entries(lora)]
     return args
+
+
+def lora_entries(lora: LoraWeights) -> list[dict[str, Any]]:
+    """A LoRA as fal's apps take it ({path, scale}); a Wan 2.2 pair as two, each into its expert
+    (LoRAWeight.transformer: "high" loads into the high-noise transformer, "low" into the low-noise
+    one; unset, fal's default, "high": https://fal.ai/models/fal-ai/wan/v2.7/pro/edit/api#type-LoRAWeight,
+    the type WanLoRAT2VRequest.loras lists)."""
+    if not lora.low_noise_url:
+        return [{"path": lora.url, "scale": lora.scale}]
+    return [
+        {"path": lora.url, "scale": lora.scale, "transformer": "high"},
+        {"path": lora.low_noise_url, "scale": lora.scale, "transformer": "low"},
+    ]
 
 
 def _model(request: VideoRequest) -> VideoModelInfo:

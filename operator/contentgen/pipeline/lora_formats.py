@@ -1,0 +1,142 @@
+"""A Wan LoRA in ComfyUI's layout: the same tensors, under the names ComfyUI's loaders read.
+
+ComfyUI loads a LoRA into its Wan model by the model's own parameter names (Wan's original ones,
+`diffusion_model.blocks.0.self_attn.q.weight`): comfy/lora.py's `model_lora_keys_unet` maps
+`diffusion_model.<module>` to the module's weight, and its LoRA adapter
+(comfy/weight_adapter/lora.py) reads `<module>.lora_up.weight` and `.lora_down.weight`, or
+`.lora_B.weight` and `.lora_A.weight`, with an optional `<module>.alpha` (the scale is alpha over
+the rank; 1 without it), and `<module>.diff_b` for a bias. diffusers names the same modules its own
+way (`blocks.0.attn1.to_q`); the renaming is the inverse of diffusers' own
+`_convert_non_diffusers_wan_lora_to_diffusers` (loaders/lora_conversion_utils.py), which the test
+runs on what this writes.
+
+The file is rewritten at the byte level: its tensors' bytes are copied as they are (any dtype:
+bf16, fp16, fp32), only the header's names change, and `alpha` scalars are added where the file
+says its LoRA was trained with an alpha other than its rank (diffusers' `lora_adapter_metadata`;
+without it the scale is 1, as diffusers reads such a file). A key it does not know is refused, so a
+file it cannot place (a FLUX LoRA, say) is never written under wrong names. A file already in the
+layout (`diffusion_model.` names) is copied unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from pathlib import Path
+from typing import Any
+
+_PREFIXES = ("transformer.", "base_model.model.")
+_BLOCK = {
+    "attn1.to_q": "self_attn.q",
+    "attn1.to_k": "self_attn.k",
+    "attn1.to_v": "self_attn.v",
+    "attn1.to_out.0": "self_attn.o",
+    "attn2.to_q": "cross_attn.q",
+    "attn2.to_k": "cross_attn.k",
+    "attn2.to_v": "cross_attn.v",
+    "attn2.to_out.0": "cross_attn.o",
+    "attn2.add_k_proj": "cross_attn.k_img",
+    "attn2.add_v_proj": "cross_attn.v_img",
+    "ffn.net.0.proj": "ffn.0",
+    "ffn.net.2": "ffn.2",
+}
+_TOP = {
+    "condition_embedder.time_proj": "time_projection.1",
+    "proj_out": "head.head",
+    "condition_embedder.text_embedder.linear_1": "text_embedding.0",
+    "condition_embedder.text_embedder.linear_2": "text_embedding.2",
+    "condition_embedder.time_embedder.linear_1": "time_embedding.0",
+    "condition_embedder.time_embedder.linear_2": "time_embedding.2",
+    "condition_embedder.image_embedder.ff.net.0.proj": "img_emb.proj.1",
+    "condition_embedder.image_embedder.ff.net.2": "img_emb.proj.3",
+}
+_PARTS = {".lora_A.weight": ".lora_A.weight", ".lora_B.weight": ".lora_B.weight", ".lora_B.bias": ".diff_b"}
+_BLOCK_KEY = re.compile(r"^blocks\.(\d+)\.(.+)$")
+
+
+class NotWanLora(ValueError):
+    """A LoRA with a key that names no layer of Wan's transformer."""
+
+
+def comfyui_name(key: str) -> str:
+    """The name ComfyUI reads for a diffusers-named Wan LoRA key (NotWanLora for another)."""
+    if key.startswith("diffusion_model."):
+        return key
+    name = key
+    for prefix in _PREFIXES:
+        name = name.removeprefix(prefix)
+    part = next((p for p in _PARTS if name.endswith(p)), None)
+    if part is None:
+        raise NotWanLora(f"{key}: not a LoRA tensor (lora_A, lora_B or their bias)")
+    module = name[: -len(part)]
+    if match := _BLOCK_KEY.match(module):
+        inner = _BLOCK.get(match[2])
+        if inner is None:
+            raise NotWanLora(f"{key}: no layer of a Wan transformer block is named {match[2]}")
+        original = f"blocks.{match[1]}.{inner}"
+    elif module in _TOP:
+        original = _TOP[module]
+    else:
+        raise NotWanLora(f"{key}: no layer of a Wan transformer is named {module}")
+    return f"diffusion_model.{original}{_PARTS[part]}"
+
+
+def read_header(data: bytes) -> tuple[dict[str, Any], int]:
+    """A safetensors file's header and where its tensors' bytes begin."""
+    if len(data) < 8:
+        raise ValueError("not a safetensors file: shorter than its header's length")
+    (length,) = struct.unpack("<Q", data[:8])
+    if length > len(data) - 8:
+        raise ValueError("not a safetensors file: its header runs past the end")
+    header = json.loads(data[8 : 8 + length])
+    if not isinstance(header, dict):
+        raise ValueError("not a safetensors file: its header is not a JSON object")
+    return header, 8 + length
+
+
+def _alpha(metadata: dict[str, str]) -> float | None:
+    """The LoRA's alpha where diffusers' metadata says one other than its rank."""
+    try:
+        said = json.loads(metadata.get("lora_adapter_metadata", "{}"))
+    except ValueError:
+        return None
+    if isinstance(said.get("transformer"), dict):
+        said = said["transformer"]
+    rank, alpha = said.get("r"), said.get("lora_alpha")
+    if isinstance(rank, int | float) and isinstance(alpha, int | float) and alpha != rank:
+        return float(alpha)
+    return None
+
+
+def to_comfyui(data: bytes) -> bytes:
+    """A diffusers-format Wan LoRA file's bytes in ComfyUI's layout (see the module)."""
+    header, start = read_header(data)
+    metadata = dict(header.pop("__metadata__", None) or {})
+    body = bytearray(data[start:])
+    renamed: dict[str, Any] = {}
+    for key, entry in header.items():
+        name = comfyui_name(key)
+        if name in renamed:
+            raise NotWanLora(f"{key}: two tensors would be named {name}")
+        renamed[name] = entry
+    alpha = _alpha(metadata)
+    if alpha is not None:
+        for name in [n for n in renamed if n.endswith(".lora_A.weight")]:
+            offset = len(body)
+            body += struct.pack("<f", alpha)
+            renamed[name.removesuffix(".lora_A.weight") + ".alpha"] = {
+                "dtype": "F32",
+                "shape": [],
+                "data_offsets": [offset, offset + 4],
+            }
+    metadata["contentgen.layout"] = "comfyui"
+    text = json.dumps({"__metadata__": metadata, **renamed}, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the tensors' bytes start 8-aligned, as safetensors writes them
+    return struct.pack("<Q", len(text)) + text + bytes(body)
+
+
+def comfyui_file(path: Path, out: Path) -> Path:
+    """`path` (a diffusers-format Wan LoRA) written in ComfyUI's layout at `out`."""
+    out.write_bytes(to_comfyui(path.read_bytes()))
+    return out
