@@ -21,8 +21,10 @@ from contentgen.controller.settings import OperatorSettings
 from contentgen.controller.state import Operator
 from contentgen.controller.workloads import may_read, read_workload
 from tests.harness.controller import NOW, job, reason
-from tests.harness.kueue import JOB_UID, PENDING_QUOTA, WORKLOAD, condition, started, workload
+from tests.harness.kueue import job_uid, recorded, started
 
+WAITING = recorded("no-quota")  # the real Kueue's (tests/harness/kueue.py)
+JOB_UID = job_uid(WAITING)
 HELD = job(suspended=True, queue="gpus", job_uid=JOB_UID)
 
 
@@ -74,10 +76,9 @@ def read(op: Operator, held: Any = HELD) -> tuple[bool, Any]:
 
 
 def test_the_workload_is_listed_by_its_jobs_uid(clock: Clock) -> None:
-    said = workload(condition("QuotaReserved", "False", "Pending", PENDING_QUOTA))
-    server = Server(v1beta2=[said])
+    server = Server(v1beta2=[WAITING])
     was_read, found = read(operator(server))
-    assert was_read and found is not None and found.name == WORKLOAD
+    assert was_read and found is not None and found.name == WAITING["metadata"]["name"]
     assert server.requests == [
         (
             "/apis/kueue.x-k8s.io/v1beta2/namespaces/ns/workloads",
@@ -88,7 +89,7 @@ def test_the_workload_is_listed_by_its_jobs_uid(clock: Clock) -> None:
 
 
 def test_an_older_kueue_serves_v1beta1(clock: Clock) -> None:
-    server = Server(v1beta1=[workload()])
+    server = Server(v1beta1=[recorded("admitted-v1beta1")])
     op = operator(server)
     assert read(op)[0] and [p.split("/")[3] for p, _ in server.requests] == ["v1beta2", "v1beta1"]
     server.requests.clear()
@@ -114,7 +115,7 @@ def test_kueue_not_installed_is_said_once_and_asked_again_after_the_resync(
         "installed): Queued messages name the queue without Kueue's reason"
     ]
     # installed since: read at the next look after the interval, and from then on
-    server.answers["v1beta2"] = [workload()]
+    server.answers["v1beta2"] = [WAITING]
     clock.now += 301
     assert read(op)[0] and may_read(op) and op.kueue.unavailable == ""
 
@@ -139,7 +140,7 @@ def test_another_error_fails_the_look(clock: Clock) -> None:
 
 
 def test_nothing_is_asked_when_off_or_for_a_job_not_seen_yet(clock: Clock) -> None:
-    server = Server(v1beta2=[workload()])
+    server = Server(v1beta2=[WAITING])
     assert read(operator(server, read_kueue_workloads=False)) == (False, None)
     assert not may_read(operator(server, read_kueue_workloads=False))
     assert read(operator(server), job(suspended=True, queue="gpus")) == (False, None)  # no uid yet

@@ -1,72 +1,66 @@
-"""Kueue's Workloads as the operator reads them: conditions, a Workload of a Job, a started
-resource (tests/controller)."""
+"""Kueue's Workloads as the operator reads them: the real Kueue's (v0.19.2, on the local cluster),
+recorded by tests/kube/test_kueue_states.py into tests/controller/kueue_workloads.json, one per
+state (`recorded`), and a started resource (tests/controller)."""
 
 from __future__ import annotations
 
+import copy
+import functools
+import json
+from pathlib import Path
 from typing import Any
 
 from contentgen.controller.decide import World, decide
 from tests.harness.controller import NOW, apply, resource
 
-JOB_UID = "5d3c8a52-1111-4222-8333-444455556666"
+RECORDING = Path(__file__).resolve().parents[1] / "controller" / "kueue_workloads.json"
 
 
-WORKLOAD = "job-demo-ig-0b7f1f3e-g1-3c2ab"
+@functools.cache
+def _recording() -> dict[str, dict[str, Any]]:
+    return json.loads(RECORDING.read_text())  # type: ignore[no-any-return]
 
 
-PENDING_QUOTA = (
-    "couldn't assign flavors to pod set main: insufficient unused quota for nvidia.com/gpu in flavor "
-    "default-flavor, 1 more needed"
-)
+def states() -> list[str]:
+    return sorted(_recording())
 
 
-def condition(kind: str, status: str, reason: str, message: str) -> dict[str, Any]:
-    return {
-        "type": kind,
-        "status": status,
-        "reason": reason,
-        "message": message,
-        "lastTransitionTime": "2026-11-21T11:59:00Z",
-        "observedGeneration": 1,
-    }
+def recorded(state: str) -> dict[str, Any]:
+    """A copy of the Workload the real Kueue wrote in `state` (test_kueue_states.py says each)."""
+    return copy.deepcopy(_recording()[state])
 
 
-def workload(
-    *conditions: dict[str, Any],
-    active: bool | None = None,
-    job_uid: str = JOB_UID,
-    name: str = WORKLOAD,
-    **status: Any,
+def job_uid(workload: dict[str, Any]) -> str:
+    """The uid of the Job the Workload was made for (its controller owner)."""
+    (owner,) = [r for r in workload["metadata"]["ownerReferences"] if r.get("controller")]
+    return str(owner["uid"])
+
+
+def condition(workload: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next(c for c in workload["status"]["conditions"] if c["type"] == kind)
+
+
+def overlay(
+    workload: dict[str, Any], *conditions: tuple[str, str, str, str], **status: Any
 ) -> dict[str, Any]:
-    """A Workload of a batch/v1 Job as Kueue makes it (jobframework.ConstructWorkload)."""
-    spec: dict[str, Any] = {
-        "queueName": "gpus",
-        "podSets": [{"name": "main", "count": 1, "template": {"spec": {"containers": []}}}],
-    }
-    if active is not None:
-        spec["active"] = active
-    return {
-        "apiVersion": "kueue.x-k8s.io/v1beta2",
-        "kind": "Workload",
-        "metadata": {
-            "name": name,
-            "namespace": "ns",
-            "creationTimestamp": "2026-11-21T11:58:00Z",
-            "labels": {"kueue.x-k8s.io/job-uid": job_uid},
-            "ownerReferences": [
-                {
-                    "apiVersion": "batch/v1",
-                    "kind": "Job",
-                    "name": "demo-ig-0b7f1f3e-g1",
-                    "uid": job_uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
-        },
-        "spec": spec,
-        "status": {"conditions": list(conditions), **status},
-    }
+    """A recorded Workload with conditions (type, status, reason, message) set as Kueue's source
+    writes them, and `status`'s fields, for the states only a cluster with more than Kueue shows
+    (an admission check's controller, a framework that fails to start)."""
+    out = copy.deepcopy(workload)
+    kept = [c for c in out["status"].get("conditions") or [] if c["type"] not in {k for k, *_ in conditions}]
+    for kind, state, reason, message in conditions:
+        kept.append(
+            {
+                "type": kind,
+                "status": state,
+                "reason": reason,
+                "message": message,
+                "lastTransitionTime": "2026-11-21T11:59:00Z",
+                "observedGeneration": 1,
+            }
+        )
+    out["status"] = {**out["status"], "conditions": kept, **status}
+    return out
 
 
 def started() -> Any:

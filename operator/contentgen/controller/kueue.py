@@ -15,8 +15,10 @@ As Kueue writes them (read in its source, release v0.19.2, `apis/kueue/v1beta2`,
 - `QuotaReserved` True and `Admitted` True: admitted; Kueue then resumes the Job. Quota reserved
   but not admitted: its admission checks are not all Ready (`status.admissionChecks`).
 - `Evicted` True (reason `Preempted`, `PodsReadyTimeout`, `AdmissionCheck`, `ClusterQueueStopped`,
-  `LocalQueueStopped`, `Deactivated...`): Kueue suspended the Job again; it stays True until quota
-  is reserved again, while `QuotaReserved` False says why it waits now. A backoff before it is
+  `LocalQueueStopped`, `Deactivated...`): Kueue suspends the Job again. It is written first, while
+  `Admitted` and `QuotaReserved` are still True (Kueue is stopping the Job), then the quota is
+  given back; it stays True until quota is reserved again, while `QuotaReserved` False says why it
+  waits now. A backoff before it is
   queued again is `status.requeueState` (`requeueAt`, `count`).
 - `spec.active` false: deactivated, never admitted until someone activates it again.
 - `Finished` True on a Job that never ran: Kueue gave up on it (e.g. `FailedToStart`).
@@ -124,6 +126,10 @@ def _explain(workload: Workload | None, now: datetime) -> str:
             "active again"
         )
     queue = f"ClusterQueue {workload.cluster_queue!r}" if workload.cluster_queue else "its ClusterQueue"
+    if evicted and (workload.true("Admitted") or workload.true("QuotaReserved")):
+        # Kueue says Evicted first, then stops the Job and gives its quota back (seen on the real one)
+        stopping = f"evicted ({evicted.reason}): {_said(evicted)}; Kueue stops the Job and queues it again"
+        return "; ".join(filter(None, (stopping, _backoff(workload, now))))
     if workload.true("Admitted"):
         return f"admitted by {queue}; Kueue resumes the Job"
     if workload.true("QuotaReserved"):
@@ -151,13 +157,20 @@ def _pending(workload: Workload, evicted: Condition | None, now: datetime) -> st
     pending = workload.conditions.get("QuotaReserved")
     if pending is not None and (evicted is None or pending.message != evicted.message):
         parts.append(_said(pending))
-    if workload.requeue_at is not None and workload.requeue_at > now:
-        times = "time" if workload.requeue_count == 1 else "times"
-        parts.append(
-            f"Kueue queues it again at {format_time(workload.requeue_at)} (backoff; requeued "
-            f"{workload.requeue_count} {times})"
-        )
+    if backoff := _backoff(workload, now):
+        parts.append(backoff)
     return "; ".join(parts) or "Kueue has not considered its Workload yet"
+
+
+def _backoff(workload: Workload, now: datetime) -> str:
+    """When Kueue queues it again after an eviction's backoff, while that is still to come."""
+    if workload.requeue_at is None or workload.requeue_at <= now:
+        return ""
+    times = "time" if workload.requeue_count == 1 else "times"
+    return (
+        f"Kueue queues it again at {format_time(workload.requeue_at)} (backoff; requeued "
+        f"{workload.requeue_count} {times})"
+    )
 
 
 def _said(condition: Condition) -> str:
