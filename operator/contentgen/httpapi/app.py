@@ -53,6 +53,7 @@ from .routes import (
     stream,
     training,
     ui,
+    uploads,
     verdict,
 )
 from .settings import ApiSettings, load_settings
@@ -165,6 +166,7 @@ def create_app(
     for module in (
         jobs,
         create,
+        uploads,
         evaluate,
         promote,
         verdict,

@@ -25,10 +25,11 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, PlainValidator, mo
 from pydantic_core import PydanticCustomError
 
 from contentgen.api import API_VERSION, KINDS
+from contentgen.api.base import CelRule
 from contentgen.api.common import LORA_URL_RULE, NAME_PATTERN, OWNER_PATTERN, SOURCE_URL_RULE
 from contentgen.api.image import FAL_MAX_IMAGES, ImageModel, ImageSize
 from contentgen.api.manifests import Document
-from contentgen.api.providers import placeholders
+from contentgen.api.providers import PROVIDERS, placeholders
 from contentgen.api.resource import DNS_LABEL_PATTERN
 from contentgen.api.validation import said, validate_document
 from contentgen.catalog.kinds import makes_loras
@@ -160,9 +161,12 @@ class Body(BaseModel):
         return _integral(data)
 
 
-def url_problems(fields: dict[str, str | None], *, local: bool) -> list[FieldProblem]:
-    """A source URL in each of `fields` (by request field name), as `source.url` takes it."""
-    rule, allowed = SOURCE_URL_RULE, SOURCE_URL_RULE.local_exception
+def url_problems(
+    fields: dict[str, str | None], *, local: bool, rule: CelRule = SOURCE_URL_RULE
+) -> list[FieldProblem]:
+    """A URL in each of `fields` (by request field name), as `rule` takes it (default: `source.url`'s),
+    a local run's file too where `local`."""
+    allowed = rule.local_exception
     return [
         FieldProblem(name, rule.message)
         for name, url in fields.items()
@@ -269,6 +273,9 @@ class SeedCommon(Body):
 # A source URL field of a seed route: the rule of the spec's source.url (request_rules.py says it
 # in the document; the builders check it, with a local run's allowance where runs are local).
 SOURCE_URL: dict[str, Any] = {"x-kubernetes-validations": [SOURCE_URL_RULE.schema_entry()]}
+# The providers whose transcripts cannot say who speaks: a Transcription's speakerLabels is refused with them.
+UNLABELLED = tuple(p.name for p in PROVIDERS.values() if not p.speaker_labels)
+LORA_URL: dict[str, Any] = {"x-kubernetes-validations": [LORA_URL_RULE.schema_entry()]}
 
 
 _HAS_A_LETTER = said("[A-Za-z0-9]", "at least one letter or digit (A-Z, a-z, 0-9)")
@@ -299,8 +306,10 @@ class LoraTrainRequest(SeedCommon):
 class SeedLora(Body):
     model_config = ConfigDict(strict=True, extra="forbid")
 
-    path: Annotated[str, Field(min_length=1, max_length=2048), LORA_URL_RULE] = Field(
-        description="The weights: an https:// or s3:// URL (a LoRA's latestModelUri)."
+    path: Annotated[str, Field(min_length=1, max_length=2048)] = Field(
+        description="The weights: an https:// or s3:// URL (a LoRA's latestModelUri; on a laptop a local "
+        "file too).",
+        json_schema_extra=LORA_URL,
     )
     scale: Annotated[float, Field(ge=0, le=2)] = 1.0
 
@@ -361,7 +370,12 @@ class TranscribeRequest(SeedCommon):
             "anyOf": [
                 {"required": [name], "properties": {name: {"type": "string"}}}
                 for name in ("audioUrl", "url", "videoUrl")
-            ]
+            ],
+            # the spec's rule (api/transcription.py): no speaker labels from a provider without them
+            "not": {
+                "required": ["provider", "speaker_labels"],
+                "properties": {"provider": {"enum": list(UNLABELLED)}, "speaker_labels": {"const": True}},
+            },
         }
     )
 
@@ -442,6 +456,9 @@ def from_images_generate(
     if inputs.seed is not None:
         spec["seed"] = inputs.seed
     if inputs.loras:
+        paths = {f"inputs.loras[{n}].path": lora.path for n, lora in enumerate(inputs.loras)}
+        if problems := url_problems(paths, local=local, rule=LORA_URL_RULE):
+            raise Invalid(problems)
         spec["loras"] = [{"url": lora.path, "scale": lora.scale} for lora in inputs.loras]
     return Wanted(
         "ImageGeneration",

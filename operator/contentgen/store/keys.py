@@ -11,6 +11,8 @@ generated-videos/{owner}/{uid}/v{n}/video.mp4, poster.jpg, thumbs/poster.jpg, st
 evaluations/{owner}/{uid}/v{n}/result.json   a LoraEvaluation's runs; what each evaluated is the
                  LoRA version's: loras/{owner}/{lora uid}/v{m}/likeness/e{k}/
 {type}/{owner}/{uid}/v{n}/...  a kind with no layout above, by its catalog type: its outputs, result.json
+uploads/{owner}/{id}/{name}  a file uploaded through the HTTP API (a source video, a picture), for
+                 its owner's specs to name; each under an id of its own, written once
 temp/{uid}/...   scratch, provider checkpoints and pictures being made (mutable state, not
                  outputs; a 24 h lifecycle rule may expire it)
 outbox/catalog/  catalog records of local runs waiting for the catalog (catalog/outbox.py)
@@ -153,6 +155,11 @@ def likeness_evaluation(owner: str, uid: str, version: int, number: int) -> str:
     if number < 1:
         raise ValueError(f"an evaluation number is 1 or more, got {number}")
     return f"{lora_version(owner, uid, version)}likeness/e{number}/"
+
+
+def upload(owner: str, upload_id: str, name: str) -> str:
+    """An uploaded file's key: its owner's, under an id of its own (never one key twice)."""
+    return f"uploads/{_seg(owner, 'owner')}/{_seg(upload_id, 'upload id')}/{_seg(name, 'file name')}"
 
 
 TEMP = "temp/"  # a run's working state (provider checkpoints, request folders), not its outputs

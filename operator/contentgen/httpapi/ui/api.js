@@ -104,3 +104,17 @@ export function followJobs(url, onJob) {
     source.addEventListener("ready", () => { clearTimeout(timer); resolve(); }, { once: true });
   });
 }
+
+// A file for a create to name (POST /api/uploads): its bytes as the body, its type as the request's;
+// the answer names the stored file (`uri` goes in the spec). Its name is kept where the key takes it.
+export async function upload(file, owner) {
+  const name = (file.name || "").replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^[^A-Za-z0-9]+/, "").slice(0, 100);
+  const response = await fetch(withQuery("/api/uploads", { owner, name }), {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": file.type || "application/octet-stream" },
+    body: file,
+  });
+  if (!response.ok) throw await failure(response);
+  return response.json();
+}

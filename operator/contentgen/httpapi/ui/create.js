@@ -71,6 +71,7 @@ export async function createView(which) {
     event.preventDefault();
     for (const old of form.querySelectorAll(".field-error")) old.remove();
     for (const old of form.querySelectorAll(".invalid")) old.classList.remove("invalid");
+    if (form.uploading) await form.uploading; // a file chosen is stored before the create names it
     const data = new FormData(form);
     const name = (data.get("name") || "").toString().trim();
     if (name && !NAME_PATTERN.test(name)) { // said in words before the API says it as a pattern

@@ -6,7 +6,7 @@
 import { api } from "./api.js";
 import { el, put } from "./dom.js";
 import { counted, num } from "./format.js";
-import { field, input, providerField, select } from "./forms.js";
+import { field, input, providerField, select, uploadField } from "./forms.js";
 import { choices, creatableKinds, defaultOf } from "./schema.js";
 
 // LoraTraining -> lora-training: the `type` the API's lists and streams filter by.
@@ -36,6 +36,10 @@ const prompt = (pick) => field("Prompt", el("textarea", { name: "prompt", id: "f
 const seed = (values, pick) => field("Seed", input("seed", { type: "number", min: 0, max: 4294967295, placeholder: "random", value: values.from ? "" : pick("seed", "") }), false, values.from ? "empty: a new seed" : "");
 // The model that applies LoRAs (an image made with one is made with it).
 const LORA_MODEL = "flux-lora";
+// What POST /api/uploads takes, by what a form's file is for.
+const PICTURE_TYPES = "image/png,image/jpeg,image/webp";
+const VIDEO_TYPES = "video/mp4,video/quicktime,video/webm,video/x-matroska";
+const AUDIO_TYPES = "audio/mpeg,audio/mp4,audio/wav,audio/ogg";
 
 export const IMAGES = declare({
   kind: "ImageGeneration",
@@ -100,8 +104,10 @@ export const LORAS = declare({
     label: "LoRA",
     example: "loratraining.yaml",
     async fields({ values }) {
+      const source = input("source", { type: "text", required: true, placeholder: "https://…/video.mp4 or s3://bucket/key", value: values.source || "" });
       return [
-        field("Source video URL", input("source", { type: "text", required: true, placeholder: "https://…/video.mp4 or s3://bucket/key", value: values.source || "" }), true),
+        field("Source video URL", source, true),
+        uploadField("…or upload the video", source, VIDEO_TYPES, "MP4, MOV, WebM or MKV, at most 1 GiB; stored for this owner"),
         field("Trigger word", input("triggerWord", { required: true, maxlength: 32, value: values.triggerWord || "" }), false, "the word that calls the LoRA in a prompt"),
         field("Training steps", input("steps", { type: "number", min: 100, max: 10000, placeholder: "1000" })),
         providerField([["", `default (${LORAS.defaultOf("provider")})`], ["fal", "fal"], ["offline", "offline (free, placeholder weights)"]], values.provider || ""),
@@ -124,8 +130,10 @@ export const TRANSCRIPTS = declare({
     label: "Transcript",
     example: "transcription.yaml",
     async fields({ values }) {
+      const source = input("source", { type: "text", required: true, placeholder: "https://…/audio.mp3", value: values.source || "" });
       return [
-        field("Audio or video URL", input("source", { type: "text", required: true, placeholder: "https://…/audio.mp3", value: values.source || "" }), true),
+        field("Audio or video URL", source, true),
+        uploadField("…or upload the audio or video", source, `${AUDIO_TYPES},${VIDEO_TYPES}`, "MP3, M4A, WAV, OGG or a video, at most 1 GiB; stored for this owner"),
         field("Language code", input("languageCode", { placeholder: "detected", maxlength: 10 })),
         el("label", { class: "check" }, input("speakerLabels", { type: "checkbox", checked: true }), "Label speakers"),
         providerField([["", `default (${TRANSCRIPTS.defaultOf("provider")})`], ["assemblyai", "assemblyai"], ["offline", "offline (free placeholder)"]], values.provider || ""),
@@ -150,10 +158,13 @@ export const VIDEOS = declare({
     label: "Video",
     example: "videogeneration.yaml",
     async fields({ values, prefill, pick }) {
+      const picture = input("image", { type: "text", placeholder: "https://…/picture.png or s3://bucket/key", value: (prefill.image || {}).url || values.image || "" });
       return [
         prompt(pick),
         field("Model", select("model", [["", `default (${VIDEOS.defaultOf("model")})`], ...VIDEOS.choices("model").map((m) => [m, m])], pick("model", ""))),
         field("Animate the images of (optional)", input("imageRef", { placeholder: "an ImageGeneration's name", value: (prefill.imageRef || {}).name || values.imageRef || "" }), false, "image-to-video models"),
+        field("…or a picture's URL (optional)", picture, true, "image-to-video models: one picture, by its URL or uploaded below"),
+        uploadField("…or upload the picture", picture, PICTURE_TYPES, "PNG, JPEG or WebP, at most 20 MiB; stored for this owner"),
         field("Length (seconds)", input("durationSeconds", { type: "number", min: 0, max: 120, step: 0.5, placeholder: "the model's default", value: pick("durationSeconds", "") })),
         field("Frame rate", input("fps", { type: "number", min: 1, max: 60, placeholder: "the model's default", value: pick("fps", "") })),
         // The resolutions some model takes (the schema's list also has 1080p, which none does).
@@ -170,6 +181,7 @@ export const VIDEOS = declare({
       if (text("resolution")) spec.resolution = text("resolution");
       if (number("seed") !== undefined) spec.seed = number("seed");
       if (text("imageRef")) spec.imageRef = { name: text("imageRef") };
+      if (text("image")) spec.image = { url: text("image") };
     },
   },
 });
