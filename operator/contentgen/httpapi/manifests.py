@@ -456,7 +456,7 @@ def from_images_generate(
     if inputs.seed is not None:
         spec["seed"] = inputs.seed
     if inputs.loras:
-        paths = {f"inputs.loras[{n}].path": lora.path for n, lora in enumerate(inputs.loras)}
+        paths: dict[str, str | None] = {f"inputs.loras[{n}].path": x.path for n, x in enumerate(inputs.loras)}
         if problems := url_problems(paths, local=local, rule=LORA_URL_RULE):
             raise Invalid(problems)
         spec["loras"] = [{"url": lora.path, "scale": lora.scale} for lora in inputs.loras]
