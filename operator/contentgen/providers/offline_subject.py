@@ -1,6 +1,6 @@
 """The offline provider's simulated likeness: a LoRA it trains carries its subject's face, and a
 picture drawn with that LoRA shows it, so that the likeness evaluation, its checkpoints' curve and
-a promotion measure something offline (docs/likeness.md#offline).
+a promotion measure something offline (docs/likeness.md#offline-a-simulated-likeness).
 
 The LoRA file carries the dataset's own training pictures (at most `PICTURES`, each a small JPEG
 stored as a uint8 tensor `contentgen.subject.NN` of the safetensors file, marked simulated in its
