@@ -1,12 +1,13 @@
 """Likeness on every checkpoint (docs/likeness.md#checkpoints): `contentgen run` of a LoraTraining
 with provider cluster, whose trainer (the real one, on the tiny FLUX) stores a checkpoint every 34
-steps of 100. Scored against the subject's real faces:
+steps of 100 and has each scored as soon as it is stored, with pictures it draws itself between
+its steps (providers/cluster/live.py). Scored against the subject's real faces:
 
-- with pictures that depend on which checkpoint's LoRA drew them (step 34: another person; 68:
-  the subject; 100: a copy of a training image, the highest median and poor for it), the run
-  chooses step 68: model.safetensors is that checkpoint's file, the last step's is kept as
-  finalModelUri, the curve is stored and in the version, and every picture is made once although
-  the run was stopped in the middle of the checkpoints' evaluation and run again;
+- with pictures that depend on which checkpoint's LoRA drew them (live_pictures.py: step 34:
+  another person; 68: the subject; 100: a copy of a training image, the highest median and poor
+  for it), the run chooses step 68: model.safetensors is that checkpoint's file, the last step's is
+  kept as finalModelUri, the curve is stored and in the version, and every picture is made once
+  although the run was stopped in the middle of the checkpoints' pictures and run again;
 - with the tiny FLUX's own pictures (noise), no checkpoint shows a face: the last step is the
   model, and the version says why; the run is stopped in the middle of the checkpoints' pictures
   and run again, and each picture is drawn once (those made before the stop are taken from the
@@ -25,9 +26,10 @@ from contentgen.catalog import open_catalog
 from contentgen.cli.main import main
 from contentgen.store import LocalStore
 from tests.harness.faces import a_copy, another_person, the_subject
-from tests.run.checkpoint_pictures import PicturesByCheckpoint, manifest
+from tests.run.checkpoint_pictures import manifest
 
 from .conftest import DEVICE
+from .live_pictures import drawn, install
 
 pytestmark = pytest.mark.cluster_models
 
@@ -45,13 +47,14 @@ def stored(uri: str) -> bytes:
 def test_the_best_scoring_checkpoint_is_the_versions_model_and_each_picture_is_made_once(
     workspace: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pictures = PicturesByCheckpoint({34: another_person, 68: the_subject, 100: a_copy})
-    monkeypatch.setattr("contentgen.pipeline.lora.image_generator", lambda name: pictures)
+    shows = {34: another_person, 68: the_subject, 100: a_copy}
+    log = workspace / "drawn.log"
     lora = manifest(workspace / "lora.yaml")
-    pictures.stop_after = PROMPTS + 3  # stopped in step 68's pictures: the first run ends there
+    # stopped in step 68's pictures (the baseline's and step 34's made): the first run ends there
+    install(shows, log, interrupt=2 * PROMPTS + 3, monkeypatch=monkeypatch)
     assert run(workspace, str(lora)) == 130
-    assert len(pictures.made) == PROMPTS + 3
-    pictures.stop_after = None
+    assert len(drawn(log)) == 2 * PROMPTS + 3
+    install(shows, log, monkeypatch=monkeypatch)
     capsys.readouterr()
     assert run(workspace, "--result", "r.json", str(lora)) == 0, capsys.readouterr().err
     assert "  its model: step 68 scored best of 3 checkpoints" in capsys.readouterr().out  # the summary
@@ -60,9 +63,9 @@ def test_the_best_scoring_checkpoint_is_the_versions_model_and_each_picture_is_m
     assert result.version == 1 and result.lora is not None and result.lora.likeness is not None
     version, likeness = result.lora, result.lora.likeness
     # every picture made once over both runs: three checkpoints' and the baseline's
-    assert len(pictures.made) == len(set(pictures.made)) == 3 * PROMPTS + PROMPTS
+    assert len(drawn(log)) == len(set(drawn(log))) == 3 * PROMPTS + PROMPTS
     evaluation = [line for line in result.usage or [] if line.item == "likeness-evaluation"]
-    assert {line.request for line in evaluation} == set(pictures.made) and len(evaluation) == 4 * PROMPTS
+    assert len({line.request for line in evaluation}) == len(evaluation) == 4 * PROMPTS
     # the training's config, stored once, is the same on both attempts (the second resumed after
     # its last step, training nothing)
     assert json.loads(stored(version.config_uri))["checkpoint_every"] == 34
@@ -158,27 +161,17 @@ def test_the_best_scoring_checkpoint_is_the_versions_model_and_each_picture_is_m
 def test_the_tiny_fluxs_noise_shows_no_face_at_any_checkpoint_and_the_last_step_is_the_model(
     workspace: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from contentgen.providers.cluster import generation
-
-    drawn: list[int] = []  # the seed of every picture the tiny FLUX drew
-    stop = [PROMPTS + 2]  # the first run is stopped in the second checkpoint's pictures
-    draw = generation.draw
-
-    def counted(pipe: object, picture: generation.Picture, path: Path, *rest: object) -> Path:
-        if stop and len(drawn) == stop[0]:
-            stop.clear()
-            raise KeyboardInterrupt  # Ctrl-C, as a killed pod ends
-        drawn.append(picture.seed)
-        return draw(pipe, picture, path, *rest)
-
-    monkeypatch.setattr(generation, "draw", counted)
+    log = workspace / "drawn.log"  # every picture the tiny FLUX drew between its steps
+    # stopped in the second checkpoint's pictures
+    install(None, log, interrupt=2 * PROMPTS + 2, monkeypatch=monkeypatch)
     lora = manifest(workspace / "lora.yaml", every=50)
     assert run(workspace, str(lora)) == 130
-    assert len(drawn) == PROMPTS + 2
+    assert len(drawn(log)) == 2 * PROMPTS + 2
+    install(None, log, monkeypatch=monkeypatch)
     assert run(workspace, "--result", "r.json", str(lora)) == 0, capsys.readouterr().err
     # each picture drawn once over both runs: the two checkpoints' and the baseline's (the pictures
     # drawn before the stop were kept in the store as they were made, and taken from there)
-    assert len(drawn) == 3 * PROMPTS
+    assert len(drawn(log)) == len(set(drawn(log))) == 3 * PROMPTS
     result = RunResult.model_validate_json((workspace / "r.json").read_text())
     assert result.lora is not None and result.lora.likeness is not None
     version, likeness = result.lora, result.lora.likeness

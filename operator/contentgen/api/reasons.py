@@ -89,6 +89,7 @@ REASONS: dict[str, Reason] = {
     "JobLost": Reason(FAILED, "The run's Job disappeared before it ended and left no result; edit the spec to run again.", stalled=True),
     "ResultMissing": Reason(FAILED, "The Job completed without leaving a result.", stalled=True),
     "InternalError": Reason(FAILED, "A bug: the worker met an error it does not know; the message has it.", stalled=True),
+    "StoppedBeforeCheckpoint": Reason(FAILED, "A person stopped a LoraTraining's run (`contentgen.io/stop: keep-best`, `contentgen assets stop`) before its trainer had stored any checkpoint, so there was nothing to keep; the steps it ran are billed (docs/cluster-training.md#stopping-early).", stalled=True),
     "Stopped": Reason(FAILED, "The worker was stopped by SIGTERM (its pod deleted or evicted) on every attempt, and wrote nothing after; a paid request in flight stays in its checkpoint, never sent again.", stalled=True),
     "Failed": Reason(FAILED, "A permanent failure without a more specific reason.", stalled=True),
     "Unavailable": Reason(FAILED, "A temporary failure without a more specific reason, after retries.", stalled=True),

@@ -163,6 +163,7 @@ def _executed(
     CommandError naming the reason."""
     from contentgen.errors import ContentgenError
     from contentgen.pipeline.context import RunContext
+    from contentgen.pipeline.live import LocalLive
     from contentgen.pipeline.local_run import CatalogProgress
     from contentgen.pipeline.reporters import ConsoleProgress, FanOut
     from contentgen.pipeline.runner import execute, failure, stored_outputs
@@ -173,8 +174,16 @@ def _executed(
         reporters.append(CatalogProgress(recording.catalog, snapshot))
     store = recording.store
     written = store.record_writes()  # named by a failure: what this run stored before it
+    live = LocalLive(recording.catalog, snapshot, recording.settings.work_dir)
     ctx = RunContext(
-        snapshot, store, recording.settings, work_dir, FanOut(*reporters), local=True, provider=provider
+        snapshot,
+        store,
+        recording.settings,
+        work_dir,
+        FanOut(*reporters),
+        local=True,
+        provider=provider,
+        live=live,
     )
     try:
         result = execute(ctx)

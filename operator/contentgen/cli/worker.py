@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from contentgen.api import SpecSnapshot
     from contentgen.pipeline.context import RunContext
+    from contentgen.pipeline.live import Live
 
 EXIT_PERMANENT = 2  # see controller/jobs.py: the Job's podFailurePolicy
 EXIT_STOPPED = 128 + signal.SIGTERM  # as a shell reports a process that SIGTERM ended
@@ -106,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         FanOut(*_reporters(snapshot)),
         local=False,
         provider=snapshot.provider,
+        live=_live(snapshot),
     )
     return _executed(ctx, args, written)
 
@@ -163,6 +165,20 @@ def _reporters(snapshot: SpecSnapshot) -> list[object]:
             )
         )
     return reporters
+
+
+def _live(snapshot: SpecSnapshot) -> Live:
+    """A training's live channel in a Job: status.training patched, a stop read from the answer
+    (pipeline/live.py); none outside a Job."""
+    from contentgen.api import KINDS
+    from contentgen.pipeline.kube_status import KubeStatusClient
+    from contentgen.pipeline.live import KubeLive, NoLive
+
+    kube = KubeStatusClient.from_environment()
+    job_name = os.environ.get("CONTENTGEN_JOB_NAME", "")
+    if kube is None or not job_name:
+        return NoLive()
+    return KubeLive(kube, KINDS[snapshot.kind], snapshot, job_name)
 
 
 def _executed(ctx: RunContext, args: argparse.Namespace, written: list[str]) -> int:

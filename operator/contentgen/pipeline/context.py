@@ -17,6 +17,7 @@ from contentgen.errors import ContentgenError, PermanentError, TransientError
 from contentgen.store import ObjectStore
 
 from .fetch import Fetched, fetch
+from .live import Live, NoLive
 from .progress import Progress, Span, SubProgress
 from .settings import PipelineSettings
 
@@ -129,6 +130,8 @@ class RunContext:
     # What the provider billed so far: [] before any paid call, None while one is under way (a
     # failure then leaves the bill unknown), the call's usage once it has returned.
     usage: list[UsageLine] | None = field(default_factory=list)
+    # a training's live channel: where it reports the run under way, and hears a stop (live.py)
+    live: Live = field(default_factory=NoLive)
 
     @contextmanager
     def stage(self, name: str, start: float, end: float) -> Iterator[Span]:

@@ -1,8 +1,11 @@
-"""The worker's progress channel: patch `progress` and `stage` on its own resource's status.
+"""The worker's progress channel: patch `progress` and `stage` (and a training's `training`, the
+run under way: pipeline/live.py) on its own resource's status.
 
-The worker's ServiceAccount may only get and patch the status subresource of the three kinds
-in its namespace. Each patch is a JSON patch that first tests `status.jobName`, so a pod of a
-Job the operator has moved on from (a newer spec) cannot overwrite the newer run's progress.
+The worker's ServiceAccount may only get and patch the status subresource of the kinds in its
+namespace. Each patch is a JSON patch that first tests `status.jobName`, so a pod of a Job the
+operator has moved on from (a newer spec) cannot overwrite the newer run's progress. The answer to
+a patch, and to a GET of the status subresource, is the whole resource: its annotations are how a
+training learns that a person asked it to stop (pipeline/live.py), with no right beyond these.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import os
 import ssl
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -79,12 +83,49 @@ class KubeStatusClient:
         ]
         self._patch(kind, namespace, name, patch)
 
-    def _patch(self, kind: Kind, namespace: str, name: str, patch: Sequence[object]) -> None:
-        headers = {"Content-Type": "application/json-patch+json"}
+    def patch_training(
+        self, kind: Kind, namespace: str, name: str, job_name: str, training: dict[str, Any], uid: str = ""
+    ) -> dict[str, str] | None:
+        """status.training (the training under way), only while this Job is the resource's current
+        one; the resource's annotations as the answer has them (None where the test failed)."""
+        patch = [
+            *([{"op": "test", "path": "/metadata/uid", "value": uid}] if uid else []),
+            {"op": "test", "path": "/status/jobName", "value": job_name},
+            {"op": "add", "path": "/status/training", "value": training},
+        ]
+        answer = self._patch(kind, namespace, name, patch)
+        return _annotations(answer) if answer is not None else None
+
+    def annotations(self, kind: Kind, namespace: str, name: str) -> dict[str, str]:
+        """The resource's annotations, read from its status subresource (all the worker may read)."""
+        response = self.client.get(self._url(kind, namespace, name), headers=self._headers())
+        response.raise_for_status()
+        return _annotations(response.json())
+
+    def _url(self, kind: Kind, namespace: str, name: str) -> str:
+        return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{kind.plural}/{name}/status"
+
+    def _headers(self) -> dict[str, str]:
+        headers: dict[str, str] = {}
         if self.token_file is not None:  # re-read: projected tokens rotate
             headers["Authorization"] = f"Bearer {self.token_file.read_text().strip()}"
-        url = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{kind.plural}/{name}/status"
-        response = self.client.patch(url, json=patch, headers=headers)
+        return headers
+
+    def _patch(self, kind: Kind, namespace: str, name: str, patch: Sequence[object]) -> dict[str, Any] | None:
+        """The resource as the patch left it; None where a test failed (this Job is no longer the
+        resource's current one)."""
+        headers = {**self._headers(), "Content-Type": "application/json-patch+json"}
+        response = self.client.patch(self._url(kind, namespace, name), json=patch, headers=headers)
         if response.status_code == 422:
-            return  # the test failed: this Job is no longer the resource's current one
+            return None  # the test failed: this Job is no longer the resource's current one
         response.raise_for_status()
+        try:
+            answer = response.json()
+        except ValueError:
+            return {}
+        return answer if isinstance(answer, dict) else {}
+
+
+def _annotations(resource: dict[str, Any]) -> dict[str, str]:
+    found = (resource.get("metadata") or {}).get("annotations") or {}
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}

@@ -6,6 +6,12 @@ Nothing is uploaded or paid for before the dataset passes its gates: whose face 
 user to choose from) and how many images it has (`DatasetTooSmall`). With
 `captioning: auto` every image is described by the provider's vision model before the
 archive is written, checkpointed per image; training starts only when all of them are.
+
+A trainer that stores checkpoints as it trains (provider cluster; offline simulates it) is handed
+the likeness watch (likeness/watch.py): each checkpoint is scored as soon as it is stored, and the
+training stops early on a likeness plateau, a budget or a person's stop, keeping its best-scoring
+checkpoint so far as the version's model. `training.continueFrom` goes on from an earlier
+version's stored state.
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ from contentgen.api import (
     UsageLine,
     now,
 )
-from contentgen.api.lora import LossPoint, loss_curve
+from contentgen.api.lora import DEFAULT_TRAINING_MODEL, ContinuedFrom, LossPoint, TrainingStop, loss_curve
+from contentgen.api.providers import provider_entry
 from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.files import sha256_file
 from contentgen.pricing import caption_usage, gpu_usage, training_usage
@@ -35,24 +42,28 @@ from contentgen.providers import captioner, image_generator, trainer
 from contentgen.providers.base import (
     Captioner,
     CaptionRequest,
+    Continued,
     LoraTrainer,
     LoraWeights,
     TrainedCheckpoint,
     TrainingOutput,
     TrainingRequest,
 )
+from contentgen.providers.watch import NothingToKeep
 from contentgen.store import keys
+from contentgen.store.results import version_result
 
 from . import video_lora
 from .context import RunContext, StoreCheckpoint, StoreFiles
 from .dataset import LocalDataset, SubjectAmbiguous, apply_captions, build_dataset, template_caption
 from .fetch import Fetched, still_picture
 from .likeness.checkpoints import SIMULATED, Choice, Scored, choose, spread
-from .likeness.evaluation import Candidate, Evaluation, curve_point, draw_checkpoint_grid, run_evaluations
+from .likeness.evaluation import Candidate, Evaluation, curve_point, draw_checkpoint_grid
 from .likeness.evaluation import report as likeness_report
-from .likeness.faces import FACES_FILE, load_faces
+from .likeness.faces import FACES_FILE
 from .likeness.plan import Plan
-from .likeness.score import Likeness as ScoredLikeness
+from .likeness.stopping import saved
+from .likeness.watch import LikenessWatch, provider_lora, run_scored, store_evaluation
 from .links import provider_url
 from .progress import SubProgress
 
@@ -63,15 +74,19 @@ def run_lora(ctx: RunContext) -> RunResult:
     spec = _spec(ctx)
     provider = trainer(ctx.provider)  # fails at once when a live provider has no key
     describer = captioner(ctx.provider) if spec.dataset.captioning == "auto" else None
+    continued = _continued(ctx, spec)  # refused in one line before anything is fetched or paid
     source, references = _fetch(ctx, spec)
     dataset = _build_dataset(ctx, spec, source, references)
     billed = _caption(ctx, spec, dataset, describer)
     uploaded = _upload_dataset(ctx, spec, dataset)
-    trained = _train(ctx, spec, provider, dataset, billed)
+    trained, watch = _train(ctx, spec, provider, dataset, billed, continued)
     stored = _store_model(ctx, spec, trained, uploaded, dataset)
-    evaluated = _evaluate_version(ctx, spec, trained, dataset, stored.model)
+    evaluated = _evaluate_version(ctx, spec, trained, dataset, stored.model, watch)
     stored = _store_chosen_model(ctx, stored, evaluated.chosen, trained)
-    return _lora_result(ctx, spec, provider.name, dataset, trained, uploaded, stored, evaluated)
+    stopped = _stopped(ctx, spec, trained, watch)
+    if watch is not None:  # the live view's last word: the curve as the version has it, the stop
+        ctx.live.report(watch.live(stopped), now_=True)
+    return _lora_result(ctx, spec, provider.name, dataset, trained, uploaded, stored, evaluated, stopped)
 
 
 @dataclass(frozen=True)
@@ -148,7 +163,9 @@ def _build_dataset(
             )
         except SubjectAmbiguous as unclear:  # and SubjectNotFound: show the user who is there
             raise unclear.located(_people_sheet(ctx, spec, unclear)) from None
-        video_lora.add_clips(dataset, source.path, spec, plan, lambda _: None)
+        stored = keys.dataset_version(spec.owner, ctx.snapshot.uid, ctx.snapshot.version)
+        kept = video_lora.stored_clips(ctx.store, stored)
+        video_lora.add_clips(dataset, source.path, spec, plan, lambda _: None, kept)
         return dataset
 
 
@@ -231,55 +248,139 @@ def _upload_dataset(ctx: RunContext, spec: LoraTrainingSpec, dataset: LocalDatas
     return _Uploaded(uris=uris, pictures=pictures, archive=archive, sheet=sheet, faces=faces)
 
 
+def _continued(ctx: RunContext, spec: LoraTrainingSpec) -> Continued | None:
+    """training.continueFrom: an earlier version of this resource, trained by the run's provider,
+    whose stored states the trainer goes on from; refused in one line where it cannot be (the
+    trainer refuses a state of another base model, rank, targets, optimizer or memory plan)."""
+    asked = spec.training.continue_from
+    if asked is None:
+        return None
+    owner, uid, version = spec.owner, ctx.snapshot.uid, ctx.snapshot.version
+    field = f"training.continueFrom: version {asked.version}"
+    if asked.version >= version:
+        raise InvalidInput(
+            f"{field} is not an earlier version of this LoraTraining (this run makes version {version})"
+        )
+    result = version_result(ctx.store, ctx.snapshot.kind_info.catalog_type, owner, uid, asked.version)
+    if result is None or result.lora is None:
+        raise InvalidInput(f"{field} has no stored result: it did not finish, or was deleted")
+    if result.lora.provider != ctx.provider:
+        raise InvalidInput(
+            f"{field} was trained by provider {result.lora.provider}: a training goes on only on the "
+            f"provider that trained it ({ctx.provider} here)"
+        )
+    if differ := _differs(ctx, spec, result.lora.config_uri):
+        raise InvalidInput(f"{field} was trained with {differ}: a training goes on only with the same ones")
+    files = StoreFiles(ctx.store, keys.lora_version(owner, uid, asked.version) + "checkpoints/")
+    if not any(name.endswith(".pt") for name in files.names()):
+        raise InvalidInput(f"{field} kept no training state to go on from")
+    return Continued(asked.version, files, asked.step)
+
+
+def _differs(ctx: RunContext, spec: LoraTrainingSpec, config_uri: str) -> str:
+    """What the continued version was trained with that this spec changes, as its config.json says
+    ("" where nothing, or where it says none of it): the base model, rank, targets, optimizer, and a
+    memory plan the spec names."""
+    if not config_uri or not ctx.store.owns(config_uri):
+        return ""
+    config = json.loads(ctx.store.get_bytes(ctx.store.key_of(config_uri)))
+    training = spec.training
+    wanted: dict[str, tuple[str, object]] = {
+        "rank": ("rank", training.rank),
+        "lora_targets": ("loraTargets", training.lora_targets),
+        "optimizer": ("optimizer", training.optimizer),
+    }
+    if training.model != DEFAULT_TRAINING_MODEL:
+        wanted["base_model"] = ("model", training.model)
+    if training.memory_plan != "auto":
+        wanted["memory_plan"] = ("memoryPlan", training.memory_plan)
+    found = [
+        f"{name} {config[key]} (this spec: {value})"
+        for key, (name, value) in wanted.items()
+        if key in config and config[key] != value
+    ]
+    return "; ".join(found)
+
+
 def _train(
     ctx: RunContext,
     spec: LoraTrainingSpec,
     provider: LoraTrainer,
     dataset: LocalDataset,
     billed: list[UsageLine],
-) -> TrainingOutput:
+    continued: Continued | None = None,
+) -> tuple[TrainingOutput, LikenessWatch | None]:
+    """The training, and the watch it was handed where its trainer trains live (none: fal)."""
     owner, uid, version = spec.owner, ctx.snapshot.uid, ctx.snapshot.version
+    watch = _watch(ctx, spec, dataset, billed) if provider_entry(ctx.provider).trains_live else None
     with ctx.stage("train", 50, 88) as span:
         # one per resource, fingerprinted by the dataset and the training's inputs: a later run
         # with the same ones resumes the training already paid for instead of paying again
         checkpoint = StoreCheckpoint(ctx.store, keys.checkpoint(uid, "lora"), earlier="lora")
         with ctx.paying(billed):
-            trained = provider.train_lora(
-                TrainingRequest(
-                    dataset_zip=dataset.archive,
-                    trigger_word=spec.trigger_word,
-                    steps=spec.training.steps,
-                    model=video_lora.plan_of(spec, ctx.provider).app,
-                    base_model=spec.training.base_model,
-                    clips=len(dataset.clips),
-                    learning_rate=spec.training.learning_rate,
-                    frames=len(dataset.images),
-                    rank=spec.training.rank,
-                    resolution=spec.training.resolution,
-                    checkpoint_every=spec.training.checkpoint_every,
-                    optimizer=spec.training.optimizer,
-                    memory_plan=spec.training.memory_plan,
-                    lora_targets=spec.training.lora_targets,
-                    guidance=spec.training.guidance,
-                    timestep_sampling=spec.training.timestep_sampling,
-                    max_grad_norm=spec.training.max_grad_norm,
-                    # write-once under the version: a retried pod resumes from the newest
-                    checkpoints=StoreFiles(
-                        ctx.store, keys.lora_version(owner, uid, version) + "checkpoints/"
+            try:
+                trained = provider.train_lora(
+                    TrainingRequest(
+                        dataset_zip=dataset.archive,
+                        trigger_word=spec.trigger_word,
+                        steps=spec.training.steps,
+                        model=video_lora.plan_of(spec, ctx.provider).app,
+                        base_model=spec.training.base_model,
+                        clips=len(dataset.clips),
+                        learning_rate=spec.training.learning_rate,
+                        frames=len(dataset.images),
+                        rank=spec.training.rank,
+                        resolution=spec.training.resolution,
+                        checkpoint_every=spec.training.checkpoint_every,
+                        optimizer=spec.training.optimizer,
+                        memory_plan=spec.training.memory_plan,
+                        lora_targets=spec.training.lora_targets,
+                        guidance=spec.training.guidance,
+                        timestep_sampling=spec.training.timestep_sampling,
+                        max_grad_norm=spec.training.max_grad_norm,
+                        # write-once under the version: a retried pod resumes from the newest
+                        checkpoints=StoreFiles(
+                            ctx.store, keys.lora_version(owner, uid, version) + "checkpoints/"
+                        ),
+                        watch=watch,
+                        continue_from=continued,
                     ),
-                ),
-                ctx.scratch("train"),
-                span,
-                checkpoint,
-            )
+                    ctx.scratch("train"),
+                    span,
+                    checkpoint,
+                )
+            except NothingToKeep as stopped:  # billed for the steps it ran, and the pictures drawn
+                held = stopped.gpu_seconds
+                ran = (
+                    gpu_usage(provider.name, "lora-training", held, stopped.request_id)
+                    if held is not None
+                    else []
+                )
+                ctx.usage = billed + ran + (watch.billed if watch is not None else [])
+                raise
         if trained.gpu_seconds is not None:  # the GPU time it held, not a provider's bill
             ctx.usage = billed + gpu_usage(
                 provider.name, "lora-training", trained.gpu_seconds, trained.request_id
             )
-        else:
-            app = video_lora.plan_of(spec, ctx.provider).app
-            ctx.usage = billed + training_usage(provider.name, app, spec.training.steps, trained.request_id)
-    return trained
+        else:  # the steps it ran (a stopped training's, not the spec's)
+            steps = trained.last_step - trained.first_step if trained.last_step else spec.training.steps
+            ctx.usage = billed + training_usage(
+                provider.name, video_lora.plan_of(spec, ctx.provider).app, steps, trained.request_id
+            )
+    return trained, watch
+
+
+def _watch(
+    ctx: RunContext, spec: LoraTrainingSpec, dataset: LocalDataset, billed: list[UsageLine]
+) -> LikenessWatch:
+    """The likeness watch of a trainer that trains live: scoring where the evaluation runs, the
+    budget the spec's maxCostUsd sets (the run's captions counted in it)."""
+    scoring = _evaluates(ctx.snapshot.skip_evaluation, spec, dataset)
+    cap = spec.training.stop_when.max_cost_usd if spec.training.stop_when is not None else None
+    spent = sum(
+        ctx.settings.prices.price(line.provider, line.item, line.unit) * line.quantity for line in billed
+    )
+    return LikenessWatch(ctx, spec, dataset.faces if scoring else None, cap_usd=cap, spent_before_usd=spent)
 
 
 def _store_model(
@@ -331,9 +432,11 @@ def _evaluate_version(
     trained: TrainingOutput,
     dataset: LocalDataset,
     model: Artifact | None,
+    watch: LikenessWatch | None = None,
 ) -> _Evaluated:
     """The version's likeness evaluation; the checkpoint chosen as its model is the last, unless its
-    checkpoints are scored (the model not stored yet)."""
+    checkpoints are scored (the model not stored yet): by the watch as the training stored them,
+    where its trainer trains live."""
     chosen = max(trained.checkpoints, key=lambda c: c.step, default=None)
     if ctx.snapshot.skip_evaluation:  # the budget covers the training only (controller/budget.py)
         skipped = Likeness(
@@ -351,7 +454,7 @@ def _evaluate_version(
         billed = list(ctx.usage or [])
         if model is None:
             scored = _evaluate_checkpoints(
-                ctx, spec, trained.checkpoints, dataset, span, billed, simulated=trained.placeholder
+                ctx, spec, trained, dataset, span, billed, simulated=trained.placeholder, watch=watch
             )
             return _Evaluated(*scored)
         likeness, artifacts = _evaluate(ctx, spec, model, dataset, span, billed)
@@ -379,6 +482,7 @@ def _lora_result(
     uploaded: _Uploaded,
     stored: _StoredModel,
     evaluated: _Evaluated,
+    stopped: TrainingStop | None = None,
 ) -> RunResult:
     """The run's result: the version (LoraVersion), its objects (the model first) and the dataset's
     report."""
@@ -407,6 +511,17 @@ def _lora_result(
         generation=ctx.snapshot.generation,
         created_at=now(),
         likeness=evaluated.likeness,
+        stopped=stopped,
+        continued_from=(
+            ContinuedFrom(
+                version=trained.continued.version,
+                step=trained.continued.step,
+                state_uri=trained.continued.uri,
+            )
+            if trained.continued is not None
+            else None
+        ),
+        state_uri=trained.state_uri,
     )
     report = dataset.report(lambda path: uploaded.uris[path], uploaded.archive, uploaded.sheet)
     final_objects = [final] if final is not None else []
@@ -418,6 +533,34 @@ def _lora_result(
         version=ctx.snapshot.version,
         lora=lora,
         dataset=report,
+    )
+
+
+def _stopped(
+    ctx: RunContext, spec: LoraTrainingSpec, trained: TrainingOutput, watch: LikenessWatch | None
+) -> TrainingStop | None:
+    """Where and why the training stopped before its last step, and what that saved: the steps
+    not run and the pictures of the checkpoints not scored, at the rates measured (the price
+    table's imageSeconds for a picture where none was drawn)."""
+    if trained.stopped is None or watch is None or watch.planned is None:
+        return None
+    planned, step = watch.planned.last_step, trained.last_step
+    per_picture = [line.quantity * 3600 for line in watch.billed if line.unit == "gpu-hour"]
+    seconds_per_picture = (
+        sum(per_picture) / len(per_picture) if per_picture else ctx.settings.prices.cluster.image_seconds
+    )
+    pictures_left = sum(1 for s in watch.scored if s > step) * len(watch.plan.items())
+    price = watch.usd_per_gpu_second("lora-training")
+    kept = saved(step, planned, trained.seconds_per_step, pictures_left, seconds_per_picture, price)
+    return TrainingStop(
+        how=trained.stopped.how,
+        step=step,
+        planned_steps=planned,
+        why=trained.stopped.why[:1024],
+        by=trained.stopped.by[:256],
+        steps_saved=kept.steps,
+        gpu_seconds_saved=kept.gpu_seconds,
+        saved_usd=kept.usd,
     )
 
 
@@ -442,7 +585,11 @@ def _evaluate(
         ), []
     try:
         weights = LoraWeights(url=provider_url(model.uri, ctx.store, ctx.settings.presign_seconds))
-        [evaluation] = _run_evaluations(ctx, spec, plan, [Candidate(weights)], dataset.faces, span, billed)
+        with ctx.paying(billed):
+            generator = image_generator(ctx.provider)
+            [evaluation] = run_scored(
+                ctx, spec, plan, [Candidate(weights)], dataset.faces, generator, billed, span
+            )
     except InvalidInput as refused:  # e.g. a live provider cannot fetch the LoRA from a local store
         ctx.usage = list(billed)  # what it billed before (the refused call was not billed)
         return Likeness(
@@ -454,7 +601,7 @@ def _evaluate(
     ctx.usage = list(billed)
     prefix = keys.lora_version(spec.owner, ctx.snapshot.uid, ctx.snapshot.version)
     with ctx.storing_paid_output("the likeness evaluation's pictures"):
-        grid, report = _store_evaluation(ctx, prefix, evaluation.grid, evaluation.likeness)
+        grid, report = store_evaluation(ctx, prefix, evaluation.grid, evaluation.likeness)
     return likeness_report(evaluation.likeness, plan, grid.uri, report.uri), [grid, report]
 
 
@@ -467,37 +614,58 @@ def _evaluates(skip: str, spec: LoraTrainingSpec, dataset: LocalDataset) -> bool
 def _evaluate_checkpoints(
     ctx: RunContext,
     spec: LoraTrainingSpec,
-    stored: Sequence[TrainedCheckpoint],
+    trained: TrainingOutput,
     dataset: LocalDataset,
     span: SubProgress,
     billed: list[UsageLine],
     *,
     simulated: bool = False,
+    watch: LikenessWatch | None = None,
 ) -> tuple[Likeness, list[Artifact], TrainedCheckpoint]:
     """The likeness of a training's checkpoints (docs/likeness.md#checkpoints): at most
     evaluation.checkpoints of them, each evaluated as a version is (the same prompts, seeds and
     baseline, each picture with a provider checkpoint of its own: likeness-v{n}-s{step}-...), and
-    the checkpoint whose LoRA becomes the version's model. Where the evaluation cannot finish, the
-    version is kept with its last step's LoRA and the report says why. `simulated`: the offline
-    provider's placeholder checkpoints, which the choice and the grid say."""
+    the checkpoint whose LoRA becomes the version's model. Where a watch scored them as the training
+    stored them, those it scored (up to where the training stopped) and their pictures are taken
+    from it, or from the store where an earlier attempt scored them. Where the evaluation cannot
+    finish, the version is kept with its newest checkpoint's LoRA and the report says why.
+    `simulated`: the offline provider's placeholder checkpoints, which the choice and the grid say."""
     plan = Plan(spec.evaluation.prompt_set, tuple(spec.evaluation.seeds))
-    by_step = {c.step: c for c in stored}
-    steps = spread(list(by_step), spec.evaluation.checkpoints)
-    scored, final = [by_step[step] for step in steps], by_step[max(by_step)]
+    by_step = {c.step: c for c in trained.checkpoints}
+    final = by_step[max(by_step)]
+    if watch is not None and watch.planned is not None:
+        steps = [s for s in watch.scored if s in by_step]
+        billed += watch.billed
+        if watch.failure is not None:
+            ctx.usage = list(billed)
+            return _unscored(plan, final, watch.failure), [], final
+        if not steps:
+            ctx.usage = list(billed)
+            return _none_scored(plan, final, trained), [], final
+    else:
+        steps = spread(list(by_step), spec.evaluation.checkpoints)
+    scored = [by_step[step] for step in steps]
+    taken: dict[int, Evaluation] = {}
+    if watch is not None:  # scored as the training went: in this process, or read back from the store
+        taken = {s: c.evaluation for s, c in watch.scorings.items() if c.evaluation is not None}
+        taken |= watch.recalled(steps)
+        billed += watch.kept_bills([s for s in steps if s in taken])
     assert dataset.faces is not None
     try:
+        left = [c for c in scored if c.step not in taken]
         candidates = [
-            Candidate(
-                LoraWeights(url=provider_url(c.uri, ctx.store, ctx.settings.presign_seconds)),
-                name=f"s{c.step}",
-                title=f" step {c.step}",
-            )
-            for c in scored
+            Candidate(provider_lora(ctx, c.uri), name=f"s{c.step}", title=f" step {c.step}") for c in left
         ]
-        evaluations = _run_evaluations(ctx, spec, plan, candidates, dataset.faces, span, billed)
+        made: list[Evaluation] = []
+        if candidates:
+            with ctx.paying(billed):
+                generator = image_generator(ctx.provider)
+                made = run_scored(ctx, spec, plan, candidates, dataset.faces, generator, billed, span)
     except Exception as failed:  # the trained LoRA is kept and usable whatever stopped its scoring
         log.warning("the checkpoints' likeness evaluation did not finish", exc_info=True)
         return _unscored(plan, final, failed), [], final
+    found = {**taken, **{c.step: e for c, e in zip(left, made, strict=True)}}
+    evaluations = [found[step] for step in steps]
     ctx.usage = list(billed)
     prefix = keys.lora_version(spec.owner, ctx.snapshot.uid, ctx.snapshot.version)
     with ctx.storing_paid_output("the likeness evaluation's pictures"):
@@ -505,9 +673,11 @@ def _evaluate_checkpoints(
         choice = choose([Scored(p.step, p.verdict, p.median) for p in points])
         if simulated:
             choice = replace(choice, why=f"{choice.why} ({SIMULATED})")
+        if trained.stopped is not None:
+            choice = replace(choice, final=trained.last_step)
         best = steps.index(choice.step)
         curve = [p.model_copy(update={"chosen": p.step == choice.step}) for p in points]
-        grid, report = _store_evaluation(ctx, prefix, evaluations[best].grid, evaluations[best].likeness)
+        grid, report = store_evaluation(ctx, prefix, evaluations[best].grid, evaluations[best].likeness)
         side_by_side = _store_side_by_side(ctx, spec, prefix, plan, curve, evaluations, simulated)
         likeness = likeness_report(evaluations[best].likeness, plan, grid.uri, report.uri).model_copy(
             update={
@@ -520,6 +690,24 @@ def _evaluate_checkpoints(
         )
         written = _store_curve(ctx, prefix, choice, curve)
     return likeness, [*artifacts, side_by_side, grid, report, written], scored[best]
+
+
+def _none_scored(plan: Plan, final: TrainedCheckpoint, trained: TrainingOutput) -> Likeness:
+    """The report of a training that stopped before any checkpoint the evaluation scores: its
+    newest checkpoint's LoRA is the version's model, unscored."""
+    why = (
+        f"the training stopped after step {trained.last_step}, before any checkpoint the evaluation "
+        f"scores: its newest checkpoint's LoRA (step {final.step}) is the version's model, unscored"
+    )
+    return Likeness(
+        verdict="skipped",
+        reasons=[why],
+        prompt_set=plan.prompt_set,
+        seeds=list(plan.seeds),
+        chosen_step=final.step,
+        final_step=trained.last_step or final.step,
+        choice=why,
+    )
 
 
 def _unscored(plan: Plan, final: TrainedCheckpoint, failed: Exception) -> Likeness:
@@ -547,7 +735,7 @@ def _store_each(
     points = []
     for checkpoint, evaluation in zip(scored, evaluations, strict=True):
         folder = f"{prefix}likeness/step-{checkpoint.step:06d}/"
-        grid, report = _store_evaluation(ctx, folder, evaluation.grid, evaluation.likeness)
+        grid, report = store_evaluation(ctx, folder, evaluation.grid, evaluation.likeness)
         artifacts += [grid, report]
         points.append(curve_point(evaluation.likeness, checkpoint.step, checkpoint.uri, grid.uri, report.uri))
     return points, artifacts
@@ -591,48 +779,6 @@ def _store_curve(
 def _shown(median: float | None) -> str:
     """A checkpoint's median in its grid row: nothing measured is said, never drawn as a number."""
     return "no median" if median is None else f"median {median:.2f}"
-
-
-def _run_evaluations(
-    ctx: RunContext,
-    spec: LoraTrainingSpec,
-    plan: Plan,
-    candidates: Sequence[Candidate],
-    faces: Path,
-    span: SubProgress,
-    billed: list[UsageLine],
-) -> list[Evaluation]:
-    """The evaluation's pictures through the run's provider, paid like any generation: each with a
-    provider checkpoint of its own, in `billed` (and then the run's usage) as it returns."""
-    uid, version = ctx.snapshot.uid, ctx.snapshot.version
-    with ctx.paying(billed):
-        return run_evaluations(
-            image_generator(ctx.provider),
-            ctx.store,
-            plan,
-            spec.trigger_word,
-            candidates,
-            load_faces(faces),
-            ctx.scratch("likeness"),
-            span,
-            lambda name: StoreCheckpoint(ctx.store, keys.checkpoint(uid, f"likeness-v{version}-{name}")),
-            billed,
-            kept_in=lambda name: StoreFiles(
-                ctx.store, keys.pictures_made(uid, version) + f"likeness-{name}/"
-            ),
-        )
-
-
-def _store_evaluation(
-    ctx: RunContext, folder: str, grid: Path, scored: ScoredLikeness
-) -> tuple[Artifact, Artifact]:
-    """An evaluation's grid and per-picture report under `folder`, each written once."""
-    return (
-        ctx.store.put_once_file(f"{folder}likeness-grid.jpg", grid, "image/jpeg"),
-        ctx.store.put_once_bytes(
-            f"{folder}likeness.json", json.dumps(scored.as_dict(), indent=1).encode(), "application/json"
-        ),
-    )
 
 
 def _store_chosen(

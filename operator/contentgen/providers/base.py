@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from contentgen.providers.progress import SubProgress
+from contentgen.providers.watch import Stop, TrainingWatch
 
 
 class Checkpoint(Protocol):
@@ -74,6 +75,25 @@ GpuSeconds = float | None
 
 
 @dataclass(frozen=True)
+class Continued:
+    """training.continueFrom: a version's stored training states (its checkpoints/) and the step to
+    go on from (None: the last it stored)."""
+
+    version: int
+    files: CheckpointFiles
+    step: int | None = None
+
+
+@dataclass(frozen=True)
+class ContinuedState:
+    """The state a continued training went on from: its version, step and URI."""
+
+    version: int
+    step: int
+    uri: str
+
+
+@dataclass(frozen=True)
 class TrainingRequest:
     # images/0001.jpg + captions/0001.txt (and 0001.txt next to each image); for a video base model
     # flat: 0001.jpg, clip-0001.mp4, each with its .txt beside it (pipeline/dataset.py)
@@ -95,6 +115,10 @@ class TrainingRequest:
     timestep_sampling: str = "shift"
     max_grad_norm: float = 1.0
     checkpoints: CheckpointFiles | None = None
+    # a trainer that trains live (api/providers.py trains_live) is asked between its steps
+    # (providers/watch.py); None: every step runs, and nothing is scored before the end
+    watch: TrainingWatch | None = None
+    continue_from: Continued | None = None  # its steps numbered on from that state's
     base_model: str = "flux.1"  # what the LoRA is made for (api/base_models.py)
     clips: int = 0  # clips in the dataset zip, beside its `frames` stills
 
@@ -115,6 +139,12 @@ class TrainingOutput:
     checkpoints: tuple[TrainedCheckpoint, ...] = ()  # intermediate LoRAs, oldest first (cluster)
     loss: Path | None = None  # training-loss.json: the loss of every step, where the trainer reports it
     gpu_seconds: GpuSeconds = None  # seconds the work held the device × its GPUs (cluster)
+    stopped: Stop | None = None  # the watch stopped it before its last step
+    first_step: int = 0  # the step it started after (a continued state's)
+    last_step: int = 0  # the step it ended at (0: the request's steps)
+    seconds_per_step: float | None = None  # the training's, × its GPUs (cluster; pictures left out)
+    state_uri: str = ""  # the training state of its last step, kept for training.continueFrom
+    continued: ContinuedState | None = None
     # Wan 2.2 A14B trained as two LoRAs: the low-noise expert's (`weights` is the high-noise one's)
     low_noise_weights: Path | None = None
 

@@ -33,6 +33,7 @@ from contentgen.providers.base import (
     TrainingRequest,
 )
 from contentgen.providers.progress import Monotonic, SubProgress
+from contentgen.providers.watch import NothingToKeep
 
 from . import devices, generation, memory, pictures
 from .files import FolderFiles
@@ -48,6 +49,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LORA_LIMIT = 2 * 1024**3  # a FLUX LoRA of rank 128 is about 1.2 GB
+# How the pictures of a request not yet kept are drawn and kept (ClusterProvider.make_pictures).
+DrawRest = Callable[
+    [ImageRequest, DrawRequest, "pictures.Folder", dict[int, "pictures.Made"], Path, SubProgress], None
+]
 DEFAULT_LEARNING_RATE = 1e-4
 
 
@@ -115,6 +120,7 @@ class ClusterProvider:
         self, request: TrainingRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
     ) -> TrainingOutput:
         from . import flux, pipelines, training
+        from .live import InLoopPictures
 
         name = self.flux_model if request.model == DEFAULT_TRAINING_MODEL else request.model
         base = self.base_model(name)  # ModelNotFound before any GPU time
@@ -129,27 +135,42 @@ class ClusterProvider:
         examples = training.read_dataset(request.dataset_zip, pictures, request.trigger_word)
         files = request.checkpoints or FolderFiles(work_dir / "checkpoints")
         meter = Monotonic(progress)
-        trained = training.train(
-            base,
-            examples,
-            plan,
-            on,
-            work_dir,
-            files,
-            lambda step, steps: meter(100.0 * step / steps),
-            metadata={"contentgen.provider": self.name, "contentgen.base_model": name},
-            choose=choose,
-        )
-        weights, config, loss = self._trained_files(work_dir, trained, plan, name, len(examples))
-        # this process's time, and that of the killed ones before it up to the state it resumed
-        seconds = time.monotonic() - began + trained.seconds_before
+        run = f"{training.fingerprint(name, plan, examples)} {files.uri('')}"
         # one id per training (its inputs, and where its checkpoints go: the version), so that a
         # retried pod's report is counted once, and another version's training again
-        run = hashlib.sha256(f"{training.fingerprint(name, plan, examples)} {files.uri('')}".encode())
+        request_id = f"cluster-{hashlib.sha256(run.encode()).hexdigest()[:16]}"
+        try:
+            trained = training.train(
+                base,
+                examples,
+                plan,
+                on,
+                work_dir,
+                files,
+                lambda step, steps: meter(100.0 * step / steps),
+                metadata={"contentgen.provider": self.name, "contentgen.base_model": name},
+                choose=choose,
+                watch=request.watch,
+                drawers=partial(InLoopPictures, self),
+                continued=request.continue_from,
+                gpus=self.gpus,
+            )
+        except training.Unkept as unkept:  # billed for the steps it ran: what it held, less its pictures
+            held = time.monotonic() - began + unkept.seconds_before - unkept.drawing_seconds
+            raise NothingToKeep(
+                f"the training was stopped after step {unkept.step}, before it stored any checkpoint: "
+                "nothing to keep",
+                gpu_seconds=self._gpu_seconds(held, on),
+                request_id=request_id,
+            ) from None
+        # this process's time, and that of the killed ones before it up to the state it resumed,
+        # less the watch's pictures (each billed as a picture, with its own GPU time)
+        seconds = time.monotonic() - began + trained.seconds_before - trained.drawing_seconds
+        weights, config, loss = self._trained_files(work_dir, trained, plan, name, len(examples))
         return TrainingOutput(
             weights=weights,
             config=config,
-            request_id=f"cluster-{run.hexdigest()[:16]}",
+            request_id=request_id,
             details={
                 "resumedAfterStep": trained.resumed_from,
                 "stepsRun": trained.steps_run,
@@ -158,13 +179,20 @@ class ClusterProvider:
             checkpoints=tuple(TrainedCheckpoint(s.step, s.lora) for s in trained.checkpoints),
             gpu_seconds=self._gpu_seconds(seconds, on),
             loss=loss,
+            stopped=trained.stopped,
+            first_step=trained.first_step,
+            last_step=trained.last_step,
+            seconds_per_step=self._gpu_seconds(trained.seconds_per_step, on) if trained.steps_run else None,
+            state_uri=trained.checkpoints[-1].state,
+            continued=trained.continued,
         )
 
     def _trained_files(
         self, work_dir: Path, trained: training.Trained, plan: training.Plan, name: str, images: int
     ) -> tuple[Path, Path, Path]:
-        """The training's outputs in `work_dir`: the final LoRA, its config (the same on every
-        attempt: stored once) and every step's loss (the killed attempts' kept in the state)."""
+        """The training's outputs in `work_dir`: its newest checkpoint's LoRA, its config (the same
+        on every attempt: stored once) and every step's loss (the killed attempts' kept in the state,
+        a continued version's before them)."""
         weights = work_dir / "model.safetensors"
         shutil.copyfile(trained.final, weights)
         config = work_dir / "config.json"
@@ -185,6 +213,16 @@ class ClusterProvider:
                     "max_grad_norm": plan.max_grad_norm,
                     "memory_plan": trained.memory.base,
                     "images": images,
+                    **(
+                        {
+                            "continue_from": {
+                                "version": trained.continued.version,
+                                "step": trained.continued.step,
+                            }
+                        }
+                        if trained.continued is not None
+                        else {}
+                    ),
                 },
                 indent=1,
             )
@@ -212,6 +250,14 @@ class ClusterProvider:
             raise InvalidInput(
                 "model flux-pro has no open weights: use flux-dev or flux-lora with provider cluster"
             )
+        return self.make_pictures(request, work_dir, progress, self._draw_the_rest)
+
+    def make_pictures(
+        self, request: ImageRequest, work_dir: Path, progress: SubProgress, draw_rest: DrawRest
+    ) -> list[ImageOutput]:
+        """The request's pictures: those kept in its folder taken, the rest drawn by `draw_rest` (this
+        process's pipeline or the warm pool; a training's own between its steps: live.py), each kept
+        as it comes."""
         wanted = self._drawing(request)
         folder = pictures.Folder(request.outputs or FolderFiles(work_dir / "pictures"), work_dir)
         inputs = _inputs(request, wanted, self._model_name(request))
@@ -220,7 +266,7 @@ class ClusterProvider:
         made = folder.taken(request.num_images, seeds)
         todo = tuple((n, s) for n, s in seeds.items() if n not in made)
         if todo:
-            self._draw_the_rest(request, replace(wanted, pictures=todo), folder, made, work_dir, progress)
+            draw_rest(request, replace(wanted, pictures=todo), folder, made, work_dir, progress)
         progress(100)
         return [
             ImageOutput(

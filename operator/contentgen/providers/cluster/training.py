@@ -16,7 +16,15 @@ FLUX trains it, written for one GPU and for resuming:
 - every `checkpoint_every` steps, and at the last, the state (LoRA, optimizer, step, the
   generator that draws pictures, noise and timesteps) is written once to the checkpoint store,
   then the LoRA file; a killed process's retry resumes from the newest state and never repeats a
-  step stored before it.
+  step stored before it;
+- with a watch (providers/watch.py: the likeness evaluation, a budget, a person's stop), each
+  checkpoint is handed to it as soon as it is stored, with pictures drawn by this process's model
+  and that checkpoint's LoRA (live.py: the evaluation's prompts are encoded before the text
+  encoders go, the VAE is kept), and after every step it may stop the training at that boundary;
+  a retry hands it the checkpoints stored before, whose scores it takes from the store;
+- a continued training (training.continueFrom) starts from another version's stored state: its
+  LoRA, optimizer, generator and losses, its steps numbered on from that state's; refused in one
+  line when its base model, rank, targets, optimizer or memory plan differ.
 """
 
 from __future__ import annotations
@@ -29,14 +37,15 @@ import re
 import time
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
 from contentgen.errors import InvalidInput, PermanentError
-from contentgen.providers.base import CheckpointFiles
+from contentgen.providers.base import CheckpointFiles, Continued, ContinuedState
+from contentgen.providers.watch import Drawer, Planned, SoFar, Stop, TrainingWatch
 
 from . import flux, lora_files, memory
 
@@ -70,11 +79,13 @@ class Plan:
     guidance: float = GUIDANCE
     timestep_sampling: TimestepSampling = "shift"
     max_grad_norm: float = MAX_GRAD_NORM  # 0: no clipping
+    first: int = 0  # the step it starts after: a continued state's (its steps end at `steps`)
 
     def checkpoint_steps(self) -> list[int]:
-        """The steps whose state is stored: every `checkpoint_every`-th, and the last (pure)."""
-        every = self.checkpoint_every or self.steps
-        return sorted({*range(every, self.steps + 1, every), self.steps})
+        """The steps whose state is stored: every `checkpoint_every`-th after `first`, and the last
+        (pure)."""
+        every = self.checkpoint_every or self.steps - self.first
+        return sorted({*range(self.first + every, self.steps + 1, every), self.steps})
 
 
 @dataclass(frozen=True)
@@ -92,7 +103,7 @@ class Saved:
 
 @dataclass
 class Trained:
-    final: Path  # the last step's LoRA, in the work directory
+    final: Path  # the newest checkpoint's LoRA, in the work directory
     checkpoints: list[Saved] = field(default_factory=list)
     resumed_from: int = 0  # the step a retry started after (0: from the beginning)
     steps_run: int = 0  # steps this process ran
@@ -103,6 +114,11 @@ class Trained:
     peak_memory_bytes: int = 0  # on a GPU: the most the device held
     memory: memory.MemoryPlan = field(default_factory=memory.MemoryPlan)  # the plan it trained with
     losses: list[tuple[int, float]] = field(default_factory=list)  # (step, loss) of every step, in order
+    stopped: Stop | None = None  # the watch stopped it at `last_step`, before the plan's last
+    first_step: int = 0  # the step it started after (a continued state's)
+    last_step: int = 0  # the last step trained
+    drawing_seconds: float = 0.0  # this process's time drawing the watch's pictures (billed as pictures)
+    continued: ContinuedState | None = None  # the other version's state it went on from
 
 
 def read_dataset(archive: Path, folder: Path, trigger_word: str) -> list[Example]:
@@ -128,7 +144,10 @@ def read_dataset(archive: Path, folder: Path, trigger_word: str) -> list[Example
 def fingerprint(model: str, plan: Plan, examples: Sequence[Example]) -> str:
     """What a stored state belongs to: the model, the plan and the dataset (pure but for reading
     the pictures)."""
-    digest = hashlib.sha256(json.dumps([model, asdict(plan)], sort_keys=True).encode())
+    planned = asdict(plan)
+    if not planned["first"]:  # a training from the start: the fingerprint its states had before
+        del planned["first"]
+    digest = hashlib.sha256(json.dumps([model, planned], sort_keys=True).encode())
     for example in examples:
         digest.update(hashlib.sha256(example.picture.read_bytes()).digest() + example.caption.encode())
     return digest.hexdigest()
@@ -148,6 +167,11 @@ def state_name(step: int) -> str:
     return f"step-{step:06d}.pt"
 
 
+# What draws a watch's pictures, made from the training's pipeline (its transformer, VAE and
+# scheduler), the encodings of the watch's prompts, the device and the memory plan (live.py).
+Drawers = Callable[[Any, dict[str, Any], flux.Device, memory.MemoryPlan], Drawer]
+
+
 def train(
     model_dir: Path,
     examples: Sequence[Example],
@@ -158,26 +182,62 @@ def train(
     progress: Callable[[int, int], None] = lambda step, steps: None,
     metadata: dict[str, str] | None = None,
     choose: Callable[[str | None], memory.MemoryPlan] | None = None,
+    *,
+    watch: TrainingWatch | None = None,
+    drawers: Drawers | None = None,
+    continued: Continued | None = None,
+    gpus: int = 1,
 ) -> Trained:
     """Train (or go on training) a LoRA; see the module's description. `choose` gives the memory
     plan, from the base a stored state was trained with (None: no state); without it, the weights
-    as they are (the stored state's base on a retry)."""
+    as they are (the stored state's base on a retry). `plan.steps` counts from `plan.first`, or from
+    a continued state's step. `gpus`: what the watch's GPU-seconds are × (the pod's GPUs)."""
     started = time.monotonic()
-    run = _Run.begin(model_dir, examples, plan, on, work_dir, files, metadata or {}, choose or _as_stored)
+    run = _Run.begin(
+        model_dir,
+        examples,
+        plan,
+        on,
+        work_dir,
+        files,
+        metadata or {},
+        choose or _as_stored,
+        _Watched(watch, drawers, gpus),
+        continued,
+    )
+    plan = run.plan
     began, ran = time.monotonic(), 0
+    stop = run.replay(run.seconds(started))
     for step in range(run.done.start + 1, plan.steps + 1):
+        if stop is not None:
+            break
         run.step(step)
         ran += 1
         if step in run.marks:
-            run.keep(step, run.done.before + time.monotonic() - started)
-        progress(step, plan.steps)
-    return run.trained(time.monotonic() - began, ran)
+            stop = run.keep(step, run.seconds(started))
+        progress(step - plan.first, plan.steps - plan.first)
+        stop = stop or run.ended(step, run.seconds(started), run.rate(began, ran))
+    return run.trained(time.monotonic() - began - run.watched.drawn_seconds, ran, stop)
+
+
+@dataclass
+class _Watched:
+    """The watch a training reports to, and the pictures it draws for it (None without a watch)."""
+
+    watch: TrainingWatch | None = None
+    drawers: Drawers | None = None
+    gpus: int = 1
+    drawer: Any = None  # live.InLoopPictures, once the pipeline is loaded
+
+    @property
+    def drawn_seconds(self) -> float:
+        return float(getattr(self.drawer, "seconds", 0.0))
 
 
 @dataclass
 class _Run:
     """A training under way: what its steps use (the cached latents and text encodings, the
-    transformer with its adapter, the optimizer, the generator) and what was done."""
+    transformer with its adapter, the optimizer, the generator), what was done, and its watch."""
 
     plan: Plan
     on: flux.Device
@@ -195,6 +255,8 @@ class _Run:
     noise: _NoiseLevels
     done: _Done
     marks: set[int]
+    watched: _Watched
+    continued: ContinuedState | None = None
 
     @classmethod
     def begin(
@@ -207,11 +269,24 @@ class _Run:
         files: CheckpointFiles,
         metadata: dict[str, str],
         choose: Callable[[str | None], memory.MemoryPlan],
+        watched: _Watched,
+        continued: Continued | None = None,
     ) -> _Run:
         """The memory plan chosen, the pipeline loaded, the examples cached, the adapter added,
-        and a stored state resumed from where there is one."""
+        and a stored state resumed from where there is one (this training's own, else the
+        continued version's)."""
+        source = _continued_state(continued) if continued is not None else None
+        if source is not None:
+            plan = replace(plan, first=source[0], steps=source[0] + plan.steps)
         identity = fingerprint(model_dir.name, plan, examples)
         found, state = _stored_state(files, work_dir, identity)
+        went_on: ContinuedState | None = None
+        if found is None and source is not None and continued is not None:
+            found, state = source, _read_state(continued.files, work_dir, source[1])
+            _check_continuable(continued, source[0], state, model_dir.name, plan)
+            went_on = ContinuedState(continued.version, source[0], continued.files.uri(source[1]))
+        elif source is not None and continued is not None:
+            went_on = ContinuedState(continued.version, source[0], continued.files.uri(source[1]))
         chosen = choose(str(state["memory"]) if state is not None and "memory" in state else None)
         log.info("memory plan: %s", chosen.describe())
         metadata = {
@@ -224,15 +299,26 @@ class _Run:
         attention_for_training(on)
         pipe = flux.load_for_training(model_dir, on, chosen)
         latents, texts = _cache(pipe, examples, plan.resolution, on)
+        encoded = _encoded(pipe, watched.watch.prompts(), on) if watched.drawers and watched.watch else {}
         transformer, scheduler = pipe.transformer, pipe.scheduler
-        _keep_only_the_transformer(pipe, chosen, on)
+        _keep_only_the_transformer(pipe, chosen, on, keep_vae=bool(encoded))
         params = _with_adapter(transformer, plan)
         optimizer = _optimizer(plan, params)
         generator = torch.Generator("cpu").manual_seed(plan.seed)
-        done = _Done()
-        if found is not None and state is not None:
+        done = _Done(start=plan.first)
+        if found is not None and state is not None and went_on is not None and found == source:
+            done = _went_on(found, state, transformer, optimizer, generator)
+            log.info(
+                "going on from version %d's step %d for %d steps",
+                went_on.version,
+                found[0],
+                plan.steps - found[0],
+            )
+        elif found is not None and state is not None:
             done = _resumed(found, state, transformer, optimizer, generator, files, work_dir, metadata)
             log.info("resuming the LoRA training after step %d of %d", found[0], plan.steps)
+        if encoded and watched.drawers is not None:
+            watched.drawer = watched.drawers(pipe, encoded, on, chosen)
         return cls(
             plan=plan,
             on=on,
@@ -250,7 +336,18 @@ class _Run:
             noise=_NoiseLevels(scheduler, plan),
             done=done,
             marks=set(plan.checkpoint_steps()),
+            watched=watched,
+            continued=went_on,
         )
+
+    def seconds(self, started: float) -> float:
+        """The training's time so far (this process's since `started`, and the processes' before it
+        up to the state it resumed from), the watch's pictures left out: they are billed as such."""
+        return self.done.before + time.monotonic() - started - self.watched.drawn_seconds
+
+    def rate(self, began: float, ran: int) -> float | None:
+        """This process's seconds per step, its pictures left out (None before a step)."""
+        return (time.monotonic() - began - self.watched.drawn_seconds) / ran if ran else None
 
     def step(self, step: int) -> None:
         """One optimisation step, its loss recorded."""
@@ -263,41 +360,105 @@ class _Run:
         self.optimizer.zero_grad(set_to_none=True)
         self.done.losses.append((step, round(float(loss.detach()), 6)))
 
-    def keep(self, step: int, seconds: float) -> None:
-        """The state after `step` and its LoRA, stored once (`seconds`: the training's so far)."""
-        state_of = {"fingerprint": self.identity, "memory": self.chosen.base, "seconds": seconds}
-        self.done.saved.append(
-            _kept(
-                step,
-                self.transformer,
-                self.optimizer,
-                self.generator,
-                self.done,
-                state_of,
-                self.files,
-                self.work_dir,
-                self.metadata,
+    def keep(self, step: int, seconds: float) -> Stop | None:
+        """The state after `step` and its LoRA, stored once (`seconds`: the training's so far), then
+        handed to the watch: its answer."""
+        state_of = {
+            "fingerprint": self.identity,
+            "memory": self.chosen.base,
+            "seconds": seconds,
+            "plan": asdict(self.plan),
+            "model": self.metadata.get("contentgen.base_model", ""),
+        }
+        saved = _kept(
+            step,
+            self.transformer,
+            self.optimizer,
+            self.generator,
+            self.done,
+            state_of,
+            self.files,
+            self.work_dir,
+            self.metadata,
+        )
+        self.done.saved.append(saved)
+        return self._judged(saved, held=True)
+
+    def _judged(self, saved: Saved, *, held: bool) -> Stop | None:
+        watch, drawer = self.watched.watch, self.watched.drawer
+        if watch is None:
+            return None
+        if drawer is not None and held:
+            drawer.lora_uri = saved.lora
+        return watch.checkpoint(saved.step, saved.lora, drawer if held else None)
+
+    def replay(self, seconds: float) -> Stop | None:
+        """A retry hands the watch the checkpoints stored before it, oldest first (it holds only the
+        newest one's LoRA), then asks whether to stop before its first step; the watch learns what
+        the training plans first."""
+        watch = self.watched.watch
+        if watch is None:
+            return None
+        watch.begin(Planned(self.plan.first, self.plan.steps, tuple(sorted(self.marks))))
+        for saved in [s for s in self.done.saved if s.step > self.plan.first]:
+            if (stop := self._judged(saved, held=saved.step == self.done.start)) is not None:
+                return stop
+        return self.ended(self.done.start, seconds, None)
+
+    def ended(self, step: int, seconds: float, rate: float | None) -> Stop | None:
+        """The watch's answer after `step` (GPU-seconds × the pod's GPUs)."""
+        watch = self.watched.watch
+        if watch is None:
+            return None
+        gpus = self.watched.gpus
+        ahead = [m for m in self.marks if m > step]
+        return watch.step_ended(
+            SoFar(
+                step=step,
+                gpu_seconds=seconds * gpus,
+                seconds_per_step=rate,
+                next_checkpoint=min(ahead, default=self.plan.steps),
+                gpus=gpus,
+                losses=self.done.losses,
             )
         )
 
-    def trained(self, seconds: float, ran: int) -> Trained:
-        """What the training made: the last LoRA (fetched from the store when every step was
-        done before this process), its checkpoints and how the steps went."""
-        final = self.work_dir / lora_name(self.plan.steps)
-        if not final.exists():
-            self.files.get(lora_name(self.plan.steps), final)
+    def trained(self, seconds: float, ran: int, stop: Stop | None) -> Trained:
+        """What the training made: its newest checkpoint's LoRA (fetched from the store when every
+        step was done before this process), its checkpoints and how the steps went."""
+        own = [s for s in self.done.saved if s.step > self.plan.first]
+        last = self.done.start + ran
         on = self.on
+        if not own:  # a person stopped it before its first checkpoint
+            raise Unkept(last, self.done.before, self.watched.drawn_seconds)
+        final = self.work_dir / lora_name(own[-1].step)
+        if not final.exists():
+            self.files.get(lora_name(own[-1].step), final)
         return Trained(
             final=final,
-            checkpoints=self.done.saved,
-            resumed_from=self.done.start,
+            checkpoints=own,
+            resumed_from=self.done.start if self.done.start > self.plan.first else 0,
             steps_run=ran,
             seconds_per_step=seconds / ran if ran else 0.0,
             seconds_before=self.done.before,
             peak_memory_bytes=int(torch.cuda.max_memory_allocated(on.where)) if on.cuda else 0,
             memory=self.chosen,
             losses=self.done.losses,
+            stopped=stop if last < self.plan.steps else None,
+            first_step=self.plan.first,
+            last_step=last,
+            drawing_seconds=self.watched.drawn_seconds,
+            continued=self.continued,
         )
+
+
+class Unkept(Exception):
+    """A training stopped before it stored any checkpoint: after `step`, the seconds the processes
+    before this one trained, and this one's drawing (the provider says what it held)."""
+
+    def __init__(self, step: int, seconds_before: float, drawing_seconds: float) -> None:
+        super().__init__(f"stopped after step {step}, before any checkpoint")
+        self.step, self.seconds_before, self.drawing_seconds = step, seconds_before, drawing_seconds
 
 
 @dataclass
@@ -332,9 +493,7 @@ def _stored_state(
     found = latest_state(files.names())
     if found is None:
         return None, None
-    state: dict[str, Any] = torch.load(
-        files.get(found[1], work_dir / found[1]), map_location="cpu", weights_only=True
-    )
+    state = _read_state(files, work_dir, found[1])
     if state["fingerprint"] != identity:
         raise PermanentError(
             f"the stored training state {found[1]} belongs to another dataset, model or plan: delete the "
@@ -344,11 +503,108 @@ def _stored_state(
     return found, state
 
 
-def _keep_only_the_transformer(pipe: Any, chosen: memory.MemoryPlan, on: flux.Device) -> None:
-    """Only the transformer trains: the encoders and the VAE go (their outputs are cached)."""
+def _read_state(files: CheckpointFiles, work_dir: Path, name: str) -> dict[str, Any]:
+    path = files.get(name, work_dir / f"read-{name}")
+    state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+    path.unlink()
+    return state
+
+
+def _continued_state(continued: Continued) -> tuple[int, str]:
+    """The state of the continued version a training goes on from: the step asked, or its last;
+    refused in one line where the version kept none."""
+    names = continued.files.names()
+    field = f"training.continueFrom: version {continued.version}"
+    if continued.step is None:
+        found = latest_state(names)
+        if found is None:
+            raise InvalidInput(
+                f"{field} kept no training state to go on from (trained on another provider, or before "
+                "states were kept)"
+            )
+        return found
+    if state_name(continued.step) not in names:
+        stored = sorted(int(m.group(1)) for n in names if (m := _STATE.match(n)))
+        kept = ", ".join(str(s) for s in stored) or "none"
+        raise InvalidInput(f"{field} has no stored state at step {continued.step} (kept: {kept})")
+    return continued.step, state_name(continued.step)
+
+
+def _check_continuable(
+    continued: Continued, step: int, state: dict[str, Any], model: str, plan: Plan
+) -> None:
+    """Refuse in one line a continued state this training cannot go on from: another base model,
+    rank, targets or optimizer (the memory plan is the state's: memory_chooser refuses a named one
+    that differs). A state kept before its plan was (no `plan`) is read by its LoRA's shapes."""
+    field = f"training.continueFrom: version {continued.version}'s step {step}"
+    was = state.get("plan") or {}
+    differ = []
+    if state.get("model") and state["model"] != model:
+        differ.append(f"base model {state['model']} (this spec: {model})")
+    for key, name in (("rank", "rank"), ("targets", "loraTargets"), ("optimizer", "optimizer")):
+        if key in was and was[key] != getattr(plan, key):
+            differ.append(f"{name} {was[key]} (this spec: {getattr(plan, key)})")
+    if not was:
+        ranks = {int(v.shape[0]) for k, v in state["lora"].items() if "lora_A" in k}
+        if ranks and ranks != {plan.rank}:
+            differ.append(f"rank {', '.join(map(str, sorted(ranks)))} (this spec: {plan.rank})")
+    if differ:
+        raise InvalidInput(
+            f"{field} was trained with {'; '.join(differ)}: a training goes on only with the same ones"
+        )
+
+
+def _went_on(
+    found: tuple[int, str],
+    state: dict[str, Any],
+    transformer: Any,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+) -> _Done:
+    """Another version's state put back as where this training starts: its LoRA, optimizer,
+    generator and losses (the curve goes on from them); its checkpoints and time are that
+    version's own."""
+    from peft.utils import set_peft_model_state_dict
+
+    step = found[0]
+    try:
+        set_peft_model_state_dict(transformer, state["lora"])
+        optimizer.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise InvalidInput(
+            f"training.continueFrom: the state of step {step} does not fit this spec's LoRA ({exc}): a "
+            "training goes on only with the same rank, loraTargets and optimizer"
+        ) from None
+    generator.set_state(state["generator"])
+    losses = [(int(s), float(v)) for s, v in state.get("losses") or [] if int(s) <= step]
+    return _Done(start=step, losses=losses)
+
+
+def _encoded(pipe: Any, prompts: Sequence[str], on: flux.Device) -> dict[str, Any]:
+    """The watch's prompts' encodings, made while the text encoders are here, on the device."""
+    encoded = {}
+    for prompt in prompts:
+        embeds, pooled, ids = flux.encode_prompt(pipe, prompt)
+        encoded[prompt] = (
+            embeds.to(on.where, on.dtype),
+            pooled.to(on.where, on.dtype),
+            ids.to(on.where, on.dtype),
+        )
+    return encoded
+
+
+def _keep_only_the_transformer(
+    pipe: Any, chosen: memory.MemoryPlan, on: flux.Device, *, keep_vae: bool = False
+) -> None:
+    """Only the transformer trains: the encoders go (their outputs are cached), and the VAE unless
+    a watch's pictures are drawn (kept on the CPU, on the device only to decode)."""
     import gc
 
-    pipe.text_encoder = pipe.text_encoder_2 = pipe.vae = None
+    pipe.text_encoder = pipe.text_encoder_2 = None
+    if keep_vae:
+        pipe.vae.to("cpu")
+    else:
+        pipe.vae = None
     gc.collect()
     if chosen.base != "nf4":  # bitsandbytes placed its 4-bit weights as it loaded them
         pipe.transformer.to(on.where)
@@ -485,6 +741,8 @@ def _kept(
             "optimizer": optimizer.state_dict(),
             "generator": generator.get_state(),
             "memory": state_of["memory"],
+            "plan": state_of["plan"],
+            "model": state_of["model"],
             "saved": [[s.step, s.lora, s.state] for s in done.saved],
             "losses": [list(pair) for pair in done.losses],
             "seconds": state_of["seconds"],
