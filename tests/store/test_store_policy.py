@@ -178,8 +178,11 @@ def test_each_part_works_under_its_documented_policy_and_no_further(
     )
     assert operator.abort_uploads("", older_than=3600) == 0
 
-    # the API: a download link signed with its credentials, a version deleted
+    # the API: a file uploaded for a create (in parts), a download link signed with its
+    # credentials, a version deleted
     api = policed.store("api")
+    uploaded = api.put_once_file(keys.upload("demo-user", "u1", "clip.mp4"), big, "video/mp4")
+    assert api.exists(api.key_of(uploaded.uri))
     image = next(a["uri"] for a in result["artifacts"] if a["uri"].endswith(".png"))
     link = api.presign(api.key_of(image), 60)
     assert httpx.get(link).status_code == 200
