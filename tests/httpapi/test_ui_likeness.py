@@ -663,7 +663,8 @@ def test_evaluate_again_shows_the_estimate_then_evaluates_and_scoring_pictures_r
     ready(page, "lora")
     until(page, "document.querySelector('#evaluations-v1 tr[data-evaluation]')?.dataset.evaluation === '2'")
     newest = [c.inner_text() for c in page.query_selector_all("#evaluations-v1 tr[data-evaluation='2'] td")]
-    assert newest[2] == "api" and newest[3] == "offline" and newest[4] == "no-faces"
+    # the offline provider's pictures of the LoRA's subject (its simulated likeness), measured
+    assert newest[2] == "api" and newest[3] == "offline" and re.fullmatch(r"(good|poor) 0\.\d\d", newest[4])
     version = wire(lab, uid)["versions"][0]
     reports = {version.get("likenessEvaluation") or 0: version["likeness"]} | {
         h["evaluation"]: h["likeness"] for h in version.get("likenessHistory", [])
