@@ -272,7 +272,7 @@ def _continued(ctx: RunContext, spec: LoraTrainingSpec) -> Continued | None:
     if differ := _differs(ctx, spec, result.lora.config_uri):
         raise InvalidInput(f"{field} was trained with {differ}: a training goes on only with the same ones")
     files = StoreFiles(ctx.store, keys.lora_version(owner, uid, asked.version) + "checkpoints/")
-    if not any(name.endswith(".pt") for name in files.names()):
+    if not any(name.endswith((".pt", ".state.json")) for name in files.names()):  # the cluster's, offline's
         raise InvalidInput(f"{field} kept no training state to go on from")
     return Continued(asked.version, files, asked.step)
 

@@ -14,6 +14,11 @@ while the caller's own stages (frames, dataset, storage, catalog) run for real a
   every checkpointEvery steps and the last, each marked simulated in its metadata and stored where
   the cluster's trainer stores its checkpoints, so that the checkpoints' evaluation, the curve, the
   seed × checkpoint grid and promoting a step can be tried offline (docs/likeness.md#checkpoints);
+  with a simulated training state beside each (`step-NNNNNN.state.json`), and handed to the run's
+  watch as each is stored, as the cluster's trainer does: it is scored then, and the simulated
+  training stops early (a plateau, a person's stop), keeps its best checkpoint so far, and goes on
+  from a version (training.continueFrom), steps numbered on; CONTENTGEN_OFFLINE_STEP_SECONDS makes
+  each simulated step take that long (default 0), so that a stop can be tried by hand;
 - a simulated likeness: each LoRA carries the dataset's own pictures, and an image drawn with one
   shows its subject's face as far as its step had learned it, labelled as simulated
   (offline_subject.py), so that the evaluation's numbers are measured on a face.
@@ -23,9 +28,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import struct
+import time
 import zipfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +49,8 @@ from .base import (
     CaptionOutput,
     CaptionRequest,
     Checkpoint,
+    Continued,
+    ContinuedState,
     ImageOutput,
     ImageRequest,
     LoraWeights,
@@ -51,6 +61,7 @@ from .base import (
     TranscriptionRequest,
 )
 from .offline_video_lora import train_video_lora
+from .watch import NothingToKeep, Planned, SoFar, Stop
 
 NOTE = "offline provider: not a trained model"
 CHECKPOINT_NOTE = "offline provider: a simulated checkpoint, not a trained model"
@@ -87,12 +98,14 @@ class OfflineProvider:
             return train_video_lora(request, work_dir, progress)
         progress(0)
         digest, images = _read_dataset(request.dataset_zip, progress)
+        went_on = _continued_state(request.continue_from)
+        first = went_on.step if went_on is not None else 0
         metadata = {
             "contentgen.placeholder": "true",
             "contentgen.note": NOTE,
             "contentgen.provider": self.name,
             "contentgen.trigger_word": request.trigger_word,
-            "contentgen.steps": str(request.steps),
+            "contentgen.steps": str(first + request.steps),
             "contentgen.training_model": request.model,
             "contentgen.dataset_sha256": digest,
             "contentgen.dataset_images": str(images),
@@ -100,8 +113,16 @@ class OfflineProvider:
         weights = work_dir / "model.safetensors"
         subject = offline_subject.tensors(offline_subject.pictures_of(request.dataset_zip))
         write_safetensors(weights, _placeholder_tensors(digest), metadata, subject)
-        checkpoints = _simulated_checkpoints(request, work_dir, digest, metadata, subject)
-        if checkpoints:  # the trainer's weights are its last step's LoRA, as the cluster's are
+        simulated = _simulated_checkpoints(request, work_dir, digest, metadata, subject, first, self)
+        checkpoints = simulated.checkpoints
+        if simulated.stop is not None and not checkpoints:
+            raise NothingToKeep(
+                f"the simulated training was stopped after step {simulated.last_step}, before it stored any "
+                "checkpoint: nothing to keep",
+                gpu_seconds=None,
+                request_id=f"offline-{digest[:16]}",
+            )
+        if checkpoints:  # the trainer's weights are its newest checkpoint's LoRA, as the cluster's are
             weights.write_bytes((work_dir / f"step-{checkpoints[-1].step:06d}.safetensors").read_bytes())
         progress(90)
         config = work_dir / "config.json"
@@ -113,6 +134,7 @@ class OfflineProvider:
                     "provider": self.name,
                     "trigger_word": request.trigger_word,
                     "steps": request.steps,
+                    **({"continue_from": {"version": went_on.version, "step": first}} if went_on else {}),
                     "learning_rate": request.learning_rate,
                     "training_model": request.model,
                     "dataset_sha256": digest,
@@ -130,6 +152,11 @@ class OfflineProvider:
             placeholder=True,
             details={"note": NOTE, "dataset_sha256": digest, "dataset_images": images},
             checkpoints=checkpoints,
+            stopped=simulated.stop if simulated.last_step < first + request.steps else None,
+            first_step=first,
+            last_step=simulated.last_step,
+            state_uri=simulated.state_uri,
+            continued=went_on,
         )
 
     # --- dataset captions ---------------------------------------------------------------------
@@ -282,32 +309,92 @@ def checkpoint_steps(steps: int, every: int) -> list[int]:
     return sorted({*range(every, steps + 1, every), steps})
 
 
+@dataclass(frozen=True)
+class _Simulated:
+    checkpoints: tuple[TrainedCheckpoint, ...]
+    last_step: int  # the last step "trained"
+    stop: Stop | None = None
+    state_uri: str = ""  # the newest simulated state
+
+
+def state_name(step: int) -> str:
+    """A simulated training state's name beside its checkpoint (the cluster's are step-NNNNNN.pt)."""
+    return f"step-{step:06d}.state.json"
+
+
 def _simulated_checkpoints(
     request: TrainingRequest,
     work_dir: Path,
     digest: str,
     metadata: dict[str, str],
     subject: Mapping[str, bytes],
-) -> tuple[TrainedCheckpoint, ...]:
-    """A placeholder LoRA per checkpoint step, stored once each in request.checkpoints; the last
-    step's is the training's weights. Each is marked simulated: no training made it. Each carries
-    the subject's pictures, which it draws as far as its step had learned them (offline_subject)."""
-    steps = checkpoint_steps(request.steps, request.checkpoint_every)
-    if request.checkpoints is None or not steps:
-        return ()
-    stored = []
-    for step in steps:
-        path = work_dir / f"step-{step:06d}.safetensors"
-        marked = {**metadata, "contentgen.step": str(step), "contentgen.simulated": "true"}
-        marked["contentgen.note"] = CHECKPOINT_NOTE
-        write_safetensors(
-            path,
-            _placeholder_tensors(hashlib.sha256(f"{digest}:{step}".encode()).hexdigest()),
-            marked,
-            subject,
-        )
-        stored.append(TrainedCheckpoint(step, request.checkpoints.put(path.name, path)))
-    return tuple(stored)
+    first: int = 0,
+    drawer: Any = None,
+) -> _Simulated:
+    """A placeholder LoRA per checkpoint step after `first` (a continued state's), stored once each
+    in request.checkpoints with a simulated state beside it; the newest is the training's weights.
+    Each is marked simulated: no training made it. Each carries the subject's pictures, which it
+    draws as far as its step had learned them (offline_subject). With a watch, each is handed to it
+    as it is stored (pictures by `drawer`, this provider), and it may stop the training after any
+    step, as the cluster's trainer does."""
+    last = first + request.steps
+    every = request.checkpoint_every
+    steps = sorted({*range(first + every, last + 1, every), last}) if 0 < every < request.steps else []
+    files, watch = request.checkpoints, request.watch
+    if files is None or not steps:
+        return _Simulated((), last)
+    pace = float(os.environ.get("CONTENTGEN_OFFLINE_STEP_SECONDS") or 0)
+    if watch is not None:
+        watch.begin(Planned(first, last, tuple(steps)))
+    stored: list[TrainedCheckpoint] = []
+    state_uri = ""
+    stop = watch.step_ended(SoFar(first, None, None, steps[0])) if watch is not None else None
+    step = first
+    while stop is None and step < last:
+        step += 1
+        if pace:
+            time.sleep(pace)
+        if step in steps:
+            path = work_dir / f"step-{step:06d}.safetensors"
+            marked = {**metadata, "contentgen.step": str(step), "contentgen.simulated": "true"}
+            marked["contentgen.note"] = CHECKPOINT_NOTE
+            write_safetensors(
+                path,
+                _placeholder_tensors(hashlib.sha256(f"{digest}:{step}".encode()).hexdigest()),
+                marked,
+                subject,
+            )
+            state = work_dir / state_name(step)
+            state.write_text(
+                json.dumps(
+                    {"simulated": True, "note": CHECKPOINT_NOTE, "step": step, "dataset_sha256": digest}
+                )
+            )
+            state_uri = files.put(state.name, state)
+            stored.append(TrainedCheckpoint(step, files.put(path.name, path)))
+            if watch is not None:
+                stop = watch.checkpoint(step, stored[-1].uri, drawer)
+        if watch is not None and stop is None:
+            ahead = [s for s in steps if s > step]
+            stop = watch.step_ended(SoFar(step, None, pace or None, ahead[0] if ahead else last))
+    return _Simulated(tuple(stored), step, stop, state_uri)
+
+
+def _continued_state(continued: Continued | None) -> ContinuedState | None:
+    """The simulated state a continued training goes on from: the step asked, or the newest;
+    refused in one line where the version kept none."""
+    if continued is None:
+        return None
+    kept = sorted(
+        int(n[5:11]) for n in continued.files.names() if n.startswith("step-") and n.endswith(".state.json")
+    )
+    field = f"training.continueFrom: version {continued.version}"
+    if not kept:
+        raise InvalidInput(f"{field} kept no training state to go on from")
+    step = continued.step if continued.step is not None else kept[-1]
+    if step not in kept:
+        raise InvalidInput(f"{field} has no stored state at step {step} (kept: {', '.join(map(str, kept))})")
+    return ContinuedState(continued.version, step, continued.files.uri(state_name(step)))
 
 
 # --- helpers --------------------------------------------------------------------------------------
