@@ -64,6 +64,10 @@ def test_the_demo_set_is_the_offline_runs_and_holds_no_torch_nor_cuda() -> None:
     makefile = (ROOT / "Makefile").read_text()
     assert f"uv pip sync --quiet --python $(DEMO_BIN)/python {DEMO}" in makefile
     assert re.search(r"^demo: demo-install\b", makefile, re.M)
+    # it ends by saying where to look: the web UI's command, the checkpoints' grid, the contact sheet
+    looks = makefile.split('echo "Where to look:"', 1)[1].split("\n\n", 1)[0]
+    assert "api --local --offline" in looks and "likeness-checkpoints.jpg" in looks
+    assert "contact-sheet.jpg" in looks and "demo-avatar-clip" in looks
 
 
 # Run in a fresh interpreter: an import of a module installed here whose distribution is not in
