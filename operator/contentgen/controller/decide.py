@@ -34,6 +34,7 @@ from contentgen.api import (
 from contentgen.api.common import CommonStatus, Condition
 from contentgen.api.lora import (
     PROMOTED_ANNOTATION,
+    STOP_ANNOTATION,
     VERDICTS_ANNOTATION,
     LoraTrainingStatus,
     promotions_of,
@@ -50,6 +51,7 @@ from contentgen.pricing import PriceTable, estimated, settled, without_evaluatio
 from contentgen.providers.cancel import summary
 from contentgen.store.keys import lora_of_uri
 
+from . import stops
 from .conditions import conditions_for, set_condition
 from .kinds import ControllerKind, controller_kind
 from .kueue import Workload, explain
@@ -158,6 +160,7 @@ class Decision:
     outcome_recorded: RunResult | None = None  # a result whose outputs the catalog should get
     recheck: bool = False  # look again after a while even if nothing changes (a Job's pod not running)
     stop_job: JobState | None = None  # delete this superseded Job (and its pod, before it goes)
+    remove_annotation: str = ""  # remove this annotation of the resource (a stop followed: stops.py)
     needs_cancel: bool = False  # the superseded Job is gone: cancel its provider work, decide again
 
 
@@ -725,10 +728,14 @@ def _finish(
     declared = _declared(res)
     promotion_events = mirror_promotions(status, res) if declared.promotions else []
     promotion_events += mirror_verdicts(status, res, world.verdict_refusals) if declared.verdicts else []
+    stop = stops.followed(status, res.state, res.annotations) if declared.stops else None
     decided = _gated(res, status, world, declared)
     decision = Decision(status=status, state=decided, outcome_recorded=recorded)
     decision.events += _phase_events(res.state, decided)
     decision.events += promotion_events
+    if stop is not None:
+        decision.events += [Event(*said) for said in stop.events]
+        decision.remove_annotation = STOP_ANNOTATION if stop.remove else ""
     return decision
 
 
@@ -764,6 +771,8 @@ def _phase_events(was: CommonStatus, decided: CommonStatus) -> list[Event]:
         events.append(Event("Warning", "LikenessPoor", poor))
     if phase == Phase.SUCCEEDED and (chosen := _checkpoint_chosen(decided)):
         events.append(Event("Normal", "CheckpointChosen", chosen))
+    if phase == Phase.SUCCEEDED and (ended := stops.stopped_event(decided)):
+        events.append(Event("Normal", "TrainingStopped", ended))
     return events
 
 

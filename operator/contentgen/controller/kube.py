@@ -261,6 +261,21 @@ class Kube:
         )
         return result
 
+    async def remove_annotation(self, kind: Kind, namespace: str, name: str, key: str) -> None:
+        """Remove one annotation of the resource (a JSON patch: where it is gone already, the API
+        server answers 422 and nothing changes)."""
+        path = "/metadata/annotations/" + key.replace("~", "~0").replace("/", "~1")
+        try:
+            await self.request(
+                "PATCH",
+                self._resource_path(kind, namespace, name),
+                [{"op": "remove", "path": path}],
+                content_type="application/json-patch+json",
+            )
+        except KubeError as exc:
+            if exc.status != 422:  # 422: not there any more
+                raise
+
     async def create_job(self, manifest: dict[str, Any]) -> bool:
         """Create the Job; False when this resource's Job of that name exists already (its name is
         deterministic). A Job of that name that is not this resource's (by its uid label) raises

@@ -252,6 +252,8 @@ async def _act(op: Operator, res: Observed, body: dict[str, Any], decision: Deci
     """The Jobs the decision stops and starts."""
     if decision.stop_job is not None:  # superseded: its pod goes first, then the Job (supersede.py)
         await op.kube.delete_job(res.namespace, decision.stop_job.name, propagation="Foreground")
+    if decision.remove_annotation:  # a stop followed, or asked of no run (stops.py)
+        await op.kube.remove_annotation(res.kind, res.namespace, res.name, decision.remove_annotation)
     if decision.job is not None:
         try:
             await _start_job(op, decision.job)

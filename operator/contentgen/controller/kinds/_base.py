@@ -36,6 +36,8 @@ class ControllerKind:
     verdicts: bool = False
     # the LikenessPoor condition says the newest version's likeness
     likeness: bool = False
+    # a person's stop of its run (its annotation, controller/stops.py) is followed and said
+    stops: bool = False
     # a status from before runVersion numbered its versions (latestVersion + 1 was the next)
     numbered_before_run_version: bool = False
     # said before its references are waited for (LoraIncompatible)

@@ -1,5 +1,6 @@
 """LoraTraining in the controller: loraRefs name it (the runs waiting for it, its index by name,
-its grants mirrored for admission); its promoted checkpoints, chosen verdicts and likeness in its status."""
+its grants mirrored for admission); its promoted checkpoints, chosen verdicts, likeness and a
+person's stop in its status."""
 
 from __future__ import annotations
 
@@ -24,5 +25,6 @@ KIND = ControllerKind(
     promotions=True,
     verdicts=True,
     likeness=True,
+    stops=True,
     numbered_before_run_version=True,
 )
