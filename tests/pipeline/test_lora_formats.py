@@ -94,5 +94,7 @@ def test_a_key_of_no_wan_layer_is_refused() -> None:
         to_comfyui(flux)
     named = "diffusion_model.blocks.0.self_attn.q.lora_A.weight"
     assert comfyui_name(named) == named  # a file in the layout already is copied as it is
+    kohya = "lora_unet_blocks_0_self_attn_q.lora_down.weight"
+    assert comfyui_name(kohya) == kohya  # as are kohya's names, which ComfyUI maps itself
     with pytest.raises(ValueError, match="not a safetensors file"):
         to_comfyui(struct.pack("<Q", 99) + b"{}")

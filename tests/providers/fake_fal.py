@@ -260,7 +260,6 @@ class FakeFal:
         self.faults = Faults()
         self.seed = 1234
         self.weights = safetensors_bytes()
-        self.low_noise_weights = safetensors_bytes(2.0)  # a Wan 2.2 pair's low-noise expert
         self.config = json.dumps({"trigger_word": "dmavatar", "steps": 1000}).encode()
         self.variant = Variant()
         self.store_payloads = True  # False: fal keeps no payloads, whatever the submit asks
@@ -632,10 +631,7 @@ class FakeFal:
                 },
             }
         if job.app in WAN_TRAINERS:
-            pair = (self.weights, self.low_noise_weights)
-            result, files = trainers.output(
-                job.app, job.request_id, *pair, self.config, self.variant.trainers
-            )
+            result, files = trainers.output(job.app, job.request_id, self.config, self.variant.trainers)
             for url, data in files.items():
                 self.files.setdefault(url, data)
             return result

@@ -23,7 +23,9 @@ trained on the trigger phrase alone (`captions`); whether fewer than 10 items ar
 (`few`: "try to use at least 10" is advice); whether the stills-only trainer refuses a video or
 leaves it out (`videos_on_stills`); the Wan 2.2 trainers' per-step price (`wan22_price`); and
 what the Wan 2.2 trainers return (`wan22_output`: one file under diffusers_lora_file or lora_file,
-or a high- and low-noise pair, named by key or by file name).
+or a high- and low-noise pair, named by key or by file name), and under which names a trained
+LoRA's tensors are (`names`: diffusers' `transformer.blocks.0.attn1.to_q`, Wan's own
+`diffusion_model.blocks.0.self_attn.q`, or kohya's `lora_unet_blocks_0_self_attn_q`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
+
+import numpy as np
+from safetensors.numpy import save
 
 WAN_TRAINER = "fal-ai/wan-trainer"
 WAN22_T2V = "fal-ai/wan-22-trainer/t2v-a14b"
@@ -66,6 +71,7 @@ class TrainerVariant:
     videos_on_stills: str = "ignored"  # "ignored" | "refused"
     wan22_price: float = 0.0045
     wan22_output: str = "single"  # "single" | "single-lora_file" | "pair" | "pair-by-name"
+    names: str = "diffusers"  # "diffusers" | "wan" | "kohya"
 
 
 @dataclass
@@ -158,10 +164,30 @@ def price(app: str, variant: TrainerVariant) -> float:
     return PAGE_PRICES.get(app, variant.wan22_price)
 
 
+_NAMES = {  # a block's self-attention query, as each trainer may name it
+    "diffusers": ("transformer.blocks.{b}.attn1.to_q.lora_{p}.weight", {"A": "A", "B": "B"}),
+    "wan": ("diffusion_model.blocks.{b}.self_attn.q.lora_{p}.weight", {"A": "A", "B": "B"}),
+    "kohya": ("lora_unet_blocks_{b}_self_attn_q.lora_{p}.weight", {"A": "down", "B": "up"}),
+}
+
+
+def wan_lora(names: str, fill: float) -> bytes:
+    """A small Wan LoRA under `names` (see TrainerVariant), its values `fill`."""
+    pattern, parts = _NAMES[names]
+    tensors = {
+        pattern.format(b=block, p=parts[part]): np.full(shape, fill, np.float32)
+        for block in range(2)
+        for part, shape in (("A", (4, 16)), ("B", (16, 4)))
+    }
+    return save(tensors, metadata={"format": "pt"})
+
+
 def output(
-    app: str, request_id: str, weights: bytes, low_noise: bytes, config: bytes, variant: TrainerVariant
+    app: str, request_id: str, config: bytes, variant: TrainerVariant
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """The trainer's result, and the files it points at by URL."""
+    """The trainer's result (a LoRA of values 1.0, and a pair's low-noise one of 2.0), and the files
+    it points at by URL."""
+    weights, low_noise = wan_lora(variant.names, 1.0), wan_lora(variant.names, 2.0)
     base = f"https://v3.fal.media/files/out/{request_id}"
 
     def file(name: str, data: bytes) -> dict[str, Any]:

@@ -123,8 +123,8 @@ def jpeg(width: int, height: int) -> bytes:
     return data.tobytes()
 
 
-def safetensors_bytes(fill: float = 1.0) -> bytes:
-    return save_safetensors({"transformer.lora_A.weight": np.full((4, 16), fill, np.float32)})
+def safetensors_bytes() -> bytes:
+    return save_safetensors({"transformer.lora_A.weight": np.ones((4, 16), np.float32)})
 
 
 def audio_file(path: Path, seconds: float = 1.0) -> Path:

@@ -73,7 +73,7 @@ def test_each_trainer_reads_every_medium_and_caption_however_it_reads_the_zip(
     assert len(job.trained.stills) == 6
     assert len(job.trained.videos) == (0 if app == trainers.WAN22_IMAGE else 6)
     assert all(caption for caption in {**job.trained.stills, **job.trained.videos}.values())
-    assert out.weights.read_bytes() == fal.weights
+    assert out.weights.read_bytes() == trainers.wan_lora("diffusers", 1.0)
     # the documented inputs, under each trainer's own names
     sent = job.arguments
     assert sent["trigger_phrase"] == "dmavatar" and sent["number_of_steps"] == 500
@@ -98,13 +98,13 @@ def test_a_wan_22_trainer_returns_one_file_or_the_experts_pair(tmp_path, fal, sh
         )
     main, low = fields
     assert out.details["weights_field"] == main
-    assert out.weights.read_bytes() == fal.weights
+    assert out.weights.read_bytes() == trainers.wan_lora("diffusers", 1.0)
     if low is None:
         assert out.low_noise_weights is None
     else:
         # the high-noise expert's file is the model, the low-noise one's beside it; never swapped
-        assert (
-            out.low_noise_weights is not None and out.low_noise_weights.read_bytes() == fal.low_noise_weights
+        assert out.low_noise_weights is not None and out.low_noise_weights.read_bytes() == trainers.wan_lora(
+            "diffusers", 2.0
         )
         assert out.details["low_noise_field"] == low
 

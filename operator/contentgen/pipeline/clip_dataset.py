@@ -296,7 +296,7 @@ def encode(frames: Sequence[np.ndarray], fps: int, path: Path) -> None:
         stream = container.add_stream("libx264", rate=Fraction(fps, 1))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.thread_count = 1
-        stream.options = {"crf": str(CRF), "preset": PRESET}
+        stream.options = {"crf": str(CRF), "preset": PRESET, "threads": "1"}
         for index, bgr in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(bgr, format="bgr24")
             frame.pts = index

@@ -14,8 +14,9 @@ The file is rewritten at the byte level: its tensors' bytes are copied as they a
 bf16, fp16, fp32), only the header's names change, and `alpha` scalars are added where the file
 says its LoRA was trained with an alpha other than its rank (diffusers' `lora_adapter_metadata`;
 without it the scale is 1, as diffusers reads such a file). A key it does not know is refused, so a
-file it cannot place (a FLUX LoRA, say) is never written under wrong names. A file already in the
-layout (`diffusion_model.` names) is copied unchanged.
+file it cannot place (a FLUX LoRA, say) is never written under wrong names. A file ComfyUI reads as
+it is (Wan's own `diffusion_model.` names, kohya's `lora_unet_` ones: what other trainers write)
+is copied with its names unchanged.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from pathlib import Path
 from typing import Any
 
 _PREFIXES = ("transformer.", "base_model.model.")
+# Keys ComfyUI reads as they are: Wan's own module names, and kohya's (comfy/lora.py maps
+# `lora_unet_<module with _ for .>` to every module)
+COMFYUI_PREFIXES = ("diffusion_model.", "lora_unet_")
 _BLOCK = {
     "attn1.to_q": "self_attn.q",
     "attn1.to_k": "self_attn.k",
@@ -60,8 +64,9 @@ class NotWanLora(ValueError):
 
 
 def comfyui_name(key: str) -> str:
-    """The name ComfyUI reads for a diffusers-named Wan LoRA key (NotWanLora for another)."""
-    if key.startswith("diffusion_model."):
+    """The name ComfyUI reads for a diffusers-named Wan LoRA key (NotWanLora for another); a key
+    ComfyUI reads as it is (Wan's own names, or kohya's `lora_unet_` ones) is kept."""
+    if key.startswith(COMFYUI_PREFIXES):
         return key
     name = key
     for prefix in _PREFIXES:

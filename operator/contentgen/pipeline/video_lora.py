@@ -20,6 +20,7 @@ not scored on pictures.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,9 +82,15 @@ def least_stills(spec: LoraTrainingSpec, plan: Plan) -> int | None:
 
 
 def add_clips(
-    dataset: LocalDataset, video: Path, spec: LoraTrainingSpec, plan: Plan, progress: SubProgress
+    dataset: LocalDataset,
+    video: Path,
+    spec: LoraTrainingSpec,
+    plan: Plan,
+    progress: SubProgress,
+    kept: Callable[[str, Path], bool] = lambda name, path: False,
 ) -> None:
-    """Cut the dataset's clips and archive them beside its stills (see the module)."""
+    """Cut the dataset's clips and archive them beside its stills (see the module). `kept(name,
+    path)`: a clip an earlier attempt of the version stored, fetched into `path` (False: none)."""
     if not plan.base.video:
         return
     dataset.flat, dataset.stills = True, plan.stills
@@ -102,6 +109,8 @@ def add_clips(
             progress,
         )
         dataset.clips = cut.clips
+        for clip in dataset.clips:  # x264 may encode the same frames to other bytes: keep the stored
+            kept(clip.path.name, clip.path)
         if dataset.summary is not None:
             dataset.summary = dataset.summary.model_copy(update={"clips": cut.summary})
         _gate(dataset, video, spec, plan)
@@ -129,6 +138,20 @@ def _gate(dataset: LocalDataset, video: Path, spec: LoraTrainingSpec, plan: Plan
             f"{found}, lower dataset.clips.frames, or use footage with more shots of the person"
         )
     raise DatasetTooSmall(message, summary, dataset.scenes)
+
+
+def stored_clips(store: ObjectStore, prefix: str) -> Callable[[str, Path], bool]:
+    """`add_clips`'s `kept`: a clip stored under the dataset's version (`prefix`) by an earlier attempt,
+    taken instead of the one cut again, so that the version's clips and archive are written once."""
+
+    def kept(name: str, path: Path) -> bool:
+        key = f"{prefix}clips/{name}"
+        if not store.exists(key):
+            return False
+        store.get_file(key, path)
+        return True
+
+    return kept
 
 
 def caption_frames(dataset: LocalDataset) -> list[Path]:
@@ -236,31 +259,34 @@ def put_lora_files(
     store: ObjectStore, prefix: str, spec: LoraTrainingSpec, trained: TrainingOutput, work: Path
 ) -> list[Artifact]:
     """A video LoRA's files beside its model.safetensors (stored already): a Wan 2.2 pair's
-    low-noise expert, and each in ComfyUI's layout. None for FLUX.1's."""
+    low-noise expert (paid for: stored first), then each in ComfyUI's layout, where its keys are
+    ones lora_formats.py can place (a file it cannot is kept as it came, and the log says why).
+    None for FLUX.1's."""
     if not is_video(spec):
         return []
     work.mkdir(parents=True, exist_ok=True)
-    files = stored_files(trained.weights, trained.low_noise_weights, work)
-    return [
-        store.put_once_file(f"{prefix}{name}", path, "application/octet-stream")
-        for name, path in files.items()
-        if name != "model.safetensors"
-    ]
+    diffusers = {"model.safetensors": trained.weights}
+    stored = []
+    if trained.low_noise_weights is not None:
+        diffusers["model-low-noise.safetensors"] = trained.low_noise_weights
+        stored.append(
+            store.put_once_file(
+                f"{prefix}model-low-noise.safetensors", trained.low_noise_weights, "application/octet-stream"
+            )
+        )
+    for name, path in diffusers.items():
+        try:
+            comfy = comfyui_file(path, work / f"comfyui-{name}")
+        except ValueError as unplaced:  # NotWanLora too: the trainer's own names, not diffusers'
+            log.warning("%s is not written in ComfyUI's layout: %s", name, unplaced)
+            continue
+        stored.append(store.put_once_file(f"{prefix}comfyui/{name}", comfy, "application/octet-stream"))
+    return stored
 
 
 def low_noise_uri(store: ObjectStore, prefix: str, trained: TrainingOutput) -> str:
     """Where a Wan 2.2 pair's low-noise expert is stored ("" for one LoRA)."""
     return store.uri(f"{prefix}model-low-noise.safetensors") if trained.low_noise_weights is not None else ""
-
-
-def stored_files(weights: Path, low_noise: Path | None, work: Path) -> dict[str, Path]:
-    """The version's LoRA files by their name under it: the diffusers file(s) and ComfyUI's."""
-    files = {"model.safetensors": weights}
-    if low_noise is not None:
-        files["model-low-noise.safetensors"] = low_noise
-    for name, path in list(files.items()):
-        files[f"comfyui/{name}"] = comfyui_file(path, work / f"comfyui-{name}")
-    return files
 
 
 def skipped_likeness(spec: LoraTrainingSpec) -> Likeness:
