@@ -162,6 +162,15 @@ def upload(owner: str, upload_id: str, name: str) -> str:
     return f"uploads/{_seg(owner, 'owner')}/{_seg(upload_id, 'upload id')}/{_seg(name, 'file name')}"
 
 
+def upload_owner(uri: str) -> str | None:
+    """The owner of an uploaded file's URI (s3://bucket/[prefix/]uploads/OWNER/ID/NAME), else None."""
+    match = _UPLOAD.search(uri.split("?", 1)[0])
+    return match.group(1) if match else None
+
+
+_UPLOAD = re.compile(r"^s3://[^/]+/(?:.*/)?uploads/([^/]+)/[^/]+/[^/]+$")
+
+
 TEMP = "temp/"  # a run's working state (provider checkpoints, request folders), not its outputs
 
 
