@@ -153,3 +153,38 @@ def test_continue_says_what_it_runs_and_refuses_what_it_cannot(cli: Run, tmp_pat
         "runs in a cluster: kubectl patch -n default loratraining/avatar --type merge -p "
         """'{"spec": {"training": {"continueFrom": {"version": 1}, "steps": 500}}}'"""
     ) in err
+
+
+def test_continue_runs_the_next_version_here_from_the_versions_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a laptop `contentgen assets continue` runs the record's resource with the training going on
+    from the version, as `contentgen run` of the changed manifest does: the offline provider's
+    simulated training keeps its state with each version, and the new version names it."""
+    import yaml
+
+    from contentgen.catalog import open_catalog
+    from tests.conftest import EXAMPLES
+
+    monkeypatch.chdir(tmp_path)
+    for variable in ("CONTENTGEN_STORE", "CONTENTGEN_CATALOG", "CONTENTGEN_PRICES"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("CONTENTGEN_WORK_DIR", str(tmp_path / "work"))
+    manifest = yaml.safe_load((EXAMPLES / "loratraining.yaml").read_text())
+    manifest["spec"]["dataset"]["captioning"] = "template"
+    manifest["spec"]["training"] = {"steps": 300, "checkpointEvery": 100}
+    (tmp_path / "lora.yaml").write_text(yaml.safe_dump(manifest))
+    sample = EXAMPLES / "media" / "sample.mp4"
+    assert main(["run", "--offline", "--source", str(sample), str(tmp_path / "lora.yaml")]) == 0
+    capsys.readouterr()
+    assert main(["assets", "continue", "demo-avatar", "--steps", "200"]) == 0  # free: no question asked
+    said = capsys.readouterr().err
+    assert "trains default/demo-avatar on from v1 for 200 more steps, as a new version" in said
+    catalog = open_catalog()
+    [doc] = catalog.find_raw({"kind": "LoraTraining"})
+    catalog.close()
+    assert [v["version"] for v in doc["versions"]] == [1, 2]
+    assert doc["versions"][1]["continuedFrom"]["version"] == 1
+    assert (
+        doc["spec"]["training"]["continueFrom"] == {"version": 1} and doc["spec"]["training"]["steps"] == 200
+    )

@@ -143,3 +143,99 @@ async def test_an_api_that_does_not_create_says_which_kubectl_command_does_it(
     assert more.status_code == 403 and more.json()["error"]["code"] == "create_disabled"
     assert '"continueFrom": {"version": 1}' in more.json()["error"]["message"]
     assert answers.undocumented() == []
+
+
+def _until(read: Any, what: str, seconds: float = 240) -> Any:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not (found := read()):
+        assert time.monotonic() < deadline, f"no {what} in {seconds:.0f} s"
+        time.sleep(0.2)
+    return found
+
+
+@pytest.mark.asyncio
+async def test_a_laptops_training_is_watched_stopped_and_gone_on_from_over_the_api(
+    http: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The offline provider's simulated training (each checkpoint scored as it is stored, as the
+    cluster's trainer does) run by the laptop's API: its record shows the training as it goes
+    (latestRun.training), a stop asked over the API ends it keeping its best checkpoint so far
+    (Succeeded, `stopped.how` asked, by the caller), and a continue from that version runs here as
+    the next version, which names it (`continuedFrom`)."""
+    import asyncio
+
+    from tests.conftest import EXAMPLES
+
+    client, catalog, _, _ = http
+    monkeypatch.setenv("CONTENTGEN_OFFLINE_STEP_SECONDS", "0.05")  # a step a twentieth of a second
+    spec = {
+        "owner": "alice",
+        "source": {"url": str(EXAMPLES / "media" / "sample.mp4")},
+        "triggerWord": "dmavatar",
+        "dataset": {"captioning": "template", "maxFrames": 12, "minFrames": 4},
+        "training": {"steps": 1000, "checkpointEvery": 100},
+        "evaluation": {"checkpoints": 10},
+    }
+    made = await client.post(
+        "/api/resources",
+        json={"kind": "LoraTraining", "metadata": {"name": "live-avatar"}, "spec": spec},
+        headers=auth("alice"),
+    )
+    assert made.status_code == 201, made.text
+    uid = made.json()["jobId"]
+
+    def scored(count: int) -> Any:
+        run = ((catalog.get(uid) or {}).get("latestRun")) or {}
+        points = (run.get("training") or {}).get("checkpoints") or []
+        return run if run.get("phase") == "Running" and len(points) >= count else None
+
+    first = await asyncio.to_thread(_until, lambda: scored(1), "first checkpoint scored")
+    assert first["training"]["steps"] == 1000 and first["training"]["step"] > 0
+    await asyncio.to_thread(_until, lambda: scored(2), "second checkpoint scored")  # it grows, live
+    plan = (await client.post(f"/api/jobs/{uid}/stop", headers=auth("alice"))).json()
+    assert plan["dryRun"] and plan["keeps"] is not None and plan["version"] == 1
+    stopped = await client.post(f"/api/jobs/{uid}/stop?confirm=true", headers=auth("alice"))
+    assert stopped.status_code == 202, stopped.text
+    assert stopped.json()["message"].startswith("asked v1's training (this API's local run) to stop")
+
+    def ended(version: int) -> Any:
+        doc = catalog.get(uid) or {}
+        run = doc.get("latestRun") or {}
+        return (
+            doc if run.get("version") == version and run.get("phase") not in ("Pending", "Running") else None
+        )
+
+    doc = await asyncio.to_thread(_until, lambda: ended(1), "the stopped run's end")
+    assert doc["latestRun"]["phase"] == "Succeeded", doc["latestRun"]
+    version = doc["versions"][-1]
+    stop = version["stopped"]
+    assert (stop["how"], stop["by"]) == ("asked", "alice") and stop["step"] < 1000
+    assert version["stateUri"] and version["likeness"]["chosenStep"] <= stop["step"]
+
+    more = await client.post(
+        f"/api/assets/{uid}/versions/1/continue?confirm=true", json={"steps": 200}, headers=auth("alice")
+    )
+    for _ in range(100):  # a 409 while the run that recorded its end releases its lock, a moment
+        if more.status_code != 409:
+            break
+        await asyncio.sleep(0.1)
+        more = await client.post(
+            f"/api/assets/{uid}/versions/1/continue?confirm=true", json={"steps": 200}, headers=auth("alice")
+        )
+    assert more.status_code == 202, more.text
+    assert more.json()["resource"]["jobId"] == uid and more.json()["changed"]
+    monkeypatch.setenv("CONTENTGEN_OFFLINE_STEP_SECONDS", "0")
+    doc = await asyncio.to_thread(_until, lambda: ended(2), "the continued run's end")
+    assert doc["latestRun"]["phase"] == "Succeeded", doc["latestRun"]
+    going_on = doc["versions"][-1]
+    assert going_on["version"] == 2 and going_on["continuedFrom"]["version"] == 1
+    assert going_on["continuedFrom"]["stateUri"] == version["stateUri"]  # the state the stop kept
+
+
+@pytest.mark.asyncio
+async def test_a_record_named_stop_is_read_by_its_id_and_the_action_answers_405_to_a_get(http: Lab) -> None:
+    client, _, _, _ = http
+    response = await client.get("/api/jobs/default/stop", headers=auth("alice"))
+    assert response.status_code == 405 and response.headers["allow"] == "POST"

@@ -287,3 +287,66 @@ def test_an_evaluation_is_made_the_verdict_from_its_row(open_page: Callable[...,
             page.locator("#evaluations-v1 tr[data-evaluation='0'] button.choose-verdict").count() == 1
         )  # back
         screenshot(page)
+
+
+def test_a_real_training_is_followed_stopped_and_gone_on_from_on_its_page(
+    open_page: Callable[..., Tab], lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The offline provider's simulated training, run by the laptop's API as `contentgen api --local`
+    runs it (each checkpoint stored, scored and reported as it is made, as the cluster's trainer
+    does): its page shows each checkpoint as it comes, without a reload; Stop and keep the best
+    ends it with its best checkpoint so far as the model; Train on from the version it made runs
+    the next version here, which says what it went on from."""
+    import httpx
+
+    monkeypatch.setenv("CONTENTGEN_OFFLINE_STEP_SECONDS", "0.05")
+    spec = {
+        "owner": OWNER,
+        "source": {"url": str(SAMPLE)},
+        "triggerWord": "dmavatar",
+        "dataset": {"captioning": "template", "maxFrames": 12, "minFrames": 4},
+        "training": {"steps": 1000, "checkpointEvery": 100},
+        "evaluation": {"checkpoints": 10},
+    }
+    body = {"kind": "LoraTraining", "metadata": {"name": "watched-avatar"}, "spec": spec}
+    made = httpx.post(f"{lab.base}/api/resources", json=body, timeout=60)
+    assert made.status_code == 201, made.text
+    uid = made.json()["jobId"]
+    tab = open_page("wide")
+    page = tab.page
+    show(page, f"#/lora/{uid}")
+    page.wait_for_selector("#live-training")
+    page.evaluate("window.sameLoad = 1")
+    until(page, "document.querySelectorAll('#live-checkpoints figure').length >= 2")
+    assert page.evaluate("window.sameLoad") == 1  # they came over the stream, the page as it was
+    until(page, "[...document.querySelectorAll('#live-checkpoints img')].every((i) => i.naturalWidth > 0)")
+    screenshot(page)
+    page.click("#stop-training")
+    page.wait_for_selector("#stop-dialog")
+    assert "the best scored so far" in _text(page, "#stop-dialog")
+    page.click("#stop-dialog-confirm")
+    page.wait_for_selector("#stop-asked")
+    until(
+        page, "document.getElementById('live-training') === null && !!document.getElementById('stopped-v1')"
+    )
+    assert "(asked, by local)" in _text(page, "#stopped-v1")  # the laptop's caller, who asked
+    record = lab.catalog.get(uid)
+    assert record is not None and record["versions"][0]["stopped"]["how"] == "asked"
+    screenshot(page)
+
+    monkeypatch.setenv("CONTENTGEN_OFFLINE_STEP_SECONDS", "0")
+    page.click("#continue-v1 summary")
+    page.fill("#continue-steps-v1", "200")
+    page.click("#continue-ask-button-v1")
+    page.wait_for_selector("#continue-dialog")
+    assert "on from v1 for 200 more steps, as a new version" in _text(page, "#continue-dialog")
+    page.click("#continue-dialog-confirm")
+    until(page, "document.querySelector('[data-tab=v2]') !== null")
+    show(page, f"#/lora/{uid}?tab=v2")
+    assert _text(page, "#continued-v2").startswith("version 1, after its step ")
+    screenshot(page)
+    narrow = open_page("narrow")
+    show(narrow.page, f"#/lora/{uid}?tab=v2")
+    fits(narrow, "main *, .dialog *")
+    screenshot(narrow.page)
+    assert violations(narrow.page) == []

@@ -630,6 +630,7 @@ class LocalCreator:
     def _run(self, run: _Run) -> None:
         from contentgen.pipeline.context import RunContext
         from contentgen.pipeline.likeness.plan import estimate_baseline_cached
+        from contentgen.pipeline.live import LocalLive
         from contentgen.pipeline.local_run import CatalogProgress, record_run, record_start
         from contentgen.pipeline.runner import execute, failure
 
@@ -655,7 +656,11 @@ class LocalCreator:
             last_stage[0] = stage
             progress(stage, percent, message)
 
-        ctx = RunContext(snapshot, store, settings, work_dir, report, local=True, provider=run.provider)
+        # a training's live channel, as `contentgen run`'s: its reports in the record, its stop file
+        live = LocalLive(self.catalog, snapshot, settings.work_dir)
+        ctx = RunContext(
+            snapshot, store, settings, work_dir, report, local=True, provider=run.provider, live=live
+        )
         run.billed = lambda: ctx.usage != []
         run.started = True
         try:

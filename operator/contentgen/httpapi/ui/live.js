@@ -42,6 +42,7 @@ function asVersion(lora, run, training) {
 function checkpointCards(lora, run, training) {
   const points = training.checkpoints || [];
   if (!points.length) return el("p", { class: "empty", id: "live-no-checkpoints" }, "No checkpoint scored yet: each appears here as it is scored.");
+  // Each card shows its grid's top rows; a click opens it whole.
   const gridded = points.filter((p) => p.gridUri);
   const items = gridded.map((p) => gridItem(lora.id, run.version, p.gridUri, `Version ${run.version}, checkpoint step ${p.step}`, () => [verdictReasons(p)]));
   return el("div", { class: "checkpoint-cards", id: "live-checkpoints" }, points.map((p) => {
