@@ -188,3 +188,8 @@ def test_continue_runs_the_next_version_here_from_the_versions_state(
     assert (
         doc["spec"]["training"]["continueFrom"] == {"version": 1} and doc["spec"]["training"]["steps"] == 200
     )
+    capsys.readouterr()
+    assert main(["assets", "get", "demo-avatar", "-w", "-o", "table"]) == 0  # ended: what it made, from what
+    said = capsys.readouterr().out.splitlines()
+    assert said[:2] == ["v2 Succeeded", f"v2 made: its model {doc['versions'][1]['modelUri']}"]
+    assert said[2] == f"  continued from v1, after its step {doc['versions'][1]['continuedFrom']['step']}"

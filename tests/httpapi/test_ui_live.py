@@ -7,7 +7,10 @@ chromium (Playwright), against `contentgen api --local` as a laptop runs it:
 - "Stop and keep the best" says first, in a dialog, which checkpoint it keeps, and then asks the
   laptop's run to stop (its stop file); the version it made then says where and why it stopped;
 - "Make it the verdict" on an evaluation says what it changes, takes a note, and makes it the
-  version's verdict.
+  version's verdict;
+- and the whole flow on the offline provider's simulated training, run by the laptop's API: each
+  checkpoint appearing as it is scored, Stop and keep the best, then "Train on from version 1"
+  (what it runs and costs first, in a dialog) making version 2, which says what it went on from.
 
 Screenshots at 1280 and 420 px, checked for what they show (pixels where a picture is drawn,
 geometry elsewhere); `CONTENTGEN_UI_SHOTS=DIR` keeps them for a person to look at.

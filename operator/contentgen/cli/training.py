@@ -170,6 +170,9 @@ def _end_lines(record: dict[str, Any], run: dict[str, Any]) -> list[str]:
         why = (run.get("error") or {}).get("message") or run.get("message")
         return [f"v{run.get('version')} {run['phase']}: {why}"]
     lines = [f"v{version['version']} made: its model {version.get('modelUri')}"]
+    going_on = version.get("continuedFrom") or {}
+    if going_on:
+        lines.append(f"  continued from v{going_on.get('version')}, after its step {going_on.get('step')}")
     stopped = version.get("stopped") or {}
     if stopped:
         lines.append(
