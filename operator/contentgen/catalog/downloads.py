@@ -126,7 +126,7 @@ def choose_artifact(doc: dict[str, Any], file: str | None = None, version: int |
     if doc.get("status") == DELETED and version is None:
         raise AssetsDeleted(f"{doc['_id']} was deleted; its assets were removed")
     live = _training_files(doc, version) if file and version is not None else None
-    if live is not None:
+    if live is not None and file:
         return _named(doc, [live], file, version)
     versions = [version_of(doc, version)] if version is not None else doc.get("versions") or []
     return _named(doc, versions, file, version) if file else _main_output(doc, versions)
