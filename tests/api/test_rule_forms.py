@@ -26,6 +26,7 @@ from contentgen.api.lora import (
     LoraTrainingSpec,
     TrainingSpec,
 )
+from contentgen.api.lora.resources import CLUSTER_RESOURCES_RULES, SEVERAL_NODES_RULE, ResourcesSpec
 from contentgen.api.rules import GENERATED, Both, Either, GeneratedRule, Has, In, Not, Rule, SpecField
 from contentgen.api.transcription import TRANSCRIPTION_RULES, TranscriptionSpec
 from contentgen.api.video import MODELS, VIDEO_RULES, VideoGenerationSpec
@@ -132,6 +133,7 @@ TRAINING: Values = {
     "maxGradNorm": [None, 1.0, 0.0],
     "steps": [None, 100, 1000, 1001, 10000],
     "checkpointEvery": [None, 0, 19, 20, 21, 250, 10000],
+    "batchSize": [None, 4],
 }
 LORA: Values = {
     "owner": ["u"],
@@ -139,6 +141,26 @@ LORA: Values = {
     "triggerWord": ["jx"],
     "provider": [None, "fal", "offline", "cluster"],
     "training": [None, {}, *sent_specs(TRAINING, 40)],
+}
+# resources (GPUs, nodes, a backend) beside every provider
+RESOURCES_ON: Values = {
+    "owner": ["u"],
+    "source": [{"url": "https://e/v.mp4"}],
+    "triggerWord": ["jx"],
+    "provider": [None, "fal", "offline", "cluster"],
+    "resources": [
+        None,
+        {},
+        {"gpus": 2},
+        {"nodes": 2},
+        {"backend": "jobset"},
+        {"nodes": 1, "backend": "auto"},
+    ],
+}
+RESOURCES: Values = {
+    "gpus": [None, 1, 8],
+    "nodes": [None, 1, 2, 8],
+    "backend": [None, "auto", "job", "jobset", "trainjob"],
 }
 DATASET: Values = {
     "minFrames": [None, 4, 39, 40, 41, 200],
@@ -207,6 +229,8 @@ FORMS: dict[str, tuple[Sequence[GeneratedRule], type[BaseModel], Values, int]] =
     "lora training's cluster-only fields": (CLUSTER_ONLY_TRAINING_RULES, LoraTrainingSpec, LORA, 100),
     "lora training's base model": (BASE_MODEL_RULES, LoraTrainingSpec, BASE_MODEL, 300),
     "lora training's stop and continue": (LIVE_TRAINING_RULES, LoraTrainingSpec, LIVE, 120),
+    "lora training's resources": (CLUSTER_RESOURCES_RULES, LoraTrainingSpec, RESOURCES_ON, 24),
+    "resources": ((SEVERAL_NODES_RULE,), ResourcesSpec, RESOURCES, 60),
     "training": (TRAINING_RULES, TrainingSpec, TRAINING, 100),
     "dataset": (DATASET_RULES, DatasetSpec, DATASET, 60),
     "likeness plan": (SEED_RULES, LikenessPlan, LIKENESS_PLAN, 20),

@@ -86,6 +86,37 @@ def log_to_stderr() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """The run; on several GPUs (PET_NPROC_PER_NODE, PET_NNODES), torchrun's processes first, each
+    a `contentgen worker`: rank 0 runs the pipeline, the others train beside it
+    (providers/cluster/distributed.py)."""
+    from contentgen.providers.cluster import distributed
+
+    work_dir = Path(os.environ.get("CONTENTGEN_WORK_DIR") or "/work")
+    if distributed.asked() != (1, 1) and not distributed.launched():
+        return distributed.launch(_argv(args), work_dir)
+    me = distributed.world()
+    if not me.several:
+        return _run(args)
+    log_to_stderr()
+    with distributed.joined(distributed.Team.join(me)) as team:
+        if not me.main:
+            return distributed.follow(team)
+        status = 1
+        try:
+            status = _run(args)
+        finally:
+            distributed.leave_status(team, status, work_dir)
+        return status
+
+
+def _argv(args: argparse.Namespace) -> list[str]:
+    """The worker's own arguments, for each of torchrun's processes."""
+    argv = ["--termination-log", args.termination_log]
+    argv += ["--spec", args.spec] if args.spec else []
+    return argv + (["--result", args.result] if args.result else [])
+
+
+def _run(args: argparse.Namespace) -> int:
     # imports here, not above: a pooled worker's start imports only what it uses (issue 47)
     from contentgen.pipeline.context import RunContext
     from contentgen.pipeline.reporters import FanOut

@@ -338,6 +338,7 @@ def _train(
                         guidance=spec.training.guidance,
                         timestep_sampling=spec.training.timestep_sampling,
                         max_grad_norm=spec.training.max_grad_norm,
+                        batch_size=spec.training.batch_size or 0,
                         # write-once under the version: a retried pod resumes from the newest
                         checkpoints=StoreFiles(
                             ctx.store, keys.lora_version(owner, uid, version) + "checkpoints/"

@@ -114,6 +114,7 @@ class TrainingRequest:
     guidance: float = 1.0
     timestep_sampling: str = "shift"
     max_grad_norm: float = 1.0
+    batch_size: int = 0  # samples per step, shared among the processes; 0: one per process
     checkpoints: CheckpointFiles | None = None
     # a trainer that trains live (api/providers.py trains_live) is asked between its steps
     # (providers/watch.py); None: every step runs, and nothing is scored before the end

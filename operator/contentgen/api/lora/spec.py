@@ -26,6 +26,7 @@ from ..rules import (
 )
 from .clips import ClipsField, MediaField
 from .likeness import EvaluationSpec
+from .resources import CLUSTER_RESOURCES_RULES, ResourcesField
 from .stopping import ContinueFrom, StopWhen
 
 DEFAULT_TRAINING_MODEL = "fal-ai/flux-lora-fast-training"
@@ -283,6 +284,19 @@ class TrainingSpec(ApiModel):
             "diffusers' FLUX example); 0 does not clip.",
         ),
     ] = 1.0
+    batch_size: (
+        Annotated[
+            int,
+            Field(
+                ge=1,
+                le=64,
+                description="provider cluster: pictures each step learns from, shared among the training's "
+                "GPUs (resources.gpus × resources.nodes; at least one each); unset: one per GPU. The same "
+                "batch gives the same LoRA on any number of GPUs.",
+            ),
+        ]
+        | None
+    ) = None
     stop_when: Annotated[
         StopWhen | None,
         Field(
@@ -325,7 +339,18 @@ def _cluster_only_rule(field: str, default: Any) -> Rule:
     )
 
 
-CLUSTER_ONLY_TRAINING_RULES = tuple(generate(_cluster_only_rule(*entry)) for entry in CLUSTER_ONLY_TRAINING)
+BATCH = SpecField("training.batchSize", "integer")
+CLUSTER_ONLY_TRAINING_RULES = (
+    *(generate(_cluster_only_rule(*entry)) for entry in CLUSTER_ONLY_TRAINING),
+    generate(
+        Rule(
+            BATCH,
+            "training.batchSize is for provider cluster (fal and offline ignore it): remove it, or use "
+            "provider cluster",
+            (Unset(BATCH), Is(SpecField("provider", "string", "fal"), OWN_GPUS)),
+        )
+    ),
+)
 
 
 def _trains_live_rule(field: str, what: str) -> Rule:
@@ -356,7 +381,15 @@ LIVE_TRAINING_RULES = (
 
 
 class LoraTrainingSpec(CommonSpec):
-    cel_rules = tuple(r.cel for r in (*CLUSTER_ONLY_TRAINING_RULES, *BASE_MODEL_RULES, *LIVE_TRAINING_RULES))
+    cel_rules = tuple(
+        r.cel
+        for r in (
+            *CLUSTER_ONLY_TRAINING_RULES,
+            *BASE_MODEL_RULES,
+            *LIVE_TRAINING_RULES,
+            *CLUSTER_RESOURCES_RULES,
+        )
+    )
 
     source: Annotated[SourceSpec, Field(description="The video to learn from.")]
     trigger_word: Annotated[
@@ -383,3 +416,4 @@ class LoraTrainingSpec(CommonSpec):
         EvaluationSpec,
         Field(default_factory=EvaluationSpec, description="Whether each version looks like the person."),
     ]
+    resources: ResourcesField

@@ -17,7 +17,7 @@ training on an 8-bit or NF4 base draws on that base: its baseline pictures are k
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -95,21 +95,32 @@ class InLoopPictures:
             raise InvalidInput(
                 f"a training draws only the prompts it encoded before training: {request.prompt!r}"
             )
-        described = self.plan.describe()
-        for done, (number, seed) in enumerate(wanted.pictures, start=1):
-            began = time.monotonic()
-            path = self.draw(
-                request.prompt,
+        described, seeds = self.plan.describe(), dict(wanted.pictures)
+        ordered = [
+            (
+                number,
                 generation.Picture(
                     request.prompt, wanted.width, wanted.height, seed, wanted.steps, wanted.guidance
                 ),
-                with_lora=bool(asked),
-                path=work_dir / pictures.picture_name(number),
             )
-            held = time.monotonic() - began
+            for number, seed in wanted.pictures
+        ]
+        for done, (number, path, held) in enumerate(self.drawn(ordered, bool(asked), work_dir), start=1):
             self.seconds += held
-            made[number] = folder.keep(number, seed, path, held * self.provider.gpus, described)
+            made[number] = folder.keep(number, seeds[number], path, held * self.provider.gpus, described)
             progress(100 * done / len(wanted.pictures))
+
+    def drawn(
+        self, ordered: list[tuple[int, generation.Picture]], with_lora: bool, work_dir: Path
+    ) -> Iterator[tuple[int, Path, float]]:
+        """Each picture of `ordered` (its number, what to draw) drawn here: its number, its file and
+        the seconds it held the GPUs (distributed.py's team draws them in shares)."""
+        for number, picture in ordered:
+            began = time.monotonic()
+            path = self.draw(
+                picture.prompt, picture, with_lora=with_lora, path=work_dir / pictures.picture_name(number)
+            )
+            yield number, path, time.monotonic() - began
 
     def draw(self, prompt: str, picture: generation.Picture, *, with_lora: bool, path: Path) -> Path:
         """One picture from the prompt's encodings, on the training's transformer (its adapter on

@@ -15,7 +15,8 @@ import shutil
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import replace
+from contextlib import suppress
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +27,7 @@ from contentgen.api.lora import DEFAULT_TRAINING_MODEL
 from contentgen.errors import InvalidInput, TransientError
 from contentgen.providers.base import (
     Checkpoint,
+    Continued,
     ImageOutput,
     ImageRequest,
     TrainedCheckpoint,
@@ -35,7 +37,7 @@ from contentgen.providers.base import (
 from contentgen.providers.progress import Monotonic, SubProgress
 from contentgen.providers.watch import NothingToKeep
 
-from . import devices, generation, memory, pictures
+from . import devices, distributed, generation, memory, pictures
 from .files import FolderFiles
 from .models import model_dir
 from .pool import Drawn, DrawRequest, PoolClient, Stopping, tell, waiting
@@ -114,21 +116,98 @@ class ClusterProvider:
         # it requested for as long as it runs, whatever it computes on (docs/cluster-gpus.md)
         return seconds * self.gpus
 
+    def _team_device(self, team: distributed.Team) -> flux.Device:
+        """The device this process trains on: in a team of several GPUs on a node, its own."""
+        from . import flux
+
+        on = flux.device(self.device_name)
+        if team.world.several and on.cuda and on.where.index is None:
+            import torch
+
+            return flux.Device(torch.device("cuda", team.world.local_rank), on.dtype)
+        return on
+
+    def _hand_out(
+        self, request: TrainingRequest, name: str, plan: training.Plan, team: distributed.Team
+    ) -> None:
+        """Rank 0: the training the other processes are to do beside it (`follow_training`)."""
+        watch, continued = request.watch, request.continue_from
+        team.publish(
+            f"{__name__}:follow_training",
+            Followed(
+                model=name,
+                plan=plan,
+                memory_plan=request.memory_plan,
+                dataset=request.dataset_zip.read_bytes(),
+                trigger_word=request.trigger_word,
+                metadata={"contentgen.provider": self.name, "contentgen.base_model": name},
+                prompts=tuple(watch.prompts()) if watch is not None else None,
+                continued=(continued.version, continued.step) if continued is not None else None,
+            ),
+        )
+
+    def follow(self, work: Followed, team: distributed.Team, work_dir: Path) -> None:
+        """A process other than rank 0: the training rank 0 handed out, its share of each step,
+        nothing written (rank 0 stores; distributed.SharedFiles tells this one what it read)."""
+        from . import pipelines, training
+        from .shared_pictures import SharedPictures
+
+        base = self.base_model(work.model)  # staged on this node too, where the models are copied
+        pipelines.release()
+        on = self._team_device(team)
+        team.begin(on.cuda, on.where)
+        choose = memory_chooser(base, on, work.plan, work.memory_plan)
+        pictures = work_dir / "pictures"
+        pictures.mkdir(parents=True, exist_ok=True)
+        archive = work_dir / "dataset.zip"
+        archive.write_bytes(work.dataset)
+        examples = training.read_dataset(archive, pictures, work.trigger_word)
+        watch = (
+            distributed.Following(team, work.prompts, draw=lambda drawer, order: drawer.share(order))
+            if work.prompts is not None
+            else None
+        )
+        continued = (
+            Continued(work.continued[0], distributed.SharedFiles(None, team), work.continued[1])
+            if work.continued is not None
+            else None
+        )
+        with suppress(training.Unkept):  # stopped before a checkpoint: rank 0 says so
+            training.train(
+                base,
+                examples,
+                work.plan,
+                on,
+                work_dir,
+                distributed.SharedFiles(None, team),
+                metadata=work.metadata,
+                choose=choose,
+                watch=watch,
+                drawers=partial(SharedPictures, self, team, work_dir),
+                continued=continued,
+                gpus=self.gpus,
+                team=team,
+            )
+
     # --- LoRA training ------------------------------------------------------------------------
 
     def train_lora(
         self, request: TrainingRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
     ) -> TrainingOutput:
-        from . import flux, pipelines, training
-        from .live import InLoopPictures
+        from . import pipelines, training
+        from .shared_pictures import SharedPictures
 
         name = self.flux_model if request.model == DEFAULT_TRAINING_MODEL else request.model
         base = self.base_model(name)  # ModelNotFound before any GPU time
         devices.check_torch(self.device_name)  # DeviceUnavailable, in one line, before any load
         pipelines.release()  # training loads its own copy: the kept generation pipeline goes first
         began = time.monotonic()
-        on = flux.device(self.device_name)
-        plan = training_plan(request)
+        team = distributed.current()
+        on = self._team_device(team)
+        plan = training_plan(request, team.world)
+        if team.world.several:  # the other processes train beside this one (distributed.py)
+            self._hand_out(request, name, plan, team)
+            team.begin(on.cuda, on.where)
         choose = memory_chooser(base, on, plan, request.memory_plan)  # GpuMemoryTooSmall here
         pictures = work_dir / "pictures"
         pictures.mkdir(parents=True, exist_ok=True)
@@ -139,6 +218,11 @@ class ClusterProvider:
         # one id per training (its inputs, and where its checkpoints go: the version), so that a
         # retried pod's report is counted once, and another version's training again
         request_id = f"cluster-{hashlib.sha256(run.encode()).hexdigest()[:16]}"
+        watch, continued = request.watch, request.continue_from
+        if team.world.several:
+            files = distributed.SharedFiles(files, team)
+            watch = distributed.Leading(watch, team) if watch is not None else None
+            continued = _shared(continued, team)
         try:
             trained = training.train(
                 base,
@@ -150,10 +234,11 @@ class ClusterProvider:
                 lambda step, steps: meter(100.0 * step / steps),
                 metadata={"contentgen.provider": self.name, "contentgen.base_model": name},
                 choose=choose,
-                watch=request.watch,
-                drawers=partial(InLoopPictures, self),
-                continued=request.continue_from,
+                watch=watch,
+                drawers=partial(SharedPictures, self, team, work_dir),
+                continued=continued,
                 gpus=self.gpus,
+                team=team,
             )
         except training.Unkept as unkept:  # billed for the steps it ran: what it held, less its pictures
             held = time.monotonic() - began + unkept.seconds_before - unkept.drawing_seconds
@@ -175,6 +260,8 @@ class ClusterProvider:
                 "resumedAfterStep": trained.resumed_from,
                 "stepsRun": trained.steps_run,
                 "memoryPlan": trained.memory.describe(),
+                "processes": team.world.size,
+                "batchSize": plan.batch,
             },
             checkpoints=tuple(TrainedCheckpoint(s.step, s.lora) for s in trained.checkpoints),
             gpu_seconds=self._gpu_seconds(seconds, on),
@@ -446,11 +533,13 @@ class ClusterProvider:
         return target
 
 
-def training_plan(request: TrainingRequest) -> training.Plan:
-    """The trainer's plan of a training request (`training.Plan`)."""
+def training_plan(request: TrainingRequest, team: distributed.World | None = None) -> training.Plan:
+    """The trainer's plan of a training request (`training.Plan`): its batch the request's, else
+    one sample per process of `team`."""
     from . import training
 
     return training.Plan(
+        batch=request.batch_size or (team.size if team is not None else 1),
         steps=request.steps,
         rank=request.rank,
         learning_rate=request.learning_rate or DEFAULT_LEARNING_RATE,
@@ -485,3 +574,46 @@ def memory_chooser(
         return replace(chosen, chosen_by="resumed") if stored and card.gpu else chosen
 
     return choose
+
+
+@dataclass(frozen=True)
+class Followed:
+    """What rank 0 hands the other processes of a training (distributed.Team.publish)."""
+
+    model: str
+    plan: training.Plan
+    memory_plan: str
+    dataset: bytes  # the dataset's archive
+    trigger_word: str
+    metadata: dict[str, str]
+    prompts: tuple[str, ...] | None  # the watch's prompts; None: no watch
+    continued: tuple[int, int | None] | None  # training.continueFrom's version and step
+
+
+def _shared(continued: Continued | None, team: distributed.Team) -> Continued | None:
+    if continued is None:
+        return None
+    return replace(continued, files=distributed.SharedFiles(continued.files, team))
+
+
+def follow_training(work: Followed, team: distributed.Team) -> None:
+    """A follower's entry (distributed.follow): this pod's cluster provider, from its environment."""
+    import os
+    import tempfile
+
+    from contentgen.providers.settings import ClusterWorkerSettings, ProviderSettings, from_environment
+
+    settings, worker = from_environment(ProviderSettings), from_environment(ClusterWorkerSettings)
+    provider = ClusterProvider(  # as providers.cluster_provider makes rank 0's
+        worker.cluster_models_dir,
+        flux_model=settings.cluster_flux_model,
+        schnell_model=settings.cluster_flux_schnell_model,
+        device=worker.cluster_device,
+        gpus=worker.gpu_count,
+        inference_steps=settings.cluster_inference_steps or None,
+        models_store=worker.cluster_models_store,
+    )
+    root = Path(os.environ.get("CONTENTGEN_WORK_DIR") or tempfile.gettempdir())
+    work_dir = root / f"rank-{team.world.rank}"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    provider.follow(work, team, work_dir)

@@ -24,7 +24,12 @@ FLUX trains it, written for one GPU and for resuming:
   a retry hands it the checkpoints stored before, whose scores it takes from the store;
 - a continued training (training.continueFrom) starts from another version's stored state: its
   LoRA, optimizer, generator and losses, its steps numbered on from that state's; refused in one
-  line when its base model, rank, targets, optimizer or memory plan differ.
+  line when its base model, rank, targets, optimizer or memory plan differ;
+- on several GPUs (distributed.py: a `Team` of torchrun's processes), each step learns from a
+  global batch of `batch` samples that every rank draws alike and computes its share of, the
+  transformer wrapped for DDP: the same LoRA as one process on the whole batch, whatever the world
+  size, so a state goes on at another; rank 0 alone writes (the others' store is `SharedFiles`) and
+  has the watch (the others follow its answers and draw their share of its pictures).
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ from contentgen.errors import InvalidInput, PermanentError
 from contentgen.providers.base import CheckpointFiles, Continued, ContinuedState
 from contentgen.providers.watch import Drawer, Planned, SoFar, Stop, TrainingWatch
 
-from . import flux, lora_files, memory
+from . import distributed, flux, lora_files, memory
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +85,7 @@ class Plan:
     timestep_sampling: TimestepSampling = "shift"
     max_grad_norm: float = MAX_GRAD_NORM  # 0: no clipping
     first: int = 0  # the step it starts after: a continued state's (its steps end at `steps`)
+    batch: int = 1  # samples each step learns from, shared among the processes (distributed.share)
 
     def checkpoint_steps(self) -> list[int]:
         """The steps whose state is stored: every `checkpoint_every`-th after `first`, and the last
@@ -145,8 +151,9 @@ def fingerprint(model: str, plan: Plan, examples: Sequence[Example]) -> str:
     """What a stored state belongs to: the model, the plan and the dataset (pure but for reading
     the pictures)."""
     planned = asdict(plan)
-    if not planned["first"]:  # a training from the start: the fingerprint its states had before
-        del planned["first"]
+    for key, was in (("first", 0), ("batch", 1)):  # as they were: the fingerprint states had before
+        if planned[key] == was:
+            del planned[key]
     digest = hashlib.sha256(json.dumps([model, planned], sort_keys=True).encode())
     for example in examples:
         digest.update(hashlib.sha256(example.picture.read_bytes()).digest() + example.caption.encode())
@@ -187,11 +194,13 @@ def train(
     drawers: Drawers | None = None,
     continued: Continued | None = None,
     gpus: int = 1,
+    team: distributed.Team = distributed.SOLO,
 ) -> Trained:
     """Train (or go on training) a LoRA; see the module's description. `choose` gives the memory
     plan, from the base a stored state was trained with (None: no state); without it, the weights
     as they are (the stored state's base on a retry). `plan.steps` counts from `plan.first`, or from
-    a continued state's step. `gpus`: what the watch's GPU-seconds are × (the pod's GPUs)."""
+    a continued state's step. `gpus`: what the watch's GPU-seconds are × (the GPUs held). `team`:
+    the processes it trains with (`files`, the watch and `continued` as distributed.py hands them)."""
     started = time.monotonic()
     run = _Run.begin(
         model_dir,
@@ -204,6 +213,7 @@ def train(
         choose or _as_stored,
         _Watched(watch, drawers, gpus),
         continued,
+        team,
     )
     plan = run.plan
     began, ran = time.monotonic(), 0
@@ -257,6 +267,8 @@ class _Run:
     marks: set[int]
     watched: _Watched
     continued: ContinuedState | None = None
+    team: distributed.Team = distributed.SOLO
+    model: Any = None  # the transformer as its steps call it: wrapped for DDP in a team
 
     @classmethod
     def begin(
@@ -271,6 +283,7 @@ class _Run:
         choose: Callable[[str | None], memory.MemoryPlan],
         watched: _Watched,
         continued: Continued | None = None,
+        team: distributed.Team = distributed.SOLO,
     ) -> _Run:
         """The memory plan chosen, the pipeline loaded, the examples cached, the adapter added,
         and a stored state resumed from where there is one (this training's own, else the
@@ -287,7 +300,7 @@ class _Run:
             went_on = ContinuedState(continued.version, source[0], continued.files.uri(source[1]))
         elif source is not None and continued is not None:
             went_on = ContinuedState(continued.version, source[0], continued.files.uri(source[1]))
-        chosen = choose(str(state["memory"]) if state is not None and "memory" in state else None)
+        chosen = team.tell(choose(str(state["memory"]) if state is not None and "memory" in state else None))
         log.info("memory plan: %s", chosen.describe())
         metadata = {
             **metadata,
@@ -338,6 +351,8 @@ class _Run:
             marks=set(plan.checkpoint_steps()),
             watched=watched,
             continued=went_on,
+            team=team,
+            model=team.wrap(transformer, on.cuda),
         )
 
     def seconds(self, started: float) -> float:
@@ -350,15 +365,28 @@ class _Run:
         return (time.monotonic() - began - self.watched.drawn_seconds) / ran if ran else None
 
     def step(self, step: int) -> None:
-        """One optimisation step, its loss recorded."""
-        plan = self.plan
-        loss = _loss(self.transformer, self.latents, self.texts, plan, self.on, self.generator, self.noise)
-        loss.backward()  # type: ignore[no-untyped-call]
+        """One optimisation step on the batch's samples, this process's share of them (each its own
+        backward: one sample's activations at a time), its loss recorded: the batch's mean."""
+        plan, team = self.plan, self.team
+        draws = [_draw(self.latents, plan, self.generator, self.noise) for _ in range(plan.batch)]
+        mine = distributed.share(plan.batch, team.world)
+        weight = distributed.weight(plan.batch, team.world)
+        total = 0.0
+        for index in mine:
+            with team.accumulating(self.model, last=index == mine[-1]):
+                loss = _sampled(
+                    self.transformer, self.model, self.latents, self.texts, draws[index], plan, self.on
+                )
+                if weight != 1.0:
+                    loss = loss * weight
+                loss.backward()  # type: ignore[no-untyped-call]
+            total += float(loss.detach())
+        mean = team.total(total) / team.world.size
         if plan.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.params, plan.max_grad_norm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        self.done.losses.append((step, round(float(loss.detach()), 6)))
+        self.done.losses.append((step, round(mean, 6)))
 
     def keep(self, step: int, seconds: float) -> Stop | None:
         """The state after `step` and its LoRA, stored once (`seconds`: the training's so far), then
@@ -432,7 +460,9 @@ class _Run:
         if not own:  # a person stopped it before its first checkpoint
             raise Unkept(last, self.done.before, self.watched.drawn_seconds)
         final = self.work_dir / lora_name(own[-1].step)
-        if not final.exists():
+        if not distributed.writes_here(self.files):  # another rank: rank 0 hands out the result
+            final = Path()
+        elif not final.exists():
             self.files.get(lora_name(own[-1].step), final)
         return Trained(
             final=final,
@@ -681,29 +711,49 @@ class _NoiseLevels:
         self.config = scheduler.config
 
 
-def _loss(
-    transformer: Any,
-    latents: Sequence[torch.Tensor],
-    texts: Sequence[Any],
-    plan: Plan,
-    on: flux.Device,
-    generator: torch.Generator,
-    levels: _NoiseLevels,
-) -> torch.Tensor:
-    """One step's flow-matching loss on an example drawn by `generator` (its draws in this order:
-    the example, the noise, the noise level)."""
+@dataclass(frozen=True)
+class Draw:
+    """One sample of a step, as `generator` drew it: the example, its noise (on the CPU), the noise
+    level and its timestep."""
+
+    index: int
+    noise: torch.Tensor
+    sigma: torch.Tensor
+    timestep: torch.Tensor
+
+
+def _draw(
+    latents: Sequence[torch.Tensor], plan: Plan, generator: torch.Generator, levels: _NoiseLevels
+) -> Draw:
+    """One sample's draws, in this order: the example, the noise, the noise level (every rank of a
+    team draws every sample of the batch, so the generator stays the same on all)."""
     index = int(torch.randint(len(latents), (1,), generator=generator))
-    x0 = latents[index]
-    noise = torch.randn(x0.shape, generator=generator).to(on.where, torch.float32)
-    drawn, timestep = draw_sigma(
+    noise = torch.randn(latents[index].shape, generator=generator)
+    sigma, timestep = draw_sigma(
         plan.timestep_sampling, generator, levels.sigmas, levels.timesteps, levels.image_tokens, levels.config
     )
-    sigma, timestep = drawn.to(on.where), timestep.to(on.where)
+    return Draw(index, noise, sigma, timestep)
+
+
+def _sampled(
+    transformer: Any,
+    model: Any,
+    latents: Sequence[torch.Tensor],
+    texts: Sequence[Any],
+    drawn: Draw,
+    plan: Plan,
+    on: flux.Device,
+) -> torch.Tensor:
+    """The flow-matching loss of one drawn sample, through `model` (the transformer, or its DDP
+    wrapper in a team)."""
+    x0 = latents[drawn.index]
+    noise = drawn.noise.to(on.where, torch.float32)
+    sigma, timestep = drawn.sigma.to(on.where), drawn.timestep.to(on.where)
     noisy = ((1.0 - sigma) * x0 + sigma * noise).to(on.dtype)
-    embeds, pooled, text_ids = texts[index]
+    embeds, pooled, text_ids = texts[drawn.index]
     height, width = x0.shape[-2:]
     guidance = torch.full((1,), plan.guidance, device=on.where, dtype=on.dtype)
-    prediction = transformer(
+    prediction = model(
         hidden_states=flux.pack(noisy),
         timestep=(timestep / 1000).expand(1).to(on.dtype),
         guidance=guidance if transformer.config.guidance_embeds else None,
@@ -733,6 +783,9 @@ def _kept(
 
     lora_state = {k: v.detach().cpu().clone() for k, v in get_peft_model_state_dict(transformer).items()}
     name = state_name(step)
+    if not distributed.writes_here(files):  # another rank: rank 0 stores them, and says where
+        state_uri = files.put(name, work_dir / name)
+        return _save_lora(files, work_dir, step, lora_state, metadata, state_uri=state_uri)
     torch.save(
         {
             "fingerprint": state_of["fingerprint"],
@@ -815,7 +868,8 @@ def _save_lora(
     state_uri: str,
 ) -> Saved:
     name = lora_name(step)
-    lora_files.save(work_dir / name, lora_state, {**metadata, "contentgen.step": str(step)})
+    if distributed.writes_here(files):
+        lora_files.save(work_dir / name, lora_state, {**metadata, "contentgen.step": str(step)})
     return Saved(step, files.put(name, work_dir / name), state_uri)
 
 
