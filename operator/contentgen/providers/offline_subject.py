@@ -25,9 +25,11 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
-import numpy as np
+if TYPE_CHECKING:  # imported where a picture is read or drawn: an offline transcription needs none
+    import numpy as np
 
 PICTURES = 8  # the dataset's pictures a LoRA carries, at most
 SIDE = 256  # each one's side, in pixels
@@ -75,6 +77,7 @@ def pictures_of(archive: Path) -> list[bytes]:
     """The dataset's pictures a LoRA carries: the first PICTURES of `images/` in the archive, each
     made SIDE pixels square, as JPEG. Pictures that do not decode are left out."""
     import cv2
+    import numpy as np
 
     found: list[bytes] = []
     with zipfile.ZipFile(archive) as zipped:
@@ -117,6 +120,7 @@ def read(path: Path) -> Subject | None:
     """The subject a safetensors file carries, or None: not a file, not a placeholder of the
     offline provider, or without pictures."""
     import cv2
+    import numpy as np
 
     try:
         with path.open("rb") as fh:
@@ -149,6 +153,7 @@ def drawn(subject: Subject, key: bytes, side: int) -> tuple[np.ndarray, np.ndarr
     """The face a picture shows (BGR, `side` square) and how opaque it is drawn (the alpha, as a
     side × side × 1 array of 0-1), for the picture's `key` (its prompt, seed and number)."""
     import cv2
+    import numpy as np
 
     over = subject.overdone
     chosen = 0 if over >= 0.5 else key[0] % len(subject.pictures)

@@ -61,25 +61,29 @@ def aligned(image: np.ndarray, face: Face) -> np.ndarray:
     )
 
 
+# The network, loaded once in a process and shared by every Embedder: a load costs 0.3 s of CPU
+# (OpenCV turns the int8 file into float convolutions), and a run makes an Embedder for its
+# dataset and for each likeness evaluation (the checkpoints' one after another).
+_LOCK = threading.Lock()
+_MODEL: list[cv2.FaceRecognizerSF] = []
+
+
 class Embedder:
-    """Face embeddings (unit vectors of 128 numbers); the network loads once, on first use.
+    """Face embeddings (unit vectors of 128 numbers); the network loads on first use, once in a
+    process.
 
-    Thread-safe (an OpenCV net is not reentrant: calls are serialised)."""
-
-    def __init__(self) -> None:
-        self._model: cv2.FaceRecognizerSF | None = None
-        self._lock = threading.Lock()
+    Thread-safe (an OpenCV net is not reentrant: calls are serialised, across Embedders too)."""
 
     def load(self) -> cv2.FaceRecognizerSF:
-        with self._lock:
-            if self._model is None:
-                self._model = cv2.FaceRecognizerSF.create(str(model_path()), "")
-            return self._model
+        with _LOCK:
+            if not _MODEL:
+                _MODEL.append(cv2.FaceRecognizerSF.create(str(model_path()), ""))
+            return _MODEL[0]
 
     def warm(self) -> None:
         """Load the network and run it once on a blank face (see FaceFinder.warm)."""
         model = self.load()
-        with self._lock:
+        with _LOCK:
             model.feature(np.zeros((SIDE, SIDE, 3), np.uint8))
 
     def embed(self, image: np.ndarray, face: Face) -> np.ndarray:
@@ -88,7 +92,7 @@ class Embedder:
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
         crop = aligned(image, face)
         model = self.load()
-        with self._lock:
+        with _LOCK:
             vector = np.asarray(model.feature(crop), np.float32).ravel()
         norm = float(np.linalg.norm(vector))
         return vector / norm if norm > 0 else vector
