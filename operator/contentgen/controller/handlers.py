@@ -25,7 +25,7 @@ from typing import Any, cast
 import kopf
 
 from contentgen.api import GROUP, KINDS, VERSION, Kind
-from contentgen.api.lora import PROMOTED_ANNOTATION, VERDICTS_ANNOTATION
+from contentgen.api.lora import PROMOTED_ANNOTATION, STOP_ANNOTATION, VERDICTS_ANNOTATION
 from contentgen.api.sharing import ANNOTATION as SHARED_ANNOTATION
 
 from . import notifier
@@ -72,7 +72,13 @@ KEPT_METADATA = (
     "deletionTimestamp",
     "finalizers",
 )
-KEPT_ANNOTATIONS = ("contentgen.io/skip-cleanup", PROMOTED_ANNOTATION, VERDICTS_ANNOTATION, SHARED_ANNOTATION)
+KEPT_ANNOTATIONS = (
+    "contentgen.io/skip-cleanup",
+    PROMOTED_ANNOTATION,
+    VERDICTS_ANNOTATION,
+    SHARED_ANNOTATION,
+    STOP_ANNOTATION,
+)
 
 
 class NoDiffBase(kopf.AnnotationsDiffBaseStorage):

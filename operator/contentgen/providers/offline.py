@@ -17,8 +17,8 @@ while the caller's own stages (frames, dataset, storage, catalog) run for real a
   with a simulated training state beside each (`step-NNNNNN.state.json`), and handed to the run's
   watch as each is stored, as the cluster's trainer does: it is scored then, and the simulated
   training stops early (a plateau, a person's stop), keeps its best checkpoint so far, and goes on
-  from a version (training.continueFrom), steps numbered on; CONTENTGEN_OFFLINE_STEP_SECONDS makes
-  each simulated step take that long (default 0), so that a stop can be tried by hand;
+  from a version (training.continueFrom), steps numbered on; CONTENTGEN_OFFLINE_STEP_SECONDS
+  (settings.py) makes each simulated step take that long (default 0), so a stop can be tried by hand;
 - a simulated likeness: each LoRA carries the dataset's own pictures, and an image drawn with one
   shows its subject's face as far as its step had learned it, labelled as simulated
   (offline_subject.py), so that the evaluation's numbers are measured on a face.
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import struct
 import time
 import zipfile
@@ -61,6 +60,7 @@ from .base import (
     TranscriptionRequest,
 )
 from .offline_video_lora import train_video_lora
+from .settings import ProviderSettings
 from .watch import NothingToKeep, Planned, SoFar, Stop
 
 NOTE = "offline provider: not a trained model"
@@ -343,7 +343,7 @@ def _simulated_checkpoints(
     files, watch = request.checkpoints, request.watch
     if files is None or not steps:
         return _Simulated((), last)
-    pace = float(os.environ.get("CONTENTGEN_OFFLINE_STEP_SECONDS") or 0)
+    pace = ProviderSettings().offline_step_seconds
     if watch is not None:
         watch.begin(Planned(first, last, tuple(steps)))
     stored: list[TrainedCheckpoint] = []

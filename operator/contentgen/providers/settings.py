@@ -81,6 +81,15 @@ class ProviderSettings(BaseSettings):
         "its memory lasts; 1 decodes one piece at a time.",
     )
 
+    offline_step_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        le=10,
+        description="provider offline: how long each simulated training step takes (0: none), so that a "
+        "training's live view and a stop (contentgen.io/stop, contentgen assets stop) can be tried by hand "
+        "on a simulation.",
+    )
+
     def environment(self, provider: str) -> dict[str, str]:
         """The variables a worker running `provider` reads, set to these values (the operator
         passes its own settings into every Job this way)."""
@@ -101,6 +110,8 @@ class ProviderSettings(BaseSettings):
                 "CONTENTGEN_CLUSTER_INFERENCE_STEPS": str(self.cluster_inference_steps),
                 "CONTENTGEN_CLUSTER_WHISPER_BATCH_SIZE": str(self.cluster_whisper_batch_size),
             }
+        if provider == "offline":
+            return {"CONTENTGEN_OFFLINE_STEP_SECONDS": f"{self.offline_step_seconds:g}"}
         return {}
 
 

@@ -301,6 +301,7 @@ class LikenessWatch:
         """The run under way, as status.training shows it."""
         planned, so_far = self.planned, self.so_far
         step = so_far.step if so_far is not None else (planned.first_step if planned is not None else 0)
+        step = max(step, self.stored)  # a checkpoint is reported as it is stored, before its step ends
         steps = planned.last_step if planned is not None else 0
         rate = so_far.seconds_per_step if so_far is not None else None
         points = self.points()
