@@ -53,7 +53,7 @@ class Options:
     # `podman save`), imported into containerd (once: node/seed.py); pods name them by the
     # references the archives carry, with imagePullPolicy IfNotPresent or Never
     image_archives: list[Path] = field(default_factory=list)
-    # controllers run beside the control plane (managers.py: "jobset", "kueue", "trainer"), each
+    # controllers run beside the control plane (managers.py: "jobset", "kueue", "trainer", "keda"), each
     # with `controller_config[name]` merged over its release's configuration
     controllers: tuple[str, ...] = ()
     controller_config: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -1,5 +1,5 @@
 """The controllers a platform team installs beside Kubernetes, built from their Go modules as the
-control plane is: JobSet, Kueue and Kubeflow Trainer.
+control plane is: JobSet, Kueue, Kubeflow Trainer and KEDA.
 
 `python -m localcluster.controllers` (part of `make kube`) builds each folder of controllers/ (a Go
 module whose go.mod pins the controller's module and names its main package as a `tool`) into
@@ -113,6 +113,17 @@ CONTROLLERS = {
                 "manifests/base/webhook",
                 "manifests/base/runtimes",
             ),
+        ),
+        # its operator alone: it scales a workload between zero and one itself; its metrics
+        # apiserver (an aggregated API the HPA reads from one pod up) and admission webhooks are
+        # other binaries, not built (docs/local-cluster.md#the-controllers)
+        Controller(
+            "keda",
+            "github.com/kedacore/keda/v2",
+            "github.com/kedacore/keda/v2/cmd/operator",
+            "github.com/kedacore/keda/v2/version.Version",
+            "keda",
+            ("config/crd", "config/general", "config/rbac", "config/service_account"),
         ),
     )
 }

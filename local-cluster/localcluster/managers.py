@@ -1,4 +1,4 @@
-"""The controllers (controllers.py: JobSet, Kueue, Kubeflow Trainer) as processes of a cluster,
+"""The controllers (controllers.py: JobSet, Kueue, Kubeflow Trainer, KEDA) as processes of a cluster,
 beside kube-controller-manager, each as its release installs it, but outside the node:
 
 - Its install (controllers/bin/NAME.json, rendered from its module's own kustomize folders) is
@@ -20,6 +20,11 @@ beside kube-controller-manager, each as its release installs it, but outside the
   own certificate management is off (cmd/kueue/main.go), metrics served or not: it runs in a mount
   namespace of its own whose /etc is the machine's with that folder added (an overlay on a tmpfs),
   as its container would have it; nothing on the machine is written.
+- KEDA's operator takes flags and environment, not a configuration file: the release's
+  (config/manager/manager.yaml) less leader election and its own certificate rotation, health on
+  loopback, metrics off, every namespace watched, its own namespace named (a pod reads it from its
+  ServiceAccount's mount). Its gRPC metrics service (what KEDA's metrics apiserver reads, not run
+  here) serves on loopback with a certificate from the cluster's CA, which it needs to start.
 """
 
 from __future__ import annotations
@@ -235,16 +240,20 @@ class Managers:
             token=_token(client, namespace, account),
         )
         certs = self._certificates(controller, directory / "certs")
-        settings = merge(
-            manager_config(docs), self._settings(controller, namespace, port, manager.health_port, certs)
-        )
-        if frameworks:
-            settings["integrations"] = {**settings.get("integrations", {}), "frameworks": frameworks}
-        settings = merge(settings, self.config.get(controller.name, {}))
-        settings_file = directory / "config.yaml"
-        settings_file.write_text(yaml.safe_dump(settings))
-        argv = [str(exe), f"--config={settings_file}"]
         env = {**os.environ, "KUBECONFIG": str(config_file)}
+        if controller.name == "keda":  # flags and environment: no configuration file
+            argv = [str(exe), *keda_flags(manager.health_port, free_port(), certs)]
+            env.update(WATCH_NAMESPACE="", POD_NAMESPACE=namespace, KEDA_CLUSTER_OBJECT_NAMESPACE=namespace)
+        else:
+            settings = merge(
+                manager_config(docs), self._settings(controller, namespace, port, manager.health_port, certs)
+            )
+            if frameworks:
+                settings["integrations"] = {**settings.get("integrations", {}), "frameworks": frameworks}
+            settings = merge(settings, self.config.get(controller.name, {}))
+            settings_file = directory / "config.yaml"
+            settings_file.write_text(yaml.safe_dump(settings))
+            argv = [str(exe), f"--config={settings_file}"]
         if controller.name == "kueue":
             scratch = directory / "etc"
             scratch.mkdir(exist_ok=True)
@@ -282,6 +291,7 @@ class Managers:
         (certs / "tls.crt").write_bytes(serving.cert.read_bytes())
         (certs / "tls.key").write_bytes(serving.key.read_bytes())
         (certs / "tls.key").chmod(0o600)
+        (certs / "ca.crt").write_bytes(self.control.ca.pem)  # KEDA's gRPC server trusts its clients by it
         return certs
 
     def _settings(
@@ -338,6 +348,21 @@ class Managers:
     def stop(self) -> None:
         for manager in self.managers:
             processes.stop(manager.process, 10.0)
+
+
+def keda_flags(health: int, grpc: int, certs: Path) -> list[str]:
+    """KEDA's operator's command line: its release's less what a process outside the node has not."""
+    return [
+        "--zap-log-level=info",
+        "--zap-encoder=console",
+        "--zap-time-encoding=rfc3339",
+        "--leader-elect=false",
+        "--enable-cert-rotation=false",
+        f"--health-probe-bind-address=127.0.0.1:{health}",
+        "--metrics-bind-address=0",
+        f"--metrics-service-bind-address=127.0.0.1:{grpc}",
+        f"--cert-dir={certs}",
+    ]
 
 
 def _apply_all(client: Client, docs: list[dict[str, Any]]) -> None:

@@ -3,7 +3,8 @@ each release's own install as `make kube` rendered it from its module (controlle
 what the manager process is (its Deployment, Services, Secret, APIServices) is left out, every
 webhook and CRD conversion webhook points at the process's address with the cluster's CA, Kueue
 keeps only the webhooks of its own kinds and of the frameworks it runs, and the manager's
-configuration is the release's with the process's needs merged over it. The build's pins."""
+configuration is the release's with the process's needs merged over it; KEDA's install its
+operator's alone. The build's pins."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def release(name: str) -> list[dict[str, Any]]:
 
 
 def test_the_builds_are_pinned_by_their_go_modules() -> None:
-    for name, version in (("jobset", "v0.12.0"), ("kueue", "v0.19.2"), ("trainer", "v2.3.0")):
+    pins = (("jobset", "v0.12.0"), ("kueue", "v0.19.2"), ("trainer", "v2.3.0"), ("keda", "v2.21.0"))
+    for name, version in pins:
         controller = controllers.CONTROLLERS[name]
         assert controller.version() == version
         assert f"tool {controller.package}\n" in (controller.source / "go.mod").read_text()
@@ -59,6 +61,25 @@ def test_the_install_points_every_webhook_at_the_process(name: str) -> None:
             assert conversion["webhook"]["clientConfig"]["url"] == URL + "/convert"
     if name == "trainer":  # its runtimes are admitted by its own webhooks: applied once it answers
         assert {d["metadata"]["name"] for d in later} >= {"torch-distributed"}
+
+
+def test_kedas_install_is_its_operators_alone() -> None:
+    """Its CRDs, its operator's ServiceAccount and RBAC: no webhook (its admission webhooks are
+    another binary, not built) and none of its metrics apiserver's objects."""
+    first, hooks, later = install_objects(release("keda"), URL, CA)
+    assert not hooks and not later
+    crds = {d["metadata"]["name"] for d in first if d["kind"] == "CustomResourceDefinition"}
+    assert {"scaledobjects.keda.sh", "scaledjobs.keda.sh", "triggerauthentications.keda.sh"} <= crds
+    accounts = [
+        (d["metadata"]["namespace"], d["metadata"]["name"]) for d in first if d["kind"] == "ServiceAccount"
+    ]
+    assert accounts == [("keda", "keda-operator")]
+    (role,) = [d for d in first if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "keda-operator"]
+    # what scaling a Deployment on its pods takes: list the pods, set the scale, make the HPA
+    rules = [(set(r["apiGroups"]), set(r["resources"]), set(r["verbs"])) for r in role["rules"]]
+    assert any("" in g and "pods" in r and "list" in v for g, r, v in rules)
+    assert any("*" in g and "*/scale" in r and "update" in v for g, r, v in rules)
+    assert any("autoscaling" in g and "horizontalpodautoscalers" in r and "create" in v for g, r, v in rules)
 
 
 def test_kueue_keeps_the_webhooks_of_its_kinds_and_of_the_frameworks_it_runs() -> None:
