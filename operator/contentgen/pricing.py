@@ -283,18 +283,24 @@ def training_usage(provider: str, app: str, steps: int, request: str = "") -> li
     return [UsageLine(provider=provider, item=item, unit="step", quantity=billed, request=request)]
 
 
-def gpu_usage(provider: str, item: str, gpu_seconds: float, request: str = "") -> list[UsageLine]:
+def gpu_usage(
+    provider: str, item: str, gpu_seconds: float, request: str = "", *, gpus: int | None = None
+) -> list[UsageLine]:
     """The GPU time a run held on `provider`'s own GPUs (provider cluster), in GPU-hours (seconds
     held × GPUs), priced per GPU-hour. `item` names the work (lora-training, image-generation,
     transcription, likeness-evaluation); one price per GPU-hour prices every item
-    (`PriceTable.price` falls back to the provider's dearest price for the unit)."""
+    (`PriceTable.price` falls back to the provider's dearest price for the unit). With `gpus`, the
+    line says them and the wall time apart (the GPU-seconds over the GPUs)."""
+    held = max(0.0, gpu_seconds)
     return [
         UsageLine(
             provider=provider,
             item=item,
             unit="gpu-hour",
-            quantity=max(0.0, gpu_seconds) / 3600.0,
+            quantity=held / 3600.0,
             request=request,
+            gpus=gpus,
+            wall_seconds=round(held / gpus, 3) if gpus else None,
         )
     ]
 
@@ -419,15 +425,20 @@ class KindPricing:
 
 def _training_seconds(spec: Spec, prices: PriceTable, baseline_cached: bool, loading: float) -> float:
     """The training steps, then the likeness evaluation's pictures: one per prompt and seed with
-    each checkpoint scored, and once without a LoRA unless that is stored already."""
+    each checkpoint scored, and once without a LoRA unless that is stored already. On several GPUs
+    (spec.resources), the wall time: each step's batch (training.batchSize: one per GPU unset)
+    shared among them, each GPU's share one sample after another, and the pictures too."""
     cluster = prices.cluster
-    seconds = loading + int((spec.get("training") or {}).get("steps", 1000)) * cluster.training_step_seconds
+    gpus = held_gpus("LoraTraining", spec, cluster)
+    training = spec.get("training") or {}
+    per_gpu = math.ceil(int(training.get("batchSize") or gpus) / gpus)
+    seconds = loading + int(training.get("steps", 1000)) * per_gpu * cluster.training_step_seconds
     evaluation = spec.get("evaluation") or {}
     if evaluation.get("enabled", True):
         prompt_set, seeds = _likeness_plan(evaluation)
         prompts = LIKENESS_PROMPT_SETS.get(prompt_set, 0)
         loras = scored_loras(spec) + (0 if baseline_cached else 1)
-        seconds += loras * prompts * seeds * cluster.image_seconds
+        seconds += math.ceil(loras * prompts * seeds / gpus) * cluster.image_seconds
     return seconds
 
 
@@ -542,8 +553,16 @@ def expected_gpu_seconds(
     drawn_by_pool = pooled(kind, spec, cluster)
     loading = 0.0 if drawn_by_pool else cluster.startup_seconds
     seconds = pricing_kind(kind).gpu_seconds(spec, prices, baseline_cached, loading)
-    gpus = cluster.pool_gpus.get(_model(kind, spec), 1) if drawn_by_pool else cluster.gpus.get(kind, 1)
+    gpus = cluster.pool_gpus.get(_model(kind, spec), 1) if drawn_by_pool else held_gpus(kind, spec, cluster)
     return seconds * max(1, gpus)
+
+
+def held_gpus(kind: str, spec: Mapping[str, Any], cluster: ClusterPrices) -> int:
+    """The GPUs a run of `spec` holds: its kind's Job's, or those its spec.resources asks for on
+    each of its nodes (a LoraTraining's, docs/cluster-training.md#several-gpus)."""
+    resources = spec.get("resources") or {}
+    per_node = int(resources.get("gpus") or cluster.gpus.get(kind, 1))
+    return max(1, per_node) * max(1, int(resources.get("nodes") or 1))
 
 
 def expected_usage(
@@ -554,7 +573,8 @@ def expected_usage(
     provider, declared = str(spec.get("provider", "")), pricing_kind(kind)
     if provider_entry(provider).own_gpus:
         seconds = expected_gpu_seconds(kind, spec, prices, baseline_cached=baseline_cached)
-        return gpu_usage(provider, declared.item, seconds)
+        gpus = None if pooled(kind, spec, prices.cluster) else held_gpus(kind, spec, prices.cluster)
+        return gpu_usage(provider, declared.item, seconds, gpus=gpus if gpus and gpus > 1 else None)
     return declared.usage(provider, spec, prices, baseline_cached)
 
 

@@ -103,6 +103,8 @@ NOT_REASONS = {
     # names of kinds, classes and providers
     "LoraTraining", "ImageGeneration", "LoraEvaluation", "VideoGeneration", "AssemblyAI", "FalProvider",
     "LocalStore",
+    # a run across nodes: the objects that run it and their own words (controller/jobsets.py)
+    "JobSet", "TrainJob", "ClusterTrainingRuntime", "FailJobSet",
     "ObjectStore", "ObjectInfo", "ObjectNotFound", "SubProgress",
     "PipelineKind", "ControllerKind", "UnknownKind",  # the kind registries' declarations, and their error
     "StatusT",  # a type variable (controller/status.py)

@@ -129,6 +129,18 @@ resource with blockOwnerDeletion.
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["list", "watch", "create", "delete"]
+{{- if has "jobset" .Values.gpu.training.backends }}
+# Trainings across nodes (gpu.training.backends): their JobSets made, watched and deleted as Jobs are.
+- apiGroups: ["jobset.x-k8s.io"]
+  resources: ["jobsets"]
+  verbs: ["list", "watch", "create", "delete"]
+{{- end }}
+{{- if has "trainjob" .Values.gpu.training.backends }}
+# ... and their Kubeflow Trainer TrainJobs, likewise.
+- apiGroups: ["trainer.kubeflow.org"]
+  resources: ["trainjobs"]
+  verbs: ["list", "watch", "create", "delete"]
+{{- end }}
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["list", "watch"]

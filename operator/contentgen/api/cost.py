@@ -20,6 +20,23 @@ class UsageLine(ApiModel):
     unit: Unit
     quantity: Annotated[float, Field(ge=0)]
     request: Annotated[str, Field(description="The provider's request id that was billed.")] = ""
+    gpus: (
+        Annotated[
+            int,
+            Field(
+                ge=1,
+                description="provider cluster, several GPUs: the GPUs the run held at once (a gpu-hour "
+                "line's quantity is its wall time × these).",
+            ),
+        ]
+        | None
+    ) = None
+    wall_seconds: (
+        Annotated[
+            float, Field(ge=0, description="provider cluster, several GPUs: the run's wall time, in seconds.")
+        ]
+        | None
+    ) = None
     unit_price_usd: (
         Annotated[
             float,

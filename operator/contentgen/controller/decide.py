@@ -111,6 +111,7 @@ class World:
     image: ImageState | None = None
     may_start: bool = True  # a Job may start in this namespace now (concurrency limit)
     missing_credentials: str = ""  # the provider key the operator is not configured with
+    gpus_refused: tuple[str, str] | None = None  # (reason, message): no node can give what it asks
     outcome: RunResult | RunFailure | None = None  # of `Decision.needs_outcome`, once read
     unreadable: ResultUnreadable | None = None  # that outcome could not be read (the store is away)
     pod_problem: str = ""  # why the running Job's pod cannot start (a missing Secret, unschedulable)
@@ -393,15 +394,16 @@ def pod_reason(world: World) -> tuple[str, str]:
 def unschedulable(job: JobState, why: str) -> str:
     """PodNotScheduled's message, in GPUs for a GPU Job: the scheduler counts them as any resource
     ("Insufficient nvidia.com/gpu"), whether every GPU is taken or no node has any."""
+    pod = "the pod of" if job.what == "Job" else "a pod of"  # a JobSet's, a TrainJob's: one per node
     if not job.gpus:
-        return f"the pod of Job {job.name} cannot be scheduled: {why}"
+        return f"{pod} {job.what} {job.name} cannot be scheduled: {why}"
     resource = job.gpus.split(" ", 1)[-1]
     if f"Insufficient {resource}" in why:
         return (
-            f"the pod of Job {job.name} cannot be scheduled: no node has {job.gpus} GPU free (every GPU "
+            f"{pod} {job.what} {job.name} cannot be scheduled: no node has {job.gpus} GPU free (every GPU "
             f"is taken, or no node has one); it starts when one comes free: {why}"
         )
-    return f"the pod of Job {job.name} (asking for {job.gpus} GPU) cannot be scheduled: {why}"
+    return f"{pod} {job.what} {job.name} (asking for {job.gpus} GPU) cannot be scheduled: {why}"
 
 
 def queued(job: JobState, world: World) -> str:
@@ -416,9 +418,9 @@ def queued(job: JobState, world: World) -> str:
     if world.workload_read:
         said = explain(world.workload, world.now)
         where = f" (Workload {world.workload.name})" if world.workload is not None else ""
-        return f"Job {job.name} waits in Kueue queue {job.queue!r}: {said}{where}"
+        return f"{job.what} {job.name} waits in Kueue queue {job.queue!r}: {said}{where}"
     return (
-        f"Job {job.name} waits in Kueue queue {job.queue!r}: Kueue holds it suspended until the queue "
+        f"{job.what} {job.name} waits in Kueue queue {job.queue!r}: Kueue holds it suspended until the queue "
         f"admits its workload (kubectl get workloads -n {job.namespace} shows why; kubectl describe job "
         f"-n {job.namespace} {job.name} names it)"
     )
@@ -568,6 +570,8 @@ def _blocked(res: Observed, world: World) -> _Wait | Resolved:
         )
     if unloadable := _declared(res).lora_problem(res.spec):
         return _Wait("LoraIncompatible", unloadable, stalled=True)
+    if world.gpus_refused is not None:  # TooManyGpus, BackendUnavailable (placement.py)
+        return _Wait(*world.gpus_refused, stalled=True)
     found = resolve(res.spec, res.namespace, references(world))
     if isinstance(found, Refusal):
         return _Wait(found.reason, found.message, stalled=found.stalled)

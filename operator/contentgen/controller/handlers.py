@@ -20,6 +20,7 @@ import logging
 import os
 import weakref
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, cast
 
 import kopf
@@ -32,6 +33,7 @@ from . import notifier
 from .budget import share
 from .catalog_sync import note_change, sync_catalog
 from .job_admission import Backoff, NamespaceQueue
+from .jobsets import PATHS, run_state
 from .kinds import controller_kind
 from .kube import Kube, Timeouts, client_configuration
 from .main import lease_namespace
@@ -179,6 +181,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.operator = op
     informers = _informers(op)
     for informer in informers:
+        op.spawn(informer.run())
+    # JobSets and TrainJobs (runs across nodes) are watched where the chart says their controllers
+    # run; a cluster without them leaves their watch retrying, which gates nothing
+    for informer in _run_informers(op):
         op.spawn(informer.run())
     op.spawn(_work_when_indexed(op, informers))
     if config.metrics_port:
@@ -364,6 +370,24 @@ def _informers(op: Operator) -> list[Informer[Any]]:
             )
         )
     return informers
+
+
+def _run_informers(op: Operator) -> list[Informer[Any]]:
+    """The watches of the JobSets and TrainJobs this operator makes (jobsets.py), into the Jobs'
+    store: a decision reads a run across nodes as it reads a Job."""
+    scopes = [f"/namespaces/{ns}" for ns in op.settings.watch_namespaces] or [""]
+    return [
+        Informer(
+            op.kube,
+            f"{PATHS[backend][0]}{scope}/{PATHS[backend][1]}",
+            MANAGED_SELECTOR,
+            partial(run_state, backend=backend),
+            op.indexes["jobs_by_owner"],
+            lambda old, new, labels: job_changed(op, old, new, labels),
+        )
+        for backend in sorted(set(op.settings.gpu_training.backends) & set(PATHS))
+        for scope in scopes
+    ]
 
 
 def job_changed(op: Operator, old: JobState | None, new: JobState | None, labels: Mapping[str, str]) -> None:

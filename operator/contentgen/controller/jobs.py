@@ -15,7 +15,9 @@ from contentgen.api import API_VERSION, KINDS, SpecSnapshot
 from contentgen.api.providers import ASSEMBLYAI, FAL, PROVIDERS, provider_entry
 
 from .denoising import ANNOTATION_DENOISING, LABEL_POOL, denoising
+from .jobsets import NODE, across_nodes
 from .naming import ANNOTATION_GPUS, ANNOTATION_INPUTS, ANNOTATION_PROVIDER, LABEL_QUEUE, job_name, labels
+from .placement import TRAINJOB, Placement, Refused, asked, placement
 from .settings import GpuJob, KindDefaults, OperatorSettings, Resources, gpu_defaults
 from .supersede import inputs_digest
 
@@ -65,7 +67,8 @@ def worker_env(snapshot: SpecSnapshot, settings: OperatorSettings, job: str) -> 
         if where is not None and where.pool is not None:  # the pool holds the GPU and the models
             env.append({"name": "CONTENTGEN_CLUSTER_POOL_URL", "value": where.pool.url})
         else:
-            env += gpu_env(gpu_job(snapshot.kind, settings), settings)
+            gpu, placed = run_gpus(snapshot, settings)
+            env += gpu_env(gpu, settings, placed, job)
     secret = {FAL.key: settings.fal_key_secret, ASSEMBLYAI.key: settings.assemblyai_key_secret}.get(entry.key)
     if secret is not None and secret.name:
         env.append(_secret_env(entry.key, secret.name, secret.key))
@@ -105,6 +108,19 @@ def gpu_job(kind: str, settings: OperatorSettings) -> GpuJob:
     return settings.gpu_jobs.get(kind) or gpu_defaults()[kind]
 
 
+def run_gpus(snapshot: SpecSnapshot, settings: OperatorSettings) -> tuple[GpuJob, Placement]:
+    """A GPU run's pod GPUs (its kind's, with the count its spec.resources asks on each node) and
+    where it goes; one pod of its kind's count where the chart cannot give what it asks (the
+    operator waits on that before it renders: placement.Refused)."""
+    gpu = gpu_job(snapshot.kind, settings)
+    if "resources" not in KINDS[snapshot.kind].spec.model_fields:  # one process, whatever its GPUs
+        return gpu, Placement(gpu.count, processes_per_gpu=False)
+    placed = placement(snapshot.spec, gpu, settings)
+    if isinstance(placed, Refused):
+        placed = Placement(gpu.count)
+    return gpu.model_copy(update={"count": placed.gpus}), placed
+
+
 def gpu_resources(gpu: GpuJob) -> dict[str, dict[str, str]]:
     """The GPU worker's resources: its kind's, with its GPUs (an extended resource: its request,
     when given, must equal its limit)."""
@@ -115,14 +131,32 @@ def gpu_resources(gpu: GpuJob) -> dict[str, dict[str, str]]:
     return resources.model_dump()
 
 
-def gpu_env(gpu: GpuJob, settings: OperatorSettings) -> list[dict[str, Any]]:
-    """The cluster provider's variables: its GPUs (for GPU-seconds), where the models are."""
+def gpu_env(
+    gpu: GpuJob, settings: OperatorSettings, placed: Placement | None = None, name: str = ""
+) -> list[dict[str, Any]]:
+    """The cluster provider's variables: the GPUs the run holds (for GPU-seconds: every node's),
+    where the models are; with more than one GPU, torchrun's (processes on each node, nodes, and
+    across nodes this pod's rank, from its completion index, and the first pod's stable name)."""
+    placed = placed or Placement(gpu.count)
     models = settings.cluster_models
-    env = {"CONTENTGEN_GPU_COUNT": str(gpu.count), "CONTENTGEN_CLUSTER_MODELS_DIR": MODELS_DIR}
+    env: dict[str, Any] = {
+        "CONTENTGEN_GPU_COUNT": str(placed.total),
+        "CONTENTGEN_CLUSTER_MODELS_DIR": MODELS_DIR,
+    }
     if models.store_prefix:
         env["CONTENTGEN_CLUSTER_MODELS_DIR"] = MODELS_CACHE
         env["CONTENTGEN_CLUSTER_MODELS_STORE"] = models.store_prefix
-    return [{"name": name, "value": value} for name, value in env.items()]
+    if placed.processes and placed.backend != TRAINJOB:  # Kubeflow Trainer sets a TrainJob's own
+        env["PET_NPROC_PER_NODE"], env["PET_NNODES"] = str(placed.gpus), str(placed.nodes)
+    if placed.nodes > 1 and placed.backend != TRAINJOB:
+        index = "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+        env["PET_NODE_RANK"] = {"fieldRef": {"fieldPath": index}}
+        env["PET_MASTER_ADDR"] = f"{name}-{NODE}-0-0.{name}"  # JobSet's stable name of its first pod
+        env["PET_MASTER_PORT"] = str(settings.gpu_training.port)
+    return [
+        {"name": key, "valueFrom": value} if isinstance(value, dict) else {"name": key, "value": value}
+        for key, value in env.items()
+    ]
 
 
 def models_volume(settings: OperatorSettings) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -171,7 +205,9 @@ def render_job(
     defaults = settings.kinds.get(kind.kind) or settings.kinds["LoraTraining"]
     where = denoising(snapshot, settings)
     pooled = where is not None and where.pool is not None  # no GPU, no models: the pool's
-    gpu = gpu_job(kind.kind, settings) if provider_entry(snapshot.provider).own_gpus and not pooled else None
+    gpu = (
+        run_gpus(snapshot, settings)[0] if provider_entry(snapshot.provider).own_gpus and not pooled else None
+    )
     name = job_name(kind, snapshot.name, snapshot.uid, snapshot.generation)
     job_labels = labels(
         kind, snapshot.name, snapshot.owner, snapshot.uid, snapshot.generation, snapshot.version
@@ -211,6 +247,18 @@ def render_job(
             },
         },
     }
+
+
+def render_run(
+    snapshot: SpecSnapshot, settings: OperatorSettings, *, namespace_queue: str = ""
+) -> dict[str, Any]:
+    """What runs `snapshot`: its Job, or across nodes (spec.resources) the JobSet or TrainJob of its
+    nodes, each node's pod the Job's (jobsets.py)."""
+    job = render_job(snapshot, settings, namespace_queue=namespace_queue)
+    if not provider_entry(snapshot.provider).own_gpus or not asked(snapshot.spec):
+        return job
+    _, placed = run_gpus(as_run(snapshot, settings), settings)
+    return across_nodes(job, placed, settings)
 
 
 def as_run(snapshot: SpecSnapshot, settings: OperatorSettings) -> SpecSnapshot:

@@ -62,6 +62,8 @@ class JobState:
     suspended: bool = False  # spec.suspend: held (by Kueue) with no pod until it is admitted
     job_uid: str = ""  # the Job's own uid (Kueue labels the Job's Workload with it); "" until created
     snapshot: str = ""  # the SpecSnapshot its worker runs (its CONTENTGEN_SPEC), as JSON; "" if none
+    what: str = "Job"  # what runs its pods: a Job, or across nodes a JobSet or a TrainJob (jobsets.py)
+    restarts: int = 0  # a JobSet's restarts of its whole group so far
 
     @property
     def finished(self) -> bool:
@@ -79,8 +81,8 @@ def job_state(raw: Mapping[str, Any]) -> JobState | None:
         name=meta.name,
         namespace=meta.namespace,
         uid=meta.labels[LABEL_UID],
-        generation=_number(meta.labels, LABEL_GENERATION),
-        version=_number(meta.labels, LABEL_VERSION),
+        generation=number(meta.labels, LABEL_GENERATION),
+        version=number(meta.labels, LABEL_VERSION),
         active=status.active,
         ready=status.ready,
         succeeded=status.succeeded,
@@ -90,7 +92,7 @@ def job_state(raw: Mapping[str, Any]) -> JobState | None:
         failed_message=failed.message if failed is not None else "",
         start_time=status.start_time,
         completion_time=status.completion_time,
-        finished_at=status.completion_time or _since(succeeded) or _since(failed),
+        finished_at=status.completion_time or since(succeeded) or since(failed),
         deleting=bool(meta.deletion_timestamp),
         inputs=meta.annotations.get(ANNOTATION_INPUTS, ""),
         provider=meta.annotations.get(ANNOTATION_PROVIDER, ""),
@@ -113,11 +115,11 @@ def _ended(status: JobStatus) -> tuple[Condition | None, Condition | None]:
     return failed, succeeded
 
 
-def _since(condition: Condition | None) -> str | None:
+def since(condition: Condition | None) -> str | None:
     return condition.last_transition_time if condition is not None else None
 
 
-def _number(labels: Mapping[str, str], key: str) -> int:
+def number(labels: Mapping[str, str], key: str) -> int:
     """A number label: 0 where it is missing or empty."""
     return int(labels.get(key) or 0)
 

@@ -36,6 +36,9 @@ class PodState:
     # while ContainersReady stays True, which a kubelet never writes for a pod without readiness
     # gates (its Ready is its containers' readiness); "" otherwise.
     unanswered_since: str = ""
+    # rank 0's pod, whose worker runs the pipeline and leaves the run's termination message: a
+    # Job's, or of a JobSet's nodes the first (completion index 0)
+    leader: bool = True
 
 
 # Only a pod's kubelet ends a deleted pod (it stops the containers, then removes the pod); a pod
@@ -46,13 +49,20 @@ class PodState:
 # answering shows on its pods as the node controller's Ready False; it evicts them after their
 # toleration (300 s by default) where another node is ready, and never where none is.
 NODE_LOST = "NodeLost"
+# The worker's container: a Job's and a JobSet's `worker`, a TrainJob's `node` (Trainer's name)
+WORKERS = ("worker", "node")
 CONFIRM_SECONDS = 15.0  # what a live kubelet may take past the grace period to report the end
 
 
 def pod_state(raw: Mapping[str, Any]) -> PodState | None:
     pod = Pod.of(raw)
     labels = pod.metadata.labels
-    job = labels.get("batch.kubernetes.io/job-name") or labels.get("job-name")
+    # a JobSet's pods (a TrainJob's JobSet is named after it) are its own, not its Jobs'
+    job = (
+        labels.get("jobset.sigs.k8s.io/jobset-name")
+        or labels.get("batch.kubernetes.io/job-name")
+        or labels.get("job-name")
+    )
     if not job:
         return None
     finished_at, message = _worker_end(pod, labels.get(LABEL_KIND) or "")
@@ -68,6 +78,7 @@ def pod_state(raw: Mapping[str, Any]) -> PodState | None:
         deleting_until="" if _ended(pod.status) else pod.metadata.deletion_timestamp,
         deleted_by=f"{disruption.reason}: {disruption.message}".strip(": ") if disruption.true else "",
         unanswered_since=_unanswered_since(pod),
+        leader=labels.get("batch.kubernetes.io/job-completion-index", "0") == "0",
     )
 
 
@@ -94,7 +105,7 @@ def _worker_end(pod: Pod, kind: str) -> tuple[str, str | None]:
     for a worker the kernel killed at its memory limit, the operator's own words."""
     for container in pod.status.container_statuses:
         terminated = container.state.terminated
-        if container.name == "worker" and terminated is not None:
+        if container.name in WORKERS and terminated is not None:
             if terminated.reason == "OOMKilled":
                 return terminated.finished_at, out_of_memory(pod, kind)
             return terminated.finished_at, terminated.message
@@ -175,6 +186,8 @@ def end_may_come(pods: list[PodState], now: datetime) -> bool:
 
 
 def termination_message(pods: list[PodState]) -> str | None:
-    """The worker's termination message from the Job's latest finished pod."""
+    """The worker's termination message from the Job's latest finished pod: of a JobSet's, its
+    first node's (rank 0), unless only another's has ended (its failure)."""
     finished = sorted((p for p in pods if p.finished_at), key=lambda p: p.finished_at)
-    return finished[-1].message if finished else None
+    led = [p for p in finished if p.leader]
+    return (led or finished)[-1].message if finished else None

@@ -24,7 +24,7 @@ from contentgen.api.providers import provider_entry
 from contentgen.pricing import estimated, month_of, without_evaluation
 from contentgen.store import keys
 
-from . import metrics
+from . import metrics, runs
 from . import owners as owners_rule
 from .budget import ANNOTATION, Admission, Budgets, admit, annotation_problem, limits_for
 from .catalog_sync import mark_gone_again, sweep_gone, sync_catalog, verdict_refusals
@@ -42,14 +42,15 @@ from .decide import (
     run_provider,
 )
 from .events import post_event, transition_key
-from .jobs import missing_credentials, render_job
+from .jobs import gpu_job, missing_credentials, render_run
 from .kinds import ControllerKind, controller_kind
 from .kube import JobNameTaken, KubeError
 from .naming import FINALIZER, LABEL_KIND, LABEL_UID
 from .objects import CustomResource
-from .observe import ImageState, JobState, LoraState, image_state, job_state
+from .observe import ImageState, JobState, LoraState, image_state
 from .outages import KIND_UNKNOWN_RETRY_SECONDS, deleted_meanwhile, kind_not_yet_known, one_line, report
 from .outcomes import read_outcome
+from .placement import Refused, asked, placement
 from .pods import PodState, end_may_come, pod_problem, termination_message
 from .provider_cancel import cancellable, stop_superseded
 from .runtime.leader import may_act
@@ -251,7 +252,7 @@ async def _with_finalizer(op: Operator, kind: Kind, body: dict[str, Any]) -> dic
 async def _act(op: Operator, res: Observed, body: dict[str, Any], decision: Decision) -> None:
     """The Jobs the decision stops and starts."""
     if decision.stop_job is not None:  # superseded: its pod goes first, then the Job (supersede.py)
-        await op.kube.delete_job(res.namespace, decision.stop_job.name, propagation="Foreground")
+        await runs.delete(op.kube, decision.stop_job, propagation="Foreground")
     if decision.remove_annotation:  # a stop followed, or asked of no run (stops.py)
         await op.kube.remove_annotation(res.kind, res.namespace, res.name, decision.remove_annotation)
     if decision.job is not None:
@@ -383,6 +384,7 @@ async def _observed(op: Operator, res: Observed) -> World:
         image=_image_ref(op, res),
         may_start=False,
         missing_credentials=missing_credentials(run_provider(res.spec, loras), op.settings),
+        gpus_refused=_gpus_refused(op, res, run_provider(res.spec, loras)),
         prices=op.settings.prices,
         cancellable=cancellable(),
         stored_version=await _stored_version(op, res),
@@ -390,6 +392,15 @@ async def _observed(op: Operator, res: Observed) -> World:
         workload_read=workload_read,
         verdict_refusals=await verdict_refusals(op, res.uid, _verdicts_asked(res)),
     )
+
+
+def _gpus_refused(op: Operator, res: Observed, provider: str) -> tuple[str, str] | None:
+    """Why the cluster's chart says no node, or no controller it runs, can give the GPUs the spec
+    asks for (placement.py); None where it can, or where the run holds no GPU of its own."""
+    if not provider_entry(provider).own_gpus or not asked(res.spec):
+        return None
+    found = placement(res.spec, gpu_job(res.kind.kind, op.settings), op.settings)
+    return (found.reason, found.message) if isinstance(found, Refused) else None
 
 
 def _verdicts_asked(res: Observed) -> list[tuple[int, int]]:
@@ -479,7 +490,7 @@ async def _creation_problem(op: Operator, job: JobState) -> str:
     started = parse_timestamp(job.start_time) if job.start_time else None
     if started is None or (now() - started).total_seconds() < CREATION_GRACE_SECONDS:
         return ""
-    problem = await op.kube.creation_failure(job.namespace, job.name)
+    problem = await op.kube.creation_failure(job.namespace, runs.pods_job(job))
     account = op.settings.worker_service_account
     if f'serviceaccount "{account}" not found' in problem and op.settings.manage_worker_access:
         op.worker_access.discard(job.namespace)
@@ -584,13 +595,13 @@ async def _start_job(op: Operator, snapshot: SpecSnapshot) -> None:
     gpus = provider_entry(snapshot.provider).own_gpus
     metadata = await _namespace_metadata(op, namespace) if gpus else None
     queue = metadata[1].get(op.settings.queue_name_label, "") if metadata is not None else ""
-    manifest = render_job(snapshot, op.settings, namespace_queue=queue)
-    created = await op.kube.create_job(manifest)  # JobNameTaken: another's Job is never deleted
+    manifest = render_run(snapshot, op.settings, namespace_queue=queue)
+    created = await runs.create(op.kube, manifest)  # JobNameTaken: another's Job is never deleted
     if created:
         metrics.JOBS_CREATED.labels(snapshot.kind).inc()
     # What the Job's watch will show, until it does: with its inputs and provider, which a spec
     # change that comes first needs to decide whether it supersedes the run.
-    placeholder = job_state(manifest)
+    placeholder = runs.state_of(manifest)
     assert placeholder is not None
     op.created_jobs[snapshot.uid] = placeholder
 
@@ -754,7 +765,7 @@ async def _finalize(op: Operator, kind: Kind, body: dict[str, Any]) -> None:
     jobs = _jobs(op, namespace, uid)
     for job in jobs:
         if not job.deleting:  # its pods first: the Job's deletion is their end (cleanup.py)
-            await op.kube.delete_job(namespace, job.name, propagation="Foreground")
+            await runs.delete(op.kube, job, propagation="Foreground")
     grace = op.settings.worker_termination_grace_period_seconds
     wait = pods_pending(jobs, parse_timestamp(meta.get("deletionTimestamp")), grace, now())
     if wait > 0:  # the Job's deletion wakes it, or this

@@ -97,6 +97,45 @@ class GpuJob(BaseModel):
     resources: Resources = Resources()
 
 
+class GpuTraining(BaseModel):
+    """What the GPU nodes hold and what runs a LoraTraining of several GPUs (spec.resources,
+    docs/cluster-training.md#several-gpus): the chart's gpu.training."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    gpus_per_node: int = Field(
+        default=8,
+        ge=0,
+        le=64,
+        description="The most GPUs (of gpu.jobs.LoraTraining.resourceName) one GPU node holds: a training "
+        "asking for more on a node is refused (TooManyGpus); 0: no limit known.",
+    )
+    max_nodes: int = Field(
+        default=0,
+        ge=0,
+        le=1024,
+        description="The most GPU nodes a training may ask for (how many the cluster has, or a team may "
+        "hold at once): more is refused (TooManyGpus); 0: no limit.",
+    )
+    backend: Literal["jobset", "trainjob"] = Field(
+        default="jobset",
+        description="What runs a training of several nodes whose resources.backend is auto: a JobSet, or "
+        "a Kubeflow Trainer TrainJob.",
+    )
+    backends: list[Literal["job", "jobset", "trainjob"]] = Field(
+        default=["job"],
+        description="The backends this cluster runs (JobSet's and Kubeflow Trainer's controllers "
+        "installed): a training asking for another is refused (BackendUnavailable).",
+    )
+    runtime: str = Field(
+        default="torch-distributed",
+        description="The ClusterTrainingRuntime a TrainJob runs (Kubeflow Trainer's torch-distributed).",
+    )
+    port: int = Field(
+        default=29400, ge=1024, le=65535, description="The training processes' rendezvous port."
+    )
+
+
 class ClusterPool(BaseModel):
     """A warm generation pool the chart made (pools.items): where pooled Jobs send their drawing."""
 
@@ -383,6 +422,11 @@ class OperatorSettings(ProviderSettings):
         default_factory=gpu_defaults,
         description="Per kind (JSON), the Jobs of provider cluster: count and resourceName of their "
         "GPUs, a nodeSelector added to the workers', and their resources.",
+    )
+    gpu_training: GpuTraining = Field(
+        default_factory=GpuTraining,
+        description="What the GPU nodes hold and what runs a LoraTraining of several GPUs or nodes (JSON: "
+        "gpusPerNode, maxNodes, backend, backends, runtime, port): the chart's gpu.training.",
     )
     gpu_node_selector: dict[str, str] = Field(
         default={}, description="nodeSelector (JSON) of GPU workers, over the workers' own."

@@ -360,8 +360,9 @@ def _train(
                 ctx.usage = billed + ran + (watch.billed if watch is not None else [])
                 raise
         if trained.gpu_seconds is not None:  # the GPU time it held, not a provider's bill
+            gpus = trained.gpus if trained.gpus > 1 else None  # several: its wall time said apart
             ctx.usage = billed + gpu_usage(
-                provider.name, "lora-training", trained.gpu_seconds, trained.request_id
+                provider.name, "lora-training", trained.gpu_seconds, trained.request_id, gpus=gpus
             )
         else:  # the steps it ran (a stopped training's, not the spec's)
             steps = trained.last_step - trained.first_step if trained.last_step else spec.training.steps

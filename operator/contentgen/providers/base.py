@@ -140,6 +140,7 @@ class TrainingOutput:
     checkpoints: tuple[TrainedCheckpoint, ...] = ()  # intermediate LoRAs, oldest first (cluster)
     loss: Path | None = None  # training-loss.json: the loss of every step, where the trainer reports it
     gpu_seconds: GpuSeconds = None  # seconds the work held the device × its GPUs (cluster)
+    gpus: int = 1  # the GPUs `gpu_seconds` is × (its wall time is gpu_seconds / gpus)
     stopped: Stop | None = None  # the watch stopped it before its last step
     first_step: int = 0  # the step it started after (a continued state's)
     last_step: int = 0  # the step it ended at (0: the request's steps)

@@ -265,6 +265,7 @@ class ClusterProvider:
             },
             checkpoints=tuple(TrainedCheckpoint(s.step, s.lora) for s in trained.checkpoints),
             gpu_seconds=self._gpu_seconds(seconds, on),
+            gpus=self.gpus,
             loss=loss,
             stopped=trained.stopped,
             first_step=trained.first_step,

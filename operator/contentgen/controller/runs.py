@@ -1,0 +1,71 @@
+"""What runs a resource's generation, made and deleted: a Job (kube.py), or across nodes a JobSet
+or a TrainJob (jobsets.py), each by the same rules: created once under its deterministic name (one
+of that name that is not this resource's is never touched: JobNameTaken), deleted with its pods
+(foreground: its pods first)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .jobsets import KINDS, PATHS, run_state
+from .kube import JobNameTaken, Kube, KubeError
+from .naming import LABEL_UID
+from .observe import JobState, job_state
+
+BACKENDS = {kind: backend for backend, kind in KINDS.items()}  # JobSet -> jobset, ...
+
+
+async def create(kube: Kube, manifest: dict[str, Any]) -> bool:
+    """Create the run's object; False when this resource's of that name exists already."""
+    backend = BACKENDS.get(str(manifest["kind"]))
+    if backend is None:
+        return await kube.create_job(manifest)
+    meta = manifest["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    prefix, plural = PATHS[backend]
+    try:
+        await kube.request("POST", f"{prefix}/namespaces/{namespace}/{plural}", manifest)
+    except KubeError as exc:
+        if exc.status != 409:
+            raise
+        found = await kube.request(
+            "GET",
+            f"{prefix}/namespaces/{namespace}/{plural}",
+            params={"fieldSelector": f"metadata.name={name}"},
+        )
+        items = (found or {}).get("items") or [{}]
+        theirs = (items[0].get("metadata") or {}).get("labels", {}).get(LABEL_UID)
+        if theirs != meta["labels"][LABEL_UID]:
+            raise JobNameTaken(namespace, name, str(theirs or "")) from None
+        return False
+    return True
+
+
+async def delete(kube: Kube, job: JobState, *, propagation: str = "Background") -> None:
+    """Delete the run's object and its pods (Foreground: its pods first)."""
+    backend = BACKENDS.get(job.what)
+    if backend is None:
+        await kube.delete_job(job.namespace, job.name, propagation=propagation)
+        return
+    prefix, plural = PATHS[backend]
+    try:
+        await kube.request(
+            "DELETE",
+            f"{prefix}/namespaces/{job.namespace}/{plural}/{job.name}",
+            {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": propagation},
+        )
+    except KubeError as exc:
+        if exc.status != 404:
+            raise
+
+
+def state_of(manifest: dict[str, Any]) -> JobState | None:
+    """What the watch will show of the object `manifest` makes, as a Job's state."""
+    backend = BACKENDS.get(str(manifest["kind"]))
+    return job_state(manifest) if backend is None else run_state(manifest, backend)
+
+
+def pods_job(job: JobState) -> str:
+    """The Job whose FailedCreate Events say why a run's pods were not made: the run's own Job, or
+    a JobSet's (or TrainJob's) first node's."""
+    return job.name if job.what == "Job" else f"{job.name}-node-0"
