@@ -1,6 +1,7 @@
 """The chart's warm generation pools (issue 47, docs/cluster-gpus.md#warm-pools): a Deployment and a
 Service per pool, hardened as the workers are, ready once warm; KEDA's ScaledObject only where it is
-asked for and the cluster serves it; the operator's settings name each pool's Service, and the Job
+asked for and the cluster serves it (counting the pooled Jobs' pods by KEDA alone, or by Prometheus
+in a cluster-wide install); the operator's settings name each pool's Service, and the Job
 of a pooled ImageGeneration reaches it, holds no GPU and carries the label KEDA counts."""
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ POOLS: Doc = {
         ],
         "keda": {
             "enabled": True,
+            "trigger": "prometheus",
             "prometheus": {"serverAddress": "http://prometheus-operated.monitoring:9090"},
         },
     },
@@ -153,10 +155,36 @@ def test_keda_scales_a_pool_only_where_the_cluster_serves_it() -> None:
     assert (scaled["spec"]["minReplicaCount"], scaled["spec"]["maxReplicaCount"]) == (0, 3)
     (trigger,) = scaled["spec"]["triggers"]
     assert trigger["type"] == "prometheus" and trigger["metadata"]["activationThreshold"] == "0"
-    assert 'label_contentgen_io_pool="flux-dev"' in trigger["metadata"]["query"]
+    query = trigger["metadata"]["query"]
+    assert 'label_contentgen_io_pool="flux-dev"' in query
+    assert 'kube_pod_owner{owner_kind="Job"}' in query  # the pool's own pods carry the label too
     assert "replicas" not in one(docs, "Deployment", name)["spec"]  # KEDA's to set, not helm's
     off = {**POOLS, "pools": {**POOLS["pools"], "keda": {"enabled": False}}}
     assert not of_kind(rendered(off, KEDA), "ScaledObject")
+
+
+def test_keda_alone_counts_the_jobs_pods_where_they_run_in_the_release_namespace() -> None:
+    """The default trigger needs nothing but KEDA's operator, which lists pods in the ScaledObject's
+    namespace only: an install that watches the release namespace alone. Run on the real KEDA in
+    tests/kube/test_pool_keda.py."""
+    keda = {"enabled": True, "cooldownSeconds": 60}
+    values = {**POOLS, "watchNamespaces": [NAMESPACE], "pools": {**POOLS["pools"], "keda": keda}}
+    docs = rendered(values, KEDA)
+    name = f"{RELEASE}-pool-flux-dev"
+    scaled = one(docs, "ScaledObject", name)
+    assert scaled["spec"]["cooldownPeriod"] == 60
+    (trigger,) = scaled["spec"]["triggers"]
+    assert trigger == {
+        "type": "kubernetes-workload",
+        "metadata": {
+            "podSelector": "contentgen.io/pool=flux-dev,batch.kubernetes.io/job-name",
+            "value": "4",
+            "activationValue": "0",
+        },
+    }
+    # the Job controller's label is what tells a Job's pod from the pool's own
+    pool_pod = one(docs, "Deployment", name)["spec"]["template"]["metadata"]["labels"]
+    assert pool_pod["contentgen.io/pool"] == "flux-dev" and "batch.kubernetes.io/job-name" not in pool_pod
 
 
 def test_a_pooled_job_reaches_the_pools_service_and_holds_no_gpu() -> None:
@@ -222,8 +250,28 @@ def test_a_pooled_job_reaches_the_pools_service_and_holds_no_gpu() -> None:
         ),
         (
             {"pools": {"items": [{"name": "a", "baseModel": "M", "replicas": 1}], "keda": {"enabled": True}}},
-            "pools.keda.enabled needs pools.keda.prometheus.serverAddress",
+            "pools.keda.trigger workload counts the pools' waiting Jobs in the release namespace only",
         ),
+        (
+            {
+                "watchNamespaces": [NAMESPACE, "team-a"],
+                "pools": {
+                    "items": [{"name": "a", "baseModel": "M", "replicas": 1}],
+                    "keda": {"enabled": True},
+                },
+            },
+            f"watchNamespaces: [{NAMESPACE}]: set that, or pools.keda.trigger prometheus",
+        ),
+        (
+            {
+                "pools": {
+                    "items": [{"name": "a", "baseModel": "M", "replicas": 1}],
+                    "keda": {"enabled": True, "trigger": "prometheus"},
+                }
+            },
+            "pools.keda.trigger prometheus needs pools.keda.prometheus.serverAddress",
+        ),
+        ({"pools": {"keda": {"trigger": "http"}}}, "/pools/keda/trigger"),
         ({"pools": {"denoising": "always"}}, "/pools/denoising"),
         ({"pools": {"items": [{"name": "A_b", "baseModel": "M", "replicas": 1}]}}, "/pools/items/0/name"),
         (

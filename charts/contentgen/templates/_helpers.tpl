@@ -264,8 +264,14 @@ false
 {{- $poolNames = append $poolNames .name -}}
 {{- $poolModels = append $poolModels .baseModel -}}
 {{- end -}}
-{{- if and .Values.pools.keda.enabled .Values.pools.items (not .Values.pools.keda.prometheus.serverAddress) -}}
-{{- fail "pools.keda.enabled needs pools.keda.prometheus.serverAddress: the Prometheus KEDA counts the pools' waiting Jobs in" -}}
+{{- if and .Values.pools.keda.enabled .Values.pools.items -}}
+{{- if eq .Values.pools.keda.trigger "workload" -}}
+{{- if ne (toJson .Values.watchNamespaces) (toJson (list .Release.Namespace)) -}}
+{{- fail (printf "pools.keda.trigger workload counts the pools' waiting Jobs in the release namespace only (KEDA's kubernetes-workload scaler), and they run there only with watchNamespaces: [%s]: set that, or pools.keda.trigger prometheus with pools.keda.prometheus.serverAddress" .Release.Namespace) -}}
+{{- end -}}
+{{- else if not .Values.pools.keda.prometheus.serverAddress -}}
+{{- fail "pools.keda.trigger prometheus needs pools.keda.prometheus.serverAddress: the Prometheus KEDA counts the pools' waiting Jobs in" -}}
+{{- end -}}
 {{- end -}}
 {{- if .Values.api.enabled -}}
 {{- if not .Values.mongodb.existingSecret -}}
