@@ -146,6 +146,8 @@ demo: demo-install  ## run the examples offline on the bundled sample video, on 
 	$(DEMO) assets get demo-avatar -o table | grep -E '^ +(checkpoints scored|> the model|[>* ]* step [0-9]+:)'
 	@echo; echo "Step 750's colours start to burn (compare the rows of its grid, below); step 500 is good too:"
 	$(DEMO) assets promote demo-avatar --step 500 --note "750's colours start to burn" -o table
+	@echo; echo "A training that stops once its likeness stops rising, keeping its best checkpoint (simulated):"
+	$(DEMO) run --offline --source examples/media/sample.mp4 examples/loratraining-early-stop.yaml
 	$(DEMO) run --offline examples/imagegeneration-lora.yaml
 	$(DEMO) run --offline examples/videogeneration-portrait.yaml
 	$(DEMO) run --offline examples/loraevaluation.yaml
