@@ -10,12 +10,17 @@ least-privilege test (tests/chart/test_rbac.py)."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import mongomock
@@ -26,6 +31,7 @@ from contentgen.api import now
 from contentgen.catalog import Catalog, ResourceState, catalog_document
 from contentgen.catalog.mongo import MongoCatalog
 from contentgen.httpapi import ApiSettings, create_app
+from contentgen.httpapi.kube import KubeUnavailable, in_a_pod, load
 from contentgen.store import LocalStore
 from localcluster import kubeconfig
 from tests import apiserver
@@ -1097,10 +1103,11 @@ def test_admissions_own_refusal_names_the_fields(cluster_wide: Setup) -> None:
     CEL rules), the server's 422 comes back as the same field problems: here the API's checks are
     skipped on purpose, so the real kube-apiserver is the one that refuses."""
     from contentgen.httpapi.creators import KubeCreator
-    from contentgen.httpapi.kube import Kube, from_kubeconfig
     from contentgen.httpapi.manifests import Invalid, Wanted
 
-    creator = KubeCreator(Kube(from_kubeconfig(cluster_wide.kubeconfig)))
+    kube = load(cluster_wide.kubeconfig)
+    assert kube is not None
+    creator = KubeCreator(kube)
     spec = {"owner": "alice", "prompt": "p", "numImages": 0, "imageSize": "huge"}
     with pytest.raises(Invalid) as refused:
         creator.create(Wanted("ImageGeneration", "direct", cluster_wide.namespace, spec))
@@ -1111,17 +1118,140 @@ def test_admissions_own_refusal_names_the_fields(cluster_wide: Setup) -> None:
     assert _resource(cluster_wide.namespace, "direct") is None
 
 
-def test_a_kubeconfig_with_an_embedded_client_key_leaves_no_copy() -> None:
+# --- configuration, as the kubernetes package reads it ---------------------------------------------
+
+
+def test_in_a_pod_the_service_account_is_read_by_the_library(
+    cluster_wide: Setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pod's configuration: the service's host and port in the environment, the ServiceAccount's
+    token and CA in its folder. The API creates as that account and reviews tokens with it, against
+    the real API server (TLS checked against that CA); without the environment it is no pod."""
+    from contentgen.httpapi.creators import KubeCreator
+    from contentgen.httpapi.identity import TokenReviewer
+    from contentgen.httpapi.manifests import Wanted
+
+    url, ca = apiserver.server()
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    (account / "token").write_text(service_token(RELEASE_NAMESPACE, "contentgen-api"))
+    (account / "ca.crt").write_text(ca)
+    for name in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    assert not in_a_pod(account) and load(account=account) is None
+    server = urlsplit(url)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", str(server.hostname))
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(server.port))
+    assert in_a_pod(account) and not in_a_pod(tmp_path)  # no token there
+    kube = load(account=account)
+    assert kube is not None and kube.server == url.rstrip("/")
+    spec = {"owner": "alice", "prompt": "a pod's own", "provider": "offline"}
+    made = KubeCreator(kube).create(Wanted("ImageGeneration", "in-pod", cluster_wide.namespace, spec))
+    stored = _resource(cluster_wide.namespace, "in-pod")
+    assert made.created and stored is not None and stored["metadata"]["uid"] == made.uid
+    team = apiserver.fresh_namespace("pod")
+    reviewed = TokenReviewer(kube).review(service_token(team, "reader"))
+    assert reviewed is not None and reviewed.user == f"system:serviceaccount:{team}:reader"
+    assert TokenReviewer(kube).review("not-a-token") is None
+
+
+# Run in a process of its own with a temporary folder of its own: what the library writes there
+# while it runs (the kubeconfig's inline CA, certificate and key as files) and what is left after.
+KEYED_CLIENT = """
+import json, os, stat, sys
+from pathlib import Path
+from contentgen.httpapi.kube import load
+
+kube = load(Path(sys.argv[1]))
+status = kube.review_token(sys.argv[2])
+written = [stat.S_IMODE(p.stat().st_mode) for p in Path(os.environ["TMPDIR"]).iterdir()]
+print(json.dumps({"user": status["user"]["username"], "modes": written}))
+"""
+
+
+def test_a_kubeconfig_with_an_embedded_client_key_leaves_no_copy(cluster_wide: Setup, tmp_path: Path) -> None:
     """The admin's kubeconfig (its client certificate and key inline, as *-data) reaches the real
-    API server, and the copies written for ssl to load are gone once loaded."""
-    import glob
-    import tempfile
-
-    from contentgen.httpapi.kube import Kube, from_kubeconfig
-
+    API server; the copies the library writes for TLS to load are its process's alone (mode 0600)
+    and gone once it exits."""
     config = apiserver.admin_kubeconfig()
     assert "client-key-data:" in config.read_text()
-    before = set(glob.glob(f"{tempfile.gettempdir()}/contentgen-api-*"))
-    kube = Kube(from_kubeconfig(config))
-    assert kube.get("/api/v1/namespaces/default")["metadata"]["name"] == "default"
-    assert set(glob.glob(f"{tempfile.gettempdir()}/contentgen-api-*")) == before
+    private = tmp_path / "tmp"
+    private.mkdir()
+    team = apiserver.fresh_namespace("keyed")
+    token = service_token(team, "reader")
+    env = {**os.environ, "TMPDIR": str(private)}
+    ran = subprocess.run(
+        [sys.executable, "-c", KEYED_CLIENT, str(config), token],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    seen = json.loads(ran.stdout)
+    assert seen["user"] == f"system:serviceaccount:{team}:reader"
+    assert seen["modes"] and set(seen["modes"]) == {0o600}, seen
+    assert list(private.iterdir()) == []
+
+
+# An exec credential plugin (client-go's protocol): the token from a file, valid for a minute (so
+# within the 5 minutes a client renews ahead of expiry); each run counted in a file beside it.
+PLUGIN = """
+import datetime, json, sys
+from pathlib import Path
+runs = Path(sys.argv[2])
+runs.write_text(str(int(runs.read_text() or 0) + 1) if runs.exists() else "1")
+expiry = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=1)
+status = {"token": Path(sys.argv[1]).read_text(), "expirationTimestamp": f"{expiry:%Y-%m-%dT%H:%M:%SZ}"}
+kind = {"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential"}
+print(json.dumps({**kind, "status": status}))
+"""
+
+
+def test_an_exec_plugin_kubeconfig_gives_the_api_its_token(cluster_wide: Setup, tmp_path: Path) -> None:
+    """A kubeconfig whose user is an exec plugin (as cloud providers' are): the library runs it for
+    the API's token, and again once the credential it gave is about to expire."""
+    token, runs = tmp_path / "token", tmp_path / "runs"
+    token.write_text(service_token(RELEASE_NAMESPACE, "contentgen-api"))
+    url, ca = apiserver.server()
+    plugin = {"apiVersion": "client.authentication.k8s.io/v1", "command": sys.executable,
+              "args": ["-c", PLUGIN, str(token), str(runs)], "interactiveMode": "Never"}  # fmt: skip
+    cluster = {"server": url, "certificate-authority-data": base64.b64encode(ca.encode()).decode()}
+    config = tmp_path / "exec.kubeconfig"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": cluster}],
+                "users": [{"name": "u", "user": {"exec": plugin}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    kube = load(config)
+    assert kube is not None and runs.read_text() == "1"
+    team = apiserver.fresh_namespace("exec")
+    status = kube.review_token(service_token(team, "reader"))
+    assert status["authenticated"] and status["user"]["username"] == f"system:serviceaccount:{team}:reader"
+    assert int(runs.read_text()) > 1  # asked again: its credential expires within the renewal window
+
+
+def test_a_server_its_ca_does_not_vouch_for_is_unavailable(cluster_wide: Setup, tmp_path: Path) -> None:
+    """TLS is checked against the kubeconfig's CA: the real API server under another CA's name is
+    not talked to (KubeUnavailable, one line; the routes answer 503)."""
+    import trustme
+
+    url, _ = apiserver.server()
+    other = kubeconfig.write(
+        tmp_path / "other-ca.kubeconfig",
+        server=url,
+        ca_pem=trustme.CA().cert_pem.bytes(),
+        user="api",
+        token=service_token(RELEASE_NAMESPACE, "contentgen-api"),
+    )
+    kube = load(other)
+    assert kube is not None
+    with pytest.raises(KubeUnavailable) as unavailable:
+        kube.get("imagegenerations", cluster_wide.namespace, "x")
+    said = str(unavailable.value)
+    assert said.startswith(f"the Kubernetes API at {url} cannot be reached: ") and "\n" not in said
+    assert "CERTIFICATE_VERIFY_FAILED" in said

@@ -96,12 +96,12 @@ class FakeKube:
         self.refuse = False
         self.patches: list[tuple[str, dict[str, Any]]] = []
 
-    def get(self, path: str) -> Any:
-        assert path == "/apis/contentgen.io/v1alpha1/namespaces/team-a/notifications/hooks"
+    def get(self, plural: str, namespace: str, name: str) -> Any:
+        assert (plural, namespace, name) == ("notifications", "team-a", "hooks")
         return json.loads(json.dumps(self.body))
 
-    def merge_patch(self, path: str, body: Any) -> Any:
-        self.patches.append((path, body))
+    def merge_patch(self, plural: str, namespace: str, name: str, body: Any) -> Any:
+        self.patches.append((f"{plural}/{namespace}/{name}", body))
         if self.refuse:
             raise KubeError(403, {"message": 'notifications.contentgen.io "hooks" is forbidden'})
         meta = self.body["metadata"]

@@ -38,7 +38,7 @@ from .identity import (
     TrustedProxies,
     parse_networks,
 )
-from .kube import Kube, in_cluster, load
+from .kube import Kube, in_a_pod, load
 from .manifests import created_kinds
 from .routes import (
     assets,
@@ -192,8 +192,8 @@ def build_creator(
     """How creates are made (CONTENTGEN_API_CREATE; creators.py); None when they are not."""
     mode = settings.api_create
     if mode == "auto":
-        in_a_pod = in_cluster() is not None or settings.api_kubeconfig is not None
-        mode = "local" if "local" in settings.api_auth else ("kubernetes" if in_a_pod else "off")
+        cluster = settings.api_kubeconfig is not None or in_a_pod()
+        mode = "local" if "local" in settings.api_auth else ("kubernetes" if cluster else "off")
     if mode == "off":
         return None
     if mode == "local":
@@ -204,14 +204,14 @@ def build_creator(
 def _kube(settings: ApiSettings, what: str, otherwise: str) -> Kube:
     """The Kubernetes API `what` needs (in a pod, or from a kubeconfig), or one line saying why not."""
     try:
-        config = load(settings.api_kubeconfig)
+        kube = load(settings.api_kubeconfig)
     except ValueError as exc:
         raise IdentityError(f"{what}: {exc}") from None
-    if config is None:
+    if kube is None:
         raise IdentityError(
             f"{what} needs the Kubernetes API: run in a pod with a ServiceAccount token, or {otherwise}"
         )
-    return Kube(config)
+    return kube
 
 
 class SameOrigin:

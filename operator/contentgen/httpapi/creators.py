@@ -180,22 +180,17 @@ class KubeCreator:
     def __init__(self, kube: Kube) -> None:
         self.kube = kube
 
-    @staticmethod
-    def _path(kind: str, namespace: str, name: str = "") -> str:
-        plural = KINDS[kind].plural
-        base = f"/apis/contentgen.io/v1alpha1/namespaces/{namespace}/{plural}"
-        return f"{base}/{name}" if name else base
-
     def create(self, wanted: Wanted) -> Made:
         manifest = wanted.manifest()
+        plural = KINDS[wanted.kind].plural
         try:
-            made = self.kube.create(self._path(wanted.kind, wanted.namespace), manifest)
+            made = self.kube.create(plural, wanted.namespace, manifest)
             return self._made(made, created=True)
         except KubeError as exc:
             if exc.status != 409 or exc.reason != "AlreadyExists":
                 raise _translated(exc, wanted) from None
         try:
-            existing = self.kube.get(self._path(wanted.kind, wanted.namespace, wanted.name))
+            existing = self.kube.get(plural, wanted.namespace, wanted.name)
         except KubeError as exc:
             raise _translated(exc, wanted) from None
         spec = existing.get("spec") or {}
@@ -222,15 +217,9 @@ class KubeCreator:
         )
 
     def _delete(self, doc: dict[str, Any]) -> None:
-        path = self._path(str(doc["kind"]), str(doc["namespace"]), str(doc["name"]))
-        body = {
-            "apiVersion": "v1",
-            "kind": "DeleteOptions",
-            "propagationPolicy": "Background",
-            "preconditions": {"uid": doc["_id"]},  # never a newer resource of the same name
-        }
-        try:
-            self.kube.request("DELETE", path, body)
+        plural = KINDS[str(doc["kind"])].plural
+        try:  # with its uid as a precondition: never a newer resource of the same name
+            self.kube.delete(plural, str(doc["namespace"]), str(doc["name"]), uid=str(doc["_id"]))
         except KubeError as exc:
             if exc.status == 404 or (exc.status == 409 and "precondition" in exc.message.lower()):
                 raise Gone(
@@ -274,10 +263,10 @@ class KubeCreator:
         """The record's LoraTraining's annotation `annotation` (a JSON object of version to `unit`)
         with `entry` as version `number`'s, the other versions' kept, in one merge patch on the
         resourceVersion read (read and merged again when another writer came first); where it is."""
-        path = self._path("LoraTraining", str(doc["namespace"]), str(doc["name"]))
+        at = _lora_at(doc)
         where = f"LoraTraining {doc['namespace']}/{doc['name']}"
         for _ in range(PATCH_ATTEMPTS):
-            meta = self._lora_metadata(path, where, doc["_id"])
+            meta = self._lora_metadata(at, where, doc["_id"])
             asked = _entries_asked(meta, where, doc, annotation, unit)
             patch = {
                 "metadata": {
@@ -286,7 +275,7 @@ class KubeCreator:
                 }
             }
             try:
-                self.kube.merge_patch(path, patch)
+                self.kube.merge_patch(*at, patch)
             except KubeError as exc:
                 if exc.status == 409:  # changed since it was read: read it and merge again
                     continue
@@ -298,10 +287,10 @@ class KubeCreator:
         """Stop the LoraTraining's run and keep its best checkpoint so far: its annotation
         STOP_ANNOTATION=KEEP_BEST, which the operator hands to the worker (it stops at its next step
         boundary) and removes once the run has ended."""
-        path = self._path("LoraTraining", str(doc["namespace"]), str(doc["name"]))
+        at = _lora_at(doc)
         where = f"LoraTraining {doc['namespace']}/{doc['name']}"
         for _ in range(PATCH_ATTEMPTS):
-            meta = self._lora_metadata(path, where, doc["_id"])
+            meta = self._lora_metadata(at, where, doc["_id"])
             if (meta.get("annotations") or {}).get(STOP_ANNOTATION) == KEEP_BEST:
                 return (
                     f"{where} is annotated {STOP_ANNOTATION}={KEEP_BEST} already: it stops at its next step"
@@ -313,7 +302,7 @@ class KubeCreator:
                 }
             }
             try:
-                self.kube.merge_patch(path, patch)
+                self.kube.merge_patch(*at, patch)
             except KubeError as exc:
                 if exc.status == 409:
                     continue
@@ -330,12 +319,12 @@ class KubeCreator:
         the resourceVersion read; continueFrom's other fields removed where `spec` has none): a new
         generation, which the operator trains as a new version. Unchanged where it asks for it
         already."""
-        path = self._path("LoraTraining", str(doc["namespace"]), str(doc["name"]))
+        at = _lora_at(doc)
         where = f"LoraTraining {doc['namespace']}/{doc['name']}"
         wanted = spec.get("training") or {}
         going_on, steps = dict(wanted.get("continueFrom") or {}), wanted.get("steps")
         for _ in range(PATCH_ATTEMPTS):
-            live = self._lora(path, where, doc["_id"])
+            live = self._lora(at, where, doc["_id"])
             training = (live.get("spec") or {}).get("training") or {}
             generation = (live.get("metadata") or {}).get("generation")
             if training.get("continueFrom") == going_on and training.get("steps") == steps:
@@ -350,7 +339,7 @@ class KubeCreator:
                 "spec": {"training": {"continueFrom": {**removed, **going_on}, "steps": steps}},
             }
             try:
-                made = self.kube.merge_patch(path, patch)
+                made = self.kube.merge_patch(*at, patch)
             except KubeError as exc:
                 if exc.status == 409:
                     continue
@@ -365,19 +354,19 @@ class KubeCreator:
             )
         raise Conflict(f"{where} changed {PATCH_ATTEMPTS} times while it was patched: ask again")
 
-    def _lora(self, path: str, where: str, uid: Any) -> dict[str, Any]:
+    def _lora(self, at: tuple[str, str, str], where: str, uid: Any) -> dict[str, Any]:
         """The record's LoraTraining as it is now; Gone where it is no more."""
         try:
-            live: dict[str, Any] = self.kube.get(path)
+            live: dict[str, Any] = self.kube.get(*at)
         except KubeError as exc:
             raise _lora_refusal(exc, where) from None
         if (live.get("metadata") or {}).get("uid") != uid:
             raise Gone(f"the {where} of this record is gone: the one of that name now is another resource")
         return live
 
-    def _lora_metadata(self, path: str, where: str, uid: Any) -> dict[str, Any]:
+    def _lora_metadata(self, at: tuple[str, str, str], where: str, uid: Any) -> dict[str, Any]:
         """The metadata of the record's LoraTraining as it is now; Gone where it is no more."""
-        meta: dict[str, Any] = self._lora(path, where, uid).get("metadata") or {}
+        meta: dict[str, Any] = self._lora(at, where, uid).get("metadata") or {}
         return meta
 
     def cancel(self, doc: dict[str, Any], by: str) -> str:
@@ -396,6 +385,11 @@ class KubeCreator:
 
 
 PATCH_ATTEMPTS = 5
+
+
+def _lora_at(doc: dict[str, Any]) -> tuple[str, str, str]:
+    """Where a record's LoraTraining is: its plural, namespace and name."""
+    return KINDS["LoraTraining"].plural, str(doc["namespace"]), str(doc["name"])
 
 
 def _version_key(key: str) -> int:

@@ -300,19 +300,14 @@ class TokenReviewer:
             if cached is not None and cached[0] > now:
                 self._cache.move_to_end(key)
                 return cached[1]
-        spec: dict[str, object] = {"token": token}
-        if self.audiences:
-            spec["audiences"] = list(self.audiences)
-        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": spec}
         try:
-            answer = self.kube.create("/apis/authentication.k8s.io/v1/tokenreviews", body)
+            status = self.kube.review_token(token, self.audiences)
         except KubeError as exc:  # the API's own account may not review tokens
             raise KubeUnavailable(
                 f"TokenReview refused ({exc.status}: {exc.message}): the API's ServiceAccount needs "
                 "create on tokenreviews.authentication.k8s.io (the chart grants it with api.auth "
                 "containing kubernetes)"
             ) from None
-        status = answer.get("status") or {}
         found: Reviewed | None = None
         if status.get("authenticated"):
             user = status.get("user") or {}

@@ -1,28 +1,29 @@
-"""The API's connection to the Kubernetes API server: a few JSON calls (TokenReview; create, get and
-delete of contentgen resources; a LoraTraining's promotion annotation patched), made with the
-standard library so the API needs no client package. Configured in a pod from its ServiceAccount
-(the token file is read again for each call, so a rotated token is used at once), elsewhere from a
-kubeconfig (CONTENTGEN_API_KUBECONFIG, else $KUBECONFIG): its current context's server, CA, and
-token or client certificate."""
+"""The API's connection to the Kubernetes API server, through the maintained `kubernetes` client:
+TokenReview, and create, get, merge patch and delete of contentgen's custom resources, as the
+library's typed calls (AuthenticationV1Api, CustomObjectsApi), answers as the server's JSON.
+
+Configured as that library reads it: in a pod, the ServiceAccount (its token read again each
+minute, as the kubelet rotates it); elsewhere a kubeconfig (CONTENTGEN_API_KUBECONFIG, else
+$KUBECONFIG), its current context with whatever its user authenticates with (a token or tokenFile,
+a client certificate, an exec plugin, an auth provider). The library is imported only where the
+API talks to Kubernetes: a laptop's API never loads it. Each call is sent once with a 10 s
+timeout; a server that cannot be reached or fails is KubeUnavailable (the routes answer 503 with
+Retry-After), a refusal KubeError with the server's Status."""
 
 from __future__ import annotations
 
-import atexit
-import base64
-import contextlib
 import json
 import os
-import ssl
-import tempfile
-import urllib.error
-import urllib.parse
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
+from contentgen import __version__
+from contentgen.api import GROUP, VERSION
 
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient, Configuration
+
+# Where a pod's ServiceAccount is mounted: the paths the library's in-cluster loader reads.
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 TIMEOUT_SECONDS = 10.0
 
@@ -51,180 +52,146 @@ class KubeError(Exception):
         return list((self.body.get("details") or {}).get("causes") or [])
 
 
-@dataclass
-class KubeConfig:
-    server: str
-    context: ssl.SSLContext
-    token: str = ""
-    token_file: Path | None = None
-    namespace: str = "default"
-
-    def bearer(self) -> str:
-        if self.token_file is not None:
-            return self.token_file.read_text().strip()
-        return self.token
+def in_a_pod(account: Path = SERVICE_ACCOUNT) -> bool:
+    """Whether this process runs in a pod with a ServiceAccount token: what the library's
+    in-cluster loader needs (the service's host and port, the token file), checked without it."""
+    service = os.environ.get("KUBERNETES_SERVICE_HOST") and os.environ.get("KUBERNETES_SERVICE_PORT")
+    return bool(service) and (account / "token").is_file()
 
 
-def in_cluster() -> KubeConfig | None:
-    host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT")
-    token = SERVICE_ACCOUNT / "token"
-    if not host or not port or not token.is_file():
+def load(kubeconfig: Path | None = None, *, account: Path = SERVICE_ACCOUNT) -> Kube | None:
+    """The API server of `kubeconfig`; else, in a pod, its ServiceAccount's (`account`); else
+    $KUBECONFIG's; None where there is none. ValueError in one line where a configuration cannot
+    be read."""
+    if kubeconfig is None and not in_a_pod(account) and not os.environ.get("KUBECONFIG"):
         return None
-    context = ssl.create_default_context(cafile=str(SERVICE_ACCOUNT / "ca.crt"))
-    namespace_file = SERVICE_ACCOUNT / "namespace"
-    namespace = namespace_file.read_text().strip() if namespace_file.is_file() else "default"
-    address = f"[{host}]" if ":" in host else host
-    return KubeConfig(f"https://{address}:{port}", context, token_file=token, namespace=namespace)
+    from kubernetes import client, config
+    from kubernetes.config.incluster_config import InClusterConfigLoader
 
-
-def _data_file(data: str, suffix: str) -> str:
-    """Kubeconfig *-data fields as a private file (mode 0600; ssl loads certificates from files),
-    removed when the process exits: a client key is not left behind in the temporary directory."""
-    handle, name = tempfile.mkstemp(prefix="contentgen-api-", suffix=suffix)
-    atexit.register(_remove, name)
-    with os.fdopen(handle, "wb") as out:
-        out.write(base64.b64decode(data))
-    return name
-
-
-def _remove(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
-
-
-def from_kubeconfig(path: Path) -> KubeConfig:
-    """The current context of a kubeconfig file; ValueError naming what is missing."""
+    configuration = client.Configuration()
+    if kubeconfig is None and in_a_pod(account):
+        try:
+            loader = InClusterConfigLoader(str(account / "token"), str(account / "ca.crt"))  # type: ignore[no-untyped-call]
+            loader.load_and_set(configuration)  # type: ignore[no-untyped-call]
+        except config.ConfigException as exc:
+            raise ValueError(f"the pod's ServiceAccount ({account}): {_one_line(exc)}") from None
+        return Kube(configuration)
+    path = str(kubeconfig) if kubeconfig is not None else os.environ["KUBECONFIG"]
+    if kubeconfig is not None and not kubeconfig.is_file():
+        raise ValueError(f"the kubeconfig {kubeconfig} does not exist")
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ValueError(f"cannot read the kubeconfig {path}: {exc}") from None
-    current = doc.get("current-context") or ""
-    context = _named(doc, path, "contexts", current)
-    cluster = _named(doc, path, "clusters", context.get("cluster", ""))
-    user = _named(doc, path, "users", context.get("user", ""))
-    server = cluster.get("server")
-    if not server:
-        raise ValueError(f"kubeconfig {path}: the cluster of context {current!r} has no server")
-    base = path.parent
-    ssl_context = _trusting(cluster, base)
-    _with_client_certificate(ssl_context, user, base)
-    token_file = Path(base / user["tokenFile"]) if user.get("tokenFile") else None
-    return KubeConfig(
-        str(server).rstrip("/"),
-        ssl_context,
-        token=str(user.get("token") or ""),
-        token_file=token_file,
-        namespace=str(context.get("namespace") or "default"),
-    )
+        config.load_kube_config(config_file=path, client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except Exception as exc:  # the library's ConfigException, YAML's and the OS's errors alike
+        raise ValueError(f"cannot read the kubeconfig {path}: {_one_line(exc)}") from None
+    return Kube(configuration)
 
 
-def _named(doc: dict[str, Any], path: Path, section: str, name: str) -> dict[str, Any]:
-    """The kubeconfig's entry `name` of `section` (contexts, clusters, users)."""
-    for item in doc.get(section) or []:
-        if item.get("name") == name:
-            return dict(item.get(section.rstrip("s")) or {})
-    raise ValueError(f"kubeconfig {path}: no {section.rstrip('s')} {name!r}")
-
-
-def _trusting(cluster: dict[str, Any], base: Path) -> ssl.SSLContext:
-    """What the cluster's server is trusted by: the kubeconfig's CA (data or file), the system's,
-    or nothing where it asks to skip the check."""
-    if cluster.get("insecure-skip-tls-verify"):
-        return ssl._create_unverified_context()  # noqa: S323 - the kubeconfig asks for it
-    if cluster.get("certificate-authority-data"):
-        return ssl.create_default_context(
-            cadata=base64.b64decode(cluster["certificate-authority-data"]).decode()
-        )
-    if cluster.get("certificate-authority"):
-        return ssl.create_default_context(cafile=str(base / cluster["certificate-authority"]))
-    return ssl.create_default_context()
-
-
-def _with_client_certificate(ssl_context: ssl.SSLContext, user: dict[str, Any], base: Path) -> None:
-    """The user's client certificate and key loaded, from files or their *-data (written to
-    temporary files for the load, removed after)."""
-    cert = user.get("client-certificate") or (
-        _data_file(user["client-certificate-data"], ".crt") if user.get("client-certificate-data") else None
-    )
-    key = user.get("client-key") or (
-        _data_file(user["client-key-data"], ".key") if user.get("client-key-data") else None
-    )
-    if cert and key:
-        ssl_context.load_cert_chain(str(base / cert), str(base / key))
-    for written in (cert, key):  # loaded: the copies of *-data are not needed any more
-        if written and not user.get("client-certificate") and not user.get("client-key"):
-            _remove(str(written))
-
-
-def load(kubeconfig: Path | None = None) -> KubeConfig | None:
-    """In a pod: its ServiceAccount; else `kubeconfig`, else $KUBECONFIG; None when there is none."""
-    if kubeconfig is not None:
-        return from_kubeconfig(kubeconfig)
-    found = in_cluster()
-    if found is not None:
-        return found
-    env = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
-    return from_kubeconfig(Path(env)) if env else None
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 class Kube:
-    """JSON requests to the API server."""
+    """The calls the API makes, on one connection pool; safe to share between request threads."""
 
-    def __init__(self, config: KubeConfig, timeout: float = TIMEOUT_SECONDS) -> None:
-        self.config = config
+    def __init__(self, configuration: Configuration, timeout: float = TIMEOUT_SECONDS) -> None:
+        from kubernetes import client
+
+        configuration.retries = False  # sent once: a caller is told to retry (503, Retry-After)
+        self.server = str(configuration.host)
         self.timeout = timeout
+        self.api: ApiClient = client.ApiClient(configuration)
+        self.api.user_agent = f"contentgen-api/{__version__}"
+        self._objects = client.CustomObjectsApi(self.api)
+        self._authentication = client.AuthenticationV1Api(self.api)
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        params: dict[str, str] | None = None,
-        content_type: str = "application/json",
-    ) -> Any:
-        url = self.config.server + path
-        if params:
-            url += "?" + urllib.parse.urlencode(params)
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - https to the API server
-        request.add_header("Accept", "application/json")
-        if data is not None:
-            request.add_header("Content-Type", content_type)
-        token = self.config.bearer()
-        if token:
-            request.add_header("Authorization", f"Bearer {token}")
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout, context=self.config.context) as answer:  # noqa: S310
-                return json.loads(answer.read() or b"{}")
-        except urllib.error.HTTPError as exc:
-            try:
-                status_body = json.loads(exc.read() or b"{}")
-            except ValueError:
-                status_body = {}
-            if not isinstance(status_body, dict):
-                status_body = {}
-            if exc.code >= 500 and exc.code != 501:
-                raise KubeUnavailable(
-                    f"the Kubernetes API answered {exc.code}: {status_body.get('message', '')}"
-                ) from None
-            raise KubeError(exc.code, status_body) from None
-        except (urllib.error.URLError, OSError, TimeoutError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise KubeUnavailable(
-                f"the Kubernetes API at {self.config.server} cannot be reached: {reason}"
-            ) from None
+    def review_token(self, token: str, audiences: tuple[str, ...] = ()) -> dict[str, Any]:
+        """A TokenReview of `token` (for `audiences`, where given): its status as the server wrote it."""
+        from kubernetes import client
 
-    def get(self, path: str) -> Any:
-        return self.request("GET", path)
+        spec = client.V1TokenReviewSpec(token=token, audiences=list(audiences) or None)
+        review = client.V1TokenReview(api_version="authentication.k8s.io/v1", kind="TokenReview", spec=spec)
+        answer = self._call(self._authentication.create_token_review, review)
+        wire = self.api.sanitize_for_serialization(answer)  # type: ignore[no-untyped-call]
+        status: dict[str, Any] = wire.get("status") or {}
+        return status
 
-    def create(self, path: str, body: Any, dry_run: bool = False) -> Any:
-        return self.request("POST", path, body, {"dryRun": "All"} if dry_run else None)
+    def create(self, plural: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        made: dict[str, Any] = self._call(
+            self._objects.create_namespaced_custom_object, GROUP, VERSION, namespace, plural, body
+        )
+        return made
 
-    def merge_patch(self, path: str, body: Any) -> Any:
+    def get(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = self._call(
+            self._objects.get_namespaced_custom_object, GROUP, VERSION, namespace, plural, name
+        )
+        return found
+
+    def merge_patch(self, plural: str, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         """A JSON merge patch (RFC 7386); with metadata.resourceVersion in it, the API server
         applies it only to that version (409 Conflict otherwise)."""
-        return self.request("PATCH", path, body, content_type="application/merge-patch+json")
+        patched: dict[str, Any] = self._call(
+            self._objects.patch_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            plural,
+            name,
+            patch,
+            _content_type="application/merge-patch+json",
+        )
+        return patched
 
-    def delete(self, path: str, propagation: str = "Background") -> Any:
-        body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": propagation}
-        return self.request("DELETE", path, body)
+    def delete(self, plural: str, namespace: str, name: str, *, uid: str) -> None:
+        """Deleted in the background, and only where its uid is still `uid` (409 otherwise): never a
+        newer resource of the same name."""
+        from kubernetes import client
+
+        options = client.V1DeleteOptions(
+            api_version="v1",
+            kind="DeleteOptions",
+            propagation_policy="Background",
+            preconditions=client.V1Preconditions(uid=uid),
+        )
+        self._call(
+            self._objects.delete_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            plural,
+            name,
+            body=options,
+        )
+
+    def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+        """`method` of the library, its failures as KubeError (refused) or KubeUnavailable."""
+        import urllib3
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            return method(*args, _request_timeout=self.timeout, **kwargs)
+        except ApiException as exc:
+            if not exc.status:  # the library's word for a TLS failure: no answer came
+                raise KubeUnavailable(
+                    f"the Kubernetes API at {self.server} cannot be reached: {_one_line(exc.reason or exc)}"
+                ) from None
+            body = _status_of(exc.body)
+            if exc.status >= 500 and exc.status != 501:
+                raise KubeUnavailable(
+                    f"the Kubernetes API answered {exc.status}: {body.get('message', '')}"
+                ) from None
+            raise KubeError(exc.status, body) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise KubeUnavailable(
+                f"the Kubernetes API at {self.server} cannot be reached: {_one_line(reason)}"
+            ) from None
+
+
+def _status_of(text: str | bytes | None) -> dict[str, Any]:
+    """A refusal's body as the Status object it is ({} where it is none)."""
+    try:
+        body = json.loads(text or b"{}")
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

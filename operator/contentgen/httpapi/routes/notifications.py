@@ -1,12 +1,12 @@
 """GET /api/notifications/deliveries: the webhook delivery log (docs/notifications.md), each
 delivery with its attempts, for the caller's owners' resources only. The operator writes it (a
-laptop's `contentgen run`, there); the API reads it. POST /api/notifications/deliveries/ID/replay sends a delivery's event again: in
-a cluster the API sets the Notification's annotation contentgen.io/replay to the event's id (a new
-value, `EVENT_ID#n`, where it names that event already) through the Kubernetes API under its own
-ServiceAccount, as a promotion annotates a LoraTraining (a merge patch on the resourceVersion
-read, 202), and the operator's notifier acts on it; on a laptop (`contentgen api --local`) the delivery
-waits again in the local catalog, which the next `contentgen run` (or `contentgen notifications send`)
-sends (202)."""
+laptop's `contentgen run`, there); the API reads it. POST /api/notifications/deliveries/ID/replay
+sends a delivery's event again: in a cluster the API sets the Notification's annotation
+contentgen.io/replay to the event's id (a new value, `EVENT_ID#n`, where it names that event
+already) through the Kubernetes API under its own ServiceAccount, as a promotion annotates a
+LoraTraining (a merge patch on the resourceVersion read, 202), and the operator's notifier acts on
+it; on a laptop (`contentgen api --local`) the delivery waits again in the local catalog, which the
+next `contentgen run` (or `contentgen notifications send`) sends (202)."""
 
 from __future__ import annotations
 
@@ -238,12 +238,11 @@ def _annotate(kube: Kube, notification: dict[str, str], event_id: str) -> str:
     """The Notification's contentgen.io/replay set to a new value naming `event_id`, by a merge patch
     on the resourceVersion read (read again when another writer came first): the value."""
     namespace, name = notification.get("namespace", ""), notification.get("name", "")
-    path = f"/apis/contentgen.io/v1alpha1/namespaces/{namespace}/{PLURAL}/{name}"
     where = f"Notification {namespace}/{name}"
     gone = f"the {where} of this delivery is gone"
     for _ in range(PATCH_ATTEMPTS):
         try:
-            live = kube.get(path)
+            live = kube.get(PLURAL, namespace, name)
         except KubeError as exc:
             raise _refused(exc, gone) from None
         meta = live.get("metadata") or {}
@@ -261,7 +260,7 @@ def _annotate(kube: Kube, notification: dict[str, str], event_id: str) -> str:
             }
         }
         try:
-            kube.merge_patch(path, patch)
+            kube.merge_patch(PLURAL, namespace, name, patch)
         except KubeError as exc:
             if exc.status == 409:  # changed since it was read: read it again
                 continue
