@@ -10,7 +10,7 @@ not scored on pictures.
   learns from clips only, `dataset.minFrames` counts clips (the stills are not gated); where the
   person asked for clips (`dataset.media: clips`), a dataset without any fails; otherwise a
   dataset without clips trains on its stills, and status.dataset.clips says why it has none.
-- **Files** (`stored_files`): the diffusers file the trainer made (`model.safetensors`), a Wan 2.2
+- **Files** (`put_lora_files`): the diffusers file the trainer made (`model.safetensors`), a Wan 2.2
   pair's low-noise expert beside it (`model-low-noise.safetensors`), and each in ComfyUI's layout
   (`comfyui/…`, lora_formats.py), for a person to take to ComfyUI.
 - **Likeness**: the evaluation draws pictures with the LoRA on FLUX (docs/likeness.md), which a

@@ -108,8 +108,9 @@ class VideoGenerationSpec(CommonSpec):
         Field(
             max_length=5,
             description="Up to 5 LoRAs made for the video model's family (Wan 2.2, Wan 2.1, LTX-Video), "
-            "by url; only for models that take them. A loraRef is refused: every LoraTraining makes a "
-            "FLUX.1 LoRA, which no video model loads (animate a picture made with it instead).",
+            "by url or loraRef; only for models that take them. A loraRef's version must be made for the "
+            "model (its LoraTraining's training.baseModel; a Wan 2.2 pair loads into both experts); a FLUX.1 "
+            "LoRA is refused naming the fix (docs/videos.md#loras).",
         ),
     ] = []
     provider: Annotated[
