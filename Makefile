@@ -161,6 +161,9 @@ demo: demo-install  ## run the examples offline on the bundled sample video, on 
 	@printf '  the checkpoints side by side: '; $(DEMO) assets url demo-avatar --file likeness-checkpoints.jpg -o table 2>/dev/null
 	@printf '  the dataset contact sheet:    '; $(DEMO) assets url demo-avatar --file v1/contact-sheet.jpg -o table 2>/dev/null
 	@printf '  the portrait animated:        '; $(DEMO) assets url demo-avatar-clip -o table 2>/dev/null
+	@echo; echo "A video LoRA (Wan 2.2: two experts, two LoRAs) from the sample's clips and stills, simulated, and a clip with it:"
+	$(DEMO) run --offline --source examples/media/sample.mp4 examples/loratraining-video.yaml
+	$(DEMO) run --offline examples/videogeneration-lora.yaml
 
 .PHONY: bench
 bench: install  ## run the benchmarks in bench/ (numbers go into docs/performance.md)
