@@ -9,7 +9,7 @@ from pydantic import Field
 
 from ..base import ApiModel
 from ..providers import OWN_GPUS
-from ..rules import AtDefault, AtMost, Differs, GeneratedRule, Is, Rule, SpecField, Unset, generate
+from ..rules import AtDefault, Differs, GeneratedRule, Is, Rule, SpecField, Unset, generate
 
 MAX_GPUS_PER_NODE = 16
 MAX_NODES = 64
@@ -23,7 +23,8 @@ SEVERAL_NODES_RULE = generate(
         NODES,
         "resources.nodes above 1 needs backend jobset or trainjob (or auto, the cluster's choice): a Job's "
         "pods do not find each other",
-        (AtMost(NODES, 1), Differs(BACKEND, "job")),
+        # each read behind has(): the API server checks the CRD's default ({}) against it too
+        (AtDefault(NODES), Unset(BACKEND), Differs(BACKEND, "job")),
     )
 )
 
