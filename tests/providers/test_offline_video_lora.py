@@ -1,0 +1,68 @@
+"""The offline provider's simulated Wan LoRA (providers/offline_video_lora.py): labelled as a
+simulation in every file, two for a Wan 2.2 base model (the experts'), one for Wan 2.1, under
+diffusers' Wan layer names (which lora_formats.py places for ComfyUI), the same for the same zip;
+a zip without a still or a clip fails as a trainer would."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from safetensors import safe_open
+
+from contentgen.errors import InvalidInput
+from contentgen.pipeline.lora_formats import comfyui_name
+from contentgen.providers.base import TrainingRequest
+from contentgen.providers.offline_video_lora import NOTE, train_video_lora
+
+
+def dataset(path: Path, names: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in names.items():
+            archive.writestr(name, data)
+    return path
+
+
+FLAT = {
+    "0001.jpg": b"jpeg",
+    "0001.txt": b"a photo of dmavatar",
+    "clip-0001.mp4": b"mp4",
+    "clip-0001.txt": b"v",
+}
+
+
+def request(zip_path: Path, base: str) -> TrainingRequest:
+    return TrainingRequest(zip_path, "dmavatar", 1000, "fal-ai/wan-22-trainer/t2v-a14b", base_model=base)
+
+
+@pytest.mark.parametrize(("base", "files"), [("wan-2.2-t2v-a14b", 2), ("wan-2.1-t2v-1.3b", 1)])
+def test_a_simulated_wan_lora_says_so_in_every_file(tmp_path: Path, base: str, files: int) -> None:
+    zip_path = dataset(tmp_path / "dataset.zip", FLAT)
+    out = train_video_lora(request(zip_path, base), tmp_path, lambda _: None)
+    made = [p for p in (out.weights, out.low_noise_weights) if p is not None]
+    assert len(made) == files and out.placeholder
+    for path in made:
+        with safe_open(str(path), "np") as lora:
+            meta = lora.metadata()
+            keys = list(lora.keys())
+        assert meta["contentgen.note"] == NOTE and meta["contentgen.base_model"] == base
+        assert (meta["contentgen.dataset_stills"], meta["contentgen.dataset_clips"]) == ("1", "1")
+        assert all(comfyui_name(k).startswith("diffusion_model.blocks.") for k in keys)
+    if files == 2:
+        assert out.weights.read_bytes() != out.low_noise_weights.read_bytes()  # type: ignore[union-attr]
+    config = json.loads(out.config.read_text())
+    assert config["placeholder"] is True and config["base_model"] == base
+    (tmp_path / "again").mkdir()
+    again = train_video_lora(request(zip_path, base), tmp_path / "again", lambda _: None)
+    assert again.weights.read_bytes() == out.weights.read_bytes()  # the same zip, the same files
+
+
+def test_a_zip_without_stills_or_clips_fails_as_a_trainer_would(tmp_path: Path) -> None:
+    empty = dataset(tmp_path / "dataset.zip", {"notes.txt": b"nothing to learn"})
+    with pytest.raises(InvalidInput, match="holds no stills and no clips"):
+        train_video_lora(request(empty, "wan-2.2-t2v-a14b"), tmp_path, lambda _: None)
+    (tmp_path / "bad.zip").write_bytes(b"not a zip")
+    with pytest.raises(InvalidInput, match="is not a zip"):
+        train_video_lora(request(tmp_path / "bad.zip", "wan-2.2-t2v-a14b"), tmp_path, lambda _: None)
