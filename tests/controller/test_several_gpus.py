@@ -191,6 +191,9 @@ def test_what_the_chart_says_no_node_can_give_waits_in_one_line():
     assert decision.job is None
     assert reason(decision.status) == "TooManyGpus" and cond(decision.status, "Stalled") == "True"
     assert decision.status["message"] == too_many.message
+    assert [(e.type, e.reason, e.message) for e in decision.events] == [
+        ("Warning", "TooManyGpus", too_many.message)
+    ]
 
 
 def res_now() -> Any:
