@@ -41,12 +41,7 @@ REJECTED: dict[str, tuple[dict[str, Any], str, str]] = {
     "a Wan model fal has no trainer for": (
         {"training": {"baseModel": "wan-2.1-t2v-1.3b"}},
         "spec.training.baseModel",
-        "training.baseModel wan-2.1-t2v-1.3b has no trainer here",
-    ),
-    "a Wan model on the cluster, whose Wan trainer is to come": (
-        {"provider": "cluster", "training": {"baseModel": "wan-2.2-t2v-a14b"}},
-        "spec.training.baseModel",
-        "the cluster's Wan trainer is yet to come",
+        "training.baseModel wan-2.1-t2v-1.3b is trained on provider cluster (or offline",
     ),
     "a FLUX trainer for a Wan model": (
         {"training": {"baseModel": "wan-2.2-t2v-a14b", "model": "fal-ai/flux-lora-portrait-trainer"}},
@@ -107,6 +102,14 @@ ACCEPTED: dict[str, dict[str, Any]] = {
     },
     "Wan 2.2 I2V with clips": {"training": {"baseModel": "wan-2.2-i2v-a14b"}, "dataset": {"media": "clips"}},
     "any Wan model offline": {"provider": "offline", "training": {"baseModel": "wan-2.1-t2v-1.3b"}},
+    "every Wan model on the cluster's Wan trainer": {
+        "provider": "cluster",
+        "training": {"baseModel": "wan-2.2-t2v-a14b", "memoryPlan": "int8"},
+    },
+    "the Wan model fal has no trainer for, on the cluster": {
+        "provider": "cluster",
+        "training": {"baseModel": "wan-2.1-t2v-1.3b"},
+    },
     "a Wan model, stills asked for": {
         "training": {"baseModel": "wan-2.1-i2v-14b"},
         "dataset": {"media": "stills"},
@@ -170,6 +173,7 @@ def test_what_the_dataset_gives_the_trainer() -> None:
 
 def test_what_loads_a_lora() -> None:
     assert lora_fits("wan-2.2-t2v-a14b", "wan-2.2-t2v")
+    assert lora_fits("wan-2.2-t2v-a14b", "wan-2.2-a14b-t2v")  # the cluster's, a pair into both experts
     assert not lora_fits("wan-2.2-t2v-a14b", "wan-1.3b-t2v")
     assert lora_fits("wan-2.1-t2v-1.3b", "wan-1.3b-t2v")
     assert not lora_fits("wan-2.1-t2v-1.3b", "wan-14b-i2v")  # another width

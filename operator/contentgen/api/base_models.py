@@ -34,9 +34,9 @@ Every documented minimum is 100 steps, the API's own minimum for training.steps,
 it is refused on the field by the field's own rule.
 
 On the cluster (the diffusers directories and the experts' boundaries, from the published
-repositories' model_index.json: boundary_ratio 0.875 for T2V A14B, 0.9 for I2V A14B) the Wan
-models are declared here for the cluster's Wan trainer, which is not built yet: until it is, no
-Wan base model is offered on provider cluster (`offered_on_cluster`), and admission says so.
+repositories' model_index.json: boundary_ratio 0.875 for T2V A14B, 0.9 for I2V A14B) every Wan
+model is trained by the cluster's Wan trainer (providers/cluster/wan_training.py), and a Wan 2.2
+T2V pair loads into the cluster's wan-2.2-a14b-t2v, one file into each expert.
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ class BaseModelInfo:
     frames: FrameRule | None = None  # None: it learns from stills only
     experts: Experts | None = None  # Wan 2.2 A14B: two LoRAs, one per expert
     cluster_dir: str = ""  # its diffusers directory under the cluster's models root
-    # Whether provider cluster trains it (the cluster's Wan trainer is yet to come: none does)
+    # Whether provider cluster trains it (FLUX.1's trainer, or the Wan trainer: wan_training.py)
     offered_on_cluster: bool = False
     source: str = ""
 
@@ -206,6 +206,7 @@ BASE_MODELS: dict[str, BaseModelInfo] = {
             loads_on=("wan-1.3b-t2v",),
             frames=WAN_FRAMES,
             cluster_dir="Wan2.1-T2V-1.3B-Diffusers",
+            offered_on_cluster=True,
             source=_DIFFUSERS_WAN,
         ),
         BaseModelInfo(
@@ -216,6 +217,7 @@ BASE_MODELS: dict[str, BaseModelInfo] = {
             loads_on=("wan-14b-i2v",),
             frames=WAN_FRAMES,
             cluster_dir="Wan2.1-T2V-14B-Diffusers",
+            offered_on_cluster=True,
             source=_DIFFUSERS_WAN,
         ),
         BaseModelInfo(
@@ -226,29 +228,32 @@ BASE_MODELS: dict[str, BaseModelInfo] = {
             fal_trainers=(WAN_TRAINER,),
             frames=WAN_FRAMES,
             cluster_dir="Wan2.1-I2V-14B-480P-Diffusers",
+            offered_on_cluster=True,
             source=_FAL_WAN_TRAINER,
         ),
         BaseModelInfo(
             "wan-2.2-t2v-a14b",
             "Wan 2.2 A14B T2V",
             "Wan 2.2",
-            loads_on=("wan-2.2-t2v",),
+            loads_on=("wan-2.2-t2v", "wan-2.2-a14b-t2v"),
             fal_trainers=(WAN22_T2V_TRAINER, WAN22_IMAGE_TRAINER),
             frames=WAN_FRAMES,
             experts=Experts(boundary=0.875),
             cluster_dir="Wan2.2-T2V-A14B-Diffusers",
+            offered_on_cluster=True,
             source=_FAL_WAN22_GUIDE,
         ),
         BaseModelInfo(
             "wan-2.2-i2v-a14b",
             "Wan 2.2 A14B I2V",
             "Wan 2.2",
-            # fal's Wan 2.2 image-to-video app takes no LoRAs, and the cluster runs no Wan 2.2 yet
+            # fal's Wan 2.2 image-to-video app takes no LoRAs, and the cluster runs no Wan 2.2 I2V yet
             loads_on=(),
             fal_trainers=(WAN22_I2V_TRAINER,),
             frames=WAN_FRAMES,
             experts=Experts(boundary=0.9),
             cluster_dir="Wan2.2-I2V-A14B-Diffusers",
+            offered_on_cluster=True,
             source=_FAL_WAN22_GUIDE,
         ),
     )
@@ -357,12 +362,10 @@ def _is_base(name: str) -> Is:
 
 def _provider_rule(m: BaseModelInfo) -> Rule:
     trained = [p for p in m.providers if p != OFFLINE.name]
-    cluster = "" if m.offered_on_cluster else "; the cluster's Wan trainer is yet to come"
     if trained:
-        offline = f"or {OFFLINE.name}, a labelled simulation{cluster}"
-        said = f"is trained on provider {_or(tuple(trained))} ({offline})"
+        said = f"is trained on provider {_or(tuple(trained))} (or {OFFLINE.name}, a labelled simulation)"
     else:
-        said = f"has no trainer here but {OFFLINE.name}'s labelled simulation{cluster}"
+        said = f"has no trainer here but {OFFLINE.name}'s labelled simulation"
     fal = [n for n, o in BASE_MODELS.items() if o.video and FAL.name in o.providers and n != m.name]
     hint = f"use provider {_or(m.providers)}"
     if FAL.name not in m.providers:

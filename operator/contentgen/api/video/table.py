@@ -20,6 +20,7 @@ VideoModel = Literal[
     "kling-2.5-turbo",
     "wan-1.3b-t2v",
     "wan-14b-i2v",
+    "wan-2.2-a14b-t2v",
     "ltx-video",
 ]
 Resolution = Literal["480p", "580p", "720p", "1080p"]
@@ -212,6 +213,29 @@ MODELS: dict[str, VideoModelInfo] = {
             price="GPU time (the cluster's GPU-hour price)",
             source=_DIFFUSERS_WAN,
             notes="numFrames 4k+1; 720p wants a card of 80 GB or CPU offload",
+        ),
+        VideoModelInfo(
+            name="wan-2.2-a14b-t2v",
+            provider="cluster",
+            modes=("text",),
+            apps={"text": "diffusers WanPipeline, Wan2.2-T2V-A14B (two experts)"},
+            frames=(5, 81),
+            frame_step=4,
+            default_frames=81,
+            fps=(4, 60),
+            fps_range=True,
+            default_fps=16,
+            durations=(),
+            resolutions=("480p", "720p"),
+            default_resolution="480p",
+            aspect_ratios=("16:9", "9:16", "1:1"),
+            default_aspect_ratio="16:9",
+            loras=True,
+            family="Wan 2.2",
+            price="GPU time (the cluster's GPU-hour price)",
+            source=_DIFFUSERS_WAN,
+            notes="numFrames 4k+1; two 14B experts (a Wan 2.2 LoRA pair loads into both); 720p wants a card "
+            "of 80 GB",
         ),
         VideoModelInfo(
             name="ltx-video",

@@ -40,9 +40,10 @@ The protocol, over HTTP/1.1 (`POST /v1/draw` answers with a stream of JSON lines
                                       {"number", "seed", "png": base64, "gpuSeconds", "memoryPlan"},
                                       then {"done": true}; or {"error": reason, "message": ...}
                                       (503 {"error": "pool_stopping"} when stopping: ask again)
-    POST /v1/draw                  <- {"owner", "clip": {"prompt", ..., "inputs", "files", "image"},
-                                       "loras"}: a VideoGeneration's clip (`ClipRequest`), to a pool
-                                       of a video model
+    POST /v1/draw                  <- {"owner", "clip": {"prompt", ..., "inputs", "files", "image",
+                                       "lowNoise"}, "loras"}: a VideoGeneration's clip (`ClipRequest`;
+                                       lowNoise: the places in loras of Wan 2.2 pairs' low-noise
+                                       files), to a pool of a video model
                                    -> {"position": k} while queued, then, as the clip is denoised,
                                       {"put": name, "data": base64} and {"delete": name} (its
                                       write-once folder's changes: the loop's states, then the
@@ -275,6 +276,9 @@ class ClipRequest:
     loras: tuple[tuple[str, float], ...]  # (sha256, scale)
     files: tuple[tuple[str, bytes], ...] = ()
     image: bytes = b""
+    # the places in `loras` of Wan 2.2 pairs' low-noise files, each following its LoRA's high-noise
+    # file (video_loras.py: into transformer_2)
+    low_noise: tuple[int, ...] = ()
 
     def wire(self) -> dict[str, Any]:
         return {
@@ -294,6 +298,7 @@ class ClipRequest:
                 "inputs": self.inputs,
                 "files": {name: base64.b64encode(data).decode() for name, data in self.files},
                 "image": base64.b64encode(self.image).decode(),
+                **({"lowNoise": list(self.low_noise)} if self.low_noise else {}),
             },
         }
 
@@ -322,6 +327,7 @@ class ClipRequest:
                     for name, text in (clip.get("files") or {}).items()
                 ),
                 image=base64.b64decode(str(clip.get("image") or ""), validate=True),
+                low_noise=tuple(int(n) for n in clip.get("lowNoise") or []),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a clip request: {exc}") from None

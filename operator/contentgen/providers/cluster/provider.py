@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
+from contentgen.api.base_models import base_model
 from contentgen.api.image import IMAGE_SIZES
 from contentgen.api.lora import DEFAULT_TRAINING_MODEL
 from contentgen.errors import InvalidInput, TransientError
@@ -194,6 +195,10 @@ class ClusterProvider:
     def train_lora(
         self, request: TrainingRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
     ) -> TrainingOutput:
+        if base_model(request.base_model).video:  # a Wan LoRA: Wan's trainer (wan_trainer.py)
+            from .wan_trainer import train_wan
+
+            return train_wan(self, request, work_dir, progress)
         from . import pipelines, training
         from .shared_pictures import SharedPictures
 

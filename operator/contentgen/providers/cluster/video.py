@@ -81,6 +81,7 @@ from contentgen.providers.progress import Monotonic, SubProgress
 from . import devices, generation, memory
 from .files import FolderFiles
 from .models import model_dir
+from .video_loras import Loaded, check_all_loaded, experts_loaded, files_of
 from .video_models import STAGED, Staged, staged_directory
 from .video_state import (
     CHECKPOINT_SECONDS,
@@ -361,6 +362,7 @@ class Clip:
     guidance: float
     seed: int
     image: Any = None  # a PIL picture to animate, at width × height
+    guidance_2: float = 0.0  # Wan 2.2 A14B: the low-noise expert's guidance (0: the pipeline's own)
 
 
 def denoise(
@@ -405,6 +407,8 @@ def denoise(
     }
     pipe, inputs = _inputs(pipe, clip)
     kwargs.update(inputs)
+    if clip.guidance_2 and getattr(pipe, "transformer_2", None) is not None:
+        kwargs["guidance_scale_2"] = clip.guidance_2
     with ExitStack() as resuming:
         if resumed is not None:
             # the loop starts from the kept latents, its generator where the kept steps left it
@@ -479,18 +483,6 @@ def cover(path: Path, width: int, height: int) -> Any:
     )
     left, top = (resized.width - width) // 2, (resized.height - height) // 2
     return resized.crop((left, top, left + width, top + height))
-
-
-def _all_loaded(pipe: Any, count: int) -> None:
-    """Each LoRA an adapter of the transformer: diffusers loads a LoRA none of whose keys it
-    recognises as nothing, with a warning, and the video would be drawn without it."""
-    if not count:
-        return
-    adapters = pipe.get_list_adapters() if hasattr(pipe, "get_list_adapters") else {}
-    have = set(adapters.get("transformer", ()))
-    missing = [n for n in range(count) if f"lora{n}" not in have]
-    if missing:
-        raise ValueError(f"no layer of loras[{missing[0]}] is one of the transformer's")
 
 
 # --- the generator -------------------------------------------------------------------------------
@@ -669,7 +661,11 @@ class ClusterVideoGenerator:
             "seed": request.seed,
             "image": sha256_file(request.image_path) if request.image_path is not None else "",
             # a presigned link's query changes with every attempt; the object it names does not
-            "loras": [[lora.url.split("?", 1)[0], lora.scale] for lora in request.loras],
+            "loras": [
+                [lora.url.split("?", 1)[0], lora.scale]
+                + ([lora.low_noise_url.split("?", 1)[0]] if lora.low_noise_url else [])
+                for lora in request.loras
+            ],
         }
         return _Planned(entry, name, size, steps, inputs)
 
@@ -700,18 +696,29 @@ class ClusterVideoGenerator:
             )
         return pooled
 
-    def _fetched_loras(self, request: VideoRequest, work_dir: Path) -> list[tuple[Path, float]]:
-        """The request's LoRA files in the work directory, fetched as the image generator does."""
+    def _fetched_loras(self, request: VideoRequest, work_dir: Path) -> list[Loaded]:
+        """The request's LoRA files in the work directory, fetched as the image generator does (a
+        Wan 2.2 pair's low-noise file too, video_loras.py)."""
         from .provider import ClusterProvider
 
         fetch = ClusterProvider(self.root)._fetch_lora
-        return [(fetch(lora.url, work_dir, n), lora.scale) for n, lora in enumerate(request.loras)]
+        lows = work_dir / "low-noise"
+        if any(lora.low_noise_url for lora in request.loras):
+            lows.mkdir(exist_ok=True)
+        return [
+            (
+                fetch(lora.url, work_dir, n),
+                lora.scale,
+                fetch(lora.low_noise_url, lows, n) if lora.low_noise_url else None,
+            )
+            for n, lora in enumerate(request.loras)
+        ]
 
     def _draw(
         self,
         request: VideoRequest,
         planned: _Planned,
-        loras: Sequence[tuple[Path, float]],
+        loras: Sequence[Loaded],
         seed: int,
         work_dir: Path,
         meter: Monotonic,
@@ -725,7 +732,8 @@ class ClusterVideoGenerator:
         base = self._model(request.model, request.resolution)  # ModelNotFound before any GPU time
         picture = cover(request.image_path, width, height) if request.image_path is not None else None
         family = MODELS[request.model].family
-        check_loras([f for f, _ in loras], [lora.url for lora in request.loras], request.model, family, base)
+        urls = [url for lora in request.loras for url in (lora.url, lora.low_noise_url) if url]
+        check_loras(files_of(loras), urls, request.model, family, base)
         devices.check_torch(self.device_name)  # DeviceUnavailable, in one line, before any load
         began = time.monotonic()
         on = flux.device(self.device_name)
@@ -754,11 +762,12 @@ class ClusterVideoGenerator:
             entry.guidance,
             seed,
             picture,
+            entry.guidance_2,
         )
         with ExitStack() as loaded:
             try:
-                loaded.enter_context(generation.loras_loaded(pipe, loras))
-                _all_loaded(pipe, len(loras))
+                loaded.enter_context(experts_loaded(pipe, loras, request.model))
+                check_all_loaded(pipe, loras)
             except (ValueError, KeyError) as exc:  # a format diffusers converts, and it did not fit
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:300]
                 raise InvalidInput(
@@ -796,7 +805,13 @@ class ClusterVideoGenerator:
         try:
             while True:
                 client.reached(waiting)  # a pool scaled to zero comes back for the waiting Jobs
-                shas = tuple((client.upload_lora(path), scale) for path, scale in loras)
+                # each file uploaded once by its SHA-256; a pair's low-noise file follows its LoRA's
+                shas, lows = [], []
+                for path, scale, low in loras:
+                    shas.append((client.upload_lora(path), scale))
+                    if low is not None:
+                        lows.append(len(shas))
+                        shas.append((client.upload_lora(low), scale))
                 clip = ClipRequest(
                     owner=request.owner,
                     prompt=request.prompt,
@@ -810,7 +825,8 @@ class ClusterVideoGenerator:
                     steps=steps,
                     seed=seed,
                     inputs=dict(inputs),
-                    loras=shas,
+                    loras=tuple(shas),
+                    low_noise=tuple(lows),
                     files=tuple(
                         (n, store.files.get(n, work_dir / n).read_bytes()) for n in store.files.names()
                     ),
@@ -828,7 +844,7 @@ class ClusterVideoGenerator:
     def clip_for_pool(
         self,
         clip: Any,
-        loras: Sequence[tuple[Path, float]],
+        files: Sequence[tuple[Path, float]],
         folder: Path,
         cancelled: Callable[[], bool],
         emit: Callable[[dict[str, Any]], None],
@@ -838,6 +854,12 @@ class ClusterVideoGenerator:
         there emitted as a line, progress too; the seconds it held the GPU. The folder goes
         after."""
         entry = _staged(clip.model)
+        loras: list[Loaded] = []
+        for number, (path, scale) in enumerate(files):  # a pair's low-noise file after its LoRA's
+            if number in clip.low_noise and loras:
+                loras[-1] = (loras[-1][0], loras[-1][1], path)
+            else:
+                loras.append((path, scale, None))
         try:
             made = RelayedFiles(folder / "made", emit)
             for name, data in clip.files:
@@ -859,7 +881,14 @@ class ClusterVideoGenerator:
                 negative_prompt=clip.negative_prompt,
                 seed=clip.seed,
                 image_path=still,
-                loras=tuple(LoraWeights(url=path.resolve().as_uri(), scale=scale) for path, scale in loras),
+                loras=tuple(
+                    LoraWeights(
+                        url=path.resolve().as_uri(),
+                        scale=scale,
+                        low_noise_url=low.resolve().as_uri() if low is not None else "",
+                    )
+                    for path, scale, low in loras
+                ),
             )
             store = FramesMade(made, folder)
             seed = store.begin(clip.inputs, clip.seed, clip.seed)  # the Job's: its request.json agrees

@@ -25,6 +25,7 @@ class Staged:
     guidance: float
     multiple: int  # the frame's width and height are multiples of this
     directory_720p: str = ""  # another checkpoint for 720p requests ("" the same)
+    guidance_2: float = 0.0  # Wan 2.2 A14B: the low-noise expert's guidance (0: `guidance`)
 
 
 STAGED: dict[str, Staged] = {
@@ -40,6 +41,17 @@ STAGED: dict[str, Staged] = {
         5.0,
         16,
         directory_720p="Wan2.1-I2V-14B-720P-Diffusers",
+    ),
+    # the Wan team's t2v_A14B: 40 steps, guidance 4.0 on the high-noise expert, 3.0 on the low-noise one
+    "wan-2.2-a14b-t2v": Staged(
+        "Wan2.2-T2V-A14B-Diffusers",
+        "Wan-AI/Wan2.2-T2V-A14B-Diffusers",
+        (*WAN_REQUIRED, "transformer_2"),
+        "wan",
+        40,
+        4.0,
+        16,
+        guidance_2=3.0,
     ),
     "ltx-video": Staged("LTX-Video", "Lightricks/LTX-Video", LTX_REQUIRED, "ltx", 50, 3.0, 32),
 }

@@ -1,0 +1,214 @@
+"""Memory plans for training a Wan LoRA (wan_training.py), chosen before anything is loaded, as
+memory.py chooses FLUX's: from the card's free memory and compute capability, the staged model's
+sizes (parameter counts read from its configs on the meta device: `wan_training.count`) and the
+job (the largest example's latent tokens, the LoRA's parameters, the optimizer).
+
+A plan says how each transformer's linear weights are stored (`bf16`; `int8` or `fp8` weight-only
+with torchao; `nf4` with bitsandbytes: memory.py's bases and libraries), whether the blocks'
+checkpointed inputs are kept in CPU memory instead of the card's (`offload`: torch's
+`save_on_cpu` around the forward pass, DiffSynth-Studio's gradient-checkpointing offload; the block
+a backward pass recomputes stays on the card), and for Wan 2.2 A14B whether both experts stay on
+the card or take turns (the one whose timestep range a step's draw is not in waits in CPU memory).
+`auto` takes the first plan of `training_order` whose estimate fits; a named base is taken as it is
+(with the first of its layouts that fits) and refused when none does.
+
+The estimate, per transformer on the card (GiB):
+
+- its weights at their stored width (memory.Sizes' arithmetic);
+- the LoRA's fp32 weights, gradients and optimizer moments (both experts' LoRAs for a pair);
+- the activations of one step under gradient checkpointing, in units of (video tokens + text
+  tokens) × the transformer's width × 2 bytes: each block's input kept (`SAVED_PER_BLOCK`, none on
+  the card when offloaded) and one block recomputed with its gradients (memory.RECOMPUTED_BLOCK).
+
+A Wan block has one residual stream (FLUX's double blocks two): its checkpointed input is one
+unit. The constants are estimates until a GPU measures them (docs/cluster-gpus.md); the caching
+phase (the UMT5 encoder, then the VAE) runs each alone before the transformer comes to the card,
+each on the card when it fits there, else on the CPU. Pure: no torch here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from contentgen.errors import GpuMemoryTooSmall
+
+from .memory import (
+    GIB,
+    LIBRARY,
+    RECOMPUTED_BLOCK,
+    RESERVE_BYTES,
+    RESERVE_SHARE,
+    WEIGHT_BYTES,
+    Base,
+    Card,
+    _check_wanted,
+    eight_bit,
+    gib,
+    usable,
+)
+
+SAVED_PER_BLOCK = 1  # a Wan block's checkpointed input: its one residual stream
+TEXT_TOKENS = 512  # WanPipeline's max_sequence_length, the Wan team's text_len
+# The VAE encoding a clip, bytes per pixel of the frames it holds at once: video.py's measured decode
+# (`DECODE["wan"]`, 6,144 bytes a pixel, 4 frames at once) taken for the encoder, which mirrors it.
+VAE_BYTES_PER_PIXEL = 6144
+VAE_FRAMES_AT_ONCE = 4
+VAE_TILE_PIXELS = 256 * 256
+
+
+@dataclass(frozen=True)
+class WanSizes:
+    """A staged Wan's parameter counts (one transformer's; `experts` 2 for Wan 2.2 A14B)."""
+
+    transformer: int
+    quantisable: int  # of them, in the linear layers of the blocks
+    text_encoder: int  # UMT5
+    vae: int
+    hidden: int  # the transformer's width (heads × head dim)
+    blocks: int
+    experts: int = 1
+
+    def transformer_bytes(self, base: Base) -> float:
+        rest = self.transformer - self.quantisable
+        return self.quantisable * WEIGHT_BYTES[base] + rest * WEIGHT_BYTES["bf16"]
+
+
+@dataclass(frozen=True)
+class WanJob:
+    """What one step holds: the largest example's shape (frames 1 for a still), the LoRA's
+    trainable parameters per expert, the optimizer."""
+
+    width: int
+    height: int
+    frames: int
+    lora_parameters: int
+    optimizer: str = "adamw"  # adamw: two fp32 moments per parameter; adamw8bit: two 8-bit ones
+
+    def tokens(self) -> int:
+        """Wan's latent tokens: 4 frames a latent frame (the first alone), 8 × 8 pixels a latent,
+        2 × 2 latents a patch."""
+        return ((self.frames - 1) // 4 + 1) * (self.height // 16) * (self.width // 16)
+
+
+@dataclass(frozen=True)
+class WanPlan:
+    """What was chosen, and the numbers it was chosen on (bytes)."""
+
+    base: Base = "bf16"
+    offload: bool = False  # the blocks' checkpointed inputs in CPU memory
+    experts_resident: bool = True  # Wan 2.2 A14B: both experts on the card (else taking turns)
+    text_encoder_on_gpu: bool = True
+    vae_on_gpu: bool = True
+    vae_tiling: bool = False
+    needed: int = 0
+    free: int = 0
+    chosen_by: Literal["auto", "spec", "resumed", "cpu"] = "cpu"
+    parts: dict[str, int] = field(default_factory=dict, compare=False)
+
+    @property
+    def library(self) -> str:
+        return LIBRARY[self.base]
+
+    def describe(self) -> str:
+        """One line for the version and the log."""
+        words = [self.base + (f" ({self.library})" if self.library else "")]
+        if self.offload:
+            words.append("checkpointed activations in CPU memory")
+        if not self.experts_resident:
+            words.append("experts taking turns on the card")
+        if not self.text_encoder_on_gpu:
+            words.append("text encoder on the CPU")
+        if self.vae_tiling:
+            words.append("VAE tiling")
+        if self.free:
+            words.append(f"needs {gib(self.needed)} of {gib(self.free)} free")
+        if self.chosen_by == "cpu":
+            words.append("on the CPU")
+        return ", ".join(words)
+
+
+def training_parts(
+    sizes: WanSizes, job: WanJob, base: Base, *, offload: bool, experts_resident: bool = True
+) -> dict[str, int]:
+    """The step's peak on the card, part by part (see the module)."""
+    moments = 2.0 if job.optimizer == "adamw8bit" else 8.0
+    unit = (job.tokens() + TEXT_TOKENS) * sizes.hidden * 2
+    on_card = sizes.experts if experts_resident else 1
+    saved = 0 if offload else SAVED_PER_BLOCK * sizes.blocks
+    parts = {
+        "transformer": int(sizes.transformer_bytes(base) * on_card),
+        "lora": int(job.lora_parameters * sizes.experts * (4 + 4 + moments)),
+        "activations": int(unit * (saved + RECOMPUTED_BLOCK)),
+    }
+    if offload:
+        parts["offloaded to CPU memory"] = 0  # said in the table, counted nowhere on the card
+    return parts
+
+
+def vae_bytes(sizes: WanSizes, job: WanJob, tiled: bool) -> int:
+    """The VAE (fp32) encoding one example: its weights and the frames it holds at once."""
+    pixels = min(job.width * job.height, VAE_TILE_PIXELS) if tiled else job.width * job.height
+    return int(sizes.vae * 4 + min(job.frames, VAE_FRAMES_AT_ONCE) * pixels * VAE_BYTES_PER_PIXEL)
+
+
+def layouts(sizes: WanSizes, base: Base) -> Iterator[tuple[bool, bool]]:
+    """(offload, experts resident) of a base, in the order they are tried: the faster first. NF4's
+    experts stay resident: bitsandbytes puts their 4-bit weights on the card as it loads them."""
+    turns = sizes.experts > 1 and base != "nf4"
+    for resident in (True, False) if turns else (True,):
+        for offload in (False, True):
+            yield offload, resident
+
+
+def training_order(card: Card, sizes: WanSizes, wanted: str) -> list[tuple[Base, bool, bool]]:
+    """(base, offload, experts resident) a training tries for the spec's `training.memoryPlan`:
+    bf16 in every layout before an 8-bit base, an 8-bit one before NF4 (precision first, then speed)."""
+    bases: list[Base] = ["bf16", eight_bit(card), "nf4"] if wanted == "auto" else [wanted]  # type: ignore[list-item]
+    return [(base, offload, resident) for base in bases for offload, resident in layouts(sizes, base)]
+
+
+def choose_training(card: Card, sizes: WanSizes, job: WanJob, wanted: str = "auto") -> WanPlan:
+    """The training's plan on `card` (see the module); `wanted` is the spec's training.memoryPlan."""
+    _check_wanted(wanted, card, "training.memoryPlan")
+    if not card.gpu:  # the CPU: the weights as they are (fp32), nothing to fit
+        return WanPlan(base="bf16" if wanted == "auto" else wanted, chosen_by="cpu")  # type: ignore[arg-type]
+    room = usable(card)
+    order = training_order(card, sizes, wanted)
+    for base, offload, resident in order:
+        parts = training_parts(sizes, job, base, offload=offload, experts_resident=resident)
+        if sum(parts.values()) <= room:
+            text = sizes.text_encoder * WEIGHT_BYTES["bf16"]
+            return WanPlan(
+                base=base,
+                offload=offload,
+                experts_resident=resident,
+                text_encoder_on_gpu=text <= room,
+                vae_on_gpu=vae_bytes(sizes, job, tiled=True) <= room,
+                vae_tiling=vae_bytes(sizes, job, tiled=False) > room,
+                needed=sum(parts.values()),
+                free=card.free,
+                chosen_by="auto" if wanted == "auto" else "spec",
+                parts=parts,
+            )
+    base, offload, resident = order[-1]
+    needed = sum(training_parts(sizes, job, base, offload=offload, experts_resident=resident).values())
+    smaller = (
+        "train on fewer or shorter clips (dataset.clips.frames) or at a lower training.resolution, lower "
+        "training.rank, use training.optimizer adamw8bit, or train on a card with more memory "
+        "(gpu.jobs.LoraTraining.nodeSelector)"
+    )
+    hint = (
+        smaller if wanted == "auto" or base == "nf4" else f"use training.memoryPlan auto or nf4, or {smaller}"
+    )
+    raise GpuMemoryTooSmall(
+        f"training on {job.frames} frame(s) at {job.width}x{job.height} with memory plan {base} needs about "
+        f"{gib(needed)} of GPU memory even with its activations in CPU memory, and {card.name} has "
+        f"{gib(card.free)} free of {gib(card.total)} ({gib(RESERVE_BYTES)} and {RESERVE_SHARE:.0%} of it "
+        f"kept for CUDA): {hint}"
+    )
+
+
+def estimate_gib(sizes: WanSizes, job: WanJob, base: Base, offload: bool, resident: bool = True) -> float:
+    """An estimate in GiB, for the docs' table and the GPU measurement beside it."""
+    return sum(training_parts(sizes, job, base, offload=offload, experts_resident=resident).values()) / GIB
