@@ -6,8 +6,10 @@ what the HTTP API's stream sends of the record carries it, so a new checkpoint i
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
-from contentgen.catalog import to_record
+from contentgen.catalog import Catalog, to_record
+from contentgen.catalog.document import with_progress, with_training
 from contentgen.catalog.downloads import DownloadError, choose_artifact
 from contentgen.httpapi.routes.stream import _news, status_of
 from tests.catalog.factory import T0
@@ -66,3 +68,30 @@ def test_a_training_under_way_hands_out_its_checkpoints_grids_and_nothing_else()
     assert choose_artifact(running(UID, "avatar", None), "model.safetensors", 1).endswith(
         "/v1/model.safetensors"
     )
+
+
+def test_a_trainings_report_and_a_racing_progress_write_both_land(catalog: Catalog) -> None:
+    """A laptop run's training report (pipeline/live.LocalLive, through document.with_training) is a
+    change like any other: the next rev and a new updatedAt. So a progress write that read the record
+    before it (CatalogProgress, interleaved here inside its own change) loses the race and is made
+    again on the newer record, instead of writing the older copy over the report; and the list
+    stream (changed since updatedAt) sees it. Without the rev, the report was lost."""
+    doc = running(UID, "avatar", None)
+    catalog.write(doc, None, exists=False)
+    version = doc["latestRun"]["version"]
+    report = training(UID, 300, [(250, "poor", 0.21)], at=T0)
+    later = T0 + timedelta(hours=2)
+
+    def progress(current: dict[str, Any] | None) -> dict[str, Any] | None:
+        assert current is not None
+        if not progress_tries:  # the report lands between this writer's read and its write
+            catalog.modify(UID, lambda d: with_training(d, version=version, training=report, now=later))
+        progress_tries.append(current["rev"])
+        return with_progress(current, version=version, phase="Running", progress=60, stage="train", now=later)
+
+    progress_tries: list[int] = []
+    catalog.modify(UID, progress)
+    stored = catalog.get(UID)
+    assert stored is not None and len(progress_tries) == 2  # the first write lost, made again
+    assert stored["latestRun"]["training"] == report and stored["latestRun"]["progress"] == 60
+    assert with_training(stored, version=version + 1, training=report, now=later) is None  # another run's

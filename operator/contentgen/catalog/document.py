@@ -353,3 +353,19 @@ def with_progress(
     new = _changed(doc, now)
     new["latestRun"].update(phase=phase, progress=progress, stage=stage)
     return summarize(new)
+
+
+def with_training(
+    doc: dict[str, Any], *, version: int, training: dict[str, Any], now: datetime
+) -> dict[str, Any] | None:
+    """`doc` with its latest run's training as it goes (a local run's `status.training`, wire
+    form), the next rev like any change, so that a racing write of its progress cannot undo it;
+    None when the latest run is no longer that run, or has ended."""
+    run = upgrade(doc).get("latestRun") or {}
+    if run.get("version") != version or run.get("phase") not in UNFINISHED:
+        return None
+    if run.get("training") == training:
+        return None
+    new = _changed(doc, now)
+    new["latestRun"]["training"] = training
+    return summarize(new)

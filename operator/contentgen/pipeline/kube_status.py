@@ -1,11 +1,11 @@
 """The worker's progress channel: patch `progress` and `stage` (and a training's `training`, the
 run under way: pipeline/live.py) on its own resource's status.
 
-The worker's ServiceAccount may only get and patch the status subresource of the kinds in its
-namespace. Each patch is a JSON patch that first tests `status.jobName`, so a pod of a Job the
-operator has moved on from (a newer spec) cannot overwrite the newer run's progress. The answer to
-a patch, and to a GET of the status subresource, is the whole resource: its annotations are how a
-training learns that a person asked it to stop (pipeline/live.py), with no right beyond these.
+The worker's ServiceAccount may only patch the status subresource of the kinds in its namespace
+(the chart's contentgen.workerRules). Each patch is a JSON patch that first tests
+`status.jobName`, so a pod of a Job the operator has moved on from (a newer spec) cannot overwrite
+the newer run's progress. The answer to a patch is the whole resource: its annotations are how a
+training learns that a person asked it to stop (pipeline/live.py), with no right beyond that one.
 """
 
 from __future__ import annotations
@@ -95,12 +95,6 @@ class KubeStatusClient:
         ]
         answer = self._patch(kind, namespace, name, patch)
         return _annotations(answer) if answer is not None else None
-
-    def annotations(self, kind: Kind, namespace: str, name: str) -> dict[str, str]:
-        """The resource's annotations, read from its status subresource (all the worker may read)."""
-        response = self.client.get(self._url(kind, namespace, name), headers=self._headers())
-        response.raise_for_status()
-        return _annotations(response.json())
 
     def _url(self, kind: Kind, namespace: str, name: str) -> str:
         return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{kind.plural}/{name}/status"

@@ -5,8 +5,9 @@ and where it learns that a person asked it to stop and keep its best checkpoint 
 - **In a cluster** (`KubeLive`): the report is a JSON patch of the resource's status subresource,
   the only thing the worker may write, and the patch's answer is the whole resource, its
   annotations with it: a stop asked (`contentgen.io/stop: keep-best`, api/lora/stopping.py) is read
-  there, and by a GET of the status subresource (which the worker may read) where no report went
-  for a while. Nothing else in the cluster is asked or needed.
+  there (the worker reports after every step, at most every few seconds, and at once at each
+  checkpoint: a stop is seen within a report). The worker may not read its resource (its Role
+  patches the status subresource, nothing more), and needs to: nothing else is asked.
 - **On a laptop** (`LocalLive`, `contentgen run`): the report goes into the catalog record's
   latest run (`latestRun.training`), which the HTTP API, the web UI and `contentgen assets get -w`
   read; a stop is asked of the run with its stop file (`{CONTENTGEN_WORK_DIR}/{uid}/stop-v{version}`,
@@ -22,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from contentgen.api import Kind, SpecSnapshot
+from contentgen.api import Kind, SpecSnapshot, now
 from contentgen.api.lora import STOP_ANNOTATION, TrainingRun
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,6 @@ class Statuses(Protocol):
         self, kind: Kind, namespace: str, name: str, job_name: str, training: dict[str, Any], uid: str = ""
     ) -> dict[str, str] | None: ...
 
-    def annotations(self, kind: Kind, namespace: str, name: str) -> dict[str, str]: ...
-
 
 class KubeLive:
     """The cluster's channel: status.training patched, the stop annotation read from the answer."""
@@ -83,7 +82,7 @@ class KubeLive:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.kube, self.kind, self.snapshot, self.job_name = kube, kind, snapshot, job_name
-        self.reports, self.reads = _Throttle(interval, clock), _Throttle(interval, clock)
+        self.reports = _Throttle(interval, clock)
         self.annotations: dict[str, str] = {}
 
     def report(self, training: TrainingRun, *, now_: bool = False) -> None:
@@ -98,16 +97,9 @@ class KubeLive:
             log.warning("could not report the training's progress: %s", exc)
             return
         if seen is not None:
-            self.annotations, self.reads.last = seen, self.reports.last
+            self.annotations = seen
 
     def stop_asked(self) -> tuple[str, str] | None:
-        if self.reads.due():
-            try:
-                self.annotations = self.kube.annotations(
-                    self.kind, self.snapshot.namespace, self.snapshot.name
-                )
-            except Exception as exc:
-                log.warning("could not read the resource's annotations: %s", exc)
         value = self.annotations.get(STOP_ANNOTATION)
         return (value, "") if value else None
 
@@ -132,13 +124,12 @@ class LocalLive:
     def report(self, training: TrainingRun, *, now_: bool = False) -> None:
         if self.catalog is None or not self.reports.due(now_):
             return
+        from contentgen.catalog.document import with_training
+
         version, wired = self.snapshot.version, training.wire()
 
         def change(doc: dict[str, Any] | None) -> dict[str, Any] | None:
-            run = (doc or {}).get("latestRun") or {}
-            if doc is None or run.get("version") != version or run.get("phase") not in ("Pending", "Running"):
-                return None  # the run recorded its end, or another run is the latest
-            return {**doc, "latestRun": {**run, "training": wired}}
+            return None if doc is None else with_training(doc, version=version, training=wired, now=now())
 
         try:
             self.catalog.modify(self.snapshot.uid, change)
