@@ -783,6 +783,26 @@ def limits(budgets: Budgets, namespace: str, owner: str, source: str) -> Limits:
     )
 
 
+def headroom(
+    uid: str, namespace: str, owner: str, month: str, spenders: list[Spender], limits: Limits
+) -> tuple[float, str] | None:
+    """What the monthly limits leave a run this month, at most, and whose limit that is: (USD,
+    "namespace NS" or "owner O"); None without limits. The run's own earlier spend counts, as in
+    `exceeded`."""
+    others = [s for s in spenders if s.uid != uid]
+    mine = next((s for s in spenders if s.uid == uid), None)
+    own = mine.by_month.get(month, 0.0) if mine is not None else 0.0
+    left = [
+        (limit - own - sum(s.by_month.get(month, 0.0) + s.under_way for s in share), who)
+        for limit, who, share in (
+            (limits.namespace, f"namespace {namespace}", [s for s in others if s.namespace == namespace]),
+            (limits.owner, f"owner {owner}", [s for s in others if s.owner == owner]),
+        )
+        if limit is not None
+    ]
+    return min(left, default=None)
+
+
 def exceeded(
     uid: str,
     namespace: str,

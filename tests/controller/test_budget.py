@@ -23,6 +23,7 @@ from contentgen.pricing import (
     PriceTable,
     estimated,
     expected_usage,
+    headroom,
     megapixels,
     priced,
     settled,
@@ -220,9 +221,24 @@ def test_when_the_training_alone_does_not_fit_it_waits_with_the_trainings_number
     assert "estimated at $2.00 ($11.00 in all)" in admission.over
 
 
+def test_what_the_budgets_leave_a_run_is_the_least_of_them():
+    """A run that starts is told what its budgets leave it (issue 67: a live training stops within
+    it); its own earlier spend and the runs under way count as in the check that admits it."""
+    both = Limits(10.0, 12.0, "operator settings", "operator settings")
+    # namespace team: 6 + 2 (under way) spent of 10; owner alice: 6 (its own) + 3 of 12
+    assert headroom("a", "team", "alice", NOV, SPENDERS, both) == (2.0, "namespace team")
+    assert headroom("a", "team", "alice", NOV, SPENDERS, Limits(None, 12.0, "", "")) == (3.0, "owner alice")
+    assert headroom("a", "team", "alice", NOV, SPENDERS, Limits(None, None, "", "")) is None
+    assert admit("new", "team", "carol", 1.0, NOV, SPENDERS, both).left == (2.0, "namespace team")
+    skipped = admit("new", "team", "carol", 2.84, NOV, SPENDERS, both, without_evaluation=2.0)
+    assert skipped.skip_evaluation and skipped.left == (2.0, "namespace team")
+
+
 def test_within_the_budget_the_evaluation_runs():
     limits = Limits(100.0, 100.0, "operator settings", "operator settings")
-    assert admit("new", "team", "carol", 2.84, NOV, SPENDERS, limits, without_evaluation=2.0) == Admission()
+    assert admit("new", "team", "carol", 2.84, NOV, SPENDERS, limits, without_evaluation=2.0) == Admission(
+        left=(92.0, "namespace team")
+    )
     assert admit("x", "team", "alice", 1e9, NOV, SPENDERS, Limits(None, None, "", "")) == Admission()
 
 

@@ -799,3 +799,16 @@ def test_a_budget_that_covers_only_the_training_starts_it_without_its_evaluation
     assert full.job is not None and full.job.skip_evaluation == ""
     assert full.status["cost"]["estimatedUsd"] == pytest.approx(2.84)
     assert all(e.reason != "LikenessSkipped" for e in full.events)
+
+
+def test_the_job_carries_what_the_monthly_budgets_leave_its_run() -> None:
+    """Issue 67: a training that trains live stops within what the budgets left it (keeping what it
+    has), so the snapshot says how much that is and whose budget; without budgets, nothing."""
+    from contentgen.pricing import PriceTable
+
+    res = resource(provider="cluster")
+    left = decide(res, World(now=NOW, prices=PriceTable(), budget_left=(3.5, "namespace ns")))
+    assert left.job is not None and left.job.budget is not None
+    assert (left.job.budget.usd, left.job.budget.whose) == (3.5, "namespace ns")
+    free = decide(res, World(now=NOW, prices=PriceTable()))
+    assert free.job is not None and free.job.budget is None

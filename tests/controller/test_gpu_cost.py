@@ -114,7 +114,7 @@ def test_a_budget_that_covers_the_training_but_not_its_checkpoints_evaluation_sk
     assert with_eight == pytest.approx((1230 + 9 * 72) / 3600 * 3.0, abs=1e-6)
     limits = Limits(1.2, None, "the chart", "")  # $1.20 a month: training and one checkpoint's evaluation
     fits = admit("one", "team", "carol", with_one, "2027-01", [], limits, without_evaluation=alone)
-    assert fits == Admission()
+    assert fits == Admission(left=(1.2, "namespace team"))
     admission = admit("eight", "team", "carol", with_eight, "2027-01", [], limits, without_evaluation=alone)
     assert admission.over == ""
     assert f"its likeness evaluation (${with_eight - alone:.2f} more)" in admission.skip_evaluation

@@ -13,7 +13,9 @@ import pytest
 
 from contentgen.api import SpecSnapshot
 from contentgen.api.lora import LoraTrainingSpec
+from contentgen.api.run import RunBudget
 from contentgen.pipeline.context import RunContext
+from contentgen.pipeline.likeness.stopping import budget_cap
 from contentgen.pipeline.likeness.watch import LikenessWatch
 from contentgen.pipeline.settings import PipelineSettings
 from contentgen.providers.watch import Planned, SoFar
@@ -33,7 +35,11 @@ class Channel:
 
 
 def watch(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, provider: str = "cluster", **stop: Any
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    provider: str = "cluster",
+    budget: RunBudget | None = None,
+    **stop: Any,
 ) -> LikenessWatch:
     monkeypatch.setenv("CONTENTGEN_PRICES", '{"cluster": {"gpuHourUsd": 3.6}}')  # $0.001 a GPU-second
     spec = {
@@ -43,7 +49,7 @@ def watch(
         "triggerWord": "jx",
         "training": {"steps": 1000, "checkpointEvery": 100, "stopWhen": stop},
     }
-    snapshot = SpecSnapshot(kind="LoraTraining", name="jx", uid="uid-1", version=1, spec=spec)
+    snapshot = SpecSnapshot(kind="LoraTraining", name="jx", uid="uid-1", version=1, spec=spec, budget=budget)
     ctx = RunContext(
         snapshot,
         LocalStore(tmp_path / "store"),
@@ -55,7 +61,8 @@ def watch(
     ctx.live = Channel()
     parsed = snapshot.parsed_spec()
     assert isinstance(parsed, LoraTrainingSpec)
-    made = LikenessWatch(ctx, parsed, None, cap_usd=stop.get("maxCostUsd"), spent_before_usd=0.5)
+    cap, whose = budget_cap(parsed.training.stop_when, snapshot.budget)
+    made = LikenessWatch(ctx, parsed, None, cap_usd=cap, cap_whose=whose, spent_before_usd=0.5)
     made.begin(Planned(0, 1000, tuple(range(100, 1001, 100))))
     return made
 
@@ -75,9 +82,31 @@ def test_a_budget_stops_before_the_next_checkpoints_steps_would_pass_it(
     assert stop is not None and stop.how == "budget"
     assert (
         stop.why
-        == "the run has cost $0.90 of its budget of $1.00, and the next 100 steps would cost $0.10 more"
+        == "the run has cost $0.90 of its budget (spec.training.stopWhen.maxCostUsd), $1.00, and the next "
+        "100 steps would cost $0.10 more"
     )
     assert budget.live().step == 400
+
+
+def test_what_the_monthly_budget_left_the_run_stops_it_the_same_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A budget that would be exceeded stops the training keeping what it has, not failing: the
+    operator hands the run what the namespace's monthly budget leaves it (SpecSnapshot.budget), the
+    lesser of that and maxCostUsd being the one it stops within."""
+    left = RunBudget(usd=0.8, whose="namespace team")
+    monthly = watch(tmp_path, monkeypatch, budget=left, maxCostUsd=5.0)
+    monthly.checkpoint(200, "file:///s200", None)
+    assert monthly.step_ended(SoFar(200, 200.0, 1.0, 300)) is None  # $0.7 then: 100 steps fit
+    monthly.checkpoint(300, "file:///s300", None)
+    stop = monthly.step_ended(SoFar(300, 300.0, 1.0, 400))
+    assert stop is not None and stop.how == "budget"
+    assert stop.why.startswith(
+        "the run has cost $0.80 of what the monthly budget of namespace team left it, $0.80"
+    )
+    alone = watch(tmp_path / "alone", monkeypatch, budget=RunBudget(usd=0.8, whose="owner u"))
+    alone.checkpoint(300, "file:///s300", None)
+    assert alone.step_ended(SoFar(300, 300.0, 1.0, 400)) is not None  # no maxCostUsd: the budget alone
 
 
 def test_a_person_stops_it_and_only_keep_best_is_a_stop(

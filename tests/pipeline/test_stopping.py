@@ -63,7 +63,7 @@ def test_a_budget_stops_before_the_next_steps_would_pass_it(
     assert bool(why) == stops
     if stops:
         assert cap is not None and why.startswith(
-            f"the run has cost ${rates.spent_usd:.2f} of its budget of ${cap:.2f}"
+            f"the run has cost ${rates.spent_usd:.2f} of its budget, ${cap:.2f}"
         )
 
 

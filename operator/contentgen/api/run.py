@@ -28,6 +28,15 @@ from .video import GeneratedVideo, ResolvedImage, VideoVersion
 from .words import counted
 
 
+class RunBudget(ApiModel):
+    """What the monthly budgets (the operator's settings, the namespace's contentgen.io/budget) leave
+    a run when it starts: a training that trains live stops within it, keeping what it has, where
+    one that cannot would only be stopped from starting (controller/budget.py)."""
+
+    usd: float
+    whose: str  # "namespace NS" or "owner O": whose monthly budget it is
+
+
 class SpecSnapshot(ApiModel):
     api_version: str = API_VERSION
     kind: str
@@ -44,6 +53,8 @@ class SpecSnapshot(ApiModel):
     # covers the training but not the evaluation (controller/budget.py). The spec keeps the
     # user's setting; the version's likeness says `skipped` with this reason.
     skip_evaluation: str = ""
+    # What the monthly budgets leave this run (None: no budgets, or an operator before them).
+    budget: RunBudget | None = None
     # LoraEvaluation: the LoRA version to evaluate, its loraRef resolved (as `loras` are).
     lora: EvaluatedLora | None = None
     # VideoGeneration: the picture to animate, its imageRef resolved (or its image.url).

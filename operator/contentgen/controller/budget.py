@@ -29,7 +29,7 @@ from dataclasses import astuple, dataclass
 from typing import Any
 
 from contentgen.api import Cost
-from contentgen.pricing import Budgets, Limits, Spender, exceeded, limits
+from contentgen.pricing import Budgets, Limits, Spender, exceeded, headroom, limits
 
 from .objects import CustomResource
 from .status import read_common, ready_reason
@@ -125,6 +125,9 @@ class Admission:
 
     over: str = ""  # why it may not start ("" when it may)
     skip_evaluation: str = ""  # why it starts without its likeness evaluation ("" when with it)
+    # what the monthly budgets leave the run at most, and whose budget that is (a training that
+    # trains live stops within it, keeping what it has: SpecSnapshot.budget); None: no limits
+    left: tuple[float, str] | None = None
 
 
 def admit(
@@ -141,21 +144,23 @@ def admit(
     """May a run of `estimate` USD start this month? `without_evaluation`: its estimate without
     the likeness evaluation (None when it has none); when only that fits, it starts without it."""
     spenders = list(spenders)
+    left = headroom(uid, namespace, owner, month, spenders, limits)
     full = exceeded(uid, namespace, owner, estimate, month, spenders, limits)
     if full is None:
-        return Admission()
+        return Admission(left=left)
     if without_evaluation is None or without_evaluation >= estimate:
         return Admission(over=_waits(full, month, estimate))
     if (training := exceeded(uid, namespace, owner, without_evaluation, month, spenders, limits)) is not None:
         return Admission(over=_waits(training, month, without_evaluation))
     limit, who, used, source = full
     return Admission(
+        left=left,
         skip_evaluation=(
             f"budget: the monthly budget of {who} is ${limit:.2f} ({source}); {month} has spent "
             f"${used:.2f}, the training (${without_evaluation:.2f}) fits but not its likeness "
             f"evaluation (${estimate - without_evaluation:.2f} more), so this version was trained "
             "without it (kept and usable; its likeness is not measured)"
-        )
+        ),
     )
 
 

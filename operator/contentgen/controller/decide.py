@@ -45,7 +45,7 @@ from contentgen.api.references import Catalog, Refusal, Resolved, resolve
 from contentgen.api.references import lora_key as lora_key  # the reconciler's and the preview's too
 from contentgen.api.references import lora_location as lora_location
 from contentgen.api.references import lora_refs as lora_refs
-from contentgen.api.run import likeness_reasons
+from contentgen.api.run import RunBudget, likeness_reasons
 from contentgen.api.versions import adopt_legacy, next_version, set_version_cost
 from contentgen.pricing import PriceTable, estimated, settled, without_evaluation
 from contentgen.providers.cancel import summary
@@ -122,6 +122,8 @@ class World:
     over_budget: str = ""
     # why the run starts without its likeness evaluation: its budget covers only the training
     skip_evaluation: str = ""
+    # what the monthly budgets leave the run, and whose budget it is (None: no budgets)
+    budget_left: tuple[float, str] | None = None
     # why the resource's owner may not be used in its namespace ("" when it may; owners.py)
     owner_problem: str = ""
     # a spec change during a run (supersede.py): the providers whose requests the operator can
@@ -634,6 +636,9 @@ def _started(
         spec=res.spec,
         loras=found.loras,
         skip_evaluation=world.skip_evaluation,
+        budget=RunBudget(usd=max(0.0, world.budget_left[0]), whose=world.budget_left[1])
+        if world.budget_left is not None
+        else None,
         lora=found.lora,
         image=found.image,
     )

@@ -470,7 +470,12 @@ async def _admitted(
         snapshot, cached = decision.job, world.baseline_cached
         admission = _admission(op, res, annotation, snapshot, cached) if snapshot is not None else Admission()
         if admission != Admission():
-            world = replace(world, over_budget=admission.over, skip_evaluation=admission.skip_evaluation)
+            world = replace(
+                world,
+                over_budget=admission.over,
+                skip_evaluation=admission.skip_evaluation,
+                budget_left=admission.left,
+            )
             decision = decide(res, world)
         if decision.job is not None:
             op.queue.start(res.namespace, res.uid)  # reserved

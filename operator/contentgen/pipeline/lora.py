@@ -62,7 +62,7 @@ from .likeness.evaluation import Candidate, Evaluation, curve_point, draw_checkp
 from .likeness.evaluation import report as likeness_report
 from .likeness.faces import FACES_FILE
 from .likeness.plan import Plan
-from .likeness.stopping import saved
+from .likeness.stopping import budget_cap, saved
 from .likeness.watch import LikenessWatch, provider_lora, run_scored, store_evaluation
 from .links import provider_url
 from .progress import SubProgress
@@ -376,13 +376,16 @@ def _watch(
     ctx: RunContext, spec: LoraTrainingSpec, dataset: LocalDataset, billed: list[UsageLine]
 ) -> LikenessWatch:
     """The likeness watch of a trainer that trains live: scoring where the evaluation runs, the
-    budget the spec's maxCostUsd sets (the run's captions counted in it)."""
+    budget it stops within (the run's captions counted in it): the spec's maxCostUsd, or what the
+    monthly budgets left the run when it started, whichever is less."""
     scoring = _evaluates(ctx.snapshot.skip_evaluation, spec, dataset)
-    cap = spec.training.stop_when.max_cost_usd if spec.training.stop_when is not None else None
     spent = sum(
         ctx.settings.prices.price(line.provider, line.item, line.unit) * line.quantity for line in billed
     )
-    return LikenessWatch(ctx, spec, dataset.faces if scoring else None, cap_usd=cap, spent_before_usd=spent)
+    cap, whose = budget_cap(spec.training.stop_when, ctx.snapshot.budget)
+    return LikenessWatch(
+        ctx, spec, dataset.faces if scoring else None, cap_usd=cap, cap_whose=whose, spent_before_usd=spent
+    )
 
 
 def _store_model(

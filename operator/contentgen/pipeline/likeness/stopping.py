@@ -21,6 +21,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from contentgen.api.lora import StopWhen
+from contentgen.api.run import RunBudget
+
 from .checkpoints import Scored
 
 
@@ -65,10 +68,24 @@ class Rates:
     per_scoring_usd: float
 
 
-def over_budget(rates: Rates, cap_usd: float | None, steps_ahead: int, scored_ahead: bool) -> str:
+def budget_cap(stop_when: StopWhen | None, left: RunBudget | None) -> tuple[float | None, str]:
+    """The budget a live training stops within, and which it is in words: the spec's
+    stopWhen.maxCostUsd or what the monthly budgets left the run when it started, the lesser."""
+    caps = []
+    if stop_when is not None and stop_when.max_cost_usd is not None:
+        caps.append((stop_when.max_cost_usd, "its budget (spec.training.stopWhen.maxCostUsd)"))
+    if left is not None:
+        caps.append((left.usd, f"what the monthly budget of {left.whose} left it"))
+    cap = min(caps, default=None)
+    return (cap[0], cap[1]) if cap is not None else (None, "its budget")
+
+
+def over_budget(
+    rates: Rates, cap_usd: float | None, steps_ahead: int, scored_ahead: bool, *, whose: str = "its budget"
+) -> str:
     """Why the training stops now for its budget ("" while it goes on): `steps_ahead` steps to the
     next stored checkpoint (1 between checkpoints) and, `scored_ahead`, its pictures would pass
-    `cap_usd` at the rates measured so far."""
+    `cap_usd` at the rates measured so far. `whose`: which budget, in words (budget_cap)."""
     if cap_usd is None:
         return ""
     ahead = steps_ahead * rates.per_step_usd + (rates.per_scoring_usd if scored_ahead else 0.0)
@@ -77,7 +94,7 @@ def over_budget(rates: Rates, cap_usd: float | None, steps_ahead: int, scored_ah
     what = f"the next {steps_ahead} step{'s' if steps_ahead != 1 else ''}"
     what += " and that checkpoint's pictures" if scored_ahead else ""
     return (
-        f"the run has cost ${rates.spent_usd:.2f} of its budget of ${cap_usd:.2f}, and {what} would cost "
+        f"the run has cost ${rates.spent_usd:.2f} of {whose}, ${cap_usd:.2f}, and {what} would cost "
         f"${ahead:.2f} more"
     )
 

@@ -68,6 +68,7 @@ class LikenessWatch:
     spec: LoraTrainingSpec
     faces: Path | None
     cap_usd: float | None = None  # stopWhen.maxCostUsd, or what the monthly budgets leave the run
+    cap_whose: str = "its budget"  # which of them it is, in words
     spent_before_usd: float = 0.0  # what the run billed before the training (captions)
     plan: Plan = field(init=False)
     planned: Planned | None = None
@@ -289,7 +290,7 @@ class LikenessWatch:
         at_checkpoint = so_far.step == self.stored
         ahead = so_far.next_checkpoint - so_far.step if at_checkpoint else 1
         scored_ahead = so_far.next_checkpoint in self.scored and so_far.step + ahead == so_far.next_checkpoint
-        why = over_budget(rates, self.cap_usd, ahead, scored_ahead)
+        why = over_budget(rates, self.cap_usd, ahead, scored_ahead, whose=self.cap_whose)
         return Stop("budget", why) if why else None
 
     # --- the live view --------------------------------------------------------------------------
