@@ -22,7 +22,7 @@ import pytest
 import standardwebhooks
 
 from contentgen.catalog import webhooks
-from contentgen.catalog.deliveries import CLAIM_SECONDS, Deliveries, Sender
+from contentgen.catalog.deliveries import CLAIM_SECONDS, Deliveries, Sender, wants
 from contentgen.catalog.embedded import EmbeddedCatalog
 from contentgen.controller import catalog_sync, notifier
 from contentgen.controller.job_admission import Backoff, NamespaceQueue
@@ -438,3 +438,54 @@ def test_a_receiver_whose_host_does_not_resolve_is_named_by_its_field() -> None:
         resolver=unknown,
     )
     assert answer.code == 0 and answer.error.endswith("check the Notification's spec.url"), answer.error
+
+
+# --- a Notification is sent the events that happened once it existed (issue 70), in a cluster as on
+# a laptop (catalog/deliveries.py `wants`): events kept from before its creationTimestamp (an
+# operator that was away while both happened) are handed to no one; earlier ones are sent on a replay
+
+
+SOON_EVENT = {
+    "id": "evt_1",
+    "time": "2026-11-21T12:05:00Z",
+    "data": {"namespace": "team-a", "event": "succeeded"},
+}
+
+
+def _made_at(created: str | None) -> dict[str, object]:
+    meta = {"namespace": "team-a", "name": "hooks", "uid": "n-1"}
+    return {"metadata": {**meta, **({"creationTimestamp": created} if created else {})}, "spec": {}}
+
+
+def test_wants_the_events_from_its_creation_on() -> None:
+    assert wants(_made_at("2026-11-21T12:05:00Z"), SOON_EVENT)  # the same second
+    assert wants(_made_at("2026-11-21T12:00:00Z"), SOON_EVENT)
+    assert not wants(_made_at("2026-11-21T12:05:01Z"), SOON_EVENT)
+    assert wants(_made_at(None), SOON_EVENT)  # no creation time: not judged by time
+    assert wants(_made_at("2026-11-21T12:05:01Z"), {**SOON_EVENT, "time": None})
+    assert not wants(_made_at(None), {**SOON_EVENT, "data": {"namespace": "team-b"}})  # and its filters
+
+
+@pytest.mark.asyncio
+async def test_the_operator_hands_a_notification_only_what_happened_after_it_was_made(
+    tmp_path: Path,
+    receiver: tuple[str, Receiver],
+) -> None:
+    url, got = receiver
+    kube = FakeKube(url)
+    kube.notification["metadata"]["creationTimestamp"] = "2026-11-21T12:10:00Z"  # after the resources' events
+    catalog = EmbeddedCatalog(tmp_path / "catalog")
+    try:
+        op = _operator(catalog, kube)
+        events = await _record(op, _resource("talk", "u-1", "Succeeded"), _resource("call", "u-2", "Failed"))
+        assert len(events) == 2
+        deliveries = Deliveries(catalog, Clock())
+        await notifier.Notifier(op, deliveries).round()
+        assert got.seen == [] and deliveries.unfanned() == []  # handed out, to no one
+        assert deliveries.log("n-1") == []
+        # a replay (the annotation) sends an earlier one all the same
+        kube.notification["metadata"]["annotations"]["contentgen.io/replay"] = events[0]
+        await notifier.Notifier(op, deliveries).round()
+        assert got.accepted == [events[0]]
+    finally:
+        catalog.close()

@@ -332,3 +332,12 @@ def violations(page: Any) -> list[dict[str, Any]]:
                 .map((n) => `${n.target.join(" ")}: ${n.failureSummary}`) }))"""
     )
     return [v for v in found if v["impact"] in SEVERE]
+
+
+def keep_screenshot(page: Any, name: str, full_page: bool = True) -> None:
+    """The page (or, `full_page` False, the window: what is fixed over it) in $CONTENTGEN_UI_SHOTS."""
+    keep = os.environ.get("CONTENTGEN_UI_SHOTS")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^a-zA-Z0-9]+", "-", name).strip("-")
+        page.screenshot(path=str(Path(keep) / f"{name}.png"), full_page=full_page)

@@ -18,8 +18,6 @@ runs offline, over a catalog that `contentgen run --offline` filled with every k
 from __future__ import annotations
 
 import json
-import os
-import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -43,6 +41,7 @@ from tests.harness.browser import (
     box_of,
     difference,
     fits,
+    keep_screenshot,
     load,
     local_page,
     no_stray_text,
@@ -247,15 +246,6 @@ def open_page(chromium: Any, world: World) -> Iterator[Callable[..., Tab]]:
 def show(page: Any, hash_: str) -> None:
     show_view(page, hash_)
     until(page, "!document.querySelector('#usage p.meta')?.textContent.includes('loading')")
-
-
-def keep_screenshot(page: Any, name: str, full_page: bool = True) -> None:
-    """The page (or, `full_page` False, the window: what is fixed over it) in $CONTENTGEN_UI_SHOTS."""
-    keep = os.environ.get("CONTENTGEN_UI_SHOTS")
-    if keep:
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        name = re.sub(r"[^a-zA-Z0-9]+", "-", name).strip("-")
-        page.screenshot(path=str(Path(keep) / f"{name}.png"), full_page=full_page)
 
 
 def pages(world: World) -> list[str]:

@@ -23,9 +23,8 @@ from contentgen.catalog.embedded import EmbeddedCatalog
 from contentgen.httpapi import ApiSettings, create_app
 from contentgen.store import LocalStore
 from tests.conftest import EXAMPLES
-from tests.harness.browser import load, local_page, ready, until
+from tests.harness.browser import keep_screenshot, load, local_page, ready, until
 from tests.harness.servers import serve_app
-from tests.httpapi.test_ui_pages import keep_screenshot
 from tests.waiting import wait_for
 
 SIZES = {"wide": {"width": 1280, "height": 1000}, "narrow": {"width": 420, "height": 1000}}

@@ -250,6 +250,7 @@ def _continue(
 def _run_here(doc: dict[str, Any], spec: dict[str, Any], args: argparse.Namespace) -> int:
     """`contentgen run` of the record's resource with `spec`: its next version, recorded."""
     from contentgen.api import API_VERSION
+    from contentgen.api.providers import provider_entry
     from contentgen.cli import run as local_run
 
     manifest = {
@@ -263,7 +264,8 @@ def _run_here(doc: dict[str, Any], spec: dict[str, Any], args: argparse.Namespac
         path.write_text(yaml.safe_dump(manifest, sort_keys=False))
         asked = argparse.Namespace(
             manifest=str(path),
-            offline=spec.get("provider") == "offline",
+            # a version the offline provider made goes on as `contentgen run --offline` ran it
+            offline=provider_entry(str(spec.get("provider") or "")).placeholders,
             store=args.store,
             catalog=args.catalog,
             source=None,
