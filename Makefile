@@ -185,6 +185,10 @@ gpu-check: install speech  ## provider cluster's work on this machine's GPU with
 bench-likeness: install  ## calibrate the likeness score on real photographs of the same and different people (numbers go into docs/likeness.md)
 	$(BIN)/python -m bench.likeness --docs
 
+.PHONY: bench-offline-run
+bench-offline-run: install  ## `contentgen run --offline` of a LoraTraining against a bare decode of the same video, on held-out videos (720p, 1080p, a 40 s face clip, three people): ratios, time to the first stage, the likeness evaluation's cost, the load average (numbers go into docs/performance.md); ARGS="--before DIR" times DIR/operator's code beside it and compares their outputs
+	$(BIN)/python -m bench.offline_run --docs $(ARGS)
+
 .PHONY: bench-transitions
 bench-transitions: install  ## dissolves (linear, eased, through black; 0.5-3 s) and framings in other looks: the dev, held-out and brightness sets (bench/transitions.py --set brightness: other people, only brighter or darker); numbers go into docs/performance.md
 	$(BIN)/python -m bench.transitions --set all
