@@ -604,3 +604,13 @@ def test_the_spend_page_shows_the_stats_and_budgets(
     }
     assert "$2.00 (budgets.owners)" in budgets["demo-user"]
     assert "$5.00 (budgets.ownerMonthlyUsd)" in budgets["ops"]
+
+
+def test_a_session_ended_elsewhere_shows_the_login(open_browser: Callable[[str], Browser]) -> None:
+    """The next view's 401 (its cookie gone, as when it expires) shows the login form: the router
+    calls what the entry module handed it (app.js: useViews), not the sign-in module."""
+    page = open_browser("demo-user").page
+    page.context.clear_cookies()
+    page.evaluate("location.hash = '#/loras'")
+    page.wait_for_selector("#login-form")
+    assert not page.is_visible("#nav") and page.get_attribute("#main", "data-ready") == "login"

@@ -3,7 +3,7 @@
 import { apiText, ref, send } from "./api.js";
 import { copyText, el, notice, put } from "./dom.js";
 import { kindOf } from "./kinds.js";
-import { closeLightbox } from "./lightbox.js";
+import { closeLightbox } from "./overlay.js";
 import { createOffTitle, creates } from "./parts.js";
 import { created } from "./state.js";
 

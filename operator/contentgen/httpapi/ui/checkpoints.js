@@ -6,8 +6,8 @@ import { el, notice, svg } from "./dom.js";
 import { num, when } from "./format.js";
 import { openLightbox } from "./lightbox.js";
 import { gridItem, verdictBadge, verdictReasons } from "./likeness.js";
-import { showVersion } from "./loras.js";
 import { createOffTitle, creates } from "./parts.js";
+import { showVersion } from "./router.js";
 
 // The step whose LoRA is the version's model: a person's choice (promotion), else the automatic one.
 function modelStep(v, curve) {

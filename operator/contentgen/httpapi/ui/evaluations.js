@@ -6,8 +6,8 @@ import { el, notice, put } from "./dom.js";
 import { counted, num, usd, when } from "./format.js";
 import { openLightbox } from "./lightbox.js";
 import { gridItem, verdictBadge, verdictReasons } from "./likeness.js";
-import { showVersion } from "./loras.js";
 import { createOffTitle, creates } from "./parts.js";
+import { showVersion } from "./router.js";
 import { config, created } from "./state.js";
 
 // Every evaluation of the version, newest first (by its number); the one whose report the version

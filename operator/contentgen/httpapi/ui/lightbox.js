@@ -4,16 +4,9 @@ import { closeDialog, rerun, showManifest } from "./actions.js";
 import { api, contentUrl, ref } from "./api.js";
 import { copyButton, el, put } from "./dom.js";
 import { usd, when } from "./format.js";
+import { closeLightbox, listenWhileOpen } from "./overlay.js";
 import { createOffTitle, creates, downloadButton } from "./parts.js";
 import { session } from "./state.js";
-
-let lightboxKeys = null;
-
-export function closeLightbox() {
-  document.getElementById("lightbox")?.remove();
-  if (lightboxKeys) document.removeEventListener("keydown", lightboxKeys);
-  lightboxKeys = null;
-}
 
 // items: [{run, version, image, n}] (a generated image), or [{picture}] (a stored picture such as a
 // likeness grid: {kind, src, alt, title, download, aside: () => nodes shown beside it}).
@@ -101,7 +94,7 @@ export function openLightbox(items, start) {
       status,
       el("p", { class: "meta" }, "← → to move, Esc to close"));
   };
-  lightboxKeys = (event) => {
+  listenWhileOpen((event) => {
     if (document.getElementById("manifest-dialog")) {
       if (event.key === "Escape") closeDialog();
       return;
@@ -110,8 +103,7 @@ export function openLightbox(items, start) {
     if (event.key === "ArrowRight") { event.preventDefault(); go(1); }
     else if (event.key === "ArrowLeft") { event.preventDefault(); go(-1); }
     else if (event.key === "Escape") closeLightbox();
-  };
-  document.addEventListener("keydown", lightboxKeys);
+  });
   box.addEventListener("click", (event) => { if (event.target === box || event.target === stage) closeLightbox(); });
   render();
   document.body.append(box);

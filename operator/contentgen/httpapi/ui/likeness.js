@@ -1,9 +1,7 @@
 // A LoRA version's likeness report (docs/likeness.md): its verdict, scale, numbers and grids.
 
 import { contentUrl } from "./api.js";
-import { checkpointList, checkpointsGrid, likenessCurve } from "./checkpoints.js";
 import { el } from "./dom.js";
-import { evaluateAgain, evaluationHistory, scorePictures } from "./evaluations.js";
 import { counted, num, share } from "./format.js";
 import { openLightbox } from "./lightbox.js";
 
@@ -114,32 +112,4 @@ export function likenessGrid(lora, v, caption) {
   const pictures = v.likeness.images ? counted(v.likeness.images, "picture") : "Every picture";
   return el("figure", { class: "likeness-thumb", id: `likeness-grid-v${v.version}` }, link,
     el("figcaption", { class: "meta" }, `${pictures} with the LoRA and without it, each with its similarity. Click to open the grid whole.`));
-}
-
-// Which evaluation a version's report is: its training run's (e0), a re-evaluation, or a score
-// of pictures made elsewhere.
-function reportSource(v) {
-  const number = v.likenessEvaluation || 0;
-  if (!number) return "its training run's evaluation (e0)";
-  return `evaluation e${number}${v.likenessSource === "pictures" ? ", a score of pictures made elsewhere" : ", evaluated again"}`;
-}
-
-export function likenessSection(lora, v) {
-  const likeness = v.likeness;
-  const n = v.version;
-  return el("div", { class: "likeness", "data-verdict": likeness ? likeness.verdict : "none" },
-    likeness ? [
-      el("p", { class: "verdict-head" }, verdictBadge(likeness, `verdict-v${n}`), el("span", { class: "meta" }, reportSource(v))),
-      likenessScale(likeness, `scale-v${n}`),
-      el("dl", { class: "facts" }, LIKENESS_ROWS.flatMap(([label, value]) => [el("dt", {}, label), el("dd", {}, value(likeness))])),
-      (likeness.reasons || []).length ? el("ul", { class: "likeness-reasons" }, likeness.reasons.map((r) => el("li", {}, r))) : null,
-      likenessCurve(lora, v),
-      checkpointList(lora, v),
-      checkpointsGrid(lora, v),
-      likenessGrid(lora, v, true),
-    ] : el("p", { class: "empty" }, "No likeness evaluation for this version."),
-    el("h3", {}, "Evaluations"),
-    evaluationHistory(lora, v),
-    evaluateAgain(lora, v),
-    scorePictures(lora, v));
 }

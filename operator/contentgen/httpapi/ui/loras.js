@@ -8,7 +8,7 @@ import { filterForm, filterValues, isFiltered, pager } from "./filters.js";
 import { bytes, counted, num, usd, when } from "./format.js";
 import { IMAGES, LORAS } from "./kinds.js";
 import { openLightbox } from "./lightbox.js";
-import { LIKENESS_ROWS, likenessGrid, likenessSection, verdictBadge, verdictReasons } from "./likeness.js";
+import { LIKENESS_ROWS, likenessGrid, verdictBadge, verdictReasons } from "./likeness.js";
 import { continueTraining, liveTraining, trainingFacts } from "./live.js";
 import {
   badge,
@@ -21,7 +21,7 @@ import {
   runFacts,
   waits,
 } from "./parts.js";
-import { route } from "./router.js";
+import { likenessSection } from "./report.js";
 import { usagePanel } from "./sharing.js";
 import { created, main, PAGE, session, timers } from "./state.js";
 
@@ -53,13 +53,6 @@ function imageRunCard(run) {
       run.thumbnails.slice(0, 1).map((uri) => el("img", { class: "thumb", src: contentUrl(run.id, uri, uri.includes("/thumbs/") ? 2 : 1, false, versionOf(uri)), alt: run.prompt, width: 240 })),
       el("div", { class: "title" }, run.prompt)),
     el("div", { class: "meta" }, `${run.namespace}/${run.name}`), badge(run.status));
-}
-
-// The LoRA page again, on version `n`'s tab (after something changed it).
-export async function showVersion(id, n) {
-  const wanted = `#/lora/${ref(id)}?tab=v${n}`;
-  if (location.hash === wanted) await route();
-  else location.hash = wanted;
 }
 
 // The versions' likeness side by side: a column per version picked (`picked`), newest first, in a

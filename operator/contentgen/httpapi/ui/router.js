@@ -1,52 +1,30 @@
-// Routing: a view per location hash, what changes when it does.
+// Routing: a view per location hash, what changes when it does. The views are the entry module's
+// (app.js hands them over with useViews): the router imports none, so any view may import it.
 
 import { closeDialog } from "./actions.js";
-import { ApiFailure } from "./api.js";
-import { collectionsView, collectionView } from "./collections.js";
-import { createView } from "./create.js";
+import { ApiFailure, ref } from "./api.js";
 import { el, put } from "./dom.js";
-import { evaluationView } from "./evaluation.js";
 import { filterValues } from "./filters.js";
-import { gallery } from "./gallery.js";
-import { imageView } from "./image.js";
-import { jobs, jobView } from "./jobs.js";
-import { closeLightbox } from "./lightbox.js";
-import { loras, loraView } from "./loras.js";
-import { notificationsView } from "./notifications.js";
-import { search } from "./search.js";
-import { showLogin } from "./signin.js";
-import { spend } from "./spend.js";
+import { closeLightbox } from "./overlay.js";
 import { main, session, streams, timers } from "./state.js";
-import { transcripts, transcriptView } from "./transcripts.js";
-import { videoView } from "./video.js";
+
+let views = {};
+let signedOut = () => {};
+
+// `table`: each section's view, given the rest of the path; `whenSignedOut`: what a 401 shows.
+export function useViews(table, whenSignedOut) {
+  views = table;
+  signedOut = whenSignedOut;
+}
 
 function showError(error) {
   if (error instanceof ApiFailure && error.status === 401) {
-    showLogin();
+    signedOut();
     return;
   }
   const text = error instanceof ApiFailure && error.status === 404 ? `Not found: ${error.message}` : error.message;
   put(main, el("p", { class: "error", id: "error" }, text));
 }
-
-const ROUTES = {
-  gallery: () => gallery(),
-  image: (id) => imageView(id),
-  video: (id) => videoView(id),
-  loras: () => loras(),
-  lora: (id) => loraView(id),
-  transcripts: () => transcripts(),
-  transcript: (id) => transcriptView(id),
-  jobs: () => jobs(),
-  job: (id) => jobView(id),
-  evaluation: (id) => evaluationView(id),
-  search: () => search(),
-  spend: () => spend(),
-  create: (which) => createView(which),
-  collections: () => collectionsView(),
-  collection: (id) => collectionView(id),
-  notifications: () => notificationsView(),
-};
 
 export async function route() {
   for (const source of streams) source.close();
@@ -57,7 +35,7 @@ export async function route() {
   closeDialog();
   if (!session) return;
   const path = (location.hash.replace(/^#\/?/, "").split("?")[0] || "gallery").split("/");
-  const section = ROUTES[path[0]] ? path[0] : "gallery";
+  const section = views[path[0]] ? path[0] : "gallery";
   for (const link of document.querySelectorAll("nav a")) link.classList.toggle("active", link.dataset.section === section);
   // The search box shows the words of the search on screen, and none elsewhere.
   document.getElementById("search-q").value = section === "search" ? (filterValues().q || "") : "";
@@ -65,9 +43,16 @@ export async function route() {
   main.removeAttribute("data-ready");
   put(main, el("p", { class: "empty" }, "loading…"));
   try {
-    await ROUTES[section](decodeURIComponent(path.slice(1).join("/")));
+    await views[section](decodeURIComponent(path.slice(1).join("/")));
     main.setAttribute("data-ready", section);
   } catch (error) {
     showError(error);
   }
+}
+
+// The LoRA page again, on version `n`'s tab (after something changed it).
+export async function showVersion(id, n) {
+  const wanted = `#/lora/${ref(id)}?tab=v${n}`;
+  if (location.hash === wanted) await route();
+  else location.hash = wanted;
 }

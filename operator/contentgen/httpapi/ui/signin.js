@@ -3,7 +3,7 @@
 import { closeDialog } from "./actions.js";
 import { api, failure } from "./api.js";
 import { el, put } from "./dom.js";
-import { closeLightbox } from "./lightbox.js";
+import { closeLightbox } from "./overlay.js";
 import { creates } from "./parts.js";
 import { route } from "./router.js";
 import { loadSchema } from "./schema.js";

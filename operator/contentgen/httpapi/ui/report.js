@@ -1,0 +1,36 @@
+// A LoRA version's likeness section on its page: the report (likeness.js), its checkpoints
+// (checkpoints.js) and its evaluations (evaluations.js) together. A module of its own, as those
+// import the report's parts from likeness.js.
+
+import { checkpointList, checkpointsGrid, likenessCurve } from "./checkpoints.js";
+import { el } from "./dom.js";
+import { evaluateAgain, evaluationHistory, scorePictures } from "./evaluations.js";
+import { LIKENESS_ROWS, likenessGrid, likenessScale, verdictBadge } from "./likeness.js";
+
+// Which evaluation a version's report is: its training run's (e0), a re-evaluation, or a score
+// of pictures made elsewhere.
+function reportSource(v) {
+  const number = v.likenessEvaluation || 0;
+  if (!number) return "its training run's evaluation (e0)";
+  return `evaluation e${number}${v.likenessSource === "pictures" ? ", a score of pictures made elsewhere" : ", evaluated again"}`;
+}
+
+export function likenessSection(lora, v) {
+  const likeness = v.likeness;
+  const n = v.version;
+  return el("div", { class: "likeness", "data-verdict": likeness ? likeness.verdict : "none" },
+    likeness ? [
+      el("p", { class: "verdict-head" }, verdictBadge(likeness, `verdict-v${n}`), el("span", { class: "meta" }, reportSource(v))),
+      likenessScale(likeness, `scale-v${n}`),
+      el("dl", { class: "facts" }, LIKENESS_ROWS.flatMap(([label, value]) => [el("dt", {}, label), el("dd", {}, value(likeness))])),
+      (likeness.reasons || []).length ? el("ul", { class: "likeness-reasons" }, likeness.reasons.map((r) => el("li", {}, r))) : null,
+      likenessCurve(lora, v),
+      checkpointList(lora, v),
+      checkpointsGrid(lora, v),
+      likenessGrid(lora, v, true),
+    ] : el("p", { class: "empty" }, "No likeness evaluation for this version."),
+    el("h3", {}, "Evaluations"),
+    evaluationHistory(lora, v),
+    evaluateAgain(lora, v),
+    scorePictures(lora, v));
+}
