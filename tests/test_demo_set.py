@@ -17,11 +17,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import EXAMPLES, ROOT
+from tests.harness.demo import HEAVY, demo_commands
 
 DEMO = "requirements/demo.txt"
-# What the demo must never need: the GPU extra's torch and its CUDA libraries, and what only it runs.
-HEAVY = ("torch", "triton", "nvidia", "diffusers", "transformers", "accelerate", "peft", "bitsandbytes")
-HEAVY += ("torchao", "faster-whisper", "ctranslate2", "tensorflow", "onnxruntime")
 
 
 def pins(path: str) -> dict[str, str]:
@@ -110,20 +108,6 @@ answers = [client.get(path).status_code for path in (
 loaded = sorted({m.partition(".")[0] for m in sys.modules})
 print(json.dumps({"codes": codes, "refused": sorted(set(refused)), "answers": answers, "loaded": loaded}))
 """
-
-
-def demo_commands() -> list[list[str]]:
-    """`make demo`'s contentgen commands, in its order, then `contentgen api --local --offline`."""
-    commands = []
-    for line in (
-        (ROOT / "Makefile").read_text().split("\ndemo: demo-install", 1)[1].split("\n\n", 1)[0].splitlines()
-    ):
-        found = re.match(r"^\t\$\(DEMO\) (.*?)(?: \|.*)?$", line)
-        if found:
-            commands.append(found.group(1).replace('"', "").split())
-    promote = next(c for c in commands if c[:2] == ["assets", "promote"])
-    promote[promote.index("--note") + 1 : promote.index("-o")] = ["the demo's note"]
-    return [*commands, ["api", "--local", "--offline"]]
 
 
 @pytest.mark.slow

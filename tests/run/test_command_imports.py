@@ -68,7 +68,17 @@ def test_the_chosen_command_is_the_first_word(argv: list[str], name: str | None)
 # tests/test_demo_set.py's HEAVY, which `make demo`'s own virtualenv leaves out), and of the
 # libraries that weigh, only those of its kind's stages. Each run in a process of its own, in
 # `make demo`'s order (a later example uses an earlier one's LoRA), with notification.yaml last.
-WEIGHTY = ("numpy", "cv2", "av", "PIL", "scipy", "skimage", "sklearn", "matplotlib", "onnxruntime")
+WEIGHTY: tuple[str, ...] = (
+    "numpy",
+    "cv2",
+    "av",
+    "PIL",
+    "scipy",
+    "skimage",
+    "sklearn",
+    "matplotlib",
+    "onnxruntime",
+)
 WEIGHTY += ("httpx", "fastapi", "starlette", "uvicorn", "kopf", "kubernetes", "aiohttp", "boto3")
 WEIGHTY += ("pymongo", "safetensors", "huggingface_hub", "rich", "pandas", "mongomock")
 USES = {
@@ -104,7 +114,7 @@ print(" ".join(sorted({name.partition(".")[0] for name in sys.modules})))
 @pytest.mark.slow
 def test_an_offline_run_of_each_example_imports_only_what_its_stages_use(tmp_path: Path) -> None:
     from tests.conftest import EXAMPLES
-    from tests.test_demo_set import HEAVY, demo_commands
+    from tests.harness.demo import HEAVY, demo_commands
 
     runs = [c for c in demo_commands() if c[0] == "run"] + [
         ["run", "--offline", "examples/notification.yaml"]
