@@ -129,8 +129,7 @@ def test_a_gitops_repository_is_validated_without_noise(
     assert code == 1
     assert {line.split(":")[0] for line in out} == {str(tmp_path / "apps/broken/typo.yaml")}
     assert err.strip().endswith(
-        "3 problems in 1 of 2 documents; 2 other documents skipped; 6 paths not read "
-        "(--verbose lists them)"
+        "3 problems in 1 of 2 documents; 2 other documents skipped; 6 paths not read (--verbose lists them)"
     )
     code, out, err = run(capsys, str(tmp_path), "--exclude", "vendor/*", "--exclude", "typo.yaml", "-v")
     assert code == 0 and out == []

@@ -232,9 +232,7 @@ def test_the_examples_reach_ready(world: World) -> None:
     docs = offline([d for path in written for d in yaml.safe_load_all(path.read_text()) if d])
     out = k.run("apply", "-f", "-", stdin=yaml.safe_dump_all(docs)).stdout
     assert out.count(" created") == 8, out  # the seven kinds of work, and the Notification
-    assert (
-        k.json("get", "notification", "demo-hooks")["spec"]["url"] == "http://127.0.0.1:8000/contentgen"
-    )
+    assert k.json("get", "notification", "demo-hooks")["spec"]["url"] == "http://127.0.0.1:8000/contentgen"
     k.run(
         "wait",
         "--for=condition=Ready",

@@ -33,6 +33,7 @@ import numpy as np
 from contentgen.api import DatasetSpec
 from contentgen.api.base_models import FrameRule
 from contentgen.api.lora import ClipsSummary, DroppedClips
+from contentgen.api.words import counted
 from contentgen.pipeline.footage.clips import (
     Window,
     bucket,
@@ -184,7 +185,7 @@ def no_clips_reason(
     fixes.append("use footage with longer shots of the person alone, facing the camera")
     return (
         f"{name} gives no clip of {summary.frames} frames at {summary.fps} fps ({seconds:.1f} s) from "
-        f"{len(shots)} shot(s) of the subject: {', '.join(said)}. To fix: {'; or '.join(fixes)}"
+        f"{counted(len(shots), 'shot')} of the subject: {', '.join(said)}. To fix: {'; or '.join(fixes)}"
     )
 
 

@@ -30,6 +30,7 @@ import numpy as np
 from contentgen.api import Artifact, Likeness, LoraTrainingSpec, ResolvedLora
 from contentgen.api.base_models import BaseModelInfo, Trainer, base_model, media_of, trainer_of
 from contentgen.api.lora import DEFAULT_TRAINING_MODEL
+from contentgen.api.words import counted
 from contentgen.errors import InvalidInput
 from contentgen.pipeline.clip_dataset import LocalClip, cut_clips
 from contentgen.pipeline.contact_sheet import clock
@@ -133,9 +134,10 @@ def _gate(dataset: LocalDataset, video: Path, spec: LoraTrainingSpec, plan: Plan
     else:
         found = len(dataset.clips)
         message = (
-            f"{video.name} gives {found} clip(s), fewer than dataset.minFrames {least} (a trainer of clips "
-            f"only counts clips): {clips.shots} shot(s) of the subject. To fix: lower dataset.minFrames to "
-            f"{found}, lower dataset.clips.frames, or use footage with more shots of the person"
+            f"{video.name} gives {counted(found, 'clip')}, fewer than dataset.minFrames {least} (a trainer "
+            f"of clips only counts clips): {counted(clips.shots, 'shot')} of the subject. To fix: lower "
+            f"dataset.minFrames to {found}, lower dataset.clips.frames, or use footage with more shots of "
+            "the person"
         )
     raise DatasetTooSmall(message, summary, dataset.scenes)
 

@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
+from contentgen.api.words import counted
 from contentgen.errors import GpuMemoryTooSmall
 
 from .memory import (
@@ -202,9 +203,9 @@ def choose_training(card: Card, sizes: WanSizes, job: WanJob, wanted: str = "aut
         smaller if wanted == "auto" or base == "nf4" else f"use training.memoryPlan auto or nf4, or {smaller}"
     )
     raise GpuMemoryTooSmall(
-        f"training on {job.frames} frame(s) at {job.width}x{job.height} with memory plan {base} needs about "
-        f"{gib(needed)} of GPU memory even with its activations in CPU memory, and {card.name} has "
-        f"{gib(card.free)} free of {gib(card.total)} ({gib(RESERVE_BYTES)} and {RESERVE_SHARE:.0%} of it "
+        f"training on {counted(job.frames, 'frame')} at {job.width}x{job.height} with memory plan {base} "
+        f"needs about {gib(needed)} of GPU memory even with its activations in CPU memory, and {card.name} "
+        f"has {gib(card.free)} free of {gib(card.total)} ({gib(RESERVE_BYTES)} and {RESERVE_SHARE:.0%} of it "
         f"kept for CUDA): {hint}"
     )
 
