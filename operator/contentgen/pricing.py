@@ -675,14 +675,19 @@ def priced(lines: Iterable[UsageLine], prices: PriceTable) -> tuple[float, str]:
     shown with its price's source and date."""
     total = 0.0
     groups: dict[tuple[str, str, float, str], float] = {}
+    walls: dict[tuple[str, str, float, str], tuple[int, float]] = {}  # several GPUs: theirs, the wall time
     for line in lines:
         each, source = _price_of(line, prices)
         total += each * line.quantity
         key = (line.item, line.unit, each, source)
         groups[key] = groups.get(key, 0.0) + line.quantity
+        if line.gpus and line.wall_seconds is not None:
+            walls[key] = (line.gpus, walls.get(key, (0, 0.0))[1] + line.wall_seconds)
     parts = [
         f"{quantity:.4g} {unit}{'' if quantity == 1 else 's'} of {item} x ${each:g} ({source})"
-        for (item, unit, each, source), quantity in groups.items()
+        + (f" = {walls[key][0]} GPUs x {walls[key][1]:.0f} s" if key in walls else "")
+        for key, quantity in groups.items()
+        for item, unit, each, source in [key]
     ]
     return round(total, 6), "; ".join(parts) or "nothing billed"
 

@@ -29,7 +29,7 @@ from contentgen.controller.jobs import render_run
 from contentgen.controller.jobsets import run_state
 from contentgen.controller.placement import Placement, Refused, placement
 from contentgen.controller.settings import GpuTraining, OperatorSettings
-from contentgen.pricing import PriceTable, expected_usage, gpu_usage
+from contentgen.pricing import PriceTable, estimated, expected_usage, gpu_usage
 from localcluster.controllers import CONTROLLERS
 from tests.admission import admit
 from tests.harness.controller import cond, reason, resource
@@ -267,3 +267,6 @@ def test_the_estimate_and_the_bill_say_the_gpus_and_the_wall_time_apart():
     assert shared.quantity * 3600 == pytest.approx(8 * (cluster.startup_seconds + steps))
     [line] = gpu_usage("cluster", "lora-training", 7200.0, "r", gpus=4)
     assert (line.quantity, line.gpus, line.wall_seconds) == (2.0, 4, 1800.0)
+    said = estimated("LoraTraining", {**batch, "resources": {"gpus": 8}}, prices, None).detail
+    assert said.endswith(f" = 8 GPUs x {shared.wall_seconds:.0f} s")
+    assert " GPUs x " not in estimated("LoraTraining", batch, prices, None).detail
