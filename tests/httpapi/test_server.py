@@ -95,7 +95,8 @@ async def test_probes_and_docs(make_app: MakeApp, catalog: Catalog) -> None:
         "/api/collections/{cid}/members", "/api/collections/{cid}/members/{member}",
         "/api/collections/{cid}/shares", "/api/collections/{cid}/shares/{grantee_}",
         "/api/collections/{cid}/search", "/api/collections/{cid}/archive", "/api/notifications/deliveries",
-        "/api/notifications/deliveries/{delivery_id}/replay", "/api/uploads",
+        "/api/notifications/deliveries/{delivery_id}/replay", "/api/uploads", "/api/jobs/{ref}/stop",
+        "/api/assets/{ref}/versions/{version}/continue", "/api/assets/{ref}/versions/{version}/verdict",
     }  # fmt: skip
     assert set(openapi["paths"]["/api/assets/{ref}/versions/{version}"]) == {"delete"}
     removal = openapi["components"]["schemas"]["RemovalPlan"]["properties"]

@@ -90,6 +90,12 @@ async def test_a_continue_says_what_it_runs_and_costs_first_and_refuses_what_it_
         doc["versions"][0]["stateUri"] = store.uri(f"loras/alice/{uid}/v1/checkpoints/step-000100.pt")
         return doc
 
+    def without_state(doc: dict[str, Any] | None) -> dict[str, Any]:
+        assert doc is not None and doc["versions"][0]["stateUri"]  # offline simulates one
+        doc["versions"][0]["stateUri"] = ""  # as a version trained on fal keeps none
+        return doc
+
+    catalog.modify(uid, without_state)
     stateless = await client.post(path, json={"steps": 200}, headers=auth("alice"))
     assert stateless.status_code == 400, stateless.text
     error = stateless.json()["error"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from contentgen.api import KINDS, Resource, now
+from contentgen.api.base_models import loading
 from contentgen.api.sharing import Grant
 
 from .decide import Observed, World, decide, lora_key, lora_refs
@@ -17,21 +18,27 @@ from .settings import OperatorSettings
 PREVIEW_PROVIDER = "fal"
 
 
-def _placeholder(namespace: str, owner: str, ref: dict[str, Any], provider: str, user: str = "") -> LoraState:
+def _placeholder(
+    namespace: str, owner: str, ref: dict[str, Any], provider: str, user: str = "", model: str = ""
+) -> LoraState:
     """A LoraTraining as a loraRef will find it: its version's model, trigger word and dataset as
-    placeholders for what the operator resolves at run time."""
+    placeholders for what the operator resolves at run time, made for what `model` loads (the
+    operator checks the version's own base model at run time)."""
     name, pinned = ref["name"], ref.get("version")
     version = int(pinned or 1)
     which = f"version {pinned}" if pinned else "the latest version"
-    model = f"<the model of {which} of LoraTraining {namespace}/{name}>"
-    usable = UsableVersion(version, model, provider, "<its trigger word>", "<its dataset archive>")
+    bases = loading(model)
+    uri = f"<the model of {which} of LoraTraining {namespace}/{name}>"
+    usable = UsableVersion(
+        version, uri, provider, "<its trigger word>", "<its dataset archive>", bases[0] if bases else ""
+    )
     return LoraState(
         name=name,
         owner=owner,
         phase="Succeeded",
         latest_version=version,
-        latest_model_uri=model,
-        model_uris=((version, model),),
+        latest_model_uri=uri,
+        model_uris=((version, uri),),
         usable=(usable,),
         # another owner's LoRA: the preview assumes the grant the operator checks at run time
         grants=(Grant(f"owner:{user}", "use"),) if user and user != owner else (),
@@ -56,7 +63,12 @@ def render_for_manifest(resource: Resource[Any], settings: OperatorSettings) -> 
     provider = str(spec.get("provider") or PREVIEW_PROVIDER)
     loras = {
         lora_key(ref): _placeholder(
-            ref.get("namespace") or namespace, ref.get("owner") or spec["owner"], ref, provider, spec["owner"]
+            ref.get("namespace") or namespace,
+            ref.get("owner") or spec["owner"],
+            ref,
+            provider,
+            spec["owner"],
+            str(spec.get("model") or ""),
         )
         for ref in lora_refs(spec)
     }
