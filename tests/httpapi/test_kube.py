@@ -269,6 +269,7 @@ def test_creates_go_through_the_kubernetes_api(
                 "learningRate": 0.0004,
                 "model": "fal-ai/flux-lora-fast-training",
                 # the defaults the API models add (the cluster trainer's; fal ignores them)
+                "baseModel": "flux.1",
                 "rank": 16,
                 "resolution": 512,
                 "checkpointEvery": 250,
