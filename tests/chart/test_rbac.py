@@ -236,6 +236,8 @@ COPYING = {"s3": {"existingSecret": "contentgen-s3"}}
 def operator_calls(inst: Install) -> list[tuple[str, str, str, str]]:
     """The operator's recorded calls that this install's values ask for."""
     calls = recorded(inst.mode, "operator")
+    if "jobset" not in inst.settings.gpu_training.backends:  # trainings across nodes: none made
+        calls = [c for c in calls if c[1] != "jobset.x-k8s.io"]
     if inst.settings.copy_s3_secret:
         return calls
     return [c for c in calls if c[:3] not in STORE_COPY_CALLS]
@@ -384,6 +386,27 @@ def test_kueues_workloads_are_listed_only_and_can_be_left_alone(mode: str) -> No
         f"operator: list kueue.x-k8s.io/workloads (namespace scope, in {ns})" for ns in off.workers
     ]  # the calls the operator then never makes, and nothing else
     assert excess_grants(off) == []
+
+
+def test_jobsets_are_made_watched_and_deleted_only_where_the_chart_says_they_run() -> None:
+    """gpu.training.backends [job, jobset]: the operator makes, watches and deletes JobSets
+    (tests/kube/test_several_nodes.py records it doing each), and nothing more of them; without
+    jobset (the default) it has no right to them and makes none. A TrainJob's rights are the same
+    four on trainjobs (gpu.training.backends trainjob), not exercised on the real node."""
+    default = install("cluster-wide")
+    assert not any(
+        g.group in ("jobset.x-k8s.io", "trainer.kubeflow.org") for g in default.grants[default.operator]
+    )
+    inst = install("cluster-wide", {"gpu": {"training": {"backends": ["job", "jobset"]}}})
+    jobsets = {(g.verb, g.resource) for g in inst.grants[inst.operator] if g.group == "jobset.x-k8s.io"}
+    assert jobsets == {(verb, "jobsets") for verb in ("list", "watch", "create", "delete")}
+    assert inst.settings.gpu_training.backends == ["job", "jobset"]
+    assert missing_calls(inst) == [] and excess_grants(inst) == []
+    trainer = install("cluster-wide", {"gpu": {"training": {"backends": ["job", "trainjob"]}}})
+    trainjobs = {
+        (g.verb, g.resource) for g in trainer.grants[trainer.operator] if g.group == "trainer.kubeflow.org"
+    }
+    assert trainjobs == {(verb, "trainjobs") for verb in ("list", "watch", "create", "delete")}
 
 
 @pytest.mark.parametrize("mode", list(MODES))

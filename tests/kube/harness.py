@@ -441,6 +441,8 @@ def cluster(
     fal_relay: str = "",
     controllers: tuple[str, ...] = (),
     controller_config: dict[str, dict[str, Any]] | None = None,
+    nodes: int = 1,
+    worker: tuple[str, Path] | None = None,
 ) -> Iterator[Cluster]:
     """The control plane and node, with the operator's kubeconfig (its ServiceAccount's token,
     through the fault proxy) in $KUBECONFIG for an operator started in this process. `rbac`
@@ -455,7 +457,8 @@ def cluster(
     `fal_relay.SERVICE` in `default`, which points at this URL's port on the node's host address:
     serve the fake on 0.0.0.0); `controllers`: the real controllers run beside the control plane
     (localcluster/managers.py: "kueue", "jobset", "trainer"), `controller_config` merged over their
-    releases' configurations."""
+    releases' configurations; `nodes`: real nodes, each advertising `gpus`; `worker`: the reference
+    and archive of an image to run in the worker image's place (a test's layered on it)."""
     from contentgen.api.crd import crds
 
     if real_node.SKIP_REASON:
@@ -468,6 +471,9 @@ def cluster(
     server = S3Server(root / "s3", secret_key=secrets.token_hex(16), access_log=root / "s3-access.log")
     options, worker_image = _real_node(root, manifests, audit, gpus, fal_relay, gpu_image)
     options.controllers, options.controller_config = controllers, controller_config or {}
+    options.nodes = nodes
+    if worker is not None:
+        worker_image, options.image_archives = worker[0], [worker[1], *options.image_archives[1:]]
     local = LocalCluster(options).start()
     assert local.control is not None
     admin = local.client()
