@@ -189,6 +189,22 @@ bench-likeness: install  ## calibrate the likeness score on real photographs of 
 bench-offline-run: install  ## `contentgen run --offline` of a LoraTraining against a bare decode of the same video, on held-out videos (720p, 1080p, a 40 s face clip, three people): ratios, time to the first stage, the likeness evaluation's cost, the load average (numbers go into docs/performance.md); ARGS="--before DIR" times DIR/operator's code beside it and compares their outputs
 	$(BIN)/python -m bench.offline_run --docs $(ARGS)
 
+.PHONY: bench-early-stop
+bench-early-stop: install  ## early stop on a likeness plateau over 600 simulated trainings (steps and GPU-seconds saved, likeness lost, stopped too early and too late, by patience and minimum gain); ARGS="--cpu": the in-loop scoring's cost on the tiny FLUX (numbers go into docs/performance.md#early-stop)
+	$(BIN)/python -m bench.early_stop $(ARGS)
+
+.PHONY: bench-ddp
+bench-ddp: install  ## the tiny FLUX trained under torchrun with gloo at 1, 2 and 4 processes: steps and pictures per second, CPU-s, each LoRA's distance from one process's (numbers go into docs/performance.md#several-processes-issue-69)
+	$(BIN)/python -m bench.ddp $(ARGS)
+
+.PHONY: bench-clips
+bench-clips: install  ## a video LoRA's clips on a held-out set: precision (inside one shot, the subject alone, whole face) and recall of the subject's shots, at 33 and 17 frames (numbers go into bench/README.md)
+	$(BIN)/python -m bench.clips $(ARGS)
+
+.PHONY: bench-wan-train-gpu
+bench-wan-train-gpu: install  ## a Wan LoRA training step at real size on this machine's GPU (random weights) against the memory planner's estimates (docs/cluster-gpus.md); ARGS="--size tiny --device cpu" on a machine without one
+	$(BIN)/python -m bench.wan_train_gpu $(ARGS)
+
 .PHONY: bench-transitions
 bench-transitions: install  ## dissolves (linear, eased, through black; 0.5-3 s) and framings in other looks: the dev, held-out and brightness sets (bench/transitions.py --set brightness: other people, only brighter or darker); numbers go into docs/performance.md
 	$(BIN)/python -m bench.transitions --set all
