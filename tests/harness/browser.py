@@ -321,15 +321,31 @@ def axe_source() -> str:
     return found[-1].read_text()
 
 
-def violations(page: Any) -> list[dict[str, Any]]:
+# The axe-core rules whose outcome depends on the window's width or the colour scheme: the rest
+# read the document's structure, names and roles, which neither changes (issue 71).
+LOOK_RULES = (
+    "color-contrast",
+    "link-in-text-block",
+    "scrollable-region-focusable",
+    "target-size",
+    "meta-viewport",
+    "region",
+)
+
+
+def violations(page: Any, rules: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
     """axe-core's serious and critical violations on the page as it is (WCAG 2.x A and AA rules
-    and axe's best practices, colour contrast included)."""
+    and axe's best practices, colour contrast included), or of `rules` only."""
     if not page.evaluate("typeof window.axe === 'object'"):
         page.evaluate(axe_source())  # evaluated by the driver: the page's CSP is not loosened
+    options: dict[str, Any] = {"resultTypes": ["violations"]}
+    if rules is not None:
+        options["runOnly"] = {"type": "rule", "values": list(rules)}
     found: list[dict[str, Any]] = page.evaluate(
-        """async () => (await axe.run(document, { resultTypes: ["violations"] })).violations
+        """async (options) => (await axe.run(document, options)).violations
             .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 4)
-                .map((n) => `${n.target.join(" ")}: ${n.failureSummary}`) }))"""
+                .map((n) => `${n.target.join(" ")}: ${n.failureSummary}`) }))""",
+        options,
     )
     return [v for v in found if v["impact"] in SEVERE]
 
