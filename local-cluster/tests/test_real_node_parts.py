@@ -144,3 +144,17 @@ def test_a_suites_real_node_tests_run_where_the_node_can_unless_told() -> None:
     )
     assert host.suite_skip_reason({"CONTENTGEN_TEST_REAL_NODE": "0"}) == "CONTENTGEN_TEST_REAL_NODE=0"
     assert host.suite_skip_reason({"CONTENTGEN_TEST_REAL_NODE": "1"}) == ""  # then a failure says why
+
+
+def test_in_ci_a_real_node_test_that_cannot_run_fails_instead_of_skipping() -> None:
+    """CI=true (as CI services set it) means CONTENTGEN_TEST_REAL_NODE=1 unless it is given: the
+    suite cannot pass there with its real-node tier skipped (issue 71); `make test` sets it too."""
+    assert host.required_setting({"CI": "true"}) == "1"
+    assert host.suite_skip_reason({"CI": "true"}) == ""  # runs, and where it cannot, fails saying why
+    assert host.suite_skip_reason({"CI": "true", "CONTENTGEN_TEST_REAL_NODE": "0"}) == (
+        "CONTENTGEN_TEST_REAL_NODE=0"
+    )
+    assert host.required_setting({"CI": "false"}) == host.required_setting({}) == ""
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    [line] = [ln for ln in makefile.splitlines() if '-m "not real_node"' not in ln and "pytest -n" in ln]
+    assert "CONTENTGEN_TEST_REAL_NODE=$${CONTENTGEN_TEST_REAL_NODE:-1}" in line
