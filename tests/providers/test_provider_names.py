@@ -128,3 +128,28 @@ def test_the_finder_leaves_names_used_as_data_alone() -> None:
         'where = "nearby" if self.room == "cluster" else "far"\n'
     )
     assert list(comparisons(source)) == []
+
+
+def listings(source: str) -> Iterator[int]:
+    """The lines of `source` that spell the providers as a Literal of their names (a copy of the
+    list api/providers.py declares)."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Subscript) and ast.unparse(node.value).endswith("Literal"):
+            values = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+            if all(_named(v) for v in values):  # a room's Literal["cluster", "laptop"] is not one
+                yield node.lineno
+
+
+def test_no_copy_of_the_provider_list_outside_its_declaration() -> None:
+    """The `provider` fields' types are api/providers.py's (PictureProvider, TranscriptProvider),
+    made from the entries: a new provider is declared once, and the schema reads it (issue 71)."""
+    copies = [
+        f"{path.relative_to(PACKAGE.parent)}:{line}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path != PACKAGE / "api" / "providers.py"
+        for line in listings(path.read_text())
+    ]
+    assert copies == [], "a Literal of provider names: use api/providers.py's PictureProvider and the like"
+    assert list(listings('p: Literal["fal", "offline"] = "fal"\n')) == [1]  # the finder finds one
+    assert list(listings('m: Literal["flux-dev"] = "flux-dev"\n')) == []
+    assert list(listings('r: Literal["cluster", "laptop"] = "laptop"\n')) == []

@@ -65,7 +65,7 @@ def test_the_chosen_command_is_the_first_word(argv: list[str], name: str | None)
 
 # An offline `contentgen run` of each example imports what its stages use, when they run (issue
 # 71): never the model stack (torch, diffusers, transformers and the rest of the GPU extra:
-# tests/test_demo_set.py's HEAVY, which `make demo`'s own virtualenv leaves out), and of the
+# tests/harness/demo.py's HEAVY, which `make demo`'s own virtualenv leaves out), and of the
 # libraries that weigh, only those of its kind's stages. Each run in a process of its own, in
 # `make demo`'s order (a later example uses an earlier one's LoRA), with notification.yaml last.
 WEIGHTY: tuple[str, ...] = (

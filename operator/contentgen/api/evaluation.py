@@ -5,7 +5,7 @@ numbered as every re-evaluation of it); the resource keeps its own result docume
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field
 
@@ -13,6 +13,7 @@ from .base import ApiModel
 from .common import CommonSpec, CommonStatus, VersionBase
 from .image import LoraRef
 from .lora import Likeness, PromptSetChoice, Seeds
+from .providers import PictureProvider
 from .rules import Distinct, Rule, SpecField, generate
 
 SEEDS = SpecField("seeds", "array")
@@ -47,7 +48,7 @@ class LoraEvaluationSpec(CommonSpec):
     ]
     provider: (
         Annotated[
-            Literal["fal", "offline", "cluster"],
+            PictureProvider,
             Field(
                 description="Where its pictures are generated: fal on fal.ai, cluster on the cluster's own "
                 "GPUs, offline labelled placeholders (no faces). Unset: the provider that trained the "

@@ -17,7 +17,7 @@ from .common import (
     CommonStatus,
     VersionBase,
 )
-from .providers import FAL, OWN_GPUS
+from .providers import FAL, OWN_GPUS, PictureProvider
 from .rules import (
     Absent,
     AtMost,
@@ -205,7 +205,7 @@ class ImageGenerationSpec(CommonSpec):
     image_size: Annotated[ImageSize, Field(description="Aspect and size preset.")] = "landscape_4_3"
     seed: Annotated[int, Field(ge=0, le=4294967295, description="Fixes the randomness.")] | None = None
     provider: Annotated[
-        Literal["fal", "offline", "cluster"],
+        PictureProvider,
         Field(
             description="fal generates on fal.ai; cluster on the cluster's own GPUs (docs/cluster-gpus.md); "
             "offline draws labelled placeholders."

@@ -9,6 +9,7 @@ builds each one by name from its own registry, whose entries are these names.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 
 @dataclass(frozen=True)
@@ -33,19 +34,45 @@ class Provider:
     # training can stop early, be stopped and kept, and go on from a version (the cluster's own;
     # offline simulates it); fal's trainers return one LoRA at the end
     trains_live: bool = False
+    # what it makes: pictures (images, clips, LoRAs and the pictures that judge them), transcripts
+    makes: tuple[str, ...] = ("pictures",)
 
 
-OFFLINE = Provider("offline", placeholders=True, trains_live=True)
+OFFLINE = Provider("offline", placeholders=True, trains_live=True, makes=("pictures", "transcripts"))
 # max_images: on every FLUX app fal serves
 FAL = Provider("fal", key="FAL_KEY", prices_by_app=True, max_images=4, cancels=True)
-ASSEMBLYAI = Provider("assemblyai", key="ASSEMBLYAI_API_KEY")
-CLUSTER = Provider("cluster", own_gpus=True, speaker_labels=False, trains_live=True)
+ASSEMBLYAI = Provider("assemblyai", key="ASSEMBLYAI_API_KEY", makes=("transcripts",))
+CLUSTER = Provider(
+    "cluster", own_gpus=True, speaker_labels=False, trains_live=True, makes=("pictures", "transcripts")
+)
 
-PROVIDERS: dict[str, Provider] = {p.name: p for p in (FAL, ASSEMBLYAI, CLUSTER, OFFLINE)}
+# In the order a spec's schema lists them: the paid provider first, then offline, then the cluster's.
+PROVIDERS: dict[str, Provider] = {p.name: p for p in (FAL, ASSEMBLYAI, OFFLINE, CLUSTER)}
 # The one provider on the cluster's own GPUs: the API's rules refuse its settings with any other.
 (OWN_GPUS,) = (p.name for p in PROVIDERS.values() if p.own_gpus)
 # The providers whose trainers score checkpoints while they train (training.stopWhen, continueFrom).
 TRAINS_LIVE = tuple(p.name for p in PROVIDERS.values() if p.trains_live)
+
+
+def choices(makes: str, own_gpus: bool = True) -> tuple[str, ...]:
+    """The providers a spec's `provider` may name for work that `makes` pictures or transcripts
+    (without the cluster's own GPUs, where `own_gpus` is False)."""
+    return tuple(p.name for p in PROVIDERS.values() if makes in p.makes and (own_gpus or not p.own_gpus))
+
+
+def _literal(names: tuple[str, ...]) -> Any:
+    return Literal.__getitem__(names)
+
+
+# The types of the API's `provider` fields, from the entries above: a new provider is declared once.
+if TYPE_CHECKING:
+    PictureProvider = str
+    TranscriptProvider = str
+    PaidOrOfflinePictures = str
+else:
+    PictureProvider = _literal(choices("pictures"))
+    TranscriptProvider = _literal(choices("transcripts"))
+    PaidOrOfflinePictures = _literal(choices("pictures", own_gpus=False))
 
 
 def provider_entry(name: str) -> Provider:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field
 
 from .base import ApiModel
 from .common import CommonSpec, CommonStatus, SourceSpec, VersionBase
-from .providers import PROVIDERS
+from .providers import PROVIDERS, TranscriptProvider
 from .rules import Both, GeneratedRule, Is, Not, Rule, SpecField, generate
 
 # AssemblyAI's recommended model, then the one that covers every other language
@@ -72,7 +72,7 @@ class TranscriptionSpec(CommonSpec):
         ),
     ] = DEFAULT_WHISPER_MODEL
     provider: Annotated[
-        Literal["assemblyai", "offline", "cluster"],
+        TranscriptProvider,
         Field(
             description="assemblyai transcribes on AssemblyAI; cluster with faster-whisper on the cluster's "
             "own GPUs (docs/cluster-gpus.md); offline writes a labelled placeholder."

@@ -29,7 +29,13 @@ from contentgen.api.base import CelRule
 from contentgen.api.common import LORA_URL_RULE, NAME_PATTERN, OWNER_PATTERN, SOURCE_URL_RULE
 from contentgen.api.image import FAL_MAX_IMAGES, ImageModel, ImageSize
 from contentgen.api.manifests import Document
-from contentgen.api.providers import PROVIDERS, placeholders
+from contentgen.api.providers import (
+    PROVIDERS,
+    PaidOrOfflinePictures,
+    PictureProvider,
+    TranscriptProvider,
+    placeholders,
+)
 from contentgen.api.resource import DNS_LABEL_PATTERN
 from contentgen.api.validation import said, validate_document
 from contentgen.catalog.kinds import makes_loras
@@ -284,7 +290,7 @@ _HAS_A_LETTER = said("[A-Za-z0-9]", "at least one letter or digit (A-Z, a-z, 0-9
 class LoraTrainRequest(SeedCommon):
     """The predecessor's `POST /api/lora/train`."""
 
-    provider: Literal["fal", "offline", "cluster"] | None = Field(default=None, description="Default: fal.")
+    provider: PictureProvider | None = Field(default=None, description="Default: fal.")
     video_url: Annotated[str, Field(min_length=1, max_length=2048)] = Field(
         alias="videoUrl",
         description="An http://, https:// or s3://bucket/key URL (a local file too, on a laptop).",
@@ -353,7 +359,7 @@ class ImagesGenerateRequest(SeedCommon):
 
     model_config = ConfigDict(json_schema_extra={"allOf": IMAGES_RULES})
 
-    provider: Literal["fal", "offline", "cluster"] | None = Field(
+    provider: PictureProvider | None = Field(
         default=None, description="Default: fal (at most 4 images a request)."
     )
     model: ImageModel | None = Field(
@@ -379,9 +385,7 @@ class TranscribeRequest(SeedCommon):
         }
     )
 
-    provider: Literal["assemblyai", "offline", "cluster"] | None = Field(
-        default=None, description="Default: assemblyai."
-    )
+    provider: TranscriptProvider | None = Field(default=None, description="Default: assemblyai.")
     audio_url: Annotated[str, Field(min_length=1, max_length=2048)] | None = Field(
         default=None,
         alias="audioUrl",
@@ -610,7 +614,7 @@ class CompareRequest(Body):
         "square_hd", "square", "portrait_4_3", "portrait_16_9", "landscape_4_3", "landscape_16_9"
     ] = Field(default="square", alias="imageSize")
     num_images: Annotated[int, Field(ge=1, le=4)] = Field(default=1, alias="numImages")
-    provider: Literal["fal", "offline"] | None = Field(
+    provider: PaidOrOfflinePictures | None = Field(
         default=None, description="Default: offline when the LoRA was made offline, else fal."
     )
 

@@ -10,7 +10,7 @@ from pydantic import Field
 from ..base import ApiModel, CelRule
 from ..base_models import BASE_MODEL_RULES, BaseModelField
 from ..common import CommonSpec, SourceSpec, SourceUrl
-from ..providers import OWN_GPUS, TRAINS_LIVE
+from ..providers import OWN_GPUS, TRAINS_LIVE, PictureProvider
 from ..rules import (
     Absent,
     AtDefault,
@@ -402,7 +402,7 @@ class LoraTrainingSpec(CommonSpec):
         ),
     ]
     provider: Annotated[
-        Literal["fal", "offline", "cluster"],
+        PictureProvider,
         Field(
             description="fal trains on fal.ai; cluster on the cluster's own GPUs (docs/cluster-gpus.md); "
             "offline makes a labelled placeholder, for demos and CI."

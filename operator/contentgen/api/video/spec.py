@@ -10,6 +10,7 @@ from pydantic import Field
 from ..base import ApiModel
 from ..common import NAME_PATTERN, CommonSpec, SourceUrl
 from ..image import LoraEntry
+from ..providers import PictureProvider
 from .limits import VIDEO_RULES
 from .table import DEFAULT_MODEL, DEFAULT_PROVIDER, AspectRatio, Resolution, VideoModel
 
@@ -115,7 +116,7 @@ class VideoGenerationSpec(CommonSpec):
         ),
     ] = []
     provider: Annotated[
-        Literal["fal", "offline", "cluster"],
+        PictureProvider,
         Field(
             description="fal generates on fal.ai; cluster on the cluster's own GPUs (docs/cluster-gpus.md); "
             "offline encodes a labelled placeholder video of the asked shape."

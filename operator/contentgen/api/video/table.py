@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ..providers import PictureProvider
+
 VideoModel = Literal[
     "wan-2.2-t2v",
     "wan-2.2-i2v",
@@ -27,7 +29,7 @@ Resolution = Literal["480p", "580p", "720p", "1080p"]
 AspectRatio = Literal["16:9", "9:16", "1:1", "4:3", "3:4", "auto"]
 Mode = Literal["text", "image"]
 DEFAULT_MODEL: VideoModel = "wan-2.2-t2v"
-DEFAULT_PROVIDER: Literal["fal", "offline", "cluster"] = "fal"
+DEFAULT_PROVIDER: PictureProvider = "fal"
 # The family of a LoraTraining's LoRA by default (training.baseModel flux.1), which no video model
 # loads (their layers are not FLUX's); a video LoRA's base model is api/base_models.py's.
 LORA_TRAINING_FAMILY = "FLUX.1"
@@ -41,7 +43,7 @@ class VideoModelInfo:
     """One model: the provider that runs it and what it takes, as that provider documents it."""
 
     name: str
-    provider: Literal["fal", "cluster"]
+    provider: str  # the provider that runs it: a paid one, or the cluster's own GPUs
     modes: tuple[Mode, ...]  # text: from the prompt alone; image: animates a picture
     apps: dict[str, str]  # mode -> fal's app, or the diffusers pipeline on the cluster
     frames: tuple[int, int] | None  # numFrames' range (inclusive); None: durations only
