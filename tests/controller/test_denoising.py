@@ -219,7 +219,7 @@ def test_a_pooled_requests_estimate_counts_no_load(chart: str, spec: dict[str, A
 def test_a_pooled_requests_estimate_counts_the_pool_pods_gpus_not_the_jobs() -> None:
     """A request the pool draws holds the pool pod's GPUs (pools.items[].gpus) for its pictures;
     one its own Job draws holds the Job's (gpu.jobs.ImageGeneration.count)."""
-    from contentgen.controller.settings import GpuJob
+    from contentgen.controller.job_defaults import GpuJob
     from contentgen.pricing import expected_gpu_seconds
 
     chosen = OperatorSettings(

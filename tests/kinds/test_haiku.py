@@ -19,14 +19,17 @@ import mongomock
 import pytest
 import pytest_asyncio
 
-from contentgen.api import KINDS, Artifact, RunResult
+from contentgen.api import KINDS, Artifact, RunResult, SpecSnapshot
 from contentgen.api.registry import UnknownKind
 from contentgen.catalog import open_catalog
 from contentgen.catalog.mongo import MongoCatalog
 from contentgen.cli.main import main
 from contentgen.controller.decide import Observed, World, decide
 from contentgen.controller.handlers import register_kinds
+from contentgen.controller.jobs import render_job
+from contentgen.controller.kinds import CONTROLLER_KINDS
 from contentgen.controller.observe import JobState
+from contentgen.controller.settings import OperatorSettings
 from contentgen.httpapi import create_app
 from contentgen.httpapi.creators import LocalCreator
 from contentgen.pipeline.settings import PipelineSettings
@@ -132,6 +135,26 @@ def test_the_operator_runs_it_and_records_its_version() -> None:
     assert done.outcome_recorded == outcome
     # no LoRA's conditions: its controller declaration asks for none
     assert not [c for c in done.status["conditions"] if c["type"].startswith("Likeness")]
+
+
+def test_its_job_runs_as_its_own_declaration_says() -> None:
+    """Its Job's resources and deadline are what its controller module declares (the operator's
+    settings hold the kinds' declarations), never another kind's; a kind without a controller
+    declaration is refused in one line."""
+    settings = OperatorSettings(s3_uri="s3://b", image="contentgen-worker:test")
+    snapshot = SpecSnapshot(
+        kind="Haiku", name="pond", namespace="ns", uid=UID, generation=1, version=1,
+        spec={"owner": "alice", "season": "winter", "provider": "offline"},
+    )  # fmt: skip
+    job = render_job(snapshot, settings)
+    [container] = job["spec"]["template"]["spec"]["containers"]
+    assert container["resources"]["requests"] == {"cpu": "50m", "memory": "64Mi"}
+    assert job["spec"]["activeDeadlineSeconds"] == 120
+    assert settings.kinds["Haiku"] == haiku.controller.KIND.job
+    del CONTROLLER_KINDS["Haiku"]  # the fixture's monkeypatch puts it back
+    with pytest.raises(UnknownKind) as refused:
+        render_job(snapshot, OperatorSettings(s3_uri="s3://b", image="contentgen-worker:test"))
+    assert "Haiku" in str(refused.value) and "\n" not in str(refused.value)
 
 
 def test_its_estimate_is_its_own(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,10 +15,12 @@ from contentgen.api import API_VERSION, KINDS, SpecSnapshot
 from contentgen.api.providers import ASSEMBLYAI, FAL, PROVIDERS, provider_entry
 
 from .denoising import ANNOTATION_DENOISING, LABEL_POOL, denoising
+from .job_defaults import GpuJob, KindDefaults, Resources
 from .jobsets import NODE, across_nodes
+from .kinds import controller_kind
 from .naming import ANNOTATION_GPUS, ANNOTATION_INPUTS, ANNOTATION_PROVIDER, LABEL_QUEUE, job_name, labels
 from .placement import TRAINJOB, Placement, Refused, asked, placement
-from .settings import GpuJob, KindDefaults, OperatorSettings, Resources, gpu_defaults
+from .settings import OperatorSettings
 from .supersede import inputs_digest
 
 WORKER_UID = 10001
@@ -105,7 +107,9 @@ def scheduling(settings: OperatorSettings, gpu: GpuJob | None = None) -> dict[st
 
 
 def gpu_job(kind: str, settings: OperatorSettings) -> GpuJob:
-    return settings.gpu_jobs.get(kind) or gpu_defaults()[kind]
+    """How `kind`'s Jobs of provider cluster run: the settings' (gpu.jobs), else the kind's own
+    declaration (controller/kinds/); UnknownKind, in one line, for a kind none declares."""
+    return settings.gpu_jobs.get(kind) or controller_kind(kind).gpu_job
 
 
 def run_gpus(snapshot: SpecSnapshot, settings: OperatorSettings) -> tuple[GpuJob, Placement]:
@@ -202,7 +206,7 @@ def render_job(
     inputs = inputs_digest(snapshot.spec)  # of the resource's spec, as a later generation compares it
     snapshot = as_run(snapshot, settings)
     kind = KINDS[snapshot.kind]
-    defaults = settings.kinds.get(kind.kind) or settings.kinds["LoraTraining"]
+    defaults = settings.kinds.get(kind.kind) or controller_kind(kind.kind).job
     where = denoising(snapshot, settings)
     pooled = where is not None and where.pool is not None  # no GPU, no models: the pool's
     gpu = (

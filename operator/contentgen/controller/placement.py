@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .settings import GpuJob, OperatorSettings
+from .job_defaults import GpuJob
+from .settings import OperatorSettings
 
 JOB, JOBSET, TRAINJOB = "job", "jobset", "trainjob"
 

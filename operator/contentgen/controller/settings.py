@@ -18,83 +18,14 @@ from contentgen.providers.cluster.video_models import STAGED, staged_directory
 from contentgen.providers.settings import MODEL_NAME, ProviderSettings
 
 from .budget import Budgets
+from .job_defaults import GpuJob, KindDefaults
+from .kinds import CONTROLLER_KINDS
 from .owners import OwnerPolicy
 
 
-class Resources(BaseModel):
-    requests: dict[str, str] = {}
-    limits: dict[str, str] = {}
-
-
-class KindDefaults(BaseModel):
-    """How the Jobs of one kind run."""
-
-    resources: Resources = Resources()
-    active_deadline_seconds: int = Field(default=6 * 3600, ge=60)
-    backoff_limit: int = Field(default=2, ge=0, le=10)
-    ttl_seconds_after_finished: int = Field(default=24 * 3600, ge=0)
-    work_volume_size: str = "10Gi"
-
-
 def _defaults() -> dict[str, KindDefaults]:
-    return {
-        "LoraTraining": KindDefaults(
-            resources=Resources(
-                requests={"cpu": "2", "memory": "2Gi", "ephemeral-storage": "2Gi"},
-                limits={"memory": "6Gi", "ephemeral-storage": "20Gi"},
-            ),
-            active_deadline_seconds=6 * 3600,
-            work_volume_size="20Gi",
-        ),
-        "ImageGeneration": KindDefaults(
-            resources=Resources(
-                requests={"cpu": "250m", "memory": "512Mi", "ephemeral-storage": "256Mi"},
-                limits={"memory": "1Gi", "ephemeral-storage": "2Gi"},
-            ),
-            active_deadline_seconds=1800,
-            work_volume_size="2Gi",
-        ),
-        "Transcription": KindDefaults(
-            resources=Resources(
-                requests={"cpu": "250m", "memory": "512Mi", "ephemeral-storage": "1Gi"},
-                limits={"memory": "2Gi", "ephemeral-storage": "10Gi"},
-            ),
-            active_deadline_seconds=4 * 3600,
-            work_volume_size="10Gi",
-        ),
-        "LoraEvaluation": KindDefaults(
-            resources=Resources(
-                requests={"cpu": "500m", "memory": "1Gi", "ephemeral-storage": "1Gi"},
-                limits={"memory": "2Gi", "ephemeral-storage": "4Gi"},
-            ),
-            active_deadline_seconds=3600,
-            work_volume_size="4Gi",
-        ),
-        "VideoGeneration": KindDefaults(
-            resources=Resources(
-                requests={"cpu": "500m", "memory": "1Gi", "ephemeral-storage": "1Gi"},
-                limits={"memory": "2Gi", "ephemeral-storage": "4Gi"},
-            ),
-            active_deadline_seconds=3600,
-            work_volume_size="4Gi",
-        ),
-    }
-
-
-class GpuJob(BaseModel):
-    """How the Jobs of one kind run with `provider: cluster`: on the cluster's own GPUs."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
-
-    count: int = Field(default=1, ge=1, le=16, description="GPUs per Job.")
-    resource_name: str = Field(
-        default="nvidia.com/gpu",
-        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$",
-        description="The extended resource the GPUs are (nvidia.com/gpu, a MIG profile such as "
-        "nvidia.com/mig-3g.40gb, amd.com/gpu).",
-    )
-    node_selector: dict[str, str] = Field(default={}, description="Added to the GPU Jobs' nodeSelector.")
-    resources: Resources = Resources()
+    """Each kind's Job defaults, as its controller module declares them (controller/kinds/)."""
+    return {name: kind.job for name, kind in CONTROLLER_KINDS.items()}
 
 
 class GpuTraining(BaseModel):
@@ -153,39 +84,8 @@ class ClusterPool(BaseModel):
 
 
 def gpu_defaults() -> dict[str, GpuJob]:
-    return {
-        "LoraTraining": GpuJob(
-            resources=Resources(
-                requests={"cpu": "4", "memory": "32Gi", "ephemeral-storage": "20Gi"},
-                limits={"memory": "64Gi", "ephemeral-storage": "60Gi"},
-            )
-        ),
-        "ImageGeneration": GpuJob(
-            resources=Resources(
-                requests={"cpu": "2", "memory": "24Gi", "ephemeral-storage": "2Gi"},
-                limits={"memory": "48Gi", "ephemeral-storage": "10Gi"},
-            )
-        ),
-        "Transcription": GpuJob(
-            resources=Resources(
-                requests={"cpu": "2", "memory": "8Gi", "ephemeral-storage": "2Gi"},
-                limits={"memory": "16Gi", "ephemeral-storage": "20Gi"},
-            )
-        ),
-        "LoraEvaluation": GpuJob(
-            resources=Resources(
-                requests={"cpu": "2", "memory": "24Gi", "ephemeral-storage": "2Gi"},
-                limits={"memory": "48Gi", "ephemeral-storage": "10Gi"},
-            )
-        ),
-        # Wan 14B and LTX-Video: weights staged on the node, frames kept in the store as made
-        "VideoGeneration": GpuJob(
-            resources=Resources(
-                requests={"cpu": "4", "memory": "48Gi", "ephemeral-storage": "10Gi"},
-                limits={"memory": "96Gi", "ephemeral-storage": "40Gi"},
-            )
-        ),
-    }
+    """Each kind's Jobs of provider cluster, as its controller module declares them."""
+    return {name: kind.gpu_job for name, kind in CONTROLLER_KINDS.items()}
 
 
 class ModelsSource(BaseModel):

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
-if TYPE_CHECKING:
-    from ..state import Operator
+from ..job_defaults import GpuJob, KindDefaults
 
 # (namespace, name) -> {uid: kind name}: the runs waiting for the resource of that name
 Waiters = dict[tuple[str, str], dict[str, str]]
@@ -24,7 +23,7 @@ class ControllerKind:
     kind: str
     # waiters(op): the runs waiting for a resource of this kind, by its name (another kind's
     # reference names it): woken when it changes, is made or goes. None: no reference names it.
-    waiters: Callable[[Operator], Waiters] | None = None
+    waiters: Callable[[Any], Waiters] | None = None  # given the Operator (state.py)
     # kopf's index of its resources by (namespace, name), beside the one by uid ("" for none)
     by_name: str = ""
     # its resources' grants are mirrored for admission (shares.py): the mirror hears of their changes
@@ -42,3 +41,7 @@ class ControllerKind:
     numbered_before_run_version: bool = False
     # said before its references are waited for (LoraIncompatible)
     lora_problem: LoraProblem = _loads_any
+    # how its Jobs run (resources, deadline, retries, work volume), and those of provider cluster on
+    # the cluster's GPUs: the operator's settings override them per kind (the chart's jobs, gpu.jobs)
+    job: KindDefaults = field(default_factory=KindDefaults)
+    gpu_job: GpuJob = field(default_factory=GpuJob)

@@ -3,17 +3,36 @@ its pictures wait for it)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from ..job_defaults import GpuJob, KindDefaults, Resources
 from ._base import ControllerKind, Waiters
 
-if TYPE_CHECKING:
-    from ..state import Operator
+
+class _Holding(Protocol):  # the Operator (state.py), which imports the settings these kinds feed
+    image_waiters: Waiters
 
 
-def waiters(op: Operator) -> Waiters:
+def waiters(op: _Holding) -> Waiters:
     """The VideoGenerations waiting for its pictures."""
     return op.image_waiters
 
 
-KIND = ControllerKind("ImageGeneration", waiters=waiters)
+KIND = ControllerKind(
+    "ImageGeneration",
+    waiters=waiters,
+    job=KindDefaults(
+        resources=Resources(
+            requests={"cpu": "250m", "memory": "512Mi", "ephemeral-storage": "256Mi"},
+            limits={"memory": "1Gi", "ephemeral-storage": "2Gi"},
+        ),
+        active_deadline_seconds=1800,
+        work_volume_size="2Gi",
+    ),
+    gpu_job=GpuJob(
+        resources=Resources(
+            requests={"cpu": "2", "memory": "24Gi", "ephemeral-storage": "2Gi"},
+            limits={"memory": "48Gi", "ephemeral-storage": "10Gi"},
+        )
+    ),
+)

@@ -4,6 +4,23 @@ API declaration's (Kind.likeness_plan)."""
 
 from __future__ import annotations
 
+from ..job_defaults import GpuJob, KindDefaults, Resources
 from ._base import ControllerKind
 
-KIND = ControllerKind("LoraEvaluation")
+KIND = ControllerKind(
+    "LoraEvaluation",
+    job=KindDefaults(
+        resources=Resources(
+            requests={"cpu": "500m", "memory": "1Gi", "ephemeral-storage": "1Gi"},
+            limits={"memory": "2Gi", "ephemeral-storage": "4Gi"},
+        ),
+        active_deadline_seconds=3600,
+        work_volume_size="4Gi",
+    ),
+    gpu_job=GpuJob(
+        resources=Resources(
+            requests={"cpu": "2", "memory": "24Gi", "ephemeral-storage": "2Gi"},
+            limits={"memory": "48Gi", "ephemeral-storage": "10Gi"},
+        )
+    ),
+)

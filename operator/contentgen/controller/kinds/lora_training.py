@@ -4,15 +4,17 @@ person's stop in its status."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from ..job_defaults import GpuJob, KindDefaults, Resources
 from ._base import ControllerKind, Waiters
 
-if TYPE_CHECKING:
-    from ..state import Operator
+
+class _Holding(Protocol):  # the Operator (state.py), which imports the settings these kinds feed
+    lora_waiters: Waiters
 
 
-def waiters(op: Operator) -> Waiters:
+def waiters(op: _Holding) -> Waiters:
     """The ImageGenerations, VideoGenerations and LoraEvaluations waiting for its versions."""
     return op.lora_waiters
 
@@ -27,4 +29,18 @@ KIND = ControllerKind(
     likeness=True,
     stops=True,
     numbered_before_run_version=True,
+    job=KindDefaults(
+        resources=Resources(
+            requests={"cpu": "2", "memory": "2Gi", "ephemeral-storage": "2Gi"},
+            limits={"memory": "6Gi", "ephemeral-storage": "20Gi"},
+        ),
+        active_deadline_seconds=6 * 3600,
+        work_volume_size="20Gi",
+    ),
+    gpu_job=GpuJob(
+        resources=Resources(
+            requests={"cpu": "4", "memory": "32Gi", "ephemeral-storage": "20Gi"},
+            limits={"memory": "64Gi", "ephemeral-storage": "60Gi"},
+        )
+    ),
 )

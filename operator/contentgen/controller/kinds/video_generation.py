@@ -11,6 +11,7 @@ from contentgen.api.references import Catalog, url_lora
 from contentgen.api.video import DEFAULT_MODEL, unloadable_lora
 from contentgen.store.keys import lora_of_uri
 
+from ..job_defaults import GpuJob, KindDefaults, Resources
 from ._base import ControllerKind
 
 
@@ -27,4 +28,22 @@ def lora_problem(spec: Mapping[str, Any]) -> str | None:
     return unloadable_lora(str(spec.get("model") or DEFAULT_MODEL), given)
 
 
-KIND = ControllerKind("VideoGeneration", lora_problem=lora_problem)
+KIND = ControllerKind(
+    "VideoGeneration",
+    lora_problem=lora_problem,
+    job=KindDefaults(
+        resources=Resources(
+            requests={"cpu": "500m", "memory": "1Gi", "ephemeral-storage": "1Gi"},
+            limits={"memory": "2Gi", "ephemeral-storage": "4Gi"},
+        ),
+        active_deadline_seconds=3600,
+        work_volume_size="4Gi",
+    ),
+    # Wan 14B and LTX-Video: weights staged on the node, frames kept in the store as made
+    gpu_job=GpuJob(
+        resources=Resources(
+            requests={"cpu": "4", "memory": "48Gi", "ephemeral-storage": "10Gi"},
+            limits={"memory": "96Gi", "ephemeral-storage": "40Gi"},
+        )
+    ),
+)
