@@ -272,11 +272,12 @@ bench-handover: install kube  ## the leader's handover with 100 resources in fli
 	done
 
 .PHONY: generate
-generate: install tools  ## regenerate committed files: crds/, the chart's CRDs, the docs' reference tables, the chart's values table, charts/install.yaml
+generate: install tools  ## regenerate committed files: crds/, the chart's CRDs and its kinds' lists (templates/_kinds.tpl), the docs' reference tables, the chart's values table, charts/install.yaml
 	$(BIN)/contentgen crds --out crds
 	rm -f charts/contentgen/crds/*.yaml
 	cp crds/*.yaml charts/contentgen/crds/
 	$(BIN)/python -m scripts.update_docs
+	$(BIN)/python scripts/chart.py kinds
 	$(BIN)/python scripts/chart.py values-doc
 	$(BIN)/python scripts/chart.py install-manifest
 	$(BIN)/python scripts/chart.py local-install

@@ -835,3 +835,15 @@ def test_provider_settings_reach_the_operator_and_its_jobs() -> None:
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["CONTENTGEN_ASSEMBLYAI_UNRESOLVED"] == "resubmit"
     assert env["CONTENTGEN_ASSEMBLYAI_RESOLVE_WINDOW_SECONDS"] == "600"
+
+
+def test_the_charts_kinds_are_the_apis(monkeypatch: pytest.MonkeyPatch) -> None:
+    """templates/_kinds.tpl is made from the API's kinds (`make generate`): current, and a kind
+    declared in the API (the test-only Haiku) is in the operator's RBAC and the owner policy with
+    no chart file edited (issue 71)."""
+    from tests.kinds import haiku
+
+    assert chart_files.KINDS_TEMPLATE.read_text() == chart_files.kinds_template(), "run `make generate`"
+    haiku.register(monkeypatch)
+    made = chart_files.kinds_template()
+    assert "- haikus\n" in made and "- haikus/status\n" in made and '"haikus"]' in made

@@ -76,31 +76,6 @@ app.kubernetes.io/component: {{ .component }}
 {{- include "contentgen.image" (dict "repository" .Values.gpu.image.repository "tag" .Values.gpu.image.tag "appVersion" .Chart.AppVersion) -}}
 {{- end -}}
 
-{{/* The kinds the operator reconciles (plural resource names in contentgen.io). */}}
-{{- define "contentgen.kinds" -}}
-- loratrainings
-- imagegenerations
-- transcriptions
-- loraevaluations
-- videogenerations
-{{- end -}}
-
-{{- define "contentgen.statusSubresources" -}}
-- loratrainings/status
-- imagegenerations/status
-- transcriptions/status
-- loraevaluations/status
-- videogenerations/status
-{{- end -}}
-
-{{- define "contentgen.finalizersSubresources" -}}
-- loratrainings/finalizers
-- imagegenerations/finalizers
-- transcriptions/finalizers
-- loraevaluations/finalizers
-- videogenerations/finalizers
-{{- end -}}
-
 {{/*
 The operator's rules wherever it works. Exactly the calls tests/ sees the operator make under the
 real API server's authorizers (its audit log): kopf lists and watches the kinds, their Jobs
