@@ -32,7 +32,8 @@ class HoldingProxy:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> HoldingProxy:
-        threading.Thread(target=self._accept, name="holding-proxy", daemon=True).start()
+        self.accepting = threading.Thread(target=self._accept, name="holding-proxy", daemon=True)
+        self.accepting.start()
         return self
 
     def stop(self) -> None:

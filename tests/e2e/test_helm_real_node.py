@@ -230,7 +230,9 @@ def test_the_examples_reach_ready(world: World) -> None:
     written = write_examples(EXAMPLES, world.root / "examples", world.media.url)
     docs = offline([d for path in written for d in yaml.safe_load_all(path.read_text()) if d])
     out = k.run("apply", "-f", "-", stdin=yaml.safe_dump_all(docs)).stdout
-    assert out.count(" created") == 8, out  # the seven kinds of work, and the Notification
+    # the ten examples of work (seven kinds' and an early-stopped, a video LoRA and a clip with it),
+    # and the Notification
+    assert out.count(" created") == len(written) == 11, out
     assert k.json("get", "notification", "demo-hooks")["spec"]["url"] == "http://127.0.0.1:8000/contentgen"
     k.run(
         "wait",
@@ -241,8 +243,8 @@ def test_the_examples_reach_ready(world: World) -> None:
         timeout=960,
     )
     table = k.run("get", "contentgen").stdout
-    # the seven examples, and the first test's ImageGeneration
-    assert table.count("Succeeded") == 8, table
+    # the ten examples of work, and the first test's ImageGeneration
+    assert table.count("Succeeded") == 11, table
     assert "loratraining.contentgen.io/demo-avatar" in table and "dmavatar" in table
     # the LoRA's version 1 evaluated again on the example's seeds, with the provider that trained it
     again = k.json("get", "loraeval", "demo-avatar-again")["status"]
@@ -364,6 +366,7 @@ def test_a_worker_pod_deleted_or_evicted_is_run_again_to_succeeded(world: World)
     (lora,) = [
         d
         for path in write_examples(EXAMPLES, world.root / "again", world.media.url)
+        if path.name == "loratraining.yaml"  # not the other LoRA trainings: early stop, a video LoRA
         for d in yaml.safe_load_all(path.read_text())
         if d and d["kind"] == "LoraTraining"
     ]

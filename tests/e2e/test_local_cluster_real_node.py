@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from contentgen.cli import local_cluster
 from localcluster.node.layout import NODES
@@ -153,3 +154,23 @@ def test_the_refusals_are_in_the_commands_words() -> None:
     assert local_cluster.node_refusal("needs containerd: apt-get install containerd").endswith(
         "(from the repository: `make node`)"
     )
+
+
+def test_without_gpus_the_examples_of_the_clusters_gpus_run_offline(tmp_path: Path) -> None:
+    """The examples' copies name the served media; on a cluster without GPUs the one of provider
+    cluster (the early-stop training) runs with the offline provider, which simulates its trainer,
+    instead of waiting for ever for a GPU; with --gpus it stays as written."""
+
+    def providers(gpus: int) -> dict[str, str]:
+        written = local_cluster.write_examples(ROOT / "examples", tmp_path / str(gpus), "http://m:1", gpus)
+        docs = [d for path in written for d in yaml.safe_load_all(path.read_text()) if d]
+        return {d["metadata"]["name"]: (d.get("spec") or {}).get("provider", "") for d in docs}
+
+    asked = {
+        d["metadata"]["name"]: (d.get("spec") or {}).get("provider", "")
+        for path in sorted((ROOT / "examples").glob("*.yaml"))
+        for d in yaml.safe_load_all(path.read_text())
+        if d
+    }
+    assert asked["demo-early-stop"] == "cluster" and providers(1) == asked
+    assert providers(0) == {**asked, "demo-early-stop": "offline"}

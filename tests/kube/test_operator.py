@@ -195,6 +195,8 @@ def test_lora_ref_waits_then_resolves(env: Cluster) -> None:
         "name": "later",
         "uid": uid_of(c, "LoraTraining", ns, "later"),
         "version": 1,
+        "baseModel": "flux.1",  # what it is made for (training.baseModel), checked against the model
+        "lowNoiseUri": "",  # a Wan 2.2 pair's second file; a FLUX.1 LoRA has none
     }
     assert snapshot["loras"] == [used]
     assert status["images"][0]["width"] > 0

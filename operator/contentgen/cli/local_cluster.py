@@ -344,16 +344,23 @@ class MediaServer:
         self.httpd.server_close()
 
 
-def write_examples(examples: Path, target: Path, media_url: str) -> list[Path]:
+def write_examples(examples: Path, target: Path, media_url: str, gpus: int = 0) -> list[Path]:
     """Copies of the example manifests whose source URLs name the served sample media: a file of
-    the URL's name when there is one in EXAMPLES/media, else the first video there."""
+    the URL's name when there is one in EXAMPLES/media, else the first video there. On a cluster
+    without GPUs (`gpus` 0), an example of the cluster's own GPUs runs with the offline provider,
+    which simulates that trainer: a Job asking for a GPU no node has would wait for ever."""
+    from contentgen.api.providers import OFFLINE, provider_entry
+
     media = sorted(p.name for p in (examples / "media").glob("*") if p.is_file())
     target.mkdir(parents=True, exist_ok=True)
     written = []
     for path in sorted(examples.glob("*.yaml")):
         docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
         for doc in docs:
-            source = (doc.get("spec") or {}).get("source")
+            spec = doc.get("spec") or {}
+            if not gpus and provider_entry(str(spec.get("provider") or "")).own_gpus:
+                spec["provider"] = OFFLINE.name
+            source = spec.get("source")
             if isinstance(source, dict) and source.get("url") and media:
                 name = source["url"].rsplit("/", 1)[-1]
                 source["url"] = f"{media_url}/{name if name in media else media[0]}"
@@ -462,7 +469,7 @@ def run(args: argparse.Namespace) -> int:
     media = None
     if args.examples is not None and (args.examples / "media").is_dir():
         media = MediaServer(args.examples / "media", cluster.host_ip)
-        write_examples(args.examples, cluster.dir / "examples", media.url)
+        write_examples(args.examples, cluster.dir / "examples", media.url, args.gpus)
     (cluster.dir / "store.env").write_text(store_environment(store, catalog.uri))
     cluster.write_kubeconfig(cluster.kubeconfig)  # last: its appearance says everything is ready
     _announce(args, cluster, store, catalog, media, gpu_line(args.gpus, gpu, images) if args.gpus else "")

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from contentgen.api import KINDS
+from contentgen.api.base_models import WAN_FRAMES
 from contentgen.api.common import LORA_URL_RULE, SOURCE_URL_RULE
 from contentgen.api.rules import GENERATED
 
@@ -64,6 +65,10 @@ def rules(*, local: bool) -> dict[str, JsonDict | None]:
         "self == oldSelf": {},
         # LoraTraining dataset.captionTemplate
         "self.contains('{trigger}')": {"pattern": r"\{trigger\}"},
+        # LoraTraining dataset.clips.frames: Wan's frame rule, every count it allows within its bounds
+        f"(self - 1) % {WAN_FRAMES.step} == 0": {
+            "enum": list(range(WAN_FRAMES.step + 1, WAN_FRAMES.max_frames + 1, WAN_FRAMES.step))
+        },
         # The specs' rules, each declared once as terms (api/rules.py, which registers each in
         # GENERATED) with its JSON Schema (None where two values are compared, multiplied or divided)
         **{rule: generated.json_schema for rule, generated in GENERATED.items()},
