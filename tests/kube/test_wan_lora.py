@@ -134,6 +134,6 @@ def test_a_wan_lora_trained_on_the_cluster_draws_a_clip_with_its_lineage(env: Cl
     )
     found = lineage(catalog, doc, None)
     [use] = found.loras
-    assert use.found and use.lora is not None and use.lora.uid == lora_uid and use.version == 1
+    assert use.found and use.lora is not None and use.lora.id == lora_uid and use.version == 1
     assert use.trained is not None and use.trained.dataset_uri.endswith("dataset.zip")
     assert use.trained.source_url == f"{c.media}/clip.mp4"
