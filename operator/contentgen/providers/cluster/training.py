@@ -44,7 +44,7 @@ import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 import torch
 
@@ -215,6 +215,35 @@ def train(
         continued,
         team,
     )
+    return drive(run, started, progress)
+
+
+_T_co = TypeVar("_T_co", covariant=True)
+
+
+class Stepped(Protocol[_T_co]):
+    """A training under way, as drive() runs it: FLUX's (_Run) or Wan's (wan_training.WanRun)."""
+
+    @property
+    def plan(self) -> Plan: ...
+    @property
+    def done(self) -> Any: ...  # .start: the last step a state holds
+    @property
+    def marks(self) -> set[int]: ...
+    @property
+    def watched(self) -> Any: ...  # .drawn_seconds: the watch's pictures, not training time
+    def replay(self, seconds: float) -> Stop | None: ...
+    def step(self, step: int) -> None: ...
+    def keep(self, step: int, seconds: float) -> Stop | None: ...
+    def ended(self, step: int, seconds: float, rate: float | None) -> Stop | None: ...
+    def seconds(self, started: float) -> float: ...
+    def rate(self, began: float, ran: int) -> float | None: ...
+    def trained(self, seconds: float, ran: int, stop: Stop | None) -> _T_co: ...
+
+
+def drive(run: Stepped[_T_co], started: float, progress: Callable[[int, int], None]) -> _T_co:
+    """The steps from where the run's state ends to the plan's last, each checkpoint kept as it is
+    marked, until the plan ends or the watch (or a person) stops it; what it trained."""
     plan = run.plan
     began, ran = time.monotonic(), 0
     stop = run.replay(run.seconds(started))

@@ -218,19 +218,7 @@ def train(
         training._Watched(watch, drawers, gpus),  # type: ignore[arg-type]
         continued,
     )
-    plan = run.plan
-    began, ran = time.monotonic(), 0
-    stop = run.replay(run.seconds(started))
-    for step in range(run.done.start + 1, plan.steps + 1):
-        if stop is not None:
-            break
-        run.step(step)
-        ran += 1
-        if step in run.marks:
-            stop = run.keep(step, run.seconds(started))
-        progress(step - plan.first, plan.steps - plan.first)
-        stop = stop or run.ended(step, run.seconds(started), run.rate(began, ran))
-    return run.trained(time.monotonic() - began - run.watched.drawn_seconds, ran, stop)
+    return training.drive(run, started, progress)
 
 
 def _base(stored: str | None) -> Any:
