@@ -280,19 +280,21 @@ class Kube:
         """Create the Job; False when this resource's Job of that name exists already (its name is
         deterministic). A Job of that name that is not this resource's (by its uid label) raises
         JobNameTaken."""
+        namespace = manifest["metadata"]["namespace"]
+        return await self.create_named(f"/apis/batch/v1/namespaces/{namespace}/jobs", manifest)
+
+    async def create_named(self, collection: str, manifest: dict[str, Any]) -> bool:
+        """Create `manifest` in `collection` (a Job's, a JobSet's, ...); False when this resource's
+        object of that name exists already, JobNameTaken when another's does (by its uid label)."""
         meta = manifest["metadata"]
         namespace, name = meta["namespace"], meta["name"]
         try:
-            await self.request("POST", f"/apis/batch/v1/namespaces/{namespace}/jobs", manifest)
+            await self.request("POST", collection, manifest)
         except KubeError as exc:
             if exc.status != 409:
                 raise
-            # (a list by name: the operator may list Jobs, not get them)
-            found = await self.request(
-                "GET",
-                f"/apis/batch/v1/namespaces/{namespace}/jobs",
-                params={"fieldSelector": f"metadata.name={name}"},
-            )
+            # (a list by name: the operator may list its runs' objects, not get them)
+            found = await self.request("GET", collection, params={"fieldSelector": f"metadata.name={name}"})
             items = (found or {}).get("items") or [{}]
             theirs = (items[0].get("metadata") or {}).get("labels", {}).get(LABEL_UID)
             if theirs != meta["labels"][LABEL_UID]:

@@ -8,8 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from .jobsets import KINDS, PATHS, run_state
-from .kube import JobNameTaken, Kube, KubeError
-from .naming import LABEL_UID
+from .kube import Kube, KubeError
 from .observe import JobState, job_state
 
 BACKENDS = {kind: backend for backend, kind in KINDS.items()}  # JobSet -> jobset, ...
@@ -20,25 +19,10 @@ async def create(kube: Kube, manifest: dict[str, Any]) -> bool:
     backend = BACKENDS.get(str(manifest["kind"]))
     if backend is None:
         return await kube.create_job(manifest)
-    meta = manifest["metadata"]
-    namespace, name = meta["namespace"], meta["name"]
     prefix, plural = PATHS[backend]
-    try:
-        await kube.request("POST", f"{prefix}/namespaces/{namespace}/{plural}", manifest)
-    except KubeError as exc:
-        if exc.status != 409:
-            raise
-        found = await kube.request(
-            "GET",
-            f"{prefix}/namespaces/{namespace}/{plural}",
-            params={"fieldSelector": f"metadata.name={name}"},
-        )
-        items = (found or {}).get("items") or [{}]
-        theirs = (items[0].get("metadata") or {}).get("labels", {}).get(LABEL_UID)
-        if theirs != meta["labels"][LABEL_UID]:
-            raise JobNameTaken(namespace, name, str(theirs or "")) from None
-        return False
-    return True
+    return await kube.create_named(
+        f"{prefix}/namespaces/{manifest['metadata']['namespace']}/{plural}", manifest
+    )
 
 
 async def delete(kube: Kube, job: JobState, *, propagation: str = "Background") -> None:
