@@ -120,6 +120,21 @@ def compared(
     return found
 
 
+def keyed(tree: ast.AST, names: frozenset[str]) -> int:
+    """How often `tree` looks a string in `names` up: a dict literal's key, a subscript `x["..."]`,
+    a `.get("...")`. tests/test_kind_names.py counts kind names and catalog types so: a table
+    keyed by kind outside the kind registries is a switch written as data."""
+    found = 0
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):
+            found += sum(_is_name(k, names) for k in node.keys if k is not None)
+        elif isinstance(node, ast.Subscript):
+            found += _is_name(node.slice, names)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
+            found += bool(node.args) and _is_name(node.args[0], names)
+    return found
+
+
 def _of_a_provider(node: ast.Compare) -> bool:
     """A comparison of a `.name`, `.provider` or `provider`: what a provider's name is held in."""
     sides = [node.left, *node.comparators]

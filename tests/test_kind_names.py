@@ -7,8 +7,9 @@ The layers not converted yet keep an allowance, file by file: how many kind-name
 still has. It is a ratchet: a comparison beyond a file's allowance fails (a file that is not listed
 is allowed none), and an allowance above what its file has fails too, so that it is lowered as the
 comparisons go (a converted file leaves the list). Counted: a string constant equal to a kind name
-on either side of ==, !=, is, is not; in an in / not in over a tuple, list or set literal; a case
-pattern."""
+or a catalog type on either side of ==, !=, is, is not; in an in / not in over a tuple, list or set
+literal; a case pattern; a dict literal's key, a subscript, a `.get()`: a table keyed by kind is a
+switch too."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from contentgen.api import KINDS
+from contentgen.api.kinds import CATALOG_TYPES
 from contentgen.api.notification import KIND as NOTIFICATION
 from contentgen.api.registry import UnknownKind
 from contentgen.catalog.document import summarize
@@ -28,11 +30,11 @@ from contentgen.controller.kinds import CONTROLLER_KINDS, controller_kind
 from contentgen.httpapi.kinds import HTTP_KINDS, http_kind
 from contentgen.pipeline.kinds import PIPELINE_KINDS, pipeline_kind
 from contentgen.pricing import PRICING_KINDS, pricing_kind
-from scripts.structure import compared
+from scripts.structure import compared, keyed
 from tests.conftest import ROOT
 
 PACKAGE = ROOT / "operator" / "contentgen"
-KIND_NAMES = frozenset({*KINDS, NOTIFICATION})
+KIND_NAMES = frozenset({*KINDS, NOTIFICATION, *CATALOG_TYPES})
 REGISTRIES = (
     "api/kinds.py",
     "api/registry.py",
@@ -47,8 +49,9 @@ ALLOWANCE: dict[str, int] = {}
 
 
 def comparisons(source: str) -> int:
-    """How many kind names `source` compares (see the module docstring)."""
-    return compared(ast.parse(source), KIND_NAMES)
+    """How many kind names `source` compares or looks up (see the module docstring)."""
+    tree = ast.parse(source)
+    return compared(tree, KIND_NAMES) + keyed(tree, KIND_NAMES)
 
 
 def counts(package: Path) -> dict[str, int]:
@@ -157,10 +160,13 @@ COMPARED = {
     'content.get("kind") == "Notification"': 1,
     'a == b == "LoraTraining"': 1,
     'match k:\n    case "VideoGeneration":\n        pass\n    case "Transcription" | "x":\n        pass': 2,
+    'catalog_type == "lora-training"': 1,
+    'table = {"ImageGeneration": 1, "video-generation": 2, "x": 3}': 2,
+    'KINDS["LoraTraining"].plural': 1,
+    'by_type.get("transcription")': 1,
 }
 NOT_COMPARED = [
     'KIND = "LoraTraining"',
-    'table = {"ImageGeneration": 1}',
     'f("Transcription")',
     "kind in KINDS",
     'kind == "Lora"',

@@ -59,6 +59,12 @@ class Kind:
     # the spec's fields (wire form, dotted) that only provider cluster reads: the offline provider
     # runs the spec without them (run.offline_spec)
     cluster_only: tuple[str, ...] = ()
+    # the store's top folders of its outputs, the first holding each version's result.json
+    # (store/keys.py: {folder}/{owner}/{uid}/v{n}/); none: its catalog type
+    stored_under: tuple[str, ...] = ()
+    # its outputs were once stored straight under {folder}/{owner}/{uid}/, before versions (read
+    # as version 1)
+    unversioned_before: bool = False
 
     @property
     def singular(self) -> str:
@@ -116,6 +122,7 @@ LORA_TRAINING = Kind(
     latest=("likeness",),
     bulky=("likeness", "trainingLoss"),
     cluster_only=tuple(f"training.{field}" for field, *_ in CLUSTER_ONLY_TRAINING),
+    stored_under=("loras", "datasets"),
 )
 # Where a request a warm pool draws is in it (status.pool), where the kind has one
 POOL_COLUMNS = (
@@ -142,6 +149,8 @@ IMAGE_GENERATION = Kind(
     latest=("images", "loras", "provider"),
     legacy=image.legacy_version,
     cluster_only=("memoryPlan", "denoising"),
+    stored_under=("generated-images",),
+    unversioned_before=True,
 )
 TRANSCRIPTION = Kind(
     kind="Transcription",
@@ -156,6 +165,8 @@ TRANSCRIPTION = Kind(
     ),
     latest=("transcript",),
     legacy=transcription.legacy_version,
+    stored_under=("transcripts",),
+    unversioned_before=True,
 )
 
 LORA_EVALUATION = Kind(
@@ -173,6 +184,7 @@ LORA_EVALUATION = Kind(
         Column("Median", ".status.likeness.median", "number", "The median face similarity to the person."),
     ),
     latest=("likeness", "lora", "evaluation"),
+    stored_under=("evaluations",),
 )
 
 VIDEO_GENERATION = Kind(
@@ -200,6 +212,7 @@ VIDEO_GENERATION = Kind(
     latest=("video", "image", "loras", "provider"),
     bulky=("video.likeness.samples", "video.likeness.reasons", "image.loras"),
     cluster_only=("denoising",),
+    stored_under=("generated-videos",),
 )
 
 KINDS: dict[str, Kind] = {

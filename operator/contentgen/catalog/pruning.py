@@ -54,7 +54,7 @@ def _version_keys(store: ObjectStore, doc: dict[str, Any], version: dict[str, An
     kind, owner, uid = str(doc["type"]), str(doc["owner"]), str(doc["_id"])
     found = [info.key for root in keys.version_roots(kind, owner, uid, number) for info in store.list(root)]
     named = [u for u in version_uris(version) if store.owns(u) and keys.version_of_uri(u) is None]
-    if named and kind in keys.LEGACY_TYPES:
+    if named and keys.unversioned_before(kind):
         named.append(store.uri(keys.result_key(kind, owner, uid, 0)))
     found += [store.key_of(u) for u in named if store.exists(store.key_of(u))]
     return sorted(dict.fromkeys(found))

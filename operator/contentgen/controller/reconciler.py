@@ -19,6 +19,7 @@ from dataclasses import replace
 from typing import Any, cast
 
 from contentgen.api import KINDS, Kind, Phase, SpecSnapshot, now, parse_timestamp
+from contentgen.api.kinds import IMAGE_GENERATION
 from contentgen.api.lora import VERDICTS_ANNOTATION, verdicts_asked
 from contentgen.api.providers import provider_entry
 from contentgen.pricing import estimated, month_of, without_evaluation
@@ -318,7 +319,7 @@ def _image_ref(op: Operator, res: Observed) -> ImageState | None:
     ref = res.spec.get("imageRef")
     if not isinstance(ref, dict) or not ref.get("name"):
         return None
-    index = op.indexes.get(f"{KINDS['ImageGeneration'].plural}_by_uid") or {}
+    index = op.indexes.get(f"{IMAGE_GENERATION.plural}_by_uid") or {}
     for (namespace, _uid), kept in index.items():
         if namespace != res.namespace:
             continue

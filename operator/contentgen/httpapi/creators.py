@@ -31,6 +31,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from contentgen.api import KINDS, Resource, now
+from contentgen.api.kinds import LORA_TRAINING
 from contentgen.api.lora import KEEP_BEST, PROMOTED_ANNOTATION, STOP_ANNOTATION, VERDICTS_ANNOTATION
 from contentgen.api.sharing import Grant, grants_of
 from contentgen.api.words import counted
@@ -389,7 +390,7 @@ PATCH_ATTEMPTS = 5
 
 def _lora_at(doc: dict[str, Any]) -> tuple[str, str, str]:
     """Where a record's LoraTraining is: its plural, namespace and name."""
-    return KINDS["LoraTraining"].plural, str(doc["namespace"]), str(doc["name"])
+    return LORA_TRAINING.plural, str(doc["namespace"]), str(doc["name"])
 
 
 def _version_key(key: str) -> int:

@@ -272,7 +272,7 @@ def stored_results(
         if number == snapshot.version:
             continue
         result = version_result(store, kind, snapshot.owner, snapshot.uid, number)
-        if result is None and number == LEGACY_VERSION and kind in keys.LEGACY_TYPES:
+        if result is None and number == LEGACY_VERSION and keys.unversioned_before(kind):
             result = version_result(store, kind, snapshot.owner, snapshot.uid, 0)
         if result is not None:
             found[number] = result

@@ -28,8 +28,6 @@ import re
 
 from contentgen.api.versions import LEGACY_VERSION
 
-# The kinds whose outputs had a layout before versions (read as version 1).
-LEGACY_TYPES = ("image-generation", "transcription")
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # Keys that hold state rather than outputs: rewritten in place by design (checkpoints), or
 # written once under unique names and then removed (the outbox).
@@ -205,21 +203,26 @@ def is_mutable(key: str) -> bool:
     return key.startswith(MUTABLE_PREFIXES)
 
 
-def kind_root(catalog_type: str, owner: str, uid: str) -> str:
-    """Where the outputs of a kind with no layout of its own above live, by its catalog type."""
-    return f"{_seg(catalog_type, 'type')}/{_seg(owner, 'owner')}/{_seg(uid, 'uid')}/"
+def _folders(catalog_type: str) -> tuple[str, ...]:
+    """The top folders of a kind's outputs, as the kind declares them (api/kinds.py: stored_under);
+    a kind that declares none, or a type no kind has, keeps them under its catalog type."""
+    from contentgen.api.kinds import CATALOG_TYPES
+
+    kind = CATALOG_TYPES.get(catalog_type)
+    return (kind.stored_under if kind is not None else ()) or (_seg(catalog_type, "type"),)
+
+
+def unversioned_before(catalog_type: str) -> bool:
+    """Whether the kind once stored its outputs straight under its root, before versions."""
+    from contentgen.api.kinds import CATALOG_TYPES
+
+    kind = CATALOG_TYPES.get(catalog_type)
+    return kind is not None and kind.unversioned_before
 
 
 def output_roots(catalog_type: str, owner: str, uid: str) -> list[str]:
     """The prefixes a resource's outputs live under, every version's."""
-    by_type = {
-        "lora-training": [lora_root(owner, uid), dataset_root(owner, uid)],
-        "image-generation": [images_root(owner, uid)],
-        "transcription": [transcripts_root(owner, uid)],
-        "lora-evaluation": [evaluations_root(owner, uid)],
-        "video-generation": [videos_root(owner, uid)],
-    }
-    return by_type.get(catalog_type) or [kind_root(catalog_type, owner, uid)]
+    return [f"{folder}/{_seg(owner, 'owner')}/{_seg(uid, 'uid')}/" for folder in _folders(catalog_type)]
 
 
 def resource_roots(catalog_type: str, owner: str, uid: str) -> list[str]:
@@ -229,14 +232,7 @@ def resource_roots(catalog_type: str, owner: str, uid: str) -> list[str]:
 
 def version_roots(catalog_type: str, owner: str, uid: str, version: int) -> list[str]:
     """The prefixes one version's outputs live under (unversioned legacy objects excepted)."""
-    by_type = {
-        "lora-training": [lora_version(owner, uid, version), dataset_version(owner, uid, version)],
-        "image-generation": [images_version(owner, uid, version)],
-        "transcription": [transcripts_version(owner, uid, version)],
-        "lora-evaluation": [evaluations_version(owner, uid, version)],
-        "video-generation": [videos_version(owner, uid, version)],
-    }
-    return by_type.get(catalog_type) or [kind_root(catalog_type, owner, uid) + _version(version)]
+    return [root + _version(version) for root in output_roots(catalog_type, owner, uid)]
 
 
 def versions_in(catalog_type: str, owner: str, uid: str, stored: list[str]) -> set[int]:
@@ -251,7 +247,7 @@ def versions_in(catalog_type: str, owner: str, uid: str, stored: list[str]) -> s
         match = re.match(r"v(\d+)/", key[len(root) :])
         if match:
             found.add(int(match.group(1)))
-        elif catalog_type in LEGACY_TYPES:
+        elif unversioned_before(catalog_type):
             found.add(LEGACY_VERSION)
     return found
 
@@ -259,13 +255,7 @@ def versions_in(catalog_type: str, owner: str, uid: str, stored: list[str]) -> s
 def result_key(catalog_type: str, owner: str, uid: str, version: int) -> str:
     """Where a run's result document is stored, next to its outputs. Version 0 is the unversioned
     layout of images and transcripts before versions (read, never written)."""
-    if catalog_type == "lora-training":
-        return f"{lora_version(owner, uid, version)}result.json"
-    if catalog_type == "lora-evaluation":
-        return f"{evaluations_version(owner, uid, version)}result.json"
-    if catalog_type == "video-generation":
-        return f"{videos_version(owner, uid, version)}result.json"
-    if catalog_type in LEGACY_TYPES:
-        root = images_root(owner, uid) if catalog_type == "image-generation" else transcripts_root(owner, uid)
-        return f"{root}result.json" if version == 0 else f"{root}{_version(version)}result.json"
-    return f"{kind_root(catalog_type, owner, uid)}{_version(version)}result.json"
+    root = output_roots(catalog_type, owner, uid)[0]
+    if version == 0 and unversioned_before(catalog_type):
+        return f"{root}result.json"
+    return f"{root}{_version(version)}result.json"
