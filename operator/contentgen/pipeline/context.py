@@ -18,7 +18,7 @@ from contentgen.store import ObjectStore, keys
 
 from .fetch import Fetched, fetch
 from .live import Live, NoLive
-from .progress import Progress, Span, SubProgress
+from .progress import Progress, Span, Stages, SubProgress
 from .settings import PipelineSettings
 
 SOURCE_FIELD = "source.url"  # what a fetch's errors name, unless told another field
@@ -134,9 +134,10 @@ class RunContext:
     live: Live = field(default_factory=NoLive)
 
     @contextmanager
-    def stage(self, name: str, start: float, end: float) -> Iterator[Span]:
-        """Time a stage and map its 0-100 onto [start, end] of the run's progress."""
-        span = Span(self.progress, name, start, end)
+    def stage(self, stages: Stages, name: str) -> Iterator[Span]:
+        """Time the stage `name` of the flow's `stages` and map its 0-100 onto its window of the
+        run's progress."""
+        span = Span(self.progress, name, *stages.window(name))
         span(0)
         began = time.monotonic()
         try:

@@ -14,8 +14,12 @@ from contentgen.store import keys
 
 from .context import RunContext, StoreCheckpoint, StoreFiles
 from .links import provider_url
+from .progress import Stages
 
 PNG = "image/png"
+
+# the stages in order, and each one's share of the run's progress
+STAGES = Stages(("prepare", 5), ("generate", 80), ("store-images", 15))
 
 
 def run_images(ctx: RunContext) -> RunResult:
@@ -44,7 +48,7 @@ def _spec(ctx: RunContext) -> ImageGenerationSpec:
 def _prepare(ctx: RunContext, spec: ImageGenerationSpec) -> ImageRequest:
     """The provider's request, with the LoRAs' links."""
     snap = ctx.snapshot
-    with ctx.stage("prepare", 0, 5):
+    with ctx.stage(STAGES, "prepare"):
         loras = tuple(
             LoraWeights(url=provider_url(lora.uri, ctx.store, ctx.settings.presign_seconds), scale=lora.scale)
             for lora in snap.loras
@@ -70,7 +74,7 @@ def _generate(
     ctx: RunContext, spec: ImageGenerationSpec, provider: ImageGenerator, request: ImageRequest
 ) -> list[ImageOutput]:
     """The paid call, its usage once it has returned, and as many pictures as were asked for."""
-    with ctx.stage("generate", 5, 85) as span:
+    with ctx.stage(STAGES, "generate") as span:
         # One per resource, not per generation: a later generation with the same provider inputs
         # (after a failed store, say) delivers what was paid for instead of paying again.
         checkpoint = StoreCheckpoint(ctx.store, keys.checkpoint(ctx.snapshot.uid, "images"))
@@ -99,7 +103,7 @@ def _store_images(
     """Each paid picture stored as PNG under the run's version, with its real size."""
     images: list[GeneratedImage] = []
     artifacts: list[Artifact] = []
-    with ctx.stage("store-images", 85, 100) as span, ctx.storing_paid_output("the images"):
+    with ctx.stage(STAGES, "store-images") as span, ctx.storing_paid_output("the images"):
         for n, output in enumerate(outputs, start=1):
             data, width, height = _as_png(output, n, provider)
             artifact = ctx.store.put_once_bytes(

@@ -65,9 +65,20 @@ from .likeness.plan import Plan
 from .likeness.stopping import budget_cap, saved
 from .likeness.watch import LikenessWatch, provider_lora, run_scored, store_evaluation
 from .links import provider_url
-from .progress import SubProgress
+from .progress import Stages, SubProgress
 
 log = logging.getLogger(__name__)
+
+# the stages in order, and each one's share of the run's progress
+STAGES = Stages(
+    ("fetch", 8),
+    ("dataset", 37),
+    ("captions", 3),
+    ("upload-dataset", 2),
+    ("train", 38),
+    ("store-model", 2),
+    ("evaluate", 10),
+)
 
 
 def run_lora(ctx: RunContext) -> RunResult:
@@ -134,7 +145,7 @@ def _spec(ctx: RunContext) -> LoraTrainingSpec:
 
 def _fetch(ctx: RunContext, spec: LoraTrainingSpec) -> tuple[Fetched, list[tuple[Path, str]]]:
     """The source video (refused where it is a still picture) and the subject's reference images."""
-    with ctx.stage("fetch", 0, 8) as span:
+    with ctx.stage(STAGES, "fetch") as span:
         source = ctx.fetch_source(spec.source.url, span)
         with source.path.open("rb") as head:
             if still := still_picture(head.read(16)):
@@ -149,7 +160,7 @@ def _build_dataset(
     ctx: RunContext, spec: LoraTrainingSpec, source: Fetched, references: list[tuple[Path, str]]
 ) -> LocalDataset:
     plan = video_lora.plan_of(spec, ctx.provider)  # a video LoRA's clips (video_lora.py)
-    with ctx.stage("dataset", 8, 45) as span:
+    with ctx.stage(STAGES, "dataset") as span:
         try:
             dataset = build_dataset(
                 source.path,
@@ -188,7 +199,7 @@ def _caption(
     billed: list[UsageLine] = []
     if describer is None:
         return billed
-    with ctx.stage("captions", 45, 48) as span, ctx.paying(billed):
+    with ctx.stage(STAGES, "captions") as span, ctx.paying(billed):
         stills = tuple(image.path for image in dataset.images)
         out = describer.caption_images(
             CaptionRequest(images=(*stills, *video_lora.caption_frames(dataset))),
@@ -222,7 +233,7 @@ def _caption(
 
 
 def _upload_dataset(ctx: RunContext, spec: LoraTrainingSpec, dataset: LocalDataset) -> _Uploaded:
-    with ctx.stage("upload-dataset", 48, 50) as span:
+    with ctx.stage(STAGES, "upload-dataset") as span:
         prefix = keys.dataset_version(spec.owner, ctx.snapshot.uid, ctx.snapshot.version)
         uris: dict[Path, str] = {}
         pictures: list[Artifact] = []
@@ -313,7 +324,7 @@ def _train(
     """The training, and the watch it was handed where its trainer trains live (none: fal)."""
     owner, uid, version = spec.owner, ctx.snapshot.uid, ctx.snapshot.version
     watch = _watch(ctx, spec, dataset, billed) if provider_entry(ctx.provider).trains_live else None
-    with ctx.stage("train", 50, 88) as span:
+    with ctx.stage(STAGES, "train") as span:
         # one per resource, fingerprinted by the dataset and the training's inputs: a later run
         # with the same ones resumes the training already paid for instead of paying again
         checkpoint = StoreCheckpoint(ctx.store, keys.checkpoint(uid, "lora"), earlier="lora")
@@ -400,7 +411,7 @@ def _store_model(
     they are: its model.safetensors is written after them. The last step's LoRA is in the store
     already (checkpoints/), whatever happens meanwhile."""
     scoring = bool(trained.checkpoints) and _evaluates(ctx.snapshot.skip_evaluation, spec, dataset)
-    with ctx.stage("store-model", 88, 90), ctx.storing_paid_output("the LoRA weights"):
+    with ctx.stage(STAGES, "store-model"), ctx.storing_paid_output("the LoRA weights"):
         prefix = keys.lora_version(spec.owner, ctx.snapshot.uid, ctx.snapshot.version)
         model = None
         if not scoring:
@@ -455,7 +466,7 @@ def _evaluate_version(
         return _Evaluated(None, [], chosen)
     if video_lora.is_video(spec):  # a Wan LoRA on FLUX's pictures: not loadable (video_lora.py)
         return _Evaluated(video_lora.skipped_likeness(spec), [], chosen)
-    with ctx.stage("evaluate", 90, 100) as span:
+    with ctx.stage(STAGES, "evaluate") as span:
         billed = list(ctx.usage or [])
         if model is None:
             scored = _evaluate_checkpoints(

@@ -27,8 +27,12 @@ from contentgen.providers import image_generator
 from .context import RunContext
 from .likeness import reevaluate
 from .likeness.plan import Plan
+from .progress import Stages
 
 BY = "LoraEvaluation"  # the record's `by`: who asked for it
+
+# the stages in order, and each one's share of the run's progress
+STAGES = Stages(("prepare", 5), ("evaluate", 95))
 
 
 def run_lora_evaluation(ctx: RunContext) -> RunResult:
@@ -79,7 +83,7 @@ def _target(ctx: RunContext, spec: LoraEvaluationSpec, lora: EvaluatedLora) -> r
 
 def _finished(ctx: RunContext, goal: reevaluate.Target, claimant: str) -> dict[str, Any] | None:
     """The record of the evaluation this run claimed and stored already, if it did."""
-    with ctx.stage("prepare", 0, 5):
+    with ctx.stage(STAGES, "prepare"):
         return reevaluate.finished_claim(ctx.store, goal, claimant)
 
 
@@ -89,7 +93,7 @@ def _evaluate(ctx: RunContext, goal: reevaluate.Target, claimant: str) -> dict[s
     number = reevaluate.claim(ctx.store, goal, claimant)
     billed: list[UsageLine] = []
     resource = {"kind": snap.kind, "namespace": snap.namespace, "name": snap.name, "uid": snap.uid}
-    with ctx.stage("evaluate", 5, 100) as span, ctx.paying(billed):
+    with ctx.stage(STAGES, "evaluate") as span, ctx.paying(billed):
         record = reevaluate.run(
             image_generator(ctx.provider),
             ctx.store,

@@ -14,9 +14,13 @@ from contentgen.store.results import read_result, result_document
 
 from .context import UNBILLED, RunContext
 from .kinds import pipeline_kind
+from .progress import Stages
 from .thumbnails import add_thumbnails, has_pictures
 
 log = logging.getLogger(__name__)
+
+# what follows a flow: pictures get their thumbnails at 100 %
+FINISHING = Stages(("thumbnails", 1), start=100, end=100)
 
 
 def execute(ctx: RunContext) -> RunResult:
@@ -45,7 +49,7 @@ def execute(ctx: RunContext) -> RunResult:
     )
     result = with_lineage(pipeline_kind(snap.kind).run(ctx), snap)
     if has_pictures(result):
-        with ctx.stage("thumbnails", 100, 100):
+        with ctx.stage(FINISHING, "thumbnails"):
             result = add_thumbnails(ctx.store, result)
     roots = keys.version_roots(kind.catalog_type, snap.owner, snap.uid, snap.version)
     result = with_every_object(ctx.store, result, roots, key)

@@ -18,9 +18,13 @@ from .context import RunContext, StoreCheckpoint
 from .fetch import Fetched
 from .links import provider_url
 from .media import MediaInfo, probe
+from .progress import Stages
 
 # How much transcript text the result carries for catalog search (the full text is stored).
 SEARCH_TEXT_CHARS = 20_000
+
+# the stages in order, and each one's share of the run's progress
+STAGES = Stages(("fetch", 15), ("transcribe", 80), ("store-transcript", 5))
 
 
 def run_transcription(ctx: RunContext) -> RunResult:
@@ -40,7 +44,7 @@ def _spec(ctx: RunContext) -> TranscriptionSpec:
 
 def _fetch(ctx: RunContext, spec: TranscriptionSpec) -> tuple[Fetched, MediaInfo, str | None]:
     """The source, probed, and the URL the provider reads its audio from."""
-    with ctx.stage("fetch", 0, 15) as span:
+    with ctx.stage(STAGES, "fetch") as span:
         # Fetched and probed even when the provider could read the URL itself: unreadable or
         # over-long input fails here, clearly, before anything is paid for.
         source = ctx.fetch_source(spec.source.url, span)
@@ -68,7 +72,7 @@ def _transcribe(
     audio_url: str | None,
 ) -> TranscriptionOutput:
     """The paid call, and its usage once it has returned."""
-    with ctx.stage("transcribe", 15, 95) as span:
+    with ctx.stage(STAGES, "transcribe") as span:
         # one per resource: a later generation with the same inputs reuses the paid transcript
         checkpoint = StoreCheckpoint(ctx.store, keys.checkpoint(ctx.snapshot.uid, "transcript"))
         ctx.usage = None  # a paid call is under way
@@ -105,7 +109,7 @@ def _store_transcript(
     ctx: RunContext, spec: TranscriptionSpec, output: TranscriptionOutput
 ) -> tuple[Artifact, Artifact]:
     """transcript.json (the provider's response) and transcript.txt, each written once."""
-    with ctx.stage("store-transcript", 95, 100), ctx.storing_paid_output("the transcript"):
+    with ctx.stage(STAGES, "store-transcript"), ctx.storing_paid_output("the transcript"):
         prefix = keys.transcripts_version(spec.owner, ctx.snapshot.uid, ctx.snapshot.version)
         # Sorted keys: the same transcript is the same bytes, whatever order the provider sent.
         response = json.dumps(output.response, indent=1, sort_keys=True).encode()

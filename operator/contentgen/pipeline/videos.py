@@ -41,9 +41,13 @@ from .clips import (
 )
 from .context import RunContext, StoreCheckpoint, StoreFiles
 from .links import provider_url
+from .progress import Stages
 from .thumbnails import JPEG, thumbnail_jpeg
 
 MP4 = "video/mp4"
+
+# the stages in order, and each one's share of the run's progress
+STAGES = Stages(("prepare", 10), ("generate", 70), ("store-video", 15), ("likeness", 5))
 
 
 def run_videos(ctx: RunContext) -> RunResult:
@@ -87,7 +91,7 @@ def _spec(ctx: RunContext) -> VideoGenerationSpec:
 def _prepare(ctx: RunContext, spec: VideoGenerationSpec, shape: VideoShape) -> VideoRequest:
     """The provider's request: the picture to animate (checked, and its size), the LoRAs' links."""
     snap = ctx.snapshot
-    with ctx.stage("prepare", 0, 10) as span:
+    with ctx.stage(STAGES, "prepare") as span:
         # before anything is fetched, paid or drawn: a LoraTraining's LoRA made for another model
         loras = video_lora.made_for(ctx.store, list(snap.loras))
         trained = [keys.lora_of_uri(lora.uri) is not None for lora in loras]
@@ -152,7 +156,7 @@ def _generate(
     ctx: RunContext, provider: VideoGenerator, request: VideoRequest, shape: VideoShape
 ) -> VideoOutput:
     """The paid call, and its usage once it has returned."""
-    with ctx.stage("generate", 10, 80) as span:
+    with ctx.stage(STAGES, "generate") as span:
         # One per resource, not per generation: a later generation with the same provider inputs
         # (after a failed store, say) delivers what was paid for instead of paying again.
         checkpoint = StoreCheckpoint(ctx.store, keys.checkpoint(ctx.snapshot.uid, "video"))
@@ -172,7 +176,7 @@ def _store_video(ctx: RunContext, spec: VideoGenerationSpec, output: VideoOutput
     artifacts: list[Artifact] = []
     original: Artifact | None = None
     original_codec = ""
-    with ctx.stage("store-video", 80, 95) as span, ctx.storing_paid_output("the video"):
+    with ctx.stage(STAGES, "store-video") as span, ctx.storing_paid_output("the video"):
         delivered = delivered_codec(output.path)
         if not delivered.playable:
             # what was paid for is stored as delivered, before a conversion that could fail
@@ -201,7 +205,7 @@ def _store_video(ctx: RunContext, spec: VideoGenerationSpec, output: VideoOutput
 
 
 def _measure_likeness(ctx: RunContext, stored: _StoredVideo, *, placeholder: bool) -> VideoLikeness | None:
-    with ctx.stage("likeness", 95, 100):
+    with ctx.stage(STAGES, "likeness"):
         return _likeness(ctx, ctx.snapshot, stored.playable, stored.info, placeholder=placeholder)
 
 
