@@ -11,6 +11,7 @@ transcript without a version: they count as version 1 (`adopt_legacy`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from .kinds import KINDS
@@ -119,6 +120,15 @@ def without_fields(version: dict[str, Any], paths: tuple[str, ...]) -> dict[str,
         elif isinstance(slim[head], dict):
             slim[head] = without_fields(slim[head], (rest,))
     return slim
+
+
+def version_entry(holder: Mapping[str, Any], number: Any) -> dict[str, Any] | None:
+    """The entry of `holder`'s `versions` (a catalog record's, a resource's status) numbered
+    `number` (an int, or a number as the wire has it), or None: the one way a version is found."""
+    if number is None:
+        return None
+    wanted = int(number)
+    return next((v for v in holder.get("versions") or [] if int(v["version"]) == wanted), None)
 
 
 def set_version_cost(status: dict[str, Any], version: int, cost_usd: float | None) -> None:

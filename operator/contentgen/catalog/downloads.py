@@ -12,7 +12,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from contentgen.api.versions import LEGACY_VERSION
+from contentgen.api.versions import LEGACY_VERSION, version_entry
 from contentgen.store import ObjectNotFound, ObjectStore
 from contentgen.store.keys import version_of_uri
 
@@ -109,9 +109,8 @@ def output_uris(doc: dict[str, Any]) -> list[str]:
 def version_of(doc: dict[str, Any], number: int) -> dict[str, Any]:
     """A usable version of the record; NoSuchVersion (or AssetsDeleted) naming what there is."""
     doc = upgrade(doc)
-    for version in doc.get("versions") or []:
-        if int(version["version"]) == number:
-            return dict(version)
+    if (version := version_entry(doc, number)) is not None:
+        return dict(version)
     if any(int(v["version"]) == number for v in doc.get("deletedVersions") or []):
         raise AssetsDeleted(f"version {number} of {doc['_id']} was deleted; its outputs were removed")
     have = ", ".join(f"v{v['version']}" for v in doc.get("versions") or []) or "none"
@@ -137,9 +136,7 @@ def _training_files(doc: dict[str, Any], number: int) -> dict[str, Any] | None:
     checkpoint's grid and report (latestRun.training), which the web UI's live view shows before the
     version is made; None where `number` is not the latest run's, or is a usable version already."""
     run = doc.get("latestRun") or {}
-    if int(run.get("version") or 0) != number or any(
-        int(v["version"]) == number for v in doc.get("versions") or []
-    ):
+    if int(run.get("version") or 0) != number or version_entry(doc, number) is not None:
         return None
     points = (run.get("training") or {}).get("checkpoints") or []
     uris = [str(p[k]) for p in points for k in ("gridUri", "reportUri") if p.get(k)]

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from contentgen.api import parse_timestamp
+from contentgen.api.versions import version_entry
 
 from .base import Catalog
 from .document import summarize
@@ -37,7 +38,7 @@ def with_verdict_choice(
     """`doc` with `entry` ({choice, version, evaluation, by, at, note}) added to its version's
     verdict choices (None: the version is gone, or the choice is recorded already)."""
     new = copy.deepcopy(upgrade(doc))
-    version = next((v for v in new.get("versions") or [] if int(v["version"]) == int(entry["version"])), None)
+    version = version_entry(new, entry["version"])
     if version is None:
         return None
     choices = list(version.get("verdictChoices") or [])
@@ -72,7 +73,7 @@ def with_evaluation(doc: dict[str, Any], entry: dict[str, Any], *, now: datetime
     that version (deleted since: its evaluation went with it, its cost stays counted)."""
     new = copy.deepcopy(upgrade(doc))
     number, wanted = int(entry["evaluation"]), int(entry["version"])
-    version = next((v for v in new.get("versions") or [] if int(v["version"]) == wanted), None)
+    version = version_entry(new, wanted)
     cost, key = dict(new.get("evaluationCost") or {}), f"v{wanted}/e{number}"
     owned = bool(entry.get("resource"))  # a LoraEvaluation's: its own record counts what it cost
     if version is not None and _recorded(version, number):

@@ -22,6 +22,7 @@ from pydantic import Field
 
 from contentgen.api import KINDS
 from contentgen.api.sharing import grants_of, may_see
+from contentgen.api.versions import version_entry
 from contentgen.store import keys
 
 from .base import Catalog
@@ -179,7 +180,7 @@ def _picture_use(catalog: Catalog, used: dict[str, Any], owner: OwnerScope) -> P
     made = upgrade(made)
     use.found = True
     use.image_generation = RecordRef.model_validate(_ref(made))
-    version = next((v for v in made.get("versions") or [] if v.get("version") == use.version), None)
+    version = version_entry(made, use.version)
     if version is not None:
         use.prompt = str(version.get("prompt") or "")
         use.loras = [_lora_use(catalog, lora, owner, [version]) for lora in version.get("loras") or []]
@@ -205,7 +206,7 @@ def _lora_use(
         return use
     use.found = True
     use.lora = RecordRef.model_validate(_ref(lora))
-    trained = next((v for v in upgrade(lora).get("versions") or [] if v.get("version") == use.version), None)
+    trained = version_entry(upgrade(lora), use.version)
     if trained is not None:
         use.trained = LoraVersionInfo.model_validate(trained | {"promotion": promoted(trained)})
         newest = max((t for v in made_with if (t := made_at(v)) is not None), default=None)

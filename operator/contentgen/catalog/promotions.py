@@ -15,6 +15,8 @@ import copy
 from datetime import datetime
 from typing import Any
 
+from contentgen.api.versions import version_entry
+
 from .base import Catalog
 from .document import summarize
 from .kinds.lora_training import model_of, promoted
@@ -29,7 +31,7 @@ def with_promotion(doc: dict[str, Any], entry: dict[str, Any], *, now: datetime)
     promotion is recorded already); its stored object (`object`), where it has one, with the
     version's objects."""
     new = copy.deepcopy(upgrade(doc))
-    version = next((v for v in new.get("versions") or [] if v.get("version") == entry["version"]), None)
+    version = version_entry(new, entry["version"])
     if version is None:
         return None
     promotions = list(version.get("promotions") or [])

@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from contentgen.api.versions import version_entry
 from contentgen.catalog import Catalog, to_record
 from contentgen.cli.flags import int_at_least
 from contentgen.cli.main import CommandError
@@ -165,7 +166,7 @@ def _checkpoint_line(point: dict[str, Any]) -> str:
 
 
 def _end_lines(record: dict[str, Any], run: dict[str, Any]) -> list[str]:
-    version = next((v for v in record.get("versions") or [] if v.get("version") == run.get("version")), None)
+    version = version_entry(record, run.get("version"))
     if version is None:
         why = (run.get("error") or {}).get("message") or run.get("message")
         return [f"v{run.get('version')} {run['phase']}: {why}"]

@@ -22,6 +22,7 @@ from typing import Any
 from contentgen.api import Phase
 from contentgen.api.common import CommonStatus
 from contentgen.api.lora import KEEP_BEST, STOP_ANNOTATION, STOP_VALUES, LoraTrainingStatus
+from contentgen.api.versions import version_entry
 
 ENDED = (Phase.SUCCEEDED.value, Phase.FAILED.value)
 
@@ -71,8 +72,7 @@ def _stopped_by_it(status: dict[str, Any]) -> bool:
     reason = next((c.get("reason") for c in status.get("conditions") or [] if c.get("type") == "Ready"), "")
     if status.get("phase") == Phase.FAILED.value:
         return reason == "StoppedBeforeCheckpoint"
-    listed: list[dict[str, Any]] = status.get("versions") or []
-    newest = next((v for v in listed if v.get("version") == status.get("latestVersion")), {})
+    newest = version_entry(status, status.get("latestVersion")) or {}
     return (newest.get("stopped") or {}).get("how") == "asked"
 
 

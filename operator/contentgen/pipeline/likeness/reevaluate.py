@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from contentgen.api import UsageLine
 from contentgen.api.lora import LIKENESS_PROMPT_SETS
+from contentgen.api.versions import version_entry
 from contentgen.catalog.kinds import makes_loras
 from contentgen.errors import InvalidInput, TransientError
 from contentgen.pricing import PriceTable, expected_usage, priced
@@ -113,7 +114,7 @@ def target(doc: dict[str, Any], version: int | None, provider: str | None, plan:
     if not versions:
         raise NotEvaluable(f"{doc['_id']} has no usable version to evaluate")
     number = version if version is not None else int(versions[-1]["version"])
-    entry = next((v for v in versions if int(v["version"]) == number), None)
+    entry = version_entry({"versions": versions}, number)
     if entry is None:
         usable = ", ".join(f"v{v['version']}" for v in versions)
         raise NotEvaluable(f"version: {doc['_id']} has no usable version {number} (usable: {usable})")
