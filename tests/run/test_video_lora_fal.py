@@ -44,18 +44,24 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     return code, out.out + out.err
 
 
-@pytest.mark.parametrize(("layout", "names"), [("top", "diffusers"), ("recursive", "kohya"), ("top", "wan")])
+# Each way fal's trainer may read the zip and name what it writes; the run that dies after its
+# submit, and the clip made with the pair, once (neither depends on the zip's reading).
+@pytest.mark.parametrize(
+    ("layout", "names", "whole"),
+    [("top", "diffusers", True), ("recursive", "kohya", False), ("top", "wan", False)],
+)
 def test_a_wan_22_lora_on_fal_is_trained_once_stored_as_a_pair_and_priced_per_step(
-    workspace: Path, capsys: pytest.CaptureFixture[str], layout: str, names: str
+    workspace: Path, capsys: pytest.CaptureFixture[str], layout: str, names: str, whole: bool
 ) -> None:
     fal = FakeFal()
     fal.variant.trainers.layout, fal.variant.trainers.captions = layout, "required"
     fal.variant.trainers.names = names
     fal.variant.trainers.wan22_output = "pair"
     fal.prices[trainers.WAN22_T2V] = (0.004, "step")  # the account's price, from fal's pricing API
-    fal.fail("submit", after(Crash))  # the queue took the training; the worker died before saving it
-    with mocked(fal), pytest.raises(Crash):
-        run(capsys, "--source", str(SAMPLE), LORA)
+    if whole:
+        fal.fail("submit", after(Crash))  # the queue took the training; the worker died before saving it
+        with mocked(fal), pytest.raises(Crash):
+            run(capsys, "--source", str(SAMPLE), LORA)
     with mocked(fal):
         code, out = run(capsys, "--source", str(SAMPLE), "--result", "lora.json", LORA)
     assert code == 0, out
@@ -80,6 +86,8 @@ def test_a_wan_22_lora_on_fal_is_trained_once_stored_as_a_pair_and_priced_per_st
     ]
     assert steps[0].unit_price_usd == pytest.approx(0.004)
 
+    if not whole:
+        return
     # a clip of the person with the pair: both experts, each its own file
     with mocked(fal):
         code, out = run(capsys, "--result", "clip.json", WALK)
