@@ -7,7 +7,6 @@ flux-dev and flux-lora use that model too, flux-schnell CONTENTGEN_CLUSTER_FLUX_
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import secrets
@@ -31,12 +30,10 @@ from contentgen.providers.base import (
     Continued,
     ImageOutput,
     ImageRequest,
-    TrainedCheckpoint,
     TrainingOutput,
     TrainingRequest,
 )
 from contentgen.providers.progress import Monotonic, SubProgress
-from contentgen.providers.watch import NothingToKeep
 
 from . import devices, distributed, generation, memory, pictures
 from .files import FolderFiles
@@ -199,7 +196,7 @@ class ClusterProvider:
             from .wan_trainer import train_wan
 
             return train_wan(self, request, work_dir, progress)
-        from . import pipelines, training
+        from . import outcome, pipelines, training
         from .shared_pictures import SharedPictures
 
         name = self.flux_model if request.model == DEFAULT_TRAINING_MODEL else request.model
@@ -219,16 +216,13 @@ class ClusterProvider:
         examples = training.read_dataset(request.dataset_zip, pictures, request.trigger_word)
         files = request.checkpoints or FolderFiles(work_dir / "checkpoints")
         meter = Monotonic(progress)
-        run = f"{training.fingerprint(name, plan, examples)} {files.uri('')}"
-        # one id per training (its inputs, and where its checkpoints go: the version), so that a
-        # retried pod's report is counted once, and another version's training again
-        request_id = f"cluster-{hashlib.sha256(run.encode()).hexdigest()[:16]}"
+        request_id = outcome.request_id(training.fingerprint(name, plan, examples), files)
         watch, continued = request.watch, request.continue_from
         if team.world.several:
             files = distributed.SharedFiles(files, team)
             watch = distributed.Leading(watch, team) if watch is not None else None
             continued = _shared(continued, team)
-        try:
+        with outcome.kept(began, request_id, self.gpus):
             trained = training.train(
                 base,
                 examples,
@@ -245,39 +239,13 @@ class ClusterProvider:
                 gpus=self.gpus,
                 team=team,
             )
-        except training.Unkept as unkept:  # billed for the steps it ran: what it held, less its pictures
-            held = time.monotonic() - began + unkept.seconds_before - unkept.drawing_seconds
-            raise NothingToKeep(
-                f"the training was stopped after step {unkept.step}, before it stored any checkpoint: "
-                "nothing to keep",
-                gpu_seconds=self._gpu_seconds(held, on),
-                request_id=request_id,
-            ) from None
-        # this process's time, and that of the killed ones before it up to the state it resumed,
-        # less the watch's pictures (each billed as a picture, with its own GPU time)
-        seconds = time.monotonic() - began + trained.seconds_before - trained.drawing_seconds
-        weights, config, loss = self._trained_files(work_dir, trained, plan, name, len(examples))
-        return TrainingOutput(
-            weights=weights,
-            config=config,
+        return outcome.output(
+            trained,
+            began=began,
             request_id=request_id,
-            details={
-                "resumedAfterStep": trained.resumed_from,
-                "stepsRun": trained.steps_run,
-                "memoryPlan": trained.memory.describe(),
-                "processes": team.world.size,
-                "batchSize": plan.batch,
-            },
-            checkpoints=tuple(TrainedCheckpoint(s.step, s.lora) for s in trained.checkpoints),
-            gpu_seconds=self._gpu_seconds(seconds, on),
             gpus=self.gpus,
-            loss=loss,
-            stopped=trained.stopped,
-            first_step=trained.first_step,
-            last_step=trained.last_step,
-            seconds_per_step=self._gpu_seconds(trained.seconds_per_step, on) if trained.steps_run else None,
-            state_uri=trained.checkpoints[-1].state,
-            continued=trained.continued,
+            files=self._trained_files(work_dir, trained, plan, name, len(examples)),
+            details={"processes": team.world.size, "batchSize": plan.batch},
         )
 
     def _trained_files(

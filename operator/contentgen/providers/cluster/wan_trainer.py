@@ -14,7 +14,6 @@ directory (not one of fal's trainers) trains on that one."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
@@ -24,9 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from contentgen.api.base_models import FAL_TRAINERS, BaseModelInfo, base_model
-from contentgen.providers.base import TrainedCheckpoint, TrainingOutput, TrainingRequest
+from contentgen.providers.base import TrainingOutput, TrainingRequest
 from contentgen.providers.progress import Monotonic, SubProgress
-from contentgen.providers.watch import NothingToKeep
 
 from . import devices, wan_memory
 from .files import FolderFiles
@@ -70,7 +68,7 @@ def required(info: BaseModelInfo) -> tuple[str, ...]:
 def train_wan(
     provider: ClusterProvider, request: TrainingRequest, work_dir: Path, progress: SubProgress
 ) -> TrainingOutput:
-    from . import flux, pipelines, training, wan_data, wan_models, wan_training
+    from . import flux, outcome, pipelines, training, wan_data, wan_models, wan_training
 
     info = base_model(request.base_model)
     name = staged_name(info, request.model)
@@ -97,13 +95,11 @@ def train_wan(
     files = request.checkpoints or FolderFiles(work_dir / "checkpoints")
     boundary = info.experts.boundary if info.experts is not None else None
     identity = wan_training.fingerprint(name, plan, examples, wan_models.experts_of(base, boundary))
-    # one id per training (its inputs, and where its checkpoints go: the version), as FLUX's
-    run = f"{identity} {files.uri('')}"
-    request_id = f"cluster-{hashlib.sha256(run.encode()).hexdigest()[:16]}"
+    request_id = outcome.request_id(identity, files)
     meter = Monotonic(progress)
     # an image-to-video model's clips need a picture the evaluation does not give: none drawn
     drawers = None if wan_models.image_to_video(base) else _drawers(provider, name)
-    try:
+    with outcome.kept(began, request_id, provider.gpus):
         trained = wan_training.train(
             base,
             examples,
@@ -124,35 +120,15 @@ def train_wan(
             continued=request.continue_from,
             gpus=provider.gpus,
         )
-    except training.Unkept as unkept:
-        held = time.monotonic() - began + unkept.seconds_before - unkept.drawing_seconds
-        raise NothingToKeep(
-            f"the training was stopped after step {unkept.step}, before it stored any checkpoint: "
-            "nothing to keep",
-            gpu_seconds=held * provider.gpus,
-            request_id=request_id,
-        ) from None
-    seconds = time.monotonic() - began + trained.seconds_before - trained.drawing_seconds
     weights, low, config, loss = outputs(work_dir, trained, plan, name, info, len(examples))
-    return TrainingOutput(
-        weights=weights,
-        config=config,
+    boundaries = {"boundary": trained.experts.boundary} if trained.experts is not None else {}
+    return outcome.output(
+        trained,
+        began=began,
         request_id=request_id,
-        details={
-            "resumedAfterStep": trained.resumed_from,
-            "stepsRun": trained.steps_run,
-            "memoryPlan": trained.memory.describe(),
-            **({"boundary": trained.experts.boundary} if trained.experts is not None else {}),
-        },
-        checkpoints=tuple(TrainedCheckpoint(s.step, s.lora) for s in trained.checkpoints),
-        gpu_seconds=seconds * provider.gpus,
-        loss=loss,
-        stopped=trained.stopped,
-        first_step=trained.first_step,
-        last_step=trained.last_step,
-        seconds_per_step=trained.seconds_per_step * provider.gpus if trained.steps_run else None,
-        state_uri=trained.checkpoints[-1].state,
-        continued=trained.continued,
+        gpus=provider.gpus,
+        files=(weights, config, loss),
+        details=boundaries,
         low_noise_weights=low,
     )
 
