@@ -110,6 +110,11 @@ node:  ## install Debian's containerd, runc, CNI plugins, iptables, iproute2, bu
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null && echo "make node: installed $$missing"; \
 	else echo "make node: missing $$missing: install them (sudo apt-get install $$missing)" >&2; exit 1; fi
+	@# Each kubelet, containerd and browser takes inotify instances; Linux's default of 128 a user
+	@# runs out with a few nodes and a browser at once (kubelet: "inotify_init: too many open files").
+	@if [ "$$(cat /proc/sys/fs/inotify/max_user_instances)" -lt 512 ]; then \
+	  if [ "$$(id -u)" = 0 ]; then sysctl -q -w fs.inotify.max_user_instances=512 && echo "make node: fs.inotify.max_user_instances raised to 512"; \
+	  else echo "make node: fs.inotify.max_user_instances is under 512: sudo sysctl -w fs.inotify.max_user_instances=512" >&2; exit 1; fi; fi
 
 .PHONY: test
 test: install tools kube s3-server mongo-server browser speech axe node lint types  ## lint, types and the whole test suite (with the browser tests)

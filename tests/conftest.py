@@ -37,6 +37,39 @@ LONGEST_FIRST = (
     "tests/httpapi/test_browser.py",
 )
 
+# The modules whose tests share one cluster (tests/kube/harness.py: unoperated without options),
+# namespaces apart, instead of each starting its own: `make test` hands them to one worker together
+# (pytest_xdist_make_scheduler), which starts that cluster once.
+SHARED_CLUSTER = tuple(
+    f"tests/kube/test_{name}.py"
+    for name in (
+        "operator",
+        "budgets",
+        "live_training",
+        "lora_evaluation",
+        "operator_starts",
+        "pod_problems",
+        "pool_requests",
+        "records",
+        "video",
+        "watches",
+    )
+)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """--dist loadfile, with SHARED_CLUSTER's modules one unit of work."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class Scheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return SHARED_CLUSTER[0] if path in SHARED_CLUSTER else path
+
+    return Scheduling(config, log)
+
 
 # `make test` sets it: whether the real node runs on this machine, found beside the suite and said at
 # its end (localcluster/probe.py), without failing the suite where it does not (issue 44).

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import SHARED_CLUSTER
 from tests.harness.kube import served_media
 
-from .harness import Cluster
+from .harness import Cluster, stop_shared
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -30,3 +31,12 @@ def media() -> Iterator[str]:
     over HTTP; yields the base URL."""
     with served_media() as base:
         yield base
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """The shared cluster (harness.unoperated) runs while this worker's tests are SHARED_CLUSTER's
+    modules, and stops when the next is not (after the module's own fixtures end)."""
+    yield
+    if nextitem is None or nextitem.nodeid.split("::", 1)[0] not in SHARED_CLUSTER:
+        stop_shared()

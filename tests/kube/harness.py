@@ -58,7 +58,17 @@ from tests.kube import fal_relay as relays
 from tests.rbac.record import audit_decisions
 from tests.s3server import follow_environment
 
-__all__ = ["ApiError", "Cluster", "cluster", "free_port", "operated", "operator", "wait_for"]
+__all__ = [
+    "ApiError",
+    "Cluster",
+    "cluster",
+    "free_port",
+    "operated",
+    "operator",
+    "stop_shared",
+    "unoperated",
+    "wait_for",
+]
 
 OPERATOR_NAMESPACE, OPERATOR_ACCOUNT = "contentgen", "contentgen-operator"
 S3_SECRET = local_cluster.S3_SECRET  # the store's account on the real node: the chart's Secret
@@ -100,20 +110,34 @@ class History:
         # the Pods whose container started, in the order seen: (namespace, pod, its Job's name)
         self.started: list[tuple[str, str, str]] = []
         self._stop = threading.Event()
+        self._before: set[str] = set()  # what was there at start(): an earlier module's on a shared cluster
+        self._from: dict[str, str] = {}
         self._threads = [
             threading.Thread(target=self._watch, args=(kind,), daemon=True, name=f"history-{kind}")
             for kind in [*KINDS, "pods"]
         ]
 
     def start(self) -> None:
+        for kind in [*KINDS, "pods"]:
+            listing = wait_for(functools.partial(self._list, kind), 60, f"a list of {kind}")
+            self._from[kind] = listing["metadata"]["resourceVersion"]
+            self._before |= {obj["metadata"]["uid"] for obj in listing["items"]}
         for t in self._threads:
             t.start()
 
     def stop(self) -> None:
         self._stop.set()
 
+    def _list(self, kind: str) -> dict[str, Any] | None:
+        try:
+            return self.client.get(_path(kind, group="" if kind == "pods" else GROUP))  # type: ignore[no-any-return]
+        except ApiError as exc:
+            if exc.code == 429:  # a CRD just made: its storage is (re)initializing
+                return None
+            raise
+
     def _watch(self, kind: str) -> None:
-        version = ""
+        version = self._from[kind]
         while not self._stop.is_set():
             try:
                 if not version:
@@ -137,6 +161,8 @@ class History:
 
     def _record(self, kind: str, obj: dict[str, Any]) -> None:
         m = obj["metadata"]
+        if m["uid"] in self._before:
+            return
         if kind == "pods":
             ran = bool(_state(obj) & {"running", "terminated"})
             job = (m.get("labels") or {}).get("job-name", "")
@@ -165,6 +191,7 @@ class Cluster:
     s3_proxy: HoldingProxy | None = None  # where the workers reach it
     media: str = ""  # the sources' base URL (served_media), on the node's host address
     held: str = ""  # what hold() holds: "new" pods, or those "bound"
+    audit_from: int = 0  # where this module's part of the audit log begins (a shared cluster's)
 
     @property
     def node(self) -> RealNode:
@@ -235,6 +262,9 @@ class Cluster:
         except ApiError as exc:
             if exc.code != 409:
                 raise
+            if self._terminating(namespace):  # a shared cluster's earlier module made it (_tidied)
+                wait_for(lambda: not self._terminating(namespace), 120, f"namespace {namespace} to go")
+                return self.ensure_namespace(namespace)
         if self.s3 is not None:  # the workers' account in each namespace (the chart's README)
             keys = {"AWS_ACCESS_KEY_ID": self.s3.access_key, "AWS_SECRET_ACCESS_KEY": self.s3.secret_key}
             secret = {
@@ -245,6 +275,10 @@ class Cluster:
             }
             with contextlib.suppress(ApiError):  # 409: there already
                 self.admin.create(f"/api/v1/namespaces/{namespace}/secrets", secret)
+
+    def _terminating(self, namespace: str) -> bool:
+        found = self.admin.get_or_none(f"/api/v1/namespaces/{namespace}")
+        return found is not None and (found.get("status") or {}).get("phase") == "Terminating"
 
     def apply(self, manifest: dict[str, Any] | str, namespace: str) -> dict[str, Any]:
         obj = yaml.safe_load(manifest) if isinstance(manifest, str) else json.loads(json.dumps(manifest))
@@ -328,8 +362,15 @@ class Cluster:
         return self.mongo.find_one({"_id": uid})  # type: ignore[no-any-return]
 
     def decisions(self) -> list[SimpleNamespace]:
-        """What the API server's authorizers decided for each request (its audit log)."""
-        return audit_decisions(self.audit_log)
+        """What the API server's authorizers decided for each request (its audit log) since this
+        module's cluster was entered."""
+        return audit_decisions(self.audit_log, self.audit_from)
+
+    def audit_lines(self) -> list[str]:
+        """The audit log's lines since this module's cluster was entered."""
+        with self.audit_log.open("rb") as log:
+            log.seek(self.audit_from)
+            return log.read().decode().splitlines()
 
     def describe(self) -> str:
         """What a failed test's report shows: every contentgen resource, Job and pod (what the
@@ -430,6 +471,24 @@ def default_manifests(root: Path) -> list[dict[str, Any]]:
 BUCKET = "contentgen"
 
 
+@dataclass
+class _Started:
+    """What a cluster's modules share: the control plane and its nodes, the S3 server and the
+    workers' proxy to it, the sources served, and the environment the operator reads (less what
+    each module has of its own: `_entered`)."""
+
+    local: LocalCluster
+    admin: Client
+    server: S3Server
+    s3_proxy: HoldingProxy
+    root: Path
+    audit: Path
+    env: dict[str, str]
+    token: str
+    media: str
+    namespaces: set[str]  # those there when it started: a module's others go when it ends
+
+
 @contextmanager
 def cluster(
     root: Path,
@@ -459,6 +518,36 @@ def cluster(
     (localcluster/managers.py: "kueue", "jobset", "trainer"), `controller_config` merged over their
     releases' configurations; `nodes`: real nodes, each advertising `gpus`; `worker`: the reference
     and archive of an image to run in the worker image's place (a test's layered on it)."""
+    with (
+        _started(
+            root,
+            rbac=rbac,
+            gpus=gpus,
+            gpu_image=gpu_image,
+            fal_relay=fal_relay,
+            controllers=controllers,
+            controller_config=controller_config,
+            nodes=nodes,
+            worker=worker,
+        ) as started,
+        _entered(started, monkeypatch, root) as made,
+    ):
+        yield made
+
+
+@contextmanager
+def _started(
+    root: Path,
+    *,
+    rbac: list[dict[str, Any]] | None = None,
+    gpus: int = 0,
+    gpu_image: bool = False,
+    fal_relay: str = "",
+    controllers: tuple[str, ...] = (),
+    controller_config: dict[str, dict[str, Any]] | None = None,
+    nodes: int = 1,
+    worker: tuple[str, Path] | None = None,
+) -> Iterator[_Started]:
     from contentgen.api.crd import crds
 
     if real_node.SKIP_REASON:
@@ -477,57 +566,88 @@ def cluster(
     local = LocalCluster(options).start()
     assert local.control is not None
     admin = local.client()
-    proxy = FaultProxy(local.control.url, local.control.ca).start()
-    history = History(local.client())
-    history.start()
-    down = threading.Event()
-    collection = mongomock.MongoClient()["contentgen"]["jobs"]
-    health_port = free_port()
-    kubeconfig = root / "operator.kubeconfig"
-    token = local.token(OPERATOR_NAMESPACE, OPERATOR_ACCOUNT)
-    local.write_kubeconfig(kubeconfig, token=token, user=OPERATOR_ACCOUNT, namespace=OPERATOR_NAMESPACE)
-    text = kubeconfig.read_text().replace(local.control.url, proxy.url)
-    kubeconfig.write_text(text)
-    env = {
-        "KUBECONFIG": str(kubeconfig),
-        "POD_NAMESPACE": OPERATOR_NAMESPACE,
-        "HOSTNAME": "contentgen-operator-test",
-        "CONTENTGEN_MONGODB_URI": "mongodb://catalog.test:27017/contentgen",
-        "CONTENTGEN_ALLOW_PRIVATE_SOURCES": "true",
-        "CONTENTGEN_LOG_FORMAT": "plain",
-        "CONTENTGEN_WORKER_IMAGE": worker_image,
-        "CONTENTGEN_RECONCILE_INTERVAL_SECONDS": "0.3",
-        "CONTENTGEN_RESYNC_INTERVAL_SECONDS": "5",
-        "CONTENTGEN_HEALTH_PORT": str(health_port),
-        "CONTENTGEN_METRICS_PORT": "0",
-        "CONTENTGEN_MAX_RUNNING_JOBS_PER_NAMESPACE": "2",
-        # kopf runs in this process; tests of the Lease start processes
-        "CONTENTGEN_LEADER_ELECTION": "false",
-        # the chart's share policy reads the grants from it (the chart sets this where it installs one)
-        "CONTENTGEN_SHARE_POLICY_CONFIG_MAP": "contentgen-shares",
-    }
     s3_proxy = None
     media = contextlib.ExitStack()
     try:
         server.host = local.host_ip
         server.start()
         s3_proxy = HoldingProxy((server.host, server.port), host=local.host_ip).start()
-        env.update(
-            {
-                "CONTENTGEN_STORE": f"s3://{BUCKET}",
-                "CONTENTGEN_S3_ENDPOINT_URL": s3_proxy.endpoint,  # the workers'
-                "CONTENTGEN_S3_REGION": server.region,
-                "CONTENTGEN_S3_SECRET": S3_SECRET,  # the workers' account: the chart's Secret
-                **server.env,  # this process's own client: the operator's and the test's
-            }
+        env = {
+            "POD_NAMESPACE": OPERATOR_NAMESPACE,
+            "HOSTNAME": "contentgen-operator-test",
+            "CONTENTGEN_MONGODB_URI": "mongodb://catalog.test:27017/contentgen",
+            "CONTENTGEN_ALLOW_PRIVATE_SOURCES": "true",
+            "CONTENTGEN_LOG_FORMAT": "plain",
+            "CONTENTGEN_WORKER_IMAGE": worker_image,
+            "CONTENTGEN_RECONCILE_INTERVAL_SECONDS": "0.3",
+            "CONTENTGEN_RESYNC_INTERVAL_SECONDS": "5",
+            "CONTENTGEN_METRICS_PORT": "0",
+            "CONTENTGEN_MAX_RUNNING_JOBS_PER_NAMESPACE": "2",
+            # kopf runs in this process; tests of the Lease start processes
+            "CONTENTGEN_LEADER_ELECTION": "false",
+            # the chart's share policy reads the grants from it (the chart sets this where it installs one)
+            "CONTENTGEN_SHARE_POLICY_CONFIG_MAP": "contentgen-shares",
+            "CONTENTGEN_STORE": f"s3://{BUCKET}",
+            "CONTENTGEN_S3_ENDPOINT_URL": s3_proxy.endpoint,  # the workers'
+            "CONTENTGEN_S3_REGION": server.region,
+            "CONTENTGEN_S3_SECRET": S3_SECRET,  # the workers' account: the chart's Secret
+            **server.env,  # this process's own client: the operator's and the test's
+        }
+        from tests.harness.kube import served_media  # it imports this module
+
+        served = media.enter_context(served_media(host=local.host_ip))
+        if gpus and not gpu_image:  # the GPU image's reference names the worker image
+            local.real.tag(worker_image, OperatorSettings().gpu_worker_image)
+        if fal_relay:
+            at = relays.Relay(fal_relay, port=urlsplit(fal_relay).port or 80)
+            local.install(relays.service_to(at, local.host_ip, "default"))
+        yield _Started(
+            local,
+            admin,
+            server,
+            s3_proxy,
+            root,
+            audit,
+            env,
+            local.token(OPERATOR_NAMESPACE, OPERATOR_ACCOUNT),
+            served,
+            {n["metadata"]["name"] for n in admin.get("/api/v1/namespaces")["items"]} | {"default"},
         )
+    finally:
+        media.close()
+        admin.close()
+        local.stop()
+        if s3_proxy is not None:
+            s3_proxy.stop()
+        server.stop(grace=1.0)  # its files are this test's, read already
+
+
+@contextmanager
+def _entered(started: _Started, monkeypatch: Any, root: Path) -> Iterator[Cluster]:
+    """A module's own part of a cluster: the operator's kubeconfig through a fault proxy of its
+    own, its environment, a catalog, the watches' history and the audit log from now on."""
+    local = started.local
+    assert local.control is not None
+    proxy = FaultProxy(local.control.url, local.control.ca).start()
+    history = History(local.client())
+    history.start()
+    down = threading.Event()
+    collection: Any = mongomock.MongoClient()["contentgen"]["jobs"]
+    health_port = free_port("0.0.0.0")  # kopf listens on every address: free on each
+    kubeconfig = root / "operator.kubeconfig"
+    local.write_kubeconfig(
+        kubeconfig, token=started.token, user=OPERATOR_ACCOUNT, namespace=OPERATOR_NAMESPACE
+    )
+    kubeconfig.write_text(kubeconfig.read_text().replace(local.control.url, proxy.url))
+    env = {**started.env, "KUBECONFIG": str(kubeconfig), "CONTENTGEN_HEALTH_PORT": str(health_port)}
+    try:
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         follow_environment()  # this cluster's S3 account, not the one a client of this process saw first
         from contentgen.store.s3 import S3Store, s3_client
 
-        s3_client().create_bucket(Bucket=BUCKET)
-        store = S3Store(BUCKET, "")
+        with contextlib.suppress(s3_client().exceptions.BucketAlreadyOwnedByYou):
+            s3_client().create_bucket(Bucket=BUCKET)
         # Namespace annotations (budgets, owners) are read at most every 30 s; the tests that change
         # one wait for the next read, which need not take half a minute here.
         monkeypatch.setattr("contentgen.controller.reconciler.NAMESPACE_CACHE_SECONDS", 3.0)
@@ -537,39 +657,76 @@ def cluster(
         )
         made = Cluster(
             local,
-            admin,
+            started.admin,
             proxy,
-            store,
+            S3Store(BUCKET, ""),
             collection,
             down,
-            root,
+            started.root,
             health_port,
             history,
-            audit,
+            started.audit,
             env,
-            server,
-            s3_proxy,
+            started.server,
+            started.s3_proxy,
+            media=started.media,
+            audit_from=_lines_end(started.audit),
         )
-        from tests.harness.kube import served_media  # it imports this module
-
-        made.media = media.enter_context(served_media(host=local.host_ip))
         for namespace in ("default", OPERATOR_NAMESPACE):
             made.ensure_namespace(namespace)
-        if gpus and not gpu_image:  # the GPU image's reference names the worker image
-            made.node.tag(worker_image, OperatorSettings().gpu_worker_image)
-        if fal_relay:
-            at = relays.Relay(fal_relay, port=urlsplit(fal_relay).port or 80)
-            local.install(relays.service_to(at, local.host_ip, "default"))
         yield made
     finally:
-        media.close()
         history.stop()
         proxy.stop()
-        admin.close()
-        local.stop()
-        if s3_proxy is not None:
-            s3_proxy.stop()
-        server.stop(grace=1.0)  # its files are this test's, read already
+
+
+def _lines_end(path: Path) -> int:
+    """Where the next line of a log being written begins."""
+    return path.read_bytes().rfind(b"\n") + 1 if path.exists() else 0
+
+
+def _tidied(started: _Started) -> None:
+    """A shared cluster as it started, for the next module (whose operator would otherwise take up
+    this one's resources): every contentgen resource, Job and event gone, the namespaces the module
+    made deleted (not waited for: `ensure_namespace` waits where a name comes again), the nodes
+    schedulable and their runtimes running, the bucket empty."""
+    admin = started.admin
+    for node in started.local.nodes:
+        node.thaw_runtime()
+        admin.patch(f"/api/v1/nodes/{node.name}", {"spec": {"unschedulable": False}}, MERGE)
+    for kind in KINDS:
+        for obj in admin.get(_path(kind))["items"]:
+            m = obj["metadata"]
+            at = _path(kind, m["namespace"], m["name"])
+            with contextlib.suppress(ApiError):
+                if m.get("finalizers"):  # no operator runs to remove its own
+                    admin.patch(at, {"metadata": {"finalizers": None}}, MERGE)
+                admin.delete(at)
+    background = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
+    for namespace in admin.get("/api/v1/namespaces")["items"]:
+        name = namespace["metadata"]["name"]
+        if name not in started.namespaces:
+            with contextlib.suppress(ApiError):
+                admin.delete(f"/api/v1/namespaces/{name}")
+            continue
+        for job in admin.get(_path("jobs", name, group="batch/v1"))["items"]:
+            with contextlib.suppress(ApiError):
+                admin.delete(_path("jobs", name, job["metadata"]["name"], "batch/v1"), background)
+        with contextlib.suppress(ApiError):
+            admin.delete(_path("events", name, group=""))
+    import boto3
+
+    env = started.server.env
+    s3 = boto3.client(  # its own account, whatever a client of this process saw last
+        "s3",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name=env["AWS_DEFAULT_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+        if keys := [{"Key": o["Key"]} for o in page.get("Contents", [])]:
+            s3.delete_objects(Bucket=BUCKET, Delete={"Objects": keys})
 
 
 def _real_node(
@@ -627,9 +784,42 @@ def unoperated(
     tmp_path_factory: pytest.TempPathFactory, name: str = "cluster", **options: Any
 ) -> Iterator[Cluster]:
     """A test module's cluster for tests that each start the operator (`operator`) with settings
-    of their own (a test's monkeypatch.setenv before it); `options` as `cluster`'s."""
-    with pytest.MonkeyPatch.context() as mp, cluster(tmp_path_factory.mktemp(name), mp, **options) as c:
-        yield c
+    of their own (a test's monkeypatch.setenv before it); `options` as `cluster`'s. Without
+    options, the cluster that the modules of SHARED_CLUSTER (tests/conftest.py), run one after
+    another by one worker, share: each module has its own kubeconfig and fault proxy, catalog,
+    history and part of the audit log, and what it leaves behind is tidied away when it ends
+    (`_tidied`); the cluster stops when the worker's next test is not one of them (conftest.py)."""
+    with pytest.MonkeyPatch.context() as mp:
+        if options:
+            with cluster(tmp_path_factory.mktemp(name), mp, **options) as c:
+                yield c
+            return
+        started = _shared_cluster(tmp_path_factory)
+        try:
+            with _entered(started, mp, tmp_path_factory.mktemp(name)) as c:
+                yield c
+        finally:
+            _tidied(started)
+
+
+_shared: tuple[_Started, contextlib.ExitStack] | None = None
+
+
+def _shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> _Started:
+    global _shared
+    if _shared is None:
+        stack = contextlib.ExitStack()
+        root = tmp_path_factory.mktemp("shared-cluster")
+        _shared = (stack.enter_context(_started(root)), stack)
+    return _shared[0]
+
+
+def stop_shared() -> None:
+    """The shared cluster stopped, if it runs."""
+    global _shared
+    if _shared is not None:
+        stack, _shared = _shared[1], None
+        stack.close()
 
 
 @contextmanager

@@ -413,7 +413,7 @@ def test_a_deleted_resource_stops_its_worker_and_cleans_up_after_it(env: Cluster
     ]
     assert ended and ended[-1]["exitCode"] == 143, ended
     assert json.loads(ended[-1]["message"])["reason"] == "Stopped"
-    log = [json.loads(line) for line in c.audit_log.read_text().splitlines()]
+    log = [json.loads(line) for line in c.audit_lines()]
     done = [e for e in log if e.get("stage") == "ResponseComplete"]
     pod_deleted = max(
         e["stageTimestamp"]

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.harness.kube import image, reason, record_calls
-from tests.kube.harness import Cluster, cluster, operator, wait_for
+from tests.kube.harness import Cluster, operator, unoperated, wait_for
 
 pytestmark = pytest.mark.timeout(600)
 WITHIN = 60.0  # the promise: the cause is in the status within a minute
@@ -20,10 +20,7 @@ WITHIN = 60.0  # the issue's promise: the cause is in the status within a minute
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with (
-        pytest.MonkeyPatch.context() as mp,
-        cluster(tmp_path_factory.mktemp("cluster"), mp) as c,
-    ):
+    with unoperated(tmp_path_factory) as c, pytest.MonkeyPatch.context() as mp:
         mp.setenv("CONTENTGEN_RECONCILE_INTERVAL_SECONDS", "2")
         with operator(c):
             yield c

@@ -24,7 +24,7 @@ from contentgen.providers.cluster.pool import PoolClient
 from contentgen.store import keys
 from tests.cluster.tiny_flux import session_cache, tiny_flux
 from tests.harness.kube import image, manifest, uid_of
-from tests.kube.harness import Cluster, cluster, free_port, operator, wait_for
+from tests.kube.harness import Cluster, free_port, operator, unoperated, wait_for
 from tests.providers.cluster_models import tiny_wan
 
 pytestmark = [pytest.mark.timeout(900), pytest.mark.cluster_models]
@@ -93,10 +93,7 @@ def reached(c: Cluster, pool: str) -> str:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory, pool: str, clips: str) -> Iterator[Cluster]:
-    with (
-        pytest.MonkeyPatch.context() as mp,
-        cluster(tmp_path_factory.mktemp("cluster"), mp) as c,
-    ):
+    with unoperated(tmp_path_factory) as c, pytest.MonkeyPatch.context() as mp:
         # what the chart's ConfigMap says for pools.denoising: pool, a pool of FLUX.1-dev and one of Wan
         mp.setenv("CONTENTGEN_CLUSTER_DENOISING", "pool")
         pools = [

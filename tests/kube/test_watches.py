@@ -31,7 +31,7 @@ def reads(c: Cluster) -> list[tuple[str, str, dict[str, list[str]]]]:
     """(verb, group/resource, query) of every list and watch the operator made, from the audit
     log's first line of each request (a watch's ResponseStarted: it completes only when it ends)."""
     seen = {}
-    for line in c.audit_log.read_text().splitlines():
+    for line in c.audit_lines():
         event = json.loads(line)
         ref = event.get("objectRef") or {}
         if event["user"]["username"] == OPERATOR_USER and event["verb"] in ("list", "watch"):

@@ -45,13 +45,15 @@ def record_decisions(decisions: Iterable[Any], mode: str) -> None:
     assert not missing, f"calls not in {CALLS_FILE.name} (run with UPDATE_OBSERVED_CALLS=1): {missing}"
 
 
-def audit_decisions(path: Path) -> list[SimpleNamespace]:
+def audit_decisions(path: Path, since: int = 0) -> list[SimpleNamespace]:
     """(user, verb, group, resource, namespace, allowed) of each request the audit log recorded at
     its response; `resource` is "plural" or "plural/subresource", or the path of a non-resource URL.
     Also its answer's `code`, the client's User-Agent (`agent`) and when the API server received
-    it (`received`, RFC 3339 with microseconds: ordered as strings)."""
+    it (`received`, RFC 3339 with microseconds: ordered as strings). `since`: the byte where the
+    part to read begins."""
     out = []
-    for line in path.read_text().splitlines() if path.exists() else []:
+    text = path.read_bytes()[since:].decode() if path.exists() else ""
+    for line in text.splitlines():
         event = json.loads(line)
         if event.get("stage") != "ResponseComplete":
             continue
