@@ -113,8 +113,8 @@ node:  ## install Debian's containerd, runc, CNI plugins, iptables, iproute2, bu
 	@# Each kubelet, containerd and browser takes inotify instances; Linux's default of 128 a user
 	@# runs out with a few nodes and a browser at once (kubelet: "inotify_init: too many open files").
 	@if [ "$$(cat /proc/sys/fs/inotify/max_user_instances)" -lt 512 ]; then \
-	  if [ "$$(id -u)" = 0 ]; then sysctl -q -w fs.inotify.max_user_instances=512 && echo "make node: fs.inotify.max_user_instances raised to 512"; \
-	  else echo "make node: fs.inotify.max_user_instances is under 512: sudo sysctl -w fs.inotify.max_user_instances=512" >&2; exit 1; fi; fi
+	  if sysctl -q -w fs.inotify.max_user_instances=512 2>/dev/null; then echo "make node: fs.inotify.max_user_instances raised to 512"; \
+	  else echo "make node: warning: fs.inotify.max_user_instances is under 512 (a node may not start beside others): sudo sysctl -w fs.inotify.max_user_instances=512" >&2; fi; fi
 
 .PHONY: test
 test: install tools kube s3-server mongo-server browser speech axe node lint types  ## lint, types and the whole test suite (with the browser tests)
