@@ -11,7 +11,7 @@ transcript without a version: they count as version 1 (`adopt_legacy`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .kinds import KINDS
@@ -122,13 +122,18 @@ def without_fields(version: dict[str, Any], paths: tuple[str, ...]) -> dict[str,
     return slim
 
 
-def version_entry(holder: Mapping[str, Any], number: Any) -> dict[str, Any] | None:
-    """The entry of `holder`'s `versions` (a catalog record's, a resource's status) numbered
-    `number` (an int, or a number as the wire has it), or None: the one way a version is found."""
+def numbered(entries: Iterable[dict[str, Any]], number: Any) -> dict[str, Any] | None:
+    """The entry of `entries` (versions, deleted versions) numbered `number` (an int, or a number
+    as the wire has it), or None: the one way a version is found."""
     if number is None:
         return None
     wanted = int(number)
-    return next((v for v in holder.get("versions") or [] if int(v["version"]) == wanted), None)
+    return next((v for v in entries if int(v["version"]) == wanted), None)
+
+
+def version_entry(holder: Mapping[str, Any], number: Any) -> dict[str, Any] | None:
+    """The version numbered `number` of `holder` (a catalog record, a resource's status), or None."""
+    return numbered(holder.get("versions") or [], number)
 
 
 def set_version_cost(status: dict[str, Any], version: int, cost_usd: float | None) -> None:

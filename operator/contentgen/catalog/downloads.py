@@ -12,7 +12,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from contentgen.api.versions import LEGACY_VERSION, version_entry
+from contentgen.api.versions import LEGACY_VERSION, numbered, version_entry
 from contentgen.store import ObjectNotFound, ObjectStore
 from contentgen.store.keys import version_of_uri
 
@@ -111,7 +111,7 @@ def version_of(doc: dict[str, Any], number: int) -> dict[str, Any]:
     doc = upgrade(doc)
     if (version := version_entry(doc, number)) is not None:
         return dict(version)
-    if any(int(v["version"]) == number for v in doc.get("deletedVersions") or []):
+    if numbered(doc.get("deletedVersions") or [], number) is not None:
         raise AssetsDeleted(f"version {number} of {doc['_id']} was deleted; its outputs were removed")
     have = ", ".join(f"v{v['version']}" for v in doc.get("versions") or []) or "none"
     raise NoSuchVersion(f"{doc['_id']} has no version {number} (usable versions: {have})")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 
+from contentgen.api.kinds import CATALOG_TYPES
 from contentgen.api.versions import LEGACY_VERSION
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -206,16 +207,12 @@ def is_mutable(key: str) -> bool:
 def _folders(catalog_type: str) -> tuple[str, ...]:
     """The top folders of a kind's outputs, as the kind declares them (api/kinds.py: stored_under);
     a kind that declares none, or a type no kind has, keeps them under its catalog type."""
-    from contentgen.api.kinds import CATALOG_TYPES
-
     kind = CATALOG_TYPES.get(catalog_type)
     return (kind.stored_under if kind is not None else ()) or (_seg(catalog_type, "type"),)
 
 
 def unversioned_before(catalog_type: str) -> bool:
     """Whether the kind once stored its outputs straight under its root, before versions."""
-    from contentgen.api.kinds import CATALOG_TYPES
-
     kind = CATALOG_TYPES.get(catalog_type)
     return kind is not None and kind.unversioned_before
 

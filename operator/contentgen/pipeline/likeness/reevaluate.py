@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from contentgen.api import UsageLine
 from contentgen.api.lora import LIKENESS_PROMPT_SETS
-from contentgen.api.versions import version_entry
+from contentgen.api.versions import numbered
 from contentgen.catalog.kinds import makes_loras
 from contentgen.errors import InvalidInput, TransientError
 from contentgen.pricing import PriceTable, expected_usage, priced
@@ -114,7 +114,7 @@ def target(doc: dict[str, Any], version: int | None, provider: str | None, plan:
     if not versions:
         raise NotEvaluable(f"{doc['_id']} has no usable version to evaluate")
     number = version if version is not None else int(versions[-1]["version"])
-    entry = version_entry({"versions": versions}, number)
+    entry = numbered(versions, number)
     if entry is None:
         usable = ", ".join(f"v{v['version']}" for v in versions)
         raise NotEvaluable(f"version: {doc['_id']} has no usable version {number} (usable: {usable})")
