@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 import mongomock
@@ -100,6 +100,11 @@ def _path(kind_or_plural: str, namespace: str = "", name: str = "", group: str =
     return f"{base}{ns}/{plural}" + (f"/{name}" if name else "")
 
 
+def _collection(kind: str) -> str:
+    """A contentgen kind's resources, or the pods, in every namespace."""
+    return _path(kind, group="" if kind == "pods" else GROUP)
+
+
 class History:
     """Every version of every contentgen resource, as watches deliver them (kubectl get -w)."""
 
@@ -130,7 +135,7 @@ class History:
 
     def _list(self, kind: str) -> dict[str, Any] | None:
         try:
-            return self.client.get(_path(kind, group="" if kind == "pods" else GROUP))  # type: ignore[no-any-return]
+            return self.client.get(_collection(kind))  # type: ignore[no-any-return]
         except ApiError as exc:
             if exc.code == 429:  # a CRD just made: its storage is (re)initializing
                 return None
@@ -141,11 +146,11 @@ class History:
         while not self._stop.is_set():
             try:
                 if not version:
-                    listing = self.client.get(_path(kind, group="" if kind == "pods" else GROUP))
+                    listing = self.client.get(_collection(kind))
                     version = listing["metadata"]["resourceVersion"]
                     for obj in listing["items"]:
                         self._record(kind, obj)
-                path = _path(kind, group="" if kind == "pods" else GROUP)
+                path = _collection(kind)
                 for event in self.client.watch(path, resourceVersion=version, timeoutSeconds=60):
                     if self._stop.is_set():
                         return
@@ -489,49 +494,24 @@ class _Started:
     namespaces: set[str]  # those there when it started: a module's others go when it ends
 
 
+class ClusterOptions(TypedDict, total=False):
+    """What a cluster is started with (`cluster`, `unoperated`): see `_started`."""
+
+    rbac: list[dict[str, Any]] | None
+    gpus: int
+    gpu_image: bool
+    fal_relay: str
+    controllers: tuple[str, ...]
+    controller_config: dict[str, dict[str, Any]] | None
+    nodes: int
+    worker: tuple[str, Path] | None
+
+
 @contextmanager
-def cluster(
-    root: Path,
-    monkeypatch: Any,
-    *,
-    rbac: list[dict[str, Any]] | None = None,
-    gpus: int = 0,
-    gpu_image: bool = False,
-    fal_relay: str = "",
-    controllers: tuple[str, ...] = (),
-    controller_config: dict[str, dict[str, Any]] | None = None,
-    nodes: int = 1,
-    worker: tuple[str, Path] | None = None,
-) -> Iterator[Cluster]:
-    """The control plane and node, with the operator's kubeconfig (its ServiceAccount's token,
-    through the fault proxy) in $KUBECONFIG for an operator started in this process. `rbac`
-    replaces the chart's default install (the CRDs are always installed); `gpus`: what the node
-    advertises (nvidia.com/gpu), the worker image standing in for the GPU worker image (these
-    tests schedule, they do not draw) unless `gpu_image`: the GPU worker image itself, built
-    (real_node.needs_gpu_image); the store is the bucket `contentgen` of the real S3 server
-    (versitygw, with its access log) on the node's address, the workers reaching it through
-    `Cluster.s3_proxy` (the operator and the test directly); `fal_relay`: the URL of a fal fake the
-    test serves (tests/kube/fal_relay.py), where the workers' requests to fal's hosts go (the
-    worker image layered with the relay as its entry point, reaching the fake at the Service
-    `fal_relay.SERVICE` in `default`, which points at this URL's port on the node's host address:
-    serve the fake on 0.0.0.0); `controllers`: the real controllers run beside the control plane
-    (localcluster/managers.py: "kueue", "jobset", "trainer"), `controller_config` merged over their
-    releases' configurations; `nodes`: real nodes, each advertising `gpus`; `worker`: the reference
-    and archive of an image to run in the worker image's place (a test's layered on it)."""
-    with (
-        _started(
-            root,
-            rbac=rbac,
-            gpus=gpus,
-            gpu_image=gpu_image,
-            fal_relay=fal_relay,
-            controllers=controllers,
-            controller_config=controller_config,
-            nodes=nodes,
-            worker=worker,
-        ) as started,
-        _entered(started, monkeypatch, root) as made,
-    ):
+def cluster(root: Path, monkeypatch: Any, **options: Unpack[ClusterOptions]) -> Iterator[Cluster]:
+    """A cluster of the caller's own (`_started` with `options`), entered as a module enters one,
+    with the operator's kubeconfig in $KUBECONFIG for an operator started in this process."""
+    with _started(root, **options) as started, _entered(started, monkeypatch, root) as made:
         yield made
 
 
@@ -548,6 +528,21 @@ def _started(
     nodes: int = 1,
     worker: tuple[str, Path] | None = None,
 ) -> Iterator[_Started]:
+    """The control plane and its nodes, the store and the sources, which modules enter
+    (`_entered`: the operator's kubeconfig, its ServiceAccount's token through a fault proxy). `rbac`
+    replaces the chart's default install (the CRDs are always installed); `gpus`: what the node
+    advertises (nvidia.com/gpu), the worker image standing in for the GPU worker image (these
+    tests schedule, they do not draw) unless `gpu_image`: the GPU worker image itself, built
+    (real_node.needs_gpu_image); the store is the bucket `contentgen` of the real S3 server
+    (versitygw, with its access log) on the node's address, the workers reaching it through
+    `Cluster.s3_proxy` (the operator and the test directly); `fal_relay`: the URL of a fal fake the
+    test serves (tests/kube/fal_relay.py), where the workers' requests to fal's hosts go (the
+    worker image layered with the relay as its entry point, reaching the fake at the Service
+    `fal_relay.SERVICE` in `default`, which points at this URL's port on the node's host address:
+    serve the fake on 0.0.0.0); `controllers`: the real controllers run beside the control plane
+    (localcluster/managers.py: "kueue", "jobset", "trainer"), `controller_config` merged over their
+    releases' configurations; `nodes`: real nodes, each advertising `gpus`; `worker`: the reference
+    and archive of an image to run in the worker image's place (a test's layered on it)."""
     from contentgen.api.crd import crds
 
     if real_node.SKIP_REASON:
@@ -781,7 +776,7 @@ def _healthy(port: int) -> bool:
 
 @contextmanager
 def unoperated(
-    tmp_path_factory: pytest.TempPathFactory, name: str = "cluster", **options: Any
+    tmp_path_factory: pytest.TempPathFactory, name: str = "cluster", **options: Unpack[ClusterOptions]
 ) -> Iterator[Cluster]:
     """A test module's cluster for tests that each start the operator (`operator`) with settings
     of their own (a test's monkeypatch.setenv before it); `options` as `cluster`'s. Without
