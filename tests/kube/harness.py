@@ -55,7 +55,7 @@ from tests import waiting
 from tests.harness import real_node
 from tests.holding_proxy import HoldingProxy
 from tests.kube import fal_relay as relays
-from tests.rbac.record import audit_decisions
+from tests.rbac.record import audit_decisions, audit_lines
 from tests.s3server import follow_environment
 
 __all__ = [
@@ -373,9 +373,7 @@ class Cluster:
 
     def audit_lines(self) -> list[str]:
         """The audit log's lines since this module's cluster was entered."""
-        with self.audit_log.open("rb") as log:
-            log.seek(self.audit_from)
-            return log.read().decode().splitlines()
+        return audit_lines(self.audit_log, self.audit_from)
 
     def describe(self) -> str:
         """What a failed test's report shows: every contentgen resource, Job and pod (what the

@@ -45,6 +45,15 @@ def record_decisions(decisions: Iterable[Any], mode: str) -> None:
     assert not missing, f"calls not in {CALLS_FILE.name} (run with UPDATE_OBSERVED_CALLS=1): {missing}"
 
 
+def audit_lines(path: Path, since: int = 0) -> list[str]:
+    """The audit log's lines from byte `since` on (none where there is no log yet)."""
+    if not path.exists():
+        return []
+    with path.open("rb") as log:
+        log.seek(since)
+        return log.read().decode().splitlines()
+
+
 def audit_decisions(path: Path, since: int = 0) -> list[SimpleNamespace]:
     """(user, verb, group, resource, namespace, allowed) of each request the audit log recorded at
     its response; `resource` is "plural" or "plural/subresource", or the path of a non-resource URL.
@@ -52,8 +61,7 @@ def audit_decisions(path: Path, since: int = 0) -> list[SimpleNamespace]:
     it (`received`, RFC 3339 with microseconds: ordered as strings). `since`: the byte where the
     part to read begins."""
     out = []
-    text = path.read_bytes()[since:].decode() if path.exists() else ""
-    for line in text.splitlines():
+    for line in audit_lines(path, since):
         event = json.loads(line)
         if event.get("stage") != "ResponseComplete":
             continue
