@@ -394,9 +394,9 @@ def test_worker_refuses_internal_hosts_permanently(tmp_path: Path, monkeypatch: 
 def test_worker_refuses_another_owners_upload_before_reading_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The worker's credentials read the whole bucket: an upload (POST /api/uploads) is its
-    owner's, and a spec of another owner that names it is refused without a read (no S3 server
-    here: a read would fail otherwise)."""
+    """An upload (POST /api/uploads) is its owner's, and a spec of another owner that names it is
+    refused by the worker's own check before anything is read (no S3 server here: a read would
+    fail otherwise)."""
     theirs = "s3://contentgen/uploads/alice/0123456789abcdef0123456789abcdef/upload.mp3"
     spec = snapshot_file(
         tmp_path,
@@ -405,10 +405,15 @@ def test_worker_refuses_another_owners_upload_before_reading_it(
         version=1,
     )
     # were it read, from nowhere: a closed local port, never the internet
-    code, message = worker(tmp_path, spec, monkeypatch, AWS_ENDPOINT_URL="http://127.0.0.1:9")
+    code, message = worker(
+        tmp_path, spec, monkeypatch, CONTENTGEN_STORE="s3://contentgen", AWS_ENDPOINT_URL="http://127.0.0.1:9"
+    )
     failure = parse_termination(message)
-    assert code == 2 and isinstance(failure, RunFailure) and failure.reason == "SourceRefused"
-    assert "uploaded by owner 'alice', not 'bob'" in failure.message
+    assert code == 2 and isinstance(failure, RunFailure) and failure.reason == "InputNotShared"
+    assert failure.message == (
+        "spec.source.url: uploads/alice/… is an upload of owner 'alice', and uploads are not shared; "
+        "upload the file as owner 'bob' (spec.owner)"
+    )
 
 
 def test_worker_without_a_spec(

@@ -462,8 +462,8 @@ def _record(
 
 
 def _grants_from(catalog: Any) -> Any:
-    """Another owner's LoRA's grants, read from the catalog (None while it is away: a shared LoRA
-    then cannot be used)."""
+    """Another owner's record's grants by its uid, read from the catalog (None while it is away:
+    what they shared then cannot be used)."""
     from contentgen.api.sharing import grants_of
 
     if catalog is None:

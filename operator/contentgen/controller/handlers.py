@@ -55,6 +55,7 @@ from .relist import gone, prune_every, unchanged
 from .runtime.informer import Informer, Store
 from .runtime.leader import may_act
 from .settings import OperatorSettings
+from .shared_inputs import shared_by_uid
 from .shares import ShareMirror
 from .state import Kept, Operator
 from .store_secret import StoreSecrets
@@ -204,6 +205,7 @@ async def _work_when_indexed(op: Operator, informers: list[Informer[Any]]) -> No
             lease_namespace(op.settings),
             op.settings.share_policy_config_map,
             lambda: [s for states in op.indexes["loras_by_name"].values() for s in states],
+            lambda: shared_by_uid(op.indexes),
             resync=op.settings.resync_interval_seconds,
         )
         op.spawn(op.share_mirror.run())
@@ -254,7 +256,8 @@ def _kept(body: kopf.Body) -> Kept:
         "spec": resource.spec,
         "status": resource.status,
     }
-    return Kept(json.dumps(kept, separators=(",", ":")), share(resource))
+    shared = annotations.get(SHARED_ANNOTATION, "")
+    return Kept(json.dumps(kept, separators=(",", ":")), share(resource), shared)
 
 
 def _by_uid(kind: Kind) -> str:
@@ -285,7 +288,7 @@ def _register(kind: Kind, registry: kopf.OperatorRegistry) -> None:
     async def on_event(**kwargs: Any) -> None:
         op, body, event = _operator(kwargs), kwargs["body"], kwargs.get("type")
         meta = body["metadata"]
-        if declared.grants_mirrored and op.share_mirror is not None:
+        if op.share_mirror is not None:
             op.share_mirror.changed()  # its grants, or its going, may change what admission reads
         if event == "DELETED":
             gone(op, kind, dict(body))

@@ -24,6 +24,7 @@ from contentgen.api.lora import VERDICTS_ANNOTATION, verdicts_asked
 from contentgen.api.providers import provider_entry
 from contentgen.pricing import estimated, month_of, without_evaluation
 from contentgen.store import keys
+from contentgen.store.access import REASON as INPUT_REFUSED
 
 from . import metrics, runs
 from . import owners as owners_rule
@@ -55,6 +56,7 @@ from .placement import Refused, asked, placement
 from .pods import PodState, end_may_come, pod_problem, termination_message
 from .provider_cancel import cancellable, stop_superseded
 from .runtime.leader import may_act
+from .shared_inputs import audited, crossed
 from .state import Kept, Operator
 from .status import read_common, ready_reason
 from .store_secret import missing_copy
@@ -349,6 +351,10 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
     if first.job is not None or first.waiting == "Queued":  # it may start now
         annotation, world = await _with_namespace_rules(op, res, world)
     decision = await _admitted(op, res, created, world, annotation)
+    if decision is not None and (
+        decision.job is not None or any(e.reason == INPUT_REFUSED for e in decision.events)
+    ):
+        audited(res, world.crossed, started=decision.job is not None)  # once a Job, once a refusal
     metrics.QUEUE_LENGTH.set(op.queue.length())
     return decision
 
@@ -392,6 +398,7 @@ async def _observed(op: Operator, res: Observed) -> World:
         workload=workload,
         workload_read=workload_read,
         verdict_refusals=await verdict_refusals(op, res.uid, _verdicts_asked(res)),
+        crossed=crossed(op, res),
     )
 
 

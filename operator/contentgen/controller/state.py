@@ -21,10 +21,12 @@ from .store_secret import StoreSecrets
 
 class Kept(NamedTuple):
     """What the resources' index holds of one resource: its body as compact JSON (a few hundred
-    bytes rather than the several KB of a parsed body's dicts) and its spend, for budgets."""
+    bytes rather than the several KB of a parsed body's dicts), its spend, for budgets, and its
+    grants (the annotation contentgen.io/shared-with as written), for what others' specs name."""
 
     body: str
     spend: Spender
+    shared: str = ""
 
 
 def _said(task: asyncio.Task[Any]) -> None:

@@ -502,8 +502,8 @@ class LocalCreator:
         self._thread = threading.Thread(target=self._work, name="local-runs", daemon=True)
         self._thread.start()
 
-    def _grants_of_lora(self, uid: str) -> tuple[Grant, ...] | None:
-        """Another owner's LoRA's grants (docs/sharing.md), from its record; None without one."""
+    def _grants_of(self, uid: str) -> tuple[Grant, ...] | None:
+        """Another owner's record's grants (docs/sharing.md), by its uid; None without one."""
         doc = self.catalog.get(uid)
         return grants_of(doc) if doc is not None else None
 
@@ -544,7 +544,7 @@ class LocalCreator:
         if not self.offline and named is not None:
             _runs_here(resource.kind, str(named))
         try:
-            snapshot = snapshot_for(resource, self.store(), existing, self._grants_of_lora)
+            snapshot = snapshot_for(resource, self.store(), existing, self._grants_of)
         except Unresolved as exc:  # a reference that does not resolve: the refusal names its field
             raise Invalid([FieldProblem(exc.refusal.field, str(exc))], UNRESOLVED) from None
         except (ValueError, InvalidInput) as exc:

@@ -37,6 +37,8 @@ from contentgen.api import (
     format_time,
     now,
 )
+from contentgen.api.common import CommonSpec
+from contentgen.api.inputs import SharedInput, inputs
 from contentgen.api.references import (
     Catalog,
     ImageState,
@@ -58,6 +60,7 @@ from contentgen.catalog.resource import ResourceState
 from contentgen.errors import InvalidInput
 from contentgen.pricing import PriceTable, estimated, settled
 from contentgen.store import ObjectStore, keys
+from contentgen.store.access import REASON, crossings, first_refusal
 from contentgen.store.results import promoted_model, version_result
 
 _VERSION_DIR = re.compile(r"/v(\d+)/result\.json$")
@@ -109,17 +112,18 @@ def recorded_versions(record: dict[str, Any] | None) -> set[int]:
     return numbers | {int((doc.get("latestRun") or {}).get("version") or 0)}
 
 
-GrantsOf = Callable[[str], "tuple[Grant, ...] | None"]  # a LoRA record's grants by uid (None: no record)
+GrantsOf = Callable[[str], "tuple[Grant, ...] | None"]  # a record's grants by uid (None: no record)
 
 
 def snapshot_for(
     resource: Resource[Any],
     store: ObjectStore,
     record: dict[str, Any] | None = None,
-    grants_of_lora: GrantsOf | None = None,
+    grants_of: GrantsOf | None = None,
 ) -> SpecSnapshot:
     """The run's snapshot; `record` is the resource's catalog record, when the catalog is there;
-    `grants_of_lora` reads another owner's LoRA's grants from the catalog (docs/sharing.md)."""
+    `grants_of` reads another owner's record's grants from the catalog (docs/sharing.md): a loraRef
+    to their LoRA, an address of their output (store/access.py)."""
     kind = KINDS[resource.kind]
     meta = resource.metadata
     name, namespace, uid = identity(resource)
@@ -127,7 +131,8 @@ def snapshot_for(
     used = stored_versions(store, kind.catalog_type, spec.owner, uid) | recorded_versions(record)
     version = max(used, default=0) + 1
     wire = spec.wire()
-    found = resolve_locally(wire, namespace, store, grants_of_lora)
+    found = resolve_locally(wire, namespace, store, grants_of)
+    shared = shared_inputs(kind.spec, wire, store, grants_of)
     return SpecSnapshot(
         kind=kind.kind,
         name=name,
@@ -139,7 +144,25 @@ def snapshot_for(
         loras=found.loras,
         lora=found.lora,
         image=found.image,
+        shared=shared,
     )
+
+
+def shared_inputs(
+    model: type[CommonSpec], spec: dict[str, Any], store: ObjectStore, grants_of: GrantsOf | None
+) -> list[SharedInput]:
+    """The other owners' outputs `spec` names by address, each shared with its owner (the catalog's
+    grants); Unresolved (InputNotShared) for the first that is not: nothing is recorded."""
+
+    def grants(uid: str) -> tuple[Grant, ...]:
+        return (grants_of(uid) or ()) if grants_of is not None else ()
+
+    owner = str(spec.get("owner") or "")
+    crossed = crossings(inputs(model, spec), owner, store.place(), grants)
+    refused = first_refusal(crossed)
+    if refused is not None:
+        raise Unresolved(Refusal(REASON, refused.input.field, refused.refusal, "fail", stalled=True))
+    return [SharedInput(uid=c.holder.uid, owner=c.holder.owner, access=c.needs) for c in crossed]
 
 
 class Unresolved(InvalidInput):
@@ -151,18 +174,18 @@ class Unresolved(InvalidInput):
 
 
 def resolve_locally(
-    spec: dict[str, Any], namespace: str, store: ObjectStore, grants_of_lora: GrantsOf | None = None
+    spec: dict[str, Any], namespace: str, store: ObjectStore, grants_of: GrantsOf | None = None
 ) -> Resolved:
     """What the spec's references resolve to on a laptop (what this store and catalog hold), or
     Unresolved: nothing changes while a laptop run waits."""
-    found = resolve(spec, namespace, stored_references(spec, namespace, store, grants_of_lora))
+    found = resolve(spec, namespace, stored_references(spec, namespace, store, grants_of))
     if isinstance(found, Refusal):
         raise Unresolved(found)
     return found
 
 
 def stored_references(
-    spec: dict[str, Any], namespace: str, store: ObjectStore, grants_of_lora: GrantsOf | None = None
+    spec: dict[str, Any], namespace: str, store: ObjectStore, grants_of: GrantsOf | None = None
 ) -> Catalog:
     """What the spec's references name, as this laptop has them: the versions run here (the
     store), another owner's grants (its record in the catalog, docs/sharing.md)."""
@@ -174,7 +197,7 @@ def stored_references(
         uid = local_uid("LoraTraining", where, name)
         grants: tuple[Grant, ...] | None = ()
         if theirs != owner:
-            grants = grants_of_lora(uid) if grants_of_lora is not None else None
+            grants = grants_of(uid) if grants_of is not None else None
         loras[lora_key(ref)] = stored_lora(store, where, name, theirs, grants)
     image = None
     if isinstance(spec.get("imageRef"), dict):

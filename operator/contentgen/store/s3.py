@@ -28,6 +28,7 @@ from contentgen.api import Artifact
 from contentgen.errors import InvalidInput, PermanentError, TransientError
 from contentgen.files import CHUNK, sha256_file
 
+from .access import StorePlace
 from .base import (
     KeyTaken,
     ObjectInfo,
@@ -128,6 +129,10 @@ class S3Store(ObjectStore):
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._full(key)}"
+
+    def place(self) -> StorePlace:
+        endpoints = {str(client.meta.endpoint_url) for client in (self.client, self.signer)}
+        return StorePlace.of(f"s3://{self.bucket}/{self.prefix}", *sorted(endpoints))
 
     def key_of(self, uri: str) -> str:
         parsed = urlparse(uri)
