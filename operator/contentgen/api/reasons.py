@@ -117,6 +117,8 @@ REASONS: dict[str, Reason] = {
     "ProviderCancelFailed": Reason(EVENT, "A deleted resource's provider requests could not be cancelled."),
     "CleanedUp": Reason(EVENT, "`deletionPolicy: Delete`: the resource's stored objects were removed."),
     "CleanupFailed": Reason(EVENT, "Removing the stored objects failed; retried with backoff (the message says why)."),
+    "StoreCredentialsUnavailable": Reason(EVENT, "s3.workerCredentials perRun: the store's STS gave no credentials for the run (the message has its words: no role, a refusal, unreachable), or the run names more inputs than one session policy holds; no Job is made, and it is tried again with backoff (docs/security.md)."),
+    "SharedInputUsed": Reason(EVENT, "The run reads another owner's output that its owner shares with `spec.owner` (the message names both owners, the field and the key's folder, never the rest of the key): the audit of what crosses owners (docs/security.md)."),
     "JobNameTaken": Reason(EVENT, "A Job of the name this resource's Job must have belongs to another resource; it is left alone (the message names it: delete it for this resource to run), and the creation is retried with backoff."),
     "CleanupSkipped": Reason(EVENT, "The resource was annotated `contentgen.io/skip-cleanup=true`: its objects were left in the store."),
 }  # fmt: skip

@@ -52,6 +52,7 @@ from .reconciler import (
     worker,
 )
 from .relist import gone, prune_every, unchanged
+from .run_credentials import RunCredentials
 from .runtime.informer import Informer, Store
 from .runtime.leader import may_act
 from .settings import OperatorSettings
@@ -179,6 +180,16 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         op.store_secrets = StoreSecrets(
             op.kube, config.s3_secret, lease_namespace(config), config.worker_cluster_role
         )
+    if config.worker_credentials == "per-run" and store is not None:
+        op.run_credentials = RunCredentials(op.kube, config, store.place())
+    elif config.worker_credentials == "secret" and config.s3_secret:
+        log.warning(
+            "worker_credentials is secret: every worker holds the Secret %s, the whole bucket's key%s; "
+            "anyone who may read Secrets where Jobs run can read and overwrite every owner's outputs "
+            "(docs/security.md: per-run)",
+            config.s3_secret,
+            ", copied into every namespace that runs a Job" if config.copy_s3_secret else "",
+        )
     memo.operator = op
     informers = _informers(op)
     for informer in informers:
@@ -216,7 +227,15 @@ async def _work_when_indexed(op: Operator, informers: list[Informer[Any]]) -> No
     op.spawn(sweep_uploads(op))  # multipart uploads a store outage left unfinished
     if op.store_secrets is not None:  # the store's credentials where Jobs run, kept in step
         op.spawn(op.store_secrets.run(op.settings.resync_interval_seconds))
+    if op.run_credentials is not None:  # each run's own, renewed while it runs, retired after
+        op.spawn(op.run_credentials.run(lambda: live_runs(op)))
     await safety_net(op)
+
+
+def live_runs(op: Operator) -> list[tuple[str, str, bool, str]]:
+    """Every run object of ours the index knows: (namespace, name, finished, its snapshot)."""
+    index = op.indexes.get("jobs_by_owner") or {}
+    return [(j.namespace, j.name, j.finished, j.snapshot) for jobs in index.values() for j in jobs]
 
 
 @kopf.on.cleanup()

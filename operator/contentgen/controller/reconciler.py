@@ -25,6 +25,7 @@ from contentgen.api.providers import provider_entry
 from contentgen.pricing import estimated, month_of, without_evaluation
 from contentgen.store import keys
 from contentgen.store.access import REASON as INPUT_REFUSED
+from contentgen.store.scopes import ScopeTooLarge
 
 from . import metrics, runs
 from . import owners as owners_rule
@@ -55,6 +56,7 @@ from .outcomes import read_outcome
 from .placement import Refused, asked, placement
 from .pods import PodState, end_may_come, pod_problem, termination_message
 from .provider_cancel import cancellable, stop_superseded
+from .run_credentials import CredentialsUnavailable
 from .runtime.leader import may_act
 from .shared_inputs import audited, crossed
 from .state import Kept, Operator
@@ -265,6 +267,8 @@ async def _act(op: Operator, res: Observed, body: dict[str, Any], decision: Deci
             op.queue.forget(res.namespace, res.uid)  # the reservation goes back
             if isinstance(exc, JobNameTaken):  # retried with backoff, and said
                 await post_event(op, body, "Warning", "JobNameTaken", str(exc))
+            if isinstance(exc, CredentialsUnavailable | ScopeTooLarge):  # likewise
+                await post_event(op, body, "Warning", "StoreCredentialsUnavailable", str(exc))
             raise
 
 
@@ -609,6 +613,8 @@ async def _start_job(op: Operator, snapshot: SpecSnapshot) -> None:
     metadata = await _namespace_metadata(op, namespace) if gpus else None
     queue = metadata[1].get(op.settings.queue_name_label, "") if metadata is not None else ""
     manifest = render_run(snapshot, op.settings, namespace_queue=queue)
+    if op.run_credentials is not None:  # before the Job, so that its pods find their Secret
+        await op.run_credentials.issue(snapshot, str(manifest["metadata"]["name"]))
     created = await runs.create(op.kube, manifest)  # JobNameTaken: another's Job is never deleted
     if created:
         metrics.JOBS_CREATED.labels(snapshot.kind).inc()

@@ -13,6 +13,7 @@ from contentgen.api import RunResult
 from .budget import Spender
 from .job_admission import Backoff, NamespaceQueue
 from .kube import Kube
+from .run_credentials import RunCredentials
 from .runtime.workqueue import WorkQueue
 from .settings import OperatorSettings
 from .shares import ShareMirror
@@ -94,6 +95,8 @@ class Operator:
     share_mirror: ShareMirror | None = None
     # The store's credentials copied where Jobs run (store_secret.py), when the settings ask for it
     store_secrets: StoreSecrets | None = None
+    # Each run's own store credentials (run_credentials.py), when the settings ask for them
+    run_credentials: RunCredentials | None = None
     # Kinds kopf is listing again: when its last listing event came, and whether a look for what
     # was deleted meanwhile is under way (relist.py)
     relisting: dict[str, float] = field(default_factory=dict)

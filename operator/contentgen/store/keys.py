@@ -254,6 +254,7 @@ def result_key(catalog_type: str, owner: str, uid: str, version: int) -> str:
 # --- whose a key is, by its layout alone (store/access.py: a spec naming another owner's key) -----
 
 UPLOADS, BASELINES = "uploads", "likeness/baselines/"
+FACES_FILE = "faces.json"  # a dataset version's subject faces (pipeline/likeness/faces.py)
 WEIGHTS_FOLDER, WEIGHTS_SUFFIX = "loras", ".safetensors"  # a LoRA's weights: used, not read
 Held = Literal["output", "upload", "baseline", "state"]
 
