@@ -70,18 +70,15 @@ class SeaweedMissing(RuntimeError):
 
 def module() -> str:
     """The `module/path@version` that servers/seaweedfs.txt pins."""
-    lines = [line.strip() for line in PIN.read_text().splitlines()]
-    pinned = [line for line in lines if line and not line.startswith("#")]
-    assert len(pinned) == 1 and "@" in pinned[0], f"{PIN} must name one module@version"
-    return pinned[0]
+    return build.pinned_module(PIN)
 
 
 def pins() -> str:
-    return hashlib.sha256(PIN.read_bytes()).hexdigest()
+    return build.pin_digest(PIN)
 
 
 def built() -> bool:
-    return BINARY.is_file() and STAMP.exists() and STAMP.read_text() == pins()
+    return build.built_from(BINARY, STAMP, PIN)
 
 
 def build_server() -> None:
@@ -188,6 +185,7 @@ class SeaweedServer:
         return f"arn:aws:iam::{ACCOUNT}:user/{self.admin}"
 
     def start(self, timeout: float = 120.0) -> SeaweedServer:
+        weed = binary()
         self.root.mkdir(parents=True, exist_ok=True)
         conf = self.root.parent / f"{self.root.name}.seaweed"
         conf.mkdir(exist_ok=True)
@@ -197,7 +195,7 @@ class SeaweedServer:
             self.ports[name] = self.ports.get(name) or free_port(self.host)
         log = (self.log or conf / "weed.log").open("ab")
         self.process = subprocess.Popen(  # noqa: S603
-            [str(binary()), "mini", *self._flags(conf)], stdout=log, stderr=subprocess.STDOUT
+            [str(weed), "mini", *self._flags(conf)], stdout=log, stderr=subprocess.STDOUT
         )
         log.close()
         try:
@@ -327,9 +325,9 @@ class SeaweedServer:
             for record in self.audit.records()
         ]
 
-    def stop(self, grace: float = 2.0) -> None:
-        """SIGTERM, then SIGKILL after `grace` seconds (a clean stop takes it 10 s: its admin
-        server's), and the Unix sockets it leaves in /tmp removed; its data is the test's."""
+    def stop(self, grace: float = 5.0) -> None:
+        """SIGTERM (it stops in about 1.5 s), then SIGKILL after `grace` seconds; and the Unix
+        sockets it leaves in /tmp removed (after a SIGKILL they stay)."""
         processes.stop(self.process, grace)
         for name, socket_name in SOCKETS.items():
             if port := self.ports.get(name):
