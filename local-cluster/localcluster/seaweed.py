@@ -195,7 +195,10 @@ class SeaweedServer:
             self.ports[name] = self.ports.get(name) or free_port(self.host)
         log = (self.log or conf / "weed.log").open("ab")
         self.process = subprocess.Popen(  # noqa: S603
-            [str(weed), "mini", *self._flags(conf)], stdout=log, stderr=subprocess.STDOUT
+            [str(weed), "mini", *self._flags(conf)],
+            cwd=conf,  # it reads security.toml and filer.toml from its working directory first
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         log.close()
         try:
