@@ -62,6 +62,10 @@ kube: install tools  ## build (or reuse) etcd, the Kubernetes control plane, kub
 s3-server: install  ## build (or reuse) the S3 server of the tests and the local cluster (versitygw) from its Go module
 	$(BIN)/python -m localcluster.s3server
 
+.PHONY: sts-server
+sts-server: install  ## build (or reuse) the S3 server of the tests that enforces identities and policies, with STS (SeaweedFS's weed) from its Go module
+	$(BIN)/python -m localcluster.seaweed
+
 .PHONY: mongo-server
 mongo-server: install  ## build (or reuse) FerretDB, the MongoDB-wire server the catalog tests run on, from its Go module
 	$(BIN)/python -m localcluster.mongowire
@@ -117,11 +121,11 @@ node:  ## install Debian's containerd, runc, CNI plugins, iptables, iproute2, bu
 	  else echo "make node: warning: fs.inotify.max_user_instances is under 512 (a node may not start beside others): sudo sysctl -w fs.inotify.max_user_instances=512" >&2; fi; fi
 
 .PHONY: test
-test: install tools kube s3-server mongo-server browser speech axe node lint types  ## lint, types and the whole test suite (with the browser tests)
+test: install tools kube s3-server sts-server mongo-server browser speech axe node lint types  ## lint, types and the whole test suite (with the browser tests)
 	CONTENTGEN_TEST_PROBE_REAL_NODE=1 CONTENTGEN_TEST_REAL_NODE=$${CONTENTGEN_TEST_REAL_NODE:-1} $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 .PHONY: test-quick
-test-quick: install tools kube s3-server mongo-server browser speech axe lint types  ## lint, types and the suite without the tests that start the real node or build its images (-m "not real_node"): a developer's loop, not CI's
+test-quick: install tools kube s3-server sts-server mongo-server browser speech axe lint types  ## lint, types and the suite without the tests that start the real node or build its images (-m "not real_node"): a developer's loop, not CI's
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not real_node" $(PYTEST_ARGS)
 
 # `make demo`'s own virtualenv: what the offline run needs (the pipeline, the laptop's catalog, the
