@@ -110,9 +110,10 @@ def run_name(snap: SpecSnapshot) -> str:
     return job_name(KINDS[snap.kind], snap.name, snap.uid, snap.generation)
 
 
-def session_name(snap: SpecSnapshot) -> str:
-    """The role session's name: the run, as STS and the store's logs show it."""
-    return f"contentgen-{snap.uid[:8]}-v{snap.version}"
+def session_name(snap: SpecSnapshot, at: datetime) -> str:
+    """The role session's name: the run and when it was asked for, as STS and the store's logs
+    show it (each renewal a session of its own)."""
+    return f"contentgen-{snap.uid[:8]}-v{snap.version}-{int(at.timestamp())}"
 
 
 def secret_of(job: str, snap: SpecSnapshot, minted: Minted) -> dict[str, Any]:
@@ -157,12 +158,13 @@ class RunCredentials:
     async def mint(self, snap: SpecSnapshot) -> Minted:
         """The run's credentials, narrowed to its scope, for one window from now (or less, where
         the store ends the session sooner)."""
-        asked = self.clock() + self.window
+        now = self.clock()
+        asked = now + self.window
         scope = run_scope(snap, self.place, self.settings.cluster_models.store_prefix)
         policy = session_policy(scope, self.place.bucket)
         seconds = max(MIN_SESSION_SECONDS, int(self.window.total_seconds()))
         try:
-            found = await asyncio.to_thread(self.minter, session_name(snap), policy, seconds)
+            found = await asyncio.to_thread(self.minter, session_name(snap, now), policy, seconds)
         except Exception as exc:  # botocore's errors: refused, unreachable, no role
             raise CredentialsUnavailable(
                 f"the store's STS gave no credentials for {snap.namespace}/{snap.name}: {str(exc)[:300]}; "
