@@ -188,6 +188,7 @@ class RunContext:
                 local=self.local,
                 timeout=self.settings.http_timeout_seconds,
                 progress=progress,
+                store=self.store.place(),
             )
         except ContentgenError as exc:
             if spec_field == SOURCE_FIELD:

@@ -30,6 +30,7 @@ from contentgen.api import is_local_path
 from contentgen.errors import InvalidInput, SourceRefused, TransientError
 from contentgen.pipeline.progress import SubProgress
 from contentgen.redact import redact_url
+from contentgen.store.access import StorePlace, located
 
 if TYPE_CHECKING:
     import httpx  # imported where a URL is fetched: a local run's file needs none of it (~60 ms)
@@ -148,12 +149,15 @@ def fetch(
     client: httpx.Client | None = None,
     resolver: Resolver = _getaddrinfo,
     sleep: Callable[[float], None] = time.sleep,
+    store: StorePlace | None = None,
 ) -> Fetched:
+    """`store`: where the run's store is reached, which no redirect may lead into (what a spec names
+    there is checked against its owner before the run: pipeline/owners.py)."""
     dest_dir.mkdir(parents=True, exist_ok=True)
     scheme = urlparse(url).scheme
     if scheme in ("http", "https"):
         return _fetch_http(
-            url, dest_dir, max_bytes, allow_private, timeout, progress, client, resolver, sleep
+            url, dest_dir, max_bytes, allow_private, timeout, progress, client, resolver, sleep, store
         )
     if scheme == "s3":
         return _fetch_s3(url, dest_dir, max_bytes)
@@ -206,6 +210,7 @@ def _fetch_http(
     client: httpx.Client | None,
     resolver: Resolver = _getaddrinfo,
     sleep: Callable[[float], None] = time.sleep,
+    store: StorePlace | None = None,
 ) -> Fetched:
     import httpx
 
@@ -233,6 +238,11 @@ def _fetch_http(
                 if response.is_redirect:
                     location = response.headers.get("location", "")
                     current = str(parsed.join(location))
+                    if store is not None and located(current, store) is not None:
+                        raise SourceRefused(
+                            f"{redact_url(url)} redirects into the store's bucket, whose objects a spec "
+                            "names by their own address (checked against their owner): name it so"
+                        )
                     continue
                 size = _save(response, target, current, max_bytes, progress)
                 return Fetched(target, size, url if public else None)
