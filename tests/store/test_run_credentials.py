@@ -58,9 +58,9 @@ def operator_env(sts_server: SeaweedServer, monkeypatch: pytest.MonkeyPatch) -> 
     return OperatorSettings(
         store=f"s3://{sts_server.bucket}",
         s3_endpoint_url=sts_server.endpoint,
-        worker_credentials="per-run",
+        store_access="per-run",
         sts_role_arn=sts_server.role_arn,
-        credentials_window_seconds=900,
+        sts_window_seconds=900,
     )
 
 

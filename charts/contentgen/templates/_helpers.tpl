@@ -224,7 +224,7 @@ false
 {{- end -}}
 {{- end -}}
 
-{{/* The operator's setting for s3.workerCredentials (controller/settings.py worker_credentials). */}}
+{{/* The operator's setting for s3.workerCredentials (controller/settings.py store_access). */}}
 {{- define "contentgen.workerCredentials" -}}
 {{- get (dict "perRun" "per-run" "namespaceSecret" "secret" "workloadIdentity" "workload-identity") .Values.s3.workerCredentials -}}
 {{- end -}}

@@ -180,11 +180,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         op.store_secrets = StoreSecrets(
             op.kube, config.s3_secret, lease_namespace(config), config.worker_cluster_role
         )
-    if config.worker_credentials == "per-run" and store is not None:
+    if config.store_access == "per-run" and store is not None:
         op.run_credentials = RunCredentials(op.kube, config, store.place())
-    elif config.worker_credentials == "secret" and config.s3_secret:
+    elif config.store_access == "secret" and config.s3_secret:
         log.warning(
-            "worker_credentials is secret: every worker holds the Secret %s, the whole bucket's key%s; "
+            "store_access is secret: every worker holds the Secret %s, the whole bucket's key%s; "
             "anyone who may read Secrets where Jobs run can read and overwrite every owner's outputs "
             "(docs/security.md: per-run)",
             config.s3_secret,

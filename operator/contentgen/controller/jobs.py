@@ -95,9 +95,9 @@ def store_access(settings: OperatorSettings) -> list[dict[str, Any]]:
     """How the worker reaches the store (docs/security.md): its run's own credentials, mounted from
     the run's Secret (run_credentials.py); the namespace's Secret with the whole bucket's key; or
     nothing (its ServiceAccount's workload identity)."""
-    if settings.worker_credentials == "per-run":
+    if settings.store_access == "per-run":
         return [{"name": CREDENTIALS_ENV, "value": f"{CREDENTIALS_MOUNT}/{CREDENTIALS_FILE}"}]
-    if settings.worker_credentials == "secret" and settings.s3_secret:
+    if settings.store_access == "secret" and settings.s3_secret:
         return [
             _secret_env("AWS_ACCESS_KEY_ID", settings.s3_secret, "AWS_ACCESS_KEY_ID"),
             _secret_env("AWS_SECRET_ACCESS_KEY", settings.s3_secret, "AWS_SECRET_ACCESS_KEY"),
@@ -107,7 +107,7 @@ def store_access(settings: OperatorSettings) -> list[dict[str, Any]]:
 
 def credentials_volume(job: str, settings: OperatorSettings) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """The run's own credentials' volume and mount (per-run), None otherwise."""
-    if settings.worker_credentials != "per-run" or not settings.store.startswith("s3://"):
+    if settings.store_access != "per-run" or not settings.store.startswith("s3://"):
         return None
     volume = {"name": "store-credentials", "secret": {"secretName": secret_name(job), "defaultMode": 0o440}}
     return volume, {"name": "store-credentials", "mountPath": CREDENTIALS_MOUNT, "readOnly": True}

@@ -1,8 +1,8 @@
-"""Each run's own store credentials (worker_credentials: per-run; docs/security.md).
+"""Each run's own store credentials (store_access: per-run; docs/security.md).
 
 Before a Job is made, the operator asks the store's STS for a role session narrowed by a session
 policy to what the run may reach (store/scopes.py: its spec's inputs, its own resource's outputs,
-its version's folders and working state), for `credentials_window_seconds` (at least STS's
+its version's folders and working state), for `sts_window_seconds` (at least STS's
 shortest session, 15 minutes; a store may end it sooner, and its answer says so), and puts it in a
 Secret of the run's own in the Job's namespace (`{job}-store`, owned by the resource, labelled as
 the operator's), which the worker's pod mounts and re-reads as it changes (store/s3.py). While the
@@ -152,7 +152,7 @@ class RunCredentials:
     ) -> None:
         self.kube, self.settings, self.place, self.clock = kube, settings, place, clock
         self.minter = minter or sts_minter(settings)
-        self.window = timedelta(seconds=settings.credentials_window_seconds)
+        self.window = timedelta(seconds=settings.sts_window_seconds)
         self.until: dict[tuple[str, str], datetime] = {}  # (namespace, job) -> the window's end
 
     async def mint(self, snap: SpecSnapshot) -> Minted:

@@ -220,7 +220,7 @@ class OperatorSettings(ProviderSettings):
         "before its first Job there, and keep the copies in step with it (cluster-wide installs: the "
         "chart's s3.copyToNamespaces); a Secret of that name the operator did not make is left alone.",
     )
-    worker_credentials: Literal["per-run", "secret", "workload-identity"] = Field(
+    store_access: Literal["per-run", "secret", "workload-identity"] = Field(
         default="secret",
         description="How workers reach the store (docs/security.md): per-run (credentials the operator "
         "asks the store's STS for at each Job, narrowed by a session policy to the run's own keys and "
@@ -236,7 +236,7 @@ class OperatorSettings(ProviderSettings):
     sts_endpoint_url: str = Field(
         default="", description="per-run: the STS endpoint; empty: the store's endpoint, or AWS's."
     )
-    credentials_window_seconds: int = Field(
+    sts_window_seconds: int = Field(
         default=1800,
         ge=60,
         le=43200,

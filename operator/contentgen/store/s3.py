@@ -57,7 +57,7 @@ RESTORE = "restore it from a backup, or delete it and run again"
 
 # A worker's own run's credentials (controller/run_credentials.py): a file its pod mounts from the
 # run's Secret, which the operator renews while the run lives (the kubelet updates the file).
-CREDENTIALS_ENV = "CONTENTGEN_STORE_CREDENTIALS"
+CREDENTIALS_ENV = "CONTENTGEN_STORE_ACCESS_FILE"
 # Read the file again this long before the credentials' end (and, past the second, before any call).
 ADVISORY_REFRESH_SECONDS, MANDATORY_REFRESH_SECONDS = 300, 60
 
