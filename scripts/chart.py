@@ -3,8 +3,8 @@
     python scripts/chart.py install-manifest   # charts/install.yaml: the chart with default values
     python scripts/chart.py values-doc         # the values table in charts/contentgen/README.md and docs/
     python scripts/chart.py local-install      # the chart's install that `contentgen local-cluster` applies
-    python scripts/chart.py kinds              # templates/_kinds.tpl: the kinds' resource names, from the API;
-                                               # templates/input-policy.yaml: the kinds' inputs' admission policy
+    python scripts/chart.py kinds              # templates/_kinds.tpl (the kinds' resource names) and
+                                               # templates/input-policy.yaml (their inputs' policies)
 
 tests/chart checks both for drift with the functions here.
 """

@@ -8,6 +8,7 @@ import io
 import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import mongomock
