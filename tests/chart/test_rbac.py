@@ -307,6 +307,8 @@ def excess_grants(inst: Install) -> list[str]:
                 continue
             problems.append(f"{identity}: {g.verb} {g.group or 'core'}/{g.resource} was never used")
     for key in ALLOWED_BEYOND_RECORDED:
+        if ALLOWED_BEYOND_RECORDED[key] is _RUN_SECRETS and inst.settings.store_access != "per-run":
+            continue  # granted only with each run's own credentials
         if key[0] == inst.mode and key not in used_allowances:
             problems.append(f"allow-list entry {key} is not granted (or was recorded): remove it")
     return problems
