@@ -56,24 +56,6 @@ def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-def _breaks(check: Callable[[Any], bool], value: Any) -> bool:
-    try:
-        return not check(value)
-    except Exception:  # a rule on values that are themselves wrong: not checked
-        return False
-
-
-def _again(error: Any) -> InitErrorDetails:
-    """One of `ValidationError.errors()` as pydantic takes it to raise again."""
-    kind = error["type"]
-    if kind == CEL_ERROR:
-        kind = PydanticCustomError(CEL_ERROR, "{message}", dict(error.get("ctx") or {}))
-    details = InitErrorDetails(type=kind, loc=tuple(error["loc"]), input=error.get("input"))
-    if error.get("ctx") and not isinstance(kind, PydanticCustomError):
-        details["ctx"] = error["ctx"]
-    return details
-
-
 class ApiModel(BaseModel):
     """camelCase on the wire, snake_case in Python; unknown fields are errors.
 
@@ -91,27 +73,6 @@ class ApiModel(BaseModel):
 
     # Model-level CEL rules; see CelRule.
     cel_rules: ClassVar[tuple[CelRule, ...]] = ()
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _every_problem(cls, data: Any, handler: Any) -> Any:
-        """A field's error does not hide the model's rules: the API server reports its schema's
-        errors and every CEL rule together, and so does this (each rule checked on the values as
-        given; one that cannot be checked on them is left to the errors it depends on)."""
-        try:
-            return handler(data)
-        except ValidationError as exc:
-            if not cls.cel_rules or not isinstance(data, dict):
-                raise
-            names = {(info.alias or name): name for name, info in cls.model_fields.items()}
-            lenient = cls.model_construct(**{names[k]: v for k, v in data.items() if k in names})
-            broken = [r for r in cls.cel_rules if r.check is not None and _breaks(r.check, lenient)]
-            if not broken:
-                raise
-            errors = [_again(e) for e in exc.errors()] + [
-                InitErrorDetails(type=r.error(), loc=(), input=data) for r in broken
-            ]
-            raise ValidationError.from_exception_data(cls.__name__, errors) from None
 
     @model_validator(mode="after")
     def _check_cel_rules(self) -> ApiModel:
