@@ -225,7 +225,19 @@ def _validated(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
         raise CommandError(
             f"{args.manifest} is not valid ({counted(len(outcome.problems), 'problem')} above)"
         )
+    _source_checked(content, "--source" if args.source else "source.url")
     return content, outcome
+
+
+def _source_checked(content: dict[str, Any], said: str) -> None:
+    """A local source that cannot be read is refused here, before the run touches a record: a
+    mistyped path makes no failed run and no empty record."""
+    from contentgen.pipeline.fetch import missing_local
+
+    source = (content.get("spec") or {}).get("source")
+    url = source.get("url") if isinstance(source, dict) else None
+    if isinstance(url, str) and (problem := missing_local(url)):
+        raise CommandError(f"{said}: {problem}; nothing was run or recorded")
 
 
 def _settings_and_store(args: argparse.Namespace) -> tuple[Any, Any]:
