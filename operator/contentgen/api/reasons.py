@@ -93,6 +93,7 @@ REASONS: dict[str, Reason] = {
     "InternalError": Reason(FAILED, "A bug: the worker met an error it does not know; the message has it.", stalled=True),
     "StoppedBeforeCheckpoint": Reason(FAILED, "A person stopped a LoraTraining's run (`contentgen.io/stop: keep-best`, `contentgen assets stop`) before its trainer had stored any checkpoint, so there was nothing to keep; the steps it ran are billed (docs/cluster-training.md#stopping-early).", stalled=True),
     "Stopped": Reason(FAILED, "The worker was stopped by SIGTERM (its pod deleted or evicted) on every attempt, and wrote nothing after; a paid request in flight stays in its checkpoint, never sent again.", stalled=True),
+    "Interrupted": Reason(FAILED, "On a laptop: `contentgen run` was stopped by Ctrl-C (SIGINT) or SIGTERM, and ended its record at once, its latest run's phase `Interrupted`: the message says the step it reached and the checkpoint it keeps. The same `contentgen run` resumes it as the same version, a training from its newest stored checkpoint (its steps not trained again), adopting what was paid for (docs/run.md)."),
     "Failed": Reason(FAILED, "A permanent failure without a more specific reason.", stalled=True),
     "Unavailable": Reason(FAILED, "A temporary failure without a more specific reason, after retries.", stalled=True),
     "Error": Reason(FAILED, "An error without a more specific reason.", stalled=True),

@@ -5,7 +5,8 @@ record, which the HTTP API's routes (httpapi/routes/training.py) and `contentgen
 
 - `stop_plan`: the training under way (the record's latestRun.training, as its worker last
   reported it) and the checkpoint a stop keeps: the best scored so far, or none (the run then ends
-  Failed, StoppedBeforeCheckpoint).
+  Failed, StoppedBeforeCheckpoint). On a laptop a run its record shows Running that no process
+  holds (killed) is not stopped (`unheld` says why): nothing would read the stop.
 - `continued_spec`: the record's spec going on from version N for `steps` more steps
   (spec.training.continueFrom), refused where the version kept no training state to go on from.
 - `ask_local_stop` and `local_stop_asked`: on a laptop a stop is asked of a run through a file in
@@ -91,10 +92,10 @@ def stop_plan(doc: dict[str, Any]) -> StopPlan:
     run = doc.get("latestRun") or {}
     name, version = f"{doc['namespace']}/{doc['name']}", int(run.get("version") or 0)
     if run.get("phase") != "Running":
-        waits = run.get("phase") == "Pending"
-        hint = (
-            ": cancel a run that waits instead (contentgen's cancel, or delete the resource)" if waits else ""
-        )
+        hint = {
+            "Pending": ": cancel a run that waits instead (contentgen's cancel, or delete the resource)",
+            "Interrupted": f" (the same `contentgen run` resumes v{version})",
+        }.get(str(run.get("phase")), "")
         raise NotNow(
             f"{name}: its latest run (v{version}) is {run.get('phase')}; there is no training under way to "
             f"stop{hint}"
@@ -115,6 +116,17 @@ def stop_plan(doc: dict[str, Any]) -> StopPlan:
             f"steps it ran, {max(steps - step, 0)} steps not run"
         )
     return StopPlan(version, step, steps, keeps, message)
+
+
+def unheld(doc: dict[str, Any], plan: StopPlan) -> str:
+    """Why a laptop's run that its record shows Running cannot be stopped: no process on this
+    machine holds it (pipeline/local_run.RunLock); nothing is asked or changed."""
+    return (
+        f"{doc['namespace']}/{doc['name']}: its record shows v{plan.version} Running (step {plan.step} of "
+        f"{plan.steps}), but no process on this machine runs it (it was killed, or the machine went "
+        "down): there is nothing to stop, and nothing was changed; the same `contentgen run` resumes it "
+        "from its newest stored checkpoint"
+    )
 
 
 def stop_command(doc: dict[str, Any]) -> str:
