@@ -416,6 +416,43 @@ def stop_words(stopped: dict[str, Any]) -> str:
     return f"{head}{why}; {saved}"
 
 
+# --- which version a loraRef without `version` uses -------------------------------------------------
+
+
+def _likeness_key(version: dict[str, Any]) -> tuple[bool, float] | None:
+    """How a version's likeness ranks (a good verdict first, then the median); None unmeasured."""
+    likeness = version.get("likeness") or {}
+    if likeness.get("median") is None:
+        return None
+    return likeness.get("verdict") == "good", float(likeness["median"])
+
+
+def _likeness_brief(version: dict[str, Any]) -> str:
+    likeness = version.get("likeness") or {}
+    if not likeness.get("verdict"):
+        return "not evaluated"
+    median = f", median {float(likeness['median']):.2f}" if likeness.get("median") is not None else ""
+    return f"likeness {likeness['verdict']}{median}"
+
+
+def latest_lora_words(name: str, used: int, versions: list[dict[str, Any]]) -> str:
+    """Which version a loraRef without `version` resolved to and why (its LoraTraining's latest
+    usable version, the documented rule), and, where an earlier version scored better, which one and
+    how to use it instead: said where a picture or clip is made with it."""
+    entry = next((v for v in versions if int(v.get("version") or 0) == used), {})
+    said = f"loraRef {name!r} (no version) uses v{used}, its latest version ({_likeness_brief(entry)})"
+    mine = _likeness_key(entry)
+    ranked = [(k, v) for v in versions if (k := _likeness_key(v)) is not None and v is not entry]
+    better = max(ranked, key=lambda kv: (kv[0], int(kv[1].get("version") or 0)), default=None)
+    if better is not None and (mine is None or better[0] > mine):
+        number = int(better[1].get("version") or 0)
+        said += (
+            f"; v{number} scored better ({_likeness_brief(better[1])}): pin loraRef.version: {number} "
+            "to use it"
+        )
+    return said
+
+
 # A scoring of outside pictures says whether those pictures look like the subject, not a verdict.
 PICTURES_SAY = {
     "alike": "these pictures look like the subject",

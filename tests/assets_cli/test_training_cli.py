@@ -153,7 +153,10 @@ def test_continue_says_what_it_runs_and_refuses_what_it_cannot(cli: Run, tmp_pat
     doc = lora_doc(UID, name="avatar", versions=2, owner="alice")
     _put(tmp_path, {**doc, "origin": "local"})
     code, _, err = cli("continue", "avatar", "--steps", "500")
-    assert code == 1 and "--from-version: v2 of avatar kept no training state to go on from" in err
+    assert code == 1 and err == (
+        "contentgen assets: --from-version: v2 of avatar kept no training state to go on from (its "
+        "training stored none); train a new version (`contentgen run`)\n"
+    )
     code, _, err = cli("continue", "avatar", "--steps", "500", "--from-version", "7")
     assert code == 1 and "--from-version: avatar has no usable version 7 (usable: v1, v2)" in err
     with pytest.raises(SystemExit):

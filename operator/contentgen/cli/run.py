@@ -119,11 +119,13 @@ def _run(args: argparse.Namespace, outcome: Any) -> int:
         try:
             record = recording.get(uid)
             snapshot = snapshot_for(outcome.resource, store, record, _grants_from(recording.catalog))
+            _continuable(record, snapshot.spec)
         except (ValueError, ContentgenError) as exc:
             raise CommandError(str(exc)) from None
         work_dir = Path(args.work_dir) if args.work_dir else settings.work_dir / snapshot.uid
         provider = "offline" if args.offline else snapshot.provider
         snapshot, started = _prepared(snapshot, record if alone else None, store, offline=args.offline)
+        _say_latest_loras(recording, outcome.resource.spec.wire(), snapshot)
         cached = estimate_baseline_cached(store, snapshot.kind, snapshot.priced_spec())
         _announce_estimate(snapshot, settings, cached)
         recording.start(snapshot, started, cached, alone=alone)
@@ -241,6 +243,41 @@ def _executed(
         raise CommandError(f"{exc.reason}: {exc}{note}") from None
     console.close()
     return result
+
+
+def _say_latest_loras(recording: _Recording, spec: dict[str, Any], snapshot: Any) -> None:
+    """Which version each loraRef without `version` uses (its LoraTraining's latest), one line each
+    on stderr, naming a version that scored better and how to pin it (tables.latest_lora_words)."""
+    from contentgen.catalog.migrate import upgrade
+    from contentgen.tables import latest_lora_words
+
+    refs = [e["loraRef"] for e in spec.get("loras") or [] if isinstance(e.get("loraRef"), dict)]
+    bare = {str(ref["name"]) for ref in refs if ref.get("version") is None}
+    for used in snapshot.loras:
+        record = recording.get(used.uid) if used.name in bare and used.uid else None
+        if record is not None:
+            line = latest_lora_words(used.name, used.version, list(upgrade(record).get("versions") or []))
+            print(f"contentgen run: {line}", file=sys.stderr)
+
+
+def _continuable(record: dict[str, Any] | None, spec: dict[str, Any]) -> None:
+    """A training.continueFrom naming a version that cannot be gone on from (none such, or one
+    that kept no state) refused before the run touches the record; where the record is not here,
+    the pipeline says it (from the store)."""
+    going_on = (
+        (spec.get("training") or {}).get("continueFrom") if isinstance(spec.get("training"), dict) else None
+    )
+    if record is None or not isinstance(going_on, dict):
+        return
+    from contentgen.pipeline.training_controls import NotContinuable, continuable, lora_record
+
+    text = ""
+    try:
+        continuable(lora_record(record), int(going_on.get("version") or 0))
+    except NotContinuable as refused:
+        text = str(refused).removeprefix("version: ")
+    if text:
+        raise CommandError(f"training.continueFrom: {text}; nothing was run or recorded")
 
 
 def _interrupted(recording: _Recording, snapshot: Any, started: Any, live: Any, how: str) -> str:

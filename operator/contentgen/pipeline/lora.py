@@ -538,6 +538,7 @@ def _lora_result(
             else None
         ),
         state_uri=trained.state_uri,
+        placeholder=trained.placeholder,  # the offline provider's: said on the version itself too
     )
     report = dataset.report(lambda path: uploaded.uris[path], uploaded.archive, uploaded.sheet)
     final_objects = [final] if final is not None else []

@@ -10,8 +10,8 @@ while the caller's own stages (frames, dataset, storage, catalog) run for real a
   shape of AssemblyAI's response;
 - dataset captions: the same labelled sentence for every image (each image is read, so a
   missing or unreadable one fails as it would on fal); the captionTemplate goes around it;
-- checkpoints: where training.checkpointEvery is under training.steps, a placeholder LoRA for
-  every checkpointEvery steps and the last, each marked simulated in its metadata and stored where
+- checkpoints: a placeholder LoRA for every training.checkpointEvery steps and the last (the last
+  alone where checkpointEvery is 0 or not under the steps), each marked simulated and stored where
   the cluster's trainer stores its checkpoints, so that the checkpoints' evaluation, the curve, the
   seed × checkpoint grid and promoting a step can be tried offline (docs/likeness.md#checkpoints);
   with a simulated training state beside each (`step-NNNNNN.state.json`), and handed to the run's
@@ -303,12 +303,12 @@ def _placeholder_tensors(seed_hex: str) -> dict[str, tuple[list[int], list[float
     }
 
 
-def checkpoint_steps(steps: int, every: int) -> list[int]:
-    """The steps a training of `steps` stores checkpoints at, storing one every `every` steps and
-    at the last (as the cluster's trainer does); none where `every` is 0 or not under `steps`."""
-    if every <= 0 or every >= steps:
-        return []
-    return sorted({*range(every, steps + 1, every), steps})
+def checkpoint_steps(first: int, last: int, every: int) -> list[int]:
+    """The steps a training from `first` to `last` stores checkpoints at: every `every` steps and the
+    last, as the cluster's trainer does (training.Plan.checkpoint_steps); only the last where `every`
+    is 0 or not under its steps, so that every version keeps a state to go on from."""
+    step = every or last - first
+    return sorted({*range(first + step, last + 1, step), last})
 
 
 @dataclass(frozen=True)
@@ -343,8 +343,7 @@ def _simulated_checkpoints(
     ended (Ctrl-C, killed) left its checkpoints stored: they are handed to the watch again, oldest
     first (their scores read back, never drawn twice), and the steps go on after the newest one."""
     last = first + request.steps
-    every = request.checkpoint_every
-    steps = sorted({*range(first + every, last + 1, every), last}) if 0 < every < request.steps else []
+    steps = checkpoint_steps(first, last, request.checkpoint_every)
     files, watch = request.checkpoints, request.watch
     if files is None or not steps:
         return _Simulated((), last)
