@@ -563,7 +563,8 @@ def _picture_lines(picture: PictureUse) -> list[str]:
 
 
 def _version_lines(version: VersionLineage) -> list[str]:
-    """A LoRA's version, what it was trained from, and the image generations made with it."""
+    """A LoRA's version, what it was trained from, and the image and video generations made with it
+    (a clip with its likeness over time)."""
     lines = [
         f"  v{version.version} {version.model_uri}",
         f"    dataset {version.dataset_uri or '-'} ({version.frames} images)",
@@ -575,6 +576,14 @@ def _version_lines(version: VersionLineage) -> list[str]:
         f"    image generation {run.namespace}/{run.name} ({run.id}, {run.status}): {run.prompt}"
         for run in version.images
     ]
-    if not version.images:
-        lines.append("    no image generations made with it")
+    for video in version.clips:
+        made = f"{video.namespace}/{video.name} ({video.id}, {video.status})"
+        lines.append(f"    video generation {made}: {video.prompt}")
+        lines += [
+            f"      v{clip.version} {clip.uri}; likeness over time {_video_likeness(clip.likeness)}"
+            for clip in video.clips
+            if clip.likeness
+        ]
+    if not version.images and not version.clips:
+        lines.append("    nothing made with it yet")
     return lines
