@@ -89,7 +89,7 @@ def entry(info: BaseModelInfo, steps: int, prices: PriceTable) -> BaseModelEntry
     "/base-models",
     response_model=BaseModels,
     summary="What a LoRA can be made for: each base model, what it needs and costs",
-    responses={401: ERROR_RESPONSES[401]},
+    responses={400: ERROR_RESPONSES[400], 401: ERROR_RESPONSES[401]},
 )
 def base_models(
     svc: ServicesDep,
