@@ -125,3 +125,20 @@ def test_ctrl_c_after_a_checkpoint_ends_the_record_and_the_next_run_goes_on_from
         (p["step"], p["verdict"], p["median"]) for p in result["lora"]["likeness"]["checkpoints"]
     ]
     assert curve(resumed) == curve(whole) and len(curve(whole)) == 4
+
+
+def test_sigterm_stops_a_run_as_ctrl_c_does_and_the_handler_is_the_commands_only() -> None:
+    """SIGTERM raises where the run is, as Ctrl-C does (the same record, exit 143); once the command
+    returns, the process's own handler is back."""
+    from contentgen.cli.run import Interrupted, _signals
+
+    def terminated() -> None:
+        with _signals():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the signal arrives before this ends
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Interrupted) as stopped:
+        terminated()
+    assert (stopped.value.how, stopped.value.status) == ("SIGTERM", 143)
+    assert signal.getsignal(signal.SIGTERM) is before
