@@ -11,6 +11,7 @@ from contentgen.api.words import counted
 from contentgen.catalog.common_record import JobRecord
 from contentgen.catalog.document import INTERRUPTED
 from contentgen.catalog.kinds import CATALOG_KINDS
+from contentgen.catalog.kinds.lora_training import promoted
 from contentgen.catalog.records import Stats
 
 if TYPE_CHECKING:
@@ -440,7 +441,13 @@ def latest_lora_words(name: str, used: int, versions: list[dict[str, Any]]) -> s
     usable version, the documented rule), and, where an earlier version scored better, which one and
     how to use it instead: said where a picture or clip is made with it."""
     entry = next((v for v in versions if int(v.get("version") or 0) == used), {})
-    said = f"loraRef {name!r} (no version) uses v{used}, its latest version ({_likeness_brief(entry)})"
+    about = _likeness_brief(entry)
+    chosen = promoted(entry) or {}
+    if chosen.get("step"):  # a person made a checkpoint its model: the likeness is the run's choice's
+        scored = (entry.get("likeness") or {}).get("chosenStep")
+        of = f" of step {scored}" if scored else ""
+        about = f"its model step {chosen['step']}'s LoRA, promoted; {about}{of}"
+    said = f"loraRef {name!r} (no version) uses v{used}, its latest version ({about})"
     mine = _likeness_key(entry)
     ranked = [(k, v) for v in versions if (k := _likeness_key(v)) is not None and v is not entry]
     better = max(ranked, key=lambda kv: (kv[0], int(kv[1].get("version") or 0)), default=None)
