@@ -66,8 +66,8 @@ def entry(info: BaseModelInfo, steps: int, prices: PriceTable) -> BaseModelEntry
             TrainedOn(
                 provider=provider,
                 needs=info.needs(provider),
-                learnsFrom=info.learns_from(provider),
-                estimateUsd=cost.estimated_usd,
+                learns_from=info.learns_from(provider),
+                estimate_usd=cost.estimated_usd,
                 estimate=cost.detail,
                 placeholders=provider_entry(provider).placeholders,
             )
@@ -78,7 +78,7 @@ def entry(info: BaseModelInfo, steps: int, prices: PriceTable) -> BaseModelEntry
         family=info.family,
         video=info.video,
         default=info.name == DEFAULT_BASE_MODEL,
-        loadsOn=list(info.loads_on),
+        loads_on=list(info.loads_on),
         experts=2 if info.experts else 1,
         makes=info.makes(),
         providers=trained,
