@@ -39,11 +39,12 @@ def _read(settings: type[Any], **given: Any) -> Any:
         return settings(**given)
 
 
-async def _dry_run(tmp_path: Path, body: dict[str, Any]) -> dict[str, Any]:
+async def _evaluate(tmp_path: Path, body: dict[str, Any], **version: Any) -> httpx.Response:
+    """POST .../versions/1/evaluate of a LoRA whose versions have a dataset (and `version`'s fields)."""
     catalog = MongoCatalog(mongomock.MongoClient(), "contentgen")
     doc = lora_doc("a-lora", name="jesse-avatar")
-    for version in doc["versions"]:
-        version["datasetUri"] = f"s3://bkt/datasets/alice/a-lora/v{version['version']}/dataset.zip"
+    for entry in doc["versions"]:
+        entry.update(datasetUri=f"s3://bkt/datasets/alice/a-lora/v{entry['version']}/dataset.zip", **version)
     catalog.upsert(doc)
     settings = _read(
         ApiSettings, catalog="unused://", api_auth=["local"], api_local_owner="alice", api_create="off"
@@ -52,9 +53,13 @@ async def _dry_run(tmp_path: Path, body: dict[str, Any]) -> dict[str, Any]:
     app = create_app(settings, catalog=catalog, store=lambda: store, creator=None)
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://localhost:8080") as http:
-        answer = await http.post(
+        return await http.post(
             "/api/assets/a-lora/versions/1/evaluate", json=body, headers={"Host": "localhost:8080"}
         )
+
+
+async def _dry_run(tmp_path: Path, body: dict[str, Any]) -> dict[str, Any]:
+    answer = await _evaluate(tmp_path, body)
     assert answer.status_code == 200 and answer.json()["dryRun"], answer.text
     result: dict[str, Any] = answer.json()
     return result
@@ -90,26 +95,11 @@ async def test_a_providers_reevaluation_is_still_its_pictures(tmp_path: Path) ->
 async def test_a_video_lora_is_not_estimated_for_flux_pictures(tmp_path: Path) -> None:
     """Evaluate again of a Wan LoRA is refused before any estimate (issue 77: it estimated $0.84 of
     fal-ai/flux-lora, pictures a Wan LoRA does not load), in the words a LoraEvaluation gets."""
-    catalog = MongoCatalog(mongomock.MongoClient(), "contentgen")
-    doc = lora_doc("a-lora", name="jesse-walks")
-    for version in doc["versions"]:
-        version["datasetUri"] = f"s3://bkt/datasets/alice/a-lora/v{version['version']}/dataset.zip"
-        version["baseModel"] = "wan-2.1-t2v-1.3b"
-    catalog.upsert(doc)
-    settings = _read(
-        ApiSettings, catalog="unused://", api_auth=["local"], api_local_owner="alice", api_create="off"
-    )
-    store = LocalStore(tmp_path / "store")
-    app = create_app(settings, catalog=catalog, store=lambda: store, creator=None)
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://localhost:8080") as http:
-        answer = await http.post(
-            "/api/assets/a-lora/versions/1/evaluate", json={}, headers={"Host": "localhost:8080"}
-        )
+    answer = await _evaluate(tmp_path, {}, baseModel="wan-2.1-t2v-1.3b")
     assert answer.status_code == 400, answer.text
     error = answer.json()["error"]
     assert error["message"].startswith(
-        "v1 of default/jesse-walks is a Wan 2.1 T2V 1.3B LoRA (training.baseModel wan-2.1-t2v-1.3b): a "
+        "v1 of default/jesse-avatar is a Wan 2.1 T2V 1.3B LoRA (training.baseModel wan-2.1-t2v-1.3b): a "
         "likeness evaluation draws pictures with FLUX, which a Wan 2.1 T2V 1.3B LoRA does not load"
     )
     assert "estimateUsd" not in answer.text

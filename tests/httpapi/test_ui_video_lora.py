@@ -26,7 +26,7 @@ import pytest
 
 from contentgen.catalog import Catalog, Filters, Page
 from contentgen.catalog.embedded import EmbeddedCatalog
-from contentgen.httpapi import ApiSettings, create_app
+from contentgen.httpapi import create_app
 from contentgen.httpapi.creators import LocalCreator
 from contentgen.pipeline.settings import PipelineSettings
 from contentgen.store import LocalStore
@@ -43,6 +43,7 @@ from tests.harness.browser import (
     violations,
 )
 from tests.harness.browser import show_checked as show
+from tests.harness.creators import laptop_settings
 from tests.harness.servers import serve_app
 from tests.waiting import wait_for
 
@@ -67,14 +68,7 @@ def lab() -> Iterator[Lab]:
         creator = LocalCreator(
             catalog, lambda: store, offline=True, settings=PipelineSettings(work_dir=root / "work")
         )
-        settings = ApiSettings(
-            catalog="unused://",
-            store=str(store.root),
-            api_auth=["local"],
-            api_create="local",
-            api_offline=True,
-            stream_poll_seconds=0.1,
-        )
+        settings = laptop_settings(store).model_copy(update={"stream_poll_seconds": 0.1})
         app = create_app(settings, catalog=catalog, store=lambda: store, creator=creator)
         with serve_app(app) as base:
             yield Lab(base, catalog, store)
