@@ -183,8 +183,11 @@ def _how_it_went(run: dict[str, Any], phase: str) -> str:
     if phase in ("Pending", "Running"):
         said = training_words(run.get("training") or {})
         return f" ({run.get('stage') or '-'}, {run.get('progress') or 0} %{': ' + said if said else ''})"
-    if phase == INTERRUPTED:
-        return f": {run.get('message') or (run.get('error') or {}).get('message') or '-'}"
+    if phase == INTERRUPTED:  # "v1 Interrupted by Ctrl-C at step 372 of 1000 (train): ..."
+        said = str(run.get("message") or (run.get("error") or {}).get("message") or "")
+        return (
+            f" {said.removeprefix('interrupted ')}" if said.startswith("interrupted ") else f": {said or '-'}"
+        )
     if phase != "Failed":
         return ""
     reason = str(run.get("reason") or "")
