@@ -103,3 +103,21 @@ async def test_a_video_lora_is_not_estimated_for_flux_pictures(tmp_path: Path) -
         "likeness evaluation draws pictures with FLUX, which a Wan 2.1 T2V 1.3B LoRA does not load"
     )
     assert "estimateUsd" not in answer.text
+
+
+def test_a_video_loras_versions_are_not_compared_with_pictures() -> None:
+    """A comparison draws each version's picture with FLUX: a Wan LoRA's is refused before any
+    ImageGeneration is made, in loraRef's words (issue 77)."""
+    from contentgen.httpapi.manifests import CompareRequest, Invalid, compare
+
+    doc = lora_doc("a-lora", name="jesse-walks", versions=2)  # v1 FLUX.1, v2 a Wan LoRA
+    doc["versions"][-1]["baseModel"] = "wan-2.2-t2v-a14b"
+    with pytest.raises(Invalid) as refused:
+        compare(doc, CompareRequest(prompt="dmavatar waves"))
+    [problem] = refused.value.problems
+    assert problem.field == "versions"
+    assert problem.message.startswith(
+        f"v{doc['versions'][-1]['version']} of jesse-walks is a Wan 2.2 A14B T2V LoRA"
+    )
+    doc["versions"] = doc["versions"][:-1]  # its FLUX.1 versions compare as before
+    assert len(compare(doc, CompareRequest(prompt="dmavatar waves"))[1]) == len(doc["versions"])
