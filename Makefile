@@ -155,8 +155,11 @@ demo: demo-install  ## run the examples offline on the bundled sample video, on 
 	$(DEMO) assets get demo-avatar -o table | grep -E '^ +(checkpoints scored|> the model|[>* ]* step [0-9]+:)'
 	@echo; echo "Step 750's colours start to burn (compare the rows of its grid, below); step 500 is good too:"
 	$(DEMO) assets promote demo-avatar --step 500 --note "750's colours start to burn" -o table
-	@echo; echo "A training that stops once its likeness stops rising, keeping its best checkpoint (simulated):"
+	@echo; echo "A training that stops once its likeness stops rising, keeping its best checkpoint (simulated);"
+	@echo "its summary ends with where it stopped, why, and the steps that saved:"
 	$(DEMO) run --offline --source examples/media/sample.mp4 examples/loratraining-early-stop.yaml
+	@echo; echo "Train it on from where it stopped, as version 2 (version 1 stays as it is):"
+	$(DEMO) assets continue demo-early-stop --steps 200 --yes
 	$(DEMO) run --offline examples/imagegeneration-lora.yaml
 	$(DEMO) run --offline examples/videogeneration-portrait.yaml
 	$(DEMO) run --offline examples/loraevaluation.yaml
@@ -170,9 +173,11 @@ demo: demo-install  ## run the examples offline on the bundled sample video, on 
 	@printf '  the checkpoints side by side: '; $(DEMO) assets url demo-avatar --file likeness-checkpoints.jpg -o table 2>/dev/null
 	@printf '  the dataset contact sheet:    '; $(DEMO) assets url demo-avatar --file v1/contact-sheet.jpg -o table 2>/dev/null
 	@printf '  the portrait animated:        '; $(DEMO) assets url demo-avatar-clip -o table 2>/dev/null
-	@echo; echo "A video LoRA (Wan 2.2: two experts, two LoRAs) from the sample's clips and stills, simulated, and a clip with it:"
+	@echo; echo "A video LoRA (Wan 2.2: two experts, two LoRAs) from the sample's clips and stills, simulated,"
+	@echo "and a clip of the person with it, its likeness measured over time:"
 	$(DEMO) run --offline --source examples/media/sample.mp4 examples/loratraining-video.yaml
 	$(DEMO) run --offline examples/videogeneration-lora.yaml
+	@echo; echo "Ctrl-C during a training keeps what it stored: the same contentgen run goes on from its newest checkpoint."
 
 .PHONY: bench
 bench: install  ## run the benchmarks in bench/ (numbers go into docs/performance.md)

@@ -36,6 +36,7 @@ from contentgen.catalog.evaluations import with_evaluation
 from contentgen.cli.main import main
 from contentgen.httpapi import ApiSettings, create_app
 from contentgen.httpapi.creators import LocalCreator
+from contentgen.pipeline.local_run import RunLock
 from contentgen.pipeline.settings import PipelineSettings
 from contentgen.pipeline.training_controls import local_stop_asked
 from contentgen.store import LocalStore
@@ -228,8 +229,13 @@ def test_a_training_under_way_shows_each_checkpoint_as_it_is_scored_and_stops_ke
     screenshot(page)
     fits(tab, "main *, .dialog *")
     assert violations(page) == []
-    page.click("#stop-dialog-confirm")
-    page.wait_for_selector("#stop-asked")
+    going_on = RunLock(lab.work, LIVE)  # its run's process (a run no process holds is not stopped)
+    assert going_on.acquire()
+    try:
+        page.click("#stop-dialog-confirm")
+        page.wait_for_selector("#stop-asked")
+    finally:
+        going_on.release()
     assert page.locator("#stop-dialog").count() == 0
     asked = local_stop_asked(lab.work, LIVE, 2)
     assert asked is not None and asked["stop"] == "keep-best"

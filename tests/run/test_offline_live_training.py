@@ -65,7 +65,7 @@ def test_a_plateau_stops_the_simulated_training_two_checkpoints_past_its_peak(wo
 
 
 def test_a_person_stops_the_simulated_training_and_a_version_goes_on_from_it(
-    workspace: Path, monkeypatch: pytest.MonkeyPatch
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from contentgen.pipeline import live
     from contentgen.pipeline.likeness import watch
@@ -99,12 +99,36 @@ def test_a_person_stops_the_simulated_training_and_a_version_goes_on_from_it(
     assert [p.step for p in second.lora.likeness.checkpoints] == [400, 500, 600, 700]
     config = json.loads(Path(second.lora.config_uri.removeprefix("file://")).read_text())
     assert config["continue_from"] == {"version": 1, "step": 300}
+    assert second.lora.placeholder and second.placeholder  # the offline provider's, said on the version too
+    assert second.lora.state_uri.endswith("/checkpoints/step-000700.state.json")  # the last step's
 
-    # a version that kept no state (one of fal's, here faked by a missing state) cannot be gone on from
+    # a step of a version that was not stored: the run says so
     doc["spec"]["training"]["continueFrom"] = {"version": 2, "step": 450}
     lora.write_text(yaml.safe_dump(doc))
     code = main(["run", "--offline", "--source", str(SAMPLE), str(lora)])
     assert code != 0
+
+    # a version that kept no state (one of fal's, here faked by its record's): refused before the run
+    # touches the record, naming the version that did keep one
+    catalog = open_catalog()
+    catalog.modify(
+        uid,
+        lambda d: {
+            **d,
+            "versions": [{**v, "stateUri": ""} if v["version"] == 2 else v for v in d["versions"]],
+        },
+    )
+    before = catalog.get(uid)
+    doc["spec"]["training"]["continueFrom"] = {"version": 2}
+    lora.write_text(yaml.safe_dump(doc))
+    capsys.readouterr()
+    assert main(["run", "--offline", "--source", str(SAMPLE), str(lora)]) == 1
+    assert capsys.readouterr().err == (
+        "contentgen run: training.continueFrom: v2 of demo-avatar kept no training state to go on from (its "
+        "training stored none); go on from v1, which kept one; nothing was run or recorded\n"
+    )
+    assert catalog.get(uid) == before
+    catalog.close()
 
 
 def test_fal_is_refused_stop_when_in_one_line(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:

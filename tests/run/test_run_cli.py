@@ -428,10 +428,11 @@ def test_termination_message_fits_and_points_at_the_full_result(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    # one LoRA without checkpoints (the offline provider simulates them where checkpointEvery is
-    # under steps), whose version fits in a trimmed message
+    # one LoRA with its last step's checkpoint only, unscored (the evaluation off), whose version
+    # fits in a trimmed message
     example = yaml.safe_load((EXAMPLES / "loratraining.yaml").read_text())
     example["spec"]["training"]["checkpointEvery"] = 0
+    example["spec"]["evaluation"] = {"enabled": False}
     (tmp_path / "lora.yaml").write_text(yaml.safe_dump(example))
     assert run(capsys, "--offline", "--source", str(SAMPLE), "--result", "r.json", "lora.yaml")[0] == 0
     result = result_of(tmp_path / "r.json")

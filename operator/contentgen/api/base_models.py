@@ -171,6 +171,37 @@ class BaseModelInfo:
     def trainer(self, app: str) -> Trainer | None:
         return next((t for t in self.fal_trainers if t.app == app), None)
 
+    def learns_from(self, provider: str) -> str:
+        """What a training of it on `provider` learns from, in words (media_of's choice, `auto`)."""
+        trainer = self.fal_trainers[0] if provider == FAL.name and self.fal_trainers else None
+        stills, clips = media_of(self.name, "auto", trainer)
+        if not clips:
+            return "stills of the person, one per scene of the video"
+        shots = (
+            f"clips of the person ({self.frames.step}k+1 frames at {self.frames.fps} fps, cut from the shots "
+            "the stills come from)"
+            if self.frames
+            else "clips of the person"
+        )
+        return f"{shots} and stills" if stills else f"{shots} only"
+
+    def needs(self, provider: str) -> str:
+        """What a training of it on `provider` needs, in words."""
+        if provider == FAL.name and self.fal_trainers:
+            return f"fal's {self.fal_trainers[0].app} (the API's FAL_KEY)"
+        if provider == OWN_GPUS:
+            return f"the cluster's GPUs and {self.cluster_dir or 'FLUX.1'} staged on its models' volume"
+        return "nothing: a labelled simulation, free (no training, placeholder LoRAs)"
+
+    def makes(self) -> str:
+        """What its LoRA is used for, in words."""
+        pair = ", two LoRAs (one per expert)" if self.experts else ""
+        if not self.video:
+            return "pictures: an ImageGeneration's loras"
+        if not self.loads_on:
+            return f"clips, in ComfyUI (no video model here loads it yet){pair}"
+        return f"clips: a VideoGeneration's loras, model {' or '.join(self.loads_on)}{pair}"
+
 
 _FLUX_TRAINERS = (
     Trainer("fal-ai/flux-lora-fast-training", "stills", 100, 10000, 0, 0.002, _FAL_FLUX_FAST),

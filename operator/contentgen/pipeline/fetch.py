@@ -17,6 +17,7 @@ EAI_NODATA: the name has no address), given twice in a row, is the user's error 
 from __future__ import annotations
 
 import ipaddress
+import os
 import random
 import socket
 import time
@@ -170,10 +171,32 @@ def fetch(
     raise SourceRefused(f"unsupported source URL scheme {scheme!r}: use http://, https:// or s3://")
 
 
-def _local(url: str, max_bytes: int) -> Fetched:
-    path = Path(unquote(urlparse(url).path) if url.startswith("file://") else url).expanduser()
+def local_path(url: str) -> Path:
+    """The file a local source (a plain path or file:// URL) names."""
+    return Path(unquote(urlparse(url).path) if url.startswith("file://") else url).expanduser()
+
+
+def missing_local(url: str) -> str:
+    """Why a local source cannot be read ("" where it can, or where it is not a local path): said
+    by `contentgen run` before anything is recorded, and by the fetch itself."""
+    if not is_local_path(url):
+        return ""
+    path = local_path(url)
+    if path.is_dir():
+        return f"source file {path} is a folder, not a file"
     if not path.is_file():
-        raise InvalidInput(f"source file {path} does not exist (or is not a file)")
+        return f"source file {path} does not exist (or is not a file)"
+    if not os.access(path, os.R_OK):
+        return f"source file {path} cannot be read (its permissions)"
+    if path.stat().st_size == 0:
+        return f"source file {path} is empty"
+    return ""
+
+
+def _local(url: str, max_bytes: int) -> Fetched:
+    path = local_path(url)
+    if problem := missing_local(url):
+        raise InvalidInput(problem)
     size = path.stat().st_size
     if size > max_bytes:
         raise InvalidInput(f"source file {path} is {size} bytes, over the {max_bytes}-byte limit")

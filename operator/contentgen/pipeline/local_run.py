@@ -7,11 +7,14 @@ did), resolves `loraRef` to the latest version trained locally for the same owne
 the run in the catalog: Running and its progress while it runs, then its outcome as a new version
 (or a failed latest run that leaves the versions as they were).
 
-A run that was stopped before it ended (Ctrl-C, killed, the laptop went down) leaves its record
-Running. The next run of the same spec resumes it: the same run, the same version (its paid
-requests are adopted from the provider's checkpoint). A run of another spec is a new run, and the
-stopped one stays in the history, Interrupted. A lock file per resource tells a stopped run from
-one still going on this machine, which is never resumed nor called interrupted.
+A run stopped by Ctrl-C or SIGTERM ends its record at once, `Interrupted`, saying where it was and
+what it keeps (`record_interrupted`, `interruption`); one that was killed, or whose laptop went
+down, leaves its record Running. The next run of the same spec resumes either: the same run, the
+same version (its paid requests are adopted from the provider's checkpoint, a training goes on
+from its newest stored checkpoint with its scores, its earlier steps not trained again). A run of
+another spec is a new run, and the stopped one stays in the history, Interrupted. A lock file per
+resource tells a stopped run from one still going on this machine, which is never resumed nor
+called interrupted, and which alone can be stopped.
 """
 
 from __future__ import annotations
@@ -53,7 +56,13 @@ from contentgen.api.references import (
 )
 from contentgen.api.sharing import Grant
 from contentgen.api.versions import LEGACY_VERSION, set_version_cost
-from contentgen.catalog.document import UNFINISHED, catalog_document, run_history, with_progress
+from contentgen.catalog.document import (
+    INTERRUPTED,
+    UNFINISHED,
+    catalog_document,
+    run_history,
+    with_progress,
+)
 from contentgen.catalog.evaluations import record_evaluation
 from contentgen.catalog.migrate import upgrade
 from contentgen.catalog.resource import ResourceState
@@ -65,7 +74,6 @@ from contentgen.store.results import promoted_model, version_result
 
 _VERSION_DIR = re.compile(r"/v(\d+)/result\.json$")
 ORIGIN = "local"
-INTERRUPTED = "Interrupted"
 
 
 def local_uid(kind: str, namespace: str, name: str) -> str:
@@ -354,13 +362,14 @@ def run_status(
 
 
 def stopped_run(record: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The record's latest run when a local run left it unfinished (Pending or Running): it was
-    stopped, unless it still goes on (the caller knows, from the lock)."""
+    """The record's latest run when a local run left it unfinished (Pending or Running: it was
+    stopped, unless it still goes on; the caller knows, from the lock) or Interrupted."""
     if record is None:
         return None
     doc = upgrade(record)
     run: dict[str, Any] = doc.get("latestRun") or {}
-    if doc.get("origin") != ORIGIN or run.get("phase") not in UNFINISHED or not run.get("version"):
+    stopped = run.get("phase") in (*UNFINISHED, INTERRUPTED)
+    if doc.get("origin") != ORIGIN or not stopped or not run.get("version"):
         return None
     return run
 
@@ -387,8 +396,8 @@ def interrupted(record: dict[str, Any], version: int, at: datetime) -> dict[str,
     """`record` with its stopped latest run (not `version`, which runs now) ended Interrupted in the
     history; it ended when the record was last written (its last progress). Unchanged otherwise."""
     run = stopped_run(record)
-    if run is None or int(run["version"]) == version:
-        return record
+    if run is None or int(run["version"]) == version or run["phase"] == INTERRUPTED:
+        return record  # an Interrupted run is in the history already
     doc = copy.deepcopy(upgrade(record))
     ended = doc.get("updatedAt") if isinstance(doc.get("updatedAt"), datetime) else at
     message = (
@@ -430,6 +439,13 @@ class RunLock:
         if self.fd is not None:
             os.close(self.fd)  # closing the file releases the lock
             self.fd = None
+
+    def held(self) -> bool:
+        """Whether a run of the resource goes on on this machine (a process holds the lock)."""
+        if not self.acquire():
+            return True
+        self.release()
+        return False
 
 
 def record_start(
@@ -505,9 +521,10 @@ def record_run(
 
 
 class CatalogProgress:
-    """The run's live progress in the catalog (its latest run's phase, percent and stage), at most
-    one write every `interval` seconds; the final record (record_run) is written regardless. A
-    catalog that stops answering ends the live progress (once, with a warning), not the run."""
+    """The run's live progress in the catalog (its latest run's phase, percent and stage): a new
+    stage at once (a reader sees `train` while it trains), its percent at most one write every
+    `interval` seconds; the final record (record_run) is written regardless. A catalog that stops
+    answering ends the live progress (once, with a warning), not the run."""
 
     def __init__(
         self,
@@ -521,13 +538,14 @@ class CatalogProgress:
         self.clock = clock or time.monotonic
         self.warn = warn or (lambda text: print(f"contentgen run: {text}", file=sys.stderr))
         self.last = float("-inf")
+        self.stage = ""  # the stage last written
         self.off = False
 
     def __call__(self, stage: str, percent: float, message: str = "") -> None:
         now_ = self.clock()
-        if self.off or now_ - self.last < self.interval:
+        if self.off or (stage == self.stage and now_ - self.last < self.interval):
             return
-        self.last = now_
+        self.last, self.stage = now_, stage
         version, value = self.snapshot.version, int(percent)
 
         def change(doc: dict[str, Any] | None) -> dict[str, Any] | None:

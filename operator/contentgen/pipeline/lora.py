@@ -538,6 +538,7 @@ def _lora_result(
             else None
         ),
         state_uri=trained.state_uri,
+        placeholder=trained.placeholder,  # the offline provider's: said on the version itself too
     )
     report = dataset.report(lambda path: uploaded.uris[path], uploaded.archive, uploaded.sheet)
     final_objects = [final] if final is not None else []
@@ -686,11 +687,10 @@ def _evaluate_checkpoints(
     prefix = keys.lora_version(spec.owner, ctx.snapshot.uid, ctx.snapshot.version)
     with ctx.storing_paid_output("the likeness evaluation's pictures"):
         points, artifacts = _store_each(ctx, prefix, scored, evaluations)
-        choice = choose([Scored(p.step, p.verdict, p.median) for p in points])
+        stopped_at = trained.last_step if trained.stopped is not None else None
+        choice = choose([Scored(p.step, p.verdict, p.median) for p in points], stopped_at)
         if simulated:
             choice = replace(choice, why=f"{choice.why} ({SIMULATED})")
-        if trained.stopped is not None:
-            choice = replace(choice, final=trained.last_step)
         best = steps.index(choice.step)
         curve = [p.model_copy(update={"chosen": p.step == choice.step}) for p in points]
         grid, report = store_evaluation(ctx, prefix, evaluations[best].grid, evaluations[best].likeness)

@@ -10,8 +10,8 @@ while the caller's own stages (frames, dataset, storage, catalog) run for real a
   shape of AssemblyAI's response;
 - dataset captions: the same labelled sentence for every image (each image is read, so a
   missing or unreadable one fails as it would on fal); the captionTemplate goes around it;
-- checkpoints: where training.checkpointEvery is under training.steps, a placeholder LoRA for
-  every checkpointEvery steps and the last, each marked simulated in its metadata and stored where
+- checkpoints: a placeholder LoRA for every training.checkpointEvery steps and the last (the last
+  alone where checkpointEvery is 0 or not under the steps), each marked simulated and stored where
   the cluster's trainer stores its checkpoints, so that the checkpoints' evaluation, the curve, the
   seed × checkpoint grid and promoting a step can be tried offline (docs/likeness.md#checkpoints);
   with a simulated training state beside each (`step-NNNNNN.state.json`), and handed to the run's
@@ -97,7 +97,7 @@ class OfflineProvider:
         if base_model(request.base_model).video:  # a Wan LoRA, simulated (offline_video_lora.py)
             return train_video_lora(request, work_dir, progress)
         progress(0)
-        digest, images = _read_dataset(request.dataset_zip, progress)
+        digest, images = _read_dataset(request.dataset_zip, lambda done: progress(done / 8))  # 0-10
         went_on = _continued_state(request.continue_from)
         first = went_on.step if went_on is not None else 0
         metadata = {
@@ -113,7 +113,9 @@ class OfflineProvider:
         weights = work_dir / "model.safetensors"
         subject = offline_subject.tensors(offline_subject.pictures_of(request.dataset_zip))
         write_safetensors(weights, _placeholder_tensors(digest), metadata, subject)
-        simulated = _simulated_checkpoints(request, work_dir, digest, metadata, subject, first, self)
+        simulated = _simulated_checkpoints(
+            request, work_dir, digest, metadata, subject, first, self, lambda done: progress(10 + 80 * done)
+        )
         checkpoints = simulated.checkpoints
         if simulated.stop is not None and not checkpoints:
             raise NothingToKeep(
@@ -122,8 +124,8 @@ class OfflineProvider:
                 gpu_seconds=None,
                 request_id=f"offline-{digest[:16]}",
             )
-        if checkpoints:  # the trainer's weights are its newest checkpoint's LoRA, as the cluster's are
-            weights.write_bytes((work_dir / f"step-{checkpoints[-1].step:06d}.safetensors").read_bytes())
+        if checkpoints and request.checkpoints is not None:  # its newest checkpoint's LoRA, as the cluster's
+            request.checkpoints.get(_lora_name(checkpoints[-1].step), weights)
         progress(90)
         config = work_dir / "config.json"
         config.write_text(
@@ -301,12 +303,12 @@ def _placeholder_tensors(seed_hex: str) -> dict[str, tuple[list[int], list[float
     }
 
 
-def checkpoint_steps(steps: int, every: int) -> list[int]:
-    """The steps a training of `steps` stores checkpoints at, storing one every `every` steps and
-    at the last (as the cluster's trainer does); none where `every` is 0 or not under `steps`."""
-    if every <= 0 or every >= steps:
-        return []
-    return sorted({*range(every, steps + 1, every), steps})
+def checkpoint_steps(first: int, last: int, every: int) -> list[int]:
+    """The steps a training from `first` to `last` stores checkpoints at: every `every` steps and the
+    last, as the cluster's trainer does (training.Plan.checkpoint_steps); only the last where `every`
+    is 0 or not under its steps, so that every version keeps a state to go on from."""
+    step = every or last - first
+    return sorted({*range(first + step, last + 1, step), last})
 
 
 @dataclass(frozen=True)
@@ -330,54 +332,76 @@ def _simulated_checkpoints(
     subject: Mapping[str, bytes],
     first: int = 0,
     drawer: Any = None,
+    progress: SubProgress = lambda _: None,
 ) -> _Simulated:
     """A placeholder LoRA per checkpoint step after `first` (a continued state's), stored once each
     in request.checkpoints with a simulated state beside it; the newest is the training's weights.
     Each is marked simulated: no training made it. Each carries the subject's pictures, which it
     draws as far as its step had learned them (offline_subject). With a watch, each is handed to it
     as it is stored (pictures by `drawer`, this provider), and it may stop the training after any
-    step, as the cluster's trainer does."""
+    step, as the cluster's trainer does. An attempt of the same version that stopped before it
+    ended (Ctrl-C, killed) left its checkpoints stored: they are handed to the watch again, oldest
+    first (their scores read back, never drawn twice), and the steps go on after the newest one."""
     last = first + request.steps
-    every = request.checkpoint_every
-    steps = sorted({*range(first + every, last + 1, every), last}) if 0 < every < request.steps else []
+    steps = checkpoint_steps(first, last, request.checkpoint_every)
     files, watch = request.checkpoints, request.watch
     if files is None or not steps:
         return _Simulated((), last)
-    pace = ProviderSettings().offline_step_seconds
     if watch is not None:
         watch.begin(Planned(first, last, tuple(steps)))
-    stored: list[TrainedCheckpoint] = []
-    state_uri = ""
-    stop = watch.step_ended(SoFar(first, None, None, steps[0])) if watch is not None else None
-    step = first
+    stored = [TrainedCheckpoint(s, files.uri(_lora_name(s))) for s in _kept(files.names(), steps)]
+    step = stored[-1].step if stored else first
+    state_uri = files.uri(state_name(step)) if stored else ""
+    stop = None
+    for kept in stored:  # an earlier attempt's, as the cluster's trainer replays them
+        stop = stop or (watch.checkpoint(kept.step, kept.uri, drawer) if watch is not None else None)
+    if watch is not None and stop is None:
+        stop = watch.step_ended(SoFar(step, None, None, _next(steps, step, last)))
+    pace, stepping, ran = ProviderSettings().offline_step_seconds, 0.0, 0
     while stop is None and step < last:
-        step += 1
+        began = time.monotonic()
+        step, ran = step + 1, ran + 1
         if pace:
             time.sleep(pace)
+        progress((step - first) / (last - first))  # the share of its steps trained
+        stepping += time.monotonic() - began
         if step in steps:
-            path = work_dir / f"step-{step:06d}.safetensors"
+            state_uri = files.put(state_name(step), _simulated_state(work_dir, step, digest))
+            path = work_dir / _lora_name(step)
             marked = {**metadata, "contentgen.step": str(step), "contentgen.simulated": "true"}
             marked["contentgen.note"] = CHECKPOINT_NOTE
-            write_safetensors(
-                path,
-                _placeholder_tensors(hashlib.sha256(f"{digest}:{step}".encode()).hexdigest()),
-                marked,
-                subject,
-            )
-            state = work_dir / state_name(step)
-            state.write_text(
-                json.dumps(
-                    {"simulated": True, "note": CHECKPOINT_NOTE, "step": step, "dataset_sha256": digest}
-                )
-            )
-            state_uri = files.put(state.name, state)
+            tensors = _placeholder_tensors(hashlib.sha256(f"{digest}:{step}".encode()).hexdigest())
+            write_safetensors(path, tensors, marked, subject)
             stored.append(TrainedCheckpoint(step, files.put(path.name, path)))
             if watch is not None:
                 stop = watch.checkpoint(step, stored[-1].uri, drawer)
         if watch is not None and stop is None:
-            ahead = [s for s in steps if s > step]
-            stop = watch.step_ended(SoFar(step, None, pace or None, ahead[0] if ahead else last))
+            rate = stepping / ran  # its steps' own time, the checkpoints' scoring left out
+            stop = watch.step_ended(SoFar(step, None, rate, _next(steps, step, last)))
     return _Simulated(tuple(stored), step, stop, state_uri)
+
+
+def _lora_name(step: int) -> str:
+    return f"step-{step:06d}.safetensors"
+
+
+def _kept(names: list[str], steps: list[int]) -> list[int]:
+    """The checkpoint steps stored whole (the LoRA and its state) by an earlier attempt."""
+    found = set(names)
+    return [s for s in steps if _lora_name(s) in found and state_name(s) in found]
+
+
+def _next(steps: list[int], step: int, last: int) -> int:
+    """The next checkpoint's step after `step` (the last step at most)."""
+    return next((s for s in steps if s > step), last)
+
+
+def _simulated_state(work_dir: Path, step: int, digest: str) -> Path:
+    state = work_dir / state_name(step)
+    state.write_text(
+        json.dumps({"simulated": True, "note": CHECKPOINT_NOTE, "step": step, "dataset_sha256": digest})
+    )
+    return state
 
 
 def _continued_state(continued: Continued | None) -> ContinuedState | None:
