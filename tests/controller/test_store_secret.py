@@ -55,7 +55,11 @@ def test_the_operator_copies_only_where_the_chart_asks_with_a_secret() -> None:
     default (each run's own credentials), nor workload identity (no s3.existingSecret: no Secret
     to copy), a namespaced install or copyToNamespaces: false."""
     assert not OperatorSettings().copy_s3_secret
-    copying = {"existingSecret": "contentgen-s3", "workerCredentials": "namespaceSecret", "copyToNamespaces": True}
+    copying = {
+        "existingSecret": "contentgen-s3",
+        "workerCredentials": "namespaceSecret",
+        "copyToNamespaces": True,
+    }
     for values, copies in (
         ({"s3": copying}, True),
         ({"s3": {"existingSecret": "contentgen-s3"}}, False),
