@@ -1,6 +1,6 @@
 """A training on several processes (issue 69): steps per second of the tiny FLUX
 (tests/cluster/tiny_flux.py) at world sizes 1, 2 and 4 on the CPU, each process a torchrun one
-with gloo between them, as a Job's pod runs them (providers/cluster/distributed.py).
+with gloo between them, as a Job's pod runs them (providers/cluster/training/distributed.py).
 
 A correctness and overhead figure, not a speed claim: on the CPU of a 2-core machine the
 processes share the cores, so more processes are not faster; what it shows is what a step costs
@@ -38,8 +38,10 @@ def worker(model: Path, out: Path, steps: int, batch: int) -> None:
     import torch
     from peft.utils import get_peft_model_state_dict
 
-    from contentgen.providers.cluster import distributed, flux, training
     from contentgen.providers.cluster.files import FolderFiles
+    from contentgen.providers.cluster.generation import flux
+    from contentgen.providers.cluster.training import distributed
+    from contentgen.providers.cluster.training import loop as training
     from tests.cluster.tiny_flux import pictures
 
     torch.set_num_threads(1)

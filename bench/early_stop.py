@@ -188,9 +188,10 @@ def cpu_cost() -> dict[str, float]:
 
     import torch
 
-    from contentgen.providers.cluster import flux, generation, training
+    from contentgen.providers.cluster.families.flux_live import InLoopPictures
     from contentgen.providers.cluster.files import FolderFiles
-    from contentgen.providers.cluster.live import InLoopPictures
+    from contentgen.providers.cluster.generation import flux, generation
+    from contentgen.providers.cluster.training import loop as training
     from contentgen.providers.watch import Planned, SoFar, Stop
     from tests.cluster.tiny_flux import pictures, tiny_flux
 

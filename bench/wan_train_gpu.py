@@ -1,6 +1,6 @@
 """A Wan LoRA training step at real size on this machine's GPU, against the memory planner's estimate
 (`python -m bench.wan_train_gpu`, issue 68): the step provider cluster's Wan trainer takes
-(providers/cluster/wan_training.py `flow_loss`, then the LoRA's gradient clipped and AdamW's step),
+(providers/cluster/families/wan_training.py `flow_loss`, then the LoRA's gradient clipped and AdamW's step),
 on inputs of the real shapes, with random weights drawn on the GPU (a weight's value changes neither
 a step's time nor its memory; nothing is downloaded).
 
@@ -122,7 +122,8 @@ def configs(folder: Path, transformer: dict[str, Any], size: str) -> Path:
 def estimate(case: Case, folder: Path, card: Any) -> tuple[str, float, str]:
     """(the base the plan stores, the planner's GiB, its refusal in one line or "")."""
     from contentgen.errors import GpuMemoryTooSmall
-    from contentgen.providers.cluster import memory, wan_memory, wan_models
+    from contentgen.providers.cluster import memory
+    from contentgen.providers.cluster.families import wan_memory, wan_models
 
     counted = wan_models.counted(folder)
     base = memory.eight_bit(card) if case.base == "8-bit" else "bf16"
@@ -145,7 +146,9 @@ def measure(case: Case, device: str, base: str, warmup: int, timed: int) -> dict
     from diffusers import WanTransformer3DModel
 
     from bench.video_gpu import peak_memory
-    from contentgen.providers.cluster import flux, training, wan_data, wan_training
+    from contentgen.providers.cluster.families import wan_data, wan_training
+    from contentgen.providers.cluster.generation import flux
+    from contentgen.providers.cluster.training import loop as training
 
     on = flux.Device(torch.device(device), torch.bfloat16 if device == "cuda" else torch.float32)
     make: Callable[[], Any] = lambda: WanTransformer3DModel(**case.transformer)  # noqa: E731
@@ -201,7 +204,7 @@ def measure(case: Case, device: str, base: str, warmup: int, timed: int) -> dict
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     import torch
 
-    from contentgen.providers.cluster import flux
+    from contentgen.providers.cluster.generation import flux
 
     on = flux.Device(torch.device(args.device), torch.bfloat16)
     card = flux.card(on)

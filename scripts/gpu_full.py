@@ -6,7 +6,7 @@ nor the memory of a fixed-shape step), for each memory plan the card can hold:
   in bf16, stored as the plan says (bf16; int8 or fp8 weight-only with torchao, as
   `flux.load_transformer` stores it; NF4 with bitsandbytes' Linear4bit, as diffusers' quantiser
   makes it), a rank-16 LoRA on the `attention+feedforward` preset, gradient checkpointing, AdamW,
-  the gradient clipped: the trainer's step (`providers/cluster/training.py`) on inputs of the
+  the gradient clipped: the trainer's step (`providers/cluster/training/loop.py`) on inputs of the
   right shapes. One training step's seconds (the mean of 5 after 2 warm-ups) and the peak memory
   torch allocated, at 512 and 1024 px, beside the plan's estimate (`memory.choose_training`);
 - one 1024 × 1024 picture with 28 steps at guidance 3.5 through FluxPipeline with random T5-XXL,
@@ -90,7 +90,7 @@ def card_of(torch: Any | None, gib: float | None, capability: str) -> memory.Car
 
 
 def counted() -> Any:
-    from contentgen.providers.cluster import flux
+    from contentgen.providers.cluster.generation import flux
     from tests.cluster.flux_dev import write_configs
 
     with tempfile.TemporaryDirectory(prefix="gpu-full-configs-") as folder:
@@ -258,7 +258,8 @@ def training_step(torch: Any, base: str, resolution: int, on: str) -> tuple[floa
     """The trainer's step at `resolution` on the `base` transformer: (seconds per step, peak bytes)."""
     from peft import LoraConfig
 
-    from contentgen.providers.cluster import flux, lora_files, training
+    from contentgen.providers.cluster.generation import flux, lora_files
+    from contentgen.providers.cluster.training import loop as training
     from tests.cluster.flux_dev import FLUX_DEV, MAX_SEQUENCE
 
     training.attention_for_training(flux.Device(torch.device(on), torch.bfloat16))  # as the trainer
@@ -398,7 +399,7 @@ def swapped(torch: Any, pipe: Any, transformer: Any, alone: float, swap: Row, ke
     (`loras_loaded`), then none; into `kept`, the same requests with the LoRAs kept between them
     (`KeptLoras`: each loaded once, then asked for again). Each picture's seconds against the
     picture alone."""
-    from contentgen.providers.cluster import generation, lora_files
+    from contentgen.providers.cluster.generation import generation, lora_files
 
     targets = lora_files.target_modules(
         [n for n, m in transformer.named_modules() if isinstance(m, torch.nn.Linear)], PRESET

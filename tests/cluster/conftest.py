@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from contentgen.providers.cluster import flux, pipelines
+from contentgen.providers.cluster.generation import flux, pipelines
 from tests.run.checkpoint_pictures import subject_video
 
 from .pool_pod import started as pool_pod_started

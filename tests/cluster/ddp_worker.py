@@ -21,8 +21,9 @@ import torch
 
 from contentgen.providers import cluster_provider
 from contentgen.providers.base import MemoryCheckpoint, TrainingRequest
-from contentgen.providers.cluster import distributed, training
 from contentgen.providers.cluster.files import FolderFiles
+from contentgen.providers.cluster.training import distributed
+from contentgen.providers.cluster.training import loop as training
 from contentgen.providers.watch import Planned, SoFar, Stop
 
 from .tiny_flux import pictures

@@ -1,5 +1,5 @@
 """What the tests of likeness in the loop need around a `contentgen run` of the real trainer on the
-tiny FLUX: its pictures between steps are drawn for real (providers/cluster/live.py, the tiny
+tiny FLUX: its pictures between steps are drawn for real (providers/cluster/families/flux_live.py, the tiny
 FLUX's noise, with the checkpoint's LoRA or none), then each is replaced by a photograph that
 depends on the checkpoint that drew it, as PicturesByCheckpoint does for the generator: the tiny
 FLUX draws no face, so a curve of likeness needs pictures that show one. Every picture drawn is
@@ -40,7 +40,7 @@ def install(
     FLUX's own picture kept); each picture a line of `log`; after `stall` pictures (of this
     process), a marker `log`.stalled and sleep; after `interrupt`, Ctrl-C (as a killed pod ends).
     With `monkeypatch`, undone after the test; installed again, it wraps the real drawing anew."""
-    from contentgen.providers.cluster import live
+    from contentgen.providers.cluster.families import flux_live as live
 
     draw = getattr(live.InLoopPictures.draw, "unwrapped", live.InLoopPictures.draw)
     drawn = [0]

@@ -16,9 +16,10 @@ import torch
 from contentgen.errors import DeviceUnavailable
 from contentgen.providers import trainer
 from contentgen.providers.base import MemoryCheckpoint, TrainingRequest, VideoRequest
-from contentgen.providers.cluster import flux, pipelines, training, video, video_state
 from contentgen.providers.cluster.files import FolderFiles
-from contentgen.providers.cluster.video import ClusterVideoGenerator
+from contentgen.providers.cluster.generation import flux, pipelines, video, video_state
+from contentgen.providers.cluster.generation.video import ClusterVideoGenerator
+from contentgen.providers.cluster.training import loop as training
 from tests.providers.cluster_models import tiny_wan
 
 pytestmark = pytest.mark.cluster_models

@@ -27,8 +27,10 @@ import pytest
 import torch
 
 from contentgen.errors import InvalidInput
-from contentgen.providers.cluster import distributed, flux, training
 from contentgen.providers.cluster.files import FolderFiles
+from contentgen.providers.cluster.generation import flux
+from contentgen.providers.cluster.training import distributed
+from contentgen.providers.cluster.training import loop as training
 
 from .conftest import DEVICE
 from .ddp_worker import record

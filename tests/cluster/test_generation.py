@@ -13,9 +13,10 @@ import torch
 
 from contentgen.providers import image_generator
 from contentgen.providers.base import ImageRequest, LoraWeights, MemoryCheckpoint
-from contentgen.providers.cluster import flux, lora_files, training
 from contentgen.providers.cluster.files import FolderFiles
+from contentgen.providers.cluster.generation import flux, lora_files
 from contentgen.providers.cluster.provider import ClusterProvider
+from contentgen.providers.cluster.training import loop as training
 
 from .conftest import DEVICE
 from .tiny_flux import pictures
@@ -158,7 +159,7 @@ def test_a_retry_takes_the_pictures_already_made_and_makes_the_rest(provider, tm
     """Interrupted after picture 1 of 3, the retry makes pictures 2 and 3 only (two pipeline calls),
     and the three are those an uninterrupted run makes; picture 1 keeps its request id and GPU
     time (counted once), the new ones get their own."""
-    from contentgen.providers.cluster import generation
+    from contentgen.providers.cluster.generation import generation
 
     whole = _three(provider, tmp_path / "whole", FolderFiles(tmp_path / "whole-store"))
     assert [o.seed for o in whole] == [11, 12, 13]

@@ -174,7 +174,7 @@ def test_a_stop_keeps_the_best_checkpoint_so_far_and_a_version_goes_on_from_it(
     from contentgen.pipeline import live
     from contentgen.pipeline.settings import PipelineSettings
     from contentgen.pipeline.training_controls import ask_local_stop
-    from contentgen.providers.cluster import training
+    from contentgen.providers.cluster.training import loop as training
 
     log = workspace / "drawn.log"
     install(PLATEAU, log, monkeypatch=monkeypatch)
@@ -234,7 +234,7 @@ def test_a_stop_before_any_checkpoint_fails_and_bills_the_steps_run(
     from contentgen.pipeline.local_run import local_uid
     from contentgen.pipeline.settings import PipelineSettings
     from contentgen.pipeline.training_controls import ask_local_stop
-    from contentgen.providers.cluster import training
+    from contentgen.providers.cluster.training import loop as training
 
     monkeypatch.setattr(live._Throttle, "due", lambda self, now_=False: True)
     lora = manifest(workspace / "lora.yaml", every=50)

@@ -12,7 +12,8 @@ import pytest
 
 from contentgen.api.reasons import REASONS
 from contentgen.errors import GpuMemoryTooSmall, InvalidInput
-from contentgen.providers.cluster import flux, memory
+from contentgen.providers.cluster import memory
+from contentgen.providers.cluster.generation import flux
 
 from .flux_dev import FLUX_DEV
 
@@ -52,7 +53,7 @@ def test_flux_dev_is_counted_from_its_configs(flux_dev):
 
 
 def test_the_lora_presets_on_flux_dev(flux_dev):
-    from contentgen.providers.cluster.lora_files import target_modules
+    from contentgen.providers.cluster.generation.lora_files import target_modules
 
     names = [name for name, _, _ in flux_dev.linears]
     counts = {p: len(target_modules(names, p)) for p in ("attention", "attention+feedforward", "all-linear")}

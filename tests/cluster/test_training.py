@@ -19,8 +19,9 @@ import torch
 from contentgen.errors import InvalidInput, ModelNotFound
 from contentgen.providers import trainer
 from contentgen.providers.base import MemoryCheckpoint, TrainingRequest
-from contentgen.providers.cluster import flux, lora_files, training
 from contentgen.providers.cluster.files import FolderFiles
+from contentgen.providers.cluster.generation import flux, lora_files
+from contentgen.providers.cluster.training import loop as training
 
 from .conftest import DEVICE
 from .lora_weights import TOLERANCE, apart

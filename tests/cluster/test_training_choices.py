@@ -16,9 +16,11 @@ import torch
 
 from contentgen.errors import InvalidInput
 from contentgen.providers.base import ImageRequest, LoraWeights, MemoryCheckpoint, TrainingRequest
-from contentgen.providers.cluster import flux, lora_files, memory, training
+from contentgen.providers.cluster import memory
 from contentgen.providers.cluster.files import FolderFiles
+from contentgen.providers.cluster.generation import flux, lora_files
 from contentgen.providers.cluster.provider import ClusterProvider
+from contentgen.providers.cluster.training import loop as training
 
 from .conftest import DEVICE
 from .lora_weights import TOLERANCE, apart
@@ -258,7 +260,7 @@ def test_a_kohya_loras_layers_land_where_their_names_say_with_alpha_over_rank(mo
     from diffusers import FluxPipeline
     from safetensors.torch import save_file
 
-    from contentgen.providers.cluster import generation
+    from contentgen.providers.cluster.generation import generation
 
     model = models_root / "FLUX.1-dev"
     tensors = lora_files.load(_kohya_lora(model, tmp_path / "k.safetensors"))
@@ -304,7 +306,7 @@ def test_a_kohya_loras_layers_land_where_their_names_say_with_alpha_over_rank(mo
 def test_an_8bit_generation_plan_draws_and_takes_a_lora(models_root, tmp_path):
     """The generation's 8-bit transformer (torchao int8, on the CPU): it draws, a LoRA loads on
     its quantised layers and changes the picture, and tiling is set per request."""
-    from contentgen.providers.cluster import generation
+    from contentgen.providers.cluster.generation import generation
 
     on, model = flux.device(DEVICE), models_root / "FLUX.1-dev"
     pipe = flux.load_pipeline(model, on, memory.MemoryPlan(base="int8", vae_tiling=True))

@@ -1,6 +1,6 @@
 """A Wan training's watch (providers/watch.py) on the tiny Wan, on the CPU: each checkpoint is handed
 to it as it is stored, with a maker of clips drawn by the Wan the trainer holds in memory and that
-checkpoint's LoRA (providers/cluster/wan_live.py); a clip it draws is the clip provider cluster's
+checkpoint's LoRA (providers/cluster/families/wan_live.py); a clip it draws is the clip provider cluster's
 video generator draws with the checkpoint's LoRA file, the picture scored is the clip's middle
 frame, its frames across the clip kept beside it; the baseline is keyed by the Wan it was drawn
 with; a stop ends the training at that checkpoint."""
@@ -17,10 +17,11 @@ import pytest
 from PIL import Image
 
 from contentgen.providers.base import ImageRequest, LoraWeights, MemoryCheckpoint
-from contentgen.providers.cluster import flux, video_state, wan_data, wan_live, wan_training
+from contentgen.providers.cluster.families import wan_data, wan_live, wan_training
 from contentgen.providers.cluster.files import FolderFiles
+from contentgen.providers.cluster.generation import flux, video_state
+from contentgen.providers.cluster.generation.video import ClusterVideoGenerator
 from contentgen.providers.cluster.provider import ClusterProvider
-from contentgen.providers.cluster.video import ClusterVideoGenerator
 from contentgen.providers.watch import Drawer, Planned, SoFar, Stop
 from tests.harness.cluster import request as video_request
 

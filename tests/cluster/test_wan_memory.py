@@ -1,4 +1,4 @@
-"""The Wan trainer's memory plans (providers/cluster/wan_memory.py) at real size: Wan 2.1 T2V 1.3B
+"""The Wan trainer's memory plans (providers/cluster/families/wan_memory.py) at real size: Wan 2.1 T2V 1.3B
 and Wan 14B (an expert of Wan 2.2 A14B) counted from their configs on the meta device (no weights),
 the estimates docs/cluster-gpus.md gives, and the plan each card gets; refusals in one line."""
 
@@ -10,7 +10,8 @@ import pytest
 
 from bench.wan_train_gpu import WAN_14B_TRANSFORMER, configs
 from contentgen.errors import GpuMemoryTooSmall, InvalidInput
-from contentgen.providers.cluster import memory, wan_data, wan_memory, wan_models
+from contentgen.providers.cluster import memory
+from contentgen.providers.cluster.families import wan_data, wan_memory, wan_models
 from tests.providers.wan_t2v import WAN_T2V_13B
 
 GIB = 1024**3

@@ -1,4 +1,4 @@
-"""provider cluster's Wan LoRA trainer (providers/cluster/wan_training.py) on the tiny Wan 2.1 and
+"""provider cluster's Wan LoRA trainer (providers/cluster/families/wan_training.py) on the tiny Wan 2.1 and
 Wan 2.2 A14B (tiny_wan.py), on the CPU: a LoRA it trains loads in diffusers' own WanPipeline and
 draws the frames contentgen's video generator draws with it; a Wan 2.2 pair is two files, each
 trained only by the steps whose timesteps its expert owns and loaded into that expert (swapped,
@@ -24,10 +24,11 @@ from safetensors.torch import load_file
 
 from contentgen.errors import InvalidInput
 from contentgen.providers.base import LoraWeights, MemoryCheckpoint, TrainingRequest
-from contentgen.providers.cluster import flux, video_state, wan_data, wan_models, wan_training
+from contentgen.providers.cluster.families import wan_data, wan_models, wan_training
 from contentgen.providers.cluster.files import FolderFiles
+from contentgen.providers.cluster.generation import flux, video_state
+from contentgen.providers.cluster.generation.video import ClusterVideoGenerator
 from contentgen.providers.cluster.provider import ClusterProvider
-from contentgen.providers.cluster.video import ClusterVideoGenerator
 from tests.harness.cluster import request as video_request
 
 from .conftest import DEVICE
@@ -182,8 +183,8 @@ def test_a_wan22_pair_is_two_files_each_loaded_into_its_expert(wan_root, archive
     assert np.array_equal(ours, right)
     assert apart(ours, swapped) > 8
 
-    from contentgen.providers.cluster import pipelines
-    from contentgen.providers.cluster.video_loras import experts_loaded
+    from contentgen.providers.cluster.generation import pipelines
+    from contentgen.providers.cluster.generation.video_loras import experts_loaded
 
     pipe = pipelines.pipeline(wan_root / WAN22, flux.device(DEVICE), variant=("video", False))
     with experts_loaded(pipe, [(out.weights, 1.0, out.low_noise_weights)], "wan-2.2-a14b-t2v"):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from contentgen.providers.cluster import training
+from contentgen.providers.cluster.training import loop as training
 from tests.providers.cluster_models import WAN21_SCHEDULER, tiny_wan
 
 WAN21 = "Wan2.1-T2V-1.3B-Diffusers"

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import torch
 
-from contentgen.providers.cluster import flux, training
 from contentgen.providers.cluster.files import FolderFiles
+from contentgen.providers.cluster.generation import flux
+from contentgen.providers.cluster.training import loop as training
 
 from .tiny_flux import pictures
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import torch
 
-from contentgen.providers.cluster import flux, wan_data, wan_training
+from contentgen.providers.cluster.families import wan_data, wan_training
 from contentgen.providers.cluster.files import FolderFiles
+from contentgen.providers.cluster.generation import flux
 
 from .tiny_wan import PLAN
 

@@ -1,6 +1,6 @@
 """A video LoRA on the cluster's own GPUs, end to end on the real node (issue 68): a LoraTraining with
 `training.baseModel: wan-2.1-t2v-1.3b` and `provider: cluster` trains a Wan LoRA with the cluster's
-Wan trainer (providers/cluster/wan_training.py) in its Job's pod, on the tiny Wan 2.1 T2V staged on
+Wan trainer (providers/cluster/families/wan_training.py) in its Job's pod, on the tiny Wan 2.1 T2V staged on
 the node's models volume as `Wan2.1-T2V-1.3B-Diffusers`; then a VideoGeneration on the cluster's
 `wan-1.3b-t2v` with that LoRA by `loraRef` draws its clip with it in its own pod. Both Succeed; the
 version stores the diffusers file, its ComfyUI-layout copy and the config saying what it was

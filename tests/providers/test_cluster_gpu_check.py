@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from contentgen.providers.cluster import memory
-from contentgen.providers.cluster.video import VideoJob, plan_memory
+from contentgen.providers.cluster.generation.video import VideoJob, plan_memory
 from tests.conftest import ROOT
 
 from .cluster_models import HEARD

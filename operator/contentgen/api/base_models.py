@@ -35,7 +35,7 @@ it is refused on the field by the field's own rule.
 
 On the cluster (the diffusers directories and the experts' boundaries, from the published
 repositories' model_index.json: boundary_ratio 0.875 for T2V A14B, 0.9 for I2V A14B) every Wan
-model is trained by the cluster's Wan trainer (providers/cluster/wan_training.py), and a Wan 2.2
+model is trained by the cluster's Wan trainer (providers/cluster/families/wan_training.py), and a Wan 2.2
 T2V pair loads into the cluster's wan-2.2-a14b-t2v, one file into each expert.
 """
 

@@ -184,7 +184,9 @@ class ImageRequest:
     # is kept as it is made, so that a retried pod takes it instead of making it again (None: none)
     outputs: CheckpointFiles | None = None
     memory_plan: str = "auto"  # provider cluster: the spec's memoryPlan (providers/cluster/memory.py)
-    owner: str = ""  # whose request it is: a warm pool serves owners in turn (providers/cluster/pool.py)
+    owner: str = (
+        ""  # whose request it is: a warm pool serves owners in turn (providers/cluster/generation/pool.py)
+    )
     # provider cluster: the spec's `denoising: job`, drawn by this worker even where a warm pool is
     # named (the operator names none for such a Job; a local run pointed at one obeys the spec too)
     drawn_here: bool = False
@@ -275,7 +277,9 @@ class VideoRequest:
     # provider cluster: a write-once folder where frames are kept as they are made, so that a
     # retried pod takes them instead of drawing them again (None: none)
     frames_made: CheckpointFiles | None = None
-    owner: str = ""  # whose request it is: a warm pool serves owners in turn (providers/cluster/pool.py)
+    owner: str = (
+        ""  # whose request it is: a warm pool serves owners in turn (providers/cluster/generation/pool.py)
+    )
     # provider cluster: the spec's `denoising: job`, denoised by this worker even where a warm pool
     # is named (as ImageRequest's)
     drawn_here: bool = False

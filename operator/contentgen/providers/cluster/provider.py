@@ -35,16 +35,19 @@ from contentgen.providers.base import (
 )
 from contentgen.providers.progress import Monotonic, SubProgress
 
-from . import devices, distributed, generation, memory, pictures
+from . import devices, memory
 from .files import FolderFiles
+from .generation import generation, pictures
+from .generation.pool import Drawn, DrawRequest, PoolClient, Stopping, tell, waiting
 from .models import model_dir
-from .pool import Drawn, DrawRequest, PoolClient, Stopping, tell, waiting
+from .training import distributed
 
 # flux, pipelines and training (torch, diffusers, transformers: seconds of CPU) are imported by the
 # methods that load a model: a Job's worker whose pictures a warm pool draws never loads one, and
 # the pool waits for it no longer than its start without them (issue 47).
 if TYPE_CHECKING:
-    from . import flux, training
+    from .generation import flux
+    from .training import loop as training
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +104,7 @@ class ClusterProvider:
 
     def base_model(self, name: str) -> Path:
         """The staged base model `name` (copied from the models' store first, where there is one)."""
-        from . import flux
+        from .generation import flux
 
         if self.models_store:
             from .staging import staged
@@ -116,7 +119,7 @@ class ClusterProvider:
 
     def _team_device(self, team: distributed.Team) -> flux.Device:
         """The device this process trains on: in a team of several GPUs on a node, its own."""
-        from . import flux
+        from .generation import flux
 
         on = flux.device(self.device_name)
         if team.world.several and on.cuda and on.where.index is None:
@@ -147,8 +150,9 @@ class ClusterProvider:
     def follow(self, work: Followed, team: distributed.Team, work_dir: Path) -> None:
         """A process other than rank 0: the training rank 0 handed out, its share of each step,
         nothing written (rank 0 stores; distributed.SharedFiles tells this one what it read)."""
-        from . import pipelines, training
-        from .shared_pictures import SharedPictures
+        from .families.flux_shared import SharedPictures
+        from .generation import pipelines
+        from .training import loop as training
 
         base = self.base_model(work.model)  # staged on this node too, where the models are copied
         pipelines.release()
@@ -193,11 +197,13 @@ class ClusterProvider:
         self, request: TrainingRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
     ) -> TrainingOutput:
         if base_model(request.base_model).video:  # a Wan LoRA: Wan's trainer (wan_trainer.py)
-            from .wan_trainer import train_wan
+            from .families.wan_trainer import train_wan
 
             return train_wan(self, request, work_dir, progress)
-        from . import outcome, pipelines, training
-        from .shared_pictures import SharedPictures
+        from .families.flux_shared import SharedPictures
+        from .generation import pipelines
+        from .training import loop as training
+        from .training import outcome
 
         name = self.flux_model if request.model == DEFAULT_TRAINING_MODEL else request.model
         base = self.base_model(name)  # ModelNotFound before any GPU time
@@ -405,7 +411,7 @@ class ClusterProvider:
         includes the pipeline's and the LoRAs' loading); once `cancelled()`, nothing more, not even
         the rest of the picture under way. What a Job's worker draws with, and what a warm pool
         draws with for its clients (pool.py)."""
-        from . import flux, pipelines
+        from .generation import flux, pipelines
 
         devices.check_torch(self.device_name)  # DeviceUnavailable, in one line, before any load
         began = time.monotonic()
@@ -510,7 +516,7 @@ class ClusterProvider:
 def training_plan(request: TrainingRequest, team: distributed.World | None = None) -> training.Plan:
     """The trainer's plan of a training request (`training.Plan`): its batch the request's, else
     one sample per process of `team`."""
-    from . import training
+    from .training import loop as training
 
     return training.Plan(
         batch=request.batch_size or (team.size if team is not None else 1),
@@ -533,7 +539,7 @@ def memory_chooser(
     """The memory plan's choice for training `plan` on `base`, checked now, before anything is
     loaded (GpuMemoryTooSmall with the numbers); the chooser gives the `wanted` plan, or on a retry
     the one its stored state was trained with."""
-    from . import flux
+    from .generation import flux
 
     counted, card = flux.count(base), flux.card(on)
     job = memory.TrainingJob(

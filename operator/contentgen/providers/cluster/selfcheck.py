@@ -11,8 +11,9 @@ from pathlib import Path
 
 import torch
 
-from . import flux, generation, training
 from .files import FolderFiles
+from .generation import flux, generation
+from .training import loop as training
 
 
 @dataclass(frozen=True)

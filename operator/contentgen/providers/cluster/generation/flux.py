@@ -15,7 +15,7 @@ import torch
 
 from contentgen.errors import InvalidInput
 
-from . import memory
+from .. import memory
 
 # What a diffusers FLUX directory holds (model_index.json names them); checked before any work.
 REQUIRED = (

@@ -20,8 +20,9 @@ import torch
 
 from contentgen.api.base_models import expert_ranges
 
-from . import flux, wan_memory
-from .memory import Base
+from ..generation import flux
+from ..memory import Base
+from . import wan_memory
 
 # What each preset adapts in a Wan block (diffusers' WanTransformerBlock): self-attention (attn1),
 # cross-attention (attn2; an image-to-video model's image projections too), the feed-forward layers.

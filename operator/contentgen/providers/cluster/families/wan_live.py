@@ -33,9 +33,10 @@ from contentgen.errors import InvalidInput
 from contentgen.providers.base import Checkpoint, ImageOutput, ImageRequest
 from contentgen.providers.progress import SubProgress
 
-from . import flux, generation, pictures, wan_memory
-from .files import FolderFiles
-from .video_models import STAGED
+from ..files import FolderFiles
+from ..generation import flux, generation, pictures
+from ..generation.video_models import STAGED
+from . import wan_memory
 
 FRAMES = 17  # about a second at 16 fps: enough for a face to turn and come back
 SAMPLED = 5  # frames of each clip kept for the likeness across its frames

@@ -52,7 +52,9 @@ from contentgen.errors import InvalidInput, PermanentError
 from contentgen.providers.base import CheckpointFiles, Continued, ContinuedState
 from contentgen.providers.watch import Drawer, Planned, SoFar, Stop, TrainingWatch
 
-from . import distributed, flux, lora_files, memory
+from .. import memory
+from ..generation import flux, lora_files
+from . import distributed
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from typing import Literal
 from contentgen.api.words import counted
 from contentgen.errors import GpuMemoryTooSmall
 
-from .memory import (
+from ..memory import (
     GIB,
     LIBRARY,
     RECOMPUTED_BLOCK,

@@ -78,9 +78,10 @@ from contentgen.files import sha256_file
 from contentgen.providers.base import Checkpoint, LoraWeights, VideoOutput, VideoRequest
 from contentgen.providers.progress import Monotonic, SubProgress
 
-from . import devices, generation, memory
-from .files import FolderFiles
-from .models import model_dir
+from .. import devices, memory
+from ..files import FolderFiles
+from ..models import model_dir
+from . import generation
 from .video_loras import Loaded, check_all_loaded, experts_loaded, files_of
 from .video_models import STAGED, Staged, staged_directory
 from .video_state import (
@@ -606,7 +607,7 @@ class ClusterVideoGenerator:
         entry, name = STAGED[model], staged_directory(model, resolution)
         try:
             if self.models_store:
-                from .staging import staged
+                from ..staging import staged
 
                 return staged(name, entry.required, root=self.root, url=self.models_store)
             return model_dir(name, entry.required, root=self.root)
@@ -699,7 +700,7 @@ class ClusterVideoGenerator:
     def _fetched_loras(self, request: VideoRequest, work_dir: Path) -> list[Loaded]:
         """The request's LoRA files in the work directory, fetched as the image generator does (a
         Wan 2.2 pair's low-noise file too, video_loras.py)."""
-        from .provider import ClusterProvider
+        from ..provider import ClusterProvider
 
         fetch = ClusterProvider(self.root)._fetch_lora
         lows = work_dir / "low-noise"

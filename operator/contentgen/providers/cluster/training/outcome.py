@@ -14,8 +14,8 @@ from contentgen.providers.base import CheckpointFiles, TrainedCheckpoint, Traini
 from contentgen.providers.watch import NothingToKeep
 
 if TYPE_CHECKING:
-    from .training import Trained
-    from .wan_training import WanTrained
+    from ..families.wan_training import WanTrained
+    from .loop import Trained
 
 
 def request_id(identity: str, files: CheckpointFiles) -> str:
@@ -35,7 +35,7 @@ def held_seconds(began: float, trained: Any) -> float:  # a Trained, a WanTraine
 def kept(began: float, request_id: str, gpus: int) -> Iterator[None]:
     """Around the training: a run stopped before it stored any checkpoint is NothingToKeep, billed
     for the steps it ran (what it held, less its pictures)."""
-    from .training import Unkept
+    from .loop import Unkept
 
     try:
         yield

@@ -28,7 +28,7 @@ that scores each checkpoint as it is stored and may stop the training, training.
   generator that draws examples, noise and timesteps, the losses, which expert each step trained)
   is stored once, then its LoRA files; a killed process's retry goes on from the newest.
 
-Multi-GPU is not this module's: a training of several GPUs is providers/cluster/distributed.py's
+Multi-GPU is not this module's: a training of several GPUs is providers/cluster/training/distributed.py's
 (model-agnostic), which may wrap `WanRun.step`'s forward and backward; this loop runs on one device.
 """
 
@@ -50,8 +50,10 @@ from contentgen.errors import InvalidInput
 from contentgen.providers.base import CheckpointFiles, Continued, ContinuedState
 from contentgen.providers.watch import Drawer, Planned, SoFar, Stop, TrainingWatch
 
-from . import flux, lora_files, memory, training, wan_data, wan_memory, wan_models
-from .training import (
+from .. import memory
+from ..generation import flux, lora_files
+from ..training import loop as training
+from ..training.loop import (
     LOGIT_MEAN,
     LOGIT_STD,
     Plan,
@@ -61,6 +63,7 @@ from .training import (
     lora_name,
     state_name,
 )
+from . import wan_data, wan_memory, wan_models
 
 log = logging.getLogger(__name__)
 

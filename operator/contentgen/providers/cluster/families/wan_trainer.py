@@ -26,13 +26,15 @@ from contentgen.api.base_models import FAL_TRAINERS, BaseModelInfo, base_model
 from contentgen.providers.base import TrainingOutput, TrainingRequest
 from contentgen.providers.progress import Monotonic, SubProgress
 
-from . import devices, wan_memory
-from .files import FolderFiles
-from .models import model_dir
-from .video_models import WAN_I2V_REQUIRED, WAN_REQUIRED
+from .. import devices
+from ..files import FolderFiles
+from ..generation.video_models import WAN_I2V_REQUIRED, WAN_REQUIRED
+from ..models import model_dir
+from . import wan_memory
 
 if TYPE_CHECKING:
-    from . import flux, training
+    from ..generation import flux
+    from ..training import loop as training
 
 DEFAULT_LEARNING_RATE = 1e-4  # as FLUX's (provider.py)
 
@@ -68,7 +70,10 @@ def required(info: BaseModelInfo) -> tuple[str, ...]:
 def train_wan(
     provider: ClusterProvider, request: TrainingRequest, work_dir: Path, progress: SubProgress
 ) -> TrainingOutput:
-    from . import flux, outcome, pipelines, training, wan_data, wan_models, wan_training
+    from ..generation import flux, pipelines
+    from ..training import loop as training
+    from ..training import outcome
+    from . import wan_data, wan_models, wan_training
 
     info = base_model(request.base_model)
     name = staged_name(info, request.model)
@@ -143,7 +148,7 @@ def _drawers(provider: ClusterProvider, model: str) -> Any:
 
 def staged(provider: ClusterProvider, name: str, wanted: tuple[str, ...]) -> Path:
     if provider.models_store:
-        from .staging import staged as from_store
+        from ..staging import staged as from_store
 
         return from_store(name, wanted, root=provider.root, url=provider.models_store)
     return model_dir(name, wanted, root=provider.root)
@@ -158,7 +163,8 @@ def memory_chooser(
 ) -> Callable[[str | None], wan_memory.WanPlan]:
     """The memory plan's choice for training `plan` on `base`, checked now, before anything is
     loaded; the chooser gives the `wanted` plan, or on a retry the base its stored state had."""
-    from . import flux, wan_data, wan_models
+    from ..generation import flux
+    from . import wan_data, wan_models
 
     counted, card = wan_models.count(base), flux.card(on)
     usable = [e for e in examples if e.kind == "clip"] if wan_models.image_to_video(base) else examples

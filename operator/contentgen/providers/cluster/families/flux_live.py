@@ -27,8 +27,9 @@ from contentgen.errors import InvalidInput
 from contentgen.providers.base import Checkpoint, ImageOutput, ImageRequest
 from contentgen.providers.progress import SubProgress
 
-from . import flux, generation, memory, pictures
-from .pool import DrawRequest
+from .. import memory
+from ..generation import flux, generation, pictures
+from ..generation.pool import DrawRequest
 
 Encoded = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # flux.encode_prompt's
 
