@@ -12,19 +12,17 @@ import logging
 import secrets
 import shutil
 import time
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlparse
 
 from contentgen.api.base_models import base_model
 from contentgen.api.image import IMAGE_SIZES
 from contentgen.api.lora import DEFAULT_TRAINING_MODEL
-from contentgen.errors import InvalidInput, TransientError
+from contentgen.errors import InvalidInput
 from contentgen.providers.base import (
     Checkpoint,
     Continued,
@@ -37,7 +35,7 @@ from contentgen.providers.progress import Monotonic, SubProgress
 
 from . import devices, memory
 from .files import FolderFiles
-from .generation import generation, pictures
+from .generation import generation, lora_files, pictures
 from .generation.pool import Drawn, DrawRequest, PoolClient, Stopping, tell, waiting
 from .models import model_dir
 from .training import distributed
@@ -51,7 +49,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LORA_LIMIT = 2 * 1024**3  # a FLUX LoRA of rank 128 is about 1.2 GB
 # How the pictures of a request not yet kept are drawn and kept (ClusterProvider.make_pictures).
 DrawRest = Callable[
     [ImageRequest, DrawRequest, "pictures.Folder", dict[int, "pictures.Made"], Path, SubProgress], None
@@ -380,7 +377,7 @@ class ClusterProvider:
         # ModelNotFound before any GPU time; a pool's worker needs no weights of its own
         base = self.base_model(self._model_name(request)) if not pooled else Path()
         loras = [
-            (self._fetch_lora(lora.url, work_dir, n), lora.scale) for n, lora in enumerate(request.loras)
+            (lora_files.fetch(lora.url, work_dir, n), lora.scale) for n, lora in enumerate(request.loras)
         ]
         if pooled:
             drawing = self._pooled(wanted, loras, work_dir, progress)
@@ -485,32 +482,6 @@ class ClusterProvider:
                     log.info("generation pool: its pod stopped; %d pictures asked again", len(left.pictures))
         finally:
             tell("", 0)
-
-    def _fetch_lora(self, url: str, work_dir: Path, number: int) -> Path:
-        """A LoRA file from a file:// path (a local store) or an http(s) URL (presigned)."""
-        target = work_dir / f"lora-{number}.safetensors"
-        parsed = urlparse(url)
-        if parsed.scheme == "file":
-            source = Path(unquote(parsed.path))
-            if not source.is_file():
-                raise InvalidInput(f"loras[{number}]: {url} does not exist")
-            shutil.copyfile(source, target)
-            return target
-        if parsed.scheme not in ("http", "https"):
-            raise InvalidInput(f"loras[{number}]: cannot fetch {url}: use https://, s3:// or a LoraTraining")
-        try:
-            with urllib.request.urlopen(url, timeout=60) as response, target.open("wb") as out:  # noqa: S310
-                copied = 0
-                while chunk := response.read(1024 * 1024):
-                    copied += len(chunk)
-                    if copied > LORA_LIMIT:
-                        raise InvalidInput(f"loras[{number}]: {url} is larger than 2 GiB")
-                    out.write(chunk)
-        except OSError as exc:
-            raise TransientError(
-                f"loras[{number}]: could not fetch {url} ({exc})", reason="SourceUnavailable"
-            ) from None
-        return target
 
 
 def training_plan(request: TrainingRequest, team: distributed.World | None = None) -> training.Plan:

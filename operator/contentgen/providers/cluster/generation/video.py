@@ -700,9 +700,8 @@ class ClusterVideoGenerator:
     def _fetched_loras(self, request: VideoRequest, work_dir: Path) -> list[Loaded]:
         """The request's LoRA files in the work directory, fetched as the image generator does (a
         Wan 2.2 pair's low-noise file too, video_loras.py)."""
-        from ..provider import ClusterProvider
+        from .lora_files import fetch
 
-        fetch = ClusterProvider(self.root)._fetch_lora
         lows = work_dir / "low-noise"
         if any(lora.low_noise_url for lora in request.loras):
             lows.mkdir(exist_ok=True)

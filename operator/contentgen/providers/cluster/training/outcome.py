@@ -8,14 +8,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from contentgen.providers.base import CheckpointFiles, TrainedCheckpoint, TrainingOutput
 from contentgen.providers.watch import NothingToKeep
-
-if TYPE_CHECKING:
-    from ..families.wan_training import WanTrained
-    from .loop import Trained
 
 
 def request_id(identity: str, files: CheckpointFiles) -> str:
@@ -49,7 +45,7 @@ def kept(began: float, request_id: str, gpus: int) -> Iterator[None]:
 
 
 def output(
-    trained: Trained | WanTrained,
+    trained: Any,  # a Trained, or a family's alike (families/wan_training.py)
     *,
     began: float,
     request_id: str,
