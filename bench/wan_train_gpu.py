@@ -146,9 +146,10 @@ def measure(case: Case, device: str, base: str, warmup: int, timed: int) -> dict
     from diffusers import WanTransformer3DModel
 
     from bench.video_gpu import peak_memory
-    from contentgen.providers.cluster.families import wan_data, wan_training
+    from contentgen.providers.cluster.families import wan_data, wan_models, wan_training
     from contentgen.providers.cluster.generation import flux
-    from contentgen.providers.cluster.training import loop as training
+    from contentgen.providers.cluster.training import adapters
+    from contentgen.providers.cluster.training.plan import Plan
 
     on = flux.Device(torch.device(device), torch.bfloat16 if device == "cuda" else torch.float32)
     make: Callable[[], Any] = lambda: WanTransformer3DModel(**case.transformer)  # noqa: E731
@@ -166,8 +167,10 @@ def measure(case: Case, device: str, base: str, warmup: int, timed: int) -> dict
         )
 
         quantize_(transformer, Int8WeightOnlyConfig() if base == "int8" else Float8WeightOnlyConfig())
-    plan = training.Plan(steps=warmup + timed, rank=RANK, targets=PRESET)  # type: ignore[arg-type]
-    params, optimizer = wan_training._with_adapter(transformer, plan)
+    plan = Plan(steps=warmup + timed, rank=RANK, targets=PRESET)
+    targets = wan_models.target_modules(adapters.linear_layers(transformer), PRESET)
+    trained = adapters.with_adapter("transformer", transformer, plan, targets)
+    params, optimizer = trained.params, trained.optimizer
     transformer.to(on.where)
     latent_frames = (case.frames - 1) // 4 + 1
     shape = (1, 16, latent_frames, case.height // 8, case.width // 8)

@@ -256,18 +256,16 @@ def _nf4(torch: Any, module: Any, on: str) -> Any:
 
 def training_step(torch: Any, base: str, resolution: int, on: str) -> tuple[float, int]:
     """The trainer's step at `resolution` on the `base` transformer: (seconds per step, peak bytes)."""
-    from peft import LoraConfig
-
     from contentgen.providers.cluster.generation import flux, lora_files
-    from contentgen.providers.cluster.training import loop as training
+    from contentgen.providers.cluster.training import adapters
+    from contentgen.providers.cluster.training.plan import Plan
     from tests.cluster.flux_dev import FLUX_DEV, MAX_SEQUENCE
 
-    training.attention_for_training(flux.Device(torch.device(on), torch.bfloat16))  # as the trainer
+    adapters.attention_for_training(flux.Device(torch.device(on), torch.bfloat16))  # as the trainer
     transformer = build_transformer(torch, base, on)
     if base in ("int8", "fp8"):  # the trainer's move: diffusers quantises on the CPU, then `.to(GPU)`
         transformer.to("cpu")
         transformer.to(on)
-    transformer.requires_grad_(False)
     linear = [n for n, m in transformer.named_modules() if isinstance(m, torch.nn.Linear)]
     if base == "nf4":
         import bitsandbytes as bnb
@@ -275,20 +273,11 @@ def training_step(torch: Any, base: str, resolution: int, on: str) -> tuple[floa
         linear = [
             n for n, m in transformer.named_modules() if isinstance(m, torch.nn.Linear | bnb.nn.Linear4bit)
         ]
-    transformer.add_adapter(
-        LoraConfig(
-            r=RANK,
-            lora_alpha=RANK,
-            init_lora_weights="gaussian",
-            target_modules=lora_files.target_modules(linear, PRESET),
-        )
+    plan = Plan(steps=WARMUP_STEPS + TIMED_STEPS, rank=RANK, targets=PRESET)
+    trained = adapters.with_adapter(
+        "transformer", transformer, plan, lora_files.target_modules(linear, PRESET)
     )
-    params = [p for p in transformer.parameters() if p.requires_grad]
-    for p in params:
-        p.data = p.data.to(torch.float32)
-    transformer.enable_gradient_checkpointing()
-    transformer.train()
-    optimizer = torch.optim.AdamW(params, lr=1e-4, weight_decay=1e-4)
+    params, optimizer = trained.params, trained.optimizer
     device = flux.Device(torch.device(on), torch.bfloat16)
     side = resolution // 8  # latents
     hidden = FLUX_DEV["transformer"]["joint_attention_dim"]

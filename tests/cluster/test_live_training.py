@@ -174,7 +174,7 @@ def test_a_stop_keeps_the_best_checkpoint_so_far_and_a_version_goes_on_from_it(
     from contentgen.pipeline import live
     from contentgen.pipeline.settings import PipelineSettings
     from contentgen.pipeline.training_controls import ask_local_stop
-    from contentgen.providers.cluster.training import loop as training
+    from contentgen.providers.cluster.training import loop
 
     log = workspace / "drawn.log"
     install(PLATEAU, log, monkeypatch=monkeypatch)
@@ -182,14 +182,14 @@ def test_a_stop_keeps_the_best_checkpoint_so_far_and_a_version_goes_on_from_it(
     monkeypatch.setattr(live._Throttle, "due", lambda self, now_=False: True)  # the stop file read at once
     lora = manifest(workspace / "lora.yaml", every=20)
     uid = None
-    step = training._Run.step
+    step = loop.Run.step
 
     def stopped_after_50(self: Any, number: int) -> None:  # a person asks, as assets stop does
         step(self, number)
         if number == 50:
             ask_local_stop(PipelineSettings().work_dir, str(uid), 1, by="alice", at=_now())
 
-    monkeypatch.setattr(training._Run, "step", stopped_after_50)
+    monkeypatch.setattr(loop.Run, "step", stopped_after_50)
     from contentgen.pipeline.local_run import local_uid
 
     uid = local_uid("LoraTraining", "default", "jx")
@@ -201,7 +201,7 @@ def test_a_stop_keeps_the_best_checkpoint_so_far_and_a_version_goes_on_from_it(
     assert [p.step for p in first.lora.likeness.checkpoints] == [20, 40]  # scored before the stop
     assert first.lora.chosen_step == 40 and first.lora.likeness.final_step == 50
     assert first.lora.state_uri.endswith("/v1/checkpoints/step-000040.pt")  # the newest state kept
-    monkeypatch.setattr(training._Run, "step", step)
+    monkeypatch.setattr(loop.Run, "step", step)
 
     # go on from version 1 (its state at step 40, the newest it kept) for 100 more steps
     doc = yaml.safe_load(lora.read_text())
@@ -234,19 +234,19 @@ def test_a_stop_before_any_checkpoint_fails_and_bills_the_steps_run(
     from contentgen.pipeline.local_run import local_uid
     from contentgen.pipeline.settings import PipelineSettings
     from contentgen.pipeline.training_controls import ask_local_stop
-    from contentgen.providers.cluster.training import loop as training
+    from contentgen.providers.cluster.training import loop
 
     monkeypatch.setattr(live._Throttle, "due", lambda self, now_=False: True)
     lora = manifest(workspace / "lora.yaml", every=50)
     uid = local_uid("LoraTraining", "default", "jx")
-    step = training._Run.step
+    step = loop.Run.step
 
     def stopped_after_3(self: Any, number: int) -> None:
         step(self, number)
         if number == 3:
             ask_local_stop(PipelineSettings().work_dir, uid, 1, by="bob", at=_now())
 
-    monkeypatch.setattr(training._Run, "step", stopped_after_3)
+    monkeypatch.setattr(loop.Run, "step", stopped_after_3)
     assert run(workspace, "--result", "r.json", str(lora)) != 0
     assert "StoppedBeforeCheckpoint: the training was stopped after step 3" in capsys.readouterr().err
     failed = json.loads((workspace / "r.json").read_text())

@@ -17,16 +17,18 @@ import pytest
 from PIL import Image
 
 from contentgen.providers.base import ImageRequest, LoraWeights, MemoryCheckpoint
-from contentgen.providers.cluster.families import wan_data, wan_live, wan_training
+from contentgen.providers.cluster.families import wan_data, wan_live
 from contentgen.providers.cluster.files import FolderFiles
-from contentgen.providers.cluster.generation import flux, video_state
+from contentgen.providers.cluster.generation import video_state
 from contentgen.providers.cluster.generation.video import ClusterVideoGenerator
 from contentgen.providers.cluster.provider import ClusterProvider
+from contentgen.providers.cluster.training import loop
 from contentgen.providers.watch import Drawer, Planned, SoFar, Stop
 from tests.harness.cluster import request as video_request
 
 from .conftest import DEVICE
-from .tiny_wan import PLAN, WAN21, dataset, stage
+from .jobs import job
+from .tiny_wan import PLAN, WAN21, base_of, dataset
 
 pytestmark = pytest.mark.cluster_models
 STEPS = 2
@@ -69,31 +71,27 @@ class Watch:
         return None
 
 
-@pytest.fixture(scope="module")
-def wan_root(tmp_path_factory: pytest.TempPathFactory, threads: None) -> Path:
-    return stage(tmp_path_factory.mktemp("wan-live-models"))
-
-
-def test_each_checkpoint_is_drawn_as_clips_by_the_wan_in_memory(wan_root, tmp_path):
+def test_each_checkpoint_is_drawn_as_clips_by_the_wan_in_memory(wan_root, tmp_path, monkeypatch):
     archive = dataset(tmp_path / "dataset.zip", clips=1, stills=1)
     folder = tmp_path / "examples"
     folder.mkdir()
     examples = wan_data.read_dataset(archive, folder, "dmavatar")
     provider = ClusterProvider(wan_root, device=DEVICE, inference_steps=STEPS)
     watch = Watch(tmp_path / "watch", stop_at=2)
+    # 128 × 128: the tiny Wan's positions reach 512 pixels (its rope_max_seq_len, 32 patches)
+    monkeypatch.setattr(wan_live, "AREA", 128 * 128)
     plan = replace(PLAN, steps=4, checkpoint_every=2)
-    trained = wan_training.train(
-        wan_root / WAN21,
-        examples,
-        plan,
-        flux.device(DEVICE),
-        tmp_path,
-        FolderFiles(tmp_path / "checkpoints"),
-        watch=watch,
-        # 128 × 128: the tiny Wan's positions reach 512 pixels (its rope_max_seq_len, 32 patches)
-        drawers=lambda pipe, encoded, on, chosen: wan_live.InLoopClips(
-            provider, WAN21, pipe, encoded, on, chosen, area=128 * 128
-        ),
+    trained = loop.train(
+        job(
+            wan_root / WAN21,
+            examples,
+            plan,
+            tmp_path,
+            FolderFiles(tmp_path / "checkpoints"),
+            base=base_of(wan_root / WAN21),
+            watch=watch,
+            drawers=provider,
+        )
     )
     # the watch's stop at the first checkpoint ends the training there
     assert watch.planned == Planned(0, 4, (2, 4))

@@ -12,6 +12,7 @@ import pytest
 from safetensors import safe_open
 from safetensors.numpy import load_file
 
+from contentgen.api.lora.plan import plan_for
 from contentgen.errors import InvalidInput
 from contentgen.providers import image_generator, trainer, transcriber
 from contentgen.providers.base import (
@@ -44,10 +45,10 @@ def training(tmp_path, images=5) -> TrainingRequest:
     return TrainingRequest(
         dataset_zip=dataset_zip(tmp_path / "dataset.zip", images),
         trigger_word="dmavatar",
-        steps=1200,
-        model="fal-ai/flux-lora-fast-training",
-        learning_rate=0.0002,
         frames=images,
+        plan=plan_for(
+            app="fal-ai/flux-lora-fast-training", steps=1200, learning_rate=0.0002, provider="offline"
+        ),
     )
 
 
@@ -120,7 +121,9 @@ def test_training_reads_the_dataset_for_real(tmp_path):
     bad.write_bytes(b"not a zip")
     with pytest.raises(InvalidInput, match="not a zip file"):
         OfflineProvider().train_lora(
-            TrainingRequest(dataset_zip=bad, trigger_word="t", steps=100, model="m"),
+            TrainingRequest(
+                dataset_zip=bad, trigger_word="t", plan=plan_for(app="m", steps=100, provider="offline")
+            ),
             tmp_path,
             Progress(),
             MemoryCheckpoint(),
@@ -132,7 +135,9 @@ def test_training_reads_the_dataset_for_real(tmp_path):
         archive.writestr("captions/0001.txt", "a photo")
     with pytest.raises(InvalidInput, match="holds no images"):
         OfflineProvider().train_lora(
-            TrainingRequest(dataset_zip=empty, trigger_word="t", steps=100, model="m"),
+            TrainingRequest(
+                dataset_zip=empty, trigger_word="t", plan=plan_for(app="m", steps=100, provider="offline")
+            ),
             tmp_path,
             Progress(),
             MemoryCheckpoint(),

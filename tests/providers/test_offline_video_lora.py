@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from safetensors import safe_open
 
+from contentgen.api.lora.plan import plan_for
 from contentgen.errors import InvalidInput
 from contentgen.pipeline.lora_formats import comfyui_name
 from contentgen.providers.base import TrainingRequest
@@ -34,7 +35,11 @@ FLAT = {
 
 
 def request(zip_path: Path, base: str) -> TrainingRequest:
-    return TrainingRequest(zip_path, "dmavatar", 1000, "fal-ai/wan-22-trainer/t2v-a14b", base_model=base)
+    return TrainingRequest(
+        zip_path,
+        "dmavatar",
+        plan=plan_for(base=base, app="fal-ai/wan-22-trainer/t2v-a14b", steps=1000, provider="offline"),
+    )
 
 
 @pytest.mark.parametrize(("base", "files"), [("wan-2.2-t2v-a14b", 2), ("wan-2.1-t2v-1.3b", 1)])

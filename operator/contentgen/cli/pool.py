@@ -71,7 +71,7 @@ def _pictures(args: argparse.Namespace, work: Path) -> Pool:
     from contentgen.providers.cluster.generation.pool import DrawRequest, Pool
 
     provider = cluster_provider()
-    base = provider.base_model(args.model)  # ModelNotFound, in one line, before anything listens
+    base = provider.staged_model(args.model)  # ModelNotFound, in one line, before anything listens
     provider.keep_loras(args.kept_loras)
 
     def warm_up() -> int:

@@ -21,6 +21,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from contentgen.api import (
     Artifact,
@@ -33,12 +34,14 @@ from contentgen.api import (
     UsageLine,
     now,
 )
-from contentgen.api.lora import DEFAULT_TRAINING_MODEL, ContinuedFrom, LossPoint, TrainingStop, loss_curve
+from contentgen.api.base_models import DEFAULT_BASE_MODEL
+from contentgen.api.lora import ContinuedFrom, LossPoint, TrainingStop, loss_curve
+from contentgen.api.lora.plan import TrainingPlan, plan_of
 from contentgen.api.providers import provider_entry
 from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.files import sha256_file
 from contentgen.pricing import caption_usage, gpu_usage, training_usage
-from contentgen.providers import captioner, image_generator, trainer
+from contentgen.providers import captioner, continuing, image_generator, trainer
 from contentgen.providers.base import (
     Captioner,
     CaptionRequest,
@@ -83,21 +86,24 @@ STAGES = Stages(
 
 def run_lora(ctx: RunContext) -> RunResult:
     spec = _spec(ctx)
+    plan = plan_of(spec, ctx.provider)  # the training's, once: a base model the table lacks refused here
     provider = trainer(ctx.provider)  # fails at once when a live provider has no key
     describer = captioner(ctx.provider) if spec.dataset.captioning == "auto" else None
-    continued = _continued(ctx, spec)  # refused in one line before anything is fetched or paid
+    continued = _continued(ctx, spec, plan)  # refused in one line before anything is fetched or paid
     source, references = _fetch(ctx, spec)
-    dataset = _build_dataset(ctx, spec, source, references)
+    dataset = _build_dataset(ctx, spec, plan, source, references)
     billed = _caption(ctx, spec, dataset, describer)
     uploaded = _upload_dataset(ctx, spec, dataset)
-    trained, watch = _train(ctx, spec, provider, dataset, billed, continued)
+    trained, watch = _train(ctx, spec, plan, provider, dataset, billed, continued)
     stored = _store_model(ctx, spec, trained, uploaded, dataset)
     evaluated = _evaluate_version(ctx, spec, trained, dataset, stored.model, watch)
     stored = _store_chosen_model(ctx, stored, evaluated.chosen, trained)
     stopped = _stopped(ctx, spec, trained, watch)
     if watch is not None:  # the live view's last word: the curve as the version has it, the stop
         ctx.live.report(watch.live(stopped), now_=True)
-    return _lora_result(ctx, spec, provider.name, dataset, trained, uploaded, stored, evaluated, stopped)
+    return _lora_result(
+        ctx, spec, plan, provider.name, dataset, trained, uploaded, stored, evaluated, stopped
+    )
 
 
 @dataclass(frozen=True)
@@ -157,9 +163,12 @@ def _fetch(ctx: RunContext, spec: LoraTrainingSpec) -> tuple[Fetched, list[tuple
 
 
 def _build_dataset(
-    ctx: RunContext, spec: LoraTrainingSpec, source: Fetched, references: list[tuple[Path, str]]
+    ctx: RunContext,
+    spec: LoraTrainingSpec,
+    plan: TrainingPlan,
+    source: Fetched,
+    references: list[tuple[Path, str]],
 ) -> LocalDataset:
-    plan = video_lora.plan_of(spec, ctx.provider)  # a video LoRA's clips (video_lora.py)
     with ctx.stage(STAGES, "dataset") as span:
         try:
             dataset = build_dataset(
@@ -170,7 +179,7 @@ def _build_dataset(
                 span,
                 max_seconds=ctx.settings.max_video_seconds,
                 reference_images=references,
-                least=video_lora.least_stills(spec, plan),
+                least=video_lora.least_stills(plan),
             )
         except SubjectAmbiguous as unclear:  # and SubjectNotFound: show the user who is there
             raise unclear.located(_people_sheet(ctx, spec, unclear)) from None
@@ -259,7 +268,7 @@ def _upload_dataset(ctx: RunContext, spec: LoraTrainingSpec, dataset: LocalDatas
     return _Uploaded(uris=uris, pictures=pictures, archive=archive, sheet=sheet, faces=faces)
 
 
-def _continued(ctx: RunContext, spec: LoraTrainingSpec) -> Continued | None:
+def _continued(ctx: RunContext, spec: LoraTrainingSpec, plan: TrainingPlan) -> Continued | None:
     """training.continueFrom: an earlier version of this resource, trained by the run's provider,
     whose stored states the trainer goes on from; refused in one line where it cannot be (the
     trainer refuses a state of another base model, rank, targets, optimizer or memory plan)."""
@@ -280,42 +289,36 @@ def _continued(ctx: RunContext, spec: LoraTrainingSpec) -> Continued | None:
             f"{field} was trained by provider {result.lora.provider}: a training goes on only on the "
             f"provider that trained it ({ctx.provider} here)"
         )
-    if differ := _differs(ctx, spec, result.lora.config_uri):
-        raise InvalidInput(f"{field} was trained with {differ}: a training goes on only with the same ones")
+    _kept(ctx, plan, result.lora, field)
     files = StoreFiles(ctx.store, keys.lora_version(owner, uid, asked.version) + "checkpoints/")
     if not any(name.endswith((".pt", ".state.json")) for name in files.names()):  # the cluster's, offline's
         raise InvalidInput(f"{field} kept no training state to go on from")
     return Continued(asked.version, files, asked.step)
 
 
-def _differs(ctx: RunContext, spec: LoraTrainingSpec, config_uri: str) -> str:
-    """What the continued version was trained with that this spec changes, as its config.json says
-    ("" where nothing, or where it says none of it): the base model, rank, targets, optimizer, and a
-    memory plan the spec names."""
-    if not config_uri or not ctx.store.owns(config_uri):
-        return ""
-    config = json.loads(ctx.store.get_bytes(ctx.store.key_of(config_uri)))
-    training = spec.training
-    wanted: dict[str, tuple[str, object]] = {
-        "rank": ("rank", training.rank),
-        "lora_targets": ("loraTargets", training.lora_targets),
-        "optimizer": ("optimizer", training.optimizer),
-    }
-    if training.model != DEFAULT_TRAINING_MODEL:
-        wanted["base_model"] = ("model", training.model)
-    if training.memory_plan != "auto":
-        wanted["memory_plan"] = ("memoryPlan", training.memory_plan)
-    found = [
-        f"{name} {config[key]} (this spec: {value})"
-        for key, (name, value) in wanted.items()
-        if key in config and config[key] != value
-    ]
-    return "; ".join(found)
+def _kept(ctx: RunContext, plan: TrainingPlan, version: LoraVersion, field: str) -> None:
+    """Refused in one line where this spec changes what the continued version's state is, as its
+    config.json and record say (providers/continuing.py): the base model (and a staged model
+    training.model names), rank, targets, optimizer, and a memory plan the spec names."""
+    config: dict[str, Any] = {}
+    if version.config_uri and ctx.store.owns(version.config_uri):
+        config = json.loads(ctx.store.get_bytes(ctx.store.key_of(version.config_uri)))
+    said = {"rank": "rank", "lora_targets": "loraTargets", "optimizer": "optimizer"}
+    was: dict[str, Any] = {name: config[key] for key, name in said.items() if key in config}
+    now: dict[str, Any] = {"rank": plan.rank, "loraTargets": plan.lora_targets, "optimizer": plan.optimizer}
+    if plan.staged and "base_model" in config:
+        was["baseModel"], now["baseModel"] = config["base_model"], plan.staged
+    else:
+        was["baseModel"], now["baseModel"] = version.base_model or DEFAULT_BASE_MODEL, plan.base.name
+    if plan.memory_plan != "auto" and "memory_plan" in config:
+        was["memoryPlan"], now["memoryPlan"] = config["memory_plan"], plan.memory_plan
+    continuing.check(field, continuing.compare(was, now))
 
 
 def _train(
     ctx: RunContext,
     spec: LoraTrainingSpec,
+    plan: TrainingPlan,
     provider: LoraTrainer,
     dataset: LocalDataset,
     billed: list[UsageLine],
@@ -334,22 +337,9 @@ def _train(
                     TrainingRequest(
                         dataset_zip=dataset.archive,
                         trigger_word=spec.trigger_word,
-                        steps=spec.training.steps,
-                        model=video_lora.plan_of(spec, ctx.provider).app,
-                        base_model=spec.training.base_model,
+                        plan=plan,
                         clips=len(dataset.clips),
-                        learning_rate=spec.training.learning_rate,
                         frames=len(dataset.images),
-                        rank=spec.training.rank,
-                        resolution=spec.training.resolution,
-                        checkpoint_every=spec.training.checkpoint_every,
-                        optimizer=spec.training.optimizer,
-                        memory_plan=spec.training.memory_plan,
-                        lora_targets=spec.training.lora_targets,
-                        guidance=spec.training.guidance,
-                        timestep_sampling=spec.training.timestep_sampling,
-                        max_grad_norm=spec.training.max_grad_norm,
-                        batch_size=spec.training.batch_size or 0,
                         # write-once under the version: a retried pod resumes from the newest
                         checkpoints=StoreFiles(
                             ctx.store, keys.lora_version(owner, uid, version) + "checkpoints/"
@@ -377,9 +367,7 @@ def _train(
             )
         else:  # the steps it ran (a stopped training's, not the spec's)
             steps = trained.last_step - trained.first_step if trained.last_step else spec.training.steps
-            ctx.usage = billed + training_usage(
-                provider.name, video_lora.plan_of(spec, ctx.provider).app, steps, trained.request_id
-            )
+            ctx.usage = billed + training_usage(provider.name, plan.app, steps, trained.request_id)
     return trained, watch
 
 
@@ -492,6 +480,7 @@ def _store_chosen_model(
 def _lora_result(
     ctx: RunContext,
     spec: LoraTrainingSpec,
+    plan: TrainingPlan,
     provider: str,
     dataset: LocalDataset,
     trained: TrainingOutput,
@@ -519,8 +508,8 @@ def _lora_result(
         frames=len(dataset.images),
         provider=provider,
         trigger_word=spec.trigger_word,
-        training_model=video_lora.plan_of(spec, provider).app,
-        base_model=spec.training.base_model,
+        training_model=plan.app,
+        base_model=plan.base.name,
         low_noise_model_uri=video_lora.low_noise_uri(ctx.store, stored.prefix, trained),
         steps=spec.training.steps,
         memory_plan=str(trained.details.get("memoryPlan", "")),
@@ -533,6 +522,7 @@ def _lora_result(
                 version=trained.continued.version,
                 step=trained.continued.step,
                 state_uri=trained.continued.uri,
+                changed=list(trained.continued.changed),
             )
             if trained.continued is not None
             else None

@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+import tempfile
 import time
 import zipfile
 from collections.abc import Mapping
@@ -36,19 +37,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from contentgen.api.base_models import base_model
 from contentgen.api.image import IMAGE_SIZES
 from contentgen.errors import InvalidInput
 from contentgen.files import sha256_file
 from contentgen.providers.progress import SubProgress
 
-from . import offline_subject
+from . import continuing, offline_subject
 from .base import (
     Billed,
     CaptionOutput,
     CaptionRequest,
     Checkpoint,
-    Continued,
     ContinuedState,
     ImageOutput,
     ImageRequest,
@@ -94,19 +93,19 @@ class OfflineProvider:
     def train_lora(
         self, request: TrainingRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
     ) -> TrainingOutput:
-        if base_model(request.base_model).video:  # a Wan LoRA, simulated (offline_video_lora.py)
+        if request.plan.base.video:  # a Wan LoRA, simulated (offline_video_lora.py)
             return train_video_lora(request, work_dir, progress)
         progress(0)
         digest, images = _read_dataset(request.dataset_zip, progress)
-        went_on = _continued_state(request.continue_from)
+        went_on = _continued_state(request)
         first = went_on.step if went_on is not None else 0
         metadata = {
             "contentgen.placeholder": "true",
             "contentgen.note": NOTE,
             "contentgen.provider": self.name,
             "contentgen.trigger_word": request.trigger_word,
-            "contentgen.steps": str(first + request.steps),
-            "contentgen.training_model": request.model,
+            "contentgen.steps": str(first + request.plan.steps),
+            "contentgen.training_model": request.plan.app,
             "contentgen.dataset_sha256": digest,
             "contentgen.dataset_images": str(images),
         }
@@ -133,10 +132,14 @@ class OfflineProvider:
                     "note": NOTE,
                     "provider": self.name,
                     "trigger_word": request.trigger_word,
-                    "steps": request.steps,
-                    **({"continue_from": {"version": went_on.version, "step": first}} if went_on else {}),
-                    "learning_rate": request.learning_rate,
-                    "training_model": request.model,
+                    "steps": request.plan.steps,
+                    **({"continue_from": continued_from(went_on)} if went_on else {}),
+                    "learning_rate": request.plan.learning_rate,
+                    "training_model": request.plan.app,
+                    # what the cluster's trainer records, which a continue of it checks
+                    "rank": request.plan.rank,
+                    "lora_targets": request.plan.lora_targets,
+                    "optimizer": request.plan.optimizer,
                     "dataset_sha256": digest,
                     "dataset_images": images,
                 },
@@ -152,7 +155,7 @@ class OfflineProvider:
             placeholder=True,
             details={"note": NOTE, "dataset_sha256": digest, "dataset_images": images},
             checkpoints=checkpoints,
-            stopped=simulated.stop if simulated.last_step < first + request.steps else None,
+            stopped=simulated.stop if simulated.last_step < first + request.plan.steps else None,
             first_step=first,
             last_step=simulated.last_step,
             state_uri=simulated.state_uri,
@@ -337,9 +340,9 @@ def _simulated_checkpoints(
     draws as far as its step had learned them (offline_subject). With a watch, each is handed to it
     as it is stored (pictures by `drawer`, this provider), and it may stop the training after any
     step, as the cluster's trainer does."""
-    last = first + request.steps
-    every = request.checkpoint_every
-    steps = sorted({*range(first + every, last + 1, every), last}) if 0 < every < request.steps else []
+    last = first + request.plan.steps
+    every = request.plan.checkpoint_every
+    steps = sorted({*range(first + every, last + 1, every), last}) if 0 < every < request.plan.steps else []
     files, watch = request.checkpoints, request.watch
     if files is None or not steps:
         return _Simulated((), last)
@@ -367,7 +370,13 @@ def _simulated_checkpoints(
             state = work_dir / state_name(step)
             state.write_text(
                 json.dumps(
-                    {"simulated": True, "note": CHECKPOINT_NOTE, "step": step, "dataset_sha256": digest}
+                    {
+                        "simulated": True,
+                        "note": CHECKPOINT_NOTE,
+                        "step": step,
+                        "dataset_sha256": digest,
+                        "plan": continuing.terms_of(request.plan),
+                    }
                 )
             )
             state_uri = files.put(state.name, state)
@@ -380,9 +389,11 @@ def _simulated_checkpoints(
     return _Simulated(tuple(stored), step, stop, state_uri)
 
 
-def _continued_state(continued: Continued | None) -> ContinuedState | None:
+def _continued_state(request: TrainingRequest) -> ContinuedState | None:
     """The simulated state a continued training goes on from: the step asked, or the newest;
-    refused in one line where the version kept none."""
+    refused in one line where the version kept none, or where this spec changes what the state is
+    (providers/continuing.py: the cluster's rule, read from the plan the state records)."""
+    continued = request.continue_from
     if continued is None:
         return None
     kept = sorted(
@@ -394,7 +405,19 @@ def _continued_state(continued: Continued | None) -> ContinuedState | None:
     step = continued.step if continued.step is not None else kept[-1]
     if step not in kept:
         raise InvalidInput(f"{field} has no stored state at step {step} (kept: {', '.join(map(str, kept))})")
-    return ContinuedState(continued.version, step, continued.files.uri(state_name(step)))
+    with tempfile.TemporaryDirectory() as folder:
+        state = json.loads(continued.files.get(state_name(step), Path(folder) / "state.json").read_text())
+    terms = continuing.compare(state.get("plan") or {}, continuing.terms_of(request.plan))
+    continuing.check(f"{field}'s step {step}", terms)
+    return ContinuedState(
+        continued.version, step, continued.files.uri(state_name(step)), tuple(terms.applied)
+    )
+
+
+def continued_from(went_on: ContinuedState) -> dict[str, Any]:
+    """config.json's continue_from, as the cluster's trainer writes it."""
+    changed = {"changed": list(went_on.changed)} if went_on.changed else {}
+    return {"version": went_on.version, "step": went_on.step, **changed}
 
 
 # --- helpers --------------------------------------------------------------------------------------

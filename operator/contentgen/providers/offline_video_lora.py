@@ -21,7 +21,6 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from contentgen.api.base_models import base_model
 from contentgen.errors import InvalidInput
 from contentgen.providers.progress import SubProgress
 
@@ -86,7 +85,7 @@ def write_safetensors(
 def train_video_lora(request: TrainingRequest, work_dir: Path, progress: SubProgress) -> TrainingOutput:
     """The simulated training of a Wan LoRA for `request.base_model` (see the module)."""
     progress(0)
-    info = base_model(request.base_model)
+    info = request.plan.base
     digest, stills, clips = read_media(request.dataset_zip)
     metadata = {
         "contentgen.placeholder": "true",
@@ -95,7 +94,7 @@ def train_video_lora(request: TrainingRequest, work_dir: Path, progress: SubProg
         "contentgen.provider": "offline",
         "contentgen.base_model": info.name,
         "contentgen.trigger_word": request.trigger_word,
-        "contentgen.steps": str(request.steps),
+        "contentgen.steps": str(request.plan.steps),
         "contentgen.dataset_sha256": digest,
         "contentgen.dataset_stills": str(stills),
         "contentgen.dataset_clips": str(clips),
@@ -117,7 +116,7 @@ def train_video_lora(request: TrainingRequest, work_dir: Path, progress: SubProg
         "base_model": info.name,
         "experts": ["high-noise", "low-noise"] if pair else [],
         "trigger_word": request.trigger_word,
-        "steps": request.steps,
+        "steps": request.plan.steps,
         "dataset_sha256": digest,
         "dataset_stills": stills,
         "dataset_clips": clips,

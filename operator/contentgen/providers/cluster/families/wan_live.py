@@ -69,10 +69,10 @@ class InLoopClips:
         on: flux.Device,
         plan: wan_memory.WanPlan,
         *,
-        area: int = AREA,
+        area: int = 0,
     ) -> None:
         self.name = provider.name
-        self.area = area  # the clips' pixels
+        self.area = area or AREA  # the clips' pixels
         self.provider, self.model, self.pipe, self.encoded, self.on, self.plan = (
             provider,
             model,
