@@ -21,7 +21,8 @@ from contentgen.providers.base import (
     TrainingRequest,
     TranscriptionRequest,
 )
-from contentgen.providers.offline import IMAGE_SIZES, OfflineProvider, write_safetensors
+from contentgen.providers.offline import IMAGE_SIZES, OfflineProvider
+from contentgen.providers.offline_training import write_safetensors
 
 from .fake_fal import SIZES
 from .fakes import Progress, audio_file, dataset_zip, mocked
@@ -88,6 +89,7 @@ def test_training_writes_a_valid_safetensors_marked_as_placeholder(tmp_path):
         "contentgen.placeholder": "true",
         "contentgen.note": "offline provider: not a trained model",
         "contentgen.provider": "offline",
+        "contentgen.base_model": "flux.1",
         "contentgen.trigger_word": "dmavatar",
         "contentgen.steps": "1200",
         "contentgen.training_model": "fal-ai/flux-lora-fast-training",

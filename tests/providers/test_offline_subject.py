@@ -16,7 +16,8 @@ import pytest
 from contentgen.api.lora.plan import plan_for
 from contentgen.providers import offline_subject
 from contentgen.providers.base import ImageRequest, LoraWeights, MemoryCheckpoint, TrainingRequest
-from contentgen.providers.offline import OfflineProvider, write_safetensors
+from contentgen.providers.offline import OfflineProvider
+from contentgen.providers.offline_training import write_safetensors
 
 from .fakes import Progress, safetensors_bytes
 

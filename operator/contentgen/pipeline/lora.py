@@ -95,9 +95,9 @@ def run_lora(ctx: RunContext) -> RunResult:
     billed = _caption(ctx, spec, dataset, describer)
     uploaded = _upload_dataset(ctx, spec, dataset)
     trained, watch = _train(ctx, spec, plan, provider, dataset, billed, continued)
-    stored = _store_model(ctx, spec, trained, uploaded, dataset)
-    evaluated = _evaluate_version(ctx, spec, trained, dataset, stored.model, watch)
-    stored = _store_chosen_model(ctx, stored, evaluated.chosen, trained)
+    stored = _store_model(ctx, spec, plan, trained, uploaded, dataset)
+    evaluated = _evaluate_version(ctx, spec, plan, trained, dataset, stored.model, watch)
+    stored = _store_chosen_model(ctx, plan, stored, evaluated.chosen, trained)
     stopped = _stopped(ctx, spec, trained, watch)
     if watch is not None:  # the live view's last word: the curve as the version has it, the stop
         ctx.live.report(watch.live(stopped), now_=True)
@@ -390,6 +390,7 @@ def _watch(
 def _store_model(
     ctx: RunContext,
     spec: LoraTrainingSpec,
+    plan: TrainingPlan,
     trained: TrainingOutput,
     uploaded: _Uploaded,
     dataset: LocalDataset,
@@ -401,14 +402,12 @@ def _store_model(
     scoring = bool(trained.checkpoints) and _evaluates(ctx.snapshot.skip_evaluation, spec, dataset)
     with ctx.stage(STAGES, "store-model"), ctx.storing_paid_output("the LoRA weights"):
         prefix = keys.lora_version(spec.owner, ctx.snapshot.uid, ctx.snapshot.version)
-        model = None
+        model, artifacts = None, []
         if not scoring:
             model = ctx.store.put_once_file(
                 f"{prefix}model.safetensors", trained.weights, "application/octet-stream"
             )
-        artifacts: list[Artifact] = video_lora.put_lora_files(
-            ctx.store, prefix, spec, trained, ctx.scratch("lora-files")
-        )
+            artifacts = _lora_files(ctx, plan, prefix, trained.weights, trained.low_noise_weights)
         config_uri = ""
         if trained.config is not None:
             config = ctx.store.put_once_file(f"{prefix}config.json", trained.config, "application/json")
@@ -433,6 +432,7 @@ def _store_model(
 def _evaluate_version(
     ctx: RunContext,
     spec: LoraTrainingSpec,
+    plan: TrainingPlan,
     trained: TrainingOutput,
     dataset: LocalDataset,
     model: Artifact | None,
@@ -452,13 +452,21 @@ def _evaluate_version(
         return _Evaluated(skipped, [], chosen)
     if not spec.evaluation.enabled:
         return _Evaluated(None, [], chosen)
-    if video_lora.is_video(spec):  # a Wan LoRA on FLUX's pictures: not loadable (video_lora.py)
-        return _Evaluated(video_lora.skipped_likeness(spec), [], chosen)
+    if plan.base.video and model is not None:  # no checkpoints its trainer scored (fal's)
+        return _Evaluated(video_lora.skipped_likeness(spec, plan), [], chosen)
     with ctx.stage(STAGES, "evaluate") as span:
         billed = list(ctx.usage or [])
         if model is None:
             scored = _evaluate_checkpoints(
-                ctx, spec, trained, dataset, span, billed, simulated=trained.placeholder, watch=watch
+                ctx,
+                spec,
+                trained,
+                dataset,
+                span,
+                billed,
+                simulated=trained.placeholder,
+                watch=watch,
+                video=plan.base.video,
             )
             return _Evaluated(*scored)
         likeness, artifacts = _evaluate(ctx, spec, model, dataset, span, billed)
@@ -466,14 +474,19 @@ def _evaluate_version(
 
 
 def _store_chosen_model(
-    ctx: RunContext, stored: _StoredModel, chosen: TrainedCheckpoint | None, trained: TrainingOutput
+    ctx: RunContext,
+    plan: TrainingPlan,
+    stored: _StoredModel,
+    chosen: TrainedCheckpoint | None,
+    trained: TrainingOutput,
 ) -> _StoredModel:
     """The version with its model: stored already, or the chosen checkpoint's LoRA, once everything
     that chose it is stored."""
     if stored.model is not None:
         return stored
     assert chosen is not None
-    model, final = _store_chosen(ctx, stored.prefix, chosen, trained)
+    model, final, files = _store_chosen(ctx, plan, stored.prefix, chosen, trained)
+    stored = replace(stored, artifacts=[*files, *stored.artifacts])
     return replace(stored, model=model, final=final)
 
 
@@ -627,6 +640,7 @@ def _evaluate_checkpoints(
     *,
     simulated: bool = False,
     watch: LikenessWatch | None = None,
+    video: bool = False,
 ) -> tuple[Likeness, list[Artifact], TrainedCheckpoint]:
     """The likeness of a training's checkpoints (docs/likeness.md#checkpoints): at most
     evaluation.checkpoints of them, each evaluated as a version is (the same prompts, seeds and
@@ -635,44 +649,98 @@ def _evaluate_checkpoints(
     stored them, those it scored (up to where the training stopped) and their pictures are taken
     from it, or from the store where an earlier attempt scored them. Where the evaluation cannot
     finish, the version is kept with its newest checkpoint's LoRA and the report says why.
-    `simulated`: the offline provider's placeholder checkpoints, which the choice and the grid say."""
+    `simulated`: the offline provider's placeholder checkpoints, which the choice and the grid say.
+    `video`: a video LoRA, whose clips only its training draws: its curve is what the watch scored."""
     plan = Plan(spec.evaluation.prompt_set, tuple(spec.evaluation.seeds))
     by_step = {c.step: c for c in trained.checkpoints}
     final = by_step[max(by_step)]
-    if watch is not None and watch.planned is not None:
-        steps = [s for s in watch.scored if s in by_step]
-        billed += watch.billed
-        if watch.failure is not None:
-            ctx.usage = list(billed)
-            return _unscored(plan, final, watch.failure), [], final
-        if not steps:
-            ctx.usage = list(billed)
-            return _none_scored(plan, final, trained), [], final
-    else:
-        steps = spread(list(by_step), spec.evaluation.checkpoints)
+    steps, early = _to_score(ctx, spec, trained, watch, billed, plan)
+    taken = _taken(watch, steps, billed)
+    if video:
+        steps = [s for s in steps if s in taken]
+    if early is None and not steps:
+        early = _none_scored(plan, final, trained)
+    if early is not None:
+        ctx.usage = list(billed)
+        return early, [], final
     scored = [by_step[step] for step in steps]
-    taken: dict[int, Evaluation] = {}
-    if watch is not None:  # scored as the training went: in this process, or read back from the store
-        taken = {s: c.evaluation for s, c in watch.scorings.items() if c.evaluation is not None}
-        taken |= watch.recalled(steps)
-        billed += watch.kept_bills([s for s in steps if s in taken])
-    assert dataset.faces is not None
     try:
-        left = [c for c in scored if c.step not in taken]
-        candidates = [
-            Candidate(provider_lora(ctx, c.uri), name=f"s{c.step}", title=f" step {c.step}") for c in left
-        ]
-        made: list[Evaluation] = []
-        if candidates:
-            with ctx.paying(billed):
-                generator = image_generator(ctx.provider)
-                made = run_scored(ctx, spec, plan, candidates, dataset.faces, generator, billed, span)
+        evaluations = _evaluations(ctx, spec, plan, scored, taken, dataset, billed, span)
     except Exception as failed:  # the trained LoRA is kept and usable whatever stopped its scoring
         log.warning("the checkpoints' likeness evaluation did not finish", exc_info=True)
         return _unscored(plan, final, failed), [], final
-    found = {**taken, **{c.step: e for c, e in zip(left, made, strict=True)}}
-    evaluations = [found[step] for step in steps]
     ctx.usage = list(billed)
+    return _chosen(ctx, spec, plan, trained, scored, evaluations, simulated)
+
+
+def _to_score(
+    ctx: RunContext,
+    spec: LoraTrainingSpec,
+    trained: TrainingOutput,
+    watch: LikenessWatch | None,
+    billed: list[UsageLine],
+    plan: Plan,
+) -> tuple[list[int], Likeness | None]:
+    """The checkpoints to score: those the watch scored as they were stored (its pictures billed),
+    else evaluation.checkpoints spread over them; or the report where none can be."""
+    by_step = {c.step: c for c in trained.checkpoints}
+    final = by_step[max(by_step)]
+    if watch is None or watch.planned is None:
+        return spread(list(by_step), spec.evaluation.checkpoints), None
+    billed += watch.billed
+    if watch.failure is not None:
+        return [], _unscored(plan, final, watch.failure)
+    return [s for s in watch.scored if s in by_step], None
+
+
+def _taken(watch: LikenessWatch | None, steps: list[int], billed: list[UsageLine]) -> dict[int, Evaluation]:
+    """What the watch scored as the training went, in this process or read back from the store
+    (an earlier attempt's, billed as its records say)."""
+    if watch is None:
+        return {}
+    taken = {s: c.evaluation for s, c in watch.scorings.items() if c.evaluation is not None}
+    taken |= watch.recalled(steps)
+    billed += watch.kept_bills([s for s in steps if s in taken])
+    return taken
+
+
+def _evaluations(
+    ctx: RunContext,
+    spec: LoraTrainingSpec,
+    plan: Plan,
+    scored: list[TrainedCheckpoint],
+    taken: dict[int, Evaluation],
+    dataset: LocalDataset,
+    billed: list[UsageLine],
+    span: SubProgress,
+) -> list[Evaluation]:
+    """Each checkpoint's evaluation: taken, or made now through the run's provider."""
+    assert dataset.faces is not None
+    left = [c for c in scored if c.step not in taken]
+    candidates = [
+        Candidate(provider_lora(ctx, c.uri), name=f"s{c.step}", title=f" step {c.step}") for c in left
+    ]
+    made: list[Evaluation] = []
+    if candidates:
+        with ctx.paying(billed):
+            generator = image_generator(ctx.provider)
+            made = run_scored(ctx, spec, plan, candidates, dataset.faces, generator, billed, span)
+    found = {**taken, **{c.step: e for c, e in zip(left, made, strict=True)}}
+    return [found[c.step] for c in scored]
+
+
+def _chosen(
+    ctx: RunContext,
+    spec: LoraTrainingSpec,
+    plan: Plan,
+    trained: TrainingOutput,
+    scored: list[TrainedCheckpoint],
+    evaluations: list[Evaluation],
+    simulated: bool,
+) -> tuple[Likeness, list[Artifact], TrainedCheckpoint]:
+    """The curve, the checkpoint chosen (the best-scoring, docs/likeness.md#checkpoints), each
+    stored once: every checkpoint's grid and report, the chosen one's as the version's, the
+    checkpoints side by side, the curve."""
     prefix = keys.lora_version(spec.owner, ctx.snapshot.uid, ctx.snapshot.version)
     with ctx.storing_paid_output("the likeness evaluation's pictures"):
         points, artifacts = _store_each(ctx, prefix, scored, evaluations)
@@ -681,7 +749,7 @@ def _evaluate_checkpoints(
             choice = replace(choice, why=f"{choice.why} ({SIMULATED})")
         if trained.stopped is not None:
             choice = replace(choice, final=trained.last_step)
-        best = steps.index(choice.step)
+        best = [c.step for c in scored].index(choice.step)
         curve = [p.model_copy(update={"chosen": p.step == choice.step}) for p in points]
         grid, report = store_evaluation(ctx, prefix, evaluations[best].grid, evaluations[best].likeness)
         side_by_side = _store_side_by_side(ctx, spec, prefix, plan, curve, evaluations, simulated)
@@ -788,14 +856,20 @@ def _shown(median: float | None) -> str:
 
 
 def _store_chosen(
-    ctx: RunContext, prefix: str, chosen: TrainedCheckpoint, trained: TrainingOutput
-) -> tuple[Artifact, Artifact | None]:
-    """model.safetensors, the chosen checkpoint's LoRA, written once; and the last step's LoRA
-    where it is another one (it stays where the trainer stored it: finalModelUri)."""
+    ctx: RunContext, plan: TrainingPlan, prefix: str, chosen: TrainedCheckpoint, trained: TrainingOutput
+) -> tuple[Artifact, Artifact | None, list[Artifact]]:
+    """model.safetensors, the chosen checkpoint's LoRA, written once (and a Wan 2.2 pair's other
+    file, and each in ComfyUI's layout); and the last step's LoRA where it is another one (it stays
+    where the trainer stored it: finalModelUri)."""
     last = max(trained.checkpoints, key=lambda c: c.step)
-    path, final = trained.weights, None  # the trainer's weights are the last step's
+    path, low, final = trained.weights, trained.low_noise_weights, None  # the trainer's: the last step's
     if chosen.step != last.step:
-        path = ctx.store.get_file(ctx.store.key_of(chosen.uri), ctx.scratch("chosen") / "model.safetensors")
+        scratch = ctx.scratch("chosen")
+        path = ctx.store.get_file(ctx.store.key_of(chosen.uri), scratch / "model.safetensors")
+        if chosen.low_noise_uri:
+            low = ctx.store.get_file(
+                ctx.store.key_of(chosen.low_noise_uri), scratch / "model-low-noise.safetensors"
+            )
         final = Artifact(
             uri=last.uri,
             size_bytes=trained.weights.stat().st_size,
@@ -804,7 +878,18 @@ def _store_chosen(
         )
     with ctx.storing_paid_output("the LoRA weights"):
         model = ctx.store.put_once_file(f"{prefix}model.safetensors", path, "application/octet-stream")
-    return model, final
+        files = _lora_files(ctx, plan, prefix, path, low)
+    return model, final, files
+
+
+def _lora_files(
+    ctx: RunContext, plan: TrainingPlan, prefix: str, weights: Path, low: Path | None
+) -> list[Artifact]:
+    """A video LoRA's files beside its model.safetensors (video_lora.put_lora_files); none for a
+    FLUX.1 LoRA's."""
+    if not plan.base.video:
+        return []
+    return video_lora.put_lora_files(ctx.store, prefix, weights, low, ctx.scratch("lora-files"))
 
 
 def _fetch_references(ctx: RunContext, spec: LoraTrainingSpec) -> list[tuple[Path, str]]:

@@ -27,7 +27,6 @@ import cv2
 import numpy as np
 
 from contentgen.api import Artifact, Likeness, LoraTrainingSpec, ResolvedLora
-from contentgen.api.base_models import base_model
 from contentgen.api.lora.plan import TrainingPlan
 from contentgen.api.words import counted
 from contentgen.errors import InvalidInput
@@ -214,10 +213,6 @@ def made_for(store: ObjectStore, loras: list[ResolvedLora]) -> list[ResolvedLora
     return found
 
 
-def is_video(spec: LoraTrainingSpec) -> bool:
-    return base_model(spec.training.base_model).video
-
-
 def put_clips(store: ObjectStore, prefix: str, dataset: LocalDataset) -> list[Artifact]:
     """The clips and their captions, each written once under the dataset's version (clips/)."""
     stored = []
@@ -231,23 +226,18 @@ def put_clips(store: ObjectStore, prefix: str, dataset: LocalDataset) -> list[Ar
 
 
 def put_lora_files(
-    store: ObjectStore, prefix: str, spec: LoraTrainingSpec, trained: TrainingOutput, work: Path
+    store: ObjectStore, prefix: str, weights: Path, low: Path | None, work: Path
 ) -> list[Artifact]:
-    """A video LoRA's files beside its model.safetensors (stored already): a Wan 2.2 pair's
-    low-noise expert (paid for: stored first), then each in ComfyUI's layout, where its keys are
-    ones lora_formats.py can place (a file it cannot is kept as it came, and the log says why).
-    None for FLUX.1's."""
-    if not is_video(spec):
-        return []
+    """A video LoRA's files beside its model.safetensors (`weights`, stored already): a Wan 2.2
+    pair's low-noise expert (paid for: stored first), then each in ComfyUI's layout, where its keys
+    are ones lora_formats.py can place (a file it cannot is kept as it came, and the log says why)."""
     work.mkdir(parents=True, exist_ok=True)
-    diffusers = {"model.safetensors": trained.weights}
+    diffusers = {"model.safetensors": weights}
     stored = []
-    if trained.low_noise_weights is not None:
-        diffusers["model-low-noise.safetensors"] = trained.low_noise_weights
+    if low is not None:
+        diffusers["model-low-noise.safetensors"] = low
         stored.append(
-            store.put_once_file(
-                f"{prefix}model-low-noise.safetensors", trained.low_noise_weights, "application/octet-stream"
-            )
+            store.put_once_file(f"{prefix}model-low-noise.safetensors", low, "application/octet-stream")
         )
     for name, path in diffusers.items():
         try:
@@ -264,14 +254,17 @@ def low_noise_uri(store: ObjectStore, prefix: str, trained: TrainingOutput) -> s
     return store.uri(f"{prefix}model-low-noise.safetensors") if trained.low_noise_weights is not None else ""
 
 
-def skipped_likeness(spec: LoraTrainingSpec) -> Likeness:
-    """A video LoRA's likeness: not scored on FLUX pictures, which a Wan LoRA does not load."""
+def skipped_likeness(spec: LoraTrainingSpec, plan: TrainingPlan) -> Likeness:
+    """A video LoRA whose trainer stored no checkpoints (fal's): its likeness is scored on the clips
+    a trainer draws with each checkpoint as it trains, which this one does not; a clip made with it
+    is (VideoGeneration's likeness over time)."""
     return Likeness(
         verdict="skipped",
         reasons=[
-            f"a {base_model(spec.training.base_model).title} LoRA is not scored on pictures (the "
-            "evaluation draws with FLUX, which a Wan LoRA does not load); make a clip with it "
-            "(VideoGeneration loraRef) to see the person"
+            f"a {plan.base.title} LoRA is scored on clips its trainer draws with each checkpoint as it "
+            f"trains (provider cluster, or offline's simulation), and provider {spec.provider}'s trainer "
+            "returns one LoRA and no checkpoints: make a clip with it (VideoGeneration loraRef), whose "
+            "likeness over time is measured"
         ],
         prompt_set=spec.evaluation.prompt_set,
         seeds=list(spec.evaluation.seeds),

@@ -154,19 +154,7 @@ class ClusterProvider:
         if todo:
             draw_rest(request, replace(wanted, pictures=todo), folder, made, work_dir, progress)
         progress(100)
-        return [
-            ImageOutput(
-                path=made[n].path,
-                width=wanted.width,
-                height=wanted.height,
-                content_type="image/png",
-                seed=made[n].seed,
-                request_id=made[n].request_id,
-                gpu_seconds=made[n].gpu_seconds,
-                memory_plan=made[n].memory_plan,
-            )
-            for n in sorted(made)
-        ]
+        return [made[n].output(wanted.width, wanted.height) for n in sorted(made)]
 
     def _drawing(self, request: ImageRequest) -> DrawRequest:
         """What to draw for `request` (its pictures not yet chosen): the model's steps and

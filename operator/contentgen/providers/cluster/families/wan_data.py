@@ -113,6 +113,11 @@ def pixels(example: Example, resolution: int) -> torch.Tensor:
     return torch.from_numpy(array).permute(3, 0, 1, 2).unsqueeze(0)
 
 
+def first_frame_of(path: Path) -> Any:
+    """A clip's first frame (a PIL picture)."""
+    return _decoded(path)[0]
+
+
 def _decoded(path: Path) -> list[Any]:
     import av
 

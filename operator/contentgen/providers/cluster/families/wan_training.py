@@ -274,13 +274,24 @@ class WanModel:
 
 
 def _drawer(job: Job, pipe: Any, encoded: dict[str, Any], chosen: Any) -> Any:
-    """The watch's clips, drawn by the Wan this process holds (wan_live.py); none for an
-    image-to-video model, whose clips need a picture the evaluation does not give."""
-    if wan_models.image_to_video(job.model_dir):
-        return None
+    """The watch's clips, drawn by the Wan this process holds (wan_live.py); an image-to-video
+    model's from a still of the dataset as their first frame (`first_frame`)."""
     from .wan_live import InLoopClips
 
-    return InLoopClips(job.drawers, job.staged, pipe, encoded, job.on, chosen)
+    first = first_frame(job) if wan_models.image_to_video(job.model_dir) else None
+    return InLoopClips(job.drawers, job.staged, pipe, encoded, job.on, chosen, first_frame=first)
+
+
+def first_frame(job: Job) -> Path:
+    """The still an image-to-video model's watch clips start from: the dataset's first still, else
+    its first clip's first frame."""
+    examples: Sequence[wan_data.Example] = job.examples
+    still = next((e for e in examples if e.kind == "still"), None)
+    if still is not None:
+        return still.path
+    path = job.work_dir / "first-frame.png"
+    wan_data.first_frame_of(examples[0].path).save(path, format="PNG")
+    return path
 
 
 def _cache(
