@@ -119,6 +119,7 @@ def peak_memory(device: str) -> Iterator[dict[str, int]]:
         yield found
     found["peak_in_use"] = sampled.peak
     found["peak_allocated"] = torch.cuda.max_memory_allocated()
+    found["peak_reserved"] = torch.cuda.max_memory_reserved()
 
 
 def clip(

@@ -71,7 +71,8 @@ class Row:
     plan: str
     estimate_gib: float | None = None
     seconds: float | None = None
-    peak_gib: float | None = None
+    peak_gib: float | None = None  # torch's peak allocation
+    reserved_gib: float | None = None  # and what its caching allocator reserved from the card
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -149,20 +150,29 @@ def table(rows: list[Row], header: dict[str, str]) -> str:
     lines = [f"- {key}: {value}" for key, value in header.items()]
     lines += [
         "",
-        "| measured | memory plan | estimate, GiB | seconds | peak allocated, GiB | note |",
-        "|---|---|---:|---:|---:|---|",
+        "| measured | memory plan | estimate, GiB | allowance, GiB | seconds | peak allocated, GiB "
+        "| peak reserved, GiB | note |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
         cells = [
             row.what,
             f"`{row.plan}`",
             "—" if row.estimate_gib is None else f"{row.estimate_gib:.1f}",
+            "—" if row.estimate_gib is None else f"{allowance(row.estimate_gib):.1f}",
             "—" if row.seconds is None else f"{row.seconds:.3f}",
             "—" if row.peak_gib is None else f"{row.peak_gib:.2f}",
+            "—" if row.reserved_gib is None else f"{row.reserved_gib:.2f}",
             row.note.replace("|", "\\|"),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def allowance(estimate_gib: float) -> float:
+    """What the planner holds a card to for an estimate: the allocator's share of it (expandable
+    segments, set as every worker sets them) and CUDA's reserve (memory.py)."""
+    return estimate_gib * (1 + memory.ALLOCATOR_SHARE) + memory.RESERVE_BYTES / memory.GIB
 
 
 def header(card: memory.Card, command: str, measured: bool) -> dict[str, str]:
@@ -254,8 +264,9 @@ def _nf4(torch: Any, module: Any, on: str) -> Any:
     return module.to(on)
 
 
-def training_step(torch: Any, base: str, resolution: int, on: str) -> tuple[float, int]:
-    """The trainer's step at `resolution` on the `base` transformer: (seconds per step, peak bytes)."""
+def training_step(torch: Any, base: str, resolution: int, on: str) -> tuple[float, int, int]:
+    """The trainer's step at `resolution` on the `base` transformer: (seconds per step, peak bytes
+    allocated and reserved), under the allocator settings every worker has (expandable segments)."""
     from contentgen.providers.cluster.generation import flux, lora_files
     from contentgen.providers.cluster.training import adapters
     from contentgen.providers.cluster.training.plan import Plan
@@ -309,8 +320,7 @@ def training_step(torch: Any, base: str, resolution: int, on: str) -> tuple[floa
         step()
     torch.cuda.synchronize()
     seconds = (time.perf_counter() - began) / TIMED_STEPS
-    peak = int(torch.cuda.max_memory_allocated())
-    return seconds, peak
+    return seconds, int(torch.cuda.max_memory_allocated()), int(torch.cuda.max_memory_reserved())
 
 
 def flux_dev_pipeline(torch: Any, on: str, transformer: Any) -> Any:
@@ -342,8 +352,9 @@ def flux_dev_pipeline(torch: Any, on: str, transformer: Any) -> Any:
 
 def picture_seconds(
     torch: Any, plan: memory.MemoryPlan, on: str, pool: list[Row] | None = None
-) -> tuple[float, int]:
-    """One PICTURE at PICTURE_STEPS through FluxPipeline laid out as `plan`: (seconds, peak bytes);
+) -> tuple[float, int, int]:
+    """One PICTURE at PICTURE_STEPS through FluxPipeline laid out as `plan`: (seconds, peak bytes
+    allocated and reserved);
     with `pool`, then the warm pool's pictures on the same loaded pipeline (`swapped`) into it."""
     from tests.cluster.flux_dev import MAX_SEQUENCE
 
@@ -376,9 +387,10 @@ def picture_seconds(
     draw(PICTURE_STEPS)
     torch.cuda.synchronize()
     seconds, peak = time.perf_counter() - began, int(torch.cuda.max_memory_allocated())
+    reserved = int(torch.cuda.max_memory_reserved())
     if pool is not None:
         swapped(torch, pipe, transformer, seconds, *pool)
-    return seconds, peak
+    return seconds, peak, reserved
 
 
 def swapped(torch: Any, pipe: Any, transformer: Any, alone: float, swap: Row, kept: Row) -> None:
@@ -522,14 +534,15 @@ def measure(
         try:
             if row.what.startswith("training"):
                 resolution = int(row.what.split(", ")[1].split()[0])
-                seconds, peak = training_step(torch, plan.base, resolution, on)
+                seconds, peak, reserved = training_step(torch, plan.base, resolution, on)
             else:
-                seconds, peak = picture_seconds(torch, plan, on, row.extra.get("pool"))
+                seconds, peak, reserved = picture_seconds(torch, plan, on, row.extra.get("pool"))
         except Exception as failed:
             traceback.print_exc()  # where it failed, beside the row's one line
             row.note = f"failed: {type(failed).__name__}: {str(failed).splitlines()[0][:200]}"
         else:
             row.seconds, row.peak_gib = seconds, round(peak / memory.GIB, 2)
+            row.reserved_gib = round(reserved / memory.GIB, 2)
             row.note = plan.describe()
         for done in [row, *row.extra.get("pool", [])]:
             progress("measured: " + table([done], {}).splitlines()[-1])
@@ -556,6 +569,9 @@ def measure(
 def run(args: Any) -> int:
     """`gpu_check.py --full`: see the module's description."""
     command = "python scripts/gpu_check.py " + " ".join(sys.argv[1:])
+    from contentgen.providers.cluster import devices
+
+    os.environ.setdefault(*devices.ALLOCATOR)  # as every worker trains: before torch touches the GPU
     torch: Any = None
     if args.card_gib is None:
         import torch as imported

@@ -7,6 +7,7 @@ of each in tests/run/test_cluster_devices.py."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -146,3 +147,16 @@ def test_a_video_generation_is_refused_before_any_load(
     on_cpu = ClusterVideoGenerator(wan_root, device="cpu", inference_steps=2)
     made = on_cpu.generate_video(video_request(tmp_path), tmp_path, seen.append, MemoryCheckpoint())
     assert made.path.is_file() and pipelines.loads == before + 1 and loads == ["load_pipeline"]
+
+
+def test_torch_is_prepared_with_expandable_segments_unless_the_pod_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from contentgen.providers.cluster import devices
+
+    monkeypatch.delenv("PYTORCH_CUDA_ALLOC_CONF", raising=False)
+    devices.prepare_torch("cpu")
+    assert os.environ["PYTORCH_CUDA_ALLOC_CONF"] == "expandable_segments:True"
+    monkeypatch.setenv("PYTORCH_CUDA_ALLOC_CONF", "max_split_size_mb:512")
+    devices.prepare_torch("cpu")
+    assert os.environ["PYTORCH_CUDA_ALLOC_CONF"] == "max_split_size_mb:512"

@@ -52,6 +52,16 @@ def test_flux_dev_is_counted_from_its_configs(flux_dev):
     assert round(sizes.transformer_bytes("nf4") / 1e9, 1) == 6.2
 
 
+def test_every_estimate_is_within_ten_percent_over_its_measured_peak(flux_dev):
+    """FLUX.1-dev's training steps measured on an H100 and an H200 (bench/memory-measured.json,
+    docs/cluster-gpus.md): each estimate at or over its peak allocation, by 10 % at most."""
+    root = Path(__file__).resolve().parents[2]
+    measured = json.loads((root / "bench" / "memory-measured.json").read_text())["flux"]["steps"]
+    for step in measured:
+        parts = memory.training_parts(flux_dev.sizes, job(flux_dev, step["resolution"]), step["base"])
+        assert step["allocated_gib"] <= sum(parts.values()) / GIB <= 1.10 * step["allocated_gib"], step
+
+
 def test_the_lora_presets_on_flux_dev(flux_dev):
     from contentgen.providers.cluster.generation.lora_files import target_modules
 

@@ -220,7 +220,7 @@ class ClusterProvider:
         draws with for its clients (pool.py)."""
         from .generation import flux, pipelines
 
-        devices.check_torch(self.device_name)  # DeviceUnavailable, in one line, before any load
+        devices.prepare_torch(self.device_name)  # DeviceUnavailable, in one line, before any load
         began = time.monotonic()
         on = flux.device(self.device_name)
         # the memory plan (GpuMemoryTooSmall with the numbers before any load), then the pipeline

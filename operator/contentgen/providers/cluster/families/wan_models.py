@@ -151,6 +151,8 @@ def counted(model_dir: Path) -> Counted:
         hidden=int(config.num_attention_heads * config.attention_head_dim),
         blocks=int(config.num_layers),
         experts=2 if (model_dir / "transformer_2").is_dir() else 1,
+        ffn=int(config.ffn_dim),
+        largest_linear=max(i * o for name, i, o in linears if name.startswith("blocks.")),
     )
     return Counted(sizes, linears)
 

@@ -226,6 +226,7 @@ def counted(model_dir: Path) -> Counted:
         vae=total(vae),
         hidden=int(config.num_attention_heads * config.attention_head_dim),
         blocks=int(config.num_layers + config.num_single_layers),
+        largest_linear=max(i * o for _, i, o in linears),
     )
     return Counted(sizes, linears)
 

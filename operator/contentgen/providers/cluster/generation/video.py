@@ -734,7 +734,7 @@ class ClusterVideoGenerator:
         family = MODELS[request.model].family
         urls = [url for lora in request.loras for url in (lora.url, lora.low_noise_url) if url]
         check_loras(files_of(loras), urls, request.model, family, base)
-        devices.check_torch(self.device_name)  # DeviceUnavailable, in one line, before any load
+        devices.prepare_torch(self.device_name)  # DeviceUnavailable, in one line, before any load
         began = time.monotonic()
         on = flux.device(self.device_name)
         job = VideoJob(entry.family, width, height, request.frames, _hidden(base))

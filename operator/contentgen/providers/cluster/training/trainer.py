@@ -72,7 +72,7 @@ def train(
         raise InvalidInput(f"training.baseModel {plan.base.name} trains on one GPU: ask for resources.gpus 1")
     name = family.staged(plan, provider.flux_model)
     model = staged(provider, name, family.required(plan.base))  # ModelNotFound before any GPU time
-    devices.check_torch(provider.device_name)  # DeviceUnavailable, in one line, before any load
+    devices.prepare_torch(provider.device_name)  # DeviceUnavailable, in one line, before any load
     pipelines.release()  # training loads its own copy: a kept generation pipeline goes first
     began = time.monotonic()
     on = device(provider, team)
