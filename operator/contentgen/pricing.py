@@ -54,7 +54,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from contentgen.api import KINDS, Cost, UsageLine
-from contentgen.api.base_models import FAL_TRAINERS
+from contentgen.api.base_models import FAL_TRAINERS, one_gpu
 from contentgen.api.cost import Unit
 from contentgen.api.image import FAL_APPS, IMAGE_SIZES, ImageModel
 from contentgen.api.lora import (
@@ -561,7 +561,7 @@ def held_gpus(kind: str, spec: Mapping[str, Any], cluster: ClusterPrices) -> int
     """The GPUs a run of `spec` holds: its kind's Job's, or those its spec.resources asks for on
     each of its nodes (a LoraTraining's, docs/cluster-training.md#several-gpus)."""
     resources = spec.get("resources") or {}
-    per_node = int(resources.get("gpus") or cluster.gpus.get(kind, 1))
+    per_node = int(resources.get("gpus") or (1 if one_gpu(spec) else cluster.gpus.get(kind, 1)))
     return max(1, per_node) * max(1, int(resources.get("nodes") or 1))
 
 

@@ -41,8 +41,9 @@ T2V pair loads into the cluster's wan-2.2-a14b-t2v, one file into each expert.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field
 
@@ -52,7 +53,6 @@ from .image import ImageModel
 from .providers import FAL, OFFLINE, OWN_GPUS
 from .rules import (
     AtDefault,
-    AtMost,
     Both,
     Differs,
     Either,
@@ -292,6 +292,16 @@ def base_model(name: str) -> BaseModelInfo:
     return found
 
 
+def one_gpu(spec: Mapping[str, Any]) -> bool:
+    """Whether a LoraTraining's spec (as the API server stores it) trains a base model whose family
+    does not spread over several GPUs: its Job holds one, whatever the chart's count (admission
+    refuses more asked for: `gpus_rule`)."""
+    training = spec.get("training")
+    name = training.get("baseModel") if isinstance(training, Mapping) else None
+    found = BASE_MODELS.get(str(name or DEFAULT_BASE_MODEL))
+    return found is not None and not found.spreads
+
+
 def trainer_of(base: str, provider: str, model: str, default_model: str) -> Trainer | None:
     """The fal trainer a run of `base` on `provider` uses: training.model where it names one of
     the base model's, its first where training.model is left at its default; None off fal, or for
@@ -486,7 +496,7 @@ def gpus_rule(m: BaseModelInfo) -> Rule:
             AtDefault(BASE),
             Not(_is_base(m.name)),
             Differs(PROVIDER, OWN_GPUS),
-            Both((Either((Unset(GPUS), AtMost(GPUS, 1))), AtDefault(NODES))),
+            Both((Either((Unset(GPUS), In(GPUS, (1,)))), AtDefault(NODES))),
         ),
     )
 

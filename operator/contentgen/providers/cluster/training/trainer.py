@@ -76,6 +76,7 @@ def train(
     pipelines.release()  # training loads its own copy: a kept generation pipeline goes first
     began = time.monotonic()
     on = device(provider, team)
+    work_dir.mkdir(parents=True, exist_ok=True)
     if team.world.several:  # the other processes train beside this one
         team.publish(f"{_follower(provider)}:follow_training", Followed.of(request, name))
         team.begin(on.cuda, on.where)
