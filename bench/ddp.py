@@ -55,6 +55,10 @@ def worker(model: Path, out: Path, steps: int, batch: int) -> None:
     examples = [Example(p, c) for p, c in pictures(work / "pictures")]
     plan = Plan(steps=WARM + steps, rank=4, resolution=64, batch=batch or me.size)
     marks: dict[int, float] = {}
+
+    def mark(step: int, steps: int) -> None:
+        marks.setdefault(step, time.monotonic())
+
     trained = loop.Run.trained
 
     def ended(run: loop.Run, *args: Any) -> Any:
@@ -64,14 +68,14 @@ def worker(model: Path, out: Path, steps: int, batch: int) -> None:
             torch.save(lora, out / "lora.pt")
         return trained(run, *args)
 
-    loop.Run.trained = ended  # type: ignore[method-assign]
+    loop.Run.trained = ended  # type: ignore[method-assign,assignment]
     on = flux.device("cpu")
     with distributed.joined(team):
         team.begin(False)
         files: Any = FolderFiles(out / "checkpoints") if me.main else None
         shared = distributed.SharedFiles(files, team) if me.several else files
         job = Job(FLUX, model, examples, plan, on, work, shared, base_model("flux.1"), team=team)
-        loop.train(job, lambda step, steps: marks.setdefault(step, time.monotonic()))
+        loop.train(job, mark)
     if me.main:
         seconds = marks[WARM + steps] - marks[WARM]
         (out / "timing.json").write_text(json.dumps({"steps": steps, "seconds": seconds}))

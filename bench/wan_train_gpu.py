@@ -34,9 +34,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-RANK, PRESET = 16, "attention+feedforward"
+if TYPE_CHECKING:
+    from contentgen.providers.cluster.generation.lora_files import Targets
+
+RANK = 16
+PRESET: Targets = "attention+feedforward"
 
 # The Wan team's 14B (wan/configs/wan_t2v_14B.py, t2v_A14B: dim 5120, ffn 13824, 40 heads of 128, 40
 # layers) in diffusers' WanTransformer3DModel's terms; the 1.3B is tests/providers/wan_t2v.py's.
@@ -146,7 +150,6 @@ def estimate(case: Case, folder: Path, card: Any) -> tuple[str, float, str]:
 def measure(case: Case, device: str, base: str, warmup: int, timed: int) -> dict[str, Any]:
     """The trainer's step on `case`'s shapes: its mean seconds and peak memory."""
     import torch
-    from diffusers import WanTransformer3DModel
 
     from bench.video_gpu import peak_memory
     from contentgen.providers.cluster.families import wan_data, wan_models, wan_training
@@ -155,21 +158,7 @@ def measure(case: Case, device: str, base: str, warmup: int, timed: int) -> dict
     from contentgen.providers.cluster.training.plan import Plan
 
     on = flux.Device(torch.device(device), torch.bfloat16 if device == "cuda" else torch.float32)
-    make: Callable[[], Any] = lambda: WanTransformer3DModel(**case.transformer)  # noqa: E731
-    if device == "cuda":
-        from scripts.gpu_full import made_on_gpu
-
-        transformer = made_on_gpu(torch, make)
-    else:
-        transformer = make()
-    if base != "bf16":  # torchao's weight-only, as flux.quantisation hands diffusers
-        from torchao.quantization import (  # type: ignore[import-untyped]
-            Float8WeightOnlyConfig,
-            Int8WeightOnlyConfig,
-            quantize_,
-        )
-
-        quantize_(transformer, Int8WeightOnlyConfig() if base == "int8" else Float8WeightOnlyConfig())
+    transformer = _transformer(case, device, base)
     plan = Plan(steps=warmup + timed, rank=RANK, targets=PRESET)
     targets = wan_models.target_modules(adapters.linear_layers(transformer), PRESET)
     trained = adapters.with_adapter("transformer", transformer, plan, targets)
@@ -205,6 +194,29 @@ def measure(case: Case, device: str, base: str, warmup: int, timed: int) -> dict
         sync()
         seconds = (time.perf_counter() - began) / timed
     return {"seconds_per_step": round(seconds, 3), **{k: round(v / 1024**3, 2) for k, v in peaks.items()}}
+
+
+def _transformer(case: Case, device: str, base: str) -> Any:
+    """`case`'s transformer made (on the GPU, in bf16, where there is one), stored as `base`."""
+    import torch
+    from diffusers import WanTransformer3DModel
+
+    make: Callable[[], Any] = lambda: WanTransformer3DModel(**case.transformer)  # noqa: E731
+    if device == "cuda":
+        from scripts.gpu_full import made_on_gpu
+
+        transformer = made_on_gpu(torch, make)
+    else:
+        transformer = make()
+    if base != "bf16":  # torchao's weight-only, as flux.quantisation hands diffusers
+        from torchao.quantization import (  # type: ignore[import-untyped]
+            Float8WeightOnlyConfig,
+            Int8WeightOnlyConfig,
+            quantize_,
+        )
+
+        quantize_(transformer, Int8WeightOnlyConfig() if base == "int8" else Float8WeightOnlyConfig())
+    return transformer
 
 
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:

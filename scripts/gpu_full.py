@@ -50,11 +50,13 @@ sys.path.insert(0, str(ROOT))  # the checkout's tests/ (the configs) and bench/ 
 
 from contentgen.errors import GpuMemoryTooSmall, InvalidInput  # noqa: E402
 from contentgen.providers.cluster import memory  # noqa: E402
+from contentgen.providers.cluster.generation.lora_files import Targets  # noqa: E402
 
 RESOLUTIONS = (512, 1024)
 PICTURE = (1024, 1024)
 PICTURE_STEPS = 28
-RANK, PRESET = 16, "attention+feedforward"
+RANK = 16
+PRESET: Targets = "attention+feedforward"
 WARMUP_STEPS, TIMED_STEPS = 2, 5
 WHISPER_TOKENS = 100  # tokens decoded per 30 s window (about 75 words of speech)
 AUDIO_SECONDS = 300

@@ -73,31 +73,7 @@ def test_a_plateau_stops_the_training_and_a_killed_pod_resumes_its_loop(
     log = workspace / "drawn.log"
     # the first process: killed while it draws step 60's pictures (after the baseline's, 20's, 40's)
     stall = PROMPTS + 2 * PROMPTS + 2
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.cluster.live_pictures",
-            str(workspace),
-            str(lora),
-            str(log),
-            str(stall),
-        ],
-        cwd=ROOT,
-        env={
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        },
-    )
-    try:
-        deadline = time.monotonic() + 600
-        while not log.with_suffix(".stalled").exists():
-            assert worker.poll() is None, f"the run ended early ({worker.returncode})"
-            assert time.monotonic() < deadline, "the run did not reach step 60's pictures in 600 s"
-            time.sleep(0.5)
-    finally:
-        os.kill(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=60)
+    killed_at_its_stall(workspace, lora, log, stall, 600, "pictures")
     first = drawn(log)
     assert len(first) == stall
     store = counting_store(workspace, monkeypatch)
@@ -283,33 +259,7 @@ def test_a_wan_trainings_clips_plateau_and_a_killed_pod_resumes_its_loop(
     lora.write_text(yaml.safe_dump(doc))
     log = workspace / "drawn.log"
     stall = PROMPTS + 2 * PROMPTS + 2  # the baseline's clips, 20's, 40's and two of 60's
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.cluster.live_pictures",
-            str(workspace),
-            str(lora),
-            str(log),
-            str(stall),
-            "--clips",
-        ],
-        cwd=ROOT,
-        env={
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        },
-    )
-    try:
-        deadline = time.monotonic() + 900
-        while not log.with_suffix(".stalled").exists():
-            assert worker.poll() is None, f"the run ended early ({worker.returncode})"
-            assert time.monotonic() < deadline, "the run did not reach step 60's clips in 900 s"
-            time.sleep(0.5)
-    finally:
-        if worker.poll() is None:
-            os.kill(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=60)
+    killed_at_its_stall(workspace, lora, log, stall, 900, "clips", "--clips")
     store = counting_store(workspace, monkeypatch)
     from contentgen.pipeline.likeness import watch
 
@@ -342,3 +292,37 @@ def test_a_wan_trainings_clips_plateau_and_a_killed_pod_resumes_its_loop(
     report = json.loads(store.get_bytes(f"{prefix}likeness/step-000040/likeness.json"))
     assert all(len(s["frames"]) == 4 and None not in s["frames"] for s in report["scored"])
     assert store.outputs_written_twice() == {}
+
+
+def killed_at_its_stall(
+    workspace: Path, lora: Path, log: Path, stall: int, seconds: int, what: str, *more: str
+) -> None:
+    """The watch run in a process of its own (tests/cluster/live_pictures.py), SIGKILLed as it
+    stalls drawing its `stall`th picture (step 60's): the pod lost mid-draw."""
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.cluster.live_pictures",
+            str(workspace),
+            str(lora),
+            str(log),
+            str(stall),
+            *more,
+        ],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        },
+    )
+    try:
+        deadline = time.monotonic() + seconds
+        while not log.with_suffix(".stalled").exists():
+            assert worker.poll() is None, f"the run ended early ({worker.returncode})"
+            assert time.monotonic() < deadline, f"the run did not reach step 60's {what} in {seconds} s"
+            time.sleep(0.5)
+    finally:
+        if worker.poll() is None:
+            os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=60)

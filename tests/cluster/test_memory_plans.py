@@ -23,7 +23,7 @@ GIB = memory.GIB
 
 
 @pytest.fixture(scope="module")
-def flux_dev(tmp_path_factory) -> flux.Counted:
+def flux_dev(tmp_path_factory) -> memory.Counted[memory.Sizes]:
     folder = tmp_path_factory.mktemp("flux-dev-configs")
     for part, config in FLUX_DEV.items():
         (folder / part).mkdir()
@@ -35,7 +35,12 @@ def card(gib: float, capability: tuple[int, int] = (8, 9), name: str = "a card")
     return memory.Card(free=int(gib * GIB), total=int(gib * GIB), capability=capability, name=name)
 
 
-def job(counted: flux.Counted, resolution: int = 512, preset: str = "attention+feedforward", rank: int = 16):
+def job(
+    counted: memory.Counted[memory.Sizes],
+    resolution: int = 512,
+    preset: str = "attention+feedforward",
+    rank: int = 16,
+):
     return memory.TrainingJob(resolution=resolution, lora_parameters=counted.lora_parameters(preset, rank))
 
 

@@ -25,7 +25,7 @@ H100 = memory.Card(int(79.2 * GIB), int(79.2 * GIB), (9, 0), "NVIDIA H100 80GB H
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def counted(tmp_path: Path, transformer: dict, *, pair: bool = False) -> wan_models.Counted:
+def counted(tmp_path: Path, transformer: dict, *, pair: bool = False) -> memory.Counted[wan_memory.WanSizes]:
     folder = configs(tmp_path / "model", transformer, "full")
     if pair:
         (folder / "transformer_2").mkdir()
@@ -33,12 +33,14 @@ def counted(tmp_path: Path, transformer: dict, *, pair: bool = False) -> wan_mod
 
 
 def job(
-    found: wan_models.Counted, frames: int = 81, width: int = 832, height: int = 480
+    found: memory.Counted[wan_memory.WanSizes], frames: int = 81, width: int = 832, height: int = 480
 ) -> wan_memory.WanJob:
     return wan_memory.WanJob(width, height, frames, found.lora_parameters("attention+feedforward", 16))
 
 
-def gib(found: wan_models.Counted, work: wan_memory.WanJob, base: str, offload: bool = False) -> float:
+def gib(
+    found: memory.Counted[wan_memory.WanSizes], work: wan_memory.WanJob, base: str, offload: bool = False
+) -> float:
     return round(wan_memory.estimate_gib(found.sizes, work, base, offload), 1)  # type: ignore[arg-type]
 
 

@@ -32,7 +32,7 @@ WIDTH = 3  # a picture's mean colour
 class Toy(ModelMixin, ConfigMixin, PeftAdapterMixin):  # type: ignore[misc]
     _supports_gradient_checkpointing = True  # nothing to checkpoint in two layers
 
-    @register_to_config
+    @register_to_config  # type: ignore[untyped-decorator]
     def __init__(self, width: int = WIDTH) -> None:
         super().__init__()
         self.gradient_checkpointing = False

@@ -530,16 +530,7 @@ def _lora_result(
         created_at=now(),
         likeness=evaluated.likeness,
         stopped=stopped,
-        continued_from=(
-            ContinuedFrom(
-                version=trained.continued.version,
-                step=trained.continued.step,
-                state_uri=trained.continued.uri,
-                changed=list(trained.continued.changed),
-            )
-            if trained.continued is not None
-            else None
-        ),
+        continued_from=_continued_from(trained),
         state_uri=trained.state_uri,
     )
     report = dataset.report(lambda path: uploaded.uris[path], uploaded.archive, uploaded.sheet)
@@ -552,6 +543,16 @@ def _lora_result(
         version=ctx.snapshot.version,
         lora=lora,
         dataset=report,
+    )
+
+
+def _continued_from(trained: TrainingOutput) -> ContinuedFrom | None:
+    """Where the training went on from, and what of its settings changed (applied) on the way."""
+    went_on = trained.continued
+    if went_on is None:
+        return None
+    return ContinuedFrom(
+        version=went_on.version, step=went_on.step, state_uri=went_on.uri, changed=list(went_on.changed)
     )
 
 

@@ -83,10 +83,10 @@ class OfflineProvider:
     ) -> TrainingOutput:
         """The cluster trainer's simulation (offline_training.py): its checkpoints' pictures drawn by
         this provider for a FLUX.1 LoRA, as clips' frames for a video LoRA (offline_video_lora.py)."""
-        from .offline_video_lora import OfflineClips
+        from .offline_video_lora import OfflineClips, lora_of
 
         drawer = OfflineClips(request.plan.base.name) if request.plan.base.video else self
-        return offline_training.train(request, work_dir, progress, drawer)
+        return offline_training.train(request, work_dir, progress, drawer, lora_of(request.plan.base))
 
     # --- dataset captions ---------------------------------------------------------------------
 

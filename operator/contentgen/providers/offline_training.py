@@ -74,13 +74,13 @@ class SimulatedLora:
         return paths
 
 
-def train(request: TrainingRequest, work_dir: Path, progress: SubProgress, drawer: Any) -> TrainingOutput:
-    """The simulated training of `request` (see the module); `drawer` draws its checkpoints'
-    pictures for the watch."""
-    from .offline_video_lora import lora_of
-
+def train(
+    request: TrainingRequest, work_dir: Path, progress: SubProgress, drawer: Any, lora: SimulatedLora
+) -> TrainingOutput:
+    """The simulated training of `request` (see the module) into `lora`'s files (its base model's
+    layout: offline_video_lora.lora_of); `drawer` draws its checkpoints' pictures for the watch."""
     progress(0)
-    plan, lora = request.plan, lora_of(request.plan.base)
+    plan = request.plan
     digest, counts = _read_dataset(request.dataset_zip, progress, plan.base.video)
     went_on = _continued_state(request)
     first = went_on.step if went_on is not None else 0

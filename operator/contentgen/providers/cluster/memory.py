@@ -17,8 +17,11 @@ and a reserve for CUDA's own workspace and the allocator's fragmentation. Pure: 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from pathlib import Path
+from typing import Generic, Literal, TypeVar
 
 from contentgen.errors import GpuMemoryTooSmall, InvalidInput
 
@@ -112,6 +115,39 @@ class Sizes:
         return (self.t5 + self.clip) * WEIGHT_BYTES["bf16"]
 
 
+S = TypeVar("S")
+C = TypeVar("C")
+
+
+@dataclass(frozen=True)
+class Counted(Generic[S]):
+    """A model's sizes (a family's: `Sizes` for FLUX), counted from its configs on the meta device,
+    and its transformer's linear layers: (name, in, out)."""
+
+    sizes: S
+    linears: tuple[tuple[str, int, int], ...]
+    targets: Callable[[Iterable[str], str], list[str]]  # the layers a preset adapts, by the family
+
+    def lora_parameters(self, preset: str, rank: int) -> int:
+        """The trainable parameters of a LoRA of `rank` on the preset's layers."""
+        chosen = set(self.targets([name for name, _, _ in self.linears], preset))
+        return rank * sum(i + o for name, i, o in self.linears if name in chosen)
+
+
+def once(counted: Callable[[Path], C]) -> Callable[[Path], C]:
+    """`counted`, once per model directory as it is on disk (a re-staged copy is counted again)."""
+
+    @functools.lru_cache(maxsize=4)
+    def cached(model: str, mtime: int) -> C:
+        return counted(Path(model))
+
+    def count(model_dir: Path) -> C:
+        resolved = model_dir.resolve()
+        return cached(str(resolved), resolved.stat().st_mtime_ns)
+
+    return count
+
+
 @dataclass(frozen=True)
 class TrainingJob:
     resolution: int
@@ -129,13 +165,11 @@ class GenerationJob:
 
 
 @dataclass(frozen=True)
-class MemoryPlan:
-    """What was chosen, and the numbers it was chosen on (bytes)."""
+class Laid:
+    """A memory plan, whatever the family's: how the base is stored, the numbers it was chosen on
+    (bytes), and one line for the version and the log."""
 
     base: Base = "bf16"
-    encoders_on_gpu: bool = True  # the text encoders (and the VAE) run on the card
-    offload: bool = False  # generation: components take turns on the card (T5 off while denoising)
-    vae_tiling: bool = False
     needed: int = 0  # the estimate's peak
     free: int = 0  # the card's free memory it was chosen against (0: the CPU)
     chosen_by: Literal["auto", "spec", "resumed", "cpu"] = "cpu"
@@ -145,20 +179,35 @@ class MemoryPlan:
     def library(self) -> str:
         return LIBRARY[self.base]
 
+    def choices(self) -> tuple[tuple[bool, str], ...]:
+        """The family's choices, each with the words that say it (said where its flag is set)."""
+        return ()
+
     def describe(self) -> str:
         """One line for the version and the log."""
         words = [self.base + (f" ({self.library})" if self.library else "")]
-        if not self.encoders_on_gpu:
-            words.append("text encoders on the CPU")
-        if self.offload:
-            words.append("components offloaded in turn (model CPU offload)")
-        if self.vae_tiling:
-            words.append("VAE tiling")
+        words += [said for chosen, said in self.choices() if chosen]
         if self.free:
             words.append(f"needs {gib(self.needed)} of {gib(self.free)} free")
         if self.chosen_by == "cpu":  # nothing was planned: the weights as they are (fp32 for bf16)
             words.append("on the CPU")
         return ", ".join(words)
+
+
+@dataclass(frozen=True)
+class MemoryPlan(Laid):
+    """A FLUX training's or generation's plan."""
+
+    encoders_on_gpu: bool = True  # the text encoders (and the VAE) run on the card
+    offload: bool = False  # generation: components take turns on the card (T5 off while denoising)
+    vae_tiling: bool = False
+
+    def choices(self) -> tuple[tuple[bool, str], ...]:
+        return (
+            (not self.encoders_on_gpu, "text encoders on the CPU"),
+            (self.offload, "components offloaded in turn (model CPU offload)"),
+            (self.vae_tiling, "VAE tiling"),
+        )
 
 
 def gib(count: float) -> str:

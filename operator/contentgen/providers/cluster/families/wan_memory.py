@@ -33,18 +33,17 @@ when it fits there, else on the CPU. Pure: no torch here."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
 
 from contentgen.api.words import counted
 from contentgen.errors import GpuMemoryTooSmall
 
 from ..memory import (
     GIB,
-    LIBRARY,
     WEIGHT_BYTES,
     Base,
     Card,
+    Laid,
     _check_wanted,
     dequantised_bytes,
     eight_bit,
@@ -103,40 +102,22 @@ class WanJob:
 
 
 @dataclass(frozen=True)
-class WanPlan:
-    """What was chosen, and the numbers it was chosen on (bytes)."""
+class WanPlan(Laid):
+    """A Wan training's plan."""
 
-    base: Base = "bf16"
     offload: bool = False  # the blocks' checkpointed inputs in CPU memory
     experts_resident: bool = True  # Wan 2.2 A14B: both experts on the card (else taking turns)
     text_encoder_on_gpu: bool = True
     vae_on_gpu: bool = True
     vae_tiling: bool = False
-    needed: int = 0
-    free: int = 0
-    chosen_by: Literal["auto", "spec", "resumed", "cpu"] = "cpu"
-    parts: dict[str, int] = field(default_factory=dict, compare=False)
 
-    @property
-    def library(self) -> str:
-        return LIBRARY[self.base]
-
-    def describe(self) -> str:
-        """One line for the version and the log."""
-        words = [self.base + (f" ({self.library})" if self.library else "")]
-        if self.offload:
-            words.append("checkpointed activations in CPU memory")
-        if not self.experts_resident:
-            words.append("experts taking turns on the card")
-        if not self.text_encoder_on_gpu:
-            words.append("text encoder on the CPU")
-        if self.vae_tiling:
-            words.append("VAE tiling")
-        if self.free:
-            words.append(f"needs {gib(self.needed)} of {gib(self.free)} free")
-        if self.chosen_by == "cpu":
-            words.append("on the CPU")
-        return ", ".join(words)
+    def choices(self) -> tuple[tuple[bool, str], ...]:
+        return (
+            (self.offload, "checkpointed activations in CPU memory"),
+            (not self.experts_resident, "experts taking turns on the card"),
+            (not self.text_encoder_on_gpu, "text encoder on the CPU"),
+            (self.vae_tiling, "VAE tiling"),
+        )
 
 
 def training_parts(

@@ -8,6 +8,8 @@ from typing import Any, Literal, cast
 
 from contentgen.api.lora.plan import TrainingPlan
 
+from ..generation.lora_files import Targets
+
 DEFAULT_LEARNING_RATE = 1e-4  # the cluster's, where training.learningRate is unset
 # FLUX.1-dev's distilled guidance while training: 1.0, as the recommended commands of diffusers'
 # FLUX example (its README's --guidance_scale=1) and ai-toolkit's FLUX configs (pictures are drawn
@@ -16,7 +18,6 @@ GUIDANCE = 1.0
 MAX_GRAD_NORM = 1.0  # diffusers' FLUX example's --max_grad_norm
 TimestepSampling = Literal["shift", "logit-normal", "uniform"]
 Optimizer = Literal["adamw", "adamw8bit"]
-Targets = Literal["attention", "attention+feedforward", "all-linear"]
 
 
 @dataclass(frozen=True)
