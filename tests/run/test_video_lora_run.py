@@ -67,6 +67,7 @@ def test_a_video_lora_trained_offline_then_a_clip_made_with_it(
     assert likeness is not None and likeness.verdict in ("good", "poor") and likeness.median is not None
     curve = {p.step: p for p in likeness.checkpoints}
     assert sorted(curve) == [250, 500, 750, 1000] and lora.chosen_step == likeness.chosen_step
+    assert likeness.clip_frames == 4 and {p.clip_frames for p in curve.values()} == {4}  # the UI says so
     assert curve[likeness.chosen_step].median == max(
         p.median or 0 for p in curve.values() if p.verdict == "good"
     )

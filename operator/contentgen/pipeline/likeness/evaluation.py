@@ -333,6 +333,7 @@ def curve_point(
         copies=likeness.copies,
         sameness=likeness.sameness,
         reasons=list(likeness.reasons),
+        clip_frames=likeness.clip_frames,
         grid_uri=grid_uri,
         report_uri=report_uri,
     )

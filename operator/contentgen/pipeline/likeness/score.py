@@ -106,6 +106,7 @@ class Likeness:
     from_baseline: float | None = None  # each face's median similarity to the base model's at its seed
     upper_bound: float | None = None  # the dataset's own leave-one-out median
     threshold: float = THRESHOLD
+    clip_frames: int = 0  # a video LoRA's: each picture the frames sampled across one clip (0: pictures)
     scored: list[ImageScore] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -230,7 +231,7 @@ def evaluate(
     `with_lora`, the images generated with the LoRA; `baseline`, the same prompts and seeds
     without it (empty: no gain is measured)."""
     subject = np.asarray(subject, np.float64)
-    count = len(with_lora)
+    count, frames = len(with_lora), max((len(g.frames) for g in with_lora), default=0)
     if len(subject) == 0:
         return Likeness(
             "unmeasured",
@@ -238,13 +239,21 @@ def evaluate(
             count,
             0,
             0.0,
+            clip_frames=frames,
         )
     center = centroid(subject)
     scored = [score_image(g, subject, names, center) for g in with_lora]
     found = [s for s in scored if s.similarity is not None]
     no_face_rate = round(1 - len(found) / count, 4) if count else 1.0
     report = Likeness(
-        "good", [], count, len(found), no_face_rate, upper_bound=leave_one_out(subject), scored=scored
+        "good",
+        [],
+        count,
+        len(found),
+        no_face_rate,
+        upper_bound=leave_one_out(subject),
+        clip_frames=frames,
+        scored=scored,
     )
     if not found:
         report.verdict = "no-faces"
