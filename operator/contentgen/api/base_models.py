@@ -486,7 +486,9 @@ NODES = SpecField("resources.nodes", "integer", 1)
 
 def gpus_rule(m: BaseModelInfo) -> Rule:
     """A base model whose family trains on one GPU: several GPUs or nodes refused, never held idle
-    and billed."""
+    and billed. Not for the default base model (a spec that leaves training.baseModel out passes)."""
+    if m.name == DEFAULT_BASE_MODEL:
+        raise ValueError(f"{m.name} is the default base model: its family must spread over several GPUs")
     return Rule(
         GPUS,
         f"resources.gpus: training.baseModel {m.name} trains on one GPU on provider {OWN_GPUS} (its trainer "
