@@ -5,8 +5,9 @@ pictures, and plans its memory. Everything else (the loop, checkpoints, resume, 
 processes, the watch, the outcome and the bill) is the framework's (loop.py, trainer.py), the same
 for every family.
 
-A new family is one module of families/ with an object of `Family`'s shape, registered in
-families/__init__.py, and its rows in the base-model table (api/base_models.py)."""
+A new family is one module of families/ whose `FAMILY` has `Family`'s shape, and its rows in the
+base-model table (api/base_models.py), whose `cluster_family` names the module: nothing to register
+(families.family_of imports it; tests/cluster/toy_family.py is one, defined in the tests)."""
 
 from __future__ import annotations
 
