@@ -173,9 +173,11 @@ demo: demo-install  ## run the examples offline on the bundled sample video, on 
 	@printf '  the checkpoints side by side: '; $(DEMO) assets url demo-avatar --file likeness-checkpoints.jpg -o table 2>/dev/null
 	@printf '  the dataset contact sheet:    '; $(DEMO) assets url demo-avatar --file v1/contact-sheet.jpg -o table 2>/dev/null
 	@printf '  the portrait animated:        '; $(DEMO) assets url demo-avatar-clip -o table 2>/dev/null
-	@echo; echo "A video LoRA (Wan 2.2: two experts, two LoRAs) from the sample's clips and stills, simulated,"
-	@echo "and a clip of the person with it, its likeness measured over time:"
+	@echo; echo "A video LoRA (Wan 2.2: two experts, two LoRAs) from the sample's clips and stills, simulated: each"
+	@echo "checkpoint drew the prompts as clips, scored on four frames across each (* the run's choice):"
 	$(DEMO) run --offline --source examples/media/sample.mp4 examples/loratraining-video.yaml
+	$(DEMO) assets get demo-avatar-video -o table | grep -E '^ +(checkpoints scored|[>* ]* step [0-9]+:)'
+	@echo; echo "A clip with it, the person's likeness measured along it:"
 	$(DEMO) run --offline examples/videogeneration-lora.yaml
 	@echo; echo "Ctrl-C during a training keeps what it stored: the same contentgen run goes on from its newest checkpoint."
 

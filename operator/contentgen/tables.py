@@ -353,6 +353,8 @@ def _curve_head(version: dict[str, Any], curve: dict[str, Any], *, promoted: boo
         and final not in (version.get("modelUri"), (version.get("promotion") or {}).get("modelUri"))
     ):
         head += f"; the last step's LoRA {final}"
+    if curve.get("clipFrames"):  # a video LoRA's checkpoints: clips, each scored on frames across it
+        head += f"; each scored on its clips, {curve['clipFrames']} frames across each"
     if curve.get("checkpointsGridUri"):
         head += f"; side by side {curve['checkpointsGridUri']}"
     return head

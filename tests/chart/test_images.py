@@ -119,7 +119,7 @@ def test_gpu_image_library_path_is_the_cublas_wheels() -> None:
     """The GPU image's LD_LIBRARY_PATH names the directory the nvidia-cublas-cu12 wheel installs
     libcublas.so.12 into in its venv (CTranslate2 opens it by name: issue 39), for the base image's
     Python, so any process in the image finds it (the worker also preloads it)."""
-    from contentgen.providers.cluster.cuda_libraries import CTRANSLATE2
+    from contentgen.providers.cluster.transcription.cuda_libraries import CTRANSLATE2
 
     final = final_stage("worker-image/gpu.Dockerfile")
     (base,) = [args for word, args in final if word == "FROM"]

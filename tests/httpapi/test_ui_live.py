@@ -258,6 +258,25 @@ def test_a_training_under_way_shows_each_checkpoint_as_it_is_scored_and_stops_ke
     _live_again(lab)
 
 
+def test_a_video_loras_checkpoints_are_said_to_be_clips_frames(
+    open_page: Callable[..., Tab], lab: Lab
+) -> None:
+    """A Wan LoRA's checkpoints are drawn as clips, each picture of its grid four frames across one:
+    the live view says so above the cards, and each card's picture says what it is."""
+    _live(lab, 300, [(250, "poor", 0.21)], clip_frames=4)
+    page = open_page("wide").page
+    show(page, f"#/lora/{LIVE}")
+    until(page, "document.querySelectorAll('#live-checkpoints figure').length === 1")
+    said = (
+        "A video LoRA: each checkpoint's grid holds clips (each a clip's 4 frames, first to last, scored as"
+    )
+    assert _text(page, "#live-clips").startswith(said)
+    assert (
+        page.locator("#live-checkpoints img").get_attribute("alt") == "clips' frames of checkpoint step 250"
+    )
+    _live_again(lab)
+
+
 def _live_again(lab: Lab) -> None:
     """live-avatar training v2 again, for the next size's test."""
     base = lora_doc(LIVE, name="live-avatar", versions=1, owner=OWNER, uri_of=lab.store.uri)

@@ -22,7 +22,7 @@ import yaml
 from contentgen.catalog import open_catalog
 from contentgen.cli.main import main
 from contentgen.pipeline.local_run import local_uid
-from contentgen.providers import offline
+from contentgen.providers import offline_training
 from tests.conftest import ROOT
 
 SAMPLE = ROOT / "examples/media/sample.mp4"
@@ -102,7 +102,7 @@ def test_ctrl_c_after_a_checkpoint_ends_the_record_and_the_next_run_goes_on_from
     assert stopped.stderr.strip().splitlines()[-1] == f"contentgen run: {said}"
 
     steps = _Steps()
-    monkeypatch.setattr(offline, "time", steps)
+    monkeypatch.setattr(offline_training, "time", steps)
     monkeypatch.setenv("CONTENTGEN_OFFLINE_STEP_SECONDS", "0.001")
     monkeypatch.chdir(first)
     assert main(["run", "--offline", "--source", str(SAMPLE), "--result", "r.json", str(lora)]) == 0

@@ -18,7 +18,7 @@ from contentgen.cli.main import main
 from contentgen.pipeline import lora as lora_stage
 from contentgen.pipeline.likeness.checkpoints import SIMULATED
 from contentgen.pipeline.likeness.evaluation import draw_checkpoint_grid
-from contentgen.providers.offline import checkpoint_steps
+from contentgen.providers.offline_training import checkpoint_steps
 from contentgen.store import LocalStore
 from tests.conftest import ROOT
 

@@ -31,8 +31,8 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def manifest(path: Path, **training: Any) -> Path:
-    doc = yaml.safe_load((ROOT / "examples/loratraining.yaml").read_text())
+def manifest(path: Path, example: str = "loratraining.yaml", **training: Any) -> Path:
+    doc = yaml.safe_load((ROOT / "examples" / example).read_text())
     doc["spec"]["provider"] = "cluster"  # run offline: the cluster's trainer simulated
     doc["spec"]["training"] = {**doc["spec"].get("training", {}), "checkpointEvery": 100, **training}
     doc["spec"]["evaluation"] = {**doc["spec"].get("evaluation", {}), "checkpoints": 10}
@@ -45,20 +45,26 @@ def run(workspace: Path, lora: Path, result: str) -> RunResult:
     return RunResult.model_validate_json((workspace / result).read_text())
 
 
-def test_a_plateau_stops_the_simulated_training_two_checkpoints_past_its_peak(workspace: Path) -> None:
-    lora = manifest(workspace / "lora.yaml", stopWhen={"likenessPlateau": {"patience": 2}})
+@pytest.mark.parametrize(("example", "patience"), [("loratraining.yaml", 2), ("loratraining-video.yaml", 3)])
+def test_a_plateau_stops_the_simulated_training_patience_checkpoints_past_its_peak(
+    workspace: Path, example: str, patience: int
+) -> None:
+    """A FLUX.1 LoRA, and a Wan 2.2 A14B pair whose checkpoints are scored on clips' frames (their
+    first three within noise of each other, a stranger's likeness: a patience of 3 outlasts them)."""
+    plateau = {"likenessPlateau": {"patience": patience}}
+    lora = manifest(workspace / "lora.yaml", example, stopWhen=plateau)
     result = run(workspace, lora, "r.json")
     assert result.lora is not None and result.lora.likeness is not None and result.lora.stopped is not None
     version, stop = result.lora, result.lora.stopped
     points = version.likeness.checkpoints
     best = max((p for p in points if p.verdict == "good"), key=lambda p: p.median or 0)
     assert best.chosen and version.chosen_step == best.step
-    # stopped two scored checkpoints after the best, keeping it; the steps after never simulated
-    assert (stop.how, stop.step, stop.planned_steps) == ("plateau", best.step + 200, 1000)
+    # stopped `patience` scored checkpoints after the best, keeping it; the steps after never simulated
+    assert (stop.how, stop.step, stop.planned_steps) == ("plateau", best.step + 100 * patience, 1000)
     assert stop.steps_saved == 1000 - stop.step and [p.step for p in points][-1] == stop.step
     assert stop.gpu_seconds_saved is None and stop.saved_usd is None  # the offline provider bills no GPU time
     assert version.state_uri.endswith(f"/checkpoints/step-{stop.step:06d}.state.json")
-    [training] = [line for line in result.usage or [] if line.item == "fal-ai/flux-lora-fast-training"]
+    [training] = [line for line in result.usage or [] if line.unit == "step"]
     assert training.quantity == stop.step  # billed (at nothing) for the steps it ran
     record = open_catalog().get(result.uid)
     assert record is not None and record["versions"][-1]["stopped"]["step"] == stop.step

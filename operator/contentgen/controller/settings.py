@@ -14,7 +14,7 @@ from pydantic_settings import SettingsConfigDict
 
 from contentgen.api.image import ImageModel
 from contentgen.pricing import PriceTable, with_cluster_settings
-from contentgen.providers.cluster.video_models import STAGED, staged_directory
+from contentgen.providers.cluster.generation.video_models import STAGED, staged_directory
 from contentgen.providers.settings import MODEL_NAME, ProviderSettings
 
 from .budget import Budgets

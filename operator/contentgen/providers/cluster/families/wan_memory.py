@@ -12,45 +12,52 @@ the card or take turns (the one whose timestep range a step's draw is not in wai
 `auto` takes the first plan of `training_order` whose estimate fits; a named base is taken as it is
 (with the first of its layouts that fits) and refused when none does.
 
-The estimate, per transformer on the card (GiB):
+The estimate, per transformer on the card (GiB), torch's peak allocation (the card's reserve
+beside it is memory.py's: RESERVE_BYTES and ALLOCATOR_SHARE):
 
-- its weights at their stored width (memory.Sizes' arithmetic);
+- its weights at their stored width (memory.Sizes' arithmetic), and a quantised base's workspace
+  (memory.dequantised_bytes);
 - the LoRA's fp32 weights, gradients and optimizer moments (both experts' LoRAs for a pair);
-- the activations of one step under gradient checkpointing, in units of (video tokens + text
-  tokens) × the transformer's width × 2 bytes: each block's input kept (`SAVED_PER_BLOCK`, none on
-  the card when offloaded) and one block recomputed with its gradients (memory.RECOMPUTED_BLOCK).
+- the activations of one step under gradient checkpointing, per latent token (a Wan block's
+  residual stream is its video tokens; the text reaches it through cross-attention): each block's
+  checkpointed input (`SAVED_PER_BLOCK` × width × 2 bytes, none on the card when offloaded) and one
+  block recomputed with its gradients (`RECOMPUTED_WIDTH` × width + `RECOMPUTED_FFN` × its
+  feed-forward width, × 2 bytes).
 
-A Wan block has one residual stream (FLUX's double blocks two): its checkpointed input is one
-unit. The constants are estimates until a GPU measures them (docs/cluster-gpus.md); the caching
-phase (the UMT5 encoder, then the VAE) runs each alone before the transformer comes to the card,
-each on the card when it fits there, else on the CPU. Pure: no torch here."""
+The constants are fitted to the steps measured on an H200 (docs/cluster-gpus.md, issue 76:
+Wan 2.1 1.3B and Wan 14B, bf16 and fp8, 81 and 33 frames, stills, activations in CPU memory):
+every estimate is 0 to 10 % over its measured peak allocation. The caching phase (the UMT5
+encoder, then the VAE) runs each alone before the transformer comes to the card, each on the card
+when it fits there, else on the CPU. Pure: no torch here."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
 
 from contentgen.api.words import counted
 from contentgen.errors import GpuMemoryTooSmall
 
-from .memory import (
+from ..memory import (
     GIB,
-    LIBRARY,
-    RECOMPUTED_BLOCK,
-    RESERVE_BYTES,
-    RESERVE_SHARE,
     WEIGHT_BYTES,
     Base,
     Card,
+    Laid,
     _check_wanted,
+    dequantised_bytes,
     eight_bit,
     gib,
+    reserve_words,
     usable,
 )
 
 SAVED_PER_BLOCK = 1  # a Wan block's checkpointed input: its one residual stream
-TEXT_TOKENS = 512  # WanPipeline's max_sequence_length, the Wan team's text_len
+# The recomputed block, per latent token, in 2-byte units of the width and of the feed-forward
+# width: the measured per-token slopes (90 units of the width on Wan 14B, whose feed-forward is
+# 2.7 widths; 95 on the 1.3B, 5.8 widths) less the 40 and 30 blocks' inputs.
+RECOMPUTED_WIDTH = 39
+RECOMPUTED_FFN = 4.5
 # The VAE encoding a clip, bytes per pixel of the frames it holds at once: video.py's measured decode
 # (`DECODE["wan"]`, 6,144 bytes a pixel, 4 frames at once) taken for the encoder, which mirrors it.
 VAE_BYTES_PER_PIXEL = 6144
@@ -69,6 +76,8 @@ class WanSizes:
     hidden: int  # the transformer's width (heads × head dim)
     blocks: int
     experts: int = 1
+    ffn: int = 0  # a block's feed-forward width (0: taken as 4 × the width)
+    largest_linear: int = 0  # the parameters of the largest linear layer of the blocks
 
     def transformer_bytes(self, base: Base) -> float:
         rest = self.transformer - self.quantisable
@@ -93,40 +102,22 @@ class WanJob:
 
 
 @dataclass(frozen=True)
-class WanPlan:
-    """What was chosen, and the numbers it was chosen on (bytes)."""
+class WanPlan(Laid):
+    """A Wan training's plan."""
 
-    base: Base = "bf16"
     offload: bool = False  # the blocks' checkpointed inputs in CPU memory
     experts_resident: bool = True  # Wan 2.2 A14B: both experts on the card (else taking turns)
     text_encoder_on_gpu: bool = True
     vae_on_gpu: bool = True
     vae_tiling: bool = False
-    needed: int = 0
-    free: int = 0
-    chosen_by: Literal["auto", "spec", "resumed", "cpu"] = "cpu"
-    parts: dict[str, int] = field(default_factory=dict, compare=False)
 
-    @property
-    def library(self) -> str:
-        return LIBRARY[self.base]
-
-    def describe(self) -> str:
-        """One line for the version and the log."""
-        words = [self.base + (f" ({self.library})" if self.library else "")]
-        if self.offload:
-            words.append("checkpointed activations in CPU memory")
-        if not self.experts_resident:
-            words.append("experts taking turns on the card")
-        if not self.text_encoder_on_gpu:
-            words.append("text encoder on the CPU")
-        if self.vae_tiling:
-            words.append("VAE tiling")
-        if self.free:
-            words.append(f"needs {gib(self.needed)} of {gib(self.free)} free")
-        if self.chosen_by == "cpu":
-            words.append("on the CPU")
-        return ", ".join(words)
+    def choices(self) -> tuple[tuple[bool, str], ...]:
+        return (
+            (self.offload, "checkpointed activations in CPU memory"),
+            (not self.experts_resident, "experts taking turns on the card"),
+            (not self.text_encoder_on_gpu, "text encoder on the CPU"),
+            (self.vae_tiling, "VAE tiling"),
+        )
 
 
 def training_parts(
@@ -134,13 +125,14 @@ def training_parts(
 ) -> dict[str, int]:
     """The step's peak on the card, part by part (see the module)."""
     moments = 2.0 if job.optimizer == "adamw8bit" else 8.0
-    unit = (job.tokens() + TEXT_TOKENS) * sizes.hidden * 2
     on_card = sizes.experts if experts_resident else 1
     saved = 0 if offload else SAVED_PER_BLOCK * sizes.blocks
+    width = (saved + RECOMPUTED_WIDTH) * sizes.hidden + RECOMPUTED_FFN * (sizes.ffn or 4 * sizes.hidden)
     parts = {
         "transformer": int(sizes.transformer_bytes(base) * on_card),
         "lora": int(job.lora_parameters * sizes.experts * (4 + 4 + moments)),
-        "activations": int(unit * (saved + RECOMPUTED_BLOCK)),
+        "activations": int(job.tokens() * width * 2),
+        "dequantised layers": dequantised_bytes(sizes.largest_linear, base),
     }
     if offload:
         parts["offloaded to CPU memory"] = 0  # said in the table, counted nowhere on the card
@@ -205,8 +197,7 @@ def choose_training(card: Card, sizes: WanSizes, job: WanJob, wanted: str = "aut
     raise GpuMemoryTooSmall(
         f"training on {counted(job.frames, 'frame')} at {job.width}x{job.height} with memory plan {base} "
         f"needs about {gib(needed)} of GPU memory even with its activations in CPU memory, and {card.name} "
-        f"has {gib(card.free)} free of {gib(card.total)} ({gib(RESERVE_BYTES)} and {RESERVE_SHARE:.0%} of it "
-        f"kept for CUDA): {hint}"
+        f"has {gib(card.free)} free of {gib(card.total)} ({reserve_words()}): {hint}"
     )
 
 

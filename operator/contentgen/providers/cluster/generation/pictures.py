@@ -25,7 +25,7 @@ from typing import Any
 
 from contentgen.errors import PermanentError
 from contentgen.files import sha256_file
-from contentgen.providers.base import CheckpointFiles
+from contentgen.providers.base import CheckpointFiles, ImageOutput
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,19 @@ class Made:
     sha256: str
     path: Path
     memory_plan: str = ""  # memory.MemoryPlan.describe() of the plan that drew it ("" unknown)
+
+    def output(self, width: int, height: int) -> ImageOutput:
+        """The picture as a generator answers it."""
+        return ImageOutput(
+            path=self.path,
+            width=width,
+            height=height,
+            content_type="image/png",
+            seed=self.seed,
+            request_id=self.request_id,
+            gpu_seconds=self.gpu_seconds,
+            memory_plan=self.memory_plan,
+        )
 
 
 class RequestFolder:

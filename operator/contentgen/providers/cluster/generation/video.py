@@ -78,9 +78,10 @@ from contentgen.files import sha256_file
 from contentgen.providers.base import Checkpoint, LoraWeights, VideoOutput, VideoRequest
 from contentgen.providers.progress import Monotonic, SubProgress
 
-from . import devices, generation, memory
-from .files import FolderFiles
-from .models import model_dir
+from .. import devices, memory
+from ..files import FolderFiles
+from ..models import model_dir
+from . import generation
 from .video_loras import Loaded, check_all_loaded, experts_loaded, files_of
 from .video_models import STAGED, Staged, staged_directory
 from .video_state import (
@@ -326,21 +327,10 @@ def load_pipeline(model: Path, on: flux.Device, *, offload: bool = False) -> Any
     """The staged directory's own pipeline (its model_index.json's class: WanPipeline,
     WanImageToVideoPipeline or LTXPipeline), on the device in its dtype, or offloaded."""
     import diffusers
-    import torch
 
     index = json.loads((model / "model_index.json").read_text())
     cls = getattr(diffusers, str(index["_class_name"]))
-    extra: dict[str, Any] = {}
-    if _family_of(model) == "wan" and on.cuda:  # as Wan's model cards load them
-        extra["vae"] = diffusers.AutoencoderKLWan.from_pretrained(  # type: ignore[no-untyped-call]
-            str(model), subfolder="vae", torch_dtype=torch.float32, local_files_only=True
-        )
-        if (model / "image_encoder").is_dir():
-            from transformers import CLIPVisionModel
-
-            extra["image_encoder"] = CLIPVisionModel.from_pretrained(
-                str(model / "image_encoder"), dtype=torch.float32, local_files_only=True
-            )
+    extra = wan_fp32_parts(model, on) if _family_of(model) == "wan" else {}
     pipe = cls.from_pretrained(str(model), dtype=on.dtype, local_files_only=True, **extra)
     pipe.set_progress_bar_config(disable=True)
     if offload and on.cuda:
@@ -348,6 +338,46 @@ def load_pipeline(model: Path, on: flux.Device, *, offload: bool = False) -> Any
     else:
         pipe = pipe.to(on.where)
     return pipe
+
+
+def wan_fp32_parts(model: Path, on: flux.Device) -> dict[str, Any]:
+    """A Wan model's VAE and image encoder (image-to-video) in fp32 on a GPU, as its model cards
+    load them (a pipeline's keyword arguments); nothing on the CPU, where all is fp32 already."""
+    import diffusers
+    import torch
+
+    if not on.cuda:
+        return {}
+    extra: dict[str, Any] = {
+        "vae": diffusers.AutoencoderKLWan.from_pretrained(  # type: ignore[no-untyped-call]
+            str(model), subfolder="vae", torch_dtype=torch.float32, local_files_only=True
+        )
+    }
+    if (model / "image_encoder").is_dir():
+        from transformers import CLIPVisionModel
+
+        extra["image_encoder"] = CLIPVisionModel.from_pretrained(
+            str(model / "image_encoder"), dtype=torch.float32, local_files_only=True
+        )
+    return extra
+
+
+def text_only(pipe: Any) -> Any:
+    """A Wan pipeline's text-to-video twin on its components, to encode prompts: diffusers 0.42's
+    image-to-video pipeline cleans them with ftfy without checking that it is installed; the
+    text-to-video pipeline's encoder (the same components) checks."""
+    import diffusers
+
+    library: Any = diffusers  # its pipelines are untyped
+    if isinstance(pipe, library.WanPipeline):
+        return pipe
+    return library.WanPipeline(
+        tokenizer=pipe.tokenizer,
+        text_encoder=pipe.text_encoder,
+        vae=pipe.vae,
+        scheduler=pipe.scheduler,
+        transformer=pipe.transformer,
+    )
 
 
 @dataclass(frozen=True)
@@ -448,17 +478,8 @@ def _inputs(pipe: Any, clip: Clip) -> tuple[Any, dict[str, Any]]:
         return pipe, text
     if clip.image is None:
         raise InvalidInput("model wan-14b-i2v animates a picture: give spec.image")
-    # diffusers 0.42's image-to-video pipeline cleans prompts with ftfy without checking that it
-    # is installed; the text-to-video pipeline's encoder (the same components) checks
-    text_only = library.WanPipeline(
-        tokenizer=pipe.tokenizer,
-        text_encoder=pipe.text_encoder,
-        vae=pipe.vae,
-        scheduler=pipe.scheduler,
-        transformer=pipe.transformer,
-    )
     with torch.inference_mode():
-        positive, negative = text_only.encode_prompt(
+        positive, negative = text_only(pipe).encode_prompt(
             clip.prompt,
             clip.negative_prompt or None,
             do_classifier_free_guidance=clip.guidance > 1.0,
@@ -606,7 +627,7 @@ class ClusterVideoGenerator:
         entry, name = STAGED[model], staged_directory(model, resolution)
         try:
             if self.models_store:
-                from .staging import staged
+                from ..staging import staged
 
                 return staged(name, entry.required, root=self.root, url=self.models_store)
             return model_dir(name, entry.required, root=self.root)
@@ -699,9 +720,8 @@ class ClusterVideoGenerator:
     def _fetched_loras(self, request: VideoRequest, work_dir: Path) -> list[Loaded]:
         """The request's LoRA files in the work directory, fetched as the image generator does (a
         Wan 2.2 pair's low-noise file too, video_loras.py)."""
-        from .provider import ClusterProvider
+        from .lora_files import fetch
 
-        fetch = ClusterProvider(self.root)._fetch_lora
         lows = work_dir / "low-noise"
         if any(lora.low_noise_url for lora in request.loras):
             lows.mkdir(exist_ok=True)
@@ -734,7 +754,7 @@ class ClusterVideoGenerator:
         family = MODELS[request.model].family
         urls = [url for lora in request.loras for url in (lora.url, lora.low_noise_url) if url]
         check_loras(files_of(loras), urls, request.model, family, base)
-        devices.check_torch(self.device_name)  # DeviceUnavailable, in one line, before any load
+        devices.prepare_torch(self.device_name)  # DeviceUnavailable, in one line, before any load
         began = time.monotonic()
         on = flux.device(self.device_name)
         job = VideoJob(entry.family, width, height, request.frames, _hidden(base))

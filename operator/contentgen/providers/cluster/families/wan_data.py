@@ -28,6 +28,8 @@ import torch
 
 from contentgen.errors import InvalidInput
 
+from ..generation.video import text_only
+
 STILLS = (".jpg", ".jpeg", ".png", ".webp")
 CLIPS = (".mp4", ".webm", ".mov", ".mkv")
 MULTIPLE = 16  # Wan's latents are 8 × 8 pixels, patched 2 × 2
@@ -113,6 +115,11 @@ def pixels(example: Example, resolution: int) -> torch.Tensor:
     return torch.from_numpy(array).permute(3, 0, 1, 2).unsqueeze(0)
 
 
+def first_frame_of(path: Path) -> Any:
+    """A clip's first frame (a PIL picture)."""
+    return _decoded(path)[0]
+
+
 def _decoded(path: Path) -> list[Any]:
     import av
 
@@ -144,20 +151,8 @@ def encode_video(vae: Any, video: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def encode_text(pipe: Any, caption: str, device: torch.device) -> torch.Tensor:
     """A caption as WanPipeline encodes a prompt: UMT5's last hidden state, 512 tokens, the
-    padding zeroed. An image-to-video pipeline's components encode it through WanPipeline: diffusers
-    0.42's image-to-video pipeline cleans prompts with ftfy without checking that it is installed."""
-    import diffusers
-
-    library: Any = diffusers  # its pipelines are untyped
-    if not isinstance(pipe, library.WanPipeline):
-        pipe = library.WanPipeline(
-            tokenizer=pipe.tokenizer,
-            text_encoder=pipe.text_encoder,
-            vae=pipe.vae,
-            scheduler=pipe.scheduler,
-            transformer=pipe.transformer,
-        )
-    embeds, _ = pipe.encode_prompt(
+    padding zeroed (an image-to-video pipeline's components encode it through WanPipeline)."""
+    embeds, _ = text_only(pipe).encode_prompt(
         prompt=caption,
         do_classifier_free_guidance=False,
         max_sequence_length=TEXT_TOKENS,

@@ -7,11 +7,17 @@ tensors: the scale is 1). Kohya-style files (`lora_unet_double_blocks_0_img_attn
 
 from __future__ import annotations
 
+import shutil
+import urllib.request
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import unquote, urlparse
 
-import torch
+from contentgen.errors import InvalidInput, TransientError
+
+if TYPE_CHECKING:
+    import torch
 
 # The layers a LoRA adapts: every attention projection of the double blocks (image and text
 # streams) and the single blocks, as diffusers' FLUX LoRA example does by default.
@@ -32,6 +38,7 @@ Targets = Literal["attention", "attention+feedforward", "all-linear"]
 PRESETS: tuple[Targets, ...] = ("attention", "attention+feedforward", "all-linear")
 BLOCKS = ("transformer_blocks.", "single_transformer_blocks.")
 PREFIX = "transformer."
+LIMIT = 2 * 1024**3  # a FLUX LoRA of rank 128 is about 1.2 GB
 
 
 def target_modules(linear_names: Iterable[str], preset: str) -> list[str]:
@@ -83,3 +90,30 @@ def load(path: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
     return dict(load_file(str(path)))
+
+
+def fetch(url: str, work_dir: Path, number: int) -> Path:
+    """A LoRA file from a file:// path (a local store) or an http(s) URL (presigned)."""
+    target = work_dir / f"lora-{number}.safetensors"
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        source = Path(unquote(parsed.path))
+        if not source.is_file():
+            raise InvalidInput(f"loras[{number}]: {url} does not exist")
+        shutil.copyfile(source, target)
+        return target
+    if parsed.scheme not in ("http", "https"):
+        raise InvalidInput(f"loras[{number}]: cannot fetch {url}: use https://, s3:// or a LoraTraining")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, target.open("wb") as out:  # noqa: S310
+            copied = 0
+            while chunk := response.read(1024 * 1024):
+                copied += len(chunk)
+                if copied > LIMIT:
+                    raise InvalidInput(f"loras[{number}]: {url} is larger than 2 GiB")
+                out.write(chunk)
+    except OSError as exc:
+        raise TransientError(
+            f"loras[{number}]: could not fetch {url} ({exc})", reason="SourceUnavailable"
+        ) from None
+    return target

@@ -1,24 +1,26 @@
 """The watch's pictures of a Wan LoRA's checkpoint, drawn as clips by the Wan the trainer holds in
-memory (wan_training.py) with the checkpoint's LoRA, between its steps: live.py's in-loop pictures
-for a video model. A Wan LoRA's person is a person in motion, so each of the evaluation's prompts
-and seeds is drawn as a clip (`FRAMES` frames at 16 fps, about 480p's pixels in the picture's
-shape, the model card's steps and guidance: 50 at 5.0 for Wan 2.1; 40 at 4.0, 3.0 on the low-noise
-expert, for Wan 2.2 A14B), and the picture the evaluation scores and draws in its grid is the clip's
-middle frame; the clip's frames spread over it (`SAMPLED`) are kept beside it (`clip_frames`), for
-the likeness of each frame and across the frames.
+memory (wan_training.py) with the checkpoint's LoRA, between its steps: flux_live.py's in-loop
+pictures for a video model. A Wan LoRA's person is a person in motion, so each of the evaluation's
+prompts and seeds is drawn as a clip (`FRAMES` frames at 16 fps, about 480p's pixels in the
+picture's shape, the model card's steps and guidance: 50 at 5.0 for Wan 2.1; 40 at 4.0, 3.0 on the
+low-noise expert, for Wan 2.2 A14B), and the picture the evaluation scores and draws in its grids is
+the clip's frames sampled across it (providers/clip_frames.py: first to last, each scored, the clip
+scored as its median frame).
+
+An image-to-video model's clips start from a still of the dataset (its first, `first_frame`): the
+picture the evaluation scores leaves that given frame out, and its baselines are keyed by the still.
 
 The prompts' encodings and the empty negative prompt's were made before the text encoder left; the
 VAE comes to the card only to decode; the transformers draw in eval mode without gradients, their
 adapters enabled (the checkpoint's LoRA) or disabled (the baseline); where the plan makes the
 experts take turns, each comes to the card when the clip's timesteps reach it, and everything goes
 back where it was. The pictures are kept as the generator keeps its own (pictures.Folder: a
-retried pod takes them), each with its GPU time. An image-to-video model gets no such maker: its
-clips need a picture the evaluation does not give, and its checkpoints are not scored as it trains.
-"""
+retried pod takes them), each with its GPU time."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import secrets
 import time
 from collections.abc import Iterator, Mapping
@@ -29,16 +31,18 @@ import numpy as np
 import torch
 
 from contentgen.api.image import IMAGE_SIZES
-from contentgen.errors import InvalidInput
+from contentgen.providers import clip_frames
 from contentgen.providers.base import Checkpoint, ImageOutput, ImageRequest
 from contentgen.providers.progress import SubProgress
 
-from . import flux, generation, pictures, wan_memory
-from .files import FolderFiles
-from .video_models import STAGED
+from ..files import FolderFiles
+from ..generation import flux, generation, pictures
+from ..generation.video_models import STAGED
+from ..training import drawing
+from . import wan_memory
 
 FRAMES = 17  # about a second at 16 fps: enough for a face to turn and come back
-SAMPLED = 5  # frames of each clip kept for the likeness across its frames
+FPS = 16
 AREA = 832 * 480  # 480p's pixels: what Wan was trained at
 
 
@@ -48,16 +52,9 @@ def clip_size(width: int, height: int, area: int = AREA) -> tuple[int, int]:
     return max(16, round(width * scale / 16) * 16), max(16, round(height * scale / 16) * 16)
 
 
-def sampled(frames: int, count: int = SAMPLED) -> list[int]:
-    """`count` frame numbers spread from the first to the last (pure)."""
-    if frames <= count:
-        return list(range(frames))
-    return sorted({round(i * (frames - 1) / (count - 1)) for i in range(count)})
-
-
 class InLoopClips:
-    """An `ImageGenerator` of the watch's pictures, each the middle frame of a clip the training's
-    Wan draws (see the module); `lora_uri` is the checkpoint whose LoRA the transformers hold now."""
+    """An `ImageGenerator` of the watch's pictures, each a clip the training's Wan draws, as its
+    frames (see the module); `lora_uri` is the checkpoint whose LoRA the transformers hold now."""
 
     def __init__(
         self,
@@ -68,10 +65,11 @@ class InLoopClips:
         on: flux.Device,
         plan: wan_memory.WanPlan,
         *,
-        area: int = AREA,
+        first_frame: Path | None = None,
+        area: int = 0,
     ) -> None:
         self.name = provider.name
-        self.area = area  # the clips' pixels
+        self.area = area or AREA  # the clips' pixels
         self.provider, self.model, self.pipe, self.encoded, self.on, self.plan = (
             provider,
             model,
@@ -80,35 +78,27 @@ class InLoopClips:
             on,
             plan,
         )
+        self.first_frame = first_frame  # an image-to-video model's: the dataset's still
         pair = getattr(pipe, "transformer_2", None) is not None
         entry = STAGED["wan-2.2-a14b-t2v" if pair else "wan-1.3b-t2v"]
         self.steps = provider.inference_steps or entry.steps
         self.guidance, self.guidance_2 = entry.guidance, entry.guidance_2
         self.lora_uri = ""
         self.seconds = 0.0  # the wall time this process spent drawing
-        self.clip_frames: dict[Path, list[tuple[float, Path]]] = {}  # picture -> (seconds, frame)
 
     def weights_of(self, model: str) -> str:
-        """What a baseline picture depends on: the staged Wan, the clip's frames and steps, and the
-        training's base where it is not bf16 (never a FLUX picture's key)."""
+        """What a baseline picture depends on: the staged Wan, the clip's frames and steps, the
+        training's base where it is not bf16 and an image-to-video model's first frame (never a
+        FLUX picture's key)."""
         weights = f"{model}.{self.model}.clip-{FRAMES}f.{self.steps}-steps"
+        if self.first_frame is not None:
+            weights += f".from-{hashlib.sha256(self.first_frame.read_bytes()).hexdigest()[:12]}"
         return weights if self.plan.base == "bf16" else f"{weights}.{self.plan.base}-base"
 
     def generate_images(
         self, request: ImageRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
     ) -> list[ImageOutput]:
-        asked = [lora.url.split("?", 1)[0] for lora in request.loras]
-        if asked not in ([], [self.lora_uri.split("?", 1)[0]]) or any(
-            lora.scale != 1 for lora in request.loras
-        ):
-            raise InvalidInput(
-                "a training draws only with the LoRA of the checkpoint it has just stored (at scale 1), "
-                "or none"
-            )
-        if request.prompt not in self.encoded:
-            raise InvalidInput(
-                f"a training draws only the prompts it encoded before training: {request.prompt!r}"
-            )
+        asked = drawing.asked(request, self.lora_uri, self.encoded)
         width, height = clip_size(*IMAGE_SIZES[request.image_size], self.area)
         folder = pictures.Folder(request.outputs or FolderFiles(work_dir / "pictures"), work_dir)
         inputs = {
@@ -129,49 +119,35 @@ class InLoopClips:
             if number in made:
                 continue
             began = time.monotonic()
-            path = self.draw(request.prompt, width, height, picture_seed, bool(asked), work_dir, number)
+            frames = self.draw(request.prompt, width, height, picture_seed, bool(asked))
+            path = self.picture(frames, work_dir / pictures.picture_name(number))
             held = time.monotonic() - began
             self.seconds += held
             made[number] = folder.keep(number, picture_seed, path, held * self.provider.gpus, described)
             progress(100 * len(made) / len(seeds))
-        return [
-            ImageOutput(
-                path=made[n].path,
-                width=width,
-                height=height,
-                content_type="image/png",
-                seed=made[n].seed,
-                request_id=made[n].request_id,
-                gpu_seconds=made[n].gpu_seconds,
-                memory_plan=made[n].memory_plan,
-            )
-            for n in sorted(made)
-        ]
+        return [made[n].output(width, height) for n in sorted(made)]
 
-    def draw(
-        self, prompt: str, width: int, height: int, seed: int, with_lora: bool, work_dir: Path, number: int
-    ) -> Path:
-        """One clip on the training's transformers (adapters on or off): its middle frame as a PNG,
-        its sampled frames beside it; everything left as it was found."""
-        import diffusers
-        from PIL import Image
+    def picture(self, frames: np.ndarray, path: Path) -> Path:
+        """The clip's frames sampled across it (after the given first frame of an image-to-video
+        model) as the picture the evaluation scores."""
+        wanted = clip_frames.sampled(len(frames), skip_first=self.first_frame is not None)
+        return clip_frames.write(path, [frames[n] for n in wanted], [round(n / FPS, 4) for n in wanted])
 
+    def draw(self, prompt: str, width: int, height: int, seed: int, with_lora: bool) -> np.ndarray:
+        """One clip on the training's transformers (adapters on or off), as uint8 RGB frames;
+        everything left as it was found."""
         pipe = self.pipe
         experts = [t for t in (pipe.transformer, getattr(pipe, "transformer_2", None)) if t is not None]
-        library: Any = diffusers  # its pipelines are untyped
-        drawing = library.WanPipeline(
-            tokenizer=None,
-            text_encoder=None,
-            vae=pipe.vae,
-            scheduler=type(pipe.scheduler).from_config(pipe.scheduler.config),
-            transformer=pipe.transformer,
-            transformer_2=getattr(pipe, "transformer_2", None),
-            boundary_ratio=getattr(pipe.config, "boundary_ratio", None),
+        extra: dict[str, Any] = (
+            {"guidance_scale_2": self.guidance_2} if len(experts) == 2 and self.guidance_2 else {}
         )
-        drawing.set_progress_bar_config(disable=True)
-        extra = {"guidance_scale_2": self.guidance_2} if len(experts) == 2 and self.guidance_2 else {}
+        if self.first_frame is not None:
+            from PIL import Image
+
+            with Image.open(self.first_frame) as still:
+                extra["image"] = still.convert("RGB").resize((width, height))
         with self._drawing(experts, with_lora), torch.no_grad():
-            frames = drawing(
+            frames = self._pipeline()(
                 prompt_embeds=self.encoded[prompt],
                 negative_prompt_embeds=self.encoded[""],
                 height=height,
@@ -183,16 +159,33 @@ class InLoopClips:
                 output_type="np",
                 **extra,
             ).frames[0]
-        array = np.clip(np.rint(np.asarray(frames, dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)
-        path = work_dir / pictures.picture_name(number)
-        Image.fromarray(array[len(array) // 2]).save(path, format="PNG")
-        kept = []
-        for index in sampled(len(array)):
-            frame = work_dir / f"clip-{number}-frame-{index:03d}.png"
-            Image.fromarray(array[index]).save(frame, format="PNG")
-            kept.append((round(index / 16, 4), frame))
-        self.clip_frames[path] = kept
-        return path
+        drawn: np.ndarray = np.clip(np.rint(np.asarray(frames, dtype=np.float32) * 255.0), 0, 255)
+        return drawn.astype(np.uint8)
+
+    def _pipeline(self) -> Any:
+        """diffusers' own pipeline around the training's components (no text encoder: the prompts
+        come encoded)."""
+        import diffusers
+
+        pipe = self.pipe
+        library: Any = diffusers  # its pipelines are untyped
+        parts: dict[str, Any] = {
+            "tokenizer": None,
+            "text_encoder": None,
+            "vae": pipe.vae,
+            "scheduler": type(pipe.scheduler).from_config(pipe.scheduler.config),
+            "transformer": pipe.transformer,
+            "transformer_2": getattr(pipe, "transformer_2", None),
+            "boundary_ratio": getattr(pipe.config, "boundary_ratio", None),
+        }
+        if self.first_frame is None:
+            drawing_pipe: Any = library.WanPipeline(**parts)
+        else:
+            image = {"image_encoder": getattr(pipe, "image_encoder", None)}
+            image["image_processor"] = getattr(pipe, "image_processor", None)
+            drawing_pipe = library.WanImageToVideoPipeline(**parts, **image)
+        drawing_pipe.set_progress_bar_config(disable=True)
+        return drawing_pipe
 
     @contextlib.contextmanager
     def _drawing(self, experts: list[Any], with_lora: bool) -> Iterator[None]:

@@ -6,7 +6,6 @@ slow and the tests run). Nothing is fetched: every load is `local_files_only`.""
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import torch
 
 from contentgen.errors import InvalidInput
 
-from . import memory
+from .. import memory
 
 # What a diffusers FLUX directory holds (model_index.json names them); checked before any work.
 REQUIRED = (
@@ -165,33 +164,7 @@ def room(on: Device) -> int:
     return int(free + torch.cuda.memory_reserved(on.where) - torch.cuda.memory_allocated(on.where))
 
 
-@dataclass(frozen=True)
-class Counted:
-    """A model's sizes (memory.Sizes) and its transformer's linear layers: (name, in, out)."""
-
-    sizes: memory.Sizes
-    linears: tuple[tuple[str, int, int], ...]
-
-    def lora_parameters(self, preset: str, rank: int) -> int:
-        """The trainable parameters of a LoRA of `rank` on the preset's layers."""
-        from .lora_files import target_modules
-
-        chosen = set(target_modules([name for name, _, _ in self.linears], preset))
-        return rank * sum(i + o for name, i, o in self.linears if name in chosen)
-
-
-def count(model_dir: Path) -> Counted:
-    """`counted`, once per model directory as it is on disk (a re-staged copy is counted again)."""
-    resolved = model_dir.resolve()
-    return _counted(str(resolved), resolved.stat().st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=4)
-def _counted(model: str, mtime: int) -> Counted:
-    return counted(Path(model))
-
-
-def counted(model_dir: Path) -> Counted:
+def counted(model_dir: Path) -> memory.Counted[memory.Sizes]:
     """The parameters of `model_dir`'s transformer, T5 and CLIP encoders and VAE, counted from
     their configs on the meta device (no weights read: instant on FLUX.1-dev)."""
     from accelerate import init_empty_weights  # type: ignore[import-untyped]
@@ -212,11 +185,7 @@ def counted(model_dir: Path) -> Counted:
         vae: Any = AutoencoderKL.from_config(  # type: ignore[no-untyped-call]
             AutoencoderKL.load_config(str(model_dir / "vae"))
         )
-    linears = tuple(
-        (name, m.in_features, m.out_features)
-        for name, m in transformer.named_modules()
-        if isinstance(m, torch.nn.Linear)
-    )
+    linears = linears_of(transformer)
     config = transformer.config
     sizes = memory.Sizes(
         transformer=total(transformer),
@@ -226,8 +195,23 @@ def counted(model_dir: Path) -> Counted:
         vae=total(vae),
         hidden=int(config.num_attention_heads * config.attention_head_dim),
         blocks=int(config.num_layers + config.num_single_layers),
+        largest_linear=max(i * o for _, i, o in linears),
     )
-    return Counted(sizes, linears)
+    from .lora_files import target_modules
+
+    return memory.Counted(sizes, linears, target_modules)
+
+
+count = memory.once(counted)
+
+
+def linears_of(transformer: torch.nn.Module) -> tuple[tuple[str, int, int], ...]:
+    """A transformer's linear layers: (name, in, out)."""
+    return tuple(
+        (name, m.in_features, m.out_features)
+        for name, m in transformer.named_modules()
+        if isinstance(m, torch.nn.Linear)
+    )
 
 
 def max_sequence(pipe: Any) -> int:

@@ -11,8 +11,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from . import distributed, flux, generation, memory, pictures
-from .live import Encoded, Generator, InLoopPictures
+from .. import memory
+from ..generation import flux, generation, pictures
+from ..training import distributed
+from .flux_live import Encoded, Generator, InLoopPictures
 
 Ordered = list[tuple[int, generation.Picture]]
 

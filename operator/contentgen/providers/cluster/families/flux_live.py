@@ -23,12 +23,13 @@ from typing import Any, Protocol
 
 import torch
 
-from contentgen.errors import InvalidInput
 from contentgen.providers.base import Checkpoint, ImageOutput, ImageRequest
 from contentgen.providers.progress import SubProgress
 
-from . import flux, generation, memory, pictures
-from .pool import DrawRequest
+from .. import memory
+from ..generation import flux, generation, pictures
+from ..generation.pool import DrawRequest
+from ..training import drawing
 
 Encoded = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # flux.encode_prompt's
 
@@ -83,18 +84,7 @@ class InLoopPictures:
         work_dir: Path,
         progress: SubProgress,
     ) -> None:
-        asked = [lora.url.split("?", 1)[0] for lora in request.loras]
-        if asked not in ([], [self.lora_uri.split("?", 1)[0]]) or any(
-            lora.scale != 1 for lora in request.loras
-        ):
-            raise InvalidInput(
-                "a training draws only with the LoRA of the checkpoint it has just stored (at scale 1), "
-                "or none"
-            )
-        if request.prompt not in self.encoded:
-            raise InvalidInput(
-                f"a training draws only the prompts it encoded before training: {request.prompt!r}"
-            )
+        asked = drawing.asked(request, self.lora_uri, self.encoded)
         described, seeds = self.plan.describe(), dict(wanted.pictures)
         ordered = [
             (

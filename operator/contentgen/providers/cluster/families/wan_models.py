@@ -9,19 +9,17 @@ the model cards load them), fp32 on the CPU; nothing fetched (`local_files_only`
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from contentgen.api.base_models import expert_ranges
 
-from . import flux, wan_memory
-from .memory import Base
+from ..generation import flux, video
+from ..memory import Base, Counted, once
+from . import wan_memory
 
 # What each preset adapts in a Wan block (diffusers' WanTransformerBlock): self-attention (attn1),
 # cross-attention (attn2; an image-to-video model's image projections too), the feed-forward layers.
@@ -99,28 +97,7 @@ def image_to_video(model_dir: Path) -> bool:
     return isinstance(cls, type) and issubclass(cls, library.WanImageToVideoPipeline)
 
 
-@dataclass(frozen=True)
-class Counted:
-    sizes: wan_memory.WanSizes
-    linears: tuple[tuple[str, int, int], ...]
-
-    def lora_parameters(self, preset: str, rank: int) -> int:
-        """A rank-`rank` LoRA's trainable parameters on one transformer's preset layers."""
-        chosen = set(target_modules([n for n, _, _ in self.linears], preset))
-        return rank * sum(i + o for name, i, o in self.linears if name in chosen)
-
-
-def count(model_dir: Path) -> Counted:
-    resolved = model_dir.resolve()
-    return _counted(str(resolved), resolved.stat().st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=4)
-def _counted(model: str, mtime: int) -> Counted:
-    return counted(Path(model))
-
-
-def counted(model_dir: Path) -> Counted:
+def counted(model_dir: Path) -> Counted[wan_memory.WanSizes]:
     """The parameters of the transformer (one expert), UMT5 and the VAE, from their configs on the
     meta device (no weights read: instant on a 14B)."""
     from accelerate import init_empty_weights  # type: ignore[import-untyped]
@@ -135,11 +112,7 @@ def counted(model_dir: Path) -> Counted:
         vae: Any = AutoencoderKLWan.from_config(  # type: ignore[no-untyped-call]
             AutoencoderKLWan.load_config(str(model_dir / "vae"))
         )
-    linears = tuple(
-        (name, m.in_features, m.out_features)
-        for name, m in transformer.named_modules()
-        if isinstance(m, torch.nn.Linear)
-    )
+    linears = flux.linears_of(transformer)
     text.tie_weights()
     config = transformer.config
     sizes = wan_memory.WanSizes(
@@ -150,8 +123,13 @@ def counted(model_dir: Path) -> Counted:
         hidden=int(config.num_attention_heads * config.attention_head_dim),
         blocks=int(config.num_layers),
         experts=2 if (model_dir / "transformer_2").is_dir() else 1,
+        ffn=int(config.ffn_dim),
+        largest_linear=max(i * o for name, i, o in linears if name.startswith("blocks.")),
     )
-    return Counted(sizes, linears)
+    return Counted(sizes, linears, target_modules)
+
+
+count = once(counted)
 
 
 def load_transformer(model_dir: Path, folder: str, on: flux.Device, base: Base) -> Any:
@@ -179,16 +157,7 @@ def load_for_training(model_dir: Path, on: flux.Device, base: Base) -> Any:
     extra: dict[str, Any] = {"transformer": load_transformer(model_dir, "transformer", on, base)}
     if (model_dir / "transformer_2").is_dir():
         extra["transformer_2"] = load_transformer(model_dir, "transformer_2", on, base)
-    if on.cuda:
-        extra["vae"] = diffusers.AutoencoderKLWan.from_pretrained(  # type: ignore[no-untyped-call]
-            str(model_dir), subfolder="vae", torch_dtype=torch.float32, local_files_only=True
-        )
-        if (model_dir / "image_encoder").is_dir():
-            from transformers import CLIPVisionModel
-
-            extra["image_encoder"] = CLIPVisionModel.from_pretrained(
-                str(model_dir / "image_encoder"), dtype=torch.float32, local_files_only=True
-            )
+    extra.update(video.wan_fp32_parts(model_dir, on))
     pipe = cls.from_pretrained(str(model_dir), dtype=on.dtype, local_files_only=True, **extra)
     pipe.set_progress_bar_config(disable=True)
     return pipe

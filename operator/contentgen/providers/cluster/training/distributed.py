@@ -1,5 +1,5 @@
-"""Training on several GPUs, on one node or several: what a trainer needs of torch.distributed,
-whatever model it trains (FLUX's trainer, training.py; Wan's alike).
+"""Training on several GPUs, on one node or several: what the training framework (loop.py) needs of
+torch.distributed, whatever family it trains.
 
 The worker of a run of N processes is started by torchrun (`launch`: the pod's first process runs
 `torchrun --standalone --nproc-per-node N -m contentgen worker`, or across nodes the PET_*
@@ -15,8 +15,9 @@ In the training itself:
   same order (the example, its noise, its noise level, per sample), and each rank computes its
   `share`: the same samples one process would, so the result is one process's on the whole batch
   whatever the world size, and a state stored at one world size goes on at another;
-- the model is wrapped for DDP (`Team.wrap`: NCCL on GPUs, gloo on the CPU), its gradients
-  accumulated over a rank's samples and averaged over the ranks once per step;
+- each rank's gradients (of its samples, each weighted 1 / batch) are summed over the ranks once
+  per step (`Team.sum_gradients`: NCCL on GPUs, gloo on the CPU), as data-parallel training's
+  all-reduce does;
 - rank 0 alone writes: `SharedFiles` hands the others what it reads of the checkpoint store (the
   names, a state's bytes) and what it stored (the URIs), so that every rank takes the same branch;
 - rank 0 alone has the run's watch (providers/watch.py): `Leading` tells the others its answer
@@ -34,7 +35,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib import import_module
@@ -106,12 +107,6 @@ def share(batch: int, of: World) -> range:
     base, extra = divmod(batch, of.size)
     start = of.rank * base + min(of.rank, extra)
     return range(start, start + base + (1 if of.rank < extra else 0))
-
-
-def weight(batch: int, of: World) -> float:
-    """What each sample's loss is multiplied by, so that DDP's mean over the ranks of their summed
-    gradients is the mean over the batch (pure)."""
-    return of.size / batch
 
 
 class Team:
@@ -203,27 +198,22 @@ class Team:
             dist.destroy_process_group()
             self.grouped = False
 
-    def wrap(self, module: Any, cuda: bool) -> Any:
-        """`module` wrapped for DDP (the ranks built it from the same seed: no first broadcast, whose
-        copy of a 12B base's frozen weights would cost more than the training's first steps); itself
-        for one process."""
+    def sum_gradients(self, params: Sequence[Any]) -> None:
+        """Each parameter's gradient summed over the ranks, in one collective (a rank whose samples
+        reached none of them adds zeros): every rank then holds the gradient of the whole batch,
+        whichever rank computed each sample's part. Summed by hand rather than by DDP's wrapper:
+        a Wan 2.2 pair's step may route one rank's samples to one expert only, and DDP would wait
+        for a backward of the other that never comes."""
         if not self.world.several:
-            return module
-        from torch.nn.parallel import DistributedDataParallel
+            return
+        import torch
+        import torch.distributed as dist
 
-        return DistributedDataParallel(
-            module,
-            device_ids=[self.world.local_rank] if cuda else None,
-            broadcast_buffers=False,
-            init_sync=False,
-        )
-
-    def accumulating(self, model: Any, last: bool) -> Any:
-        """Around one sample's backward: its gradient kept on this rank (DDP's no_sync) unless it is
-        the rank's last of the step, whose backward averages them all over the ranks."""
-        if last or not self.world.several:
-            return nullcontext()
-        return model.no_sync()
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        for param, summed in zip(params, torch.split(flat, [g.numel() for g in grads]), strict=True):
+            param.grad = summed.view_as(param)
 
     def total(self, value: float) -> float:
         """The sum over the ranks of `value` (a step's loss, each rank's share of it)."""

@@ -40,10 +40,11 @@ from contentgen.api.transcription import DEFAULT_WHISPER_MODEL
 from contentgen.errors import InvalidInput, ModelNotFound
 from contentgen.files import sha256_file
 
-from ..base import Checkpoint, TranscriptionOutput, TranscriptionRequest
-from ..progress import Monotonic, SubProgress
-from . import cuda_libraries, devices
-from .gpus import GpuClock
+from ...base import Checkpoint, TranscriptionOutput, TranscriptionRequest
+from ...progress import Monotonic, SubProgress
+from .. import devices
+from ..gpus import GpuClock
+from . import cuda_libraries
 
 REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json")
 VOCABULARIES = ("vocabulary.txt", "vocabulary.json")
