@@ -86,7 +86,10 @@ def sts_minter(settings: OperatorSettings) -> Minter:
     import boto3
 
     endpoint = settings.sts_endpoint_url or settings.s3_endpoint_url or None
-    client = boto3.client("sts", region_name=settings.s3_region or "us-east-1", endpoint_url=endpoint)
+    # a session of its own: boto3's default one keeps the first credentials it resolved
+    client = boto3.session.Session().client(
+        "sts", region_name=settings.s3_region or "us-east-1", endpoint_url=endpoint
+    )
 
     def mint(name: str, policy: str, seconds: int) -> dict[str, Any]:
         answer = client.assume_role(
