@@ -91,13 +91,19 @@ class ClusterProvider:
         self.models_store = models_store  # a store prefix the models are copied from first (staging)
         self.root, self.flux_model, self.schnell_model = root, flux_model, schnell_model
         self.device_name, self.gpus, self.inference_steps, self.sizes = device, gpus, inference_steps, sizes
-        self.kept: generation.KeptLoras | None = None  # a warm pool's LoRAs kept between requests
+        # a warm pool's LoRAs kept between requests
+        self.kept: generation.KeptLoras | generation.HotSwapLoras | None = None
 
-    def keep_loras(self, capacity: int) -> None:
-        """Up to `capacity` LoRAs kept loaded on the kept pipeline from one `draw` to the next
-        (a warm pool's: `generation.KeptLoras`), where the memory plan keeps the base on the GPU;
-        0: each request's loaded and unloaded (a Job's worker draws one request)."""
-        self.kept = generation.KeptLoras(capacity) if capacity > 0 else None
+    def keep_loras(self, capacity: int, *, compiler: str = "", rank: int = 64) -> None:
+        """Up to `capacity` LoRAs kept on the GPU from one `draw` to the next (a warm pool's), where
+        the memory plan keeps the base on the GPU: loaded as adapters of their own
+        (`generation.KeptLoras`); with `compiler` (a torch.compile backend), swapped into one adapter
+        of `rank` on a transformer compiled once (`generation.HotSwapLoras`). 0 and no compiler:
+        each request's loaded and unloaded (a Job's worker draws one request)."""
+        if compiler:
+            self.kept = generation.HotSwapLoras(capacity, rank, compiler)
+        else:
+            self.kept = generation.KeptLoras(capacity) if capacity > 0 else None
 
     def base_model(self, name: str) -> Path:
         """The staged base model `name` (copied from the models' store first, where there is one)."""
