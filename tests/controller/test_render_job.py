@@ -43,14 +43,14 @@ CHART = {
     "CONTENTGEN_S3_SECRET": "contentgen-s3",
     "CONTENTGEN_CLUSTER_MODELS": json.dumps({"persistentVolumeClaim": "flux-weights"}),
 }
-MADE = {  # resources -> the kind of object the operator makes
+MADE: dict[str, tuple[dict[str, Any], str]] = {  # resources -> the kind of object the operator makes
     "one node, two GPUs": ({"gpus": 2}, "Job"),
     "three nodes": ({"gpus": 2, "nodes": 3}, "JobSet"),
     "a TrainJob": ({"gpus": 1, "nodes": 2, "backend": "trainjob"}, "TrainJob"),
     "one node asked of Trainer": ({"gpus": 4, "backend": "trainjob"}, "TrainJob"),
 }
 JOBSET_ONLY = {"CONTENTGEN_GPU_TRAINING__BACKENDS": json.dumps(["job", "jobset"])}
-REFUSED = {
+REFUSED: dict[str, tuple[dict[str, Any], str, dict[str, str]]] = {
     "more GPUs than a node holds": ({"gpus": 8}, "TooManyGpus", {}),
     "more nodes than the cluster gives": ({"gpus": 1, "nodes": 4}, "TooManyGpus", {}),
     "a backend the cluster runs not": (
@@ -121,7 +121,8 @@ def operated(doc: dict[str, Any]) -> tuple[dict[str, Any] | None, tuple[str, str
     ready = condition(decision.status, "Ready")
     if decision.job is not None:
         asyncio.run(_start_job(op, decision.job))
-    [made] = api.created or [None]
+    made = api.created[0] if api.created else None
+    assert len(api.created) <= 1
     return made, (ready["reason"], decision.state.message)
 
 

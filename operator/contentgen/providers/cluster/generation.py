@@ -200,7 +200,7 @@ class Adapter:
 
     @property
     def rank(self) -> int:
-        return max(down.shape[0] for down, _ in self.layers.values())
+        return int(max(down.shape[0] for down, _ in self.layers.values()))
 
     @property
     def nbytes(self) -> int:
