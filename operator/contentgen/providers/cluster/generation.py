@@ -139,9 +139,15 @@ class KeptLoras:
             raise
         yield
 
-    def account(self) -> dict[str, int]:
-        """What a pool's status says of them: kept now, the most kept, and files loaded so far."""
-        return {"kept": len(self._names), "capacity": self.capacity, "loads": self.loads}
+    def account(self) -> dict[str, Any]:
+        """What a pool's status says of them: kept now (and which), the most kept, and files loaded
+        so far."""
+        return {
+            "kept": len(self._names),
+            "capacity": self.capacity,
+            "loads": self.loads,
+            "held": sorted(self._names),
+        }
 
     def forget(self) -> None:
         """Every kept LoRA unloaded: the pipeline as it was loaded."""

@@ -38,7 +38,7 @@ from contentgen.providers.progress import Monotonic, SubProgress
 from . import devices, distributed, generation, memory, pictures
 from .files import FolderFiles
 from .models import model_dir
-from .pool import Drawn, DrawRequest, PoolClient, Stopping, tell, waiting
+from .pool import Drawn, DrawRequest, PoolRouter, Stopping, file_sha256, tell, waiting
 
 # flux, pipelines and training (torch, diffusers, transformers: seconds of CPU) are imported by the
 # methods that load a model: a Job's worker whose pictures a warm pool draws never loads one, and
@@ -459,17 +459,19 @@ class ClusterProvider:
     def _pooled(
         self, wanted: DrawRequest, loras: Sequence[tuple[Path, float]], work_dir: Path, progress: SubProgress
     ) -> Iterator[Drawn]:
-        """The pictures of `wanted` drawn by the warm pool (CONTENTGEN_CLUSTER_POOL_URL): the LoRA
-        files uploaded once by their SHA-256, the place in its queue said while waiting; where the
-        pod that took it stops (Stopping), the pictures not yet drawn asked for again, of another
-        pod through the pool's Service."""
-        client = PoolClient(self.pool_url)
-
+        """The pictures of `wanted` drawn by the warm pool (CONTENTGEN_CLUSTER_POOL_URL), by the pod
+        `pool.route` chooses (the one that holds its LoRAs, else the least loaded): the LoRA files
+        uploaded once by their SHA-256, the place in its queue said while waiting; where the pod
+        that took it stops (Stopping), the pictures not yet drawn asked for again, of another pod."""
+        router = PoolRouter(self.pool_url)
+        files = [file_sha256(path) for path, _ in loras]
         left = wanted
         try:
             while left.pictures:
                 told = False
-                client.reached(waiting)  # a pool scaled to zero comes back for the waiting Jobs
+                # a pool scaled to zero comes back for the waiting Jobs; the pod that holds the
+                # request's LoRAs draws it, else the least loaded (pool.route)
+                client = router.reached(files, waiting)
                 # each pod keeps its own LoRA files: a new one may lack them
                 shas = tuple((client.upload_lora(path), scale) for path, scale in loras)
                 progress(20)
