@@ -173,6 +173,9 @@ def test_keda_scales_a_pool_only_where_the_cluster_serves_it() -> None:
     assert 'label_contentgen_io_pool="flux-dev"' in query
     assert 'kube_pod_owner{owner_kind="Job"}' in query  # the pool's own pods carry the label too
     assert "replicas" not in one(docs, "Deployment", name)["spec"]  # KEDA's to set, not helm's
+    # past one pod the HPA KEDA makes scales it; it takes a pod away only after the count stayed low
+    behavior = scaled["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
+    assert behavior == {"scaleDown": {"stabilizationWindowSeconds": 300}}
     off = {**POOLS, "pools": {**POOLS["pools"], "keda": {"enabled": False}}}
     assert not of_kind(rendered(off, KEDA), "ScaledObject")
 
