@@ -2,12 +2,12 @@
 two owners, drawn by a warm pool of tiny FLUX pipelines, against a Job per request, measured in
 the same run on this machine's CPU.
 
-With `--node process` (the default) every request runs as its Job's container runs it,
-`contentgen worker --spec FILE` (a process of this machine, the spec as the operator writes it, its
-LoRA resolved to the store, the pictures stored in a file store), and the pool is `contentgen pool`
-(cli/pool.py), one process as one pool pod. With `--node real` every request is an ImageGeneration
-through the operator on the local cluster's real node, the pool the chart's Deployment
-(bench/pools_real.py). With `--node gpu` the processes draw on this machine's GPU at FLUX.1-dev's
+With `--node real` (the default) every request is an ImageGeneration through the operator on the
+local cluster's real node, the pool the chart's Deployment (bench/pools_real.py). With `--node
+process` every request runs as its Job's container runs it, `contentgen worker --spec FILE` (a
+process of this machine, the spec as the operator writes it, its LoRA resolved to the store, the
+pictures stored in a file store), and the pool is `contentgen pool` (cli/pool.py), one process as
+one pool pod. With `--node gpu` the processes draw on this machine's GPU at FLUX.1-dev's
 real size (bench/pools_gpu.py). Otherwise the models are the tests' tiny FLUX
 (tests/cluster/tiny_flux.py: random weights, shaped like FLUX.1) and rank-4 random LoRAs, on the
 CPU: the numbers say what the pool's mechanism costs and saves, not what a GPU does with
@@ -35,7 +35,7 @@ fails (exit 1, FAIL lines) when a goal is missed (`problems`). Results go to
 bench/out/pools.json; `--docs` writes the table into docs/performance.md.
 
     .venv/bin/python -m bench.pools [--requests 100] [--loras 20] [--baseline 10] [--steps 4]
-        [--concurrency 2] [--job-concurrency 1] [--floor 3] [--kept-loras 32] [--node process|real|gpu]
+        [--concurrency 2] [--job-concurrency 1] [--floor 3] [--kept-loras 32] [--node real|process|gpu]
         [--device cpu|cuda] [--size tiny|full] [--docs]
     .venv/bin/python -m bench.pools --table-from bench/out/pools-gpu.json [--docs]
 """
@@ -712,9 +712,10 @@ def status(url: str) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def pool_process(
-    env: dict[str, str], folder: Path, kept_loras: int = 32
+    env: dict[str, str], folder: Path, kept_loras: int = 32, extra: Sequence[str] = ()
 ) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
-    """`contentgen pool` on a free loopback port: (its URL, the process, its output file)."""
+    """`contentgen pool` on a free loopback port, with `extra` arguments (else --kept-loras
+    `kept_loras`): (its URL, the process, its output file)."""
     port = free_port()
     output = folder / "pool.out"
     folder.mkdir(parents=True, exist_ok=True)
@@ -723,7 +724,7 @@ def pool_process(
             [
                 *(*CONTENTGEN, "pool", "--model", "FLUX.1-dev"),
                 *("--host", "127.0.0.1", "--port", str(port), "--work-dir", str(folder / "work")),
-                *("--kept-loras", str(kept_loras)),
+                *(extra or ("--kept-loras", str(kept_loras))),
             ],
             cwd=folder,
             env=env,
@@ -911,10 +912,10 @@ def main() -> int:
     parser.add_argument(
         "--node",
         choices=("process", "real", "gpu"),
-        default="process",
-        help="where the workers run: processes of this machine, pods of the local cluster's real node "
-        "(bench/pools_real.py), or processes of a machine with a GPU drawing FLUX.1-dev at its real "
-        "size (bench/pools_gpu.py)",
+        default="real",
+        help="where the workers run: pods of the local cluster's real node (bench/pools_real.py, the "
+        "default), processes of this machine, or processes of a machine with a GPU drawing FLUX.1-dev "
+        "at its real size (bench/pools_gpu.py)",
     )
     parser.add_argument("--device", choices=("cpu", "cuda"), help="where to draw (default: the node's)")
     parser.add_argument(
