@@ -284,10 +284,18 @@ def lora_loads(status: dict[str, Any], pictures: int) -> str:
     if not isinstance(loras, dict) or not pictures:
         return "(not said: each request's loaded and unloaded)"
     loads = int(loras.get("loads") or 0)
-    return (
+    said = (
         f"**{loads / pictures:.2f}** ({loads} loads for {pictures} pictures; "
         f"{loras.get('kept')} kept at the end, {loras.get('capacity')} at most)"
     )
+    if swaps := int(loras.get("swaps") or 0):  # a compiled pool's (--compile): hot-swaps into its slot
+        mean = 1000 * float(loras.get("swapSeconds") or 0) / swaps
+        said += (
+            f"; compiled with {loras.get('compiler')}: {swaps} hot-swaps of {mean:.0f} ms on average, "
+            f"{loras.get('graphs')} graphs compiled in all (the warm-up's included), "
+            f"{loras.get('fallbacks')} drawn apart"
+        )
+    return said
 
 
 def problems(m: Measures) -> list[str]:
@@ -850,7 +858,9 @@ def measure(args: argparse.Namespace, root: Path) -> Measures:
 
         m.page_cache_dropped = drop_page_cache()
     pool_env = environment(models_root, store_dir, args.steps, device=args.device)
-    with pool_process(pool_env, root / "pool", args.kept_loras) as (url, process, output):
+    compiled = ("--compile", args.compile, "--lora-rank", str(args.lora_rank)) if args.compile else ()
+    extra = ("--kept-loras", str(args.kept_loras), *compiled)
+    with pool_process(pool_env, root / "pool", extra=extra) as (url, process, output):
         started = time.monotonic()
         warm: list[float] = []
         at_warm: list[tuple[float, int]] = []  # the pool's CPU seconds and pictures once warm
@@ -908,6 +918,19 @@ def main() -> int:
         type=int,
         default=32,
         help="the pool's --kept-loras (0: each request's LoRA loaded and unloaded)",
+    )
+    parser.add_argument(
+        "--compile",
+        default="",
+        metavar="BACKEND",
+        help="the pool's --compile (inductor on a GPU: the transformer compiled at its warm-up, each "
+        "request's LoRA hot-swapped into it); default: none (--node real: the chart's auto)",
+    )
+    parser.add_argument(
+        "--lora-rank",
+        type=int,
+        default=16,
+        help="with --compile: the pool's --lora-rank (the LoRAs' is 16 at real size)",
     )
     parser.add_argument(
         "--node",
