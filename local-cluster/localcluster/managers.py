@@ -182,7 +182,8 @@ class Manager:
     def ready(self) -> bool:
         url = self.ready_url or f"http://127.0.0.1:{self.health_port}/readyz"
         try:
-            return httpx.get(url, timeout=1.0, verify=str(self.ca_file or True)).status_code == 200
+            verify: str | bool = str(self.ca_file) if self.ca_file is not None else True
+            return httpx.get(url, timeout=1.0, verify=verify).status_code == 200
         except httpx.HTTPError:
             return False
 
