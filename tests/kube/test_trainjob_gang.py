@@ -57,7 +57,7 @@ VALUES = {
         "inferenceSteps": 2,
     }
 }
-STEPS, EVERY = 200, 20
+STEPS, EVERY = 120, 20
 
 
 def _rbac(root: Path) -> list[dict[str, Any]]:
@@ -128,7 +128,12 @@ def queues(c: Cluster) -> None:
     c.ensure_namespace(NS)
     for made in (
         {"kind": "Topology", "metadata": {"name": "blocks"}, "spec": {"levels": levels}},
-        {"kind": "ResourceFlavor", "metadata": {"name": "gpu-nodes"}, "spec": {"topologyName": "blocks"}},
+        {
+            "kind": "ResourceFlavor",
+            "metadata": {"name": "gpu-nodes"},
+            # a flavor of a Topology names its nodes (Kueue refuses one without nodeLabels)
+            "spec": {"topologyName": "blocks", "nodeLabels": {"kubernetes.io/os": "linux"}},
+        },
         {
             "kind": "ClusterQueue",
             "metadata": {"name": QUEUE},
@@ -211,7 +216,7 @@ def test_a_trainjob_gang_is_admitted_whole_preempted_requeued_and_resumes(
     c = env
     spec: dict[str, Any] = {
         "provider": "cluster",
-        "training": {"steps": STEPS, "checkpointEvery": EVERY, "resolution": 128, "rank": 4},
+        "training": {"steps": STEPS, "checkpointEvery": EVERY, "resolution": 256, "rank": 4},
         "evaluation": {"enabled": False},
         "resources": {"gpus": 1, "nodes": 2, "backend": "trainjob"},
         "queueName": QUEUE,

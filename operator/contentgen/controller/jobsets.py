@@ -113,7 +113,9 @@ def trainjob(job: dict[str, Any], placed: Placement, settings: OperatorSettings)
             "nodeSelector",
             "affinity",
             "tolerations",
-            "terminationGracePeriodSeconds",
+            # not terminationGracePeriodSeconds: Trainer v2.3 sets it on the JobSet it makes, then
+            # leaves it out of its update once Kueue admits the TrainJob, which JobSet refuses
+            # (immutable; found on the real ones): the pods keep Kubernetes' 30 s
         )
         if pod.get(key)
     }
