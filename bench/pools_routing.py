@@ -168,10 +168,13 @@ def with_table(page: str, table: str) -> str:
     return f"{before}{start}\n{table}\n{end}{after}"
 
 
+SIDE = 512  # the requests' pictures (bench/pools.py's imageSize square), which the warm-up compiles for
+
+
 def pool_args(args: argparse.Namespace, routing: str) -> list[str]:
     return [
         *("--kept-loras", str(args.pod_loras), "--compile", args.compile),
-        *("--lora-rank", str(args.lora_rank), "--routing", routing),
+        *("--lora-rank", str(args.lora_rank), "--routing", routing, "--warm-up-size", f"{SIDE}x{SIDE}"),
     ]
 
 
@@ -211,7 +214,10 @@ def measure_process(args: argparse.Namespace, root: Path) -> Measures:
             urls = [url for url, _, _ in started]
             r.warm = [loras_of(status(url)) for url in urls]
             pooled = environment(models_root, store_dir, args.steps, pool_url=",".join(urls))
-            done = run_jobs(requests, pooled, root / routing / "jobs", store_dir, args.concurrency, began)
+            # a folder named for the routing: the requests' uids are its name's (bench/pools.spec_file),
+            # so that one round resumes nothing of the other's
+            folder = root / routing / f"jobs-{routing}"
+            done = run_jobs(requests, pooled, folder, store_dir, args.concurrency, began)
             r.seconds = round(time.monotonic() - began, 1)
             answers = [status(url) for url in urls]
         r.end = [loras_of(a) for a in answers]

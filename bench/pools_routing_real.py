@@ -40,6 +40,7 @@ def values(args: argparse.Namespace, routing: str, models: Path) -> dict[str, An
         "compile": args.compile,
         "loraRank": args.lora_rank,
         "routing": routing,
+        "warmUpSize": "512x512",  # the requests' size (imageSize square): compiled at the start
         "resources": SMALL,
     }
     return {

@@ -57,6 +57,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "(default: %(default)s)",
     )
     parser.add_argument(
+        "--warm-up-size",
+        type=picture_size,
+        default=None,
+        metavar="WxH",
+        help="with --compile: the picture size the warm-up compiles the transformer for (another size "
+        "compiles once more at its first request); default: an ImageGeneration's default size",
+    )
+    parser.add_argument(
         "--routing",
         choices=("affinity", "least-loaded"),
         default="affinity",
@@ -105,7 +113,9 @@ def _pictures(args: argparse.Namespace, work: Path) -> Pool:
         """The pipeline loaded; compiled, where it is, by a picture of the default size (another
         size compiles once more, at its first request)."""
         before = pipelines.loads
-        width, height = provider.sizes[ImageGenerationSpec.model_fields["image_size"].default]
+        width, height = (
+            args.warm_up_size or provider.sizes[ImageGenerationSpec.model_fields["image_size"].default]
+        )
         empty = DrawRequest("", "", width, height, 1, 0.0, "auto", (), ((1, 0),) if compiler else ())
         for drawn in provider.draw(base, empty, (), work, lambda: False):
             drawn.path.unlink()
@@ -158,6 +168,14 @@ def _clips(args: argparse.Namespace, work: Path, model: str, resolution: str) ->
         return relayed(partial(generator.clip_for_pool, clip, loras, folder, cancelled))
 
     return Pool(args.model, draw, work, warm_up, routing=args.routing)
+
+
+def picture_size(text: str) -> tuple[int, int]:
+    """`--warm-up-size`'s WIDTHxHEIGHT (argparse says what is wrong)."""
+    width, _, height = text.lower().partition("x")
+    if not (width.isdigit() and height.isdigit() and int(width) >= 64 and int(height) >= 64):
+        raise argparse.ArgumentTypeError(f"{text!r}: give WIDTHxHEIGHT in pixels, e.g. 1024x1024")
+    return int(width), int(height)
 
 
 def _compiler(asked: str, device: str) -> str:
