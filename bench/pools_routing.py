@@ -29,7 +29,7 @@ given to each worker, comma-separated). Results: bench/out/pools-routing.json; `
 table into docs/performance.md.
 
     .venv/bin/python -m bench.pools_routing [--node real|process] [--pods 4] [--requests 60]
-        [--loras 20] [--pod-loras 4] [--concurrency 4] [--compile aot_eager] [--lora-rank 8] [--docs]
+        [--loras 20] [--pod-loras 8] [--concurrency 4] [--compile aot_eager] [--lora-rank 8] [--docs]
 """
 
 from __future__ import annotations
@@ -233,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pods", type=int, default=4, help="the pool's pods")
     parser.add_argument("--requests", type=int, default=60, help="ImageGenerations of each routing")
     parser.add_argument("--loras", type=int, default=20, help="LoRAs, split between two owners")
-    parser.add_argument("--pod-loras", type=int, default=4, help="each pod's --kept-loras")
+    parser.add_argument("--pod-loras", type=int, default=8, help="each pod's --kept-loras")
     parser.add_argument("--concurrency", type=int, default=4, help="requests at once")
     parser.add_argument("--compile", default="aot_eager", help="each pod's torch.compile backend")
     parser.add_argument("--lora-rank", type=int, default=8, help="each pod's --lora-rank (the LoRAs' is 4)")

@@ -193,7 +193,7 @@ def measure_real(args: argparse.Namespace, root: Path) -> Measures:
 
     from tests.harness.chart import operator_settings
     from tests.kube import torch_layer
-    from tests.kube.harness import cluster, operator
+    from tests.kube.harness import OPERATOR_NAMESPACE, cluster, operator
 
     models = stage(root)
     worker = torch_layer.image(root / "torch-layer")
@@ -205,6 +205,9 @@ def measure_real(args: argparse.Namespace, root: Path) -> Measures:
         cluster(root / "cluster", mp, gpus=args.pods, worker=worker) as c,
     ):
         urls = upload_loras(models, root, args.loras)
+        # the models' hostPath volume is outside the release namespace's Pod Security level (restricted)
+        level = {"pod-security.kubernetes.io/enforce": "privileged"}
+        c.admin.patch(f"/api/v1/namespaces/{OPERATOR_NAMESPACE}", {"metadata": {"labels": level}})
         first = rendered(args, ROUTINGS[0], models)
         for name, value in operator_settings(first, ("CONTENTGEN_CLUSTER_", "CONTENTGEN_GPU_")).items():
             mp.setenv(name, value)
